@@ -1,0 +1,97 @@
+"""The backend protocol: build once, then `predict(batch) -> probabilities`.
+
+    runner = parse_backend("onnx-int8").build(ctx)
+    probs = runner.predict(tokenizer(texts, padding="longest", return_tensors="np"))
+    runner.close()
+
+A batch is a mapping of numpy arrays as a Hugging Face tokenizer returns them
+(`input_ids`, `attention_mask`, optionally `token_type_ids`). `predict` returns float32
+probabilities of shape (batch, labels): sigmoid for multi-label heads, softmax for
+single-label heads, and mean-pooled embeddings for feature-extraction encoders. The
+post-processing is shared (numpy) so backends differ only in how they compute logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from encoder_gate.cache import ArtifactCache
+    from encoder_gate.models import ModelSpec, Task
+
+Device = Literal["cpu", "cuda"]
+Batch = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Everything a backend needs to build its runner."""
+
+    model: ModelSpec
+    cache: ArtifactCache
+    device: Device = "cpu"
+    threads: int = 0  # 0: the library's default
+    int8_per_channel: bool = True
+    int8_reduce_range: bool = False
+    opset: int = 18
+    progress: Callable[[str], None] = field(default=lambda _msg: None)
+
+
+class Runner(Protocol):
+    """A built backend. `predict` must be safe to call many times."""
+
+    name: str
+    precision: str
+    size_bytes: int
+    from_cache: bool
+
+    def predict(self, batch: Batch) -> np.ndarray:
+        """Probabilities (or embeddings) for one tokenized batch."""
+        ...
+
+    def warmup(self, shapes: list[tuple[int, int]]) -> None:
+        """Run every (batch, seq_len) shape once so later timed calls do no compiling."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    """A named recipe that builds a Runner for a model."""
+
+    name: str
+
+    def build(self, ctx: BuildContext) -> Runner: ...
+
+
+def postprocess(outputs: np.ndarray, task: Task, attention_mask: np.ndarray | None) -> np.ndarray:
+    """Logits -> probabilities (or hidden states -> mean-pooled embeddings), in float32."""
+    x = np.asarray(outputs, dtype=np.float32)
+    if task == "multi_label":
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+        return out.astype(np.float32)
+    if task == "single_label":
+        z = np.exp(x - x.max(axis=-1, keepdims=True))
+        return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
+    mask = (np.ones(x.shape[:2]) if attention_mask is None else attention_mask)[..., None]
+    pooled = (x * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+    return pooled.astype(np.float32)
+
+
+def dummy_batch(batch_size: int, seq_len: int, input_names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A right-padded batch of the given shape, for warm-up runs."""
+    ids = np.full((batch_size, seq_len), 5, dtype=np.int64)
+    batch = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    if "token_type_ids" in input_names:
+        batch["token_type_ids"] = np.zeros_like(ids)
+    return {k: v for k, v in batch.items() if k in input_names}
+
+
+def dir_size(path: Path, suffixes: tuple[str, ...]) -> int:
+    """Bytes of the weight files under `path` (what a user would ship)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.name.endswith(suffixes))

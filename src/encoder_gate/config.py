@@ -1,0 +1,153 @@
+"""Configuration: `[tool.encoder-gate]` in pyproject.toml, overridden by `--gate-*` options.
+
+One frozen dataclass, validated on construction, with no side effects. Keys in
+pyproject use dashes (`batch-sizes`), fields use underscores (`batch_sizes`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from encoder_gate.errors import GateError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+Device = Literal["cpu", "cuda"]
+Variant = Literal["normal", "filtered"]
+DEFAULT_BACKENDS = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Everything the suite needs to know, validated."""
+
+    model: str = "default"
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
+    dataset: str = "bundled"
+    dataset_variant: Variant = "normal"
+    split: str = "test"
+    text_column: str = "text"
+    label_column: str = "labels"
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    eval_batch_size: int = 32
+    limit: int = 0  # evaluate only the first N examples (0: all)
+    device: Device = "cpu"
+    threads: int = 0  # 0: the library default (all cores)
+    cache_dir: Path = Path(".encoder-gate/cache")
+    report_dir: Path = Path(".encoder-gate")
+    int8_per_channel: bool = True
+    int8_reduce_range: bool = False
+    tolerances: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from encoder_gate.backends.registry import parse_backend
+
+        if not self.backends:
+            raise GateError("no backends configured: pass --gate-backends torch,onnx-fp32,...")
+        for name in self.backends:
+            parse_backend(name)
+        if len(set(self.backends)) != len(self.backends):
+            raise GateError(f"backend listed twice in {list(self.backends)}")
+        _check_literal("device", self.device, Device, "--gate-device")
+        _check_literal("dataset_variant", self.dataset_variant, Variant, "--gate-dataset-variant")
+        if not self.batch_sizes or any(b <= 0 for b in self.batch_sizes):
+            raise GateError(
+                f"batch sizes must be positive integers, got {list(self.batch_sizes)}: "
+                "pass e.g. --gate-batch-sizes 1,8,32"
+            )
+        if self.eval_batch_size <= 0:
+            raise GateError(f"eval-batch-size must be positive, got {self.eval_batch_size}")
+        if self.threads < 0 or self.limit < 0:
+            raise GateError("threads and limit must be 0 (default) or positive")
+
+    @classmethod
+    def from_sources(cls, table: Mapping[str, Any], overrides: Mapping[str, Any],
+                     root: Path) -> GateConfig:
+        """Defaults <- pyproject table <- command-line overrides (None means unset)."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise GateError(
+                    f"unknown key {key!r} in [tool.encoder-gate] of pyproject.toml; known keys: "
+                    f"{', '.join(sorted(k.replace('_', '-') for k in known))}"
+                )
+            values[name] = value
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**_coerce(values, root))
+
+    def with_(self, **changes: Any) -> GateConfig:
+        return replace(self, **changes)
+
+
+def _check_literal(name: str, value: object, kind: Any, option: str) -> None:
+    allowed = get_args(kind)
+    if value not in allowed:
+        raise GateError(f"{name} must be one of {', '.join(allowed)}, got {value!r} ({option})")
+
+
+def _split_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(str(v) for v in value)
+
+
+def _ints(name: str, value: Any) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in _split_list(value))
+    except ValueError:
+        raise GateError(f"{name} must be a comma list of integers, got {value!r}") from None
+
+
+def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Turn strings from the command line and TOML values into field types."""
+    out = dict(values)
+    if "backends" in out:
+        out["backends"] = _split_list(out["backends"])
+    if "batch_sizes" in out:
+        out["batch_sizes"] = _ints("batch sizes (--gate-batch-sizes)", out["batch_sizes"])
+    for name in ("threads", "limit", "eval_batch_size"):
+        if name in out:
+            try:
+                out[name] = int(out[name])
+            except (TypeError, ValueError):
+                raise GateError(f"{name} must be an integer, got {out[name]!r}") from None
+    for name in ("cache_dir", "report_dir"):
+        if name in out:
+            path = Path(out[name]).expanduser()
+            out[name] = path if path.is_absolute() else root / path
+    for name in ("int8_per_channel", "int8_reduce_range"):
+        if isinstance(out.get(name), str):
+            out[name] = out[name].lower() in ("1", "true", "yes", "on")
+    return out
+
+
+def read_pyproject_table(root: Path) -> dict[str, Any]:
+    """The `[tool.encoder-gate]` table of root/pyproject.toml, or {}."""
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise GateError(f"{path} is not valid TOML: {exc}") from None
+    table = data.get("tool", {}).get("encoder-gate", {})
+    if not isinstance(table, dict):
+        raise GateError(f"[tool.encoder-gate] in {path} must be a table")
+    return table
+
+
+def load_config(root: Path, overrides: Mapping[str, Any]) -> GateConfig:
+    """The configuration for a pytest session rooted at `root`."""
+    config = GateConfig.from_sources(read_pyproject_table(root), overrides, root)
+    defaults_relative = {"cache_dir": config.cache_dir, "report_dir": config.report_dir}
+    fixed = {k: (v if v.is_absolute() else root / v) for k, v in defaults_relative.items()}
+    return config.with_(**fixed)

@@ -1,0 +1,19 @@
+"""One exception type for every problem a user can fix.
+
+Each message says what is wrong and how to fix it; the plugin turns these into a
+short pytest usage error or skip instead of a library traceback.
+"""
+
+from __future__ import annotations
+
+
+class GateError(Exception):
+    """A problem with the user's input or setup, with an actionable message."""
+
+
+class DeviceUnavailable(GateError):
+    """The configured device (a CUDA GPU) is not present: tests skip with this reason."""
+
+
+class MissingDependency(GateError):
+    """An optional package is not installed: tests skip with this reason."""

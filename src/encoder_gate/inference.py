@@ -1,0 +1,70 @@
+"""Tokenize texts and run a backend over many of them, with progress.
+
+Batches are padded to their longest item (right padding, contiguous masks: what ONNX
+Runtime's fused attention assumes). For evaluation, texts are sorted by token length
+before batching so little compute goes to padding; results come back in input order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from encoder_gate.backends.base import Runner
+from encoder_gate.errors import GateError
+
+MAX_TOKENS = 512
+
+
+def max_length(tokenizer: Any) -> int:
+    """The truncation length: the tokenizer's own limit, capped at 512."""
+    limit = int(getattr(tokenizer, "model_max_length", MAX_TOKENS) or MAX_TOKENS)
+    return min(limit, MAX_TOKENS)
+
+
+def encode(tokenizer: Any, texts: Sequence[str], *, padding: str | bool = "longest",
+           length: int | None = None) -> dict[str, np.ndarray]:
+    """Tokenize a batch to numpy, right-padded, truncated at the model's limit."""
+    out = tokenizer(list(texts), padding=padding, truncation=True,
+                    max_length=length or max_length(tokenizer), return_tensors="np")
+    return {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
+
+
+def token_lengths(tokenizer: Any, texts: Sequence[str]) -> np.ndarray:
+    """Token count of each text after truncation (special tokens included)."""
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length(tokenizer))["input_ids"]
+    return np.array([len(i) for i in ids], dtype=np.int64)
+
+
+def check_batch_size(batch_size: int) -> None:
+    if batch_size <= 0:
+        raise GateError(f"batch size must be a positive integer, got {batch_size}: "
+                        "pass e.g. --gate-batch-sizes 1,8,32")
+
+
+def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[str], batch_size: int = 32,
+                  *, sort_by_length: bool = True,
+                  progress: Callable[[str], None] | None = None) -> np.ndarray:
+    """Probabilities for every text, in input order."""
+    check_batch_size(batch_size)
+    if not texts:
+        raise GateError("no texts to evaluate: the dataset is empty")
+    order = np.argsort(token_lengths(tokenizer, texts), kind="stable") if sort_by_length \
+        else np.arange(len(texts))
+    chunks: list[np.ndarray] = []
+    started = last = time.monotonic()
+    for start in range(0, len(texts), batch_size):
+        idx = order[start:start + batch_size]
+        chunks.append(runner.predict(encode(tokenizer, [texts[i] for i in idx])))
+        now = time.monotonic()
+        if progress and (now - last > 5 or start + batch_size >= len(texts)) and now - started > 2:
+            done = min(start + batch_size, len(texts))
+            progress(f"{runner.name}: {done}/{len(texts)} texts ({done / (now - started):.0f}/s)")
+            last = now
+    stacked = np.concatenate(chunks, axis=0)
+    result = np.empty_like(stacked)
+    result[order] = stacked
+    return result

