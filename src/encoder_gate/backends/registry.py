@@ -22,7 +22,7 @@ def parse_backend(name: str) -> Backend:
     if name == "torch-compile":
         return TorchCompileBackend()
     if name in ("onnx-fp32", "onnx-fp16", "onnx-int8"):
-        return OnnxBackend(precision=name.removeprefix("onnx-"))  # type: ignore[arg-type]
+        return OnnxBackend(precision=name.removeprefix("onnx-"))  # type: ignore[arg-type]  # checked above
     if name.startswith("onnx:") and len(name) > 5:
         return PrebuiltOnnxBackend(Path(name[5:]).expanduser())
     raise GateError(

@@ -1,0 +1,494 @@
+"""Loading labelled text datasets (go_emotions' schema by default) into one in-memory form.
+
+Sources: ``"bundled"`` (the generated splits shipped in ``data_files/``), a ``.jsonl`` /
+``.json`` / ``.csv`` / ``.parquet`` file, a directory written by ``datasets``'
+``save_to_disk``, or ``hf:<dataset id>[:<config>]`` from the Hugging Face Hub.  Labels may
+be names, integer indices, a single name/index, or one-hot (one 0/1 column per label
+name, or a 0/1 vector per row).  Every user-fixable problem raises :class:`GateError`
+naming the file, the row and the fix.  ``pyarrow`` and ``datasets`` are imported lazily.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from encoder_gate.errors import GateError
+from encoder_gate.labels import GO_EMOTIONS_LABELS
+
+FILTERED_MIN_CHARS = 200
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+VARIANTS: tuple[str, ...] = ("normal", "filtered")
+LABEL_FORMATS: tuple[str, ...] = ("auto", "names", "indices", "onehot")
+DATA_DIR = Path(__file__).resolve().parent / "data_files"
+_READERS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Texts with multi-hot labels. ``labels`` is a read-only uint8 array (n, len(label_names))."""
+
+    name: str
+    texts: tuple[str, ...]
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    variant: str = "normal"
+
+    def __post_init__(self) -> None:
+        labels = np.array(self.labels, dtype=np.uint8)
+        texts, names = tuple(self.texts), tuple(self.label_names)
+        if labels.shape != (len(texts), len(names)):
+            raise ValueError(f"labels shape {labels.shape} != ({len(texts)}, {len(names)})")
+        labels.setflags(write=False)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "texts", texts)
+        object.__setattr__(self, "label_names", names)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
+        """The rows at ``indices`` (or where a boolean mask is true), in that order."""
+        idx = np.asarray(indices)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.intp).reshape(-1)
+        texts = tuple(self.texts[i] for i in idx)
+        return Dataset(self.name, texts, self.labels[idx], self.label_names, self.variant)
+
+    def head(self, n: int) -> Dataset:
+        """The first ``n`` rows (all of them if there are fewer)."""
+        if n < 0:
+            raise ValueError(f"head(n) needs n >= 0, got {n}")
+        return self.subset(np.arange(min(n, len(self))))
+
+
+def apply_variant(ds: Dataset, variant: Literal["normal", "filtered"] | str) -> Dataset:
+    """``normal``: unchanged; ``filtered``: only texts longer than FILTERED_MIN_CHARS characters."""
+    if variant == "normal":
+        return ds
+    if variant != "filtered":
+        raise GateError(f"unknown dataset variant {variant!r}; use one of: {', '.join(VARIANTS)}")
+    keep = [i for i, text in enumerate(ds.texts) if len(text) > FILTERED_MIN_CHARS]
+    if not keep:
+        raise GateError(
+            f"dataset {ds.name}: the 'filtered' variant keeps texts longer than {FILTERED_MIN_CHARS} "
+            f"characters and none of its {len(ds)} texts is; use the 'normal' variant or a dataset "
+            "with longer texts"
+        )
+    return replace(ds.subset(keep), variant="filtered")
+
+
+def bundled_path(split: str) -> Path:
+    """Path of a bundled split (``train``, ``validation`` or ``test``) inside the package."""
+    if split not in SPLITS:
+        raise GateError(f"unknown bundled split {split!r}; use one of: {', '.join(SPLITS)}")
+    path = DATA_DIR / f"{split}.jsonl"
+    if not path.is_file():
+        raise GateError(
+            f"bundled data file {path} is missing; reinstall encoder-gate (its package data "
+            "data_files/ was not installed) or regenerate it with `python -m encoder_gate.datagen`"
+        )
+    return path
+
+
+def check_labels_match(ds: Dataset, model_label_names: Sequence[str]) -> None:
+    """Raise GateError unless the dataset's labels are the model's id2label names, in order."""
+    ours = tuple(ds.label_names)
+    model = tuple(str(x) for x in model_label_names)
+    fix = "use a dataset labelled with the model's labels, or pass label names matching the model's id2label"
+
+    def norm(x: str) -> str:
+        return x.strip().lower()
+
+    if len(ours) != len(model):
+        raise GateError(
+            f"dataset {ds.name} has {len(ours)} labels ({_preview(ours)}) but the model has "
+            f"{len(model)} ({_preview(model)}); {fix}"
+        )
+    diffs = [(i, a, b) for i, (a, b) in enumerate(zip(ours, model, strict=True)) if norm(a) != norm(b)]
+    if not diffs:
+        return
+    shown = "; ".join(f"index {i}: dataset {a!r} vs model {b!r}" for i, a, b in diffs[:5])
+    more = f" (and {len(diffs) - 5} more)" if len(diffs) > 5 else ""
+    order = " (same names, different order)" if sorted(map(norm, ours)) == sorted(map(norm, model)) else ""
+    raise GateError(f"dataset {ds.name} labels differ from the model's id2label{order}: {shown}{more}; {fix}")
+
+
+def load_dataset(
+    source: str = "bundled",
+    *,
+    split: str = "test",
+    variant: Literal["normal", "filtered"] | str = "normal",
+    text_column: str = "text",
+    label_column: str = "labels",
+    label_names: Sequence[str] | None = None,
+    label_format: Literal["auto", "names", "indices", "onehot"] | str = "auto",
+) -> Dataset:
+    """Load ``source`` (see the module doc) as a :class:`Dataset`, then apply ``variant``."""
+    if label_format not in LABEL_FORMATS:
+        raise GateError(f"unknown label format {label_format!r}; use one of: {', '.join(LABEL_FORMATS)}")
+    if variant not in VARIANTS:
+        raise GateError(f"unknown dataset variant {variant!r}; use one of: {', '.join(VARIANTS)}")
+    if source == "bundled":
+        table = _read_json(bundled_path(split))
+        name = f"bundled:{split}"
+    elif source.startswith("hf:"):
+        table = _read_hub(source[3:], split)
+        name = f"{source}[{split}]"
+    else:
+        table = _read_path(Path(source).expanduser(), split)
+        name = table.where
+    if label_names is not None:
+        names = tuple(str(x) for x in label_names)
+    else:
+        names = tuple(table.class_names.get(label_column) or GO_EMOTIONS_LABELS)
+    if not names or len(set(names)) != len(names):
+        raise GateError(f"label names must be non-empty and unique, got {_preview(names)}")
+    ds = _build(table, name, text_column, label_column, names, label_format)
+    return apply_variant(ds, variant)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Table:
+    """Raw rows of one source plus what error messages need to point at a row."""
+
+    where: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    row_numbers: list[int]
+    unit: str = "row"
+    class_names: dict[str, list[str]] = field(default_factory=dict)
+
+    def at(self, i: int) -> str:
+        return f"{self.where}, {self.unit} {self.row_numbers[i]}"
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(k for k in row if isinstance(k, str)))
+    return list(seen)
+
+
+def _read_path(path: Path, split: str) -> _Table:
+    if not path.exists():
+        raise GateError(
+            f"dataset file {path} does not exist; pass an existing .jsonl/.json/.csv/.parquet file, "
+            "a datasets save_to_disk directory, 'bundled' or 'hf:<dataset id>'"
+        )
+    if path.is_dir():
+        return _read_saved(path, split)
+    kind = _READERS.get(path.suffix.lower())
+    if kind == "json":
+        return _read_json(path)
+    if kind == "csv":
+        return _read_csv(path)
+    if kind == "parquet":
+        return _read_parquet(path)
+    raise GateError(
+        f"{path}: unsupported file type {path.suffix or '(none)'!r}; use .jsonl, .json, .csv or "
+        ".parquet, or a directory written by datasets' save_to_disk"
+    )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GateError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+
+
+def _read_json(path: Path) -> _Table:
+    """JSON lines (one object per line); a ``.json`` file may also hold one array of objects."""
+    text = _read_text(path)
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GateError(f"{path}, line {exc.lineno}: invalid JSON ({exc.msg}); fix the file") from exc
+        for i, item in enumerate(items, 1):
+            if not isinstance(item, dict):
+                raise GateError(f"{path}, item {i}: expected a JSON object with the text and labels")
+        return _Table(str(path), _columns(items), items, list(range(1, len(items) + 1)), "item")
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise GateError(
+                f"{path}, line {lineno}: malformed JSON ({exc.msg}); each line must be one JSON object "
+                'such as {"text": "...", "labels": ["joy"]}'
+            ) from exc
+        if not isinstance(obj, dict):
+            raise GateError(f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}")
+        rows.append(obj)
+        numbers.append(lineno)
+    return _Table(str(path), _columns(rows), rows, numbers, "line")
+
+
+def _read_csv(path: Path) -> _Table:
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        try:
+            for row in reader:
+                rows.append(row)
+                numbers.append(reader.line_num)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise GateError(f"{path}, line {reader.line_num}: unreadable CSV ({exc}); fix the file") from exc
+        columns = list(reader.fieldnames or [])
+    return _Table(str(path), columns, rows, numbers, "line")
+
+
+def _read_parquet(path: Path) -> _Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise GateError(f"reading {path} needs pyarrow: pip install pyarrow") from exc
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for bad files
+        raise GateError(f"{path} is not a readable Parquet file ({exc}); check the file") from exc
+    rows = table.to_pylist()
+    return _Table(str(path), list(table.column_names), rows, list(range(1, len(rows) + 1)))
+
+
+def _import_datasets(what: str) -> Any:
+    try:
+        import datasets
+    except ImportError as exc:
+        raise GateError(f"{what} needs the Hugging Face datasets package: pip install datasets") from exc
+    return datasets
+
+
+def _read_saved(path: Path, split: str) -> _Table:
+    markers = ("state.json", "dataset_dict.json", "dataset_info.json")
+    if not any((path / m).is_file() for m in markers):
+        raise GateError(
+            f"{path} is a directory but not one written by datasets' save_to_disk (no state.json or "
+            "dataset_dict.json); pass a .jsonl/.json/.csv/.parquet file or a save_to_disk directory"
+        )
+    datasets = _import_datasets(f"loading {path}")
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except Exception as exc:
+        raise GateError(f"{path}: datasets could not load it ({exc}); re-save it with save_to_disk") from exc
+    if isinstance(ds, datasets.DatasetDict):
+        if split not in ds:
+            raise GateError(f"{path} has splits {sorted(ds)} but not {split!r}; choose one of those splits")
+        ds = ds[split]
+    return _from_hf(ds, str(path))
+
+
+def _read_hub(spec: str, split: str) -> _Table:
+    dataset_id, _, config = spec.partition(":")
+    if not dataset_id:
+        raise GateError("empty Hub dataset id; use hf:<dataset id> or hf:<dataset id>:<config>")
+    datasets = _import_datasets(f"loading hf:{spec}")
+    try:
+        ds = datasets.load_dataset(dataset_id, config or None, split=split)
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        raise GateError(
+            f"could not load {dataset_id!r} (split {split!r}) from the Hugging Face Hub: the hub is not "
+            f"reachable or the dataset/split does not exist ({detail}); download it where the hub is "
+            "reachable (save_to_disk or to_json) and pass the local path instead"
+        ) from exc
+    return _from_hf(ds, f"hf:{spec}[{split}]")
+
+
+def _class_names(feature: Any) -> list[str] | None:
+    """Names of a ClassLabel feature, also inside Sequence(...) or [ClassLabel]."""
+    names = getattr(feature, "names", None)
+    if isinstance(names, list) and names:
+        return [str(x) for x in names]
+    inner = getattr(feature, "feature", None)
+    if inner is not None:
+        return _class_names(inner)
+    if isinstance(feature, list) and feature:
+        return _class_names(feature[0])
+    return None
+
+
+def _from_hf(ds: Any, where: str) -> _Table:
+    rows = ds.to_list() if hasattr(ds, "to_list") else [ds[i] for i in range(len(ds))]
+    features = getattr(ds, "features", None) or {}
+    class_names = {k: n for k, f in features.items() if (n := _class_names(f))}
+    return _Table(where, list(ds.column_names), rows, list(range(1, len(rows) + 1)), "row", class_names)
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def _build(
+    table: _Table, name: str, text_column: str, label_column: str, names: tuple[str, ...], fmt: str
+) -> Dataset:
+    if not table.rows:
+        raise GateError(f"{table.where} has no rows; pass a dataset with at least one labelled text")
+    if text_column not in table.columns:
+        raise GateError(
+            f"{table.where} has no text column {text_column!r}; columns present: "
+            f"{_preview(table.columns)}; choose the text column with --gate-text-column"
+        )
+    texts = tuple(_text(table, i, text_column) for i in range(len(table.rows)))
+    labels = np.zeros((len(texts), len(names)), dtype=np.uint8)
+    has_label_column = label_column in table.columns
+    all_onehot_columns = all(n in table.columns for n in names)
+    # one-hot columns: asked for (unless only a label column of 0/1 vectors exists), or
+    # auto-detected when there is no label column but a column per label name
+    if (fmt == "onehot" and (all_onehot_columns or not has_label_column)) or (
+        fmt == "auto" and all_onehot_columns and not has_label_column
+    ):
+        missing = [n for n in names if n not in table.columns]
+        if missing:
+            raise GateError(
+                f"{table.where}: one-hot labels need one 0/1 column per label name, but "
+                f"{_preview(missing)} are missing (columns present: {_preview(table.columns)}); "
+                "add them, or give a label column with --gate-label-column"
+            )
+        for i, row in enumerate(table.rows):
+            for j, col in enumerate(names):
+                labels[i, j] = _flag(row.get(col), f"{table.at(i)}, column {col!r}")
+        return Dataset(name, texts, labels, names)
+    if not has_label_column:
+        raise GateError(
+            f"{table.where} has no label column {label_column!r}; columns present: "
+            f"{_preview(table.columns)}; choose the label column with --gate-label-column "
+            "(or give one 0/1 column per label name)"
+        )
+    cells = [row.get(label_column) for row in table.rows]
+    if fmt == "onehot" or (
+        fmt == "auto" and len(names) > 2 and all(_is_vector(c, len(names)) for c in cells)
+    ):
+        for i, cell in enumerate(cells):
+            if not _is_vector(cell, len(names)):
+                raise GateError(
+                    f"{table.at(i)}: expected a one-hot list of {len(names)} 0/1 values in "
+                    f"{label_column!r}, got {_short(cell)}; fix the row or use label format 'auto'"
+                )
+            labels[i] = [_flag(v, table.at(i)) for v in np.asarray(cell).tolist()]
+        return Dataset(name, texts, labels, names)
+    index = {n: j for j, n in enumerate(names)}
+    lower = {n.lower(): j for j, n in enumerate(names)}
+    for i, cell in enumerate(cells):
+        for item in _items(cell, f"{table.at(i)}, column {label_column!r}"):
+            labels[i, _label_index(item, fmt, names, index, lower, f"{table.at(i)}")] = 1
+    return Dataset(name, texts, labels, names)
+
+
+def _text(table: _Table, i: int, column: str) -> str:
+    value = table.rows[i].get(column)
+    if value is None:
+        raise GateError(
+            f"{table.at(i)}: the text ({column!r}) is missing or null; give every row a string "
+            "(an empty string is allowed) or drop the row"
+        )
+    if not isinstance(value, str):
+        raise GateError(f"{table.at(i)}: the text ({column!r}) must be a string, got {_short(value)}")
+    return value
+
+
+def _is_vector(cell: Any, k: int) -> bool:
+    if isinstance(cell, np.ndarray):
+        cell = cell.tolist()
+    return (
+        isinstance(cell, (list, tuple))
+        and len(cell) == k
+        and all(isinstance(v, (bool, int, float)) and v in (0, 1) for v in cell)
+    )
+
+
+def _flag(value: Any, where: str) -> int:
+    if isinstance(value, str):
+        value = {"0": 0, "1": 1, "true": 1, "false": 0, "0.0": 0, "1.0": 1}.get(value.strip().lower(), value)
+    if isinstance(value, (bool, int, float, np.integer, np.floating)) and value in (0, 1):
+        return int(value)
+    raise GateError(f"{where}: expected a one-hot value 0 or 1, got {_short(value)}; fix the cell")
+
+
+def _items(cell: Any, where: str) -> list[Any]:
+    """The label entries of one cell: a list, one name/index, or a CSV string."""
+    if cell is None:
+        raise GateError(f"{where}: labels are missing (null); use an empty list for a row without labels")
+    if isinstance(cell, np.ndarray):
+        cell = cell.tolist()
+    if isinstance(cell, (list, tuple)):
+        return list(cell)
+    if isinstance(cell, str):
+        text = cell.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise GateError(f"{where}: malformed JSON label list {_short(text)} ({exc.msg})") from exc
+            if not isinstance(parsed, list):
+                raise GateError(f"{where}: expected a JSON list of labels, got {_short(text)}")
+            return parsed
+        return [tok.strip() for tok in re.split(r"[,;]", text) if tok.strip()]
+    return [cell]
+
+
+def _label_index(
+    item: Any, fmt: str, names: tuple[str, ...], index: dict[str, int], lower: dict[str, int], where: str
+) -> int:
+    k = len(names)
+    if (isinstance(item, str) and _INT.match(item.strip())) or (
+        isinstance(item, float) and item.is_integer()
+    ):
+        item = int(item)
+    if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+        if fmt == "names":
+            raise GateError(
+                f"{where}: expected label names but got the index {item}; "
+                "use label format 'indices' or 'auto'"
+            )
+        if not 0 <= item < k:
+            raise GateError(
+                f"{where}: label index {item} is out of range 0..{k - 1} for {k} label names; "
+                "indices are 0-based positions in the label names, so check the label names match the data"
+            )
+        return int(item)
+    if not isinstance(item, str):
+        raise GateError(f"{where}: a label must be a name or an integer index, got {_short(item)}")
+    if fmt == "indices":
+        raise GateError(
+            f"{where}: expected integer label indices but got {item!r}; use label format 'names' or 'auto'"
+        )
+    key = item.strip()
+    if key in index:
+        return index[key]
+    if key.lower() in lower:
+        return lower[key.lower()]
+    close = difflib.get_close_matches(key.lower(), list(lower), n=3)
+    hint = f"did you mean {', '.join(repr(names[lower[c]]) for c in close)}? " if close else ""
+    raise GateError(
+        f"{where}: unknown label name {key!r}; {hint}valid names include {_preview(names)}; "
+        "fix the label or pass the dataset's label names"
+    )
+
+
+def _preview(items: Sequence[str], n: int = 6) -> str:
+    shown = ", ".join(repr(x) for x in items[:n])
+    return f"{shown}, ... ({len(items)} in all)" if len(items) > n else shown or "(none)"
+
+
+def _short(value: Any, n: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."

