@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def cache_dir() -> Path:
-    """Persistent across runs so self-tests rebuild nothing they already built."""
-    return Path(os.environ.get("ENCODER_GATE_TEST_CACHE", ROOT / ".encoder-gate" / "selftest-cache"))
+    """The suite's own cache (content-addressed): self-tests and the gate share builds."""
+    return Path(os.environ.get("ENCODER_GATE_TEST_CACHE", ROOT / ".encoder-gate" / "cache"))
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +30,12 @@ def cache(cache_dir: Path) -> ArtifactCache:
 def tiny(cache: ArtifactCache) -> ModelSpec:
     """The tiny go_emotions-shaped RoBERTa."""
     return resolve_model("tiny", cache)
+
+
+@pytest.fixture(scope="session")
+def default_model(cache: ArtifactCache) -> ModelSpec:
+    """The embedded default classifier (trained once, then cached)."""
+    return resolve_model("default", cache)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,8 @@ from encoder_gate.labels import GO_EMOTIONS_LABELS
 
 Task = Literal["multi_label", "single_label", "feature_extraction"]
 BUILTIN_MODELS = ("default", "tiny", "minilm")
-TINY_RECIPE = 1  # bump when build_tiny changes its output
+TINY_RECIPE = 2  # bump when build_tiny changes its output
+TINY_VOCAB = 2000
 MINILM_RECIPE = 1
 MODEL_FILES = (
     "config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json", "vocab.txt",
@@ -84,13 +85,16 @@ def build_tiny(out: Path, progress: Progress = _quiet) -> None:
     from tokenizers import ByteLevelBPETokenizer
     from transformers import RobertaConfig, RobertaForSequenceClassification, RobertaTokenizerFast
 
-    corpus = resources.files("encoder_gate").joinpath("data_files/tiny_corpus.txt")
+    from encoder_gate.data import load_dataset
+    from encoder_gate.train import TINY_TRAINING, fit
+
+    train = load_dataset("bundled", split="train")
+    corpus = resources.files("encoder_gate").joinpath("data_files/tiny_corpus.txt").read_text()
     bpe = ByteLevelBPETokenizer()
-    with resources.as_file(corpus) as corpus_path:
-        bpe.train(
-            [str(corpus_path)], vocab_size=600, min_frequency=1, show_progress=False,
-            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-        )
+    bpe.train_from_iterator(
+        [*corpus.splitlines(), *train.texts], vocab_size=TINY_VOCAB, min_frequency=2,
+        show_progress=False, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+    )
     bpe.save_model(str(out))
     tokenizer = RobertaTokenizerFast(
         vocab_file=str(out / "vocab.json"), merges_file=str(out / "merges.txt"),
@@ -105,10 +109,6 @@ def build_tiny(out: Path, progress: Progress = _quiet) -> None:
     )
     torch.manual_seed(0)
     model = RobertaForSequenceClassification(config)
-    from encoder_gate.data import load_dataset
-    from encoder_gate.train import TINY_TRAINING, fit
-
-    train = load_dataset("bundled", split="train")
     fit(model, tokenizer, train.texts, train.labels, TINY_TRAINING, progress)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

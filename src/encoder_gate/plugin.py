@@ -16,8 +16,10 @@ import pytest
 from encoder_gate.backends.base import Runner
 from encoder_gate.config import load_config
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
+from encoder_gate.gate import Evaluation
 from encoder_gate.models import ModelSpec
 from encoder_gate.session import GateSession
+from encoder_gate.tolerances import Bounds
 
 SESSION_KEY = pytest.StashKey[GateSession]()
 
@@ -142,6 +144,33 @@ def backend_predictions(backend: Runner, gate_session: GateSession, gate_dataset
     """The backend's outputs on the whole evaluation set, computed once per backend."""
     preds: np.ndarray = call_or_skip(gate_session.predictions, backend.name)
     return preds
+
+
+@pytest.fixture(scope="session")
+def backend_evaluation(backend: Runner, gate_session: GateSession, gate_dataset: Any) -> Evaluation:
+    """Drift against the torch reference and task metrics against gold, per backend."""
+    ev: Evaluation = call_or_skip(gate_session.evaluation, backend.name)
+    return ev
+
+
+@pytest.fixture(scope="session")
+def backend_bounds(backend: Runner, gate_session: GateSession) -> Bounds:
+    """The backend's bounds from the tolerance table (with pyproject overrides)."""
+    bounds: Bounds = call_or_skip(gate_session.bounds, backend.name)
+    return bounds
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write accuracy.json / accuracy.md (never from an xdist worker)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None or not state.evaluations:
+        return
+    from encoder_gate.accuracy_report import write_accuracy_report
+
+    paths = write_accuracy_report(state)
+    state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

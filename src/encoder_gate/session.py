@@ -20,8 +20,10 @@ from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError
+from encoder_gate.gate import Evaluation, evaluate
 from encoder_gate.inference import predict_texts
 from encoder_gate.models import ModelSpec, resolve_model
+from encoder_gate.tolerances import Bounds, bounds_for
 
 
 @dataclass
@@ -45,6 +47,7 @@ class GateSession:
     records: dict[str, BuildRecord] = field(default_factory=dict)
     _runners: dict[str, Runner | GateError] = field(default_factory=dict)
     _predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    evaluations: dict[str, Evaluation] = field(default_factory=dict)
 
     @cached_property
     def cache(self) -> ArtifactCache:
@@ -113,6 +116,21 @@ class GateSession:
     def reference(self) -> np.ndarray:
         """torch FP32 eager outputs on the evaluation set: the reference of every check."""
         return self.predictions("torch")
+
+    def bounds(self, name: str) -> Bounds:
+        """The backend's accuracy bounds, with the project's overrides."""
+        return bounds_for(name, self.config.tolerances)
+
+    def evaluation(self, name: str) -> Evaluation:
+        """Drift and task metrics of backend `name` on the evaluation set, computed once."""
+        if name not in self.evaluations:
+            runner = self.runner(name)
+            self.evaluations[name] = evaluate(
+                name, self.predictions(name), self.reference, self.dataset.labels,
+                precision=runner.precision, size_bytes=runner.size_bytes, task=self.model.task,
+                label_names=self.model.label_names, atol=self.bounds(name).atol,
+            )
+        return self.evaluations[name]
 
     def close(self) -> None:
         for runner in self._runners.values():

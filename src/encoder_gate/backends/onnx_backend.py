@@ -13,6 +13,7 @@ Artifacts are cached on disk by model content hash, recipe and toolchain version
 from __future__ import annotations
 
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -148,8 +149,10 @@ def export_fp32(ctx: BuildContext, out: Path) -> None:
     task = "feature-extraction" if ctx.model.task == "feature_extraction" else "text-classification"
     ctx.progress(f"onnx-fp32: exporting {ctx.model.name} with optimum (task {task}, opset {ctx.opset})")
     try:
-        main_export(str(ctx.model.path), output=str(out), task=task, opset=ctx.opset,
-                    device="cpu", do_validation=False, local_files_only=True)
+        with warnings.catch_warnings():  # tracer chatter about constants; not the user's concern
+            warnings.simplefilter("ignore")
+            main_export(str(ctx.model.path), output=str(out), task=task, opset=ctx.opset,
+                        device="cpu", do_validation=False, local_files_only=True)
     except Exception as exc:
         raise GateError(f"optimum could not export {ctx.model.path} to ONNX: {exc}") from None
     _copy_side_files(ctx.model.path, out)

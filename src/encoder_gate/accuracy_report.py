@@ -1,0 +1,84 @@
+"""accuracy.json and accuracy.md: per backend, task metrics, drift, flips and size.
+
+The JSON keys are stable (see the README, "accuracy.json"). Per backend at least:
+accuracy, precision, recall, f1, drift_mean, drift_p99, drift_max, flip_rate, size_bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from encoder_gate.cache import toolchain_versions
+from encoder_gate.gate import THRESHOLD
+
+if TYPE_CHECKING:
+    from encoder_gate.session import GateSession
+
+SCHEMA = 1
+COLUMNS = (  # (key, header, format)
+    ("dtype", "dtype", "{}"),
+    ("size_bytes", "size MB", "{:.1f}"),
+    ("accuracy", "accuracy (exact)", "{:.4f}"),
+    ("precision", "precision (micro)", "{:.4f}"),
+    ("recall", "recall (micro)", "{:.4f}"),
+    ("f1", "F1 (micro)", "{:.4f}"),
+    ("f1_macro", "F1 (macro)", "{:.4f}"),
+    ("drift_mean", "drift mean", "{:.2e}"),
+    ("drift_p99", "drift p99", "{:.2e}"),
+    ("drift_max", "drift max", "{:.2e}"),
+    ("flip_rate", "flip rate", "{:.3%}"),
+)
+
+
+def accuracy_payload(state: GateSession) -> dict[str, Any]:
+    """Everything accuracy.json holds."""
+    cfg, model, ds = state.config, state.model, state.dataset
+    return {
+        "schema": SCHEMA,
+        "model": {"name": model.name, "path": str(model.path), "task": model.task,
+                  "model_type": model.model_type, "content_hash": model.content_hash},
+        "dataset": {"source": cfg.dataset, "split": cfg.split, "variant": cfg.dataset_variant,
+                    "examples": len(ds)},
+        "threshold": THRESHOLD,
+        "versions": toolchain_versions(),
+        "backends": {name: ev.summary() for name, ev in state.evaluations.items()},
+    }
+
+
+def render_markdown(payload: dict[str, Any]) -> str:
+    """A model-card style table, one row per backend."""
+    m, d = payload["model"], payload["dataset"]
+    lines = [
+        f"# encoder-gate accuracy: {m['name']}",
+        "",
+        f"Dataset `{d['source']}` split `{d['split']}`, variant `{d['variant']}`, {d['examples']} "
+        f"examples; threshold {payload['threshold']}; drift = per sample, max over labels of "
+        "|p_backend - p_torch|; flips = decisions at the threshold that differ from torch FP32.",
+        "",
+        "| backend | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    for name, row in payload["backends"].items():
+        cells = []
+        for key, _, fmt in COLUMNS:
+            value = row.get(key)
+            if key == "size_bytes":
+                value = row[key] / 1e6
+            cells.append("" if value is None else fmt.format(value))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    versions = ", ".join(f"{k} {v}" for k, v in payload["versions"].items())
+    lines += ["", f"Versions: {versions}.", ""]
+    return "\n".join(lines)
+
+
+def write_accuracy_report(state: GateSession) -> tuple[Path, Path]:
+    """Write both files into the report directory; return their paths."""
+    out = state.config.report_dir
+    out.mkdir(parents=True, exist_ok=True)
+    payload = accuracy_payload(state)
+    json_path, md_path = out / "accuracy.json", out / "accuracy.md"
+    json_path.write_text(json.dumps(payload, indent=2, sort_keys=False))
+    md_path.write_text(render_markdown(payload))
+    return json_path, md_path

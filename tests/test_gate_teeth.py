@@ -1,0 +1,85 @@
+"""The gate has teeth: broken backends fail the accuracy checks, healthy ones pass.
+
+Runs on the `default` model (real pretrained MiniLM, trained head): the tiny model is a
+plumbing check whose near-constant outputs cannot show damage. Each damage
+(encoder_gate.damage) is judged with the loosest healthy bounds (onnx-int8's), so a pass there would mean the gate could not tell a bug from quantization noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from encoder_gate.backends import parse_backend
+from encoder_gate.damage import DAMAGES, damaged_runner
+from encoder_gate.data import load_dataset
+from encoder_gate.gate import CHECKS, check, evaluate
+from encoder_gate.inference import predict_texts
+from encoder_gate.tolerances import bounds_for
+
+N_TEXTS = 300  # enough for a stable F1, fast enough for every PR
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model(default_model):
+    return default_model
+
+
+@pytest.fixture(scope="module")
+def ctx(default_model, cache):
+    from encoder_gate.backends import BuildContext
+
+    return BuildContext(model=default_model, cache=cache)
+
+
+@pytest.fixture(scope="module")
+def setup(model, ctx):
+    ds = load_dataset("bundled", split="test").head(N_TEXTS)
+    tok = AutoTokenizer.from_pretrained(model.path)
+    ref = predict_texts(parse_backend("torch").build(ctx), tok, ds.texts)
+    return ds, tok, ref
+
+
+def judge(name, probs, setup, model, bounds_of):
+    ds, _, ref = setup
+    bounds = bounds_for(bounds_of)
+    ev = evaluate(name, probs, ref, ds.labels, precision="fp32", size_bytes=1, task=model.task,
+                  label_names=model.label_names, atol=bounds.atol)
+    failures = {c: check(ev, c, bounds, ds.texts, model.label_names) for c in CHECKS if c != "f1_floor"}
+    return ev, {c: msg for c, msg in failures.items() if msg}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_broken_backend_fails_the_gate(damage, model, ctx, setup, tmp_path: Path):
+    """Each damage fails at least one check, with a message naming the backend and samples."""
+    ds, tok, _ = setup
+    runner = damaged_runner(damage, ctx, tmp_path)
+    ev, failures = judge(runner.name, predict_texts(runner, tok, ds.texts), setup, model, "onnx-int8")
+    assert failures, f"{damage} passed every check: {ev.drift}"
+    message = next(iter(failures.values()))
+    assert message.startswith(f"broken-{damage}:")
+    assert "worst samples:" in message and "reference" in message
+
+
+@pytest.mark.parametrize("name", ["onnx-fp32", "onnx-fp16", "onnx-int8"])
+def test_healthy_backend_passes_its_own_bounds(name, model, ctx, setup):
+    ds, tok, _ = setup
+    probs = predict_texts(parse_backend(name).build(ctx), tok, ds.texts)
+    _, failures = judge(name, probs, setup, model, name)
+    assert not failures, "\n".join(failures.values())
+
+
+def test_damage_that_changes_decisions_costs_f1(model, ctx, setup, tmp_path: Path):
+    """Damaged models lose F1 measurably on the bundled data: the task is not saturated."""
+    ds, tok, _ = setup
+    # minimum absolute micro-F1 loss per damage (measured on 300 texts: reference 0.687,
+    # perturbed layer 0.645, permuted labels ~0.05)
+    min_loss = {"labels_permuted": 0.3, "perturbed_layer": 0.02}
+    for damage, loss in min_loss.items():
+        runner = damaged_runner(damage, ctx, tmp_path)
+        ev, _ = judge(runner.name, predict_texts(runner, tok, ds.texts), setup, model, "onnx-int8")
+        assert ev.reference_metrics["f1"] - ev.metrics["f1"] >= loss, (damage, ev.metrics["f1"])
+    assert ev.reference_metrics["f1"] < 0.95, "the task is saturated: F1 bounds would test nothing"
