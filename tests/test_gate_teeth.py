@@ -2,7 +2,8 @@
 
 Runs on the `default` model (real pretrained MiniLM, trained head): the tiny model is a
 plumbing check whose near-constant outputs cannot show damage. Each damage
-(encoder_gate.damage) is judged with the loosest healthy bounds (onnx-int8's), so a pass there would mean the gate could not tell a bug from quantization noise.
+(encoder_gate.damage) is judged with the loosest healthy bounds (onnx-int8's), so a pass
+there would mean the gate could not tell a bug from quantization noise.
 """
 
 from __future__ import annotations

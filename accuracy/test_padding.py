@@ -1,0 +1,221 @@
+"""Padding, batching, truncation and tokenization properties, for every configured backend.
+
+Hypothesis draws realistic comments and awkward text (`encoder_gate.strategies`); each
+property runs against each built backend (ids are the backend names), so
+`pytest accuracy -k padding` selects all of them. Agreement between outputs is judged
+with the backend's `padding_atol` from `encoder_gate.tolerances` (never a literal here).
+
+Properties:
+
+- padding invariance: an item's output is the same alone, padded to the longest item of
+  its batch, and padded to a fixed length. The fixed length is `PADDED_LENGTH` (128, or
+  the model's limit if lower), not 512: the property does not depend on the length and
+  128 keeps each example fast. All three encodings truncate at that same length.
+- batch composition: an item's output depends neither on its neighbours nor on its
+  position in the batch.
+- truncation: text beyond the model's limit (`inference.max_length`, at most 512 tokens)
+  is truncated, not an error; the ids are the tokenizer's own content ids cut to fit
+  between the special tokens (compared as ids, nothing is decoded), and the output equals
+  the output of that explicitly truncated batch.
+- masks: `inference.encode` pads on the right with contiguous masks (ones, then zeros),
+  with the tokenizer's own `pad_token_id` (backend-independent, so run once, not per backend).
+- awkward text: every kind in `strategies.AWKWARD_KINDS` gives one finite row per text,
+  probabilities in [0, 1], the right number of labels.
+- empty and whitespace-only text: the empty string encodes to just the special tokens
+  (`<s> </s>`, `[CLS] [SEP]`) under every tokenizer. Whitespace-only text depends on the
+  tokenizer: WordPiece (BERT, MiniLM, DistilBERT) strips all of it, so it also gives just
+  the special tokens and the same output as the empty string; byte-level BPE (RoBERTa,
+  roberta-base-go_emotions, the `tiny` model) keeps whitespace as tokens (one or more per
+  character, e.g. `Ġ` for a space, `Ċ` for a newline), so the model sees them. Either
+  way it is the special tokens around the tokenizer's own content ids, and well formed.
+- determinism: the same batch twice gives the same output, exactly on CPU (within
+  `padding_atol` on CUDA), even with another batch shape run in between; `predict` does
+  not modify its input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from encoder_gate.inference import encode, max_length
+from encoder_gate.strategies import (
+    AWKWARD_KINDS,
+    any_texts,
+    comment_texts,
+    long_texts,
+    text_batches,
+    whitespace_texts,
+)
+from encoder_gate.tolerances import bounds_for
+
+PADDED_LENGTH = 128  # max_length padding in these tests (see the module docstring)
+
+# The backend fixture is session-scoped, so hypothesis reuses it across examples safely.
+# Keep the profile's own suppressions (settings() is the loaded profile) and add ours.
+backend_settings = settings(
+    deadline=None,
+    suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
+)
+
+
+def padding_atol(backend: Any, gate_session: Any) -> float:
+    return bounds_for(backend.name, gate_session.config.tolerances).padding_atol
+
+
+def assert_rows_close(actual: np.ndarray, expected: np.ndarray, atol: float, texts: list[str],
+                      what: str) -> None:
+    """Row-wise agreement within atol, naming the worst text and its difference if not."""
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64)).max(axis=1)
+    worst = int(diff.argmax())
+    assert diff[worst] <= atol, (
+        f"{what}: max |diff| {diff[worst]:.3g} > padding_atol {atol:g} "
+        f"for text {worst} {texts[worst]!r:.120}"
+    )
+
+
+def assert_well_formed(out: np.ndarray, n: int, model: Any) -> None:
+    assert out.shape[0] == n
+    assert np.isfinite(out).all()
+    if model.task != "feature_extraction":
+        assert out.shape[1] == model.num_labels
+        assert ((out >= 0) & (out <= 1)).all()
+
+
+def padded_length(tokenizer: Any) -> int:
+    return min(PADDED_LENGTH, max_length(tokenizer))
+
+
+@backend_settings
+@given(texts=text_batches())
+def test_padding_alone_longest_and_max_length_agree(backend, gate_session, gate_tokenizer, texts):
+    """Each item's output is the same alone, padded to the batch's longest, and to max_length."""
+    length = padded_length(gate_tokenizer)
+    alone = np.concatenate([backend.predict(encode(gate_tokenizer, [t], length=length)) for t in texts])
+    longest = backend.predict(encode(gate_tokenizer, texts, length=length))
+    fixed = backend.predict(encode(gate_tokenizer, texts, padding="max_length", length=length))
+    atol = padding_atol(backend, gate_session)
+    assert_rows_close(longest, alone, atol, texts, "padded to the longest vs alone")
+    assert_rows_close(fixed, alone, atol, texts, f"padded to max_length {length} vs alone")
+
+
+@backend_settings
+@given(data=st.data())
+def test_padding_batch_composition_does_not_matter(backend, gate_session, gate_tokenizer, data):
+    """An item's output depends neither on its neighbours nor on its position in the batch."""
+    target = data.draw(any_texts(), label="target")
+    first = data.draw(st.lists(any_texts(), max_size=5), label="neighbours")
+    second = data.draw(st.lists(any_texts(), max_size=5), label="other neighbours")
+    i = data.draw(st.integers(0, len(first)), label="position")
+    j = data.draw(st.integers(0, len(second)), label="other position")
+    batch = [*first[:i], target, *first[i:]]
+    order = data.draw(st.permutations(range(len(batch))), label="order")
+    other = [*second[:j], target, *second[j:]]
+
+    out = backend.predict(encode(gate_tokenizer, batch))
+    shuffled = backend.predict(encode(gate_tokenizer, [batch[k] for k in order]))
+    moved = backend.predict(encode(gate_tokenizer, other))
+    atol = padding_atol(backend, gate_session)
+    assert_rows_close(shuffled, out[list(order)], atol, [batch[k] for k in order],
+                      "same batch, another order")
+    assert_rows_close(moved[j:j + 1], out[i:i + 1], atol, [target], "other neighbours")
+
+
+@backend_settings
+@given(text=long_texts(), neighbour=comment_texts())
+def test_padding_long_text_is_truncated_like_the_tokenizer(backend, gate_session, gate_model,
+                                                          gate_tokenizer, text, neighbour):
+    """Text beyond the limit is cut to the tokenizer's own truncated ids and predicts like them."""
+    tok = gate_tokenizer
+    limit = max_length(tok)
+    content = tok(text, add_special_tokens=False)["input_ids"]
+    room = limit - tok.num_special_tokens_to_add(pair=False)
+    assert len(content) > room, "long_texts() should exceed the model's limit"
+    kept = content[:room]
+    expected_ids = tok.build_inputs_with_special_tokens(kept)
+
+    batch = encode(tok, [text, neighbour])
+    assert batch["input_ids"].shape[1] == limit
+    np.testing.assert_array_equal(batch["input_ids"][0], expected_ids)
+    np.testing.assert_array_equal(batch["attention_mask"][0], 1)
+
+    explicit = {
+        "input_ids": np.array([expected_ids], dtype=np.int64),
+        "attention_mask": np.ones((1, limit), dtype=np.int64),
+        "token_type_ids": np.array([tok.create_token_type_ids_from_sequences(kept)], dtype=np.int64),
+    }
+    explicit = {k: v for k, v in explicit.items() if k in batch}
+    out = backend.predict(batch)
+    assert_well_formed(out, 2, gate_model)
+    assert_rows_close(out[:1], backend.predict(explicit), padding_atol(backend, gate_session), [text],
+                      "truncated by encode() vs explicitly truncated ids")
+
+
+@given(texts=text_batches(), padding=st.sampled_from(["longest", "max_length"]))
+def test_padding_is_right_sided_with_contiguous_masks(gate_tokenizer, texts, padding):
+    """encode() pads on the right with the tokenizer's pad id; masks are ones then zeros."""
+    tok = gate_tokenizer
+    assert tok.pad_token_id is not None, "the tokenizer has no pad token"
+    length = padded_length(tok)
+    batch = encode(tok, texts, padding=padding, length=length)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert ids.dtype == mask.dtype == np.int64
+    own = [tok(t, truncation=True, max_length=length)["input_ids"] for t in texts]
+    width = length if padding == "max_length" else max(len(o) for o in own)
+    assert ids.shape == mask.shape == (len(texts), width)
+    for row, ids_alone in enumerate(own):
+        n = len(ids_alone)
+        assert mask[row].tolist() == [1] * n + [0] * (width - n), f"mask of text {row}"
+        assert ids[row, :n].tolist() == ids_alone, f"ids of text {row}"
+        assert (ids[row, n:] == tok.pad_token_id).all(), f"padding of text {row}"
+        if "token_type_ids" in batch:
+            assert (batch["token_type_ids"][row, n:] == tok.pad_token_type_id).all()
+
+
+@pytest.mark.parametrize("kind", list(AWKWARD_KINDS))
+@backend_settings
+@given(data=st.data())
+def test_padding_awkward_text_is_handled(backend, gate_model, gate_tokenizer, kind, data):
+    """Each kind of awkward text, alone or batched with a comment, gives well-formed outputs."""
+    texts = data.draw(st.lists(AWKWARD_KINDS[kind], min_size=1, max_size=3), label=kind)
+    texts += data.draw(st.lists(comment_texts(), max_size=1), label="comment")
+    out = backend.predict(encode(gate_tokenizer, texts))
+    assert_well_formed(out, len(texts), gate_model)
+
+
+@backend_settings
+@given(text=whitespace_texts())
+def test_padding_empty_and_whitespace_only_texts(backend, gate_model, gate_tokenizer, text):
+    """'' is just the special tokens; whitespace is specials around the tokenizer's content ids."""
+    tok = gate_tokenizer
+    empty = encode(tok, [""])
+    assert empty["input_ids"][0].tolist() == tok.build_inputs_with_special_tokens([])
+    content = tok(text, add_special_tokens=False)["input_ids"]
+    spaced = encode(tok, [text])
+    assert spaced["input_ids"][0].tolist() == tok.build_inputs_with_special_tokens(content)
+    if type(tok.backend_tokenizer.model).__name__ == "WordPiece":
+        assert content == [], "WordPiece should strip whitespace-only text"
+
+    assert_well_formed(backend.predict(encode(tok, ["", text])), 2, gate_model)
+
+
+@backend_settings
+@given(texts=text_batches(), other=text_batches(max_size=3))
+def test_padding_same_input_gives_same_output(backend, gate_session, gate_tokenizer, texts, other):
+    """The same batch twice gives the same output (exactly on CPU); predict leaves its input alone."""
+    batch = encode(gate_tokenizer, texts)
+    kept = {k: v.copy() for k, v in batch.items()}
+    first = backend.predict(batch)
+    backend.predict(encode(gate_tokenizer, other))
+    second = backend.predict(batch)
+    for key, value in kept.items():
+        np.testing.assert_array_equal(batch[key], value, err_msg=f"predict modified {key}")
+    if gate_session.config.device == "cpu":
+        np.testing.assert_array_equal(first, second)
+    else:
+        assert_rows_close(second, first, padding_atol(backend, gate_session), texts, "second run")
