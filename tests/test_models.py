@@ -1,0 +1,49 @@
+"""Model sources: builtin models, local directories, hub ids offline, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.errors import GateError
+from encoder_gate.labels import GO_EMOTIONS_LABELS
+from encoder_gate.models import resolve_model, spec_from_dir
+
+
+def test_tiny_is_shaped_like_roberta_base_go_emotions(tiny):
+    """28 sigmoid labels with go_emotions' names and order, a RoBERTa with a BPE tokenizer."""
+    assert tiny.task == "multi_label"
+    assert tiny.label_names == GO_EMOTIONS_LABELS
+    assert tiny.model_type == "roberta"
+    assert (tiny.path / "merges.txt").is_file()
+
+
+def test_builtin_model_comes_from_cache_the_second_time(cache, tiny):
+    again = resolve_model("tiny", cache)
+    assert again.path == tiny.path and again.content_hash == tiny.content_hash
+
+
+def test_local_directory_is_loaded_as_it_is(cache, tiny):
+    spec = resolve_model(str(tiny.path), cache)
+    assert spec.source == "local" and spec.label_names == tiny.label_names
+
+
+def test_missing_model_directory_says_so(cache, tmp_path: Path):
+    with pytest.raises(GateError, match=r"model directory .*nope.* does not exist"):
+        resolve_model(str(tmp_path / "nope"), cache)
+
+
+def test_directory_without_config_is_not_a_model(tmp_path: Path):
+    with pytest.raises(GateError, match=r"has no config\.json"):
+        spec_from_dir("x", tmp_path, "local")
+
+
+def test_hub_id_offline_gets_a_clear_message(cache, monkeypatch):
+    """Offline, a hub id fails with what to do instead, not a hub traceback."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(GateError, match=r"not a local directory and the Hugging Face hub.*local model"):
+        resolve_model("encoder-gate-tests/no-such-model", cache)
