@@ -41,7 +41,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                   "model_type": model.model_type, "content_hash": model.content_hash},
         "dataset": {"source": cfg.dataset, "split": cfg.split, "variant": cfg.dataset_variant,
                     "examples": len(ds)},
-        "threshold": THRESHOLD,
+        "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
         "versions": toolchain_versions(),
         "backends": {name: ev.summary() for name, ev in state.evaluations.items()},
     }

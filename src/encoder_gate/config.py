@@ -21,6 +21,7 @@ else:  # pragma: no cover
 
 Device = Literal["cpu", "cuda"]
 Variant = Literal["normal", "filtered"]
+ThresholdMode = Literal["fixed", "tuned"]
 DEFAULT_BACKENDS = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
 
 
@@ -38,6 +39,7 @@ class GateConfig:
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     eval_batch_size: int = 32
     limit: int = 0  # evaluate only the first N examples (0: all)
+    thresholds: ThresholdMode = "fixed"  # "tuned": per-label, on the validation split
     device: Device = "cpu"
     threads: int = 0  # 0: the library default (all cores)
     cache_dir: Path = Path(".encoder-gate/cache")
@@ -57,6 +59,7 @@ class GateConfig:
             raise GateError(f"backend listed twice in {list(self.backends)}")
         _check_literal("device", self.device, Device, "--gate-device")
         _check_literal("dataset_variant", self.dataset_variant, Variant, "--gate-dataset-variant")
+        _check_literal("thresholds", self.thresholds, ThresholdMode, "--gate-thresholds")
         if not self.batch_sizes or any(b <= 0 for b in self.batch_sizes):
             raise GateError(
                 f"batch sizes must be positive integers, got {list(self.batch_sizes)}: "

@@ -63,10 +63,11 @@ class Evaluation:
 
 
 def task_metrics(probs: np.ndarray, gold: np.ndarray, task: str, label_names: Sequence[str],
-                 reference: np.ndarray) -> dict[str, Any]:
-    """The metrics that fit the model's task."""
+                 reference: np.ndarray, thresholds: np.ndarray | None = None) -> dict[str, Any]:
+    """The metrics that fit the model's task (per-label thresholds when given)."""
     if task == "multi_label":
-        return multilabel_metrics(probs, gold, threshold=THRESHOLD, label_names=label_names).as_dict()
+        cut = THRESHOLD if thresholds is None else thresholds
+        return multilabel_metrics(probs, gold, threshold=cut, label_names=label_names).as_dict()
     if task == "single_label":
         return singlelabel_metrics(probs, gold.argmax(axis=1)).as_dict()
     cos = cosine_similarity(probs, reference)
@@ -75,13 +76,17 @@ def task_metrics(probs: np.ndarray, gold: np.ndarray, task: str, label_names: Se
 
 def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray, *,
              precision: str, size_bytes: int, task: str, label_names: Sequence[str],
-             atol: float) -> Evaluation:
-    """Drift against the reference and task metrics against gold, for one backend."""
+             atol: float, thresholds: np.ndarray | None = None) -> Evaluation:
+    """Drift against the reference and task metrics against gold, for one backend.
+
+    `thresholds` (per label, tuned on validation) replace 0.5 for the task metrics; drift
+    and flips are always judged at 0.5, the model card's threshold.
+    """
     return Evaluation(
         name=name, precision=precision, size_bytes=size_bytes, task=task,
         drift=drift(probs, reference, atol=atol, threshold=THRESHOLD),
-        metrics=task_metrics(probs, gold, task, label_names, reference),
-        reference_metrics=task_metrics(reference, gold, task, label_names, reference),
+        metrics=task_metrics(probs, gold, task, label_names, reference, thresholds),
+        reference_metrics=task_metrics(reference, gold, task, label_names, reference, thresholds),
         probs=probs, reference=reference,
     )
 

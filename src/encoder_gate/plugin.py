@@ -36,6 +36,7 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("batch-sizes", "LIST", "comma list of benchmark batch sizes, e.g. 1,2,4,8,16,32"),
     ("eval-batch-size", "N", "batch size for accuracy evaluation"),
     ("limit", "N", "evaluate only the first N examples (0: all)"),
+    ("thresholds", "MODE", "fixed (0.5, the model card's) or tuned (per label, on the validation split)"),
     ("device", "DEVICE", "cpu or cuda"),
     ("threads", "N", "intra-op threads for torch and ONNX Runtime (0: library default)"),
     ("cache-dir", "DIR", "artifact cache directory (default .encoder-gate/cache)"),

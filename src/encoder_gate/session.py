@@ -129,8 +129,28 @@ class GateSession:
                 name, self.predictions(name), self.reference, self.dataset.labels,
                 precision=runner.precision, size_bytes=runner.size_bytes, task=self.model.task,
                 label_names=self.model.label_names, atol=self.bounds(name).atol,
+                thresholds=self.thresholds,
             )
         return self.evaluations[name]
+
+    @cached_property
+    def thresholds(self) -> np.ndarray | None:
+        """Per-label thresholds tuned on the validation split with the reference backend
+        (`thresholds = "tuned"`), or None for the model card's fixed 0.5."""
+        if self.config.thresholds == "fixed" or self.model.task != "multi_label":
+            return None
+        from encoder_gate.data import load_dataset
+        from encoder_gate.metrics import tune_thresholds
+
+        cfg = self.config
+        val = load_dataset(cfg.dataset, split="validation", variant=cfg.dataset_variant,
+                           text_column=cfg.text_column, label_column=cfg.label_column,
+                           label_names=self.model.label_names or None)
+        self.progress(f"tuning per-label thresholds on {len(val)} validation texts")
+        probs = predict_texts(self.runner("torch"), self.tokenizer, val.texts,
+                              cfg.eval_batch_size, progress=self.progress)
+        tuned: np.ndarray = tune_thresholds(probs, val.labels)
+        return tuned
 
     def close(self) -> None:
         for runner in self._runners.values():
