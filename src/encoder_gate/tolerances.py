@@ -56,8 +56,11 @@ DEFAULT_BOUNDS: dict[str, Bounds] = {
     # F1. Measured on `default`, bundled test split (1200 texts): drift mean 0.048, p99 0.197,
     # max 0.291, flip rate 0.20%, micro F1 0.7052 vs 0.7105 (99.3%). Bounds: ~2x headroom on
     # drift, 10x on flips; a 4-bit or otherwise broken quantization lands far outside them.
+    # padding_atol: dynamic quantization computes activation scales per batch, so an item's
+    # output depends on its neighbours and padding; measured up to 0.103 on `default`
+    # (hypothesis, ci profile), about a third of its drift against FP32.
     "onnx-int8": Bounds(drift_mean=0.1, drift_p99=0.4, drift_max=0.6, flip_rate=0.02,
-                        f1_keep=0.99, atol=5e-2, padding_atol=5e-2),
+                        f1_keep=0.99, atol=5e-2, padding_atol=0.3),
 }
 # A prebuilt file (onnx:PATH) is judged like the loosest ONNX recipe it could be.
 PREBUILT = "onnx-int8"
