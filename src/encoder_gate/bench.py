@@ -1,0 +1,672 @@
+"""Benchmark logic: batches, padding, FLOPs, rates, the machine's GEMM rate, speedups.
+
+The pytest-benchmark tests in ``benchmarks/`` are thin; everything they compute is here,
+as plain functions over numpy arrays and dictionaries so it can be unit-tested.
+
+Vocabulary:
+
+* **mode**: ``model`` (pre-tokenized batches through ``Runner.predict``), ``e2e`` (raw
+  texts: tokenization + inference + sigmoid, i.e. ``predict_texts``) or ``latency``
+  (one message per call, batch size 1).
+* **dispatch**: ``ordered`` (batches in dataset order) or ``bucketed`` (texts sorted by
+  token length, then batched), each batch right-padded to its longest item.
+* **speedup**: torch eager time / backend time, for the same case (mode, variant, batch
+  size, dispatch) in the same run, taking each benchmark's fastest round (``min``: load
+  from other processes only ever adds time, so the fastest round is the least disturbed;
+  the advice of Python's ``timeit``). Ratios taken within one run survive a noisy, shared
+  machine better than absolute times, so they are what :func:`speedup_gate` compares
+  with a saved baseline. The benchmarks run the backends of one case back to back for
+  the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from encoder_gate.errors import GateError
+
+Dispatch = Literal["ordered", "bucketed"]
+Mode = Literal["model", "e2e", "latency"]
+DISPATCHES: tuple[Dispatch, ...] = ("ordered", "bucketed")
+MODES: tuple[Mode, ...] = ("model", "e2e", "latency")
+REFERENCE_BACKEND = "torch"
+DEFAULT_BENCH_TEXTS = 64
+DEFAULT_ROUNDS = 5
+DEFAULT_MAX_DROP = 0.25
+ENV_TEXTS = "ENCODER_GATE_BENCH_TEXTS"
+ENV_ROUNDS = "ENCODER_GATE_BENCH_ROUNDS"
+ENV_BASELINE = "ENCODER_GATE_SPEEDUP_BASELINE"
+ENV_MAX_DROP = "ENCODER_GATE_SPEEDUP_MAX_DROP"
+SPEEDUP_STAT = "min"  # the pytest-benchmark statistic speedups are taken from
+VERSIONED_PACKAGES = ("torch", "onnxruntime", "transformers", "numpy", "encoder-gate")
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What the benchmark run is told through the environment (there are no --gate-bench options)."""
+
+    texts: int = DEFAULT_BENCH_TEXTS  # ENCODER_GATE_BENCH_TEXTS: first N texts of each variant
+    rounds: int = DEFAULT_ROUNDS  # ENCODER_GATE_BENCH_ROUNDS: timed rounds per benchmark
+    baseline: Path | None = None  # ENCODER_GATE_SPEEDUP_BASELINE: a saved speedups.json to gate against
+    max_drop: float = DEFAULT_MAX_DROP  # ENCODER_GATE_SPEEDUP_MAX_DROP: allowed relative speedup loss
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> BenchSettings:
+    """Read :class:`BenchSettings` from ``environ`` (default ``os.environ``), validated."""
+    env = os.environ if environ is None else environ
+
+    def positive_int(name: str, default: int) -> int:
+        raw = env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise GateError(f"{name} must be a positive integer, got {raw!r}")
+        return value
+
+    raw_drop = env.get(ENV_MAX_DROP, "").strip()
+    try:
+        max_drop = float(raw_drop) if raw_drop else DEFAULT_MAX_DROP
+    except ValueError:
+        max_drop = -1.0
+    if not 0 <= max_drop < 1:
+        raise GateError(f"{ENV_MAX_DROP} must be a fraction in [0, 1) such as 0.25, got {raw_drop!r}")
+    raw_base = env.get(ENV_BASELINE, "").strip()
+    return BenchSettings(texts=positive_int(ENV_TEXTS, DEFAULT_BENCH_TEXTS),
+                         rounds=positive_int(ENV_ROUNDS, DEFAULT_ROUNDS),
+                         baseline=Path(raw_base).expanduser() if raw_base else None,
+                         max_drop=max_drop)
+
+
+# --- batches and padding --------------------------------------------------------------------
+
+
+def batch_indices(lengths: Sequence[int] | np.ndarray, batch_size: int,
+                  dispatch: Dispatch | str) -> list[np.ndarray]:
+    """Index groups of at most ``batch_size`` items: dataset order, or sorted by length first.
+
+    ``bucketed`` sorts stably by token length, ascending, then cuts batches (exactly what
+    ``predict_texts`` does, so the end-to-end benchmark warms the shapes it will run);
+    equal lengths keep dataset order. Every index appears exactly once. When the batch
+    size divides the count, no grouping into equal batches pads less; with a partial last
+    batch, that batch holds the longest texts, so in rare cases it can pad more than
+    dataset order.
+    """
+    if batch_size <= 0:
+        raise GateError(f"batch size must be a positive integer, got {batch_size}")
+    n = len(lengths)
+    if dispatch == "ordered":
+        order = np.arange(n)
+    elif dispatch == "bucketed":
+        order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    else:
+        raise GateError(f"unknown dispatch {dispatch!r}; use one of: {', '.join(DISPATCHES)}")
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def padding_stats(lengths: Sequence[int] | np.ndarray, groups: Iterable[np.ndarray]) -> tuple[int, int]:
+    """(real tokens, padded tokens) when each group is padded to its longest item."""
+    arr = np.asarray(lengths, dtype=np.int64)
+    real = padded = 0
+    for group in groups:
+        if len(group):
+            sub = arr[group]
+            real += int(sub.sum())
+            padded += int(len(sub) * sub.max())
+    return real, padded
+
+
+def padding_efficiency(real_tokens: int, padded_tokens: int) -> float:
+    """Real tokens / padded tokens: 1.0 means no compute goes to padding."""
+    return real_tokens / padded_tokens if padded_tokens else 1.0
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Pre-tokenized batches, each right-padded to its longest item, with their bookkeeping."""
+
+    batches: tuple[dict[str, np.ndarray], ...]
+    indices: tuple[np.ndarray, ...]  # dataset positions of each batch's rows
+    dispatch: str
+    batch_size: int
+
+    @property
+    def n_messages(self) -> int:
+        return sum(len(i) for i in self.indices)
+
+    @property
+    def lengths(self) -> tuple[np.ndarray, ...]:
+        """Real token count of every row, per batch (from the attention masks)."""
+        return tuple(b["attention_mask"].sum(axis=1).astype(np.int64) for b in self.batches)
+
+    @property
+    def real_tokens(self) -> int:
+        return int(sum(int(b["attention_mask"].sum()) for b in self.batches))
+
+    @property
+    def padded_tokens(self) -> int:
+        return int(sum(b["input_ids"].size for b in self.batches))
+
+    @property
+    def padding_efficiency(self) -> float:
+        return padding_efficiency(self.real_tokens, self.padded_tokens)
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        """The distinct (batch, seq_len) shapes, sorted: what ``Runner.warmup`` needs."""
+        return sorted({(int(b["input_ids"].shape[0]), int(b["input_ids"].shape[1])) for b in self.batches})
+
+
+def make_batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
+                 dispatch: Dispatch | str) -> BatchPlan:
+    """Tokenize ``texts`` into batches of ``batch_size`` in the given dispatch order.
+
+    Uses the same ``encode`` as evaluation (truncation at the model's limit, right
+    padding to the longest item of each batch), so the shapes are exactly those that
+    ``predict_texts`` produces for the same texts, batch size and sorting.
+    """
+    from encoder_gate.inference import encode, token_lengths
+
+    if not texts:
+        raise GateError("no texts to benchmark")
+    lengths = token_lengths(tokenizer, texts)
+    groups = batch_indices(lengths, batch_size, dispatch)
+    batches = tuple(encode(tokenizer, [texts[i] for i in g]) for g in groups)
+    return BatchPlan(batches, tuple(groups), str(dispatch), batch_size)
+
+
+# --- FLOPs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    """The sizes of an encoder that determine its matmul FLOPs."""
+
+    hidden: int
+    layers: int
+    intermediate: int
+    heads: int
+    num_labels: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], num_labels: int | None = None) -> ModelDims:
+        """From a Hugging Face ``config.json`` (BERT/RoBERTa/ALBERT names, or DistilBERT's)."""
+
+        def pick(*names: str, default: int | None = None) -> int:
+            for name in names:
+                if config.get(name) is not None:
+                    return int(config[name])
+            if default is None:
+                raise GateError(f"model config has none of {', '.join(names)}; cannot count FLOPs")
+            return default
+
+        hidden = pick("hidden_size", "dim", "d_model")
+        labels = num_labels if num_labels is not None else len(config.get("id2label") or {}) or \
+            int(config.get("num_labels") or 0)
+        return cls(hidden=hidden, layers=pick("num_hidden_layers", "n_layers", "num_layers"),
+                   intermediate=pick("intermediate_size", "hidden_dim", "d_ff", default=4 * hidden),
+                   heads=pick("num_attention_heads", "n_heads", "num_heads"), num_labels=labels)
+
+    @classmethod
+    def from_model_dir(cls, path: Path, num_labels: int | None = None) -> ModelDims:
+        file = Path(path) / "config.json"
+        try:
+            config = json.loads(file.read_text())
+        except (OSError, ValueError) as exc:
+            raise GateError(f"cannot read the model config {file}: {exc}") from None
+        return cls.from_config(config, num_labels)
+
+
+def sequence_flops(dims: ModelDims, seq_len: int) -> int:
+    """Matmul FLOPs (multiply + add = 2) of one forward pass over one sequence of ``seq_len`` tokens.
+
+    With s = seq_len, h = hidden, i = intermediate, L = layers, a = heads, d = h / a, n = labels:
+
+        per layer, per token:  2*3h*h (Q, K, V) + 2*h*h (attention output) + 2*2*h*i (FFN)
+                             = 8h^2 + 4hi                 (the "2 x parameters" term)
+        per layer, attention:  2*s*s*d*a (Q K^T) + 2*s*s*d*a (softmax(.) V) = 4 s^2 h
+        classifier head:       2*h*h (pooler / dense on the first token) + 2*h*n (out proj)
+
+        total = L * (s * (8h^2 + 4hi) + 4 s^2 d a) + (2h^2 + 2hn if n > 0 else 0)
+
+    Embedding lookups, layer norms, softmax, GELU and biases are O(s*h) and left out; the
+    heads cancel out of the attention term whenever h is divisible by a.
+    """
+    s, h = int(seq_len), dims.hidden
+    if s <= 0:
+        return 0
+    head_dim = h // dims.heads if dims.heads else h
+    per_layer = s * (8 * h * h + 4 * h * dims.intermediate) + 4 * s * s * head_dim * max(dims.heads, 1)
+    head = 2 * h * h + 2 * h * dims.num_labels if dims.num_labels > 0 else 0
+    return dims.layers * per_layer + head
+
+
+def batch_flops(dims: ModelDims, lengths: Iterable[int]) -> int:
+    """FLOPs of a batch whose rows have these lengths (pass real lengths for useful work,
+    or the padded length repeated for what a padded batch actually executes)."""
+    return sum(sequence_flops(dims, int(s)) for s in lengths)
+
+
+def plan_flops(dims: ModelDims, plan: BatchPlan) -> tuple[int, int]:
+    """(useful FLOPs over real tokens, executed FLOPs over padded tokens) of a whole plan."""
+    useful = executed = 0
+    for batch, lengths in zip(plan.batches, plan.lengths, strict=True):
+        rows, padded_len = batch["input_ids"].shape
+        useful += batch_flops(dims, lengths)
+        executed += rows * sequence_flops(dims, padded_len)
+    return useful, executed
+
+
+# --- machine --------------------------------------------------------------------------------
+
+
+def gemm_gflops(n: int = 1024, repeats: int = 5, threads: int | None = None) -> float:
+    """The machine's FP32 GEMM rate in GFLOP/s: median over ``repeats`` timed n x n matmuls.
+
+    Uses torch (the same BLAS/oneDNN the torch backends use) at ``threads`` intra-op
+    threads (None or 0: torch's current setting, restored afterwards); numpy when torch
+    is missing. One untimed warm-up call precedes the timed ones.
+    """
+    flops = 2.0 * n ** 3
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        rng = np.random.default_rng(0)
+        a_np, b_np = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+        np.matmul(a_np, b_np)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            np.matmul(a_np, b_np)
+            times.append(time.perf_counter() - start)
+        return flops / statistics.median(times) / 1e9
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        a, b = torch.rand(n, n, generator=gen), torch.rand(n, n, generator=gen)
+        torch.mm(a, b)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(before)
+    return flops / statistics.median(times) / 1e9
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process so far (monotonic; Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def library_versions(packages: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that decide the numbers ("not installed" otherwise)."""
+    found = {}
+    for name in packages:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def machine_summary() -> dict[str, Any]:
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count() or 0, "python": platform.python_version()}
+
+
+# --- rates ----------------------------------------------------------------------------------
+
+
+def throughput(n_messages: int, real_tokens: int, padded_tokens: int, seconds: float) -> dict[str, float]:
+    """messages/s, real tokens/s and padded tokens/s for work done in ``seconds``."""
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    return {"messages_per_s": n_messages / seconds, "real_tokens_per_s": real_tokens / seconds,
+            "padded_tokens_per_s": padded_tokens / seconds}
+
+
+def latency_percentiles(samples_s: Sequence[float],
+                        percentiles: Sequence[int] = (50, 90, 99)) -> dict[str, float]:
+    """{"p50_ms": ..., "p90_ms": ..., "p99_ms": ...} from per-call times in seconds (linear interpolation)."""
+    if not len(samples_s):
+        raise ValueError("no latency samples")
+    values = np.percentile(np.asarray(samples_s, dtype=np.float64) * 1e3, list(percentiles))
+    return {f"p{p}_ms": float(v) for p, v in zip(percentiles, values, strict=True)}
+
+
+def run_info(plan: BatchPlan, seconds: float, dims: ModelDims | None = None,
+             gemm: float | None = None) -> dict[str, Any]:
+    """The measured numbers of one benchmark: rates, padding, FLOP rates and GEMM fraction.
+
+    ``seconds`` is the time one pass over the whole plan took.
+    ``gflops_per_s`` counts useful FLOPs (real lengths); ``padded_gflops_per_s`` what the
+    padded batches execute. ``gemm_fraction`` = padded GFLOP/s / the machine's FP32 GEMM
+    rate: how much of the machine the backend uses (INT8 kernels can exceed 1.0).
+    """
+    info: dict[str, Any] = {
+        "n_messages": plan.n_messages, "n_batches": len(plan.batches), "real_tokens": plan.real_tokens,
+        "padded_tokens": plan.padded_tokens, "padding_efficiency": plan.padding_efficiency,
+        "pass_seconds": seconds,
+        **throughput(plan.n_messages, plan.real_tokens, plan.padded_tokens, seconds),
+    }
+    if dims is not None:
+        useful, executed = plan_flops(dims, plan)
+        info["gflops_per_s"] = useful / seconds / 1e9
+        info["padded_gflops_per_s"] = executed / seconds / 1e9
+        if gemm:
+            info["machine_gemm_gflops"] = gemm
+            info["gemm_fraction"] = info["padded_gflops_per_s"] / gemm
+    info["peak_rss_mb"] = peak_rss_bytes() / 1e6
+    return info
+
+
+# --- results and speedups -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One benchmark's time (its SPEEDUP_STAT), keyed by what makes two backends comparable."""
+
+    mode: str
+    variant: str
+    batch_size: int
+    dispatch: str
+    backend: str
+    seconds: float
+    info: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def case(self) -> str:
+        return case_id(self.mode, self.variant, self.batch_size, self.dispatch)
+
+
+def case_id(mode: str, variant: str, batch_size: int, dispatch: str) -> str:
+    """``model/normal/bs8/bucketed``: the key of a speedup."""
+    return f"{mode}/{variant}/bs{batch_size}/{dispatch}"
+
+
+KEY_FIELDS = ("mode", "variant", "batch_size", "dispatch", "backend")
+
+
+def results_from_json(doc: Mapping[str, Any], stat: str = SPEEDUP_STAT) -> list[BenchResult]:
+    """The encoder-gate benchmarks of a pytest-benchmark JSON document (others are skipped),
+    timed by the statistic ``stat`` of their stats."""
+    out = []
+    for bench in doc.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        seconds = (bench.get("stats") or {}).get(stat)
+        if seconds is None or not all(k in info for k in KEY_FIELDS):
+            continue
+        out.append(BenchResult(str(info["mode"]), str(info["variant"]), int(info["batch_size"]),
+                               str(info["dispatch"]), str(info["backend"]), float(seconds), info))
+    return out
+
+
+def compute_speedups(results: Iterable[BenchResult],
+                     reference: str = REFERENCE_BACKEND) -> dict[str, dict[str, float]]:
+    """{case: {backend: reference time / backend time}} for every case the reference ran.
+
+    The reference itself is left out (its speedup is 1 by definition). When a case ran
+    more than once (several files merged), the last result wins.
+    """
+    times: dict[str, dict[str, float]] = {}
+    for r in results:
+        times.setdefault(r.case, {})[r.backend] = r.seconds
+    speedups: dict[str, dict[str, float]] = {}
+    for case in sorted(times):
+        ref = times[case].get(reference)
+        if not ref:
+            continue
+        row = {b: ref / t for b, t in sorted(times[case].items()) if b != reference and t > 0}
+        if row:
+            speedups[case] = row
+    return speedups
+
+
+@dataclass(frozen=True)
+class SpeedupFailure:
+    """A backend whose speedup over torch eager fell by more than allowed."""
+
+    case: str
+    backend: str
+    baseline: float
+    current: float
+    max_drop: float
+
+    @property
+    def drop(self) -> float:
+        return 1.0 - self.current / self.baseline
+
+    def __str__(self) -> str:
+        return (f"{self.backend} {self.case}: speedup over torch eager {self.current:.2f}x, baseline "
+                f"{self.baseline:.2f}x ({-self.drop:+.1%}; allowed -{self.max_drop:.0%})")
+
+
+def _speedup_table(doc: Mapping[str, Any]) -> Mapping[str, Mapping[str, float]]:
+    """Accept a whole speedups.json document or just its ``speedups`` mapping."""
+    inner = doc.get("speedups")
+    return inner if isinstance(inner, Mapping) else doc
+
+
+def speedup_gate(current: Mapping[str, Any], baseline: Mapping[str, Any],
+                 max_drop: float) -> list[SpeedupFailure]:
+    """Failures: every (case, backend) in both whose speedup dropped more than ``max_drop``.
+
+    ``current`` and ``baseline`` are :func:`compute_speedups` tables (or speedups.json
+    documents holding one). ``max_drop=0.2`` fails a backend whose speedup over torch
+    eager is below 80% of the baseline's. Cases or backends missing on either side are
+    not compared.
+    """
+    if not 0 <= max_drop < 1:
+        raise ValueError(f"max_drop must be in [0, 1), got {max_drop}")
+    cur, base = _speedup_table(current), _speedup_table(baseline)
+    failures = []
+    for case in sorted(set(cur) & set(base)):
+        for backend in sorted(set(cur[case]) & set(base[case])):
+            now, then = float(cur[case][backend]), float(base[case][backend])
+            if then > 0 and now < then * (1.0 - max_drop):
+                failures.append(SpeedupFailure(case, backend, then, now, max_drop))
+    return failures
+
+
+def comparability_warnings(current: Mapping[str, Any], baseline: Mapping[str, Any],
+                           gemm_tolerance: float = 1.5) -> list[str]:
+    """Reasons two speedups documents may not be comparable (different model, threads, load).
+
+    The GEMM rate is a snapshot of how much CPU the run got: when it differs by more than
+    ``gemm_tolerance`` times, the machine was loaded differently, and backends do not
+    suffer load alike (torch's OpenMP barriers degrade far more than ONNX Runtime's
+    threads on an oversubscribed machine).
+    """
+    out = []
+    cur_model, base_model = current.get("model") or {}, baseline.get("model") or {}
+    for key in ("content_hash", "threads", "device"):
+        if key in cur_model and key in base_model and cur_model[key] != base_model[key]:
+            out.append(f"model {key} differs: {cur_model[key]!r} now, {base_model[key]!r} in the baseline")
+    cur_gemm, base_gemm = current.get("machine_gemm_gflops"), baseline.get("machine_gemm_gflops")
+    if cur_gemm and base_gemm and max(cur_gemm / base_gemm, base_gemm / cur_gemm) > gemm_tolerance:
+        out.append(f"machine GEMM rate {cur_gemm:.0f} GFLOP/s now vs {base_gemm:.0f} in the baseline: "
+                   "the machine is loaded differently; pin --gate-threads below the free cores")
+    return out
+
+
+def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any] | None = None,
+                      gemm: float | None = None, reference: str = REFERENCE_BACKEND) -> dict[str, Any]:
+    """What ``speedups.json`` holds: the speedups, times, best GFLOP/s per backend, the machine."""
+    times: dict[str, dict[str, float]] = {}
+    for r in results:
+        times.setdefault(r.case, {})[r.backend] = r.seconds
+    best: dict[str, dict[str, Any]] = {}
+    for r in results:
+        rate = r.info.get("padded_gflops_per_s")
+        if rate is not None and rate > best.get(r.backend, {}).get("padded_gflops_per_s", -1.0):
+            best[r.backend] = {"case": r.case, "padded_gflops_per_s": float(rate),
+                               "gflops_per_s": float(r.info.get("gflops_per_s", 0.0))}
+            if gemm:
+                best[r.backend]["gemm_fraction"] = float(rate) / gemm
+    return {
+        "reference": reference,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": dict(model or {}),
+        "machine": machine_summary(),
+        "versions": library_versions(),
+        "machine_gemm_gflops": gemm,
+        "best_gflops": best,
+        "statistic": SPEEDUP_STAT,
+        "seconds": {c: dict(sorted(v.items())) for c, v in sorted(times.items())},
+        "speedups": compute_speedups(results, reference),
+    }
+
+
+def write_json(path: Path, doc: Mapping[str, Any]) -> Path:
+    """Write ``doc`` atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise GateError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise GateError(f"the {what} {path} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise GateError(f"the {what} {path} must hold a JSON object")
+    return doc
+
+
+# --- pytest-benchmark files -----------------------------------------------------------------
+
+
+def benchmark_files(root: Path) -> list[Path]:
+    """pytest-benchmark saves (``<root>/<machine>/NNNN_*.json``, or ``root`` itself), oldest first."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    found = [p for p in root.rglob("*.json") if p.is_file() and p.name[:4].isdigit()]
+    return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def latest_benchmark_file(root: Path) -> Path:
+    files = benchmark_files(root)
+    if not files:
+        raise GateError(
+            f"no pytest-benchmark results under {root}; run `pytest benchmarks --benchmark-autosave` "
+            "first, or pass --benchmarks FILE"
+        )
+    return files[-1]
+
+
+def load_benchmark_json(path: Path) -> dict[str, Any]:
+    """A pytest-benchmark JSON file, checked to hold a ``benchmarks`` list."""
+    doc = read_json(path, "benchmark file")
+    if not isinstance(doc.get("benchmarks"), list):
+        raise GateError(f"{path} is not a pytest-benchmark JSON file (no 'benchmarks' list)")
+    return doc
+
+
+def load_benchmarks(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Each path a file, or a directory whose newest save is taken; documents in order."""
+    docs = []
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise GateError(f"benchmark path {path} does not exist")
+        docs.append(load_benchmark_json(latest_benchmark_file(path) if path.is_dir() else path))
+    return docs
+
+
+def format_speedups(doc: Mapping[str, Any]) -> list[str]:
+    """Terminal lines for a speedups document: one row per case, one column per backend."""
+    table = _speedup_table(doc)
+    lines: list[str] = []
+    if not table:
+        lines.append(f"no speedups: the reference backend {doc.get('reference', REFERENCE_BACKEND)!r} "
+                     "was not benchmarked next to the others")
+    else:
+        backends = sorted({b for row in table.values() for b in row})
+        width = max(len(c) for c in table)
+        lines.append(f"{'case':<{width}}  " + "  ".join(f"{b:>13}" for b in backends))
+        for case, row in table.items():
+            cells = "  ".join(f"{row[b]:>12.2f}x" if b in row else f"{'-':>13}" for b in backends)
+            lines.append(f"{case:<{width}}  {cells}")
+    gemm = doc.get("machine_gemm_gflops")
+    if gemm:
+        lines.append(f"machine FP32 GEMM: {gemm:.1f} GFLOP/s (1024x1024 matmul, median)")
+        for backend, best in sorted((doc.get("best_gflops") or {}).items()):
+            lines.append(f"  {backend:<16} best {best['padded_gflops_per_s']:7.2f} GFLOP/s executed "
+                         f"({best.get('gemm_fraction', 0.0):.0%} of GEMM) at {best['case']}")
+    return lines
+
+
+# --- the end of a benchmark session ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """What the end of a benchmark session wrote and found."""
+
+    path: Path
+    doc: dict[str, Any]
+    failures: list[SpeedupFailure]
+    warnings: list[str]
+    settings: BenchSettings
+
+    def lines(self) -> list[tuple[str, str]]:
+        """Terminal lines as (text, style), style one of "", "red", "yellow", "green"."""
+        out = [(line, "") for line in format_speedups(self.doc)]
+        out.append((f"written to {self.path}", ""))
+        base = self.settings.baseline
+        if base is None:
+            return out
+        out += [(f"warning: {w}", "yellow") for w in self.warnings]
+        if self.failures:
+            out.append((f"SPEEDUP GATE FAILED against {base} ({len(self.failures)} drops over "
+                        f"{self.settings.max_drop:.0%}):", "red"))
+            out += [(f"  {f}", "red") for f in self.failures]
+        else:
+            out.append((f"speedup gate passed against {base} (max drop {self.settings.max_drop:.0%})",
+                        "green"))
+        return out
+
+
+def finish_session(results: Sequence[BenchResult], settings: BenchSettings, report_dir: Path,
+                   model: Mapping[str, Any], gemm: float | None) -> SessionOutcome:
+    """Write ``<report_dir>/speedups.json``; gate against ``settings.baseline`` when set."""
+    doc = speedups_document(results, model=model, gemm=gemm)
+    path = write_json(Path(report_dir) / "speedups.json", doc)
+    failures: list[SpeedupFailure] = []
+    warnings: list[str] = []
+    if settings.baseline is not None:
+        baseline = read_json(settings.baseline, "speedup baseline")
+        failures = speedup_gate(doc, baseline, settings.max_drop)
+        warnings = comparability_warnings(doc, baseline)
+    return SessionOutcome(path, doc, failures, warnings, settings)

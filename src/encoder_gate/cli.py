@@ -1,0 +1,97 @@
+"""The ``encoder-gate`` command: ``encoder-gate <subcommand> [options]``.
+
+Each subcommand is one :class:`Command` in :data:`COMMANDS`: a help line, a function
+that adds its arguments to its parser, and a function that runs it and returns the exit
+status. To add one (e.g. ``export``), write those two functions and add an entry.
+
+    encoder-gate report                                  # newest save under .benchmarks
+    encoder-gate report --benchmarks .benchmarks/Linux-CPython-3.11-64bit/0003_x.json --out rep
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from encoder_gate.errors import GateError
+
+DEFAULT_ACCURACY = Path(".encoder-gate/accuracy.json")
+DEFAULT_REPORT_DIR = Path(".encoder-gate/report")
+DEFAULT_BENCHMARKS_ROOT = Path(".benchmarks")
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--benchmarks", nargs="+", type=Path, metavar="PATH_OR_DIR",
+                        help="pytest-benchmark JSON files, or directories whose newest save is used "
+                             f"(default: the newest save under {DEFAULT_BENCHMARKS_ROOT})")
+    parser.add_argument("--accuracy", type=Path, metavar="FILE",
+                        help=f"accuracy.json of an accuracy run (default: {DEFAULT_ACCURACY} if it exists)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR, metavar="DIR",
+                        help="output directory for benchmarks.md and the PNGs "
+                             f"(default: {DEFAULT_REPORT_DIR})")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from encoder_gate.report import write_report
+
+    accuracy = args.accuracy
+    if accuracy is None and DEFAULT_ACCURACY.is_file():
+        accuracy = DEFAULT_ACCURACY
+    files = write_report(args.out, args.benchmarks, accuracy, DEFAULT_BENCHMARKS_ROOT)
+    for source in files.sources:
+        print(f"read {source}")
+    if accuracy is not None:
+        print(f"read {accuracy}")
+    print(f"wrote {files.markdown}")
+    for plot in files.plots:
+        print(f"wrote {plot}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "report": Command("turn saved benchmark (and accuracy) JSON into benchmarks.md and PNG plots",
+                      report_arguments, run_report),
+}
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="encoder-gate",
+        description="Accuracy and speed gate for transformer encoder classifiers.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``encoder-gate``; returns the exit status (2 for usage errors, 1 for GateError)."""
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except GateError as exc:
+        print(f"encoder-gate {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""Saved results -> ``benchmarks.md`` and PNG plots (``encoder-gate report``).
+
+Input: pytest-benchmark JSON files written by ``pytest benchmarks --benchmark-autosave``
+(or ``--benchmark-json``), and optionally the ``accuracy.json`` of an accuracy run.
+Output, in one directory:
+
+* ``benchmarks.md``: per mode, variant and dispatch, a backend x batch size table of
+  messages/s with the speedup over torch eager of the same run; latency at batch 1; the
+  accuracy table when accuracy.json exists;
+* ``throughput_<variant>.png``: messages/s vs batch size, one line per backend and dispatch;
+* ``speedup.png``: speedup over torch eager vs batch size (model only), per variant.
+
+Plots use matplotlib's object API on the Agg canvas: no display and no global backend switch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from encoder_gate import bench
+from encoder_gate.data import VARIANTS
+from encoder_gate.errors import GateError
+
+MODE_TITLES = {"model": "Model only (pre-tokenized)", "e2e": "End to end (tokenize + infer + sigmoid)"}
+BACKEND_ORDER = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
+ACCURACY_COLUMNS = (  # (key, header, format); missing keys are left out of the table
+    ("dtype", "dtype", "{}"),
+    ("size_bytes", "size MB", "{:.1f}"),
+    ("accuracy", "accuracy", "{:.4f}"),
+    ("precision", "precision", "{:.4f}"),
+    ("recall", "recall", "{:.4f}"),
+    ("f1", "F1", "{:.4f}"),
+    ("f1_macro", "F1 macro", "{:.4f}"),
+    ("drift_mean", "drift mean", "{:.2e}"),
+    ("drift_p99", "drift p99", "{:.2e}"),
+    ("drift_max", "drift max", "{:.2e}"),
+    ("flip_rate", "flip rate", "{:.3%}"),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One benchmark of one backend, with its speedup over torch eager in the same run."""
+
+    mode: str
+    variant: str
+    dispatch: str
+    batch_size: int
+    backend: str
+    precision: str
+    seconds: float  # bench.SPEEDUP_STAT of the rounds
+    messages_per_s: float
+    speedup: float | None
+    info: Mapping[str, Any]
+
+
+def backend_key(name: str) -> tuple[int, str]:
+    return (BACKEND_ORDER.index(name) if name in BACKEND_ORDER else len(BACKEND_ORDER), name)
+
+
+def variant_key(name: str) -> tuple[int, str]:
+    return (VARIANTS.index(name) if name in VARIANTS else len(VARIANTS), name)
+
+
+def collect_rows(docs: Sequence[Mapping[str, Any]]) -> list[Row]:
+    """encoder-gate benchmarks of every document (later documents override the same case)."""
+    results: dict[tuple[str, str], bench.BenchResult] = {}
+    for doc in docs:
+        for r in bench.results_from_json(doc):
+            results[(r.case, r.backend)] = r
+    speedups = bench.compute_speedups(results.values())
+    rows = []
+    for r in results.values():
+        n = r.info.get("n_messages")
+        rate = r.info.get("messages_per_s") or (n / r.seconds if n and r.seconds > 0 else 0.0)
+        speedup = 1.0 if r.backend == bench.REFERENCE_BACKEND and r.case in speedups \
+            else speedups.get(r.case, {}).get(r.backend)
+        rows.append(Row(r.mode, r.variant, r.dispatch, r.batch_size, r.backend,
+                        str(r.info.get("precision", "")), r.seconds, float(rate), speedup, r.info))
+    return sorted(rows, key=lambda x: (x.mode, variant_key(x.variant), x.dispatch, backend_key(x.backend),
+                                       x.batch_size))
+
+
+# --- markdown -------------------------------------------------------------------------------
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(cells) + " |" for cells in body)]
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _cell(row: Row) -> str:
+    if row.speedup is None or row.backend == bench.REFERENCE_BACKEND:
+        return _rate(row.messages_per_s)
+    return f"{_rate(row.messages_per_s)} ({row.speedup:.2f}x)"
+
+
+def throughput_tables(rows: Sequence[Row]) -> list[str]:
+    lines: list[str] = []
+    for mode in ("model", "e2e"):
+        for variant in sorted({r.variant for r in rows if r.mode == mode}, key=variant_key):
+            for dispatch in bench.DISPATCHES:
+                sub = [r for r in rows if (r.mode, r.variant, r.dispatch) == (mode, variant, dispatch)]
+                if not sub:
+                    continue
+                sizes = sorted({r.batch_size for r in sub})
+                body = []
+                for backend in sorted({r.backend for r in sub}, key=backend_key):
+                    cells = {r.batch_size: r for r in sub if r.backend == backend}
+                    precision = next(iter(cells.values())).precision
+                    body.append([backend, precision, *(
+                        _cell(cells[b]) if b in cells else "" for b in sizes)])
+                eff = {r.batch_size: r.info.get("padding_efficiency") for r in sub}
+                lines += [f"### {MODE_TITLES.get(mode, mode)}: {variant}, {dispatch}", "",
+                          *_table(["backend", "precision", *(f"bs={b}" for b in sizes)], body), ""]
+                if any(v is not None for v in eff.values()):
+                    lines += ["Padding efficiency (real / padded tokens): " + ", ".join(
+                        f"bs={b} {eff[b]:.2f}" for b in sizes if eff.get(b) is not None) + ".", ""]
+    return lines
+
+
+def latency_table(rows: Sequence[Row]) -> list[str]:
+    sub = [r for r in rows if r.mode == "latency"]
+    if not sub:
+        return []
+    body = [[r.backend, r.variant, *(f"{r.info[k]:.2f}" if k in r.info else "" for k in
+                                     ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")),
+             f"{r.speedup:.2f}x" if r.speedup is not None else ""]
+            for r in sorted(sub, key=lambda r: (variant_key(r.variant), backend_key(r.backend)))]
+    return ["## Latency at batch size 1 (ms per message)", "",
+            *_table(["backend", "variant", "p50", "p90", "p99", "speedup"], body), ""]
+
+
+def accuracy_table(acc: Mapping[str, Any], bench_model: str | None = None) -> list[str]:
+    backends = acc.get("backends") or {}
+    if not isinstance(backends, Mapping) or not backends:
+        return ["## Accuracy", "", "accuracy.json holds no backends.", ""]
+    present = [c for c in ACCURACY_COLUMNS
+               if any(isinstance(v, Mapping) and v.get(c[0]) is not None for v in backends.values())]
+    body = []
+    for name, row in backends.items():
+        cells = []
+        for key, _, fmt in present:
+            value = row.get(key) if isinstance(row, Mapping) else None
+            if key == "size_bytes" and value is not None:
+                value = value / 1e6
+            cells.append("" if value is None else fmt.format(value))
+        body.append([name, *cells])
+    model, dataset = acc.get("model"), acc.get("dataset")
+    about = []
+    if isinstance(model, Mapping):
+        about.append(f"model `{model.get('name', '?')}`")
+    elif model:
+        about.append(f"model `{model}`")
+    if isinstance(dataset, Mapping):
+        about.append("dataset " + ", ".join(f"{k} `{v}`" for k, v in dataset.items()))
+    elif dataset:
+        about.append(f"dataset `{dataset}`")
+    acc_model = model.get("name") if isinstance(model, Mapping) else model
+    if bench_model and acc_model and acc_model != bench_model:
+        about.append(f"note: the benchmarks above are of model `{bench_model}`, not `{acc_model}`")
+    return ["## Accuracy", "", *([("; ".join(about) + "."), ""] if about else []),
+            *_table(["backend", *(h for _, h, _ in present)], body), ""]
+
+
+def header_lines(docs: Sequence[Mapping[str, Any]], sources: Sequence[Path],
+                 rows: Sequence[Row]) -> list[str]:
+    lines = ["# encoder-gate benchmarks", ""]
+    if sources:
+        lines.append("Source: " + ", ".join(f"`{p}`" for p in sources) + ".")
+    if docs:
+        machine = docs[-1].get("machine_info") or {}
+        cpu = (machine.get("cpu") or {}).get("brand_raw") or machine.get("processor") or "unknown CPU"
+        count = (machine.get("cpu") or {}).get("count")
+        lines.append(f"Machine: {cpu}{f', {count} logical cores' if count else ''}; "
+                     f"run {docs[-1].get('datetime', '?')}.")
+    if rows:
+        info = rows[0].info
+        versions = info.get("versions") or {}
+        lines.append(f"Model `{info.get('model', '?')}` ({info.get('model_type', '?')}), "
+                     f"threads {info.get('threads') or 'library default'}; "
+                     + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".")
+        gemm = info.get("machine_gemm_gflops")
+        if gemm:
+            lines.append(f"Machine FP32 GEMM rate {gemm:.1f} GFLOP/s.")
+    lines += ["", "Cells: messages/s at the median round (speedup over torch eager in the same run and "
+              f"case, from the {bench.SPEEDUP_STAT} round of each). `bucketed` sorts texts by token length "
+              "before batching; `ordered` keeps dataset order.", ""]
+    return lines
+
+
+def render_markdown(rows: Sequence[Row], docs: Sequence[Mapping[str, Any]], sources: Sequence[Path],
+                    accuracy: Mapping[str, Any] | None, plots: Sequence[Path]) -> str:
+    lines = header_lines(docs, sources, rows)
+    if rows:
+        lines += ["## Throughput (messages/s)", "", *throughput_tables(rows), *latency_table(rows)]
+    elif docs:
+        lines += ["The benchmark files hold no encoder-gate benchmarks.", ""]
+    else:
+        lines += ["No benchmark results were found.", ""]
+    if plots:
+        lines += ["## Plots", "", *(f"![{p.stem}]({p.name})" for p in plots), ""]
+    if accuracy is not None:
+        lines += accuracy_table(accuracy, str(rows[0].info.get("model")) if rows else None)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- plots ----------------------------------------------------------------------------------
+
+
+def _figure(ncols: int) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(6.0 * ncols, 4.2), layout="constrained")
+
+
+def _batch_axis(ax: Any, sizes: Sequence[int]) -> None:
+    if len(sizes) > 1:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(list(sizes), [str(s) for s in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("batch size")
+    ax.grid(True, alpha=0.3)
+
+
+STYLES = {"bucketed": "-", "ordered": "--"}
+
+
+def plot_throughput(rows: Sequence[Row], variant: str, path: Path) -> Path | None:
+    """messages/s vs batch size for one variant: model only and end to end side by side."""
+    modes = [m for m in ("model", "e2e") if any(r.mode == m and r.variant == variant for r in rows)]
+    if not modes:
+        return None
+    fig = _figure(len(modes))
+    axes = fig.subplots(1, len(modes), squeeze=False)[0]
+    colors: dict[str, Any] = {}
+    for ax, mode in zip(axes, modes, strict=True):
+        sub = [r for r in rows if r.mode == mode and r.variant == variant]
+        for backend in sorted({r.backend for r in sub}, key=backend_key):
+            for dispatch in bench.DISPATCHES:
+                pts = sorted((r.batch_size, r.messages_per_s) for r in sub
+                             if r.backend == backend and r.dispatch == dispatch)
+                if not pts:
+                    continue
+                (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLES[dispatch], marker="o",
+                                  color=colors.get(backend), label=f"{backend} ({dispatch})")
+                colors.setdefault(backend, line.get_color())
+        _batch_axis(ax, sorted({r.batch_size for r in sub}))
+        ax.set_ylabel("messages/s")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{MODE_TITLES.get(mode, mode)}, {variant}", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Throughput vs batch size: {variant} variant")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_speedups(rows: Sequence[Row], path: Path) -> Path | None:
+    """Speedup over torch eager vs batch size (model only), one panel per variant."""
+    sub = [r for r in rows if r.mode == "model" and r.speedup is not None
+           and r.backend != bench.REFERENCE_BACKEND]
+    if not sub:
+        return None
+    variants = sorted({r.variant for r in sub}, key=variant_key)
+    fig = _figure(len(variants))
+    axes = fig.subplots(1, len(variants), squeeze=False)[0]
+    for ax, variant in zip(axes, variants, strict=True):
+        colors: dict[str, Any] = {}
+        part = [r for r in sub if r.variant == variant]
+        for backend in sorted({r.backend for r in part}, key=backend_key):
+            for dispatch in bench.DISPATCHES:
+                pts = sorted((r.batch_size, r.speedup or 0.0) for r in part
+                             if r.backend == backend and r.dispatch == dispatch)
+                if not pts:
+                    continue
+                (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLES[dispatch], marker="o",
+                                  color=colors.get(backend), label=f"{backend} ({dispatch})")
+                colors.setdefault(backend, line.get_color())
+        ax.axhline(1.0, color="grey", linewidth=1, linestyle=":", label="torch eager")
+        _batch_axis(ax, sorted({r.batch_size for r in part}))
+        ax.set_ylabel("speedup over torch eager (x)")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"Model only, {variant}", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle("Speedup over torch eager (same run)")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    markdown: Path
+    plots: tuple[Path, ...]
+    sources: tuple[Path, ...]
+
+
+def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path) -> list[Path]:
+    """The benchmark files to read: each given file, the newest save in each given
+    directory, or (nothing given) the newest save under ``default_root`` if there is one."""
+    if benchmarks:
+        out = []
+        for path in benchmarks:
+            if not path.exists():
+                raise GateError(f"benchmark path {path} does not exist")
+            out.append(bench.latest_benchmark_file(path) if path.is_dir() else path)
+        return out
+    files = bench.benchmark_files(default_root) if default_root.is_dir() else []
+    return files[-1:]
+
+
+def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: Path | None = None,
+                 default_root: Path = Path(".benchmarks")) -> ReportFiles:
+    """Write benchmarks.md and the plots into ``out``; raise GateError when there is nothing to report."""
+    sources = resolve_sources(benchmarks, default_root)
+    acc = bench.read_json(accuracy, "accuracy file") if accuracy is not None else None
+    if not sources and acc is None:
+        raise GateError(
+            f"nothing to report: no pytest-benchmark results under {default_root} and no accuracy file; "
+            "run `pytest benchmarks --benchmark-autosave` (or pass --benchmarks FILE_OR_DIR)"
+        )
+    docs = [bench.load_benchmark_json(p) for p in sources]
+    rows = collect_rows(docs)
+    out.mkdir(parents=True, exist_ok=True)
+    plots = [p for variant in sorted({r.variant for r in rows}, key=variant_key)
+             if (p := plot_throughput(rows, variant, out / f"throughput_{variant}.png")) is not None]
+    speed = plot_speedups(rows, out / "speedup.png")
+    if speed is not None:
+        plots.append(speed)
+    md = out / "benchmarks.md"
+    md.write_text(render_markdown(rows, docs, sources, acc, plots))
+    return ReportFiles(md, tuple(plots), tuple(sources))

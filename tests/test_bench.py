@@ -1,0 +1,366 @@
+"""encoder_gate.bench: FLOPs, batching and padding, rates, speedups and the speedup gate.
+
+The last tests run the real benchmarks (benchmarks/) on the tiny model in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from encoder_gate import bench
+from encoder_gate.errors import GateError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_DIMS = bench.ModelDims(hidden=4, layers=2, intermediate=8, heads=2, num_labels=3)
+
+
+def fake_benchmark_doc(medians: dict[tuple[str, str, int, str, str], float]) -> dict:
+    """A pytest-benchmark JSON document; keys are (mode, variant, batch_size, dispatch, backend)."""
+    benchmarks = []
+    for (mode, variant, bs, dispatch, backend), median in medians.items():
+        benchmarks.append({
+            "name": f"test_{mode}[{backend}-bs{bs}-{variant}-{dispatch}]",
+            "fullname": f"benchmarks/test_throughput.py::test_{mode}[{backend}-bs{bs}-{variant}-{dispatch}]",
+            "group": f"{mode} {variant} bs={bs}", "params": {"backend": backend, "batch_size": bs},
+            "extra_info": {"mode": mode, "variant": variant, "batch_size": bs, "dispatch": dispatch,
+                           "backend": backend, "n_messages": 64, "messages_per_s": 64 / median},
+            "stats": {"median": median, "mean": median, "min": median, "max": median, "ops": 1 / median},
+        })
+    return {"machine_info": {"cpu": {"brand_raw": "Test CPU", "count": 2}}, "datetime": "2026-01-01T00:00:00",
+            "benchmarks": benchmarks}
+
+
+def medians(scale: dict[str, float] | None = None) -> dict[tuple[str, str, int, str, str], float]:
+    """torch, onnx-fp32 and onnx-int8 over two batch sizes; `scale` multiplies a backend's times."""
+    base = {"torch": 1.0, "onnx-fp32": 0.5, "onnx-int8": 0.25}
+    out = {}
+    for bs in (1, 8):
+        for backend, t in base.items():
+            out[("model", "normal", bs, "bucketed", backend)] = t / bs * (scale or {}).get(backend, 1.0)
+    return out
+
+
+# --- FLOPs ----------------------------------------------------------------------------------
+
+
+def test_flops_of_a_hand_worked_tiny_config():
+    """h=4, i=8, L=2, a=2, n=3, s=5: 2*(5*(8*16 + 4*4*8) + 4*25*2*2) + (2*16 + 2*4*3) = 3416."""
+    per_layer = 5 * (8 * 4 * 4 + 4 * 4 * 8) + 4 * 5 * 5 * 2 * 2  # 1280 + 400
+    assert per_layer == 1680
+    assert bench.sequence_flops(TINY_DIMS, 5) == 2 * 1680 + 56 == 3416
+    assert bench.batch_flops(TINY_DIMS, [5, 5]) == 2 * 3416
+    assert bench.sequence_flops(TINY_DIMS, 0) == 0
+
+
+def test_flops_grow_quadratically_only_through_attention():
+    """Doubling the length doubles the matmul terms and quadruples the attention terms."""
+    no_head = bench.ModelDims(hidden=4, layers=2, intermediate=8, heads=2, num_labels=0)
+    f1, f2 = bench.sequence_flops(no_head, 10), bench.sequence_flops(no_head, 20)
+    attention_1 = 2 * 4 * 10 * 10 * 4
+    assert f2 == 2 * (f1 - attention_1) + 4 * attention_1
+
+
+def test_model_dims_read_bert_and_distilbert_names(tiny):
+    assert bench.ModelDims.from_config(
+        {"dim": 768, "n_layers": 6, "hidden_dim": 3072, "n_heads": 12, "id2label": {"0": "a", "1": "b"}}
+    ) == bench.ModelDims(768, 6, 3072, 12, 2)
+    dims = bench.ModelDims.from_model_dir(tiny.path)
+    assert (dims.hidden, dims.layers, dims.heads, dims.num_labels) == (32, 2, 2, 28)
+    with pytest.raises(GateError, match="hidden_size"):
+        bench.ModelDims.from_config({"num_hidden_layers": 2})
+
+
+# --- batching and padding -------------------------------------------------------------------
+
+
+@given(st.lists(st.integers(1, 64), min_size=1, max_size=60), st.integers(1, 9),
+       st.sampled_from(bench.DISPATCHES))
+def test_batching_keeps_every_item_once(lengths, batch_size, dispatch):
+    groups = bench.batch_indices(lengths, batch_size, dispatch)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
+    assert all(1 <= len(g) <= batch_size for g in groups)
+
+
+@given(st.integers(1, 6), st.integers(1, 8), st.data())
+def test_bucketing_pads_no_more_than_dataset_order_with_full_batches(batch_size, n_batches, data):
+    """With full batches, sorting by length is the least padding of any order."""
+    n = batch_size * n_batches
+    lengths = data.draw(st.lists(st.integers(1, 64), min_size=n, max_size=n))
+    ordered = bench.padding_stats(lengths, bench.batch_indices(lengths, batch_size, "ordered"))
+    bucketed = bench.padding_stats(lengths, bench.batch_indices(lengths, batch_size, "bucketed"))
+    assert bucketed[0] == ordered[0] == sum(lengths)
+    assert bucketed[1] <= ordered[1]
+
+
+def test_bucketing_reduces_padding_on_mixed_lengths():
+    lengths = [5, 120, 7, 60, 6, 118, 9, 64]
+    ordered = bench.padding_stats(lengths, bench.batch_indices(lengths, 2, "ordered"))
+    bucketed = bench.padding_stats(lengths, bench.batch_indices(lengths, 2, "bucketed"))
+    assert ordered == (389, 2 * (120 + 60 + 118 + 64))
+    assert bucketed == (389, 2 * (6 + 9 + 64 + 120))
+    assert bench.padding_efficiency(*bucketed) > bench.padding_efficiency(*ordered)
+
+
+def test_padding_efficiency_and_bad_arguments():
+    assert bench.padding_efficiency(3, 4) == 0.75
+    assert bench.padding_efficiency(0, 0) == 1.0
+    with pytest.raises(GateError, match="batch size"):
+        bench.batch_indices([1, 2], 0, "ordered")
+    with pytest.raises(GateError, match="dispatch"):
+        bench.batch_indices([1, 2], 1, "random")
+
+
+def test_make_batches_pads_each_batch_to_its_longest(tiny):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny.path)
+    texts = ["hi", "a much longer text than the first one, with many more tokens in it", "ok then",
+             "medium sized text here", "x"]
+    for dispatch in bench.DISPATCHES:
+        plan = bench.make_batches(tok, texts, 2, dispatch)
+        assert plan.n_messages == 5 and [len(i) for i in plan.indices] == [2, 2, 1]
+        for batch, lengths in zip(plan.batches, plan.lengths, strict=True):
+            assert batch["input_ids"].shape[1] == lengths.max()
+        assert plan.padded_tokens == sum(b["input_ids"].size for b in plan.batches)
+        assert 0 < plan.padding_efficiency <= 1
+        assert plan.shapes == sorted(set(plan.shapes))
+    ordered, bucketed = (bench.make_batches(tok, texts, 2, d) for d in bench.DISPATCHES)
+    assert ordered.real_tokens == bucketed.real_tokens
+    assert bucketed.padded_tokens < ordered.padded_tokens
+    useful, executed = bench.plan_flops(bench.ModelDims.from_model_dir(tiny.path), ordered)
+    assert 0 < useful < executed
+
+
+# --- rates, latency, machine ----------------------------------------------------------------
+
+
+def test_throughput_and_latency_percentiles():
+    assert bench.throughput(64, 1000, 2000, 0.5) == {
+        "messages_per_s": 128.0, "real_tokens_per_s": 2000.0, "padded_tokens_per_s": 4000.0}
+    lat = bench.latency_percentiles([i / 1000 for i in range(1, 101)])
+    assert lat["p50_ms"] == pytest.approx(50.5) and lat["p90_ms"] == pytest.approx(90.1)
+    assert lat["p99_ms"] == pytest.approx(99.01)
+    with pytest.raises(ValueError):
+        bench.throughput(1, 1, 1, 0.0)
+
+
+def test_machine_numbers_are_positive():
+    assert bench.gemm_gflops(n=128, repeats=3) > 0
+    assert bench.peak_rss_bytes() > 10_000_000  # python + numpy alone
+    versions = bench.library_versions()
+    assert set(versions) >= {"torch", "onnxruntime", "transformers"}
+
+
+def test_settings_from_env():
+    assert bench.settings_from_env({}) == bench.BenchSettings()
+    got = bench.settings_from_env({bench.ENV_TEXTS: "16", bench.ENV_ROUNDS: "2", bench.ENV_MAX_DROP: "0.1",
+                                   bench.ENV_BASELINE: "base.json"})
+    assert (got.texts, got.rounds, got.max_drop, got.baseline) == (16, 2, 0.1, Path("base.json"))
+    with pytest.raises(GateError, match=bench.ENV_ROUNDS):
+        bench.settings_from_env({bench.ENV_ROUNDS: "0"})
+    with pytest.raises(GateError, match=bench.ENV_MAX_DROP):
+        bench.settings_from_env({bench.ENV_MAX_DROP: "1.5"})
+
+
+# --- speedups and the gate ------------------------------------------------------------------
+
+
+def test_speedups_are_same_run_ratios_over_torch():
+    speedups = bench.compute_speedups(bench.results_from_json(fake_benchmark_doc(medians())))
+    assert speedups == {"model/normal/bs1/bucketed": {"onnx-fp32": 2.0, "onnx-int8": 4.0},
+                        "model/normal/bs8/bucketed": {"onnx-fp32": 2.0, "onnx-int8": 4.0}}
+
+
+def test_speedups_use_the_fastest_round_by_default():
+    """Load from other processes only adds time, so speedups come from each benchmark's min."""
+    doc = fake_benchmark_doc(medians())
+    for entry in doc["benchmarks"]:
+        if entry["extra_info"]["backend"] == "onnx-fp32":
+            entry["stats"]["min"] = entry["stats"]["median"] / 2
+    by_min = bench.compute_speedups(bench.results_from_json(doc))
+    by_median = bench.compute_speedups(bench.results_from_json(doc, stat="median"))
+    assert by_min["model/normal/bs1/bucketed"]["onnx-fp32"] == 4.0
+    assert by_median["model/normal/bs1/bucketed"]["onnx-fp32"] == 2.0
+
+
+def test_speedups_need_the_reference_in_the_same_case():
+    only_onnx = {k: v for k, v in medians().items() if k[-1] != "torch"}
+    assert bench.compute_speedups(bench.results_from_json(fake_benchmark_doc(only_onnx))) == {}
+
+
+def test_foreign_benchmarks_are_skipped():
+    doc = fake_benchmark_doc(medians())
+    doc["benchmarks"].append({"name": "test_other", "extra_info": {}, "stats": {"median": 1.0}})
+    assert len(bench.results_from_json(doc)) == 6
+
+
+def test_speedup_gate_passes_an_unchanged_run_and_fails_a_30_percent_slower_backend(tmp_path):
+    """The gate has teeth: saved baseline vs a run where onnx-fp32 takes 30% longer."""
+    base_file, slow_file = tmp_path / "0001_base.json", tmp_path / "0002_slow.json"
+    base_file.write_text(json.dumps(fake_benchmark_doc(medians())))
+    slow_file.write_text(json.dumps(fake_benchmark_doc(medians({"onnx-fp32": 1.3}))))
+    [base_doc, slow_doc] = bench.load_benchmarks([base_file, slow_file])
+    baseline = bench.compute_speedups(bench.results_from_json(base_doc))
+    slowed = bench.compute_speedups(bench.results_from_json(slow_doc))
+
+    assert bench.speedup_gate(baseline, baseline, max_drop=0.2) == []
+    failures = bench.speedup_gate(slowed, baseline, max_drop=0.2)
+    assert [(f.backend, f.case) for f in failures] == [("onnx-fp32", "model/normal/bs1/bucketed"),
+                                                       ("onnx-fp32", "model/normal/bs8/bucketed")]
+    assert failures[0].drop == pytest.approx(1 - 1 / 1.3)
+    assert "onnx-fp32 model/normal/bs1/bucketed: speedup over torch eager 1.54x, baseline 2.00x (-23.1%;" \
+        in str(failures[0])
+    assert bench.speedup_gate(slowed, baseline, max_drop=0.25) == []  # a looser gate lets it through
+
+
+def test_speedup_gate_reads_speedups_documents_and_skips_what_is_missing(tmp_path):
+    results = bench.results_from_json(fake_benchmark_doc(medians()))
+    doc = bench.speedups_document(results, model={"name": "tiny"}, gemm=10.0)
+    path = bench.write_json(tmp_path / "speedups.json", doc)
+    saved = bench.read_json(path, "speedups")
+    assert saved["speedups"] == bench.compute_speedups(results)
+    assert saved["seconds"]["model/normal/bs1/bucketed"]["torch"] == 1.0
+    assert saved["statistic"] == "min"
+    assert bench.speedup_gate(saved, {"speedups": {"model/other/bs1/ordered": {"onnx-fp32": 9.0}}}, 0.1) == []
+    assert any("onnx-int8" in line for line in bench.format_speedups(saved))
+    with pytest.raises(ValueError):
+        bench.speedup_gate(saved, saved, max_drop=1.0)
+
+
+def test_comparability_warnings_name_a_changed_load_or_setup():
+    base = {"model": {"content_hash": "a", "threads": 1}, "machine_gemm_gflops": 120.0}
+    assert bench.comparability_warnings(base, base) == []
+    now = {"model": {"content_hash": "a", "threads": 0}, "machine_gemm_gflops": 30.0}
+    warnings = bench.comparability_warnings(now, base)
+    assert len(warnings) == 2
+    assert "threads differs" in warnings[0] and "loaded differently" in warnings[1]
+
+
+def test_finish_session_writes_speedups_and_reports_the_gate(tmp_path):
+    results = bench.results_from_json(fake_benchmark_doc(medians()))
+    first = bench.finish_session(results, bench.BenchSettings(), tmp_path / "a", {"name": "tiny"}, 10.0)
+    assert first.path == tmp_path / "a" / "speedups.json" and first.path.is_file()
+    assert not any("gate" in text for text, _ in first.lines())
+
+    gated = bench.BenchSettings(baseline=first.path, max_drop=0.2)
+    same = bench.finish_session(results, gated, tmp_path / "b", {"name": "tiny"}, 10.0)
+    assert same.failures == [] and same.lines()[-1] == (
+        f"speedup gate passed against {first.path} (max drop 20%)", "green")
+
+    slowed = bench.results_from_json(fake_benchmark_doc(medians({"onnx-int8": 1.5})))
+    worse = bench.finish_session(slowed, gated, tmp_path / "c", {"name": "tiny"}, 10.0)
+    red = [text for text, style in worse.lines() if style == "red"]
+    assert red[0].startswith("SPEEDUP GATE FAILED") and len(red) == 3
+    assert all("onnx-int8" in text for text in red[1:])
+
+
+def test_benchmark_files_latest_and_errors(tmp_path):
+    machine = tmp_path / "Linux-CPython-3.11-64bit"
+    machine.mkdir()
+    for i, name in enumerate(("0001_a.json", "0002_b.json")):
+        (machine / name).write_text(json.dumps(fake_benchmark_doc(medians())))
+        os.utime(machine / name, (1000 + i, 1000 + i))
+    (machine / "notes.json").write_text("{}")
+    assert bench.latest_benchmark_file(tmp_path).name == "0002_b.json"
+    assert len(bench.load_benchmarks([tmp_path])) == 1
+    (tmp_path / "bad.json").write_text('{"x": 1}')
+    with pytest.raises(GateError, match="not a pytest-benchmark JSON"):
+        bench.load_benchmark_json(tmp_path / "bad.json")
+    with pytest.raises(GateError, match="no pytest-benchmark results"):
+        bench.latest_benchmark_file(tmp_path / "Linux-CPython-3.11-64bit" / "empty")
+
+
+# --- the real benchmarks on the tiny model --------------------------------------------------
+
+
+@pytest.fixture
+def bench_project(pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """A pytester directory holding a copy of benchmarks/ and quick benchmark settings."""
+    target = pytester.path / "benchmarks"
+    target.mkdir()
+    for name in ("conftest.py", "test_throughput.py"):
+        shutil.copy(ROOT / "benchmarks" / name, target / name)
+    monkeypatch.setenv(bench.ENV_ROUNDS, "2")
+    monkeypatch.setenv(bench.ENV_TEXTS, "8")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv(bench.ENV_BASELINE, raising=False)
+    return ["benchmarks", "--gate-model", "tiny", "--gate-cache-dir", str(cache_dir), "--gate-threads", "1",
+            "--gate-report-dir", str(pytester.path / "report"), "-p", "no:cacheprovider"]
+
+
+@pytest.mark.slow
+def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, bench_project):
+    result = pytester.runpytest_subprocess(*bench_project, "--gate-backends", "torch,onnx-fp32",
+                                           "--gate-batch-sizes", "1,4", "--benchmark-json", "out.json")
+    # 2 backends x (2 batch sizes x 2 variants x 2 dispatches x 2 modes + 2 latency tests)
+    result.assert_outcomes(passed=36)
+    result.stdout.fnmatch_lines(["*encoder-gate speedups over torch eager*",
+                                 "model/normal/bs4/bucketed*x", "machine FP32 GEMM:*GFLOP/s*",
+                                 "*benchmark 'model normal bs=4'*"])
+    doc = json.loads((pytester.path / "out.json").read_text())
+    assert len(doc["benchmarks"]) == 36
+    required = {"messages_per_s", "real_tokens_per_s", "padded_tokens_per_s", "padding_efficiency",
+                "batch_size", "backend", "precision", "threads", "variant", "dispatch", "model",
+                "model_size_bytes", "gflops_per_s", "versions"}
+    for entry in doc["benchmarks"]:
+        info = entry["extra_info"]
+        assert required <= set(info), entry["name"]
+        assert set(info["versions"]) >= {"torch", "onnxruntime", "transformers"}
+        assert info["messages_per_s"] > 0 and 0 < info["padding_efficiency"] <= 1
+        if info["mode"] == "latency":
+            assert info["latency_p50_ms"] <= info["latency_p90_ms"] <= info["latency_p99_ms"]
+    speedups = json.loads((pytester.path / "report" / "speedups.json").read_text())
+    assert set(speedups["speedups"]["model/filtered/bs1/ordered"]) == {"onnx-fp32"}
+    assert speedups["machine_gemm_gflops"] > 0
+
+
+SLOWDOWN_PLUGIN = '''
+import os, time
+from encoder_gate.session import GateSession
+
+_runner = GateSession.runner
+
+def runner(self, name):
+    built = _runner(self, name)
+    if name == os.environ.get("SLOW_BACKEND") and not getattr(built, "slowed", False):
+        predict = built.predict
+
+        def slow(batch):
+            start = time.perf_counter()
+            out = predict(batch)
+            time.sleep(8 * (time.perf_counter() - start) + 0.002)
+            return out
+
+        built.predict, built.slowed = slow, True
+    return built
+
+GateSession.runner = runner
+'''
+
+
+@pytest.mark.slow
+def test_speedup_gate_fails_the_session_when_a_backend_slows_down(pytester: pytest.Pytester,
+                                                                   bench_project, monkeypatch):
+    """Two real runs: the second, with onnx-fp32 made 9x slower, fails against the first's speedups."""
+    pytester.makeconftest(SLOWDOWN_PLUGIN)
+    args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "4",
+            "-k", "model_only"]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=8)
+    baseline = pytester.path / "baseline.json"
+    shutil.copy(pytester.path / "report" / "speedups.json", baseline)
+
+    monkeypatch.setenv(bench.ENV_BASELINE, str(baseline))
+    monkeypatch.setenv(bench.ENV_MAX_DROP, "0.4")
+    monkeypatch.setenv("SLOW_BACKEND", "onnx-fp32")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["SPEEDUP GATE FAILED against*", "  onnx-fp32 model/*/bs4/*: speedup*"])

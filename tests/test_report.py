@@ -1,0 +1,157 @@
+"""encoder_gate.report and `encoder-gate report`: markdown tables and PNG plots from saved JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from encoder_gate import cli, report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BACKENDS = {"torch": ("fp32", 1.0), "onnx-fp32": ("fp32", 0.5), "onnx-int8": ("int8", 0.25)}
+
+
+def saved_benchmarks() -> dict:
+    """A pytest-benchmark document shaped like benchmarks/test_throughput.py writes it."""
+    benchmarks = []
+    for mode in ("model", "e2e"):
+        for variant in ("normal", "filtered"):
+            for dispatch in ("ordered", "bucketed"):
+                for bs in (1, 4, 16):
+                    for backend, (precision, t) in BACKENDS.items():
+                        median = t * (1.5 if dispatch == "ordered" else 1.0) / bs ** 0.5
+                        benchmarks.append(entry(mode, variant, dispatch, bs, backend, precision, median))
+    for variant in ("normal", "filtered"):
+        for backend, (precision, t) in BACKENDS.items():
+            e = entry("latency", variant, "ordered", 1, backend, precision, t / 100)
+            e["extra_info"].update(latency_p50_ms=t * 10, latency_p90_ms=t * 12, latency_p99_ms=t * 20)
+            benchmarks.append(e)
+    benchmarks.append({"name": "test_unrelated", "extra_info": {}, "stats": {"median": 1.0}})
+    return {"machine_info": {"cpu": {"brand_raw": "Test CPU", "count": 2}},
+            "datetime": "2026-01-01T00:00:00", "benchmarks": benchmarks}
+
+
+def entry(mode, variant, dispatch, bs, backend, precision, median) -> dict:
+    return {"name": f"test_{mode}[bs{bs}-{backend}-{variant}-{dispatch}]",
+            "group": f"{mode} {variant} bs={bs}",
+            "params": {"backend": backend, "batch_size": bs, "variant": variant, "dispatch": dispatch},
+            "extra_info": {"mode": mode, "variant": variant, "dispatch": dispatch, "batch_size": bs,
+                           "backend": backend, "precision": precision, "n_messages": 64,
+                           "messages_per_s": 64 / median, "padding_efficiency": 0.9 if dispatch == "bucketed"
+                           else 0.5, "model": "tiny", "model_type": "roberta", "threads": 1,
+                           "machine_gemm_gflops": 30.0, "versions": {"torch": "2.13.0"}},
+            "stats": {"median": median, "mean": median, "min": median, "max": median, "ops": 1 / median}}
+
+
+ACCURACY = {
+    "model": {"name": "tiny"}, "dataset": {"source": "bundled", "split": "test", "variant": "normal"},
+    "backends": {
+        "torch": {"accuracy": 0.47, "precision": 0.58, "recall": 0.40, "f1": 0.45, "drift_mean": 0.0,
+                  "drift_p99": 0.0, "drift_max": 0.0, "flip_rate": 0.0, "size_bytes": 499_000_000},
+        "onnx-int8": {"accuracy": 0.475, "precision": 0.582, "recall": 0.398, "f1": 0.447,
+                      "drift_mean": 0.00119, "drift_p99": 0.01, "drift_max": 0.0212, "flip_rate": 0.004,
+                      "size_bytes": 125_000_000},
+    },
+}
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    path = tmp_path / "Linux-CPython-3.11-64bit" / "0001_abc_20260101_000000.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(saved_benchmarks()))
+    return path
+
+
+def test_rows_carry_speedups_over_torch_eager(saved):
+    rows = report.collect_rows([json.loads(saved.read_text())])
+    assert len(rows) == 2 * 2 * 2 * 3 * 3 + 2 * 3
+    int8 = next(r for r in rows if (r.mode, r.variant, r.dispatch, r.batch_size, r.backend)
+                == ("model", "filtered", "bucketed", 4, "onnx-int8"))
+    assert int8.speedup == pytest.approx(4.0)
+    assert int8.messages_per_s == pytest.approx(64 / (0.25 / 2))
+
+
+def test_report_writes_markdown_and_plots(saved, tmp_path):
+    acc = tmp_path / "accuracy.json"
+    acc.write_text(json.dumps(ACCURACY))
+    files = report.write_report(tmp_path / "out", [saved], acc)
+    md = files.markdown.read_text()
+    assert "### Model only (pre-tokenized): normal, bucketed" in md
+    assert "| backend | precision | bs=1 | bs=4 | bs=16 |" in md
+    assert "| onnx-int8 | int8 | 256 (4.00x) | 512 (4.00x) | 1,024 (4.00x) |" in md
+    assert "| torch | fp32 | 64.0 | 128 | 256 |" in md
+    assert md.index("normal, ordered") < md.index("filtered, ordered")  # normal first
+    assert "## Latency at batch size 1 (ms per message)" in md
+    assert "| onnx-fp32 | normal | 5.00 | 6.00 | 10.00 | 2.00x |" in md
+    assert "Padding efficiency (real / padded tokens): bs=1 0.90, bs=4 0.90, bs=16 0.90." in md
+    assert "Machine: Test CPU, 2 logical cores" in md
+    assert "## Accuracy" in md and "| onnx-int8 | 125.0 | 0.4750 | 0.5820 | 0.3980 | 0.4470 |" in md
+    assert "not `tiny`" not in md  # same model in both
+    assert [p.name for p in files.plots] == ["throughput_normal.png", "throughput_filtered.png",
+                                             "speedup.png"]
+    for plot in files.plots:
+        data = plot.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 20_000, plot
+        assert f"![{plot.stem}]({plot.name})" in md
+
+
+def test_report_without_encoder_gate_benchmarks_still_writes(tmp_path):
+    foreign = tmp_path / "0001_other.json"
+    foreign.write_text(json.dumps({"benchmarks": [{"name": "x", "extra_info": {}, "stats": {"median": 1}}]}))
+    files = report.write_report(tmp_path / "out", [foreign])
+    assert "no encoder-gate benchmarks" in files.markdown.read_text()
+    assert files.plots == ()
+
+
+def test_cli_report_defaults_to_the_newest_save(saved, tmp_path, monkeypatch, capsys):
+    root = tmp_path / "project"
+    newest = root / ".benchmarks" / "machine" / "0002_new.json"
+    older = root / ".benchmarks" / "machine" / "0001_old.json"
+    newest.parent.mkdir(parents=True)
+    older.write_text(json.dumps({"benchmarks": []}))
+    newest.write_text(saved.read_text())
+    os.utime(older, (1000, 1000))
+    monkeypatch.chdir(root)
+    assert cli.main(["report", "--out", "rep"]) == 0
+    out = capsys.readouterr().out
+    assert "read .benchmarks/machine/0002_new.json" in out and "wrote rep/benchmarks.md" in out
+    assert (root / "rep" / "speedup.png").is_file()
+    assert "## Accuracy" not in (root / "rep" / "benchmarks.md").read_text()  # no accuracy.json here
+
+
+def test_cli_report_picks_up_the_default_accuracy_file(saved, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".encoder-gate").mkdir()
+    (tmp_path / ".encoder-gate" / "accuracy.json").write_text(json.dumps(ACCURACY))
+    assert cli.main(["report", "--benchmarks", str(saved.parent), "--out", "rep"]) == 0
+    assert "## Accuracy" in (tmp_path / "rep" / "benchmarks.md").read_text()
+    (tmp_path / ".encoder-gate" / "accuracy.json").write_text(json.dumps({**ACCURACY, "model": "default"}))
+    assert cli.main(["report", "--benchmarks", str(saved.parent), "--out", "rep"]) == 0
+    md = (tmp_path / "rep" / "benchmarks.md").read_text()
+    assert "benchmarks above are of model `tiny`, not `default`" in md
+
+
+def test_cli_report_errors_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["report"]) == 1
+    assert "nothing to report" in capsys.readouterr().err
+    assert cli.main(["report", "--benchmarks", "missing.json"]) == 1
+    assert "benchmark path missing.json does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert cli.main(["report", "--benchmarks", str(bad)]) == 1
+    assert "is not valid JSON" in capsys.readouterr().err
+
+
+def test_cli_lists_subcommands_and_requires_one(capsys):
+    assert "report" in cli.COMMANDS
+    with pytest.raises(SystemExit) as exc:
+        cli.main([])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "report" in capsys.readouterr().out
