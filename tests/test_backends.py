@@ -119,3 +119,21 @@ def test_cuda_backends_match_cpu(name, tiny_ctx, batch, reference):
     runner = parse_backend(name).build(replace(tiny_ctx, device="cuda"))
     assert np.abs(runner.predict(batch) - reference).max() <= max(CLOSE[name], 1e-3)
 
+
+
+def test_onnx_inputs_that_a_tokenizer_cannot_feed_get_a_clear_error(tiny_ctx, tmp_path: Path):
+    """An ONNX file expecting e.g. pixel_values is rejected, naming the inputs and the fix."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["pixel_values"], ["logits"])], "not-a-text-model",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, [1, 28])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 28])],
+    )
+    path = tmp_path / "vision.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # readable by every onnxruntime this package supports
+    onnx.save(model, str(path))
+    with pytest.raises(GateError, match=r"expects inputs \['pixel_values'\].*tokenizer gives only"):
+        parse_backend(f"onnx:{path}").build(tiny_ctx)
