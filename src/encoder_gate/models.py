@@ -180,8 +180,10 @@ def resolve_model(name: str, cache: ArtifactCache, progress: Progress = _quiet) 
         key: dict[str, object] = {"recipe": recipe, "tools": toolchain_versions()}
         if trains:
             from encoder_gate.data import bundled_path
+            from encoder_gate.train import TINY_TRAINING
 
             key["train_data"] = sha256_file(bundled_path("train"))
+            key["training"] = TINY_TRAINING.__dict__
         entry = cache.get_or_build(f"model-{name}", key, lambda out: builder(out, progress))
         progress(f"model {name}: {'from cache' if entry.hit else 'built'} at {entry.path}")
         return spec_from_dir(name, entry.path, "builtin")
