@@ -21,24 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate import bench
+from encoder_gate.accuracy_report import COLUMNS
 from encoder_gate.data import VARIANTS
 from encoder_gate.errors import GateError
 
 MODE_TITLES = {"model": "Model only (pre-tokenized)", "e2e": "End to end (tokenize + infer + sigmoid)"}
 BACKEND_ORDER = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
-ACCURACY_COLUMNS = (  # (key, header, format); missing keys are left out of the table
-    ("dtype", "dtype", "{}"),
-    ("size_bytes", "size MB", "{:.1f}"),
-    ("accuracy", "accuracy", "{:.4f}"),
-    ("precision", "precision", "{:.4f}"),
-    ("recall", "recall", "{:.4f}"),
-    ("f1", "F1", "{:.4f}"),
-    ("f1_macro", "F1 macro", "{:.4f}"),
-    ("drift_mean", "drift mean", "{:.2e}"),
-    ("drift_p99", "drift p99", "{:.2e}"),
-    ("drift_max", "drift max", "{:.2e}"),
-    ("flip_rate", "flip rate", "{:.3%}"),
-)
+# (key, header, format), shared with accuracy.md; missing keys are left out of the table
+ACCURACY_COLUMNS = COLUMNS
 
 
 @dataclass(frozen=True)
