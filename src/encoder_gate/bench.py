@@ -283,22 +283,12 @@ def gemm_gflops(n: int = 1024, repeats: int = 5, threads: int | None = None) -> 
     """The machine's FP32 GEMM rate in GFLOP/s: median over ``repeats`` timed n x n matmuls.
 
     Uses torch (the same BLAS/oneDNN the torch backends use) at ``threads`` intra-op
-    threads (None or 0: torch's current setting, restored afterwards); numpy when torch
-    is missing. One untimed warm-up call precedes the timed ones.
+    threads (None or 0: torch's current setting, restored afterwards). One untimed
+    warm-up call precedes the timed ones.
     """
     flops = 2.0 * n ** 3
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        rng = np.random.default_rng(0)
-        a_np, b_np = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
-        np.matmul(a_np, b_np)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            np.matmul(a_np, b_np)
-            times.append(time.perf_counter() - start)
-        return flops / statistics.median(times) / 1e9
+    import torch
+
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)

@@ -15,7 +15,7 @@ Plots use matplotlib's object API on the Agg canvas: no display and no global ba
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,15 +233,7 @@ def plot_throughput(rows: Sequence[Row], variant: str, path: Path) -> Path | Non
     colors: dict[str, Any] = {}
     for ax, mode in zip(axes, modes, strict=True):
         sub = [r for r in rows if r.mode == mode and r.variant == variant]
-        for backend in sorted({r.backend for r in sub}, key=backend_key):
-            for dispatch in bench.DISPATCHES:
-                pts = sorted((r.batch_size, r.messages_per_s) for r in sub
-                             if r.backend == backend and r.dispatch == dispatch)
-                if not pts:
-                    continue
-                (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLES[dispatch], marker="o",
-                                  color=colors.get(backend), label=f"{backend} ({dispatch})")
-                colors.setdefault(backend, line.get_color())
+        _plot_lines(ax, sub, lambda r: r.messages_per_s, colors)
         _batch_axis(ax, sorted({r.batch_size for r in sub}))
         ax.set_ylabel("messages/s")
         ax.set_ylim(bottom=0)
@@ -250,6 +242,20 @@ def plot_throughput(rows: Sequence[Row], variant: str, path: Path) -> Path | Non
     fig.suptitle(f"Throughput vs batch size: {variant} variant")
     fig.savefig(path, dpi=110)
     return path
+
+
+def _plot_lines(ax: Any, rows: Sequence[Row], value: Callable[[Row], float],
+                colors: dict[str, Any]) -> None:
+    """One line per backend and dispatch: `value` against batch size, one colour per backend."""
+    for backend in sorted({r.backend for r in rows}, key=backend_key):
+        for dispatch in bench.DISPATCHES:
+            pts = sorted((r.batch_size, value(r)) for r in rows
+                         if r.backend == backend and r.dispatch == dispatch)
+            if not pts:
+                continue
+            (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLES[dispatch], marker="o",
+                              color=colors.get(backend), label=f"{backend} ({dispatch})")
+            colors.setdefault(backend, line.get_color())
 
 
 def plot_speedups(rows: Sequence[Row], path: Path) -> Path | None:
@@ -264,15 +270,7 @@ def plot_speedups(rows: Sequence[Row], path: Path) -> Path | None:
     for ax, variant in zip(axes, variants, strict=True):
         colors: dict[str, Any] = {}
         part = [r for r in sub if r.variant == variant]
-        for backend in sorted({r.backend for r in part}, key=backend_key):
-            for dispatch in bench.DISPATCHES:
-                pts = sorted((r.batch_size, r.speedup or 0.0) for r in part
-                             if r.backend == backend and r.dispatch == dispatch)
-                if not pts:
-                    continue
-                (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLES[dispatch], marker="o",
-                                  color=colors.get(backend), label=f"{backend} ({dispatch})")
-                colors.setdefault(backend, line.get_color())
+        _plot_lines(ax, part, lambda r: r.speedup or 0.0, colors)
         ax.axhline(1.0, color="grey", linewidth=1, linestyle=":", label="torch eager")
         _batch_axis(ax, sorted({r.batch_size for r in part}))
         ax.set_ylabel("speedup over torch eager (x)")

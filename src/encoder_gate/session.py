@@ -69,15 +69,22 @@ class GateSession:
     @cached_property
     def dataset(self) -> Any:
         """The evaluation set: configured source, split and variant, checked against the model."""
-        from encoder_gate.data import check_labels_match, load_dataset
+        from encoder_gate.data import check_labels_match
 
         cfg = self.config
-        ds = load_dataset(cfg.dataset, split=cfg.split, variant=cfg.dataset_variant,
-                          text_column=cfg.text_column, label_column=cfg.label_column,
-                          label_names=self.model.label_names or None)
+        ds = self.load_split(cfg.split)
         if self.model.task == "multi_label":
             check_labels_match(ds, self.model.label_names)
         return ds.head(cfg.limit) if cfg.limit else ds
+
+    def load_split(self, split: str) -> Any:
+        """One split of the configured dataset source and variant, with the model's labels."""
+        from encoder_gate.data import load_dataset
+
+        cfg = self.config
+        return load_dataset(cfg.dataset, split=split, variant=cfg.dataset_variant,
+                            text_column=cfg.text_column, label_column=cfg.label_column,
+                            label_names=self.model.label_names or None)
 
     def context(self) -> BuildContext:
         cfg = self.config
@@ -139,13 +146,10 @@ class GateSession:
         (`thresholds = "tuned"`), or None for the model card's fixed 0.5."""
         if self.config.thresholds == "fixed" or self.model.task != "multi_label":
             return None
-        from encoder_gate.data import load_dataset
         from encoder_gate.metrics import tune_thresholds
 
         cfg = self.config
-        val = load_dataset(cfg.dataset, split="validation", variant=cfg.dataset_variant,
-                           text_column=cfg.text_column, label_column=cfg.label_column,
-                           label_names=self.model.label_names or None)
+        val = self.load_split("validation")
         self.progress(f"tuning per-label thresholds on {len(val)} validation texts")
         probs = predict_texts(self.runner("torch"), self.tokenizer, val.texts,
                               cfg.eval_batch_size, progress=self.progress)
