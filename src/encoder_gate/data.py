@@ -1,6 +1,7 @@
 """Loading labelled text datasets (go_emotions' schema by default) into one in-memory form.
 
-Sources: ``"bundled"`` (the generated splits shipped in ``data_files/``), a ``.jsonl`` /
+Sources: ``"bundled"`` (the generated splits shipped in ``data_files/``), ``"bundled-sentiment"``
+(the same splits regrouped into two-class sentiment, see :func:`to_sentiment`), a ``.jsonl`` /
 ``.json`` / ``.csv`` / ``.parquet`` file, a directory written by ``datasets``'
 ``save_to_disk``, or ``hf:<dataset id>[:<config>]`` from the Hugging Face Hub.  Labels may
 be names, integer indices, a single name/index, or one-hot (one 0/1 column per label
@@ -31,6 +32,19 @@ LABEL_FORMATS: tuple[str, ...] = ("auto", "names", "indices", "onehot")
 DATA_DIR = Path(__file__).resolve().parent / "data_files"
 _READERS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 _INT = re.compile(r"^[+-]?\d+$")
+
+# The go_emotions paper's sentiment grouping (Demszky et al. 2020, section 3.3; the file
+# data/sentiment_mapping.json of google-research/goemotions). 'neutral' is in none of them.
+SENTIMENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "positive": ("admiration", "amusement", "approval", "caring", "desire", "excitement",
+                 "gratitude", "joy", "love", "optimism", "pride", "relief"),
+    "negative": ("anger", "annoyance", "disappointment", "disapproval", "disgust", "embarrassment",
+                 "fear", "grief", "nervousness", "remorse", "sadness"),
+    "ambiguous": ("confusion", "curiosity", "realization", "surprise"),
+}
+#: Class order of the two-class sentiment data and of the `sentiment` model (id 0, id 1).
+SENTIMENT_LABELS: tuple[str, ...] = ("negative", "positive")
+SENTIMENT_SOURCE = "bundled-sentiment"
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,6 +138,61 @@ def check_labels_match(ds: Dataset, model_label_names: Sequence[str]) -> None:
     raise GateError(f"dataset {ds.name} labels differ from the model's id2label{order}: {shown}{more}; {fix}")
 
 
+def is_sentiment_labels(names: Sequence[str]) -> bool:
+    """True when ``names`` are negative and positive (any order or case): a sentiment head."""
+    return len(names) == 2 and sorted(str(n).strip().lower() for n in names) == list(SENTIMENT_LABELS)
+
+
+def to_sentiment(ds: Dataset, label_names: Sequence[str] | None = None) -> Dataset:
+    """Two-class sentiment from go_emotions labels, by the paper's grouping.
+
+    A text is ``positive`` when every one of its labels is in the positive group, and
+    ``negative`` when every one is in the negative group. Texts with 'neutral', an ambiguous
+    emotion (confusion, curiosity, realization, surprise), labels from both groups, or no
+    label at all are dropped. The labels are one-hot in ``label_names`` order (default
+    negative, positive; a model whose id2label puts positive first gets that order).
+    """
+    if tuple(ds.label_names) != GO_EMOTIONS_LABELS:
+        raise GateError(
+            f"dataset {ds.name} is not labelled with the 28 go_emotions labels, so it cannot be "
+            "regrouped into negative/positive sentiment; pass a dataset labelled negative/positive"
+        )
+    order = SENTIMENT_LABELS if label_names is None else tuple(str(n) for n in label_names)
+    if not is_sentiment_labels(order):
+        raise GateError(
+            f"dataset {SENTIMENT_SOURCE} has 2 labels ('negative', 'positive') but the model has "
+            f"{len(order)} ({_preview(order)}); use it with a two-class sentiment model such as "
+            "--gate-model sentiment, or pass a dataset labelled with the model's labels"
+        )
+    column = {name.strip().lower(): j for j, name in enumerate(order)}
+    groups = {g: np.isin(np.array(ds.label_names), names) for g, names in SENTIMENT_GROUPS.items()}
+    keep: list[int] = []
+    rows: list[list[int]] = []
+    for i, row in enumerate(ds.labels.astype(bool)):
+        for group in SENTIMENT_LABELS:
+            if row.any() and not (row & ~groups[group]).any():
+                keep.append(i)
+                onehot = [0, 0]
+                onehot[column[group]] = 1
+                rows.append(onehot)
+    texts = tuple(ds.texts[i] for i in keep)
+    labels = np.array(rows, dtype=np.uint8).reshape(len(keep), 2)
+    return Dataset(ds.name, texts, labels, order, ds.variant)
+
+
+def check_single_label(ds: Dataset) -> None:
+    """Raise GateError unless every row has exactly one label (what a softmax head predicts)."""
+    counts = ds.labels.sum(axis=1)
+    bad = np.flatnonzero(counts != 1)
+    if bad.size:
+        i = int(bad[0])
+        raise GateError(
+            f"dataset {ds.name}: the model is a single-label (softmax) classifier, but {bad.size} of "
+            f"{len(ds)} rows have {'no' if counts[i] == 0 else int(counts[i])} label(s) instead of one "
+            f"(first: row {i + 1}, {ds.texts[i][:60]!r}); give every row exactly one label"
+        )
+
+
 def load_dataset(
     source: str = "bundled",
     *,
@@ -139,6 +208,9 @@ def load_dataset(
         raise GateError(f"unknown label format {label_format!r}; use one of: {', '.join(LABEL_FORMATS)}")
     if variant not in VARIANTS:
         raise GateError(f"unknown dataset variant {variant!r}; use one of: {', '.join(VARIANTS)}")
+    if source == SENTIMENT_SOURCE:
+        ds = to_sentiment(load_dataset("bundled", split=split), label_names)
+        return apply_variant(replace(ds, name=f"{SENTIMENT_SOURCE}:{split}"), variant)
     if source == "bundled":
         table = _read_json(bundled_path(split))
         name = f"bundled:{split}"

@@ -43,6 +43,7 @@ __all__ = [
     "drift",
     "multilabel_metrics",
     "relative_drop",
+    "relative_l2",
     "singlelabel_metrics",
     "tune_thresholds",
 ]
@@ -194,6 +195,12 @@ def _decision_stats(pb: FloatArray, pr: FloatArray, threshold: float) -> tuple[i
     return int(flipped.sum()), int(flipped.any(axis=1).sum())
 
 
+def _argmax_flips(pb: FloatArray, pr: FloatArray) -> tuple[int, int]:
+    """Samples whose argmax class differs (one decision per sample): (flips, flipped samples)."""
+    flipped = int(np.sum(pb.argmax(axis=1) != pr.argmax(axis=1)))
+    return flipped, flipped
+
+
 def drift(
     p_backend: npt.ArrayLike,
     p_ref: npt.ArrayLike,
@@ -201,18 +208,29 @@ def drift(
     atol: float = 1e-4,
     rtol: float = 0.0,
     threshold: float = 0.5,
+    decision: str = "threshold",
 ) -> Drift:
     """Compare (n, L) backend probabilities against the reference probabilities.
 
     ``share_over_atol`` is the fraction of elements with
     ``|p_backend - p_ref| > atol + rtol * |p_ref|`` (as ONNX Runtime's
-    ``compare_bert_results`` reports); ``flips`` counts elements whose decision
-    ``p >= threshold`` differs. Raises ValueError on bad shapes or non-finite values.
+    ``compare_bert_results`` reports). ``decision`` says what a decision is:
+    ``"threshold"`` (multi-label): each element's ``p >= threshold``, so ``flips``
+    counts (sample, label) pairs and ``flip_rate`` divides by n * L; ``"argmax"``
+    (single-label): each sample's predicted class, so ``flips`` counts samples and
+    ``flip_rate`` divides by n. Raises ValueError on bad shapes or non-finite values.
     """
+    if decision not in ("threshold", "argmax"):
+        raise ValueError(f"decision must be 'threshold' or 'argmax'; got {decision!r}")
     pb, pr = _as_pair("p_backend", p_backend, "p_ref", p_ref)
     diff = np.abs(pb - pr)
     d = diff.max(axis=1)
-    flips, flipped_samples = _decision_stats(pb, pr, threshold)
+    if decision == "argmax":
+        flips, flipped_samples = _argmax_flips(pb, pr)
+        decisions = pb.shape[0]
+    else:
+        flips, flipped_samples = _decision_stats(pb, pr, threshold)
+        decisions = diff.size
     return Drift(
         mean=float(d.mean()),
         p50=float(np.percentile(d, 50)),
@@ -222,7 +240,7 @@ def drift(
         max_abs_diff=float(diff.max()),
         share_over_atol=float(np.mean(diff > atol + rtol * np.abs(pr))),
         flips=flips,
-        flip_rate=flips / diff.size,
+        flip_rate=flips / decisions,
         flipped_samples=flipped_samples,
         top1_agreement=float(np.mean(pb.argmax(axis=1) == pr.argmax(axis=1))),
         worst=tuple(_rank(d, N_WORST, largest=True)),
@@ -471,6 +489,19 @@ def cosine_similarity(emb_backend: npt.ArrayLike, emb_ref: npt.ArrayLike) -> Cos
         n_samples=int(a.shape[0]),
         per_row=_frozen(cos),
     )
+
+
+def relative_l2(emb_backend: npt.ArrayLike, emb_ref: npt.ArrayLike) -> FloatArray:
+    """Per row, ``||e_backend - e_ref|| / ||e_ref||`` (0 where both rows are zero).
+
+    Unlike cosine it sees a change of scale (a pooling that divides by the wrong count).
+    A non-zero backend row against a zero reference row counts as ``inf``.
+    """
+    a, b = _as_pair("emb_backend", emb_backend, "emb_ref", emb_ref)
+    num, den = np.linalg.norm(a - b, axis=1), np.linalg.norm(b, axis=1)
+    out = np.full(num.shape, np.inf)
+    np.divide(num, den, out=out, where=den != 0)
+    return np.where(num == 0, 0.0, out)
 
 
 # ------------------------------------------------------------------------- bounds

@@ -1,7 +1,7 @@
 """Model sources: every model ends up as a plain Hugging Face model directory.
 
-`tiny`, `minilm` and `default` are built by this project (offline, deterministic,
-cached); a local directory is used as it is; anything else is taken as a hub id and
+`tiny`, `minilm`, `default`, `sentiment` and `minilm-embed` are built by this project
+(offline, deterministic, cached); a local directory is used as it is; anything else is taken as a hub id and
 resolved with `from_pretrained`, which works where the hub or its cache is reachable.
 Every backend then loads the directory with the same `from_pretrained` code.
 """
@@ -18,10 +18,11 @@ from typing import Any, Literal
 
 from encoder_gate.cache import ArtifactCache, hash_files, sha256_file, toolchain_versions
 from encoder_gate.errors import GateError
+from encoder_gate.families import FAMILIES, FAMILY_BUILDERS
 from encoder_gate.labels import GO_EMOTIONS_LABELS
 
 Task = Literal["multi_label", "single_label", "feature_extraction"]
-BUILTIN_MODELS = ("default", "tiny", "minilm")
+BUILTIN_MODELS = ("default", "tiny", "minilm", "sentiment", "minilm-embed", *FAMILIES)
 TINY_RECIPE = 2  # bump when build_tiny changes its output
 TINY_VOCAB = 2000
 MINILM_RECIPE = 1
@@ -129,10 +130,27 @@ def build_minilm(out: Path, progress: Progress = _quiet) -> None:
     AutoTokenizer.from_pretrained(src).save_pretrained(out)
 
 
+def build_minilm_embed(out: Path, progress: Progress = _quiet) -> None:
+    """all-MiniLM-L6-v2 as shipped, no head: a feature-extraction encoder (BertModel).
+
+    The model files are copied unchanged; the backends mean-pool its last hidden state over
+    the attention mask, as the package's sentence-transformers Pooling module does (its
+    final Normalize step is left out, so norms stay visible to the checks).
+    """
+    import shutil
+
+    src = minilm_dir()
+    for name in MODEL_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, out / name)
+
+
 # name -> (builder, recipe version, whether it trains on the bundled train split)
 BUILDERS: dict[str, tuple[Callable[[Path, Progress], None], int, bool]] = {
     "tiny": (build_tiny, TINY_RECIPE, True),
     "minilm": (build_minilm, MINILM_RECIPE, False),
+    **FAMILY_BUILDERS,  # tiny-bert, tiny-roberta, tiny-albert, tiny-distilbert
+    "minilm-embed": (build_minilm_embed, 1, False),
 }
 
 
@@ -175,6 +193,10 @@ def resolve_model(name: str, cache: ArtifactCache, progress: Progress = _quiet) 
         from encoder_gate.train import build_default_model
 
         return build_default_model(cache, progress)
+    if name == "sentiment":
+        from encoder_gate.train import build_sentiment_model
+
+        return build_sentiment_model(cache, progress)
     if name in BUILDERS:
         builder, recipe, trains = BUILDERS[name]
         key: dict[str, object] = {"recipe": recipe, "tools": toolchain_versions()}

