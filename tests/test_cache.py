@@ -99,3 +99,49 @@ def test_concurrent_processes_build_once(tmp_path: Path):
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0]
     assert len(log.read_text().splitlines()) == 1
+
+
+KILLED_BUILDER = """
+import sys, time
+from pathlib import Path
+from encoder_gate.cache import ArtifactCache
+
+def build(out):
+    with (out / "model.onnx").open("wb") as fh:  # half an artifact, flushed to disk
+        fh.write(b"half" * 1000)
+        fh.flush()
+    Path(sys.argv[2]).write_text(str(out))  # tell the test where we are
+    time.sleep(600)  # killed here, mid-build
+
+ArtifactCache(Path(sys.argv[1])).get_or_build("onnx-int8", {"m": 3}, build)
+"""
+
+
+def test_build_killed_mid_write_is_never_taken_as_done(tmp_path: Path):
+    """SIGKILL a real build process half-way: no entry counts as done, the next call rebuilds
+    under the (released) lock, and the killed build's temporary directory is cleared."""
+    import subprocess
+    import sys
+    import time
+
+    root, marker = tmp_path / "cache", tmp_path / "started"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_BUILDER, str(root), str(marker)])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, "the builder exited before it started writing"
+            assert time.monotonic() < deadline, "the builder never started"
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    half = Path(marker.read_text())
+    assert half.is_dir() and (half / "model.onnx").stat().st_size == 4000  # the remains are real
+
+    cache = ArtifactCache(root)
+    final = cache.entry_dir("onnx-int8", {"m": 3})
+    assert not final.exists() and cache.orphans(final) == [half]
+    entry = cache.get_or_build("onnx-int8", {"m": 3}, write_two_files)  # would hang on a stale lock
+    assert not entry.hit and cache.is_valid(entry.path)
+    assert (entry.path / "model.onnx").read_bytes() == b"weights" * 100
+    assert cache.orphans(final) == []

@@ -4,7 +4,8 @@ An artifact is a directory. Its key is a hash of everything that decides its byt
 (the model's content hash, the recipe, the toolchain versions). It is built in a
 temporary sibling directory, a manifest with the sha256 of every file is written last,
 and the directory is renamed into place: a build killed half-way leaves only a
-temporary directory that is never taken as done. On reuse the manifest is checked;
+temporary directory that is never taken as done (the next builder of that key, holding
+its lock, deletes it). On reuse the manifest is checked;
 a corrupted entry is rebuilt. A file lock per key makes concurrent pytest-xdist
 workers build each artifact once.
 
@@ -103,6 +104,15 @@ class ArtifactCache:
                 return False
         return True
 
+    def orphans(self, final: Path) -> list[Path]:
+        """Temporary build directories of ``final``'s key: only a builder holding the key's
+        lock writes one, so outside a build they are remains of a killed process."""
+        return sorted(p for p in self.root.glob(f".{final.name}.*") if p.is_dir())
+
+    def _remove_orphans(self, final: Path) -> None:
+        for orphan in self.orphans(final):  # caller holds the lock: nobody is writing these
+            shutil.rmtree(orphan, ignore_errors=True)
+
     def get_or_build(
         self,
         name: str,
@@ -119,6 +129,7 @@ class ArtifactCache:
                 return CacheEntry(final, hit=True)
             if final.exists():  # corrupted or incomplete: rebuild from scratch
                 shutil.rmtree(final)
+            self._remove_orphans(final)
             tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.root))
             try:
                 build(tmp)
