@@ -89,3 +89,37 @@ def test_broken_prebuilt_file_fails_with_a_message(pytester: pytest.Pytester, ga
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*encoder-gate: ONNX Runtime could not load*corrupt*"])
     assert "Traceback" not in result.stdout.str()
+
+
+EVALUATE = """
+def test_evaluated(backend_evaluation):
+    assert backend_evaluation.drift.max >= 0
+"""
+
+
+def test_xdist_workers_evaluations_are_merged_into_one_report(pytester: pytest.Pytester, gate_args):
+    """Under `-n 2` each worker evaluates its backends; the controller writes one report with all."""
+    import json
+
+    pytester.makepyfile(test_x=EVALUATE)
+    report = pytester.path / "report"
+    result = pytester.runpytest_subprocess("-n", "2", "--gate-backends", "torch,onnx-fp32,onnx-int8",
+                                           "--gate-report-dir", str(report), "--gate-limit", "16", *gate_args)
+    result.assert_outcomes(passed=3)
+    payload = json.loads((report / "accuracy.json").read_text())
+    assert list(payload["backends"]) == ["torch", "onnx-fp32", "onnx-int8"]  # configured order
+    assert payload["dataset"]["examples"] == 16
+    assert "| onnx-int8 |" in (report / "accuracy.md").read_text()
+
+
+def test_merge_payloads_unites_backends_in_configured_order():
+    from encoder_gate.accuracy_report import merge_payloads
+
+    base = {"model": {"name": "tiny"}, "dataset": {"examples": 4}}
+    merged = merge_payloads([{**base, "backends": {"onnx-int8": {"f1": 0.5}}},
+                             {**base, "backends": {"torch": {"f1": 0.6}, "onnx-fp32": {"f1": 0.6}}}],
+                            order=("torch", "onnx-fp32", "onnx-int8"))
+    assert list(merged["backends"]) == ["torch", "onnx-fp32", "onnx-int8"]
+    assert merged["model"] == {"name": "tiny"} and merged["backends"]["onnx-int8"] == {"f1": 0.5}
+    with pytest.raises(ValueError):
+        merge_payloads([])

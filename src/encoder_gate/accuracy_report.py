@@ -7,6 +7,7 @@ accuracy, precision, recall, f1, drift_mean, drift_p99, drift_max, flip_rate, si
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,9 +76,29 @@ def render_markdown(payload: dict[str, Any]) -> str:
 
 def write_accuracy_report(state: GateSession) -> tuple[Path, Path]:
     """Write both files into the report directory; return their paths."""
-    out = state.config.report_dir
+    return write_payload(state.config.report_dir, accuracy_payload(state))
+
+
+def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) -> dict[str, Any]:
+    """One payload from several processes' (pytest-xdist workers) of the same run.
+
+    Model, dataset and versions are the same in every worker; each worker evaluated the
+    backends its tests needed, so the backend rows are united (a backend evaluated by two
+    workers gave the same numbers: the data and artifacts are the same).
+    """
+    if not payloads:
+        raise ValueError("no accuracy payloads to merge")
+    rows: dict[str, Any] = {}
+    for payload in payloads:
+        rows.update(payload["backends"])
+    rank = {name: i for i, name in enumerate(order)}
+    ordered = sorted(rows, key=lambda name: (rank.get(name, len(rank)), name))
+    return {**payloads[0], "backends": {name: rows[name] for name in ordered}}
+
+
+def write_payload(out: Path, payload: dict[str, Any]) -> tuple[Path, Path]:
+    """Write accuracy.json and accuracy.md for ``payload`` into ``out``; return their paths."""
     out.mkdir(parents=True, exist_ok=True)
-    payload = accuracy_payload(state)
     json_path, md_path = out / "accuracy.json", out / "accuracy.md"
     json_path.write_text(json.dumps(payload, indent=2, sort_keys=False))
     md_path.write_text(render_markdown(payload))

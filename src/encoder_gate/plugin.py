@@ -7,6 +7,7 @@ built until a test asks for a fixture.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -161,16 +162,42 @@ def backend_bounds(backend: Runner, gate_session: GateSession) -> Bounds:
     return bounds
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write accuracy.json / accuracy.md (never from an xdist worker)."""
-    if hasattr(session.config, "workerinput"):
-        return
-    state = session.config.stash.get(SESSION_KEY, None)
-    if state is None or not state.evaluations:
-        return
-    from encoder_gate.accuracy_report import write_accuracy_report
+WORKER_PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
+WORKER_OUTPUT_KEY = "encoder_gate_accuracy"
 
-    paths = write_accuracy_report(state)
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist controller: keep the accuracy payload a finished worker sent back."""
+    payload = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+    if payload:
+        node.config.stash.setdefault(WORKER_PAYLOADS, []).append(payload)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write accuracy.json / accuracy.md.
+
+    Without xdist, from this process's evaluations. Under xdist each worker evaluates the
+    backends its tests needed and sends its payload to the controller (``workeroutput``),
+    which merges them and writes one report.
+    """
+    from encoder_gate.accuracy_report import accuracy_payload, merge_payloads, write_payload
+
+    config = session.config
+    state = config.stash.get(SESSION_KEY, None)
+    if hasattr(config, "workerinput"):
+        if state is not None and state.evaluations:
+            # plain JSON types: execnet cannot send numpy scalars
+            config.workeroutput[WORKER_OUTPUT_KEY] = json.loads(  # type: ignore[attr-defined]
+                json.dumps(accuracy_payload(state)))
+        return
+    received: list[dict[str, Any]] = config.stash.get(WORKER_PAYLOADS, [])
+    payloads = list(received)
+    if state is not None and state.evaluations:
+        payloads.append(accuracy_payload(state))
+    if not payloads or state is None:
+        return
+    paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))
     state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
 
 
