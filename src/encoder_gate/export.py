@@ -1,0 +1,498 @@
+"""`encoder-gate export`: ship a model's ONNX variants with a model card of measured numbers.
+
+    run_export(ExportRequest(model="default", out=Path("onnx-default")))
+
+Each variant is the suite's own artifact (`OnnxBackend.artifact`: the same export,
+FP16 and INT8 recipes and the same cache entries), copied into the output directory
+under optimum's file names (model.onnx, model_fp16.onnx, model_quantized.onnx) beside
+config.json and the tokenizer files, so `ORTModelForSequenceClassification
+.from_pretrained(out, file_name=...)` loads each; the export checks that it does. Every
+variant is then judged exactly as the accuracy gate judges a backend: the written file is
+run over the evaluation texts with the same batching, compared with torch FP32 eager
+(`metrics.drift`) and, where gold labels fit the model, scored (`gate.task_metrics`).
+README.md (a model card) and export.json hold the numbers.
+
+`--optimize O1|O2|O3` runs optimum's ORTOptimizer with `AutoOptimizationConfig` at that
+level on the FP32 export (in place, as `optimum-cli export onnx --optimize` does); FP16 and
+INT8 are then made from the optimized FP32 file. O4 (O3 + FP16 mixed precision) is GPU-only
+in optimum and is refused here: export runs and evaluates on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from encoder_gate.backends.base import BuildContext
+from encoder_gate.cache import sha256_file, toolchain_versions
+from encoder_gate.errors import GateError
+
+VARIANTS = ("fp32", "fp16", "int8")
+FILE_NAMES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_quantized.onnx"}
+OPTIMIZE_LEVELS = ("O1", "O2", "O3", "O4")
+EXPORT_RECIPE = 2  # bump when optimize_fp32 changes its output
+SCHEMA = 1
+DEFAULT_CACHE_DIR = Path(".encoder-gate/cache")
+
+Progress = Callable[[str], None]
+
+
+def print_progress(message: str) -> None:
+    print(f"[encoder-gate] {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What `encoder-gate export` was asked to do, validated by `check`."""
+
+    model: str
+    out: Path
+    variants: tuple[str, ...] = VARIANTS
+    optimize: str | None = None
+    dedupe: bool = False
+    dataset: str | None = None
+    limit: int | None = None
+    cache_dir: Path = DEFAULT_CACHE_DIR
+    threads: int = 0
+
+    def check(self) -> None:
+        """Raise GateError for bad input, before anything is built."""
+        if not self.variants:
+            raise GateError(f"no variants given: pass e.g. --variants {','.join(VARIANTS)}")
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown:
+            raise GateError(f"unknown variant {unknown[0]!r}; known variants: {', '.join(VARIANTS)} "
+                            f"(pass e.g. --variants fp32,int8)")
+        if len(set(self.variants)) != len(self.variants):
+            raise GateError(f"variant listed twice in --variants {','.join(self.variants)}")
+        if self.optimize is not None and self.optimize not in OPTIMIZE_LEVELS:
+            raise GateError(f"unknown optimization level {self.optimize!r}; use one of "
+                            f"{', '.join(OPTIMIZE_LEVELS[:3])} (O4 needs a GPU)")
+        if self.optimize == "O4":
+            raise GateError(
+                "--optimize O4 is O3 plus FP16 mixed precision, which optimum builds only for a CUDA "
+                "GPU (optimum's main_export refuses O4 without --device cuda); encoder-gate export "
+                "runs and evaluates on CPU. Use --optimize O3: the fp16 variant is then the O3 "
+                "graph with FP16 weights and FP32 inputs/outputs.")
+        if self.out.exists() and not self.out.is_dir():
+            raise GateError(f"--out {self.out} is a file; pass a directory (it is created if missing)")
+        if self.limit is not None and self.limit <= 0:
+            raise GateError(f"--limit must be a positive number of examples, got {self.limit}")
+        if self.threads < 0:
+            raise GateError(f"--threads must be 0 (library default) or positive, got {self.threads}")
+
+    def command(self) -> str:
+        """The command line that reproduces this export, every option explicit."""
+        parts = ["encoder-gate", "export", self.model, "--out", str(self.out),
+                 "--variants", ",".join(self.variants)]
+        if self.optimize:
+            parts += ["--optimize", self.optimize]
+        if self.dedupe:
+            parts.append("--dedupe")
+        if self.dataset:
+            parts += ["--dataset", self.dataset]
+        if self.limit:
+            parts += ["--limit", str(self.limit)]
+        if self.threads:
+            parts += ["--threads", str(self.threads)]
+        parts += ["--cache-dir", str(self.cache_dir)]
+        return shlex.join(parts)
+
+
+@dataclass
+class VariantResult:
+    """One written variant: where, how big, how it came to be and how it compares."""
+
+    variant: str
+    file: str
+    size_bytes: int
+    sha256: str
+    from_cache: bool
+    summary: dict[str, Any]
+    dedupe: dict[str, int] | None = None
+    optimum_loads: bool = False
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    payload: dict[str, Any]
+    variants: list[VariantResult] = field(default_factory=list)
+
+
+# --- artifacts ----------------------------------------------------------------------------
+
+
+def optimize_fp32(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
+    """optimum's ORTOptimizer at `level`, as `optimum-cli export onnx --optimize` runs it."""
+    from optimum.onnxruntime import AutoOptimizationConfig, ORTOptimizer
+
+    ctx.progress(f"onnx-fp32: optimizing with optimum ORTOptimizer, AutoOptimizationConfig {level}")
+    config = AutoOptimizationConfig.with_optimization_level(level, for_gpu=False)
+    config.disable_shape_inference = True  # as optimum's main_export does
+    try:
+        optimizer = ORTOptimizer.from_pretrained(fp32, file_names=["model.onnx"])
+        optimizer.optimize(save_dir=out, optimization_config=config, file_suffix="")
+    except (NotImplementedError, ValueError, RuntimeError) as exc:
+        raise GateError(f"optimum could not optimize {ctx.model.name} at {level}: {exc}") from None
+    # Fused contrib ops (SkipLayerNormalization, Attention, ...) carry no shape or type
+    # information, and INT8 quantization of the optimized graph needs it: ONNX Runtime's own
+    # quantization pre-processing (symbolic shape inference, no further optimization) adds it.
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = str(out / "model.onnx")
+    quant_pre_process(model, model, skip_optimization=True, auto_merge=True)
+    from encoder_gate.backends.onnx_backend import SIDE_FILES
+
+    for name in SIDE_FILES:
+        if (fp32 / name).is_file() and not (out / name).is_file():
+            shutil.copy2(fp32 / name, out / name)
+
+
+def variant_artifact(ctx: BuildContext, variant: str, optimize: str | None) -> tuple[Path, bool]:
+    """The cache directory holding model.onnx of `variant`, built if not cached.
+
+    Without `optimize` these are the accuracy gate's own cache entries.
+    """
+    from encoder_gate.backends.onnx_backend import OnnxBackend, convert_fp16, quantize_int8
+
+    if optimize is None:
+        return OnnxBackend(variant).artifact(ctx)  # type: ignore[arg-type]  # checked in ExportRequest
+    fp32, _ = OnnxBackend("fp32").artifact(ctx)
+    key: dict[str, object] = {"fp32": fp32.name, "optimize": optimize, "recipe": EXPORT_RECIPE,
+                              "tools": toolchain_versions()}
+    optimized = ctx.cache.get_or_build(f"onnx-fp32-{optimize}", key,
+                                       lambda out: optimize_fp32(ctx, fp32, out, optimize))
+    if variant == "fp32":
+        return optimized.path, optimized.hit
+    step = convert_fp16 if variant == "fp16" else quantize_int8
+    key = {**key, "variant": variant, "per_channel": ctx.int8_per_channel,
+           "reduce_range": ctx.int8_reduce_range}
+    entry = ctx.cache.get_or_build(f"onnx-{variant}-{optimize}", key,
+                                   lambda out: step(ctx, optimized.path, out))
+    return entry.path, entry.hit
+
+
+def place(src_dir: Path, out: Path, file_name: str) -> Path:
+    """Copy src_dir/model.onnx to out/file_name; external data is re-saved under the new name."""
+    import onnx
+
+    src, dst = src_dir / "model.onnx", out / file_name
+    if not any(p.name != "model.onnx" and p.suffix in {".onnx_data", ".data"} for p in src_dir.iterdir()):
+        shutil.copyfile(src, dst)
+        return dst
+    model = onnx.load(str(src))  # loads the external tensors too
+    onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
+              location=f"{file_name}_data")
+    return dst
+
+
+def copy_side_files(model_dir: Path, out: Path) -> list[str]:
+    """config.json and the tokenizer files of the model, so optimum can load the directory."""
+    from encoder_gate.backends.onnx_backend import SIDE_FILES
+
+    copied = []
+    for name in SIDE_FILES:
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, out / name)
+            copied.append(name)
+    return copied
+
+
+def variant_bytes(path: Path) -> int:
+    data = path.with_name(path.name + "_data")
+    return path.stat().st_size + (data.stat().st_size if data.is_file() else 0)
+
+
+# --- evaluation ---------------------------------------------------------------------------
+
+
+def check_optimum_loads(out: Path, file_name: str, task: str, tokenizer: Any, texts: Sequence[str],
+                        expected: np.ndarray) -> None:
+    """Load out/file_name with optimum's ORTModel and check it predicts what we measured."""
+    from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTModelForSequenceClassification
+
+    from encoder_gate.backends.base import postprocess
+    from encoder_gate.inference import encode
+
+    cls = ORTModelForFeatureExtraction if task == "feature_extraction" else ORTModelForSequenceClassification
+    try:
+        model = cls.from_pretrained(out, file_name=file_name, provider="CPUExecutionProvider")
+    except Exception as exc:  # optimum raises many types for an unloadable directory
+        raise GateError(f"optimum's {cls.__name__} could not load {out / file_name}: {exc}") from None
+    batch = encode(tokenizer, list(texts))
+    feeds = {k: v for k, v in batch.items() if k in model.input_names}
+    outputs = model(**feeds, return_dict=True)
+    raw = outputs.last_hidden_state if task == "feature_extraction" else outputs.logits
+    got = postprocess(np.asarray(raw), task, batch.get("attention_mask"))  # type: ignore[arg-type]
+    # padding to this batch's longest text, not the sorted evaluation batches: INT8 scales
+    # activations per batch, so allow its padding tolerance; FP32/FP16 agree far closer.
+    if not np.allclose(got, expected, atol=0.3 if "quantized" in file_name else 1e-2):
+        worst = float(np.abs(got - expected).max())
+        raise GateError(f"optimum's {cls.__name__} on {out / file_name} disagrees with encoder-gate's "
+                        f"run of the same file (max |diff| {worst:.3g}); please report this.")
+
+
+def _evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray | None,
+              *, precision: str, size_bytes: int, model: Any) -> dict[str, Any]:
+    """The accuracy gate's per-backend summary (same functions, same atol from the table)."""
+    from encoder_gate.gate import THRESHOLD, evaluate
+    from encoder_gate.metrics import drift
+    from encoder_gate.tolerances import bounds_for
+
+    atol = bounds_for(name).atol
+    if gold is not None:
+        return evaluate(name, probs, reference, gold, precision=precision, size_bytes=size_bytes,
+                        task=model.task, label_names=model.label_names, atol=atol).summary()
+    d = drift(probs, reference, atol=atol, threshold=THRESHOLD)
+    return {"dtype": precision, "size_bytes": int(size_bytes), "drift_mean": d.mean, "drift_p50": d.p50,
+            "drift_p99": d.p99, "drift_max": d.max, "max_abs_diff": d.max_abs_diff,
+            "share_over_atol": d.share_over_atol, "flips": d.flips, "flip_rate": d.flip_rate,
+            "top1_agreement": d.top1_agreement}
+
+
+def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
+                     ) -> tuple[Any, np.ndarray | None, dict[str, Any]]:
+    """(texts, gold labels or None, dataset description).
+
+    --dataset given: that source's test split, checked against the model's labels.
+    Otherwise the bundled test split; its gold labels are used when the model is a
+    multi-label classifier with go_emotions' labels in order, else only its texts (parity).
+    """
+    from encoder_gate.data import load_dataset
+
+    model = session.model
+    if request.dataset is not None or model.task == "multi_label":
+        try:
+            ds = session.dataset
+        except GateError as exc:
+            if request.dataset is not None:
+                raise
+            progress(f"bundled labels do not fit {model.name} ({str(exc)[:120]}...): parity only")
+        else:
+            gold = None if model.task == "feature_extraction" else np.asarray(ds.labels)
+            return ds.texts, gold, {"source": session.config.dataset, "name": ds.name, "split": "test",
+                                    "examples": len(ds), "labels": gold is not None}
+    ds = load_dataset("bundled", split="test")
+    texts = ds.texts[:request.limit] if request.limit else ds.texts
+    return texts, None, {"source": "bundled", "name": ds.name, "split": "test",
+                         "examples": len(texts), "labels": False}
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+def run_export(request: ExportRequest, progress: Progress = print_progress) -> ExportResult:
+    """Build (or take from the cache) every variant, write it with its model card, measure it."""
+    from encoder_gate.backends.onnx_backend import OnnxRunner, open_session
+    from encoder_gate.config import GateConfig
+    from encoder_gate.gate import THRESHOLD
+    from encoder_gate.inference import predict_texts
+    from encoder_gate.session import GateSession
+
+    request.check()
+    started = time.monotonic()
+    config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
+                        limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads)
+    session = GateSession(config, progress=progress)
+    model = session.model
+    ctx = session.context()
+    progress(f"export {model.name} ({model.model_type}, {model.task}) -> {request.out}: "
+             f"{', '.join(request.variants)}" + (f", optimize {request.optimize}" if request.optimize else "")
+             + (", dedupe" if request.dedupe else ""))
+    artifacts = {}
+    for variant in request.variants:
+        path, hit = variant_artifact(ctx, variant, request.optimize)
+        progress(f"onnx-{variant}: {'from cache' if hit else 'built'} at {path}")
+        artifacts[variant] = (path, hit)
+
+    out = request.out
+    out.mkdir(parents=True, exist_ok=True)
+    side = copy_side_files(model.path, out)
+    placed: dict[str, tuple[Path, dict[str, int] | None]] = {}
+    for variant, (path, _) in artifacts.items():
+        dst = place(path, out, FILE_NAMES[variant])
+        stats = None
+        if request.dedupe:
+            from encoder_gate.dedupe import dedupe_file
+
+            d = dedupe_file(dst)
+            stats = d.as_dict()
+            progress(f"onnx-{variant}: dedupe removed {d.removed} duplicate initializers "
+                     f"({d.bytes_before - d.bytes_after} bytes), {d.file_bytes_before} -> "
+                     f"{d.file_bytes_after} bytes")
+        placed[variant] = (dst, stats)
+        progress(f"onnx-{variant}: wrote {dst} ({variant_bytes(dst) / 1e6:.1f} MB)")
+
+    texts, gold, data_desc = _evaluation_data(session, request, progress)
+    tokenizer = session.tokenizer
+    progress(f"evaluating on {len(texts)} texts of {data_desc['name']} (batch {config.eval_batch_size}, "
+             f"threshold {THRESHOLD})")
+    torch_runner = session.runner("torch")
+    reference = predict_texts(torch_runner, tokenizer, texts, config.eval_batch_size, progress=progress)
+    results: dict[str, Any] = {"torch": _evaluate("torch", reference, reference, gold, precision="fp32",
+                                                  size_bytes=torch_runner.size_bytes, model=model)}
+    variants: list[VariantResult] = []
+    for variant, (dst, stats) in placed.items():
+        name = f"onnx-{variant}"
+        size = variant_bytes(dst)
+        runner = OnnxRunner(open_session(dst, ctx.device, ctx.threads), ctx, name, variant, dst,
+                            artifacts[variant][1], size)
+        probs = predict_texts(runner, tokenizer, texts, config.eval_batch_size, progress=progress)
+        summary = _evaluate(name, probs, reference, gold, precision=variant, size_bytes=size, model=model)
+        runner.close()
+        progress(f"{name}: drift mean {summary['drift_mean']:.3g}, max {summary['drift_max']:.3g}, "
+                 f"{summary['flips']} flips" + (f", F1 {summary['f1']:.4f}" if "f1" in summary else ""))
+        check_optimum_loads(out, dst.name, model.task, tokenizer, texts[:8], probs[:8])
+        progress(f"{name}: optimum's ORTModel loads {dst.name} and agrees")
+        variants.append(VariantResult(variant, dst.name, size, sha256_file(dst), artifacts[variant][1],
+                                      summary, stats, optimum_loads=True))
+        results[name] = summary
+    session.close()
+
+    payload = {
+        "schema": SCHEMA,
+        "command": request.command(),
+        "model": {"name": model.name, "path": str(model.path), "source": model.source, "task": model.task,
+                  "model_type": model.model_type, "content_hash": model.content_hash,
+                  "labels": list(model.label_names)},
+        "dataset": data_desc,
+        "threshold": THRESHOLD,
+        "eval_batch_size": config.eval_batch_size,
+        "optimize": request.optimize,
+        "dedupe": request.dedupe,
+        "int8": {"per_channel": ctx.int8_per_channel, "reduce_range": ctx.int8_reduce_range},
+        "side_files": side,
+        "versions": toolchain_versions(),
+        "reference": {"backend": "torch", **results["torch"]},
+        "variants": {v.variant: {"file": v.file, "backend": f"onnx-{v.variant}", "size_bytes": v.size_bytes,
+                                 "sha256": v.sha256, "from_cache": v.from_cache, "dedupe": v.dedupe,
+                                 "optimum_loads": v.optimum_loads, **v.summary} for v in variants},
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (out / "export.json").write_text(json.dumps(payload, indent=2))
+    (out / "README.md").write_text(render_card(payload))
+    progress(f"wrote {out / 'README.md'} and {out / 'export.json'} ({payload['seconds']:.0f}s)")
+    return ExportResult(out, payload, variants)
+
+
+# --- the model card -----------------------------------------------------------------------
+
+_DESCRIBE = {
+    "fp32": "FP32, exported with optimum's `main_export` (opset 18)",
+    "fp16": "ONNX Runtime transformer optimizer (fusions), FP16 weights, FP32 inputs/outputs",
+    "int8": "dynamic INT8 quantization of MatMul/Gemm weights (onnxruntime `quantize_dynamic`)",
+}
+
+
+_PARITY_KEYS = {"dtype", "size_bytes", "drift_mean", "drift_p50", "drift_p99", "drift_max", "max_abs_diff",
+                "share_over_atol", "flips", "flip_rate", "top1_agreement"}
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def render_card(p: dict[str, Any]) -> str:
+    """README.md in model-card style: files, usage, parity, task metrics, command, versions."""
+    m, d = p["model"], p["dataset"]
+    first_file = next(iter(p["variants"].values()))["file"]
+    multi = m["task"] == "multi_label"
+    pipeline = "feature-extraction" if m["task"] == "feature_extraction" else "text-classification"
+    rows = [("torch (reference)", "", p["reference"]),
+            *[(f"onnx-{v}", row["file"], row) for v, row in p["variants"].items()]]
+    lines = [
+        "---",
+        "library_name: onnx",
+        f"pipeline_tag: {pipeline}",
+        "tags: [onnx, optimum, encoder-gate]",
+        "---",
+        "",
+        f"# {m['name']}: ONNX export",
+        "",
+        f"`{m['model_type']}` {m['task'].replace('_', '-')} model ({len(m['labels'])} labels), content hash "
+        f"`{m['content_hash']}`, exported by encoder-gate with the same recipes and cache the accuracy "
+        "gate uses" + (f"; ORT optimization level {p['optimize']} (optimum AutoOptimizationConfig) applied "
+                       "to the FP32 graph, FP16 and INT8 made from it" if p["optimize"] else "")
+        + ("; identical initializers de-duplicated (encoder_gate.dedupe)" if p["dedupe"] else "") + ".",
+        "",
+        "## Files",
+        "",
+        "| variant | file | size MB | how it was made |",
+        "|---|---|---|---|",
+    ]
+    for v, row in p["variants"].items():
+        lines.append(f"| {v} | `{row['file']}` | {row['size_bytes'] / 1e6:.1f} | {_DESCRIBE[v]} |")
+    lines += [
+        "",
+        f"Beside them: {', '.join(f'`{s}`' for s in p['side_files'])}.",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from optimum.onnxruntime import ORTModelForSequenceClassification",
+        "from transformers import AutoTokenizer",
+        "",
+        'tokenizer = AutoTokenizer.from_pretrained("DIR")',
+        f'model = ORTModelForSequenceClassification.from_pretrained("DIR", file_name="{first_file}")',
+        'logits = model(**tokenizer(["I love this"], return_tensors="np")).logits',
+        "```",
+        "",
+        "Multi-label: apply a sigmoid to the logits, then a threshold (0.5 below)." if multi else "",
+        "",
+        "## Parity with torch FP32",
+        "",
+        f"On {d['examples']} texts of `{d['name']}` (split {d['split']}), batch size {p['eval_batch_size']}, "
+        "each batch padded to its longest text (texts sorted by length). Drift = per text, the max over "
+        f"labels of |p_onnx - p_torch|; flips = (text, label) decisions at {p['threshold']} that differ "
+        "from torch FP32; top-1 = texts whose highest-scoring label is the same.",
+        "",
+        "| backend | size MB | drift mean | drift p99 | drift max | flips | flip rate | top-1 agreement |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, _, row in rows:
+        lines.append(f"| {name} | {row['size_bytes'] / 1e6:.1f} | {row['drift_mean']:.2e} | "
+                     f"{row['drift_p99']:.2e} | {row['drift_max']:.2e} | {row['flips']} | "
+                     f"{row['flip_rate']:.3%} | {row['top1_agreement']:.4f} |")
+    lines += ["", "## Task metrics", ""]
+    if d["labels"] and "f1" in p["reference"]:
+        lines += [
+            f"Gold labels of `{d['name']}`, threshold {p['threshold']}; micro and macro averages.",
+            "",
+            "| backend | accuracy (exact) | precision (micro) | recall (micro) | F1 (micro) | F1 (macro) "
+            "| F1 (weighted) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, _, row in rows:
+            lines.append(f"| {name} | {row['accuracy']:.4f} | {row['precision']:.4f} | {row['recall']:.4f} | "
+                         f"{row['f1']:.4f} | {row['f1_macro']:.4f} | {_fmt(row.get('f1_weighted'), '.4f')} |")
+    elif d["labels"]:
+        keys = [k for k, v in p["reference"].items() if k not in _PARITY_KEYS and isinstance(v, float)]
+        lines += [f"Gold labels of `{d['name']}`.", "", "| backend | " + " | ".join(keys) + " |",
+                  "|---|" + "---|" * len(keys)]
+        lines += [f"| {name} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |" for name, _, row in rows]
+    else:
+        lines.append("Not measured: the model's labels do not match the bundled go_emotions labels; pass "
+                     "`--dataset` with a labelled dataset for this model.")
+    versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items())
+    lines += [
+        "",
+        "## How this was made",
+        "",
+        "```bash",
+        p["command"],
+        "```",
+        "",
+        f"Versions: {versions}. INT8: per_channel={p['int8']['per_channel']}, "
+        f"reduce_range={p['int8']['reduce_range']}. Numbers are in `export.json` too.",
+        "",
+    ]
+    return "\n".join(lines)

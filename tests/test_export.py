@@ -1,0 +1,141 @@
+"""`encoder-gate export`: files, model card, numbers equal to the accuracy gate's, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from encoder_gate.cli import main
+from encoder_gate.config import GateConfig
+from encoder_gate.export import FILE_NAMES
+from encoder_gate.session import GateSession
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def exported(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`encoder-gate export tiny` with all three variants (artifacts from the suite's cache)."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("export") / "tiny-onnx"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = main(["export", "tiny", "--out", str(out), "--cache-dir", str(cache_dir), "--threads", "1"])
+    assert status == 0, buffer.getvalue()
+    return out, buffer.getvalue()
+
+
+def payload(out: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((out / "export.json").read_text())
+    return data
+
+
+def test_writes_each_variant_beside_config_and_tokenizer(exported):
+    out, _ = exported
+    for name in ("model.onnx", "model_fp16.onnx", "model_quantized.onnx", "config.json", "tokenizer.json",
+                 "README.md", "export.json"):
+        assert (out / name).is_file(), name
+    sizes = {v: row["size_bytes"] for v, row in payload(out)["variants"].items()}
+    assert sizes == {v: (out / f).stat().st_size for v, f in FILE_NAMES.items()}
+    assert sizes["int8"] < sizes["fp32"] and sizes["fp16"] < sizes["fp32"]
+
+
+def test_progress_is_shown_for_each_step(exported):
+    _, stdout = exported
+    for step in ("model tiny: from cache", "onnx-fp32: from cache", "onnx-int8: wrote",
+                 "evaluating on 1200 texts", "onnx-fp16: drift mean", "optimum's ORTModel loads"):
+        assert step in stdout, step
+
+
+def test_numbers_equal_the_accuracy_gate(exported, cache_dir: Path):
+    """export.json holds what the gate's own session computes for the same backends."""
+    out, _ = exported
+    data = payload(out)
+    backends = ("torch", "onnx-fp32", "onnx-fp16", "onnx-int8")
+    session = GateSession(GateConfig(model="tiny", backends=backends, cache_dir=cache_dir, threads=1),
+                          progress=lambda _m: None)
+    try:
+        for name in backends:
+            expected = json.loads(json.dumps(session.evaluation(name).summary()))
+            got = data["reference"] if name == "torch" else data["variants"][name.removeprefix("onnx-")]
+            for key, value in expected.items():
+                assert got[key] == value, (name, key)
+    finally:
+        session.close()
+    assert data["dataset"]["examples"] == 1200 and data["threshold"] == 0.5
+    assert data["command"].startswith("encoder-gate export tiny --out ")
+
+
+def test_readme_is_a_model_card_with_sizes_and_parity(exported):
+    out, _ = exported
+    card = (out / "README.md").read_text()
+    data = payload(out)
+    int8 = data["variants"]["int8"]
+    assert f"| int8 | `model_quantized.onnx` | {int8['size_bytes'] / 1e6:.1f} |" in card
+    assert (f"| onnx-int8 | {int8['size_bytes'] / 1e6:.1f} | {int8['drift_mean']:.2e} | "
+            f"{int8['drift_p99']:.2e} | {int8['drift_max']:.2e} | {int8['flips']} |") in card
+    assert f"| onnx-fp16 | {data['variants']['fp16']['accuracy']:.4f} |" in card
+    assert data["command"] in card and "onnxruntime " in card
+
+
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_optimum_loads_the_directory(exported, variant):
+    """ORTModelForSequenceClassification.from_pretrained(out, file_name=...) runs each file."""
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+    from transformers import AutoTokenizer
+
+    out, _ = exported
+    model = ORTModelForSequenceClassification.from_pretrained(out, file_name=FILE_NAMES[variant])
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    logits = model(**tokenizer(["I love this", "so annoying"], padding=True, return_tensors="np")).logits
+    assert np.asarray(logits).shape == (2, 28)
+
+
+def test_optimize_and_dedupe(cache_dir: Path, tmp_path: Path, capsys):
+    """--optimize O2 runs optimum's ORTOptimizer on FP32; --dedupe reports per variant."""
+    out = tmp_path / "o2"
+    assert main(["export", "tiny", "--out", str(out), "--variants", "fp32,int8", "--optimize", "O2",
+                 "--dedupe", "--limit", "64", "--cache-dir", str(cache_dir), "--threads", "1"]) == 0
+    data = payload(out)
+    assert set(data["variants"]) == {"fp32", "int8"} and not (out / "model_fp16.onnx").exists()
+    assert data["optimize"] == "O2" and data["dataset"]["examples"] == 64
+    for row in data["variants"].values():
+        assert row["dedupe"]["bytes_after"] <= row["dedupe"]["bytes_before"]
+    assert data["variants"]["fp32"]["drift_max"] < 1e-4  # fusions keep FP32 numerics
+    assert data["variants"]["int8"]["size_bytes"] < 0.6 * data["variants"]["fp32"]["size_bytes"]
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert "SkipLayerNormalization" in ops  # the O2 transformer fusions happened
+    assert "--optimize O2 --dedupe --limit 64" in data["command"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--variants", "fp32,int4"], "unknown variant 'int4'; known variants: fp32, fp16, int8"),
+    (["--variants", ","], "no variants given"),
+    (["--optimize", "O7"], "unknown optimization level 'O7'"),
+    (["--optimize", "O4"], "O4 is O3 plus FP16 mixed precision"),
+    (["--limit", "0"], "--limit must be a positive number of examples, got 0"),
+])
+def test_bad_input_is_a_clear_error(args, message, tmp_path: Path, capsys):
+    assert main(["export", "tiny", "--out", str(tmp_path / "o"), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("encoder-gate export: error: ") and message in err
+    assert not (tmp_path / "o").exists()  # nothing built or written
+
+
+def test_out_that_is_a_file_and_missing_model_dir(tmp_path: Path, capsys):
+    file = tmp_path / "file.txt"
+    file.write_text("x")
+    assert main(["export", "tiny", "--out", str(file)]) == 1
+    err = capsys.readouterr().err
+    assert f"encoder-gate export: error: --out {file} is a file" in err and file.read_text() == "x"
+    assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
+                 "--cache-dir", str(tmp_path / "c")]) == 1
+    assert "does not exist" in capsys.readouterr().err
