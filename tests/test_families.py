@@ -1,0 +1,95 @@
+"""Every common encoder family end to end: build, export (fp32 + int8), then the accuracy gate.
+
+tiny-bert, tiny-roberta, tiny-albert and tiny-distilbert are built once into the suite's
+cache (a few seconds of training each), exported with `encoder-gate export`, and gated by
+the repo's own accuracy/test_accuracy.py in a pytester subprocess (in-process runs that
+build torch and ONNX Runtime crash at teardown).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.families import FAMILIES
+from encoder_gate.models import BUILTIN_MODELS, resolve_model
+
+ROOT = Path(__file__).resolve().parents[1]
+# what each family's tokenizer gives and its ONNX export reads
+INPUTS = {
+    "tiny-bert": {"input_ids", "attention_mask", "token_type_ids"},
+    "tiny-roberta": {"input_ids", "attention_mask"},
+    "tiny-albert": {"input_ids", "attention_mask", "token_type_ids"},
+    "tiny-distilbert": {"input_ids", "attention_mask"},
+}
+
+
+def test_families_are_builtin_models(tmp_path: Path):
+    """`--gate-model tiny-<family>` is known, and listed in the error for a missing directory."""
+    from encoder_gate.cache import ArtifactCache
+    from encoder_gate.errors import GateError
+
+    assert set(FAMILIES) <= set(BUILTIN_MODELS)
+    with pytest.raises(GateError, match="tiny-albert, tiny-distilbert"):
+        resolve_model("./no-such-model", ArtifactCache(tmp_path))
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def family_export(request: pytest.FixtureRequest, cache_dir: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict[str, object]]:
+    """Build the family into the suite's cache and `encoder-gate export` fp32 + int8 of it.
+
+    Module-scoped, so torch and ONNX Runtime are imported before any pytester test snapshots
+    sys.modules (pytester drops modules a test imported; torch cannot be imported twice)."""
+    import onnxruntime as ort
+    from transformers import AutoConfig, AutoTokenizer
+
+    from encoder_gate.cache import ArtifactCache
+    from encoder_gate.cli import main
+
+    family = request.param
+    spec = resolve_model(family, ArtifactCache(cache_dir))
+    out = tmp_path_factory.mktemp(family) / "onnx"
+    assert main(["export", family, "--out", str(out), "--variants", "fp32,int8",
+                 "--cache-dir", str(cache_dir), "--threads", "1"]) == 0
+    info: dict[str, object] = {
+        "task": spec.task, "num_labels": spec.num_labels,
+        "model_type": AutoConfig.from_pretrained(spec.path).model_type,
+        "tokenizer_inputs": set(AutoTokenizer.from_pretrained(spec.path)(["a text"])),
+        "onnx_inputs": {f: {i.name for i in ort.InferenceSession(
+            str(out / f), providers=["CPUExecutionProvider"]).get_inputs()}
+            for f in ("model.onnx", "model_quantized.onnx")},
+    }
+    return family, out, info
+
+
+@pytest.mark.slow
+def test_family_builds_and_exports(family_export):
+    """Each family: its own config and tokenizer inputs; fp32 + int8 exported, loaded by optimum."""
+    family, out, info = family_export
+    assert info["task"] == "multi_label" and info["num_labels"] == 28
+    assert info["model_type"] == family.removeprefix("tiny-")
+    assert info["tokenizer_inputs"] == INPUTS[family]
+    assert info["onnx_inputs"] == {"model.onnx": INPUTS[family], "model_quantized.onnx": INPUTS[family]}
+    data = json.loads((out / "export.json").read_text())
+    assert all(row["optimum_loads"] for row in data["variants"].values())
+    assert data["variants"]["fp32"]["drift_max"] < 1e-4
+
+
+@pytest.mark.slow
+def test_family_passes_the_accuracy_gate(family_export, cache_dir: Path, tmp_path: Path,
+                                         pytester: pytest.Pytester):
+    """The repo's accuracy tests pass for torch, onnx-fp32 and onnx-int8 (built by the export)."""
+    family, _, _ = family_export
+    pytester.makepyfile(test_accuracy=(ROOT / "accuracy" / "test_accuracy.py").read_text())
+    result = pytester.runpytest_subprocess(
+        "--gate-model", family, "--gate-cache-dir", str(cache_dir), "--gate-threads", "1",
+        "--gate-backends", "torch,onnx-fp32,onnx-int8", "--rootdir", str(pytester.path),
+        "--gate-report-dir", str(tmp_path / "report"), "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and not outcomes.get("failed") and not outcomes.get("errors"), result.stdout.str()
+    assert outcomes["passed"] >= 3 * 5  # drift mean/p99/max, flip rate and F1 keep per backend
+    assert json.loads((tmp_path / "report" / "accuracy.json").read_text())["model"]["name"] == family
+    result.stdout.fnmatch_lines(["*encoder-gate backends*", "onnx-fp32*from cache*", "onnx-int8*from cache*"])
