@@ -7,7 +7,10 @@ dispatch (ordered: dataset order; bucketed: sorted by token length, then batched
   (default 64) of the variant through `Runner.predict`;
 * `test_end_to_end`: the same raw texts through `predict_texts` (tokenization, inference,
   sigmoid, results back in input order);
-* `test_latency_batch1`: one message per call, p50/p90/p99 latency.
+* `test_latency_batch1`: one message per call, p50/p90/p99 latency;
+* `test_workers`: ENCODER_GATE_BENCH_WORKERS processes (default 2), each with its own copy
+  of the backend and a share of the bucketed normal batches; messages/s = messages /
+  slowest worker, and each worker's peak memory (one process, one backend).
 
 Every shape is warmed up before timing (torch.compile recompiles on new shapes). Rounds
 come from ENCODER_GATE_BENCH_ROUNDS (default 5). Numbers go to `benchmark.extra_info`;
@@ -64,12 +67,13 @@ def record(benchmark: Any, backend: Any, static_info: dict[str, Any], model_dims
     """Call after timing: fills extra_info and keeps the time for the speedup summary."""
 
     def done(mode: str, variant: str, batch_size: int, dispatch: str, plan: bench.BatchPlan,
-             pass_seconds: float | None = None) -> dict[str, Any]:
-        """`pass_seconds`: time for the whole plan once (default: the median round)."""
+             pass_seconds: float | None = None, **extra: Any) -> dict[str, Any]:
+        """`pass_seconds`: time for the whole plan once (default: the median round);
+        `extra`: more extra_info (e.g. the worker figures)."""
         info: dict[str, Any] = {
             "mode": mode, "backend": backend.name, "precision": backend.precision,
             "model_size_bytes": backend.size_bytes, "batch_size": batch_size, "variant": variant,
-            "dispatch": dispatch, **static_info,
+            "dispatch": dispatch, "workers": 1, **static_info, **extra,
         }
         stats = getattr(benchmark, "stats", None)
         if stats:  # None under --benchmark-disable
@@ -145,3 +149,29 @@ def test_latency_batch1(benchmark, backend, gate_tokenizer, variant_texts, recor
     record("latency", variant, 1, "ordered", plan, pass_seconds=float(sum(samples)))
     benchmark.extra_info.update(
         {f"latency_{k}": v for k, v in bench.latency_percentiles(samples).items()})
+
+
+def test_workers(benchmark, backend, gate_session, gate_tokenizer, variant_texts, bench_settings, record,
+                 batch_size):
+    """W worker processes share the bucketed batches; a round ends with the slowest worker."""
+    workers = bench_settings.workers
+    plan = bench.make_batches(gate_tokenizer, texts_for(variant_texts, "normal"), batch_size, "bucketed")
+    if len(plan.batches) < workers:
+        pytest.skip(f"{len(plan.batches)} batches of {batch_size} cannot feed {workers} workers; "
+                    f"raise {bench.ENV_TEXTS} or lower {bench.ENV_WORKERS}")
+    slowest: list[float] = []
+    with call_or_skip(bench.WorkerPool, gate_session.config, backend.name,
+                      bench.split_batches(plan.batches, workers)) as pool:
+
+        def run() -> int:
+            seconds = pool.run()
+            slowest.append(max(seconds))
+            return len(seconds)
+
+        benchmark.group = f"workers normal bs={batch_size}"
+        assert benchmark.pedantic(run, rounds=bench_settings.rounds, warmup_rounds=1, iterations=1) == workers
+    timed = slowest[1:] or slowest  # the first call is pedantic's warm-up round
+    info = bench.workers_info(pool, timed)
+    assert sum(info["worker_messages"]) == plan.n_messages and info["backend_peak_rss_mb"] > 0
+    record("workers", "normal", batch_size, "bucketed", plan, pass_seconds=info["slowest_worker_seconds"],
+           **info)

@@ -300,13 +300,13 @@ def bench_project(pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytes
 def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, bench_project):
     result = pytester.runpytest_subprocess(*bench_project, "--gate-backends", "torch,onnx-fp32",
                                            "--gate-batch-sizes", "1,4", "--benchmark-json", "out.json")
-    # 2 backends x (2 batch sizes x 2 variants x 2 dispatches x 2 modes + 2 latency tests)
-    result.assert_outcomes(passed=36)
+    # 2 backends x (2 batch sizes x 2 variants x 2 dispatches x 2 modes + 2 latency + 2 workers tests)
+    result.assert_outcomes(passed=40)
     result.stdout.fnmatch_lines(["*encoder-gate speedups over torch eager*",
                                  "model/normal/bs4/bucketed*x", "machine FP32 GEMM:*GFLOP/s*",
                                  "*benchmark 'model normal bs=4'*"])
     doc = json.loads((pytester.path / "out.json").read_text())
-    assert len(doc["benchmarks"]) == 36
+    assert len(doc["benchmarks"]) == 40
     required = {"messages_per_s", "real_tokens_per_s", "padded_tokens_per_s", "padding_efficiency",
                 "batch_size", "backend", "precision", "threads", "variant", "dispatch", "model",
                 "model_size_bytes", "gflops_per_s", "versions"}
@@ -317,6 +317,11 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
         assert info["messages_per_s"] > 0 and 0 < info["padding_efficiency"] <= 1
         if info["mode"] == "latency":
             assert info["latency_p50_ms"] <= info["latency_p90_ms"] <= info["latency_p99_ms"]
+        if info["mode"] == "workers":  # 2 processes, 8 texts at bs 1 or 4: each worker got a share
+            assert info["workers"] == 2 and sum(info["worker_messages"]) == 8
+            assert info["backend_peak_rss_mb"] > max(info["worker_baseline_rss_mb"])
+        else:
+            assert info["workers"] == 1
     speedups = json.loads((pytester.path / "report" / "speedups.json").read_text())
     assert set(speedups["speedups"]["model/filtered/bs1/ordered"]) == {"onnx-fp32"}
     assert speedups["machine_gemm_gflops"] > 0
@@ -364,3 +369,61 @@ def test_speedup_gate_fails_the_session_when_a_backend_slows_down(pytester: pyte
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(["SPEEDUP GATE FAILED against*", "  onnx-fp32 model/*/bs4/*: speedup*"])
+
+
+# --- worker processes and memory ------------------------------------------------------------
+
+
+def test_split_batches_deals_round_robin():
+    assert bench.split_batches([0, 1, 2, 3, 4], 2) == [[0, 2, 4], [1, 3]]
+    assert bench.split_batches([0], 3) == [[0], [], []]
+    with pytest.raises(GateError, match="workers must be a positive integer"):
+        bench.split_batches([0], 0)
+
+
+def _peak_in_child(queue) -> None:
+    queue.put(bench.peak_rss_bytes())
+
+
+def test_peak_memory_is_the_process_own_not_its_parents():
+    """A spawned worker reports its own peak, not the (bigger) peak of the process that started it.
+
+    ru_maxrss survives exec on Linux, so a naive reading would report the parent's 300 MB here.
+    """
+    import multiprocessing as mp
+
+    ballast = np.ones(300_000_000 // 8)  # 300 MB touched in this process
+    assert bench.peak_rss_bytes() > 300e6
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_peak_in_child, args=(queue,))
+    proc.start()
+    child_peak = queue.get(timeout=120)
+    proc.join(60)
+    del ballast
+    assert 10e6 < child_peak < 200e6
+
+
+def test_worker_pool_runs_each_share_in_its_own_process(tiny, cache_dir):
+    from encoder_gate.config import GateConfig
+
+    config = GateConfig(model="tiny", cache_dir=cache_dir, threads=1)
+    ids = np.full((2, 6), 5, dtype=np.int64)
+    batch = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    with bench.WorkerPool(config, "onnx-fp32", bench.split_batches([batch, batch, batch], 2)) as pool:
+        seconds = pool.run()
+        assert len(seconds) == 2 and all(s > 0 for s in seconds)
+        assert pool.messages == [4, 2]
+        info = bench.workers_info(pool, [max(seconds)])
+    assert info["workers"] == 2 and info["backend_peak_rss_mb"] > max(info["worker_baseline_rss_mb"])
+
+
+def test_worker_pool_reports_a_worker_that_cannot_build(cache_dir):
+    from encoder_gate.config import GateConfig
+
+    config = GateConfig(model="tiny", cache_dir=cache_dir, threads=1)
+    batch = {"input_ids": np.ones((1, 4), dtype=np.int64), "attention_mask": np.ones((1, 4), dtype=np.int64)}
+    with pytest.raises(GateError, match=r"worker 0 of onnx:/nonexistent\.onnx failed: GateError: "):
+        bench.WorkerPool(config, "onnx:/nonexistent.onnx", [[batch]])
+    with pytest.raises(GateError, match="every worker needs at least one batch"):
+        bench.WorkerPool(config, "torch", [[batch], []])

@@ -155,3 +155,20 @@ def test_cli_lists_subcommands_and_requires_one(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert "report" in capsys.readouterr().out
+
+
+def test_report_has_worker_throughput_and_peak_memory_per_backend(tmp_path):
+    doc = saved_benchmarks()
+    for bs in (1, 4):
+        for backend, (precision, t) in BACKENDS.items():
+            e = entry("workers", "normal", "bucketed", bs, backend, precision, t / bs)
+            e["extra_info"].update(workers=2, backend_peak_rss_mb={"torch": 700.0}.get(backend, 250.0) + bs,
+                                   model_size_bytes=90_900_000)
+            doc["benchmarks"].append(e)
+    path = tmp_path / "0001_w.json"
+    path.write_text(json.dumps(doc))
+    md = report.write_report(tmp_path / "out", [path], None).markdown.read_text()
+    assert "### Worker processes (model only; messages / slowest worker): normal, bucketed" in md
+    assert "| onnx-int8 | int8 | 256 (4.00x) | 1,024 (4.00x) |" in md
+    assert "## Peak memory per backend (MB)" in md and "one of 2 worker processes" in md
+    assert "| torch | 90.9 | 701 | 704 |" in md and "| onnx-int8 | 90.9 | 251 | 254 |" in md

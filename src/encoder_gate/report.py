@@ -25,7 +25,8 @@ from encoder_gate.accuracy_report import COLUMNS
 from encoder_gate.data import VARIANTS
 from encoder_gate.errors import GateError
 
-MODE_TITLES = {"model": "Model only (pre-tokenized)", "e2e": "End to end (tokenize + infer + sigmoid)"}
+MODE_TITLES = {"model": "Model only (pre-tokenized)", "e2e": "End to end (tokenize + infer + sigmoid)",
+               "workers": "Worker processes (model only; messages / slowest worker)"}
 BACKEND_ORDER = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
 # (key, header, format), shared with accuracy.md; missing keys are left out of the table
 ACCURACY_COLUMNS = COLUMNS
@@ -94,7 +95,7 @@ def _cell(row: Row) -> str:
 
 def throughput_tables(rows: Sequence[Row]) -> list[str]:
     lines: list[str] = []
-    for mode in ("model", "e2e"):
+    for mode in ("model", "e2e", "workers"):
         for variant in sorted({r.variant for r in rows if r.mode == mode}, key=variant_key):
             for dispatch in bench.DISPATCHES:
                 sub = [r for r in rows if (r.mode, r.variant, r.dispatch) == (mode, variant, dispatch)]
@@ -114,6 +115,26 @@ def throughput_tables(rows: Sequence[Row]) -> list[str]:
                     lines += ["Padding efficiency (real / padded tokens): " + ", ".join(
                         f"bs={b} {eff[b]:.2f}" for b in sizes if eff.get(b) is not None) + ".", ""]
     return lines
+
+
+def memory_table(rows: Sequence[Row]) -> list[str]:
+    """Peak resident memory of one worker process holding one backend, per batch size."""
+    sub = [r for r in rows if r.mode == "workers" and r.info.get("backend_peak_rss_mb") is not None]
+    if not sub:
+        return []
+    sizes = sorted({r.batch_size for r in sub})
+    body = []
+    for backend in sorted({r.backend for r in sub}, key=backend_key):
+        cells = {r.batch_size: r for r in sub if r.backend == backend}
+        first = next(iter(cells.values()))
+        body.append([backend, f"{first.info.get('model_size_bytes', 0) / 1e6:.1f}", *(
+            f"{cells[b].info['backend_peak_rss_mb']:,.0f}" if b in cells else "" for b in sizes)])
+    workers = sub[0].info.get("workers", "?")
+    return ["## Peak memory per backend (MB)", "",
+            f"Peak resident memory (Linux VmHWM) of one of {workers} worker processes, each holding "
+            "one backend and running its share of the bucketed batches; the interpreter with numpy "
+            "alone takes about 30 MB.", "",
+            *_table(["backend", "size on disk", *(f"bs={b}" for b in sizes)], body), ""]
 
 
 def latency_table(rows: Sequence[Row]) -> list[str]:
@@ -190,7 +211,8 @@ def render_markdown(rows: Sequence[Row], docs: Sequence[Mapping[str, Any]], sour
                     accuracy: Mapping[str, Any] | None, plots: Sequence[Path]) -> str:
     lines = header_lines(docs, sources, rows)
     if rows:
-        lines += ["## Throughput (messages/s)", "", *throughput_tables(rows), *latency_table(rows)]
+        lines += ["## Throughput (messages/s)", "", *throughput_tables(rows), *latency_table(rows),
+                  *memory_table(rows)]
     elif docs:
         lines += ["The benchmark files hold no encoder-gate benchmarks.", ""]
     else:
