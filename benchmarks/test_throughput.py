@@ -20,6 +20,7 @@ speedups over torch eager are summarized at the end of the session (see conftest
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import pytest
@@ -97,21 +98,43 @@ def texts_for(variant_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
 
 @pytest.mark.parametrize("dispatch", bench.DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_model_only(benchmark, backend, gate_tokenizer, variant_texts, bench_settings, record,
+def test_model_only(benchmark, backend, gate_session, gate_tokenizer, variant_texts, bench_settings, record,
                     batch_size, variant, dispatch):
-    """Pre-tokenized batches through the backend: the model's own speed."""
+    """Pre-tokenized batches through the backend: the model's own speed.
+
+    With ENCODER_GATE_BENCH_PAIRED=1, every round of a non-reference backend is preceded by
+    an untimed-by-pytest-benchmark pass of torch eager over the same batches, and the
+    speedup is the median of the per-round ratios (see bench.paired_speedup).
+    """
     plan = bench.make_batches(gate_tokenizer, texts_for(variant_texts, variant), batch_size, dispatch)
     backend.warmup(plan.shapes)
 
-    def run() -> int:
+    def run_on(runner: Any) -> int:
         for batch in plan.batches:
-            backend.predict(batch)
+            runner.predict(batch)
         return len(plan.batches)
 
+    reference_seconds: list[float] = []
+    setup = None
+    if bench_settings.paired and backend.name != bench.REFERENCE_BACKEND:
+        reference = call_or_skip(gate_session.runner, bench.REFERENCE_BACKEND)
+        reference.warmup(plan.shapes)
+
+        def setup() -> None:  # pedantic calls it before every round, outside the timing
+            start = time.perf_counter()
+            run_on(reference)
+            reference_seconds.append(time.perf_counter() - start)
+
     benchmark.group = f"model {variant} bs={batch_size}"
-    assert benchmark.pedantic(run, rounds=bench_settings.rounds, warmup_rounds=1, iterations=1) \
-        == len(plan.batches)
-    record("model", variant, batch_size, dispatch, plan)
+    assert benchmark.pedantic(run_on, args=(backend,), setup=setup, rounds=bench_settings.rounds,
+                              warmup_rounds=1, iterations=1) == len(plan.batches)
+    extra: dict[str, Any] = {}
+    stats = getattr(benchmark, "stats", None)
+    if reference_seconds and stats:
+        timed = reference_seconds[-len(stats.stats.data):]  # the warm-up round's pass is dropped
+        extra = {"paired_speedup": bench.paired_speedup(timed, stats.stats.data),
+                 "paired_reference_seconds": timed}
+    record("model", variant, batch_size, dispatch, plan, **extra)
 
 
 @pytest.mark.parametrize("dispatch", bench.DISPATCHES)

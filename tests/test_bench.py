@@ -427,3 +427,28 @@ def test_worker_pool_reports_a_worker_that_cannot_build(cache_dir):
         bench.WorkerPool(config, "onnx:/nonexistent.onnx", [[batch]])
     with pytest.raises(GateError, match="every worker needs at least one batch"):
         bench.WorkerPool(config, "torch", [[batch], []])
+
+
+def test_paired_speedup_is_the_median_ratio_of_alternating_rounds():
+    """A burst of load on one pair moves only that pair's ratio; the median ignores it."""
+    torch_s, backend_s = [2.0, 2.0, 9.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.0, 1.1]
+    assert bench.paired_speedup(torch_s, backend_s) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="equally many rounds"):
+        bench.paired_speedup([1.0], [1.0, 2.0])
+
+
+def test_compute_speedups_prefers_the_paired_ratio():
+    plain = bench.BenchResult("model", "normal", 8, "bucketed", "torch", 4.0)
+    fp32 = bench.BenchResult("model", "normal", 8, "bucketed", "onnx-fp32", 1.0, {"paired_speedup": 2.5})
+    int8 = bench.BenchResult("model", "normal", 8, "bucketed", "onnx-int8", 1.0)
+    assert bench.compute_speedups([plain, fp32, int8]) == {
+        "model/normal/bs8/bucketed": {"onnx-fp32": 2.5, "onnx-int8": 4.0}}
+    # paired results need no torch result of their own in the run
+    assert bench.compute_speedups([fp32]) == {"model/normal/bs8/bucketed": {"onnx-fp32": 2.5}}
+
+
+def test_paired_setting_is_read_and_checked():
+    assert bench.settings_from_env({bench.ENV_PAIRED: "1"}).paired
+    assert not bench.settings_from_env({}).paired
+    with pytest.raises(GateError, match="must be 1 or 0"):
+        bench.settings_from_env({bench.ENV_PAIRED: "maybe"})

@@ -53,6 +53,7 @@ ENV_ROUNDS = "ENCODER_GATE_BENCH_ROUNDS"
 ENV_BASELINE = "ENCODER_GATE_SPEEDUP_BASELINE"
 ENV_MAX_DROP = "ENCODER_GATE_SPEEDUP_MAX_DROP"
 ENV_WORKERS = "ENCODER_GATE_BENCH_WORKERS"
+ENV_PAIRED = "ENCODER_GATE_BENCH_PAIRED"
 DEFAULT_WORKERS = 2
 SPEEDUP_STAT = "min"  # the pytest-benchmark statistic speedups are taken from
 VERSIONED_PACKAGES = ("torch", "onnxruntime", "transformers", "numpy", "encoder-gate")
@@ -70,6 +71,7 @@ class BenchSettings:
     baseline: Path | None = None  # ENCODER_GATE_SPEEDUP_BASELINE: a saved speedups.json to gate against
     max_drop: float = DEFAULT_MAX_DROP  # ENCODER_GATE_SPEEDUP_MAX_DROP: allowed relative speedup loss
     workers: int = DEFAULT_WORKERS  # ENCODER_GATE_BENCH_WORKERS: processes of the multi-process benchmark
+    paired: bool = False  # ENCODER_GATE_BENCH_PAIRED=1: model-only rounds alternate torch and backend
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> BenchSettings:
@@ -95,11 +97,15 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> BenchSettings
         max_drop = -1.0
     if not 0 <= max_drop < 1:
         raise GateError(f"{ENV_MAX_DROP} must be a fraction in [0, 1) such as 0.25, got {raw_drop!r}")
+    raw_paired = env.get(ENV_PAIRED, "").strip().lower()
+    if raw_paired not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise GateError(f"{ENV_PAIRED} must be 1 or 0, got {raw_paired!r}")
     raw_base = env.get(ENV_BASELINE, "").strip()
     return BenchSettings(texts=positive_int(ENV_TEXTS, DEFAULT_BENCH_TEXTS),
                          rounds=positive_int(ENV_ROUNDS, DEFAULT_ROUNDS),
                          baseline=Path(raw_base).expanduser() if raw_base else None,
-                         max_drop=max_drop, workers=positive_int(ENV_WORKERS, DEFAULT_WORKERS))
+                         max_drop=max_drop, workers=positive_int(ENV_WORKERS, DEFAULT_WORKERS),
+                         paired=raw_paired in ("1", "true", "yes"))
 
 
 # --- batches and padding --------------------------------------------------------------------
@@ -578,24 +584,40 @@ def results_from_json(doc: Mapping[str, Any], stat: str = SPEEDUP_STAT) -> list[
     return out
 
 
+def paired_speedup(reference_seconds: Sequence[float], backend_seconds: Sequence[float]) -> float:
+    """Median over rounds of reference time / backend time, rounds taken in turns (A B A B).
+
+    Pairing is what keeps the ratio honest on a shared machine: a burst of load from
+    another process lands on one or two neighbouring rounds and changes the ratio of that
+    pair only, where separately taken minimums would each catch a different moment of
+    the machine's speed.
+    """
+    if not reference_seconds or len(reference_seconds) != len(backend_seconds):
+        raise ValueError(f"need equally many rounds, got {len(reference_seconds)} and {len(backend_seconds)}")
+    return float(statistics.median(r / b for r, b in zip(reference_seconds, backend_seconds, strict=True)))
+
+
 def compute_speedups(results: Iterable[BenchResult],
                      reference: str = REFERENCE_BACKEND) -> dict[str, dict[str, float]]:
     """{case: {backend: reference time / backend time}} for every case the reference ran.
 
-    The reference itself is left out (its speedup is 1 by definition). When a case ran
-    more than once (several files merged), the last result wins.
+    The reference itself is left out (its speedup is 1 by definition). A result measured
+    in pairs with the reference (``paired_speedup`` in its info) uses that ratio instead.
+    When a case ran more than once (several files merged), the last result wins.
     """
     times: dict[str, dict[str, float]] = {}
+    paired: dict[str, dict[str, float]] = {}
     for r in results:
         times.setdefault(r.case, {})[r.backend] = r.seconds
+        if r.backend != reference and r.info.get("paired_speedup"):
+            paired.setdefault(r.case, {})[r.backend] = float(r.info["paired_speedup"])
     speedups: dict[str, dict[str, float]] = {}
-    for case in sorted(times):
-        ref = times[case].get(reference)
-        if not ref:
-            continue
-        row = {b: ref / t for b, t in sorted(times[case].items()) if b != reference and t > 0}
+    for case in sorted(set(times) | set(paired)):
+        ref = times.get(case, {}).get(reference)
+        row = {b: ref / t for b, t in times.get(case, {}).items() if ref and b != reference and t > 0}
+        row.update(paired.get(case, {}))
         if row:
-            speedups[case] = row
+            speedups[case] = dict(sorted(row.items()))
     return speedups
 
 
