@@ -1,35 +1,56 @@
-"""Accuracy gate: each backend's drift, decision flips and F1 stay within its bounds.
+"""Accuracy gate: each backend's outputs stay within the bounds that fit the model's task.
 
-Bounds come from the one tolerance table (encoder_gate.tolerances), overridable in
-[tool.encoder-gate.tolerances]; drift and flips are measured against the same-run torch
-FP32 reference, F1 against the gold labels.
+Bounds come from the one tolerance table (encoder_gate.tolerances, one table per task),
+overridable in [tool.encoder-gate.tolerances]; drift, flips and embedding similarity are
+measured against the same-run torch FP32 reference, F1 and accuracy against the gold labels.
+
+- multi-label (sigmoid): probability drift, decision flips at 0.5, micro F1;
+- single-label (softmax): probability drift, argmax class changes, macro F1 and accuracy;
+- feature extraction (embeddings): drift of the embedding values, relative L2 distance and
+  cosine similarity to the reference embeddings. No flips and no F1: those tests skip
+  with the reason (`encoder_gate.gate.not_applicable`).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from encoder_gate.gate import check
+from encoder_gate.gate import check, not_applicable
+
+
+def gate(check_name, evaluation, bounds, dataset, model):
+    why = not_applicable(model.task, check_name)
+    if why:
+        pytest.skip(why)
+    failure = check(evaluation, check_name, bounds, dataset.texts, model.label_names)
+    assert failure is None, failure
 
 
 @pytest.mark.parametrize("bound", ["drift_mean", "drift_p99", "drift_max", "flip_rate"])
 def test_drift_within_bound(bound, backend_evaluation, backend_bounds, gate_dataset, gate_model):
-    """Label probabilities stay within the backend's drift and flip bounds."""
-    failure = check(backend_evaluation, bound, backend_bounds, gate_dataset.texts, gate_model.label_names)
-    assert failure is None, failure
+    """Probabilities (or embeddings) stay within the backend's drift and flip bounds."""
+    gate(bound, backend_evaluation, backend_bounds, gate_dataset, gate_model)
 
 
 def test_f1_keeps_reference_share(backend_evaluation, backend_bounds, gate_dataset, gate_model):
     """Micro F1 (macro F1 for single-label) keeps its share of the torch reference's."""
-    failure = check(backend_evaluation, "f1_keep", backend_bounds, gate_dataset.texts,
-                    gate_model.label_names)
-    assert failure is None, failure
+    gate("f1_keep", backend_evaluation, backend_bounds, gate_dataset, gate_model)
 
 
 def test_f1_above_floor(backend_evaluation, backend_bounds, gate_dataset, gate_model):
     """The absolute F1 floor from [tool.encoder-gate.tolerances], where one is configured."""
-    if backend_bounds.f1_floor <= 0:
+    if not_applicable(gate_model.task, "f1_floor") is None and backend_bounds.f1_floor <= 0:
         pytest.skip("no absolute f1_floor configured for this backend")
-    failure = check(backend_evaluation, "f1_floor", backend_bounds, gate_dataset.texts,
-                    gate_model.label_names)
-    assert failure is None, failure
+    gate("f1_floor", backend_evaluation, backend_bounds, gate_dataset, gate_model)
+
+
+def test_accuracy_keeps_reference_share(backend_evaluation, backend_bounds, gate_dataset, gate_model):
+    """Single-label: accuracy keeps its share of the torch reference's."""
+    gate("accuracy_keep", backend_evaluation, backend_bounds, gate_dataset, gate_model)
+
+
+@pytest.mark.parametrize("bound", ["cosine_min", "cosine_mean", "rel_l2_max"])
+def test_embeddings_close_to_reference(bound, backend_evaluation, backend_bounds, gate_dataset,
+                                       gate_model):
+    """Feature extraction: embeddings point the same way as the reference's and keep its scale."""
+    gate(bound, backend_evaluation, backend_bounds, gate_dataset, gate_model)

@@ -51,7 +51,6 @@ from encoder_gate.strategies import (
     text_batches,
     whitespace_texts,
 )
-from encoder_gate.tolerances import bounds_for
 
 PADDED_LENGTH = 128  # max_length padding in these tests (see the module docstring)
 
@@ -64,7 +63,8 @@ backend_settings = settings(
 
 
 def padding_atol(backend: Any, gate_session: Any) -> float:
-    return bounds_for(backend.name, gate_session.config.tolerances).padding_atol
+    """The backend's padding tolerance for the model's task (probabilities or embeddings)."""
+    return float(gate_session.bounds(backend.name).padding_atol)
 
 
 def assert_rows_close(actual: np.ndarray, expected: np.ndarray, atol: float, texts: list[str],

@@ -30,6 +30,9 @@ COLUMNS = (  # (key, header, format)
     ("drift_p99", "drift p99", "{:.2e}"),
     ("drift_max", "drift max", "{:.2e}"),
     ("flip_rate", "flip rate", "{:.3%}"),
+    ("cosine_min", "cosine min", "{:.6f}"),
+    ("cosine_mean", "cosine mean", "{:.6f}"),
+    ("rel_l2_max", "rel. L2 max", "{:.2e}"),
 )
 
 
@@ -40,7 +43,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "schema": SCHEMA,
         "model": {"name": model.name, "path": str(model.path), "task": model.task,
                   "model_type": model.model_type, "content_hash": model.content_hash},
-        "dataset": {"source": cfg.dataset, "split": cfg.split, "variant": cfg.dataset_variant,
+        "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
                     "examples": len(ds)},
         "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
         "versions": toolchain_versions(),
@@ -51,19 +54,31 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
 def render_markdown(payload: dict[str, Any]) -> str:
     """A model-card style table, one row per backend."""
     m, d = payload["model"], payload["dataset"]
+    rows = payload["backends"].values()
+    columns = [c for c in COLUMNS if any(row.get(c[0]) is not None for row in rows)]
+    about = {
+        "multi_label": f"threshold {payload['threshold']}; drift = per sample, max over labels of "
+                       "|p_backend - p_torch|; flips = decisions at the threshold that differ from "
+                       "torch FP32.",
+        "single_label": "single-label (softmax): accuracy and macro F1 of the argmax class; drift = "
+                        "per sample, max over classes of |p_backend - p_torch|; flips = samples whose "
+                        "argmax class differs from torch FP32.",
+        "feature_extraction": "feature extraction (mean-pooled embeddings): drift = per sample, max "
+                              "over dimensions of |e_backend - e_torch|; cosine and relative L2 "
+                              "(||e_backend - e_torch|| / ||e_torch||) against torch FP32.",
+    }.get(m.get("task", "multi_label"), "")
     lines = [
         f"# encoder-gate accuracy: {m['name']}",
         "",
         f"Dataset `{d['source']}` split `{d['split']}`, variant `{d['variant']}`, {d['examples']} "
-        f"examples; threshold {payload['threshold']}; drift = per sample, max over labels of "
-        "|p_backend - p_torch|; flips = decisions at the threshold that differ from torch FP32.",
+        f"examples; {about}",
         "",
-        "| backend | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
-        "|---|" + "---|" * len(COLUMNS),
+        "| backend | " + " | ".join(h for _, h, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
     ]
     for name, row in payload["backends"].items():
         cells = []
-        for key, _, fmt in COLUMNS:
+        for key, _, fmt in columns:
             value = row.get(key)
             if key == "size_bytes":
                 value = row[key] / 1e6

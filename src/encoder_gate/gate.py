@@ -22,12 +22,43 @@ from encoder_gate.metrics import (
     cosine_similarity,
     drift,
     multilabel_metrics,
+    relative_l2,
     singlelabel_metrics,
 )
 from encoder_gate.tolerances import Bounds
 
 CHECKS = ("drift_mean", "drift_p99", "drift_max", "flip_rate", "f1_keep", "f1_floor")
+# The checks that fit each task. Multi-label: drift of the sigmoid probabilities, flips of
+# the (sample, label) decisions at 0.5, micro F1. Single-label: drift of the softmax
+# probabilities, flips of the argmax class (one decision per sample), macro F1 and
+# accuracy against the reference's. Feature extraction: no labels and no decisions, so
+# no flips and no F1; cosine similarity and relative L2 distance to the reference
+# embeddings, plus absolute drift of the embedding values.
+TASK_CHECKS: dict[str, tuple[str, ...]] = {
+    "multi_label": CHECKS,
+    "single_label": (*CHECKS, "accuracy_keep"),
+    "feature_extraction": ("drift_mean", "drift_p99", "drift_max", "rel_l2_max", "cosine_min",
+                           "cosine_mean"),
+}
 THRESHOLD = 0.5  # the decision threshold of the roberta-base-go_emotions model card
+_AT_LEAST = ("f1_keep", "f1_floor", "accuracy_keep", "cosine_min", "cosine_mean")
+
+
+def not_applicable(task: str, check_name: str) -> str | None:
+    """Why `check_name` does not apply to a model of `task`, or None when it does."""
+    if check_name in TASK_CHECKS[task]:
+        return None
+    if task == "feature_extraction":
+        if check_name == "flip_rate":
+            return ("decision flips do not apply to a feature-extraction encoder: it outputs "
+                    "embeddings, not decisions (judged by cosine and relative L2 instead)")
+        return (f"{check_name} needs labels: a feature-extraction encoder has none and is judged "
+                "by cosine similarity and relative L2 distance to the torch reference embeddings")
+    if check_name == "accuracy_keep":
+        return ("accuracy keep applies to single-label classifiers; a multi-label model is gated "
+                "on micro F1 (exact-match accuracy is reported)")
+    return (f"{check_name} applies to feature-extraction encoders (embeddings); this {task} "
+            "classifier is judged on its label probabilities")
 
 
 @dataclass(frozen=True)
@@ -50,13 +81,20 @@ class Evaluation:
         return {"multi_label": "f1", "single_label": "f1_macro"}.get(self.task, "cosine_mean")
 
     def summary(self) -> dict[str, Any]:
-        """The stable per-backend keys of accuracy.json (documented in the README)."""
+        """The stable per-backend keys of accuracy.json (documented in the README).
+
+        For a feature-extraction encoder `flips`, `flip_rate` and `top1_agreement` are null:
+        embeddings make no decisions.
+        """
         d = self.drift
+        decisions = self.task != "feature_extraction"
         out: dict[str, Any] = {
             "dtype": self.precision, "size_bytes": int(self.size_bytes),
             "drift_mean": d.mean, "drift_p50": d.p50, "drift_p99": d.p99, "drift_max": d.max,
             "max_abs_diff": d.max_abs_diff, "share_over_atol": d.share_over_atol,
-            "flips": d.flips, "flip_rate": d.flip_rate, "top1_agreement": d.top1_agreement,
+            "flips": d.flips if decisions else None,
+            "flip_rate": d.flip_rate if decisions else None,
+            "top1_agreement": d.top1_agreement if decisions else None,
         }
         out.update(self.metrics)
         return out
@@ -71,7 +109,9 @@ def task_metrics(probs: np.ndarray, gold: np.ndarray, task: str, label_names: Se
     if task == "single_label":
         return singlelabel_metrics(probs, gold.argmax(axis=1)).as_dict()
     cos = cosine_similarity(probs, reference)
-    return {"cosine_min": cos.min, "cosine_mean": cos.mean}
+    rel = relative_l2(probs, reference)
+    return {"cosine_min": cos.min, "cosine_mean": cos.mean,
+            "rel_l2_mean": float(rel.mean()), "rel_l2_max": float(rel.max())}
 
 
 def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray, *,
@@ -80,11 +120,13 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
     """Drift against the reference and task metrics against gold, for one backend.
 
     `thresholds` (per label, tuned on validation) replace 0.5 for the task metrics; drift
-    and flips are always judged at 0.5, the model card's threshold.
+    and flips are always judged at 0.5, the model card's threshold. A single-label model's
+    decision is its argmax class, so its flips are samples whose class changed.
     """
+    decision = "argmax" if task == "single_label" else "threshold"
     return Evaluation(
         name=name, precision=precision, size_bytes=size_bytes, task=task,
-        drift=drift(probs, reference, atol=atol, threshold=THRESHOLD),
+        drift=drift(probs, reference, atol=atol, threshold=THRESHOLD, decision=decision),
         metrics=task_metrics(probs, gold, task, label_names, reference, thresholds),
         reference_metrics=task_metrics(reference, gold, task, label_names, reference, thresholds),
         probs=probs, reference=reference,
@@ -92,21 +134,29 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
 
 
 def observed_and_bound(ev: Evaluation, check_name: str, bounds: Bounds) -> tuple[float, float, bool]:
-    """(observed, bound, holds) for one named check."""
-    d = ev.drift
-    ref = float(ev.reference_metrics[ev.headline])
-    got = float(ev.metrics[ev.headline])
+    """(observed, bound, holds) for one named check (ValueError if it does not fit the task)."""
+    why = not_applicable(ev.task, check_name) if ev.task in TASK_CHECKS else None
+    if why:
+        raise ValueError(f"{check_name} does not apply to {ev.name}: {why}")
+    d, m = ev.drift, ev.metrics
     table = {
         "drift_mean": (d.mean, bounds.drift_mean),
         "drift_p99": (d.p99, bounds.drift_p99),
         "drift_max": (d.max, bounds.drift_max),
         "flip_rate": (d.flip_rate, bounds.flip_rate),
-        "f1_keep": (got, bounds.f1_keep * ref),
-        "f1_floor": (got, bounds.f1_floor),
     }
-    observed, bound = table[check_name]
-    holds = observed >= bound if check_name.startswith("f1") else observed <= bound
-    return float(observed), float(bound), holds
+    if check_name in table:
+        observed, bound = table[check_name]
+    elif check_name == "f1_keep":
+        observed, bound = m[ev.headline], bounds.f1_keep * ev.reference_metrics[ev.headline]
+    elif check_name == "f1_floor":
+        observed, bound = m[ev.headline], bounds.f1_floor
+    elif check_name == "accuracy_keep":
+        observed, bound = m["accuracy"], bounds.accuracy_keep * ev.reference_metrics["accuracy"]
+    else:  # cosine_min, cosine_mean, rel_l2_max: the metric and its bound share the name
+        observed, bound = m[check_name], getattr(bounds, check_name)
+    holds = observed >= bound if check_name in _AT_LEAST else observed <= bound
+    return float(observed), float(bound), bool(holds)
 
 
 def check(ev: Evaluation, check_name: str, bounds: Bounds, texts: Sequence[str],
@@ -118,21 +168,51 @@ def check(ev: Evaluation, check_name: str, bounds: Bounds, texts: Sequence[str],
     if check_name == "f1_keep":
         what = (f"{ev.headline} = {observed:.4f} is below {bounds.f1_keep:.3f} x the torch reference "
                 f"{ev.reference_metrics[ev.headline]:.4f} = {bound:.4f}")
+    elif check_name == "accuracy_keep":
+        what = (f"accuracy = {observed:.4f} is below {bounds.accuracy_keep:.3f} x the torch reference "
+                f"{ev.reference_metrics['accuracy']:.4f} = {bound:.4f}")
     elif check_name == "f1_floor":
         what = f"{ev.headline} = {observed:.4f} is below the configured floor {bound:.4f}"
+    elif check_name in _AT_LEAST:
+        what = f"{check_name} = {observed:.6g} is below the bound {bound:.6g}"
     else:
         what = f"{check_name} = {observed:.6g} exceeds the bound {bound:.6g}"
     lines = [
         f"{ev.name}: {what}.",
         f"  (bounds: encoder_gate/tolerances.py; override in [tool.encoder-gate.tolerances.{ev.name}])",
+    ]
+    if ev.task == "feature_extraction":
+        return "\n".join([*lines, *_describe_embeddings(ev, texts)])
+    flips = "argmax class changes" if ev.task == "single_label" else "decision flips"
+    lines += [
         f"  drift mean {ev.drift.mean:.4g}, p99 {ev.drift.p99:.4g}, max {ev.drift.max:.4g}; "
-        f"{ev.drift.flips} decision flips ({ev.drift.flip_rate:.3%}); "
+        f"{ev.drift.flips} {flips} ({ev.drift.flip_rate:.3%}); "
         f"{ev.headline} {ev.metrics[ev.headline]:.4f} vs reference {ev.reference_metrics[ev.headline]:.4f}",
         "  worst samples:",
     ]
     for idx in ev.drift.worst_samples(3):
         lines.extend(describe_sample(idx, texts[idx], ev.reference[idx], ev.probs[idx], label_names))
     return "\n".join(lines)
+
+
+def _describe_embeddings(ev: Evaluation, texts: Sequence[str]) -> list[str]:
+    """Summary and the three samples least similar to the reference, for an encoder."""
+    cos = cosine_similarity(ev.probs, ev.reference)
+    rel = relative_l2(ev.probs, ev.reference)
+    m = ev.metrics
+    lines = [
+        f"  cosine to the torch reference: min {m['cosine_min']:.6f}, mean {m['cosine_mean']:.6f}; "
+        f"relative L2 mean {m['rel_l2_mean']:.4g}, max {m['rel_l2_max']:.4g}; "
+        f"abs drift mean {ev.drift.mean:.4g}, max {ev.drift.max:.4g}",
+        "  worst samples (lowest cosine):",
+    ]
+    for idx in cos.worst_samples(3):
+        text = texts[idx] if len(texts[idx]) <= 140 else texts[idx][:137] + "..."
+        lines += [f"  #{idx}: {text!r}",
+                  f"      cosine {cos.per_row[idx]:.6f}, relative L2 {rel[idx]:.4g}, "
+                  f"norm {np.linalg.norm(ev.probs[idx]):.4g} vs reference "
+                  f"{np.linalg.norm(ev.reference[idx]):.4g}, max |diff| {ev.drift.per_sample[idx]:.4g}"]
+    return lines
 
 
 def describe_sample(idx: int, text: str, ref: np.ndarray, got: np.ndarray,

@@ -69,20 +69,47 @@ class GateSession:
     @cached_property
     def dataset(self) -> Any:
         """The evaluation set: configured source, split and variant, checked against the model."""
-        from encoder_gate.data import check_labels_match
+        from encoder_gate.data import check_labels_match, check_single_label
 
         cfg = self.config
         ds = self.load_split(cfg.split)
-        if self.model.task == "multi_label":
+        if self.model.task != "feature_extraction":
             check_labels_match(ds, self.model.label_names)
+        if self.model.task == "single_label":
+            check_single_label(ds)
         return ds.head(cfg.limit) if cfg.limit else ds
+
+    @cached_property
+    def dataset_source(self) -> str:
+        """The source actually read: `bundled` becomes `bundled-sentiment` for a sentiment head.
+
+        The bundled splits carry go_emotions' 28 labels; a single-label model whose labels
+        are negative and positive gets them regrouped (data.to_sentiment). A feature-
+        extraction encoder reads the bundled texts and needs no labels.
+        """
+        from encoder_gate.data import SENTIMENT_SOURCE, is_sentiment_labels
+        from encoder_gate.labels import GO_EMOTIONS_LABELS
+
+        source, model = self.config.dataset, self.model
+        if source != "bundled" or model.task != "single_label":
+            return source
+        if is_sentiment_labels(model.label_names):
+            return SENTIMENT_SOURCE
+        if tuple(n.lower() for n in model.label_names) == GO_EMOTIONS_LABELS:
+            return source  # single-label go_emotions: check_single_label says what is wrong
+        raise GateError(
+            f"model {model.name} is a single-label classifier with labels "
+            f"{', '.join(model.label_names)}, but the bundled data is labelled with go_emotions' 28 "
+            f"labels (or, as {SENTIMENT_SOURCE}, negative/positive for a sentiment head). Pass a "
+            "dataset labelled with the model's labels: --gate-dataset PATH"
+        )
 
     def load_split(self, split: str) -> Any:
         """One split of the configured dataset source and variant, with the model's labels."""
         from encoder_gate.data import load_dataset
 
         cfg = self.config
-        return load_dataset(cfg.dataset, split=split, variant=cfg.dataset_variant,
+        return load_dataset(self.dataset_source, split=split, variant=cfg.dataset_variant,
                             text_column=cfg.text_column, label_column=cfg.label_column,
                             label_names=self.model.label_names or None)
 
@@ -125,8 +152,8 @@ class GateSession:
         return self.predictions("torch")
 
     def bounds(self, name: str) -> Bounds:
-        """The backend's accuracy bounds, with the project's overrides."""
-        return bounds_for(name, self.config.tolerances)
+        """The backend's accuracy bounds for the model's task, with the project's overrides."""
+        return bounds_for(name, self.config.tolerances, task=self.model.task)
 
     def evaluation(self, name: str) -> Evaluation:
         """Drift and task metrics of backend `name` on the evaluation set, computed once."""
