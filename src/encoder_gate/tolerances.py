@@ -109,7 +109,9 @@ SINGLE_LABEL_BOUNDS["onnx-int8"] = replace(SINGLE_LABEL_BOUNDS["onnx-int8"], fli
 #     distance: drift 0.15 / 0.3 / 0.4, rel L2 max 0.5, cosine mean >= 0.97 (3x the measured
 #     1 - cosine), min >= 0.90; a noisy or mis-pooled encoder lands far outside.
 #   padding: measured up to 7.7e-7 (torch), 0 (ONNX FP32/FP16, 96 texts in batches of 8) and
-#     0.146 (INT8: per-batch activation scales); bounds 1e-4 / 1e-4 / 5e-3 / 0.3.
+#     0.146 there for INT8; hypothesis (ci profile) then found 0.308 for INT8 on the 4-token
+#     text 'I i.' padded to 128 (124 pad positions enter dynamic quantization's per-batch
+#     activation range). Bounds 1e-4 / 1e-4 / 5e-3 / 0.6.
 _FP32_EMBED = Bounds(drift_mean=1e-5, drift_p99=1e-4, drift_max=1e-4, flip_rate=0.0, f1_keep=0.0,
                      atol=1e-4, padding_atol=1e-4, cosine_min=1 - 1e-8, cosine_mean=1 - 1e-8,
                      rel_l2_max=1e-4)
@@ -123,7 +125,7 @@ EMBEDDING_BOUNDS: dict[str, Bounds] = {
                         atol=1e-2, padding_atol=5e-3, cosine_min=0.9999, cosine_mean=0.9999,
                         rel_l2_max=0.01),
     "onnx-int8": Bounds(drift_mean=0.15, drift_p99=0.3, drift_max=0.4, flip_rate=0.0, f1_keep=0.0,
-                        atol=5e-2, padding_atol=0.3, cosine_min=0.90, cosine_mean=0.97,
+                        atol=5e-2, padding_atol=0.6, cosine_min=0.90, cosine_mean=0.97,
                         rel_l2_max=0.5),
 }
 TASK_BOUNDS: dict[str, dict[str, Bounds]] = {
