@@ -20,9 +20,11 @@ in optimum and is refused here: export runs and evaluates on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -148,8 +150,16 @@ def optimize_fp32(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
     # quantization pre-processing (symbolic shape inference, no further optimization) adds it.
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    model = str(out / "model.onnx")
-    quant_pre_process(model, model, skip_optimization=True, auto_merge=True)
+    model = str((out / "model.onnx").resolve())  # absolute: the call runs from a scratch directory
+    # ONNX Runtime drops sym_shape_infer_temp.onnx (+ data) into the working directory when
+    # inference is incomplete: run it from a scratch directory, and say what failed
+    with tempfile.TemporaryDirectory(prefix="encoder-gate-shapes-") as scratch, contextlib.chdir(scratch):
+        try:
+            quant_pre_process(model, model, skip_optimization=True, auto_merge=True)
+        except Exception as exc:  # ORT raises a bare Exception for incomplete inference
+            raise GateError(f"ONNX Runtime's shape inference failed on the {level} graph of "
+                            f"{ctx.model.name} ({exc}); export without --optimize, or try a lower "
+                            "level") from None
     from encoder_gate.backends.onnx_backend import SIDE_FILES
 
     for name in SIDE_FILES:
