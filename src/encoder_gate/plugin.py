@@ -18,14 +18,14 @@ from encoder_gate.backends.base import Runner
 from encoder_gate.config import load_config
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
 from encoder_gate.gate import Evaluation
-from encoder_gate.models import ModelSpec
+from encoder_gate.models import BUILTIN_MODELS, ModelSpec
 from encoder_gate.session import GateSession
 from encoder_gate.tolerances import Bounds
 
 SESSION_KEY = pytest.StashKey[GateSession]()
 
 OPTIONS: tuple[tuple[str, str, str], ...] = (
-    ("model", "MODEL", "model: default, tiny, minilm, a local HF model directory, or a hub id"),
+    ("model", "MODEL", f"model: {', '.join(BUILTIN_MODELS)}, a local HF model directory, or a hub id"),
     ("backends", "LIST", "comma list of backends: torch, torch-compile, onnx-fp32, onnx-fp16, "
                          "onnx-int8, onnx:PATH"),
     ("dataset", "SOURCE", "dataset: bundled, a .jsonl/.csv/.parquet file, a saved HF dataset "
