@@ -102,9 +102,10 @@ def test_model_only(benchmark, backend, gate_session, gate_tokenizer, variant_te
                     batch_size, variant, dispatch):
     """Pre-tokenized batches through the backend: the model's own speed.
 
-    With ENCODER_GATE_BENCH_PAIRED=1, every round of a non-reference backend is preceded by
-    an untimed-by-pytest-benchmark pass of torch eager over the same batches, and the
-    speedup is the median of the per-round ratios (see bench.paired_speedup).
+    Paired (the default; ENCODER_GATE_BENCH_PAIRED=0 turns it off): every round of a
+    non-reference backend is preceded by a pass of torch eager over the same batches, timed
+    by us outside pytest-benchmark's timing, and the speedup is the median of the per-round
+    ratios (see bench.paired_speedup).
     """
     plan = bench.make_batches(gate_tokenizer, texts_for(variant_texts, variant), batch_size, dispatch)
     backend.warmup(plan.shapes)

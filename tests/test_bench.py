@@ -317,6 +317,8 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
         assert info["messages_per_s"] > 0 and 0 < info["padding_efficiency"] <= 1
         if info["mode"] == "latency":
             assert info["latency_p50_ms"] <= info["latency_p90_ms"] <= info["latency_p99_ms"]
+        if info["mode"] == "model" and info["backend"] != "torch":  # paired with torch by default
+            assert info["paired_speedup"] > 0 and len(info["paired_reference_seconds"]) == 2
         if info["mode"] == "workers":  # 2 processes, 8 texts at bs 1 or 4: each worker got a share
             assert info["workers"] == 2 and sum(info["worker_messages"]) == 8
             assert info["backend_peak_rss_mb"] > max(info["worker_baseline_rss_mb"])
@@ -366,7 +368,6 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     """
     pytester.makeconftest(PACE_PLUGIN)
     monkeypatch.setenv("PACE_MS", "torch=40,onnx-fp32=20")  # well above the real work per batch
-    monkeypatch.setenv(bench.ENV_PAIRED, "1")
     monkeypatch.setenv(bench.ENV_ROUNDS, "7")
     monkeypatch.setenv(bench.ENV_TEXTS, "64")
     store = pytester.path / "store"
@@ -470,7 +471,42 @@ def test_compute_speedups_prefers_the_paired_ratio():
 
 
 def test_paired_setting_is_read_and_checked():
-    assert bench.settings_from_env({bench.ENV_PAIRED: "1"}).paired
-    assert not bench.settings_from_env({}).paired
+    assert bench.settings_from_env({}).paired  # on by default: the speedup gate relies on it
+    assert not bench.settings_from_env({bench.ENV_PAIRED: "0"}).paired
     with pytest.raises(GateError, match="must be 1 or 0"):
         bench.settings_from_env({bench.ENV_PAIRED: "maybe"})
+
+
+# --- gate noise -----------------------------------------------------------------------------
+
+
+def test_gate_noise_counts_false_failures_and_detections():
+    """Three unchanged runs within 5% of each other, one with onnx-int8 18% slower: at 10%
+    the compare gate fails exactly the pairs that involve that run; a 30% slowdown is caught."""
+    docs = [fake_benchmark_doc(medians({"onnx-int8": f})) for f in (1.0, 1.05, 1.18)]
+    rows = {(r.gate, r.setting): r for r in bench.gate_noise(docs, stat="median", percents=(10, 40),
+                                                             drops=(0.1, 0.4))}
+    strict, loose = rows[("compare", "median:10%")], rows[("compare", "median:40%")]
+    assert strict.pairs == 6 and strict.false_failures == 2  # (0 -> 2) and (1 -> 2) grew by > 10%
+    assert loose.false_failures == 0
+    assert strict.simulated == 6 * 4 and strict.detection_rate == 1.0  # 2 backends x 2 sizes per pair
+    # at 40%, 30% slower is caught only on top of the 18%-slower run's int8 (vs runs 0 and 1, 2 sizes)
+    assert loose.caught == 4
+    assert rows[("speedup", "max drop 10%")].false_failures == 2
+    assert rows[("speedup", "max drop 40%")].false_failures == 0
+    lines = bench.format_noise(list(rows.values()), 3, 1.3)
+    assert "| compare | median:10% | 2/6 (33%) | 24/24 (100%) |" in lines
+    with pytest.raises(GateError, match="at least two saved runs"):
+        bench.gate_noise(docs[:1])
+
+
+def test_noise_command_reads_a_directory_of_saves(tmp_path, capsys):
+    from encoder_gate.cli import main
+
+    for n, f in enumerate((1.0, 1.02, 0.99), start=1):
+        (tmp_path / f"000{n}_run.json").write_text(json.dumps(fake_benchmark_doc(medians({"onnx-fp32": f}))))
+    assert main(["noise", "--benchmarks", str(tmp_path), "--stat", "median"]) == 0
+    out = capsys.readouterr().out
+    assert "3 unchanged runs, 6 (baseline, current) pairs" in out
+    assert "| compare | median:10% | 0/6 (0%) |" in out
+    assert main(["noise", "--benchmarks", str(tmp_path), "--slowdown", "0.9"]) == 1

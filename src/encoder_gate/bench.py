@@ -47,7 +47,7 @@ MODES: tuple[Mode, ...] = ("model", "e2e", "latency", "workers")
 REFERENCE_BACKEND = "torch"
 DEFAULT_BENCH_TEXTS = 64
 DEFAULT_ROUNDS = 5
-DEFAULT_MAX_DROP = 0.25
+DEFAULT_MAX_DROP = 0.15  # measured with paired rounds: README, "How noisy are the gates"
 ENV_TEXTS = "ENCODER_GATE_BENCH_TEXTS"
 ENV_ROUNDS = "ENCODER_GATE_BENCH_ROUNDS"
 ENV_BASELINE = "ENCODER_GATE_SPEEDUP_BASELINE"
@@ -71,7 +71,7 @@ class BenchSettings:
     baseline: Path | None = None  # ENCODER_GATE_SPEEDUP_BASELINE: a saved speedups.json to gate against
     max_drop: float = DEFAULT_MAX_DROP  # ENCODER_GATE_SPEEDUP_MAX_DROP: allowed relative speedup loss
     workers: int = DEFAULT_WORKERS  # ENCODER_GATE_BENCH_WORKERS: processes of the multi-process benchmark
-    paired: bool = False  # ENCODER_GATE_BENCH_PAIRED=1: model-only rounds alternate torch and backend
+    paired: bool = True  # ENCODER_GATE_BENCH_PAIRED (default 1): model-only rounds alternate torch, backend
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> BenchSettings:
@@ -105,7 +105,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> BenchSettings
                          rounds=positive_int(ENV_ROUNDS, DEFAULT_ROUNDS),
                          baseline=Path(raw_base).expanduser() if raw_base else None,
                          max_drop=max_drop, workers=positive_int(ENV_WORKERS, DEFAULT_WORKERS),
-                         paired=raw_paired in ("1", "true", "yes"))
+                         paired=raw_paired not in ("0", "false", "no"))
 
 
 # --- batches and padding --------------------------------------------------------------------
@@ -798,6 +798,94 @@ def format_speedups(doc: Mapping[str, Any]) -> list[str]:
         for backend, best in sorted((doc.get("best_gflops") or {}).items()):
             lines.append(f"  {backend:<16} best {best['padded_gflops_per_s']:7.2f} GFLOP/s executed "
                          f"({best.get('gemm_fraction', 0.0):.0%} of GEMM) at {best['case']}")
+    return lines
+
+
+# --- how noisy are the gates? ---------------------------------------------------------------
+
+
+def compare_failures(baseline: Mapping[str, Any], current: Mapping[str, Any], stat: str,
+                     percent: float, slowdown: Mapping[str, float] | None = None) -> list[str]:
+    """What ``--benchmark-compare-fail=<stat>:<percent>%`` would fail: the benchmarks (by
+    name) whose ``stat`` grew by more than ``percent`` over the baseline document.
+    ``slowdown`` multiplies the current times of the named benchmarks (a simulated regression)."""
+    base = {b["name"]: b["stats"][stat] for b in baseline.get("benchmarks", [])
+            if stat in (b.get("stats") or {})}
+    failed = []
+    for bench_doc in current.get("benchmarks", []):
+        name, now = bench_doc["name"], (bench_doc.get("stats") or {}).get(stat)
+        if name in base and now is not None:
+            now *= (slowdown or {}).get(name, 1.0)
+            if now > base[name] * (1 + percent / 100):
+                failed.append(name)
+    return failed
+
+
+@dataclass(frozen=True)
+class NoiseRow:
+    """One gate setting over every (baseline run, current run) pair of unchanged runs."""
+
+    gate: str  # "compare" or "speedup"
+    setting: str  # e.g. "min:25%" or "max drop 15%"
+    pairs: int
+    false_failures: int  # pairs of unchanged runs that failed
+    caught: int  # simulated regressions that failed
+    simulated: int  # simulated regressions tried
+
+    @property
+    def false_failure_rate(self) -> float:
+        return self.false_failures / self.pairs if self.pairs else 0.0
+
+    @property
+    def detection_rate(self) -> float:
+        return self.caught / self.simulated if self.simulated else 0.0
+
+
+def gate_noise(docs: Sequence[Mapping[str, Any]], *, stat: str = "min",
+               percents: Sequence[float] = (10, 15, 20, 25, 30, 40),
+               drops: Sequence[float] = (0.10, 0.15, 0.20, 0.25, 0.30),
+               slowdown: float = 1.3) -> list[NoiseRow]:
+    """False-failure and detection rates of both gates from N saved runs of an unchanged tree.
+
+    Every ordered pair (baseline j, current i != j) is one trial of the gate, as a PR
+    would compare against a base run: N runs give N(N-1) trials. Detection: each
+    non-reference benchmark in turn made ``slowdown`` times slower in the current run
+    (its time multiplied, its speedup divided), the rest unchanged.
+    """
+    if len(docs) < 2:
+        raise GateError("need at least two saved runs of the same benchmarks to measure noise")
+    pairs = [(j, i) for j in range(len(docs)) for i in range(len(docs)) if i != j]
+    rows = []
+    for pct in percents:
+        false = caught = tried = 0
+        for j, i in pairs:
+            false += bool(compare_failures(docs[j], docs[i], stat, pct))
+            for b in docs[i].get("benchmarks", []):
+                if (b.get("extra_info") or {}).get("backend") == REFERENCE_BACKEND:
+                    continue
+                tried += 1
+                caught += b["name"] in compare_failures(docs[j], docs[i], stat, pct, {b["name"]: slowdown})
+        rows.append(NoiseRow("compare", f"{stat}:{pct:g}%", len(pairs), false, caught, tried))
+    speedups = [compute_speedups(results_from_json(d)) for d in docs]
+    for drop in drops:
+        false = caught = tried = 0
+        for j, i in pairs:
+            false += bool(speedup_gate(speedups[i], speedups[j], drop))
+            for case, row in speedups[i].items():
+                for backend, value in row.items():
+                    tried += 1
+                    caught += bool(speedup_gate({case: {backend: value / slowdown}}, speedups[j], drop))
+        rows.append(NoiseRow("speedup", f"max drop {drop:.0%}", len(pairs), false, caught, tried))
+    return rows
+
+
+def format_noise(rows: Sequence[NoiseRow], runs: int, slowdown: float) -> list[str]:
+    lines = [f"{runs} unchanged runs, {runs * (runs - 1)} (baseline, current) pairs; detection: one "
+             f"backend's case made {slowdown:g}x slower",
+             "| gate | setting | unchanged tree fails | detects the slowdown |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.gate} | {r.setting} | {r.false_failures}/{r.pairs} "
+                     f"({r.false_failure_rate:.0%}) | {r.caught}/{r.simulated} ({r.detection_rate:.0%}) |")
     return lines
 
 

@@ -106,7 +106,34 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- noise ----------------------------------------------------------------------------------
+
+
+def noise_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--benchmarks", nargs="+", type=Path, required=True, metavar="PATH_OR_DIR",
+                        help="pytest-benchmark JSON files of repeated runs of an unchanged tree, or "
+                             "directories holding them (every save in a directory is used)")
+    parser.add_argument("--stat", default="min", choices=("min", "median", "mean"),
+                        help="the statistic --benchmark-compare-fail would use (default: min)")
+    parser.add_argument("--slowdown", type=float, default=1.3, metavar="FACTOR",
+                        help="simulated regression for the detection rate (default: 1.3, 30%% slower)")
+
+
+def run_noise(args: argparse.Namespace) -> int:
+    from encoder_gate import bench
+
+    if args.slowdown <= 1:
+        raise GateError(f"--slowdown must be above 1 (1.3 = 30% slower), got {args.slowdown}")
+    files = [f for p in args.benchmarks for f in (bench.benchmark_files(p) if p.is_dir() else [p])]
+    docs = bench.load_benchmarks(files)
+    rows = bench.gate_noise(docs, stat=args.stat, slowdown=args.slowdown)
+    print("\n".join(bench.format_noise(rows, len(docs), args.slowdown)))
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
+    "noise": Command("false-failure and detection rates of both speed gates from repeated unchanged runs",
+                     noise_arguments, run_noise),
     "report": Command("turn saved benchmark (and accuracy) JSON into benchmarks.md and PNG plots",
                       report_arguments, run_report),
     "export": Command("export a model's ONNX FP32/FP16/INT8 variants with a model card of measured parity "
