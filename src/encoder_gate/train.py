@@ -144,71 +144,64 @@ def _head_forward(model: Any, hidden: Any, mask: Any, frozen: int) -> Any:
     return model.classifier(model.dropout(pooled))
 
 
-def build_default(out: Path, progress: Progress) -> None:
-    """Train the default classifier and save it (model + tokenizer) to `out`."""
+def _train_minilm_head(out: Path, progress: Progress, *, name: str, source: str, labels: tuple[str, ...],
+                       problem_type: str, recipe: TrainRecipe, what: str) -> None:
+    """MiniLM + a fresh classification head trained on one bundled split; saved to `out`."""
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
 
     from encoder_gate.data import load_dataset
     from encoder_gate.models import label_maps, minilm_dir
 
-    train = load_dataset("bundled", split="train")
+    train = load_dataset(source, split="train")
     src = minilm_dir()
     tokenizer = AutoTokenizer.from_pretrained(src)
-    torch.manual_seed(DEFAULT_TRAINING.seed)
+    torch.manual_seed(recipe.seed)
     model = BertForSequenceClassification.from_pretrained(
-        src, num_labels=len(GO_EMOTIONS_LABELS), problem_type="multi_label_classification",
-        attn_implementation="eager", **label_maps(GO_EMOTIONS_LABELS),
+        src, num_labels=len(labels), problem_type=problem_type,
+        attn_implementation="eager", **label_maps(labels),
     )
-    progress(f"default model: training MiniLM + go_emotions head on {len(train)} bundled "
-             f"texts (top {DEFAULT_TRAINING.train_layers} layer(s), {DEFAULT_TRAINING.epochs} epochs)")
-    fit(model, tokenizer, train.texts, train.labels, DEFAULT_TRAINING, progress)
+    progress(f"{name} model: training MiniLM + {what} head on {len(train)} bundled "
+             f"texts (top {recipe.train_layers} layer(s), {recipe.epochs} epochs)")
+    fit(model, tokenizer, train.texts, train.labels, recipe, progress)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+
+
+def _cached_model(cache: ArtifactCache, progress: Progress, name: str, recipe_version: int,
+                  recipe: TrainRecipe, build: Callable[[Path, Progress], None]) -> Any:
+    """A trained built-in model's spec: trained once, then taken from the cache."""
+    from encoder_gate.data import bundled_path
+    from encoder_gate.models import spec_from_dir
+
+    key = {"recipe": recipe_version, "training": recipe.__dict__,
+           "train_data": sha256_file(bundled_path("train")), "tools": toolchain_versions()}
+    entry = cache.get_or_build(f"model-{name}", key, lambda out: build(out, progress))
+    progress(f"model {name}: {'from cache' if entry.hit else 'trained'} at {entry.path}")
+    return spec_from_dir(name, entry.path, "builtin")
+
+
+def build_default(out: Path, progress: Progress) -> None:
+    """Train the default go_emotions classifier and save it (model + tokenizer) to `out`."""
+    _train_minilm_head(out, progress, name="default", source="bundled", labels=GO_EMOTIONS_LABELS,
+                       problem_type="multi_label_classification", recipe=DEFAULT_TRAINING,
+                       what="go_emotions")
 
 
 def build_default_model(cache: ArtifactCache, progress: Progress) -> Any:
     """The `default` model spec, trained once and then taken from the cache."""
-    from encoder_gate.data import bundled_path
-    from encoder_gate.models import spec_from_dir
-
-    key = {"recipe": DEFAULT_RECIPE, "training": DEFAULT_TRAINING.__dict__,
-           "train_data": sha256_file(bundled_path("train")), "tools": toolchain_versions()}
-    entry = cache.get_or_build("model-default", key, lambda out: build_default(out, progress))
-    progress(f"model default: {'from cache' if entry.hit else 'trained'} at {entry.path}")
-    return spec_from_dir("default", entry.path, "builtin")
+    return _cached_model(cache, progress, "default", DEFAULT_RECIPE, DEFAULT_TRAINING, build_default)
 
 
 def build_sentiment(out: Path, progress: Progress) -> None:
     """Train the two-class sentiment classifier and save it (model + tokenizer) to `out`."""
-    import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from encoder_gate.data import SENTIMENT_LABELS, SENTIMENT_SOURCE
 
-    from encoder_gate.data import SENTIMENT_LABELS, SENTIMENT_SOURCE, load_dataset
-    from encoder_gate.models import label_maps, minilm_dir
-
-    train = load_dataset(SENTIMENT_SOURCE, split="train")
-    src = minilm_dir()
-    tokenizer = AutoTokenizer.from_pretrained(src)
-    torch.manual_seed(SENTIMENT_TRAINING.seed)
-    model = BertForSequenceClassification.from_pretrained(
-        src, num_labels=len(SENTIMENT_LABELS), problem_type="single_label_classification",
-        attn_implementation="eager", **label_maps(SENTIMENT_LABELS),
-    )
-    progress(f"sentiment model: training MiniLM + negative/positive head on {len(train)} bundled "
-             f"texts (top {SENTIMENT_TRAINING.train_layers} layer(s), {SENTIMENT_TRAINING.epochs} epochs)")
-    fit(model, tokenizer, train.texts, train.labels, SENTIMENT_TRAINING, progress)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    _train_minilm_head(out, progress, name="sentiment", source=SENTIMENT_SOURCE, labels=SENTIMENT_LABELS,
+                       problem_type="single_label_classification", recipe=SENTIMENT_TRAINING,
+                       what="negative/positive")
 
 
 def build_sentiment_model(cache: ArtifactCache, progress: Progress) -> Any:
     """The `sentiment` model spec, trained once and then taken from the cache."""
-    from encoder_gate.data import bundled_path
-    from encoder_gate.models import spec_from_dir
-
-    key = {"recipe": SENTIMENT_RECIPE, "training": SENTIMENT_TRAINING.__dict__,
-           "train_data": sha256_file(bundled_path("train")), "tools": toolchain_versions()}
-    entry = cache.get_or_build("model-sentiment", key, lambda out: build_sentiment(out, progress))
-    progress(f"model sentiment: {'from cache' if entry.hit else 'trained'} at {entry.path}")
-    return spec_from_dir("sentiment", entry.path, "builtin")
+    return _cached_model(cache, progress, "sentiment", SENTIMENT_RECIPE, SENTIMENT_TRAINING, build_sentiment)
