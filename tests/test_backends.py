@@ -50,6 +50,30 @@ def test_torch_compile_matches_eager(tiny_ctx, batch, reference):
     assert np.abs(runner.predict(batch) - reference).max() <= CLOSE["torch-compile"]
 
 
+def test_warmup_feeds_what_the_tokenizer_feeds(tiny_ctx):
+    """RoBERTa's forward takes token_type_ids but its tokenizer gives none: warm-up leaves them out."""
+    runner = parse_backend("torch").build(tiny_ctx)
+    assert "token_type_ids" in runner.input_names
+    assert runner.warmup_names == ("input_ids", "attention_mask")
+
+
+@pytest.mark.slow
+def test_torch_compile_warmup_leaves_nothing_to_compile(tiny_ctx, tiny):
+    """After warm-up, a real tokenizer batch of a warmed shape compiles no new graph."""
+    from torch._dynamo.utils import counters
+    from transformers import AutoTokenizer
+
+    from encoder_gate.inference import encode
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny.path)
+    batch = encode(tokenizer, ["I love this so much!", "meh"])
+    runner = parse_backend("torch-compile").build(tiny_ctx)
+    runner.warmup([tuple(batch["input_ids"].shape)])
+    graphs = counters["stats"]["unique_graphs"]
+    runner.predict(batch)
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
 def test_onnx_artifacts_come_from_cache_the_second_time(tiny_ctx):
     """A second build of the same backend rebuilds nothing."""
     parse_backend("onnx-int8").build(tiny_ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,16 @@ def load_torch_model(ctx: BuildContext) -> Any:
     return model.eval().to(ctx.device)
 
 
+def tokenizer_input_names(path: Path) -> tuple[str, ...] | None:
+    """The inputs the model directory's tokenizer returns (None if it cannot be loaded)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return tuple(AutoTokenizer.from_pretrained(path).model_input_names)
+    except (OSError, ValueError):
+        return None
+
+
 class TorchRunner:
     """Runs a transformers model under torch.inference_mode."""
 
@@ -54,6 +65,11 @@ class TorchRunner:
             n for n in ("input_ids", "attention_mask", "token_type_ids")
             if n in inspect.signature(forward).parameters
         )
+        # what the tokenizer actually feeds: RoBERTa's forward takes token_type_ids but its
+        # tokenizer gives none, and a warm-up batch with them would leave torch.compile one
+        # more graph to compile at the first real batch
+        fed = tokenizer_input_names(ctx.model.path)
+        self.warmup_names = tuple(n for n in self.input_names if fed is None or n in fed)
 
     def predict(self, batch: Batch) -> np.ndarray:
         torch = self._torch
@@ -69,7 +85,7 @@ class TorchRunner:
 
     def warmup(self, shapes: list[tuple[int, int]]) -> None:
         for bs, seq in shapes:
-            self.predict(dummy_batch(bs, seq, self.input_names))
+            self.predict(dummy_batch(bs, seq, self.warmup_names))
 
     def close(self) -> None:
         self._model = None
