@@ -160,11 +160,9 @@ def optimize_fp32(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
             raise GateError(f"ONNX Runtime's shape inference failed on the {level} graph of "
                             f"{ctx.model.name} ({exc}); export without --optimize, or try a lower "
                             "level") from None
-    from encoder_gate.backends.onnx_backend import SIDE_FILES
+    from encoder_gate.backends.onnx_backend import copy_side_files
 
-    for name in SIDE_FILES:
-        if (fp32 / name).is_file() and not (out / name).is_file():
-            shutil.copy2(fp32 / name, out / name)
+    copy_side_files(fp32, out, overwrite=False)  # keep what the optimizer saved
 
 
 def variant_artifact(ctx: BuildContext, variant: str, optimize: str | None) -> tuple[Path, bool]:
@@ -203,18 +201,6 @@ def place(src_dir: Path, out: Path, file_name: str) -> Path:
     onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
               location=f"{file_name}_data")
     return dst
-
-
-def copy_side_files(model_dir: Path, out: Path) -> list[str]:
-    """config.json and the tokenizer files of the model, so optimum can load the directory."""
-    from encoder_gate.backends.onnx_backend import SIDE_FILES
-
-    copied = []
-    for name in SIDE_FILES:
-        if (model_dir / name).is_file():
-            shutil.copy2(model_dir / name, out / name)
-            copied.append(name)
-    return copied
 
 
 def variant_bytes(path: Path) -> int:
@@ -302,7 +288,7 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
 
 def run_export(request: ExportRequest, progress: Progress = print_progress) -> ExportResult:
     """Build (or take from the cache) every variant, write it with its model card, measure it."""
-    from encoder_gate.backends.onnx_backend import OnnxRunner, open_session
+    from encoder_gate.backends.onnx_backend import OnnxRunner, copy_side_files, open_session
     from encoder_gate.config import GateConfig
     from encoder_gate.gate import THRESHOLD
     from encoder_gate.inference import predict_texts

@@ -136,10 +136,15 @@ class OnnxRunner:
         self._session = None
 
 
-def _copy_side_files(src: Path, dst: Path) -> None:
+def copy_side_files(src: Path, dst: Path, overwrite: bool = True) -> list[str]:
+    """config.json and the tokenizer files of `src` into `dst` (so optimum can load `dst`);
+    the names copied. `overwrite=False` keeps files `dst` already has."""
+    copied = []
     for name in SIDE_FILES:
-        if (src / name).is_file():
+        if (src / name).is_file() and (overwrite or not (dst / name).is_file()):
             shutil.copy2(src / name, dst / name)
+            copied.append(name)
+    return copied
 
 
 def export_fp32(ctx: BuildContext, out: Path) -> None:
@@ -155,7 +160,7 @@ def export_fp32(ctx: BuildContext, out: Path) -> None:
                         device="cpu", do_validation=False, local_files_only=True)
     except Exception as exc:
         raise GateError(f"optimum could not export {ctx.model.path} to ONNX: {exc}") from None
-    _copy_side_files(ctx.model.path, out)
+    copy_side_files(ctx.model.path, out)
 
 
 def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
@@ -175,7 +180,7 @@ def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
                                use_gpu=ctx.device == "cuda")
     optimized.convert_float_to_float16(keep_io_types=True)
     optimized.save_model_to_file(str(out / "model.onnx"))
-    _copy_side_files(fp32, out)
+    copy_side_files(fp32, out)
 
 
 def quantize_int8(ctx: BuildContext, fp32: Path, out: Path) -> None:
@@ -187,7 +192,7 @@ def quantize_int8(ctx: BuildContext, fp32: Path, out: Path) -> None:
     quantize_dynamic(str(fp32 / "model.onnx"), str(out / "model.onnx"),
                      per_channel=ctx.int8_per_channel, reduce_range=ctx.int8_reduce_range,
                      weight_type=QuantType.QInt8)
-    _copy_side_files(fp32, out)
+    copy_side_files(fp32, out)
 
 
 @dataclass(frozen=True)
