@@ -139,3 +139,21 @@ def test_out_that_is_a_file_and_missing_model_dir(tmp_path: Path, capsys):
     assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
                  "--cache-dir", str(tmp_path / "c")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_parity_only_summary_is_the_gates_own():
+    """Without gold labels the card's numbers still come from gate.evaluate: argmax flips for a
+    single-label head, no decisions but cosine for an encoder."""
+    from types import SimpleNamespace
+
+    from encoder_gate.export import _evaluate
+
+    ref = np.array([[0.6, 0.4], [0.3, 0.7]], dtype=np.float32)
+    probs = np.array([[0.4, 0.6], [0.3, 0.7]], dtype=np.float32)
+    sentiment = SimpleNamespace(task="single_label", label_names=("negative", "positive"))
+    s = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, model=sentiment)
+    assert s["flips"] == 1 and s["flip_rate"] == 0.5  # one sample changed class
+    assert "f1_macro" not in s and "accuracy" not in s
+    encoder = SimpleNamespace(task="feature_extraction", label_names=())
+    e = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, model=encoder)
+    assert e["flips"] is None and e["top1_agreement"] is None and e["cosine_min"] < 1

@@ -239,20 +239,14 @@ def check_optimum_loads(out: Path, file_name: str, task: str, tokenizer: Any, te
 
 def _evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray | None,
               *, precision: str, size_bytes: int, model: Any) -> dict[str, Any]:
-    """The accuracy gate's per-backend summary (same functions, same atol from the table)."""
-    from encoder_gate.gate import THRESHOLD, evaluate
-    from encoder_gate.metrics import drift
+    """The accuracy gate's per-backend summary: gate.evaluate with the gate's atol for the task
+    (parity only when there are no gold labels)."""
+    from encoder_gate.gate import evaluate
     from encoder_gate.tolerances import bounds_for
 
-    atol = bounds_for(name).atol
-    if gold is not None:
-        return evaluate(name, probs, reference, gold, precision=precision, size_bytes=size_bytes,
-                        task=model.task, label_names=model.label_names, atol=atol).summary()
-    d = drift(probs, reference, atol=atol, threshold=THRESHOLD)
-    return {"dtype": precision, "size_bytes": int(size_bytes), "drift_mean": d.mean, "drift_p50": d.p50,
-            "drift_p99": d.p99, "drift_max": d.max, "max_abs_diff": d.max_abs_diff,
-            "share_over_atol": d.share_over_atol, "flips": d.flips, "flip_rate": d.flip_rate,
-            "top1_agreement": d.top1_agreement}
+    return evaluate(name, probs, reference, gold, precision=precision, size_bytes=size_bytes,
+                    task=model.task, label_names=model.label_names,
+                    atol=bounds_for(name, task=model.task).atol).summary()
 
 
 def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
@@ -275,7 +269,7 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
             progress(f"bundled labels do not fit {model.name} ({str(exc)[:120]}...): parity only")
         else:
             gold = None if model.task == "feature_extraction" else np.asarray(ds.labels)
-            return ds.texts, gold, {"source": session.config.dataset, "name": ds.name, "split": "test",
+            return ds.texts, gold, {"source": session.dataset_source, "name": ds.name, "split": "test",
                                     "examples": len(ds), "labels": gold is not None}
     ds = load_dataset("bundled", split="test")
     texts = ds.texts[:request.limit] if request.limit else ds.texts
@@ -456,8 +450,8 @@ def render_card(p: dict[str, Any]) -> str:
     ]
     for name, _, row in rows:
         lines.append(f"| {name} | {row['size_bytes'] / 1e6:.1f} | {row['drift_mean']:.2e} | "
-                     f"{row['drift_p99']:.2e} | {row['drift_max']:.2e} | {row['flips']} | "
-                     f"{row['flip_rate']:.3%} | {row['top1_agreement']:.4f} |")
+                     f"{row['drift_p99']:.2e} | {row['drift_max']:.2e} | {_fmt(row['flips'], 'd')} | "
+                     f"{_fmt(row['flip_rate'], '.3%')} | {_fmt(row['top1_agreement'], '.4f')} |")
     lines += ["", "## Task metrics", ""]
     if d["labels"] and "f1" in p["reference"]:
         lines += [

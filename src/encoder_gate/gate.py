@@ -114,21 +114,29 @@ def task_metrics(probs: np.ndarray, gold: np.ndarray, task: str, label_names: Se
             "rel_l2_mean": float(rel.mean()), "rel_l2_max": float(rel.max())}
 
 
-def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray, *,
+def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray | None, *,
              precision: str, size_bytes: int, task: str, label_names: Sequence[str],
              atol: float, thresholds: np.ndarray | None = None) -> Evaluation:
     """Drift against the reference and task metrics against gold, for one backend.
 
     `thresholds` (per label, tuned on validation) replace 0.5 for the task metrics; drift
     and flips are always judged at 0.5, the model card's threshold. A single-label model's
-    decision is its argmax class, so its flips are samples whose class changed.
+    decision is its argmax class, so its flips are samples whose class changed. Without
+    gold labels (`gold=None`, parity only) a classifier gets no task metrics; an encoder's
+    metrics need none.
     """
     decision = "argmax" if task == "single_label" else "threshold"
+    labelled = gold is not None or task == "feature_extraction"
+    empty = np.zeros((len(probs), 0), dtype=np.uint8)
+
+    def metrics_of(p: np.ndarray) -> dict[str, Any]:
+        return task_metrics(p, empty if gold is None else gold, task, label_names, reference,
+                            thresholds) if labelled else {}
+
     return Evaluation(
         name=name, precision=precision, size_bytes=size_bytes, task=task,
         drift=drift(probs, reference, atol=atol, threshold=THRESHOLD, decision=decision),
-        metrics=task_metrics(probs, gold, task, label_names, reference, thresholds),
-        reference_metrics=task_metrics(reference, gold, task, label_names, reference, thresholds),
+        metrics=metrics_of(probs), reference_metrics=metrics_of(reference),
         probs=probs, reference=reference,
     )
 
