@@ -468,6 +468,9 @@ def test_compute_speedups_prefers_the_paired_ratio():
         "model/normal/bs8/bucketed": {"onnx-fp32": 2.5, "onnx-int8": 4.0}}
     # paired results need no torch result of their own in the run
     assert bench.compute_speedups([fp32]) == {"model/normal/bs8/bucketed": {"onnx-fp32": 2.5}}
+    # merged files: the last result of a (case, backend) wins, paired or not
+    rerun = bench.BenchResult("model", "normal", 8, "bucketed", "onnx-fp32", 2.0)
+    assert bench.compute_speedups([plain, fp32, rerun])["model/normal/bs8/bucketed"] == {"onnx-fp32": 2.0}
 
 
 def test_paired_setting_is_read_and_checked():

@@ -597,27 +597,37 @@ def paired_speedup(reference_seconds: Sequence[float], backend_seconds: Sequence
     return float(statistics.median(r / b for r, b in zip(reference_seconds, backend_seconds, strict=True)))
 
 
+def latest_results(results: Iterable[BenchResult]) -> dict[str, dict[str, BenchResult]]:
+    """{case: {backend: result}}, sorted; when a case ran more than once (several files
+    merged), the last result wins."""
+    table: dict[str, dict[str, BenchResult]] = {}
+    for r in results:
+        table.setdefault(r.case, {})[r.backend] = r
+    return {case: dict(sorted(row.items())) for case, row in sorted(table.items())}
+
+
 def compute_speedups(results: Iterable[BenchResult],
                      reference: str = REFERENCE_BACKEND) -> dict[str, dict[str, float]]:
     """{case: {backend: reference time / backend time}} for every case the reference ran.
 
     The reference itself is left out (its speedup is 1 by definition). A result measured
-    in pairs with the reference (``paired_speedup`` in its info) uses that ratio instead.
-    When a case ran more than once (several files merged), the last result wins.
+    in pairs with the reference (``paired_speedup`` in its info) uses that ratio instead,
+    and needs no reference result of its own. When a case ran more than once (several
+    files merged), the last result wins.
     """
-    times: dict[str, dict[str, float]] = {}
-    paired: dict[str, dict[str, float]] = {}
-    for r in results:
-        times.setdefault(r.case, {})[r.backend] = r.seconds
-        if r.backend != reference and r.info.get("paired_speedup"):
-            paired.setdefault(r.case, {})[r.backend] = float(r.info["paired_speedup"])
     speedups: dict[str, dict[str, float]] = {}
-    for case in sorted(set(times) | set(paired)):
-        ref = times.get(case, {}).get(reference)
-        row = {b: ref / t for b, t in times.get(case, {}).items() if ref and b != reference and t > 0}
-        row.update(paired.get(case, {}))
-        if row:
-            speedups[case] = dict(sorted(row.items()))
+    for case, row in latest_results(results).items():
+        ref = row[reference].seconds if reference in row else None
+        out = {}
+        for backend, r in row.items():
+            if backend == reference:
+                continue
+            if r.info.get("paired_speedup"):
+                out[backend] = float(r.info["paired_speedup"])
+            elif ref and r.seconds > 0:
+                out[backend] = ref / r.seconds
+        if out:
+            speedups[case] = out
     return speedups
 
 
@@ -691,9 +701,6 @@ def comparability_warnings(current: Mapping[str, Any], baseline: Mapping[str, An
 def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any] | None = None,
                       gemm: float | None = None, reference: str = REFERENCE_BACKEND) -> dict[str, Any]:
     """What ``speedups.json`` holds: the speedups, times, best GFLOP/s per backend, the machine."""
-    times: dict[str, dict[str, float]] = {}
-    for r in results:
-        times.setdefault(r.case, {})[r.backend] = r.seconds
     best: dict[str, dict[str, Any]] = {}
     for r in results:
         rate = r.info.get("padded_gflops_per_s")
@@ -711,7 +718,7 @@ def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any
         "machine_gemm_gflops": gemm,
         "best_gflops": best,
         "statistic": SPEEDUP_STAT,
-        "seconds": {c: dict(sorted(v.items())) for c, v in sorted(times.items())},
+        "seconds": {c: {b: r.seconds for b, r in row.items()} for c, row in latest_results(results).items()},
         "speedups": compute_speedups(results, reference),
     }
 
