@@ -130,26 +130,14 @@ def train_all(model: Any, tokenizer: Any, texts: tuple[str, ...], labels: np.nda
     `tiny` end too: these models are for plumbing, not accuracy."""
     import torch
 
-    from encoder_gate.train import TINY_TRAINING, _batches
+    from encoder_gate.train import TINY_TRAINING, _batches, run_epochs
 
     recipe = replace(TINY_TRAINING, epochs=FAMILY_EPOCHS)
     torch.manual_seed(recipe.seed)
     batches = _batches(tokenizer, texts, labels, recipe)
     optim = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    rng = np.random.default_rng(recipe.seed)
-    model.train()
-    for epoch in range(recipe.epochs):
-        total = 0.0
-        for i in rng.permutation(len(batches)):
-            feats, y = batches[i]
-            loss = loss_fn(model(**feats).logits, y)
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-            total += loss.item()
-        progress(f"training epoch {epoch + 1}/{recipe.epochs}: loss {total / len(batches):.4f}")
-    model.eval()
+    run_epochs(model, batches, lambda _i, feats: model(**feats).logits, torch.nn.BCEWithLogitsLoss(),
+               optim, recipe, progress)
 
 
 def build_family(family: str, out: Path, progress: Progress) -> None:

@@ -100,6 +100,21 @@ def fit(model: Any, tokenizer: Any, texts: Sequence[str], labels: np.ndarray, re
     def loss_fn(logits: Any, y: Any) -> Any:
         return cross_entropy(logits, y.argmax(dim=1)) if single else bce(logits, y)
 
+    def logits_of(i: int, feats: dict[str, Any]) -> Any:
+        if cached is not None:
+            return _head_forward(model, cached[i], feats["attention_mask"], frozen)
+        return model(**feats).logits
+
+    run_epochs(model, batches, logits_of, loss_fn, optim, recipe, progress)
+    for p in model.parameters():
+        p.requires_grad = True
+
+
+def run_epochs(model: Any, batches: list[tuple[dict[str, Any], Any]],
+               logits_of: Callable[[int, Any], Any], loss_fn: Callable[[Any, Any], Any], optim: Any,
+               recipe: TrainRecipe, progress: Progress) -> None:
+    """The training loop: `recipe.epochs` passes over the batches in a seeded random order,
+    one optimizer step per batch; the model is left in eval mode."""
     rng = np.random.default_rng(recipe.seed)
     started = time.monotonic()
     model.train()
@@ -107,11 +122,7 @@ def fit(model: Any, tokenizer: Any, texts: Sequence[str], labels: np.ndarray, re
         total = 0.0
         for i in rng.permutation(len(batches)):
             feats, y = batches[i]
-            if cached is not None:
-                logits = _head_forward(model, cached[i], feats["attention_mask"], frozen)
-            else:
-                logits = model(**feats).logits
-            loss = loss_fn(logits, y)
+            loss = loss_fn(logits_of(i, feats), y)
             optim.zero_grad()
             loss.backward()
             optim.step()
@@ -119,8 +130,6 @@ def fit(model: Any, tokenizer: Any, texts: Sequence[str], labels: np.ndarray, re
         progress(f"training epoch {epoch + 1}/{recipe.epochs}: loss {total / len(batches):.4f} "
                  f"({time.monotonic() - started:.0f}s)")
     model.eval()
-    for p in model.parameters():
-        p.requires_grad = True
 
 
 def _frozen_states(model: Any, batches: list[tuple[dict[str, Any], Any]], frozen: int) -> list[Any]:
