@@ -44,19 +44,15 @@ class DedupeStats:
         return dict(self.__dict__)
 
 
-def tensor_key(tensor: Any) -> tuple[int, tuple[int, ...], str]:
-    """(ONNX dtype, shape, sha256 of the values): equal keys mean interchangeable tensors."""
+def tensor_key(tensor: Any) -> tuple[tuple[int, tuple[int, ...], str], int]:
+    """((ONNX dtype, shape, sha256 of the values), payload bytes): equal keys mean
+    interchangeable tensors. One conversion to numpy serves both."""
     from onnx import numpy_helper
 
     values = numpy_helper.to_array(tensor)
-    return int(tensor.data_type), tuple(int(d) for d in tensor.dims), hashlib.sha256(
-        values.tobytes()).hexdigest()
-
-
-def _payload(tensor: Any) -> int:
-    from onnx import numpy_helper
-
-    return int(numpy_helper.to_array(tensor).nbytes)
+    digest = hashlib.sha256(values.tobytes()).hexdigest()
+    key = (int(tensor.data_type), tuple(int(d) for d in tensor.dims), digest)
+    return key, int(values.nbytes)
 
 
 def _rename_inputs(nodes: Iterable[Any], renames: dict[str, str]) -> int:
@@ -78,27 +74,30 @@ def _rename_inputs(nodes: Iterable[Any], renames: dict[str, str]) -> int:
     return count
 
 
-def dedupe_model(model: Any) -> tuple[Any, int, int]:
+def dedupe_model(model: Any) -> tuple[Any, int, int, int, int]:
     """De-duplicate the top-level initializers of an in-memory ModelProto (modified in place).
 
-    Returns (model, removed, groups).
+    Returns (model, removed, groups, payload bytes before, payload bytes after).
     """
     graph = model.graph
     pinned = {v.name for v in graph.input} | {v.name for v in graph.output}
     kept: dict[tuple[int, tuple[int, ...], str], str] = {}
     renames: dict[str, str] = {}
     grouped: set[str] = set()
+    before = removed_bytes = 0
     for tensor in graph.initializer:
+        key, size = tensor_key(tensor)
+        before += size
         if tensor.name in pinned:
             continue
-        key = tensor_key(tensor)
         if key in kept:
             renames[tensor.name] = kept[key]
             grouped.add(kept[key])
+            removed_bytes += size
         else:
             kept[key] = tensor.name
     if not renames:
-        return model, 0, 0
+        return model, 0, 0, before, before
     _rename_inputs(graph.node, renames)
     survivors = [t for t in graph.initializer if t.name not in renames]
     del graph.initializer[:]
@@ -107,7 +106,7 @@ def dedupe_model(model: Any) -> tuple[Any, int, int]:
     infos = [v for v in graph.value_info if v.name not in renames]
     del graph.value_info[:]
     graph.value_info.extend(infos)
-    return model, len(renames), len(grouped)
+    return model, len(renames), len(grouped), before, before - removed_bytes
 
 
 def dedupe_file(path: Path, out: Path | None = None) -> DedupeStats:
@@ -123,10 +122,8 @@ def dedupe_file(path: Path, out: Path | None = None) -> DedupeStats:
         raise GateError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc}); "
                         "re-export it.") from None
     file_before = path.stat().st_size
-    before = sum(_payload(t) for t in model.graph.initializer)
     count_before = len(model.graph.initializer)
-    model, removed, groups = dedupe_model(model)
-    after = sum(_payload(t) for t in model.graph.initializer)
+    model, removed, groups, before, after = dedupe_model(model)
     if model.ByteSize() > 2**31 - 1:
         raise GateError(f"{path} is over 2 GB after de-duplication; files that need ONNX external "
                         "data are not supported by encoder-gate's dedupe.")
