@@ -1,0 +1,709 @@
+"""Verdicts with error bars: paired bootstrap deltas, McNemar, power, per-label checks.
+
+Pure numpy plus ``scipy.stats``. Every result is a frozen dataclass whose
+``as_dict()`` returns plain Python values, ready for ``json.dumps``.
+
+Conventions
+-----------
+* Inputs are *decision matrices*: (n, L) booleans (or 0/1), one row per example.
+  ``multi_label``: the thresholded decisions. ``single_label``: the one-hot of the
+  argmax, so every row of a decision matrix has exactly one True.
+* ``gold`` may be ``None`` (a parity-only evaluation set). The reference's decisions
+  then stand in for gold ("agreement mode"): the reference scores 1.0 (as long as it
+  predicts anything), the backend's score measures how well it reproduces the
+  reference, and McNemar asks whether the backend changes decisions at all.
+* Metric names follow :mod:`encoder_gate.metrics` and the gate: ``"f1"`` is micro F1
+  (the multi-label headline), ``"f1_macro"`` is macro F1 (the single-label headline;
+  single-label: over the classes present in gold or that side's predictions,
+  scikit-learn's default; multi-label: over all labels) and ``"accuracy"`` is exact
+  match (the whole row right; for single-label that is plain accuracy). Ratios follow
+  scikit-learn with ``zero_division=0``.
+* A delta is backend minus reference in absolute metric units (0.01 = one F1 point);
+  negative means the backend is worse. Margins are absolute in the same units.
+* The bootstrap resamples examples (rows): all labels of an example travel together,
+  so the correlation between the decisions of one example is kept. Reference and
+  backend are scored on the *same* resampled rows (a paired bootstrap).
+* Everything random takes a ``seed`` and is reproducible: the same seed gives the same
+  resamples, so two :func:`paired_delta` calls that differ only in ``metric`` share them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from encoder_gate.metrics import _dataclass_dict, _label_names, _safe_div
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+Task = Literal["multi_label", "single_label"]
+Rule = Literal["point", "regression", "non-inferiority"]
+
+#: The metric each task's gate is judged on (as ``Evaluation.headline`` in gate.py).
+HEADLINE: dict[str, str] = {"multi_label": "f1", "single_label": "f1_macro"}
+#: The metrics :func:`paired_delta` can compute.
+METRICS = ("f1", "f1_macro", "accuracy")
+#: Cap on resamples x examples held in memory at once (the bootstrap runs in batches above it).
+_BATCH_ELEMENTS = 4_000_000
+#: How many changed examples :meth:`LabelResult.failure_message` shows.
+N_EXAMPLES = 5
+
+__all__ = [
+    "HEADLINE",
+    "METRICS",
+    "Decision",
+    "DeltaCI",
+    "LabelResult",
+    "McNemar",
+    "correct",
+    "decide",
+    "examples_needed",
+    "holm",
+    "mcnemar",
+    "min_detectable_drop",
+    "paired_delta",
+    "per_label",
+    "score",
+    "underpowered_warning",
+]
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _as_decisions(name: str, x: npt.ArrayLike, shape: tuple[int, ...] | None = None) -> BoolArray:
+    """Return a 2-D non-empty 0/1 (or bool) matrix as bool; ValueError otherwise."""
+    arr = np.asarray(x)
+    if arr.ndim != 2 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D (n_examples, n_labels) matrix; got {arr.shape}")
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}; got {arr.shape}")
+    if arr.dtype != np.bool_ and not np.all(np.isin(arr, (0, 1))):
+        raise ValueError(f"{name} must contain only 0/1 (or booleans)")
+    return arr.astype(bool)
+
+
+def _check_task(task: str) -> None:
+    if task not in HEADLINE:
+        raise ValueError(f"task must be 'multi_label' or 'single_label'; got {task!r}")
+
+
+def _inputs(
+    gold: npt.ArrayLike | None,
+    ref_dec: npt.ArrayLike,
+    dec: npt.ArrayLike | None,
+    task: str,
+    ref_name: str = "ref_dec",
+) -> tuple[BoolArray, BoolArray, BoolArray | None]:
+    """Validate (gold, ref_dec, dec); gold None becomes the reference (agreement mode)."""
+    _check_task(task)
+    ref = _as_decisions(ref_name, ref_dec)
+    y = ref if gold is None else _as_decisions("gold", gold, ref.shape)
+    d = None if dec is None else _as_decisions("dec", dec, ref.shape)
+    if task == "single_label":
+        named = [("gold", y), (ref_name, ref)] + ([] if d is None else [("dec", d)])
+        for name, m in named:
+            if not np.all(m.sum(axis=1) == 1):
+                raise ValueError(f"{name} must be one-hot for a single_label task (one True per row)")
+    return y, ref, d
+
+
+def _metric_name(task: str, metric: str | None) -> str:
+    name = HEADLINE[task] if metric is None else metric
+    if name not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
+    return name
+
+
+def _features(gold: BoolArray, dec: BoolArray, metric: str) -> FloatArray:
+    """Per-example counts whose (weighted) column sums determine ``metric``.
+
+    ``f1``: [tp, fp, fn] per row; ``f1_macro``: per label tp, then gold positives, then
+    predicted positives (3L columns); ``accuracy``: 1 when the whole row is right.
+    """
+    if metric == "f1":
+        cols = [(dec & gold).sum(axis=1), (dec & ~gold).sum(axis=1), (~dec & gold).sum(axis=1)]
+        return np.stack(cols, axis=1).astype(np.float64)
+    if metric == "f1_macro":
+        return np.concatenate([dec & gold, gold, dec], axis=1).astype(np.float64)
+    return np.all(dec == gold, axis=1, keepdims=True).astype(np.float64)
+
+
+def _from_sums(sums: FloatArray, total: FloatArray, metric: str, task: str) -> FloatArray:
+    """The metric from summed features, vectorised over leading axes (one row per resample)."""
+    if metric == "f1":
+        tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
+        return _safe_div(2.0 * tp, 2.0 * tp + fp + fn)
+    if metric == "f1_macro":
+        n_labels = sums.shape[-1] // 3
+        tp, n_true, n_pred = (sums[..., k * n_labels : (k + 1) * n_labels] for k in range(3))
+        f1 = _safe_div(2.0 * tp, n_true + n_pred)
+        if task == "multi_label":
+            return np.asarray(f1.mean(axis=-1), dtype=np.float64)
+        present = (n_true + n_pred) > 0  # scikit-learn's labels=None for multi-class
+        return _safe_div((f1 * present).sum(axis=-1), present.sum(axis=-1))
+    return _safe_div(sums[..., 0], total)
+
+
+def _weights(idx: IntArray, n: int) -> FloatArray:
+    """(m, n) how often each example occurs in each of the m index rows (bincount, no loop)."""
+    m = idx.shape[0]
+    offsets = (np.arange(m, dtype=np.int64) * n)[:, None]
+    counts = np.bincount((idx + offsets).ravel(), minlength=m * n)
+    return counts.reshape(m, n).astype(np.float64)
+
+
+def _delta_statistic(
+    gold: BoolArray, ref: BoolArray, dec: BoolArray, metric: str, task: str
+) -> Callable[..., FloatArray]:
+    """A vectorised statistic of resampled example indices: metric(dec) - metric(ref).
+
+    It accepts an index array of shape (..., m) (``scipy.stats.bootstrap`` passes
+    (batch, n)) and scores both sides on the same rows from bincount weights times a
+    per-example count matrix: one (batch, n) @ (n, 2k) product per batch.
+    """
+    n = ref.shape[0]
+    f_ref, f_dec = _features(gold, ref, metric), _features(gold, dec, metric)
+    k = f_ref.shape[1]
+    both = np.concatenate([f_ref, f_dec], axis=1)
+
+    def statistic(idx: npt.ArrayLike, axis: int = -1) -> FloatArray:
+        i = np.moveaxis(np.asarray(idx, dtype=np.int64), axis, -1)
+        lead = i.shape[:-1]
+        flat = i.reshape(-1, i.shape[-1])
+        sums = _weights(flat, n) @ both
+        total = np.full(flat.shape[0], float(flat.shape[1]))
+        out = _from_sums(sums[:, k:], total, metric, task) - _from_sums(sums[:, :k], total, metric, task)
+        return out.reshape(lead)
+
+    return statistic
+
+
+def _z(alpha: float, power: float) -> float:
+    """z_{1-alpha/2} + z_{power}: two-sided test at ``alpha`` with the given power."""
+    if not 0 < alpha < 1 or not 0 < power < 1:
+        raise ValueError(f"alpha and power must be in (0, 1); got alpha={alpha}, power={power}")
+    return float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+
+
+# ------------------------------------------------------------------------ scoring
+
+
+def score(gold: npt.ArrayLike | None, dec: npt.ArrayLike, task: Task, metric: str | None = None) -> float:
+    """One side's ``metric`` (default: the task's headline) from decisions vs gold.
+
+    Equals scikit-learn's ``f1_score(average="micro"|"macro", zero_division=0)`` and
+    ``accuracy_score`` (for single-label with the argmax class indices).
+    """
+    y, d, _ = _inputs(gold, dec, None, task, ref_name="dec")
+    name = _metric_name(task, metric)
+    sums = _features(y, d, name).sum(axis=0)
+    return float(_from_sums(sums, np.asarray(float(d.shape[0])), name, task))
+
+
+# ---------------------------------------------------------------- paired bootstrap
+
+
+@dataclass(frozen=True)
+class DeltaCI:
+    """Backend minus reference on one metric, with a paired-bootstrap confidence interval.
+
+    ``se`` is the standard deviation of the bootstrap deltas (ddof=1); ``ci_low`` and
+    ``ci_high`` are its percentile interval at ``confidence``.
+    """
+
+    metric: str
+    delta: float
+    ci_low: float
+    ci_high: float
+    n: int
+    ref_value: float
+    value: float
+    se: float
+    confidence: float
+    n_resamples: int
+    method: str = "percentile"
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """(ci_low, ci_high), e.g. for accuracy.json's ``f1_delta_ci``."""
+        return (self.ci_low, self.ci_high)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict of every field."""
+        return _dataclass_dict(self)
+
+
+def _bootstrap(
+    statistic: Callable[..., FloatArray], n: int, n_resamples: int, confidence: float, seed: int
+) -> Any:
+    """``scipy.stats.bootstrap`` over example indices, vectorised, percentile method."""
+    if n < 2:
+        raise ValueError(f"the bootstrap needs at least 2 examples; got {n}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1; got {n_resamples}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    return stats.bootstrap(
+        (np.arange(n),),
+        statistic,
+        n_resamples=n_resamples,
+        batch=max(1, _BATCH_ELEMENTS // n),
+        vectorized=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+
+
+def paired_delta(
+    gold: npt.ArrayLike | None,
+    ref_dec: npt.ArrayLike,
+    dec: npt.ArrayLike,
+    task: Task,
+    *,
+    metric: str | None = None,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> DeltaCI:
+    """The change of ``metric`` (default: the headline), backend minus reference, with a CI.
+
+    The interval comes from a paired bootstrap over examples: each resample draws n
+    example indices with replacement, and reference and backend are both re-scored on
+    exactly those rows. Micro and macro F1 are not means of per-example values, so
+    every resample recomputes F1 from its own TP/FP/FN counts. That is done for all
+    resamples at once: a resample is a row of bincount weights over the examples, and
+    one matrix product with the per-example count matrix gives every resample's
+    counts. The resampling, batching and interval are ``scipy.stats.bootstrap``'s (with
+    ``vectorized=True`` and the index array as the data), seeded with
+    ``np.random.default_rng(seed)``.
+
+    Method "percentile", not "BCa": the percentile interval stays defined when the
+    bootstrap distribution is degenerate (a backend that agrees with the reference on
+    every example gives delta 0 on every resample and the CI [0, 0], where BCa returns
+    NaN with a warning), and it is stable when only a handful of examples are
+    discordant, where the distribution is lumpy and BCa's jackknife acceleration is
+    poorly determined. BCa would also cost n extra statistic evaluations. For a
+    difference of two ratio estimators on hundreds of examples the percentile interval
+    is adequate for the coarse margin comparisons of :func:`decide`.
+    """
+    y, ref, d = _inputs(gold, ref_dec, dec, task)
+    assert d is not None
+    name = _metric_name(task, metric)
+    n = ref.shape[0]
+    statistic = _delta_statistic(y, ref, d, name, task)
+    res = _bootstrap(statistic, n, n_resamples, confidence, seed)
+    ref_value, value = score(y, ref, task, name), score(y, d, task, name)
+    return DeltaCI(
+        metric=name,
+        delta=float(statistic(np.arange(n))),
+        ci_low=float(res.confidence_interval.low),
+        ci_high=float(res.confidence_interval.high),
+        n=int(n),
+        ref_value=ref_value,
+        value=value,
+        se=float(res.standard_error),
+        confidence=float(confidence),
+        n_resamples=int(n_resamples),
+    )
+
+
+# ------------------------------------------------------------------------ McNemar
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """Exact McNemar test on paired right/wrong outcomes.
+
+    ``b``: reference right and backend wrong; ``c``: the reverse; ``n``: paired units.
+    """
+
+    b: int
+    c: int
+    p_value: float
+    n: int
+
+    @property
+    def backend_worse(self) -> bool:
+        """True when the backend loses more units than it gains (b > c)."""
+        return self.b > self.c
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict of every field."""
+        return _dataclass_dict(self)
+
+
+def correct(
+    gold: npt.ArrayLike | None,
+    dec: npt.ArrayLike,
+    task: Task,
+    *,
+    unit: Literal["decision", "example"] = "decision",
+    ref_dec: npt.ArrayLike | None = None,
+) -> BoolArray:
+    """Which units ``dec`` gets right: the input to :func:`mcnemar`.
+
+    ``multi_label`` with ``unit="decision"`` (the default): one unit per (example,
+    label) decision, shape (n, L). The caveat: the decisions of one example are
+    correlated (one perturbed embedding moves all its labels), so McNemar's
+    independence assumption is optimistic and its p-value somewhat too small when a
+    backend's changes cluster in few examples. ``unit="example"`` is the conservative
+    alternative: an example is right only if all its labels are, shape (n,).
+    ``single_label``: one unit per example (its argmax class), shape (n,), whatever
+    ``unit`` says. With ``gold=None`` pass ``ref_dec``: agreement with it is "right".
+    """
+    if unit not in ("decision", "example"):
+        raise ValueError(f"unit must be 'decision' or 'example'; got {unit!r}")
+    if gold is None:
+        if ref_dec is None:
+            raise ValueError("without gold, pass ref_dec: correctness is agreement with the reference")
+        gold = ref_dec
+    y, d, _ = _inputs(gold, dec, None, task, ref_name="dec")
+    right = d == y
+    if task == "single_label" or unit == "example":
+        return np.asarray(right.all(axis=1), dtype=np.bool_)
+    return np.asarray(right, dtype=np.bool_)
+
+
+def mcnemar(ref_correct: npt.ArrayLike, correct: npt.ArrayLike) -> McNemar:
+    """Exact (binomial) McNemar test of paired right/wrong outcomes, any matching shape.
+
+    b = reference right & backend wrong, c = the reverse; two-sided
+    ``p = scipy.stats.binomtest(b, b + c, 0.5).pvalue``, and p = 1.0 when b + c == 0.
+    """
+    r, k = np.asarray(ref_correct), np.asarray(correct)
+    if r.shape != k.shape:
+        raise ValueError(f"ref_correct and correct must have the same shape; got {r.shape} and {k.shape}")
+    for name, a in (("ref_correct", r), ("correct", k)):
+        if a.dtype != np.bool_ and not np.all(np.isin(a, (0, 1))):
+            raise ValueError(f"{name} must contain only 0/1 (or booleans)")
+    r, k = r.astype(bool), k.astype(bool)
+    b, c = int(np.sum(r & ~k)), int(np.sum(~r & k))
+    p = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
+    return McNemar(b=b, c=c, p_value=p, n=int(r.size))
+
+
+# -------------------------------------------------------------------------- power
+
+
+def min_detectable_drop(
+    gold: npt.ArrayLike | None,
+    ref_dec: npt.ArrayLike,
+    *,
+    task: Task,
+    dec: npt.ArrayLike | None = None,
+    discordance: float = 0.02,
+    alpha: float = 0.05,
+    power: float = 0.80,
+    metric: str | None = None,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> float:
+    """The smallest drop of ``metric`` (default: the headline) this set detects at ``power``.
+
+    ``MDE = (z_{1-alpha/2} + z_{power}) * SE``, the normal-approximation power formula
+    for a two-sided test at ``alpha``, where SE is the standard error of the *paired*
+    delta, taken as the standard deviation of its paired-bootstrap distribution (the
+    ``se`` of :func:`paired_delta` with the same seed).
+
+    A paired SE depends on how often the backend disagrees with the reference (with no
+    disagreement every resample gives delta 0). So:
+
+    * with ``dec`` (preferred): SE of this backend's own paired delta. The MDE is then
+      the drop that would be detected if it came with this backend's amount of
+      disagreement. It is 0.0 for a backend that agrees with the reference on every
+      example: its delta is exactly 0 with no sampling uncertainty, so no drop hides.
+      Caveat: a larger drop of the same kind would come with more disagreement and a
+      larger SE, so for drops well beyond the observed one the MDE is optimistic.
+    * without ``dec``: SE for a stated discordance assumption, a synthetic backend equal
+      to the reference except on ``round(discordance * n)`` random examples (at least
+      one), where one decision changes: multi-label, one random label flips;
+      single-label, the class moves to a random other class.
+
+    SE, and so the MDE, shrinks as 1/sqrt(n) (see :func:`examples_needed`). The result
+    is in absolute metric units, like :attr:`DeltaCI.delta`.
+    """
+    z = _z(alpha, power)
+    y, ref, d = _inputs(gold, ref_dec, dec, task)
+    name = _metric_name(task, metric)
+    if d is None:
+        if not 0 < discordance <= 1:
+            raise ValueError(f"discordance must be in (0, 1]; got {discordance}")
+        d = _synthetic_backend(ref, task, discordance, seed)
+    res = _bootstrap(_delta_statistic(y, ref, d, name, task), ref.shape[0], n_resamples, 0.95, seed)
+    return float(z * res.standard_error)
+
+
+def _synthetic_backend(ref: BoolArray, task: str, discordance: float, seed: int) -> BoolArray:
+    """The reference with one decision changed on ``round(discordance * n)`` random examples."""
+    rng = np.random.default_rng([seed, 1])
+    n, n_labels = ref.shape
+    rows = rng.choice(n, size=max(1, round(discordance * n)), replace=False)
+    out = ref.copy()
+    if task == "multi_label":
+        cols = rng.integers(0, n_labels, size=rows.size)
+        out[rows, cols] = ~out[rows, cols]
+        return out
+    if n_labels < 2:
+        raise ValueError("a single_label task needs at least 2 classes")
+    old = out[rows].argmax(axis=1)
+    new = (old + rng.integers(1, n_labels, size=rows.size)) % n_labels
+    out[rows] = False
+    out[rows, new] = True
+    return out
+
+
+def examples_needed(mde: float, target_margin: float, n: int) -> int:
+    """Examples needed to bring the MDE down to ``target_margin``: ceil(n * (mde / margin)^2).
+
+    The standard error scales as 1/sqrt(n), so a set k times larger has an MDE
+    sqrt(k) times smaller. A result <= n means the set is already large enough.
+    """
+    if target_margin <= 0:
+        raise ValueError(f"target_margin must be > 0; got {target_margin}")
+    if mde < 0 or n < 1:
+        raise ValueError(f"mde must be >= 0 and n >= 1; got mde={mde}, n={n}")
+    return math.ceil(round(n * (mde / target_margin) ** 2, 9))
+
+
+def underpowered_warning(
+    mde: float, margin: float, n: int, *, metric: str = "F1", power: float = 0.80
+) -> str | None:
+    """Plain words when the set is too small to see a drop of ``margin`` (mde > margin), else None."""
+    if not mde > margin:
+        return None
+    need = examples_needed(mde, margin, n)
+    return (
+        f"The evaluation set ({n} examples) is too small to see a drop of {margin:.4f} in {metric}: "
+        f"the smallest drop it detects with {power:.0%} power is {mde:.4f}. "
+        f"About {need} examples ({need / n:.1f}x as many) would be needed to see a drop of {margin:.4f}; "
+        "a pass here does not rule out a drop of that size."
+    )
+
+
+# ---------------------------------------------------------------------- per label
+
+
+def holm(p_values: npt.ArrayLike) -> FloatArray:
+    """Holm's step-down adjusted p-values (family-wise error control), in input order.
+
+    Sort ascending; the i-th smallest (1-based) becomes max_{k<=i} min(1, (m-k+1) p_(k)).
+    scipy.stats has no Holm (``false_discovery_control`` is Benjamini-Hochberg/Yekutieli).
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"p_values must be 1-D; got shape {p.shape}")
+    if p.size and (np.any(np.isnan(p)) or p.min() < 0 or p.max() > 1):
+        raise ValueError("p_values must lie in [0, 1]")
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out = np.empty(m, dtype=np.float64)
+    out[order] = np.maximum.accumulate(stepped)
+    return out
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    """One label's reference and backend F1, McNemar test and verdict.
+
+    ``p_raw`` is McNemar's p on this label's decisions vs gold; ``p_value`` is it
+    Holm-adjusted across the labels with enough support (None for a low-support label,
+    which is not tested). ``changed`` lists the examples whose decision for this label
+    differs between reference and backend; ``changed_to`` is the backend's new decision
+    and ``changed_gold`` the gold value at each of them.
+    """
+
+    label: str
+    support: int
+    f1_ref: float
+    f1: float
+    p_raw: float
+    p_value: float | None
+    b: int
+    c: int
+    verdict: Literal["pass", "fail", "low-support"]
+    reason: str
+    keep: float
+    changed: tuple[int, ...]
+    changed_to: tuple[bool, ...]
+    changed_gold: tuple[bool, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """``label, support, f1_ref, f1, p_value`` (Holm), ``verdict`` and ``changed`` (a count)."""
+        return {
+            "label": self.label,
+            "support": self.support,
+            "f1_ref": self.f1_ref,
+            "f1": self.f1,
+            "p_value": self.p_value,
+            "verdict": self.verdict,
+            "changed": len(self.changed),
+        }
+
+    def failure_message(self, texts: Sequence[str], k: int = N_EXAMPLES) -> str:
+        """Plain words: the label, its support, both F1s, why, and up to ``k`` changed examples."""
+        p = "not tested (low support)" if self.p_value is None else f"{self.p_value:.3g} (Holm-adjusted)"
+        verb = {"pass": "passes", "fail": "fails", "low-support": "is not judged"}[self.verdict]
+        lines = [
+            f"label {self.label!r} (support {self.support}) {verb}: {self.reason}.",
+            f"  F1 {self.f1_ref:.4f} (reference) -> {self.f1:.4f} (backend), keep {self.keep:.2f} needs "
+            f">= {self.keep * self.f1_ref:.4f}; McNemar p = {p}: "
+            f"{self.b} lost, {self.c} gained (decisions vs gold).",
+            f"  {len(self.changed)} examples changed their decision for this label"
+            + (":" if self.changed else "."),
+        ]
+        shown = zip(self.changed[:k], self.changed_to[:k], self.changed_gold[:k], strict=True)
+        for i, to, g in shown:
+            now = "now predicted" if to else "no longer predicted"
+            text = _short(texts[i]) if 0 <= i < len(texts) else "(no text)"
+            lines.append(f"    #{i} {now} (gold: {'yes' if g else 'no'}): {text}")
+        if len(self.changed) > k:
+            lines.append(f"    ... and {len(self.changed) - k} more")
+        return "\n".join(lines)
+
+
+def _short(text: str, width: int = 100) -> str:
+    t = " ".join(str(text).split())
+    return repr(t if len(t) <= width else t[: width - 3] + "...")
+
+
+def per_label(
+    gold: npt.ArrayLike | None,
+    ref_dec: npt.ArrayLike,
+    dec: npt.ArrayLike,
+    label_names: Sequence[str] | None = None,
+    *,
+    min_support: int = 20,
+    keep: float = 0.9,
+    alpha: float = 0.05,
+) -> list[LabelResult]:
+    """Judge every label (column) on its own: F1 kept, and no significant loss.
+
+    A label with ``support`` (gold positives) below ``min_support`` is "low-support"
+    and not judged. Any other label fails when ``f1 < keep * f1_ref`` or when its
+    Holm-adjusted McNemar p (across the labels with enough support) is below
+    ``alpha`` and the backend is the worse side (b > c); else it passes. The McNemar
+    unit is the example: one decision per example for this label, so it has no
+    within-example correlation caveat. Works for single-label one-hot decisions too
+    (a label is then a class). With ``gold=None`` the reference stands in for gold.
+    """
+    ref = _as_decisions("ref_dec", ref_dec)
+    d = _as_decisions("dec", dec, ref.shape)
+    y = ref if gold is None else _as_decisions("gold", gold, ref.shape)
+    names = _label_names(label_names, ref.shape[1])
+    if not 0 <= keep <= 1:
+        raise ValueError(f"keep must be in [0, 1]; got {keep}")
+    support = y.sum(axis=0)
+    f1_ref = _safe_div(2.0 * (ref & y).sum(axis=0), support + ref.sum(axis=0))
+    f1 = _safe_div(2.0 * (d & y).sum(axis=0), support + d.sum(axis=0))
+    tests = [mcnemar(ref[:, j] == y[:, j], d[:, j] == y[:, j]) for j in range(ref.shape[1])]
+    tested = np.flatnonzero(support >= min_support)
+    adjusted = dict(zip(tested.tolist(), holm([tests[j].p_value for j in tested]).tolist(), strict=True))
+    out = []
+    for j, name in enumerate(names):
+        t = tests[j]
+        p_adj = adjusted.get(j)
+        verdict: Literal["pass", "fail", "low-support"]
+        if p_adj is None:
+            verdict, reason = "low-support", f"fewer than {min_support} gold positives"
+        elif f1[j] < keep * f1_ref[j]:
+            verdict, reason = "fail", f"F1 fell below {keep:.2f} x the reference"
+        elif p_adj < alpha and t.backend_worse:
+            verdict, reason = "fail", f"significantly more decisions lost than gained (p < {alpha:g})"
+        else:
+            verdict, reason = "pass", "F1 kept and no significant loss"
+        changed = np.flatnonzero(ref[:, j] != d[:, j])
+        out.append(
+            LabelResult(
+                label=name,
+                support=int(support[j]),
+                f1_ref=float(f1_ref[j]),
+                f1=float(f1[j]),
+                p_raw=t.p_value,
+                p_value=p_adj,
+                b=t.b,
+                c=t.c,
+                verdict=verdict,
+                reason=reason,
+                keep=float(keep),
+                changed=tuple(int(i) for i in changed),
+                changed_to=tuple(bool(v) for v in d[changed, j]),
+                changed_gold=tuple(bool(v) for v in y[changed, j]),
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------ decision rules
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A gate verdict and the plain-words reason, with the numbers."""
+
+    passed: bool
+    reason: str
+    rule: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict of every field."""
+        return _dataclass_dict(self)
+
+
+def decide(delta: DeltaCI, rule: Rule, margin: float, point_keep: float, ref_value: float) -> Decision:
+    """Apply one decision rule to a :class:`DeltaCI`.
+
+    * ``"point"`` (today's rule): pass when ``ref_value + delta >= point_keep * ref_value``;
+      the CI is ignored.
+    * ``"regression"``: fail only when the whole CI lies below ``-margin``
+      (``ci_high < -margin``): a drop larger than the margin is shown. Noise passes.
+    * ``"non-inferiority"``: pass only when the whole CI lies above ``-margin``
+      (``ci_low > -margin``): a drop larger than the margin is ruled out. Noise fails.
+
+    ``margin`` is absolute in metric units (0.01 = one F1 point); ``point_keep`` is a
+    share of the reference (0.99 = keep 99%).
+    """
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0; got {margin}")
+    m, conf = delta.metric, f"{delta.confidence:.0%}"
+    ci = f"[{delta.ci_low:+.4f}, {delta.ci_high:+.4f}]"
+    if rule == "point":
+        value, bound = ref_value + delta.delta, point_keep * ref_value
+        ok = bool(value >= bound)
+        verb = "keeps" if ok else "does not keep"
+        cmp = ">=" if ok else "<"
+        reason = (
+            f"{m} {value:.4f} {verb} {point_keep:g} x the reference {ref_value:.4f} "
+            f"({value:.4f} {cmp} {bound:.4f}; change {delta.delta:+.4f})"
+        )
+    elif rule == "regression":
+        ok = not delta.ci_high < -margin
+        reason = (
+            f"the {conf} CI of the {m} change {ci} lies entirely below -{margin:.4f}: "
+            f"the backend is worse by more than the margin"
+            if not ok
+            else f"the {conf} CI of the {m} change {ci} does not lie entirely below -{margin:.4f}: "
+            f"no drop larger than the margin is shown (change {delta.delta:+.4f})"
+        )
+    elif rule == "non-inferiority":
+        ok = bool(delta.ci_low > -margin)
+        reason = (
+            f"the {conf} CI of the {m} change {ci} lies entirely above -{margin:.4f}: "
+            f"a drop larger than the margin is ruled out"
+            if ok
+            else f"the {conf} CI of the {m} change {ci} reaches -{margin:.4f} or below: "
+            f"a drop larger than the margin is not ruled out (change {delta.delta:+.4f})"
+        )
+    else:
+        raise ValueError(f"rule must be 'point', 'regression' or 'non-inferiority'; got {rule!r}")
+    return Decision(passed=bool(ok), reason=reason, rule=rule)
