@@ -1,10 +1,14 @@
 """The one table of accuracy bounds, per backend. Tests read it; they hold no literals.
 
-Override any number per project in pyproject.toml:
+Override any number per project in pyproject.toml (a backend name with `:` or `/` in it is
+quoted, as `override_table` writes it):
 
     [tool.encoder-gate.tolerances.onnx-int8]
     drift_max = 0.25
     f1_floor = 0.40
+
+    [tool.encoder-gate.tolerances."onnx:onnx/model_quantized.onnx"]
+    drift_max = 0.3
 
 Bounds are relative to the same-run torch FP32 reference where that makes sense
 (`f1_keep`: the backend keeps at least this share of the reference micro F1, the
@@ -14,6 +18,7 @@ MLPerf Inference rule for quantized BERT is 0.99), plus optional absolute floors
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
@@ -135,6 +140,26 @@ TASK_BOUNDS: dict[str, dict[str, Bounds]] = {
 }
 # A prebuilt file (onnx:PATH) is judged like the loosest ONNX recipe it could be.
 PREBUILT = "onnx-int8"
+
+
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
+                 "\r": "\\r"}
+
+
+def toml_key(key: str) -> str:
+    """`key` as a TOML key: bare when it can be (letters, digits, `-`, `_`), else a quoted string,
+    so `onnx:onnx/model.onnx` becomes `"onnx:onnx/model.onnx"`."""
+    if key and re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        return key
+    escaped = "".join(_TOML_ESCAPES.get(c, c if c >= " " and c != "\x7f" else f"\\u{ord(c):04x}")
+                      for c in key)
+    return f'"{escaped}"'
+
+
+def override_table(backend: str) -> str:
+    """The pyproject table header that overrides `backend`'s bounds, as valid TOML:
+    `[tool.encoder-gate.tolerances.onnx-int8]`, `[tool.encoder-gate.tolerances."onnx:x.onnx"]`."""
+    return f"[tool.encoder-gate.tolerances.{toml_key(backend)}]"
 
 
 def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None = None,

@@ -43,7 +43,14 @@ class BuildContext:
 
 
 class Runner(Protocol):
-    """A built backend. `predict` must be safe to call many times."""
+    """A built backend. `predict` must be safe to call many times.
+
+    A runner may also have `notes: tuple[str, ...]`, human-readable lines on how it runs
+    (e.g. "output 'logits' used (of 2 outputs: logits, hidden)", "precision int8 inferred
+    from the graph (MatMulInteger x18)"); the torch and ONNX runners always have it (empty
+    when there is nothing to say). It is not a required member, so runners written elsewhere
+    (wrappers, test doubles) stay Runners: read it with `runner_notes(runner)`.
+    """
 
     name: str
     precision: str
@@ -59,6 +66,11 @@ class Runner(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def runner_notes(runner: object) -> tuple[str, ...]:
+    """The runner's notes (see Runner), or () for a runner that has none."""
+    return tuple(str(n) for n in getattr(runner, "notes", ()) or ())
 
 
 class Backend(Protocol):

@@ -5,26 +5,39 @@
   converted to FP16 with FP32 inputs and outputs kept (`keep_io_types=True`);
 * `onnx-int8`: dynamic INT8 quantization of the FP32 export (per-channel and
   reduce_range configurable);
-* `onnx:PATH`: a prebuilt file, such as a published `model_quantized.onnx`.
+* `onnx:PATH`: a prebuilt file, such as a published `model_quantized.onnx`, made by any
+  tool (see PrebuiltOnnxBackend and OnnxRunner for what is handled, onnx_graph for how a
+  file's precision, outputs and external data are read).
 
 Artifacts are cached on disk by model content hash, recipe and toolchain versions.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from encoder_gate.backends.base import Batch, BuildContext, dir_size, dummy_batch, postprocess
+from encoder_gate.backends.onnx_graph import (
+    Precision,
+    choose_output,
+    format_bytes,
+    format_shape,
+    infer_precision,
+    inspect_onnx,
+    static_dim,
+)
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
 
-Precision = Literal["fp32", "fp16", "int8"]
 ONNX_RECIPE = 1  # bump when an export recipe below changes its output
 SIDE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
               "vocab.txt", "vocab.json", "merges.txt", "spiece.model")
@@ -56,39 +69,119 @@ def providers_for(device: str) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
+def _ort_detail(text: str, path: Path) -> str:
+    """ONNX Runtime's message without its error-code prefix, source locations and file path."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    first = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", first)
+    first = first.replace(f"Load model from {path} failed:", "")
+    first = re.sub(r"\S+\.(?:cc|h):\d+\s+(?:[\w:~]+\([^)]*\)\s+)?", "", first).strip()
+    return first[:300] or "no message"
+
+
+def load_error(path: Path, exc: BaseException) -> GateError:
+    """ONNX Runtime's load failure, by its message, as a GateError saying what is actually wrong."""
+    import onnxruntime as ort
+
+    text = str(exc)
+    low = text.lower()
+    detail = _ort_detail(text, path)
+    if "protobuf parsing failed" in low or "invalid_protobuf" in low or "no graph was found" in low:
+        return GateError(
+            f"ONNX Runtime could not load {path}: the file is corrupt, truncated or not an ONNX model "
+            f"({detail}). Re-export it, e.g. `encoder-gate export MODEL --out DIR`, or delete the cache "
+            "entry to rebuild it."
+        )
+    if "cannot parse data from external tensors" in low:
+        return GateError(
+            f"ONNX Runtime could not load {path}: small tensors that shape inference must read (shapes, "
+            f"axes) are stored as external data ({detail}). Save it again with the small tensors inside "
+            "the .onnx file: onnx.save(model, path, save_as_external_data=True, size_threshold=1024)."
+        )
+    if "external data" in low or "externaldata" in low or "getfilelength" in low:
+        quoted = re.search(r'"([^"]+)"', text)
+        missing = f" ({quoted.group(1)})" if quoted else ""
+        return GateError(
+            f"ONNX Runtime could not load {path}: an external data file it references is missing or "
+            f"unreadable{missing}: {detail}. Keep every weights file beside the .onnx file, under the "
+            "file name the model references."
+        )
+    if ("type error" in low or "does not match expected type" in low or "bound to different types" in low
+            or "type mismatch" in low):
+        return GateError(
+            f"ONNX Runtime could not load {path}: the graph is invalid, it has a type mismatch inside "
+            f"({detail}). The file is intact, but the conversion that made it left inconsistent types, "
+            "typically an FP16 conversion that missed a Cast: convert the FP32 file again (onnxruntime's "
+            "optimize_model(...).convert_float_to_float16(keep_io_types=True)) or re-export it."
+        )
+    if "ir version" in low or ("opset" in low and ("unsupported" in low or "not supported" in low)):
+        return GateError(
+            f"ONNX Runtime {ort.__version__} cannot load {path}: it was made for a newer ONNX Runtime "
+            f"({detail}). Upgrade onnxruntime, or re-export with a lower opset (e.g. opset 17)."
+        )
+    if "not_implemented" in low or "could not find an implementation" in low:
+        return GateError(
+            f"ONNX Runtime {ort.__version__} has no implementation of an operator in {path} for this "
+            f"device ({detail}). Upgrade onnxruntime, or re-export without that operator (some fused "
+            "and FP16 operators exist only for CUDA)."
+        )
+    if "invalid_graph" in low or "invalid model" in low:
+        return GateError(
+            f"ONNX Runtime could not load {path}: the graph is invalid ({detail}). Re-export it, e.g. "
+            "`encoder-gate export MODEL --out DIR` or `optimum-cli export onnx`."
+        )
+    return GateError(f"ONNX Runtime could not load {path} ({detail}). Re-export it, e.g. "
+                     "`encoder-gate export MODEL --out DIR`.")
+
+
 def open_session(path: Path, device: str, threads: int) -> Any:
-    """An InferenceSession on `path`, with a clear error for a missing or corrupt file."""
+    """An InferenceSession on `path`, with a clear error for a missing, corrupt or invalid file."""
     import onnxruntime as ort
 
     if not path.is_file():
         raise GateError(f"ONNX file {path} does not exist. Check the path after 'onnx:'.")
+    providers = providers_for(device)
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(path), options, providers=providers_for(device))
-    except GateError:
-        raise
-    except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise GateError(
-            f"ONNX Runtime could not load {path}: the file is corrupt, truncated or not an "
-            f"ONNX model ({first}). Re-export it, e.g. `encoder-gate export MODEL --out DIR`, "
-            "or delete the cache entry to rebuild it."
-        ) from None
+        session = ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
+        raise load_error(path, exc) from None
     if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
         raise GateError(f"ONNX Runtime fell back to {session.get_providers()[0]} for {path}; "
                         "check the CUDA and cuDNN libraries onnxruntime-gpu needs.")
     return session
 
 
+def pad_token_id(model_dir: Path) -> int:
+    """The model's pad token id (config.json), for padding to a static sequence length; 0 if unset."""
+    try:
+        value = json.loads((model_dir / "config.json").read_text()).get("pad_token_id")
+    except (OSError, ValueError):
+        return 0
+    return int(value) if isinstance(value, int) else 0
+
+
+DYNAMIC_HINT = (
+    "Re-export it with dynamic axes: torch.onnx.export(..., dynamic_axes={'input_ids': {0: 'batch', "
+    "1: 'sequence'}, 'attention_mask': {0: 'batch', 1: 'sequence'}, 'logits': {0: 'batch'}}), or "
+    "`optimum-cli export onnx` (dynamic by default; not --batch_size/--sequence_length), or the "
+    "converter's --dynamic option."
+)
+
+
 class OnnxRunner:
-    """Runs an InferenceSession; on CUDA binds inputs and outputs on the device."""
+    """Runs an InferenceSession; on CUDA binds inputs and outputs on the device.
+
+    Files made by other tools are run within what they can take: the `logits` output (else
+    the first), float16 outputs cast to float32, a file without an attention_mask input one
+    unpadded text at a time, static input shapes by padding to them. `notes` says which of
+    these applied, in words, for the summary and the report."""
 
     def __init__(self, session: Any, ctx: BuildContext, name: str, precision: str,
-                 artifact: Path, from_cache: bool, size_bytes: int) -> None:
+                 artifact: Path, from_cache: bool, size_bytes: int, *, notes: Sequence[str] = ()) -> None:
         self.name = name
         self.precision = precision
         self.artifact = artifact
@@ -97,22 +190,157 @@ class OnnxRunner:
         self._session = session
         self._task = ctx.model.task
         self._device = ctx.device
-        self.input_names = tuple(i.name for i in session.get_inputs())
-        self._output = session.get_outputs()[0].name
+        self._labels = ctx.model.label_names
+        inputs = session.get_inputs()
+        self.input_names = tuple(i.name for i in inputs)
         unknown = [n for n in self.input_names if n not in TOKENIZER_INPUTS]
-        if unknown:
+        if unknown or "input_ids" not in self.input_names:
             raise GateError(
                 f"{artifact} expects inputs {list(self.input_names)}, but a tokenizer gives only "
-                f"{list(TOKENIZER_INPUTS)} (unknown: {unknown}). Export the model for "
-                "text classification (encoder-gate export) or pass the matching --gate-model."
+                f"{list(TOKENIZER_INPUTS)} (unknown: {unknown or 'none'}; input_ids is required). Export "
+                "the model for text classification (encoder-gate export) or pass the matching --gate-model."
+            )
+        self._dtypes = {i.name: np.int32 if i.type == "tensor(int32)" else np.int64 for i in inputs}
+        said = list(notes)
+        outputs = session.get_outputs()
+        index, note = choose_output([o.name for o in outputs], self._task)
+        said += [note] if note else []
+        out = outputs[index]
+        self._output = out.name
+        out_shape: list[Any] | None = list(out.shape) if out.shape else None
+        if out.type == "tensor(float16)":
+            said.append(f"output '{out.name}' is float16: cast to float32 before postprocessing")
+        self._takes_mask = "attention_mask" in self.input_names
+        ids_shape = next(i.shape for i in inputs if i.name == "input_ids")
+        self._input_shape = format_shape(ids_shape)
+        self._fixed_batch = static_dim(ids_shape, 0)
+        self._fixed_seq = static_dim(ids_shape, 1)
+        self._pad_id = pad_token_id(ctx.model.path)
+        if not self._takes_mask:
+            if self._fixed_seq is not None:
+                raise GateError(
+                    f"{artifact} takes no attention_mask (inputs: {', '.join(self.input_names)}) and has a "
+                    f"static sequence length (input shape {self._input_shape}): every text would have to "
+                    "be padded to that length with nothing to mask the padding, which changes its "
+                    f"outputs. {DYNAMIC_HINT} An attention_mask input would also let it batch."
+                )
+            said.append(f"takes only {' and '.join(self.input_names)} (no attention_mask, so padding would "
+                        "change its outputs): evaluated one text at a time, unpadded")
+        elif self._fixed_batch is not None or self._fixed_seq is not None:
+            how = []
+            if self._fixed_batch == 1:
+                how.append("run one text at a time")
+            elif self._fixed_batch is not None:
+                how.append(f"run {self._fixed_batch} texts at a time (a short batch is filled with copies "
+                           "of its last text, dropped from the results)")
+            if self._fixed_seq is not None:
+                how.append(f"each padded to {self._fixed_seq} tokens (pad id {self._pad_id}, mask 0); longer "
+                           "texts are refused")
+            said.append(f"static input shape {self._input_shape}: " + ", ".join(how))
+        self.notes: tuple[str, ...] = tuple(said)
+        self._output_checked = False
+        self._check_output(out_shape)  # from the graph: static dims only; again at the first run
+
+    def _check_output(self, shape: Sequence[Any] | None) -> None:
+        """A classifier's output must be (batch, labels) with the model directory's label count;
+        an encoder's must be hidden states (batch, sequence, hidden), which the gate mean-pools."""
+        if shape is None:
+            return
+        rank, width = len(shape), static_dim(shape, len(shape) - 1)
+        if self._task == "feature_extraction":
+            if rank != 3:
+                raise GateError(
+                    f"{self.artifact}: output '{self._output}' has shape {format_shape(shape)}, "
+                    "not (batch, sequence, hidden): the gate mean-pools an encoder's last hidden state "
+                    "over the attention mask itself. Export the file with its hidden states "
+                    "(optimum-cli export onnx --task feature-extraction gives last_hidden_state)."
+                )
+            return
+        if rank != 2:
+            raise GateError(
+                f"{self.artifact}: output '{self._output}' has shape {format_shape(shape)}, not "
+                f"(batch, labels): it looks like a feature-extraction export (hidden states), but the model "
+                f"directory is a classifier with {len(self._labels)} labels. Export the file for text "
+                "classification (optimum-cli export onnx --task text-classification) or pass the encoder's "
+                "model directory with --gate-model."
+            )
+        if width is not None and self._labels and width != len(self._labels):
+            shown = ", ".join(self._labels[:8]) + (", ..." if len(self._labels) > 8 else "")
+            raise GateError(
+                f"{self.artifact} outputs {width} labels ('{self._output}' has shape "
+                f"{format_shape(shape)}), but the "
+                f"model directory has {len(self._labels)} labels in id2label ({shown}). Pass the model "
+                "directory this file was exported from (--gate-model DIR), or export the file from this "
+                "model (encoder-gate export)."
             )
 
     def predict(self, batch: Batch) -> np.ndarray:
-        feeds = {n: np.ascontiguousarray(batch[n], dtype=np.int64) if n in batch
-                 else np.zeros_like(batch["input_ids"], dtype=np.int64) for n in self.input_names}
-        raw = self._run_cuda(feeds) if self._device == "cuda" else \
-            self._session.run([self._output], feeds)[0]
-        return postprocess(raw, self._task, batch.get("attention_mask"))
+        if self._takes_mask:
+            return self._run(batch)
+        # no attention_mask input: one row at a time, with only its real tokens (any padding side)
+        mask = batch.get("attention_mask")
+        rows = []
+        for i in range(len(batch["input_ids"])):
+            keep = np.flatnonzero(mask[i]) if mask is not None and mask[i].any() else slice(None)
+            row = {k: np.asarray(batch[k])[i:i + 1, keep] for k in ("input_ids", "token_type_ids")
+                   if k in batch}
+            row["attention_mask"] = np.ones_like(row["input_ids"])
+            rows.append(self._run(row))
+        return np.concatenate(rows, axis=0)
+
+    def _run(self, batch: Batch) -> np.ndarray:
+        """Probabilities for rows this file can take as they are, or once fitted to its static shape."""
+        ids = np.asarray(batch["input_ids"])
+        mask = batch.get("attention_mask")
+        cols = {"input_ids": ids, "attention_mask": np.ones_like(ids) if mask is None else np.asarray(mask)}
+        if "token_type_ids" in batch:
+            cols["token_type_ids"] = np.asarray(batch["token_type_ids"])
+        if self._fixed_seq is not None:
+            cols = self._fit_length(cols, self._fixed_seq)
+        n = len(ids)
+        step = self._fixed_batch or n
+        parts = []
+        for start in range(0, n, step):
+            chunk = {k: v[start:start + step] for k, v in cols.items()}
+            real = len(chunk["input_ids"])
+            if real < step:  # fill a static batch with copies of the last row, dropped below
+                chunk = {k: np.concatenate([v, np.repeat(v[-1:], step - real, axis=0)])
+                         for k, v in chunk.items()}
+            raw = self._raw(chunk)[:real]
+            parts.append(postprocess(raw, self._task, chunk["attention_mask"][:real]))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+    def _fit_length(self, cols: dict[str, np.ndarray], length: int) -> dict[str, np.ndarray]:
+        """Right-pad to a static sequence length (pad id, mask 0), or refuse a longer text."""
+        width = cols["input_ids"].shape[1]
+        if width > length:
+            used = np.flatnonzero(cols["attention_mask"].any(axis=0))
+            longest = int(used[-1]) + 1 if used.size else 0
+            if longest > length:
+                raise GateError(
+                    f"{self.artifact} has a static input shape {self._input_shape}, so it takes at most "
+                    f"{length} tokens, but a text in this batch has {longest}. {DYNAMIC_HINT}"
+                )
+            return {k: v[:, :length] for k, v in cols.items()}
+        if width == length:
+            return cols
+        fill = {"input_ids": self._pad_id}
+        return {k: np.pad(v, ((0, 0), (0, length - width)), constant_values=fill.get(k, 0))
+                for k, v in cols.items()}
+
+    def _raw(self, chunk: dict[str, np.ndarray]) -> np.ndarray:
+        """The chosen output for one chunk, as float32."""
+        ids = chunk["input_ids"]
+        feeds = {n: np.ascontiguousarray(chunk[n] if n in chunk else np.zeros_like(ids),
+                                         dtype=self._dtypes[n]) for n in self.input_names}
+        raw = np.asarray(self._run_cuda(feeds) if self._device == "cuda" else
+                         self._session.run([self._output], feeds)[0])
+        if raw.dtype != np.float32:
+            raw = raw.astype(np.float32)
+        if not self._output_checked:
+            self._check_output(("batch", *raw.shape[1:]))
+            self._output_checked = True
+        return raw
 
     def _run_cuda(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """IO binding: copy inputs to the GPU once, keep the output there, sync, copy back."""
@@ -237,21 +465,79 @@ class OnnxBackend:
 
 @dataclass(frozen=True)
 class PrebuiltOnnxBackend:
-    """`onnx:PATH`: a prebuilt ONNX file, run with the model's tokenizer."""
+    """`onnx:PATH[@fp32|@fp16|@int8]`: a prebuilt ONNX file, run with the model's tokenizer.
+
+    PATH is absolute, or relative to the working directory or to the model directory (the
+    layout of published models: `onnx/model_quantized.onnx` inside the model's folder). The
+    file is judged by the bounds of its precision: given after `@`, else inferred from its graph.
+    `spec` is the text after `onnx:` as the user wrote it, so the runner keeps the same name."""
 
     path: Path
+    precision: Precision | None = None
+    spec: str = ""
 
     @property
     def name(self) -> str:
-        return f"onnx:{self.path}"
+        if self.spec:
+            return f"onnx:{self.spec}"
+        return f"onnx:{self.path}" + (f"@{self.precision}" if self.precision else "")
 
     def build(self, ctx: BuildContext) -> OnnxRunner:
-        session = open_session(self.path, ctx.device, ctx.threads)
-        precision = "int8" if _is_quantized(session) else "onnx"
-        return OnnxRunner(session, ctx, self.name, precision, self.path, from_cache=True,
-                          size_bytes=self.path.stat().st_size)
+        providers_for(ctx.device)
+        path, notes = resolve_onnx_path(self.path, ctx.model.path)
+        info = inspect_onnx(path)
+        missing = info.missing_external_files()
+        if missing:
+            raise GateError(
+                f"{path} keeps its weights in external data files, and "
+                f"{', '.join(str(m) for m in missing)} {'is' if len(missing) == 1 else 'are'} missing "
+                f"(the graph references {', '.join(info.external_locations)} beside the .onnx file). Copy "
+                "the weights file(s) next to the .onnx file under exactly those names."
+            )
+        inferred, evidence = infer_precision(info)
+        if self.precision is None:
+            precision: Precision = inferred
+            notes.append(f"precision {inferred} inferred from the graph ({evidence})")
+        else:
+            precision = self.precision
+            notes.append(f"precision {precision} given in the backend name" + (
+                " (the graph agrees)" if precision == inferred else
+                f" (the graph looks {inferred}: {evidence})"))
+        size = info.size_bytes()
+        if info.external_locations:
+            data, files = size - path.stat().st_size, info.external_locations
+            more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+            notes.append(f"weights stored as external data in {', '.join(files[:3])}{more} "
+                         f"({format_bytes(data)}, counted in the size)")
+        ctx.progress(f"{self.name}: {path} ({format_bytes(size)}, {precision})")
+        session = open_session(path, ctx.device, ctx.threads)
+        return OnnxRunner(session, ctx, self.name, precision, path, from_cache=True, size_bytes=size,
+                          notes=notes)
 
 
-def _is_quantized(session: Any) -> bool:
-    meta = session.get_modelmeta()
-    return "quant" in (meta.producer_name or "").lower()
+def resolve_onnx_path(path: Path, model_dir: Path) -> tuple[Path, list[str]]:
+    """The file `path` names (absolute, or relative to the working directory or the model
+    directory, the working directory first) and a note saying which was used when it matters."""
+    candidates = [("", path)] if path.is_absolute() else [
+        ("the working directory", Path.cwd() / path), ("the model directory", model_dir / path)]
+    found = [(where, p) for where, p in candidates if p.exists()]
+    if not found:
+        looked = "" if path.is_absolute() else (
+            f" (looked relative to the working directory, {Path.cwd()}, and to the model directory, "
+            f"{model_dir})")
+        raise GateError(f"ONNX file {path} does not exist{looked}. Check the path after 'onnx:'.")
+    where, chosen = found[0]
+    if chosen.is_dir():
+        inside = sorted(p.relative_to(chosen).as_posix() for p in chosen.rglob("*.onnx"))
+        if not inside:
+            raise GateError(f"{chosen} is a directory with no .onnx file in it; name an ONNX file "
+                            "after 'onnx:'.")
+        raise GateError(f"{chosen} is a directory; name the ONNX file in it, e.g. onnx:{path / inside[0]} "
+                        f"(it holds {', '.join(inside[:5])}{', ...' if len(inside) > 5 else ''}).")
+    notes = []
+    if len(found) == 2 and not found[0][1].samefile(found[1][1]):
+        notes.append(f"'{path}' exists relative to both the working directory and the model directory: "
+                     f"used {chosen}, not {found[1][1]} (give an absolute path to choose)")
+    elif where == "the model directory":
+        notes.append(f"'{path}' resolved relative to the model directory: {chosen}")
+    return chosen, notes

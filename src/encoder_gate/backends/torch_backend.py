@@ -54,6 +54,7 @@ class TorchRunner:
 
         self.name = name
         self.precision = "fp32"
+        self.notes: tuple[str, ...] = ()
         self.from_cache = from_cache
         self.size_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         self._torch = torch
