@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from encoder_gate import bench
 from encoder_gate.errors import GateError
+from encoder_gate.scaffold import THIN_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DIMS = bench.ModelDims(hidden=4, layers=2, intermediate=8, heads=2, num_labels=3)
@@ -283,11 +284,11 @@ def test_benchmark_files_latest_and_errors(tmp_path):
 
 @pytest.fixture
 def bench_project(pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    """A pytester directory holding a copy of benchmarks/ and quick benchmark settings."""
-    target = pytester.path / "benchmarks"
-    target.mkdir()
-    for name in ("conftest.py", "test_throughput.py"):
-        shutil.copy(ROOT / "benchmarks" / name, target / name)
+    """A pytester directory holding the thin benchmarks/ module `init` writes, and quick settings."""
+    for rel, text in THIN_MODULES.items():
+        if rel.startswith("benchmarks/"):
+            (pytester.path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (pytester.path / rel).write_text(text)
     monkeypatch.setenv(bench.ENV_ROUNDS, "2")
     monkeypatch.setenv(bench.ENV_TEXTS, "8")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -299,7 +300,8 @@ def bench_project(pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytes
 @pytest.mark.slow
 def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, bench_project):
     result = pytester.runpytest_subprocess(*bench_project, "--gate-backends", "torch,onnx-fp32",
-                                           "--gate-batch-sizes", "1,4", "--benchmark-json", "out.json")
+                                           "--gate-batch-sizes", "1,4", "--gate-sweep", "full",
+                                           "--benchmark-json", "out.json")
     # 2 backends x (2 batch sizes x 2 variants x 2 dispatches x 2 modes + 2 latency + 2 workers tests)
     result.assert_outcomes(passed=40)
     result.stdout.fnmatch_lines(["*encoder-gate speedups over torch eager*",
@@ -373,7 +375,7 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     monkeypatch.setenv(bench.ENV_TEXTS, "32")
     store = pytester.path / "store"
     args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8",
-            "-k", "model_only and filtered and bucketed", "--benchmark-storage", f"file://{store}"]
+            "--gate-sweep", "full", "-k", "model_only and filtered and bucketed", "--benchmark-storage", f"file://{store}"]
     pytester.runpytest_subprocess(*args, "--benchmark-autosave").assert_outcomes(passed=2)
     baseline = pytester.path / "baseline.json"
     shutil.copy(pytester.path / "report" / "speedups.json", baseline)

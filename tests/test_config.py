@@ -14,7 +14,8 @@ def test_defaults_are_the_default_model_on_every_cpu_backend(tmp_path: Path):
     cfg = load_config(tmp_path, {})
     assert cfg.model == "default"
     assert cfg.backends == ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
-    assert cfg.batch_sizes == (1, 2, 4, 8, 16, 32)
+    assert cfg.batch_sizes == (1, 8)  # the gate sweep's
+    assert cfg.sweep == "gate" and cfg.texts is None
     assert cfg.cache_dir == tmp_path / ".encoder-gate" / "cache"
 
 

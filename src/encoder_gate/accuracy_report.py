@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoder_gate.cache import toolchain_versions
-from encoder_gate.gate import THRESHOLD
+from encoder_gate.gate import NO_GOLD, THRESHOLD, Evaluation
+from encoder_gate.tolerances import Bounds
 
 if TYPE_CHECKING:
     from encoder_gate.session import GateSession
@@ -47,8 +48,19 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                     "examples": len(ds)},
         "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
         "versions": toolchain_versions(),
-        "backends": {name: ev.summary() for name, ev in state.evaluations.items()},
+        "labelled": state.labelled,
+        "configured_backends": list(cfg.backends),
+        "backends": {name: _row(ev, state.bounds(name)) for name, ev in state.evaluations.items()},
+        "not_evaluated": {name: rec.error for name, rec in state.records.items()
+                          if rec.error and name not in state.evaluations},
     }
+
+
+def _row(ev: Evaluation, bounds: Bounds) -> dict[str, Any]:
+    """A backend's summary, each applicable check against its bound, and the verdict."""
+    checks = ev.checks(bounds)
+    return {**ev.summary(), "checks": checks,
+            "verdict": "pass" if all(c["passed"] for c in checks.values()) else "fail"}
 
 
 def render_markdown(payload: dict[str, Any]) -> str:
@@ -73,6 +85,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"Dataset `{d['source']}` split `{d['split']}`, variant `{d['variant']}`, {d['examples']} "
         f"examples; {about}",
         "",
+        *([NO_GOLD, ""] if payload.get("labelled") is False else []),
         "| backend | " + " | ".join(h for _, h, _ in columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
@@ -106,9 +119,13 @@ def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) ->
     rows: dict[str, Any] = {}
     for payload in payloads:
         rows.update(payload["backends"])
+    missing: dict[str, str] = {}
+    for payload in payloads:
+        missing.update(payload.get("not_evaluated") or {})
     rank = {name: i for i, name in enumerate(order)}
     ordered = sorted(rows, key=lambda name: (rank.get(name, len(rank)), name))
-    return {**payloads[0], "backends": {name: rows[name] for name in ordered}}
+    return {**payloads[0], "backends": {name: rows[name] for name in ordered},
+            "not_evaluated": {k: v for k, v in missing.items() if k not in rows}}
 
 
 def write_payload(out: Path, payload: dict[str, Any]) -> tuple[Path, Path]:

@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -928,14 +928,41 @@ class SessionOutcome:
 
 
 def finish_session(results: Sequence[BenchResult], settings: BenchSettings, report_dir: Path,
-                   model: Mapping[str, Any], gemm: float | None) -> SessionOutcome:
-    """Write ``<report_dir>/speedups.json``; gate against ``settings.baseline`` when set."""
+                   model: Mapping[str, Any], gemm: float | None,
+                   baseline: tuple[Mapping[str, Any], str] | None = None,
+                   compare_regressions: Sequence[str] | None = None) -> SessionOutcome:
+    """Write ``<report_dir>/speedups.json``; gate against a baseline when there is one.
+
+    The baseline is ``settings.baseline`` (a speedups.json) when set, else ``baseline``: a
+    speedups document and where it came from (e.g. the pytest-benchmark save that
+    ``--benchmark-compare`` compares with). The gate's outcome is stored in the document
+    under ``gate`` (baseline, max drop, and per case and backend the baseline and current
+    speedups), so the verdict can be rendered from speedups.json alone; so is pytest-benchmark's
+    own ``--benchmark-compare-fail`` verdict (``compare_regressions``) under ``compare``.
+    """
     doc = speedups_document(results, model=model, gemm=gemm)
-    path = write_json(Path(report_dir) / "speedups.json", doc)
+    if compare_regressions is not None:
+        doc["compare"] = {"passed": not compare_regressions, "regressions": list(compare_regressions)}
     failures: list[SpeedupFailure] = []
     warnings: list[str] = []
+    source: str | None = None
+    base_doc: Mapping[str, Any] | None = None
     if settings.baseline is not None:
-        baseline = read_json(settings.baseline, "speedup baseline")
-        failures = speedup_gate(doc, baseline, settings.max_drop)
-        warnings = comparability_warnings(doc, baseline)
-    return SessionOutcome(path, doc, failures, warnings, settings)
+        base_doc, source = read_json(settings.baseline, "speedup baseline"), str(settings.baseline)
+    elif baseline is not None:
+        base_doc, source = baseline
+    if base_doc is not None:
+        failures = speedup_gate(doc, base_doc, settings.max_drop)
+        warnings = comparability_warnings(doc, base_doc)
+        cur, base = _speedup_table(doc), _speedup_table(base_doc)
+        doc["gate"] = {
+            "baseline": source, "max_drop": settings.max_drop, "passed": not failures,
+            "compared": {case: {b: {"baseline": float(base[case][b]), "current": float(cur[case][b])}
+                                for b in sorted(set(cur[case]) & set(base[case]))}
+                         for case in sorted(set(cur) & set(base))},
+            "failures": [str(f) for f in failures], "warnings": warnings,
+        }
+    path = write_json(Path(report_dir) / "speedups.json", doc)
+    outcome_settings = settings if settings.baseline is not None or source is None else replace(
+        settings, baseline=Path(source))
+    return SessionOutcome(path, doc, failures, warnings, outcome_settings)

@@ -22,6 +22,7 @@ else:  # pragma: no cover
 Device = Literal["cpu", "cuda"]
 Variant = Literal["normal", "filtered"]
 ThresholdMode = Literal["fixed", "tuned"]
+Sweep = Literal["gate", "full"]
 DEFAULT_BACKENDS = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
 
 
@@ -36,7 +37,9 @@ class GateConfig:
     split: str = "test"
     text_column: str = "text"
     label_column: str = "labels"
-    batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    texts: Path | None = None  # a text file, one text per line: parity checks only, no F1
+    batch_sizes: tuple[int, ...] = (1, 8)  # benchmark batch sizes (a full sweep: 1,2,4,8,16,32)
+    sweep: Sweep = "gate"  # benchmarks: the measured gate configuration, or everything
     eval_batch_size: int = 32
     limit: int = 0  # evaluate only the first N examples (0: all)
     thresholds: ThresholdMode = "fixed"  # "tuned": per-label, on the validation split
@@ -60,6 +63,10 @@ class GateConfig:
         _check_literal("device", self.device, Device, "--gate-device")
         _check_literal("dataset_variant", self.dataset_variant, Variant, "--gate-dataset-variant")
         _check_literal("thresholds", self.thresholds, ThresholdMode, "--gate-thresholds")
+        _check_literal("sweep", self.sweep, Sweep, "--gate-sweep")
+        if self.texts is not None and not self.texts.is_file():
+            raise GateError(f"texts file {self.texts} does not exist (--gate-texts / texts in "
+                            "[tool.encoder-gate]); pass a text file with one text per line")
         if not self.batch_sizes or any(b <= 0 for b in self.batch_sizes):
             raise GateError(
                 f"batch sizes must be positive integers, got {list(self.batch_sizes)}: "
@@ -123,8 +130,8 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
                 out[name] = int(out[name])
             except (TypeError, ValueError):
                 raise GateError(f"{name} must be an integer, got {out[name]!r}") from None
-    for name in ("cache_dir", "report_dir"):
-        if name in out:
+    for name in ("cache_dir", "report_dir", "texts"):
+        if out.get(name) is not None:
             path = Path(out[name]).expanduser()
             out[name] = path if path.is_absolute() else root / path
     for name in ("int8_per_channel", "int8_reduce_range"):

@@ -230,6 +230,21 @@ def load_dataset(
     return apply_variant(ds, variant)
 
 
+def load_texts(path: Path) -> Dataset:
+    """A text file, one text per line (blank lines skipped), as a Dataset without labels.
+
+    For parity checks alone: every backend is judged against the torch reference on these
+    texts; nothing that needs gold labels (F1, accuracy) can run.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise GateError(f"texts file {path} does not exist; pass a text file with one text per line")
+    texts = tuple(line.strip() for line in _read_text(path).splitlines() if line.strip())
+    if not texts:
+        raise GateError(f"texts file {path} holds no text; write one text per line")
+    return Dataset(str(path), texts, np.zeros((len(texts), 0), dtype=np.uint8), ())
+
+
 # --- reading --------------------------------------------------------------------------------
 
 

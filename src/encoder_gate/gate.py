@@ -25,7 +25,7 @@ from encoder_gate.metrics import (
     relative_l2,
     singlelabel_metrics,
 )
-from encoder_gate.tolerances import Bounds
+from encoder_gate.tolerances import Bounds, override_table
 
 CHECKS = ("drift_mean", "drift_p99", "drift_max", "flip_rate", "f1_keep", "f1_floor")
 # The checks that fit each task. Multi-label: drift of the sigmoid probabilities, flips of
@@ -42,11 +42,17 @@ TASK_CHECKS: dict[str, tuple[str, ...]] = {
 }
 THRESHOLD = 0.5  # the decision threshold of the roberta-base-go_emotions model card
 _AT_LEAST = ("f1_keep", "f1_floor", "accuracy_keep", "cosine_min", "cosine_mean")
+GOLD_CHECKS = ("f1_keep", "f1_floor", "accuracy_keep")  # the checks that need gold labels
+NO_GOLD = ("F1 skipped: there are no gold labels (unlabelled texts from --gate-texts); every parity "
+           "check against the torch reference ran. Pass a labelled --gate-dataset to check F1 too")
 
 
-def not_applicable(task: str, check_name: str) -> str | None:
-    """Why `check_name` does not apply to a model of `task`, or None when it does."""
+def not_applicable(task: str, check_name: str, labelled: bool = True) -> str | None:
+    """Why `check_name` does not apply to a model of `task` (with or without gold labels),
+    or None when it does."""
     if check_name in TASK_CHECKS[task]:
+        if not labelled and check_name in GOLD_CHECKS and task != "feature_extraction":
+            return NO_GOLD
         return None
     if task == "feature_extraction":
         if check_name == "flip_rate":
@@ -79,6 +85,26 @@ class Evaluation:
     def headline(self) -> str:
         """The task metric the F1 bounds use: micro F1, macro F1 (single-label) or cosine."""
         return {"multi_label": "f1", "single_label": "f1_macro"}.get(self.task, "cosine_mean")
+
+    @property
+    def labelled(self) -> bool:
+        """Whether task metrics against gold labels exist (an encoder's need no labels)."""
+        return bool(self.metrics) or self.task == "feature_extraction"
+
+    def checks(self, bounds: Bounds) -> dict[str, dict[str, Any]]:
+        """Every check that applies, with its observed value, bound and outcome (for the verdict).
+
+        An absolute F1 floor counts only where one is configured (bound above 0).
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for name in TASK_CHECKS[self.task]:
+            unset_floor = name == "f1_floor" and bounds.f1_floor <= 0
+            if unset_floor or not_applicable(self.task, name, self.labelled):
+                continue
+            observed, bound, holds = observed_and_bound(self, name, bounds)
+            out[name] = {"observed": observed, "bound": bound, "passed": holds,
+                         "direction": "at least" if name in _AT_LEAST else "at most"}
+        return out
 
     def summary(self) -> dict[str, Any]:
         """The stable per-backend keys of accuracy.json (documented in the README).
@@ -187,7 +213,7 @@ def check(ev: Evaluation, check_name: str, bounds: Bounds, texts: Sequence[str],
         what = f"{check_name} = {observed:.6g} exceeds the bound {bound:.6g}"
     lines = [
         f"{ev.name}: {what}.",
-        f"  (bounds: encoder_gate/tolerances.py; override in [tool.encoder-gate.tolerances.{ev.name}])",
+        f"  (bounds: encoder_gate/tolerances.py; override in {override_table(ev.name)})",
     ]
     if ev.task == "feature_extraction":
         return "\n".join([*lines, *_describe_embeddings(ev, texts)])

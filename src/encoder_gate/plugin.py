@@ -2,7 +2,12 @@
 
 Registered through the `pytest11` entry point, so any pytest run in an environment with
 encoder-gate installed gets the `--gate-*` options and the fixtures below. Nothing is
-built until a test asks for a fixture.
+built until a test asks for a fixture. The benchmark half (:mod:`encoder_gate.bench_plugin`)
+is registered in `pytest_configure`; the tests themselves ship in :mod:`encoder_gate.suite`.
+
+A session in which every configured backend was skipped checked nothing: it fails, naming
+the reasons, unless `--gate-allow-skip` is given. At the end of a session the verdict
+(`<report-dir>/verdict.md`, :mod:`encoder_gate.verdict`) is rewritten from the results.
 """
 
 from __future__ import annotations
@@ -17,12 +22,17 @@ import pytest
 from encoder_gate.backends.base import Runner
 from encoder_gate.config import load_config
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
-from encoder_gate.gate import Evaluation
+from encoder_gate.gate import NO_GOLD, Evaluation
 from encoder_gate.models import BUILTIN_MODELS, ModelSpec
 from encoder_gate.session import GateSession
 from encoder_gate.tolerances import Bounds
 
+pytest.register_assert_rewrite("encoder_gate.suite")
+
 SESSION_KEY = pytest.StashKey[GateSession]()
+OUTCOMES = pytest.StashKey[dict[str, dict[str, Any]]]()  # backend -> {"ran": n, "skips": [reasons]}
+NOTHING_CHECKED = pytest.StashKey[str]()
+BACKEND_PROPERTY = "encoder_gate_backend"
 
 OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("model", "MODEL", f"model: {', '.join(BUILTIN_MODELS)}, a local HF model directory, or a hub id"),
@@ -34,7 +44,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("split", "SPLIT", "dataset split (bundled: train, validation, test)"),
     ("text-column", "NAME", "text column of the dataset"),
     ("label-column", "NAME", "label column of the dataset"),
-    ("batch-sizes", "LIST", "comma list of benchmark batch sizes, e.g. 1,2,4,8,16,32"),
+    ("texts", "FILE", "a text file, one text per line, instead of a labelled dataset: every parity "
+                      "check runs, F1 is skipped (no gold labels)"),
+    ("batch-sizes", "LIST", "comma list of benchmark batch sizes (default 1,8)"),
+    ("sweep", "SWEEP", "benchmarks: gate (default; model-only, normal, bucketed, paired: the measured "
+                       "gate configuration) or full (every mode, variant, dispatch, workers, batch "
+                       "sizes 1-32)"),
     ("eval-batch-size", "N", "batch size for accuracy evaluation"),
     ("limit", "N", "evaluate only the first N examples (0: all)"),
     ("thresholds", "MODE", "fixed (0.5, the model card's) or tuned (per label, on the validation split)"),
@@ -50,6 +65,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for name, metavar, help_text in OPTIONS:
         group.addoption(f"--gate-{name}", dest=f"gate_{name.replace('-', '_')}",
                         metavar=metavar, default=None, help=help_text)
+    group.addoption("--gate-speedup-baseline", dest="gate_speedup_baseline", metavar="FILE", default=None,
+                    help="speedups.json of the base run to gate speedups against (default: the "
+                         "speedups in the save --benchmark-compare compares with)")
+    group.addoption("--gate-allow-skip", dest="gate_allow_skip", action="store_true", default=False,
+                    help="let a session pass in which every configured backend was skipped "
+                         "(by default such a session fails: it checked nothing)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,7 +81,14 @@ def pytest_configure(config: pytest.Config) -> None:
         gate_config = load_config(config.rootpath, overrides)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
-    config.stash[SESSION_KEY] = GateSession(gate_config, progress=_progress_writer(config))
+    session = GateSession(gate_config, progress=_progress_writer(config))
+    config.stash[SESSION_KEY] = session
+    config.stash[OUTCOMES] = {}
+    from encoder_gate import bench_plugin
+
+    config.pluginmanager.register(bench_plugin, "encoder-gate-bench-fixtures")
+    config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
+    config.pluginmanager.register(OutcomeCounter(config), "encoder-gate-outcomes")
 
 
 def _progress_writer(config: pytest.Config) -> Any:
@@ -162,6 +190,50 @@ def backend_bounds(backend: Runner, gate_session: GateSession) -> Bounds:
     return bounds
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tag each per-backend test with its backend; reports carry the tag (also from xdist workers)."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "backend" in params:
+            item.user_properties.append((BACKEND_PROPERTY, str(params["backend"])))
+
+
+class OutcomeCounter:
+    """Counts, per backend, the tests that checked something and the reasons of skips.
+
+    Registered in `pytest_configure`; under xdist the controller's instance sees every
+    worker's reports. The counts live in the config's stash.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        backend = dict(report.user_properties).get(BACKEND_PROPERTY)
+        if backend is None:
+            return
+        seen = self.config.stash[OUTCOMES].setdefault(str(backend), {"ran": 0, "skips": []})
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            seen["skips"].append(str(reason).removeprefix("Skipped: "))
+        elif report.failed or (report.when == "call" and report.passed):
+            seen["ran"] += 1
+
+
+def nothing_checked(outcomes: dict[str, dict[str, Any]]) -> str | None:
+    """Why the session checked nothing (every backend's tests skipped), or None."""
+    if not outcomes or any(o["ran"] for o in outcomes.values()):
+        return None
+    reasons = []
+    for name, o in outcomes.items():
+        first = next(iter(dict.fromkeys(o["skips"])), "no test ran")
+        reasons.append(f"{name}: {first}")
+    return ("every configured backend was skipped, so this session checked nothing:\n  "
+            + "\n  ".join(reasons)
+            + "\nFix the cause (device, missing package) or pass --gate-allow-skip to accept it.")
+
+
 WORKER_PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
 WORKER_OUTPUT_KEY = "encoder_gate_accuracy"
 
@@ -175,13 +247,14 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write accuracy.json / accuracy.md.
+    """Write accuracy.json / accuracy.md and the verdict; fail a session that checked nothing.
 
     Without xdist, from this process's evaluations. Under xdist each worker evaluates the
     backends its tests needed and sends its payload to the controller (``workeroutput``),
     which merges them and writes one report.
     """
     from encoder_gate.accuracy_report import accuracy_payload, merge_payloads, write_payload
+    from encoder_gate.verdict import refresh_verdict
 
     config = session.config
     state = config.stash.get(SESSION_KEY, None)
@@ -191,27 +264,43 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             config.workeroutput[WORKER_OUTPUT_KEY] = json.loads(  # type: ignore[attr-defined]
                 json.dumps(accuracy_payload(state)))
         return
+    if state is None:
+        return
+    why = nothing_checked(config.stash.get(OUTCOMES, {}))
+    if why and not config.getoption("gate_allow_skip", False):
+        config.stash[NOTHING_CHECKED] = why
+        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     received: list[dict[str, Any]] = config.stash.get(WORKER_PAYLOADS, [])
     payloads = list(received)
-    if state is not None and state.evaluations:
+    if state.evaluations:
         payloads.append(accuracy_payload(state))
-    if not payloads or state is None:
-        return
-    paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))
-    state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
+    if payloads:
+        paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))
+        state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
+        refresh_verdict(state.config.report_dir, state.progress)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
-    if session is None or not session.records:
+    if session is None:
         return
-    terminalreporter.section("encoder-gate backends")
-    for rec in session.records.values():
-        if rec.error:
-            terminalreporter.write_line(f"{rec.name:<16} error: {rec.error[:160]}")
-            continue
-        origin = "from cache" if rec.from_cache else "built"
-        terminalreporter.write_line(
-            f"{rec.name:<16} {origin:<10} {rec.seconds:7.1f}s  {rec.precision:<5} "
-            f"{rec.size_bytes / 1e6:8.1f} MB"
-        )
+    why = config.stash.get(NOTHING_CHECKED, None)
+    if session.records:
+        terminalreporter.section("encoder-gate backends")
+        for rec in session.records.values():
+            if rec.error:
+                terminalreporter.write_line(f"{rec.name:<16} error: {rec.error[:160]}")
+                continue
+            origin = "from cache" if rec.from_cache else "built"
+            terminalreporter.write_line(
+                f"{rec.name:<16} {origin:<10} {rec.seconds:7.1f}s  {rec.precision:<5} "
+                f"{rec.size_bytes / 1e6:8.1f} MB"
+            )
+            for note in rec.notes:
+                terminalreporter.write_line(f"{'':<16} note: {note}")
+        if session.evaluations and not session.labelled:
+            terminalreporter.write_line(NO_GOLD, yellow=True)
+    if why:
+        terminalreporter.section("encoder-gate: nothing was checked")
+        terminalreporter.write_line(f"encoder-gate: {why}", red=True, bold=True)

@@ -36,6 +36,7 @@ class BuildRecord:
     precision: str = ""
     size_bytes: int = 0
     error: str | None = None
+    notes: tuple[str, ...] = ()  # what the backend decided about an artifact (e.g. inferred precision)
 
 
 @dataclass
@@ -68,16 +69,30 @@ class GateSession:
 
     @cached_property
     def dataset(self) -> Any:
-        """The evaluation set: configured source, split and variant, checked against the model."""
+        """The evaluation set: configured source, split and variant, checked against the model.
+
+        With `texts` (a text file, no labels) it holds the texts alone: every parity check
+        runs against the torch reference, and the checks that need gold labels skip.
+        """
         from encoder_gate.data import check_labels_match, check_single_label
 
         cfg = self.config
         ds = self.load_split(cfg.split)
-        if self.model.task != "feature_extraction":
+        if self.labelled and self.model.task != "feature_extraction":
             check_labels_match(ds, self.model.label_names)
-        if self.model.task == "single_label":
+        if self.labelled and self.model.task == "single_label":
             check_single_label(ds)
         return ds.head(cfg.limit) if cfg.limit else ds
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the evaluation texts carry gold labels (not so with `texts`)."""
+        return self.config.texts is None
+
+    @property
+    def gold(self) -> np.ndarray | None:
+        """The gold labels of the evaluation set, or None for unlabelled texts."""
+        return self.dataset.labels if self.labelled else None
 
     @cached_property
     def dataset_source(self) -> str:
@@ -91,6 +106,8 @@ class GateSession:
         from encoder_gate.labels import GO_EMOTIONS_LABELS
 
         source, model = self.config.dataset, self.model
+        if self.config.texts is not None:
+            return str(self.config.texts)
         if source != "bundled" or model.task != "single_label":
             return source
         if is_sentiment_labels(model.label_names):
@@ -104,12 +121,15 @@ class GateSession:
             "dataset labelled with the model's labels: --gate-dataset PATH"
         )
 
-    def load_split(self, split: str) -> Any:
-        """One split of the configured dataset source and variant, with the model's labels."""
-        from encoder_gate.data import load_dataset
+    def load_split(self, split: str, variant: str | None = None) -> Any:
+        """One split of the configured dataset source (and variant, unless given), with the
+        model's labels; the `texts` file, unlabelled, whatever the split."""
+        from encoder_gate.data import apply_variant, load_dataset, load_texts
 
         cfg = self.config
-        return load_dataset(self.dataset_source, split=split, variant=cfg.dataset_variant,
+        if cfg.texts is not None:
+            return apply_variant(load_texts(cfg.texts), variant or cfg.dataset_variant)
+        return load_dataset(self.dataset_source, split=split, variant=variant or cfg.dataset_variant,
                             text_column=cfg.text_column, label_column=cfg.label_column,
                             label_names=self.model.label_names or None)
 
@@ -131,7 +151,8 @@ class GateSession:
                 raise
             self._runners[name] = runner
             self.records[name] = BuildRecord(name, time.monotonic() - started, runner.from_cache,
-                                             runner.precision, runner.size_bytes)
+                                             runner.precision, runner.size_bytes,
+                                             notes=tuple(getattr(runner, "notes", ())))
         found = self._runners[name]
         if isinstance(found, GateError):
             raise found
@@ -152,15 +173,24 @@ class GateSession:
         return self.predictions("torch")
 
     def bounds(self, name: str) -> Bounds:
-        """The backend's accuracy bounds for the model's task, with the project's overrides."""
-        return bounds_for(name, self.config.tolerances, task=self.model.task)
+        """The backend's accuracy bounds for the model's task, with the project's overrides.
+
+        A prebuilt file (onnx:PATH) gets the bounds of its runner's precision (inferred from
+        its graph or given as onnx:PATH@int8): onnx-PRECISION's bounds and overrides, then the
+        overrides under its own name."""
+        overrides = self.config.tolerances
+        if name.startswith("onnx:"):
+            recipe = f"onnx-{self.runner(name).precision}"
+            merged = {recipe: {**overrides.get(recipe, {}), **overrides.get(name, {})}}
+            return bounds_for(recipe, merged, task=self.model.task)
+        return bounds_for(name, overrides, task=self.model.task)
 
     def evaluation(self, name: str) -> Evaluation:
         """Drift and task metrics of backend `name` on the evaluation set, computed once."""
         if name not in self.evaluations:
             runner = self.runner(name)
             self.evaluations[name] = evaluate(
-                name, self.predictions(name), self.reference, self.dataset.labels,
+                name, self.predictions(name), self.reference, self.gold,
                 precision=runner.precision, size_bytes=runner.size_bytes, task=self.model.task,
                 label_names=self.model.label_names, atol=self.bounds(name).atol,
                 thresholds=self.thresholds,

@@ -35,6 +35,7 @@ Properties:
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -52,13 +53,41 @@ from encoder_gate.strategies import (
     whitespace_texts,
 )
 
+__all__ = [
+    "test_padding_alone_longest_and_max_length_agree",
+    "test_padding_awkward_text_is_handled",
+    "test_padding_batch_composition_does_not_matter",
+    "test_padding_empty_and_whitespace_only_texts",
+    "test_padding_is_right_sided_with_contiguous_masks",
+    "test_padding_long_text_is_truncated_like_the_tokenizer",
+    "test_padding_same_input_gives_same_output",
+]
+
 PADDED_LENGTH = 128  # max_length padding in these tests (see the module docstring)
 
+# Profiles for projects that load none of their own: a run in CI is quick and reproducible,
+# a local run looks further. A project's own loaded profile (e.g. this repository's
+# conftest.py, or HYPOTHESIS_PROFILE with its conftest) wins.
+settings.register_profile("encoder-gate-ci", max_examples=15, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("encoder-gate-dev", max_examples=40, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+
+
+def _profile() -> settings:
+    """The loaded hypothesis profile, or encoder-gate's own when the project loaded none."""
+    if settings.get_current_profile_name() != "default":
+        return settings()
+    return settings.get_profile("encoder-gate-ci" if os.environ.get("CI") else "encoder-gate-dev")
+
+
 # The backend fixture is session-scoped, so hypothesis reuses it across examples safely.
-# Keep the profile's own suppressions (settings() is the loaded profile) and add ours.
+# Keep the profile's own suppressions and add ours.
+tokenizer_settings = settings(_profile(), deadline=None)
 backend_settings = settings(
+    _profile(),
     deadline=None,
-    suppress_health_check=[*settings().suppress_health_check, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[*_profile().suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 
 
@@ -156,6 +185,7 @@ def test_padding_long_text_is_truncated_like_the_tokenizer(backend, gate_session
                       "truncated by encode() vs explicitly truncated ids")
 
 
+@tokenizer_settings
 @given(texts=text_batches(), padding=st.sampled_from(["longest", "max_length"]))
 def test_padding_is_right_sided_with_contiguous_masks(gate_tokenizer, texts, padding):
     """encode() pads on the right with the tokenizer's pad id; masks are ones then zeros."""

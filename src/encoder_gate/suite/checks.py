@@ -17,9 +17,17 @@ import pytest
 
 from encoder_gate.gate import check, not_applicable
 
+__all__ = [
+    "test_accuracy_keeps_reference_share",
+    "test_drift_within_bound",
+    "test_embeddings_close_to_reference",
+    "test_f1_above_floor",
+    "test_f1_keeps_reference_share",
+]
+
 
 def gate(check_name, evaluation, bounds, dataset, model):
-    why = not_applicable(model.task, check_name)
+    why = not_applicable(model.task, check_name, evaluation.labelled)
     if why:
         pytest.skip(why)
     failure = check(evaluation, check_name, bounds, dataset.texts, model.label_names)
@@ -39,7 +47,8 @@ def test_f1_keeps_reference_share(backend_evaluation, backend_bounds, gate_datas
 
 def test_f1_above_floor(backend_evaluation, backend_bounds, gate_dataset, gate_model):
     """The absolute F1 floor from [tool.encoder-gate.tolerances], where one is configured."""
-    if not_applicable(gate_model.task, "f1_floor") is None and backend_bounds.f1_floor <= 0:
+    if (not_applicable(gate_model.task, "f1_floor", backend_evaluation.labelled) is None
+            and backend_bounds.f1_floor <= 0):
         pytest.skip("no absolute f1_floor configured for this backend")
     gate("f1_floor", backend_evaluation, backend_bounds, gate_dataset, gate_model)
 

@@ -14,7 +14,9 @@ dispatch (ordered: dataset order; bucketed: sorted by token length, then batched
 
 Every shape is warmed up before timing (torch.compile recompiles on new shapes). Rounds
 come from ENCODER_GATE_BENCH_ROUNDS (default 5). Numbers go to `benchmark.extra_info`;
-speedups over torch eager are summarized at the end of the session (see conftest.py).
+speedups over torch eager are summarized at the end of the session, and the benchmark
+fixtures (`bench_texts`, `bench_record`, ...) come from the plugin (`encoder_gate.bench_plugin`).
+By default only the gate sweep runs (model-only, normal, bucketed); `--gate-sweep full` runs all.
 """
 
 from __future__ import annotations
@@ -26,70 +28,16 @@ from typing import Any
 import pytest
 
 from encoder_gate import bench
-from encoder_gate.data import VARIANTS, apply_variant, load_dataset
+from encoder_gate.data import VARIANTS
 from encoder_gate.errors import GateError
 from encoder_gate.inference import predict_texts
 from encoder_gate.plugin import call_or_skip
 
-
-@pytest.fixture(scope="session")
-def variant_texts(gate_session: Any, gate_model: Any, bench_settings: bench.BenchSettings) -> dict[str, Any]:
-    """The first N texts of each variant of the configured dataset (a GateError if a variant is empty)."""
-    cfg = gate_session.config
-    full = call_or_skip(lambda: load_dataset(
-        cfg.dataset, split=cfg.split, variant="normal", text_column=cfg.text_column,
-        label_column=cfg.label_column, label_names=gate_model.label_names or None))
-    out: dict[str, Any] = {}
-    for variant in VARIANTS:
-        try:
-            out[variant] = apply_variant(full, variant).texts[:bench_settings.texts]
-        except GateError as exc:
-            out[variant] = exc
-    return out
+__all__ = ["test_end_to_end", "test_latency_batch1", "test_model_only", "test_workers"]
 
 
-@pytest.fixture(scope="session")
-def model_dims(gate_model: Any) -> bench.ModelDims:
-    labels = 0 if gate_model.task == "feature_extraction" else gate_model.num_labels
-    return bench.ModelDims.from_model_dir(gate_model.path, num_labels=labels)
-
-
-@pytest.fixture(scope="session")
-def static_info(gate_session: Any, gate_model: Any) -> dict[str, Any]:
-    """extra_info shared by every benchmark of the session."""
-    return {"model": gate_model.name, "model_type": gate_model.model_type,
-            "model_hash": gate_model.content_hash, "threads": gate_session.config.threads,
-            "device": gate_session.config.device, "versions": bench.library_versions()}
-
-
-@pytest.fixture
-def record(benchmark: Any, backend: Any, static_info: dict[str, Any], model_dims: bench.ModelDims,
-           machine_gemm: float, bench_results: list[bench.BenchResult]) -> Any:
-    """Call after timing: fills extra_info and keeps the time for the speedup summary."""
-
-    def done(mode: str, variant: str, batch_size: int, dispatch: str, plan: bench.BatchPlan,
-             pass_seconds: float | None = None, **extra: Any) -> dict[str, Any]:
-        """`pass_seconds`: time for the whole plan once (default: the median round);
-        `extra`: more extra_info (e.g. the worker figures)."""
-        info: dict[str, Any] = {
-            "mode": mode, "backend": backend.name, "precision": backend.precision,
-            "model_size_bytes": backend.size_bytes, "batch_size": batch_size, "variant": variant,
-            "dispatch": dispatch, "workers": 1, **static_info, **extra,
-        }
-        stats = getattr(benchmark, "stats", None)
-        if stats:  # None under --benchmark-disable
-            seconds = pass_seconds or float(stats.stats.median)
-            info.update(bench.run_info(plan, seconds, model_dims, machine_gemm))
-            bench_results.append(bench.BenchResult(mode, variant, batch_size, dispatch, backend.name,
-                                                   float(getattr(stats.stats, bench.SPEEDUP_STAT)), info))
-        benchmark.extra_info.update(info)
-        return info
-
-    return done
-
-
-def texts_for(variant_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
-    found = variant_texts[variant]
+def texts_for(bench_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
+    found = bench_texts[variant]
     if isinstance(found, GateError):
         pytest.skip(str(found))
     texts: tuple[str, ...] = found
@@ -98,8 +46,8 @@ def texts_for(variant_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
 
 @pytest.mark.parametrize("dispatch", bench.DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_model_only(benchmark, backend, gate_session, gate_tokenizer, variant_texts, bench_settings, record,
-                    batch_size, variant, dispatch):
+def test_model_only(benchmark, backend, gate_session, gate_tokenizer, bench_texts, bench_settings,
+                    bench_record, gate_batch_size, variant, dispatch):
     """Pre-tokenized batches through the backend: the model's own speed.
 
     Paired (the default; ENCODER_GATE_BENCH_PAIRED=0 turns it off): every round of a
@@ -107,7 +55,7 @@ def test_model_only(benchmark, backend, gate_session, gate_tokenizer, variant_te
     by us outside pytest-benchmark's timing, and the speedup is the median of the per-round
     ratios (see bench.paired_speedup).
     """
-    plan = bench.make_batches(gate_tokenizer, texts_for(variant_texts, variant), batch_size, dispatch)
+    plan = bench.make_batches(gate_tokenizer, texts_for(bench_texts, variant), gate_batch_size, dispatch)
     backend.warmup(plan.shapes)
 
     def run_on(runner: Any) -> int:
@@ -126,7 +74,7 @@ def test_model_only(benchmark, backend, gate_session, gate_tokenizer, variant_te
             run_on(reference)
             reference_seconds.append(time.perf_counter() - start)
 
-    benchmark.group = f"model {variant} bs={batch_size}"
+    benchmark.group = f"model {variant} bs={gate_batch_size}"
     assert benchmark.pedantic(run_on, args=(backend,), setup=setup, rounds=bench_settings.rounds,
                               warmup_rounds=1, iterations=1) == len(plan.batches)
     extra: dict[str, Any] = {}
@@ -135,29 +83,30 @@ def test_model_only(benchmark, backend, gate_session, gate_tokenizer, variant_te
         timed = reference_seconds[-len(stats.stats.data):]  # the warm-up round's pass is dropped
         extra = {"paired_speedup": bench.paired_speedup(timed, stats.stats.data),
                  "paired_reference_seconds": timed}
-    record("model", variant, batch_size, dispatch, plan, **extra)
+    bench_record("model", variant, gate_batch_size, dispatch, plan, **extra)
 
 
 @pytest.mark.parametrize("dispatch", bench.DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_end_to_end(benchmark, backend, gate_tokenizer, variant_texts, bench_settings, record,
-                    batch_size, variant, dispatch):
+def test_end_to_end(benchmark, backend, gate_tokenizer, bench_texts, bench_settings, bench_record,
+                    gate_batch_size, variant, dispatch):
     """Raw texts in, probabilities out: tokenization + inference + sigmoid."""
-    texts = list(texts_for(variant_texts, variant))
-    plan = bench.make_batches(gate_tokenizer, texts, batch_size, dispatch)  # the shapes predict_texts makes
+    texts = list(texts_for(bench_texts, variant))
+    # the shapes predict_texts makes
+    plan = bench.make_batches(gate_tokenizer, texts, gate_batch_size, dispatch)
     backend.warmup(plan.shapes)
-    benchmark.group = f"e2e {variant} bs={batch_size}"
-    probs = benchmark.pedantic(predict_texts, args=(backend, gate_tokenizer, texts, batch_size),
+    benchmark.group = f"e2e {variant} bs={gate_batch_size}"
+    probs = benchmark.pedantic(predict_texts, args=(backend, gate_tokenizer, texts, gate_batch_size),
                                kwargs={"sort_by_length": dispatch == "bucketed"},
                                rounds=bench_settings.rounds, warmup_rounds=1, iterations=1)
     assert probs.shape[0] == len(texts)
-    record("e2e", variant, batch_size, dispatch, plan)
+    bench_record("e2e", variant, gate_batch_size, dispatch, plan)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_latency_batch1(benchmark, backend, gate_tokenizer, variant_texts, record, variant):
+def test_latency_batch1(benchmark, backend, gate_tokenizer, bench_texts, bench_record, variant):
     """One message per call, each text once: p50/p90/p99 latency in extra_info."""
-    plan = bench.make_batches(gate_tokenizer, texts_for(variant_texts, variant), 1, "ordered")
+    plan = bench.make_batches(gate_tokenizer, texts_for(bench_texts, variant), 1, "ordered")
     backend.warmup(plan.shapes)
     batches = itertools.cycle(plan.batches)
     benchmark.group = f"latency {variant} bs=1"
@@ -165,23 +114,23 @@ def test_latency_batch1(benchmark, backend, gate_tokenizer, variant_texts, recor
                        rounds=len(plan.batches), warmup_rounds=1, iterations=1)
     stats = getattr(benchmark, "stats", None)
     if not stats:  # --benchmark-disable
-        record("latency", variant, 1, "ordered", plan)
+        bench_record("latency", variant, 1, "ordered", plan)
         return
     # a round is one message: the round times are per-message latencies, and one pass
     # over every text takes their sum
     samples = stats.stats.data
-    record("latency", variant, 1, "ordered", plan, pass_seconds=float(sum(samples)))
+    bench_record("latency", variant, 1, "ordered", plan, pass_seconds=float(sum(samples)))
     benchmark.extra_info.update(
         {f"latency_{k}": v for k, v in bench.latency_percentiles(samples).items()})
 
 
-def test_workers(benchmark, backend, gate_session, gate_tokenizer, variant_texts, bench_settings, record,
-                 batch_size):
+def test_workers(benchmark, backend, gate_session, gate_tokenizer, bench_texts, bench_settings,
+                 bench_record, gate_batch_size):
     """W worker processes share the bucketed batches; a round ends with the slowest worker."""
     workers = bench_settings.workers
-    plan = bench.make_batches(gate_tokenizer, texts_for(variant_texts, "normal"), batch_size, "bucketed")
+    plan = bench.make_batches(gate_tokenizer, texts_for(bench_texts, "normal"), gate_batch_size, "bucketed")
     if len(plan.batches) < workers:
-        pytest.skip(f"{len(plan.batches)} batches of {batch_size} cannot feed {workers} workers; "
+        pytest.skip(f"{len(plan.batches)} batches of {gate_batch_size} cannot feed {workers} workers; "
                     f"raise {bench.ENV_TEXTS} or lower {bench.ENV_WORKERS}")
     slowest: list[float] = []
     with call_or_skip(bench.WorkerPool, gate_session.config, backend.name,
@@ -192,10 +141,10 @@ def test_workers(benchmark, backend, gate_session, gate_tokenizer, variant_texts
             slowest.append(max(seconds))
             return len(seconds)
 
-        benchmark.group = f"workers normal bs={batch_size}"
+        benchmark.group = f"workers normal bs={gate_batch_size}"
         assert benchmark.pedantic(run, rounds=bench_settings.rounds, warmup_rounds=1, iterations=1) == workers
     timed = slowest[1:] or slowest  # the first call is pedantic's warm-up round
     info = bench.workers_info(pool, timed)
     assert sum(info["worker_messages"]) == plan.n_messages and info["backend_peak_rss_mb"] > 0
-    record("workers", "normal", batch_size, "bucketed", plan, pass_seconds=info["slowest_worker_seconds"],
-           **info)
+    bench_record("workers", "normal", gate_batch_size, "bucketed", plan,
+                 pass_seconds=info["slowest_worker_seconds"], **info)

@@ -6,6 +6,8 @@ import numpy as np
 
 from encoder_gate.inference import predict_texts
 
+__all__ = ["test_backend_gives_well_formed_probabilities"]
+
 
 def test_backend_gives_well_formed_probabilities(backend, gate_model, gate_tokenizer, gate_dataset):
     """Each backend returns one finite row per text, probabilities in [0, 1] for classifiers."""

@@ -1,0 +1,270 @@
+"""The benchmark half of the plugin: the sweep, case order, benchmark fixtures and the speed gate.
+
+Registered by :mod:`encoder_gate.plugin` in ``pytest_configure`` (as pytest registers its
+stepwise and cache plugins), so an installed encoder-gate brings it to any project; its
+state lives in the config's stash. The numbers are computed by :mod:`encoder_gate.bench`.
+
+- **Sweep**: ``--gate-sweep gate`` (the default) keeps the configuration whose false-alarm
+  and detection rates the README measures: model-only, normal variant, length-bucketed,
+  paired rounds, the configured batch sizes. The other benchmarks are deselected and the
+  summary says so. ``--gate-sweep full`` runs every mode, variant, dispatch and the worker
+  processes (widen the batch sizes with ``--gate-batch-sizes 1,2,4,8,16,32``).
+- **Speed gate**: at the end of a run each backend's speedup over torch eager (same run,
+  same case) goes to ``<report-dir>/speedups.json`` and the terminal. The baseline is
+  ``--gate-speedup-baseline FILE`` (or ENCODER_GATE_SPEEDUP_BASELINE), else, under
+  ``--benchmark-compare``, the speedups recorded in the pytest-benchmark save being
+  compared with; a speedup that fell by more than ENCODER_GATE_SPEEDUP_MAX_DROP (default
+  0.15) fails the session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from encoder_gate import bench
+from encoder_gate.errors import GateError
+from encoder_gate.verdict import refresh_verdict
+
+SETTINGS = pytest.StashKey[bench.BenchSettings]()
+RESULTS = pytest.StashKey[list[bench.BenchResult]]()
+GEMM = pytest.StashKey[float]()
+OUTCOME = pytest.StashKey[bench.SessionOutcome]()
+ERROR = pytest.StashKey[str]()
+SWEEP_NOTE = pytest.StashKey[str]()
+STARTED = pytest.StashKey[float]()
+
+# What the gate sweep keeps: the configuration the README's noise tables measure.
+GATE_CASE = {"originalname": "test_model_only", "variant": "normal", "dispatch": "bucketed"}
+
+
+def is_benchmark(item: pytest.Item) -> bool:
+    """A benchmark of the suite: it times with pytest-benchmark and runs per backend."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return "benchmark" in getattr(item, "fixturenames", ()) and "backend" in params
+
+
+def in_gate_sweep(item: pytest.Item) -> bool:
+    params = item.callspec.params  # type: ignore[attr-defined]
+    return (getattr(item, "originalname", item.name) == GATE_CASE["originalname"]
+            and params.get("variant") == GATE_CASE["variant"]
+            and params.get("dispatch") == GATE_CASE["dispatch"])
+
+
+class BenchPlugin:
+    """Hooks and fixtures of the benchmark half; one instance per pytest session."""
+
+    def __init__(self, config: pytest.Config, gate: Any) -> None:
+        self.config = config
+        self.gate = gate  # the GateSession of encoder_gate.plugin
+        try:
+            settings = bench.settings_from_env()
+        except GateError as exc:
+            raise pytest.UsageError(f"encoder-gate: {exc}") from None
+        explicit = config.getoption("gate_speedup_baseline", None)
+        if explicit:
+            settings = dataclasses.replace(settings, baseline=Path(explicit).expanduser())
+        if settings.baseline is not None and not settings.baseline.is_file():
+            raise pytest.UsageError(
+                f"encoder-gate: speedup baseline {settings.baseline} is not a file; point "
+                "--gate-speedup-baseline (or ENCODER_GATE_SPEEDUP_BASELINE) at a speedups.json "
+                "saved by an earlier benchmark run")
+        config.stash[SETTINGS] = settings
+        config.stash[RESULTS] = []
+        config.stash[STARTED] = time.monotonic()
+
+    # --- collection ------------------------------------------------------------------------
+
+    def batch_sizes(self) -> list[int]:
+        return list(self.gate.config.batch_sizes)
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "gate_batch_size" in metafunc.fixturenames:
+            sizes = self.batch_sizes()
+            metafunc.parametrize("gate_batch_size", sizes, ids=[f"bs{b}" for b in sizes])
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Keep the sweep's benchmarks, and run the backends of one case back to back.
+
+        pytest groups tests by the session-scoped `backend` parameter, which puts minutes
+        between torch and onnx-int8 of the same case; interleaving them makes load from
+        other processes hit them alike. Built runners are cached by the session, so
+        switching backend between tests costs nothing.
+        """
+        if self.gate.config.sweep == "gate":
+            dropped = [item for item in items if is_benchmark(item) and not in_gate_sweep(item)]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+                gone = set(map(id, dropped))
+                items[:] = [item for item in items if id(item) not in gone]
+                config.stash[SWEEP_NOTE] = (
+                    f"gate sweep (model-only, normal, bucketed, batch sizes "
+                    f"{','.join(map(str, self.batch_sizes()))}): deselected {len(dropped)} other "
+                    "benchmarks (end-to-end, latency, workers, filtered, ordered); "
+                    "--gate-sweep full runs them")
+        else:
+            n = sum(map(is_benchmark, items))
+            config.stash[SWEEP_NOTE] = (f"full sweep: {n} benchmarks, batch sizes "
+                                        f"{','.join(map(str, self.batch_sizes()))}")
+        self._interleave(items)
+
+    def _interleave(self, items: list[pytest.Item]) -> None:
+        backends = list(self.gate.config.backends)
+        positions = [i for i, item in enumerate(items) if is_benchmark(item)]
+        first_seen: dict[tuple[Any, ...], int] = {}
+
+        def key(item: pytest.Item) -> tuple[int, int]:
+            params = item.callspec.params  # type: ignore[attr-defined]
+            case = (getattr(item, "originalname", item.name),
+                    *sorted((k, str(v)) for k, v in params.items() if k != "backend"))
+            name = str(params["backend"])
+            return first_seen.setdefault(case, len(first_seen)), \
+                backends.index(name) if name in backends else len(backends)
+
+        ordered = sorted((items[i] for i in positions), key=key)
+        for i, item in zip(positions, ordered, strict=True):
+            items[i] = item
+
+    # --- the end of the session ------------------------------------------------------------
+
+    def compared_baseline(self) -> tuple[Mapping[str, Any], str] | None:
+        """Speedups of the pytest-benchmark save that ``--benchmark-compare`` compares with."""
+        session = getattr(self.config, "_benchmarksession", None)
+        mapping = getattr(session, "compared_mapping", None) or {}
+        for path, benches in mapping.items():
+            results = bench.results_from_json({"benchmarks": list(benches.values())})
+            if results:
+                return bench.speedups_document(results), str(path)
+        return None
+
+    def compare_regressions(self) -> list[str] | None:
+        """pytest-benchmark's own verdict under --benchmark-compare-fail: the regressed benchmarks
+        (None when it was not asked to judge)."""
+        bench_session = getattr(self.config, "_benchmarksession", None)
+        if bench_session is None or not getattr(bench_session, "compare_fail", None):
+            return None
+        return [f"{name}: {message}" for name, message in bench_session.performance_regressions]
+
+    @pytest.hookimpl(trylast=True)  # after pytest-benchmark's own sessionfinish has compared
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        config = session.config
+        results = config.stash.get(RESULTS, [])
+        if not results or hasattr(config, "workerinput"):  # nothing timed, or an xdist worker
+            return
+        gate = self.gate
+        model = {"name": gate.model.name, "model_type": gate.model.model_type,
+                 "content_hash": gate.model.content_hash, "threads": gate.config.threads,
+                 "device": gate.config.device}
+        settings = config.stash[SETTINGS]
+        baseline = None if settings.baseline is not None else self.compared_baseline()
+        try:
+            outcome = bench.finish_session(results, settings, gate.config.report_dir, model,
+                                           config.stash.get(GEMM, None), baseline=baseline,
+                                           compare_regressions=self.compare_regressions())
+        except GateError as exc:  # a malformed baseline file
+            config.stash[ERROR] = str(exc)
+            failed = True
+        else:
+            config.stash[OUTCOME] = outcome
+            failed = bool(outcome.failures)
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        refresh_verdict(gate.config.report_dir, gate.progress)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        config = self.config
+        note = config.stash.get(SWEEP_NOTE, None)
+        outcome, error = config.stash.get(OUTCOME, None), config.stash.get(ERROR, None)
+        if outcome is None and error is None and note is None:
+            return
+        terminalreporter.section("encoder-gate speedups over torch eager (same run)")
+        if note is not None:
+            minutes = (time.monotonic() - config.stash[STARTED]) / 60
+            terminalreporter.write_line(f"{note}; session took {minutes:.1f} min")
+        if error is not None:
+            terminalreporter.write_line(f"encoder-gate: {error}", red=True, bold=True)
+            return
+        for text, style in outcome.lines() if outcome is not None else ():
+            terminalreporter.write_line(text, **({style: True} if style else {}))
+
+
+# --- fixtures (module level; encoder_gate.plugin registers this module as a plugin too) ---
+
+@pytest.fixture(scope="session")
+def bench_settings(pytestconfig: pytest.Config) -> bench.BenchSettings:
+    """Rounds, texts, workers, pairing and the speedup baseline of this run."""
+    return pytestconfig.stash[SETTINGS]
+
+@pytest.fixture(scope="session")
+def bench_results(pytestconfig: pytest.Config) -> list[bench.BenchResult]:
+    """Every finished benchmark of the session, for the speedup summary."""
+    return pytestconfig.stash[RESULTS]
+
+@pytest.fixture(scope="session")
+def machine_gemm(pytestconfig: pytest.Config, gate_session: Any) -> float:
+    """The machine's FP32 GEMM rate (GFLOP/s), measured once per session."""
+    if GEMM not in pytestconfig.stash:
+        pytestconfig.stash[GEMM] = bench.gemm_gflops(threads=gate_session.config.threads or None)
+    return pytestconfig.stash[GEMM]
+
+@pytest.fixture(scope="session")
+def bench_texts(gate_session: Any, gate_model: Any,
+                bench_settings: bench.BenchSettings) -> dict[str, Any]:
+    """The first N texts of each variant of the evaluation texts (a GateError if a variant is empty)."""
+    from encoder_gate.data import VARIANTS, apply_variant
+    from encoder_gate.plugin import call_or_skip
+
+    full = call_or_skip(gate_session.load_split, gate_session.config.split, "normal")
+    out: dict[str, Any] = {}
+    for variant in VARIANTS:
+        try:
+            out[variant] = apply_variant(full, variant).texts[:bench_settings.texts]
+        except GateError as exc:
+            out[variant] = exc
+    return out
+
+@pytest.fixture(scope="session")
+def model_dims(gate_model: Any) -> bench.ModelDims:
+    """Layer sizes of the model, for the FLOP counts in extra_info."""
+    labels = 0 if gate_model.task == "feature_extraction" else gate_model.num_labels
+    return bench.ModelDims.from_model_dir(gate_model.path, num_labels=labels)
+
+@pytest.fixture(scope="session")
+def bench_static_info(gate_session: Any, gate_model: Any) -> dict[str, Any]:
+    """extra_info shared by every benchmark of the session."""
+    return {"model": gate_model.name, "model_type": gate_model.model_type,
+            "model_hash": gate_model.content_hash, "threads": gate_session.config.threads,
+            "device": gate_session.config.device, "versions": bench.library_versions()}
+
+@pytest.fixture
+def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any],
+                 model_dims: bench.ModelDims, machine_gemm: float,
+                 bench_results: list[bench.BenchResult]) -> Any:
+    """Call after timing: fills extra_info and keeps the time for the speedup summary."""
+
+    def done(mode: str, variant: str, batch_size: int, dispatch: str, plan: bench.BatchPlan,
+             pass_seconds: float | None = None, **extra: Any) -> dict[str, Any]:
+        """`pass_seconds`: time for the whole plan once (default: the median round);
+        `extra`: more extra_info (e.g. the worker figures)."""
+        info: dict[str, Any] = {
+            "mode": mode, "backend": backend.name, "precision": backend.precision,
+            "model_size_bytes": backend.size_bytes, "batch_size": batch_size, "variant": variant,
+            "dispatch": dispatch, "workers": 1, **bench_static_info, **extra,
+        }
+        stats = getattr(benchmark, "stats", None)
+        if stats:  # None under --benchmark-disable
+            seconds = pass_seconds or float(stats.stats.median)
+            info.update(bench.run_info(plan, seconds, model_dims, machine_gemm))
+            bench_results.append(bench.BenchResult(
+                mode, variant, batch_size, dispatch, backend.name,
+                float(getattr(stats.stats, bench.SPEEDUP_STAT)), info))
+        benchmark.extra_info.update(info)
+        return info
+
+    return done

@@ -1,0 +1,169 @@
+"""The verdict a person reads at a glance: per backend, pass or fail, with the numbers.
+
+Rendered from the two files the gate's sessions write into the report directory,
+``accuracy.json`` (``pytest accuracy``) and ``speedups.json`` (``pytest benchmarks``), so
+it can be written after either session and again after both (``encoder-gate verdict``).
+Written to ``<report-dir>/verdict.md``; a CI step appends it to ``$GITHUB_STEP_SUMMARY``
+(or posts it as a PR comment on any other CI system).
+
+    | backend | verdict | F1 (micro) | drift max | speedup vs torch eager |
+    | onnx-int8 | pass | 0.7052 (>= 0.7034) | 0.291 (<= 0.6) | bs1 3.03x (base 2.98x) |
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from encoder_gate.errors import GateError
+
+VERDICT_FILE = "verdict.md"
+HEADLINE_NAMES = {"f1": "F1 (micro)", "f1_macro": "F1 (macro)", "cosine_mean": "cosine mean"}
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GateError(f"{path} is not readable JSON ({exc}); re-run the session that writes it") from None
+    return doc if isinstance(doc, dict) else None
+
+
+def _bounded(check: Mapping[str, Any] | None, fmt: str) -> str:
+    if not check:
+        return ""
+    sign = ">=" if check["direction"] == "at least" else "<="
+    mark = "" if check["passed"] else " **fail**"
+    return f"{format(check['observed'], fmt)} ({sign} {format(check['bound'], fmt)}){mark}"
+
+
+def _speed_cells(speedups: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Per backend: the speedup cell, and the speed failures naming that backend."""
+    if not speedups:
+        return {}, {}
+    gate = speedups.get("gate") or {}
+    compared = gate.get("compared") or {}
+    cells: dict[str, list[str]] = {}
+    for case, row in sorted((speedups.get("speedups") or {}).items()):
+        short = case.split("/")[2] if case.count("/") == 3 else case
+        for backend, value in row.items():
+            base = (compared.get(case) or {}).get(backend)
+            text = f"{short} {value:.2f}x" + (f" (base {base['baseline']:.2f}x)" if base else "")
+            cells.setdefault(backend, []).append(text)
+    failures: dict[str, list[str]] = {}
+    for line in gate.get("failures") or []:
+        failures.setdefault(line.split(" ", 1)[0], []).append(line)
+    known = sorted({*cells, *failures}, key=len, reverse=True)
+    for line in (speedups.get("compare") or {}).get("regressions") or []:
+        params = line.split("[", 1)[1].split("]", 1)[0] if "[" in line else ""
+        owner = next((b for b in known if f"-{b}-" in f"-{params}-"), "?")
+        failures.setdefault(owner, []).append(f"{line} (pytest-benchmark --benchmark-compare-fail)")
+    return {b: "; ".join(v) for b, v in cells.items()}, failures
+
+
+def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None) -> str:
+    """The verdict markdown from an accuracy.json and a speedups.json document (either may be None)."""
+    if accuracy is None and speedups is None:
+        raise GateError("no results to judge: run `pytest accuracy` and/or `pytest benchmarks` first "
+                        "(they write accuracy.json and speedups.json into the report directory)")
+    rows = dict((accuracy or {}).get("backends") or {})
+    not_evaluated = dict((accuracy or {}).get("not_evaluated") or {})
+    speed, speed_failures = _speed_cells(speedups)
+    gate = (speedups or {}).get("gate") or {}
+    order = list((accuracy or {}).get("configured_backends") or [])
+    for name in [*rows, *not_evaluated, *speed]:
+        if name not in order:
+            order.append(name)
+    task = ((accuracy or {}).get("model") or {}).get("task", "multi_label")
+    headline = {"multi_label": "f1", "single_label": "f1_macro"}.get(task, "cosine_mean")
+
+    lines_out: list[tuple[str, ...]] = []
+    failed = False
+    for name in order:
+        row = rows.get(name)
+        checks = (row or {}).get("checks") or {}
+        bad = [c for c, r in checks.items() if not r["passed"]]
+        slow = speed_failures.get(name, [])
+        if row is None and name in not_evaluated:
+            verdict = f"not checked: {not_evaluated[name][:120]}"
+            failed = True
+        elif bad or slow:
+            verdict = "**FAIL** (" + ", ".join([*bad, *(["speed"] if slow else [])]) + ")"
+            failed = True
+        elif row is None:
+            verdict = "pass (speed only)"
+        else:
+            verdict = "pass"
+        keep = checks.get("f1_keep") or checks.get("cosine_mean")
+        f1 = _bounded(keep, ".4f") if keep else (
+            f"{row[headline]:.4f}" if row and row.get(headline) is not None else "")
+        lines_out.append((name, verdict, f1, _bounded(checks.get("drift_max"), ".3g"), speed.get(name, "")))
+    if gate and not gate.get("passed", True):
+        failed = True
+    compare = (speedups or {}).get("compare") or {}
+    if compare and not compare.get("passed", True):
+        failed = True
+
+    title = "FAIL" if failed else "PASS"
+    out = [f"## encoder-gate: {title}", ""]
+    if accuracy is not None:
+        m, d = accuracy["model"], accuracy["dataset"]
+        out.append(f"Model `{m['name']}` ({m.get('task', '')}); accuracy on {d['examples']} examples of "
+                   f"`{d['source']}` against the torch FP32 reference.")
+        if accuracy.get("labelled") is False:
+            out.append("F1 skipped: there are no gold labels (unlabelled --gate-texts); every parity "
+                       "check ran.")
+    else:
+        out.append("No accuracy results in this report directory (run `pytest accuracy`).")
+    if speedups is None:
+        out.append("No benchmark results in this report directory (run `pytest benchmarks`).")
+    elif gate:
+        out.append(f"Speed: each backend's speedup over torch eager against `{gate['baseline']}` "
+                   f"(a drop over {gate['max_drop']:.0%} fails).")
+    else:
+        out.append("Speed: no baseline to compare with (run `pytest benchmarks --benchmark-autosave` on "
+                   "the base first, then `--benchmark-compare` on the PR).")
+    name_of_headline = HEADLINE_NAMES.get(headline, headline)
+    out += ["", f"| backend | verdict | {name_of_headline} | drift max | speedup vs torch eager |",
+            "|---|---|---|---|---|"]
+    out += ["| " + " | ".join(cells) + " |" for cells in lines_out]
+    problems = [line for lines in speed_failures.values() for line in lines]
+    for name, row in rows.items():
+        for check, r in ((row or {}).get("checks") or {}).items():
+            if not r["passed"]:
+                problems.append(f"{name}: {check} = {r['observed']:.6g}, bound {r['direction']} "
+                                f"{r['bound']:.6g}")
+    if problems:
+        out += ["", "Failures:", *[f"- {p}" for p in problems]]
+    warnings = gate.get("warnings") or []
+    if warnings:
+        out += ["", "Warnings:", *[f"- {w}" for w in warnings]]
+    out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from accuracy.json "
+                f"({'present' if accuracy else 'missing'}) and speedups.json "
+                f"({'present' if speedups else 'missing'})._", ""]
+    return "\n".join(out)
+
+
+def write_verdict(report_dir: Path) -> str:
+    """Render the verdict from ``report_dir``'s accuracy.json and speedups.json, write
+    ``verdict.md`` there, and return the markdown."""
+    report_dir = Path(report_dir)
+    text = render_verdict(_read(report_dir / "accuracy.json"), _read(report_dir / "speedups.json"))
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / VERDICT_FILE).write_text(text)
+    return text
+
+
+def refresh_verdict(report_dir: Path, progress: Callable[[str], None]) -> None:
+    """Rewrite verdict.md at the end of a session; an unreadable results file is reported, not raised."""
+    try:
+        write_verdict(report_dir)
+    except GateError as exc:
+        progress(f"verdict not written: {exc}")
+    else:
+        progress(f"verdict: {Path(report_dir) / VERDICT_FILE}")
