@@ -4,6 +4,7 @@ Each subcommand is one :class:`Command` in :data:`COMMANDS`: a help line, a func
 that adds its arguments to its parser, and a function that runs it and returns the exit
 status. To add one (e.g. ``export``), write those two functions and add an entry.
 
+    encoder-gate init --model models/my-classifier --dataset data/test.jsonl   # in your repository
     encoder-gate export default --out onnx-default --variants fp32,int8 --dedupe
     encoder-gate report                                  # newest save under .benchmarks
     encoder-gate report --benchmarks .benchmarks/Linux-CPython-3.11-64bit/0003_x.json --out rep
@@ -22,6 +23,7 @@ from encoder_gate.errors import GateError
 DEFAULT_ACCURACY = Path(".encoder-gate/accuracy.json")
 DEFAULT_REPORT_DIR = Path(".encoder-gate/report")
 DEFAULT_BENCHMARKS_ROOT = Path(".benchmarks")
+DEFAULT_VERDICT_DIR = Path(".encoder-gate")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,63 @@ def run_noise(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- init -----------------------------------------------------------------------------------
+
+
+def init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR",
+                        help="the project to scaffold into (default: the current directory)")
+    parser.add_argument("--model", required=True, metavar="PATH_OR_ID",
+                        help="your fine-tuned Hugging Face model directory (with config.json), or a hub id "
+                             "(org/name); ONNX files inside the directory are added as backends")
+    parser.add_argument("--dataset", metavar="FILE",
+                        help="labelled evaluation data: a .jsonl/.json/.csv/.parquet file; its text and "
+                             "label columns are detected from the first row")
+    parser.add_argument("--texts", metavar="FILE",
+                        help="unlabelled texts, one per line: the accuracy gate then runs the parity "
+                             "checks only")
+    parser.add_argument("--text-column", metavar="NAME", help="the dataset's text column (default: detected)")
+    parser.add_argument("--label-column", metavar="NAME",
+                        help="the dataset's label column (default: detected)")
+    parser.add_argument("--backends", metavar="LIST",
+                        help="comma list of backends (default: torch, torch-compile, onnx-fp32, onnx-fp16, "
+                             "onnx-int8, plus the model directory's ONNX files as onnx:PATH)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace existing files and an existing [tool.encoder-gate] table")
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from encoder_gate import scaffold
+
+    backends = None if args.backends is None else tuple(args.backends.split(","))
+    request = scaffold.InitRequest(model=args.model, root=args.dir, dataset=args.dataset, texts=args.texts,
+                          backends=backends, text_column=args.text_column,
+                          label_column=args.label_column, force=args.force)
+    plan, lines = scaffold.run_init(request)
+    for warning in plan.warnings:
+        print(f"encoder-gate init: warning: {warning}", file=sys.stderr)
+    for line in (*plan.notes, *lines, "", *scaffold.next_steps(args.dir)):
+        print(line)
+    return 0
+
+
+# --- verdict --------------------------------------------------------------------------------
+
+
+def verdict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report-dir", type=Path, default=DEFAULT_VERDICT_DIR, metavar="DIR",
+                        help="the gate's report directory, where the accuracy and speed results are and "
+                             f"verdict.md is written (default: {DEFAULT_VERDICT_DIR})")
+
+
+def run_verdict(args: argparse.Namespace) -> int:
+    from encoder_gate.verdict import write_verdict
+
+    text: str = write_verdict(args.report_dir)
+    print(text, end="" if text.endswith("\n") else "\n")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "noise": Command("false-failure and detection rates of both speed gates from repeated unchanged runs",
                      noise_arguments, run_noise),
@@ -138,6 +197,10 @@ COMMANDS: dict[str, Command] = {
                       report_arguments, run_report),
     "export": Command("export a model's ONNX FP32/FP16/INT8 variants with a model card of measured parity "
                       "and F1", export_arguments, run_export),
+    "init": Command("scaffold the gate into your repository: [tool.encoder-gate], the test modules and a "
+                    "GitHub Actions workflow", init_arguments, run_init),
+    "verdict": Command("print the gate's verdict (markdown) and write it to <report-dir>/verdict.md",
+                       verdict_arguments, run_verdict),
 }
 
 

@@ -1,0 +1,874 @@
+"""``encoder-gate init``: scaffold the gate into a user's own repository.
+
+Three things go into the project directory, and nothing is written until every one of
+them has been checked (an existing file or ``[tool.encoder-gate]`` table is refused
+without ``force``, so a refusal writes nothing):
+
+1. ``[tool.encoder-gate]`` in ``pyproject.toml``: the model, the backends (plus any ONNX
+   files shipped in the model directory, as ``onnx:PATH``), the dataset or the unlabelled
+   texts, the dataset's columns when they are not the defaults, and the gate's batch sizes.
+   The table is spliced into the file's text, so every other byte (tables, comments,
+   formatting) stays as it was; the result is checked by parsing it back.
+2. the thin test modules of :data:`THIN_MODULES`, which only import the tests shipped in
+   :mod:`encoder_gate.suite`, so upgrading encoder-gate upgrades the tests;
+3. ``.github/workflows/encoder-gate.yml``: a pull-request workflow that benchmarks the
+   base, then runs the accuracy gate and the compared benchmarks on the PR.
+
+:func:`plan_init` reads and validates (and renders every file's new content);
+:func:`write_plan` writes; :func:`run_init` does both.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import tomlkit
+
+from encoder_gate.errors import GateError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ACCURACY_MODULE = "accuracy/test_encoder_gate_accuracy.py"
+SPEED_MODULE = "benchmarks/test_encoder_gate_speed.py"
+WORKFLOW_PATH = ".github/workflows/encoder-gate.yml"
+PYPROJECT = "pyproject.toml"
+TABLE_NAME = "encoder-gate"
+
+#: pytest-benchmark's absolute-time gate in the generated workflow: a benchmark whose
+#: minimum time grew by more than this over the base's fails the PR.
+COMPARE_FAIL = "min:25%"
+INIT_BATCH_SIZES = (1, 8)
+INIT_BACKENDS = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
+TEXT_COLUMNS = ("text", "sentence", "comment", "content", "body", "input", "review")
+LABEL_COLUMNS = ("labels", "label", "emotions", "tags", "categories", "classes", "targets", "target", "y",
+                 "class")
+DEFAULT_TEXT_COLUMN = "text"
+DEFAULT_LABEL_COLUMN = "labels"
+DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
+# the workflow's directories under $GITHUB_WORKSPACE
+CACHE_DIR_NAME = "encoder-gate-cache"
+STORE_DIR_NAME = "bench-store"
+BASE_SPEEDUPS = "base-speedups.json"
+
+ACCURACY_TEXT = '''\
+"""encoder-gate's accuracy gate: drift, F1 and padding properties for every configured backend.
+
+The tests live in the installed package (encoder_gate.suite.accuracy), so upgrading
+encoder-gate upgrades them. Add your own tests beside this file using the plugin's
+fixtures (gate_model, gate_dataset, gate_reference, backend, backend_evaluation, ...).
+"""
+
+from encoder_gate.suite.accuracy import *  # noqa: F403
+'''
+
+SPEED_TEXT = '''\
+"""encoder-gate's speed gate: throughput of every configured backend with pytest-benchmark.
+
+The tests live in the installed package (encoder_gate.suite.benchmarks), so upgrading
+encoder-gate upgrades them. Add your own benchmarks beside this file using the plugin's
+fixtures (backend, gate_tokenizer, bench_texts, bench_record, ...).
+"""
+
+from encoder_gate.suite.benchmarks import *  # noqa: F403
+'''
+
+#: The thin test modules ``init`` writes: path relative to the project root -> content.
+#: encoder-gate's own ``accuracy/`` and ``benchmarks/`` hold the same files.
+THIN_MODULES: dict[str, str] = {ACCURACY_MODULE: ACCURACY_TEXT, SPEED_MODULE: SPEED_TEXT}
+
+
+@dataclass(frozen=True)
+class InitRequest:
+    """What ``encoder-gate init`` was asked for. Relative paths are looked up in the current
+    directory first, then in ``root``."""
+
+    model: str
+    root: Path = Path(".")
+    dataset: str | None = None
+    texts: str | None = None
+    backends: tuple[str, ...] | None = None  # None: INIT_BACKENDS plus the model's ONNX files
+    text_column: str | None = None
+    label_column: str | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One file ``init`` writes: its path relative to the root, its new content, and the line
+    to print once it is written."""
+
+    path: str
+    content: str
+    action: Literal["wrote", "updated"]
+    detail: str = ""
+
+    def line(self, root: Path) -> str:
+        shown = (root / self.path).as_posix()
+        return f"{self.action} {shown}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class InitPlan:
+    """Everything ``init`` will write, checked; ``notes`` go to stdout, ``warnings`` to stderr."""
+
+    root: Path
+    table: dict[str, Any]
+    files: tuple[PlannedFile, ...]
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+# --- the whole job --------------------------------------------------------------------------
+
+
+def plan_init(request: InitRequest) -> InitPlan:
+    """Validate the request and render every file; raises GateError, writes nothing."""
+    root = request.root
+    if root.exists() and not root.is_dir():
+        raise GateError(f"{root} is not a directory; pass the project directory to scaffold into")
+    notes: list[str] = []
+    warnings: list[str] = []
+    model_value, model_dir = resolve_model(request.model, root, warnings)
+    table: dict[str, Any] = {"model": model_value}
+    table["backends"] = list(_backends(request.backends, model_dir, root, notes))
+    if request.dataset is not None:
+        dataset = _existing_file(request.dataset, root, "dataset", "--dataset")
+        if dataset.suffix.lower() not in DATASET_SUFFIXES:
+            raise GateError(
+                f"dataset {request.dataset} is a {dataset.suffix or 'suffix-less'} file; init reads "
+                f"{', '.join(DATASET_SUFFIXES)} files. For a saved datasets directory or hf:ID, set "
+                "dataset, text-column and label-column in [tool.encoder-gate] by hand"
+            )
+        table["dataset"] = _stored_path(dataset, root, "dataset", warnings)
+        text_column, label_column = detect_columns(dataset, request.text_column, request.label_column)
+        if text_column != DEFAULT_TEXT_COLUMN:
+            table["text-column"] = text_column
+        if label_column != DEFAULT_LABEL_COLUMN:
+            table["label-column"] = label_column
+        notes.append(f"dataset columns: text {text_column!r}, labels {label_column!r}")
+    elif request.text_column is not None or request.label_column is not None:
+        raise GateError("--text-column and --label-column describe --dataset; pass --dataset FILE too")
+    if request.texts is not None:
+        texts = _existing_file(request.texts, root, "texts", "--texts")
+        count = _count_texts(texts)
+        table["texts"] = _stored_path(texts, root, "texts", warnings)
+        notes.append(f"texts: {count} from {request.texts}, unlabelled, so the accuracy gate runs "
+                     "the parity checks only (no F1)")
+    if request.dataset is None and request.texts is None and model_dir is not None:
+        warnings.extend(_label_warning(model_dir))
+    table["batch-sizes"] = list(INIT_BATCH_SIZES)
+
+    files: list[PlannedFile] = []
+    conflicts: list[str] = []
+    pyproject = root / PYPROJECT
+    old = _read_text(pyproject) if pyproject.is_file() else None
+    had_table = old is not None and _has_gate_table(old, pyproject)
+    if had_table and not request.force:
+        conflicts.append(f"{pyproject.as_posix()} already has [tool.{TABLE_NAME}]")
+    else:
+        new = merge_pyproject(old, table, where=pyproject.as_posix())
+        detail = f"{'replaced ' if had_table else ''}[tool.{TABLE_NAME}]"
+        files.append(PlannedFile(PYPROJECT, new, "wrote" if old is None else "updated", detail))
+    model_glob = None
+    if model_dir is not None and not Path(model_value).is_absolute():
+        model_glob = "**" if model_value == "." else f"{model_value}/**"
+    contents = dict(THIN_MODULES)
+    contents[WORKFLOW_PATH] = render_workflow(model_dir=model_glob, version=package_version(),
+                                              lfs=_uses_lfs(root))
+    for rel, content in contents.items():
+        path = root / rel
+        if path.is_dir():
+            conflicts.append(f"{path.as_posix()} is a directory")
+        elif path.exists() and not request.force:
+            if _read_text(path) != content:
+                conflicts.append(f"{path.as_posix()} exists")
+            else:
+                notes.append(f"{path.as_posix()} is already up to date")
+        else:
+            files.append(PlannedFile(rel, content, "wrote", "replaced" if path.exists() else ""))
+    if conflicts:
+        raise GateError(
+            f"{'; '.join(conflicts)}: nothing was written. Pass --force to replace "
+            f"{'them' if len(conflicts) > 1 else 'it'} (only [tool.{TABLE_NAME}] of pyproject.toml "
+            "is replaced, the rest of the file is kept)"
+        )
+    return InitPlan(root, table, tuple(files), tuple(notes), tuple(warnings))
+
+
+def write_plan(plan: InitPlan) -> list[str]:
+    """Write the planned files (creating directories); one printable line per file."""
+    lines = []
+    for planned in plan.files:
+        path = plan.root / planned.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            fh.write(planned.content)
+        lines.append(planned.line(plan.root))
+    return lines
+
+
+def run_init(request: InitRequest) -> tuple[InitPlan, list[str]]:
+    """:func:`plan_init` then :func:`write_plan`: the plan and the lines to print."""
+    plan = plan_init(request)
+    return plan, write_plan(plan)
+
+
+def next_steps(root: Path) -> list[str]:
+    """The short "next steps" block printed after a successful init."""
+    cd = [f"  cd {root.as_posix()}"] if root.as_posix() != "." else []
+    width = len(f"pytest benchmarks --benchmark-compare --benchmark-compare-fail={COMPARE_FAIL}") + 2
+    return [
+        "next steps:",
+        *cd,
+        f"  {'pytest accuracy':<{width}}# the accuracy gate",
+        f"  {'pytest benchmarks --benchmark-autosave':<{width}}# on the base: save the speed baseline",
+        f"  {f'pytest benchmarks --benchmark-compare --benchmark-compare-fail={COMPARE_FAIL}':<{width}}"
+        "# on the PR: compare with it",
+        f"  commit the files above: {WORKFLOW_PATH} runs both gates on every pull request",
+    ]
+
+
+# --- model, backends, data ------------------------------------------------------------------
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def resolve_model(model: str, root: Path, warnings: list[str]) -> tuple[str, Path | None]:
+    """The ``model`` value to store, and the local model directory (None: builtin or hub id)."""
+    from encoder_gate.models import BUILTIN_MODELS
+
+    path = _find(model, root)
+    if path is not None:
+        if not path.is_dir():
+            raise GateError(
+                f"model {model} is a file; pass the Hugging Face model directory (the one with "
+                "config.json, written by save_pretrained()). ONNX files inside it are picked up as "
+                "backends; others can be given with --backends ...,onnx:PATH"
+            )
+        if not (path / "config.json").is_file():
+            raise GateError(
+                f"model directory {model} has no config.json, so it is not a Hugging Face model "
+                "directory; pass the directory save_pretrained() wrote (config.json, the weights "
+                "and the tokenizer files)"
+            )
+        return _stored_path(path, root, "model", warnings), path
+    if model in BUILTIN_MODELS:
+        return model, None
+    first = model.replace("\\", "/").split("/", 1)[0]
+    if _HUB_ID.match(model) and not (Path(first).is_dir() or (root / first).is_dir()):
+        warnings.append(
+            f"model {model!r} is not a local directory, so it is taken as a Hugging Face hub id: the "
+            "gate needs the hub (or its cache) when it runs; in CI, a private model needs HF_TOKEN "
+            f"(see the comment in {WORKFLOW_PATH})"
+        )
+        return model, None
+    raise GateError(
+        f"model directory {model} does not exist; pass your fine-tuned model's directory (the one "
+        "save_pretrained() wrote, with config.json), a hub id such as org/name, or one of "
+        f"{', '.join(BUILTIN_MODELS)}"
+    )
+
+
+def detect_onnx_files(model_dir: Path) -> list[Path]:
+    """ONNX files shipped with a model: onnx/model.onnx, onnx/model_quantized.onnx, top-level *.onnx."""
+    found = [model_dir / "onnx" / name for name in ("model.onnx", "model_quantized.onnx")]
+    found = [p for p in found if p.is_file()]
+    return found + sorted(p for p in model_dir.glob("*.onnx") if p.is_file())
+
+
+def _backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
+              notes: list[str]) -> tuple[str, ...]:
+    from encoder_gate.backends.registry import KNOWN_BACKENDS
+
+    onnx = detect_onnx_files(model_dir) if model_dir is not None else []
+    entries = [f"onnx:{_relative_or_absolute(p, root)}" for p in onnx]
+    if given is None:
+        if entries:
+            notes.append(f"found ONNX files in the model directory, added as backends: {', '.join(entries)}")
+        return (*INIT_BACKENDS, *entries)
+    backends = tuple(b.strip() for b in given if b.strip())
+    if not backends:
+        raise GateError("--backends is empty; pass a comma list such as torch,onnx-fp32,onnx-int8")
+    for name in backends:
+        if name not in KNOWN_BACKENDS and not (name.startswith("onnx:") and len(name) > 5):
+            raise GateError(
+                f"unknown backend {name!r} in --backends; known backends: {', '.join(KNOWN_BACKENDS)}, "
+                "or onnx:PATH for a prebuilt ONNX file"
+            )
+    if len(set(backends)) != len(backends):
+        raise GateError(f"a backend is listed twice in --backends {','.join(backends)}")
+    skipped = [e for e in entries if e not in backends]
+    if skipped:
+        notes.append(f"the model directory has ONNX files not in --backends: {', '.join(skipped)}")
+    return backends
+
+
+def detect_columns(path: Path, text_column: str | None = None,
+                   label_column: str | None = None) -> tuple[str, str]:
+    """The text and label columns of a dataset file, from its first row (given ones are checked)."""
+    row = first_row(path)
+    columns = list(row)
+    for given, option in ((text_column, "--text-column"), (label_column, "--label-column")):
+        if given is not None and given not in row:
+            raise GateError(f"{path} has no column {given!r} ({option}); its columns: {', '.join(columns)}")
+    label = label_column or next((c for c in LABEL_COLUMNS if c in row), None)
+    text = text_column or next((c for c in TEXT_COLUMNS if c in row), None)
+    if text is None:
+        text = next((c for c in columns if c != label and _is_text(row[c])), None)
+    if label is None and text is not None:
+        others = [c for c in columns if c != text]
+        label = others[0] if len(others) == 1 else None  # the only other column
+    if text is None or label is None:
+        missing = " and ".join(what for what, found in (("text", text), ("label", label)) if found is None)
+        raise GateError(
+            f"cannot tell which column of {path} holds the {missing} (columns: {', '.join(columns)}); "
+            "pass --text-column NAME and --label-column NAME"
+        )
+    return text, label
+
+
+def first_row(path: Path) -> dict[str, Any]:
+    """The first record of a .jsonl/.ndjson/.json/.csv/.parquet file."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _first_parquet_row(path)
+    if suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            try:
+                row = next(csv.DictReader(fh), None)
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise GateError(f"{path} is not readable CSV ({exc}); fix the file") from exc
+        if row is None:
+            raise GateError(f"{path} has no rows under its header; pass a dataset with labelled texts")
+        return {k: v for k, v in row.items() if k is not None}
+    text = _read_text(path)
+    if suffix == ".json" and text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GateError(f"{path}, line {exc.lineno}: invalid JSON ({exc.msg}); fix the file") from exc
+        return _record(items[0] if items else None, path, "item 1")
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                return _record(json.loads(line), path, f"line {lineno}")
+            except json.JSONDecodeError as exc:
+                raise GateError(f"{path}, line {lineno}: malformed JSON ({exc.msg}); each line must be "
+                                "one JSON object") from exc
+    raise GateError(f"{path} is empty; pass a dataset with labelled texts")
+
+
+def _record(obj: Any, path: Path, where: str) -> dict[str, Any]:
+    if not isinstance(obj, dict) or not obj:
+        raise GateError(f"{path}, {where}: expected a JSON object with the text and labels, got {obj!r:.60}")
+    return obj
+
+
+def _first_parquet_row(path: Path) -> dict[str, Any]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise GateError(f"reading {path} needs pyarrow: pip install pyarrow") from exc
+    try:
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=1), None)
+    except Exception as exc:  # pyarrow raises several unrelated types for bad files
+        raise GateError(f"{path} is not a readable Parquet file ({exc}); check the file") from exc
+    rows = batch.to_pylist() if batch is not None else []
+    if not rows:
+        raise GateError(f"{path} has no rows; pass a dataset with labelled texts")
+    return dict(rows[0])
+
+
+def _is_text(value: Any) -> bool:
+    """A string that is not a number or a JSON list (CSV cells are all strings)."""
+    if not isinstance(value, str) or not value.strip() or value.strip().startswith("["):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return True
+    return False
+
+
+def _count_texts(path: Path) -> int:
+    count = sum(1 for line in _read_text(path).splitlines() if line.strip())
+    if not count:
+        raise GateError(f"texts file {path} has no texts; write one text per line")
+    return count
+
+
+def _label_warning(model_dir: Path) -> list[str]:
+    """Warn when a classifier's labels cannot be scored on the bundled go_emotions data."""
+    from encoder_gate.data import is_sentiment_labels
+    from encoder_gate.labels import GO_EMOTIONS_LABELS
+
+    try:
+        config = json.loads(_read_text(model_dir / "config.json"))
+    except (json.JSONDecodeError, GateError):
+        return []
+    architectures = config.get("architectures") or []
+    id2label = config.get("id2label") or {}
+    if not isinstance(id2label, dict) or not any("Classification" in str(a) for a in architectures):
+        return []
+    try:
+        names = [str(id2label[k]) for k in sorted(id2label, key=int)]
+    except ValueError:
+        return []
+    if [n.lower() for n in names] == list(GO_EMOTIONS_LABELS) or is_sentiment_labels(names):
+        return []
+    return [f"the model's labels ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}) are not "
+            "go_emotions', so the bundled data cannot score it: pass --dataset FILE (texts labelled "
+            "with the model's labels) or --texts FILE (unlabelled texts: parity checks only)"]
+
+
+def _find(given: str, root: Path) -> Path | None:
+    """``given`` as a path: from the current directory, else from ``root``; None if neither exists."""
+    path = Path(given).expanduser()
+    if path.exists():
+        return path
+    if not path.is_absolute() and (root / path).exists():
+        return root / path
+    return None
+
+
+def _existing_file(given: str, root: Path, what: str, option: str) -> Path:
+    path = _find(given, root)
+    if path is None:
+        raise GateError(f"{what} file {given} does not exist ({option}); pass an existing file")
+    if not path.is_file():
+        raise GateError(f"{what} {given} is not a file ({option}); pass a file")
+    return path
+
+
+def _relative_or_absolute(path: Path, root: Path) -> str:
+    resolved, base = path.resolve(), root.resolve()
+    if resolved == base or base in resolved.parents:
+        return resolved.relative_to(base).as_posix()
+    return resolved.as_posix()
+
+
+def _stored_path(path: Path, root: Path, what: str, warnings: list[str]) -> str:
+    """``path`` relative to the root when inside it; absolute (with a warning) when not."""
+    stored = _relative_or_absolute(path, root)
+    if Path(stored).is_absolute():
+        warnings.append(f"the {what} {stored} is outside {root.as_posix()}, so it is stored as an absolute "
+                        "path and the CI workflow's checkout will not have it; move it into the project "
+                        "(or use a hub id for the model)")
+    return stored
+
+
+def _uses_lfs(root: Path) -> bool:
+    attributes = root / ".gitattributes"
+    return attributes.is_file() and "filter=lfs" in _read_text(attributes)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        raise GateError(f"{path} is not UTF-8 text ({exc.reason}); re-save it as UTF-8") from exc
+
+
+def package_version() -> str:
+    """encoder-gate's installed version (without a local +segment), for the workflow's pin."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("encoder-gate")
+    except PackageNotFoundError:
+        from encoder_gate import __version__ as found
+    return found.split("+", 1)[0]
+
+
+# --- pyproject.toml -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Header:
+    path: tuple[str, ...]
+    start: int  # offset of the header line
+    end: int  # offset just past the block's last key/value line (trailing comments and blanks excluded)
+
+
+def render_table(table: Mapping[str, Any]) -> str:
+    """``[tool.encoder-gate]`` with ``table``'s keys, as TOML text ending in one newline."""
+    body = tomlkit.table()
+    body.add(tomlkit.comment("written by `encoder-gate init`; every key can be overridden with --gate-KEY"))
+    for key, value in table.items():
+        if isinstance(value, list):
+            array = tomlkit.array()
+            array.extend(value)
+            if len(f"{key} = {array.as_string()}") > 100:
+                array.multiline(True)
+            body.add(key, array)
+        else:
+            body.add(key, value)
+    tool = tomlkit.table(is_super_table=True)
+    tool.add(TABLE_NAME, body)
+    doc = tomlkit.document()
+    doc.add("tool", tool)
+    return tomlkit.dumps(doc).strip("\n") + "\n"
+
+
+def merge_pyproject(text: str | None, table: Mapping[str, Any], where: str = PYPROJECT) -> str:
+    """``text`` with ``[tool.encoder-gate]`` set to ``table``, every other byte unchanged.
+
+    A new table goes after the last ``[tool.*]`` table (or at the end); an existing one
+    (with its sub-tables) is replaced where it stands. tomlkit renders the table; the
+    splice is textual because tomlkit's in-place replacement drops comments that follow
+    the replaced table (and, for out-of-order tables, other tables).
+    """
+    rendered = render_table(table)
+    if text is None or not text.strip():
+        return (text or "") + rendered
+    old = _parse(text, where)
+    nl = "\r\n" if "\r\n" in text else "\n"
+    rendered = rendered.replace("\n", nl)
+    headers = _headers(text)
+    ours = [i for i, h in enumerate(headers) if h.path[:2] == ("tool", TABLE_NAME)]
+    if ours:
+        new = _replace_blocks(text, headers, ours, rendered, nl)
+    else:
+        if TABLE_NAME in old.get("tool", {}):
+            raise GateError(_by_hand(where, "defines [tool.encoder-gate] with dotted keys or an inline "
+                                            "table, which init cannot replace", rendered))
+        tool_blocks = [h for h in headers if h.path[:1] == ("tool",)]
+        at = tool_blocks[-1].end if tool_blocks else len(text)
+        before, after = text[:at], text[at:]
+        lead = ("" if before.endswith(("\n", "\r")) else nl) + nl
+        trail = nl if after and not after.startswith(("\n", "\r\n")) else ""
+        new = before + lead + rendered + trail + after
+    _check_merge(old, new, table, where, rendered)
+    return new
+
+
+def _has_gate_table(text: str, path: Path) -> bool:
+    tool = _parse(text, path.as_posix()).get("tool", {})
+    return isinstance(tool, dict) and TABLE_NAME in tool
+
+
+def _parse(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GateError(f"{where} is not valid TOML ({exc}); fix it before running init") from None
+
+
+def _by_hand(where: str, why: str, rendered: str) -> str:
+    return f"{where} {why}; add this table to it by hand:\n{rendered}"
+
+
+def _check_merge(old: dict[str, Any], new_text: str, table: Mapping[str, Any], where: str,
+                 rendered: str) -> None:
+    """The merged text must parse to the old document with only [tool.encoder-gate] changed."""
+    try:
+        new = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError:
+        new = None
+    ok = new is not None and new.get("tool", {}).get(TABLE_NAME) == dict(table)
+    if ok and new is not None:
+        old_rest = {k: v for k, v in old.items() if k != "tool"}
+        new_rest = {k: v for k, v in new.items() if k != "tool"}
+        old_tool = {k: v for k, v in old.get("tool", {}).items() if k != TABLE_NAME}
+        new_tool = {k: v for k, v in new.get("tool", {}).items() if k != TABLE_NAME}
+        ok = old_rest == new_rest and old_tool == new_tool
+    if not ok:
+        raise GateError(_by_hand(where, "is laid out in a way init cannot merge into (e.g. `tool` "
+                                        "defined with dotted keys or an inline table)", rendered))
+
+
+def _replace_blocks(text: str, headers: list[_Header], ours: list[int], rendered: str, nl: str) -> str:
+    """Replace the first run of consecutive encoder-gate blocks with ``rendered``; drop the others."""
+    runs: list[list[int]] = []
+    for i in ours:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    pieces: list[str] = []
+    pos = 0
+    for n, run in enumerate(runs):
+        start, end = headers[run[0]].start, headers[run[-1]].end
+        if n:
+            # a later run: drop the blank lines before it too, so no double gap is left
+            start = len(text[:start].rstrip("\r\n")) + len(nl) if text[:start].strip() else start
+            start = max(start, pos)
+        pieces.append(text[pos:start])
+        if n == 0:
+            pieces.append(rendered)
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _headers(text: str) -> list[_Header]:
+    """Every ``[table]`` / ``[[array]]`` header of valid TOML ``text``, with its block's extent.
+
+    A small scanner: lines at statement level are blank, comments, headers or key/value
+    pairs; a value runs on across lines while inside a multi-line string or brackets.
+    """
+    headers: list[_Header] = []
+    pos, n = 0, len(text)
+    while pos < n:
+        eol = text.find("\n", pos)
+        line_end = n if eol < 0 else eol + 1
+        stripped = text[pos:line_end].strip()
+        if not stripped or stripped.startswith("#"):
+            pos = line_end
+        elif stripped.startswith("["):
+            headers.append(_Header(_header_path(stripped), pos, line_end))
+            pos = line_end
+        else:
+            pos = _value_end(text, pos)
+            if headers:
+                last = headers[-1]
+                headers[-1] = _Header(last.path, last.start, pos)
+    return headers
+
+
+def _header_path(line: str) -> tuple[str, ...]:
+    inner = line[2:] if line.startswith("[[") else line[1:]
+    key, quote = [], ""
+    for ch in inner:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "]":
+            break
+        key.append(ch)
+    node: Any = tomllib.loads(f"{''.join(key)} = 0")
+    path: list[str] = []
+    while isinstance(node, dict):
+        name, node = next(iter(node.items()))
+        path.append(name)
+    return tuple(path)
+
+
+def _value_end(text: str, pos: int) -> int:
+    """Offset just past the key/value statement starting at ``pos`` (its last line included)."""
+    depth, i, n = 0, pos, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "\"'":
+            triple = text.startswith(ch * 3, i)
+            i = _string_end(text, i + (3 if triple else 1), ch, triple)
+            continue
+        if ch == "#":
+            eol = text.find("\n", i)
+            i = n if eol < 0 else eol
+            continue
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "\n" and depth <= 0:
+            return i + 1
+        i += 1
+    return n
+
+
+def _string_end(text: str, i: int, quote: str, triple: bool) -> int:
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and quote == '"':
+            i += 2
+            continue
+        if triple and text.startswith(quote * 3, i):
+            i += 3
+            while i < n and text[i] == quote:  # up to two quotes may end the content
+                i += 1
+            return i
+        if not triple and ch == quote:
+            return i + 1
+        i += 1
+    return n
+
+
+# --- the GitHub Actions workflow ------------------------------------------------------------
+
+_WORKFLOW = """\
+# Gate every pull request on accuracy and speed with encoder-gate (written by `encoder-gate init`).
+#
+# One job on one runner: the PR's base is benchmarked first, then the PR, so both
+# measurements share the runner's speed and only their difference matters.
+#   1. base: `pytest benchmarks --benchmark-autosave` saves the speed baseline to $STORE, and
+#      .encoder-gate/speedups.json (each backend's speedup over torch eager, same run);
+#   2. PR: `pytest accuracy` (drift, F1 and padding for every backend), then the same
+#      benchmarks with --benchmark-compare-fail=@COMPARE_FAIL@ (a benchmark whose minimum time
+#      grew more than that fails) and the base's speedups (a backend whose speedup over torch
+#      eager fell fails);
+#   3. always: the report (markdown tables + PNG plots), the verdict in the job summary and
+#      the raw results as an artifact.
+# Both gates run even when the other one fails; the job fails when either does.
+name: encoder-gate
+
+on:
+  pull_request:
+
+env:
+  PIP_DISABLE_PIP_VERSION_CHECK: "1"
+  # timed rounds per benchmark and texts per batch sweep: enough to gate, short enough for CI
+  ENCODER_GATE_BENCH_ROUNDS: "5"
+  ENCODER_GATE_BENCH_TEXTS: "32"
+  # the suite's artifact cache (models, exported ONNX files), shared by both runs
+  CACHE: ${{ github.workspace }}/@CACHE_DIR@
+  # pytest-benchmark's saves: the base's, then the PR's
+  STORE: ${{ github.workspace }}/@STORE_DIR@
+  # a private model on the Hugging Face hub needs a token (add it as a repository secret):
+  # HF_TOKEN: ${{ secrets.HF_TOKEN }}
+
+jobs:
+  gate:
+    runs-on: ubuntu-latest
+    timeout-minutes: 60
+    steps:
+      # the base (the target branch where the PR starts) and the PR, side by side
+      - name: Check out the base
+        uses: actions/checkout@v4
+        with:
+          ref: ${{ github.event.pull_request.base.sha }}
+          path: base@LFS@
+      - name: Check out the PR
+        uses: actions/checkout@v4
+        with:
+          path: pr@LFS@
+
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+
+      # one environment for both runs, so the same encoder-gate judges the base and the PR
+      - name: Install encoder-gate
+        id: install
+        run: |
+          python -m venv venv
+          # CPU-only torch first, so nothing below pulls the CUDA build
+          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+          venv/bin/pip install -q "encoder-gate[cpu]==@VERSION@"
+          if [ -f pr/requirements.txt ]; then venv/bin/pip install -q -r pr/requirements.txt; fi
+          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
+
+      # the artifact cache is content-addressed (entries are keyed by the model's files and
+      # the toolchain), so restoring an older cache is safe; it is saved at the end even when
+      # a gate failed, so the next push does not rebuild the exports
+      - name: Restore the artifact cache
+        id: cache
+        uses: actions/cache/restore@v4
+        with:
+          path: ${{ env.CACHE }}
+          key: encoder-gate-${{ runner.os }}-@VERSION@-${{ hashFiles(@HASH_FILES@) }}
+          restore-keys: |
+            encoder-gate-${{ runner.os }}-
+
+      # 1. the baseline. Skipped when the base has no encoder-gate benchmarks yet (the PR
+      #    that adds encoder-gate); a failing base only warns, since the gate judges the PR
+      - name: Benchmarks on the base (the baseline)
+        working-directory: base
+        run: |
+          if [ ! -f @SPEED_MODULE@ ]; then
+            echo "::notice::the base has no @SPEED_MODULE@ yet (this PR adds encoder-gate): no speed baseline"
+            exit 0
+          fi
+          status=0
+          pytest benchmarks --benchmark-autosave --benchmark-storage "file://$STORE" \\
+            --gate-cache-dir "$CACHE" || status=$?
+          if [ -f .encoder-gate/speedups.json ]; then
+            cp .encoder-gate/speedups.json "$GITHUB_WORKSPACE/@BASE_SPEEDUPS@"
+          fi
+          if [ "$status" -ne 0 ]; then
+            echo "::warning::the base's benchmarks failed (exit $status): the PR is compared with their saves"
+          fi
+
+      # 2. the PR. `!cancelled()` rather than the default success(): the speed gate runs even
+      #    after a failed accuracy gate; each failed step still fails the job
+      - name: Accuracy gate on the PR
+        if: ${{ !cancelled() && steps.install.outcome == 'success' }}
+        working-directory: pr
+        run: |
+          pytest accuracy --gate-cache-dir "$CACHE"
+
+      - name: Speed gate on the PR (compared with the base)
+        if: ${{ !cancelled() && steps.install.outcome == 'success' }}
+        working-directory: pr
+        run: |
+          compare=()
+          if [ -n "$(ls -A "$STORE" 2>/dev/null)" ]; then
+            compare+=(--benchmark-compare --benchmark-compare-fail=@COMPARE_FAIL@)
+          else
+            echo "::notice::the base saved no benchmarks: the PR's speed is measured, not compared"
+          fi
+          if [ -f "$GITHUB_WORKSPACE/@BASE_SPEEDUPS@" ]; then
+            compare+=(--gate-speedup-baseline "$GITHUB_WORKSPACE/@BASE_SPEEDUPS@")
+          fi
+          pytest benchmarks --benchmark-autosave --benchmark-storage "file://$STORE" \\
+            --gate-cache-dir "$CACHE" "${compare[@]}"
+
+      # 3. always, pass or fail: the report, the verdict and the raw results
+      - name: Report
+        if: ${{ always() && steps.install.outcome == 'success' }}
+        working-directory: pr
+        run: |
+          encoder-gate report --benchmarks "$STORE" --out .encoder-gate/report
+
+      - name: Verdict in the job summary
+        if: ${{ always() && steps.install.outcome == 'success' }}
+        working-directory: pr
+        run: |
+          encoder-gate verdict >> "$GITHUB_STEP_SUMMARY"
+
+      - name: Upload the report and the raw results
+        if: always()
+        uses: actions/upload-artifact@v4
+        with:
+          name: encoder-gate-report
+          path: |
+            pr/.encoder-gate/report/
+            pr/.encoder-gate/accuracy.*
+            pr/.encoder-gate/speedups.json
+            pr/.encoder-gate/verdict.md
+            @BASE_SPEEDUPS@
+            @STORE_DIR@/
+
+      - name: Save the artifact cache
+        if: ${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}
+        uses: actions/cache/save@v4
+        with:
+          path: ${{ env.CACHE }}
+          key: ${{ steps.cache.outputs.cache-primary-key }}
+"""
+
+_LFS = "\n          lfs: true  # the model's weights are in Git LFS (.gitattributes)"
+
+
+def render_workflow(*, model_dir: str | None, version: str, lfs: bool = False) -> str:
+    """The PR workflow. ``model_dir``: the model directory's glob relative to the repository
+    (its files key the artifact cache), None for a hub or builtin model."""
+    globs = [f"pr/{model_dir}" if model_dir else None, f"pr/{PYPROJECT}"]
+    hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in globs if g)
+    replacements = {
+        "@COMPARE_FAIL@": COMPARE_FAIL,
+        "@CACHE_DIR@": CACHE_DIR_NAME,
+        "@STORE_DIR@": STORE_DIR_NAME,
+        "@BASE_SPEEDUPS@": BASE_SPEEDUPS,
+        "@SPEED_MODULE@": SPEED_MODULE,
+        "@VERSION@": version,
+        "@HASH_FILES@": hash_files,
+        "@LFS@": _LFS if lfs else "",
+    }
+    text = _WORKFLOW
+    for token, value in replacements.items():
+        text = text.replace(token, value)
+    return text

@@ -1,0 +1,382 @@
+"""`encoder-gate init` scaffolds a user's repository: config, thin test modules, PR workflow."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from encoder_gate import cli, scaffold
+from encoder_gate.errors import GateError
+from encoder_gate.scaffold import COMPARE_FAIL, THIN_MODULES, InitRequest, merge_pyproject, render_table
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = ["torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8"]
+
+PYPROJECT = '''\
+# my project's metadata
+[project]
+name = "my-classifier"   # aligned comment
+dependencies = [
+    "torch",  # any
+]
+
+[tool.ruff]
+line-length = 100
+notes = """
+[tool.encoder-gate]
+not a header: inside a multi-line string
+"""
+
+# the next table
+[tool.black]
+skip = ["[x]", 'a]b']
+
+# about other
+[other]
+key = 1
+'''
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    model = tmp_path / "models" / "clf"
+    (model / "onnx").mkdir(parents=True)
+    (model / "config.json").write_text(json.dumps({
+        "architectures": ["BertForSequenceClassification"],
+        "id2label": {"0": "negative", "1": "positive"},
+    }))
+    (model / "onnx" / "model_quantized.onnx").write_bytes(b"placeholder")
+    return model
+
+
+def table_of(root: Path) -> dict:
+    return tomllib.loads((root / "pyproject.toml").read_text())["tool"]["encoder-gate"]
+
+
+def written(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def init(root: Path, model: str = "models/clf", **kwargs: Any) -> scaffold.InitPlan:
+    plan, _ = scaffold.run_init(InitRequest(model=model, root=root, **kwargs))
+    return plan
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def test_fresh_directory_gets_every_file(tmp_path: Path, model_dir: Path) -> None:
+    plan = init(tmp_path)
+    for rel, content in THIN_MODULES.items():
+        assert (tmp_path / rel).read_text() == content
+    assert (tmp_path / ".github/workflows/encoder-gate.yml").is_file()
+    assert table_of(tmp_path) == {
+        "model": "models/clf",
+        "backends": [*DEFAULTS, "onnx:models/clf/onnx/model_quantized.onnx"],
+        "batch-sizes": [1, 8],
+    }
+    assert any("onnx:models/clf/onnx/model_quantized.onnx" in note for note in plan.notes)
+    assert [f.action for f in plan.files] == ["wrote"] * 4
+
+
+def test_thin_modules_import_the_packaged_suites() -> None:
+    assert set(THIN_MODULES) == {"accuracy/test_encoder_gate_accuracy.py",
+                                 "benchmarks/test_encoder_gate_speed.py"}
+    for rel, content in THIN_MODULES.items():
+        compile(content, rel, "exec")
+        suite = "accuracy" if rel.startswith("accuracy/") else "benchmarks"
+        assert f"from encoder_gate.suite.{suite} import *  # noqa: F403\n" in content
+        assert content.startswith('"""') and content.endswith("\n")
+        assert max(len(line) for line in content.splitlines()) <= 110
+
+
+@pytest.mark.parametrize("rel", sorted(THIN_MODULES))
+def test_this_repository_uses_the_same_thin_modules(rel: str) -> None:
+    ours = ROOT / rel
+    if not ours.is_file():
+        pytest.skip(f"{rel} is not in this checkout yet")
+    assert ours.read_text() == THIN_MODULES[rel]
+
+
+def test_onnx_detection_covers_the_model_layouts(tmp_path: Path, model_dir: Path) -> None:
+    (model_dir / "onnx" / "model.onnx").write_bytes(b"x")
+    (model_dir / "b.onnx").write_bytes(b"x")
+    (model_dir / "a.onnx").write_bytes(b"x")
+    found = [p.relative_to(model_dir).as_posix() for p in scaffold.detect_onnx_files(model_dir)]
+    assert found == ["onnx/model.onnx", "onnx/model_quantized.onnx", "a.onnx", "b.onnx"]
+
+
+def test_explicit_backends_are_kept_as_given(tmp_path: Path, model_dir: Path) -> None:
+    plan = init(tmp_path, backends=("torch", "onnx-int8"))
+    assert table_of(tmp_path)["backends"] == ["torch", "onnx-int8"]
+    assert any("not in --backends" in note for note in plan.notes)
+    with pytest.raises(GateError, match="unknown backend 'onnx-fp8'"):
+        init(tmp_path / "other", model=str(model_dir), backends=("torch", "onnx-fp8"))
+
+
+# --- pyproject.toml -------------------------------------------------------------------------
+
+
+def test_merge_keeps_every_other_byte(tmp_path: Path, model_dir: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    plan = init(tmp_path)
+    merged = (tmp_path / "pyproject.toml").read_text()
+    block = "\n" + render_table(plan.table)
+    assert block in merged
+    assert merged.replace(block, "", 1) == PYPROJECT
+    # after the last [tool.*] table and before the comment that belongs to the next one
+    assert merged.index("[tool.black]") < merged.index(block) < merged.index("# about other")
+    parsed = tomllib.loads(merged)
+    assert parsed["tool"]["ruff"]["notes"].startswith("[tool.encoder-gate]")
+    assert parsed["tool"]["black"] == {"skip": ["[x]", "a]b"]}
+    assert plan.files[0].line(tmp_path) == \
+        f"updated {(tmp_path / 'pyproject.toml').as_posix()} ([tool.encoder-gate])"
+
+
+def test_merge_without_tool_tables_appends_and_keeps_crlf() -> None:
+    old = '[project]\r\nname = "x"\r\n'
+    merged = merge_pyproject(old, {"model": "m", "batch-sizes": [1, 8]})
+    assert merged.startswith(old + "\r\n[tool.encoder-gate]\r\n")
+    assert "\n" not in merged.replace("\r\n", "")
+    assert tomllib.loads(merged)["tool"]["encoder-gate"] == {"model": "m", "batch-sizes": [1, 8]}
+
+
+def test_merge_refuses_what_it_cannot_splice() -> None:
+    with pytest.raises(GateError, match="by hand"):
+        merge_pyproject('tool = {ruff = {x = 1}}\n', {"model": "m"})
+    with pytest.raises(GateError, match="not valid TOML"):
+        merge_pyproject("[tool\n", {"model": "m"})
+
+
+def test_existing_table_is_refused_without_force_and_nothing_is_written(tmp_path: Path,
+                                                                         model_dir: Path) -> None:
+    text = PYPROJECT + '\n[tool.encoder-gate]\nmodel = "default"\n'
+    (tmp_path / "pyproject.toml").write_text(text)
+    before = written(tmp_path)
+    with pytest.raises(GateError, match=r"already has \[tool.encoder-gate\].*--force"):
+        init(tmp_path)
+    assert written(tmp_path) == before
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+def test_existing_test_file_is_refused_without_force_and_nothing_is_written(tmp_path: Path,
+                                                                             model_dir: Path) -> None:
+    mine = tmp_path / "benchmarks" / "test_encoder_gate_speed.py"
+    mine.parent.mkdir()
+    mine.write_text("# my own\n")
+    with pytest.raises(GateError) as err:
+        init(tmp_path)
+    assert "benchmarks/test_encoder_gate_speed.py exists" in str(err.value) and "--force" in str(err.value)
+    assert not (tmp_path / "pyproject.toml").exists() and not (tmp_path / "accuracy").exists()
+    assert mine.read_text() == "# my own\n"
+
+
+def test_force_replaces_the_table_and_the_files_only(tmp_path: Path, model_dir: Path) -> None:
+    old_table = ('[tool.encoder-gate]\nmodel = "default"  # old\n\n'
+                 '[tool.encoder-gate.tolerances.onnx-int8]\nf1 = 0.1\n')
+    head, tail = PYPROJECT.split("# the next table\n")
+    (tmp_path / "pyproject.toml").write_text(head + old_table + "\n# the next table\n" + tail)
+    workflow = tmp_path / ".github" / "workflows" / "encoder-gate.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text("old: true\n")
+    plan = init(tmp_path, force=True)
+    merged = (tmp_path / "pyproject.toml").read_text()
+    assert merged == head + render_table(plan.table) + "\n# the next table\n" + tail
+    assert table_of(tmp_path)["model"] == "models/clf"
+    assert "pull_request:" in workflow.read_text()
+    assert (tmp_path / "accuracy/test_encoder_gate_accuracy.py").is_file()
+    assert "replaced [tool.encoder-gate]" in plan.files[0].line(tmp_path)
+
+
+# --- model, dataset, texts ------------------------------------------------------------------
+
+
+def test_columns_are_detected_from_jsonl(tmp_path: Path, model_dir: Path) -> None:
+    data = tmp_path / "data" / "eval.jsonl"
+    data.parent.mkdir()
+    data.write_text('\n{"id": 3, "sentence": "great", "label": "positive"}\n')
+    init(tmp_path, dataset="data/eval.jsonl")
+    table = table_of(tmp_path)
+    assert table["dataset"] == "data/eval.jsonl"
+    assert table["text-column"] == "sentence" and table["label-column"] == "label"
+
+
+def test_columns_are_detected_from_csv(tmp_path: Path) -> None:
+    data = tmp_path / "eval.csv"
+    data.write_text("id,utterance,target\n1,so good,positive\n")
+    assert scaffold.detect_columns(data) == ("utterance", "target")
+    data.write_text("text,labels\nhi,joy\n")
+    assert scaffold.detect_columns(data) == ("text", "labels")
+
+
+def test_default_columns_are_not_written(tmp_path: Path, model_dir: Path) -> None:
+    (tmp_path / "eval.json").write_text('[{"text": "hi", "labels": ["positive"]}]')
+    init(tmp_path, dataset="eval.json")
+    table = table_of(tmp_path)
+    assert table["dataset"] == "eval.json"
+    assert "text-column" not in table and "label-column" not in table
+
+
+def test_the_only_other_column_is_the_label_column(tmp_path: Path) -> None:
+    data = tmp_path / "eval.jsonl"
+    data.write_text('{"utterance": "hi", "mood": ["joy"]}\n')
+    assert scaffold.detect_columns(data) == ("utterance", "mood")
+
+
+def test_unknown_columns_ask_for_the_options(tmp_path: Path) -> None:
+    data = tmp_path / "eval.jsonl"
+    data.write_text('{"utterance": "hi", "mood": "joy", "source": "web"}\n')
+    with pytest.raises(GateError, match="--text-column NAME and --label-column NAME"):
+        scaffold.detect_columns(data)
+    assert scaffold.detect_columns(data, label_column="mood") == ("utterance", "mood")
+    with pytest.raises(GateError, match="no column 'feeling'"):
+        scaffold.detect_columns(data, label_column="feeling")
+
+
+def test_texts_file_is_stored_for_parity_only_runs(tmp_path: Path, model_dir: Path) -> None:
+    (tmp_path / "texts.txt").write_text("first text\n\nsecond text\n")
+    plan = init(tmp_path, texts="texts.txt")
+    assert table_of(tmp_path)["texts"] == "texts.txt"
+    assert any("texts: 2" in note and "parity" in note for note in plan.notes)
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(GateError, match="no texts"):
+        init(tmp_path / "other", model=str(model_dir), texts=str(tmp_path / "empty.txt"))
+
+
+@pytest.mark.parametrize(("make", "model", "dataset", "message"), [
+    (False, "models/missing", None, "model directory models/missing does not exist"),
+    (True, "models/clf", None, "has no config.json"),
+    (False, "models/clf", "missing.jsonl", "dataset file missing.jsonl does not exist"),
+])
+def test_missing_inputs_are_actionable_errors(tmp_path: Path, make: bool, model: str, dataset: str | None,
+                                              message: str) -> None:
+    (tmp_path / "models").mkdir()
+    if make:
+        (tmp_path / model).mkdir()
+    else:
+        (tmp_path / "models" / "clf").mkdir()
+        (tmp_path / "models" / "clf" / "config.json").write_text("{}")
+    with pytest.raises(GateError, match=message):
+        init(tmp_path, model=model, dataset=dataset)
+    assert written(tmp_path) <= {"models/clf/config.json"}
+
+
+def test_hub_id_is_kept_with_a_warning(tmp_path: Path) -> None:
+    plan = init(tmp_path, model="my-org/my-classifier")
+    assert table_of(tmp_path)["model"] == "my-org/my-classifier"
+    assert any("hub id" in w for w in plan.warnings)
+    workflow = (tmp_path / ".github/workflows/encoder-gate.yml").read_text()
+    assert "hashFiles('pr/pyproject.toml')" in workflow
+
+
+def test_model_outside_the_project_is_absolute_with_a_warning(tmp_path: Path, model_dir: Path) -> None:
+    project = tmp_path / "project"
+    plan = init(project, model=str(model_dir))
+    absolute = model_dir.resolve().as_posix()
+    assert table_of(project)["model"] == absolute
+    assert table_of(project)["backends"][-1] == f"onnx:{absolute}/onnx/model_quantized.onnx"
+    assert any("outside" in w for w in plan.warnings)
+
+
+# --- the workflow ---------------------------------------------------------------------------
+
+
+def workflow_doc(tmp_path: Path) -> dict:
+    return yaml.safe_load((tmp_path / ".github/workflows/encoder-gate.yml").read_text())
+
+
+def test_workflow_gates_the_pr_against_its_base(tmp_path: Path, model_dir: Path) -> None:
+    init(tmp_path)
+    doc = workflow_doc(tmp_path)
+    assert "pull_request" in doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert "HF_HUB_OFFLINE" not in doc["env"]
+    assert doc["env"]["ENCODER_GATE_BENCH_ROUNDS"] == "5" and doc["env"]["ENCODER_GATE_BENCH_TEXTS"] == "32"
+    [job] = doc["jobs"].values()
+    assert job["timeout-minutes"] == 60
+    steps = job["steps"]
+    runs = [s.get("run", "") for s in steps]
+    uses = [s.get("uses", "") for s in steps]
+
+    def index(text: str) -> int:
+        return next(i for i, run in enumerate(runs) if text in run)
+
+    base = index("--benchmark-autosave --benchmark-storage")
+    accuracy, speed = index("pytest accuracy"), index(f"--benchmark-compare-fail={COMPARE_FAIL}")
+    assert base < accuracy < speed
+    assert steps[base]["working-directory"] == "base"
+    assert steps[accuracy]["working-directory"] == steps[speed]["working-directory"] == "pr"
+    assert '--gate-cache-dir "$CACHE"' in runs[accuracy]
+    assert "--gate-speedup-baseline" in runs[speed] and "::notice::" in runs[base]
+    assert "cancelled()" in steps[speed]["if"]  # runs after a failed accuracy gate
+    checkouts = [s["with"] for s in steps if s.get("uses", "").startswith("actions/checkout")]
+    assert checkouts[0] == {"ref": "${{ github.event.pull_request.base.sha }}", "path": "base"}
+    assert checkouts[1]["path"] == "pr"
+    install = next(run for run in runs if "pip install" in run)
+    assert "--index-url https://download.pytorch.org/whl/cpu" in install
+    assert f'"encoder-gate[cpu]=={scaffold.package_version()}"' in install
+    assert "if [ -f pr/requirements.txt ]" in install
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
+    assert "hashFiles('pr/models/clf/**', 'pr/pyproject.toml')" in cache["with"]["key"]
+    assert uses.index(cache["uses"]) < base
+    verdict = index("encoder-gate verdict")
+    assert 'encoder-gate verdict >> "$GITHUB_STEP_SUMMARY"' in runs[verdict]
+    assert "always()" in steps[verdict]["if"] and "always()" in steps[index("encoder-gate report")]["if"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@v4"))
+    assert upload["if"] == "always()"
+    for path in ("pr/.encoder-gate/report/", "pr/.encoder-gate/verdict.md", "base-speedups.json"):
+        assert path in upload["with"]["path"]
+
+
+def test_workflow_checks_out_lfs_when_the_repository_uses_it(tmp_path: Path, model_dir: Path) -> None:
+    (tmp_path / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+    init(tmp_path)
+    checkouts = [s["with"] for s in workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
+                 if s.get("uses", "").startswith("actions/checkout")]
+    assert all(c["lfs"] is True for c in checkouts)
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_cli_init_prints_what_it_wrote(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "--model", "models/clf"]) == 0
+    out = capsys.readouterr().out
+    for line in ("wrote accuracy/test_encoder_gate_accuracy.py",
+                 "wrote benchmarks/test_encoder_gate_speed.py",
+                 "wrote .github/workflows/encoder-gate.yml",
+                 "wrote pyproject.toml ([tool.encoder-gate])"):
+        assert line in out.splitlines()
+    for command in ("pytest accuracy", "pytest benchmarks --benchmark-autosave",
+                    f"pytest benchmarks --benchmark-compare --benchmark-compare-fail={COMPARE_FAIL}"):
+        assert command in out
+
+    assert cli.main(["init", "--model", "models/clf"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("encoder-gate init: error: ") and "--force" in err
+
+
+def test_cli_verdict_prints_and_writes_through_write_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[Path] = []
+
+    def write_verdict(report_dir: Path) -> str:
+        calls.append(report_dir)
+        return "## verdict: pass\n"
+
+    fake = types.SimpleNamespace(write_verdict=write_verdict)
+    monkeypatch.setitem(sys.modules, "encoder_gate.verdict", fake)
+    assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 0
+    assert calls == [tmp_path] and capsys.readouterr().out == "## verdict: pass\n"
