@@ -48,6 +48,9 @@ TABLE_NAME = "encoder-gate"
 #: minimum time grew by more than this over the base's fails the PR.
 COMPARE_FAIL = "min:25%"
 INIT_BATCH_SIZES = (1, 8)
+# One intra-op thread per backend: torch eager's times swing by orders of magnitude when its
+# threads compete with other load (shared CI runners), which makes speedups over it noise.
+INIT_THREADS = 1
 INIT_BACKENDS = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
 TEXT_COLUMNS = ("text", "sentence", "comment", "content", "body", "input", "review")
 LABEL_COLUMNS = ("labels", "label", "emotions", "tags", "categories", "classes", "targets", "target", "y",
@@ -167,6 +170,7 @@ def plan_init(request: InitRequest) -> InitPlan:
     if request.dataset is None and request.texts is None and model_dir is not None:
         warnings.extend(_label_warning(model_dir))
     table["batch-sizes"] = list(INIT_BATCH_SIZES)
+    table["threads"] = INIT_THREADS
 
     files: list[PlannedFile] = []
     conflicts: list[str] = []
