@@ -1,0 +1,273 @@
+"""The plugin's gate behaviour, black-box with pytester on the tiny model: a session that checked
+nothing fails, unlabelled --gate-texts, the benchmark sweep and the speedup baseline of
+--benchmark-compare.
+
+Every run is a subprocess: torch and ONNX Runtime in a nested in-process session crash the
+interpreter (on teardown, or in the garbage collector once this process has imported torch).
+Every path option is passed as ``--opt=PATH`` and the pytester directory gets its own
+pyproject.toml: a bare path argument outside it would make pytest pick this repository's
+pyproject.toml (its addopts and its [tool.encoder-gate] table) as the inner run's configuration.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.data import load_dataset, load_texts
+from encoder_gate.errors import GateError
+from encoder_gate.gate import NO_GOLD
+
+CHECKS = "from encoder_gate.suite.checks import *  # noqa: F403\n"
+BENCHMARKS = "from encoder_gate.suite.benchmarks import *  # noqa: F403\n"
+
+
+@pytest.fixture(scope="session")
+def no_gpu() -> None:
+    """Skip when torch sees a CUDA GPU. Asked in a subprocess: pytester drops modules imported
+    during a test, and importing torch a second time in one process corrupts the interpreter."""
+    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+                           capture_output=True, text=True, check=True)
+    if probe.stdout.strip() != "False":
+        pytest.skip("a GPU is present")
+
+
+@pytest.fixture
+def gate_dir(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester directory that is its own rootdir (no [tool.encoder-gate] table), offline."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    return pytester
+
+
+@pytest.fixture
+def report_dir(gate_dir: pytest.Pytester) -> Path:
+    return gate_dir.path / "report"
+
+
+@pytest.fixture
+def gate_args(cache_dir: Path, report_dir: Path) -> list[str]:
+    return ["--gate-model=tiny", f"--gate-cache-dir={cache_dir}", "--gate-threads=1",
+            f"--gate-report-dir={report_dir}", "-p", "no:cacheprovider"]
+
+
+def outcomes(result: pytest.RunResult) -> dict[str, int]:
+    """The nonzero counts of the final summary line (passed, skipped, failed, ...)."""
+    return {k: v for k, v in result.parseoutcomes().items() if v and k not in ("warnings", "warning")}
+
+
+def junit_outcomes(path: Path) -> dict[str, str]:
+    """test name -> "passed", "failed" or "skipped: <reason>", from a --junitxml report."""
+    out = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        skipped = case.find("skipped")
+        if case.find("failure") is not None or case.find("error") is not None:
+            out[case.get("name", "")] = "failed"
+        else:
+            out[case.get("name", "")] = "passed" if skipped is None else f"skipped: {skipped.get('message')}"
+    return out
+
+
+def one_line_texts(n: int) -> list[str]:
+    """The first n bundled test texts, each on one line (some hold newlines)."""
+    texts = [" ".join(t.split()) for t in load_dataset("bundled", split="test").texts]
+    return [t for t in texts if t][:n]
+
+
+# --- a gate that checked nothing ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_session_where_every_backend_skipped_fails(gate_dir: pytest.Pytester, gate_args: list[str],
+                                                   no_gpu: None):
+    """--gate-device cuda without a GPU skips every backend, so the session fails naming the reasons."""
+    gate_dir.makepyfile(test_checks=CHECKS)
+    result = gate_dir.runpytest_subprocess("--gate-device=cuda", "--gate-backends=torch,onnx-fp32",
+                                           *gate_args)
+    assert list(outcomes(result)) == ["skipped"]
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "*encoder-gate: nothing was checked*",
+        "encoder-gate: every configured backend was skipped, so this session checked nothing:",
+        "  torch: device 'cuda' was asked for but torch sees no CUDA GPU*",
+        "  onnx-fp32: device 'cuda' was asked for but this onnxruntime has no CUDAExecutionProvider*",
+        "*pass --gate-allow-skip to accept it.",
+    ])
+
+
+@pytest.mark.slow
+def test_allow_skip_lets_a_session_that_checked_nothing_pass(gate_dir: pytest.Pytester,
+                                                             gate_args: list[str], no_gpu: None):
+    """With --gate-allow-skip the same all-skipped session exits 0 and says nothing about it."""
+    gate_dir.makepyfile(test_checks=CHECKS)
+    result = gate_dir.runpytest_subprocess("--gate-device=cuda", "--gate-backends=torch,onnx-fp32",
+                                           "--gate-allow-skip", "-rs", *gate_args)
+    assert list(outcomes(result)) == ["skipped"]
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["SKIPPED*device 'cuda' was asked for but torch sees no CUDA GPU*"])
+    assert "every configured backend was skipped" not in result.stdout.str()
+
+
+# --- --gate-texts FILE --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_unlabelled_texts_run_parity_checks_and_skip_f1(gate_dir: pytest.Pytester, gate_args: list[str],
+                                                        report_dir: Path):
+    """--gate-texts runs every drift check on the texts and skips F1 for want of gold labels."""
+    texts = gate_dir.path / "texts.txt"
+    texts.write_text("\n".join(one_line_texts(30)) + "\n")
+    gate_dir.makepyfile(test_checks=CHECKS)
+    junit = gate_dir.path / "junit.xml"
+    result = gate_dir.runpytest_subprocess(f"--gate-texts={texts}", "--gate-backends=torch,onnx-fp32",
+                                           "-rs", f"--junitxml={junit}", *gate_args)
+    assert result.ret == pytest.ExitCode.OK
+    assert set(outcomes(result)) == {"passed", "skipped"}
+    cases = junit_outcomes(junit)
+    for backend in ("torch", "onnx-fp32"):
+        for bound in ("drift_mean", "drift_p99", "drift_max", "flip_rate"):
+            assert cases[f"test_drift_within_bound[{backend}-{bound}]"] == "passed"
+        for test in ("test_f1_keeps_reference_share", "test_f1_above_floor"):
+            assert cases[f"{test}[{backend}]"].startswith("skipped: F1 skipped: there are no gold labels")
+    result.stdout.fnmatch_lines(["SKIPPED [[]*[]] *F1 skipped: there are no gold labels*"])
+    assert NO_GOLD in result.stdout.lines  # the terminal summary line
+
+    payload = json.loads((report_dir / "accuracy.json").read_text())
+    assert payload["labelled"] is False
+    assert payload["dataset"]["examples"] == 30
+    assert payload["dataset"]["source"] == str(texts)
+    assert list(payload["backends"]) == ["torch", "onnx-fp32"]
+    for row in payload["backends"].values():
+        assert "f1" not in row and "f1_keep" not in row["checks"]
+        assert row["checks"]["drift_max"]["passed"] and row["verdict"] == "pass"
+    verdict = (report_dir / "verdict.md").read_text()
+    assert verdict.startswith("## encoder-gate: PASS")
+    assert "F1 skipped: there are no gold labels (unlabelled --gate-texts)" in verdict
+
+
+def test_missing_texts_file_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: list[str]):
+    """--gate-texts naming a file that does not exist stops the run before collection, naming it."""
+    gate_dir.makepyfile(test_checks=CHECKS)
+    missing = gate_dir.path / "no-such-texts.txt"
+    result = gate_dir.runpytest_subprocess(f"--gate-texts={missing}", *gate_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*encoder-gate: texts file {missing} does not exist*"])
+
+
+def test_load_texts_rejects_an_empty_file(tmp_path: Path):
+    """A texts file with only blank lines is a GateError; blank lines are skipped otherwise."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n\n")
+    with pytest.raises(GateError, match=r"holds no text"):
+        load_texts(empty)
+    some = tmp_path / "some.txt"
+    some.write_text("first text\n\n  second text  \n")
+    ds = load_texts(some)
+    assert ds.texts == ("first text", "second text")
+    assert ds.labels.shape == (2, 0)
+
+
+# --- the gate sweep -------------------------------------------------------------------------------
+
+
+def test_gate_sweep_selects_model_only_normal_bucketed(gate_dir: pytest.Pytester, gate_args: list[str],
+                                                       tmp_path: Path):
+    """By default only test_model_only[...-normal-bucketed] runs, per backend and batch size; no model
+    is resolved to collect."""
+    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    args = [a for a in gate_args if not a.startswith("--gate-cache-dir")]
+    empty_cache = tmp_path / "cache"
+    result = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-backends=torch,onnx-fp32",
+                                           "--gate-batch-sizes=1,8", f"--gate-cache-dir={empty_cache}", *args)
+    assert result.ret == pytest.ExitCode.OK
+    collected = sorted(line.split("::", 1)[1] for line in result.stdout.lines if "::test_" in line)
+    assert collected == sorted(f"test_model_only[bs{b}-{backend}-normal-bucketed]"
+                               for b in (1, 8) for backend in ("torch", "onnx-fp32"))
+    summary = re.search(r"^4/(\d+) tests collected \((\d+) deselected\)", result.stdout.str(), re.M)
+    assert summary, result.stdout.str()
+    total, deselected = map(int, summary.groups())
+    assert deselected == total - 4 and deselected >= 4 * 3  # at least the other model-only cases
+    result.stdout.fnmatch_lines([f"gate sweep (model-only, normal, bucketed, batch sizes 1,8): deselected "
+                                 f"{deselected} other benchmarks*--gate-sweep full runs them*"])
+    assert not empty_cache.exists()
+
+
+def test_full_sweep_selects_every_benchmark(gate_dir: pytest.Pytester, gate_args: list[str]):
+    """--gate-sweep full keeps all four benchmark functions, deselecting nothing."""
+    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    result = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-sweep=full",
+                                           "--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1,8",
+                                           *gate_args)
+    assert result.ret == pytest.ExitCode.OK
+    ids = [line.split("::", 1)[1] for line in result.stdout.lines if "::test_" in line]
+    assert {i.split("[", 1)[0] for i in ids} == {"test_model_only", "test_end_to_end", "test_latency_batch1",
+                                                 "test_workers"}
+    for variant, dispatch in itertools.product(("normal", "filtered"), ("ordered", "bucketed")):
+        assert f"test_model_only[bs8-onnx-fp32-{variant}-{dispatch}]" in ids
+    result.stdout.fnmatch_lines([f"full sweep: {len(ids)} benchmarks, batch sizes 1,8*",
+                                 f"{len(ids)} tests collected in*"])
+    assert "deselected" not in result.stdout.str()
+
+
+def test_unknown_sweep_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: list[str]):
+    """--gate-sweep bogus stops the run with the allowed values."""
+    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    result = gate_dir.runpytest_subprocess("--collect-only", "--gate-sweep=bogus", *gate_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*encoder-gate: sweep must be one of gate, full, got 'bogus' "
+                                 "(--gate-sweep)*"])
+
+
+# --- the speedup baseline of --benchmark-compare ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_benchmark_compare_gates_speedups_against_the_compared_save(
+        gate_dir: pytest.Pytester, gate_args: list[str], report_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """Under --benchmark-compare the speedups of the compared save are the baseline of the speed gate."""
+    monkeypatch.setenv("ENCODER_GATE_BENCH_ROUNDS", "2")
+    monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")
+    monkeypatch.setenv("ENCODER_GATE_SPEEDUP_MAX_DROP", "0.99")  # noise cannot fail it
+    monkeypatch.delenv("ENCODER_GATE_SPEEDUP_BASELINE", raising=False)
+    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    storage = gate_dir.path / "benchmarks"
+    args = ["--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1",
+            f"--benchmark-storage=file://{storage}", *gate_args]
+
+    first = gate_dir.runpytest_subprocess("--benchmark-autosave", *args)
+    first.assert_outcomes(passed=2)
+    assert "speedup gate" not in first.stdout.str()
+    assert "gate" not in json.loads((report_dir / "speedups.json").read_text())
+    saves = sorted(storage.rglob("0001_*.json"))
+    assert len(saves) == 1
+
+    second = gate_dir.runpytest_subprocess("--benchmark-compare", "--benchmark-compare-fail=min:1000%", *args)
+    second.assert_outcomes(passed=2)
+    assert second.ret == pytest.ExitCode.OK
+    second.stdout.fnmatch_lines([f"speedup gate passed against *{saves[0].name} (max drop 99%)"])
+    doc = json.loads((report_dir / "speedups.json").read_text())
+    gate = doc["gate"]
+    assert gate["baseline"].endswith(saves[0].name) and gate["passed"] is True
+    assert gate["max_drop"] == 0.99 and gate["failures"] == []
+    assert set(gate["compared"]["model/normal/bs1/bucketed"]) == {"onnx-fp32"}
+    assert doc["compare"] == {"passed": True, "regressions": []}
+    verdict = (report_dir / "verdict.md").read_text()
+    assert verdict.startswith("## encoder-gate: PASS")
+    assert f"against `{gate['baseline']}`" in verdict
+    assert "| onnx-fp32 | pass (speed only) |" in verdict and "(base " in verdict
+
+
+def test_missing_speedup_baseline_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: list[str]):
+    """--gate-speedup-baseline naming a missing file stops the run, naming the file."""
+    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    result = gate_dir.runpytest_subprocess("--collect-only", "--gate-speedup-baseline=missing.json",
+                                           *gate_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*encoder-gate: speedup baseline missing.json is not a file*"])
