@@ -41,11 +41,27 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
         ({"device": "tpu"}, r"device must be one of cpu, cuda.*--gate-device"),
         ({"dataset_variant": "short"}, r"normal, filtered"),
         ({"threads": "-1"}, r"threads and limit"),
+        ({"f1_rule": "bayes"}, r"f1_rule must be one of point, regression, non-inferiority.*--gate-f1-rule"),
+        ({"f1_margin": "1.5"}, r"f1-margin must be an absolute F1 difference.*--gate-f1-margin"),
+        ({"f1_margin": "one point"}, r"f1-margin must be a number"),
+        ({"per_label_min_support": "0"}, r"per-label-min-support must be a positive"),
+        ({"per_label_keep": "1.2"}, r"per-label-keep must be a share.*--gate-per-label-keep"),
     ],
 )
 def test_bad_values_get_actionable_errors(tmp_path: Path, overrides, message):
     with pytest.raises(GateError, match=message):
         load_config(tmp_path, overrides)
+
+
+def test_decision_rules_default_and_come_from_pyproject_or_options(tmp_path: Path):
+    cfg = load_config(tmp_path, {})
+    assert (cfg.f1_rule, cfg.f1_margin, cfg.per_label_min_support, cfg.per_label_keep) == (
+        "point", 0.01, 30, None)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.encoder-gate]\nf1-rule = "regression"\nf1-margin = 0.02\nper-label-keep = 0.8\n')
+    cfg = load_config(tmp_path, {"f1_rule": "non-inferiority", "per_label_min_support": "25"})
+    assert (cfg.f1_rule, cfg.f1_margin, cfg.per_label_min_support, cfg.per_label_keep) == (
+        "non-inferiority", 0.02, 25, 0.8)
 
 
 def test_unknown_pyproject_key_names_the_known_ones(tmp_path: Path):

@@ -322,8 +322,8 @@ def run_gate(pytester, cache_dir, model, *extra):
 def test_sentiment_model_runs_the_accuracy_tests(pytester, accuracy_module, cache_dir):
     """Drift, argmax flips, macro F1 and accuracy pass; F1 floor and embedding checks skip."""
     result = run_gate(pytester, cache_dir, "sentiment")
-    # per backend: 4 drift + f1_keep + accuracy_keep pass; f1_floor + 3 embedding checks skip
-    result.assert_outcomes(passed=12, skipped=8)
+    # per backend: 4 drift + f1_keep + accuracy_keep + per_label pass; f1_floor + 3 embedding checks skip
+    result.assert_outcomes(passed=14, skipped=8)
     result.stdout.fnmatch_lines(["*SKIPPED*applies to feature-extraction encoders*"])
     report = json.loads((pytester.path / "report" / "accuracy.json").read_text())
     assert report["model"]["task"] == "single_label"
@@ -336,8 +336,8 @@ def test_sentiment_model_runs_the_accuracy_tests(pytester, accuracy_module, cach
 def test_feature_extraction_model_runs_the_accuracy_tests(pytester, accuracy_module, cache_dir):
     """Drift, cosine and relative L2 pass; flips and F1 skip with the reason."""
     result = run_gate(pytester, cache_dir, "minilm-embed")
-    # per backend: 3 drift + 3 embedding checks pass; flip_rate, f1_keep, f1_floor, accuracy skip
-    result.assert_outcomes(passed=12, skipped=8)
+    # per backend: 3 drift + 3 embedding checks pass; flip_rate, f1_keep, f1_floor, accuracy, per_label skip
+    result.assert_outcomes(passed=12, skipped=10)
     result.stdout.fnmatch_lines(["*SKIPPED*decision flips do not apply to a feature-extraction*",
                                  "*SKIPPED*needs labels*"])
     report = json.loads((pytester.path / "report" / "accuracy.json").read_text())

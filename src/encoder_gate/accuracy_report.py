@@ -2,6 +2,10 @@
 
 The JSON keys are stable (see the README, "accuracy.json"). Per backend at least:
 accuracy, precision, recall, f1, drift_mean, drift_p99, drift_max, flip_rate, size_bytes.
+A classifier with gold labels also gets the error bars (`Evaluation.stats_summary`):
+f1_delta, f1_delta_ci [low, high] (95%, paired bootstrap), mcnemar_p, mde_f1 (80% power)
+and per_label (label, support, f1_ref, f1, p_value (Holm), verdict, changed), plus the rule,
+margin, per-label bounds and the underpowered warning (null when the set is large enough).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ COLUMNS = (  # (key, header, format)
     ("drift_p99", "drift p99", "{:.2e}"),
     ("drift_max", "drift max", "{:.2e}"),
     ("flip_rate", "flip rate", "{:.3%}"),
+    ("f1_delta", "F1 change [95% CI]", "{:+.4f}"),
+    ("mcnemar_p", "McNemar p", "{:.3g}"),
+    ("mde_f1", "MDE (80% power)", "{:.4f}"),
     ("cosine_min", "cosine min", "{:.6f}"),
     ("cosine_mean", "cosine mean", "{:.6f}"),
     ("rel_l2_max", "rel. L2 max", "{:.2e}"),
@@ -57,10 +64,80 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
 
 
 def _row(ev: Evaluation, bounds: Bounds) -> dict[str, Any]:
-    """A backend's summary, each applicable check against its bound, and the verdict."""
+    """A backend's summary and error bars, each applicable check against its bound, and the verdict."""
     checks = ev.checks(bounds)
-    return {**ev.summary(), "checks": checks,
+    return {**ev.summary(), **ev.stats_summary(bounds), "checks": checks,
             "verdict": "pass" if all(c["passed"] for c in checks.values()) else "fail"}
+
+
+def _ci_cell(row: dict[str, Any]) -> str:
+    low, high = row.get("f1_delta_ci") or (None, None)
+    if low is None:
+        return f"{row['f1_delta']:+.4f}"
+    return f"{row['f1_delta']:+.4f} [{low:+.4f}, {high:+.4f}]"
+
+
+def _flagged(label: dict[str, Any], keep: float) -> str | None:
+    """Why a per-label row belongs in accuracy.md: it fails, or it is too rare to judge but its
+    F1 fell below the keep share anyway. None for the rest."""
+    if label["verdict"] == "fail":
+        return "**fail**"
+    if label["verdict"] == "low-support" and label["f1"] < keep * label["f1_ref"]:
+        return "flagged (too few positives to judge)"
+    return None
+
+
+def per_label_markdown(payload: dict[str, Any]) -> list[str]:
+    """The per-label table of accuracy.md: only the labels that fail or are flagged, per backend."""
+    rows, judged = [], False
+    for name, row in payload["backends"].items():
+        labels = row.get("per_label")
+        if not labels:
+            continue
+        judged = True
+        keep = float(row.get("per_label_keep") or 0.0)
+        for lab in labels:
+            why = _flagged(lab, keep)
+            if why is None:
+                continue
+            ratio = lab["f1"] / lab["f1_ref"] if lab["f1_ref"] else float("nan")
+            p = "" if lab["p_value"] is None else f"{lab['p_value']:.3g}"
+            rows.append(f"| {name} | {lab['label']} | {lab['support']} | {lab['f1_ref']:.4f} | "
+                        f"{lab['f1']:.4f} | {ratio:.3f} (>= {keep:g}) | {p} | {lab['changed']} | {why} |")
+    if not judged:
+        return []
+    floor = next((r.get("per_label_min_support") for r in payload["backends"].values()
+                  if r.get("per_label")), None)
+    head = (f"Per-label F1: every label with at least {floor} gold positives keeps its share of its "
+            "reference F1 and loses no significant number of decisions (McNemar, Holm-adjusted p < 0.05 "
+            "fails)")
+    if not rows:
+        return [f"{head}: no label fails or is flagged.", ""]
+    return [f"{head}. Labels that fail or are flagged:", "",
+            "| backend | label | support | F1 reference | F1 | ratio | McNemar p (Holm) | changed "
+            "| verdict |",
+            "|---|---|---|---|---|---|---|---|---|", *rows, ""]
+
+
+def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
+    """(line, is_warning) per evaluated classifier backend for the terminal summary: the F1 change
+    with its CI, McNemar p and MDE; the failing labels; the underpowered warning."""
+    rows = {name: {**ev.summary(), **ev.stats_summary(state.bounds(name))}
+            for name, ev in state.evaluations.items()}
+    out: list[tuple[str, bool]] = []
+    for name, row in rows.items():
+        if row.get("f1_delta") is None:
+            continue
+        out.append((f"{name:<16} F1 delta {_ci_cell(row)}, McNemar p {row['mcnemar_p']:.3g}, "
+                    f"MDE {row['mde_f1']:.4f}", False))
+        failing = [lab for lab in row.get("per_label") or [] if lab["verdict"] == "fail"]
+        if failing:
+            names = ", ".join(f"{lab['label']} ({lab['f1_ref']:.3f} -> {lab['f1']:.3f}, support "
+                              f"{lab['support']})" for lab in failing)
+            out.append((f"{'':<16} per-label F1 fails: {names}", True))
+        if row.get("underpowered"):
+            out.append((f"{'':<16} warning: {row['underpowered']}", True))
+    return out
 
 
 def render_markdown(payload: dict[str, Any]) -> str:
@@ -95,10 +172,23 @@ def render_markdown(payload: dict[str, Any]) -> str:
             value = row.get(key)
             if key == "size_bytes":
                 value = row[key] / 1e6
+            if key == "f1_delta" and value is not None:
+                cells.append(_ci_cell(row))
+                continue
             cells.append("" if value is None else fmt.format(value))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if any(row.get("f1_delta") is not None for row in rows):
+        lines += ["", "F1 change: backend minus torch FP32 "
+                  f"({'macro' if m.get('task') == 'single_label' else 'micro'} F1), 95% paired-bootstrap CI "
+                  "over examples; McNemar p: exact test on the decisions each side gets right; MDE: the "
+                  "smallest F1 drop this set detects with 80% power."]
+    lines += ["", *per_label_markdown(payload)]
+    warned = [f"- {name}: {row['underpowered']}" for name, row in payload["backends"].items()
+              if row.get("underpowered")]
+    if warned:
+        lines += ["Warnings:", *warned, ""]
     versions = ", ".join(f"{k} {v}" for k, v in payload["versions"].items())
-    lines += ["", f"Versions: {versions}.", ""]
+    lines += [f"Versions: {versions}.", ""]
     return "\n".join(lines)
 
 

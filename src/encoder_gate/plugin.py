@@ -57,6 +57,15 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("threads", "N", "intra-op threads for torch and ONNX Runtime (0: library default)"),
     ("cache-dir", "DIR", "artifact cache directory (default .encoder-gate/cache)"),
     ("report-dir", "DIR", "report directory (default .encoder-gate)"),
+    ("f1-rule", "RULE", "how the F1 keep check decides: point (default; F1 keeps f1_keep x the "
+                        "reference's), regression (fails when the whole 95 percent CI of the F1 change lies "
+                        "below -margin) or non-inferiority (passes when it lies above -margin)"),
+    ("f1-margin", "F1", "the F1 drop the CI rules and the power warning use, absolute (default 0.01: "
+                        "one F1 point)"),
+    ("per-label-min-support", "N", "per-label check: judge only labels with at least N gold positives "
+                                   "(default 30)"),
+    ("per-label-keep", "SHARE", "per-label check: the share of its reference F1 every label keeps, for "
+                                "every backend (default: the backend's per_label_keep in tolerances.py)"),
 )
 
 
@@ -68,6 +77,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gate-speedup-baseline", dest="gate_speedup_baseline", metavar="FILE", default=None,
                     help="speedups.json of the base run to gate speedups against (default: the "
                          "speedups in the save --benchmark-compare compares with)")
+    group.addoption("--gate-allow-other-machine", dest="gate_allow_other_machine", action="store_true",
+                    default=False,
+                    help="gate speedups against a baseline whose hardware fingerprint (CPU, ISA flags, "
+                         "cores, threads, execution providers, torch/onnxruntime versions) differs "
+                         "(also ENCODER_GATE_ALLOW_OTHER_MACHINE=1)")
     group.addoption("--gate-allow-skip", dest="gate_allow_skip", action="store_true", default=False,
                     help="let a session pass in which every configured backend was skipped "
                          "(by default such a session fails: it checked nothing)")
@@ -301,6 +315,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 terminalreporter.write_line(f"{'':<16} note: {note}")
         if session.evaluations and not session.labelled:
             terminalreporter.write_line(NO_GOLD, yellow=True)
+    if session.evaluations:  # the F1 change with error bars, per classifier backend
+        from encoder_gate.accuracy_report import stats_lines
+
+        lines = stats_lines(session)
+        if lines:
+            terminalreporter.section("encoder-gate F1 with error bars")
+        for line, warn in lines:
+            terminalreporter.write_line(line, yellow=warn)
     if why:
         terminalreporter.section("encoder-gate: nothing was checked")
         terminalreporter.write_line(f"encoder-gate: {why}", red=True, bold=True)

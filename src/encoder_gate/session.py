@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -177,13 +177,17 @@ class GateSession:
 
         A prebuilt file (onnx:PATH) gets the bounds of its runner's precision (inferred from
         its graph or given as onnx:PATH@int8): onnx-PRECISION's bounds and overrides, then the
-        overrides under its own name."""
+        overrides under its own name. A configured per-label-keep replaces every backend's."""
         overrides = self.config.tolerances
         if name.startswith("onnx:"):
             recipe = f"onnx-{self.runner(name).precision}"
             merged = {recipe: {**overrides.get(recipe, {}), **overrides.get(name, {})}}
-            return bounds_for(recipe, merged, task=self.model.task)
-        return bounds_for(name, overrides, task=self.model.task)
+            bounds = bounds_for(recipe, merged, task=self.model.task)
+        else:
+            bounds = bounds_for(name, overrides, task=self.model.task)
+        if self.config.per_label_keep is not None:  # --gate-per-label-keep: every backend
+            bounds = replace(bounds, per_label_keep=self.config.per_label_keep)
+        return bounds
 
     def evaluation(self, name: str) -> Evaluation:
         """Drift and task metrics of backend `name` on the evaluation set, computed once."""
@@ -193,7 +197,9 @@ class GateSession:
                 name, self.predictions(name), self.reference, self.gold,
                 precision=runner.precision, size_bytes=runner.size_bytes, task=self.model.task,
                 label_names=self.model.label_names, atol=self.bounds(name).atol,
-                thresholds=self.thresholds,
+                thresholds=self.thresholds, f1_rule=self.config.f1_rule,
+                f1_margin=self.config.f1_margin,
+                per_label_min_support=self.config.per_label_min_support,
             )
         return self.evaluations[name]
 

@@ -44,19 +44,38 @@ class Bounds:
     cosine_min: float = 0.0
     cosine_mean: float = 0.0
     rel_l2_max: float = math.inf
+    # classifiers: every label with enough gold positives (--gate-per-label-min-support, default
+    # 30) keeps this share of its own reference F1 and loses no significant number of decisions
+    # (significance.per_label); 0: only the significance half applies
+    per_label_keep: float = 0.0
 
 
 # FP32 backends compute the same function; differences are kernel reordering. ORT's
 # compare_bert_results and optimum's ONNX tests use atol 1e-4 on FP32 outputs; probabilities
 # are sigmoids (slope <= 1/4), so 1e-4 on logits bounds them well below that. Measured on
 # `default` (1200 texts): torch-compile drift max 2.3e-6, onnx-fp32 2.2e-6, no flips.
+#
+# per_label_keep: each label's F1 against its own reference F1, judged on labels with at least
+# 30 gold positives (config per-label-min-support). Per-label F1 is coarse: one decision moves
+# it by about 1/support (0.033 at 30 positives, 7% of an F1 of 0.5), so the bounds are read in
+# decisions. Measured on `default` (bundled test split, 1200 texts, supports 36-162): torch-compile
+# and onnx-fp32 change no decision (worst ratio 1.0); onnx-fp16 changes one, a gain (worst
+# ratio 1.0); onnx-int8 worst ratio 0.936, nervousness (support 43, 0.629 -> 0.588, 2 decisions
+# lost), then joy 0.939 (support 53, 0.744 -> 0.699, 3 lost) and excitement 0.944 (support
+# 45); no label's McNemar loss is significant (Holm p = 1.0 for all). Resampling 600 of the
+# 1200 texts (supports ~18-35; 1000 draws) healthy INT8 fails keep 0.85 at min support 30 in
+# 0.1% of draws, but in 9.4% at min support 20 (there 0.75 is needed for 0.5%): hence 30.
+# Bounds: onnx-int8 0.85 (2.3x the measured worst loss; about 5 lost decisions on a label of
+# 40 positives), onnx-fp16 0.9, FP32 0.95 (one or two lost decisions at 30 positives, where
+# their flip_rate bounds allow a few). A damage confined to one label (its positive decisions
+# mostly gone) falls to ratios near 0.6 or below.
 _FP32 = Bounds(drift_mean=1e-5, drift_p99=1e-4, drift_max=1e-4, flip_rate=1e-4, f1_keep=0.999,
-               atol=1e-4, padding_atol=1e-4)
+               atol=1e-4, padding_atol=1e-4, per_label_keep=0.95)
 
 DEFAULT_BOUNDS: dict[str, Bounds] = {
     # the reference against itself: exact
     "torch": Bounds(drift_mean=0.0, drift_p99=0.0, drift_max=0.0, flip_rate=0.0, f1_keep=1.0,
-                    atol=0.0, padding_atol=1e-4),
+                    atol=0.0, padding_atol=1e-4, per_label_keep=1.0),
     "torch-compile": _FP32,
     "onnx-fp32": _FP32,
     # FP16: the published FP16 roberta-base-go_emotions reports drift mean 0.00119 and max
@@ -64,7 +83,7 @@ DEFAULT_BOUNDS: dict[str, Bounds] = {
     # on `default` (CPU EP): mean 3.8e-4, p99 1.5e-3, max 2.2e-3, flips 0.003%. Bounds sit ~4x
     # above the published figures.
     "onnx-fp16": Bounds(drift_mean=0.005, drift_p99=0.05, drift_max=0.1, flip_rate=0.005,
-                        f1_keep=0.99, atol=1e-2, padding_atol=5e-3),
+                        f1_keep=0.99, atol=1e-2, padding_atol=5e-3, per_label_keep=0.9),
     # INT8 dynamic quantization (per-channel, no reduce_range): MLPerf requires 99% of the FP32
     # F1. Measured on `default`, bundled test split (1200 texts): drift mean 0.048, p99 0.197,
     # max 0.291, flip rate 0.20%, micro F1 0.7052 vs 0.7105 (99.3%). Bounds: ~2x headroom on
@@ -73,7 +92,7 @@ DEFAULT_BOUNDS: dict[str, Bounds] = {
     # output depends on its neighbours and padding; measured up to 0.103 on `default`
     # (hypothesis, ci profile), about a third of its drift against FP32.
     "onnx-int8": Bounds(drift_mean=0.1, drift_p99=0.4, drift_max=0.6, flip_rate=0.02,
-                        f1_keep=0.99, atol=5e-2, padding_atol=0.3),
+                        f1_keep=0.99, atol=5e-2, padding_atol=0.3, per_label_keep=0.85),
 }
 
 # Single-label (softmax) classifiers: the probability bounds above (a two-class softmax is a

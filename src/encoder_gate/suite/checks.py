@@ -4,18 +4,25 @@ Bounds come from the one tolerance table (encoder_gate.tolerances, one table per
 overridable in [tool.encoder-gate.tolerances]; drift, flips and embedding similarity are
 measured against the same-run torch FP32 reference, F1 and accuracy against the gold labels.
 
-- multi-label (sigmoid): probability drift, decision flips at 0.5, micro F1;
-- single-label (softmax): probability drift, argmax class changes, macro F1 and accuracy;
+- multi-label (sigmoid): probability drift, decision flips at 0.5, micro F1, per-label F1;
+- single-label (softmax): probability drift, argmax class changes, macro F1 and accuracy,
+  per-class F1;
 - feature extraction (embeddings): drift of the embedding values, relative L2 distance and
   cosine similarity to the reference embeddings. No flips and no F1: those tests skip
   with the reason (`encoder_gate.gate.not_applicable`).
+
+The F1 keep check decides by the configured rule (--gate-f1-rule: point, regression or
+non-inferiority, with --gate-f1-margin); whatever the rule, an evaluation set too small to
+see a drop of the margin raises an `UnderpoweredWarning` saying how many examples it needs.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
-from encoder_gate.gate import check, not_applicable
+from encoder_gate.gate import UnderpoweredWarning, check, not_applicable
 
 __all__ = [
     "test_accuracy_keeps_reference_share",
@@ -23,6 +30,7 @@ __all__ = [
     "test_embeddings_close_to_reference",
     "test_f1_above_floor",
     "test_f1_keeps_reference_share",
+    "test_per_label_f1_keeps_reference_share",
 ]
 
 
@@ -41,8 +49,19 @@ def test_drift_within_bound(bound, backend_evaluation, backend_bounds, gate_data
 
 
 def test_f1_keeps_reference_share(backend_evaluation, backend_bounds, gate_dataset, gate_model):
-    """Micro F1 (macro F1 for single-label) keeps its share of the torch reference's."""
+    """Micro F1 (macro F1 for single-label) keeps its share of the torch reference's (rule `point`),
+    or its change's 95% CI clears -margin (rules `regression`, `non-inferiority`)."""
+    stats = backend_evaluation.stats
+    if (not_applicable(gate_model.task, "f1_keep", backend_evaluation.labelled) is None
+            and stats is not None and stats.underpowered):
+        warnings.warn(UnderpoweredWarning(f"{backend_evaluation.name}: {stats.underpowered}"), stacklevel=1)
     gate("f1_keep", backend_evaluation, backend_bounds, gate_dataset, gate_model)
+
+
+def test_per_label_f1_keeps_reference_share(backend_evaluation, backend_bounds, gate_dataset, gate_model):
+    """Every label with enough gold positives keeps its share of its own reference F1 and loses no
+    significant number of decisions: a damage confined to one label cannot hide in the micro F1."""
+    gate("per_label", backend_evaluation, backend_bounds, gate_dataset, gate_model)
 
 
 def test_f1_above_floor(backend_evaluation, backend_bounds, gate_dataset, gate_model):

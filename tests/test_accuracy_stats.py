@@ -1,0 +1,313 @@
+"""Verdicts with error bars in the gate: the F1 change's CI, McNemar, power and per-label checks.
+
+No model: `gate.evaluate` on synthetic probabilities shaped like the default model's
+(1200 texts x 28 labels, ~50 gold positives per label, reference micro F1 ~0.71), with
+INT8-sized logit noise (flip rate ~0.16%, INT8's measured 0.20%) for a healthy backend.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from encoder_gate.accuracy_report import _row, render_markdown, stats_lines, write_payload
+from encoder_gate.gate import (
+    NO_GOLD,
+    TASK_CHECKS,
+    UnderpoweredWarning,
+    check,
+    evaluate,
+    not_applicable,
+    observed_and_bound,
+)
+from encoder_gate.significance import examples_needed
+from encoder_gate.suite import checks as shipped
+from encoder_gate.tolerances import bounds_for
+from encoder_gate.verdict import render_verdict
+
+N, L = 1200, 28
+NAMES = tuple(f"emotion_{j}" for j in range(L))
+TEXTS = tuple(f"text number {i}" for i in range(N))
+INT8 = bounds_for("onnx-int8")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    """Gold (~50 positives per label) and reference logits: labels from easy (F1 ~0.93) to hard
+    (F1 ~0.4, many false positives), as the default model's range from 0.85 to 0.39."""
+    rng = np.random.default_rng(0)
+    gold = (rng.random((N, L)) < 50 / N).astype(np.uint8)
+    pos, neg = np.linspace(1.6, -0.4, L), np.linspace(-4.6, -3.2, L)
+    logit = np.where(gold == 1, pos + rng.normal(0, 1.5, (N, L)), neg + rng.normal(0, 1.5, (N, L)))
+    return gold, logit
+
+
+GOLD, LOGIT = _data()
+REF = _sigmoid(LOGIT)
+
+
+def noisy(sd: float, seed: int = 1) -> np.ndarray:
+    """The reference logits plus Gaussian noise (0.1: INT8-sized)."""
+    return LOGIT + np.random.default_rng(seed).normal(0, sd, LOGIT.shape)
+
+
+def run(logits: np.ndarray, name: str = "onnx-int8", rule: str = "point", n: int = N,
+        gold: np.ndarray | None = GOLD, **kw):
+    return evaluate(name, _sigmoid(logits)[:n], REF[:n], None if gold is None else gold[:n],
+                    precision="int8", size_bytes=1, task="multi_label", label_names=NAMES, atol=5e-2,
+                    f1_rule=rule, **kw)
+
+
+def shipped_args(ev, bounds=INT8, task="multi_label"):
+    return ev, bounds, SimpleNamespace(texts=TEXTS), SimpleNamespace(task=task, label_names=NAMES)
+
+
+@pytest.fixture(scope="module")
+def healthy():
+    return run(noisy(0.1))
+
+
+def test_json_has_the_error_bars_with_sane_values(healthy, tmp_path: Path):
+    identical = run(LOGIT.copy(), name="torch")
+    payload = {"model": {"name": "synthetic", "task": "multi_label"},
+               "dataset": {"source": "synthetic", "split": "test", "variant": "normal", "examples": N},
+               "threshold": 0.5, "versions": {"numpy": np.__version__}, "labelled": True,
+               "backends": {"torch": _row(identical, bounds_for("torch")),
+                            "onnx-int8": _row(healthy, INT8)}}
+    json_path, md_path = write_payload(tmp_path, payload)
+    rows = json.loads(json_path.read_text())["backends"]
+
+    row = rows["onnx-int8"]
+    low, high = row["f1_delta_ci"]
+    assert low <= row["f1_delta"] <= high and high - low < 0.03
+    assert row["f1_delta"] == pytest.approx(row["f1"] - rows["torch"]["f1"])
+    assert 0 < row["mcnemar_p"] <= 1 and 0 < row["mde_f1"] < 0.05
+    assert row["f1_rule"] == "point" and row["f1_margin"] == 0.01 and row["underpowered"] is None
+    assert row["per_label_keep"] == INT8.per_label_keep and row["per_label_min_support"] == 30
+    assert len(row["per_label"]) == L
+    for lab, name in zip(row["per_label"], NAMES, strict=True):
+        assert set(lab) == {"label", "support", "f1_ref", "f1", "p_value", "verdict", "changed"}
+        assert lab["label"] == name and lab["support"] == int(GOLD[:, NAMES.index(name)].sum())
+        assert 0 <= lab["f1"] <= 1 and lab["verdict"] in ("pass", "low-support")
+    assert row["checks"]["per_label"] == {"observed": 0.0, "bound": 0.0, "passed": True,
+                                          "direction": "at most"}
+    assert row["verdict"] == "pass"
+
+    # the reference against itself: no change, no uncertainty, nothing to detect
+    ref_row = rows["torch"]
+    assert ref_row["f1_delta"] == 0 and ref_row["f1_delta_ci"] == [0, 0]
+    assert ref_row["mcnemar_p"] == 1 and ref_row["mde_f1"] == 0
+    assert {lab["changed"] for lab in ref_row["per_label"]} == {0}
+
+    md = md_path.read_text()
+    assert "F1 change [95% CI]" in md and "McNemar p" in md and "MDE (80% power)" in md
+    assert f"{row['f1_delta']:+.4f} [{low:+.4f}, {high:+.4f}]" in md
+    assert "no label fails or is flagged" in md and "Warnings:" not in md
+
+
+def test_reference_f1_of_the_stats_is_the_task_metrics(healthy):
+    """Decisions are built as the metrics build them: at 0.5, at tuned thresholds, by argmax."""
+    assert healthy.stats.delta.ref_value == healthy.reference_metrics["f1"]
+    assert healthy.stats.delta.value == healthy.metrics["f1"]
+    tuned = run(noisy(0.1), thresholds=np.linspace(0.3, 0.6, L))
+    assert tuned.stats.delta.ref_value == tuned.reference_metrics["f1"] != healthy.reference_metrics["f1"]
+    assert tuned.stats.delta.value == tuned.metrics["f1"]
+
+    rng = np.random.default_rng(3)
+    gold = np.eye(3, dtype=np.uint8)[rng.integers(0, 3, 300)]
+    ref = rng.dirichlet([1, 1, 1], 300) + 0.5 * gold
+    ref /= ref.sum(axis=1, keepdims=True)
+    got = np.clip(ref + rng.normal(0, 0.05, ref.shape), 1e-6, None)
+    single = evaluate("onnx-int8", got, ref, gold, precision="int8", size_bytes=1, task="single_label",
+                      label_names=("a", "b", "c"), atol=5e-2)
+    assert single.stats.delta.metric == "f1_macro"
+    assert single.stats.delta.ref_value == pytest.approx(single.reference_metrics["f1_macro"], abs=1e-12)
+    assert single.stats.delta.value == pytest.approx(single.metrics["f1_macro"], abs=1e-12)
+    assert len(single.stats.per_label(0.85)) == 3
+
+
+def test_point_rule_is_todays_check(healthy):
+    """`point` (the default) is the unchanged f1_keep: F1 >= f1_keep x the reference's, CI unused."""
+    for rule_ev in (healthy, run(noisy(0.1), rule="point")):
+        observed, bound, holds = observed_and_bound(rule_ev, "f1_keep", INT8)
+        assert observed == rule_ev.metrics["f1"]
+        assert bound == 0.99 * rule_ev.reference_metrics["f1"] and holds
+    damaged = run(LOGIT - 1.0)
+    message = check(damaged, "f1_keep", INT8, TEXTS, NAMES)
+    assert message.startswith(f"onnx-int8: f1 = {damaged.metrics['f1']:.4f} is below 0.990 x the torch "
+                              f"reference {damaged.reference_metrics['f1']:.4f}")
+
+
+@pytest.mark.parametrize(("case", "logits", "point", "regression", "non_inferiority"), [
+    # CI [0, 0]
+    ("identical", lambda: LOGIT.copy(), True, True, True),
+    # INT8-sized noise, CI [-0.0036, +0.0079]: every rule passes
+    ("healthy", lambda: noisy(0.1), True, True, True),
+    # larger noise, F1 99.5%, CI [-0.0129, +0.0058]: a drop of the margin is neither shown nor ruled out
+    ("noise", lambda: noisy(0.3, seed=2), True, True, False),
+    # one label's logits down by 3: F1 98.6% (point fails), CI [-0.0182, -0.0024] straddles -0.01
+    ("one label", lambda: noisy(0.1) - 3.0 * (np.arange(L) == 20), False, True, False),
+    # heavy noise, CI [-0.0395, -0.0138]: a drop larger than the margin is shown
+    ("broken", lambda: noisy(0.5), False, False, False),
+])
+def test_ci_rules_decide_on_the_whole_interval(case, logits, point, regression, non_inferiority):
+    values = logits()
+    outcome = {}
+    for rule in ("point", "regression", "non-inferiority"):
+        ev = run(values, rule=rule)
+        observed, bound, holds = observed_and_bound(ev, "f1_keep", INT8)
+        low, high = ev.stats.delta.ci
+        if rule == "regression":
+            assert (observed, bound, holds) == (high, -0.01, not high < -0.01)
+        elif rule == "non-inferiority":
+            assert (observed, bound, holds) == (low, -0.01, low > -0.01)
+        assert ev.checks(INT8)["f1_keep"]["passed"] is holds
+        message = check(ev, "f1_keep", INT8, TEXTS, NAMES)
+        assert (message is None) is holds
+        if message and rule != "point":
+            assert f"fails the {rule} rule" in message and f"[{low:+.4f}, {high:+.4f}]" in message
+        outcome[rule] = holds
+    assert outcome == {"point": point, "regression": regression, "non-inferiority": non_inferiority}, case
+
+
+def test_underpowered_set_warns_with_the_examples_it_needs():
+    """300 texts cannot see a one-point drop: the shipped F1 test warns (whatever the rule), and the
+    warning says how many examples would; it is a warning, not a failure."""
+    for rule in ("point", "regression", "non-inferiority"):
+        small = run(noisy(0.1), rule=rule, n=300)
+        mde = small.stats.mde_f1
+        assert mde > 0.01
+        need = examples_needed(mde, 0.01, 300)
+        assert need > 300
+        with pytest.warns(UnderpoweredWarning) as caught:
+            shipped.test_f1_keeps_reference_share(*shipped_args(small))
+        text = str(caught[0].message)
+        assert text.startswith("onnx-int8: The evaluation set (300 examples) is too small to see a drop "
+                               "of 0.0100 in micro F1")
+        assert f"About {need} examples" in text and f"{mde:.4f}" in text
+    row = _row(small, INT8)
+    assert row["underpowered"] == small.stats.underpowered
+    payload = {"model": {"name": "synthetic", "task": "multi_label"},
+               "dataset": {"source": "s", "split": "test", "variant": "normal", "examples": 300},
+               "threshold": 0.5, "versions": {}, "backends": {"onnx-int8": row}}
+    assert f"- onnx-int8: {small.stats.underpowered}" in render_markdown(payload)
+    state = SimpleNamespace(evaluations={"onnx-int8": small}, bounds=lambda name: INT8)
+    lines = stats_lines(state)
+    assert lines[0] == (f"onnx-int8        F1 delta {small.stats.delta.delta:+.4f} "
+                        f"[{small.stats.delta.ci_low:+.4f}, {small.stats.delta.ci_high:+.4f}], McNemar p "
+                        f"{small.stats.mcnemar.p_value:.3g}, MDE {mde:.4f}", False)
+    assert any(warn and f"About {need} examples" in line for line, warn in lines)
+    # the full set sees it: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnderpoweredWarning)
+        shipped.test_f1_keeps_reference_share(*shipped_args(run(noisy(0.1))))
+
+
+def test_damage_to_one_label_fails_per_label_while_micro_f1_passes(healthy):
+    """The decisive case: on top of INT8-sized noise, label 22 (47 gold positives, reference F1
+    0.54) has its logit shifted down by 1.5, so 24 of its 35 positive decisions vanish. Micro F1
+    keeps 99.99% of the reference's: the point rule passes, and so do drift and flips. The
+    per-label check fails, naming the label, its support, both F1s and the changed examples."""
+    j = 22
+    logits = noisy(0.1)
+    logits[:, j] -= 1.5
+    damaged = run(logits)
+    s = damaged.stats
+    assert (s.ref_dec[:, j].sum(), s.dec[:, j].sum()) == (35, 11)
+
+    # the micro-F1 point rule alone lets it through (as does every other check) ...
+    assert damaged.metrics["f1"] >= 0.99 * damaged.reference_metrics["f1"]
+    assert check(damaged, "f1_keep", INT8, TEXTS, NAMES) is None
+    shipped.test_f1_keeps_reference_share(*shipped_args(damaged))
+    for name in ("drift_mean", "drift_p99", "drift_max", "flip_rate"):
+        assert check(damaged, name, INT8, TEXTS, NAMES) is None, name
+    # ... the per-label check does not
+    failing = s.failing_labels(INT8.per_label_keep)
+    assert [r.label for r in failing] == [NAMES[j]]
+    bad = failing[0]
+    assert bad.support == 47 and bad.f1 < 0.7 * bad.f1_ref
+    assert observed_and_bound(damaged, "per_label", INT8) == (1.0, 0.0, False)
+    message = check(damaged, "per_label", INT8, TEXTS, NAMES)
+    assert message.startswith("onnx-int8: 1 of 28 labels with at least 30 gold positives fail the "
+                              "per-label check")
+    assert f"label '{NAMES[j]}' (support 47) fails" in message
+    assert f"F1 {bad.f1_ref:.4f} (reference) -> {bad.f1:.4f} (backend)" in message
+    first = bad.changed[0]
+    assert f"#{first} no longer predicted" in message and repr(TEXTS[first]) in message
+    with pytest.raises(AssertionError, match=rf"label '{NAMES[j]}' \(support 47\) fails"):
+        shipped.test_per_label_f1_keeps_reference_share(*shipped_args(damaged))
+
+    # the healthy backend passes it; the verdict names the failing label
+    shipped.test_per_label_f1_keeps_reference_share(*shipped_args(healthy))
+    checks_ = damaged.checks(INT8)
+    assert checks_["per_label"] == {"observed": 1.0, "bound": 0.0, "passed": False, "direction": "at most"}
+    assert checks_["f1_keep"]["passed"]
+    doc = {"model": {"name": "synthetic", "task": "multi_label"},
+           "dataset": {"source": "s", "split": "test", "variant": "normal", "examples": N},
+           "configured_backends": ["onnx-int8"], "backends": {"onnx-int8": _row(damaged, INT8)}}
+    verdict = render_verdict(doc, None)
+    assert "| onnx-int8 | **FAIL** (per_label) |" in verdict
+    assert re.search(rf"per_label = 1, bound at most 0 \({NAMES[j]}: F1 0\.\d+ -> 0\.\d+, support 47\)",
+                     verdict)
+    md = render_markdown({**doc, "threshold": 0.5, "versions": {}})
+    assert f"| onnx-int8 | {NAMES[j]} | 47 | {bad.f1_ref:.4f} | {bad.f1:.4f} |" in md and "**fail**" in md
+
+
+def test_per_label_check_skips_without_labels_and_for_encoders():
+    assert "per_label" in TASK_CHECKS["multi_label"] and "per_label" in TASK_CHECKS["single_label"]
+    unlabelled = run(noisy(0.1), gold=None, n=100)
+    assert unlabelled.stats is None and not unlabelled.labelled
+    assert not_applicable("multi_label", "per_label", labelled=False) == NO_GOLD
+    with pytest.raises(pytest.skip.Exception, match="no gold labels"):
+        shipped.test_per_label_f1_keeps_reference_share(*shipped_args(unlabelled))
+    assert "per_label" not in unlabelled.checks(INT8)
+    assert _row(unlabelled, INT8)["per_label"] is None
+
+    emb = np.random.default_rng(0).normal(0, 0.15, (50, 16))
+    encoder = evaluate("onnx-int8", emb, emb, np.zeros((50, 0), np.uint8), precision="int8", size_bytes=1,
+                       task="feature_extraction", label_names=(), atol=5e-2)
+    assert encoder.stats is None and "per_label" not in encoder.checks(bounds_for("onnx-int8",
+                                                                                  task="feature_extraction"))
+    assert "per_label" not in _row(encoder, bounds_for("onnx-int8", task="feature_extraction"))
+    with pytest.raises(pytest.skip.Exception, match="needs labels"):
+        shipped.test_per_label_f1_keeps_reference_share(
+            *shipped_args(encoder, bounds_for("onnx-int8", task="feature_extraction"), "feature_extraction"))
+
+
+def test_healthy_backends_pass_the_per_label_bounds():
+    """FP32- and FP16-sized noise pass their tighter per-label bounds, INT8-sized noise INT8's."""
+    for name, sd in (("onnx-fp32", 1e-5), ("onnx-fp16", 1e-3), ("onnx-int8", 0.1)):
+        bounds = bounds_for(name)
+        assert 0 < bounds.per_label_keep < 1
+        assert observed_and_bound(run(noisy(sd), name=name), "per_label", bounds)[2], name
+    assert bounds_for("torch").per_label_keep == 1.0
+    assert bounds_for("onnx-int8", {"onnx-int8": {"per_label_keep": 0.5}}).per_label_keep == 0.5
+
+
+def test_session_passes_the_configured_rules_and_per_label_keep():
+    """--gate-f1-rule / -f1-margin / -per-label-min-support reach the evaluation; --gate-per-label-keep
+    replaces every backend's bound."""
+    from encoder_gate.config import GateConfig
+    from encoder_gate.session import GateSession
+
+    cfg = GateConfig(backends=("torch", "onnx-int8"), f1_rule="non-inferiority", f1_margin=0.02,
+                     per_label_min_support=45, per_label_keep=0.5)
+    state = GateSession(cfg, progress=lambda _: None)
+    state.__dict__.update(model=SimpleNamespace(task="multi_label", label_names=NAMES),
+                          dataset=SimpleNamespace(labels=GOLD))
+    for name, probs in (("torch", REF), ("onnx-int8", _sigmoid(noisy(0.1)))):
+        state._runners[name] = SimpleNamespace(precision="int8", size_bytes=1)
+        state._predictions[name] = probs
+    assert state.bounds("onnx-int8").per_label_keep == state.bounds("torch").per_label_keep == 0.5
+    stats = state.evaluation("onnx-int8").stats
+    assert (stats.rule, stats.margin, stats.min_support) == ("non-inferiority", 0.02, 45)
+    assert {r.verdict for r in stats.per_label(0.5) if r.support < 45} == {"low-support"}
