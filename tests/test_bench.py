@@ -292,7 +292,8 @@ def bench_project(pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytes
     monkeypatch.setenv(bench.ENV_ROUNDS, "2")
     monkeypatch.setenv(bench.ENV_TEXTS, "8")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv(bench.ENV_BASELINE, raising=False)
+    for name in (bench.ENV_BASELINE, bench.ENV_ALPHA, bench.ENV_EXTRA_ROUNDS, bench.ENV_ALLOW_OTHER_MACHINE):
+        monkeypatch.delenv(name, raising=False)
     return ["benchmarks", "--gate-model", "tiny", "--gate-cache-dir", str(cache_dir), "--gate-threads", "1",
             "--gate-report-dir", str(pytester.path / "report"), "-p", "no:cacheprovider"]
 
@@ -395,6 +396,62 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     regressed = out.split("Performance has regressed:")[1].split("-----")[0]  # pytest-benchmark's list
     assert "test_model_only[bs8-onnx-fp32-filtered-bucketed]" in regressed
     assert "torch-filtered" not in regressed  # only the slowed backend is named
+
+
+@pytest.mark.slow
+def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
+        pytester: pytest.Pytester, bench_project, monkeypatch):
+    """3 rounds against a 3-round baseline cannot reach p < 0.05, so a 30% slower onnx-fp32 is
+    borderline: with ENCODER_GATE_BENCH_EXTRA_ROUNDS=4 it runs 4 more paired rounds, and the
+    Mann-Whitney test (3 vs 7 rounds) fails it. Paced backends, as in the test below."""
+    pytester.makeconftest(PACE_PLUGIN)
+    monkeypatch.setenv("PACE_MS", "torch=150,onnx-fp32=75")
+    monkeypatch.setenv(bench.ENV_ROUNDS, "3")
+    monkeypatch.setenv(bench.ENV_TEXTS, "32")
+    args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8"]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=2)
+    baseline = pytester.path / "baseline.json"
+    shutil.copy(pytester.path / "report" / "speedups.json", baseline)
+    saved = json.loads(baseline.read_text())
+    assert saved["stats"]["model/normal/bs8/bucketed"]["onnx-fp32"]["rounds"] == 3
+    assert saved["fingerprint"]["threads"] == 1
+
+    monkeypatch.setenv(bench.ENV_BASELINE, str(baseline))
+    monkeypatch.setenv(bench.ENV_EXTRA_ROUNDS, "4")
+    monkeypatch.setenv("PACE_MS", "torch=150,onnx-fp32=97.5")  # onnx-fp32 30% slower
+    slowed = pytester.runpytest_subprocess(*args, "--benchmark-json", "out.json")
+    assert slowed.ret == pytest.ExitCode.TESTS_FAILED, slowed.stdout.str()[-3000:]
+    info = next(b["extra_info"] for b in json.loads((pytester.path / "out.json").read_text())["benchmarks"]
+                if b["extra_info"]["backend"] == "onnx-fp32")
+    assert info["paired_extra_rounds"] == 4 and len(info["paired_log_ratios"]) == 7
+    assert len(info["paired_reference_seconds"]) == len(info["paired_backend_seconds"]) == 7
+    assert info["fingerprint"] == saved["fingerprint"]
+    gate = json.loads((pytester.path / "report" / "speedups.json").read_text())["gate"]
+    compared = gate["compared"]["model/normal/bs8/bucketed"]["onnx-fp32"]
+    assert compared["rule"] == "test" and compared["rounds"] == [3, 7]
+    assert compared["p_value"] == pytest.approx(1 / 120)  # every baseline round above every current one
+    slowed.stdout.fnmatch_lines(["SPEEDUP GATE FAILED against*",
+                                 "  onnx-fp32 model/normal/bs8/bucketed: speedup over torch eager*p=0.0083)"])
+
+
+def test_a_speed_baseline_from_another_machine_is_refused_before_benchmarking(
+        pytester: pytest.Pytester, bench_project, monkeypatch):
+    """The fingerprint check runs once the benchmarks are collected: a usage error naming the
+    fields that differ, and no benchmark runs."""
+    here = bench.hardware_fingerprint(1, bench.session_providers("cpu"))
+    other = {**here, "cpu_model": "Some Other CPU", "threads": 4}
+    baseline = bench.write_json(pytester.path / "baseline.json",
+                                {"speedups": {"model/normal/bs8/bucketed": {"onnx-fp32": 2.0}},
+                                 "fingerprint": other})
+    monkeypatch.setenv(bench.ENV_BASELINE, str(baseline))
+    result = pytester.runpytest(*bench_project, "--gate-backends", "torch,onnx-fp32",
+                                "--gate-batch-sizes", "8")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert f"encoder-gate: the speed baseline {baseline} was measured on a different machine" in err
+    assert "(cpu_model, threads differ: cpu_model: " in err and "'Some Other CPU' in the baseline" in err
+    assert f"set {bench.ENV_ALLOW_OTHER_MACHINE}=1 to compare anyway" in err
+    assert "passed" not in result.stdout.str()
 
 
 # --- worker processes and memory ------------------------------------------------------------

@@ -13,15 +13,23 @@ state lives in the config's stash. The numbers are computed by :mod:`encoder_gat
   same case) goes to ``<report-dir>/speedups.json`` and the terminal. The baseline is
   ``--gate-speedup-baseline FILE`` (or ENCODER_GATE_SPEEDUP_BASELINE), else, under
   ``--benchmark-compare``, the speedups recorded in the pytest-benchmark save being
-  compared with; a speedup that fell by more than ENCODER_GATE_SPEEDUP_MAX_DROP (default
-  0.15) fails the session.
+  compared with. A speedup fails the session when it fell by more than
+  ENCODER_GATE_SPEEDUP_MAX_DROP (default 0.15) and the fall is significant (one-sided
+  Mann-Whitney U on the per-round log ratios, p < ENCODER_GATE_SPEEDUP_ALPHA, default 0.05);
+  a baseline without per-round data falls back to the drop alone. With
+  ENCODER_GATE_BENCH_EXTRA_ROUNDS=N, a model-only case that is borderline against the
+  baseline gets N more paired rounds before it is recorded (once).
+- **Hardware fingerprint**: every benchmark's extra_info and speedups.json carry the CPU,
+  ISA flags, cores, threads, execution providers and library versions; a baseline from a
+  different fingerprint is refused at collection (a usage error naming the fields) unless
+  ENCODER_GATE_ALLOW_OTHER_MACHINE=1.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +46,7 @@ OUTCOME = pytest.StashKey[bench.SessionOutcome]()
 ERROR = pytest.StashKey[str]()
 SWEEP_NOTE = pytest.StashKey[str]()
 STARTED = pytest.StashKey[float]()
+FINGERPRINT = pytest.StashKey[dict[str, Any]]()
 
 # What the gate sweep keeps: the configuration the README's noise tables measure.
 GATE_CASE = {"originalname": "test_model_only", "variant": "normal", "dispatch": "bucketed"}
@@ -69,6 +78,8 @@ class BenchPlugin:
         explicit = config.getoption("gate_speedup_baseline", None)
         if explicit:
             settings = dataclasses.replace(settings, baseline=Path(explicit).expanduser())
+        if config.getoption("gate_allow_other_machine", False):  # or ENCODER_GATE_ALLOW_OTHER_MACHINE=1
+            settings = dataclasses.replace(settings, allow_other_machine=True)
         if settings.baseline is not None and not settings.baseline.is_file():
             raise pytest.UsageError(
                 f"encoder-gate: speedup baseline {settings.baseline} is not a file; point "
@@ -77,6 +88,8 @@ class BenchPlugin:
         config.stash[SETTINGS] = settings
         config.stash[RESULTS] = []
         config.stash[STARTED] = time.monotonic()
+        self._baseline: tuple[Mapping[str, Any], str] | None = None
+        self._baseline_loaded = False
 
     # --- collection ------------------------------------------------------------------------
 
@@ -113,6 +126,9 @@ class BenchPlugin:
             config.stash[SWEEP_NOTE] = (f"full sweep: {n} benchmarks, batch sizes "
                                         f"{','.join(map(str, self.batch_sizes()))}")
         self._interleave(items)
+        if any(map(is_benchmark, items)) and not config.option.collectonly \
+                and not hasattr(config, "workerinput"):
+            self.check_machine()
 
     def _interleave(self, items: list[pytest.Item]) -> None:
         backends = list(self.gate.config.backends)
@@ -130,6 +146,55 @@ class BenchPlugin:
         ordered = sorted((items[i] for i in positions), key=key)
         for i, item in zip(positions, ordered, strict=True):
             items[i] = item
+
+    # --- the baseline: its machine, borderline cases ------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The hardware fingerprint of this session (computed once)."""
+        if FINGERPRINT not in self.config.stash:
+            self.config.stash[FINGERPRINT] = bench.hardware_fingerprint(
+                self.gate.config.threads, bench.session_providers(self.gate.config.device))
+        return self.config.stash[FINGERPRINT]
+
+    def baseline(self) -> tuple[Mapping[str, Any], str] | None:
+        """The speed baseline and where it came from (read once): the speedups.json of
+        --gate-speedup-baseline, else the save --benchmark-compare compares with. A malformed
+        file raises a GateError."""
+        if not self._baseline_loaded:
+            path = self.config.stash[SETTINGS].baseline
+            self._baseline = (bench.read_json(path, "speedup baseline"), str(path)) if path is not None \
+                else self.compared_baseline()
+            self._baseline_loaded = True
+        return self._baseline
+
+    def check_machine(self) -> None:
+        """Refuse (a usage error) a baseline measured on another hardware fingerprint, unless
+        ENCODER_GATE_ALLOW_OTHER_MACHINE=1. Runs once the benchmarks are collected, so no time
+        is spent benchmarking against a baseline that cannot be compared."""
+        try:
+            found = self.baseline()
+        except GateError:  # reported at the end of the session, with the speedups
+            return
+        if found is None or self.config.stash[SETTINGS].allow_other_machine:
+            return
+        doc, source = found
+        differences = bench.fingerprint_differences(self.fingerprint(), doc.get("fingerprint"))
+        if differences:
+            raise pytest.UsageError(f"encoder-gate: {bench.machine_mismatch_message(source, differences)}")
+
+    def extra_rounds(self, case: str, backend: str, log_ratios: Sequence[float]) -> int:
+        """Paired rounds to add to a case before recording it: ENCODER_GATE_BENCH_EXTRA_ROUNDS
+        when it is borderline against the baseline (see bench.extra_rounds_needed), else 0."""
+        settings = self.config.stash[SETTINGS]
+        if settings.extra_rounds <= 0:
+            return 0
+        try:
+            found = self.baseline()
+        except GateError:
+            return 0
+        if found is None:
+            return 0
+        return bench.extra_rounds_needed(found[0], case, backend, log_ratios, settings)
 
     # --- the end of the session ------------------------------------------------------------
 
@@ -166,8 +231,9 @@ class BenchPlugin:
         try:
             outcome = bench.finish_session(results, settings, gate.config.report_dir, model,
                                            config.stash.get(GEMM, None), baseline=baseline,
-                                           compare_regressions=self.compare_regressions())
-        except GateError as exc:  # a malformed baseline file
+                                           compare_regressions=self.compare_regressions(),
+                                           fingerprint=self.fingerprint())
+        except GateError as exc:  # a malformed baseline file, or one from another machine
             config.stash[ERROR] = str(exc)
             failed = True
         else:
@@ -236,11 +302,24 @@ def model_dims(gate_model: Any) -> bench.ModelDims:
     return bench.ModelDims.from_model_dir(gate_model.path, num_labels=labels)
 
 @pytest.fixture(scope="session")
-def bench_static_info(gate_session: Any, gate_model: Any) -> dict[str, Any]:
-    """extra_info shared by every benchmark of the session."""
+def bench_static_info(pytestconfig: pytest.Config, gate_session: Any, gate_model: Any) -> dict[str, Any]:
+    """extra_info shared by every benchmark of the session, with the hardware fingerprint (so a
+    pytest-benchmark save carries it to the session that compares with it)."""
     return {"model": gate_model.name, "model_type": gate_model.model_type,
             "model_hash": gate_model.content_hash, "threads": gate_session.config.threads,
-            "device": gate_session.config.device, "versions": bench.library_versions()}
+            "device": gate_session.config.device, "versions": bench.library_versions(),
+            "fingerprint": _plugin(pytestconfig).fingerprint()}
+
+@pytest.fixture(scope="session")
+def bench_extra_rounds(pytestconfig: pytest.Config) -> Callable[[str, str, Sequence[float]], int]:
+    """``extra(case, backend, log_ratios)``: how many more paired rounds a borderline case runs
+    (ENCODER_GATE_BENCH_EXTRA_ROUNDS; 0 when off, not borderline, or without a baseline)."""
+    return _plugin(pytestconfig).extra_rounds
+
+def _plugin(config: pytest.Config) -> BenchPlugin:
+    found = config.pluginmanager.get_plugin("encoder-gate-bench")
+    assert isinstance(found, BenchPlugin), "encoder_gate.plugin registers the bench plugin"
+    return found
 
 @pytest.fixture
 def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any],

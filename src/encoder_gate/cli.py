@@ -119,6 +119,8 @@ def noise_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the statistic --benchmark-compare-fail would use (default: min)")
     parser.add_argument("--slowdown", type=float, default=1.3, metavar="FACTOR",
                         help="simulated regression for the detection rate (default: 1.3, 30%% slower)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level of the speed gate's test (default: 0.05)")
 
 
 def run_noise(args: argparse.Namespace) -> int:
@@ -128,7 +130,7 @@ def run_noise(args: argparse.Namespace) -> int:
         raise GateError(f"--slowdown must be above 1 (1.3 = 30% slower), got {args.slowdown}")
     files = [f for p in args.benchmarks for f in (bench.benchmark_files(p) if p.is_dir() else [p])]
     docs = bench.load_benchmarks(files)
-    rows = bench.gate_noise(docs, stat=args.stat, slowdown=args.slowdown)
+    rows = bench.gate_noise(docs, stat=args.stat, slowdown=args.slowdown, alpha=args.alpha)
     print("\n".join(bench.format_noise(rows, len(docs), args.slowdown)))
     return 0
 

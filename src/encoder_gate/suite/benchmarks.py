@@ -47,13 +47,15 @@ def texts_for(bench_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
 @pytest.mark.parametrize("dispatch", bench.DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_model_only(benchmark, backend, gate_session, gate_tokenizer, bench_texts, bench_settings,
-                    bench_record, gate_batch_size, variant, dispatch):
+                    bench_record, bench_extra_rounds, gate_batch_size, variant, dispatch):
     """Pre-tokenized batches through the backend: the model's own speed.
 
     Paired (the default; ENCODER_GATE_BENCH_PAIRED=0 turns it off): every round of a
     non-reference backend is preceded by a pass of torch eager over the same batches, timed
     by us outside pytest-benchmark's timing, and the speedup is the median of the per-round
-    ratios (see bench.paired_speedup).
+    ratios (see bench.paired_speedup); the per-round log ratios go to extra_info for the
+    speed gate's test. A case borderline against the speed baseline runs
+    ENCODER_GATE_BENCH_EXTRA_ROUNDS more paired rounds (timed by us) before it is recorded.
     """
     plan = bench.make_batches(gate_tokenizer, texts_for(bench_texts, variant), gate_batch_size, dispatch)
     backend.warmup(plan.shapes)
@@ -80,9 +82,19 @@ def test_model_only(benchmark, backend, gate_session, gate_tokenizer, bench_text
     extra: dict[str, Any] = {}
     stats = getattr(benchmark, "stats", None)
     if reference_seconds and stats:
-        timed = reference_seconds[-len(stats.stats.data):]  # the warm-up round's pass is dropped
-        extra = {"paired_speedup": bench.paired_speedup(timed, stats.stats.data),
-                 "paired_reference_seconds": timed}
+        backend_seconds = [float(t) for t in stats.stats.data]
+        timed = reference_seconds[-len(backend_seconds):]  # the warm-up round's pass is dropped
+        case = bench.case_id("model", variant, gate_batch_size, dispatch)
+        added = bench_extra_rounds(case, backend.name, bench.log_ratios(timed, backend_seconds))
+        for _ in range(added):  # borderline against the baseline: more paired rounds, A B A B
+            setup()
+            start = time.perf_counter()
+            run_on(backend)
+            backend_seconds.append(time.perf_counter() - start)
+        timed = reference_seconds[-len(backend_seconds):]
+        extra = {"paired_speedup": bench.paired_speedup(timed, backend_seconds),
+                 "paired_reference_seconds": timed, "paired_backend_seconds": backend_seconds,
+                 "paired_log_ratios": bench.log_ratios(timed, backend_seconds), "paired_extra_rounds": added}
     bench_record("model", variant, gate_batch_size, dispatch, plan, **extra)
 
 
