@@ -42,25 +42,61 @@ def _bounded(check: Mapping[str, Any] | None, fmt: str) -> str:
     return f"{format(check['observed'], fmt)} ({sign} {format(check['bound'], fmt)}){mark}"
 
 
-def _speed_cells(speedups: Mapping[str, Any] | None) -> tuple[dict[str, str], dict[str, list[str]]]:
+def _with_error_bars(row: Mapping[str, Any], headline: str, keep: Mapping[str, Any] | None,
+                     cell: str) -> str:
+    """The F1 cell with the change's 95% CI; under a CI rule the value and the CI end it judged."""
+    low, high = row.get("f1_delta_ci") or (None, None)
+    change = f"change {row['f1_delta']:+.4f} [{low:+.4f}, {high:+.4f}]" if low is not None else ""
+    rule = row.get("f1_rule", "point")
+    if rule == "point" or not keep:
+        return f"{cell}; {change}" if change else cell
+    mark = "" if keep["passed"] else " **fail**"
+    end = "CI high >=" if rule == "regression" else "CI low >"
+    return f"{row[headline]:.4f}; {change} ({rule}: {end} -{row['f1_margin']:g}){mark}"
+
+
+def _failing_labels(row: Mapping[str, Any]) -> str:
+    """`` (joy: F1 0.744 -> 0.500, support 53; ...)`` for a row's failing labels, else ''."""
+    bad = [lab for lab in row.get("per_label") or [] if lab.get("verdict") == "fail"]
+    if not bad:
+        return ""
+    return " (" + "; ".join(f"{lab['label']}: F1 {lab['f1_ref']:.3f} -> {lab['f1']:.3f}, support "
+                            f"{lab['support']}" for lab in bad) + ")"
+
+
+def _case_label(case: str, cases: list[str]) -> str:
+    """``bs8`` when every case differs only in batch size (the gate sweep), else the whole case id."""
+    parts = [c.split("/") for c in cases]
+    if all(len(p) == 4 for p in parts) and len({(p[0], p[1], p[3]) for p in parts}) == 1:
+        return case.split("/")[2]
+    return case
+
+
+def _speed_cells(speedups: Mapping[str, Any] | None,
+                 configured: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Per backend: the speedup cell, and the speed failures naming that backend."""
     if not speedups:
         return {}, {}
     gate = speedups.get("gate") or {}
     compared = gate.get("compared") or {}
+    table = speedups.get("speedups") or {}
     cells: dict[str, list[str]] = {}
-    for case, row in sorted((speedups.get("speedups") or {}).items()):
-        short = case.split("/")[2] if case.count("/") == 3 else case
+    for case, row in sorted(table.items()):
+        label = _case_label(case, list(table))
         for backend, value in row.items():
             base = (compared.get(case) or {}).get(backend)
-            text = f"{short} {value:.2f}x" + (f" (base {base['baseline']:.2f}x)" if base else "")
+            text = f"{label} {value:.2f}x" + (f" (base {base['baseline']:.2f}x)" if base else "")
             cells.setdefault(backend, []).append(text)
+    timed = {b for row in (speedups.get("seconds") or {}).values() for b in row}
+    # longest first, so `torch-compile` is tried before `torch`; names may hold spaces (onnx:PATH)
+    known = sorted({*configured, *cells, *timed, str(speedups.get("reference", "torch"))},
+                   key=len, reverse=True)
     failures: dict[str, list[str]] = {}
-    for line in gate.get("failures") or []:
-        failures.setdefault(line.split(" ", 1)[0], []).append(line)
-    known = sorted({*cells, *failures}, key=len, reverse=True)
+    for line in gate.get("failures") or []:  # "<backend> <case>: ..."
+        owner = next((b for b in known if line.startswith(f"{b} ")), line.split(" ", 1)[0])
+        failures.setdefault(owner, []).append(line)
     for line in (speedups.get("compare") or {}).get("regressions") or []:
-        params = line.split("[", 1)[1].split("]", 1)[0] if "[" in line else ""
+        params = line.split("[", 1)[1].rsplit("]", 1)[0] if "[" in line else ""
         owner = next((b for b in known if f"-{b}-" in f"-{params}-"), "?")
         failures.setdefault(owner, []).append(f"{line} (pytest-benchmark --benchmark-compare-fail)")
     return {b: "; ".join(v) for b, v in cells.items()}, failures
@@ -73,10 +109,10 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
                         "(they write accuracy.json and speedups.json into the report directory)")
     rows = dict((accuracy or {}).get("backends") or {})
     not_evaluated = dict((accuracy or {}).get("not_evaluated") or {})
-    speed, speed_failures = _speed_cells(speedups)
-    gate = (speedups or {}).get("gate") or {}
     order = list((accuracy or {}).get("configured_backends") or [])
-    for name in [*rows, *not_evaluated, *speed]:
+    speed, speed_failures = _speed_cells(speedups, order)
+    gate = (speedups or {}).get("gate") or {}
+    for name in [*rows, *not_evaluated, *speed, *(n for n in speed_failures if n != "?")]:
         if name not in order:
             order.append(name)
     task = ((accuracy or {}).get("model") or {}).get("task", "multi_label")
@@ -102,6 +138,8 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
         keep = checks.get("f1_keep") or checks.get("cosine_mean")
         f1 = _bounded(keep, ".4f") if keep else (
             f"{row[headline]:.4f}" if row and row.get(headline) is not None else "")
+        if row and row.get("f1_delta") is not None:
+            f1 = _with_error_bars(row, headline, keep, f1)
         lines_out.append((name, verdict, f1, _bounded(checks.get("drift_max"), ".3g"), speed.get(name, "")))
     if gate and not gate.get("passed", True):
         failed = True
@@ -137,10 +175,12 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
         for check, r in ((row or {}).get("checks") or {}).items():
             if not r["passed"]:
                 problems.append(f"{name}: {check} = {r['observed']:.6g}, bound {r['direction']} "
-                                f"{r['bound']:.6g}")
+                                f"{r['bound']:.6g}" + _failing_labels(row if check == "per_label" else {}))
     if problems:
         out += ["", "Failures:", *[f"- {p}" for p in problems]]
-    warnings = gate.get("warnings") or []
+    warnings = [*(gate.get("warnings") or []),
+                *(f"{name}: {row['underpowered']}" for name, row in rows.items()
+                  if (row or {}).get("underpowered"))]
     if warnings:
         out += ["", "Warnings:", *[f"- {w}" for w in warnings]]
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from accuracy.json "

@@ -1,0 +1,299 @@
+"""The verdict (encoder_gate.verdict): rendered from hand-made accuracy.json / speedups.json documents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from encoder_gate.cli import main
+from encoder_gate.errors import GateError
+from encoder_gate.gate import NO_GOLD
+from encoder_gate.verdict import VERDICT_FILE, render_verdict, write_verdict
+
+BACKENDS = ["torch", "torch-compile", "onnx-fp32", "onnx-int8"]
+CASE = "model/normal/bs8/bucketed"
+
+
+def check(observed: float, bound: float, passed: bool, direction: str = "at most") -> dict[str, Any]:
+    return {"observed": observed, "bound": bound, "passed": passed, "direction": direction}
+
+
+def row(*, drift_ok: bool = True, f1_ok: bool = True, labelled: bool = True) -> dict[str, Any]:
+    """One backend of accuracy.json, in the shape accuracy_report._row writes."""
+    checks = {"drift_mean": check(1e-4, 0.01, True),
+              "drift_max": check(0.02 if drift_ok else 0.9, 0.6, drift_ok)}
+    summary: dict[str, Any] = {"dtype": "fp32", "size_bytes": 1000,
+                               "drift_max": checks["drift_max"]["observed"]}
+    if labelled:
+        checks["f1_keep"] = check(0.71 if f1_ok else 0.50, 0.70, f1_ok, "at least")
+        summary["f1"] = checks["f1_keep"]["observed"]
+    return {**summary, "checks": checks,
+            "verdict": "pass" if all(c["passed"] for c in checks.values()) else "fail"}
+
+
+def accuracy_doc(rows: dict[str, dict[str, Any]], *, not_evaluated: dict[str, str] | None = None,
+                 configured: list[str] | None = None, labelled: bool = True) -> dict[str, Any]:
+    """An accuracy.json document, in the shape accuracy_report.accuracy_payload writes."""
+    return {
+        "schema": 1,
+        "model": {"name": "tiny", "path": "/x", "task": "multi_label", "model_type": "roberta",
+                  "content_hash": "abc"},
+        "dataset": {"source": "bundled", "split": "test", "variant": "normal", "examples": 40},
+        "threshold": 0.5, "versions": {}, "labelled": labelled,
+        "configured_backends": configured if configured is not None else list(BACKENDS),
+        "backends": rows, "not_evaluated": not_evaluated or {},
+    }
+
+
+def speedups_doc(*, failures: list[str] | None = None, regressions: list[str] | None = None,
+                 gate: bool = True, warnings: list[str] | None = None) -> dict[str, Any]:
+    """A speedups.json document, in the shape bench.finish_session writes (the reference, torch,
+    has no speedup of its own)."""
+    current = {"torch-compile": 1.10, "onnx-fp32": 1.25, "onnx-int8": 2.50}
+    doc: dict[str, Any] = {"reference": "torch", "speedups": {CASE: dict(current)}}
+    if gate:
+        base = {"torch-compile": 1.12, "onnx-fp32": 1.30, "onnx-int8": 2.45}
+        doc["gate"] = {
+            "baseline": "0001_base.json", "max_drop": 0.15, "passed": not failures,
+            "compared": {CASE: {b: {"baseline": base[b], "current": current[b]} for b in current}},
+            "failures": list(failures or []), "warnings": list(warnings or []),
+        }
+    if regressions is not None:
+        doc["compare"] = {"passed": not regressions, "regressions": list(regressions)}
+    return doc
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """backend -> the cells of its verdict table row."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("| backend"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            out[cells[0]] = cells[1:]
+    return out
+
+
+def all_pass() -> dict[str, dict[str, Any]]:
+    return {name: row() for name in BACKENDS}
+
+
+def test_every_configured_backend_gets_a_row_and_all_passing_is_pass():
+    """Each configured backend has a row, in configured order; nothing failed gives PASS."""
+    text = render_verdict(accuracy_doc(all_pass()), speedups_doc())
+    assert text.startswith("## encoder-gate: PASS")
+    rows = table_rows(text)
+    assert list(rows) == BACKENDS
+    assert all(cells[0] == "pass" for cells in rows.values())
+    assert "Failures:" not in text
+
+
+def test_configured_backend_without_results_still_gets_a_row():
+    """A configured backend that neither evaluated nor benchmarked still appears in the table."""
+    rows = all_pass()
+    del rows["onnx-int8"]
+    text = render_verdict(accuracy_doc(rows, configured=[*BACKENDS, "onnx-fp16"]), None)
+    assert list(table_rows(text)) == [*BACKENDS, "onnx-fp16"]
+
+
+def test_failed_check_fails_that_backend_and_the_title():
+    """A failed accuracy check marks its backend **FAIL** naming the check, and the title FAIL."""
+    rows = all_pass()
+    rows["onnx-int8"] = row(drift_ok=False)
+    text = render_verdict(accuracy_doc(rows), speedups_doc())
+    assert text.startswith("## encoder-gate: FAIL")
+    cells = table_rows(text)
+    assert cells["onnx-int8"][0] == "**FAIL** (drift_max)"
+    assert "**fail**" in cells["onnx-int8"][2]  # the drift max cell
+    assert all(cells[b][0] == "pass" for b in ("torch", "torch-compile", "onnx-fp32"))
+    assert "- onnx-int8: drift_max = 0.9, bound at most 0.6" in text
+
+
+def test_failed_f1_is_named_and_shows_its_bound():
+    """An F1 keep failure names f1_keep, with observed and bound in the F1 cell."""
+    rows = all_pass()
+    rows["onnx-fp32"] = row(f1_ok=False)
+    cells = table_rows(render_verdict(accuracy_doc(rows), None))
+    assert cells["onnx-fp32"][0] == "**FAIL** (f1_keep)"
+    assert cells["onnx-fp32"][1] == "0.5000 (>= 0.7000) **fail**"
+
+
+def test_not_evaluated_backend_is_not_checked_and_fails():
+    """A backend in not_evaluated shows "not checked" with the reason and fails the verdict."""
+    rows = all_pass()
+    del rows["onnx-int8"]
+    text = render_verdict(accuracy_doc(rows, not_evaluated={"onnx-int8": "onnxruntime is missing"}), None)
+    assert text.startswith("## encoder-gate: FAIL")
+    assert table_rows(text)["onnx-int8"][0] == "not checked: onnxruntime is missing"
+
+
+def test_speed_failure_marks_only_its_backend():
+    """A gate failure of onnx-fp32 fails onnx-fp32 alone (not torch, not torch-compile)."""
+    failure = (f"onnx-fp32 {CASE}: speedup over torch eager 0.90x, baseline 1.30x (-30.8%; allowed -15%)")
+    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(failures=[failure]))
+    assert text.startswith("## encoder-gate: FAIL")
+    cells = table_rows(text)
+    assert cells["onnx-fp32"][0] == "**FAIL** (speed)"
+    assert [cells[b][0] for b in ("torch", "torch-compile", "onnx-int8")] == ["pass"] * 3
+    assert f"- {failure}" in text
+
+
+def test_speed_failure_of_torch_compile_is_not_charged_to_torch():
+    """A gate failure line of torch-compile marks torch-compile, and torch stays pass."""
+    failure = f"torch-compile {CASE}: speedup over torch eager 0.50x, baseline 1.12x (-55.4%; allowed -15%)"
+    cells = table_rows(render_verdict(accuracy_doc(all_pass()), speedups_doc(failures=[failure])))
+    assert cells["torch-compile"][0] == "**FAIL** (speed)"
+    assert cells["torch"][0] == "pass"
+
+
+def test_compare_regression_is_attributed_to_its_backend():
+    """A --benchmark-compare-fail line for `...-onnx-fp32-normal-bucketed` fails onnx-fp32 only."""
+    line = ("test_model_only[bs8-onnx-fp32-normal-bucketed] (0002_x): Field 'min' has failed "
+            "PercentageRegressionCheck: 31.000000000 > 25.000000000")
+    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(regressions=[line]))
+    assert text.startswith("## encoder-gate: FAIL")
+    cells = table_rows(text)
+    assert cells["onnx-fp32"][0] == "**FAIL** (speed)"
+    assert [cells[b][0] for b in ("torch", "torch-compile", "onnx-int8")] == ["pass"] * 3
+    assert f"- {line} (pytest-benchmark --benchmark-compare-fail)" in text
+
+
+def test_compare_regression_of_torch_compile_is_not_charged_to_torch():
+    """A regression of `...-torch-compile-...` fails torch-compile; torch stays pass (prefix trap)."""
+    line = "test_model_only[bs8-torch-compile-normal-bucketed] (0002_x): Field 'min' has failed ..."
+    cells = table_rows(render_verdict(accuracy_doc(all_pass()), speedups_doc(regressions=[line])))
+    assert cells["torch-compile"][0] == "**FAIL** (speed)"
+    assert cells["torch"][0] == "pass"
+
+
+def test_compare_regression_of_torch_is_attributed_to_torch():
+    """A regression of `...-torch-normal-...` (the reference) fails torch, not torch-compile."""
+    line = "test_model_only[bs8-torch-normal-bucketed] (0002_x): Field 'min' has failed ..."
+    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(regressions=[line]))
+    assert text.startswith("## encoder-gate: FAIL")
+    cells = table_rows(text)
+    assert cells["torch-compile"][0] == "pass"
+    assert cells["torch"][0] == "**FAIL** (speed)"
+
+
+def test_passed_compare_does_not_fail():
+    """A `compare` entry that passed (no regressions) leaves the verdict PASS."""
+    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(regressions=[]))
+    assert text.startswith("## encoder-gate: PASS")
+
+
+def test_speedups_show_with_their_baseline():
+    """Speedup cells show the batch size, the current speedup and "(base 1.30x)"; the baseline is named."""
+    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(warnings=["model threads differs"]))
+    cells = table_rows(text)
+    assert cells["onnx-fp32"][3] == "bs8 1.25x (base 1.30x)"
+    assert cells["onnx-int8"][3] == "bs8 2.50x (base 2.45x)"
+    assert cells["torch"][3] == ""
+    assert "against `0001_base.json` (a drop over 15% fails)" in text
+    assert "Warnings:\n- model threads differs" in text
+
+
+def test_speedups_without_baseline_say_so():
+    """Without a gate entry the speedups show bare and the verdict says there was no baseline."""
+    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(gate=False))
+    assert table_rows(text)["onnx-fp32"][3] == "bs8 1.25x"
+    assert "Speed: no baseline to compare with" in text
+    assert text.startswith("## encoder-gate: PASS")
+
+
+def test_speed_only_backends_pass_on_speed_alone():
+    """Without accuracy.json each benchmarked backend gets a "pass (speed only)" row."""
+    text = render_verdict(None, speedups_doc())
+    assert "No accuracy results in this report directory (run `pytest accuracy`)." in text
+    assert {b: c[0] for b, c in table_rows(text).items()} == {
+        "torch-compile": "pass (speed only)", "onnx-fp32": "pass (speed only)",
+        "onnx-int8": "pass (speed only)"}
+
+
+def test_unlabelled_texts_say_f1_was_skipped():
+    """`labelled: false` prints the F1-skipped sentence; the parity checks still decide."""
+    rows = {name: row(labelled=False) for name in ("torch", "onnx-fp32")}
+    text = render_verdict(accuracy_doc(rows, configured=["torch", "onnx-fp32"], labelled=False), None)
+    assert "F1 skipped: there are no gold labels (unlabelled --gate-texts); every parity check ran." in text
+    assert text.startswith("## encoder-gate: PASS")
+    assert table_rows(text)["onnx-fp32"][1] == ""  # no F1 cell
+    labelled = render_verdict(accuracy_doc(all_pass()), None)
+    assert "F1 skipped" not in labelled
+    assert NO_GOLD.startswith("F1 skipped: there are no gold labels")
+
+
+def test_no_results_is_an_error_with_advice(tmp_path: Path):
+    """With neither file, rendering and writing raise GateError telling to run the pytest sessions."""
+    with pytest.raises(GateError, match=r"run `pytest accuracy` and/or `pytest benchmarks` first"):
+        render_verdict(None, None)
+    with pytest.raises(GateError, match=r"accuracy.json and speedups.json"):
+        write_verdict(tmp_path)
+    assert not (tmp_path / VERDICT_FILE).exists()
+
+
+def test_unreadable_json_is_a_gate_error(tmp_path: Path):
+    """A corrupt accuracy.json is a GateError naming the file, not a traceback."""
+    (tmp_path / "accuracy.json").write_text("{not json")
+    with pytest.raises(GateError, match=r"accuracy.json is not readable JSON"):
+        write_verdict(tmp_path)
+
+
+def test_write_verdict_writes_verdict_md_and_returns_it(tmp_path: Path):
+    """write_verdict reads both files, writes verdict.md and returns the same markdown."""
+    rows = all_pass()
+    rows["onnx-int8"] = row(drift_ok=False)
+    (tmp_path / "accuracy.json").write_text(json.dumps(accuracy_doc(rows)))
+    (tmp_path / "speedups.json").write_text(json.dumps(speedups_doc()))
+    text = write_verdict(tmp_path)
+    assert (tmp_path / VERDICT_FILE).read_text() == text
+    assert text.startswith("## encoder-gate: FAIL")
+    assert "from accuracy.json (present) and speedups.json (present)" in text
+    assert table_rows(text)["onnx-int8"][0] == "**FAIL** (drift_max)"
+
+
+def test_write_verdict_with_only_speedups(tmp_path: Path):
+    """With speedups.json alone the verdict is written and says accuracy.json is missing."""
+    (tmp_path / "speedups.json").write_text(json.dumps(speedups_doc()))
+    text = write_verdict(tmp_path)
+    assert "from accuracy.json (missing) and speedups.json (present)" in text
+
+
+def test_cli_verdict_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """`encoder-gate verdict --report-dir DIR` prints the verdict and writes DIR/verdict.md."""
+    (tmp_path / "accuracy.json").write_text(json.dumps(accuracy_doc(all_pass())))
+    assert main(["verdict", "--report-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## encoder-gate: PASS")
+    assert "| onnx-fp32 | pass |" in out
+    assert out.strip() == (tmp_path / VERDICT_FILE).read_text().strip()
+
+
+def test_cli_verdict_without_results_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """`encoder-gate verdict` on an empty directory exits 1 with the advice on stderr."""
+    assert main(["verdict", "--report-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "encoder-gate verdict: error: no results to judge: run `pytest accuracy`" in err
+
+
+def test_gate_failure_of_a_path_with_spaces_is_attributed_to_that_backend():
+    """A speed failure of `onnx:my models/m.onnx` fails that backend's row, whole name and all."""
+    name = "onnx:my models/m.onnx"
+    acc = {"model": {"name": "t", "task": "multi_label"}, "dataset": {"source": "b", "examples": 1},
+           "configured_backends": ["torch", name],
+           "backends": {b: {"checks": {}, "verdict": "pass"} for b in ("torch", name)}}
+    sp = {"reference": "torch", "speedups": {"model/normal/bs8/bucketed": {name: 1.0}},
+          "gate": {"baseline": "base.json", "max_drop": 0.15, "passed": False, "compared": {},
+                   "failures": [f"{name} model/normal/bs8/bucketed: speedup over torch eager 1.00x, "
+                                "baseline 2.00x (-50.0%; allowed -15%)"]}}
+    text = render_verdict(acc, sp)
+    assert f"| {name} | **FAIL** (speed)" in text and "| torch | pass" in text
+
+
+def test_full_sweep_cells_name_their_case():
+    """With several modes or variants, each speedup cell names its whole case, not just the batch size."""
+    sp = {"speedups": {"model/normal/bs8/bucketed": {"onnx-fp32": 1.1},
+                       "e2e/normal/bs8/bucketed": {"onnx-fp32": 0.9}}}
+    text = render_verdict(None, sp)
+    assert "model/normal/bs8/bucketed 1.10x" in text and "e2e/normal/bs8/bucketed 0.90x" in text
