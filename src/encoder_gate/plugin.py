@@ -307,9 +307,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 terminalreporter.write_line(f"{rec.name:<16} error: {rec.error[:160]}")
                 continue
             origin = "from cache" if rec.from_cache else "built"
+            preds = ""
+            if rec.predictions is not None:
+                hit, took = rec.predictions
+                preds = "  predictions from cache" if hit else f"  predictions computed in {took:.1f}s"
             terminalreporter.write_line(
                 f"{rec.name:<16} {origin:<10} {rec.seconds:7.1f}s  {rec.precision:<5} "
-                f"{rec.size_bytes / 1e6:8.1f} MB"
+                f"{rec.size_bytes / 1e6:8.1f} MB{preds}"
             )
             for note in rec.notes:
                 terminalreporter.write_line(f"{'':<16} note: {note}")

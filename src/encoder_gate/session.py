@@ -37,6 +37,7 @@ class BuildRecord:
     size_bytes: int = 0
     error: str | None = None
     notes: tuple[str, ...] = ()  # what the backend decided about an artifact (e.g. inferred precision)
+    predictions: tuple[bool, float] | None = None  # (from cache, seconds) on the evaluation set
 
 
 @dataclass
@@ -159,12 +160,22 @@ class GateSession:
         return found
 
     def predictions(self, name: str) -> np.ndarray:
-        """The backend's outputs on the whole evaluation set, computed once."""
+        """The backend's outputs on the whole evaluation set: computed once per session, and
+        taken from the cache when the model, artifact, texts and versions are unchanged."""
         if name not in self._predictions:
-            self._predictions[name] = predict_texts(
-                self.runner(name), self.tokenizer, self.dataset.texts,
-                self.config.eval_batch_size, progress=self.progress,
-            )
+            from encoder_gate.prediction_cache import cached_predictions
+
+            runner, cfg, texts = self.runner(name), self.config, self.dataset.texts
+            started = time.monotonic()
+            preds, hit = cached_predictions(
+                self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device, cfg.threads,
+                lambda: predict_texts(runner, self.tokenizer, texts, cfg.eval_batch_size,
+                                      progress=self.progress))
+            self._predictions[name] = preds
+            if name in self.records:
+                self.records[name].predictions = (hit, time.monotonic() - started)
+            if hit:
+                self.progress(f"{name}: predictions on {len(texts)} texts from cache")
         return self._predictions[name]
 
     @property

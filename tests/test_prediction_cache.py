@@ -1,0 +1,57 @@
+"""Predictions on the evaluation set are cached by model, artifact bytes, texts and versions."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoder_gate.config import GateConfig
+from encoder_gate.session import GateSession
+
+
+def session(tmp_path: Path, copy: Path) -> GateSession:
+    cfg = GateConfig(model="tiny", backends=("torch", "onnx-fp32", f"onnx:{copy}"), limit=40, threads=1,
+                     cache_dir=tmp_path / "cache", report_dir=tmp_path / "report")
+    return GateSession(cfg, progress=lambda _msg: None)
+
+
+def origins(state: GateSession) -> dict[str, bool]:
+    for name in state.config.backends:
+        state.predictions(name)
+    return {name: rec.predictions[0] for name, rec in state.records.items() if rec.predictions}
+
+
+@pytest.mark.slow
+def test_one_changed_byte_of_an_onnx_file_recomputes_that_backend_only(tmp_path: Path, tiny):
+    """A second session takes every backend's predictions from the cache; after one byte of a
+    prebuilt ONNX file changes, only that file's predictions are computed again."""
+    # a fresh cache (no predictions in it yet) holding the shared cache's tiny model
+    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
+    copy = tmp_path / "model.onnx"
+    first = session(tmp_path, copy)
+    shutil.copy(first.runner("onnx-fp32").artifact, copy)  # type: ignore[attr-defined]
+    assert origins(first) == {"torch": False, "onnx-fp32": False, f"onnx:{copy}": False}
+    kept = {name: first.predictions(name) for name in first.config.backends}
+    first.close()
+
+    second = session(tmp_path, copy)
+    assert origins(second) == {"torch": True, "onnx-fp32": True, f"onnx:{copy}": True}
+    for name, preds in kept.items():
+        np.testing.assert_array_equal(second.predictions(name), preds)
+    second.close()
+
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(copy))
+    bias = next(t for t in graph.graph.initializer if "classifier" in t.name and t.name.endswith("bias"))
+    values = numpy_helper.to_array(bias).copy()
+    values.view(np.uint8)[0] ^= 1  # one bit of one byte of one weight
+    bias.CopyFrom(numpy_helper.from_array(values, bias.name))
+    onnx.save(graph, str(copy))
+    third = session(tmp_path, copy)
+    assert origins(third) == {"torch": True, "onnx-fp32": True, f"onnx:{copy}": False}
+    third.close()
