@@ -135,6 +135,42 @@ def run_noise(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- accuracy-noise -------------------------------------------------------------------------
+
+
+def accuracy_noise_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="default", metavar="MODEL",
+                        help="a multi-label classifier (anything --gate-model accepts; default: default)")
+    parser.add_argument("--splits", type=int, default=200, metavar="N",
+                        help="random half-splits of the evaluation set to judge (default: 200)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the splits and of the logit noise (default: 0)")
+    parser.add_argument("--label", default="joy", metavar="NAME",
+                        help="the label whose logit is shifted down for the one-label damage (default: joy, "
+                             "53 gold positives in the bundled test split)")
+    parser.add_argument("--cache-dir", type=Path, default=Path(".encoder-gate/cache"), metavar="DIR",
+                        help="the suite's artifact cache, reused so nothing the gate built is rebuilt "
+                             "(default: .encoder-gate/cache)")
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="intra-op threads for torch and ONNX Runtime (0: library default)")
+
+
+def run_accuracy_noise(args: argparse.Namespace) -> int:
+    import time
+
+    from encoder_gate import accuracy_noise
+
+    if args.splits < 1:
+        raise GateError(f"--splits must be at least 1, got {args.splits}")
+    started = time.monotonic()
+    preds = accuracy_noise.session_predictions(args.model, args.cache_dir, threads=args.threads,
+                                               label=args.label)
+    result = accuracy_noise.measure(preds, splits=args.splits, seed=args.seed, label=args.label)
+    print("\n".join(accuracy_noise.format_result(result, args.cache_dir)))
+    print(f"measured in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
 # --- init -----------------------------------------------------------------------------------
 
 
@@ -195,6 +231,9 @@ def run_verdict(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "noise": Command("false-failure and detection rates of both speed gates from repeated unchanged runs",
                      noise_arguments, run_noise),
+    "accuracy-noise": Command("false-alarm and detection rates of the accuracy gate on random half-splits of "
+                              "the evaluation set, healthy and damaged backends", accuracy_noise_arguments,
+                              run_accuracy_noise),
     "report": Command("turn saved benchmark (and accuracy) JSON into benchmarks.md and PNG plots",
                       report_arguments, run_report),
     "export": Command("export a model's ONNX FP32/FP16/INT8 variants with a model card of measured parity "
