@@ -86,6 +86,7 @@ def test_fresh_directory_gets_every_file(tmp_path: Path, model_dir: Path) -> Non
         "backends": [*DEFAULTS, "onnx:models/clf/onnx/model_quantized.onnx"],
         "batch-sizes": [1, 8],
         "threads": 1,
+        "f1-rule": "regression",
     }
     assert any("onnx:models/clf/onnx/model_quantized.onnx" in note for note in plan.notes)
     assert [f.action for f in plan.files] == ["wrote"] * 4
