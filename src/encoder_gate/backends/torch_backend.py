@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import logging
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from encoder_gate.backends.base import Batch, BuildContext, dummy_batch, postprocess
+from encoder_gate.cache import ArtifactCache, toolchain_versions
 from encoder_gate.errors import DeviceUnavailable, GateError
 
 
@@ -113,11 +119,15 @@ class TorchCompileBackend:
     """`torch-compile`: torch.compile with dynamic shapes (inductor on CPU and CUDA).
 
     Compilation happens lazily on the first call; `warmup` runs every shape that will
-    be timed so no recompilation lands inside a measurement.
+    be timed so no recompilation lands inside a measurement. torch's portable compile
+    artifacts are kept in the artifact cache (see CompileArtifacts): a session that finds
+    them loads them before compiling and reports `from cache`; one that does not saves
+    what it compiled when the runner is closed.
     """
 
     name: str = "torch-compile"
     mode: str | None = None
+    dynamic: bool = True
 
     def build(self, ctx: BuildContext) -> TorchRunner:
         import torch
@@ -125,8 +135,168 @@ class TorchCompileBackend:
         require_device(ctx.device)
         if ctx.threads:
             torch.set_num_threads(ctx.threads)
-        ctx.progress(f"{self.name}: compiling with inductor (first calls are slow)")
-        compiled = torch.compile(load_torch_model(ctx), dynamic=True, mode=self.mode)
-        runner = TorchRunner(compiled, ctx, self.name, from_cache=False)
+        key = compile_key(ctx, self.mode, self.dynamic)
+        store = CompileArtifacts(ctx.cache, key, self.name, ctx.progress)
+        loaded = store.load()
+        ctx.progress(f"{self.name}: compiling with inductor "
+                     f"({'from cached compile artifacts' if loaded else 'first calls are slow'})")
+        compiled = torch.compile(load_torch_model(ctx), dynamic=self.dynamic, mode=self.mode)
+        runner = CompiledTorchRunner(compiled, ctx, self.name, store=None if loaded else store)
+        before = fx_graph_cache_counts()
         runner.warmup([(2, 16)])  # compile now, so failures show at build time
+        after = fx_graph_cache_counts()
+        hits, misses = after[0] - before[0], after[1] - before[1]
+        if loaded and hits and not misses:
+            runner.from_cache = True
+        elif loaded and misses:  # loaded, yet inductor compiled: torch's own cache key saw a difference
+            runner.notes = (f"compile artifacts loaded from {store.entry}, but inductor compiled "
+                            f"{misses} of {hits + misses} graph(s) anyway (torch's cache key differs: "
+                            "inductor config, compiler or CPU?)",)
+        elif loaded:
+            runner.notes = (f"compile artifacts loaded from {store.entry}, but inductor's FX graph cache "
+                            "was not consulted (caches disabled, e.g. TORCHINDUCTOR_FORCE_DISABLE_CACHES?)",)
         return runner
+
+
+COMPILE_RECIPE = 1  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
+COMPILE_ARTIFACTS_FILE = "torch-compile-artifacts.bin"
+
+
+def compile_key(ctx: BuildContext, mode: str | None, dynamic: bool) -> dict[str, object]:
+    """What decides torch.compile's artifacts: the model's content, the compile recipe, the device
+    and hardware, the thread count (inductor's CPU kernels specialize on it, and torch's own cache
+    key holds it) and the toolchain versions. Call it after the thread count is set."""
+    import platform
+
+    import torch
+
+    if ctx.device == "cuda":
+        hardware = torch.cuda.get_device_name()
+    else:
+        hardware = f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}"
+    return {"recipe": COMPILE_RECIPE, "model": ctx.model.content_hash, "task": ctx.model.task,
+            "mode": mode, "dynamic": dynamic, "device": ctx.device, "hardware": hardware,
+            "threads": torch.get_num_threads(), "versions": toolchain_versions()}
+
+
+def fx_graph_cache_counts() -> tuple[int, int]:
+    """(hits, misses) of inductor's FX graph cache so far in this process ((0, 0) if unknown)."""
+    try:
+        from torch._dynamo.utils import counters
+
+        return int(counters["inductor"]["fxgraph_cache_hit"]), int(counters["inductor"]["fxgraph_cache_miss"])
+    except Exception:  # a private counter: its absence must not break a build
+        return 0, 0
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str) -> Iterator[None]:
+    """Silence one logger's warnings for the duration (its level is restored after)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def describe_cache_info(info: Any) -> str:
+    """`2 inductor, 2 aot_autograd` from a torch.compiler CacheInfo."""
+    artifacts = getattr(info, "artifacts", {}) or {}
+    return ", ".join(f"{len(keys)} {kind}" for kind, keys in sorted(artifacts.items()) if keys) or "none"
+
+
+@dataclass(frozen=True)
+class CompileArtifacts:
+    """torch.compile's portable cache artifacts in one entry of the artifact cache.
+
+    The bytes are what `torch.compiler.save_cache_artifacts()` returns: the inductor FX
+    graphs, AOT autograd entries (and autotune / PGO ones when there are) that this process
+    compiled or took from torch's own caches. `load` hot-loads them into torch's on-disk
+    caches (TORCHINDUCTOR_CACHE_DIR) before the first compile, which then finds them there.
+    On CPU the C++ kernels are not among them: they are compiled again from the cached
+    source. A missing, corrupt or unusable entry never fails a build: it is reported with
+    `progress` and torch compiles as usual.
+    """
+
+    cache: ArtifactCache
+    parts: dict[str, object]
+    name: str = "torch-compile"
+    progress: Callable[[str], None] = lambda _msg: None
+
+    @property
+    def entry(self) -> Path:
+        return self.cache.entry_dir(self.name, self.parts)
+
+    def load(self) -> bool:
+        """Hot-load the entry's artifacts; False when there is none or they cannot be used."""
+        entry = self.entry
+        if not entry.is_dir():
+            return False
+        if not self.cache.is_valid(entry):  # get_or_build replaces it when saving
+            self.progress(f"{self.name}: compile artifacts at {entry} are incomplete or corrupt: compiling")
+            return False
+        info: Any = None
+        try:
+            import torch
+
+            data = (entry / COMPILE_ARTIFACTS_FILE).read_bytes()
+            with quiet_logger("torch.compiler._cache"):  # its traceback; the line below says it all
+                info = torch.compiler.load_cache_artifacts(data)
+            problem = "torch could not read them" if info is None or info.empty() else ""
+        except Exception as exc:  # whatever torch raises on bytes it cannot use
+            problem = f"{type(exc).__name__}: {exc}"[:200]
+        if problem:
+            self.progress(f"{self.name}: compile artifacts at {entry} could not be loaded ({problem}): "
+                          "compiling, and replacing them")
+            self._discard(entry)
+            return False
+        self.progress(f"{self.name}: compile artifacts from cache at {entry} ({describe_cache_info(info)})")
+        return True
+
+    def _discard(self, entry: Path) -> None:
+        """Remove an intact entry torch cannot use, so the next save writes a usable one."""
+        try:
+            with FileLock(str(entry) + ".lock", timeout=30):
+                shutil.rmtree(entry, ignore_errors=True)
+        except Exception as exc:  # a busy lock or a read-only cache: keep compiling without it
+            self.progress(f"{self.name}: could not remove {entry}: {exc}")
+
+    def save(self) -> Path | None:
+        """Store what this process compiled (if anything, and if the entry is not there yet)."""
+        try:
+            import torch
+
+            saved = torch.compiler.save_cache_artifacts()
+            if saved is None:
+                return None
+            data, info = saved
+
+            def build(tmp: Path) -> None:
+                (tmp / COMPILE_ARTIFACTS_FILE).write_bytes(data)
+
+            entry = self.cache.get_or_build(self.name, self.parts, build)
+        except Exception as exc:  # a full disk or a torch that cannot serialize must not fail the run
+            self.progress(f"{self.name}: compile artifacts not saved ({type(exc).__name__}: {exc})")
+            return None
+        if not entry.hit:
+            self.progress(f"{self.name}: compile artifacts saved at {entry.path} "
+                          f"({len(data) / 1e6:.1f} MB: {describe_cache_info(info)})")
+        return entry.path
+
+
+class CompiledTorchRunner(TorchRunner):
+    """A TorchRunner over a torch.compile'd model that saves its compile artifacts on close."""
+
+    def __init__(self, model: Any, ctx: BuildContext, name: str, store: CompileArtifacts | None) -> None:
+        super().__init__(model, ctx, name, from_cache=False)
+        self._store = store  # None: nothing to save (the artifacts came from the cache)
+
+    def close(self) -> None:
+        store, self._store = self._store, None
+        try:
+            if store is not None and self._model is not None:
+                store.save()
+        finally:
+            super().close()

@@ -1,0 +1,116 @@
+"""torch.compile artifacts persist in the artifact cache: a new session loads them and says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.torch_backend import COMPILE_ARTIFACTS_FILE, CompileArtifacts, compile_key
+from encoder_gate.cache import ArtifactCache
+from encoder_gate.models import ModelSpec
+
+# One gate session in a fresh process: build torch-compile on `tiny`, predict a few texts, close.
+SESSION = """
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from encoder_gate.config import GateConfig
+from encoder_gate.inference import encode
+from encoder_gate.session import GateSession
+
+cache_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
+texts = ["I love this so much!", "Why would anyone do that? " * 6, "ok", ""]
+lines = []
+session = GateSession(GateConfig(model="tiny", backends=("torch-compile",), threads=1, cache_dir=cache_dir,
+                                 report_dir=out.parent / "report"), progress=lines.append)
+runner = session.runner("torch-compile")
+started = time.perf_counter()
+probs = runner.predict(encode(session.tokenizer, texts))
+first_predict = time.perf_counter() - started
+session.close()
+np.save(out, probs)
+record = session.records["torch-compile"]
+print(json.dumps({"from_cache": record.from_cache, "build_seconds": record.seconds, "notes": record.notes,
+                  "first_predict_seconds": first_predict, "progress": lines}))
+"""
+
+
+def run_session(tmp_path: Path, cache_dir: Path, tag: str) -> tuple[dict[str, object], np.ndarray]:
+    """One session in a subprocess whose inductor cache is a fresh empty directory, so whatever
+    it does not compile comes from our artifact cache, not from /tmp/torchinductor_<user>."""
+    inductor = tmp_path / f"inductor-{tag}"
+    inductor.mkdir()
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(inductor), "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / f"probs-{tag}.npy"
+    done = subprocess.run([sys.executable, "-c", SESSION, str(cache_dir), str(out)], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result, np.load(out)
+
+
+@pytest.mark.slow
+def test_second_session_loads_compile_artifacts_and_predicts_alike(tmp_path: Path, tiny: ModelSpec) -> None:
+    """The first session compiles and saves a torch-compile-* entry; the second, with an empty
+    inductor cache of its own, loads it, reports `from cache` and gives bitwise-equal outputs."""
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(tiny.path, cache_dir / tiny.path.name)  # a fresh cache holding the shared tiny model
+
+    first, first_probs = run_session(tmp_path, cache_dir, "first")
+    assert first["from_cache"] is False, first
+    entries = sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir())
+    assert len(entries) == 1, first
+    assert (entries[0] / COMPILE_ARTIFACTS_FILE).stat().st_size > 0
+
+    second, second_probs = run_session(tmp_path, cache_dir, "second")
+    assert second["from_cache"] is True, second
+    assert second["notes"] == [], second
+    assert sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir()) == entries  # nothing re-saved
+    np.testing.assert_array_equal(second_probs, first_probs)
+    for tag, run in (("first", first), ("second", second)):  # shown with -s
+        print(f"\n{tag}: build {run['build_seconds']:.1f}s, "
+              f"first predict {run['first_predict_seconds']:.2f}s")
+
+
+def test_unreadable_artifacts_fall_back_to_compiling(tmp_path: Path) -> None:
+    """An intact entry whose bytes torch cannot read is reported, removed (so the next save
+    replaces it) and the build goes on compiling; a missing entry is no error either."""
+    lines: list[str] = []
+    store = CompileArtifacts(ArtifactCache(tmp_path), {"model": "x"}, progress=lines.append)
+    assert store.load() is False
+    assert lines == []
+    store.cache.get_or_build(store.name, store.parts,
+                             lambda tmp: (tmp / COMPILE_ARTIFACTS_FILE).write_bytes(b"not torch's"))
+    assert store.load() is False
+    assert "could not be loaded" in lines[-1]
+    assert not store.entry.exists()
+
+
+def test_corrupt_entry_is_not_loaded(tmp_path: Path) -> None:
+    """A file that no longer matches the entry's manifest is never handed to torch."""
+    lines: list[str] = []
+    store = CompileArtifacts(ArtifactCache(tmp_path), {"model": "x"}, progress=lines.append)
+    store.cache.get_or_build(store.name, store.parts,
+                             lambda tmp: (tmp / COMPILE_ARTIFACTS_FILE).write_bytes(b"bytes"))
+    (store.entry / COMPILE_ARTIFACTS_FILE).write_bytes(b"other")
+    assert store.load() is False
+    assert "incomplete or corrupt" in lines[-1]
+
+
+def test_compile_key_holds_the_recipe_and_the_model(tiny_ctx: BuildContext) -> None:
+    base = compile_key(tiny_ctx, None, True)
+    assert base == compile_key(tiny_ctx, None, True)
+    assert base != compile_key(tiny_ctx, "max-autotune", True)
+    assert base != compile_key(tiny_ctx, None, False)
+    other = replace(tiny_ctx, model=replace(tiny_ctx.model, content_hash="0" * 64))
+    assert base != compile_key(other, None, True)
+    assert {"torch", "python"} <= set(base["versions"])  # type: ignore[arg-type]
