@@ -297,3 +297,11 @@ def test_full_sweep_cells_name_their_case():
                        "e2e/normal/bs8/bucketed": {"onnx-fp32": 0.9}}}
     text = render_verdict(None, sp)
     assert "model/normal/bs8/bucketed 1.10x" in text and "e2e/normal/bs8/bucketed 0.90x" in text
+
+
+def test_statistical_gate_names_its_significance_level():
+    """A speed gate that tested significance says a drop fails only when significant, with its alpha."""
+    doc = speedups_doc()
+    doc["gate"]["alpha"] = 0.05
+    text = render_verdict(accuracy_doc(all_pass()), doc)
+    assert "(a drop over 15% fails when significant, p < 0.05)." in text

@@ -162,7 +162,8 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
         out.append("No benchmark results in this report directory (run `pytest benchmarks`).")
     elif gate:
         out.append(f"Speed: each backend's speedup over torch eager against `{gate['baseline']}` "
-                   f"(a drop over {gate['max_drop']:.0%} fails).")
+                   f"(a drop over {gate['max_drop']:.0%} fails"
+                   + (f" when significant, p < {gate['alpha']:g})." if gate.get("alpha") else ")."))
     else:
         out.append("Speed: no baseline to compare with (run `pytest benchmarks --benchmark-autosave` on "
                    "the base first, then `--benchmark-compare` on the PR).")
