@@ -55,3 +55,15 @@ def test_one_changed_byte_of_an_onnx_file_recomputes_that_backend_only(tmp_path:
     third = session(tmp_path, copy)
     assert origins(third) == {"torch": True, "onnx-fp32": True, f"onnx:{copy}": False}
     third.close()
+
+
+def test_a_runner_with_a_replaced_predict_is_never_served_from_the_cache(tmp_path: Path):
+    """Fault injection on the instance (or a wrapper runner) bypasses the cache: the key cannot see it."""
+    from encoder_gate.backends.onnx_backend import OnnxRunner
+    from encoder_gate.prediction_cache import cacheable
+
+    runner = OnnxRunner.__new__(OnnxRunner)  # no session needed to ask
+    assert cacheable(runner)
+    runner.predict = lambda batch: batch  # type: ignore[method-assign]
+    assert not cacheable(runner)
+    assert not cacheable(object())

@@ -28,6 +28,16 @@ PREDICTIONS_FILE = "predictions.npy"
 PREDICTIONS_RECIPE = 1  # bump when predict_texts changes how it batches or post-processes
 
 
+def cacheable(runner: Any) -> bool:
+    """Only the suite's own runners, unmodified: their outputs are decided by the key. A
+    wrapper (e.g. encoder_gate.damage) or a runner whose `predict` was replaced on the
+    instance (a test's fault injection) computes something the key cannot see."""
+    from encoder_gate.backends.onnx_backend import OnnxRunner
+    from encoder_gate.backends.torch_backend import TorchRunner
+
+    return isinstance(runner, OnnxRunner | TorchRunner) and "predict" not in vars(runner)
+
+
 def artifact_digest(runner: Any, model: ModelSpec) -> str:
     """What the runner computes with: the ONNX file and its external data, else the model."""
     artifact = getattr(runner, "artifact", None)
@@ -68,7 +78,10 @@ def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, text
                        batch_size: int, device: str, threads: int,
                        compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
     """The runner's predictions on `texts`: from the cache when their key is there, else
-    computed with `compute()` and stored. Returns (predictions, from_cache)."""
+    computed with `compute()` and stored. Returns (predictions, from_cache). A runner that is
+    not :func:`cacheable` is always computed, and nothing is stored."""
+    if not cacheable(runner):
+        return compute(), False
     key = prediction_key(runner, model, texts, batch_size, device, threads)
     computed: list[np.ndarray] = []
 
