@@ -11,7 +11,8 @@ import pytest
 
 from encoder_gate.cli import main
 from encoder_gate.config import GateConfig
-from encoder_gate.export import FILE_NAMES
+from encoder_gate.export import FILE_NAMES, fp32_optimizer
+from encoder_gate.optimum_compat import optimum_missing
 from encoder_gate.session import GateSession
 
 pytest.importorskip("onnxruntime")
@@ -48,9 +49,37 @@ def test_writes_each_variant_beside_config_and_tokenizer(exported):
 
 def test_progress_is_shown_for_each_step(exported):
     _, stdout = exported
+    check = "optimum's ORTModel loads" if optimum_missing() is None else "optimum's ORTModel check skipped"
     for step in ("model tiny: from cache", "onnx-fp32: from cache", "onnx-int8: wrote",
-                 "evaluating on 1200 texts", "onnx-fp16: drift mean", "optimum's ORTModel loads"):
+                 "evaluating on 1200 texts", "onnx-fp16: drift mean", check):
         assert step in stdout, step
+
+
+def test_optimum_check_runs_or_is_reported_skipped_with_the_reason(exported):
+    out, stdout = exported
+    data = payload(out)
+    reason = optimum_missing()
+    assert data["optimum_check"] == {"ran": reason is None, "skipped_because": reason}
+    assert {row["optimum_loads"] for row in data["variants"].values()} == {True if reason is None else None}
+    if reason is not None:
+        assert f"optimum's ORTModel check skipped: {reason}; pip install 'encoder-gate[optimum]'" in stdout
+        assert "ORTModelForSequenceClassification" not in (out / "README.md").read_text()
+
+
+def test_model_card_usage_runs_with_plain_onnxruntime(exported, monkeypatch):
+    """The card's Python snippet, run as written (DIR replaced by the directory): the logits it
+    computes are the ones optimum-free onnxruntime gives for model.onnx."""
+    import re
+
+    out, _ = exported
+    card = (out / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    assert "optimum" not in code
+    namespace: dict[str, Any] = {}
+    exec(compile(code.replace("DIR", str(out)), "model-card", "exec"), namespace)
+    logits = namespace["logits"]
+    assert logits.shape == (2, 28) and logits.dtype == np.float32
+    assert "Multi-label: apply a sigmoid" in card
 
 
 def test_numbers_equal_the_accuracy_gate(exported, cache_dir: Path):
@@ -87,6 +116,8 @@ def test_readme_is_a_model_card_with_sizes_and_parity(exported):
 @pytest.mark.parametrize("variant", ["fp32", "int8"])
 def test_optimum_loads_the_directory(exported, variant):
     """ORTModelForSequenceClassification.from_pretrained(out, file_name=...) runs each file."""
+    if optimum_missing() is not None:
+        pytest.skip(optimum_missing())
     from optimum.onnxruntime import ORTModelForSequenceClassification
     from transformers import AutoTokenizer
 
@@ -98,13 +129,15 @@ def test_optimum_loads_the_directory(exported, variant):
 
 
 def test_optimize_and_dedupe(cache_dir: Path, tmp_path: Path, capsys):
-    """--optimize O2 runs optimum's ORTOptimizer on FP32; --dedupe reports per variant."""
+    """--optimize O2 runs optimum's ORTOptimizer (or, without optimum, ONNX Runtime's optimizer with
+    the same options) on FP32; --dedupe reports per variant."""
     out = tmp_path / "o2"
     assert main(["export", "tiny", "--out", str(out), "--variants", "fp32,int8", "--optimize", "O2",
                  "--dedupe", "--limit", "64", "--cache-dir", str(cache_dir), "--threads", "1"]) == 0
     data = payload(out)
     assert set(data["variants"]) == {"fp32", "int8"} and not (out / "model_fp16.onnx").exists()
     assert data["optimize"] == "O2" and data["dataset"]["examples"] == 64
+    assert data["optimizer"] == fp32_optimizer()
     for row in data["variants"].values():
         assert row["dedupe"]["bytes_after"] <= row["dedupe"]["bytes_before"]
     assert data["variants"]["fp32"]["drift_max"] < 1e-4  # fusions keep FP32 numerics
@@ -112,7 +145,8 @@ def test_optimize_and_dedupe(cache_dir: Path, tmp_path: Path, capsys):
     import onnx
 
     ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
-    assert "SkipLayerNormalization" in ops  # the O2 transformer fusions happened
+    assert "SkipLayerNormalization" in ops and "Attention" in ops  # the O2 transformer fusions happened
+    assert "EmbedLayerNormalization" not in ops  # off in optimum's OptimizationConfig, and so here
     assert "--optimize O2 --dedupe --limit 64" in data["command"]
 
 
@@ -157,3 +191,45 @@ def test_parity_only_summary_is_the_gates_own():
     encoder = SimpleNamespace(task="feature_extraction", label_names=())
     e = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, model=encoder)
     assert e["flips"] is None and e["top1_agreement"] is None and e["cosine_min"] < 1
+
+
+def _ops(path: Path) -> dict[str, int]:
+    import onnx
+
+    counts: dict[str, int] = {}
+    for node in onnx.load(str(path)).graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize(("level", "fused", "absent"), [
+    ("O1", set(), {"Attention", "SkipLayerNormalization", "BiasGelu", "FastGelu"}),
+    ("O2", {"Attention", "SkipLayerNormalization", "BiasGelu"}, {"FastGelu", "EmbedLayerNormalization"}),
+    ("O3", {"Attention", "SkipLayerNormalization", "FastGelu"}, {"BiasGelu", "EmbedLayerNormalization"}),
+])
+def test_ort_optimizer_levels(tiny_ctx, tmp_path: Path, level, fused, absent):
+    """Without optimum, --optimize runs ONNX Runtime's optimizer as optimum's levels define them:
+    O1 graph optimizations only, O2 the transformer fusions, O3 those with the GELU approximation."""
+    from encoder_gate.backends import parse_backend
+    from encoder_gate.export import optimize_with_ort
+
+    fp32, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
+    optimize_with_ort(tiny_ctx, fp32, tmp_path, level)
+    ops = _ops(tmp_path / "model.onnx")
+    assert fused <= set(ops) and not absent & set(ops), ops
+
+
+@pytest.mark.parametrize("level", ["O1", "O2", "O3"])
+def test_ort_optimizer_makes_the_graph_optimums_optimizer_makes(tiny_ctx, tmp_path: Path, level):
+    """Where optimum is installed: both optimizers, on the same FP32 file, give the same operators."""
+    if optimum_missing() is not None:
+        pytest.skip(optimum_missing())
+    from encoder_gate.backends import parse_backend
+    from encoder_gate.export import optimize_with_optimum, optimize_with_ort
+
+    fp32, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
+    (tmp_path / "ort").mkdir()
+    (tmp_path / "optimum").mkdir()
+    optimize_with_ort(tiny_ctx, fp32, tmp_path / "ort", level)
+    optimize_with_optimum(tiny_ctx, fp32, tmp_path / "optimum", level)
+    assert _ops(tmp_path / "ort" / "model.onnx") == _ops(tmp_path / "optimum" / "model.onnx")

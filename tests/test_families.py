@@ -26,6 +26,65 @@ INPUTS = {
 }
 
 
+CLASSES = {"tiny-bert": "BertTokenizer", "tiny-roberta": "RobertaTokenizer", "tiny-albert": "AlbertTokenizer",
+           "tiny-distilbert": "DistilBertTokenizer"}
+TELL_APART = ["I love this movie", "I hate this movie", "what a great day", "so annoying honestly"]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    from encoder_gate.data import load_dataset
+    from encoder_gate.families import _corpus
+
+    return _corpus(load_dataset("bundled", split="train").texts)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_tokenizer_keeps_its_vocabulary_and_inputs(family, corpus, tmp_path: Path):
+    """The saved tokenizer, loaded back as the gate loads it, has the vocabulary it was trained
+    with (2000 at most; transformers 5 made 5 of it from vocab files), its family's inputs
+    (transformers 5's ALBERT tokenizer gives no token_type_ids unless told) and tells texts of
+    the same word count apart."""
+    from transformers import AutoTokenizer
+
+    from encoder_gate.families import TOKENIZERS, VOCAB_SIZE
+
+    built = TOKENIZERS[family](corpus, tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert 1500 <= len(loaded) <= VOCAB_SIZE and len(loaded) == len(built)
+    assert type(loaded).__name__.removesuffix("Fast") == CLASSES[family]  # Fast on 4, plain (fast) on 5
+    enc = loaded(TELL_APART)
+    assert set(enc) == INPUTS[family]
+    assert len({tuple(i) for i in enc["input_ids"]}) == len(TELL_APART)
+    assert enc["input_ids"] == built(TELL_APART)["input_ids"]
+
+
+def test_a_tokenizer_that_comes_back_without_its_vocabulary_is_refused(corpus, tmp_path: Path):
+    """What transformers 5 did with RobertaTokenizerFast(vocab_file=..., merges_file=...): the
+    tokenizer the gate would load has 5 tokens. The build stops instead of training on that."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import BPE
+
+    from encoder_gate.errors import GateError
+    from encoder_gate.families import byte_level_bpe, fast_class, wrap_tokenizer
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    five = Tokenizer(BPE(vocab={t: i for i, t in enumerate(specials)}, merges=[], unk_token="<unk>"))
+
+    class Forgetful:
+        """Keeps the special tokens, drops the trained vocabulary."""
+
+        def __init__(self, tokenizer_object, **kwargs) -> None:
+            self.inner = fast_class("Roberta")(tokenizer_object=five, **kwargs)
+
+        def save_pretrained(self, out) -> None:
+            self.inner.save_pretrained(out)
+
+    trained = byte_level_bpe(corpus, 500, tmp_path)
+    with pytest.raises(GateError, match=r"rebuilt the Forgetful saved in .* with 5 tokens, not the 500"):
+        wrap_tokenizer(Forgetful, trained, tmp_path)
+
+
 def test_families_are_builtin_models(tmp_path: Path):
     """`--gate-model tiny-<family>` is known, and listed in the error for a missing directory."""
     from encoder_gate.cache import ArtifactCache
@@ -44,7 +103,8 @@ def family_export(request: pytest.FixtureRequest, cache_dir: Path,
     Module-scoped, so torch and ONNX Runtime are imported before any pytester test snapshots
     sys.modules (pytester drops modules a test imported; torch cannot be imported twice)."""
     import onnxruntime as ort
-    from transformers import AutoConfig, AutoTokenizer
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from encoder_gate.cache import ArtifactCache
     from encoder_gate.cli import main
@@ -54,7 +114,14 @@ def family_export(request: pytest.FixtureRequest, cache_dir: Path,
     out = tmp_path_factory.mktemp(family) / "onnx"
     assert main(["export", family, "--out", str(out), "--variants", "fp32,int8",
                  "--cache-dir", str(cache_dir), "--threads", "1"]) == 0
+    tokenizer = AutoTokenizer.from_pretrained(spec.path)
+    model = AutoModelForSequenceClassification.from_pretrained(spec.path).eval()
+    with torch.no_grad():
+        logits = model(**tokenizer(TELL_APART, padding=True, return_tensors="pt")).logits
     info: dict[str, object] = {
+        "vocab": len(tokenizer),
+        "distinct_outputs": all((logits[i] - logits[j]).abs().max() > 0
+                                for i in range(len(TELL_APART)) for j in range(i)),
         "task": spec.task, "num_labels": spec.num_labels,
         "model_type": AutoConfig.from_pretrained(spec.path).model_type,
         "tokenizer_inputs": set(AutoTokenizer.from_pretrained(spec.path)(["a text"])),
@@ -67,14 +134,20 @@ def family_export(request: pytest.FixtureRequest, cache_dir: Path,
 
 @pytest.mark.slow
 def test_family_builds_and_exports(family_export):
-    """Each family: its own config and tokenizer inputs; fp32 + int8 exported, loaded by optimum."""
+    """Each family: its own config and tokenizer inputs; fp32 + int8 exported (and loaded by
+    optimum where its ONNX support is installed); distinct texts get distinct outputs."""
+    from encoder_gate.optimum_compat import optimum_missing
+
     family, out, info = family_export
     assert info["task"] == "multi_label" and info["num_labels"] == 28
+    assert 1500 <= info["vocab"] <= 2000 and info["distinct_outputs"]
     assert info["model_type"] == family.removeprefix("tiny-")
     assert info["tokenizer_inputs"] == INPUTS[family]
     assert info["onnx_inputs"] == {"model.onnx": INPUTS[family], "model_quantized.onnx": INPUTS[family]}
     data = json.loads((out / "export.json").read_text())
-    assert all(row["optimum_loads"] for row in data["variants"].values())
+    checked = optimum_missing() is None
+    assert data["optimum_check"] == {"ran": checked, "skipped_because": optimum_missing()}
+    assert all(row["optimum_loads"] is (True if checked else None) for row in data["variants"].values())
     assert data["variants"]["fp32"]["drift_max"] < 1e-4
 
 

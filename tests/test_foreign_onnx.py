@@ -1,8 +1,9 @@
 """`onnx:PATH` takes ONNX files made by other tools, or refuses them with a clear GateError.
 
 Each case builds its file the way the other tool does: the TorchScript exporter
-(dynamo=False), the dynamo exporter, optimum's main_export, ONNX Runtime's transformer
-optimizer, an FP16 conversion without kept IO types, optimum's ORTQuantizer; plus the odd
+(dynamo=False), the dynamo exporter, the suite's cached export (optimum's main_export where
+optimum is installed), ONNX Runtime's transformer optimizer, an FP16 conversion without kept
+IO types, optimum's ORTQuantizer (ONNX Runtime's quantize_dynamic without optimum); plus the odd
 shapes users bring (input_ids only, static shapes, several outputs, external weights). The
 unmarked tests use tiny hand-built graphs; the slow ones export the `tiny` RoBERTa.
 """
@@ -363,18 +364,19 @@ def reference(tiny_ctx, batch):
 
 
 @pytest.fixture(scope="module")
-def optimum_fp32(tiny_ctx) -> Path:
-    """optimum's main_export of `tiny` (the cached onnx-fp32 artifact is exactly that)."""
+def cached_fp32(tiny_ctx) -> Path:
+    """The cached onnx-fp32 artifact of `tiny`: optimum's main_export where optimum's ONNX support
+    is installed, else torch.onnx.export (TorchScript)."""
     path, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
     return path / "model.onnx"
 
 
 @pytest.fixture(scope="module")
-def fused(optimum_fp32, tmp_path_factory):
-    """ONNX Runtime's transformer optimizer on the optimum export: fused Attention/SkipLayerNorm."""
+def fused(cached_fp32, tmp_path_factory):
+    """ONNX Runtime's transformer optimizer on the cached export: fused Attention/SkipLayerNorm."""
     from onnxruntime.transformers.optimizer import optimize_model
 
-    return optimize_model(str(optimum_fp32), model_type="bert", num_heads=2, hidden_size=32, opt_level=0)
+    return optimize_model(str(cached_fp32), model_type="bert", num_heads=2, hidden_size=32, opt_level=0)
 
 
 def torchscript_export(module, path: Path, args: tuple, input_names: list[str], output_names: list[str],
@@ -435,8 +437,8 @@ def test_dynamo_export(tiny_ctx, torch_model, batch, reference, tmp_path):
 
 
 @pytest.mark.slow
-def test_optimum_main_export(tiny_ctx, optimum_fp32, batch, reference, tmp_path):
-    path = Path(shutil.copy2(optimum_fp32, tmp_path / "model.onnx"))
+def test_cached_fp32_export(tiny_ctx, cached_fp32, batch, reference, tmp_path):
+    path = Path(shutil.copy2(cached_fp32, tmp_path / "model.onnx"))
     runner = parse_backend(f"onnx:{path}").build(tiny_ctx)
     assert (runner.precision, runner.size_bytes) == ("fp32", path.stat().st_size)
     assert np.abs(runner.predict(batch) - reference).max() <= FP32_CLOSE
@@ -455,13 +457,13 @@ def test_ort_transformer_optimizer_fused_graph(tiny_ctx, fused, batch, reference
 
 
 @pytest.mark.slow
-def test_float16_outputs_are_cast_to_float32(tiny_ctx, optimum_fp32, batch, reference, tmp_path):
+def test_float16_outputs_are_cast_to_float32(tiny_ctx, cached_fp32, batch, reference, tmp_path):
     """FP16 conversion with keep_io_types=False: float16 logits, cast before the sigmoid; a
     converter that then declares the output float gets the type-mismatch error."""
     import onnx
     from onnxruntime.transformers.optimizer import optimize_model
 
-    model = optimize_model(str(optimum_fp32), model_type="bert", num_heads=2, hidden_size=32, opt_level=0)
+    model = optimize_model(str(cached_fp32), model_type="bert", num_heads=2, hidden_size=32, opt_level=0)
     model.convert_float_to_float16(keep_io_types=False)
     path = tmp_path / "model_fp16.onnx"
     model.save_model_to_file(str(path))
@@ -482,17 +484,28 @@ def test_float16_outputs_are_cast_to_float32(tiny_ctx, optimum_fp32, batch, refe
 
 
 @pytest.fixture(scope="module")
-def quantized_model_dir(tiny, optimum_fp32, tmp_path_factory) -> Path:
-    """A copy of the model directory with optimum's ORTQuantizer output in onnx/, the layout
-    of published models (SamLowe/roberta-base-go_emotions-onnx)."""
-    from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+def quantized_model_dir(tiny, cached_fp32, tmp_path_factory) -> Path:
+    """A copy of the model directory with a dynamically quantized model_quantized.onnx in onnx/,
+    the layout of published models (SamLowe/roberta-base-go_emotions-onnx): made by optimum's
+    ORTQuantizer where optimum's ONNX support is installed, else by the ONNX Runtime call it
+    wraps (quantize_dynamic, per-tensor QInt8 weights)."""
+    from encoder_gate.optimum_compat import optimum_missing
 
     root = tmp_path_factory.mktemp("quantized")
     model_dir = Path(shutil.copytree(tiny.path, root / "model"))
-    quantizer = ORTQuantizer.from_pretrained(optimum_fp32.parent, file_name="model.onnx")
-    config = AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=False)
-    quantizer.quantize(save_dir=model_dir / "onnx", quantization_config=config)
+    if optimum_missing() is None:
+        from optimum.onnxruntime import ORTQuantizer
+        from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+        quantizer = ORTQuantizer.from_pretrained(cached_fp32.parent, file_name="model.onnx")
+        config = AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=False)
+        quantizer.quantize(save_dir=model_dir / "onnx", quantization_config=config)
+    else:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        (model_dir / "onnx").mkdir()
+        quantize_dynamic(str(cached_fp32), str(model_dir / "onnx" / "model_quantized.onnx"),
+                         per_channel=False, weight_type=QuantType.QInt8)
     return model_dir
 
 
@@ -516,13 +529,13 @@ def test_ort_quantizer_file_relative_to_the_model_directory(tiny_ctx, quantized_
 
 
 @pytest.mark.slow
-def test_relative_path_in_both_places_says_which_was_used(tiny_ctx, quantized_model_dir, optimum_fp32,
+def test_relative_path_in_both_places_says_which_was_used(tiny_ctx, quantized_model_dir, cached_fp32,
                                                           tmp_path, monkeypatch):
     from encoder_gate.models import spec_from_dir
 
     ctx = replace(tiny_ctx, model=spec_from_dir("tiny-copy", quantized_model_dir, "local"))
     (tmp_path / "onnx").mkdir()
-    shutil.copy2(optimum_fp32, tmp_path / "onnx" / "model_quantized.onnx")  # a different file, same name
+    shutil.copy2(cached_fp32, tmp_path / "onnx" / "model_quantized.onnx")  # a different file, same name
     monkeypatch.chdir(tmp_path)
     runner = parse_backend("onnx:onnx/model_quantized.onnx").build(ctx)
     assert runner.precision == "fp32"  # the working directory's file
@@ -571,7 +584,9 @@ def test_input_ids_only_file_runs_one_text_at_a_time(tiny_ctx, torch_model, batc
     raw = ort.InferenceSession(str(path)).run(None, {"input_ids": batch["input_ids"]})[0]
     drift = np.abs(1 / (1 + np.exp(-raw)) - reference).max(axis=1)
     assert drift[1] <= FP32_CLOSE  # the longest text has no padding
-    assert drift[[0, 2, 3]].min() > 500 * FP32_CLOSE  # measured 0.015 to 0.017
+    # measured 0.015 to 0.017 with transformers 4.57's tiny, 0.0014 to 0.0026 with 5.x's (its
+    # encoder's first token moves less with unmasked padding): 100x what the backend's path meets
+    assert drift[[0, 2, 3]].min() > 100 * FP32_CLOSE
 
 
 @pytest.mark.slow

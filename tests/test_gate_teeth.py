@@ -65,11 +65,21 @@ def test_broken_backend_fails_the_gate(damage, model, ctx, setup, tmp_path: Path
     assert "worst samples:" in message and "reference" in message
 
 
+@pytest.fixture(scope="module")
+def full_setup(model, ctx):
+    ds = load_dataset("bundled", split="test")
+    tok = AutoTokenizer.from_pretrained(model.path)
+    return ds, tok, predict_texts(parse_backend("torch").build(ctx), tok, ds.texts)
+
+
 @pytest.mark.parametrize("name", ["onnx-fp32", "onnx-fp16", "onnx-int8"])
-def test_healthy_backend_passes_its_own_bounds(name, model, ctx, setup):
-    ds, tok, _ = setup
+def test_healthy_backend_passes_its_own_bounds(name, model, ctx, full_setup):
+    """On the whole test split: on the first 300 texts INT8's F1 sits within one decision of the
+    99% keep (0.6815 with optimum's export on transformers 4.57, 0.6795 with torch's on 5.x,
+    bound 0.6798), noise of the point rule rather than damage; on 1200 it keeps 99.8%."""
+    ds, tok, _ = full_setup
     probs = predict_texts(parse_backend(name).build(ctx), tok, ds.texts)
-    _, failures = judge(name, probs, setup, model, name)
+    _, failures = judge(name, probs, full_setup, model, name)
     assert not failures, "\n".join(failures.values())
 
 

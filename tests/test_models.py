@@ -47,3 +47,30 @@ def test_hub_id_offline_gets_a_clear_message(cache, monkeypatch):
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(GateError, match=r"not a local directory and the Hugging Face hub.*local model"):
         resolve_model("encoder-gate-tests/no-such-model", cache)
+
+
+TELL_APART = ["I love this movie", "I hate this movie", "what a great day", "so annoying honestly"]
+
+
+def test_tiny_tokenizer_has_its_trained_vocabulary_and_tells_texts_apart(tiny):
+    """transformers 5 ignores RobertaTokenizerFast(vocab_file=..., merges_file=...) and builds a
+    5-token vocabulary: every text then encodes to `<s> </s>` and the model sees nothing."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from encoder_gate.models import TINY_VOCAB
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny.path)
+    assert len(tokenizer) == TINY_VOCAB
+    ids = tokenizer(TELL_APART)["input_ids"]
+    assert len({tuple(i) for i in ids}) == len(TELL_APART)
+    assert all(len(i) >= 2 + len(t.split()) for i, t in zip(ids, TELL_APART, strict=True))  # words kept
+    model = AutoModelForSequenceClassification.from_pretrained(tiny.path).eval()
+    assert model.config.vocab_size == TINY_VOCAB
+    with torch.no_grad():
+        logits = model(**tokenizer(TELL_APART, padding=True, return_tensors="pt")).logits
+    # tiny's head is nearly constant (see the README), but distinct inputs still move it;
+    # identical token ids would give bit-identical logits
+    for i in range(len(TELL_APART)):
+        for j in range(i):
+            assert (logits[i] - logits[j]).abs().max() > 0, (TELL_APART[i], TELL_APART[j])

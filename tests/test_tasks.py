@@ -321,7 +321,10 @@ def run_gate(pytester, cache_dir, model, *extra):
 @pytest.mark.slow
 def test_sentiment_model_runs_the_accuracy_tests(pytester, accuracy_module, cache_dir):
     """Drift, argmax flips, macro F1 and accuracy pass; F1 floor and embedding checks skip."""
-    result = run_gate(pytester, cache_dir, "sentiment")
+    # all 814 test texts: on the first 200, INT8's accuracy sits within one text of the 99% keep
+    # and follows the exporter's float ops (0.870 with optimum's export, 0.860 with torch's, torch
+    # 0.870); on 814 both keep it (0.8771 and 0.8821 vs 0.8710)
+    result = run_gate(pytester, cache_dir, "sentiment", "--gate-limit", "0")
     # per backend: 4 drift + f1_keep + accuracy_keep + per_label pass; f1_floor + 3 embedding checks skip
     result.assert_outcomes(passed=14, skipped=8)
     result.stdout.fnmatch_lines(["*SKIPPED*applies to feature-extraction encoders*"])

@@ -78,7 +78,9 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimize", metavar="LEVEL",
                         help="ONNX Runtime optimization level as optimum defines it: O1 (basic), O2 "
                              "(extended + transformer fusions), O3 (O2 + GELU approximation); O4 "
-                             "(O3 + FP16 mixed precision) is GPU-only in optimum and refused on CPU")
+                             "(O3 + FP16 mixed precision) is GPU-only in optimum and refused on CPU. Run "
+                             "by optimum's ORTOptimizer where installed, else by ONNX Runtime's "
+                             "transformer optimizer with the same options")
     parser.add_argument("--dedupe", action="store_true",
                         help="store identical initializers once in every variant (shared weights, "
                              "e.g. ALBERT's layers)")

@@ -5,17 +5,22 @@
 Each variant is the suite's own artifact (`OnnxBackend.artifact`: the same export,
 FP16 and INT8 recipes and the same cache entries), copied into the output directory
 under optimum's file names (model.onnx, model_fp16.onnx, model_quantized.onnx) beside
-config.json and the tokenizer files, so `ORTModelForSequenceClassification
-.from_pretrained(out, file_name=...)` loads each; the export checks that it does. Every
-variant is then judged exactly as the accuracy gate judges a backend: the written file is
-run over the evaluation texts with the same batching, compared with torch FP32 eager
-(`metrics.drift`) and, where gold labels fit the model, scored (`gate.task_metrics`).
+config.json and the tokenizer files. Each loads with plain onnxruntime (the model card shows
+how) and, where optimum's ONNX support is installed, with `ORTModelForSequenceClassification
+.from_pretrained(out, file_name=...)`: the export checks that it does, or reports the check as
+skipped with the reason. Every variant is then judged exactly as the accuracy gate judges a
+backend: the written file is run over the evaluation texts with the same batching, compared
+with torch FP32 eager (`metrics.drift`) and, where gold labels fit the model, scored
+(`gate.task_metrics`).
 README.md (a model card) and export.json hold the numbers.
 
-`--optimize O1|O2|O3` runs optimum's ORTOptimizer with `AutoOptimizationConfig` at that
-level on the FP32 export (in place, as `optimum-cli export onnx --optimize` does); FP16 and
-INT8 are then made from the optimized FP32 file. O4 (O3 + FP16 mixed precision) is GPU-only
-in optimum and is refused here: export runs and evaluates on CPU.
+`--optimize O1|O2|O3` optimizes the FP32 export at that level of optimum's
+`AutoOptimizationConfig`: with optimum's ORTOptimizer where installed (as `optimum-cli export
+onnx --optimize` does), else with ONNX Runtime's own transformer optimizer
+(`onnxruntime.transformers.optimizer.optimize_model`, which ORTOptimizer calls) given the same
+opt_level and fusion options (`ORT_LEVELS`). FP16 and INT8 are then made from the optimized
+FP32 file. O4 (O3 + FP16 mixed precision) is GPU-only in optimum and is refused here: export
+runs and evaluates on CPU.
 """
 
 from __future__ import annotations
@@ -36,11 +41,23 @@ import numpy as np
 from encoder_gate.backends.base import BuildContext
 from encoder_gate.cache import sha256_file, toolchain_versions
 from encoder_gate.errors import GateError
+from encoder_gate.optimum_compat import INSTALL_HINT, optimum_missing
 
 VARIANTS = ("fp32", "fp16", "int8")
 FILE_NAMES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_quantized.onnx"}
 OPTIMIZE_LEVELS = ("O1", "O2", "O3", "O4")
 EXPORT_RECIPE = 2  # bump when optimize_fp32 changes its output
+# optimum's AutoOptimizationConfig levels as onnxruntime.transformers.optimizer arguments:
+# ORT graph optimization level, whether the Python transformer fusions run, GELU approximation.
+# optimum's OptimizationConfig also leaves EmbedLayerNormalization fusion off by default, and
+# encoder-gate turns shape inference off as optimum's main_export does.
+ORT_LEVELS = {
+    "O1": {"opt_level": 1, "transformer_fusions": False, "gelu_approximation": False},
+    "O2": {"opt_level": 2, "transformer_fusions": True, "gelu_approximation": False},
+    "O3": {"opt_level": 2, "transformer_fusions": True, "gelu_approximation": True},
+}
+OPTIMUM_OPTIMIZER = "optimum ORTOptimizer"
+ORT_OPTIMIZER = "onnxruntime.transformers.optimizer"
 SCHEMA = 1
 DEFAULT_CACHE_DIR = Path(".encoder-gate/cache")
 
@@ -120,7 +137,7 @@ class VariantResult:
     from_cache: bool
     summary: dict[str, Any]
     dedupe: dict[str, int] | None = None
-    optimum_loads: bool = False
+    optimum_loads: bool | None = None  # None: not checked (optimum's ONNX support not installed)
 
 
 @dataclass
@@ -133,7 +150,22 @@ class ExportResult:
 # --- artifacts ----------------------------------------------------------------------------
 
 
+def fp32_optimizer() -> str:
+    """What runs `--optimize` here: optimum's ORTOptimizer when installed, else ONNX Runtime's."""
+    return OPTIMUM_OPTIMIZER if optimum_missing() is None else ORT_OPTIMIZER
+
+
 def optimize_fp32(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
+    """The FP32 graph optimized at `level` (O1-O3), by `fp32_optimizer()`, with the shape
+    information INT8 quantization needs."""
+    if fp32_optimizer() == OPTIMUM_OPTIMIZER:
+        optimize_with_optimum(ctx, fp32, out, level)
+    else:
+        optimize_with_ort(ctx, fp32, out, level)
+    add_shapes(ctx, fp32, out, level)
+
+
+def optimize_with_optimum(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
     """optimum's ORTOptimizer at `level`, as `optimum-cli export onnx --optimize` runs it."""
     from optimum.onnxruntime import AutoOptimizationConfig, ORTOptimizer
 
@@ -145,6 +177,38 @@ def optimize_fp32(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
         optimizer.optimize(save_dir=out, optimization_config=config, file_suffix="")
     except (NotImplementedError, ValueError, RuntimeError) as exc:
         raise GateError(f"optimum could not optimize {ctx.model.name} at {level}: {exc}") from None
+
+
+def optimize_with_ort(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
+    """ONNX Runtime's transformer optimizer with the arguments ORTOptimizer passes it at `level`."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    from encoder_gate.backends.onnx_backend import optimizer_shape
+
+    settings = ORT_LEVELS[level]
+    model_type, heads, hidden = optimizer_shape(ctx.model.path, ctx.model.model_type)
+    ctx.progress(f"onnx-fp32: optimizing with {ORT_OPTIMIZER} at {level} (opt_level {settings['opt_level']}, "
+                 f"transformer fusions {'on' if settings['transformer_fusions'] else 'off'}, "
+                 f"GELU approximation {'on' if settings['gelu_approximation'] else 'off'})")
+    options = FusionOptions(model_type)
+    options.enable_embed_layer_norm = False
+    options.enable_gelu_approximation = bool(settings["gelu_approximation"])
+    options.enable_shape_inference = False
+    try:
+        optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
+                                   hidden_size=hidden, opt_level=int(settings["opt_level"]),
+                                   optimization_options=options, use_gpu=False,
+                                   only_onnxruntime=not settings["transformer_fusions"])
+        optimized.save_model_to_file(str(out / "model.onnx"))
+    except Exception as exc:  # ORT's optimizer raises bare Exceptions and onnx errors
+        raise GateError(f"ONNX Runtime's optimizer could not optimize {ctx.model.name} at {level}: "
+                        f"{exc}") from None
+
+
+def add_shapes(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
+    """Shape and type information for the optimized graph in out/model.onnx; the side files of
+    `fp32` the optimizer did not write."""
     # Fused contrib ops (SkipLayerNormalization, Attention, ...) carry no shape or type
     # information, and INT8 quantization of the optimized graph needs it: ONNX Runtime's own
     # quantization pre-processing (symbolic shape inference, no further optimization) adds it.
@@ -175,8 +239,8 @@ def variant_artifact(ctx: BuildContext, variant: str, optimize: str | None) -> t
     if optimize is None:
         return OnnxBackend(variant).artifact(ctx)  # type: ignore[arg-type]  # checked in ExportRequest
     fp32, _ = OnnxBackend("fp32").artifact(ctx)
-    key: dict[str, object] = {"fp32": fp32.name, "optimize": optimize, "recipe": EXPORT_RECIPE,
-                              "tools": toolchain_versions()}
+    key: dict[str, object] = {"fp32": fp32.name, "optimize": optimize, "optimizer": fp32_optimizer(),
+                              "recipe": EXPORT_RECIPE, "tools": toolchain_versions()}
     optimized = ctx.cache.get_or_build(f"onnx-fp32-{optimize}", key,
                                        lambda out: optimize_fp32(ctx, fp32, out, optimize))
     if variant == "fp32":
@@ -282,7 +346,7 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
 
 def run_export(request: ExportRequest, progress: Progress = print_progress) -> ExportResult:
     """Build (or take from the cache) every variant, write it with its model card, measure it."""
-    from encoder_gate.backends.onnx_backend import OnnxRunner, copy_side_files, open_session
+    from encoder_gate.backends.onnx_backend import OnnxRunner, copy_side_files, fp32_exporter, open_session
     from encoder_gate.config import GateConfig
     from encoder_gate.gate import THRESHOLD
     from encoder_gate.inference import predict_texts
@@ -331,6 +395,9 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
     results: dict[str, Any] = {"torch": _evaluate("torch", reference, reference, gold, precision="fp32",
                                                   size_bytes=torch_runner.size_bytes, model=model)}
     variants: list[VariantResult] = []
+    skipped = optimum_missing()
+    if skipped:
+        progress(f"optimum's ORTModel check skipped: {skipped}; {INSTALL_HINT}")
     for variant, (dst, stats) in placed.items():
         name = f"onnx-{variant}"
         size = variant_bytes(dst)
@@ -341,10 +408,11 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
         runner.close()
         progress(f"{name}: drift mean {summary['drift_mean']:.3g}, max {summary['drift_max']:.3g}, "
                  f"{summary['flips']} flips" + (f", F1 {summary['f1']:.4f}" if "f1" in summary else ""))
-        check_optimum_loads(out, dst.name, model.task, tokenizer, texts[:8], probs[:8])
-        progress(f"{name}: optimum's ORTModel loads {dst.name} and agrees")
+        if not skipped:
+            check_optimum_loads(out, dst.name, model.task, tokenizer, texts[:8], probs[:8])
+            progress(f"{name}: optimum's ORTModel loads {dst.name} and agrees")
         variants.append(VariantResult(variant, dst.name, size, sha256_file(dst), artifacts[variant][1],
-                                      summary, stats, optimum_loads=True))
+                                      summary, stats, optimum_loads=None if skipped else True))
         results[name] = summary
     session.close()
 
@@ -357,7 +425,10 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
         "dataset": data_desc,
         "threshold": THRESHOLD,
         "eval_batch_size": config.eval_batch_size,
+        "exporter": fp32_exporter(),
         "optimize": request.optimize,
+        "optimizer": fp32_optimizer() if request.optimize else None,
+        "optimum_check": {"ran": not skipped, "skipped_because": skipped},
         "dedupe": request.dedupe,
         "int8": {"per_channel": ctx.int8_per_channel, "reduce_range": ctx.int8_reduce_range},
         "side_files": side,
@@ -377,9 +448,17 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
 # --- the model card -----------------------------------------------------------------------
 
 _DESCRIBE = {
-    "fp32": "FP32, exported with optimum's `main_export` (opset 18)",
+    "fp32": "FP32, exported with {exporter} (opset 18)",
     "fp16": "ONNX Runtime transformer optimizer (fusions), FP16 weights, FP32 inputs/outputs",
     "int8": "dynamic INT8 quantization of MatMul/Gemm weights (onnxruntime `quantize_dynamic`)",
+}
+
+
+_POSTPROCESS = {
+    "multi_label": "Multi-label: apply a sigmoid to the logits, then a threshold (0.5 below).",
+    "single_label": "Single-label: the softmax of the logits; the predicted label is the argmax.",
+    "feature_extraction": "Embeddings: the mean of `last_hidden_state` over the attention mask "
+                          "(`batch[\"attention_mask\"]`), per text.",
 }
 
 
@@ -395,7 +474,11 @@ def render_card(p: dict[str, Any]) -> str:
     """README.md in model-card style: files, usage, parity, task metrics, command, versions."""
     m, d = p["model"], p["dataset"]
     first_file = next(iter(p["variants"].values()))["file"]
-    multi = m["task"] == "multi_label"
+    task = m["task"]
+    output = "last_hidden_state" if task == "feature_extraction" else "logits"
+    checked = p["optimum_check"]["ran"]
+    ort_model = ("ORTModelForFeatureExtraction" if task == "feature_extraction"
+                 else "ORTModelForSequenceClassification")
     pipeline = "feature-extraction" if m["task"] == "feature_extraction" else "text-classification"
     rows = [("torch (reference)", "", p["reference"]),
             *[(f"onnx-{v}", row["file"], row) for v, row in p["variants"].items()]]
@@ -403,15 +486,16 @@ def render_card(p: dict[str, Any]) -> str:
         "---",
         "library_name: onnx",
         f"pipeline_tag: {pipeline}",
-        "tags: [onnx, optimum, encoder-gate]",
+        f"tags: [onnx, {'optimum, ' if checked else ''}encoder-gate]",
         "---",
         "",
         f"# {m['name']}: ONNX export",
         "",
         f"`{m['model_type']}` {m['task'].replace('_', '-')} model ({len(m['labels'])} labels), content hash "
         f"`{m['content_hash']}`, exported by encoder-gate with the same recipes and cache the accuracy "
-        "gate uses" + (f"; ORT optimization level {p['optimize']} (optimum AutoOptimizationConfig) applied "
-                       "to the FP32 graph, FP16 and INT8 made from it" if p["optimize"] else "")
+        "gate uses" + (f"; ORT optimization level {p['optimize']} (optimum AutoOptimizationConfig's, run by "
+                       f"{p['optimizer']}) applied to the FP32 graph, FP16 and INT8 made from it"
+                       if p["optimize"] else "")
         + ("; identical initializers de-duplicated (encoder_gate.dedupe)" if p["dedupe"] else "") + ".",
         "",
         "## Files",
@@ -420,24 +504,33 @@ def render_card(p: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for v, row in p["variants"].items():
-        lines.append(f"| {v} | `{row['file']}` | {row['size_bytes'] / 1e6:.1f} | {_DESCRIBE[v]} |")
+        how = _DESCRIBE[v].format(exporter=f"{p['exporter']['name']} ({p['exporter']['version']})")
+        lines.append(f"| {v} | `{row['file']}` | {row['size_bytes'] / 1e6:.1f} | {how} |")
     lines += [
         "",
         f"Beside them: {', '.join(f'`{s}`' for s in p['side_files'])}.",
         "",
         "## Usage",
         "",
+        "With onnxruntime and transformers (DIR is this directory):",
+        "",
         "```python",
-        "from optimum.onnxruntime import ORTModelForSequenceClassification",
+        "import numpy as np",
+        "import onnxruntime as ort",
         "from transformers import AutoTokenizer",
         "",
         'tokenizer = AutoTokenizer.from_pretrained("DIR")',
-        f'model = ORTModelForSequenceClassification.from_pretrained("DIR", file_name="{first_file}")',
-        'logits = model(**tokenizer(["I love this"], return_tensors="np")).logits',
+        f'session = ort.InferenceSession("DIR/{first_file}", providers=["CPUExecutionProvider"])',
+        'batch = tokenizer(["I love this", "what a day"], padding=True, return_tensors="np")',
+        "feeds = {i.name: batch[i.name] if i.name in batch else np.zeros_like(batch[\"input_ids\"])",
+        "         for i in session.get_inputs()}",
+        f'{output} = session.run(["{output}"], feeds)[0]',
         "```",
         "",
-        "Multi-label: apply a sigmoid to the logits, then a threshold (0.5 below)." if multi else "",
+        _POSTPROCESS[task],
         "",
+        *([f'optimum\'s `{ort_model}.from_pretrained("DIR", file_name="{first_file}")` loads each file too '
+           "(checked at export).", ""] if checked else []),
         "## Parity with torch FP32",
         "",
         f"On {d['examples']} texts of `{d['name']}` (split {d['split']}), batch size {p['eval_batch_size']}, "

@@ -30,7 +30,7 @@ import numpy as np
 from encoder_gate.labels import GO_EMOTIONS_LABELS
 
 Progress = Callable[[str], None]
-FAMILY_RECIPE = 1  # bump when a builder below changes its output
+FAMILY_RECIPE = 2  # bump when a builder below changes its output (2: tokenizers built from objects)
 FAMILY_EPOCHS = 1
 VOCAB_SIZE = 2000
 HIDDEN, LAYERS, HEADS, INTERMEDIATE = 32, 2, 2, 64
@@ -42,57 +42,117 @@ def _corpus(train_texts: tuple[str, ...]) -> list[str]:
     return [*text.splitlines(), *train_texts]
 
 
-def _wordpiece(corpus: list[str], out: Path) -> Path:
-    from tokenizers import BertWordPieceTokenizer
+def _wordpiece(corpus: list[str]) -> Any:
+    """A lowercasing WordPiece `tokenizers.Tokenizer` with BERT's specials and `[CLS] A [SEP]`."""
+    from tokenizers import BertWordPieceTokenizer, Tokenizer
+    from tokenizers.processors import BertProcessing
 
     wp = BertWordPieceTokenizer(lowercase=True)
     wp.train_from_iterator(corpus, vocab_size=VOCAB_SIZE, min_frequency=2, show_progress=False,
                            special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-    wp.save_model(str(out))
-    return out / "vocab.txt"
+    tok = Tokenizer.from_str(wp.to_str())
+    # BertWordPieceTokenizer sets its post-processor only when its vocabulary already has
+    # [CLS] and [SEP], so an untrained one has none: add the template explicitly
+    tok.post_processor = BertProcessing(_special(tok, "[SEP]"), _special(tok, "[CLS]"))
+    return tok
+
+
+def _special(tok: Any, token: str) -> tuple[str, int]:
+    """(token, id) of a special token the trained vocabulary must hold."""
+    from encoder_gate.errors import GateError
+
+    index = tok.token_to_id(token)
+    if index is None:
+        raise GateError(f"the trained tokenizer has no {token} token; please report this")
+    return token, int(index)
+
+
+def fast_class(family: str) -> Any:
+    """transformers' fast tokenizer class of a family ("Bert", "Roberta", ...): `BertTokenizerFast`
+    is its own class on transformers 4 and an alias of `BertTokenizer` (fast) on 5."""
+    import transformers
+
+    return getattr(transformers, f"{family}TokenizerFast")
+
+
+def byte_level_bpe(corpus: list[str], vocab_size: int, out: Path) -> Any:
+    """A byte-level BPE `tokenizers.Tokenizer` with RoBERTa's specials and `<s> A </s>`; its
+    vocab.json and merges.txt are written to `out` too (RoBERTa's file layout)."""
+    from tokenizers import ByteLevelBPETokenizer, Tokenizer
+    from tokenizers.processors import RobertaProcessing
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(out))
+    tok = Tokenizer.from_str(bpe.to_str())
+    tok.post_processor = RobertaProcessing(_special(tok, "</s>"), _special(tok, "<s>"))
+    return tok
+
+
+def wrap_tokenizer(cls: Any, tok: Any, out: Path, **kwargs: Any) -> Any:
+    """`cls` (a transformers tokenizer class) around the trained `tokenizers.Tokenizer` `tok`,
+    saved to `out` and loaded back from there with AutoTokenizer: the tokenizer the gate will
+    load is the one the model trains with.
+
+    Built from the object (`tokenizer_object=`), not from vocab/merges files: transformers 5
+    ignores `vocab_file=`/`merges_file=` and silently builds a 5-token vocabulary. A tokenizer
+    that comes back with another vocabulary, or that tells distinct texts apart no longer, is a
+    GateError rather than a model trained on garbage."""
+    from transformers import AutoTokenizer
+
+    from encoder_gate.errors import GateError
+
+    cls(tokenizer_object=tok, model_max_length=512, **kwargs).save_pretrained(out)
+    loaded = AutoTokenizer.from_pretrained(out)
+    probe = ["I love this so much!", "what a terrible day", "thanks, that helped"]
+    ids = [tuple(i) for i in loaded(probe)["input_ids"]]
+    if len(loaded) != tok.get_vocab_size() or len(set(ids)) != len(probe):
+        raise GateError(
+            f"transformers {_version('transformers')} rebuilt the {cls.__name__} saved in {out} with "
+            f"{len(loaded)} tokens, not the {tok.get_vocab_size()} it was trained with (probe texts encode "
+            f"to {len(set(ids))} distinct id sequences of {len(probe)}); please report this."
+        )
+    return loaded
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
 
 
 def _bert_tokenizer(corpus: list[str], out: Path) -> Any:
-    from transformers import BertTokenizerFast
-
-    return BertTokenizerFast(vocab_file=str(_wordpiece(corpus, out)), model_max_length=512)
+    return wrap_tokenizer(fast_class("Bert"), _wordpiece(corpus), out)
 
 
 def _distilbert_tokenizer(corpus: list[str], out: Path) -> Any:
-    from transformers import DistilBertTokenizerFast
-
-    return DistilBertTokenizerFast(vocab_file=str(_wordpiece(corpus, out)), model_max_length=512)
+    return wrap_tokenizer(fast_class("DistilBert"), _wordpiece(corpus), out)
 
 
 def _roberta_tokenizer(corpus: list[str], out: Path) -> Any:
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import RobertaTokenizerFast
-
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(corpus, vocab_size=VOCAB_SIZE, min_frequency=2, show_progress=False,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    bpe.save_model(str(out))
-    return RobertaTokenizerFast(vocab_file=str(out / "vocab.json"), merges_file=str(out / "merges.txt"),
-                                model_max_length=512)
+    return wrap_tokenizer(fast_class("Roberta"), byte_level_bpe(corpus, VOCAB_SIZE, out), out)
 
 
 def _albert_tokenizer(corpus: list[str], out: Path) -> Any:
     """A Unigram tokenizer with ALBERT's specials and `[CLS] A [SEP]` template, as a fast
-    AlbertTokenizerFast (tokenizer.json only: no spiece.model, no sentencepiece package)."""
+    AlbertTokenizerFast (tokenizer.json only: no spiece.model, no sentencepiece package).
+
+    Its inputs are named explicitly: transformers 5's AlbertTokenizer no longer gives
+    token_type_ids by default, and ALBERT has two token types."""
     from tokenizers import SentencePieceUnigramTokenizer, Tokenizer
     from tokenizers.processors import TemplateProcessing
-    from transformers import AlbertTokenizerFast
 
     specials = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
     sp = SentencePieceUnigramTokenizer()
     sp.train_from_iterator(corpus, vocab_size=VOCAB_SIZE, show_progress=False, special_tokens=specials,
                            unk_token="<unk>")
-    ids = {t: sp.token_to_id(t) for t in specials}
-    sp.post_processor = TemplateProcessing(
+    tok = Tokenizer.from_str(sp.to_str())
+    tok.post_processor = TemplateProcessing(
         single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
-    return AlbertTokenizerFast(tokenizer_object=Tokenizer.from_str(sp.to_str()), model_max_length=512,
-                               do_lower_case=False)
+        special_tokens=[_special(tok, "[CLS]"), _special(tok, "[SEP]")])
+    return wrap_tokenizer(fast_class("Albert"), tok, out, do_lower_case=False,
+                          model_input_names=["input_ids", "token_type_ids", "attention_mask"])
 
 
 def _config(family: str, tokenizer: Any) -> Any:
@@ -100,9 +160,9 @@ def _config(family: str, tokenizer: Any) -> Any:
 
     from encoder_gate.models import label_maps
 
-    head = {"problem_type": "multi_label_classification", **label_maps(GO_EMOTIONS_LABELS),
+    head: dict[str, Any] = {"problem_type": "multi_label_classification", **label_maps(GO_EMOTIONS_LABELS),
             "pad_token_id": tokenizer.pad_token_id}
-    size = {"vocab_size": len(tokenizer), "hidden_size": HIDDEN, "num_hidden_layers": LAYERS,
+    size: dict[str, Any] = {"vocab_size": len(tokenizer), "hidden_size": HIDDEN, "num_hidden_layers": LAYERS,
             "num_attention_heads": HEADS, "intermediate_size": INTERMEDIATE}
     if family == "tiny-bert":
         return BertConfig(**size, max_position_embeddings=512, **head)

@@ -23,7 +23,7 @@ from encoder_gate.labels import GO_EMOTIONS_LABELS
 
 Task = Literal["multi_label", "single_label", "feature_extraction"]
 BUILTIN_MODELS = ("default", "tiny", "minilm", "sentiment", "minilm-embed", *FAMILIES)
-TINY_RECIPE = 2  # bump when build_tiny changes its output
+TINY_RECIPE = 3  # bump when build_tiny changes its output (3: tokenizer built from the object)
 TINY_VOCAB = 2000
 MINILM_RECIPE = 1
 MODEL_FILES = (
@@ -83,26 +83,18 @@ def build_tiny(out: Path, progress: Progress = _quiet) -> None:
     bundled train split so its probabilities mean something. Seeded.
     """
     import torch
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import RobertaConfig, RobertaForSequenceClassification, RobertaTokenizerFast
+    from transformers import RobertaConfig, RobertaForSequenceClassification
 
     from encoder_gate.data import load_dataset
+    from encoder_gate.families import byte_level_bpe, fast_class, wrap_tokenizer
     from encoder_gate.train import TINY_TRAINING, fit
 
     train = load_dataset("bundled", split="train")
     corpus = resources.files("encoder_gate").joinpath("data_files/tiny_corpus.txt").read_text()
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        [*corpus.splitlines(), *train.texts], vocab_size=TINY_VOCAB, min_frequency=2,
-        show_progress=False, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-    )
-    bpe.save_model(str(out))
-    tokenizer = RobertaTokenizerFast(
-        vocab_file=str(out / "vocab.json"), merges_file=str(out / "merges.txt"),
-        model_max_length=512,
-    )
+    bpe = byte_level_bpe([*corpus.splitlines(), *train.texts], TINY_VOCAB, out)
+    tokenizer = wrap_tokenizer(fast_class("Roberta"), bpe, out)
     config = RobertaConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
         num_attention_heads=2, intermediate_size=64, max_position_embeddings=514,
         type_vocab_size=1, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,

@@ -90,9 +90,10 @@ DEFAULT_BOUNDS: dict[str, Bounds] = {
     # drift, 10x on flips; a 4-bit or otherwise broken quantization lands far outside them.
     # padding_atol: dynamic quantization computes activation scales per batch, so an item's
     # output depends on its neighbours and padding; measured up to 0.103 on `default`
-    # (hypothesis, ci profile), about a third of its drift against FP32.
+    # (hypothesis, ci profile), and 0.306 under the dev profile (a short Arabic-script text
+    # padded to 128 vs alone; the same with optimum's and torch's export), about its drift max.
     "onnx-int8": Bounds(drift_mean=0.1, drift_p99=0.4, drift_max=0.6, flip_rate=0.02,
-                        f1_keep=0.99, atol=5e-2, padding_atol=0.3, per_label_keep=0.85),
+                        f1_keep=0.99, atol=5e-2, padding_atol=0.4, per_label_keep=0.85),
 }
 
 # Single-label (softmax) classifiers: the probability bounds above (a two-class softmax is a

@@ -142,13 +142,28 @@ def _frozen_states(model: Any, batches: list[tuple[dict[str, Any], Any]], frozen
                 for feats, _ in batches]
 
 
+def additive_mask(mask: Any, dtype: Any) -> Any:
+    """(batch, seq) 1/0 attention mask -> (batch, 1, 1, seq) additive mask: 0 where attended, the
+    dtype's minimum where padded. What transformers 4's `get_extended_attention_mask` returned for
+    an encoder; transformers 5 removed it, and its eager attention adds this shape the same way."""
+    import torch
+
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
 def _head_forward(model: Any, hidden: Any, mask: Any, frozen: int) -> Any:
-    """Run the trainable top layers, pooler and classifier on cached hidden states."""
+    """Run the trainable top layers, pooler and classifier on cached hidden states.
+
+    A layer returns a tuple (hidden states first) on transformers 4 and the hidden-states
+    tensor itself on transformers 5; `[0]` of that tensor would silently keep the first text."""
+    import torch
+
     base = model.base_model
-    ext = base.get_extended_attention_mask(mask, mask.shape)
+    ext = additive_mask(mask, hidden.dtype)
     h = hidden
     for layer in base.encoder.layer[frozen:]:
-        h = layer(h, attention_mask=ext)[0]
+        out = layer(h, attention_mask=ext)
+        h = out if isinstance(out, torch.Tensor) else out[0]
     pooled = base.pooler(h)
     return model.classifier(model.dropout(pooled))
 

@@ -96,6 +96,23 @@ def padding_atol(backend: Any, gate_session: Any) -> float:
     return float(gate_session.bounds(backend.name).padding_atol)
 
 
+def with_special_tokens(tok: Any, content: list[int]) -> tuple[list[int], list[int]]:
+    """`content` ids between the tokenizer's single-text special tokens, and that sequence's
+    token type ids, read off the tokenizer's own encoding of a probe word (transformers 5's
+    tokenizers no longer have build_inputs_with_special_tokens or
+    create_token_type_ids_from_sequences)."""
+    probe = tok("hello", add_special_tokens=False)["input_ids"]
+    full = tok("hello", return_token_type_ids=True)
+    ids = list(full["input_ids"])
+    types = list(full.get("token_type_ids") or [0] * len(ids))
+    for i in range(len(ids) - len(probe) + 1):
+        if probe and ids[i:i + len(probe)] == probe:
+            end = i + len(probe)
+            return ids[:i] + content + ids[end:], types[:i] + [types[i]] * len(content) + types[end:]
+    raise AssertionError(f"the tokenizer encodes 'hello' as {ids}, which does not hold its content ids "
+                         f"{probe}: cannot tell its special tokens apart")
+
+
 def assert_rows_close(actual: np.ndarray, expected: np.ndarray, atol: float, texts: list[str],
                       what: str) -> None:
     """Row-wise agreement within atol, naming the worst text and its difference if not."""
@@ -166,7 +183,7 @@ def test_padding_long_text_is_truncated_like_the_tokenizer(backend, gate_session
     room = limit - tok.num_special_tokens_to_add(pair=False)
     assert len(content) > room, "long_texts() should exceed the model's limit"
     kept = content[:room]
-    expected_ids = tok.build_inputs_with_special_tokens(kept)
+    expected_ids, expected_types = with_special_tokens(tok, kept)
 
     batch = encode(tok, [text, neighbour])
     assert batch["input_ids"].shape[1] == limit
@@ -176,7 +193,7 @@ def test_padding_long_text_is_truncated_like_the_tokenizer(backend, gate_session
     explicit = {
         "input_ids": np.array([expected_ids], dtype=np.int64),
         "attention_mask": np.ones((1, limit), dtype=np.int64),
-        "token_type_ids": np.array([tok.create_token_type_ids_from_sequences(kept)], dtype=np.int64),
+        "token_type_ids": np.array([expected_types], dtype=np.int64),
     }
     explicit = {k: v for k, v in explicit.items() if k in batch}
     out = backend.predict(batch)
@@ -224,10 +241,10 @@ def test_padding_empty_and_whitespace_only_texts(backend, gate_model, gate_token
     """'' is just the special tokens; whitespace is specials around the tokenizer's content ids."""
     tok = gate_tokenizer
     empty = encode(tok, [""])
-    assert empty["input_ids"][0].tolist() == tok.build_inputs_with_special_tokens([])
+    assert empty["input_ids"][0].tolist() == with_special_tokens(tok, [])[0]
     content = tok(text, add_special_tokens=False)["input_ids"]
     spaced = encode(tok, [text])
-    assert spaced["input_ids"][0].tolist() == tok.build_inputs_with_special_tokens(content)
+    assert spaced["input_ids"][0].tolist() == with_special_tokens(tok, content)[0]
     if type(tok.backend_tokenizer.model).__name__ == "WordPiece":
         assert content == [], "WordPiece should strip whitespace-only text"
 

@@ -1,0 +1,131 @@
+"""The FP32 ONNX export without optimum: torch.onnx.export (TorchScript) with eager attention.
+
+A seeded BERT with weights of std 0.5 (attention far from uniform, so a dropped attention mask
+shows) is exported, run on a padded batch, then put through the FP16 and INT8 recipes. ONNX
+Runtime's transformer optimizer must still fuse it (Attention, EmbedLayerNormalization,
+SkipLayerNormalization): the dynamo exporter's graph loses those fusions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.onnx_backend import (
+    TORCH_EXPORTER,
+    convert_fp16,
+    export_fp32_torch,
+    export_inputs,
+    fp32_exporter,
+    quantize_int8,
+)
+from encoder_gate.cache import ArtifactCache
+from encoder_gate.models import spec_from_dir
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+
+
+def test_token_type_ids_only_where_the_model_has_more_than_one_type():
+    bert = ("input_ids", "attention_mask", "token_type_ids")
+    assert export_inputs(SimpleNamespace(type_vocab_size=2)) == bert
+    assert export_inputs(SimpleNamespace(type_vocab_size=1)) == ("input_ids", "attention_mask")  # RoBERTa
+    assert export_inputs(SimpleNamespace()) == ("input_ids", "attention_mask")  # DistilBERT has no types
+
+
+@pytest.fixture(scope="module", params=["multi_label", "feature_extraction"])
+def bert(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    from transformers import BertConfig, BertForSequenceClassification, BertModel
+
+    root: Path = tmp_path_factory.mktemp("bert")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, num_labels=28, initializer_range=0.5,
+                        problem_type="multi_label_classification")
+    cls = BertModel if request.param == "feature_extraction" else BertForSequenceClassification
+    cls(config).eval().save_pretrained(root / "hf")
+    spec = spec_from_dir("bert", root / "hf", "local")
+    assert spec.task == request.param
+    ctx = BuildContext(model=spec, cache=ArtifactCache(root / "cache"))
+    for name in ("fp32", "fp16", "int8"):
+        (root / name).mkdir()
+    export_fp32_torch(ctx, root / "fp32")
+    return ctx, root, cls.from_pretrained(root / "hf").eval()
+
+
+def padded_batch() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 200, size=(3, 21))
+    mask = np.ones_like(ids)
+    mask[0, 12:] = 0
+    mask[2, 3:] = 0
+    return {"input_ids": ids * mask, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+def run(path: Path, batch: dict[str, np.ndarray]) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out: np.ndarray = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})[0]
+    return out
+
+
+def ops(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in onnx.load(str(path)).graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def test_torch_export_matches_torch_on_a_padded_batch(bert):
+    ctx, root, model = bert
+    batch = padded_batch()
+    with torch.no_grad():
+        out = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
+    want = (out.last_hidden_state if ctx.model.task == "feature_extraction" else out.logits).numpy()
+    got = run(root / "fp32" / "model.onnx", batch)
+    assert got.shape == want.shape
+    real = batch["attention_mask"].astype(bool)
+    close = np.abs(got - want)[real] if got.ndim == 3 else np.abs(got - want)
+    assert close.max() <= 1e-4
+    session = ort.InferenceSession(str(root / "fp32" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert [o.name for o in session.get_outputs()] == [
+        "last_hidden_state" if ctx.model.task == "feature_extraction" else "logits"]
+    # the mask is an input of the graph, not a constant: padding a row further changes nothing
+    wider = {k: np.pad(v, ((0, 0), (0, 5))) for k, v in batch.items()}
+    again = run(root / "fp32" / "model.onnx", wider)
+    moved = np.abs(again[:, :21] - got)[real] if got.ndim == 3 else np.abs(again - got)
+    assert moved.max() <= 1e-4
+
+
+def test_fp16_recipe_fuses_the_torch_export_and_int8_quantizes_it(bert):
+    ctx, root, _ = bert
+    convert_fp16(ctx, root / "fp32", root / "fp16")
+    counts = ops(root / "fp16" / "model.onnx")
+    assert counts.get("Attention") == 2 and counts.get("EmbedLayerNormalization") == 1
+    assert counts.get("SkipLayerNormalization", 0) >= 3
+    batch = padded_batch()
+    fp32 = run(root / "fp32" / "model.onnx", batch)
+    real = batch["attention_mask"].astype(bool)
+    fp16_diff = np.abs(run(root / "fp16" / "model.onnx", batch) - fp32)
+    assert (fp16_diff[real] if fp32.ndim == 3 else fp16_diff).max() <= 0.05
+    quantize_int8(ctx, root / "fp32", root / "int8")
+    assert ops(root / "int8" / "model.onnx").get("MatMulInteger", 0) >= 8
+    assert run(root / "int8" / "model.onnx", batch).shape == fp32.shape
+
+
+def test_the_exporter_is_part_of_the_artifact_key(tiny_ctx):
+    """The cached onnx-fp32 of `tiny` was made by this environment's exporter, and says so."""
+    from encoder_gate.backends import parse_backend
+    from encoder_gate.cache import MANIFEST
+
+    path, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
+    key = json.loads((path / MANIFEST).read_text())["key"]
+    assert key["exporter"] == fp32_exporter()
+    if fp32_exporter()["name"] == TORCH_EXPORTER:
+        assert key["exporter"]["version"] == f"torch {torch.__version__}"

@@ -1,0 +1,67 @@
+"""The trainers' own forward pass: the top layers, pooler and head run on cached hidden states.
+
+`default` and `sentiment` train only the top encoder layer(s): the frozen layers' outputs are
+computed once and `_head_forward` runs the rest. It must equal the model's own forward, with
+padding masked, on transformers 4 (where layers return tuples and models had
+`get_extended_attention_mask`) and 5 (layers return a tensor; that method is gone).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory: pytest.TempPathFactory):
+    """A seeded 3-layer BERT classifier, loaded as the trainer loads MiniLM (eager attention)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    root: Path = tmp_path_factory.mktemp("bert")
+    torch.manual_seed(0)
+    # weights of std 0.5: attention far from uniform, so a padding token that leaks in shows
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+                        intermediate_size=64, num_labels=5, initializer_range=0.5,
+                        problem_type="multi_label_classification")
+    BertForSequenceClassification(config).save_pretrained(root)
+    return BertForSequenceClassification.from_pretrained(root, attn_implementation="eager").eval()
+
+
+@pytest.fixture(scope="module")
+def feats():
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(5, 100, (3, 10), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[0, 7:] = 0  # right padding, as the trainer's batches have
+    mask[1, 4:] = 0
+    ids[mask == 0] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+
+
+@pytest.mark.parametrize("frozen", [1, 2])
+def test_head_forward_on_cached_states_equals_the_models_forward(bert, feats, frozen):
+    from encoder_gate.train import _head_forward
+
+    with torch.no_grad():
+        hidden = bert.base_model(**feats, output_hidden_states=True).hidden_states[frozen]
+        got = _head_forward(bert, hidden, feats["attention_mask"], frozen)
+        want = bert(**feats).logits
+        unmasked = _head_forward(bert, hidden, torch.ones_like(feats["attention_mask"]), frozen)
+    assert got.shape == want.shape == (3, 5)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    # the test has teeth: attending to the padding moves the padded rows' logits
+    assert (unmasked[:2] - want[:2]).abs().max() > 1e-3
+    torch.testing.assert_close(unmasked[2], want[2], atol=1e-5, rtol=0)  # the unpadded row
+
+
+def test_additive_mask_is_zero_where_attended_and_the_minimum_where_padded():
+    from encoder_gate.train import additive_mask
+
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    ext = additive_mask(mask, torch.float32)
+    assert ext.shape == (2, 1, 1, 3) and ext.dtype == torch.float32
+    lowest = torch.finfo(torch.float32).min
+    assert ext[0, 0, 0].tolist() == [0.0, 0.0, lowest] and ext[1, 0, 0].tolist() == [0.0, lowest, lowest]
