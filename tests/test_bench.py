@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from encoder_gate import bench
+from encoder_gate import bench, bench_estimate
 from encoder_gate.errors import GateError
 from encoder_gate.scaffold import THIN_MODULES
 
@@ -330,6 +330,16 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
     speedups = json.loads((pytester.path / "report" / "speedups.json").read_text())
     assert set(speedups["speedups"]["model/filtered/bs1/ordered"]) == {"onnx-fp32"}
     assert speedups["machine_gemm_gflops"] > 0
+    # the durations are recorded, and the next full sweep is told how long it will take
+    records = bench_estimate.load(Path(bench_project[bench_project.index("--gate-cache-dir") + 1]))
+    timed = [r for key, rs in records.items() if "model=tiny|threads=1|rounds=2|texts=8" in key for r in rs]
+    assert {r["backend"] for r in timed} == {"torch", "onnx-fp32"} and len(timed) >= 40
+    assert all(r["seconds"] > 0 for r in timed)
+    again = pytester.runpytest_subprocess(*bench_project, "--gate-backends", "torch,onnx-fp32",
+                                          "--gate-batch-sizes", "1,4", "--gate-sweep", "full",
+                                          "--collect-only")
+    again.stdout.fnmatch_lines(["encoder-gate: full sweep: 40 benchmarks, expected to take about *"
+                                "(all of them timed in an earlier session*"])
 
 
 PACE_PLUGIN = '''

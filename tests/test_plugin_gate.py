@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from encoder_gate import bench, bench_estimate
 from encoder_gate.data import load_dataset, load_texts
 from encoder_gate.errors import GateError
 from encoder_gate.gate import NO_GOLD
@@ -214,6 +215,40 @@ def test_full_sweep_selects_every_benchmark(gate_dir: pytest.Pytester, gate_args
     result.stdout.fnmatch_lines([f"full sweep: {len(ids)} benchmarks, batch sizes 1,8*",
                                  f"{len(ids)} tests collected in*"])
     assert "deselected" not in result.stdout.str()
+
+
+def test_full_sweep_prints_its_expected_duration_before_it_starts(gate_dir: pytest.Pytester,
+                                                                 gate_args: list[str], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    """With the gate sweep's durations on record, the full sweep is told how long it will take: its
+    model-only cases of the same backend and batch size stand in for the cases never timed."""
+    for name in (bench.ENV_ROUNDS, bench.ENV_TEXTS, bench.ENV_PAIRED):
+        monkeypatch.delenv(name, raising=False)
+    defaults = bench.settings_from_env({})
+    key = bench_estimate.history_key("tiny", 1, defaults.rounds, defaults.texts, defaults.paired)
+    durations = gate_dir.path / "durations"
+    bench_estimate.record(durations, key, {
+        bench_estimate.Case(f"test_model_only[bs{b}-{backend}-normal-bucketed]", "test_model_only",
+                            backend, b): 30.0
+        for b in (1, 8) for backend in ("torch", "onnx-fp32")})
+    args = [a for a in gate_args if not a.startswith("--gate-cache-dir")]
+    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    gate = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-backends=torch,onnx-fp32",
+                                         "--gate-batch-sizes=1,8", f"--gate-cache-dir={durations}", *args)
+    gate.stdout.fnmatch_lines(["encoder-gate: gate sweep: 4 benchmarks, expected to take about 2 min "
+                               "(all of them timed in an earlier session*"])
+    full = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-sweep=full",
+                                         "--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1,8",
+                                         f"--gate-cache-dir={durations}", *args)
+    n = sum("::test_" in line for line in full.stdout.lines)
+    full.stdout.fnmatch_lines([f"encoder-gate: full sweep: {n} benchmarks, expected to take about "
+                               f"{n * 30 / 60:.0f} min (4 of them timed in an earlier session, the other "
+                               f"{n - 4} estimated from those of the same backend*"])
+    fresh = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-sweep=full",
+                                          "--gate-backends=torch", f"--gate-cache-dir={tmp_path / 'empty'}",
+                                          *args)
+    fresh.stdout.fnmatch_lines(["encoder-gate: full sweep: * benchmarks; no earlier session of this model "
+                                "and settings is recorded, so no expected duration yet*"])
 
 
 def test_unknown_sweep_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: list[str]):

@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from encoder_gate import bench
+from encoder_gate import bench, bench_estimate
 from encoder_gate.errors import GateError
 from encoder_gate.verdict import refresh_verdict
 
@@ -47,6 +47,7 @@ ERROR = pytest.StashKey[str]()
 SWEEP_NOTE = pytest.StashKey[str]()
 STARTED = pytest.StashKey[float]()
 FINGERPRINT = pytest.StashKey[dict[str, Any]]()
+ESTIMATE = pytest.StashKey[str]()
 
 # What the gate sweep keeps: the configuration the README's noise tables measure.
 GATE_CASE = {"originalname": "test_model_only", "variant": "normal", "dispatch": "bucketed"}
@@ -90,6 +91,9 @@ class BenchPlugin:
         config.stash[STARTED] = time.monotonic()
         self._baseline: tuple[Mapping[str, Any], str] | None = None
         self._baseline_loaded = False
+        self._cases: dict[str, bench_estimate.Case] = {}  # nodeid -> case, the selected benchmarks
+        self._timed: dict[str, float] = {}  # nodeid -> seconds (setup + call + teardown)
+        self._ran: set[str] = set()  # benchmarks whose call phase ran (skipped ones are not recorded)
 
     # --- collection ------------------------------------------------------------------------
 
@@ -126,9 +130,38 @@ class BenchPlugin:
             config.stash[SWEEP_NOTE] = (f"full sweep: {n} benchmarks, batch sizes "
                                         f"{','.join(map(str, self.batch_sizes()))}")
         self._interleave(items)
-        if any(map(is_benchmark, items)) and not config.option.collectonly \
-                and not hasattr(config, "workerinput"):
+        self._cases = {item.nodeid: self.case_of(item) for item in items if is_benchmark(item)}
+        if self._cases and not hasattr(config, "workerinput"):
+            what = "full sweep" if self.gate.config.sweep == "full" else "gate sweep"
+            records = bench_estimate.load(self.gate.config.cache_dir).get(self.history_key(), [])
+            config.stash[ESTIMATE] = bench_estimate.estimate(records, self._cases.values()).message(what)
+        if self._cases and not config.option.collectonly and not hasattr(config, "workerinput"):
             self.check_machine()
+
+    @staticmethod
+    def case_of(item: pytest.Item) -> bench_estimate.Case:
+        params = item.callspec.params  # type: ignore[attr-defined]
+        size = params.get("gate_batch_size")
+        return bench_estimate.Case(id=item.nodeid.split("::", 1)[-1],
+                                   test=getattr(item, "originalname", item.name),
+                                   backend=str(params["backend"]),
+                                   batch_size=int(size) if size is not None else None)
+
+    def history_key(self) -> str:
+        settings, cfg = self.config.stash[SETTINGS], self.gate.config
+        return bench_estimate.history_key(cfg.model, cfg.threads, settings.rounds, settings.texts,
+                                          settings.paired)
+
+    def pytest_report_collectionfinish(self) -> list[str]:
+        """The expected duration, printed under "collected N items" before anything runs."""
+        message = self.config.stash.get(ESTIMATE, None)
+        return [message] if message else []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid in self._cases and (report.when != "call" or not report.skipped):
+            self._timed[report.nodeid] = self._timed.get(report.nodeid, 0.0) + report.duration
+            if report.when == "call":
+                self._ran.add(report.nodeid)
 
     def _interleave(self, items: list[pytest.Item]) -> None:
         backends = list(self.gate.config.backends)
@@ -219,6 +252,9 @@ class BenchPlugin:
     @pytest.hookimpl(trylast=True)  # after pytest-benchmark's own sessionfinish has compared
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         config = session.config
+        if self._ran and not hasattr(config, "workerinput"):
+            bench_estimate.record(self.gate.config.cache_dir, self.history_key(),
+                                  {self._cases[n]: self._timed[n] for n in self._ran})
         results = config.stash.get(RESULTS, [])
         if not results or hasattr(config, "workerinput"):  # nothing timed, or an xdist worker
             return

@@ -1,0 +1,123 @@
+"""How long a benchmark session will take, told before it starts.
+
+Every benchmark's wall time (setup and call) is recorded at the end of a session in
+``<cache-dir>/bench-durations.json``, under a key made of what changes the durations (the
+model, threads, rounds, texts, pairing). Before the next session of that key starts, its
+benchmarks are summed: a benchmark that ran before counts its last duration; one that did
+not counts the median of those recorded for the same test, backend and batch size, else the
+same backend and batch size, else the same backend, else all of them. With nothing recorded
+for the key there is no estimate, and the message says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FILE_NAME = "bench-durations.json"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark as the estimate sees it."""
+
+    id: str  # the test id without its file (entry files may differ between repositories)
+    test: str
+    backend: str
+    batch_size: int | None
+
+    def fallbacks(self) -> list[tuple[Any, ...]]:
+        """The groups whose median stands in for this case, most specific first."""
+        return [(self.test, self.backend, self.batch_size), (self.backend, self.batch_size),
+                (self.backend,), ()]
+
+    @staticmethod
+    def groups_of(record: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return [(record["test"], record["backend"], record["batch_size"]),
+                (record["backend"], record["batch_size"]), (record["backend"],), ()]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float | None  # None: nothing recorded for this key
+    known: int  # benchmarks with a duration of their own on record
+    total: int
+
+    def message(self, what: str) -> str:
+        if self.total == 0:
+            return f"encoder-gate: {what}: no benchmarks selected"
+        if self.seconds is None:
+            return (f"encoder-gate: {what}: {self.total} benchmarks; no earlier session of this "
+                    "model and settings is recorded, so no expected duration yet (this session's "
+                    "durations are recorded for the next estimate)")
+        basis = ("all of them timed in an earlier session" if self.known == self.total else
+                 f"{self.known} of them timed in an earlier session, the other {self.total - self.known} "
+                 "estimated from those of the same backend")
+        return (f"encoder-gate: {what}: {self.total} benchmarks, expected to take about "
+                f"{_duration(self.seconds)} ({basis}; backends not yet in the artifact cache "
+                "add their build time)")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def history_key(model: str, threads: int, rounds: int, texts: int, paired: bool) -> str:
+    return f"model={model}|threads={threads}|rounds={rounds}|texts={texts}|paired={int(paired)}"
+
+
+def load(cache_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """The recorded durations; an unreadable file counts as none (it is only an estimate)."""
+    try:
+        doc = json.loads((cache_dir / FILE_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def estimate(records: Iterable[Mapping[str, Any]], cases: Iterable[Case]) -> Estimate:
+    records = [r for r in records if isinstance(r, Mapping) and {"id", "test", "backend",
+               "batch_size", "seconds"} <= r.keys()]
+    cases = list(cases)
+    if not records:
+        return Estimate(None, 0, len(cases))
+    own = {r["id"]: float(r["seconds"]) for r in records}
+    groups: dict[tuple[Any, ...], list[float]] = {}
+    for r in records:
+        for group in Case.groups_of(r):
+            groups.setdefault(group, []).append(float(r["seconds"]))
+    total, known = 0.0, 0
+    for case in cases:
+        if case.id in own:
+            total += own[case.id]
+            known += 1
+            continue
+        group = next(g for g in case.fallbacks() if g in groups)  # () is always there
+        total += statistics.median(groups[group])
+    return Estimate(total, known, len(cases))
+
+
+def record(cache_dir: Path, key: str, timed: Mapping[Case, float]) -> None:
+    """Merge this session's durations into the file (atomic replace; best effort)."""
+    if not timed:
+        return
+    doc = load(cache_dir)
+    previous = {r.get("id"): r for r in doc.get(key, []) if isinstance(r, dict)}
+    for case, seconds in timed.items():
+        previous[case.id] = {"id": case.id, "test": case.test, "backend": case.backend,
+                             "batch_size": case.batch_size, "seconds": round(seconds, 3)}
+    doc[key] = list(previous.values())
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".bench-durations-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=1)
+        os.replace(tmp, cache_dir / FILE_NAME)
+    except OSError:
+        pass

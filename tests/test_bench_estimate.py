@@ -1,0 +1,58 @@
+"""The expected duration of a benchmark session, from the durations earlier sessions recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.bench_estimate import FILE_NAME, Case, estimate, history_key, load, record
+
+
+def case(test: str, backend: str, bs: int | None, variant: str = "normal") -> Case:
+    return Case(id=f"{test}[bs{bs}-{backend}-{variant}]", test=test, backend=backend, batch_size=bs)
+
+
+def test_recorded_cases_count_their_own_duration_and_the_rest_their_groups_median(tmp_path: Path):
+    key = history_key("default", 1, 3, 32, True)
+    record(tmp_path, key, {case("test_model_only", "torch", 1): 10.0,
+                           case("test_model_only", "torch", 8): 4.0,
+                           case("test_model_only", "onnx-int8", 1): 2.0,
+                           case("test_model_only", "onnx-int8", 8): 1.0})
+    records = load(tmp_path)[key]
+    # all known: the sum of their own
+    own = estimate(records, [case("test_model_only", "torch", 1), case("test_model_only", "onnx-int8", 8)])
+    assert (own.seconds, own.known, own.total) == (11.0, 2, 2)
+    assert "all of them timed in an earlier session" in own.message("gate sweep")
+    # unknown: same test, backend and batch size (another variant) -> 10; same backend, other test and
+    # batch size -> median of torch's (7); an unseen backend -> median of everything (3)
+    guess = estimate(records, [case("test_model_only", "torch", 1, "filtered"),
+                               case("test_end_to_end", "torch", 2), case("test_model_only", "onnx-fp16", 1)])
+    assert guess.seconds == pytest.approx(10.0 + 7.0 + 3.0) and guess.known == 0
+    assert "0 of them timed in an earlier session, the other 3 estimated" in guess.message("full sweep")
+
+
+def test_no_record_gives_no_estimate_and_says_so(tmp_path: Path):
+    found = estimate(load(tmp_path).get("anything", []), [case("test_model_only", "torch", 1)])
+    assert found.seconds is None
+    assert "no expected duration yet" in found.message("full sweep")
+
+
+def test_a_newer_session_replaces_a_case_and_keeps_the_others_and_other_keys(tmp_path: Path):
+    a, b = case("test_model_only", "torch", 1), case("test_model_only", "torch", 8)
+    record(tmp_path, "k1", {a: 5.0, b: 6.0})
+    record(tmp_path, "k2", {a: 99.0})
+    record(tmp_path, "k1", {a: 1.0})
+    doc = load(tmp_path)
+    assert {r["id"]: r["seconds"] for r in doc["k1"]} == {a.id: 1.0, b.id: 6.0}
+    assert [r["seconds"] for r in doc["k2"]] == [99.0]
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps([1, 2]), json.dumps({"k": [{"id": "x"}]})])
+def test_an_unreadable_or_foreign_file_counts_as_no_record(tmp_path: Path, content: str):
+    (tmp_path / FILE_NAME).write_text(content)
+    found = estimate(load(tmp_path).get("k", []), [case("test_model_only", "torch", 1)])
+    assert found.seconds is None
+    record(tmp_path, "k", {case("test_model_only", "torch", 1): 2.0})  # and it is replaced, not fatal
+    assert estimate(load(tmp_path)["k"], [case("test_model_only", "torch", 1)]).seconds == 2.0
