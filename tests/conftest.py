@@ -15,6 +15,14 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _no_xdist_worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `pytest -n`, pytester subprocesses would inherit PYTEST_XDIST_WORKER, and
+    pytest-benchmark reads it to switch its timing off: the inner runs must not look like workers."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def cache_dir() -> Path:
     """The suite's own cache (content-addressed): self-tests and the gate share builds."""

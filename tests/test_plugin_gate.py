@@ -299,6 +299,25 @@ def test_benchmark_compare_gates_speedups_against_the_compared_save(
     assert "| onnx-fp32 | pass (speed only) |" in verdict and "(base " in verdict
 
 
+@pytest.mark.slow
+def test_untimed_benchmarks_fail_a_speed_gate_that_was_asked_for(gate_dir: pytest.Pytester,
+                                                                 gate_args: list[str]):
+    """pytest-benchmark times nothing under --benchmark-disable (or xdist): without a baseline the
+    summary says so and the run passes; with one, the speed gate checked nothing and fails."""
+    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    args = ["--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1", "--benchmark-disable", *gate_args]
+    plain = gate_dir.runpytest_subprocess(*args)
+    plain.assert_outcomes(passed=2)
+    plain.stdout.fnmatch_lines(["*pytest-benchmark timed nothing: its timing is off*"])
+    baseline = gate_dir.path / "speedups.json"
+    baseline.write_text(json.dumps({"speedups": {}}))
+    gated = gate_dir.runpytest_subprocess(*args, f"--gate-speedup-baseline={baseline}",
+                                          "--gate-allow-other-machine")
+    assert gated.ret == pytest.ExitCode.TESTS_FAILED
+    gated.stdout.fnmatch_lines(["*encoder-gate: the speed gate checked nothing: "
+                                "pytest-benchmark timed nothing*"])
+
+
 def test_missing_speedup_baseline_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: list[str]):
     """--gate-speedup-baseline naming a missing file stops the run, naming the file."""
     gate_dir.makepyfile(test_bench=BENCHMARKS)

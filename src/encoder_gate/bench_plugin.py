@@ -256,7 +256,10 @@ class BenchPlugin:
             bench_estimate.record(self.gate.config.cache_dir, self.history_key(),
                                   {self._cases[n]: self._timed[n] for n in self._ran})
         results = config.stash.get(RESULTS, [])
-        if not results or hasattr(config, "workerinput"):  # nothing timed, or an xdist worker
+        if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
+            return
+        if not results:
+            self.untimed(session)
             return
         gate = self.gate
         model = {"name": gate.model.name, "model_type": gate.model.model_type,
@@ -278,6 +281,26 @@ class BenchPlugin:
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         refresh_verdict(gate.config.report_dir, gate.progress)
+
+    def untimed(self, session: pytest.Session) -> None:
+        """Benchmarks ran but pytest-benchmark timed none (--benchmark-disable, or xdist, under
+        which it disables itself): no speedup exists to gate. With a speed baseline asked for, that
+        fails the session (a gate that checked nothing); otherwise the summary says so."""
+        config = session.config
+        bench_session = getattr(config, "_benchmarksession", None)
+        if not self._ran or not getattr(bench_session, "disabled", False):
+            return
+        asked = config.stash[SETTINGS].baseline is not None \
+            or config.getoption("benchmark_compare", None) not in (None, False, [])
+        why = ("pytest-benchmark timed nothing: its timing is off (--benchmark-disable, or "
+               "pytest-xdist's -n / PYTEST_XDIST_WORKER, under which it disables itself), so no "
+               "speedup was measured; run the benchmarks without -n and without --benchmark-disable")
+        if asked:
+            config.stash[ERROR] = f"the speed gate checked nothing: {why}"
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        else:
+            config.stash[SWEEP_NOTE] = f"{config.stash.get(SWEEP_NOTE, 'benchmarks')}; {why}"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         config = self.config

@@ -225,8 +225,13 @@ class GateSession:
         cfg = self.config
         val = self.load_split("validation")
         self.progress(f"tuning per-label thresholds on {len(val)} validation texts")
-        probs = predict_texts(self.runner("torch"), self.tokenizer, val.texts,
-                              cfg.eval_batch_size, progress=self.progress)
+        from encoder_gate.prediction_cache import cached_predictions
+
+        runner = self.runner("torch")
+        probs, _ = cached_predictions(  # like the evaluation set's: an unchanged model reuses them
+            self.cache, runner, self.model, val.texts, cfg.eval_batch_size, cfg.device, cfg.threads,
+            lambda: predict_texts(runner, self.tokenizer, val.texts, cfg.eval_batch_size,
+                                  progress=self.progress))
         tuned: np.ndarray = tune_thresholds(probs, val.labels)
         return tuned
 
