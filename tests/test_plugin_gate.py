@@ -235,7 +235,7 @@ def test_full_sweep_prints_its_expected_duration_before_it_starts(gate_dir: pyte
     gate_dir.makepyfile(test_bench=BENCHMARKS)
     gate = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-backends=torch,onnx-fp32",
                                          "--gate-batch-sizes=1,8", f"--gate-cache-dir={durations}", *args)
-    gate.stdout.fnmatch_lines(["encoder-gate: gate sweep: 4 benchmarks, expected to take about 2 min "
+    gate.stdout.fnmatch_lines(["encoder-gate: gate sweep: 4 benchmarks, expected to take about 2.0 min "
                                "(all of them timed in an earlier session*"])
     full = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-sweep=full",
                                          "--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1,8",
