@@ -125,18 +125,19 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
     rows = {name: {**ev.summary(), **ev.stats_summary(state.bounds(name))}
             for name, ev in state.evaluations.items()}
     out: list[tuple[str, bool]] = []
+    w = max(16, *(len(name) for name in rows)) if rows else 16  # onnx:PATH names run long
     for name, row in rows.items():
         if row.get("f1_delta") is None:
             continue
-        out.append((f"{name:<16} F1 delta {_ci_cell(row)}, McNemar p {row['mcnemar_p']:.3g}, "
+        out.append((f"{name:<{w}} F1 delta {_ci_cell(row)}, McNemar p {row['mcnemar_p']:.3g}, "
                     f"MDE {row['mde_f1']:.4f}", False))
         failing = [lab for lab in row.get("per_label") or [] if lab["verdict"] == "fail"]
         if failing:
             names = ", ".join(f"{lab['label']} ({lab['f1_ref']:.3f} -> {lab['f1']:.3f}, support "
                               f"{lab['support']})" for lab in failing)
-            out.append((f"{'':<16} per-label F1 fails: {names}", True))
+            out.append((f"{'':<{w}} per-label F1 fails: {names}", True))
         if row.get("underpowered"):
-            out.append((f"{'':<16} warning: {row['underpowered']}", True))
+            out.append((f"{'':<{w}} warning: {row['underpowered']}", True))
     return out
 
 

@@ -302,9 +302,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     why = config.stash.get(NOTHING_CHECKED, None)
     if session.records:
         terminalreporter.section("encoder-gate backends")
+        width = max(16, *(len(name) for name in session.records))  # onnx:PATH names run long
         for rec in session.records.values():
             if rec.error:
-                terminalreporter.write_line(f"{rec.name:<16} error: {rec.error[:160]}")
+                terminalreporter.write_line(f"{rec.name:<{width}} error: {rec.error[:160]}")
                 continue
             origin = "from cache" if rec.from_cache else "built"
             preds = ""
@@ -312,11 +313,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 hit, took = rec.predictions
                 preds = "  predictions from cache" if hit else f"  predictions computed in {took:.1f}s"
             terminalreporter.write_line(
-                f"{rec.name:<16} {origin:<10} {rec.seconds:7.1f}s  {rec.precision:<5} "
+                f"{rec.name:<{width}} {origin:<10} {rec.seconds:7.1f}s  {rec.precision:<5} "
                 f"{rec.size_bytes / 1e6:8.1f} MB{preds}"
             )
             for note in rec.notes:
-                terminalreporter.write_line(f"{'':<16} note: {note}")
+                terminalreporter.write_line(f"{'':<{width}} note: {note}")
         if session.evaluations and not session.labelled:
             terminalreporter.write_line(NO_GOLD, yellow=True)
     if session.evaluations:  # the F1 change with error bars, per classifier backend
