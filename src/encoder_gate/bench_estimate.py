@@ -11,14 +11,15 @@ for the key there is no estimate, and the message says so instead of guessing.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import statistics
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from encoder_gate import bench
 
 FILE_NAME = "bench-durations.json"
 
@@ -34,13 +35,13 @@ class Case:
 
     def fallbacks(self) -> list[tuple[Any, ...]]:
         """The groups whose median stands in for this case, most specific first."""
-        return [(self.test, self.backend, self.batch_size), (self.backend, self.batch_size),
-                (self.backend,), ()]
+        return groups(self.test, self.backend, self.batch_size)
 
-    @staticmethod
-    def groups_of(record: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        return [(record["test"], record["backend"], record["batch_size"]),
-                (record["backend"], record["batch_size"]), (record["backend"],), ()]
+
+def groups(test: str, backend: str, batch_size: int | None) -> list[tuple[Any, ...]]:
+    """The groups a benchmark belongs to, most specific first: same test, backend and batch
+    size; same backend and batch size; same backend; all."""
+    return [(test, backend, batch_size), (backend, batch_size), (backend,), ()]
 
 
 @dataclass(frozen=True)
@@ -90,18 +91,18 @@ def estimate(records: Iterable[Mapping[str, Any]], cases: Iterable[Case]) -> Est
     if not records:
         return Estimate(None, 0, len(cases))
     own = {r["id"]: float(r["seconds"]) for r in records}
-    groups: dict[tuple[Any, ...], list[float]] = {}
+    timed: dict[tuple[Any, ...], list[float]] = {}  # group -> durations of its recorded cases
     for r in records:
-        for group in Case.groups_of(r):
-            groups.setdefault(group, []).append(float(r["seconds"]))
+        for group in groups(r["test"], r["backend"], r["batch_size"]):
+            timed.setdefault(group, []).append(float(r["seconds"]))
     total, known = 0.0, 0
     for case in cases:
         if case.id in own:
             total += own[case.id]
             known += 1
             continue
-        group = next(g for g in case.fallbacks() if g in groups)  # () is always there
-        total += statistics.median(groups[group])
+        group = next(g for g in case.fallbacks() if g in timed)  # () is always there
+        total += statistics.median(timed[group])
     return Estimate(total, known, len(cases))
 
 
@@ -115,11 +116,5 @@ def record(cache_dir: Path, key: str, timed: Mapping[Case, float]) -> None:
         previous[case.id] = {"id": case.id, "test": case.test, "backend": case.backend,
                              "batch_size": case.batch_size, "seconds": round(seconds, 3)}
     doc[key] = list(previous.values())
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".bench-durations-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=1)
-        os.replace(tmp, cache_dir / FILE_NAME)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):  # only an estimate: an unwritable cache must not fail the session
+        bench.write_json(cache_dir / FILE_NAME, doc)

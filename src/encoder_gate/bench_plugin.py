@@ -158,9 +158,9 @@ class BenchPlugin:
         return [message] if message else []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.nodeid in self._cases and (report.when != "call" or not report.skipped):
+        if report.nodeid in self._cases:
             self._timed[report.nodeid] = self._timed.get(report.nodeid, 0.0) + report.duration
-            if report.when == "call":
+            if report.when == "call" and not report.skipped:
                 self._ran.add(report.nodeid)
 
     def _interleave(self, items: list[pytest.Item]) -> None:

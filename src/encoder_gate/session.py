@@ -8,7 +8,7 @@ that backend reports the same error without rebuilding.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -163,20 +163,25 @@ class GateSession:
         """The backend's outputs on the whole evaluation set: computed once per session, and
         taken from the cache when the model, artifact, texts and versions are unchanged."""
         if name not in self._predictions:
-            from encoder_gate.prediction_cache import cached_predictions
-
-            runner, cfg, texts = self.runner(name), self.config, self.dataset.texts
+            texts = self.dataset.texts
             started = time.monotonic()
-            preds, hit = cached_predictions(
-                self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device, cfg.threads,
-                lambda: predict_texts(runner, self.tokenizer, texts, cfg.eval_batch_size,
-                                      progress=self.progress))
+            preds, hit = self._cached_predictions(self.runner(name), texts)
             self._predictions[name] = preds
             if name in self.records:
                 self.records[name].predictions = (hit, time.monotonic() - started)
             if hit:
                 self.progress(f"{name}: predictions on {len(texts)} texts from cache")
         return self._predictions[name]
+
+    def _cached_predictions(self, runner: Any, texts: Sequence[str]) -> tuple[np.ndarray, bool]:
+        """The runner's outputs on `texts` (from the prediction cache when their key is there)."""
+        from encoder_gate.prediction_cache import cached_predictions
+
+        cfg = self.config
+        return cached_predictions(
+            self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device, cfg.threads,
+            lambda: predict_texts(runner, self.tokenizer, texts, cfg.eval_batch_size,
+                                  progress=self.progress))
 
     @property
     def reference(self) -> np.ndarray:
@@ -222,16 +227,9 @@ class GateSession:
             return None
         from encoder_gate.metrics import tune_thresholds
 
-        cfg = self.config
         val = self.load_split("validation")
         self.progress(f"tuning per-label thresholds on {len(val)} validation texts")
-        from encoder_gate.prediction_cache import cached_predictions
-
-        runner = self.runner("torch")
-        probs, _ = cached_predictions(  # like the evaluation set's: an unchanged model reuses them
-            self.cache, runner, self.model, val.texts, cfg.eval_batch_size, cfg.device, cfg.threads,
-            lambda: predict_texts(runner, self.tokenizer, val.texts, cfg.eval_batch_size,
-                                  progress=self.progress))
+        probs, _ = self._cached_predictions(self.runner("torch"), val.texts)
         tuned: np.ndarray = tune_thresholds(probs, val.labels)
         return tuned
 

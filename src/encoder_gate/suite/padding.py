@@ -173,9 +173,9 @@ def test_padding_batch_composition_does_not_matter(backend, gate_session, gate_t
     assert_rows_close(moved[j:j + 1], out[i:i + 1], atol, [target], "other neighbours")
 
 
-def truncated(tok: Any, text: str) -> dict[str, np.ndarray]:
+def truncated(tok: Any, text: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`text` cut to the tokenizer's own truncated ids, between its special tokens, as a batch of
-    one in the shape encode() gives (token_type_ids only where encode() gives them)."""
+    one with the inputs of `batch` (what encode() gave: token_type_ids only where it gives them)."""
     limit = max_length(tok)
     content = tok(text, add_special_tokens=False)["input_ids"]
     room = limit - tok.num_special_tokens_to_add(pair=False)
@@ -184,7 +184,7 @@ def truncated(tok: Any, text: str) -> dict[str, np.ndarray]:
     explicit = {"input_ids": np.array([ids], dtype=np.int64),
                 "attention_mask": np.ones((1, limit), dtype=np.int64),
                 "token_type_ids": np.array([types], dtype=np.int64)}
-    return {k: v for k, v in explicit.items() if k in encode(tok, ["x"])}
+    return {k: v for k, v in explicit.items() if k in batch}
 
 
 @tokenizer_settings
@@ -192,8 +192,8 @@ def truncated(tok: Any, text: str) -> dict[str, np.ndarray]:
 def test_padding_long_text_is_truncated_like_the_tokenizer(gate_tokenizer, text, neighbour):
     """Text beyond the limit is cut by encode() to the tokenizer's own truncated ids, unmasked,
     beside a short neighbour (a tokenizer property: checked once, not per backend)."""
-    explicit = truncated(gate_tokenizer, text)
     batch = encode(gate_tokenizer, [text, neighbour])
+    explicit = truncated(gate_tokenizer, text, batch)
     assert batch["input_ids"].shape[1] == max_length(gate_tokenizer)
     for key, value in explicit.items():
         np.testing.assert_array_equal(batch[key][0], value[0], err_msg=key)
@@ -206,8 +206,9 @@ def test_padding_long_text_is_truncated_like_the_tokenizer(gate_tokenizer, text,
 def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session, gate_model,
                                                            gate_tokenizer, text, neighbour):
     """A text beyond the limit, batched with a short one, predicts like its truncated ids alone."""
-    explicit = truncated(gate_tokenizer, text)
-    out = backend.predict(encode(gate_tokenizer, [text, neighbour]))
+    batch = encode(gate_tokenizer, [text, neighbour])
+    explicit = truncated(gate_tokenizer, text, batch)
+    out = backend.predict(batch)
     assert_well_formed(out, 2, gate_model)
     assert_rows_close(out[:1], backend.predict(explicit), padding_atol(backend, gate_session), [text],
                       "truncated by encode() vs explicitly truncated ids")
