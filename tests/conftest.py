@@ -9,7 +9,7 @@ import pytest
 
 from encoder_gate.backends.base import BuildContext
 from encoder_gate.cache import ArtifactCache
-from encoder_gate.models import ModelSpec, resolve_model
+from encoder_gate.models.resolve import ModelSpec, resolve_model
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from encoder_gate.accuracy_report import _row, render_markdown, stats_lines, write_payload
-from encoder_gate.gate import (
+from encoder_gate.reporting.accuracy import _row, render_markdown, stats_lines, write_payload
+from encoder_gate.accuracy.evaluation import (
     NO_GOLD,
     TASK_CHECKS,
     UnderpoweredWarning,
@@ -26,10 +26,10 @@ from encoder_gate.gate import (
     not_applicable,
     observed_and_bound,
 )
-from encoder_gate.significance import examples_needed
+from encoder_gate.accuracy.significance import examples_needed
 from encoder_gate.suite import checks as shipped
-from encoder_gate.tolerances import bounds_for
-from encoder_gate.verdict import render_verdict
+from encoder_gate.accuracy.tolerances import bounds_for
+from encoder_gate.reporting.verdict import render_verdict
 
 N, L = 1200, 28
 NAMES = tuple(f"emotion_{j}" for j in range(L))
@@ -297,7 +297,7 @@ def test_session_passes_the_configured_rules_and_per_label_keep():
     """--gate-f1-rule / -f1-margin / -per-label-min-support reach the evaluation; --gate-per-label-keep
     replaces every backend's bound."""
     from encoder_gate.config import GateConfig
-    from encoder_gate.session import GateSession
+    from encoder_gate.runtime.session import GateSession
 
     cfg = GateConfig(backends=("torch", "onnx-int8"), f1_rule="non-inferiority", f1_margin=0.02,
                      per_label_min_support=45, per_label_keep=0.5)

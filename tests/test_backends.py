@@ -11,11 +11,11 @@ from transformers import AutoTokenizer
 from encoder_gate.backends import parse_backend
 from encoder_gate.backends.registry import KNOWN_BACKENDS
 from encoder_gate.errors import DeviceUnavailable, GateError
-from encoder_gate.inference import encode
+from encoder_gate.runtime.inference import encode
 
 TEXTS = ["I love this so much!", "Why would anyone do that? " * 8, "ok", ""]
 # How close each backend must be to torch eager on the untrained tiny model here; this is
-# a build check, the calibrated accuracy bounds live in encoder_gate.tolerances.
+# a build check, the calibrated accuracy bounds live in encoder_gate.accuracy.tolerances.
 CLOSE = {"torch": 0.0, "torch-compile": 1e-5, "onnx-fp32": 1e-5, "onnx-fp16": 1e-2, "onnx-int8": 5e-2}
 
 
@@ -63,7 +63,7 @@ def test_torch_compile_warmup_leaves_nothing_to_compile(tiny_ctx, tiny):
     from torch._dynamo.utils import counters
     from transformers import AutoTokenizer
 
-    from encoder_gate.inference import encode
+    from encoder_gate.runtime.inference import encode
 
     tokenizer = AutoTokenizer.from_pretrained(tiny.path)
     batch = encode(tokenizer, ["I love this so much!", "meh"])

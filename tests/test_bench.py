@@ -1,4 +1,4 @@
-"""encoder_gate.bench: FLOPs, batching and padding, rates, speedups and the speedup gate.
+"""encoder_gate.speed.bench: FLOPs, batching and padding, rates, speedups and the speedup gate.
 
 The last tests run the real benchmarks (benchmarks/) on the tiny model in a subprocess.
 """
@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from encoder_gate import bench, bench_estimate
+from encoder_gate.speed import bench
+from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.errors import GateError
-from encoder_gate.scaffold import THIN_MODULES
+from encoder_gate.commands.init import THIN_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DIMS = bench.ModelDims(hidden=4, layers=2, intermediate=8, heads=2, num_labels=3)
@@ -344,7 +345,7 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
 
 PACE_PLUGIN = '''
 import os, time
-from encoder_gate.session import GateSession
+from encoder_gate.runtime.session import GateSession
 
 _runner = GateSession.runner
 
@@ -574,7 +575,7 @@ def test_gate_noise_counts_false_failures_and_detections():
 
 
 def test_noise_command_reads_a_directory_of_saves(tmp_path, capsys):
-    from encoder_gate.cli import main
+    from encoder_gate.commands.cli import main
 
     for n, f in enumerate((1.0, 1.02, 0.99), start=1):
         (tmp_path / f"000{n}_run.json").write_text(json.dumps(fake_benchmark_doc(medians({"onnx-fp32": f}))))

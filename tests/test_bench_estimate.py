@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from encoder_gate.bench_estimate import FILE_NAME, Case, estimate, history_key, load, record
+from encoder_gate.speed.estimate import FILE_NAME, Case, estimate, history_key, load, record
 
 
 def case(test: str, backend: str, bs: int | None, variant: str = "normal") -> Case:

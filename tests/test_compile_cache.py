@@ -16,7 +16,7 @@ import pytest
 from encoder_gate.backends.base import BuildContext
 from encoder_gate.backends.torch_backend import COMPILE_ARTIFACTS_FILE, CompileArtifacts, compile_key
 from encoder_gate.cache import ArtifactCache
-from encoder_gate.models import ModelSpec
+from encoder_gate.models.resolve import ModelSpec
 
 # One gate session in a fresh process: build torch-compile on `tiny`, predict a few texts, close.
 SESSION = """
@@ -24,8 +24,8 @@ import json, sys, time
 from pathlib import Path
 import numpy as np
 from encoder_gate.config import GateConfig
-from encoder_gate.inference import encode
-from encoder_gate.session import GateSession
+from encoder_gate.runtime.inference import encode
+from encoder_gate.runtime.session import GateSession
 
 cache_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
 texts = ["I love this so much!", "Why would anyone do that? " * 6, "ok", ""]

@@ -1,4 +1,4 @@
-"""Self-tests of encoder_gate.data: every source format, label format, variant and error."""
+"""Self-tests of encoder_gate.data.datasets: every source format, label format, variant and error."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from encoder_gate.data import (
+from encoder_gate.data.datasets import (
     FILTERED_MIN_CHARS,
     Dataset,
     apply_variant,
@@ -20,7 +20,7 @@ from encoder_gate.data import (
     load_dataset,
 )
 from encoder_gate.errors import GateError
-from encoder_gate.labels import GO_EMOTIONS_LABELS
+from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
 IDX = {name: i for i, name in enumerate(GO_EMOTIONS_LABELS)}
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from encoder_gate import datagen
-from encoder_gate.data import bundled_path
-from encoder_gate.labels import GO_EMOTIONS_LABELS
+from encoder_gate.data import datagen
+from encoder_gate.data.datasets import bundled_path
+from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
 SIZES = {"train": 3000, "validation": 500, "test": 1200}
 # per-label minimum positives, proportional to the split size (test: >= 20)

@@ -1,4 +1,4 @@
-"""Shared-weight de-duplication (encoder_gate.dedupe) on a tiny ALBERT and handmade graphs.
+"""Shared-weight de-duplication (encoder_gate.backends.dedupe) on a tiny ALBERT and handmade graphs.
 
 Measured with torch 2.13 / optimum-onnx 0.1.0: torch's exporter already writes each of
 ALBERT's shared layer weights once, so the FP32 export has nothing to remove. A graph with
@@ -17,7 +17,7 @@ import pytest
 
 from encoder_gate.backends.base import BuildContext
 from encoder_gate.cache import ArtifactCache
-from encoder_gate.dedupe import dedupe_file
+from encoder_gate.backends.dedupe import dedupe_file
 from encoder_gate.errors import GateError
 
 onnx = pytest.importorskip("onnx")
@@ -32,7 +32,7 @@ def albert_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AlbertConfig, AlbertForSequenceClassification
 
     from encoder_gate.backends.onnx_backend import export_fp32
-    from encoder_gate.models import spec_from_dir
+    from encoder_gate.models.resolve import spec_from_dir
 
     root = tmp_path_factory.mktemp("albert")
     torch.manual_seed(0)
@@ -136,7 +136,7 @@ def test_copy_per_layer_graph_shrinks_by_the_layer_count(albert_export: Path, tm
 def test_fp16_recipe_copies_fused_qkv_per_layer_and_dedupe_folds_them(albert_export: Path, tmp_path: Path):
     """The optimizer packs a QKV weight per Attention node; dedupe keeps one, outputs unchanged."""
     from encoder_gate.backends.onnx_backend import convert_fp16
-    from encoder_gate.models import spec_from_dir
+    from encoder_gate.models.resolve import spec_from_dir
 
     spec = spec_from_dir("albert", albert_export.parent / "hf", "local")
     (tmp_path / "fp16").mkdir()

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from encoder_gate.cli import main
+from encoder_gate.commands.cli import main
 from encoder_gate.config import GateConfig
-from encoder_gate.export import FILE_NAMES, fp32_optimizer
-from encoder_gate.optimum_compat import optimum_missing
-from encoder_gate.session import GateSession
+from encoder_gate.commands.export import FILE_NAMES, fp32_optimizer
+from encoder_gate.backends.optimum_compat import optimum_missing
+from encoder_gate.runtime.session import GateSession
 
 pytest.importorskip("onnxruntime")
 
@@ -180,7 +180,7 @@ def test_parity_only_summary_is_the_gates_own():
     single-label head, no decisions but cosine for an encoder."""
     from types import SimpleNamespace
 
-    from encoder_gate.export import _evaluate
+    from encoder_gate.commands.export import _evaluate
 
     ref = np.array([[0.6, 0.4], [0.3, 0.7]], dtype=np.float32)
     probs = np.array([[0.4, 0.6], [0.3, 0.7]], dtype=np.float32)
@@ -211,7 +211,7 @@ def test_ort_optimizer_levels(tiny_ctx, tmp_path: Path, level, fused, absent):
     """Without optimum, --optimize runs ONNX Runtime's optimizer as optimum's levels define them:
     O1 graph optimizations only, O2 the transformer fusions, O3 those with the GELU approximation."""
     from encoder_gate.backends import parse_backend
-    from encoder_gate.export import optimize_with_ort
+    from encoder_gate.commands.export import optimize_with_ort
 
     fp32, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
     optimize_with_ort(tiny_ctx, fp32, tmp_path, level)
@@ -225,7 +225,7 @@ def test_ort_optimizer_makes_the_graph_optimums_optimizer_makes(tiny_ctx, tmp_pa
     if optimum_missing() is not None:
         pytest.skip(optimum_missing())
     from encoder_gate.backends import parse_backend
-    from encoder_gate.export import optimize_with_optimum, optimize_with_ort
+    from encoder_gate.commands.export import optimize_with_optimum, optimize_with_ort
 
     fp32, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
     (tmp_path / "ort").mkdir()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from encoder_gate.families import FAMILIES
-from encoder_gate.models import BUILTIN_MODELS, resolve_model
+from encoder_gate.models.families import FAMILIES
+from encoder_gate.models.resolve import BUILTIN_MODELS, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
 # what each family's tokenizer gives and its ONNX export reads
@@ -33,8 +33,8 @@ TELL_APART = ["I love this movie", "I hate this movie", "what a great day", "so 
 
 @pytest.fixture(scope="module")
 def corpus() -> list[str]:
-    from encoder_gate.data import load_dataset
-    from encoder_gate.families import _corpus
+    from encoder_gate.data.datasets import load_dataset
+    from encoder_gate.models.families import _corpus
 
     return _corpus(load_dataset("bundled", split="train").texts)
 
@@ -47,7 +47,7 @@ def test_family_tokenizer_keeps_its_vocabulary_and_inputs(family, corpus, tmp_pa
     the same word count apart."""
     from transformers import AutoTokenizer
 
-    from encoder_gate.families import TOKENIZERS, VOCAB_SIZE
+    from encoder_gate.models.families import TOKENIZERS, VOCAB_SIZE
 
     built = TOKENIZERS[family](corpus, tmp_path)
     loaded = AutoTokenizer.from_pretrained(tmp_path)
@@ -66,7 +66,7 @@ def test_a_tokenizer_that_comes_back_without_its_vocabulary_is_refused(corpus, t
     from tokenizers.models import BPE
 
     from encoder_gate.errors import GateError
-    from encoder_gate.families import byte_level_bpe, fast_class, wrap_tokenizer
+    from encoder_gate.models.families import byte_level_bpe, fast_class, wrap_tokenizer
 
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     five = Tokenizer(BPE(vocab={t: i for i, t in enumerate(specials)}, merges=[], unk_token="<unk>"))
@@ -107,7 +107,7 @@ def family_export(request: pytest.FixtureRequest, cache_dir: Path,
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from encoder_gate.cache import ArtifactCache
-    from encoder_gate.cli import main
+    from encoder_gate.commands.cli import main
 
     family = request.param
     spec = resolve_model(family, ArtifactCache(cache_dir))
@@ -136,7 +136,7 @@ def family_export(request: pytest.FixtureRequest, cache_dir: Path,
 def test_family_builds_and_exports(family_export):
     """Each family: its own config and tokenizer inputs; fp32 + int8 exported (and loaded by
     optimum where its ONNX support is installed); distinct texts get distinct outputs."""
-    from encoder_gate.optimum_compat import optimum_missing
+    from encoder_gate.backends.optimum_compat import optimum_missing
 
     family, out, info = family_export
     assert info["task"] == "multi_label" and info["num_labels"] == 28

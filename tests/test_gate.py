@@ -7,8 +7,8 @@ import pytest
 
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError
-from encoder_gate.gate import check, evaluate, observed_and_bound
-from encoder_gate.tolerances import bounds_for
+from encoder_gate.accuracy.evaluation import check, evaluate, observed_and_bound
+from encoder_gate.accuracy.tolerances import bounds_for
 
 LABELS = ("joy", "anger", "neutral")
 TEXTS = ("so happy", "furious!", "ok", "meh")

@@ -2,7 +2,7 @@
 
 Runs on the `default` model (real pretrained MiniLM, trained head): the tiny model is a
 plumbing check whose near-constant outputs cannot show damage. Each damage
-(encoder_gate.damage) is judged with the loosest healthy bounds (onnx-int8's), so a pass
+(encoder_gate.studies.damage) is judged with the loosest healthy bounds (onnx-int8's), so a pass
 there would mean the gate could not tell a bug from quantization noise.
 """
 
@@ -14,11 +14,11 @@ import pytest
 from transformers import AutoTokenizer
 
 from encoder_gate.backends import parse_backend
-from encoder_gate.damage import DAMAGES, damaged_runner
-from encoder_gate.data import load_dataset
-from encoder_gate.gate import CHECKS, check, evaluate
-from encoder_gate.inference import predict_texts
-from encoder_gate.tolerances import bounds_for
+from encoder_gate.studies.damage import DAMAGES, damaged_runner
+from encoder_gate.data.datasets import load_dataset
+from encoder_gate.accuracy.evaluation import CHECKS, check, evaluate
+from encoder_gate.runtime.inference import predict_texts
+from encoder_gate.accuracy.tolerances import bounds_for
 
 N_TEXTS = 300  # enough for a stable F1, fast enough for every PR
 pytestmark = pytest.mark.slow

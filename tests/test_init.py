@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from encoder_gate import cli, scaffold
+from encoder_gate.commands import cli
+from encoder_gate.commands import init as scaffold
 from encoder_gate.errors import GateError
-from encoder_gate.scaffold import COMPARE_FAIL, THIN_MODULES, InitRequest, merge_pyproject, render_table
+from encoder_gate.commands.init import COMPARE_FAIL, THIN_MODULES, InitRequest, merge_pyproject, render_table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -379,6 +380,6 @@ def test_cli_verdict_prints_and_writes_through_write_verdict(tmp_path: Path, mon
         return "## verdict: pass\n"
 
     fake = types.SimpleNamespace(write_verdict=write_verdict)
-    monkeypatch.setitem(sys.modules, "encoder_gate.verdict", fake)
+    monkeypatch.setitem(sys.modules, "encoder_gate.reporting.verdict", fake)
     assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 0
     assert calls == [tmp_path] and capsys.readouterr().out == "## verdict: pass\n"

@@ -1,4 +1,4 @@
-"""Tests for encoder_gate.metrics: hand-worked cases, scikit-learn parity, properties."""
+"""Tests for encoder_gate.accuracy.metrics: hand-worked cases, scikit-learn parity, properties."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from sklearn.metrics import (
     recall_score,
 )
 
-from encoder_gate.metrics import (
+from encoder_gate.accuracy.metrics import (
     DEFAULT_GRID,
     cosine_similarity,
     drift,

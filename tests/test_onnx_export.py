@@ -25,7 +25,7 @@ from encoder_gate.backends.onnx_backend import (
     quantize_int8,
 )
 from encoder_gate.cache import ArtifactCache
-from encoder_gate.models import spec_from_dir
+from encoder_gate.models.resolve import spec_from_dir
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from encoder_gate.optimum_compat import optimum_missing
+from encoder_gate.backends.optimum_compat import optimum_missing
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def fake_optimum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def exporters() -> tuple[str, str]:
     from encoder_gate.backends.onnx_backend import fp32_exporter
-    from encoder_gate.export import fp32_optimizer
+    from encoder_gate.commands.export import fp32_optimizer
 
     return fp32_exporter()["name"], fp32_optimizer()
 
@@ -50,7 +50,7 @@ def test_optimum_without_optimum_onnx_counts_as_absent(fake_optimum):
     reason = optimum_missing()
     assert reason is not None and "ModuleNotFoundError" in reason and "optimum.exporters.onnx" in reason
     from encoder_gate.backends.onnx_backend import TORCH_EXPORTER
-    from encoder_gate.export import ORT_OPTIMIZER
+    from encoder_gate.commands.export import ORT_OPTIMIZER
 
     assert exporters() == (TORCH_EXPORTER, ORT_OPTIMIZER)
 
@@ -79,7 +79,7 @@ def test_a_complete_optimum_is_used(fake_optimum):
                                                     "ORTModelForSequenceClassification", "ORTOptimizer"))})
     assert optimum_missing() is None
     from encoder_gate.backends.onnx_backend import OPTIMUM_EXPORTER
-    from encoder_gate.export import OPTIMUM_OPTIMIZER
+    from encoder_gate.commands.export import OPTIMUM_OPTIMIZER
 
     assert exporters() == (OPTIMUM_EXPORTER, OPTIMUM_OPTIMIZER)
 

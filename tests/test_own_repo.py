@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoder_gate.data import load_dataset
-from encoder_gate.scaffold import COMPARE_FAIL, THIN_MODULES, WORKFLOW_PATH
+from encoder_gate.data.datasets import load_dataset
+from encoder_gate.commands.init import COMPARE_FAIL, THIN_MODULES, WORKFLOW_PATH
 
 LABELS = ("billing", "bug", "praise", "question")
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")
@@ -43,7 +43,7 @@ def make_model(out: Path, texts: tuple[str, ...]) -> None:
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from encoder_gate.families import _bert_tokenizer, _corpus, train_all
+    from encoder_gate.models.families import _bert_tokenizer, _corpus, train_all
 
     out.mkdir(parents=True)
     tokenizer = _bert_tokenizer(_corpus(texts), out)
@@ -90,7 +90,7 @@ def env() -> dict[str, str]:
 def test_init_then_the_card_commands_gate_a_strangers_model(project: Path, env: dict[str, str]):
     """init writes config, thin tests and a workflow; accuracy passes; a broken ONNX file fails by
     name; benchmarks autosave then compare; the verdict lists every backend."""
-    done = run(project, "encoder_gate.cli", "init", ".", "--model", "models/support-tagger",
+    done = run(project, "encoder_gate.commands.cli", "init", ".", "--model", "models/support-tagger",
                "--dataset", "data/eval.jsonl", "--backends", ",".join(BACKENDS), env=env)
     assert done.returncode == 0, done.stderr
     for rel in (*THIN_MODULES, WORKFLOW_PATH, "pyproject.toml"):

@@ -12,7 +12,7 @@ import pytest
 
 SMOKE = """
 import numpy as np
-from encoder_gate.inference import predict_texts
+from encoder_gate.runtime.inference import predict_texts
 
 def test_smoke(backend, gate_tokenizer, gate_dataset):
     out = predict_texts(backend, gate_tokenizer, list(gate_dataset.texts[:4]), batch_size=2)
@@ -113,7 +113,7 @@ def test_xdist_workers_evaluations_are_merged_into_one_report(pytester: pytest.P
 
 
 def test_merge_payloads_unites_backends_in_configured_order():
-    from encoder_gate.accuracy_report import merge_payloads
+    from encoder_gate.reporting.accuracy import merge_payloads
 
     base = {"model": {"name": "tiny"}, "dataset": {"examples": 4}}
     merged = merge_payloads([{**base, "backends": {"onnx-int8": {"f1": 0.5}}},

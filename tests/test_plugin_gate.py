@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from encoder_gate import bench, bench_estimate
-from encoder_gate.data import load_dataset, load_texts
+from encoder_gate.speed import bench
+from encoder_gate.speed import estimate as bench_estimate
+from encoder_gate.data.datasets import load_dataset, load_texts
 from encoder_gate.errors import GateError
-from encoder_gate.gate import NO_GOLD
+from encoder_gate.accuracy.evaluation import NO_GOLD
 
 CHECKS = "from encoder_gate.suite.checks import *  # noqa: F403\n"
 BENCHMARKS = "from encoder_gate.suite.benchmarks import *  # noqa: F403\n"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from encoder_gate.config import GateConfig
-from encoder_gate.session import GateSession
+from encoder_gate.runtime.session import GateSession
 
 
 def session(tmp_path: Path, copy: Path) -> GateSession:
@@ -60,7 +60,7 @@ def test_one_changed_byte_of_an_onnx_file_recomputes_that_backend_only(tmp_path:
 def test_a_runner_with_a_replaced_predict_is_never_served_from_the_cache(tmp_path: Path):
     """Fault injection on the instance (or a wrapper runner) bypasses the cache: the key cannot see it."""
     from encoder_gate.backends.onnx_backend import OnnxRunner
-    from encoder_gate.prediction_cache import cacheable
+    from encoder_gate.runtime.predictions import cacheable
 
     runner = OnnxRunner.__new__(OnnxRunner)  # no session needed to ask
     assert cacheable(runner)

@@ -1,4 +1,4 @@
-"""encoder_gate.report and `encoder-gate report`: markdown tables and PNG plots from saved JSON."""
+"""encoder_gate.reporting.benchmarks and `encoder-gate report`: markdown tables and PNG plots from saved JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from encoder_gate import cli, report
+from encoder_gate.commands import cli
+from encoder_gate.reporting import benchmarks as report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BACKENDS = {"torch": ("fp32", 1.0), "onnx-fp32": ("fp32", 0.5), "onnx-int8": ("int8", 0.25)}

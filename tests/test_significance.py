@@ -1,4 +1,4 @@
-"""Tests for encoder_gate.significance: scikit-learn/scipy parity, CIs, power, per-label verdicts."""
+"""Tests for encoder_gate.accuracy.significance: scikit-learn/scipy parity, CIs, power, per-label verdicts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
 
-from encoder_gate.significance import (
+from encoder_gate.accuracy.significance import (
     DeltaCI,
     correct,
     decide,

@@ -1,4 +1,4 @@
-"""The speed gate's statistics (encoder_gate.bench): paired per-round log ratios, their CI and
+"""The speed gate's statistics (encoder_gate.speed.bench): paired per-round log ratios, their CI and
 minimum detectable slowdown, the one-sided Mann-Whitney decision with an effect size, the
 fallback to the point rule, borderline re-runs, the hardware fingerprint and the noise table.
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoder_gate import bench
+from encoder_gate.speed import bench
 
 CASE = "model/normal/bs8/bucketed"
 SPEEDUPS = {"onnx-fp32": 2.0, "onnx-int8": 4.0}

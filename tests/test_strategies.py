@@ -11,8 +11,8 @@ import pytest
 from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
-from encoder_gate.models import minilm_dir
-from encoder_gate.strategies import (
+from encoder_gate.models.resolve import minilm_dir
+from encoder_gate.data.strategies import (
     AWKWARD_KINDS,
     CONTROL,
     LONG_TEXT_WORDS,

@@ -43,7 +43,7 @@ def feats():
 
 @pytest.mark.parametrize("frozen", [1, 2])
 def test_head_forward_on_cached_states_equals_the_models_forward(bert, feats, frozen):
-    from encoder_gate.train import _head_forward
+    from encoder_gate.models.train import _head_forward
 
     with torch.no_grad():
         hidden = bert.base_model(**feats, output_hidden_states=True).hidden_states[frozen]
@@ -58,7 +58,7 @@ def test_head_forward_on_cached_states_equals_the_models_forward(bert, feats, fr
 
 
 def test_additive_mask_is_zero_where_attended_and_the_minimum_where_padded():
-    from encoder_gate.train import additive_mask
+    from encoder_gate.models.train import additive_mask
 
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
     ext = additive_mask(mask, torch.float32)

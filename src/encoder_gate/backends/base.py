@@ -22,7 +22,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from encoder_gate.cache import ArtifactCache
-    from encoder_gate.models import ModelSpec, Task
+    from encoder_gate.models.resolve import ModelSpec, Task
 
 Device = Literal["cpu", "cuda"]
 Batch = Mapping[str, np.ndarray]

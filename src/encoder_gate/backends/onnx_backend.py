@@ -39,7 +39,7 @@ from encoder_gate.backends.onnx_graph import (
 )
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
-from encoder_gate.optimum_compat import optimum_missing
+from encoder_gate.backends.optimum_compat import optimum_missing
 
 ONNX_RECIPE = 1  # bump when an export recipe below changes its output
 TORCH_EXPORTER = "torch.onnx.export (TorchScript, dynamo=False, eager attention)"

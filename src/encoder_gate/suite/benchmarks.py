@@ -15,7 +15,7 @@ dispatch (ordered: dataset order; bucketed: sorted by token length, then batched
 Every shape is warmed up before timing (torch.compile recompiles on new shapes). Rounds
 come from ENCODER_GATE_BENCH_ROUNDS (default 5). Numbers go to `benchmark.extra_info`;
 speedups over torch eager are summarized at the end of the session, and the benchmark
-fixtures (`bench_texts`, `bench_record`, ...) come from the plugin (`encoder_gate.bench_plugin`).
+fixtures (`bench_texts`, `bench_record`, ...) come from the plugin (`encoder_gate.plugin.speed`).
 By default only the gate sweep runs (model-only, normal, bucketed); `--gate-sweep full` runs all.
 """
 
@@ -27,11 +27,11 @@ from typing import Any
 
 import pytest
 
-from encoder_gate import bench
-from encoder_gate.data import VARIANTS
+from encoder_gate.speed import bench
+from encoder_gate.data.datasets import VARIANTS
 from encoder_gate.errors import GateError
-from encoder_gate.inference import predict_texts
-from encoder_gate.plugin import call_or_skip
+from encoder_gate.runtime.inference import predict_texts
+from encoder_gate.plugin.core import call_or_skip
 
 __all__ = ["test_end_to_end", "test_latency_batch1", "test_model_only", "test_workers"]
 

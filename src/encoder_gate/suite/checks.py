@@ -1,6 +1,6 @@
 """Accuracy gate: each backend's outputs stay within the bounds that fit the model's task.
 
-Bounds come from the one tolerance table (encoder_gate.tolerances, one table per task),
+Bounds come from the one tolerance table (encoder_gate.accuracy.tolerances, one table per task),
 overridable in [tool.encoder-gate.tolerances]; drift, flips and embedding similarity are
 measured against the same-run torch FP32 reference, F1 and accuracy against the gold labels.
 
@@ -9,7 +9,7 @@ measured against the same-run torch FP32 reference, F1 and accuracy against the 
   per-class F1;
 - feature extraction (embeddings): drift of the embedding values, relative L2 distance and
   cosine similarity to the reference embeddings. No flips and no F1: those tests skip
-  with the reason (`encoder_gate.gate.not_applicable`).
+  with the reason (`encoder_gate.accuracy.evaluation.not_applicable`).
 
 The F1 keep check decides by the configured rule (--gate-f1-rule: point, regression or
 non-inferiority, with --gate-f1-margin); whatever the rule, an evaluation set too small to
@@ -22,7 +22,7 @@ import warnings
 
 import pytest
 
-from encoder_gate.gate import UnderpoweredWarning, check, not_applicable
+from encoder_gate.accuracy.evaluation import UnderpoweredWarning, check, not_applicable
 
 __all__ = [
     "test_accuracy_keeps_reference_share",

@@ -1,9 +1,9 @@
 """Padding, batching, truncation and tokenization properties, for every configured backend.
 
-Hypothesis draws realistic comments and awkward text (`encoder_gate.strategies`); each
+Hypothesis draws realistic comments and awkward text (`encoder_gate.data.strategies`); each
 property runs against each built backend (ids are the backend names), so
 `pytest accuracy -k padding` selects all of them. Agreement between outputs is judged
-with the backend's `padding_atol` from `encoder_gate.tolerances` (never a literal here).
+with the backend's `padding_atol` from `encoder_gate.accuracy.tolerances` (never a literal here).
 
 Properties:
 
@@ -43,8 +43,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from encoder_gate.inference import encode, max_length
-from encoder_gate.strategies import (
+from encoder_gate.runtime.inference import encode, max_length
+from encoder_gate.data.strategies import (
     AWKWARD_KINDS,
     any_texts,
     comment_texts,

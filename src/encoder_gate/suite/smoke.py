@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from encoder_gate.inference import predict_texts
+from encoder_gate.runtime.inference import predict_texts
 
 __all__ = ["test_backend_gives_well_formed_probabilities"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate import bench
+from encoder_gate.speed import bench
 
 FILE_NAME = "bench-durations.json"
 

@@ -232,7 +232,7 @@ def make_batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
     padding to the longest item of each batch), so the shapes are exactly those that
     ``predict_texts`` produces for the same texts, batch size and sorting.
     """
-    from encoder_gate.inference import encode, token_lengths
+    from encoder_gate.runtime.inference import encode, token_lengths
 
     if not texts:
         raise GateError("no texts to benchmark")
@@ -526,7 +526,7 @@ def _worker_main(conn: Any, config: Any, backend: str) -> None:
     on every "go" until "stop". Replies ("ready"|"done"|"error", payload)."""
     runner = None
     try:
-        from encoder_gate.session import GateSession
+        from encoder_gate.runtime.session import GateSession
 
         baseline_rss = current_rss_bytes()
         runner = GateSession(config, progress=lambda _m: None).runner(backend)

@@ -2,12 +2,12 @@
 
 Registered through the `pytest11` entry point, so any pytest run in an environment with
 encoder-gate installed gets the `--gate-*` options and the fixtures below. Nothing is
-built until a test asks for a fixture. The benchmark half (:mod:`encoder_gate.bench_plugin`)
+built until a test asks for a fixture. The benchmark half (:mod:`encoder_gate.plugin.speed`)
 is registered in `pytest_configure`; the tests themselves ship in :mod:`encoder_gate.suite`.
 
 A session in which every configured backend was skipped checked nothing: it fails, naming
 the reasons, unless `--gate-allow-skip` is given. At the end of a session the verdict
-(`<report-dir>/verdict.md`, :mod:`encoder_gate.verdict`) is rewritten from the results.
+(`<report-dir>/verdict.md`, :mod:`encoder_gate.reporting.verdict`) is rewritten from the results.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import pytest
 from encoder_gate.backends.base import Runner
 from encoder_gate.config import load_config
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
-from encoder_gate.gate import NO_GOLD, Evaluation
-from encoder_gate.models import BUILTIN_MODELS, ModelSpec
-from encoder_gate.session import GateSession
-from encoder_gate.tolerances import Bounds
+from encoder_gate.accuracy.evaluation import NO_GOLD, Evaluation
+from encoder_gate.models.resolve import BUILTIN_MODELS, ModelSpec
+from encoder_gate.runtime.session import GateSession
+from encoder_gate.accuracy.tolerances import Bounds
 
 pytest.register_assert_rewrite("encoder_gate.suite")
 
@@ -98,7 +98,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session = GateSession(gate_config, progress=_progress_writer(config))
     config.stash[SESSION_KEY] = session
     config.stash[OUTCOMES] = {}
-    from encoder_gate import bench_plugin
+    from encoder_gate.plugin import speed as bench_plugin
 
     config.pluginmanager.register(bench_plugin, "encoder-gate-bench-fixtures")
     config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
@@ -267,8 +267,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     backends its tests needed and sends its payload to the controller (``workeroutput``),
     which merges them and writes one report.
     """
-    from encoder_gate.accuracy_report import accuracy_payload, merge_payloads, write_payload
-    from encoder_gate.verdict import refresh_verdict
+    from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, write_payload
+    from encoder_gate.reporting.verdict import refresh_verdict
 
     config = session.config
     state = config.stash.get(SESSION_KEY, None)
@@ -321,7 +321,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if session.evaluations and not session.labelled:
             terminalreporter.write_line(NO_GOLD, yellow=True)
     if session.evaluations:  # the F1 change with error bars, per classifier backend
-        from encoder_gate.accuracy_report import stats_lines
+        from encoder_gate.reporting.accuracy import stats_lines
 
         lines = stats_lines(session)
         if lines:

@@ -255,7 +255,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def resolve_model(model: str, root: Path, warnings: list[str]) -> tuple[str, Path | None]:
     """The ``model`` value to store, and the local model directory (None: builtin or hub id)."""
-    from encoder_gate.models import BUILTIN_MODELS
+    from encoder_gate.models.resolve import BUILTIN_MODELS
 
     path = _find(model, root)
     if path is not None:
@@ -419,8 +419,8 @@ def _count_texts(path: Path) -> int:
 
 def _label_warning(model_dir: Path) -> list[str]:
     """Warn when a classifier's labels cannot be scored on the bundled go_emotions data."""
-    from encoder_gate.data import is_sentiment_labels
-    from encoder_gate.labels import GO_EMOTIONS_LABELS
+    from encoder_gate.data.datasets import is_sentiment_labels
+    from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
     try:
         config = json.loads(_read_text(model_dir / "config.json"))

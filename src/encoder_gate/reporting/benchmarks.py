@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate import bench
-from encoder_gate.accuracy_report import COLUMNS
-from encoder_gate.data import VARIANTS
+from encoder_gate.speed import bench
+from encoder_gate.reporting.accuracy import COLUMNS
+from encoder_gate.data.datasets import VARIANTS
 from encoder_gate.errors import GateError
 
 MODE_TITLES = {"model": "Model only (pre-tokenized)", "e2e": "End to end (tokenize + infer + sigmoid)",

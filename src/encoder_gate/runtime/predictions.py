@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.cache import ArtifactCache, sha256_file, toolchain_versions
-from encoder_gate.models import ModelSpec
+from encoder_gate.models.resolve import ModelSpec
 
 PREDICTIONS_FILE = "predictions.npy"
 PREDICTIONS_RECIPE = 1  # bump when predict_texts changes how it batches or post-processes
@@ -30,7 +30,7 @@ PREDICTIONS_RECIPE = 1  # bump when predict_texts changes how it batches or post
 
 def cacheable(runner: Any) -> bool:
     """Only the suite's own runners, unmodified: their outputs are decided by the key. A
-    wrapper (e.g. encoder_gate.damage) or a runner whose `predict` was replaced on the
+    wrapper (e.g. encoder_gate.studies.damage) or a runner whose `predict` was replaced on the
     instance (a test's fault injection) computes something the key cannot see."""
     from encoder_gate.backends.onnx_backend import OnnxRunner
     from encoder_gate.backends.torch_backend import TorchRunner

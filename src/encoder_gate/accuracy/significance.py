@@ -12,7 +12,7 @@ Conventions
   then stand in for gold ("agreement mode"): the reference scores 1.0 (as long as it
   predicts anything), the backend's score measures how well it reproduces the
   reference, and McNemar asks whether the backend changes decisions at all.
-* Metric names follow :mod:`encoder_gate.metrics` and the gate: ``"f1"`` is micro F1
+* Metric names follow :mod:`encoder_gate.accuracy.metrics` and the gate: ``"f1"`` is micro F1
   (the multi-label headline), ``"f1_macro"`` is macro F1 (the single-label headline;
   single-label: over the classes present in gold or that side's predictions,
   scikit-learn's default; multi-label: over all labels) and ``"accuracy"`` is exact
@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from encoder_gate.metrics import _dataclass_dict, _label_names, _safe_div
+from encoder_gate.accuracy.metrics import _dataclass_dict, _label_names, _safe_div
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -1,10 +1,10 @@
 """False-alarm and detection rates of the accuracy gate, measured on random half-splits.
 
-The accuracy gate (:func:`encoder_gate.gate.evaluate`, :meth:`~encoder_gate.gate.Evaluation.checks`)
+The accuracy gate (:func:`encoder_gate.accuracy.evaluation.evaluate`, :meth:`~encoder_gate.accuracy.evaluation.Evaluation.checks`)
 judges one backend on one evaluation set. How often does it fail a healthy backend, and how
 often does it catch a damaged one? This module answers both by replaying the gate on many
 random halves of the evaluation set (e.g. 200 splits of 600 of the 1200 bundled test texts,
-seeded), the way :func:`encoder_gate.bench.gate_noise` replays the speed gate on repeated runs:
+seeded), the way :func:`encoder_gate.speed.bench.gate_noise` replays the speed gate on repeated runs:
 
 * **false alarms** (:func:`false_alarms`): healthy backends (onnx-fp32, onnx-fp16, onnx-int8)
   against the torch reference: the share of splits where each check fails, and the whole gate,
@@ -20,7 +20,7 @@ Every function here is pure: reference probabilities, backend probabilities, gol
 label names, bounds and the gate's knobs in, frozen rows (``as_dict()``) out, formatted as
 markdown by :func:`format_false_alarms` and :func:`format_detection`. The same seed gives the
 same splits, the same noise and the same tables. :func:`session_predictions` obtains the
-inputs for a model through :class:`~encoder_gate.session.GateSession` (the artifact cache is
+inputs for a model through :class:`~encoder_gate.runtime.session.GateSession` (the artifact cache is
 reused, so nothing cached is rebuilt); ``encoder-gate accuracy-noise`` runs it all:
 
     preds = session_predictions("default")
@@ -40,9 +40,9 @@ import numpy as np
 from scipy.special import expit
 
 from encoder_gate.errors import GateError
-from encoder_gate.gate import F1_RULES, THRESHOLD, decisions, evaluate
-from encoder_gate.significance import Rule, score
-from encoder_gate.tolerances import Bounds
+from encoder_gate.accuracy.evaluation import F1_RULES, THRESHOLD, decisions, evaluate
+from encoder_gate.accuracy.significance import Rule, score
+from encoder_gate.accuracy.tolerances import Bounds
 
 REFERENCE = "torch"
 #: The healthy backends judged for false alarms.
@@ -402,12 +402,12 @@ def session_predictions(model: str = "default", cache_dir: Path = DEFAULT_CACHE_
                         backends: Sequence[str] = HEALTHY, *, threads: int = 0, label: str | None = None,
                         progress: Callable[[str], None] = _stderr) -> Predictions:
     """The reference and `backends`' predictions on the evaluation set of `model` (the bundled
-    test split), obtained through :class:`~encoder_gate.session.GateSession` with the artifact
+    test split), obtained through :class:`~encoder_gate.runtime.session.GateSession` with the artifact
     cache at `cache_dir`, with each backend's bounds and the gate's default knobs
     (:class:`~encoder_gate.config.GateConfig`). Multi-label classifiers only. `label`, when given,
     is checked against the model's labels before any prediction runs."""
     from encoder_gate.config import GateConfig
-    from encoder_gate.session import GateSession
+    from encoder_gate.runtime.session import GateSession
 
     config = GateConfig(model=model, backends=(REFERENCE, *backends), cache_dir=Path(cache_dir),
                         threads=threads)

@@ -48,7 +48,7 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from encoder_gate.report import write_report
+    from encoder_gate.reporting.benchmarks import write_report
 
     accuracy = args.accuracy
     if accuracy is None and DEFAULT_ACCURACY.is_file():
@@ -96,7 +96,7 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from encoder_gate.export import ExportRequest, run_export
+    from encoder_gate.commands.export import ExportRequest, run_export
 
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     request = ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
@@ -126,7 +126,7 @@ def noise_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_noise(args: argparse.Namespace) -> int:
-    from encoder_gate import bench
+    from encoder_gate.speed import bench
 
     if args.slowdown <= 1:
         raise GateError(f"--slowdown must be above 1 (1.3 = 30% slower), got {args.slowdown}")
@@ -160,7 +160,7 @@ def accuracy_noise_arguments(parser: argparse.ArgumentParser) -> None:
 def run_accuracy_noise(args: argparse.Namespace) -> int:
     import time
 
-    from encoder_gate import accuracy_noise
+    from encoder_gate.studies import accuracy_noise
 
     if args.splits < 1:
         raise GateError(f"--splits must be at least 1, got {args.splits}")
@@ -199,7 +199,7 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from encoder_gate import scaffold
+    from encoder_gate.commands import init as scaffold
 
     backends = None if args.backends is None else tuple(args.backends.split(","))
     request = scaffold.InitRequest(model=args.model, root=args.dir, dataset=args.dataset, texts=args.texts,
@@ -223,7 +223,7 @@ def verdict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_verdict(args: argparse.Namespace) -> int:
-    from encoder_gate.verdict import write_verdict
+    from encoder_gate.reporting.verdict import write_verdict
 
     text: str = write_verdict(args.report_dir)
     print(text, end="" if text.endswith("\n") else "\n")

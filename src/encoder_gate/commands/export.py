@@ -41,7 +41,7 @@ import numpy as np
 from encoder_gate.backends.base import BuildContext
 from encoder_gate.cache import sha256_file, toolchain_versions
 from encoder_gate.errors import GateError
-from encoder_gate.optimum_compat import INSTALL_HINT, optimum_missing
+from encoder_gate.backends.optimum_compat import INSTALL_HINT, optimum_missing
 
 VARIANTS = ("fp32", "fp16", "int8")
 FILE_NAMES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_quantized.onnx"}
@@ -281,7 +281,7 @@ def check_optimum_loads(out: Path, file_name: str, task: str, tokenizer: Any, te
     from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTModelForSequenceClassification
 
     from encoder_gate.backends.base import postprocess
-    from encoder_gate.inference import encode
+    from encoder_gate.runtime.inference import encode
 
     cls = ORTModelForFeatureExtraction if task == "feature_extraction" else ORTModelForSequenceClassification
     try:
@@ -305,8 +305,8 @@ def _evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndar
               *, precision: str, size_bytes: int, model: Any) -> dict[str, Any]:
     """The accuracy gate's per-backend summary: gate.evaluate with the gate's atol for the task
     (parity only when there are no gold labels)."""
-    from encoder_gate.gate import evaluate
-    from encoder_gate.tolerances import bounds_for
+    from encoder_gate.accuracy.evaluation import evaluate
+    from encoder_gate.accuracy.tolerances import bounds_for
 
     return evaluate(name, probs, reference, gold, precision=precision, size_bytes=size_bytes,
                     task=model.task, label_names=model.label_names,
@@ -321,7 +321,7 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
     Otherwise the bundled test split; its gold labels are used when the model is a
     multi-label classifier with go_emotions' labels in order, else only its texts (parity).
     """
-    from encoder_gate.data import load_dataset
+    from encoder_gate.data.datasets import load_dataset
 
     model = session.model
     if request.dataset is not None or model.task == "multi_label":
@@ -348,9 +348,9 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
     """Build (or take from the cache) every variant, write it with its model card, measure it."""
     from encoder_gate.backends.onnx_backend import OnnxRunner, copy_side_files, fp32_exporter, open_session
     from encoder_gate.config import GateConfig
-    from encoder_gate.gate import THRESHOLD
-    from encoder_gate.inference import predict_texts
-    from encoder_gate.session import GateSession
+    from encoder_gate.accuracy.evaluation import THRESHOLD
+    from encoder_gate.runtime.inference import predict_texts
+    from encoder_gate.runtime.session import GateSession
 
     request.check()
     started = time.monotonic()
@@ -376,7 +376,7 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
         dst = place(path, out, FILE_NAMES[variant])
         stats = None
         if request.dedupe:
-            from encoder_gate.dedupe import dedupe_file
+            from encoder_gate.backends.dedupe import dedupe_file
 
             d = dedupe_file(dst)
             stats = d.as_dict()
@@ -496,7 +496,7 @@ def render_card(p: dict[str, Any]) -> str:
         "gate uses" + (f"; ORT optimization level {p['optimize']} (optimum AutoOptimizationConfig's, run by "
                        f"{p['optimizer']}) applied to the FP32 graph, FP16 and INT8 made from it"
                        if p["optimize"] else "")
-        + ("; identical initializers de-duplicated (encoder_gate.dedupe)" if p["dedupe"] else "") + ".",
+        + ("; identical initializers de-duplicated (encoder_gate.backends.dedupe)" if p["dedupe"] else "") + ".",
         "",
         "## Files",
         "",

@@ -20,10 +20,10 @@ from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError
-from encoder_gate.gate import Evaluation, evaluate
-from encoder_gate.inference import predict_texts
-from encoder_gate.models import ModelSpec, resolve_model
-from encoder_gate.tolerances import Bounds, bounds_for
+from encoder_gate.accuracy.evaluation import Evaluation, evaluate
+from encoder_gate.runtime.inference import predict_texts
+from encoder_gate.models.resolve import ModelSpec, resolve_model
+from encoder_gate.accuracy.tolerances import Bounds, bounds_for
 
 
 @dataclass
@@ -75,7 +75,7 @@ class GateSession:
         With `texts` (a text file, no labels) it holds the texts alone: every parity check
         runs against the torch reference, and the checks that need gold labels skip.
         """
-        from encoder_gate.data import check_labels_match, check_single_label
+        from encoder_gate.data.datasets import check_labels_match, check_single_label
 
         cfg = self.config
         ds = self.load_split(cfg.split)
@@ -103,8 +103,8 @@ class GateSession:
         are negative and positive gets them regrouped (data.to_sentiment). A feature-
         extraction encoder reads the bundled texts and needs no labels.
         """
-        from encoder_gate.data import SENTIMENT_SOURCE, is_sentiment_labels
-        from encoder_gate.labels import GO_EMOTIONS_LABELS
+        from encoder_gate.data.datasets import SENTIMENT_SOURCE, is_sentiment_labels
+        from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
         source, model = self.config.dataset, self.model
         if self.config.texts is not None:
@@ -125,7 +125,7 @@ class GateSession:
     def load_split(self, split: str, variant: str | None = None) -> Any:
         """One split of the configured dataset source (and variant, unless given), with the
         model's labels; the `texts` file, unlabelled, whatever the split."""
-        from encoder_gate.data import apply_variant, load_dataset, load_texts
+        from encoder_gate.data.datasets import apply_variant, load_dataset, load_texts
 
         cfg = self.config
         if cfg.texts is not None:
@@ -175,7 +175,7 @@ class GateSession:
 
     def _cached_predictions(self, runner: Any, texts: Sequence[str]) -> tuple[np.ndarray, bool]:
         """The runner's outputs on `texts` (from the prediction cache when their key is there)."""
-        from encoder_gate.prediction_cache import cached_predictions
+        from encoder_gate.runtime.predictions import cached_predictions
 
         cfg = self.config
         return cached_predictions(
@@ -225,7 +225,7 @@ class GateSession:
         (`thresholds = "tuned"`), or None for the model card's fixed 0.5."""
         if self.config.thresholds == "fixed" or self.model.task != "multi_label":
             return None
-        from encoder_gate.metrics import tune_thresholds
+        from encoder_gate.accuracy.metrics import tune_thresholds
 
         val = self.load_split("validation")
         self.progress(f"tuning per-label thresholds on {len(val)} validation texts")

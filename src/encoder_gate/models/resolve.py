@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from encoder_gate.cache import ArtifactCache, hash_files, sha256_file, toolchain_versions
 from encoder_gate.errors import GateError
-from encoder_gate.families import FAMILIES, FAMILY_BUILDERS
-from encoder_gate.labels import GO_EMOTIONS_LABELS
+from encoder_gate.models.families import FAMILIES, FAMILY_BUILDERS
+from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
 Task = Literal["multi_label", "single_label", "feature_extraction"]
 BUILTIN_MODELS = ("default", "tiny", "minilm", "sentiment", "minilm-embed", *FAMILIES)
@@ -85,9 +85,9 @@ def build_tiny(out: Path, progress: Progress = _quiet) -> None:
     import torch
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
-    from encoder_gate.data import load_dataset
-    from encoder_gate.families import byte_level_bpe, fast_class, wrap_tokenizer
-    from encoder_gate.train import TINY_TRAINING, fit
+    from encoder_gate.data.datasets import load_dataset
+    from encoder_gate.models.families import byte_level_bpe, fast_class, wrap_tokenizer
+    from encoder_gate.models.train import TINY_TRAINING, fit
 
     train = load_dataset("bundled", split="train")
     corpus = resources.files("encoder_gate").joinpath("data_files/tiny_corpus.txt").read_text()
@@ -182,19 +182,19 @@ def _looks_like_path(name: str) -> bool:
 def resolve_model(name: str, cache: ArtifactCache, progress: Progress = _quiet) -> ModelSpec:
     """Turn `--gate-model` into a ModelSpec, building a builtin model once if needed."""
     if name == "default":
-        from encoder_gate.train import build_default_model
+        from encoder_gate.models.train import build_default_model
 
         return build_default_model(cache, progress)
     if name == "sentiment":
-        from encoder_gate.train import build_sentiment_model
+        from encoder_gate.models.train import build_sentiment_model
 
         return build_sentiment_model(cache, progress)
     if name in BUILDERS:
         builder, recipe, trains = BUILDERS[name]
         key: dict[str, object] = {"recipe": recipe, "tools": toolchain_versions()}
         if trains:
-            from encoder_gate.data import bundled_path
-            from encoder_gate.train import TINY_TRAINING
+            from encoder_gate.data.datasets import bundled_path
+            from encoder_gate.models.train import TINY_TRAINING
 
             key["train_data"] = sha256_file(bundled_path("train"))
             key["training"] = TINY_TRAINING.__dict__

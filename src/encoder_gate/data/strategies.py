@@ -1,7 +1,7 @@
 """Shared hypothesis strategies for text: realistic comments, awkward text, batches, long text.
 
     from hypothesis import given
-    from encoder_gate.strategies import text_batches
+    from encoder_gate.data.strategies import text_batches
 
     @given(text_batches())
     def test_something(texts: list[str]) -> None: ...

@@ -23,13 +23,13 @@ from typing import Any, Literal
 import numpy as np
 
 from encoder_gate.errors import GateError
-from encoder_gate.labels import GO_EMOTIONS_LABELS
+from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
 FILTERED_MIN_CHARS = 200
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 VARIANTS: tuple[str, ...] = ("normal", "filtered")
 LABEL_FORMATS: tuple[str, ...] = ("auto", "names", "indices", "onehot")
-DATA_DIR = Path(__file__).resolve().parent / "data_files"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data_files"
 _READERS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 _INT = re.compile(r"^[+-]?\d+$")
 
@@ -110,7 +110,7 @@ def bundled_path(split: str) -> Path:
     if not path.is_file():
         raise GateError(
             f"bundled data file {path} is missing; reinstall encoder-gate (its package data "
-            "data_files/ was not installed) or regenerate it with `python -m encoder_gate.datagen`"
+            "data_files/ was not installed) or regenerate it with `python -m encoder_gate.data.datagen`"
         )
     return path
 

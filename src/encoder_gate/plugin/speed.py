@@ -1,8 +1,8 @@
 """The benchmark half of the plugin: the sweep, case order, benchmark fixtures and the speed gate.
 
-Registered by :mod:`encoder_gate.plugin` in ``pytest_configure`` (as pytest registers its
+Registered by :mod:`encoder_gate.plugin.core` in ``pytest_configure`` (as pytest registers its
 stepwise and cache plugins), so an installed encoder-gate brings it to any project; its
-state lives in the config's stash. The numbers are computed by :mod:`encoder_gate.bench`.
+state lives in the config's stash. The numbers are computed by :mod:`encoder_gate.speed.bench`.
 
 - **Sweep**: ``--gate-sweep gate`` (the default) keeps the configuration whose false-alarm
   and detection rates the README measures: model-only, normal variant, length-bucketed,
@@ -35,9 +35,10 @@ from typing import Any
 
 import pytest
 
-from encoder_gate import bench, bench_estimate
+from encoder_gate.speed import bench
+from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.errors import GateError
-from encoder_gate.verdict import refresh_verdict
+from encoder_gate.reporting.verdict import refresh_verdict
 
 SETTINGS = pytest.StashKey[bench.BenchSettings]()
 RESULTS = pytest.StashKey[list[bench.BenchResult]]()
@@ -71,7 +72,7 @@ class BenchPlugin:
 
     def __init__(self, config: pytest.Config, gate: Any) -> None:
         self.config = config
-        self.gate = gate  # the GateSession of encoder_gate.plugin
+        self.gate = gate  # the GateSession of encoder_gate.plugin.core
         try:
             settings = bench.settings_from_env()
         except GateError as exc:
@@ -319,7 +320,7 @@ class BenchPlugin:
             terminalreporter.write_line(text, **({style: True} if style else {}))
 
 
-# --- fixtures (module level; encoder_gate.plugin registers this module as a plugin too) ---
+# --- fixtures (module level; encoder_gate.plugin.core registers this module as a plugin too) ---
 
 @pytest.fixture(scope="session")
 def bench_settings(pytestconfig: pytest.Config) -> bench.BenchSettings:
@@ -342,8 +343,8 @@ def machine_gemm(pytestconfig: pytest.Config, gate_session: Any) -> float:
 def bench_texts(gate_session: Any, gate_model: Any,
                 bench_settings: bench.BenchSettings) -> dict[str, Any]:
     """The first N texts of each variant of the evaluation texts (a GateError if a variant is empty)."""
-    from encoder_gate.data import VARIANTS, apply_variant
-    from encoder_gate.plugin import call_or_skip
+    from encoder_gate.data.datasets import VARIANTS, apply_variant
+    from encoder_gate.plugin.core import call_or_skip
 
     full = call_or_skip(gate_session.load_split, gate_session.config.split, "normal")
     out: dict[str, Any] = {}
@@ -377,7 +378,7 @@ def bench_extra_rounds(pytestconfig: pytest.Config) -> Callable[[str, str, Seque
 
 def _plugin(config: pytest.Config) -> BenchPlugin:
     found = config.pluginmanager.get_plugin("encoder-gate-bench")
-    assert isinstance(found, BenchPlugin), "encoder_gate.plugin registers the bench plugin"
+    assert isinstance(found, BenchPlugin), "encoder_gate.plugin.core registers the bench plugin"
     return found
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.cache import ArtifactCache, sha256_file, toolchain_versions
-from encoder_gate.labels import GO_EMOTIONS_LABELS
+from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
 Progress = Callable[[str], None]
 DEFAULT_RECIPE = 1  # bump when the recipe below changes the trained weights
@@ -174,8 +174,8 @@ def _train_minilm_head(out: Path, progress: Progress, *, name: str, source: str,
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
 
-    from encoder_gate.data import load_dataset
-    from encoder_gate.models import label_maps, minilm_dir
+    from encoder_gate.data.datasets import load_dataset
+    from encoder_gate.models.resolve import label_maps, minilm_dir
 
     train = load_dataset(source, split="train")
     src = minilm_dir()
@@ -195,8 +195,8 @@ def _train_minilm_head(out: Path, progress: Progress, *, name: str, source: str,
 def _cached_model(cache: ArtifactCache, progress: Progress, name: str, recipe_version: int,
                   recipe: TrainRecipe, build: Callable[[Path, Progress], None]) -> Any:
     """A trained built-in model's spec: trained once, then taken from the cache."""
-    from encoder_gate.data import bundled_path
-    from encoder_gate.models import spec_from_dir
+    from encoder_gate.data.datasets import bundled_path
+    from encoder_gate.models.resolve import spec_from_dir
 
     key = {"recipe": recipe_version, "training": recipe.__dict__,
            "train_data": sha256_file(bundled_path("train")), "tools": toolchain_versions()}
@@ -219,7 +219,7 @@ def build_default_model(cache: ArtifactCache, progress: Progress) -> Any:
 
 def build_sentiment(out: Path, progress: Progress) -> None:
     """Train the two-class sentiment classifier and save it (model + tokenizer) to `out`."""
-    from encoder_gate.data import SENTIMENT_LABELS, SENTIMENT_SOURCE
+    from encoder_gate.data.datasets import SENTIMENT_LABELS, SENTIMENT_SOURCE
 
     _train_minilm_head(out, progress, name="sentiment", source=SENTIMENT_SOURCE, labels=SENTIMENT_LABELS,
                        problem_type="single_label_classification", recipe=SENTIMENT_TRAINING,

@@ -9,7 +9,7 @@ backend, the metric, the observed value, the bound, where the bound comes from, 
 three worst samples with a per-label table of reference vs backend probabilities.
 
 With gold labels a classifier's evaluation also carries error bars (`Evaluation.stats`,
-:class:`AccuracyStats`, from :mod:`encoder_gate.significance`): the headline F1 change with
+:class:`AccuracyStats`, from :mod:`encoder_gate.accuracy.significance`): the headline F1 change with
 its paired-bootstrap 95% CI, exact McNemar on the discordant decisions, the minimum
 detectable F1 drop, and a per-label verdict. The F1 keep check decides by the configured
 rule (`point`, `regression`, `non-inferiority`); `per_label` fails when a label with
@@ -24,7 +24,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from encoder_gate.metrics import (
+from encoder_gate.accuracy.metrics import (
     Drift,
     cosine_similarity,
     drift,
@@ -32,7 +32,7 @@ from encoder_gate.metrics import (
     relative_l2,
     singlelabel_metrics,
 )
-from encoder_gate.significance import (
+from encoder_gate.accuracy.significance import (
     Decision,
     DeltaCI,
     LabelResult,
@@ -47,7 +47,7 @@ from encoder_gate.significance import (
     per_label,
     underpowered_warning,
 )
-from encoder_gate.tolerances import Bounds, override_table
+from encoder_gate.accuracy.tolerances import Bounds, override_table
 
 CHECKS = ("drift_mean", "drift_p99", "drift_max", "flip_rate", "f1_keep", "f1_floor")
 # The checks that fit each task. Multi-label: drift of the sigmoid probabilities, flips of
@@ -107,7 +107,7 @@ class AccuracyStats:
     decisions each side gets right (multi-label: one unit per (example, label) decision;
     single-label: per example); `mde_f1`: the smallest F1 drop this set detects at 80%
     power, given this backend's disagreement with the reference
-    (:func:`~encoder_gate.significance.min_detectable_drop`). `rule`, `margin` and
+    (:func:`~encoder_gate.accuracy.significance.min_detectable_drop`). `rule`, `margin` and
     `min_support` are the configured F1 rule, F1 margin and per-label support floor.
     The decision matrices (n, L) are the ones the task metrics use.
     """
@@ -125,7 +125,7 @@ class AccuracyStats:
     _per_label: dict[float, list[LabelResult]] = field(default_factory=dict, repr=False, compare=False)
 
     def per_label(self, keep: float) -> list[LabelResult]:
-        """Every label judged on its own (:func:`~encoder_gate.significance.per_label`)."""
+        """Every label judged on its own (:func:`~encoder_gate.accuracy.significance.per_label`)."""
         if keep not in self._per_label:
             self._per_label[keep] = per_label(self.gold, self.ref_dec, self.dec, self.label_names,
                                               min_support=self.min_support, keep=keep)
@@ -368,7 +368,7 @@ def check(ev: Evaluation, check_name: str, bounds: Bounds, texts: Sequence[str],
         what = f"{check_name} = {observed:.6g} exceeds the bound {bound:.6g}"
     lines = [
         f"{ev.name}: {what}.",
-        f"  (bounds: encoder_gate/tolerances.py; override in {override_table(ev.name)})",
+        f"  (bounds: encoder_gate/accuracy/tolerances.py; override in {override_table(ev.name)})",
     ]
     if ev.task == "feature_extraction":
         return "\n".join([*lines, *_describe_embeddings(ev, texts)])
@@ -396,7 +396,7 @@ def _per_label_failure(ev: Evaluation, bounds: Bounds, texts: Sequence[str]) -> 
         f"number of decisions, Holm-adjusted McNemar p >= 0.05); the overall "
         f"{HEADLINE_WORDS.get(ev.headline, ev.headline)} change is {s.delta.delta:+.4f} "
         f"[{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}].",
-        f"  (bounds: encoder_gate/tolerances.py per_label_keep, or --gate-per-label-keep / "
+        f"  (bounds: encoder_gate/accuracy/tolerances.py per_label_keep, or --gate-per-label-keep / "
         f"--gate-per-label-min-support; override in {override_table(ev.name)})",
     ]
     lines += ["  " + r.failure_message(texts).replace("\n", "\n  ") for r in failing]

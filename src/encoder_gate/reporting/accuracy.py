@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoder_gate.cache import toolchain_versions
-from encoder_gate.gate import NO_GOLD, THRESHOLD, Evaluation
-from encoder_gate.tolerances import Bounds
+from encoder_gate.accuracy.evaluation import NO_GOLD, THRESHOLD, Evaluation
+from encoder_gate.accuracy.tolerances import Bounds
 
 if TYPE_CHECKING:
-    from encoder_gate.session import GateSession
+    from encoder_gate.runtime.session import GateSession
 
 SCHEMA = 1
 COLUMNS = (  # (key, header, format)

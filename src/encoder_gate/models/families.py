@@ -12,7 +12,7 @@ and the tokenizer its family ships with, trained with `tokenizers` on the bundle
 | tiny-albert | Unigram (AlbertTokenizerFast) | input_ids, attention_mask, token_type_ids |
 | tiny-distilbert | WordPiece (DistilBertTokenizerFast) | input_ids, attention_mask |
 
-ALBERT shares one layer's weights across its layers (what `encoder_gate.dedupe` is for).
+ALBERT shares one layer's weights across its layers (what `encoder_gate.backends.dedupe` is for).
 Every model trains for a few seconds on the bundled train split (all weights, one epoch of
 the `tiny` recipe) so its probabilities move away from 0.5 and the gate has something to compare.
 """
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from encoder_gate.labels import GO_EMOTIONS_LABELS
+from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
 Progress = Callable[[str], None]
 FAMILY_RECIPE = 2  # bump when a builder below changes its output (2: tokenizers built from objects)
@@ -158,7 +158,7 @@ def _albert_tokenizer(corpus: list[str], out: Path) -> Any:
 def _config(family: str, tokenizer: Any) -> Any:
     from transformers import AlbertConfig, BertConfig, DistilBertConfig, RobertaConfig
 
-    from encoder_gate.models import label_maps
+    from encoder_gate.models.resolve import label_maps
 
     head: dict[str, Any] = {"problem_type": "multi_label_classification", **label_maps(GO_EMOTIONS_LABELS),
             "pad_token_id": tokenizer.pad_token_id}
@@ -190,7 +190,7 @@ def train_all(model: Any, tokenizer: Any, texts: tuple[str, ...], labels: np.nda
     `tiny` end too: these models are for plumbing, not accuracy."""
     import torch
 
-    from encoder_gate.train import TINY_TRAINING, _batches, run_epochs
+    from encoder_gate.models.train import TINY_TRAINING, _batches, run_epochs
 
     recipe = replace(TINY_TRAINING, epochs=FAMILY_EPOCHS)
     torch.manual_seed(recipe.seed)
@@ -205,7 +205,7 @@ def build_family(family: str, out: Path, progress: Progress) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from encoder_gate.data import load_dataset
+    from encoder_gate.data.datasets import load_dataset
 
     train = load_dataset("bundled", split="train")
     tokenizer = TOKENIZERS[family](_corpus(train.texts), out)
@@ -222,7 +222,7 @@ def _builder(family: str) -> Callable[[Path, Progress], None]:
     def build(out: Path, progress: Progress) -> None:
         build_family(family, out, progress)
 
-    build.__doc__ = f"Build {family} (encoder_gate.families)."
+    build.__doc__ = f"Build {family} (encoder_gate.models.families)."
     return build
 
 

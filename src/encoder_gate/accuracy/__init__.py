@@ -1,0 +1,1 @@
+"""Accuracy: metrics, the statistics behind the error bars, bounds, evaluation and checks."""

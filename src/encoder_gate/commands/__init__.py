@@ -1,0 +1,1 @@
+"""The ``encoder-gate`` command line: cli, export and init."""

@@ -1,0 +1,1 @@
+"""Data: labelled datasets, the bundled data, label sets and hypothesis strategies."""

@@ -1,0 +1,1 @@
+"""Models: every source ends as a plain Hugging Face model directory and a ModelSpec."""

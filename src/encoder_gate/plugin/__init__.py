@@ -1,0 +1,1 @@
+"""The pytest plugin: options, session fixtures, the benchmark half and the summary."""

@@ -1,0 +1,1 @@
+"""Reporting: accuracy.json/.md, benchmarks.md with plots, and the verdict."""

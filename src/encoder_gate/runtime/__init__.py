@@ -1,0 +1,1 @@
+"""Runtime: tokenize and predict, the prediction cache, and the session that builds everything once."""

@@ -1,0 +1,1 @@
+"""Speed: benchmark plans, timing, statistics and the speed gate."""
