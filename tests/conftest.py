@@ -9,7 +9,8 @@ import pytest
 
 from encoder_gate.backends.base import BuildContext
 from encoder_gate.cache import ArtifactCache
-from encoder_gate.models.resolve import ModelSpec, resolve_model
+from encoder_gate.models.resolve import resolve_model
+from encoder_gate.models.spec import ModelSpec
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,6 +12,10 @@ import json
 import numpy as np
 import pytest
 
+from encoder_gate.accuracy.evaluation import F1_RULES
+from encoder_gate.accuracy.tolerances import bounds_for
+from encoder_gate.commands.cli import main
+from encoder_gate.errors import GateError
 from encoder_gate.studies import accuracy_noise
 from encoder_gate.studies.accuracy_noise import (
     AccuracyNoise,
@@ -33,10 +37,6 @@ from encoder_gate.studies.accuracy_noise import (
     reproduce_command,
     to_logits,
 )
-from encoder_gate.commands.cli import main
-from encoder_gate.errors import GateError
-from encoder_gate.accuracy.evaluation import F1_RULES
-from encoder_gate.accuracy.tolerances import bounds_for
 
 N, L, TARGET = 800, 20, 5
 NAMES = tuple(f"emotion_{j}" for j in range(L))

@@ -16,20 +16,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from encoder_gate.reporting.accuracy import _row, render_markdown, stats_lines, write_payload
-from encoder_gate.accuracy.evaluation import (
-    NO_GOLD,
-    TASK_CHECKS,
-    UnderpoweredWarning,
-    check,
-    evaluate,
-    not_applicable,
-    observed_and_bound,
-)
+from encoder_gate.accuracy.checks import NO_GOLD, TASK_CHECKS, check, not_applicable, observed_and_bound
+from encoder_gate.accuracy.evaluation import UnderpoweredWarning, evaluate
 from encoder_gate.accuracy.significance import examples_needed
-from encoder_gate.suite import checks as shipped
 from encoder_gate.accuracy.tolerances import bounds_for
+from encoder_gate.reporting.accuracy import _row, render_markdown, stats_lines, write_payload
 from encoder_gate.reporting.verdict import render_verdict
+from encoder_gate.suite import checks as shipped
 
 N, L = 1200, 28
 NAMES = tuple(f"emotion_{j}" for j in range(L))

@@ -9,7 +9,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from encoder_gate.backends import parse_backend
-from encoder_gate.backends.registry import KNOWN_BACKENDS
+from encoder_gate.backends.registry import BACKENDS as KNOWN_BACKENDS
 from encoder_gate.errors import DeviceUnavailable, GateError
 from encoder_gate.runtime.inference import encode
 

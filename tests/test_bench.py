@@ -1,4 +1,4 @@
-"""encoder_gate.speed.bench: FLOPs, batching and padding, rates, speedups and the speedup gate.
+"""encoder_gate.speed: FLOPs, batching and padding, rates, speedups and the speedup gate.
 
 The last tests run the real benchmarks (benchmarks/) on the tiny model in a subprocess.
 """
@@ -15,13 +15,56 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from encoder_gate.speed import bench
-from encoder_gate.speed import estimate as bench_estimate
+from encoder_gate.commands.layout import THIN_MODULES
 from encoder_gate.errors import GateError
-from encoder_gate.commands.init import THIN_MODULES
+from encoder_gate.speed import estimate as bench_estimate
+from encoder_gate.speed.baseline import comparability_warnings
+from encoder_gate.speed.batches import (
+    DISPATCHES,
+    batch_indices,
+    make_batches,
+    padding_efficiency,
+    padding_stats,
+)
+from encoder_gate.speed.files import latest_benchmark_file, load_benchmark_json, load_benchmarks
+from encoder_gate.speed.flops import ModelDims, batch_flops, plan_flops, sequence_flops
+from encoder_gate.speed.machine import (
+    gemm_gflops,
+    hardware_fingerprint,
+    library_versions,
+    peak_rss_bytes,
+    session_providers,
+)
+from encoder_gate.speed.outcome import finish_session
+from encoder_gate.speed.rates import latency_percentiles, throughput
+from encoder_gate.speed.results import (
+    BenchResult,
+    compute_speedups,
+    format_speedups,
+    paired_speedup,
+    read_json,
+    results_from_json,
+    speedups_document,
+    write_json,
+)
+from encoder_gate.speed.rules import point_rule_failures
+from encoder_gate.speed.settings import (
+    ENV_ALLOW_OTHER_MACHINE,
+    ENV_ALPHA,
+    ENV_BASELINE,
+    ENV_EXTRA_ROUNDS,
+    ENV_MAX_DROP,
+    ENV_PAIRED,
+    ENV_ROUNDS,
+    ENV_TEXTS,
+    BenchSettings,
+    settings_from_env,
+)
+from encoder_gate.speed.workers import WorkerPool, split_batches, workers_info
+from encoder_gate.studies.speed_noise import format_noise, gate_noise
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_DIMS = bench.ModelDims(hidden=4, layers=2, intermediate=8, heads=2, num_labels=3)
+TINY_DIMS = ModelDims(hidden=4, layers=2, intermediate=8, heads=2, num_labels=3)
 
 
 def fake_benchmark_doc(medians: dict[tuple[str, str, int, str, str], float]) -> dict:
@@ -57,36 +100,36 @@ def test_flops_of_a_hand_worked_tiny_config():
     """h=4, i=8, L=2, a=2, n=3, s=5: 2*(5*(8*16 + 4*4*8) + 4*25*2*2) + (2*16 + 2*4*3) = 3416."""
     per_layer = 5 * (8 * 4 * 4 + 4 * 4 * 8) + 4 * 5 * 5 * 2 * 2  # 1280 + 400
     assert per_layer == 1680
-    assert bench.sequence_flops(TINY_DIMS, 5) == 2 * 1680 + 56 == 3416
-    assert bench.batch_flops(TINY_DIMS, [5, 5]) == 2 * 3416
-    assert bench.sequence_flops(TINY_DIMS, 0) == 0
+    assert sequence_flops(TINY_DIMS, 5) == 2 * 1680 + 56 == 3416
+    assert batch_flops(TINY_DIMS, [5, 5]) == 2 * 3416
+    assert sequence_flops(TINY_DIMS, 0) == 0
 
 
 def test_flops_grow_quadratically_only_through_attention():
     """Doubling the length doubles the matmul terms and quadruples the attention terms."""
-    no_head = bench.ModelDims(hidden=4, layers=2, intermediate=8, heads=2, num_labels=0)
-    f1, f2 = bench.sequence_flops(no_head, 10), bench.sequence_flops(no_head, 20)
+    no_head = ModelDims(hidden=4, layers=2, intermediate=8, heads=2, num_labels=0)
+    f1, f2 = sequence_flops(no_head, 10), sequence_flops(no_head, 20)
     attention_1 = 2 * 4 * 10 * 10 * 4
     assert f2 == 2 * (f1 - attention_1) + 4 * attention_1
 
 
 def test_model_dims_read_bert_and_distilbert_names(tiny):
-    assert bench.ModelDims.from_config(
+    assert ModelDims.from_config(
         {"dim": 768, "n_layers": 6, "hidden_dim": 3072, "n_heads": 12, "id2label": {"0": "a", "1": "b"}}
-    ) == bench.ModelDims(768, 6, 3072, 12, 2)
-    dims = bench.ModelDims.from_model_dir(tiny.path)
+    ) == ModelDims(768, 6, 3072, 12, 2)
+    dims = ModelDims.from_model_dir(tiny.path)
     assert (dims.hidden, dims.layers, dims.heads, dims.num_labels) == (32, 2, 2, 28)
     with pytest.raises(GateError, match="hidden_size"):
-        bench.ModelDims.from_config({"num_hidden_layers": 2})
+        ModelDims.from_config({"num_hidden_layers": 2})
 
 
 # --- batching and padding -------------------------------------------------------------------
 
 
 @given(st.lists(st.integers(1, 64), min_size=1, max_size=60), st.integers(1, 9),
-       st.sampled_from(bench.DISPATCHES))
+       st.sampled_from(DISPATCHES))
 def test_batching_keeps_every_item_once(lengths, batch_size, dispatch):
-    groups = bench.batch_indices(lengths, batch_size, dispatch)
+    groups = batch_indices(lengths, batch_size, dispatch)
     assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
     assert all(1 <= len(g) <= batch_size for g in groups)
 
@@ -96,28 +139,28 @@ def test_bucketing_pads_no_more_than_dataset_order_with_full_batches(batch_size,
     """With full batches, sorting by length is the least padding of any order."""
     n = batch_size * n_batches
     lengths = data.draw(st.lists(st.integers(1, 64), min_size=n, max_size=n))
-    ordered = bench.padding_stats(lengths, bench.batch_indices(lengths, batch_size, "ordered"))
-    bucketed = bench.padding_stats(lengths, bench.batch_indices(lengths, batch_size, "bucketed"))
+    ordered = padding_stats(lengths, batch_indices(lengths, batch_size, "ordered"))
+    bucketed = padding_stats(lengths, batch_indices(lengths, batch_size, "bucketed"))
     assert bucketed[0] == ordered[0] == sum(lengths)
     assert bucketed[1] <= ordered[1]
 
 
 def test_bucketing_reduces_padding_on_mixed_lengths():
     lengths = [5, 120, 7, 60, 6, 118, 9, 64]
-    ordered = bench.padding_stats(lengths, bench.batch_indices(lengths, 2, "ordered"))
-    bucketed = bench.padding_stats(lengths, bench.batch_indices(lengths, 2, "bucketed"))
+    ordered = padding_stats(lengths, batch_indices(lengths, 2, "ordered"))
+    bucketed = padding_stats(lengths, batch_indices(lengths, 2, "bucketed"))
     assert ordered == (389, 2 * (120 + 60 + 118 + 64))
     assert bucketed == (389, 2 * (6 + 9 + 64 + 120))
-    assert bench.padding_efficiency(*bucketed) > bench.padding_efficiency(*ordered)
+    assert padding_efficiency(*bucketed) > padding_efficiency(*ordered)
 
 
 def test_padding_efficiency_and_bad_arguments():
-    assert bench.padding_efficiency(3, 4) == 0.75
-    assert bench.padding_efficiency(0, 0) == 1.0
+    assert padding_efficiency(3, 4) == 0.75
+    assert padding_efficiency(0, 0) == 1.0
     with pytest.raises(GateError, match="batch size"):
-        bench.batch_indices([1, 2], 0, "ordered")
+        batch_indices([1, 2], 0, "ordered")
     with pytest.raises(GateError, match="dispatch"):
-        bench.batch_indices([1, 2], 1, "random")
+        batch_indices([1, 2], 1, "random")
 
 
 def test_make_batches_pads_each_batch_to_its_longest(tiny):
@@ -126,18 +169,18 @@ def test_make_batches_pads_each_batch_to_its_longest(tiny):
     tok = AutoTokenizer.from_pretrained(tiny.path)
     texts = ["hi", "a much longer text than the first one, with many more tokens in it", "ok then",
              "medium sized text here", "x"]
-    for dispatch in bench.DISPATCHES:
-        plan = bench.make_batches(tok, texts, 2, dispatch)
+    for dispatch in DISPATCHES:
+        plan = make_batches(tok, texts, 2, dispatch)
         assert plan.n_messages == 5 and [len(i) for i in plan.indices] == [2, 2, 1]
         for batch, lengths in zip(plan.batches, plan.lengths, strict=True):
             assert batch["input_ids"].shape[1] == lengths.max()
         assert plan.padded_tokens == sum(b["input_ids"].size for b in plan.batches)
         assert 0 < plan.padding_efficiency <= 1
         assert plan.shapes == sorted(set(plan.shapes))
-    ordered, bucketed = (bench.make_batches(tok, texts, 2, d) for d in bench.DISPATCHES)
+    ordered, bucketed = (make_batches(tok, texts, 2, d) for d in DISPATCHES)
     assert ordered.real_tokens == bucketed.real_tokens
     assert bucketed.padded_tokens < ordered.padded_tokens
-    useful, executed = bench.plan_flops(bench.ModelDims.from_model_dir(tiny.path), ordered)
+    useful, executed = plan_flops(ModelDims.from_model_dir(tiny.path), ordered)
     assert 0 < useful < executed
 
 
@@ -145,38 +188,38 @@ def test_make_batches_pads_each_batch_to_its_longest(tiny):
 
 
 def test_throughput_and_latency_percentiles():
-    assert bench.throughput(64, 1000, 2000, 0.5) == {
+    assert throughput(64, 1000, 2000, 0.5) == {
         "messages_per_s": 128.0, "real_tokens_per_s": 2000.0, "padded_tokens_per_s": 4000.0}
-    lat = bench.latency_percentiles([i / 1000 for i in range(1, 101)])
+    lat = latency_percentiles([i / 1000 for i in range(1, 101)])
     assert lat["p50_ms"] == pytest.approx(50.5) and lat["p90_ms"] == pytest.approx(90.1)
     assert lat["p99_ms"] == pytest.approx(99.01)
     with pytest.raises(ValueError):
-        bench.throughput(1, 1, 1, 0.0)
+        throughput(1, 1, 1, 0.0)
 
 
 def test_machine_numbers_are_positive():
-    assert bench.gemm_gflops(n=128, repeats=3) > 0
-    assert bench.peak_rss_bytes() > 10_000_000  # python + numpy alone
-    versions = bench.library_versions()
+    assert gemm_gflops(n=128, repeats=3) > 0
+    assert peak_rss_bytes() > 10_000_000  # python + numpy alone
+    versions = library_versions()
     assert set(versions) >= {"torch", "onnxruntime", "transformers"}
 
 
 def test_settings_from_env():
-    assert bench.settings_from_env({}) == bench.BenchSettings()
-    got = bench.settings_from_env({bench.ENV_TEXTS: "16", bench.ENV_ROUNDS: "2", bench.ENV_MAX_DROP: "0.1",
-                                   bench.ENV_BASELINE: "base.json"})
+    assert settings_from_env({}) == BenchSettings()
+    got = settings_from_env({ENV_TEXTS: "16", ENV_ROUNDS: "2", ENV_MAX_DROP: "0.1",
+                                   ENV_BASELINE: "base.json"})
     assert (got.texts, got.rounds, got.max_drop, got.baseline) == (16, 2, 0.1, Path("base.json"))
-    with pytest.raises(GateError, match=bench.ENV_ROUNDS):
-        bench.settings_from_env({bench.ENV_ROUNDS: "0"})
-    with pytest.raises(GateError, match=bench.ENV_MAX_DROP):
-        bench.settings_from_env({bench.ENV_MAX_DROP: "1.5"})
+    with pytest.raises(GateError, match=ENV_ROUNDS):
+        settings_from_env({ENV_ROUNDS: "0"})
+    with pytest.raises(GateError, match=ENV_MAX_DROP):
+        settings_from_env({ENV_MAX_DROP: "1.5"})
 
 
 # --- speedups and the gate ------------------------------------------------------------------
 
 
 def test_speedups_are_same_run_ratios_over_torch():
-    speedups = bench.compute_speedups(bench.results_from_json(fake_benchmark_doc(medians())))
+    speedups = compute_speedups(results_from_json(fake_benchmark_doc(medians())))
     assert speedups == {"model/normal/bs1/bucketed": {"onnx-fp32": 2.0, "onnx-int8": 4.0},
                         "model/normal/bs8/bucketed": {"onnx-fp32": 2.0, "onnx-int8": 4.0}}
 
@@ -187,21 +230,21 @@ def test_speedups_use_the_fastest_round_by_default():
     for entry in doc["benchmarks"]:
         if entry["extra_info"]["backend"] == "onnx-fp32":
             entry["stats"]["min"] = entry["stats"]["median"] / 2
-    by_min = bench.compute_speedups(bench.results_from_json(doc))
-    by_median = bench.compute_speedups(bench.results_from_json(doc, stat="median"))
+    by_min = compute_speedups(results_from_json(doc))
+    by_median = compute_speedups(results_from_json(doc, stat="median"))
     assert by_min["model/normal/bs1/bucketed"]["onnx-fp32"] == 4.0
     assert by_median["model/normal/bs1/bucketed"]["onnx-fp32"] == 2.0
 
 
 def test_speedups_need_the_reference_in_the_same_case():
     only_onnx = {k: v for k, v in medians().items() if k[-1] != "torch"}
-    assert bench.compute_speedups(bench.results_from_json(fake_benchmark_doc(only_onnx))) == {}
+    assert compute_speedups(results_from_json(fake_benchmark_doc(only_onnx))) == {}
 
 
 def test_foreign_benchmarks_are_skipped():
     doc = fake_benchmark_doc(medians())
     doc["benchmarks"].append({"name": "test_other", "extra_info": {}, "stats": {"median": 1.0}})
-    assert len(bench.results_from_json(doc)) == 6
+    assert len(results_from_json(doc)) == 6
 
 
 def test_speedup_gate_passes_an_unchanged_run_and_fails_a_30_percent_slower_backend(tmp_path):
@@ -209,56 +252,57 @@ def test_speedup_gate_passes_an_unchanged_run_and_fails_a_30_percent_slower_back
     base_file, slow_file = tmp_path / "0001_base.json", tmp_path / "0002_slow.json"
     base_file.write_text(json.dumps(fake_benchmark_doc(medians())))
     slow_file.write_text(json.dumps(fake_benchmark_doc(medians({"onnx-fp32": 1.3}))))
-    [base_doc, slow_doc] = bench.load_benchmarks([base_file, slow_file])
-    baseline = bench.compute_speedups(bench.results_from_json(base_doc))
-    slowed = bench.compute_speedups(bench.results_from_json(slow_doc))
+    [base_doc, slow_doc] = load_benchmarks([base_file, slow_file])
+    baseline = compute_speedups(results_from_json(base_doc))
+    slowed = compute_speedups(results_from_json(slow_doc))
 
-    assert bench.speedup_gate(baseline, baseline, max_drop=0.2) == []
-    failures = bench.speedup_gate(slowed, baseline, max_drop=0.2)
+    assert point_rule_failures(baseline, baseline, max_drop=0.2) == []
+    failures = point_rule_failures(slowed, baseline, max_drop=0.2)
     assert [(f.backend, f.case) for f in failures] == [("onnx-fp32", "model/normal/bs1/bucketed"),
                                                        ("onnx-fp32", "model/normal/bs8/bucketed")]
     assert failures[0].drop == pytest.approx(1 - 1 / 1.3)
     assert "onnx-fp32 model/normal/bs1/bucketed: speedup over torch eager 1.54x, baseline 2.00x (-23.1%;" \
         in str(failures[0])
-    assert bench.speedup_gate(slowed, baseline, max_drop=0.25) == []  # a looser gate lets it through
+    assert point_rule_failures(slowed, baseline, max_drop=0.25) == []  # a looser gate lets it through
 
 
 def test_speedup_gate_reads_speedups_documents_and_skips_what_is_missing(tmp_path):
-    results = bench.results_from_json(fake_benchmark_doc(medians()))
-    doc = bench.speedups_document(results, model={"name": "tiny"}, gemm=10.0)
-    path = bench.write_json(tmp_path / "speedups.json", doc)
-    saved = bench.read_json(path, "speedups")
-    assert saved["speedups"] == bench.compute_speedups(results)
+    results = results_from_json(fake_benchmark_doc(medians()))
+    doc = speedups_document(results, model={"name": "tiny"}, gemm=10.0)
+    path = write_json(tmp_path / "speedups.json", doc)
+    saved = read_json(path, "speedups")
+    assert saved["speedups"] == compute_speedups(results)
     assert saved["seconds"]["model/normal/bs1/bucketed"]["torch"] == 1.0
     assert saved["statistic"] == "min"
-    assert bench.speedup_gate(saved, {"speedups": {"model/other/bs1/ordered": {"onnx-fp32": 9.0}}}, 0.1) == []
-    assert any("onnx-int8" in line for line in bench.format_speedups(saved))
+    assert point_rule_failures(saved, {"speedups": {"model/other/bs1/ordered": {"onnx-fp32": 9.0}}},
+                               0.1) == []
+    assert any("onnx-int8" in line for line in format_speedups(saved))
     with pytest.raises(ValueError):
-        bench.speedup_gate(saved, saved, max_drop=1.0)
+        point_rule_failures(saved, saved, max_drop=1.0)
 
 
 def test_comparability_warnings_name_a_changed_load_or_setup():
     base = {"model": {"content_hash": "a", "threads": 1}, "machine_gemm_gflops": 120.0}
-    assert bench.comparability_warnings(base, base) == []
+    assert comparability_warnings(base, base) == []
     now = {"model": {"content_hash": "a", "threads": 0}, "machine_gemm_gflops": 30.0}
-    warnings = bench.comparability_warnings(now, base)
+    warnings = comparability_warnings(now, base)
     assert len(warnings) == 2
     assert "threads differs" in warnings[0] and "loaded differently" in warnings[1]
 
 
 def test_finish_session_writes_speedups_and_reports_the_gate(tmp_path):
-    results = bench.results_from_json(fake_benchmark_doc(medians()))
-    first = bench.finish_session(results, bench.BenchSettings(), tmp_path / "a", {"name": "tiny"}, 10.0)
+    results = results_from_json(fake_benchmark_doc(medians()))
+    first = finish_session(results, BenchSettings(), tmp_path / "a", {"name": "tiny"}, 10.0)
     assert first.path == tmp_path / "a" / "speedups.json" and first.path.is_file()
     assert not any("gate" in text for text, _ in first.lines())
 
-    gated = bench.BenchSettings(baseline=first.path, max_drop=0.2)
-    same = bench.finish_session(results, gated, tmp_path / "b", {"name": "tiny"}, 10.0)
+    gated = BenchSettings(baseline=first.path, max_drop=0.2)
+    same = finish_session(results, gated, tmp_path / "b", {"name": "tiny"}, 10.0)
     assert same.failures == [] and same.lines()[-1] == (
         f"speedup gate passed against {first.path} (max drop 20%)", "green")
 
-    slowed = bench.results_from_json(fake_benchmark_doc(medians({"onnx-int8": 1.5})))
-    worse = bench.finish_session(slowed, gated, tmp_path / "c", {"name": "tiny"}, 10.0)
+    slowed = results_from_json(fake_benchmark_doc(medians({"onnx-int8": 1.5})))
+    worse = finish_session(slowed, gated, tmp_path / "c", {"name": "tiny"}, 10.0)
     red = [text for text, style in worse.lines() if style == "red"]
     assert red[0].startswith("SPEEDUP GATE FAILED") and len(red) == 3
     assert all("onnx-int8" in text for text in red[1:])
@@ -271,13 +315,13 @@ def test_benchmark_files_latest_and_errors(tmp_path):
         (machine / name).write_text(json.dumps(fake_benchmark_doc(medians())))
         os.utime(machine / name, (1000 + i, 1000 + i))
     (machine / "notes.json").write_text("{}")
-    assert bench.latest_benchmark_file(tmp_path).name == "0002_b.json"
-    assert len(bench.load_benchmarks([tmp_path])) == 1
+    assert latest_benchmark_file(tmp_path).name == "0002_b.json"
+    assert len(load_benchmarks([tmp_path])) == 1
     (tmp_path / "bad.json").write_text('{"x": 1}')
     with pytest.raises(GateError, match="not a pytest-benchmark JSON"):
-        bench.load_benchmark_json(tmp_path / "bad.json")
+        load_benchmark_json(tmp_path / "bad.json")
     with pytest.raises(GateError, match="no pytest-benchmark results"):
-        bench.latest_benchmark_file(tmp_path / "Linux-CPython-3.11-64bit" / "empty")
+        latest_benchmark_file(tmp_path / "Linux-CPython-3.11-64bit" / "empty")
 
 
 # --- the real benchmarks on the tiny model --------------------------------------------------
@@ -290,10 +334,10 @@ def bench_project(pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytes
         if rel.startswith("benchmarks/"):
             (pytester.path / rel).parent.mkdir(parents=True, exist_ok=True)
             (pytester.path / rel).write_text(text)
-    monkeypatch.setenv(bench.ENV_ROUNDS, "2")
-    monkeypatch.setenv(bench.ENV_TEXTS, "8")
+    monkeypatch.setenv(ENV_ROUNDS, "2")
+    monkeypatch.setenv(ENV_TEXTS, "8")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    for name in (bench.ENV_BASELINE, bench.ENV_ALPHA, bench.ENV_EXTRA_ROUNDS, bench.ENV_ALLOW_OTHER_MACHINE):
+    for name in (ENV_BASELINE, ENV_ALPHA, ENV_EXTRA_ROUNDS, ENV_ALLOW_OTHER_MACHINE):
         monkeypatch.delenv(name, raising=False)
     return ["benchmarks", "--gate-model", "tiny", "--gate-cache-dir", str(cache_dir), "--gate-threads", "1",
             "--gate-report-dir", str(pytester.path / "report"), "-p", "no:cacheprovider"]
@@ -383,8 +427,8 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     pytester.makeconftest(PACE_PLUGIN)
     # paces well above the real work per batch, even with a second test suite on the machine
     monkeypatch.setenv("PACE_MS", "torch=150,onnx-fp32=75")
-    monkeypatch.setenv(bench.ENV_ROUNDS, "7")
-    monkeypatch.setenv(bench.ENV_TEXTS, "32")
+    monkeypatch.setenv(ENV_ROUNDS, "7")
+    monkeypatch.setenv(ENV_TEXTS, "32")
     store = pytester.path / "store"
     args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8",
             "--gate-sweep", "full", "-k", "model_only and filtered and bucketed", "--benchmark-storage", f"file://{store}"]
@@ -392,8 +436,8 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     baseline = pytester.path / "baseline.json"
     shutil.copy(pytester.path / "report" / "speedups.json", baseline)
 
-    monkeypatch.setenv(bench.ENV_BASELINE, str(baseline))
-    monkeypatch.setenv(bench.ENV_MAX_DROP, GATE_MAX_DROP)
+    monkeypatch.setenv(ENV_BASELINE, str(baseline))
+    monkeypatch.setenv(ENV_MAX_DROP, GATE_MAX_DROP)
     gate = [*args, "--benchmark-compare=0001", f"--benchmark-compare-fail=min:{GATE_N}%"]
     unchanged = pytester.runpytest_subprocess(*gate)
     assert unchanged.ret == pytest.ExitCode.OK, unchanged.stdout.str()[-3000:]
@@ -417,8 +461,8 @@ def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
     Mann-Whitney test (3 vs 7 rounds) fails it. Paced backends, as in the test below."""
     pytester.makeconftest(PACE_PLUGIN)
     monkeypatch.setenv("PACE_MS", "torch=150,onnx-fp32=75")
-    monkeypatch.setenv(bench.ENV_ROUNDS, "3")
-    monkeypatch.setenv(bench.ENV_TEXTS, "32")
+    monkeypatch.setenv(ENV_ROUNDS, "3")
+    monkeypatch.setenv(ENV_TEXTS, "32")
     args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8"]
     pytester.runpytest_subprocess(*args).assert_outcomes(passed=2)
     baseline = pytester.path / "baseline.json"
@@ -427,8 +471,8 @@ def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
     assert saved["stats"]["model/normal/bs8/bucketed"]["onnx-fp32"]["rounds"] == 3
     assert saved["fingerprint"]["threads"] == 1
 
-    monkeypatch.setenv(bench.ENV_BASELINE, str(baseline))
-    monkeypatch.setenv(bench.ENV_EXTRA_ROUNDS, "4")
+    monkeypatch.setenv(ENV_BASELINE, str(baseline))
+    monkeypatch.setenv(ENV_EXTRA_ROUNDS, "4")
     monkeypatch.setenv("PACE_MS", "torch=150,onnx-fp32=97.5")  # onnx-fp32 30% slower
     slowed = pytester.runpytest_subprocess(*args, "--benchmark-json", "out.json")
     assert slowed.ret == pytest.ExitCode.TESTS_FAILED, slowed.stdout.str()[-3000:]
@@ -449,19 +493,19 @@ def test_a_speed_baseline_from_another_machine_is_refused_before_benchmarking(
         pytester: pytest.Pytester, bench_project, monkeypatch):
     """The fingerprint check runs once the benchmarks are collected: a usage error naming the
     fields that differ, and no benchmark runs."""
-    here = bench.hardware_fingerprint(1, bench.session_providers("cpu"))
+    here = hardware_fingerprint(1, session_providers("cpu"))
     other = {**here, "cpu_model": "Some Other CPU", "threads": 4}
-    baseline = bench.write_json(pytester.path / "baseline.json",
+    baseline = write_json(pytester.path / "baseline.json",
                                 {"speedups": {"model/normal/bs8/bucketed": {"onnx-fp32": 2.0}},
                                  "fingerprint": other})
-    monkeypatch.setenv(bench.ENV_BASELINE, str(baseline))
+    monkeypatch.setenv(ENV_BASELINE, str(baseline))
     result = pytester.runpytest(*bench_project, "--gate-backends", "torch,onnx-fp32",
                                 "--gate-batch-sizes", "8")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()
     assert f"encoder-gate: the speed baseline {baseline} was measured on a different machine" in err
     assert "(cpu_model, threads differ: cpu_model: " in err and "'Some Other CPU' in the baseline" in err
-    assert f"set {bench.ENV_ALLOW_OTHER_MACHINE}=1 to compare anyway" in err
+    assert f"set {ENV_ALLOW_OTHER_MACHINE}=1 to compare anyway" in err
     assert "passed" not in result.stdout.str()
 
 
@@ -469,14 +513,14 @@ def test_a_speed_baseline_from_another_machine_is_refused_before_benchmarking(
 
 
 def test_split_batches_deals_round_robin():
-    assert bench.split_batches([0, 1, 2, 3, 4], 2) == [[0, 2, 4], [1, 3]]
-    assert bench.split_batches([0], 3) == [[0], [], []]
+    assert split_batches([0, 1, 2, 3, 4], 2) == [[0, 2, 4], [1, 3]]
+    assert split_batches([0], 3) == [[0], [], []]
     with pytest.raises(GateError, match="workers must be a positive integer"):
-        bench.split_batches([0], 0)
+        split_batches([0], 0)
 
 
 def _peak_in_child(queue) -> None:
-    queue.put(bench.peak_rss_bytes())
+    queue.put(peak_rss_bytes())
 
 
 def test_peak_memory_is_the_process_own_not_its_parents():
@@ -487,7 +531,7 @@ def test_peak_memory_is_the_process_own_not_its_parents():
     import multiprocessing as mp
 
     ballast = np.ones(300_000_000 // 8)  # 300 MB touched in this process
-    assert bench.peak_rss_bytes() > 300e6
+    assert peak_rss_bytes() > 300e6
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_peak_in_child, args=(queue,))
@@ -504,11 +548,11 @@ def test_worker_pool_runs_each_share_in_its_own_process(tiny, cache_dir):
     config = GateConfig(model="tiny", cache_dir=cache_dir, threads=1)
     ids = np.full((2, 6), 5, dtype=np.int64)
     batch = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-    with bench.WorkerPool(config, "onnx-fp32", bench.split_batches([batch, batch, batch], 2)) as pool:
+    with WorkerPool(config, "onnx-fp32", split_batches([batch, batch, batch], 2)) as pool:
         seconds = pool.run()
         assert len(seconds) == 2 and all(s > 0 for s in seconds)
         assert pool.messages == [4, 2]
-        info = bench.workers_info(pool, [max(seconds)])
+        info = workers_info(pool, [max(seconds)])
     assert info["workers"] == 2 and info["backend_peak_rss_mb"] > max(info["worker_baseline_rss_mb"])
 
 
@@ -518,37 +562,37 @@ def test_worker_pool_reports_a_worker_that_cannot_build(cache_dir):
     config = GateConfig(model="tiny", cache_dir=cache_dir, threads=1)
     batch = {"input_ids": np.ones((1, 4), dtype=np.int64), "attention_mask": np.ones((1, 4), dtype=np.int64)}
     with pytest.raises(GateError, match=r"worker 0 of onnx:/nonexistent\.onnx failed: GateError: "):
-        bench.WorkerPool(config, "onnx:/nonexistent.onnx", [[batch]])
+        WorkerPool(config, "onnx:/nonexistent.onnx", [[batch]])
     with pytest.raises(GateError, match="every worker needs at least one batch"):
-        bench.WorkerPool(config, "torch", [[batch], []])
+        WorkerPool(config, "torch", [[batch], []])
 
 
 def test_paired_speedup_is_the_median_ratio_of_alternating_rounds():
     """A burst of load on one pair moves only that pair's ratio; the median ignores it."""
     torch_s, backend_s = [2.0, 2.0, 9.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.0, 1.1]
-    assert bench.paired_speedup(torch_s, backend_s) == pytest.approx(2.0)
+    assert paired_speedup(torch_s, backend_s) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="equally many rounds"):
-        bench.paired_speedup([1.0], [1.0, 2.0])
+        paired_speedup([1.0], [1.0, 2.0])
 
 
 def test_compute_speedups_prefers_the_paired_ratio():
-    plain = bench.BenchResult("model", "normal", 8, "bucketed", "torch", 4.0)
-    fp32 = bench.BenchResult("model", "normal", 8, "bucketed", "onnx-fp32", 1.0, {"paired_speedup": 2.5})
-    int8 = bench.BenchResult("model", "normal", 8, "bucketed", "onnx-int8", 1.0)
-    assert bench.compute_speedups([plain, fp32, int8]) == {
+    plain = BenchResult("model", "normal", 8, "bucketed", "torch", 4.0)
+    fp32 = BenchResult("model", "normal", 8, "bucketed", "onnx-fp32", 1.0, {"paired_speedup": 2.5})
+    int8 = BenchResult("model", "normal", 8, "bucketed", "onnx-int8", 1.0)
+    assert compute_speedups([plain, fp32, int8]) == {
         "model/normal/bs8/bucketed": {"onnx-fp32": 2.5, "onnx-int8": 4.0}}
     # paired results need no torch result of their own in the run
-    assert bench.compute_speedups([fp32]) == {"model/normal/bs8/bucketed": {"onnx-fp32": 2.5}}
+    assert compute_speedups([fp32]) == {"model/normal/bs8/bucketed": {"onnx-fp32": 2.5}}
     # merged files: the last result of a (case, backend) wins, paired or not
-    rerun = bench.BenchResult("model", "normal", 8, "bucketed", "onnx-fp32", 2.0)
-    assert bench.compute_speedups([plain, fp32, rerun])["model/normal/bs8/bucketed"] == {"onnx-fp32": 2.0}
+    rerun = BenchResult("model", "normal", 8, "bucketed", "onnx-fp32", 2.0)
+    assert compute_speedups([plain, fp32, rerun])["model/normal/bs8/bucketed"] == {"onnx-fp32": 2.0}
 
 
 def test_paired_setting_is_read_and_checked():
-    assert bench.settings_from_env({}).paired  # on by default: the speedup gate relies on it
-    assert not bench.settings_from_env({bench.ENV_PAIRED: "0"}).paired
+    assert settings_from_env({}).paired  # on by default: the speedup gate relies on it
+    assert not settings_from_env({ENV_PAIRED: "0"}).paired
     with pytest.raises(GateError, match="must be 1 or 0"):
-        bench.settings_from_env({bench.ENV_PAIRED: "maybe"})
+        settings_from_env({ENV_PAIRED: "maybe"})
 
 
 # --- gate noise -----------------------------------------------------------------------------
@@ -558,7 +602,7 @@ def test_gate_noise_counts_false_failures_and_detections():
     """Three unchanged runs within 5% of each other, one with onnx-int8 18% slower: at 10%
     the compare gate fails exactly the pairs that involve that run; a 30% slowdown is caught."""
     docs = [fake_benchmark_doc(medians({"onnx-int8": f})) for f in (1.0, 1.05, 1.18)]
-    rows = {(r.gate, r.setting): r for r in bench.gate_noise(docs, stat="median", percents=(10, 40),
+    rows = {(r.gate, r.setting): r for r in gate_noise(docs, stat="median", percents=(10, 40),
                                                              drops=(0.1, 0.4))}
     strict, loose = rows[("compare", "median:10%")], rows[("compare", "median:40%")]
     assert strict.pairs == 6 and strict.false_failures == 2  # (0 -> 2) and (1 -> 2) grew by > 10%
@@ -568,10 +612,10 @@ def test_gate_noise_counts_false_failures_and_detections():
     assert loose.caught == 4
     assert rows[("speedup", "max drop 10%")].false_failures == 2
     assert rows[("speedup", "max drop 40%")].false_failures == 0
-    lines = bench.format_noise(list(rows.values()), 3, 1.3)
+    lines = format_noise(list(rows.values()), 3, 1.3)
     assert "| compare | median:10% | 2/6 (33%) | 24/24 (100%) |" in lines
     with pytest.raises(GateError, match="at least two saved runs"):
-        bench.gate_noise(docs[:1])
+        gate_noise(docs[:1])
 
 
 def test_noise_command_reads_a_directory_of_saves(tmp_path, capsys):

@@ -16,7 +16,7 @@ import pytest
 from encoder_gate.backends.base import BuildContext
 from encoder_gate.backends.torch_backend import COMPILE_ARTIFACTS_FILE, CompileArtifacts, compile_key
 from encoder_gate.cache import ArtifactCache
-from encoder_gate.models.resolve import ModelSpec
+from encoder_gate.models.spec import ModelSpec
 
 # One gate session in a fresh process: build torch-compile on `tiny`, predict a few texts, close.
 SESSION = """

@@ -19,8 +19,8 @@ from encoder_gate.data.datasets import (
     check_labels_match,
     load_dataset,
 )
-from encoder_gate.errors import GateError
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.errors import GateError
 
 IDX = {name: i for i, name in enumerate(GO_EMOTIONS_LABELS)}
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from encoder_gate.backends.base import BuildContext
-from encoder_gate.cache import ArtifactCache
 from encoder_gate.backends.dedupe import dedupe_file
+from encoder_gate.cache import ArtifactCache
 from encoder_gate.errors import GateError
 
 onnx = pytest.importorskip("onnx")
@@ -31,8 +31,8 @@ def albert_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import AlbertConfig, AlbertForSequenceClassification
 
-    from encoder_gate.backends.onnx_backend import export_fp32
-    from encoder_gate.models.resolve import spec_from_dir
+    from encoder_gate.backends.onnx_build import export_fp32
+    from encoder_gate.models.spec import spec_from_dir
 
     root = tmp_path_factory.mktemp("albert")
     torch.manual_seed(0)
@@ -135,8 +135,8 @@ def test_copy_per_layer_graph_shrinks_by_the_layer_count(albert_export: Path, tm
 
 def test_fp16_recipe_copies_fused_qkv_per_layer_and_dedupe_folds_them(albert_export: Path, tmp_path: Path):
     """The optimizer packs a QKV weight per Attention node; dedupe keeps one, outputs unchanged."""
-    from encoder_gate.backends.onnx_backend import convert_fp16
-    from encoder_gate.models.resolve import spec_from_dir
+    from encoder_gate.backends.onnx_build import convert_fp16
+    from encoder_gate.models.spec import spec_from_dir
 
     spec = spec_from_dir("albert", albert_export.parent / "hf", "local")
     (tmp_path / "fp16").mkdir()

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from encoder_gate.commands.cli import main
-from encoder_gate.config import GateConfig
-from encoder_gate.commands.export import FILE_NAMES, fp32_optimizer
 from encoder_gate.backends.optimum_compat import optimum_missing
+from encoder_gate.commands.cli import main
+from encoder_gate.commands.export import FILE_NAMES, fp32_optimizer
+from encoder_gate.config import GateConfig
 from encoder_gate.runtime.session import GateSession
 
 pytest.importorskip("onnxruntime")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from encoder_gate.models.families import FAMILIES
-from encoder_gate.models.resolve import BUILTIN_MODELS, resolve_model
+from encoder_gate.models.resolve import resolve_model
+from encoder_gate.models.spec import BUILTIN_MODELS, FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 # what each family's tokenizer gives and its ONNX export reads
@@ -66,7 +66,7 @@ def test_a_tokenizer_that_comes_back_without_its_vocabulary_is_refused(corpus, t
     from tokenizers.models import BPE
 
     from encoder_gate.errors import GateError
-    from encoder_gate.models.families import byte_level_bpe, fast_class, wrap_tokenizer
+    from encoder_gate.models.tokenizers import byte_level_bpe, fast_class, wrap_tokenizer
 
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     five = Tokenizer(BPE(vocab={t: i for i, t in enumerate(specials)}, merges=[], unk_token="<unk>"))

@@ -169,9 +169,9 @@ def test_prebuilt_file_notes_its_inferred_or_given_precision(tiny_ctx, batch, tm
 def test_session_bounds_follow_the_prebuilt_precision(tiny, cache_dir, tmp_path):
     """GateSession.bounds: an fp16 file gets the onnx-fp16 bounds (not int8's), with the
     overrides of onnx-fp16 and then of its own name."""
+    from encoder_gate.accuracy.tolerances import bounds_for
     from encoder_gate.config import GateConfig
     from encoder_gate.runtime.session import GateSession
-    from encoder_gate.accuracy.tolerances import bounds_for
 
     name = f"onnx:{embedding_classifier(tmp_path / 'half.onnx', weights='float16')}"
     config = GateConfig(model="tiny", backends=("torch", name), cache_dir=cache_dir,
@@ -328,8 +328,10 @@ def test_directory_instead_of_a_file_names_the_files_in_it(tiny_ctx, tmp_path):
 def test_override_suggestion_is_valid_toml():
     """A failure message's tolerance override for `onnx:onnx/model.onnx` parses as TOML and
     lands under that backend's name."""
-    from encoder_gate.accuracy.evaluation import check, evaluate
-    from encoder_gate.accuracy.tolerances import bounds_for, override_table
+    from encoder_gate.accuracy.checks import check
+    from encoder_gate.accuracy.evaluation import evaluate
+    from encoder_gate.accuracy.overrides import override_table
+    from encoder_gate.accuracy.tolerances import bounds_for
 
     name = "onnx:onnx/model.onnx"
     ref = np.array([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32)
@@ -513,7 +515,7 @@ def quantized_model_dir(tiny, cached_fp32, tmp_path_factory) -> Path:
 def test_ort_quantizer_file_relative_to_the_model_directory(tiny_ctx, quantized_model_dir, batch, reference,
                                                             tmp_path, monkeypatch):
     """`onnx:onnx/model_quantized.onnx` is found inside the model directory; it is int8."""
-    from encoder_gate.models.resolve import spec_from_dir
+    from encoder_gate.models.spec import spec_from_dir
 
     ctx = replace(tiny_ctx, model=spec_from_dir("tiny-copy", quantized_model_dir, "local"))
     monkeypatch.chdir(tmp_path)
@@ -531,7 +533,7 @@ def test_ort_quantizer_file_relative_to_the_model_directory(tiny_ctx, quantized_
 @pytest.mark.slow
 def test_relative_path_in_both_places_says_which_was_used(tiny_ctx, quantized_model_dir, cached_fp32,
                                                           tmp_path, monkeypatch):
-    from encoder_gate.models.resolve import spec_from_dir
+    from encoder_gate.models.spec import spec_from_dir
 
     ctx = replace(tiny_ctx, model=spec_from_dir("tiny-copy", quantized_model_dir, "local"))
     (tmp_path / "onnx").mkdir()

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from encoder_gate.backends import parse_backend
-from encoder_gate.studies.damage import DAMAGES, damaged_runner
-from encoder_gate.data.datasets import load_dataset
-from encoder_gate.accuracy.evaluation import CHECKS, check, evaluate
-from encoder_gate.runtime.inference import predict_texts
+from encoder_gate.accuracy.checks import CLASSIFIER_CHECKS as CHECKS
+from encoder_gate.accuracy.checks import check
+from encoder_gate.accuracy.evaluation import evaluate
 from encoder_gate.accuracy.tolerances import bounds_for
+from encoder_gate.backends import parse_backend
+from encoder_gate.data.datasets import load_dataset
+from encoder_gate.runtime.inference import predict_texts
+from encoder_gate.studies.damage import DAMAGES, damaged_runner
 
 N_TEXTS = 300  # enough for a stable F1, fast enough for every PR
 pytestmark = pytest.mark.slow

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,10 @@ import yaml
 
 from encoder_gate.commands import cli
 from encoder_gate.commands import init as scaffold
+from encoder_gate.commands.init import InitRequest
+from encoder_gate.commands.layout import COMPARE_FAIL, THIN_MODULES
+from encoder_gate.commands.pyproject import merge_pyproject, render_table
 from encoder_gate.errors import GateError
-from encoder_gate.commands.init import COMPARE_FAIL, THIN_MODULES, InitRequest, merge_pyproject, render_table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -379,7 +380,6 @@ def test_cli_verdict_prints_and_writes_through_write_verdict(tmp_path: Path, mon
         calls.append(report_dir)
         return "## verdict: pass\n"
 
-    fake = types.SimpleNamespace(write_verdict=write_verdict)
-    monkeypatch.setitem(sys.modules, "encoder_gate.reporting.verdict", fake)
+    monkeypatch.setattr(cli, "write_verdict", write_verdict)
     assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 0
     assert calls == [tmp_path] and capsys.readouterr().out == "## verdict: pass\n"

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from encoder_gate.errors import GateError
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
-from encoder_gate.models.resolve import resolve_model, spec_from_dir
+from encoder_gate.errors import GateError
+from encoder_gate.models.resolve import resolve_model
+from encoder_gate.models.spec import spec_from_dir
 
 
 def test_tiny_is_shaped_like_roberta_base_go_emotions(tiny):
@@ -58,7 +59,7 @@ def test_tiny_tokenizer_has_its_trained_vocabulary_and_tells_texts_apart(tiny):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from encoder_gate.models.resolve import TINY_VOCAB
+    from encoder_gate.models.bundled import TINY_VOCAB
 
     tokenizer = AutoTokenizer.from_pretrained(tiny.path)
     assert len(tokenizer) == TINY_VOCAB

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from encoder_gate.backends.base import BuildContext
-from encoder_gate.backends.onnx_backend import (
+from encoder_gate.backends.onnx_build import (
     TORCH_EXPORTER,
     convert_fp16,
     export_fp32_torch,
@@ -25,7 +25,7 @@ from encoder_gate.backends.onnx_backend import (
     quantize_int8,
 )
 from encoder_gate.cache import ArtifactCache
-from encoder_gate.models.resolve import spec_from_dir
+from encoder_gate.models.spec import spec_from_dir
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")

@@ -39,7 +39,7 @@ def fake_optimum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def exporters() -> tuple[str, str]:
-    from encoder_gate.backends.onnx_backend import fp32_exporter
+    from encoder_gate.backends.onnx_build import fp32_exporter
     from encoder_gate.commands.export import fp32_optimizer
 
     return fp32_exporter()["name"], fp32_optimizer()
@@ -49,7 +49,7 @@ def test_optimum_without_optimum_onnx_counts_as_absent(fake_optimum):
     fake_optimum({"optimum/__init__.py": "", "optimum/exporters/__init__.py": ""})
     reason = optimum_missing()
     assert reason is not None and "ModuleNotFoundError" in reason and "optimum.exporters.onnx" in reason
-    from encoder_gate.backends.onnx_backend import TORCH_EXPORTER
+    from encoder_gate.backends.onnx_build import TORCH_EXPORTER
     from encoder_gate.commands.export import ORT_OPTIMIZER
 
     assert exporters() == (TORCH_EXPORTER, ORT_OPTIMIZER)
@@ -78,7 +78,7 @@ def test_a_complete_optimum_is_used(fake_optimum):
                       f"class {n}: ...\n" for n in ("AutoOptimizationConfig", "ORTModelForFeatureExtraction",
                                                     "ORTModelForSequenceClassification", "ORTOptimizer"))})
     assert optimum_missing() is None
-    from encoder_gate.backends.onnx_backend import OPTIMUM_EXPORTER
+    from encoder_gate.backends.onnx_build import OPTIMUM_EXPORTER
     from encoder_gate.commands.export import OPTIMUM_OPTIMIZER
 
     assert exporters() == (OPTIMUM_EXPORTER, OPTIMUM_OPTIMIZER)

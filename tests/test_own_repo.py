@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from encoder_gate.commands.layout import COMPARE_FAIL, THIN_MODULES, WORKFLOW_PATH
 from encoder_gate.data.datasets import load_dataset
-from encoder_gate.commands.init import COMPARE_FAIL, THIN_MODULES, WORKFLOW_PATH
 
 LABELS = ("billing", "bug", "praise", "question")
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8")

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from encoder_gate.speed import bench
-from encoder_gate.speed import estimate as bench_estimate
+from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.data.datasets import load_dataset, load_texts
 from encoder_gate.errors import GateError
-from encoder_gate.accuracy.evaluation import NO_GOLD
+from encoder_gate.speed import estimate as bench_estimate
+from encoder_gate.speed.settings import ENV_PAIRED, ENV_ROUNDS, ENV_TEXTS, settings_from_env
 
 CHECKS = "from encoder_gate.suite.checks import *  # noqa: F403\n"
 BENCHMARKS = "from encoder_gate.suite.benchmarks import *  # noqa: F403\n"
@@ -223,9 +223,9 @@ def test_full_sweep_prints_its_expected_duration_before_it_starts(gate_dir: pyte
                                                                  monkeypatch: pytest.MonkeyPatch):
     """With the gate sweep's durations on record, the full sweep is told how long it will take: its
     model-only cases of the same backend and batch size stand in for the cases never timed."""
-    for name in (bench.ENV_ROUNDS, bench.ENV_TEXTS, bench.ENV_PAIRED):
+    for name in (ENV_ROUNDS, ENV_TEXTS, ENV_PAIRED):
         monkeypatch.delenv(name, raising=False)
-    defaults = bench.settings_from_env({})
+    defaults = settings_from_env({})
     key = bench_estimate.history_key("tiny", 1, defaults.rounds, defaults.texts, defaults.paired)
     durations = gate_dir.path / "durations"
     bench_estimate.record(durations, key, {

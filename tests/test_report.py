@@ -1,4 +1,5 @@
-"""encoder_gate.reporting.benchmarks and `encoder-gate report`: markdown tables and PNG plots from saved JSON."""
+"""encoder_gate.reporting.benchmarks and `encoder-gate report`: markdown tables and PNG plots from
+saved JSON."""
 
 from __future__ import annotations
 

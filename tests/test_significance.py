@@ -11,16 +11,15 @@ import pytest
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
 
+from encoder_gate.accuracy.per_label import holm, per_label
 from encoder_gate.accuracy.significance import (
     DeltaCI,
     correct,
     decide,
     examples_needed,
-    holm,
     mcnemar,
     min_detectable_drop,
     paired_delta,
-    per_label,
     score,
     underpowered_warning,
 )

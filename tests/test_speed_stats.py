@@ -1,5 +1,5 @@
-"""The speed gate's statistics (encoder_gate.speed.bench): paired per-round log ratios, their CI and
-minimum detectable slowdown, the one-sided Mann-Whitney decision with an effect size, the
+"""The speed gate's statistics (encoder_gate.speed.stats, .rules): paired per-round log ratios,
+their CI and minimum detectable slowdown, the one-sided Mann-Whitney decision with an effect size, the
 fallback to the point rule, borderline re-runs, the hardware fingerprint and the noise table.
 
 Everything runs on synthetic per-round data: no model, no timing.
@@ -14,11 +14,48 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoder_gate.speed import bench
+from encoder_gate.speed.machine import (
+    FINGERPRINT_FIELDS,
+    ISA_FLAGS,
+    MachineMismatch,
+    cpu_details,
+    fingerprint_differences,
+    hardware_fingerprint,
+)
+from encoder_gate.speed.outcome import finish_session
+from encoder_gate.speed.results import (
+    BenchResult,
+    paired_speedup,
+    results_from_json,
+    speedups_document,
+    write_json,
+)
+from encoder_gate.speed.rules import compare_speed, extra_rounds_needed
+from encoder_gate.speed.settings import (
+    ENV_ALLOW_OTHER_MACHINE,
+    ENV_ALPHA,
+    ENV_EXTRA_ROUNDS,
+    BenchSettings,
+    settings_from_env,
+)
+from encoder_gate.speed.stats import (
+    log_ratios,
+    median_speedup,
+    min_detectable_slowdown,
+    paired_stats,
+    smallest_p,
+)
+from encoder_gate.studies.speed_noise import (
+    NOISE_RULE_DROPS,
+    DetectionRow,
+    format_noise,
+    gate_noise,
+    rule_noise,
+)
 
 CASE = "model/normal/bs8/bucketed"
 SPEEDUPS = {"onnx-fp32": 2.0, "onnx-int8": 4.0}
-FINGERPRINT = {"cpu_model": "Test CPU", "isa": {f: f == "avx2" for f in bench.ISA_FLAGS}, "logical_cores": 2,
+FINGERPRINT = {"cpu_model": "Test CPU", "isa": {f: f == "avx2" for f in ISA_FLAGS}, "logical_cores": 2,
                "physical_cores": 2, "threads": 1, "execution_providers": ["CPUExecutionProvider"],
                "torch": "2.5.0", "onnxruntime": "1.20.0"}
 
@@ -32,27 +69,27 @@ def rounds(speedup: float, slowdown: float = 0.0, n: int = 7, noise: float = 0.0
 
 
 def results(slowdown: dict[str, float] | None = None, *, n: int = 7, noise: float = 0.03, seed: int = 0,
-            fingerprint: dict | None = None) -> list[bench.BenchResult]:
+            fingerprint: dict | None = None) -> list[BenchResult]:
     """Paired model-only results as the benchmarks record them (one case, two backends)."""
     out = []
     for k, (backend, speedup) in enumerate(SPEEDUPS.items()):
         ratios = rounds(speedup, (slowdown or {}).get(backend, 0.0), n, noise, seed * 10 + k)
-        info = {"paired_log_ratios": ratios, "paired_speedup": bench.median_speedup(ratios)}
+        info = {"paired_log_ratios": ratios, "paired_speedup": median_speedup(ratios)}
         if fingerprint is not None:
             info["fingerprint"] = fingerprint
-        out.append(bench.BenchResult("model", "normal", 8, "bucketed", backend, 1.0 / speedup, info))
+        out.append(BenchResult("model", "normal", 8, "bucketed", backend, 1.0 / speedup, info))
     return out
 
 
 def document(slowdown: dict[str, float] | None = None, **kwargs) -> dict:
     fingerprint = kwargs.pop("fingerprint", FINGERPRINT)
-    return bench.speedups_document(results(slowdown, **kwargs), fingerprint=fingerprint)
+    return speedups_document(results(slowdown, **kwargs), fingerprint=fingerprint)
 
 
 def benchmark_save(slowdown: dict[str, float] | None = None, **kwargs) -> dict:
     """A pytest-benchmark JSON document holding the paired results (torch included)."""
     benchmarks = []
-    torch = bench.BenchResult("model", "normal", 8, "bucketed", "torch", 1.0)
+    torch = BenchResult("model", "normal", 8, "bucketed", "torch", 1.0)
     for r in [torch, *results(slowdown, **kwargs)]:
         info = {"mode": r.mode, "variant": r.variant, "batch_size": r.batch_size, "dispatch": r.dispatch,
                 "backend": r.backend, **r.info}
@@ -66,25 +103,25 @@ def benchmark_save(slowdown: dict[str, float] | None = None, **kwargs) -> dict:
 
 def test_log_ratios_and_the_speedup_are_those_of_the_paired_rounds():
     torch_s, backend_s = [2.0, 2.0, 9.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.0, 1.1]
-    ratios = bench.log_ratios(torch_s, backend_s)
+    ratios = log_ratios(torch_s, backend_s)
     assert ratios[0] == pytest.approx(math.log(2.0)) and ratios[2] == pytest.approx(math.log(9.0))
-    assert bench.median_speedup(ratios) == pytest.approx(bench.paired_speedup(torch_s, backend_s))
+    assert median_speedup(ratios) == pytest.approx(paired_speedup(torch_s, backend_s))
     with pytest.raises(ValueError, match="equally many rounds"):
-        bench.log_ratios([1.0], [1.0, 2.0])
+        log_ratios([1.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="positive"):
-        bench.log_ratios([1.0], [0.0])
+        log_ratios([1.0], [0.0])
 
 
 def test_the_ci_of_an_unchanged_backend_contains_its_speedup():
     for seed in range(5):
-        stats = bench.paired_stats(rounds(2.0, n=7, seed=seed))
+        stats = paired_stats(rounds(2.0, n=7, seed=seed))
         assert stats.ci is not None
         low, high = stats.ci
         assert low <= stats.speedup <= high
         assert low < 2.0 < high  # and, for these seeds, the true speedup
         assert stats.rounds == 7 and stats.note is None
     # seeded: rendering the same run twice gives the same interval
-    again = bench.paired_stats(rounds(2.0, n=7, seed=4))
+    again = paired_stats(rounds(2.0, n=7, seed=4))
     assert again.ci == stats.ci
 
 
@@ -93,26 +130,26 @@ def test_the_minimum_detectable_slowdown_follows_the_documented_formula():
 
     sd, n = 0.03, 7
     shift = (stats.t.ppf(0.95, 12) + stats.t.ppf(0.8, 12)) * sd * math.sqrt(2 / n) * math.sqrt(math.pi / 3)
-    assert bench.min_detectable_slowdown(sd, n) == pytest.approx(1 - math.exp(-shift))
+    assert min_detectable_slowdown(sd, n) == pytest.approx(1 - math.exp(-shift))
     # more rounds or less noise detect smaller drops
-    assert bench.min_detectable_slowdown(sd, 15) < bench.min_detectable_slowdown(sd, 7)
-    assert bench.min_detectable_slowdown(0.01, 7) < bench.min_detectable_slowdown(0.03, 7)
-    assert bench.min_detectable_slowdown(0.0, 7) == 0.0
+    assert min_detectable_slowdown(sd, 15) < min_detectable_slowdown(sd, 7)
+    assert min_detectable_slowdown(0.01, 7) < min_detectable_slowdown(0.03, 7)
+    assert min_detectable_slowdown(0.0, 7) == 0.0
     ratios = rounds(2.0, n=7)
-    assert bench.paired_stats(ratios).mde_slowdown == pytest.approx(
-        bench.min_detectable_slowdown(float(np.std(ratios, ddof=1)), 7))
+    assert paired_stats(ratios).mde_slowdown == pytest.approx(
+        min_detectable_slowdown(float(np.std(ratios, ddof=1)), 7))
 
 
 def test_insufficient_rounds_are_said_so():
-    one = bench.paired_stats([math.log(2.0)])
+    one = paired_stats([math.log(2.0)])
     assert one.ci is None and one.mde_slowdown is None and "1 round" in (one.note or "")
     # 3 vs 3 rounds: the exact test's smallest p is 1/20, never below 0.05
-    assert bench.smallest_p(3, 3) == pytest.approx(0.05)
-    three = bench.paired_stats(rounds(2.0, n=3))
+    assert smallest_p(3, 3) == pytest.approx(0.05)
+    three = paired_stats(rounds(2.0, n=3))
     assert three.ci is not None and three.mde_slowdown is None
     assert "cannot reach p < 0.05" in (three.note or "")
     # 5 rounds: testable, but no 95% interval of a median exists below 6 rounds
-    five = bench.paired_stats(rounds(2.0, n=5))
+    five = paired_stats(rounds(2.0, n=5))
     assert five.mde_slowdown is not None and "fewer than 6" in (five.note or "")
     entry = five.to_json()
     assert set(entry) == {"speedup", "ci", "mde_slowdown", "rounds", "log_ratios", "note"}
@@ -120,7 +157,7 @@ def test_insufficient_rounds_are_said_so():
 
 
 def test_identical_rounds_give_a_point_interval():
-    stats = bench.paired_stats([math.log(2.0)] * 6)
+    stats = paired_stats([math.log(2.0)] * 6)
     assert stats.ci == pytest.approx((2.0, 2.0)) and stats.mde_slowdown == 0.0
 
 
@@ -130,10 +167,10 @@ def test_identical_rounds_give_a_point_interval():
 def test_a_clearly_slowed_backend_fails_and_an_unchanged_one_passes():
     """30% slower on 7 rounds with 3% noise: significant and over the 15% effect size."""
     base = document()
-    unchanged = bench.compare_speed(document(seed=1), base, 0.15)
+    unchanged = compare_speed(document(seed=1), base, 0.15)
     assert [c.rule for c in unchanged] == ["test", "test"]
     assert not any(c.failed for c in unchanged)
-    slowed = {(c.backend): c for c in bench.compare_speed(document({"onnx-fp32": 0.3}, seed=1), base, 0.15)}
+    slowed = {(c.backend): c for c in compare_speed(document({"onnx-fp32": 0.3}, seed=1), base, 0.15)}
     fp32, int8 = slowed["onnx-fp32"], slowed["onnx-int8"]
     assert fp32.failed and fp32.significant and fp32.p_value < 0.01
     assert fp32.shift == pytest.approx(math.log(fp32.baseline / fp32.current)) and fp32.shift > 0
@@ -146,11 +183,11 @@ def test_a_clearly_slowed_backend_fails_and_an_unchanged_one_passes():
 
 def test_a_5_percent_slowdown_under_a_15_percent_effect_size_passes_even_if_significant():
     base = document(noise=0.005)
-    [fp32, _] = bench.compare_speed(document({"onnx-fp32": 0.05}, noise=0.005, seed=1), base, 0.15)
+    [fp32, _] = compare_speed(document({"onnx-fp32": 0.05}, noise=0.005, seed=1), base, 0.15)
     assert fp32.significant and fp32.p_value < 0.01
     assert not fp32.beyond and not fp32.failed
     # the same drop fails under a 3% effect size
-    [strict, _] = bench.compare_speed(document({"onnx-fp32": 0.05}, noise=0.005, seed=1), base, 0.03)
+    [strict, _] = compare_speed(document({"onnx-fp32": 0.05}, noise=0.005, seed=1), base, 0.03)
     assert strict.failed
 
 
@@ -160,16 +197,16 @@ def test_a_drop_beyond_the_effect_size_that_is_not_significant_passes_as_borderl
             "stats": {CASE: {"onnx-fp32": {"log_ratios": [0.9, 0.4, 0.69, 1.0, 0.3]}}}}
     now = {"speedups": {CASE: {"onnx-fp32": 1.6}},
            "stats": {CASE: {"onnx-fp32": {"log_ratios": [0.95, 0.2, 0.47, 0.8, 0.35]}}}}
-    [c] = bench.compare_speed(now, base, 0.15)
+    [c] = compare_speed(now, base, 0.15)
     assert c.beyond and not c.significant and not c.failed and c.borderline
     assert c.describe().endswith(": borderline")
 
 
 def test_old_baselines_without_per_round_data_fall_back_to_the_point_rule(tmp_path):
     old = {"speedups": {CASE: {"onnx-fp32": 2.0, "onnx-int8": 4.0}}}  # speedups.json before per-round data
-    path = bench.write_json(tmp_path / "old.json", old)
-    settings = bench.BenchSettings(baseline=path, max_drop=0.15)
-    outcome = bench.finish_session(results({"onnx-fp32": 0.3}), settings, tmp_path / "r", {}, None,
+    path = write_json(tmp_path / "old.json", old)
+    settings = BenchSettings(baseline=path, max_drop=0.15)
+    outcome = finish_session(results({"onnx-fp32": 0.3}), settings, tmp_path / "r", {}, None,
                                    fingerprint=FINGERPRINT)
     assert [c.rule for c in outcome.comparisons] == ["point", "point"]
     assert outcome.comparisons[0].reason == "no per-round data in the baseline"
@@ -189,7 +226,7 @@ def test_old_baselines_without_per_round_data_fall_back_to_the_point_rule(tmp_pa
 
 
 def test_too_few_rounds_fall_back_to_the_point_rule():
-    [c, _] = bench.compare_speed(document({"onnx-fp32": 0.3}, n=3, seed=1), document(n=3), 0.15)
+    [c, _] = compare_speed(document({"onnx-fp32": 0.3}, n=3, seed=1), document(n=3), 0.15)
     assert c.rule == "point" and c.failed and c.p_value is None
     assert c.reason == "too few rounds for the test (3 vs 3: its smallest p is 0.05, not below 0.05)"
     assert c.borderline  # more rounds of this run would make the test possible
@@ -199,7 +236,7 @@ def test_too_few_rounds_fall_back_to_the_point_rule():
 
 
 def test_speedups_json_holds_stats_fingerprint_and_the_gate_p_values(tmp_path):
-    first = bench.finish_session(results(), bench.BenchSettings(), tmp_path / "a", {"name": "tiny"}, None,
+    first = finish_session(results(), BenchSettings(), tmp_path / "a", {"name": "tiny"}, None,
                                  fingerprint=FINGERPRINT)
     saved = json.loads(first.path.read_text())
     assert saved["fingerprint"] == FINGERPRINT
@@ -212,8 +249,8 @@ def test_speedups_json_holds_stats_fingerprint_and_the_gate_p_values(tmp_path):
     assert any(text.startswith("  onnx-fp32") and "CI [" in text and "MDE " in text and "7 rounds" in text
                for text in stats_lines)
 
-    gated = bench.BenchSettings(baseline=first.path, max_drop=0.15)
-    slowed = bench.finish_session(results({"onnx-int8": 0.3}, seed=1), gated, tmp_path / "b",
+    gated = BenchSettings(baseline=first.path, max_drop=0.15)
+    slowed = finish_session(results({"onnx-int8": 0.3}, seed=1), gated, tmp_path / "b",
                                   {"name": "tiny"}, None, fingerprint=FINGERPRINT)
     gate = json.loads(slowed.path.read_text())["gate"]
     assert gate["alpha"] == 0.05 and gate["max_drop"] == 0.15 and not gate["passed"]
@@ -230,10 +267,10 @@ def test_speedups_json_holds_stats_fingerprint_and_the_gate_p_values(tmp_path):
 
 
 def test_compared_baseline_recovers_the_fingerprint_from_the_save():
-    doc = bench.speedups_document(bench.results_from_json(benchmark_save(fingerprint=FINGERPRINT)))
+    doc = speedups_document(results_from_json(benchmark_save(fingerprint=FINGERPRINT)))
     assert doc["fingerprint"] == FINGERPRINT
     assert set(doc["stats"][CASE]) == {"onnx-fp32", "onnx-int8"}
-    assert bench.speedups_document(bench.results_from_json(benchmark_save()))["fingerprint"] is None
+    assert speedups_document(results_from_json(benchmark_save()))["fingerprint"] is None
 
 
 # --- borderline re-runs ---------------------------------------------------------------------
@@ -241,25 +278,25 @@ def test_compared_baseline_recovers_the_fingerprint_from_the_save():
 
 def test_borderline_cases_get_the_extra_rounds_once_and_clear_ones_none():
     base = document(n=3)  # a short baseline: 3 vs 3 rounds cannot reach p < 0.05
-    on = bench.BenchSettings(max_drop=0.15, extra_rounds=4)
+    on = BenchSettings(max_drop=0.15, extra_rounds=4)
     clear_fail = rounds(2.0, 0.3, seed=9)
     unchanged = rounds(2.0, seed=9)
-    assert bench.extra_rounds_needed(base, CASE, "onnx-fp32", unchanged[:3], on) == 0
+    assert extra_rounds_needed(base, CASE, "onnx-fp32", unchanged[:3], on) == 0
     # 3 rounds over the effect size: the test cannot decide yet, more rounds can make it
-    assert bench.extra_rounds_needed(base, CASE, "onnx-fp32", clear_fail[:3], on) == 4
+    assert extra_rounds_needed(base, CASE, "onnx-fp32", clear_fail[:3], on) == 4
     # with 4 more rounds (3 vs 7) the test decides: a clear failure needs no more
-    assert bench.extra_rounds_needed(base, CASE, "onnx-fp32", clear_fail, on) == 0
+    assert extra_rounds_needed(base, CASE, "onnx-fp32", clear_fail, on) == 0
     # off by default, and nothing to compare with
-    assert bench.extra_rounds_needed(base, CASE, "onnx-fp32", clear_fail[:3], bench.BenchSettings()) == 0
-    assert bench.extra_rounds_needed(base, "model/other/bs1/ordered", "onnx-fp32", clear_fail[:3], on) == 0
+    assert extra_rounds_needed(base, CASE, "onnx-fp32", clear_fail[:3], BenchSettings()) == 0
+    assert extra_rounds_needed(base, "model/other/bs1/ordered", "onnx-fp32", clear_fail[:3], on) == 0
 
 
 def test_a_significant_drop_whose_ci_straddles_the_effect_size_is_borderline():
     base = document(noise=0.02)
     near = rounds(2.0, 1 / 0.85 - 1, noise=0.02, seed=7)  # a drop of exactly the effect size
-    now = {"speedups": {CASE: {"onnx-fp32": bench.median_speedup(near)}},
+    now = {"speedups": {CASE: {"onnx-fp32": median_speedup(near)}},
            "stats": {CASE: {"onnx-fp32": {"log_ratios": near}}}}
-    [c] = bench.compare_speed(now, base, 0.15)
+    [c] = compare_speed(now, base, 0.15)
     assert c.significant and c.shift_ci is not None
     assert c.shift_ci[0] < c.effect_shift < c.shift_ci[1] and c.borderline
 
@@ -270,15 +307,15 @@ def test_a_significant_drop_whose_ci_straddles_the_effect_size_is_borderline():
 def test_the_new_settings_are_read_and_checked():
     from encoder_gate.errors import GateError
 
-    got = bench.settings_from_env({bench.ENV_ALPHA: "0.01", bench.ENV_EXTRA_ROUNDS: "5",
-                                   bench.ENV_ALLOW_OTHER_MACHINE: "1"})
+    got = settings_from_env({ENV_ALPHA: "0.01", ENV_EXTRA_ROUNDS: "5",
+                                   ENV_ALLOW_OTHER_MACHINE: "1"})
     assert (got.alpha, got.extra_rounds, got.allow_other_machine) == (0.01, 5, True)
-    default = bench.settings_from_env({})
+    default = settings_from_env({})
     assert (default.alpha, default.extra_rounds, default.allow_other_machine) == (0.05, 0, False)
-    for name, raw in ((bench.ENV_ALPHA, "0"), (bench.ENV_ALPHA, "x"), (bench.ENV_EXTRA_ROUNDS, "-1"),
-                      (bench.ENV_EXTRA_ROUNDS, "1000"), (bench.ENV_ALLOW_OTHER_MACHINE, "sure")):
+    for name, raw in ((ENV_ALPHA, "0"), (ENV_ALPHA, "x"), (ENV_EXTRA_ROUNDS, "-1"),
+                      (ENV_EXTRA_ROUNDS, "1000"), (ENV_ALLOW_OTHER_MACHINE, "sure")):
         with pytest.raises(GateError, match=name):
-            bench.settings_from_env({name: raw})
+            settings_from_env({name: raw})
 
 
 # --- the hardware fingerprint ---------------------------------------------------------------
@@ -304,37 +341,37 @@ flags\t\t: fpu sse2 avx2 avx512f avx512_vnni amx_tile amx_int8
 
 
 def test_the_fingerprint_reads_proc_cpuinfo_and_falls_back_elsewhere():
-    details = bench.cpu_details(CPUINFO)
+    details = cpu_details(CPUINFO)
     assert details["cpu_model"] == "Intel(R) Xeon(R) Platinum 8480+"
     assert details["isa"] == {"avx2": True, "avx512f": True, "avx512_vnni": True, "avx_vnni": False,
                               "amx_tile": True, "amx_int8": True}
     assert details["physical_cores"] == 2  # three logical CPUs on two cores
-    unknown = bench.cpu_details("")  # no /proc/cpuinfo: unknown flags and cores, a model from platform
+    unknown = cpu_details("")  # no /proc/cpuinfo: unknown flags and cores, a model from platform
     assert unknown["isa"] == {} and unknown["physical_cores"] is None and unknown["cpu_model"]
-    fp = bench.hardware_fingerprint(2, ["CPUExecutionProvider"], cpuinfo=CPUINFO)
-    assert set(fp) == set(bench.FINGERPRINT_FIELDS)
+    fp = hardware_fingerprint(2, ["CPUExecutionProvider"], cpuinfo=CPUINFO)
+    assert set(fp) == set(FINGERPRINT_FIELDS)
     assert fp["threads"] == 2 and fp["execution_providers"] == ["CPUExecutionProvider"]
     assert fp["torch"] != "not installed" and fp["onnxruntime"] != "not installed"
     # unknown fields are not compared
-    assert bench.fingerprint_differences({**fp, "isa": {}, "physical_cores": None}, fp) == []
+    assert fingerprint_differences({**fp, "isa": {}, "physical_cores": None}, fp) == []
 
 
 def test_a_baseline_from_another_machine_is_refused_unless_forced(tmp_path):
     other = {**FINGERPRINT, "cpu_model": "Other CPU", "isa": {**FINGERPRINT["isa"], "avx512_vnni": True}}
-    base = bench.write_json(tmp_path / "base.json", document(fingerprint=other))
-    diffs = bench.fingerprint_differences(FINGERPRINT, other)
+    base = write_json(tmp_path / "base.json", document(fingerprint=other))
+    diffs = fingerprint_differences(FINGERPRINT, other)
     assert diffs == ["cpu_model: 'Test CPU' now, 'Other CPU' in the baseline",
                      "isa.avx512_vnni: False now, True in the baseline"]
-    settings = bench.BenchSettings(baseline=base)
-    with pytest.raises(bench.MachineMismatch, match=r"\(cpu_model, isa.avx512_vnni differ: .*"
-                                                     + bench.ENV_ALLOW_OTHER_MACHINE):
-        bench.finish_session(results(), settings, tmp_path / "r", {}, None, fingerprint=FINGERPRINT)
+    settings = BenchSettings(baseline=base)
+    with pytest.raises(MachineMismatch, match=r"\(cpu_model, isa.avx512_vnni differ: .*"
+                                                     + ENV_ALLOW_OTHER_MACHINE):
+        finish_session(results(), settings, tmp_path / "r", {}, None, fingerprint=FINGERPRINT)
     assert not (tmp_path / "r" / "speedups.json").exists()
-    forced = bench.finish_session(results(), bench.BenchSettings(baseline=base, allow_other_machine=True),
+    forced = finish_session(results(), BenchSettings(baseline=base, allow_other_machine=True),
                                   tmp_path / "r", {}, None, fingerprint=FINGERPRINT)
     assert forced.failures == []
     assert any(w.startswith(f"baseline from another machine or stack, compared because "
-                            f"{bench.ENV_ALLOW_OTHER_MACHINE}=1: cpu_model") for w in forced.warnings)
+                            f"{ENV_ALLOW_OTHER_MACHINE}=1: cpu_model") for w in forced.warnings)
     assert json.loads(forced.path.read_text())["gate"]["fingerprint_differences"] == diffs
 
 
@@ -345,16 +382,16 @@ def test_noise_reports_detection_of_5_10_and_20_percent_slowdowns_for_both_rules
     """Four unchanged runs (7 rounds, 1% noise): no false alarms at a 15% effect size; the
     statistical rule catches the 20% slowdown (a 16.7% drop) and lets 5% and 10% through."""
     docs = [benchmark_save(noise=0.01, seed=s) for s in range(4)]
-    rows = bench.gate_noise(docs, percents=(25,), drops=(0.15,))
-    detection = {(r.gate, r.setting): r for r in rows if isinstance(r, bench.DetectionRow)}
+    rows = gate_noise(docs, percents=(25,), drops=(0.15,))
+    detection = {(r.gate, r.setting): r for r in rows if isinstance(r, DetectionRow)}
     assert set(detection) == {(gate, f"max drop {d:.0%}" + (", p < 0.05" if gate == "speed test" else ""))
-                              for gate in ("speed test", "speed point") for d in bench.NOISE_RULE_DROPS}
+                              for gate in ("speed test", "speed point") for d in NOISE_RULE_DROPS}
     test15 = detection[("speed test", "max drop 15%, p < 0.05")]
     assert test15.pairs == 12 and test15.false_failures == 0
     assert test15.detections == ((0.05, 0, 24), (0.10, 0, 24), (0.20, 24, 24))  # 12 pairs x 2 backends
     test5 = detection[("speed test", "max drop 5%, p < 0.05")]
     assert test5.detections[1] == (0.10, 24, 24) and test5.detections[2] == (0.20, 24, 24)
-    lines = bench.format_noise(rows, 4, 1.3)
+    lines = format_noise(rows, 4, 1.3)
     assert "| rule | setting | unchanged tree fails | detects 5% slower | detects 10% slower | " \
            "detects 20% slower |" in lines
     assert "| speed test | max drop 15%, p < 0.05 | 0/12 (0%) | 0/24 (0%) | 0/24 (0%) | " \
@@ -365,7 +402,7 @@ def test_noise_reports_detection_of_5_10_and_20_percent_slowdowns_for_both_rules
 def test_the_statistical_rule_cuts_false_alarms_of_a_noisy_machine():
     """Noisy rounds (8%) and a 5% effect size: the point rule fails unchanged pairs, the test far fewer."""
     docs = [benchmark_save(noise=0.08, seed=s) for s in range(5)]
-    rows = {(r.gate, r.setting): r for r in bench.rule_noise(docs, drops=(0.05,))}
+    rows = {(r.gate, r.setting): r for r in rule_noise(docs, drops=(0.05,))}
     test, point = rows[("speed test", "max drop 5%, p < 0.05")], rows[("speed point", "max drop 5%")]
     assert point.false_failures > test.false_failures
 
@@ -374,7 +411,7 @@ def test_noise_without_per_round_data_says_so(tmp_path: Path):
     docs = [{"benchmarks": [dict(b, extra_info={k: v for k, v in b["extra_info"].items()
                                                 if not k.startswith("paired")})
                             for b in benchmark_save(seed=s)["benchmarks"]]} for s in range(2)]
-    rows = bench.gate_noise(docs, percents=(25,), drops=(0.15,))
-    assert not any(isinstance(r, bench.DetectionRow) for r in rows)
-    lines = bench.format_noise(rows, 2, 1.3)
+    rows = gate_noise(docs, percents=(25,), drops=(0.15,))
+    assert not any(isinstance(r, DetectionRow) for r in rows)
+    lines = format_noise(rows, 2, 1.3)
     assert any(line.startswith("no per-round data (paired_log_ratios)") for line in lines)

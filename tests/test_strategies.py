@@ -11,7 +11,6 @@ import pytest
 from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
-from encoder_gate.models.resolve import minilm_dir
 from encoder_gate.data.strategies import (
     AWKWARD_KINDS,
     CONTROL,
@@ -26,6 +25,7 @@ from encoder_gate.data.strategies import (
     long_texts,
     text_batches,
 )
+from encoder_gate.models.spec import minilm_dir
 
 # `find` without shrinking: the first example that matches is proof enough, and fast.
 FIND = settings(max_examples=2000, database=None, phases=[Phase.generate])

@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoder_gate.reporting.accuracy import render_markdown
+from encoder_gate.accuracy.checks import TASK_CHECKS, check, not_applicable, observed_and_bound
+from encoder_gate.accuracy.evaluation import evaluate
+from encoder_gate.accuracy.metrics import drift, relative_l2
+from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import (
     SENTIMENT_GROUPS,
@@ -24,13 +27,11 @@ from encoder_gate.data.datasets import (
     load_dataset,
     to_sentiment,
 )
-from encoder_gate.errors import GateError
-from encoder_gate.accuracy.evaluation import TASK_CHECKS, check, evaluate, not_applicable, observed_and_bound
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
-from encoder_gate.accuracy.metrics import drift, relative_l2
-from encoder_gate.models.resolve import BUILTIN_MODELS, ModelSpec
+from encoder_gate.errors import GateError
+from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec
+from encoder_gate.reporting.accuracy import render_markdown
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.accuracy.tolerances import bounds_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -355,7 +356,7 @@ def test_sentiment_gate_fails_a_backend_with_swapped_classes(pytester, accuracy_
     pytester.makeconftest("""
 import numpy as np
 import pytest
-from encoder_gate.plugin.core import gate_session_of
+from encoder_gate.plugin.stash import gate_session_of
 
 @pytest.fixture(scope="session", autouse=True)
 def swap_int8_classes(request):

@@ -1,4 +1,5 @@
-"""The verdict (encoder_gate.reporting.verdict): rendered from hand-made accuracy.json / speedups.json documents."""
+"""The verdict (encoder_gate.reporting.verdict): rendered from hand-made accuracy.json / speedups.json
+documents."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.commands.cli import main
 from encoder_gate.errors import GateError
-from encoder_gate.accuracy.evaluation import NO_GOLD
 from encoder_gate.reporting.verdict import VERDICT_FILE, render_verdict, write_verdict
 
 BACKENDS = ["torch", "torch-compile", "onnx-fp32", "onnx-int8"]

@@ -34,6 +34,6 @@ def test_workflow_uses_the_readme_thresholds():
     assert f"--benchmark-compare-fail={fail}" in readme
     drop = yaml.safe_load(text)["env"]["ENCODER_GATE_SPEEDUP_MAX_DROP"]
     assert f"ENCODER_GATE_SPEEDUP_MAX_DROP` (default {drop})" in readme
-    from encoder_gate.speed import bench
+    from encoder_gate.speed.settings import DEFAULT_MAX_DROP
 
-    assert float(drop) == bench.DEFAULT_MAX_DROP
+    assert float(drop) == DEFAULT_MAX_DROP

@@ -23,6 +23,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from filelock import FileLock
@@ -58,13 +59,12 @@ def key_of(parts: Mapping[str, object]) -> str:
     return hashlib.sha256(blob).hexdigest()[:20]
 
 
-def toolchain_versions() -> dict[str, str]:
-    """Versions of every library that changes artifact bytes; part of every key."""
-    from importlib.metadata import PackageNotFoundError, version
-
+def toolchain_versions(packages: Iterable[str]) -> dict[str, str]:
+    """Python's version and the installed versions of `packages` and of encoder-gate itself: part
+    of every key. Each caller names the libraries that change its bytes (a backend: its own
+    `packages`), so a new library joins the key where it is used."""
     out = {"python": f"{sys.version_info.major}.{sys.version_info.minor}"}
-    for dist in ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime",
-                 "onnxruntime-gpu", "tokenizers", "encoder-gate"):
+    for dist in dict.fromkeys([*packages, "encoder-gate"]):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from encoder_gate.backends.registry import DEFAULT_BACKENDS, parse_backend
 from encoder_gate.errors import GateError
 
 if sys.version_info >= (3, 11):
@@ -24,7 +25,6 @@ Variant = Literal["normal", "filtered"]
 ThresholdMode = Literal["fixed", "tuned"]
 Sweep = Literal["gate", "full"]
 F1Rule = Literal["point", "regression", "non-inferiority"]
-DEFAULT_BACKENDS = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,6 @@ class GateConfig:
     per_label_keep: float | None = None
 
     def __post_init__(self) -> None:
-        from encoder_gate.backends.registry import parse_backend
-
         if not self.backends:
             raise GateError("no backends configured: pass --gate-backends torch,onnx-fp32,...")
         for name in self.backends:

@@ -1,13 +1,15 @@
-"""Verdicts with error bars: paired bootstrap deltas, McNemar, power, per-label checks.
+"""Verdicts with error bars: paired bootstrap deltas, McNemar, power and the F1 rules.
 
 Pure numpy plus ``scipy.stats``. Every result is a frozen dataclass whose
-``as_dict()`` returns plain Python values, ready for ``json.dumps``.
+``as_dict()`` returns plain Python values, ready for ``json.dumps``. Label-by-label
+verdicts (Holm-adjusted McNemar per label) are in :mod:`encoder_gate.accuracy.per_label`.
 
 Conventions
 -----------
 * Inputs are *decision matrices*: (n, L) booleans (or 0/1), one row per example.
   ``multi_label``: the thresholded decisions. ``single_label``: the one-hot of the
   argmax, so every row of a decision matrix has exactly one True.
+* ``task`` is a classifier :class:`~encoder_gate.tasks.Task` or its name.
 * ``gold`` may be ``None`` (a parity-only evaluation set). The reference's decisions
   then stand in for gold ("agreement mode"): the reference scores 1.0 (as long as it
   predicts anything), the backend's score measures how well it reproduces the
@@ -30,7 +32,7 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,39 +40,31 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from encoder_gate.accuracy.metrics import _dataclass_dict, _label_names, _safe_div
+from encoder_gate.accuracy.metrics import _dataclass_dict, _safe_div
+from encoder_gate.tasks import Task
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-Task = Literal["multi_label", "single_label"]
 Rule = Literal["point", "regression", "non-inferiority"]
 
-#: The metric each task's gate is judged on (as ``Evaluation.headline`` in gate.py).
-HEADLINE: dict[str, str] = {"multi_label": "f1", "single_label": "f1_macro"}
 #: The metrics :func:`paired_delta` can compute.
 METRICS = ("f1", "f1_macro", "accuracy")
 #: Cap on resamples x examples held in memory at once (the bootstrap runs in batches above it).
 _BATCH_ELEMENTS = 4_000_000
-#: How many changed examples :meth:`LabelResult.failure_message` shows.
-N_EXAMPLES = 5
 
 __all__ = [
-    "HEADLINE",
     "METRICS",
     "Decision",
     "DeltaCI",
-    "LabelResult",
     "McNemar",
     "correct",
     "decide",
     "examples_needed",
-    "holm",
     "mcnemar",
     "min_detectable_drop",
     "paired_delta",
-    "per_label",
     "score",
     "underpowered_warning",
 ]
@@ -91,24 +85,32 @@ def _as_decisions(name: str, x: npt.ArrayLike, shape: tuple[int, ...] | None = N
     return arr.astype(bool)
 
 
-def _check_task(task: str) -> None:
-    if task not in HEADLINE:
-        raise ValueError(f"task must be 'multi_label' or 'single_label'; got {task!r}")
+def _classifier(task: str | Task) -> Task:
+    """The classifier task named `task`; ValueError for any other name (or an encoder)."""
+    kind = next((t for t in Task if t.classifier and t == task), None)
+    if kind is None:
+        names = " or ".join(repr(t.value) for t in Task if t.classifier)
+        raise ValueError(f"task must be {names}; got {task!r}")
+    return kind
+
+
+def _one_per_row(task: Task) -> bool:
+    """Whether the task decides one class per example (argmax), not each label on its own."""
+    return task.record.decision == "argmax"
 
 
 def _inputs(
     gold: npt.ArrayLike | None,
     ref_dec: npt.ArrayLike,
     dec: npt.ArrayLike | None,
-    task: str,
+    task: Task,
     ref_name: str = "ref_dec",
 ) -> tuple[BoolArray, BoolArray, BoolArray | None]:
     """Validate (gold, ref_dec, dec); gold None becomes the reference (agreement mode)."""
-    _check_task(task)
     ref = _as_decisions(ref_name, ref_dec)
     y = ref if gold is None else _as_decisions("gold", gold, ref.shape)
     d = None if dec is None else _as_decisions("dec", dec, ref.shape)
-    if task == "single_label":
+    if _one_per_row(task):
         named = [("gold", y), (ref_name, ref)] + ([] if d is None else [("dec", d)])
         for name, m in named:
             if not np.all(m.sum(axis=1) == 1):
@@ -116,8 +118,8 @@ def _inputs(
     return y, ref, d
 
 
-def _metric_name(task: str, metric: str | None) -> str:
-    name = HEADLINE[task] if metric is None else metric
+def _metric_name(task: Task, metric: str | None) -> str:
+    name = task.headline if metric is None else metric
     if name not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
     return name
@@ -137,7 +139,7 @@ def _features(gold: BoolArray, dec: BoolArray, metric: str) -> FloatArray:
     return np.all(dec == gold, axis=1, keepdims=True).astype(np.float64)
 
 
-def _from_sums(sums: FloatArray, total: FloatArray, metric: str, task: str) -> FloatArray:
+def _from_sums(sums: FloatArray, total: FloatArray, metric: str, task: Task) -> FloatArray:
     """The metric from summed features, vectorised over leading axes (one row per resample)."""
     if metric == "f1":
         tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
@@ -146,7 +148,7 @@ def _from_sums(sums: FloatArray, total: FloatArray, metric: str, task: str) -> F
         n_labels = sums.shape[-1] // 3
         tp, n_true, n_pred = (sums[..., k * n_labels : (k + 1) * n_labels] for k in range(3))
         f1 = _safe_div(2.0 * tp, n_true + n_pred)
-        if task == "multi_label":
+        if not _one_per_row(task):
             return np.asarray(f1.mean(axis=-1), dtype=np.float64)
         present = (n_true + n_pred) > 0  # scikit-learn's labels=None for multi-class
         return _safe_div((f1 * present).sum(axis=-1), present.sum(axis=-1))
@@ -162,7 +164,7 @@ def _weights(idx: IntArray, n: int) -> FloatArray:
 
 
 def _delta_statistic(
-    gold: BoolArray, ref: BoolArray, dec: BoolArray, metric: str, task: str
+    gold: BoolArray, ref: BoolArray, dec: BoolArray, metric: str, task: Task
 ) -> Callable[..., FloatArray]:
     """A vectorised statistic of resampled example indices: metric(dec) - metric(ref).
 
@@ -197,16 +199,19 @@ def _z(alpha: float, power: float) -> float:
 # ------------------------------------------------------------------------ scoring
 
 
-def score(gold: npt.ArrayLike | None, dec: npt.ArrayLike, task: Task, metric: str | None = None) -> float:
+def score(
+    gold: npt.ArrayLike | None, dec: npt.ArrayLike, task: str | Task, metric: str | None = None
+) -> float:
     """One side's ``metric`` (default: the task's headline) from decisions vs gold.
 
     Equals scikit-learn's ``f1_score(average="micro"|"macro", zero_division=0)`` and
     ``accuracy_score`` (for single-label with the argmax class indices).
     """
-    y, d, _ = _inputs(gold, dec, None, task, ref_name="dec")
-    name = _metric_name(task, metric)
+    kind = _classifier(task)
+    y, d, _ = _inputs(gold, dec, None, kind, ref_name="dec")
+    name = _metric_name(kind, metric)
     sums = _features(y, d, name).sum(axis=0)
-    return float(_from_sums(sums, np.asarray(float(d.shape[0])), name, task))
+    return float(_from_sums(sums, np.asarray(float(d.shape[0])), name, kind))
 
 
 # ---------------------------------------------------------------- paired bootstrap
@@ -268,7 +273,7 @@ def paired_delta(
     gold: npt.ArrayLike | None,
     ref_dec: npt.ArrayLike,
     dec: npt.ArrayLike,
-    task: Task,
+    task: str | Task,
     *,
     metric: str | None = None,
     n_resamples: int = 2000,
@@ -296,13 +301,14 @@ def paired_delta(
     difference of two ratio estimators on hundreds of examples the percentile interval
     is adequate for the coarse margin comparisons of :func:`decide`.
     """
-    y, ref, d = _inputs(gold, ref_dec, dec, task)
+    kind = _classifier(task)
+    y, ref, d = _inputs(gold, ref_dec, dec, kind)
     assert d is not None
-    name = _metric_name(task, metric)
+    name = _metric_name(kind, metric)
     n = ref.shape[0]
-    statistic = _delta_statistic(y, ref, d, name, task)
+    statistic = _delta_statistic(y, ref, d, name, kind)
     res = _bootstrap(statistic, n, n_resamples, confidence, seed)
-    ref_value, value = score(y, ref, task, name), score(y, d, task, name)
+    ref_value, value = score(y, ref, kind, name), score(y, d, kind, name)
     return DeltaCI(
         metric=name,
         delta=float(statistic(np.arange(n))),
@@ -345,7 +351,7 @@ class McNemar:
 def correct(
     gold: npt.ArrayLike | None,
     dec: npt.ArrayLike,
-    task: Task,
+    task: str | Task,
     *,
     unit: Literal["decision", "example"] = "decision",
     ref_dec: npt.ArrayLike | None = None,
@@ -367,9 +373,10 @@ def correct(
         if ref_dec is None:
             raise ValueError("without gold, pass ref_dec: correctness is agreement with the reference")
         gold = ref_dec
-    y, d, _ = _inputs(gold, dec, None, task, ref_name="dec")
+    kind = _classifier(task)
+    y, d, _ = _inputs(gold, dec, None, kind, ref_name="dec")
     right = d == y
-    if task == "single_label" or unit == "example":
+    if _one_per_row(kind) or unit == "example":
         return np.asarray(right.all(axis=1), dtype=np.bool_)
     return np.asarray(right, dtype=np.bool_)
 
@@ -399,7 +406,7 @@ def min_detectable_drop(
     gold: npt.ArrayLike | None,
     ref_dec: npt.ArrayLike,
     *,
-    task: Task,
+    task: str | Task,
     dec: npt.ArrayLike | None = None,
     discordance: float = 0.02,
     alpha: float = 0.05,
@@ -433,23 +440,24 @@ def min_detectable_drop(
     is in absolute metric units, like :attr:`DeltaCI.delta`.
     """
     z = _z(alpha, power)
-    y, ref, d = _inputs(gold, ref_dec, dec, task)
-    name = _metric_name(task, metric)
+    kind = _classifier(task)
+    y, ref, d = _inputs(gold, ref_dec, dec, kind)
+    name = _metric_name(kind, metric)
     if d is None:
         if not 0 < discordance <= 1:
             raise ValueError(f"discordance must be in (0, 1]; got {discordance}")
-        d = _synthetic_backend(ref, task, discordance, seed)
-    res = _bootstrap(_delta_statistic(y, ref, d, name, task), ref.shape[0], n_resamples, 0.95, seed)
+        d = _synthetic_backend(ref, kind, discordance, seed)
+    res = _bootstrap(_delta_statistic(y, ref, d, name, kind), ref.shape[0], n_resamples, 0.95, seed)
     return float(z * res.standard_error)
 
 
-def _synthetic_backend(ref: BoolArray, task: str, discordance: float, seed: int) -> BoolArray:
+def _synthetic_backend(ref: BoolArray, task: Task, discordance: float, seed: int) -> BoolArray:
     """The reference with one decision changed on ``round(discordance * n)`` random examples."""
     rng = np.random.default_rng([seed, 1])
     n, n_labels = ref.shape
     rows = rng.choice(n, size=max(1, round(discordance * n)), replace=False)
     out = ref.copy()
-    if task == "multi_label":
+    if not _one_per_row(task):
         cols = rng.integers(0, n_labels, size=rows.size)
         out[rows, cols] = ~out[rows, cols]
         return out
@@ -488,160 +496,6 @@ def underpowered_warning(
         f"About {need} examples ({need / n:.1f}x as many) would be needed to see a drop of {margin:.4f}; "
         "a pass here does not rule out a drop of that size."
     )
-
-
-# ---------------------------------------------------------------------- per label
-
-
-def holm(p_values: npt.ArrayLike) -> FloatArray:
-    """Holm's step-down adjusted p-values (family-wise error control), in input order.
-
-    Sort ascending; the i-th smallest (1-based) becomes max_{k<=i} min(1, (m-k+1) p_(k)).
-    scipy.stats has no Holm (``false_discovery_control`` is Benjamini-Hochberg/Yekutieli).
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    if p.ndim != 1:
-        raise ValueError(f"p_values must be 1-D; got shape {p.shape}")
-    if p.size and (np.any(np.isnan(p)) or p.min() < 0 or p.max() > 1):
-        raise ValueError("p_values must lie in [0, 1]")
-    m = p.size
-    order = np.argsort(p, kind="stable")
-    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out = np.empty(m, dtype=np.float64)
-    out[order] = np.maximum.accumulate(stepped)
-    return out
-
-
-@dataclass(frozen=True)
-class LabelResult:
-    """One label's reference and backend F1, McNemar test and verdict.
-
-    ``p_raw`` is McNemar's p on this label's decisions vs gold; ``p_value`` is it
-    Holm-adjusted across the labels with enough support (None for a low-support label,
-    which is not tested). ``changed`` lists the examples whose decision for this label
-    differs between reference and backend; ``changed_to`` is the backend's new decision
-    and ``changed_gold`` the gold value at each of them.
-    """
-
-    label: str
-    support: int
-    f1_ref: float
-    f1: float
-    p_raw: float
-    p_value: float | None
-    b: int
-    c: int
-    verdict: Literal["pass", "fail", "low-support"]
-    reason: str
-    keep: float
-    changed: tuple[int, ...]
-    changed_to: tuple[bool, ...]
-    changed_gold: tuple[bool, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        """``label, support, f1_ref, f1, p_value`` (Holm), ``verdict`` and ``changed`` (a count)."""
-        return {
-            "label": self.label,
-            "support": self.support,
-            "f1_ref": self.f1_ref,
-            "f1": self.f1,
-            "p_value": self.p_value,
-            "verdict": self.verdict,
-            "changed": len(self.changed),
-        }
-
-    def failure_message(self, texts: Sequence[str], k: int = N_EXAMPLES) -> str:
-        """Plain words: the label, its support, both F1s, why, and up to ``k`` changed examples."""
-        p = "not tested (low support)" if self.p_value is None else f"{self.p_value:.3g} (Holm-adjusted)"
-        verb = {"pass": "passes", "fail": "fails", "low-support": "is not judged"}[self.verdict]
-        lines = [
-            f"label {self.label!r} (support {self.support}) {verb}: {self.reason}.",
-            f"  F1 {self.f1_ref:.4f} (reference) -> {self.f1:.4f} (backend), keep {self.keep:.2f} needs "
-            f">= {self.keep * self.f1_ref:.4f}; McNemar p = {p}: "
-            f"{self.b} lost, {self.c} gained (decisions vs gold).",
-            f"  {len(self.changed)} examples changed their decision for this label"
-            + (":" if self.changed else "."),
-        ]
-        shown = zip(self.changed[:k], self.changed_to[:k], self.changed_gold[:k], strict=True)
-        for i, to, g in shown:
-            now = "now predicted" if to else "no longer predicted"
-            text = _short(texts[i]) if 0 <= i < len(texts) else "(no text)"
-            lines.append(f"    #{i} {now} (gold: {'yes' if g else 'no'}): {text}")
-        if len(self.changed) > k:
-            lines.append(f"    ... and {len(self.changed) - k} more")
-        return "\n".join(lines)
-
-
-def _short(text: str, width: int = 100) -> str:
-    t = " ".join(str(text).split())
-    return repr(t if len(t) <= width else t[: width - 3] + "...")
-
-
-def per_label(
-    gold: npt.ArrayLike | None,
-    ref_dec: npt.ArrayLike,
-    dec: npt.ArrayLike,
-    label_names: Sequence[str] | None = None,
-    *,
-    min_support: int = 20,
-    keep: float = 0.9,
-    alpha: float = 0.05,
-) -> list[LabelResult]:
-    """Judge every label (column) on its own: F1 kept, and no significant loss.
-
-    A label with ``support`` (gold positives) below ``min_support`` is "low-support"
-    and not judged. Any other label fails when ``f1 < keep * f1_ref`` or when its
-    Holm-adjusted McNemar p (across the labels with enough support) is below
-    ``alpha`` and the backend is the worse side (b > c); else it passes. The McNemar
-    unit is the example: one decision per example for this label, so it has no
-    within-example correlation caveat. Works for single-label one-hot decisions too
-    (a label is then a class). With ``gold=None`` the reference stands in for gold.
-    """
-    ref = _as_decisions("ref_dec", ref_dec)
-    d = _as_decisions("dec", dec, ref.shape)
-    y = ref if gold is None else _as_decisions("gold", gold, ref.shape)
-    names = _label_names(label_names, ref.shape[1])
-    if not 0 <= keep <= 1:
-        raise ValueError(f"keep must be in [0, 1]; got {keep}")
-    support = y.sum(axis=0)
-    f1_ref = _safe_div(2.0 * (ref & y).sum(axis=0), support + ref.sum(axis=0))
-    f1 = _safe_div(2.0 * (d & y).sum(axis=0), support + d.sum(axis=0))
-    tests = [mcnemar(ref[:, j] == y[:, j], d[:, j] == y[:, j]) for j in range(ref.shape[1])]
-    tested = np.flatnonzero(support >= min_support)
-    adjusted = dict(zip(tested.tolist(), holm([tests[j].p_value for j in tested]).tolist(), strict=True))
-    out = []
-    for j, name in enumerate(names):
-        t = tests[j]
-        p_adj = adjusted.get(j)
-        verdict: Literal["pass", "fail", "low-support"]
-        if p_adj is None:
-            verdict, reason = "low-support", f"fewer than {min_support} gold positives"
-        elif f1[j] < keep * f1_ref[j]:
-            verdict, reason = "fail", f"F1 fell below {keep:.2f} x the reference"
-        elif p_adj < alpha and t.backend_worse:
-            verdict, reason = "fail", f"significantly more decisions lost than gained (p < {alpha:g})"
-        else:
-            verdict, reason = "pass", "F1 kept and no significant loss"
-        changed = np.flatnonzero(ref[:, j] != d[:, j])
-        out.append(
-            LabelResult(
-                label=name,
-                support=int(support[j]),
-                f1_ref=float(f1_ref[j]),
-                f1=float(f1[j]),
-                p_raw=t.p_value,
-                p_value=p_adj,
-                b=t.b,
-                c=t.c,
-                verdict=verdict,
-                reason=reason,
-                keep=float(keep),
-                changed=tuple(int(i) for i in changed),
-                changed_to=tuple(bool(v) for v in d[changed, j]),
-                changed_gold=tuple(bool(v) for v in y[changed, j]),
-            )
-        )
-    return out
 
 
 # ------------------------------------------------------------------ decision rules

@@ -1,7 +1,13 @@
-"""The one table of accuracy bounds, per backend. Tests read it; they hold no literals.
+"""The one table of accuracy bounds, per task and number format. Tests read it; they hold no literals.
 
-Override any number per project in pyproject.toml (a backend name with `:` or `/` in it is
-quoted, as `override_table` writes it):
+A backend is judged by the column of its number format (`Backend.number_format`: "reference"
+for torch itself, "fp32", "fp16", "int8"), so a new backend needs no entry here: it names its
+number format. A check with its own default bounds carries them in its record
+(:mod:`encoder_gate.accuracy.checks`); they join the table under the check's name.
+
+Override any number per project in pyproject.toml, per backend name (a name with `:` or `/`
+in it is quoted, as :func:`~encoder_gate.accuracy.overrides.override_table` writes it; a
+prebuilt `onnx:PATH` takes the table of `onnx-<its number format>` first, then its own):
 
     [tool.encoder-gate.tolerances.onnx-int8]
     drift_max = 0.25
@@ -18,11 +24,14 @@ MLPerf Inference rule for quantized BERT is 0.99), plus optional absolute floors
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
+from encoder_gate.accuracy.checks import CHECKS
+from encoder_gate.backends.base import NUMBER_FORMATS
+from encoder_gate.backends.registry import PREBUILT_PREFIX, parse_backend
 from encoder_gate.errors import GateError
+from encoder_gate.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -46,8 +55,14 @@ class Bounds:
     rel_l2_max: float = math.inf
     # classifiers: every label with enough gold positives (--gate-per-label-min-support, default
     # 30) keeps this share of its own reference F1 and loses no significant number of decisions
-    # (significance.per_label); 0: only the significance half applies
+    # (per_label.per_label); 0: only the significance half applies
     per_label_keep: float = 0.0
+    # the bounds of registered checks that carry their own defaults (Check.defaults), by check name
+    own: Mapping[str, float] = field(default_factory=dict)
+
+    def of(self, key: str) -> float:
+        """The bound named `key`: a field above, or a registered check's own bound."""
+        return self.own[key] if key in self.own else float(getattr(self, key))
 
 
 # FP32 backends compute the same function; differences are kernel reordering. ORT's
@@ -74,16 +89,15 @@ _FP32 = Bounds(drift_mean=1e-5, drift_p99=1e-4, drift_max=1e-4, flip_rate=1e-4, 
 
 DEFAULT_BOUNDS: dict[str, Bounds] = {
     # the reference against itself: exact
-    "torch": Bounds(drift_mean=0.0, drift_p99=0.0, drift_max=0.0, flip_rate=0.0, f1_keep=1.0,
-                    atol=0.0, padding_atol=1e-4, per_label_keep=1.0),
-    "torch-compile": _FP32,
-    "onnx-fp32": _FP32,
+    "reference": Bounds(drift_mean=0.0, drift_p99=0.0, drift_max=0.0, flip_rate=0.0, f1_keep=1.0,
+                        atol=0.0, padding_atol=1e-4, per_label_keep=1.0),
+    "fp32": _FP32,
     # FP16: the published FP16 roberta-base-go_emotions reports drift mean 0.00119 and max
     # 0.0212 on 10k Reddit comments; ORT's FP16 validation uses atol 1e-1 / rtol 5e-2. Measured
     # on `default` (CPU EP): mean 3.8e-4, p99 1.5e-3, max 2.2e-3, flips 0.003%. Bounds sit ~4x
     # above the published figures.
-    "onnx-fp16": Bounds(drift_mean=0.005, drift_p99=0.05, drift_max=0.1, flip_rate=0.005,
-                        f1_keep=0.99, atol=1e-2, padding_atol=5e-3, per_label_keep=0.9),
+    "fp16": Bounds(drift_mean=0.005, drift_p99=0.05, drift_max=0.1, flip_rate=0.005,
+                   f1_keep=0.99, atol=1e-2, padding_atol=5e-3, per_label_keep=0.9),
     # INT8 dynamic quantization (per-channel, no reduce_range): MLPerf requires 99% of the FP32
     # F1. Measured on `default`, bundled test split (1200 texts): drift mean 0.048, p99 0.197,
     # max 0.291, flip rate 0.20%, micro F1 0.7052 vs 0.7105 (99.3%). Bounds: ~2x headroom on
@@ -92,8 +106,8 @@ DEFAULT_BOUNDS: dict[str, Bounds] = {
     # output depends on its neighbours and padding; measured up to 0.103 on `default`
     # (hypothesis, ci profile), and 0.306 under the dev profile (a short Arabic-script text
     # padded to 128 vs alone; the same with optimum's and torch's export), about its drift max.
-    "onnx-int8": Bounds(drift_mean=0.1, drift_p99=0.4, drift_max=0.6, flip_rate=0.02,
-                        f1_keep=0.99, atol=5e-2, padding_atol=0.4, per_label_keep=0.85),
+    "int8": Bounds(drift_mean=0.1, drift_p99=0.4, drift_max=0.6, flip_rate=0.02,
+                   f1_keep=0.99, atol=5e-2, padding_atol=0.4, per_label_keep=0.85),
 }
 
 # Single-label (softmax) classifiers: the probability bounds above (a two-class softmax is a
@@ -112,8 +126,7 @@ DEFAULT_BOUNDS: dict[str, Bounds] = {
 SINGLE_LABEL_BOUNDS: dict[str, Bounds] = {
     name: replace(b, accuracy_keep=b.f1_keep) for name, b in DEFAULT_BOUNDS.items()
 }
-SINGLE_LABEL_BOUNDS["onnx-int8"] = replace(SINGLE_LABEL_BOUNDS["onnx-int8"], flip_rate=0.05,
-                                           padding_atol=0.4)
+SINGLE_LABEL_BOUNDS["int8"] = replace(SINGLE_LABEL_BOUNDS["int8"], flip_rate=0.05, padding_atol=0.4)
 
 # Feature-extraction encoders: mean-pooled embeddings (not probabilities, so every drift
 # number is in embedding units; MiniLM's mean-pooled vectors have
@@ -142,63 +155,57 @@ _FP32_EMBED = Bounds(drift_mean=1e-5, drift_p99=1e-4, drift_max=1e-4, flip_rate=
                      rel_l2_max=1e-4)
 EMBEDDING_BOUNDS: dict[str, Bounds] = {
     # the reference against itself: exact up to the float64 round-off of the cosine itself
-    "torch": replace(_FP32_EMBED, drift_mean=0.0, drift_p99=0.0, drift_max=0.0, atol=0.0,
-                     cosine_min=1 - 1e-12, cosine_mean=1 - 1e-12, rel_l2_max=0.0),
-    "torch-compile": _FP32_EMBED,
-    "onnx-fp32": _FP32_EMBED,
-    "onnx-fp16": Bounds(drift_mean=0.003, drift_p99=0.005, drift_max=0.01, flip_rate=0.0, f1_keep=0.0,
-                        atol=1e-2, padding_atol=5e-3, cosine_min=0.9999, cosine_mean=0.9999,
-                        rel_l2_max=0.01),
-    "onnx-int8": Bounds(drift_mean=0.15, drift_p99=0.3, drift_max=0.4, flip_rate=0.0, f1_keep=0.0,
-                        atol=5e-2, padding_atol=0.6, cosine_min=0.90, cosine_mean=0.97,
-                        rel_l2_max=0.5),
+    "reference": replace(_FP32_EMBED, drift_mean=0.0, drift_p99=0.0, drift_max=0.0, atol=0.0,
+                         cosine_min=1 - 1e-12, cosine_mean=1 - 1e-12, rel_l2_max=0.0),
+    "fp32": _FP32_EMBED,
+    "fp16": Bounds(drift_mean=0.003, drift_p99=0.005, drift_max=0.01, flip_rate=0.0, f1_keep=0.0,
+                   atol=1e-2, padding_atol=5e-3, cosine_min=0.9999, cosine_mean=0.9999,
+                   rel_l2_max=0.01),
+    "int8": Bounds(drift_mean=0.15, drift_p99=0.3, drift_max=0.4, flip_rate=0.0, f1_keep=0.0,
+                   atol=5e-2, padding_atol=0.6, cosine_min=0.90, cosine_mean=0.97,
+                   rel_l2_max=0.5),
 }
 TASK_BOUNDS: dict[str, dict[str, Bounds]] = {
-    "multi_label": DEFAULT_BOUNDS,
-    "single_label": SINGLE_LABEL_BOUNDS,
-    "feature_extraction": EMBEDDING_BOUNDS,
+    Task.MULTI_LABEL: DEFAULT_BOUNDS,
+    Task.SINGLE_LABEL: SINGLE_LABEL_BOUNDS,
+    Task.FEATURE_EXTRACTION: EMBEDDING_BOUNDS,
 }
-# A prebuilt file (onnx:PATH) is judged like the loosest ONNX recipe it could be.
-PREBUILT = "onnx-int8"
-
-
-_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
-                 "\r": "\\r"}
-
-
-def toml_key(key: str) -> str:
-    """`key` as a TOML key: bare when it can be (letters, digits, `-`, `_`), else a quoted string,
-    so `onnx:onnx/model.onnx` becomes `"onnx:onnx/model.onnx"`."""
-    if key and re.fullmatch(r"[A-Za-z0-9_-]+", key):
-        return key
-    escaped = "".join(_TOML_ESCAPES.get(c, c if c >= " " and c != "\x7f" else f"\\u{ord(c):04x}")
-                      for c in key)
-    return f'"{escaped}"'
-
-
-def override_table(backend: str) -> str:
-    """The pyproject table header that overrides `backend`'s bounds, as valid TOML:
-    `[tool.encoder-gate.tolerances.onnx-int8]`, `[tool.encoder-gate.tolerances."onnx:x.onnx"]`."""
-    return f"[tool.encoder-gate.tolerances.{toml_key(backend)}]"
+#: The override keys that are not bounds.
+_NOT_BOUNDS = ("own",)
 
 
 def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None = None,
-               task: str = "multi_label") -> Bounds:
+               task: str = "multi_label", number_format: str | None = None) -> Bounds:
     """The bounds of `backend` (a name, or onnx:PATH) for a model of `task`, with project
-    overrides applied (the same [tool.encoder-gate.tolerances.BACKEND] table for every task)."""
-    key = PREBUILT if backend.startswith("onnx:") else backend
-    if task not in TASK_BOUNDS:
-        raise GateError(f"no tolerance bounds for task {task!r}; known: {', '.join(TASK_BOUNDS)}")
-    table = TASK_BOUNDS[task]
-    if key not in table:
-        raise GateError(f"no tolerance bounds for backend {backend!r}")
-    bounds = table[key]
-    changes = dict((overrides or {}).get(key, {}))
-    if backend != key:
-        changes.update((overrides or {}).get(backend, {}))
-    known = {f.name for f in fields(Bounds)}
+    overrides applied (the same [tool.encoder-gate.tolerances.BACKEND] table for every task).
+
+    The column is `number_format` when given (a built prebuilt file's precision), else the
+    backend's own (:func:`~encoder_gate.backends.registry.parse_backend`; a prebuilt onnx:PATH
+    without @fp32/@fp16/@int8 is judged like the loosest ONNX recipe it could be, int8). A
+    prebuilt file takes the overrides of `onnx-<number format>`, then those under its own name.
+    """
+    try:
+        table = TASK_BOUNDS[Task.of(task)]
+    except ValueError:
+        raise GateError(f"no tolerance bounds for task {task!r}; known: {', '.join(TASK_BOUNDS)}") from None
+    fmt = parse_backend(backend).number_format if number_format is None else number_format
+    if fmt not in table:
+        raise GateError(f"no tolerance bounds for number format {fmt!r} of backend {backend!r}; "
+                        f"known: {', '.join(NUMBER_FORMATS)}")
+    own: dict[str, float] = {}
+    for name, c in CHECKS.items():
+        if c.defaults:
+            if fmt not in c.defaults:
+                raise GateError(f"check {name} has no default bound for number format {fmt!r}")
+            own[name] = float(c.defaults[fmt])
+    tables = [f"onnx-{fmt}", backend] if backend.startswith(PREBUILT_PREFIX) else [backend]
+    changes: dict[str, float] = {}
+    for key in tables:
+        changes.update((overrides or {}).get(key, {}))
+    known = {f.name for f in fields(Bounds) if f.name not in _NOT_BOUNDS} | set(own)
     unknown = sorted(set(changes) - known)
     if unknown:
         raise GateError(f"unknown tolerance {unknown} for {backend} in [tool.encoder-gate.tolerances]; "
                         f"known: {', '.join(sorted(known))}")
-    return replace(bounds, **{k: float(v) for k, v in changes.items()})
+    own.update({k: float(v) for k, v in changes.items() if k in own})
+    return replace(table[fmt], own=own, **{k: float(v) for k, v in changes.items() if k not in own})

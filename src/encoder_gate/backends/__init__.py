@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from encoder_gate.backends.base import Backend, BuildContext, Runner
-from encoder_gate.backends.registry import KNOWN_BACKENDS, parse_backend
+from encoder_gate.backends.registry import BACKENDS, DEFAULT_BACKENDS, REFERENCE_BACKEND, parse_backend
 
-__all__ = ["KNOWN_BACKENDS", "Backend", "BuildContext", "Runner", "parse_backend"]
+__all__ = ["BACKENDS", "DEFAULT_BACKENDS", "REFERENCE_BACKEND", "Backend", "BuildContext", "Runner",
+           "parse_backend"]

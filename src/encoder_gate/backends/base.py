@@ -8,7 +8,8 @@ A batch is a mapping of numpy arrays as a Hugging Face tokenizer returns them
 (`input_ids`, `attention_mask`, optionally `token_type_ids`). `predict` returns float32
 probabilities of shape (batch, labels): sigmoid for multi-label heads, softmax for
 single-label heads, and mean-pooled embeddings for feature-extraction encoders. The
-post-processing is shared (numpy) so backends differ only in how they compute logits.
+post-processing is the task's own (:meth:`encoder_gate.tasks.Task.postprocess`, numpy), so
+backends differ only in how they compute logits.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from encoder_gate.cache import ArtifactCache
-    from encoder_gate.models.resolve import ModelSpec, Task
+    from encoder_gate.models.spec import ModelSpec
 
 Device = Literal["cpu", "cuda"]
 Batch = Mapping[str, np.ndarray]
@@ -50,6 +51,11 @@ class Runner(Protocol):
     from the graph (MatMulInteger x18)"); the torch and ONNX runners always have it (empty
     when there is nothing to say). It is not a required member, so runners written elsewhere
     (wrappers, test doubles) stay Runners: read it with `runner_notes(runner)`.
+
+    A runner whose outputs are decided by its artifact also has `prediction_identity() ->
+    dict`: what it computes with (the artifact's digest, the versions of its backend's
+    `packages`). Its predictions on the evaluation set are then cached under that identity
+    (:mod:`encoder_gate.runtime.predictions`); a runner without it is always run.
     """
 
     name: str
@@ -73,27 +79,36 @@ def runner_notes(runner: object) -> tuple[str, ...]:
     return tuple(str(n) for n in getattr(runner, "notes", ()) or ())
 
 
+#: The column of the tolerance table a backend is judged by: the reference itself (exact), or
+#: the number format its artifact computes in.
+NumberFormat = Literal["reference", "fp32", "fp16", "int8"]
+NUMBER_FORMATS: tuple[NumberFormat, ...] = ("reference", "fp32", "fp16", "int8")
+
+
 class Backend(Protocol):
-    """A named recipe that builds a Runner for a model."""
+    """A named recipe that builds a Runner for a model, and says what it is.
+
+    `number_format` picks its bounds in the tolerance table (for a prebuilt file whose
+    precision is read from its graph, the loosest until built: the runner's `precision`
+    then decides). `packages` are the distributions whose versions key its artifacts and its
+    predictions and enter the speed gate's hardware fingerprint.
+    """
 
     @property
     def name(self) -> str: ...
 
+    @property
+    def number_format(self) -> NumberFormat: ...
+
+    @property
+    def packages(self) -> tuple[str, ...]: ...
+
+    def providers(self, device: Device) -> tuple[str, ...]:
+        """The execution providers it runs on for `device` (the speed fingerprint names them);
+        empty when it has none to name or its library is not installed."""
+        ...
+
     def build(self, ctx: BuildContext) -> Runner: ...
-
-
-def postprocess(outputs: np.ndarray, task: Task, attention_mask: np.ndarray | None) -> np.ndarray:
-    """Logits -> probabilities (or hidden states -> mean-pooled embeddings), in float32."""
-    x = np.asarray(outputs, dtype=np.float32)
-    if task == "multi_label":
-        out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
-        return out.astype(np.float32)
-    if task == "single_label":
-        z = np.exp(x - x.max(axis=-1, keepdims=True))
-        return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
-    mask = (np.ones(x.shape[:2]) if attention_mask is None else attention_mask)[..., None]
-    pooled = (x * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-    return pooled.astype(np.float32)
 
 
 def dummy_batch(batch_size: int, seq_len: int, input_names: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -16,13 +16,16 @@ transformer optimizer, a quantizer, an FP16 converter) says what it is in its gr
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from encoder_gate.cache import sha256_file
 from encoder_gate.errors import GateError
+from encoder_gate.tasks import Task
 
 Precision = Literal["fp32", "fp16", "int8"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "fp16", "int8")
@@ -204,7 +207,7 @@ def choose_output(names: Sequence[str], task: str) -> tuple[int, str | None]:
     `logits` (or `last_hidden_state` for feature extraction) when present, otherwise the
     first output. The note is None when the choice needs no explanation (one output with
     the expected name)."""
-    wanted = "last_hidden_state" if task == "feature_extraction" else "logits"
+    wanted = Task.of(task).output_name
     index = names.index(wanted) if wanted in names else 0
     if len(names) > 1:
         return index, f"output '{names[index]}' used (of {len(names)} outputs: {', '.join(names)})"
@@ -229,3 +232,13 @@ def format_shape(shape: Sequence[Dim] | None) -> str:
 
 def format_bytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def onnx_digest(path: Path) -> str:
+    """sha256 over an ONNX file and its external data files (names and contents)."""
+    files = [path, *(p for p in inspect_onnx(path).external_files if p.is_file())]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(sha256_file(file).encode())
+    return digest.hexdigest()

@@ -1,36 +1,88 @@
-"""Backend names -> factories. Heavy libraries are imported only when a backend builds."""
+"""Backend names -> backends: one record per backend, the default list, and the reference.
+
+Adding a backend is one module in this folder plus one line in `BACKENDS` below. The
+record is a factory; the backend itself says what it is (`number_format`, `packages`:
+see :class:`~encoder_gate.backends.base.Backend`). Heavy libraries are imported only when a
+backend is parsed (`lazy` imports its module then), so listing names stays cheap.
+"""
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
-from encoder_gate.backends.base import Backend
+from encoder_gate.backends.base import Backend, Device
 from encoder_gate.backends.onnx_graph import PRECISIONS, Precision
 from encoder_gate.errors import GateError
 
-KNOWN_BACKENDS = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
-DEFAULT_BACKENDS = KNOWN_BACKENDS
+
+def lazy(module: str, factory: str, **kwargs: Any) -> Callable[[], Backend]:
+    """A factory that imports `encoder_gate.backends.<module>` only when called."""
+
+    def make() -> Backend:
+        made: Backend = getattr(importlib.import_module(f"encoder_gate.backends.{module}"), factory)(**kwargs)
+        return made
+
+    return make
+
+
+#: Every named backend, in the order reports list them. One line per backend.
+BACKENDS: dict[str, Callable[[], Backend]] = {
+    "torch": lazy("torch_backend", "TorchBackend"),
+    "torch-compile": lazy("torch_backend", "TorchCompileBackend"),
+    "onnx-fp32": lazy("onnx_backend", "OnnxBackend", precision="fp32"),
+    "onnx-fp16": lazy("onnx_backend", "OnnxBackend", precision="fp16"),
+    "onnx-int8": lazy("onnx_backend", "OnnxBackend", precision="int8"),
+}
+#: The backend every other one is compared with (torch FP32 eager).
+REFERENCE_BACKEND = "torch"
+#: What a project gets when it names no backends (config default, `encoder-gate init`).
+DEFAULT_BACKENDS: tuple[str, ...] = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
+#: A prebuilt ONNX file: `onnx:PATH[@fp32|@fp16|@int8]`.
+PREBUILT_PREFIX = "onnx:"
+
+
+def known_backends() -> tuple[str, ...]:
+    """The registered backend names (a test may register more)."""
+    return tuple(BACKENDS)
+
+
+def is_backend_name(name: str) -> bool:
+    """Whether `name` is a registered backend or a prebuilt-file spec (without building anything)."""
+    return name in BACKENDS or (name.startswith(PREBUILT_PREFIX) and len(name) > len(PREBUILT_PREFIX))
+
+
+def backend_order(name: str) -> tuple[int, str]:
+    """Sort key that lists backends in registry order, then anything else by name."""
+    names = list(BACKENDS)
+    return (names.index(name) if name in names else len(names), name)
+
+
+def packages_of(names: Iterable[str]) -> tuple[str, ...]:
+    """The libraries the named backends depend on, each once, in order."""
+    return tuple(dict.fromkeys(p for name in names for p in parse_backend(name).packages))
+
+
+def providers_of(names: Iterable[str], device: Device) -> tuple[str, ...]:
+    """The execution providers the named backends run on for `device`, each once."""
+    return tuple(dict.fromkeys(p for name in names for p in parse_backend(name).providers(device)))
 
 
 def parse_backend(name: str) -> Backend:
-    """`torch`, `torch-compile`, `onnx-fp32|fp16|int8` or `onnx:PATH[@fp32|@fp16|@int8]` -> a Backend."""
-    from encoder_gate.backends.onnx_backend import OnnxBackend, PrebuiltOnnxBackend
-    from encoder_gate.backends.torch_backend import TorchBackend, TorchCompileBackend
-
+    """A registered name, or `onnx:PATH[@fp32|@fp16|@int8]` -> a Backend."""
     name = name.strip()
-    if name == "torch":
-        return TorchBackend()
-    if name == "torch-compile":
-        return TorchCompileBackend()
-    if name in ("onnx-fp32", "onnx-fp16", "onnx-int8"):
-        return OnnxBackend(precision=name.removeprefix("onnx-"))  # type: ignore[arg-type]  # checked above
-    if name.startswith("onnx:") and len(name) > 5:
-        spec = name[5:]
+    if name in BACKENDS:
+        return BACKENDS[name]()
+    if is_backend_name(name):
+        spec = name[len(PREBUILT_PREFIX):]
         path, precision = split_precision(spec)
-        return PrebuiltOnnxBackend(Path(path).expanduser(), precision, spec=spec)
+        return lazy("onnx_backend", "PrebuiltOnnxBackend", path=Path(path).expanduser(), precision=precision,
+                    spec=spec)()
     raise GateError(
-        f"unknown backend {name!r}. Known backends: {', '.join(KNOWN_BACKENDS)}, "
+        f"unknown backend {name!r}. Known backends: {', '.join(BACKENDS)}, "
         "or onnx:PATH for a prebuilt ONNX file (e.g. onnx:model_quantized.onnx; PATH may be relative "
         "to the model directory, and @fp32, @fp16 or @int8 after it sets the precision it is judged by)."
     )

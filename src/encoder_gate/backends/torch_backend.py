@@ -14,9 +14,12 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from encoder_gate.backends.base import Batch, BuildContext, dummy_batch, postprocess
+from encoder_gate.backends.base import Batch, BuildContext, Device, NumberFormat, dummy_batch
 from encoder_gate.cache import ArtifactCache, toolchain_versions
 from encoder_gate.errors import DeviceUnavailable, GateError
+
+#: The libraries whose versions decide a torch backend's outputs and compiled artifacts.
+TORCH_PACKAGES = ("torch", "transformers", "tokenizers")
 
 
 def require_device(device: str) -> None:
@@ -34,7 +37,7 @@ def load_torch_model(ctx: BuildContext) -> Any:
     """The model directory loaded with from_pretrained, in eval mode on ctx.device."""
     from transformers import AutoModel, AutoModelForSequenceClassification
 
-    cls = AutoModel if ctx.model.task == "feature_extraction" else AutoModelForSequenceClassification
+    cls = AutoModelForSequenceClassification if ctx.model.task.classifier else AutoModel
     try:
         model = cls.from_pretrained(ctx.model.path)
     except (OSError, ValueError) as exc:
@@ -67,6 +70,7 @@ class TorchRunner:
         self._model = model
         self._task = ctx.model.task
         self._device = ctx.device
+        self._model_hash = ctx.model.content_hash
         forward = getattr(model, "_orig_mod", model).forward
         self.input_names = tuple(
             n for n in ("input_ids", "attention_mask", "token_type_ids")
@@ -84,15 +88,19 @@ class TorchRunner:
             inputs = {k: torch.from_numpy(np.ascontiguousarray(batch[k])).to(self._device)
                       for k in self.input_names if k in batch}
             out = self._model(**inputs)
-            raw = out.logits if self._task != "feature_extraction" else out.last_hidden_state
+            raw = getattr(out, self._task.output_name)
             if self._device == "cuda":
                 torch.cuda.synchronize()
             host = raw.float().cpu().numpy()
-        return postprocess(host, self._task, batch.get("attention_mask"))
+        return self._task.postprocess(host, batch.get("attention_mask"))
 
     def warmup(self, shapes: list[tuple[int, int]]) -> None:
         for bs, seq in shapes:
             self.predict(dummy_batch(bs, seq, self.warmup_names))
+
+    def prediction_identity(self) -> dict[str, object]:
+        """The model directory is a torch backend's artifact."""
+        return {"artifact": f"model:{self._model_hash}", "versions": toolchain_versions(TORCH_PACKAGES)}
 
     def close(self) -> None:
         self._model = None
@@ -103,6 +111,11 @@ class TorchBackend:
     """`torch`: eager FP32, the reference every other backend is compared with."""
 
     name: str = "torch"
+    number_format: NumberFormat = "reference"
+    packages: tuple[str, ...] = TORCH_PACKAGES
+
+    def providers(self, device: Device) -> tuple[str, ...]:
+        return ()  # torch names no providers: its device and threads are in the fingerprint
 
     def build(self, ctx: BuildContext) -> TorchRunner:
         import torch
@@ -128,6 +141,11 @@ class TorchCompileBackend:
     name: str = "torch-compile"
     mode: str | None = None
     dynamic: bool = True
+    number_format: NumberFormat = "fp32"
+    packages: tuple[str, ...] = TORCH_PACKAGES
+
+    def providers(self, device: Device) -> tuple[str, ...]:
+        return ()
 
     def build(self, ctx: BuildContext) -> TorchRunner:
         import torch
@@ -176,7 +194,7 @@ def compile_key(ctx: BuildContext, mode: str | None, dynamic: bool) -> dict[str,
         hardware = f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}"
     return {"recipe": COMPILE_RECIPE, "model": ctx.model.content_hash, "task": ctx.model.task,
             "mode": mode, "dynamic": dynamic, "device": ctx.device, "hardware": hardware,
-            "threads": torch.get_num_threads(), "versions": toolchain_versions()}
+            "threads": torch.get_num_threads(), "versions": toolchain_versions(TORCH_PACKAGES)}
 
 
 def fx_graph_cache_counts() -> tuple[int, int]:

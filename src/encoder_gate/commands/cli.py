@@ -18,7 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from encoder_gate.commands import export, init
 from encoder_gate.errors import GateError
+from encoder_gate.reporting.benchmarks import write_report
+from encoder_gate.reporting.verdict import write_verdict
+from encoder_gate.speed.files import benchmark_files, load_benchmarks
+from encoder_gate.studies import accuracy_noise
+from encoder_gate.studies.speed_noise import format_noise, gate_noise
 
 DEFAULT_ACCURACY = Path(".encoder-gate/accuracy.json")
 DEFAULT_REPORT_DIR = Path(".encoder-gate/report")
@@ -48,8 +54,6 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from encoder_gate.reporting.benchmarks import write_report
-
     accuracy = args.accuracy
     if accuracy is None and DEFAULT_ACCURACY.is_file():
         accuracy = DEFAULT_ACCURACY
@@ -96,13 +100,11 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from encoder_gate.commands.export import ExportRequest, run_export
-
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
-    request = ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
+    request = export.ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
                             dedupe=args.dedupe, dataset=args.dataset, limit=args.limit,
                             cache_dir=args.cache_dir, threads=args.threads)
-    result = run_export(request)
+    result = export.run_export(request)
     for variant in result.variants:
         print(f"wrote {result.out / variant.file}")
     print(f"wrote {result.out / 'README.md'}")
@@ -126,14 +128,12 @@ def noise_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_noise(args: argparse.Namespace) -> int:
-    from encoder_gate.speed import bench
-
     if args.slowdown <= 1:
         raise GateError(f"--slowdown must be above 1 (1.3 = 30% slower), got {args.slowdown}")
-    files = [f for p in args.benchmarks for f in (bench.benchmark_files(p) if p.is_dir() else [p])]
-    docs = bench.load_benchmarks(files)
-    rows = bench.gate_noise(docs, stat=args.stat, slowdown=args.slowdown, alpha=args.alpha)
-    print("\n".join(bench.format_noise(rows, len(docs), args.slowdown)))
+    files = [f for p in args.benchmarks for f in (benchmark_files(p) if p.is_dir() else [p])]
+    docs = load_benchmarks(files)
+    rows = gate_noise(docs, stat=args.stat, slowdown=args.slowdown, alpha=args.alpha)
+    print("\n".join(format_noise(rows, len(docs), args.slowdown)))
     return 0
 
 
@@ -159,8 +159,6 @@ def accuracy_noise_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_accuracy_noise(args: argparse.Namespace) -> int:
     import time
-
-    from encoder_gate.studies import accuracy_noise
 
     if args.splits < 1:
         raise GateError(f"--splits must be at least 1, got {args.splits}")
@@ -199,16 +197,14 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from encoder_gate.commands import init as scaffold
-
     backends = None if args.backends is None else tuple(args.backends.split(","))
-    request = scaffold.InitRequest(model=args.model, root=args.dir, dataset=args.dataset, texts=args.texts,
+    request = init.InitRequest(model=args.model, root=args.dir, dataset=args.dataset, texts=args.texts,
                           backends=backends, text_column=args.text_column,
                           label_column=args.label_column, force=args.force)
-    plan, lines = scaffold.run_init(request)
+    plan, lines = init.run_init(request)
     for warning in plan.warnings:
         print(f"encoder-gate init: warning: {warning}", file=sys.stderr)
-    for line in (*plan.notes, *lines, "", *scaffold.next_steps(args.dir)):
+    for line in (*plan.notes, *lines, "", *init.next_steps(args.dir)):
         print(line)
     return 0
 
@@ -223,8 +219,6 @@ def verdict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_verdict(args: argparse.Namespace) -> int:
-    from encoder_gate.reporting.verdict import write_verdict
-
     text: str = write_verdict(args.report_dir)
     print(text, end="" if text.endswith("\n") else "\n")
     return 0

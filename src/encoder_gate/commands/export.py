@@ -38,10 +38,26 @@ from typing import Any
 
 import numpy as np
 
+from encoder_gate.accuracy.evaluation import evaluate
+from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.backends.base import BuildContext
-from encoder_gate.cache import sha256_file, toolchain_versions
-from encoder_gate.errors import GateError
+from encoder_gate.backends.dedupe import dedupe_file
+from encoder_gate.backends.onnx_backend import ONNX_PACKAGES, OnnxBackend, OnnxRunner, open_session
+from encoder_gate.backends.onnx_build import (
+    convert_fp16,
+    copy_side_files,
+    fp32_exporter,
+    optimizer_shape,
+    quantize_int8,
+)
 from encoder_gate.backends.optimum_compat import INSTALL_HINT, optimum_missing
+from encoder_gate.cache import sha256_file, toolchain_versions
+from encoder_gate.config import GateConfig
+from encoder_gate.data.datasets import load_dataset
+from encoder_gate.errors import GateError
+from encoder_gate.runtime.inference import encode, predict_texts
+from encoder_gate.runtime.session import GateSession
+from encoder_gate.tasks import THRESHOLD, Task
 
 VARIANTS = ("fp32", "fp16", "int8")
 FILE_NAMES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_quantized.onnx"}
@@ -184,7 +200,6 @@ def optimize_with_ort(ctx: BuildContext, fp32: Path, out: Path, level: str) -> N
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    from encoder_gate.backends.onnx_backend import optimizer_shape
 
     settings = ORT_LEVELS[level]
     model_type, heads, hidden = optimizer_shape(ctx.model.path, ctx.model.model_type)
@@ -224,7 +239,6 @@ def add_shapes(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
             raise GateError(f"ONNX Runtime's shape inference failed on the {level} graph of "
                             f"{ctx.model.name} ({exc}); export without --optimize, or try a lower "
                             "level") from None
-    from encoder_gate.backends.onnx_backend import copy_side_files
 
     copy_side_files(fp32, out, overwrite=False)  # keep what the optimizer saved
 
@@ -234,13 +248,12 @@ def variant_artifact(ctx: BuildContext, variant: str, optimize: str | None) -> t
 
     Without `optimize` these are the accuracy gate's own cache entries.
     """
-    from encoder_gate.backends.onnx_backend import OnnxBackend, convert_fp16, quantize_int8
 
     if optimize is None:
         return OnnxBackend(variant).artifact(ctx)  # type: ignore[arg-type]  # checked in ExportRequest
     fp32, _ = OnnxBackend("fp32").artifact(ctx)
     key: dict[str, object] = {"fp32": fp32.name, "optimize": optimize, "optimizer": fp32_optimizer(),
-                              "recipe": EXPORT_RECIPE, "tools": toolchain_versions()}
+                              "recipe": EXPORT_RECIPE, "tools": toolchain_versions(ONNX_PACKAGES)}
     optimized = ctx.cache.get_or_build(f"onnx-fp32-{optimize}", key,
                                        lambda out: optimize_fp32(ctx, fp32, out, optimize))
     if variant == "fp32":
@@ -280,10 +293,9 @@ def check_optimum_loads(out: Path, file_name: str, task: str, tokenizer: Any, te
     """Load out/file_name with optimum's ORTModel and check it predicts what we measured."""
     from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTModelForSequenceClassification
 
-    from encoder_gate.backends.base import postprocess
-    from encoder_gate.runtime.inference import encode
 
-    cls = ORTModelForFeatureExtraction if task == "feature_extraction" else ORTModelForSequenceClassification
+    kind = Task.of(task)
+    cls = ORTModelForSequenceClassification if kind.classifier else ORTModelForFeatureExtraction
     try:
         model = cls.from_pretrained(out, file_name=file_name, provider="CPUExecutionProvider")
     except Exception as exc:  # optimum raises many types for an unloadable directory
@@ -291,8 +303,7 @@ def check_optimum_loads(out: Path, file_name: str, task: str, tokenizer: Any, te
     batch = encode(tokenizer, list(texts))
     feeds = {k: v for k, v in batch.items() if k in model.input_names}
     outputs = model(**feeds, return_dict=True)
-    raw = outputs.last_hidden_state if task == "feature_extraction" else outputs.logits
-    got = postprocess(np.asarray(raw), task, batch.get("attention_mask"))  # type: ignore[arg-type]
+    got = kind.postprocess(np.asarray(getattr(outputs, kind.output_name)), batch.get("attention_mask"))
     # padding to this batch's longest text, not the sorted evaluation batches: INT8 scales
     # activations per batch, so allow its padding tolerance; FP32/FP16 agree far closer.
     if not np.allclose(got, expected, atol=0.3 if "quantized" in file_name else 1e-2):
@@ -305,8 +316,6 @@ def _evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndar
               *, precision: str, size_bytes: int, model: Any) -> dict[str, Any]:
     """The accuracy gate's per-backend summary: gate.evaluate with the gate's atol for the task
     (parity only when there are no gold labels)."""
-    from encoder_gate.accuracy.evaluation import evaluate
-    from encoder_gate.accuracy.tolerances import bounds_for
 
     return evaluate(name, probs, reference, gold, precision=precision, size_bytes=size_bytes,
                     task=model.task, label_names=model.label_names,
@@ -321,10 +330,9 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
     Otherwise the bundled test split; its gold labels are used when the model is a
     multi-label classifier with go_emotions' labels in order, else only its texts (parity).
     """
-    from encoder_gate.data.datasets import load_dataset
 
     model = session.model
-    if request.dataset is not None or model.task == "multi_label":
+    if request.dataset is not None or Task.of(model.task) is Task.MULTI_LABEL:
         try:
             ds = session.dataset
         except GateError as exc:
@@ -332,7 +340,7 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
                 raise
             progress(f"bundled labels do not fit {model.name} ({str(exc)[:120]}...): parity only")
         else:
-            gold = None if model.task == "feature_extraction" else np.asarray(ds.labels)
+            gold = np.asarray(ds.labels) if Task.of(model.task).classifier else None
             return ds.texts, gold, {"source": session.dataset_source, "name": ds.name, "split": "test",
                                     "examples": len(ds), "labels": gold is not None}
     ds = load_dataset("bundled", split="test")
@@ -346,11 +354,6 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
 
 def run_export(request: ExportRequest, progress: Progress = print_progress) -> ExportResult:
     """Build (or take from the cache) every variant, write it with its model card, measure it."""
-    from encoder_gate.backends.onnx_backend import OnnxRunner, copy_side_files, fp32_exporter, open_session
-    from encoder_gate.config import GateConfig
-    from encoder_gate.accuracy.evaluation import THRESHOLD
-    from encoder_gate.runtime.inference import predict_texts
-    from encoder_gate.runtime.session import GateSession
 
     request.check()
     started = time.monotonic()
@@ -376,7 +379,6 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
         dst = place(path, out, FILE_NAMES[variant])
         stats = None
         if request.dedupe:
-            from encoder_gate.backends.dedupe import dedupe_file
 
             d = dedupe_file(dst)
             stats = d.as_dict()
@@ -432,7 +434,7 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
         "dedupe": request.dedupe,
         "int8": {"per_channel": ctx.int8_per_channel, "reduce_range": ctx.int8_reduce_range},
         "side_files": side,
-        "versions": toolchain_versions(),
+        "versions": toolchain_versions(ONNX_PACKAGES),
         "reference": {"backend": "torch", **results["torch"]},
         "variants": {v.variant: {"file": v.file, "backend": f"onnx-{v.variant}", "size_bytes": v.size_bytes,
                                  "sha256": v.sha256, "from_cache": v.from_cache, "dedupe": v.dedupe,
@@ -474,12 +476,11 @@ def render_card(p: dict[str, Any]) -> str:
     """README.md in model-card style: files, usage, parity, task metrics, command, versions."""
     m, d = p["model"], p["dataset"]
     first_file = next(iter(p["variants"].values()))["file"]
-    task = m["task"]
-    output = "last_hidden_state" if task == "feature_extraction" else "logits"
+    task = Task.of(m["task"])
+    output = task.output_name
     checked = p["optimum_check"]["ran"]
-    ort_model = ("ORTModelForFeatureExtraction" if task == "feature_extraction"
-                 else "ORTModelForSequenceClassification")
-    pipeline = "feature-extraction" if m["task"] == "feature_extraction" else "text-classification"
+    ort_model = "ORTModelForSequenceClassification" if task.classifier else "ORTModelForFeatureExtraction"
+    pipeline = "text-classification" if task.classifier else "feature-extraction"
     rows = [("torch (reference)", "", p["reference"]),
             *[(f"onnx-{v}", row["file"], row) for v, row in p["variants"].items()]]
     lines = [
@@ -496,7 +497,8 @@ def render_card(p: dict[str, Any]) -> str:
         "gate uses" + (f"; ORT optimization level {p['optimize']} (optimum AutoOptimizationConfig's, run by "
                        f"{p['optimizer']}) applied to the FP32 graph, FP16 and INT8 made from it"
                        if p["optimize"] else "")
-        + ("; identical initializers de-duplicated (encoder_gate.backends.dedupe)" if p["dedupe"] else "") + ".",
+        + ("; identical initializers de-duplicated (encoder_gate.backends.dedupe)" if p["dedupe"] else "")
+        + ".",
         "",
         "## Files",
         "",

@@ -23,30 +23,26 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import tomlkit
-
+from encoder_gate.backends.registry import DEFAULT_BACKENDS, is_backend_name, known_backends
+from encoder_gate.commands.layout import (
+    COMPARE_FAIL,
+    PYPROJECT,
+    TABLE_NAME,
+    THIN_MODULES,
+    WORKFLOW_PATH,
+)
+from encoder_gate.commands.pyproject import has_gate_table, merge_pyproject
+from encoder_gate.commands.workflow import render_workflow
+from encoder_gate.data.datasets import is_sentiment_labels
+from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError
+from encoder_gate.models.spec import BUILTIN_MODELS
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-ACCURACY_MODULE = "accuracy/test_encoder_gate_accuracy.py"
-SPEED_MODULE = "benchmarks/test_encoder_gate_speed.py"
-WORKFLOW_PATH = ".github/workflows/encoder-gate.yml"
-PYPROJECT = "pyproject.toml"
-TABLE_NAME = "encoder-gate"
-
-#: pytest-benchmark's absolute-time gate in the generated workflow: a benchmark whose
-#: minimum time grew by more than this over the base's fails the PR.
-COMPARE_FAIL = "min:25%"
 INIT_BATCH_SIZES = (1, 8)
 # One intra-op thread per backend: torch eager's times swing by orders of magnitude when its
 # threads compete with other load (shared CI runners), which makes speedups over it noise.
@@ -56,45 +52,12 @@ INIT_THREADS = 1
 # is the accuracy gate"): `point` (MLPerf's 99%, the package default) failed 31% of them,
 # `regression` 1%.
 INIT_F1_RULE = "regression"
-INIT_BACKENDS = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
 TEXT_COLUMNS = ("text", "sentence", "comment", "content", "body", "input", "review")
 LABEL_COLUMNS = ("labels", "label", "emotions", "tags", "categories", "classes", "targets", "target", "y",
                  "class")
 DEFAULT_TEXT_COLUMN = "text"
 DEFAULT_LABEL_COLUMN = "labels"
 DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
-# the workflow's directories under $GITHUB_WORKSPACE
-CACHE_DIR_NAME = "encoder-gate-cache"
-STORE_DIR_NAME = "bench-store"
-BASE_SPEEDUPS = "base-speedups.json"
-
-ACCURACY_TEXT = '''\
-"""encoder-gate's accuracy gate: drift, F1 and padding properties for every configured backend.
-
-The tests live in the installed package (encoder_gate.suite.accuracy), so upgrading
-encoder-gate upgrades them. Add your own tests beside this file using the plugin's
-fixtures (gate_model, gate_dataset, gate_reference, backend, backend_evaluation, ...).
-"""
-
-from encoder_gate.suite.accuracy import *  # noqa: F403
-'''
-
-SPEED_TEXT = '''\
-"""encoder-gate's speed gate: throughput of every configured backend with pytest-benchmark.
-
-The tests live in the installed package (encoder_gate.suite.benchmarks), so upgrading
-encoder-gate upgrades them. Add your own benchmarks beside this file using the plugin's
-fixtures (backend, gate_tokenizer, bench_texts, bench_record, ...).
-"""
-
-from encoder_gate.suite.benchmarks import *  # noqa: F403
-'''
-
-#: The thin test modules ``init`` writes: path relative to the project root -> content.
-#: encoder-gate's own ``accuracy/`` and ``benchmarks/`` hold the same files.
-THIN_MODULES: dict[str, str] = {ACCURACY_MODULE: ACCURACY_TEXT, SPEED_MODULE: SPEED_TEXT}
-
-
 @dataclass(frozen=True)
 class InitRequest:
     """What ``encoder-gate init`` was asked for. Relative paths are looked up in the current
@@ -104,7 +67,7 @@ class InitRequest:
     root: Path = Path(".")
     dataset: str | None = None
     texts: str | None = None
-    backends: tuple[str, ...] | None = None  # None: INIT_BACKENDS plus the model's ONNX files
+    backends: tuple[str, ...] | None = None  # None: DEFAULT_BACKENDS plus the model's ONNX files
     text_column: str | None = None
     label_column: str | None = None
     force: bool = False
@@ -182,7 +145,7 @@ def plan_init(request: InitRequest) -> InitPlan:
     conflicts: list[str] = []
     pyproject = root / PYPROJECT
     old = _read_text(pyproject) if pyproject.is_file() else None
-    had_table = old is not None and _has_gate_table(old, pyproject)
+    had_table = old is not None and has_gate_table(old, pyproject)
     if had_table and not request.force:
         conflicts.append(f"{pyproject.as_posix()} already has [tool.{TABLE_NAME}]")
     else:
@@ -255,7 +218,6 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def resolve_model(model: str, root: Path, warnings: list[str]) -> tuple[str, Path | None]:
     """The ``model`` value to store, and the local model directory (None: builtin or hub id)."""
-    from encoder_gate.models.resolve import BUILTIN_MODELS
 
     path = _find(model, root)
     if path is not None:
@@ -298,21 +260,19 @@ def detect_onnx_files(model_dir: Path) -> list[Path]:
 
 def _backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
               notes: list[str]) -> tuple[str, ...]:
-    from encoder_gate.backends.registry import KNOWN_BACKENDS
-
     onnx = detect_onnx_files(model_dir) if model_dir is not None else []
     entries = [f"onnx:{_relative_or_absolute(p, root)}" for p in onnx]
     if given is None:
         if entries:
             notes.append(f"found ONNX files in the model directory, added as backends: {', '.join(entries)}")
-        return (*INIT_BACKENDS, *entries)
+        return (*DEFAULT_BACKENDS, *entries)
     backends = tuple(b.strip() for b in given if b.strip())
     if not backends:
         raise GateError("--backends is empty; pass a comma list such as torch,onnx-fp32,onnx-int8")
     for name in backends:
-        if name not in KNOWN_BACKENDS and not (name.startswith("onnx:") and len(name) > 5):
+        if not is_backend_name(name):
             raise GateError(
-                f"unknown backend {name!r} in --backends; known backends: {', '.join(KNOWN_BACKENDS)}, "
+                f"unknown backend {name!r} in --backends; known backends: {', '.join(known_backends())}, "
                 "or onnx:PATH for a prebuilt ONNX file"
             )
     if len(set(backends)) != len(backends):
@@ -419,8 +379,6 @@ def _count_texts(path: Path) -> int:
 
 def _label_warning(model_dir: Path) -> list[str]:
     """Warn when a classifier's labels cannot be scored on the bundled go_emotions data."""
-    from encoder_gate.data.datasets import is_sentiment_labels
-    from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
     try:
         config = json.loads(_read_text(model_dir / "config.json"))
@@ -499,386 +457,3 @@ def package_version() -> str:
     except PackageNotFoundError:
         from encoder_gate import __version__ as found
     return found.split("+", 1)[0]
-
-
-# --- pyproject.toml -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Header:
-    path: tuple[str, ...]
-    start: int  # offset of the header line
-    end: int  # offset just past the block's last key/value line (trailing comments and blanks excluded)
-
-
-def render_table(table: Mapping[str, Any]) -> str:
-    """``[tool.encoder-gate]`` with ``table``'s keys, as TOML text ending in one newline."""
-    body = tomlkit.table()
-    body.add(tomlkit.comment("written by `encoder-gate init`; every key can be overridden with --gate-KEY"))
-    for key, value in table.items():
-        if isinstance(value, list):
-            array = tomlkit.array()
-            array.extend(value)
-            if len(f"{key} = {array.as_string()}") > 100:
-                array.multiline(True)
-            body.add(key, array)
-        else:
-            body.add(key, value)
-    tool = tomlkit.table(is_super_table=True)
-    tool.add(TABLE_NAME, body)
-    doc = tomlkit.document()
-    doc.add("tool", tool)
-    return tomlkit.dumps(doc).strip("\n") + "\n"
-
-
-def merge_pyproject(text: str | None, table: Mapping[str, Any], where: str = PYPROJECT) -> str:
-    """``text`` with ``[tool.encoder-gate]`` set to ``table``, every other byte unchanged.
-
-    A new table goes after the last ``[tool.*]`` table (or at the end); an existing one
-    (with its sub-tables) is replaced where it stands. tomlkit renders the table; the
-    splice is textual because tomlkit's in-place replacement drops comments that follow
-    the replaced table (and, for out-of-order tables, other tables).
-    """
-    rendered = render_table(table)
-    if text is None or not text.strip():
-        return (text or "") + rendered
-    old = _parse(text, where)
-    nl = "\r\n" if "\r\n" in text else "\n"
-    rendered = rendered.replace("\n", nl)
-    headers = _headers(text)
-    ours = [i for i, h in enumerate(headers) if h.path[:2] == ("tool", TABLE_NAME)]
-    if ours:
-        new = _replace_blocks(text, headers, ours, rendered, nl)
-    else:
-        if TABLE_NAME in old.get("tool", {}):
-            raise GateError(_by_hand(where, "defines [tool.encoder-gate] with dotted keys or an inline "
-                                            "table, which init cannot replace", rendered))
-        tool_blocks = [h for h in headers if h.path[:1] == ("tool",)]
-        at = tool_blocks[-1].end if tool_blocks else len(text)
-        before, after = text[:at], text[at:]
-        lead = ("" if before.endswith(("\n", "\r")) else nl) + nl
-        trail = nl if after and not after.startswith(("\n", "\r\n")) else ""
-        new = before + lead + rendered + trail + after
-    _check_merge(old, new, table, where, rendered)
-    return new
-
-
-def _has_gate_table(text: str, path: Path) -> bool:
-    tool = _parse(text, path.as_posix()).get("tool", {})
-    return isinstance(tool, dict) and TABLE_NAME in tool
-
-
-def _parse(text: str, where: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise GateError(f"{where} is not valid TOML ({exc}); fix it before running init") from None
-
-
-def _by_hand(where: str, why: str, rendered: str) -> str:
-    return f"{where} {why}; add this table to it by hand:\n{rendered}"
-
-
-def _check_merge(old: dict[str, Any], new_text: str, table: Mapping[str, Any], where: str,
-                 rendered: str) -> None:
-    """The merged text must parse to the old document with only [tool.encoder-gate] changed."""
-    try:
-        new = tomllib.loads(new_text)
-    except tomllib.TOMLDecodeError:
-        new = None
-    ok = new is not None and new.get("tool", {}).get(TABLE_NAME) == dict(table)
-    if ok and new is not None:
-        old_rest = {k: v for k, v in old.items() if k != "tool"}
-        new_rest = {k: v for k, v in new.items() if k != "tool"}
-        old_tool = {k: v for k, v in old.get("tool", {}).items() if k != TABLE_NAME}
-        new_tool = {k: v for k, v in new.get("tool", {}).items() if k != TABLE_NAME}
-        ok = old_rest == new_rest and old_tool == new_tool
-    if not ok:
-        raise GateError(_by_hand(where, "is laid out in a way init cannot merge into (e.g. `tool` "
-                                        "defined with dotted keys or an inline table)", rendered))
-
-
-def _replace_blocks(text: str, headers: list[_Header], ours: list[int], rendered: str, nl: str) -> str:
-    """Replace the first run of consecutive encoder-gate blocks with ``rendered``; drop the others."""
-    runs: list[list[int]] = []
-    for i in ours:
-        if runs and runs[-1][-1] == i - 1:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    pieces: list[str] = []
-    pos = 0
-    for n, run in enumerate(runs):
-        start, end = headers[run[0]].start, headers[run[-1]].end
-        if n:
-            # a later run: drop the blank lines before it too, so no double gap is left
-            start = len(text[:start].rstrip("\r\n")) + len(nl) if text[:start].strip() else start
-            start = max(start, pos)
-        pieces.append(text[pos:start])
-        if n == 0:
-            pieces.append(rendered)
-        pos = end
-    pieces.append(text[pos:])
-    return "".join(pieces)
-
-
-def _headers(text: str) -> list[_Header]:
-    """Every ``[table]`` / ``[[array]]`` header of valid TOML ``text``, with its block's extent.
-
-    A small scanner: lines at statement level are blank, comments, headers or key/value
-    pairs; a value runs on across lines while inside a multi-line string or brackets.
-    """
-    headers: list[_Header] = []
-    pos, n = 0, len(text)
-    while pos < n:
-        eol = text.find("\n", pos)
-        line_end = n if eol < 0 else eol + 1
-        stripped = text[pos:line_end].strip()
-        if not stripped or stripped.startswith("#"):
-            pos = line_end
-        elif stripped.startswith("["):
-            headers.append(_Header(_header_path(stripped), pos, line_end))
-            pos = line_end
-        else:
-            pos = _value_end(text, pos)
-            if headers:
-                last = headers[-1]
-                headers[-1] = _Header(last.path, last.start, pos)
-    return headers
-
-
-def _header_path(line: str) -> tuple[str, ...]:
-    inner = line[2:] if line.startswith("[[") else line[1:]
-    key, quote = [], ""
-    for ch in inner:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "]":
-            break
-        key.append(ch)
-    node: Any = tomllib.loads(f"{''.join(key)} = 0")
-    path: list[str] = []
-    while isinstance(node, dict):
-        name, node = next(iter(node.items()))
-        path.append(name)
-    return tuple(path)
-
-
-def _value_end(text: str, pos: int) -> int:
-    """Offset just past the key/value statement starting at ``pos`` (its last line included)."""
-    depth, i, n = 0, pos, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "\"'":
-            triple = text.startswith(ch * 3, i)
-            i = _string_end(text, i + (3 if triple else 1), ch, triple)
-            continue
-        if ch == "#":
-            eol = text.find("\n", i)
-            i = n if eol < 0 else eol
-            continue
-        if ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        elif ch == "\n" and depth <= 0:
-            return i + 1
-        i += 1
-    return n
-
-
-def _string_end(text: str, i: int, quote: str, triple: bool) -> int:
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\" and quote == '"':
-            i += 2
-            continue
-        if triple and text.startswith(quote * 3, i):
-            i += 3
-            while i < n and text[i] == quote:  # up to two quotes may end the content
-                i += 1
-            return i
-        if not triple and ch == quote:
-            return i + 1
-        i += 1
-    return n
-
-
-# --- the GitHub Actions workflow ------------------------------------------------------------
-
-_WORKFLOW = """\
-# Gate every pull request on accuracy and speed with encoder-gate (written by `encoder-gate init`).
-#
-# One job on one runner: the PR's base is benchmarked first, then the PR, so both
-# measurements share the runner's speed and only their difference matters.
-#   1. base: `pytest benchmarks --benchmark-autosave` saves the speed baseline to $STORE, and
-#      .encoder-gate/speedups.json (each backend's speedup over torch eager, same run);
-#   2. PR: `pytest accuracy` (drift, F1 and padding for every backend), then the same
-#      benchmarks with --benchmark-compare-fail=@COMPARE_FAIL@ (a benchmark whose minimum time
-#      grew more than that fails) and the base's speedups (a backend whose speedup over torch
-#      eager fell fails);
-#   3. always: the report (markdown tables + PNG plots), the verdict in the job summary and
-#      the raw results as an artifact.
-# Both gates run even when the other one fails; the job fails when either does.
-name: encoder-gate
-
-on:
-  pull_request:
-
-env:
-  PIP_DISABLE_PIP_VERSION_CHECK: "1"
-  # timed rounds per benchmark and texts per batch sweep: enough to gate, short enough for CI
-  ENCODER_GATE_BENCH_ROUNDS: "5"
-  ENCODER_GATE_BENCH_TEXTS: "32"
-  # the suite's artifact cache (models, exported ONNX files), shared by both runs
-  CACHE: ${{ github.workspace }}/@CACHE_DIR@
-  # pytest-benchmark's saves: the base's, then the PR's
-  STORE: ${{ github.workspace }}/@STORE_DIR@
-  # a private model on the Hugging Face hub needs a token (add it as a repository secret):
-  # HF_TOKEN: ${{ secrets.HF_TOKEN }}
-
-jobs:
-  gate:
-    runs-on: ubuntu-latest
-    timeout-minutes: 60
-    steps:
-      # the base (the target branch where the PR starts) and the PR, side by side
-      - name: Check out the base
-        uses: actions/checkout@v4
-        with:
-          ref: ${{ github.event.pull_request.base.sha }}
-          path: base@LFS@
-      - name: Check out the PR
-        uses: actions/checkout@v4
-        with:
-          path: pr@LFS@
-
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "3.11"
-
-      # one environment for both runs, so the same encoder-gate judges the base and the PR
-      - name: Install encoder-gate
-        id: install
-        run: |
-          python -m venv venv
-          # CPU-only torch first, so nothing below pulls the CUDA build
-          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-          venv/bin/pip install -q "encoder-gate[cpu]==@VERSION@"
-          if [ -f pr/requirements.txt ]; then venv/bin/pip install -q -r pr/requirements.txt; fi
-          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
-
-      # the artifact cache is content-addressed (entries are keyed by the model's files and
-      # the toolchain), so restoring an older cache is safe; it is saved at the end even when
-      # a gate failed, so the next push does not rebuild the exports
-      - name: Restore the artifact cache
-        id: cache
-        uses: actions/cache/restore@v4
-        with:
-          path: ${{ env.CACHE }}
-          key: encoder-gate-${{ runner.os }}-@VERSION@-${{ hashFiles(@HASH_FILES@) }}
-          restore-keys: |
-            encoder-gate-${{ runner.os }}-
-
-      # 1. the baseline. Skipped when the base has no encoder-gate benchmarks yet (the PR
-      #    that adds encoder-gate); a failing base only warns, since the gate judges the PR
-      - name: Benchmarks on the base (the baseline)
-        working-directory: base
-        run: |
-          if [ ! -f @SPEED_MODULE@ ]; then
-            echo "::notice::the base has no @SPEED_MODULE@ yet (this PR adds encoder-gate): no speed baseline"
-            exit 0
-          fi
-          status=0
-          pytest benchmarks --benchmark-autosave --benchmark-storage "file://$STORE" \\
-            --gate-cache-dir "$CACHE" || status=$?
-          if [ -f .encoder-gate/speedups.json ]; then
-            cp .encoder-gate/speedups.json "$GITHUB_WORKSPACE/@BASE_SPEEDUPS@"
-          fi
-          if [ "$status" -ne 0 ]; then
-            echo "::warning::the base's benchmarks failed (exit $status): the PR is compared with their saves"
-          fi
-
-      # 2. the PR. `!cancelled()` rather than the default success(): the speed gate runs even
-      #    after a failed accuracy gate; each failed step still fails the job
-      - name: Accuracy gate on the PR
-        if: ${{ !cancelled() && steps.install.outcome == 'success' }}
-        working-directory: pr
-        run: |
-          pytest accuracy --gate-cache-dir "$CACHE"
-
-      - name: Speed gate on the PR (compared with the base)
-        if: ${{ !cancelled() && steps.install.outcome == 'success' }}
-        working-directory: pr
-        run: |
-          compare=()
-          if [ -n "$(ls -A "$STORE" 2>/dev/null)" ]; then
-            compare+=(--benchmark-compare --benchmark-compare-fail=@COMPARE_FAIL@)
-          else
-            echo "::notice::the base saved no benchmarks: the PR's speed is measured, not compared"
-          fi
-          if [ -f "$GITHUB_WORKSPACE/@BASE_SPEEDUPS@" ]; then
-            compare+=(--gate-speedup-baseline "$GITHUB_WORKSPACE/@BASE_SPEEDUPS@")
-          fi
-          pytest benchmarks --benchmark-autosave --benchmark-storage "file://$STORE" \\
-            --gate-cache-dir "$CACHE" "${compare[@]}"
-
-      # 3. always, pass or fail: the report, the verdict and the raw results
-      - name: Report
-        if: ${{ always() && steps.install.outcome == 'success' }}
-        working-directory: pr
-        run: |
-          encoder-gate report --benchmarks "$STORE" --out .encoder-gate/report
-
-      - name: Verdict in the job summary
-        if: ${{ always() && steps.install.outcome == 'success' }}
-        working-directory: pr
-        run: |
-          encoder-gate verdict >> "$GITHUB_STEP_SUMMARY"
-
-      - name: Upload the report and the raw results
-        if: always()
-        uses: actions/upload-artifact@v4
-        with:
-          name: encoder-gate-report
-          path: |
-            pr/.encoder-gate/report/
-            pr/.encoder-gate/accuracy.*
-            pr/.encoder-gate/speedups.json
-            pr/.encoder-gate/verdict.md
-            @BASE_SPEEDUPS@
-            @STORE_DIR@/
-
-      - name: Save the artifact cache
-        if: ${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}
-        uses: actions/cache/save@v4
-        with:
-          path: ${{ env.CACHE }}
-          key: ${{ steps.cache.outputs.cache-primary-key }}
-"""
-
-_LFS = "\n          lfs: true  # the model's weights are in Git LFS (.gitattributes)"
-
-
-def render_workflow(*, model_dir: str | None, version: str, lfs: bool = False) -> str:
-    """The PR workflow. ``model_dir``: the model directory's glob relative to the repository
-    (its files key the artifact cache), None for a hub or builtin model."""
-    globs = [f"pr/{model_dir}" if model_dir else None, f"pr/{PYPROJECT}"]
-    hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in globs if g)
-    replacements = {
-        "@COMPARE_FAIL@": COMPARE_FAIL,
-        "@CACHE_DIR@": CACHE_DIR_NAME,
-        "@STORE_DIR@": STORE_DIR_NAME,
-        "@BASE_SPEEDUPS@": BASE_SPEEDUPS,
-        "@SPEED_MODULE@": SPEED_MODULE,
-        "@VERSION@": version,
-        "@HASH_FILES@": hash_files,
-        "@LFS@": _LFS if lfs else "",
-    }
-    text = _WORKFLOW
-    for token, value in replacements.items():
-        text = text.replace(token, value)
-    return text

@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from encoder_gate.errors import GateError
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.errors import GateError
 
 FILTERED_MIN_CHARS = 200
 SPLITS: tuple[str, ...] = ("train", "validation", "test")

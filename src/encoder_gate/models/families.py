@@ -27,14 +27,16 @@ from typing import Any
 
 import numpy as np
 
+from encoder_gate.data.datasets import load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.models.spec import FAMILIES, Progress, label_maps
+from encoder_gate.models.tokenizers import byte_level_bpe, fast_class, special_token, wrap_tokenizer
+from encoder_gate.models.train import TINY_TRAINING, run_epochs, training_batches
 
-Progress = Callable[[str], None]
 FAMILY_RECIPE = 2  # bump when a builder below changes its output (2: tokenizers built from objects)
 FAMILY_EPOCHS = 1
 VOCAB_SIZE = 2000
 HIDDEN, LAYERS, HEADS, INTERMEDIATE = 32, 2, 2, 64
-FAMILIES = ("tiny-bert", "tiny-roberta", "tiny-albert", "tiny-distilbert")
 
 
 def _corpus(train_texts: tuple[str, ...]) -> list[str]:
@@ -53,73 +55,8 @@ def _wordpiece(corpus: list[str]) -> Any:
     tok = Tokenizer.from_str(wp.to_str())
     # BertWordPieceTokenizer sets its post-processor only when its vocabulary already has
     # [CLS] and [SEP], so an untrained one has none: add the template explicitly
-    tok.post_processor = BertProcessing(_special(tok, "[SEP]"), _special(tok, "[CLS]"))
+    tok.post_processor = BertProcessing(special_token(tok, "[SEP]"), special_token(tok, "[CLS]"))
     return tok
-
-
-def _special(tok: Any, token: str) -> tuple[str, int]:
-    """(token, id) of a special token the trained vocabulary must hold."""
-    from encoder_gate.errors import GateError
-
-    index = tok.token_to_id(token)
-    if index is None:
-        raise GateError(f"the trained tokenizer has no {token} token; please report this")
-    return token, int(index)
-
-
-def fast_class(family: str) -> Any:
-    """transformers' fast tokenizer class of a family ("Bert", "Roberta", ...): `BertTokenizerFast`
-    is its own class on transformers 4 and an alias of `BertTokenizer` (fast) on 5."""
-    import transformers
-
-    return getattr(transformers, f"{family}TokenizerFast")
-
-
-def byte_level_bpe(corpus: list[str], vocab_size: int, out: Path) -> Any:
-    """A byte-level BPE `tokenizers.Tokenizer` with RoBERTa's specials and `<s> A </s>`; its
-    vocab.json and merges.txt are written to `out` too (RoBERTa's file layout)."""
-    from tokenizers import ByteLevelBPETokenizer, Tokenizer
-    from tokenizers.processors import RobertaProcessing
-
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(corpus, vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    bpe.save_model(str(out))
-    tok = Tokenizer.from_str(bpe.to_str())
-    tok.post_processor = RobertaProcessing(_special(tok, "</s>"), _special(tok, "<s>"))
-    return tok
-
-
-def wrap_tokenizer(cls: Any, tok: Any, out: Path, **kwargs: Any) -> Any:
-    """`cls` (a transformers tokenizer class) around the trained `tokenizers.Tokenizer` `tok`,
-    saved to `out` and loaded back from there with AutoTokenizer: the tokenizer the gate will
-    load is the one the model trains with.
-
-    Built from the object (`tokenizer_object=`), not from vocab/merges files: transformers 5
-    ignores `vocab_file=`/`merges_file=` and silently builds a 5-token vocabulary. A tokenizer
-    that comes back with another vocabulary, or that tells distinct texts apart no longer, is a
-    GateError rather than a model trained on garbage."""
-    from transformers import AutoTokenizer
-
-    from encoder_gate.errors import GateError
-
-    cls(tokenizer_object=tok, model_max_length=512, **kwargs).save_pretrained(out)
-    loaded = AutoTokenizer.from_pretrained(out)
-    probe = ["I love this so much!", "what a terrible day", "thanks, that helped"]
-    ids = [tuple(i) for i in loaded(probe)["input_ids"]]
-    if len(loaded) != tok.get_vocab_size() or len(set(ids)) != len(probe):
-        raise GateError(
-            f"transformers {_version('transformers')} rebuilt the {cls.__name__} saved in {out} with "
-            f"{len(loaded)} tokens, not the {tok.get_vocab_size()} it was trained with (probe texts encode "
-            f"to {len(set(ids))} distinct id sequences of {len(probe)}); please report this."
-        )
-    return loaded
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import version
-
-    return version(dist)
 
 
 def _bert_tokenizer(corpus: list[str], out: Path) -> Any:
@@ -150,7 +87,7 @@ def _albert_tokenizer(corpus: list[str], out: Path) -> Any:
     tok = Tokenizer.from_str(sp.to_str())
     tok.post_processor = TemplateProcessing(
         single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
-        special_tokens=[_special(tok, "[CLS]"), _special(tok, "[SEP]")])
+        special_tokens=[special_token(tok, "[CLS]"), special_token(tok, "[SEP]")])
     return wrap_tokenizer(fast_class("Albert"), tok, out, do_lower_case=False,
                           model_input_names=["input_ids", "token_type_ids", "attention_mask"])
 
@@ -158,7 +95,6 @@ def _albert_tokenizer(corpus: list[str], out: Path) -> Any:
 def _config(family: str, tokenizer: Any) -> Any:
     from transformers import AlbertConfig, BertConfig, DistilBertConfig, RobertaConfig
 
-    from encoder_gate.models.resolve import label_maps
 
     head: dict[str, Any] = {"problem_type": "multi_label_classification", **label_maps(GO_EMOTIONS_LABELS),
             "pad_token_id": tokenizer.pad_token_id}
@@ -190,11 +126,10 @@ def train_all(model: Any, tokenizer: Any, texts: tuple[str, ...], labels: np.nda
     `tiny` end too: these models are for plumbing, not accuracy."""
     import torch
 
-    from encoder_gate.models.train import TINY_TRAINING, _batches, run_epochs
 
     recipe = replace(TINY_TRAINING, epochs=FAMILY_EPOCHS)
     torch.manual_seed(recipe.seed)
-    batches = _batches(tokenizer, texts, labels, recipe)
+    batches = training_batches(tokenizer, texts, labels, recipe)
     optim = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01)
     run_epochs(model, batches, lambda _i, feats: model(**feats).logits, torch.nn.BCEWithLogitsLoss(),
                optim, recipe, progress)
@@ -205,7 +140,6 @@ def build_family(family: str, out: Path, progress: Progress) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from encoder_gate.data.datasets import load_dataset
 
     train = load_dataset("bundled", split="train")
     tokenizer = TOKENIZERS[family](_corpus(train.texts), out)

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.cache import ArtifactCache, sha256_file, toolchain_versions
+from encoder_gate.data.datasets import SENTIMENT_LABELS, SENTIMENT_SOURCE, bundled_path, load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.models.spec import BUILD_PACKAGES, Progress, label_maps, minilm_dir, spec_from_dir
 
-Progress = Callable[[str], None]
 DEFAULT_RECIPE = 1  # bump when the recipe below changes the trained weights
 SENTIMENT_RECIPE = 1  # likewise for the sentiment model
 
@@ -51,7 +52,7 @@ TINY_TRAINING = TrainRecipe(train_layers=2, epochs=3, lr=3e-3, head_lr=3e-3)
 SENTIMENT_TRAINING = TrainRecipe(train_layers=1, epochs=5, lr=1e-4, head_lr=2e-3)
 
 
-def _batches(tokenizer: Any, texts: Sequence[str], labels: np.ndarray, recipe: TrainRecipe,
+def training_batches(tokenizer: Any, texts: Sequence[str], labels: np.ndarray, recipe: TrainRecipe,
              ) -> list[tuple[dict[str, Any], Any]]:
     """Length-bucketed, right-padded batches (token tensors, label tensor), fixed order."""
     import torch
@@ -79,7 +80,7 @@ def fit(model: Any, tokenizer: Any, texts: Sequence[str], labels: np.ndarray, re
     base = model.base_model
     layers = base.encoder.layer
     frozen = len(layers) - recipe.train_layers
-    batches = _batches(tokenizer, texts, labels, recipe)
+    batches = training_batches(tokenizer, texts, labels, recipe)
     for p in model.parameters():
         p.requires_grad = False
     top = [p for layer in layers[frozen:] for p in layer.parameters()]
@@ -174,8 +175,6 @@ def _train_minilm_head(out: Path, progress: Progress, *, name: str, source: str,
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
 
-    from encoder_gate.data.datasets import load_dataset
-    from encoder_gate.models.resolve import label_maps, minilm_dir
 
     train = load_dataset(source, split="train")
     src = minilm_dir()
@@ -195,11 +194,9 @@ def _train_minilm_head(out: Path, progress: Progress, *, name: str, source: str,
 def _cached_model(cache: ArtifactCache, progress: Progress, name: str, recipe_version: int,
                   recipe: TrainRecipe, build: Callable[[Path, Progress], None]) -> Any:
     """A trained built-in model's spec: trained once, then taken from the cache."""
-    from encoder_gate.data.datasets import bundled_path
-    from encoder_gate.models.resolve import spec_from_dir
 
     key = {"recipe": recipe_version, "training": recipe.__dict__,
-           "train_data": sha256_file(bundled_path("train")), "tools": toolchain_versions()}
+           "train_data": sha256_file(bundled_path("train")), "tools": toolchain_versions(BUILD_PACKAGES)}
     entry = cache.get_or_build(f"model-{name}", key, lambda out: build(out, progress))
     progress(f"model {name}: {'from cache' if entry.hit else 'trained'} at {entry.path}")
     return spec_from_dir(name, entry.path, "builtin")
@@ -219,7 +216,6 @@ def build_default_model(cache: ArtifactCache, progress: Progress) -> Any:
 
 def build_sentiment(out: Path, progress: Progress) -> None:
     """Train the two-class sentiment classifier and save it (model + tokenizer) to `out`."""
-    from encoder_gate.data.datasets import SENTIMENT_LABELS, SENTIMENT_SOURCE
 
     _train_minilm_head(out, progress, name="sentiment", source=SENTIMENT_SOURCE, labels=SENTIMENT_LABELS,
                        problem_type="single_label_classification", recipe=SENTIMENT_TRAINING,

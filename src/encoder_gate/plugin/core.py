@@ -1,9 +1,10 @@
-"""The pytest plugin: options, session fixtures and the summary. Logic lives elsewhere.
+"""The pytest plugin's wiring: options, the session's hooks and the summary. Logic lives elsewhere.
 
 Registered through the `pytest11` entry point, so any pytest run in an environment with
-encoder-gate installed gets the `--gate-*` options and the fixtures below. Nothing is
-built until a test asks for a fixture. The benchmark half (:mod:`encoder_gate.plugin.speed`)
-is registered in `pytest_configure`; the tests themselves ship in :mod:`encoder_gate.suite`.
+encoder-gate installed gets the `--gate-*` options and the fixtures of
+:mod:`encoder_gate.plugin.fixtures`. Nothing is built until a test asks for a fixture. The
+benchmark half (:mod:`encoder_gate.plugin.speed`) is registered in `pytest_configure`; the
+tests themselves ship in :mod:`encoder_gate.suite`.
 
 A session in which every configured backend was skipped checked nothing: it fails, naming
 the reasons, unless `--gate-allow-skip` is given. At the end of a session the verdict
@@ -13,26 +14,30 @@ the reasons, unless `--gate-allow-skip` is given. At the end of a session the ve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 
-from encoder_gate.backends.base import Runner
+from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.config import load_config
-from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
-from encoder_gate.accuracy.evaluation import NO_GOLD, Evaluation
-from encoder_gate.models.resolve import BUILTIN_MODELS, ModelSpec
+from encoder_gate.errors import GateError
+from encoder_gate.models.spec import BUILTIN_MODELS
+from encoder_gate.plugin import fixtures
+from encoder_gate.plugin import speed as bench_plugin
+from encoder_gate.plugin.stash import (
+    BACKEND_PROPERTY,
+    NOTHING_CHECKED,
+    OUTCOMES,
+    SESSION_KEY,
+    WORKER_PAYLOADS,
+    gate_session_of,
+)
+from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, stats_lines, write_payload
+from encoder_gate.reporting.verdict import refresh_verdict
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.accuracy.tolerances import Bounds
 
 pytest.register_assert_rewrite("encoder_gate.suite")
 
-SESSION_KEY = pytest.StashKey[GateSession]()
-OUTCOMES = pytest.StashKey[dict[str, dict[str, Any]]]()  # backend -> {"ran": n, "skips": [reasons]}
-NOTHING_CHECKED = pytest.StashKey[str]()
-BACKEND_PROPERTY = "encoder_gate_backend"
 
 OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("model", "MODEL", f"model: {', '.join(BUILTIN_MODELS)}, a local HF model directory, or a hub id"),
@@ -98,8 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session = GateSession(gate_config, progress=_progress_writer(config))
     config.stash[SESSION_KEY] = session
     config.stash[OUTCOMES] = {}
-    from encoder_gate.plugin import speed as bench_plugin
-
+    config.pluginmanager.register(fixtures, "encoder-gate-fixtures")
     config.pluginmanager.register(bench_plugin, "encoder-gate-bench-fixtures")
     config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
     config.pluginmanager.register(OutcomeCounter(config), "encoder-gate-outcomes")
@@ -126,82 +130,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         names = list(gate_session_of(metafunc.config).config.backends)
         metafunc.parametrize("backend", names, indirect=True, scope="session", ids=names)
-
-
-def gate_session_of(config: pytest.Config) -> GateSession:
-    return config.stash[SESSION_KEY]
-
-
-def call_or_skip(fn: Any, *args: Any) -> Any:
-    """Run a build step; a missing device or package skips, any other GateError fails."""
-    try:
-        return fn(*args)
-    except (DeviceUnavailable, MissingDependency) as exc:
-        pytest.skip(str(exc))
-    except GateError as exc:
-        pytest.fail(f"encoder-gate: {exc}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def gate_session(request: pytest.FixtureRequest) -> Iterator[GateSession]:
-    """The session's shared state (config, model, data, built backends)."""
-    session = gate_session_of(request.config)
-    yield session
-    session.close()
-
-
-@pytest.fixture(scope="session")
-def gate_model(gate_session: GateSession) -> ModelSpec:
-    """The resolved model (a Hugging Face directory on disk)."""
-    spec: ModelSpec = call_or_skip(lambda: gate_session.model)
-    return spec
-
-
-@pytest.fixture(scope="session")
-def gate_tokenizer(gate_session: GateSession, gate_model: ModelSpec) -> Any:
-    """The model's own tokenizer."""
-    return call_or_skip(lambda: gate_session.tokenizer)
-
-
-@pytest.fixture(scope="session")
-def gate_dataset(gate_session: GateSession, gate_model: ModelSpec) -> Any:
-    """The evaluation dataset (configured source, split, variant and limit)."""
-    return call_or_skip(lambda: gate_session.dataset)
-
-
-@pytest.fixture(scope="session")
-def gate_reference(gate_session: GateSession, gate_dataset: Any) -> np.ndarray:
-    """torch FP32 eager outputs on the evaluation set, computed once per session."""
-    ref: np.ndarray = call_or_skip(lambda: gate_session.reference)
-    return ref
-
-
-@pytest.fixture(scope="session")
-def backend(request: pytest.FixtureRequest, gate_session: GateSession, gate_model: ModelSpec) -> Runner:
-    """One built backend per configured name (parametrized; ids are the backend names)."""
-    runner: Runner = call_or_skip(gate_session.runner, request.param)
-    return runner
-
-
-@pytest.fixture(scope="session")
-def backend_predictions(backend: Runner, gate_session: GateSession, gate_dataset: Any) -> np.ndarray:
-    """The backend's outputs on the whole evaluation set, computed once per backend."""
-    preds: np.ndarray = call_or_skip(gate_session.predictions, backend.name)
-    return preds
-
-
-@pytest.fixture(scope="session")
-def backend_evaluation(backend: Runner, gate_session: GateSession, gate_dataset: Any) -> Evaluation:
-    """Drift against the torch reference and task metrics against gold, per backend."""
-    ev: Evaluation = call_or_skip(gate_session.evaluation, backend.name)
-    return ev
-
-
-@pytest.fixture(scope="session")
-def backend_bounds(backend: Runner, gate_session: GateSession) -> Bounds:
-    """The backend's bounds from the tolerance table (with pyproject overrides)."""
-    bounds: Bounds = call_or_skip(gate_session.bounds, backend.name)
-    return bounds
 
 
 @pytest.hookimpl(trylast=True)
@@ -248,7 +176,6 @@ def nothing_checked(outcomes: dict[str, dict[str, Any]]) -> str | None:
             + "\nFix the cause (device, missing package) or pass --gate-allow-skip to accept it.")
 
 
-WORKER_PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
 WORKER_OUTPUT_KEY = "encoder_gate_accuracy"
 
 
@@ -267,9 +194,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     backends its tests needed and sends its payload to the controller (``workeroutput``),
     which merges them and writes one report.
     """
-    from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, write_payload
-    from encoder_gate.reporting.verdict import refresh_verdict
-
     config = session.config
     state = config.stash.get(SESSION_KEY, None)
     if hasattr(config, "workerinput"):
@@ -321,8 +245,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if session.evaluations and not session.labelled:
             terminalreporter.write_line(NO_GOLD, yellow=True)
     if session.evaluations:  # the F1 change with error bars, per classifier backend
-        from encoder_gate.reporting.accuracy import stats_lines
-
         lines = stats_lines(session)
         if lines:
             terminalreporter.section("encoder-gate F1 with error bars")

@@ -2,7 +2,7 @@
 
 Registered by :mod:`encoder_gate.plugin.core` in ``pytest_configure`` (as pytest registers its
 stepwise and cache plugins), so an installed encoder-gate brings it to any project; its
-state lives in the config's stash. The numbers are computed by :mod:`encoder_gate.speed.bench`.
+state lives in the config's stash. The numbers are computed by :mod:`encoder_gate.speed`.
 
 - **Sweep**: ``--gate-sweep gate`` (the default) keeps the configuration whose false-alarm
   and detection rates the README measures: model-only, normal variant, length-bucketed,
@@ -35,15 +35,37 @@ from typing import Any
 
 import pytest
 
-from encoder_gate.speed import bench
-from encoder_gate.speed import estimate as bench_estimate
+from encoder_gate.backends.registry import packages_of
+from encoder_gate.data.datasets import VARIANTS, apply_variant
 from encoder_gate.errors import GateError
+from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.verdict import refresh_verdict
+from encoder_gate.speed import estimate as bench_estimate
+from encoder_gate.speed.baseline import Baseline, open_baseline
+from encoder_gate.speed.batches import BatchPlan
+from encoder_gate.speed.flops import ModelDims
+from encoder_gate.speed.machine import (
+    MachineMismatch,
+    gemm_gflops,
+    hardware_fingerprint,
+    library_versions,
+    session_providers,
+)
+from encoder_gate.speed.outcome import SessionOutcome, finish_session
+from encoder_gate.speed.rates import run_info
+from encoder_gate.speed.results import (
+    SPEEDUP_STAT,
+    BenchResult,
+    results_from_json,
+    speedups_document,
+)
+from encoder_gate.speed.rules import extra_rounds_needed
+from encoder_gate.speed.settings import BenchSettings, settings_from_env
 
-SETTINGS = pytest.StashKey[bench.BenchSettings]()
-RESULTS = pytest.StashKey[list[bench.BenchResult]]()
+SETTINGS = pytest.StashKey[BenchSettings]()
+RESULTS = pytest.StashKey[list[BenchResult]]()
 GEMM = pytest.StashKey[float]()
-OUTCOME = pytest.StashKey[bench.SessionOutcome]()
+OUTCOME = pytest.StashKey[SessionOutcome]()
 ERROR = pytest.StashKey[str]()
 SWEEP_NOTE = pytest.StashKey[str]()
 STARTED = pytest.StashKey[float]()
@@ -74,7 +96,7 @@ class BenchPlugin:
         self.config = config
         self.gate = gate  # the GateSession of encoder_gate.plugin.core
         try:
-            settings = bench.settings_from_env()
+            settings = settings_from_env()
         except GateError as exc:
             raise pytest.UsageError(f"encoder-gate: {exc}") from None
         explicit = config.getoption("gate_speedup_baseline", None)
@@ -90,7 +112,8 @@ class BenchPlugin:
         config.stash[SETTINGS] = settings
         config.stash[RESULTS] = []
         config.stash[STARTED] = time.monotonic()
-        self._baseline: tuple[Mapping[str, Any], str] | None = None
+        self._baseline: Baseline | None = None
+        self._baseline_error: GateError | None = None
         self._baseline_loaded = False
         self._cases: dict[str, bench_estimate.Case] = {}  # nodeid -> case, the selected benchmarks
         self._timed: dict[str, float] = {}  # nodeid -> seconds (setup + call + teardown)
@@ -186,19 +209,27 @@ class BenchPlugin:
     def fingerprint(self) -> dict[str, Any]:
         """The hardware fingerprint of this session (computed once)."""
         if FINGERPRINT not in self.config.stash:
-            self.config.stash[FINGERPRINT] = bench.hardware_fingerprint(
-                self.gate.config.threads, bench.session_providers(self.gate.config.device))
+            backends = self.gate.config.backends
+            self.config.stash[FINGERPRINT] = hardware_fingerprint(
+                self.gate.config.threads, session_providers(self.gate.config.device, backends),
+                packages=packages_of(backends))
         return self.config.stash[FINGERPRINT]
 
-    def baseline(self) -> tuple[Mapping[str, Any], str] | None:
-        """The speed baseline and where it came from (read once): the speedups.json of
-        --gate-speedup-baseline, else the save --benchmark-compare compares with. A malformed
-        file raises a GateError."""
+    def baseline(self) -> Baseline | None:
+        """The speed baseline, opened once by :func:`~encoder_gate.speed.baseline.open_baseline`:
+        the speedups.json of --gate-speedup-baseline, else the save --benchmark-compare compares
+        with, read and checked against this session's fingerprint. A malformed file raises a
+        GateError, a baseline from another machine a MachineMismatch (each time it is asked for)."""
         if not self._baseline_loaded:
-            path = self.config.stash[SETTINGS].baseline
-            self._baseline = (bench.read_json(path, "speedup baseline"), str(path)) if path is not None \
-                else self.compared_baseline()
+            settings = self.config.stash[SETTINGS]
+            compared = None if settings.baseline is not None else self.compared_baseline()
+            try:
+                self._baseline = open_baseline(settings, self.fingerprint(), compared)
+            except GateError as exc:
+                self._baseline_error = exc
             self._baseline_loaded = True
+        if self._baseline_error is not None:
+            raise self._baseline_error
         return self._baseline
 
     def check_machine(self) -> None:
@@ -206,19 +237,15 @@ class BenchPlugin:
         ENCODER_GATE_ALLOW_OTHER_MACHINE=1. Runs once the benchmarks are collected, so no time
         is spent benchmarking against a baseline that cannot be compared."""
         try:
-            found = self.baseline()
-        except GateError:  # reported at the end of the session, with the speedups
+            self.baseline()
+        except MachineMismatch as exc:
+            raise pytest.UsageError(f"encoder-gate: {exc}") from None
+        except GateError:  # a malformed file: reported at the end of the session, with the speedups
             return
-        if found is None or self.config.stash[SETTINGS].allow_other_machine:
-            return
-        doc, source = found
-        differences = bench.fingerprint_differences(self.fingerprint(), doc.get("fingerprint"))
-        if differences:
-            raise pytest.UsageError(f"encoder-gate: {bench.machine_mismatch_message(source, differences)}")
 
     def extra_rounds(self, case: str, backend: str, log_ratios: Sequence[float]) -> int:
         """Paired rounds to add to a case before recording it: ENCODER_GATE_BENCH_EXTRA_ROUNDS
-        when it is borderline against the baseline (see bench.extra_rounds_needed), else 0."""
+        when it is borderline against the baseline (see extra_rounds_needed), else 0."""
         settings = self.config.stash[SETTINGS]
         if settings.extra_rounds <= 0:
             return 0
@@ -228,7 +255,7 @@ class BenchPlugin:
             return 0
         if found is None:
             return 0
-        return bench.extra_rounds_needed(found[0], case, backend, log_ratios, settings)
+        return extra_rounds_needed(found.doc, case, backend, log_ratios, settings)
 
     # --- the end of the session ------------------------------------------------------------
 
@@ -237,9 +264,9 @@ class BenchPlugin:
         session = getattr(self.config, "_benchmarksession", None)
         mapping = getattr(session, "compared_mapping", None) or {}
         for path, benches in mapping.items():
-            results = bench.results_from_json({"benchmarks": list(benches.values())})
+            results = results_from_json({"benchmarks": list(benches.values())})
             if results:
-                return bench.speedups_document(results), str(path)
+                return speedups_document(results), str(path)
         return None
 
     def compare_regressions(self) -> list[str] | None:
@@ -266,13 +293,11 @@ class BenchPlugin:
         model = {"name": gate.model.name, "model_type": gate.model.model_type,
                  "content_hash": gate.model.content_hash, "threads": gate.config.threads,
                  "device": gate.config.device}
-        settings = config.stash[SETTINGS]
-        baseline = None if settings.baseline is not None else self.compared_baseline()
         try:
-            outcome = bench.finish_session(results, settings, gate.config.report_dir, model,
-                                           config.stash.get(GEMM, None), baseline=baseline,
-                                           compare_regressions=self.compare_regressions(),
-                                           fingerprint=self.fingerprint())
+            outcome = finish_session(results, config.stash[SETTINGS], gate.config.report_dir, model,
+                                     config.stash.get(GEMM, None), baseline=self.baseline(),
+                                     compare_regressions=self.compare_regressions(),
+                                     fingerprint=self.fingerprint())
         except GateError as exc:  # a malformed baseline file, or one from another machine
             config.stash[ERROR] = str(exc)
             failed = True
@@ -323,12 +348,12 @@ class BenchPlugin:
 # --- fixtures (module level; encoder_gate.plugin.core registers this module as a plugin too) ---
 
 @pytest.fixture(scope="session")
-def bench_settings(pytestconfig: pytest.Config) -> bench.BenchSettings:
+def bench_settings(pytestconfig: pytest.Config) -> BenchSettings:
     """Rounds, texts, workers, pairing and the speedup baseline of this run."""
     return pytestconfig.stash[SETTINGS]
 
 @pytest.fixture(scope="session")
-def bench_results(pytestconfig: pytest.Config) -> list[bench.BenchResult]:
+def bench_results(pytestconfig: pytest.Config) -> list[BenchResult]:
     """Every finished benchmark of the session, for the speedup summary."""
     return pytestconfig.stash[RESULTS]
 
@@ -336,16 +361,13 @@ def bench_results(pytestconfig: pytest.Config) -> list[bench.BenchResult]:
 def machine_gemm(pytestconfig: pytest.Config, gate_session: Any) -> float:
     """The machine's FP32 GEMM rate (GFLOP/s), measured once per session."""
     if GEMM not in pytestconfig.stash:
-        pytestconfig.stash[GEMM] = bench.gemm_gflops(threads=gate_session.config.threads or None)
+        pytestconfig.stash[GEMM] = gemm_gflops(threads=gate_session.config.threads or None)
     return pytestconfig.stash[GEMM]
 
 @pytest.fixture(scope="session")
 def bench_texts(gate_session: Any, gate_model: Any,
-                bench_settings: bench.BenchSettings) -> dict[str, Any]:
+                bench_settings: BenchSettings) -> dict[str, Any]:
     """The first N texts of each variant of the evaluation texts (a GateError if a variant is empty)."""
-    from encoder_gate.data.datasets import VARIANTS, apply_variant
-    from encoder_gate.plugin.core import call_or_skip
-
     full = call_or_skip(gate_session.load_split, gate_session.config.split, "normal")
     out: dict[str, Any] = {}
     for variant in VARIANTS:
@@ -356,10 +378,10 @@ def bench_texts(gate_session: Any, gate_model: Any,
     return out
 
 @pytest.fixture(scope="session")
-def model_dims(gate_model: Any) -> bench.ModelDims:
+def model_dims(gate_model: Any) -> ModelDims:
     """Layer sizes of the model, for the FLOP counts in extra_info."""
     labels = 0 if gate_model.task == "feature_extraction" else gate_model.num_labels
-    return bench.ModelDims.from_model_dir(gate_model.path, num_labels=labels)
+    return ModelDims.from_model_dir(gate_model.path, num_labels=labels)
 
 @pytest.fixture(scope="session")
 def bench_static_info(pytestconfig: pytest.Config, gate_session: Any, gate_model: Any) -> dict[str, Any]:
@@ -367,7 +389,7 @@ def bench_static_info(pytestconfig: pytest.Config, gate_session: Any, gate_model
     pytest-benchmark save carries it to the session that compares with it)."""
     return {"model": gate_model.name, "model_type": gate_model.model_type,
             "model_hash": gate_model.content_hash, "threads": gate_session.config.threads,
-            "device": gate_session.config.device, "versions": bench.library_versions(),
+            "device": gate_session.config.device, "versions": library_versions(),
             "fingerprint": _plugin(pytestconfig).fingerprint()}
 
 @pytest.fixture(scope="session")
@@ -383,11 +405,11 @@ def _plugin(config: pytest.Config) -> BenchPlugin:
 
 @pytest.fixture
 def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any],
-                 model_dims: bench.ModelDims, machine_gemm: float,
-                 bench_results: list[bench.BenchResult]) -> Any:
+                 model_dims: ModelDims, machine_gemm: float,
+                 bench_results: list[BenchResult]) -> Any:
     """Call after timing: fills extra_info and keeps the time for the speedup summary."""
 
-    def done(mode: str, variant: str, batch_size: int, dispatch: str, plan: bench.BatchPlan,
+    def done(mode: str, variant: str, batch_size: int, dispatch: str, plan: BatchPlan,
              pass_seconds: float | None = None, **extra: Any) -> dict[str, Any]:
         """`pass_seconds`: time for the whole plan once (default: the median round);
         `extra`: more extra_info (e.g. the worker figures)."""
@@ -399,10 +421,10 @@ def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any]
         stats = getattr(benchmark, "stats", None)
         if stats:  # None under --benchmark-disable
             seconds = pass_seconds or float(stats.stats.median)
-            info.update(bench.run_info(plan, seconds, model_dims, machine_gemm))
-            bench_results.append(bench.BenchResult(
+            info.update(run_info(plan, seconds, model_dims, machine_gemm))
+            bench_results.append(BenchResult(
                 mode, variant, batch_size, dispatch, backend.name,
-                float(getattr(stats.stats, bench.SPEEDUP_STAT)), info))
+                float(getattr(stats.stats, SPEEDUP_STAT)), info))
         benchmark.extra_info.update(info)
         return info
 

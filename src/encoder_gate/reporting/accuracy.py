@@ -15,15 +15,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from encoder_gate.cache import toolchain_versions
-from encoder_gate.accuracy.evaluation import NO_GOLD, THRESHOLD, Evaluation
+from encoder_gate.accuracy.checks import CHECKS, NO_GOLD
+from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
+from encoder_gate.backends.registry import parse_backend
+from encoder_gate.cache import toolchain_versions
+from encoder_gate.tasks import THRESHOLD, Task
 
 if TYPE_CHECKING:
     from encoder_gate.runtime.session import GateSession
 
 SCHEMA = 1
-COLUMNS = (  # (key, header, format)
+# (key, header, format): the backend and its task metrics, then each registered check's metric
+# (its record's `column`, in registry order), then the F1 error bars (a classifier's only, so
+# they never share a table with the encoders' cosine and L2 columns)
+COLUMNS = (
     ("dtype", "dtype", "{}"),
     ("size_bytes", "size MB", "{:.1f}"),
     ("accuracy", "accuracy (exact)", "{:.4f}"),
@@ -31,16 +37,10 @@ COLUMNS = (  # (key, header, format)
     ("recall", "recall (micro)", "{:.4f}"),
     ("f1", "F1 (micro)", "{:.4f}"),
     ("f1_macro", "F1 (macro)", "{:.4f}"),
-    ("drift_mean", "drift mean", "{:.2e}"),
-    ("drift_p99", "drift p99", "{:.2e}"),
-    ("drift_max", "drift max", "{:.2e}"),
-    ("flip_rate", "flip rate", "{:.3%}"),
+    *((c.key, *c.column) for c in CHECKS.values() if c.column),
     ("f1_delta", "F1 change [95% CI]", "{:+.4f}"),
     ("mcnemar_p", "McNemar p", "{:.3g}"),
     ("mde_f1", "MDE (80% power)", "{:.4f}"),
-    ("cosine_min", "cosine min", "{:.6f}"),
-    ("cosine_mean", "cosine mean", "{:.6f}"),
-    ("rel_l2_max", "rel. L2 max", "{:.2e}"),
 )
 
 
@@ -54,7 +54,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
                     "examples": len(ds)},
         "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
-        "versions": toolchain_versions(),
+        "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),
         "labelled": state.labelled,
         "configured_backends": list(cfg.backends),
         "backends": {name: _row(ev, state.bounds(name)) for name, ev in state.evaluations.items()},
@@ -146,6 +146,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
     m, d = payload["model"], payload["dataset"]
     rows = payload["backends"].values()
     columns = [c for c in COLUMNS if any(row.get(c[0]) is not None for row in rows)]
+    task = Task.of(m.get("task", "multi_label"))
     about = {
         "multi_label": f"threshold {payload['threshold']}; drift = per sample, max over labels of "
                        "|p_backend - p_torch|; flips = decisions at the threshold that differ from "
@@ -156,7 +157,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
         "feature_extraction": "feature extraction (mean-pooled embeddings): drift = per sample, max "
                               "over dimensions of |e_backend - e_torch|; cosine and relative L2 "
                               "(||e_backend - e_torch|| / ||e_torch||) against torch FP32.",
-    }.get(m.get("task", "multi_label"), "")
+    }[task]
     lines = [
         f"# encoder-gate accuracy: {m['name']}",
         "",
@@ -179,8 +180,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
             cells.append("" if value is None else fmt.format(value))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if any(row.get("f1_delta") is not None for row in rows):
-        lines += ["", "F1 change: backend minus torch FP32 "
-                  f"({'macro' if m.get('task') == 'single_label' else 'micro'} F1), 95% paired-bootstrap CI "
+        lines += ["", f"F1 change: backend minus torch FP32 ({task.headline_name}), 95% paired-bootstrap CI "
                   "over examples; McNemar p: exact test on the decisions each side gets right; MDE: the "
                   "smallest F1 drop this set detects with 80% power."]
     lines += ["", *per_label_markdown(payload)]

@@ -20,10 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.speed import bench
-from encoder_gate.reporting.accuracy import COLUMNS
 from encoder_gate.data.datasets import VARIANTS
 from encoder_gate.errors import GateError
+from encoder_gate.reporting.accuracy import COLUMNS
+from encoder_gate.speed.batches import DISPATCHES
+from encoder_gate.speed.files import benchmark_files, latest_benchmark_file, load_benchmark_json
+from encoder_gate.speed.results import (
+    REFERENCE_BACKEND,
+    SPEEDUP_STAT,
+    BenchResult,
+    compute_speedups,
+    read_json,
+    results_from_json,
+)
 
 MODE_TITLES = {"model": "Model only (pre-tokenized)", "e2e": "End to end (tokenize + infer + sigmoid)",
                "workers": "Worker processes (model only; messages / slowest worker)"}
@@ -42,7 +51,7 @@ class Row:
     batch_size: int
     backend: str
     precision: str
-    seconds: float  # bench.SPEEDUP_STAT of the rounds
+    seconds: float  # SPEEDUP_STAT of the rounds
     messages_per_s: float
     speedup: float | None
     info: Mapping[str, Any]
@@ -58,16 +67,16 @@ def variant_key(name: str) -> tuple[int, str]:
 
 def collect_rows(docs: Sequence[Mapping[str, Any]]) -> list[Row]:
     """encoder-gate benchmarks of every document (later documents override the same case)."""
-    results: dict[tuple[str, str], bench.BenchResult] = {}
+    results: dict[tuple[str, str], BenchResult] = {}
     for doc in docs:
-        for r in bench.results_from_json(doc):
+        for r in results_from_json(doc):
             results[(r.case, r.backend)] = r
-    speedups = bench.compute_speedups(results.values())
+    speedups = compute_speedups(results.values())
     rows = []
     for r in results.values():
         n = r.info.get("n_messages")
         rate = r.info.get("messages_per_s") or (n / r.seconds if n and r.seconds > 0 else 0.0)
-        speedup = 1.0 if r.backend == bench.REFERENCE_BACKEND and r.case in speedups \
+        speedup = 1.0 if r.backend == REFERENCE_BACKEND and r.case in speedups \
             else speedups.get(r.case, {}).get(r.backend)
         rows.append(Row(r.mode, r.variant, r.dispatch, r.batch_size, r.backend,
                         str(r.info.get("precision", "")), r.seconds, float(rate), speedup, r.info))
@@ -88,7 +97,7 @@ def _rate(value: float) -> str:
 
 
 def _cell(row: Row) -> str:
-    if row.speedup is None or row.backend == bench.REFERENCE_BACKEND:
+    if row.speedup is None or row.backend == REFERENCE_BACKEND:
         return _rate(row.messages_per_s)
     return f"{_rate(row.messages_per_s)} ({row.speedup:.2f}x)"
 
@@ -97,7 +106,7 @@ def throughput_tables(rows: Sequence[Row]) -> list[str]:
     lines: list[str] = []
     for mode in ("model", "e2e", "workers"):
         for variant in sorted({r.variant for r in rows if r.mode == mode}, key=variant_key):
-            for dispatch in bench.DISPATCHES:
+            for dispatch in DISPATCHES:
                 sub = [r for r in rows if (r.mode, r.variant, r.dispatch) == (mode, variant, dispatch)]
                 if not sub:
                     continue
@@ -202,7 +211,7 @@ def header_lines(docs: Sequence[Mapping[str, Any]], sources: Sequence[Path],
         if gemm:
             lines.append(f"Machine FP32 GEMM rate {gemm:.1f} GFLOP/s.")
     lines += ["", "Cells: messages/s at the median round (speedup over torch eager in the same run and "
-              f"case, from the {bench.SPEEDUP_STAT} round of each). `bucketed` sorts texts by token length "
+              f"case, from the {SPEEDUP_STAT} round of each). `bucketed` sorts texts by token length "
               "before batching; `ordered` keeps dataset order.", ""]
     return lines
 
@@ -270,7 +279,7 @@ def _plot_lines(ax: Any, rows: Sequence[Row], value: Callable[[Row], float],
                 colors: dict[str, Any]) -> None:
     """One line per backend and dispatch: `value` against batch size, one colour per backend."""
     for backend in sorted({r.backend for r in rows}, key=backend_key):
-        for dispatch in bench.DISPATCHES:
+        for dispatch in DISPATCHES:
             pts = sorted((r.batch_size, value(r)) for r in rows
                          if r.backend == backend and r.dispatch == dispatch)
             if not pts:
@@ -283,7 +292,7 @@ def _plot_lines(ax: Any, rows: Sequence[Row], value: Callable[[Row], float],
 def plot_speedups(rows: Sequence[Row], path: Path) -> Path | None:
     """Speedup over torch eager vs batch size (model only), one panel per variant."""
     sub = [r for r in rows if r.mode == "model" and r.speedup is not None
-           and r.backend != bench.REFERENCE_BACKEND]
+           and r.backend != REFERENCE_BACKEND]
     if not sub:
         return None
     variants = sorted({r.variant for r in sub}, key=variant_key)
@@ -322,9 +331,9 @@ def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path) -> li
         for path in benchmarks:
             if not path.exists():
                 raise GateError(f"benchmark path {path} does not exist")
-            out.append(bench.latest_benchmark_file(path) if path.is_dir() else path)
+            out.append(latest_benchmark_file(path) if path.is_dir() else path)
         return out
-    files = bench.benchmark_files(default_root) if default_root.is_dir() else []
+    files = benchmark_files(default_root) if default_root.is_dir() else []
     return files[-1:]
 
 
@@ -332,13 +341,13 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
                  default_root: Path = Path(".benchmarks")) -> ReportFiles:
     """Write benchmarks.md and the plots into ``out``; raise GateError when there is nothing to report."""
     sources = resolve_sources(benchmarks, default_root)
-    acc = bench.read_json(accuracy, "accuracy file") if accuracy is not None else None
+    acc = read_json(accuracy, "accuracy file") if accuracy is not None else None
     if not sources and acc is None:
         raise GateError(
             f"nothing to report: no pytest-benchmark results under {default_root} and no accuracy file; "
             "run `pytest benchmarks --benchmark-autosave` (or pass --benchmarks FILE_OR_DIR)"
         )
-    docs = [bench.load_benchmark_json(p) for p in sources]
+    docs = [load_benchmark_json(p) for p in sources]
     rows = collect_rows(docs)
     out.mkdir(parents=True, exist_ok=True)
     plots = [p for variant in sorted({r.variant for r in rows}, key=variant_key)

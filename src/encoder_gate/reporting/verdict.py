@@ -6,7 +6,7 @@ it can be written after either session and again after both (``encoder-gate verd
 Written to ``<report-dir>/verdict.md``; a CI step appends it to ``$GITHUB_STEP_SUMMARY``
 (or posts it as a PR comment on any other CI system).
 
-    | backend | verdict | F1 (micro) | drift max | speedup vs torch eager |
+    | backend | verdict | micro F1 | drift max | speedup vs torch eager |
     | onnx-int8 | pass | 0.7052 (>= 0.7034) | 0.291 (<= 0.6) | bs1 3.03x (base 2.98x) |
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.errors import GateError
+from encoder_gate.tasks import Task
 
 VERDICT_FILE = "verdict.md"
-HEADLINE_NAMES = {"f1": "F1 (micro)", "f1_macro": "F1 (macro)", "cosine_mean": "cosine mean"}
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -115,8 +115,8 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
     for name in [*rows, *not_evaluated, *speed, *(n for n in speed_failures if n != "?")]:
         if name not in order:
             order.append(name)
-    task = ((accuracy or {}).get("model") or {}).get("task", "multi_label")
-    headline = {"multi_label": "f1", "single_label": "f1_macro"}.get(task, "cosine_mean")
+    task = Task.of(((accuracy or {}).get("model") or {}).get("task", "multi_label"))
+    headline = task.headline
 
     lines_out: list[tuple[str, ...]] = []
     failed = False
@@ -167,8 +167,7 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
     else:
         out.append("Speed: no baseline to compare with (run `pytest benchmarks --benchmark-autosave` on "
                    "the base first, then `--benchmark-compare` on the PR).")
-    name_of_headline = HEADLINE_NAMES.get(headline, headline)
-    out += ["", f"| backend | verdict | {name_of_headline} | drift max | speedup vs torch eager |",
+    out += ["", f"| backend | verdict | {task.headline_name} | drift max | speedup vs torch eager |",
             "|---|---|---|---|---|"]
     out += ["| " + " | ".join(cells) + " |" for cells in lines_out]
     problems = [line for lines in speed_failures.values() for line in lines]

@@ -3,9 +3,9 @@
 The gate compares artifacts: an unchanged artifact, fed the same texts the same way by the
 same libraries, gives unchanged outputs (the determinism properties in the padding tests
 keep that honest). So a backend's predictions are stored in the artifact cache under a key
-of the model's content hash, the artifact's own bytes (the .onnx file and its external
-data; for torch backends the model's content, which is their artifact), the texts, the
-batch size, device and threads, and the toolchain versions. A changed byte anywhere in
+of the model's content hash, the runner's own identity (its artifact's bytes: the .onnx file
+and its external data, or for torch backends the model's content; and the versions of the
+libraries its backend names), the texts, the batch size, device and threads. A changed byte anywhere in
 that list recomputes that backend's predictions and nothing else.
 
     preds, hit = cached_predictions(cache, runner, model, texts, batch_size, device, threads, compute)
@@ -21,37 +21,19 @@ from typing import Any
 
 import numpy as np
 
-from encoder_gate.cache import ArtifactCache, sha256_file, toolchain_versions
-from encoder_gate.models.resolve import ModelSpec
+from encoder_gate.cache import ArtifactCache
+from encoder_gate.models.spec import ModelSpec
 
 PREDICTIONS_FILE = "predictions.npy"
 PREDICTIONS_RECIPE = 1  # bump when predict_texts changes how it batches or post-processes
 
 
 def cacheable(runner: Any) -> bool:
-    """Only the suite's own runners, unmodified: their outputs are decided by the key. A
-    wrapper (e.g. encoder_gate.studies.damage) or a runner whose `predict` was replaced on the
-    instance (a test's fault injection) computes something the key cannot see."""
-    from encoder_gate.backends.onnx_backend import OnnxRunner
-    from encoder_gate.backends.torch_backend import TorchRunner
-
-    return isinstance(runner, OnnxRunner | TorchRunner) and "predict" not in vars(runner)
-
-
-def artifact_digest(runner: Any, model: ModelSpec) -> str:
-    """What the runner computes with: the ONNX file and its external data, else the model."""
-    artifact = getattr(runner, "artifact", None)
-    if artifact is None:
-        return f"model:{model.content_hash}"
-    from encoder_gate.backends.onnx_graph import inspect_onnx
-
-    path = Path(artifact)
-    files = [path, *(p for p in inspect_onnx(path).external_files if p.is_file())]
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        digest.update(sha256_file(file).encode())
-    return f"onnx:{digest.hexdigest()}"
+    """Whether the runner's predictions are decided by what the key sees: its class says what it
+    computes with (`prediction_identity`, see :class:`~encoder_gate.backends.base.Runner`) and
+    its `predict` was not replaced on the instance (a test's fault injection). A wrapper (e.g.
+    encoder_gate.studies.damage) or a test double has no identity and is always computed."""
+    return callable(getattr(type(runner), "prediction_identity", None)) and "predict" not in vars(runner)
 
 
 def texts_digest(texts: Sequence[str]) -> str:
@@ -63,11 +45,10 @@ def texts_digest(texts: Sequence[str]) -> str:
 
 
 def prediction_key(runner: Any, model: ModelSpec, texts: Sequence[str], batch_size: int, device: str,
-                   threads: int) -> dict[str, object]:
+                   threads: int, identity: dict[str, object]) -> dict[str, object]:
     return {"recipe": PREDICTIONS_RECIPE, "backend": runner.name, "model": model.content_hash,
-            "artifact": artifact_digest(runner, model), "texts": texts_digest(texts),
-            "batch_size": batch_size, "device": device, "threads": threads,
-            "versions": toolchain_versions()}
+            **identity, "texts": texts_digest(texts),
+            "batch_size": batch_size, "device": device, "threads": threads}
 
 
 def _entry_name(backend: str) -> str:
@@ -80,9 +61,10 @@ def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, text
     """The runner's predictions on `texts`: from the cache when their key is there, else
     computed with `compute()` and stored. Returns (predictions, from_cache). A runner that is
     not :func:`cacheable` is always computed, and nothing is stored."""
-    if not cacheable(runner):
+    identity = runner.prediction_identity() if cacheable(runner) else None
+    if identity is None:  # nothing decides its outputs that a key could see
         return compute(), False
-    key = prediction_key(runner, model, texts, batch_size, device, threads)
+    key = prediction_key(runner, model, texts, batch_size, device, threads, identity)
     computed: list[np.ndarray] = []
 
     def build(tmp: Path) -> None:

@@ -15,15 +15,28 @@ from typing import Any
 
 import numpy as np
 
+from encoder_gate.accuracy.evaluation import Evaluation, evaluate
+from encoder_gate.accuracy.metrics import tune_thresholds
+from encoder_gate.accuracy.tolerances import Bounds, bounds_for
 from encoder_gate.backends.base import BuildContext, Runner
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
+from encoder_gate.data.datasets import (
+    SENTIMENT_SOURCE,
+    apply_variant,
+    check_labels_match,
+    check_single_label,
+    is_sentiment_labels,
+    load_dataset,
+    load_texts,
+)
+from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError
-from encoder_gate.accuracy.evaluation import Evaluation, evaluate
+from encoder_gate.models.resolve import resolve_model
+from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.inference import predict_texts
-from encoder_gate.models.resolve import ModelSpec, resolve_model
-from encoder_gate.accuracy.tolerances import Bounds, bounds_for
+from encoder_gate.runtime.predictions import cached_predictions
 
 
 @dataclass
@@ -75,7 +88,6 @@ class GateSession:
         With `texts` (a text file, no labels) it holds the texts alone: every parity check
         runs against the torch reference, and the checks that need gold labels skip.
         """
-        from encoder_gate.data.datasets import check_labels_match, check_single_label
 
         cfg = self.config
         ds = self.load_split(cfg.split)
@@ -103,8 +115,6 @@ class GateSession:
         are negative and positive gets them regrouped (data.to_sentiment). A feature-
         extraction encoder reads the bundled texts and needs no labels.
         """
-        from encoder_gate.data.datasets import SENTIMENT_SOURCE, is_sentiment_labels
-        from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
         source, model = self.config.dataset, self.model
         if self.config.texts is not None:
@@ -125,7 +135,6 @@ class GateSession:
     def load_split(self, split: str, variant: str | None = None) -> Any:
         """One split of the configured dataset source (and variant, unless given), with the
         model's labels; the `texts` file, unlabelled, whatever the split."""
-        from encoder_gate.data.datasets import apply_variant, load_dataset, load_texts
 
         cfg = self.config
         if cfg.texts is not None:
@@ -175,7 +184,6 @@ class GateSession:
 
     def _cached_predictions(self, runner: Any, texts: Sequence[str]) -> tuple[np.ndarray, bool]:
         """The runner's outputs on `texts` (from the prediction cache when their key is there)."""
-        from encoder_gate.runtime.predictions import cached_predictions
 
         cfg = self.config
         return cached_predictions(
@@ -194,13 +202,9 @@ class GateSession:
         A prebuilt file (onnx:PATH) gets the bounds of its runner's precision (inferred from
         its graph or given as onnx:PATH@int8): onnx-PRECISION's bounds and overrides, then the
         overrides under its own name. A configured per-label-keep replaces every backend's."""
-        overrides = self.config.tolerances
-        if name.startswith("onnx:"):
-            recipe = f"onnx-{self.runner(name).precision}"
-            merged = {recipe: {**overrides.get(recipe, {}), **overrides.get(name, {})}}
-            bounds = bounds_for(recipe, merged, task=self.model.task)
-        else:
-            bounds = bounds_for(name, overrides, task=self.model.task)
+        # a prebuilt file's precision is known once built (read from its graph)
+        number_format = self.runner(name).precision if name.startswith("onnx:") else None
+        bounds = bounds_for(name, self.config.tolerances, task=self.model.task, number_format=number_format)
         if self.config.per_label_keep is not None:  # --gate-per-label-keep: every backend
             bounds = replace(bounds, per_label_keep=self.config.per_label_keep)
         return bounds
@@ -225,7 +229,6 @@ class GateSession:
         (`thresholds = "tuned"`), or None for the model card's fixed 0.5."""
         if self.config.thresholds == "fixed" or self.model.task != "multi_label":
             return None
-        from encoder_gate.accuracy.metrics import tune_thresholds
 
         val = self.load_split("validation")
         self.progress(f"tuning per-label thresholds on {len(val)} validation texts")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.speed import bench
+from encoder_gate.speed.results import write_json
 
 FILE_NAME = "bench-durations.json"
 
@@ -117,4 +117,4 @@ def record(cache_dir: Path, key: str, timed: Mapping[Case, float]) -> None:
                              "batch_size": case.batch_size, "seconds": round(seconds, 3)}
     doc[key] = list(previous.values())
     with contextlib.suppress(OSError):  # only an estimate: an unwritable cache must not fail the session
-        bench.write_json(cache_dir / FILE_NAME, doc)
+        write_json(cache_dir / FILE_NAME, doc)

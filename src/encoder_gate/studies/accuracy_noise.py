@@ -1,10 +1,11 @@
 """False-alarm and detection rates of the accuracy gate, measured on random half-splits.
 
-The accuracy gate (:func:`encoder_gate.accuracy.evaluation.evaluate`, :meth:`~encoder_gate.accuracy.evaluation.Evaluation.checks`)
-judges one backend on one evaluation set. How often does it fail a healthy backend, and how
-often does it catch a damaged one? This module answers both by replaying the gate on many
-random halves of the evaluation set (e.g. 200 splits of 600 of the 1200 bundled test texts,
-seeded), the way :func:`encoder_gate.speed.bench.gate_noise` replays the speed gate on repeated runs:
+The accuracy gate (:func:`encoder_gate.accuracy.evaluation.evaluate`,
+:meth:`~encoder_gate.accuracy.evaluation.Evaluation.checks`) judges one backend on one evaluation
+set. How often does it fail a healthy backend, and how often does it catch a damaged one? This
+module answers both by replaying the gate on many random halves of the evaluation set (e.g. 200
+splits of 600 of the 1200 bundled test texts, seeded), the way
+:func:`encoder_gate.studies.speed_noise.gate_noise` replays the speed gate on repeated runs:
 
 * **false alarms** (:func:`false_alarms`): healthy backends (onnx-fp32, onnx-fp16, onnx-int8)
   against the torch reference: the share of splits where each check fails, and the whole gate,
@@ -39,10 +40,14 @@ from typing import Any, Literal, cast
 import numpy as np
 from scipy.special import expit
 
-from encoder_gate.errors import GateError
-from encoder_gate.accuracy.evaluation import F1_RULES, THRESHOLD, decisions, evaluate
+from encoder_gate.accuracy.checks import CHECKS
+from encoder_gate.accuracy.evaluation import F1_RULES, evaluate
 from encoder_gate.accuracy.significance import Rule, score
 from encoder_gate.accuracy.tolerances import Bounds
+from encoder_gate.config import GateConfig
+from encoder_gate.errors import GateError
+from encoder_gate.runtime.session import GateSession
+from encoder_gate.tasks import THRESHOLD, Task
 
 REFERENCE = "torch"
 #: The healthy backends judged for false alarms.
@@ -57,8 +62,6 @@ NOISE_SDS = (0.1, 0.25, 0.5, 1.0)
 SCALE_FACTORS = (0.5, 2.0)
 SCALED_LABELS = 3
 SHIFTS = (0.5, 1.0, 1.5, 2.0, 3.0)
-#: The parity checks (no gold labels needed): drift of the probabilities and decision flips.
-PARITY = ("drift_mean", "drift_p99", "drift_max", "flip_rate")
 #: Probabilities are clipped to [EPS, 1 - EPS] before the logit (float32 sigmoids saturate).
 EPS = 1e-7
 
@@ -190,7 +193,7 @@ def judge(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray,
           thresholds: np.ndarray | None = None) -> SplitVerdict:
     """The accuracy gate on one set, exactly as the suite runs it (`evaluate`, then
     `Evaluation.checks`), under each F1 rule. The bootstrap runs once: the rules share it."""
-    ev = evaluate(name, probs, reference, gold, precision="", size_bytes=0, task="multi_label",
+    ev = evaluate(name, probs, reference, gold, precision="", size_bytes=0, task=Task.MULTI_LABEL,
                   label_names=label_names, atol=bounds.atol, thresholds=thresholds, f1_rule="point",
                   f1_margin=margin, per_label_min_support=min_support)
     if ev.stats is None:
@@ -338,12 +341,15 @@ def detection(reference: np.ndarray, base_probs: np.ndarray, gold: np.ndarray, l
     index = half_splits(len(ref), splits, seed, size)
     logits = to_logits(base_p)
     noise = np.random.default_rng([seed, 1]).standard_normal(logits.shape)
-    ref_dec = decisions(ref, "multi_label", thresholds)
-    base_dec = decisions(base_p, "multi_label", thresholds)
+    task = Task.MULTI_LABEL
+    ref_dec = task.decisions(ref, thresholds)
+    base_dec = task.decisions(base_p, thresholds)
+    # the parity checks (no gold labels needed): for a multi-label model, drift and decision flips
+    parity = {name for name, c in CHECKS.items() if c.parity}
     rows = []
     for damage in damages:
         probs = from_logits(damage_logits(logits, damage, label_names, noise))
-        dec = decisions(probs, "multi_label", thresholds)
+        dec = task.decisions(probs, thresholds)
         name = f"{base}+{damage.kind}"
         verdicts = _verdicts(name, probs, ref, y, label_names, bounds, index, rules, margin, min_support,
                              thresholds)
@@ -357,16 +363,16 @@ def detection(reference: np.ndarray, base_probs: np.ndarray, gold: np.ndarray, l
                 "on_label": sum(bool(labels & v.failing_labels) for v in verdicts),
                 "judged": int(sum(bool((y[i][:, cols].sum(axis=0) >= min_support).any()) for i in index)),
                 "kept": _share(dec[:, cols].sum(), base_dec[:, cols].sum()),
-                "label_f1_ref": score(g, ref_dec[:, cols], "multi_label"),
-                "label_f1": score(g, dec[:, cols], "multi_label"),
+                "label_f1_ref": score(g, ref_dec[:, cols], task),
+                "label_f1": score(g, dec[:, cols], task),
             }
         rows.append(DetectionRow(
             damage=damage, base=base, splits=len(index),
-            f1_delta=score(y, dec, "multi_label") - score(y, ref_dec, "multi_label"),
+            f1_delta=score(y, dec, task) - score(y, ref_dec, task),
             flip_rate=float(np.mean((probs >= THRESHOLD) != (ref >= THRESHOLD))),
             f1_keep=tuple((r, sum("f1_keep" in v.failed_under(r) for v in verdicts)) for r in rules),
             per_label=sum(bool(v.failing_labels) for v in verdicts),
-            parity=sum(bool(f & set(PARITY)) for f in first),
+            parity=sum(bool(f & parity) for f in first),
             gate=tuple((r, sum(bool(v.failed_under(r)) for v in verdicts)) for r in rules),
             **effect,
         ))
@@ -406,14 +412,11 @@ def session_predictions(model: str = "default", cache_dir: Path = DEFAULT_CACHE_
     cache at `cache_dir`, with each backend's bounds and the gate's default knobs
     (:class:`~encoder_gate.config.GateConfig`). Multi-label classifiers only. `label`, when given,
     is checked against the model's labels before any prediction runs."""
-    from encoder_gate.config import GateConfig
-    from encoder_gate.runtime.session import GateSession
-
     config = GateConfig(model=model, backends=(REFERENCE, *backends), cache_dir=Path(cache_dir),
                         threads=threads)
     session = GateSession(config, progress=progress)
     try:
-        if session.model.task != "multi_label":
+        if Task.of(session.model.task) is not Task.MULTI_LABEL:
             raise GateError(f"accuracy noise is measured on multi-label classifiers (damage at the sigmoid "
                             f"logits); model {model} is {session.model.task}")
         if label is not None and label not in session.model.label_names:

@@ -103,7 +103,7 @@ def damaged_runner(damage: str, ctx: BuildContext, workdir: Path) -> Runner:
     """Build the damaged backend `damage` for the model in `ctx`."""
     from encoder_gate.backends.onnx_backend import OnnxBackend, PrebuiltOnnxBackend
     from encoder_gate.backends.torch_backend import TorchBackend
-    from encoder_gate.models.resolve import spec_from_dir
+    from encoder_gate.models.spec import spec_from_dir
 
     if damage == "perturbed_layer":
         path = perturbed_model_dir(ctx, workdir / "perturbed")

@@ -27,11 +27,16 @@ from typing import Any
 
 import pytest
 
-from encoder_gate.speed import bench
 from encoder_gate.data.datasets import VARIANTS
 from encoder_gate.errors import GateError
+from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.runtime.inference import predict_texts
-from encoder_gate.plugin.core import call_or_skip
+from encoder_gate.speed.batches import DISPATCHES, make_batches
+from encoder_gate.speed.rates import latency_percentiles
+from encoder_gate.speed.results import REFERENCE_BACKEND, case_id, paired_speedup
+from encoder_gate.speed.settings import ENV_TEXTS, ENV_WORKERS
+from encoder_gate.speed.stats import log_ratios
+from encoder_gate.speed.workers import WorkerPool, split_batches, workers_info
 
 __all__ = ["test_end_to_end", "test_latency_batch1", "test_model_only", "test_workers"]
 
@@ -44,7 +49,7 @@ def texts_for(bench_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
     return texts
 
 
-@pytest.mark.parametrize("dispatch", bench.DISPATCHES)
+@pytest.mark.parametrize("dispatch", DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_model_only(benchmark, backend, gate_session, gate_tokenizer, bench_texts, bench_settings,
                     bench_record, bench_extra_rounds, gate_batch_size, variant, dispatch):
@@ -53,11 +58,11 @@ def test_model_only(benchmark, backend, gate_session, gate_tokenizer, bench_text
     Paired (the default; ENCODER_GATE_BENCH_PAIRED=0 turns it off): every round of a
     non-reference backend is preceded by a pass of torch eager over the same batches, timed
     by us outside pytest-benchmark's timing, and the speedup is the median of the per-round
-    ratios (see bench.paired_speedup); the per-round log ratios go to extra_info for the
+    ratios (see paired_speedup); the per-round log ratios go to extra_info for the
     speed gate's test. A case borderline against the speed baseline runs
     ENCODER_GATE_BENCH_EXTRA_ROUNDS more paired rounds (timed by us) before it is recorded.
     """
-    plan = bench.make_batches(gate_tokenizer, texts_for(bench_texts, variant), gate_batch_size, dispatch)
+    plan = make_batches(gate_tokenizer, texts_for(bench_texts, variant), gate_batch_size, dispatch)
     backend.warmup(plan.shapes)
 
     def run_on(runner: Any) -> int:
@@ -67,8 +72,8 @@ def test_model_only(benchmark, backend, gate_session, gate_tokenizer, bench_text
 
     reference_seconds: list[float] = []
     setup = None
-    if bench_settings.paired and backend.name != bench.REFERENCE_BACKEND:
-        reference = call_or_skip(gate_session.runner, bench.REFERENCE_BACKEND)
+    if bench_settings.paired and backend.name != REFERENCE_BACKEND:
+        reference = call_or_skip(gate_session.runner, REFERENCE_BACKEND)
         reference.warmup(plan.shapes)
 
         def setup() -> None:  # pedantic calls it before every round, outside the timing
@@ -84,28 +89,28 @@ def test_model_only(benchmark, backend, gate_session, gate_tokenizer, bench_text
     if reference_seconds and stats:
         backend_seconds = [float(t) for t in stats.stats.data]
         timed = reference_seconds[-len(backend_seconds):]  # the warm-up round's pass is dropped
-        case = bench.case_id("model", variant, gate_batch_size, dispatch)
-        added = bench_extra_rounds(case, backend.name, bench.log_ratios(timed, backend_seconds))
+        case = case_id("model", variant, gate_batch_size, dispatch)
+        added = bench_extra_rounds(case, backend.name, log_ratios(timed, backend_seconds))
         for _ in range(added):  # borderline against the baseline: more paired rounds, A B A B
             setup()
             start = time.perf_counter()
             run_on(backend)
             backend_seconds.append(time.perf_counter() - start)
         timed = reference_seconds[-len(backend_seconds):]
-        extra = {"paired_speedup": bench.paired_speedup(timed, backend_seconds),
+        extra = {"paired_speedup": paired_speedup(timed, backend_seconds),
                  "paired_reference_seconds": timed, "paired_backend_seconds": backend_seconds,
-                 "paired_log_ratios": bench.log_ratios(timed, backend_seconds), "paired_extra_rounds": added}
+                 "paired_log_ratios": log_ratios(timed, backend_seconds), "paired_extra_rounds": added}
     bench_record("model", variant, gate_batch_size, dispatch, plan, **extra)
 
 
-@pytest.mark.parametrize("dispatch", bench.DISPATCHES)
+@pytest.mark.parametrize("dispatch", DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_end_to_end(benchmark, backend, gate_tokenizer, bench_texts, bench_settings, bench_record,
                     gate_batch_size, variant, dispatch):
     """Raw texts in, probabilities out: tokenization + inference + sigmoid."""
     texts = list(texts_for(bench_texts, variant))
     # the shapes predict_texts makes
-    plan = bench.make_batches(gate_tokenizer, texts, gate_batch_size, dispatch)
+    plan = make_batches(gate_tokenizer, texts, gate_batch_size, dispatch)
     backend.warmup(plan.shapes)
     benchmark.group = f"e2e {variant} bs={gate_batch_size}"
     probs = benchmark.pedantic(predict_texts, args=(backend, gate_tokenizer, texts, gate_batch_size),
@@ -118,7 +123,7 @@ def test_end_to_end(benchmark, backend, gate_tokenizer, bench_texts, bench_setti
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_latency_batch1(benchmark, backend, gate_tokenizer, bench_texts, bench_record, variant):
     """One message per call, each text once: p50/p90/p99 latency in extra_info."""
-    plan = bench.make_batches(gate_tokenizer, texts_for(bench_texts, variant), 1, "ordered")
+    plan = make_batches(gate_tokenizer, texts_for(bench_texts, variant), 1, "ordered")
     backend.warmup(plan.shapes)
     batches = itertools.cycle(plan.batches)
     benchmark.group = f"latency {variant} bs=1"
@@ -133,20 +138,20 @@ def test_latency_batch1(benchmark, backend, gate_tokenizer, bench_texts, bench_r
     samples = stats.stats.data
     bench_record("latency", variant, 1, "ordered", plan, pass_seconds=float(sum(samples)))
     benchmark.extra_info.update(
-        {f"latency_{k}": v for k, v in bench.latency_percentiles(samples).items()})
+        {f"latency_{k}": v for k, v in latency_percentiles(samples).items()})
 
 
 def test_workers(benchmark, backend, gate_session, gate_tokenizer, bench_texts, bench_settings,
                  bench_record, gate_batch_size):
     """W worker processes share the bucketed batches; a round ends with the slowest worker."""
     workers = bench_settings.workers
-    plan = bench.make_batches(gate_tokenizer, texts_for(bench_texts, "normal"), gate_batch_size, "bucketed")
+    plan = make_batches(gate_tokenizer, texts_for(bench_texts, "normal"), gate_batch_size, "bucketed")
     if len(plan.batches) < workers:
         pytest.skip(f"{len(plan.batches)} batches of {gate_batch_size} cannot feed {workers} workers; "
-                    f"raise {bench.ENV_TEXTS} or lower {bench.ENV_WORKERS}")
+                    f"raise {ENV_TEXTS} or lower {ENV_WORKERS}")
     slowest: list[float] = []
-    with call_or_skip(bench.WorkerPool, gate_session.config, backend.name,
-                      bench.split_batches(plan.batches, workers)) as pool:
+    with call_or_skip(WorkerPool, gate_session.config, backend.name,
+                      split_batches(plan.batches, workers)) as pool:
 
         def run() -> int:
             seconds = pool.run()
@@ -156,7 +161,7 @@ def test_workers(benchmark, backend, gate_session, gate_tokenizer, bench_texts, 
         benchmark.group = f"workers normal bs={gate_batch_size}"
         assert benchmark.pedantic(run, rounds=bench_settings.rounds, warmup_rounds=1, iterations=1) == workers
     timed = slowest[1:] or slowest  # the first call is pedantic's warm-up round
-    info = bench.workers_info(pool, timed)
+    info = workers_info(pool, timed)
     assert sum(info["worker_messages"]) == plan.n_messages and info["backend_peak_rss_mb"] > 0
     bench_record("workers", "normal", gate_batch_size, "bucketed", plan,
                  pass_seconds=info["slowest_worker_seconds"], **info)

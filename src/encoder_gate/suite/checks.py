@@ -9,7 +9,11 @@ measured against the same-run torch FP32 reference, F1 and accuracy against the 
   per-class F1;
 - feature extraction (embeddings): drift of the embedding values, relative L2 distance and
   cosine similarity to the reference embeddings. No flips and no F1: those tests skip
-  with the reason (`encoder_gate.accuracy.evaluation.not_applicable`).
+  with the reason (`encoder_gate.accuracy.checks.not_applicable`).
+
+Each check is a record in the registry (:mod:`encoder_gate.accuracy.checks`) that names the
+test here that runs it: the drift and embedding tests are parametrized over their records,
+the other four run the record of their name.
 
 The F1 keep check decides by the configured rule (--gate-f1-rule: point, regression or
 non-inferiority, with --gate-f1-margin); whatever the rule, an evaluation set too small to
@@ -22,7 +26,8 @@ import warnings
 
 import pytest
 
-from encoder_gate.accuracy.evaluation import UnderpoweredWarning, check, not_applicable
+from encoder_gate.accuracy.checks import check, names, not_applicable, skip_reason
+from encoder_gate.accuracy.evaluation import UnderpoweredWarning
 
 __all__ = [
     "test_accuracy_keeps_reference_share",
@@ -35,14 +40,14 @@ __all__ = [
 
 
 def gate(check_name, evaluation, bounds, dataset, model):
-    why = not_applicable(model.task, check_name, evaluation.labelled)
+    why = skip_reason(model.task, check_name, evaluation.labelled, bounds)
     if why:
         pytest.skip(why)
     failure = check(evaluation, check_name, bounds, dataset.texts, model.label_names)
     assert failure is None, failure
 
 
-@pytest.mark.parametrize("bound", ["drift_mean", "drift_p99", "drift_max", "flip_rate"])
+@pytest.mark.parametrize("bound", names(test="drift"))
 def test_drift_within_bound(bound, backend_evaluation, backend_bounds, gate_dataset, gate_model):
     """Probabilities (or embeddings) stay within the backend's drift and flip bounds."""
     gate(bound, backend_evaluation, backend_bounds, gate_dataset, gate_model)
@@ -66,9 +71,6 @@ def test_per_label_f1_keeps_reference_share(backend_evaluation, backend_bounds, 
 
 def test_f1_above_floor(backend_evaluation, backend_bounds, gate_dataset, gate_model):
     """The absolute F1 floor from [tool.encoder-gate.tolerances], where one is configured."""
-    if (not_applicable(gate_model.task, "f1_floor", backend_evaluation.labelled) is None
-            and backend_bounds.f1_floor <= 0):
-        pytest.skip("no absolute f1_floor configured for this backend")
     gate("f1_floor", backend_evaluation, backend_bounds, gate_dataset, gate_model)
 
 
@@ -77,7 +79,7 @@ def test_accuracy_keeps_reference_share(backend_evaluation, backend_bounds, gate
     gate("accuracy_keep", backend_evaluation, backend_bounds, gate_dataset, gate_model)
 
 
-@pytest.mark.parametrize("bound", ["cosine_min", "cosine_mean", "rel_l2_max"])
+@pytest.mark.parametrize("bound", names(test="embeddings"))
 def test_embeddings_close_to_reference(bound, backend_evaluation, backend_bounds, gate_dataset,
                                        gate_model):
     """Feature extraction: embeddings point the same way as the reference's and keep its scale."""

@@ -43,7 +43,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from encoder_gate.runtime.inference import encode, max_length
 from encoder_gate.data.strategies import (
     AWKWARD_KINDS,
     any_texts,
@@ -52,6 +51,8 @@ from encoder_gate.data.strategies import (
     text_batches,
     whitespace_texts,
 )
+from encoder_gate.runtime.inference import encode, max_length
+from encoder_gate.tasks import Task
 
 __all__ = [
     "test_padding_alone_longest_and_max_length_agree",
@@ -129,7 +130,7 @@ def assert_rows_close(actual: np.ndarray, expected: np.ndarray, atol: float, tex
 def assert_well_formed(out: np.ndarray, n: int, model: Any) -> None:
     assert out.shape[0] == n
     assert np.isfinite(out).all()
-    if model.task != "feature_extraction":
+    if Task.of(model.task).classifier:
         assert out.shape[1] == model.num_labels
         assert ((out >= 0) & (out <= 1)).all()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from encoder_gate.runtime.inference import predict_texts
+from encoder_gate.tasks import Task
 
 __all__ = ["test_backend_gives_well_formed_probabilities"]
 
@@ -15,8 +16,9 @@ def test_backend_gives_well_formed_probabilities(backend, gate_model, gate_token
     out = predict_texts(backend, gate_tokenizer, texts, batch_size=4)
     assert out.shape[0] == len(texts)
     assert np.isfinite(out).all()
-    if gate_model.task != "feature_extraction":
+    task = Task.of(gate_model.task)
+    if task.classifier:
         assert out.shape[1] == gate_model.num_labels
         assert ((out >= 0) & (out <= 1)).all()
-    if gate_model.task == "single_label":
+    if task.record.output == "softmax":
         np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-4)

@@ -1,0 +1,330 @@
+"""The accuracy checks, one record each, and the failure message of a check that does not hold.
+
+    observed, bound, holds = observed_and_bound(evaluation, "drift_max", bounds)
+    failure = check(evaluation, "drift_max", bounds, texts, label_names)
+    assert failure is None, failure
+
+A check is one :class:`Check` in the registry `CHECKS`: what it observes, the bound it is held
+to and which way, the tasks it fits, whether it needs gold labels, why it does not apply, what
+it says when it fails, the shipped test that runs it and its column in accuracy.md.
+`Evaluation.checks` (accuracy.json and the verdict), the shipped tests
+(:mod:`encoder_gate.suite.checks`), the accuracy report and the noise study read the records,
+so adding a check is adding a record. Its bound is a
+:class:`~encoder_gate.accuracy.tolerances.Bounds` field, or its own defaults per number format
+(`Check.defaults`), which a project overrides under the check's name in
+[tool.encoder-gate.tolerances.BACKEND] like any other bound.
+
+`check` returns None when the bound holds, else a message a person can act on: the
+backend, the metric, the observed value, the bound, where the bound comes from, and the
+three worst samples with a per-label table of reference vs backend probabilities (for an
+encoder, the three samples least similar to the reference; for the per-label check, the
+failing labels with their changed examples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
+from encoder_gate.accuracy.overrides import override_table
+from encoder_gate.tasks import Task
+
+if TYPE_CHECKING:
+    from encoder_gate.accuracy.evaluation import Evaluation
+    from encoder_gate.accuracy.tolerances import Bounds
+
+Direction = Literal["at least", "at most"]
+#: (observed, bound) of a check on one evaluation with one backend's bounds.
+Reader = Callable[["Evaluation", "Bounds"], tuple[float, float]]
+
+NO_GOLD = ("F1 skipped: there are no gold labels (unlabelled texts from --gate-texts); every parity "
+           "check against the torch reference ran. Pass a labelled --gate-dataset to check F1 too")
+TOLERANCES = "encoder_gate/accuracy/tolerances.py"
+ALL_TASKS = frozenset(Task)
+CLASSIFIERS = frozenset(t for t in Task if t.classifier)
+ENCODERS = ALL_TASKS - CLASSIFIERS
+
+
+@dataclass(frozen=True)
+class Check:
+    """One accuracy check, everything about it in one place.
+
+    By default a check observes the accuracy.json key named like it (`Evaluation.summary()`),
+    is held to the bound named like it (a `Bounds` field, or its own `defaults`), and on
+    failure says "<name> = <observed> exceeds the bound <bound>" (or "is below") followed by
+    the worst samples; the optional fields replace those defaults.
+    """
+
+    name: str
+    tasks: frozenset[Task]  # the tasks it applies to
+    direction: Direction  # observed >= bound ("at least") or observed <= bound ("at most")
+    # the shipped test that runs it (encoder_gate.suite.checks): "drift" and "embeddings" are
+    # parametrized over their records; "f1_keep", "f1_floor", "accuracy_keep" and "per_label"
+    # run the record of that name
+    test: str
+    gold: bool = False  # needs gold labels (skips with NO_GOLD on an unlabelled classifier)
+    metric: str = ""  # the Evaluation.summary() key it observes; default: its name
+    # its own default bound per number format ("reference", "fp32", "fp16", "int8"), stored in
+    # Bounds.own under its name and overridable there; empty: a Bounds field of its name
+    defaults: Mapping[str, float] = field(default_factory=dict)
+    read: Reader | None = None  # (observed, bound) when not `metric` against its bound
+    # its verdict when not by `direction`, or None to fall back on it (the F1 keep check's CI rules)
+    decide: Callable[[Evaluation, Bounds], bool | None] | None = None
+    off: Callable[[Bounds], str | None] | None = None  # why these bounds switch it off, else None
+    unfit: Mapping[Task, str] = field(default_factory=dict)  # why not, for a task it does not fit
+    # the failure, in one phrase ("drift_max = 0.75 exceeds the bound 0.6"), from (observed, bound)
+    what: Callable[[Evaluation, Bounds, float, float], str] | None = None
+    source: str = ""  # where its bound comes from, in the failure message
+    # the lines after the failure's first two: (evaluation, bounds, texts, label_names) -> lines
+    context: Callable[[Evaluation, Bounds, Sequence[str], Sequence[str]], list[str]] | None = None
+    column: tuple[str, str] | None = None  # (header, format) of its metric's column in accuracy.md
+
+    @property
+    def parity(self) -> bool:
+        """Whether it compares the backend with the reference alone (no gold labels needed)."""
+        return not self.gold
+
+    @property
+    def key(self) -> str:
+        """The accuracy.json key it observes (when it has no `read`)."""
+        return self.metric or self.name
+
+    def judge(self, ev: Evaluation, bounds: Bounds) -> tuple[float, float, bool]:
+        """(observed, bound, holds) on `ev` with `bounds`."""
+        if self.read:
+            observed, bound = self.read(ev, bounds)
+        else:
+            observed, bound = ev.summary()[self.key], bounds.of(self.name)
+        verdict = self.decide(ev, bounds) if self.decide else None
+        if verdict is None:
+            verdict = observed >= bound if self.direction == "at least" else observed <= bound
+        return float(observed), float(bound), bool(verdict)
+
+    def why_not(self, task: Task) -> str:
+        """Why it does not apply to a model of `task` (the shipped test's skip reason)."""
+        if task in self.unfit:
+            return self.unfit[task]
+        if not task.classifier:
+            return (f"{self.name} needs labels: a feature-extraction encoder has none and is judged "
+                    "by cosine similarity and relative L2 distance to the torch reference embeddings")
+        if not self.tasks & CLASSIFIERS:
+            return (f"{self.name} applies to feature-extraction encoders (embeddings); this {task.value} "
+                    "classifier is judged on its label probabilities")
+        fits = " and ".join(f"{t.noun}s" for t in Task if t in self.tasks)
+        return f"{self.name} applies to {fits}; this model is a {task.noun}"
+
+    def failure(self, ev: Evaluation, bounds: Bounds, observed: float, bound: float,
+                texts: Sequence[str], label_names: Sequence[str]) -> str:
+        """The failure message: what failed, where the bound comes from, then the evidence."""
+        if self.what:
+            what = self.what(ev, bounds, observed, bound)
+        elif self.direction == "at least":
+            what = f"{self.name} = {observed:.6g} is below the bound {bound:.6g}"
+        else:
+            what = f"{self.name} = {observed:.6g} exceeds the bound {bound:.6g}"
+        source = self.source or (f"the {self.name} check's own defaults per number format" if self.defaults
+                                 else TOLERANCES)
+        context = self.context or _worst_samples
+        return "\n".join([f"{ev.name}: {what}.",
+                          f"  (bounds: {source}; override in {override_table(ev.name)})",
+                          *context(ev, bounds, texts, label_names)])
+
+
+# --- the F1, accuracy and per-label checks ------------------------------------------------------
+
+
+def _f1_keep(ev: Evaluation, bounds: Bounds) -> tuple[float, float]:
+    """Rule `point`: the headline F1 against f1_keep x the reference's. The CI rules: the CI's
+    upper end (regression) or lower end (non-inferiority) against -margin."""
+    s = ev.stats
+    if s is not None and s.rule != "point":
+        return (s.delta.ci_high if s.rule == "regression" else s.delta.ci_low), -s.margin
+    return ev.metrics[ev.headline], bounds.f1_keep * ev.reference_metrics[ev.headline]
+
+
+def _f1_rule(ev: Evaluation, bounds: Bounds) -> bool | None:
+    """The CI rules' own verdict (non-inferiority needs the CI strictly above -margin); None for `point`."""
+    s = ev.stats
+    return s.decision(bounds.f1_keep).passed if s is not None and s.rule != "point" else None
+
+
+def _f1_keep_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: float) -> str:
+    s = ev.stats
+    if s is not None and s.rule != "point":
+        return f"{ev.task.headline_name} fails the {s.rule} rule: {s.decision(bounds.f1_keep).reason}"
+    return (f"{ev.headline} = {observed:.4f} is below {bounds.f1_keep:.3f} x the torch reference "
+            f"{ev.reference_metrics[ev.headline]:.4f} = {bound:.4f}")
+
+
+def _failing_labels(ev: Evaluation, bounds: Bounds) -> tuple[float, float]:
+    """How many labels fail the per-label check, against none."""
+    return len([] if ev.stats is None else ev.stats.failing_labels(bounds.per_label_keep)), 0.0
+
+
+def _per_label_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: float) -> str:
+    assert ev.stats is not None
+    keep, s = bounds.per_label_keep, ev.stats
+    judged = sum(r.verdict != "low-support" for r in s.per_label(keep))
+    return (f"{observed:.0f} of {judged} labels with at least {s.min_support} gold positives fail the "
+            f"per-label check (each keeps >= {keep:g} x its reference F1 and loses no significant number "
+            f"of decisions, Holm-adjusted McNemar p >= 0.05); the overall {ev.task.headline_name} change "
+            f"is {s.delta.delta:+.4f} [{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}]")
+
+
+def _failing_label_lines(ev: Evaluation, bounds: Bounds, texts: Sequence[str],
+                         label_names: Sequence[str]) -> list[str]:
+    """Each failing label: its support, both F1s, McNemar and the changed examples."""
+    assert ev.stats is not None
+    return ["  " + r.failure_message(texts).replace("\n", "\n  ")
+            for r in ev.stats.failing_labels(bounds.per_label_keep)]
+
+
+# --- the evidence under a failure ----------------------------------------------------------------
+
+
+def _worst_samples(ev: Evaluation, bounds: Bounds, texts: Sequence[str],
+                   label_names: Sequence[str]) -> list[str]:
+    """The drift summary and the three worst samples (for an encoder, the least similar ones)."""
+    if not ev.task.classifier:
+        return _describe_embeddings(ev, texts)
+    flips = "argmax class changes" if ev.task.record.decision == "argmax" else "decision flips"
+    lines = [
+        f"  drift mean {ev.drift.mean:.4g}, p99 {ev.drift.p99:.4g}, max {ev.drift.max:.4g}; "
+        f"{ev.drift.flips} {flips} ({ev.drift.flip_rate:.3%}); "
+        f"{ev.headline} {ev.metrics[ev.headline]:.4f} vs reference {ev.reference_metrics[ev.headline]:.4f}",
+        "  worst samples:",
+    ]
+    for idx in ev.drift.worst_samples(3):
+        lines.extend(describe_sample(idx, texts[idx], ev.reference[idx], ev.probs[idx], label_names))
+    return lines
+
+
+def _describe_embeddings(ev: Evaluation, texts: Sequence[str]) -> list[str]:
+    """Summary and the three samples least similar to the reference, for an encoder."""
+    cos = cosine_similarity(ev.probs, ev.reference)
+    rel = relative_l2(ev.probs, ev.reference)
+    m = ev.metrics
+    lines = [
+        f"  cosine to the torch reference: min {m['cosine_min']:.6f}, mean {m['cosine_mean']:.6f}; "
+        f"relative L2 mean {m['rel_l2_mean']:.4g}, max {m['rel_l2_max']:.4g}; "
+        f"abs drift mean {ev.drift.mean:.4g}, max {ev.drift.max:.4g}",
+        "  worst samples (lowest cosine):",
+    ]
+    for idx in cos.worst_samples(3):
+        lines += [f"  #{idx}: {_clipped(texts[idx])!r}",
+                  f"      cosine {cos.per_row[idx]:.6f}, relative L2 {rel[idx]:.4g}, "
+                  f"norm {np.linalg.norm(ev.probs[idx]):.4g} vs reference "
+                  f"{np.linalg.norm(ev.reference[idx]):.4g}, max |diff| {ev.drift.per_sample[idx]:.4g}"]
+    return lines
+
+
+def _clipped(text: str, width: int = 140) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def describe_sample(idx: int, text: str, ref: np.ndarray, got: np.ndarray,
+                    label_names: Sequence[str], rows: int = 5) -> list[str]:
+    """A sample's text and the labels where backend and reference differ most."""
+    out = [f"  #{idx}: {_clipped(text)!r}",
+           f"      {'label':<16}{'reference':>10}{'backend':>10}{'diff':>10}"]
+    names = list(label_names) or [str(i) for i in range(len(ref))]
+    for j in np.argsort(-np.abs(got - ref))[:rows]:
+        out.append(f"      {names[j]:<16}{ref[j]:>10.4f}{got[j]:>10.4f}{got[j] - ref[j]:>+10.4f}")
+    return out
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+# Multi-label: drift of the sigmoid probabilities, flips of the (sample, label) decisions at
+# 0.5, micro F1. Single-label: drift of the softmax probabilities, flips of the argmax class
+# (one decision per sample), macro F1 and accuracy against the reference's. Feature
+# extraction: no labels and no decisions, so no flips and no F1; cosine similarity and
+# relative L2 distance to the reference embeddings, plus absolute drift of the embedding
+# values. Classifiers with gold labels are also judged label by label (`per_label`).
+# The order is the order of accuracy.json's `checks` and of accuracy.md's columns.
+CHECKS: dict[str, Check] = {c.name: c for c in (
+    Check("drift_mean", ALL_TASKS, "at most", test="drift", column=("drift mean", "{:.2e}")),
+    Check("drift_p99", ALL_TASKS, "at most", test="drift", column=("drift p99", "{:.2e}")),
+    Check("drift_max", ALL_TASKS, "at most", test="drift", column=("drift max", "{:.2e}")),
+    Check("flip_rate", CLASSIFIERS, "at most", test="drift", column=("flip rate", "{:.3%}"),
+          unfit={Task.FEATURE_EXTRACTION: "decision flips do not apply to a feature-extraction encoder: it "
+                 "outputs embeddings, not decisions (judged by cosine and relative L2 instead)"}),
+    Check("f1_keep", CLASSIFIERS, "at least", test="f1_keep", gold=True, read=_f1_keep, decide=_f1_rule,
+          what=_f1_keep_failure),
+    Check("f1_floor", CLASSIFIERS, "at least", test="f1_floor", gold=True,
+          read=lambda ev, b: (ev.metrics[ev.headline], b.f1_floor),
+          # an absolute floor counts only where one is configured (bound above 0)
+          off=lambda b: "no absolute f1_floor configured for this backend" if b.f1_floor <= 0 else None,
+          what=lambda ev, _b, observed, bound: (f"{ev.headline} = {observed:.4f} is below the configured "
+                                                f"floor {bound:.4f}")),
+    Check("accuracy_keep", frozenset({Task.SINGLE_LABEL}), "at least", test="accuracy_keep", gold=True,
+          read=lambda ev, b: (ev.metrics["accuracy"], b.accuracy_keep * ev.reference_metrics["accuracy"]),
+          what=lambda ev, b, observed, bound: (
+              f"accuracy = {observed:.4f} is below {b.accuracy_keep:.3f} x the torch reference "
+              f"{ev.reference_metrics['accuracy']:.4f} = {bound:.4f}"),
+          unfit={Task.MULTI_LABEL: "accuracy keep applies to single-label classifiers; a multi-label model "
+                 "is gated on micro F1 (exact-match accuracy is reported)"}),
+    Check("per_label", CLASSIFIERS, "at most", test="per_label", gold=True, read=_failing_labels,
+          what=_per_label_failure, context=_failing_label_lines,
+          source=f"{TOLERANCES} per_label_keep, or --gate-per-label-keep / --gate-per-label-min-support"),
+    Check("cosine_min", ENCODERS, "at least", test="embeddings", column=("cosine min", "{:.6f}")),
+    Check("cosine_mean", ENCODERS, "at least", test="embeddings", column=("cosine mean", "{:.6f}")),
+    Check("rel_l2_max", ENCODERS, "at most", test="embeddings", column=("rel. L2 max", "{:.2e}")),
+)}
+
+
+def names(task: str | Task | None = None, test: str | None = None) -> tuple[str, ...]:
+    """The registered checks (that fit `task`, that `test` runs), in registry order."""
+    kind = None if task is None else Task.of(task)
+    return tuple(name for name, c in CHECKS.items()
+                 if (kind is None or kind in c.tasks) and (test is None or c.test == test))
+
+
+#: The checks that fit each task, as registered at import.
+TASK_CHECKS: dict[str, tuple[str, ...]] = {t.value: names(t) for t in Task}
+#: The checks every classifier runs on its whole set (both classifier tasks, not label by label).
+CLASSIFIER_CHECKS = tuple(n for n, c in CHECKS.items() if c.tasks >= CLASSIFIERS and c.test != "per_label")
+
+
+def record(check_name: str) -> Check:
+    """The registered check `check_name`; ValueError names the known ones."""
+    if check_name not in CHECKS:
+        raise ValueError(f"unknown check {check_name!r}; known: {', '.join(CHECKS)}")
+    return CHECKS[check_name]
+
+
+def not_applicable(task: str | Task, check_name: str, labelled: bool = True) -> str | None:
+    """Why `check_name` does not apply to a model of `task` (with or without gold labels),
+    or None when it does."""
+    kind, rec = Task.of(task), record(check_name)
+    if kind in rec.tasks:
+        return NO_GOLD if rec.gold and not labelled and kind.classifier else None
+    return rec.why_not(kind)
+
+
+def skip_reason(task: str | Task, check_name: str, labelled: bool, bounds: Bounds) -> str | None:
+    """Why `check_name` is not run: it does not fit the task or the labels, or `bounds` switch it
+    off (an unset absolute floor); None when it runs."""
+    off = record(check_name).off
+    return not_applicable(task, check_name, labelled) or (off(bounds) if off else None)
+
+
+def observed_and_bound(ev: Evaluation, check_name: str, bounds: Bounds) -> tuple[float, float, bool]:
+    """(observed, bound, holds) for one named check (ValueError if it does not fit the task)."""
+    why = not_applicable(ev.task, check_name)
+    if why:
+        raise ValueError(f"{check_name} does not apply to {ev.name}: {why}")
+    return CHECKS[check_name].judge(ev, bounds)
+
+
+def check(ev: Evaluation, check_name: str, bounds: Bounds, texts: Sequence[str],
+          label_names: Sequence[str]) -> str | None:
+    """None when the bound holds, else an actionable failure message."""
+    observed, bound, holds = observed_and_bound(ev, check_name, bounds)
+    if holds:
+        return None
+    return CHECKS[check_name].failure(ev, bounds, observed, bound, texts, label_names)

@@ -1,0 +1,175 @@
+"""Per-label verdicts: each label's F1 kept and no significant loss (Holm-adjusted McNemar).
+
+A damage confined to one label barely moves micro F1; judging every label with enough
+gold positives on its own catches it. Decision matrices as in
+:mod:`encoder_gate.accuracy.significance` (single-label one-hot decisions work too: a label
+is then a class).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from encoder_gate.accuracy.metrics import _label_names, _safe_div
+from encoder_gate.accuracy.significance import FloatArray, _as_decisions, mcnemar
+
+#: How many changed examples :meth:`LabelResult.failure_message` shows.
+N_EXAMPLES = 5
+
+__all__ = ["N_EXAMPLES", "LabelResult", "holm", "per_label"]
+
+
+def holm(p_values: npt.ArrayLike) -> FloatArray:
+    """Holm's step-down adjusted p-values (family-wise error control), in input order.
+
+    Sort ascending; the i-th smallest (1-based) becomes max_{k<=i} min(1, (m-k+1) p_(k)).
+    scipy.stats has no Holm (``false_discovery_control`` is Benjamini-Hochberg/Yekutieli).
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"p_values must be 1-D; got shape {p.shape}")
+    if p.size and (np.any(np.isnan(p)) or p.min() < 0 or p.max() > 1):
+        raise ValueError("p_values must lie in [0, 1]")
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out = np.empty(m, dtype=np.float64)
+    out[order] = np.maximum.accumulate(stepped)
+    return out
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    """One label's reference and backend F1, McNemar test and verdict.
+
+    ``p_raw`` is McNemar's p on this label's decisions vs gold; ``p_value`` is it
+    Holm-adjusted across the labels with enough support (None for a low-support label,
+    which is not tested). ``changed`` lists the examples whose decision for this label
+    differs between reference and backend; ``changed_to`` is the backend's new decision
+    and ``changed_gold`` the gold value at each of them.
+    """
+
+    label: str
+    support: int
+    f1_ref: float
+    f1: float
+    p_raw: float
+    p_value: float | None
+    b: int
+    c: int
+    verdict: Literal["pass", "fail", "low-support"]
+    reason: str
+    keep: float
+    changed: tuple[int, ...]
+    changed_to: tuple[bool, ...]
+    changed_gold: tuple[bool, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """``label, support, f1_ref, f1, p_value`` (Holm), ``verdict`` and ``changed`` (a count)."""
+        return {
+            "label": self.label,
+            "support": self.support,
+            "f1_ref": self.f1_ref,
+            "f1": self.f1,
+            "p_value": self.p_value,
+            "verdict": self.verdict,
+            "changed": len(self.changed),
+        }
+
+    def failure_message(self, texts: Sequence[str], k: int = N_EXAMPLES) -> str:
+        """Plain words: the label, its support, both F1s, why, and up to ``k`` changed examples."""
+        p = "not tested (low support)" if self.p_value is None else f"{self.p_value:.3g} (Holm-adjusted)"
+        verb = {"pass": "passes", "fail": "fails", "low-support": "is not judged"}[self.verdict]
+        lines = [
+            f"label {self.label!r} (support {self.support}) {verb}: {self.reason}.",
+            f"  F1 {self.f1_ref:.4f} (reference) -> {self.f1:.4f} (backend), keep {self.keep:.2f} needs "
+            f">= {self.keep * self.f1_ref:.4f}; McNemar p = {p}: "
+            f"{self.b} lost, {self.c} gained (decisions vs gold).",
+            f"  {len(self.changed)} examples changed their decision for this label"
+            + (":" if self.changed else "."),
+        ]
+        shown = zip(self.changed[:k], self.changed_to[:k], self.changed_gold[:k], strict=True)
+        for i, to, g in shown:
+            now = "now predicted" if to else "no longer predicted"
+            text = _short(texts[i]) if 0 <= i < len(texts) else "(no text)"
+            lines.append(f"    #{i} {now} (gold: {'yes' if g else 'no'}): {text}")
+        if len(self.changed) > k:
+            lines.append(f"    ... and {len(self.changed) - k} more")
+        return "\n".join(lines)
+
+
+def _short(text: str, width: int = 100) -> str:
+    t = " ".join(str(text).split())
+    return repr(t if len(t) <= width else t[: width - 3] + "...")
+
+
+def per_label(
+    gold: npt.ArrayLike | None,
+    ref_dec: npt.ArrayLike,
+    dec: npt.ArrayLike,
+    label_names: Sequence[str] | None = None,
+    *,
+    min_support: int = 20,
+    keep: float = 0.9,
+    alpha: float = 0.05,
+) -> list[LabelResult]:
+    """Judge every label (column) on its own: F1 kept, and no significant loss.
+
+    A label with ``support`` (gold positives) below ``min_support`` is "low-support"
+    and not judged. Any other label fails when ``f1 < keep * f1_ref`` or when its
+    Holm-adjusted McNemar p (across the labels with enough support) is below
+    ``alpha`` and the backend is the worse side (b > c); else it passes. The McNemar
+    unit is the example: one decision per example for this label, so it has no
+    within-example correlation caveat. Works for single-label one-hot decisions too
+    (a label is then a class). With ``gold=None`` the reference stands in for gold.
+    """
+    ref = _as_decisions("ref_dec", ref_dec)
+    d = _as_decisions("dec", dec, ref.shape)
+    y = ref if gold is None else _as_decisions("gold", gold, ref.shape)
+    names = _label_names(label_names, ref.shape[1])
+    if not 0 <= keep <= 1:
+        raise ValueError(f"keep must be in [0, 1]; got {keep}")
+    support = y.sum(axis=0)
+    f1_ref = _safe_div(2.0 * (ref & y).sum(axis=0), support + ref.sum(axis=0))
+    f1 = _safe_div(2.0 * (d & y).sum(axis=0), support + d.sum(axis=0))
+    tests = [mcnemar(ref[:, j] == y[:, j], d[:, j] == y[:, j]) for j in range(ref.shape[1])]
+    tested = np.flatnonzero(support >= min_support)
+    adjusted = dict(zip(tested.tolist(), holm([tests[j].p_value for j in tested]).tolist(), strict=True))
+    out = []
+    for j, name in enumerate(names):
+        t = tests[j]
+        p_adj = adjusted.get(j)
+        verdict: Literal["pass", "fail", "low-support"]
+        if p_adj is None:
+            verdict, reason = "low-support", f"fewer than {min_support} gold positives"
+        elif f1[j] < keep * f1_ref[j]:
+            verdict, reason = "fail", f"F1 fell below {keep:.2f} x the reference"
+        elif p_adj < alpha and t.backend_worse:
+            verdict, reason = "fail", f"significantly more decisions lost than gained (p < {alpha:g})"
+        else:
+            verdict, reason = "pass", "F1 kept and no significant loss"
+        changed = np.flatnonzero(ref[:, j] != d[:, j])
+        out.append(
+            LabelResult(
+                label=name,
+                support=int(support[j]),
+                f1_ref=float(f1_ref[j]),
+                f1=float(f1[j]),
+                p_raw=t.p_value,
+                p_value=p_adj,
+                b=t.b,
+                c=t.c,
+                verdict=verdict,
+                reason=reason,
+                keep=float(keep),
+                changed=tuple(int(i) for i in changed),
+                changed_to=tuple(bool(v) for v in d[changed, j]),
+                changed_gold=tuple(bool(v) for v in y[changed, j]),
+            )
+        )
+    return out

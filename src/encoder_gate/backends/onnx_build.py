@@ -1,0 +1,180 @@
+"""How ONNX artifacts are made from a model: the FP32 export, FP16 conversion and INT8 quantization.
+
+* FP32: optimum's `main_export` where optimum's ONNX support is installed
+  (`encoder-gate[optimum]`), else `torch.onnx.export` (the TorchScript exporter, eager
+  attention); the exporter and its version are part of the cache key;
+* FP16: the FP32 export run through ONNX Runtime's transformer optimizer and converted to
+  FP16 with FP32 inputs and outputs kept (`keep_io_types=True`);
+* INT8: dynamic INT8 quantization of the FP32 export (per-channel and reduce_range configurable).
+
+:class:`~encoder_gate.backends.onnx_backend.OnnxBackend` caches what these write.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.optimum_compat import optimum_missing
+from encoder_gate.errors import GateError
+
+ONNX_RECIPE = 1  # bump when an export recipe below changes its output
+
+
+TORCH_EXPORTER = "torch.onnx.export (TorchScript, dynamo=False, eager attention)"
+
+
+OPTIMUM_EXPORTER = "optimum main_export"
+
+
+SIDE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+              "vocab.txt", "vocab.json", "merges.txt", "spiece.model")
+
+
+# onnxruntime.transformers optimizer model types by Hugging Face model_type.
+OPTIMIZER_TYPES = {"bert": "bert", "roberta": "bert", "distilbert": "bert", "albert": "bert",
+                   "xlm-roberta": "bert", "electra": "bert", "camembert": "bert"}
+
+
+def copy_side_files(src: Path, dst: Path, overwrite: bool = True) -> list[str]:
+    """config.json and the tokenizer files of `src` into `dst` (so optimum can load `dst`);
+    the names copied. `overwrite=False` keeps files `dst` already has."""
+    copied = []
+    for name in SIDE_FILES:
+        if (src / name).is_file() and (overwrite or not (dst / name).is_file()):
+            shutil.copy2(src / name, dst / name)
+            copied.append(name)
+    return copied
+
+
+def fp32_exporter() -> dict[str, str]:
+    """The exporter that makes onnx-fp32 here and its version (part of the artifact key):
+    optimum's main_export when its ONNX support imports, else torch's TorchScript exporter."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    if optimum_missing() is None:
+        for dist in ("optimum-onnx", "optimum"):  # optimum 1.x shipped its exporter itself
+            try:
+                return {"name": OPTIMUM_EXPORTER, "version": f"{dist} {version(dist)}"}
+            except PackageNotFoundError:
+                continue
+        return {"name": OPTIMUM_EXPORTER, "version": "unknown (no package metadata)"}
+    return {"name": TORCH_EXPORTER, "version": f"torch {version('torch')}"}
+
+
+def export_fp32(ctx: BuildContext, out: Path) -> None:
+    """model.onnx (+ config and tokenizer files) in `out`, with the exporter `fp32_exporter` names."""
+    if fp32_exporter()["name"] == OPTIMUM_EXPORTER:
+        export_fp32_optimum(ctx, out)
+    else:
+        export_fp32_torch(ctx, out)
+    copy_side_files(ctx.model.path, out)
+
+
+def export_fp32_optimum(ctx: BuildContext, out: Path) -> None:
+    """optimum's exporter, the same call as `optimum-cli export onnx`."""
+    from optimum.exporters.onnx import main_export
+
+    task = "text-classification" if ctx.model.task.classifier else "feature-extraction"
+    ctx.progress(f"onnx-fp32: exporting {ctx.model.name} with optimum (task {task}, opset {ctx.opset})")
+    try:
+        with warnings.catch_warnings():  # tracer chatter about constants; not the user's concern
+            warnings.simplefilter("ignore")
+            main_export(str(ctx.model.path), output=str(out), task=task, opset=ctx.opset,
+                        device="cpu", do_validation=False, local_files_only=True)
+    except Exception as exc:
+        raise GateError(f"optimum could not export {ctx.model.path} to ONNX: {exc}") from None
+
+
+def export_inputs(config: Any) -> tuple[str, ...]:
+    """The inputs an export takes: token_type_ids only where the model has more than one token
+    type (BERT, ALBERT: 2; RoBERTa: 1; DistilBERT: none), as optimum's exporter decides too."""
+    types = getattr(config, "type_vocab_size", 0) or 0
+    return ("input_ids", "attention_mask", *(("token_type_ids",) if int(types) > 1 else ()))
+
+
+def export_fp32_torch(ctx: BuildContext, out: Path) -> None:
+    """torch.onnx.export with the TorchScript exporter (dynamo=False) and eager attention.
+
+    Measured on transformers 5: this keeps the graph ONNX Runtime's transformer optimizer fuses
+    into Attention and EmbedLayerNormalization (the FP16 recipe), where the dynamo exporter's
+    graph loses those fusions and carries weight value_info that quantize_dynamic trips on.
+    The example batch has a padded row, so the attention mask is traced as data, not dropped."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    feature = not ctx.model.task.classifier
+    output = "last_hidden_state" if feature else "logits"
+    try:
+        config = AutoConfig.from_pretrained(ctx.model.path)
+        cls = AutoModel if feature else AutoModelForSequenceClassification
+        model = cls.from_pretrained(ctx.model.path, attn_implementation="eager").eval()
+    except Exception as exc:  # transformers raises many types for an unloadable directory
+        raise GateError(f"transformers could not load {ctx.model.path} for the ONNX export: {exc}") from None
+    names = export_inputs(config)
+    ctx.progress(f"onnx-fp32: exporting {ctx.model.name} with {TORCH_EXPORTER} (inputs {', '.join(names)}, "
+                 f"opset {ctx.opset})")
+
+    class Outputs(torch.nn.Module):
+        """The model with positional tensor inputs and one tensor output, as the tracer needs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs: Any) -> Any:
+            return getattr(self.model(**dict(zip(names, inputs, strict=True))), output)
+
+    ids = torch.full((2, 16), 5, dtype=torch.long)
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0  # one padded row
+    example = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes[output] = {0: "batch", 1: "sequence"} if feature else {0: "batch"}
+    try:
+        with warnings.catch_warnings(), torch.no_grad():  # tracer chatter and the exporter's deprecation
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Outputs().eval(), tuple(example[n] for n in names), str(out / "model.onnx"),
+                              dynamo=False, input_names=list(names), output_names=[output],
+                              dynamic_axes=axes, opset_version=ctx.opset)
+    except Exception as exc:
+        raise GateError(f"torch.onnx.export could not export {ctx.model.path} to ONNX: {exc}") from None
+
+
+def optimizer_shape(model_dir: Path, model_type: str) -> tuple[str, int, int]:
+    """(optimizer model type, attention heads, hidden size) for onnxruntime.transformers.optimizer."""
+    config = json.loads((model_dir / "config.json").read_text())
+    heads = int(config.get("num_attention_heads", config.get("n_heads", 0)))
+    hidden = int(config.get("hidden_size", config.get("dim", 0)))
+    return OPTIMIZER_TYPES.get(model_type, "bert"), heads, hidden
+
+
+def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
+    """ORT transformer optimizer (fusions) then FP16 weights, FP32 inputs/outputs kept."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    model_type, heads, hidden = optimizer_shape(ctx.model.path, ctx.model.model_type)
+    ctx.progress(f"onnx-fp16: optimizing ({model_type}, {heads} heads, hidden {hidden}) "
+                 "and converting to FP16")
+    optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
+                               hidden_size=hidden, opt_level=1 if ctx.device == "cuda" else 0,
+                               use_gpu=ctx.device == "cuda")
+    optimized.convert_float_to_float16(keep_io_types=True)
+    optimized.save_model_to_file(str(out / "model.onnx"))
+    copy_side_files(fp32, out)
+
+
+def quantize_int8(ctx: BuildContext, fp32: Path, out: Path) -> None:
+    """Dynamic INT8 quantization of MatMul/Gemm weights, as optimum's ORTQuantizer does."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    ctx.progress(f"onnx-int8: dynamic quantization (per_channel={ctx.int8_per_channel}, "
+                 f"reduce_range={ctx.int8_reduce_range})")
+    quantize_dynamic(str(fp32 / "model.onnx"), str(out / "model.onnx"),
+                     per_channel=ctx.int8_per_channel, reduce_range=ctx.int8_reduce_range,
+                     weight_type=QuantType.QInt8)
+    copy_side_files(fp32, out)

@@ -1,0 +1,48 @@
+"""Where the gate lives in a user's repository: the thin test modules, pyproject's table, the workflow.
+
+One place for every path and name `encoder-gate init` writes, read by the init command, the
+pyproject merge and the workflow template alike.
+"""
+
+from __future__ import annotations
+
+ACCURACY_MODULE = "accuracy/test_encoder_gate_accuracy.py"
+SPEED_MODULE = "benchmarks/test_encoder_gate_speed.py"
+WORKFLOW_PATH = ".github/workflows/encoder-gate.yml"
+PYPROJECT = "pyproject.toml"
+TABLE_NAME = "encoder-gate"
+
+#: pytest-benchmark's absolute-time gate in the generated workflow: a benchmark whose
+#: minimum time grew by more than this over the base's fails the PR.
+COMPARE_FAIL = "min:25%"
+# the workflow's directories under $GITHUB_WORKSPACE
+CACHE_DIR_NAME = "encoder-gate-cache"
+STORE_DIR_NAME = "bench-store"
+BASE_SPEEDUPS = "base-speedups.json"
+
+
+ACCURACY_TEXT = '''\
+"""encoder-gate's accuracy gate: drift, F1 and padding properties for every configured backend.
+
+The tests live in the installed package (encoder_gate.suite.accuracy), so upgrading
+encoder-gate upgrades them. Add your own tests beside this file using the plugin's
+fixtures (gate_model, gate_dataset, gate_reference, backend, backend_evaluation, ...).
+"""
+
+from encoder_gate.suite.accuracy import *  # noqa: F403
+'''
+
+SPEED_TEXT = '''\
+"""encoder-gate's speed gate: throughput of every configured backend with pytest-benchmark.
+
+The tests live in the installed package (encoder_gate.suite.benchmarks), so upgrading
+encoder-gate upgrades them. Add your own benchmarks beside this file using the plugin's
+fixtures (backend, gate_tokenizer, bench_texts, bench_record, ...).
+"""
+
+from encoder_gate.suite.benchmarks import *  # noqa: F403
+'''
+
+#: The thin test modules ``init`` writes: path relative to the project root -> content.
+#: encoder-gate's own ``accuracy/`` and ``benchmarks/`` hold the same files.
+THIN_MODULES: dict[str, str] = {ACCURACY_MODULE: ACCURACY_TEXT, SPEED_MODULE: SPEED_TEXT}

@@ -1,0 +1,228 @@
+"""Merge the `[tool.encoder-gate]` table into a user's pyproject.toml, keeping every other byte.
+
+Used by `encoder-gate init` (:mod:`encoder_gate.commands.init`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from encoder_gate.commands.layout import PYPROJECT, TABLE_NAME
+from encoder_gate.errors import GateError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+
+@dataclass(frozen=True)
+class _Header:
+    path: tuple[str, ...]
+    start: int  # offset of the header line
+    end: int  # offset just past the block's last key/value line (trailing comments and blanks excluded)
+
+
+def render_table(table: Mapping[str, Any]) -> str:
+    """``[tool.encoder-gate]`` with ``table``'s keys, as TOML text ending in one newline."""
+    body = tomlkit.table()
+    body.add(tomlkit.comment("written by `encoder-gate init`; every key can be overridden with --gate-KEY"))
+    for key, value in table.items():
+        if isinstance(value, list):
+            array = tomlkit.array()
+            array.extend(value)
+            if len(f"{key} = {array.as_string()}") > 100:
+                array.multiline(True)
+            body.add(key, array)
+        else:
+            body.add(key, value)
+    tool = tomlkit.table(is_super_table=True)
+    tool.add(TABLE_NAME, body)
+    doc = tomlkit.document()
+    doc.add("tool", tool)
+    return tomlkit.dumps(doc).strip("\n") + "\n"
+
+
+def merge_pyproject(text: str | None, table: Mapping[str, Any], where: str = PYPROJECT) -> str:
+    """``text`` with ``[tool.encoder-gate]`` set to ``table``, every other byte unchanged.
+
+    A new table goes after the last ``[tool.*]`` table (or at the end); an existing one
+    (with its sub-tables) is replaced where it stands. tomlkit renders the table; the
+    splice is textual because tomlkit's in-place replacement drops comments that follow
+    the replaced table (and, for out-of-order tables, other tables).
+    """
+    rendered = render_table(table)
+    if text is None or not text.strip():
+        return (text or "") + rendered
+    old = _parse(text, where)
+    nl = "\r\n" if "\r\n" in text else "\n"
+    rendered = rendered.replace("\n", nl)
+    headers = _headers(text)
+    ours = [i for i, h in enumerate(headers) if h.path[:2] == ("tool", TABLE_NAME)]
+    if ours:
+        new = _replace_blocks(text, headers, ours, rendered, nl)
+    else:
+        if TABLE_NAME in old.get("tool", {}):
+            raise GateError(_by_hand(where, "defines [tool.encoder-gate] with dotted keys or an inline "
+                                            "table, which init cannot replace", rendered))
+        tool_blocks = [h for h in headers if h.path[:1] == ("tool",)]
+        at = tool_blocks[-1].end if tool_blocks else len(text)
+        before, after = text[:at], text[at:]
+        lead = ("" if before.endswith(("\n", "\r")) else nl) + nl
+        trail = nl if after and not after.startswith(("\n", "\r\n")) else ""
+        new = before + lead + rendered + trail + after
+    _check_merge(old, new, table, where, rendered)
+    return new
+
+
+def has_gate_table(text: str, path: Path) -> bool:
+    tool = _parse(text, path.as_posix()).get("tool", {})
+    return isinstance(tool, dict) and TABLE_NAME in tool
+
+
+def _parse(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GateError(f"{where} is not valid TOML ({exc}); fix it before running init") from None
+
+
+def _by_hand(where: str, why: str, rendered: str) -> str:
+    return f"{where} {why}; add this table to it by hand:\n{rendered}"
+
+
+def _check_merge(old: dict[str, Any], new_text: str, table: Mapping[str, Any], where: str,
+                 rendered: str) -> None:
+    """The merged text must parse to the old document with only [tool.encoder-gate] changed."""
+    try:
+        new = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError:
+        new = None
+    ok = new is not None and new.get("tool", {}).get(TABLE_NAME) == dict(table)
+    if ok and new is not None:
+        old_rest = {k: v for k, v in old.items() if k != "tool"}
+        new_rest = {k: v for k, v in new.items() if k != "tool"}
+        old_tool = {k: v for k, v in old.get("tool", {}).items() if k != TABLE_NAME}
+        new_tool = {k: v for k, v in new.get("tool", {}).items() if k != TABLE_NAME}
+        ok = old_rest == new_rest and old_tool == new_tool
+    if not ok:
+        raise GateError(_by_hand(where, "is laid out in a way init cannot merge into (e.g. `tool` "
+                                        "defined with dotted keys or an inline table)", rendered))
+
+
+def _replace_blocks(text: str, headers: list[_Header], ours: list[int], rendered: str, nl: str) -> str:
+    """Replace the first run of consecutive encoder-gate blocks with ``rendered``; drop the others."""
+    runs: list[list[int]] = []
+    for i in ours:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    pieces: list[str] = []
+    pos = 0
+    for n, run in enumerate(runs):
+        start, end = headers[run[0]].start, headers[run[-1]].end
+        if n:
+            # a later run: drop the blank lines before it too, so no double gap is left
+            start = len(text[:start].rstrip("\r\n")) + len(nl) if text[:start].strip() else start
+            start = max(start, pos)
+        pieces.append(text[pos:start])
+        if n == 0:
+            pieces.append(rendered)
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _headers(text: str) -> list[_Header]:
+    """Every ``[table]`` / ``[[array]]`` header of valid TOML ``text``, with its block's extent.
+
+    A small scanner: lines at statement level are blank, comments, headers or key/value
+    pairs; a value runs on across lines while inside a multi-line string or brackets.
+    """
+    headers: list[_Header] = []
+    pos, n = 0, len(text)
+    while pos < n:
+        eol = text.find("\n", pos)
+        line_end = n if eol < 0 else eol + 1
+        stripped = text[pos:line_end].strip()
+        if not stripped or stripped.startswith("#"):
+            pos = line_end
+        elif stripped.startswith("["):
+            headers.append(_Header(_header_path(stripped), pos, line_end))
+            pos = line_end
+        else:
+            pos = _value_end(text, pos)
+            if headers:
+                last = headers[-1]
+                headers[-1] = _Header(last.path, last.start, pos)
+    return headers
+
+
+def _header_path(line: str) -> tuple[str, ...]:
+    inner = line[2:] if line.startswith("[[") else line[1:]
+    key, quote = [], ""
+    for ch in inner:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "]":
+            break
+        key.append(ch)
+    node: Any = tomllib.loads(f"{''.join(key)} = 0")
+    path: list[str] = []
+    while isinstance(node, dict):
+        name, node = next(iter(node.items()))
+        path.append(name)
+    return tuple(path)
+
+
+def _value_end(text: str, pos: int) -> int:
+    """Offset just past the key/value statement starting at ``pos`` (its last line included)."""
+    depth, i, n = 0, pos, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "\"'":
+            triple = text.startswith(ch * 3, i)
+            i = _string_end(text, i + (3 if triple else 1), ch, triple)
+            continue
+        if ch == "#":
+            eol = text.find("\n", i)
+            i = n if eol < 0 else eol
+            continue
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "\n" and depth <= 0:
+            return i + 1
+        i += 1
+    return n
+
+
+def _string_end(text: str, i: int, quote: str, triple: bool) -> int:
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and quote == '"':
+            i += 2
+            continue
+        if triple and text.startswith(quote * 3, i):
+            i += 3
+            while i < n and text[i] == quote:  # up to two quotes may end the content
+                i += 1
+            return i
+        if not triple and ch == quote:
+            return i + 1
+        i += 1
+    return n
+
+

@@ -1,0 +1,82 @@
+"""The gate's session fixtures: model, tokenizer, dataset, reference, and one built backend per name.
+
+Registered as a plugin by :mod:`encoder_gate.plugin.core`; nothing is built until a test
+asks for a fixture, and each is built once per session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from encoder_gate.accuracy.evaluation import Evaluation
+from encoder_gate.accuracy.tolerances import Bounds
+from encoder_gate.backends.base import Runner
+from encoder_gate.models.spec import ModelSpec
+from encoder_gate.plugin.stash import call_or_skip, gate_session_of
+from encoder_gate.runtime.session import GateSession
+
+
+@pytest.fixture(scope="session")
+def gate_session(request: pytest.FixtureRequest) -> Iterator[GateSession]:
+    """The session's shared state (config, model, data, built backends)."""
+    session = gate_session_of(request.config)
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="session")
+def gate_model(gate_session: GateSession) -> ModelSpec:
+    """The resolved model (a Hugging Face directory on disk)."""
+    spec: ModelSpec = call_or_skip(lambda: gate_session.model)
+    return spec
+
+
+@pytest.fixture(scope="session")
+def gate_tokenizer(gate_session: GateSession, gate_model: ModelSpec) -> Any:
+    """The model's own tokenizer."""
+    return call_or_skip(lambda: gate_session.tokenizer)
+
+
+@pytest.fixture(scope="session")
+def gate_dataset(gate_session: GateSession, gate_model: ModelSpec) -> Any:
+    """The evaluation dataset (configured source, split, variant and limit)."""
+    return call_or_skip(lambda: gate_session.dataset)
+
+
+@pytest.fixture(scope="session")
+def gate_reference(gate_session: GateSession, gate_dataset: Any) -> np.ndarray:
+    """torch FP32 eager outputs on the evaluation set, computed once per session."""
+    ref: np.ndarray = call_or_skip(lambda: gate_session.reference)
+    return ref
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest, gate_session: GateSession, gate_model: ModelSpec) -> Runner:
+    """One built backend per configured name (parametrized; ids are the backend names)."""
+    runner: Runner = call_or_skip(gate_session.runner, request.param)
+    return runner
+
+
+@pytest.fixture(scope="session")
+def backend_predictions(backend: Runner, gate_session: GateSession, gate_dataset: Any) -> np.ndarray:
+    """The backend's outputs on the whole evaluation set, computed once per backend."""
+    preds: np.ndarray = call_or_skip(gate_session.predictions, backend.name)
+    return preds
+
+
+@pytest.fixture(scope="session")
+def backend_evaluation(backend: Runner, gate_session: GateSession, gate_dataset: Any) -> Evaluation:
+    """Drift against the torch reference and task metrics against gold, per backend."""
+    ev: Evaluation = call_or_skip(gate_session.evaluation, backend.name)
+    return ev
+
+
+@pytest.fixture(scope="session")
+def backend_bounds(backend: Runner, gate_session: GateSession) -> Bounds:
+    """The backend's bounds from the tolerance table (with pyproject overrides)."""
+    bounds: Bounds = call_or_skip(gate_session.bounds, backend.name)
+    return bounds

@@ -1,0 +1,43 @@
+"""The plugin's session state in the config's stash, and the one way a build step skips or fails.
+
+Every part of the plugin (core hooks, fixtures, the benchmark half) and the shipped suite
+reads the session through :func:`gate_session_of` and runs build steps through
+:func:`call_or_skip`, so they import this module, never each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
+from encoder_gate.runtime.session import GateSession
+
+SESSION_KEY = pytest.StashKey[GateSession]()
+
+
+OUTCOMES = pytest.StashKey[dict[str, dict[str, Any]]]()  # backend -> {"ran": n, "skips": [reasons]}
+
+
+NOTHING_CHECKED = pytest.StashKey[str]()
+
+
+BACKEND_PROPERTY = "encoder_gate_backend"
+
+
+WORKER_PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
+
+
+def gate_session_of(config: pytest.Config) -> GateSession:
+    return config.stash[SESSION_KEY]
+
+
+def call_or_skip(fn: Any, *args: Any) -> Any:
+    """Run a build step; a missing device or package skips, any other GateError fails."""
+    try:
+        return fn(*args)
+    except (DeviceUnavailable, MissingDependency) as exc:
+        pytest.skip(str(exc))
+    except GateError as exc:
+        pytest.fail(f"encoder-gate: {exc}", pytrace=False)

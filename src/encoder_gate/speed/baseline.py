@@ -1,0 +1,77 @@
+"""The speed baseline: read once, refused if from another machine, and what makes it less comparable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from encoder_gate.speed.machine import MachineMismatch, fingerprint_differences, machine_mismatch_message
+from encoder_gate.speed.results import read_json
+from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE, BenchSettings
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A speedups document to gate against, where it came from, and how its hardware fingerprint
+    differs from this run's (empty: the same machine, or a fingerprint unknown on a side)."""
+
+    doc: Mapping[str, Any]
+    source: str
+    differences: Sequence[str] = ()
+
+    def warnings(self, current: Mapping[str, Any]) -> list[str]:
+        """Why this run's speedups document ``current`` may not compare well with the baseline."""
+        out = comparability_warnings(current, self.doc)
+        if self.differences:
+            out.append(f"baseline from another machine or stack, compared because "
+                       f"{ENV_ALLOW_OTHER_MACHINE}=1: {'; '.join(self.differences)}")
+        elif current.get("fingerprint") and not self.doc.get("fingerprint"):
+            out.append("the baseline has no hardware fingerprint (saved by an older encoder-gate): "
+                       "cannot check it was measured on this machine")
+        return out
+
+
+def open_baseline(settings: BenchSettings, fingerprint: Mapping[str, Any] | None,
+                  compared: tuple[Mapping[str, Any], str] | None = None) -> Baseline | None:
+    """The speed baseline of a session, read and checked against this run's hardware ``fingerprint``.
+
+    The baseline is ``settings.baseline`` (a speedups.json) when set, else ``compared``: a
+    speedups document and where it came from (e.g. the pytest-benchmark save that
+    ``--benchmark-compare`` compares with); None when there is neither. A malformed file raises
+    a GateError; a baseline whose fingerprint differs raises
+    :class:`~encoder_gate.speed.machine.MachineMismatch`, unless ``settings.allow_other_machine``
+    (then :meth:`Baseline.warnings` names the differences).
+    """
+    doc: Mapping[str, Any]
+    if settings.baseline is not None:
+        doc, source = read_json(settings.baseline, "speedup baseline"), str(settings.baseline)
+    elif compared is not None:
+        doc, source = compared
+    else:
+        return None
+    differences = fingerprint_differences(fingerprint, doc.get("fingerprint"))
+    if differences and not settings.allow_other_machine:
+        raise MachineMismatch(machine_mismatch_message(source, differences))
+    return Baseline(doc, source, tuple(differences))
+
+
+def comparability_warnings(current: Mapping[str, Any], baseline: Mapping[str, Any],
+                           gemm_tolerance: float = 1.5) -> list[str]:
+    """Reasons two speedups documents may not be comparable (different model, threads, load).
+
+    The GEMM rate is a snapshot of how much CPU the run got: when it differs by more than
+    ``gemm_tolerance`` times, the machine was loaded differently, and backends do not
+    suffer load alike (torch's OpenMP barriers degrade far more than ONNX Runtime's
+    threads on an oversubscribed machine).
+    """
+    out = []
+    cur_model, base_model = current.get("model") or {}, baseline.get("model") or {}
+    for key in ("content_hash", "threads", "device"):
+        if key in cur_model and key in base_model and cur_model[key] != base_model[key]:
+            out.append(f"model {key} differs: {cur_model[key]!r} now, {base_model[key]!r} in the baseline")
+    cur_gemm, base_gemm = current.get("machine_gemm_gflops"), baseline.get("machine_gemm_gflops")
+    if cur_gemm and base_gemm and max(cur_gemm / base_gemm, base_gemm / cur_gemm) > gemm_tolerance:
+        out.append(f"machine GEMM rate {cur_gemm:.0f} GFLOP/s now vs {base_gemm:.0f} in the baseline: "
+                   "the machine is loaded differently; pin --gate-threads below the free cores")
+    return out

@@ -1,0 +1,101 @@
+"""The end of a benchmark session: write speedups.json, run the speed gate, say how it went."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from encoder_gate.speed.baseline import Baseline, open_baseline
+from encoder_gate.speed.results import BenchResult, format_speedups, speedups_document, write_json
+from encoder_gate.speed.rules import SpeedComparison, SpeedupFailure, compare_speed
+from encoder_gate.speed.settings import BenchSettings
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """What the end of a benchmark session wrote and found."""
+
+    path: Path
+    doc: dict[str, Any]
+    failures: list[SpeedupFailure]
+    warnings: list[str]
+    settings: BenchSettings
+    comparisons: list[SpeedComparison] = field(default_factory=list)
+
+    def lines(self) -> list[tuple[str, str]]:
+        """Terminal lines as (text, style), style one of "", "red", "yellow", "green"."""
+        out = [(line, "") for line in format_speedups(self.doc)]
+        out.append((f"written to {self.path}", ""))
+        base = self.settings.baseline
+        if base is None:
+            return out
+        out += [(f"warning: {w}", "yellow") for w in self.warnings]
+        point = [c for c in self.comparisons if c.rule == "point"]
+        if point:
+            reasons = sorted({c.reason or "" for c in point})
+            out.append((f"point rule (a drop over {self.settings.max_drop:.0%} fails, no significance test) "
+                        f"for {len(point)} of {len(self.comparisons)} comparisons: {'; '.join(reasons)}"
+                        + (" (an older speedups.json, or a save without paired_log_ratios)"
+                           if any("no per-round data in the baseline" in r for r in reasons) else ""),
+                        "yellow"))
+        if self.comparisons:
+            out.append((f"speed comparisons against {base} (fail: a drop over {self.settings.max_drop:.0%} "
+                        f"and p < {self.settings.alpha:g}, one-sided Mann-Whitney U on per-round log "
+                        "ratios):", ""))
+            out += [(f"  {c.describe()}", "") for c in self.comparisons]
+        if self.failures:
+            out.append((f"SPEEDUP GATE FAILED against {base} ({len(self.failures)} drops over "
+                        f"{self.settings.max_drop:.0%}):", "red"))
+            out += [(f"  {f}", "red") for f in self.failures]
+        else:
+            out.append((f"speedup gate passed against {base} (max drop {self.settings.max_drop:.0%})",
+                        "green"))
+        return out
+
+
+def finish_session(results: Sequence[BenchResult], settings: BenchSettings, report_dir: Path,
+                   model: Mapping[str, Any], gemm: float | None, baseline: Baseline | None = None,
+                   compare_regressions: Sequence[str] | None = None,
+                   fingerprint: Mapping[str, Any] | None = None) -> SessionOutcome:
+    """Write ``<report_dir>/speedups.json``; gate against a baseline when there is one.
+
+    The baseline is ``baseline`` when the caller opened it already (the plugin does, with
+    :func:`~encoder_gate.speed.baseline.open_baseline`, before the benchmarks run), else
+    ``settings.baseline`` (a speedups.json), read here. The gate's outcome is stored in the
+    document under ``gate`` (baseline, max drop, alpha, and per case and backend the baseline
+    and current speedups, the shift of the median log ratio, the test's p-value and the rule
+    that decided), so the verdict can be rendered from speedups.json alone; so is
+    pytest-benchmark's own ``--benchmark-compare-fail`` verdict (``compare_regressions``)
+    under ``compare``.
+
+    A baseline read here whose hardware fingerprint differs from ``fingerprint`` raises
+    :class:`~encoder_gate.speed.machine.MachineMismatch` (before anything is written), unless
+    ``settings.allow_other_machine``; then the differences become warnings.
+    """
+    doc = speedups_document(results, model=model, gemm=gemm, fingerprint=fingerprint, alpha=settings.alpha)
+    if compare_regressions is not None:
+        doc["compare"] = {"passed": not compare_regressions, "regressions": list(compare_regressions)}
+    failures: list[SpeedupFailure] = []
+    warnings: list[str] = []
+    comparisons: list[SpeedComparison] = []
+    if baseline is None:
+        baseline = open_baseline(settings, doc.get("fingerprint"))
+    if baseline is not None:
+        comparisons = compare_speed(doc, baseline.doc, settings.max_drop, settings.alpha)
+        failures = [c.failure() for c in comparisons if c.failed]
+        warnings = baseline.warnings(doc)
+        doc["gate"] = {
+            "baseline": baseline.source, "max_drop": settings.max_drop, "alpha": settings.alpha,
+            "passed": not failures,
+            "compared": {case: {c.backend: c.to_json() for c in comparisons if c.case == case}
+                         for case in sorted({c.case for c in comparisons})},
+            "failures": [str(f) for f in failures], "warnings": warnings,
+            "point_rule": [f"{c.backend} {c.case}: {c.reason}" for c in comparisons if c.rule == "point"],
+            "fingerprint_differences": list(baseline.differences),
+        }
+    path = write_json(Path(report_dir) / "speedups.json", doc)
+    outcome_settings = settings if settings.baseline is not None or baseline is None else replace(
+        settings, baseline=Path(baseline.source))
+    return SessionOutcome(path, doc, failures, warnings, outcome_settings, comparisons)

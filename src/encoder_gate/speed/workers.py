@@ -1,0 +1,139 @@
+"""Worker processes: batches dealt to W spawned processes, each timing its share of one backend."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from encoder_gate.errors import GateError
+from encoder_gate.runtime.session import GateSession
+from encoder_gate.speed.machine import current_rss_bytes, peak_rss_bytes
+
+
+def split_batches(batches: Sequence[Any], workers: int) -> list[list[Any]]:
+    """Deal batches round-robin to ``workers`` shares (share i gets batches i, i+W, ...)."""
+    if workers <= 0:
+        raise GateError(f"workers must be a positive integer, got {workers}")
+    return [list(batches[i::workers]) for i in range(workers)]
+
+
+def _worker_main(conn: Any, config: Any, backend: str) -> None:
+    """One worker process: build ``backend`` from the cache, warm up its share, then time it
+    on every "go" until "stop". Replies ("ready"|"done"|"error", payload)."""
+    runner = None
+    try:
+        baseline_rss = current_rss_bytes()
+        runner = GateSession(config, progress=lambda _m: None).runner(backend)
+        share = conn.recv()
+        runner.warmup(sorted({(int(b["input_ids"].shape[0]), int(b["input_ids"].shape[1]))
+                              for b in share}))
+        conn.send(("ready", {"pid": os.getpid(), "baseline_rss_bytes": baseline_rss}))
+        while conn.recv() == "go":
+            start = time.perf_counter()
+            for batch in share:
+                runner.predict(batch)
+            seconds = time.perf_counter() - start
+            conn.send(("done", {"seconds": seconds, "peak_rss_bytes": peak_rss_bytes()}))
+    except BaseException as exc:  # reported to the parent, which raises a GateError
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        if runner is not None:
+            runner.close()
+        conn.close()
+
+
+class WorkerPool:
+    """W processes, each with its own copy of one backend and its share of the batches.
+
+    The FP16 benchmark's worker setup: every process loads the backend, takes its share,
+    and all start together; a round ends when the slowest worker is done, so throughput is
+    messages / slowest worker. Each worker also reports its peak resident memory: one
+    process holding one backend, which is that backend's memory footprint.
+
+        with WorkerPool(config, "onnx-int8", split_batches(plan.batches, 2)) as pool:
+            seconds = pool.run()   # one float per worker
+    """
+
+    def __init__(self, config: Any, backend: str, shares: Sequence[Sequence[Any]],
+                 timeout_s: float = 900.0) -> None:
+        if not shares or any(not share for share in shares):
+            raise GateError("every worker needs at least one batch; use fewer workers or more texts")
+        self.backend, self.timeout_s = backend, timeout_s
+        self.messages = [sum(int(b["input_ids"].shape[0]) for b in share) for share in shares]
+        self.baseline_rss: list[int] = []
+        self.peak_rss = [0] * len(shares)
+        ctx = mp.get_context("spawn")  # fork after torch/ORT threads exist is unsafe
+        self._conns, self._procs = [], []
+        try:
+            for share in shares:
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_worker_main, args=(child, config, backend), daemon=True)
+                proc.start()
+                child.close()
+                parent.send(list(share))
+                self._conns.append(parent)
+                self._procs.append(proc)
+            self.baseline_rss = [int(r["baseline_rss_bytes"]) for r in self._gather("ready")]
+        except BaseException:
+            self.close()
+            raise
+
+    def _gather(self, expected: str) -> list[dict[str, Any]]:
+        replies = []
+        for i, conn in enumerate(self._conns):
+            if not conn.poll(self.timeout_s):
+                raise GateError(f"worker {i} of {self.backend} did not answer in {self.timeout_s:.0f} s")
+            try:
+                kind, payload = conn.recv()
+            except EOFError:
+                raise GateError(f"worker {i} of {self.backend} died (exit code "
+                                f"{self._procs[i].exitcode}); run the backend alone to see why") from None
+            if kind == "error":
+                raise GateError(f"worker {i} of {self.backend} failed: {payload}")
+            if kind != expected:
+                raise GateError(f"worker {i} of {self.backend} sent {kind!r}, expected {expected!r}")
+            replies.append(payload)
+        return replies
+
+    def run(self) -> list[float]:
+        """One round: every worker runs its whole share once; their times in seconds."""
+        for conn in self._conns:
+            conn.send("go")
+        replies = self._gather("done")
+        self.peak_rss = [max(old, int(r["peak_rss_bytes"]))
+                         for old, r in zip(self.peak_rss, replies, strict=True)]
+        return [float(r["seconds"]) for r in replies]
+
+    def close(self) -> None:
+        for conn in self._conns:
+            with contextlib.suppress(OSError, ValueError):
+                conn.send("stop")
+        for proc in self._procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(10)
+        for conn in self._conns:
+            conn.close()
+        self._conns, self._procs = [], []
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def workers_info(pool: WorkerPool, slowest: Sequence[float]) -> dict[str, Any]:
+    """extra_info of a multi-process benchmark: the pass time is the median slowest worker."""
+    return {"workers": len(pool.messages), "worker_messages": list(pool.messages),
+            "slowest_worker_seconds": statistics.median(slowest),
+            "worker_peak_rss_mb": [b / 1e6 for b in pool.peak_rss],
+            "worker_baseline_rss_mb": [b / 1e6 for b in pool.baseline_rss],
+            "backend_peak_rss_mb": max(pool.peak_rss) / 1e6}
