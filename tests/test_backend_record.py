@@ -73,8 +73,8 @@ def test_a_new_backend_runs_through_the_gate_the_cache_and_the_verdict(pytester:
     (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
     (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
     args = ["accuracy", "--gate-model", "tiny", "--gate-backends", "torch,torch-nudged",
-            "--gate-cache-dir", str(cache_dir), "--gate-report-dir", "report", "-p", "no:cacheprovider",
-            "-p", "no:randomly"]
+            "--gate-cache-dir", str(cache_dir), "--gate-report-dir", str(pytester.path / "report"),
+            "-p", "no:cacheprovider", "-p", "no:randomly"]
     first = pytester.runpytest_subprocess(*args)
     assert first.ret == pytest.ExitCode.OK, first.stdout.str()[-3000:]
     verdict = (pytester.path / "report" / "verdict.md").read_text()

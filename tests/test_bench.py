@@ -61,7 +61,7 @@ from encoder_gate.speed.settings import (
     settings_from_env,
 )
 from encoder_gate.speed.workers import WorkerPool, split_batches, workers_info
-from encoder_gate.studies.speed_noise import format_noise, gate_noise
+from encoder_gate.studies.speed_noise import format_noise, speed_gate_noise
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DIMS = ModelDims(hidden=4, layers=2, intermediate=8, heads=2, num_labels=3)
@@ -602,7 +602,7 @@ def test_gate_noise_counts_false_failures_and_detections():
     """Three unchanged runs within 5% of each other, one with onnx-int8 18% slower: at 10%
     the compare gate fails exactly the pairs that involve that run; a 30% slowdown is caught."""
     docs = [fake_benchmark_doc(medians({"onnx-int8": f})) for f in (1.0, 1.05, 1.18)]
-    rows = {(r.gate, r.setting): r for r in gate_noise(docs, stat="median", percents=(10, 40),
+    rows = {(r.gate, r.setting): r for r in speed_gate_noise(docs, stat="median", percents=(10, 40),
                                                              drops=(0.1, 0.4))}
     strict, loose = rows[("compare", "median:10%")], rows[("compare", "median:40%")]
     assert strict.pairs == 6 and strict.false_failures == 2  # (0 -> 2) and (1 -> 2) grew by > 10%
@@ -615,7 +615,7 @@ def test_gate_noise_counts_false_failures_and_detections():
     lines = format_noise(list(rows.values()), 3, 1.3)
     assert "| compare | median:10% | 2/6 (33%) | 24/24 (100%) |" in lines
     with pytest.raises(GateError, match="at least two saved runs"):
-        gate_noise(docs[:1])
+        speed_gate_noise(docs[:1])
 
 
 def test_noise_command_reads_a_directory_of_saves(tmp_path, capsys):

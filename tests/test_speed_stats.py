@@ -49,8 +49,8 @@ from encoder_gate.studies.speed_noise import (
     NOISE_RULE_DROPS,
     DetectionRow,
     format_noise,
-    gate_noise,
     rule_noise,
+    speed_gate_noise,
 )
 
 CASE = "model/normal/bs8/bucketed"
@@ -382,7 +382,7 @@ def test_noise_reports_detection_of_5_10_and_20_percent_slowdowns_for_both_rules
     """Four unchanged runs (7 rounds, 1% noise): no false alarms at a 15% effect size; the
     statistical rule catches the 20% slowdown (a 16.7% drop) and lets 5% and 10% through."""
     docs = [benchmark_save(noise=0.01, seed=s) for s in range(4)]
-    rows = gate_noise(docs, percents=(25,), drops=(0.15,))
+    rows = speed_gate_noise(docs, percents=(25,), drops=(0.15,))
     detection = {(r.gate, r.setting): r for r in rows if isinstance(r, DetectionRow)}
     assert set(detection) == {(gate, f"max drop {d:.0%}" + (", p < 0.05" if gate == "speed test" else ""))
                               for gate in ("speed test", "speed point") for d in NOISE_RULE_DROPS}
@@ -411,7 +411,7 @@ def test_noise_without_per_round_data_says_so(tmp_path: Path):
     docs = [{"benchmarks": [dict(b, extra_info={k: v for k, v in b["extra_info"].items()
                                                 if not k.startswith("paired")})
                             for b in benchmark_save(seed=s)["benchmarks"]]} for s in range(2)]
-    rows = gate_noise(docs, percents=(25,), drops=(0.15,))
+    rows = speed_gate_noise(docs, percents=(25,), drops=(0.15,))
     assert not any(isinstance(r, DetectionRow) for r in rows)
     lines = format_noise(rows, 2, 1.3)
     assert any(line.startswith("no per-round data (paired_log_ratios)") for line in lines)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from encoder_gate.accuracy.significance import F1Rule
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, parse_backend
 from encoder_gate.errors import GateError
 
@@ -24,7 +25,6 @@ Device = Literal["cpu", "cuda"]
 Variant = Literal["normal", "filtered"]
 ThresholdMode = Literal["fixed", "tuned"]
 Sweep = Literal["gate", "full"]
-F1Rule = Literal["point", "regression", "non-inferiority"]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +32,11 @@ from encoder_gate.accuracy.metrics import (
 )
 from encoder_gate.accuracy.per_label import LabelResult, per_label
 from encoder_gate.accuracy.significance import (
+    F1_RULES,
     Decision,
     DeltaCI,
+    F1Rule,
     McNemar,
-    Rule,
     correct,
     decide,
     mcnemar,
@@ -46,7 +47,6 @@ from encoder_gate.accuracy.significance import (
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.tasks import THRESHOLD, Task
 
-F1_RULES = ("point", "regression", "non-inferiority")
 #: Paired-bootstrap resamples and seed of the F1 change's CI and of the MDE (same resamples).
 N_RESAMPLES, SEED = 2000, 0
 
@@ -73,7 +73,7 @@ class AccuracyStats:
     delta: DeltaCI
     mcnemar: McNemar
     mde_f1: float
-    rule: Rule
+    rule: F1Rule
     margin: float
     min_support: int
     label_names: tuple[str, ...]
@@ -129,7 +129,7 @@ def accuracy_stats(probs: np.ndarray, reference: np.ndarray, gold: np.ndarray, t
     mde = min_detectable_drop(y, ref_dec, task=kind, dec=dec, n_resamples=N_RESAMPLES, seed=SEED)
     test = mcnemar(correct(y, ref_dec, kind), correct(y, dec, kind))
     names = tuple(label_names) or tuple(f"label_{j}" for j in range(ref_dec.shape[1]))
-    return AccuracyStats(task=kind, delta=delta, mcnemar=test, mde_f1=mde, rule=cast(Rule, rule),
+    return AccuracyStats(task=kind, delta=delta, mcnemar=test, mde_f1=mde, rule=rule,
                          margin=float(margin), min_support=int(min_support), label_names=names, gold=y,
                          ref_dec=ref_dec, dec=dec)
 

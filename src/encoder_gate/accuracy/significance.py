@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +47,9 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-Rule = Literal["point", "regression", "non-inferiority"]
+#: The F1 rule: how the F1 keep check decides (the speed half's rules are speed rules).
+F1Rule = Literal["point", "regression", "non-inferiority"]
+F1_RULES: tuple[F1Rule, ...] = get_args(F1Rule)
 
 #: The metrics :func:`paired_delta` can compute.
 METRICS = ("f1", "f1_macro", "accuracy")
@@ -514,7 +516,7 @@ class Decision:
         return _dataclass_dict(self)
 
 
-def decide(delta: DeltaCI, rule: Rule, margin: float, point_keep: float, ref_value: float) -> Decision:
+def decide(delta: DeltaCI, rule: F1Rule, margin: float, point_keep: float, ref_value: float) -> Decision:
     """Apply one decision rule to a :class:`DeltaCI`.
 
     * ``"point"`` (today's rule): pass when ``ref_value + delta >= point_keep * ref_value``;

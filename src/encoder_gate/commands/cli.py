@@ -24,7 +24,7 @@ from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.reporting.verdict import write_verdict
 from encoder_gate.speed.files import benchmark_files, load_benchmarks
 from encoder_gate.studies import accuracy_noise
-from encoder_gate.studies.speed_noise import format_noise, gate_noise
+from encoder_gate.studies.speed_noise import format_noise, speed_gate_noise
 
 DEFAULT_ACCURACY = Path(".encoder-gate/accuracy.json")
 DEFAULT_REPORT_DIR = Path(".encoder-gate/report")
@@ -132,7 +132,7 @@ def run_noise(args: argparse.Namespace) -> int:
         raise GateError(f"--slowdown must be above 1 (1.3 = 30% slower), got {args.slowdown}")
     files = [f for p in args.benchmarks for f in (benchmark_files(p) if p.is_dir() else [p])]
     docs = load_benchmarks(files)
-    rows = gate_noise(docs, stat=args.stat, slowdown=args.slowdown, alpha=args.alpha)
+    rows = speed_gate_noise(docs, stat=args.stat, slowdown=args.slowdown, alpha=args.alpha)
     print("\n".join(format_noise(rows, len(docs), args.slowdown)))
     return 0
 

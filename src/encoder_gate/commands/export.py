@@ -457,9 +457,9 @@ _DESCRIBE = {
 
 
 _POSTPROCESS = {
-    "multi_label": "Multi-label: apply a sigmoid to the logits, then a threshold (0.5 below).",
-    "single_label": "Single-label: the softmax of the logits; the predicted label is the argmax.",
-    "feature_extraction": "Embeddings: the mean of `last_hidden_state` over the attention mask "
+    Task.MULTI_LABEL: "Multi-label: apply a sigmoid to the logits, then a threshold (0.5 below).",
+    Task.SINGLE_LABEL: "Single-label: the softmax of the logits; the predicted label is the argmax.",
+    Task.FEATURE_EXTRACTION: "Embeddings: the mean of `last_hidden_state` over the attention mask "
                           "(`batch[\"attention_mask\"]`), per text.",
 }
 

@@ -109,7 +109,7 @@ def plan_init(request: InitRequest) -> InitPlan:
         raise GateError(f"{root} is not a directory; pass the project directory to scaffold into")
     notes: list[str] = []
     warnings: list[str] = []
-    model_value, model_dir = resolve_model(request.model, root, warnings)
+    model_value, model_dir = locate_model(request.model, root, warnings)
     table: dict[str, Any] = {"model": model_value}
     table["backends"] = list(_backends(request.backends, model_dir, root, notes))
     if request.dataset is not None:
@@ -216,7 +216,7 @@ def next_steps(root: Path) -> list[str]:
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def resolve_model(model: str, root: Path, warnings: list[str]) -> tuple[str, Path | None]:
+def locate_model(model: str, root: Path, warnings: list[str]) -> tuple[str, Path | None]:
     """The ``model`` value to store, and the local model directory (None: builtin or hub id)."""
 
     path = _find(model, root)

@@ -40,6 +40,7 @@ from encoder_gate.data.datasets import VARIANTS, apply_variant
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.verdict import refresh_verdict
+from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.speed.baseline import Baseline, open_baseline
 from encoder_gate.speed.batches import BatchPlan
@@ -92,9 +93,9 @@ def in_gate_sweep(item: pytest.Item) -> bool:
 class BenchPlugin:
     """Hooks and fixtures of the benchmark half; one instance per pytest session."""
 
-    def __init__(self, config: pytest.Config, gate: Any) -> None:
+    def __init__(self, config: pytest.Config, session: GateSession) -> None:
         self.config = config
-        self.gate = gate  # the GateSession of encoder_gate.plugin.core
+        self.session = session  # the GateSession of encoder_gate.plugin.core
         try:
             settings = settings_from_env()
         except GateError as exc:
@@ -122,7 +123,7 @@ class BenchPlugin:
     # --- collection ------------------------------------------------------------------------
 
     def batch_sizes(self) -> list[int]:
-        return list(self.gate.config.batch_sizes)
+        return list(self.session.config.batch_sizes)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "gate_batch_size" in metafunc.fixturenames:
@@ -138,7 +139,7 @@ class BenchPlugin:
         other processes hit them alike. Built runners are cached by the session, so
         switching backend between tests costs nothing.
         """
-        if self.gate.config.sweep == "gate":
+        if self.session.config.sweep == "gate":
             dropped = [item for item in items if is_benchmark(item) and not in_gate_sweep(item)]
             if dropped:
                 config.hook.pytest_deselected(items=dropped)
@@ -156,8 +157,8 @@ class BenchPlugin:
         self._interleave(items)
         self._cases = {item.nodeid: self.case_of(item) for item in items if is_benchmark(item)}
         if self._cases and not hasattr(config, "workerinput"):
-            what = "full sweep" if self.gate.config.sweep == "full" else "gate sweep"
-            records = bench_estimate.load(self.gate.config.cache_dir).get(self.history_key(), [])
+            what = "full sweep" if self.session.config.sweep == "full" else "gate sweep"
+            records = bench_estimate.load(self.session.config.cache_dir).get(self.history_key(), [])
             config.stash[ESTIMATE] = bench_estimate.estimate(records, self._cases.values()).message(what)
         if self._cases and not config.option.collectonly and not hasattr(config, "workerinput"):
             self.check_machine()
@@ -172,7 +173,7 @@ class BenchPlugin:
                                    batch_size=int(size) if size is not None else None)
 
     def history_key(self) -> str:
-        settings, cfg = self.config.stash[SETTINGS], self.gate.config
+        settings, cfg = self.config.stash[SETTINGS], self.session.config
         return bench_estimate.history_key(cfg.model, cfg.threads, settings.rounds, settings.texts,
                                           settings.paired)
 
@@ -188,7 +189,7 @@ class BenchPlugin:
                 self._ran.add(report.nodeid)
 
     def _interleave(self, items: list[pytest.Item]) -> None:
-        backends = list(self.gate.config.backends)
+        backends = list(self.session.config.backends)
         positions = [i for i, item in enumerate(items) if is_benchmark(item)]
         first_seen: dict[tuple[Any, ...], int] = {}
 
@@ -209,9 +210,9 @@ class BenchPlugin:
     def fingerprint(self) -> dict[str, Any]:
         """The hardware fingerprint of this session (computed once)."""
         if FINGERPRINT not in self.config.stash:
-            backends = self.gate.config.backends
+            backends = self.session.config.backends
             self.config.stash[FINGERPRINT] = hardware_fingerprint(
-                self.gate.config.threads, session_providers(self.gate.config.device, backends),
+                self.session.config.threads, session_providers(self.session.config.device, backends),
                 packages=packages_of(backends))
         return self.config.stash[FINGERPRINT]
 
@@ -281,7 +282,7 @@ class BenchPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         config = session.config
         if self._ran and not hasattr(config, "workerinput"):
-            bench_estimate.record(self.gate.config.cache_dir, self.history_key(),
+            bench_estimate.record(self.session.config.cache_dir, self.history_key(),
                                   {self._cases[n]: self._timed[n] for n in self._ran})
         results = config.stash.get(RESULTS, [])
         if hasattr(config, "workerinput"):  # an xdist worker: the controller reports
@@ -289,7 +290,7 @@ class BenchPlugin:
         if not results:
             self.untimed(session)
             return
-        gate = self.gate
+        gate = self.session
         model = {"name": gate.model.name, "model_type": gate.model.model_type,
                  "content_hash": gate.model.content_hash, "threads": gate.config.threads,
                  "device": gate.config.device}
@@ -380,7 +381,7 @@ def bench_texts(gate_session: Any, gate_model: Any,
 @pytest.fixture(scope="session")
 def model_dims(gate_model: Any) -> ModelDims:
     """Layer sizes of the model, for the FLOP counts in extra_info."""
-    labels = 0 if gate_model.task == "feature_extraction" else gate_model.num_labels
+    labels = gate_model.num_labels if gate_model.task.classifier else 0
     return ModelDims.from_model_dir(gate_model.path, num_labels=labels)
 
 @pytest.fixture(scope="session")

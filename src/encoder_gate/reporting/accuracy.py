@@ -148,13 +148,13 @@ def render_markdown(payload: dict[str, Any]) -> str:
     columns = [c for c in COLUMNS if any(row.get(c[0]) is not None for row in rows)]
     task = Task.of(m.get("task", "multi_label"))
     about = {
-        "multi_label": f"threshold {payload['threshold']}; drift = per sample, max over labels of "
+        Task.MULTI_LABEL: f"threshold {payload['threshold']}; drift = per sample, max over labels of "
                        "|p_backend - p_torch|; flips = decisions at the threshold that differ from "
                        "torch FP32.",
-        "single_label": "single-label (softmax): accuracy and macro F1 of the argmax class; drift = "
+        Task.SINGLE_LABEL: "single-label (softmax): accuracy and macro F1 of the argmax class; drift = "
                         "per sample, max over classes of |p_backend - p_torch|; flips = samples whose "
                         "argmax class differs from torch FP32.",
-        "feature_extraction": "feature extraction (mean-pooled embeddings): drift = per sample, max "
+        Task.FEATURE_EXTRACTION: "feature extraction (mean-pooled embeddings): drift = per sample, max "
                               "over dimensions of |e_backend - e_torch|; cosine and relative L2 "
                               "(||e_backend - e_torch|| / ||e_torch||) against torch FP32.",
     }[task]

@@ -37,6 +37,7 @@ from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.inference import predict_texts
 from encoder_gate.runtime.predictions import cached_predictions
+from encoder_gate.tasks import Task
 
 
 @dataclass
@@ -91,9 +92,9 @@ class GateSession:
 
         cfg = self.config
         ds = self.load_split(cfg.split)
-        if self.labelled and self.model.task != "feature_extraction":
+        if self.labelled and self.model.task.classifier:
             check_labels_match(ds, self.model.label_names)
-        if self.labelled and self.model.task == "single_label":
+        if self.labelled and self.model.task is Task.SINGLE_LABEL:
             check_single_label(ds)
         return ds.head(cfg.limit) if cfg.limit else ds
 
@@ -119,7 +120,7 @@ class GateSession:
         source, model = self.config.dataset, self.model
         if self.config.texts is not None:
             return str(self.config.texts)
-        if source != "bundled" or model.task != "single_label":
+        if source != "bundled" or model.task is not Task.SINGLE_LABEL:
             return source
         if is_sentiment_labels(model.label_names):
             return SENTIMENT_SOURCE
@@ -227,7 +228,7 @@ class GateSession:
     def thresholds(self) -> np.ndarray | None:
         """Per-label thresholds tuned on the validation split with the reference backend
         (`thresholds = "tuned"`), or None for the model card's fixed 0.5."""
-        if self.config.thresholds == "fixed" or self.model.task != "multi_label":
+        if self.config.thresholds == "fixed" or self.model.task is not Task.MULTI_LABEL:
             return None
 
         val = self.load_split("validation")

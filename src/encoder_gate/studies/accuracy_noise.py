@@ -5,7 +5,7 @@ The accuracy gate (:func:`encoder_gate.accuracy.evaluation.evaluate`,
 set. How often does it fail a healthy backend, and how often does it catch a damaged one? This
 module answers both by replaying the gate on many random halves of the evaluation set (e.g. 200
 splits of 600 of the 1200 bundled test texts, seeded), the way
-:func:`encoder_gate.studies.speed_noise.gate_noise` replays the speed gate on repeated runs:
+:func:`encoder_gate.studies.speed_noise.speed_gate_noise` replays the speed gate on repeated runs:
 
 * **false alarms** (:func:`false_alarms`): healthy backends (onnx-fp32, onnx-fp16, onnx-int8)
   against the torch reference: the share of splits where each check fails, and the whole gate,
@@ -41,8 +41,8 @@ import numpy as np
 from scipy.special import expit
 
 from encoder_gate.accuracy.checks import CHECKS
-from encoder_gate.accuracy.evaluation import F1_RULES, evaluate
-from encoder_gate.accuracy.significance import Rule, score
+from encoder_gate.accuracy.evaluation import evaluate
+from encoder_gate.accuracy.significance import F1_RULES, F1Rule, score
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError
@@ -201,7 +201,7 @@ def judge(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray,
     failed = []
     checks: tuple[str, ...] = ()
     for rule in rules:
-        e = ev if rule == "point" else replace(ev, stats=replace(ev.stats, rule=cast(Rule, rule)))
+        e = ev if rule == "point" else replace(ev, stats=replace(ev.stats, rule=cast(F1Rule, rule)))
         found = e.checks(bounds)
         checks = tuple(found)
         failed.append((rule, frozenset(c for c, r in found.items() if not r["passed"])))

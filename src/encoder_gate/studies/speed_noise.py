@@ -4,7 +4,7 @@ Two gates are replayed on every ordered pair (baseline run, current run) of N sa
 unchanged tree: pytest-benchmark's own ``--benchmark-compare-fail`` (:func:`compare_failures`)
 and the speed gate's speed rules (:data:`~encoder_gate.speed.rules.SPEED_RULES`), the point rule
 on the speedups alone and every rule on the paired per-round data (:func:`rule_noise`).
-``encoder-gate noise`` prints :func:`format_noise` of :func:`gate_noise`.
+``encoder-gate noise`` prints :func:`format_noise` of :func:`speed_gate_noise`.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def rule_noise(docs: Sequence[Mapping[str, Any]], *, drops: Sequence[float] = NO
     return rows
 
 
-def gate_noise(docs: Sequence[Mapping[str, Any]], *, stat: str = "min",
+def speed_gate_noise(docs: Sequence[Mapping[str, Any]], *, stat: str = "min",
                percents: Sequence[float] = (10, 15, 20, 25, 30, 40),
                drops: Sequence[float] = (0.10, 0.15, 0.20, 0.25, 0.30),
                slowdown: float = 1.3, alpha: float = DEFAULT_ALPHA,
