@@ -25,6 +25,7 @@ Device = Literal["cpu", "cuda"]
 Variant = Literal["normal", "filtered"]
 ThresholdMode = Literal["fixed", "tuned"]
 Sweep = Literal["gate", "full"]
+InconclusiveMode = Literal["fail", "warn"]  # how an A/B cell that could not decide counts
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,12 @@ class GateConfig:
     # Per-label check: the share of its reference F1 each label keeps, for every backend
     # (None: the backend's per_label_keep in tolerances.py).
     per_label_keep: float | None = None
+    # The PR against its base in one session (--gate-base DIR, a checkout of the base): the
+    # smallest slowdown worth failing for, how an undecided cell counts, and each cell's time.
+    base: Path | None = None
+    min_slowdown: float = 0.05
+    inconclusive: InconclusiveMode = "warn"
+    ab_budget: float = 25.0
 
     def __post_init__(self) -> None:
         if not self.backends:
@@ -91,6 +98,13 @@ class GateConfig:
         if self.per_label_keep is not None and not 0 <= self.per_label_keep <= 1:
             raise GateError(f"per-label-keep must be a share of the reference F1 in [0, 1], got "
                             f"{self.per_label_keep} (--gate-per-label-keep)")
+        _check_literal("inconclusive", self.inconclusive, InconclusiveMode, "--gate-inconclusive")
+        if not 0 < self.min_slowdown < 1:
+            raise GateError(f"min-slowdown is a fraction in (0, 1), e.g. 0.05 for 5%; got "
+                            f"{self.min_slowdown} (--gate-min-slowdown)")
+        if self.ab_budget <= 0:
+            raise GateError(f"ab-budget is seconds per A/B cell, above 0; got {self.ab_budget} "
+                            "(--gate-ab-budget)")
         if self.texts is not None and not self.texts.is_file():
             raise GateError(f"texts file {self.texts} does not exist (--gate-texts / texts in "
                             "[tool.encoder-gate]); pass a text file with one text per line")
@@ -157,7 +171,7 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
                 out[name] = int(out[name])
             except (TypeError, ValueError):
                 raise GateError(f"{name} must be an integer, got {out[name]!r}") from None
-    for name in ("f1_margin", "per_label_keep"):
+    for name in ("f1_margin", "per_label_keep", "min_slowdown", "ab_budget"):
         if out.get(name) is not None:
             try:
                 out[name] = float(out[name])
@@ -167,6 +181,8 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
         if out.get(name) is not None:
             path = Path(out[name]).expanduser()
             out[name] = path if path.is_absolute() else root / path
+    if out.get("base") is not None:  # a command-line path: from where pytest was started
+        out["base"] = Path(out["base"]).expanduser().resolve()
     for name in ("int8_per_channel", "int8_reduce_range"):
         if isinstance(out.get(name), str):
             out[name] = out[name].lower() in ("1", "true", "yes", "on")

@@ -22,8 +22,10 @@ from encoder_gate.commands import export, init
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.reporting.verdict import write_verdict
+from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.files import benchmark_files, load_benchmarks
-from encoder_gate.studies import accuracy_noise
+from encoder_gate.speed.results import write_json
+from encoder_gate.studies import ab_noise, accuracy_noise
 from encoder_gate.studies.speed_noise import format_noise, speed_gate_noise
 
 DEFAULT_ACCURACY = Path(".encoder-gate/accuracy.json")
@@ -171,6 +173,45 @@ def run_accuracy_noise(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- ab-noise -------------------------------------------------------------------------------
+
+
+def ab_noise_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="default", metavar="MODEL", help="the model (default: default)")
+    parser.add_argument("--backend", default="onnx-int8", metavar="NAME",
+                        help="an ONNX backend whose file is A (default: onnx-int8)")
+    parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="batch size (default: 1)")
+    parser.add_argument("--slowdown", type=float, default=1.05, metavar="FACTOR",
+                        help="how much slower B is made, same outputs (default: 1.05)")
+    parser.add_argument("--rounds", type=int, default=300, metavar="N",
+                        help="interleaved rounds of A, A' and B to record (default: 300)")
+    parser.add_argument("--trials", type=int, default=1000, metavar="N",
+                        help="trials of the A/B's rule replayed on windows of the rounds (default: 1000)")
+    parser.add_argument("--max-rounds", type=int, default=ABSettings().max_rounds, metavar="N",
+                        help=f"the most rounds a trial may use (default: {ABSettings().max_rounds})")
+    parser.add_argument("--neighbour", action="store_true",
+                        help="run a CPU-bound numpy process on another core while recording")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the result here")
+    parser.add_argument("--cache-dir", type=Path, default=Path(".encoder-gate/cache"), metavar="DIR",
+                        help="the suite's artifact cache (default: .encoder-gate/cache)")
+
+
+def run_ab_noise(args: argparse.Namespace) -> int:
+    if args.slowdown <= 1 or args.rounds < args.max_rounds or args.trials < 1:
+        raise GateError("--slowdown must be above 1, --rounds at least --max-rounds, --trials at least 1")
+    minutes = args.rounds * 3 * ABSettings().round_seconds * 1.3 / 60
+    print(f"recording {args.rounds} rounds takes about {minutes:.1f} min after the build", file=sys.stderr)
+    result = ab_noise.measure(args.model, args.backend, args.batch_size, slowdown=args.slowdown,
+                              rounds=args.rounds, trials=args.trials, cache_dir=args.cache_dir,
+                              neighbour=args.neighbour, seed=args.seed, max_rounds=args.max_rounds,
+                              progress=lambda m: print(m, file=sys.stderr))
+    print("\n".join(ab_noise.format_result(result)))
+    if args.json is not None:
+        write_json(args.json, result)
+    return 0
+
+
 # --- init -----------------------------------------------------------------------------------
 
 
@@ -227,6 +268,8 @@ def run_verdict(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "noise": Command("false-failure and detection rates of both speed gates from repeated unchanged runs",
                      noise_arguments, run_noise),
+    "ab-noise": Command("false-alarm and detection rates of the PR-vs-base speed A/B, on real files",
+                        ab_noise_arguments, run_ab_noise),
     "accuracy-noise": Command("false-alarm and detection rates of the accuracy gate on random half-splits of "
                               "the evaluation set, healthy and damaged backends", accuracy_noise_arguments,
                               run_accuracy_noise),

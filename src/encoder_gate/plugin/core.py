@@ -14,6 +14,7 @@ the reasons, unless `--gate-allow-skip` is given. At the end of a session the ve
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,10 +23,11 @@ from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.config import load_config
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
-from encoder_gate.plugin import fixtures
+from encoder_gate.plugin import ab, fixtures
 from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.stash import (
     BACKEND_PROPERTY,
+    BASE_KEY,
     NOTHING_CHECKED,
     OUTCOMES,
     SESSION_KEY,
@@ -34,6 +36,7 @@ from encoder_gate.plugin.stash import (
 )
 from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, stats_lines, write_payload
 from encoder_gate.reporting.verdict import refresh_verdict
+from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.session import GateSession
 
 pytest.register_assert_rewrite("encoder_gate.suite")
@@ -69,6 +72,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
                         "one F1 point)"),
     ("per-label-min-support", "N", "per-label check: judge only labels with at least N gold positives "
                                    "(default 30)"),
+    ("base", "DIR", "a checkout of the PR's base: its [tool.encoder-gate], model and backends run beside the "
+                    "PR's in this session, and the vs-base tests compare each backend's accuracy and speed"),
+    ("min-slowdown", "SHARE", "vs base: the smallest slowdown that fails a cell (default 0.05: 5 percent)"),
+    ("inconclusive", "MODE", "vs base: how a cell that could not decide within its budget counts, warn "
+                             "(default) or fail"),
+    ("ab-budget", "SECONDS", "vs base: the time each speed cell may take for its rounds (default 25)"),
     ("per-label-keep", "SHARE", "per-label check: the share of its reference F1 every label keeps, for "
                                 "every backend (default: the backend's per_label_keep in tolerances.py)"),
 )
@@ -104,6 +113,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     config.stash[OUTCOMES] = {}
     config.pluginmanager.register(fixtures, "encoder-gate-fixtures")
+    config.pluginmanager.register(ab, "encoder-gate-ab")
+    ab.open_base(config, session)
     config.pluginmanager.register(bench_plugin, "encoder-gate-bench-fixtures")
     config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
     config.pluginmanager.register(OutcomeCounter(config), "encoder-gate-outcomes")
@@ -209,6 +220,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.stash[NOTHING_CHECKED] = why
         if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    compared = ab.finish(session)
     received: list[dict[str, Any]] = config.stash.get(WORKER_PAYLOADS, [])
     payloads = list(received)
     if state.evaluations:
@@ -216,6 +228,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if payloads:
         paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))
         state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
+    if payloads or compared:
         refresh_verdict(state.config.report_dir, state.progress)
 
 
@@ -224,10 +237,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if session is None:
         return
     why = config.stash.get(NOTHING_CHECKED, None)
-    if session.records:
+    base = config.stash.get(BASE_KEY, None)
+    records = list(session.records.values())
+    if base is not None:  # the base's own, named apart
+        records += [replace(r, name=BASE_PREFIX + r.name) for r in base.session.records.values()]
+    if records:
         terminalreporter.section("encoder-gate backends")
-        width = max(16, *(len(name) for name in session.records))  # onnx:PATH names run long
-        for rec in session.records.values():
+        width = max(16, *(len(rec.name) for rec in records))  # onnx:PATH names run long
+        for rec in records:
             if rec.error:
                 terminalreporter.write_line(f"{rec.name:<{width}} error: {rec.error[:160]}")
                 continue
@@ -250,6 +267,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.section("encoder-gate F1 with error bars")
         for line, warn in lines:
             terminalreporter.write_line(line, yellow=warn)
+    ab.terminal_summary(terminalreporter, config)
     if why:
         terminalreporter.section("encoder-gate: nothing was checked")
         terminalreporter.write_line(f"encoder-gate: {why}", red=True, bold=True)

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
+from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.session import GateSession
 
 SESSION_KEY = pytest.StashKey[GateSession]()
+BASE_KEY = pytest.StashKey[BaseSide]()  # --gate-base: the base's side
 
 
 OUTCOMES = pytest.StashKey[dict[str, dict[str, Any]]]()  # backend -> {"ran": n, "skips": [reasons]}

@@ -22,6 +22,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.tasks import Task
 
 VERDICT_FILE = "verdict.md"
+AB_FILE = "ab.json"  # written by encoder_gate.reporting.ab at the end of a --gate-base session
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -102,9 +103,38 @@ def _speed_cells(speedups: Mapping[str, Any] | None,
     return {b: "; ".join(v) for b, v in cells.items()}, failures
 
 
-def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None) -> str:
-    """The verdict markdown from an accuracy.json and a speedups.json document (either may be None)."""
-    if accuracy is None and speedups is None:
+def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str], dict[str, list[str]]]:
+    """(accuracy vs base, speed vs base, failures) per backend, from an ab.json document."""
+    acc: dict[str, str] = {}
+    fails: dict[str, list[str]] = {}
+    for name, a in (ab.get("accuracy") or {}).items():
+        if a.get("delta") is not None:
+            low, high = a["delta_ci"]
+            acc[name] = f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]" + ("" if a["passed"] else " **FAIL**")
+        if not a.get("passed", True):
+            fails.setdefault(name, []).append("accuracy vs base: " + str(a.get("failure", "")).split("\n")[0])
+    speed: dict[str, list[str]] = {}
+    for c in ab.get("speed") or []:
+        low, high = c["ratio_ci"]
+        word = {"pass": "", "fail": " **FAIL**", "inconclusive": " inconclusive"}[c["status"]]
+        case = c["case"].split("/")[2] if c["case"].count("/") >= 2 else c["case"]
+        speed.setdefault(c["backend"], []).append(f"{case} {c['ratio']:.3f}x [{low:.3f}, {high:.3f}]{word}")
+        if c.get("fails"):
+            fails.setdefault(c["backend"], []).append(
+                f"speed vs base {c['case']}: {c['describe']} ({c['clock']} clock decided)")
+    return acc, {b: "; ".join(v) for b, v in speed.items()}, fails
+
+
+def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
+                   ab: Mapping[str, Any] | None = None) -> str:
+    """The verdict markdown from an accuracy.json, a speedups.json and an ab.json document (any may
+    be None; an ab.json of another model than accuracy.json's is left out, and said so)."""
+    ab_note = None
+    if ab is not None and accuracy is not None and \
+            (ab.get("model") or {}).get("content_hash") != (accuracy.get("model") or {}).get("content_hash"):
+        ab_note = "ab.json in this directory is of another model than accuracy.json: left out"
+        ab = None
+    if accuracy is None and speedups is None and ab is None:
         raise GateError("no results to judge: run `pytest accuracy` and/or `pytest benchmarks` first "
                         "(they write accuracy.json and speedups.json into the report directory)")
     rows = dict((accuracy or {}).get("backends") or {})
@@ -117,6 +147,10 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
             order.append(name)
     task = Task.of(((accuracy or {}).get("model") or {}).get("task", "multi_label"))
     headline = task.headline
+    ab_accuracy, ab_speed, ab_failures = _ab_cells(ab) if ab is not None else ({}, {}, {})
+    for name in [*ab_accuracy, *ab_speed, *ab_failures]:
+        if name not in order:
+            order.append(name)
 
     lines_out: list[tuple[str, ...]] = []
     failed = False
@@ -125,14 +159,17 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
         checks = (row or {}).get("checks") or {}
         bad = [c for c, r in checks.items() if not r["passed"]]
         slow = speed_failures.get(name, [])
+        versus = ab_failures.get(name, [])
         if row is None and name in not_evaluated:
             verdict = f"not checked: {not_evaluated[name][:120]}"
             failed = True
-        elif bad or slow:
-            verdict = "**FAIL** (" + ", ".join([*bad, *(["speed"] if slow else [])]) + ")"
+        elif bad or slow or versus:
+            verdict = "**FAIL** (" + ", ".join([*bad, *(["speed"] if slow else []),
+                                                 *(["vs base"] if versus else [])]) + ")"
             failed = True
         elif row is None:
-            verdict = "pass (speed only)"
+            versus_only = name in ab_accuracy or name in ab_speed
+            verdict = "pass (vs base only)" if versus_only else "pass (speed only)"
         else:
             verdict = "pass"
         keep = checks.get("f1_keep") or checks.get("cosine_mean")
@@ -140,7 +177,11 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
             f"{row[headline]:.4f}" if row and row.get(headline) is not None else "")
         if row and row.get("f1_delta") is not None:
             f1 = _with_error_bars(row, headline, keep, f1)
-        lines_out.append((name, verdict, f1, _bounded(checks.get("drift_max"), ".3g"), speed.get(name, "")))
+        cells: tuple[str, ...] = (name, verdict, f1, _bounded(checks.get("drift_max"), ".3g"),
+                                  speed.get(name, ""))
+        if ab is not None:
+            cells += (ab_accuracy.get(name, ""), ab_speed.get(name, ""))
+        lines_out.append(cells)
     if gate and not gate.get("passed", True):
         failed = True
     compare = (speedups or {}).get("compare") or {}
@@ -167,10 +208,26 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
     else:
         out.append("Speed: no baseline to compare with (run `pytest benchmarks --benchmark-autosave` on "
                    "the base first, then `--benchmark-compare` on the PR).")
-    out += ["", f"| backend | verdict | {task.headline_name} | drift max | speedup vs torch eager |",
-            "|---|---|---|---|---|"]
+    if ab is not None:
+        s = ab.get("settings") or {}
+        clocks = sorted({c["clock"] for c in ab.get("speed") or []})
+        out.append(f"Against the base (`{(ab.get('base') or {}).get('dir')}`), in this session on the same "
+                   f"texts: {task.headline_name} change with its 95% CI; speed as PR/base time, the median "
+                   f"per-round ratio with its 95% CI ({', '.join(clocks) or 'no'} clock; a cell fails when "
+                   f"significantly slower, Holm across cells, and its CI reaches "
+                   f"{s.get('min_effect', 0):.0%}).")
+        out += [f"- {n}" for n in ab.get("notes") or []]
+    if ab_note:
+        out.append(ab_note)
+    header = f"| backend | verdict | {task.headline_name} | drift max | speedup vs torch eager |"
+    rule = "|---|---|---|---|---|"
+    if ab is not None:
+        header += f" {task.headline_name} vs base | speed vs base |"
+        rule += "---|---|"
+    out += ["", header, rule]
     out += ["| " + " | ".join(cells) + " |" for cells in lines_out]
     problems = [line for lines in speed_failures.values() for line in lines]
+    problems += [f"{name}: {line}" for name, lines in ab_failures.items() for line in lines]
     for name, row in rows.items():
         for check, r in ((row or {}).get("checks") or {}).items():
             if not r["passed"]:
@@ -185,7 +242,8 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
         out += ["", "Warnings:", *[f"- {w}" for w in warnings]]
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from accuracy.json "
                 f"({'present' if accuracy else 'missing'}) and speedups.json "
-                f"({'present' if speedups else 'missing'})._", ""]
+                f"({'present' if speedups else 'missing'})"
+                + (f" and {AB_FILE} (present)" if ab is not None else "") + "._", ""]
     return "\n".join(out)
 
 
@@ -193,7 +251,8 @@ def write_verdict(report_dir: Path) -> str:
     """Render the verdict from ``report_dir``'s accuracy.json and speedups.json, write
     ``verdict.md`` there, and return the markdown."""
     report_dir = Path(report_dir)
-    text = render_verdict(_read(report_dir / "accuracy.json"), _read(report_dir / "speedups.json"))
+    text = render_verdict(_read(report_dir / "accuracy.json"), _read(report_dir / "speedups.json"),
+                          _read(report_dir / AB_FILE))
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / VERDICT_FILE).write_text(text)
     return text

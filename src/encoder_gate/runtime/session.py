@@ -183,6 +183,15 @@ class GateSession:
                 self.progress(f"{name}: predictions on {len(texts)} texts from cache")
         return self._predictions[name]
 
+    def predict_on(self, name: str, texts: Sequence[str]) -> np.ndarray:
+        """The backend's outputs on other texts than the evaluation set's (e.g. the PR's, for
+        the base's runners), through the prediction cache."""
+        started = time.monotonic()
+        preds, hit = self._cached_predictions(self.runner(name), texts)
+        if name in self.records:
+            self.records[name].predictions = (hit, time.monotonic() - started)
+        return preds
+
     def _cached_predictions(self, runner: Any, texts: Sequence[str]) -> tuple[np.ndarray, bool]:
         """The runner's outputs on `texts` (from the prediction cache when their key is there)."""
 

@@ -3,14 +3,17 @@
 - :mod:`~encoder_gate.suite.smoke`: every backend answers with well-formed outputs;
 - :mod:`~encoder_gate.suite.checks`: drift and task metrics (overall and per label) within the
   backend's bounds;
-- :mod:`~encoder_gate.suite.padding`: hypothesis properties of tokenization and padding.
+- :mod:`~encoder_gate.suite.padding`: hypothesis properties of tokenization and padding;
+- :func:`~encoder_gate.suite.ab.test_accuracy_vs_base`: with `--gate-base`, each backend against
+  the base's.
 """
 
 from __future__ import annotations
 
 from encoder_gate.suite import checks, padding, smoke
+from encoder_gate.suite.ab import test_accuracy_vs_base
 from encoder_gate.suite.checks import *  # noqa: F403
 from encoder_gate.suite.padding import *  # noqa: F403
 from encoder_gate.suite.smoke import *  # noqa: F403
 
-__all__ = [*smoke.__all__, *checks.__all__, *padding.__all__]
+__all__ = [*smoke.__all__, *checks.__all__, *padding.__all__, "test_accuracy_vs_base"]

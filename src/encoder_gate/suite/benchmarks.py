@@ -17,6 +17,7 @@ come from ENCODER_GATE_BENCH_ROUNDS (default 5). Numbers go to `benchmark.extra_
 speedups over torch eager are summarized at the end of the session, and the benchmark
 fixtures (`bench_texts`, `bench_record`, ...) come from the plugin (`encoder_gate.plugin.speed`).
 By default only the gate sweep runs (model-only, normal, bucketed); `--gate-sweep full` runs all.
+With `--gate-base DIR` the PR is measured against its base instead (`test_speed_vs_base`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from encoder_gate.speed.results import REFERENCE_BACKEND, case_id, paired_speedu
 from encoder_gate.speed.settings import ENV_TEXTS, ENV_WORKERS
 from encoder_gate.speed.stats import log_ratios
 from encoder_gate.speed.workers import WorkerPool, split_batches, workers_info
+from encoder_gate.suite.ab import test_speed_vs_base
 
-__all__ = ["test_end_to_end", "test_latency_batch1", "test_model_only", "test_workers"]
+__all__ = ["test_end_to_end", "test_latency_batch1", "test_model_only", "test_speed_vs_base", "test_workers"]
 
 
 def texts_for(bench_texts: dict[str, Any], variant: str) -> tuple[str, ...]:

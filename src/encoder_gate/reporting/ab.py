@@ -1,0 +1,113 @@
+"""ab.json: the PR against its base, per backend: the accuracy change and the speed cells, decided.
+
+Written at the end of a `--gate-base` session; the verdict's "vs base" columns read it.
+The speed cells are decided together, with Holm's correction across them
+(:func:`decide_cells`), so one session's p-values share one family-wise error rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from encoder_gate.accuracy.evaluation import Evaluation
+from encoder_gate.config import GateConfig
+from encoder_gate.models.spec import ModelSpec
+from encoder_gate.reporting.verdict import AB_FILE
+from encoder_gate.speed.ab import ABSettings, Cell, Decision, decide, holm_levels, wilcoxon_slower_p
+from encoder_gate.speed.results import write_json
+from encoder_gate.tasks import Task
+
+SCHEMA = 1
+
+
+def ab_settings(config: GateConfig) -> ABSettings:
+    """The A/B's settings from the session's configuration."""
+    return ABSettings(min_effect=config.min_slowdown, inconclusive=config.inconclusive,
+                      budget_seconds=config.ab_budget)
+
+
+@dataclass(frozen=True)
+class SpeedCell:
+    """A measured cell: which backend and case, and its rounds."""
+
+    backend: str
+    case: str
+    cell: Cell
+
+
+def decide_cells(cells: list[SpeedCell], settings: ABSettings) -> list[Decision]:
+    """Every cell judged at its Holm-adjusted level (one family: the session's cells)."""
+    p_values = [wilcoxon_slower_p(c.cell.log_ratios) for c in cells]
+    levels = holm_levels(p_values, settings.alpha)
+    return [decide(c.cell.log_ratios, settings, level) for c, level in zip(cells, levels, strict=True)]
+
+
+def failed(decision: Decision, settings: ABSettings) -> bool:
+    """Whether a decided cell fails the session (an inconclusive one only with `inconclusive = fail`)."""
+    undecided_fails = decision.status == "inconclusive" and settings.inconclusive == "fail"
+    return decision.status == "fail" or undecided_fails
+
+
+def accuracy_entry(ev: Evaluation, failure: str | None) -> dict[str, Any]:
+    """One backend's accuracy against the base, for ab.json."""
+    s = ev.stats
+    headline = Task.of(ev.task).headline
+    out: dict[str, Any] = {"passed": failure is None, "failure": failure, "metric": headline,
+                           "pr": ev.metrics.get(headline), "base": ev.reference_metrics.get(headline)}
+    if s is not None:
+        out.update({"delta": s.delta.delta, "delta_ci": list(s.delta.ci), "mcnemar_p": s.mcnemar.p_value,
+                    "rule": s.rule})
+    return out
+
+
+def speed_entry(cell: SpeedCell, decision: Decision, settings: ABSettings) -> dict[str, Any]:
+    """One cell for ab.json: the ratio with its CI, the test, and how it was measured."""
+    c = cell.cell
+    return {"backend": cell.backend, "case": cell.case, "status": decision.status,
+            "fails": failed(decision, settings), "ratio": decision.ratio, "ratio_ci": list(decision.ci),
+            "p_value": decision.p_value, "alpha": decision.alpha, "mde": decision.mde,
+            "rounds": decision.rounds, "rounds_needed": decision.rounds_needed, "clock": c.clock,
+            "texts": c.texts, "passes_per_round": c.passes, "describe": decision.describe(),
+            "wall_ratio": float(sum(c.pr_wall) / sum(c.base_wall)) if c.base_wall else None}
+
+
+def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: Path,
+               settings: ABSettings, accuracy: Mapping[str, dict[str, Any]],
+               speed: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
+    """The whole ab.json document."""
+    return {
+        "schema": SCHEMA, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": {"name": pr_model.name, "content_hash": pr_model.content_hash},
+        "base": {"dir": str(base_dir), "model": base_model.name if base_model else None,
+                 "content_hash": base_model.content_hash if base_model else None},
+        "settings": {"min_effect": settings.min_effect, "alpha": settings.alpha,
+                     "inconclusive": settings.inconclusive, "budget_seconds": settings.budget_seconds},
+        "accuracy": dict(accuracy), "speed": speed, "notes": notes,
+    }
+
+
+def write_ab(report_dir: Path, payload: Mapping[str, Any]) -> Path:
+    return write_json(report_dir / AB_FILE, payload)
+
+
+def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """(line, failed) per backend and cell, for the terminal."""
+    out: list[tuple[str, bool]] = []
+    width = max([16, *(len(n) for n in payload.get("accuracy", {})), *(len(c["backend"])
+                                                                          for c in payload.get("speed", []))])
+    for name, a in payload.get("accuracy", {}).items():
+        if a.get("delta") is None:
+            continue
+        low, high = a["delta_ci"]
+        out.append((f"{name:<{width}} accuracy {a['metric']} {a['pr']:.4f} vs base {a['base']:.4f}, change "
+                    f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]: {'pass' if a['passed'] else 'FAIL'}",
+                    not a["passed"]))
+    for c in payload.get("speed", []):
+        word = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}[c["status"]]
+        out.append((f"{c['backend']:<{width}} speed {c['case']} ({c['clock']} clock, {c['texts']} texts): "
+                    f"{c['describe']}: {word}", bool(c["fails"])))
+    return out

@@ -1,0 +1,180 @@
+"""The PR's base in the same session: its configuration, model and backends, read from its checkout.
+
+    base = BaseSide.open(Path("../base"), pr_session)     # --gate-base ../base
+    base.pairs                                            # backends configured on both sides
+    base.accuracy("onnx-int8")                            # PR vs base on the PR's evaluation texts
+
+The base's `[tool.encoder-gate]` decides what is built (model, backends, their `onnx:` files),
+each path resolved in the base's checkout; how and where things run (device, threads, batch
+sizes, caches, the evaluation set) is the PR session's. Artifacts are content-addressed, so
+whatever the PR did not change is built and predicted once for both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from encoder_gate.accuracy.evaluation import Evaluation, evaluate
+from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, split_precision
+from encoder_gate.config import GateConfig, read_pyproject_table
+from encoder_gate.errors import GateError
+from encoder_gate.models.spec import BUILTIN_MODELS
+from encoder_gate.runtime.session import GateSession
+
+#: How the base's backends are named wherever both sides appear (terminal, reports, verdict).
+BASE_PREFIX = "base:"
+
+
+def _in_checkout(value: str, root: Path) -> str:
+    """`value` as a path inside the base checkout when it names one there, else unchanged."""
+    candidate = Path(value).expanduser()
+    if candidate.is_absolute() or value in BUILTIN_MODELS:
+        return value
+    return str((root / candidate).resolve()) if (root / candidate).exists() else value
+
+
+def _backend_in_checkout(name: str, root: Path) -> str:
+    if not name.startswith(PREBUILT_PREFIX):
+        return name
+    path, precision = split_precision(name[len(PREBUILT_PREFIX):])
+    resolved = _in_checkout(path, root)  # else relative to the base's model directory, as any onnx:PATH
+    return PREBUILT_PREFIX + resolved + (f"@{precision}" if precision else "")
+
+
+def base_config(base_dir: Path, pr: GateConfig) -> GateConfig:
+    """The base checkout's configuration, its paths resolved in it, run the PR session's way."""
+    root = base_dir.expanduser()
+    if not root.is_dir():
+        raise GateError(f"--gate-base {base_dir} is not a directory: pass a checkout of the PR's "
+                        "base (git worktree add ../base origin/main; the workflow checks it out)")
+    if not (root / "pyproject.toml").is_file():
+        raise GateError(f"--gate-base {base_dir} has no pyproject.toml: pass the root of the base's checkout")
+    table = dict(read_pyproject_table(root))
+    if not table:
+        raise GateError(f"--gate-base {base_dir}: its pyproject.toml has no [tool.encoder-gate] table, so "
+                        "there is nothing to compare with (is it the base of this repository, and was "
+                        "`encoder-gate init` committed there?)")
+    if "model" in table:
+        table["model"] = _in_checkout(str(table["model"]), root)
+    if "dataset" in table:
+        table["dataset"] = _in_checkout(str(table["dataset"]), root)
+    backends = table.get("backends", GateConfig().backends)
+    if isinstance(backends, str):
+        backends = [b.strip() for b in backends.split(",") if b.strip()]
+    table["backends"] = [_backend_in_checkout(str(b), root) for b in backends]
+    cfg = GateConfig.from_sources(table, {}, root.resolve())
+    return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
+                     batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
+                     int8_per_channel=pr.int8_per_channel, int8_reduce_range=pr.int8_reduce_range)
+
+
+def _spec_key(name: str) -> str:
+    """What a backend is, whichever checkout names it: `onnx:PATH` by its file name's place."""
+    if not name.startswith(PREBUILT_PREFIX):
+        return name
+    path, precision = split_precision(name[len(PREBUILT_PREFIX):])
+    return PREBUILT_PREFIX + Path(path).name + (f"@{precision}" if precision else "")
+
+
+@dataclass
+class BaseSide:
+    """The base's session beside the PR's, and the A/B pairs between them."""
+
+    session: GateSession  # the base's own (its config, model and runners)
+    pr: GateSession
+    base_dir: Path
+    pairs: dict[str, str] = field(default_factory=dict)  # PR backend name -> the base's name for it
+    _evaluations: dict[str, Evaluation] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None) -> BaseSide:
+        cfg = base_config(base_dir, pr.config)
+        say = progress or pr.progress
+        session = GateSession(cfg, progress=lambda message: say(f"base: {message}"))
+        base_names = {_spec_key(n): n for n in cfg.backends}
+        pairs = {n: base_names[_spec_key(n)] for n in pr.config.backends if _spec_key(n) in base_names}
+        return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs)
+
+    @property
+    def only_in_pr(self) -> list[str]:
+        return [n for n in self.pr.config.backends if n not in self.pairs]
+
+    @property
+    def only_in_base(self) -> list[str]:
+        return [n for n in self.session.config.backends if n not in self.pairs.values()]
+
+    @property
+    def dataset_note(self) -> str | None:
+        """Why the base's own evaluation set differs from the one both sides are judged on, or None."""
+        b, p = self.session.config, self.pr.config
+        same = ("dataset", "split", "dataset_variant", "texts")
+        if all(getattr(b, k) == getattr(p, k) for k in same):
+            return None
+        return (f"the base configured dataset {b.dataset!r} (split {b.split}, {b.dataset_variant}); both "
+                f"sides are judged on the PR's, {p.dataset!r} (split {p.split}, {p.dataset_variant})")
+
+    def runner(self, name: str) -> Any:
+        """The base's runner for the PR backend `name`."""
+        return self.session.runner(self.pairs[name])
+
+    def predictions(self, name: str) -> np.ndarray:
+        """The base's outputs on the PR's evaluation texts (cached by the base's artifact)."""
+        return self.session.predict_on(self.pairs[name], self.pr.dataset.texts)
+
+    def check_comparable(self) -> None:
+        """Both models must answer the same question: the same task and labels."""
+        b, p = self.session.model, self.pr.model
+        if b.task != p.task or b.label_names != p.label_names:
+            raise GateError(
+                f"the base's model {b.name} ({b.task}, labels {', '.join(b.label_names) or 'none'}) and the "
+                f"PR's {p.name} ({p.task}, labels {', '.join(p.label_names) or 'none'}) answer different "
+                "questions, so their F1 cannot be compared; the A/B needs the same task and labels")
+
+    def accuracy(self, name: str) -> Evaluation:
+        """The PR's backend `name` judged against the base's: F1 change with its CI, McNemar,
+        per label, on the PR's evaluation texts and gold labels (`stats.delta` is PR minus base)."""
+        if name not in self._evaluations:
+            self.check_comparable()
+            pr = self.pr
+            bounds = pr.bounds(name)
+            runner = pr.runner(name)
+            self._evaluations[name] = evaluate(
+                name, pr.predictions(name), self.predictions(name), pr.gold, precision=runner.precision,
+                size_bytes=runner.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
+                atol=bounds.atol, thresholds=pr.thresholds, f1_rule=pr.config.f1_rule,
+                f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support)
+        return self._evaluations[name]
+
+    def accuracy_failure(self, name: str) -> str | None:
+        """None when the PR's `name` keeps the base's accuracy under the configured F1 rule and
+        per-label check; else what was lost, naming the model when `name` is the reference."""
+        ev = self.accuracy(name)
+        s = ev.stats
+        if s is None:
+            return None
+        bounds = self.pr.bounds(name)
+        decision = s.decision(bounds.f1_keep)
+        failing = s.failing_labels(bounds.per_label_keep)
+        if decision.passed and not failing:
+            return None
+        b, p = self.session.model, self.pr.model
+        who = (f"the PR's model ({p.name}, content {p.content_hash}) lost accuracy against the base's "
+               f"({b.name}, content {b.content_hash})" if name == REFERENCE_BACKEND else
+               f"{name} lost accuracy against the base's {self.pairs[name]}")
+        task = self.pr.model.task
+        lines = [f"{who}: {task.headline_name} {ev.metrics[task.headline]:.4f} on the PR vs "
+                 f"{ev.reference_metrics[task.headline]:.4f} on the base, change {s.delta.delta:+.4f} "
+                 f"[{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}], McNemar p {s.mcnemar.p_value:.2g} "
+                 f"({s.mcnemar.b} decisions lost, {s.mcnemar.c} gained) on {s.delta.n} examples."]
+        if not decision.passed:
+            lines.append(f"  F1 rule {s.rule}: {decision.reason}")
+        lines += ["  " + r.failure_message(self.pr.dataset.texts).replace("\n", "\n  ") for r in failing]
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        self.session.close()

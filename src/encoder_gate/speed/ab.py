@@ -1,0 +1,250 @@
+"""Speed A/B: the PR's runner against the base's on the same batches, in interleaved rounds.
+
+Two runs minutes apart do not share their load; two arms of one round do. So each round
+runs the base's and the PR's runner once each over the same batches, in an order drawn at
+random for that round (randomized multiple interleaved trials), and the cell is judged on
+the per-round log ratios log(PR time / base time) alone:
+
+    cell = measure_cell(base_pass, pr_pass, clock="thread", settings=ABSettings())
+    decision = decide(cell.log_ratios, settings, alpha=settings.alpha)
+
+The clock: with one intra-op thread both libraries compute in the calling thread, so the
+thread's CPU time (`time.thread_time`) decides: a neighbour process moves it far less than
+wall time. With more threads wall time decides (CPU time would count ONNX Runtime's
+spinning threads); both clocks are recorded and the verdict names the one that decided.
+
+A round is sized by time, as pyperf calibrates its loops: each arm runs enough passes over
+the texts to take about `round_seconds`, and a model so slow that one pass over all texts
+takes longer gets fewer texts (at least `min_texts`). Rounds go on while the cell is
+undecided, up to `budget_seconds` per cell.
+
+The decision (:func:`decide`), with r the per-round log ratios and m = log(1 + min_effect):
+
+* fail: r is significantly above 0 (one-sided Wilcoxon signed-rank, p below the Holm-adjusted
+  alpha) and the slowdown's 95% bootstrap CI reaches past the minimum effect;
+* pass: the CI's upper end stays within the minimum effect (any slowdown is smaller than it);
+* inconclusive: neither, with the rounds it would need at this spread.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+from encoder_gate.config import InconclusiveMode
+from encoder_gate.speed.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, POWER
+
+Clock = Literal["thread", "wall"]
+Status = Literal["pass", "fail", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class ABSettings:
+    """How an A/B cell is measured and judged."""
+
+    min_effect: float = 0.05  # the smallest slowdown worth failing a PR for
+    alpha: float = 0.05  # one-sided, Holm-adjusted across the session's cells
+    min_rounds: int = 10
+    max_rounds: int = 80
+    budget_seconds: float = 25.0  # per cell, rounds included, warm-up and calibration not
+    round_seconds: float = 0.15  # each arm's share of a round, by calibration
+    min_texts: int = 8
+    inconclusive: InconclusiveMode = "warn"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_effect < 1:
+            raise ValueError(f"the minimum effect is a fraction in (0, 1), e.g. 0.05; got {self.min_effect}")
+        if not 0 < self.alpha < 0.5:
+            raise ValueError(f"alpha must be in (0, 0.5); got {self.alpha}")
+
+
+def clock_for(threads: int) -> Clock:
+    """The clock that decides: the thread's CPU time with one intra-op thread, else wall time."""
+    return "thread" if threads == 1 else "wall"
+
+
+@dataclass
+class Cell:
+    """One (backend, case) of the A/B: the rounds of both arms on both clocks."""
+
+    clock: Clock
+    texts: int = 0  # texts per pass
+    passes: int = 1  # passes over them per arm per round
+    base: list[float] = field(default_factory=list)  # the deciding clock, seconds per round
+    pr: list[float] = field(default_factory=list)
+    base_wall: list[float] = field(default_factory=list)
+    pr_wall: list[float] = field(default_factory=list)
+
+    @property
+    def rounds(self) -> int:
+        return len(self.pr)
+
+    @property
+    def log_ratios(self) -> np.ndarray:
+        """Per round log(PR time / base time) on the deciding clock: above 0, the PR is slower."""
+        return np.log(np.asarray(self.pr) / np.asarray(self.base))
+
+    @property
+    def wall_log_ratios(self) -> np.ndarray:
+        return np.log(np.asarray(self.pr_wall) / np.asarray(self.base_wall))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A cell judged: the PR/base time ratio with its CI, the test, and the outcome."""
+
+    status: Status
+    ratio: float  # exp(median log ratio): PR time / base time
+    ci: tuple[float, float]  # CONFIDENCE bootstrap CI of the ratio
+    p_value: float  # one-sided Wilcoxon signed-rank, H1: the PR is slower
+    alpha: float  # the level it was judged at (Holm-adjusted)
+    mde: float | None  # the slowdown these rounds detect with POWER at this spread
+    rounds: int
+    rounds_needed: int | None  # for a decision at min_effect, at this spread (inconclusive cells)
+
+    def describe(self) -> str:
+        low, high = self.ci
+        text = (f"PR/base {self.ratio:.3f} [{low:.3f}, {high:.3f}], p={self.p_value:.2g} "
+                f"(alpha {self.alpha:.3g}), {self.rounds} rounds")
+        if self.mde is not None:
+            text += f", detects {self.mde:.1%}"
+        if self.status == "inconclusive" and self.rounds_needed:
+            text += f"; about {self.rounds_needed} rounds would decide"
+        return text
+
+
+def _timed(run: Callable[[], object], passes: int) -> tuple[float, float]:
+    """(thread CPU seconds, wall seconds) of `passes` calls of `run`."""
+    wall0, cpu0 = time.perf_counter(), time.thread_time()
+    for _ in range(passes):
+        run()
+    return time.thread_time() - cpu0, time.perf_counter() - wall0
+
+
+def passes_for(pass_seconds: float, round_seconds: float) -> int:
+    """How many passes make an arm's share of a round about `round_seconds` (at least one)."""
+    if pass_seconds <= 0:
+        return 1
+    return max(1, round(round_seconds / pass_seconds))
+
+
+def texts_within(pass_seconds: float, n_texts: int, settings: ABSettings) -> int:
+    """How many of `n_texts` keep one pass within about `round_seconds` (never fewer than
+    `min_texts`): a slow model is measured on fewer texts, not in fewer rounds."""
+    if pass_seconds <= settings.round_seconds or n_texts <= settings.min_texts:
+        return n_texts
+    return max(settings.min_texts, int(n_texts * settings.round_seconds / pass_seconds))
+
+
+def record_round(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[], object],
+                 rng: np.random.Generator) -> None:
+    """One round: both arms, in random order, each timed on both clocks."""
+    arms = [("base", base_run), ("pr", pr_run)]
+    for i in rng.permutation(2):
+        side, run = arms[i]
+        cpu, wall = _timed(run, cell.passes)
+        decided = cpu if cell.clock == "thread" else wall
+        if side == "base":
+            cell.base.append(decided)
+            cell.base_wall.append(wall)
+        else:
+            cell.pr.append(decided)
+            cell.pr_wall.append(wall)
+
+
+def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *, clock: Clock,
+                 settings: ABSettings, alpha: float, texts: int, seed: int = 0,
+                 progress: Callable[[str], None] | None = None) -> Cell:
+    """Interleaved rounds until the cell is decided (at `alpha`) or its budget is spent.
+
+    Each runner is called once first (warm-up), and that call calibrates the passes per round.
+    """
+    cpu, wall = _timed(pr_run, 1)
+    _timed(base_run, 1)
+    cell = Cell(clock=clock, texts=texts, passes=passes_for(cpu if clock == "thread" else wall,
+                                                             settings.round_seconds))
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    while cell.rounds < settings.max_rounds:
+        record_round(cell, base_run, pr_run, rng)
+        if cell.rounds < settings.min_rounds:
+            continue
+        decided = decide(cell.log_ratios, settings, alpha).status != "inconclusive"
+        if decided or time.perf_counter() - started > settings.budget_seconds:
+            break
+    if progress is not None:
+        progress(f"{cell.rounds} rounds of {cell.passes} pass(es) over {texts} texts in "
+                 f"{time.perf_counter() - started:.1f}s")
+    return cell
+
+
+def _median_ci(r: np.ndarray) -> tuple[float, float]:
+    if len(r) < 2 or np.ptp(r) == 0:
+        value = float(np.median(r))
+        return value, value
+    res = stats.bootstrap((r,), np.median, vectorized=True, method="percentile",
+                          confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES,
+                          rng=np.random.default_rng(BOOTSTRAP_SEED))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def wilcoxon_slower_p(r: np.ndarray) -> float:
+    """One-sided Wilcoxon signed-rank p of H1 "the PR is slower" (median log ratio above 0)."""
+    if len(r) == 0 or not np.any(r != 0):
+        return 1.0
+    return float(stats.wilcoxon(r, alternative="greater").pvalue)
+
+
+def _z(q: float) -> float:
+    return float(stats.norm.ppf(q))
+
+
+def decide(log_ratios: Sequence[float] | np.ndarray, settings: ABSettings, alpha: float) -> Decision:
+    """Judge one cell's per-round log ratios (see the module docstring for the rule)."""
+    r = np.asarray(log_ratios, dtype=np.float64)
+    if len(r) == 0:
+        raise ValueError("no rounds to judge")
+    median = float(np.median(r))
+    low, high = _median_ci(r)
+    p = wilcoxon_slower_p(r)
+    threshold = math.log1p(settings.min_effect)
+    sd = float(np.std(r, ddof=1)) if len(r) > 1 else math.inf
+    k = _z(1 - alpha) + _z(POWER)
+    # the Wilcoxon test's efficiency on normal data is 3/pi: it needs pi/3 times the rounds of a t-test
+    mde = math.expm1(k * sd / math.sqrt(len(r)) * math.sqrt(math.pi / 3)) if math.isfinite(sd) else None
+    if p < alpha and high > threshold:
+        status: Status = "fail"
+    elif high <= threshold:
+        status = "pass"
+    else:
+        status = "inconclusive"
+    needed = None
+    if status == "inconclusive" and math.isfinite(sd) and sd > 0:
+        needed = math.ceil((k * sd / threshold) ** 2 * math.pi / 3)
+    return Decision(status=status, ratio=math.exp(median), ci=(math.exp(low), math.exp(high)), p_value=p,
+                    alpha=alpha, mde=mde, rounds=len(r), rounds_needed=needed)
+
+
+def holm_levels(p_values: Sequence[float], alpha: float) -> list[float]:
+    """Holm's step-down levels: the p-value ranked i-th smallest of m is judged at alpha / (m - i);
+    a cell after the first that holds keeps the level of that one (nothing below it rejects)."""
+    m = len(p_values)
+    if m == 0:
+        return []
+    order = sorted(range(m), key=lambda i: p_values[i])
+    levels = [alpha / m] * m
+    stopped = False
+    for rank, i in enumerate(order):
+        level = alpha / (m - rank)
+        if stopped:
+            level = levels[order[rank - 1]]
+        elif p_values[i] >= level:
+            stopped = True
+        levels[i] = level
+    return levels

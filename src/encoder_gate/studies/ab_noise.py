@@ -1,0 +1,197 @@
+"""False-alarm and detection rates of the speed A/B (`--gate-base`), measured on real files.
+
+`encoder-gate ab-noise` builds a backend's ONNX file (A), loads it twice (A and A', an
+unchanged PR) and a copy made `slowdown` times slower with identical outputs (B,
+:mod:`encoder_gate.studies.slowdown`), and records interleaved rounds of all three in random
+order, timed on both clocks, exactly as the A/B test times its two arms. Each trial then
+replays the A/B's sequential rule (:func:`encoder_gate.speed.ab.decide`, min_rounds up to the
+rounds a cell's budget allows) on a window of consecutive recorded rounds starting at a random
+round: A/A' trials that fail are false alarms, A/B trials that fail are detections.
+
+With `neighbour`, a CPU-bound numpy process runs on the other core while the rounds are
+recorded (the load of a shared CI runner).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.onnx_backend import open_session
+from encoder_gate.backends.registry import parse_backend
+from encoder_gate.cache import ArtifactCache
+from encoder_gate.data.datasets import load_dataset
+from encoder_gate.errors import GateError
+from encoder_gate.models.resolve import resolve_model
+from encoder_gate.speed.ab import ABSettings, Clock, decide, passes_for, texts_within
+from encoder_gate.speed.batches import make_batches
+from encoder_gate.studies.slowdown import calibrate_blocks, slowed_onnx, thread_seconds
+
+
+def _busy(stop: Any) -> None:  # pragma: no cover - runs in the neighbour process
+    a = np.random.default_rng(0).standard_normal((256, 256))
+    while not stop.is_set():
+        a = np.tanh(a @ a)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Seconds per round of each arm, on both clocks."""
+
+    thread: dict[str, list[float]]
+    wall: dict[str, list[float]]
+    passes: int
+    texts: int
+    blocks: int
+
+
+def record(arms: dict[str, Callable[[], object]], rounds: int, passes: int, seed: int,
+           progress: Callable[[str], None]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """`rounds` rounds of every arm in random order; (thread seconds, wall seconds) per arm."""
+    names = list(arms)
+    thread: dict[str, list[float]] = {n: [] for n in names}
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    rng = np.random.default_rng(seed)
+    started = time.monotonic()
+    for r in range(rounds):
+        for i in rng.permutation(len(names)):
+            name = names[i]
+            w0, c0 = time.perf_counter(), time.thread_time()
+            for _ in range(passes):
+                arms[name]()
+            thread[name].append(time.thread_time() - c0)
+            wall[name].append(time.perf_counter() - w0)
+        if (r + 1) % 50 == 0:
+            progress(f"{r + 1}/{rounds} rounds ({time.monotonic() - started:.0f}s)")
+    return thread, wall
+
+
+def trial_rates(base: Sequence[float], pr: Sequence[float], settings: ABSettings, *, max_rounds: int,
+                trials: int, seed: int) -> dict[str, float]:
+    """Replay the sequential rule on `trials` windows of consecutive rounds: the share of each outcome
+    and the mean rounds a trial used."""
+    r = np.log(np.asarray(pr) / np.asarray(base))
+    if len(r) < max_rounds:
+        raise GateError(f"{len(r)} recorded rounds cannot replay cells of up to {max_rounds} rounds")
+    rng = np.random.default_rng(seed)
+    counts = {"pass": 0, "fail": 0, "inconclusive": 0}
+    used = 0
+    for _ in range(trials):
+        start = int(rng.integers(0, len(r) - max_rounds + 1))
+        window = r[start:start + max_rounds]
+        status = "inconclusive"
+        n = settings.min_rounds
+        for n in range(settings.min_rounds, max_rounds + 1):
+            status = decide(window[:n], settings, settings.alpha).status
+            if status != "inconclusive":
+                break
+        counts[status] += 1
+        used += n
+    return {**{k: v / trials for k, v in counts.items()}, "mean_rounds": used / trials}
+
+
+def measure(model: str, backend: str, batch_size: int, *, slowdown: float, rounds: int, trials: int,
+            cache_dir: Path, neighbour: bool, seed: int, max_rounds: int,
+            progress: Callable[[str], None]) -> dict[str, Any]:
+    """Record the rounds and replay the rule on them; the whole result as a JSON-able dict."""
+    cache = ArtifactCache(cache_dir)
+    spec = resolve_model(model, cache, progress)
+    ctx = BuildContext(model=spec, cache=cache, threads=1, progress=progress)
+    runner = parse_backend(backend).build(ctx)
+    path = getattr(runner, "artifact", None)
+    if path is None:
+        raise GateError(f"ab-noise needs an ONNX backend (onnx-fp32, onnx-int8, onnx:PATH); {backend} "
+                        "has no file")
+    from transformers import AutoTokenizer  # a heavy import, only for this command
+
+    tokenizer = AutoTokenizer.from_pretrained(spec.path)
+    texts = list(load_dataset("bundled", split="test").texts[:64])
+    names = {i.name for i in open_session(path, "cpu", 1).get_inputs()}
+
+    def feeds_of(chosen: list[str]) -> list[dict[str, Any]]:
+        plan = make_batches(tokenizer, chosen, batch_size, "bucketed")
+        return [{k: v for k, v in b.items() if k in names} for b in plan.batches]
+
+    feeds = feeds_of(texts)
+
+    def pass_of(session: Any) -> Callable[[], object]:
+        def run() -> None:
+            for feed in feeds:
+                session.run(None, feed)
+        return run
+
+    probe = pass_of(open_session(path, "cpu", 1))
+    probe()
+    texts = texts[:texts_within(thread_seconds(probe), len(texts), ABSettings())]  # as the A/B sizes them
+    feeds = feeds_of(texts)
+
+    def time_of(file: Path) -> float:
+        run = pass_of(open_session(file, "cpu", 1))
+        run()
+        return thread_seconds(run)
+
+    work = Path(cache_dir) / "ab-noise"
+    progress(f"calibrating a copy of {path.name} {slowdown:.2f}x slower")
+    blocks, calibrated = calibrate_blocks(time_of, path, work, slowdown)
+    slow = slowed_onnx(path, work / "slow.onnx", blocks)
+    arms = {name: pass_of(open_session(p, "cpu", 1)) for name, p in (("A", path), ("A2", path), ("B", slow))}
+    for run in arms.values():
+        run()
+    passes = passes_for(thread_seconds(arms["A"]), ABSettings().round_seconds)
+    stop = multiprocessing.get_context("spawn").Event() if neighbour else None
+    proc = None
+    if stop is not None:
+        proc = multiprocessing.get_context("spawn").Process(target=_busy, args=(stop,), daemon=True)
+        proc.start()
+        time.sleep(1.0)
+    try:
+        progress(f"recording {rounds} rounds of A, A', B ({passes} pass(es) of {len(texts)} texts each)"
+                 + (" beside a CPU-bound neighbour" if neighbour else ""))
+        thread, wall = record(arms, rounds, passes, seed, progress)
+    finally:
+        if stop is not None and proc is not None:
+            stop.set()
+            proc.join(timeout=10)
+    settings = ABSettings()
+    out: dict[str, Any] = {"model": model, "backend": backend, "batch_size": batch_size, "rounds": rounds,
+                           "trials": trials, "max_rounds": max_rounds, "neighbour": neighbour,
+                           "slowdown_target": slowdown, "slowdown_calibrated": calibrated, "blocks": blocks,
+                           "passes": passes, "texts": len(texts), "clocks": {}}
+    for clock, series in (("thread", thread), ("wall", wall)):
+        c: Clock = clock  # type: ignore[assignment]
+        aa = np.log(np.asarray(series["A2"]) / np.asarray(series["A"]))
+        ab = np.log(np.asarray(series["B"]) / np.asarray(series["A"]))
+        out["clocks"][c] = {
+            "sd_aa": float(np.std(aa, ddof=1)), "sd_ab": float(np.std(ab, ddof=1)),
+            "measured_slowdown": float(np.exp(np.median(ab)) - 1),
+            "aa": trial_rates(series["A"], series["A2"], settings, max_rounds=max_rounds, trials=trials,
+                              seed=seed),
+            "ab": trial_rates(series["A"], series["B"], settings, max_rounds=max_rounds, trials=trials,
+                              seed=seed + 1)}
+    return out
+
+
+def format_result(result: dict[str, Any]) -> list[str]:
+    """The result as a markdown table, one row per clock."""
+    lines = [f"{result['backend']} of {result['model']}, batch {result['batch_size']}, one thread, "
+             f"{result['texts']} texts x {result['passes']} pass(es) per arm; B = a copy "
+             f"{result['slowdown_calibrated']:.3f}x slower by calibration ({result['blocks']} blocks); "
+             f"{result['rounds']} recorded rounds, {result['trials']} trials of up to {result['max_rounds']} "
+             f"rounds" + (", CPU-bound neighbour on the other core" if result["neighbour"] else ", quiet"),
+             "",
+             "| clock | per-round sd (A/A') | B measured | A/A' fails | A/A' inconclusive | B caught | "
+             "B inconclusive | mean rounds (A/A', B) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for clock, c in result["clocks"].items():
+        aa, ab = c["aa"], c["ab"]
+        lines.append(f"| {clock} | {c['sd_aa']:.1%} | {c['measured_slowdown']:+.1%} | {aa['fail']:.1%} | "
+                     f"{aa['inconclusive']:.1%} | {ab['fail']:.1%} | {ab['inconclusive']:.1%} | "
+                     f"{aa['mean_rounds']:.0f}, {ab['mean_rounds']:.0f} |")
+    return lines

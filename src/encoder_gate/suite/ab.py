@@ -1,0 +1,65 @@
+"""This PR against its base, in one session (`--gate-base DIR`): accuracy and speed, per backend.
+
+* `test_accuracy_vs_base`: the PR's backend and the base's, both on the PR's evaluation texts
+  and gold labels: the headline F1's change with its paired-bootstrap CI, McNemar and the
+  per-label check, decided by the configured F1 rule. A retrained model that lost accuracy
+  fails on `torch`, named as the model.
+* `test_speed_vs_base`: the base's runner and the PR's over the same batches in interleaved
+  rounds of random order, timed on the thread's CPU time with one intra-op thread; the cells
+  are decided together at the session's end (Holm across cells), see encoder_gate.speed.ab.
+
+Without `--gate-base` these tests are deselected.
+"""
+
+from __future__ import annotations
+
+import time
+
+from encoder_gate.plugin.stash import call_or_skip
+from encoder_gate.reporting.ab import SpeedCell, ab_settings, accuracy_entry
+from encoder_gate.speed.ab import clock_for, measure_cell, texts_within
+from encoder_gate.speed.batches import make_batches
+from encoder_gate.speed.results import case_id
+
+__all__ = ["test_accuracy_vs_base", "test_speed_vs_base"]
+
+
+def test_accuracy_vs_base(ab_backend, gate_base, ab_record_accuracy):
+    """The PR's backend keeps the base's accuracy on the same texts (F1 rule and per-label check)."""
+    failure = call_or_skip(gate_base.accuracy_failure, ab_backend)
+    ab_record_accuracy(ab_backend, accuracy_entry(gate_base.accuracy(ab_backend), failure))
+    assert failure is None, failure
+
+
+def _pass_over(runner, batches):
+    def run():
+        for batch in batches:
+            runner.predict(batch)
+    return run
+
+
+def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gate_tokenizer, bench_texts,
+                       ab_record_speed):
+    """The PR's backend is measured against the base's, round by round; decided at the session's end."""
+    settings = ab_settings(gate_session.config)
+    pr = call_or_skip(gate_session.runner, ab_backend)
+    base = call_or_skip(gate_base.runner, ab_backend)
+    base_tokenizer = call_or_skip(lambda: gate_base.session.tokenizer)
+    texts = list(bench_texts["normal"])
+    # size by time, as pyperf calibrates: a model so slow that one pass over every text takes
+    # longer than a round's share gets fewer texts (never fewer than min_texts)
+    plan = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
+    pr.warmup(plan.shapes)
+    started = time.thread_time()
+    _pass_over(pr, plan.batches)()
+    keep = texts_within(time.thread_time() - started, len(texts), settings)
+    if keep < len(texts):
+        texts = texts[:keep]
+        plan = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
+    base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
+    base.warmup(base_plan.shapes)
+    cell = measure_cell(_pass_over(base, base_plan.batches), _pass_over(pr, plan.batches),
+                        clock=clock_for(gate_session.config.threads), settings=settings,
+                        alpha=settings.alpha, texts=len(texts), progress=gate_session.progress)
+    case = case_id("model", "normal", gate_batch_size, "bucketed")
+    ab_record_speed(SpeedCell(ab_backend, case, cell))

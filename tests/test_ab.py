@@ -1,0 +1,177 @@
+"""The PR against its base in one session (`--gate-base`): the decision rule, the base's checkout,
+and end to end with real timing (no mocked clocks) on real files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoder_gate.config import GateConfig
+from encoder_gate.errors import GateError
+from encoder_gate.runtime.base import base_config
+from encoder_gate.speed.ab import ABSettings, Cell, decide, holm_levels, passes_for
+
+SETTINGS = ABSettings()
+
+
+def test_unchanged_rounds_pass_and_a_clear_slowdown_fails():
+    """Per-round log ratios around 0 pass (CI within 5%); around +6% with 2% spread fail."""
+    rng = np.random.default_rng(0)
+    same = decide(rng.normal(0.0, 0.02, 20), SETTINGS, alpha=0.05)
+    slower = decide(rng.normal(np.log(1.06), 0.02, 20), SETTINGS, alpha=0.05)
+    assert same.status == "pass" and same.ci[1] <= 1.05
+    assert slower.status == "fail" and slower.p_value < 0.05 and slower.ratio > 1.04
+
+
+def test_noisy_rounds_are_inconclusive_and_say_how_many_rounds_would_decide():
+    """A spread too wide for the rounds decides nothing, and the rounds it would need are given."""
+    noisy = decide(np.random.default_rng(0).normal(0.03, 0.15, 10), SETTINGS, alpha=0.05)
+    assert noisy.status == "inconclusive"
+    assert noisy.rounds_needed is not None and noisy.rounds_needed > 10
+    assert "rounds would decide" in noisy.describe()
+
+
+def test_holm_judges_the_smallest_p_at_alpha_over_m_and_stops_at_the_first_that_holds():
+    """Holm's step-down: levels alpha/m, alpha/(m-1), ...; everything after the first retained p keeps
+    a level it cannot pass."""
+    levels = holm_levels([0.001, 0.2, 0.01, 0.04], 0.05)
+    assert levels[0] == pytest.approx(0.0125) and levels[2] == pytest.approx(0.05 / 3)
+    assert levels[3] <= 0.04 and levels[1] <= 0.2
+
+
+def test_rounds_are_sized_by_time():
+    """An arm's share of a round is about round_seconds: fast passes repeat, slow ones run once."""
+    assert passes_for(0.01, 0.15) == 15 and passes_for(0.5, 0.15) == 1 and passes_for(0.0, 0.15) == 1
+    cell = Cell(clock="thread", base=[1.0, 1.0], pr=[1.1, 1.2])
+    assert np.allclose(cell.log_ratios, np.log([1.1, 1.2]))
+
+
+def test_a_missing_base_or_one_without_a_table_is_a_clear_error(tmp_path: Path):
+    """--gate-base names what is wrong: no directory, no pyproject.toml, no [tool.encoder-gate]."""
+    with pytest.raises(GateError, match="is not a directory"):
+        base_config(tmp_path / "nope", GateConfig())
+    with pytest.raises(GateError, match=r"has no pyproject\.toml"):
+        base_config(tmp_path, GateConfig())
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    with pytest.raises(GateError, match=r"no \[tool.encoder-gate\] table"):
+        base_config(tmp_path, GateConfig())
+
+
+def test_the_base_resolves_its_paths_in_its_own_checkout(tmp_path: Path):
+    """The base's model directory and onnx: files are read in its checkout; how things run is the PR's."""
+    (tmp_path / "models" / "clf").mkdir(parents=True)
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "model.onnx").write_bytes(b"")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.encoder-gate]\nmodel = "models/clf"\nbackends = ["torch", "onnx:onnx/model.onnx@int8"]\n'
+        "threads = 4\n")
+    cfg = base_config(tmp_path, GateConfig(threads=1, batch_sizes=(1,)))
+    assert cfg.model == str((tmp_path / "models" / "clf").resolve())
+    assert cfg.backends == ("torch", f"onnx:{(tmp_path / 'onnx' / 'model.onnx').resolve()}@int8")
+    assert cfg.threads == 1 and cfg.batch_sizes == (1,)
+
+
+def test_a_wrong_gate_base_is_a_usage_error_before_anything_is_built(pytester: pytest.Pytester):
+    result = pytester.runpytest("--gate-base", str(pytester.path / "no-such-checkout"),
+                                "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*encoder-gate: --gate-base * is not a directory*"])
+
+
+# --- end to end, real timing -----------------------------------------------------------------
+
+SPEED = "from encoder_gate.suite.benchmarks import *  # noqa: F403\n"
+ACCURACY = "from encoder_gate.suite.accuracy import *  # noqa: F403\n"
+
+
+def checkout(root: Path, table: str, files: dict[str, Path] | None = None) -> Path:
+    """A repository gated by encoder-gate: pyproject table, thin test files, and model files."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text("[tool.encoder-gate]\n" + table)
+    (root / "benchmarks").mkdir(exist_ok=True)
+    (root / "benchmarks" / "test_speed.py").write_text(SPEED)
+    (root / "accuracy").mkdir(exist_ok=True)
+    (root / "accuracy" / "test_accuracy.py").write_text(ACCURACY)
+    for rel, src in (files or {}).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, root / rel)
+    return root
+
+
+def run_ab(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pr: Path, base: Path, cache_dir: Path,
+           *args: str) -> pytest.RunResult:
+    """`pytest benchmarks accuracy --gate-base BASE` run in the PR's checkout, as its CI would."""
+    monkeypatch.chdir(pr)
+    return pytester.runpytest_subprocess(
+        "benchmarks", "accuracy", "--rootdir", str(pr), "-c", str(pr / "pyproject.toml"),
+        "--gate-base", str(base), "--gate-cache-dir", str(cache_dir),
+        "--gate-report-dir", str(pr / "report"), "-p", "no:cacheprovider", "-p", "no:randomly", *args)
+
+
+@pytest.mark.slow
+def test_an_onnx_file_doing_30_percent_more_work_fails_its_speed_row_and_an_unchanged_one_passes(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tiny_ctx, tmp_path: Path,
+        cache_dir: Path):
+    """Same outputs, about 30% more work: the PR's onnx: backend fails the speed A/B, named; the
+    unchanged file passes. Timed for real on the thread's CPU time."""
+    import onnxruntime as ort
+
+    from encoder_gate.backends.onnx_backend import OnnxBackend
+    from encoder_gate.studies.slowdown import calibrate_blocks, thread_seconds
+
+    fp32, _ = OnnxBackend("fp32").artifact(tiny_ctx)
+    src = fp32 / "model.onnx"
+    feeds = {"input_ids": np.ones((8, 48), np.int64), "attention_mask": np.ones((8, 48), np.int64)}
+
+    def time_of(path: Path) -> float:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        wanted = {k: v for k, v in feeds.items() if k in {i.name for i in session.get_inputs()}}
+        session.run(None, wanted)
+        return thread_seconds(lambda: session.run(None, wanted), 20)
+
+    blocks, ratio = calibrate_blocks(time_of, src, tmp_path / "calibrate", 1.3, width=64)
+    assert ratio > 1.15, f"{blocks} blocks made the file only {ratio:.2f}x slower"
+    table = 'model = "tiny"\nbackends = ["onnx:onnx/model.onnx"]\nbatch-sizes = [8]\nthreads = 1\n'
+    base = checkout(tmp_path / "base", table, {"onnx/model.onnx": src})
+    same = checkout(tmp_path / "same", table, {"onnx/model.onnx": src})
+    slow = checkout(tmp_path / "slow", table, {"onnx/model.onnx": tmp_path / "calibrate" / "calibrated.onnx"})
+
+    unchanged = run_ab(pytester, monkeypatch, same, base, cache_dir, "-k", "speed_vs_base")
+    assert unchanged.ret == pytest.ExitCode.OK, unchanged.stdout.str()[-2500:]
+    assert "| pass (vs base only) |" in (same / "report" / "verdict.md").read_text()
+
+    slower = run_ab(pytester, monkeypatch, slow, base, cache_dir, "-k", "speed_vs_base")
+    assert slower.ret == pytest.ExitCode.TESTS_FAILED, slower.stdout.str()[-2500:]
+    slower.stdout.fnmatch_lines(["*this PR against its base*",
+                                 "*slower than the base: onnx:onnx/model.onnx *"])
+    verdict = (slow / "report" / "verdict.md").read_text()
+    assert "## encoder-gate: FAIL" in verdict and "**FAIL** (vs base)" in verdict
+
+
+@pytest.mark.slow
+def test_a_retrained_model_that_lost_accuracy_fails_and_is_named_as_the_model(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, default_model, tmp_path: Path,
+        cache_dir: Path):
+    """The PR's model, its classifier head damaged, against the base's: torch's accuracy row fails,
+    naming the model; each side judged on the PR's texts."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    worse = tmp_path / "pr" / "model"
+    model = AutoModelForSequenceClassification.from_pretrained(default_model.path)
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(0)
+        model.classifier.weight.add_(torch.randn(model.classifier.weight.shape, generator=generator) * 0.3)
+    model.save_pretrained(worse)
+    AutoTokenizer.from_pretrained(default_model.path).save_pretrained(worse)
+    common = 'backends = ["torch"]\nf1-rule = "regression"\nlimit = 400\n'
+    base = checkout(tmp_path / "base", 'model = "default"\n' + common)
+    pr = checkout(tmp_path / "pr", 'model = "model"\n' + common)
+    result = run_ab(pytester, monkeypatch, pr, base, cache_dir, "-k", "accuracy_vs_base")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2500:]
+    result.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the base's (default*"])
