@@ -19,11 +19,15 @@ pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
-def exported(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """`encoder-gate export tiny` with all three variants (artifacts from the suite's cache)."""
+def exported(cache_dir: Path, tiny_ctx, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`encoder-gate export tiny` with all three variants (artifacts from the suite's cache: the FP32
+    export is put there first, whichever test of this worker ran before)."""
     import contextlib
     import io
 
+    from encoder_gate.backends.onnx_backend import OnnxBackend
+
+    OnnxBackend("fp32").artifact(tiny_ctx)
     out = tmp_path_factory.mktemp("export") / "tiny-onnx"
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
