@@ -189,6 +189,9 @@ def ab_noise_arguments(parser: argparse.ArgumentParser) -> None:
                         help="trials of the A/B's rule replayed on windows of the rounds (default: 1000)")
     parser.add_argument("--max-rounds", type=int, default=ABSettings().max_rounds, metavar="N",
                         help=f"the most rounds a trial may use (default: {ABSettings().max_rounds})")
+    parser.add_argument("--blocks", type=int, default=None, metavar="N",
+                        help="blocks of extra work in B instead of calibrating to --slowdown (the same B "
+                             "in every condition)")
     parser.add_argument("--neighbour", action="store_true",
                         help="run a CPU-bound numpy process on another core while recording")
     parser.add_argument("--seed", type=int, default=0)
@@ -205,7 +208,7 @@ def run_ab_noise(args: argparse.Namespace) -> int:
     result = ab_noise.measure(args.model, args.backend, args.batch_size, slowdown=args.slowdown,
                               rounds=args.rounds, trials=args.trials, cache_dir=args.cache_dir,
                               neighbour=args.neighbour, seed=args.seed, max_rounds=args.max_rounds,
-                              progress=lambda m: print(m, file=sys.stderr))
+                              progress=lambda m: print(m, file=sys.stderr), blocks=args.blocks)
     print("\n".join(ab_noise.format_result(result)))
     if args.json is not None:
         write_json(args.json, result)

@@ -40,10 +40,12 @@ class SpeedCell:
 
 
 def decide_cells(cells: list[SpeedCell], settings: ABSettings) -> list[Decision]:
-    """Every cell judged at its Holm-adjusted level (one family: the session's cells)."""
+    """Every cell judged on all its rounds at its Holm-adjusted level (one family: the session's
+    cells), split over the looks as each look was."""
     p_values = [wilcoxon_slower_p(c.cell.log_ratios) for c in cells]
     levels = holm_levels(p_values, settings.alpha)
-    return [decide(c.cell.log_ratios, settings, level) for c, level in zip(cells, levels, strict=True)]
+    return [decide(c.cell.log_ratios, settings, settings.per_look(level))
+            for c, level in zip(cells, levels, strict=True)]
 
 
 def failed(decision: Decision, settings: ABSettings) -> bool:

@@ -6,7 +6,7 @@ random for that round (randomized multiple interleaved trials), and the cell is 
 the per-round log ratios log(PR time / base time) alone:
 
     cell = measure_cell(base_pass, pr_pass, clock="thread", settings=ABSettings())
-    decision = decide(cell.log_ratios, settings, alpha=settings.alpha)
+    decision = judge_at_looks(cell.log_ratios, settings, alpha=settings.alpha)
 
 The clock: with one intra-op thread both libraries compute in the calling thread, so the
 thread's CPU time (`time.thread_time`) decides: a neighbour process moves it far less than
@@ -15,13 +15,14 @@ spinning threads); both clocks are recorded and the verdict names the one that d
 
 A round is sized by time, as pyperf calibrates its loops: each arm runs enough passes over
 the texts to take about `round_seconds`, and a model so slow that one pass over all texts
-takes longer gets fewer texts (at least `min_texts`). Rounds go on while the cell is
-undecided, up to `budget_seconds` per cell.
+takes longer gets fewer texts (at least `min_texts`). The cell is judged at a few looks
+(10, 20, 40 rounds) and stops at the first that decides, or at its budget.
 
 The decision (:func:`decide`), with r the per-round log ratios and m = log(1 + min_effect):
 
-* fail: r is significantly above 0 (one-sided Wilcoxon signed-rank, p below the Holm-adjusted
-  alpha) and the slowdown's 95% bootstrap CI reaches past the minimum effect;
+* fail: r is significantly above 0 (one-sided Wilcoxon signed-rank, p below the cell's level:
+  alpha, Holm-adjusted across the session's cells, split over the looks at 10, 20 and 40
+  rounds) and the slowdown's 95% bootstrap CI reaches past the minimum effect;
 * pass: the CI's upper end stays within the minimum effect (any slowdown is smaller than it);
 * inconclusive: neither, with the rounds it would need at this spread.
 """
@@ -49,11 +50,10 @@ class ABSettings:
     """How an A/B cell is measured and judged."""
 
     min_effect: float = 0.05  # the smallest slowdown worth failing a PR for
-    alpha: float = 0.05  # one-sided, Holm-adjusted across the session's cells
-    min_rounds: int = 10
-    max_rounds: int = 80
-    budget_seconds: float = 25.0  # per cell, rounds included, warm-up and calibration not
-    round_seconds: float = 0.15  # each arm's share of a round, by calibration
+    alpha: float = 0.01  # one-sided, family-wise: Holm across the session's cells, split over the looks
+    looks: tuple[int, ...] = (10, 20, 40)  # the rounds at which a cell is judged (a group-sequential design)
+    budget_seconds: float = 30.0  # per cell, rounds included, warm-up and calibration not
+    round_seconds: float = 0.5  # each arm's share of a round, by calibration
     min_texts: int = 8
     inconclusive: InconclusiveMode = "warn"
 
@@ -62,6 +62,17 @@ class ABSettings:
             raise ValueError(f"the minimum effect is a fraction in (0, 1), e.g. 0.05; got {self.min_effect}")
         if not 0 < self.alpha < 0.5:
             raise ValueError(f"alpha must be in (0, 0.5); got {self.alpha}")
+        if not self.looks or list(self.looks) != sorted(set(self.looks)) or self.looks[0] < 2:
+            raise ValueError(f"looks must be increasing round counts of at least 2; got {self.looks}")
+
+    @property
+    def max_rounds(self) -> int:
+        return self.looks[-1]
+
+    def per_look(self, alpha: float) -> float:
+        """A look's level: `alpha` split evenly over the looks (Bonferroni), so peeking does not
+        inflate the false-alarm rate past `alpha`."""
+        return alpha / len(self.looks)
 
 
 def clock_for(threads: int) -> Clock:
@@ -161,7 +172,8 @@ def record_round(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[]
 def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *, clock: Clock,
                  settings: ABSettings, alpha: float, texts: int, seed: int = 0,
                  progress: Callable[[str], None] | None = None) -> Cell:
-    """Interleaved rounds until the cell is decided (at `alpha`) or its budget is spent.
+    """Interleaved rounds until the cell is decided at a look (each at `settings.per_look(alpha)`),
+    or its last look or its budget is reached.
 
     Each runner is called once first (warm-up), and that call calibrates the passes per round.
     """
@@ -173,9 +185,9 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
     started = time.perf_counter()
     while cell.rounds < settings.max_rounds:
         record_round(cell, base_run, pr_run, rng)
-        if cell.rounds < settings.min_rounds:
+        if cell.rounds not in settings.looks:
             continue
-        decided = decide(cell.log_ratios, settings, alpha).status != "inconclusive"
+        decided = decide(cell.log_ratios, settings, settings.per_look(alpha)).status != "inconclusive"
         if decided or time.perf_counter() - started > settings.budget_seconds:
             break
     if progress is not None:
@@ -229,6 +241,20 @@ def decide(log_ratios: Sequence[float] | np.ndarray, settings: ABSettings, alpha
         needed = math.ceil((k * sd / threshold) ** 2 * math.pi / 3)
     return Decision(status=status, ratio=math.exp(median), ci=(math.exp(low), math.exp(high)), p_value=p,
                     alpha=alpha, mde=mde, rounds=len(r), rounds_needed=needed)
+
+
+def judge_at_looks(log_ratios: Sequence[float] | np.ndarray, settings: ABSettings,
+                   alpha: float) -> Decision:
+    """The sequential rule replayed on recorded rounds: the decision at the first look that decides,
+    else at the last look the rounds reach (inconclusive)."""
+    r = np.asarray(log_ratios, dtype=np.float64)
+    reached = [n for n in settings.looks if n <= len(r)] or [len(r)]
+    decision = decide(r[:reached[0]], settings, settings.per_look(alpha))
+    for n in reached[1:]:
+        if decision.status != "inconclusive":
+            break
+        decision = decide(r[:n], settings, settings.per_look(alpha))
+    return decision
 
 
 def holm_levels(p_values: Sequence[float], alpha: float) -> list[float]:

@@ -4,8 +4,8 @@
 unchanged PR) and a copy made `slowdown` times slower with identical outputs (B,
 :mod:`encoder_gate.studies.slowdown`), and records interleaved rounds of all three in random
 order, timed on both clocks, exactly as the A/B test times its two arms. Each trial then
-replays the A/B's sequential rule (:func:`encoder_gate.speed.ab.decide`, min_rounds up to the
-rounds a cell's budget allows) on a window of consecutive recorded rounds starting at a random
+replays the A/B's sequential rule (:func:`encoder_gate.speed.ab.judge_at_looks`: judged at
+each look until one decides) on a window of consecutive recorded rounds starting at a random
 round: A/A' trials that fail are false alarms, A/B trials that fail are detections.
 
 With `neighbour`, a CPU-bound numpy process runs on the other core while the rounds are
@@ -30,7 +30,7 @@ from encoder_gate.cache import ArtifactCache
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.speed.ab import ABSettings, Clock, decide, passes_for, texts_within
+from encoder_gate.speed.ab import ABSettings, Clock, judge_at_looks, passes_for, texts_within
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.studies.slowdown import calibrate_blocks, slowed_onnx, thread_seconds
 
@@ -85,21 +85,15 @@ def trial_rates(base: Sequence[float], pr: Sequence[float], settings: ABSettings
     used = 0
     for _ in range(trials):
         start = int(rng.integers(0, len(r) - max_rounds + 1))
-        window = r[start:start + max_rounds]
-        status = "inconclusive"
-        n = settings.min_rounds
-        for n in range(settings.min_rounds, max_rounds + 1):
-            status = decide(window[:n], settings, settings.alpha).status
-            if status != "inconclusive":
-                break
-        counts[status] += 1
-        used += n
+        decision = judge_at_looks(r[start:start + max_rounds], settings, settings.alpha)
+        counts[decision.status] += 1
+        used += decision.rounds
     return {**{k: v / trials for k, v in counts.items()}, "mean_rounds": used / trials}
 
 
 def measure(model: str, backend: str, batch_size: int, *, slowdown: float, rounds: int, trials: int,
             cache_dir: Path, neighbour: bool, seed: int, max_rounds: int,
-            progress: Callable[[str], None]) -> dict[str, Any]:
+            progress: Callable[[str], None], blocks: int | None = None) -> dict[str, Any]:
     """Record the rounds and replay the rule on them; the whole result as a JSON-able dict."""
     cache = ArtifactCache(cache_dir)
     spec = resolve_model(model, cache, progress)
@@ -138,8 +132,11 @@ def measure(model: str, backend: str, batch_size: int, *, slowdown: float, round
         return thread_seconds(run)
 
     work = Path(cache_dir) / "ab-noise"
-    progress(f"calibrating a copy of {path.name} {slowdown:.2f}x slower")
-    blocks, calibrated = calibrate_blocks(time_of, path, work, slowdown)
+    if blocks is None:
+        progress(f"calibrating a copy of {path.name} {slowdown:.2f}x slower")
+        blocks, calibrated = calibrate_blocks(time_of, path, work, slowdown)
+    else:  # given (e.g. the count a quiet calibration found): B is then the same file in every condition
+        calibrated = float("nan")
     slow = slowed_onnx(path, work / "slow.onnx", blocks)
     arms = {name: pass_of(open_session(p, "cpu", 1)) for name, p in (("A", path), ("A2", path), ("B", slow))}
     for run in arms.values():
@@ -163,7 +160,8 @@ def measure(model: str, backend: str, batch_size: int, *, slowdown: float, round
     out: dict[str, Any] = {"model": model, "backend": backend, "batch_size": batch_size, "rounds": rounds,
                            "trials": trials, "max_rounds": max_rounds, "neighbour": neighbour,
                            "slowdown_target": slowdown, "slowdown_calibrated": calibrated, "blocks": blocks,
-                           "passes": passes, "texts": len(texts), "clocks": {}}
+                           "passes": passes, "texts": len(texts), "clocks": {},
+                           "series": {"thread": thread, "wall": wall}}
     for clock, series in (("thread", thread), ("wall", wall)):
         c: Clock = clock  # type: ignore[assignment]
         aa = np.log(np.asarray(series["A2"]) / np.asarray(series["A"]))
@@ -182,7 +180,7 @@ def format_result(result: dict[str, Any]) -> list[str]:
     """The result as a markdown table, one row per clock."""
     lines = [f"{result['backend']} of {result['model']}, batch {result['batch_size']}, one thread, "
              f"{result['texts']} texts x {result['passes']} pass(es) per arm; B = a copy "
-             f"{result['slowdown_calibrated']:.3f}x slower by calibration ({result['blocks']} blocks); "
+             f"with {result['blocks']} blocks of extra work; "
              f"{result['rounds']} recorded rounds, {result['trials']} trials of up to {result['max_rounds']} "
              f"rounds" + (", CPU-bound neighbour on the other core" if result["neighbour"] else ", quiet"),
              "",
