@@ -21,6 +21,7 @@ import numpy as np
 
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, split_precision
+from encoder_gate.cache import sha256_file
 from encoder_gate.config import GateConfig, read_pyproject_table
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
@@ -36,6 +37,13 @@ def _in_checkout(value: str, root: Path) -> str:
     if candidate.is_absolute() or value in BUILTIN_MODELS:
         return value
     return str((root / candidate).resolve()) if (root / candidate).exists() else value
+
+
+def _same_dataset(base: str, pr: str) -> bool:
+    """The same source: equal names, or two files (one in each checkout) with equal bytes."""
+    if base == pr:
+        return True
+    return Path(base).is_file() and Path(pr).is_file() and sha256_file(Path(base)) == sha256_file(Path(pr))
 
 
 def _backend_in_checkout(name: str, root: Path) -> str:
@@ -112,8 +120,9 @@ class BaseSide:
     def dataset_note(self) -> str | None:
         """Why the base's own evaluation set differs from the one both sides are judged on, or None."""
         b, p = self.session.config, self.pr.config
-        same = ("dataset", "split", "dataset_variant", "texts")
-        if all(getattr(b, k) == getattr(p, k) for k in same):
+        same = ("split", "dataset_variant", "texts")
+        if _same_dataset(b.dataset, _in_checkout(p.dataset, Path.cwd())) and \
+                all(getattr(b, k) == getattr(p, k) for k in same):
             return None
         return (f"the base configured dataset {b.dataset!r} (split {b.split}, {b.dataset_variant}); both "
                 f"sides are judged on the PR's, {p.dataset!r} (split {p.split}, {p.dataset_variant})")
