@@ -1,13 +1,15 @@
 """The PR-vs-base half of the plugin: `--gate-base DIR` opens the base, the vs-base tests run, and
 the session ends with their decisions (Holm across the speed cells) in ab.json and the terminal.
 
-Without `--gate-base` the vs-base tests are deselected. With it, pytest-benchmark's own
+Without `--gate-base` the vs-base tests are not collected at all (no count, no skip line). With
+it, pytest-benchmark's own
 benchmarks are deselected too: the A/B answers "is this PR slower than its base" within one
 session, and a saved run (`--benchmark-compare`) is for history, run without `--gate-base`.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -46,8 +48,21 @@ def open_base(config: pytest.Config, session: GateSession) -> None:
     config.stash[ACCURACY] = {}
 
 
-def is_vs_base(item: pytest.Item) -> bool:
-    return any(name in getattr(item, "fixturenames", ()) for name in AB_FIXTURES)
+def takes_ab_fixtures(obj: object) -> bool:
+    """Whether a test function asks for a vs-base fixture."""
+    try:
+        params = inspect.signature(obj).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return any(name in params for name in AB_FIXTURES)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[Any] | None:
+    """Without --gate-base, a vs-base test is not collected: it has nothing to compare."""
+    if BASE_KEY in collector.config.stash or not callable(obj) or not name.startswith("test"):
+        return None
+    return [] if takes_ab_fixtures(obj) else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -59,10 +74,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    with_base = BASE_KEY in config.stash
-    dropped = [item for item in items
-               if (is_vs_base(item) and not with_base)
-               or (with_base and "benchmark" in getattr(item, "fixturenames", ()))]
+    """With --gate-base, pytest-benchmark's benchmarks are deselected (the A/B answers the PR)."""
+    if BASE_KEY not in config.stash:
+        return
+    dropped = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         gone = set(map(id, dropped))

@@ -8,7 +8,7 @@
   rounds of random order, timed on the thread's CPU time with one intra-op thread; the cells
   are decided together at the session's end (Holm across cells), see encoder_gate.speed.ab.
 
-Without `--gate-base` these tests are deselected.
+Without `--gate-base` these tests are not collected at all.
 """
 
 from __future__ import annotations
