@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from encoder_gate import __version__
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, is_backend_name, known_backends
 from encoder_gate.commands.layout import (
     COMPARE_FAIL,
@@ -455,5 +456,5 @@ def package_version() -> str:
     try:
         found = version("encoder-gate")
     except PackageNotFoundError:
-        from encoder_gate import __version__ as found
+        found = __version__
     return found.split("+", 1)[0]

@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import Batch, BuildContext, Runner
+from encoder_gate.backends.onnx_backend import OnnxBackend, PrebuiltOnnxBackend
+from encoder_gate.backends.torch_backend import TorchBackend
+from encoder_gate.models.spec import spec_from_dir
 
 DAMAGES = ("mask_ignored", "labels_permuted", "truncated_16", "perturbed_layer", "int4_weights")
 
@@ -101,10 +104,6 @@ def int4_onnx(fp32_onnx: Path, out: Path) -> Path:
 
 def damaged_runner(damage: str, ctx: BuildContext, workdir: Path) -> Runner:
     """Build the damaged backend `damage` for the model in `ctx`."""
-    from encoder_gate.backends.onnx_backend import OnnxBackend, PrebuiltOnnxBackend
-    from encoder_gate.backends.torch_backend import TorchBackend
-    from encoder_gate.models.spec import spec_from_dir
-
     if damage == "perturbed_layer":
         path = perturbed_model_dir(ctx, workdir / "perturbed")
         spec: Any = replace(spec_from_dir("perturbed", path, "local"), task=ctx.model.task)
