@@ -130,7 +130,7 @@ class Decision:
         return text
 
 
-def _timed(run: Callable[[], object], passes: int) -> tuple[float, float]:
+def timed(run: Callable[[], object], passes: int = 1) -> tuple[float, float]:
     """(thread CPU seconds, wall seconds) of `passes` calls of `run`."""
     wall0, cpu0 = time.perf_counter(), time.thread_time()
     for _ in range(passes):
@@ -159,7 +159,7 @@ def record_round(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[]
     arms = [("base", base_run), ("pr", pr_run)]
     for i in rng.permutation(2):
         side, run = arms[i]
-        cpu, wall = _timed(run, cell.passes)
+        cpu, wall = timed(run, cell.passes)
         decided = cpu if cell.clock == "thread" else wall
         if side == "base":
             cell.base.append(decided)
@@ -177,8 +177,8 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
 
     Each runner is called once first (warm-up), and that call calibrates the passes per round.
     """
-    cpu, wall = _timed(pr_run, 1)
-    _timed(base_run, 1)
+    cpu, wall = timed(pr_run, 1)
+    timed(base_run, 1)
     cell = Cell(clock=clock, texts=texts, passes=passes_for(cpu if clock == "thread" else wall,
                                                              settings.round_seconds))
     rng = np.random.default_rng(seed)

@@ -30,7 +30,7 @@ from encoder_gate.cache import ArtifactCache
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.speed.ab import ABSettings, Clock, judge_at_looks, passes_for, texts_within
+from encoder_gate.speed.ab import ABSettings, Clock, judge_at_looks, passes_for, texts_within, timed
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.studies.slowdown import calibrate_blocks, slowed_onnx, thread_seconds
 
@@ -63,11 +63,9 @@ def record(arms: dict[str, Callable[[], object]], rounds: int, passes: int, seed
     for r in range(rounds):
         for i in rng.permutation(len(names)):
             name = names[i]
-            w0, c0 = time.perf_counter(), time.thread_time()
-            for _ in range(passes):
-                arms[name]()
-            thread[name].append(time.thread_time() - c0)
-            wall[name].append(time.perf_counter() - w0)
+            cpu, elapsed = timed(arms[name], passes)
+            thread[name].append(cpu)
+            wall[name].append(elapsed)
         if (r + 1) % 50 == 0:
             progress(f"{r + 1}/{rounds} rounds ({time.monotonic() - started:.0f}s)")
     return thread, wall

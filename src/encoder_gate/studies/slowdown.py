@@ -11,7 +11,6 @@ slower a number of blocks makes a given model is measured, not assumed (`calibra
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from encoder_gate.errors import GateError
+from encoder_gate.speed.ab import timed
 
 PREFIX = "encoder_gate_slowdown"
 
@@ -85,7 +85,4 @@ def calibrate_blocks(time_of: Callable[[Path], float], src: Path, workdir: Path,
 
 def thread_seconds(run: Callable[[], object], repeats: int = 1) -> float:
     """The calling thread's CPU seconds of `repeats` calls of `run`."""
-    start = time.thread_time()
-    for _ in range(repeats):
-        run()
-    return time.thread_time() - start
+    return timed(run, repeats)[0]

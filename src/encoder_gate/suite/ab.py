@@ -13,11 +13,9 @@ Without `--gate-base` these tests are not collected at all.
 
 from __future__ import annotations
 
-import time
-
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.ab import SpeedCell, ab_settings, accuracy_entry
-from encoder_gate.speed.ab import clock_for, measure_cell, texts_within
+from encoder_gate.speed.ab import clock_for, measure_cell, texts_within, timed
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.speed.results import case_id
 
@@ -50,9 +48,7 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     # longer than a round's share gets fewer texts (never fewer than min_texts)
     plan = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
     pr.warmup(plan.shapes)
-    started = time.thread_time()
-    _pass_over(pr, plan.batches)()
-    keep = texts_within(time.thread_time() - started, len(texts), settings)
+    keep = texts_within(timed(_pass_over(pr, plan.batches))[0], len(texts), settings)
     if keep < len(texts):
         texts = texts[:keep]
         plan = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
