@@ -16,6 +16,30 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _import_the_heavy_stack_once() -> None:
+    """Import torch's and transformers' model-loading modules before any test runs.
+
+    An in-process pytester run (`pytester.runpytest`) snapshots sys.modules and drops every
+    module imported during it. torch registers C++ operator libraries at import
+    (`torch.distributed._functional_collectives`, pulled in by transformers' model loading),
+    and a second import of such a module fails ("Only a single TORCH_LIBRARY can be used ...").
+    So if an in-process run happened to be the first in an xdist worker to load a model, every
+    later test in that worker errored, depending on how xdist spread the tests: imported here,
+    these modules are in every snapshot and are never dropped.
+    """
+    import onnxruntime  # noqa: F401
+    import torch
+    import torch.distributed.tensor  # noqa: F401
+    import transformers.modeling_utils  # noqa: F401
+    from transformers.models.albert import modeling_albert  # noqa: F401
+    from transformers.models.bert import modeling_bert  # noqa: F401
+    from transformers.models.distilbert import modeling_distilbert  # noqa: F401
+    from transformers.models.roberta import modeling_roberta  # noqa: F401
+
+
+_import_the_heavy_stack_once()
+
+
 @pytest.fixture(autouse=True)
 def _no_xdist_worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under `pytest -n`, pytester subprocesses would inherit PYTEST_XDIST_WORKER, and

@@ -3,6 +3,7 @@ and end to end with real timing (no mocked clocks) on real files."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.base import base_config
-from encoder_gate.speed.ab import ABSettings, Cell, decide, holm_levels, passes_for
+from encoder_gate.speed.ab import ABSettings, Cell, decide, fits_budget, holm_levels, passes_for
 
 SETTINGS = ABSettings()
 
@@ -47,6 +48,31 @@ def test_rounds_are_sized_by_time():
     assert passes_for(0.01, 0.15) == 15 and passes_for(0.5, 0.15) == 1 and passes_for(0.0, 0.15) == 1
     cell = Cell(clock="thread", base=[1.0, 1.0], pr=[1.1, 1.2])
     assert np.allclose(cell.log_ratios, np.log([1.1, 1.2]))
+
+
+def test_a_cell_stops_at_the_last_look_its_pace_reaches_within_the_budget():
+    """Budget 25 s, looks 10/20/40: 10 rounds in 11 s go on to 20 (22 s projected); 10 rounds in
+    14 s stop (28 s projected); the last look ends the cell whatever the time."""
+    looks = (10, 20, 40)
+    assert fits_budget(10, 11.0, looks, 25.0) and not fits_budget(10, 14.0, looks, 25.0)
+    assert not fits_budget(20, 22.0, looks, 25.0) and not fits_budget(40, 1.0, looks, 25.0)
+
+
+def test_the_first_look_has_the_rounds_a_wilcoxon_test_needs_to_fail_at_its_level():
+    """The exact one-sided Wilcoxon p of n rounds is at least 2**-n: one cell at alpha 0.01 can
+    fail at 10 rounds; a cell of ten (Holm's strictest level, 0.001) needs 12, so its first look
+    moves there; at every first look, rounds all slower do reach the level."""
+    from scipy import stats
+
+    assert SETTINGS.looks_for(0.01) == (10, 20, 40)
+    assert SETTINGS.looks_for(0.001) == (12, 20, 40)
+    for alpha in (0.01, 0.001, 0.0001):
+        first = SETTINGS.looks_for(alpha)[0]
+        all_slower = np.linspace(0.05, 0.1, first)
+        assert stats.wilcoxon(all_slower, alternative="greater").pvalue < SETTINGS.per_look(alpha)
+        if first > SETTINGS.looks[0]:  # raised: one round fewer could not have failed
+            fewer = np.linspace(0.05, 0.1, first - 1)
+            assert stats.wilcoxon(fewer, alternative="greater").pvalue >= SETTINGS.per_look(alpha)
 
 
 def test_a_missing_base_or_one_without_a_table_is_a_clear_error(tmp_path: Path):
@@ -92,11 +118,77 @@ def test_the_same_dataset_in_both_checkouts_is_no_difference(tmp_path: Path, mon
     assert side.dataset_note is not None and "both sides are judged on the PR's" in side.dataset_note
 
 
+def test_a_base_ref_is_checked_out_in_one_reused_worktree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """--gate-base-ref REF: the project's directory as of REF, in a worktree the next session reuses;
+    an unknown ref and a directory outside git are clear errors."""
+    import subprocess
+
+    from encoder_gate.runtime.worktree import base_worktree
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    repo = tmp_path / "repo"
+    (repo / "project").mkdir(parents=True)
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (repo / "project" / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\n')
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    first = git("rev-parse", "HEAD")
+    (repo / "project" / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "default"\n')
+    git("commit", "-qam", "pr")
+
+    base = base_worktree(repo / "project", first)
+    assert base.name == "project" and 'model = "tiny"' in (base / "pyproject.toml").read_text()
+    again = base_worktree(repo / "project", "HEAD")
+    assert again == base and 'model = "default"' in (again / "pyproject.toml").read_text()
+    with pytest.raises(GateError, match="no such commit"):
+        base_worktree(repo / "project", "no-such-branch")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(GateError, match="is not in a git repository"):
+        base_worktree(tmp_path / "plain", "HEAD")
+    with pytest.raises(GateError, match="both name the base"):
+        GateConfig(base=base, base_ref="HEAD")
+
+
 def test_a_wrong_gate_base_is_a_usage_error_before_anything_is_built(pytester: pytest.Pytester):
     result = pytester.runpytest("--gate-base", str(pytester.path / "no-such-checkout"),
                                 "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*encoder-gate: --gate-base * is not a directory*"])
+
+
+def test_a_base_session_that_compared_nothing_fails_and_says_why(pytester: pytest.Pytester, cache_dir: Path,
+                                                                  tmp_path: Path):
+    """--gate-base whose vs-base tests all skipped (no GPU), or whose base shares no backend with
+    the PR, compared nothing: the session fails and says why, unless --gate-allow-skip."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the vs-base tests would not skip")
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch"]\n')
+    pytester.makepyfile(test_vs_base="from encoder_gate.suite.ab import *  # noqa: F403\n")
+    args = ["--gate-model", "tiny", "--gate-backends", "torch", "--gate-base", str(base),
+            "-k", "accuracy_vs_base", "--gate-cache-dir", str(cache_dir),
+            "--gate-report-dir", str(tmp_path / "report"), "-p", "no:cacheprovider"]
+    skipped = pytester.runpytest_subprocess(*args, "--gate-device", "cuda")
+    assert skipped.ret == pytest.ExitCode.TESTS_FAILED, skipped.stdout.str()[-2000:]
+    skipped.stdout.fnmatch_lines(["*nothing was compared with the base*",
+                                  "*every vs-base test was skipped*", "*torch: *cuda*"])
+    allowed = pytester.runpytest_subprocess(*args, "--gate-device", "cuda", "--gate-allow-skip")
+    assert allowed.ret == pytest.ExitCode.OK, allowed.stdout.str()[-2000:]
+
+    (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["onnx-int8"]\n')
+    disjoint = pytester.runpytest_subprocess(*args)
+    assert disjoint.ret == pytest.ExitCode.TESTS_FAILED, disjoint.stdout.str()[-2000:]
+    disjoint.stdout.fnmatch_lines(
+        ["*the base (onnx-int8) and this PR (torch) configure no backend in common*"])
 
 
 # --- end to end, real timing -----------------------------------------------------------------
@@ -190,6 +282,9 @@ def test_a_retrained_model_that_lost_accuracy_fails_and_is_named_as_the_model(
     common = 'backends = ["torch"]\nf1-rule = "regression"\nlimit = 400\n'
     base = checkout(tmp_path / "base", 'model = "default"\n' + common)
     pr = checkout(tmp_path / "pr", 'model = "model"\n' + common)
-    result = run_ab(pytester, monkeypatch, pr, base, cache_dir, "-k", "accuracy_vs_base")
+    # under pytest-xdist, as a user's CI may run it: the worker's result reaches the controller
+    result = run_ab(pytester, monkeypatch, pr, base, cache_dir, "-k", "accuracy_vs_base", "-n", "2")
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2500:]
     result.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the base's (default*"])
+    report = json.loads((pr / "report" / "ab.json").read_text())
+    assert report["accuracy"]["torch"]["passed"] is False and report["accuracy"]["torch"]["delta"] < 0

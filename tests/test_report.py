@@ -174,3 +174,47 @@ def test_report_has_worker_throughput_and_peak_memory_per_backend(tmp_path):
     assert "| onnx-int8 | int8 | 256 (4.00x) | 1,024 (4.00x) |" in md
     assert "## Peak memory per backend (MB)" in md and "one of 2 worker processes" in md
     assert "| torch | 90.9 | 701 | 704 |" in md and "| onnx-int8 | 90.9 | 251 | 254 |" in md
+
+
+def ab_document(model_hash: str = "abc") -> dict:
+    """An ab.json as a --gate-base session writes it: two speed cells decided from their rounds
+    (one unchanged, one 12% slower) and one accuracy row."""
+    import numpy as np
+
+    from encoder_gate.reporting.ab import SpeedCell, speed_entry
+    from encoder_gate.speed.ab import ABSettings, Cell, decide
+
+    settings = ABSettings()
+    rng = np.random.default_rng(0)
+    speed = []
+    for backend, factor in (("onnx-fp32", 1.0), ("onnx-int8", 1.12)):
+        base = list(1.0 + rng.normal(0, 0.01, 20))
+        pr = [b * factor * (1 + rng.normal(0, 0.01)) for b in base]
+        cell = Cell(clock="thread", texts=64, base=base, pr=pr, base_wall=base, pr_wall=pr)
+        decision = decide(cell.log_ratios, settings, settings.alpha)
+        speed.append(speed_entry(SpeedCell(backend, "model-normal-bs8-bucketed", cell), decision, settings))
+    return {"model": {"name": "m", "content_hash": model_hash}, "base": {"dir": "../base"},
+            "settings": {"min_effect": 0.05}, "speed": speed,
+            "accuracy": {"torch": {"passed": False, "metric": "micro_f1", "pr": 0.66, "base": 0.71,
+                                   "delta": -0.05, "delta_ci": [-0.07, -0.03]}}}
+
+
+def test_an_ab_json_becomes_a_vs_base_plot_and_tables(tmp_path: Path):
+    """The report draws ab.json (speed ratios and accuracy changes with their CIs) beside its
+    tables, and leaves out an ab.json of another model than the accuracy file, saying so."""
+    ab = tmp_path / "ab.json"
+    ab.write_text(json.dumps(ab_document()))
+    files = report.write_report(tmp_path / "out", None, None, tmp_path / "no-saves", ab)
+    plot = tmp_path / "out" / "vs_base.png"
+    assert plot in files.plots and plot.read_bytes()[:8] == PNG_MAGIC
+    md = files.markdown.read_text()
+    assert "## This PR against its base" in md and "![vs_base](vs_base.png)" in md
+    assert "| onnx-fp32 | model-normal-bs8-bucketed | pass |" in md
+    assert "| onnx-int8 | model-normal-bs8-bucketed | fail |" in md
+    assert "| torch | micro_f1 | 0.6600 | 0.7100 | -0.0500 [-0.0700, -0.0300] | FAIL |" in md
+
+    acc = tmp_path / "accuracy.json"
+    acc.write_text(json.dumps({"model": {"name": "other", "content_hash": "zzz"}, "backends": {}}))
+    other = report.write_report(tmp_path / "other", None, acc, tmp_path / "no-saves", ab)
+    text = other.markdown.read_text()
+    assert "is of another model than the accuracy file: left out" in text and "vs_base" not in text

@@ -70,9 +70,11 @@ class GateConfig:
     # Per-label check: the share of its reference F1 each label keeps, for every backend
     # (None: the backend's per_label_keep in tolerances.py).
     per_label_keep: float | None = None
-    # The PR against its base in one session (--gate-base DIR, a checkout of the base): the
-    # smallest slowdown worth failing for, how an undecided cell counts, and each cell's time.
+    # The PR against its base in one session (--gate-base DIR, a checkout of the base, or
+    # --gate-base-ref REF, checked out in a git worktree): the smallest slowdown worth failing
+    # for, how an undecided cell counts, and each cell's time.
     base: Path | None = None
+    base_ref: str | None = None
     min_slowdown: float = 0.05
     inconclusive: InconclusiveMode = "warn"
     ab_budget: float = 25.0
@@ -99,6 +101,9 @@ class GateConfig:
             raise GateError(f"per-label-keep must be a share of the reference F1 in [0, 1], got "
                             f"{self.per_label_keep} (--gate-per-label-keep)")
         _check_literal("inconclusive", self.inconclusive, InconclusiveMode, "--gate-inconclusive")
+        if self.base is not None and self.base_ref:
+            raise GateError(f"--gate-base {self.base} and --gate-base-ref {self.base_ref} both name the "
+                            "base; pass one")
         if not 0 < self.min_slowdown < 1:
             raise GateError(f"min-slowdown is a fraction in (0, 1), e.g. 0.05 for 5%; got "
                             f"{self.min_slowdown} (--gate-min-slowdown)")

@@ -81,13 +81,15 @@ class LabelResult:
             "changed": len(self.changed),
         }
 
-    def failure_message(self, texts: Sequence[str], k: int = N_EXAMPLES) -> str:
-        """Plain words: the label, its support, both F1s, why, and up to ``k`` changed examples."""
+    def failure_message(self, texts: Sequence[str], k: int = N_EXAMPLES,
+                        sides: tuple[str, str] = ("reference", "backend")) -> str:
+        """Plain words: the label, its support, both F1s, why, and up to ``k`` changed examples.
+        ``sides`` names what was compared: (the reference, the judged), e.g. ("base", "PR")."""
         p = "not tested (low support)" if self.p_value is None else f"{self.p_value:.3g} (Holm-adjusted)"
         verb = {"pass": "passes", "fail": "fails", "low-support": "is not judged"}[self.verdict]
         lines = [
             f"label {self.label!r} (support {self.support}) {verb}: {self.reason}.",
-            f"  F1 {self.f1_ref:.4f} (reference) -> {self.f1:.4f} (backend), keep {self.keep:.2f} needs "
+            f"  F1 {self.f1_ref:.4f} ({sides[0]}) -> {self.f1:.4f} ({sides[1]}), keep {self.keep:.2f} needs "
             f">= {self.keep * self.f1_ref:.4f}; McNemar p = {p}: "
             f"{self.b} lost, {self.c} gained (decisions vs gold).",
             f"  {len(self.changed)} examples changed their decision for this label"

@@ -21,7 +21,7 @@ from pathlib import Path
 from encoder_gate.commands import export, init
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.benchmarks import write_report
-from encoder_gate.reporting.verdict import write_verdict
+from encoder_gate.reporting.verdict import AB_FILE, write_verdict
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.files import benchmark_files, load_benchmarks
 from encoder_gate.speed.results import write_json
@@ -29,6 +29,7 @@ from encoder_gate.studies import ab_noise, accuracy_noise
 from encoder_gate.studies.speed_noise import format_noise, speed_gate_noise
 
 DEFAULT_ACCURACY = Path(".encoder-gate/accuracy.json")
+DEFAULT_AB = Path(".encoder-gate") / AB_FILE
 DEFAULT_REPORT_DIR = Path(".encoder-gate/report")
 DEFAULT_BENCHMARKS_ROOT = Path(".benchmarks")
 DEFAULT_VERDICT_DIR = Path(".encoder-gate")
@@ -50,6 +51,8 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default: the newest save under {DEFAULT_BENCHMARKS_ROOT})")
     parser.add_argument("--accuracy", type=Path, metavar="FILE",
                         help=f"accuracy.json of an accuracy run (default: {DEFAULT_ACCURACY} if it exists)")
+    parser.add_argument("--ab", type=Path, metavar="FILE",
+                        help=f"ab.json of a --gate-base session (default: {DEFAULT_AB} if it exists)")
     parser.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR, metavar="DIR",
                         help="output directory for benchmarks.md and the PNGs "
                              f"(default: {DEFAULT_REPORT_DIR})")
@@ -59,11 +62,15 @@ def run_report(args: argparse.Namespace) -> int:
     accuracy = args.accuracy
     if accuracy is None and DEFAULT_ACCURACY.is_file():
         accuracy = DEFAULT_ACCURACY
-    files = write_report(args.out, args.benchmarks, accuracy, DEFAULT_BENCHMARKS_ROOT)
+    ab = args.ab
+    if ab is None and DEFAULT_AB.is_file():
+        ab = DEFAULT_AB
+    files = write_report(args.out, args.benchmarks, accuracy, DEFAULT_BENCHMARKS_ROOT, ab)
     for source in files.sources:
         print(f"read {source}")
-    if accuracy is not None:
-        print(f"read {accuracy}")
+    for used in (accuracy, ab):
+        if used is not None:
+            print(f"read {used}")
     print(f"wrote {files.markdown}")
     for plot in files.plots:
         print(f"wrote {plot}")

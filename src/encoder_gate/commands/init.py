@@ -31,7 +31,6 @@ from typing import Any, Literal
 from encoder_gate import __version__
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, is_backend_name, known_backends
 from encoder_gate.commands.layout import (
-    COMPARE_FAIL,
     PYPROJECT,
     TABLE_NAME,
     THIN_MODULES,
@@ -200,15 +199,14 @@ def run_init(request: InitRequest) -> tuple[InitPlan, list[str]]:
 def next_steps(root: Path) -> list[str]:
     """The short "next steps" block printed after a successful init."""
     cd = [f"  cd {root.as_posix()}"] if root.as_posix() != "." else []
-    width = len(f"pytest benchmarks --benchmark-compare --benchmark-compare-fail={COMPARE_FAIL}") + 2
+    ab = "pytest accuracy benchmarks --gate-base-ref main"
+    width = len(ab) + 2
     return [
         "next steps:",
         *cd,
         f"  {'pytest accuracy':<{width}}# the accuracy gate",
-        f"  {'pytest benchmarks --benchmark-autosave':<{width}}# on the base: save the speed baseline",
-        f"  {f'pytest benchmarks --benchmark-compare --benchmark-compare-fail={COMPARE_FAIL}':<{width}}"
-        "# on the PR: compare with it",
-        f"  commit the files above: {WORKFLOW_PATH} runs both gates on every pull request",
+        f"  {ab:<{width}}# this branch against main, in one session (as the workflow gates a PR)",
+        f"  commit the files above: {WORKFLOW_PATH} runs the gate on every pull request",
     ]
 
 

@@ -5,29 +5,24 @@ Used by `encoder-gate init` (:mod:`encoder_gate.commands.init`).
 
 from __future__ import annotations
 
-from encoder_gate.commands.layout import (
-    BASE_SPEEDUPS,
-    CACHE_DIR_NAME,
-    COMPARE_FAIL,
-    PYPROJECT,
-    SPEED_MODULE,
-    STORE_DIR_NAME,
-)
+from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT
+from encoder_gate.config import GateConfig
+from encoder_gate.reporting.verdict import AB_FILE
 
 _WORKFLOW = """\
 # Gate every pull request on accuracy and speed with encoder-gate (written by `encoder-gate init`).
 #
-# One job on one runner: the PR's base is benchmarked first, then the PR, so both
-# measurements share the runner's speed and only their difference matters.
-#   1. base: `pytest benchmarks --benchmark-autosave` saves the speed baseline to $STORE, and
-#      .encoder-gate/speedups.json (each backend's speedup over torch eager, same run);
-#   2. PR: `pytest accuracy` (drift, F1 and padding for every backend), then the same
-#      benchmarks with --benchmark-compare-fail=@COMPARE_FAIL@ (a benchmark whose minimum time
-#      grew more than that fails) and the base's speedups (a backend whose speedup over torch
-#      eager fell fails);
-#   3. always: the report (markdown tables + PNG plots), the verdict in the job summary and
-#      the raw results as an artifact.
-# Both gates run even when the other one fails; the job fails when either does.
+# One job, one runner, one pytest session: the PR against its base, checked out beside it.
+#   `pytest accuracy benchmarks --gate-base ../base` builds every backend twice, the base's and
+#   the PR's (what the PR did not change is built once: artifacts are content-addressed);
+#   - speed: each (backend, batch size) times the base and the PR in interleaved rounds of
+#     random order on the thread's CPU time, so the runner's load hits both alike; a cell fails
+#     when the PR is significantly and at least @MIN_SLOWDOWN@ slower (Holm across cells);
+#   - accuracy: each backend's F1 against the base's on the PR's texts (paired bootstrap CI,
+#     McNemar, per label), and the usual checks of every backend against this PR's torch.
+#   Then, always: the report (tables + PNG plots), the verdict in the job summary, and the raw
+#   results as an artifact. The PR that adds encoder-gate has no base to compare with: it is
+#   gated on its own (accuracy, and each backend's speedup over torch eager in the same run).
 name: encoder-gate
 
 on:
@@ -35,13 +30,11 @@ on:
 
 env:
   PIP_DISABLE_PIP_VERSION_CHECK: "1"
-  # timed rounds per benchmark and texts per batch sweep: enough to gate, short enough for CI
+  # without a base only: timed rounds per benchmark and texts per batch sweep
   ENCODER_GATE_BENCH_ROUNDS: "5"
   ENCODER_GATE_BENCH_TEXTS: "32"
-  # the suite's artifact cache (models, exported ONNX files), shared by both runs
+  # the suite's artifact cache (models, exported ONNX files), shared by the base and the PR
   CACHE: ${{ github.workspace }}/@CACHE_DIR@
-  # pytest-benchmark's saves: the base's, then the PR's
-  STORE: ${{ github.workspace }}/@STORE_DIR@
   # a private model on the Hugging Face hub needs a token (add it as a repository secret):
   # HF_TOKEN: ${{ secrets.HF_TOKEN }}
 
@@ -65,7 +58,8 @@ jobs:
         with:
           python-version: "3.11"
 
-      # one environment for both runs, so the same encoder-gate judges the base and the PR
+      # one environment, the PR's, judges both sides (a PR that upgrades onnxruntime is
+      # measured with the new onnxruntime on both; the verdict says so)
       - name: Install encoder-gate
         id: install
         run: |
@@ -78,7 +72,7 @@ jobs:
 
       # the artifact cache is content-addressed (entries are keyed by the model's files and
       # the toolchain), so restoring an older cache is safe; it is saved at the end even when
-      # a gate failed, so the next push does not rebuild the exports
+      # the gate failed, so the next push does not rebuild the exports
       - name: Restore the artifact cache
         id: cache
         uses: actions/cache/restore@v4
@@ -88,55 +82,24 @@ jobs:
           restore-keys: |
             encoder-gate-${{ runner.os }}-
 
-      # 1. the baseline. Skipped when the base has no encoder-gate benchmarks yet (the PR
-      #    that adds encoder-gate); a failing base only warns, since the gate judges the PR
-      - name: Benchmarks on the base (the baseline)
-        working-directory: base
-        run: |
-          if [ ! -f @SPEED_MODULE@ ]; then
-            echo "::notice::the base has no @SPEED_MODULE@ yet (this PR adds encoder-gate): no speed baseline"
-            exit 0
-          fi
-          status=0
-          pytest benchmarks --benchmark-autosave --benchmark-storage "file://$STORE" \\
-            --gate-cache-dir "$CACHE" || status=$?
-          if [ -f .encoder-gate/speedups.json ]; then
-            cp .encoder-gate/speedups.json "$GITHUB_WORKSPACE/@BASE_SPEEDUPS@"
-          fi
-          if [ "$status" -ne 0 ]; then
-            echo "::warning::the base's benchmarks failed (exit $status): the PR is compared with their saves"
-          fi
-
-      # 2. the PR. `!cancelled()` rather than the default success(): the speed gate runs even
-      #    after a failed accuracy gate; each failed step still fails the job
-      - name: Accuracy gate on the PR
-        if: ${{ !cancelled() && steps.install.outcome == 'success' }}
+      - name: Gate the PR against its base
         working-directory: pr
         run: |
-          pytest accuracy --gate-cache-dir "$CACHE"
-
-      - name: Speed gate on the PR (compared with the base)
-        if: ${{ !cancelled() && steps.install.outcome == 'success' }}
-        working-directory: pr
-        run: |
-          compare=()
-          if [ -n "$(ls -A "$STORE" 2>/dev/null)" ]; then
-            compare+=(--benchmark-compare --benchmark-compare-fail=@COMPARE_FAIL@)
+          base=()
+          if grep -qs '^\\[tool\\.encoder-gate[].]' ../base/@PYPROJECT@; then
+            base=(--gate-base ../base)
           else
-            echo "::notice::the base saved no benchmarks: the PR's speed is measured, not compared"
+            echo "::notice::the base has no [tool.encoder-gate] yet (this PR adds encoder-gate):" \\
+              "the PR is gated on its own, not against a base"
           fi
-          if [ -f "$GITHUB_WORKSPACE/@BASE_SPEEDUPS@" ]; then
-            compare+=(--gate-speedup-baseline "$GITHUB_WORKSPACE/@BASE_SPEEDUPS@")
-          fi
-          pytest benchmarks --benchmark-autosave --benchmark-storage "file://$STORE" \\
-            --gate-cache-dir "$CACHE" "${compare[@]}"
+          pytest accuracy benchmarks --gate-cache-dir "$CACHE" "${base[@]}"
 
-      # 3. always, pass or fail: the report, the verdict and the raw results
+      # always, pass or fail: the report, the verdict and the raw results
       - name: Report
         if: ${{ always() && steps.install.outcome == 'success' }}
         working-directory: pr
         run: |
-          encoder-gate report --benchmarks "$STORE" --out .encoder-gate/report
+          encoder-gate report --out .encoder-gate/report
 
       - name: Verdict in the job summary
         if: ${{ always() && steps.install.outcome == 'success' }}
@@ -152,10 +115,9 @@ jobs:
           path: |
             pr/.encoder-gate/report/
             pr/.encoder-gate/accuracy.*
+            pr/.encoder-gate/@AB_FILE@
             pr/.encoder-gate/speedups.json
             pr/.encoder-gate/verdict.md
-            @BASE_SPEEDUPS@
-            @STORE_DIR@/
 
       - name: Save the artifact cache
         if: ${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}
@@ -174,11 +136,10 @@ def render_workflow(*, model_dir: str | None, version: str, lfs: bool = False) -
     globs = [f"pr/{model_dir}" if model_dir else None, f"pr/{PYPROJECT}"]
     hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in globs if g)
     replacements = {
-        "@COMPARE_FAIL@": COMPARE_FAIL,
+        "@MIN_SLOWDOWN@": f"{GateConfig().min_slowdown:.0%}",
         "@CACHE_DIR@": CACHE_DIR_NAME,
-        "@STORE_DIR@": STORE_DIR_NAME,
-        "@BASE_SPEEDUPS@": BASE_SPEEDUPS,
-        "@SPEED_MODULE@": SPEED_MODULE,
+        "@PYPROJECT@": PYPROJECT,
+        "@AB_FILE@": AB_FILE,
         "@VERSION@": version,
         "@HASH_FILES@": hash_files,
         "@LFS@": _LFS if lfs else "",

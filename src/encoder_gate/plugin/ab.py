@@ -1,6 +1,11 @@
 """The PR-vs-base half of the plugin: `--gate-base DIR` opens the base, the vs-base tests run, and
 the session ends with their decisions (Holm across the speed cells) in ab.json and the terminal.
 
+Each vs-base test hands its result to its own test report (`user_properties`), so the results
+reach the process that decides, with or without pytest-xdist: under xdist the controller sees
+every worker's reports. A `--gate-base` session whose vs-base tests all skipped compared
+nothing, and fails (unless --gate-allow-skip).
+
 Without `--gate-base` the vs-base tests are not collected at all (no count, no skip line). With
 it, pytest-benchmark's own
 benchmarks are deselected too: the A/B answers "is this PR slower than its base" within one
@@ -10,12 +15,15 @@ session, and a saved run (`--benchmark-compare`) is for history, run without `--
 from __future__ import annotations
 
 import inspect
+import json
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY
+from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY, skip_reason, tag_items
 from encoder_gate.reporting.ab import (
     SpeedCell,
     ab_payload,
@@ -28,24 +36,103 @@ from encoder_gate.reporting.ab import (
 )
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.session import GateSession
+from encoder_gate.runtime.worktree import base_worktree
+from encoder_gate.speed.ab import Cell
 
 AB_FIXTURES = ("ab_backend",)
-SPEED_CELLS = pytest.StashKey[list[SpeedCell]]()
-ACCURACY = pytest.StashKey[dict[str, dict[str, Any]]]()
+BASE_DIR_INPUT = "encoder_gate_base_dir"  # xdist workerinput: the base's directory
+AB_BACKEND_PROPERTY = "encoder_gate_ab_backend"  # a vs-base test's backend, on its reports
+AB_RESULT_PROPERTY = "encoder_gate_ab_result"  # what it measured: {"accuracy": ...} or {"speed": ...}
 AB_FAILED = pytest.StashKey[list[str]]()
+NOTHING_COMPARED = pytest.StashKey[str]()
 AB_LINES = pytest.StashKey[list[tuple[str, bool]]]()
+
+
+class ABResults:
+    """The vs-base tests' results, read from their reports (also from xdist workers)."""
+
+    def __init__(self) -> None:
+        self.accuracy: dict[str, dict[str, Any]] = {}
+        self.cells: list[SpeedCell] = []
+        self.seen = 0  # vs-base tests reported
+        self.failed = 0
+        self.skips: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props: dict[str, Any] = dict(report.user_properties)
+        if AB_BACKEND_PROPERTY not in props:
+            return
+        if report.skipped:
+            self.skips.append(f"{props[AB_BACKEND_PROPERTY]}: {skip_reason(report)}")
+        if report.failed:
+            self.failed += 1
+        if report.when != "call":
+            return
+        self.seen += 1
+        result = props.get(AB_RESULT_PROPERTY)
+        if not result:
+            return
+        if "accuracy" in result:
+            self.accuracy[str(props[AB_BACKEND_PROPERTY])] = result["accuracy"]
+        if "speed" in result:
+            speed = result["speed"]
+            self.cells.append(SpeedCell(speed["backend"], speed["case"], Cell(**speed["cell"])))
+
+    @property
+    def empty(self) -> bool:
+        return not self.accuracy and not self.cells
+
+    def nothing_compared(self) -> str | None:
+        """Why vs-base tests ran yet compared nothing (every one skipped), or None."""
+        if not (self.seen or self.skips) or not self.empty or self.failed:
+            return None
+        reasons = "\n  ".join(dict.fromkeys(self.skips)) or "no vs-base test produced a result"
+        return ("--gate-base was given, but every vs-base test was skipped, so this session compared "
+                f"nothing with the base:\n  {reasons}\nFix the cause or pass --gate-allow-skip to accept it.")
+
+
+AB_RESULTS = pytest.StashKey[ABResults]()
+
+
+def _plain(value: Any) -> Any:
+    """Plain JSON types, as a report property must be to cross from an xdist worker."""
+    return json.loads(json.dumps(value, default=float))
+
+
+def _base_dir(config: pytest.Config, session: GateSession) -> Path:
+    """--gate-base's directory, or --gate-base-ref's worktree: checked out once, by the controller
+    (an xdist worker is handed the directory, see `pytest_configure_node`)."""
+    cfg = session.config
+    if cfg.base is not None:
+        return cfg.base
+    handed = getattr(config, "workerinput", {}).get(BASE_DIR_INPUT)
+    if handed:
+        return Path(handed)
+    assert cfg.base_ref is not None
+    path = base_worktree(config.rootpath, cfg.base_ref)
+    session.progress(f"base: {cfg.base_ref} checked out at {path}")
+    return path
 
 
 def open_base(config: pytest.Config, session: GateSession) -> None:
     """Read the base's checkout now, so a wrong --gate-base is a usage error before anything runs."""
-    if session.config.base is None:
+    if session.config.base is None and not session.config.base_ref:
         return
     try:
-        config.stash[BASE_KEY] = BaseSide.open(session.config.base, session)
+        config.stash[BASE_KEY] = BaseSide.open(_base_dir(config, session), session)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
-    config.stash[SPEED_CELLS] = []
-    config.stash[ACCURACY] = {}
+    results = ABResults()
+    config.stash[AB_RESULTS] = results
+    config.pluginmanager.register(results, "encoder-gate-ab-results")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist controller: hand each worker the base's directory (a worktree is made once)."""
+    base: BaseSide | None = node.config.stash.get(BASE_KEY, None)
+    if base is not None:
+        node.workerinput[BASE_DIR_INPUT] = str(base.base_dir)
 
 
 def takes_ab_fixtures(obj: object) -> bool:
@@ -74,9 +161,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With --gate-base, pytest-benchmark's benchmarks are deselected (the A/B answers the PR)."""
+    """With --gate-base, pytest-benchmark's benchmarks are deselected (the A/B answers the PR),
+    and each vs-base test is tagged with its backend (its reports carry the tag)."""
     if BASE_KEY not in config.stash:
         return
+    tag_items(items, "ab_backend", AB_BACKEND_PROPERTY)
     dropped = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -94,21 +183,22 @@ def gate_base(pytestconfig: pytest.Config) -> BaseSide:
 
 
 @pytest.fixture
-def ab_record_accuracy(pytestconfig: pytest.Config) -> Any:
-    """Keep one backend's accuracy against the base for ab.json."""
+def ab_record_accuracy(request: pytest.FixtureRequest) -> Any:
+    """Keep one backend's accuracy against the base for ab.json (on the test's report)."""
 
-    def record(name: str, entry: dict[str, Any]) -> None:
-        pytestconfig.stash[ACCURACY][name] = entry
+    def record(entry: dict[str, Any]) -> None:
+        request.node.user_properties.append((AB_RESULT_PROPERTY, {"accuracy": _plain(entry)}))
 
     return record
 
 
 @pytest.fixture
-def ab_record_speed(pytestconfig: pytest.Config) -> Any:
-    """Keep one measured speed cell; the session's end decides them all together."""
+def ab_record_speed(request: pytest.FixtureRequest) -> Any:
+    """Keep one measured speed cell (on the test's report); the session's end decides them all."""
 
     def record(cell: SpeedCell) -> None:
-        pytestconfig.stash[SPEED_CELLS].append(cell)
+        speed = {"backend": cell.backend, "case": cell.case, "cell": asdict(cell.cell)}
+        request.node.user_properties.append((AB_RESULT_PROPERTY, {"speed": _plain(speed)}))
 
     return record
 
@@ -121,15 +211,26 @@ def finish(session: pytest.Session) -> bool:
     gate: GateSession | None = config.stash.get(SESSION_KEY, None)
     if base is None or gate is None or hasattr(config, "workerinput"):
         return False
+    results = config.stash[AB_RESULTS]
+    why = results.nothing_compared()
+    if not base.pairs and session.testscollected:
+        why = (f"--gate-base was given, but the base ({', '.join(base.session.config.backends)}) and this PR "
+               f"({', '.join(gate.config.backends)}) configure no backend in common, so nothing was "
+               "compared with the base.\nPass --gate-allow-skip to accept it (e.g. the PR that renames "
+               "every backend).")
+    if why and not config.getoption("gate_allow_skip", False):
+        config.stash[NOTHING_COMPARED] = why
+        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     settings = ab_settings(gate.config)
-    cells = config.stash.get(SPEED_CELLS, [])
+    cells = results.cells
     decisions = decide_cells(cells, settings)
     speed = [speed_entry(c, d, settings) for c, d in zip(cells, decisions, strict=True)]
     notes = [n for n in (base.dataset_note,) if n]
     notes += [f"{n}: new in this PR, nothing to compare with" for n in base.only_in_pr]
     notes += [f"{n}: configured on the base only" for n in base.only_in_base]
-    accuracy = config.stash.get(ACCURACY, {})
-    if not accuracy and not cells:
+    accuracy = results.accuracy
+    if results.empty:
         return False  # no vs-base test ran (deselected, or every one skipped): nothing to report
     payload = ab_payload(pr_model=gate.model, base_model=base.session.model, base_dir=base.base_dir,
                          settings=settings, accuracy=accuracy, speed=speed, notes=notes)
@@ -144,6 +245,10 @@ def finish(session: pytest.Session) -> bool:
 
 
 def terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    why = config.stash.get(NOTHING_COMPARED, None)
+    if why:
+        terminalreporter.section("encoder-gate: nothing was compared with the base")
+        terminalreporter.write_line(f"encoder-gate: {why}", red=True, bold=True)
     lines = config.stash.get(AB_LINES, None)
     if not lines:
         return

@@ -33,6 +33,8 @@ from encoder_gate.plugin.stash import (
     SESSION_KEY,
     WORKER_PAYLOADS,
     gate_session_of,
+    skip_reason,
+    tag_items,
 )
 from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, stats_lines, write_payload
 from encoder_gate.reporting.verdict import refresh_verdict
@@ -74,6 +76,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
                                    "(default 30)"),
     ("base", "DIR", "a checkout of the PR's base: its [tool.encoder-gate], model and backends run beside the "
                     "PR's in this session, and the vs-base tests compare each backend's accuracy and speed"),
+    ("base-ref", "REF", "a git ref of the PR's base (e.g. origin/main), checked out in a git worktree and "
+                        "run as --gate-base"),
     ("min-slowdown", "SHARE", "vs base: the smallest slowdown that fails a cell (default 0.05: 5 percent)"),
     ("inconclusive", "MODE", "vs base: how a cell that could not decide within its budget counts, warn "
                              "(default) or fail"),
@@ -146,10 +150,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tag each per-backend test with its backend; reports carry the tag (also from xdist workers)."""
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if "backend" in params:
-            item.user_properties.append((BACKEND_PROPERTY, str(params["backend"])))
+    tag_items(items, "backend", BACKEND_PROPERTY)
 
 
 class OutcomeCounter:
@@ -168,8 +169,7 @@ class OutcomeCounter:
             return
         seen = self.config.stash[OUTCOMES].setdefault(str(backend), {"ran": 0, "skips": []})
         if report.skipped:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            seen["skips"].append(str(reason).removeprefix("Skipped: "))
+            seen["skips"].append(skip_reason(report))
         elif report.failed or (report.when == "call" and report.passed):
             seen["ran"] += 1
 

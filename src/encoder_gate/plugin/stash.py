@@ -31,6 +31,21 @@ BACKEND_PROPERTY = "encoder_gate_backend"
 WORKER_PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
 
 
+def skip_reason(report: pytest.TestReport) -> str:
+    """Why a skipped test report was skipped, in the words given to pytest.skip."""
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return str(reason).removeprefix("Skipped: ")
+
+
+def tag_items(items: list[pytest.Item], param: str, prop: str) -> None:
+    """Put each item's `param` value on its reports as the user property `prop` (the reports
+    carry it to the xdist controller)."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if param in params:
+            item.user_properties.append((prop, str(params[param])))
+
+
 def gate_session_of(config: pytest.Config) -> GateSession:
     return config.stash[SESSION_KEY]
 

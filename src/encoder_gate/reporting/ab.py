@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.accuracy.evaluation import Evaluation
+from encoder_gate.backends.registry import packages_of
+from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.reporting.verdict import AB_FILE
@@ -89,6 +91,8 @@ def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: P
         "settings": {"min_effect": settings.min_effect, "alpha": settings.alpha,
                      "inconclusive": settings.inconclusive, "budget_seconds": settings.budget_seconds},
         "accuracy": dict(accuracy), "speed": speed, "notes": notes,
+        # both sides ran with these: a PR that upgrades a library is measured with it on both
+        "environment": toolchain_versions(packages_of([*accuracy, *(c["backend"] for c in speed)])),
     }
 
 

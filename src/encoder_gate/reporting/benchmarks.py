@@ -22,6 +22,7 @@ from typing import Any
 
 from encoder_gate.data.datasets import VARIANTS
 from encoder_gate.errors import GateError
+from encoder_gate.reporting.ab_plot import plot_vs_base, vs_base_section
 from encoder_gate.reporting.accuracy import COLUMNS
 from encoder_gate.speed.batches import DISPATCHES
 from encoder_gate.speed.files import benchmark_files, latest_benchmark_file, load_benchmark_json
@@ -338,14 +339,18 @@ def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path) -> li
 
 
 def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: Path | None = None,
-                 default_root: Path = Path(".benchmarks")) -> ReportFiles:
-    """Write benchmarks.md and the plots into ``out``; raise GateError when there is nothing to report."""
+                 default_root: Path = Path(".benchmarks"), ab: Path | None = None) -> ReportFiles:
+    """Write benchmarks.md and the plots into ``out``; raise GateError when there is nothing to report.
+    ``ab``: the ab.json of a --gate-base session, drawn as vs_base.png with its tables (left out,
+    and said so, when it is of another model than the accuracy file)."""
     sources = resolve_sources(benchmarks, default_root)
     acc = read_json(accuracy, "accuracy file") if accuracy is not None else None
-    if not sources and acc is None:
+    versus = read_json(ab, "ab file") if ab is not None else None
+    if not sources and acc is None and versus is None:
         raise GateError(
-            f"nothing to report: no pytest-benchmark results under {default_root} and no accuracy file; "
-            "run `pytest benchmarks --benchmark-autosave` (or pass --benchmarks FILE_OR_DIR)"
+            f"nothing to report: no pytest-benchmark results under {default_root}, no accuracy file and no "
+            "ab.json; run `pytest accuracy benchmarks --gate-base ../base` or `pytest benchmarks "
+            "--benchmark-autosave` (or pass --benchmarks FILE_OR_DIR)"
         )
     docs = [load_benchmark_json(p) for p in sources]
     rows = collect_rows(docs)
@@ -355,6 +360,15 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
     speed = plot_speedups(rows, out / "speedup.png")
     if speed is not None:
         plots.append(speed)
+    text = render_markdown(rows, docs, sources, acc, plots)
+    if versus is not None:
+        model = (versus.get("model") or {}).get("content_hash")
+        if acc is not None and model != (acc.get("model") or {}).get("content_hash"):
+            text += f"\n_{ab} is of another model than the accuracy file: left out._\n"
+        else:
+            plot = plot_vs_base(versus, out / "vs_base.png")
+            text += "\n" + "\n".join(vs_base_section(versus, plot))
+            plots += [plot] if plot is not None else []
     md = out / "benchmarks.md"
-    md.write_text(render_markdown(rows, docs, sources, acc, plots))
+    md.write_text(text)
     return ReportFiles(md, tuple(plots), tuple(sources))

@@ -205,7 +205,7 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
         out.append(f"Speed: each backend's speedup over torch eager against `{gate['baseline']}` "
                    f"(a drop over {gate['max_drop']:.0%} fails"
                    + (f" when significant, p < {gate['alpha']:g})." if gate.get("alpha") else ")."))
-    else:
+    elif ab is None:
         out.append("Speed: no baseline to compare with (run `pytest benchmarks --benchmark-autosave` on "
                    "the base first, then `--benchmark-compare` on the PR).")
     if ab is not None:
@@ -216,6 +216,10 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
                    f"per-round ratio with its 95% CI ({', '.join(clocks) or 'no'} clock; a cell fails when "
                    f"significantly slower, Holm across cells, and its CI reaches "
                    f"{s.get('min_effect', 0):.0%}).")
+        env = ab.get("environment") or {}
+        if env:
+            out.append("Both sides ran in one environment, the PR's: "
+                       + ", ".join(f"{k} {v}" for k, v in env.items()) + ".")
         out += [f"- {n}" for n in ab.get("notes") or []]
     if ab_note:
         out.append(ab_note)

@@ -182,7 +182,9 @@ class BaseSide:
                  f"({s.mcnemar.b} decisions lost, {s.mcnemar.c} gained) on {s.delta.n} examples."]
         if not decision.passed:
             lines.append(f"  F1 rule {s.rule}: {decision.reason}")
-        lines += ["  " + r.failure_message(self.pr.dataset.texts).replace("\n", "\n  ") for r in failing]
+        texts = self.pr.dataset.texts
+        lines += ["  " + r.failure_message(texts, sides=("base", "PR")).replace("\n", "\n  ")
+                  for r in failing]
         return "\n".join(lines)
 
     def close(self) -> None:

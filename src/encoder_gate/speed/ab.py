@@ -52,7 +52,8 @@ class ABSettings:
     min_effect: float = 0.05  # the smallest slowdown worth failing a PR for
     alpha: float = 0.01  # one-sided, family-wise: Holm across the session's cells, split over the looks
     looks: tuple[int, ...] = (10, 20, 40)  # the rounds at which a cell is judged (a group-sequential design)
-    budget_seconds: float = 30.0  # per cell, rounds included, warm-up and calibration not
+    budget_seconds: float = 30.0  # per cell: its rounds' time, warm-up and calibration not; a cell
+    # stops at the last look its pace reaches within it
     round_seconds: float = 0.5  # each arm's share of a round, by calibration
     min_texts: int = 8
     inconclusive: InconclusiveMode = "warn"
@@ -73,6 +74,14 @@ class ABSettings:
         """A look's level: `alpha` split evenly over the looks (Bonferroni), so peeking does not
         inflate the false-alarm rate past `alpha`."""
         return alpha / len(self.looks)
+
+    def looks_for(self, alpha: float) -> tuple[int, ...]:
+        """The looks for a cell judged at `alpha`, the first raised to the fewest rounds whose
+        one-sided Wilcoxon p can fall below a look's level (the exact test's smallest p is 2**-n):
+        a look with fewer rounds could pass a cell but never fail it. 10 rounds for one cell at
+        alpha 0.01; 12 when ten cells share it (Holm's strictest level, 0.001)."""
+        fewest = math.floor(math.log2(1 / self.per_look(alpha))) + 1
+        return tuple(sorted({max(n, fewest) for n in self.looks}))
 
 
 def clock_for(threads: int) -> Clock:
@@ -153,6 +162,13 @@ def texts_within(pass_seconds: float, n_texts: int, settings: ABSettings) -> int
     return max(settings.min_texts, int(n_texts * settings.round_seconds / pass_seconds))
 
 
+def fits_budget(rounds: int, elapsed: float, looks: Sequence[int], budget_seconds: float) -> bool:
+    """Whether the next look, at the pace of the rounds so far, ends within the cell's budget (the
+    budget caps the rounds: a cell stops at the last look it can reach in time, not past it)."""
+    later = [n for n in looks if n > rounds]
+    return bool(later) and rounds > 0 and elapsed / rounds * later[0] <= budget_seconds
+
+
 def record_round(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[], object],
                  rng: np.random.Generator) -> None:
     """One round: both arms, in random order, each timed on both clocks."""
@@ -182,13 +198,15 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
     cell = Cell(clock=clock, texts=texts, passes=passes_for(cpu if clock == "thread" else wall,
                                                              settings.round_seconds))
     rng = np.random.default_rng(seed)
+    looks = settings.looks_for(alpha)
     started = time.perf_counter()
-    while cell.rounds < settings.max_rounds:
+    while cell.rounds < looks[-1]:
         record_round(cell, base_run, pr_run, rng)
-        if cell.rounds not in settings.looks:
+        if cell.rounds not in looks:
             continue
         decided = decide(cell.log_ratios, settings, settings.per_look(alpha)).status != "inconclusive"
-        if decided or time.perf_counter() - started > settings.budget_seconds:
+        if decided or not fits_budget(cell.rounds, time.perf_counter() - started, looks,
+                                      settings.budget_seconds):
             break
     if progress is not None:
         progress(f"{cell.rounds} rounds of {cell.passes} pass(es) over {texts} texts in "
@@ -248,7 +266,7 @@ def judge_at_looks(log_ratios: Sequence[float] | np.ndarray, settings: ABSetting
     """The sequential rule replayed on recorded rounds: the decision at the first look that decides,
     else at the last look the rounds reach (inconclusive)."""
     r = np.asarray(log_ratios, dtype=np.float64)
-    reached = [n for n in settings.looks if n <= len(r)] or [len(r)]
+    reached = [n for n in settings.looks_for(alpha) if n <= len(r)] or [len(r)]
     decision = decide(r[:reached[0]], settings, settings.per_look(alpha))
     for n in reached[1:]:
         if decision.status != "inconclusive":

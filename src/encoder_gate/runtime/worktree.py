@@ -1,0 +1,58 @@
+"""The PR's base from a git ref (`--gate-base-ref origin/main`): a detached git worktree of it.
+
+    base_dir = base_worktree(Path.cwd(), "origin/main")   # then as --gate-base base_dir
+
+The worktree lives in the system's temporary directory, one per repository, and is reused:
+the next session checks the new commit out in it instead of adding another. When the project
+sits in a subdirectory of its repository, the base's copy of that subdirectory is returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from encoder_gate.errors import GateError
+
+
+def _git(cwd: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise GateError("--gate-base-ref needs git on PATH; or check the base out yourself and pass "
+                        "--gate-base DIR") from None
+    if done.returncode != 0:
+        raise GateError(f"git {' '.join(args)} failed in {cwd}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+def worktree_path(toplevel: Path) -> Path:
+    """Where the base's worktree of the repository at `toplevel` lives (one per repository)."""
+    key = hashlib.sha256(str(toplevel.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"encoder-gate-base-{key}"
+
+
+def base_worktree(project: Path, ref: str) -> Path:
+    """The project's directory in a worktree of `ref` (checked out detached, reused across sessions)."""
+    try:
+        toplevel = Path(_git(project, "rev-parse", "--show-toplevel"))
+    except GateError:
+        raise GateError(f"--gate-base-ref {ref}: {project} is not in a git repository; check the base out "
+                        "and pass --gate-base DIR") from None
+    try:
+        sha = _git(toplevel, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except GateError:
+        raise GateError(f"--gate-base-ref {ref}: no such commit in {toplevel} (fetch it first, e.g. "
+                        f"git fetch origin; in CI check out with fetch-depth: 0)") from None
+    path = worktree_path(toplevel)
+    if (path / ".git").is_file():
+        _git(path, "checkout", "--quiet", "--detach", "--force", sha)
+    else:
+        if path.exists():
+            shutil.rmtree(path)  # a leftover that is no worktree (an interrupted add)
+        _git(toplevel, "worktree", "prune")
+        _git(toplevel, "worktree", "add", "--quiet", "--detach", "--force", str(path), sha)
+    return path / project.resolve().relative_to(toplevel.resolve())
