@@ -12,8 +12,9 @@ import pytest
 
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError
+from encoder_gate.reporting.ab import SpeedCell, decide_cells
 from encoder_gate.runtime.base import base_config
-from encoder_gate.speed.ab import ABSettings, Cell, decide, fits_budget, holm_levels, passes_for
+from encoder_gate.speed.ab import ABSettings, Cell, decide, fits_budget, holm_levels, passes_for, same_work
 
 SETTINGS = ABSettings()
 
@@ -25,6 +26,16 @@ def test_unchanged_rounds_pass_and_a_clear_slowdown_fails():
     slower = decide(rng.normal(np.log(1.06), 0.02, 20), SETTINGS, alpha=0.05)
     assert same.status == "pass" and same.ci[1] <= 1.05
     assert slower.status == "fail" and slower.p_value < 0.05 and slower.ratio > 1.04
+
+
+def test_a_significant_slowdown_below_the_minimum_effect_does_not_fail():
+    """The A/A that failed CI once: every round about 3% slower (p = 1/1024) is significant, but a
+    3.2% slowdown is below the 5% minimum effect, so it is not a failure; 6% with the same spread is."""
+    small = np.log(np.linspace(1.022, 1.045, 10))
+    decision = decide(small, SETTINGS, alpha=0.002)
+    assert decision.p_value < 0.002 and decision.ratio < 1.05
+    assert decision.status != "fail"
+    assert decide(small + np.log(1.06 / 1.032), SETTINGS, alpha=0.002).status == "fail"
 
 
 def test_noisy_rounds_are_inconclusive_and_say_how_many_rounds_would_decide():
@@ -48,6 +59,17 @@ def test_rounds_are_sized_by_time():
     assert passes_for(0.01, 0.15) == 15 and passes_for(0.5, 0.15) == 1 and passes_for(0.0, 0.15) == 1
     cell = Cell(clock="thread", base=[1.0, 1.0], pr=[1.1, 1.2])
     assert np.allclose(cell.log_ratios, np.log([1.1, 1.2]))
+
+
+def test_an_unchanged_cell_is_no_test_and_stays_out_of_holms_family():
+    """A cell not timed (same artifact on both sides) passes as unchanged, and the timed cell is
+    judged at alpha itself, as the only member of the family."""
+    slower = Cell(clock="thread", base=[1.0] * 10, pr=list(np.linspace(1.08, 1.12, 10)))
+    cells = [SpeedCell("onnx-int8", "bs1", Cell(clock="thread", unchanged="the same artifact (onnx:ab12)")),
+             SpeedCell("onnx-fp32", "bs1", slower)]
+    same, slow = decide_cells(cells, SETTINGS)
+    assert same.status == "unchanged" and same.rounds == 0 and "not timed" in same.describe()
+    assert slow.status == "fail" and slow.alpha == pytest.approx(SETTINGS.per_look(SETTINGS.alpha))
 
 
 def test_a_cell_stops_at_the_last_look_its_pace_reaches_within_the_budget():
@@ -191,6 +213,33 @@ def test_a_base_session_that_compared_nothing_fails_and_says_why(pytester: pytes
         ["*the base (onnx-int8) and this PR (torch) configure no backend in common*"])
 
 
+def test_the_same_file_on_the_same_batches_is_the_same_work_and_anything_else_is_not(tiny_ctx,
+                                                                                     tmp_path: Path):
+    """Two runners of one ONNX file fed equal batches do the same work; another file, other
+    batches, or a runner whose predict was replaced (no identity to trust) do not."""
+    import onnx
+
+    from encoder_gate.backends.onnx_backend import OnnxBackend
+
+    fp32 = OnnxBackend("fp32")
+    a, b = fp32.build(tiny_ctx), fp32.build(tiny_ctx)
+    batches = [{"input_ids": np.ones((2, 5), np.int64), "attention_mask": np.ones((2, 5), np.int64)}]
+    other = [{"input_ids": np.ones((2, 6), np.int64), "attention_mask": np.ones((2, 6), np.int64)}]
+    reason = same_work(a, b, batches, [dict(x) for x in batches])
+    assert reason is not None and reason.startswith("the same artifact (onnx:")
+    assert same_work(a, b, batches, other) is None
+
+    resaved = onnx.load(str(a.artifact))
+    resaved.doc_string = "re-exported"
+    onnx.save(resaved, str(tmp_path / "model.onnx"))
+    from encoder_gate.backends.registry import parse_backend
+
+    c = parse_backend(f"onnx:{tmp_path / 'model.onnx'}").build(tiny_ctx)
+    assert same_work(a, c, batches, batches) is None
+    b.predict = lambda batch: a.predict(batch)  # type: ignore[method-assign]
+    assert same_work(a, b, batches, batches) is None
+
+
 # --- end to end, real timing -----------------------------------------------------------------
 
 SPEED = "from encoder_gate.suite.benchmarks import *  # noqa: F403\n"
@@ -225,8 +274,10 @@ def run_ab(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pr: Path,
 def test_an_onnx_file_doing_30_percent_more_work_fails_its_speed_row_and_an_unchanged_one_passes(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tiny_ctx, tmp_path: Path,
         cache_dir: Path):
-    """Same outputs, about 30% more work: the PR's onnx: backend fails the speed A/B, named; the
-    unchanged file passes. Timed for real on the thread's CPU time."""
+    """Same outputs, about 30% more work: the PR's onnx: backend fails the speed A/B, named. The
+    same file is unchanged and not timed; the same graph saved again (other bytes) is timed and
+    passes. Timed for real on the thread's CPU time."""
+    import onnx
     import onnxruntime as ort
 
     from encoder_gate.backends.onnx_backend import OnnxBackend
@@ -246,14 +297,26 @@ def test_an_onnx_file_doing_30_percent_more_work_fails_its_speed_row_and_an_unch
 
     blocks, ratio = calibrate_blocks(time_of, src, tmp_path / "calibrate", 1.3, width=64)
     assert ratio > 1.15, f"{blocks} blocks made the file only {ratio:.2f}x slower"
+    resaved = onnx.load(str(src))
+    resaved.doc_string = "exported again: other bytes, the same graph"
+    onnx.save(resaved, str(tmp_path / "resaved.onnx"))
     table = 'model = "tiny"\nbackends = ["onnx:onnx/model.onnx"]\nbatch-sizes = [8]\nthreads = 1\n'
     base = checkout(tmp_path / "base", table, {"onnx/model.onnx": src})
     same = checkout(tmp_path / "same", table, {"onnx/model.onnx": src})
+    again = checkout(tmp_path / "again", table, {"onnx/model.onnx": tmp_path / "resaved.onnx"})
     slow = checkout(tmp_path / "slow", table, {"onnx/model.onnx": tmp_path / "calibrate" / "calibrated.onnx"})
 
     unchanged = run_ab(pytester, monkeypatch, same, base, cache_dir, "-k", "speed_vs_base")
     assert unchanged.ret == pytest.ExitCode.OK, unchanged.stdout.str()[-2500:]
-    assert "| pass (vs base only) |" in (same / "report" / "verdict.md").read_text()
+    unchanged.stdout.fnmatch_lines(
+        ["*onnx:onnx/model.onnx*unchanged: the same artifact (onnx:*) on the same batches, so not timed*"])
+    verdict = (same / "report" / "verdict.md").read_text()
+    assert "| pass (vs base only) |" in verdict and "unchanged (same artifact, not timed)" in verdict
+
+    timed_aa = run_ab(pytester, monkeypatch, again, base, cache_dir, "-k", "speed_vs_base")
+    assert timed_aa.ret == pytest.ExitCode.OK, timed_aa.stdout.str()[-2500:]
+    cell = json.loads((again / "report" / "ab.json").read_text())["speed"][0]
+    assert cell["status"] in ("pass", "inconclusive") and cell["rounds"] >= 10, cell
 
     slower = run_ab(pytester, monkeypatch, slow, base, cache_dir, "-k", "speed_vs_base")
     assert slower.ret == pytest.ExitCode.TESTS_FAILED, slower.stdout.str()[-2500:]

@@ -42,12 +42,13 @@ class SpeedCell:
 
 
 def decide_cells(cells: list[SpeedCell], settings: ABSettings) -> list[Decision]:
-    """Every cell judged on all its rounds at its Holm-adjusted level (one family: the session's
-    cells), split over the looks as each look was."""
-    p_values = [wilcoxon_slower_p(c.cell.log_ratios) for c in cells]
-    levels = holm_levels(p_values, settings.alpha)
-    return [decide(c.cell.log_ratios, settings, settings.per_look(level))
-            for c, level in zip(cells, levels, strict=True)]
+    """Every timed cell judged on all its rounds at its Holm-adjusted level (one family: the
+    session's timed cells), split over the looks as each look was; an unchanged cell (not timed,
+    see :func:`encoder_gate.speed.ab.same_work`) is no test and stays out of the family."""
+    timed = [c for c in cells if c.cell.unchanged is None]
+    levels = iter(holm_levels([wilcoxon_slower_p(c.cell.log_ratios) for c in timed], settings.alpha))
+    return [Decision.unchanged(c.cell.unchanged, settings.alpha) if c.cell.unchanged is not None
+            else decide(c.cell.log_ratios, settings, settings.per_look(next(levels))) for c in cells]
 
 
 def failed(decision: Decision, settings: ABSettings) -> bool:
@@ -113,7 +114,8 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
                     f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]: {'pass' if a['passed'] else 'FAIL'}",
                     not a["passed"]))
     for c in payload.get("speed", []):
-        word = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}[c["status"]]
+        word = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive",
+                "unchanged": "pass"}[c["status"]]
         out.append((f"{c['backend']:<{width}} speed {c['case']} ({c['clock']} clock, {c['texts']} texts): "
                     f"{c['describe']}: {word}", bool(c["fails"])))
     return out

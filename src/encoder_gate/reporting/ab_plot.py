@@ -2,7 +2,8 @@
 
 Left, each speed cell's PR/base time ratio with its 95% CI beside the line a cell fails past
 (1 + the minimum slowdown); right, each backend's change of the headline metric with its 95%
-CI beside zero. Colour says the decision: pass, fail or inconclusive.
+CI beside zero. Colour says the decision: pass, fail or inconclusive; an unchanged cell (the
+same artifact on both sides, not timed) is a grey point at 1.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-COLOURS = {"pass": "tab:green", "fail": "tab:red", "inconclusive": "tab:orange"}
+COLOURS = {"pass": "tab:green", "fail": "tab:red", "inconclusive": "tab:orange", "unchanged": "tab:grey"}
 
 
 def plot_vs_base(ab: Mapping[str, Any], path: Path) -> Path | None:
@@ -67,6 +68,9 @@ def vs_base_section(ab: Mapping[str, Any], plot: Path | None) -> list[str]:
                   "|---|---|---|---|---|---|---|"]
         for c in speed:
             low, high = c["ratio_ci"]
+            if c["status"] == "unchanged":
+                lines.append(f"| {c['backend']} | {c['case']} | unchanged | same artifact, not timed | | | |")
+                continue
             lines.append(f"| {c['backend']} | {c['case']} | {c['status']} | {c['ratio']:.3f} [{low:.3f}, "
                          f"{high:.3f}] | {c['p_value']:.2g} | {c['rounds']} x {c['texts']} | {c['clock']} |")
         lines.append("")

@@ -116,8 +116,11 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str], di
     speed: dict[str, list[str]] = {}
     for c in ab.get("speed") or []:
         low, high = c["ratio_ci"]
-        word = {"pass": "", "fail": " **FAIL**", "inconclusive": " inconclusive"}[c["status"]]
         case = c["case"].split("/")[2] if c["case"].count("/") >= 2 else c["case"]
+        if c["status"] == "unchanged":
+            speed.setdefault(c["backend"], []).append(f"{case} unchanged (same artifact, not timed)")
+            continue
+        word = {"pass": "", "fail": " **FAIL**", "inconclusive": " inconclusive"}[c["status"]]
         speed.setdefault(c["backend"], []).append(f"{case} {c['ratio']:.3f}x [{low:.3f}, {high:.3f}]{word}")
         if c.get("fails"):
             fails.setdefault(c["backend"], []).append(
@@ -210,12 +213,13 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
                    "the base first, then `--benchmark-compare` on the PR).")
     if ab is not None:
         s = ab.get("settings") or {}
-        clocks = sorted({c["clock"] for c in ab.get("speed") or []})
+        clocks = sorted({c["clock"] for c in ab.get("speed") or [] if c["status"] != "unchanged"})
         out.append(f"Against the base (`{(ab.get('base') or {}).get('dir')}`), in this session on the same "
                    f"texts: {task.headline_name} change with its 95% CI; speed as PR/base time, the median "
                    f"per-round ratio with its 95% CI ({', '.join(clocks) or 'no'} clock; a cell fails when "
-                   f"significantly slower, Holm across cells, and its CI reaches "
-                   f"{s.get('min_effect', 0):.0%}).")
+                   f"significantly slower, Holm across cells, by at least "
+                   f"{s.get('min_effect', 0):.0%}; a backend whose artifact the PR did not change "
+                   "is unchanged, not timed).")
         env = ab.get("environment") or {}
         if env:
             out.append("Both sides ran in one environment, the PR's: "

@@ -7,6 +7,7 @@
 * `test_speed_vs_base`: the base's runner and the PR's over the same batches in interleaved
   rounds of random order, timed on the thread's CPU time with one intra-op thread; the cells
   are decided together at the session's end (Holm across cells), see encoder_gate.speed.ab.
+  A backend whose artifact and batches the PR did not change is unchanged, and not timed.
 
 Without `--gate-base` these tests are not collected at all.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.ab import SpeedCell, ab_settings, accuracy_entry
-from encoder_gate.speed.ab import clock_for, measure_cell, texts_within, timed
+from encoder_gate.speed.ab import Cell, clock_for, measure_cell, same_work, texts_within, timed
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.speed.results import case_id
 
@@ -44,6 +45,17 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     base = call_or_skip(gate_base.runner, ab_backend)
     base_tokenizer = call_or_skip(lambda: gate_base.session.tokenizer)
     texts = list(bench_texts["normal"])
+    case = case_id("model", "normal", gate_batch_size, "bucketed")
+    clock = clock_for(gate_session.config.threads)
+    # what the PR did not change runs the same computation on both sides: not timed (no noise can
+    # fail it), and the hundredth PR that leaves the model alone costs no rounds
+    whole = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
+    unchanged = same_work(base, pr, make_batches(base_tokenizer, texts, gate_batch_size, "bucketed").batches,
+                          whole.batches)
+    if unchanged is not None:
+        gate_session.progress(f"{ab_backend} {case}: unchanged, {unchanged}; not timed")
+        ab_record_speed(SpeedCell(ab_backend, case, Cell(clock=clock, texts=len(texts), unchanged=unchanged)))
+        return
     # size by time, as pyperf calibrates: one pass over the first min_texts texts gives the cost
     # of a text, and a model so slow that a pass over every text would take longer than a
     # round's share gets fewer texts (never fewer than min_texts); only the shapes measured are
@@ -61,8 +73,6 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     # end would not call significant
     cells = len(gate_base.pairs) * len(gate_session.config.batch_sizes)
     cell = measure_cell(_pass_over(base, base_plan.batches), _pass_over(pr, plan.batches),
-                        clock=clock_for(gate_session.config.threads), settings=settings,
-                        alpha=settings.alpha / max(1, cells), texts=len(texts),
-                        progress=gate_session.progress)
-    case = case_id("model", "normal", gate_batch_size, "bucketed")
+                        clock=clock, settings=settings, alpha=settings.alpha / max(1, cells),
+                        texts=len(texts), progress=gate_session.progress)
     ab_record_speed(SpeedCell(ab_backend, case, cell))
