@@ -244,7 +244,8 @@ def test_damage_to_one_label_fails_per_label_while_micro_f1_passes(healthy):
     checks_ = damaged.checks(INT8)
     assert checks_["per_label"] == {"observed": 1.0, "bound": 0.0, "passed": False, "direction": "at most"}
     assert checks_["f1_keep"]["passed"]
-    doc = {"model": {"name": "synthetic", "task": "multi_label"},
+    doc = {"provenance": {"model": {"name": "synthetic"}, "dataset": {"source": "s"}},
+           "model": {"name": "synthetic", "task": "multi_label"},
            "dataset": {"source": "s", "split": "test", "variant": "normal", "examples": N},
            "configured_backends": ["onnx-int8"], "backends": {"onnx-int8": _row(damaged, INT8)}}
     verdict = render_verdict(doc, None)

@@ -99,7 +99,8 @@ def test_project_override_changes_its_bound(monkeypatch):
 
 def test_verdict_renders_the_registered_check(registered):
     """The verdict, rendered from the accuracy.json row the real functions build, fails on it by name."""
-    doc = {"model": {"name": "synthetic", "task": "multi_label"},
+    doc = {"provenance": {"model": {"name": "synthetic"}, "dataset": {"source": "s"}},
+           "model": {"name": "synthetic", "task": "multi_label"},
            "dataset": {"source": "s", "split": "test", "variant": "normal", "examples": N},
            "configured_backends": ["onnx-int8"],
            "backends": {"onnx-int8": _row(run(0.4), bounds_for("onnx-int8"))}}

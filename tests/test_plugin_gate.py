@@ -326,3 +326,26 @@ def test_missing_speedup_baseline_is_a_usage_error(gate_dir: pytest.Pytester, ga
                                            *gate_args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*encoder-gate: speedup baseline missing.json is not a file*"])
+
+
+@pytest.mark.slow
+def test_accuracy_of_one_model_and_benchmarks_of_another_are_never_joined(
+        gate_dir: pytest.Pytester, gate_args: list[str], report_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """`pytest accuracy` on tiny, then `pytest benchmarks` on tiny-bert in one report directory: the
+    verdict of the second session names the mismatch and shows none of tiny's accuracy."""
+    gate_dir.makepyfile(test_checks=CHECKS, test_bench=BENCHMARKS)
+    accuracy = gate_dir.runpytest_subprocess("test_checks.py", "--gate-backends=torch,onnx-fp32", *gate_args)
+    assert accuracy.ret == pytest.ExitCode.OK, accuracy.stdout.str()[-2000:]
+    first = (report_dir / "verdict.md").read_text()
+    assert "Model `tiny` (multi_label); accuracy on" in first
+    other = [a for a in gate_args if a != "--gate-model=tiny"] + ["--gate-model=tiny-bert"]
+    monkeypatch.setenv("ENCODER_GATE_BENCH_ROUNDS", "2")
+    monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")
+    bench = gate_dir.runpytest_subprocess("test_bench.py", "--gate-backends=torch,onnx-fp32",
+                                          "--gate-batch-sizes=1", *other)
+    assert bench.ret == pytest.ExitCode.OK, bench.stdout.str()[-2000:]
+    verdict = (report_dir / "verdict.md").read_text()
+    assert "accuracy.json in this directory left out: model tiny (" in verdict, verdict
+    assert ", not tiny-bert (" in verdict and "run `pytest accuracy` for this one" in verdict
+    assert "Model `tiny-bert`; no accuracy results of it" in verdict and "accuracy on" not in verdict
+    assert "| onnx-fp32 | pass (speed only) |" in verdict

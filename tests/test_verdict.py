@@ -35,11 +35,20 @@ def row(*, drift_ok: bool = True, f1_ok: bool = True, labelled: bool = True) -> 
             "verdict": "pass" if all(c["passed"] for c in checks.values()) else "fail"}
 
 
+def prov(model: str = "tiny", content_hash: str = "abc", written: str = "2026-11-23T10:00:00+0000",
+         source: str = "bundled") -> dict[str, Any]:
+    """A provenance block, in the shape runtime.provenance.provenance writes."""
+    return {"model": {"name": model, "content_hash": content_hash},
+            "dataset": {"source": source, "sha256": None, "split": "test", "variant": "normal",
+                        "limit": None},
+            "settings": {"device": "cpu", "threads": 1, "backends": list(BACKENDS)}, "written": written}
+
+
 def accuracy_doc(rows: dict[str, dict[str, Any]], *, not_evaluated: dict[str, str] | None = None,
                  configured: list[str] | None = None, labelled: bool = True) -> dict[str, Any]:
     """An accuracy.json document, in the shape accuracy_report.accuracy_payload writes."""
     return {
-        "schema": 1,
+        "schema": 1, "provenance": prov(),
         "model": {"name": "tiny", "path": "/x", "task": "multi_label", "model_type": "roberta",
                   "content_hash": "abc"},
         "dataset": {"source": "bundled", "split": "test", "variant": "normal", "examples": 40},
@@ -54,7 +63,8 @@ def speedups_doc(*, failures: list[str] | None = None, regressions: list[str] | 
     """A speedups.json document, in the shape bench.finish_session writes (the reference, torch,
     has no speedup of its own)."""
     current = {"torch-compile": 1.10, "onnx-fp32": 1.25, "onnx-int8": 2.50}
-    doc: dict[str, Any] = {"reference": "torch", "speedups": {CASE: dict(current)}}
+    doc: dict[str, Any] = {"reference": "torch", "provenance": prov(written="2026-11-23T10:05:00+0000"),
+                           "speedups": {CASE: dict(current)}}
     if gate:
         base = {"torch-compile": 1.12, "onnx-fp32": 1.30, "onnx-int8": 2.45}
         doc["gate"] = {
@@ -207,7 +217,7 @@ def test_speedups_without_baseline_say_so():
 def test_speed_only_backends_pass_on_speed_alone():
     """Without accuracy.json each benchmarked backend gets a "pass (speed only)" row."""
     text = render_verdict(None, speedups_doc())
-    assert "No accuracy results in this report directory (run `pytest accuracy`)." in text
+    assert "Model `tiny`; no accuracy results of it in this report directory (run `pytest accuracy`)." in text
     assert {b: c[0] for b, c in table_rows(text).items()} == {
         "torch-compile": "pass (speed only)", "onnx-fp32": "pass (speed only)",
         "onnx-int8": "pass (speed only)"}
@@ -250,7 +260,7 @@ def test_write_verdict_writes_verdict_md_and_returns_it(tmp_path: Path):
     text = write_verdict(tmp_path)
     assert (tmp_path / VERDICT_FILE).read_text() == text
     assert text.startswith("## encoder-gate: FAIL")
-    assert "from accuracy.json (present) and speedups.json (present)" in text
+    assert "from accuracy.json (2026-11-23T10:00:00+0000), speedups.json (2026-11-23T10:05:00+0000)._" in text
     assert table_rows(text)["onnx-int8"][0] == "**FAIL** (drift_max)"
 
 
@@ -258,7 +268,7 @@ def test_write_verdict_with_only_speedups(tmp_path: Path):
     """With speedups.json alone the verdict is written and says accuracy.json is missing."""
     (tmp_path / "speedups.json").write_text(json.dumps(speedups_doc()))
     text = write_verdict(tmp_path)
-    assert "from accuracy.json (missing) and speedups.json (present)" in text
+    assert "from speedups.json (2026-11-23T10:05:00+0000); accuracy.json missing._" in text
 
 
 def test_cli_verdict_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -281,10 +291,11 @@ def test_cli_verdict_without_results_is_an_error(tmp_path: Path, capsys: pytest.
 def test_gate_failure_of_a_path_with_spaces_is_attributed_to_that_backend():
     """A speed failure of `onnx:my models/m.onnx` fails that backend's row, whole name and all."""
     name = "onnx:my models/m.onnx"
-    acc = {"model": {"name": "t", "task": "multi_label"}, "dataset": {"source": "b", "examples": 1},
+    acc = {"provenance": prov(), "model": {"name": "t", "task": "multi_label"},
+           "dataset": {"source": "b", "examples": 1},
            "configured_backends": ["torch", name],
            "backends": {b: {"checks": {}, "verdict": "pass"} for b in ("torch", name)}}
-    sp = {"reference": "torch", "speedups": {"model/normal/bs8/bucketed": {name: 1.0}},
+    sp = {"reference": "torch", "provenance": prov(), "speedups": {"model/normal/bs8/bucketed": {name: 1.0}},
           "gate": {"baseline": "base.json", "max_drop": 0.15, "passed": False, "compared": {},
                    "failures": [f"{name} model/normal/bs8/bucketed: speedup over torch eager 1.00x, "
                                 "baseline 2.00x (-50.0%; allowed -15%)"]}}
@@ -294,7 +305,7 @@ def test_gate_failure_of_a_path_with_spaces_is_attributed_to_that_backend():
 
 def test_full_sweep_cells_name_their_case():
     """With several modes or variants, each speedup cell names its whole case, not just the batch size."""
-    sp = {"speedups": {"model/normal/bs8/bucketed": {"onnx-fp32": 1.1},
+    sp = {"provenance": prov(), "speedups": {"model/normal/bs8/bucketed": {"onnx-fp32": 1.1},
                        "e2e/normal/bs8/bucketed": {"onnx-fp32": 0.9}}}
     text = render_verdict(None, sp)
     assert "model/normal/bs8/bucketed 1.10x" in text and "e2e/normal/bs8/bucketed 0.90x" in text
@@ -306,3 +317,42 @@ def test_statistical_gate_names_its_significance_level():
     doc["gate"]["alpha"] = 0.05
     text = render_verdict(accuracy_doc(all_pass()), doc)
     assert "(a drop over 15% fails when significant, p < 0.05)." in text
+
+
+def test_results_of_two_models_are_never_joined_and_the_verdict_names_the_mismatch(tmp_path: Path):
+    """accuracy.json of `default` and speedups.json of `tiny` in one directory: the verdict of the
+    newest (or of the session that just ran) leaves the other out, naming both models and the fix."""
+    acc = accuracy_doc(all_pass())
+    acc["provenance"] = prov(model="default", content_hash="d3fau1t0", written="2026-11-23T09:00:00+0000")
+    (tmp_path / "accuracy.json").write_text(json.dumps(acc))
+    (tmp_path / "speedups.json").write_text(json.dumps(speedups_doc()))  # tiny, written later
+    text = write_verdict(tmp_path)
+    assert "accuracy.json in this directory left out: model default (d3fau1t0), not tiny (abc)" in text
+    assert "run `pytest accuracy` for this one" in text
+    assert "Model `tiny`; no accuracy results of it" in text and "on 40 examples" not in text
+    assert table_rows(text)["onnx-int8"][0] == "pass (speed only)"
+    assert all(cells[1] == "" for cells in table_rows(text).values())  # no F1 of the other model
+
+    # the accuracy session that just ran (default) is the anchor: now the speedups are left out
+    current = acc["provenance"]
+    text = write_verdict(tmp_path, current)
+    assert "speedups.json in this directory left out: model tiny (abc), not default (d3fau1t0)" in text
+    assert "run `pytest benchmarks` for this one" in text
+    assert all(cells[3] == "" for cells in table_rows(text).values())  # no speedup of the other model
+
+
+def test_another_dataset_is_left_out_and_a_file_without_provenance_never_joins():
+    """Same model, other dataset: left out by name; a file from before provenance is left out too,
+    and with nothing of this model left there is no verdict."""
+    sp = speedups_doc()
+    sp["provenance"] = prov(source="data/eval.jsonl", written="2026-11-23T11:00:00+0000")
+    text = render_verdict(accuracy_doc(all_pass()), sp, None, prov())
+    assert "speedups.json in this directory left out: dataset data/eval.jsonl, split test, not bundled" \
+        in text
+    old = speedups_doc()
+    del old["provenance"]
+    text = render_verdict(accuracy_doc(all_pass()), old)
+    assert "speedups.json in this directory left out: no provenance (written by an older encoder-gate)" \
+        in text
+    with pytest.raises(GateError, match="no results of this model and dataset to judge"):
+        render_verdict(None, old)

@@ -35,6 +35,7 @@ from encoder_gate.reporting.ab import (
     write_ab,
 )
 from encoder_gate.runtime.base import BaseSide
+from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import base_worktree
 from encoder_gate.speed.ab import Cell
@@ -233,7 +234,8 @@ def finish(session: pytest.Session) -> bool:
     if results.empty:
         return False  # no vs-base test ran (deselected, or every one skipped): nothing to report
     payload = ab_payload(pr_model=gate.model, base_model=base.session.model, base_dir=base.base_dir,
-                         settings=settings, accuracy=accuracy, speed=speed, notes=notes)
+                         settings=settings, accuracy=accuracy, speed=speed, notes=notes,
+                         provenance=provenance(gate))
     path = write_ab(gate.config.report_dir, payload)
     gate.progress(f"PR vs base: {path}")
     config.stash[AB_LINES] = summary_lines(payload) + [(n, False) for n in notes]

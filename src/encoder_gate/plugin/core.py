@@ -39,6 +39,7 @@ from encoder_gate.plugin.stash import (
 from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, stats_lines, write_payload
 from encoder_gate.reporting.verdict import refresh_verdict
 from encoder_gate.runtime.base import BASE_PREFIX
+from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 
 pytest.register_assert_rewrite("encoder_gate.suite")
@@ -229,7 +230,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))
         state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
     if payloads or compared:
-        refresh_verdict(state.config.report_dir, state.progress)
+        refresh_verdict(state.config.report_dir, state.progress, provenance(state))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -40,6 +40,7 @@ from encoder_gate.data.datasets import VARIANTS, apply_variant
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.verdict import refresh_verdict
+from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.speed.baseline import Baseline, open_baseline
@@ -291,6 +292,7 @@ class BenchPlugin:
             self.untimed(session)
             return
         gate = self.session
+        here = provenance(gate)
         model = {"name": gate.model.name, "model_type": gate.model.model_type,
                  "content_hash": gate.model.content_hash, "threads": gate.config.threads,
                  "device": gate.config.device}
@@ -298,7 +300,7 @@ class BenchPlugin:
             outcome = finish_session(results, config.stash[SETTINGS], gate.config.report_dir, model,
                                      config.stash.get(GEMM, None), baseline=self.baseline(),
                                      compare_regressions=self.compare_regressions(),
-                                     fingerprint=self.fingerprint())
+                                     fingerprint=self.fingerprint(), provenance=here)
         except GateError as exc:  # a malformed baseline file, or one from another machine
             config.stash[ERROR] = str(exc)
             failed = True
@@ -307,7 +309,7 @@ class BenchPlugin:
             failed = bool(outcome.failures)
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        refresh_verdict(gate.config.report_dir, gate.progress)
+        refresh_verdict(gate.config.report_dir, gate.progress, here)
 
     def untimed(self, session: pytest.Session) -> None:
         """Benchmarks ran but pytest-benchmark timed none (--benchmark-disable, or xdist, under

@@ -82,10 +82,12 @@ def speed_entry(cell: SpeedCell, decision: Decision, settings: ABSettings) -> di
 
 def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: Path,
                settings: ABSettings, accuracy: Mapping[str, dict[str, Any]],
-               speed: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
-    """The whole ab.json document."""
+               speed: list[dict[str, Any]], notes: list[str],
+               provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The whole ab.json document (`provenance`: the PR session's, see encoder_gate.runtime.provenance)."""
     return {
         "schema": SCHEMA, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "provenance": dict(provenance) if provenance is not None else None,
         "model": {"name": pr_model.name, "content_hash": pr_model.content_hash},
         "base": {"dir": str(base_dir), "model": base_model.name if base_model else None,
                  "content_hash": base_model.content_hash if base_model else None},

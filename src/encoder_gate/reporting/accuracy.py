@@ -20,6 +20,7 @@ from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import toolchain_versions
+from encoder_gate.runtime.provenance import provenance
 from encoder_gate.tasks import THRESHOLD, Task
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
     cfg, model, ds = state.config, state.model, state.dataset
     return {
         "schema": SCHEMA,
+        "provenance": provenance(state),
         "model": {"name": model.name, "path": str(model.path), "task": model.task,
                   "model_type": model.model_type, "content_hash": model.content_hash},
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,

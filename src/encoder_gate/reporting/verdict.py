@@ -1,8 +1,10 @@
 """The verdict a person reads at a glance: per backend, pass or fail, with the numbers.
 
-Rendered from the two files the gate's sessions write into the report directory,
-``accuracy.json`` (``pytest accuracy``) and ``speedups.json`` (``pytest benchmarks``), so
-it can be written after either session and again after both (``encoder-gate verdict``).
+Rendered from the files the gate's sessions write into the report directory,
+``accuracy.json`` (``pytest accuracy``), ``speedups.json`` (``pytest benchmarks``) and ``ab.json``
+(``--gate-base``), so it can be written after either session and again after both
+(``encoder-gate verdict``). It joins only files of one model and dataset (their provenance,
+:mod:`encoder_gate.runtime.provenance`), and says which it left out and why.
 Written to ``<report-dir>/verdict.md``; a CI step appends it to ``$GITHUB_STEP_SUMMARY``
 (or posts it as a PR comment on any other CI system).
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.errors import GateError
+from encoder_gate.runtime.provenance import mismatch
 from encoder_gate.tasks import Task
 
 VERDICT_FILE = "verdict.md"
@@ -128,18 +131,45 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str], di
     return acc, {b: "; ".join(v) for b, v in speed.items()}, fails
 
 
+RERUN = {"accuracy.json": "pytest accuracy", "speedups.json": "pytest benchmarks",
+         AB_FILE: "pytest accuracy benchmarks --gate-base DIR"}
+
+
+def _belonging(docs: Mapping[str, Mapping[str, Any] | None],
+               current: Mapping[str, Any] | None) -> tuple[dict[str, Mapping[str, Any]], list[str]]:
+    """The results files that belong to `current` (the session that just ran; without one, the
+    newest file's), and a note for each one left out, saying what differs and how to refresh it."""
+    present = {name: doc for name, doc in docs.items() if doc is not None}
+    dated = sorted((str(d["provenance"].get("written", "")), name) for name, d in present.items()
+                   if d.get("provenance"))
+    anchor = current or (present[dated[-1][1]]["provenance"] if dated else None)
+    kept: dict[str, Mapping[str, Any]] = {}
+    notes: list[str] = []
+    for name, doc in present.items():
+        block = doc.get("provenance")
+        why = mismatch(block, anchor) if anchor is not None else mismatch(block, {})
+        if why is None:
+            kept[name] = doc
+            continue
+        written = f", written {block.get('written')}" if block else ""
+        notes.append(f"{name} in this directory left out: {why}{written}; run `{RERUN[name]}` for this one")
+    return kept, notes
+
+
 def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
-                   ab: Mapping[str, Any] | None = None) -> str:
+                   ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None) -> str:
     """The verdict markdown from an accuracy.json, a speedups.json and an ab.json document (any may
-    be None; an ab.json of another model than accuracy.json's is left out, and said so)."""
-    ab_note = None
-    if ab is not None and accuracy is not None and \
-            (ab.get("model") or {}).get("content_hash") != (accuracy.get("model") or {}).get("content_hash"):
-        ab_note = "ab.json in this directory is of another model than accuracy.json: left out"
-        ab = None
-    if accuracy is None and speedups is None and ab is None:
+    be None), joining only those whose provenance matches `current`'s model and dataset (the
+    session that just ran; without one, the newest document's). What is left out is said, and
+    why; with nothing left, there is no verdict."""
+    docs = {"accuracy.json": accuracy, "speedups.json": speedups, AB_FILE: ab}
+    if all(d is None for d in docs.values()):
         raise GateError("no results to judge: run `pytest accuracy` and/or `pytest benchmarks` first "
                         "(they write accuracy.json and speedups.json into the report directory)")
+    kept, left_out = _belonging(docs, current)
+    if not kept:
+        raise GateError("no results of this model and dataset to judge:\n  " + "\n  ".join(left_out))
+    accuracy, speedups, ab = kept.get("accuracy.json"), kept.get("speedups.json"), kept.get(AB_FILE)
     rows = dict((accuracy or {}).get("backends") or {})
     not_evaluated = dict((accuracy or {}).get("not_evaluated") or {})
     order = list((accuracy or {}).get("configured_backends") or [])
@@ -201,7 +231,9 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
             out.append("F1 skipped: there are no gold labels (unlabelled --gate-texts); every parity "
                        "check ran.")
     else:
-        out.append("No accuracy results in this report directory (run `pytest accuracy`).")
+        model = ((speedups or ab or {}).get("provenance") or {}).get("model") or {}
+        out.append(f"Model `{model.get('name')}`; no accuracy results of it in this report directory "
+                   "(run `pytest accuracy`).")
     if speedups is None:
         out.append("No benchmark results in this report directory (run `pytest benchmarks`).")
     elif gate:
@@ -225,8 +257,7 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
             out.append("Both sides ran in one environment, the PR's: "
                        + ", ".join(f"{k} {v}" for k, v in env.items()) + ".")
         out += [f"- {n}" for n in ab.get("notes") or []]
-    if ab_note:
-        out.append(ab_note)
+    out += [f"- {n}" for n in left_out]
     header = f"| backend | verdict | {task.headline_name} | drift max | speedup vs torch eager |"
     rule = "|---|---|---|---|---|"
     if ab is not None:
@@ -248,28 +279,31 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
                   if (row or {}).get("underpowered"))]
     if warnings:
         out += ["", "Warnings:", *[f"- {w}" for w in warnings]]
-    out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from accuracy.json "
-                f"({'present' if accuracy else 'missing'}) and speedups.json "
-                f"({'present' if speedups else 'missing'})"
-                + (f" and {AB_FILE} (present)" if ab is not None else "") + "._", ""]
+    sources = ", ".join(f"{name} ({(doc.get('provenance') or {}).get('written', '?')})"
+                        for name, doc in kept.items())
+    missing = [name for name in ("accuracy.json", "speedups.json") if name not in docs or docs[name] is None]
+    out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
+                + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return "\n".join(out)
 
 
-def write_verdict(report_dir: Path) -> str:
-    """Render the verdict from ``report_dir``'s accuracy.json and speedups.json, write
-    ``verdict.md`` there, and return the markdown."""
+def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) -> str:
+    """Render the verdict from ``report_dir``'s results files that belong to `current` (see
+    :func:`render_verdict`), write ``verdict.md`` there, and return the markdown."""
     report_dir = Path(report_dir)
     text = render_verdict(_read(report_dir / "accuracy.json"), _read(report_dir / "speedups.json"),
-                          _read(report_dir / AB_FILE))
+                          _read(report_dir / AB_FILE), current)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / VERDICT_FILE).write_text(text)
     return text
 
 
-def refresh_verdict(report_dir: Path, progress: Callable[[str], None]) -> None:
-    """Rewrite verdict.md at the end of a session; an unreadable results file is reported, not raised."""
+def refresh_verdict(report_dir: Path, progress: Callable[[str], None],
+                    current: Mapping[str, Any] | None = None) -> None:
+    """Rewrite verdict.md at the end of the session whose provenance is `current`; an unreadable
+    results file is reported, not raised."""
     try:
-        write_verdict(report_dir)
+        write_verdict(report_dir, current)
     except GateError as exc:
         progress(f"verdict not written: {exc}")
     else:

@@ -58,7 +58,8 @@ class SessionOutcome:
 def finish_session(results: Sequence[BenchResult], settings: BenchSettings, report_dir: Path,
                    model: Mapping[str, Any], gemm: float | None, baseline: Baseline | None = None,
                    compare_regressions: Sequence[str] | None = None,
-                   fingerprint: Mapping[str, Any] | None = None) -> SessionOutcome:
+                   fingerprint: Mapping[str, Any] | None = None,
+                   provenance: Mapping[str, Any] | None = None) -> SessionOutcome:
     """Write ``<report_dir>/speedups.json``; gate against a baseline when there is one.
 
     The baseline is ``baseline`` when the caller opened it already (the plugin does, with
@@ -74,7 +75,8 @@ def finish_session(results: Sequence[BenchResult], settings: BenchSettings, repo
     :class:`~encoder_gate.speed.machine.MachineMismatch` (before anything is written), unless
     ``settings.allow_other_machine``; then the differences become warnings.
     """
-    doc = speedups_document(results, model=model, gemm=gemm, fingerprint=fingerprint, alpha=settings.alpha)
+    doc = speedups_document(results, model=model, gemm=gemm, fingerprint=fingerprint, alpha=settings.alpha,
+                            provenance=provenance)
     if compare_regressions is not None:
         doc["compare"] = {"passed": not compare_regressions, "regressions": list(compare_regressions)}
     failures: list[SpeedupFailure] = []

@@ -141,7 +141,8 @@ def log_ratio_table(doc: Mapping[str, Any]) -> dict[str, dict[str, list[float]]]
 def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any] | None = None,
                       gemm: float | None = None, reference: str = REFERENCE_BACKEND,
                       fingerprint: Mapping[str, Any] | None = None,
-                      alpha: float = DEFAULT_ALPHA) -> dict[str, Any]:
+                      alpha: float = DEFAULT_ALPHA,
+                      provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What ``speedups.json`` holds: the speedups, times, best GFLOP/s per backend, the machine.
 
     ``stats``: {case: {backend: {speedup, ci, mde_slowdown, rounds, log_ratios, note}}} for the
@@ -149,6 +150,8 @@ def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any
     ``fingerprint``: the hardware the run was measured on
     (:func:`~encoder_gate.speed.machine.hardware_fingerprint`); default: the one recorded in the
     results' extra_info (a pytest-benchmark save), else None.
+    ``provenance``: the session's (:func:`encoder_gate.runtime.provenance.provenance`), which the
+    verdict checks before joining these speedups with accuracy.json.
     """
     if fingerprint is None:
         fingerprint = next((r.info["fingerprint"] for r in results
@@ -163,6 +166,7 @@ def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any
                 best[r.backend]["gemm_fraction"] = float(rate) / gemm
     return {
         "reference": reference,
+        "provenance": dict(provenance) if provenance is not None else None,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "model": dict(model or {}),
         "machine": machine_summary(),

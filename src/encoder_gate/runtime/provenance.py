@@ -1,0 +1,57 @@
+"""Where a result came from: the model, the dataset and the settings of the session that wrote it.
+
+Every results file of a report directory (accuracy.json, speedups.json, ab.json) carries one
+`provenance` block, written by :func:`provenance`; the verdict joins two files only when
+:func:`mismatch` finds nothing between them, so a directory that saw `pytest accuracy` on one
+model and `pytest benchmarks` on another never shows one model's speed in the other's rows.
+
+    block = provenance(session)             # {"model": ..., "dataset": ..., "settings": ..., "written": ...}
+    mismatch(block, other)                  # None, or "model: default (1a2b3c4d) vs tiny (9f8e7d6c)"
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from encoder_gate.cache import sha256_file
+
+if TYPE_CHECKING:
+    from encoder_gate.runtime.session import GateSession
+
+#: The parts of a provenance block that decide whether two results belong together.
+JOINING = ("model", "dataset")
+
+
+def provenance(session: GateSession) -> dict[str, Any]:
+    """The provenance block of a results file written by `session` now."""
+    cfg, model = session.config, session.model
+    source = session.dataset_source
+    file_hash = sha256_file(Path(source))[:16] if Path(source).is_file() else None
+    return {
+        "model": {"name": model.name, "content_hash": model.content_hash},
+        "dataset": {"source": source, "sha256": file_hash, "split": cfg.split, "variant": cfg.dataset_variant,
+                    "limit": cfg.limit},
+        "settings": {"device": cfg.device, "threads": cfg.threads, "backends": list(cfg.backends)},
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _describe(part: str, block: Mapping[str, Any]) -> str:
+    value = block.get(part) or {}
+    if part == "model":
+        return f"{value.get('name')} ({str(value.get('content_hash'))[:8]})"
+    split = f", split {value.get('split')}" + (f", first {value['limit']}" if value.get("limit") else "")
+    return f"{value.get('source')}{split}"
+
+
+def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str | None:
+    """What keeps `block`'s result from joining `anchor`'s ("model: X vs Y; ..."), or None.
+    A result with no block (written by an encoder-gate before provenance) never joins."""
+    if not block:
+        return "no provenance (written by an older encoder-gate)"
+    differ = [f"{part} {_describe(part, block)}, not {_describe(part, anchor)}"
+              for part in JOINING if (block.get(part) or {}) != (anchor.get(part) or {})]
+    return "; ".join(differ) or None
