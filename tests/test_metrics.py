@@ -388,6 +388,38 @@ def test_singlelabel_matches_sklearn_property(data: st.DataObject) -> None:
     assert m.mcc == approx(matthews_corrcoef(gold, pred), abs=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
+@pytest.mark.parametrize(
+    ("gold", "pred", "n_classes"),
+    [
+        ([0, 1, 2, 1], [1, 1, 1, 1], 3),  # constant prediction: 0
+        ([2, 2, 2, 2], [0, 1, 2, 2], 3),  # constant gold: 0
+        ([1, 1, 1], [1, 1, 1], 2),  # both constant, same class: 0
+        ([0, 0], [1, 1], 2),  # both constant, different classes: 0
+        ([0], [0], 1),  # one sample of the only class: 0
+        ([0], [1], 2),  # one sample, wrong: 0
+        ([0, 1, 2, 3], [0, 1, 2, 3], 4),  # perfect: 1
+        ([0, 1, 0, 1], [1, 0, 1, 0], 2),  # binary, every class swapped: -1
+        ([0, 0, 1, 1], [0, 0, 0, 1], 5),  # classes 2, 3 and 4 in neither gold nor predictions
+    ],
+)
+def test_singlelabel_mcc_degenerate_matches_sklearn(gold: list[int], pred: list[int], n_classes: int) -> None:
+    """Constant gold or predictions, one sample, perfect, swapped and absent classes give sklearn's MCC."""
+    got = singlelabel_metrics(np.eye(n_classes)[pred], np.array(gold)).mcc
+    expected = float(matthews_corrcoef(gold, pred))
+    assert math.isfinite(got)
+    assert got == approx(expected, abs=1e-15)
+
+
+def test_singlelabel_mcc_matches_sklearn_on_a_large_many_class_set() -> None:
+    """20,000 samples over 12 unbalanced classes: MCC in floats equals sklearn's integer covariances."""
+    rng = np.random.default_rng(11)
+    gold = rng.choice(12, size=20_000, p=np.linspace(1, 12, 12) / 78)
+    logits = rng.normal(size=(20_000, 12)) + 1.2 * np.eye(12)[gold]
+    assert singlelabel_metrics(logits, gold).mcc == approx(
+        matthews_corrcoef(gold, logits.argmax(axis=1)), abs=1e-12)
+
+
 @pytest.mark.parametrize(
     ("gold", "match"),
     [

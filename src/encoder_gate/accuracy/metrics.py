@@ -411,7 +411,8 @@ def _confusion(gold: IntArray, pred: IntArray, n_classes: int) -> IntArray:
 
 
 def _mcc(c: IntArray) -> float:
-    """Multi-class Matthews correlation from a confusion matrix (sklearn formula)."""
+    """Multi-class Matthews correlation (Gorodkin's R_K) from a confusion matrix, as sklearn's
+    ``matthews_corrcoef``: 0.0 when a covariance vanishes (constant predictions or gold)."""
     t_sum, p_sum = c.sum(axis=1).astype(np.float64), c.sum(axis=0).astype(np.float64)
     n_correct, n = float(np.trace(c)), float(c.sum())
     cov_tp = n_correct * n - float(t_sum @ p_sum)

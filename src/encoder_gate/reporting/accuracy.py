@@ -38,6 +38,7 @@ COLUMNS = (
     ("recall", "recall (micro)", "{:.4f}"),
     ("f1", "F1 (micro)", "{:.4f}"),
     ("f1_macro", "F1 (macro)", "{:.4f}"),
+    ("mcc", "MCC", "{:.4f}"),  # a single-label classifier's only
     *((c.key, *c.column) for c in CHECKS.values() if c.column),
     ("f1_delta", "F1 change [95% CI]", "{:+.4f}"),
     ("mcnemar_p", "McNemar p", "{:.3g}"),
@@ -153,9 +154,9 @@ def render_markdown(payload: dict[str, Any]) -> str:
         Task.MULTI_LABEL: f"threshold {payload['threshold']}; drift = per sample, max over labels of "
                        "|p_backend - p_torch|; flips = decisions at the threshold that differ from "
                        "torch FP32.",
-        Task.SINGLE_LABEL: "single-label (softmax): accuracy and macro F1 of the argmax class; drift = "
-                        "per sample, max over classes of |p_backend - p_torch|; flips = samples whose "
-                        "argmax class differs from torch FP32.",
+        Task.SINGLE_LABEL: "single-label (softmax): accuracy, macro F1 and MCC (Matthews correlation) of "
+                        "the argmax class; drift = per sample, max over classes of |p_backend - p_torch|; "
+                        "flips = samples whose argmax class differs from torch FP32.",
         Task.FEATURE_EXTRACTION: "feature extraction (mean-pooled embeddings): drift = per sample, max "
                               "over dimensions of |e_backend - e_torch|; cosine and relative L2 "
                               "(||e_backend - e_torch|| / ||e_torch||) against torch FP32.",
