@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import yaml
 from encoder_gate.commands import cli
 from encoder_gate.commands import init as scaffold
 from encoder_gate.commands.init import InitRequest
+from encoder_gate.commands.install_source import InstallSource, index_requirement
 from encoder_gate.commands.layout import THIN_MODULES
 from encoder_gate.commands.pyproject import merge_pyproject, render_table
 from encoder_gate.errors import GateError
@@ -71,8 +74,13 @@ def written(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-def init(root: Path, model: str = "models/clf", **kwargs: Any) -> scaffold.InitPlan:
-    plan, _ = scaffold.run_init(InitRequest(model=model, root=root, **kwargs))
+# an index install, so the tests do not depend on how encoder-gate is installed here
+INDEX_INSTALL = InstallSource(index_requirement(scaffold.package_version()), "index", "from a package index")
+
+
+def init(root: Path, model: str = "models/clf", install: InstallSource = INDEX_INSTALL,
+         **kwargs: Any) -> scaffold.InitPlan:
+    plan, _ = scaffold.run_init(InitRequest(model=model, root=root, **kwargs), install)
     return plan
 
 
@@ -328,7 +336,7 @@ def test_workflow_gates_the_pr_against_its_base_in_one_session(tmp_path: Path, m
     assert checkouts[1]["path"] == "pr"
     install = next(run for run in runs if "pip install" in run)
     assert "--index-url https://download.pytorch.org/whl/cpu" in install
-    assert f'"encoder-gate[cpu]=={scaffold.package_version()}"' in install
+    assert f"venv/bin/pip install -q 'encoder-gate[cpu]=={scaffold.package_version()}'" in install
     assert "if [ -f pr/requirements.txt ]" in install
     cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
     assert "hashFiles('pr/models/clf/**', 'pr/pyproject.toml')" in cache["with"]["key"]
@@ -371,6 +379,279 @@ def test_workflow_checks_out_lfs_when_the_repository_uses_it(tmp_path: Path, mod
     checkouts = [s["with"] for s in workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
                  if s.get("uses", "").startswith("actions/checkout")]
     assert all(c["lfs"] is True for c in checkouts)
+
+
+# --- the install line -----------------------------------------------------------------------
+
+LOCAL_NO_REMOTE = InstallSource(
+    index_requirement("0.1.0"), "unknown", "from the local directory /src/encoder-gate (editable), a git "
+    "checkout with no 'origin' remote", "the workflow cannot install encoder-gate the way it is installed "
+    "here; edit this line of .github/workflows/encoder-gate.yml:\n"
+    "    venv/bin/pip install -q 'encoder-gate[cpu]==0.1.0'")
+
+
+def test_workflow_installs_encoder_gate_from_where_it_is_installed(tmp_path: Path, model_dir: Path) -> None:
+    """A VCS install source goes into the workflow's install step and init's notes, with no warning."""
+    requirement = "encoder-gate[cpu] @ git+https://github.com/o/encoder-gate.git@" + "a" * 40
+    plan = init(tmp_path, install=InstallSource(requirement, "vcs", "from git, o/encoder-gate"))
+    install = next(s["run"] for s in workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
+                   if s.get("name") == "Install encoder-gate")
+    assert f"venv/bin/pip install -q '{requirement}'" in install.splitlines()
+    assert f"the workflow installs {requirement} (encoder-gate is installed here from git, o/encoder-gate)" \
+        in plan.notes
+    assert not any("install" in w for w in plan.warnings)
+
+
+def test_an_install_the_runner_may_not_repeat_is_a_warning_and_a_next_step(tmp_path: Path,
+                                                                           model_dir: Path) -> None:
+    """A warning from the install source reaches init's warnings, and the next steps point at it."""
+    plan = init(tmp_path, install=LOCAL_NO_REMOTE)
+    assert LOCAL_NO_REMOTE.warning in plan.warnings
+    edit = "check the install line of .github/workflows/encoder-gate.yml"
+    assert any(edit in line for line in scaffold.next_steps(tmp_path, LOCAL_NO_REMOTE))
+    assert not any(edit in line for line in scaffold.next_steps(tmp_path, INDEX_INSTALL))
+
+
+def test_cli_init_prints_the_install_warning_and_the_next_step(tmp_path: Path, model_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`encoder-gate init` with no usable install source still writes everything (exit 0), prints the
+    warning quoting the line on stderr and a next step on stdout."""
+    monkeypatch.setattr(scaffold, "detect_install_source", lambda: LOCAL_NO_REMOTE)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "--model", "models/clf"]) == 0
+    captured = capsys.readouterr()
+    assert f"encoder-gate init: warning: {LOCAL_NO_REMOTE.warning}" in captured.err
+    assert "    venv/bin/pip install -q 'encoder-gate[cpu]==0.1.0'" in captured.err.splitlines()
+    assert "check the install line of .github/workflows/encoder-gate.yml" in captured.out
+    assert "venv/bin/pip install -q 'encoder-gate[cpu]==0.1.0'" in \
+        (tmp_path / ".github/workflows/encoder-gate.yml").read_text()
+
+
+# --- the PR comment -------------------------------------------------------------------------
+
+MARKER = "<!-- encoder-gate-verdict -->"
+SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
+FORK = "github.event.pull_request.head.repo.full_name != github.repository"
+
+
+def gate_steps(tmp_path: Path) -> list[dict]:
+    init(tmp_path)
+    return workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
+
+
+def step_named(steps: list[dict], name: str) -> dict:
+    [step] = [s for s in steps if s.get("name") == name]
+    return step
+
+
+def test_workflow_posts_the_verdict_as_one_pr_comment(tmp_path: Path, model_dir: Path) -> None:
+    """The job may write PR comments; a github-script step after the verdict finds the bot's comment
+    by the marker and updates it, else creates one, for PRs from this repository only."""
+    init(tmp_path)
+    doc = workflow_doc(tmp_path)
+    assert doc["jobs"]["gate"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    steps = doc["jobs"]["gate"]["steps"]
+    names = [s.get("name") for s in steps]
+    comment = step_named(steps, "Verdict as a PR comment")
+    assert comment["uses"] == "actions/github-script@v7"
+    assert comment["if"] == f"${{{{ always() && {SAME_REPO} }}}}"
+    assert comment["env"] == {"VERDICT_FILE": "pr/.encoder-gate/verdict.md"}
+    script = comment["with"]["script"]
+    for needed in (f"const marker = '{MARKER}';", "github.paginate(github.rest.issues.listComments",
+                   "github.rest.issues.updateComment(", "github.rest.issues.createComment(",
+                   "c.user.type === 'Bot'", "const limit = 65536;"):
+        assert needed in script, needed
+    assert "${{" not in script  # nothing from the event is interpolated into the script
+    assert names.index("Verdict in the job summary") < names.index("Verdict as a PR comment") \
+        < names.index("Upload the report and the raw results")
+
+
+def test_a_fork_pr_gets_the_summary_and_a_note_instead_of_a_comment(tmp_path: Path, model_dir: Path) -> None:
+    """On a fork's PR (inverse condition) a step says in the job summary why there is no comment."""
+    steps = gate_steps(tmp_path)
+    fallback = step_named(steps, "No PR comment from a fork")
+    assert fallback["if"] == f"${{{{ always() && {FORK} }}}}"
+    names = [s.get("name") for s in steps]
+    assert names.index("Verdict as a PR comment") < names.index("No PR comment from a fork")
+    summary = tmp_path / "summary.md"
+    done = subprocess.run(["bash", "-eo", "pipefail", "-c", fallback["run"]], capture_output=True, text=True,
+                          env={**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}, check=True)
+    assert done.stdout.startswith("::notice::no PR comment: a pull request from a fork")
+    written = summary.read_text()
+    assert "not on this PR: it comes from a fork" in written and "read-only GITHUB_TOKEN" in written
+    assert "The verdict is in this job summary" in written
+
+
+NODE = shutil.which("node")
+needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed, so the PR-comment step's "
+                                "JavaScript cannot be checked (install Node.js to run this test)")
+
+# Runs the comment script as actions/github-script does (the body of an async function given
+# require, github, context and core), against fakes that record every call.
+HARNESS = r"""
+const fs = require('fs');
+const [scriptPath, scenarioPath] = process.argv.slice(2);
+const script = fs.readFileSync(scriptPath, 'utf8');
+const scenario = JSON.parse(fs.readFileSync(scenarioPath, 'utf8'));
+const calls = [];
+const summary = [];
+function refuse(what) {
+  if (scenario.refuse === what) {
+    const error = new Error('Resource not accessible by integration');
+    error.status = 403;
+    throw error;
+  }
+}
+const core = {
+  warning: (m) => calls.push(['warning', m]),
+  info: (m) => calls.push(['info', m]),
+  summary: { addRaw(text) { summary.push(text); return this; }, async write() { return this; } },
+};
+const github = {
+  rest: { issues: {
+    listComments: 'listComments',
+    async updateComment(args) { refuse('update'); calls.push(['update', args]); return { data: {} }; },
+    async createComment(args) {
+      refuse('create');
+      calls.push(['create', args]);
+      return { data: { html_url: 'https://github.com/me/tool/pull/7#issuecomment-9' } };
+    },
+  } },
+  async paginate(method, args) {
+    refuse('list');
+    calls.push(['list', method, args]);
+    return scenario.comments;
+  },
+};
+const context = {
+  repo: { owner: 'me', repo: 'tool' }, serverUrl: 'https://github.com', runId: 42,
+  payload: { pull_request: { number: 7, head: { sha: 'abcdef0123456789' } } },
+};
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+new AsyncFunction('require', 'github', 'context', 'core', script)(require, github, context, core)
+  .then(() => process.stdout.write(JSON.stringify({ calls, summary })))
+  .catch((error) => { console.error(error); process.exit(3); });
+"""
+
+RUN_URL = "https://github.com/me/tool/actions/runs/42"
+
+
+def comment_script(tmp_path: Path) -> str:
+    return step_named(gate_steps(tmp_path), "Verdict as a PR comment")["with"]["script"]
+
+
+def run_comment_script(tmp_path: Path, verdict: str | None, comments: list[dict],
+                       refuse: str | None = None) -> dict:
+    """The comment step's outcome: the recorded calls ([kind, args]) and what went to the summary."""
+    assert NODE is not None
+    script = tmp_path / "script.js"
+    script.write_text(comment_script(tmp_path))
+    (tmp_path / "harness.js").write_text(HARNESS)
+    (tmp_path / "scenario.json").write_text(json.dumps({"comments": comments, "refuse": refuse}))
+    verdict_file = tmp_path / "pr" / ".encoder-gate" / "verdict.md"
+    if verdict is not None:
+        verdict_file.parent.mkdir(parents=True)
+        verdict_file.write_text(verdict)
+    done = subprocess.run([NODE, "harness.js", "script.js", "scenario.json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "VERDICT_FILE": str(verdict_file)})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def writes(outcome: dict) -> list[list]:
+    return [call for call in outcome["calls"] if call[0] in ("create", "update")]
+
+
+@needs_node
+def test_comment_script_is_valid_javascript(tmp_path: Path, model_dir: Path) -> None:
+    """`node --check` parses the step's script wrapped in an async function, as github-script runs it."""
+    assert NODE is not None
+    wrapped = tmp_path / "comment.js"
+    wrapped.write_text(f"(async function () {{\n{comment_script(tmp_path)}\n}})();\n")
+    done = subprocess.run([NODE, "--check", str(wrapped)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+VERDICT = "## encoder-gate: PASS\n\n| backend | verdict |\n| onnx-int8 | pass |\n"
+
+
+@needs_node
+def test_first_push_creates_the_comment_with_the_marker_and_the_verdict(tmp_path: Path,
+                                                                        model_dir: Path) -> None:
+    """No earlier comment: one comment is created, the marker on top, then the verdict and the run."""
+    human = {"id": 1, "user": {"type": "User"}, "body": f"quoting {MARKER}"}
+    outcome = run_comment_script(tmp_path, VERDICT, [human])
+    assert outcome["calls"][0][:2] == ["list", "listComments"]
+    assert outcome["calls"][0][2] == {"owner": "me", "repo": "tool", "issue_number": 7, "per_page": 100}
+    [[kind, args]] = writes(outcome)
+    assert kind == "create" and args["issue_number"] == 7
+    assert args["body"].startswith(f"{MARKER}\n{VERDICT.rstrip()}\n")
+    assert "abcdef0" in args["body"] and RUN_URL in args["body"]
+
+
+@needs_node
+def test_later_pushes_update_the_bots_comment(tmp_path: Path, model_dir: Path) -> None:
+    """The bot's comment holding the marker is updated in place; a person's comment quoting the marker
+    is left alone, and nothing new is created."""
+    comments = [{"id": 1, "user": {"type": "User"}, "body": f"see {MARKER}"},
+                {"id": 5, "user": {"type": "Bot"}, "body": "another bot"},
+                {"id": 9, "user": {"type": "Bot"}, "body": f"{MARKER}\n## encoder-gate: FAIL",
+                 "html_url": "https://github.com/me/tool/pull/7#issuecomment-9"}]
+    [[kind, args]] = writes(run_comment_script(tmp_path, VERDICT, comments))
+    assert kind == "update" and args["comment_id"] == 9 and "issue_number" not in args
+    assert args["body"].startswith(f"{MARKER}\n## encoder-gate: PASS")
+
+
+@needs_node
+def test_a_verdict_too_long_for_a_comment_is_cut_with_a_note(tmp_path: Path, model_dir: Path) -> None:
+    """A verdict over GitHub's 65536 characters is cut at a line end, with a note pointing to the job
+    summary and the artifact; the body stays within the limit."""
+    rows = "".join(f"| backend-{i} | pass | {'x' * 80} |\n" for i in range(1200))
+    [[_, args]] = writes(run_comment_script(tmp_path, "## encoder-gate: PASS\n" + rows, []))
+    body = args["body"]
+    assert len(body) <= 65536 and len(rows) > 65536
+    assert body.startswith(MARKER) and "**The verdict is cut here**" in body
+    assert "[job summary](" + RUN_URL + ")" in body and "encoder-gate-report artifact" in body
+    kept = body.split("\n\n**The verdict is cut here**")[0].splitlines()
+    assert kept[-1].endswith("|")  # a whole row, not half of one
+
+
+@needs_node
+def test_no_verdict_posts_nothing_and_says_so(tmp_path: Path, model_dir: Path) -> None:
+    """The verdict file is missing: no comment is created, a warning goes to the log and the summary,
+    and the step does not fail."""
+    outcome = run_comment_script(tmp_path, None, [])
+    assert writes(outcome) == []
+    [warning] = [m for kind, m, *_ in outcome["calls"] if kind == "warning"]
+    assert "no verdict at" in warning and "no PR comment was posted" in warning
+    assert any(warning in text for text in outcome["summary"])
+
+
+@needs_node
+def test_no_verdict_marks_an_earlier_pushs_comment_stale(tmp_path: Path, model_dir: Path) -> None:
+    """The verdict file is missing and an earlier push's comment exists: it no longer shows the old
+    verdict but says this push has none, with the run's link."""
+    old = {"id": 9, "user": {"type": "Bot"}, "body": f"{MARKER}\n## encoder-gate: PASS",
+           "html_url": "https://github.com/me/tool/pull/7#issuecomment-9"}
+    [[kind, args]] = writes(run_comment_script(tmp_path, None, [old]))
+    assert kind == "update" and args["comment_id"] == 9
+    assert args["body"].startswith(f"{MARKER}\n## encoder-gate: no verdict for abcdef0")
+    assert RUN_URL in args["body"] and "PASS" not in args["body"]
+
+
+@needs_node
+@pytest.mark.parametrize("refuse", ["list", "create"])
+def test_a_refused_comment_is_a_warning_not_a_failed_job(tmp_path: Path, model_dir: Path,
+                                                         refuse: str) -> None:
+    """A read-only token (HTTP 403, e.g. a Dependabot PR) makes a warning in the log and the summary;
+    the script does not throw."""
+    outcome = run_comment_script(tmp_path, VERDICT, [], refuse=refuse)
+    [warning] = [m for kind, m, *_ in outcome["calls"] if kind == "warning"]
+    assert warning.startswith("encoder-gate could not post its verdict as a PR comment (HTTP 403: ")
+    assert "the verdict is in the job summary" in warning and any(warning in t for t in outcome["summary"])
+
 
 
 # --- the command line -----------------------------------------------------------------------

@@ -12,7 +12,10 @@ without ``force``, so a refusal writes nothing):
 2. the thin test modules of :data:`THIN_MODULES`, which only import the tests shipped in
    :mod:`encoder_gate.suite`, so upgrading encoder-gate upgrades the tests;
 3. ``.github/workflows/encoder-gate.yml``: a pull-request workflow that benchmarks the
-   base, then runs the accuracy gate and the compared benchmarks on the PR.
+   base, then runs the accuracy gate and the compared benchmarks on the PR, and posts the
+   verdict as one PR comment. It installs encoder-gate the way it is installed where init runs
+   (:mod:`encoder_gate.commands.install_source`); when the runner may not manage that, a
+   warning quotes the workflow's line to edit.
 
 :func:`plan_init` reads and validates (and renders every file's new content);
 :func:`write_plan` writes; :func:`run_init` does both.
@@ -30,6 +33,7 @@ from typing import Any, Literal
 
 from encoder_gate import __version__
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, is_backend_name, known_backends
+from encoder_gate.commands.install_source import InstallSource, detect_install_source
 from encoder_gate.commands.layout import (
     PYPROJECT,
     TABLE_NAME,
@@ -102,8 +106,9 @@ class InitPlan:
 # --- the whole job --------------------------------------------------------------------------
 
 
-def plan_init(request: InitRequest) -> InitPlan:
-    """Validate the request and render every file; raises GateError, writes nothing."""
+def plan_init(request: InitRequest, install: InstallSource | None = None) -> InitPlan:
+    """Validate the request and render every file; raises GateError, writes nothing. ``install``:
+    what the workflow installs encoder-gate from (None: the way it is installed here)."""
     root = request.root
     if root.exists() and not root.is_dir():
         raise GateError(f"{root} is not a directory; pass the project directory to scaffold into")
@@ -156,8 +161,13 @@ def plan_init(request: InitRequest) -> InitPlan:
     if model_dir is not None and not Path(model_value).is_absolute():
         model_glob = "**" if model_value == "." else f"{model_value}/**"
     contents = dict(THIN_MODULES)
+    install = detect_install_source() if install is None else install
     contents[WORKFLOW_PATH] = render_workflow(model_dir=model_glob, version=package_version(),
-                                              lfs=_uses_lfs(root))
+                                              requirement=install.requirement, lfs=_uses_lfs(root))
+    notes.append(f"the workflow installs {install.requirement} (encoder-gate is installed here "
+                 f"{install.origin})")
+    if install.warning:
+        warnings.append(install.warning)
     for rel, content in contents.items():
         path = root / rel
         if path.is_dir():
@@ -190,22 +200,27 @@ def write_plan(plan: InitPlan) -> list[str]:
     return lines
 
 
-def run_init(request: InitRequest) -> tuple[InitPlan, list[str]]:
+def run_init(request: InitRequest, install: InstallSource | None = None) -> tuple[InitPlan, list[str]]:
     """:func:`plan_init` then :func:`write_plan`: the plan and the lines to print."""
-    plan = plan_init(request)
+    plan = plan_init(request, install)
     return plan, write_plan(plan)
 
 
-def next_steps(root: Path) -> list[str]:
-    """The short "next steps" block printed after a successful init."""
+def next_steps(root: Path, install: InstallSource | None = None) -> list[str]:
+    """The short "next steps" block printed after a successful init; when the workflow's install
+    line may need editing (``install``, None: the way encoder-gate is installed here), it says so."""
+    install = detect_install_source() if install is None else install
     cd = [f"  cd {root.as_posix()}"] if root.as_posix() != "." else []
     ab = "pytest accuracy benchmarks --gate-base-ref main"
     width = len(ab) + 2
+    edit = [f"  before the first pull request, check the install line of {WORKFLOW_PATH} (the warning "
+            "above says why and how)"] if install.warning else []
     return [
         "next steps:",
         *cd,
         f"  {'pytest accuracy':<{width}}# the accuracy gate",
         f"  {ab:<{width}}# this branch against main, in one session (as the workflow gates a PR)",
+        *edit,
         f"  commit the files above: {WORKFLOW_PATH} runs the gate on every pull request",
     ]
 
