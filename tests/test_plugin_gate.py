@@ -338,6 +338,11 @@ def test_accuracy_of_one_model_and_benchmarks_of_another_are_never_joined(
     assert accuracy.ret == pytest.ExitCode.OK, accuracy.stdout.str()[-2000:]
     first = (report_dir / "verdict.md").read_text()
     assert "Model `tiny` (multi_label); accuracy on" in first
+    # the terminal ends with the verdict table: the reference marked, each backend pass or FAIL
+    out = accuracy.stdout.str()
+    assert out.rindex("encoder-gate verdict: PASS") > out.rindex("encoder-gate backends")
+    accuracy.stdout.fnmatch_lines(["*encoder-gate verdict: PASS*", "backend*verdict*micro F1*drift max*",
+                                   "torch*reference*", "onnx-fp32*pass*", "(the whole verdict: *verdict.md)"])
     other = [a for a in gate_args if a != "--gate-model=tiny"] + ["--gate-model=tiny-bert"]
     monkeypatch.setenv("ENCODER_GATE_BENCH_ROUNDS", "2")
     monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")

@@ -97,7 +97,8 @@ def test_every_configured_backend_gets_a_row_and_all_passing_is_pass():
     assert text.startswith("## encoder-gate: PASS")
     rows = table_rows(text)
     assert list(rows) == BACKENDS
-    assert all(cells[0] == "pass" for cells in rows.values())
+    assert rows["torch"][:3] == ["reference", "0.7100", ""]  # judged against itself: no bounds
+    assert all(cells[0] == "pass" for name, cells in rows.items() if name != "torch")
     assert "Failures:" not in text
 
 
@@ -118,7 +119,8 @@ def test_failed_check_fails_that_backend_and_the_title():
     cells = table_rows(text)
     assert cells["onnx-int8"][0] == "**FAIL** (drift_max)"
     assert "**fail**" in cells["onnx-int8"][2]  # the drift max cell
-    assert all(cells[b][0] == "pass" for b in ("torch", "torch-compile", "onnx-fp32"))
+    assert all(cells[b][0] == "pass" for b in ("torch-compile", "onnx-fp32"))
+    assert cells["torch"][0] == "reference"
     assert "- onnx-int8: drift_max = 0.9, bound at most 0.6" in text
 
 
@@ -147,7 +149,7 @@ def test_speed_failure_marks_only_its_backend():
     assert text.startswith("## encoder-gate: FAIL")
     cells = table_rows(text)
     assert cells["onnx-fp32"][0] == "**FAIL** (speed)"
-    assert [cells[b][0] for b in ("torch", "torch-compile", "onnx-int8")] == ["pass"] * 3
+    assert [cells[b][0] for b in ("torch", "torch-compile", "onnx-int8")] == ["reference", "pass", "pass"]
     assert f"- {failure}" in text
 
 
@@ -156,7 +158,7 @@ def test_speed_failure_of_torch_compile_is_not_charged_to_torch():
     failure = f"torch-compile {CASE}: speedup over torch eager 0.50x, baseline 1.12x (-55.4%; allowed -15%)"
     cells = table_rows(render_verdict(accuracy_doc(all_pass()), speedups_doc(failures=[failure])))
     assert cells["torch-compile"][0] == "**FAIL** (speed)"
-    assert cells["torch"][0] == "pass"
+    assert cells["torch"][0] == "reference"
 
 
 def test_compare_regression_is_attributed_to_its_backend():
@@ -167,7 +169,7 @@ def test_compare_regression_is_attributed_to_its_backend():
     assert text.startswith("## encoder-gate: FAIL")
     cells = table_rows(text)
     assert cells["onnx-fp32"][0] == "**FAIL** (speed)"
-    assert [cells[b][0] for b in ("torch", "torch-compile", "onnx-int8")] == ["pass"] * 3
+    assert [cells[b][0] for b in ("torch", "torch-compile", "onnx-int8")] == ["reference", "pass", "pass"]
     assert f"- {line} (pytest-benchmark --benchmark-compare-fail)" in text
 
 
@@ -176,7 +178,7 @@ def test_compare_regression_of_torch_compile_is_not_charged_to_torch():
     line = "test_model_only[bs8-torch-compile-normal-bucketed] (0002_x): Field 'min' has failed ..."
     cells = table_rows(render_verdict(accuracy_doc(all_pass()), speedups_doc(regressions=[line])))
     assert cells["torch-compile"][0] == "**FAIL** (speed)"
-    assert cells["torch"][0] == "pass"
+    assert cells["torch"][0] == "reference"
 
 
 def test_compare_regression_of_torch_is_attributed_to_torch():
@@ -300,7 +302,7 @@ def test_gate_failure_of_a_path_with_spaces_is_attributed_to_that_backend():
                    "failures": [f"{name} model/normal/bs8/bucketed: speedup over torch eager 1.00x, "
                                 "baseline 2.00x (-50.0%; allowed -15%)"]}}
     text = render_verdict(acc, sp)
-    assert f"| {name} | **FAIL** (speed)" in text and "| torch | pass" in text
+    assert f"| {name} | **FAIL** (speed)" in text and "| torch | reference" in text
 
 
 def test_full_sweep_cells_name_their_case():

@@ -31,13 +31,14 @@ from encoder_gate.plugin.stash import (
     NOTHING_CHECKED,
     OUTCOMES,
     SESSION_KEY,
+    VERDICT,
     WORKER_PAYLOADS,
     gate_session_of,
     skip_reason,
     tag_items,
 )
 from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, stats_lines, write_payload
-from encoder_gate.reporting.verdict import refresh_verdict
+from encoder_gate.reporting.verdict import VERDICT_FILE, refresh_verdict, terminal_rows
 from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
@@ -230,9 +231,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))
         state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
     if payloads or compared:
-        refresh_verdict(state.config.report_dir, state.progress, provenance(state))
+        verdict = refresh_verdict(state.config.report_dir, state.progress, provenance(state))
+        if verdict is not None:
+            config.stash[VERDICT] = verdict
 
 
+@pytest.hookimpl(trylast=True)  # after the speed half's summary: the verdict table ends it
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
@@ -272,3 +276,19 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if why:
         terminalreporter.section("encoder-gate: nothing was checked")
         terminalreporter.write_line(f"encoder-gate: {why}", red=True, bold=True)
+    verdict_summary(terminalreporter, config)
+
+
+def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The last word: the verdict table, one row per backend, coloured as pytest colours outcomes."""
+    verdict = config.stash.get(VERDICT, None)
+    if verdict is None:
+        return
+    word = "PASS" if verdict.passed else "FAIL"
+    terminalreporter.section(f"encoder-gate verdict: {word}", green=verdict.passed, red=not verdict.passed,
+                             bold=True)
+    for line, failed in terminal_rows(verdict):
+        terminalreporter.write_line(line, red=failed, green=not failed and not line.startswith("backend"))
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        terminalreporter.write_line(f"(the whole verdict: {session.config.report_dir / VERDICT_FILE})")

@@ -38,7 +38,7 @@ import pytest
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.data.datasets import VARIANTS, apply_variant
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import call_or_skip
+from encoder_gate.plugin.stash import VERDICT, call_or_skip
 from encoder_gate.reporting.verdict import refresh_verdict
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
@@ -309,7 +309,9 @@ class BenchPlugin:
             failed = bool(outcome.failures)
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        refresh_verdict(gate.config.report_dir, gate.progress, here)
+        verdict = refresh_verdict(gate.config.report_dir, gate.progress, here)
+        if verdict is not None:
+            config.stash[VERDICT] = verdict
 
     def untimed(self, session: pytest.Session) -> None:
         """Benchmarks ran but pytest-benchmark timed none (--benchmark-disable, or xdist, under

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
+from encoder_gate.reporting.verdict import Verdict
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.session import GateSession
 
@@ -29,6 +30,8 @@ BACKEND_PROPERTY = "encoder_gate_backend"
 
 
 WORKER_PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
+#: The verdict written at the session's end (accuracy, speed or vs base), for the terminal's last word.
+VERDICT = pytest.StashKey[Verdict]()
 
 
 def skip_reason(report: pytest.TestReport) -> str:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.provenance import mismatch
 from encoder_gate.tasks import Task
@@ -156,8 +158,24 @@ def _belonging(docs: Mapping[str, Mapping[str, Any] | None],
     return kept, notes
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """The verdict rendered: its markdown, and the table's header and rows for a terminal."""
+
+    passed: bool
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]  # one per backend: name, verdict, then the header's columns
+    markdown: str
+
+
 def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
                    ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None) -> str:
+    """The verdict markdown (see :func:`build_verdict`)."""
+    return build_verdict(accuracy, speedups, ab, current).markdown
+
+
+def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
+                  ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None) -> Verdict:
     """The verdict markdown from an accuracy.json, a speedups.json and an ab.json document (any may
     be None), joining only those whose provenance matches `current`'s model and dataset (the
     session that just ran; without one, the newest document's). What is left out is said, and
@@ -203,6 +221,8 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
         elif row is None:
             versus_only = name in ab_accuracy or name in ab_speed
             verdict = "pass (vs base only)" if versus_only else "pass (speed only)"
+        elif name == REFERENCE_BACKEND:  # judged against itself: its numbers, no bounds
+            verdict = "reference"
         else:
             verdict = "pass"
         keep = checks.get("f1_keep") or checks.get("cosine_mean")
@@ -210,8 +230,10 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
             f"{row[headline]:.4f}" if row and row.get(headline) is not None else "")
         if row and row.get("f1_delta") is not None:
             f1 = _with_error_bars(row, headline, keep, f1)
-        cells: tuple[str, ...] = (name, verdict, f1, _bounded(checks.get("drift_max"), ".3g"),
-                                  speed.get(name, ""))
+        drift = _bounded(checks.get("drift_max"), ".3g")
+        if verdict == "reference":
+            f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
+        cells: tuple[str, ...] = (name, verdict, f1, drift, speed.get(name, ""))
         if ab is not None:
             cells += (ab_accuracy.get(name, ""), ab_speed.get(name, ""))
         lines_out.append(cells)
@@ -258,12 +280,11 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
                        + ", ".join(f"{k} {v}" for k, v in env.items()) + ".")
         out += [f"- {n}" for n in ab.get("notes") or []]
     out += [f"- {n}" for n in left_out]
-    header = f"| backend | verdict | {task.headline_name} | drift max | speedup vs torch eager |"
-    rule = "|---|---|---|---|---|"
+    columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
+                                "speedup vs torch eager")
     if ab is not None:
-        header += f" {task.headline_name} vs base | speed vs base |"
-        rule += "---|---|"
-    out += ["", header, rule]
+        columns += (f"{task.headline_name} vs base", "speed vs base")
+    out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     out += ["| " + " | ".join(cells) + " |" for cells in lines_out]
     problems = [line for lines in speed_failures.values() for line in lines]
     problems += [f"{name}: {line}" for name, lines in ab_failures.items() for line in lines]
@@ -284,27 +305,45 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
     missing = [name for name in ("accuracy.json", "speedups.json") if name not in docs or docs[name] is None]
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
-    return "\n".join(out)
+    return Verdict(passed=not failed, header=columns, rows=tuple(lines_out), markdown="\n".join(out))
 
 
 def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) -> str:
     """Render the verdict from ``report_dir``'s results files that belong to `current` (see
     :func:`render_verdict`), write ``verdict.md`` there, and return the markdown."""
-    report_dir = Path(report_dir)
-    text = render_verdict(_read(report_dir / "accuracy.json"), _read(report_dir / "speedups.json"),
-                          _read(report_dir / AB_FILE), current)
+    return _write(Path(report_dir), current).markdown
+
+
+def _write(report_dir: Path, current: Mapping[str, Any] | None) -> Verdict:
+    verdict = build_verdict(_read(report_dir / "accuracy.json"), _read(report_dir / "speedups.json"),
+                            _read(report_dir / AB_FILE), current)
     report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / VERDICT_FILE).write_text(text)
-    return text
+    (report_dir / VERDICT_FILE).write_text(verdict.markdown)
+    return verdict
 
 
 def refresh_verdict(report_dir: Path, progress: Callable[[str], None],
-                    current: Mapping[str, Any] | None = None) -> None:
-    """Rewrite verdict.md at the end of the session whose provenance is `current`; an unreadable
-    results file is reported, not raised."""
+                    current: Mapping[str, Any] | None = None) -> Verdict | None:
+    """Rewrite verdict.md at the end of the session whose provenance is `current`, and return it;
+    an unreadable results file is reported, not raised (None)."""
     try:
-        write_verdict(report_dir, current)
+        verdict = _write(Path(report_dir), current)
     except GateError as exc:
         progress(f"verdict not written: {exc}")
-    else:
-        progress(f"verdict: {Path(report_dir) / VERDICT_FILE}")
+        return None
+    progress(f"verdict: {Path(report_dir) / VERDICT_FILE}")
+    return verdict
+
+
+def terminal_rows(verdict: Verdict) -> list[tuple[str, bool]]:
+    """The verdict table for a terminal: (line, failed) per row, columns aligned, no markdown."""
+    def plain(cell: str) -> str:
+        return cell.replace("**", "")
+
+    rows = [tuple(plain(c) for c in row) for row in verdict.rows]
+    kept = [i for i in range(len(verdict.header)) if i < 2 or any(row[i] for row in rows)]
+    table = [tuple(verdict.header[i] for i in kept), *(tuple(row[i] for i in kept) for row in rows)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(kept))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    return [(lines[0], False), *((line, row[1].startswith("FAIL") or row[1].startswith("not checked"))
+                                 for line, row in zip(lines[1:], rows, strict=True))]
