@@ -9,6 +9,7 @@ SkipLayerNormalization): the dynamo exporter's graph loses those fusions.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.onnx_backend import OnnxBackend
 from encoder_gate.backends.onnx_build import (
     TORCH_EXPORTER,
     convert_fp16,
@@ -23,9 +25,10 @@ from encoder_gate.backends.onnx_build import (
     export_inputs,
     fp32_exporter,
     quantize_int8,
+    quiet_exporter_deprecations,
 )
 from encoder_gate.cache import ArtifactCache
-from encoder_gate.models.spec import spec_from_dir
+from encoder_gate.models.spec import ModelSpec, spec_from_dir
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
@@ -129,3 +132,52 @@ def test_the_exporter_is_part_of_the_artifact_key(tiny_ctx):
     assert key["exporter"] == fp32_exporter()
     if fp32_exporter()["name"] == TORCH_EXPORTER:
         assert key["exporter"]["version"] == f"torch {torch.__version__}"
+
+
+# --- the exporter's deprecations of itself stay out of the user's warnings summary ------------
+
+
+def test_a_fresh_export_of_the_tiny_model_lets_no_deprecation_warning_out(tiny: ModelSpec, tmp_path: Path):
+    """A fresh onnx-fp32 export (empty cache) shows no DeprecationWarning or FutureWarning."""
+    ctx = BuildContext(model=tiny, cache=ArtifactCache(tmp_path / "cache"), threads=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path, hit = OnnxBackend("fp32").artifact(ctx)
+    assert not hit and (path / "model.onnx").is_file()  # it really exported
+    leaked = [f"{w.category.__name__} at {w.filename}:{w.lineno}: {w.message}" for w in caught
+              if issubclass(w.category, (DeprecationWarning, FutureWarning))]
+    assert leaked == []
+
+
+LEGACY = ("You are using the legacy TorchScript-based ONNX export. Starting in PyTorch 2.9, the new "
+          "torch.export-based ONNX exporter has become the default.")
+REMOVED = "The feature will be removed. Please remove usage of this function"
+
+
+def _warn_like_an_export() -> None:
+    """The exporter's two deprecations of itself, then three warnings that are not them."""
+    warnings.warn(LEGACY, DeprecationWarning, stacklevel=2)
+    warnings.warn_explicit(REMOVED, DeprecationWarning, "utils.py", 218,
+                           module="torch.onnx._internal.torchscript_exporter.utils")
+    warnings.warn_explicit(REMOVED, DeprecationWarning, "helpers.py", 7, module="their_package.helpers")
+    warnings.warn("indices with negative values export wrong", UserWarning, stacklevel=2)
+    warnings.warn("some_function is deprecated", DeprecationWarning, stacklevel=2)
+
+
+def test_the_exporter_filter_drops_only_the_exporter_deprecations():
+    """quiet_exporter_deprecations drops the exporter's own two; a UserWarning, another DeprecationWarning
+    and the same generic message from another package still pass, and the filters are restored."""
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_exporter_deprecations():
+            _warn_like_an_export()
+        inside = [(w.category, str(w.message)) for w in caught]
+        caught.clear()
+        _warn_like_an_export()
+        outside = [(w.category, str(w.message)) for w in caught]
+    assert inside == [(DeprecationWarning, REMOVED),
+                      (UserWarning, "indices with negative values export wrong"),
+                      (DeprecationWarning, "some_function is deprecated")]
+    assert len(outside) == 5 and outside[0] == (DeprecationWarning, LEGACY)
+    assert warnings.filters == before
