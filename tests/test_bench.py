@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from encoder_gate.commands.layout import THIN_MODULES
 from encoder_gate.errors import GateError
+from encoder_gate.plugin.speed import no_saved_run_line
 from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.speed.baseline import comparability_warnings
 from encoder_gate.speed.batches import (
@@ -507,6 +509,48 @@ def test_a_speed_baseline_from_another_machine_is_refused_before_benchmarking(
     assert "(cpu_model, threads differ: cpu_model: " in err and "'Some Other CPU' in the baseline" in err
     assert f"set {ENV_ALLOW_OTHER_MACHINE}=1 to compare anyway" in err
     assert "passed" not in result.stdout.str()
+
+
+# --- --benchmark-compare without a saved run ----------------------------------------------------
+
+NOTHING_COMPARED = "nothing was compared (save one on the base with --benchmark-autosave)"
+
+
+def test_the_no_saved_run_line_is_written_only_when_compare_found_nothing():
+    """One line when --benchmark-compare (latest or a given run) found no save; none when it was not
+    asked for, found one, or pytest-benchmark is off; with --gate-speedup-baseline it names that file."""
+    def bench(compare, mapping=None):
+        return SimpleNamespace(compare=compare, compared_mapping=mapping, storage="/repo/.benchmarks")
+
+    assert no_saved_run_line(bench(True, {}), None) == (
+        f"encoder-gate: --benchmark-compare found no saved run in /repo/.benchmarks: {NOTHING_COMPARED}")
+    assert no_saved_run_line(bench("0007", {}), None) == (
+        f"encoder-gate: --benchmark-compare found no saved run matching '0007' in /repo/.benchmarks: "
+        f"{NOTHING_COMPARED}")
+    assert no_saved_run_line(bench(True, {}), Path("base/speedups.json")) == (
+        "encoder-gate: --benchmark-compare found no saved run in /repo/.benchmarks: pytest-benchmark "
+        "compared nothing (the speed gate used base/speedups.json)")
+    assert no_saved_run_line(bench(True, {"Linux/0001_abc.json": {"test_x": {}}}), None) is None
+    assert no_saved_run_line(bench([], {}), None) is None  # pytest-benchmark's default: not asked
+    assert no_saved_run_line(None, None) is None  # -p no:benchmark
+
+
+@pytest.mark.slow
+def test_benchmark_compare_without_a_saved_run_says_so_in_the_summary(pytester: pytest.Pytester,
+                                                                       bench_project):
+    """--benchmark-compare on an empty storage passes and its summary says in one line that nothing
+    was compared; once a run is saved there, the next --benchmark-compare has no such line."""
+    store = pytester.path / "store"
+    args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "1",
+            f"--benchmark-storage=file://{store}", "--benchmark-compare"]
+    first = pytester.runpytest_subprocess(*args, "--benchmark-autosave")
+    first.assert_outcomes(passed=2)
+    line = f"encoder-gate: --benchmark-compare found no saved run in {store.resolve()}: {NOTHING_COMPARED}"
+    assert first.stdout.lines.count(line) == 1, first.stdout.str()[-3000:]
+    assert len(list(store.rglob("0001_*.json"))) == 1
+    second = pytester.runpytest_subprocess(*args)
+    second.assert_outcomes(passed=2)
+    assert "found no saved run" not in second.stdout.str()
 
 
 # --- worker processes and memory ------------------------------------------------------------

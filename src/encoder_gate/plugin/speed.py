@@ -18,7 +18,8 @@ state lives in the config's stash. The numbers are computed by :mod:`encoder_gat
   Mann-Whitney U on the per-round log ratios, p < ENCODER_GATE_SPEEDUP_ALPHA, default 0.05);
   a baseline without per-round data falls back to the drop alone. With
   ENCODER_GATE_BENCH_EXTRA_ROUNDS=N, a model-only case that is borderline against the
-  baseline gets N more paired rounds before it is recorded (once).
+  baseline gets N more paired rounds before it is recorded (once). A ``--benchmark-compare``
+  that finds no saved run (pytest-benchmark only warns) is said in one line of the summary.
 - **Hardware fingerprint**: every benchmark's extra_info and speedups.json carry the CPU,
   ISA flags, cores, threads, execution providers and library versions; a baseline from a
   different fingerprint is refused at collection (a usage error naming the fields) unless
@@ -89,6 +90,21 @@ def in_gate_sweep(item: pytest.Item) -> bool:
     return (getattr(item, "originalname", item.name) == GATE_CASE["originalname"]
             and params.get("variant") == GATE_CASE["variant"]
             and params.get("dispatch") == GATE_CASE["dispatch"])
+
+
+def no_saved_run_line(bench_session: Any, speedup_baseline: Path | None) -> str | None:
+    """The summary's line for a ``--benchmark-compare`` that found no saved run (pytest-benchmark's
+    session, after it looked); None when comparing was not asked for or a saved run was found.
+    Without ``--gate-speedup-baseline`` nothing was compared at all, though the session passes."""
+    wanted = getattr(bench_session, "compare", None)
+    if not wanted or getattr(bench_session, "compared_mapping", None):
+        return None
+    matching = "" if wanted is True else f" matching {wanted!r}"
+    found = (f"encoder-gate: --benchmark-compare found no saved run{matching} in "
+             f"{getattr(bench_session, 'storage', 'its storage')}")
+    if speedup_baseline is not None:
+        return f"{found}: pytest-benchmark compared nothing (the speed gate used {speedup_baseline})"
+    return f"{found}: nothing was compared (save one on the base with --benchmark-autosave)"
 
 
 class BenchPlugin:
@@ -343,6 +359,10 @@ class BenchPlugin:
         if note is not None:
             minutes = (time.monotonic() - config.stash[STARTED]) / 60
             terminalreporter.write_line(f"{note}; session took {minutes:.1f} min")
+        missing = no_saved_run_line(getattr(config, "_benchmarksession", None),
+                                    config.stash[SETTINGS].baseline)
+        if missing is not None:
+            terminalreporter.write_line(missing, yellow=True)
         if error is not None:
             terminalreporter.write_line(f"encoder-gate: {error}", red=True, bold=True)
             return
