@@ -23,7 +23,7 @@ from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.config import load_config
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
-from encoder_gate.plugin import ab, fixtures
+from encoder_gate.plugin import ab, applicable, fixtures
 from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.stash import (
     BACKEND_PROPERTY,
@@ -109,6 +109,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU")
+    applicable.register_marker(config)
     overrides = {name.replace("-", "_"): config.getoption(f"gate_{name.replace('-', '_')}")
                  for name, _, _ in OPTIONS}
     try:
@@ -151,7 +152,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tag each per-backend test with its backend; reports carry the tag (also from xdist workers)."""
+    """Leave out the checks that cannot apply to this model; tag each per-backend test with its
+    backend (reports carry the tag, also from xdist workers)."""
+    applicable.leave_out(config, items)
     tag_items(items, "backend", BACKEND_PROPERTY)
 
 
@@ -266,6 +269,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 terminalreporter.write_line(f"{'':<{width}} note: {note}")
         if session.evaluations and not session.labelled:
             terminalreporter.write_line(NO_GOLD, yellow=True)
+    left_out = applicable.summary_line(config)
+    if left_out:
+        terminalreporter.write_line(left_out)
     if session.evaluations:  # the F1 change with error bars, per classifier backend
         lines = stats_lines(session)
         if lines:

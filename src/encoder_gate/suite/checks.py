@@ -8,8 +8,11 @@ measured against the same-run torch FP32 reference, F1 and accuracy against the 
 - single-label (softmax): probability drift, argmax class changes, macro F1 and accuracy,
   per-class F1;
 - feature extraction (embeddings): drift of the embedding values, relative L2 distance and
-  cosine similarity to the reference embeddings. No flips and no F1: those tests skip
-  with the reason (`encoder_gate.accuracy.checks.not_applicable`).
+  cosine similarity to the reference embeddings. No flips and no F1.
+
+Each test is marked with the check it runs (`encoder_gate_check`): a check that does not fit the
+model's task or labels, or that no bound switches on (an unset F1 floor), is not collected at
+all (:mod:`encoder_gate.plugin.applicable`); the terminal says in one line what was left out.
 
 Each check is a record in the registry (:mod:`encoder_gate.accuracy.checks`) that names the
 test here that runs it: the drift and embedding tests are parametrized over their records,
@@ -47,12 +50,14 @@ def gate(check_name, evaluation, bounds, dataset, model):
     assert failure is None, failure
 
 
+@pytest.mark.encoder_gate_check("bound")
 @pytest.mark.parametrize("bound", names(test="drift"))
 def test_drift_within_bound(bound, backend_evaluation, backend_bounds, gate_dataset, gate_model):
     """Probabilities (or embeddings) stay within the backend's drift and flip bounds."""
     gate(bound, backend_evaluation, backend_bounds, gate_dataset, gate_model)
 
 
+@pytest.mark.encoder_gate_check("f1_keep")
 def test_f1_keeps_reference_share(backend_evaluation, backend_bounds, gate_dataset, gate_model):
     """Micro F1 (macro F1 for single-label) keeps its share of the torch reference's (rule `point`),
     or its change's 95% CI clears -margin (rules `regression`, `non-inferiority`)."""
@@ -63,22 +68,26 @@ def test_f1_keeps_reference_share(backend_evaluation, backend_bounds, gate_datas
     gate("f1_keep", backend_evaluation, backend_bounds, gate_dataset, gate_model)
 
 
+@pytest.mark.encoder_gate_check("per_label")
 def test_per_label_f1_keeps_reference_share(backend_evaluation, backend_bounds, gate_dataset, gate_model):
     """Every label with enough gold positives keeps its share of its own reference F1 and loses no
     significant number of decisions: a damage confined to one label cannot hide in the micro F1."""
     gate("per_label", backend_evaluation, backend_bounds, gate_dataset, gate_model)
 
 
+@pytest.mark.encoder_gate_check("f1_floor")
 def test_f1_above_floor(backend_evaluation, backend_bounds, gate_dataset, gate_model):
     """The absolute F1 floor from [tool.encoder-gate.tolerances], where one is configured."""
     gate("f1_floor", backend_evaluation, backend_bounds, gate_dataset, gate_model)
 
 
+@pytest.mark.encoder_gate_check("accuracy_keep")
 def test_accuracy_keeps_reference_share(backend_evaluation, backend_bounds, gate_dataset, gate_model):
     """Single-label: accuracy keeps its share of the torch reference's."""
     gate("accuracy_keep", backend_evaluation, backend_bounds, gate_dataset, gate_model)
 
 
+@pytest.mark.encoder_gate_check("bound")
 @pytest.mark.parametrize("bound", names(test="embeddings"))
 def test_embeddings_close_to_reference(bound, backend_evaluation, backend_bounds, gate_dataset,
                                        gate_model):

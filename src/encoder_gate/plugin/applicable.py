@@ -1,0 +1,97 @@
+"""Checks that cannot apply to this session are not collected, so a skip always means something.
+
+A multi-label model has no cosine similarity, relative L2 or accuracy keep, and an F1 floor
+nobody configured checks nothing: run as tests, they were 25 "skipped" lines on every run that
+drowned the skips worth acting on (a missing GPU or package). Each shipped check test names its
+check (the `bound` parameter, or the `encoder_gate_check` marker); at collection, an item whose
+check does not fit the model's task or labels, or is switched off for its backend by every
+bound it could have, is removed, and the terminal says in one line what was left out and why.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from encoder_gate.accuracy.checks import not_applicable, record
+from encoder_gate.accuracy.tolerances import bounds_for
+from encoder_gate.backends.base import NumberFormat
+from encoder_gate.backends.registry import PREBUILT_PREFIX
+from encoder_gate.errors import GateError
+from encoder_gate.plugin.stash import SESSION_KEY
+from encoder_gate.runtime.session import GateSession
+
+MARKER = "encoder_gate_check"
+LEFT_OUT = pytest.StashKey[dict[str, str]]()  # check name -> why, for the summary line
+ANY_FORMAT: tuple[NumberFormat, ...] = ("reference", "fp32", "fp16", "int8")
+
+
+def check_of(item: pytest.Item) -> str | None:
+    """The check a shipped accuracy test item runs, or None for any other test."""
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        return None
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return str(params["bound"]) if marker.args == ("bound",) and "bound" in params else str(marker.args[0])
+
+
+def _switched_off(check: str, backend: str, session: GateSession) -> str | None:
+    """Why `check` is off for `backend` under every bound it could be judged by, else None (a
+    prebuilt file's number format is known only once built: each is tried)."""
+    off = record(check).off
+    if off is None:
+        return None
+    formats = ANY_FORMAT if backend.startswith(PREBUILT_PREFIX) else (None,)
+    reasons = {off(bounds_for(backend, session.config.tolerances, task=session.model.task, number_format=f))
+               for f in formats}
+    return None if None in reasons else sorted(str(r) for r in reasons)[0]
+
+
+def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str] | None:
+    """(check, why) when the item's check cannot apply to this session, else None."""
+    check = check_of(item)
+    if check is None:
+        return None
+    why = not_applicable(session.model.task, check, session.labelled)
+    if why is None:
+        backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+        why = _switched_off(check, str(backend), session) if backend is not None else None
+    return (check, why) if why else None
+
+
+def leave_out(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Remove the items whose check cannot apply; keep what was left out for the summary. A model
+    that cannot be resolved yet leaves every item in place (its tests then fail or skip saying why)."""
+    if not any(item.get_closest_marker(MARKER) for item in items):
+        return
+    session: GateSession = config.stash[SESSION_KEY]
+    try:
+        session.model  # noqa: B018 - resolve it now (each backend's fixture would at its first test)
+    except GateError:
+        return
+    left: dict[str, str] = {}
+    kept: list[pytest.Item] = []
+    for item in items:
+        found = why_left_out(item, session)
+        if found is None:
+            kept.append(item)
+        else:
+            left.setdefault(*found)
+    if left:
+        config.stash.setdefault(LEFT_OUT, {}).update(left)
+        items[:] = kept
+
+
+def summary_line(config: pytest.Config) -> str | None:
+    """One line: how many checks were left out and why, or None."""
+    left = config.stash.get(LEFT_OUT, None)
+    if not left:
+        return None
+    session: GateSession = config.stash[SESSION_KEY]
+    reasons = "; ".join(f"{check}: {why}" for check, why in left.items())
+    return (f"encoder-gate: {len(left)} check(s) do not apply to this {session.model.task} model and were "
+            f"not collected ({reasons})")
+
+
+def register_marker(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}(name): the accuracy check a shipped test runs "
+                                       "(`bound` for the parametrized ones)")
