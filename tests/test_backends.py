@@ -161,3 +161,29 @@ def test_onnx_inputs_that_a_tokenizer_cannot_feed_get_a_clear_error(tiny_ctx, tm
     onnx.save(model, str(path))
     with pytest.raises(GateError, match=r"expects inputs \['pixel_values'\].*tokenizer gives only"):
         parse_backend(f"onnx:{path}").build(tiny_ctx)
+
+
+@pytest.mark.slow
+def test_torch_compile_brings_no_deprecation_warnings_of_torchs_own(tiny, cache_dir: Path, tmp_path: Path):
+    """Building torch-compile in a fresh process (inductor's first import) lets out none of the 14
+    `torch.jit.script_method` deprecations that torch.utils.mkldnn raised into every user's summary."""
+    import subprocess
+    import sys
+
+    script = f"""
+import warnings
+from pathlib import Path
+from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.torch_backend import TorchCompileBackend
+from encoder_gate.cache import ArtifactCache
+from encoder_gate.models.resolve import resolve_model
+spec = resolve_model("tiny", ArtifactCache(Path({str(cache_dir)!r})))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    ctx = BuildContext(model=spec, cache=ArtifactCache(Path({str(tmp_path)!r})), threads=1)
+    TorchCompileBackend().build(ctx)
+print("DEPRECATIONS", [str(w.message)[:80] for w in caught if issubclass(w.category, DeprecationWarning)])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "DEPRECATIONS []" in done.stdout, done.stdout + done.stderr[-2000:]

@@ -6,6 +6,7 @@ import contextlib
 import inspect
 import logging
 import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,17 @@ class TorchBackend:
         return TorchRunner(load_torch_model(ctx), ctx, self.name, from_cache=True)
 
 
+@contextlib.contextmanager
+def quiet_inductor_import() -> Iterator[None]:
+    """Ignore torch's deprecation of its own `torch.jit.script_method` inside the block: inductor's
+    first import (in torch.compile) loads torch.utils.mkldnn, whose 14 script methods each warned
+    in every user's summary; nothing the user wrote causes it, nothing they can do about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script_method` is deprecated",
+                                category=DeprecationWarning, module=r"torch\.jit\.")
+        yield
+
+
 @dataclass(frozen=True)
 class TorchCompileBackend:
     """`torch-compile`: torch.compile with dynamic shapes (inductor on CPU and CUDA).
@@ -155,14 +167,15 @@ class TorchCompileBackend:
             torch.set_num_threads(ctx.threads)
         key = compile_key(ctx, self.mode, self.dynamic)
         store = CompileArtifacts(ctx.cache, key, self.name, ctx.progress)
-        loaded = store.load()
-        ctx.progress(f"{self.name}: compiling with inductor "
-                     f"({'from cached compile artifacts' if loaded else 'first calls are slow'})")
-        compiled = torch.compile(load_torch_model(ctx), dynamic=self.dynamic, mode=self.mode)
-        runner = CompiledTorchRunner(compiled, ctx, self.name, store=None if loaded else store)
-        before = fx_graph_cache_counts()
-        runner.warmup([(2, 16)])  # compile now, so failures show at build time
-        after = fx_graph_cache_counts()
+        with quiet_inductor_import():
+            loaded = store.load()
+            ctx.progress(f"{self.name}: compiling with inductor "
+                         f"({'from cached compile artifacts' if loaded else 'first calls are slow'})")
+            compiled = torch.compile(load_torch_model(ctx), dynamic=self.dynamic, mode=self.mode)
+            runner = CompiledTorchRunner(compiled, ctx, self.name, store=None if loaded else store)
+            before = fx_graph_cache_counts()
+            runner.warmup([(2, 16)])  # compile now, so failures show at build time
+            after = fx_graph_cache_counts()
         hits, misses = after[0] - before[0], after[1] - before[1]
         if loaded and hits and not misses:
             runner.from_cache = True
