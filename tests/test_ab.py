@@ -351,3 +351,23 @@ def test_a_retrained_model_that_lost_accuracy_fails_and_is_named_as_the_model(
     result.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the base's (default*"])
     report = json.loads((pr / "report" / "ab.json").read_text())
     assert report["accuracy"]["torch"]["passed"] is False and report["accuracy"]["torch"]["delta"] < 0
+
+
+def test_ab_noise_replays_the_rule_at_each_minimum_effect():
+    """ab-noise's replay on recorded rounds: an A/A' pair never fails; a B 4% slower with 1% spread
+    fails at a 3% minimum effect and does not at 5% (the point estimate must reach it)."""
+    from encoder_gate.studies.ab_noise import format_result, replay
+
+    rng = np.random.default_rng(0)
+    a = np.exp(rng.normal(0, 0.01, 120))
+    series = {"thread": {"A": list(a), "A2": list(a * np.exp(rng.normal(0, 0.01, 120))),
+                         "B": list(a * np.exp(rng.normal(np.log(1.04), 0.01, 120)))}}
+    rows = replay(series, [0.03, 0.05], max_rounds=40, trials=50, seed=0)
+    at3, at5 = rows
+    assert at3["aa"]["fail"] == 0 and at5["aa"]["fail"] == 0
+    assert at3["ab"]["fail"] == 1.0 and at5["ab"]["fail"] == 0
+    assert at3["measured_slowdown"] == pytest.approx(0.04, abs=0.005)
+    table = format_result({"backend": "onnx-int8", "model": "m", "batch_size": 1, "texts": 8, "passes": 2,
+                           "blocks": 3, "rounds": 120, "trials": 50, "max_rounds": 40, "neighbour": False,
+                           "rates": rows})
+    assert any(line.startswith("| thread | +3% |") for line in table)

@@ -201,6 +201,9 @@ def ab_noise_arguments(parser: argparse.ArgumentParser) -> None:
                              "in every condition)")
     parser.add_argument("--neighbour", action="store_true",
                         help="run a CPU-bound numpy process on another core while recording")
+    parser.add_argument("--min-slowdowns", default=str(ABSettings().min_effect), metavar="LIST",
+                        help="the minimum effects to replay the rule at, comma-separated (default: "
+                             f"{ABSettings().min_effect}; e.g. 0.03,0.05)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the result here")
     parser.add_argument("--cache-dir", type=Path, default=Path(".encoder-gate/cache"), metavar="DIR",
@@ -210,12 +213,19 @@ def ab_noise_arguments(parser: argparse.ArgumentParser) -> None:
 def run_ab_noise(args: argparse.Namespace) -> int:
     if args.slowdown <= 1 or args.rounds < args.max_rounds or args.trials < 1:
         raise GateError("--slowdown must be above 1, --rounds at least --max-rounds, --trials at least 1")
+    try:
+        min_effects = [float(x) for x in args.min_slowdowns.split(",") if x.strip()]
+        for m in min_effects:
+            ABSettings(min_effect=m)
+    except ValueError as exc:
+        raise GateError(f"--min-slowdowns {args.min_slowdowns!r}: {exc}") from None
     minutes = args.rounds * 3 * ABSettings().round_seconds * 1.3 / 60
     print(f"recording {args.rounds} rounds takes about {minutes:.1f} min after the build", file=sys.stderr)
     result = ab_noise.measure(args.model, args.backend, args.batch_size, slowdown=args.slowdown,
                               rounds=args.rounds, trials=args.trials, cache_dir=args.cache_dir,
                               neighbour=args.neighbour, seed=args.seed, max_rounds=args.max_rounds,
-                              progress=lambda m: print(m, file=sys.stderr), blocks=args.blocks)
+                              progress=lambda m: print(m, file=sys.stderr), blocks=args.blocks,
+                              min_effects=min_effects)
     print("\n".join(ab_noise.format_result(result)))
     if args.json is not None:
         write_json(args.json, result)

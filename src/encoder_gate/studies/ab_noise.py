@@ -30,7 +30,7 @@ from encoder_gate.cache import ArtifactCache
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.speed.ab import ABSettings, Clock, judge_at_looks, passes_for, texts_within, timed
+from encoder_gate.speed.ab import ABSettings, judge_at_looks, passes_for, texts_within, timed
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.studies.slowdown import calibrate_blocks, slowed_onnx, thread_seconds
 
@@ -89,9 +89,29 @@ def trial_rates(base: Sequence[float], pr: Sequence[float], settings: ABSettings
     return {**{k: v / trials for k, v in counts.items()}, "mean_rounds": used / trials}
 
 
+def replay(series: dict[str, dict[str, list[float]]], min_effects: Sequence[float], *, max_rounds: int,
+           trials: int, seed: int) -> list[dict[str, Any]]:
+    """The rule replayed on recorded rounds, one row per (clock, minimum effect): the spread, B's
+    measured slowdown, and the outcome shares of A/A' and A/B trials."""
+    rows = []
+    for clock, arms in series.items():
+        aa = np.log(np.asarray(arms["A2"]) / np.asarray(arms["A"]))
+        ab = np.log(np.asarray(arms["B"]) / np.asarray(arms["A"]))
+        for min_effect in min_effects:
+            settings = ABSettings(min_effect=min_effect)
+            pairs = enumerate((("aa", "A2"), ("ab", "B")))
+            rates = {arm: trial_rates(arms["A"], arms[name], settings, max_rounds=max_rounds, trials=trials,
+                                      seed=seed + i) for i, (arm, name) in pairs}
+            rows.append({"clock": clock, "min_effect": min_effect, "sd_aa": float(np.std(aa, ddof=1)),
+                         "sd_ab": float(np.std(ab, ddof=1)),
+                         "measured_slowdown": float(np.exp(np.median(ab)) - 1), **rates})
+    return rows
+
+
 def measure(model: str, backend: str, batch_size: int, *, slowdown: float, rounds: int, trials: int,
             cache_dir: Path, neighbour: bool, seed: int, max_rounds: int,
-            progress: Callable[[str], None], blocks: int | None = None) -> dict[str, Any]:
+            progress: Callable[[str], None], blocks: int | None = None,
+            min_effects: Sequence[float] = (ABSettings().min_effect,)) -> dict[str, Any]:
     """Record the rounds and replay the rule on them; the whole result as a JSON-able dict."""
     cache = ArtifactCache(cache_dir)
     spec = resolve_model(model, cache, progress)
@@ -154,24 +174,13 @@ def measure(model: str, backend: str, batch_size: int, *, slowdown: float, round
         if stop is not None and proc is not None:
             stop.set()
             proc.join(timeout=10)
-    settings = ABSettings()
-    out: dict[str, Any] = {"model": model, "backend": backend, "batch_size": batch_size, "rounds": rounds,
-                           "trials": trials, "max_rounds": max_rounds, "neighbour": neighbour,
-                           "slowdown_target": slowdown, "slowdown_calibrated": calibrated, "blocks": blocks,
-                           "passes": passes, "texts": len(texts), "clocks": {},
-                           "series": {"thread": thread, "wall": wall}}
-    for clock, series in (("thread", thread), ("wall", wall)):
-        c: Clock = clock  # type: ignore[assignment]
-        aa = np.log(np.asarray(series["A2"]) / np.asarray(series["A"]))
-        ab = np.log(np.asarray(series["B"]) / np.asarray(series["A"]))
-        out["clocks"][c] = {
-            "sd_aa": float(np.std(aa, ddof=1)), "sd_ab": float(np.std(ab, ddof=1)),
-            "measured_slowdown": float(np.exp(np.median(ab)) - 1),
-            "aa": trial_rates(series["A"], series["A2"], settings, max_rounds=max_rounds, trials=trials,
-                              seed=seed),
-            "ab": trial_rates(series["A"], series["B"], settings, max_rounds=max_rounds, trials=trials,
-                              seed=seed + 1)}
-    return out
+    return {"model": model, "backend": backend, "batch_size": batch_size, "rounds": rounds,
+            "trials": trials, "max_rounds": max_rounds, "neighbour": neighbour,
+            "slowdown_target": slowdown, "slowdown_calibrated": calibrated, "blocks": blocks,
+            "passes": passes, "texts": len(texts),
+            "rates": replay({"thread": thread, "wall": wall}, min_effects, max_rounds=max_rounds,
+                            trials=trials, seed=seed),
+            "series": {"thread": thread, "wall": wall}}
 
 
 def format_result(result: dict[str, Any]) -> list[str]:
@@ -182,12 +191,13 @@ def format_result(result: dict[str, Any]) -> list[str]:
              f"{result['rounds']} recorded rounds, {result['trials']} trials of up to {result['max_rounds']} "
              f"rounds" + (", CPU-bound neighbour on the other core" if result["neighbour"] else ", quiet"),
              "",
-             "| clock | per-round sd (A/A') | B measured | A/A' fails | A/A' inconclusive | B caught | "
-             "B inconclusive | mean rounds (A/A', B) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for clock, c in result["clocks"].items():
-        aa, ab = c["aa"], c["ab"]
-        lines.append(f"| {clock} | {c['sd_aa']:.1%} | {c['measured_slowdown']:+.1%} | {aa['fail']:.1%} | "
-                     f"{aa['inconclusive']:.1%} | {ab['fail']:.1%} | {ab['inconclusive']:.1%} | "
+             "| clock | fails at | per-round sd (A/A') | B measured | A/A' fails | A/A' inconclusive | "
+             "B caught | B inconclusive | mean rounds (A/A', B) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in result["rates"]:
+        aa, ab = row["aa"], row["ab"]
+        lines.append(f"| {row['clock']} | +{row['min_effect']:.0%} | {row['sd_aa']:.1%} | "
+                     f"{row['measured_slowdown']:+.1%} | {aa['fail']:.1%} | {aa['inconclusive']:.1%} | "
+                     f"{ab['fail']:.1%} | {ab['inconclusive']:.1%} | "
                      f"{aa['mean_rounds']:.0f}, {ab['mean_rounds']:.0f} |")
     return lines
