@@ -123,3 +123,30 @@ def test_merge_payloads_unites_backends_in_configured_order():
     assert merged["model"] == {"name": "tiny"} and merged["backends"]["onnx-int8"] == {"f1": 0.5}
     with pytest.raises(ValueError):
         merge_payloads([])
+
+
+def test_a_gate_error_in_any_test_or_fixture_is_one_clean_line(pytester: pytest.Pytester):
+    """A GateError raised in a test body or a fixture fails with its message, no traceback into
+    the library (the smoke test on a file of fixed shapes used to show one)."""
+    pytester.makepyfile(test_raises="""
+import pytest
+from encoder_gate.errors import GateError
+
+def deep():
+    raise GateError("it takes at most 128 tokens, but a text in this batch has 138")
+
+@pytest.fixture
+def broken():
+    deep()
+
+def test_body():
+    deep()
+
+def test_fixture(broken):
+    pass
+""")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, errors=1)
+    out = result.stdout.str()
+    assert out.count("encoder-gate: it takes at most 128 tokens, but a text in this batch has 138") >= 2
+    assert "def deep" not in out and "raise GateError" not in out

@@ -158,6 +158,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     tag_items(items, "backend", BACKEND_PROPERTY)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    """A GateError in a fixture (a build, a dataset) is one clean line, as everywhere else."""
+    try:
+        return (yield)
+    except GateError as exc:
+        pytest.fail(f"encoder-gate: {exc}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A GateError raised inside any test (the smoke test's prediction on a file of fixed shapes,
+    say) reaches the user as the same one-line failure as the checks give, not a library traceback."""
+    try:
+        return (yield)
+    except GateError as exc:
+        pytest.fail(f"encoder-gate: {exc}", pytrace=False)
+
+
 class OutcomeCounter:
     """Counts, per backend, the tests that checked something and the reasons of skips.
 
