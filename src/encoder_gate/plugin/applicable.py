@@ -87,7 +87,10 @@ def summary_line(config: pytest.Config) -> str | None:
     if not left:
         return None
     session: GateSession = config.stash[SESSION_KEY]
-    reasons = "; ".join(f"{check}: {why}" for check, why in left.items())
+    groups: dict[str, list[str]] = {}  # one reason, its check's own name taken out, for several checks
+    for check, why in left.items():
+        groups.setdefault(why.removeprefix(f"{check} "), []).append(check)
+    reasons = "; ".join(f"{', '.join(checks)}: {why}" for why, checks in groups.items())
     return (f"encoder-gate: {len(left)} check(s) do not apply to this {session.model.task} model and were "
             f"not collected ({reasons})")
 
