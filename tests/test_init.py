@@ -100,7 +100,27 @@ def test_fresh_directory_gets_every_file(tmp_path: Path, model_dir: Path) -> Non
         "f1-rule": "regression",
     }
     assert any("onnx:models/clf/onnx/model_quantized.onnx" in note for note in plan.notes)
-    assert [f.action for f in plan.files] == ["wrote"] * 4
+    assert [f.action for f in plan.files] == ["wrote"] * 5
+    assert (tmp_path / ".gitignore").read_text() == ("# encoder-gate's artifact cache and reports\n"
+                                                    ".encoder-gate/\n")
+
+
+def test_the_sessions_directory_is_kept_out_of_git_and_other_ignores_stay(tmp_path: Path,
+                                                                          model_dir: Path) -> None:
+    """init adds .encoder-gate/ to an existing .gitignore (its lines kept, a missing final newline
+    mended), and leaves one that ignores it already untouched: `git add -A` never commits the cache."""
+    (tmp_path / ".gitignore").write_text("*.pyc\n/dist")
+    plan = init(tmp_path)
+    assert (tmp_path / ".gitignore").read_text() == ("*.pyc\n/dist\n# encoder-gate's artifact cache and "
+                                                     "reports\n.encoder-gate/\n")
+    assert any(f.path == ".gitignore" and f.action == "updated" for f in plan.files)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / ".gitignore").write_text("/.encoder-gate\n")
+    (other / "models").symlink_to(tmp_path / "models")
+    plan = init(other)
+    assert (other / ".gitignore").read_text() == "/.encoder-gate\n"
+    assert all(f.path != ".gitignore" for f in plan.files)
 
 
 def test_thin_modules_import_the_packaged_suites() -> None:

@@ -35,6 +35,8 @@ from encoder_gate import __version__
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, is_backend_name, known_backends
 from encoder_gate.commands.install_source import InstallSource, detect_install_source
 from encoder_gate.commands.layout import (
+    GATE_DIR,
+    GITIGNORE,
     PYPROJECT,
     TABLE_NAME,
     THIN_MODULES,
@@ -179,6 +181,9 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
                 notes.append(f"{path.as_posix()} is already up to date")
         else:
             files.append(PlannedFile(rel, content, "wrote", "replaced" if path.exists() else ""))
+    ignored = _ignore_gate_dir(root)
+    if ignored is not None:
+        files.append(ignored)
     if conflicts:
         raise GateError(
             f"{'; '.join(conflicts)}: nothing was written. Pass --force to replace "
@@ -186,6 +191,19 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
             "is replaced, the rest of the file is kept)"
         )
     return InitPlan(root, table, tuple(files), tuple(notes), tuple(warnings))
+
+
+def _ignore_gate_dir(root: Path) -> PlannedFile | None:
+    """.gitignore with the sessions' directory (.encoder-gate/) added, or None when it is ignored
+    already; every other line is kept."""
+    path = root / GITIGNORE
+    old = _read_text(path) if path.is_file() else ""
+    bare = GATE_DIR.rstrip("/")
+    if any(line.strip().lstrip("/").rstrip("/") == bare for line in old.splitlines()):
+        return None
+    sep = "" if not old or old.endswith("\n") else "\n"
+    new = f"{old}{sep}# encoder-gate's artifact cache and reports\n{GATE_DIR}\n"
+    return PlannedFile(GITIGNORE, new, "updated" if path.is_file() else "wrote", f"ignores {GATE_DIR}")
 
 
 def write_plan(plan: InitPlan) -> list[str]:

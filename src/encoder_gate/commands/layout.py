@@ -15,6 +15,11 @@ TABLE_NAME = "encoder-gate"
 # the workflow's artifact cache, under $GITHUB_WORKSPACE
 CACHE_DIR_NAME = "encoder-gate-cache"
 
+# what the sessions write in the repository (the artifact cache, models and ONNX files of hundreds
+# of MB, and the reports): init keeps it out of git, or `git add -A` commits the cache
+GITIGNORE = ".gitignore"
+GATE_DIR = ".encoder-gate/"
+
 
 ACCURACY_TEXT = '''\
 """encoder-gate's accuracy gate: drift, F1 and padding properties for every configured backend.

@@ -118,6 +118,7 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
     for c in payload.get("speed", []):
         word = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive",
                 "unchanged": "pass"}[c["status"]]
-        out.append((f"{c['backend']:<{width}} speed {c['case']} ({c['clock']} clock, {c['texts']} texts): "
-                    f"{c['describe']}: {word}", bool(c["fails"])))
+        how = "" if c["status"] == "unchanged" else f" ({c['clock']} clock, {c['texts']} texts)"
+        out.append((f"{c['backend']:<{width}} speed {c['case']}{how}: {c['describe']}: {word}",
+                    bool(c["fails"])))
     return out
