@@ -358,3 +358,17 @@ def test_another_dataset_is_left_out_and_a_file_without_provenance_never_joins()
         in text
     with pytest.raises(GateError, match="no results of this model and dataset to judge"):
         render_verdict(None, old)
+
+
+def test_the_reference_row_shows_its_own_f1_without_bounds_even_when_it_fails_against_the_base():
+    """torch judged against itself has no bounds to show; a retrained model that lost accuracy fails
+    its row (vs base), and the cell still reads the plain F1."""
+    ab = {"provenance": prov(), "settings": {"min_effect": 0.05}, "speed": [],
+          "accuracy": {"torch": {"passed": False, "failure": "the PR's model (m) lost accuracy",
+                                 "metric": "f1", "pr": 0.5, "base": 0.7, "delta": -0.2,
+                                 "delta_ci": [-0.25, -0.15]}}}
+    text = render_verdict(accuracy_doc(all_pass()), None, ab)
+    torch_row = table_rows(text)["torch"]
+    assert torch_row[:3] == ["**FAIL** (vs base)", "0.7100", ""]
+    assert torch_row[4].startswith("-0.2000 [-0.2500, -0.1500] **FAIL**")
+    assert "Speed is judged against the base" in text and "No benchmark results" not in text

@@ -231,7 +231,7 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
         if row and row.get("f1_delta") is not None:
             f1 = _with_error_bars(row, headline, keep, f1)
         drift = _bounded(checks.get("drift_max"), ".3g")
-        if verdict == "reference":
+        if name == REFERENCE_BACKEND and row is not None:  # against itself: its F1, no bounds, no drift
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
         cells: tuple[str, ...] = (name, verdict, f1, drift, speed.get(name, ""))
         if ab is not None:
@@ -256,8 +256,11 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
         model = ((speedups or ab or {}).get("provenance") or {}).get("model") or {}
         out.append(f"Model `{model.get('name')}`; no accuracy results of it in this report directory "
                    "(run `pytest accuracy`).")
-    if speedups is None:
+    if speedups is None and ab is None:
         out.append("No benchmark results in this report directory (run `pytest benchmarks`).")
+    elif speedups is None:
+        out.append("Speed is judged against the base (below); no speedup over torch eager was measured "
+                   "(`pytest benchmarks` without --gate-base measures it).")
     elif gate:
         out.append(f"Speed: each backend's speedup over torch eager against `{gate['baseline']}` "
                    f"(a drop over {gate['max_drop']:.0%} fails"
