@@ -271,9 +271,10 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
     if ab is not None:
         s = ab.get("settings") or {}
         clocks = sorted({c["clock"] for c in ab.get("speed") or [] if c["status"] != "unchanged"})
+        timing = f"{', '.join(clocks)} clock" if clocks else "no cell timed"
         out.append(f"Against the base (`{(ab.get('base') or {}).get('dir')}`), in this session on the same "
                    f"texts: {task.headline_name} change with its 95% CI; speed as PR/base time, the median "
-                   f"per-round ratio with its 95% CI ({', '.join(clocks) or 'no'} clock; a cell fails when "
+                   f"per-round ratio with its 95% CI ({timing}; a cell fails when "
                    f"significantly slower, Holm across cells, by at least "
                    f"{s.get('min_effect', 0):.0%}; a backend whose artifact the PR did not change "
                    "is unchanged, not timed).")
