@@ -173,7 +173,7 @@ class Evaluation:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """The stable per-backend keys of accuracy.json (documented in the README).
+        """The stable per-backend keys of accuracy.json (documented in docs/schemas.md).
 
         For a feature-extraction encoder `flips`, `flip_rate` and `top1_agreement` are null:
         embeddings make no decisions.

@@ -54,8 +54,8 @@ INIT_BATCH_SIZES = (1, 8)
 # threads compete with other load (shared CI runners), which makes speedups over it noise.
 INIT_THREADS = 1
 # The F1 rule for a PR gate: fail only when the whole 95% CI of the F1 change lies below one
-# point. Measured on the default model's healthy INT8 over 200 half-splits (README, "How noisy
-# is the accuracy gate"): `point` (MLPerf's 99%, the package default) failed 31% of them,
+# point. Measured on the default model's healthy INT8 over 200 half-splits (docs/noise.md, "The accuracy
+# gate"): `point` (MLPerf's 99%, the package default) failed 31% of them,
 # `regression` 1%.
 INIT_F1_RULE = "regression"
 TEXT_COLUMNS = ("text", "sentence", "comment", "content", "body", "input", "review")

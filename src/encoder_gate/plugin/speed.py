@@ -5,7 +5,7 @@ stepwise and cache plugins), so an installed encoder-gate brings it to any proje
 state lives in the config's stash. The numbers are computed by :mod:`encoder_gate.speed`.
 
 - **Sweep**: ``--gate-sweep gate`` (the default) keeps the configuration whose false-alarm
-  and detection rates the README measures: model-only, normal variant, length-bucketed,
+  and detection rates docs/noise.md measures: model-only, normal variant, length-bucketed,
   paired rounds, the configured batch sizes. The other benchmarks are deselected and the
   summary says so. ``--gate-sweep full`` runs every mode, variant, dispatch and the worker
   processes (widen the batch sizes with ``--gate-batch-sizes 1,2,4,8,16,32``).
@@ -75,7 +75,7 @@ STARTED = pytest.StashKey[float]()
 FINGERPRINT = pytest.StashKey[dict[str, Any]]()
 ESTIMATE = pytest.StashKey[str]()
 
-# What the gate sweep keeps: the configuration the README's noise tables measure.
+# What the gate sweep keeps: the configuration docs/noise.md's noise tables measure.
 GATE_CASE = {"originalname": "test_model_only", "variant": "normal", "dispatch": "bucketed"}
 
 

@@ -1,6 +1,6 @@
 """accuracy.json and accuracy.md: per backend, task metrics, drift, flips and size.
 
-The JSON keys are stable (see the README, "accuracy.json"). Per backend at least:
+The JSON keys are stable (see docs/schemas.md, "accuracy.json"). Per backend at least:
 accuracy, precision, recall, f1, drift_mean, drift_p99, drift_max, flip_rate, size_bytes.
 A classifier with gold labels also gets the error bars (`Evaluation.stats_summary`):
 f1_delta, f1_delta_ci [low, high] (95%, paired bootstrap), mcnemar_p, mde_f1 (80% power)

@@ -11,7 +11,7 @@ from encoder_gate.errors import GateError
 
 DEFAULT_BENCH_TEXTS = 64
 DEFAULT_ROUNDS = 5
-DEFAULT_MAX_DROP = 0.15  # measured with paired rounds: README, "How noisy are the gates"
+DEFAULT_MAX_DROP = 0.15  # measured with paired rounds: docs/noise.md, "The speed gates"
 DEFAULT_ALPHA = 0.05  # the speed gate's significance level (one-sided)
 DEFAULT_EXTRA_ROUNDS = 0  # borderline re-runs: off
 MAX_EXTRA_ROUNDS = 100  # the bound on ENCODER_GATE_BENCH_EXTRA_ROUNDS
