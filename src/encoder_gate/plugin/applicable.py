@@ -17,7 +17,7 @@ from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.backends.base import NumberFormat
 from encoder_gate.backends.registry import PREBUILT_PREFIX
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import SESSION_KEY
+from encoder_gate.plugin.stash import SESSION_KEY, params_of
 from encoder_gate.runtime.session import GateSession
 
 MARKER = "encoder_gate_check"
@@ -30,7 +30,7 @@ def check_of(item: pytest.Item) -> str | None:
     marker = item.get_closest_marker(MARKER)
     if marker is None:
         return None
-    params = getattr(getattr(item, "callspec", None), "params", {})
+    params = params_of(item)
     return str(params["bound"]) if marker.args == ("bound",) and "bound" in params else str(marker.args[0])
 
 
@@ -53,7 +53,7 @@ def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str] | N
         return None
     why = not_applicable(session.model.task, check, session.labelled)
     if why is None:
-        backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+        backend = params_of(item).get("backend")
         why = _switched_off(check, str(backend), session) if backend is not None else None
     return (check, why) if why else None
 

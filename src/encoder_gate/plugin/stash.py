@@ -40,11 +40,16 @@ def skip_reason(report: pytest.TestReport) -> str:
     return str(reason).removeprefix("Skipped: ")
 
 
+def params_of(item: pytest.Item) -> dict[str, Any]:
+    """The item's parametrize values ({} for an item that is not parametrized)."""
+    return dict(getattr(getattr(item, "callspec", None), "params", {}))
+
+
 def tag_items(items: list[pytest.Item], param: str, prop: str) -> None:
     """Put each item's `param` value on its reports as the user property `prop` (the reports
     carry it to the xdist controller)."""
     for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
+        params = params_of(item)
         if param in params:
             item.user_properties.append((prop, str(params[param])))
 

@@ -49,9 +49,9 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     clock = clock_for(gate_session.config.threads)
     # what the PR did not change runs the same computation on both sides: not timed (no noise can
     # fail it), and the hundredth PR that leaves the model alone costs no rounds
-    whole = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
-    unchanged = same_work(base, pr, make_batches(base_tokenizer, texts, gate_batch_size, "bucketed").batches,
-                          whole.batches)
+    plan = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
+    base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
+    unchanged = same_work(base, pr, base_plan.batches, plan.batches)
     if unchanged is not None:
         gate_session.progress(f"{ab_backend} {case}: unchanged, {unchanged}; not timed")
         ab_record_speed(SpeedCell(ab_backend, case, Cell(clock=clock, texts=len(texts), unchanged=unchanged)))
@@ -63,9 +63,11 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     probe = make_batches(gate_tokenizer, texts[:settings.min_texts], gate_batch_size, "bucketed")
     pr.warmup(probe.shapes)
     per_text = timed(_pass_over(pr, probe.batches))[0] / max(1, min(len(texts), settings.min_texts))
-    texts = texts[:texts_within(per_text * len(texts), len(texts), settings)]
-    plan = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
-    base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
+    kept = texts_within(per_text * len(texts), len(texts), settings)
+    if kept < len(texts):  # a slow model: fewer texts, tokenized again
+        texts = texts[:kept]
+        plan = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
+        base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
     pr.warmup(plan.shapes)
     base.warmup(base_plan.shapes)
     # rounds stop at a look that decides at the strictest level Holm may judge this cell at
