@@ -149,7 +149,7 @@ def _belonging(docs: Mapping[str, Mapping[str, Any] | None],
     notes: list[str] = []
     for name, doc in present.items():
         block = doc.get("provenance")
-        why = mismatch(block, anchor) if anchor is not None else mismatch(block, {})
+        why = mismatch(block, anchor or {})  # no anchor: nothing carries provenance
         if why is None:
             kept[name] = doc
             continue
@@ -306,7 +306,7 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
         out += ["", "Warnings:", *[f"- {w}" for w in warnings]]
     sources = ", ".join(f"{name} ({(doc.get('provenance') or {}).get('written', '?')})"
                         for name, doc in kept.items())
-    missing = [name for name in ("accuracy.json", "speedups.json") if name not in docs or docs[name] is None]
+    missing = [name for name in ("accuracy.json", "speedups.json") if docs[name] is None]
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return Verdict(passed=not failed, header=columns, rows=tuple(lines_out), markdown="\n".join(out))
