@@ -610,6 +610,50 @@ def test_static_shape_export_runs_within_its_shapes(tiny_ctx, torch_model, token
         runner.predict(encode(tokenizer, [LONG]))
 
 
+def test_a_static_length_file_is_judged_on_texts_truncated_to_it(tiny, torch_model, tokenizer, cache_dir,
+                                                                  tmp_path):
+    """A file exported for (1, 24) tokens, as an edge target runs it, is judged on texts truncated
+    to 24 tokens against torch on the same truncated texts: it matches torch there, the reports
+    say so, and the prediction cache keeps the truncated and the full torch outputs apart."""
+    from encoder_gate.config import GateConfig
+    from encoder_gate.reporting.accuracy import accuracy_payload, render_markdown
+    from encoder_gate.reporting.verdict import build_verdict
+    from encoder_gate.runtime.inference import predict_texts, token_lengths, truncating
+    from encoder_gate.runtime.session import GateSession
+
+    length = 24
+    example = encode(tokenizer, ["x"], padding="max_length", length=length)
+    path = torchscript_export(torch_model, tmp_path / "edge.onnx",
+                              tensors(example, "input_ids", "attention_mask"),
+                              ["input_ids", "attention_mask"], ["logits"], dynamic=False)
+    name = f"onnx:{path}"
+    config = GateConfig(model="tiny", backends=("torch", name), cache_dir=cache_dir, limit=60)
+    session = GateSession(config, progress=lambda _m: None)
+    texts = list(session.dataset.texts)
+    assert (token_lengths(tokenizer, texts) > length).sum() >= 10, "the test needs texts longer than the file"
+    ev = session.evaluation(name)
+    torch_runner = parse_backend("torch").build(session.context())
+    expected = predict_texts(torch_runner, truncating(tokenizer, length), texts, config.eval_batch_size)
+    assert ev.max_tokens == length and session.evaluation("torch").max_tokens is None
+    np.testing.assert_array_equal(ev.reference, expected)  # torch on the truncated texts, exactly
+    assert not np.array_equal(session.reference, expected)  # not the full-length reference
+    assert np.abs(ev.probs - expected).max() <= FP32_CLOSE
+    payload = accuracy_payload(session)
+    rows = payload["backends"]
+    assert rows[name]["max_tokens"] == length and rows["torch"]["max_tokens"] is None
+    note = f"{name}: texts truncated to {length} tokens (its static sequence length"
+    verdict = build_verdict(payload, None).markdown
+    assert note in render_markdown(payload) and note in verdict and f"texts cut to {length} tokens" in verdict
+    assert all(c["passed"] for c in rows[name]["checks"].values())
+    session.close()
+
+    again = GateSession(config, progress=lambda _m: None)  # both torch outputs from the cache, kept apart
+    np.testing.assert_array_equal(again.reference_for(name), ev.reference)
+    np.testing.assert_array_equal(again.reference, session.reference)
+    assert again.records["torch"].predictions[0] and again.records[name].predictions is None
+    again.close()
+
+
 @pytest.mark.slow
 def test_several_outputs_pick_logits_or_the_first(tiny_ctx, torch_model, batch, reference, tmp_path):
     """Outputs (hidden, logits) use logits; (scores, hidden) without logits use the first; both say so."""

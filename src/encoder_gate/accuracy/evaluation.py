@@ -149,6 +149,9 @@ class Evaluation:
     reference: np.ndarray = field(repr=False)
     # a classifier with gold labels: the F1 change with error bars and the per-label decisions
     stats: AccuracyStats | None = None
+    # texts truncated at this many tokens, the reference's too (a file with a static sequence
+    # length, judged as its owner runs it); None: at the tokenizer's own limit
+    max_tokens: int | None = None
 
     @property
     def headline(self) -> str:
@@ -187,6 +190,7 @@ class Evaluation:
             "flips": d.flips if decisions else None,
             "flip_rate": d.flip_rate if decisions else None,
             "top1_agreement": d.top1_agreement if decisions else None,
+            "max_tokens": self.max_tokens,
         }
         out.update(self.metrics)
         return out
@@ -219,7 +223,8 @@ def task_metrics(probs: np.ndarray, gold: np.ndarray, task: str | Task, label_na
 def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray | None, *,
              precision: str, size_bytes: int, task: str | Task, label_names: Sequence[str],
              atol: float, thresholds: np.ndarray | None = None, f1_rule: str = "point",
-             f1_margin: float = 0.01, per_label_min_support: int = 30) -> Evaluation:
+             f1_margin: float = 0.01, per_label_min_support: int = 30,
+             max_tokens: int | None = None) -> Evaluation:
     """Drift against the reference and task metrics against gold, for one backend.
 
     `thresholds` (per label, tuned on validation) replace 0.5 for the task metrics; drift
@@ -228,7 +233,8 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
     gold labels (`gold=None`, parity only) a classifier gets no task metrics; an encoder's
     metrics need none. A classifier with gold labels (and at least 2 examples) also gets
     `stats` (:class:`AccuracyStats`): `f1_rule` and `f1_margin` decide the F1 keep check,
-    `per_label_min_support` is the support below which a label is not judged.
+    `per_label_min_support` is the support below which a label is not judged. `max_tokens` says
+    that both `probs` and `reference` come from texts truncated at that length.
     """
     kind = Task.of(task)
     labelled = gold is not None or not kind.classifier
@@ -250,5 +256,5 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         drift=drift(probs, reference, atol=atol, threshold=THRESHOLD,
                     decision="argmax" if kind.record.decision == "argmax" else "threshold"),
         metrics=metrics, reference_metrics=metrics_of(reference),
-        probs=probs, reference=reference, stats=stats,
+        probs=probs, reference=reference, stats=stats, max_tokens=max_tokens,
     )

@@ -56,6 +56,10 @@ class Runner(Protocol):
     dict`: what it computes with (the artifact's digest, the versions of its backend's
     `packages`). Its predictions on the evaluation set are then cached under that identity
     (:mod:`encoder_gate.runtime.predictions`); a runner without it is always run.
+
+    A runner that takes at most so many tokens per text (an ONNX file with a static sequence
+    length) has `max_tokens: int`; its texts are then truncated to that length, as its owner
+    runs it. Read it with `runner_max_tokens(runner)` (None: the tokenizer's own limit).
     """
 
     name: str
@@ -77,6 +81,12 @@ class Runner(Protocol):
 def runner_notes(runner: object) -> tuple[str, ...]:
     """The runner's notes (see Runner), or () for a runner that has none."""
     return tuple(str(n) for n in getattr(runner, "notes", ()) or ())
+
+
+def runner_max_tokens(runner: object) -> int | None:
+    """The most tokens the runner takes per text (see Runner), or None for no limit of its own."""
+    limit = getattr(runner, "max_tokens", None)
+    return int(limit) if limit else None
 
 
 #: The column of the tolerance table a backend is judged by: the reference itself (exact), or

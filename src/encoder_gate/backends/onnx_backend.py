@@ -226,6 +226,8 @@ class OnnxRunner:
         self._fixed_batch = static_dim(ids_shape, 0)
         self._fixed_seq = static_dim(ids_shape, 1)
         self._pad_id = pad_token_id(ctx.model.path)
+        # texts are truncated to a static sequence length before they reach predict (Runner.max_tokens)
+        self.max_tokens: int | None = self._fixed_seq if "attention_mask" in self.input_names else None
         if not self._takes_mask:
             if self._fixed_seq is not None:
                 raise GateError(
@@ -244,8 +246,9 @@ class OnnxRunner:
                 how.append(f"run {self._fixed_batch} texts at a time (a short batch is filled with copies "
                            "of its last text, dropped from the results)")
             if self._fixed_seq is not None:
-                how.append(f"each padded to {self._fixed_seq} tokens (pad id {self._pad_id}, mask 0); longer "
-                           "texts are refused")
+                how.append(f"each text truncated to {self._fixed_seq} tokens, as its owner runs it, and "
+                           f"padded to them (pad id {self._pad_id}, mask 0); its torch reference is computed "
+                           "on the same truncated texts")
             said.append(f"static input shape {self._input_shape}: " + ", ".join(how))
         self.notes: tuple[str, ...] = tuple(said)
         self._output_checked = False

@@ -17,6 +17,7 @@ from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.base import Runner
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.plugin.stash import call_or_skip, gate_session_of
+from encoder_gate.runtime.inference import tokenizer_for
 from encoder_gate.runtime.session import GateSession
 
 
@@ -59,6 +60,13 @@ def backend(request: pytest.FixtureRequest, gate_session: GateSession, gate_mode
     """One built backend per configured name (parametrized; ids are the backend names)."""
     runner: Runner = call_or_skip(gate_session.runner, request.param)
     return runner
+
+
+@pytest.fixture(scope="session")
+def backend_tokenizer(backend: Runner, gate_tokenizer: Any) -> Any:
+    """The tokenizer as this backend is fed: truncating at its static sequence length, if it has one
+    (an ONNX file exported for batch 1 and 128 tokens is judged on texts cut to 128 tokens)."""
+    return tokenizer_for(gate_tokenizer, backend)
 
 
 @pytest.fixture(scope="session")

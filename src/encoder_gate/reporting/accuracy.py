@@ -11,7 +11,7 @@ margin, per-label bounds and the underpowered warning (null when the set is larg
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +144,13 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
     return out
 
 
+def truncation_notes(rows: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+    """One line per backend judged on truncated texts (a file with a static sequence length)."""
+    return [f"{name}: texts truncated to {row['max_tokens']} tokens (its static sequence length, as its "
+            "owner runs it), and so is the torch reference it is judged against"
+            for name, row in rows.items() if row and row.get("max_tokens")]
+
+
 def render_markdown(payload: dict[str, Any]) -> str:
     """A model-card style table, one row per backend."""
     m, d = payload["model"], payload["dataset"]
@@ -186,6 +193,9 @@ def render_markdown(payload: dict[str, Any]) -> str:
         lines += ["", f"F1 change: backend minus torch FP32 ({task.headline_name}), 95% paired-bootstrap CI "
                   "over examples; McNemar p: exact test on the decisions each side gets right; MDE: the "
                   "smallest F1 drop this set detects with 80% power."]
+    truncated = truncation_notes(payload["backends"])
+    if truncated:
+        lines += ["", *(f"- {n}" for n in truncated)]
     lines += ["", *per_label_markdown(payload)]
     warned = [f"- {name}: {row['underpowered']}" for name, row in payload["backends"].items()
               if row.get("underpowered")]

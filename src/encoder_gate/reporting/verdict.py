@@ -23,6 +23,7 @@ from typing import Any
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import GateError
+from encoder_gate.reporting.accuracy import truncation_notes
 from encoder_gate.runtime.provenance import mismatch
 from encoder_gate.tasks import Task
 
@@ -230,6 +231,8 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
             f"{row[headline]:.4f}" if row and row.get(headline) is not None else "")
         if row and row.get("f1_delta") is not None:
             f1 = _with_error_bars(row, headline, keep, f1)
+        if row and row.get("max_tokens"):  # judged on truncated texts, as is its reference
+            f1 += f"; texts cut to {row['max_tokens']} tokens"
         drift = _bounded(checks.get("drift_max"), ".3g")
         if name == REFERENCE_BACKEND and row is not None:  # against itself: its F1, no bounds, no drift
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
@@ -284,6 +287,7 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
                        + ", ".join(f"{k} {v}" for k, v in env.items()) + ".")
         out += [f"- {n}" for n in ab.get("notes") or []]
     out += [f"- {n}" for n in left_out]
+    out += [f"- {n}" for n in truncation_notes(rows)]
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
                                 "speedup vs torch eager")
     if ab is not None:

@@ -7,13 +7,14 @@ before batching so little compute goes to padding; results come back in input or
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from encoder_gate.backends.base import Runner
+from encoder_gate.backends.base import Runner, runner_max_tokens
 from encoder_gate.errors import GateError
 
 MAX_TOKENS = 512
@@ -23,6 +24,23 @@ def max_length(tokenizer: Any) -> int:
     """The truncation length: the tokenizer's own limit, capped at 512."""
     limit = int(getattr(tokenizer, "model_max_length", MAX_TOKENS) or MAX_TOKENS)
     return min(limit, MAX_TOKENS)
+
+
+def truncating(tokenizer: Any, limit: int) -> Any:
+    """The tokenizer, truncating at `limit` tokens when that is below its own limit (a shallow
+    copy: the original is left as it is)."""
+    if limit >= max_length(tokenizer):
+        return tokenizer
+    cut = copy.copy(tokenizer)
+    cut.model_max_length = limit
+    return cut
+
+
+def tokenizer_for(tokenizer: Any, runner: object) -> Any:
+    """The tokenizer as `runner` is fed: truncating at its `max_tokens` (a file with a static
+    sequence length, run as its owner runs it) when it has one."""
+    limit = runner_max_tokens(runner)
+    return tokenizer if limit is None else truncating(tokenizer, limit)
 
 
 def encode(tokenizer: Any, texts: Sequence[str], *, padding: str | bool = "longest",
@@ -48,8 +66,10 @@ def check_batch_size(batch_size: int) -> None:
 def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[str], batch_size: int = 32,
                   *, sort_by_length: bool = True,
                   progress: Callable[[str], None] | None = None) -> np.ndarray:
-    """Probabilities for every text, in input order."""
+    """Probabilities for every text, in input order; each text truncated at the runner's limit
+    (:func:`tokenizer_for`)."""
     check_batch_size(batch_size)
+    tokenizer = tokenizer_for(tokenizer, runner)
     if not texts:
         raise GateError("no texts to evaluate: the dataset is empty")
     order = np.argsort(token_lengths(tokenizer, texts), kind="stable") if sort_by_length \

@@ -5,10 +5,12 @@ same libraries, gives unchanged outputs (the determinism properties in the paddi
 keep that honest). So a backend's predictions are stored in the artifact cache under a key
 of the model's content hash, the runner's own identity (its artifact's bytes: the .onnx file
 and its external data, or for torch backends the model's content; and the versions of the
-libraries its backend names), the texts, the batch size, device and threads. A changed byte anywhere in
-that list recomputes that backend's predictions and nothing else.
+libraries its backend names), the texts, the length they are truncated at, the batch size,
+device and threads. A changed byte anywhere in that list recomputes that backend's predictions
+and nothing else.
 
-    preds, hit = cached_predictions(cache, runner, model, texts, batch_size, device, threads, compute)
+    preds, hit = cached_predictions(cache, runner, model, texts, batch_size, device, threads, max_tokens,
+                                    compute)
 """
 
 from __future__ import annotations
@@ -45,9 +47,9 @@ def texts_digest(texts: Sequence[str]) -> str:
 
 
 def prediction_key(runner: Any, model: ModelSpec, texts: Sequence[str], batch_size: int, device: str,
-                   threads: int, identity: dict[str, object]) -> dict[str, object]:
+                   threads: int, max_tokens: int, identity: dict[str, object]) -> dict[str, object]:
     return {"recipe": PREDICTIONS_RECIPE, "backend": runner.name, "model": model.content_hash,
-            **identity, "texts": texts_digest(texts),
+            **identity, "texts": texts_digest(texts), "max_tokens": max_tokens,
             "batch_size": batch_size, "device": device, "threads": threads}
 
 
@@ -56,15 +58,16 @@ def _entry_name(backend: str) -> str:
 
 
 def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, texts: Sequence[str],
-                       batch_size: int, device: str, threads: int,
+                       batch_size: int, device: str, threads: int, max_tokens: int,
                        compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
-    """The runner's predictions on `texts`: from the cache when their key is there, else
+    """The runner's predictions on `texts`, each truncated at `max_tokens` tokens: from the cache
+    when their key is there, else
     computed with `compute()` and stored. Returns (predictions, from_cache). A runner that is
     not :func:`cacheable` is always computed, and nothing is stored."""
     identity = runner.prediction_identity() if cacheable(runner) else None
     if identity is None:  # nothing decides its outputs that a key could see
         return compute(), False
-    key = prediction_key(runner, model, texts, batch_size, device, threads, identity)
+    key = prediction_key(runner, model, texts, batch_size, device, threads, max_tokens, identity)
     computed: list[np.ndarray] = []
 
     def build(tmp: Path) -> None:

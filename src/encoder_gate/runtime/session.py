@@ -19,7 +19,7 @@ from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.accuracy.metrics import tune_thresholds
 from encoder_gate.accuracy.tolerances import Bounds, bounds_for
 from encoder_gate.backends.base import BuildContext, Runner
-from encoder_gate.backends.registry import parse_backend
+from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import (
@@ -35,7 +35,7 @@ from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec
-from encoder_gate.runtime.inference import predict_texts
+from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import cached_predictions
 from encoder_gate.tasks import Task
 
@@ -62,7 +62,7 @@ class GateSession:
     progress: Callable[[str], None] = print
     records: dict[str, BuildRecord] = field(default_factory=dict)
     _runners: dict[str, Runner | GateError] = field(default_factory=dict)
-    _predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    _predictions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (name, max tokens)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
 
     @cached_property
@@ -169,42 +169,69 @@ class GateSession:
             raise found
         return found
 
-    def predictions(self, name: str) -> np.ndarray:
-        """The backend's outputs on the whole evaluation set: computed once per session, and
-        taken from the cache when the model, artifact, texts and versions are unchanged."""
-        if name not in self._predictions:
+    def tokenizer_of(self, name: str) -> Any:
+        """The tokenizer as backend `name` is fed: truncating at its static sequence length, if it
+        has one (:func:`~encoder_gate.runtime.inference.tokenizer_for`)."""
+        return tokenizer_for(self.tokenizer, self.runner(name))
+
+    def max_tokens(self, name: str) -> int:
+        """The length backend `name`'s texts are truncated at."""
+        return max_length(self.tokenizer_of(name))
+
+    def truncated_to(self, name: str) -> int | None:
+        """The length backend `name` truncates texts at when it is below the tokenizer's own, else None."""
+        limit = self.max_tokens(name)
+        return limit if limit < max_length(self.tokenizer) else None
+
+    def predictions(self, name: str, max_tokens: int | None = None) -> np.ndarray:
+        """The backend's outputs on the whole evaluation set, each text truncated at the backend's
+        own limit or at `max_tokens` (the torch reference of a file with a static sequence length):
+        computed once per session, and taken from the cache when the model, artifact, texts,
+        truncation and versions are unchanged."""
+        tokenizer = self.tokenizer_of(name) if max_tokens is None else truncating(self.tokenizer, max_tokens)
+        key = (name, max_length(tokenizer))
+        if key not in self._predictions:
             texts = self.dataset.texts
             started = time.monotonic()
-            preds, hit = self._cached_predictions(self.runner(name), texts)
-            self._predictions[name] = preds
-            if name in self.records:
+            preds, hit = self._cached_predictions(self.runner(name), texts, tokenizer)
+            self._predictions[key] = preds
+            own = key[1] == self.max_tokens(name)
+            if name in self.records and own:
                 self.records[name].predictions = (hit, time.monotonic() - started)
             if hit:
-                self.progress(f"{name}: predictions on {len(texts)} texts from cache")
-        return self._predictions[name]
+                cut = "" if own else f" truncated to {key[1]} tokens"
+                self.progress(f"{name}: predictions on {len(texts)} texts{cut} from cache")
+        return self._predictions[key]
 
     def predict_on(self, name: str, texts: Sequence[str]) -> np.ndarray:
         """The backend's outputs on other texts than the evaluation set's (e.g. the PR's, for
         the base's runners), through the prediction cache."""
         started = time.monotonic()
-        preds, hit = self._cached_predictions(self.runner(name), texts)
+        preds, hit = self._cached_predictions(self.runner(name), texts, self.tokenizer_of(name))
         if name in self.records:
             self.records[name].predictions = (hit, time.monotonic() - started)
         return preds
 
-    def _cached_predictions(self, runner: Any, texts: Sequence[str]) -> tuple[np.ndarray, bool]:
-        """The runner's outputs on `texts` (from the prediction cache when their key is there)."""
+    def _cached_predictions(self, runner: Any, texts: Sequence[str],
+                            tokenizer: Any) -> tuple[np.ndarray, bool]:
+        """The runner's outputs on `texts` as `tokenizer` encodes them (from the prediction cache
+        when their key is there)."""
 
         cfg = self.config
         return cached_predictions(
             self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device, cfg.threads,
-            lambda: predict_texts(runner, self.tokenizer, texts, cfg.eval_batch_size,
-                                  progress=self.progress))
+            max_length(tokenizer),
+            lambda: predict_texts(runner, tokenizer, texts, cfg.eval_batch_size, progress=self.progress))
 
     @property
     def reference(self) -> np.ndarray:
         """torch FP32 eager outputs on the evaluation set: the reference of every check."""
-        return self.predictions("torch")
+        return self.predictions(REFERENCE_BACKEND)
+
+    def reference_for(self, name: str) -> np.ndarray:
+        """The reference backend `name` is judged against: torch FP32 eager on the same texts,
+        truncated where `name` truncates them (a file with a static sequence length)."""
+        return self.predictions(REFERENCE_BACKEND, self.max_tokens(name))
 
     def bounds(self, name: str) -> Bounds:
         """The backend's accuracy bounds for the model's task, with the project's overrides.
@@ -224,12 +251,13 @@ class GateSession:
         if name not in self.evaluations:
             runner = self.runner(name)
             self.evaluations[name] = evaluate(
-                name, self.predictions(name), self.reference, self.gold,
+                name, self.predictions(name), self.reference_for(name), self.gold,
                 precision=runner.precision, size_bytes=runner.size_bytes, task=self.model.task,
                 label_names=self.model.label_names, atol=self.bounds(name).atol,
                 thresholds=self.thresholds, f1_rule=self.config.f1_rule,
                 f1_margin=self.config.f1_margin,
                 per_label_min_support=self.config.per_label_min_support,
+                max_tokens=self.truncated_to(name),
             )
         return self.evaluations[name]
 
@@ -242,7 +270,7 @@ class GateSession:
 
         val = self.load_split("validation")
         self.progress(f"tuning per-label thresholds on {len(val)} validation texts")
-        probs, _ = self._cached_predictions(self.runner("torch"), val.texts)
+        probs, _ = self._cached_predictions(self.runner(REFERENCE_BACKEND), val.texts, self.tokenizer)
         tuned: np.ndarray = tune_thresholds(probs, val.labels)
         return tuned
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.ab import SpeedCell, ab_settings, accuracy_entry
+from encoder_gate.runtime.inference import tokenizer_for
 from encoder_gate.speed.ab import Cell, clock_for, measure_cell, same_work, texts_within, timed
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.speed.results import case_id
@@ -43,13 +44,15 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     settings = ab_settings(gate_session.config)
     pr = call_or_skip(gate_session.runner, ab_backend)
     base = call_or_skip(gate_base.runner, ab_backend)
-    base_tokenizer = call_or_skip(lambda: gate_base.session.tokenizer)
+    # each side's texts truncated where its runner truncates them (a static sequence length)
+    pr_tokenizer = tokenizer_for(gate_tokenizer, pr)
+    base_tokenizer = tokenizer_for(call_or_skip(lambda: gate_base.session.tokenizer), base)
     texts = list(bench_texts["normal"])
     case = case_id("model", "normal", gate_batch_size, "bucketed")
     clock = clock_for(gate_session.config.threads)
     # what the PR did not change runs the same computation on both sides: not timed (no noise can
     # fail it), and the hundredth PR that leaves the model alone costs no rounds
-    plan = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
+    plan = make_batches(pr_tokenizer, texts, gate_batch_size, "bucketed")
     base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
     unchanged = same_work(base, pr, base_plan.batches, plan.batches)
     if unchanged is not None:
@@ -60,13 +63,13 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     # of a text, and a model so slow that a pass over every text would take longer than a
     # round's share gets fewer texts (never fewer than min_texts); only the shapes measured are
     # warmed up, so a slow model pays for no pass it does not time
-    probe = make_batches(gate_tokenizer, texts[:settings.min_texts], gate_batch_size, "bucketed")
+    probe = make_batches(pr_tokenizer, texts[:settings.min_texts], gate_batch_size, "bucketed")
     pr.warmup(probe.shapes)
     per_text = timed(_pass_over(pr, probe.batches))[0] / max(1, min(len(texts), settings.min_texts))
     kept = texts_within(per_text * len(texts), len(texts), settings)
     if kept < len(texts):  # a slow model: fewer texts, tokenized again
         texts = texts[:kept]
-        plan = make_batches(gate_tokenizer, texts, gate_batch_size, "bucketed")
+        plan = make_batches(pr_tokenizer, texts, gate_batch_size, "bucketed")
         base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
     pr.warmup(plan.shapes)
     base.warmup(base_plan.shapes)

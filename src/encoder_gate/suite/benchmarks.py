@@ -53,7 +53,7 @@ def texts_for(bench_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
 
 @pytest.mark.parametrize("dispatch", DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_model_only(benchmark, backend, gate_session, gate_tokenizer, bench_texts, bench_settings,
+def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_texts, bench_settings,
                     bench_record, bench_extra_rounds, gate_batch_size, variant, dispatch):
     """Pre-tokenized batches through the backend: the model's own speed.
 
@@ -64,7 +64,7 @@ def test_model_only(benchmark, backend, gate_session, gate_tokenizer, bench_text
     speed gate's test. A case borderline against the speed baseline runs
     ENCODER_GATE_BENCH_EXTRA_ROUNDS more paired rounds (timed by us) before it is recorded.
     """
-    plan = make_batches(gate_tokenizer, texts_for(bench_texts, variant), gate_batch_size, dispatch)
+    plan = make_batches(backend_tokenizer, texts_for(bench_texts, variant), gate_batch_size, dispatch)
     backend.warmup(plan.shapes)
 
     def run_on(runner: Any) -> int:
@@ -107,15 +107,15 @@ def test_model_only(benchmark, backend, gate_session, gate_tokenizer, bench_text
 
 @pytest.mark.parametrize("dispatch", DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_end_to_end(benchmark, backend, gate_tokenizer, bench_texts, bench_settings, bench_record,
+def test_end_to_end(benchmark, backend, backend_tokenizer, bench_texts, bench_settings, bench_record,
                     gate_batch_size, variant, dispatch):
     """Raw texts in, probabilities out: tokenization + inference + sigmoid."""
     texts = list(texts_for(bench_texts, variant))
     # the shapes predict_texts makes
-    plan = make_batches(gate_tokenizer, texts, gate_batch_size, dispatch)
+    plan = make_batches(backend_tokenizer, texts, gate_batch_size, dispatch)
     backend.warmup(plan.shapes)
     benchmark.group = f"e2e {variant} bs={gate_batch_size}"
-    probs = benchmark.pedantic(predict_texts, args=(backend, gate_tokenizer, texts, gate_batch_size),
+    probs = benchmark.pedantic(predict_texts, args=(backend, backend_tokenizer, texts, gate_batch_size),
                                kwargs={"sort_by_length": dispatch == "bucketed"},
                                rounds=bench_settings.rounds, warmup_rounds=1, iterations=1)
     assert probs.shape[0] == len(texts)
@@ -123,9 +123,9 @@ def test_end_to_end(benchmark, backend, gate_tokenizer, bench_texts, bench_setti
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_latency_batch1(benchmark, backend, gate_tokenizer, bench_texts, bench_record, variant):
+def test_latency_batch1(benchmark, backend, backend_tokenizer, bench_texts, bench_record, variant):
     """One message per call, each text once: p50/p90/p99 latency in extra_info."""
-    plan = make_batches(gate_tokenizer, texts_for(bench_texts, variant), 1, "ordered")
+    plan = make_batches(backend_tokenizer, texts_for(bench_texts, variant), 1, "ordered")
     backend.warmup(plan.shapes)
     batches = itertools.cycle(plan.batches)
     benchmark.group = f"latency {variant} bs=1"
@@ -143,11 +143,11 @@ def test_latency_batch1(benchmark, backend, gate_tokenizer, bench_texts, bench_r
         {f"latency_{k}": v for k, v in latency_percentiles(samples).items()})
 
 
-def test_workers(benchmark, backend, gate_session, gate_tokenizer, bench_texts, bench_settings,
+def test_workers(benchmark, backend, gate_session, backend_tokenizer, bench_texts, bench_settings,
                  bench_record, gate_batch_size):
     """W worker processes share the bucketed batches; a round ends with the slowest worker."""
     workers = bench_settings.workers
-    plan = make_batches(gate_tokenizer, texts_for(bench_texts, "normal"), gate_batch_size, "bucketed")
+    plan = make_batches(backend_tokenizer, texts_for(bench_texts, "normal"), gate_batch_size, "bucketed")
     if len(plan.batches) < workers:
         pytest.skip(f"{len(plan.batches)} batches of {gate_batch_size} cannot feed {workers} workers; "
                     f"raise {ENV_TEXTS} or lower {ENV_WORKERS}")

@@ -141,12 +141,12 @@ def padded_length(tokenizer: Any) -> int:
 
 @backend_settings
 @given(texts=text_batches())
-def test_padding_alone_longest_and_max_length_agree(backend, gate_session, gate_tokenizer, texts):
+def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backend_tokenizer, texts):
     """Each item's output is the same alone, padded to the batch's longest, and to max_length."""
-    length = padded_length(gate_tokenizer)
-    alone = np.concatenate([backend.predict(encode(gate_tokenizer, [t], length=length)) for t in texts])
-    longest = backend.predict(encode(gate_tokenizer, texts, length=length))
-    fixed = backend.predict(encode(gate_tokenizer, texts, padding="max_length", length=length))
+    length = padded_length(backend_tokenizer)
+    alone = np.concatenate([backend.predict(encode(backend_tokenizer, [t], length=length)) for t in texts])
+    longest = backend.predict(encode(backend_tokenizer, texts, length=length))
+    fixed = backend.predict(encode(backend_tokenizer, texts, padding="max_length", length=length))
     atol = padding_atol(backend, gate_session)
     assert_rows_close(longest, alone, atol, texts, "padded to the longest vs alone")
     assert_rows_close(fixed, alone, atol, texts, f"padded to max_length {length} vs alone")
@@ -154,7 +154,7 @@ def test_padding_alone_longest_and_max_length_agree(backend, gate_session, gate_
 
 @backend_settings
 @given(data=st.data())
-def test_padding_batch_composition_does_not_matter(backend, gate_session, gate_tokenizer, data):
+def test_padding_batch_composition_does_not_matter(backend, gate_session, backend_tokenizer, data):
     """An item's output depends neither on its neighbours nor on its position in the batch."""
     target = data.draw(any_texts(), label="target")
     first = data.draw(st.lists(any_texts(), max_size=5), label="neighbours")
@@ -165,9 +165,9 @@ def test_padding_batch_composition_does_not_matter(backend, gate_session, gate_t
     order = data.draw(st.permutations(range(len(batch))), label="order")
     other = [*second[:j], target, *second[j:]]
 
-    out = backend.predict(encode(gate_tokenizer, batch))
-    shuffled = backend.predict(encode(gate_tokenizer, [batch[k] for k in order]))
-    moved = backend.predict(encode(gate_tokenizer, other))
+    out = backend.predict(encode(backend_tokenizer, batch))
+    shuffled = backend.predict(encode(backend_tokenizer, [batch[k] for k in order]))
+    moved = backend.predict(encode(backend_tokenizer, other))
     atol = padding_atol(backend, gate_session)
     assert_rows_close(shuffled, out[list(order)], atol, [batch[k] for k in order],
                       "same batch, another order")
@@ -205,10 +205,10 @@ def test_padding_long_text_is_truncated_like_the_tokenizer(gate_tokenizer, text,
 @settings(backend_settings, max_examples=min(5, backend_settings.max_examples))
 @given(text=long_texts(), neighbour=comment_texts())
 def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session, gate_model,
-                                                           gate_tokenizer, text, neighbour):
+                                                           backend_tokenizer, text, neighbour):
     """A text beyond the limit, batched with a short one, predicts like its truncated ids alone."""
-    batch = encode(gate_tokenizer, [text, neighbour])
-    explicit = truncated(gate_tokenizer, text, batch)
+    batch = encode(backend_tokenizer, [text, neighbour])
+    explicit = truncated(backend_tokenizer, text, batch)
     out = backend.predict(batch)
     assert_well_formed(out, 2, gate_model)
     assert_rows_close(out[:1], backend.predict(explicit), padding_atol(backend, gate_session), [text],
@@ -242,17 +242,18 @@ def test_padding_is_right_sided_with_contiguous_masks(gate_tokenizer, texts, pad
 @pytest.mark.parametrize("kind", list(AWKWARD_KINDS))
 @settings(backend_settings, max_examples=min(8, backend_settings.max_examples))
 @given(data=st.data())
-def test_padding_awkward_text_is_handled(backend, gate_model, gate_tokenizer, kind, data):
+def test_padding_awkward_text_is_handled(backend, gate_model, backend_tokenizer, kind, data):
     """Each kind of awkward text, alone or batched with a comment, gives well-formed outputs."""
     texts = data.draw(st.lists(AWKWARD_KINDS[kind], min_size=1, max_size=3), label=kind)
     texts += data.draw(st.lists(comment_texts(), max_size=1), label="comment")
-    out = backend.predict(encode(gate_tokenizer, texts))
+    out = backend.predict(encode(backend_tokenizer, texts))
     assert_well_formed(out, len(texts), gate_model)
 
 
 @backend_settings
 @given(text=whitespace_texts())
-def test_padding_empty_and_whitespace_only_texts(backend, gate_model, gate_tokenizer, text):
+def test_padding_empty_and_whitespace_only_texts(backend, gate_model, gate_tokenizer, backend_tokenizer,
+                                                 text):
     """'' is just the special tokens; whitespace is specials around the tokenizer's content ids."""
     tok = gate_tokenizer
     empty = encode(tok, [""])
@@ -263,17 +264,17 @@ def test_padding_empty_and_whitespace_only_texts(backend, gate_model, gate_token
     if type(tok.backend_tokenizer.model).__name__ == "WordPiece":
         assert content == [], "WordPiece should strip whitespace-only text"
 
-    assert_well_formed(backend.predict(encode(tok, ["", text])), 2, gate_model)
+    assert_well_formed(backend.predict(encode(backend_tokenizer, ["", text])), 2, gate_model)
 
 
 @backend_settings
 @given(texts=text_batches(), other=text_batches(max_size=3))
-def test_padding_same_input_gives_same_output(backend, gate_session, gate_tokenizer, texts, other):
+def test_padding_same_input_gives_same_output(backend, gate_session, backend_tokenizer, texts, other):
     """The same batch twice gives the same output (exactly on CPU); predict leaves its input alone."""
-    batch = encode(gate_tokenizer, texts)
+    batch = encode(backend_tokenizer, texts)
     kept = {k: v.copy() for k, v in batch.items()}
     first = backend.predict(batch)
-    backend.predict(encode(gate_tokenizer, other))
+    backend.predict(encode(backend_tokenizer, other))
     second = backend.predict(batch)
     for key, value in kept.items():
         np.testing.assert_array_equal(batch[key], value, err_msg=f"predict modified {key}")
