@@ -291,15 +291,17 @@ def test_session_passes_the_configured_rules_and_per_label_keep():
     """--gate-f1-rule / -f1-margin / -per-label-min-support reach the evaluation; --gate-per-label-keep
     replaces every backend's bound."""
     from encoder_gate.config import GateConfig
-    from encoder_gate.runtime.session import GateSession
+    from encoder_gate.runtime.session import BuildRecord, GateSession
 
     cfg = GateConfig(backends=("torch", "onnx-int8"), f1_rule="non-inferiority", f1_margin=0.02,
                      per_label_min_support=45, per_label_keep=0.5)
     state = GateSession(cfg, progress=lambda _: None)
     state.__dict__.update(model=SimpleNamespace(task="multi_label", label_names=NAMES),
-                          dataset=SimpleNamespace(labels=GOLD), tokenizer=SimpleNamespace(model_max_length=512))
+                          dataset=SimpleNamespace(labels=GOLD),
+                          tokenizer=SimpleNamespace(model_max_length=512))
     for name, probs in (("torch", REF), ("onnx-int8", _sigmoid(noisy(0.1)))):
         state._runners[name] = SimpleNamespace(precision="int8", size_bytes=1)
+        state.records[name] = BuildRecord(name, 0.0, precision="int8", size_bytes=1)
         state._predictions[name, 512] = probs
     assert state.bounds("onnx-int8").per_label_keep == state.bounds("torch").per_label_keep == 0.5
     stats = state.evaluation("onnx-int8").stats

@@ -57,13 +57,21 @@ def test_bad_option_is_a_usage_error(pytester: pytest.Pytester, gate_args):
     result.stderr.fnmatch_lines(["*encoder-gate: batch sizes must be positive integers*--gate-batch-sizes*"])
 
 
+HELD = """
+def test_only_this_backend_is_held(backend, gate_session):
+    alive = {n for n, r in gate_session._runners.items() if not isinstance(r, Exception)}
+    assert alive <= {backend.name, "torch"}, f"{backend.name}'s tests run with {sorted(alive)} in memory"
+"""
+
+
 def test_runs_and_second_session_takes_artifacts_from_cache(pytester: pytest.Pytester, gate_args):
-    """Backends build once; a second session reports every artifact as from cache."""
-    pytester.makepyfile(test_x=SMOKE)
+    """Backends build once; a second session reports every artifact as from cache. Each backend's
+    runner is released when its tests are done: only it (and the reference) is in memory."""
+    pytester.makepyfile(test_x=SMOKE + HELD)
     args = ["--gate-backends", "torch,onnx-fp32,onnx-int8", *gate_args]
-    pytester.runpytest_subprocess(*args).assert_outcomes(passed=3)
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=6)
     again = pytester.runpytest_subprocess(*args)
-    again.assert_outcomes(passed=3)
+    again.assert_outcomes(passed=6)
     again.stdout.fnmatch_lines(["*encoder-gate backends*", "onnx-fp32*from cache*", "onnx-int8*from cache*"])
 
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -184,8 +185,64 @@ def optimizer_shape(model_dir: Path, model_type: str) -> tuple[str, int, int]:
     return OPTIMIZER_TYPES.get(model_type, "bert"), heads, hidden
 
 
+#: Float initializers with more elements than this are left out of the copy that shape inference
+#: reads (their names, types and dims stay): inference needs their shapes, never their values.
+WEIGHTLESS_ABOVE = 4096
+
+
+def weightless_copy(model: Any) -> Any:
+    """`model` without the data of its large float initializers: what type and shape inference
+    reads, at a fraction of the memory (the weights of a 500 MB model are not copied)."""
+    import onnx
+    from onnx import TensorProto
+
+    floats = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE}
+    light = onnx.ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    graph, source = light.graph, model.graph
+    graph.name = source.name
+    for field in ("node", "input", "output", "value_info"):
+        getattr(graph, field).extend(getattr(source, field))
+    for init in source.initializer:
+        if init.data_type in floats and math.prod(init.dims) > WEIGHTLESS_ABOVE:
+            kept = graph.initializer.add()
+            kept.name, kept.data_type = init.name, init.data_type
+            kept.dims.extend(init.dims)
+        else:
+            graph.initializer.append(init)
+    return light
+
+
+def add_tensor_types(model: Any) -> None:
+    """The element types of every tensor, from ONNX Runtime's symbolic shape inference, added to
+    `model`'s value_info without shapes: what `OnnxModel.convert_float_to_float16` adds before it
+    converts, but inferred on a :func:`weightless_copy` (on the whole model the inference holds
+    several copies of the weights at once: 4.5 GB for a 500 MB RoBERTa-base)."""
+    from onnx import TensorProto, ValueInfoProto
+    from onnxruntime.transformers.shape_infer_helper import SymbolicShapeInferenceHelper
+
+    light = weightless_copy(model)
+    inferred = SymbolicShapeInferenceHelper(light).infer_shapes(light, auto_merge=True,
+                                                                guess_output_rank=False)
+    if inferred is None:
+        return
+    known = {vi.name for vi in model.graph.value_info}
+    for vi in inferred.graph.value_info:
+        if vi.name and vi.name not in known and vi.type.tensor_type.elem_type != TensorProto.UNDEFINED:
+            typed = ValueInfoProto()
+            typed.CopyFrom(vi)
+            typed.type.tensor_type.ClearField("shape")
+            model.graph.value_info.append(typed)
+            known.add(vi.name)
+
+
 def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
-    """ORT transformer optimizer (fusions) then FP16 weights, FP32 inputs/outputs kept."""
+    """ORT transformer optimizer (fusions) then FP16 weights, FP32 inputs/outputs kept.
+
+    The conversion is `OnnxModel.convert_float_to_float16`'s, step by step, with the type
+    inference it needs run on a weightless copy (:func:`add_tensor_types`)."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
     from onnxruntime.transformers.optimizer import optimize_model
 
     model_type, heads, hidden = optimizer_shape(ctx.model.path, ctx.model.model_type)
@@ -194,7 +251,11 @@ def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
     optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
                                hidden_size=hidden, opt_level=1 if ctx.device == "cuda" else 0,
                                use_gpu=ctx.device == "cuda")
-    optimized.convert_float_to_float16(keep_io_types=True)
+    add_tensor_types(optimized.model)
+    half = convert_float_to_float16(optimized.model, keep_io_types=True, disable_shape_infer=True)
+    optimized.initialize(half)
+    optimized.remove_cascaded_cast_nodes()
+    optimized.remove_useless_cast_nodes()
     optimized.save_model_to_file(str(out / "model.onnx"))
     copy_side_files(fp32, out)
 

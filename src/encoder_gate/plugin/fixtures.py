@@ -56,10 +56,16 @@ def gate_reference(gate_session: GateSession, gate_dataset: Any) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def backend(request: pytest.FixtureRequest, gate_session: GateSession, gate_model: ModelSpec) -> Runner:
-    """One built backend per configured name (parametrized; ids are the backend names)."""
+def backend(request: pytest.FixtureRequest, gate_session: GateSession,
+            gate_model: ModelSpec) -> Iterator[Runner]:
+    """One built backend per configured name (parametrized; ids are the backend names).
+
+    pytest runs a session fixture's tests one parameter at a time and tears the previous
+    parameter down first, so releasing the runner here keeps one backend in memory at a time
+    (its predictions and evaluation stay with the session)."""
     runner: Runner = call_or_skip(gate_session.runner, request.param)
-    return runner
+    yield runner
+    gate_session.release(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import numpy as np
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.accuracy.metrics import tune_thresholds
 from encoder_gate.accuracy.tolerances import Bounds, bounds_for
-from encoder_gate.backends.base import BuildContext, Runner
+from encoder_gate.backends.base import BuildContext, Runner, runner_max_tokens, runner_notes
 from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
@@ -33,9 +33,10 @@ from encoder_gate.data.datasets import (
 )
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError
+from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec
-from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
+from encoder_gate.runtime.inference import max_length, predict_texts, truncating
 from encoder_gate.runtime.predictions import cached_predictions
 from encoder_gate.tasks import Task
 
@@ -52,6 +53,7 @@ class BuildRecord:
     error: str | None = None
     notes: tuple[str, ...] = ()  # what the backend decided about an artifact (e.g. inferred precision)
     predictions: tuple[bool, float] | None = None  # (from cache, seconds) on the evaluation set
+    max_tokens: int | None = None  # the runner's own input limit (a static sequence length), if any
 
 
 @dataclass
@@ -151,7 +153,8 @@ class GateSession:
                             int8_reduce_range=cfg.int8_reduce_range, progress=self.progress)
 
     def runner(self, name: str) -> Runner:
-        """The built backend `name`; built on first use, then shared."""
+        """The built backend `name`; built on first use, then shared until :meth:`release`d (then
+        built again from the artifact cache if asked for; the first build's record stays)."""
         if name not in self._runners:
             started = time.monotonic()
             try:
@@ -160,19 +163,45 @@ class GateSession:
                 self._runners[name] = exc
                 self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
                 raise
+            finally:
+                return_freed_memory()  # what the build freed (an export, a conversion) goes back
             self._runners[name] = runner
-            self.records[name] = BuildRecord(name, time.monotonic() - started, runner.from_cache,
-                                             runner.precision, runner.size_bytes,
-                                             notes=tuple(getattr(runner, "notes", ())))
+            self.records.setdefault(name, BuildRecord(
+                name, time.monotonic() - started, runner.from_cache, runner.precision, runner.size_bytes,
+                notes=runner_notes(runner), max_tokens=runner_max_tokens(runner)))
         found = self._runners[name]
         if isinstance(found, GateError):
             raise found
         return found
 
+    def built(self, name: str) -> BuildRecord:
+        """How backend `name` was built (precision, size, input limit), building it if it never was,
+        without building it again once released."""
+        if name not in self.records:
+            self.runner(name)
+        found = self._runners.get(name)
+        if isinstance(found, GateError):
+            raise found
+        return self.records[name]
+
+    def release(self, name: str) -> None:
+        """Close backend `name`'s runner and give its memory back; its record, predictions and
+        evaluation stay. The plugin releases each backend when its tests are done, so a session
+        holds one model's runners at a time rather than every backend's (five copies of a
+        500 MB model, each with its own activation arena, otherwise)."""
+        found = self._runners.get(name)
+        if found is None or isinstance(found, GateError):
+            return
+        del self._runners[name]
+        found.close()
+        del found
+        return_freed_memory()
+
     def tokenizer_of(self, name: str) -> Any:
         """The tokenizer as backend `name` is fed: truncating at its static sequence length, if it
-        has one (:func:`~encoder_gate.runtime.inference.tokenizer_for`)."""
-        return tokenizer_for(self.tokenizer, self.runner(name))
+        has one (see :func:`~encoder_gate.runtime.inference.tokenizer_for`)."""
+        limit = self.built(name).max_tokens
+        return self.tokenizer if limit is None else truncating(self.tokenizer, limit)
 
     def max_tokens(self, name: str) -> int:
         """The length backend `name`'s texts are truncated at."""
@@ -240,7 +269,7 @@ class GateSession:
         its graph or given as onnx:PATH@int8): onnx-PRECISION's bounds and overrides, then the
         overrides under its own name. A configured per-label-keep replaces every backend's."""
         # a prebuilt file's precision is known once built (read from its graph)
-        number_format = self.runner(name).precision if name.startswith("onnx:") else None
+        number_format = self.built(name).precision if name.startswith("onnx:") else None
         bounds = bounds_for(name, self.config.tolerances, task=self.model.task, number_format=number_format)
         if self.config.per_label_keep is not None:  # --gate-per-label-keep: every backend
             bounds = replace(bounds, per_label_keep=self.config.per_label_keep)
@@ -249,10 +278,10 @@ class GateSession:
     def evaluation(self, name: str) -> Evaluation:
         """Drift and task metrics of backend `name` on the evaluation set, computed once."""
         if name not in self.evaluations:
-            runner = self.runner(name)
+            record = self.built(name)
             self.evaluations[name] = evaluate(
                 name, self.predictions(name), self.reference_for(name), self.gold,
-                precision=runner.precision, size_bytes=runner.size_bytes, task=self.model.task,
+                precision=record.precision, size_bytes=record.size_bytes, task=self.model.task,
                 label_names=self.model.label_names, atol=self.bounds(name).atol,
                 thresholds=self.thresholds, f1_rule=self.config.f1_rule,
                 f1_margin=self.config.f1_margin,
