@@ -129,3 +129,4 @@ def wordpiece() -> Any:
 def test_long_texts_exceed_512_tokens_for_a_real_tokenizer(wordpiece: Any, text: str) -> None:
     """With a real WordPiece tokenizer, long texts are beyond the 512-token limit."""
     assert len(wordpiece(text)["input_ids"]) > 512
+

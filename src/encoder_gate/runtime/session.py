@@ -18,7 +18,7 @@ import numpy as np
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.accuracy.metrics import tune_thresholds
 from encoder_gate.accuracy.tolerances import Bounds, bounds_for
-from encoder_gate.backends.base import BuildContext, Runner, runner_max_tokens, runner_notes
+from encoder_gate.backends.base import BuildContext, Runner, dir_size, runner_max_tokens, runner_notes
 from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
@@ -39,6 +39,8 @@ from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.inference import max_length, predict_texts, truncating
 from encoder_gate.runtime.predictions import cached_predictions
 from encoder_gate.tasks import Task
+
+WEIGHT_FILES = (".safetensors", ".bin")  # a Hugging Face model directory's weights
 
 
 @dataclass
@@ -74,6 +76,12 @@ class GateSession:
     @cached_property
     def model(self) -> ModelSpec:
         return resolve_model(self.config.model, self.cache, self.progress)
+
+    @cached_property
+    def model_bytes(self) -> int:
+        """The size of the model directory's weight files (what a property test's example costs
+        grows with), read from the disk without loading them."""
+        return dir_size(self.model.path, WEIGHT_FILES)
 
     @cached_property
     def tokenizer(self) -> Any:

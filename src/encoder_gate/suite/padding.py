@@ -93,6 +93,24 @@ backend_settings = settings(
 )
 
 
+#: Weights (bytes) up to which a backend property draws its profile's examples; a larger model
+#: draws proportionally fewer, never fewer than MIN_BACKEND_EXAMPLES. A backend that pads, masks or
+#: batches wrongly is wrong on almost every padded batch, so a few examples find it, while each
+#: example costs in proportion to the model's size: a RoBERTa-base (500 MB) draws a fifth of a
+#: MiniLM's (91 MB). The tokenizer properties, which cost no model, keep the whole profile.
+FULL_EXAMPLES_UP_TO = 100_000_000
+MIN_BACKEND_EXAMPLES = 3
+
+
+def backend_examples(gate_session: Any, at_most: int | None = None) -> settings:
+    """The hypothesis settings of one backend property in this session (see FULL_EXAMPLES_UP_TO)."""
+    wanted = backend_settings.max_examples if at_most is None else min(at_most, backend_settings.max_examples)
+    weights = gate_session.model_bytes
+    if weights > FULL_EXAMPLES_UP_TO:
+        wanted = min(wanted, max(MIN_BACKEND_EXAMPLES, round(wanted * FULL_EXAMPLES_UP_TO / weights)))
+    return settings(backend_settings, max_examples=wanted)
+
+
 def padding_atol(backend: Any, gate_session: Any) -> float:
     """The backend's padding tolerance for the model's task (probabilities or embeddings)."""
     return float(gate_session.bounds(backend.name).padding_atol)
@@ -139,39 +157,46 @@ def padded_length(tokenizer: Any) -> int:
     return min(PADDED_LENGTH, max_length(tokenizer))
 
 
-@backend_settings
-@given(texts=text_batches())
-def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backend_tokenizer, texts):
+def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backend_tokenizer):
     """Each item's output is the same alone, padded to the batch's longest, and to max_length."""
-    length = padded_length(backend_tokenizer)
-    alone = np.concatenate([backend.predict(encode(backend_tokenizer, [t], length=length)) for t in texts])
-    longest = backend.predict(encode(backend_tokenizer, texts, length=length))
-    fixed = backend.predict(encode(backend_tokenizer, texts, padding="max_length", length=length))
-    atol = padding_atol(backend, gate_session)
-    assert_rows_close(longest, alone, atol, texts, "padded to the longest vs alone")
-    assert_rows_close(fixed, alone, atol, texts, f"padded to max_length {length} vs alone")
+    @backend_examples(gate_session)
+    @given(texts=text_batches())
+    def check(texts):
+        length = padded_length(backend_tokenizer)
+        alone = np.concatenate([backend.predict(encode(backend_tokenizer, [t], length=length))
+                                for t in texts])
+        longest = backend.predict(encode(backend_tokenizer, texts, length=length))
+        fixed = backend.predict(encode(backend_tokenizer, texts, padding="max_length", length=length))
+        atol = padding_atol(backend, gate_session)
+        assert_rows_close(longest, alone, atol, texts, "padded to the longest vs alone")
+        assert_rows_close(fixed, alone, atol, texts, f"padded to max_length {length} vs alone")
+
+    check()
 
 
-@backend_settings
-@given(data=st.data())
-def test_padding_batch_composition_does_not_matter(backend, gate_session, backend_tokenizer, data):
+def test_padding_batch_composition_does_not_matter(backend, gate_session, backend_tokenizer):
     """An item's output depends neither on its neighbours nor on its position in the batch."""
-    target = data.draw(any_texts(), label="target")
-    first = data.draw(st.lists(any_texts(), max_size=5), label="neighbours")
-    second = data.draw(st.lists(any_texts(), max_size=5), label="other neighbours")
-    i = data.draw(st.integers(0, len(first)), label="position")
-    j = data.draw(st.integers(0, len(second)), label="other position")
-    batch = [*first[:i], target, *first[i:]]
-    order = data.draw(st.permutations(range(len(batch))), label="order")
-    other = [*second[:j], target, *second[j:]]
+    @backend_examples(gate_session)
+    @given(data=st.data())
+    def check(data):
+        target = data.draw(any_texts(), label="target")
+        first = data.draw(st.lists(any_texts(), max_size=5), label="neighbours")
+        second = data.draw(st.lists(any_texts(), max_size=5), label="other neighbours")
+        i = data.draw(st.integers(0, len(first)), label="position")
+        j = data.draw(st.integers(0, len(second)), label="other position")
+        batch = [*first[:i], target, *first[i:]]
+        order = data.draw(st.permutations(range(len(batch))), label="order")
+        other = [*second[:j], target, *second[j:]]
 
-    out = backend.predict(encode(backend_tokenizer, batch))
-    shuffled = backend.predict(encode(backend_tokenizer, [batch[k] for k in order]))
-    moved = backend.predict(encode(backend_tokenizer, other))
-    atol = padding_atol(backend, gate_session)
-    assert_rows_close(shuffled, out[list(order)], atol, [batch[k] for k in order],
-                      "same batch, another order")
-    assert_rows_close(moved[j:j + 1], out[i:i + 1], atol, [target], "other neighbours")
+        out = backend.predict(encode(backend_tokenizer, batch))
+        shuffled = backend.predict(encode(backend_tokenizer, [batch[k] for k in order]))
+        moved = backend.predict(encode(backend_tokenizer, other))
+        atol = padding_atol(backend, gate_session)
+        assert_rows_close(shuffled, out[list(order)], atol, [batch[k] for k in order],
+                          "same batch, another order")
+        assert_rows_close(moved[j:j + 1], out[i:i + 1], atol, [target], "other neighbours")
+
+    check()
 
 
 def truncated(tok: Any, text: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -202,17 +227,20 @@ def test_padding_long_text_is_truncated_like_the_tokenizer(gate_tokenizer, text,
 
 # Each example runs three full-length sequences (512 tokens for BERT-sized models), the costliest
 # property per example; the truncation itself is checked with the whole profile above.
-@settings(backend_settings, max_examples=min(5, backend_settings.max_examples))
-@given(text=long_texts(), neighbour=comment_texts())
 def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session, gate_model,
-                                                           backend_tokenizer, text, neighbour):
+                                                           backend_tokenizer):
     """A text beyond the limit, batched with a short one, predicts like its truncated ids alone."""
-    batch = encode(backend_tokenizer, [text, neighbour])
-    explicit = truncated(backend_tokenizer, text, batch)
-    out = backend.predict(batch)
-    assert_well_formed(out, 2, gate_model)
-    assert_rows_close(out[:1], backend.predict(explicit), padding_atol(backend, gate_session), [text],
-                      "truncated by encode() vs explicitly truncated ids")
+    @backend_examples(gate_session, at_most=5)
+    @given(text=long_texts(), neighbour=comment_texts())
+    def check(text, neighbour):
+        batch = encode(backend_tokenizer, [text, neighbour])
+        explicit = truncated(backend_tokenizer, text, batch)
+        out = backend.predict(batch)
+        assert_well_formed(out, 2, gate_model)
+        assert_rows_close(out[:1], backend.predict(explicit), padding_atol(backend, gate_session), [text],
+                          "truncated by encode() vs explicitly truncated ids")
+
+    check()
 
 
 @tokenizer_settings
@@ -240,45 +268,56 @@ def test_padding_is_right_sided_with_contiguous_masks(gate_tokenizer, texts, pad
 # Five kinds per backend, each a narrow strategy: a few examples of each are enough, and the
 # kinds together still get more examples per backend than any other property.
 @pytest.mark.parametrize("kind", list(AWKWARD_KINDS))
-@settings(backend_settings, max_examples=min(8, backend_settings.max_examples))
-@given(data=st.data())
-def test_padding_awkward_text_is_handled(backend, gate_model, backend_tokenizer, kind, data):
+def test_padding_awkward_text_is_handled(backend, gate_session, gate_model, backend_tokenizer, kind):
     """Each kind of awkward text, alone or batched with a comment, gives well-formed outputs."""
-    texts = data.draw(st.lists(AWKWARD_KINDS[kind], min_size=1, max_size=3), label=kind)
-    texts += data.draw(st.lists(comment_texts(), max_size=1), label="comment")
-    out = backend.predict(encode(backend_tokenizer, texts))
-    assert_well_formed(out, len(texts), gate_model)
+    @backend_examples(gate_session, at_most=8)
+    @given(data=st.data())
+    def check(data):
+        texts = data.draw(st.lists(AWKWARD_KINDS[kind], min_size=1, max_size=3), label=kind)
+        texts += data.draw(st.lists(comment_texts(), max_size=1), label="comment")
+        out = backend.predict(encode(backend_tokenizer, texts))
+        assert_well_formed(out, len(texts), gate_model)
+
+    check()
 
 
-@backend_settings
-@given(text=whitespace_texts())
-def test_padding_empty_and_whitespace_only_texts(backend, gate_model, gate_tokenizer, backend_tokenizer,
-                                                 text):
+def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_model, gate_tokenizer,
+                                                 backend_tokenizer):
     """'' is just the special tokens; whitespace is specials around the tokenizer's content ids."""
-    tok = gate_tokenizer
-    empty = encode(tok, [""])
-    assert empty["input_ids"][0].tolist() == with_special_tokens(tok, [])[0]
-    content = tok(text, add_special_tokens=False)["input_ids"]
-    spaced = encode(tok, [text])
-    assert spaced["input_ids"][0].tolist() == with_special_tokens(tok, content)[0]
-    if type(tok.backend_tokenizer.model).__name__ == "WordPiece":
-        assert content == [], "WordPiece should strip whitespace-only text"
+    @backend_examples(gate_session)
+    @given(text=whitespace_texts())
+    def check(text):
+        tok = gate_tokenizer
+        empty = encode(tok, [""])
+        assert empty["input_ids"][0].tolist() == with_special_tokens(tok, [])[0]
+        content = tok(text, add_special_tokens=False)["input_ids"]
+        spaced = encode(tok, [text])
+        assert spaced["input_ids"][0].tolist() == with_special_tokens(tok, content)[0]
+        if type(tok.backend_tokenizer.model).__name__ == "WordPiece":
+            assert content == [], "WordPiece should strip whitespace-only text"
 
-    assert_well_formed(backend.predict(encode(backend_tokenizer, ["", text])), 2, gate_model)
+        assert_well_formed(backend.predict(encode(backend_tokenizer, ["", text])), 2, gate_model)
+
+    check()
 
 
-@backend_settings
-@given(texts=text_batches(), other=text_batches(max_size=3))
-def test_padding_same_input_gives_same_output(backend, gate_session, backend_tokenizer, texts, other):
+def test_padding_same_input_gives_same_output(backend, gate_session, backend_tokenizer):
     """The same batch twice gives the same output (exactly on CPU); predict leaves its input alone."""
-    batch = encode(backend_tokenizer, texts)
-    kept = {k: v.copy() for k, v in batch.items()}
-    first = backend.predict(batch)
-    backend.predict(encode(backend_tokenizer, other))
-    second = backend.predict(batch)
-    for key, value in kept.items():
-        np.testing.assert_array_equal(batch[key], value, err_msg=f"predict modified {key}")
-    if gate_session.config.device == "cpu":
-        np.testing.assert_array_equal(first, second)
-    else:
-        assert_rows_close(second, first, padding_atol(backend, gate_session), texts, "second run")
+    @backend_examples(gate_session)
+    @given(texts=text_batches(), other=text_batches(max_size=3))
+    def check(texts, other):
+        batch = encode(backend_tokenizer, texts)
+        kept = {k: v.copy() for k, v in batch.items()}
+        first = backend.predict(batch)
+        backend.predict(encode(backend_tokenizer, other))
+        second = backend.predict(batch)
+        for key, value in kept.items():
+            np.testing.assert_array_equal(batch[key], value, err_msg=f"predict modified {key}")
+        if gate_session.config.device == "cpu":
+            np.testing.assert_array_equal(first, second)
+        else:
+            assert_rows_close(second, first, padding_atol(backend, gate_session), texts, "second run")
+
+    check()
+
+

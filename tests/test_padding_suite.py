@@ -1,0 +1,75 @@
+"""The shipped padding properties: how many examples each backend property draws, and that the
+fewest it ever draws still catch a backend that ignores the attention mask."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.commands.layout import ACCURACY_MODULE, THIN_MODULES
+
+
+def test_backend_properties_draw_fewer_examples_on_a_larger_model():
+    """A model up to 100 MB of weights gets the profile's examples per backend property; a larger
+    one proportionally fewer, at least MIN_BACKEND_EXAMPLES; `at_most` caps either."""
+    from types import SimpleNamespace
+
+    from encoder_gate.suite.padding import MIN_BACKEND_EXAMPLES, backend_examples, backend_settings
+
+    full = backend_settings.max_examples
+    minilm, roberta_base, huge = (SimpleNamespace(model_bytes=n) for n in (91_000_000, 500_000_000, 10**12))
+    assert backend_examples(minilm).max_examples == full
+    assert backend_examples(minilm, at_most=5).max_examples == min(5, full)
+    expected = min(full, max(MIN_BACKEND_EXAMPLES, round(full / 5)))
+    assert backend_examples(roberta_base).max_examples == expected
+    assert backend_examples(huge).max_examples == min(full, MIN_BACKEND_EXAMPLES)
+    assert backend_examples(roberta_base).deadline is None
+
+
+# A backend that runs torch with the attention mask all ones, as an export that dropped the mask
+# would; and every backend property at its fewest examples (any model counts as large).
+MASK_BLIND = """
+import numpy as np
+from encoder_gate.backends.mock import MockBackend
+from encoder_gate.backends.registry import BACKENDS
+import encoder_gate.suite.padding as padding
+
+padding.FULL_EXAMPLES_UP_TO = 1
+
+
+def mask_blind(batch, inner):
+    return inner.predict({**batch, "attention_mask": np.ones_like(batch["attention_mask"])})
+
+
+BACKENDS["mask-blind"] = lambda: MockBackend(mask_blind, name="mask-blind", around="torch")
+"""
+
+
+@pytest.mark.slow
+def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pytester: pytest.Pytester,
+                                                                        tiny, cache_dir: Path):
+    """At MIN_BACKEND_EXAMPLES per property, the padding properties pass torch and fail a runner
+    that ignores the attention mask (tiny's architecture with weights of std 0.5, so that attending
+    to padding shows)."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(tiny.path)
+    config.initializer_range = 0.5
+    model_dir = pytester.path / "sharp"
+    AutoModelForSequenceClassification.from_config(config).eval().save_pretrained(model_dir)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+                 "merges.txt"):
+        if (tiny.path / name).exists():
+            shutil.copy(tiny.path / name, model_dir / name)
+    pytester.makeconftest(MASK_BLIND)
+    (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
+    (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
+    result = pytester.runpytest_subprocess(
+        "accuracy", "--gate-model", str(model_dir), "--gate-backends", "torch,mask-blind",
+        "--gate-cache-dir", str(cache_dir), "-p", "no:cacheprovider", "-p", "no:randomly",
+        "-k", "padding_alone or padding_batch_composition")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["FAILED *test_padding_alone_longest_and_max_length_agree[[]mask-blind[]]*",
+                                 "FAILED *test_padding_batch_composition_does_not_matter[[]mask-blind[]]*"])
