@@ -24,6 +24,7 @@ from typing import Any
 from encoder_gate.backends.base import BuildContext
 from encoder_gate.backends.optimum_compat import optimum_missing
 from encoder_gate.errors import GateError
+from encoder_gate.memory import return_freed_memory
 
 ONNX_RECIPE = 1  # bump when an export recipe below changes its output
 
@@ -251,6 +252,9 @@ def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
     optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
                                hidden_size=hidden, opt_level=1 if ctx.device == "cuda" else 0,
                                use_gpu=ctx.device == "cuda")
+    # the optimizer keeps its shape-inference helper, with a copy of the whole model inside: let it go
+    optimized.shape_infer_helper = None
+    return_freed_memory()
     add_tensor_types(optimized.model)
     half = convert_float_to_float16(optimized.model, keep_io_types=True, disable_shape_infer=True)
     optimized.initialize(half)
