@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.onnx_graph import PRECISIONS
 from encoder_gate.backends.recipes import DEFAULT_CANDIDATES, RECIPES, SEARCH_BACKENDS
 from encoder_gate.backends.registry import REFERENCE_BACKEND, is_backend_name, parse_backend
 from encoder_gate.cache import toolchain_versions
@@ -290,15 +291,18 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
             continue
         cand.size_bytes, cand.from_cache = runner.size_bytes, runner.from_cache
         cand.artifact = Path(str(getattr(runner, "artifact", "")))
-        timer.say(f"{name}: evaluating on {len(ds)} texts")
-        _judge_accuracy(session, cand)
-        for i, bs in enumerate(config.batch_sizes):
-            timer.say(f"{name}: timing against torch eager at batch size {bs}")
-            cand.speed[bs] = _time(runner, torch_runner, session.tokenizer, texts, bs, settings, clock,
-                                   progress, seed=i)
-            if cand.speed[bs]["slower"]:
-                cand.reasons.append(f"slower than torch eager at batch size {bs} "
-                                    f"({cand.speed[bs]['speedup']:.2f}x)")
+        try:
+            timer.say(f"{name}: evaluating on {len(ds)} texts")
+            _judge_accuracy(session, cand)
+            for i, bs in enumerate(config.batch_sizes):
+                timer.say(f"{name}: timing against torch eager at batch size {bs}")
+                cand.speed[bs] = _time(runner, torch_runner, session.tokenizer, texts, bs, settings, clock,
+                                       progress, seed=i)
+                if cand.speed[bs]["slower"]:
+                    cand.reasons.append(f"slower than torch eager at batch size {bs} "
+                                        f"({cand.speed[bs]['speedup']:.2f}x)")
+        except Exception as exc:  # a candidate that builds but cannot run (an ORT kernel error, ...)
+            cand.reasons.append(f"could not run: {type(exc).__name__}: {str(exc).strip()[:300]}")
         cand.status = "failed" if cand.reasons else "passed"
         timer.done += 1
         timer.say(f"{name}: {cand.status}" + (f" ({'; '.join(cand.reasons)})" if cand.reasons else "")
@@ -341,7 +345,7 @@ def _choose_winners(session: GateSession, candidates: list[Candidate], texts: Se
     """The fastest passing candidate of each number format, timed head to head against the runner-up
     and the format's current default; `won_because` says what was measured."""
     winners: dict[str, Candidate] = {}
-    for fmt in ("fp32", "fp16", "int8"):
+    for fmt in PRECISIONS:
         ranked = sorted((c for c in candidates if c.passed and c.format == fmt),
                         key=lambda c: -(c.mean_speedup or 0.0))
         if not ranked:
