@@ -133,6 +133,14 @@ class SearchSession(GateSession):
     def context(self) -> BuildContext:
         return replace(super().context(), calibration=self.calibration)
 
+    def release(self, name: str) -> None:
+        """Close a judged candidate's runner (its evaluation stays): two dozen open ONNX Runtime
+        sessions, each keeping its memory arena, outgrew 23 GB on `default`. `runner` builds it
+        again from the cache when the head-to-head needs it."""
+        found = self._runners.pop(name, None)
+        if found is not None and not isinstance(found, GateError):
+            found.close()
+
 
 def calibration_for(session: GateSession, settings: SearchSettings) -> tuple[tuple[str, ...], str]:
     """Static INT8's calibration texts: `--calibration FILE`, else the validation split of the
@@ -304,6 +312,7 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
         except Exception as exc:  # a candidate that builds but cannot run (an ORT kernel error, ...)
             cand.reasons.append(f"could not run: {type(exc).__name__}: {str(exc).strip()[:300]}")
         cand.status = "failed" if cand.reasons else "passed"
+        session.release(name)
         timer.done += 1
         timer.say(f"{name}: {cand.status}" + (f" ({'; '.join(cand.reasons)})" if cand.reasons else "")
                   + f", F1 change {_signed(cand.f1_delta)}, speedup "
@@ -340,7 +349,7 @@ def _signed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4f}"
 
 
-def _choose_winners(session: GateSession, candidates: list[Candidate], texts: Sequence[str],
+def _choose_winners(session: SearchSession, candidates: list[Candidate], texts: Sequence[str],
                     settings: SearchSettings, clock: Any, progress: Progress) -> dict[str, Candidate]:
     """The fastest passing candidate of each number format, timed head to head against the runner-up
     and the format's current default; `won_because` says what was measured."""
@@ -366,6 +375,7 @@ def _choose_winners(session: GateSession, candidates: list[Candidate], texts: Se
                              seed=100 + i)
                 low, high = cell["ci"]
                 parts.append(f"bs{bs} {cell['speedup']:.3f}x [{low:.3f}, {high:.3f}]")
+            session.release(rival.recipe)
             why.append(f"against {role} {rival.recipe} ({rival.mean_speedup:.2f}x), head to head: "
                        + ", ".join(parts))
         win.won_because = "; ".join(why)
