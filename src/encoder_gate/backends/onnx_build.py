@@ -228,6 +228,8 @@ def quantize_int8(ctx: BuildContext, fp32: Path, out: Path, *, per_channel: bool
 STATIC_OP_TYPES = ("MatMul",)
 STATIC_EXTRA_OPTIONS = {"ActivationSymmetric": False, "WeightSymmetric": True}
 STATIC_FORMAT = "QDQ"
+#: Calibration texts of the histogram methods (Percentile, Entropy), which hold every output in memory.
+HISTOGRAM_TEXTS = 16
 
 
 def quantize_static_int8(ctx: BuildContext, fp32: Path, out: Path, texts: Sequence[str], method: str,
@@ -247,6 +249,10 @@ def quantize_static_int8(ctx: BuildContext, fp32: Path, out: Path, texts: Sequen
 
     if not texts:
         raise GateError(f"{name}: no calibration texts; static quantization needs some")
+    if method != "MinMax":
+        # ORT's histogram calibrators keep every intermediate output of every run in memory: 128
+        # padded texts of `default` reached 22 GB and were OOM-killed; 16 texts keep it to a few GB
+        texts = texts[:HISTOGRAM_TEXTS]
     tokenizer = AutoTokenizer.from_pretrained(ctx.model.path)
     pre = (out / "preprocessed.onnx").resolve()  # absolute: the call runs from a scratch directory
     src = str((fp32 / "model.onnx").resolve())

@@ -45,7 +45,7 @@ Step = Literal["none", "dynamic", "static", "fp16"]
 #: The fusion level INT8 "after fusion" quantizes: O2, ONNX Runtime's transformer fusions
 #: (Attention, SkipLayerNormalization, BiasGelu) without O3's GELU approximation.
 FUSED_LEVEL: Base = "O2"
-RECIPES_VERSION = 1  # bump when a recipe's output changes
+RECIPES_VERSION = 2  # bump when a recipe's output changes
 
 
 @dataclass(frozen=True)
