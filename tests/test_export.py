@@ -215,7 +215,7 @@ def test_ort_optimizer_levels(tiny_ctx, tmp_path: Path, level, fused, absent):
     """Without optimum, --optimize runs ONNX Runtime's optimizer as optimum's levels define them:
     O1 graph optimizations only, O2 the transformer fusions, O3 those with the GELU approximation."""
     from encoder_gate.backends import parse_backend
-    from encoder_gate.commands.export import optimize_with_ort
+    from encoder_gate.backends.onnx_build import optimize_with_ort
 
     fp32, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
     optimize_with_ort(tiny_ctx, fp32, tmp_path, level)
@@ -229,7 +229,7 @@ def test_ort_optimizer_makes_the_graph_optimums_optimizer_makes(tiny_ctx, tmp_pa
     if optimum_missing() is not None:
         pytest.skip(optimum_missing())
     from encoder_gate.backends import parse_backend
-    from encoder_gate.commands.export import optimize_with_optimum, optimize_with_ort
+    from encoder_gate.backends.onnx_build import optimize_with_optimum, optimize_with_ort
 
     fp32, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
     (tmp_path / "ort").mkdir()

@@ -49,8 +49,7 @@ def test_optimum_without_optimum_onnx_counts_as_absent(fake_optimum):
     fake_optimum({"optimum/__init__.py": "", "optimum/exporters/__init__.py": ""})
     reason = optimum_missing()
     assert reason is not None and "ModuleNotFoundError" in reason and "optimum.exporters.onnx" in reason
-    from encoder_gate.backends.onnx_build import TORCH_EXPORTER
-    from encoder_gate.commands.export import ORT_OPTIMIZER
+    from encoder_gate.backends.onnx_build import ORT_OPTIMIZER, TORCH_EXPORTER
 
     assert exporters() == (TORCH_EXPORTER, ORT_OPTIMIZER)
 
@@ -78,8 +77,7 @@ def test_a_complete_optimum_is_used(fake_optimum):
                       f"class {n}: ...\n" for n in ("AutoOptimizationConfig", "ORTModelForFeatureExtraction",
                                                     "ORTModelForSequenceClassification", "ORTOptimizer"))})
     assert optimum_missing() is None
-    from encoder_gate.backends.onnx_build import OPTIMUM_EXPORTER
-    from encoder_gate.commands.export import OPTIMUM_OPTIMIZER
+    from encoder_gate.backends.onnx_build import OPTIMUM_EXPORTER, OPTIMUM_OPTIMIZER
 
     assert exporters() == (OPTIMUM_EXPORTER, OPTIMUM_OPTIMIZER)
 

@@ -14,7 +14,7 @@ backends differ only in how they compute logits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -41,6 +41,9 @@ class BuildContext:
     int8_reduce_range: bool = False
     opset: int = 18
     progress: Callable[[str], None] = field(default=lambda _msg: None)
+    # static INT8's calibration texts and where they come from, e.g. (texts, "bundled:validation"):
+    # the export search passes the configured dataset's validation split; None: the bundled one
+    calibration: Callable[[], tuple[Sequence[str], str]] | None = None
 
 
 class Runner(Protocol):

@@ -12,11 +12,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
 import shutil
+import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -264,13 +267,280 @@ def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
     copy_side_files(fp32, out)
 
 
-def quantize_int8(ctx: BuildContext, fp32: Path, out: Path) -> None:
-    """Dynamic INT8 quantization of MatMul/Gemm weights, as optimum's ORTQuantizer does."""
+def quantize_int8(ctx: BuildContext, fp32: Path, out: Path, *, per_channel: bool | None = None,
+                  reduce_range: bool | None = None, weight_type: str = "QInt8",
+                  name: str = "onnx-int8") -> None:
+    """Dynamic INT8 quantization of the weights (MatMul/Gemm, and Attention in a fused graph), as
+    optimum's ORTQuantizer does; per_channel and reduce_range default to the context's."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    ctx.progress(f"onnx-int8: dynamic quantization (per_channel={ctx.int8_per_channel}, "
-                 f"reduce_range={ctx.int8_reduce_range})")
-    quantize_dynamic(str(fp32 / "model.onnx"), str(out / "model.onnx"),
-                     per_channel=ctx.int8_per_channel, reduce_range=ctx.int8_reduce_range,
-                     weight_type=QuantType.QInt8)
+    per_channel = ctx.int8_per_channel if per_channel is None else per_channel
+    reduce_range = ctx.int8_reduce_range if reduce_range is None else reduce_range
+    ctx.progress(f"{name}: dynamic quantization (per_channel={per_channel}, reduce_range={reduce_range}, "
+                 f"weights {weight_type})")
+    quantize_dynamic(str(fp32 / "model.onnx"), str(out / "model.onnx"), per_channel=per_channel,
+                     reduce_range=reduce_range, weight_type=getattr(QuantType, weight_type))
     copy_side_files(fp32, out)
+
+
+#: Static QDQ INT8 as ONNX Runtime's quantization guide recommends on CPU: the QDQ format with
+#: signed activations and weights (S8S8, "the default ... balanced performance and accuracy"),
+#: weights per channel, after its pre-processing (symbolic shape inference and graph
+#: optimization, `quant_pre_process`). Only MatMul is quantized: in an unfused encoder it carries
+#: every weight and both attention products; LayerNorm, Softmax, GELU and the residual Adds stay
+#: FP32 (their activation ranges are wide and quantizing them buys little on CPU).
+#: Activations asymmetric (they are not centred on 0 after GELU/Softmax), weights symmetric.
+STATIC_OP_TYPES = ("MatMul",)
+STATIC_EXTRA_OPTIONS = {"ActivationSymmetric": False, "WeightSymmetric": True}
+STATIC_FORMAT = "QDQ"
+#: Calibration texts of the histogram methods (Percentile, Entropy), which hold every output in memory.
+HISTOGRAM_TEXTS = 16
+
+
+def quantize_static_int8(ctx: BuildContext, fp32: Path, out: Path, texts: Sequence[str], method: str,
+                         *, name: str = "onnx-int8-static") -> None:
+    """Static QDQ INT8 of the FP32 graph, activation ranges calibrated (`method`: MinMax, Percentile,
+    Entropy) on `texts`, one text per calibration run (no padding enters the ranges)."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from transformers import AutoTokenizer
+
+    if not texts:
+        raise GateError(f"{name}: no calibration texts; static quantization needs some")
+    if method != "MinMax":
+        # ORT's histogram calibrators keep every intermediate output of every run in memory: 128
+        # padded texts of `default` reached 22 GB and were OOM-killed; 16 texts keep it to a few GB
+        texts = texts[:HISTOGRAM_TEXTS]
+    tokenizer = AutoTokenizer.from_pretrained(ctx.model.path)
+    pre = (out / "preprocessed.onnx").resolve()  # absolute: the call runs from a scratch directory
+    src = str((fp32 / "model.onnx").resolve())
+    with tempfile.TemporaryDirectory(prefix="encoder-gate-pre-") as scratch, contextlib.chdir(scratch):
+        try:
+            quant_pre_process(src, str(pre), auto_merge=True)
+        except Exception as exc:  # ORT raises bare Exceptions for incomplete shape inference
+            raise GateError(f"{name}: ONNX Runtime's quantization pre-processing failed on "
+                            f"{ctx.model.name} ({exc})") from None
+    inputs = [i.name for i in onnx.load(str(pre), load_external_data=False).graph.input]
+
+    # MinMax takes each text unpadded (no pad token enters a range); ORT's histogram calibrators
+    # (Percentile, Entropy) stack every run's outputs, so there every text is right-padded to the
+    # longest calibration text (masked in attention, but its activations enter the histograms)
+    longest = max(len(ids) for ids in tokenizer(list(texts), truncation=True)["input_ids"])
+    padding: dict[str, Any] = {} if method == "MinMax" else {"padding": "max_length", "max_length": longest}
+
+    class Texts(CalibrationDataReader):
+        """One tokenized text per call, with the inputs the graph takes."""
+
+        def __init__(self) -> None:
+            self._rows = iter(texts)
+
+        def get_next(self) -> dict[str, Any] | None:
+            text = next(self._rows, None)
+            if text is None:
+                return None
+            enc = tokenizer([text], truncation=True, return_tensors="np", **padding)
+            ids = enc["input_ids"]
+            return {n: (enc[n] if n in enc else ids * 0).astype("int64") for n in inputs}
+
+    ctx.progress(f"{name}: static QDQ quantization, {method} calibration on {len(texts)} texts")
+    try:
+        quantize_static(str(pre), str(out / "model.onnx"), Texts(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(STATIC_OP_TYPES), per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=getattr(CalibrationMethod, method),
+                        extra_options=dict(STATIC_EXTRA_OPTIONS))
+    except Exception as exc:  # ORT's quantizer raises many types
+        raise GateError(f"{name}: ONNX Runtime's static quantization failed on {ctx.model.name} "
+                        f"({type(exc).__name__}: {str(exc)[:300]})") from None
+    finally:
+        pre.unlink(missing_ok=True)
+    copy_side_files(fp32, out)
+
+
+DYNAMO_EXPORTER = "torch.onnx.export (dynamo=True, SDPA attention)"
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost cause of `exc` in one line (torch's exporter wraps torch.export's reason in
+    a page of advice with terminal colours)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
+
+
+def export_fp32_dynamo(ctx: BuildContext, out: Path) -> None:
+    """torch.onnx.export(dynamo=True) with the model's default (SDPA) attention, dynamic batch and
+    sequence; a model torch.export cannot capture raises GateError with torch's reason."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    feature = not ctx.model.task.classifier
+    output = "last_hidden_state" if feature else "logits"
+    try:
+        config = AutoConfig.from_pretrained(ctx.model.path)
+        cls = AutoModel if feature else AutoModelForSequenceClassification
+        model = cls.from_pretrained(ctx.model.path).eval()
+    except Exception as exc:  # transformers raises many types for an unloadable directory
+        raise GateError(f"transformers could not load {ctx.model.path} for the ONNX export: {exc}") from None
+    names = export_inputs(config)
+    ctx.progress(f"onnx-fp32-dynamo: exporting {ctx.model.name} with {DYNAMO_EXPORTER} (opset {ctx.opset})")
+
+    class Outputs(torch.nn.Module):
+        """The model with positional tensor inputs and one tensor output."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs: Any) -> Any:
+            return getattr(self.model(**dict(zip(names, inputs, strict=True))), output)
+
+    ids = torch.full((2, 16), 5, dtype=torch.long)
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    example = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    shapes = (tuple({0: batch, 1: seq} for _ in names),)  # forward(*inputs): one varargs tuple
+    try:
+        with quiet_exporter_notices(), warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # torch.export's tracing chatter; the gate judges the result
+            program = torch.onnx.export(Outputs().eval(), tuple(example[n] for n in names), dynamo=True,
+                                        input_names=list(names), output_names=[output],
+                                        dynamic_shapes=shapes, opset_version=ctx.opset)
+            if program is None:
+                raise GateError("torch.onnx.export(dynamo=True) returned no program")
+            program.save(str(out / "model.onnx"))
+    except ImportError as exc:
+        missing = exc.name or "onnxscript"
+        raise GateError(f"the dynamo exporter needs {missing}: pip install {missing}") from None
+    except Exception as exc:
+        raise GateError(f"torch.onnx.export(dynamo=True) could not export {ctx.model.name}: "
+                        f"{root_cause(exc)}") from None
+    copy_side_files(ctx.model.path, out)
+
+
+# --- FP32 graph optimization (optimum's O1-O3) -----------------------------------------
+
+# optimum's AutoOptimizationConfig levels as onnxruntime.transformers.optimizer arguments:
+# ORT graph optimization level, whether the Python transformer fusions run, GELU approximation.
+# optimum's OptimizationConfig also leaves EmbedLayerNormalization fusion off by default, and
+# encoder-gate turns shape inference off as optimum's main_export does.
+EXPORT_RECIPE = 2  # bump when optimize_fp32 changes its output
+ORT_LEVELS = {
+    "O1": {"opt_level": 1, "transformer_fusions": False, "gelu_approximation": False},
+    "O2": {"opt_level": 2, "transformer_fusions": True, "gelu_approximation": False},
+    "O3": {"opt_level": 2, "transformer_fusions": True, "gelu_approximation": True},
+}
+OPTIMUM_OPTIMIZER = "optimum ORTOptimizer"
+ORT_OPTIMIZER = "onnxruntime.transformers.optimizer"
+
+
+def fp32_optimizer() -> str:
+    """What runs `--optimize` here: optimum's ORTOptimizer when installed, else ONNX Runtime's."""
+    return OPTIMUM_OPTIMIZER if optimum_missing() is None else ORT_OPTIMIZER
+
+
+def optimize_fp32(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
+    """The FP32 graph optimized at `level` (O1-O3), by `fp32_optimizer()`, with the shape
+    information INT8 quantization needs."""
+    if fp32_optimizer() == OPTIMUM_OPTIMIZER:
+        optimize_with_optimum(ctx, fp32, out, level)
+    else:
+        optimize_with_ort(ctx, fp32, out, level)
+    add_shapes(ctx, fp32, out, level)
+
+
+def optimize_with_optimum(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
+    """optimum's ORTOptimizer at `level`, as `optimum-cli export onnx --optimize` runs it."""
+    from optimum.onnxruntime import AutoOptimizationConfig, ORTOptimizer
+
+    ctx.progress(f"onnx-fp32: optimizing with optimum ORTOptimizer, AutoOptimizationConfig {level}")
+    config = AutoOptimizationConfig.with_optimization_level(level, for_gpu=False)
+    config.disable_shape_inference = True  # as optimum's main_export does
+    try:
+        optimizer = ORTOptimizer.from_pretrained(fp32, file_names=["model.onnx"])
+        optimizer.optimize(save_dir=out, optimization_config=config, file_suffix="")
+    except (NotImplementedError, ValueError, RuntimeError) as exc:
+        raise GateError(f"optimum could not optimize {ctx.model.name} at {level}: {exc}") from None
+
+
+def optimize_with_ort(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
+    """ONNX Runtime's transformer optimizer with the arguments ORTOptimizer passes it at `level`."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+
+    settings = ORT_LEVELS[level]
+    model_type, heads, hidden = optimizer_shape(ctx.model.path, ctx.model.model_type)
+    ctx.progress(f"onnx-fp32: optimizing with {ORT_OPTIMIZER} at {level} (opt_level {settings['opt_level']}, "
+                 f"transformer fusions {'on' if settings['transformer_fusions'] else 'off'}, "
+                 f"GELU approximation {'on' if settings['gelu_approximation'] else 'off'})")
+    options = FusionOptions(model_type)
+    options.enable_embed_layer_norm = False
+    options.enable_gelu_approximation = bool(settings["gelu_approximation"])
+    options.enable_shape_inference = False
+    try:
+        optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
+                                   hidden_size=hidden, opt_level=int(settings["opt_level"]),
+                                   optimization_options=options, use_gpu=False,
+                                   only_onnxruntime=not settings["transformer_fusions"])
+        optimized.save_model_to_file(str(out / "model.onnx"))
+    except Exception as exc:  # ORT's optimizer raises bare Exceptions and onnx errors
+        raise GateError(f"ONNX Runtime's optimizer could not optimize {ctx.model.name} at {level}: "
+                        f"{exc}") from None
+
+
+def add_shapes(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
+    """Shape and type information for the optimized graph in out/model.onnx; the side files of
+    `fp32` the optimizer did not write."""
+    # Fused contrib ops (SkipLayerNormalization, Attention, ...) carry no shape or type
+    # information, and INT8 quantization of the optimized graph needs it: ONNX Runtime's own
+    # quantization pre-processing (symbolic shape inference, no further optimization) adds it.
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = str((out / "model.onnx").resolve())  # absolute: the call runs from a scratch directory
+    # ONNX Runtime drops sym_shape_infer_temp.onnx (+ data) into the working directory when
+    # inference is incomplete: run it from a scratch directory, and say what failed
+    with tempfile.TemporaryDirectory(prefix="encoder-gate-shapes-") as scratch, contextlib.chdir(scratch):
+        try:
+            quant_pre_process(model, model, skip_optimization=True, auto_merge=True)
+        except Exception as exc:  # ORT raises a bare Exception for incomplete inference
+            raise GateError(f"ONNX Runtime's shape inference failed on the {level} graph of "
+                            f"{ctx.model.name} ({exc}); export without --optimize, or try a lower "
+                            "level") from None
+
+    copy_side_files(fp32, out, overwrite=False)  # keep what the optimizer saved
+
+
+# --- shipping -----------------------------------------------------------------------------
+
+
+def place(src: Path, out: Path, file_name: str) -> Path:
+    """Copy the ONNX file `src` (a directory: its model.onnx) to out/file_name; external data is
+    re-saved under the new name."""
+    import onnx
+
+    src = src / "model.onnx" if src.is_dir() else src
+    dst = out / file_name
+    if not any(p.name != src.name and p.name.startswith(src.name) and p.suffix in {".onnx_data", ".data"}
+               for p in src.parent.iterdir()):
+        shutil.copyfile(src, dst)
+        return dst
+    model = onnx.load(str(src))  # loads the external tensors too
+    onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
+              location=f"{file_name}_data")
+    return dst
+
+
+def variant_bytes(path: Path) -> int:
+    data = path.with_name(path.name + "_data")
+    return path.stat().st_size + (data.stat().st_size if data.is_file() else 0)

@@ -16,6 +16,7 @@ from typing import Any
 
 from encoder_gate.backends.base import Backend, Device
 from encoder_gate.backends.onnx_graph import PRECISIONS, Precision
+from encoder_gate.backends.recipes import RECIPES
 from encoder_gate.errors import GateError
 
 
@@ -36,6 +37,8 @@ BACKENDS: dict[str, Callable[[], Backend]] = {
     "onnx-fp32": lazy("onnx_backend", "OnnxBackend", precision="fp32"),
     "onnx-fp16": lazy("onnx_backend", "OnnxBackend", precision="fp16"),
     "onnx-int8": lazy("onnx_backend", "OnnxBackend", precision="int8"),
+    # the export search's recipes (onnx-fp32-o2, onnx-int8-static, ...): one record each in recipes.RECIPES
+    **{name: lazy("recipes", "RecipeBackend", recipe=name) for name in RECIPES},
 }
 #: The backend every other one is compared with (torch FP32 eager).
 REFERENCE_BACKEND = "torch"
@@ -82,7 +85,8 @@ def parse_backend(name: str) -> Backend:
         return lazy("onnx_backend", "PrebuiltOnnxBackend", path=Path(path).expanduser(), precision=precision,
                     spec=spec)()
     raise GateError(
-        f"unknown backend {name!r}. Known backends: {', '.join(BACKENDS)}, "
+        f"unknown backend {name!r}. Known backends: {', '.join(b for b in BACKENDS if b not in RECIPES)}, "
+        f"the export search's recipes ({', '.join(RECIPES)}), "
         "or onnx:PATH for a prebuilt ONNX file (e.g. onnx:model_quantized.onnx; PATH may be relative "
         "to the model directory, and @fp32, @fp16 or @int8 after it sets the precision it is judged by)."
     )

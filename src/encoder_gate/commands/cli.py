@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from encoder_gate.commands import export, init
+from encoder_gate.commands.search import SearchSettings
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.reporting.verdict import AB_FILE, write_verdict
@@ -106,13 +107,52 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=Path(".encoder-gate/cache"), metavar="DIR",
                         help="the suite's artifact cache, reused so nothing the gate built is rebuilt "
                              "(default: .encoder-gate/cache)")
+    search = parser.add_argument_group("recipe search (--search)")
+    defaults = SearchSettings()
+    search.add_argument("--search", action="store_true",
+                        help="build every recipe (FP32 plain, O1-O3, dynamo; dynamic INT8 grid; static QDQ "
+                             "INT8; FP16 on a GPU), judge each as the gate does, ship the fastest that "
+                             "passes per number format, with a table of every candidate and search.png")
+    search.add_argument("--recipes", metavar="LIST",
+                        help=f"comma list of candidates (default: all {len(defaults.candidates)}: "
+                             f"{', '.join(defaults.candidates)})")
+    search.add_argument("--batch-sizes", default="1,8", metavar="LIST",
+                        help="batch sizes of the speed cells (default: 1,8)")
+    search.add_argument("--search-rounds", type=int, default=defaults.rounds, metavar="N",
+                        help=f"interleaved rounds per candidate and batch size (default: {defaults.rounds})")
+    search.add_argument("--round-seconds", type=float, default=defaults.round_seconds, metavar="S",
+                        help=f"each arm's share of a round (default: {defaults.round_seconds})")
+    search.add_argument("--speed-texts", type=int, default=defaults.speed_texts, metavar="N",
+                        help=f"texts timed per pass (default: {defaults.speed_texts})")
+    search.add_argument("--calibration", type=Path, metavar="FILE",
+                        help="static INT8's calibration texts, one per line (default: the validation split "
+                             "of the dataset; never its test split)")
+    search.add_argument("--calibration-texts", type=int, default=defaults.calibration_texts, metavar="N",
+                        help=f"how many calibration texts (default: {defaults.calibration_texts})")
+
+
+def _int_list(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise GateError(f"{option} takes a comma list of integers, e.g. 1,8; got {text!r}") from None
 
 
 def run_export(args: argparse.Namespace) -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    search = None
+    if args.search:
+        candidates = tuple(r.strip() for r in args.recipes.split(",") if r.strip()) if args.recipes else None
+        search = SearchSettings(**({"candidates": candidates} if candidates is not None else {}),
+                                rounds=args.search_rounds, round_seconds=args.round_seconds,
+                                speed_texts=args.speed_texts, calibration=args.calibration,
+                                calibration_texts=args.calibration_texts)
+    elif args.recipes or args.calibration:
+        raise GateError("--recipes and --calibration belong to the recipe search: add --search")
     request = export.ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
                             dedupe=args.dedupe, dataset=args.dataset, limit=args.limit,
-                            cache_dir=args.cache_dir, threads=args.threads)
+                            cache_dir=args.cache_dir, threads=args.threads, search=search,
+                            batch_sizes=_int_list(args.batch_sizes, "--batch-sizes"))
     result = export.run_export(request)
     for variant in result.variants:
         print(f"wrote {result.out / variant.file}")

@@ -25,11 +25,8 @@ runs and evaluates on CPU.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,17 +41,23 @@ from encoder_gate.backends.base import BuildContext
 from encoder_gate.backends.dedupe import dedupe_file
 from encoder_gate.backends.onnx_backend import ONNX_PACKAGES, OnnxBackend, OnnxRunner, open_session
 from encoder_gate.backends.onnx_build import (
+    EXPORT_RECIPE,
     convert_fp16,
     copy_side_files,
     fp32_exporter,
-    optimizer_shape,
+    fp32_optimizer,
+    place,
     quantize_int8,
+    variant_bytes,
 )
 from encoder_gate.backends.optimum_compat import INSTALL_HINT, optimum_missing
+from encoder_gate.backends.recipes import SEARCH_BACKENDS, fp32_artifact
 from encoder_gate.cache import sha256_file, toolchain_versions
+from encoder_gate.commands.search import SearchSettings, run_search
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.errors import GateError
+from encoder_gate.reporting.search_report import search_section
 from encoder_gate.runtime.inference import encode, predict_texts
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.tasks import THRESHOLD, Task
@@ -62,18 +65,6 @@ from encoder_gate.tasks import THRESHOLD, Task
 VARIANTS = ("fp32", "fp16", "int8")
 FILE_NAMES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_quantized.onnx"}
 OPTIMIZE_LEVELS = ("O1", "O2", "O3", "O4")
-EXPORT_RECIPE = 2  # bump when optimize_fp32 changes its output
-# optimum's AutoOptimizationConfig levels as onnxruntime.transformers.optimizer arguments:
-# ORT graph optimization level, whether the Python transformer fusions run, GELU approximation.
-# optimum's OptimizationConfig also leaves EmbedLayerNormalization fusion off by default, and
-# encoder-gate turns shape inference off as optimum's main_export does.
-ORT_LEVELS = {
-    "O1": {"opt_level": 1, "transformer_fusions": False, "gelu_approximation": False},
-    "O2": {"opt_level": 2, "transformer_fusions": True, "gelu_approximation": False},
-    "O3": {"opt_level": 2, "transformer_fusions": True, "gelu_approximation": True},
-}
-OPTIMUM_OPTIMIZER = "optimum ORTOptimizer"
-ORT_OPTIMIZER = "onnxruntime.transformers.optimizer"
 SCHEMA = 1
 DEFAULT_CACHE_DIR = Path(".encoder-gate/cache")
 
@@ -97,9 +88,18 @@ class ExportRequest:
     limit: int | None = None
     cache_dir: Path = DEFAULT_CACHE_DIR
     threads: int = 0
+    search: SearchSettings | None = None  # --search: build every recipe, ship the fastest that pass
+    batch_sizes: tuple[int, ...] = (1, 8)  # the search's speed cells
 
     def check(self) -> None:
         """Raise GateError for bad input, before anything is built."""
+        if self.search is not None:
+            self.search.check()
+            if self.optimize or self.dedupe:
+                raise GateError("--search builds its own FP32 optimizations (O1-O3 are candidates) and ships "
+                                "files as built: leave out --optimize and --dedupe")
+            if not self.batch_sizes or min(self.batch_sizes) <= 0:
+                raise GateError(f"--batch-sizes must be positive integers, got {self.batch_sizes}")
         if not self.variants:
             raise GateError(f"no variants given: pass e.g. --variants {','.join(VARIANTS)}")
         unknown = [v for v in self.variants if v not in VARIANTS]
@@ -126,8 +126,18 @@ class ExportRequest:
 
     def command(self) -> str:
         """The command line that reproduces this export, every option explicit."""
-        parts = ["encoder-gate", "export", self.model, "--out", str(self.out),
-                 "--variants", ",".join(self.variants)]
+        parts = ["encoder-gate", "export", self.model, "--out", str(self.out)]
+        if self.search is not None:
+            s = self.search
+            parts += ["--search", "--batch-sizes", ",".join(map(str, self.batch_sizes)),
+                      "--search-rounds", str(s.rounds), "--round-seconds", str(s.round_seconds),
+                      "--speed-texts", str(s.speed_texts), "--calibration-texts", str(s.calibration_texts)]
+            if s.candidates != SEARCH_BACKENDS:
+                parts += ["--recipes", ",".join(s.candidates)]
+            if s.calibration is not None:
+                parts += ["--calibration", str(s.calibration)]
+        else:
+            parts += ["--variants", ",".join(self.variants)]
         if self.optimize:
             parts += ["--optimize", self.optimize]
         if self.dedupe:
@@ -166,83 +176,6 @@ class ExportResult:
 # --- artifacts ----------------------------------------------------------------------------
 
 
-def fp32_optimizer() -> str:
-    """What runs `--optimize` here: optimum's ORTOptimizer when installed, else ONNX Runtime's."""
-    return OPTIMUM_OPTIMIZER if optimum_missing() is None else ORT_OPTIMIZER
-
-
-def optimize_fp32(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
-    """The FP32 graph optimized at `level` (O1-O3), by `fp32_optimizer()`, with the shape
-    information INT8 quantization needs."""
-    if fp32_optimizer() == OPTIMUM_OPTIMIZER:
-        optimize_with_optimum(ctx, fp32, out, level)
-    else:
-        optimize_with_ort(ctx, fp32, out, level)
-    add_shapes(ctx, fp32, out, level)
-
-
-def optimize_with_optimum(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
-    """optimum's ORTOptimizer at `level`, as `optimum-cli export onnx --optimize` runs it."""
-    from optimum.onnxruntime import AutoOptimizationConfig, ORTOptimizer
-
-    ctx.progress(f"onnx-fp32: optimizing with optimum ORTOptimizer, AutoOptimizationConfig {level}")
-    config = AutoOptimizationConfig.with_optimization_level(level, for_gpu=False)
-    config.disable_shape_inference = True  # as optimum's main_export does
-    try:
-        optimizer = ORTOptimizer.from_pretrained(fp32, file_names=["model.onnx"])
-        optimizer.optimize(save_dir=out, optimization_config=config, file_suffix="")
-    except (NotImplementedError, ValueError, RuntimeError) as exc:
-        raise GateError(f"optimum could not optimize {ctx.model.name} at {level}: {exc}") from None
-
-
-def optimize_with_ort(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
-    """ONNX Runtime's transformer optimizer with the arguments ORTOptimizer passes it at `level`."""
-    from onnxruntime.transformers.fusion_options import FusionOptions
-    from onnxruntime.transformers.optimizer import optimize_model
-
-
-    settings = ORT_LEVELS[level]
-    model_type, heads, hidden = optimizer_shape(ctx.model.path, ctx.model.model_type)
-    ctx.progress(f"onnx-fp32: optimizing with {ORT_OPTIMIZER} at {level} (opt_level {settings['opt_level']}, "
-                 f"transformer fusions {'on' if settings['transformer_fusions'] else 'off'}, "
-                 f"GELU approximation {'on' if settings['gelu_approximation'] else 'off'})")
-    options = FusionOptions(model_type)
-    options.enable_embed_layer_norm = False
-    options.enable_gelu_approximation = bool(settings["gelu_approximation"])
-    options.enable_shape_inference = False
-    try:
-        optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
-                                   hidden_size=hidden, opt_level=int(settings["opt_level"]),
-                                   optimization_options=options, use_gpu=False,
-                                   only_onnxruntime=not settings["transformer_fusions"])
-        optimized.save_model_to_file(str(out / "model.onnx"))
-    except Exception as exc:  # ORT's optimizer raises bare Exceptions and onnx errors
-        raise GateError(f"ONNX Runtime's optimizer could not optimize {ctx.model.name} at {level}: "
-                        f"{exc}") from None
-
-
-def add_shapes(ctx: BuildContext, fp32: Path, out: Path, level: str) -> None:
-    """Shape and type information for the optimized graph in out/model.onnx; the side files of
-    `fp32` the optimizer did not write."""
-    # Fused contrib ops (SkipLayerNormalization, Attention, ...) carry no shape or type
-    # information, and INT8 quantization of the optimized graph needs it: ONNX Runtime's own
-    # quantization pre-processing (symbolic shape inference, no further optimization) adds it.
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    model = str((out / "model.onnx").resolve())  # absolute: the call runs from a scratch directory
-    # ONNX Runtime drops sym_shape_infer_temp.onnx (+ data) into the working directory when
-    # inference is incomplete: run it from a scratch directory, and say what failed
-    with tempfile.TemporaryDirectory(prefix="encoder-gate-shapes-") as scratch, contextlib.chdir(scratch):
-        try:
-            quant_pre_process(model, model, skip_optimization=True, auto_merge=True)
-        except Exception as exc:  # ORT raises a bare Exception for incomplete inference
-            raise GateError(f"ONNX Runtime's shape inference failed on the {level} graph of "
-                            f"{ctx.model.name} ({exc}); export without --optimize, or try a lower "
-                            "level") from None
-
-    copy_side_files(fp32, out, overwrite=False)  # keep what the optimizer saved
-
-
 def variant_artifact(ctx: BuildContext, variant: str, optimize: str | None) -> tuple[Path, bool]:
     """The cache directory holding model.onnx of `variant`, built if not cached.
 
@@ -251,38 +184,17 @@ def variant_artifact(ctx: BuildContext, variant: str, optimize: str | None) -> t
 
     if optimize is None:
         return OnnxBackend(variant).artifact(ctx)  # type: ignore[arg-type]  # checked in ExportRequest
-    fp32, _ = OnnxBackend("fp32").artifact(ctx)
-    key: dict[str, object] = {"fp32": fp32.name, "optimize": optimize, "optimizer": fp32_optimizer(),
-                              "recipe": EXPORT_RECIPE, "tools": toolchain_versions(ONNX_PACKAGES)}
-    optimized = ctx.cache.get_or_build(f"onnx-fp32-{optimize}", key,
-                                       lambda out: optimize_fp32(ctx, fp32, out, optimize))
+    optimized, hit = fp32_artifact(ctx, optimize)  # type: ignore[arg-type]  # checked in ExportRequest
     if variant == "fp32":
-        return optimized.path, optimized.hit
+        return optimized, hit
     step = convert_fp16 if variant == "fp16" else quantize_int8
-    key = {**key, "variant": variant, "per_channel": ctx.int8_per_channel,
-           "reduce_range": ctx.int8_reduce_range}
+    key: dict[str, object] = {"fp32": optimized.name, "optimize": optimize, "recipe": EXPORT_RECIPE,
+                              "variant": variant, "per_channel": ctx.int8_per_channel,
+                              "reduce_range": ctx.int8_reduce_range,
+                              "tools": toolchain_versions(ONNX_PACKAGES)}
     entry = ctx.cache.get_or_build(f"onnx-{variant}-{optimize}", key,
-                                   lambda out: step(ctx, optimized.path, out))
+                                   lambda out: step(ctx, optimized, out))
     return entry.path, entry.hit
-
-
-def place(src_dir: Path, out: Path, file_name: str) -> Path:
-    """Copy src_dir/model.onnx to out/file_name; external data is re-saved under the new name."""
-    import onnx
-
-    src, dst = src_dir / "model.onnx", out / file_name
-    if not any(p.name != "model.onnx" and p.suffix in {".onnx_data", ".data"} for p in src_dir.iterdir()):
-        shutil.copyfile(src, dst)
-        return dst
-    model = onnx.load(str(src))  # loads the external tensors too
-    onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
-              location=f"{file_name}_data")
-    return dst
-
-
-def variant_bytes(path: Path) -> int:
-    data = path.with_name(path.name + "_data")
-    return path.stat().st_size + (data.stat().st_size if data.is_file() else 0)
 
 
 # --- evaluation ---------------------------------------------------------------------------
@@ -359,20 +271,33 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
     started = time.monotonic()
     config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads)
+    found = run_search(request, request.search, progress) if request.search is not None else None
     session = GateSession(config, progress=progress)
     model = session.model
     ctx = session.context()
-    progress(f"export {model.name} ({model.model_type}, {model.task}) -> {request.out}: "
-             f"{', '.join(request.variants)}" + (f", optimize {request.optimize}" if request.optimize else "")
-             + (", dedupe" if request.dedupe else ""))
     artifacts = {}
-    for variant in request.variants:
-        path, hit = variant_artifact(ctx, variant, request.optimize)
-        progress(f"onnx-{variant}: {'from cache' if hit else 'built'} at {path}")
-        artifacts[variant] = (path, hit)
+    if found is not None:
+        for variant, winner in found.winners.items():
+            progress(f"onnx-{variant}: shipping {winner.recipe} from {winner.file}")
+            artifacts[variant] = (winner.file, winner.from_cache)
+    else:
+        progress(f"export {model.name} ({model.model_type}, {model.task}) -> {request.out}: "
+                 f"{', '.join(request.variants)}"
+                 + (f", optimize {request.optimize}" if request.optimize else "")
+                 + (", dedupe" if request.dedupe else ""))
+        for variant in request.variants:
+            path, hit = variant_artifact(ctx, variant, request.optimize)
+            progress(f"onnx-{variant}: {'from cache' if hit else 'built'} at {path}")
+            artifacts[variant] = (path, hit)
+    if not artifacts:
+        raise GateError("the search shipped nothing: no candidate passed (the table of every candidate "
+                        "and why it failed is in the progress above)")
 
     out = request.out
     out.mkdir(parents=True, exist_ok=True)
+    for stale in set(FILE_NAMES) - set(artifacts) if found is not None else ():
+        for path in (out / FILE_NAMES[stale], out / f"{FILE_NAMES[stale]}_data"):
+            path.unlink(missing_ok=True)  # an earlier export's file the search did not ship
     side = copy_side_files(model.path, out)
     placed: dict[str, tuple[Path, dict[str, int] | None]] = {}
     for variant, (path, _) in artifacts.items():
@@ -438,9 +363,15 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
         "reference": {"backend": "torch", **results["torch"]},
         "variants": {v.variant: {"file": v.file, "backend": f"onnx-{v.variant}", "size_bytes": v.size_bytes,
                                  "sha256": v.sha256, "from_cache": v.from_cache, "dedupe": v.dedupe,
-                                 "optimum_loads": v.optimum_loads, **v.summary} for v in variants},
+                                 "optimum_loads": v.optimum_loads,
+                                 **({"recipe": found.winners[v.variant].recipe,
+                                     "how": found.winners[v.variant].how} if found else {}),
+                                 **v.summary} for v in variants},
         "seconds": round(time.monotonic() - started, 1),
     }
+    if found is not None:
+        payload["search"] = {k: v for k, v in found.payload.items() if k != "candidates"}
+        payload["candidates"] = found.payload["candidates"]
     (out / "export.json").write_text(json.dumps(payload, indent=2))
     (out / "README.md").write_text(render_card(payload))
     progress(f"wrote {out / 'README.md'} and {out / 'export.json'} ({payload['seconds']:.0f}s)")
@@ -506,7 +437,8 @@ def render_card(p: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for v, row in p["variants"].items():
-        how = _DESCRIBE[v].format(exporter=f"{p['exporter']['name']} ({p['exporter']['version']})")
+        how = (f"`{row['recipe']}`, {row['how']}" if "recipe" in row else
+               _DESCRIBE[v].format(exporter=f"{p['exporter']['name']} ({p['exporter']['version']})"))
         lines.append(f"| {v} | `{row['file']}` | {row['size_bytes'] / 1e6:.1f} | {how} |")
     lines += [
         "",
@@ -580,4 +512,6 @@ def render_card(p: dict[str, Any]) -> str:
         f"reduce_range={p['int8']['reduce_range']}. Numbers are in `export.json` too.",
         "",
     ]
+    if "search" in p:
+        lines += search_section(p["search"], p["candidates"])
     return "\n".join(lines)

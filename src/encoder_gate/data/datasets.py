@@ -579,3 +579,57 @@ def _preview(items: Sequence[str], n: int = 6) -> str:
 def _short(value: Any, n: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= n else text[: n - 3] + "..."
+
+
+# --- calibration texts ------------------------------------------------------------------------
+
+#: How many texts static INT8 calibrates on by default (one calibration run each).
+CALIBRATION_TEXTS = 128
+#: What a dataset without a validation split gives up from its train split for calibration.
+CARVED_FROM_TRAIN = "the last {n} texts of the train split (the source has no validation split)"
+
+
+def calibration_texts(source: str, n: int = CALIBRATION_TEXTS, *,
+                      text_column: str = "text") -> tuple[tuple[str, ...], str]:
+    """(texts, where they come from) for static quantization's calibration: the validation split of
+    `source`, never its test split (the split the gate evaluates on).
+
+    `bundled` and `bundled-sentiment` (the same texts regrouped) read the bundled validation split;
+    a save_to_disk directory its `validation` split, or, without one, the last `n` texts of its
+    `train` split (said in the description). One file is one table with no splits: it is refused
+    with the fix (a calibration file of its own), since any split of it could be the test texts.
+    """
+    if n <= 0:
+        raise GateError(f"the number of calibration texts must be positive, got {n}")
+    if source in ("bundled", SENTIMENT_SOURCE):
+        texts = _read_json(bundled_path("validation"))
+        picked = tuple(_text(texts, i, "text") for i in range(min(n, len(texts.rows))))
+        return picked, f"{source}:validation (first {len(picked)} of {len(texts.rows)} texts)"
+    if source.startswith("hf:"):
+        table = _read_hub(source[3:], "validation")
+        picked = tuple(_text(table, i, text_column) for i in range(min(n, len(table.rows))))
+        return picked, f"{source}[validation] (first {len(picked)} texts)"
+    path = Path(source).expanduser()
+    if path.is_dir():
+        datasets = _import_datasets(f"loading {path}")
+        try:
+            saved = datasets.load_from_disk(str(path))
+        except Exception as exc:
+            raise GateError(f"{path}: datasets could not load it ({exc}); re-save it with "
+                            "save_to_disk") from exc
+        splits = sorted(saved) if isinstance(saved, datasets.DatasetDict) else []
+        if "validation" in splits:
+            table = _from_hf(saved["validation"], f"{path}[validation]")
+            picked = tuple(_text(table, i, text_column) for i in range(min(n, len(table.rows))))
+            return picked, f"{path}[validation] (first {len(picked)} texts)"
+        if "train" in splits:
+            table = _from_hf(saved["train"], f"{path}[train]")
+            rows = range(max(0, len(table.rows) - n), len(table.rows))
+            picked = tuple(_text(table, i, text_column) for i in rows)
+            return picked, f"{path}: " + CARVED_FROM_TRAIN.format(n=len(picked))
+        raise GateError(f"{path} has splits {splits or ['(one unnamed split)']} but no validation or train "
+                        "split to calibrate static INT8 on (never the test split); pass --calibration FILE, "
+                        "a text file with one calibration text per line")
+    raise GateError(f"dataset {source} is one file with no splits, so static INT8 cannot calibrate on its "
+                    "validation split (it might be the test texts themselves); pass --calibration FILE, a "
+                    "text file with one calibration text per line, none of them test texts")

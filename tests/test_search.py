@@ -1,0 +1,152 @@
+"""`encoder-gate export --search`: every candidate judged, the fastest passing one shipped, a worse one
+not; static INT8 calibrates on the validation split only."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from encoder_gate.backends.recipes import RECIPES, SEARCH_BACKENDS, RecipeBackend, calibration_of
+from encoder_gate.commands.cli import main
+from encoder_gate.data import datasets
+from encoder_gate.errors import GateError
+
+pytest.importorskip("onnxruntime")
+
+
+def _worse_copy(tiny_ctx: Any, out: Path) -> Path:
+    """The fused O2 graph (the fastest FP32 recipe) with its MatMul weights squeezed to 4 bits: as fast
+    as the real thing, and wrong."""
+    from encoder_gate.studies.damage import int4_onnx
+
+    fused, _ = RecipeBackend("onnx-fp32-o2").artifact(tiny_ctx)
+    return int4_onnx(fused / "model.onnx", out / "model_worse.onnx")
+
+
+def _search(cache_dir: Path, tiny_ctx: Any, work: Path) -> tuple[Path, str]:
+    """`encoder-gate export tiny --search` over the current defaults, the fused FP32 and INT8
+    recipes, static INT8 and a deliberately worse file, with a small speed budget."""
+    worse = _worse_copy(tiny_ctx, work)
+    out = work / "tiny-search"
+    recipes = ["onnx-fp32", "onnx-fp16", "onnx-int8", "onnx-fp32-o2", "onnx-int8-fused", "onnx-int8-static",
+               f"onnx:{worse}@fp32"]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = main(["export", "tiny", "--out", str(out), "--search", "--recipes", ",".join(recipes),
+                       "--limit", "120", "--threads", "1", "--search-rounds", "7", "--round-seconds", "0.01",
+                       "--speed-texts", "6", "--cache-dir", str(cache_dir)])
+    assert status == 0, buffer.getvalue()
+    return out, buffer.getvalue()
+
+
+def _mean_speedup(c: dict[str, Any]) -> float:
+    return float(np.exp(np.mean(np.log(list(c["speedup"].values())))))
+
+
+def test_search_ships_the_fastest_passing_candidate_and_not_a_worse_one(cache_dir, tiny_ctx, tmp_path):
+    """End to end on tiny (one run, so xdist workers do not repeat it): the 4-bit copy fails the FP32
+    drift bounds and ships nowhere; per number format the shipped file is the passing candidate with
+    the highest geometric-mean speedup, under optimum's name; export.json and the card list every
+    candidate; static INT8 says it calibrated on the validation split."""
+    out, stdout = _search(cache_dir, tiny_ctx, tmp_path)
+    p: dict[str, Any] = json.loads((out / "export.json").read_text())
+    worse = next(c for c in p["candidates"] if c["recipe"].endswith("model_worse.onnx@fp32"))
+    assert worse["status"] == "failed" and not worse["shipped"]
+    assert any(r.startswith("drift_max") for r in worse["reasons"]), worse["reasons"]
+    assert worse["speedup"], "a failing candidate is still timed, for the table"
+
+    for fmt, file_name in (("fp32", "model.onnx"), ("int8", "model_quantized.onnx")):
+        passing = [c for c in p["candidates"] if c["format"] == fmt and c["passed"]]
+        best = max(passing, key=_mean_speedup)
+        shipped = [c["recipe"] for c in p["candidates"] if c["shipped"] and c["format"] == fmt]
+        assert shipped == [best["recipe"]]
+        assert p["search"]["shipped"][fmt] == best["recipe"]
+        assert p["variants"][fmt]["recipe"] == best["recipe"] and p["variants"][fmt]["file"] == file_name
+        assert (out / file_name).is_file() and "fastest passing" in best["won_because"]
+    assert not (out / "model_fp16.onnx").exists()
+
+    assert len(p["candidates"]) == 7
+    for c in p["candidates"]:
+        assert {"recipe", "format", "passed", "speedup", "f1_delta", "shipped"} <= set(c), c
+    fp16 = next(c for c in p["candidates"] if c["recipe"] == "onnx-fp16")
+    assert fp16["status"] == "skipped" and "GPU" in fp16["reasons"][0]
+    card = (out / "README.md").read_text()
+    assert "## Recipe search" in card and "![speedup against F1 change](search.png)" in card
+    for c in p["candidates"]:
+        assert f"| {c['recipe']} | {c['format']} |" in card
+    assert (out / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "estimate: about" in stdout and "[search 3/7" in stdout
+    assert p["search"]["calibration"].startswith("bundled:validation")
+
+
+def test_calibration_reads_only_the_validation_split(tiny_ctx, monkeypatch):
+    """Building static INT8 reads the bundled validation split and no other; none of its texts is a
+    test text."""
+    read: list[str] = []
+    real = datasets.bundled_path
+
+    def spy(split: str) -> Path:
+        read.append(split)
+        return real(split)
+
+    monkeypatch.setattr(datasets, "bundled_path", spy)
+    texts, where = calibration_of(tiny_ctx)
+    path, _ = RecipeBackend("onnx-int8-static").artifact(tiny_ctx)
+    assert set(read) == {"validation"}, read
+    assert (path / "model.onnx").is_file()
+    monkeypatch.setattr(datasets, "bundled_path", real)
+    test_texts = set(datasets.load_dataset("bundled", split="test").texts)
+    assert texts and not set(texts) & test_texts
+    assert where.startswith("bundled:validation")
+
+
+def test_a_dataset_without_splits_is_refused_for_calibration(tmp_path):
+    """One file has no validation split: a clear message with the fix, not a silent use of it."""
+    data = tmp_path / "eval.jsonl"
+    data.write_text('{"text": "hi", "labels": ["joy"]}\n')
+    with pytest.raises(GateError, match=r"no splits.*--calibration FILE"):
+        datasets.calibration_texts(str(data))
+
+
+def test_a_saved_dataset_without_validation_carves_from_train(tmp_path):
+    """A save_to_disk directory with train and test only: calibration takes the end of train and says so."""
+    hf = pytest.importorskip("datasets")
+    hf.DatasetDict({"train": hf.Dataset.from_dict({"text": [f"train {i}" for i in range(10)]}),
+                    "test": hf.Dataset.from_dict({"text": ["test 0"]})}).save_to_disk(str(tmp_path / "d"))
+    texts, where = datasets.calibration_texts(str(tmp_path / "d"), 4)
+    assert texts == ("train 6", "train 7", "train 8", "train 9")
+    assert "last 4 texts of the train split" in where
+
+
+def test_every_recipe_is_a_backend_of_its_number_format():
+    """Each recipe is registered, judged by its own number format's bounds, and searched."""
+    from encoder_gate.accuracy.tolerances import DEFAULT_BOUNDS, bounds_for
+    from encoder_gate.backends.registry import parse_backend
+
+    for name, recipe in RECIPES.items():
+        assert parse_backend(name).number_format == recipe.number_format
+        assert bounds_for(name) == bounds_for(f"onnx-{recipe.number_format}")
+        assert bounds_for(name).drift_max == DEFAULT_BOUNDS[recipe.number_format].drift_max
+        assert name in SEARCH_BACKENDS
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--recipes", "onnx-int8"], "belong to the recipe search"),
+    (["--search", "--recipes", "onnx-int9"], "unknown recipe 'onnx-int9'"),
+    (["--search", "--recipes", "torch"], "unknown recipe 'torch'"),
+    (["--search", "--search-rounds", "3"], "at least 7"),
+    (["--search", "--optimize", "O2"], "leave out --optimize"),
+    (["--search", "--batch-sizes", "1,x"], "comma list of integers"),
+    (["--search", "--calibration", "missing.txt"], "is not a file"),
+])
+def test_bad_search_input_is_a_clear_message(args, message, tmp_path, capsys):
+    """Bad search options stop before anything is built, with the fix."""
+    status = main(["export", "tiny", "--out", str(tmp_path / "o"), *args])
+    assert status != 0
+    assert message in capsys.readouterr().err
