@@ -134,13 +134,11 @@ def export_inputs(config: Any) -> tuple[str, ...]:
     return ("input_ids", "attention_mask", *(("token_type_ids",) if int(types) > 1 else ()))
 
 
-def export_fp32_torch(ctx: BuildContext, out: Path) -> None:
-    """torch.onnx.export with the TorchScript exporter (dynamo=False) and eager attention.
-
-    Measured on transformers 5: this keeps the graph ONNX Runtime's transformer optimizer fuses
-    into Attention and EmbedLayerNormalization (the FP16 recipe), where the dynamo exporter's
-    graph loses those fusions and carries weight value_info that quantize_dynamic trips on.
-    The example batch has a padded row, so the attention mask is traced as data, not dropped."""
+def traceable(ctx: BuildContext, **load: Any) -> tuple[tuple[str, ...], str, bool, Any, tuple[Any, ...]]:
+    """What both torch exporters trace: (input names, output name, whether the model is a
+    feature-extraction encoder, the model as a module of positional tensor inputs and one tensor
+    output, an example batch in input order with one padded row, so the attention mask is traced
+    as data, not dropped). `load` goes to `from_pretrained` (e.g. attn_implementation="eager")."""
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
@@ -149,12 +147,10 @@ def export_fp32_torch(ctx: BuildContext, out: Path) -> None:
     try:
         config = AutoConfig.from_pretrained(ctx.model.path)
         cls = AutoModel if feature else AutoModelForSequenceClassification
-        model = cls.from_pretrained(ctx.model.path, attn_implementation="eager").eval()
+        model = cls.from_pretrained(ctx.model.path, **load).eval()
     except Exception as exc:  # transformers raises many types for an unloadable directory
         raise GateError(f"transformers could not load {ctx.model.path} for the ONNX export: {exc}") from None
     names = export_inputs(config)
-    ctx.progress(f"onnx-fp32: exporting {ctx.model.name} with {TORCH_EXPORTER} (inputs {', '.join(names)}, "
-                 f"opset {ctx.opset})")
 
     class Outputs(torch.nn.Module):
         """The model with positional tensor inputs and one tensor output, as the tracer needs."""
@@ -170,11 +166,26 @@ def export_fp32_torch(ctx: BuildContext, out: Path) -> None:
     mask = torch.ones_like(ids)
     mask[1, 9:] = 0  # one padded row
     example = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    return names, output, feature, Outputs().eval(), tuple(example[n] for n in names)
+
+
+def export_fp32_torch(ctx: BuildContext, out: Path) -> None:
+    """torch.onnx.export with the TorchScript exporter (dynamo=False) and eager attention.
+
+    Measured on transformers 5: this keeps the graph ONNX Runtime's transformer optimizer fuses
+    into Attention and EmbedLayerNormalization (the FP16 recipe), where the dynamo exporter's
+    graph loses those fusions and carries weight value_info that quantize_dynamic trips on.
+    The example batch has a padded row, so the attention mask is traced as data, not dropped."""
+    import torch
+
+    names, output, feature, module, example = traceable(ctx, attn_implementation="eager")
+    ctx.progress(f"onnx-fp32: exporting {ctx.model.name} with {TORCH_EXPORTER} (inputs {', '.join(names)}, "
+                 f"opset {ctx.opset})")
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes[output] = {0: "batch", 1: "sequence"} if feature else {0: "batch"}
     try:
         with quiet_exporter_notices(), torch.no_grad():
-            torch.onnx.export(Outputs().eval(), tuple(example[n] for n in names), str(out / "model.onnx"),
+            torch.onnx.export(module, example, str(out / "model.onnx"),
                               dynamo=False, input_names=list(names), output_names=[output],
                               dynamic_axes=axes, opset_version=ctx.opset)
     except Exception as exc:
@@ -381,39 +392,15 @@ def export_fp32_dynamo(ctx: BuildContext, out: Path) -> None:
     """torch.onnx.export(dynamo=True) with the model's default (SDPA) attention, dynamic batch and
     sequence; a model torch.export cannot capture raises GateError with torch's reason."""
     import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
-    feature = not ctx.model.task.classifier
-    output = "last_hidden_state" if feature else "logits"
-    try:
-        config = AutoConfig.from_pretrained(ctx.model.path)
-        cls = AutoModel if feature else AutoModelForSequenceClassification
-        model = cls.from_pretrained(ctx.model.path).eval()
-    except Exception as exc:  # transformers raises many types for an unloadable directory
-        raise GateError(f"transformers could not load {ctx.model.path} for the ONNX export: {exc}") from None
-    names = export_inputs(config)
+    names, output, _, module, example = traceable(ctx)
     ctx.progress(f"onnx-fp32-dynamo: exporting {ctx.model.name} with {DYNAMO_EXPORTER} (opset {ctx.opset})")
-
-    class Outputs(torch.nn.Module):
-        """The model with positional tensor inputs and one tensor output."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, *inputs: Any) -> Any:
-            return getattr(self.model(**dict(zip(names, inputs, strict=True))), output)
-
-    ids = torch.full((2, 16), 5, dtype=torch.long)
-    mask = torch.ones_like(ids)
-    mask[1, 9:] = 0
-    example = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     shapes = (tuple({0: batch, 1: seq} for _ in names),)  # forward(*inputs): one varargs tuple
     try:
         with quiet_exporter_notices(), warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # torch.export's tracing chatter; the gate judges the result
-            program = torch.onnx.export(Outputs().eval(), tuple(example[n] for n in names), dynamo=True,
+            program = torch.onnx.export(module, example, dynamo=True,
                                         input_names=list(names), output_names=[output],
                                         dynamic_shapes=shapes, opset_version=ctx.opset)
             if program is None:
