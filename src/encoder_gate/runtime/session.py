@@ -36,7 +36,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec
-from encoder_gate.runtime.inference import max_length, predict_texts, truncating
+from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import cached_predictions
 from encoder_gate.tasks import Task
 
@@ -208,17 +208,16 @@ class GateSession:
     def tokenizer_of(self, name: str) -> Any:
         """The tokenizer as backend `name` is fed: truncating at its static sequence length, if it
         has one (see :func:`~encoder_gate.runtime.inference.tokenizer_for`)."""
-        limit = self.built(name).max_tokens
-        return self.tokenizer if limit is None else truncating(self.tokenizer, limit)
+        return tokenizer_for(self.tokenizer, self.built(name))  # its record keeps the runner's max_tokens
 
     def max_tokens(self, name: str) -> int:
         """The length backend `name`'s texts are truncated at."""
-        return max_length(self.tokenizer_of(name))
+        return self.truncated_to(name) or max_length(self.tokenizer)
 
     def truncated_to(self, name: str) -> int | None:
         """The length backend `name` truncates texts at when it is below the tokenizer's own, else None."""
-        limit = self.max_tokens(name)
-        return limit if limit < max_length(self.tokenizer) else None
+        limit = self.built(name).max_tokens
+        return limit if limit is not None and limit < max_length(self.tokenizer) else None
 
     def predictions(self, name: str, max_tokens: int | None = None) -> np.ndarray:
         """The backend's outputs on the whole evaluation set, each text truncated at the backend's
