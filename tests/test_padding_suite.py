@@ -28,6 +28,32 @@ def test_backend_properties_draw_fewer_examples_on_a_larger_model():
     assert backend_examples(roberta_base).deadline is None
 
 
+PROFILE_PROBE = """
+from encoder_gate.suite.padding import backend_settings, tokenizer_settings
+
+
+def test_examples():
+    assert (backend_settings.max_examples, tokenizer_settings.max_examples) == EXPECTED
+"""
+
+
+@pytest.mark.parametrize(("own_profile", "expected"), [(None, 15), ("max_examples=7", 7)],
+                         ids=["no-profile", "own-ci-profile"])
+def test_under_ci_the_properties_run_encoder_gates_budget_unless_the_project_set_its_own(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, own_profile: str | None, expected: int):
+    """With `CI` set hypothesis loads its built-in "ci" profile (100 examples a property, seven times
+    encoder-gate's CI budget); that is not a project's choice, so encoder-gate's own applies. A
+    project's own "ci" profile (as this repository's conftest.py registers) wins."""
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+    if own_profile:
+        pytester.makeconftest("from hypothesis import settings\n"
+                              f"settings.register_profile('ci', {own_profile})\n"
+                              "settings.load_profile('ci')\n")
+    pytester.makepyfile(test_probe=f"EXPECTED = {(expected, expected)!r}\n" + PROFILE_PROBE)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
 # A backend that runs torch with the attention mask all ones, as an export that dropped the mask
 # would; and every backend property at its fewest examples (any model counts as large).
 MASK_BLIND = """

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
+from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
 from encoder_gate.reporting.verdict import Verdict
 from encoder_gate.runtime.base import BaseSide
@@ -23,7 +25,15 @@ BASE_KEY = pytest.StashKey[BaseSide]()  # --gate-base: the base's side
 OUTCOMES = pytest.StashKey[dict[str, dict[str, Any]]]()  # backend -> {"ran": n, "skips": [reasons]}
 
 
+#: Hypothesis's own profiles, taken when the plugin loads (before any conftest can register a
+#: profile of its own): since hypothesis 6.13x the `CI` variable loads its built-in "ci" profile,
+#: 100 examples a property, so a profile by that name is a project's only if it is another object.
+HYPOTHESIS_BUILTINS = {name: hypothesis_settings.get_profile(name) for name in ("default", "ci")}
+
+
 NOTHING_CHECKED = pytest.StashKey[str]()
+#: nodeid of a test -> the backends no later test of the session uses (released after it).
+RELEASE_AFTER = pytest.StashKey[dict[str, list[str]]]()
 
 
 BACKEND_PROPERTY = "encoder_gate_backend"
@@ -52,6 +62,31 @@ def tag_items(items: list[pytest.Item], param: str, prop: str) -> None:
         params = params_of(item)
         if param in params:
             item.user_properties.append((prop, str(params[param])))
+
+
+def release_points(items: list[pytest.Item]) -> dict[str, list[str]]:
+    """Where each backend's runner can go, in the session's final order: nodeid of the last test
+    that uses it -> the backends to release after that test. A test uses its `backend` (or, vs
+    base, `ab_backend`) parameter; a benchmark also uses the reference (torch eager runs its
+    paired rounds)."""
+    last: dict[str, str] = {}
+    for item in items:
+        params = params_of(item)
+        for param in ("backend", "ab_backend"):
+            if param in params:
+                last[str(params[param])] = item.nodeid
+                if "benchmark" in getattr(item, "fixturenames", ()):
+                    last[REFERENCE_BACKEND] = item.nodeid
+    points: dict[str, list[str]] = {}
+    for name, nodeid in last.items():
+        points.setdefault(nodeid, []).append(name)
+    return points
+
+
+def times_backends(item: pytest.Item) -> bool:
+    """A test that times backends: a benchmark, or a speed comparison at a batch size (vs base)."""
+    names = getattr(item, "fixturenames", ())
+    return "benchmark" in names or "gate_batch_size" in names
 
 
 def gate_session_of(config: pytest.Config) -> GateSession:

@@ -12,7 +12,9 @@ Properties:
   the model's limit if lower), not 512: the property does not depend on the length and
   128 keeps each example fast. All three encodings truncate at that same length.
 - batch composition: an item's output depends neither on its neighbours nor on its
-  position in the batch.
+  position in the batch (texts of any length, truncated at `PADDED_LENGTH` too: three
+  batches of up to six 512-token texts per example made it the costliest property, and
+  long inputs have a property of their own below).
 - truncation: text beyond the model's limit (`inference.max_length`, at most 512 tokens)
   is truncated, not an error; the ids are the tokenizer's own content ids cut to fit
   between the special tokens (compared as ids, nothing is decoded), and the output equals
@@ -30,7 +32,7 @@ Properties:
   way it is the special tokens around the tokenizer's own content ids, and well formed.
 - determinism: the same batch twice gives the same output, exactly on CPU (within
   `padding_atol` on CUDA), even with another batch shape run in between; `predict` does
-  not modify its input.
+  not modify its input (at most `PADDED_LENGTH` tokens).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from encoder_gate.data.strategies import (
     text_batches,
     whitespace_texts,
 )
+from encoder_gate.plugin.stash import HYPOTHESIS_BUILTINS
 from encoder_gate.runtime.inference import encode, max_length
 from encoder_gate.tasks import Task
 
@@ -77,10 +80,13 @@ settings.register_profile("encoder-gate-dev", max_examples=25, deadline=None,
 
 
 def _profile() -> settings:
-    """The loaded hypothesis profile, or encoder-gate's own when the project loaded none."""
-    if settings.get_current_profile_name() != "default":
+    """The project's loaded hypothesis profile, or encoder-gate's own when the project loaded none
+    (hypothesis's built-in "default", or its "ci", which CI variables load: 100 examples a property)."""
+    name = settings.get_current_profile_name()
+    if settings.get_profile(name) is not HYPOTHESIS_BUILTINS.get(name):
         return settings()
-    return settings.get_profile("encoder-gate-ci" if os.environ.get("CI") else "encoder-gate-dev")
+    in_ci = name == "ci" or bool(os.environ.get("CI"))
+    return settings.get_profile("encoder-gate-ci" if in_ci else "encoder-gate-dev")
 
 
 # The backend fixture is session-scoped, so hypothesis reuses it across examples safely.
@@ -188,9 +194,10 @@ def test_padding_batch_composition_does_not_matter(backend, gate_session, backen
         order = data.draw(st.permutations(range(len(batch))), label="order")
         other = [*second[:j], target, *second[j:]]
 
-        out = backend.predict(encode(backend_tokenizer, batch))
-        shuffled = backend.predict(encode(backend_tokenizer, [batch[k] for k in order]))
-        moved = backend.predict(encode(backend_tokenizer, other))
+        length = padded_length(backend_tokenizer)
+        out = backend.predict(encode(backend_tokenizer, batch, length=length))
+        shuffled = backend.predict(encode(backend_tokenizer, [batch[k] for k in order], length=length))
+        moved = backend.predict(encode(backend_tokenizer, other, length=length))
         atol = padding_atol(backend, gate_session)
         assert_rows_close(shuffled, out[list(order)], atol, [batch[k] for k in order],
                           "same batch, another order")
@@ -306,10 +313,11 @@ def test_padding_same_input_gives_same_output(backend, gate_session, backend_tok
     @backend_examples(gate_session)
     @given(texts=text_batches(), other=text_batches(max_size=3))
     def check(texts, other):
-        batch = encode(backend_tokenizer, texts)
+        length = padded_length(backend_tokenizer)
+        batch = encode(backend_tokenizer, texts, length=length)
         kept = {k: v.copy() for k, v in batch.items()}
         first = backend.predict(batch)
-        backend.predict(encode(backend_tokenizer, other))
+        backend.predict(encode(backend_tokenizer, other, length=length))
         second = backend.predict(batch)
         for key, value in kept.items():
             np.testing.assert_array_equal(batch[key], value, err_msg=f"predict modified {key}")
