@@ -75,6 +75,48 @@ def test_runs_and_second_session_takes_artifacts_from_cache(pytester: pytest.Pyt
     again.stdout.fnmatch_lines(["*encoder-gate backends*", "onnx-fp32*from cache*", "onnx-int8*from cache*"])
 
 
+INTERLEAVE = """
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.name.split("[")[0])  # test_a of each backend, then test_b of each
+"""
+
+INTERLEAVED = """
+SEEN = {}
+
+
+def check(backend):
+    assert SEEN.setdefault(backend.name, backend) is backend, f"{backend.name} was built again"
+
+
+def test_a(backend):
+    check(backend)
+
+
+def test_b(backend):
+    check(backend)
+
+
+def test_z_after_all(gate_session):
+    alive = [n for n, r in gate_session._runners.items() if not isinstance(r, Exception)]
+    assert alive == [], f"{alive} outlived their last test"
+"""
+
+
+def test_interleaved_backends_keep_their_runner_until_their_last_test(pytester: pytest.Pytester, gate_args):
+    """The benchmarks run the backends of one case back to back: a runner is kept across those
+    switches (never built again) and released after the last test that uses it."""
+    pytester.makeconftest(INTERLEAVE)
+    pytester.makepyfile(test_x=INTERLEAVED)
+    result = pytester.runpytest_subprocess("--gate-backends", "torch,onnx-fp32", "-v", *gate_args)
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*test_a?torch?*", "*test_a?onnx-fp32?*", "*test_b?torch?*",
+                                 "*test_b?onnx-fp32?*", "*test_z_after_all*"])
+
+
 def test_cuda_without_gpu_skips_with_the_reason(pytester: pytest.Pytester, gate_args):
     import torch
 
@@ -158,3 +200,52 @@ def test_fixture(broken):
     out = result.stdout.str()
     assert out.count("encoder-gate: it takes at most 128 tokens, but a text in this batch has 138") >= 2
     assert "def deep" not in out and "raise GateError" not in out
+
+
+def _item(nodeid: str, fixtures: tuple[str, ...] = (), **params: str):
+    from types import SimpleNamespace
+    return SimpleNamespace(nodeid=nodeid, callspec=SimpleNamespace(params=params), fixturenames=fixtures)
+
+
+def test_a_runner_is_released_after_its_last_test_and_the_reference_after_the_last_benchmark():
+    from encoder_gate.plugin.stash import release_points
+
+    items = [_item("acc[torch]", backend="torch"), _item("acc[onnx-int8]", backend="onnx-int8"),
+             _item("bench[onnx-int8]", ("benchmark",), backend="onnx-int8"), _item("summary"),
+             _item("vs_base[onnx-fp32]", ab_backend="onnx-fp32")]
+    assert release_points(items) == {"bench[onnx-int8]": ["torch", "onnx-int8"],
+                                     "vs_base[onnx-fp32]": ["onnx-fp32"]}
+
+
+def test_vs_base_tests_run_backend_by_backend_in_the_places_they_held():
+    from encoder_gate.plugin.ab import group_by_backend
+
+    items = [_item("first"), _item("acc[onnx-int8]", ab_backend="onnx-int8"),
+             _item("acc[torch]", ab_backend="torch"), _item("middle"),
+             _item("speed[onnx-int8-bs1]", ab_backend="onnx-int8"),
+             _item("speed[torch-bs1]", ab_backend="torch")]
+    group_by_backend(items, ["torch", "onnx-int8"])
+    assert [i.nodeid for i in items] == ["first", "acc[torch]", "speed[torch-bs1]", "middle",
+                                         "acc[onnx-int8]", "speed[onnx-int8-bs1]"]
+
+
+THREADS = """
+import torch
+
+
+def test_accuracy(backend, gate_session):
+    assert (gate_session.timing, gate_session.build_threads, torch.get_num_threads()) == EXPECTED
+"""
+
+
+@pytest.mark.parametrize("timed", [False, True], ids=["accuracy-only", "timed"])
+def test_an_accuracy_only_session_builds_at_eval_threads_and_a_timed_one_at_threads(
+        pytester: pytest.Pytester, gate_args, timed: bool):
+    """Outputs do not depend on speed, so a session that times nothing uses `eval-threads` (all
+    cores by default); one that times (a test at a batch size) uses the `threads` it is timed at."""
+    expected = (True, 1, 1) if timed else (False, 2, 2)
+    timed_test = "\n\ndef test_timed(gate_batch_size):\n    pass\n" if timed else ""
+    pytester.makepyfile(test_x=f"EXPECTED = {expected!r}\n" + THREADS + timed_test)
+    result = pytester.runpytest_subprocess("--gate-backends", "torch", "--gate-threads", "1",
+                                           "--gate-eval-threads", "2", *gate_args)
+    result.assert_outcomes(passed=3 if timed else 1)

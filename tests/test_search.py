@@ -150,3 +150,38 @@ def test_bad_search_input_is_a_clear_message(args, message, tmp_path, capsys):
     status = main(["export", "tiny", "--out", str(tmp_path / "o"), *args])
     assert status != 0
     assert message in capsys.readouterr().err
+
+
+def test_the_gate_calibrates_on_the_configured_file_or_the_datasets_validation_split(tmp_path, cache_dir):
+    """A static recipe gated in pytest calibrates where the export does: the configured
+    `calibration` file, else the validation split of the configured dataset (a project's own
+    single file is refused with the fix, never calibrated on the bundled texts instead)."""
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.session import GateSession
+
+    lines = tmp_path / "calibration.txt"
+    lines.write_text("first calibration text\nsecond one\nthird\n")
+    said: list[str] = []
+    own = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, calibration=lines),
+                      progress=said.append, calibration_count=2)
+    texts, where = own.context().calibration()
+    assert texts == ("first calibration text", "second one")
+    assert where == f"{lines} (first 2 of 3 lines)" and own.calibrated_on == where
+    assert said[-1] == f"static INT8 calibrates on {where}"
+
+    data = tmp_path / "eval.jsonl"
+    data.write_text('{"text": "hi", "labels": ["joy"]}\n')
+    single = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, dataset=str(data)),
+                         progress=said.append)
+    with pytest.raises(GateError, match=r"no splits.*`calibration = \"FILE\"` in \[tool.encoder-gate\]"):
+        single.context().calibration()
+
+    bundled = GateSession(GateConfig(model="tiny", cache_dir=cache_dir), progress=said.append)
+    assert bundled.context().calibration()[1].startswith("bundled:validation")
+
+
+def test_a_missing_calibration_file_is_a_clear_error(tmp_path):
+    from encoder_gate.config import GateConfig
+
+    with pytest.raises(GateError, match=r"calibration file .*missing.txt does not exist.*--gate-calibration"):
+        GateConfig(calibration=tmp_path / "missing.txt")

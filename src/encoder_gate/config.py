@@ -40,13 +40,16 @@ class GateConfig:
     text_column: str = "text"
     label_column: str = "labels"
     texts: Path | None = None  # a text file, one text per line: parity checks only, no F1
+    # static INT8's calibration texts, one per line (default: the dataset's validation split)
+    calibration: Path | None = None
     batch_sizes: tuple[int, ...] = (1, 8)  # benchmark batch sizes (a full sweep: 1,2,4,8,16,32)
     sweep: Sweep = "gate"  # benchmarks: the measured gate configuration, or everything
     eval_batch_size: int = 32
     limit: int = 0  # evaluate only the first N examples (0: all)
     thresholds: ThresholdMode = "fixed"  # "tuned": per-label, on the validation split
     device: Device = "cpu"
-    threads: int = 0  # 0: the library default (all cores)
+    threads: int = 0  # intra-op threads of a session that times its backends (0: the library default)
+    eval_threads: int = 0  # of a session that only checks accuracy (0: the library default, all cores)
     cache_dir: Path = Path(".encoder-gate/cache")
     report_dir: Path = Path(".encoder-gate")
     int8_per_channel: bool = True
@@ -113,6 +116,10 @@ class GateConfig:
         if self.texts is not None and not self.texts.is_file():
             raise GateError(f"texts file {self.texts} does not exist (--gate-texts / texts in "
                             "[tool.encoder-gate]); pass a text file with one text per line")
+        if self.calibration is not None and not self.calibration.is_file():
+            raise GateError(f"calibration file {self.calibration} does not exist (--gate-calibration / "
+                            "calibration in [tool.encoder-gate]); pass a text file with one calibration "
+                            "text per line")
         if not self.batch_sizes or any(b <= 0 for b in self.batch_sizes):
             raise GateError(
                 f"batch sizes must be positive integers, got {list(self.batch_sizes)}: "
@@ -120,8 +127,8 @@ class GateConfig:
             )
         if self.eval_batch_size <= 0:
             raise GateError(f"eval-batch-size must be positive, got {self.eval_batch_size}")
-        if self.threads < 0 or self.limit < 0:
-            raise GateError("threads and limit must be 0 (default) or positive")
+        if self.threads < 0 or self.eval_threads < 0 or self.limit < 0:
+            raise GateError("threads, eval-threads and limit must be 0 (default) or positive")
 
     @classmethod
     def from_sources(cls, table: Mapping[str, Any], overrides: Mapping[str, Any],
@@ -170,7 +177,7 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
         out["backends"] = _split_list(out["backends"])
     if "batch_sizes" in out:
         out["batch_sizes"] = _ints("batch sizes (--gate-batch-sizes)", out["batch_sizes"])
-    for name in ("threads", "limit", "eval_batch_size", "per_label_min_support"):
+    for name in ("threads", "eval_threads", "limit", "eval_batch_size", "per_label_min_support"):
         if name in out:
             try:
                 out[name] = int(out[name])
@@ -182,7 +189,7 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
                 out[name] = float(out[name])
             except (TypeError, ValueError):
                 raise GateError(f"{name.replace('_', '-')} must be a number, got {out[name]!r}") from None
-    for name in ("cache_dir", "report_dir", "texts"):
+    for name in ("cache_dir", "report_dir", "texts", "calibration"):
         if out.get(name) is not None:
             path = Path(out[name]).expanduser()
             out[name] = path if path.is_absolute() else root / path

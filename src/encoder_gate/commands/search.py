@@ -15,7 +15,7 @@ mean of its speedups) is shipped under optimum's file name; it is then timed aga
 runner-up and the current default of its format, head to head, and that is the reason it won.
 
 Static INT8 calibrates on the validation split of the configured dataset (or `--calibration
-FILE`), never on the test split the candidates are judged on (:func:`calibration_for`).
+FILE`), never on the test split the candidates are judged on (`GateSession.calibration`).
 """
 
 from __future__ import annotations
@@ -23,19 +23,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from encoder_gate.backends.base import BuildContext
 from encoder_gate.backends.onnx_graph import PRECISIONS
 from encoder_gate.backends.recipes import DEFAULT_CANDIDATES, RECIPES, SEARCH_BACKENDS
 from encoder_gate.backends.registry import REFERENCE_BACKEND, is_backend_name, parse_backend
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
-from encoder_gate.data.datasets import CALIBRATION_TEXTS, calibration_texts, load_texts
+from encoder_gate.data.datasets import CALIBRATION_TEXTS
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.search_report import PLOT_FILE, plot_search
 from encoder_gate.runtime.session import GateSession
@@ -122,36 +121,6 @@ class Candidate:
                 "drift_mean": self.summary.get("drift_mean"), "drift_max": self.summary.get("drift_max"),
                 "flip_rate": self.summary.get("flip_rate"), "worst_label": self.worst_label,
                 "shipped": self.shipped, "won_because": self.won_because}
-
-
-@dataclass
-class SearchSession(GateSession):
-    """A gate session whose builds calibrate static INT8 on the search's calibration texts."""
-
-    calibration: Callable[[], tuple[Sequence[str], str]] | None = None
-
-    def context(self) -> BuildContext:
-        return replace(super().context(), calibration=self.calibration)
-
-    def release(self, name: str) -> None:
-        """Close a judged candidate's runner (its evaluation stays): two dozen open ONNX Runtime
-        sessions, each keeping its memory arena, outgrew 23 GB on `default`. `runner` builds it
-        again from the cache when the head-to-head needs it."""
-        found = self._runners.pop(name, None)
-        if found is not None and not isinstance(found, GateError):
-            found.close()
-
-
-def calibration_for(session: GateSession, settings: SearchSettings) -> tuple[tuple[str, ...], str]:
-    """Static INT8's calibration texts: `--calibration FILE`, else the validation split of the
-    configured dataset (:func:`~encoder_gate.data.datasets.calibration_texts`), never its test split."""
-    if settings.calibration is not None:
-        texts = load_texts(settings.calibration).texts
-        return texts[:settings.calibration_texts], (f"{settings.calibration} (first "
-                                                    f"{min(len(texts), settings.calibration_texts)} of "
-                                                    f"{len(texts)} lines)")
-    return calibration_texts(session.dataset_source, settings.calibration_texts,
-                             text_column=session.config.text_column)
 
 
 def _pass_over(runner: Any, batches: Sequence[Any]) -> Callable[[], None]:
@@ -241,18 +210,9 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
     started = time.monotonic()
     config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
-                        batch_sizes=request.batch_sizes)
-    session = SearchSession(config, progress=progress)
-    calibration: dict[str, Any] = {}
-
-    def calibrate() -> tuple[Sequence[str], str]:
-        if not calibration:
-            texts, where = calibration_for(session, settings)
-            calibration.update(texts=texts, where=where)
-            progress(f"static INT8 calibrates on {where}")
-        return calibration["texts"], calibration["where"]
-
-    session.calibration = calibrate
+                        batch_sizes=request.batch_sizes, calibration=settings.calibration)
+    # static INT8 calibrates on --calibration FILE or the dataset's validation split (GateSession.calibration)
+    session = GateSession(config, progress=progress, calibration_count=settings.calibration_texts)
     model = session.model
     ds = session.dataset  # the test split: what every candidate is judged on
     progress(f"search {model.name} ({model.model_type}, {model.task}): {len(settings.candidates)} "
@@ -312,6 +272,8 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
         except Exception as exc:  # a candidate that builds but cannot run (an ORT kernel error, ...)
             cand.reasons.append(f"could not run: {type(exc).__name__}: {str(exc).strip()[:300]}")
         cand.status = "failed" if cand.reasons else "passed"
+        # its evaluation stays; two dozen open ONNX Runtime sessions, each keeping its memory arena,
+        # outgrew 23 GB on `default` (the head-to-head builds a winner again from the cache)
         session.release(name)
         timer.done += 1
         timer.say(f"{name}: {cand.status}" + (f" ({'; '.join(cand.reasons)})" if cand.reasons else "")
@@ -324,7 +286,7 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
     payload = {
         "schema": SEARCH_SCHEMA,
         "judged_on": {"name": ds.name, "examples": len(ds), "reference_f1": reference_summary.get("f1")},
-        "calibration": calibration.get("where"),
+        "calibration": session.calibrated_on,
         "batch_sizes": list(config.batch_sizes),
         "threads": config.threads,
         "clock": clock,
@@ -349,7 +311,7 @@ def _signed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4f}"
 
 
-def _choose_winners(session: SearchSession, candidates: list[Candidate], texts: Sequence[str],
+def _choose_winners(session: GateSession, candidates: list[Candidate], texts: Sequence[str],
                     settings: SearchSettings, clock: Any, progress: Progress) -> dict[str, Candidate]:
     """The fastest passing candidate of each number format, timed head to head against the runner-up
     and the format's current default; `won_because` says what was measured."""

@@ -585,6 +585,10 @@ def _short(value: Any, n: int = 60) -> str:
 
 #: How many texts static INT8 calibrates on by default (one calibration run each).
 CALIBRATION_TEXTS = 128
+#: How a user names calibration texts of their own, in the export command and in the pytest gate.
+CALIBRATION_FILE = ("give a text file with one calibration text per line: `--calibration FILE` to "
+                    "`encoder-gate export --search`, `calibration = \"FILE\"` in [tool.encoder-gate] "
+                    "(or --gate-calibration FILE) for the gate")
 #: What a dataset without a validation split gives up from its train split for calibration.
 CARVED_FROM_TRAIN = "the last {n} texts of the train split (the source has no validation split)"
 
@@ -628,8 +632,7 @@ def calibration_texts(source: str, n: int = CALIBRATION_TEXTS, *,
             picked = tuple(_text(table, i, text_column) for i in rows)
             return picked, f"{path}: " + CARVED_FROM_TRAIN.format(n=len(picked))
         raise GateError(f"{path} has splits {splits or ['(one unnamed split)']} but no validation or train "
-                        "split to calibrate static INT8 on (never the test split); pass --calibration FILE, "
-                        "a text file with one calibration text per line")
+                        f"split to calibrate static INT8 on (never the test split); {CALIBRATION_FILE}")
     raise GateError(f"dataset {source} is one file with no splits, so static INT8 cannot calibrate on its "
-                    "validation split (it might be the test texts themselves); pass --calibration FILE, a "
-                    "text file with one calibration text per line, none of them test texts")
+                    f"validation split (any part of it might be a test text); {CALIBRATION_FILE}, with no "
+                    "test text among them")

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY, skip_reason, tag_items
+from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY, params_of, skip_reason, tag_items
 from encoder_gate.reporting.ab import (
     SpeedCell,
     ab_payload,
@@ -160,13 +160,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("ab_backend", names, ids=names)
 
 
+def group_by_backend(items: list[pytest.Item], backends: list[str]) -> None:
+    """Reorder the vs-base tests in place, backend by backend in `backends` order (stable within a
+    backend), in the places they held; every other test keeps its place."""
+    rank = {name: k for k, name in enumerate(backends)}
+    ours = [k for k, item in enumerate(items) if "ab_backend" in params_of(item)]
+    grouped = sorted((items[k] for k in ours),
+                     key=lambda item: rank.get(str(params_of(item)["ab_backend"]), len(rank)))
+    for k, item in zip(ours, grouped, strict=True):
+        items[k] = item
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With --gate-base, pytest-benchmark's benchmarks are deselected (the A/B answers the PR),
-    and each vs-base test is tagged with its backend (its reports carry the tag)."""
+    each vs-base test is tagged with its backend (its reports carry the tag), and a backend's
+    vs-base tests run back to back (accuracy, then speed per batch size), so its two runners are
+    released before the next backend's are built."""
     if BASE_KEY not in config.stash:
         return
     tag_items(items, "ab_backend", AB_BACKEND_PROPERTY)
+    group_by_backend(items, list(config.stash[BASE_KEY].pairs))
     dropped = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

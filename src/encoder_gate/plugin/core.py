@@ -30,12 +30,15 @@ from encoder_gate.plugin.stash import (
     BASE_KEY,
     NOTHING_CHECKED,
     OUTCOMES,
+    RELEASE_AFTER,
     SESSION_KEY,
     VERDICT,
     WORKER_PAYLOADS,
     gate_session_of,
+    release_points,
     skip_reason,
     tag_items,
+    times_backends,
 )
 from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, stats_lines, write_payload
 from encoder_gate.reporting.verdict import VERDICT_FILE, refresh_verdict, terminal_rows
@@ -58,6 +61,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("label-column", "NAME", "label column of the dataset"),
     ("texts", "FILE", "a text file, one text per line, instead of a labelled dataset: every parity "
                       "check runs, F1 is skipped (no gold labels)"),
+    ("calibration", "FILE", "static INT8's calibration texts, one per line (default: the validation split "
+                            "of the dataset, never its test split)"),
     ("batch-sizes", "LIST", "comma list of benchmark batch sizes (default 1,8)"),
     ("sweep", "SWEEP", "benchmarks: gate (default; model-only, normal, bucketed, paired: the measured "
                        "gate configuration) or full (every mode, variant, dispatch, workers, batch "
@@ -66,7 +71,10 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("limit", "N", "evaluate only the first N examples (0: all)"),
     ("thresholds", "MODE", "fixed (0.5, the model card's) or tuned (per label, on the validation split)"),
     ("device", "DEVICE", "cpu or cuda"),
-    ("threads", "N", "intra-op threads for torch and ONNX Runtime (0: library default)"),
+    ("threads", "N", "intra-op threads for torch and ONNX Runtime in a session that times its backends "
+                     "(benchmarks, vs base; 0: library default)"),
+    ("eval-threads", "N", "intra-op threads in a session that only checks accuracy (default 0: the library "
+                          "default, all cores)"),
     ("cache-dir", "DIR", "artifact cache directory (default .encoder-gate/cache)"),
     ("report-dir", "DIR", "report directory (default .encoder-gate)"),
     ("f1-rule", "RULE", "how the F1 keep check decides: point (default; F1 keeps f1_keep x the "
@@ -156,6 +164,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     backend (reports carry the tag, also from xdist workers)."""
     applicable.leave_out(config, items)
     tag_items(items, "backend", BACKEND_PROPERTY)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Plan when each backend's runner goes (after the last test that uses it, in the final order),
+    and whether runners are built at the timed `threads` or, when nothing is timed, `eval_threads`."""
+    config = session.config
+    config.stash[RELEASE_AFTER] = release_points(session.items)
+    timing = any(map(times_backends, session.items))
+    gate_session_of(config).timing = timing
+    if BASE_KEY in config.stash:
+        config.stash[BASE_KEY].session.timing = timing
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Release the backends no later test uses, so a session holds one model's runners at a time
+    (five copies of a 500 MB model, each with its own activation arena, otherwise)."""
+    try:
+        return (yield)
+    finally:
+        base = item.config.stash.get(BASE_KEY, None)
+        for name in item.config.stash.get(RELEASE_AFTER, {}).get(item.nodeid, ()):
+            gate_session_of(item.config).release(name)
+            if base is not None:
+                base.release(name)
 
 
 @pytest.hookimpl(wrapper=True)

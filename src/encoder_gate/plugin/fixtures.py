@@ -57,15 +57,15 @@ def gate_reference(gate_session: GateSession, gate_dataset: Any) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def backend(request: pytest.FixtureRequest, gate_session: GateSession,
-            gate_model: ModelSpec) -> Iterator[Runner]:
+            gate_model: ModelSpec) -> Runner:
     """One built backend per configured name (parametrized; ids are the backend names).
 
-    pytest runs a session fixture's tests one parameter at a time and tears the previous
-    parameter down first, so releasing the runner here keeps one backend in memory at a time
-    (its predictions and evaluation stay with the session)."""
+    The session keeps the runner until the last test that uses it is done (the core plugin's
+    `pytest_runtest_teardown` releases it then), not when pytest tears this fixture down: the
+    benchmarks interleave backends case by case, and a runner released at each switch would be
+    built (and torch.compile'd) again for every case."""
     runner: Runner = call_or_skip(gate_session.runner, request.param)
-    yield runner
-    gate_session.release(request.param)
+    return runner
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,7 @@ def base_config(base_dir: Path, pr: GateConfig) -> GateConfig:
     table["backends"] = [_backend_in_checkout(str(b), root) for b in backends]
     cfg = GateConfig.from_sources(table, {}, root.resolve())
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
+                     eval_threads=pr.eval_threads,
                      batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
                      int8_per_channel=pr.int8_per_channel, int8_reduce_range=pr.int8_reduce_range)
 
@@ -131,6 +132,11 @@ class BaseSide:
         """The base's runner for the PR backend `name`."""
         return self.session.runner(self.pairs[name])
 
+    def release(self, name: str) -> None:
+        """Give back the base's runner for the PR backend `name` (its predictions stay)."""
+        if name in self.pairs:
+            self.session.release(self.pairs[name])
+
     def predictions(self, name: str) -> np.ndarray:
         """The base's outputs on the PR's evaluation texts (cached by the base's artifact)."""
         return self.session.predict_on(self.pairs[name], self.pr.dataset.texts)
@@ -151,10 +157,10 @@ class BaseSide:
             self.check_comparable()
             pr = self.pr
             bounds = pr.bounds(name)
-            runner = pr.runner(name)
+            record = pr.built(name)
             self._evaluations[name] = evaluate(
-                name, pr.predictions(name), self.predictions(name), pr.gold, precision=runner.precision,
-                size_bytes=runner.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
+                name, pr.predictions(name), self.predictions(name), pr.gold, precision=record.precision,
+                size_bytes=record.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
                 atol=bounds.atol, thresholds=pr.thresholds, f1_rule=pr.config.f1_rule,
                 f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support)
         return self._evaluations[name]

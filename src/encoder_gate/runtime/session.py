@@ -23,8 +23,10 @@ from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import (
+    CALIBRATION_TEXTS,
     SENTIMENT_SOURCE,
     apply_variant,
+    calibration_texts,
     check_labels_match,
     check_single_label,
     is_sentiment_labels,
@@ -68,6 +70,17 @@ class GateSession:
     _runners: dict[str, Runner | GateError] = field(default_factory=dict)
     _predictions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (name, max tokens)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
+    #: Whether this session times its runners (benchmarks, vs base): then they run at `threads`, the
+    #: count their speed is measured at; else (accuracy only) at `eval_threads`, all cores by default,
+    #: since outputs do not depend on how fast they come. Set before the first build.
+    timing: bool = True
+    calibration_count: int = CALIBRATION_TEXTS  # how many calibration texts static INT8 reads
+    _calibration: tuple[tuple[str, ...], str] | None = None
+
+    @property
+    def build_threads(self) -> int:
+        """The intra-op threads this session's runners are built with (see `timing`)."""
+        return self.config.threads if self.timing else self.config.eval_threads
 
     @cached_property
     def cache(self) -> ArtifactCache:
@@ -157,8 +170,32 @@ class GateSession:
     def context(self) -> BuildContext:
         cfg = self.config
         return BuildContext(model=self.model, cache=self.cache, device=cfg.device,
-                            threads=cfg.threads, int8_per_channel=cfg.int8_per_channel,
-                            int8_reduce_range=cfg.int8_reduce_range, progress=self.progress)
+                            threads=self.build_threads, int8_per_channel=cfg.int8_per_channel,
+                            int8_reduce_range=cfg.int8_reduce_range, progress=self.progress,
+                            calibration=self.calibration)
+
+    def calibration(self) -> tuple[tuple[str, ...], str]:
+        """Static INT8's calibration texts and where they come from: the first `calibration_count`
+        lines of the configured `calibration` file, else of the validation split of the configured
+        dataset (:func:`~encoder_gate.data.datasets.calibration_texts`), never of its test split.
+        Read once, when a static recipe is first built."""
+        if self._calibration is None:
+            path = self.config.calibration
+            if path is not None:
+                lines = load_texts(path).texts
+                picked = tuple(lines[:self.calibration_count])
+                where = f"{path} (first {len(picked)} of {len(lines)} lines)"
+            else:
+                picked, where = calibration_texts(self.dataset_source, self.calibration_count,
+                                                  text_column=self.config.text_column)
+            self._calibration = (picked, where)
+            self.progress(f"static INT8 calibrates on {where}")
+        return self._calibration
+
+    @property
+    def calibrated_on(self) -> str | None:
+        """Where static INT8's calibration texts came from, once a static recipe read them."""
+        return self._calibration[1] if self._calibration is not None else None
 
     def runner(self, name: str) -> Runner:
         """The built backend `name`; built on first use, then shared until :meth:`release`d (then
@@ -255,7 +292,7 @@ class GateSession:
 
         cfg = self.config
         return cached_predictions(
-            self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device, cfg.threads,
+            self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device, self.build_threads,
             max_length(tokenizer),
             lambda: predict_texts(runner, tokenizer, texts, cfg.eval_batch_size, progress=self.progress))
 

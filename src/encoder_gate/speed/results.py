@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import GateError
 from encoder_gate.speed.machine import library_versions, machine_summary
 from encoder_gate.speed.settings import DEFAULT_ALPHA
@@ -18,7 +19,6 @@ from encoder_gate.speed.stats import CONFIDENCE, POWER, STATS_METHOD, PairedStat
 
 Mode = Literal["model", "e2e", "latency", "workers"]
 MODES: tuple[Mode, ...] = ("model", "e2e", "latency", "workers")
-REFERENCE_BACKEND = "torch"
 SPEEDUP_STAT = "min"  # the pytest-benchmark statistic speedups are taken from
 
 
