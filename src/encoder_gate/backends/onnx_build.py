@@ -408,7 +408,8 @@ def export_fp32_dynamo(ctx: BuildContext, out: Path) -> None:
             program.save(str(out / "model.onnx"))
     except ImportError as exc:
         missing = exc.name or "onnxscript"
-        raise GateError(f"the dynamo exporter needs {missing}: pip install {missing}") from None
+        raise GateError(f"the dynamo exporter needs {missing}: pip install {missing} (onnxscript comes with "
+                        "the extra: pip install 'encoder-gate[dynamo]')") from None
     except Exception as exc:
         raise GateError(f"torch.onnx.export(dynamo=True) could not export {ctx.model.name}: "
                         f"{root_cause(exc)}") from None
