@@ -85,6 +85,24 @@ def test_search_ships_the_fastest_passing_candidate_and_not_a_worse_one(cache_di
     assert p["search"]["calibration"].startswith("bundled:validation")
 
 
+def test_a_search_where_nothing_passes_fails_and_leaves_the_table_of_why(cache_dir, tiny_ctx, tmp_path):
+    """Only the 4-bit copy as a candidate: nothing ships, the command fails with a message naming the
+    table, and search.md/search.json say why the candidate failed."""
+    worse = _worse_copy(tiny_ctx, tmp_path)
+    out = tmp_path / "nothing"
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        status = main(["export", "tiny", "--out", str(out), "--search", "--recipes", f"onnx:{worse}@fp32",
+                       "--limit", "60", "--threads", "1", "--search-rounds", "7", "--round-seconds", "0.01",
+                       "--speed-texts", "4", "--cache-dir", str(cache_dir)])
+    assert status != 0
+    assert "the search shipped nothing" in err.getvalue() and "search.md" in err.getvalue()
+    table = (out / "search.md").read_text()
+    assert "model_worse.onnx@fp32 | fp32 |" in table and "| failed: drift_mean" in table
+    assert json.loads((out / "search.json").read_text())["candidates"][0]["passed"] is False
+    assert not (out / "model.onnx").exists() and not (out / "README.md").exists()
+
+
 def test_calibration_reads_only_the_validation_split(tiny_ctx, monkeypatch):
     """Building static INT8 reads the bundled validation split and no other; none of its texts is a
     test text."""

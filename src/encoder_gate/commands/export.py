@@ -289,9 +289,13 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
             path, hit = variant_artifact(ctx, variant, request.optimize)
             progress(f"onnx-{variant}: {'from cache' if hit else 'built'} at {path}")
             artifacts[variant] = (path, hit)
-    if not artifacts:
-        raise GateError("the search shipped nothing: no candidate passed (the table of every candidate "
-                        "and why it failed is in the progress above)")
+    if not artifacts and found is not None:  # no card to write, but the table of why each failed
+        request.out.mkdir(parents=True, exist_ok=True)
+        (request.out / "search.json").write_text(json.dumps(found.payload, indent=2) + "\n")
+        (request.out / "search.md").write_text(
+            "\n".join(search_section(found.payload, found.payload["candidates"])) + "\n")
+        raise GateError(f"the search shipped nothing: no candidate passed; every candidate and why it failed "
+                        f"is in {request.out / 'search.md'} (and search.json)")
 
     out = request.out
     out.mkdir(parents=True, exist_ok=True)
