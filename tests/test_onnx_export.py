@@ -209,3 +209,23 @@ def test_the_exporter_filter_drops_only_the_exporter_deprecations():
                       (DeprecationWarning, "some_function is deprecated")]
     assert len(outside) == 5 and outside[0] == (DeprecationWarning, LEGACY)
     assert warnings.filters == before
+
+
+def test_recipe_loggers_are_quiet_inside_a_build_and_as_they_were_after(caplog: pytest.LogCaptureFixture):
+    """ONNX Runtime's optimizer and quantizer warn about our recipe's own choices (shape inference
+    off, no pre-processing): not the user's to read. Their errors still show, and afterwards the
+    loggers and the root's handlers are as they were."""
+    import logging
+
+    from encoder_gate.backends.onnx_build import quiet_exporter_notices
+
+    fusion = logging.getLogger("onnxruntime.transformers.fusion_skiplayernorm")
+    handlers = list(logging.getLogger().handlers)
+    with caplog.at_level(logging.WARNING):
+        with quiet_exporter_notices():
+            fusion.warning("symbolic shape inference disabled or failed.")
+            logging.warning("Please consider to run pre-processing before quantization.")
+            fusion.error("a real failure")
+        fusion.warning("after the block")
+    assert [r.getMessage() for r in caplog.records] == ["a real failure", "after the block"]
+    assert logging.getLogger().handlers == handlers

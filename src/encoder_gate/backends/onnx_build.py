@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import re
 import shutil
@@ -58,14 +59,34 @@ EXPORTER_NOTICES: tuple[tuple[type[Warning], str, str], ...] = (
 )
 
 
+#: Loggers whose warnings during our builds are about our recipe's own choices, never the user's model:
+#: ONNX Runtime's optimizer ("symbolic shape inference disabled or failed": we turn it off, to save
+#: a copy of the model), the dynamo exporter ("torchvision is not installed. Skipping ...") and the
+#: quantizer, which warns through the root logger ("Please consider to run pre-processing ...").
+#: Errors still show; whether the artifact is right is what the gate measures.
+RECIPE_LOGGERS = ("onnxruntime.transformers", "onnxruntime.quantization", "torch.onnx", "")
+
+
 @contextmanager
 def quiet_exporter_notices() -> Iterator[None]:
-    """Ignore the exporter's notices (EXPORTER_NOTICES) inside the block; every
-    other warning (a tracer or symbolic warning, the user's own) is shown as it would be outside."""
+    """Ignore the exporter's notices (EXPORTER_NOTICES) and the recipe loggers' warnings
+    (RECIPE_LOGGERS) inside the block; every other warning (a tracer or symbolic warning, the
+    user's own) is shown as it would be outside. A root-logger warning makes `logging` install a
+    stderr handler for good (basicConfig): the root's handlers are put back as they were."""
+    loggers = [logging.getLogger(name or None) for name in RECIPE_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    root_handlers = list(logging.getLogger().handlers)
     with warnings.catch_warnings():
         for category, message, module in EXPORTER_NOTICES:
             warnings.filterwarnings("ignore", message=message, category=category, module=module)
-        yield
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+            logging.getLogger().handlers[:] = root_handlers
 
 
 SIDE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -263,9 +284,10 @@ def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
     model_type, heads, hidden = optimizer_shape(ctx.model.path, ctx.model.model_type)
     ctx.progress(f"onnx-fp16: optimizing ({model_type}, {heads} heads, hidden {hidden}) "
                  "and converting to FP16")
-    optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
-                               hidden_size=hidden, opt_level=1 if ctx.device == "cuda" else 0,
-                               use_gpu=ctx.device == "cuda")
+    with quiet_exporter_notices():
+        optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
+                                   hidden_size=hidden, opt_level=1 if ctx.device == "cuda" else 0,
+                                   use_gpu=ctx.device == "cuda")
     # the optimizer keeps its shape-inference helper, with a copy of the whole model inside: let it go
     optimized.shape_infer_helper = None
     return_freed_memory()
@@ -289,8 +311,9 @@ def quantize_int8(ctx: BuildContext, fp32: Path, out: Path, *, per_channel: bool
     reduce_range = ctx.int8_reduce_range if reduce_range is None else reduce_range
     ctx.progress(f"{name}: dynamic quantization (per_channel={per_channel}, reduce_range={reduce_range}, "
                  f"weights {weight_type})")
-    quantize_dynamic(str(fp32 / "model.onnx"), str(out / "model.onnx"), per_channel=per_channel,
-                     reduce_range=reduce_range, weight_type=getattr(QuantType, weight_type))
+    with quiet_exporter_notices():
+        quantize_dynamic(str(fp32 / "model.onnx"), str(out / "model.onnx"), per_channel=per_channel,
+                         reduce_range=reduce_range, weight_type=getattr(QuantType, weight_type))
     copy_side_files(fp32, out)
 
 
@@ -362,11 +385,12 @@ def quantize_static_int8(ctx: BuildContext, fp32: Path, out: Path, texts: Sequen
 
     ctx.progress(f"{name}: static QDQ quantization, {method} calibration on {len(texts)} texts")
     try:
-        quantize_static(str(pre), str(out / "model.onnx"), Texts(), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=list(STATIC_OP_TYPES), per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=getattr(CalibrationMethod, method),
-                        extra_options=dict(STATIC_EXTRA_OPTIONS))
+        with quiet_exporter_notices():
+            quantize_static(str(pre), str(out / "model.onnx"), Texts(), quant_format=QuantFormat.QDQ,
+                            op_types_to_quantize=list(STATIC_OP_TYPES), per_channel=True,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=getattr(CalibrationMethod, method),
+                            extra_options=dict(STATIC_EXTRA_OPTIONS))
     except Exception as exc:  # ORT's quantizer raises many types
         raise GateError(f"{name}: ONNX Runtime's static quantization failed on {ctx.model.name} "
                         f"({type(exc).__name__}: {str(exc)[:300]})") from None
@@ -400,7 +424,7 @@ def export_fp32_dynamo(ctx: BuildContext, out: Path) -> None:
     try:
         with quiet_exporter_notices(), warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # torch.export's tracing chatter; the gate judges the result
-            program = torch.onnx.export(module, example, dynamo=True,
+            program = torch.onnx.export(module, example, dynamo=True, verbose=False,  # no step-by-step prints
                                         input_names=list(names), output_names=[output],
                                         dynamic_shapes=shapes, opset_version=ctx.opset)
             if program is None:
@@ -477,10 +501,11 @@ def optimize_with_ort(ctx: BuildContext, fp32: Path, out: Path, level: str) -> N
     options.enable_gelu_approximation = bool(settings["gelu_approximation"])
     options.enable_shape_inference = False
     try:
-        optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
-                                   hidden_size=hidden, opt_level=int(settings["opt_level"]),
-                                   optimization_options=options, use_gpu=False,
-                                   only_onnxruntime=not settings["transformer_fusions"])
+        with quiet_exporter_notices():
+            optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
+                                       hidden_size=hidden, opt_level=int(settings["opt_level"]),
+                                       optimization_options=options, use_gpu=False,
+                                       only_onnxruntime=not settings["transformer_fusions"])
         optimized.save_model_to_file(str(out / "model.onnx"))
     except Exception as exc:  # ORT's optimizer raises bare Exceptions and onnx errors
         raise GateError(f"ONNX Runtime's optimizer could not optimize {ctx.model.name} at {level}: "
