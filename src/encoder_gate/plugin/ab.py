@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY, params_of, skip_reason, tag_items
+from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY, params_of, skip_reason, tag_items, uses_benchmark
 from encoder_gate.reporting.ab import (
     SpeedCell,
     ab_payload,
@@ -181,7 +181,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     tag_items(items, "ab_backend", AB_BACKEND_PROPERTY)
     group_by_backend(items, list(config.stash[BASE_KEY].pairs))
-    dropped = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if uses_benchmark(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         gone = set(map(id, dropped))

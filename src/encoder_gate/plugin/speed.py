@@ -39,7 +39,7 @@ import pytest
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.data.datasets import VARIANTS, apply_variant
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import VERDICT, call_or_skip, params_of
+from encoder_gate.plugin.stash import VERDICT, call_or_skip, params_of, uses_benchmark
 from encoder_gate.reporting.verdict import refresh_verdict
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
@@ -82,7 +82,7 @@ GATE_CASE = {"originalname": "test_model_only", "variant": "normal", "dispatch":
 def is_benchmark(item: pytest.Item) -> bool:
     """A benchmark of the suite: it times with pytest-benchmark and runs per backend."""
     params = params_of(item)
-    return "benchmark" in getattr(item, "fixturenames", ()) and "backend" in params
+    return uses_benchmark(item) and "backend" in params
 
 
 def in_gate_sweep(item: pytest.Item) -> bool:

@@ -75,7 +75,7 @@ def release_points(items: list[pytest.Item]) -> dict[str, list[str]]:
         for param in ("backend", "ab_backend"):
             if param in params:
                 last[str(params[param])] = item.nodeid
-                if "benchmark" in getattr(item, "fixturenames", ()):
+                if uses_benchmark(item):
                     last[REFERENCE_BACKEND] = item.nodeid
     points: dict[str, list[str]] = {}
     for name, nodeid in last.items():
@@ -83,10 +83,14 @@ def release_points(items: list[pytest.Item]) -> dict[str, list[str]]:
     return points
 
 
+def uses_benchmark(item: pytest.Item) -> bool:
+    """A test timed by pytest-benchmark (it asks for its `benchmark` fixture)."""
+    return "benchmark" in getattr(item, "fixturenames", ())
+
+
 def times_backends(item: pytest.Item) -> bool:
     """A test that times backends: a benchmark, or a speed comparison at a batch size (vs base)."""
-    names = getattr(item, "fixturenames", ())
-    return "benchmark" in names or "gate_batch_size" in names
+    return uses_benchmark(item) or "gate_batch_size" in getattr(item, "fixturenames", ())
 
 
 def gate_session_of(config: pytest.Config) -> GateSession:
