@@ -64,11 +64,19 @@ def test_search_ships_the_fastest_passing_candidate_and_not_a_worse_one(cache_di
     for fmt, file_name in (("fp32", "model.onnx"), ("int8", "model_quantized.onnx")):
         passing = [c for c in p["candidates"] if c["format"] == fmt and c["passed"]]
         best = max(passing, key=_mean_speedup)
+        default = f"onnx-{fmt}"
+        if best["recipe"] == default:
+            expected = best
+        else:  # the fastest challenger ships only if measurably faster than the default, head to head
+            cells = best["head_to_head"][default]
+            assert [c["batch_size"] for c in cells] == [1, 8]
+            faster = any(c["ci"][0] > 1 for c in cells) and not any(c["ci"][1] < 1 for c in cells)
+            expected = best if faster else next(c for c in passing if c["recipe"] == default)
         shipped = [c["recipe"] for c in p["candidates"] if c["shipped"] and c["format"] == fmt]
-        assert shipped == [best["recipe"]]
-        assert p["search"]["shipped"][fmt] == best["recipe"]
-        assert p["variants"][fmt]["recipe"] == best["recipe"] and p["variants"][fmt]["file"] == file_name
-        assert (out / file_name).is_file() and "fastest passing" in best["won_because"]
+        assert shipped == [expected["recipe"]]
+        assert p["search"]["shipped"][fmt] == expected["recipe"]
+        assert p["variants"][fmt]["recipe"] == expected["recipe"] and p["variants"][fmt]["file"] == file_name
+        assert (out / file_name).is_file() and "fastest passing" in expected["won_because"]
     assert not (out / "model_fp16.onnx").exists()
 
     assert len(p["candidates"]) == 7
@@ -83,6 +91,48 @@ def test_search_ships_the_fastest_passing_candidate_and_not_a_worse_one(cache_di
     assert (out / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "estimate: about" in stdout and "[search 3/7" in stdout
     assert p["search"]["calibration"].startswith("bundled:validation")
+    judged = p["search"]["judged_on"]
+    assert judged["metric"] == "f1" and 0 <= judged["reference_f1"] <= 1  # tiny is untrained: 0.0
+
+
+def _candidate(recipe: str, fmt: str, speedups: tuple[float, float]) -> Any:
+    from encoder_gate.commands.search import Candidate
+
+    cand = Candidate(recipe, fmt, "test", status="passed")
+    cand.speed = {bs: {"speedup": s, "ci": (s, s)} for bs, s in zip((1, 8), speedups, strict=True)}
+    return cand
+
+
+@pytest.mark.parametrize(("h2h_ci", "shipped"), [
+    ([(1.02, 1.10), (0.99, 1.05)], "onnx-int8-fused"),  # above 1 at bs 1, level at bs 8: replaces
+    ([(0.94, 1.01), (0.97, 1.02)], "onnx-int8"),  # level everywhere: the default is kept
+    ([(1.05, 1.20), (0.90, 0.98)], "onnx-int8"),  # faster at bs 1 but slower at bs 8: kept
+])
+def test_a_challenger_replaces_the_default_only_when_measurably_faster_head_to_head(monkeypatch, h2h_ci,
+                                                                                    shipped):
+    """The winner rule on fixed measurements: the top-ranked challenger is timed against the default
+    and ships only if its head-to-head CI is above 1 at some batch size and below 1 at none; a
+    default ranked first is timed against the runner-up and ships."""
+    from encoder_gate.commands import search
+
+    timed: list[tuple[str, str]] = []
+
+    def fake_h2h(session, cand, rival, role, texts, settings, clock, progress):
+        timed.append((cand.recipe, rival.recipe))
+        cand.head_to_head[rival.recipe] = [{"batch_size": bs, "speedup": (lo + hi) / 2, "ci": [lo, hi]}
+                                           for bs, (lo, hi) in zip((1, 8), h2h_ci, strict=True)]
+        return f"against {role} {rival.recipe}"
+
+    monkeypatch.setattr(search, "_head_to_head", fake_h2h)
+    cands = [_candidate("onnx-int8", "int8", (2.0, 1.4)), _candidate("onnx-int8-fused", "int8", (2.1, 1.45)),
+             _candidate("onnx-int8-rr", "int8", (1.9, 1.3)), _candidate("onnx-fp32", "fp32", (1.4, 1.0)),
+             _candidate("onnx-fp32-o2", "fp32", (1.3, 1.0))]
+    winners = search._choose_winners(None, cands, [], search.SearchSettings(), "thread", lambda m: None)
+    assert winners["int8"].recipe == shipped and winners["fp32"].recipe == "onnx-fp32"
+    assert sorted(timed) == [("onnx-fp32", "onnx-fp32-o2"), ("onnx-int8-fused", "onnx-int8")]
+    assert {c.recipe for c in cands if c.shipped} == {shipped, "onnx-fp32"}
+    kept = winners["int8"].won_because or ""
+    assert ("not measurably faster" in kept) == (shipped == "onnx-int8"), kept
 
 
 def test_a_search_where_nothing_passes_fails_and_leaves_the_table_of_why(cache_dir, tiny_ctx, tmp_path):
