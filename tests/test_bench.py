@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -347,6 +349,8 @@ def bench_project(pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytes
 
 @pytest.mark.slow
 def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, bench_project):
+    # progress lines from the first benchmark on (a real session prints them after its first minute)
+    pytester.makeconftest("import encoder_gate.speed.estimate as e\ne.PROGRESS_AFTER_SECONDS = 0.0\n")
     result = pytester.runpytest_subprocess(*bench_project, "--gate-backends", "torch,onnx-fp32",
                                            "--gate-batch-sizes", "1,4", "--gate-sweep", "full",
                                            "--benchmark-json", "out.json")
@@ -355,6 +359,9 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
     result.stdout.fnmatch_lines(["*encoder-gate speedups over torch eager*",
                                  "model/normal/bs4/bucketed*x", "machine FP32 GEMM:*GFLOP/s*",
                                  "*benchmark 'model normal bs=4'*"])
+    told = r"\[encoder-gate\] benchmarks: (\d+) of 40 done in .+; about .+ left at this pace"
+    progress = [m[1] for m in map(partial(re.fullmatch, told), result.stdout.lines) if m]
+    assert progress == [str(n) for n in range(1, 40)]  # after each benchmark but the last
     doc = json.loads((pytester.path / "out.json").read_text())
     assert len(doc["benchmarks"]) == 40
     required = {"messages_per_s", "real_tokens_per_s", "padded_tokens_per_s", "padding_efficiency",

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from encoder_gate.speed.estimate import FILE_NAME, Case, estimate, history_key, load, record
+from encoder_gate.speed.estimate import (
+    FILE_NAME,
+    PROGRESS_AFTER_SECONDS,
+    Case,
+    estimate,
+    history_key,
+    load,
+    progress_line,
+    record,
+)
 
 
 def case(test: str, backend: str, bs: int | None, variant: str = "normal") -> Case:
@@ -56,3 +65,12 @@ def test_an_unreadable_or_foreign_file_counts_as_no_record(tmp_path: Path, conte
     assert found.seconds is None
     record(tmp_path, "k", {case("test_model_only", "torch", 1): 2.0})  # and it is replaced, not fatal
     assert estimate(load(tmp_path)["k"], [case("test_model_only", "torch", 1)]).seconds == 2.0
+
+
+def test_progress_tells_the_time_left_at_the_pace_so_far_once_the_session_has_run_a_minute():
+    assert PROGRESS_AFTER_SECONDS == 60
+    assert progress_line(2, 10, 90) == "benchmarks: 2 of 10 done in 90 s; about 6.0 min left at this pace"
+    assert progress_line(3, 4, 900) == "benchmarks: 3 of 4 done in 15 min; about 5.0 min left at this pace"
+    assert progress_line(2, 10, 59) is None  # a quick session stays quiet
+    assert progress_line(10, 10, 3600) is None  # nothing left to tell
+    assert progress_line(0, 10, 3600) is None

@@ -136,6 +136,8 @@ class BenchPlugin:
         self._cases: dict[str, bench_estimate.Case] = {}  # nodeid -> case, the selected benchmarks
         self._timed: dict[str, float] = {}  # nodeid -> seconds (setup + call + teardown)
         self._ran: set[str] = set()  # benchmarks whose call phase ran (skipped ones are not recorded)
+        self._first_start: float | None = None  # epoch seconds the first benchmark's setup began
+        self._finished = 0  # benchmarks whose teardown has been reported
 
     # --- collection ------------------------------------------------------------------------
 
@@ -204,6 +206,20 @@ class BenchPlugin:
             self._timed[report.nodeid] = self._timed.get(report.nodeid, 0.0) + report.duration
             if report.when == "call" and not report.skipped:
                 self._ran.add(report.nodeid)
+            if not hasattr(self.config, "workerinput"):  # the controller tells the progress
+                self.tell_progress(report)
+
+    def tell_progress(self, report: pytest.TestReport) -> None:
+        """A line with the time left after each benchmark, once the session has run a minute."""
+        if self._first_start is None:
+            self._first_start = report.start
+        if report.when != "teardown":
+            return
+        self._finished += 1
+        line = bench_estimate.progress_line(self._finished, len(self._cases),
+                                            report.stop - self._first_start)
+        if line:
+            self.session.progress(line)
 
     def _interleave(self, items: list[pytest.Item]) -> None:
         backends = list(self.session.config.backends)

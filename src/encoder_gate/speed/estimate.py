@@ -7,6 +7,10 @@ benchmarks are summed: a benchmark that ran before counts its last duration; one
 not counts the median of those recorded for the same test, backend and batch size, else the
 same backend and batch size, else the same backend, else all of them. With nothing recorded
 for the key there is no estimate, and the message says so instead of guessing.
+
+While a session runs, each finished benchmark past the first minute gets a progress line with
+the time left at the pace so far (``progress_line``): on a new model there is no estimate, and
+at RoBERTa-base size one benchmark takes minutes.
 """
 
 from __future__ import annotations
@@ -63,6 +67,20 @@ class Estimate:
         return (f"encoder-gate: {what}: {self.total} benchmarks, expected to take about "
                 f"{_duration(self.seconds)} ({basis}; backends not yet in the artifact cache "
                 "add their build time)")
+
+
+#: a session shorter than this prints no progress lines (the tiny models' take seconds)
+PROGRESS_AFTER_SECONDS = 60.0
+
+
+def progress_line(done: int, total: int, elapsed: float) -> str | None:
+    """The line after `done` of `total` benchmarks finished in `elapsed` seconds (None while the
+    session is young or when nothing is left): the time left at the mean pace so far."""
+    if done <= 0 or done >= total or elapsed < PROGRESS_AFTER_SECONDS:
+        return None
+    left = elapsed / done * (total - done)
+    return (f"benchmarks: {done} of {total} done in {_duration(elapsed)}; "
+            f"about {_duration(left)} left at this pace")
 
 
 def _duration(seconds: float) -> str:
