@@ -145,11 +145,21 @@ def _progress_writer(config: pytest.Config) -> Any:
             return
         if capman is not None:
             with capman.global_and_fixture_disabled():
-                reporter.write_line(f"[encoder-gate] {message}")
+                _own_line(reporter, f"[encoder-gate] {message}")
         else:
-            reporter.write_line(f"[encoder-gate] {message}")
+            _own_line(reporter, f"[encoder-gate] {message}")
 
     return write
+
+
+def _own_line(reporter: Any, line: str) -> None:
+    """`line` on a line of its own. write_line starts a new line only after a file's name; after
+    an earlier progress line pytest writes a test's dot with no name first, and the next line
+    would follow the dot."""
+    writer: Any = getattr(reporter, "_tw", None)
+    if writer is not None and writer.width_of_current_line:
+        writer.line()
+    reporter.write_line(line)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
