@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,25 @@ def _no_xdist_worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest-benchmark reads it to switch its timing off: the inner runs must not look like workers."""
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's own pytester, each inner run pinned to its own directory as rootdir and config.
+
+    Given path arguments, pytest takes the first config file above any of them: an inner run
+    passed `--gate-cache-dir PATH` with PATH inside this checkout took this checkout's
+    pyproject.toml (its addopts, its [tool.encoder-gate] table) once that directory existed, and
+    none before, so results depended on test order. The pin goes through PYTEST_ADDOPTS, which
+    pytest reads before it looks for a config file, so it holds for in-process and subprocess
+    runs alike; a test that passes its own `-c`/`--rootdir` (a checkout it built) overrides it,
+    as later options do. The outer run's own PYTEST_ADDOPTS is not passed on.
+    """
+    config = pytester.path / "pyproject.toml"
+    if not config.exists():
+        config.write_text("[tool.pytest.ini_options]\n")
+    monkeypatch.setenv("PYTEST_ADDOPTS", shlex.join([f"--rootdir={pytester.path}", "-c", str(config)]))
+    return pytester
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
+from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import F1_RULES
-from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.commands.cli import main
 from encoder_gate.errors import GateError
 from encoder_gate.studies import accuracy_noise

@@ -16,10 +16,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from encoder_gate.accuracy.checks import NO_GOLD, TASK_CHECKS, check, not_applicable, observed_and_bound
+from encoder_gate.accuracy.checks import (
+    NO_GOLD,
+    TASK_CHECKS,
+    bounds_for,
+    check,
+    judge_all,
+    not_applicable,
+    observed_and_bound,
+)
 from encoder_gate.accuracy.evaluation import UnderpoweredWarning, evaluate
 from encoder_gate.accuracy.significance import examples_needed
-from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.reporting.accuracy import _row, render_markdown, stats_lines, write_payload
 from encoder_gate.reporting.verdict import render_verdict
 from encoder_gate.suite import checks as shipped
@@ -163,7 +170,7 @@ def test_ci_rules_decide_on_the_whole_interval(case, logits, point, regression, 
             assert (observed, bound, holds) == (high, -0.01, not high < -0.01)
         elif rule == "non-inferiority":
             assert (observed, bound, holds) == (low, -0.01, low > -0.01)
-        assert ev.checks(INT8)["f1_keep"]["passed"] is holds
+        assert judge_all(ev, INT8)["f1_keep"]["passed"] is holds
         message = check(ev, "f1_keep", INT8, TEXTS, NAMES)
         assert (message is None) is holds
         if message and rule != "point":
@@ -241,7 +248,7 @@ def test_damage_to_one_label_fails_per_label_while_micro_f1_passes(healthy):
 
     # the healthy backend passes it; the verdict names the failing label
     shipped.test_per_label_f1_keeps_reference_share(*shipped_args(healthy))
-    checks_ = damaged.checks(INT8)
+    checks_ = judge_all(damaged, INT8)
     assert checks_["per_label"] == {"observed": 1.0, "bound": 0.0, "passed": False, "direction": "at most"}
     assert checks_["f1_keep"]["passed"]
     doc = {"provenance": {"model": {"name": "synthetic"}, "dataset": {"source": "s"}},
@@ -263,13 +270,13 @@ def test_per_label_check_skips_without_labels_and_for_encoders():
     assert not_applicable("multi_label", "per_label", labelled=False) == NO_GOLD
     with pytest.raises(pytest.skip.Exception, match="no gold labels"):
         shipped.test_per_label_f1_keeps_reference_share(*shipped_args(unlabelled))
-    assert "per_label" not in unlabelled.checks(INT8)
+    assert "per_label" not in judge_all(unlabelled, INT8)
     assert _row(unlabelled, INT8)["per_label"] is None
 
     emb = np.random.default_rng(0).normal(0, 0.15, (50, 16))
     encoder = evaluate("onnx-int8", emb, emb, np.zeros((50, 0), np.uint8), precision="int8", size_bytes=1,
                        task="feature_extraction", label_names=(), atol=5e-2)
-    assert encoder.stats is None and "per_label" not in encoder.checks(bounds_for("onnx-int8",
+    assert encoder.stats is None and "per_label" not in judge_all(encoder, bounds_for("onnx-int8",
                                                                                   task="feature_extraction"))
     assert "per_label" not in _row(encoder, bounds_for("onnx-int8", task="feature_extraction"))
     with pytest.raises(pytest.skip.Exception, match="needs labels"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoder_gate.accuracy.tolerances import bounds_for
+from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.backends.mock import MockBackend
 from encoder_gate.backends.registry import BACKENDS, backend_order, is_backend_name, parse_backend
 from encoder_gate.commands.layout import ACCURACY_MODULE, THIN_MODULES

@@ -440,7 +440,7 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     # the 40-benchmark test; at 200 it passed there)
     monkeypatch.setenv("PACE_MS", "torch=400,onnx-fp32=200")
     monkeypatch.setenv(ENV_ROUNDS, "7")
-    monkeypatch.setenv(ENV_TEXTS, "32")
+    monkeypatch.setenv(ENV_TEXTS, "8")  # one paced batch a round: 32 texts made each run 4x as long
     store = pytester.path / "store"
     args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8",
             "--gate-sweep", "full", "-k", "model_only and filtered and bucketed", "--benchmark-storage", f"file://{store}"]

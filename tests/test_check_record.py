@@ -13,9 +13,8 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 import pytest
 
-from encoder_gate.accuracy.checks import ALL_TASKS, CHECKS, Check, check
+from encoder_gate.accuracy.checks import ALL_TASKS, CHECKS, Check, bounds_for, check, judge_all
 from encoder_gate.accuracy.evaluation import evaluate
-from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.accuracy import _row
 from encoder_gate.reporting.verdict import render_verdict
@@ -61,11 +60,11 @@ def parameters(test_function) -> list[str]:
 
 
 def test_evaluation_reports_the_registered_check(registered):
-    """Evaluation.checks lists the new check with its observed value, default bound and verdict."""
+    """judge_all lists the new check with its observed value, default bound and verdict."""
     bounds = bounds_for("onnx-int8")
-    assert run(0.0).checks(bounds)["max_abs_diff"] == {"observed": 0.0, "bound": 0.3, "passed": True,
+    assert judge_all(run(0.0), bounds)["max_abs_diff"] == {"observed": 0.0, "bound": 0.3, "passed": True,
                                                        "direction": "at most"}
-    found = run(0.4).checks(bounds)
+    found = judge_all(run(0.4), bounds)
     assert found["max_abs_diff"] == {"observed": pytest.approx(0.4), "bound": 0.3, "passed": False,
                                      "direction": "at most"}
     assert [name for name, r in found.items() if not r["passed"]] == ["max_abs_diff"]

@@ -169,7 +169,7 @@ def test_prebuilt_file_notes_its_inferred_or_given_precision(tiny_ctx, batch, tm
 def test_session_bounds_follow_the_prebuilt_precision(tiny, cache_dir, tmp_path):
     """GateSession.bounds: an fp16 file gets the onnx-fp16 bounds (not int8's), with the
     overrides of onnx-fp16 and then of its own name."""
-    from encoder_gate.accuracy.tolerances import bounds_for
+    from encoder_gate.accuracy.checks import bounds_for
     from encoder_gate.config import GateConfig
     from encoder_gate.runtime.session import GateSession
 
@@ -328,10 +328,9 @@ def test_directory_instead_of_a_file_names_the_files_in_it(tiny_ctx, tmp_path):
 def test_override_suggestion_is_valid_toml():
     """A failure message's tolerance override for `onnx:onnx/model.onnx` parses as TOML and
     lands under that backend's name."""
-    from encoder_gate.accuracy.checks import check
+    from encoder_gate.accuracy.checks import bounds_for, check
     from encoder_gate.accuracy.evaluation import evaluate
     from encoder_gate.accuracy.overrides import override_table
-    from encoder_gate.accuracy.tolerances import bounds_for
 
     name = "onnx:onnx/model.onnx"
     ref = np.array([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32)

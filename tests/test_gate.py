@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from encoder_gate.accuracy.checks import check, observed_and_bound
+from encoder_gate.accuracy.checks import bounds_for, check, observed_and_bound
 from encoder_gate.accuracy.evaluation import evaluate
-from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError
 

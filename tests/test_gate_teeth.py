@@ -14,9 +14,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from encoder_gate.accuracy.checks import CLASSIFIER_CHECKS as CHECKS
-from encoder_gate.accuracy.checks import check
+from encoder_gate.accuracy.checks import bounds_for, check
 from encoder_gate.accuracy.evaluation import evaluate
-from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.backends import parse_backend
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.runtime.inference import predict_texts

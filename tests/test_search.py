@@ -31,7 +31,9 @@ def _worse_copy(tiny_ctx: Any, out: Path) -> Path:
 
 def _search(cache_dir: Path, tiny_ctx: Any, work: Path) -> tuple[Path, str]:
     """`encoder-gate export tiny --search` over the current defaults, the fused FP32 and INT8
-    recipes, static INT8 and a deliberately worse file, with a small speed budget."""
+    recipes, static INT8 and a deliberately worse file, with a small speed budget. Timed at batch
+    sizes 1 and 2: on tiny, six texts in one batch of 8 ran at 0.6x torch eager's speed on one
+    machine (1.3x at batch size 2, 2.3x at 1), and every candidate then failed as slower."""
     worse = _worse_copy(tiny_ctx, work)
     out = work / "tiny-search"
     recipes = ["onnx-fp32", "onnx-fp16", "onnx-int8", "onnx-fp32-o2", "onnx-int8-fused", "onnx-int8-static",
@@ -40,7 +42,7 @@ def _search(cache_dir: Path, tiny_ctx: Any, work: Path) -> tuple[Path, str]:
     with contextlib.redirect_stdout(buffer):
         status = main(["export", "tiny", "--out", str(out), "--search", "--recipes", ",".join(recipes),
                        "--limit", "120", "--threads", "1", "--search-rounds", "7", "--round-seconds", "0.01",
-                       "--speed-texts", "6", "--cache-dir", str(cache_dir)])
+                       "--speed-texts", "6", "--batch-sizes", "1,2", "--cache-dir", str(cache_dir)])
     assert status == 0, buffer.getvalue()
     return out, buffer.getvalue()
 
@@ -70,7 +72,7 @@ def test_search_ships_the_fastest_passing_candidate_and_not_a_worse_one(cache_di
             expected = best
         else:  # the fastest challenger ships only if measurably faster than the default, head to head
             cells = best["head_to_head"][default]
-            assert [c["batch_size"] for c in cells] == [1, 8]
+            assert [c["batch_size"] for c in cells] == [1, 2]
             faster = any(c["ci"][0] > 1 for c in cells) and not any(c["ci"][1] < 1 for c in cells)
             expected = best if faster else next(c for c in passing if c["recipe"] == default)
         shipped = [c["recipe"] for c in p["candidates"] if c["shipped"] and c["format"] == fmt]
@@ -195,7 +197,8 @@ def test_a_saved_dataset_without_validation_carves_from_train(tmp_path):
 
 def test_every_recipe_is_a_backend_of_its_number_format():
     """Each recipe is registered, judged by its own number format's bounds, and searched."""
-    from encoder_gate.accuracy.tolerances import DEFAULT_BOUNDS, bounds_for
+    from encoder_gate.accuracy.checks import bounds_for
+    from encoder_gate.accuracy.tolerances import DEFAULT_BOUNDS
     from encoder_gate.backends.registry import parse_backend
 
     for name, recipe in RECIPES.items():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import matthews_corrcoef
 
+from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
-from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.reporting.accuracy import _row, write_payload
 
 N = 300

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoder_gate.accuracy.checks import TASK_CHECKS, check, not_applicable, observed_and_bound
+from encoder_gate.accuracy.checks import TASK_CHECKS, bounds_for, check, not_applicable, observed_and_bound
 from encoder_gate.accuracy.evaluation import evaluate
 from encoder_gate.accuracy.metrics import drift, relative_l2
-from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import (
     SENTIMENT_GROUPS,

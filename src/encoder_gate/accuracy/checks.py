@@ -7,7 +7,7 @@
 A check is one :class:`Check` in the registry `CHECKS`: what it observes, the bound it is held
 to and which way, the tasks it fits, whether it needs gold labels, why it does not apply, what
 it says when it fails, the shipped test that runs it and its column in accuracy.md.
-`Evaluation.checks` (accuracy.json and the verdict), the shipped tests
+`checks.judge_all` (accuracy.json and the verdict), the shipped tests
 (:mod:`encoder_gate.suite.checks`), the accuracy report and the noise study read the records,
 so adding a check is adding a record. Its bound is a
 :class:`~encoder_gate.accuracy.tolerances.Bounds` field, or its own defaults per number format
@@ -24,18 +24,19 @@ failing labels with their changed examples).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
 
 import numpy as np
 
+from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
 from encoder_gate.accuracy.overrides import override_table
+from encoder_gate.accuracy.tolerances import TASK_BOUNDS, Bounds
+from encoder_gate.backends.base import NUMBER_FORMATS
+from encoder_gate.backends.registry import PREBUILT_PREFIX, parse_backend
+from encoder_gate.errors import GateError
 from encoder_gate.tasks import Task
-
-if TYPE_CHECKING:
-    from encoder_gate.accuracy.evaluation import Evaluation
-    from encoder_gate.accuracy.tolerances import Bounds
 
 Direction = Literal["at least", "at most"]
 #: (observed, bound) of a check on one evaluation with one backend's bounds.
@@ -328,3 +329,57 @@ def check(ev: Evaluation, check_name: str, bounds: Bounds, texts: Sequence[str],
     if holds:
         return None
     return CHECKS[check_name].failure(ev, bounds, observed, bound, texts, label_names)
+
+
+def judge_all(ev: Evaluation, bounds: Bounds) -> dict[str, dict[str, Any]]:
+    """Every registered check that runs on `ev`, with its observed value, bound and outcome (for
+    accuracy.json and the verdict): those that fit the task and labels, less those `bounds`
+    switch off (an absolute F1 floor counts only where one is configured, above 0)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, rec in CHECKS.items():
+        if skip_reason(ev.task, name, ev.labelled, bounds):
+            continue
+        observed, bound, holds = rec.judge(ev, bounds)
+        out[name] = {"observed": observed, "bound": bound, "passed": holds, "direction": rec.direction}
+    return out
+
+
+#: The override keys that are not bounds.
+_NOT_BOUNDS = ("own",)
+
+
+def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None = None,
+               task: str = "multi_label", number_format: str | None = None) -> Bounds:
+    """The bounds of `backend` (a name, or onnx:PATH) for a model of `task`, with project
+    overrides applied (the same [tool.encoder-gate.tolerances.BACKEND] table for every task).
+
+    The column is `number_format` when given (a built prebuilt file's precision), else the
+    backend's own (:func:`~encoder_gate.backends.registry.parse_backend`; a prebuilt onnx:PATH
+    without @fp32/@fp16/@int8 is judged like the loosest ONNX recipe it could be, int8). A
+    prebuilt file takes the overrides of `onnx-<number format>`, then those under its own name.
+    """
+    try:
+        table = TASK_BOUNDS[Task.of(task)]
+    except ValueError:
+        raise GateError(f"no tolerance bounds for task {task!r}; known: {', '.join(TASK_BOUNDS)}") from None
+    fmt = parse_backend(backend).number_format if number_format is None else number_format
+    if fmt not in table:
+        raise GateError(f"no tolerance bounds for number format {fmt!r} of backend {backend!r}; "
+                        f"known: {', '.join(NUMBER_FORMATS)}")
+    own: dict[str, float] = {}
+    for name, c in CHECKS.items():
+        if c.defaults:
+            if fmt not in c.defaults:
+                raise GateError(f"check {name} has no default bound for number format {fmt!r}")
+            own[name] = float(c.defaults[fmt])
+    tables = [f"onnx-{fmt}", backend] if backend.startswith(PREBUILT_PREFIX) else [backend]
+    changes: dict[str, float] = {}
+    for key in tables:
+        changes.update((overrides or {}).get(key, {}))
+    known = {f.name for f in fields(Bounds) if f.name not in _NOT_BOUNDS} | set(own)
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise GateError(f"unknown tolerance {unknown} for {backend} in [tool.encoder-gate.tolerances]; "
+                        f"known: {', '.join(sorted(known))}")
+    own.update({k: float(v) for k, v in changes.items() if k in own})
+    return replace(table[fmt], own=own, **{k: float(v) for k, v in changes.items() if k not in own})

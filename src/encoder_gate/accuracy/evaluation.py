@@ -2,7 +2,7 @@
 
     evaluation = evaluate(name, probs, reference, gold, precision=..., size_bytes=..., task=...,
                           label_names=..., atol=bounds.atol)
-    evaluation.checks(bounds)   # every check that applies: observed, bound, passed (accuracy.json)
+    judge_all(evaluation, bounds)   # (accuracy.checks) every check that applies (accuracy.json)
 
 Drift and flips against the same-run torch reference, task metrics against gold labels.
 With gold labels a classifier's evaluation also carries error bars (`Evaluation.stats`,
@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from encoder_gate.accuracy.checks import CHECKS, skip_reason
 from encoder_gate.accuracy.metrics import (
     Drift,
     cosine_similarity,
@@ -162,18 +161,6 @@ class Evaluation:
     def labelled(self) -> bool:
         """Whether task metrics against gold labels exist (an encoder's need no labels)."""
         return bool(self.metrics) or not self.task.classifier
-
-    def checks(self, bounds: Bounds) -> dict[str, dict[str, Any]]:
-        """Every registered check that runs here, with its observed value, bound and outcome (for
-        accuracy.json and the verdict): those that fit the task and labels, less those `bounds`
-        switch off (an absolute F1 floor counts only where one is configured, above 0)."""
-        out: dict[str, dict[str, Any]] = {}
-        for name, record in CHECKS.items():
-            if skip_reason(self.task, name, self.labelled, bounds):
-                continue
-            observed, bound, holds = record.judge(self, bounds)
-            out[name] = {"observed": observed, "bound": bound, "passed": holds, "direction": record.direction}
-        return out
 
     def summary(self) -> dict[str, Any]:
         """The stable per-backend keys of accuracy.json (documented in docs/schemas.md).

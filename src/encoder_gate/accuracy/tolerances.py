@@ -25,12 +25,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
-from encoder_gate.accuracy.checks import CHECKS
-from encoder_gate.backends.base import NUMBER_FORMATS
-from encoder_gate.backends.registry import PREBUILT_PREFIX, parse_backend
-from encoder_gate.errors import GateError
 from encoder_gate.tasks import Task
 
 
@@ -182,42 +178,3 @@ TASK_BOUNDS: dict[str, dict[str, Bounds]] = {
     Task.SINGLE_LABEL: SINGLE_LABEL_BOUNDS,
     Task.FEATURE_EXTRACTION: EMBEDDING_BOUNDS,
 }
-#: The override keys that are not bounds.
-_NOT_BOUNDS = ("own",)
-
-
-def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None = None,
-               task: str = "multi_label", number_format: str | None = None) -> Bounds:
-    """The bounds of `backend` (a name, or onnx:PATH) for a model of `task`, with project
-    overrides applied (the same [tool.encoder-gate.tolerances.BACKEND] table for every task).
-
-    The column is `number_format` when given (a built prebuilt file's precision), else the
-    backend's own (:func:`~encoder_gate.backends.registry.parse_backend`; a prebuilt onnx:PATH
-    without @fp32/@fp16/@int8 is judged like the loosest ONNX recipe it could be, int8). A
-    prebuilt file takes the overrides of `onnx-<number format>`, then those under its own name.
-    """
-    try:
-        table = TASK_BOUNDS[Task.of(task)]
-    except ValueError:
-        raise GateError(f"no tolerance bounds for task {task!r}; known: {', '.join(TASK_BOUNDS)}") from None
-    fmt = parse_backend(backend).number_format if number_format is None else number_format
-    if fmt not in table:
-        raise GateError(f"no tolerance bounds for number format {fmt!r} of backend {backend!r}; "
-                        f"known: {', '.join(NUMBER_FORMATS)}")
-    own: dict[str, float] = {}
-    for name, c in CHECKS.items():
-        if c.defaults:
-            if fmt not in c.defaults:
-                raise GateError(f"check {name} has no default bound for number format {fmt!r}")
-            own[name] = float(c.defaults[fmt])
-    tables = [f"onnx-{fmt}", backend] if backend.startswith(PREBUILT_PREFIX) else [backend]
-    changes: dict[str, float] = {}
-    for key in tables:
-        changes.update((overrides or {}).get(key, {}))
-    known = {f.name for f in fields(Bounds) if f.name not in _NOT_BOUNDS} | set(own)
-    unknown = sorted(set(changes) - known)
-    if unknown:
-        raise GateError(f"unknown tolerance {unknown} for {backend} in [tool.encoder-gate.tolerances]; "
-                        f"known: {', '.join(sorted(known))}")
-    own.update({k: float(v) for k, v in changes.items() if k in own})
-    return replace(table[fmt], own=own, **{k: float(v) for k, v in changes.items() if k not in own})

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import evaluate
-from encoder_gate.accuracy.tolerances import bounds_for
 from encoder_gate.backends.base import BuildContext
 from encoder_gate.backends.dedupe import dedupe_file
 from encoder_gate.backends.onnx_backend import ONNX_PACKAGES, OnnxBackend, OnnxRunner, open_session

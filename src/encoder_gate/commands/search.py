@@ -6,7 +6,7 @@ Each candidate (:data:`~encoder_gate.backends.recipes.SEARCH_BACKENDS`: the gate
 onnx-fp16 and onnx-int8, and every recipe of :mod:`encoder_gate.backends.recipes`) is a backend.
 It is built (a build failure is listed with its reason), then judged as the accuracy gate judges
 a backend: `GateSession.evaluation` on the test split against the same-run torch reference,
-every check of its number format's bounds (`Evaluation.checks`). Its speed is measured as the
+every check of its number format's bounds (`checks.judge_all`). Its speed is measured as the
 speed A/B measures a PR: same-run interleaved rounds against torch eager at each configured batch
 size (`speed.ab.measure_cell`, the thread's CPU clock with one thread), judged by `speed.ab.decide`.
 A candidate passes when every accuracy check holds and it is not significantly slower than torch
@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_gate.accuracy.checks import judge_all
 from encoder_gate.backends.onnx_graph import PRECISIONS
 from encoder_gate.backends.recipes import DEFAULT_CANDIDATES, RECIPES, SEARCH_BACKENDS
 from encoder_gate.backends.registry import REFERENCE_BACKEND, is_backend_name, parse_backend
@@ -165,7 +166,7 @@ def _judge_accuracy(session: GateSession, cand: Candidate) -> None:
     ev = session.evaluation(cand.recipe)
     bounds = session.bounds(cand.recipe)
     cand.summary = ev.summary()
-    for name, check in ev.checks(bounds).items():
+    for name, check in judge_all(ev, bounds).items():
         if not check["passed"]:
             side = "<" if check["direction"] == "at least" else ">"
             cand.reasons.append(f"{name} {check['observed']:.4g} {side} bound {check['bound']:.4g}")

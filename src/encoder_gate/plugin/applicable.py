@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from encoder_gate.accuracy.checks import not_applicable, record
-from encoder_gate.accuracy.tolerances import bounds_for
+from encoder_gate.accuracy.checks import bounds_for, not_applicable, record
 from encoder_gate.backends.base import NumberFormat
 from encoder_gate.backends.registry import PREBUILT_PREFIX
 from encoder_gate.errors import GateError

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from encoder_gate.accuracy.checks import CHECKS, NO_GOLD
+from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, judge_all
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.registry import parse_backend
@@ -68,7 +68,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
 
 def _row(ev: Evaluation, bounds: Bounds) -> dict[str, Any]:
     """A backend's summary and error bars, each applicable check against its bound, and the verdict."""
-    checks = ev.checks(bounds)
+    checks = judge_all(ev, bounds)
     return {**ev.summary(), **ev.stats_summary(bounds), "checks": checks,
             "verdict": "pass" if all(c["passed"] for c in checks.values()) else "fail"}
 

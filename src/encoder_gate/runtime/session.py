@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.accuracy.metrics import tune_thresholds
-from encoder_gate.accuracy.tolerances import Bounds, bounds_for
+from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.base import BuildContext, Runner, dir_size, runner_max_tokens, runner_notes
 from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend
 from encoder_gate.cache import ArtifactCache

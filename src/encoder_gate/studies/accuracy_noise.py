@@ -1,7 +1,7 @@
 """False-alarm and detection rates of the accuracy gate, measured on random half-splits.
 
 The accuracy gate (:func:`encoder_gate.accuracy.evaluation.evaluate`,
-:meth:`~encoder_gate.accuracy.evaluation.Evaluation.checks`) judges one backend on one evaluation
+:func:`~encoder_gate.accuracy.checks.judge_all`) judges one backend on one evaluation
 set. How often does it fail a healthy backend, and how often does it catch a damaged one? This
 module answers both by replaying the gate on many random halves of the evaluation set (e.g. 200
 splits of 600 of the 1200 bundled test texts, seeded), the way
@@ -40,7 +40,7 @@ from typing import Any, Literal, cast
 import numpy as np
 from scipy.special import expit
 
-from encoder_gate.accuracy.checks import CHECKS
+from encoder_gate.accuracy.checks import CHECKS, judge_all
 from encoder_gate.accuracy.evaluation import evaluate
 from encoder_gate.accuracy.significance import F1_RULES, F1Rule, score
 from encoder_gate.accuracy.tolerances import Bounds
@@ -192,7 +192,7 @@ def judge(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray,
           margin: float = 0.01, min_support: int = 30,
           thresholds: np.ndarray | None = None) -> SplitVerdict:
     """The accuracy gate on one set, exactly as the suite runs it (`evaluate`, then
-    `Evaluation.checks`), under each F1 rule. The bootstrap runs once: the rules share it."""
+    `checks.judge_all`), under each F1 rule. The bootstrap runs once: the rules share it."""
     ev = evaluate(name, probs, reference, gold, precision="", size_bytes=0, task=Task.MULTI_LABEL,
                   label_names=label_names, atol=bounds.atol, thresholds=thresholds, f1_rule="point",
                   f1_margin=margin, per_label_min_support=min_support)
@@ -202,7 +202,7 @@ def judge(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray,
     checks: tuple[str, ...] = ()
     for rule in rules:
         e = ev if rule == "point" else replace(ev, stats=replace(ev.stats, rule=cast(F1Rule, rule)))
-        found = e.checks(bounds)
+        found = judge_all(e, bounds)
         checks = tuple(found)
         failed.append((rule, frozenset(c for c, r in found.items() if not r["passed"])))
     failing = frozenset(r.label for r in ev.stats.failing_labels(bounds.per_label_keep))
