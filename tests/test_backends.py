@@ -14,6 +14,9 @@ from encoder_gate.backends.registry import BACKENDS as KNOWN_BACKENDS
 from encoder_gate.errors import DeviceUnavailable, GateError
 from encoder_gate.runtime.inference import encode
 
+# what differs between the dependency stacks: the optimum stack runs only `-m stack` (.ci/run)
+pytestmark = pytest.mark.stack
+
 TEXTS = ["I love this so much!", "Why would anyone do that? " * 8, "ok", ""]
 # How close each backend must be to torch eager on the untrained tiny model here; this is
 # a build check, the calibrated accuracy bounds live in encoder_gate.accuracy.tolerances.

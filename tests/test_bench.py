@@ -472,9 +472,9 @@ def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
     borderline: with ENCODER_GATE_BENCH_EXTRA_ROUNDS=4 it runs 4 more paired rounds, and the
     Mann-Whitney test (3 vs 7 rounds) fails it. Paced backends, as in the test below."""
     pytester.makeconftest(PACE_PLUGIN)
-    monkeypatch.setenv("PACE_MS", "torch=150,onnx-fp32=75")
+    monkeypatch.setenv("PACE_MS", "torch=300,onnx-fp32=150")
     monkeypatch.setenv(ENV_ROUNDS, "3")
-    monkeypatch.setenv(ENV_TEXTS, "32")
+    monkeypatch.setenv(ENV_TEXTS, "8")  # one paced batch a round, paced twice as long as four were
     args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8"]
     pytester.runpytest_subprocess(*args).assert_outcomes(passed=2)
     baseline = pytester.path / "baseline.json"
@@ -485,7 +485,7 @@ def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
 
     monkeypatch.setenv(ENV_BASELINE, str(baseline))
     monkeypatch.setenv(ENV_EXTRA_ROUNDS, "4")
-    monkeypatch.setenv("PACE_MS", "torch=150,onnx-fp32=97.5")  # onnx-fp32 30% slower
+    monkeypatch.setenv("PACE_MS", "torch=300,onnx-fp32=195")  # onnx-fp32 30% slower
     slowed = pytester.runpytest_subprocess(*args, "--benchmark-json", "out.json")
     assert slowed.ret == pytest.ExitCode.TESTS_FAILED, slowed.stdout.str()[-3000:]
     info = next(b["extra_info"] for b in json.loads((pytester.path / "out.json").read_text())["benchmarks"]

@@ -20,6 +20,9 @@ from encoder_gate.backends.dedupe import dedupe_file
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.errors import GateError
 
+# what differs between the dependency stacks: the optimum stack runs only `-m stack` (.ci/run)
+pytestmark = pytest.mark.stack
+
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 LAYERS = 6

@@ -15,6 +15,9 @@ from encoder_gate.commands.export import FILE_NAMES, fp32_optimizer
 from encoder_gate.config import GateConfig
 from encoder_gate.runtime.session import GateSession
 
+# what differs between the dependency stacks: the optimum stack runs only `-m stack` (.ci/run)
+pytestmark = pytest.mark.stack
+
 pytest.importorskip("onnxruntime")
 
 

@@ -16,6 +16,9 @@ import pytest
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import BUILTIN_MODELS, FAMILIES
 
+# what differs between the dependency stacks: the optimum stack runs only `-m stack` (.ci/run)
+pytestmark = pytest.mark.stack
+
 ROOT = Path(__file__).resolve().parents[1]
 # what each family's tokenizer gives and its ONNX export reads
 INPUTS = {

@@ -28,6 +28,9 @@ from encoder_gate.backends.registry import split_precision
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.inference import encode
 
+# what differs between the dependency stacks: the optimum stack runs only `-m stack` (.ci/run)
+pytestmark = pytest.mark.stack
+
 TEXTS = ["I love this so much!", "Why would anyone do that? " * 8, "ok", ""]  # 8, 67, 3, 2 tokens
 MORE_TEXTS = [*TEXTS, "thanks a lot, that helped", "what a terrible, terrible day"]
 LONG = "word " * 200  # 403 tokens

@@ -30,6 +30,9 @@ from encoder_gate.backends.onnx_build import (
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.models.spec import ModelSpec, spec_from_dir
 
+# what differs between the dependency stacks: the optimum stack runs only `-m stack` (.ci/run)
+pytestmark = pytest.mark.stack
+
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")

@@ -15,6 +15,9 @@ import pytest
 
 from encoder_gate.backends.optimum_compat import optimum_missing
 
+# what differs between the dependency stacks: the optimum stack runs only `-m stack` (.ci/run)
+pytestmark = pytest.mark.stack
+
 
 @pytest.fixture
 def fake_optimum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# what differs between the dependency stacks: the optimum stack runs only `-m stack` (.ci/run)
+pytestmark = pytest.mark.stack
+
 torch = pytest.importorskip("torch")
 
 
