@@ -371,3 +371,87 @@ def test_ab_noise_replays_the_rule_at_each_minimum_effect():
                            "blocks": 3, "rounds": 120, "trials": 50, "max_rounds": 40, "neighbour": False,
                            "rates": rows})
     assert any(line.startswith("| thread | +3% |") for line in table)
+
+
+# --- the base is resolved in its own checkout, and a check that compared nothing never passes ---
+
+
+@pytest.mark.parametrize("what", ["model", "dataset", "onnx"])
+def test_the_base_never_falls_back_to_the_prs_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what):
+    """A relative path the base's checkout lacks but the PR's has (weights fetched for the PR only)
+    is an error naming both: resolved in the PR's directory, the PR was compared with itself."""
+    pr, base = tmp_path / "pr", tmp_path / "base"
+    rel = {"model": "model", "dataset": "data/eval.jsonl", "onnx": "onnx/model.onnx"}[what]
+    (pr / rel).parent.mkdir(parents=True)
+    (pr / rel).mkdir() if what == "model" else (pr / rel).write_text("{}\n")
+    base.mkdir()
+    key = {"model": 'model = "model"', "dataset": 'dataset = "data/eval.jsonl"',
+           "onnx": 'backends = ["torch", "onnx:onnx/model.onnx"]'}[what]
+    (base / "pyproject.toml").write_text(f"[tool.encoder-gate]\n{key}\n")
+    monkeypatch.chdir(pr)
+    with pytest.raises(GateError, match=rf"the base's .* '{rel}' is not in the base's checkout .* but is in "
+                                        r"the PR's .*compared with its own files"):
+        base_config(base, GateConfig())
+    # in the base's own checkout it resolves there, and a name found nowhere (a hub id) is left alone
+    (base / rel).parent.mkdir(parents=True, exist_ok=True)
+    (base / rel).mkdir() if what == "model" else (base / rel).write_text("{}\n")
+    cfg = base_config(base, GateConfig())
+    found = {"model": cfg.model, "dataset": cfg.dataset, "onnx": cfg.backends[-1]}[what]
+    assert str((base / rel).resolve()) in found
+    (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "someone/some-model"\n')
+    assert base_config(base, GateConfig()).model == "someone/some-model"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("side", ["unlabelled texts", "an encoder"])
+def test_accuracy_vs_base_that_compared_nothing_fails_and_says_not_compared(
+        pytester: pytest.Pytester, cache_dir: Path, tmp_path: Path, side: str):
+    """Unlabelled texts or a feature-extraction encoder give no F1 to compare: test_accuracy_vs_base
+    fails, saying "not compared" and why (it passed having compared nothing), and is skipped with
+    the reason under --gate-allow-skip."""
+    model = "minilm-embed" if side == "an encoder" else "tiny"
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "pyproject.toml").write_text(f'[tool.encoder-gate]\nmodel = "{model}"\nbackends = ["torch"]\n')
+    texts = tmp_path / "texts.txt"
+    texts.write_text("I love this so much!\nwhat a terrible day\nok\n")
+    pytester.makepyfile(test_vs_base="from encoder_gate.suite.ab import *  # noqa: F403\n")
+    args = ["--gate-model", model, "--gate-backends", "torch", "--gate-base", str(base),
+            "-k", "accuracy_vs_base", "--gate-cache-dir", str(cache_dir), "--gate-limit", "40",
+            "--gate-report-dir", str(tmp_path / "report"), "-p", "no:cacheprovider", "-rs"]
+    if side == "unlabelled texts":
+        args.append(f"--gate-texts={texts}")
+    why = "carry no gold labels" if side == "unlabelled texts" else "is a feature-extraction encoder"
+    failed = pytester.runpytest_subprocess(*args)
+    assert failed.ret == pytest.ExitCode.TESTS_FAILED, failed.stdout.str()[-2000:]
+    failed.stdout.fnmatch_lines([f"*not compared with the base: *{why}*"])
+    allowed = pytester.runpytest_subprocess(*args, "--gate-allow-skip")
+    assert allowed.ret == pytest.ExitCode.OK, allowed.stdout.str()[-2000:]
+    allowed.stdout.fnmatch_lines([f"SKIPPED*not compared with the base: *{why}*"])
+
+
+def test_every_pass_criterion_the_pr_changed_is_named(tmp_path: Path):
+    """The PR's pyproject sets its own pass criteria: each one that differs from the base's is named
+    with both values (ab.json's notes, so the terminal and verdict.md), and none when equal."""
+    from encoder_gate.runtime.base import criteria_changes
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "pyproject.toml").write_text(
+        '[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch", "onnx-int8"]\n'
+        "[tool.encoder-gate.tolerances.onnx-int8]\ndrift_max = 0.25\n")
+    same = GateConfig(model="tiny", backends=("torch", "onnx-int8"),
+                      tolerances={"onnx-int8": {"drift_max": 0.25}})
+    assert criteria_changes(base_config(base, same), same) == []
+    pr = GateConfig(model="tiny", backends=("torch", "onnx-int8", "onnx-fp32"), min_slowdown=0.3,
+                    f1_margin=0.05, f1_rule="regression", tolerances={"onnx-int8": {"drift_max": 0.9}})
+    changes = criteria_changes(base_config(base, pr), pr)
+    assert changes == [
+        "the PR changed a pass criterion: backends ['torch', 'onnx-int8', 'onnx-fp32'] "
+        "(base: ['torch', 'onnx-int8'])",
+        "the PR changed a pass criterion: tolerances {'onnx-int8': {'drift_max': 0.9}} (base: "
+        "{'onnx-int8': {'drift_max': 0.25}})",
+        "the PR changed a pass criterion: f1-rule 'regression' (base: 'point')",
+        "the PR changed a pass criterion: f1-margin 0.05 (base: 0.01)",
+        "the PR changed a pass criterion: min-slowdown 0.3 (base: 0.05)",
+    ]

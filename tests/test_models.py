@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import spec_from_dir
+
+# what differs between the dependency stacks: the optimum stack runs only `-m stack` (.ci/run)
+pytestmark = pytest.mark.stack
 
 
 def test_tiny_is_shaped_like_roberta_base_go_emotions(tiny):
@@ -75,3 +79,21 @@ def test_tiny_tokenizer_has_its_trained_vocabulary_and_tells_texts_apart(tiny):
     for i in range(len(TELL_APART)):
         for j in range(i):
             assert (logits[i] - logits[j]).abs().max() > 0, (TELL_APART[i], TELL_APART[j])
+
+
+@pytest.mark.parametrize("name", ["model-00001-of-00002.safetensors", "model.safetensors.index.json",
+                                  "spm.model", "sentencepiece.bpe.model", "added_tokens.json"])
+def test_every_file_from_pretrained_reads_is_in_the_content_hash(tiny, tmp_path, name):
+    """Sharded weights, their index and sentencepiece files key the model: a retrained sharded model
+    kept its hash under a fixed list of names, so its exports and predictions were reused and the
+    PR was "unchanged". Documentation is not the model."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny.path, model)
+    (model / name).write_bytes(b"before retraining")
+    before = spec_from_dir("m", model, "local").content_hash
+    (model / name).write_bytes(b"after retraining")
+    after = spec_from_dir("m", model, "local").content_hash
+    assert after != before
+    (model / "README.md").write_text("# a model card\n")
+    (model / ".gitattributes").write_text("*.safetensors filter=lfs\n")
+    assert spec_from_dir("m", model, "local").content_hash == after

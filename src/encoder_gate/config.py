@@ -201,6 +201,12 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
     return out
 
 
+#: The settings that decide pass or fail, as against how and where the gate runs: a PR that
+#: changes one against its base has each named in the verdict (runtime.base.criteria_changes).
+PASS_CRITERIA = ("backends", "tolerances", "thresholds", "f1_rule", "f1_margin", "per_label_min_support",
+                 "per_label_keep", "min_slowdown", "inconclusive")
+
+
 def read_pyproject_table(root: Path) -> dict[str, Any]:
     """The `[tool.encoder-gate]` table of root/pyproject.toml, or {}."""
     path = root / "pyproject.toml"

@@ -13,7 +13,7 @@ from pathlib import Path
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.models.families import FAMILY_BUILDERS
-from encoder_gate.models.spec import MODEL_FILES, Progress, label_maps, minilm_dir, quiet
+from encoder_gate.models.spec import Progress, label_maps, minilm_dir, model_files, quiet
 from encoder_gate.models.tokenizers import byte_level_bpe, fast_class, wrap_tokenizer
 from encoder_gate.models.train import TINY_TRAINING, fit
 
@@ -79,9 +79,8 @@ def build_minilm_embed(out: Path, progress: Progress = quiet) -> None:
     import shutil
 
     src = minilm_dir()
-    for name in MODEL_FILES:
-        if (src / name).is_file():
-            shutil.copy2(src / name, out / name)
+    for path in model_files(src):
+        shutil.copy2(path, out / path.name)
 
 
 # name -> (builder, recipe version, whether it trains on the bundled train split)

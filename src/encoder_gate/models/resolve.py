@@ -18,7 +18,7 @@ from encoder_gate.models.bundled import BUILDERS
 from encoder_gate.models.spec import (
     BUILD_PACKAGES,
     BUILTIN_MODELS,
-    MODEL_FILES,
+    HUB_PATTERNS,
     ModelSpec,
     Progress,
     quiet,
@@ -61,7 +61,7 @@ def _resolve_hub(model_id: str) -> ModelSpec:
     try:
         from huggingface_hub import snapshot_download
 
-        local = snapshot_download(model_id, allow_patterns=[*MODEL_FILES, "*.json", "*.txt"])
+        local = snapshot_download(model_id, allow_patterns=list(HUB_PATTERNS))
     except Exception as exc:  # the hub raises many types: offline, 404, auth
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         why = "is disabled (HF_HUB_OFFLINE=1)" if offline else "is not reachable or has no such model"

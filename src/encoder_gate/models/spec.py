@@ -25,11 +25,25 @@ def quiet(_: str) -> None:
 
 #: The libraries whose versions decide a model this project builds (and trains).
 BUILD_PACKAGES = ("torch", "transformers", "tokenizers")
-MODEL_FILES = (
-    "config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json", "vocab.txt",
-    "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
-    "spiece.model",
-)
+#: What in a model directory no `from_pretrained` reads: documentation, VCS and editor files.
+#: Everything else at its top level (sharded weights and their index, any tokenizer's vocabulary
+#: or sentencepiece model, generation or custom code files) is part of the model's content hash.
+NOT_MODEL_SUFFIXES = (".md", ".rst", ".lock")
+
+
+#: What a model is fetched as from the hub: weights (sharded or not, with their index), config,
+#: every tokenizer's files (vocabularies, merges, sentencepiece models) and custom code.
+HUB_PATTERNS = ("*.json", "*.txt", "*.safetensors", "pytorch_model*.bin", "*.model", "*.py", "*.tiktoken")
+
+
+def model_files(path: Path) -> list[Path]:
+    """The files of the model directory `path` that its content hash covers: every top-level
+    file from_pretrained may read. A list of known names missed sharded weights
+    (model-00001-of-00002.safetensors) and sentencepiece files (spm.model), so a retrained
+    sharded model kept its hash, and its exports and cached predictions were reused."""
+    return sorted(p for p in path.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in NOT_MODEL_SUFFIXES
+                  and p.name != "LICENSE")
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,7 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
     task = _task_of(config)
     id2label = config.get("id2label") or {}
     labels = tuple(id2label[k] for k in sorted(id2label, key=int)) if task.classifier else ()
-    files = [path / f for f in MODEL_FILES if (path / f).is_file()]
+    files = model_files(path)
     return ModelSpec(
         name=name, path=path, source=source, task=task, label_names=labels,
         content_hash=hash_files(path, files)[:20], model_type=str(config.get("model_type", "")),

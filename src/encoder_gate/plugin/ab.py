@@ -34,7 +34,7 @@ from encoder_gate.reporting.ab import (
     summary_lines,
     write_ab,
 )
-from encoder_gate.runtime.base import BaseSide
+from encoder_gate.runtime.base import BaseSide, criteria_changes
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import base_worktree
@@ -208,6 +208,20 @@ def ab_record_accuracy(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
+def ab_not_compared(request: pytest.FixtureRequest) -> Any:
+    """Call with why a vs-base check compared nothing: the test fails saying so, or is skipped
+    with the reason under --gate-allow-skip. A check that compared nothing never passes."""
+
+    def handle(why: str) -> None:
+        if request.config.getoption("gate_allow_skip", False):
+            pytest.skip(f"not compared with the base: {why}")
+        pytest.fail(f"encoder-gate: not compared with the base: {why}.\nPass --gate-allow-skip to accept "
+                    "it.", pytrace=False)
+
+    return handle
+
+
+@pytest.fixture
 def ab_record_speed(request: pytest.FixtureRequest) -> Any:
     """Keep one measured speed cell (on the test's report); the session's end decides them all."""
 
@@ -241,7 +255,7 @@ def finish(session: pytest.Session) -> bool:
     cells = results.cells
     decisions = decide_cells(cells, settings)
     speed = [speed_entry(c, d, settings) for c, d in zip(cells, decisions, strict=True)]
-    notes = [n for n in (base.dataset_note,) if n]
+    notes = [n for n in (base.dataset_note,) if n] + criteria_changes(base.session.config, gate.config)
     notes += [f"{n}: new in this PR, nothing to compare with" for n in base.only_in_pr]
     notes += [f"{n}: configured on the base only" for n in base.only_in_base]
     accuracy = results.accuracy

@@ -12,7 +12,7 @@ whatever the PR did not change is built and predicted once for both sides.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import numpy as np
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, split_precision
 from encoder_gate.cache import sha256_file
-from encoder_gate.config import GateConfig, read_pyproject_table
+from encoder_gate.config import PASS_CRITERIA, GateConfig, read_pyproject_table
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.runtime.session import GateSession
@@ -32,11 +32,32 @@ BASE_PREFIX = "base:"
 
 
 def _in_checkout(value: str, root: Path) -> str:
-    """`value` as a path inside the base checkout when it names one there, else unchanged."""
+    """`value` as a path inside the checkout `root` when it names one there, else unchanged."""
     candidate = Path(value).expanduser()
     if candidate.is_absolute() or value in BUILTIN_MODELS:
         return value
     return str((root / candidate).resolve()) if (root / candidate).exists() else value
+
+
+def _base_path(value: str, root: Path, what: str, also: Path | None = None) -> str:
+    """The base's `what` (a model, dataset or ONNX file) resolved inside its checkout `root` (or
+    under `also`, the base's model directory, for an ONNX file). A relative path the base's
+    checkout lacks but the PR's working directory has is an error: resolved there, the PR would be
+    compared with its own files and pass. A name found in neither (a hub id, a bundled dataset)
+    is left for the loaders to resolve."""
+    candidate = Path(value).expanduser()
+    if candidate.is_absolute() or value in BUILTIN_MODELS:
+        return value
+    for place in (root, also):
+        if place is not None and (place / candidate).exists():
+            return str((place / candidate).resolve())
+    if candidate.exists():
+        raise GateError(
+            f"the base's {what} {value!r} is not in the base's checkout {root} but is in the PR's "
+            f"({candidate.resolve()}): the PR would be compared with its own files. Put the base's "
+            f"{what} into its checkout (fetch its weights there as the PR's job fetches the PR's), or "
+            "name an absolute path in the base's [tool.encoder-gate]")
+    return value
 
 
 def _same_dataset(base: str, pr: str) -> bool:
@@ -46,11 +67,13 @@ def _same_dataset(base: str, pr: str) -> bool:
     return Path(base).is_file() and Path(pr).is_file() and sha256_file(Path(base)) == sha256_file(Path(pr))
 
 
-def _backend_in_checkout(name: str, root: Path) -> str:
+def _backend_in_checkout(name: str, root: Path, model: str) -> str:
+    """The base's backend `name`, an `onnx:PATH` resolved in its checkout or its model directory."""
     if not name.startswith(PREBUILT_PREFIX):
         return name
     path, precision = split_precision(name[len(PREBUILT_PREFIX):])
-    resolved = _in_checkout(path, root)  # else relative to the base's model directory, as any onnx:PATH
+    model_dir = Path(model) if Path(model).is_absolute() and Path(model).is_dir() else None
+    resolved = _base_path(path, root, "ONNX file", also=model_dir)
     return PREBUILT_PREFIX + resolved + (f"@{precision}" if precision else "")
 
 
@@ -68,13 +91,14 @@ def base_config(base_dir: Path, pr: GateConfig) -> GateConfig:
                         "there is nothing to compare with (is it the base of this repository, and was "
                         "`encoder-gate init` committed there?)")
     if "model" in table:
-        table["model"] = _in_checkout(str(table["model"]), root)
+        table["model"] = _base_path(str(table["model"]), root, "model")
     if "dataset" in table:
-        table["dataset"] = _in_checkout(str(table["dataset"]), root)
+        table["dataset"] = _base_path(str(table["dataset"]), root, "dataset")
     backends = table.get("backends", GateConfig().backends)
     if isinstance(backends, str):
         backends = [b.strip() for b in backends.split(",") if b.strip()]
-    table["backends"] = [_backend_in_checkout(str(b), root) for b in backends]
+    model = str(table.get("model", GateConfig().model))
+    table["backends"] = [_backend_in_checkout(str(b), root, model) for b in backends]
     cfg = GateConfig.from_sources(table, {}, root.resolve())
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
                      eval_threads=pr.eval_threads,
@@ -88,6 +112,29 @@ def _spec_key(name: str) -> str:
         return name
     path, precision = split_precision(name[len(PREBUILT_PREFIX):])
     return PREBUILT_PREFIX + Path(path).name + (f"@{precision}" if precision else "")
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists and mappings as dicts, so a criterion prints as its pyproject value."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def criteria_changes(base: GateConfig, pr: GateConfig) -> list[str]:
+    """Each pass criterion (`PASS_CRITERIA`) the PR's configuration sets otherwise than the base's,
+    with both values: the PR's pyproject decides its own bounds, so the verdict names them."""
+    out = []
+    for name in PASS_CRITERIA:
+        theirs, ours = _plain(getattr(base, name)), _plain(getattr(pr, name))
+        if name == "backends":  # an onnx: file by its name, wherever each checkout keeps it
+            theirs, ours = [_spec_key(n) for n in theirs], [_spec_key(n) for n in ours]
+        if theirs != ours:
+            key = name.replace("_", "-")
+            out.append(f"the PR changed a pass criterion: {key} {ours!r} (base: {theirs!r})")
+    return out
 
 
 @dataclass
@@ -165,13 +212,29 @@ class BaseSide:
                 f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support)
         return self._evaluations[name]
 
+    @property
+    def accuracy_not_compared(self) -> str | None:
+        """Why the PR's accuracy cannot be judged against the base's (no F1 to keep), or None."""
+        if not self.pr.model.task.classifier:
+            return (f"{self.pr.model.name} is a feature-extraction encoder: it has no F1 to keep, and a "
+                    "retrained encoder's embeddings move by design, so its drift from the base's says "
+                    "nothing about a loss")
+        if not self.pr.labelled:
+            return (f"the evaluation texts ({self.pr.config.dataset}) carry no gold labels, so the PR's F1 "
+                    "cannot be compared with the base's; gate on a labelled dataset")
+        return None
+
     def accuracy_failure(self, name: str) -> str | None:
         """None when the PR's `name` keeps the base's accuracy under the configured F1 rule and
-        per-label check; else what was lost, naming the model when `name` is the reference."""
+        per-label check; else what was lost, naming the model when `name` is the reference. Where
+        nothing can be compared (`accuracy_not_compared`), that is the failure: never a pass."""
+        why = self.accuracy_not_compared
+        if why:
+            return f"not compared with the base: {why}"
         ev = self.accuracy(name)
         s = ev.stats
         if s is None:
-            return None
+            return f"not compared with the base: {name} has no accuracy statistics"
         bounds = self.pr.bounds(name)
         decision = s.decision(bounds.f1_keep)
         failing = s.failing_labels(bounds.per_label_keep)
