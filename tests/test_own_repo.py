@@ -119,7 +119,8 @@ def test_init_then_the_card_commands_gate_a_strangers_model(project: Path, env: 
     bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias) + 2.0, bias.name))
     onnx.save(graph, str(project / "broken.onnx"))
     broken = run(project, "pytest", "accuracy", "--gate-backends", "torch,onnx:broken.onnx",
-                 "--gate-report-dir", "broken-report", "-p", "no:cacheprovider", env=env)
+                 "--gate-report-dir", "broken-report", "-k", "drift_within_bound", "-p", "no:cacheprovider",
+                 env=env)
     assert broken.returncode == 1, broken.stdout[-3000:]
     failed = "FAILED accuracy/test_encoder_gate_accuracy.py::test_drift_within_bound"
     assert f"{failed}[onnx:broken.onnx-drift_max]" in broken.stdout
