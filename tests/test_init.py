@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from encoder_gate.commands import init as scaffold
 from encoder_gate.commands.init import InitRequest
 from encoder_gate.commands.install_source import InstallSource, index_requirement
 from encoder_gate.commands.layout import THIN_MODULES
-from encoder_gate.commands.pyproject import merge_pyproject, render_table
+from encoder_gate.commands.pyproject import PIN_ROOTDIR, merge_pyproject, render_table
 from encoder_gate.errors import GateError
 
 if sys.version_info >= (3, 11):
@@ -167,14 +168,38 @@ def test_merge_keeps_every_other_byte(tmp_path: Path, model_dir: Path) -> None:
     merged = (tmp_path / "pyproject.toml").read_text()
     block = "\n" + render_table(plan.table)
     assert block in merged
-    assert merged.replace(block, "", 1) == PYPROJECT
+    assert merged.replace(block, "", 1) == PYPROJECT + "\n" + PIN_ROOTDIR  # nothing configured pytest here
     # after the last [tool.*] table and before the comment that belongs to the next one
     assert merged.index("[tool.black]") < merged.index(block) < merged.index("# about other")
     parsed = tomllib.loads(merged)
     assert parsed["tool"]["ruff"]["notes"].startswith("[tool.encoder-gate]")
     assert parsed["tool"]["black"] == {"skip": ["[x]", "a]b"]}
     assert plan.files[0].line(tmp_path) == \
-        f"updated {(tmp_path / 'pyproject.toml').as_posix()} ([tool.encoder-gate])"
+        f"updated {(tmp_path / 'pyproject.toml').as_posix()} ([tool.encoder-gate] and " \
+        "[tool.pytest.ini_options] (pytest's rootdir is this directory))"
+
+
+@pytest.mark.parametrize(("config_file", "text", "pinned"), [
+    (None, None, True),
+    ("pytest.ini", "[pytest]\n", False),
+    ("tox.ini", "[tox]\nenvlist = py\n\n[pytest]\naddopts = -ra\n", False),
+    ("setup.cfg", "[metadata]\nname = x\n", True),  # no [tool:pytest]: not a pytest config
+    ("pyproject.toml", "[tool.pytest.ini_options]\naddopts = \"-ra\"\n", False),
+])
+def test_init_pins_pytests_rootdir_unless_the_directory_configures_pytest(
+        tmp_path: Path, model_dir: Path, config_file: str | None, text: str | None, pinned: bool) -> None:
+    """Without a pytest config file of its own, a parent's pytest.ini (a monorepo) becomes the
+    rootdir and [tool.encoder-gate] is not read: init adds [tool.pytest.ini_options], unless a file
+    here already configures pytest (adding one would then override it)."""
+    if config_file:
+        (tmp_path / config_file).write_text(text or "")
+    init(tmp_path)
+    parsed = tomllib.loads((tmp_path / "pyproject.toml").read_text())
+    assert parsed["tool"]["encoder-gate"]["model"] == "models/clf"
+    assert ("pytest" in parsed["tool"]) is (pinned or config_file == "pyproject.toml")
+    assert (PIN_ROOTDIR in (tmp_path / "pyproject.toml").read_text()) is pinned
+    if config_file == "pyproject.toml":
+        assert parsed["tool"]["pytest"] == {"ini_options": {"addopts": "-ra"}}
 
 
 def test_merge_without_tool_tables_appends_and_keeps_crlf() -> None:
@@ -225,7 +250,7 @@ def test_force_replaces_the_table_and_the_files_only(tmp_path: Path, model_dir: 
     workflow.write_text("old: true\n")
     plan = init(tmp_path, force=True)
     merged = (tmp_path / "pyproject.toml").read_text()
-    assert merged == head + render_table(plan.table) + "\n# the next table\n" + tail
+    assert merged == head + render_table(plan.table) + "\n# the next table\n" + tail + "\n" + PIN_ROOTDIR
     assert table_of(tmp_path)["model"] == "models/clf"
     assert "pull_request:" in workflow.read_text()
     assert (tmp_path / "accuracy/test_encoder_gate_accuracy.py").is_file()
@@ -336,7 +361,8 @@ def test_workflow_gates_the_pr_against_its_base_in_one_session(tmp_path: Path, m
     doc = workflow_doc(tmp_path)
     assert "pull_request" in doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` as True
     assert "HF_HUB_OFFLINE" not in doc["env"]
-    [job] = doc["jobs"].values()
+    assert set(doc["jobs"]) == {"gate", "comment"}
+    job = doc["jobs"]["gate"]
     assert job["timeout-minutes"] == 60
     steps = job["steps"]
     runs = [s.get("run", "") for s in steps]
@@ -352,8 +378,12 @@ def test_workflow_gates_the_pr_against_its_base_in_one_session(tmp_path: Path, m
     assert "base=(--gate-base ../base)" in runs[gate]
     assert "--benchmark-autosave" not in runs[gate] and "::notice::" in runs[gate]
     checkouts = [s["with"] for s in steps if s.get("uses", "").startswith("actions/checkout")]
-    assert checkouts[0] == {"ref": "${{ github.event.pull_request.base.sha }}", "path": "base"}
-    assert checkouts[1]["path"] == "pr"
+    # the PR's merge commit, then its first parent as the base (not base.sha, where the PR began)
+    assert checkouts[0] == {"path": "pr", "fetch-depth": 2, "persist-credentials": False}
+    assert runs[index("rev-parse")] == 'echo "sha=$(git -C pr rev-parse HEAD^1)" >> "$GITHUB_OUTPUT"'
+    assert checkouts[1] == {"ref": "${{ steps.base.outputs.sha }}", "path": "base",
+                            "persist-credentials": False}
+    assert "base.sha" not in (tmp_path / ".github/workflows/encoder-gate.yml").read_text()
     install = next(run for run in runs if "pip install" in run)
     assert "--index-url https://download.pytorch.org/whl/cpu" in install
     assert f"venv/bin/pip install -q 'encoder-gate[cpu]=={scaffold.package_version()}'" in install
@@ -364,7 +394,7 @@ def test_workflow_gates_the_pr_against_its_base_in_one_session(tmp_path: Path, m
     verdict = index("encoder-gate verdict")
     assert gate < verdict and 'encoder-gate verdict >> "$GITHUB_STEP_SUMMARY"' in runs[verdict]
     assert "always()" in steps[verdict]["if"] and "always()" in steps[index("encoder-gate report")]["if"]
-    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@v4"))
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["if"] == "always()"
     for path in ("pr/.encoder-gate/report/", "pr/.encoder-gate/verdict.md", "pr/.encoder-gate/ab.json"):
         assert path in upload["with"]["path"]
@@ -460,40 +490,53 @@ def gate_steps(tmp_path: Path) -> list[dict]:
     return workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
 
 
+def comment_steps(tmp_path: Path) -> list[dict]:
+    init(tmp_path)
+    return workflow_doc(tmp_path)["jobs"]["comment"]["steps"]
+
+
 def step_named(steps: list[dict], name: str) -> dict:
     [step] = [s for s in steps if s.get("name") == name]
     return step
 
 
 def test_workflow_posts_the_verdict_as_one_pr_comment(tmp_path: Path, model_dir: Path) -> None:
-    """The job may write PR comments; a github-script step after the verdict finds the bot's comment
-    by the marker and updates it, else creates one, for PRs from this repository only."""
+    """A second job, which checks out and runs nothing of the PR's, alone may write PR comments: it
+    downloads the gate job's verdict and a github-script step finds the bot's comment by the marker
+    and updates it, else creates one, for PRs from this repository only. The gate job that runs the
+    PR's code reads, and keeps no credentials."""
     init(tmp_path)
     doc = workflow_doc(tmp_path)
-    assert doc["jobs"]["gate"]["permissions"] == {"contents": "read", "pull-requests": "write"}
-    steps = doc["jobs"]["gate"]["steps"]
-    names = [s.get("name") for s in steps]
-    comment = step_named(steps, "Verdict as a PR comment")
-    assert comment["uses"] == "actions/github-script@v7"
-    assert comment["if"] == f"${{{{ always() && {SAME_REPO} }}}}"
-    assert comment["env"] == {"VERDICT_FILE": "pr/.encoder-gate/verdict.md"}
+    assert doc["permissions"] == {}
+    assert doc["jobs"]["gate"]["permissions"] == {"contents": "read"}
+    job = doc["jobs"]["comment"]
+    assert job["permissions"] == {"pull-requests": "write"} and job["needs"] == "gate"
+    assert job["if"] == f"${{{{ !cancelled() && github.event_name == 'pull_request' && {SAME_REPO} }}}}"
+    assert [s["uses"].split("@")[0] for s in job["steps"]] == ["actions/download-artifact",
+                                                               "actions/github-script"]
+    assert not any("run" in s or "checkout" in s["uses"] for s in job["steps"])  # no code of the PR's
+    download = job["steps"][0]
+    assert download["with"] == {"name": "encoder-gate-report", "path": "report"}
+    upload = step_named(doc["jobs"]["gate"]["steps"], "Upload the report and the raw results")
+    assert upload["with"]["name"] == "encoder-gate-report"
+    assert "pr/.encoder-gate/verdict.md" in upload["with"]["path"]
+    comment = step_named(job["steps"], "Verdict as a PR comment")
+    assert comment["env"] == {"VERDICT_FILE": "report/verdict.md"}
     script = comment["with"]["script"]
     for needed in (f"const marker = '{MARKER}';", "github.paginate(github.rest.issues.listComments",
                    "github.rest.issues.updateComment(", "github.rest.issues.createComment(",
                    "c.user.type === 'Bot'", "const limit = 65536;"):
         assert needed in script, needed
     assert "${{" not in script  # nothing from the event is interpolated into the script
-    assert names.index("Verdict in the job summary") < names.index("Verdict as a PR comment") \
-        < names.index("Upload the report and the raw results")
 
 
 def test_a_fork_pr_gets_the_summary_and_a_note_instead_of_a_comment(tmp_path: Path, model_dir: Path) -> None:
     """On a fork's PR (inverse condition) a step says in the job summary why there is no comment."""
     steps = gate_steps(tmp_path)
     fallback = step_named(steps, "No PR comment from a fork")
-    assert fallback["if"] == f"${{{{ always() && {FORK} }}}}"
+    assert fallback["if"] == f"${{{{ always() && github.event_name == 'pull_request' && {FORK} }}}}"
     names = [s.get("name") for s in steps]
-    assert names.index("Verdict as a PR comment") < names.index("No PR comment from a fork")
+    assert names.index("Verdict in the job summary") < names.index("No PR comment from a fork")
     summary = tmp_path / "summary.md"
     done = subprocess.run(["bash", "-eo", "pipefail", "-c", fallback["run"]], capture_output=True, text=True,
                           env={**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}, check=True)
@@ -558,7 +601,7 @@ RUN_URL = "https://github.com/me/tool/actions/runs/42"
 
 
 def comment_script(tmp_path: Path) -> str:
-    return step_named(gate_steps(tmp_path), "Verdict as a PR comment")["with"]["script"]
+    return step_named(comment_steps(tmp_path), "Verdict as a PR comment")["with"]["script"]
 
 
 def run_comment_script(tmp_path: Path, verdict: str | None, comments: list[dict],
@@ -685,7 +728,8 @@ def test_cli_init_prints_what_it_wrote(tmp_path: Path, model_dir: Path, monkeypa
     for line in ("wrote accuracy/test_encoder_gate_accuracy.py",
                  "wrote benchmarks/test_encoder_gate_speed.py",
                  "wrote .github/workflows/encoder-gate.yml",
-                 "wrote pyproject.toml ([tool.encoder-gate])"):
+                 "wrote pyproject.toml ([tool.encoder-gate] and [tool.pytest.ini_options] (pytest's rootdir "
+                 "is this directory))"):
         assert line in out.splitlines()
     for command in ("pytest accuracy", "pytest accuracy benchmarks --gate-base-ref main"):
         assert command in out
@@ -706,3 +750,53 @@ def test_cli_verdict_prints_and_writes_through_write_verdict(tmp_path: Path, mon
     monkeypatch.setattr(cli, "write_verdict", write_verdict)
     assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 0
     assert calls == [tmp_path] and capsys.readouterr().out == "## verdict: pass\n"
+
+
+# --- the workflow is hardened ---------------------------------------------------------------
+
+
+def test_the_workflow_keeps_the_prs_code_away_from_write_tokens_and_secrets(tmp_path: Path,
+                                                                          model_dir: Path) -> None:
+    """Every action pinned to a commit; no checkout leaves credentials behind; the HF token (when
+    uncommented) on the gate step only; one run per PR at a time, a newer push cancelling an older
+    one; a push to the default branch runs the gate alone and saves the cache PRs restore."""
+    init(tmp_path)
+    text = (tmp_path / ".github/workflows/encoder-gate.yml").read_text()
+    doc = workflow_doc(tmp_path)
+    on = doc.get("on", doc.get(True))
+    assert on["push"] == {"branches": ["main", "master"]} and "pull_request" in on
+    group = "encoder-gate-${{ github.event.pull_request.number || github.ref }}"
+    assert doc["concurrency"] == {"group": group, "cancel-in-progress": True}
+    steps = [s for job in doc["jobs"].values() for s in job["steps"]]
+    for step in steps:
+        if "uses" in step:
+            assert re.fullmatch(r"actions/[a-z/-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+        if step.get("uses", "").startswith("actions/checkout"):
+            assert step["with"]["persist-credentials"] is False
+    assert "HF_TOKEN" not in doc["env"]
+    gate = step_named(doc["jobs"]["gate"]["steps"], "Gate the PR against its base")
+    lines = text.splitlines()
+    token = next(i for i, line in enumerate(lines) if "HF_TOKEN" in line)
+    assert text.count("HF_TOKEN") == 2 and lines[token - 1].strip() == "# env:"  # HF_TOKEN: ...HF_TOKEN
+    assert lines.index("      - name: Gate the PR against its base") < token < lines.index(
+        "        run: |", token - 5)
+    assert "secrets." not in gate.get("run", "")
+    cache_save = step_named(doc["jobs"]["gate"]["steps"], "Save the artifact cache")
+    assert cache_save["if"] == "${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}"
+
+
+ZIZMOR = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
+
+
+@pytest.mark.skipif(not Path(ZIZMOR).is_file(), reason="zizmor is not installed (pip install zizmor, "
+                    "a dev extra), so the workflow cannot be audited")
+@pytest.mark.parametrize("lfs", [False, True])
+def test_zizmor_finds_nothing_in_the_workflow(tmp_path: Path, model_dir: Path, lfs: bool) -> None:
+    """zizmor, GitHub Actions' static analysis, with its default persona, offline."""
+    if lfs:
+        (tmp_path / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+    init(tmp_path)
+    done = subprocess.run([ZIZMOR, "--offline", "--no-progress", str(tmp_path / ".github/workflows")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr

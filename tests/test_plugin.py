@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from encoder_gate.commands.pyproject import PIN_ROOTDIR
+
 SMOKE = """
 import numpy as np
 from encoder_gate.runtime.inference import predict_texts
@@ -249,3 +251,39 @@ def test_an_accuracy_only_session_builds_at_eval_threads_and_a_timed_one_at_thre
     result = pytester.runpytest_subprocess("--gate-backends", "torch", "--gate-threads", "1",
                                            "--gate-eval-threads", "2", *gate_args)
     result.assert_outcomes(passed=3 if timed else 1)
+
+
+def test_a_parent_config_that_moves_the_rootdir_off_the_table_is_a_usage_error(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, cache_dir):
+    """A monorepo: a parent pytest.ini makes the parent pytest's rootdir, where there is no
+    [tool.encoder-gate], so the session would gate the bundled default model and pass. It is
+    refused, saying why and how to pin the rootdir; the table pinned as init pins it, or a model
+    named on the command line, is gated."""
+    monkeypatch.delenv("PYTEST_ADDOPTS")  # this test is about how pytest finds the rootdir itself
+    (pytester.path / "pyproject.toml").unlink()
+    (pytester.path / "pytest.ini").write_text("[pytest]\n")
+    project = pytester.path / "project"
+    (project / "accuracy").mkdir(parents=True)
+    (project / "accuracy" / "test_gate.py").write_text(
+        "from encoder_gate.suite.checks import *  # noqa: F403\n")
+    (project / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch"]\n')
+    args = ["project/accuracy", "--collect-only", "-q", f"--gate-cache-dir={cache_dir}",
+            "-p", "no:cacheprovider"]
+    moved = pytester.runpytest_subprocess(*args)
+    assert moved.ret == pytest.ExitCode.USAGE_ERROR, moved.stdout.str()[-2000:]
+    table = pytester.path / "pyproject.toml"
+    moved.stderr.fnmatch_lines([f"*no [[]tool.encoder-gate[]] table in {table}: that "
+                                "is pytest's rootdir (from *pytest.ini)*bundled default model*"
+                                "[[]tool.pytest.ini_options[]]*encoder-gate init*"])
+    # under xdist a worker cannot raise a usage error (an INTERNALERROR): every test fails with it
+    workers = pytester.runpytest_subprocess(*[a for a in args if a not in ("--collect-only", "-q")],
+                                            "-n", "2", "-k", "drift_max")
+    assert workers.ret == pytest.ExitCode.TESTS_FAILED, workers.stdout.str()[-2000:]
+    workers.stdout.fnmatch_lines(["*no [[]tool.encoder-gate[]] table in *bundled default model*"])
+    named = pytester.runpytest_subprocess(*args, "--gate-model=tiny", "--gate-backends=torch")
+    assert named.ret == pytest.ExitCode.OK, named.stdout.str()[-2000:]
+    with (project / "pyproject.toml").open("a") as f:
+        f.write(PIN_ROOTDIR)
+    pinned = pytester.runpytest_subprocess(*args)
+    assert pinned.ret == pytest.ExitCode.OK, pinned.stdout.str()[-2000:] + pinned.stderr.str()[-2000:]
+    pinned.stdout.fnmatch_lines(["*test_drift_within_bound[[]torch-drift_max[]]*"])

@@ -42,7 +42,7 @@ from encoder_gate.commands.layout import (
     THIN_MODULES,
     WORKFLOW_PATH,
 )
-from encoder_gate.commands.pyproject import has_gate_table, merge_pyproject
+from encoder_gate.commands.pyproject import configures_pytest, has_gate_table, merge_pyproject, pin_rootdir
 from encoder_gate.commands.workflow import render_workflow
 from encoder_gate.data.datasets import is_sentiment_labels
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
@@ -158,6 +158,9 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     else:
         new = merge_pyproject(old, table, where=pyproject.as_posix())
         detail = f"{'replaced ' if had_table else ''}[tool.{TABLE_NAME}]"
+        if not configures_pytest(root, old):
+            new = pin_rootdir(new)
+            detail += " and [tool.pytest.ini_options] (pytest's rootdir is this directory)"
         files.append(PlannedFile(PYPROJECT, new, "wrote" if old is None else "updated", detail))
     model_glob = None
     if model_dir is not None and not Path(model_value).is_absolute():

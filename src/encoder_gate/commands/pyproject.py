@@ -82,6 +82,40 @@ def merge_pyproject(text: str | None, table: Mapping[str, Any], where: str = PYP
     return new
 
 
+#: What `init` adds to a pyproject.toml when nothing in its directory configures pytest: the
+#: directory then is pytest's rootdir, where [tool.encoder-gate] is read, whatever config file a
+#: parent directory holds (a monorepo's pytest.ini would otherwise be the rootdir).
+PIN_ROOTDIR = ("[tool.pytest.ini_options]\n"
+               "# written by `encoder-gate init`: makes this directory pytest's rootdir, so a parent's\n"
+               "# pytest.ini cannot move it away from [tool.encoder-gate]\n")
+
+
+def configures_pytest(root: Path, pyproject_text: str | None) -> bool:
+    """Whether a file in `root` is a pytest config file (pytest looks for these in each directory,
+    in this order, and the first one makes that directory the rootdir)."""
+    if (root / "pytest.ini").is_file() or (root / ".pytest.ini").is_file():
+        return True
+    if pyproject_text is not None:
+        tool = _parse(pyproject_text, PYPROJECT).get("tool", {})
+        if isinstance(tool, dict) and "pytest" in tool:
+            return True
+    for name, section in (("tox.ini", "[pytest]"), ("setup.cfg", "[tool:pytest]")):
+        path = root / name
+        if path.is_file() and any(line.strip() == section for line in path.read_text().splitlines()):
+            return True
+    return False
+
+
+def pin_rootdir(text: str) -> str:
+    """`text` (a pyproject.toml) with :data:`PIN_ROOTDIR` appended, checked by parsing it back."""
+    nl = "\r\n" if "\r\n" in text else "\n"
+    new = text.rstrip("\r\n") + nl + nl + PIN_ROOTDIR.replace("\n", nl)
+    parsed = _parse(new, PYPROJECT).get("tool", {})
+    if parsed.get("pytest", {}).get("ini_options") != {}:  # pragma: no cover - a table init just wrote
+        raise GateError(_by_hand(PYPROJECT, "could not take [tool.pytest.ini_options]", PIN_ROOTDIR))
+    return new
+
+
 def has_gate_table(text: str, path: Path) -> bool:
     tool = _parse(text, path.as_posix()).get("tool", {})
     return isinstance(tool, dict) and TABLE_NAME in tool

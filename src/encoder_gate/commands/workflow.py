@@ -15,7 +15,7 @@ from encoder_gate.reporting.verdict import AB_FILE, VERDICT_FILE
 _WORKFLOW = """\
 # Gate every pull request on accuracy and speed with encoder-gate (written by `encoder-gate init`).
 #
-# One job, one runner, one pytest session: the PR against its base, checked out beside it.
+# One gate job, one runner, one pytest session: the PR against its base, checked out beside it.
 #   `pytest accuracy benchmarks --gate-base ../base` builds every backend twice, the base's and
 #   the PR's (what the PR did not change is built once: artifacts are content-addressed);
 #   - speed: each (backend, batch size) times the base and the PR in interleaved rounds of
@@ -23,14 +23,27 @@ _WORKFLOW = """\
 #     when the PR is significantly and at least @MIN_SLOWDOWN@ slower (Holm across cells);
 #   - accuracy: each backend's F1 against the base's on the PR's texts (paired bootstrap CI,
 #     McNemar, per label), and the usual checks of every backend against this PR's torch.
-#   Then, always: the report (tables + PNG plots), the verdict in the job summary and as one PR
-#   comment (updated on every push), and the raw results as an artifact. The PR that adds
-#   encoder-gate has no base to compare with: it is gated on its own (accuracy, and each
-#   backend's speedup over torch eager in the same run).
+#   Then, always: the report (tables + PNG plots), the verdict in the job summary and the raw
+#   results as an artifact. The PR that adds encoder-gate has no base to compare with: it is
+#   gated on its own (accuracy, and each backend's speedup over torch eager in the same run).
+# The gate job runs the PR's code with a read-only token and no credentials left on disk; a
+# second job, which runs no code of the PR's, posts the verdict as one PR comment (updated on
+# every push). A push to the default branch runs the gate alone and saves the artifact cache
+# there, where every PR's first run finds it.
 name: encoder-gate
 
 on:
   pull_request:
+  push:
+    branches: [main, master]  # the default branch: warms the artifact cache for PRs
+
+# nothing by default; each job asks for what it needs
+permissions: {}
+
+# a newer push cancels the run of an older one, so an old verdict never replaces a newer one
+concurrency:
+  group: encoder-gate-${{ github.event.pull_request.number || github.ref }}
+  cancel-in-progress: true
 
 env:
   PIP_DISABLE_PIP_VERSION_CHECK: "1"
@@ -39,31 +52,35 @@ env:
   ENCODER_GATE_BENCH_TEXTS: "32"
   # the suite's artifact cache (models, exported ONNX files), shared by the base and the PR
   CACHE: ${{ github.workspace }}/@CACHE_DIR@
-  # a private model on the Hugging Face hub needs a token (add it as a repository secret):
-  # HF_TOKEN: ${{ secrets.HF_TOKEN }}
 
 jobs:
   gate:
     runs-on: ubuntu-latest
     timeout-minutes: 60
-    # read the code; write the one PR comment that carries the verdict (a PR from a fork gets a
-    # read-only token whatever this says: its verdict stays in the job summary)
     permissions:
       contents: read
-      pull-requests: write
     steps:
-      # the base (the target branch where the PR starts) and the PR, side by side
-      - name: Check out the base
-        uses: actions/checkout@v4
-        with:
-          ref: ${{ github.event.pull_request.base.sha }}
-          path: base@LFS@
+      # the PR as GitHub would merge it, and its base: that merge commit's first parent (the
+      # target branch as the merge saw it, not the base the PR was opened against)
       - name: Check out the PR
-        uses: actions/checkout@v4
+        uses: @CHECKOUT@
         with:
-          path: pr@LFS@
+          path: pr
+          fetch-depth: 2
+          persist-credentials: false@LFS@
+      - name: Find the base
+        id: base
+        if: ${{ github.event_name == 'pull_request' }}
+        run: echo "sha=$(git -C pr rev-parse HEAD^1)" >> "$GITHUB_OUTPUT"
+      - name: Check out the base
+        if: ${{ github.event_name == 'pull_request' }}
+        uses: @CHECKOUT@
+        with:
+          ref: ${{ steps.base.outputs.sha }}
+          path: base
+          persist-credentials: false@LFS@
 
-      - uses: actions/setup-python@v5
+      - uses: @SETUP_PYTHON@
         with:
           python-version: "3.11"
 
@@ -85,7 +102,7 @@ jobs:
       # the gate failed, so the next push does not rebuild the exports
       - name: Restore the artifact cache
         id: cache
-        uses: actions/cache/restore@v4
+        uses: @CACHE_RESTORE@
         with:
           path: ${{ env.CACHE }}
           key: encoder-gate-${{ runner.os }}-@VERSION@-${{ hashFiles(@HASH_FILES@) }}
@@ -94,13 +111,17 @@ jobs:
 
       - name: Gate the PR against its base
         working-directory: pr
+        # a private model on the Hugging Face hub needs a token, on this step only (add it as a
+        # repository secret and uncomment):
+        # env:
+        #   HF_TOKEN: ${{ secrets.HF_TOKEN }}
         run: |
           base=()
           if grep -qs '^\\[tool\\.encoder-gate[].]' ../base/@PYPROJECT@; then
             base=(--gate-base ../base)
           else
-            echo "::notice::the base has no [tool.encoder-gate] yet (this PR adds encoder-gate):" \\
-              "the PR is gated on its own, not against a base"
+            echo "::notice::no base with [tool.encoder-gate] (a push, or the PR that adds encoder-gate):" \\
+              "gated on its own, not against a base"
           fi
           pytest accuracy benchmarks --gate-cache-dir "$CACHE" "${base[@]}"
 
@@ -117,19 +138,8 @@ jobs:
         run: |
           encoder-gate verdict >> "$GITHUB_STEP_SUMMARY"
 
-      # the verdict as one PR comment, found again by its hidden marker and updated on every push;
-      # never fails the job (a comment it cannot post is a warning in the summary)
-      - name: Verdict as a PR comment
-        if: ${{ always() && github.event.pull_request.head.repo.full_name == github.repository }}
-        uses: actions/github-script@v7
-        env:
-          VERDICT_FILE: pr/.encoder-gate/@VERDICT_FILE@
-        with:
-          script: |
-@COMMENT_SCRIPT@
-
       - name: No PR comment from a fork
-        if: ${{ always() && github.event.pull_request.head.repo.full_name != github.repository }}
+        if: ${{ always() && github.event_name == 'pull_request' && @FORK@ }}
         run: |
           echo "::notice::no PR comment: a pull request from a fork gets a read-only GITHUB_TOKEN;" \\
             "the verdict is in the job summary"
@@ -139,23 +149,67 @@ jobs:
 
       - name: Upload the report and the raw results
         if: always()
-        uses: actions/upload-artifact@v4
+        uses: @UPLOAD_ARTIFACT@
         with:
-          name: encoder-gate-report
+          name: @REPORT_ARTIFACT@
           path: |
             pr/.encoder-gate/report/
             pr/.encoder-gate/accuracy.*
             pr/.encoder-gate/@AB_FILE@
             pr/.encoder-gate/speedups.json
-            pr/.encoder-gate/verdict.md
+            pr/.encoder-gate/@VERDICT_FILE@
 
       - name: Save the artifact cache
         if: ${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}
-        uses: actions/cache/save@v4
+        uses: @CACHE_SAVE@
         with:
           path: ${{ env.CACHE }}
           key: ${{ steps.cache.outputs.cache-primary-key }}
+
+  # the verdict as one PR comment, found again by its hidden marker and updated on every push:
+  # this job checks out nothing and runs no code of the PR's, so it alone may write to the PR;
+  # it never fails (a comment it cannot post is a warning in its summary)
+  comment:
+    needs: gate
+    if: ${{ !cancelled() && github.event_name == 'pull_request' && @SAME_REPO@ }}
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions:
+      pull-requests: write
+    steps:
+      - name: Download the verdict
+        continue-on-error: true  # no verdict: the script says so on the PR
+        uses: @DOWNLOAD_ARTIFACT@
+        with:
+          name: @REPORT_ARTIFACT@
+          path: report
+
+      - name: Verdict as a PR comment
+        uses: @GITHUB_SCRIPT@
+        env:
+          VERDICT_FILE: report/@VERDICT_FILE@
+        with:
+          script: |
+@COMMENT_SCRIPT@
 """
+
+#: The actions the workflow uses, pinned to the commit of a release (zizmor's unpinned-uses: a tag
+#: can be moved to other code); the comment names the release.
+ACTIONS = {
+    "@CHECKOUT@": ("actions/checkout", "11d5960a326750d5838078e36cf38b85af677262", "v4.4.0"),
+    "@SETUP_PYTHON@": ("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
+    "@CACHE_RESTORE@": ("actions/cache/restore", "0057852bfaa89a56745cba8c7296529d2fc39830", "v4.3.0"),
+    "@CACHE_SAVE@": ("actions/cache/save", "0057852bfaa89a56745cba8c7296529d2fc39830", "v4.3.0"),
+    "@UPLOAD_ARTIFACT@": ("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "@DOWNLOAD_ARTIFACT@": ("actions/download-artifact", "d3f86a106a0bac45b974a628896c90dbdf5c8093",
+                            "v4.3.0"),
+    "@GITHUB_SCRIPT@": ("actions/github-script", "f28e40c7f34bde8b3046d885e986cb6290c5673b", "v7.1.0"),
+}
+#: The artifact that carries the report and the verdict from the gate job to the comment job.
+REPORT_ARTIFACT = "encoder-gate-report"
+#: Whether the PR comes from this repository (its token may write comments) or from a fork.
+SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
+FORK = "github.event.pull_request.head.repo.full_name != github.repository"
 
 _LFS = "\n          lfs: true  # the model's weights are in Git LFS (.gitattributes)"
 
@@ -264,6 +318,10 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@HASH_FILES@": hash_files,
         "@LFS@": _LFS if lfs else "",
         "@COMMENT_SCRIPT@": script.rstrip("\n"),
+        "@REPORT_ARTIFACT@": REPORT_ARTIFACT,
+        "@SAME_REPO@": SAME_REPO,
+        "@FORK@": FORK,
+        **{token: f"{name}@{sha}  # {release}" for token, (name, sha, release) in ACTIONS.items()},
     }
     # one pass, so a value holding '@' (a git URL at a commit) is never read as a token
     return _TOKEN.sub(lambda m: replacements[m.group(0)], _WORKFLOW)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.accuracy.checks import NO_GOLD
-from encoder_gate.config import load_config
+from encoder_gate.config import load_config, read_pyproject_table
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.plugin import ab, applicable, fixtures
@@ -168,12 +168,43 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", names, indirect=True, scope="session", ids=names)
 
 
+#: The package the shipped tests live in (the thin modules `init` writes import them).
+SUITE = "encoder_gate.suite"
+
+
+def _no_table(config: pytest.Config, items: list[pytest.Item]) -> str | None:
+    """Why this session must not run: it collected the shipped suite, names no model on the
+    command line, and pytest's rootdir has no [tool.encoder-gate] table. A parent directory's
+    pytest.ini (a monorepo) moves the rootdir away from the project's pyproject.toml, and the
+    session would then gate the bundled default model, passing, instead of the user's."""
+    suite = [i for i in items if getattr(getattr(i, "function", None), "__module__", "").startswith(SUITE)]
+    if not suite or config.getoption("gate_model") is not None or read_pyproject_table(config.rootpath):
+        return None
+    found = config.inipath or "no config file"
+    return (f"encoder-gate: no [tool.encoder-gate] table in {config.rootpath / 'pyproject.toml'}: that is "
+            f"pytest's rootdir (from {found}), so this session would gate the bundled default model, not "
+            "yours. A parent directory's pytest.ini or pyproject.toml can move the rootdir: add "
+            "[tool.pytest.ini_options] to your project's pyproject.toml (`encoder-gate init` does), or run "
+            "pytest with --rootdir=PROJECT -c PROJECT/pyproject.toml; pass --gate-model to gate a model "
+            "without a table.")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out the checks that cannot apply to this model; tag each per-backend test with its
-    backend (reports carry the tag, also from xdist workers)."""
+    """Refuse a session that would gate the wrong model (`_no_table`); leave out the checks that
+    cannot apply to this model; tag each per-backend test with its backend (reports carry the
+    tag, also from xdist workers)."""
+    why = _no_table(config, items)
+    if why and not hasattr(config, "workerinput"):
+        raise pytest.UsageError(why)
+    if why:  # an xdist worker: a usage error here is an INTERNALERROR, so every test fails with it
+        config.stash[NO_TABLE] = why
     applicable.leave_out(config, items)
     tag_items(items, "backend", BACKEND_PROPERTY)
+
+
+#: Why an xdist worker's session must not run (`_no_table`): each test fails with it at setup.
+NO_TABLE = pytest.StashKey[str]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -203,7 +234,11 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Any:
-    """A GateError in a fixture (a build, a dataset) is one clean line, as everywhere else."""
+    """A GateError in a fixture (a build, a dataset) is one clean line, as everywhere else; in an
+    xdist worker whose session gates the wrong model (`_no_table`), every test fails saying so."""
+    why = item.config.stash.get(NO_TABLE, None)
+    if why:
+        pytest.fail(why, pytrace=False)
     try:
         return (yield)
     except GateError as exc:
