@@ -67,3 +67,26 @@ def test_a_runner_with_a_replaced_predict_is_never_served_from_the_cache(tmp_pat
     runner.predict = lambda batch: batch  # type: ignore[method-assign]
     assert not cacheable(runner)
     assert not cacheable(object())
+
+
+@pytest.mark.slow
+def test_the_same_file_from_another_checkout_at_another_thread_count_is_read_from_the_cache(tmp_path: Path,
+                                                                                            tiny):
+    """The base predicted once from one checkout (the default branch's, say) is read by the next PR's
+    session from another directory, at another thread count: the key holds the file's bytes and
+    name, not its directory, and no thread count (the outputs were bitwise equal at 1 and 2)."""
+    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
+    main, pr = tmp_path / "main" / "onnx" / "model.onnx", tmp_path / "pr" / "onnx" / "model.onnx"
+    first = session(tmp_path, main)
+    main.parent.mkdir(parents=True)
+    shutil.copy(first.runner("onnx-fp32").artifact, main)  # type: ignore[attr-defined]
+    assert origins(first) == {"torch": False, "onnx-fp32": False, f"onnx:{main}": False}
+    first.close()
+    pr.parent.mkdir(parents=True)
+    shutil.copy(main, pr)
+    cfg = GateConfig(model="tiny", backends=("torch", f"onnx:{pr}"), limit=40, threads=2, eval_threads=2,
+                     cache_dir=tmp_path / "cache", report_dir=tmp_path / "report")
+    for timing in (True, False):
+        again = GateSession(cfg, progress=lambda _msg: None, timing=timing)
+        assert origins(again) == {"torch": True, f"onnx:{pr}": True}
+        again.close()

@@ -25,6 +25,7 @@ from encoder_gate.cache import sha256_file
 from encoder_gate.config import PASS_CRITERIA, GateConfig, read_pyproject_table
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
+from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
 
 #: How the base's backends are named wherever both sides appear (terminal, reports, verdict).
@@ -106,14 +107,6 @@ def base_config(base_dir: Path, pr: GateConfig) -> GateConfig:
                      int8_per_channel=pr.int8_per_channel, int8_reduce_range=pr.int8_reduce_range)
 
 
-def _spec_key(name: str) -> str:
-    """What a backend is, whichever checkout names it: `onnx:PATH` by its file name's place."""
-    if not name.startswith(PREBUILT_PREFIX):
-        return name
-    path, precision = split_precision(name[len(PREBUILT_PREFIX):])
-    return PREBUILT_PREFIX + Path(path).name + (f"@{precision}" if precision else "")
-
-
 def _plain(value: Any) -> Any:
     """Tuples as lists and mappings as dicts, so a criterion prints as its pyproject value."""
     if isinstance(value, tuple | list):
@@ -130,7 +123,7 @@ def criteria_changes(base: GateConfig, pr: GateConfig) -> list[str]:
     for name in PASS_CRITERIA:
         theirs, ours = _plain(getattr(base, name)), _plain(getattr(pr, name))
         if name == "backends":  # an onnx: file by its name, wherever each checkout keeps it
-            theirs, ours = [_spec_key(n) for n in theirs], [_spec_key(n) for n in ours]
+            theirs, ours = [backend_kind(n) for n in theirs], [backend_kind(n) for n in ours]
         if theirs != ours:
             key = name.replace("_", "-")
             out.append(f"the PR changed a pass criterion: {key} {ours!r} (base: {theirs!r})")
@@ -152,8 +145,8 @@ class BaseSide:
         cfg = base_config(base_dir, pr.config)
         say = progress or pr.progress
         session = GateSession(cfg, progress=lambda message: say(f"base: {message}"))
-        base_names = {_spec_key(n): n for n in cfg.backends}
-        pairs = {n: base_names[_spec_key(n)] for n in pr.config.backends if _spec_key(n) in base_names}
+        base_names = {backend_kind(n): n for n in cfg.backends}
+        pairs = {n: base_names[backend_kind(n)] for n in pr.config.backends if backend_kind(n) in base_names}
         return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs)
 
     @property

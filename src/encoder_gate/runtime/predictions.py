@@ -5,12 +5,18 @@ same libraries, gives unchanged outputs (the determinism properties in the paddi
 keep that honest). So a backend's predictions are stored in the artifact cache under a key
 of the model's content hash, the runner's own identity (its artifact's bytes: the .onnx file
 and its external data, or for torch backends the model's content; and the versions of the
-libraries its backend names), the texts, the length they are truncated at, the batch size,
-device and threads. A changed byte anywhere in that list recomputes that backend's predictions
+libraries its backend names), the texts, the length they are truncated at, the batch size
+and device. A changed byte anywhere in that list recomputes that backend's predictions
 and nothing else.
 
-    preds, hit = cached_predictions(cache, runner, model, texts, batch_size, device, threads, max_tokens,
-                                    compute)
+Nothing in the key depends on where a checkout sits: a prebuilt `onnx:PATH` is keyed by its
+bytes and its file's name, not its directory, so the base's predictions made from one
+checkout (the default branch's, the previous PR's) are read by the next. Nor on the intra-op
+thread count: the default model's predictions (torch, onnx-fp32, onnx-int8; 300 texts, batch
+32) were bitwise equal at one and two threads, so a session that times at one thread reads
+what an accuracy-only session predicted at every core (docs/benchmarks.md).
+
+    preds, hit = cached_predictions(cache, runner, model, texts, batch_size, device, max_tokens, compute)
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_gate.backends.registry import PREBUILT_PREFIX, split_precision
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.models.spec import ModelSpec
 
@@ -46,11 +53,20 @@ def texts_digest(texts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def backend_kind(name: str) -> str:
+    """A backend's name without where its file sits: `onnx:DIR/model.onnx@int8` is
+    `onnx:model.onnx@int8` (its bytes are in the key already), any other name as it is."""
+    if not name.startswith(PREBUILT_PREFIX):
+        return name
+    path, precision = split_precision(name[len(PREBUILT_PREFIX):])
+    return PREBUILT_PREFIX + Path(path).name + (f"@{precision}" if precision else "")
+
+
 def prediction_key(runner: Any, model: ModelSpec, texts: Sequence[str], batch_size: int, device: str,
-                   threads: int, max_tokens: int, identity: dict[str, object]) -> dict[str, object]:
-    return {"recipe": PREDICTIONS_RECIPE, "backend": runner.name, "model": model.content_hash,
+                   max_tokens: int, identity: dict[str, object]) -> dict[str, object]:
+    return {"recipe": PREDICTIONS_RECIPE, "backend": backend_kind(runner.name), "model": model.content_hash,
             **identity, "texts": texts_digest(texts), "max_tokens": max_tokens,
-            "batch_size": batch_size, "device": device, "threads": threads}
+            "batch_size": batch_size, "device": device}
 
 
 def _entry_name(backend: str) -> str:
@@ -58,7 +74,7 @@ def _entry_name(backend: str) -> str:
 
 
 def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, texts: Sequence[str],
-                       batch_size: int, device: str, threads: int, max_tokens: int,
+                       batch_size: int, device: str, max_tokens: int,
                        compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
     """The runner's predictions on `texts`, each truncated at `max_tokens` tokens: from the cache
     when their key is there, else
@@ -67,7 +83,7 @@ def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, text
     identity = runner.prediction_identity() if cacheable(runner) else None
     if identity is None:  # nothing decides its outputs that a key could see
         return compute(), False
-    key = prediction_key(runner, model, texts, batch_size, device, threads, max_tokens, identity)
+    key = prediction_key(runner, model, texts, batch_size, device, max_tokens, identity)
     computed: list[np.ndarray] = []
 
     def build(tmp: Path) -> None:

@@ -293,8 +293,7 @@ class GateSession:
 
         cfg = self.config
         return cached_predictions(
-            self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device, self.build_threads,
-            max_length(tokenizer),
+            self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device, max_length(tokenizer),
             lambda: predict_texts(runner, tokenizer, texts, cfg.eval_batch_size, progress=self.progress))
 
     @property
