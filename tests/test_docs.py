@@ -177,3 +177,10 @@ def test_ci_runs_the_readme_quickstart_commands():
     for block in blocks:
         for part in block.strip().split("&&"):
             assert tuple(shlex.split(part)) in ci_commands, f"README runs `{part.strip()}`, .ci/run does not"
+
+
+def test_the_tests_readme_names_every_test_file():
+    """tests/README.md's table says what each self-test file holds: a new file gets its line."""
+    readme = (ROOT / "tests" / "README.md").read_text()
+    missing = [p.name for p in sorted((ROOT / "tests").glob("test_*.py")) if f"`{p.name}`" not in readme]
+    assert not missing, f"tests/README.md does not name {missing}"
