@@ -33,6 +33,7 @@ from encoder_gate.speed.batches import (
 from encoder_gate.speed.files import latest_benchmark_file, load_benchmark_json, load_benchmarks
 from encoder_gate.speed.flops import ModelDims, batch_flops, plan_flops, sequence_flops
 from encoder_gate.speed.machine import (
+    MachinePeaks,
     gemm_gflops,
     hardware_fingerprint,
     library_versions,
@@ -201,8 +202,29 @@ def test_throughput_and_latency_percentiles():
         throughput(1, 1, 1, 0.0)
 
 
+PEAKS = MachinePeaks(fp32_torch=10.0, fp32_onnxruntime=12.0, int8_onnxruntime=40.0, threads=1, clock="thread")
+
+
+def test_each_backend_is_held_to_the_peak_of_its_library_and_number_format():
+    """torch backends against torch's FP32 GEMM, FP32 and FP16 ONNX files against ONNX Runtime's
+    FP32 MatMul (FP16 runs through casts on the CPU), INT8 files against its MatMulInteger; at one
+    thread on the thread's CPU clock, which another process's load does not move."""
+    peaks = MachinePeaks(fp32_torch=100.0, fp32_onnxruntime=120.0, int8_onnxruntime=400.0, threads=1,
+                         clock="thread")
+    assert peaks.of("fp32", ("torch", "transformers")) == (100.0, "FP32 torch")
+    assert peaks.of("fp32", ("onnx", "onnxruntime")) == (120.0, "FP32 ONNX Runtime")
+    assert peaks.of("fp16", ("onnx", "onnxruntime")) == (120.0, "FP32 ONNX Runtime")
+    assert peaks.of("int8", ("onnx", "onnxruntime")) == (400.0, "INT8 ONNX Runtime")
+    assert peaks.describe() == (
+        "machine GEMM peaks (512x768 by 768x3072, one thread, the thread's CPU clock): FP32 torch 100.0 "
+        "GFLOP/s, FP32 ONNX Runtime 120.0 GFLOP/s, INT8 ONNX Runtime 400.0 GOP/s")
+    measured = MachinePeaks.measure(threads=1)
+    assert measured.clock == "thread" and measured.fp32_onnxruntime > 0
+    assert measured.int8_onnxruntime > measured.fp32_onnxruntime  # integer kernels do more per cycle
+
+
 def test_machine_numbers_are_positive():
-    assert gemm_gflops(n=128, repeats=3) > 0
+    assert gemm_gflops(shape=(64, 128, 256), repeats=3) > 0
     assert peak_rss_bytes() > 10_000_000  # python + numpy alone
     versions = library_versions()
     assert set(versions) >= {"torch", "onnxruntime", "transformers"}
@@ -272,7 +294,7 @@ def test_speedup_gate_passes_an_unchanged_run_and_fails_a_30_percent_slower_back
 
 def test_speedup_gate_reads_speedups_documents_and_skips_what_is_missing(tmp_path):
     results = results_from_json(fake_benchmark_doc(medians()))
-    doc = speedups_document(results, model={"name": "tiny"}, gemm=10.0)
+    doc = speedups_document(results, model={"name": "tiny"}, gemm=PEAKS)
     path = write_json(tmp_path / "speedups.json", doc)
     saved = read_json(path, "speedups")
     assert saved["speedups"] == compute_speedups(results)
@@ -296,17 +318,17 @@ def test_comparability_warnings_name_a_changed_load_or_setup():
 
 def test_finish_session_writes_speedups_and_reports_the_gate(tmp_path):
     results = results_from_json(fake_benchmark_doc(medians()))
-    first = finish_session(results, BenchSettings(), tmp_path / "a", {"name": "tiny"}, 10.0)
+    first = finish_session(results, BenchSettings(), tmp_path / "a", {"name": "tiny"}, PEAKS)
     assert first.path == tmp_path / "a" / "speedups.json" and first.path.is_file()
     assert not any("gate" in text for text, _ in first.lines())
 
     gated = BenchSettings(baseline=first.path, max_drop=0.2)
-    same = finish_session(results, gated, tmp_path / "b", {"name": "tiny"}, 10.0)
+    same = finish_session(results, gated, tmp_path / "b", {"name": "tiny"}, PEAKS)
     assert same.failures == [] and same.lines()[-1] == (
         f"speedup gate passed against {first.path} (max drop 20%)", "green")
 
     slowed = results_from_json(fake_benchmark_doc(medians({"onnx-int8": 1.5})))
-    worse = finish_session(slowed, gated, tmp_path / "c", {"name": "tiny"}, 10.0)
+    worse = finish_session(slowed, gated, tmp_path / "c", {"name": "tiny"}, PEAKS)
     red = [text for text, style in worse.lines() if style == "red"]
     assert red[0].startswith("SPEEDUP GATE FAILED") and len(red) == 3
     assert all("onnx-int8" in text for text in red[1:])
@@ -357,7 +379,9 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
     # 2 backends x (2 batch sizes x 2 variants x 2 dispatches x 2 modes + 2 latency + 2 workers tests)
     result.assert_outcomes(passed=40)
     result.stdout.fnmatch_lines(["*encoder-gate speedups over torch eager*",
-                                 "model/normal/bs4/bucketed*x", "machine FP32 GEMM:*GFLOP/s*",
+                                 "model/normal/bs4/bucketed*x",
+                                 "machine GEMM peaks (512x768 by 768x3072, one thread, the thread's CPU "
+                                 "clock): FP32 torch *GFLOP/s, FP32 ONNX Runtime *",
                                  "*benchmark 'model normal bs=4'*"])
     told = r"\[encoder-gate\] benchmarks: (\d+) of 40 done in .+; about .+ left at this pace"
     progress = [m[1] for m in map(partial(re.fullmatch, told), result.stdout.lines) if m]
@@ -384,6 +408,15 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
     speedups = json.loads((pytester.path / "report" / "speedups.json").read_text())
     assert set(speedups["speedups"]["model/filtered/bs1/ordered"]) == {"onnx-fp32"}
     assert speedups["machine_gemm_gflops"] > 0
+    peaks = speedups["machine_peaks"]
+    assert peaks["clock"] == "thread" and peaks["threads"] == 1
+    assert min(peaks["fp32_torch_gflops"], peaks["fp32_onnxruntime_gflops"],
+               peaks["int8_onnxruntime_gops"]) > 0
+    # each backend's share is of its own library's peak at its number format
+    assert speedups["best_gflops"]["onnx-fp32"]["peak_kind"] == "FP32 ONNX Runtime"
+    assert speedups["best_gflops"]["torch"]["peak_kind"] == "FP32 torch"
+    for best in speedups["best_gflops"].values():
+        assert best["gemm_fraction"] == pytest.approx(best["padded_gflops_per_s"] / best["peak"])
     # the durations are recorded, and the next full sweep is told how long it will take
     records = bench_estimate.load(Path(bench_project[bench_project.index("--gate-cache-dir") + 1]))
     timed = [r for key, rs in records.items() if "model=tiny|threads=1|rounds=2|texts=8" in key for r in rs]

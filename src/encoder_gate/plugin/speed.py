@@ -49,7 +49,7 @@ from encoder_gate.speed.batches import BatchPlan
 from encoder_gate.speed.flops import ModelDims
 from encoder_gate.speed.machine import (
     MachineMismatch,
-    gemm_gflops,
+    MachinePeaks,
     hardware_fingerprint,
     library_versions,
     session_providers,
@@ -67,7 +67,7 @@ from encoder_gate.speed.settings import BenchSettings, settings_from_env
 
 SETTINGS = pytest.StashKey[BenchSettings]()
 RESULTS = pytest.StashKey[list[BenchResult]]()
-GEMM = pytest.StashKey[float]()
+GEMM = pytest.StashKey[MachinePeaks]()
 OUTCOME = pytest.StashKey[SessionOutcome]()
 ERROR = pytest.StashKey[str]()
 SWEEP_NOTE = pytest.StashKey[str]()
@@ -399,10 +399,11 @@ def bench_results(pytestconfig: pytest.Config) -> list[BenchResult]:
     return pytestconfig.stash[RESULTS]
 
 @pytest.fixture(scope="session")
-def machine_gemm(pytestconfig: pytest.Config, gate_session: Any) -> float:
-    """The machine's FP32 GEMM rate (GFLOP/s), measured once per session."""
+def machine_gemm(pytestconfig: pytest.Config, gate_session: Any) -> MachinePeaks:
+    """The machine's GEMM peaks at the session's threads (torch FP32, ONNX Runtime FP32 and
+    INT8), measured once per session."""
     if GEMM not in pytestconfig.stash:
-        pytestconfig.stash[GEMM] = gemm_gflops(threads=gate_session.config.threads or None)
+        pytestconfig.stash[GEMM] = MachinePeaks.measure(threads=gate_session.config.threads or None)
     return pytestconfig.stash[GEMM]
 
 @pytest.fixture(scope="session")
@@ -446,7 +447,7 @@ def _plugin(config: pytest.Config) -> BenchPlugin:
 
 @pytest.fixture
 def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any],
-                 model_dims: ModelDims, machine_gemm: float,
+                 model_dims: ModelDims, machine_gemm: MachinePeaks,
                  bench_results: list[BenchResult]) -> Any:
     """Call after timing: fills extra_info and keeps the time for the speedup summary."""
 
@@ -462,7 +463,8 @@ def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any]
         stats = getattr(benchmark, "stats", None)
         if stats:  # None under --benchmark-disable
             seconds = pass_seconds or float(stats.stats.median)
-            info.update(run_info(plan, seconds, model_dims, machine_gemm))
+            peak, kind = machine_gemm.of(backend.precision, packages_of([backend.name]))
+            info.update(run_info(plan, seconds, model_dims, peak), peak_kind=kind)
             bench_results.append(BenchResult(
                 mode, variant, batch_size, dispatch, backend.name,
                 float(getattr(stats.stats, SPEEDUP_STAT)), info))

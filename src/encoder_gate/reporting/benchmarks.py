@@ -208,9 +208,13 @@ def header_lines(docs: Sequence[Mapping[str, Any]], sources: Sequence[Path],
         lines.append(f"Model `{info.get('model', '?')}` ({info.get('model_type', '?')}), "
                      f"threads {info.get('threads') or 'library default'}; "
                      + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".")
-        gemm = info.get("machine_gemm_gflops")
-        if gemm:
-            lines.append(f"Machine FP32 GEMM rate {gemm:.1f} GFLOP/s.")
+        # each row carries the peak of its backend's library and number format
+        peaks = {str(r.info.get("peak_kind", "FP32 torch")): float(r.info["machine_gemm_gflops"])
+                 for r in rows if r.info.get("machine_gemm_gflops")}
+        if peaks:
+            lines.append("Machine GEMM peaks (a backend's share is of its own library's, at its format): "
+                         + ", ".join(f"{kind} {rate:.1f}" for kind, rate in sorted(peaks.items()))
+                         + " G(FL)OP/s.")
     lines += ["", "Cells: messages/s at the median round (speedup over torch eager in the same run and "
               f"case, from the {SPEEDUP_STAT} round of each). `bucketed` sorts texts by token length "
               "before batching; `ordered` keeps dataset order.", ""]

@@ -9,6 +9,7 @@ import statistics
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,31 +22,120 @@ from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE
 VERSIONED_PACKAGES = ("torch", "onnxruntime", "transformers", "numpy", "encoder-gate")
 
 
-def gemm_gflops(n: int = 1024, repeats: int = 5, threads: int | None = None) -> float:
-    """The machine's FP32 GEMM rate in GFLOP/s: median over ``repeats`` timed n x n matmuls.
+#: The GEMM a peak is measured on: a transformer encoder's FFN over a batch of tokens, (tokens x
+#: hidden) times (hidden x 4 hidden) at RoBERTa-base's width, the shape most of its FLOPs run at.
+PEAK_SHAPE = (512, 768, 3072)
 
-    Uses torch (the same BLAS/oneDNN the torch backends use) at ``threads`` intra-op
-    threads (None or 0: torch's current setting, restored afterwards). One untimed
-    warm-up call precedes the timed ones.
-    """
-    flops = 2.0 * n ** 3
+
+def _rate(run: Any, flops: float, repeats: int, threads: int | None) -> float:
+    """`flops` over the median time of `run()`, after one untimed call: on the thread's CPU
+    clock at one thread (a load on the other cores does not move it), else on the wall clock."""
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    run()
+    times = []
+    for _ in range(repeats):
+        start = clock()
+        run()
+        times.append(clock() - start)
+    return flops / max(statistics.median(times), 1e-9) / 1e9
+
+
+def gemm_gflops(shape: tuple[int, int, int] = PEAK_SHAPE, repeats: int = 7,
+                threads: int | None = None) -> float:
+    """torch's FP32 GEMM rate in GFLOP/s (the BLAS/oneDNN the torch backends use) at ``threads``
+    intra-op threads (None or 0: torch's current setting, restored afterwards)."""
     import torch
 
+    m, k, n = shape
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
         gen = torch.Generator().manual_seed(0)
-        a, b = torch.rand(n, n, generator=gen), torch.rand(n, n, generator=gen)
-        torch.mm(a, b)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            torch.mm(a, b)
-            times.append(time.perf_counter() - start)
+        a, b = torch.rand(m, k, generator=gen), torch.rand(k, n, generator=gen)
+        return _rate(lambda: torch.mm(a, b), 2.0 * m * k * n, repeats, threads)
     finally:
         torch.set_num_threads(before)
-    return flops / statistics.median(times) / 1e9
+
+
+def ort_gemm_gops(shape: tuple[int, int, int] = PEAK_SHAPE, repeats: int = 7, threads: int | None = None,
+                  int8: bool = False) -> float:
+    """ONNX Runtime's GEMM rate on the CPU: FP32 MatMul in GFLOP/s, or with ``int8`` the
+    MatMulInteger of dynamic INT8 quantization (uint8 activations, int8 weights) in GOP/s: the
+    kernels the ONNX backends run their matrix products with (MLAS; VNNI or AMX where the CPU has them)."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    feed: Any
+    if int8:
+        weight = numpy_helper.from_array(rng.integers(-127, 128, (k, n), dtype=np.int8), "w")
+        node = helper.make_node("MatMulInteger", ["a", "w"], ["y"])
+        a_type, y_type = TensorProto.UINT8, TensorProto.INT32
+        feed = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    else:
+        weight = numpy_helper.from_array(rng.random((k, n), dtype=np.float32), "w")
+        node = helper.make_node("MatMul", ["a", "w"], ["y"])
+        a_type, y_type = TensorProto.FLOAT, TensorProto.FLOAT
+        feed = rng.random((m, k), dtype=np.float32)
+    graph = helper.make_graph([node], "peak", [helper.make_tensor_value_info("a", a_type, [m, k])],
+                              [helper.make_tensor_value_info("y", y_type, [m, n])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return _rate(lambda: session.run(None, {"a": feed}), 2.0 * m * k * n, repeats, threads)
+
+
+@dataclass(frozen=True)
+class MachinePeaks:
+    """The machine's GEMM peaks at the session's threads, per number format and library, each
+    measured with the library that runs the backends (not one library's rate for all)."""
+
+    fp32_torch: float
+    fp32_onnxruntime: float
+    int8_onnxruntime: float
+    threads: int | None
+    clock: str  # "thread" (one thread: the thread's CPU clock) or "wall"
+    shape: tuple[int, int, int] = PEAK_SHAPE
+
+    @classmethod
+    def measure(cls, threads: int | None) -> MachinePeaks:
+        return cls(fp32_torch=gemm_gflops(threads=threads), fp32_onnxruntime=ort_gemm_gops(threads=threads),
+                   int8_onnxruntime=ort_gemm_gops(threads=threads, int8=True), threads=threads,
+                   clock="thread" if threads == 1 else "wall")
+
+    def of(self, precision: str, packages: Sequence[str]) -> tuple[float, str]:
+        """The peak a backend of `precision` run by `packages` is measured against, and its name:
+        ONNX Runtime's INT8 rate for an INT8 file, its FP32 rate for FP32 and FP16 ones (on the
+        CPU, FP16 runs through casts to FP32), torch's FP32 rate for the torch backends."""
+        if "onnxruntime" in packages:
+            if precision == "int8":
+                return self.int8_onnxruntime, "INT8 ONNX Runtime"
+            return self.fp32_onnxruntime, "FP32 ONNX Runtime"
+        return self.fp32_torch, "FP32 torch"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fp32_torch_gflops": self.fp32_torch, "fp32_onnxruntime_gflops": self.fp32_onnxruntime,
+                "int8_onnxruntime_gops": self.int8_onnxruntime, "threads": self.threads, "clock": self.clock,
+                "shape": list(self.shape)}
+
+    def describe(self) -> str:
+        return describe_peaks(self.to_json())
+
+
+def describe_peaks(peaks: Mapping[str, Any]) -> str:
+    """One line for the peaks of a speedups document (`MachinePeaks.to_json`)."""
+    m, k, n = peaks.get("shape") or PEAK_SHAPE
+    how = ("one thread, the thread's CPU clock" if peaks.get("clock") == "thread"
+           else f"{peaks.get('threads') or 'all'} threads, wall clock")
+    return (f"machine GEMM peaks ({m}x{k} by {k}x{n}, {how}): FP32 torch {peaks['fp32_torch_gflops']:.1f} "
+            f"GFLOP/s, FP32 ONNX Runtime {peaks['fp32_onnxruntime_gflops']:.1f} GFLOP/s, INT8 ONNX Runtime "
+            f"{peaks['int8_onnxruntime_gops']:.1f} GOP/s")
 
 
 def _proc_status_kib(field_name: str) -> int | None:

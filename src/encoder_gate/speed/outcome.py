@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.speed.baseline import Baseline, open_baseline
+from encoder_gate.speed.machine import MachinePeaks
 from encoder_gate.speed.results import BenchResult, format_speedups, speedups_document, write_json
 from encoder_gate.speed.rules import SpeedComparison, SpeedupFailure, compare_speed
 from encoder_gate.speed.settings import BenchSettings
@@ -56,7 +57,7 @@ class SessionOutcome:
 
 
 def finish_session(results: Sequence[BenchResult], settings: BenchSettings, report_dir: Path,
-                   model: Mapping[str, Any], gemm: float | None, baseline: Baseline | None = None,
+                   model: Mapping[str, Any], gemm: MachinePeaks | None, baseline: Baseline | None = None,
                    compare_regressions: Sequence[str] | None = None,
                    fingerprint: Mapping[str, Any] | None = None,
                    provenance: Mapping[str, Any] | None = None) -> SessionOutcome:

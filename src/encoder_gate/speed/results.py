@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import GateError
-from encoder_gate.speed.machine import library_versions, machine_summary
+from encoder_gate.speed.machine import MachinePeaks, describe_peaks, library_versions, machine_summary
 from encoder_gate.speed.settings import DEFAULT_ALPHA
 from encoder_gate.speed.stats import CONFIDENCE, POWER, STATS_METHOD, PairedStats, paired_stats
 
@@ -139,7 +139,7 @@ def log_ratio_table(doc: Mapping[str, Any]) -> dict[str, dict[str, list[float]]]
 
 
 def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any] | None = None,
-                      gemm: float | None = None, reference: str = REFERENCE_BACKEND,
+                      gemm: MachinePeaks | None = None, reference: str = REFERENCE_BACKEND,
                       fingerprint: Mapping[str, Any] | None = None,
                       alpha: float = DEFAULT_ALPHA,
                       provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -162,8 +162,10 @@ def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any
         if rate is not None and rate > best.get(r.backend, {}).get("padded_gflops_per_s", -1.0):
             best[r.backend] = {"case": r.case, "padded_gflops_per_s": float(rate),
                                "gflops_per_s": float(r.info.get("gflops_per_s", 0.0))}
-            if gemm:
-                best[r.backend]["gemm_fraction"] = float(rate) / gemm
+            peak = r.info.get("machine_gemm_gflops")  # the backend's own peak (its library and format)
+            if peak:
+                best[r.backend].update(gemm_fraction=float(rate) / float(peak), peak=float(peak),
+                                       peak_kind=r.info.get("peak_kind", "FP32 torch"))
     return {
         "reference": reference,
         "provenance": dict(provenance) if provenance is not None else None,
@@ -171,7 +173,9 @@ def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any
         "model": dict(model or {}),
         "machine": machine_summary(),
         "versions": library_versions(),
-        "machine_gemm_gflops": gemm,
+        # torch's FP32 rate: what an older baseline recorded, compared as a load snapshot
+        "machine_gemm_gflops": gemm.fp32_torch if gemm else None,
+        "machine_peaks": gemm.to_json() if gemm else None,
         "best_gflops": best,
         "statistic": SPEEDUP_STAT,
         "seconds": {c: {b: r.seconds for b, r in row.items()} for c, row in latest_results(results).items()},
@@ -219,12 +223,19 @@ def format_speedups(doc: Mapping[str, Any]) -> list[str]:
             cells = "  ".join(f"{row[b]:>12.2f}x" if b in row else f"{'-':>13}" for b in backends)
             lines.append(f"{case:<{width}}  {cells}")
     lines += format_stats(doc)
+    peaks = doc.get("machine_peaks")
     gemm = doc.get("machine_gemm_gflops")
-    if gemm:
-        lines.append(f"machine FP32 GEMM: {gemm:.1f} GFLOP/s (1024x1024 matmul, median)")
+    if peaks:
+        lines.append(describe_peaks(peaks))
+    elif gemm:  # a document from before per-library peaks
+        lines.append(f"machine FP32 GEMM: {gemm:.1f} GFLOP/s (torch matmul, median)")
+    if peaks or gemm:
         for backend, best in sorted((doc.get("best_gflops") or {}).items()):
+            share = best.get("gemm_fraction")
+            kind = best.get("peak_kind", "FP32 torch")
+            of = f"({share:.0%} of the {kind} peak)" if share is not None else ""
             lines.append(f"  {backend:<16} best {best['padded_gflops_per_s']:7.2f} GFLOP/s executed "
-                         f"({best.get('gemm_fraction', 0.0):.0%} of GEMM) at {best['case']}")
+                         f"{of} at {best['case']}")
     return lines
 
 
