@@ -36,6 +36,7 @@ from encoder_gate.accuracy.tolerances import TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
 from encoder_gate.backends.registry import PREBUILT_PREFIX, parse_backend
 from encoder_gate.errors import GateError
+from encoder_gate.records import Registry
 from encoder_gate.tasks import Task
 
 Direction = Literal["at least", "at most"]
@@ -247,7 +248,7 @@ def describe_sample(idx: int, text: str, ref: np.ndarray, got: np.ndarray,
 # relative L2 distance to the reference embeddings, plus absolute drift of the embedding
 # values. Classifiers with gold labels are also judged label by label (`per_label`).
 # The order is the order of accuracy.json's `checks` and of accuracy.md's columns.
-CHECKS: dict[str, Check] = {c.name: c for c in (
+CHECKS: Registry[Check] = Registry.of("check", (
     Check("drift_mean", ALL_TASKS, "at most", test="drift", column=("drift mean", "{:.2e}")),
     Check("drift_p99", ALL_TASKS, "at most", test="drift", column=("drift p99", "{:.2e}")),
     Check("drift_max", ALL_TASKS, "at most", test="drift", column=("drift max", "{:.2e}")),
@@ -275,7 +276,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
     Check("cosine_min", ENCODERS, "at least", test="embeddings", column=("cosine min", "{:.6f}")),
     Check("cosine_mean", ENCODERS, "at least", test="embeddings", column=("cosine mean", "{:.6f}")),
     Check("rel_l2_max", ENCODERS, "at most", test="embeddings", column=("rel. L2 max", "{:.2e}")),
-)}
+))
 
 
 def names(task: str | Task | None = None, test: str | None = None) -> tuple[str, ...]:

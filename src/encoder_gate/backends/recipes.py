@@ -39,6 +39,7 @@ from encoder_gate.backends.onnx_build import (
 )
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.errors import GateError
+from encoder_gate.records import Registry
 
 Base = Literal["export", "dynamo", "O1", "O2", "O3"]
 Step = Literal["none", "dynamic", "static", "fp16"]
@@ -97,15 +98,13 @@ def _dynamic_grid() -> dict[str, Recipe]:
 
 
 #: Every recipe, by backend name.
-RECIPES: dict[str, Recipe] = {
-    **{f"onnx-fp32-{level.lower()}": Recipe(f"onnx-fp32-{level.lower()}", "fp32", level)
-       for level in ("O1", "O2", "O3")},
-    "onnx-fp32-dynamo": Recipe("onnx-fp32-dynamo", "fp32", "dynamo"),
-    **_dynamic_grid(),
-    "onnx-int8-static": Recipe("onnx-int8-static", "int8", "export", "static", calibration="MinMax"),
-    "onnx-int8-static-percentile": Recipe("onnx-int8-static-percentile", "int8", "export", "static",
-                                          calibration="Percentile"),
-}
+RECIPES: Registry[Recipe] = Registry.of("recipe", (
+    *(Recipe(f"onnx-fp32-{level.lower()}", "fp32", level) for level in ("O1", "O2", "O3")),
+    Recipe("onnx-fp32-dynamo", "fp32", "dynamo"),
+    *_dynamic_grid().values(),
+    Recipe("onnx-int8-static", "int8", "export", "static", calibration="MinMax"),
+    Recipe("onnx-int8-static-percentile", "int8", "export", "static", calibration="Percentile"),
+))
 #: The gate's own ONNX backends the search judges beside the recipes (the current defaults).
 DEFAULT_CANDIDATES: tuple[str, ...] = ("onnx-fp32", "onnx-fp16", "onnx-int8")
 #: What `export --search` judges, in this order.

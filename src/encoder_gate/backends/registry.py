@@ -18,6 +18,7 @@ from encoder_gate.backends.base import Backend, Device
 from encoder_gate.backends.onnx_graph import PRECISIONS, Precision
 from encoder_gate.backends.recipes import RECIPES
 from encoder_gate.errors import GateError
+from encoder_gate.records import Registry
 
 
 def lazy(module: str, factory: str, **kwargs: Any) -> Callable[[], Backend]:
@@ -31,15 +32,15 @@ def lazy(module: str, factory: str, **kwargs: Any) -> Callable[[], Backend]:
 
 
 #: Every named backend, in the order reports list them. One line per backend.
-BACKENDS: dict[str, Callable[[], Backend]] = {
+BACKENDS: Registry[Callable[[], Backend]] = Registry("backend", {
     "torch": lazy("torch_backend", "TorchBackend"),
     "torch-compile": lazy("torch_backend", "TorchCompileBackend"),
     "onnx-fp32": lazy("onnx_backend", "OnnxBackend", precision="fp32"),
     "onnx-fp16": lazy("onnx_backend", "OnnxBackend", precision="fp16"),
     "onnx-int8": lazy("onnx_backend", "OnnxBackend", precision="int8"),
-    # the export search's recipes (onnx-fp32-o2, onnx-int8-static, ...): one record each in recipes.RECIPES
-    **{name: lazy("recipes", "RecipeBackend", recipe=name) for name in RECIPES},
-}
+}, {  # the export search's recipes (onnx-fp32-o2, onnx-int8-static, ...): one record each in recipes.RECIPES
+    name: lazy("recipes", "RecipeBackend", recipe=name) for name in RECIPES
+})
 #: The backend every other one is compared with (torch FP32 eager).
 REFERENCE_BACKEND = "torch"
 #: What a project gets when it names no backends (config default, `encoder-gate init`).

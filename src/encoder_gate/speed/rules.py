@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from encoder_gate.records import Registry
 from encoder_gate.speed.results import log_ratio_table, speedup_table
 from encoder_gate.speed.settings import DEFAULT_ALPHA, BenchSettings
 from encoder_gate.speed.stats import CONFIDENCE, mann_whitney_p, median_speedup, shift_ci, smallest_p
@@ -115,11 +116,11 @@ class MannWhitneyRule(SpeedRule):
 
 
 #: Every speed rule, by name; a new rule is one more record.
-SPEED_RULES: dict[str, SpeedRule] = {rule.name: rule for rule in (
+SPEED_RULES: Registry[SpeedRule] = Registry.of("speed rule", (
     MannWhitneyRule("test", "fails on a drop over max drop that is significant, one-sided Mann-Whitney U",
                     fallback="point"),
     PointRule("point", "fails on a drop over max drop alone"),
-)}
+))
 GATE_RULE = "test"  # the rule the speed gate decides by (falling back along each rule's fallback)
 
 
