@@ -326,7 +326,6 @@ def quantize_int8(ctx: BuildContext, fp32: Path, out: Path, *, per_channel: bool
 #: Activations asymmetric (they are not centred on 0 after GELU/Softmax), weights symmetric.
 STATIC_OP_TYPES = ("MatMul",)
 STATIC_EXTRA_OPTIONS = {"ActivationSymmetric": False, "WeightSymmetric": True}
-STATIC_FORMAT = "QDQ"
 #: Calibration texts of the histogram methods (Percentile, Entropy), which hold every output in memory.
 HISTOGRAM_TEXTS = 16
 

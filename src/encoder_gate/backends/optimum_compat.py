@@ -33,7 +33,3 @@ def optimum_missing() -> str | None:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"optimum's ONNX Runtime support is not importable ({type(exc).__name__}: {detail[:200]})"
     return None
-
-
-def optimum_available() -> bool:
-    return optimum_missing() is None

@@ -206,11 +206,6 @@ def render_markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_accuracy_report(state: GateSession) -> tuple[Path, Path]:
-    """Write both files into the report directory; return their paths."""
-    return write_payload(state.config.report_dir, accuracy_payload(state))
-
-
 def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) -> dict[str, Any]:
     """One payload from several processes' (pytest-xdist workers) of the same run.
 

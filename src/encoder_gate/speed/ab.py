@@ -119,10 +119,6 @@ class Cell:
         """Per round log(PR time / base time) on the deciding clock: above 0, the PR is slower."""
         return np.log(np.asarray(self.pr) / np.asarray(self.base))
 
-    @property
-    def wall_log_ratios(self) -> np.ndarray:
-        return np.log(np.asarray(self.pr_wall) / np.asarray(self.base_wall))
-
 
 @dataclass(frozen=True)
 class Decision:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +38,6 @@ def _busy(stop: Any) -> None:  # pragma: no cover - runs in the neighbour proces
     a = np.random.default_rng(0).standard_normal((256, 256))
     while not stop.is_set():
         a = np.tanh(a @ a)
-
-
-@dataclass(frozen=True)
-class Recording:
-    """Seconds per round of each arm, on both clocks."""
-
-    thread: dict[str, list[float]]
-    wall: dict[str, list[float]]
-    passes: int
-    texts: int
-    blocks: int
 
 
 def record(arms: dict[str, Callable[[], object]], rounds: int, passes: int, seed: int,
