@@ -146,3 +146,28 @@ def test_init_then_the_card_commands_gate_a_strangers_model(project: Path, env: 
     assert "Both sides ran in one environment, the PR's: " in verdict
     workflow = (project / WORKFLOW_PATH).read_text()
     assert "pytest accuracy benchmarks" in workflow and "--gate-base ../base" in workflow
+
+
+@pytest.mark.slow
+def test_the_reference_repository_script_builds_what_the_docs_measure(tmp_path: Path, env: dict[str, str]):
+    """`.ci/reference-repo DIR` (here at one layer of width 64): a RoBERTa-shaped multi-label model
+    with roberta-base's vocabulary, the test texts under column names of their own, and `init`'s
+    files; the gate collects in it, its rootdir pinned there."""
+    root = tmp_path / "reference"
+    script = Path(__file__).resolve().parents[1] / ".ci" / "reference-repo"
+    done = subprocess.run([sys.executable, str(script), str(root), "--layers", "1", "--hidden", "64",
+                           "--texts", "20"], capture_output=True, text=True, env=env, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    config = json.loads((root / "model" / "config.json").read_text())
+    assert (config["model_type"], config["num_hidden_layers"], config["hidden_size"]) == ("roberta", 1, 64)
+    assert config["vocab_size"] == 50265 and config["problem_type"] == "multi_label_classification"
+    rows = [json.loads(line) for line in (root / "data" / "eval.jsonl").read_text().splitlines()]
+    assert len(rows) == 20 and all(set(r) == {"message", "emotions"} for r in rows)
+    table = (root / "pyproject.toml").read_text()
+    assert 'text-column = "message"' in table and "[tool.pytest.ini_options]" in table
+    collected = run(root, "pytest", "accuracy", "--collect-only", "-q", "-p", "no:cacheprovider", env=env)
+    assert collected.returncode == 0, collected.stdout[-2000:] + collected.stderr[-2000:]
+    assert "test_drift_within_bound[torch-drift_max]" in collected.stdout
+    with pytest.raises(subprocess.CalledProcessError):  # a non-empty directory is refused
+        subprocess.run([sys.executable, str(script), str(root)], capture_output=True, check=True)
