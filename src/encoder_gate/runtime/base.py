@@ -32,20 +32,12 @@ from encoder_gate.runtime.session import GateSession
 BASE_PREFIX = "base:"
 
 
-def _in_checkout(value: str, root: Path) -> str:
-    """`value` as a path inside the checkout `root` when it names one there, else unchanged."""
-    candidate = Path(value).expanduser()
-    if candidate.is_absolute() or value in BUILTIN_MODELS:
-        return value
-    return str((root / candidate).resolve()) if (root / candidate).exists() else value
-
-
-def _base_path(value: str, root: Path, what: str, also: Path | None = None) -> str:
-    """The base's `what` (a model, dataset or ONNX file) resolved inside its checkout `root` (or
-    under `also`, the base's model directory, for an ONNX file). A relative path the base's
-    checkout lacks but the PR's working directory has is an error: resolved there, the PR would be
-    compared with its own files and pass. A name found in neither (a hub id, a bundled dataset)
-    is left for the loaders to resolve."""
+def _in_checkout(value: str, root: Path, what: str, also: Path | None = None) -> str:
+    """`what` (a model, dataset or ONNX file) resolved inside the checkout `root` (or under `also`,
+    the base's model directory, for an ONNX file). For the base's checkout, a relative path it
+    lacks but the PR's working directory has is an error: resolved there, the PR would be compared
+    with its own files and pass (with `root` the working directory itself, that cannot happen).
+    A name found in neither (a hub id, a bundled dataset) is left for the loaders to resolve."""
     candidate = Path(value).expanduser()
     if candidate.is_absolute() or value in BUILTIN_MODELS:
         return value
@@ -74,7 +66,7 @@ def _backend_in_checkout(name: str, root: Path, model: str) -> str:
         return name
     path, precision = split_precision(name[len(PREBUILT_PREFIX):])
     model_dir = Path(model) if Path(model).is_absolute() and Path(model).is_dir() else None
-    resolved = _base_path(path, root, "ONNX file", also=model_dir)
+    resolved = _in_checkout(path, root, "ONNX file", also=model_dir)
     return PREBUILT_PREFIX + resolved + (f"@{precision}" if precision else "")
 
 
@@ -92,9 +84,9 @@ def base_config(base_dir: Path, pr: GateConfig) -> GateConfig:
                         "there is nothing to compare with (is it the base of this repository, and was "
                         "`encoder-gate init` committed there?)")
     if "model" in table:
-        table["model"] = _base_path(str(table["model"]), root, "model")
+        table["model"] = _in_checkout(str(table["model"]), root, "model")
     if "dataset" in table:
-        table["dataset"] = _base_path(str(table["dataset"]), root, "dataset")
+        table["dataset"] = _in_checkout(str(table["dataset"]), root, "dataset")
     backends = table.get("backends", GateConfig().backends)
     if isinstance(backends, str):
         backends = [b.strip() for b in backends.split(",") if b.strip()]
@@ -162,7 +154,7 @@ class BaseSide:
         """Why the base's own evaluation set differs from the one both sides are judged on, or None."""
         b, p = self.session.config, self.pr.config
         same = ("split", "dataset_variant", "texts")
-        if _same_dataset(b.dataset, _in_checkout(p.dataset, Path.cwd())) and \
+        if _same_dataset(b.dataset, _in_checkout(p.dataset, Path.cwd(), "dataset")) and \
                 all(getattr(b, k) == getattr(p, k) for k in same):
             return None
         return (f"the base configured dataset {b.dataset!r} (split {b.split}, {b.dataset_variant}); both "

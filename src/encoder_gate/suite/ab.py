@@ -28,8 +28,8 @@ def test_accuracy_vs_base(ab_backend, gate_base, ab_record_accuracy, ab_not_comp
     """The PR's backend keeps the base's accuracy on the same texts (F1 rule and per-label check).
     Where there is no F1 to compare (an encoder, unlabelled texts) it fails, saying so, unless
     --gate-allow-skip accepts it."""
-    if gate_base.accuracy_not_compared:
-        ab_not_compared(gate_base.accuracy_not_compared)
+    if why := gate_base.accuracy_not_compared:
+        ab_not_compared(why)
     failure = call_or_skip(gate_base.accuracy_failure, ab_backend)
     ab_record_accuracy(accuracy_entry(gate_base.accuracy(ab_backend), failure))
     assert failure is None, failure
