@@ -41,6 +41,30 @@ def _import_the_heavy_stack_once() -> None:
 _import_the_heavy_stack_once()
 
 
+def _share_the_cores_between_workers() -> None:
+    """Under `pytest -n N`, give each xdist worker its share of the cores for torch's intra-op threads.
+
+    Each worker's torch otherwise takes every core, so two workers building models at once run
+    four OpenMP threads on two cores, and OpenMP's spinning threads slow each other far more than
+    two-fold: training the default model took 42.6 s alone and 282 s beside another training
+    (2 threads each), 71 s at one thread each (/tmp probe, 2 cores). The environment variables
+    carry the share to pytester's subprocesses; inner gates that set their own `threads` /
+    `eval-threads` keep them.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if workers <= 1:
+        return
+    import torch
+
+    share = max(1, (os.cpu_count() or 1) // workers)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(share)
+    torch.set_num_threads(share)
+
+
+_share_the_cores_between_workers()
+
+
 @pytest.fixture(autouse=True)
 def _no_xdist_worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under `pytest -n`, pytester subprocesses would inherit PYTEST_XDIST_WORKER, and
