@@ -90,3 +90,39 @@ def test_the_same_file_from_another_checkout_at_another_thread_count_is_read_fro
         again = GateSession(cfg, progress=lambda _msg: None, timing=timing)
         assert origins(again) == {"torch": True, f"onnx:{pr}": True}
         again.close()
+
+
+def _threads_of(runner: object) -> int:
+    """The intra-op threads `runner` computes at right now."""
+    session = getattr(runner, "_session", None)
+    if session is not None:  # ONNX Runtime: fixed when its session opened
+        return int(session.get_session_options().intra_op_num_threads)
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_a_timing_session_predicts_at_the_eval_threads_and_times_at_its_own(tmp_path: Path, tiny):
+    """A session that times at one thread (the PR session, the benchmarks) computes its predictions
+    on the evaluation set at `eval_threads`, and its runners are back at one thread after: torch's
+    thread count restored, ONNX Runtime's session reopened at its own count."""
+    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
+    cfg = GateConfig(model="tiny", backends=("torch", "onnx-fp32"), limit=40, threads=1, eval_threads=2,
+                     cache_dir=tmp_path / "cache", report_dir=tmp_path / "report")
+    state = GateSession(cfg, progress=lambda _msg: None)
+    assert state.timing and state.build_threads == 1
+    seen: dict[str, set[int]] = {}
+    for name in cfg.backends:
+        runner = state.runner(name)
+        assert _threads_of(runner) == 1
+        predict = runner.predict
+
+        def spy(batch, name=name, runner=runner, predict=predict):
+            seen.setdefault(name, set()).add(_threads_of(runner))
+            return predict(batch)
+
+        runner.predict = spy  # type: ignore[method-assign]  # (not cacheable: always computed)
+        assert state.predictions(name).shape[0] == 40
+        assert _threads_of(runner) == 1, f"{name} not back at its timing threads"
+    assert seen == {"torch": {2}, "onnx-fp32": {2}}
+    state.close()

@@ -49,7 +49,7 @@ class GateConfig:
     thresholds: ThresholdMode = "fixed"  # "tuned": per-label, on the validation split
     device: Device = "cpu"
     threads: int = 0  # intra-op threads of a session that times its backends (0: the library default)
-    eval_threads: int = 0  # of a session that only checks accuracy (0: the library default, all cores)
+    eval_threads: int = 0  # of the predictions on the evaluation set (0: the library default, all cores)
     cache_dir: Path = Path(".encoder-gate/cache")
     report_dir: Path = Path(".encoder-gate")
     int8_per_channel: bool = True

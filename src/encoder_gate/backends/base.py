@@ -15,6 +15,7 @@ backends differ only in how they compute logits.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -84,6 +85,15 @@ class Runner(Protocol):
 def runner_notes(runner: object) -> tuple[str, ...]:
     """The runner's notes (see Runner), or () for a runner that has none."""
     return tuple(str(n) for n in getattr(runner, "notes", ()) or ())
+
+
+def at_threads(runner: object, threads: int) -> AbstractContextManager[object]:
+    """Inside the block, `runner` computes at `threads` intra-op threads (0: its library's default,
+    all cores), and at its own count again after: a session that times at one thread predicts the
+    evaluation set at every core (the outputs do not depend on it, docs/benchmarks.md). A runner
+    with no `at_threads` of its own (a test double, a wrapper) runs as it is."""
+    own = getattr(runner, "at_threads", None)
+    return own(threads) if callable(own) else nullcontext()
 
 
 def runner_max_tokens(runner: object) -> int | None:

@@ -23,6 +23,20 @@ from encoder_gate.errors import DeviceUnavailable, GateError
 TORCH_PACKAGES = ("torch", "transformers", "tokenizers")
 
 
+#: torch's intra-op thread count before encoder-gate first set it (OMP_NUM_THREADS, or its count
+#: of cores): what a runner asked for 0 threads runs at.
+_LIBRARY_DEFAULT_THREADS: list[int] = []
+
+
+def set_threads(threads: int) -> None:
+    """Set torch's intra-op threads to `threads` (0: torch's own default, see above)."""
+    import torch
+
+    if not _LIBRARY_DEFAULT_THREADS:
+        _LIBRARY_DEFAULT_THREADS.append(torch.get_num_threads())
+    torch.set_num_threads(threads or _LIBRARY_DEFAULT_THREADS[0])
+
+
 def require_device(device: str) -> None:
     """Raise a GateError naming the fix when `device` is not usable by torch."""
     import torch
@@ -99,6 +113,16 @@ class TorchRunner:
         for bs, seq in shapes:
             self.predict(dummy_batch(bs, seq, self.warmup_names))
 
+    @contextlib.contextmanager
+    def at_threads(self, threads: int) -> Iterator[None]:
+        """torch at `threads` intra-op threads inside the block (see base.at_threads)."""
+        before = self._torch.get_num_threads()
+        set_threads(threads)
+        try:
+            yield
+        finally:
+            self._torch.set_num_threads(before)
+
     def prediction_identity(self) -> dict[str, object]:
         """The model directory is a torch backend's artifact."""
         return {"artifact": f"model:{self._model_hash}", "versions": toolchain_versions(TORCH_PACKAGES)}
@@ -119,11 +143,10 @@ class TorchBackend:
         return ()  # torch names no providers: its device and threads are in the fingerprint
 
     def build(self, ctx: BuildContext) -> TorchRunner:
-        import torch
 
         require_device(ctx.device)
         if ctx.threads:
-            torch.set_num_threads(ctx.threads)
+            set_threads(ctx.threads)
         # nothing to build: the model directory is loaded as it is
         return TorchRunner(load_torch_model(ctx), ctx, self.name, from_cache=True)
 
@@ -164,7 +187,7 @@ class TorchCompileBackend:
 
         require_device(ctx.device)
         if ctx.threads:
-            torch.set_num_threads(ctx.threads)
+            set_threads(ctx.threads)
         key = compile_key(ctx, self.mode, self.dynamic)
         store = CompileArtifacts(ctx.cache, key, self.name, ctx.progress)
         with quiet_inductor_import():
@@ -323,6 +346,13 @@ class CompiledTorchRunner(TorchRunner):
     def __init__(self, model: Any, ctx: BuildContext, name: str, store: CompileArtifacts | None) -> None:
         super().__init__(model, ctx, name, from_cache=False)
         self._store = store  # None: nothing to save (the artifacts came from the cache)
+
+    @contextlib.contextmanager
+    def at_threads(self, threads: int) -> Iterator[None]:
+        """Runs at the count it was compiled at, whatever `threads` says: inductor's CPU kernels
+        hold their thread count (it is in the compile cache's key), so another count would be
+        another compile inside an accuracy check, far longer at 125M weights than what it saves."""
+        yield
 
     def close(self) -> None:
         store, self._store = self._store, None

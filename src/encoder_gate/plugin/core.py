@@ -73,8 +73,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("device", "DEVICE", "cpu or cuda"),
     ("threads", "N", "intra-op threads for torch and ONNX Runtime in a session that times its backends "
                      "(benchmarks, vs base; 0: library default)"),
-    ("eval-threads", "N", "intra-op threads in a session that only checks accuracy (default 0: the library "
-                          "default, all cores)"),
+    ("eval-threads", "N", "intra-op threads of the predictions on the evaluation set, also in a session that "
+                          "times at --gate-threads (default 0: the library default, all cores)"),
     ("cache-dir", "DIR", "artifact cache directory (default .encoder-gate/cache)"),
     ("report-dir", "DIR", "report directory (default .encoder-gate)"),
     ("f1-rule", "RULE", "how the F1 keep check decides: point (default; F1 keeps f1_keep x the "

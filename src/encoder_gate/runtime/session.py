@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -19,7 +20,14 @@ from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.accuracy.metrics import tune_thresholds
 from encoder_gate.accuracy.tolerances import Bounds
-from encoder_gate.backends.base import BuildContext, Runner, dir_size, runner_max_tokens, runner_notes
+from encoder_gate.backends.base import (
+    BuildContext,
+    Runner,
+    at_threads,
+    dir_size,
+    runner_max_tokens,
+    runner_notes,
+)
 from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
@@ -73,7 +81,8 @@ class GateSession:
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
     #: Whether this session times its runners (benchmarks, vs base): then they run at `threads`, the
     #: count their speed is measured at; else (accuracy only) at `eval_threads`, all cores by default,
-    #: since outputs do not depend on how fast they come. Set before the first build.
+    #: since outputs do not depend on how fast they come. Set before the first build. Predictions on
+    #: the evaluation set run at `eval_threads` either way (`at_threads` around them, on a miss).
     timing: bool = True
     calibration_count: int = CALIBRATION_TEXTS  # how many calibration texts static INT8 reads
     _calibration: tuple[tuple[str, ...], str] | None = None
@@ -292,9 +301,14 @@ class GateSession:
         when their key is there)."""
 
         cfg = self.config
-        return cached_predictions(
-            self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device, max_length(tokenizer),
-            lambda: predict_texts(runner, tokenizer, texts, cfg.eval_batch_size, progress=self.progress))
+
+        def compute() -> np.ndarray:
+            timed_elsewhere = self.build_threads != cfg.eval_threads  # see `timing`
+            with at_threads(runner, cfg.eval_threads) if timed_elsewhere else nullcontext():
+                return predict_texts(runner, tokenizer, texts, cfg.eval_batch_size, progress=self.progress)
+
+        return cached_predictions(self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device,
+                                  max_length(tokenizer), compute)
 
     @property
     def reference(self) -> np.ndarray:
