@@ -287,3 +287,30 @@ def test_a_parent_config_that_moves_the_rootdir_off_the_table_is_a_usage_error(
     pinned = pytester.runpytest_subprocess(*args)
     assert pinned.ret == pytest.ExitCode.OK, pinned.stdout.str()[-2000:] + pinned.stderr.str()[-2000:]
     pinned.stdout.fnmatch_lines(["*test_drift_within_bound[[]torch-drift_max[]]*"])
+
+
+LATE_FINDING = """
+from encoder_gate.plugin.stash import fail_gate
+
+
+def pytest_sessionfinish(session):
+    if FAIL:
+        fail_gate(session.config, "a finding recorded at the session's end")
+"""
+
+
+@pytest.mark.parametrize(("fail", "tests", "expected"), [
+    (False, "def test_ok():\n    pass\n", pytest.ExitCode.OK),
+    (True, "def test_ok():\n    pass\n", pytest.ExitCode.TESTS_FAILED),
+    (True, "", pytest.ExitCode.TESTS_FAILED),  # no test collected, and a finding: the gate fails
+    (True, "def test_bad():\n    assert False\n", pytest.ExitCode.TESTS_FAILED),
+    (False, "", pytest.ExitCode.NO_TESTS_COLLECTED),
+], ids=["nothing-found", "finding", "finding-no-tests", "finding-and-failed-test", "no-tests"])
+def test_the_exit_status_is_set_once_after_every_part_recorded_its_findings(
+        pytester: pytest.Pytester, fail: bool, tests: str, expected: pytest.ExitCode):
+    """A finding recorded in any `pytest_sessionfinish` (the accuracy half's, the speed half's, the
+    vs-base half's, or a conftest's as here) fails a session whose tests passed: the one hook that
+    sets the exit status wraps them all. A status pytest set (a failed test) is kept."""
+    pytester.makeconftest(f"FAIL = {fail!r}\n" + LATE_FINDING)
+    pytester.makepyfile(test_x=tests)
+    assert pytester.runpytest("-p", "no:randomly").ret == expected

@@ -23,7 +23,15 @@ from typing import Any
 import pytest
 
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY, params_of, skip_reason, tag_items, uses_benchmark
+from encoder_gate.plugin.stash import (
+    BASE_KEY,
+    SESSION_KEY,
+    fail_gate,
+    params_of,
+    skip_reason,
+    tag_items,
+    uses_benchmark,
+)
 from encoder_gate.reporting.ab import (
     SpeedCell,
     ab_payload,
@@ -249,8 +257,7 @@ def finish(session: pytest.Session) -> bool:
                "every backend).")
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_COMPARED] = why
-        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        fail_gate(config, why)
     settings = ab_settings(gate.config)
     cells = results.cells
     decisions = decide_cells(cells, settings)
@@ -269,8 +276,8 @@ def finish(session: pytest.Session) -> bool:
     config.stash[AB_LINES] = summary_lines(payload) + [(n, False) for n in notes]
     failing = [f"{c.backend} {c.case}" for c, d in zip(cells, decisions, strict=True) if failed(d, settings)]
     config.stash[AB_FAILED] = failing
-    if failing and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if failing:
+        fail_gate(config, f"slower than the base: {', '.join(failing)}")
     return True
 
 

@@ -34,6 +34,8 @@ from encoder_gate.plugin.stash import (
     SESSION_KEY,
     VERDICT,
     WORKER_PAYLOADS,
+    ExitStatus,
+    fail_gate,
     gate_session_of,
     release_points,
     skip_reason,
@@ -127,6 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session = GateSession(gate_config, progress=_progress_writer(config))
     config.stash[SESSION_KEY] = session
     config.stash[OUTCOMES] = {}
+    config.pluginmanager.register(ExitStatus(), "encoder-gate-exit-status")
     config.pluginmanager.register(fixtures, "encoder-gate-fixtures")
     config.pluginmanager.register(ab, "encoder-gate-ab")
     ab.open_base(config, session)
@@ -320,8 +323,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     why = nothing_checked(config.stash.get(OUTCOMES, {}))
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_CHECKED] = why
-        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        fail_gate(config, why)
     compared = ab.finish(session)
     received: list[dict[str, Any]] = config.stash.get(WORKER_PAYLOADS, [])
     payloads = list(received)

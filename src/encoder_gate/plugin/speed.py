@@ -39,7 +39,7 @@ import pytest
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.data.datasets import VARIANTS, apply_variant
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import VERDICT, call_or_skip, params_of, uses_benchmark
+from encoder_gate.plugin.stash import VERDICT, call_or_skip, fail_gate, params_of, uses_benchmark
 from encoder_gate.reporting.verdict import refresh_verdict
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
@@ -335,12 +335,11 @@ class BenchPlugin:
                                      fingerprint=self.fingerprint(), provenance=here)
         except GateError as exc:  # a malformed baseline file, or one from another machine
             config.stash[ERROR] = str(exc)
-            failed = True
+            fail_gate(config, f"speed: {exc}")
         else:
             config.stash[OUTCOME] = outcome
-            failed = bool(outcome.failures)
-        if failed and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            if outcome.failures:
+                fail_gate(config, f"speed: {len(outcome.failures)} cell(s) failed their speed rule")
         verdict = refresh_verdict(gate.config.report_dir, gate.progress, here)
         if verdict is not None:
             config.stash[VERDICT] = verdict
@@ -360,8 +359,7 @@ class BenchPlugin:
                "speedup was measured; run the benchmarks without -n and without --benchmark-disable")
         if asked:
             config.stash[ERROR] = f"the speed gate checked nothing: {why}"
-            if session.exitstatus == pytest.ExitCode.OK:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            fail_gate(config, config.stash[ERROR])
         else:
             config.stash[SWEEP_NOTE] = f"{config.stash.get(SWEEP_NOTE, 'benchmarks')}; {why}"
 

@@ -32,6 +32,8 @@ HYPOTHESIS_BUILTINS = {name: hypothesis_settings.get_profile(name) for name in (
 
 
 NOTHING_CHECKED = pytest.StashKey[str]()
+#: Why the gate failed, one line a finding: set through :func:`fail_gate`, read by :class:`ExitStatus`.
+GATE_FAILURES = pytest.StashKey[list[str]]()
 #: nodeid of a test -> the backends no later test of the session uses (released after it).
 RELEASE_AFTER = pytest.StashKey[dict[str, list[str]]]()
 
@@ -105,3 +107,27 @@ def call_or_skip(fn: Any, *args: Any) -> Any:
         pytest.skip(str(exc))
     except GateError as exc:
         pytest.fail(f"encoder-gate: {exc}", pytrace=False)
+
+
+def fail_gate(config: pytest.Config, why: str) -> None:
+    """Record that the gate failed, and why (a speed cell slower than its base, a gate that checked
+    nothing, a baseline it could not read): :class:`ExitStatus` fails the session once every part
+    of the plugin has finished."""
+    config.stash.setdefault(GATE_FAILURES, []).append(why)
+
+
+class ExitStatus:
+    """The one place the gate sets the session's exit status.
+
+    Its `pytest_sessionfinish` wraps every other part's (accuracy, speed, vs base), so it runs
+    after all of them have recorded their findings with :func:`fail_gate`: a session that passed
+    its tests (or collected none) fails when one did. A status pytest set otherwise (a failed
+    test, an interruption, a usage error) is kept."""
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Any:
+        result = yield
+        failures = session.config.stash.get(GATE_FAILURES, [])
+        if failures and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return result
