@@ -144,6 +144,19 @@ def load_error(path: Path, exc: BaseException) -> GateError:
                      "`encoder-gate export MODEL --out DIR`.")
 
 
+def session_options(threads: int) -> Any:
+    """ONNX Runtime's options for a session at `threads` intra-op threads (0: ORT's default, its
+    count of cores) and one inter-op thread, logging only errors."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
 def open_session(path: Path, device: str, threads: int) -> Any:
     """An InferenceSession on `path`, with a clear error for a missing, corrupt or invalid file."""
     import onnxruntime as ort
@@ -151,11 +164,7 @@ def open_session(path: Path, device: str, threads: int) -> Any:
     if not path.is_file():
         raise GateError(f"ONNX file {path} does not exist. Check the path after 'onnx:'.")
     providers = providers_for(device)
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    options = session_options(threads)
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/InvalidGraph types

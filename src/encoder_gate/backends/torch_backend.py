@@ -37,6 +37,20 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads or _LIBRARY_DEFAULT_THREADS[0])
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch at `threads` intra-op threads inside the block (0: its own default), and at the count
+    it had before after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    set_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def require_device(device: str) -> None:
     """Raise a GateError naming the fix when `device` is not usable by torch."""
     import torch
@@ -113,15 +127,9 @@ class TorchRunner:
         for bs, seq in shapes:
             self.predict(dummy_batch(bs, seq, self.warmup_names))
 
-    @contextlib.contextmanager
-    def at_threads(self, threads: int) -> Iterator[None]:
+    def at_threads(self, threads: int) -> contextlib.AbstractContextManager[None]:
         """torch at `threads` intra-op threads inside the block (see base.at_threads)."""
-        before = self._torch.get_num_threads()
-        set_threads(threads)
-        try:
-            yield
-        finally:
-            self._torch.set_num_threads(before)
+        return torch_threads(threads)
 
     def prediction_identity(self) -> dict[str, object]:
         """The model directory is a torch backend's artifact."""
@@ -143,7 +151,6 @@ class TorchBackend:
         return ()  # torch names no providers: its device and threads are in the fingerprint
 
     def build(self, ctx: BuildContext) -> TorchRunner:
-
         require_device(ctx.device)
         if ctx.threads:
             set_threads(ctx.threads)

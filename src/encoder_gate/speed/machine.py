@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import resource
@@ -15,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.base import Device
+from encoder_gate.backends.onnx_backend import session_options
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, providers_of
+from encoder_gate.backends.torch_backend import torch_threads
 from encoder_gate.errors import GateError
 from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE
 
@@ -47,15 +50,10 @@ def gemm_gflops(shape: tuple[int, int, int] = PEAK_SHAPE, repeats: int = 7,
     import torch
 
     m, k, n = shape
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads) if threads else contextlib.nullcontext():
         gen = torch.Generator().manual_seed(0)
         a, b = torch.rand(m, k, generator=gen), torch.rand(k, n, generator=gen)
         return _rate(lambda: torch.mm(a, b), 2.0 * m * k * n, repeats, threads)
-    finally:
-        torch.set_num_threads(before)
 
 
 def ort_gemm_gops(shape: tuple[int, int, int] = PEAK_SHAPE, repeats: int = 7, threads: int | None = None,
@@ -83,11 +81,8 @@ def ort_gemm_gops(shape: tuple[int, int, int] = PEAK_SHAPE, repeats: int = 7, th
     graph = helper.make_graph([node], "peak", [helper.make_tensor_value_info("a", a_type, [m, k])],
                               [helper.make_tensor_value_info("y", y_type, [m, n])], [weight])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.SerializeToString(), session_options(threads or 0),
+                                   providers=["CPUExecutionProvider"])
     return _rate(lambda: session.run(None, {"a": feed}), 2.0 * m * k * n, repeats, threads)
 
 
