@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from encoder_gate.commands.layout import THIN_MODULES
+from encoder_gate.documents import write_json
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.speed import no_saved_run_line
 from encoder_gate.speed import estimate as bench_estimate
@@ -50,7 +51,6 @@ from encoder_gate.speed.results import (
     read_json,
     results_from_json,
     speedups_document,
-    write_json,
 )
 from encoder_gate.speed.rules import point_rule_failures
 from encoder_gate.speed.settings import (

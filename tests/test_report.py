@@ -181,7 +181,8 @@ def ab_document(model_hash: str = "abc") -> dict:
     (one unchanged, one 12% slower) and one accuracy row."""
     import numpy as np
 
-    from encoder_gate.reporting.ab import SpeedCell, speed_entry
+    from encoder_gate.decision import SpeedCell
+    from encoder_gate.reporting.ab import speed_entry
     from encoder_gate.speed.ab import ABSettings, Cell, decide
 
     settings = ABSettings()

@@ -1,5 +1,5 @@
-"""The verdict (encoder_gate.reporting.verdict): rendered from hand-made accuracy.json / speedups.json
-documents."""
+"""The verdict: decided (encoder_gate.decision) and rendered (encoder_gate.reporting.verdict) from
+hand-made accuracy.json / speedups.json / ab.json documents."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 
 from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.commands.cli import main
+from encoder_gate.decision import Status, decide_documents
+from encoder_gate.documents import VERDICT_FILE, VERDICT_JSON
 from encoder_gate.errors import GateError
-from encoder_gate.reporting.verdict import VERDICT_FILE, render_verdict, write_verdict
+from encoder_gate.reporting.verdict import render, render_verdict, write_verdict
 
 BACKENDS = ["torch", "torch-compile", "onnx-fp32", "onnx-int8"]
 CASE = "model/normal/bs8/bucketed"
@@ -372,3 +374,60 @@ def test_the_reference_row_shows_its_own_f1_without_bounds_even_when_it_fails_ag
     assert torch_row[:3] == ["**FAIL** (vs base)", "0.7100", ""]
     assert torch_row[4].startswith("-0.2000 [-0.2500, -0.1500] **FAIL**")
     assert "Speed is judged against the base" in text and "No benchmark results" not in text
+
+
+def speed_cell(backend: str, status: str, fails: bool) -> dict[str, Any]:
+    """One speed cell of ab.json, in the shape reporting.ab.speed_entry writes."""
+    return {"backend": backend, "case": CASE, "status": status, "fails": fails, "ratio": 1.04,
+            "ratio_ci": [0.97, 1.12], "clock": "thread", "describe": "PR/base 1.040x [0.970, 1.120]"}
+
+
+@pytest.mark.parametrize(("policy_fails", "status", "word", "passed"), [
+    (False, Status.INCONCLUSIVE, "inconclusive (speed vs base)", True),
+    (True, Status.FAIL, "**FAIL** (vs base)", False),
+])
+def test_an_undecided_speed_cell_is_inconclusive_under_warn_and_fails_under_fail(
+        policy_fails: bool, status: Status, word: str, passed: bool):
+    """A cell vs base that could not decide makes its backend inconclusive (the session passes) when
+    the policy warns, and fails it, with the cell as its reason, when the policy fails."""
+    ab = {"provenance": prov(), "settings": {"min_effect": 0.05}, "accuracy": {},
+          "speed": [speed_cell("onnx-int8", "inconclusive", policy_fails)]}
+    verdict = decide_documents(accuracy_doc(all_pass()), None, ab)
+    assert verdict.backend("onnx-int8").status is status and verdict.passed is passed
+    assert verdict.backend("onnx-fp32").status is Status.PASS
+    assert table_rows(render(verdict).markdown)["onnx-int8"][0] == word
+    if policy_fails:
+        [reason] = verdict.backend("onnx-int8").reasons
+        assert reason.check == "vs base" and "speed vs base" in reason.text and "thread clock" in reason.text
+
+
+def test_verdict_json_holds_each_backends_status_and_reasons_with_their_bounds(tmp_path: Path):
+    """verdict.json, beside verdict.md: a schema version, the session's status, per backend a status
+    and each failing check's name, observed value and bound; the reference and not-checked kinds."""
+    rows = all_pass()
+    rows["onnx-int8"] = row(f1_ok=False)
+    del rows["torch-compile"]
+    (tmp_path / "accuracy.json").write_text(json.dumps(accuracy_doc(
+        rows, not_evaluated={"torch-compile": "inductor needs a C++ compiler"})))
+    write_verdict(tmp_path)
+    doc = json.loads((tmp_path / VERDICT_JSON).read_text())
+    assert doc["schema"] == 1 and doc["passed"] is False
+    status = {b["name"]: b["status"] for b in doc["backends"]}
+    assert status == {"torch": "reference", "torch-compile": "not checked", "onnx-fp32": "pass",
+                      "onnx-int8": "fail"}
+    [int8] = [b for b in doc["backends"] if b["name"] == "onnx-int8"]
+    assert int8["failed"] == ["f1_keep"]
+    assert int8["reasons"] == [{"check": "f1_keep", "text": "onnx-int8: f1_keep = 0.5, bound at least 0.7",
+                                "observed": 0.5, "bound": 0.7, "direction": "at least"}]
+    assert doc["sources"] == {"accuracy.json": "2026-11-23T10:00:00+0000"}
+    assert doc["missing"] == ["speedups.json"]
+
+
+def test_a_failed_speed_gate_owned_by_no_backend_still_fails_the_session():
+    """A compare regression whose test names no known backend is listed and fails the verdict as a
+    session failure, though no row carries it."""
+    line = "test_other[bs8] (0001_base): Field 'min' has failed PercentageRegressionCheck: 30 > 25"
+    verdict = decide_documents(accuracy_doc(all_pass()), speedups_doc(regressions=[line]))
+    assert not verdict.passed and verdict.session_failures
+    assert all(b.status in (Status.PASS, Status.REFERENCE) for b in verdict.backends)
+    assert any(line in r.text for r in verdict.failures)

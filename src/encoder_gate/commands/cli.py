@@ -20,12 +20,12 @@ from pathlib import Path
 
 from encoder_gate.commands import export, init
 from encoder_gate.commands.search import SearchSettings
+from encoder_gate.documents import AB_FILE, write_json
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.benchmarks import write_report
-from encoder_gate.reporting.verdict import AB_FILE, write_verdict
+from encoder_gate.reporting.verdict import write_verdict
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.files import benchmark_files, load_benchmarks
-from encoder_gate.speed.results import write_json
 from encoder_gate.studies import ab_noise, accuracy_noise
 from encoder_gate.studies.speed_noise import format_noise, speed_gate_noise
 

@@ -10,7 +10,7 @@ import shlex
 
 from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT
 from encoder_gate.config import GateConfig
-from encoder_gate.reporting.verdict import AB_FILE, VERDICT_FILE
+from encoder_gate.documents import AB_FILE, VERDICT_FILE
 
 _WORKFLOW = """\
 # Gate every pull request on accuracy and speed with encoder-gate (written by `encoder-gate init`).

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from encoder_gate.decision import SpeedCell, cell_fails, decide_cells
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
     BASE_KEY,
@@ -32,16 +33,7 @@ from encoder_gate.plugin.stash import (
     tag_items,
     uses_benchmark,
 )
-from encoder_gate.reporting.ab import (
-    SpeedCell,
-    ab_payload,
-    ab_settings,
-    decide_cells,
-    failed,
-    speed_entry,
-    summary_lines,
-    write_ab,
-)
+from encoder_gate.reporting.ab import ab_payload, ab_settings, speed_entry, summary_lines, write_ab
 from encoder_gate.runtime.base import BaseSide, criteria_changes
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
@@ -274,7 +266,8 @@ def finish(session: pytest.Session) -> bool:
     path = write_ab(gate.config.report_dir, payload)
     gate.progress(f"PR vs base: {path}")
     config.stash[AB_LINES] = summary_lines(payload) + [(n, False) for n in notes]
-    failing = [f"{c.backend} {c.case}" for c, d in zip(cells, decisions, strict=True) if failed(d, settings)]
+    failing = [f"{c.backend} {c.case}" for c, d in zip(cells, decisions, strict=True)
+               if cell_fails(d, settings)]
     config.stash[AB_FAILED] = failing
     if failing:
         fail_gate(config, f"slower than the base: {', '.join(failing)}")

@@ -21,6 +21,7 @@ import pytest
 
 from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.config import load_config, read_pyproject_table
+from encoder_gate.documents import VERDICT_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.plugin import ab, applicable, fixtures
@@ -43,7 +44,7 @@ from encoder_gate.plugin.stash import (
     times_backends,
 )
 from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, stats_lines, write_payload
-from encoder_gate.reporting.verdict import VERDICT_FILE, refresh_verdict, terminal_rows
+from encoder_gate.reporting.verdict import refresh_verdict, terminal_rows
 from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession

@@ -14,7 +14,7 @@ from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
-from encoder_gate.reporting.verdict import Verdict
+from encoder_gate.reporting.verdict import VerdictReport
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.session import GateSession
 
@@ -43,7 +43,7 @@ BACKEND_PROPERTY = "encoder_gate_backend"
 
 WORKER_PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
 #: The verdict written at the session's end (accuracy, speed or vs base), for the terminal's last word.
-VERDICT = pytest.StashKey[Verdict]()
+VERDICT = pytest.StashKey[VerdictReport]()
 
 
 def skip_reason(report: pytest.TestReport) -> str:

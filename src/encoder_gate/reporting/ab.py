@@ -2,14 +2,14 @@
 
 Written at the end of a `--gate-base` session; the verdict's "vs base" columns read it.
 The speed cells are decided together, with Holm's correction across them
-(:func:`decide_cells`), so one session's p-values share one family-wise error rate.
+(:func:`encoder_gate.decision.decide_cells`), so one session's p-values share one family-wise
+error rate; this module only writes and prints what was decided.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,44 +17,17 @@ from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
+from encoder_gate.decision import SpeedCell, cell_fails
+from encoder_gate.documents import AB_FILE, write_document
 from encoder_gate.models.spec import ModelSpec
-from encoder_gate.reporting.verdict import AB_FILE
-from encoder_gate.speed.ab import ABSettings, Cell, Decision, decide, holm_levels, wilcoxon_slower_p
-from encoder_gate.speed.results import write_json
+from encoder_gate.speed.ab import ABSettings, Decision
 from encoder_gate.tasks import Task
-
-SCHEMA = 1
 
 
 def ab_settings(config: GateConfig) -> ABSettings:
     """The A/B's settings from the session's configuration."""
     return ABSettings(min_effect=config.min_slowdown, inconclusive=config.inconclusive,
                       budget_seconds=config.ab_budget)
-
-
-@dataclass(frozen=True)
-class SpeedCell:
-    """A measured cell: which backend and case, and its rounds."""
-
-    backend: str
-    case: str
-    cell: Cell
-
-
-def decide_cells(cells: list[SpeedCell], settings: ABSettings) -> list[Decision]:
-    """Every timed cell judged on all its rounds at its Holm-adjusted level (one family: the
-    session's timed cells), split over the looks as each look was; an unchanged cell (not timed,
-    see :func:`encoder_gate.speed.ab.same_work`) is no test and stays out of the family."""
-    timed = [c for c in cells if c.cell.unchanged is None]
-    levels = iter(holm_levels([wilcoxon_slower_p(c.cell.log_ratios) for c in timed], settings.alpha))
-    return [Decision.unchanged(c.cell.unchanged, settings.alpha) if c.cell.unchanged is not None
-            else decide(c.cell.log_ratios, settings, settings.per_look(next(levels))) for c in cells]
-
-
-def failed(decision: Decision, settings: ABSettings) -> bool:
-    """Whether a decided cell fails the session (an inconclusive one only with `inconclusive = fail`)."""
-    undecided_fails = decision.status == "inconclusive" and settings.inconclusive == "fail"
-    return decision.status == "fail" or undecided_fails
 
 
 def accuracy_entry(ev: Evaluation, failure: str | None) -> dict[str, Any]:
@@ -73,7 +46,7 @@ def speed_entry(cell: SpeedCell, decision: Decision, settings: ABSettings) -> di
     """One cell for ab.json: the ratio with its CI, the test, and how it was measured."""
     c = cell.cell
     return {"backend": cell.backend, "case": cell.case, "status": decision.status,
-            "fails": failed(decision, settings), "ratio": decision.ratio, "ratio_ci": list(decision.ci),
+            "fails": cell_fails(decision, settings), "ratio": decision.ratio, "ratio_ci": list(decision.ci),
             "p_value": decision.p_value, "alpha": decision.alpha, "mde": decision.mde,
             "rounds": decision.rounds, "rounds_needed": decision.rounds_needed, "clock": c.clock,
             "texts": c.texts, "passes_per_round": c.passes, "describe": decision.describe(),
@@ -86,7 +59,7 @@ def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: P
                provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The whole ab.json document (`provenance`: the PR session's, see encoder_gate.runtime.provenance)."""
     return {
-        "schema": SCHEMA, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "provenance": dict(provenance) if provenance is not None else None,
         "model": {"name": pr_model.name, "content_hash": pr_model.content_hash},
         "base": {"dir": str(base_dir), "model": base_model.name if base_model else None,
@@ -100,7 +73,7 @@ def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: P
 
 
 def write_ab(report_dir: Path, payload: Mapping[str, Any]) -> Path:
-    return write_json(report_dir / AB_FILE, payload)
+    return write_document(report_dir, AB_FILE, payload)
 
 
 def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.documents import save_figure
+
 COLOURS = {"pass": "tab:green", "fail": "tab:red", "inconclusive": "tab:orange", "unchanged": "tab:grey"}
 
 
@@ -54,8 +56,7 @@ def plot_vs_base(ab: Mapping[str, Any], path: Path) -> Path | None:
         ax.grid(True, axis="x", alpha=0.3)
         ax.invert_yaxis()
     fig.suptitle(f"This PR against its base ({(ab.get('base') or {}).get('dir')})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     return path
 
 

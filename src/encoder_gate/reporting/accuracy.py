@@ -10,7 +10,6 @@ margin, per-label bounds and the underpowered warning (null when the set is larg
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,13 +19,14 @@ from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import toolchain_versions
+from encoder_gate.decision import accuracy_status
+from encoder_gate.documents import ACCURACY_FILE, ACCURACY_PAGE, write_document, write_page
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.tasks import THRESHOLD, Task
 
 if TYPE_CHECKING:
     from encoder_gate.runtime.session import GateSession
 
-SCHEMA = 1
 # (key, header, format): the backend and its task metrics, then each registered check's metric
 # (its record's `column`, in registry order), then the F1 error bars (a classifier's only, so
 # they never share a table with the encoders' cosine and L2 columns)
@@ -50,7 +50,6 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
     """Everything accuracy.json holds."""
     cfg, model, ds = state.config, state.model, state.dataset
     return {
-        "schema": SCHEMA,
         "provenance": provenance(state),
         "model": {"name": model.name, "path": str(model.path), "task": model.task,
                   "model_type": model.model_type, "content_hash": model.content_hash},
@@ -67,10 +66,11 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
 
 
 def _row(ev: Evaluation, bounds: Bounds) -> dict[str, Any]:
-    """A backend's summary and error bars, each applicable check against its bound, and the verdict."""
+    """A backend's summary and error bars, each applicable check against its bound, and its accuracy
+    status (decided by :func:`encoder_gate.decision.accuracy_status`)."""
     checks = judge_all(ev, bounds)
     return {**ev.summary(), **ev.stats_summary(bounds), "checks": checks,
-            "verdict": "pass" if all(c["passed"] for c in checks.values()) else "fail"}
+            "verdict": accuracy_status(checks).value}
 
 
 def _ci_cell(row: dict[str, Any]) -> str:
@@ -229,8 +229,5 @@ def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) ->
 
 def write_payload(out: Path, payload: dict[str, Any]) -> tuple[Path, Path]:
     """Write accuracy.json and accuracy.md for ``payload`` into ``out``; return their paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "accuracy.json", out / "accuracy.md"
-    json_path.write_text(json.dumps(payload, indent=2, sort_keys=False))
-    md_path.write_text(render_markdown(payload))
-    return json_path, md_path
+    return (write_document(out, ACCURACY_FILE, payload),
+            write_page(out, ACCURACY_PAGE, render_markdown(payload)))

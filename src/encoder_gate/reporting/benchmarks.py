@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.data.datasets import VARIANTS
+from encoder_gate.documents import BENCHMARKS_PAGE, save_figure, write_page
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.ab_plot import plot_vs_base, vs_base_section
 from encoder_gate.reporting.accuracy import COLUMNS
@@ -276,7 +277,7 @@ def plot_throughput(rows: Sequence[Row], variant: str, path: Path) -> Path | Non
         ax.set_title(f"{MODE_TITLES.get(mode, mode)}, {variant}", fontsize=10)
         ax.legend(fontsize=7)
     fig.suptitle(f"Throughput vs batch size: {variant} variant")
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     return path
 
 
@@ -314,7 +315,7 @@ def plot_speedups(rows: Sequence[Row], path: Path) -> Path | None:
         ax.set_title(f"Model only, {variant}", fontsize=10)
         ax.legend(fontsize=7)
     fig.suptitle("Speedup over torch eager (same run)")
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     return path
 
 
@@ -373,6 +374,5 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
             plot = plot_vs_base(versus, out / "vs_base.png")
             text += "\n" + "\n".join(vs_base_section(versus, plot))
             plots += [plot] if plot is not None else []
-    md = out / "benchmarks.md"
-    md.write_text(text)
+    md = write_page(out, BENCHMARKS_PAGE, text)
     return ReportFiles(md, tuple(plots), tuple(sources))

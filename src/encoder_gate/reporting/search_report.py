@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.documents import save_figure
+
 PLOT_FILE = "search.png"
 COLOURS = {"passed": "tab:green", "failed": "tab:red"}
 MARKERS = ["o", "s", "^", "D", "v", "P"]
@@ -56,8 +58,7 @@ def plot_search(candidates: Sequence[Mapping[str, Any]], path: Path) -> Path | N
     ax.set_title("Export search: every candidate")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
     return path
 
 

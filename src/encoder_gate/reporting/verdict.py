@@ -1,12 +1,16 @@
 """The verdict a person reads at a glance: per backend, pass or fail, with the numbers.
 
-Rendered from the files the gate's sessions write into the report directory,
-``accuracy.json`` (``pytest accuracy``), ``speedups.json`` (``pytest benchmarks``) and ``ab.json``
-(``--gate-base``), so it can be written after either session and again after both
-(``encoder-gate verdict``). It joins only files of one model and dataset (their provenance,
-:mod:`encoder_gate.runtime.provenance`), and says which it left out and why.
-Written to ``<report-dir>/verdict.md``; a CI step appends it to ``$GITHUB_STEP_SUMMARY``
-(or posts it as a PR comment on any other CI system).
+Rendered from the :class:`~encoder_gate.decision.Verdict` that :mod:`encoder_gate.decision` decides
+from the files the gate's sessions write into the report directory, ``accuracy.json``
+(``pytest accuracy``), ``speedups.json`` (``pytest benchmarks``) and ``ab.json`` (``--gate-base``),
+so it can be written after either session and again after both (``encoder-gate verdict``). The
+decision joins only files of one model and dataset (their provenance,
+:mod:`encoder_gate.runtime.provenance`), and the rendering says which it left out and why. This
+module decides nothing: every pass, fail and reason comes from the Verdict; the numbers beside them
+from the documents it judged.
+Written to ``<report-dir>/verdict.md``, with the decided verdict as ``verdict.json`` beside it; a CI
+step appends verdict.md to ``$GITHUB_STEP_SUMMARY`` (or posts it as a PR comment on any other CI
+system).
 
     | backend | verdict | micro F1 | drift max | speedup vs torch eager |
     | onnx-int8 | pass | 0.7052 (>= 0.7034) | 0.291 (<= 0.6) | bs1 3.03x (base 2.98x) |
@@ -14,7 +18,6 @@ Written to ``<report-dir>/verdict.md``; a CI step appends it to ``$GITHUB_STEP_S
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,23 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.decision import BackendVerdict, Status, Verdict, decide_documents
+from encoder_gate.documents import (
+    AB_FILE,
+    ACCURACY_FILE,
+    SPEEDUPS_FILE,
+    VERDICT_FILE,
+    VERDICT_JSON,
+    read_document,
+    write_document,
+    write_page,
+)
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.accuracy import truncation_notes
-from encoder_gate.runtime.provenance import mismatch
 from encoder_gate.tasks import Task
-
-VERDICT_FILE = "verdict.md"
-AB_FILE = "ab.json"  # written by encoder_gate.reporting.ab at the end of a --gate-base session
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise GateError(f"{path} is not readable JSON ({exc}); re-run the session that writes it") from None
-    return doc if isinstance(doc, dict) else None
 
 
 def _bounded(check: Mapping[str, Any] | None, fmt: str) -> str:
@@ -62,15 +62,6 @@ def _with_error_bars(row: Mapping[str, Any], headline: str, keep: Mapping[str, A
     return f"{row[headline]:.4f}; {change} ({rule}: {end} -{row['f1_margin']:g}){mark}"
 
 
-def _failing_labels(row: Mapping[str, Any]) -> str:
-    """`` (joy: F1 0.744 -> 0.500, support 53; ...)`` for a row's failing labels, else ''."""
-    bad = [lab for lab in row.get("per_label") or [] if lab.get("verdict") == "fail"]
-    if not bad:
-        return ""
-    return " (" + "; ".join(f"{lab['label']}: F1 {lab['f1_ref']:.3f} -> {lab['f1']:.3f}, support "
-                            f"{lab['support']}" for lab in bad) + ")"
-
-
 def _case_label(case: str, cases: list[str]) -> str:
     """``bs8`` when every case differs only in batch size (the gate sweep), else the whole case id."""
     parts = [c.split("/") for c in cases]
@@ -79,13 +70,11 @@ def _case_label(case: str, cases: list[str]) -> str:
     return case
 
 
-def _speed_cells(speedups: Mapping[str, Any] | None,
-                 configured: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Per backend: the speedup cell, and the speed failures naming that backend."""
+def _speed_cells(speedups: Mapping[str, Any] | None) -> dict[str, str]:
+    """Per backend: the speedup cell (each case's speedup, with its baseline's where compared)."""
     if not speedups:
-        return {}, {}
-    gate = speedups.get("gate") or {}
-    compared = gate.get("compared") or {}
+        return {}
+    compared = (speedups.get("gate") or {}).get("compared") or {}
     table = speedups.get("speedups") or {}
     cells: dict[str, list[str]] = {}
     for case, row in sorted(table.items()):
@@ -94,31 +83,16 @@ def _speed_cells(speedups: Mapping[str, Any] | None,
             base = (compared.get(case) or {}).get(backend)
             text = f"{label} {value:.2f}x" + (f" (base {base['baseline']:.2f}x)" if base else "")
             cells.setdefault(backend, []).append(text)
-    timed = {b for row in (speedups.get("seconds") or {}).values() for b in row}
-    # longest first, so `torch-compile` is tried before `torch`; names may hold spaces (onnx:PATH)
-    known = sorted({*configured, *cells, *timed, str(speedups.get("reference", "torch"))},
-                   key=len, reverse=True)
-    failures: dict[str, list[str]] = {}
-    for line in gate.get("failures") or []:  # "<backend> <case>: ..."
-        owner = next((b for b in known if line.startswith(f"{b} ")), line.split(" ", 1)[0])
-        failures.setdefault(owner, []).append(line)
-    for line in (speedups.get("compare") or {}).get("regressions") or []:
-        params = line.split("[", 1)[1].rsplit("]", 1)[0] if "[" in line else ""
-        owner = next((b for b in known if f"-{b}-" in f"-{params}-"), "?")
-        failures.setdefault(owner, []).append(f"{line} (pytest-benchmark --benchmark-compare-fail)")
-    return {b: "; ".join(v) for b, v in cells.items()}, failures
+    return {b: "; ".join(v) for b, v in cells.items()}
 
 
-def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str], dict[str, list[str]]]:
-    """(accuracy vs base, speed vs base, failures) per backend, from an ab.json document."""
+def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """(accuracy vs base, speed vs base) per backend, from an ab.json document."""
     acc: dict[str, str] = {}
-    fails: dict[str, list[str]] = {}
     for name, a in (ab.get("accuracy") or {}).items():
         if a.get("delta") is not None:
             low, high = a["delta_ci"]
             acc[name] = f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]" + ("" if a["passed"] else " **FAIL**")
-        if not a.get("passed", True):
-            fails.setdefault(name, []).append("accuracy vs base: " + str(a.get("failure", "")).split("\n")[0])
     speed: dict[str, list[str]] = {}
     for c in ab.get("speed") or []:
         low, high = c["ratio_ci"]
@@ -128,45 +102,33 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str], di
             continue
         word = {"pass": "", "fail": " **FAIL**", "inconclusive": " inconclusive"}[c["status"]]
         speed.setdefault(c["backend"], []).append(f"{case} {c['ratio']:.3f}x [{low:.3f}, {high:.3f}]{word}")
-        if c.get("fails"):
-            fails.setdefault(c["backend"], []).append(
-                f"speed vs base {c['case']}: {c['describe']} ({c['clock']} clock decided)")
-    return acc, {b: "; ".join(v) for b, v in speed.items()}, fails
+    return acc, {b: "; ".join(v) for b, v in speed.items()}
 
 
-RERUN = {"accuracy.json": "pytest accuracy", "speedups.json": "pytest benchmarks",
-         AB_FILE: "pytest accuracy benchmarks --gate-base DIR"}
-
-
-def _belonging(docs: Mapping[str, Mapping[str, Any] | None],
-               current: Mapping[str, Any] | None) -> tuple[dict[str, Mapping[str, Any]], list[str]]:
-    """The results files that belong to `current` (the session that just ran; without one, the
-    newest file's), and a note for each one left out, saying what differs and how to refresh it."""
-    present = {name: doc for name, doc in docs.items() if doc is not None}
-    dated = sorted((str(d["provenance"].get("written", "")), name) for name, d in present.items()
-                   if d.get("provenance"))
-    anchor = current or (present[dated[-1][1]]["provenance"] if dated else None)
-    kept: dict[str, Mapping[str, Any]] = {}
-    notes: list[str] = []
-    for name, doc in present.items():
-        block = doc.get("provenance")
-        why = mismatch(block, anchor or {})  # no anchor: nothing carries provenance
-        if why is None:
-            kept[name] = doc
-            continue
-        written = f", written {block.get('written')}" if block else ""
-        notes.append(f"{name} in this directory left out: {why}{written}; run `{RERUN[name]}` for this one")
-    return kept, notes
+def _word(b: BackendVerdict) -> str:
+    """A backend's status as its table cell."""
+    if b.status is Status.NOT_CHECKED:
+        return f"not checked: {b.error[:120]}"
+    if b.status is Status.FAIL:
+        return "**FAIL** (" + ", ".join(b.failed) + ")"
+    if b.status is Status.INCONCLUSIVE:
+        return "inconclusive (speed vs base)"
+    return f"{b.status.value} ({b.scope})" if b.scope else b.status.value
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """The verdict rendered: its markdown, and the table's header and rows for a terminal."""
+class VerdictReport:
+    """The verdict rendered: the decided :class:`~encoder_gate.decision.Verdict`, its markdown, and
+    the table's header and rows for a terminal."""
 
-    passed: bool
+    verdict: Verdict
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]  # one per backend: name, verdict, then the header's columns
     markdown: str
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
 
 
 def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
@@ -176,56 +138,30 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
 
 
 def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
-                  ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None) -> Verdict:
-    """The verdict markdown from an accuracy.json, a speedups.json and an ab.json document (any may
-    be None), joining only those whose provenance matches `current`'s model and dataset (the
-    session that just ran; without one, the newest document's). What is left out is said, and
-    why; with nothing left, there is no verdict."""
-    docs = {"accuracy.json": accuracy, "speedups.json": speedups, AB_FILE: ab}
-    if all(d is None for d in docs.values()):
-        raise GateError("no results to judge: run `pytest accuracy` and/or `pytest benchmarks` first "
-                        "(they write accuracy.json and speedups.json into the report directory)")
-    kept, left_out = _belonging(docs, current)
-    if not kept:
-        raise GateError("no results of this model and dataset to judge:\n  " + "\n  ".join(left_out))
-    accuracy, speedups, ab = kept.get("accuracy.json"), kept.get("speedups.json"), kept.get(AB_FILE)
+                  ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None,
+                  ) -> VerdictReport:
+    """The verdict of an accuracy.json, a speedups.json and an ab.json document (any may be None),
+    decided by :func:`encoder_gate.decision.decide_documents` (which joins only those of
+    `current`'s model and dataset), rendered."""
+    return render(decide_documents(accuracy, speedups, ab, current))
+
+
+def render(verdict: Verdict) -> VerdictReport:
+    """The verdict's markdown and terminal table, with the numbers of the documents it judged."""
+    kept = verdict.judged
+    accuracy, speedups, ab = kept.get(ACCURACY_FILE), kept.get(SPEEDUPS_FILE), kept.get(AB_FILE)
     rows = dict((accuracy or {}).get("backends") or {})
-    not_evaluated = dict((accuracy or {}).get("not_evaluated") or {})
-    order = list((accuracy or {}).get("configured_backends") or [])
-    speed, speed_failures = _speed_cells(speedups, order)
+    speed = _speed_cells(speedups)
     gate = (speedups or {}).get("gate") or {}
-    for name in [*rows, *not_evaluated, *speed, *(n for n in speed_failures if n != "?")]:
-        if name not in order:
-            order.append(name)
     task = Task.of(((accuracy or {}).get("model") or {}).get("task", "multi_label"))
     headline = task.headline
-    ab_accuracy, ab_speed, ab_failures = _ab_cells(ab) if ab is not None else ({}, {}, {})
-    for name in [*ab_accuracy, *ab_speed, *ab_failures]:
-        if name not in order:
-            order.append(name)
+    ab_accuracy, ab_speed = _ab_cells(ab) if ab is not None else ({}, {})
 
     lines_out: list[tuple[str, ...]] = []
-    failed = False
-    for name in order:
+    for backend in verdict.backends:
+        name = backend.name
         row = rows.get(name)
         checks = (row or {}).get("checks") or {}
-        bad = [c for c, r in checks.items() if not r["passed"]]
-        slow = speed_failures.get(name, [])
-        versus = ab_failures.get(name, [])
-        if row is None and name in not_evaluated:
-            verdict = f"not checked: {not_evaluated[name][:120]}"
-            failed = True
-        elif bad or slow or versus:
-            verdict = "**FAIL** (" + ", ".join([*bad, *(["speed"] if slow else []),
-                                                 *(["vs base"] if versus else [])]) + ")"
-            failed = True
-        elif row is None:
-            versus_only = name in ab_accuracy or name in ab_speed
-            verdict = "pass (vs base only)" if versus_only else "pass (speed only)"
-        elif name == REFERENCE_BACKEND:  # judged against itself: its numbers, no bounds
-            verdict = "reference"
-        else:
-            verdict = "pass"
         keep = checks.get("f1_keep") or checks.get("cosine_mean")
         f1 = _bounded(keep, ".4f") if keep else (
             f"{row[headline]:.4f}" if row and row.get(headline) is not None else "")
@@ -236,17 +172,12 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
         drift = _bounded(checks.get("drift_max"), ".3g")
         if name == REFERENCE_BACKEND and row is not None:  # against itself: its F1, no bounds, no drift
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
-        cells: tuple[str, ...] = (name, verdict, f1, drift, speed.get(name, ""))
+        cells: tuple[str, ...] = (name, _word(backend), f1, drift, speed.get(name, ""))
         if ab is not None:
             cells += (ab_accuracy.get(name, ""), ab_speed.get(name, ""))
         lines_out.append(cells)
-    if gate and not gate.get("passed", True):
-        failed = True
-    compare = (speedups or {}).get("compare") or {}
-    if compare and not compare.get("passed", True):
-        failed = True
 
-    title = "FAIL" if failed else "PASS"
+    title = "PASS" if verdict.passed else "FAIL"
     out = [f"## encoder-gate: {title}", ""]
     if accuracy is not None:
         m, d = accuracy["model"], accuracy["dataset"]
@@ -286,7 +217,7 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
             out.append("Both sides ran in one environment, the PR's: "
                        + ", ".join(f"{k} {v}" for k, v in env.items()) + ".")
         out += [f"- {n}" for n in ab.get("notes") or []]
-    out += [f"- {n}" for n in left_out]
+    out += [f"- {n}" for n in verdict.left_out]
     out += [f"- {n}" for n in truncation_notes(rows)]
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
                                 "speedup vs torch eager")
@@ -294,13 +225,7 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
         columns += (f"{task.headline_name} vs base", "speed vs base")
     out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     out += ["| " + " | ".join(cells) + " |" for cells in lines_out]
-    problems = [line for lines in speed_failures.values() for line in lines]
-    problems += [f"{name}: {line}" for name, lines in ab_failures.items() for line in lines]
-    for name, row in rows.items():
-        for check, r in ((row or {}).get("checks") or {}).items():
-            if not r["passed"]:
-                problems.append(f"{name}: {check} = {r['observed']:.6g}, bound {r['direction']} "
-                                f"{r['bound']:.6g}" + _failing_labels(row if check == "per_label" else {}))
+    problems = [r.text for r in verdict.failures]
     if problems:
         out += ["", "Failures:", *[f"- {p}" for p in problems]]
     warnings = [*(gate.get("warnings") or []),
@@ -308,12 +233,11 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
                   if (row or {}).get("underpowered"))]
     if warnings:
         out += ["", "Warnings:", *[f"- {w}" for w in warnings]]
-    sources = ", ".join(f"{name} ({(doc.get('provenance') or {}).get('written', '?')})"
-                        for name, doc in kept.items())
-    missing = [name for name in ("accuracy.json", "speedups.json") if docs[name] is None]
+    sources = ", ".join(f"{name} ({written})" for name, written in verdict.sources.items())
+    missing = verdict.missing
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
-    return Verdict(passed=not failed, header=columns, rows=tuple(lines_out), markdown="\n".join(out))
+    return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out))
 
 
 def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) -> str:
@@ -322,18 +246,19 @@ def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) ->
     return _write(Path(report_dir), current).markdown
 
 
-def _write(report_dir: Path, current: Mapping[str, Any] | None) -> Verdict:
-    verdict = build_verdict(_read(report_dir / "accuracy.json"), _read(report_dir / "speedups.json"),
-                            _read(report_dir / AB_FILE), current)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / VERDICT_FILE).write_text(verdict.markdown)
-    return verdict
+def _write(report_dir: Path, current: Mapping[str, Any] | None) -> VerdictReport:
+    accuracy, speedups, ab = (read_document(report_dir, name)
+                              for name in (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE))
+    report = build_verdict(accuracy, speedups, ab, current)
+    write_page(report_dir, VERDICT_FILE, report.markdown)
+    write_document(report_dir, VERDICT_JSON, report.verdict.to_json())
+    return report
 
 
 def refresh_verdict(report_dir: Path, progress: Callable[[str], None],
-                    current: Mapping[str, Any] | None = None) -> Verdict | None:
-    """Rewrite verdict.md at the end of the session whose provenance is `current`, and return it;
-    an unreadable results file is reported, not raised (None)."""
+                    current: Mapping[str, Any] | None = None) -> VerdictReport | None:
+    """Rewrite verdict.md (and verdict.json) at the end of the session whose provenance is `current`,
+    and return it; an unreadable results file is reported, not raised (None)."""
     try:
         verdict = _write(Path(report_dir), current)
     except GateError as exc:
@@ -343,15 +268,16 @@ def refresh_verdict(report_dir: Path, progress: Callable[[str], None],
     return verdict
 
 
-def terminal_rows(verdict: Verdict) -> list[tuple[str, bool]]:
+def terminal_rows(report: VerdictReport) -> list[tuple[str, bool]]:
     """The verdict table for a terminal: (line, failed) per row, columns aligned, no markdown."""
     def plain(cell: str) -> str:
         return cell.replace("**", "")
 
-    rows = [tuple(plain(c) for c in row) for row in verdict.rows]
-    kept = [i for i in range(len(verdict.header)) if i < 2 or any(row[i] for row in rows)]
-    table = [tuple(verdict.header[i] for i in kept), *(tuple(row[i] for i in kept) for row in rows)]
+    rows = [tuple(plain(c) for c in row) for row in report.rows]
+    kept = [i for i in range(len(report.header)) if i < 2 or any(row[i] for row in rows)]
+    table = [tuple(report.header[i] for i in kept), *(tuple(row[i] for i in kept) for row in rows)]
     widths = [max(len(r[i]) for r in table) for i in range(len(kept))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
-    return [(lines[0], False), *((line, row[1].startswith("FAIL") or row[1].startswith("not checked"))
-                                 for line, row in zip(lines[1:], rows, strict=True))]
+    failing = (Status.FAIL, Status.NOT_CHECKED)
+    return [(lines[0], False), *((line, b.status in failing)
+                                 for line, b in zip(lines[1:], report.verdict.backends, strict=True))]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.speed.results import write_json
+from encoder_gate.documents import write_json
 
 FILE_NAME = "bench-durations.json"
 

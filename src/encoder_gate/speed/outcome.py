@@ -7,9 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.documents import SPEEDUPS_FILE, write_document
 from encoder_gate.speed.baseline import Baseline, open_baseline
 from encoder_gate.speed.machine import MachinePeaks
-from encoder_gate.speed.results import BenchResult, format_speedups, speedups_document, write_json
+from encoder_gate.speed.results import BenchResult, format_speedups, speedups_document
 from encoder_gate.speed.rules import SpeedComparison, SpeedupFailure, compare_speed
 from encoder_gate.speed.settings import BenchSettings
 
@@ -98,7 +99,7 @@ def finish_session(results: Sequence[BenchResult], settings: BenchSettings, repo
             "point_rule": [f"{c.backend} {c.case}: {c.reason}" for c in comparisons if c.rule == "point"],
             "fingerprint_differences": list(baseline.differences),
         }
-    path = write_json(Path(report_dir) / "speedups.json", doc)
+    path = write_document(Path(report_dir), SPEEDUPS_FILE, doc)
     outcome_settings = settings if settings.baseline is not None or baseline is None else replace(
         settings, baseline=Path(baseline.source))
     return SessionOutcome(path, doc, failures, warnings, outcome_settings, comparisons)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -185,15 +184,6 @@ def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any
         "stats_method": dict(STATS_METHOD),
         "fingerprint": dict(fingerprint) if fingerprint is not None else None,
     }
-
-
-def write_json(path: Path, doc: Mapping[str, Any]) -> Path:
-    """Write ``doc`` atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:

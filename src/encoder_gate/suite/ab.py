@@ -14,8 +14,9 @@ Without `--gate-base` these tests are not collected at all.
 
 from __future__ import annotations
 
+from encoder_gate.decision import SpeedCell
 from encoder_gate.plugin.stash import call_or_skip
-from encoder_gate.reporting.ab import SpeedCell, ab_settings, accuracy_entry
+from encoder_gate.reporting.ab import ab_settings, accuracy_entry
 from encoder_gate.runtime.inference import tokenizer_for
 from encoder_gate.speed.ab import Cell, clock_for, measure_cell, same_work, texts_within, timed
 from encoder_gate.speed.batches import make_batches

@@ -1,0 +1,314 @@
+"""The verdict, decided once: per backend a status with its reasons, and the session's status.
+
+Every pass/fail of a gate session is decided here, from the session's results documents
+(accuracy.json, speedups.json, ab.json: whatever of them belong to one model and dataset, see
+:func:`belonging`) and the criteria they carry (each check's bound, the speed rule, the A/B's
+settings). Reporting renders a :class:`Verdict` and never decides; the plugin sets the exit status
+from what was found; `encoder-gate verdict` prints the same verdict. This module imports nothing
+from ``reporting`` or ``plugin`` (an import-linter contract holds it).
+
+The path of one verdict (docs/development.md): results -> :func:`decide` -> documents
+(verdict.json beside verdict.md) -> rendering -> exit status.
+
+The checks themselves judge their observations against their bounds where they are defined
+(:func:`encoder_gate.accuracy.checks.judge_all`, the speed rules, :func:`encoder_gate.speed.ab.decide`);
+this module joins those outcomes into the one verdict: which backend they fail, with what reason,
+and whether the session fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, belonging
+from encoder_gate.errors import GateError
+from encoder_gate.speed.ab import ABSettings, Cell, Decision, decide, holm_levels, wilcoxon_slower_p
+
+
+class Status(str, Enum):
+    """A backend's status in the verdict."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    REFERENCE = "reference"  # torch FP32: judged against itself, no bounds
+    NOT_CHECKED = "not checked"  # configured, but it could not be built or run: fails the session
+    INCONCLUSIVE = "inconclusive"  # a speed cell vs base could not decide, under `inconclusive = warn`
+
+
+#: The reasons' checks besides the accuracy checks' own names.
+SPEED, VERSUS_BASE, NOT_EVALUATED = "speed", "vs base", "not evaluated"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a backend fails: the check (an accuracy check's name, ``speed``, ``vs base`` or ``not
+    evaluated``), the line that says it with its bound, and the observed value and the bound where
+    the check has numbers."""
+
+    check: str
+    text: str
+    observed: float | None = None
+    bound: float | None = None
+    direction: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "text": self.text, "observed": self.observed, "bound": self.bound,
+                "direction": self.direction}
+
+
+@dataclass(frozen=True)
+class BackendVerdict:
+    """One backend's status, the checks it failed (in the order they are named), its reasons,
+    and what it was judged on when not on everything (``speed only``, ``vs base only``)."""
+
+    name: str
+    status: Status
+    failed: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+    scope: str = ""
+    error: str = ""  # why it was not checked
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status.value, "failed": list(self.failed),
+                "reasons": [r.to_json() for r in self.reasons], "scope": self.scope or None,
+                "error": self.error or None}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The session's verdict: per backend a status, the failures in the order they are listed
+    (speed rules, then against the base, then the accuracy checks), the documents it joined and
+    those it left out (and why)."""
+
+    passed: bool
+    backends: tuple[BackendVerdict, ...]
+    failures: tuple[Reason, ...]
+    session_failures: tuple[str, ...]  # failures owned by no backend (a speed gate or compare as a whole)
+    left_out: tuple[str, ...]
+    sources: Mapping[str, str]  # each joined document and when it was written
+    missing: tuple[str, ...]  # accuracy.json / speedups.json absent
+    judged: Mapping[str, Mapping[str, Any]] = field(repr=False, compare=False, default_factory=dict)
+
+    def backend(self, name: str) -> BackendVerdict:
+        return next(b for b in self.backends if b.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        """verdict.json (its schema version stamped by encoder_gate.documents): everything decided,
+        nothing rendered."""
+        return {"passed": self.passed,
+                "backends": [b.to_json() for b in self.backends],
+                "failures": [r.to_json() for r in self.failures],
+                "session_failures": list(self.session_failures), "left_out": list(self.left_out),
+                "sources": dict(self.sources), "missing": list(self.missing)}
+
+
+# --- the accuracy half ---------------------------------------------------------------------------
+
+
+def accuracy_status(checks: Mapping[str, Mapping[str, Any]]) -> Status:
+    """A backend's accuracy status from its judged checks (accuracy.json's per-backend ``verdict``)."""
+    return Status.PASS if all(c["passed"] for c in checks.values()) else Status.FAIL
+
+
+def _failing_labels(row: Mapping[str, Any]) -> str:
+    """`` (joy: F1 0.744 -> 0.500, support 53; ...)`` for a row's failing labels, else ''."""
+    bad = [lab for lab in row.get("per_label") or [] if lab.get("verdict") == "fail"]
+    if not bad:
+        return ""
+    return " (" + "; ".join(f"{lab['label']}: F1 {lab['f1_ref']:.3f} -> {lab['f1']:.3f}, support "
+                            f"{lab['support']}" for lab in bad) + ")"
+
+
+def _check_reasons(name: str, row: Mapping[str, Any]) -> list[Reason]:
+    out = []
+    for check, r in (row.get("checks") or {}).items():
+        if not r["passed"]:
+            text = (f"{name}: {check} = {r['observed']:.6g}, bound {r['direction']} {r['bound']:.6g}"
+                    + _failing_labels(row if check == "per_label" else {}))
+            out.append(Reason(check, text, r["observed"], r["bound"], r["direction"]))
+    return out
+
+
+# --- the speed half: speedups over torch eager against a saved baseline ---------------------------
+
+
+def speed_failures(speedups: Mapping[str, Any] | None, known: list[str]) -> dict[str, list[str]]:
+    """The speed failures of a speedups.json, per backend they name (``?`` for none of `known`).
+
+    A gate failure line starts with its backend; a compare regression names it in its test's
+    parameters. Names are tried longest first, so `torch-compile` is not charged to `torch`; a
+    name may hold spaces (onnx:PATH)."""
+    if not speedups:
+        return {}
+    gate = speedups.get("gate") or {}
+    table = speedups.get("speedups") or {}
+    cells = {b for row in table.values() for b in row}
+    timed = {b for row in (speedups.get("seconds") or {}).values() for b in row}
+    names = sorted({*known, *cells, *timed, str(speedups.get("reference", REFERENCE_BACKEND))},
+                   key=len, reverse=True)
+    failures: dict[str, list[str]] = {}
+    for line in gate.get("failures") or []:  # "<backend> <case>: ..."
+        owner = next((b for b in names if line.startswith(f"{b} ")), line.split(" ", 1)[0])
+        failures.setdefault(owner, []).append(line)
+    for line in (speedups.get("compare") or {}).get("regressions") or []:
+        params = line.split("[", 1)[1].rsplit("]", 1)[0] if "[" in line else ""
+        owner = next((b for b in names if f"-{b}-" in f"-{params}-"), "?")
+        failures.setdefault(owner, []).append(f"{line} (pytest-benchmark --benchmark-compare-fail)")
+    return failures
+
+
+def _speed_session_failures(speedups: Mapping[str, Any] | None) -> list[str]:
+    gate = (speedups or {}).get("gate") or {}
+    compare = (speedups or {}).get("compare") or {}
+    out = []
+    if gate and not gate.get("passed", True):
+        out.append(f"speed: the speedups fail their rule against {gate.get('baseline')}")
+    if compare and not compare.get("passed", True):
+        out.append("speed: pytest-benchmark's --benchmark-compare-fail found a regression")
+    return out
+
+
+# --- the PR against its base ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeedCell:
+    """A measured A/B cell: which backend and case, and its rounds."""
+
+    backend: str
+    case: str
+    cell: Cell
+
+
+def decide_cells(cells: list[SpeedCell], settings: ABSettings) -> list[Decision]:
+    """Every timed cell judged on all its rounds at its Holm-adjusted level (one family: the
+    session's timed cells), split over the looks as each look was; an unchanged cell (not timed,
+    see :func:`encoder_gate.speed.ab.same_work`) is no test and stays out of the family."""
+    timed = [c for c in cells if c.cell.unchanged is None]
+    levels = iter(holm_levels([wilcoxon_slower_p(c.cell.log_ratios) for c in timed], settings.alpha))
+    return [Decision.unchanged(c.cell.unchanged, settings.alpha) if c.cell.unchanged is not None
+            else decide(c.cell.log_ratios, settings, settings.per_look(next(levels))) for c in cells]
+
+
+def cell_fails(decision: Decision, settings: ABSettings) -> bool:
+    """Whether a decided cell fails the session (an inconclusive one only with `inconclusive = fail`)."""
+    undecided_fails = decision.status == "inconclusive" and settings.inconclusive == "fail"
+    return decision.status == "fail" or undecided_fails
+
+
+def versus_base_failures(ab: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Per backend, what fails it against the base in an ab.json: its accuracy change, its speed cells."""
+    fails: dict[str, list[str]] = {}
+    for name, a in (ab.get("accuracy") or {}).items():
+        if not a.get("passed", True):
+            fails.setdefault(name, []).append("accuracy vs base: " + str(a.get("failure", "")).split("\n")[0])
+    for c in ab.get("speed") or []:
+        if c["status"] != "unchanged" and c.get("fails"):
+            fails.setdefault(c["backend"], []).append(
+                f"speed vs base {c['case']}: {c['describe']} ({c['clock']} clock decided)")
+    return fails
+
+
+def _undecided(ab: Mapping[str, Any] | None) -> set[str]:
+    """Backends with a speed cell vs base that could not decide and does not fail (``warn``)."""
+    return {c["backend"] for c in (ab or {}).get("speed") or []
+            if c["status"] == "inconclusive" and not c.get("fails")}
+
+
+def _judged_vs_base(ab: Mapping[str, Any]) -> set[str]:
+    """Backends with a figure against the base: an accuracy change, or a speed cell."""
+    return {*(n for n, a in (ab.get("accuracy") or {}).items() if a.get("delta") is not None),
+            *(c["backend"] for c in ab.get("speed") or [])}
+
+
+# --- the verdict ----------------------------------------------------------------------------------
+
+
+def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
+                     ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None,
+                     ) -> Verdict:
+    """The verdict of an accuracy.json, a speedups.json and an ab.json document (any may be None),
+    joining only those whose provenance matches `current`'s model and dataset (the session that
+    just ran; without one, the newest document's). What is left out is said, and why; with nothing
+    left, there is no verdict (a GateError that says what to run)."""
+    docs = {ACCURACY_FILE: accuracy, SPEEDUPS_FILE: speedups, AB_FILE: ab}
+    if all(d is None for d in docs.values()):
+        raise GateError("no results to judge: run `pytest accuracy` and/or `pytest benchmarks` first "
+                        "(they write accuracy.json and speedups.json into the report directory)")
+    kept, left_out = belonging(docs, current)
+    if not kept:
+        raise GateError("no results of this model and dataset to judge:\n  " + "\n  ".join(left_out))
+    accuracy, speedups, ab = kept.get(ACCURACY_FILE), kept.get(SPEEDUPS_FILE), kept.get(AB_FILE)
+    rows = dict((accuracy or {}).get("backends") or {})
+    not_evaluated = dict((accuracy or {}).get("not_evaluated") or {})
+    order = list((accuracy or {}).get("configured_backends") or [])
+    slow = speed_failures(speedups, order)
+    versus = versus_base_failures(ab) if ab is not None else {}
+    vs_base = _judged_vs_base(ab) if ab is not None else set()
+    for name in [*rows, *not_evaluated, *_speedup_order(speedups), *(n for n in slow if n != "?"),
+                 *_vs_base_order(ab), *versus]:
+        if name not in order:
+            order.append(name)
+    undecided = _undecided(ab)
+
+    backends: list[BackendVerdict] = []
+    for name in order:
+        row = rows.get(name)
+        checks = (row or {}).get("checks") or {}
+        bad = [c for c, r in checks.items() if not r["passed"]]
+        reasons = [*_check_reasons(name, row or {}),
+                   *(Reason(SPEED, line) for line in slow.get(name, [])),
+                   *(Reason(VERSUS_BASE, line) for line in versus.get(name, []))]
+        if row is None and name in not_evaluated:
+            backends.append(BackendVerdict(name, Status.NOT_CHECKED, (NOT_EVALUATED,),
+                                           (Reason(NOT_EVALUATED, f"{name}: {not_evaluated[name]}"),),
+                                           error=not_evaluated[name]))
+        elif bad or name in slow or name in versus:
+            failed = (*bad, *([SPEED] if name in slow else []), *([VERSUS_BASE] if name in versus else []))
+            backends.append(BackendVerdict(name, Status.FAIL, failed, tuple(reasons)))
+        elif name in undecided:
+            backends.append(BackendVerdict(name, Status.INCONCLUSIVE, scope=_scope(row, name, vs_base)))
+        elif row is None:
+            backends.append(BackendVerdict(name, Status.PASS, scope=_scope(row, name, vs_base)))
+        elif name == REFERENCE_BACKEND:
+            backends.append(BackendVerdict(name, Status.REFERENCE))
+        else:
+            backends.append(BackendVerdict(name, Status.PASS))
+
+    failures = [Reason(SPEED, line) for lines in slow.values() for line in lines]
+    failures += [Reason(VERSUS_BASE, f"{name}: {line}") for name, lines in versus.items() for line in lines]
+    failures += [r for name, row in rows.items() for r in _check_reasons(name, row or {})]
+    session = _speed_session_failures(speedups)
+    passed = not session and all(b.status not in (Status.FAIL, Status.NOT_CHECKED) for b in backends)
+    sources = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in kept.items()}
+    missing = tuple(name for name in (ACCURACY_FILE, SPEEDUPS_FILE) if docs[name] is None)
+    return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
+                   session_failures=tuple(session), left_out=tuple(left_out), sources=sources,
+                   missing=missing, judged=kept)
+
+
+def _scope(row: Mapping[str, Any] | None, name: str, vs_base: set[str]) -> str:
+    if row is not None:
+        return ""
+    return "vs base only" if name in vs_base else "speed only"
+
+
+def _speedup_order(speedups: Mapping[str, Any] | None) -> list[str]:
+    """The backends with a speedup, in the order the verdict's table lists them (by case, then
+    as each case lists them)."""
+    out: list[str] = []
+    for _case, row in sorted(((speedups or {}).get("speedups") or {}).items()):
+        out += [b for b in row if b not in out]
+    return out
+
+
+def _vs_base_order(ab: Mapping[str, Any] | None) -> list[str]:
+    """The backends with a figure against the base, accuracy first, in the order ab.json lists them."""
+    if ab is None:
+        return []
+    out = [n for n, a in (ab.get("accuracy") or {}).items() if a.get("delta") is not None]
+    return out + [c["backend"] for c in ab.get("speed") or [] if c["backend"] not in out]
