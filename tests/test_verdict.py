@@ -112,6 +112,23 @@ def test_configured_backend_without_results_still_gets_a_row():
     assert list(table_rows(text)) == [*BACKENDS, "onnx-fp16"]
 
 
+def test_a_configured_backend_nothing_measured_is_not_run_never_pass():
+    """A configured backend with no accuracy row, no speedup and no cell against the base is `not
+    run` (it was once shown as `pass (speed only)`, with nothing measured); it neither passes nor fails
+    the verdict. One with a speedup is judged on speed alone."""
+    rows = all_pass()
+    del rows["onnx-int8"], rows["onnx-fp32"]
+    verdict = decide_documents(accuracy_doc(rows), None)
+    assert verdict.backend("onnx-int8").status is Status.NOT_RUN and verdict.passed
+    cells = table_rows(render(verdict).markdown)
+    assert cells["onnx-int8"][0] == "not run (no results of it in this report directory)"
+    sp = speedups_doc()
+    sp["provenance"] = prov(written="2026-11-23T09:00:00+0000")
+    with_speed = decide_documents(accuracy_doc(rows), sp)
+    assert with_speed.backend("onnx-int8").status is Status.PASS
+    assert with_speed.backend("onnx-int8").scope == "speed only"
+
+
 def test_failed_check_fails_that_backend_and_the_title():
     """A failed accuracy check marks its backend **FAIL** naming the check, and the title FAIL."""
     rows = all_pass()

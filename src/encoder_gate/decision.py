@@ -37,6 +37,7 @@ class Status(str, Enum):
     REFERENCE = "reference"  # torch FP32: judged against itself, no bounds
     NOT_CHECKED = "not checked"  # configured, but it could not be built or run: fails the session
     INCONCLUSIVE = "inconclusive"  # a speed cell vs base could not decide, under `inconclusive = warn`
+    NOT_RUN = "not run"  # configured, but no session in this report directory measured it
 
 
 #: The reasons' checks besides the accuracy checks' own names.
@@ -254,6 +255,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
         if name not in order:
             order.append(name)
     undecided = _undecided(ab)
+    timed = set(_speedup_order(speedups))
 
     backends: list[BackendVerdict] = []
     for name in order:
@@ -272,6 +274,8 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
             backends.append(BackendVerdict(name, Status.FAIL, failed, tuple(reasons)))
         elif name in undecided:
             backends.append(BackendVerdict(name, Status.INCONCLUSIVE, scope=_scope(row, name, vs_base)))
+        elif row is None and name not in vs_base and name not in timed:
+            backends.append(BackendVerdict(name, Status.NOT_RUN))
         elif row is None:
             backends.append(BackendVerdict(name, Status.PASS, scope=_scope(row, name, vs_base)))
         elif name == REFERENCE_BACKEND:

@@ -21,6 +21,7 @@ import pytest
 
 from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.config import load_config, read_pyproject_table
+from encoder_gate.decision import Status
 from encoder_gate.documents import VERDICT_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
@@ -393,8 +394,11 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
     word = "PASS" if verdict.passed else "FAIL"
     terminalreporter.section(f"encoder-gate verdict: {word}", green=verdict.passed, red=not verdict.passed,
                              bold=True)
-    for line, failed in terminal_rows(verdict):
-        terminalreporter.write_line(line, red=failed, green=not failed and not line.startswith("backend"))
+    (header, _), *rows = terminal_rows(verdict)
+    terminalreporter.write_line(header)
+    for (line, failed), backend in zip(rows, verdict.verdict.backends, strict=True):
+        undecided = backend.status in (Status.NOT_RUN, Status.INCONCLUSIVE)
+        terminalreporter.write_line(line, red=failed, yellow=undecided, green=not failed and not undecided)
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         terminalreporter.write_line(f"(the whole verdict: {session.config.report_dir / VERDICT_FILE})")

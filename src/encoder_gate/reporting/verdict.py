@@ -113,6 +113,8 @@ def _word(b: BackendVerdict) -> str:
         return "**FAIL** (" + ", ".join(b.failed) + ")"
     if b.status is Status.INCONCLUSIVE:
         return "inconclusive (speed vs base)"
+    if b.status is Status.NOT_RUN:
+        return "not run (no results of it in this report directory)"
     return f"{b.status.value} ({b.scope})" if b.scope else b.status.value
 
 
