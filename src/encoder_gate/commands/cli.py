@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from encoder_gate.commands import export, init
+from encoder_gate.commands.history import history_arguments, run_history
 from encoder_gate.commands.search import SearchSettings
 from encoder_gate.documents import AB_FILE, write_json
 from encoder_gate.errors import GateError
@@ -341,6 +342,8 @@ COMMANDS: dict[str, Command] = {
                     "GitHub Actions workflow", init_arguments, run_init),
     "verdict": Command("print the gate's verdict (markdown) and write it to <report-dir>/verdict.md",
                        verdict_arguments, run_verdict),
+    "history": Command("keep the gate's results across commits (record) and find what crept while every "
+                       "PR passed (check)", history_arguments, run_history),
 }
 
 

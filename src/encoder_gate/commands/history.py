@@ -1,0 +1,65 @@
+"""`encoder-gate history record|check`: the results store across commits, and creep.
+
+    encoder-gate history record --store history            # after the gate ran on the default branch
+    encoder-gate history check --store history             # exit 1 when a metric crept
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, WINDOW, check
+from encoder_gate.history.store import Commit, git_commit, load_store, record
+
+DEFAULT_REPORT_DIR = Path(".encoder-gate")
+
+
+def history_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("record", "check"),
+                        help="record: append this run's results to the store as <commit>.json; check: "
+                             "compare the newest record with the window before it, exit 1 on creep")
+    parser.add_argument("--store", type=Path, required=True, metavar="DIR",
+                        help="the store: one JSON record per commit (a directory, e.g. a checkout of an "
+                             "encoder-gate-history branch)")
+    parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, metavar="DIR",
+                        help=f"record: the gate's report directory (default: {DEFAULT_REPORT_DIR})")
+    parser.add_argument("--repo", type=Path, default=Path("."), metavar="DIR",
+                        help="record: the git checkout whose HEAD is recorded (default: .)")
+    parser.add_argument("--commit", metavar="SHA",
+                        help="record: the commit, instead of the checkout's HEAD (with --commit-time)")
+    parser.add_argument("--commit-time", metavar="ISO8601", help="record: the commit's time, with --commit")
+    parser.add_argument("--parent", metavar="SHA", help="record: the commit's parent, with --commit")
+    parser.add_argument("--window", type=int, default=WINDOW,
+                        help="check: how many earlier records of the series to compare with "
+                             f"(default: {WINDOW})")
+    parser.add_argument("--min-slowdown", type=float, default=DEFAULT_MIN_SLOWDOWN,
+                        help="check: the smallest speedup drop that counts, when the store's own noise is "
+                             f"smaller (default: {DEFAULT_MIN_SLOWDOWN})")
+
+
+def run_history(args: argparse.Namespace) -> int:
+    if args.action == "record":
+        if args.commit:
+            commit = Commit(args.commit, args.commit_time or "", args.parent)
+        else:
+            commit = git_commit(args.repo)
+        path, note = record(args.store, args.report_dir, commit)
+        if note:
+            print(f"encoder-gate history: note: {note}")
+        print(f"encoder-gate history: recorded {commit.sha[:12]} in {path}")
+        return 0
+    if args.window < 1:
+        raise SystemExit("encoder-gate history: --window must be at least 1")
+    records = load_store(args.store)
+    found, notes = check(records, window=args.window, min_slowdown=args.min_slowdown)
+    for note in notes:
+        print(f"encoder-gate history: note: {note}")
+    if not found:
+        newest = records[-1]["commit"][:12] if records else "nothing"
+        print(f"encoder-gate history: no creep at {newest} (window {args.window})")
+        return 0
+    print(f"encoder-gate history: {len(found)} metric(s) crept while every single step passed:")
+    for creep in found:
+        print(f"- {creep.describe()}")
+    return 1

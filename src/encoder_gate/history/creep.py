@@ -1,0 +1,155 @@
+"""Creep: a metric that moved beyond its minimum effect across a window of commits while no single
+step did, so every PR gate passed.
+
+`encoder-gate history check --store DIR` compares the newest record with up to `window` earlier
+records of its series (:func:`encoder_gate.history.store.same_series`):
+
+- **accuracy**: a backend's headline metric, or one label's F1 (labels with at least the
+  per-label minimum support), below the window's best by more than the F1 rule's margin
+  (`f1-margin`, recorded with each result), while no step between consecutive records lost that
+  much;
+- **speed**: a speedup over torch eager (a same-run ratio: the machine's drift cancels in it)
+  below the window's best by more than the threshold, while no single step fell that far. Only
+  records of the same machine and library versions are compared. The threshold is the larger of
+  the minimum slowdown and the store's own step-to-step noise on that cell, ``Q3 + 3 IQR`` of
+  the absolute log-changes between consecutive records (rustc-perf's rule), once there are at
+  least :data:`MIN_STEPS_FOR_NOISE` of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from encoder_gate.history.store import same_series
+
+WINDOW = 20
+MIN_STEPS_FOR_NOISE = 5
+DEFAULT_MARGIN = 0.01  # the F1 rule's default margin, for records that carry none
+DEFAULT_MIN_SLOWDOWN = 0.05
+
+
+@dataclass(frozen=True)
+class Creep:
+    """One metric that crept: where, how far, against what threshold, and the largest single step."""
+
+    backend: str
+    what: str  # "f1", "label joy", "speedup model/normal/bs8/bucketed"
+    best: float
+    best_commit: str
+    newest: float
+    threshold: float
+    largest_step: float
+    unit: str  # "points" (absolute) or "relative"
+    steps: int
+
+    def describe(self) -> str:
+        if self.unit == "relative":
+            drop, thr, step = (1 - self.newest / self.best, 1 - math.exp(-self.threshold),
+                               1 - math.exp(-self.largest_step))
+            return (f"{self.backend} {self.what}: {self.newest:.3f}x, down {drop:.1%} from {self.best:.3f}x "
+                    f"at {self.best_commit[:12]} over {self.steps} commit(s); threshold {thr:.1%}, largest "
+                    f"single step {step:.1%}")
+        return (f"{self.backend} {self.what}: {self.newest:.4f}, down {self.best - self.newest:.4f} from "
+                f"{self.best:.4f} at {self.best_commit[:12]} over {self.steps} commit(s); threshold "
+                f"{self.threshold:.4f}, largest single step {self.largest_step:.4f}")
+
+
+def noise_threshold(steps: Sequence[float]) -> float | None:
+    """``Q3 + 3 IQR`` of the absolute step changes, or None with fewer than MIN_STEPS_FOR_NOISE."""
+    if len(steps) < MIN_STEPS_FOR_NOISE:
+        return None
+    q1, q3 = np.percentile(np.abs(steps), [25, 75])
+    return float(q3 + 3 * (q3 - q1))
+
+
+def _crept(series: Sequence[tuple[str, float]], threshold: float) -> tuple[str, float, float] | None:
+    """(best commit, best, largest single drop) when the last value is below the best of the
+    earlier ones by more than `threshold` while no consecutive drop exceeded it; else None."""
+    if len(series) < 2:
+        return None
+    earlier, (_, newest) = series[:-1], series[-1]
+    best_commit, best = max(earlier, key=lambda cv: cv[1])
+    drops = [a[1] - b[1] for a, b in pairwise(series)]
+    largest = max(drops)
+    if best - newest > threshold and largest <= threshold:
+        return best_commit, best, largest
+    return None
+
+
+def _values(records: Sequence[Mapping[str, Any]],
+            pick: Callable[[Mapping[str, Any]], float | None]) -> list[tuple[str, float]]:
+    out = []
+    for r in records:
+        value = pick(r)
+        if value is not None and not math.isnan(value):
+            out.append((str(r["commit"]), float(value)))
+    return out
+
+
+def _comparable_speed(record: Mapping[str, Any], newest: Mapping[str, Any]) -> bool:
+    """Timed on the same machine with the same libraries (the fingerprint holds both)."""
+    return record.get("machine") == newest.get("machine")
+
+
+def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
+          min_slowdown: float = DEFAULT_MIN_SLOWDOWN) -> tuple[list[Creep], list[str]]:
+    """The creeps of the newest record against up to `window` earlier ones of its series, and notes
+    (what could not be compared, and why)."""
+    if not records:
+        return [], ["the store holds no records"]
+    newest = records[-1]
+    line = same_series(records, newest)[-(window + 1):]
+    notes = []
+    if len(line) < 2:
+        notes.append(f"{newest['commit'][:12]} is the first record of its series: nothing to compare with")
+        return [], notes
+    found: list[Creep] = []
+    for name, entry in (newest.get("backends") or {}).items():
+        margin = float(entry.get("margin") or DEFAULT_MARGIN)
+        if entry.get("value") is not None:
+            found += _accuracy_creep(line, name, str(entry.get("metric")), margin, lambda e: e.get("value"))
+        floor = int(entry.get("min_support") or 0)
+        for label, lab in (entry.get("per_label") or {}).items():
+            if lab.get("support", 0) >= floor:
+                found += _accuracy_creep(line, name, f"label {label}", margin, partial(_label_f1, label))
+        comparable = [r for r in line if _comparable_speed(r, newest)]
+        if len(comparable) < len(line) and entry.get("speedups"):
+            notes.append(f"{name}: speed compared over the {len(comparable)} record(s) of this machine and "
+                         f"these library versions, of {len(line)}")
+        for case in entry.get("speedups") or {}:
+            series = _values(comparable, partial(_log_speedup, name, case))
+            steps = [b[1] - a[1] for a, b in pairwise(series)]
+            threshold = max(-math.log(1 - min_slowdown), noise_threshold(steps[:-1]) or 0.0)
+            hit = _crept(series, threshold)
+            if hit is not None:
+                found.append(Creep(name, f"speedup {case}", math.exp(hit[1]), hit[0], math.exp(series[-1][1]),
+                                   threshold, hit[2], "relative", len(series) - 1))
+    return found, notes
+
+
+def _accuracy_creep(line: Sequence[Mapping[str, Any]], name: str, what: str, margin: float,
+                    pick: Callable[[Mapping[str, Any]], Any]) -> list[Creep]:
+    """A backend's accuracy figure (`pick` from its entry) crept by more than `margin` points."""
+    series = _values(line, lambda r: pick((r.get("backends") or {}).get(name) or {}))
+    hit = _crept(series, margin)
+    if hit is None:
+        return []
+    return [Creep(name, what, hit[1], hit[0], series[-1][1], margin, hit[2], "points", len(series) - 1)]
+
+
+def _label_f1(label: str, entry: Mapping[str, Any]) -> float | None:
+    f1: float | None = ((entry.get("per_label") or {}).get(label) or {}).get("f1")
+    return f1
+
+
+def _log_speedup(backend: str, case: str, record: Mapping[str, Any]) -> float | None:
+    cell = (((record.get("backends") or {}).get(backend) or {}).get("speedups") or {}).get(case) or {}
+    value = cell.get("speedup")
+    return math.log(value) if value else None

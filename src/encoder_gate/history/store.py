@@ -1,0 +1,162 @@
+"""The results store: one JSON record per commit, small and git-friendly.
+
+`encoder-gate history record --store DIR` runs after a gate session on the default branch: it
+reads the report directory (accuracy.json, speedups.json; the verdict decided from them by
+:mod:`encoder_gate.decision`) and writes ``DIR/<commit>.json``. Recording a commit again replaces
+its record and says so. A record names its series (the model's name and the evaluation data):
+records of another model or dataset are kept, and never compared or drawn with these.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from encoder_gate.decision import decide_documents
+from encoder_gate.documents import ACCURACY_FILE, SPEEDUPS_FILE, read_document, write_json
+from encoder_gate.errors import GateError
+from encoder_gate.tasks import Task
+
+SCHEMA = 1  # a record's schema version
+#: The speed clock a speedup was paired on when its document does not say (the gate sweep pairs
+#: torch eager and the backend on the wall clock).
+DEFAULT_CLOCK = "wall"
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A commit of the repository: its id, its committer time (ISO 8601) and its first parent."""
+
+    sha: str
+    time: str
+    parent: str | None
+
+
+def git_commit(repo: Path, rev: str = "HEAD") -> Commit:
+    """`rev` of the git repository at `repo`; a clear error where there is none."""
+    try:
+        out = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%H%n%cI%n%P", rev],
+                             capture_output=True, text=True, check=True).stdout.split("\n")
+    except FileNotFoundError:
+        raise GateError("git is not installed: pass --commit SHA --commit-time TIME instead") from None
+    except subprocess.CalledProcessError as exc:
+        raise GateError(f"{repo} has no commit {rev} ({exc.stderr.strip() or 'git log failed'}): run "
+                        "`encoder-gate history record` in the repository's checkout, or pass --repo"
+                        ) from None
+    sha, when, parents = [*out, "", "", ""][:3]
+    return Commit(sha=sha, time=when, parent=parents.split()[0] if parents.split() else None)
+
+
+def series_of(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """What makes two records comparable: the model's name and the evaluation data (not the model's
+    content: a retrained model stays on its line, which is what a creep check is for)."""
+    model, data = provenance.get("model") or {}, provenance.get("dataset") or {}
+    return {"model": model.get("name"), "dataset": {k: data.get(k) for k in
+                                                    ("source", "sha256", "split", "variant", "limit")}}
+
+
+def _accuracy_entry(row: Mapping[str, Any], headline: str) -> dict[str, Any]:
+    labels = row.get("per_label") or []
+    return {"metric": headline, "value": row.get(headline),
+            "delta": row.get("f1_delta"), "delta_ci": row.get("f1_delta_ci"),
+            "margin": row.get("f1_margin"), "min_support": row.get("per_label_min_support"),
+            "per_label": {lab["label"]: {"f1": lab["f1"], "support": lab["support"]} for lab in labels},
+            "drift": {k: row.get(f"drift_{k}") for k in ("mean", "p99", "max")},
+            "flip_rate": row.get("flip_rate")}
+
+
+def _speed_entries(speedups: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per backend, per case: the speedup over torch eager with its CI, rounds and clock."""
+    out: dict[str, dict[str, Any]] = {}
+    stats = speedups.get("stats") or {}
+    for case, row in (speedups.get("speedups") or {}).items():
+        for backend, value in row.items():
+            s = (stats.get(case) or {}).get(backend) or {}
+            out.setdefault(backend, {})[case] = {"speedup": value, "ci": s.get("ci"),
+                                                 "rounds": s.get("rounds"),
+                                                 "clock": s.get("clock", DEFAULT_CLOCK)}
+    return out
+
+
+def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
+    """The record of one commit from the report directory's results (those of one model and
+    dataset: :func:`encoder_gate.decision.decide_documents` joins them and decides the verdict)."""
+    accuracy, speedups = read_document(report_dir, ACCURACY_FILE), read_document(report_dir, SPEEDUPS_FILE)
+    if accuracy is None and speedups is None:
+        raise GateError(f"{report_dir} holds no {ACCURACY_FILE} or {SPEEDUPS_FILE}: run `pytest accuracy` "
+                        "and `pytest benchmarks` first (or pass --report-dir)")
+    verdict = decide_documents(accuracy, speedups)
+    acc, speed_doc = verdict.judged.get(ACCURACY_FILE), verdict.judged.get(SPEEDUPS_FILE)
+    provenance = dict((acc or speed_doc or {}).get("provenance") or {})
+    headline = Task.of(((acc or {}).get("model") or {}).get("task", "multi_label")).headline
+    rows = (acc or {}).get("backends") or {}
+    speed = _speed_entries(speed_doc or {})
+    statuses = {b.name: b.status.value for b in verdict.backends}
+    backends: dict[str, dict[str, Any]] = {}
+    for name in [*rows, *(b for b in speed if b not in rows)]:
+        entry = _accuracy_entry(rows[name], headline) if name in rows else {"metric": headline}
+        backends[name] = {**entry, "speedups": speed.get(name, {}), "status": statuses.get(name)}
+    return {
+        "schema": SCHEMA, "commit": commit.sha, "time": commit.time, "parent": commit.parent,
+        "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "series": series_of(provenance),
+        "model": provenance.get("model"),
+        "provenance": {name: doc.get("provenance") for name, doc in verdict.judged.items()},
+        "machine": (speed_doc or {}).get("fingerprint"),
+        "versions": {**((acc or {}).get("versions") or {}), **((speed_doc or {}).get("versions") or {})},
+        "backends": backends,
+        "verdict": {"passed": verdict.passed, "failures": [r.text for r in verdict.failures],
+                    "left_out": list(verdict.left_out)},
+    }
+
+
+def record_path(store: Path, sha: str) -> Path:
+    return Path(store) / f"{sha}.json"
+
+
+def record(store: Path, report_dir: Path, commit: Commit) -> tuple[Path, str | None]:
+    """Write the commit's record into the store; the note when it replaced an earlier one."""
+    if not commit.sha:
+        raise GateError("no commit to record: pass --commit SHA, or run in a git checkout")
+    doc = build_record(report_dir, commit)
+    path = record_path(store, commit.sha)
+    note = None
+    if path.is_file():
+        old = load_record(path)
+        note = (f"{commit.sha[:12]} was recorded before (at {old.get('recorded')}); its record is replaced "
+                "by this run's")
+    write_json(path, doc)
+    return path, note
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise GateError(f"history record {path} is not readable JSON ({exc}): delete it or record its "
+                        "commit again") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not doc.get("commit"):
+        raise GateError(f"history record {path} is not a schema-{SCHEMA} record of encoder-gate: move it "
+                        "out of the store")
+    return doc
+
+
+def load_store(store: Path) -> list[dict[str, Any]]:
+    """Every record in the store, oldest commit first (by commit time, then by when recorded)."""
+    root = Path(store)
+    if not root.is_dir():
+        raise GateError(f"history store {store} does not exist: `encoder-gate history record --store "
+                        f"{store}` creates it")
+    records = [load_record(p) for p in sorted(root.glob("*.json"))]
+    return sorted(records, key=lambda r: (str(r.get("time")), str(r.get("recorded"))))
+
+
+def same_series(records: Sequence[Mapping[str, Any]], newest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The records on `newest`'s line (same model name and data), oldest first, `newest` last."""
+    return [r for r in records if r.get("series") == newest.get("series")]

@@ -1,0 +1,149 @@
+"""The history store across commits (encoder_gate.history): records from a report directory, and the
+creep check: a slow slide that every single step passed is found; a step, noise, another model's
+line and an unchanged series are not. No model: documents the end-to-end tests wrote
+(`data/verdicts/`) and synthetic records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from encoder_gate.commands.cli import main
+from encoder_gate.errors import GateError
+from encoder_gate.history.creep import check, noise_threshold
+from encoder_gate.history.store import Commit, git_commit, load_store, record, record_path
+
+SCENARIO = (Path(__file__).parent / "data" / "verdicts"
+            / "a_new_backend_runs_through_the_gate_the_cache_and_the_verdict")
+MACHINE = {"cpu_model": "x", "versions": {"torch": "2.13.0"}}
+
+
+def test_a_record_holds_each_backends_figures_and_the_verdict(tmp_path: Path):
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    path, note = record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", "b" * 40))
+    assert note is None and path == record_path(tmp_path / "store", "a" * 40)
+    doc = json.loads(path.read_text())
+    assert doc["schema"] == 1 and doc["commit"] == "a" * 40 and doc["parent"] == "b" * 40
+    assert doc["series"]["model"] == "tiny" and doc["series"]["dataset"]["source"] == "bundled"
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    for name, row in accuracy["backends"].items():
+        entry = doc["backends"][name]
+        assert entry["metric"] == "f1" and entry["value"] == row["f1"]
+        assert entry["delta_ci"] == row["f1_delta_ci"] and entry["margin"] == row["f1_margin"]
+        assert set(entry["per_label"]) == {lab["label"] for lab in row["per_label"]}
+        assert entry["drift"]["max"] == row["drift_max"]
+    assert {e["status"] for e in doc["backends"].values()} <= {"pass", "fail", "reference"}
+    assert isinstance(doc["verdict"]["passed"], bool)
+    again, note = record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", None))
+    assert again == path and note is not None and "replaced" in note
+
+
+def test_recording_needs_results_and_a_commit(tmp_path: Path):
+    with pytest.raises(GateError, match=r"holds no accuracy\.json or speedups\.json"):
+        record(tmp_path / "store", tmp_path, Commit("a" * 40, "", None))
+    with pytest.raises(GateError, match="has no commit HEAD"):
+        git_commit(tmp_path)
+
+
+def test_the_commit_comes_from_git(tmp_path: Path):
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "one")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "two")
+    commit = git_commit(tmp_path)
+    assert len(commit.sha) == 40 and commit.parent is not None and len(commit.parent) == 40
+    assert commit.time[:2] == "20"
+
+
+def synthetic(i: int, *, f1: float = 0.70, joy: float = 0.80, speedup: float = 2.0, model: str = "m",
+              machine: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A record as store.build_record writes it, for commit number i."""
+    return {"schema": 1, "commit": f"{i:040x}", "time": f"2026-11-{1 + i:02d}T10:00:00+00:00",
+            "recorded": f"2026-11-{1 + i:02d}T10:05:00+0000", "parent": f"{i - 1:040x}",
+            "series": {"model": model, "dataset": {"source": "bundled"}},
+            "machine": MACHINE if machine is None else machine,
+            "backends": {"onnx-int8": {"metric": "f1", "value": f1, "margin": 0.01, "min_support": 30,
+                                       "per_label": {"joy": {"f1": joy, "support": 50},
+                                                     "grief": {"f1": joy - 0.3, "support": 3}},
+                                       "speedups": {"model/normal/bs8/bucketed": {"speedup": speedup}}}},
+            "verdict": {"passed": True}}
+
+
+def noisy(i: int) -> float:
+    """About +-1.5% of same-run speedup noise, deterministic."""
+    return [0.0, 0.012, -0.008, 0.015, -0.013, 0.004, -0.002, 0.009, -0.011, 0.006, -0.005, 0.01][i % 12]
+
+
+def test_an_unchanged_noisy_series_reports_nothing():
+    records = [synthetic(i, speedup=2.0 * (1 + noisy(i)), f1=0.70 + noisy(i) / 10) for i in range(12)]
+    found, notes = check(records)
+    assert found == [] and notes == []
+
+
+def test_a_one_percent_slowdown_per_commit_over_six_commits_is_creep():
+    """Each step loses 1% (every PR gate, at a 5% minimum slowdown, passes it); six of them are 5.9%."""
+    records = [synthetic(i, speedup=2.0 * (1 + noisy(i))) for i in range(8)]
+    records += [synthetic(8 + k, speedup=2.0 * 0.99 ** (k + 1)) for k in range(6)]
+    found, _ = check(records)
+    [creep] = found
+    assert creep.backend == "onnx-int8" and creep.what == "speedup model/normal/bs8/bucketed"
+    assert creep.unit == "relative" and creep.newest == pytest.approx(2.0 * 0.99 ** 6)
+    assert creep.best == pytest.approx(max(r["backends"]["onnx-int8"]["speedups"]["model/normal/bs8/bucketed"]
+                                          ["speedup"] for r in records[:-1]))
+    assert f"down {1 - creep.newest / creep.best:.1%}" in creep.describe()
+    assert "largest single step" in creep.describe()
+
+
+def test_one_label_losing_a_little_per_commit_is_creep_and_a_rare_label_is_not_judged():
+    records = [synthetic(i, joy=0.80 - 0.003 * i) for i in range(7)]  # 0.018 in 6 steps of 0.003
+    found, _ = check(records)
+    [creep] = found
+    assert creep.what == "label joy" and creep.best == pytest.approx(0.80)
+    assert creep.threshold == 0.01 and creep.largest_step == pytest.approx(0.003)
+
+
+def test_a_single_step_is_not_creep_it_is_what_the_pr_gate_judges():
+    records = [synthetic(i) for i in range(6)] + [synthetic(6, f1=0.67, speedup=1.8)]
+    assert check(records)[0] == []
+
+
+def test_another_models_line_and_another_machine_are_not_compared():
+    records = [synthetic(i, speedup=2.0 * 0.99 ** i, model="other") for i in range(8)]
+    records.append(synthetic(8, speedup=2.0 * 0.99 ** 8))
+    found, notes = check(records)
+    assert found == [] and "first record of its series" in notes[0]
+    machines = [synthetic(i, speedup=2.0 * 0.99 ** i, machine={"cpu_model": "y"}) for i in range(8)]
+    found, notes = check([*machines, synthetic(8, speedup=2.0 * 0.99 ** 8)])
+    assert found == [] and "speed compared over the 1 record(s) of this machine" in notes[0]
+
+
+def test_the_noise_threshold_is_q3_plus_three_iqr_once_there_are_enough_steps():
+    assert noise_threshold([0.01, 0.02]) is None
+    assert noise_threshold([0.01, 0.02, 0.03, 0.04, 0.05]) == pytest.approx(0.04 + 3 * 0.02)
+
+
+def test_the_command_records_then_checks_and_exits_one_on_creep(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]):
+    store = tmp_path / "store"
+    store.mkdir()
+    for i in range(7):
+        (store / f"{i:040x}.json").write_text(json.dumps(synthetic(i, joy=0.80 - 0.003 * i)))
+    assert main(["history", "check", "--store", str(store)]) == 1
+    assert "label joy" in capsys.readouterr().out
+    assert main(["history", "check", "--store", str(store), "--window", "2"]) == 0
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    assert main(["history", "record", "--store", str(tmp_path / "other"), "--report-dir", str(report),
+                 "--commit", "c" * 40, "--commit-time", "2026-11-25T11:00:00+00:00"]) == 0
+    assert [r["commit"] for r in load_store(tmp_path / "other")] == ["c" * 40]
+    (store / "junk.json").write_text("{")
+    assert main(["history", "check", "--store", str(store)]) == 1
+    assert "is not readable JSON" in capsys.readouterr().err
