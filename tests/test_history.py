@@ -66,11 +66,12 @@ def test_the_commit_comes_from_git(tmp_path: Path):
 def synthetic(i: int, *, f1: float = 0.70, joy: float = 0.80, speedup: float = 2.0, model: str = "m",
               machine: dict[str, Any] | None = None) -> dict[str, Any]:
     """A record as store.build_record writes it, for commit number i."""
-    return {"schema": 1, "commit": f"{i:040x}", "time": f"2026-11-{1 + i:02d}T10:00:00+00:00",
-            "recorded": f"2026-11-{1 + i:02d}T10:05:00+0000", "parent": f"{i - 1:040x}",
+    return {"schema": 1, "commit": f"{i:07d}" + "a" * 33, "time": f"2026-11-{1 + i:02d}T10:00:00+00:00",
+            "recorded": f"2026-11-{1 + i:02d}T10:05:00+0000", "parent": f"{i - 1:07d}" + "a" * 33,
             "series": {"model": model, "dataset": {"source": "bundled"}},
             "machine": MACHINE if machine is None else machine,
             "backends": {"onnx-int8": {"metric": "f1", "value": f1, "margin": 0.01, "min_support": 30,
+                                       "delta": f1 - 0.705, "delta_ci": [f1 - 0.715, f1 - 0.695],
                                        "per_label": {"joy": {"f1": joy, "support": 50},
                                                      "grief": {"f1": joy - 0.3, "support": 3}},
                                        "speedups": {"model/normal/bs8/bucketed": {"speedup": speedup}}}},
@@ -135,7 +136,7 @@ def test_the_command_records_then_checks_and_exits_one_on_creep(tmp_path: Path,
     store = tmp_path / "store"
     store.mkdir()
     for i in range(7):
-        (store / f"{i:040x}.json").write_text(json.dumps(synthetic(i, joy=0.80 - 0.003 * i)))
+        (store / f"{i:07d}.json").write_text(json.dumps(synthetic(i, joy=0.80 - 0.003 * i)))
     assert main(["history", "check", "--store", str(store)]) == 1
     assert "label joy" in capsys.readouterr().out
     assert main(["history", "check", "--store", str(store), "--window", "2"]) == 0
@@ -147,3 +148,37 @@ def test_the_command_records_then_checks_and_exits_one_on_creep(tmp_path: Path,
     (store / "junk.json").write_text("{")
     assert main(["history", "check", "--store", str(store)]) == 1
     assert "is not readable JSON" in capsys.readouterr().err
+
+
+def twelve_commits() -> list[dict[str, Any]]:
+    """A store of 12 commits: noise, one failing gate, a machine change, then a 1% creep per commit."""
+    new = {"cpu_model": "x", "v": 2}  # from commit 2 on, another machine
+    records = [synthetic(i, speedup=2.0 * (1 + noisy(i)), joy=0.80 + noisy(i) / 5,
+                         machine=None if i < 2 else new) for i in range(6)]
+    records[3]["verdict"] = {"passed": False}
+    records += [synthetic(6 + k, speedup=2.0 * 0.99 ** (k + 1), machine=new) for k in range(6)]
+    records.append(synthetic(12, model="another"))  # another model's record: kept, not drawn
+    records[-1]["time"] = "2026-11-01T09:00:00+00:00"  # the oldest: the newest record is commit 11
+    return sorted(records, key=lambda r: r["time"])
+
+
+def test_the_page_draws_every_commit_marks_failures_and_creep_and_fetches_nothing(tmp_path: Path):
+    from matplotlib.image import imread
+
+    from encoder_gate.history.page import render
+
+    records = twelve_commits()
+    page = render(records, tmp_path / "site")
+    text = page.read_text()
+    drawn = [r for r in records if r["series"]["model"] == "m"]
+    assert len(drawn) == 12 and all(f'id="c{r["commit"]}"' in text for r in drawn)
+    assert "another" not in text.split("<table")[1] and "1 record(s) of other models" in text
+    assert "<b class=fail>FAIL</b>" in text and "speedup model/normal/bs8/bucketed" in text  # the creep
+    assert "before 0000002" in text  # the machine changed before commit 2
+    assert text.count("<svg") == 2  # the backend's panels and the labels that moved most
+    # self-contained: no URL a browser would fetch (the SVG namespaces are names, not requests)
+    for attr in ("src=", "href=\"http", "url(http", "@import", "<link", "<script"):
+        assert attr not in text, attr
+    for png in ("history_onnx-int8.png", "history_labels.png"):
+        pixels = imread(tmp_path / "site" / png)
+        assert pixels.shape[0] > 200 and pixels.std() > 0.01, png  # drawn, not blank

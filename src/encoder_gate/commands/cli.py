@@ -342,8 +342,8 @@ COMMANDS: dict[str, Command] = {
                     "GitHub Actions workflow", init_arguments, run_init),
     "verdict": Command("print the gate's verdict (markdown) and write it to <report-dir>/verdict.md",
                        verdict_arguments, run_verdict),
-    "history": Command("keep the gate's results across commits (record) and find what crept while every "
-                       "PR passed (check)", history_arguments, run_history),
+    "history": Command("keep the gate's results across commits (record), find what crept while every PR "
+                       "passed (check), draw them (render)", history_arguments, run_history),
 }
 
 

@@ -1,7 +1,8 @@
-"""`encoder-gate history record|check`: the results store across commits, and creep.
+"""`encoder-gate history record|check|render`: the results store across commits, creep, the page.
 
     encoder-gate history record --store history            # after the gate ran on the default branch
     encoder-gate history check --store history             # exit 1 when a metric crept
+    encoder-gate history render --store history --out site # site/index.html and its PNGs
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from encoder_gate.errors import GateError
 from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, WINDOW, check
+from encoder_gate.history.page import render
 from encoder_gate.history.store import Commit, git_commit, load_store, record
 
 DEFAULT_REPORT_DIR = Path(".encoder-gate")
 
 
 def history_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("record", "check"),
+    parser.add_argument("action", choices=("record", "check", "render"),
                         help="record: append this run's results to the store as <commit>.json; check: "
-                             "compare the newest record with the window before it, exit 1 on creep")
+                             "compare the newest record with the window before it, exit 1 on creep; "
+                             "render: write the static page and its PNGs")
     parser.add_argument("--store", type=Path, required=True, metavar="DIR",
                         help="the store: one JSON record per commit (a directory, e.g. a checkout of an "
                              "encoder-gate-history branch)")
@@ -30,6 +34,8 @@ def history_arguments(parser: argparse.ArgumentParser) -> None:
                         help="record: the commit, instead of the checkout's HEAD (with --commit-time)")
     parser.add_argument("--commit-time", metavar="ISO8601", help="record: the commit's time, with --commit")
     parser.add_argument("--parent", metavar="SHA", help="record: the commit's parent, with --commit")
+    parser.add_argument("--out", type=Path, default=Path("history-site"), metavar="DIR",
+                        help="render: where index.html and the PNGs go (default: history-site)")
     parser.add_argument("--window", type=int, default=WINDOW,
                         help="check: how many earlier records of the series to compare with "
                              f"(default: {WINDOW})")
@@ -52,6 +58,12 @@ def run_history(args: argparse.Namespace) -> int:
     if args.window < 1:
         raise SystemExit("encoder-gate history: --window must be at least 1")
     records = load_store(args.store)
+    if args.action == "render":
+        if not records:
+            raise GateError(f"history store {args.store} holds no records: record a commit first")
+        page = render(records, args.out, window=args.window)
+        print(f"encoder-gate history: {page} ({len(records)} record(s)) and its PNGs in {args.out}")
+        return 0
     found, notes = check(records, window=args.window, min_slowdown=args.min_slowdown)
     for note in notes:
         print(f"encoder-gate history: note: {note}")

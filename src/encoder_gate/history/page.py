@@ -1,0 +1,233 @@
+"""The history page: one static, self-contained HTML file (and PNGs of the same plots) from the store.
+
+`encoder-gate history render --store DIR --out SITE` draws the newest record's series over its
+commits: per backend the headline metric, its change against torch FP32 with the 95% CI as a
+band, and the speedups over torch eager with their CIs; the labels whose F1 moved most; markers
+for commits whose gate failed and for changes of machine or library versions (where the speed
+line is not comparable); the creep `history check` finds; and a table with every commit's
+numbers. The plots are inline SVG, so the page makes no network request and opens from
+``file://``; ``SITE/*.png`` are the same plots for places that show no HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from encoder_gate.documents import save_figure, write_page
+from encoder_gate.history.creep import Creep, check
+from encoder_gate.history.store import same_series
+
+PAGE = "index.html"
+TOP_LABELS = 5  # labels drawn in the "moved most" plot
+
+
+def _short(sha: str) -> str:
+    return sha[:7]
+
+
+def _machine_changes(line: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Indices of records whose machine fingerprint (CPU, cores, threads, libraries) differs from the
+    record before: the speed line is not comparable across them."""
+    return [i for i in range(1, len(line)) if line[i].get("machine") != line[i - 1].get("machine")]
+
+
+def _axes_common(ax: Any, line: Sequence[Mapping[str, Any]], changes: Sequence[int]) -> None:
+    ax.set_xlim(-0.5, len(line) - 0.5)
+    ax.set_xticks(range(len(line)), [_short(r["commit"]) for r in line], rotation=60, fontsize=7)
+    for i, r in enumerate(line):
+        if not (r.get("verdict") or {}).get("passed", True):
+            ax.axvspan(i - 0.4, i + 0.4, color="tab:red", alpha=0.12, linewidth=0)
+    for i in changes:
+        ax.axvline(i - 0.5, color="tab:purple", linestyle="--", linewidth=1)
+    ax.grid(True, alpha=0.3)
+
+
+def _mark_creep(ax: Any, x: int, y: float) -> None:
+    ax.plot([x], [y], "o", markersize=14, markerfacecolor="none", markeredgecolor="tab:red",
+            markeredgewidth=2, label="creep")
+
+
+def _backend_figure(line: Sequence[Mapping[str, Any]], name: str, changes: Sequence[int],
+                    creeps: Sequence[Creep]) -> Any:
+    """Three panels for one backend: headline metric, its change vs torch with CI, speedups with CI."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13.0, 3.6), layout="constrained")
+    metric_ax, delta_ax, speed_ax = fig.subplots(1, 3)
+    entries = [(i, (r.get("backends") or {}).get(name) or {}) for i, r in enumerate(line)]
+    metric = next((e.get("metric") for _, e in entries if e.get("metric")), "metric")
+    pts = [(i, e["value"]) for i, e in entries if e.get("value") is not None]
+    metric_ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="tab:blue")
+    crept = {c.what for c in creeps if c.backend == name}
+    if metric in crept and pts:
+        _mark_creep(metric_ax, *pts[-1])
+    metric_ax.set_title(f"{name}: {metric}", fontsize=10)
+    deltas = [(i, e["delta"], e.get("delta_ci")) for i, e in entries if e.get("delta") is not None]
+    if deltas:
+        xs = [d[0] for d in deltas]
+        delta_ax.plot(xs, [d[1] for d in deltas], "o-", color="tab:blue")
+        cis = [(d[0], d[2]) for d in deltas if d[2]]
+        delta_ax.fill_between([d[0] for d in cis], [d[1][0] for d in cis], [d[1][1] for d in cis],
+                              color="tab:blue", alpha=0.2, label="95% CI")
+        delta_ax.axhline(0.0, color="grey", linestyle=":", linewidth=1)
+        margin = next((e.get("margin") for _, e in entries if e.get("margin")), None)
+        if margin:
+            delta_ax.axhline(-margin, color="tab:red", linestyle="--", linewidth=1,
+                             label=f"-{margin:g} margin")
+        delta_ax.legend(fontsize=7)
+    else:
+        delta_ax.text(0.5, 0.5, "no change against torch FP32 recorded", transform=delta_ax.transAxes,
+                      ha="center", color="grey")
+    delta_ax.set_title(f"{metric} change vs torch FP32 (95% CI)", fontsize=10)
+    cases = sorted({c for _, e in entries for c in e.get("speedups") or {}})
+    for case in cases:
+        cells: list[tuple[int, Any]] = [(i, (e.get("speedups") or {})[case]) for i, e in entries
+                                        if case in (e.get("speedups") or {})]
+        (drawn,) = speed_ax.plot([c[0] for c in cells], [c[1]["speedup"] for c in cells], "o-",
+                                 label=case.replace("model/", ""))
+        bands = [c for c in cells if c[1].get("ci")]
+        if bands:
+            speed_ax.fill_between([c[0] for c in bands], [c[1]["ci"][0] for c in bands],
+                                  [c[1]["ci"][1] for c in bands], color=drawn.get_color(), alpha=0.15)
+        if f"speedup {case}" in crept:
+            _mark_creep(speed_ax, cells[-1][0], cells[-1][1]["speedup"])
+    if cases:
+        speed_ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+        speed_ax.legend(fontsize=7)
+    speed_ax.set_title("speedup over torch eager (95% CI)", fontsize=10)
+    for ax in (metric_ax, delta_ax, speed_ax):
+        _axes_common(ax, line, changes)
+    return fig
+
+
+def moved_labels(line: Sequence[Mapping[str, Any]], name: str, top: int = TOP_LABELS) -> list[str]:
+    """The labels whose F1 (on backend `name`) spans the widest range over the line."""
+    spans: dict[str, list[float]] = {}
+    for r in line:
+        for label, lab in (((r.get("backends") or {}).get(name) or {}).get("per_label") or {}).items():
+            spans.setdefault(label, []).append(float(lab["f1"]))
+    ranked = sorted(spans, key=lambda lab: (-(max(spans[lab]) - min(spans[lab])), lab))
+    return [lab for lab in ranked[:top] if max(spans[lab]) > min(spans[lab])]
+
+
+def _labels_figure(line: Sequence[Mapping[str, Any]], name: str, labels: Sequence[str],
+                   changes: Sequence[int], creeps: Sequence[Creep]) -> Any:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13.0, 3.6), layout="constrained")
+    ax = fig.subplots(1, 1)
+    for label in labels:
+        crept = any(c.backend == name and c.what == f"label {label}" for c in creeps)
+        found = [(i, (((r.get("backends") or {}).get(name) or {}).get("per_label") or {}).get(label))
+                 for i, r in enumerate(line)]
+        pts = [(i, float(p["f1"])) for i, p in found if p]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label)
+        if crept and pts:
+            _mark_creep(ax, *pts[-1])
+    ax.set_title(f"the labels whose F1 moved most ({name})", fontsize=10)
+    ax.legend(fontsize=7)
+    _axes_common(ax, line, changes)
+    return fig
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # inline: no XML prolog
+
+
+def _table(line: Sequence[Mapping[str, Any]], backends: Sequence[str], creeps: Sequence[Creep]) -> str:
+    head = "".join(f"<th>{html.escape(b)}</th>" for b in backends)
+    rows = []
+    for r in reversed(line):
+        cells = []
+        for b in backends:
+            e = (r.get("backends") or {}).get(b) or {}
+            parts = []
+            if e.get("value") is not None:
+                parts.append(f"{e.get('metric')} {e['value']:.4f}")
+            if e.get("delta_ci"):
+                parts.append(f"change {e['delta']:+.4f} [{e['delta_ci'][0]:+.4f}, {e['delta_ci'][1]:+.4f}]")
+            for case, cell in sorted((e.get("speedups") or {}).items()):
+                ci = cell.get("ci")
+                band = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+                parts.append(f"{html.escape(case)} {cell['speedup']:.2f}x{band}")
+            if e.get("status"):
+                parts.append(html.escape(str(e["status"])))
+            cells.append("<td>" + "<br>".join(parts) + "</td>")
+        passed = (r.get("verdict") or {}).get("passed", True)
+        verdict = "pass" if passed else "<b class=fail>FAIL</b>"
+        rows.append(f"<tr id=\"c{html.escape(r['commit'])}\"><td title=\"{html.escape(r['commit'])}\">"
+                    f"<code>{_short(r['commit'])}</code></td><td>{html.escape(str(r.get('time', '')))}</td>"
+                    f"<td>{verdict}</td>{''.join(cells)}</tr>")
+    return (f"<table><thead><tr><th>commit</th><th>time</th><th>gate</th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) -> Path:
+    """Write SITE/index.html and one PNG per plot for the newest record's series; the page's path."""
+    if not records:
+        raise ValueError("no records to draw")
+    newest = records[-1]
+    line = same_series(records, newest)
+    others = len(records) - len(line)
+    changes = _machine_changes(line)
+    creeps, notes = check(records, window=window)
+    backends = list(newest.get("backends") or {})
+    sections = []
+    out = Path(out)
+    for name in backends:
+        fig = _backend_figure(line, name, changes, creeps)
+        save_figure(fig, out / f"history_{_file_name(name)}.png")
+        sections.append(f"<h2>{html.escape(name)}</h2>{_svg(fig)}")
+    reference = next((b for b in backends if (newest["backends"][b].get("status") == "reference")),
+                     backends[0] if backends else None)
+    if reference is not None:
+        labels = moved_labels(line, reference)
+        if labels:
+            fig = _labels_figure(line, reference, labels, changes, creeps)
+            save_figure(fig, out / "history_labels.png")
+            sections.append(f"<h2>Labels that moved most</h2>{_svg(fig)}")
+    series = newest.get("series") or {}
+    data = series.get("dataset") or {}
+    failing = [_short(r["commit"]) for r in line if not (r.get("verdict") or {}).get("passed", True)]
+    creep_items = "".join(f"<li class=fail>{html.escape(c.describe())}</li>" for c in creeps) or \
+        "<li>none: no metric moved beyond its minimum effect across the window while every step passed</li>"
+    legend = ("Red columns: commits whose gate failed"
+              + (f" ({', '.join(failing)})" if failing else " (none)")
+              + ". Purple dashed lines: the machine or the library versions changed"
+              + (f" before {', '.join(_short(line[i]['commit']) for i in changes)}"
+                 if changes else " (never)")
+              + "; speed is compared only within one machine. Speedups are same-run ratios over torch "
+              "eager; the creep threshold for speed is the larger of the minimum slowdown and Q3 + 3 IQR "
+              "of the store's own step-to-step changes (rustc-perf's rule).")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>encoder-gate history: {html.escape(str(series.get('model')))}</title>
+<style>body{{font-family:sans-serif;margin:1.5em;max-width:1400px}}svg{{max-width:100%;height:auto}}
+table{{border-collapse:collapse;font-size:12px}}
+td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}
+.fail{{color:#b00}}</style></head><body>
+<h1>encoder-gate history: model <code>{html.escape(str(series.get('model')))}</code></h1>
+<p>{len(line)} commit(s) of this series (data <code>{html.escape(str(data.get('source')))}</code>, split
+{html.escape(str(data.get('split')))}, variant {html.escape(str(data.get('variant')))})
+{f"; {others} record(s) of other models or data are in the store, not drawn here" if others else ""}.
+Newest: <code>{_short(newest['commit'])}</code> at {html.escape(str(newest.get('time')))}.</p>
+<h2>Creep (window {window})</h2><ul>{creep_items}</ul>
+{''.join(f'<p>{html.escape(n)}</p>' for n in notes)}
+<p>{html.escape(legend)}</p>
+{''.join(sections)}
+<h2>Every commit</h2>
+{_table(line, backends, creeps)}
+</body></html>
+"""
+    return write_page(out, PAGE, page)
+
+
+def _file_name(backend: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in backend)
