@@ -361,7 +361,7 @@ def test_workflow_gates_the_pr_against_its_base_in_one_session(tmp_path: Path, m
     doc = workflow_doc(tmp_path)
     assert "pull_request" in doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` as True
     assert "HF_HUB_OFFLINE" not in doc["env"]
-    assert set(doc["jobs"]) == {"gate", "comment"}
+    assert set(doc["jobs"]) == {"gate", "comment", "history"}
     job = doc["jobs"]["gate"]
     assert job["timeout-minutes"] == 60
     steps = job["steps"]
@@ -783,6 +783,35 @@ def test_the_workflow_keeps_the_prs_code_away_from_write_tokens_and_secrets(tmp_
     assert "secrets." not in gate.get("run", "")
     cache_save = step_named(doc["jobs"]["gate"]["steps"], "Save the artifact cache")
     assert cache_save["if"] == "${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}"
+
+
+def test_a_push_to_the_default_branch_records_its_results_in_the_history(tmp_path: Path,
+                                                                         model_dir: Path) -> None:
+    """A third job, on push only and after the gate, alone gets `contents: write`: it downloads the
+    gate's results, records them on the history branch, renders the page there and checks creep
+    (failing the job on creep, after the record is pushed). It checks out no code of the commit's."""
+    from encoder_gate.commands.cli import build_parser
+    from encoder_gate.commands.workflow import HISTORY_BRANCH
+
+    init(tmp_path)
+    doc = workflow_doc(tmp_path)
+    job = doc["jobs"]["history"]
+    assert job["needs"] == "gate" and job["if"] == "${{ !cancelled() && github.event_name == 'push' }}"
+    assert job["permissions"] == {"contents": "write"}
+    assert [j["permissions"] for name, j in doc["jobs"].items() if name != "history"] == [
+        {"contents": "read"}, {"pull-requests": "write"}]
+    assert not any("checkout" in s.get("uses", "") for s in job["steps"])
+    download = step_named(job["steps"], "Download the results")
+    assert download["with"] == {"name": "encoder-gate-report", "path": "results"}
+    run = step_named(job["steps"], "Record, check and render")["run"]
+    assert "${{" not in run  # the event's values come in through env
+    commands = [line.strip().rstrip("\\").strip() for line in run.splitlines()
+                if line.strip().startswith("encoder-gate history")]
+    assert [c.split()[2] for c in commands] == ["record", "render", "check"]
+    for command in commands:  # each parses with this encoder-gate's command line
+        argv = command.split(">")[0].split("||")[0].split()[1:]
+        build_parser().parse_args([a.strip('"') for a in argv])
+    assert f"push -q origin HEAD:{HISTORY_BRANCH}" in run and 'exit "$status"' in run
 
 
 ZIZMOR = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")

@@ -29,7 +29,8 @@ _WORKFLOW = """\
 # The gate job runs the PR's code with a read-only token and no credentials left on disk; a
 # second job, which runs no code of the PR's, posts the verdict as one PR comment (updated on
 # every push). A push to the default branch runs the gate alone and saves the artifact cache
-# there, where every PR's first run finds it.
+# there, where every PR's first run finds it; a third job then records its results in the
+# history (the encoder-gate-history branch) and checks what crept across commits.
 name: encoder-gate
 
 on:
@@ -191,6 +192,65 @@ jobs:
         with:
           script: |
 @COMMENT_SCRIPT@
+
+  # a push to the default branch: its results join the history (one JSON record per commit on
+  # the @HISTORY_BRANCH@ branch), the creep no single PR gate sees is checked, and the page is
+  # rendered there (history/index.html). Only this job may write to the repository, and it never
+  # runs on a pull request; it runs encoder-gate on the gate's results, no code of the commit's.
+  history:
+    needs: gate
+    if: ${{ !cancelled() && github.event_name == 'push' }}
+    runs-on: ubuntu-latest
+    timeout-minutes: 15
+    permissions:
+      contents: write
+    steps:
+      - uses: @SETUP_PYTHON@
+        with:
+          python-version: "3.11"
+      - name: Install encoder-gate
+        run: |
+          python -m venv venv
+          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+          @INSTALL_ENCODER_GATE@
+          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
+      - name: Download the results
+        uses: @DOWNLOAD_ARTIFACT@
+        with:
+          name: @REPORT_ARTIFACT@
+          path: results
+      - name: Record, check and render
+        env:
+          GH_TOKEN: ${{ github.token }}
+          SHA: ${{ github.sha }}
+          PARENT: ${{ github.event.before }}
+          WHEN: ${{ github.event.head_commit.timestamp }}
+        run: |
+          # the history branch, or a new one the first time; the token only for this fetch and push
+          auth="AUTHORIZATION: basic $(printf 'x-access-token:%s' "$GH_TOKEN" | base64 -w0)"
+          git init -q history && cd history
+          git remote add origin "$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git"
+          if git -c http.extraheader="$auth" fetch -q --depth 1 origin @HISTORY_BRANCH@; then
+            git checkout -q FETCH_HEAD
+          else
+            git checkout -q --orphan @HISTORY_BRANCH@
+          fi
+          cd ..
+          encoder-gate history record --store history/records --report-dir results \
+            --commit "$SHA" --commit-time "$WHEN" --parent "$PARENT"
+          encoder-gate history render --store history/records --out history
+          status=0
+          encoder-gate history check --store history/records > creep.txt || status=$?
+          cat creep.txt; { echo '## encoder-gate history'; echo; sed 's/^/    /' creep.txt; } >> "$GITHUB_STEP_SUMMARY"
+          cd history
+          git add -A
+          git -c user.name=encoder-gate -c user.email=encoder-gate@users.noreply.github.com \
+            commit -q -m "encoder-gate history: ${SHA:0:12}"
+          git -c http.extraheader="$auth" push -q origin HEAD:@HISTORY_BRANCH@
+          if [ "$status" -ne 0 ]; then echo "::error::a metric crept across commits (above)"; fi
+          exit "$status"
+      # To publish the page (history/index.html) with GitHub Pages, serve the @HISTORY_BRANCH@
+      # branch's root from the repository's Pages settings: nothing else is needed.
 """
 
 #: The actions the workflow uses, pinned to the commit of a release (zizmor's unpinned-uses: a tag
@@ -207,6 +267,8 @@ ACTIONS = {
 }
 #: The artifact that carries the report and the verdict from the gate job to the comment job.
 REPORT_ARTIFACT = "encoder-gate-report"
+#: The branch that holds the history store and its page (records/, index.html).
+HISTORY_BRANCH = "encoder-gate-history"
 #: Whether the PR comes from this repository (its token may write comments) or from a fork.
 SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
 FORK = "github.event.pull_request.head.repo.full_name != github.repository"
@@ -321,6 +383,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@REPORT_ARTIFACT@": REPORT_ARTIFACT,
         "@SAME_REPO@": SAME_REPO,
         "@FORK@": FORK,
+        "@HISTORY_BRANCH@": HISTORY_BRANCH,
         **{token: f"{name}@{sha}  # {release}" for token, (name, sha, release) in ACTIONS.items()},
     }
     # one pass, so a value holding '@' (a git URL at a commit) is never read as a token
