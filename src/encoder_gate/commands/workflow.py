@@ -241,7 +241,8 @@ jobs:
           encoder-gate history render --store history/records --out history
           status=0
           encoder-gate history check --store history/records > creep.txt || status=$?
-          cat creep.txt; { echo '## encoder-gate history'; echo; sed 's/^/    /' creep.txt; } >> "$GITHUB_STEP_SUMMARY"
+          cat creep.txt
+          { echo '## encoder-gate history'; echo; sed 's/^/    /' creep.txt; } >> "$GITHUB_STEP_SUMMARY"
           cd history
           git add -A
           git -c user.name=encoder-gate -c user.email=encoder-gate@users.noreply.github.com \
