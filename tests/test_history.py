@@ -34,7 +34,7 @@ def test_a_record_holds_each_backends_figures_and_the_verdict(tmp_path: Path):
     accuracy = json.loads((report / "accuracy.json").read_text())
     for name, row in accuracy["backends"].items():
         entry = doc["backends"][name]
-        assert entry["metric"] == "f1" and entry["value"] == row["f1"]
+        assert entry["metric"] == "f1" and entry["value"] == row["f1"] and entry["ci"] == row.get("f1_ci")
         assert entry["delta_ci"] == row["f1_delta_ci"] and entry["margin"] == row["f1_margin"]
         assert set(entry["per_label"]) == {lab["label"] for lab in row["per_label"]}
         assert entry["drift"]["max"] == row["drift_max"]
@@ -70,7 +70,8 @@ def synthetic(i: int, *, f1: float = 0.70, joy: float = 0.80, speedup: float = 2
             "recorded": f"2026-11-{1 + i:02d}T10:05:00+0000", "parent": f"{i - 1:07d}" + "a" * 33,
             "series": {"model": model, "dataset": {"source": "bundled"}},
             "machine": MACHINE if machine is None else machine,
-            "backends": {"onnx-int8": {"metric": "f1", "value": f1, "margin": 0.01, "min_support": 30,
+            "backends": {"onnx-int8": {"metric": "f1", "value": f1, "ci": [f1 - 0.02, f1 + 0.02],
+                                       "margin": 0.01, "min_support": 30,
                                        "delta": f1 - 0.705, "delta_ci": [f1 - 0.715, f1 - 0.695],
                                        "per_label": {"joy": {"f1": joy, "support": 50},
                                                      "grief": {"f1": joy - 0.3, "support": 3}},
@@ -182,3 +183,53 @@ def test_the_page_draws_every_commit_marks_failures_and_creep_and_fetches_nothin
     for png in ("history_onnx-int8.png", "history_labels.png"):
         pixels = imread(tmp_path / "site" / png)
         assert pixels.shape[0] > 200 and pixels.std() > 0.01, png  # drawn, not blank
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# headless, with the browser's own background traffic off, so any request in the net log is the page's
+QUIET = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+         "--disable-background-networking", "--disable-component-update", "--disable-default-apps",
+         "--disable-extensions", "--disable-domain-reliability", "--metrics-recording-only",
+         "--no-default-browser-check", "--disable-features=OptimizationHints,Translate,MediaRouter"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium): "
+                    "the page cannot be loaded in a real browser here; CI installs it")
+def test_the_page_loads_in_headless_chromium_draws_every_commit_and_makes_no_request(tmp_path: Path):
+    from matplotlib.image import imread
+
+    from encoder_gate.history.page import render
+
+    assert CHROMIUM is not None
+    records = twelve_commits()
+    url = render(records, tmp_path / "site").resolve().as_uri()
+    netlog = tmp_path / "net.json"
+    common = [CHROMIUM, *QUIET, f"--user-data-dir={tmp_path / 'profile'}"]
+    # the check's own control: a page that does fetch something shows its request in the net log
+    probe = tmp_path / "probe.html"
+    probe.write_text('<html><body><img src="http://127.0.0.1:9/probe.png"></body></html>')
+    subprocess.run([*common, f"--log-net-log={tmp_path / 'probe.json'}", "--dump-dom", probe.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert page_requests(tmp_path / "probe.json") == ["http://127.0.0.1:9/probe.png"]
+    dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120,
+                         check=True)
+    for r in records:
+        if r["series"]["model"] == "m":
+            assert f'id="c{r["commit"]}"' in dom.stdout, r["commit"]
+    assert dom.stdout.count("<svg") == 2
+    shot = tmp_path / "shot.png"
+    subprocess.run([*common, f"--screenshot={shot}", "--window-size=1400,1800", f"--log-net-log={netlog}",
+                    url], capture_output=True, timeout=120, check=True)
+    pixels = imread(shot)
+    assert pixels.shape[:2] == (1800, 1400) and pixels.std() > 0.05  # drawn, not a blank page
+    assert page_requests(netlog) == []
+
+
+def page_requests(netlog: Path) -> list[str]:
+    """The URLs a file:// page requested, from chromium's net log: the jobs whose network isolation key
+    is the page's (the browser's own background requests carry another, or none)."""
+    doc = json.loads(netlog.read_text())
+    start = doc["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    return [e["params"]["url"] for e in doc["events"] if e["type"] == start
+            and str(e["params"].get("network_isolation_key", "")).startswith("file://")]

@@ -18,6 +18,7 @@ from encoder_gate.accuracy.significance import (
     decide,
     examples_needed,
     mcnemar,
+    metric_ci,
     min_detectable_drop,
     paired_delta,
     score,
@@ -496,3 +497,23 @@ def test_decide_rejects_unknown_rule_and_negative_margin() -> None:
         decide(ci, "bayes", margin=0.01, point_keep=0.99, ref_value=0.8)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="margin"):
         decide(ci, "regression", margin=-0.01, point_keep=0.99, ref_value=0.8)
+
+
+def test_metric_ci_brackets_the_metric_and_matches_a_plain_bootstrap():
+    """The headline's own CI: the percentile interval of the metric over example resamples, the
+    same numbers a plain loop over scipy's resamples gives; a perfect predictor's is [1, 1]."""
+    from scipy import stats as sps
+
+    gold, ref = _multilabel(3, n=300, n_labels=6, rate=0.2)
+    low, high = metric_ci(gold, ref, "multi_label", n_resamples=400, seed=1)
+    point = score(gold, ref, "multi_label")
+    assert low < point < high and high - low < 0.2
+
+    def f1_of(idx: np.ndarray) -> float:
+        return score(gold[idx], ref[idx], "multi_label")
+
+    plain = sps.bootstrap((np.arange(300),), f1_of, n_resamples=400, vectorized=False,
+                          method="percentile", rng=np.random.default_rng(1))
+    assert (low, high) == pytest.approx((plain.confidence_interval.low, plain.confidence_interval.high),
+                                        abs=1e-9)
+    assert metric_ci(gold, gold, "multi_label", n_resamples=50) == (1.0, 1.0)

@@ -39,6 +39,7 @@ from encoder_gate.accuracy.significance import (
     correct,
     decide,
     mcnemar,
+    metric_ci,
     min_detectable_drop,
     paired_delta,
     underpowered_warning,
@@ -70,6 +71,7 @@ class AccuracyStats:
 
     task: Task
     delta: DeltaCI
+    value_ci: tuple[float, float]  # the backend's own headline metric, 95% bootstrap CI
     mcnemar: McNemar
     mde_f1: float
     rule: F1Rule
@@ -104,7 +106,7 @@ class AccuracyStats:
     def as_dict(self, keep: float) -> dict[str, Any]:
         """The accuracy.json keys: f1_delta, f1_delta_ci, mcnemar_p, mde_f1, per_label and context."""
         return {
-            "f1_delta": self.delta.delta, "f1_delta_ci": list(self.delta.ci),
+            "f1_delta": self.delta.delta, "f1_delta_ci": list(self.delta.ci), "f1_ci": list(self.value_ci),
             "mcnemar_p": self.mcnemar.p_value, "mde_f1": self.mde_f1,
             "mcnemar_lost": self.mcnemar.b, "mcnemar_gained": self.mcnemar.c,
             "f1_rule": self.rule, "f1_margin": self.margin, "underpowered": self.underpowered,
@@ -125,10 +127,11 @@ def accuracy_stats(probs: np.ndarray, reference: np.ndarray, gold: np.ndarray, t
     g = np.asarray(gold)
     y = g.astype(bool) if kind.record.decision == "threshold" else kind.decisions(g)
     delta = paired_delta(y, ref_dec, dec, kind, n_resamples=N_RESAMPLES, seed=SEED)
+    value_ci = metric_ci(y, dec, kind, n_resamples=N_RESAMPLES, seed=SEED)
     mde = min_detectable_drop(y, ref_dec, task=kind, dec=dec, n_resamples=N_RESAMPLES, seed=SEED)
     test = mcnemar(correct(y, ref_dec, kind), correct(y, dec, kind))
     names = tuple(label_names) or tuple(f"label_{j}" for j in range(ref_dec.shape[1]))
-    return AccuracyStats(task=kind, delta=delta, mcnemar=test, mde_f1=mde, rule=rule,
+    return AccuracyStats(task=kind, delta=delta, value_ci=value_ci, mcnemar=test, mde_f1=mde, rule=rule,
                          margin=float(margin), min_support=int(min_support), label_names=names, gold=y,
                          ref_dec=ref_dec, dec=dec)
 
@@ -188,7 +191,7 @@ class Evaluation:
         if not self.task.classifier:
             return {}
         if self.stats is None:
-            return dict.fromkeys(("f1_delta", "f1_delta_ci", "mcnemar_p", "mde_f1", "per_label"))
+            return dict.fromkeys(("f1_delta", "f1_delta_ci", "f1_ci", "mcnemar_p", "mde_f1", "per_label"))
         return self.stats.as_dict(bounds.per_label_keep)
 
 

@@ -325,6 +325,36 @@ def paired_delta(
     )
 
 
+def metric_ci(
+    gold: npt.ArrayLike | None,
+    dec: npt.ArrayLike,
+    task: str | Task,
+    *,
+    metric: str | None = None,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """One side's ``metric`` (default: the headline) with its bootstrap CI over examples: the
+    same resampling as :func:`paired_delta` (percentile, seeded), of the metric itself, for a
+    history of the metric across commits (the change against the reference has its own CI)."""
+    kind = _classifier(task)
+    y, d, _ = _inputs(gold, dec, None, kind, ref_name="dec")
+    name = _metric_name(kind, metric)
+    n = d.shape[0]
+    feats = _features(y, d, name)
+
+    def statistic(idx: npt.ArrayLike, axis: int = -1) -> FloatArray:
+        i = np.moveaxis(np.asarray(idx, dtype=np.int64), axis, -1)
+        flat = i.reshape(-1, i.shape[-1])
+        sums = _weights(flat, n) @ feats
+        total = np.full(flat.shape[0], float(flat.shape[1]))
+        return _from_sums(sums, total, name, kind).reshape(i.shape[:-1])
+
+    res = _bootstrap(statistic, n, n_resamples, confidence, seed)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 # ------------------------------------------------------------------------ McNemar
 
 

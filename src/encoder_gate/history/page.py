@@ -62,10 +62,15 @@ def _backend_figure(line: Sequence[Mapping[str, Any]], name: str, changes: Seque
     metric = next((e.get("metric") for _, e in entries if e.get("metric")), "metric")
     pts = [(i, e["value"]) for i, e in entries if e.get("value") is not None]
     metric_ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="tab:blue")
+    cis = [(i, e["ci"]) for i, e in entries if e.get("value") is not None and e.get("ci")]
+    if cis:
+        metric_ax.fill_between([c[0] for c in cis], [c[1][0] for c in cis], [c[1][1] for c in cis],
+                               color="tab:blue", alpha=0.2, label="95% CI")
+        metric_ax.legend(fontsize=7)
     crept = {c.what for c in creeps if c.backend == name}
     if metric in crept and pts:
         _mark_creep(metric_ax, *pts[-1])
-    metric_ax.set_title(f"{name}: {metric}", fontsize=10)
+    metric_ax.set_title(f"{name}: {metric}" + (" (95% CI)" if cis else ""), fontsize=10)
     deltas = [(i, e["delta"], e.get("delta_ci")) for i, e in entries if e.get("delta") is not None]
     if deltas:
         xs = [d[0] for d in deltas]

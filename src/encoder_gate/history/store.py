@@ -61,7 +61,7 @@ def series_of(provenance: Mapping[str, Any]) -> dict[str, Any]:
 
 def _accuracy_entry(row: Mapping[str, Any], headline: str) -> dict[str, Any]:
     labels = row.get("per_label") or []
-    return {"metric": headline, "value": row.get(headline),
+    return {"metric": headline, "value": row.get(headline), "ci": row.get("f1_ci"),
             "delta": row.get("f1_delta"), "delta_ci": row.get("f1_delta_ci"),
             "margin": row.get("f1_margin"), "min_support": row.get("per_label_min_support"),
             "per_label": {lab["label"]: {"f1": lab["f1"], "support": lab["support"]} for lab in labels},
