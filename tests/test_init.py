@@ -739,15 +739,15 @@ def test_cli_init_prints_what_it_wrote(tmp_path: Path, model_dir: Path, monkeypa
     assert err.startswith("encoder-gate init: error: ") and "--force" in err
 
 
-def test_cli_verdict_prints_and_writes_through_write_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_verdict_prints_through_current_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[Path] = []
 
-    def write_verdict(report_dir: Path) -> str:
+    def current_verdict(report_dir: Path) -> str:
         calls.append(report_dir)
         return "## verdict: pass\n"
 
-    monkeypatch.setattr(cli, "write_verdict", write_verdict)
+    monkeypatch.setattr(cli, "current_verdict", current_verdict)
     assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 0
     assert calls == [tmp_path] and capsys.readouterr().out == "## verdict: pass\n"
 

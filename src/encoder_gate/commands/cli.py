@@ -24,7 +24,7 @@ from encoder_gate.commands.search import SearchSettings
 from encoder_gate.documents import AB_FILE, write_json
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.benchmarks import write_report
-from encoder_gate.reporting.verdict import write_verdict
+from encoder_gate.reporting.verdict import current_verdict
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.files import benchmark_files, load_benchmarks
 from encoder_gate.studies import ab_noise, accuracy_noise
@@ -321,7 +321,7 @@ def verdict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_verdict(args: argparse.Namespace) -> int:
-    text: str = write_verdict(args.report_dir)
+    text: str = current_verdict(args.report_dir)
     print(text, end="" if text.endswith("\n") else "\n")
     return 0
 

@@ -242,6 +242,21 @@ def render(verdict: Verdict) -> VerdictReport:
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out))
 
 
+def current_verdict(report_dir: Path) -> str:
+    """The verdict of ``report_dir`` as it stands: verdict.md as the last session wrote it when
+    verdict.json says it judged every results document there now (the same documents, written at
+    the same times), so nothing is decided twice; else decided again from them and written."""
+    report_dir = Path(report_dir)
+    decided = read_document(report_dir, VERDICT_JSON)
+    page = report_dir / VERDICT_FILE
+    present = {name: doc for name in (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE)
+               if (doc := read_document(report_dir, name)) is not None}
+    stamps = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in present.items()}
+    if decided is not None and page.is_file() and present and decided.get("sources") == stamps:
+        return page.read_text()
+    return write_verdict(report_dir)
+
+
 def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) -> str:
     """Render the verdict from ``report_dir``'s results files that belong to `current` (see
     :func:`render_verdict`), write ``verdict.md`` there, and return the markdown."""
