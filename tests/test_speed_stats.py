@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from encoder_gate.documents import write_json
 from encoder_gate.speed.machine import (
     FINGERPRINT_FIELDS,
     ISA_FLAGS,
@@ -28,7 +29,6 @@ from encoder_gate.speed.results import (
     paired_speedup,
     results_from_json,
     speedups_document,
-    write_json,
 )
 from encoder_gate.speed.rules import compare_speed, extra_rounds_needed
 from encoder_gate.speed.settings import (
