@@ -2,12 +2,12 @@
 
 Every pass/fail of a gate session is decided here, from the session's results documents
 (accuracy.json, speedups.json, ab.json: whatever of them belong to one model and dataset, see
-:func:`belonging`) and the criteria they carry (each check's bound, the speed rule, the A/B's
-settings). Reporting renders a :class:`Verdict` and never decides; the plugin sets the exit status
-from what was found; `encoder-gate verdict` prints the same verdict. This module imports nothing
+:func:`encoder_gate.documents.belonging`) and the criteria they carry (each check's bound, the
+speed rule, the A/B's settings). Reporting renders a :class:`Verdict` and never decides; the
+plugin sets the exit status from what was found; `encoder-gate verdict` prints the same verdict. This module imports nothing
 from ``reporting`` or ``plugin`` (an import-linter contract holds it).
 
-The path of one verdict (docs/development.md): results -> :func:`decide` -> documents
+The path of one verdict (docs/development.md): results -> :func:`decide_documents` -> documents
 (verdict.json beside verdict.md) -> rendering -> exit status.
 
 The checks themselves judge their observations against their bounds where they are defined
@@ -220,12 +220,6 @@ def _undecided(ab: Mapping[str, Any] | None) -> set[str]:
             if c["status"] == "inconclusive" and not c.get("fails")}
 
 
-def _judged_vs_base(ab: Mapping[str, Any]) -> set[str]:
-    """Backends with a figure against the base: an accuracy change, or a speed cell."""
-    return {*(n for n, a in (ab.get("accuracy") or {}).items() if a.get("delta") is not None),
-            *(c["backend"] for c in ab.get("speed") or [])}
-
-
 # --- the verdict ----------------------------------------------------------------------------------
 
 
@@ -249,20 +243,20 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     order = list((accuracy or {}).get("configured_backends") or [])
     slow = speed_failures(speedups, order)
     versus = versus_base_failures(ab) if ab is not None else {}
-    vs_base = _judged_vs_base(ab) if ab is not None else set()
-    for name in [*rows, *not_evaluated, *_speedup_order(speedups), *(n for n in slow if n != "?"),
-                 *_vs_base_order(ab), *versus]:
+    timed, against_base = _speedup_order(speedups), _vs_base_order(ab)
+    for name in [*rows, *not_evaluated, *timed, *(n for n in slow if n != "?"), *against_base, *versus]:
         if name not in order:
             order.append(name)
     undecided = _undecided(ab)
-    timed = set(_speedup_order(speedups))
+    vs_base = set(against_base)
+    checked = {name: _check_reasons(name, row or {}) for name, row in rows.items()}
 
     backends: list[BackendVerdict] = []
     for name in order:
         row = rows.get(name)
         checks = (row or {}).get("checks") or {}
         bad = [c for c, r in checks.items() if not r["passed"]]
-        reasons = [*_check_reasons(name, row or {}),
+        reasons = [*checked.get(name, []),
                    *(Reason(SPEED, line) for line in slow.get(name, [])),
                    *(Reason(VERSUS_BASE, line) for line in versus.get(name, []))]
         if row is None and name in not_evaluated:
@@ -285,7 +279,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
 
     failures = [Reason(SPEED, line) for lines in slow.values() for line in lines]
     failures += [Reason(VERSUS_BASE, f"{name}: {line}") for name, lines in versus.items() for line in lines]
-    failures += [r for name, row in rows.items() for r in _check_reasons(name, row or {})]
+    failures += [r for reasons in checked.values() for r in reasons]
     session = _speed_session_failures(speedups)
     passed = not session and all(b.status not in (Status.FAIL, Status.NOT_CHECKED) for b in backends)
     sources = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in kept.items()}

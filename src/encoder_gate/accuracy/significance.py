@@ -174,21 +174,27 @@ def _delta_statistic(
     (batch, n)) and scores both sides on the same rows from bincount weights times a
     per-example count matrix: one (batch, n) @ (n, 2k) product per batch.
     """
-    n = ref.shape[0]
     f_ref, f_dec = _features(gold, ref, metric), _features(gold, dec, metric)
     k = f_ref.shape[1]
     both = np.concatenate([f_ref, f_dec], axis=1)
 
     def statistic(idx: npt.ArrayLike, axis: int = -1) -> FloatArray:
-        i = np.moveaxis(np.asarray(idx, dtype=np.int64), axis, -1)
-        lead = i.shape[:-1]
-        flat = i.reshape(-1, i.shape[-1])
-        sums = _weights(flat, n) @ both
-        total = np.full(flat.shape[0], float(flat.shape[1]))
+        sums, total, lead = _resampled_sums(idx, axis, both)
         out = _from_sums(sums[:, k:], total, metric, task) - _from_sums(sums[:, :k], total, metric, task)
         return out.reshape(lead)
 
     return statistic
+
+
+def _resampled_sums(idx: npt.ArrayLike, axis: int,
+                    feats: FloatArray) -> tuple[FloatArray, FloatArray, tuple[int, ...]]:
+    """Per resample (a row of example indices, as ``scipy.stats.bootstrap`` passes them), the
+    summed per-example features (bincount weights times the feature matrix: one product for all
+    rows), the examples drawn, and the leading shape to give the statistic back."""
+    i = np.moveaxis(np.asarray(idx, dtype=np.int64), axis, -1)
+    flat = i.reshape(-1, i.shape[-1])
+    sums = _weights(flat, feats.shape[0]) @ feats
+    return sums, np.full(flat.shape[0], float(flat.shape[1])), i.shape[:-1]
 
 
 def _z(alpha: float, power: float) -> float:
@@ -341,17 +347,13 @@ def metric_ci(
     kind = _classifier(task)
     y, d, _ = _inputs(gold, dec, None, kind, ref_name="dec")
     name = _metric_name(kind, metric)
-    n = d.shape[0]
     feats = _features(y, d, name)
 
     def statistic(idx: npt.ArrayLike, axis: int = -1) -> FloatArray:
-        i = np.moveaxis(np.asarray(idx, dtype=np.int64), axis, -1)
-        flat = i.reshape(-1, i.shape[-1])
-        sums = _weights(flat, n) @ feats
-        total = np.full(flat.shape[0], float(flat.shape[1]))
-        return _from_sums(sums, total, name, kind).reshape(i.shape[:-1])
+        sums, total, lead = _resampled_sums(idx, axis, feats)
+        return _from_sums(sums, total, name, kind).reshape(lead)
 
-    res = _bootstrap(statistic, n, n_resamples, confidence, seed)
+    res = _bootstrap(statistic, d.shape[0], n_resamples, confidence, seed)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

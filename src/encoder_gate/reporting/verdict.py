@@ -249,12 +249,12 @@ def current_verdict(report_dir: Path) -> str:
     report_dir = Path(report_dir)
     decided = read_document(report_dir, VERDICT_JSON)
     page = report_dir / VERDICT_FILE
-    present = {name: doc for name in (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE)
-               if (doc := read_document(report_dir, name)) is not None}
-    stamps = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in present.items()}
-    if decided is not None and page.is_file() and present and decided.get("sources") == stamps:
+    docs = _results(report_dir)
+    stamps = {name: str((doc.get("provenance") or {}).get("written", "?"))
+              for name, doc in docs.items() if doc is not None}
+    if decided is not None and page.is_file() and stamps and decided.get("sources") == stamps:
         return page.read_text()
-    return write_verdict(report_dir)
+    return _write(report_dir, None, docs).markdown
 
 
 def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) -> str:
@@ -263,10 +263,15 @@ def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) ->
     return _write(Path(report_dir), current).markdown
 
 
-def _write(report_dir: Path, current: Mapping[str, Any] | None) -> VerdictReport:
-    accuracy, speedups, ab = (read_document(report_dir, name)
-                              for name in (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE))
-    report = build_verdict(accuracy, speedups, ab, current)
+def _results(report_dir: Path) -> dict[str, dict[str, Any] | None]:
+    """The report directory's results documents, None for each one absent."""
+    return {name: read_document(report_dir, name) for name in (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE)}
+
+
+def _write(report_dir: Path, current: Mapping[str, Any] | None,
+           docs: Mapping[str, dict[str, Any] | None] | None = None) -> VerdictReport:
+    docs = _results(report_dir) if docs is None else docs
+    report = build_verdict(docs[ACCURACY_FILE], docs[SPEEDUPS_FILE], docs[AB_FILE], current)
     write_page(report_dir, VERDICT_FILE, report.markdown)
     write_document(report_dir, VERDICT_JSON, report.verdict.to_json())
     return report
