@@ -4,8 +4,8 @@ Every pass/fail of a gate session is decided here, from the session's results do
 (accuracy.json, speedups.json, ab.json: whatever of them belong to one model and dataset, see
 :func:`encoder_gate.documents.belonging`) and the criteria they carry (each check's bound, the
 speed rule, the A/B's settings). Reporting renders a :class:`Verdict` and never decides; the
-plugin sets the exit status from what was found; `encoder-gate verdict` prints the same verdict. This module imports nothing
-from ``reporting`` or ``plugin`` (an import-linter contract holds it).
+plugin sets the exit status from what was found; `encoder-gate verdict` prints the same verdict.
+This module imports nothing from ``reporting`` or ``plugin`` (an import-linter contract holds it).
 
 The path of one verdict (docs/development.md): results -> :func:`decide_documents` -> documents
 (verdict.json beside verdict.md) -> rendering -> exit status.
