@@ -11,8 +11,8 @@ import pytest
 
 from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.commands.cli import main
-from encoder_gate.decision import Status, decide_documents
-from encoder_gate.documents import VERDICT_FILE, VERDICT_JSON
+from encoder_gate.decision import Status, decide_documents, failures_from
+from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, VERDICT_FILE, VERDICT_JSON
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.verdict import render, render_verdict, write_verdict
 
@@ -473,3 +473,32 @@ def test_a_failed_speed_gate_owned_by_no_backend_still_fails_the_session():
     assert not verdict.passed and verdict.session_failures
     assert all(b.status in (Status.PASS, Status.REFERENCE) for b in verdict.backends)
     assert any(line in r.text for r in verdict.failures)
+
+
+def test_a_session_fails_on_the_documents_it_wrote_and_not_on_an_earlier_sessions():
+    """The exit status's findings (decision.failures_from): a failed accuracy check counts for the
+    session that wrote accuracy.json, a failed speed rule (and the speed gate as a whole) for the
+    one that wrote speedups.json, a cell slower than the base for the one that wrote ab.json; a
+    later session that wrote only speedups.json is not failed by the accuracy it did not judge."""
+    rows = all_pass()
+    rows["onnx-int8"] = row(f1_ok=False)
+    slow = f"onnx-fp32 {CASE}: speedup over torch eager 0.90x, baseline 1.30x (-30.8%; allowed -15%)"
+    ab = {"provenance": prov(), "settings": {"min_effect": 0.05}, "accuracy": {},
+          "speed": [speed_cell("torch-compile", "fail", True)]}
+    verdict = decide_documents(accuracy_doc(rows), speedups_doc(failures=[slow]), ab)
+    assert not verdict.passed
+    assert failures_from(verdict, {ACCURACY_FILE}) == ["onnx-int8: f1_keep"]
+    speed_only = failures_from(verdict, {SPEEDUPS_FILE})
+    assert speed_only == ["onnx-fp32: speed", "speed: the speedups fail their rule against 0001_base.json"]
+    assert failures_from(verdict, {AB_FILE}) == ["torch-compile: vs base"]
+    assert failures_from(verdict, set()) == []
+    passing = decide_documents(accuracy_doc(rows), speedups_doc())
+    assert failures_from(passing, {SPEEDUPS_FILE}) == []  # the earlier accuracy failure is not its own
+
+
+def test_an_unevaluated_backend_fails_the_session_that_wrote_its_accuracy():
+    rows = all_pass()
+    del rows["onnx-int8"]
+    missing = {"onnx-int8": "onnxruntime is missing"}
+    verdict = decide_documents(accuracy_doc(rows, not_evaluated=missing), None)
+    assert failures_from(verdict, {ACCURACY_FILE}) == ["onnx-int8: not evaluated"]

@@ -18,7 +18,7 @@ and whether the session fails.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -287,6 +287,25 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
                    session_failures=tuple(session), left_out=tuple(left_out), sources=sources,
                    missing=missing, judged=kept)
+
+
+#: The results document each finding comes from: the speed rules' from speedups.json, the
+#: comparison with the base's from ab.json, every accuracy check's (and a backend not evaluated)
+#: from accuracy.json.
+_DOCUMENT_OF = {SPEED: SPEEDUPS_FILE, VERSUS_BASE: AB_FILE}
+
+
+def failures_from(verdict: Verdict, documents: Collection[str]) -> list[str]:
+    """The verdict's failures that come from `documents` (the results a session wrote), one line
+    each: the failed checks of each failing or unchecked backend, then speedups.json's own (a
+    speed gate or compare that failed as a whole). A session fails on these and on nothing older:
+    verdict.md also shows an earlier session's results of the same model, which its own session
+    already judged."""
+    out = [f"{b.name}: {check}" for b in verdict.backends if b.status in (Status.FAIL, Status.NOT_CHECKED)
+           for check in b.failed if _DOCUMENT_OF.get(check, ACCURACY_FILE) in documents]
+    if SPEEDUPS_FILE in documents:
+        out += list(verdict.session_failures)
+    return out
 
 
 def _scope(row: Mapping[str, Any] | None, name: str, vs_base: set[str]) -> str:

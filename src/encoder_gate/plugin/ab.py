@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.decision import SpeedCell, cell_fails, decide_cells
+from encoder_gate.documents import AB_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
     BASE_KEY,
@@ -32,6 +33,7 @@ from encoder_gate.plugin.stash import (
     skip_reason,
     tag_items,
     uses_benchmark,
+    wrote,
 )
 from encoder_gate.reporting.ab import ab_payload, ab_settings, speed_entry, summary_lines, write_ab
 from encoder_gate.runtime.base import BaseSide, criteria_changes
@@ -232,14 +234,14 @@ def ab_record_speed(request: pytest.FixtureRequest) -> Any:
     return record
 
 
-def finish(session: pytest.Session) -> bool:
-    """Decide the speed cells (Holm), write ab.json, and fail the session on a failed cell.
-    Returns whether ab.json was written."""
+def finish(session: pytest.Session) -> None:
+    """Decide the speed cells (Holm) and write ab.json; a failed cell fails the session through
+    the verdict (:class:`encoder_gate.plugin.stash.ExitStatus`)."""
     config = session.config
     base: BaseSide | None = config.stash.get(BASE_KEY, None)
     gate: GateSession | None = config.stash.get(SESSION_KEY, None)
     if base is None or gate is None or hasattr(config, "workerinput"):
-        return False
+        return
     results = config.stash[AB_RESULTS]
     why = results.nothing_compared()
     if not base.pairs and session.testscollected:
@@ -259,19 +261,16 @@ def finish(session: pytest.Session) -> bool:
     notes += [f"{n}: configured on the base only" for n in base.only_in_base]
     accuracy = results.accuracy
     if results.empty:
-        return False  # no vs-base test ran (deselected, or every one skipped): nothing to report
+        return  # no vs-base test ran (deselected, or every one skipped): nothing to report
     payload = ab_payload(pr_model=gate.model, base_model=base.session.model, base_dir=base.base_dir,
                          settings=settings, accuracy=accuracy, speed=speed, notes=notes,
                          provenance=provenance(gate))
     path = write_ab(gate.config.report_dir, payload)
     gate.progress(f"PR vs base: {path}")
     config.stash[AB_LINES] = summary_lines(payload) + [(n, False) for n in notes]
-    failing = [f"{c.backend} {c.case}" for c, d in zip(cells, decisions, strict=True)
-               if cell_fails(d, settings)]
-    config.stash[AB_FAILED] = failing
-    if failing:
-        fail_gate(config, f"slower than the base: {', '.join(failing)}")
-    return True
+    config.stash[AB_FAILED] = [f"{c.backend} {c.case}" for c, d in zip(cells, decisions, strict=True)
+                               if cell_fails(d, settings)]
+    wrote(config, AB_FILE)  # its failed cells fail the session through the verdict
 
 
 def terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

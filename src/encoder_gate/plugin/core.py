@@ -22,7 +22,7 @@ import pytest
 from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.config import load_config, read_pyproject_table
 from encoder_gate.decision import Status
-from encoder_gate.documents import VERDICT_FILE
+from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.plugin import ab, applicable, fixtures
@@ -43,11 +43,11 @@ from encoder_gate.plugin.stash import (
     skip_reason,
     tag_items,
     times_backends,
+    wrote,
 )
 from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, stats_lines, write_payload
-from encoder_gate.reporting.verdict import refresh_verdict, terminal_rows
+from encoder_gate.reporting.verdict import terminal_rows
 from encoder_gate.runtime.base import BASE_PREFIX
-from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 
 pytest.register_assert_rewrite("encoder_gate.suite")
@@ -326,7 +326,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_CHECKED] = why
         fail_gate(config, why)
-    compared = ab.finish(session)
+    ab.finish(session)
     received: list[dict[str, Any]] = config.stash.get(WORKER_PAYLOADS, [])
     payloads = list(received)
     if state.evaluations:
@@ -334,10 +334,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if payloads:
         paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))
         state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
-    if payloads or compared:
-        verdict = refresh_verdict(state.config.report_dir, state.progress, provenance(state))
-        if verdict is not None:
-            config.stash[VERDICT] = verdict
+        wrote(config, ACCURACY_FILE)
 
 
 @pytest.hookimpl(trylast=True)  # after the speed half's summary: the verdict table ends it

@@ -38,9 +38,9 @@ import pytest
 
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.data.datasets import VARIANTS, apply_variant
+from encoder_gate.documents import SPEEDUPS_FILE
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import VERDICT, call_or_skip, fail_gate, params_of, uses_benchmark
-from encoder_gate.reporting.verdict import refresh_verdict
+from encoder_gate.plugin.stash import call_or_skip, fail_gate, params_of, uses_benchmark, wrote
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed import estimate as bench_estimate
@@ -338,11 +338,7 @@ class BenchPlugin:
             fail_gate(config, f"speed: {exc}")
         else:
             config.stash[OUTCOME] = outcome
-            if outcome.failures:
-                fail_gate(config, f"speed: {len(outcome.failures)} cell(s) failed their speed rule")
-        verdict = refresh_verdict(gate.config.report_dir, gate.progress, here)
-        if verdict is not None:
-            config.stash[VERDICT] = verdict
+            wrote(config, SPEEDUPS_FILE)  # its failed cells fail the session through the verdict
 
     def untimed(self, session: pytest.Session) -> None:
         """Benchmarks ran but pytest-benchmark timed none (--benchmark-disable, or xdist, under

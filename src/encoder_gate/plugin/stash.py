@@ -13,9 +13,11 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.decision import failures_from
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
-from encoder_gate.reporting.verdict import VerdictReport
+from encoder_gate.reporting.verdict import VerdictReport, refresh_verdict
 from encoder_gate.runtime.base import BaseSide
+from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 
 SESSION_KEY = pytest.StashKey[GateSession]()
@@ -42,8 +44,11 @@ BACKEND_PROPERTY = "encoder_gate_backend"
 
 
 WORKER_PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
-#: The verdict written at the session's end (accuracy, speed or vs base), for the terminal's last word.
+#: The verdict decided at the session's end (by :class:`ExitStatus`), for the terminal's last word.
 VERDICT = pytest.StashKey[VerdictReport]()
+#: The results documents this session wrote (accuracy.json, speedups.json, ab.json): set through
+#: :func:`wrote`, read by :class:`ExitStatus`.
+WRITTEN = pytest.StashKey[set[str]]()
 
 
 def skip_reason(report: pytest.TestReport) -> str:
@@ -110,24 +115,42 @@ def call_or_skip(fn: Any, *args: Any) -> Any:
 
 
 def fail_gate(config: pytest.Config, why: str) -> None:
-    """Record that the gate failed, and why (a speed cell slower than its base, a gate that checked
-    nothing, a baseline it could not read): :class:`ExitStatus` fails the session once every part
-    of the plugin has finished."""
+    """Record a finding that fails the gate and that no results document holds (a gate that
+    checked nothing, a baseline it could not read): :class:`ExitStatus` fails the session on it."""
     config.stash.setdefault(GATE_FAILURES, []).append(why)
 
 
+def wrote(config: pytest.Config, document: str) -> None:
+    """Record that this session wrote a results document (its findings then count for the exit
+    status: :class:`ExitStatus`)."""
+    config.stash.setdefault(WRITTEN, set()).add(document)
+
+
 class ExitStatus:
-    """The one place the gate sets the session's exit status.
+    """The one place the gate decides the session's verdict and sets its exit status from it.
 
     Its `pytest_sessionfinish` wraps every other part's (accuracy, speed, vs base), so it runs
-    after all of them have recorded their findings with :func:`fail_gate`: a session that passed
-    its tests (or collected none) fails when one did. A status pytest set otherwise (a failed
-    test, an interruption, a usage error) is kept."""
+    after all of them have written their results documents (:func:`wrote`) and recorded what no
+    document holds (:func:`fail_gate`). It decides the verdict once (verdict.md and verdict.json,
+    joining the documents of this model and dataset), keeps it for the terminal's last word, and
+    fails a session that passed its tests (or collected none) when the verdict fails on a document
+    this session wrote (:func:`encoder_gate.decision.failures_from`) or a finding was recorded. A
+    status pytest set otherwise (a failed test, an interruption, a usage error) is kept."""
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Any:
         result = yield
-        failures = session.config.stash.get(GATE_FAILURES, [])
+        config = session.config
+        failures = config.stash.get(GATE_FAILURES, []).copy()
+        written = config.stash.get(WRITTEN, set())
+        state = config.stash.get(SESSION_KEY, None)
+        if written and state is not None and not hasattr(config, "workerinput"):
+            verdict = refresh_verdict(state.config.report_dir, state.progress, provenance(state))
+            if verdict is None:  # its reason is printed: a gate that decided nothing does not pass
+                failures.append("no verdict could be decided from the results this session wrote")
+            else:
+                config.stash[VERDICT] = verdict
+                failures += failures_from(verdict.verdict, written)
         if failures and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return result
