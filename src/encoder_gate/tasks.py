@@ -13,9 +13,10 @@ apply to a task is said by each check's own record (:mod:`encoder_gate.accuracy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,6 +34,8 @@ class TaskRecord:
     headline: str  # the metric key the F1 bounds use
     headline_name: str  # how a person reads that key
     output_name: str  # the model output that is compared ("logits" or "last_hidden_state")
+    method: str  # accuracy.md's sentence on what is compared ({threshold}: the decision threshold)
+    usage: str  # the model card's line on how a user turns the outputs into answers
 
 
 class Task(str, Enum):
@@ -79,6 +82,16 @@ class Task(str, Enum):
     def output_name(self) -> str:
         return self.record.output_name
 
+    @property
+    def exclusive(self) -> bool:
+        """Whether a text has exactly one label (its decision is the argmax class)."""
+        return self.record.decision == "argmax"
+
+    @property
+    def thresholded(self) -> bool:
+        """Whether decisions are probabilities at a threshold (one per label, which may be tuned)."""
+        return self.record.decision == "threshold"
+
     def postprocess(self, outputs: np.ndarray, attention_mask: np.ndarray | None) -> np.ndarray:
         """Logits -> probabilities (or hidden states -> mean-pooled embeddings), in float32."""
         x = np.asarray(outputs, dtype=np.float32)
@@ -108,11 +121,34 @@ class Task(str, Enum):
 
 
 _RECORDS: dict[str, TaskRecord] = {
-    "multi_label": TaskRecord(noun="multi-label classifier", output="sigmoid", decision="threshold",
-                              headline="f1", headline_name="micro F1", output_name="logits"),
-    "single_label": TaskRecord(noun="single-label classifier", output="softmax", decision="argmax",
-                               headline="f1_macro", headline_name="macro F1", output_name="logits"),
-    "feature_extraction": TaskRecord(noun="feature-extraction encoder", output="mean-pool", decision=None,
-                                     headline="cosine_mean", headline_name="mean cosine",
-                                     output_name="last_hidden_state"),
+    "multi_label": TaskRecord(
+        noun="multi-label classifier", output="sigmoid", decision="threshold", headline="f1",
+        headline_name="micro F1", output_name="logits",
+        method="threshold {threshold}; drift = per sample, max over labels of |p_backend - p_torch|; "
+               "flips = decisions at the threshold that differ from torch FP32.",
+        usage="Multi-label: apply a sigmoid to the logits, then a threshold (0.5 below)."),
+    "single_label": TaskRecord(
+        noun="single-label classifier", output="softmax", decision="argmax", headline="f1_macro",
+        headline_name="macro F1", output_name="logits",
+        method="single-label (softmax): accuracy, macro F1 and MCC (Matthews correlation) of the argmax "
+               "class; drift = per sample, max over classes of |p_backend - p_torch|; flips = samples "
+               "whose argmax class differs from torch FP32.",
+        usage="Single-label: the softmax of the logits; the predicted label is the argmax."),
+    "feature_extraction": TaskRecord(
+        noun="feature-extraction encoder", output="mean-pool", decision=None, headline="cosine_mean",
+        headline_name="mean cosine", output_name="last_hidden_state",
+        method="feature extraction (mean-pooled embeddings): drift = per sample, max over dimensions "
+               "of |e_backend - e_torch|; cosine and relative L2 (||e_backend - e_torch|| / ||e_torch||) "
+               "against torch FP32.",
+        usage="Embeddings: the mean of `last_hidden_state` over the attention mask "
+              "(`batch[\"attention_mask\"]`), per text."),
 }
+
+#: The task of a results document written before documents named one (every model was a
+#: multi-label classifier then).
+DOCUMENT_DEFAULT = Task.MULTI_LABEL
+
+
+def task_of_document(doc: Mapping[str, Any] | None) -> Task:
+    """The task of a results document (accuracy.json): its model block's, else DOCUMENT_DEFAULT."""
+    return Task.of(((doc or {}).get("model") or {}).get("task", DOCUMENT_DEFAULT))

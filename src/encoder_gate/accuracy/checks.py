@@ -37,7 +37,7 @@ from encoder_gate.backends.base import NUMBER_FORMATS
 from encoder_gate.backends.registry import PREBUILT_PREFIX, parse_backend
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
-from encoder_gate.tasks import Task
+from encoder_gate.tasks import DOCUMENT_DEFAULT, Task
 
 Direction = Literal["at least", "at most"]
 #: (observed, bound) of a check on one evaluation with one backend's bounds.
@@ -350,7 +350,7 @@ _NOT_BOUNDS = ("own",)
 
 
 def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None = None,
-               task: str = "multi_label", number_format: str | None = None) -> Bounds:
+               task: str = DOCUMENT_DEFAULT, number_format: str | None = None) -> Bounds:
     """The bounds of `backend` (a name, or onnx:PATH) for a model of `task`, with project
     overrides applied (the same [tool.encoder-gate.tolerances.BACKEND] table for every task).
 

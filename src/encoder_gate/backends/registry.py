@@ -59,12 +59,6 @@ def is_backend_name(name: str) -> bool:
     return name in BACKENDS or (name.startswith(PREBUILT_PREFIX) and len(name) > len(PREBUILT_PREFIX))
 
 
-def backend_order(name: str) -> tuple[int, str]:
-    """Sort key that lists backends in registry order, then anything else by name."""
-    names = list(BACKENDS)
-    return (names.index(name) if name in names else len(names), name)
-
-
 def packages_of(names: Iterable[str]) -> tuple[str, ...]:
     """The libraries the named backends depend on, each once, in order."""
     return tuple(dict.fromkeys(p for name in names for p in parse_backend(name).packages))

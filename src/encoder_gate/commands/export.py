@@ -244,7 +244,7 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
     """
 
     model = session.model
-    if request.dataset is not None or Task.of(model.task) is Task.MULTI_LABEL:
+    if request.dataset is not None or Task.of(model.task).thresholded:
         try:
             ds = session.dataset
         except GateError as exc:
@@ -391,14 +391,6 @@ _DESCRIBE = {
 }
 
 
-_POSTPROCESS = {
-    Task.MULTI_LABEL: "Multi-label: apply a sigmoid to the logits, then a threshold (0.5 below).",
-    Task.SINGLE_LABEL: "Single-label: the softmax of the logits; the predicted label is the argmax.",
-    Task.FEATURE_EXTRACTION: "Embeddings: the mean of `last_hidden_state` over the attention mask "
-                          "(`batch[\"attention_mask\"]`), per text.",
-}
-
-
 _PARITY_KEYS = {"dtype", "size_bytes", "drift_mean", "drift_p50", "drift_p99", "drift_max", "max_abs_diff",
                 "share_over_atol", "flips", "flip_rate", "top1_agreement"}
 
@@ -465,7 +457,7 @@ def render_card(p: dict[str, Any]) -> str:
         f'{output} = session.run(["{output}"], feeds)[0]',
         "```",
         "",
-        _POSTPROCESS[task],
+        Task.of(task).record.usage,
         "",
         *([f'optimum\'s `{ort_model}.from_pretrained("DIR", file_name="{first_file}")` loads each file too '
            "(checked at export).", ""] if checked else []),

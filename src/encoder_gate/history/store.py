@@ -19,7 +19,7 @@ from typing import Any
 from encoder_gate.decision import decide_documents
 from encoder_gate.documents import ACCURACY_FILE, SPEEDUPS_FILE, read_document, write_json
 from encoder_gate.errors import GateError
-from encoder_gate.tasks import Task
+from encoder_gate.tasks import task_of_document
 
 SCHEMA = 1  # a record's schema version
 #: The speed clock a speedup was paired on when its document does not say (the gate sweep pairs
@@ -92,7 +92,7 @@ def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
     verdict = decide_documents(accuracy, speedups)
     acc, speed_doc = verdict.judged.get(ACCURACY_FILE), verdict.judged.get(SPEEDUPS_FILE)
     provenance = dict((acc or speed_doc or {}).get("provenance") or {})
-    headline = Task.of(((acc or {}).get("model") or {}).get("task", "multi_label")).headline
+    headline = task_of_document(acc).headline
     rows = (acc or {}).get("backends") or {}
     speed = _speed_entries(speed_doc or {})
     statuses = {b.name: b.status.value for b in verdict.backends}

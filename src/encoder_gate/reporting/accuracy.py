@@ -22,7 +22,7 @@ from encoder_gate.cache import toolchain_versions
 from encoder_gate.decision import accuracy_status
 from encoder_gate.documents import ACCURACY_FILE, ACCURACY_PAGE, write_document, write_page
 from encoder_gate.runtime.provenance import provenance
-from encoder_gate.tasks import THRESHOLD, Task
+from encoder_gate.tasks import THRESHOLD, task_of_document
 
 if TYPE_CHECKING:
     from encoder_gate.runtime.session import GateSession
@@ -156,18 +156,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
     m, d = payload["model"], payload["dataset"]
     rows = payload["backends"].values()
     columns = [c for c in COLUMNS if any(row.get(c[0]) is not None for row in rows)]
-    task = Task.of(m.get("task", "multi_label"))
-    about = {
-        Task.MULTI_LABEL: f"threshold {payload['threshold']}; drift = per sample, max over labels of "
-                       "|p_backend - p_torch|; flips = decisions at the threshold that differ from "
-                       "torch FP32.",
-        Task.SINGLE_LABEL: "single-label (softmax): accuracy, macro F1 and MCC (Matthews correlation) of "
-                        "the argmax class; drift = per sample, max over classes of |p_backend - p_torch|; "
-                        "flips = samples whose argmax class differs from torch FP32.",
-        Task.FEATURE_EXTRACTION: "feature extraction (mean-pooled embeddings): drift = per sample, max "
-                              "over dimensions of |e_backend - e_torch|; cosine and relative L2 "
-                              "(||e_backend - e_torch|| / ||e_torch||) against torch FP32.",
-    }[task]
+    task = task_of_document(payload)
+    about = task.record.method.format(threshold=payload.get("threshold"))
     lines = [
         f"# encoder-gate accuracy: {m['name']}",
         "",

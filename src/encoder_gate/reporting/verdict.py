@@ -38,7 +38,7 @@ from encoder_gate.documents import (
 )
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.accuracy import truncation_notes
-from encoder_gate.tasks import Task
+from encoder_gate.tasks import task_of_document
 
 
 def _bounded(check: Mapping[str, Any] | None, fmt: str) -> str:
@@ -155,7 +155,7 @@ def render(verdict: Verdict) -> VerdictReport:
     rows = dict((accuracy or {}).get("backends") or {})
     speed = _speed_cells(speedups)
     gate = (speedups or {}).get("gate") or {}
-    task = Task.of(((accuracy or {}).get("model") or {}).get("task", "multi_label"))
+    task = task_of_document(accuracy)
     headline = task.headline
     ab_accuracy, ab_speed = _ab_cells(ab) if ab is not None else ({}, {})
 

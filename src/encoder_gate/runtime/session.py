@@ -49,7 +49,6 @@ from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import cached_predictions
-from encoder_gate.tasks import Task
 
 WEIGHT_FILES = (".safetensors", ".bin")  # a Hugging Face model directory's weights
 
@@ -127,7 +126,7 @@ class GateSession:
         ds = self.load_split(cfg.split)
         if self.labelled and self.model.task.classifier:
             check_labels_match(ds, self.model.label_names)
-        if self.labelled and self.model.task is Task.SINGLE_LABEL:
+        if self.labelled and self.model.task.exclusive:
             check_single_label(ds)
         return ds.head(cfg.limit) if cfg.limit else ds
 
@@ -153,7 +152,7 @@ class GateSession:
         source, model = self.config.dataset, self.model
         if self.config.texts is not None:
             return str(self.config.texts)
-        if source != "bundled" or model.task is not Task.SINGLE_LABEL:
+        if source != "bundled" or not model.task.exclusive:
             return source
         if is_sentiment_labels(model.label_names):
             return SENTIMENT_SOURCE
@@ -352,7 +351,7 @@ class GateSession:
     def thresholds(self) -> np.ndarray | None:
         """Per-label thresholds tuned on the validation split with the reference backend
         (`thresholds = "tuned"`), or None for the model card's fixed 0.5."""
-        if self.config.thresholds == "fixed" or self.model.task is not Task.MULTI_LABEL:
+        if self.config.thresholds == "fixed" or not self.model.task.thresholded:
             return None
 
         val = self.load_split("validation")
