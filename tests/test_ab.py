@@ -14,7 +14,8 @@ from encoder_gate.config import GateConfig
 from encoder_gate.decision import SpeedCell, decide_cells
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.base import base_config
-from encoder_gate.speed.ab import ABSettings, Cell, decide, fits_budget, holm_levels, passes_for, same_work
+from encoder_gate.speed.ab import ABSettings, decide, fits_budget, holm_levels, same_work
+from encoder_gate.speed.rounds import Cell, passes_for
 
 SETTINGS = ABSettings()
 

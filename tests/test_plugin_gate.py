@@ -25,7 +25,7 @@ from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.data.datasets import load_dataset, load_texts
 from encoder_gate.errors import GateError
 from encoder_gate.speed import estimate as bench_estimate
-from encoder_gate.speed.settings import ENV_PAIRED, ENV_ROUNDS, ENV_TEXTS, settings_from_env
+from encoder_gate.speed.settings import ENV_CI, ENV_PAIRED, ENV_ROUNDS, ENV_TEXTS, settings_from_env
 
 CHECKS = "from encoder_gate.suite.checks import *  # noqa: F403\n"
 BENCHMARKS = "from encoder_gate.suite.benchmarks import *  # noqa: F403\n"
@@ -229,7 +229,8 @@ def test_full_sweep_prints_its_expected_duration_before_it_starts(gate_dir: pyte
     for name in (ENV_ROUNDS, ENV_TEXTS, ENV_PAIRED):
         monkeypatch.delenv(name, raising=False)
     defaults = settings_from_env({})
-    key = bench_estimate.history_key("tiny", 1, defaults.rounds, defaults.texts, defaults.paired)
+    key = bench_estimate.history_key("tiny", 1, defaults.rounds, defaults.texts, defaults.paired,
+                                     settings_from_env({ENV_CI: "0"}).ci_target)
     durations = gate_dir.path / "durations"
     bench_estimate.record(durations, key, {
         bench_estimate.Case(f"test_model_only[bs{b}-{backend}-normal-bucketed]", "test_model_only",

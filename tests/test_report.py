@@ -183,7 +183,8 @@ def ab_document(model_hash: str = "abc") -> dict:
 
     from encoder_gate.decision import SpeedCell
     from encoder_gate.reporting.ab import speed_entry
-    from encoder_gate.speed.ab import ABSettings, Cell, decide
+    from encoder_gate.speed.ab import ABSettings, decide
+    from encoder_gate.speed.rounds import Cell
 
     settings = ABSettings()
     rng = np.random.default_rng(0)

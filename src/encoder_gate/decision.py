@@ -26,7 +26,8 @@ from typing import Any
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, belonging
 from encoder_gate.errors import GateError
-from encoder_gate.speed.ab import ABSettings, Cell, Decision, decide, holm_levels, wilcoxon_slower_p
+from encoder_gate.speed.ab import ABSettings, Decision, decide, holm_levels, wilcoxon_slower_p
+from encoder_gate.speed.rounds import Cell
 
 
 class Status(str, Enum):

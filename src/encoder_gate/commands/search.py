@@ -43,8 +43,9 @@ from encoder_gate.data.datasets import CALIBRATION_TEXTS
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.search_report import PLOT_FILE, plot_search
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.speed.ab import ABSettings, clock_for, judge_at_looks, measure_cell
+from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_cell
 from encoder_gate.speed.batches import make_batches
+from encoder_gate.speed.rounds import clock_for
 from encoder_gate.speed.stats import CONFIDENCE
 
 Progress = Callable[[str], None]

@@ -48,9 +48,6 @@ concurrency:
 
 env:
   PIP_DISABLE_PIP_VERSION_CHECK: "1"
-  # without a base only: timed rounds per benchmark and texts per batch sweep
-  ENCODER_GATE_BENCH_ROUNDS: "5"
-  ENCODER_GATE_BENCH_TEXTS: "32"
   # the suite's artifact cache (models, exported ONNX files), shared by the base and the PR
   CACHE: ${{ github.workspace }}/@CACHE_DIR@
 

@@ -40,7 +40,7 @@ from encoder_gate.runtime.base import BaseSide, criteria_changes
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import base_worktree
-from encoder_gate.speed.ab import Cell
+from encoder_gate.speed.rounds import Cell
 
 AB_FIXTURES = ("ab_backend",)
 BASE_DIR_INPUT = "encoder_gate_base_dir"  # xdist workerinput: the base's directory

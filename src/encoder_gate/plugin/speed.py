@@ -45,7 +45,7 @@ from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.speed.baseline import Baseline, open_baseline
-from encoder_gate.speed.batches import BatchPlan
+from encoder_gate.speed.batches import BatchPlan, make_batches
 from encoder_gate.speed.flops import ModelDims
 from encoder_gate.speed.machine import (
     MachineMismatch,
@@ -59,11 +59,14 @@ from encoder_gate.speed.rates import run_info
 from encoder_gate.speed.results import (
     SPEEDUP_STAT,
     BenchResult,
+    case_id,
     results_from_json,
     speedups_document,
 )
+from encoder_gate.speed.rounds import ROUND_SECONDS, clock_for, timed
 from encoder_gate.speed.rules import extra_rounds_needed
 from encoder_gate.speed.settings import BenchSettings, settings_from_env
+from encoder_gate.speed.sizing import TextPool, keep_count, kept_count, size_cell, sizing_key
 
 SETTINGS = pytest.StashKey[BenchSettings]()
 RESULTS = pytest.StashKey[list[BenchResult]]()
@@ -194,7 +197,7 @@ class BenchPlugin:
     def history_key(self) -> str:
         settings, cfg = self.config.stash[SETTINGS], self.session.config
         return bench_estimate.history_key(cfg.model, cfg.threads, settings.rounds, settings.texts,
-                                          settings.paired)
+                                          settings.paired, settings.ci_target)
 
     def pytest_report_collectionfinish(self) -> list[str]:
         """The expected duration, printed under "collected N items" before anything runs."""
@@ -401,17 +404,67 @@ def machine_gemm(pytestconfig: pytest.Config, gate_session: Any) -> MachinePeaks
     return pytestconfig.stash[GEMM]
 
 @pytest.fixture(scope="session")
-def bench_texts(gate_session: Any, gate_model: Any,
-                bench_settings: BenchSettings) -> dict[str, Any]:
-    """The first N texts of each variant of the evaluation texts (a GateError if a variant is empty)."""
+def bench_pool(gate_session: Any) -> dict[str, TextPool | GateError]:
+    """Per variant, the evaluation texts with their token lengths (a GateError if a variant is empty)."""
     full = call_or_skip(gate_session.load_split, gate_session.config.split, "normal")
-    out: dict[str, Any] = {}
+    out: dict[str, TextPool | GateError] = {}
     for variant in VARIANTS:
         try:
-            out[variant] = apply_variant(full, variant).texts[:bench_settings.texts]
+            texts = tuple(apply_variant(full, variant).texts)
         except GateError as exc:
             out[variant] = exc
+            continue
+        ids = gate_session.tokenizer(list(texts), truncation=True)["input_ids"]
+        out[variant] = TextPool(texts, tuple(len(i) for i in ids))
     return out
+
+@pytest.fixture(scope="session")
+def bench_texts(bench_pool: dict[str, TextPool | GateError],
+                bench_settings: BenchSettings) -> dict[str, Any]:
+    """N texts of each variant across the range of lengths (ENCODER_GATE_BENCH_TEXTS, default 64),
+    for the benchmarks that are not sized by time (a GateError if a variant is empty)."""
+    return {variant: pool if isinstance(pool, GateError) else pool.pick(bench_settings.fixed_texts)
+            for variant, pool in bench_pool.items()}
+
+@pytest.fixture(scope="session")
+def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model: Any,
+                     bench_pool: dict[str, TextPool | GateError],
+                     bench_settings: BenchSettings) -> Callable[..., tuple[str, ...]]:
+    """``texts(variant, batch_size, dispatch, reference, tokenizer)``: the texts of a model-only
+    cell. ENCODER_GATE_BENCH_TEXTS fixes their number; unset, it is sized by time (one pass of the
+    reference runner over a probe, speed.sizing) once per model, machine and case, and kept in the
+    cache, so every backend of the case and the next session time the same texts."""
+    chosen: dict[str, tuple[str, ...]] = {}
+    cfg = gate_session.config
+    key = sizing_key(gate_model.content_hash, _plugin(pytestconfig).fingerprint())
+    clock = clock_for(cfg.threads)
+
+    def texts(variant: str, batch_size: int, dispatch: str, reference: Any,
+              tokenizer: Any) -> tuple[str, ...]:
+        pool = bench_pool[variant]
+        if isinstance(pool, GateError):
+            pytest.skip(str(pool))
+        if bench_settings.texts is not None:
+            return pool.pick(bench_settings.texts, batch_size)
+        case = case_id("model", variant, batch_size, dispatch)
+        if case not in chosen:
+            count = kept_count(cfg.cache_dir, key, case)
+            if count is None:
+                def probe(indices: list[int]) -> float:
+                    plan = make_batches(tokenizer, [pool.texts[i] for i in indices], batch_size, dispatch)
+                    reference.warmup(plan.shapes)
+                    cpu, wall = timed(lambda: [reference.predict(b) for b in plan.batches])
+                    return cpu if clock == "thread" else wall
+
+                count = size_cell(pool.lengths, batch_size, probe)
+                keep_count(cfg.cache_dir, key, case, count)
+                gate_session.progress(f"{case}: {count} texts a pass, sized so torch eager's pass takes "
+                                      f"at most about {ROUND_SECONDS:g} s ({clock} clock); kept for this "
+                                      "model and machine")
+            chosen[case] = pool.pick(count, batch_size)
+        return chosen[case]
+
+    return texts
 
 @pytest.fixture(scope="session")
 def model_dims(gate_model: Any) -> ModelDims:

@@ -1,22 +1,15 @@
 """Speed A/B: the PR's runner against the base's on the same batches, in interleaved rounds.
 
-Two runs minutes apart do not share their load; two arms of one round do. So each round
-runs the base's and the PR's runner once each over the same batches, in an order drawn at
-random for that round (randomized multiple interleaved trials), and the cell is judged on
-the per-round log ratios log(PR time / base time) alone:
+Each round runs the base's and the PR's runner once each over the same batches, in an order
+drawn at random for that round (the round mechanics, the clock and the sizing are shared with
+the gate sweep: :mod:`encoder_gate.speed.rounds`), and the cell is judged on the per-round log
+ratios log(PR time / base time) alone:
 
     cell = measure_cell(base_pass, pr_pass, clock="thread", settings=ABSettings())
     decision = judge_at_looks(cell.log_ratios, settings, alpha=settings.alpha)
 
-The clock: with one intra-op thread both libraries compute in the calling thread, so the
-thread's CPU time (`time.thread_time`) decides: a neighbour process moves it far less than
-wall time. With more threads wall time decides (CPU time would count ONNX Runtime's
-spinning threads); both clocks are recorded and the verdict names the one that decided.
-
-A round is sized by time, as pyperf calibrates its loops: each arm runs enough passes over
-the texts to take about `round_seconds`, and a model so slow that one pass over all texts
-takes longer gets fewer texts (at least `min_texts`). The cell is judged at a few looks
-(10, 20, 40 rounds) and stops at the first that decides, or at its budget.
+A round is sized by time (`round_seconds` an arm, at least `min_texts` texts). The cell is
+judged at a few looks (10, 20, 40 rounds) and stops at the first that decides, or at its budget.
 
 The decision (:func:`decide`), with r the per-round log ratios and m = log(1 + min_effect):
 
@@ -39,7 +32,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -47,9 +40,9 @@ from scipy import stats
 
 from encoder_gate.config import InconclusiveMode
 from encoder_gate.runtime.predictions import cacheable
+from encoder_gate.speed.rounds import ROUND_SECONDS, Cell, Clock, passes_for, record_round, timed
 from encoder_gate.speed.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, POWER
 
-Clock = Literal["thread", "wall"]
 Status = Literal["pass", "fail", "inconclusive", "unchanged"]
 
 
@@ -62,7 +55,7 @@ class ABSettings:
     looks: tuple[int, ...] = (10, 20, 40)  # the rounds at which a cell is judged (a group-sequential design)
     budget_seconds: float = 30.0  # per cell: its rounds' time, warm-up and calibration not; a cell
     # stops at the last look its pace reaches within it
-    round_seconds: float = 0.5  # each arm's share of a round, by calibration
+    round_seconds: float = ROUND_SECONDS  # each arm's share of a round, by calibration
     min_texts: int = 8
     inconclusive: InconclusiveMode = "warn"
 
@@ -90,34 +83,6 @@ class ABSettings:
         alpha 0.01; 12 when ten cells share it (Holm's strictest level, 0.001)."""
         fewest = math.floor(math.log2(1 / self.per_look(alpha))) + 1
         return tuple(sorted({max(n, fewest) for n in self.looks}))
-
-
-def clock_for(threads: int) -> Clock:
-    """The clock that decides: the thread's CPU time with one intra-op thread, else wall time."""
-    return "thread" if threads == 1 else "wall"
-
-
-@dataclass
-class Cell:
-    """One (backend, case) of the A/B: the rounds of both arms on both clocks."""
-
-    clock: Clock
-    texts: int = 0  # texts per pass
-    passes: int = 1  # passes over them per arm per round
-    base: list[float] = field(default_factory=list)  # the deciding clock, seconds per round
-    pr: list[float] = field(default_factory=list)
-    base_wall: list[float] = field(default_factory=list)
-    pr_wall: list[float] = field(default_factory=list)
-    unchanged: str | None = None  # why the cell was not timed (see same_work), else None
-
-    @property
-    def rounds(self) -> int:
-        return len(self.pr)
-
-    @property
-    def log_ratios(self) -> np.ndarray:
-        """Per round log(PR time / base time) on the deciding clock: above 0, the PR is slower."""
-        return np.log(np.asarray(self.pr) / np.asarray(self.base))
 
 
 @dataclass(frozen=True)
@@ -153,14 +118,6 @@ class Decision:
         return text
 
 
-def timed(run: Callable[[], object], passes: int = 1) -> tuple[float, float]:
-    """(thread CPU seconds, wall seconds) of `passes` calls of `run`."""
-    wall0, cpu0 = time.perf_counter(), time.thread_time()
-    for _ in range(passes):
-        run()
-    return time.thread_time() - cpu0, time.perf_counter() - wall0
-
-
 def _same_batches(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> bool:
     return len(a) == len(b) and all(x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
                                     for x, y in zip(a, b, strict=True))
@@ -185,42 +142,11 @@ def same_work(base: object, pr: object, base_batches: Sequence[Mapping[str, Any]
     return f"the same artifact ({kind}:{digest[:12]}) on the same batches"
 
 
-def passes_for(pass_seconds: float, round_seconds: float) -> int:
-    """How many passes make an arm's share of a round about `round_seconds` (at least one)."""
-    if pass_seconds <= 0:
-        return 1
-    return max(1, round(round_seconds / pass_seconds))
-
-
-def texts_within(pass_seconds: float, n_texts: int, settings: ABSettings) -> int:
-    """How many of `n_texts` keep one pass within about `round_seconds` (never fewer than
-    `min_texts`): a slow model is measured on fewer texts, not in fewer rounds."""
-    if pass_seconds <= settings.round_seconds or n_texts <= settings.min_texts:
-        return n_texts
-    return max(settings.min_texts, int(n_texts * settings.round_seconds / pass_seconds))
-
-
 def fits_budget(rounds: int, elapsed: float, looks: Sequence[int], budget_seconds: float) -> bool:
     """Whether the next look, at the pace of the rounds so far, ends within the cell's budget (the
     budget caps the rounds: a cell stops at the last look it can reach in time, not past it)."""
     later = [n for n in looks if n > rounds]
     return bool(later) and rounds > 0 and elapsed / rounds * later[0] <= budget_seconds
-
-
-def record_round(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[], object],
-                 rng: np.random.Generator) -> None:
-    """One round: both arms, in random order, each timed on both clocks."""
-    arms = [("base", base_run), ("pr", pr_run)]
-    for i in rng.permutation(2):
-        side, run = arms[i]
-        cpu, wall = timed(run, cell.passes)
-        decided = cpu if cell.clock == "thread" else wall
-        if side == "base":
-            cell.base.append(decided)
-            cell.base_wall.append(wall)
-        else:
-            cell.pr.append(decided)
-            cell.pr_wall.append(wall)
 
 
 def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *, clock: Clock,

@@ -89,8 +89,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
 
 
-def history_key(model: str, threads: int, rounds: int, texts: int, paired: bool) -> str:
-    return f"model={model}|threads={threads}|rounds={rounds}|texts={texts}|paired={int(paired)}"
+def history_key(model: str, threads: int, rounds: int, texts: int | None, paired: bool,
+                ci_target: float = 0.0) -> str:
+    """What changes the durations (texts None: sized by time, speed.sizing)."""
+    return (f"model={model}|threads={threads}|rounds={rounds}|texts={texts or 'sized'}|paired={int(paired)}"
+            f"|ci={ci_target:g}")
 
 
 def load(cache_dir: Path) -> dict[str, list[dict[str, Any]]]:

@@ -120,6 +120,18 @@ def speed_stats(results: Iterable[BenchResult],
     return out
 
 
+#: extra_info of a sized cell (suite/benchmarks.py:test_model_only) -> its speedups.json stats key
+SIZING_KEYS = {"paired_clock": "clock", "paired_texts": "texts", "paired_pilot_rounds": "pilot_rounds",
+               "paired_ci_target": "ci_target", "paired_ci_half_width": "ci_half_width",
+               "paired_rounds_needed": "rounds_needed"}
+
+
+def cell_sizing(info: Mapping[str, Any]) -> dict[str, Any]:
+    """How a cell was measured (clock, texts, pilot, CI target and reached half-width, and the
+    rounds the target would need when the rounds ran out first), from its extra_info."""
+    return {key: info[name] for name, key in SIZING_KEYS.items() if info.get(name) is not None}
+
+
 def speedup_table(doc: Mapping[str, Any]) -> Mapping[str, Mapping[str, float]]:
     """The {case: {backend: speedup}} table of a speedups document; a table itself is accepted too."""
     inner = doc.get("speedups")
@@ -179,7 +191,8 @@ def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any
         "statistic": SPEEDUP_STAT,
         "seconds": {c: {b: r.seconds for b, r in row.items()} for c, row in latest_results(results).items()},
         "speedups": compute_speedups(results, reference),
-        "stats": {case: {b: st.to_json() for b, st in row.items()}
+        "stats": {case: {b: {**st.to_json(), **cell_sizing(latest_results(results)[case][b].info)}
+                         for b, st in row.items()}
                   for case, row in speed_stats(results, alpha).items()},
         "stats_method": dict(STATS_METHOD),
         "fingerprint": dict(fingerprint) if fingerprint is not None else None,
@@ -245,6 +258,13 @@ def format_stats(doc: Mapping[str, Any]) -> list[str]:
         text = (f"  {backend:<{bw}}  {case:<{cw}}  {entry['speedup']:6.2f}x  "
                 + (f"CI [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "CI -") + "  "
                 + (f"MDE {mde:.1%}" if mde is not None else "MDE -") + f"  {entry['rounds']} rounds")
+        if entry.get("texts"):
+            text += f" over {entry['texts']} texts, {entry.get('clock', 'wall')} clock"
+        if entry.get("ci_half_width") is not None:
+            text += f", CI ±{entry['ci_half_width']:.1%}"
+        if entry.get("rounds_needed"):
+            text += (f" (target ±{entry['ci_target']:.1%} not reached: about {entry['rounds_needed']} "
+                     f"rounds would reach it)")
         if entry.get("note"):
             text += f"  ({entry['note']})"
         lines.append(text)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from encoder_gate.errors import GateError
 
-DEFAULT_BENCH_TEXTS = 64
-DEFAULT_ROUNDS = 5
+DEFAULT_BENCH_TEXTS = 64  # the texts of a benchmark that is not a sized model-only cell
+DEFAULT_ROUNDS = 6  # a model-only cell's pilot (the fewest whose 95% CI covers: speed.stats)
+DEFAULT_CI_TARGET = 0.03  # a model-only cell's rounds go on to this CI half-width of its speedup
+MAX_ROUNDS = 40  # ... or to this many rounds
 DEFAULT_MAX_DROP = 0.15  # measured with paired rounds: docs/noise.md, "The speed gates"
 DEFAULT_ALPHA = 0.05  # the speed gate's significance level (one-sided)
 DEFAULT_EXTRA_ROUNDS = 0  # borderline re-runs: off
@@ -18,6 +20,7 @@ MAX_EXTRA_ROUNDS = 100  # the bound on ENCODER_GATE_BENCH_EXTRA_ROUNDS
 DEFAULT_WORKERS = 2
 ENV_TEXTS = "ENCODER_GATE_BENCH_TEXTS"
 ENV_ROUNDS = "ENCODER_GATE_BENCH_ROUNDS"
+ENV_CI = "ENCODER_GATE_BENCH_CI"
 ENV_BASELINE = "ENCODER_GATE_SPEEDUP_BASELINE"
 ENV_MAX_DROP = "ENCODER_GATE_SPEEDUP_MAX_DROP"
 ENV_ALPHA = "ENCODER_GATE_SPEEDUP_ALPHA"
@@ -31,8 +34,14 @@ ENV_PAIRED = "ENCODER_GATE_BENCH_PAIRED"
 class BenchSettings:
     """What the benchmark run is told through the environment (there are no --gate-bench options)."""
 
-    texts: int = DEFAULT_BENCH_TEXTS  # ENCODER_GATE_BENCH_TEXTS: first N texts of each variant
-    rounds: int = DEFAULT_ROUNDS  # ENCODER_GATE_BENCH_ROUNDS: timed rounds per benchmark
+    # ENCODER_GATE_BENCH_TEXTS: N texts of each variant, across the range of lengths; unset, a
+    # model-only cell is sized by time (speed.sizing) and the other benchmarks take DEFAULT_BENCH_TEXTS
+    texts: int | None = None
+    # ENCODER_GATE_BENCH_ROUNDS: timed rounds per benchmark; a model-only cell's pilot
+    rounds: int = DEFAULT_ROUNDS
+    # ENCODER_GATE_BENCH_CI: a paired model-only cell runs rounds (at most MAX_ROUNDS) until its
+    # speedup's 95% CI half-width is at most this; 0: the pilot's rounds only
+    ci_target: float = DEFAULT_CI_TARGET
     baseline: Path | None = None  # ENCODER_GATE_SPEEDUP_BASELINE: a saved speedups.json to gate against
     max_drop: float = DEFAULT_MAX_DROP  # ENCODER_GATE_SPEEDUP_MAX_DROP: allowed relative speedup loss
     workers: int = DEFAULT_WORKERS  # ENCODER_GATE_BENCH_WORKERS: processes of the multi-process benchmark
@@ -42,6 +51,11 @@ class BenchSettings:
     extra_rounds: int = DEFAULT_EXTRA_ROUNDS
     # ENCODER_GATE_ALLOW_OTHER_MACHINE=1: compare with a baseline whose hardware fingerprint differs
     allow_other_machine: bool = False
+
+    @property
+    def fixed_texts(self) -> int:
+        """The texts of a benchmark that is not sized by time."""
+        return self.texts or DEFAULT_BENCH_TEXTS
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> BenchSettings:
@@ -86,7 +100,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> BenchSettings
         raise GateError(f"{ENV_EXTRA_ROUNDS} must be an integer from 0 (off) to {MAX_EXTRA_ROUNDS}, "
                         f"got {raw_extra!r}")
     raw_base = env.get(ENV_BASELINE, "").strip()
-    return BenchSettings(texts=positive_int(ENV_TEXTS, DEFAULT_BENCH_TEXTS),
+    raw_texts = env.get(ENV_TEXTS, "").strip()
+    return BenchSettings(texts=positive_int(ENV_TEXTS, DEFAULT_BENCH_TEXTS) if raw_texts else None,
+                         ci_target=fraction(ENV_CI, DEFAULT_CI_TARGET, False, "0.03"),
                          rounds=positive_int(ENV_ROUNDS, DEFAULT_ROUNDS),
                          baseline=Path(raw_base).expanduser() if raw_base else None,
                          max_drop=fraction(ENV_MAX_DROP, DEFAULT_MAX_DROP, False, "0.25"),

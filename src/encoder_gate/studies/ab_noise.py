@@ -29,8 +29,9 @@ from encoder_gate.cache import ArtifactCache
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.speed.ab import ABSettings, judge_at_looks, passes_for, texts_within, timed
+from encoder_gate.speed.ab import ABSettings, judge_at_looks
 from encoder_gate.speed.batches import make_batches
+from encoder_gate.speed.rounds import passes_for, texts_within, timed
 from encoder_gate.studies.slowdown import calibrate_blocks, slowed_onnx, thread_seconds
 
 
@@ -129,7 +130,8 @@ def measure(model: str, backend: str, batch_size: int, *, slowdown: float, round
 
     probe = pass_of(open_session(path, "cpu", 1))
     probe()
-    texts = texts[:texts_within(thread_seconds(probe), len(texts), ABSettings())]  # as the A/B sizes them
+    sizing = ABSettings()  # as the A/B sizes them
+    texts = texts[:texts_within(thread_seconds(probe), len(texts), sizing.round_seconds, sizing.min_texts)]
     feeds = feeds_of(texts)
 
     def time_of(file: Path) -> float:

@@ -19,7 +19,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from encoder_gate.errors import GateError
-from encoder_gate.speed.ab import timed
+from encoder_gate.speed.rounds import timed
 
 PREFIX = "encoder_gate_slowdown"
 

@@ -18,9 +18,10 @@ from encoder_gate.decision import SpeedCell
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.ab import ab_settings, accuracy_entry
 from encoder_gate.runtime.inference import tokenizer_for
-from encoder_gate.speed.ab import Cell, clock_for, measure_cell, same_work, texts_within, timed
+from encoder_gate.speed.ab import measure_cell, same_work
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.speed.results import case_id
+from encoder_gate.speed.rounds import Cell, clock_for, texts_within, timed
 
 __all__ = ["test_accuracy_vs_base", "test_speed_vs_base"]
 
@@ -71,7 +72,7 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     probe = make_batches(pr_tokenizer, texts[:settings.min_texts], gate_batch_size, "bucketed")
     pr.warmup(probe.shapes)
     per_text = timed(_pass_over(pr, probe.batches))[0] / max(1, min(len(texts), settings.min_texts))
-    kept = texts_within(per_text * len(texts), len(texts), settings)
+    kept = texts_within(per_text * len(texts), len(texts), settings.round_seconds, settings.min_texts)
     if kept < len(texts):  # a slow model: fewer texts, tokenized again
         texts = texts[:kept]
         plan = make_batches(pr_tokenizer, texts, gate_batch_size, "bucketed")

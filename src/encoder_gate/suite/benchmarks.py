@@ -3,19 +3,20 @@
 Grid: backend x batch size (--gate-batch-sizes) x dataset variant (normal, filtered) x
 dispatch (ordered: dataset order; bucketed: sorted by token length, then batched).
 
-* `test_model_only`: pre-tokenized batches of the first ENCODER_GATE_BENCH_TEXTS texts
-  (default 64) of the variant through `Runner.predict`;
-* `test_end_to_end`: the same raw texts through `predict_texts` (tokenization, inference,
-  sigmoid, results back in input order);
+* `test_model_only`: pre-tokenized batches through `Runner.predict`, a cell of paired rounds
+  against torch eager on texts sized by time (see its docstring);
+* `test_end_to_end`: ENCODER_GATE_BENCH_TEXTS texts (default 64, across the range of lengths)
+  through `predict_texts` (tokenization, inference, sigmoid, results back in input order);
 * `test_latency_batch1`: one message per call, p50/p90/p99 latency;
 * `test_workers`: ENCODER_GATE_BENCH_WORKERS processes (default 2), each with its own copy
   of the backend and a share of the bucketed normal batches; messages/s = messages /
   slowest worker, and each worker's peak memory (one process, one backend).
 
 Every shape is warmed up before timing (torch.compile recompiles on new shapes). Rounds
-come from ENCODER_GATE_BENCH_ROUNDS (default 5). Numbers go to `benchmark.extra_info`;
-speedups over torch eager are summarized at the end of the session, and the benchmark
-fixtures (`bench_texts`, `bench_record`, ...) come from the plugin (`encoder_gate.plugin.speed`).
+come from ENCODER_GATE_BENCH_ROUNDS (default 6; a model-only cell's pilot). Numbers go to
+`benchmark.extra_info`; speedups over torch eager are summarized at the end of the session, and
+the benchmark fixtures (`bench_texts`, `bench_cell_texts`, `bench_record`, ...) come from the
+plugin (`encoder_gate.plugin.speed`).
 By default only the gate sweep runs (model-only, normal, bucketed); `--gate-sweep full` runs all.
 With `--gate-base DIR` the PR is measured against its base instead (`test_speed_vs_base`).
 """
@@ -23,9 +24,10 @@ With `--gate-base DIR` the PR is measured against its base instead (`test_speed_
 from __future__ import annotations
 
 import itertools
-import time
+import math
 from typing import Any
 
+import numpy as np
 import pytest
 
 from encoder_gate.data.datasets import VARIANTS
@@ -35,8 +37,9 @@ from encoder_gate.runtime.inference import predict_texts
 from encoder_gate.speed.batches import DISPATCHES, make_batches
 from encoder_gate.speed.rates import latency_percentiles
 from encoder_gate.speed.results import REFERENCE_BACKEND, case_id, paired_speedup
-from encoder_gate.speed.settings import ENV_TEXTS, ENV_WORKERS
-from encoder_gate.speed.stats import log_ratios
+from encoder_gate.speed.rounds import Cell, clock_for, half_width, record_round, rounds_for_width, timed
+from encoder_gate.speed.settings import ENV_TEXTS, ENV_WORKERS, MAX_ROUNDS
+from encoder_gate.speed.stats import log_ratios, paired_stats
 from encoder_gate.speed.workers import WorkerPool, split_batches, workers_info
 from encoder_gate.suite.ab import test_speed_vs_base
 
@@ -53,18 +56,26 @@ def texts_for(bench_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
 
 @pytest.mark.parametrize("dispatch", DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_texts, bench_settings,
+def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_cell_texts, bench_settings,
                     bench_record, bench_extra_rounds, gate_batch_size, variant, dispatch):
     """Pre-tokenized batches through the backend: the model's own speed.
 
-    Paired (the default; ENCODER_GATE_BENCH_PAIRED=0 turns it off): every round of a
-    non-reference backend is preceded by a pass of torch eager over the same batches, timed
-    by us outside pytest-benchmark's timing, and the speedup is the median of the per-round
-    ratios (see paired_speedup); the per-round log ratios go to extra_info for the
-    speed gate's test. A case borderline against the speed baseline runs
-    ENCODER_GATE_BENCH_EXTRA_ROUNDS more paired rounds (timed by us) before it is recorded.
+    Paired (the default; ENCODER_GATE_BENCH_PAIRED=0 turns it off), a backend other than the
+    reference is a cell of interleaved rounds against torch eager on the same texts
+    (encoder_gate.speed.rounds): each round runs both arms, in random order, on the clock the
+    threads decide (the thread's CPU time at one thread). A pilot of ENCODER_GATE_BENCH_ROUNDS
+    rounds (default 6) gives the speedup's CI; the rounds it says are needed for a half-width of
+    ENCODER_GATE_BENCH_CI (default 3%), at most MAX_ROUNDS, then run through pytest-benchmark's
+    `pedantic` (torch's arm in its setup or teardown), so its saves and compare see the backend's
+    rounds. The speedup is the median per-round ratio; the per-round log ratios go to extra_info
+    for the speed gate's test. A case borderline against the speed baseline runs
+    ENCODER_GATE_BENCH_EXTRA_ROUNDS more paired rounds before it is recorded.
     """
-    plan = make_batches(backend_tokenizer, texts_for(bench_texts, variant), gate_batch_size, dispatch)
+    reference = None
+    if backend.name != REFERENCE_BACKEND or bench_settings.texts is None:
+        reference = call_or_skip(gate_session.runner, REFERENCE_BACKEND)
+    texts = bench_cell_texts(variant, gate_batch_size, dispatch, reference, backend_tokenizer)
+    plan = make_batches(backend_tokenizer, texts, gate_batch_size, dispatch)
     backend.warmup(plan.shapes)
 
     def run_on(runner: Any) -> int:
@@ -72,37 +83,67 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_t
             runner.predict(batch)
         return len(plan.batches)
 
-    reference_seconds: list[float] = []
-    setup = None
-    if bench_settings.paired and backend.name != REFERENCE_BACKEND:
-        reference = call_or_skip(gate_session.runner, REFERENCE_BACKEND)
-        reference.warmup(plan.shapes)
-
-        def setup() -> None:  # pedantic calls it before every round, outside the timing
-            start = time.perf_counter()
-            run_on(reference)
-            reference_seconds.append(time.perf_counter() - start)
-
     benchmark.group = f"model {variant} bs={gate_batch_size}"
-    assert benchmark.pedantic(run_on, args=(backend,), setup=setup, rounds=bench_settings.rounds,
-                              warmup_rounds=1, iterations=1) == len(plan.batches)
-    extra: dict[str, Any] = {}
-    stats = getattr(benchmark, "stats", None)
-    if reference_seconds and stats:
-        backend_seconds = [float(t) for t in stats.stats.data]
-        timed = reference_seconds[-len(backend_seconds):]  # the warm-up round's pass is dropped
-        case = case_id("model", variant, gate_batch_size, dispatch)
-        added = bench_extra_rounds(case, backend.name, log_ratios(timed, backend_seconds))
-        for _ in range(added):  # borderline against the baseline: more paired rounds, A B A B
-            setup()
-            start = time.perf_counter()
-            run_on(backend)
-            backend_seconds.append(time.perf_counter() - start)
-        timed = reference_seconds[-len(backend_seconds):]
-        extra = {"paired_speedup": paired_speedup(timed, backend_seconds),
-                 "paired_reference_seconds": timed, "paired_backend_seconds": backend_seconds,
-                 "paired_log_ratios": log_ratios(timed, backend_seconds), "paired_extra_rounds": added}
-    bench_record("model", variant, gate_batch_size, dispatch, plan, **extra)
+    if not bench_settings.paired or backend.name == REFERENCE_BACKEND or reference is None:
+        assert benchmark.pedantic(run_on, args=(backend,), rounds=bench_settings.rounds, warmup_rounds=1,
+                                  iterations=1) == len(plan.batches)
+        bench_record("model", variant, gate_batch_size, dispatch, plan)
+        return
+
+    reference.warmup(plan.shapes)
+    cell = Cell(clock=clock_for(gate_session.config.threads), texts=len(texts))
+    rng = np.random.default_rng(0)
+    torch_arm, backend_arm = (lambda: run_on(reference)), (lambda: run_on(backend))
+    target = bench_settings.ci_target
+    # under --benchmark-disable (or xdist) pytest-benchmark times nothing: one call, no pilot
+    pilot = bench_settings.rounds if target > 0 and not getattr(benchmark, "disabled", False) else 0
+    for _ in range(pilot):
+        record_round(cell, torch_arm, backend_arm, rng)
+    total = bench_settings.rounds
+    if pilot:
+        total = rounds_for_width(_width(cell), pilot, target, max(MAX_ROUNDS, pilot))
+    torch_first = [False]
+
+    def setup() -> None:  # pedantic calls it before every round, outside its timing
+        torch_first[0] = bool(rng.integers(2))
+        if torch_first[0]:
+            cell.add("base", *timed(torch_arm))
+
+    def backend_round() -> int:
+        cpu, wall = timed(backend_arm)
+        cell.add("pr", cpu, wall)
+        return len(plan.batches)
+
+    def teardown() -> None:  # after every round, outside the timing: torch's arm if it did not go first
+        if not torch_first[0]:
+            cell.add("base", *timed(torch_arm))
+
+    assert benchmark.pedantic(backend_round, setup=setup, teardown=teardown, rounds=max(1, total - pilot),
+                              warmup_rounds=0, iterations=1) == len(plan.batches)
+    if getattr(benchmark, "stats", None) is None:  # --benchmark-disable: nothing timed to record
+        bench_record("model", variant, gate_batch_size, dispatch, plan)
+        return
+    case = case_id("model", variant, gate_batch_size, dispatch)
+    added = bench_extra_rounds(case, backend.name, log_ratios(cell.base, cell.pr))
+    for _ in range(added):  # borderline against the baseline: more paired rounds
+        record_round(cell, torch_arm, backend_arm, rng)
+    width = _width(cell)
+    extra = {"paired_speedup": paired_speedup(cell.base, cell.pr),
+             "paired_reference_seconds": cell.base, "paired_backend_seconds": cell.pr,
+             "paired_log_ratios": log_ratios(cell.base, cell.pr), "paired_extra_rounds": added,
+             "paired_clock": cell.clock, "paired_texts": cell.texts, "paired_pilot_rounds": pilot,
+             "paired_ci_target": target or None,
+             "paired_ci_half_width": width if math.isfinite(width) else None}
+    if target and width > target:  # the rounds ran out first: what the target would take
+        extra["paired_rounds_needed"] = rounds_for_width(width, cell.rounds, target, 10**6)
+    bench_record("model", variant, gate_batch_size, dispatch, plan,
+                 pass_seconds=float(np.median(cell.pr_wall)), **extra)
+
+
+def _width(cell: Cell) -> float:
+    """The relative half-width of the cell's speedup CI (inf below two rounds)."""
+    stats = paired_stats(log_ratios(cell.base, cell.pr))
+    return half_width(stats.speedup, stats.ci) if stats.ci else math.inf
 
 
 @pytest.mark.parametrize("dispatch", DISPATCHES)

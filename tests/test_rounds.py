@@ -1,0 +1,86 @@
+"""The round mechanics every speed figure shares (encoder_gate.speed.rounds) and the sized cell's
+texts (encoder_gate.speed.sizing): spread across lengths in bucketed batches, steps of batches,
+the two-stage rounds."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoder_gate.speed.rounds import (
+    Cell,
+    clock_for,
+    half_width,
+    record_round,
+    rounds_for_width,
+    spread,
+)
+from encoder_gate.speed.sizing import TextPool, keep_count, kept_count, size_cell, sizing_key
+
+
+def test_spread_stands_for_the_set_in_bucketed_batches():
+    lengths = [5, 50, 7, 30, 12, 3, 40, 9, 20, 60, 11, 8]
+    picked = spread(lengths, 4)
+    assert picked == sorted(picked) and len(picked) == 4
+    # the midpoints of four equal shares of the sorted lengths (3 5 7 | 8 9 11 | 12 20 30 | 40 50 60),
+    # not the first four texts (5, 50, 7, 30), and not the extremes
+    assert sorted(lengths[i] for i in picked) == [5, 9, 20, 50]
+    in_batches = spread(lengths, 4, batch_size=2)  # two batches, each of neighbouring lengths
+    assert sorted(lengths[i] for i in in_batches) == [7, 8, 30, 40]
+    assert spread(lengths, 20) == list(range(12)) and spread(lengths, 0) == []
+    assert len(set(spread(list(range(1000)), 999))) == 999  # distinct, whatever the rounding
+
+
+def test_a_pool_picks_the_same_texts_every_time():
+    pool = TextPool(tuple(f"t{i}" for i in range(100)), tuple((i * 37) % 101 for i in range(100)))
+    assert pool.pick(8) == pool.pick(8) and len(pool.pick(8)) == 8
+    assert pool.pick(16, 8) == pool.pick(16, 8) and len(pool.pick(16, 8)) == 16
+
+
+def test_rounds_for_width_is_the_two_stage_design():
+    assert rounds_for_width(0.06, 6, 0.03, 40) == 24  # twice as wide: four times the rounds
+    assert rounds_for_width(0.02, 6, 0.03, 40) == 6  # the pilot is enough
+    assert rounds_for_width(0.30, 6, 0.03, 40) == 40  # capped
+    assert rounds_for_width(math.inf, 6, 0.03, 40) == 40
+    assert half_width(2.0, (1.9, 2.2)) == pytest.approx(0.10)
+    assert half_width(2.0, (1.8, 2.02)) == pytest.approx(0.10)
+
+
+def test_a_round_runs_both_arms_in_random_order_on_both_clocks():
+    order: list[str] = []
+    cell = Cell(clock=clock_for(1))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        record_round(cell, lambda: order.append("base"), lambda: order.append("pr"), rng)
+    assert cell.rounds == 20 and len(cell.base) == len(cell.base_wall) == 20
+    firsts = {order[i] for i in range(0, 40, 2)}
+    assert firsts == {"base", "pr"}  # each arm goes first in some rounds
+    assert clock_for(2) == "wall"
+
+
+def test_a_cell_is_sized_in_steps_of_batches_each_timed_and_kept_per_model_and_machine(tmp_path: Path):
+    lengths = list(range(10, 1210))
+    probed: list[int] = []
+
+    def probe(indices: list[int]) -> float:
+        probed.append(len(indices))
+        return sum(lengths[i] for i in indices) * 1e-5  # a text's cost grows with its length
+
+    # a batch of the median length takes 0.049 s, 16 texts 0.098, 32 0.195, 64 0.39: 128 would not fit
+    assert size_cell(lengths, 8, probe) == 64
+    assert probed == [8, 16, 32, 64]  # each step timed as it is; 128 not tried (twice 0.39 > 0.5)
+    assert size_cell(lengths, 8, lambda _: 2.0) == 8  # one batch at least, however slow
+    assert size_cell(lengths[:20], 8, lambda _: 0.0) == 20  # a fast model: every text there is
+    key = sizing_key("abc", {"cpu": "x", "threads": 1})
+    assert key != sizing_key("abc", {"cpu": "x", "threads": 2})  # another machine or thread count
+    assert key != sizing_key("abd", {"cpu": "x", "threads": 1})  # another model
+    assert kept_count(tmp_path, key, "model/normal/bs8/bucketed") is None
+    keep_count(tmp_path, key, "model/normal/bs8/bucketed", 64)
+    keep_count(tmp_path, key, "model/normal/bs1/bucketed", 16)
+    assert kept_count(tmp_path, key, "model/normal/bs8/bucketed") == 64
+    assert kept_count(tmp_path, key, "model/normal/bs1/bucketed") == 16
+    (tmp_path / "bench-texts.json").write_text("{not json")
+    assert kept_count(tmp_path, key, "model/normal/bs8/bucketed") is None  # unreadable: sized again
