@@ -485,6 +485,35 @@ def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_ne
                                  "would reach it)"])
 
 
+
+@pytest.mark.slow
+def test_a_cell_out_of_budget_says_so_with_the_rounds_it_would_need(pytester: pytest.Pytester, bench_project,
+                                                                    monkeypatch):
+    """--gate-budget: its plan is printed under "collected", before anything is timed; a cell whose
+    share runs out before its CI target stops (after its pilot and the one round pytest-benchmark
+    times), says so as it happens and in its line with the rounds the target would need, and the
+    summary names it."""
+    monkeypatch.setenv(ENV_ROUNDS, "6")
+    monkeypatch.setenv(ENV_CI, "0.0001")  # out of reach: only the budget stops the cell
+    result = pytester.runpytest_subprocess(*bench_project, "--gate-backends", "torch,onnx-fp32",
+                                           "--gate-batch-sizes", "8", "--gate-budget", "0.02", "-s")
+    result.assert_outcomes(passed=2)
+    lines = result.stdout.lines
+    plan = next(i for i, line in enumerate(lines)
+                if "timing budget 0.02 s (--gate-budget) over 2 speed cells:" in line)
+    told = next(i for i, line in enumerate(lines) if "onnx-fp32 model normal bs=8: its budget share" in line)
+    assert plan < told and all("PASSED" not in line and "passed" not in line for line in lines[:plan])
+    case = "model/normal/bs8/bucketed"
+    stats = json.loads((pytester.path / "report" / "speedups.json").read_text())["stats"][case]["onnx-fp32"]
+    assert stats["rounds"] == 7 and stats["budget_cut"] is True and stats["rounds_needed"] > MAX_ROUNDS
+    result.stdout.fnmatch_lines([f"timing budget: * of 0.02 s spent over 2 of 2 speed cells; 1 stopped at "
+                                 f"their share before their precision target (onnx-fp32 {case}): a larger "
+                                 "--gate-budget would let them reach it",
+                                 f"  onnx-fp32  {case}  *x  CI * 7 rounds over 8 texts, thread clock, CI ±*% "
+                                 "(target ±0.0% not reached within its budget share of * s: about * rounds "
+                                 "would reach it)"])
+
+
 PACE_PLUGIN = '''
 import os, time
 from encoder_gate.runtime.session import GateSession

@@ -46,6 +46,9 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
         ({"f1_margin": "one point"}, r"f1-margin must be a number"),
         ({"per_label_min_support": "0"}, r"per-label-min-support must be a positive"),
         ({"per_label_keep": "1.2"}, r"per-label-keep must be a share.*--gate-per-label-keep"),
+        ({"budget": "0"}, r"budget is the seconds a session may spend timing, above 0; got 0.0 \(--gate"),
+        ({"budget": "ten minutes"}, r"budget must be a number"),
+        ({"budget": "inf"}, r"budget is the seconds"),
     ],
 )
 def test_bad_values_get_actionable_errors(tmp_path: Path, overrides, message):

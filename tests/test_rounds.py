@@ -1,6 +1,6 @@
 """The round mechanics every speed figure shares (encoder_gate.speed.rounds) and the sized cell's
 texts (encoder_gate.speed.sizing): spread across lengths in bucketed batches, steps of batches,
-the two-stage rounds."""
+the two-stage rounds, and the session's timing budget (encoder_gate.speed.budget)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from encoder_gate.speed.budget import TimeBudget, rounds_within
 from encoder_gate.speed.rounds import (
     Cell,
     clock_for,
@@ -84,3 +85,27 @@ def test_a_cell_is_sized_in_steps_of_batches_each_timed_and_kept_per_model_and_m
     assert kept_count(tmp_path, key, "model/normal/bs1/bucketed") == 16
     (tmp_path / "bench-texts.json").write_text("{not json")
     assert kept_count(tmp_path, key, "model/normal/bs8/bucketed") is None  # unreadable: sized again
+
+
+def test_a_budget_shares_what_is_left_over_the_cells_left():
+    budget = TimeBudget(100.0, cells=4)
+    assert budget.share() == 25.0
+    budget.charge(10.0)  # a cell that left 15 s unused: the other three share them
+    assert budget.share() == pytest.approx(30.0)
+    budget.charge(60.0)  # one that overran takes from the cells after it
+    assert budget.share() == pytest.approx(15.0)
+    budget.charge(40.0)
+    assert budget.share() == 0.0  # spent: the last cell runs its pilot only
+    assert "100 s (--gate-budget) over 4 speed cells: about 25 s a cell" in TimeBudget(100.0, 4).plan_line()
+    budget.cut.append("onnx-int8 model/normal/bs8/bucketed")
+    assert "1 stopped at their share before their precision target (onnx-int8 model/normal/bs8/bucketed)" \
+        in budget.summary_line()
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        TimeBudget(0.0, 3)
+
+
+def test_rounds_within_a_share_at_the_pilots_pace():
+    # 6 rounds of 1 s after 2 s of warm-up (8 s spent): a 20 s share pays for 12 more
+    assert rounds_within(20.0, 8.0, 6, 1.0) == 18
+    assert rounds_within(5.0, 8.0, 6, 1.0) == 6  # the pilot overran the share: no more
+    assert rounds_within(20.0, 8.0, 6, 0.0) == 6

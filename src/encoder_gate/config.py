@@ -81,6 +81,10 @@ class GateConfig:
     min_slowdown: float = 0.05
     inconclusive: InconclusiveMode = "warn"
     ab_budget: float = 25.0
+    # The seconds the session may spend timing, shared among its speed cells (speed.budget); None:
+    # every cell runs to its own stopping rule. A vs-base cell takes the smaller of its share and
+    # ab_budget.
+    budget: float | None = None
 
     def __post_init__(self) -> None:
         if not self.backends:
@@ -113,6 +117,9 @@ class GateConfig:
         if self.ab_budget <= 0:
             raise GateError(f"ab-budget is seconds per A/B cell, above 0; got {self.ab_budget} "
                             "(--gate-ab-budget)")
+        if self.budget is not None and not (0 < self.budget < float("inf")):
+            raise GateError(f"budget is the seconds a session may spend timing, above 0; got {self.budget} "
+                            "(--gate-budget / budget in [tool.encoder-gate])")
         if self.texts is not None and not self.texts.is_file():
             raise GateError(f"texts file {self.texts} does not exist (--gate-texts / texts in "
                             "[tool.encoder-gate]); pass a text file with one text per line")
@@ -183,7 +190,7 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
                 out[name] = int(out[name])
             except (TypeError, ValueError):
                 raise GateError(f"{name} must be an integer, got {out[name]!r}") from None
-    for name in ("f1_margin", "per_label_keep", "min_slowdown", "ab_budget"):
+    for name in ("f1_margin", "per_label_keep", "min_slowdown", "ab_budget", "budget"):
         if out.get(name) is not None:
             try:
                 out[name] = float(out[name])

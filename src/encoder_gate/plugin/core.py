@@ -96,6 +96,10 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("inconclusive", "MODE", "vs base: how a cell that could not decide within its budget counts, warn "
                              "(default) or fail"),
     ("ab-budget", "SECONDS", "vs base: the time each speed cell may take for its rounds (default 25)"),
+    ("budget", "SECONDS", "the time the session may spend timing, shared among its speed cells (time a "
+                          "cell leaves unused goes to the ones after it; a vs-base cell takes the smaller "
+                          "of its share and --gate-ab-budget; default: none, each cell runs to its CI "
+                          "target or decision)"),
     ("per-label-keep", "SHARE", "per-label check: the share of its reference F1 every label keeps, for "
                                 "every backend (default: the backend's per_label_keep in tolerances.py)"),
 )

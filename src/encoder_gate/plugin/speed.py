@@ -40,12 +40,20 @@ from encoder_gate.backends.registry import packages_of
 from encoder_gate.data.datasets import VARIANTS, apply_variant
 from encoder_gate.documents import SPEEDUPS_FILE
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import call_or_skip, fail_gate, params_of, uses_benchmark, wrote
+from encoder_gate.plugin.stash import (
+    call_or_skip,
+    fail_gate,
+    params_of,
+    times_backends,
+    uses_benchmark,
+    wrote,
+)
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.speed.baseline import Baseline, open_baseline
 from encoder_gate.speed.batches import BatchPlan, make_batches
+from encoder_gate.speed.budget import TimeBudget
 from encoder_gate.speed.flops import ModelDims
 from encoder_gate.speed.machine import (
     MachineMismatch,
@@ -77,6 +85,7 @@ SWEEP_NOTE = pytest.StashKey[str]()
 STARTED = pytest.StashKey[float]()
 FINGERPRINT = pytest.StashKey[dict[str, Any]]()
 ESTIMATE = pytest.StashKey[str]()
+BUDGET = pytest.StashKey[TimeBudget]()
 
 # What the gate sweep keeps: the configuration docs/noise.md's noise tables measure.
 GATE_CASE = {"originalname": "test_model_only", "variant": "normal", "dispatch": "bucketed"}
@@ -141,6 +150,8 @@ class BenchPlugin:
         self._ran: set[str] = set()  # benchmarks whose call phase ran (skipped ones are not recorded)
         self._first_start: float | None = None  # epoch seconds the first benchmark's setup began
         self._finished = 0  # benchmarks whose teardown has been reported
+        self._cells: set[str] = set()  # nodeids of the speed cells the timing budget is shared among
+        self._call_seconds: dict[str, float] = {}  # nodeid -> its call's seconds, charged at teardown
 
     # --- collection ------------------------------------------------------------------------
 
@@ -178,10 +189,17 @@ class BenchPlugin:
                                         f"{','.join(map(str, self.batch_sizes()))}")
         self._interleave(items)
         self._cases = {item.nodeid: self.case_of(item) for item in items if is_benchmark(item)}
+        messages = []
         if self._cases and not hasattr(config, "workerinput"):
             what = "full sweep" if self.session.config.sweep == "full" else "gate sweep"
             records = bench_estimate.load(self.session.config.cache_dir).get(self.history_key(), [])
-            config.stash[ESTIMATE] = bench_estimate.estimate(records, self._cases.values()).message(what)
+            messages.append(bench_estimate.estimate(records, self._cases.values()).message(what))
+        self._cells = {item.nodeid for item in items if times_backends(item)}
+        if self.session.config.budget is not None:
+            config.stash[BUDGET] = TimeBudget(self.session.config.budget, len(self._cells))
+            messages.append(config.stash[BUDGET].plan_line())
+        if messages and not hasattr(config, "workerinput"):
+            config.stash[ESTIMATE] = "\n".join(messages)
         if self._cases and not config.option.collectonly and not hasattr(config, "workerinput"):
             self.check_machine()
 
@@ -200,11 +218,18 @@ class BenchPlugin:
                                           settings.paired, settings.ci_target)
 
     def pytest_report_collectionfinish(self) -> list[str]:
-        """The expected duration, printed under "collected N items" before anything runs."""
+        """The expected duration and the timing budget's plan, printed under "collected N items"
+        before anything runs."""
         message = self.config.stash.get(ESTIMATE, None)
-        return [message] if message else []
+        return message.splitlines() if message else []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        budget = self.config.stash.get(BUDGET, None)
+        if budget is not None and report.nodeid in self._cells:
+            if report.when == "call":
+                self._call_seconds[report.nodeid] = report.duration
+            elif report.when == "teardown":  # the cell is done (a skip in setup costs nothing)
+                budget.charge(self._call_seconds.pop(report.nodeid, 0.0))
         if report.nodeid in self._cases:
             self._timed[report.nodeid] = self._timed.get(report.nodeid, 0.0) + report.duration
             if report.when == "call" and not report.skipped:
@@ -366,12 +391,15 @@ class BenchPlugin:
         config = self.config
         note = config.stash.get(SWEEP_NOTE, None)
         outcome, error = config.stash.get(OUTCOME, None), config.stash.get(ERROR, None)
-        if outcome is None and error is None and note is None:
+        if outcome is None and error is None and note is None and BUDGET not in config.stash:
             return
         terminalreporter.section("encoder-gate speedups over torch eager (same run)")
         if note is not None:
             minutes = (time.monotonic() - config.stash[STARTED]) / 60
             terminalreporter.write_line(f"{note}; session took {minutes:.1f} min")
+        budget = config.stash.get(BUDGET, None)
+        if budget is not None:
+            terminalreporter.write_line(budget.summary_line(), yellow=bool(budget.cut))
         missing = no_saved_run_line(getattr(config, "_benchmarksession", None),
                                     config.stash[SETTINGS].baseline)
         if missing is not None:
@@ -389,6 +417,11 @@ class BenchPlugin:
 def bench_settings(pytestconfig: pytest.Config) -> BenchSettings:
     """Rounds, texts, workers, pairing and the speedup baseline of this run."""
     return pytestconfig.stash[SETTINGS]
+
+@pytest.fixture(scope="session")
+def gate_budget(pytestconfig: pytest.Config) -> TimeBudget | None:
+    """The session's timing budget (--gate-budget; None without one), see encoder_gate.speed.budget."""
+    return pytestconfig.stash.get(BUDGET, None)
 
 @pytest.fixture(scope="session")
 def bench_results(pytestconfig: pytest.Config) -> list[BenchResult]:

@@ -86,6 +86,33 @@ def _speed_cells(speedups: Mapping[str, Any] | None) -> dict[str, str]:
     return {b: "; ".join(v) for b, v in cells.items()}
 
 
+def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) -> list[str]:
+    """How each speed cell was measured, one line each: its figure with its 95% CI, rounds, texts,
+    clock and CI half-width, and a precision target it missed (speedups.json's stats, ab.json's cells)."""
+    lines = []
+    for case, row in sorted(((speedups or {}).get("stats") or {}).items()):
+        for backend, e in sorted((row or {}).items()):
+            ci = e.get("ci")
+            text = f"{backend} {case}: {e['speedup']:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+            text += f", {e['rounds']} rounds"
+            if e.get("texts"):
+                text += f" over {e['texts']} texts"
+            text += f", {e.get('clock', 'wall')} clock"
+            if e.get("ci_half_width") is not None:
+                text += f", CI ±{e['ci_half_width']:.1%}"
+            if e.get("rounds_needed"):
+                cut = " (its budget share ran out)" if e.get("budget_cut") else ""
+                text += (f"; target ±{e['ci_target']:.1%} not reached{cut}: about {e['rounds_needed']} "
+                         "rounds would reach it")
+            lines.append(text)
+    for c in (ab or {}).get("speed") or []:
+        if c.get("status") != "unchanged" and c.get("describe"):
+            how = ", ".join(x for x in (f"over {c['texts']} texts" if c.get("texts") else "",
+                                        f"{c['clock']} clock" if c.get("clock") else "") if x)
+            lines.append(f"{c['backend']} {c['case']} vs base: {c['describe']}" + (f", {how}" if how else ""))
+    return lines
+
+
 def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """(accuracy vs base, speed vs base) per backend, from an ab.json document."""
     acc: dict[str, str] = {}
@@ -230,6 +257,10 @@ def render(verdict: Verdict) -> VerdictReport:
     problems = [r.text for r in verdict.failures]
     if problems:
         out += ["", "Failures:", *[f"- {p}" for p in problems]]
+    measured = _measured(speedups, ab)
+    if measured:
+        out += ["", "Speed cells (paired interleaved rounds; the 95% CI of each figure):",
+                *[f"- {m}" for m in measured]]
     warnings = [*(gate.get("warnings") or []),
                 *(f"{name}: {row['underpowered']}" for name, row in rows.items()
                   if (row or {}).get("underpowered"))]

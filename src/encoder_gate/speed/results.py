@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import GateError
+from encoder_gate.speed.budget import seconds_text
 from encoder_gate.speed.machine import MachinePeaks, describe_peaks, library_versions, machine_summary
 from encoder_gate.speed.settings import DEFAULT_ALPHA
 from encoder_gate.speed.stats import CONFIDENCE, POWER, STATS_METHOD, PairedStats, paired_stats
@@ -123,7 +124,8 @@ def speed_stats(results: Iterable[BenchResult],
 #: extra_info of a sized cell (suite/benchmarks.py:test_model_only) -> its speedups.json stats key
 SIZING_KEYS = {"paired_clock": "clock", "paired_texts": "texts", "paired_pilot_rounds": "pilot_rounds",
                "paired_ci_target": "ci_target", "paired_ci_half_width": "ci_half_width",
-               "paired_rounds_needed": "rounds_needed"}
+               "paired_rounds_needed": "rounds_needed", "paired_budget_share": "budget_share",
+               "paired_budget_cut": "budget_cut"}
 
 
 def cell_sizing(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -263,7 +265,10 @@ def format_stats(doc: Mapping[str, Any]) -> list[str]:
         if entry.get("ci_half_width") is not None:
             text += f", CI ±{entry['ci_half_width']:.1%}"
         if entry.get("rounds_needed"):
-            text += (f" (target ±{entry['ci_target']:.1%} not reached: about {entry['rounds_needed']} "
+            why = ""
+            if entry.get("budget_cut"):
+                why = f" within its budget share of {seconds_text(entry['budget_share'])}"
+            text += (f" (target ±{entry['ci_target']:.1%} not reached{why}: about {entry['rounds_needed']} "
                      f"rounds would reach it)")
         if entry.get("note"):
             text += f"  ({entry['note']})"

@@ -14,6 +14,8 @@ Without `--gate-base` these tests are not collected at all.
 
 from __future__ import annotations
 
+import dataclasses
+
 from encoder_gate.decision import SpeedCell
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.ab import ab_settings, accuracy_entry
@@ -45,9 +47,12 @@ def _pass_over(runner, batches):
 
 
 def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gate_tokenizer, bench_texts,
-                       ab_record_speed):
-    """The PR's backend is measured against the base's, round by round; decided at the session's end."""
+                       gate_budget, ab_record_speed):
+    """The PR's backend is measured against the base's, round by round; decided at the session's end.
+    Its rounds stop within --gate-ab-budget, or within its share of --gate-budget when that is less."""
     settings = ab_settings(gate_session.config)
+    if gate_budget is not None and gate_budget.share() < settings.budget_seconds:
+        settings = dataclasses.replace(settings, budget_seconds=max(gate_budget.share(), 1e-3))
     pr = call_or_skip(gate_session.runner, ab_backend)
     base = call_or_skip(gate_base.runner, ab_backend)
     # each side's texts truncated where its runner truncates them (a static sequence length)

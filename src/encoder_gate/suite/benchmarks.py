@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.runtime.inference import predict_texts
 from encoder_gate.speed.batches import DISPATCHES, make_batches
+from encoder_gate.speed.budget import rounds_within, seconds_text
 from encoder_gate.speed.rates import latency_percentiles
 from encoder_gate.speed.results import REFERENCE_BACKEND, case_id, paired_speedup
 from encoder_gate.speed.rounds import Cell, clock_for, half_width, record_round, rounds_for_width, timed
@@ -57,7 +59,7 @@ def texts_for(bench_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
 @pytest.mark.parametrize("dispatch", DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_cell_texts, bench_settings,
-                    bench_record, bench_extra_rounds, gate_batch_size, variant, dispatch):
+                    bench_record, bench_extra_rounds, gate_budget, gate_batch_size, variant, dispatch):
     """Pre-tokenized batches through the backend: the model's own speed.
 
     Paired (the default; ENCODER_GATE_BENCH_PAIRED=0 turns it off), a backend other than the
@@ -65,12 +67,15 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     (encoder_gate.speed.rounds): each round runs both arms, in random order, on the clock the
     threads decide (the thread's CPU time at one thread). A pilot of ENCODER_GATE_BENCH_ROUNDS
     rounds (default 6) gives the speedup's CI; the rounds it says are needed for a half-width of
-    ENCODER_GATE_BENCH_CI (default 3%), at most MAX_ROUNDS, then run through pytest-benchmark's
+    ENCODER_GATE_BENCH_CI (default 3%), at most MAX_ROUNDS and at most what the cell's share of
+    the session's --gate-budget pays for (encoder_gate.speed.budget), then run through pytest-benchmark's
     `pedantic` (torch's arm in its setup or teardown), so its saves and compare see the backend's
     rounds. The speedup is the median per-round ratio; the per-round log ratios go to extra_info
     for the speed gate's test. A case borderline against the speed baseline runs
     ENCODER_GATE_BENCH_EXTRA_ROUNDS more paired rounds before it is recorded.
     """
+    share = gate_budget.share() if gate_budget is not None else None  # asked before any of its work
+    started = time.perf_counter()
     reference = None
     if backend.name != REFERENCE_BACKEND or bench_settings.texts is None:
         reference = call_or_skip(gate_session.runner, REFERENCE_BACKEND)
@@ -97,11 +102,21 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     target = bench_settings.ci_target
     # under --benchmark-disable (or xdist) pytest-benchmark times nothing: one call, no pilot
     pilot = bench_settings.rounds if target > 0 and not getattr(benchmark, "disabled", False) else 0
+    pilot_started = time.perf_counter()
     for _ in range(pilot):
         record_round(cell, torch_arm, backend_arm, rng)
-    total = bench_settings.rounds
+    total, cut = bench_settings.rounds, False
     if pilot:
         total = rounds_for_width(_width(cell), pilot, target, max(MAX_ROUNDS, pilot))
+        now = time.perf_counter()
+        affordable = total if share is None else rounds_within(share, now - started, pilot,
+                                                               (now - pilot_started) / pilot)
+        if affordable < total:  # at least one round more: pytest-benchmark times its backend arm
+            total, cut = max(affordable, pilot + 1), True
+            paid = (f"pays for {total} rounds" if affordable > pilot
+                    else f"was spent by the pilot's {pilot} rounds; it stops after {total}")
+            gate_session.progress(f"{backend.name} model {variant} bs={gate_batch_size}: its budget share "
+                                  f"({seconds_text(share)}) {paid}, fewer than its CI target needs")
     torch_first = [False]
 
     def setup() -> None:  # pedantic calls it before every round, outside its timing
@@ -133,9 +148,13 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
              "paired_log_ratios": log_ratios(cell.base, cell.pr), "paired_extra_rounds": added,
              "paired_clock": cell.clock, "paired_texts": cell.texts, "paired_pilot_rounds": pilot,
              "paired_ci_target": target or None,
-             "paired_ci_half_width": width if math.isfinite(width) else None}
+             "paired_ci_half_width": width if math.isfinite(width) else None,
+             "paired_budget_share": round(share, 3) if share is not None else None,
+             "paired_budget_cut": cut or None}
     if target and width > target:  # the rounds ran out first: what the target would take
         extra["paired_rounds_needed"] = rounds_for_width(width, cell.rounds, target, 10**6)
+        if cut:
+            gate_budget.cut.append(f"{backend.name} {case}")
     bench_record("model", variant, gate_batch_size, dispatch, plan,
                  pass_seconds=float(np.median(cell.pr_wall)), **extra)
 
