@@ -253,6 +253,51 @@ def test_an_accuracy_only_session_builds_at_eval_threads_and_a_timed_one_at_thre
     result.assert_outcomes(passed=3 if timed else 1)
 
 
+PADDING_THREADS = """
+import pytest
+import torch
+
+from encoder_gate.suite.padding import test_padding_same_input_gives_same_output  # noqa: F401
+
+SEEN = []
+
+
+@pytest.fixture(autouse=True)
+def spy(request):
+    if "backend" not in request.fixturenames:
+        yield
+        return
+    backend = request.getfixturevalue("backend")
+    predict = backend.predict
+
+    def counted(batch):
+        SEEN.append(torch.get_num_threads())
+        return predict(batch)
+
+    backend.predict = counted
+    yield
+    backend.predict = predict
+
+
+def test_timed(gate_batch_size):
+    pass
+
+
+def test_after(gate_session):
+    assert gate_session.timing and SEEN and set(SEEN) == {2}
+    assert torch.get_num_threads() == 1
+"""
+
+
+def test_a_timing_session_runs_the_padding_properties_at_the_eval_threads(pytester: pytest.Pytester,
+                                                                          gate_args):
+    """The padding properties' outputs do not depend on speed: in a session that times at one
+    thread (the PR session) they run at `eval-threads`, and the runner is back at one thread after."""
+    pytester.makepyfile(test_x=PADDING_THREADS)
+    result = pytester.runpytest_subprocess("--gate-backends", "torch", "--gate-threads", "1",
+                                           "--gate-eval-threads", "2", *gate_args)
+    result.assert_outcomes(passed=4)  # the property, test_timed at batch sizes 1 and 8, test_after
+
 def test_a_parent_config_that_moves_the_rootdir_off_the_table_is_a_usage_error(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, cache_dir):
     """A monorepo: a parent pytest.ini makes the parent pytest's rootdir, where there is no

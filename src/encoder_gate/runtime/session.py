@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -90,6 +90,15 @@ class GateSession:
     def build_threads(self) -> int:
         """The intra-op threads this session's runners are built with (see `timing`)."""
         return self.config.threads if self.timing else self.config.eval_threads
+
+    def untimed(self, runner: Any) -> AbstractContextManager[object]:
+        """Inside the block `runner` computes at `eval_threads` (all cores by default) when this
+        session built it at another count to time it (see `timing`): the predictions on the
+        evaluation set and the padding properties, whose outputs do not depend on how fast they
+        come. Its own count again after the block."""
+        if self.build_threads != self.config.eval_threads:
+            return at_threads(runner, self.config.eval_threads)
+        return nullcontext()
 
     @cached_property
     def cache(self) -> ArtifactCache:
@@ -302,8 +311,7 @@ class GateSession:
         cfg = self.config
 
         def compute() -> np.ndarray:
-            timed_elsewhere = self.build_threads != cfg.eval_threads  # see `timing`
-            with at_threads(runner, cfg.eval_threads) if timed_elsewhere else nullcontext():
+            with self.untimed(runner):
                 return predict_texts(runner, tokenizer, texts, cfg.eval_batch_size, progress=self.progress)
 
         return cached_predictions(self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device,

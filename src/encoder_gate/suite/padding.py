@@ -177,7 +177,8 @@ def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backe
         assert_rows_close(longest, alone, atol, texts, "padded to the longest vs alone")
         assert_rows_close(fixed, alone, atol, texts, f"padded to max_length {length} vs alone")
 
-    check()
+    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
+        check()
 
 
 def test_padding_batch_composition_does_not_matter(backend, gate_session, backend_tokenizer):
@@ -203,7 +204,8 @@ def test_padding_batch_composition_does_not_matter(backend, gate_session, backen
                           "same batch, another order")
         assert_rows_close(moved[j:j + 1], out[i:i + 1], atol, [target], "other neighbours")
 
-    check()
+    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
+        check()
 
 
 def truncated(tok: Any, text: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -247,7 +249,8 @@ def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session
         assert_rows_close(out[:1], backend.predict(explicit), padding_atol(backend, gate_session), [text],
                           "truncated by encode() vs explicitly truncated ids")
 
-    check()
+    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
+        check()
 
 
 @tokenizer_settings
@@ -285,7 +288,8 @@ def test_padding_awkward_text_is_handled(backend, gate_session, gate_model, back
         out = backend.predict(encode(backend_tokenizer, texts))
         assert_well_formed(out, len(texts), gate_model)
 
-    check()
+    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
+        check()
 
 
 def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_model, gate_tokenizer,
@@ -305,7 +309,8 @@ def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_mod
 
         assert_well_formed(backend.predict(encode(backend_tokenizer, ["", text])), 2, gate_model)
 
-    check()
+    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
+        check()
 
 
 def test_padding_same_input_gives_same_output(backend, gate_session, backend_tokenizer):
@@ -326,6 +331,7 @@ def test_padding_same_input_gives_same_output(backend, gate_session, backend_tok
         else:
             assert_rows_close(second, first, padding_atol(backend, gate_session), texts, "second run")
 
-    check()
+    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
+        check()
 
 
