@@ -101,3 +101,30 @@ def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pyteste
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(["FAILED *test_padding_alone_longest_and_max_length_agree[[]mask-blind[]]*",
                                  "FAILED *test_padding_batch_composition_does_not_matter[[]mask-blind[]]*"])
+
+
+@pytest.mark.slow
+def test_a_derandomized_propertys_pass_is_kept_per_artifact_and_a_random_profile_draws_again(
+        pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Under a derandomized profile (CI) a backend property's pass is kept in the artifact cache: the
+    next session on the same artifact reads it and says so; a random profile (local) draws again."""
+    cache = tmp_path / "cache"  # a cache of its own: no property has passed in it yet
+    shutil.copytree(tiny.path, cache / tiny.path.name)
+    (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
+    (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
+    args = ["accuracy", "--gate-model", "tiny", "--gate-backends", "torch,onnx-fp32", "--gate-cache-dir",
+            str(cache), "-k", "padding_same_input", "-s", "-p", "no:cacheprovider"]
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+    monkeypatch.setenv("CI", "true")
+    kept = "*{} test_padding_same_input_gives_same_output: passed before on this artifact with the same * " \
+           "derandomized examples; read from the cache"
+    first = pytester.runpytest_subprocess(*args)
+    first.assert_outcomes(passed=2)
+    assert "read from the cache" not in first.stdout.str()
+    second = pytester.runpytest_subprocess(*args)
+    second.assert_outcomes(passed=2)
+    second.stdout.fnmatch_lines([kept.format("torch"), kept.format("onnx-fp32")], consecutive=False)
+    monkeypatch.delenv("CI")
+    local = pytester.runpytest_subprocess(*args)
+    local.assert_outcomes(passed=2)
+    assert "read from the cache" not in local.stdout.str()

@@ -38,6 +38,7 @@ Properties:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from encoder_gate.data import strategies
 from encoder_gate.data.strategies import (
     AWKWARD_KINDS,
     any_texts,
@@ -54,7 +56,9 @@ from encoder_gate.data.strategies import (
     whitespace_texts,
 )
 from encoder_gate.plugin.stash import HYPOTHESIS_BUILTINS
+from encoder_gate.runtime import inference
 from encoder_gate.runtime.inference import encode, max_length
+from encoder_gate.runtime.properties import checked_property, code_digest, property_key
 from encoder_gate.tasks import Task
 
 __all__ = [
@@ -122,6 +126,35 @@ def padding_atol(backend: Any, gate_session: Any) -> float:
     return float(gate_session.bounds(backend.name).padding_atol)
 
 
+#: The code that decides the backend properties: this module, its strategies and the encoding they
+#: feed through (a kept pass is keyed on it, encoder_gate.runtime.properties).
+PROPERTY_CODE = code_digest([Path(__file__), Path(strategies.__file__), Path(inference.__file__)])
+
+
+def run_property(check: Any, backend: Any, gate_session: Any, backend_tokenizer: Any, examples: settings,
+                 **params: object) -> None:
+    """Run a backend property (`check`, its hypothesis test) at the evaluation threads, as the
+    predictions. A derandomized property (the CI profile) on a cacheable runner that passed before
+    with everything that decides it unchanged is read from the artifact cache instead of drawing
+    its examples again (encoder_gate.runtime.properties); a random profile always draws."""
+    def run() -> None:
+        with gate_session.untimed(backend):
+            check()
+
+    # the test's own name (hypothesis's wrapper keeps the function it wraps as `inner_test`)
+    name = check.hypothesis.inner_test.__qualname__.split(".")[0]
+    key = property_key(name, backend, gate_session.model, examples, PROPERTY_CODE,
+                       {**params, "atol": padding_atol(backend, gate_session),
+                        "device": gate_session.config.device,
+                        "padded_length": padded_length(backend_tokenizer),
+                        "max_length": max_length(backend_tokenizer)})
+    if key is None:
+        run()
+    elif checked_property(gate_session.cache, key, run):
+        gate_session.progress(f"{backend.name} {name}: passed before on this artifact with the same "
+                              f"{examples.max_examples} derandomized examples; read from the cache")
+
+
 def with_special_tokens(tok: Any, content: list[int]) -> tuple[list[int], list[int]]:
     """`content` ids between the tokenizer's single-text special tokens, and that sequence's
     token type ids, read off the tokenizer's own encoding of a probe word (transformers 5's
@@ -165,7 +198,9 @@ def padded_length(tokenizer: Any) -> int:
 
 def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backend_tokenizer):
     """Each item's output is the same alone, padded to the batch's longest, and to max_length."""
-    @backend_examples(gate_session)
+    examples = backend_examples(gate_session)
+
+    @examples
     @given(texts=text_batches())
     def check(texts):
         length = padded_length(backend_tokenizer)
@@ -177,13 +212,14 @@ def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backe
         assert_rows_close(longest, alone, atol, texts, "padded to the longest vs alone")
         assert_rows_close(fixed, alone, atol, texts, f"padded to max_length {length} vs alone")
 
-    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
-        check()
+    run_property(check, backend, gate_session, backend_tokenizer, examples)
 
 
 def test_padding_batch_composition_does_not_matter(backend, gate_session, backend_tokenizer):
     """An item's output depends neither on its neighbours nor on its position in the batch."""
-    @backend_examples(gate_session)
+    examples = backend_examples(gate_session)
+
+    @examples
     @given(data=st.data())
     def check(data):
         target = data.draw(any_texts(), label="target")
@@ -204,8 +240,7 @@ def test_padding_batch_composition_does_not_matter(backend, gate_session, backen
                           "same batch, another order")
         assert_rows_close(moved[j:j + 1], out[i:i + 1], atol, [target], "other neighbours")
 
-    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
-        check()
+    run_property(check, backend, gate_session, backend_tokenizer, examples)
 
 
 def truncated(tok: Any, text: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -239,7 +274,9 @@ def test_padding_long_text_is_truncated_like_the_tokenizer(gate_tokenizer, text,
 def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session, gate_model,
                                                            backend_tokenizer):
     """A text beyond the limit, batched with a short one, predicts like its truncated ids alone."""
-    @backend_examples(gate_session, at_most=5)
+    examples = backend_examples(gate_session, at_most=5)
+
+    @examples
     @given(text=long_texts(), neighbour=comment_texts())
     def check(text, neighbour):
         batch = encode(backend_tokenizer, [text, neighbour])
@@ -249,8 +286,7 @@ def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session
         assert_rows_close(out[:1], backend.predict(explicit), padding_atol(backend, gate_session), [text],
                           "truncated by encode() vs explicitly truncated ids")
 
-    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
-        check()
+    run_property(check, backend, gate_session, backend_tokenizer, examples)
 
 
 @tokenizer_settings
@@ -280,7 +316,9 @@ def test_padding_is_right_sided_with_contiguous_masks(gate_tokenizer, texts, pad
 @pytest.mark.parametrize("kind", list(AWKWARD_KINDS))
 def test_padding_awkward_text_is_handled(backend, gate_session, gate_model, backend_tokenizer, kind):
     """Each kind of awkward text, alone or batched with a comment, gives well-formed outputs."""
-    @backend_examples(gate_session, at_most=8)
+    examples = backend_examples(gate_session, at_most=8)
+
+    @examples
     @given(data=st.data())
     def check(data):
         texts = data.draw(st.lists(AWKWARD_KINDS[kind], min_size=1, max_size=3), label=kind)
@@ -288,14 +326,15 @@ def test_padding_awkward_text_is_handled(backend, gate_session, gate_model, back
         out = backend.predict(encode(backend_tokenizer, texts))
         assert_well_formed(out, len(texts), gate_model)
 
-    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
-        check()
+    run_property(check, backend, gate_session, backend_tokenizer, examples, kind=kind)
 
 
 def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_model, gate_tokenizer,
                                                  backend_tokenizer):
     """'' is just the special tokens; whitespace is specials around the tokenizer's content ids."""
-    @backend_examples(gate_session)
+    examples = backend_examples(gate_session)
+
+    @examples
     @given(text=whitespace_texts())
     def check(text):
         tok = gate_tokenizer
@@ -309,13 +348,14 @@ def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_mod
 
         assert_well_formed(backend.predict(encode(backend_tokenizer, ["", text])), 2, gate_model)
 
-    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
-        check()
+    run_property(check, backend, gate_session, backend_tokenizer, examples)
 
 
 def test_padding_same_input_gives_same_output(backend, gate_session, backend_tokenizer):
     """The same batch twice gives the same output (exactly on CPU); predict leaves its input alone."""
-    @backend_examples(gate_session)
+    examples = backend_examples(gate_session)
+
+    @examples
     @given(texts=text_batches(), other=text_batches(max_size=3))
     def check(texts, other):
         length = padded_length(backend_tokenizer)
@@ -331,7 +371,6 @@ def test_padding_same_input_gives_same_output(backend, gate_session, backend_tok
         else:
             assert_rows_close(second, first, padding_atol(backend, gate_session), texts, "second run")
 
-    with gate_session.untimed(backend):  # at the evaluation threads, as the predictions
-        check()
+    run_property(check, backend, gate_session, backend_tokenizer, examples)
 
 
