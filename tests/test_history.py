@@ -15,7 +15,7 @@ import pytest
 
 from encoder_gate.commands.cli import main
 from encoder_gate.errors import GateError
-from encoder_gate.history.creep import check, noise_threshold
+from encoder_gate.history.creep import check, noise_threshold, pr_trend
 from encoder_gate.history.store import Commit, git_commit, load_store, record, record_path
 
 SCENARIO = (Path(__file__).parent / "data" / "verdicts"
@@ -150,6 +150,35 @@ def test_the_command_records_then_checks_and_exits_one_on_creep(tmp_path: Path,
     assert main(["history", "check", "--store", str(store)]) == 1
     assert "is not readable JSON" in capsys.readouterr().err
 
+
+def test_a_prs_trend_line_says_whether_it_would_complete_a_creep():
+    """The PR comment's line: the PR's results against the default branch's records (not recorded);
+    a PR that takes the fifth 1% step of a slide is told, one that holds the line is not, a new
+    model's line has nothing to compare with, and a published page is linked."""
+    history = [synthetic(i, speedup=2.0 * (1 + noisy(i))) for i in range(8)]
+    history += [synthetic(8 + k, speedup=2.0 * 0.99 ** (k + 1)) for k in range(5)]
+    crept = pr_trend(history, synthetic(13, speedup=2.0 * 0.99 ** 6), url="https://o.github.io/r/")
+    assert crept.startswith("History: **with this PR, 1 metric(s) crept across the last 13 default-branch")
+    assert "onnx-int8 speedup model/normal/bs8/bucketed" in crept
+    assert crept.endswith("([the history page](https://o.github.io/r/)).")
+    held = pr_trend(history[:8], synthetic(8, speedup=2.0))
+    assert held == "History: no creep across the last 8 default-branch commit(s) with this PR."
+    assert "no earlier record of this model" in pr_trend(history, synthetic(13, model="retrained-elsewhere"))
+
+
+def test_the_trend_command_reads_the_report_and_never_fails_on_a_creep(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]):
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    assert main(["history", "trend", "--store", str(tmp_path / "none"), "--report-dir", str(report)]) == 0
+    assert "no earlier record of this model and data" in capsys.readouterr().out
+    store = tmp_path / "store"
+    assert main(["history", "record", "--store", str(store), "--report-dir", str(report),
+                 "--commit", "c" * 40, "--commit-time", "2026-11-25T11:00:00+00:00"]) == 0
+    capsys.readouterr()
+    assert main(["history", "trend", "--store", str(store), "--report-dir", str(report), "--url", ""]) == 0
+    assert capsys.readouterr().out.strip() == ("History: no creep across the last 1 default-branch commit(s) "
+                                               "with this PR.")
 
 def twelve_commits() -> list[dict[str, Any]]:
     """A store of 12 commits: noise, one failing gate, a machine change, then a 1% creep per commit."""

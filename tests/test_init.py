@@ -428,7 +428,9 @@ def test_workflow_checks_out_lfs_when_the_repository_uses_it(tmp_path: Path, mod
     init(tmp_path)
     checkouts = [s["with"] for s in workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
                  if s.get("uses", "").startswith("actions/checkout")]
-    assert all(c["lfs"] is True for c in checkouts)
+    # the PR and its base carry the model; the history branch holds JSON records only
+    assert [c.get("lfs") for c in checkouts] == [True, True, None]
+    assert checkouts[-1]["ref"] == "encoder-gate-history"
 
 
 # --- the install line -----------------------------------------------------------------------
@@ -521,7 +523,7 @@ def test_workflow_posts_the_verdict_as_one_pr_comment(tmp_path: Path, model_dir:
     assert upload["with"]["name"] == "encoder-gate-report"
     assert "pr/.encoder-gate/verdict.md" in upload["with"]["path"]
     comment = step_named(job["steps"], "Verdict as a PR comment")
-    assert comment["env"] == {"VERDICT_FILE": "report/verdict.md"}
+    assert comment["env"] == {"VERDICT_FILE": "report/verdict.md", "TREND_FILE": "report/trend.md"}
     script = comment["with"]["script"]
     for needed in (f"const marker = '{MARKER}';", "github.paginate(github.rest.issues.listComments",
                    "github.rest.issues.updateComment(", "github.rest.issues.createComment(",
@@ -605,7 +607,7 @@ def comment_script(tmp_path: Path) -> str:
 
 
 def run_comment_script(tmp_path: Path, verdict: str | None, comments: list[dict],
-                       refuse: str | None = None) -> dict:
+                       refuse: str | None = None, trend: str | None = None) -> dict:
     """The comment step's outcome: the recorded calls ([kind, args]) and what went to the summary."""
     assert NODE is not None
     script = tmp_path / "script.js"
@@ -616,9 +618,14 @@ def run_comment_script(tmp_path: Path, verdict: str | None, comments: list[dict]
     if verdict is not None:
         verdict_file.parent.mkdir(parents=True)
         verdict_file.write_text(verdict)
+    trend_file = tmp_path / "pr" / ".encoder-gate" / "trend.md"
+    if trend is not None:
+        trend_file.parent.mkdir(parents=True, exist_ok=True)
+        trend_file.write_text(trend + "\n")
     done = subprocess.run([NODE, "harness.js", "script.js", "scenario.json"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "VERDICT_FILE": str(verdict_file)})
+                          env={**os.environ, "VERDICT_FILE": str(verdict_file),
+                               "TREND_FILE": str(trend_file)})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -679,6 +686,46 @@ def test_a_verdict_too_long_for_a_comment_is_cut_with_a_note(tmp_path: Path, mod
     assert "[job summary](" + RUN_URL + ")" in body and "encoder-gate-report artifact" in body
     kept = body.split("\n\n**The verdict is cut here**")[0].splitlines()
     assert kept[-1].endswith("|")  # a whole row, not half of one
+
+
+TREND = "History: no creep across the last 12 default-branch commit(s) with this PR ([the history page](u))."
+
+
+@needs_node
+def test_the_history_trend_line_follows_the_verdict(tmp_path: Path, model_dir: Path) -> None:
+    """The gate job's trend line (when the history had one) follows the verdict, before the footer."""
+    [[_, args]] = writes(run_comment_script(tmp_path, VERDICT, [], trend=TREND))
+    assert args["body"].startswith(f"{MARKER}\n{VERDICT.rstrip()}\n\n{TREND}\n\n<sub>encoder-gate on")
+
+
+@needs_node
+def test_a_verdict_cut_for_length_leaves_room_for_the_trend_line(tmp_path: Path, model_dir: Path) -> None:
+    rows = "".join(f"| backend-{i} | pass | {'x' * 80} |\n" for i in range(1200))
+    [[_, args]] = writes(run_comment_script(tmp_path, "## encoder-gate: PASS\n" + rows, [], trend=TREND))
+    body = args["body"]
+    assert len(body) <= 65536 and "**The verdict is cut here**" in body and TREND in body
+
+
+def test_the_gate_job_reads_the_history_for_a_trend_line_without_write_access(tmp_path: Path,
+                                                                               model_dir: Path) -> None:
+    """On a PR the gate job checks out the history branch read-only (no history yet: the step's failure
+    is allowed and there is no line), writes the trend line into the report artifact, and the page's
+    URL comes from a repository variable through the environment, never into the script."""
+    steps = gate_steps(tmp_path)
+    names = [s.get("name") for s in steps]
+    history = step_named(steps, "Check out the history")
+    assert history["uses"].startswith("actions/checkout@") and history["continue-on-error"] is True
+    assert history["with"] == {"ref": "encoder-gate-history", "path": "history", "persist-credentials": False}
+    assert "github.event_name == 'pull_request'" in history["if"]
+    trend = step_named(steps, "Trend across the history")
+    assert trend["if"] == "${{ always() && steps.history.outcome == 'success' }}"
+    assert trend["env"] == {"HISTORY_URL": "${{ vars.ENCODER_GATE_HISTORY_URL }}"}
+    assert "encoder-gate history trend --store ../history/records" in trend["run"]
+    assert "${{" not in trend["run"] and "> .encoder-gate/trend.md" in trend["run"]
+    assert names.index("Gate the PR against its base") < names.index("Trend across the history") \
+        < names.index("Upload the report and the raw results")
+    upload = step_named(steps, "Upload the report and the raw results")
+    assert "pr/.encoder-gate/trend.md" in upload["with"]["path"]
 
 
 @needs_node

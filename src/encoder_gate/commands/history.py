@@ -3,6 +3,7 @@
     encoder-gate history record --store history            # after the gate ran on the default branch
     encoder-gate history check --store history             # exit 1 when a metric crept
     encoder-gate history render --store history --out site # site/index.html and its PNGs
+    encoder-gate history trend --store history --url URL   # the PR comment's line: would this PR creep?
 """
 
 from __future__ import annotations
@@ -11,23 +12,24 @@ import argparse
 from pathlib import Path
 
 from encoder_gate.errors import GateError
-from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, WINDOW, check
+from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, WINDOW, check, pr_trend
 from encoder_gate.history.page import render
-from encoder_gate.history.store import Commit, git_commit, load_store, record
+from encoder_gate.history.store import Commit, build_record, git_commit, load_store, record
 
 DEFAULT_REPORT_DIR = Path(".encoder-gate")
 
 
 def history_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("record", "check", "render"),
+    parser.add_argument("action", choices=("record", "check", "render", "trend"),
                         help="record: append this run's results to the store as <commit>.json; check: "
                              "compare the newest record with the window before it, exit 1 on creep; "
-                             "render: write the static page and its PNGs")
+                             "render: write the static page and its PNGs; trend: one line for a PR, "
+                             "whether its results (--report-dir, not recorded) would complete a creep")
     parser.add_argument("--store", type=Path, required=True, metavar="DIR",
                         help="the store: one JSON record per commit (a directory, e.g. a checkout of an "
                              "encoder-gate-history branch)")
     parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, metavar="DIR",
-                        help=f"record: the gate's report directory (default: {DEFAULT_REPORT_DIR})")
+                        help=f"record, trend: the gate's report directory (default: {DEFAULT_REPORT_DIR})")
     parser.add_argument("--repo", type=Path, default=Path("."), metavar="DIR",
                         help="record: the git checkout whose HEAD is recorded (default: .)")
     parser.add_argument("--commit", metavar="SHA",
@@ -36,6 +38,8 @@ def history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parent", metavar="SHA", help="record: the commit's parent, with --commit")
     parser.add_argument("--out", type=Path, default=Path("history-site"), metavar="DIR",
                         help="render: where index.html and the PNGs go (default: history-site)")
+    parser.add_argument("--url", default=None, metavar="URL",
+                        help="trend: the published history page, linked from the line (empty: no link)")
     parser.add_argument("--window", type=int, default=WINDOW,
                         help="check: how many earlier records of the series to compare with "
                              f"(default: {WINDOW})")
@@ -57,6 +61,13 @@ def run_history(args: argparse.Namespace) -> int:
         return 0
     if args.window < 1:
         raise SystemExit("encoder-gate history: --window must be at least 1")
+    if args.action == "trend":  # informational: exit 0 whatever the trend says
+        pr = Commit(args.commit or "this PR", args.commit_time or "", None)
+        current = build_record(args.report_dir, pr)
+        records = load_store(args.store) if Path(args.store).is_dir() else []
+        print(pr_trend(records, current, window=args.window, min_slowdown=args.min_slowdown,
+                       url=args.url or None))
+        return 0
     records = load_store(args.store)
     if args.action == "render":
         if not records:

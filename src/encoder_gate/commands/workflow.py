@@ -123,6 +123,28 @@ jobs:
           fi
           pytest accuracy benchmarks --gate-cache-dir "$CACHE" "${base[@]}"
 
+      # the default branch's history, read only: one line for the PR comment, whether this PR's
+      # results would complete a creep that no single PR gate sees (no history yet: no line)
+      - name: Check out the history
+        id: history
+        if: ${{ always() && github.event_name == 'pull_request' && steps.install.outcome == 'success' }}
+        continue-on-error: true
+        uses: @CHECKOUT@
+        with:
+          ref: @HISTORY_BRANCH@
+          path: history
+          persist-credentials: false
+      - name: Trend across the history
+        if: ${{ always() && steps.history.outcome == 'success' }}
+        working-directory: pr
+        env:
+          # the published history page (GitHub Pages), linked from the line: set the repository
+          # variable ENCODER_GATE_HISTORY_URL once the page is published
+          HISTORY_URL: ${{ vars.ENCODER_GATE_HISTORY_URL }}
+        run: |
+          encoder-gate history trend --store ../history/records --report-dir .encoder-gate \\
+            --url "$HISTORY_URL" > .encoder-gate/@TREND_FILE@ || rm -f .encoder-gate/@TREND_FILE@
+
       # always, pass or fail: the report, the verdict and the raw results
       - name: Report
         if: ${{ always() && steps.install.outcome == 'success' }}
@@ -156,6 +178,7 @@ jobs:
             pr/.encoder-gate/@AB_FILE@
             pr/.encoder-gate/speedups.json
             pr/.encoder-gate/@VERDICT_FILE@
+            pr/.encoder-gate/@TREND_FILE@
 
       - name: Save the artifact cache
         if: ${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}
@@ -186,6 +209,7 @@ jobs:
         uses: @GITHUB_SCRIPT@
         env:
           VERDICT_FILE: report/@VERDICT_FILE@
+          TREND_FILE: report/@TREND_FILE@
         with:
           script: |
 @COMMENT_SCRIPT@
@@ -267,6 +291,8 @@ ACTIONS = {
 REPORT_ARTIFACT = "encoder-gate-report"
 #: The branch that holds the history store and its page (records/, index.html).
 HISTORY_BRANCH = "encoder-gate-history"
+#: The PR's one line of trend across the history (`encoder-gate history trend`), in the report artifact.
+TREND_FILE = "trend.md"
 #: Whether the PR comes from this repository (its token may write comments) or from a fork.
 SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
 FORK = "github.event.pull_request.head.repo.full_name != github.repository"
@@ -293,9 +319,13 @@ const sha = pr.head.sha.slice(0, 7);
 const run = `${context.serverUrl}/${owner}/${repo}/actions/runs/${context.runId}`;
 const footer = `\n\n<sub>encoder-gate on ${sha} ([the run](${run})), updated on every push</sub>\n`;
 
-// the verdict, cut at a line end with a note when the comment would be too long
+// the history's trend line, when the gate job wrote one
+const trendFile = process.env.TREND_FILE;
+const trend = trendFile && fs.existsSync(trendFile) ? `\n\n${fs.readFileSync(trendFile, 'utf8').trim()}` : '';
+
+// the verdict, cut at a line end with a note when the comment (with the trend line) would be too long
 function fit(verdict) {
-  const room = limit - marker.length - 1 - footer.length;
+  const room = limit - marker.length - 1 - trend.length - footer.length;
   if (verdict.length <= room) return verdict;
   const note = `\n\n**The verdict is cut here**: it is longer than a PR comment may be (${limit} ` +
     `characters). The whole verdict is in the [job summary](${run}) and in the ` +
@@ -320,7 +350,7 @@ try {
   const old = comments.find((c) => c.user && c.user.type === 'Bot' && (c.body || '').includes(marker));
   let body;
   if (fs.existsSync(file)) {
-    body = `${marker}\n${fit(fs.readFileSync(file, 'utf8').trimEnd())}${footer}`;
+    body = `${marker}\n${fit(fs.readFileSync(file, 'utf8').trimEnd())}${trend}${footer}`;
   } else {
     // no verdict: post nothing; an earlier push's comment must not go on showing its verdict
     await warn(`encoder-gate: no verdict at ${file} (the run stopped before the gate wrote one), ` +
@@ -382,6 +412,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@SAME_REPO@": SAME_REPO,
         "@FORK@": FORK,
         "@HISTORY_BRANCH@": HISTORY_BRANCH,
+        "@TREND_FILE@": TREND_FILE,
         **{token: f"{name}@{sha}  # {release}" for token, (name, sha, release) in ACTIONS.items()},
     }
     # one pass, so a value holding '@' (a git URL at a commit) is never read as a token

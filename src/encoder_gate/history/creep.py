@@ -153,3 +153,22 @@ def _log_speedup(backend: str, case: str, record: Mapping[str, Any]) -> float | 
     cell = (((record.get("backends") or {}).get(backend) or {}).get("speedups") or {}).get(case) or {}
     value = cell.get("speedup")
     return math.log(value) if value else None
+
+
+def pr_trend(records: Sequence[Mapping[str, Any]], current: Mapping[str, Any], window: int = WINDOW,
+             min_slowdown: float = DEFAULT_MIN_SLOWDOWN, url: str | None = None) -> str:
+    """One line for the PR comment: whether this PR's results (`current`, a record not in the
+    store) would complete a creep across the last `window` records of the default branch, and a
+    link to the history page when one is published."""
+    earlier = same_series(records, current)[-window:]
+    page = f" ([the history page]({url}))" if url else ""
+    if not earlier:
+        return (f"History: no earlier record of this model and data on the default branch to compare "
+                f"with{page}.")
+    found, _ = check([*earlier, current], window=window, min_slowdown=min_slowdown)
+    span = f"the last {len(earlier)} default-branch commit(s)"
+    if not found:
+        return f"History: no creep across {span} with this PR{page}."
+    more = f"; and {len(found) - 1} more" if len(found) > 1 else ""
+    return (f"History: **with this PR, {len(found)} metric(s) crept across {span}** while no single step "
+            f"did: {found[0].describe()}{more}{page}.")
