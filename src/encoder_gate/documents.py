@@ -30,10 +30,11 @@ VERDICT_JSON = "verdict.json"  # the decided verdict (encoder_gate.decision)
 ACCURACY_PAGE = "accuracy.md"
 VERDICT_FILE = "verdict.md"
 BENCHMARKS_PAGE = "benchmarks.md"  # encoder-gate report
+SHARD_FILE = "shard.json"  # --gate-shard K/N: which share of which plan this directory holds
 
 #: Each JSON document's schema version, written into it as ``schema``; bump one when its keys
 #: change meaning (docs/schemas.md describes each).
-SCHEMAS = {ACCURACY_FILE: 1, SPEEDUPS_FILE: 1, AB_FILE: 1, VERDICT_JSON: 1}
+SCHEMAS = {ACCURACY_FILE: 1, SPEEDUPS_FILE: 1, AB_FILE: 1, VERDICT_JSON: 1, SHARD_FILE: 1}
 
 #: What rewrites each results document, for the note on one left out of a verdict.
 RERUN = {ACCURACY_FILE: "pytest accuracy", SPEEDUPS_FILE: "pytest benchmarks",

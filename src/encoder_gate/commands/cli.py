@@ -20,6 +20,7 @@ from pathlib import Path
 
 from encoder_gate.commands import export, init
 from encoder_gate.commands.history import history_arguments, run_history
+from encoder_gate.commands.merge import merge_arguments, run_merge
 from encoder_gate.commands.search import SearchSettings
 from encoder_gate.documents import AB_FILE, write_json
 from encoder_gate.errors import GateError
@@ -342,6 +343,8 @@ COMMANDS: dict[str, Command] = {
                     "GitHub Actions workflow", init_arguments, run_init),
     "verdict": Command("print the gate's verdict (markdown) and write it to <report-dir>/verdict.md",
                        verdict_arguments, run_verdict),
+    "merge": Command("join the report directories of a gate run in shards (--gate-shard K/N) into one "
+                     "verdict", merge_arguments, run_merge),
     "history": Command("keep the gate's results across commits (record), find what crept while every PR "
                        "passed (check), draw them (render)", history_arguments, run_history),
 }

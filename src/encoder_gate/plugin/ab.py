@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
     BASE_KEY,
     SESSION_KEY,
+    SHARD_KEY,
     fail_gate,
     params_of,
     skip_reason,
@@ -37,6 +38,7 @@ from encoder_gate.plugin.stash import (
 )
 from encoder_gate.reporting.ab import ab_payload, ab_settings, speed_entry, summary_lines, write_ab
 from encoder_gate.runtime.base import BaseSide, criteria_changes
+from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import base_worktree
@@ -256,9 +258,14 @@ def finish(session: pytest.Session) -> None:
     cells = results.cells
     decisions = decide_cells(cells, settings)
     speed = [speed_entry(c, d, settings) for c, d in zip(cells, decisions, strict=True)]
-    notes = [n for n in (base.dataset_note,) if n] + criteria_changes(base.session.config, gate.config)
+    planned, elsewhere = gate.config, set()  # a shard: the PR's whole plan, and the kinds of its backends
+    if SHARD_KEY in config.stash:
+        planned = replace(gate.config, backends=config.stash[SHARD_KEY][1].backends)
+        elsewhere = {backend_kind(n) for n in planned.backends}
+    notes = [n for n in (base.dataset_note,) if n] + criteria_changes(base.session.config, planned)
     notes += [f"{n}: new in this PR, nothing to compare with" for n in base.only_in_pr]
-    notes += [f"{n}: configured on the base only" for n in base.only_in_base]
+    notes += [f"{n}: configured on the base only" for n in base.only_in_base
+              if backend_kind(n) not in elsewhere]
     accuracy = results.accuracy
     if results.empty:
         return  # no vs-base test ran (deselected, or every one skipped): nothing to report

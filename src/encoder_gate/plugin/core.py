@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.accuracy.checks import NO_GOLD
-from encoder_gate.config import load_config, read_pyproject_table
+from encoder_gate.config import GateConfig, load_config, read_pyproject_table
 from encoder_gate.decision import Status
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
 from encoder_gate.errors import GateError
@@ -34,6 +34,7 @@ from encoder_gate.plugin.stash import (
     OUTCOMES,
     RELEASE_AFTER,
     SESSION_KEY,
+    SHARD_KEY,
     VERDICT,
     WORKER_PAYLOADS,
     ExitStatus,
@@ -49,6 +50,7 @@ from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, st
 from encoder_gate.reporting.verdict import terminal_rows
 from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.session import GateSession
+from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs
 
 pytest.register_assert_rewrite("encoder_gate.suite")
 
@@ -118,6 +120,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="gate speedups against a baseline whose hardware fingerprint (CPU, ISA flags, "
                          "cores, threads, execution providers, torch/onnxruntime versions) differs "
                          "(also ENCODER_GATE_ALLOW_OTHER_MACHINE=1)")
+    group.addoption("--gate-shard", dest="gate_shard", metavar="K/N", default=None,
+                    help="run the K-th of N shares of the gate (whole backends, dealt by their recorded "
+                         "durations); `encoder-gate merge` joins the N report directories into one verdict")
+    group.addoption("--gate-shard-costs", dest="gate_shard_costs", metavar="FILE", default=None,
+                    help="with --gate-shard: deal by the seconds in FILE (the shard-costs.json `encoder-gate "
+                         "merge` writes, committed so that every runner reads the same), or `equal` for "
+                         "equal shares (default: the durations recorded in the artifact cache)")
     group.addoption("--gate-allow-skip", dest="gate_allow_skip", action="store_true", default=False,
                     help="let a session pass in which every configured backend was skipped "
                          "(by default such a session fails: it checked nothing)")
@@ -130,6 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
                  for name, _, _ in OPTIONS}
     try:
         gate_config = load_config(config.rootpath, overrides)
+        gate_config = _shard(config, gate_config)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
     session = GateSession(gate_config, progress=_progress_writer(config))
@@ -142,6 +152,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(bench_plugin, "encoder-gate-bench-fixtures")
     config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
     config.pluginmanager.register(OutcomeCounter(config), "encoder-gate-outcomes")
+
+
+def _shard(config: pytest.Config, gate_config: GateConfig) -> GateConfig:
+    """--gate-shard K/N: deal the configured backends to N shards (every shard computes the same
+    plan) and keep this shard's; the session then runs only those backends' tests."""
+    text = config.getoption("gate_shard")
+    if not text:
+        return gate_config
+    shard = parse_shard(text)
+    costs = costs_from(config.getoption("gate_shard_costs"), gate_config.cache_dir, gate_config.model)
+    plan = deal(gate_config.backends, costs, shard.total)
+    config.stash[SHARD_KEY] = (shard, plan)
+    return replace(gate_config, backends=plan.share(shard.index))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if SHARD_KEY not in config.stash:
+        return []
+    shard, plan = config.stash[SHARD_KEY]
+    return [f"encoder-gate: shard {shard} runs {', '.join(plan.share(shard.index))} (the plan: "
+            f"{plan.describe()})"]
 
 
 def _progress_writer(config: pytest.Config) -> Any:
@@ -278,7 +309,8 @@ class OutcomeCounter:
         backend = dict(report.user_properties).get(BACKEND_PROPERTY)
         if backend is None:
             return
-        seen = self.config.stash[OUTCOMES].setdefault(str(backend), {"ran": 0, "skips": []})
+        seen = self.config.stash[OUTCOMES].setdefault(str(backend), {"ran": 0, "skips": [], "seconds": 0.0})
+        seen["seconds"] += report.duration  # setup, call and teardown: what the shard plan deals by
         if report.skipped:
             seen["skips"].append(skip_reason(report))
         elif report.failed or (report.when == "call" and report.passed):
@@ -331,6 +363,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.stash[NOTHING_CHECKED] = why
         fail_gate(config, why)
     ab.finish(session)
+    if SHARD_KEY not in config.stash:  # a shard's durations go into its shard.json: the next shard
+        # of the same run must deal by the costs this one read (encoder-gate merge writes them out)
+        ran = {name: o["seconds"] for name, o in config.stash.get(OUTCOMES, {}).items() if o["ran"]}
+        record_costs(state.config.cache_dir, state.config.model, ran)
     received: list[dict[str, Any]] = config.stash.get(WORKER_PAYLOADS, [])
     payloads = list(received)
     if state.evaluations:

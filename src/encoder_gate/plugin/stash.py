@@ -14,11 +14,13 @@ from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.decision import failures_from
+from encoder_gate.documents import SHARD_FILE, write_document
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
 from encoder_gate.reporting.verdict import VerdictReport, refresh_verdict
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
+from encoder_gate.shards.plan import Shard, ShardPlan, descriptor, head_commit
 
 SESSION_KEY = pytest.StashKey[GateSession]()
 BASE_KEY = pytest.StashKey[BaseSide]()  # --gate-base: the base's side
@@ -49,6 +51,8 @@ VERDICT = pytest.StashKey[VerdictReport]()
 #: The results documents this session wrote (accuracy.json, speedups.json, ab.json): set through
 #: :func:`wrote`, read by :class:`ExitStatus`.
 WRITTEN = pytest.StashKey[set[str]]()
+#: --gate-shard K/N: this session's shard and the plan it is a share of.
+SHARD_KEY = pytest.StashKey[tuple[Shard, ShardPlan]]()
 
 
 def skip_reason(report: pytest.TestReport) -> str:
@@ -126,6 +130,19 @@ def wrote(config: pytest.Config, document: str) -> None:
     config.stash.setdefault(WRITTEN, set()).add(document)
 
 
+def write_shard(config: pytest.Config, state: GateSession, written: set[str]) -> None:
+    """In a sharded session, shard.json beside the results: the share, the plan, what was written."""
+    if SHARD_KEY not in config.stash:
+        return
+    shard, plan = config.stash[SHARD_KEY]
+    outcomes = config.stash.get(OUTCOMES, {})
+    seconds = {name: seen["seconds"] for name, seen in outcomes.items() if seen.get("seconds")}
+    doc = descriptor(shard, plan, provenance=provenance(state), commit=head_commit(config.rootpath),
+                     documents=sorted(written), seconds=seconds, model=state.config.model)
+    path = write_document(state.config.report_dir, SHARD_FILE, doc)
+    state.progress(f"shard {shard}: {path} (merge every shard's report directory: encoder-gate merge DIR...)")
+
+
 class ExitStatus:
     """The one place the gate decides the session's verdict and sets its exit status from it.
 
@@ -151,6 +168,7 @@ class ExitStatus:
             else:
                 config.stash[VERDICT] = verdict
                 failures += failures_from(verdict.verdict, written)
+            write_shard(config, state, written)
         if failures and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return result

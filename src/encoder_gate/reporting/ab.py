@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,9 @@ def speed_entry(cell: SpeedCell, decision: Decision, settings: ABSettings) -> di
             "p_value": decision.p_value, "alpha": decision.alpha, "mde": decision.mde,
             "rounds": decision.rounds, "rounds_needed": decision.rounds_needed, "clock": c.clock,
             "texts": c.texts, "passes_per_round": c.passes, "describe": decision.describe(),
-            "wall_ratio": float(sum(c.pr_wall) / sum(c.base_wall)) if c.base_wall else None}
+            "wall_ratio": float(sum(c.pr_wall) / sum(c.base_wall)) if c.base_wall else None,
+            # the rounds themselves: `encoder-gate merge` judges shards' cells again, all together
+            "cell": asdict(c)}
 
 
 def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: Path,

@@ -1,0 +1,77 @@
+"""``encoder-gate merge DIR... --out DIR``: the shards of one gate joined into one verdict.
+
+    pytest accuracy benchmarks --gate-shard 1/3 --gate-report-dir shard-1   # on each runner
+    encoder-gate merge shard-1 shard-2 shard-3 --out .encoder-gate           # then, once
+
+It writes the merged accuracy.json (and accuracy.md), speedups.json and ab.json into --out,
+decides the verdict from them as one session would (verdict.md, verdict.json), prints it, and
+exits 1 when it fails. Shards that cannot be merged (one missing, one given twice, another plan,
+model, dataset or commit) fail the verdict too: verdict.md then says which shard and why, and
+no results document is left in --out for a later verdict to judge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from encoder_gate.documents import (
+    ACCURACY_FILE,
+    ACCURACY_PAGE,
+    VERDICT_FILE,
+    VERDICT_JSON,
+    write_document,
+    write_page,
+)
+from encoder_gate.errors import GateError
+from encoder_gate.reporting.accuracy import write_payload
+from encoder_gate.reporting.verdict import refresh_verdict
+from encoder_gate.shards.merge import RESULTS, check_shards, merge_documents, read_shard
+from encoder_gate.shards.plan import COSTS_FILE, record_costs
+
+
+def merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("shards", nargs="+", type=Path, metavar="DIR",
+                        help="each shard's report directory (the --gate-report-dir of a session run with "
+                             "--gate-shard K/N), every shard of the plan once")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="where the merged results and the verdict go (e.g. .encoder-gate)")
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    try:
+        results = [read_shard(d) for d in args.shards]
+        plan = check_shards(results)
+        documents = merge_documents(results, plan)
+    except GateError as exc:
+        return _cannot_merge(out, str(exc))
+    for name, doc in documents.items():
+        if name == ACCURACY_FILE:
+            write_payload(out, doc)
+        else:
+            write_document(out, name, doc)
+    for name in RESULTS:  # an earlier merge's document of a kind these shards did not write
+        if name not in documents:
+            (out / name).unlink(missing_ok=True)
+    seconds = {name: float(v) for r in results for name, v in (r.descriptor.get("seconds") or {}).items()}
+    record_costs(out, str(results[0].descriptor.get("model") or ""), seconds)
+    print(f"encoder-gate merge: {len(results)} shards ({plan.describe()}) into {out}; each backend's "
+          f"seconds in {out / COSTS_FILE} (copy it into the artifact cache to deal the next run by them)")
+    report = refresh_verdict(out, lambda message: None)
+    if report is None:
+        return _cannot_merge(out, "no verdict could be decided from the merged results")
+    print(report.markdown, end="" if report.markdown.endswith("\n") else "\n")
+    return 0 if report.verdict.passed else 1
+
+
+def _cannot_merge(out: Path, why: str) -> int:
+    """verdict.md says the merge failed and why; no results are left in `out` to be judged later."""
+    for name in (*RESULTS, VERDICT_JSON, ACCURACY_PAGE):
+        (out / name).unlink(missing_ok=True)
+    text = f"# encoder-gate verdict: FAIL\n\n{why}\n"
+    write_page(out, VERDICT_FILE, text)
+    print(text, end="")
+    print(f"encoder-gate merge: error: {why}", file=sys.stderr)
+    return 1

@@ -1,0 +1,222 @@
+"""N shards' report directories joined into one session's results, with one session's statistics.
+
+    results = [read_shard(d) for d in dirs]
+    plan = check_shards(results)            # a GateError naming the shard: missing, twice, another plan
+    documents = merge_documents(results, plan)   # {accuracy.json: ..., speedups.json: ..., ab.json: ...}
+
+Each shard ran whole backends (:mod:`encoder_gate.shards.plan`), so the merge unites:
+
+- accuracy.json: each backend's row as its shard computed it. A row depends only on its backend's
+  predictions, the torch reference and the gold labels (the paired bootstrap is seeded), so the
+  figures are those one session gives (the per-label Holm correction runs within a backend);
+- speedups.json: each cell is a same-run ratio over torch eager measured within one shard (both
+  arms on one runner), united; the speed rule's failures and pytest-benchmark's regressions too;
+- ab.json: the accuracy changes united; the speed cells judged again, all together, from their
+  rounds (each shard writes them), so Holm's correction runs across every cell of every shard, as
+  in one session.
+
+The verdict is then decided from the merged documents as from one session's
+(:func:`encoder_gate.decision.decide_documents`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from encoder_gate.decision import SpeedCell, decide_cells
+from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SHARD_FILE, SPEEDUPS_FILE, read_document
+from encoder_gate.errors import GateError
+from encoder_gate.reporting.ab import speed_entry
+from encoder_gate.reporting.accuracy import merge_payloads
+from encoder_gate.runtime.provenance import mismatch
+from encoder_gate.shards.plan import Shard, ShardPlan, plan_from_json
+from encoder_gate.speed.ab import ABSettings
+from encoder_gate.speed.rounds import Cell
+
+RESULTS = (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE)
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """One shard's report directory: its descriptor (shard.json) and the results its session wrote."""
+
+    directory: Path
+    shard: Shard
+    plan: ShardPlan
+    descriptor: Mapping[str, Any]
+    documents: Mapping[str, Mapping[str, Any]]
+
+    def name(self) -> str:
+        return f"shard {self.shard} ({self.directory})"
+
+
+def read_shard(directory: Path) -> ShardResult:
+    """A shard's report directory; one without shard.json, or missing a document its session wrote,
+    is a GateError naming it."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise GateError(f"{directory} is not a directory: pass each shard's report directory "
+                        "(its --gate-report-dir)")
+    descriptor = read_document(directory, SHARD_FILE)
+    if descriptor is None:
+        raise GateError(f"{directory} holds no {SHARD_FILE}: it is not a shard's report directory (a "
+                        "session run with --gate-shard K/N writes one)")
+    try:
+        shard = Shard(int(descriptor["index"]), int(descriptor["total"]))
+        plan = plan_from_json(descriptor["plan"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GateError(f"{directory / SHARD_FILE} is not a shard descriptor ({exc!r}): re-run that "
+                        "shard") from None
+    documents: dict[str, Mapping[str, Any]] = {}
+    for name in descriptor.get("documents") or []:
+        doc = read_document(directory, name) if name in RESULTS else None
+        if doc is None:
+            raise GateError(f"shard {shard} ({directory}) wrote {name}, and it is not there now: copy the "
+                            "whole report directory of each shard")
+        documents[name] = doc
+    return ShardResult(directory, shard, plan, descriptor, documents)
+
+
+def check_shards(results: Sequence[ShardResult]) -> ShardPlan:
+    """The plan every shard ran a share of, once each shard is there exactly once and all of them
+    gated the same model and dataset at the same commit on the same plan; else a GateError whose
+    lines name each shard that is missing, given twice or does not belong."""
+    if not results:
+        raise GateError("no shards to merge: pass each shard's report directory")
+    first = results[0]
+    problems: list[str] = []
+    seen: dict[int, ShardResult] = {}
+    for r in results:
+        if r.shard.total != first.shard.total or r.plan.shares != first.plan.shares:
+            problems.append(f"{r.name()} belongs to another plan than {first.name()}: "
+                            f"{r.plan.describe()}, not {first.plan.describe()}. Every shard deals the "
+                            "configured backends by the recorded durations in its artifact cache: give "
+                            "every shard the same configuration and the same cache")
+            continue
+        if r.shard.index in seen:
+            problems.append(f"shard {r.shard} is given twice: {seen[r.shard.index].directory} and "
+                            f"{r.directory}")
+            continue
+        seen[r.shard.index] = r
+        why = mismatch(r.descriptor.get("provenance"), first.descriptor.get("provenance") or {})
+        if why:
+            problems.append(f"{r.name()} gated another model or dataset than {first.name()}: {why}")
+        for key, what in (("commit", "commit"), ("encoder_gate", "encoder-gate version")):
+            if r.descriptor.get(key) != first.descriptor.get(key):
+                problems.append(f"{r.name()} ran at {what} {r.descriptor.get(key)}, {first.name()} at "
+                                f"{first.descriptor.get(key)}")
+        if set(r.documents) != set(first.documents):
+            problems.append(f"{r.name()} wrote {_names(r.documents)}, {first.name()} wrote "
+                            f"{_names(first.documents)}: run every shard with the same command")
+    given = ", ".join(f"{i}/{first.shard.total}" for i in sorted(seen))
+    for index in range(1, first.shard.total + 1):
+        if index not in seen:
+            share = ", ".join(first.plan.share(index))
+            problems.append(f"shard {index}/{first.shard.total} is missing (its backends: {share}; given: "
+                            f"{given}): a merge never passes over fewer backends than were planned")
+    if problems:
+        raise GateError("the shards cannot be merged into one verdict:\n  " + "\n  ".join(problems))
+    return first.plan
+
+
+def _names(documents: Mapping[str, Any]) -> str:
+    return ", ".join(sorted(documents)) or "no results"
+
+
+def merge_documents(results: Sequence[ShardResult], plan: ShardPlan) -> dict[str, dict[str, Any]]:
+    """The merged results documents (only the kinds the shards wrote), in shard order."""
+    ordered = sorted(results, key=lambda r: r.shard.index)
+    merged_from = [{"shard": str(r.shard), "directory": str(r.directory),
+                    "backends": list(plan.share(r.shard.index)),
+                    "written": {n: str((d.get("provenance") or {}).get("written", "?"))
+                                for n, d in r.documents.items()}} for r in ordered]
+    out: dict[str, dict[str, Any]] = {}
+    docs = {name: [r.documents[name] for r in ordered] for name in RESULTS if name in ordered[0].documents}
+    if ACCURACY_FILE in docs:
+        out[ACCURACY_FILE] = _accuracy(docs[ACCURACY_FILE], plan)
+    if SPEEDUPS_FILE in docs:
+        out[SPEEDUPS_FILE] = _speedups(docs[SPEEDUPS_FILE], plan)
+    if AB_FILE in docs:
+        out[AB_FILE] = _ab(docs[AB_FILE], ordered, plan)
+    for doc in out.values():
+        doc["shards"] = merged_from
+    return out
+
+
+def _provenance(doc: Mapping[str, Any], plan: ShardPlan) -> dict[str, Any] | None:
+    block = doc.get("provenance")
+    if not block:
+        return None
+    settings = {**(block.get("settings") or {}), "backends": list(plan.backends)}
+    return {**block, "settings": settings, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def _accuracy(payloads: list[Mapping[str, Any]], plan: ShardPlan) -> dict[str, Any]:
+    merged = merge_payloads([dict(p) for p in payloads], plan.backends)
+    return {**merged, "configured_backends": list(plan.backends), "provenance": _provenance(merged, plan)}
+
+
+def _speedups(docs: list[Mapping[str, Any]], plan: ShardPlan) -> dict[str, Any]:
+    merged: dict[str, Any] = dict(docs[0])
+    for key in ("seconds", "speedups", "stats"):
+        table: dict[str, dict[str, Any]] = {}
+        for doc in docs:
+            for case, row in (doc.get(key) or {}).items():
+                table.setdefault(case, {}).update(row or {})
+        merged[key] = {case: dict(sorted(row.items())) for case, row in sorted(table.items())}
+    merged["best_gflops"] = {b: v for doc in docs for b, v in (doc.get("best_gflops") or {}).items()}
+    gates = [doc["gate"] for doc in docs if doc.get("gate")]
+    if gates:
+        merged["gate"] = {**gates[0], "passed": all(g.get("passed", True) for g in gates),
+                          "failures": [f for g in gates for f in g.get("failures") or []],
+                          "warnings": _unique(w for g in gates for w in g.get("warnings") or [])}
+    compares = [doc["compare"] for doc in docs if doc.get("compare")]
+    if compares:
+        merged["compare"] = {**compares[0], "passed": all(c.get("passed", True) for c in compares),
+                             "regressions": [r for c in compares for r in c.get("regressions") or []]}
+    fingerprints = [doc.get("fingerprint") for doc in docs]
+    if any(fp != fingerprints[0] for fp in fingerprints):
+        merged["fingerprints"] = fingerprints  # each shard's runner; every ratio is within one
+    merged["provenance"] = _provenance(docs[0], plan)
+    return merged
+
+
+def _ab(docs: list[Mapping[str, Any]], results: Sequence[ShardResult], plan: ShardPlan) -> dict[str, Any]:
+    first = docs[0]
+    for doc, r in zip(docs, results, strict=True):
+        if doc.get("settings") != first.get("settings"):
+            raise GateError(f"{r.name()} compared with the base under other settings ({doc.get('settings')}) "
+                            f"than shard {results[0].shard} ({first.get('settings')})")
+        if (doc.get("base") or {}).get("content_hash") != (first.get("base") or {}).get("content_hash"):
+            raise GateError(f"{r.name()} compared with another base model than shard {results[0].shard}")
+    s = first.get("settings") or {}
+    settings = ABSettings(min_effect=float(s["min_effect"]), alpha=float(s["alpha"]),
+                          inconclusive=s["inconclusive"], budget_seconds=float(s["budget_seconds"]))
+    cells = []
+    for doc, r in zip(docs, results, strict=True):
+        for entry in doc.get("speed") or []:
+            rounds = entry.get("cell")
+            if not isinstance(rounds, Mapping):
+                raise GateError(f"{r.name()}'s {AB_FILE} holds no rounds for {entry.get('backend')} "
+                                f"{entry.get('case')} (written by an older encoder-gate): re-run that shard")
+            cells.append(SpeedCell(entry["backend"], entry["case"], Cell(**rounds)))
+    decisions = decide_cells(cells, settings)  # Holm across every cell of every shard
+    accuracy: dict[str, Any] = {}
+    for doc in docs:
+        accuracy.update(doc.get("accuracy") or {})
+    rank = {b: i for i, b in enumerate(plan.backends)}
+    environment: dict[str, Any] = {}
+    for doc in docs:
+        environment.update(doc.get("environment") or {})
+    return {**first, "accuracy": dict(sorted(accuracy.items(), key=lambda kv: rank.get(kv[0], len(rank)))),
+            "speed": [speed_entry(c, d, settings) for c, d in zip(cells, decisions, strict=True)],
+            "notes": _unique(n for doc in docs for n in doc.get("notes") or []),
+            "environment": environment, "provenance": _provenance(first, plan)}
+
+
+def _unique(items: Any) -> list[Any]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,205 @@
+"""The gate over N runners: which backends each shard runs, dealt by their expected cost.
+
+    pytest accuracy benchmarks --gate-shard 2/3      # the second of three shares of the work
+    encoder-gate merge shard-1 shard-2 shard-3 --out .encoder-gate   # one verdict
+
+A backend is the unit of work: its build, its predictions and accuracy checks, its padding
+properties and its speed cells (gate sweep and vs base) all run in one shard, so a speed cell's
+two arms always share one runner and one load. The torch reference's predictions are needed by
+every shard's checks: each shard computes them (or reads them from the artifact cache), so no
+shard waits on another; that costs one prediction pass of the eval set per shard (about a
+minute at the reference size on two cores, nothing when the cache holds them), and the
+`torch` backend's own tests (its row, its properties, its benchmark) run in one shard only.
+
+The deal (:func:`deal`) is longest-processing-time first: backends by expected cost, most
+expensive first, each to the shard with the least work so far; ties go to the lower shard and the
+configured order. The expected cost of a backend is the seconds its tests took in the last session
+that ran it (recorded in the artifact cache, ``shard-costs.json``, per model); without a record
+every backend counts the same, since they all run the same model (the same FLOPs per text); a
+backend without a record among some with one counts their median. Every shard computes the plan
+itself, from the configured backends and the same recorded costs: the merge refuses shards
+whose plans differ, so a runner that restored another cache cannot drop or double a backend. So
+that the shards of one run read the same costs, a sharded session does not record its own into
+the cache (shards run one after another on one machine would otherwise deal differently): it
+writes them into its shard.json, and `encoder-gate merge` writes every shard's into
+``--out/shard-costs.json``, which the next run's cache can take.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from encoder_gate import __version__
+from encoder_gate.documents import write_json
+from encoder_gate.errors import GateError
+
+#: Recorded costs per model in the artifact cache: {model name: {backend: seconds}}.
+COSTS_FILE = "shard-costs.json"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The `index`-th (from 1) of `total` shares."""
+
+    index: int
+    total: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.total}"
+
+
+def parse_shard(text: str) -> Shard:
+    """``K/N`` with 1 <= K <= N; anything else is a GateError that says what to pass."""
+    found = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not found:
+        raise GateError(f"--gate-shard takes K/N, the K-th of N shares (e.g. 2/3), got {text!r}")
+    index, total = int(found[1]), int(found[2])
+    if total < 1 or not 1 <= index <= total:
+        raise GateError(f"--gate-shard {text}: K counts from 1 to N (e.g. 1/3, 2/3, 3/3)")
+    return Shard(index, total)
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """The backends of each of `total` shards (configured order within each), the costs they were
+    dealt by and where those came from (``recorded`` or ``equal``)."""
+
+    total: int
+    shares: tuple[tuple[str, ...], ...]
+    costs: Mapping[str, float]
+    source: str
+
+    def share(self, index: int) -> tuple[str, ...]:
+        return self.shares[index - 1]
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """Every planned backend, in the configured order."""
+        return tuple(self.costs)
+
+    def shard_of(self, backend: str) -> int:
+        return next(i for i, share in enumerate(self.shares, 1) if backend in share)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "shares": [list(s) for s in self.shares],
+                "costs": {k: round(v, 3) for k, v in self.costs.items()}, "source": self.source}
+
+    def describe(self) -> str:
+        """``1/3: onnx-int8, torch (about 41 s); 2/3: ...``: what each shard runs, and its expected
+        seconds when they were recorded."""
+        if self.source != "recorded":
+            return "; ".join(f"{i}/{self.total}: {', '.join(s)}" for i, s in enumerate(self.shares, 1)) + \
+                " (no recorded durations: equal shares)"
+        return "; ".join(f"{i}/{self.total}: {', '.join(s)} (about {sum(self.costs[b] for b in s):.0f} s)"
+                         for i, s in enumerate(self.shares, 1))
+
+
+def deal(backends: Sequence[str], costs: Mapping[str, float], total: int) -> ShardPlan:
+    """Deal `backends` to `total` shards, longest expected cost first, each to the least loaded
+    shard (ties: the lower shard; equal costs: the configured order). Every shard gets at least
+    one backend: more shards than backends is a GateError."""
+    if total > len(backends):
+        raise GateError(f"{total} shards for {len(backends)} backend(s) ({', '.join(backends)}): a "
+                        f"backend is the smallest share, so use at most {len(backends)} shards")
+    known = {b: float(costs[b]) for b in backends if costs.get(b) is not None and costs[b] > 0}
+    fill = statistics.median(known.values()) if known else 1.0
+    cost = {b: known.get(b, fill) for b in backends}
+    source = "recorded" if known else "equal"
+    rank = {b: i for i, b in enumerate(backends)}
+    loads = [0.0] * total
+    dealt: list[list[str]] = [[] for _ in range(total)]
+    for name in sorted(backends, key=lambda b: (-cost[b], rank[b])):
+        target = min(range(total), key=lambda i: (loads[i], i))  # costs > 0: each shard gets one first
+        dealt[target].append(name)
+        loads[target] += cost[name]
+    shares = tuple(tuple(sorted(share, key=rank.__getitem__)) for share in dealt)
+    return ShardPlan(total=total, shares=shares, costs=cost, source=source)
+
+
+def plan_from_json(doc: Mapping[str, Any]) -> ShardPlan:
+    return ShardPlan(total=int(doc["total"]), shares=tuple(tuple(s) for s in doc["shares"]),
+                     costs={str(k): float(v) for k, v in doc["costs"].items()}, source=str(doc["source"]))
+
+
+# --- recorded costs --------------------------------------------------------------------------------
+
+
+def recorded_costs(cache_dir: Path, model: str) -> dict[str, float]:
+    """The seconds each backend's tests took in the last session of `model` that ran it ({} when
+    none did, or the file is unreadable: the deal then counts every backend the same)."""
+    path = Path(cache_dir) / COSTS_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    entry = doc.get(model) if isinstance(doc, dict) else None
+    return {str(k): float(v) for k, v in entry.items()} if isinstance(entry, dict) else {}
+
+
+def costs_from(source: str | None, cache_dir: Path, model: str) -> dict[str, float]:
+    """The costs a shard deals by: `source` a costs file (``shard-costs.json``: {model: {backend:
+    seconds}}, or {backend: seconds}), ``equal`` for none, or None for the artifact cache's record."""
+    if source is None:
+        return recorded_costs(cache_dir, model)
+    if source == "equal":
+        return {}
+    path = Path(source)
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise GateError(f"--gate-shard-costs {source}: {exc.strerror or exc} (pass the shard-costs.json "
+                        "`encoder-gate merge` wrote, or `equal`)") from None
+    except ValueError as exc:
+        raise GateError(f"--gate-shard-costs {source} is not valid JSON ({exc})") from None
+    table = doc.get(model, doc) if isinstance(doc, dict) else None
+    if not isinstance(table, dict) or not all(isinstance(v, int | float) for v in table.values()):
+        raise GateError(f"--gate-shard-costs {source} holds no seconds per backend for model {model!r} (the "
+                        "shard-costs.json `encoder-gate merge` writes: {model: {backend: seconds}})")
+    return {str(k): float(v) for k, v in table.items()}
+
+
+def record_costs(cache_dir: Path, model: str, seconds: Mapping[str, float]) -> None:
+    """Keep each backend's seconds of this session for the next deal (the others' stay)."""
+    if not seconds:
+        return
+    path = Path(cache_dir) / COSTS_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    doc = doc if isinstance(doc, dict) else {}
+    entry = doc.get(model)
+    kept = entry if isinstance(entry, dict) else {}
+    doc[model] = {**kept, **{k: round(float(v), 3) for k, v in seconds.items()}}
+    write_json(path, doc)
+
+
+# --- a shard's descriptor ----------------------------------------------------------------------------
+
+
+def head_commit(repo: Path) -> str | None:
+    """The commit checked out at `repo` (None outside a git checkout): shards of one merge ran at one."""
+    try:
+        done = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def descriptor(shard: Shard, plan: ShardPlan, *, provenance: Mapping[str, Any], commit: str | None,
+               documents: Sequence[str], seconds: Mapping[str, float], model: str = "") -> dict[str, Any]:
+    """shard.json: which share of which plan this report directory holds, what its session wrote
+    (the merge reads only those), at which commit, and what each backend's tests took (`seconds`,
+    recorded for the configured `model`: the merge writes them out as the next deal's costs)."""
+    return {"index": shard.index, "total": shard.total, "shard": str(shard), "plan": plan.to_json(),
+            "backends": list(plan.share(shard.index)), "provenance": dict(provenance), "commit": commit,
+            "encoder_gate": __version__, "documents": sorted(documents), "model": model,
+            "seconds": {k: round(float(v), 3) for k, v in seconds.items()}}

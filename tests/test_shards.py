@@ -1,0 +1,321 @@
+"""The gate over N runners (issue 30): the plan that deals backends to shards, the merge of their
+report directories into one session's results and verdict, and both end to end on the tiny model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from encoder_gate.commands.cli import main
+from encoder_gate.decision import SpeedCell, decide_cells, decide_documents
+from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SHARD_FILE, write_document
+from encoder_gate.errors import GateError
+from encoder_gate.reporting.ab import speed_entry
+from encoder_gate.shards.merge import check_shards, merge_documents, read_shard
+from encoder_gate.shards.plan import costs_from, deal, descriptor, parse_shard, record_costs, recorded_costs
+from encoder_gate.speed.ab import ABSettings
+from encoder_gate.speed.rounds import Cell
+
+SCENARIO = (Path(__file__).parent / "data" / "verdicts"
+            / "xdist_workers_evaluations_are_merged_into_one_report")
+
+
+# --- the plan ----------------------------------------------------------------------------------------
+
+
+def test_a_shard_is_k_of_n_and_anything_else_says_what_to_pass():
+    assert str(parse_shard("2/3")) == "2/3" and parse_shard(" 1 / 1 ").total == 1
+    for bad in ("3", "0/3", "4/3", "a/b", "1/0", "-1/2"):
+        with pytest.raises(GateError, match="--gate-shard"):
+            parse_shard(bad)
+
+
+def test_backends_are_dealt_longest_first_to_the_least_loaded_shard():
+    """LPT: compile (300 s) alone; 200 + 40 and 150 + 90 fill the other two; every shard computes
+    the same plan from the same costs, in the configured order within a shard."""
+    backends = ["torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8"]
+    costs = {"torch": 40, "torch-compile": 300, "onnx-fp32": 90, "onnx-fp16": 200, "onnx-int8": 150}
+    plan = deal(backends, costs, 3)
+    assert plan.shares == (("torch-compile",), ("torch", "onnx-fp16"), ("onnx-fp32", "onnx-int8"))
+    assert plan.source == "recorded" and deal(backends, costs, 3) == plan
+    assert plan.shard_of("onnx-int8") == 3 and plan.backends == tuple(backends)
+    assert "1/3: torch-compile (about 300 s)" in plan.describe()
+
+
+def test_without_recorded_costs_every_backend_counts_the_same_and_a_missing_one_the_median():
+    equal = deal(["a", "b", "c", "d", "e"], {}, 2)
+    assert equal.shares == (("a", "c", "e"), ("b", "d")) and equal.source == "equal"
+    assert "equal shares" in equal.describe()
+    partial = deal(["a", "b", "c"], {"a": 10, "b": 30}, 2)
+    assert partial.costs["c"] == 20 and partial.shares == (("b",), ("a", "c"))
+
+
+def test_more_shards_than_backends_is_refused():
+    with pytest.raises(GateError, match="use at most 2 shards"):
+        deal(["torch", "onnx-fp32"], {}, 3)
+
+
+def test_recorded_costs_are_kept_per_model_and_merged(tmp_path: Path):
+    assert recorded_costs(tmp_path, "tiny") == {}
+    record_costs(tmp_path, "tiny", {"torch": 12.0, "onnx-fp32": 3.5})
+    record_costs(tmp_path, "tiny", {"onnx-fp32": 4.0})
+    record_costs(tmp_path, "other", {"torch": 1.0})
+    assert recorded_costs(tmp_path, "tiny") == {"torch": 12.0, "onnx-fp32": 4.0}
+    (tmp_path / "shard-costs.json").write_text("{not json")
+    assert recorded_costs(tmp_path, "tiny") == {}
+
+
+def test_costs_come_from_a_committed_file_equal_shares_or_the_cache(tmp_path: Path):
+    record_costs(tmp_path / "cache", "model", {"torch": 5.0})
+    assert costs_from(None, tmp_path / "cache", "model") == {"torch": 5.0}
+    assert costs_from("equal", tmp_path / "cache", "model") == {}
+    merged = tmp_path / "shard-costs.json"
+    merged.write_text(json.dumps({"model": {"torch": 2, "onnx-int8": 7.5}}))
+    assert costs_from(str(merged), tmp_path, "model") == {"torch": 2.0, "onnx-int8": 7.5}
+    with pytest.raises(GateError, match="holds no seconds per backend for model 'other'"):
+        costs_from(str(merged), tmp_path, "other")
+    with pytest.raises(GateError, match=r"--gate-shard-costs .*nowhere\.json"):
+        costs_from(str(tmp_path / "nowhere.json"), tmp_path, "model")
+
+
+# --- the merge, on documents ---------------------------------------------------------------------------
+
+
+def shard_dirs(tmp_path: Path, total: int = 3, commit: str = "c" * 40) -> list[Path]:
+    """The scenario's accuracy.json (three backends, one session) cut into `total` shards as each
+    shard's session writes it: its backends' rows, its configured backends, and shard.json."""
+    whole = json.loads((SCENARIO / ACCURACY_FILE).read_text())
+    plan = deal(whole["configured_backends"], {}, total)
+    out = []
+    for index in range(1, total + 1):
+        share = plan.share(index)
+        doc = {**whole, "configured_backends": list(share),
+               "backends": {n: r for n, r in whole["backends"].items() if n in share}}
+        directory = tmp_path / f"shard-{index}"
+        write_document(directory, ACCURACY_FILE, doc)
+        write_document(directory, SHARD_FILE, descriptor(
+            parse_shard(f"{index}/{total}"), plan, provenance=whole["provenance"], commit=commit,
+            documents=[ACCURACY_FILE], seconds={}))
+        out.append(directory)
+    return out
+
+
+def test_shards_merge_to_the_one_sessions_rows_and_verdict(tmp_path: Path):
+    whole = json.loads((SCENARIO / ACCURACY_FILE).read_text())
+    results = [read_shard(d) for d in reversed(shard_dirs(tmp_path))]  # any order
+    merged = merge_documents(results, check_shards(results))[ACCURACY_FILE]
+    assert merged["backends"] == whole["backends"]
+    assert list(merged["backends"]) == merged["configured_backends"] == whole["configured_backends"]
+    one, sharded = decide_documents(whole, None), decide_documents(merged, None)
+    assert [b.to_json() for b in sharded.backends] == [b.to_json() for b in one.backends]
+    assert sharded.passed == one.passed and [b.name for b in sharded.backends].count("torch") == 1
+
+
+def test_a_missing_or_doubled_shard_fails_and_is_named(tmp_path: Path):
+    first, second, third = shard_dirs(tmp_path)
+    with pytest.raises(GateError, match=r"shard 2/3 is missing \(its backends: onnx-fp32; given: 1/3, 3/3\)"):
+        check_shards([read_shard(first), read_shard(third)])
+    with pytest.raises(GateError, match="shard 1/3 is given twice"):
+        check_shards([read_shard(d) for d in (first, second, third, first)])
+
+
+def test_shards_of_another_plan_model_or_commit_are_refused(tmp_path: Path):
+    three = shard_dirs(tmp_path / "a")
+    two = shard_dirs(tmp_path / "b", total=2)
+    with pytest.raises(GateError, match=r"shard 1/2 .* belongs to another plan"):
+        check_shards([read_shard(d) for d in (*three, two[0])])
+    other = shard_dirs(tmp_path / "c", commit="d" * 40)
+    with pytest.raises(GateError, match=f"shard 2/3 .* ran at commit {'d' * 40}"):
+        check_shards([read_shard(three[0]), read_shard(other[1]), read_shard(three[2])])
+    moved = json.loads((three[2] / SHARD_FILE).read_text())
+    moved["provenance"]["model"]["content_hash"] = "retrained"
+    write_document(three[2], SHARD_FILE, moved)
+    with pytest.raises(GateError, match=r"shard 3/3 .* gated another model or dataset"):
+        check_shards([read_shard(d) for d in three])
+    with pytest.raises(GateError, match=r"holds no shard\.json"):
+        read_shard(SCENARIO)
+
+
+def test_the_command_writes_the_merged_verdict_or_says_why_it_cannot(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]):
+    first, second, third = shard_dirs(tmp_path)
+    out = tmp_path / "merged"
+    status = main(["merge", str(first), str(second), str(third), "--out", str(out)])
+    printed = capsys.readouterr().out
+    verdict = decide_documents(json.loads((out / ACCURACY_FILE).read_text()), None)
+    assert status == (0 if verdict.passed else 1)
+    assert "3 shards" in printed and (out / "verdict.md").read_text() in printed
+    assert (out / "accuracy.md").is_file() and (out / "verdict.json").is_file()
+    assert main(["merge", str(first), str(third), "--out", str(out)]) == 1
+    assert "shard 2/3 is missing" in (out / "verdict.md").read_text()
+    assert not (out / ACCURACY_FILE).exists() and not (out / "verdict.json").exists()
+
+
+def _ab_doc(cells: list[SpeedCell], settings: ABSettings, provenance: dict[str, Any]) -> dict[str, Any]:
+    decisions = decide_cells(cells, settings)  # each shard's own family
+    return {"provenance": provenance, "model": {"name": "tiny", "content_hash": "x"},
+            "base": {"dir": "../base", "model": "tiny", "content_hash": "y"},
+            "settings": {"min_effect": settings.min_effect, "alpha": settings.alpha,
+                         "inconclusive": settings.inconclusive, "budget_seconds": settings.budget_seconds},
+            "accuracy": {},
+            "speed": [speed_entry(c, d, settings) for c, d in zip(cells, decisions, strict=True)],
+            "notes": ["shared note"], "environment": {}}
+
+
+def test_speed_cells_are_judged_again_with_holm_across_every_shard(tmp_path: Path):
+    """Two shards' cells decided as one family: the merged entries are exactly those one session
+    gives for the same rounds, not each shard's own decision."""
+    rng = np.random.default_rng(3)
+    settings = ABSettings()
+    cells = [SpeedCell(name, "model/bs8", Cell(clock="thread", texts=8, base=[1.0] * 20,
+                                               pr=list(np.exp(rng.normal(shift, 0.02, 20)))))
+             for name, shift in (("onnx-fp32", 0.0), ("onnx-int8", 0.07), ("onnx-fp16", 0.045))]
+    whole = json.loads((SCENARIO / ACCURACY_FILE).read_text())
+    plan = deal(["onnx-fp32", "onnx-int8", "onnx-fp16"], {}, 2)
+    dirs = []
+    for index in (1, 2):
+        share = plan.share(index)
+        directory = tmp_path / f"s{index}"
+        mine = [c for c in cells if c.backend in share]
+        write_document(directory, AB_FILE, _ab_doc(mine, settings, whole["provenance"]))
+        write_document(directory, SHARD_FILE, descriptor(parse_shard(f"{index}/2"), plan,
+                                                         provenance=whole["provenance"], commit=None,
+                                                         documents=[AB_FILE], seconds={}))
+        dirs.append(directory)
+    results = [read_shard(d) for d in dirs]
+    merged = merge_documents(results, check_shards(results))[AB_FILE]
+    ordered = [c for index in (1, 2) for c in cells if c.backend in plan.share(index)]
+    decided = decide_cells(ordered, settings)
+    expected = [speed_entry(c, d, settings) for c, d in zip(ordered, decided, strict=True)]
+    assert json.loads(json.dumps(merged["speed"])) == json.loads(json.dumps(expected))
+    assert merged["notes"] == ["shared note"]
+    assert any(e["fails"] for e in merged["speed"]) and any(not e["fails"] for e in merged["speed"])
+
+
+def test_an_ab_document_without_rounds_cannot_be_judged_again(tmp_path: Path):
+    whole = json.loads((SCENARIO / ACCURACY_FILE).read_text())
+    plan = deal(["onnx-fp32"], {}, 1)
+    cell = SpeedCell("onnx-fp32", "bs8", Cell(clock="thread", base=[1.0] * 10, pr=[1.0] * 10))
+    doc = _ab_doc([cell], ABSettings(), whole["provenance"])
+    del doc["speed"][0]["cell"]
+    write_document(tmp_path, AB_FILE, doc)
+    write_document(tmp_path, SHARD_FILE, descriptor(parse_shard("1/1"), plan, provenance=whole["provenance"],
+                                                    commit=None, documents=[AB_FILE], seconds={}))
+    result = read_shard(tmp_path)
+    with pytest.raises(GateError, match="holds no rounds for onnx-fp32 bs8"):
+        merge_documents([result], check_shards([result]))
+
+
+# --- end to end on the tiny model ----------------------------------------------------------------------
+
+ACCURACY = "from encoder_gate.suite.accuracy import *  # noqa: F403\n"
+SPEED = "from encoder_gate.suite.benchmarks import *  # noqa: F403\n"
+
+
+def checkout(root: Path, table: str, files: dict[str, Path] | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text("[tool.encoder-gate]\n" + table)
+    for folder, text in (("accuracy", ACCURACY), ("benchmarks", SPEED)):
+        (root / folder).mkdir(exist_ok=True)
+        (root / folder / f"test_{folder}.py").write_text(text)
+    for rel, src in (files or {}).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, root / rel)
+    return root
+
+
+def run_gate(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, repo: Path, report: Path,
+             cache_dir: Path, *args: str) -> pytest.RunResult:
+    monkeypatch.chdir(repo)
+    return pytester.runpytest_subprocess(
+        "--rootdir", str(repo), "-c", str(repo / "pyproject.toml"), "--gate-cache-dir", str(cache_dir),
+        "--gate-report-dir", str(report), "-p", "no:cacheprovider", "-p", "no:randomly", *args)
+
+
+STATS = ("f1", "f1_delta", "f1_delta_ci", "mcnemar_p", "mde_f1", "drift_mean", "drift_p99", "drift_max",
+         "flip_rate", "per_label", "checks", "verdict")
+
+
+@pytest.mark.slow
+def test_three_shards_merge_to_the_figures_of_one_session(pytester: pytest.Pytester,
+                                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          cache_dir: Path):
+    """The tiny model's accuracy gate over four backends, once whole and once in three shards: the
+    merged accuracy.json has every backend's F1, CI and drift exactly as the one session's, each
+    backend once in the verdict; a merge without shard 2 fails and names it."""
+    table = ('model = "tiny"\nbackends = ["torch", "onnx-fp32", "onnx-fp16", "onnx-int8"]\nlimit = 64\n')
+    repo = checkout(tmp_path / "repo", table)
+    # the durations every shard deals by, committed (the shared cache's record moves whenever
+    # another session of the tiny model ends, as the other self-tests' do)
+    costs = repo / "shard-costs.json"
+    costs.write_text(json.dumps({"tiny": {"torch": 10, "onnx-fp32": 5, "onnx-fp16": 4, "onnx-int8": 3}}))
+    args = ("accuracy", "-k", "not padding")
+    whole = run_gate(pytester, monkeypatch, repo, tmp_path / "whole", cache_dir, *args)
+    assert whole.ret == pytest.ExitCode.OK, whole.stdout.str()[-2500:]
+    shards = [tmp_path / f"shard-{k}" for k in (1, 2, 3)]
+    for k, report in enumerate(shards, 1):
+        done = run_gate(pytester, monkeypatch, repo, report, cache_dir, *args, "--gate-shard", f"{k}/3",
+                        "--gate-shard-costs", str(costs))
+        assert done.ret == pytest.ExitCode.OK, done.stdout.str()[-2500:]
+        done.stdout.fnmatch_lines([f"encoder-gate: shard {k}/3 runs *"])
+    plans = [json.loads((d / SHARD_FILE).read_text())["plan"]["shares"] for d in shards]
+    assert plans == [[["torch"], ["onnx-fp32"], ["onnx-fp16", "onnx-int8"]]] * 3
+    out = tmp_path / "merged"
+    assert main(["merge", *map(str, shards), "--out", str(out)]) == 0
+    one = json.loads((tmp_path / "whole" / ACCURACY_FILE).read_text())["backends"]
+    merged = json.loads((out / ACCURACY_FILE).read_text())["backends"]
+    assert list(merged) == list(one) == ["torch", "onnx-fp32", "onnx-fp16", "onnx-int8"]
+    for name in one:
+        assert {k: merged[name].get(k) for k in STATS} == {k: one[name].get(k) for k in STATS}, name
+    rows = [line for line in (out / "verdict.md").read_text().splitlines() if line.startswith("| ")]
+    assert sorted(r.split(" | ")[0].strip("| ") for r in rows[1:]) == sorted(one), rows
+    assert main(["merge", str(shards[0]), str(shards[2]), "--out", str(out)]) == 1
+    assert "shard 2/3 is missing" in (out / "verdict.md").read_text()
+
+
+@pytest.mark.slow
+def test_an_onnx_file_doing_more_work_fails_the_merged_verdict_of_three_shards(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tiny_ctx, tmp_path: Path,
+        cache_dir: Path):
+    """A PR whose onnx: file does about 30% more work, gated against its base in three shards (each
+    timing only its own cells): the merge fails, naming that file; the unchanged backends pass."""
+    import onnxruntime as ort
+
+    from encoder_gate.backends.onnx_backend import OnnxBackend
+    from encoder_gate.studies.slowdown import calibrate_blocks, thread_seconds
+
+    fp32, _ = OnnxBackend("fp32").artifact(tiny_ctx)
+    src = fp32 / "model.onnx"
+    feeds = {"input_ids": np.ones((8, 48), np.int64), "attention_mask": np.ones((8, 48), np.int64)}
+
+    def time_of(path: Path) -> float:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        wanted = {k: v for k, v in feeds.items() if k in {i.name for i in session.get_inputs()}}
+        session.run(None, wanted)
+        return thread_seconds(lambda: session.run(None, wanted), 20)
+
+    blocks, ratio = calibrate_blocks(time_of, src, tmp_path / "calibrate", 1.3, width=64)
+    assert ratio > 1.15, f"{blocks} blocks made the file only {ratio:.2f}x slower"
+    table = ('model = "tiny"\nbackends = ["onnx:onnx/model.onnx", "onnx-fp32", "onnx-int8"]\n'
+             "batch-sizes = [8]\nthreads = 1\n")
+    base = checkout(tmp_path / "base", table, {"onnx/model.onnx": src})
+    pr = checkout(tmp_path / "pr", table, {"onnx/model.onnx": tmp_path / "calibrate" / "calibrated.onnx"})
+    shards = [tmp_path / f"shard-{k}" for k in (1, 2, 3)]
+    for k, report in enumerate(shards, 1):
+        run_gate(pytester, monkeypatch, pr, report, cache_dir, "benchmarks", "accuracy", "-k",
+                 "speed_vs_base", "--gate-base", str(base), "--gate-shard", f"{k}/3")
+    out = tmp_path / "merged"
+    assert main(["merge", *map(str, shards), "--out", str(out)]) == 1
+    ab = json.loads((out / AB_FILE).read_text())
+    status = {c["backend"]: c["status"] for c in ab["speed"]}
+    assert status == {"onnx:onnx/model.onnx": "fail", "onnx-fp32": "unchanged", "onnx-int8": "unchanged"}, ab
+    verdict = (out / "verdict.md").read_text()
+    assert "## encoder-gate: FAIL" in verdict and "onnx:onnx/model.onnx" in verdict
+    assert "**FAIL** (vs base)" in verdict
