@@ -20,6 +20,7 @@ from encoder_gate.commands.init import InitRequest
 from encoder_gate.commands.install_source import InstallSource, index_requirement
 from encoder_gate.commands.layout import THIN_MODULES
 from encoder_gate.commands.pyproject import PIN_ROOTDIR, merge_pyproject, render_table
+from encoder_gate.commands.workflow import REPORT_ARTIFACT, SHARD_ARTIFACT, SHARD_COSTS_FILE
 from encoder_gate.errors import GateError
 
 if sys.version_info >= (3, 11):
@@ -861,17 +862,98 @@ def test_a_push_to_the_default_branch_records_its_results_in_the_history(tmp_pat
     assert f"push -q origin HEAD:{HISTORY_BRANCH}" in run and 'exit "$status"' in run
 
 
+# --- the sharded workflow (init --shards N) ---------------------------------------------------
+
+
+def test_a_sharded_workflow_runs_n_gate_jobs_and_one_verdict_job_that_merges(tmp_path: Path,
+                                                                           model_dir: Path) -> None:
+    """`--shards 3`: a matrix of three gate jobs, each its share (--gate-shard K/3, dealt by the
+    committed costs or in equal shares, never by its own cache) uploading its report directory; one
+    verdict job merging them with no code of the PR's; the comment and the history after it; the
+    least permissions each."""
+    plan = init(tmp_path, shards=3)
+    assert any("3 gate jobs" in note for note in plan.notes)
+    doc = workflow_doc(tmp_path)
+    jobs = doc["jobs"]
+    gate, verdict = jobs["gate"], jobs["verdict"]
+    assert gate["strategy"] == {"fail-fast": False, "matrix": {"shard": [1, 2, 3]}}
+    run = step_named(gate["steps"], "Gate the PR against its base")
+    assert run["env"]["SHARD"] == "${{ matrix.shard }}"
+    assert '--gate-shard "$SHARD/3" --gate-report-dir .encoder-gate/shard "${costs[@]}"' in run["run"]
+    assert f"[ -f {SHARD_COSTS_FILE} ]" in run["run"] and "costs=(--gate-shard-costs equal)" in run["run"]
+    upload = step_named(gate["steps"], "Upload this shard's results")
+    assert upload["with"]["name"] == f"{SHARD_ARTIFACT}-${{{{ matrix.shard }}}}"
+    assert upload["if"] == "always()"
+    restore = step_named(gate["steps"], "Restore the artifact cache")
+    assert "-shard${{ matrix.shard }}of3" in restore["with"]["key"]
+    assert verdict["needs"] == "gate" and verdict["if"] == "${{ !cancelled() }}"
+    assert verdict["permissions"] == {"contents": "read"}
+    assert not [s for s in verdict["steps"] if s.get("with", {}).get("path") == "pr"]  # no PR checkout
+    download = step_named(verdict["steps"], "Download the shards' results")
+    assert download["with"] == {"pattern": f"{SHARD_ARTIFACT}-*", "path": "shards"}
+    merge = step_named(verdict["steps"], "Merge the shards into one verdict")["run"]
+    argv = next(line.split() for line in merge.splitlines() if line.strip().startswith("encoder-gate merge"))
+    parsed = cli.build_parser().parse_args(argv[1:])
+    assert parsed.command == "merge" and str(parsed.out) == "pr/.encoder-gate"
+    report = step_named(verdict["steps"], "Upload the verdict and the merged results")
+    assert report["with"]["name"] == REPORT_ARTIFACT
+    assert "pr/.encoder-gate/verdict.md" in report["with"]["path"]
+    assert jobs["comment"]["needs"] == jobs["history"]["needs"] == "verdict"
+    writers = {name: job["permissions"] for name, job in jobs.items()
+               if "write" in job["permissions"].values()}
+    assert writers == {"comment": {"pull-requests": "write"}, "history": {"contents": "write"}}
+
+
+def test_the_plain_workflow_has_no_matrix_and_no_verdict_job(tmp_path: Path, model_dir: Path) -> None:
+    init(tmp_path)
+    jobs = workflow_doc(tmp_path)["jobs"]
+    assert set(jobs) == {"gate", "comment", "history"} and "strategy" not in jobs["gate"]
+    assert "--gate-shard" not in step_named(jobs["gate"]["steps"], "Gate the PR against its base")["run"]
+
+
+@pytest.mark.parametrize("shards", [0, 7])
+def test_init_refuses_shards_it_cannot_fill(tmp_path: Path, model_dir: Path, shards: int) -> None:
+    """The model directory holds an ONNX file: six backends, so one to six gate jobs."""
+    with pytest.raises(GateError, match=rf"--shards {shards}: each gate job runs at least one backend, and 6 "
+                                        r"are configured: pass 1 \(one gate job\) to 6"):
+        init(tmp_path, shards=shards)
+    assert not (tmp_path / ".github").exists()
+
+
+CHECK_JSONSCHEMA = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
+
+
+@pytest.mark.skipif(not Path(CHECK_JSONSCHEMA).is_file(), reason="check-jsonschema is not installed (a dev "
+                    "extra), so the workflow cannot be checked against GitHub's workflow schema")
+@pytest.mark.parametrize("shards", [1, 3])
+def test_the_workflow_validates_against_githubs_workflow_schema(tmp_path: Path, model_dir: Path,
+                                                               shards: int) -> None:
+    """SchemaStore's github-workflow schema, as check-jsonschema vendors it; a broken copy (a
+    permission GitHub does not know) fails, so the check can fail."""
+    init(tmp_path, shards=shards)
+    path = tmp_path / ".github/workflows/encoder-gate.yml"
+    broken = tmp_path / "broken.yml"
+    broken.write_text(path.read_text().replace("contents: read", "contents: everything", 1))
+    check = [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows"]
+    done = subprocess.run([*check, str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    failed = subprocess.run([*check, str(broken)], capture_output=True, text=True, check=False)
+    assert failed.returncode != 0 and "everything" in failed.stdout + failed.stderr
+
+
 ZIZMOR = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
 
 
 @pytest.mark.skipif(not Path(ZIZMOR).is_file(), reason="zizmor is not installed (pip install zizmor, "
                     "a dev extra), so the workflow cannot be audited")
-@pytest.mark.parametrize("lfs", [False, True])
-def test_zizmor_finds_nothing_in_the_workflow(tmp_path: Path, model_dir: Path, lfs: bool) -> None:
-    """zizmor, GitHub Actions' static analysis, with its default persona, offline."""
+@pytest.mark.parametrize(("lfs", "shards"), [(False, 1), (True, 1), (False, 3), (True, 5)])
+def test_zizmor_finds_nothing_in_the_workflow(tmp_path: Path, model_dir: Path, lfs: bool,
+                                              shards: int) -> None:
+    """zizmor, GitHub Actions' static analysis, with its default persona, offline: the plain
+    workflow and the sharded one."""
     if lfs:
         (tmp_path / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
-    init(tmp_path)
+    init(tmp_path, shards=shards)
     done = subprocess.run([ZIZMOR, "--offline", "--no-progress", str(tmp_path / ".github/workflows")],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

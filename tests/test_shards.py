@@ -154,6 +154,8 @@ def test_the_command_writes_the_merged_verdict_or_says_why_it_cannot(tmp_path: P
     assert main(["merge", str(first), str(third), "--out", str(out)]) == 1
     assert "shard 2/3 is missing" in (out / "verdict.md").read_text()
     assert not (out / ACCURACY_FILE).exists() and not (out / "verdict.json").exists()
+    assert main(["merge", "--out", str(out)]) == 1  # a matrix whose shards uploaded nothing
+    assert "no shards to merge" in (out / "verdict.md").read_text()
 
 
 def _ab_doc(cells: list[SpeedCell], settings: ABSettings, provenance: dict[str, Any]) -> dict[str, Any]:

@@ -297,13 +297,16 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
                              "onnx-int8, plus the model directory's ONNX files as onnx:PATH)")
     parser.add_argument("--force", action="store_true",
                         help="replace existing files and an existing [tool.encoder-gate] table")
+    parser.add_argument("--shards", type=int, default=1, metavar="N",
+                        help="spread the gate over N runners: a matrix of N gate jobs, each a share of the "
+                             "backends, and a verdict job that merges them (default 1: one gate job)")
 
 
 def run_init(args: argparse.Namespace) -> int:
     backends = None if args.backends is None else tuple(args.backends.split(","))
     request = init.InitRequest(model=args.model, root=args.dir, dataset=args.dataset, texts=args.texts,
                           backends=backends, text_column=args.text_column,
-                          label_column=args.label_column, force=args.force)
+                          label_column=args.label_column, force=args.force, shards=args.shards)
     plan, lines = init.run_init(request)
     for warning in plan.warnings:
         print(f"encoder-gate init: warning: {warning}", file=sys.stderr)

@@ -77,6 +77,7 @@ class InitRequest:
     text_column: str | None = None
     label_column: str | None = None
     force: bool = False
+    shards: int = 1  # gate jobs the workflow spreads the backends over (docs/shards.md)
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,16 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         model_glob = "**" if model_value == "." else f"{model_value}/**"
     contents = dict(THIN_MODULES)
     install = detect_install_source() if install is None else install
+    if not 1 <= request.shards <= len(table["backends"]):
+        count = len(table["backends"])
+        raise GateError(f"--shards {request.shards}: each gate job runs at least one backend, and {count} "
+                        f"are configured: pass 1 (one gate job) to {count}")
+    if request.shards > 1:
+        notes.append(f"the workflow runs {request.shards} gate jobs, each a share of the backends, and one "
+                     "verdict job that merges them (docs/shards.md)")
     contents[WORKFLOW_PATH] = render_workflow(model_dir=model_glob, version=package_version(),
-                                              requirement=install.requirement, lfs=_uses_lfs(root))
+                                              requirement=install.requirement, lfs=_uses_lfs(root),
+                                              shards=request.shards)
     notes.append(f"the workflow installs {install.requirement} (encoder-gate is installed here "
                  f"{install.origin})")
     if install.warning:

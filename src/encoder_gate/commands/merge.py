@@ -32,7 +32,7 @@ from encoder_gate.shards.plan import COSTS_FILE, record_costs
 
 
 def merge_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("shards", nargs="+", type=Path, metavar="DIR",
+    parser.add_argument("shards", nargs="*", type=Path, metavar="DIR",
                         help="each shard's report directory (the --gate-report-dir of a session run with "
                              "--gate-shard K/N), every shard of the plan once")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",

@@ -15,8 +15,7 @@ from encoder_gate.documents import AB_FILE, VERDICT_FILE
 _WORKFLOW = """\
 # Gate every pull request on accuracy and speed with encoder-gate (written by `encoder-gate init`).
 #
-# One gate job, one runner, one pytest session: the PR against its base, checked out beside it.
-#   `pytest accuracy benchmarks --gate-base ../base` builds every backend twice, the base's and
+@LAYOUT@#   `pytest accuracy benchmarks --gate-base ../base` builds every backend twice, the base's and
 #   the PR's (what the PR did not change is built once: artifacts are content-addressed);
 #   - speed: each (backend, batch size) times the base and the PR in interleaved rounds of
 #     random order on the thread's CPU time, so the runner's load hits both alike; a cell fails
@@ -56,7 +55,7 @@ jobs:
     runs-on: ubuntu-latest
     timeout-minutes: 60
     permissions:
-      contents: read
+      contents: read@MATRIX@
     steps:
       # the PR as GitHub would merge it, and its base: that merge commit's first parent (the
       # target branch as the merge saw it, not the base the PR was opened against)
@@ -103,17 +102,13 @@ jobs:
         uses: @CACHE_RESTORE@
         with:
           path: ${{ env.CACHE }}
-          key: encoder-gate-${{ runner.os }}-@VERSION@-${{ hashFiles(@HASH_FILES@) }}
+          key: encoder-gate-${{ runner.os }}-@VERSION@-${{ hashFiles(@HASH_FILES@) }}@CACHE_SHARD@
           restore-keys: |
             encoder-gate-${{ runner.os }}-
 
       - name: Gate the PR against its base
         working-directory: pr
-        # a private model on the Hugging Face hub needs a token, on this step only (add it as a
-        # repository secret and uncomment):
-        # env:
-        #   HF_TOKEN: ${{ secrets.HF_TOKEN }}
-        run: |
+@STEP_ENV@        run: |
           base=()
           if grep -qs '^\\[tool\\.encoder-gate[].]' ../base/@PYPROJECT@; then
             base=(--gate-base ../base)
@@ -121,8 +116,106 @@ jobs:
             echo "::notice::no base with [tool.encoder-gate] (a push, or the PR that adds encoder-gate):" \\
               "gated on its own, not against a base"
           fi
-          pytest accuracy benchmarks --gate-cache-dir "$CACHE" "${base[@]}"
+@SHARD_COSTS@          pytest accuracy benchmarks --gate-cache-dir "$CACHE" "${base[@]}"@SHARD_ARGS@
 
+@GATE_RESULTS@      - name: Save the artifact cache
+        if: ${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}
+        uses: @CACHE_SAVE@
+        with:
+          path: ${{ env.CACHE }}
+          key: ${{ steps.cache.outputs.cache-primary-key }}
+
+@VERDICT_JOB@  # the verdict as one PR comment, found again by its hidden marker and updated on every push:
+  # this job checks out nothing and runs no code of the PR's, so it alone may write to the PR;
+  # it never fails (a comment it cannot post is a warning in its summary)
+  comment:
+    needs: @RESULTS_JOB@
+    if: ${{ !cancelled() && github.event_name == 'pull_request' && @SAME_REPO@ }}
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions:
+      pull-requests: write
+    steps:
+      - name: Download the verdict
+        continue-on-error: true  # no verdict: the script says so on the PR
+        uses: @DOWNLOAD_ARTIFACT@
+        with:
+          name: @REPORT_ARTIFACT@
+          path: report
+
+      - name: Verdict as a PR comment
+        uses: @GITHUB_SCRIPT@
+        env:
+          VERDICT_FILE: report/@VERDICT_FILE@
+          TREND_FILE: report/@TREND_FILE@
+        with:
+          script: |
+@COMMENT_SCRIPT@
+
+  # a push to the default branch: its results join the history (one JSON record per commit on
+  # the @HISTORY_BRANCH@ branch), the creep no single PR gate sees is checked, and the page is
+  # rendered there (history/index.html). Only this job may write to the repository, and it never
+  # runs on a pull request; it runs encoder-gate on the gate's results, no code of the commit's.
+  history:
+    needs: @RESULTS_JOB@
+    if: ${{ !cancelled() && github.event_name == 'push' }}
+    runs-on: ubuntu-latest
+    timeout-minutes: 15
+    permissions:
+      contents: write
+    steps:
+      - uses: @SETUP_PYTHON@
+        with:
+          python-version: "3.11"
+      - name: Install encoder-gate
+        run: |
+          python -m venv venv
+          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+          @INSTALL_ENCODER_GATE@
+          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
+      - name: Download the results
+        uses: @DOWNLOAD_ARTIFACT@
+        with:
+          name: @REPORT_ARTIFACT@
+          path: results
+      - name: Record, check and render
+        env:
+          GH_TOKEN: ${{ github.token }}
+          SHA: ${{ github.sha }}
+          PARENT: ${{ github.event.before }}
+          WHEN: ${{ github.event.head_commit.timestamp }}
+        run: |
+          # the history branch, or a new one the first time; the token only for this fetch and push
+          auth="AUTHORIZATION: basic $(printf 'x-access-token:%s' "$GH_TOKEN" | base64 -w0)"
+          git init -q history && cd history
+          git remote add origin "$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git"
+          if git -c http.extraheader="$auth" fetch -q --depth 1 origin @HISTORY_BRANCH@; then
+            git checkout -q FETCH_HEAD
+          else
+            git checkout -q --orphan @HISTORY_BRANCH@
+          fi
+          cd ..
+          encoder-gate history record --store history/records --report-dir results \
+            --commit "$SHA" --commit-time "$WHEN" --parent "$PARENT"
+          encoder-gate history render --store history/records --out history
+          status=0
+          encoder-gate history check --store history/records > creep.txt || status=$?
+          cat creep.txt
+          { echo '## encoder-gate history'; echo; sed 's/^/    /' creep.txt; } >> "$GITHUB_STEP_SUMMARY"
+          cd history
+          git add -A
+          git -c user.name=encoder-gate -c user.email=encoder-gate@users.noreply.github.com \
+            commit -q -m "encoder-gate history: ${SHA:0:12}"
+          git -c http.extraheader="$auth" push -q origin HEAD:@HISTORY_BRANCH@
+          if [ "$status" -ne 0 ]; then echo "::error::a metric crept across commits (above)"; fi
+          exit "$status"
+      # To publish the page (history/index.html) with GitHub Pages, serve the @HISTORY_BRANCH@
+      # branch's root from the repository's Pages settings: nothing else is needed.
+"""
+
+#: The plain workflow's gate job ends with the results: the trend line, the report, the verdict in
+#: the job summary and the report artifact.
+_GATE_RESULTS = """\
       # the default branch's history, read only: one line for the PR comment, whether this PR's
       # results would complete a creep that no single PR gate sees (no history yet: no line)
       - name: Check out the history
@@ -180,99 +273,106 @@ jobs:
             pr/.encoder-gate/@VERDICT_FILE@
             pr/.encoder-gate/@TREND_FILE@
 
-      - name: Save the artifact cache
-        if: ${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}
-        uses: @CACHE_SAVE@
-        with:
-          path: ${{ env.CACHE }}
-          key: ${{ steps.cache.outputs.cache-primary-key }}
+"""
 
-  # the verdict as one PR comment, found again by its hidden marker and updated on every push:
-  # this job checks out nothing and runs no code of the PR's, so it alone may write to the PR;
-  # it never fails (a comment it cannot post is a warning in its summary)
-  comment:
+#: A sharded gate job ends by uploading its shard's report directory for the verdict job.
+_SHARD_RESULTS = """\
+      # this shard's report directory (its results, its partial verdict, shard.json): the verdict
+      # job merges every shard's into one verdict
+      - name: Upload this shard's results
+        if: always()
+        uses: @UPLOAD_ARTIFACT@
+        with:
+          name: @SHARD_ARTIFACT@-${{ matrix.shard }}
+          path: pr/.encoder-gate/shard/
+          if-no-files-found: error
+
+"""
+
+#: The sharded workflow's verdict job: every shard's results merged into one verdict.
+_VERDICT_JOB = """\
+  # the shards' results joined into one verdict with the statistics of one session (encoder-gate
+  # merge: each backend's figures as its shard computed them, Holm across every shard's speed
+  # cells); a missing shard fails it, naming the shard. It runs no code of the PR's.
+  verdict:
     needs: gate
-    if: ${{ !cancelled() && github.event_name == 'pull_request' && @SAME_REPO@ }}
-    runs-on: ubuntu-latest
-    timeout-minutes: 5
-    permissions:
-      pull-requests: write
-    steps:
-      - name: Download the verdict
-        continue-on-error: true  # no verdict: the script says so on the PR
-        uses: @DOWNLOAD_ARTIFACT@
-        with:
-          name: @REPORT_ARTIFACT@
-          path: report
-
-      - name: Verdict as a PR comment
-        uses: @GITHUB_SCRIPT@
-        env:
-          VERDICT_FILE: report/@VERDICT_FILE@
-          TREND_FILE: report/@TREND_FILE@
-        with:
-          script: |
-@COMMENT_SCRIPT@
-
-  # a push to the default branch: its results join the history (one JSON record per commit on
-  # the @HISTORY_BRANCH@ branch), the creep no single PR gate sees is checked, and the page is
-  # rendered there (history/index.html). Only this job may write to the repository, and it never
-  # runs on a pull request; it runs encoder-gate on the gate's results, no code of the commit's.
-  history:
-    needs: gate
-    if: ${{ !cancelled() && github.event_name == 'push' }}
+    if: ${{ !cancelled() }}
     runs-on: ubuntu-latest
     timeout-minutes: 15
     permissions:
-      contents: write
+      contents: read
     steps:
       - uses: @SETUP_PYTHON@
         with:
           python-version: "3.11"
       - name: Install encoder-gate
+        id: install
         run: |
           python -m venv venv
           venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
           @INSTALL_ENCODER_GATE@
           echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
-      - name: Download the results
+      - name: Download the shards' results
+        continue-on-error: true  # a shard that uploaded nothing: the merge names it
         uses: @DOWNLOAD_ARTIFACT@
         with:
-          name: @REPORT_ARTIFACT@
-          path: results
-      - name: Record, check and render
-        env:
-          GH_TOKEN: ${{ github.token }}
-          SHA: ${{ github.sha }}
-          PARENT: ${{ github.event.before }}
-          WHEN: ${{ github.event.head_commit.timestamp }}
+          pattern: @SHARD_ARTIFACT@-*
+          path: shards
+      - name: Merge the shards into one verdict
+        id: merge
         run: |
-          # the history branch, or a new one the first time; the token only for this fetch and push
-          auth="AUTHORIZATION: basic $(printf 'x-access-token:%s' "$GH_TOKEN" | base64 -w0)"
-          git init -q history && cd history
-          git remote add origin "$GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git"
-          if git -c http.extraheader="$auth" fetch -q --depth 1 origin @HISTORY_BRANCH@; then
-            git checkout -q FETCH_HEAD
-          else
-            git checkout -q --orphan @HISTORY_BRANCH@
-          fi
-          cd ..
-          encoder-gate history record --store history/records --report-dir results \
-            --commit "$SHA" --commit-time "$WHEN" --parent "$PARENT"
-          encoder-gate history render --store history/records --out history
-          status=0
-          encoder-gate history check --store history/records > creep.txt || status=$?
-          cat creep.txt
-          { echo '## encoder-gate history'; echo; sed 's/^/    /' creep.txt; } >> "$GITHUB_STEP_SUMMARY"
-          cd history
-          git add -A
-          git -c user.name=encoder-gate -c user.email=encoder-gate@users.noreply.github.com \
-            commit -q -m "encoder-gate history: ${SHA:0:12}"
-          git -c http.extraheader="$auth" push -q origin HEAD:@HISTORY_BRANCH@
-          if [ "$status" -ne 0 ]; then echo "::error::a metric crept across commits (above)"; fi
-          exit "$status"
-      # To publish the page (history/index.html) with GitHub Pages, serve the @HISTORY_BRANCH@
-      # branch's root from the repository's Pages settings: nothing else is needed.
+          mkdir -p shards pr/.encoder-gate
+          shopt -s nullglob
+          encoder-gate merge shards/* --out pr/.encoder-gate
+          # to deal the next run's shards by this one's durations, commit pr/.encoder-gate/shard-costs.json
+          # (in the report artifact) as @SHARD_COSTS_FILE@
+
+      # the default branch's history, read only: one line for the PR comment (no history yet: no line)
+      - name: Check out the history
+        id: history
+        if: ${{ always() && github.event_name == 'pull_request' && steps.install.outcome == 'success' }}
+        continue-on-error: true
+        uses: @CHECKOUT@
+        with:
+          ref: @HISTORY_BRANCH@
+          path: history
+          persist-credentials: false
+      - name: Trend across the history
+        if: ${{ always() && steps.history.outcome == 'success' }}
+        working-directory: pr
+        env:
+          HISTORY_URL: ${{ vars.ENCODER_GATE_HISTORY_URL }}
+        run: |
+          encoder-gate history trend --store ../history/records --report-dir .encoder-gate \\
+            --url "$HISTORY_URL" > .encoder-gate/@TREND_FILE@ || rm -f .encoder-gate/@TREND_FILE@
+
+      - name: Verdict in the job summary
+        if: ${{ always() && steps.install.outcome == 'success' }}
+        run: |
+          cat pr/.encoder-gate/@VERDICT_FILE@ >> "$GITHUB_STEP_SUMMARY" || true
+
+      - name: No PR comment from a fork
+        if: ${{ always() && github.event_name == 'pull_request' && @FORK@ }}
+        run: |
+          echo "::notice::no PR comment: a pull request from a fork gets a read-only GITHUB_TOKEN;" \\
+            "the verdict is in the job summary"
+          echo "encoder-gate posts its verdict as a PR comment, but not on this PR: it comes from a fork," \\
+            "and a fork's pull request gets a read-only GITHUB_TOKEN. The verdict is in this job summary" \\
+            "(when the gate produced one) and in the encoder-gate-report artifact." >> "$GITHUB_STEP_SUMMARY"
+
+      - name: Upload the verdict and the merged results
+        if: always()
+        uses: @UPLOAD_ARTIFACT@
+        with:
+          name: @REPORT_ARTIFACT@
+          path: |
+            pr/.encoder-gate/accuracy.*
+            pr/.encoder-gate/@AB_FILE@
+            pr/.encoder-gate/speedups.json
+            pr/.encoder-gate/@VERDICT_FILE@
+            pr/.encoder-gate/@TREND_FILE@
+            pr/.encoder-gate/shard-costs.json
+
 """
 
 #: The actions the workflow uses, pinned to the commit of a release (zizmor's unpinned-uses: a tag
@@ -289,6 +389,11 @@ ACTIONS = {
 }
 #: The artifact that carries the report and the verdict from the gate job to the comment job.
 REPORT_ARTIFACT = "encoder-gate-report"
+#: Each shard's report directory, uploaded for the verdict job: `<name>-<K>`.
+SHARD_ARTIFACT = "encoder-gate-shard"
+#: The durations every shard deals by, committed in the repository (what `encoder-gate merge` writes
+#: as shard-costs.json); without it the shards deal equal shares.
+SHARD_COSTS_FILE = ".github/encoder-gate-shard-costs.json"
 #: The branch that holds the history store and its page (records/, index.html).
 HISTORY_BRANCH = "encoder-gate-history"
 #: The PR's one line of trend across the history (`encoder-gate history trend`), in the report artifact.
@@ -388,12 +493,64 @@ def comment_script() -> str:
     return script.replace("@LIMIT@", str(COMMENT_LIMIT)) + "\n"
 
 
-def render_workflow(*, model_dir: str | None, version: str, requirement: str, lfs: bool = False) -> str:
+_ONE_JOB = "# One gate job, one runner, one pytest session: the PR against its base, checked out beside it.\n"
+_SHARDED = """\
+# @N@ gate jobs (a matrix), each a share of the backends on its own runner (`--gate-shard K/@N@`),
+# then one verdict job joins them (`encoder-gate merge`): one verdict, one session's statistics.
+# Each gate job: the PR against its base, checked out beside it.
+"""
+_MATRIX = """
+    strategy:
+      fail-fast: false  # every shard's results, even when one fails
+      matrix:
+        shard: [@LIST@]"""
+#: The gate step's environment: a private model's token, commented out (and a shard's number).
+_HF_TOKEN = """\
+        # a private model on the Hugging Face hub needs a token, on this step only (add it as a
+        # repository secret and uncomment):
+        # env:
+        #   HF_TOKEN: ${{ secrets.HF_TOKEN }}
+"""
+_SHARD_ENV = """\
+        env:
+          SHARD: ${{ matrix.shard }}
+          # a private model on the Hugging Face hub needs a token, on this step only (add it as a
+          # repository secret and uncomment):
+          # HF_TOKEN: ${{ secrets.HF_TOKEN }}
+"""
+_SHARD_COSTS = """\
+          # every runner deals the backends alike: by the committed durations of an earlier run,
+          # else in equal shares (never by what its own restored cache recorded)
+          costs=(--gate-shard-costs equal)
+          if [ -f @SHARD_COSTS_FILE@ ]; then costs=(--gate-shard-costs @SHARD_COSTS_FILE@); fi
+"""
+_SHARD_ARGS = ' \\\n            --gate-shard "$SHARD/@N@" --gate-report-dir .encoder-gate/shard "${costs[@]}"'
+
+
+def _layout(shards: int) -> dict[str, str]:
+    """The workflow's structure: one gate job (``shards`` 1), or a matrix of `shards` gate jobs, each
+    a share of the backends, and a verdict job that merges them."""
+    if shards == 1:
+        return {"@LAYOUT@": _ONE_JOB, "@MATRIX@": "", "@CACHE_SHARD@": "", "@STEP_ENV@": _HF_TOKEN,
+                "@SHARD_COSTS@": "", "@SHARD_ARGS@": "", "@GATE_RESULTS@": _GATE_RESULTS,
+                "@VERDICT_JOB@": "", "@RESULTS_JOB@": "gate"}
+    n, listed = str(shards), ", ".join(str(k) for k in range(1, shards + 1))
+    return {"@LAYOUT@": _SHARDED.replace("@N@", n), "@MATRIX@": _MATRIX.replace("@LIST@", listed),
+            "@CACHE_SHARD@": f"-shard${{{{ matrix.shard }}}}of{n}", "@STEP_ENV@": _SHARD_ENV,
+            "@SHARD_COSTS@": _SHARD_COSTS, "@SHARD_ARGS@": _SHARD_ARGS.replace("@N@", n),
+            "@GATE_RESULTS@": _SHARD_RESULTS, "@VERDICT_JOB@": _VERDICT_JOB, "@RESULTS_JOB@": "verdict"}
+
+
+def render_workflow(*, model_dir: str | None, version: str, requirement: str, lfs: bool = False,
+                    shards: int = 1) -> str:
     """The PR workflow. ``model_dir``: the model directory's glob relative to the repository
     (its files key the artifact cache), None for a hub or builtin model; ``requirement``: what
-    pip installs encoder-gate from (:mod:`encoder_gate.commands.install_source`)."""
+    pip installs encoder-gate from (:mod:`encoder_gate.commands.install_source`); ``shards``: the
+    gate jobs the backends are spread over (1: one gate job, no merge)."""
     if not requirement or any(c.isspace() and c != " " for c in requirement):
         raise ValueError(f"the workflow's pip requirement must be one line, got {requirement!r}")
+    if shards < 1:
+        raise ValueError(f"the workflow needs at least one gate job, got {shards}")
     globs = [f"pr/{model_dir}" if model_dir else None, f"pr/{PYPROJECT}"]
     hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in globs if g)
     script = "".join(f"            {line}\n" if line else "\n" for line in comment_script().splitlines())
@@ -413,7 +570,12 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@FORK@": FORK,
         "@HISTORY_BRANCH@": HISTORY_BRANCH,
         "@TREND_FILE@": TREND_FILE,
+        "@SHARD_ARTIFACT@": SHARD_ARTIFACT,
+        "@SHARD_COSTS_FILE@": SHARD_COSTS_FILE,
         **{token: f"{name}@{sha}  # {release}" for token, (name, sha, release) in ACTIONS.items()},
     }
-    # one pass, so a value holding '@' (a git URL at a commit) is never read as a token
-    return _TOKEN.sub(lambda m: replacements[m.group(0)], _WORKFLOW)
+    # the structure first (its blocks hold tokens), then one pass over the values, so a value
+    # holding '@' (a git URL at a commit) is never read as a token
+    layout = _layout(shards)
+    text = _TOKEN.sub(lambda m: layout.get(m.group(0), m.group(0)), _WORKFLOW)
+    return _TOKEN.sub(lambda m: replacements[m.group(0)], text)
