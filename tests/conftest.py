@@ -124,3 +124,30 @@ def default_model(cache: ArtifactCache) -> ModelSpec:
 @pytest.fixture(scope="session")
 def tiny_ctx(tiny: ModelSpec, cache: ArtifactCache) -> BuildContext:
     return BuildContext(model=tiny, cache=cache, threads=1)
+
+
+@pytest.fixture
+def slower_onnx(tiny_ctx: BuildContext, tmp_path: Path) -> tuple[Path, Path]:
+    """The tiny model's FP32 ONNX file and a copy with the same outputs doing about 30% more work
+    (blocks of extra MatMuls, calibrated on this machine, one thread, the thread's CPU time)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from encoder_gate.backends.onnx_backend import OnnxBackend
+    from encoder_gate.studies.slowdown import calibrate_blocks, thread_seconds
+
+    fp32, _ = OnnxBackend("fp32").artifact(tiny_ctx)
+    src = fp32 / "model.onnx"
+    feeds = {"input_ids": np.ones((8, 48), np.int64), "attention_mask": np.ones((8, 48), np.int64)}
+
+    def time_of(path: Path) -> float:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        wanted = {k: v for k, v in feeds.items() if k in {i.name for i in session.get_inputs()}}
+        session.run(None, wanted)
+        return thread_seconds(lambda: session.run(None, wanted), 20)
+
+    blocks, ratio = calibrate_blocks(time_of, src, tmp_path / "calibrate", 1.3, width=64)
+    assert ratio > 1.15, f"{blocks} blocks made the file only {ratio:.2f}x slower"
+    return src, tmp_path / "calibrate" / "calibrated.onnx"

@@ -282,33 +282,15 @@ def test_three_shards_merge_to_the_figures_of_one_session(pytester: pytest.Pytes
 
 @pytest.mark.slow
 def test_an_onnx_file_doing_more_work_fails_the_merged_verdict_of_three_shards(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tiny_ctx, tmp_path: Path,
-        cache_dir: Path):
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, slower_onnx: tuple[Path, Path],
+        tmp_path: Path, cache_dir: Path):
     """A PR whose onnx: file does about 30% more work, gated against its base in three shards (each
     timing only its own cells): the merge fails, naming that file; the unchanged backends pass."""
-    import onnxruntime as ort
-
-    from encoder_gate.backends.onnx_backend import OnnxBackend
-    from encoder_gate.studies.slowdown import calibrate_blocks, thread_seconds
-
-    fp32, _ = OnnxBackend("fp32").artifact(tiny_ctx)
-    src = fp32 / "model.onnx"
-    feeds = {"input_ids": np.ones((8, 48), np.int64), "attention_mask": np.ones((8, 48), np.int64)}
-
-    def time_of(path: Path) -> float:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        wanted = {k: v for k, v in feeds.items() if k in {i.name for i in session.get_inputs()}}
-        session.run(None, wanted)
-        return thread_seconds(lambda: session.run(None, wanted), 20)
-
-    blocks, ratio = calibrate_blocks(time_of, src, tmp_path / "calibrate", 1.3, width=64)
-    assert ratio > 1.15, f"{blocks} blocks made the file only {ratio:.2f}x slower"
+    src, slower = slower_onnx
     table = ('model = "tiny"\nbackends = ["onnx:onnx/model.onnx", "onnx-fp32", "onnx-int8"]\n'
              "batch-sizes = [8]\nthreads = 1\n")
     base = checkout(tmp_path / "base", table, {"onnx/model.onnx": src})
-    pr = checkout(tmp_path / "pr", table, {"onnx/model.onnx": tmp_path / "calibrate" / "calibrated.onnx"})
+    pr = checkout(tmp_path / "pr", table, {"onnx/model.onnx": slower})
     shards = [tmp_path / f"shard-{k}" for k in (1, 2, 3)]
     for k, report in enumerate(shards, 1):
         run_gate(pytester, monkeypatch, pr, report, cache_dir, "benchmarks", "accuracy", "-k",

@@ -164,16 +164,7 @@ jobs:
     permissions:
       contents: write
     steps:
-      - uses: @SETUP_PYTHON@
-        with:
-          python-version: "3.11"
-      - name: Install encoder-gate
-        run: |
-          python -m venv venv
-          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-          @INSTALL_ENCODER_GATE@
-          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
-      - name: Download the results
+@INSTALL_TOOLS@      - name: Download the results
         uses: @DOWNLOAD_ARTIFACT@
         with:
           name: @REPORT_ARTIFACT@
@@ -213,9 +204,23 @@ jobs:
       # branch's root from the repository's Pages settings: nothing else is needed.
 """
 
-#: The plain workflow's gate job ends with the results: the trend line, the report, the verdict in
-#: the job summary and the report artifact.
-_GATE_RESULTS = """\
+#: A job that runs encoder-gate on results and no code of the PR's (the verdict, the history): Python and
+#: encoder-gate, CPU-only torch first.
+_INSTALL_TOOLS = """\
+      - uses: @SETUP_PYTHON@
+        with:
+          python-version: "3.11"
+      - name: Install encoder-gate
+        id: install
+        run: |
+          python -m venv venv
+          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+          @INSTALL_ENCODER_GATE@
+          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
+"""
+
+#: The history's trend line for the PR comment (the plain gate job's, or the verdict job's).
+_TREND_STEPS = """\
       # the default branch's history, read only: one line for the PR comment, whether this PR's
       # results would complete a creep that no single PR gate sees (no history yet: no line)
       - name: Check out the history
@@ -238,6 +243,24 @@ _GATE_RESULTS = """\
           encoder-gate history trend --store ../history/records --report-dir .encoder-gate \\
             --url "$HISTORY_URL" > .encoder-gate/@TREND_FILE@ || rm -f .encoder-gate/@TREND_FILE@
 
+"""
+
+#: A PR from a fork gets a read-only token: no comment, and the summary says so.
+_FORK_NOTICE = """\
+      - name: No PR comment from a fork
+        if: ${{ always() && github.event_name == 'pull_request' && @FORK@ }}
+        run: |
+          echo "::notice::no PR comment: a pull request from a fork gets a read-only GITHUB_TOKEN;" \\
+            "the verdict is in the job summary"
+          echo "encoder-gate posts its verdict as a PR comment, but not on this PR: it comes from a fork," \\
+            "and a fork's pull request gets a read-only GITHUB_TOKEN. The verdict is in this job summary" \\
+            "(when the gate produced one) and in the encoder-gate-report artifact." >> "$GITHUB_STEP_SUMMARY"
+
+"""
+
+#: The plain workflow's gate job ends with the results: the trend line, the report, the verdict in
+#: the job summary and the report artifact.
+_GATE_RESULTS = _TREND_STEPS + """\
       # always, pass or fail: the report, the verdict and the raw results
       - name: Report
         if: ${{ always() && steps.install.outcome == 'success' }}
@@ -251,15 +274,7 @@ _GATE_RESULTS = """\
         run: |
           encoder-gate verdict >> "$GITHUB_STEP_SUMMARY"
 
-      - name: No PR comment from a fork
-        if: ${{ always() && github.event_name == 'pull_request' && @FORK@ }}
-        run: |
-          echo "::notice::no PR comment: a pull request from a fork gets a read-only GITHUB_TOKEN;" \\
-            "the verdict is in the job summary"
-          echo "encoder-gate posts its verdict as a PR comment, but not on this PR: it comes from a fork," \\
-            "and a fork's pull request gets a read-only GITHUB_TOKEN. The verdict is in this job summary" \\
-            "(when the gate produced one) and in the encoder-gate-report artifact." >> "$GITHUB_STEP_SUMMARY"
-
+""" + _FORK_NOTICE + """\
       - name: Upload the report and the raw results
         if: always()
         uses: @UPLOAD_ARTIFACT@
@@ -302,16 +317,7 @@ _VERDICT_JOB = """\
     permissions:
       contents: read
     steps:
-      - uses: @SETUP_PYTHON@
-        with:
-          python-version: "3.11"
-      - name: Install encoder-gate
-        id: install
-        run: |
-          python -m venv venv
-          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-          @INSTALL_ENCODER_GATE@
-          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
+""" + _INSTALL_TOOLS + """\
       - name: Download the shards' results
         continue-on-error: true  # a shard that uploaded nothing: the merge names it
         uses: @DOWNLOAD_ARTIFACT@
@@ -327,39 +333,13 @@ _VERDICT_JOB = """\
           # to deal the next run's shards by this one's durations, commit pr/.encoder-gate/shard-costs.json
           # (in the report artifact) as @SHARD_COSTS_FILE@
 
-      # the default branch's history, read only: one line for the PR comment (no history yet: no line)
-      - name: Check out the history
-        id: history
-        if: ${{ always() && github.event_name == 'pull_request' && steps.install.outcome == 'success' }}
-        continue-on-error: true
-        uses: @CHECKOUT@
-        with:
-          ref: @HISTORY_BRANCH@
-          path: history
-          persist-credentials: false
-      - name: Trend across the history
-        if: ${{ always() && steps.history.outcome == 'success' }}
-        working-directory: pr
-        env:
-          HISTORY_URL: ${{ vars.ENCODER_GATE_HISTORY_URL }}
-        run: |
-          encoder-gate history trend --store ../history/records --report-dir .encoder-gate \\
-            --url "$HISTORY_URL" > .encoder-gate/@TREND_FILE@ || rm -f .encoder-gate/@TREND_FILE@
-
+""" + _TREND_STEPS + """\
       - name: Verdict in the job summary
         if: ${{ always() && steps.install.outcome == 'success' }}
         run: |
           cat pr/.encoder-gate/@VERDICT_FILE@ >> "$GITHUB_STEP_SUMMARY" || true
 
-      - name: No PR comment from a fork
-        if: ${{ always() && github.event_name == 'pull_request' && @FORK@ }}
-        run: |
-          echo "::notice::no PR comment: a pull request from a fork gets a read-only GITHUB_TOKEN;" \\
-            "the verdict is in the job summary"
-          echo "encoder-gate posts its verdict as a PR comment, but not on this PR: it comes from a fork," \\
-            "and a fork's pull request gets a read-only GITHUB_TOKEN. The verdict is in this job summary" \\
-            "(when the gate produced one) and in the encoder-gate-report artifact." >> "$GITHUB_STEP_SUMMARY"
-
+""" + _FORK_NOTICE + """\
       - name: Upload the verdict and the merged results
         if: always()
         uses: @UPLOAD_ARTIFACT@
@@ -533,12 +513,13 @@ def _layout(shards: int) -> dict[str, str]:
     if shards == 1:
         return {"@LAYOUT@": _ONE_JOB, "@MATRIX@": "", "@CACHE_SHARD@": "", "@STEP_ENV@": _HF_TOKEN,
                 "@SHARD_COSTS@": "", "@SHARD_ARGS@": "", "@GATE_RESULTS@": _GATE_RESULTS,
-                "@VERDICT_JOB@": "", "@RESULTS_JOB@": "gate"}
+                "@VERDICT_JOB@": "", "@RESULTS_JOB@": "gate", "@INSTALL_TOOLS@": _INSTALL_TOOLS}
     n, listed = str(shards), ", ".join(str(k) for k in range(1, shards + 1))
     return {"@LAYOUT@": _SHARDED.replace("@N@", n), "@MATRIX@": _MATRIX.replace("@LIST@", listed),
             "@CACHE_SHARD@": f"-shard${{{{ matrix.shard }}}}of{n}", "@STEP_ENV@": _SHARD_ENV,
             "@SHARD_COSTS@": _SHARD_COSTS, "@SHARD_ARGS@": _SHARD_ARGS.replace("@N@", n),
-            "@GATE_RESULTS@": _SHARD_RESULTS, "@VERDICT_JOB@": _VERDICT_JOB, "@RESULTS_JOB@": "verdict"}
+            "@GATE_RESULTS@": _SHARD_RESULTS, "@VERDICT_JOB@": _VERDICT_JOB, "@RESULTS_JOB@": "verdict",
+            "@INSTALL_TOOLS@": _INSTALL_TOOLS}
 
 
 def render_workflow(*, model_dir: str | None, version: str, requirement: str, lfs: bool = False,
