@@ -334,6 +334,15 @@ _VERDICT_JOB = """\
           # (in the report artifact) as @SHARD_COSTS_FILE@
 
 """ + _TREND_STEPS + """\
+      # the report (tables + PNG plots) from every shard's benchmarks and the merged results
+      - name: Report
+        if: ${{ always() && steps.install.outcome == 'success' }}
+        working-directory: pr
+        run: |
+          shopt -s nullglob
+          benches=(../shards/*/benchmarks.json)
+          encoder-gate report ${benches[0]:+--benchmarks "${benches[@]}"} --out .encoder-gate/report
+
       - name: Verdict in the job summary
         if: ${{ always() && steps.install.outcome == 'success' }}
         run: |
@@ -346,6 +355,7 @@ _VERDICT_JOB = """\
         with:
           name: @REPORT_ARTIFACT@
           path: |
+            pr/.encoder-gate/report/
             pr/.encoder-gate/accuracy.*
             pr/.encoder-gate/@AB_FILE@
             pr/.encoder-gate/speedups.json
@@ -504,7 +514,10 @@ _SHARD_COSTS = """\
           costs=(--gate-shard-costs equal)
           if [ -f @SHARD_COSTS_FILE@ ]; then costs=(--gate-shard-costs @SHARD_COSTS_FILE@); fi
 """
-_SHARD_ARGS = ' \\\n            --gate-shard "$SHARD/@N@" --gate-report-dir .encoder-gate/shard "${costs[@]}"'
+_SHARD_ARGS = (' \\\n'
+               '            --gate-shard "$SHARD/@N@" --gate-report-dir .encoder-gate/shard '
+               '"${costs[@]}" \\\n'
+               '            --benchmark-json .encoder-gate/shard/benchmarks.json')
 
 
 def _layout(shards: int) -> dict[str, str]:
