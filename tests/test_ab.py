@@ -141,6 +141,31 @@ def test_the_same_dataset_in_both_checkouts_is_no_difference(tmp_path: Path, mon
     assert side.dataset_note is not None and "both sides are judged on the PR's" in side.dataset_note
 
 
+def test_an_unchanged_backend_shares_the_prs_runner_and_the_base_loads_no_copy(tmp_path: Path,
+                                                                            cache_dir: Path):
+    """The base's backend whose artifact is the PR's (same model files, same ONNX bytes, same
+    libraries): the base side hands back the PR's runner and never loads its own; a base with
+    another ONNX file loads its own."""
+    from encoder_gate.runtime.base import BaseSide
+    from encoder_gate.runtime.session import GateSession
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "pyproject.toml").write_text(
+        f'[tool.encoder-gate]\nmodel = "tiny"\ncache-dir = "{cache_dir}"\n'
+        'backends = ["torch", "onnx-fp32", "onnx-int8"]\n')
+    backends = ("torch", "onnx-fp32", "onnx-int8")
+    pr = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, backends=backends))
+    side = BaseSide.open(tmp_path / "base", pr)
+    for name in ("torch", "onnx-fp32"):
+        runner = pr.runner(name)
+        assert side.shared_runner(name, runner) is runner
+    assert side.session.records == {}  # nothing of the base's was loaded
+    int8 = pr.runner("onnx-int8")
+    int8.prediction_identity = lambda: {"artifact": "onnx:another-file"}  # type: ignore[method-assign]
+    assert side.shared_runner("onnx-int8", int8) is None
+    assert side.shared_runner("onnx-fp32", object()) is None  # a runner with no identity: load the base's
+
+
 def test_a_base_ref_is_checked_out_in_one_reused_worktree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """--gate-base-ref REF: the project's directory as of REF, in a worktree the next session reuses;
     an unknown ref and a directory outside git are clear errors."""

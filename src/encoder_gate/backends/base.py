@@ -59,7 +59,10 @@ class Runner(Protocol):
     A runner whose outputs are decided by its artifact also has `prediction_identity() ->
     dict`: what it computes with (the artifact's digest, the versions of its backend's
     `packages`). Its predictions on the evaluation set are then cached under that identity
-    (:mod:`encoder_gate.runtime.predictions`); a runner without it is always run.
+    (:mod:`encoder_gate.runtime.predictions`); a runner without it is always run. Its backend
+    may then tell that identity before building it, `artifact_identity(ctx) -> dict`: a PR's
+    unchanged backend then shares the base's runner instead of loading a second copy
+    (:meth:`encoder_gate.runtime.base.BaseSide.shared_runner`).
 
     A runner that takes at most so many tokens per text (an ONNX file with a static sequence
     length) has `max_tokens: int`; its texts are then truncated to that length, as its owner

@@ -400,8 +400,7 @@ class OnnxRunner:
 
     def prediction_identity(self) -> dict[str, object]:
         """The ONNX file and its external data, byte for byte."""
-        return {"artifact": f"onnx:{onnx_digest(self.artifact)}",
-                "versions": toolchain_versions(ONNX_PACKAGES)}
+        return onnx_identity(self.artifact)
 
     def warmup(self, shapes: list[tuple[int, int]]) -> None:
         for bs, seq in shapes:
@@ -409,6 +408,12 @@ class OnnxRunner:
 
     def close(self) -> None:
         self._session = None
+
+
+def onnx_identity(path: Path) -> dict[str, object]:
+    """An ONNX runner's prediction identity: its file and external data, byte for byte, and the
+    libraries' versions."""
+    return {"artifact": f"onnx:{onnx_digest(path)}", "versions": toolchain_versions(ONNX_PACKAGES)}
 
 
 @dataclass(frozen=True)
@@ -451,6 +456,11 @@ class OnnxBackend:
                                        lambda out: step(ctx, fp32.path, out))
         return entry.path, entry.hit
 
+    def artifact_identity(self, ctx: BuildContext) -> dict[str, object]:
+        """What its runner's prediction_identity() will be, without opening a session (built first
+        when the cache does not hold it)."""
+        return onnx_identity(self.artifact(ctx)[0] / "model.onnx")
+
     def build(self, ctx: BuildContext) -> OnnxRunner:
         providers_for(ctx.device)  # fail fast, before any export
         path, hit = self.artifact(ctx)
@@ -487,6 +497,10 @@ class PrebuiltOnnxBackend:
         if self.spec:
             return f"onnx:{self.spec}"
         return f"onnx:{self.path}" + (f"@{self.precision}" if self.precision else "")
+
+    def artifact_identity(self, ctx: BuildContext) -> dict[str, object]:
+        """What its runner's prediction_identity() will be, without opening a session."""
+        return onnx_identity(resolve_onnx_path(self.path, ctx.model.path)[0])
 
     def build(self, ctx: BuildContext) -> OnnxRunner:
         providers_for(ctx.device)

@@ -133,10 +133,15 @@ class TorchRunner:
 
     def prediction_identity(self) -> dict[str, object]:
         """The model directory is a torch backend's artifact."""
-        return {"artifact": f"model:{self._model_hash}", "versions": toolchain_versions(TORCH_PACKAGES)}
+        return torch_identity(self._model_hash)
 
     def close(self) -> None:
         self._model = None
+
+
+def torch_identity(model_hash: str) -> dict[str, object]:
+    """A torch runner's prediction identity: the model's files and torch's version."""
+    return {"artifact": f"model:{model_hash}", "versions": toolchain_versions(TORCH_PACKAGES)}
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,10 @@ class TorchBackend:
 
     def providers(self, device: Device) -> tuple[str, ...]:
         return ()  # torch names no providers: its device and threads are in the fingerprint
+
+    def artifact_identity(self, ctx: BuildContext) -> dict[str, object]:
+        """What its runner's prediction_identity() will be, without loading the model."""
+        return torch_identity(ctx.model.content_hash)
 
     def build(self, ctx: BuildContext) -> TorchRunner:
         require_device(ctx.device)
@@ -188,6 +197,10 @@ class TorchCompileBackend:
 
     def providers(self, device: Device) -> tuple[str, ...]:
         return ()
+
+    def artifact_identity(self, ctx: BuildContext) -> dict[str, object]:
+        """What its runner's prediction_identity() will be, without loading the model."""
+        return torch_identity(ctx.model.content_hash)
 
     def build(self, ctx: BuildContext) -> TorchRunner:
         import torch

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
-from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, split_precision
+from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend, split_precision
 from encoder_gate.cache import sha256_file
 from encoder_gate.config import PASS_CRITERIA, GateConfig, read_pyproject_table
 from encoder_gate.errors import GateError
@@ -163,6 +163,23 @@ class BaseSide:
     def runner(self, name: str) -> Any:
         """The base's runner for the PR backend `name`."""
         return self.session.runner(self.pairs[name])
+
+    def shared_runner(self, name: str, pr_runner: Any) -> Any | None:
+        """`pr_runner` itself when the base's backend for `name` would compute with the same
+        artifact (its backend's `artifact_identity` equals the PR runner's `prediction_identity`:
+        the same file bytes, or the same model files, and library versions), else None. The base's
+        runner is then never loaded: at 125M weights a second copy of an unchanged backend is
+        0.5 GB and its arena, for a speed cell that times nothing."""
+        backend = parse_backend(self.pairs[name])
+        tell = getattr(backend, "artifact_identity", None)
+        ours = getattr(pr_runner, "prediction_identity", None)
+        if tell is None or ours is None:
+            return None
+        try:
+            same = tell(self.session.context()) == ours()
+        except GateError:
+            return None  # the base's backend cannot be built: its own runner() says why
+        return pr_runner if same else None
 
     def release(self, name: str) -> None:
         """Give back the base's runner for the PR backend `name` (its predictions stay)."""

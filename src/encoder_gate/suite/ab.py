@@ -54,7 +54,9 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     if gate_budget is not None and gate_budget.share() < settings.budget_seconds:
         settings = dataclasses.replace(settings, budget_seconds=max(gate_budget.share(), 1e-3))
     pr = call_or_skip(gate_session.runner, ab_backend)
-    base = call_or_skip(gate_base.runner, ab_backend)
+    # an unchanged backend: the base's artifact is the PR's, so its runner is the PR's (not a
+    # second copy loaded to time nothing); other batches below still load the base's own
+    base = gate_base.shared_runner(ab_backend, pr) or call_or_skip(gate_base.runner, ab_backend)
     # each side's texts truncated where its runner truncates them (a static sequence length)
     pr_tokenizer = tokenizer_for(gate_tokenizer, pr)
     base_tokenizer = tokenizer_for(call_or_skip(lambda: gate_base.session.tokenizer), base)
@@ -66,6 +68,10 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     plan = make_batches(pr_tokenizer, texts, gate_batch_size, "bucketed")
     base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
     unchanged = same_work(base, pr, base_plan.batches, plan.batches)
+    if unchanged is None and base is pr:  # the same artifact, fed other batches: time the base's own
+        base = call_or_skip(gate_base.runner, ab_backend)
+        base_tokenizer = tokenizer_for(call_or_skip(lambda: gate_base.session.tokenizer), base)
+        base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
     if unchanged is not None:
         gate_session.progress(f"{ab_backend} {case}: unchanged, {unchanged}; not timed")
         ab_record_speed(SpeedCell(ab_backend, case, Cell(clock=clock, texts=len(texts), unchanged=unchanged)))
