@@ -895,12 +895,7 @@ def test_a_sharded_workflow_runs_n_gate_jobs_and_one_verdict_job_that_merges(tmp
     argv = next(line.split() for line in merge.splitlines() if line.strip().startswith("encoder-gate merge"))
     parsed = cli.build_parser().parse_args(argv[1:])
     assert parsed.command == "merge" and str(parsed.out) == "pr/.encoder-gate"
-    assert "--benchmark-json .encoder-gate/shard/benchmarks.json" in run["run"]  # for the report
-    drawn = step_named(verdict["steps"], "Report")
-    assert drawn["working-directory"] == "pr" and "benches=(../shards/*/benchmarks.json)" in drawn["run"]
-    line = next(x for x in drawn["run"].splitlines() if x.startswith("encoder-gate report"))
-    argv = line.replace('${benches[0]:+--benchmarks "${benches[@]}"}', "--benchmarks a.json b.json").split()
-    assert cli.build_parser().parse_args(argv[1:]).benchmarks == [Path("a.json"), Path("b.json")]
+    assert "--benchmark-json .encoder-gate/shard/benchmarks.json" in run["run"]  # the merge's report
     report = step_named(verdict["steps"], "Upload the verdict and the merged results")
     assert report["with"]["name"] == REPORT_ARTIFACT
     assert "pr/.encoder-gate/verdict.md" in report["with"]["path"]

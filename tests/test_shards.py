@@ -151,6 +151,7 @@ def test_the_command_writes_the_merged_verdict_or_says_why_it_cannot(tmp_path: P
     assert status == (0 if verdict.passed else 1)
     assert "3 shards" in printed and (out / "verdict.md").read_text() in printed
     assert (out / "accuracy.md").is_file() and (out / "verdict.json").is_file()
+    assert "onnx-int8" in (out / "report" / "benchmarks.md").read_text()  # the report of the merged results
     assert main(["merge", str(first), str(third), "--out", str(out)]) == 1
     assert "shard 2/3 is missing" in (out / "verdict.md").read_text()
     assert not (out / ACCURACY_FILE).exists() and not (out / "verdict.json").exists()
@@ -297,6 +298,7 @@ def test_an_onnx_file_doing_more_work_fails_the_merged_verdict_of_three_shards(
                  "speed_vs_base", "--gate-base", str(base), "--gate-shard", f"{k}/3")
     out = tmp_path / "merged"
     assert main(["merge", *map(str, shards), "--out", str(out)]) == 1
+    assert "vs_base.png" in (out / "report" / "benchmarks.md").read_text()  # the merged report
     ab = json.loads((out / AB_FILE).read_text())
     status = {c["backend"]: c["status"] for c in ab["speed"]}
     assert status == {"onnx:onnx/model.onnx": "fail", "onnx-fp32": "unchanged", "onnx-int8": "unchanged"}, ab

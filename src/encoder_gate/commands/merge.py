@@ -4,8 +4,9 @@
     encoder-gate merge shard-1 shard-2 shard-3 --out .encoder-gate           # then, once
 
 It writes the merged accuracy.json (and accuracy.md), speedups.json and ab.json into --out,
-decides the verdict from them as one session would (verdict.md, verdict.json), prints it, and
-exits 1 when it fails. Shards that cannot be merged (one missing, one given twice, another plan,
+the report (`report/benchmarks.md` and its plots, from every shard's `benchmarks.json`), decides
+the verdict from them as one session would (verdict.md, verdict.json), prints it, and exits 1
+when it fails. Shards that cannot be merged (one missing, one given twice, another plan,
 model, dataset or commit) fail the verdict too: verdict.md then says which shard and why, and
 no results document is left in --out for a later verdict to judge.
 """
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 from encoder_gate.documents import (
+    AB_FILE,
     ACCURACY_FILE,
     ACCURACY_PAGE,
     VERDICT_FILE,
@@ -26,9 +29,14 @@ from encoder_gate.documents import (
 )
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.accuracy import write_payload
+from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.reporting.verdict import refresh_verdict
 from encoder_gate.shards.merge import RESULTS, check_shards, merge_documents, read_shard
 from encoder_gate.shards.plan import COSTS_FILE, record_costs
+
+#: Where a shard's pytest-benchmark results are, in its report directory (the sharded workflow's
+#: `--benchmark-json`), for the merged report.
+SHARD_BENCHMARKS = "benchmarks.json"
 
 
 def merge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,11 +67,25 @@ def run_merge(args: argparse.Namespace) -> int:
     record_costs(out, str(results[0].descriptor.get("model") or ""), seconds)
     print(f"encoder-gate merge: {len(results)} shards ({plan.describe()}) into {out}; each backend's "
           f"seconds in {out / COSTS_FILE} (copy it into the artifact cache to deal the next run by them)")
+    _report(out, [r.directory for r in results], set(documents))
     report = refresh_verdict(out, lambda message: None)
     if report is None:
         return _cannot_merge(out, "no verdict could be decided from the merged results")
     print(report.markdown, end="" if report.markdown.endswith("\n") else "\n")
     return 0 if report.verdict.passed else 1
+
+
+def _report(out: Path, shards: list[Path], documents: Collection[str]) -> None:
+    """The report (benchmarks.md and its plots) into `out`/report: every shard's pytest-benchmark
+    results (a shard run with `--benchmark-json <its report dir>/benchmarks.json`) with the merged
+    accuracy and A/B results. Nothing to draw is no error: the verdict is what decides."""
+    benches = [d / SHARD_BENCHMARKS for d in shards if (d / SHARD_BENCHMARKS).is_file()]
+    accuracy = out / ACCURACY_FILE if ACCURACY_FILE in documents else None
+    ab = out / AB_FILE if AB_FILE in documents else None
+    if not benches and accuracy is None and ab is None:
+        return
+    files = write_report(out / "report", benches or None, accuracy, out / "no-benchmarks", ab)
+    print(f"encoder-gate merge: the report in {files.markdown} ({len(benches)} shard(s) with benchmarks)")
 
 
 def _cannot_merge(out: Path, why: str) -> int:

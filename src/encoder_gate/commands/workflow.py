@@ -9,6 +9,7 @@ import re
 import shlex
 
 from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT
+from encoder_gate.commands.merge import SHARD_BENCHMARKS
 from encoder_gate.config import GateConfig
 from encoder_gate.documents import AB_FILE, VERDICT_FILE
 
@@ -324,6 +325,7 @@ _VERDICT_JOB = """\
         with:
           pattern: @SHARD_ARTIFACT@-*
           path: shards
+      # the merged results, the report (tables + PNG plots from every shard's benchmarks) and the verdict
       - name: Merge the shards into one verdict
         id: merge
         run: |
@@ -334,15 +336,6 @@ _VERDICT_JOB = """\
           # (in the report artifact) as @SHARD_COSTS_FILE@
 
 """ + _TREND_STEPS + """\
-      # the report (tables + PNG plots) from every shard's benchmarks and the merged results
-      - name: Report
-        if: ${{ always() && steps.install.outcome == 'success' }}
-        working-directory: pr
-        run: |
-          shopt -s nullglob
-          benches=(../shards/*/benchmarks.json)
-          encoder-gate report ${benches[0]:+--benchmarks "${benches[@]}"} --out .encoder-gate/report
-
       - name: Verdict in the job summary
         if: ${{ always() && steps.install.outcome == 'success' }}
         run: |
@@ -517,7 +510,7 @@ _SHARD_COSTS = """\
 _SHARD_ARGS = (' \\\n'
                '            --gate-shard "$SHARD/@N@" --gate-report-dir .encoder-gate/shard '
                '"${costs[@]}" \\\n'
-               '            --benchmark-json .encoder-gate/shard/benchmarks.json')
+               '            --benchmark-json .encoder-gate/shard/@SHARD_BENCHMARKS@')
 
 
 def _layout(shards: int) -> dict[str, str]:
@@ -566,6 +559,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@TREND_FILE@": TREND_FILE,
         "@SHARD_ARTIFACT@": SHARD_ARTIFACT,
         "@SHARD_COSTS_FILE@": SHARD_COSTS_FILE,
+        "@SHARD_BENCHMARKS@": SHARD_BENCHMARKS,
         **{token: f"{name}@{sha}  # {release}" for token, (name, sha, release) in ACTIONS.items()},
     }
     # the structure first (its blocks hold tokens), then one pass over the values, so a value
