@@ -896,7 +896,7 @@ def test_a_sharded_workflow_runs_n_gate_jobs_and_one_verdict_job_that_merges(tmp
     parsed = cli.build_parser().parse_args(argv[1:])
     assert parsed.command == "merge" and str(parsed.out) == "pr/.encoder-gate"
     assert "--benchmark-json .encoder-gate/shard/benchmarks.json" in run["run"]  # the merge's report
-    report = step_named(verdict["steps"], "Upload the verdict and the merged results")
+    report = step_named(verdict["steps"], "Upload the report and the raw results")
     assert report["with"]["name"] == REPORT_ARTIFACT
     assert "pr/.encoder-gate/verdict.md" in report["with"]["path"]
     assert jobs["comment"]["needs"] == jobs["history"]["needs"] == "verdict"

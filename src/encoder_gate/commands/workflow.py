@@ -220,6 +220,25 @@ _INSTALL_TOOLS = """\
           echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
 """
 
+#: The report, the verdict and the raw results, for the comment and history jobs (shard-costs.json:
+#: a sharded run's durations, from the merge).
+_UPLOAD_REPORT = """\
+      - name: Upload the report and the raw results
+        if: always()
+        uses: @UPLOAD_ARTIFACT@
+        with:
+          name: @REPORT_ARTIFACT@
+          path: |
+            pr/.encoder-gate/report/
+            pr/.encoder-gate/accuracy.*
+            pr/.encoder-gate/@AB_FILE@
+            pr/.encoder-gate/speedups.json
+            pr/.encoder-gate/@VERDICT_FILE@
+            pr/.encoder-gate/@TREND_FILE@
+            pr/.encoder-gate/shard-costs.json
+
+"""
+
 #: The history's trend line for the PR comment (the plain gate job's, or the verdict job's).
 _TREND_STEPS = """\
       # the default branch's history, read only: one line for the PR comment, whether this PR's
@@ -275,21 +294,7 @@ _GATE_RESULTS = _TREND_STEPS + """\
         run: |
           encoder-gate verdict >> "$GITHUB_STEP_SUMMARY"
 
-""" + _FORK_NOTICE + """\
-      - name: Upload the report and the raw results
-        if: always()
-        uses: @UPLOAD_ARTIFACT@
-        with:
-          name: @REPORT_ARTIFACT@
-          path: |
-            pr/.encoder-gate/report/
-            pr/.encoder-gate/accuracy.*
-            pr/.encoder-gate/@AB_FILE@
-            pr/.encoder-gate/speedups.json
-            pr/.encoder-gate/@VERDICT_FILE@
-            pr/.encoder-gate/@TREND_FILE@
-
-"""
+""" + _FORK_NOTICE + _UPLOAD_REPORT
 
 #: A sharded gate job ends by uploading its shard's report directory for the verdict job.
 _SHARD_RESULTS = """\
@@ -341,22 +346,7 @@ _VERDICT_JOB = """\
         run: |
           cat pr/.encoder-gate/@VERDICT_FILE@ >> "$GITHUB_STEP_SUMMARY" || true
 
-""" + _FORK_NOTICE + """\
-      - name: Upload the verdict and the merged results
-        if: always()
-        uses: @UPLOAD_ARTIFACT@
-        with:
-          name: @REPORT_ARTIFACT@
-          path: |
-            pr/.encoder-gate/report/
-            pr/.encoder-gate/accuracy.*
-            pr/.encoder-gate/@AB_FILE@
-            pr/.encoder-gate/speedups.json
-            pr/.encoder-gate/@VERDICT_FILE@
-            pr/.encoder-gate/@TREND_FILE@
-            pr/.encoder-gate/shard-costs.json
-
-"""
+""" + _FORK_NOTICE + _UPLOAD_REPORT
 
 #: The actions the workflow uses, pinned to the commit of a release (zizmor's unpinned-uses: a tag
 #: can be moved to other code); the comment names the release.
