@@ -154,12 +154,15 @@ def test_an_unchanged_backend_shares_the_prs_runner_and_the_base_loads_no_copy(t
         f'[tool.encoder-gate]\nmodel = "tiny"\ncache-dir = "{cache_dir}"\n'
         'backends = ["torch", "onnx-fp32", "onnx-int8"]\n')
     backends = ("torch", "onnx-fp32", "onnx-int8")
-    pr = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, backends=backends))
+    pr = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, backends=backends, limit=16))
     side = BaseSide.open(tmp_path / "base", pr)
     for name in ("torch", "onnx-fp32"):
         runner = pr.runner(name)
         assert side.shared_runner(name, runner) is runner
     assert side.session.records == {}  # nothing of the base's was loaded
+    assert side.unchanged("onnx-fp32")  # its predictions on the PR's texts are the PR's own
+    assert np.array_equal(side.predictions("onnx-fp32"), pr.predictions("onnx-fp32"))
+    assert side.session.records == {}
     int8 = pr.runner("onnx-int8")
     int8.prediction_identity = lambda: {"artifact": "onnx:another-file"}  # type: ignore[method-assign]
     assert side.shared_runner("onnx-int8", int8) is None

@@ -187,8 +187,27 @@ class BaseSide:
             self.session.release(self.pairs[name])
 
     def predictions(self, name: str) -> np.ndarray:
-        """The base's outputs on the PR's evaluation texts (cached by the base's artifact)."""
+        """The base's outputs on the PR's evaluation texts (cached by the base's artifact). An
+        unchanged backend's are the PR's own (:meth:`unchanged`): the base's runner is not opened
+        to look them up."""
+        if self.unchanged(name):
+            return self.pr.predictions(name)
         return self.session.predict_on(self.pairs[name], self.pr.dataset.texts)
+
+    def unchanged(self, name: str) -> bool:
+        """Whether the base would compute exactly what the PR does for backend `name`: the same
+        model files (tokenizer included), the same artifact (:meth:`shared_runner`), the same
+        evaluation batch size and device."""
+        base, pr = self.session, self.pr
+        same_run = all(getattr(base.config, k) == getattr(pr.config, k)
+                       for k in ("eval_batch_size", "device"))
+        if base.model.content_hash != pr.model.content_hash or not same_run:
+            return False
+        try:
+            runner = pr.runner(name)
+        except GateError:
+            return False
+        return self.shared_runner(name, runner) is not None
 
     def check_comparable(self) -> None:
         """Both models must answer the same question: the same task and labels."""
