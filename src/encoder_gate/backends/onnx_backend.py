@@ -208,6 +208,7 @@ class OnnxRunner:
         self.from_cache = from_cache
         self.size_bytes = size_bytes
         self._session = session
+        self._identity: dict[str, object] | None = None  # hashed once: the file this runner opened
         self._threads = ctx.threads  # the session's intra-op threads (0: ORT's default)
         self._task = ctx.model.task
         self._device = ctx.device
@@ -399,8 +400,11 @@ class OnnxRunner:
             self._session = open_session(self.artifact, self._device, self._threads)
 
     def prediction_identity(self) -> dict[str, object]:
-        """The ONNX file and its external data, byte for byte."""
-        return onnx_identity(self.artifact)
+        """The ONNX file and its external data, byte for byte (hashed at the first call: a 500 MB
+        file takes a second, and the predictions cache and the A/B both ask)."""
+        if self._identity is None:
+            self._identity = onnx_identity(self.artifact)
+        return self._identity
 
     def warmup(self, shapes: list[tuple[int, int]]) -> None:
         for bs, seq in shapes:

@@ -329,9 +329,10 @@ class ReportFiles:
     sources: tuple[Path, ...]
 
 
-def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path) -> list[Path]:
+def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path | None) -> list[Path]:
     """The benchmark files to read: each given file, the newest save in each given
-    directory, or (nothing given) the newest save under ``default_root`` if there is one."""
+    directory, or (nothing given) the newest save under ``default_root`` if there is one (None:
+    nothing but what is given)."""
     if benchmarks:
         out = []
         for path in benchmarks:
@@ -339,12 +340,12 @@ def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path) -> li
                 raise GateError(f"benchmark path {path} does not exist")
             out.append(latest_benchmark_file(path) if path.is_dir() else path)
         return out
-    files = benchmark_files(default_root) if default_root.is_dir() else []
+    files = benchmark_files(default_root) if default_root is not None and default_root.is_dir() else []
     return files[-1:]
 
 
 def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: Path | None = None,
-                 default_root: Path = Path(".benchmarks"), ab: Path | None = None) -> ReportFiles:
+                 default_root: Path | None = Path(".benchmarks"), ab: Path | None = None) -> ReportFiles:
     """Write benchmarks.md and the plots into ``out``; raise GateError when there is nothing to report.
     ``ab``: the ab.json of a --gate-base session, drawn as vs_base.png with its tables (left out,
     and said so, when it is of another model than the accuracy file)."""

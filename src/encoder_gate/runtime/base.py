@@ -131,6 +131,7 @@ class BaseSide:
     base_dir: Path
     pairs: dict[str, str] = field(default_factory=dict)  # PR backend name -> the base's name for it
     _evaluations: dict[str, Evaluation] = field(default_factory=dict)
+    _identities: dict[str, object] = field(default_factory=dict)  # the base's artifact identity, per backend
 
     @classmethod
     def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None) -> BaseSide:
@@ -170,16 +171,16 @@ class BaseSide:
         the same file bytes, or the same model files, and library versions), else None. The base's
         runner is then never loaded: at 125M weights a second copy of an unchanged backend is
         0.5 GB and its arena, for a speed cell that times nothing."""
-        backend = parse_backend(self.pairs[name])
-        tell = getattr(backend, "artifact_identity", None)
+        tell = getattr(parse_backend(self.pairs[name]), "artifact_identity", None)
         ours = getattr(pr_runner, "prediction_identity", None)
         if tell is None or ours is None:
             return None
-        try:
-            same = tell(self.session.context()) == ours()
-        except GateError:
-            return None  # the base's backend cannot be built: its own runner() says why
-        return pr_runner if same else None
+        if name not in self._identities:  # hashing a 500 MB file takes a second: once per backend
+            try:
+                self._identities[name] = tell(self.session.context())
+            except GateError:
+                return None  # the base's backend cannot be built: its own runner() says why
+        return pr_runner if self._identities[name] == ours() else None
 
     def release(self, name: str) -> None:
         """Give back the base's runner for the PR backend `name` (its predictions stay)."""
