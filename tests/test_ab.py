@@ -169,6 +169,43 @@ def test_an_unchanged_backend_shares_the_prs_runner_and_the_base_loads_no_copy(t
     assert side.shared_runner("onnx-fp32", object()) is None  # a runner with no identity: load the base's
 
 
+def test_against_the_base_torch_compares_two_fp32_models_by_fp32s_bounds(tmp_path: Path, cache_dir: Path):
+    """Torch's own column is exact (the reference against itself: one lost decision fails); against
+    the base it compares two models computed in FP32, so a retrained model that loses one
+    decision of a well-supported label (F1 1.0 -> 0.98, within FP32's per-label keep, McNemar
+    p = 1) passes, and one that loses a third of that label's positives fails, naming it."""
+    from encoder_gate.runtime.base import BaseSide
+    from encoder_gate.runtime.session import GateSession
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "pyproject.toml").write_text(
+        f'[tool.encoder-gate]\nmodel = "tiny"\ncache-dir = "{cache_dir}"\nbackends = ["torch"]\n'
+        'f1-rule = "regression"\n')
+    pr = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, backends=("torch",), limit=600,
+                                f1_rule="regression"))
+    assert pr.bounds("torch").per_label_keep == 1.0
+    assert pr.bounds("torch", against_base=True) == pr.bounds("onnx-fp32")
+    side = BaseSide.open(tmp_path / "base", pr)
+    gold = pr.gold
+    assert gold is not None
+    j = int(gold.sum(axis=0).argmax())  # the best-supported label
+    positives = np.flatnonzero(gold[:, j])
+    base_probs = np.where(gold, 0.9, 0.1)  # the base: every decision right
+    side.predictions = lambda name: base_probs  # type: ignore[method-assign]
+
+    def pr_losing(n: int) -> np.ndarray:
+        probs = base_probs.copy()
+        probs[positives[:n], j] = 0.1
+        return probs
+
+    pr.predictions = lambda name, max_tokens=None: pr_losing(1)  # type: ignore[method-assign]
+    assert side.accuracy_failure("torch") is None
+    side._evaluations.clear()
+    pr.predictions = lambda name, max_tokens=None: pr_losing(len(positives) // 3)  # type: ignore[method-assign]
+    failure = side.accuracy_failure("torch")
+    assert failure is not None and f"label '{pr.model.label_names[j]}'" in failure
+
+
 def test_a_base_ref_is_checked_out_in_one_reused_worktree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """--gate-base-ref REF: the project's directory as of REF, in a worktree the next session reuses;
     an unknown ref and a directory outside git are clear errors."""

@@ -225,7 +225,7 @@ class BaseSide:
         if name not in self._evaluations:
             self.check_comparable()
             pr = self.pr
-            bounds = pr.bounds(name)
+            bounds = pr.bounds(name, against_base=True)
             record = pr.built(name)
             self._evaluations[name] = evaluate(
                 name, pr.predictions(name), self.predictions(name), pr.gold, precision=record.precision,
@@ -257,7 +257,7 @@ class BaseSide:
         s = ev.stats
         if s is None:
             return f"not compared with the base: {name} has no accuracy statistics"
-        bounds = self.pr.bounds(name)
+        bounds = self.pr.bounds(name, against_base=True)
         decision = s.decision(bounds.f1_keep)
         failing = s.failing_labels(bounds.per_label_keep)
         if decision.passed and not failing:

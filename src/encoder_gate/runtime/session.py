@@ -327,14 +327,21 @@ class GateSession:
         truncated where `name` truncates them (a file with a static sequence length)."""
         return self.predictions(REFERENCE_BACKEND, self.max_tokens(name))
 
-    def bounds(self, name: str) -> Bounds:
+    def bounds(self, name: str, *, against_base: bool = False) -> Bounds:
         """The backend's accuracy bounds for the model's task, with the project's overrides.
 
         A prebuilt file (onnx:PATH) gets the bounds of its runner's precision (inferred from
         its graph or given as onnx:PATH@int8): onnx-PRECISION's bounds and overrides, then the
-        overrides under its own name. A configured per-label-keep replaces every backend's."""
+        overrides under its own name. A configured per-label-keep replaces every backend's.
+
+        `against_base`: the bounds of the PR's backend against the base's. The reference's own
+        column is exact (torch against itself: one lost decision fails); against the base it
+        compares two models, each computed in FP32, so it takes FP32's column (a retrained
+        model keeps each label's F1 within FP32's per-label keep, its headline by the F1 rule)."""
         # a prebuilt file's precision is known once built (read from its graph)
         number_format = self.built(name).precision if name.startswith("onnx:") else None
+        if against_base and parse_backend(name).number_format == "reference":
+            number_format = "fp32"
         bounds = bounds_for(name, self.config.tolerances, task=self.model.task, number_format=number_format)
         if self.config.per_label_keep is not None:  # --gate-per-label-keep: every backend
             bounds = replace(bounds, per_label_keep=self.config.per_label_keep)
