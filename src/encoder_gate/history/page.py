@@ -103,6 +103,9 @@ def _backend_figure(line: Sequence[Mapping[str, Any]], name: str, changes: Seque
     if cases:
         speed_ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
         speed_ax.legend(fontsize=7)
+    else:  # torch eager is what the speedups are over; or no `pytest benchmarks` was recorded
+        speed_ax.text(0.5, 0.5, "no speedup recorded\n(torch eager is the baseline of the others)",
+                      transform=speed_ax.transAxes, ha="center", color="grey")
     speed_ax.set_title("speedup over torch eager (95% CI)", fontsize=10)
     for ax in (metric_ax, delta_ax, speed_ax):
         _axes_common(ax, line, changes)
