@@ -63,8 +63,10 @@ def read_shard(directory: Path) -> ShardResult:
                         "(its --gate-report-dir)")
     descriptor = read_document(directory, SHARD_FILE)
     if descriptor is None:
-        raise GateError(f"{directory} holds no {SHARD_FILE}: it is not a shard's report directory (a "
-                        "session run with --gate-shard K/N writes one)")
+        raise GateError(f"{directory} holds no {SHARD_FILE}: it is not a shard's report directory, or its "
+                        "shard checked nothing (a session run with --gate-shard K/N writes one once it "
+                        "has written results; one whose tests were all deselected or skipped writes none, "
+                        "and its backends were not checked): look at that shard's log")
     try:
         shard = Shard(int(descriptor["index"]), int(descriptor["total"]))
         plan = plan_from_json(descriptor["plan"])
