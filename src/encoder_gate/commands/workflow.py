@@ -13,6 +13,26 @@ from encoder_gate.commands.merge import SHARD_BENCHMARKS
 from encoder_gate.config import GateConfig
 from encoder_gate.documents import AB_FILE, VERDICT_FILE
 
+#: Python and encoder-gate in a job's venv, CPU-only torch first; @REQUIREMENTS@: what else the
+#: job installs (the gate job: the PR's requirements.txt, for the code it runs).
+_INSTALL = """\
+      - uses: @SETUP_PYTHON@
+        with:
+          python-version: "3.11"
+      - name: Install encoder-gate
+        id: install
+        run: |
+          python -m venv venv
+          # CPU-only torch first, so nothing below pulls the CUDA build
+          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+          @INSTALL_ENCODER_GATE@
+@REQUIREMENTS@          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
+"""
+_INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", "          if [ -f pr/requirements.txt ]; then "
+                                                   "venv/bin/pip install -q -r pr/requirements.txt; fi\n")
+#: A job that runs encoder-gate on results and no code of the PR's (the verdict, the history).
+_INSTALL_TOOLS = _INSTALL.replace("@REQUIREMENTS@", "")
+
 _WORKFLOW = """\
 # Gate every pull request on accuracy and speed with encoder-gate (written by `encoder-gate init`).
 #
@@ -78,23 +98,10 @@ jobs:
           path: base
           persist-credentials: false@LFS@
 
-      - uses: @SETUP_PYTHON@
-        with:
-          python-version: "3.11"
-
       # one environment, the PR's, judges both sides (a PR that upgrades onnxruntime is
       # measured with the new onnxruntime on both; the verdict says so); encoder-gate itself is
       # installed the way it was installed where `encoder-gate init` ran
-      - name: Install encoder-gate
-        id: install
-        run: |
-          python -m venv venv
-          # CPU-only torch first, so nothing below pulls the CUDA build
-          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-          @INSTALL_ENCODER_GATE@
-          if [ -f pr/requirements.txt ]; then venv/bin/pip install -q -r pr/requirements.txt; fi
-          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
-
+""" + _INSTALL_GATE + """
       # the artifact cache is content-addressed (entries are keyed by the model's files and
       # the toolchain), so restoring an older cache is safe; it is saved at the end even when
       # the gate failed, so the next push does not rebuild the exports
@@ -165,7 +172,8 @@ jobs:
     permissions:
       contents: write
     steps:
-@INSTALL_TOOLS@      - name: Download the results
+""" + _INSTALL_TOOLS + """\
+      - name: Download the results
         uses: @DOWNLOAD_ARTIFACT@
         with:
           name: @REPORT_ARTIFACT@
@@ -203,21 +211,6 @@ jobs:
           exit "$status"
       # To publish the page (history/index.html) with GitHub Pages, serve the @HISTORY_BRANCH@
       # branch's root from the repository's Pages settings: nothing else is needed.
-"""
-
-#: A job that runs encoder-gate on results and no code of the PR's (the verdict, the history): Python and
-#: encoder-gate, CPU-only torch first.
-_INSTALL_TOOLS = """\
-      - uses: @SETUP_PYTHON@
-        with:
-          python-version: "3.11"
-      - name: Install encoder-gate
-        id: install
-        run: |
-          python -m venv venv
-          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-          @INSTALL_ENCODER_GATE@
-          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
 """
 
 #: The report, the verdict and the raw results, for the comment and history jobs (shard-costs.json:
@@ -509,13 +502,12 @@ def _layout(shards: int) -> dict[str, str]:
     if shards == 1:
         return {"@LAYOUT@": _ONE_JOB, "@MATRIX@": "", "@CACHE_SHARD@": "", "@STEP_ENV@": _HF_TOKEN,
                 "@SHARD_COSTS@": "", "@SHARD_ARGS@": "", "@GATE_RESULTS@": _GATE_RESULTS,
-                "@VERDICT_JOB@": "", "@RESULTS_JOB@": "gate", "@INSTALL_TOOLS@": _INSTALL_TOOLS}
+                "@VERDICT_JOB@": "", "@RESULTS_JOB@": "gate"}
     n, listed = str(shards), ", ".join(str(k) for k in range(1, shards + 1))
     return {"@LAYOUT@": _SHARDED.replace("@N@", n), "@MATRIX@": _MATRIX.replace("@LIST@", listed),
             "@CACHE_SHARD@": f"-shard${{{{ matrix.shard }}}}of{n}", "@STEP_ENV@": _SHARD_ENV,
             "@SHARD_COSTS@": _SHARD_COSTS, "@SHARD_ARGS@": _SHARD_ARGS.replace("@N@", n),
-            "@GATE_RESULTS@": _SHARD_RESULTS, "@VERDICT_JOB@": _VERDICT_JOB, "@RESULTS_JOB@": "verdict",
-            "@INSTALL_TOOLS@": _INSTALL_TOOLS}
+            "@GATE_RESULTS@": _SHARD_RESULTS, "@VERDICT_JOB@": _VERDICT_JOB, "@RESULTS_JOB@": "verdict"}
 
 
 def render_workflow(*, model_dir: str | None, version: str, requirement: str, lfs: bool = False,
