@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from encoder_gate.commands.layout import THIN_MODULES
+from encoder_gate.data.datasets import load_dataset
 from encoder_gate.documents import write_json
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.speed import no_saved_run_line
@@ -442,6 +443,9 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
                                 "(all of them timed in an earlier session*"])
 
 
+POOL_TEXTS = 24
+
+
 @pytest.mark.slow
 def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_need(
         pytester: pytest.Pytester, bench_project, monkeypatch, tmp_path: Path):
@@ -449,12 +453,19 @@ def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_ne
     eager (kept in the cache for the next session), and its rounds run from the pilot until the
     speedup's CI half-width reaches ENCODER_GATE_BENCH_CI: a loose target stops after the pilot
     (and the one round pytest-benchmark times); one no spread can reach runs to MAX_ROUNDS and says
-    how many rounds it would take."""
+    how many rounds it would take.
+
+    The pool is 24 texts (--gate-texts), so the sizing doubles 8 -> 16 -> all 24 and stops at the
+    pool's end: on the whole test split it stopped at 0.5 s a pass, and MAX_ROUNDS rounds of two
+    such arms took 40 s of the self-tests to show the same claim."""
     cache = tmp_path / "cache"
+    texts = tmp_path / "texts.txt"
+    some = load_dataset("bundled", split="test").texts[:POOL_TEXTS]
+    texts.write_text("".join(" ".join(text.split()) + "\n" for text in some))  # one a line
     args = list(bench_project)
     args[args.index("--gate-cache-dir") + 1] = str(cache)  # a cache of its own: nothing sized yet
     args += ["--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8", "--benchmark-json", "out.json",
-             "-s"]
+             f"--gate-texts={texts}", "-s"]
     monkeypatch.delenv(ENV_TEXTS)
     monkeypatch.setenv(ENV_ROUNDS, "6")
     monkeypatch.setenv(ENV_CI, "0.5")
@@ -466,7 +477,8 @@ def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_ne
                                 "at most about 0.5 s (thread clock); kept for this model and machine"])
     info = next(b["extra_info"] for b in json.loads((pytester.path / "out.json").read_text())["benchmarks"]
                 if b["extra_info"]["backend"] == "onnx-fp32")
-    assert info["paired_texts"] == kept[case] >= 8 and info["paired_clock"] == "thread"
+    assert kept[case] in (8, 16, POOL_TEXTS)  # steps of batches, at most the pool
+    assert info["paired_texts"] == kept[case] and info["paired_clock"] == "thread"
     assert info["paired_pilot_rounds"] == 6 and len(info["paired_log_ratios"]) == 7
     assert info["paired_ci_half_width"] <= 0.5 and "paired_rounds_needed" not in info
 

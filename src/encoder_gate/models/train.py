@@ -9,9 +9,12 @@ computed once, and only the top layer, the pooler and the classifier are trained
 them. The result is saved as an ordinary Hugging Face model directory in the cache,
 so every backend treats it like a downloaded model.
 
-`sentiment` is trained the same way on the bundled train split regrouped into
-negative/positive by the go_emotions paper's sentiment grouping (`data.to_sentiment`),
-with a single-label head (softmax, cross-entropy).
+`sentiment` is `default`'s encoder (MiniLM with its go_emotions-tuned top layer) with a
+new single-label head (softmax, cross-entropy), trained on the bundled train split regrouped
+into negative/positive by the go_emotions paper's sentiment grouping (`data.to_sentiment`).
+Only the pooler and the head are trained, on the frozen encoder's outputs: about 18 s on one
+core once `default` exists, where training MiniLM's top layer as well took about a minute
+and reached a lower test accuracy (0.861 against 0.881 on the 814 test texts).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.models.spec import BUILD_PACKAGES, Progress, label_maps, minilm_dir, spec_from_dir
 
 DEFAULT_RECIPE = 1  # bump when the recipe below changes the trained weights
-SENTIMENT_RECIPE = 1  # likewise for the sentiment model
+SENTIMENT_RECIPE = 2  # likewise for the sentiment model (2: a head on default's encoder)
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,8 @@ class TrainRecipe:
 
 DEFAULT_TRAINING = TrainRecipe(train_layers=1, epochs=5, lr=1e-4, head_lr=2e-3)
 TINY_TRAINING = TrainRecipe(train_layers=2, epochs=3, lr=3e-3, head_lr=3e-3)
-# the default recipe, on the 1974 texts of the sentiment train split
-SENTIMENT_TRAINING = TrainRecipe(train_layers=1, epochs=5, lr=1e-4, head_lr=2e-3)
+# pooler and head only, on default's frozen encoder, over the 1974 texts of the sentiment train split
+SENTIMENT_TRAINING = TrainRecipe(train_layers=0, epochs=5, lr=1e-4, head_lr=2e-3)
 
 
 def training_batches(tokenizer: Any, texts: Sequence[str], labels: np.ndarray, recipe: TrainRecipe,
@@ -134,13 +137,19 @@ def run_epochs(model: Any, batches: list[tuple[dict[str, Any], Any]],
 
 
 def _frozen_states(model: Any, batches: list[tuple[dict[str, Any], Any]], frozen: int) -> list[Any]:
-    """Hidden states after the frozen layers, computed once per batch."""
+    """Hidden states after the frozen layers, computed once per batch: the embeddings, then only
+    the frozen layers (not the whole encoder, whose top layers are trained later), each given the
+    additive mask the encoder's eager attention adds, as `_head_forward` gives the layers above."""
     import torch
 
     model.eval()
+    base = model.base_model
+    states = []
     with torch.no_grad():  # not inference_mode: the states feed autograd later
-        return [model.base_model(**feats, output_hidden_states=True).hidden_states[frozen]
-                for feats, _ in batches]
+        for feats, _ in batches:
+            h = base.embeddings(input_ids=feats["input_ids"], token_type_ids=feats.get("token_type_ids"))
+            states.append(_layers_forward(base.encoder.layer[:frozen], h, feats["attention_mask"]))
+    return states
 
 
 def additive_mask(mask: Any, dtype: Any) -> Any:
@@ -153,50 +162,63 @@ def additive_mask(mask: Any, dtype: Any) -> Any:
 
 
 def _head_forward(model: Any, hidden: Any, mask: Any, frozen: int) -> Any:
-    """Run the trainable top layers, pooler and classifier on cached hidden states.
+    """Run the trainable top layers, pooler and classifier on cached hidden states."""
+    base = model.base_model
+    pooled = base.pooler(_layers_forward(base.encoder.layer[frozen:], hidden, mask))
+    return model.classifier(model.dropout(pooled))
+
+
+def _layers_forward(layers: Any, hidden: Any, mask: Any) -> Any:
+    """Encoder layers in turn on `hidden` under the (batch, seq) attention mask.
 
     A layer returns a tuple (hidden states first) on transformers 4 and the hidden-states
     tensor itself on transformers 5; `[0]` of that tensor would silently keep the first text."""
     import torch
 
-    base = model.base_model
     ext = additive_mask(mask, hidden.dtype)
     h = hidden
-    for layer in base.encoder.layer[frozen:]:
+    for layer in layers:
         out = layer(h, attention_mask=ext)
         h = out if isinstance(out, torch.Tensor) else out[0]
-    pooled = base.pooler(h)
-    return model.classifier(model.dropout(pooled))
+    return h
 
 
 def _train_minilm_head(out: Path, progress: Progress, *, name: str, source: str, labels: tuple[str, ...],
-                       problem_type: str, recipe: TrainRecipe, what: str) -> None:
-    """MiniLM + a fresh classification head trained on one bundled split; saved to `out`."""
+                       problem_type: str, recipe: TrainRecipe, what: str, encoder: Path, encoder_name: str,
+                       ) -> None:
+    """A MiniLM encoder (`encoder`: a model directory) + a fresh classification head trained on one
+    bundled split; saved to `out`. A head the encoder's directory already has (another task's) is
+    replaced."""
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
 
-
     train = load_dataset(source, split="train")
-    src = minilm_dir()
-    tokenizer = AutoTokenizer.from_pretrained(src)
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
     torch.manual_seed(recipe.seed)
     model = BertForSequenceClassification.from_pretrained(
-        src, num_labels=len(labels), problem_type=problem_type,
+        encoder, problem_type=problem_type, ignore_mismatched_sizes=True,  # the label maps size the head
         attn_implementation="eager", **label_maps(labels),
     )
-    progress(f"{name} model: training MiniLM + {what} head on {len(train)} bundled "
-             f"texts (top {recipe.train_layers} layer(s), {recipe.epochs} epochs)")
+    trained = (f"top {recipe.train_layers} layer(s), pooler and head" if recipe.train_layers
+               else "pooler and head")
+    progress(f"{name} model: training {encoder_name} + {what} head on {len(train)} bundled "
+             f"texts ({trained}, {recipe.epochs} epochs)")
     fit(model, tokenizer, train.texts, train.labels, recipe, progress)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
 
 def _cached_model(cache: ArtifactCache, progress: Progress, name: str, recipe_version: int,
-                  recipe: TrainRecipe, build: Callable[[Path, Progress], None]) -> Any:
-    """A trained built-in model's spec: trained once, then taken from the cache."""
+                  recipe: TrainRecipe, build: Callable[[Path, Progress], None],
+                  encoder: str | None = None) -> Any:
+    """A trained built-in model's spec: trained once, then taken from the cache. `encoder` names
+    the model it starts from when that is not MiniLM as shipped (its content hash is in the key)."""
 
-    key = {"recipe": recipe_version, "training": recipe.__dict__,
-           "train_data": sha256_file(bundled_path("train")), "tools": toolchain_versions(BUILD_PACKAGES)}
+    key: dict[str, object] = {"recipe": recipe_version, "training": recipe.__dict__,
+                              "train_data": sha256_file(bundled_path("train")),
+                              "tools": toolchain_versions(BUILD_PACKAGES)}
+    if encoder is not None:
+        key["encoder"] = encoder
     entry = cache.get_or_build(f"model-{name}", key, lambda out: build(out, progress))
     progress(f"model {name}: {'from cache' if entry.hit else 'trained'} at {entry.path}")
     return spec_from_dir(name, entry.path, "builtin")
@@ -206,7 +228,7 @@ def build_default(out: Path, progress: Progress) -> None:
     """Train the default go_emotions classifier and save it (model + tokenizer) to `out`."""
     _train_minilm_head(out, progress, name="default", source="bundled", labels=GO_EMOTIONS_LABELS,
                        problem_type="multi_label_classification", recipe=DEFAULT_TRAINING,
-                       what="go_emotions")
+                       what="go_emotions", encoder=minilm_dir(), encoder_name="MiniLM")
 
 
 def build_default_model(cache: ArtifactCache, progress: Progress) -> Any:
@@ -214,14 +236,18 @@ def build_default_model(cache: ArtifactCache, progress: Progress) -> Any:
     return _cached_model(cache, progress, "default", DEFAULT_RECIPE, DEFAULT_TRAINING, build_default)
 
 
-def build_sentiment(out: Path, progress: Progress) -> None:
-    """Train the two-class sentiment classifier and save it (model + tokenizer) to `out`."""
+def build_sentiment(out: Path, progress: Progress, default_dir: Path) -> None:
+    """Train the two-class sentiment classifier on `default`'s encoder (`default_dir`) and save it
+    (model + tokenizer) to `out`."""
 
     _train_minilm_head(out, progress, name="sentiment", source=SENTIMENT_SOURCE, labels=SENTIMENT_LABELS,
                        problem_type="single_label_classification", recipe=SENTIMENT_TRAINING,
-                       what="negative/positive")
+                       what="negative/positive", encoder=default_dir, encoder_name="default's encoder")
 
 
 def build_sentiment_model(cache: ArtifactCache, progress: Progress) -> Any:
-    """The `sentiment` model spec, trained once and then taken from the cache."""
-    return _cached_model(cache, progress, "sentiment", SENTIMENT_RECIPE, SENTIMENT_TRAINING, build_sentiment)
+    """The `sentiment` model spec, trained once and then taken from the cache (`default` first)."""
+    default = build_default_model(cache, progress)
+    return _cached_model(cache, progress, "sentiment", SENTIMENT_RECIPE, SENTIMENT_TRAINING,
+                         lambda out, told: build_sentiment(out, told, default.path),
+                         encoder=f"default:{default.content_hash}")
