@@ -68,3 +68,26 @@ def test_additive_mask_is_zero_where_attended_and_the_minimum_where_padded():
     assert ext.shape == (2, 1, 1, 3) and ext.dtype == torch.float32
     lowest = torch.finfo(torch.float32).min
     assert ext[0, 0, 0].tolist() == [0.0, 0.0, lowest] and ext[1, 0, 0].tolist() == [0.0, lowest, lowest]
+
+
+def test_with_every_layer_frozen_the_pooler_reads_the_cached_states(bert, feats):
+    """`sentiment` trains no encoder layer: the pooler and head run on the last layer's states."""
+    from encoder_gate.models.train import _head_forward
+
+    with torch.no_grad():
+        hidden = bert.base_model(**feats, output_hidden_states=True).hidden_states[3]
+        got = _head_forward(bert, hidden, feats["attention_mask"], 3)
+    torch.testing.assert_close(got, bert(**feats).logits, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("frozen", [1, 2, 3])
+def test_frozen_states_are_the_models_own_hidden_states(bert, feats, frozen):
+    """The embeddings and the frozen layers alone give the states the whole model records after
+    them, bit for bit (the same operations on the same inputs), so training on them trains the
+    model as if it ran every layer."""
+    from encoder_gate.models.train import _frozen_states
+
+    with torch.no_grad():
+        want = bert.base_model(**feats, output_hidden_states=True).hidden_states[frozen]
+    [got] = _frozen_states(bert, [(feats, None)], frozen)
+    assert torch.equal(got, want)
