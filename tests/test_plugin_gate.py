@@ -307,13 +307,14 @@ def test_benchmark_compare_gates_speedups_against_the_compared_save(
 @pytest.mark.slow
 def test_untimed_benchmarks_fail_a_speed_gate_that_was_asked_for(gate_dir: pytest.Pytester,
                                                                  gate_args: list[str]):
-    """pytest-benchmark times nothing under --benchmark-disable (or xdist): without a baseline the
-    summary says so and the run passes; with one, the speed gate checked nothing and fails."""
+    """pytest-benchmark times nothing under the user's --benchmark-disable (a smoke run): without
+    a baseline the summary says so and the run passes; with one, the speed gate checked nothing
+    and fails."""
     gate_dir.makepyfile(test_bench=BENCHMARKS)
     args = ["--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1", "--benchmark-disable", *gate_args]
     plain = gate_dir.runpytest_subprocess(*args)
     plain.assert_outcomes(passed=2)
-    plain.stdout.fnmatch_lines(["*pytest-benchmark timed nothing: its timing is off*"])
+    plain.stdout.fnmatch_lines(["*pytest-benchmark timed nothing: its timing is off (--benchmark-disable)*"])
     baseline = gate_dir.path / "speedups.json"
     baseline.write_text(json.dumps({"speedups": {}}))
     gated = gate_dir.runpytest_subprocess(*args, f"--gate-speedup-baseline={baseline}",
@@ -321,6 +322,22 @@ def test_untimed_benchmarks_fail_a_speed_gate_that_was_asked_for(gate_dir: pytes
     assert gated.ret == pytest.ExitCode.TESTS_FAILED
     gated.stdout.fnmatch_lines(["*encoder-gate: the speed gate checked nothing: "
                                 "pytest-benchmark timed nothing*"])
+
+
+@pytest.mark.slow
+def test_benchmarks_untimed_under_a_dist_from_addopts_fail_as_a_gate_that_checked_nothing(
+        gate_dir: pytest.Pytester, gate_args: list[str]):
+    """Any --dist turns pytest-benchmark's timing off, -n or not: a `--dist worksteal` in the
+    project's addopts (this repository's own, for two CI landings) made `pytest benchmarks` time
+    nothing and pass. Without --benchmark-disable asked for, that fails, naming the cause."""
+    gate_dir.makepyprojecttoml('[tool.pytest.ini_options]\naddopts = ["--dist", "worksteal"]\n')
+    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    result = gate_dir.runpytest_subprocess("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1",
+                                           *gate_args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(["*encoder-gate: the speed gate checked nothing: pytest-benchmark timed "
+                                 "nothing: pytest-xdist is active (--dist worksteal, without -n: from "
+                                 "addopts?)*run the benchmarks without -n and without --dist*"])
 
 
 def test_missing_speedup_baseline_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: list[str]):

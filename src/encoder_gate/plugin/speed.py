@@ -369,19 +369,30 @@ class BenchPlugin:
             wrote(config, SPEEDUPS_FILE)  # its failed cells fail the session through the verdict
 
     def untimed(self, session: pytest.Session) -> None:
-        """Benchmarks ran but pytest-benchmark timed none (--benchmark-disable, or xdist, under
-        which it disables itself): no speedup exists to gate. With a speed baseline asked for, that
-        fails the session (a gate that checked nothing); otherwise the summary says so."""
+        """Benchmarks ran but pytest-benchmark timed none: no speedup exists to gate.
+
+        Turned off by pytest-xdist (any `--dist`, `-n` or not: pytest-benchmark disables itself,
+        and a `--dist` in addopts does so unasked), that fails the session: the benchmarks were
+        asked for and checked nothing. Turned off by the user's own --benchmark-disable (a smoke
+        run of the benchmark code), it fails only when a speed baseline was asked for; otherwise
+        the summary says so."""
         config = session.config
         bench_session = getattr(config, "_benchmarksession", None)
         if not self._ran or not getattr(bench_session, "disabled", False):
             return
         asked = config.stash[SETTINGS].baseline is not None \
             or config.getoption("benchmark_compare", None) not in (None, False, [])
-        why = ("pytest-benchmark timed nothing: its timing is off (--benchmark-disable, or "
-               "pytest-xdist's -n / PYTEST_XDIST_WORKER, under which it disables itself), so no "
-               "speedup was measured; run the benchmarks without -n and without --benchmark-disable")
-        if asked:
+        by_xdist = bool(getattr(bench_session, "xdist_warning", False))
+        if by_xdist:
+            dist = config.getoption("dist", "no")
+            why = (f"pytest-benchmark timed nothing: pytest-xdist is active (--dist {dist}"
+                   f"{'' if config.getoption('numprocesses', None) else ', without -n: from addopts?'}"
+                   "), and pytest-benchmark turns its timing off under it, so no speedup was measured; "
+                   "run the benchmarks without -n and without --dist (`-p no:xdist` overrides addopts)")
+        else:
+            why = ("pytest-benchmark timed nothing: its timing is off (--benchmark-disable), so no "
+                   "speedup was measured; run the benchmarks without --benchmark-disable")
+        if asked or by_xdist:
             config.stash[ERROR] = f"the speed gate checked nothing: {why}"
             fail_gate(config, config.stash[ERROR])
         else:
