@@ -170,7 +170,7 @@ def test_ci_runs_the_readme_quickstart_commands():
     blocks = bash_blocks(quickstart)
     assert len(blocks) == 2, "the quickstart holds the gate's command and the self-tests' command"
     assert blocks[0].strip().endswith("pytest accuracy")
-    assert blocks[1].strip().endswith("pytest -n auto")
+    assert blocks[1].strip().endswith("pytest -n auto --dist worksteal")
     ci = (ROOT / ".ci" / "run").read_text().replace("\\\n", " ")
     ci_commands = {tuple(t for t in shlex.split(part, comments=True) if t != "-q")
                    for line in ci.splitlines() for part in line.split("&&")}
