@@ -326,10 +326,12 @@ def test_untimed_benchmarks_fail_a_speed_gate_that_was_asked_for(gate_dir: pytes
 
 @pytest.mark.slow
 def test_benchmarks_untimed_under_a_dist_from_addopts_fail_as_a_gate_that_checked_nothing(
-        gate_dir: pytest.Pytester, gate_args: list[str]):
+        gate_dir: pytest.Pytester, gate_args: list[str], monkeypatch: pytest.MonkeyPatch):
     """Any --dist turns pytest-benchmark's timing off, -n or not: a `--dist worksteal` in the
     project's addopts (this repository's own, for two CI landings) made `pytest benchmarks` time
     nothing and pass. Without --benchmark-disable asked for, that fails, naming the cause."""
+    monkeypatch.setenv("ENCODER_GATE_BENCH_ROUNDS", "2")
+    monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")
     gate_dir.makepyprojecttoml('[tool.pytest.ini_options]\naddopts = ["--dist", "worksteal"]\n')
     gate_dir.makepyfile(test_bench=BENCHMARKS)
     result = gate_dir.runpytest_subprocess("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1",
@@ -337,7 +339,12 @@ def test_benchmarks_untimed_under_a_dist_from_addopts_fail_as_a_gate_that_checke
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
     result.stdout.fnmatch_lines(["*encoder-gate: the speed gate checked nothing: pytest-benchmark timed "
                                  "nothing: pytest-xdist is active (--dist worksteal, without -n: from "
-                                 "addopts?)*run the benchmarks without -n and without --dist*"])
+                                 "addopts?)*run the benchmarks without -n and without --dist (`--dist no` "
+                                 "overrides one in addopts)*"])
+    timed = gate_dir.runpytest_subprocess("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1",
+                                          "--dist", "no", *gate_args)  # as the message says
+    assert timed.ret == pytest.ExitCode.OK, timed.stdout.str()[-2000:]
+    assert (gate_dir.path / "report" / "speedups.json").is_file()
 
 
 def test_missing_speedup_baseline_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: list[str]):

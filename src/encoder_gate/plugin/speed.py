@@ -388,7 +388,7 @@ class BenchPlugin:
             why = (f"pytest-benchmark timed nothing: pytest-xdist is active (--dist {dist}"
                    f"{'' if config.getoption('numprocesses', None) else ', without -n: from addopts?'}"
                    "), and pytest-benchmark turns its timing off under it, so no speedup was measured; "
-                   "run the benchmarks without -n and without --dist (`-p no:xdist` overrides addopts)")
+                   "run the benchmarks without -n and without --dist (`--dist no` overrides one in addopts)")
         else:
             why = ("pytest-benchmark timed nothing: its timing is off (--benchmark-disable), so no "
                    "speedup was measured; run the benchmarks without --benchmark-disable")
