@@ -38,7 +38,6 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from encoder_gate.accuracy.metrics import _dataclass_dict, _safe_div
 from encoder_gate.tasks import Task
@@ -201,6 +200,8 @@ def _z(alpha: float, power: float) -> float:
     """z_{1-alpha/2} + z_{power}: two-sided test at ``alpha`` with the given power."""
     if not 0 < alpha < 1 or not 0 < power < 1:
         raise ValueError(f"alpha and power must be in (0, 1); got alpha={alpha}, power={power}")
+    from scipy import stats  # here, not at import: the plugin loads with every pytest run
+
     return float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
 
 
@@ -265,6 +266,8 @@ def _bootstrap(
         raise ValueError(f"n_resamples must be >= 1; got {n_resamples}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    from scipy import stats
+
     return stats.bootstrap(
         (np.arange(n),),
         statistic,
@@ -429,6 +432,8 @@ def mcnemar(ref_correct: npt.ArrayLike, correct: npt.ArrayLike) -> McNemar:
             raise ValueError(f"{name} must contain only 0/1 (or booleans)")
     r, k = r.astype(bool), k.astype(bool)
     b, c = int(np.sum(r & ~k)), int(np.sum(~r & k))
+    from scipy import stats
+
     p = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
     return McNemar(b=b, c=c, p_value=p, n=int(r.size))
 

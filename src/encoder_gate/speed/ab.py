@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
 
 from encoder_gate.config import InconclusiveMode
 from encoder_gate.runtime.predictions import cacheable
@@ -182,6 +181,8 @@ def _median_ci(r: np.ndarray) -> tuple[float, float]:
     if len(r) < 2 or np.ptp(r) == 0:
         value = float(np.median(r))
         return value, value
+    from scipy import stats  # here, not at import: the plugin loads with every pytest run
+
     res = stats.bootstrap((r,), np.median, vectorized=True, method="percentile",
                           confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES,
                           rng=np.random.default_rng(BOOTSTRAP_SEED))
@@ -192,10 +193,14 @@ def wilcoxon_slower_p(r: np.ndarray) -> float:
     """One-sided Wilcoxon signed-rank p of H1 "the PR is slower" (median log ratio above 0)."""
     if len(r) == 0 or not np.any(r != 0):
         return 1.0
+    from scipy import stats
+
     return float(stats.wilcoxon(r, alternative="greater").pvalue)
 
 
 def _z(q: float) -> float:
+    from scipy import stats
+
     return float(stats.norm.ppf(q))
 
 
