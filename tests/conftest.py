@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,20 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
         config.write_text("[tool.pytest.ini_options]\n")
     monkeypatch.setenv("PYTEST_ADDOPTS", shlex.join([f"--rootdir={pytester.path}", "-c", str(config)]))
     return pytester
+
+
+@pytest.fixture(scope="session")
+def texts_file() -> Callable[[Path, int], Path]:
+    """`texts_file(path, n)`: a --gate-texts file at `path` holding the first n bundled test texts,
+    one a line (some of them hold newlines, joined here into one line each); returns `path`."""
+    from encoder_gate.data.datasets import load_dataset
+
+    def write(path: Path, n: int) -> Path:
+        texts = [" ".join(t.split()) for t in load_dataset("bundled", split="test").texts]
+        path.write_text("".join(f"{t}\n" for t in [t for t in texts if t][:n]))
+        return path
+
+    return write
 
 
 @pytest.fixture(scope="session")

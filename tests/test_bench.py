@@ -19,7 +19,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from encoder_gate.commands.layout import THIN_MODULES
-from encoder_gate.data.datasets import load_dataset
 from encoder_gate.documents import write_json
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.speed import no_saved_run_line
@@ -448,7 +447,7 @@ POOL_TEXTS = 24
 
 @pytest.mark.slow
 def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_need(
-        pytester: pytest.Pytester, bench_project, monkeypatch, tmp_path: Path):
+        pytester: pytest.Pytester, bench_project, monkeypatch, tmp_path: Path, texts_file):
     """With ENCODER_GATE_BENCH_TEXTS unset a model-only cell's texts are sized by one pass of torch
     eager (kept in the cache for the next session), and its rounds run from the pilot until the
     speedup's CI half-width reaches ENCODER_GATE_BENCH_CI: a loose target stops after the pilot
@@ -459,9 +458,7 @@ def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_ne
     pool's end: on the whole test split it stopped at 0.5 s a pass, and MAX_ROUNDS rounds of two
     such arms took 40 s of the self-tests to show the same claim."""
     cache = tmp_path / "cache"
-    texts = tmp_path / "texts.txt"
-    some = load_dataset("bundled", split="test").texts[:POOL_TEXTS]
-    texts.write_text("".join(" ".join(text.split()) + "\n" for text in some))  # one a line
+    texts = texts_file(tmp_path / "texts.txt", POOL_TEXTS)
     args = list(bench_project)
     args[args.index("--gate-cache-dir") + 1] = str(cache)  # a cache of its own: nothing sized yet
     args += ["--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8", "--benchmark-json", "out.json",

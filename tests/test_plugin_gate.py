@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from encoder_gate.accuracy.checks import NO_GOLD
-from encoder_gate.data.datasets import load_dataset, load_texts
+from encoder_gate.data.datasets import load_texts
 from encoder_gate.errors import GateError
 from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.speed.settings import ENV_CI, ENV_PAIRED, ENV_ROUNDS, ENV_TEXTS, settings_from_env
@@ -77,12 +77,6 @@ def junit_outcomes(path: Path) -> dict[str, str]:
     return out
 
 
-def one_line_texts(n: int) -> list[str]:
-    """The first n bundled test texts, each on one line (some hold newlines)."""
-    texts = [" ".join(t.split()) for t in load_dataset("bundled", split="test").texts]
-    return [t for t in texts if t][:n]
-
-
 # --- a gate that checked nothing ----------------------------------------------------------------
 
 
@@ -122,11 +116,10 @@ def test_allow_skip_lets_a_session_that_checked_nothing_pass(gate_dir: pytest.Py
 
 @pytest.mark.slow
 def test_unlabelled_texts_run_parity_checks_and_skip_f1(gate_dir: pytest.Pytester, gate_args: list[str],
-                                                        report_dir: Path):
+                                                        report_dir: Path, texts_file):
     """--gate-texts runs every drift check on the texts; F1 is not collected for want of gold labels,
     and the summary says so in one line."""
-    texts = gate_dir.path / "texts.txt"
-    texts.write_text("\n".join(one_line_texts(30)) + "\n")
+    texts = texts_file(gate_dir.path / "texts.txt", 30)
     gate_dir.makepyfile(test_checks=CHECKS)
     junit = gate_dir.path / "junit.xml"
     result = gate_dir.runpytest_subprocess(f"--gate-texts={texts}", "--gate-backends=torch,onnx-fp32",
