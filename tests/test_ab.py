@@ -265,15 +265,15 @@ def test_a_base_session_that_compared_nothing_fails_and_says_why(pytester: pytes
     args = ["--gate-model", "tiny", "--gate-backends", "torch", "--gate-base", str(base),
             "-k", "accuracy_vs_base", "--gate-cache-dir", str(cache_dir),
             "--gate-report-dir", str(tmp_path / "report"), "-p", "no:cacheprovider"]
-    skipped = pytester.runpytest_subprocess(*args, "--gate-device", "cuda")
+    skipped = pytester.runpytest(*args, "--gate-device", "cuda")
     assert skipped.ret == pytest.ExitCode.TESTS_FAILED, skipped.stdout.str()[-2000:]
     skipped.stdout.fnmatch_lines(["*nothing was compared with the base*",
                                   "*every vs-base test was skipped*", "*torch: *cuda*"])
-    allowed = pytester.runpytest_subprocess(*args, "--gate-device", "cuda", "--gate-allow-skip")
+    allowed = pytester.runpytest(*args, "--gate-device", "cuda", "--gate-allow-skip")
     assert allowed.ret == pytest.ExitCode.OK, allowed.stdout.str()[-2000:]
 
     (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["onnx-int8"]\n')
-    disjoint = pytester.runpytest_subprocess(*args)
+    disjoint = pytester.runpytest(*args)
     assert disjoint.ret == pytest.ExitCode.TESTS_FAILED, disjoint.stdout.str()[-2000:]
     disjoint.stdout.fnmatch_lines(
         ["*the base (onnx-int8) and this PR (torch) configure no backend in common*"])
@@ -330,7 +330,7 @@ def run_ab(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pr: Path,
            *args: str) -> pytest.RunResult:
     """`pytest benchmarks accuracy --gate-base BASE` run in the PR's checkout, as its CI would."""
     monkeypatch.chdir(pr)
-    return pytester.runpytest_subprocess(
+    return pytester.runpytest(
         "benchmarks", "accuracy", "--rootdir", str(pr), "-c", str(pr / "pyproject.toml"),
         "--gate-base", str(base), "--gate-cache-dir", str(cache_dir),
         "--gate-report-dir", str(pr / "report"), "-p", "no:cacheprovider", "-p", "no:randomly", *args)
@@ -471,10 +471,10 @@ def test_accuracy_vs_base_that_compared_nothing_fails_and_says_not_compared(
     if side == "unlabelled texts":
         args.append(f"--gate-texts={texts}")
     why = "carry no gold labels" if side == "unlabelled texts" else "is a feature-extraction encoder"
-    failed = pytester.runpytest_subprocess(*args)
+    failed = pytester.runpytest(*args)
     assert failed.ret == pytest.ExitCode.TESTS_FAILED, failed.stdout.str()[-2000:]
     failed.stdout.fnmatch_lines([f"*not compared with the base: *{why}*"])
-    allowed = pytester.runpytest_subprocess(*args, "--gate-allow-skip")
+    allowed = pytester.runpytest(*args, "--gate-allow-skip")
     assert allowed.ret == pytest.ExitCode.OK, allowed.stdout.str()[-2000:]
     allowed.stdout.fnmatch_lines([f"SKIPPED*not compared with the base: *{why}*"])
 

@@ -74,6 +74,8 @@ def test_a_new_backend_runs_through_the_gate_the_cache_and_the_verdict(pytester:
     args = ["accuracy", "--gate-model", "tiny", "--gate-backends", "torch,torch-nudged",
             "--gate-cache-dir", str(cache_dir), "--gate-report-dir", str(pytester.path / "report"),
             "-p", "no:cacheprovider", "-p", "no:randomly"]
+    # fresh processes: the project's conftest registers the backend, as a user's would, and an
+    # in-process run would leave it registered for the rest of the worker
     first = pytester.runpytest_subprocess(*args)
     assert first.ret == pytest.ExitCode.OK, first.stdout.str()[-3000:]
     verdict = (pytester.path / "report" / "verdict.md").read_text()

@@ -383,12 +383,12 @@ def bench_project(pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytes
 
 
 @pytest.mark.slow
-def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, bench_project):
+def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, bench_project, monkeypatch):
     # progress lines from the first benchmark on (a real session prints them after its first minute)
-    pytester.makeconftest("import encoder_gate.speed.estimate as e\ne.PROGRESS_AFTER_SECONDS = 0.0\n")
-    result = pytester.runpytest_subprocess(*bench_project, "--gate-backends", "torch,onnx-fp32",
-                                           "--gate-batch-sizes", "1,4", "--gate-sweep", "full",
-                                           "--benchmark-json", "out.json")
+    monkeypatch.setattr(bench_estimate, "PROGRESS_AFTER_SECONDS", 0.0)
+    result = pytester.runpytest(*bench_project, "--gate-backends", "torch,onnx-fp32",
+                                "--gate-batch-sizes", "1,4", "--gate-sweep", "full",
+                                "--benchmark-json", "out.json")
     # 2 backends x (2 batch sizes x 2 variants x 2 dispatches x 2 modes + 2 latency + 2 workers tests)
     result.assert_outcomes(passed=40)
     result.stdout.fnmatch_lines(["*encoder-gate speedups over torch eager*",
@@ -435,9 +435,9 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
     timed = [r for key, rs in records.items() if "model=tiny|threads=1|rounds=2|texts=8" in key for r in rs]
     assert {r["backend"] for r in timed} == {"torch", "onnx-fp32"} and len(timed) >= 40
     assert all(r["seconds"] > 0 for r in timed)
-    again = pytester.runpytest_subprocess(*bench_project, "--gate-backends", "torch,onnx-fp32",
-                                          "--gate-batch-sizes", "1,4", "--gate-sweep", "full",
-                                          "--collect-only")
+    again = pytester.runpytest(*bench_project, "--gate-backends", "torch,onnx-fp32",
+                               "--gate-batch-sizes", "1,4", "--gate-sweep", "full",
+                               "--collect-only")
     again.stdout.fnmatch_lines(["encoder-gate: full sweep: 40 benchmarks, expected to take about *"
                                 "(all of them timed in an earlier session*"])
 
@@ -466,7 +466,7 @@ def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_ne
     monkeypatch.delenv(ENV_TEXTS)
     monkeypatch.setenv(ENV_ROUNDS, "6")
     monkeypatch.setenv(ENV_CI, "0.5")
-    loose = pytester.runpytest_subprocess(*args)
+    loose = pytester.runpytest(*args)
     loose.assert_outcomes(passed=2)
     case = "model/normal/bs8/bucketed"
     [kept] = json.loads((cache / SIZES_FILE).read_text()).values()
@@ -480,7 +480,7 @@ def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_ne
     assert info["paired_ci_half_width"] <= 0.5 and "paired_rounds_needed" not in info
 
     monkeypatch.setenv(ENV_CI, "0.0001")
-    strict = pytester.runpytest_subprocess(*args)
+    strict = pytester.runpytest(*args)
     strict.assert_outcomes(passed=2)
     assert "texts a pass, sized" not in strict.stdout.str()  # the kept count, not sized again
     info = next(b["extra_info"] for b in json.loads((pytester.path / "out.json").read_text())["benchmarks"]
@@ -504,8 +504,8 @@ def test_a_cell_out_of_budget_says_so_with_the_rounds_it_would_need(pytester: py
     summary names it."""
     monkeypatch.setenv(ENV_ROUNDS, "6")
     monkeypatch.setenv(ENV_CI, "0.0001")  # out of reach: only the budget stops the cell
-    result = pytester.runpytest_subprocess(*bench_project, "--gate-backends", "torch,onnx-fp32",
-                                           "--gate-batch-sizes", "8", "--gate-budget", "0.02", "-s")
+    result = pytester.runpytest(*bench_project, "--gate-backends", "torch,onnx-fp32",
+                                "--gate-batch-sizes", "8", "--gate-budget", "0.02", "-s")
     result.assert_outcomes(passed=2)
     lines = result.stdout.lines
     plan = next(i for i, line in enumerate(lines)
@@ -523,33 +523,37 @@ def test_a_cell_out_of_budget_says_so_with_the_rounds_it_would_need(pytester: py
                                  "would reach it)"])
 
 
-PACE_PLUGIN = '''
-import os, time
-from encoder_gate.runtime.session import GateSession
+def pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pace the backends named in PACE_MS (`name=ms,...`, read at each build) for the in-process
+    runs of the calling test: every batch is the real work, then busy until it took that many ms of
+    this thread's CPU time in all. At one thread the thread's CPU clock decides, and a wall-clock
+    deadline would give it less whenever a loaded machine takes the core away (a CI run measured a
+    30% slower pace as 5%). The patch is the test's own monkeypatch, undone when the test ends."""
+    import time
 
-_runner = GateSession.runner
+    from encoder_gate.runtime.session import GateSession
 
-def runner(self, name):
-    built = _runner(self, name)
-    pace = dict(item.split("=") for item in os.environ["PACE_MS"].split(","))
-    if name in pace and not getattr(built, "paced", False):
-        predict, seconds = built.predict, float(pace[name]) / 1e3
+    build = GateSession.runner
 
-        # the real work, then busy until the batch took `seconds` of this thread's CPU time in all:
-        # at one thread the thread's CPU clock decides, and a wall-clock deadline would give it less
-        # whenever a loaded machine takes the core away (a CI run measured a 30% slower pace as 5%)
-        def paced(batch):
-            start = time.thread_time()
-            out = predict(batch)
-            while time.thread_time() - start < seconds:
-                pass
-            return out
+    def runner(self, name):
+        built = build(self, name)
+        paces = dict(item.split("=") for item in os.environ["PACE_MS"].split(","))
+        if name in paces and not getattr(built, "paced", False):
+            predict, seconds = built.predict, float(paces[name]) / 1e3
 
-        built.predict, built.paced = paced, True
-    return built
+            def paced(batch):
+                start = time.thread_time()
+                out = predict(batch)
+                while time.thread_time() - start < seconds:
+                    pass
+                return out
 
-GateSession.runner = runner
-'''
+            built.predict, built.paced = paced, True
+        return built
+
+    monkeypatch.setattr(GateSession, "runner", runner)
+
+
 GATE_N = 25  # --benchmark-compare-fail=min:25%, as the README recommends
 GATE_MAX_DROP = "0.15"  # ENCODER_GATE_SPEEDUP_MAX_DROP, as the README recommends
 
@@ -564,7 +568,7 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     the test checks the gates' machinery, not this machine's noise: how often the real
     default model's unchanged tree fails is measured separately (README, "false failures").
     """
-    pytester.makeconftest(PACE_PLUGIN)
+    pace(monkeypatch)
     # pytest-benchmark times on the thread's CPU clock (--benchmark-timer), the clock the paces
     # are kept on: on its default wall clock a loaded CI run's baseline took 79 ms of a 75 ms pace,
     # so the 30% slower copy measured 24% slower by its min times, under its 25% threshold, and
@@ -577,19 +581,19 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8",
             "--gate-sweep", "full", "-k", "model_only and filtered and bucketed", "--benchmark-storage", f"file://{store}",
             "--benchmark-timer", "time.thread_time"]
-    pytester.runpytest_subprocess(*args, "--benchmark-autosave").assert_outcomes(passed=2)
+    pytester.runpytest(*args, "--benchmark-autosave").assert_outcomes(passed=2)
     baseline = pytester.path / "baseline.json"
     shutil.copy(pytester.path / "report" / "speedups.json", baseline)
 
     monkeypatch.setenv(ENV_BASELINE, str(baseline))
     monkeypatch.setenv(ENV_MAX_DROP, GATE_MAX_DROP)
     gate = [*args, "--benchmark-compare=0001", f"--benchmark-compare-fail=min:{GATE_N}%"]
-    unchanged = pytester.runpytest_subprocess(*gate)
+    unchanged = pytester.runpytest(*gate)
     assert unchanged.ret == pytest.ExitCode.OK, unchanged.stdout.str()[-3000:]
     unchanged.stdout.fnmatch_lines(["speedup gate passed against*"])
 
     monkeypatch.setenv("PACE_MS", "torch=100,onnx-fp32=65")  # onnx-fp32 30% slower
-    slowed = pytester.runpytest_subprocess(*gate)
+    slowed = pytester.runpytest(*gate)
     assert slowed.ret != pytest.ExitCode.OK
     out = slowed.stdout.str() + slowed.stderr.str()
     assert "SPEEDUP GATE FAILED against" in out and "  onnx-fp32 model/filtered/bs8/bucketed: speedup" in out
@@ -605,12 +609,12 @@ def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
     borderline: with ENCODER_GATE_BENCH_EXTRA_ROUNDS=4 it runs 4 more paired rounds, and the
     Mann-Whitney test (3 vs 7 rounds) fails it. Paced backends, as in the test below (the
     speed gate's paired rounds are on the thread's CPU clock, which the paces are kept on)."""
-    pytester.makeconftest(PACE_PLUGIN)
+    pace(monkeypatch)
     monkeypatch.setenv("PACE_MS", "torch=80,onnx-fp32=40")
     monkeypatch.setenv(ENV_ROUNDS, "3")
     monkeypatch.setenv(ENV_TEXTS, "8")  # one paced batch a round, paced twice as long as four were
     args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8"]
-    pytester.runpytest_subprocess(*args).assert_outcomes(passed=2)
+    pytester.runpytest(*args).assert_outcomes(passed=2)
     baseline = pytester.path / "baseline.json"
     shutil.copy(pytester.path / "report" / "speedups.json", baseline)
     saved = json.loads(baseline.read_text())
@@ -620,7 +624,7 @@ def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
     monkeypatch.setenv(ENV_BASELINE, str(baseline))
     monkeypatch.setenv(ENV_EXTRA_ROUNDS, "4")
     monkeypatch.setenv("PACE_MS", "torch=80,onnx-fp32=52")  # onnx-fp32 30% slower
-    slowed = pytester.runpytest_subprocess(*args, "--benchmark-json", "out.json")
+    slowed = pytester.runpytest(*args, "--benchmark-json", "out.json")
     assert slowed.ret == pytest.ExitCode.TESTS_FAILED, slowed.stdout.str()[-3000:]
     info = next(b["extra_info"] for b in json.loads((pytester.path / "out.json").read_text())["benchmarks"]
                 if b["extra_info"]["backend"] == "onnx-fp32")
@@ -687,12 +691,12 @@ def test_benchmark_compare_without_a_saved_run_says_so_in_the_summary(pytester: 
     store = pytester.path / "store"
     args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "1",
             f"--benchmark-storage=file://{store}", "--benchmark-compare"]
-    first = pytester.runpytest_subprocess(*args, "--benchmark-autosave")
+    first = pytester.runpytest(*args, "--benchmark-autosave")
     first.assert_outcomes(passed=2)
     line = f"encoder-gate: --benchmark-compare found no saved run in {store.resolve()}: {NOTHING_COMPARED}"
     assert first.stdout.lines.count(line) == 1, first.stdout.str()[-3000:]
     assert len(list(store.rglob("0001_*.json"))) == 1
-    second = pytester.runpytest_subprocess(*args)
+    second = pytester.runpytest(*args)
     second.assert_outcomes(passed=2)
     assert "found no saved run" not in second.stdout.str()
 

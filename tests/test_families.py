@@ -160,7 +160,7 @@ def test_family_passes_the_accuracy_gate(family_export, cache_dir: Path, tmp_pat
     """The shipped accuracy checks pass for torch, onnx-fp32 and onnx-int8 (built by the export)."""
     family, _, _ = family_export
     pytester.makepyfile(test_accuracy="from encoder_gate.suite.checks import *  # noqa: F403\n")
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         "--gate-model", family, "--gate-cache-dir", str(cache_dir), "--gate-threads", "1",
         "--gate-backends", "torch,onnx-fp32,onnx-int8", "--rootdir", str(pytester.path),
         "--gate-report-dir", str(tmp_path / "report"), "-p", "no:cacheprovider")

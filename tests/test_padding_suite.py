@@ -6,8 +6,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import encoder_gate.suite.padding as padding
+from encoder_gate.backends.mock import MockBackend
+from encoder_gate.backends.registry import BACKENDS, parse_backend
 from encoder_gate.commands.layout import ACCURACY_MODULE, THIN_MODULES
 
 
@@ -51,31 +55,22 @@ def test_under_ci_the_properties_run_encoder_gates_budget_unless_the_project_set
                               f"settings.register_profile('ci', {own_profile})\n"
                               "settings.load_profile('ci')\n")
     pytester.makepyfile(test_probe=f"EXPECTED = {(expected, expected)!r}\n" + PROFILE_PROBE)
+    # a fresh process: the profile is chosen when the suite is imported, and a project's own
+    # registered profile would outlive an in-process run
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 # A backend that runs torch with the attention mask all ones, as an export that dropped the mask
 # would; and every backend property at its fewest examples (any model counts as large).
-MASK_BLIND = """
-import numpy as np
-from encoder_gate.backends.mock import MockBackend
-from encoder_gate.backends.registry import BACKENDS
-import encoder_gate.suite.padding as padding
-
-padding.FULL_EXAMPLES_UP_TO = 1
-
-
 def mask_blind(batch, inner):
+    """A runner that ignores the attention mask: every position attended, padding included."""
     return inner.predict({**batch, "attention_mask": np.ones_like(batch["attention_mask"])})
-
-
-BACKENDS["mask-blind"] = lambda: MockBackend(mask_blind, name="mask-blind", around="torch")
-"""
 
 
 @pytest.mark.slow
 def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pytester: pytest.Pytester,
-                                                                        tiny, cache_dir: Path):
+                                                                        tiny, cache_dir: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch):
     """At MIN_BACKEND_EXAMPLES per property, the padding properties pass torch and fail a runner
     that ignores the attention mask (tiny's architecture with weights of std 0.5, so that attending
     to padding shows)."""
@@ -91,10 +86,13 @@ def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pyteste
                  "merges.txt"):
         if (tiny.path / name).exists():
             shutil.copy(tiny.path / name, model_dir / name)
-    pytester.makeconftest(MASK_BLIND)
+    # the in-process run's registry and example floor, as a project's conftest would set them
+    blind = MockBackend(mask_blind, name="mask-blind", around="torch")
+    monkeypatch.setitem(BACKENDS, "mask-blind", lambda: blind)
+    monkeypatch.setattr(padding, "FULL_EXAMPLES_UP_TO", 1)
     (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
     (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         "accuracy", "--gate-model", str(model_dir), "--gate-backends", "torch,mask-blind",
         "--gate-cache-dir", str(cache_dir), "-p", "no:cacheprovider", "-p", "no:randomly",
         "-k", "padding_alone or padding_batch_composition")
@@ -105,11 +103,13 @@ def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pyteste
 
 @pytest.mark.slow
 def test_a_derandomized_propertys_pass_is_kept_per_artifact_and_a_random_profile_draws_again(
-        pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+        pytester: pytest.Pytester, tiny, tiny_ctx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Under a derandomized profile (CI) a backend property's pass is kept in the artifact cache: the
     next session on the same artifact reads it and says so; a random profile (local) draws again."""
     cache = tmp_path / "cache"  # a cache of its own: no property has passed in it yet
     shutil.copytree(tiny.path, cache / tiny.path.name)
+    fp32, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)  # the shared export, not exported again
+    shutil.copytree(fp32, cache / fp32.name)
     (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
     (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
     args = ["accuracy", "--gate-model", "tiny", "--gate-backends", "torch,onnx-fp32", "--gate-cache-dir",
@@ -118,6 +118,7 @@ def test_a_derandomized_propertys_pass_is_kept_per_artifact_and_a_random_profile
     monkeypatch.setenv("CI", "true")
     kept = "*{} test_padding_same_input_gives_same_output: passed before on this artifact with the same * " \
            "derandomized examples; read from the cache"
+    # fresh processes: the profile (CI or local) is chosen when the suite is imported
     first = pytester.runpytest_subprocess(*args)
     first.assert_outcomes(passed=2)
     assert "read from the cache" not in first.stdout.str()

@@ -84,8 +84,8 @@ def test_runs_and_second_session_takes_artifacts_from_cache(pytester: pytest.Pyt
     runner is released when its tests are done: only it (and the reference) is in memory."""
     pytester.makepyfile(test_x=SMOKE + HELD)
     args = ["--gate-backends", "torch,onnx-fp32,onnx-int8", *gate_args]
-    pytester.runpytest_subprocess(*args).assert_outcomes(passed=6)
-    again = pytester.runpytest_subprocess(*args)
+    pytester.runpytest(*args).assert_outcomes(passed=6)
+    again = pytester.runpytest(*args)
     again.assert_outcomes(passed=6)
     again.stdout.fnmatch_lines(["*encoder-gate backends*", "onnx-fp32*from cache*", "onnx-int8*from cache*"])
 
@@ -126,7 +126,7 @@ def test_interleaved_backends_keep_their_runner_until_their_last_test(pytester: 
     switches (never built again) and released after the last test that uses it."""
     pytester.makeconftest(INTERLEAVE)
     pytester.makepyfile(test_x=INTERLEAVED)
-    result = pytester.runpytest_subprocess("--gate-backends", "torch,onnx-fp32", "-v", *gate_args)
+    result = pytester.runpytest("--gate-backends", "torch,onnx-fp32", "-v", *gate_args)
     result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["*test_a?torch?*", "*test_a?onnx-fp32?*", "*test_b?torch?*",
                                  "*test_b?onnx-fp32?*", "*test_z_after_all*"])
@@ -138,7 +138,7 @@ def test_cuda_without_gpu_skips_with_the_reason(pytester: pytest.Pytester, gate_
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     pytester.makepyfile(test_x=SMOKE)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         "--gate-device", "cuda", "--gate-backends", "torch,onnx-fp32", "-rs", *gate_args
     )
     result.assert_outcomes(skipped=2)
@@ -150,7 +150,7 @@ def test_broken_prebuilt_file_fails_with_a_message(pytester: pytest.Pytester, ga
     bad = tmp_path / "model_quantized.onnx"
     bad.write_bytes(b"not an onnx model")
     pytester.makepyfile(test_x=SMOKE)
-    result = pytester.runpytest_subprocess("--gate-backends", f"torch,onnx:{bad}", *gate_args)
+    result = pytester.runpytest("--gate-backends", f"torch,onnx:{bad}", *gate_args)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*encoder-gate: ONNX Runtime could not load*corrupt*"])
     assert "Traceback" not in result.stdout.str()
@@ -168,8 +168,8 @@ def test_xdist_workers_evaluations_are_merged_into_one_report(pytester: pytest.P
 
     pytester.makepyfile(test_x=EVALUATE)
     report = pytester.path / "report"
-    result = pytester.runpytest_subprocess("-n", "2", "--gate-backends", "torch,onnx-fp32,onnx-int8",
-                                           "--gate-report-dir", str(report), "--gate-limit", "16", *gate_args)
+    result = pytester.runpytest("-n", "2", "--gate-backends", "torch,onnx-fp32,onnx-int8",
+                                "--gate-report-dir", str(report), "--gate-limit", "16", *gate_args)
     result.assert_outcomes(passed=3)
     payload = json.loads((report / "accuracy.json").read_text())
     assert list(payload["backends"]) == ["torch", "onnx-fp32", "onnx-int8"]  # configured order
@@ -210,7 +210,7 @@ def test_body():
 def test_fixture(broken):
     pass
 """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1, errors=1)
     out = result.stdout.str()
     assert out.count("encoder-gate: it takes at most 128 tokens, but a text in this batch has 138") >= 2
@@ -261,8 +261,8 @@ def test_an_accuracy_only_session_builds_at_eval_threads_and_a_timed_one_at_thre
     expected = (True, 1, 1) if timed else (False, 2, 2)
     timed_test = "\n\ndef test_timed(gate_batch_size):\n    pass\n" if timed else ""
     pytester.makepyfile(test_x=f"EXPECTED = {expected!r}\n" + THREADS + timed_test)
-    result = pytester.runpytest_subprocess("--gate-backends", "torch", "--gate-threads", "1",
-                                           "--gate-eval-threads", "2", *gate_args)
+    result = pytester.runpytest("--gate-backends", "torch", "--gate-threads", "1",
+                                "--gate-eval-threads", "2", *gate_args)
     result.assert_outcomes(passed=3 if timed else 1)
 
 
@@ -307,8 +307,8 @@ def test_a_timing_session_runs_the_padding_properties_at_the_eval_threads(pytest
     """The padding properties' outputs do not depend on speed: in a session that times at one
     thread (the PR session) they run at `eval-threads`, and the runner is back at one thread after."""
     pytester.makepyfile(test_x=PADDING_THREADS)
-    result = pytester.runpytest_subprocess("--gate-backends", "torch", "--gate-threads", "1",
-                                           "--gate-eval-threads", "2", *gate_args)
+    result = pytester.runpytest("--gate-backends", "torch", "--gate-threads", "1",
+                                "--gate-eval-threads", "2", *gate_args)
     result.assert_outcomes(passed=4)  # the property, test_timed at batch sizes 1 and 8, test_after
 
 def test_a_parent_config_that_moves_the_rootdir_off_the_table_is_a_usage_error(
@@ -322,27 +322,27 @@ def test_a_parent_config_that_moves_the_rootdir_off_the_table_is_a_usage_error(
     (pytester.path / "pytest.ini").write_text("[pytest]\n")
     project = pytester.path / "project"
     (project / "accuracy").mkdir(parents=True)
-    (project / "accuracy" / "test_gate.py").write_text(
+    (project / "accuracy" / "test_project_gate.py").write_text(
         "from encoder_gate.suite.checks import *  # noqa: F403\n")
     (project / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch"]\n')
     args = ["project/accuracy", "--collect-only", "-q", f"--gate-cache-dir={cache_dir}",
             "-p", "no:cacheprovider"]
-    moved = pytester.runpytest_subprocess(*args)
+    moved = pytester.runpytest(*args)
     assert moved.ret == pytest.ExitCode.USAGE_ERROR, moved.stdout.str()[-2000:]
     table = pytester.path / "pyproject.toml"
     moved.stderr.fnmatch_lines([f"*no [[]tool.encoder-gate[]] table in {table}: that "
                                 "is pytest's rootdir (from *pytest.ini)*bundled default model*"
                                 "[[]tool.pytest.ini_options[]]*encoder-gate init*"])
     # under xdist a worker cannot raise a usage error (an INTERNALERROR): every test fails with it
-    workers = pytester.runpytest_subprocess(*[a for a in args if a not in ("--collect-only", "-q")],
-                                            "-n", "2", "-k", "drift_max")
+    workers = pytester.runpytest(*[a for a in args if a not in ("--collect-only", "-q")],
+                                 "-n", "2", "-k", "drift_max")
     assert workers.ret == pytest.ExitCode.TESTS_FAILED, workers.stdout.str()[-2000:]
     workers.stdout.fnmatch_lines(["*no [[]tool.encoder-gate[]] table in *bundled default model*"])
-    named = pytester.runpytest_subprocess(*args, "--gate-model=tiny", "--gate-backends=torch")
+    named = pytester.runpytest(*args, "--gate-model=tiny", "--gate-backends=torch")
     assert named.ret == pytest.ExitCode.OK, named.stdout.str()[-2000:]
     with (project / "pyproject.toml").open("a") as f:
         f.write(PIN_ROOTDIR)
-    pinned = pytester.runpytest_subprocess(*args)
+    pinned = pytester.runpytest(*args)
     assert pinned.ret == pytest.ExitCode.OK, pinned.stdout.str()[-2000:] + pinned.stderr.str()[-2000:]
     pinned.stdout.fnmatch_lines(["*test_drift_within_bound[[]torch-drift_max[]]*"])
 

@@ -85,8 +85,8 @@ def test_session_where_every_backend_skipped_fails(gate_dir: pytest.Pytester, ga
                                                    no_gpu: None):
     """--gate-device cuda without a GPU skips every backend, so the session fails naming the reasons."""
     gate_dir.makepyfile(test_checks=CHECKS)
-    result = gate_dir.runpytest_subprocess("--gate-device=cuda", "--gate-backends=torch,onnx-fp32",
-                                           *gate_args)
+    result = gate_dir.runpytest("--gate-device=cuda", "--gate-backends=torch,onnx-fp32",
+                                *gate_args)
     assert list(outcomes(result)) == ["skipped"]
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
@@ -103,8 +103,8 @@ def test_allow_skip_lets_a_session_that_checked_nothing_pass(gate_dir: pytest.Py
                                                              gate_args: list[str], no_gpu: None):
     """With --gate-allow-skip the same all-skipped session exits 0 and says nothing about it."""
     gate_dir.makepyfile(test_checks=CHECKS)
-    result = gate_dir.runpytest_subprocess("--gate-device=cuda", "--gate-backends=torch,onnx-fp32",
-                                           "--gate-allow-skip", "-rs", *gate_args)
+    result = gate_dir.runpytest("--gate-device=cuda", "--gate-backends=torch,onnx-fp32",
+                                "--gate-allow-skip", "-rs", *gate_args)
     assert list(outcomes(result)) == ["skipped"]
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["SKIPPED*device 'cuda' was asked for but torch sees no CUDA GPU*"])
@@ -122,8 +122,8 @@ def test_unlabelled_texts_run_parity_checks_and_skip_f1(gate_dir: pytest.Pyteste
     texts = texts_file(gate_dir.path / "texts.txt", 30)
     gate_dir.makepyfile(test_checks=CHECKS)
     junit = gate_dir.path / "junit.xml"
-    result = gate_dir.runpytest_subprocess(f"--gate-texts={texts}", "--gate-backends=torch,onnx-fp32",
-                                           "-rs", f"--junitxml={junit}", *gate_args)
+    result = gate_dir.runpytest(f"--gate-texts={texts}", "--gate-backends=torch,onnx-fp32",
+                                "-rs", f"--junitxml={junit}", *gate_args)
     assert result.ret == pytest.ExitCode.OK
     assert set(outcomes(result)) == {"passed"}  # nothing skipped: what cannot apply is not collected
     cases = junit_outcomes(junit)
@@ -154,7 +154,7 @@ def test_missing_texts_file_is_a_usage_error(gate_dir: pytest.Pytester, gate_arg
     """--gate-texts naming a file that does not exist stops the run before collection, naming it."""
     gate_dir.makepyfile(test_checks=CHECKS)
     missing = gate_dir.path / "no-such-texts.txt"
-    result = gate_dir.runpytest_subprocess(f"--gate-texts={missing}", *gate_args)
+    result = gate_dir.runpytest(f"--gate-texts={missing}", *gate_args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*encoder-gate: texts file {missing} does not exist*"])
 
@@ -179,11 +179,11 @@ def test_gate_sweep_selects_model_only_normal_bucketed(gate_dir: pytest.Pytester
                                                        tmp_path: Path):
     """By default only test_model_only[...-normal-bucketed] runs, per backend and batch size; no model
     is resolved to collect."""
-    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
     args = [a for a in gate_args if not a.startswith("--gate-cache-dir")]
     empty_cache = tmp_path / "cache"
-    result = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-backends=torch,onnx-fp32",
-                                           "--gate-batch-sizes=1,8", f"--gate-cache-dir={empty_cache}", *args)
+    result = gate_dir.runpytest("--collect-only", "-q", "--gate-backends=torch,onnx-fp32",
+                                "--gate-batch-sizes=1,8", f"--gate-cache-dir={empty_cache}", *args)
     assert result.ret == pytest.ExitCode.OK
     collected = sorted(line.split("::", 1)[1] for line in result.stdout.lines if "::test_" in line)
     assert collected == sorted(f"test_model_only[bs{b}-{backend}-normal-bucketed]"
@@ -199,10 +199,10 @@ def test_gate_sweep_selects_model_only_normal_bucketed(gate_dir: pytest.Pytester
 
 def test_full_sweep_selects_every_benchmark(gate_dir: pytest.Pytester, gate_args: list[str]):
     """--gate-sweep full keeps all four benchmark functions, deselecting nothing."""
-    gate_dir.makepyfile(test_bench=BENCHMARKS)
-    result = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-sweep=full",
-                                           "--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1,8",
-                                           *gate_args)
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
+    result = gate_dir.runpytest("--collect-only", "-q", "--gate-sweep=full",
+                                "--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1,8",
+                                *gate_args)
     assert result.ret == pytest.ExitCode.OK
     ids = [line.split("::", 1)[1] for line in result.stdout.lines if "::test_" in line]
     assert {i.split("[", 1)[0] for i in ids} == {"test_model_only", "test_end_to_end", "test_latency_batch1",
@@ -230,29 +230,29 @@ def test_full_sweep_prints_its_expected_duration_before_it_starts(gate_dir: pyte
                             backend, b): 30.0
         for b in (1, 8) for backend in ("torch", "onnx-fp32")})
     args = [a for a in gate_args if not a.startswith("--gate-cache-dir")]
-    gate_dir.makepyfile(test_bench=BENCHMARKS)
-    gate = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-backends=torch,onnx-fp32",
-                                         "--gate-batch-sizes=1,8", f"--gate-cache-dir={durations}", *args)
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
+    gate = gate_dir.runpytest("--collect-only", "-q", "--gate-backends=torch,onnx-fp32",
+                              "--gate-batch-sizes=1,8", f"--gate-cache-dir={durations}", *args)
     gate.stdout.fnmatch_lines(["encoder-gate: gate sweep: 4 benchmarks, expected to take about 2.0 min "
                                "(all of them timed in an earlier session*"])
-    full = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-sweep=full",
-                                         "--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1,8",
-                                         f"--gate-cache-dir={durations}", *args)
+    full = gate_dir.runpytest("--collect-only", "-q", "--gate-sweep=full",
+                              "--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1,8",
+                              f"--gate-cache-dir={durations}", *args)
     n = sum("::test_" in line for line in full.stdout.lines)
     full.stdout.fnmatch_lines([f"encoder-gate: full sweep: {n} benchmarks, expected to take about "
                                f"{n * 30 / 60:.0f} min (4 of them timed in an earlier session, the other "
                                f"{n - 4} estimated from those of the same backend*"])
-    fresh = gate_dir.runpytest_subprocess("--collect-only", "-q", "--gate-sweep=full",
-                                          "--gate-backends=torch", f"--gate-cache-dir={tmp_path / 'empty'}",
-                                          *args)
+    fresh = gate_dir.runpytest("--collect-only", "-q", "--gate-sweep=full",
+                               "--gate-backends=torch", f"--gate-cache-dir={tmp_path / 'empty'}",
+                               *args)
     fresh.stdout.fnmatch_lines(["encoder-gate: full sweep: * benchmarks; no earlier session of this model "
                                 "and settings is recorded, so no expected duration yet*"])
 
 
 def test_unknown_sweep_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: list[str]):
     """--gate-sweep bogus stops the run with the allowed values."""
-    gate_dir.makepyfile(test_bench=BENCHMARKS)
-    result = gate_dir.runpytest_subprocess("--collect-only", "--gate-sweep=bogus", *gate_args)
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
+    result = gate_dir.runpytest("--collect-only", "--gate-sweep=bogus", *gate_args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*encoder-gate: sweep must be one of gate, full, got 'bogus' "
                                  "(--gate-sweep)*"])
@@ -269,19 +269,19 @@ def test_benchmark_compare_gates_speedups_against_the_compared_save(
     monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")
     monkeypatch.setenv("ENCODER_GATE_SPEEDUP_MAX_DROP", "0.99")  # noise cannot fail it
     monkeypatch.delenv("ENCODER_GATE_SPEEDUP_BASELINE", raising=False)
-    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
     storage = gate_dir.path / "benchmarks"
     args = ["--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1",
             f"--benchmark-storage=file://{storage}", *gate_args]
 
-    first = gate_dir.runpytest_subprocess("--benchmark-autosave", *args)
+    first = gate_dir.runpytest("--benchmark-autosave", *args)
     first.assert_outcomes(passed=2)
     assert "speedup gate" not in first.stdout.str()
     assert "gate" not in json.loads((report_dir / "speedups.json").read_text())
     saves = sorted(storage.rglob("0001_*.json"))
     assert len(saves) == 1
 
-    second = gate_dir.runpytest_subprocess("--benchmark-compare", "--benchmark-compare-fail=min:1000%", *args)
+    second = gate_dir.runpytest("--benchmark-compare", "--benchmark-compare-fail=min:1000%", *args)
     second.assert_outcomes(passed=2)
     assert second.ret == pytest.ExitCode.OK
     second.stdout.fnmatch_lines([f"speedup gate passed against *{saves[0].name} (max drop 99%)"])
@@ -303,15 +303,15 @@ def test_untimed_benchmarks_fail_a_speed_gate_that_was_asked_for(gate_dir: pytes
     """pytest-benchmark times nothing under the user's --benchmark-disable (a smoke run): without
     a baseline the summary says so and the run passes; with one, the speed gate checked nothing
     and fails."""
-    gate_dir.makepyfile(test_bench=BENCHMARKS)
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
     args = ["--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1", "--benchmark-disable", *gate_args]
-    plain = gate_dir.runpytest_subprocess(*args)
+    plain = gate_dir.runpytest(*args)
     plain.assert_outcomes(passed=2)
     plain.stdout.fnmatch_lines(["*pytest-benchmark timed nothing: its timing is off (--benchmark-disable)*"])
     baseline = gate_dir.path / "speedups.json"
     baseline.write_text(json.dumps({"speedups": {}}))
-    gated = gate_dir.runpytest_subprocess(*args, f"--gate-speedup-baseline={baseline}",
-                                          "--gate-allow-other-machine")
+    gated = gate_dir.runpytest(*args, f"--gate-speedup-baseline={baseline}",
+                               "--gate-allow-other-machine")
     assert gated.ret == pytest.ExitCode.TESTS_FAILED
     gated.stdout.fnmatch_lines(["*encoder-gate: the speed gate checked nothing: "
                                 "pytest-benchmark timed nothing*"])
@@ -326,25 +326,25 @@ def test_benchmarks_untimed_under_a_dist_from_addopts_fail_as_a_gate_that_checke
     monkeypatch.setenv("ENCODER_GATE_BENCH_ROUNDS", "2")
     monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")
     gate_dir.makepyprojecttoml('[tool.pytest.ini_options]\naddopts = ["--dist", "worksteal"]\n')
-    gate_dir.makepyfile(test_bench=BENCHMARKS)
-    result = gate_dir.runpytest_subprocess("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1",
-                                           *gate_args)
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
+    result = gate_dir.runpytest("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1",
+                                *gate_args)
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
     result.stdout.fnmatch_lines(["*encoder-gate: the speed gate checked nothing: pytest-benchmark timed "
                                  "nothing: pytest-xdist is active (--dist worksteal, without -n: from "
                                  "addopts?)*run the benchmarks without -n and without --dist (`--dist no` "
                                  "overrides one in addopts)*"])
-    timed = gate_dir.runpytest_subprocess("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1",
-                                          "--dist", "no", *gate_args)  # as the message says
+    timed = gate_dir.runpytest("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1",
+                               "--dist", "no", *gate_args)  # as the message says
     assert timed.ret == pytest.ExitCode.OK, timed.stdout.str()[-2000:]
     assert (gate_dir.path / "report" / "speedups.json").is_file()
 
 
 def test_missing_speedup_baseline_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: list[str]):
     """--gate-speedup-baseline naming a missing file stops the run, naming the file."""
-    gate_dir.makepyfile(test_bench=BENCHMARKS)
-    result = gate_dir.runpytest_subprocess("--collect-only", "--gate-speedup-baseline=missing.json",
-                                           *gate_args)
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
+    result = gate_dir.runpytest("--collect-only", "--gate-speedup-baseline=missing.json",
+                                *gate_args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*encoder-gate: speedup baseline missing.json is not a file*"])
 
@@ -354,8 +354,8 @@ def test_accuracy_of_one_model_and_benchmarks_of_another_are_never_joined(
         gate_dir: pytest.Pytester, gate_args: list[str], report_dir: Path, monkeypatch: pytest.MonkeyPatch):
     """`pytest accuracy` on tiny, then `pytest benchmarks` on tiny-bert in one report directory: the
     verdict of the second session names the mismatch and shows none of tiny's accuracy."""
-    gate_dir.makepyfile(test_checks=CHECKS, test_bench=BENCHMARKS)
-    accuracy = gate_dir.runpytest_subprocess("test_checks.py", "--gate-backends=torch,onnx-fp32", *gate_args)
+    gate_dir.makepyfile(test_checks=CHECKS, test_speed=BENCHMARKS)
+    accuracy = gate_dir.runpytest("test_checks.py", "--gate-backends=torch,onnx-fp32", *gate_args)
     assert accuracy.ret == pytest.ExitCode.OK, accuracy.stdout.str()[-2000:]
     first = (report_dir / "verdict.md").read_text()
     assert "Model `tiny` (multi_label); accuracy on" in first
@@ -367,8 +367,8 @@ def test_accuracy_of_one_model_and_benchmarks_of_another_are_never_joined(
     other = [a for a in gate_args if a != "--gate-model=tiny"] + ["--gate-model=tiny-bert"]
     monkeypatch.setenv("ENCODER_GATE_BENCH_ROUNDS", "2")
     monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")
-    bench = gate_dir.runpytest_subprocess("test_bench.py", "--gate-backends=torch,onnx-fp32",
-                                          "--gate-batch-sizes=1", *other)
+    bench = gate_dir.runpytest("test_speed.py", "--gate-backends=torch,onnx-fp32",
+                               "--gate-batch-sizes=1", *other)
     assert bench.ret == pytest.ExitCode.OK, bench.stdout.str()[-2000:]
     verdict = (report_dir / "verdict.md").read_text()
     assert "accuracy.json in this directory left out: model tiny (" in verdict, verdict

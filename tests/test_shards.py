@@ -235,7 +235,7 @@ def checkout(root: Path, table: str, files: dict[str, Path] | None = None) -> Pa
 def run_gate(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, repo: Path, report: Path,
              cache_dir: Path, *args: str) -> pytest.RunResult:
     monkeypatch.chdir(repo)
-    return pytester.runpytest_subprocess(
+    return pytester.runpytest(
         "--rootdir", str(repo), "-c", str(repo / "pyproject.toml"), "--gate-cache-dir", str(cache_dir),
         "--gate-report-dir", str(report), "-p", "no:cacheprovider", "-p", "no:randomly", *args)
 

@@ -312,7 +312,7 @@ def accuracy_module(pytester: pytest.Pytester) -> None:
 
 
 def run_gate(pytester, cache_dir, model, *extra):
-    return pytester.runpytest_subprocess(
+    return pytester.runpytest(
         "--gate-model", model, "--gate-cache-dir", str(cache_dir), "--gate-backends", "torch,onnx-int8",
         "--gate-limit", "200", "--gate-threads", "1", "--gate-report-dir", str(pytester.path / "report"),
         "-p", "no:cacheprovider", "-rs", *extra)
