@@ -318,6 +318,9 @@ def test_untimed_benchmarks_fail_a_speed_gate_that_was_asked_for(gate_dir: pytes
 
 
 @pytest.mark.slow
+# pytest-benchmark's "automatically disabled because xdist plugin is active", what this test provokes
+@pytest.mark.filterwarnings(
+    "ignore:Benchmarks are automatically disabled:pytest_benchmark.logger.PytestBenchmarkWarning")
 def test_benchmarks_untimed_under_a_dist_from_addopts_fail_as_a_gate_that_checked_nothing(
         gate_dir: pytest.Pytester, gate_args: list[str], monkeypatch: pytest.MonkeyPatch):
     """Any --dist turns pytest-benchmark's timing off, -n or not: a `--dist worksteal` in the
