@@ -14,7 +14,7 @@ from encoder_gate.config import GateConfig
 from encoder_gate.decision import SpeedCell, decide_cells
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.base import base_config
-from encoder_gate.speed.ab import ABSettings, decide, fits_budget, holm_levels, same_work
+from encoder_gate.speed.ab import ABSettings, decide, fits_budget, holm_levels, measure_cell, same_work
 from encoder_gate.speed.rounds import Cell, passes_for
 
 SETTINGS = ABSettings()
@@ -60,6 +60,52 @@ def test_rounds_are_sized_by_time():
     assert passes_for(0.01, 0.15) == 15 and passes_for(0.5, 0.15) == 1 and passes_for(0.0, 0.15) == 1
     cell = Cell(clock="thread", base=[1.0, 1.0], pr=[1.1, 1.2])
     assert np.allclose(cell.log_ratios, np.log([1.1, 1.2]))
+
+
+@pytest.mark.parametrize("reopen_seconds, reopened", [(0.0, True), (0.05, False)], ids=["cheap", "costly"])
+def test_both_sides_are_reopened_before_every_round_when_that_is_cheap(reopen_seconds: float, reopened: bool):
+    """A reopen costing nothing against a round's 40 ms of work happens on both sides before every
+    round; one of 50 ms a side (2.5x a round's work, ten times its share) is timed on the first
+    side once and never repeated, and the other side never pays for it."""
+    import time
+
+    def work() -> None:
+        end = time.thread_time() + 0.001
+        while time.thread_time() < end:
+            pass
+
+    calls = {"pr": 0, "base": 0}
+
+    def side(name: str):
+        def reopen() -> None:
+            calls[name] += 1
+            time.sleep(reopen_seconds)
+        return reopen
+
+    settings = ABSettings(round_seconds=0.02, looks=(10,))
+    cell = measure_cell(work, work, clock="thread", settings=settings, alpha=0.01, texts=1,
+                        reopen=[side("pr"), side("base")])
+    assert cell.rounds == 10 and cell.reopened is reopened
+    assert calls == ({"pr": 10, "base": 10} if reopened else {"pr": 1, "base": 0})
+
+
+def test_an_onnx_runner_reopened_opens_a_new_session_with_the_same_outputs(tiny_ctx):
+    """`reopen` gives the runner a fresh session on its file: other memory, the same outputs."""
+    from encoder_gate.backends.base import reopener
+    from encoder_gate.backends.onnx_backend import OnnxBackend
+
+    runner = OnnxBackend("fp32").build(tiny_ctx)
+    batch = {"input_ids": np.array([[0, 31, 42, 2], [0, 7, 2, 1]]),
+             "attention_mask": np.array([[1, 1, 1, 1], [1, 1, 1, 0]])}
+    before, session = runner.predict(batch), runner._session
+    reopen = reopener(runner)
+    assert reopen is not None and reopener(object()) is None
+    reopen()
+    assert runner._session is not session and runner._session is not None
+    np.testing.assert_array_equal(runner.predict(batch), before)
+    runner.close()
+    reopen()  # a closed runner stays closed
+    assert runner._session is None
 
 
 def test_an_unchanged_cell_is_no_test_and_stays_out_of_holms_family():
@@ -366,6 +412,8 @@ def test_an_onnx_file_doing_30_percent_more_work_fails_its_speed_row_and_an_unch
     assert timed_aa.ret == pytest.ExitCode.OK, timed_aa.stdout.str()[-2500:]
     cell = json.loads((again / "report" / "ab.json").read_text())["speed"][0]
     assert cell["status"] in ("pass", "inconclusive") and cell["rounds"] >= 10, cell
+    assert cell["cell"]["reopened"] is True, cell  # two sessions of the tiny file: reopened each round
+    assert "both sides opened afresh each round" in (again / "report" / "verdict.md").read_text()
 
     slower = run_ab(pytester, monkeypatch, slow, base, cache_dir, "-k", "speed_vs_base")
     assert slower.ret == pytest.ExitCode.TESTS_FAILED, slower.stdout.str()[-2500:]

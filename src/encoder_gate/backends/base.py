@@ -67,6 +67,12 @@ class Runner(Protocol):
     A runner that takes at most so many tokens per text (an ONNX file with a static sequence
     length) has `max_tokens: int`; its texts are then truncated to that length, as its owner
     runs it. Read it with `runner_max_tokens(runner)` (None: the tokenizer's own limit).
+
+    A runner that can open its artifact again has `reopen() -> None`: afterwards it computes the
+    same outputs from a fresh copy elsewhere in memory. Where a copy lands moves a small model's
+    speed by a few percent for as long as the copy lives, so the speed A/B reopens both sides each
+    round when that is cheap (:func:`encoder_gate.speed.ab.measure_cell`). Read it with
+    `reopener(runner)` (None: the runner keeps its one copy).
     """
 
     name: str
@@ -97,6 +103,12 @@ def at_threads(runner: object, threads: int) -> AbstractContextManager[object]:
     with no `at_threads` of its own (a test double, a wrapper) runs as it is."""
     own = getattr(runner, "at_threads", None)
     return own(threads) if callable(own) else nullcontext()
+
+
+def reopener(runner: object) -> Callable[[], None] | None:
+    """The runner's `reopen` (see Runner), or None for a runner that has none."""
+    own = getattr(runner, "reopen", None)
+    return own if callable(own) else None
 
 
 def runner_max_tokens(runner: object) -> int | None:

@@ -391,13 +391,24 @@ class OnnxRunner:
         if self._device == "cuda" or threads == self._threads or self._session is None:
             yield
             return
-        self._session = None
-        self._session = open_session(self.artifact, self._device, threads)
+        self._open(threads)
         try:
             yield
         finally:
-            self._session = None
-            self._session = open_session(self.artifact, self._device, self._threads)
+            self._open(self._threads)
+
+    def _open(self, threads: int) -> None:
+        """Open the artifact again at `threads`, the old session dropped first (never two at once)."""
+        self._session = None
+        self._session = open_session(self.artifact, self._device, threads)
+
+    def reopen(self) -> None:
+        """A fresh session on the same file (see base.Runner): its weights and buffers land
+        elsewhere in memory. Two sessions of one small file run a few percent apart for as long as
+        they live (docs/noise.md), so the speed A/B opens both sides afresh each round when that is
+        cheap."""
+        if self._session is not None:
+            self._open(self._threads)
 
     def prediction_identity(self) -> dict[str, object]:
         """The ONNX file and its external data, byte for byte (hashed at the first call: a 500 MB

@@ -44,6 +44,10 @@ from encoder_gate.speed.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFID
 
 Status = Literal["pass", "fail", "inconclusive", "unchanged"]
 
+#: Both sides are opened afresh before each round when that costs at most this share of the
+#: round's timed work (see :func:`measure_cell`).
+REOPEN_SHARE = 0.25
+
 
 @dataclass(frozen=True)
 class ABSettings:
@@ -150,20 +154,39 @@ def fits_budget(rounds: int, elapsed: float, looks: Sequence[int], budget_second
 
 def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *, clock: Clock,
                  settings: ABSettings, alpha: float, texts: int, seed: int = 0,
-                 progress: Callable[[str], None] | None = None) -> Cell:
+                 progress: Callable[[str], None] | None = None,
+                 reopen: Sequence[Callable[[], None]] = ()) -> Cell:
     """Interleaved rounds until the cell is decided at a look (each at `settings.per_look(alpha)`),
     or its last look or its budget is reached.
 
     Each runner is called once first (warm-up), and that call calibrates the passes per round.
+    `reopen`, a callable a side, opens that side afresh and warms it up. Where a session's copy
+    of a small model lands in memory moves its speed by a few percent for as long as it lives (two
+    sessions of the tiny model's one file: 0.94x to 1.06x, each steady within 1%; docs/noise.md),
+    a difference no count of rounds on the same two sessions averages away. When reopening costs
+    at most `REOPEN_SHARE` of a round's timed work, both sides are reopened before every round, so
+    each round draws its own placement and the test sees it as the noise it is
+    (`Cell.reopened`); a large model, whose reopen costs seconds, keeps its sessions (at 22M
+    weights two sessions differ by 0.5%). One side's reopen is timed first, so a large model pays
+    for one.
     """
     cpu, wall = timed(pr_run, 1)
     timed(base_run, 1)
     cell = Cell(clock=clock, texts=texts, passes=passes_for(cpu if clock == "thread" else wall,
                                                              settings.round_seconds))
+    if reopen:  # what one side's reopen costs decides, before the other side pays for one
+        began = time.perf_counter()
+        reopen[0]()
+        cost = (time.perf_counter() - began) * len(reopen)
+        cell.reopened = cost <= REOPEN_SHARE * 2 * cell.passes * wall
+        for side in reopen[1:] if cell.reopened else ():
+            side()
     rng = np.random.default_rng(seed)
     looks = settings.looks_for(alpha)
     started = time.perf_counter()
     while cell.rounds < looks[-1]:
+        for side in reopen if cell.reopened and cell.rounds else ():
+            side()
         record_round(cell, base_run, pr_run, rng)
         if cell.rounds not in looks:
             continue
@@ -172,8 +195,9 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
                                       settings.budget_seconds):
             break
     if progress is not None:
+        fresh = ", both sides opened afresh each round" if cell.reopened else ""
         progress(f"{cell.rounds} rounds of {cell.passes} pass(es) over {texts} texts in "
-                 f"{time.perf_counter() - started:.1f}s")
+                 f"{time.perf_counter() - started:.1f}s{fresh}")
     return cell
 
 

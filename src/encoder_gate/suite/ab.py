@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from encoder_gate.backends.base import reopener
 from encoder_gate.decision import SpeedCell
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.ab import ab_settings, accuracy_entry
@@ -43,6 +44,18 @@ def _pass_over(runner, batches):
     def run():
         for batch in batches:
             runner.predict(batch)
+    return run
+
+
+def _reopen(runner, shapes):
+    """Open `runner` afresh and warm it up on `shapes`; None for a runner that cannot reopen."""
+    reopen = reopener(runner)
+    if reopen is None:
+        return None
+
+    def run():
+        reopen()
+        runner.warmup(shapes)
     return run
 
 
@@ -92,7 +105,12 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     # (alpha over the session's cells), so a cell never stops early on a slowdown the session's
     # end would not call significant
     cells = len(gate_base.pairs) * len(gate_session.config.batch_sizes)
+    # a small model's two sessions differ by where their copies landed: both are opened afresh
+    # each round when that is cheap (speed.ab.measure_cell)
+    sides = [(pr, plan.shapes), (base, base_plan.shapes)]
+    reopen = [_reopen(runner, shapes) for runner, shapes in sides]
     cell = measure_cell(_pass_over(base, base_plan.batches), _pass_over(pr, plan.batches),
                         clock=clock, settings=settings, alpha=settings.alpha / max(1, cells),
-                        texts=len(texts), progress=gate_session.progress)
+                        texts=len(texts), progress=gate_session.progress,
+                        reopen=reopen if None not in reopen else ())
     ab_record_speed(SpeedCell(ab_backend, case, cell))
