@@ -450,6 +450,28 @@ def test_a_retrained_model_that_lost_accuracy_fails_and_is_named_as_the_model(
     assert report["accuracy"]["torch"]["passed"] is False and report["accuracy"]["torch"]["delta"] < 0
 
 
+def test_ab_noise_pairs_table_shows_each_session_policy_and_bad_arguments_say_why(capsys):
+    """The pairs study's table: per session policy, the spread of A'/A across pairs and the
+    outcomes; a policy that could not reopen every cell says so. One pair, or no minimum
+    slowdown, is a clear error before anything is built."""
+    from encoder_gate.commands.cli import main
+    from encoder_gate.studies.ab_noise import format_pairs
+
+    held = [{"ratio": r, "status": s, "rounds": 10, "reopened": False, "round_sd": 0.01}
+            for r, s in ((0.95, "pass"), (1.06, "fail"), (1.0, "pass"))]
+    fresh = [{"ratio": r, "status": "pass", "rounds": 10, "reopened": r != 1.0, "round_sd": 0.03}
+             for r in (0.99, 1.01, 1.0)]
+    table = format_pairs({"model": "tiny", "backend": "onnx-fp32", "batch_size": 8, "pairs": 3,
+                          "neighbour": False, "min_effect": 0.05, "texts": 64,
+                          "cells": {"held": held, "reopened": fresh}})
+    assert table[-2] == "| held | 0.950, 1.060 | 5.5% | 1.0% | 1 of 3 | 0 | 10 |"
+    assert table[-1].startswith("| reopened (not all: costly) | 0.990, 1.010 | 1.0% | 3.0% | 0 of 3 |")
+    assert main(["ab-noise", "--pairs", "1"]) == 1
+    assert "--pairs must be at least 2" in capsys.readouterr().err
+    assert main(["ab-noise", "--pairs", "3", "--min-slowdowns", ","]) == 1
+    assert "names no minimum slowdown" in capsys.readouterr().err
+
+
 def test_ab_noise_replays_the_rule_at_each_minimum_effect():
     """ab-noise's replay on recorded rounds: an A/A' pair never fails; a B 4% slower with 1% spread
     fails at a 3% minimum effect and does not at 5% (the point estimate must reach it)."""

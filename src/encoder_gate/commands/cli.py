@@ -246,21 +246,35 @@ def ab_noise_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-slowdowns", default=str(ABSettings().min_effect), metavar="LIST",
                         help="the minimum effects to replay the rule at, comma-separated (default: "
                              f"{ABSettings().min_effect}; e.g. 0.03,0.05)")
+    parser.add_argument("--pairs", type=int, default=None, metavar="N",
+                        help="instead: N A/A' cells as the A/B measures them, each on its own pair of "
+                             "sessions of the file, held for the cell and reopened each round (judged at "
+                             "the first of --min-slowdowns)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the result here")
     parser.add_argument("--cache-dir", type=Path, default=Path(".encoder-gate/cache"), metavar="DIR",
                         help="the suite's artifact cache (default: .encoder-gate/cache)")
 
 
-def run_ab_noise(args: argparse.Namespace) -> int:
-    if args.slowdown <= 1 or args.rounds < args.max_rounds or args.trials < 1:
-        raise GateError("--slowdown must be above 1, --rounds at least --max-rounds, --trials at least 1")
+def _min_effects(text: str) -> list[float]:
+    """--min-slowdowns, each checked as ABSettings checks a minimum effect."""
     try:
-        min_effects = [float(x) for x in args.min_slowdowns.split(",") if x.strip()]
+        min_effects = [float(x) for x in text.split(",") if x.strip()]
         for m in min_effects:
             ABSettings(min_effect=m)
     except ValueError as exc:
-        raise GateError(f"--min-slowdowns {args.min_slowdowns!r}: {exc}") from None
+        raise GateError(f"--min-slowdowns {text!r}: {exc}") from None
+    if not min_effects:
+        raise GateError(f"--min-slowdowns {text!r} names no minimum slowdown, e.g. 0.05")
+    return min_effects
+
+
+def run_ab_noise(args: argparse.Namespace) -> int:
+    if args.pairs is not None:
+        return run_ab_noise_pairs(args)
+    if args.slowdown <= 1 or args.rounds < args.max_rounds or args.trials < 1:
+        raise GateError("--slowdown must be above 1, --rounds at least --max-rounds, --trials at least 1")
+    min_effects = _min_effects(args.min_slowdowns)
     minutes = args.rounds * 3 * ABSettings().round_seconds * 1.3 / 60
     print(f"recording {args.rounds} rounds takes about {minutes:.1f} min after the build", file=sys.stderr)
     result = ab_noise.measure(args.model, args.backend, args.batch_size, slowdown=args.slowdown,
@@ -269,6 +283,22 @@ def run_ab_noise(args: argparse.Namespace) -> int:
                               progress=lambda m: print(m, file=sys.stderr), blocks=args.blocks,
                               min_effects=min_effects)
     print("\n".join(ab_noise.format_result(result)))
+    if args.json is not None:
+        write_json(args.json, result)
+    return 0
+
+
+def run_ab_noise_pairs(args: argparse.Namespace) -> int:
+    if args.pairs < 2:
+        raise GateError(f"--pairs must be at least 2: the spread across pairs is the point; got {args.pairs}")
+    min_effect = _min_effects(args.min_slowdowns)[0]
+    cell = ABSettings().looks[0] * 2 * ABSettings().round_seconds * 1.3
+    print(f"{args.pairs} pairs of two cells of at least {ABSettings().looks[0]} rounds take about "
+          f"{args.pairs * 2 * cell / 60:.0f} min or more after the build", file=sys.stderr)
+    result = ab_noise.measure_pairs(args.model, args.backend, args.batch_size, pairs=args.pairs,
+                                    cache_dir=args.cache_dir, neighbour=args.neighbour, seed=args.seed,
+                                    progress=lambda m: print(m, file=sys.stderr), min_effect=min_effect)
+    print("\n".join(ab_noise.format_pairs(result)))
     if args.json is not None:
         write_json(args.json, result)
     return 0

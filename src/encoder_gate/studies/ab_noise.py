@@ -14,9 +14,10 @@ recorded (the load of a shared CI runner).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,12 @@ from encoder_gate.cache import ArtifactCache
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.speed.ab import ABSettings, judge_at_looks
+from encoder_gate.runtime.inference import token_lengths
+from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_cell
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.speed.rounds import passes_for, texts_within, timed
+from encoder_gate.speed.settings import DEFAULT_BENCH_TEXTS
+from encoder_gate.speed.sizing import TextPool
 from encoder_gate.studies.slowdown import calibrate_blocks, slowed_onnx, thread_seconds
 
 
@@ -39,6 +43,24 @@ def _busy(stop: Any) -> None:  # pragma: no cover - runs in the neighbour proces
     a = np.random.default_rng(0).standard_normal((256, 256))
     while not stop.is_set():
         a = np.tanh(a @ a)
+
+
+@contextlib.contextmanager
+def beside_a_neighbour(on: bool) -> Iterator[None]:
+    """Inside the block, with `on`, a CPU-bound numpy process runs on another core."""
+    if not on:
+        yield
+        return
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    proc = context.Process(target=_busy, args=(stop,), daemon=True)
+    proc.start()
+    time.sleep(1.0)
+    try:
+        yield
+    finally:
+        stop.set()
+        proc.join(timeout=10)
 
 
 def record(arms: dict[str, Callable[[], object]], rounds: int, passes: int, seed: int,
@@ -97,11 +119,10 @@ def replay(series: dict[str, dict[str, list[float]]], min_effects: Sequence[floa
     return rows
 
 
-def measure(model: str, backend: str, batch_size: int, *, slowdown: float, rounds: int, trials: int,
-            cache_dir: Path, neighbour: bool, seed: int, max_rounds: int,
-            progress: Callable[[str], None], blocks: int | None = None,
-            min_effects: Sequence[float] = (ABSettings().min_effect,)) -> dict[str, Any]:
-    """Record the rounds and replay the rule on them; the whole result as a JSON-able dict."""
+def _file_and_feeds(model: str, backend: str, batch_size: int, cache_dir: Path,
+                    progress: Callable[[str], None]) -> tuple[Path, list[dict[str, Any]], int]:
+    """The backend's ONNX file and the batches one arm runs over per pass (the bundled test texts
+    the A/B picks, bucketed, as few as it would take at this speed), and how many texts they hold."""
     cache = ArtifactCache(cache_dir)
     spec = resolve_model(model, cache, progress)
     ctx = BuildContext(model=spec, cache=cache, threads=1, progress=progress)
@@ -113,29 +134,41 @@ def measure(model: str, backend: str, batch_size: int, *, slowdown: float, round
     from transformers import AutoTokenizer  # a heavy import, only for this command
 
     tokenizer = AutoTokenizer.from_pretrained(spec.path)
-    texts = list(load_dataset("bundled", split="test").texts[:64])
+    # the texts the A/B times: 64 across the range of lengths (the first 64 are mostly short, and
+    # two sessions of the tiny model's file differed about a third as much on them)
+    every = tuple(load_dataset("bundled", split="test").texts)
+    pool = TextPool(every, tuple(int(n) for n in token_lengths(tokenizer, every)))
+    texts = list(pool.pick(DEFAULT_BENCH_TEXTS))
     names = {i.name for i in open_session(path, "cpu", 1).get_inputs()}
 
     def feeds_of(chosen: list[str]) -> list[dict[str, Any]]:
         plan = make_batches(tokenizer, chosen, batch_size, "bucketed")
         return [{k: v for k, v in b.items() if k in names} for b in plan.batches]
 
-    feeds = feeds_of(texts)
-
-    def pass_of(session: Any) -> Callable[[], object]:
-        def run() -> None:
-            for feed in feeds:
-                session.run(None, feed)
-        return run
-
-    probe = pass_of(open_session(path, "cpu", 1))
+    probe = pass_of(open_session(path, "cpu", 1), feeds_of(texts))
     probe()
     sizing = ABSettings()  # as the A/B sizes them
     texts = texts[:texts_within(thread_seconds(probe), len(texts), sizing.round_seconds, sizing.min_texts)]
-    feeds = feeds_of(texts)
+    return Path(path), feeds_of(texts), len(texts)
+
+
+def pass_of(session: Any, feeds: Sequence[dict[str, Any]]) -> Callable[[], object]:
+    """One pass of `session` over `feeds`."""
+    def run() -> None:
+        for feed in feeds:
+            session.run(None, feed)
+    return run
+
+
+def measure(model: str, backend: str, batch_size: int, *, slowdown: float, rounds: int, trials: int,
+            cache_dir: Path, neighbour: bool, seed: int, max_rounds: int,
+            progress: Callable[[str], None], blocks: int | None = None,
+            min_effects: Sequence[float] = (ABSettings().min_effect,)) -> dict[str, Any]:
+    """Record the rounds and replay the rule on them; the whole result as a JSON-able dict."""
+    path, feeds, n_texts = _file_and_feeds(model, backend, batch_size, cache_dir, progress)
 
     def time_of(file: Path) -> float:
-        run = pass_of(open_session(file, "cpu", 1))
+        run = pass_of(open_session(file, "cpu", 1), feeds)
         run()
         return thread_seconds(run)
 
@@ -146,31 +179,94 @@ def measure(model: str, backend: str, batch_size: int, *, slowdown: float, round
     else:  # given (e.g. the count a quiet calibration found): B is then the same file in every condition
         calibrated = float("nan")
     slow = slowed_onnx(path, work / "slow.onnx", blocks)
-    arms = {name: pass_of(open_session(p, "cpu", 1)) for name, p in (("A", path), ("A2", path), ("B", slow))}
+    files = (("A", path), ("A2", path), ("B", slow))
+    arms = {name: pass_of(open_session(file, "cpu", 1), feeds) for name, file in files}
     for run in arms.values():
         run()
     passes = passes_for(thread_seconds(arms["A"]), ABSettings().round_seconds)
-    stop = multiprocessing.get_context("spawn").Event() if neighbour else None
-    proc = None
-    if stop is not None:
-        proc = multiprocessing.get_context("spawn").Process(target=_busy, args=(stop,), daemon=True)
-        proc.start()
-        time.sleep(1.0)
-    try:
-        progress(f"recording {rounds} rounds of A, A', B ({passes} pass(es) of {len(texts)} texts each)"
+    with beside_a_neighbour(neighbour):
+        progress(f"recording {rounds} rounds of A, A', B ({passes} pass(es) of {n_texts} texts each)"
                  + (" beside a CPU-bound neighbour" if neighbour else ""))
         thread, wall = record(arms, rounds, passes, seed, progress)
-    finally:
-        if stop is not None and proc is not None:
-            stop.set()
-            proc.join(timeout=10)
     return {"model": model, "backend": backend, "batch_size": batch_size, "rounds": rounds,
             "trials": trials, "max_rounds": max_rounds, "neighbour": neighbour,
             "slowdown_target": slowdown, "slowdown_calibrated": calibrated, "blocks": blocks,
-            "passes": passes, "texts": len(texts),
+            "passes": passes, "texts": n_texts,
             "rates": replay({"thread": thread, "wall": wall}, min_effects, max_rounds=max_rounds,
                             trials=trials, seed=seed),
             "series": {"thread": thread, "wall": wall}}
+
+
+class _Arm:
+    """One arm's session on `path`, which can be opened afresh (warmed up by one pass)."""
+
+    def __init__(self, path: Path, feeds: Sequence[dict[str, Any]]) -> None:
+        self.path, self.feeds, self.session = path, feeds, None
+        self.open()
+
+    def open(self) -> None:
+        self.session = None
+        self.session = open_session(self.path, "cpu", 1)
+        self.run()
+
+    def run(self) -> None:
+        pass_of(self.session, self.feeds)()
+
+
+#: How the pairs study holds its sessions: one pair for the whole cell, or reopened each round
+#: as the A/B does when reopening is cheap (speed.ab.measure_cell).
+SESSION_POLICIES = ("held", "reopened")
+
+
+def measure_pairs(model: str, backend: str, batch_size: int, *, pairs: int, cache_dir: Path,
+                  neighbour: bool, seed: int, progress: Callable[[str], None],
+                  min_effect: float = ABSettings().min_effect) -> dict[str, Any]:
+    """A/A' cells as the A/B measures them, each on its own pair of sessions of one file (two PR
+    sessions of a file exported again: the same graph, other bytes), once with the pair held for
+    the whole cell and once reopened each round, the two in random order per pair. Recording one
+    long series (:func:`measure`) keeps one pair and cannot show how far pairs differ."""
+    path, feeds, n_texts = _file_and_feeds(model, backend, batch_size, cache_dir, progress)
+    settings = ABSettings(min_effect=min_effect)
+    rng = np.random.default_rng(seed)
+    cells: dict[str, list[dict[str, Any]]] = {policy: [] for policy in SESSION_POLICIES}
+    started = time.monotonic()
+    with beside_a_neighbour(neighbour):
+        for k in range(pairs):
+            for i in rng.permutation(len(SESSION_POLICIES)):
+                policy = SESSION_POLICIES[i]
+                a, a2 = _Arm(path, feeds), _Arm(path, feeds)
+                cell = measure_cell(a.run, a2.run, clock="thread", settings=settings, alpha=settings.alpha,
+                                    texts=n_texts, seed=seed + k,
+                                    reopen=[a.open, a2.open] if policy == "reopened" else ())
+                decision = judge_at_looks(cell.log_ratios, settings, settings.alpha)
+                cells[policy].append({"ratio": decision.ratio, "status": decision.status,
+                                      "rounds": decision.rounds, "reopened": cell.reopened,
+                                      "round_sd": float(np.std(cell.log_ratios, ddof=1))})
+            progress(f"{k + 1}/{pairs} pairs ({time.monotonic() - started:.0f}s)")
+    return {"model": model, "backend": backend, "batch_size": batch_size, "pairs": pairs,
+            "neighbour": neighbour, "min_effect": min_effect, "texts": n_texts, "cells": cells}
+
+
+def format_pairs(result: dict[str, Any]) -> list[str]:
+    """The pairs study as a markdown table, one row per session policy."""
+    where = ", CPU-bound neighbour on the other core" if result["neighbour"] else ", quiet"
+    lines = [f"{result['backend']} of {result['model']}, batch {result['batch_size']}, one thread, "
+             f"{result['texts']} texts per pass; {result['pairs']} A/A' pairs of sessions of one file, "
+             f"judged at +{result['min_effect']:.0%}{where}",
+             "",
+             "| sessions | A'/A per pair: min, max | sd across pairs | per-round sd (median) | A/A' fails | "
+             "inconclusive | mean rounds |",
+             "|---|---|---|---|---|---|---|"]
+    for policy, cells in result["cells"].items():
+        ratios = np.array([c["ratio"] for c in cells])
+        statuses = [c["status"] for c in cells]
+        costly = policy != "held" and not all(c["reopened"] for c in cells)
+        lines.append(f"| {policy}{' (not all: costly)' if costly else ''} | {ratios.min():.3f}, "
+                     f"{ratios.max():.3f} | {np.std(np.log(ratios), ddof=1):.1%} | "
+                     f"{np.median([c['round_sd'] for c in cells]):.1%} | "
+                     f"{statuses.count('fail')} of {len(cells)} | {statuses.count('inconclusive')} | "
+                     f"{np.mean([c['rounds'] for c in cells]):.0f} |")
+    return lines
 
 
 def format_result(result: dict[str, Any]) -> list[str]:
