@@ -89,6 +89,42 @@ def test_both_sides_are_reopened_before_every_round_when_that_is_cheap(reopen_se
     assert calls == ({"pr": 10, "base": 10} if reopened else {"pr": 1, "base": 0})
 
 
+def test_runners_are_reopened_only_when_both_sides_can_and_warmed_up_on_their_own_shapes():
+    """measure_runners reopens both sides each round (and warms each on its own plan's shapes) when
+    both have `reopen`; against a runner without one (torch eager, a wrapper) neither is reopened."""
+    from encoder_gate.speed.ab import measure_runners
+    from encoder_gate.speed.batches import BatchPlan
+
+    class Fake:
+        def __init__(self, reopens: bool) -> None:
+            self.reopened, self.warmed = 0, []
+            if reopens:
+                self.reopen = self._reopen
+
+        def _reopen(self) -> None:
+            self.reopened += 1
+
+        def predict(self, batch) -> None:
+            pass
+
+        def warmup(self, shapes) -> None:
+            self.warmed.append(list(shapes))
+
+    def plan(length: int) -> BatchPlan:
+        ones = np.ones((2, length), np.int64)
+        batch = {"input_ids": ones, "attention_mask": ones}
+        return BatchPlan(batches=(batch,), indices=(np.arange(2),), dispatch="bucketed", batch_size=2)
+
+    settings = ABSettings(round_seconds=0.001, looks=(10,))
+    base, pr = Fake(True), Fake(True)
+    cell = measure_runners(base, plan(5), pr, plan(7), clock="thread", settings=settings, alpha=0.01, texts=2)
+    assert cell.reopened and base.reopened == pr.reopened == cell.rounds == 10
+    assert base.warmed[0] == [(2, 5)] and pr.warmed[0] == [(2, 7)] and len(pr.warmed) == 11
+    base, pr = Fake(False), Fake(True)
+    cell = measure_runners(base, plan(5), pr, plan(5), clock="thread", settings=settings, alpha=0.01, texts=2)
+    assert not cell.reopened and pr.reopened == 0
+
+
 def test_an_onnx_runner_reopened_opens_a_new_session_with_the_same_outputs(tiny_ctx):
     """`reopen` gives the runner a fresh session on its file: other memory, the same outputs."""
     from encoder_gate.backends.base import reopener

@@ -43,7 +43,7 @@ from encoder_gate.data.datasets import CALIBRATION_TEXTS
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.search_report import PLOT_FILE, plot_search
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_cell
+from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_runners
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.speed.rounds import clock_for
 from encoder_gate.speed.stats import CONFIDENCE
@@ -131,13 +131,6 @@ class Candidate:
                 "shipped": self.shipped, "won_because": self.won_because, "head_to_head": self.head_to_head}
 
 
-def _pass_over(runner: Any, batches: Sequence[Any]) -> Callable[[], None]:
-    def run() -> None:
-        for batch in batches:
-            runner.predict(batch)
-    return run
-
-
 class Timer:
     """Progress with the elapsed time and, once a candidate is done, the time left at that pace."""
 
@@ -184,11 +177,9 @@ def _time(runner: Any, base: Any, tokenizer: Any, texts: Sequence[str], batch_si
           settings: SearchSettings, clock: Any, progress: Progress, seed: int) -> dict[str, Any]:
     """One cell: `runner` against `base` in interleaved rounds; the ratio base time / runner time."""
     plan = make_batches(tokenizer, list(texts), batch_size, "bucketed")
-    runner.warmup(plan.shapes)
-    base.warmup(plan.shapes)
     ab = settings.ab()
-    cell = measure_cell(_pass_over(base, plan.batches), _pass_over(runner, plan.batches), clock=clock,
-                        settings=ab, alpha=ALPHA, texts=len(texts), seed=seed, progress=progress)
+    cell = measure_runners(base, plan, runner, plan, clock=clock, settings=ab, alpha=ALPHA,
+                           texts=len(texts), seed=seed, progress=progress)
     decision = judge_at_looks(cell.log_ratios, ab, ALPHA)
     low, high = decision.ci
     return {"speedup": 1 / decision.ratio, "ci": (1 / high, 1 / low), "rounds": decision.rounds,

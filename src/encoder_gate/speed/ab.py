@@ -37,8 +37,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from encoder_gate.backends.base import reopener
 from encoder_gate.config import InconclusiveMode
 from encoder_gate.runtime.predictions import cacheable
+from encoder_gate.speed.batches import BatchPlan
 from encoder_gate.speed.rounds import ROUND_SECONDS, Cell, Clock, passes_for, record_round, timed
 from encoder_gate.speed.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, POWER
 
@@ -199,6 +201,38 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
         progress(f"{cell.rounds} rounds of {cell.passes} pass(es) over {texts} texts in "
                  f"{time.perf_counter() - started:.1f}s{fresh}")
     return cell
+
+
+def pass_over(runner: Any, batches: Sequence[Mapping[str, Any]]) -> Callable[[], None]:
+    """One pass of `runner` over `batches` (one arm of a round)."""
+    def run() -> None:
+        for batch in batches:
+            runner.predict(batch)
+    return run
+
+
+def _reopen_and_warm(runner: Any, shapes: list[tuple[int, int]]) -> Callable[[], None] | None:
+    reopen = reopener(runner)
+    if reopen is None:
+        return None
+
+    def run() -> None:
+        reopen()
+        runner.warmup(shapes)
+    return run
+
+
+def measure_runners(base: Any, base_plan: BatchPlan, pr: Any, pr_plan: BatchPlan, *, clock: Clock,
+                    settings: ABSettings, alpha: float, texts: int, seed: int = 0,
+                    progress: Callable[[str], None] | None = None) -> Cell:
+    """:func:`measure_cell` on two runners (warmed up on their plans' shapes), each side over its
+    own plan; both sides are reopened each round when both can (`Runner.reopen`) and it is cheap."""
+    pr.warmup(pr_plan.shapes)
+    base.warmup(base_plan.shapes)
+    reopen = [_reopen_and_warm(pr, pr_plan.shapes), _reopen_and_warm(base, base_plan.shapes)]
+    return measure_cell(pass_over(base, base_plan.batches), pass_over(pr, pr_plan.batches), clock=clock,
+                        settings=settings, alpha=alpha, texts=texts, seed=seed, progress=progress,
+                        reopen=[r for r in reopen if r is not None] if None not in reopen else ())
 
 
 def _median_ci(r: np.ndarray) -> tuple[float, float]:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from encoder_gate.backends.base import reopener
 from encoder_gate.decision import SpeedCell
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.ab import ab_settings, accuracy_entry
 from encoder_gate.runtime.inference import tokenizer_for
-from encoder_gate.speed.ab import measure_cell, same_work
+from encoder_gate.speed.ab import measure_runners, pass_over, same_work
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.speed.results import case_id
 from encoder_gate.speed.rounds import Cell, clock_for, texts_within, timed
@@ -38,25 +37,6 @@ def test_accuracy_vs_base(ab_backend, gate_base, ab_record_accuracy, ab_not_comp
     failure = call_or_skip(gate_base.accuracy_failure, ab_backend)
     ab_record_accuracy(accuracy_entry(gate_base.accuracy(ab_backend), failure))
     assert failure is None, failure
-
-
-def _pass_over(runner, batches):
-    def run():
-        for batch in batches:
-            runner.predict(batch)
-    return run
-
-
-def _reopen(runner, shapes):
-    """Open `runner` afresh and warm it up on `shapes`; None for a runner that cannot reopen."""
-    reopen = reopener(runner)
-    if reopen is None:
-        return None
-
-    def run():
-        reopen()
-        runner.warmup(shapes)
-    return run
 
 
 def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gate_tokenizer, bench_texts,
@@ -93,24 +73,18 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     # warmed up, so a slow model pays for no pass it does not time
     probe = make_batches(pr_tokenizer, texts[:settings.min_texts], gate_batch_size, "bucketed")
     pr.warmup(probe.shapes)
-    per_text = timed(_pass_over(pr, probe.batches))[0] / max(1, min(len(texts), settings.min_texts))
+    per_text = timed(pass_over(pr, probe.batches))[0] / max(1, min(len(texts), settings.min_texts))
     kept = texts_within(per_text * len(texts), len(texts), settings.round_seconds, settings.min_texts)
     if kept < len(texts):  # a slow model: fewer texts, tokenized again
         texts = texts[:kept]
         plan = make_batches(pr_tokenizer, texts, gate_batch_size, "bucketed")
         base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
-    pr.warmup(plan.shapes)
-    base.warmup(base_plan.shapes)
     # rounds stop at a look that decides at the strictest level Holm may judge this cell at
     # (alpha over the session's cells), so a cell never stops early on a slowdown the session's
-    # end would not call significant
+    # end would not call significant; a small model's two sessions differ by where their copies
+    # landed, so both are opened afresh each round when that is cheap (speed.ab.measure_cell)
     cells = len(gate_base.pairs) * len(gate_session.config.batch_sizes)
-    # a small model's two sessions differ by where their copies landed: both are opened afresh
-    # each round when that is cheap (speed.ab.measure_cell)
-    sides = [(pr, plan.shapes), (base, base_plan.shapes)]
-    reopen = [_reopen(runner, shapes) for runner, shapes in sides]
-    cell = measure_cell(_pass_over(base, base_plan.batches), _pass_over(pr, plan.batches),
-                        clock=clock, settings=settings, alpha=settings.alpha / max(1, cells),
-                        texts=len(texts), progress=gate_session.progress,
-                        reopen=reopen if None not in reopen else ())
+    cell = measure_runners(base, base_plan, pr, plan, clock=clock, settings=settings,
+                           alpha=settings.alpha / max(1, cells), texts=len(texts),
+                           progress=gate_session.progress)
     ab_record_speed(SpeedCell(ab_backend, case, cell))
