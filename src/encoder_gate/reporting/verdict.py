@@ -109,7 +109,7 @@ def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) 
         if c.get("status") != "unchanged" and c.get("describe"):
             how = ", ".join(x for x in (f"over {c['texts']} texts" if c.get("texts") else "",
                                         f"{c['clock']} clock" if c.get("clock") else "",
-                                        "both sides opened afresh each round"
+                                        "sessions opened afresh each round"
                                         if (c.get("cell") or {}).get("reopened") else "") if x)
             lines.append(f"{c['backend']} {c['case']} vs base: {c['describe']}" + (f", {how}" if how else ""))
     return lines

@@ -162,15 +162,15 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
     or its last look or its budget is reached.
 
     Each runner is called once first (warm-up), and that call calibrates the passes per round.
-    `reopen`, a callable a side, opens that side afresh and warms it up. Where a session's copy
-    of a small model lands in memory moves its speed by a few percent for as long as it lives (two
-    sessions of the tiny model's one file: 0.94x to 1.06x, each steady within 1%; docs/noise.md),
-    a difference no count of rounds on the same two sessions averages away. When reopening costs
-    at most `REOPEN_SHARE` of a round's timed work, both sides are reopened before every round, so
-    each round draws its own placement and the test sees it as the noise it is
-    (`Cell.reopened`); a large model, whose reopen costs seconds, keeps its sessions (at 22M
-    weights two sessions differ by 0.5%). One side's reopen is timed first, so a large model pays
-    for one.
+    `reopen`, a callable for each side that can, opens that side afresh and warms it up. Where
+    a session's copy of a small model lands in memory moves its speed by a few percent for as
+    long as it lives (pairs of sessions of the tiny model's one file: 0.92x to 1.05x, each pair
+    steady within 2% a round; docs/noise.md), a difference no count of rounds on the same
+    sessions averages away. When reopening costs at most `REOPEN_SHARE` of a round's timed work,
+    they are reopened before every round, so each round draws its own placement and the test
+    sees it as the noise it is (`Cell.reopened`); a large model, whose reopen costs seconds,
+    keeps its sessions (at 22M weights two sessions differ by 0.5%). One side's reopen is timed
+    first, so a large model pays for one.
     """
     cpu, wall = timed(pr_run, 1)
     timed(base_run, 1)
@@ -197,7 +197,7 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
                                       settings.budget_seconds):
             break
     if progress is not None:
-        fresh = ", both sides opened afresh each round" if cell.reopened else ""
+        fresh = ", sessions opened afresh each round" if cell.reopened else ""
         progress(f"{cell.rounds} rounds of {cell.passes} pass(es) over {texts} texts in "
                  f"{time.perf_counter() - started:.1f}s{fresh}")
     return cell
@@ -226,13 +226,15 @@ def measure_runners(base: Any, base_plan: BatchPlan, pr: Any, pr_plan: BatchPlan
                     settings: ABSettings, alpha: float, texts: int, seed: int = 0,
                     progress: Callable[[str], None] | None = None) -> Cell:
     """:func:`measure_cell` on two runners (warmed up on their plans' shapes), each side over its
-    own plan; both sides are reopened each round when both can (`Runner.reopen`) and it is cheap."""
+    own plan; each side that can (`Runner.reopen`: an ONNX file) is reopened each round when that
+    is cheap. A side that cannot keeps its one copy: torch eager's two copies of the tiny model ran
+    within 0.6% of each other (sd across 8 pairs), ONNX Runtime's 3 to 4%."""
     pr.warmup(pr_plan.shapes)
     base.warmup(base_plan.shapes)
     reopen = [_reopen_and_warm(pr, pr_plan.shapes), _reopen_and_warm(base, base_plan.shapes)]
     return measure_cell(pass_over(base, base_plan.batches), pass_over(pr, pr_plan.batches), clock=clock,
                         settings=settings, alpha=alpha, texts=texts, seed=seed, progress=progress,
-                        reopen=[r for r in reopen if r is not None] if None not in reopen else ())
+                        reopen=[r for r in reopen if r is not None])
 
 
 def _median_ci(r: np.ndarray) -> tuple[float, float]:

@@ -59,7 +59,7 @@ class Cell:
     base_wall: list[float] = field(default_factory=list)
     pr_wall: list[float] = field(default_factory=list)
     unchanged: str | None = None  # why the cell was not timed (see speed.ab.same_work), else None
-    reopened: bool = False  # both sides opened afresh before each round (see speed.ab.measure_cell)
+    reopened: bool = False  # each side that can opened afresh before each round (speed.ab.measure_cell)
 
     @property
     def rounds(self) -> int:
