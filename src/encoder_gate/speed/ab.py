@@ -8,6 +8,10 @@ ratios log(PR time / base time) alone:
     cell = measure_cell(base_pass, pr_pass, clock="thread", settings=ABSettings())
     decision = judge_at_looks(cell.log_ratios, settings, alpha=settings.alpha)
 
+Two runners are measured with :func:`measure_runners`: a side that can open its artifact again (an
+ONNX file) is reopened before every round when that is cheap, because two sessions of one small
+file differ by where their copies landed in memory, for as long as they live.
+
 A round is sized by time (`round_seconds` an arm, at least `min_texts` texts). The cell is
 judged at a few looks (10, 20, 40 rounds) and stops at the first that decides, or at its budget.
 
@@ -46,8 +50,8 @@ from encoder_gate.speed.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFID
 
 Status = Literal["pass", "fail", "inconclusive", "unchanged"]
 
-#: Both sides are opened afresh before each round when that costs at most this share of the
-#: round's timed work (see :func:`measure_cell`).
+#: Each side that can is opened afresh before each round when that costs at most this share of
+#: the round's timed work (see :func:`measure_cell`).
 REOPEN_SHARE = 0.25
 
 
