@@ -158,7 +158,6 @@ def slower_onnx(tiny_ctx: BuildContext, tmp_path: Path) -> tuple[Path, Path]:
 
     from encoder_gate.backends.onnx_backend import OnnxBackend
     from encoder_gate.data.datasets import load_dataset
-    from encoder_gate.runtime.inference import token_lengths
     from encoder_gate.speed.batches import make_batches
     from encoder_gate.speed.settings import DEFAULT_BENCH_TEXTS
     from encoder_gate.speed.sizing import TextPool
@@ -168,8 +167,8 @@ def slower_onnx(tiny_ctx: BuildContext, tmp_path: Path) -> tuple[Path, Path]:
     src = fp32 / "model.onnx"
     tokenizer = AutoTokenizer.from_pretrained(tiny_ctx.model.path)
     texts = tuple(load_dataset("bundled", split="test").texts)
-    pool = TextPool(texts, tuple(int(n) for n in token_lengths(tokenizer, texts)))
-    batches = make_batches(tokenizer, pool.pick(DEFAULT_BENCH_TEXTS), 8, "bucketed").batches
+    picked = TextPool.of(tokenizer, texts).pick(DEFAULT_BENCH_TEXTS)
+    batches = make_batches(tokenizer, picked, 8, "bucketed").batches
 
     def time_of(path: Path) -> float:
         options = ort.SessionOptions()

@@ -41,6 +41,25 @@ def test_a_pool_picks_the_same_texts_every_time():
     assert pool.pick(16, 8) == pool.pick(16, 8) and len(pool.pick(16, 8)) == 16
 
 
+def test_a_pools_lengths_are_the_lengths_the_batches_hold(tiny):
+    """A pool counts each text as long as its batch will hold it: cut at the tokenizer's limit, and
+    at 512 for a tokenizer with no limit of its own (transformers' "unset" is 1e30), as
+    make_batches cuts it, so a text of 700 tokens is not spread as longer than it runs."""
+    from transformers import AutoTokenizer
+
+    from encoder_gate.speed.batches import make_batches
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny.path)
+    texts = ("short text", " ".join(["word"] * 700))
+    tokenizer.model_max_length = int(1e30)
+    pool = TextPool.of(tokenizer, texts)
+    plan = make_batches(tokenizer, list(texts), 1, "bucketed")
+    assert pool.lengths[1] == 512 == max(b["input_ids"].shape[1] for b in plan.batches)
+    assert pool.lengths[0] < 10 and pool.texts == texts
+    tokenizer.model_max_length = 128
+    assert TextPool.of(tokenizer, texts).lengths[1] == 128
+
+
 def test_rounds_for_width_is_the_two_stage_design():
     assert rounds_for_width(0.06, 6, 0.03, 40) == 24  # twice as wide: four times the rounds
     assert rounds_for_width(0.02, 6, 0.03, 40) == 6  # the pilot is enough

@@ -458,8 +458,7 @@ def bench_pool(gate_session: Any) -> dict[str, TextPool | GateError]:
         except GateError as exc:
             out[variant] = exc
             continue
-        ids = gate_session.tokenizer(list(texts), truncation=True)["input_ids"]
-        out[variant] = TextPool(texts, tuple(len(i) for i in ids))
+        out[variant] = TextPool.of(gate_session.tokenizer, texts)
     return out
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from typing import Any
 from filelock import FileLock
 
 from encoder_gate.documents import write_json
+from encoder_gate.runtime.inference import token_lengths
 from encoder_gate.speed.rounds import ROUND_SECONDS, spread
 
 FILE_NAME = "bench-texts.json"
@@ -33,6 +34,14 @@ class TextPool:
 
     texts: tuple[str, ...]
     lengths: tuple[int, ...]
+
+    @classmethod
+    def of(cls, tokenizer: Any, texts: Sequence[str]) -> TextPool:
+        """`texts` with their token lengths as the batches will hold them: truncated where
+        :func:`~encoder_gate.runtime.inference.token_lengths` truncates, as make_batches does, so
+        a text longer than the limit counts as long as it runs (a tokenizer with no limit of its
+        own, or one above 512, is still cut at 512)."""
+        return cls(tuple(texts), tuple(int(n) for n in token_lengths(tokenizer, texts)))
 
     def pick(self, k: int, batch_size: int = 1) -> tuple[str, ...]:
         """`k` texts across the range of lengths, in bucketed batches of `batch_size`

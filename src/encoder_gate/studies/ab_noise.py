@@ -30,7 +30,6 @@ from encoder_gate.cache import ArtifactCache
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.runtime.inference import token_lengths
 from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_cell
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.speed.rounds import passes_for, texts_within, timed
@@ -137,8 +136,7 @@ def _file_and_feeds(model: str, backend: str, batch_size: int, cache_dir: Path,
     # the texts the A/B times: 64 across the range of lengths (the first 64 are mostly short, and
     # two sessions of the tiny model's file differed about a third as much on them)
     every = tuple(load_dataset("bundled", split="test").texts)
-    pool = TextPool(every, tuple(int(n) for n in token_lengths(tokenizer, every)))
-    texts = list(pool.pick(DEFAULT_BENCH_TEXTS))
+    texts = list(TextPool.of(tokenizer, every).pick(DEFAULT_BENCH_TEXTS))
     names = {i.name for i in open_session(path, "cpu", 1).get_inputs()}
 
     def feeds_of(chosen: list[str]) -> list[dict[str, Any]]:
