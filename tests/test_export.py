@@ -198,6 +198,11 @@ def test_parity_only_summary_is_the_gates_own():
     encoder = SimpleNamespace(task="feature_extraction", label_names=())
     e = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, model=encoder)
     assert e["flips"] is None and e["top1_agreement"] is None and e["cosine_min"] < 1
+    from encoder_gate.commands.export import variant_line
+
+    assert variant_line("onnx-int8", s) == "onnx-int8: drift mean 0.1, max 0.2, 1 flips"
+    line = variant_line("onnx-int8", e)  # an encoder makes no decisions: no "None flips"
+    assert "flips" not in line and line.startswith("onnx-int8: drift mean 0.1, max 0.2, cosine min 0.")
 
 
 def _ops(path: Path) -> dict[str, int]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +224,19 @@ def check_optimum_loads(out: Path, file_name: str, task: str, tokenizer: Any, te
                         f"run of the same file (max |diff| {worst:.3g}); please report this.")
 
 
+def variant_line(name: str, summary: Mapping[str, Any]) -> str:
+    """One exported variant's parity in a line: drift, then flips (a classifier) or the lowest
+    cosine (an encoder, which makes no decisions), and F1 where there are gold labels."""
+    parts = [f"drift mean {summary['drift_mean']:.3g}", f"max {summary['drift_max']:.3g}"]
+    if summary.get("flips") is not None:
+        parts.append(f"{summary['flips']} flips")
+    if summary.get("cosine_min") is not None:
+        parts.append(f"cosine min {summary['cosine_min']:.6f}")
+    if summary.get("f1") is not None:
+        parts.append(f"F1 {summary['f1']:.4f}")
+    return f"{name}: " + ", ".join(parts)
+
+
 def _evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray | None,
               *, precision: str, size_bytes: int, model: Any) -> dict[str, Any]:
     """The accuracy gate's per-backend summary: gate.evaluate with the gate's atol for the task
@@ -337,8 +350,7 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
         probs = predict_texts(runner, tokenizer, texts, config.eval_batch_size, progress=progress)
         summary = _evaluate(name, probs, reference, gold, precision=variant, size_bytes=size, model=model)
         runner.close()
-        progress(f"{name}: drift mean {summary['drift_mean']:.3g}, max {summary['drift_max']:.3g}, "
-                 f"{summary['flips']} flips" + (f", F1 {summary['f1']:.4f}" if "f1" in summary else ""))
+        progress(variant_line(name, summary))
         if not skipped:
             check_optimum_loads(out, dst.name, model.task, tokenizer, texts[:8], probs[:8])
             progress(f"{name}: optimum's ORTModel loads {dst.name} and agrees")
