@@ -95,7 +95,8 @@ def test_both_sides_are_reopened_before_every_round_when_that_is_cheap(reopen_se
 
 def test_each_runner_that_can_is_reopened_and_warmed_up_on_its_own_shapes():
     """measure_runners reopens each side that has `reopen` before every round (and warms it on its
-    own plan's shapes); a side without one (torch eager, a wrapper) keeps its one copy."""
+    own plan's shapes); a side without one (torch eager, a wrapper) keeps its one copy, and
+    `reopen=False` keeps both."""
     from encoder_gate.speed.ab import measure_runners
     from encoder_gate.speed.batches import BatchPlan
 
@@ -130,6 +131,10 @@ def test_each_runner_that_can_is_reopened_and_warmed_up_on_its_own_shapes():
     base, pr = Fake(False), Fake(False)
     cell = measure_runners(base, plan(5), pr, plan(5), clock="thread", settings=settings, alpha=0.01, texts=2)
     assert not cell.reopened and len(base.warmed) == len(pr.warmed) == 1
+    base, pr = Fake(True), Fake(True)  # held on purpose (ab-noise --pairs' held sessions)
+    cell = measure_runners(base, plan(5), pr, plan(5), clock="thread", settings=settings, alpha=0.01, texts=2,
+                           reopen=False)
+    assert not cell.reopened and base.reopened == pr.reopened == 0
 
 
 def test_an_onnx_runner_reopened_opens_a_new_session_with_the_same_outputs(tiny_ctx):

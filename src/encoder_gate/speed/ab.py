@@ -231,17 +231,19 @@ def _reopen_and_warm(runner: Any, shapes: list[tuple[int, int]]) -> Callable[[],
 
 def measure_runners(base: Any, base_plan: BatchPlan, pr: Any, pr_plan: BatchPlan, *, clock: Clock,
                     settings: ABSettings, alpha: float, texts: int, seed: int = 0,
-                    progress: Callable[[str], None] | None = None) -> Cell:
+                    progress: Callable[[str], None] | None = None, reopen: bool = True) -> Cell:
     """:func:`measure_cell` on two runners (warmed up on their plans' shapes), each side over its
     own plan; each side that can (`Runner.reopen`: an ONNX file) is reopened each round when that
-    is cheap. A side that cannot keeps its one copy: torch eager's two copies of the tiny model ran
-    within 0.6% of each other (sd across 8 pairs), ONNX Runtime's 3 to 4%."""
+    is cheap (`reopen=False`: never, as `encoder-gate ab-noise --pairs` measures held sessions).
+    A side that cannot keeps its one copy: torch eager's two copies of the tiny model ran within
+    0.6% of each other (sd across 8 pairs), ONNX Runtime's 3 to 4%."""
     pr.warmup(pr_plan.shapes)
     base.warmup(base_plan.shapes)
-    reopen = [_reopen_and_warm(pr, pr_plan.shapes), _reopen_and_warm(base, base_plan.shapes)]
+    sides = [_reopen_and_warm(pr, pr_plan.shapes), _reopen_and_warm(base, base_plan.shapes)]
+    sides = sides if reopen else []
     return measure_cell(pass_over(base, base_plan.batches), pass_over(pr, pr_plan.batches), clock=clock,
                         settings=settings, alpha=alpha, texts=texts, seed=seed, progress=progress,
-                        reopen=[r for r in reopen if r is not None])
+                        reopen=[side for side in sides if side is not None])
 
 
 def _median_ci(r: np.ndarray) -> tuple[float, float]:

@@ -15,9 +15,11 @@ recorded (the load of a shared CI runner).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,8 @@ from encoder_gate.cache import ArtifactCache
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_cell
-from encoder_gate.speed.batches import make_batches
+from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_runners, pass_over
+from encoder_gate.speed.batches import BatchPlan, make_batches
 from encoder_gate.speed.rounds import passes_for, texts_within, timed
 from encoder_gate.speed.settings import DEFAULT_BENCH_TEXTS
 from encoder_gate.speed.sizing import TextPool
@@ -118,10 +120,33 @@ def replay(series: dict[str, dict[str, list[float]]], min_effects: Sequence[floa
     return rows
 
 
-def _file_and_feeds(model: str, backend: str, batch_size: int, cache_dir: Path,
-                    progress: Callable[[str], None]) -> tuple[Path, list[dict[str, Any]], int]:
-    """The backend's ONNX file and the batches one arm runs over per pass (the bundled test texts
-    the A/B picks, bucketed, as few as it would take at this speed), and how many texts they hold."""
+@dataclass(frozen=True)
+class _Setup:
+    """What a study's arms run: the backend built for `ctx` (its ONNX file at `path`) over the
+    bundled test texts the A/B picks, bucketed, as few as it would take at this speed."""
+
+    ctx: BuildContext
+    backend: str
+    path: Path
+    tokenizer: Any
+    texts: tuple[str, ...]
+    batch_size: int
+
+    def plan(self) -> BatchPlan:
+        return make_batches(self.tokenizer, list(self.texts), self.batch_size, "bucketed")
+
+    def feeds(self) -> list[dict[str, Any]]:
+        """The plan's batches as a raw ONNX Runtime session of the file takes them."""
+        names = {i.name for i in open_session(self.path, "cpu", 1).get_inputs()}
+        return [{k: v for k, v in b.items() if k in names} for b in self.plan().batches]
+
+    def runner(self) -> Any:
+        """A runner of the backend, as the gate builds it (from the cache)."""
+        return parse_backend(self.backend).build(self.ctx)
+
+
+def _setup(model: str, backend: str, batch_size: int, cache_dir: Path,
+           progress: Callable[[str], None]) -> _Setup:
     cache = ArtifactCache(cache_dir)
     spec = resolve_model(model, cache, progress)
     ctx = BuildContext(model=spec, cache=cache, threads=1, progress=progress)
@@ -136,18 +161,15 @@ def _file_and_feeds(model: str, backend: str, batch_size: int, cache_dir: Path,
     # the texts the A/B times: 64 across the range of lengths (the first 64 are mostly short, and
     # two sessions of the tiny model's file differed about a third as much on them)
     every = tuple(load_dataset("bundled", split="test").texts)
-    texts = list(TextPool.of(tokenizer, every).pick(DEFAULT_BENCH_TEXTS))
-    names = {i.name for i in open_session(path, "cpu", 1).get_inputs()}
-
-    def feeds_of(chosen: list[str]) -> list[dict[str, Any]]:
-        plan = make_batches(tokenizer, chosen, batch_size, "bucketed")
-        return [{k: v for k, v in b.items() if k in names} for b in plan.batches]
-
-    probe = pass_of(open_session(path, "cpu", 1), feeds_of(texts))
-    probe()
+    texts = TextPool.of(tokenizer, every).pick(DEFAULT_BENCH_TEXTS)
+    setup = _Setup(ctx, backend, Path(path), tokenizer, texts, batch_size)
+    plan = setup.plan()
+    runner.warmup(plan.shapes)
+    seconds = thread_seconds(pass_over(runner, plan.batches))
+    runner.close()
     sizing = ABSettings()  # as the A/B sizes them
-    texts = texts[:texts_within(thread_seconds(probe), len(texts), sizing.round_seconds, sizing.min_texts)]
-    return Path(path), feeds_of(texts), len(texts)
+    kept = texts_within(seconds, len(setup.texts), sizing.round_seconds, sizing.min_texts)
+    return dataclasses.replace(setup, texts=setup.texts[:kept])
 
 
 def pass_of(session: Any, feeds: Sequence[dict[str, Any]]) -> Callable[[], object]:
@@ -163,7 +185,8 @@ def measure(model: str, backend: str, batch_size: int, *, slowdown: float, round
             progress: Callable[[str], None], blocks: int | None = None,
             min_effects: Sequence[float] = (ABSettings().min_effect,)) -> dict[str, Any]:
     """Record the rounds and replay the rule on them; the whole result as a JSON-able dict."""
-    path, feeds, n_texts = _file_and_feeds(model, backend, batch_size, cache_dir, progress)
+    setup = _setup(model, backend, batch_size, cache_dir, progress)
+    path, feeds, n_texts = setup.path, setup.feeds(), len(setup.texts)
 
     def time_of(file: Path) -> float:
         run = pass_of(open_session(file, "cpu", 1), feeds)
@@ -195,24 +218,8 @@ def measure(model: str, backend: str, batch_size: int, *, slowdown: float, round
             "series": {"thread": thread, "wall": wall}}
 
 
-class _Arm:
-    """One arm's session on `path`, which can be opened afresh (warmed up by one pass)."""
-
-    def __init__(self, path: Path, feeds: Sequence[dict[str, Any]]) -> None:
-        self.path, self.feeds, self.session = path, feeds, None
-        self.open()
-
-    def open(self) -> None:
-        self.session = None
-        self.session = open_session(self.path, "cpu", 1)
-        self.run()
-
-    def run(self) -> None:
-        pass_of(self.session, self.feeds)()
-
-
 #: How the pairs study holds its sessions: one pair for the whole cell, or reopened each round
-#: as the A/B does when reopening is cheap (speed.ab.measure_cell).
+#: as the A/B does when reopening is cheap (speed.ab.measure_runners).
 SESSION_POLICIES = ("held", "reopened")
 
 
@@ -223,7 +230,8 @@ def measure_pairs(model: str, backend: str, batch_size: int, *, pairs: int, cach
     sessions of a file exported again: the same graph, other bytes), once with the pair held for
     the whole cell and once reopened each round, the two in random order per pair. Recording one
     long series (:func:`measure`) keeps one pair and cannot show how far pairs differ."""
-    path, feeds, n_texts = _file_and_feeds(model, backend, batch_size, cache_dir, progress)
+    setup = _setup(model, backend, batch_size, cache_dir, progress)
+    plan = setup.plan()
     settings = ABSettings(min_effect=min_effect)
     rng = np.random.default_rng(seed)
     cells: dict[str, list[dict[str, Any]]] = {policy: [] for policy in SESSION_POLICIES}
@@ -232,17 +240,19 @@ def measure_pairs(model: str, backend: str, batch_size: int, *, pairs: int, cach
         for k in range(pairs):
             for i in rng.permutation(len(SESSION_POLICIES)):
                 policy = SESSION_POLICIES[i]
-                a, a2 = _Arm(path, feeds), _Arm(path, feeds)
-                cell = measure_cell(a.run, a2.run, clock="thread", settings=settings, alpha=settings.alpha,
-                                    texts=n_texts, seed=seed + k,
-                                    reopen=[a.open, a2.open] if policy == "reopened" else ())
+                a, a2 = setup.runner(), setup.runner()
+                cell = measure_runners(a, plan, a2, plan, clock="thread", settings=settings,
+                                       alpha=settings.alpha, texts=len(setup.texts), seed=seed + k,
+                                       reopen=policy == "reopened")
+                a.close()
+                a2.close()
                 decision = judge_at_looks(cell.log_ratios, settings, settings.alpha)
                 cells[policy].append({"ratio": decision.ratio, "status": decision.status,
                                       "rounds": decision.rounds, "reopened": cell.reopened,
                                       "round_sd": float(np.std(cell.log_ratios, ddof=1))})
             progress(f"{k + 1}/{pairs} pairs ({time.monotonic() - started:.0f}s)")
     return {"model": model, "backend": backend, "batch_size": batch_size, "pairs": pairs,
-            "neighbour": neighbour, "min_effect": min_effect, "texts": n_texts, "cells": cells}
+            "neighbour": neighbour, "min_effect": min_effect, "texts": len(setup.texts), "cells": cells}
 
 
 def format_pairs(result: dict[str, Any]) -> list[str]:
