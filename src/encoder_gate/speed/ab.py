@@ -168,7 +168,7 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
     Each runner is called once first (warm-up), and that call calibrates the passes per round.
     `reopen`, a callable for each side that can, opens that side afresh and warms it up. Where
     a session's copy of a small model lands in memory moves its speed by a few percent for as
-    long as it lives (pairs of sessions of the tiny model's one file: 0.92x to 1.05x, each pair
+    long as it lives (pairs of sessions of the tiny model's one file: 0.92x to 1.08x, each pair
     steady within 2% a round; docs/noise.md), a difference no count of rounds on the same
     sessions averages away. When reopening costs at most `REOPEN_SHARE` of a round's timed work,
     they are reopened before every round, so each round draws its own placement and the test
