@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from encoder_gate.accuracy.significance import F1Rule
+from encoder_gate.backends.base import Int8Weights
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, parse_backend
 from encoder_gate.errors import GateError
 
@@ -54,6 +55,7 @@ class GateConfig:
     report_dir: Path = Path(".encoder-gate")
     int8_per_channel: bool = True
     int8_reduce_range: bool = False
+    int8_weights: Int8Weights = "QUInt8"  # QUInt8: exact on every CPU; QInt8: U8S8
     tolerances: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # How the F1 keep check decides (significance.decide). "point": the backend's F1 keeps
     # f1_keep x the reference's (the CI is reported, not used). "regression": fails only when
@@ -97,6 +99,7 @@ class GateConfig:
         _check_literal("dataset_variant", self.dataset_variant, Variant, "--gate-dataset-variant")
         _check_literal("thresholds", self.thresholds, ThresholdMode, "--gate-thresholds")
         _check_literal("sweep", self.sweep, Sweep, "--gate-sweep")
+        _check_literal("int8_weights", self.int8_weights, Int8Weights, "int8-weights in [tool.encoder-gate]")
         _check_literal("f1_rule", self.f1_rule, F1Rule, "--gate-f1-rule")
         if not 0 < self.f1_margin < 1:
             raise GateError(f"f1-margin must be an absolute F1 difference in (0, 1), e.g. 0.01 for one F1 "

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 Device = Literal["cpu", "cuda"]
 Batch = Mapping[str, np.ndarray]
+#: The type of dynamic INT8's weights. QUInt8 (uint8 weights) makes every matrix product U8U8, which
+#: x86 CPUs compute exactly with or without VNNI; QInt8 (int8) makes them U8S8, whose pair sums
+#: saturate at int16 on x86 CPUs without VNNI (docs/checks.md, "INT8 on other CPUs").
+Int8Weights = Literal["QInt8", "QUInt8"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class BuildContext:
     threads: int = 0  # 0: the library's default
     int8_per_channel: bool = True
     int8_reduce_range: bool = False
+    int8_weights: Int8Weights = "QUInt8"
     opset: int = 18
     progress: Callable[[str], None] = field(default=lambda _msg: None)
     # static INT8's calibration texts and where they come from, e.g. (texts, "bundled:validation"):

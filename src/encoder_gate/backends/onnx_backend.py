@@ -458,6 +458,7 @@ class OnnxBackend:
         if precision == "int8":
             key["per_channel"] = ctx.int8_per_channel
             key["reduce_range"] = ctx.int8_reduce_range
+            key["weights"] = ctx.int8_weights
         return key
 
     def artifact(self, ctx: BuildContext) -> tuple[Path, bool]:

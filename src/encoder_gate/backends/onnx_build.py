@@ -301,14 +301,15 @@ def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
 
 
 def quantize_int8(ctx: BuildContext, fp32: Path, out: Path, *, per_channel: bool | None = None,
-                  reduce_range: bool | None = None, weight_type: str = "QInt8",
+                  reduce_range: bool | None = None, weight_type: str | None = None,
                   name: str = "onnx-int8") -> None:
     """Dynamic INT8 quantization of the weights (MatMul/Gemm, and Attention in a fused graph), as
-    optimum's ORTQuantizer does; per_channel and reduce_range default to the context's."""
+    optimum's ORTQuantizer does; per_channel, reduce_range and weight_type default to the context's."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     per_channel = ctx.int8_per_channel if per_channel is None else per_channel
     reduce_range = ctx.int8_reduce_range if reduce_range is None else reduce_range
+    weight_type = ctx.int8_weights if weight_type is None else weight_type
     ctx.progress(f"{name}: dynamic quantization (per_channel={per_channel}, reduce_range={reduce_range}, "
                  f"weights {weight_type})")
     with quiet_exporter_notices():

@@ -19,7 +19,7 @@ from itertools import product
 from pathlib import Path
 from typing import Literal
 
-from encoder_gate.backends.base import BuildContext, Device, NumberFormat, dir_size
+from encoder_gate.backends.base import BuildContext, Device, Int8Weights, NumberFormat, dir_size
 from encoder_gate.backends.onnx_backend import (
     ONNX_PACKAGES,
     OnnxBackend,
@@ -58,7 +58,7 @@ class Recipe:
     base: Base = "export"
     step: Step = "none"
     per_channel: bool = True
-    weight_type: Literal["QInt8", "QUInt8"] = "QInt8"
+    weight_type: Int8Weights = "QInt8"
     reduce_range: bool = False
     calibration: Literal["MinMax", "Percentile", "Entropy"] | None = None
 
@@ -81,16 +81,18 @@ class Recipe:
 
 
 def _dynamic_grid() -> dict[str, Recipe]:
-    """Dynamic INT8 over per-channel/per-tensor, QInt8/QUInt8, reduce_range, plain/fused; the plain
-    per-channel QInt8 one without reduce_range is `onnx-int8` itself, so it is not repeated."""
+    """Dynamic INT8 over per-channel/per-tensor, QInt8/QUInt8, reduce_range, plain/fused. `-u8` names
+    QUInt8 weights; the plain per-channel QUInt8 one without reduce_range is `onnx-int8` itself (its
+    default settings), so it is not repeated, and the plain per-channel QInt8 one, `onnx-int8` until
+    QUInt8 became the default, is `onnx-int8-s8`."""
     out = {}
     for per_channel, weight, reduce_range, fused in product((True, False), ("QInt8", "QUInt8"),
                                                           (False, True), (False, True)):
         parts = ["onnx-int8", *(["pt"] if not per_channel else []), *(["u8"] if weight == "QUInt8" else []),
                  *(["rr"] if reduce_range else []), *(["fused"] if fused else [])]
-        if len(parts) == 1:
+        if parts == ["onnx-int8", "u8"]:
             continue  # = onnx-int8
-        name = "-".join(parts)
+        name = "-".join(parts) if len(parts) > 1 else "onnx-int8-s8"
         out[name] = Recipe(name, "int8", FUSED_LEVEL if fused else "export", "dynamic",
                            per_channel=per_channel, weight_type=weight,  # type: ignore[arg-type]
                            reduce_range=reduce_range)

@@ -190,7 +190,7 @@ def variant_artifact(ctx: BuildContext, variant: str, optimize: str | None) -> t
     step = convert_fp16 if variant == "fp16" else quantize_int8
     key: dict[str, object] = {"fp32": optimized.name, "optimize": optimize, "recipe": EXPORT_RECIPE,
                               "variant": variant, "per_channel": ctx.int8_per_channel,
-                              "reduce_range": ctx.int8_reduce_range,
+                              "reduce_range": ctx.int8_reduce_range, "weights": ctx.int8_weights,
                               "tools": toolchain_versions(ONNX_PACKAGES)}
     entry = ctx.cache.get_or_build(f"onnx-{variant}-{optimize}", key,
                                    lambda out: step(ctx, optimized, out))
@@ -373,7 +373,8 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
         "optimizer": fp32_optimizer() if request.optimize else None,
         "optimum_check": {"ran": not skipped, "skipped_because": skipped},
         "dedupe": request.dedupe,
-        "int8": {"per_channel": ctx.int8_per_channel, "reduce_range": ctx.int8_reduce_range},
+        "int8": {"per_channel": ctx.int8_per_channel, "reduce_range": ctx.int8_reduce_range,
+                 "weights": ctx.int8_weights},
         "side_files": side,
         "versions": toolchain_versions(ONNX_PACKAGES),
         "reference": {"backend": "torch", **results["torch"]},

@@ -96,7 +96,8 @@ def base_config(base_dir: Path, pr: GateConfig) -> GateConfig:
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
                      eval_threads=pr.eval_threads,
                      batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
-                     int8_per_channel=pr.int8_per_channel, int8_reduce_range=pr.int8_reduce_range)
+                     int8_per_channel=pr.int8_per_channel, int8_reduce_range=pr.int8_reduce_range,
+                     int8_weights=pr.int8_weights)
 
 
 def _plain(value: Any) -> Any:

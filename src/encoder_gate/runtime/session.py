@@ -189,7 +189,8 @@ class GateSession:
         cfg = self.config
         return BuildContext(model=self.model, cache=self.cache, device=cfg.device,
                             threads=self.build_threads, int8_per_channel=cfg.int8_per_channel,
-                            int8_reduce_range=cfg.int8_reduce_range, progress=self.progress,
+                            int8_reduce_range=cfg.int8_reduce_range, int8_weights=cfg.int8_weights,
+                            progress=self.progress,
                             calibration=self.calibration)
 
     def calibration(self) -> tuple[tuple[str, ...], str]:
