@@ -14,7 +14,9 @@ from typing import Any, Literal, get_args
 
 from encoder_gate.accuracy.significance import F1Rule
 from encoder_gate.backends.base import Int8Weights
-from encoder_gate.backends.registry import DEFAULT_BACKENDS, parse_backend
+from encoder_gate.backends.int8_path import INTEGER_PATHS, TARGETS, cpu_path
+from encoder_gate.backends.recipes import RECIPES
+from encoder_gate.backends.registry import DEFAULT_BACKENDS, parse_backend, with_integer_path
 from encoder_gate.errors import GateError
 
 if sys.version_info >= (3, 11):
@@ -56,6 +58,9 @@ class GateConfig:
     int8_per_channel: bool = True
     int8_reduce_range: bool = False
     int8_weights: Int8Weights = "QUInt8"  # QUInt8: exact on every CPU; QInt8: U8S8
+    # The CPUs the INT8 files will run on (int8_path.TARGETS): each INT8 ONNX backend's accuracy is
+    # judged on every integer path they compute with, this runner's own and the others beside it
+    targets: tuple[str, ...] = tuple(TARGETS)
     tolerances: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # How the F1 keep check decides (significance.decide). "point": the backend's F1 keeps
     # f1_keep x the reference's (the CI is reported, not used). "regression": fails only when
@@ -101,6 +106,10 @@ class GateConfig:
         _check_literal("sweep", self.sweep, Sweep, "--gate-sweep")
         _check_literal("int8_weights", self.int8_weights, Int8Weights, "int8-weights in [tool.encoder-gate]")
         _check_literal("f1_rule", self.f1_rule, F1Rule, "--gate-f1-rule")
+        unknown = [t for t in self.targets if t not in TARGETS]
+        if unknown or not self.targets:
+            raise GateError(f"targets in [tool.encoder-gate] must name CPUs the INT8 files will run on, from "
+                            f"{', '.join(TARGETS)}; got {list(self.targets)}")
         if not 0 < self.f1_margin < 1:
             raise GateError(f"f1-margin must be an absolute F1 difference in (0, 1), e.g. 0.01 for one F1 "
                             f"point; got {self.f1_margin} (--gate-f1-margin)")
@@ -157,6 +166,25 @@ class GateConfig:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**_coerce(values, root))
 
+    def path_twins(self) -> tuple[str, ...]:
+        """Each INT8 ONNX backend on every integer path of `targets` this runner's CPU does not
+        compute natively (`onnx-int8~saturating` on a VNNI runner): what the accuracy checks judge
+        beside the configured backends."""
+        here = cpu_path()
+        paths = [p for p in INTEGER_PATHS if p != here and p in {TARGETS[t] for t in self.targets}]
+        return tuple(with_integer_path(b, p) for b in self.backends for p in paths
+                     if self._paths_may_differ(b))
+
+    def _paths_may_differ(self, name: str) -> bool:
+        """Whether backend `name` may compute other numbers on the two paths: an INT8 ONNX backend
+        not made exact by its recipe (a prebuilt file is read when built: its twin skips there when
+        nothing in it can saturate)."""
+        if not name.startswith("onnx") or parse_backend(name).number_format != "int8":
+            return False
+        if name == "onnx-int8":
+            return self.int8_weights == "QInt8" and not self.int8_reduce_range
+        return name not in RECIPES or not RECIPES[name].same_on_every_cpu
+
     def with_(self, **changes: Any) -> GateConfig:
         return replace(self, **changes)
 
@@ -185,6 +213,8 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
     out = dict(values)
     if "backends" in out:
         out["backends"] = _split_list(out["backends"])
+    if "targets" in out:
+        out["targets"] = _split_list(out["targets"])
     if "batch_sizes" in out:
         out["batch_sizes"] = _ints("batch sizes (--gate-batch-sizes)", out["batch_sizes"])
     for name in ("threads", "eval_threads", "limit", "eval_batch_size", "per_label_min_support"):

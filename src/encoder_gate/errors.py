@@ -17,3 +17,8 @@ class DeviceUnavailable(GateError):
 
 class MissingDependency(GateError):
     """An optional package is not installed: tests skip with this reason."""
+
+
+class NotApplicable(GateError):
+    """The backend does not apply to this model or file (an integer path of a file that computes the
+    same numbers on every CPU): its tests skip with this reason, and no build is recorded."""

@@ -34,7 +34,7 @@ from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
 from encoder_gate.accuracy.overrides import override_table
 from encoder_gate.accuracy.tolerances import TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
-from encoder_gate.backends.registry import PREBUILT_PREFIX, parse_backend
+from encoder_gate.backends.registry import PREBUILT_PREFIX, parse_backend, split_integer_path
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.tasks import DOCUMENT_DEFAULT, Task
@@ -357,7 +357,8 @@ def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None
     The column is `number_format` when given (a built prebuilt file's precision), else the
     backend's own (:func:`~encoder_gate.backends.registry.parse_backend`; a prebuilt onnx:PATH
     without @fp32/@fp16/@int8 is judged like the loosest ONNX recipe it could be, int8). A
-    prebuilt file takes the overrides of `onnx-<number format>`, then those under its own name.
+    prebuilt file takes the overrides of `onnx-<number format>`, then those under its own name; a
+    backend on one integer path (`onnx-int8~saturating`) those of the backend, then its own.
     """
     try:
         table = TASK_BOUNDS[Task.of(task)]
@@ -373,7 +374,9 @@ def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None
             if fmt not in c.defaults:
                 raise GateError(f"check {name} has no default bound for number format {fmt!r}")
             own[name] = float(c.defaults[fmt])
-    tables = [f"onnx-{fmt}", backend] if backend.startswith(PREBUILT_PREFIX) else [backend]
+    inner = split_integer_path(backend)[0]  # onnx-int8~saturating: onnx-int8's overrides, then its own
+    tables = list(dict.fromkeys([f"onnx-{fmt}", inner, backend] if backend.startswith(PREBUILT_PREFIX)
+                                else [inner, backend]))
     changes: dict[str, float] = {}
     for key in tables:
         changes.update((overrides or {}).get(key, {}))

@@ -12,9 +12,10 @@ Artifacts are cached on disk by model content hash, recipe and toolchain version
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import Batch, BuildContext, Device, NumberFormat, dir_size, dummy_batch
+from encoder_gate.backends.int8_path import IntegerPath, SaturationAudit, audit, cpu_path
 from encoder_gate.backends.onnx_build import (
     ONNX_RECIPE,
     convert_fp16,
@@ -157,14 +159,17 @@ def session_options(threads: int) -> Any:
     return options
 
 
-def open_session(path: Path, device: str, threads: int) -> Any:
-    """An InferenceSession on `path`, with a clear error for a missing, corrupt or invalid file."""
+def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[str, str]] = ()) -> Any:
+    """An InferenceSession on `path` (with session config entries `config`), with a clear error for
+    a missing, corrupt or invalid file."""
     import onnxruntime as ort
 
     if not path.is_file():
         raise GateError(f"ONNX file {path} does not exist. Check the path after 'onnx:'.")
     providers = providers_for(device)
     options = session_options(threads)
+    for key, value in config:
+        options.add_session_config_entry(key, value)
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
@@ -201,12 +206,23 @@ class OnnxRunner:
     these applied, in words, for the summary and the report."""
 
     def __init__(self, session: Any, ctx: BuildContext, name: str, precision: str,
-                 artifact: Path, from_cache: bool, size_bytes: int, *, notes: Sequence[str] = ()) -> None:
+                 artifact: Path, from_cache: bool, size_bytes: int, *, notes: Sequence[str] = (),
+                 integer_path: IntegerPath | None = None, session_config: Sequence[tuple[str, str]] = (),
+                 identity: Mapping[str, object] | None = None, can_saturate: bool | None = None) -> None:
         self.name = name
         self.precision = precision
         self.artifact = artifact
         self.from_cache = from_cache
         self.size_bytes = size_bytes
+        # the integer arithmetic its INT8 products are computed with (int8_path); None: not INT8
+        self.integer_path: IntegerPath | None = integer_path or (
+            native_integer_path(artifact) if precision == "int8" else None)
+        # whether a saturating CPU computes other numbers for it than an exact one (int8_path.audit)
+        # (a rewritten file computing another's path passes its source's answer)
+        self.can_saturate: bool = self.integer_path is not None and (
+            audit_file(artifact).can_saturate if can_saturate is None else can_saturate)
+        self._session_config = tuple(session_config)  # entries every session of it is opened with
+        self._extra_identity = dict(identity or {})  # what else decides its outputs (the path)
         self._session = session
         self._identity: dict[str, object] | None = None  # hashed once: the file this runner opened
         self._threads = ctx.threads  # the session's intra-op threads (0: ORT's default)
@@ -400,7 +416,7 @@ class OnnxRunner:
     def _open(self, threads: int) -> None:
         """Open the artifact again at `threads`, the old session dropped first (never two at once)."""
         self._session = None
-        self._session = open_session(self.artifact, self._device, threads)
+        self._session = open_session(self.artifact, self._device, threads, self._session_config)
 
     def reopen(self) -> None:
         """A fresh session on the same file (see base.Runner): its weights and buffers land
@@ -414,7 +430,7 @@ class OnnxRunner:
         """The ONNX file and its external data, byte for byte (hashed at the first call: a 500 MB
         file takes a second, and the predictions cache and the A/B both ask)."""
         if self._identity is None:
-            self._identity = onnx_identity(self.artifact)
+            self._identity = {**onnx_identity(self.artifact), **self._extra_identity}
         return self._identity
 
     def warmup(self, shapes: list[tuple[int, int]]) -> None:
@@ -426,9 +442,31 @@ class OnnxRunner:
 
 
 def onnx_identity(path: Path) -> dict[str, object]:
-    """An ONNX runner's prediction identity: its file and external data, byte for byte, and the
-    libraries' versions."""
-    return {"artifact": f"onnx:{onnx_digest(path)}", "versions": toolchain_versions(ONNX_PACKAGES)}
+    """An ONNX runner's prediction identity: its file and external data, byte for byte, the
+    libraries' versions, and for a file whose INT8 products can saturate the integer path this CPU
+    computes them with (an AVX2 runner's predictions are not a VNNI runner's: int8_path)."""
+    identity: dict[str, object] = {"artifact": f"onnx:{onnx_digest(path)}",
+                                   "versions": toolchain_versions(ONNX_PACKAGES)}
+    if audit_file(path).can_saturate:
+        identity["integer_path"] = cpu_path()
+    return identity
+
+
+def native_integer_path(path: Path) -> IntegerPath:
+    """The integer path a plain session on the INT8 file `path` computes with on this CPU: "exact"
+    where no product can saturate, else this CPU's (int8_path.cpu_path)."""
+    return cpu_path() if audit_file(path).can_saturate else "exact"
+
+
+@functools.lru_cache(maxsize=32)
+def _audit_cached(path: str, size: int, mtime: float) -> SaturationAudit:
+    return audit(path)
+
+
+def audit_file(path: Path) -> SaturationAudit:
+    """The saturation audit of an ONNX file (int8_path.audit), once per file version per process."""
+    stat = path.stat()
+    return _audit_cached(str(path), stat.st_size, stat.st_mtime)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,13 @@ class Recipe:
     reduce_range: bool = False
     calibration: Literal["MinMax", "Percentile", "Entropy"] | None = None
 
+    @property
+    def same_on_every_cpu(self) -> bool:
+        """Whether no weight pair of its products can saturate, by construction: a dynamic INT8
+        recipe with uint8 or 7-bit weights, or no INT8 at all (docs/checks.md, "INT8 on other CPUs")."""
+        return self.number_format != "int8" or (self.step == "dynamic" and (
+            self.weight_type == "QUInt8" or self.reduce_range))
+
     def describe(self) -> str:
         """One line for the model card: how the file was made."""
         base = {"export": "the gate's FP32 export",

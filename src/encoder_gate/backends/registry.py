@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.base import Backend, Device
+from encoder_gate.backends.int8_path import INTEGER_PATHS, IntegerPath
 from encoder_gate.backends.onnx_graph import PRECISIONS, Precision
 from encoder_gate.backends.recipes import RECIPES
 from encoder_gate.errors import GateError
@@ -47,6 +48,22 @@ REFERENCE_BACKEND = "torch"
 DEFAULT_BACKENDS: tuple[str, ...] = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
 #: A prebuilt ONNX file: `onnx:PATH[@fp32|@fp16|@int8]`.
 PREBUILT_PREFIX = "onnx:"
+#: Between an INT8 ONNX backend's name and the integer path it is judged on (backends.path_backend).
+PATH_SEPARATOR = "~"
+
+
+def split_integer_path(name: str) -> tuple[str, IntegerPath | None]:
+    """`onnx-int8~saturating` -> ("onnx-int8", "saturating"); a name without a path -> (name, None)."""
+    head, sep, tail = name.rpartition(PATH_SEPARATOR)
+    for path in INTEGER_PATHS:
+        if sep and head and tail == path:
+            return head, path
+    return name, None
+
+
+def with_integer_path(name: str, path: IntegerPath) -> str:
+    """The backend `name` judged on integer path `path`."""
+    return f"{name}{PATH_SEPARATOR}{path}"
 
 
 def known_backends() -> tuple[str, ...]:
@@ -55,7 +72,9 @@ def known_backends() -> tuple[str, ...]:
 
 
 def is_backend_name(name: str) -> bool:
-    """Whether `name` is a registered backend or a prebuilt-file spec (without building anything)."""
+    """Whether `name` is a registered backend or a prebuilt-file spec, either maybe with an integer
+    path (`onnx-int8~saturating`), without building anything."""
+    name = split_integer_path(name)[0]
     return name in BACKENDS or (name.startswith(PREBUILT_PREFIX) and len(name) > len(PREBUILT_PREFIX))
 
 
@@ -74,6 +93,12 @@ def parse_backend(name: str) -> Backend:
     name = name.strip()
     if name in BACKENDS:
         return BACKENDS[name]()
+    inner, integer_path = split_integer_path(name)
+    if integer_path is not None:
+        if parse_backend(inner).number_format != "int8" or not inner.startswith("onnx"):
+            raise GateError(f"{name!r}: only INT8 ONNX backends have an integer path (~exact, ~saturating); "
+                            f"{inner!r} is not one")
+        return lazy("path_backend", "IntegerPathBackend", inner=inner, path=integer_path)()
     if is_backend_name(name):
         spec = name[len(PREBUILT_PREFIX):]
         path, precision = split_precision(spec)

@@ -360,6 +360,47 @@ def run_verdict(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- int8-audit -----------------------------------------------------------------------------
+
+
+def audit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="ONNX files to audit")
+    parser.add_argument("--nodes", type=int, default=10, metavar="N",
+                        help="list the N products with the largest share of saturable pairs (default 10; "
+                             "0: none, -1: all)")
+    parser.add_argument("--json", action="store_true", help="print the audits as JSON")
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """The static saturation audit of each file (backends.int8_path.audit): exit 0 whatever it finds."""
+    import json
+
+    from encoder_gate.backends.int8_path import audit, cpu_path, cpu_path_words
+
+    found = {}
+    for path in args.files:
+        if not path.is_file():
+            raise GateError(f"{path} is not a file; name an ONNX file")
+        try:
+            found[str(path)] = audit(path)
+        except Exception as exc:  # onnx's DecodeError and friends: not a readable ONNX file
+            raise GateError(f"{path} could not be read as an ONNX model ({type(exc).__name__}: "
+                            f"{exc})") from None
+    if args.json:
+        print(json.dumps({name: a.as_dict() for name, a in found.items()}, indent=2))
+        return 0
+    here = cpu_path()
+    print(f"this CPU computes U8S8 products on the {here} path ({cpu_path_words(here)})")
+    for name, result in found.items():
+        print(f"\n{name}: {result.summary()}")
+        listed = sorted(result.products, key=lambda p: -p.share)
+        for p in listed[:None if args.nodes < 0 else args.nodes]:
+            shape = "x".join(map(str, p.shape)) or "computed"
+            print(f"  {p.saturable:>9,} of {p.pairs:>10,} pairs ({p.share:6.2%})  {p.op_type:<22} "
+                  f"{shape:<12} {p.node}")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "noise": Command("false-failure and detection rates of both speed gates from repeated unchanged runs",
                      noise_arguments, run_noise),
@@ -378,6 +419,8 @@ COMMANDS: dict[str, Command] = {
                        verdict_arguments, run_verdict),
     "merge": Command("join the report directories of a gate run in shards (--gate-shard K/N) into one "
                      "verdict", merge_arguments, run_merge),
+    "int8-audit": Command("which INT8 matrix products of ONNX files can saturate on x86 CPUs without VNNI, "
+                          "per node and in total, and what cures it", audit_arguments, run_audit),
     "history": Command("keep the gate's results across commits (record), find what crept while every PR "
                        "passed (check), draw them (render)", history_arguments, run_history),
 }

@@ -204,12 +204,18 @@ def _own_line(reporter: Any, line: str) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        names = list(gate_session_of(metafunc.config).config.backends)
+        config = gate_session_of(metafunc.config).config
+        names = list(config.backends)
+        # the accuracy checks judge every targeted integer path too
+        if getattr(metafunc.function, "__module__", None) == CHECKS_MODULE:
+            names += config.path_twins()
         metafunc.parametrize("backend", names, indirect=True, scope="session", ids=names)
 
 
 #: The package the shipped tests live in (the thin modules `init` writes import them).
 SUITE = "encoder_gate.suite"
+#: The shipped accuracy checks: they judge each INT8 ONNX backend on every targeted integer path.
+CHECKS_MODULE = "encoder_gate.suite.checks"
 
 
 def _no_table(config: pytest.Config, items: list[pytest.Item]) -> str | None:

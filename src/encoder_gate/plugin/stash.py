@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.decision import failures_from
 from encoder_gate.documents import SHARD_FILE, write_document
-from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
+from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.reporting.verdict import VerdictReport, refresh_verdict
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.provenance import provenance
@@ -112,7 +112,7 @@ def call_or_skip(fn: Any, *args: Any) -> Any:
     """Run a build step; a missing device or package skips, any other GateError fails."""
     try:
         return fn(*args)
-    except (DeviceUnavailable, MissingDependency) as exc:
+    except (DeviceUnavailable, MissingDependency, NotApplicable) as exc:
         pytest.skip(str(exc))
     except GateError as exc:
         pytest.fail(f"encoder-gate: {exc}", pytrace=False)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, judge_all
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
+from encoder_gate.backends.int8_path import TARGETS, cpu_path
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.decision import accuracy_status
@@ -59,10 +60,21 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),
         "labelled": state.labelled,
         "configured_backends": list(cfg.backends),
-        "backends": {name: _row(ev, state.bounds(name)) for name, ev in state.evaluations.items()},
+        "backends": {name: {**_row(ev, state.bounds(name)), **_path_of(state, name)}
+                     for name, ev in state.evaluations.items()},
+        "integer_paths": {"this_cpu": cpu_path(), "targets": list(cfg.targets),
+                          "target_paths": sorted({TARGETS[t] for t in cfg.targets})},
         "not_evaluated": {name: rec.error for name, rec in state.records.items()
                           if rec.error and name not in state.evaluations},
     }
+
+
+def _path_of(state: GateSession, name: str) -> dict[str, Any]:
+    """The integer path backend `name` was judged on (None: no INT8 product), and whether its file
+    computes other numbers on the other path."""
+    record = state.records.get(name)
+    return {"integer_path": record.integer_path if record else None,
+            "can_saturate": record.can_saturate if record else None}
 
 
 def _row(ev: Evaluation, bounds: Bounds) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.backends.int8_path import INTEGER_PATHS, cpu_path_words
+from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision import BackendVerdict, Status, Verdict, decide_documents
 from encoder_gate.documents import (
     AB_FILE,
@@ -134,6 +135,35 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     return acc, {b: "; ".join(v) for b, v in speed.items()}
 
 
+def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
+    """What the INT8 rows' verdicts hold for: the integer path each was computed on, and the
+    targeted CPUs whose path no row judged (docs/checks.md, "INT8 on other CPUs")."""
+    info = (accuracy or {}).get("integer_paths")
+    rows = {n: r for n, r in ((accuracy or {}).get("backends") or {}).items()
+            if (r or {}).get("integer_path")}
+    if not info or not rows:
+        return []
+    here = info["this_cpu"]
+    out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
+           f"({cpu_path_words(here)}); a twin `NAME~PATH` is NAME on the other path, computed here."]
+    for name, row in rows.items():
+        if split_integer_path(name)[1] is not None:
+            continue
+        if not row.get("can_saturate"):
+            out.append(f"`{name}`: no weight pair can leave int16: the same numbers on every CPU.")
+            continue
+        judged = [row["integer_path"], *(r["integer_path"] for n, r in rows.items()
+                                         if split_integer_path(n)[1] and split_integer_path(n)[0] == name)]
+        text = f"`{name}`: judged on the {' and '.join(dict.fromkeys(judged))} path"
+        missing = [p for p in INTEGER_PATHS if p not in judged]
+        for path in missing:
+            why = ("not among the targets" if path not in info.get("target_paths", INTEGER_PATHS)
+                   else "its twin did not run in this session")
+            text += f"; NOT judged for {cpu_path_words(path)} ({why})"
+        out.append(text + ".")
+    return out
+
+
 def _word(b: BackendVerdict) -> str:
     """A backend's status as its table cell."""
     if b.status is Status.NOT_CHECKED:
@@ -200,6 +230,8 @@ def render(verdict: Verdict) -> VerdictReport:
             f1 = _with_error_bars(row, headline, keep, f1)
         if row and row.get("max_tokens"):  # judged on truncated texts, as is its reference
             f1 += f"; texts cut to {row['max_tokens']} tokens"
+        if row and row.get("can_saturate") and row.get("verdict") == "fail":  # where the failure holds
+            f1 += f"; {row['integer_path']} path: fails on {cpu_path_words(row['integer_path'])}"
         drift = _bounded(checks.get("drift_max"), ".3g")
         if name == REFERENCE_BACKEND and row is not None:  # against itself: its F1, no bounds, no drift
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
@@ -250,6 +282,7 @@ def render(verdict: Verdict) -> VerdictReport:
         out += [f"- {n}" for n in ab.get("notes") or []]
     out += [f"- {n}" for n in verdict.left_out]
     out += [f"- {n}" for n in truncation_notes(rows)]
+    out += [f"- {n}" for n in integer_path_notes(accuracy)]
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
                                 "speedup vs torch eager")
     if ab is not None:

@@ -43,7 +43,7 @@ from encoder_gate.data.datasets import (
     load_texts,
 )
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
-from encoder_gate.errors import GateError
+from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec
@@ -66,6 +66,8 @@ class BuildRecord:
     notes: tuple[str, ...] = ()  # what the backend decided about an artifact (e.g. inferred precision)
     predictions: tuple[bool, float] | None = None  # (from cache, seconds) on the evaluation set
     max_tokens: int | None = None  # the runner's own input limit (a static sequence length), if any
+    integer_path: str | None = None  # an INT8 ONNX runner's integer arithmetic (backends.int8_path)
+    can_saturate: bool | None = None  # whether that arithmetic differs between CPUs for its file
 
 
 @dataclass
@@ -223,6 +225,8 @@ class GateSession:
             started = time.monotonic()
             try:
                 runner = parse_backend(name).build(self.context())
+            except NotApplicable:
+                raise  # nothing to record: its tests skip
             except GateError as exc:
                 self._runners[name] = exc
                 self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
@@ -232,7 +236,9 @@ class GateSession:
             self._runners[name] = runner
             self.records.setdefault(name, BuildRecord(
                 name, time.monotonic() - started, runner.from_cache, runner.precision, runner.size_bytes,
-                notes=runner_notes(runner), max_tokens=runner_max_tokens(runner)))
+                notes=runner_notes(runner), max_tokens=runner_max_tokens(runner),
+                integer_path=getattr(runner, "integer_path", None),
+                can_saturate=getattr(runner, "can_saturate", None)))
         found = self._runners[name]
         if isinstance(found, GateError):
             raise found

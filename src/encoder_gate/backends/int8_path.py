@@ -1,0 +1,361 @@
+"""The integer arithmetic an INT8 ONNX file is computed with, per CPU, and how to judge both.
+
+ONNX Runtime multiplies a dynamically quantized graph's uint8 activations by its weights. With
+int8 weights the products are U8S8, and on x86 CPUs without VNNI its kernels (``vpmaddubsw``) sum
+each pair of neighbouring products, ``a[2p] * w[2p] + a[2p + 1] * w[2p + 1]``, into a
+**saturating int16**: the path is ``saturating``. VNNI, AMX and ARM64's dot products sum in 32
+bits, and uint8 weights (U8U8) are widened first: the path is ``exact``. docs/checks.md ("INT8 on
+other CPUs") has the sources.
+
+    cpu_path()                   # "exact" or "saturating": what this CPU computes U8S8 products with
+    audit(model)                 # the file's U8S8 products and the share of weight pairs that can saturate
+    write_saturating(src, dst)   # the file as a saturating CPU computes it, runnable on any CPU
+    EXACT_SESSION_OPTION         # what makes ONNX Runtime compute the exact path on any x86 CPU
+
+The saturating path is emulated inside the graph: each U8S8 MatMulInteger becomes the exact U8U8
+product (weights + 128, zero point + 128: the same integer, and no CPU saturates U8U8) minus, for
+every weight pair that can leave int16, what the clip takes away (``s - clip(s, -32768, 32767)``,
+``s`` the pair's sum for the row's activations). Only those pairs cost anything; a file with none
+is its own saturating path.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from encoder_gate.errors import GateError
+
+IntegerPath = Literal["exact", "saturating"]
+INTEGER_PATHS: tuple[IntegerPath, ...] = ("exact", "saturating")
+#: ONNX Runtime's session config entry (kOrtSessionOptionsAvx2PrecisionMode): "1" converts int8
+#: weights to uint8 at load on x86 CPUs whose U8S8 kernels can overflow, so every product is exact.
+EXACT_SESSION_OPTION = ("session.x64quantprecision", "1")
+#: The CPUs an INT8 file may be meant for (`targets` in [tool.encoder-gate]) and the path each computes.
+TARGETS: dict[str, IntegerPath] = {"x86-avx2": "saturating", "x86-vnni": "exact", "x86-amx": "exact",
+                                   "arm64": "exact"}
+#: CPU flags (as /proc/cpuinfo spells them) whose U8S8 kernels sum in 32 bits.
+EXACT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+X86_MACHINES = ("x86_64", "amd64", "i386", "i686", "x86")
+INT16_MAX, INT16_MIN = 32767, -32768
+UINT8_MAX = 255
+#: Quantized matrix products with a weight operand whose U8S8 form can saturate; only
+#: MatMulInteger is emulated (what quantize_dynamic writes); the others are audited.
+U8S8_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm", "QLinearMatMul",
+            "QAttention", "QLinearConv", "ConvInteger")  # and QDQ: DequantizeLinear of an int8 weight
+EMULATED_OPS = ("MatMulInteger",)
+#: Where each op keeps its weight, its zero point and its activation (input indices).
+_WEIGHT_INPUT = {"MatMulInteger": 1, "DynamicQuantizeMatMul": 1, "MatMulIntegerToFloat": 1, "QGemm": 3,
+                 "QLinearMatMul": 3, "QAttention": 1, "QLinearConv": 3, "ConvInteger": 1}
+
+
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's flags from /proc/cpuinfo; None where it cannot be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("flags", "features"):
+            return frozenset(value.split())
+    return None
+
+
+def cpu_path(flags: Iterable[str] | None = None, machine: str | None = None) -> IntegerPath:
+    """The path this CPU computes U8S8 products with: ``exact`` off x86 (ARM64's sdot/i8mm) and on
+    x86 with VNNI or AMX; ``saturating`` on other x86 CPUs, and where the flags are unknown (the
+    cautious answer: its verdicts are then for the path that can lose accuracy)."""
+    machine = (machine or platform.machine()).lower()
+    if machine not in X86_MACHINES:
+        return "exact"
+    known = cpu_flags() if flags is None else frozenset(flags)
+    return "exact" if known and any(f in known for f in EXACT_FLAGS) else "saturating"
+
+
+def cpu_path_words(path: IntegerPath) -> str:
+    """Which CPUs compute `path`, in words."""
+    return ("x86 CPUs with VNNI or AMX, ARM64, and any x86 CPU with session.x64quantprecision=1"
+            if path == "exact" else "x86 CPUs without VNNI (AVX2, and AVX-512 before Cascade Lake and Zen 4)")
+
+
+@dataclass(frozen=True)
+class ProductAudit:
+    """One quantized matrix product: how many of its weight pairs can saturate."""
+
+    node: str
+    op_type: str
+    shape: tuple[int, ...]  # the weight's
+    pairs: int  # weight pairs (neighbours along the reduced axis), per output column
+    saturable: int  # of them, those whose sum with some uint8 activations leaves int16
+    static: bool  # the weight is a constant of the file (else it cannot be audited)
+
+    @property
+    def share(self) -> float:
+        return self.saturable / self.pairs if self.pairs else 0.0
+
+
+@dataclass(frozen=True)
+class SaturationAudit:
+    """A file's U8S8 products, audited from its weights alone (on any CPU)."""
+
+    products: tuple[ProductAudit, ...]
+
+    @property
+    def pairs(self) -> int:
+        return sum(p.pairs for p in self.products)
+
+    @property
+    def saturable(self) -> int:
+        return sum(p.saturable for p in self.products)
+
+    @property
+    def share(self) -> float:
+        return self.saturable / self.pairs if self.pairs else 0.0
+
+    @property
+    def unaudited(self) -> tuple[ProductAudit, ...]:
+        return tuple(p for p in self.products if not p.static)
+
+    @property
+    def can_saturate(self) -> bool:
+        """Whether a saturating CPU can compute other numbers than an exact one."""
+        return self.saturable > 0 or bool(self.unaudited)
+
+    @property
+    def not_emulated(self) -> tuple[str, ...]:
+        """The ops whose saturation `write_saturating` cannot reproduce, each once."""
+        return tuple(dict.fromkeys(p.op_type for p in self.products
+                                   if (p.saturable or not p.static) and p.op_type not in EMULATED_OPS))
+
+    def summary(self) -> str:
+        if not self.products:
+            return "no U8S8 matrix product (uint8 weights, or not quantized): exact on every CPU"
+        head = (f"{len(self.products)} U8S8 matrix products, {self.saturable:,} of {self.pairs:,} weight "
+                f"pairs ({self.share:.2%}) can saturate on x86 CPUs without VNNI")
+        if self.unaudited:
+            head += f"; {len(self.unaudited)} with weights computed at run time, not audited"
+        if not self.can_saturate:
+            return head + ": exact on every CPU"
+        return head + ". Cure: " + CURE
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"products": len(self.products), "pairs": self.pairs, "saturable": self.saturable,
+                "share": self.share, "unaudited": len(self.unaudited), "can_saturate": self.can_saturate,
+                "per_product": [{"node": p.node, "op": p.op_type, "shape": list(p.shape), "pairs": p.pairs,
+                                 "saturable": p.saturable, "share": p.share} for p in self.products]}
+
+
+#: What removes the saturating path, cheapest first for the serving code.
+CURE = ("quantize with uint8 weights (quantize_dynamic(..., weight_type=QuantType.QUInt8)), or with "
+        "reduce_range=True (7-bit weights), or set session.x64quantprecision=1 in the serving code's "
+        "SessionOptions (add_session_config_entry)")
+
+
+def saturable_pairs(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For an int8 weight (K, N): the pair index p (rows 2p, 2p + 1) and column n of every pair
+    whose sum with uint8 activations can leave int16 (an odd K's last row pairs with a zero)."""
+    w = weight.astype(np.int32)
+    if w.shape[0] % 2:
+        w = np.concatenate([w, np.zeros((1, w.shape[1]), np.int32)])
+    w0, w1 = w[0::2], w[1::2]
+    high = UINT8_MAX * (np.maximum(w0, 0) + np.maximum(w1, 0))
+    low = UINT8_MAX * (np.minimum(w0, 0) + np.minimum(w1, 0))
+    p, n = np.nonzero((high > INT16_MAX) | (low < INT16_MIN))
+    return p, n
+
+
+def _u8s8_nodes(model: Any) -> list[tuple[Any, str | None]]:
+    """(node, weight name) of every quantized product whose weight is int8 (or unknown): the
+    quantized ops, and a QDQ graph's DequantizeLinear of an int8 constant feeding a MatMul or Gemm
+    (ONNX Runtime fuses the pair into an integer product, on x86 a U8S8 one)."""
+    from onnx import TensorProto
+
+    types = {i.name: i.data_type for i in model.graph.initializer}
+    types.update({v.name: v.type.tensor_type.elem_type for v in
+                  [*model.graph.value_info, *model.graph.input] if v.type.HasField("tensor_type")})
+    products = {i for node in model.graph.node if node.op_type in ("MatMul", "Gemm") for i in node.input[:2]}
+    out = []
+    for node in model.graph.node:
+        if node.op_type == "DequantizeLinear" and node.output[0] in products and \
+                types.get(node.input[0]) == TensorProto.INT8:
+            out.append((node, node.input[0]))
+            continue
+        if node.op_type not in U8S8_OPS or len(node.input) <= _WEIGHT_INPUT[node.op_type]:
+            continue
+        weight = node.input[_WEIGHT_INPUT[node.op_type]]
+        kind = types.get(weight)
+        if kind == TensorProto.INT8:
+            out.append((node, weight))
+        elif kind is None:
+            out.append((node, None))  # computed at run time: type unknown here
+    return out
+
+
+def audit(model: Any) -> SaturationAudit:
+    """Every U8S8 product of `model` (an onnx ModelProto or a path) and its saturable weight pairs."""
+    from onnx import numpy_helper
+
+    model = _load(model)
+    weights = {i.name: i for i in model.graph.initializer}
+    products = []
+    for node, name in _u8s8_nodes(model):
+        label = node.name or node.output[0]
+        if name is None or name not in weights:
+            products.append(ProductAudit(label, node.op_type, (), 0, 0, static=False))
+            continue
+        w = numpy_helper.to_array(weights[name])
+        if node.op_type == "DequantizeLinear" and w.ndim == 2 and _transposed_gemm(model, node):
+            w = w.T
+        w2 = w.reshape(w.shape[0], -1) if node.op_type not in ("QLinearConv", "ConvInteger") else \
+            w.reshape(w.shape[0], -1).T  # a conv's reduced axis is (in channels x kernel)
+        p, _ = saturable_pairs(w2)
+        products.append(ProductAudit(label, node.op_type, tuple(int(d) for d in w.shape),
+                                     ((w2.shape[0] + 1) // 2) * w2.shape[1], int(p.size), static=True))
+    return SaturationAudit(tuple(products))
+
+
+def _transposed_gemm(model: Any, dq: Any) -> bool:
+    """Whether the DequantizeLinear `dq` feeds a Gemm as a transposed B (weights stored (N, K))."""
+    for node in model.graph.node:
+        if node.op_type == "Gemm" and len(node.input) > 1 and node.input[1] == dq.output[0]:
+            return any(a.name == "transB" and a.i == 1 for a in node.attribute)
+    return False
+
+
+def _load(model: Any) -> Any:
+    import onnx
+
+    if isinstance(model, (str, Path)):
+        return onnx.load(str(model))
+    return model
+
+
+def saturating_model(model: Any) -> Any:
+    """`model` (a ModelProto or path) as a saturating CPU computes it, in ops every CPU computes
+    exactly: a GateError names any op whose saturation it cannot reproduce."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = _load(model)
+    found = audit(model)
+    if found.not_emulated:
+        raise GateError(f"the saturating path of this file cannot be emulated: its "
+                        f"{', '.join(found.not_emulated)} products can saturate and only "
+                        f"{', '.join(EMULATED_OPS)} is emulated; judge it on an x86 CPU without VNNI, where "
+                        "ONNX Runtime computes it so itself")
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    weights = {i.name: i for i in graph.initializer}
+    nodes: list[Any] = []
+    for node in graph.node:
+        if node.op_type != "MatMulInteger" or node.input[1] not in weights or \
+                weights[node.input[1]].data_type != TensorProto.INT8:
+            nodes.append(node)
+            continue
+        w = numpy_helper.to_array(weights[node.input[1]])
+        p, n = saturable_pairs(w.reshape(w.shape[0], -1))
+        if w.ndim != 2 or not p.size:
+            nodes.append(node)  # nothing can saturate: U8S8 is exact for it
+            continue
+        nodes += _emulated(node, w, p, n, graph, helper, numpy_helper, TensorProto)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {i for node in graph.node for i in node.input}
+    kept = [i for i in graph.initializer if i.name in used or i.name in {g.name for g in graph.output}]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return out
+
+
+def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any, helper: Any,
+              numpy_helper: Any, TensorProto: Any) -> list[Any]:
+    """The nodes replacing one U8S8 MatMulInteger: the exact U8U8 product minus what the int16 clip
+    takes off each saturable pair, summed per column (a segment sum over the pairs sorted by
+    column, in int32: exact) and gathered onto the columns (zero where no pair can saturate)."""
+    tag = (node.name or node.output[0]).replace("/", "_") + "_sat"
+    a = node.input[0]
+    a_zp = node.input[2] if len(node.input) > 2 else ""
+    w_zp = node.input[3] if len(node.input) > 3 else ""
+    k, cols = w.shape
+    zp = (numpy_helper.to_array(next(i for i in graph.initializer if i.name == w_zp)).astype(np.int16)
+          if w_zp else np.zeros((), np.int16))
+    order = np.lexsort((p, n))  # by column, then pair
+    p, n = p[order], n[order]
+    rows0, rows1 = 2 * p, 2 * p + 1
+    w_pad = np.concatenate([w, np.zeros((1, cols), w.dtype)]) if k % 2 else w
+    high = np.maximum(w_pad[rows0, n], 0).astype(np.int32) + np.maximum(w_pad[rows1, n], 0)
+    sign = np.where(UINT8_MAX * high > INT16_MAX, 1, -1)
+    columns, starts, counts = np.unique(n, return_index=True, return_counts=True)
+    colmap = np.full(cols, len(columns), np.int64)  # a column with no saturable pair: the zero at the end
+    colmap[columns] = np.arange(len(columns))
+    consts = {
+        f"{tag}_w_u8": (w.astype(np.int16) + 128).astype(np.uint8),
+        f"{tag}_zp_u8": (zp + 128).astype(np.uint8),
+        f"{tag}_rows0": rows0.astype(np.int64),
+        f"{tag}_rows1": np.minimum(rows1, k - 1).astype(np.int64),  # an odd K's padding row: weight 0
+        # a pair that can only rise above int16 (both weights' positive parts large) or only fall below
+        # it: the second kind negated, so one clip serves both, and its excess counted negative
+        f"{tag}_w0": (sign * w_pad[rows0, n]).astype(np.float32)[:, None],
+        f"{tag}_w1": (sign * np.where(rows1 < k, w_pad[rows1, n], 0)).astype(np.float32)[:, None],
+        f"{tag}_limit": np.where(sign > 0, INT16_MAX, -INT16_MIN).astype(np.float32)[:, None],
+        f"{tag}_sign": sign.astype(np.float32)[:, None],
+        f"{tag}_flat": np.array([-1, k], np.int64),
+        f"{tag}_zero": np.array(0, np.int64),
+        f"{tag}_pad": np.array([1, 0], np.int64),
+        f"{tag}_pad_end": np.array([0, 1], np.int64),
+        f"{tag}_axis": np.array([0], np.int64),
+        f"{tag}_seg_end": (starts + counts).astype(np.int64),
+        f"{tag}_seg_start": starts.astype(np.int64),
+        f"{tag}_colmap": colmap,
+    }
+    graph.initializer.extend(numpy_helper.from_array(v, name) for name, v in consts.items())
+    t = tag
+    # rows (R, tokens): each saturable pair's two activations, gathered as whole rows (a copy each)
+    return [
+        helper.make_node("MatMulInteger", [a, f"{t}_w_u8", a_zp, f"{t}_zp_u8"], [f"{t}_exact"],
+                         name=f"{t}_u8u8"),
+        helper.make_node("Cast", [a], [f"{t}_af"], to=TensorProto.FLOAT),
+        helper.make_node("Reshape", [f"{t}_af", f"{t}_flat"], [f"{t}_a2"]),
+        helper.make_node("Transpose", [f"{t}_a2"], [f"{t}_at"], perm=[1, 0]),
+        helper.make_node("Gather", [f"{t}_at", f"{t}_rows0"], [f"{t}_a0"], axis=0),
+        helper.make_node("Gather", [f"{t}_at", f"{t}_rows1"], [f"{t}_a1"], axis=0),
+        helper.make_node("Mul", [f"{t}_a0", f"{t}_w0"], [f"{t}_p0"]),
+        helper.make_node("Mul", [f"{t}_a1", f"{t}_w1"], [f"{t}_p1"]),
+        helper.make_node("Add", [f"{t}_p0", f"{t}_p1"], [f"{t}_sum"]),  # exact: |sum| < 2^17
+        helper.make_node("Sub", [f"{t}_sum", f"{t}_limit"], [f"{t}_over"]),
+        helper.make_node("Relu", [f"{t}_over"], [f"{t}_above"]),
+        helper.make_node("Mul", [f"{t}_above", f"{t}_sign"], [f"{t}_excess_f"]),  # what the clip takes off
+        helper.make_node("Cast", [f"{t}_excess_f"], [f"{t}_excess"], to=TensorProto.INT32),
+        helper.make_node("CumSum", [f"{t}_excess", f"{t}_zero"], [f"{t}_cum"]),
+        helper.make_node("Pad", [f"{t}_cum", f"{t}_pad", "", f"{t}_axis"], [f"{t}_cum0"]),  # a 0 row first
+        helper.make_node("Gather", [f"{t}_cum0", f"{t}_seg_end"], [f"{t}_hi"], axis=0),
+        helper.make_node("Gather", [f"{t}_cum0", f"{t}_seg_start"], [f"{t}_lo"], axis=0),
+        helper.make_node("Sub", [f"{t}_hi", f"{t}_lo"], [f"{t}_per_col"]),  # (columns with a pair, tokens)
+        helper.make_node("Pad", [f"{t}_per_col", f"{t}_pad_end", "", f"{t}_axis"], [f"{t}_per_col0"]),
+        helper.make_node("Gather", [f"{t}_per_col0", f"{t}_colmap"], [f"{t}_cut_t"], axis=0),  # (N, tokens)
+        helper.make_node("Transpose", [f"{t}_cut_t"], [f"{t}_cut2"], perm=[1, 0]),
+        helper.make_node("Shape", [f"{t}_exact"], [f"{t}_shape"]),
+        helper.make_node("Reshape", [f"{t}_cut2", f"{t}_shape"], [f"{t}_cut"]),
+        helper.make_node("Sub", [f"{t}_exact", f"{t}_cut"], [node.output[0]], name=f"{t}_clip"),
+    ]
+
+
+def write_saturating(src: Path, dst: Path) -> SaturationAudit:
+    """Write `src`'s saturating path to `dst` (weights inside the file when small, else beside it)."""
+    import onnx
+
+    model = onnx.load(str(src))
+    found = audit(model)
+    out = saturating_model(model)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    large = out.ByteSize() > 1_800_000_000
+    onnx.save(out, str(dst), save_as_external_data=large, all_tensors_to_one_file=True,
+              location=dst.name + ".data" if large else None)
+    return found

@@ -1,0 +1,109 @@
+"""`NAME~exact`, `NAME~saturating`: an INT8 ONNX backend judged on one integer path, on any CPU.
+
+    parse_backend("onnx-int8~saturating")   # onnx-int8 as an x86 CPU without VNNI computes it
+
+A plain INT8 backend computes what this runner's CPU computes (:func:`int8_path.cpu_path`). Its
+twin on the other path is computed here too: natively where the CPU has that path, else the
+exact path through ONNX Runtime's ``session.x64quantprecision=1`` (weights to uint8 at load, on
+x86) and the saturating path through the file rewritten to compute it
+(:func:`int8_path.write_saturating`, kept in the artifact cache). A file none of whose products
+can saturate has one path only; its twin is not applicable (the test skips and says so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from encoder_gate.backends.base import BuildContext, Device, NumberFormat
+from encoder_gate.backends.int8_path import (
+    EXACT_SESSION_OPTION,
+    IntegerPath,
+    cpu_path,
+    cpu_path_words,
+    write_saturating,
+)
+from encoder_gate.backends.onnx_backend import (
+    ONNX_PACKAGES,
+    OnnxRunner,
+    audit_file,
+    installed_providers,
+    onnx_identity,
+    open_session,
+)
+from encoder_gate.backends.onnx_graph import onnx_digest
+from encoder_gate.backends.registry import parse_backend, with_integer_path
+from encoder_gate.cache import toolchain_versions
+from encoder_gate.errors import GateError, NotApplicable
+
+EMULATION_VERSION = 4  # bump when write_saturating's output changes
+
+
+@dataclass(frozen=True)
+class IntegerPathBackend:
+    """The INT8 ONNX backend `inner` on integer path `path` (see the module's docstring)."""
+
+    inner: str
+    path: IntegerPath
+    packages: tuple[str, ...] = ONNX_PACKAGES
+
+    @property
+    def name(self) -> str:
+        return with_integer_path(self.inner, self.path)
+
+    @property
+    def number_format(self) -> NumberFormat:
+        return parse_backend(self.inner).number_format
+
+    def providers(self, device: Device) -> tuple[str, ...]:
+        return installed_providers(device)
+
+    def build(self, ctx: BuildContext) -> OnnxRunner:
+        if ctx.device != "cpu":
+            raise NotApplicable(f"{self.name}: integer paths are a CPU matter; on {ctx.device} the file "
+                                "runs on the device's own kernels")
+        plain = parse_backend(self.inner).build(ctx)
+        if not isinstance(plain, OnnxRunner):
+            raise GateError(f"{self.name}: only an ONNX backend has an integer path; {self.inner} is not one")
+        source = plain.artifact
+        found = audit_file(source)
+        if self.path == "saturating" and cpu_path() != "saturating" and found.not_emulated:
+            plain.close()
+            raise NotApplicable(f"{self.name}: not judged on this {cpu_path()} CPU: its "
+                                f"{', '.join(found.not_emulated)} products can saturate on "
+                                f"{cpu_path_words('saturating')}, and only MatMulInteger is emulated; "
+                                "run the gate on such a CPU to judge that path")
+        if not found.can_saturate:
+            plain.close()
+            raise NotApplicable(f"{self.name}: {found.summary()}; {self.inner} is judged once")
+        here = cpu_path()
+        if self.path == here:
+            plain.name = self.name
+            plain.notes = (*plain.notes, f"{self.path} path: this CPU's own")
+            return plain
+        notes = list(plain.notes)
+        size, hit = plain.size_bytes, plain.from_cache
+        plain.close()
+        identity = {"integer_path": self.path}
+        if self.path == "exact":
+            session = open_session(source, ctx.device, ctx.threads, (EXACT_SESSION_OPTION,))
+            notes.append(f"exact path on this {here} CPU: ONNX Runtime's {'='.join(EXACT_SESSION_OPTION)} "
+                         "(int8 weights to uint8 at load)")
+            return OnnxRunner(session, ctx, self.name, plain.precision, source, hit, size, notes=notes,
+                              integer_path="exact", session_config=(EXACT_SESSION_OPTION,), identity=identity)
+        key = {"source": onnx_identity(source)["artifact"], "emulation": EMULATION_VERSION,
+               "tools": toolchain_versions(("onnx",))}
+        entry = ctx.cache.get_or_build(f"saturating-{onnx_digest(source)[:12]}", key,
+                                       lambda out: _write(source, out))
+        emulated = entry.path / "model.onnx"
+        session = open_session(emulated, ctx.device, ctx.threads)
+        notes.append(f"saturating path emulated on this exact CPU: {found.saturable:,} of {found.pairs:,} "
+                     f"weight pairs ({found.share:.2%}) can saturate on {cpu_path_words('saturating')}, "
+                     "rewritten as pair sums clipped to int16")
+        return OnnxRunner(session, ctx, self.name, plain.precision, emulated, entry.hit, size, notes=notes,
+                          integer_path="saturating", identity=identity,
+                          can_saturate=True)
+
+
+def _write(source: Path, out: Path) -> None:
+    write_saturating(source, out / "model.onnx")

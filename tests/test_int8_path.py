@@ -1,0 +1,225 @@
+"""INT8 on every CPU: the integer path (exact or saturating) each INT8 result was computed on, the
+static audit, the saturating path emulated in the graph, and both paths judged in one session.
+
+The emulation and the audit run on any CPU; a test that needs ONNX Runtime's own saturating kernels
+(an x86 CPU without VNNI) says so and skips elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoder_gate.backends.int8_path import (
+    EXACT_SESSION_OPTION,
+    audit,
+    cpu_path,
+    saturating_model,
+    write_saturating,
+)
+from encoder_gate.backends.onnx_backend import OnnxBackend, onnx_identity, open_session
+from encoder_gate.backends.recipes import RecipeBackend
+from encoder_gate.backends.registry import parse_backend
+from encoder_gate.config import GateConfig
+from encoder_gate.errors import GateError
+
+CHECKS = "from encoder_gate.suite.checks import *  # noqa: F403\n"
+SATURATING_CPU = pytest.mark.skipif(cpu_path() != "saturating", reason=(
+    "needs ONNX Runtime's own saturating U8S8 kernels: an x86 CPU without VNNI or AMX (AVX2 only, or "
+    "AVX-512 before Cascade Lake / Zen 4); this CPU computes the exact path"))
+
+
+def _matmul_integer(k: int, n: int, weight: np.ndarray, rank: int = 3):
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = [None] * (rank - 1)
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "w", "azp"], ["y"])], "g",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [*shape, k]),
+         helper.make_tensor_value_info("azp", TensorProto.UINT8, [])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [*shape, n])],
+        [numpy_helper.from_array(weight, "w")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def _saturating_reference(a: np.ndarray, w: np.ndarray, azp: int) -> np.ndarray:
+    """What vpmaddubsw computes: each pair of neighbouring products summed and clipped to int16,
+    the pairs' sums added in int32, the activations' zero point taken off (as the kernels do)."""
+    k = w.shape[0]
+    ww = np.concatenate([w, np.zeros((k % 2, w.shape[1]), w.dtype)]).astype(np.int64)
+    aa = np.concatenate([a.astype(np.int64), np.zeros((*a.shape[:-1], k % 2), np.int64)], -1)
+    pairs = aa[..., 0::2, None] * ww[0::2] + aa[..., 1::2, None] * ww[1::2]
+    return np.clip(pairs, -32768, 32767).sum(-2) - azp * ww.sum(0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_emulated_product_is_the_saturating_arithmetic(seed: int):
+    """Random int8 weights (odd and even K, rows that saturate up and down) and uint8 activations:
+    the rewritten graph, run by ONNX Runtime on this CPU, equals the int16-saturating reference
+    exactly, and differs from the exact product where a pair saturates."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(seed)
+    k, n = int(rng.integers(2, 48)), int(rng.integers(1, 24))
+    w = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    a = rng.integers(0, 256, (3, 5, k)).astype(np.uint8)
+    azp = int(rng.integers(0, 256))
+    rewritten = saturating_model(_matmul_integer(k, n, w))
+    got = ort.InferenceSession(rewritten.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"a": a, "azp": np.array(azp, np.uint8)})[0]
+    assert np.array_equal(got, _saturating_reference(a, w, azp))
+    exact = (a.astype(np.int64) - azp) @ w.astype(np.int64)
+    assert (got != exact).any() == bool(audit(_matmul_integer(k, n, w)).saturable)
+
+
+def test_audit_counts_the_pairs_that_can_leave_int16():
+    """A pair saturates when 255 x (its positive weights' sum) tops 32767 or 255 x (its negative
+    weights' sum) falls below -32768: (127, 2) can, (64, 64) cannot, (-128, -1) can."""
+    w = np.array([[127, 64, -128, 10], [2, 64, -1, -10]], np.int8)
+    found = audit(_matmul_integer(2, 4, w, rank=2))
+    assert (found.pairs, found.saturable) == (4, 2)
+    assert found.can_saturate and "reduce_range" in found.summary()
+
+
+def test_audit_of_the_recipes(tiny_ctx):
+    """Built from one export: full-range QInt8 weights can saturate; 7-bit (reduce_range) QInt8 and
+    QUInt8 weights (onnx-int8 itself) cannot, and their saturating path is the file itself."""
+    s8 = audit(RecipeBackend("onnx-int8-s8").artifact(tiny_ctx)[0] / "model.onnx")
+    rr = audit(RecipeBackend("onnx-int8-rr").artifact(tiny_ctx)[0] / "model.onnx")
+    u8 = audit(OnnxBackend("int8").artifact(tiny_ctx)[0] / "model.onnx")
+    assert s8.products and s8.saturable > 0 and s8.can_saturate
+    assert rr.products and rr.saturable == 0 and not rr.can_saturate
+    assert not u8.products and not u8.can_saturate and "exact on every CPU" in u8.summary()
+    static = audit(RecipeBackend("onnx-int8-static").artifact(tiny_ctx)[0] / "model.onnx")
+    assert static.can_saturate and static.not_emulated == ("DequantizeLinear",)  # QDQ: audited, not emulated
+
+
+def test_the_audit_command_names_each_file_its_products_and_the_cure(tiny_ctx, tmp_path, capsys):
+    from encoder_gate.commands.cli import main
+
+    s8 = RecipeBackend("onnx-int8-s8").artifact(tiny_ctx)[0] / "model.onnx"
+    u8 = OnnxBackend("int8").artifact(tiny_ctx)[0] / "model.onnx"
+    assert main(["int8-audit", str(s8), str(u8), "--nodes", "2"]) == 0
+    out = capsys.readouterr().out
+    found = audit(s8)
+    assert f"{found.saturable:,} of {found.pairs:,} weight pairs" in out
+    assert "weight_type=QuantType.QUInt8" in out
+    assert f"{u8}: no U8S8 matrix product" in out and out.count("MatMulInteger") == 2
+    (tmp_path / "junk.onnx").write_text("not a model")
+    assert main(["int8-audit", str(tmp_path / "junk.onnx")]) == 1
+    assert "could not be read as an ONNX model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "machine", "path"), [
+    ({"avx2", "fma"}, "x86_64", "saturating"),
+    ({"avx2", "avx512f", "avx512bw"}, "x86_64", "saturating"),  # Skylake-SP: AVX-512 without VNNI
+    ({"avx2", "avx512f", "avx512_vnni"}, "x86_64", "exact"),
+    ({"avx2", "avx_vnni"}, "x86_64", "exact"),
+    ({"avx2", "amx_int8", "amx_tile"}, "x86_64", "exact"),
+    (set(), "aarch64", "exact"),
+])
+def test_the_cpus_path_from_its_flags(flags, machine, path):
+    assert cpu_path(flags, machine) == path
+
+
+def test_the_prediction_cache_keeps_the_paths_apart(tiny_ctx):
+    """A file whose products can saturate is keyed by the path this CPU computes (an AVX2 runner's
+    predictions are not a VNNI runner's); a file that cannot saturate is the same everywhere."""
+    s8 = RecipeBackend("onnx-int8-s8").artifact(tiny_ctx)[0] / "model.onnx"
+    u8 = OnnxBackend("int8").artifact(tiny_ctx)[0] / "model.onnx"
+    assert onnx_identity(s8)["integer_path"] == cpu_path()
+    assert "integer_path" not in onnx_identity(u8)
+
+
+def test_only_int8_onnx_backends_have_an_integer_path():
+    assert parse_backend("onnx-int8-s8~saturating").name == "onnx-int8-s8~saturating"
+    with pytest.raises(GateError, match="only INT8 ONNX backends have an integer path"):
+        parse_backend("onnx-fp32~saturating")
+
+
+def test_targets_decide_the_twins_judged_beside_the_backends():
+    """Every targeted path this CPU does not compute natively gets a twin, INT8 ONNX backends only;
+    a target that is no CPU class is a usage error naming the known ones."""
+    other = "exact" if cpu_path() == "saturating" else "saturating"
+    config = GateConfig(backends=("torch", "onnx-fp32", "onnx-int8-s8", "onnx:m.onnx@int8"))
+    assert config.path_twins() == (f"onnx-int8-s8~{other}", f"onnx:m.onnx@int8~{other}")
+    assert GateConfig().path_twins() == ()  # onnx-int8's uint8 weights: one path
+    assert GateConfig(backends=("onnx-int8-rr", "onnx-int8-u8-fused")).path_twins() == ()
+    assert GateConfig(backends=("onnx-int8",), int8_weights="QInt8").path_twins() == (f"onnx-int8~{other}",)
+    native_only = "x86-avx2" if cpu_path() == "saturating" else "x86-vnni"
+    assert GateConfig(backends=("onnx-int8-s8",), targets=(native_only,)).path_twins() == ()
+    with pytest.raises(GateError, match="x86-avx2, x86-vnni, x86-amx, arm64"):
+        GateConfig(targets=("x86-sse",))
+
+
+@SATURATING_CPU
+def test_the_emulation_is_what_this_saturating_cpu_computes(tiny_ctx, tmp_path):
+    """On a CPU whose U8S8 kernels saturate, ONNX Runtime's own session on a QInt8 file and the
+    emulated file agree (float sums aside), and the exact session option moves the outputs."""
+    from encoder_gate.backends.base import dummy_batch
+
+    s8 = RecipeBackend("onnx-int8-s8").artifact(tiny_ctx)[0] / "model.onnx"
+    write_saturating(s8, tmp_path / "sat.onnx")
+    batch = dummy_batch(4, 40, ("input_ids", "attention_mask"))
+    batch["input_ids"] = np.random.default_rng(0).integers(3, 1000, (4, 40))
+    native = open_session(s8, "cpu", 1).run(None, batch)[0]
+    emulated = open_session(tmp_path / "sat.onnx", "cpu", 1).run(None, batch)[0]
+    exact = open_session(s8, "cpu", 1, (EXACT_SESSION_OPTION,)).run(None, batch)[0]
+    assert np.abs(native - emulated).max() < 1e-4 * max(1.0, float(np.abs(native).max()))
+    assert not np.allclose(native, exact, atol=0, rtol=0)
+
+
+# --- a planted saturation case -------------------------------------------------------------------
+
+PLANT_WEIGHT = 1.0
+
+
+def plant_saturation(src: Path, dst: Path) -> Path:
+    """The default model with a classifier whose QInt8 weights saturate on a saturating CPU and
+    compute well on an exact one: pooled features 0 and 1 pinned near 1 (pooler bias 4, tanh), and
+    in every label's column those two features' weights set to PLANT_WEIGHT, the column's largest
+    and of one sign, so the pair quantizes to (127, 127) and meets uint8 activations near 255:
+    2 x 255 x 127 = 64,770 is clipped to 32,767. The pair adds a near-constant 2 x PLANT_WEIGHT to
+    every logit in FP32, taken off the bias, so torch's decisions stay the trained model's."""
+    import torch
+    import transformers
+
+    shutil.copytree(src, dst)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(src).eval()
+    with torch.no_grad():
+        model.bert.pooler.dense.bias[:2] = 4.0
+        w, b = model.classifier.weight, model.classifier.bias
+        near_one = float(np.tanh(4.0))
+        b -= near_one * (2 * PLANT_WEIGHT - (w[:, 0] + w[:, 1]))
+        w[:, :2] = PLANT_WEIGHT
+    model.save_pretrained(dst)
+    return dst
+
+
+@pytest.mark.slow
+def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exact_one(
+        pytester: pytest.Pytester, default_model, cache_dir: Path, tmp_path: Path, monkeypatch):
+    """One session judges the planted QInt8 file on both paths, whatever this CPU computes: the
+    exact path keeps its F1, the saturating one fails, and the verdict names the CPUs it fails on."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    planted = plant_saturation(default_model.path, tmp_path / "planted")
+    report = tmp_path / "report"
+    pytester.makepyfile(test_checks=CHECKS)
+    result = pytester.runpytest("--gate-model", str(planted), "--gate-backends=torch,onnx-int8-s8",
+                                f"--gate-cache-dir={cache_dir}", f"--gate-report-dir={report}",
+                                "--gate-limit=200", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    rows = json.loads((report / "accuracy.json").read_text())["backends"]
+    other = "exact" if cpu_path() == "saturating" else "saturating"
+    twin = f"onnx-int8-s8~{other}"
+    by_path = {rows[n]["integer_path"]: rows[n] for n in ("onnx-int8-s8", twin)}
+    assert by_path["exact"]["verdict"] == "pass", by_path["exact"]["checks"]
+    assert by_path["saturating"]["verdict"] == "fail"
+    assert not by_path["saturating"]["checks"]["f1_keep"]["passed"]
+    verdict = (report / "verdict.md").read_text()
+    assert "saturating path: fails on x86 CPUs without VNNI" in verdict
+    assert "`onnx-int8-s8`: judged on the" in verdict and "exact" in verdict
