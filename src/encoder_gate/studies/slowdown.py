@@ -74,18 +74,27 @@ def calibrate_blocks(time_of: Callable[[Path], float], src: Path, workdir: Path,
     """The number of blocks that makes `src` about `target` times slower, by measurement:
     `time_of(path)` times a file (the caller's batches and threads). Returns (blocks, measured ratio).
 
-    A probe of 8 blocks gives the cost of one; the file with the blocks that cost predicts is then
-    measured, and while it falls short of three quarters of the wanted slowdown (a probe timed
-    while a neighbour took the core) the blocks are scaled by the shortfall, up to `attempts` files.
+    A probe of 8 blocks gives the cost of one; a probe lost in the noise (it added less than a
+    twentieth of the file's time, as when a neighbour took the core's cache) is made 4x larger, up to
+    `max_blocks`, so a loaded machine needs a larger probe rather than failing. The file with the
+    blocks that cost predicts is then measured, and while it falls short of three quarters of the
+    wanted slowdown the blocks are scaled by the shortfall, up to `attempts` files.
     """
     def fastest(path: Path) -> float:
         return min(time_of(path) for _ in range(3))
 
     base = fastest(src)
-    trial = slowed_onnx(src, workdir / "probe.onnx", 8, width=width)
-    per_block = (fastest(trial) - base) / 8
+    probe = 8
+    while True:
+        trial = slowed_onnx(src, workdir / "probe.onnx", probe, width=width)
+        extra = fastest(trial) - base
+        if extra > base / 20 or probe >= max_blocks:
+            break
+        probe = min(max_blocks, probe * 4)
+    per_block = extra / probe
     if per_block <= 0:
-        raise GateError("an extra block did not measurably slow the model down; raise the width")
+        raise GateError(f"{probe} extra blocks of width {width} did not measurably slow the model down on "
+                        "this machine (thread CPU time, fastest of 3): raise the width")
     blocks = max(1, min(max_blocks, round((target - 1) * base / per_block)))
     for attempt in range(attempts):
         out = slowed_onnx(src, workdir / "calibrated.onnx", blocks, width=width)
