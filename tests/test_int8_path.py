@@ -223,3 +223,26 @@ def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exa
     verdict = (report / "verdict.md").read_text()
     assert "saturating path: fails on x86 CPUs without VNNI" in verdict
     assert "`onnx-int8-s8`: judged on the" in verdict and "exact" in verdict
+
+
+@pytest.mark.slow
+def test_export_judges_a_qint8_file_on_both_paths_and_its_card_says_which_cpus(cache_dir: Path, tiny_ctx,
+                                                                                tmp_path: Path, capsys):
+    """`encoder-gate export --int8-weights QInt8`: the INT8 variant is measured
+    on both paths, export.json holds both, and the card names the CPUs and the session option;
+    with the default uint8 weights the card says the file is the same on every CPU."""
+    from encoder_gate.commands.cli import main
+
+    OnnxBackend("fp32").artifact(tiny_ctx)
+    out = tmp_path / "s8"
+    args = ["export", "tiny", "--variants", "int8", "--cache-dir", str(cache_dir), "--threads", "1"]
+    assert main([*args, "--out", str(out), "--int8-weights", "QInt8"]) == 0
+    paths = json.loads((out / "export.json").read_text())["variants"]["int8"]["integer_paths"]
+    assert paths["can_saturate"] and paths["saturable_pairs"] > 0
+    assert {"exact", "saturating"} <= set(paths) and paths["saturating"]["f1"] is not None
+    card = (out / "README.md").read_text()
+    assert "## INT8 on other CPUs" in card and "session.x64quantprecision" in card
+    assert "(this machine)" in card
+    assert main([*args, "--out", str(tmp_path / "u8")]) == 0
+    card = (tmp_path / "u8" / "README.md").read_text()
+    assert "The same numbers on every CPU; no session option needed." in card

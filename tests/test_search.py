@@ -63,6 +63,13 @@ def test_search_ships_the_fastest_passing_candidate_and_not_a_worse_one(cache_di
     assert worse["status"] == "failed" and not worse["shipped"]
     assert any(r.startswith("drift_max") for r in worse["reasons"]), worse["reasons"]
     assert worse["speedup"], "a failing candidate is still timed, for the table"
+    # INT8 on both integer paths: uint8 weights have one; static QDQ's int8 weights can saturate, so
+    # it is judged on the other path too where this CPU can compute it, and says so where not
+    int8 = {c["recipe"]: c["integer_paths"] for c in p["candidates"] if c["format"] == "int8"}
+    assert list(int8["onnx-int8"]) == ["every CPU"]
+    static = int8["onnx-int8-static"]
+    assert set(static) == {"exact", "saturating"}, static
+    assert all(v in ("passed", "failed") or v.startswith("not judged") for v in static.values()), static
 
     for fmt, file_name in (("fp32", "model.onnx"), ("int8", "model_quantized.onnx")):
         passing = [c for c in p["candidates"] if c["format"] == fmt and c["passed"]]

@@ -65,44 +65,50 @@ class IntegerPathBackend:
         plain = parse_backend(self.inner).build(ctx)
         if not isinstance(plain, OnnxRunner):
             raise GateError(f"{self.name}: only an ONNX backend has an integer path; {self.inner} is not one")
-        source = plain.artifact
-        found = audit_file(source)
-        if self.path == "saturating" and cpu_path() != "saturating" and found.not_emulated:
-            plain.close()
-            raise NotApplicable(f"{self.name}: not judged on this {cpu_path()} CPU: its "
-                                f"{', '.join(found.not_emulated)} products can saturate on "
-                                f"{cpu_path_words('saturating')}, and only MatMulInteger is emulated; "
-                                "run the gate on such a CPU to judge that path")
-        if not found.can_saturate:
-            plain.close()
-            raise NotApplicable(f"{self.name}: {found.summary()}; {self.inner} is judged once")
-        here = cpu_path()
-        if self.path == here:
-            plain.name = self.name
-            plain.notes = (*plain.notes, f"{self.path} path: this CPU's own")
-            return plain
-        notes = list(plain.notes)
-        size, hit = plain.size_bytes, plain.from_cache
+        return on_path(plain, self.path, ctx, self.name)
+
+
+def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) -> OnnxRunner:
+    """The INT8 runner `plain` computing on integer path `path`, named `name`: itself where this CPU
+    computes that path, else a runner opened with the exact session option or on the file rewritten
+    to saturate (`plain` closed then). NotApplicable where its file has one path only, or where this
+    CPU cannot compute the path asked for (a saturating op the rewrite does not emulate)."""
+    source = plain.artifact
+    found = audit_file(source)
+    here = cpu_path()
+    if not found.can_saturate:
         plain.close()
-        identity = {"integer_path": self.path}
-        if self.path == "exact":
-            session = open_session(source, ctx.device, ctx.threads, (EXACT_SESSION_OPTION,))
-            notes.append(f"exact path on this {here} CPU: ONNX Runtime's {'='.join(EXACT_SESSION_OPTION)} "
-                         "(int8 weights to uint8 at load)")
-            return OnnxRunner(session, ctx, self.name, plain.precision, source, hit, size, notes=notes,
-                              integer_path="exact", session_config=(EXACT_SESSION_OPTION,), identity=identity)
-        key = {"source": onnx_identity(source)["artifact"], "emulation": EMULATION_VERSION,
-               "tools": toolchain_versions(("onnx",))}
-        entry = ctx.cache.get_or_build(f"saturating-{onnx_digest(source)[:12]}", key,
-                                       lambda out: _write(source, out))
-        emulated = entry.path / "model.onnx"
-        session = open_session(emulated, ctx.device, ctx.threads)
-        notes.append(f"saturating path emulated on this exact CPU: {found.saturable:,} of {found.pairs:,} "
-                     f"weight pairs ({found.share:.2%}) can saturate on {cpu_path_words('saturating')}, "
-                     "rewritten as pair sums clipped to int16")
-        return OnnxRunner(session, ctx, self.name, plain.precision, emulated, entry.hit, size, notes=notes,
-                          integer_path="saturating", identity=identity,
-                          can_saturate=True)
+        raise NotApplicable(f"{name}: {found.summary()}; {plain.name} is judged once")
+    if path == "saturating" and here != "saturating" and found.not_emulated:
+        plain.close()
+        raise NotApplicable(f"{name}: not judged on this {here} CPU: its {', '.join(found.not_emulated)} "
+                            f"products can saturate on {cpu_path_words('saturating')}, and only "
+                            "MatMulInteger is emulated; run the gate on such a CPU to judge that path")
+    if path == here:
+        plain.name = name
+        plain.notes = (*plain.notes, f"{path} path: this CPU's own")
+        return plain
+    notes = list(plain.notes)
+    size, hit, precision = plain.size_bytes, plain.from_cache, plain.precision
+    plain.close()
+    identity = {"integer_path": path}
+    if path == "exact":
+        session = open_session(source, ctx.device, ctx.threads, (EXACT_SESSION_OPTION,))
+        notes.append(f"exact path on this {here} CPU: ONNX Runtime's {'='.join(EXACT_SESSION_OPTION)} "
+                     "(int8 weights to uint8 at load)")
+        return OnnxRunner(session, ctx, name, precision, source, hit, size, notes=notes,
+                          integer_path="exact", session_config=(EXACT_SESSION_OPTION,), identity=identity)
+    key = {"source": onnx_identity(source)["artifact"], "emulation": EMULATION_VERSION,
+           "tools": toolchain_versions(("onnx",))}
+    entry = ctx.cache.get_or_build(f"saturating-{onnx_digest(source)[:12]}", key,
+                                   lambda out: _write(source, out))
+    emulated = entry.path / "model.onnx"
+    session = open_session(emulated, ctx.device, ctx.threads)
+    notes.append(f"saturating path emulated on this exact CPU: {found.saturable:,} of {found.pairs:,} "
+                 f"weight pairs ({found.share:.2%}) can saturate on {cpu_path_words('saturating')}, "
+                 "rewritten as pair sums clipped to int16")
+    return OnnxRunner(session, ctx, name, precision, emulated, entry.hit, size, notes=notes,
+                      integer_path="saturating", identity=identity, can_saturate=True)
 
 
 def _write(source: Path, out: Path) -> None:

@@ -97,6 +97,10 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
                              "(O3 + FP16 mixed precision) is GPU-only in optimum and refused on CPU. Run "
                              "by optimum's ORTOptimizer where installed, else by ONNX Runtime's "
                              "transformer optimizer with the same options")
+    parser.add_argument("--int8-weights", choices=("QUInt8", "QInt8"), default="QUInt8",
+                        help="the INT8 variant's weights: QUInt8 (default; the same numbers on every CPU) or "
+                             "QInt8 (faster on CPUs with VNNI or AMX, saturates on x86 CPUs without: both "
+                             "paths are measured and the card says which CPUs each holds for)")
     parser.add_argument("--dedupe", action="store_true",
                         help="store identical initializers once in every variant (shared weights, "
                              "e.g. ALBERT's layers)")
@@ -154,7 +158,8 @@ def run_export(args: argparse.Namespace) -> int:
     request = export.ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
                             dedupe=args.dedupe, dataset=args.dataset, limit=args.limit,
                             cache_dir=args.cache_dir, threads=args.threads, search=search,
-                            batch_sizes=_int_list(args.batch_sizes, "--batch-sizes"))
+                            batch_sizes=_int_list(args.batch_sizes, "--batch-sizes"),
+                            int8_weights=args.int8_weights)
     result = export.run_export(request)
     for variant in result.variants:
         print(f"wrote {result.out / variant.file}")

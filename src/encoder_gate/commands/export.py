@@ -37,9 +37,16 @@ import numpy as np
 
 from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import evaluate
-from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.base import BuildContext, Int8Weights
 from encoder_gate.backends.dedupe import dedupe_file
-from encoder_gate.backends.onnx_backend import ONNX_PACKAGES, OnnxBackend, OnnxRunner, open_session
+from encoder_gate.backends.int8_path import INTEGER_PATHS, IntegerPath, cpu_path, cpu_path_words
+from encoder_gate.backends.onnx_backend import (
+    ONNX_PACKAGES,
+    OnnxBackend,
+    OnnxRunner,
+    audit_file,
+    open_session,
+)
 from encoder_gate.backends.onnx_build import (
     EXPORT_RECIPE,
     convert_fp16,
@@ -51,12 +58,13 @@ from encoder_gate.backends.onnx_build import (
     variant_bytes,
 )
 from encoder_gate.backends.optimum_compat import INSTALL_HINT, optimum_missing
+from encoder_gate.backends.path_backend import on_path
 from encoder_gate.backends.recipes import SEARCH_BACKENDS, fp32_artifact
 from encoder_gate.cache import sha256_file, toolchain_versions
 from encoder_gate.commands.search import SearchSettings, run_search
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import load_dataset
-from encoder_gate.errors import GateError
+from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.reporting.search_report import search_section
 from encoder_gate.runtime.inference import encode, predict_texts
 from encoder_gate.runtime.session import GateSession
@@ -90,6 +98,7 @@ class ExportRequest:
     threads: int = 0
     search: SearchSettings | None = None  # --search: build every recipe, ship the fastest that pass
     batch_sizes: tuple[int, ...] = (1, 8)  # the search's speed cells
+    int8_weights: Int8Weights = "QUInt8"  # the INT8 variant's (the search judges both kinds)
 
     def check(self) -> None:
         """Raise GateError for bad input, before anything is built."""
@@ -142,6 +151,8 @@ class ExportRequest:
             parts += ["--optimize", self.optimize]
         if self.dedupe:
             parts.append("--dedupe")
+        if self.int8_weights != "QUInt8":
+            parts += ["--int8-weights", self.int8_weights]
         if self.dataset:
             parts += ["--dataset", self.dataset]
         if self.limit:
@@ -237,6 +248,39 @@ def variant_line(name: str, summary: Mapping[str, Any]) -> str:
     return f"{name}: " + ", ".join(parts)
 
 
+#: What an INT8 variant's card says of each integer path (a subset of its summary).
+PATH_KEYS = ("f1", "drift_max", "flip_rate", "flips")
+
+
+def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, texts: Sequence[str],
+                reference: np.ndarray, gold: np.ndarray | None, model: Any, batch_size: int,
+                summary: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    """An INT8 variant on both integer paths (backends.int8_path): this CPU's, from `summary`, and the
+    other one computed here (path_backend.on_path), or why it could not be."""
+    found = audit_file(runner.artifact)
+    own = runner.integer_path or "exact"
+    out: dict[str, Any] = {"this_cpu": cpu_path(), "can_saturate": found.can_saturate,
+                           "audit": found.summary(), "saturable_pairs": found.saturable, "pairs": found.pairs,
+                           own: {k: summary.get(k) for k in PATH_KEYS}}
+    if not found.can_saturate:
+        return out
+    other: IntegerPath = "exact" if own == "saturating" else "saturating"
+    twin_runner = OnnxRunner(open_session(runner.artifact, ctx.device, ctx.threads), ctx, runner.name,
+                             runner.precision, runner.artifact, runner.from_cache, runner.size_bytes)
+    try:
+        twin = on_path(twin_runner, other, ctx, f"{runner.name}~{other}")
+    except NotApplicable as exc:
+        out[other] = {"not_judged": str(exc)}
+        return out
+    progress(f"{runner.name}: the {other} path ({cpu_path_words(other)})")
+    probs = predict_texts(twin, tokenizer, texts, batch_size, progress=progress)
+    twin.close()
+    judged = _evaluate(twin.name, probs, reference, gold, precision="int8", size_bytes=runner.size_bytes,
+                       model=model)
+    out[other] = {k: judged.get(k) for k in PATH_KEYS}
+    return out
+
+
 def _evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray | None,
               *, precision: str, size_bytes: int, model: Any) -> dict[str, Any]:
     """The accuracy gate's per-backend summary: gate.evaluate with the gate's atol for the task
@@ -283,7 +327,8 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
     request.check()
     started = time.monotonic()
     config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
-                        limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads)
+                        limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
+                        int8_weights=request.int8_weights)
     found = run_search(request, request.search, progress) if request.search is not None else None
     session = GateSession(config, progress=progress)
     model = session.model
@@ -349,6 +394,9 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
                             artifacts[variant][1], size)
         probs = predict_texts(runner, tokenizer, texts, config.eval_batch_size, progress=progress)
         summary = _evaluate(name, probs, reference, gold, precision=variant, size_bytes=size, model=model)
+        if runner.integer_path is not None:  # INT8: the other integer path too, where it differs
+            summary["integer_paths"] = _other_path(runner, ctx, tokenizer, texts, reference, gold, model,
+                                                   config.eval_batch_size, summary, progress)
         runner.close()
         progress(variant_line(name, summary))
         if not skipped:
@@ -521,6 +569,40 @@ def render_card(p: dict[str, Any]) -> str:
         f"reduce_range={p['int8']['reduce_range']}. Numbers are in `export.json` too.",
         "",
     ]
+    lines += integer_path_section(p["variants"])
     if "search" in p:
         lines += search_section(p["search"], p["candidates"])
     return "\n".join(lines)
+
+
+def integer_path_section(variants: Mapping[str, Any]) -> list[str]:
+    """The card's word on which CPUs each INT8 file was verified for, and what its serving code needs."""
+    lines: list[str] = []
+    for row in variants.values():
+        paths = row.get("integer_paths")
+        if not paths:
+            continue
+        if not lines:
+            lines += ["## INT8 on other CPUs", "",
+                      "With int8 weights, x86 CPUs without VNNI (AVX2, and AVX-512 before Cascade Lake and "
+                      "Zen 4) sum pairs of products in saturating int16 and can compute other numbers than "
+                      "CPUs with VNNI, AMX or ARM64 (encoder-gate's docs/checks.md, \"INT8 on other CPUs\").",
+                      ""]
+        lines.append(f"`{row['file']}`: {paths['audit']}.")
+        if not paths["can_saturate"]:
+            lines += ["The same numbers on every CPU; no session option needed.", ""]
+            continue
+        lines += ["", "| path | CPUs | F1 (micro) | drift max | flip rate |", "|---|---|---|---|---|"]
+        for path in INTEGER_PATHS:
+            got = paths.get(path) or {}
+            where = cpu_path_words(path) + (" (this machine)" if path == paths["this_cpu"] else "")
+            if "not_judged" in got:
+                lines.append(f"| {path} | {where} | not judged: {got['not_judged']} | | |")
+            else:
+                lines.append(f"| {path} | {where} | {_fmt(got.get('f1'), '.4f')} | "
+                             f"{_fmt(got.get('drift_max'), '.3g')} | {_fmt(got.get('flip_rate'), '.3%')} |")
+        lines += ["", "Serving on an x86 CPU without VNNI computes the saturating row; to compute the "
+                      "exact one there, add "
+                      "`options.add_session_config_entry(\"session.x64quantprecision\", \"1\")` to the "
+                      "`SessionOptions` (slower), or re-quantize with uint8 weights.", ""]
+    return lines

@@ -34,13 +34,19 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.accuracy.checks import judge_all
+from encoder_gate.backends.int8_path import IntegerPath, cpu_path_words
 from encoder_gate.backends.onnx_graph import PRECISIONS
 from encoder_gate.backends.recipes import DEFAULT_CANDIDATES, RECIPES, SEARCH_BACKENDS
-from encoder_gate.backends.registry import REFERENCE_BACKEND, is_backend_name, parse_backend
+from encoder_gate.backends.registry import (
+    REFERENCE_BACKEND,
+    is_backend_name,
+    parse_backend,
+    with_integer_path,
+)
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import CALIBRATION_TEXTS
-from encoder_gate.errors import GateError
+from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.reporting.search_report import PLOT_FILE, plot_search
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_runners
@@ -106,6 +112,9 @@ class Candidate:
     shipped: bool = False
     won_because: str | None = None
     head_to_head: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # rival -> cells
+    # an INT8 file's integer paths (backends.int8_path): path -> "passed", "failed" or "not judged: why";
+    # {"every CPU": ...} where none of its weight pairs can saturate
+    paths: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -128,7 +137,8 @@ class Candidate:
                 "f1_delta_ci": list(self.f1_delta_ci) if self.f1_delta_ci else None,
                 "drift_mean": self.summary.get("drift_mean"), "drift_max": self.summary.get("drift_max"),
                 "flip_rate": self.summary.get("flip_rate"), "worst_label": self.worst_label,
-                "shipped": self.shipped, "won_because": self.won_because, "head_to_head": self.head_to_head}
+                "shipped": self.shipped, "won_because": self.won_because, "head_to_head": self.head_to_head,
+                "integer_paths": self.paths}
 
 
 class Timer:
@@ -155,15 +165,46 @@ def estimate_seconds(n: int, reference_seconds: float, batch_sizes: Sequence[int
     return n * per + 2 * cell * len(batch_sizes)
 
 
+def _failed_checks(session: GateSession, name: str) -> list[str]:
+    """Each accuracy check backend `name` fails, with its observed value and bound."""
+    out = []
+    for check_name, check in judge_all(session.evaluation(name), session.bounds(name)).items():
+        if not check["passed"]:
+            side = "<" if check["direction"] == "at least" else ">"
+            out.append(f"{check_name} {check['observed']:.4g} {side} bound {check['bound']:.4g}")
+    return out
+
+
+def _judge_paths(session: GateSession, cand: Candidate, runner: Any) -> None:
+    """An INT8 candidate whose weight pairs can saturate is judged on the other integer path too, as
+    the gate judges it (backends.path_backend): a failure there fails it, so the search ships a
+    file whose verdict holds on every CPU (docs/checks.md, "INT8 on other CPUs")."""
+    path = getattr(runner, "integer_path", None)
+    if path is None:
+        return
+    if not getattr(runner, "can_saturate", False):
+        cand.paths["every CPU"] = "no weight pair can leave int16: the same numbers on every CPU"
+        return
+    cand.paths[path] = "failed" if cand.reasons else "passed"
+    other: IntegerPath = "exact" if path == "saturating" else "saturating"
+    twin = with_integer_path(cand.recipe, other)
+    try:
+        failures = _failed_checks(session, twin)
+    except NotApplicable as exc:
+        cand.paths[other] = f"not judged: {exc}"
+        return
+    finally:
+        session.release(twin)
+    cand.paths[other] = "failed" if failures else "passed"
+    cand.reasons += [f"on the {other} path ({cpu_path_words(other)}): {f}" for f in failures]
+
+
 def _judge_accuracy(session: GateSession, cand: Candidate) -> None:
     """The accuracy gate's checks on the candidate, at the bounds of its number format."""
     ev = session.evaluation(cand.recipe)
     bounds = session.bounds(cand.recipe)
     cand.summary = ev.summary()
-    for name, check in judge_all(ev, bounds).items():
-        if not check["passed"]:
-            side = "<" if check["direction"] == "at least" else ">"
-            cand.reasons.append(f"{name} {check['observed']:.4g} {side} bound {check['bound']:.4g}")
+    cand.reasons += _failed_checks(session, cand.recipe)
     if ev.stats is not None:
         cand.f1_delta, cand.f1_delta_ci = ev.stats.delta.delta, ev.stats.delta.ci
         judged = [r for r in ev.stats.per_label(bounds.per_label_keep) if r.verdict != "low-support"]
@@ -261,6 +302,7 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
         try:
             timer.say(f"{name}: evaluating on {len(ds)} texts")
             _judge_accuracy(session, cand)
+            _judge_paths(session, cand, runner)
             for i, bs in enumerate(config.batch_sizes):
                 timer.say(f"{name}: timing against torch eager at batch size {bs}")
                 cand.speed[bs] = _time(runner, torch_runner, session.tokenizer, texts, bs, settings, clock,
