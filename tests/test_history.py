@@ -64,7 +64,7 @@ def test_the_commit_comes_from_git(tmp_path: Path):
 
 
 def synthetic(i: int, *, f1: float = 0.70, joy: float = 0.80, speedup: float = 2.0, model: str = "m",
-              machine: dict[str, Any] | None = None) -> dict[str, Any]:
+              machine: dict[str, Any] | None = None, path: str = "exact") -> dict[str, Any]:
     """A record as store.build_record writes it, for commit number i."""
     return {"schema": 1, "commit": f"{i:07d}" + "a" * 33, "time": f"2026-11-{1 + i:02d}T10:00:00+00:00",
             "recorded": f"2026-11-{1 + i:02d}T10:05:00+0000", "parent": f"{i - 1:07d}" + "a" * 33,
@@ -75,7 +75,8 @@ def synthetic(i: int, *, f1: float = 0.70, joy: float = 0.80, speedup: float = 2
                                        "delta": f1 - 0.705, "delta_ci": [f1 - 0.715, f1 - 0.695],
                                        "per_label": {"joy": {"f1": joy, "support": 50},
                                                      "grief": {"f1": joy - 0.3, "support": 3}},
-                                       "speedups": {"model/normal/bs8/bucketed": {"speedup": speedup}}}},
+                                       "speedups": {"model/normal/bs8/bucketed": {"speedup": speedup}},
+                                       "integer_path": path}},
             "verdict": {"passed": True}}
 
 
@@ -125,6 +126,16 @@ def test_another_models_line_and_another_machine_are_not_compared():
     machines = [synthetic(i, speedup=2.0 * 0.99 ** i, machine={"cpu_model": "y"}) for i in range(8)]
     found, notes = check([*machines, synthetic(8, speedup=2.0 * 0.99 ** 8)])
     assert found == [] and "speed compared over the 1 record(s) of this machine" in notes[0]
+
+
+def test_an_int8_line_on_another_integer_path_is_not_compared():
+    """Records whose INT8 row was computed on the saturating path (a runner without VNNI) are not on
+    the line of one computed exactly: a label creeping across the two is no creep, and a note says so."""
+    records = [synthetic(i, joy=0.80 - 0.003 * i, path="saturating") for i in range(6)]
+    records.append(synthetic(6, joy=0.80 - 0.018))
+    found, notes = check(records)
+    assert found == [] and "computed on the exact integer path, of 7" in notes[0]
+    assert check([synthetic(i, joy=0.80 - 0.003 * i) for i in range(7)])[0]  # one path: the creep is seen
 
 
 def test_the_noise_threshold_is_q3_plus_three_iqr_once_there_are_enough_steps():

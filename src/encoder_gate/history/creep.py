@@ -113,12 +113,21 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
     found: list[Creep] = []
     for name, entry in (newest.get("backends") or {}).items():
         margin = float(entry.get("margin") or DEFAULT_MARGIN)
+        # an INT8 file's figures on one integer path are not its figures on the other (a runner
+        # with VNNI and one without): only records of the newest's path are on its line
+        path = entry.get("integer_path")
+        same_path = [r for r in line
+                     if ((r.get("backends") or {}).get(name) or {}).get("integer_path") == path]
+        if len(same_path) < len(line) and entry.get("value") is not None:
+            notes.append(f"{name}: accuracy compared over the {len(same_path)} record(s) computed on the "
+                         f"{path or 'unknown'} integer path, of {len(line)}")
         if entry.get("value") is not None:
-            found += _accuracy_creep(line, name, str(entry.get("metric")), margin, lambda e: e.get("value"))
+            found += _accuracy_creep(same_path, name, str(entry.get("metric")), margin,
+                                     lambda e: e.get("value"))
         floor = int(entry.get("min_support") or 0)
         for label, lab in (entry.get("per_label") or {}).items():
             if lab.get("support", 0) >= floor:
-                found += _accuracy_creep(line, name, f"label {label}", margin, partial(_label_f1, label))
+                found += _accuracy_creep(same_path, name, f"label {label}", margin, partial(_label_f1, label))
         comparable = [r for r in line if _comparable_speed(r, newest)]
         if len(comparable) < len(line) and entry.get("speedups"):
             notes.append(f"{name}: speed compared over the {len(comparable)} record(s) of this machine and "

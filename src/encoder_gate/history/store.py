@@ -66,7 +66,7 @@ def _accuracy_entry(row: Mapping[str, Any], headline: str) -> dict[str, Any]:
             "margin": row.get("f1_margin"), "min_support": row.get("per_label_min_support"),
             "per_label": {lab["label"]: {"f1": lab["f1"], "support": lab["support"]} for lab in labels},
             "drift": {k: row.get(f"drift_{k}") for k in ("mean", "p99", "max")},
-            "flip_rate": row.get("flip_rate")}
+            "flip_rate": row.get("flip_rate"), "integer_path": row.get("integer_path")}
 
 
 def _speed_entries(speedups: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

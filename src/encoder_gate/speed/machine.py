@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.base import Device
+from encoder_gate.backends.int8_path import cpu_path
 from encoder_gate.backends.onnx_backend import session_options
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, providers_of
 from encoder_gate.backends.torch_backend import torch_threads
@@ -186,7 +187,7 @@ def machine_summary() -> dict[str, Any]:
 #: The instruction sets that pick different kernels in torch and ONNX Runtime (FP32 and INT8 GEMMs).
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
 #: What a speed baseline must share with the run gated against it, in the order messages name them.
-FINGERPRINT_FIELDS = ("cpu_model", "isa", "logical_cores", "physical_cores", "threads",
+FINGERPRINT_FIELDS = ("cpu_model", "isa", "integer_path", "logical_cores", "physical_cores", "threads",
                       "execution_providers", "torch", "onnxruntime", "versions")
 
 
@@ -250,7 +251,11 @@ def hardware_fingerprint(threads: int, providers: Sequence[str], *, packages: Se
     INT8 speedups hinge on VNNI/AMX, and a kernel change in torch moves the reference.
     """
     details = cpu_details(cpuinfo)
-    return {"cpu_model": details["cpu_model"], "isa": details["isa"], "logical_cores": os.cpu_count() or 0,
+    flags = [f for f, on in details["isa"].items() if on] if details["isa"] else None
+    return {"cpu_model": details["cpu_model"], "isa": details["isa"],
+            # the path this CPU computes int8-weight products on (backends.int8_path): INT8 timings differ
+            "integer_path": cpu_path(flags) if cpuinfo is not None else cpu_path(),
+            "logical_cores": os.cpu_count() or 0,
             "physical_cores": details["physical_cores"], "threads": int(threads),
             "execution_providers": list(providers), "torch": library_versions(("torch",))["torch"],
             "onnxruntime": _onnxruntime_version(), "versions": library_versions(packages)}
