@@ -3,6 +3,7 @@ fewest it ever draws still catch a backend that ignores the attention mask."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -104,6 +105,12 @@ def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pyteste
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(["FAILED *test_padding_alone_longest_and_max_length_agree[[]mask-blind[]]*",
                                  "FAILED *test_padding_batch_composition_does_not_matter[[]mask-blind[]]*"])
+    # the properties write no results document: their failures reach the verdict as findings
+    decided = json.loads((pytester.path / ".encoder-gate" / "verdict.json").read_text())
+    assert decided["passed"] is False
+    assert {f["backend"] for f in decided["findings"]} == {"mask-blind"}
+    assert {f["nodeid"].split("::")[-1].split("[")[0] for f in decided["findings"]} == {
+        "test_padding_alone_longest_and_max_length_agree", "test_padding_batch_composition_does_not_matter"}
 
 
 @pytest.mark.slow

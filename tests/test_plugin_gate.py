@@ -82,8 +82,9 @@ def junit_outcomes(path: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_session_where_every_backend_skipped_fails(gate_dir: pytest.Pytester, gate_args: list[str],
-                                                   no_gpu: None):
-    """--gate-device cuda without a GPU skips every backend, so the session fails naming the reasons."""
+                                                   no_gpu: None, report_dir: Path):
+    """--gate-device cuda without a GPU skips every backend, so the session fails naming the reasons,
+    and the finding (no results document holds it) reaches verdict.json as a FAIL."""
     gate_dir.makepyfile(test_checks=CHECKS)
     result = gate_dir.runpytest("--gate-device=cuda", "--gate-backends=torch,onnx-fp32",
                                 *gate_args)
@@ -96,6 +97,10 @@ def test_session_where_every_backend_skipped_fails(gate_dir: pytest.Pytester, ga
         "  onnx-fp32: device 'cuda' was asked for but this onnxruntime has no CUDAExecutionProvider*",
         "*pass --gate-allow-skip to accept it.",
     ])
+    decided = json.loads((report_dir / "verdict.json").read_text())
+    assert decided["passed"] is False
+    assert [f["kind"] for f in decided["findings"]] == ["gate"]
+    assert "checked nothing" in decided["findings"][0]["reason"]
 
 
 @pytest.mark.slow

@@ -306,7 +306,8 @@ def test_cli_verdict_prints_the_decided_verdict_until_a_results_document_changes
         tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     """`encoder-gate verdict` prints the verdict the last session decided (verdict.json names the
     documents it judged and when they were written) and decides nothing again; once a results
-    document is rewritten, or one it did not judge appears, it decides again and rewrites both files."""
+    document is rewritten, or one it did not judge appears, it decides again and rewrites both files.
+    It exits 1 on a failing verdict, as `merge` does."""
     (tmp_path / "accuracy.json").write_text(json.dumps(accuracy_doc(all_pass())))
     write_verdict(tmp_path)
     stored = (tmp_path / VERDICT_FILE).read_text()
@@ -319,11 +320,11 @@ def test_cli_verdict_prints_the_decided_verdict_until_a_results_document_changes
     doc = accuracy_doc(rows)
     doc["provenance"] = prov(written="2026-11-23T11:00:00+0000")
     (tmp_path / "accuracy.json").write_text(json.dumps(doc))
-    assert main(["verdict", "--report-dir", str(tmp_path)]) == 0
+    assert main(["verdict", "--report-dir", str(tmp_path)]) == 1  # a failing verdict exits 1
     assert capsys.readouterr().out.startswith("## encoder-gate: FAIL")
     assert json.loads((tmp_path / VERDICT_JSON).read_text())["passed"] is False
     (tmp_path / "speedups.json").write_text(json.dumps(speedups_doc()))  # judged by no verdict yet
-    assert main(["verdict", "--report-dir", str(tmp_path)]) == 0
+    assert main(["verdict", "--report-dir", str(tmp_path)]) == 1
     assert "speedups.json (2026-11-23T10:05:00+0000)" in capsys.readouterr().out
 
 

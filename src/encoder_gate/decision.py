@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Any
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
-from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, belonging
+from encoder_gate.documents import AB_FILE, ACCURACY_FILE, FINDINGS_FILE, SPEEDUPS_FILE, belonging
 from encoder_gate.errors import GateError
 from encoder_gate.speed.ab import ABSettings, Decision, decide, holm_levels, wilcoxon_slower_p
 from encoder_gate.speed.rounds import Cell
@@ -63,6 +63,49 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """What failed a session outside its results documents' checks: a failed or errored test (its
+    node id, the backend it ran on, the phase, the one-line reason), a collection error, or a finding
+    of the gate itself (a session that checked nothing, a baseline it could not read)."""
+
+    kind: str  # "test", "collection" or "gate"
+    reason: str
+    nodeid: str | None = None
+    backend: str | None = None
+    when: str | None = None  # setup, call or teardown
+    shard: str | None = None  # the shard whose session found it, after a merge
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "reason": self.reason, "nodeid": self.nodeid, "backend": self.backend,
+                "when": self.when, "shard": self.shard}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Finding:
+        return cls(str(doc.get("kind", "test")), str(doc.get("reason", "")), doc.get("nodeid"),
+                   doc.get("backend"), doc.get("when"), doc.get("shard"))
+
+    def describe(self) -> str:
+        where = f"shard {self.shard}: " if self.shard else ""
+        if self.kind == "gate":
+            return f"{where}{self.reason}"
+        phase = f" ({'error at ' + self.when if self.when in ('setup', 'teardown') else 'failed'})"
+        return f"{where}{self.nodeid}{phase if self.kind == 'test' else ' (collection error)'}: {self.reason}"
+
+
+def findings_of(findings: Mapping[str, Any] | None, documents: Collection[str]) -> list[Finding]:
+    """The findings of the sessions that wrote `documents` (findings.json keeps each session's under
+    the documents it wrote, and a session that wrote none under ``unwritten``)."""
+    if not findings:
+        return []
+    by_document = findings.get("by_document") or {}
+    seen: list[Finding] = []
+    for name in documents:
+        seen += [Finding.from_json(f) for f in by_document.get(name) or []]
+    seen += [Finding.from_json(f) for f in findings.get("unwritten") or []]
+    return list(dict.fromkeys(seen))
+
+
+@dataclass(frozen=True)
 class BackendVerdict:
     """One backend's status, the checks it failed (in the order they are named), its reasons,
     and what it was judged on when not on everything (``speed only``, ``vs base only``)."""
@@ -94,6 +137,8 @@ class Verdict:
     sources: Mapping[str, str]  # each joined document and when it was written
     missing: tuple[str, ...]  # accuracy.json / speedups.json absent
     judged: Mapping[str, Mapping[str, Any]] = field(repr=False, compare=False, default_factory=dict)
+    # what failed the sessions of the joined documents outside their checks (findings.json): each fails
+    findings: tuple[Finding, ...] = ()
 
     def backend(self, name: str) -> BackendVerdict:
         return next(b for b in self.backends if b.name == name)
@@ -105,7 +150,15 @@ class Verdict:
                 "backends": [b.to_json() for b in self.backends],
                 "failures": [r.to_json() for r in self.failures],
                 "session_failures": list(self.session_failures), "left_out": list(self.left_out),
-                "sources": dict(self.sources), "missing": list(self.missing)}
+                "sources": dict(self.sources), "missing": list(self.missing),
+                "findings": [f.to_json() for f in self.findings]}
+
+    @property
+    def outside_the_checks(self) -> tuple[Finding, ...]:
+        """The findings no row of the table already says: a failed test of a backend that passes
+        there (a team's own test, a padding property, a smoke test), or of no backend."""
+        failing = {b.name for b in self.backends if b.status in (Status.FAIL, Status.NOT_CHECKED)}
+        return tuple(f for f in self.findings if f.backend is None or f.backend not in failing)
 
 
 # --- the accuracy half ---------------------------------------------------------------------------
@@ -226,12 +279,14 @@ def _undecided(ab: Mapping[str, Any] | None) -> set[str]:
 
 def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
                      ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None,
-                     ) -> Verdict:
+                     findings: Mapping[str, Any] | None = None) -> Verdict:
     """The verdict of an accuracy.json, a speedups.json and an ab.json document (any may be None),
     joining only those whose provenance matches `current`'s model and dataset (the session that
-    just ran; without one, the newest document's). What is left out is said, and why; with nothing
-    left, there is no verdict (a GateError that says what to run)."""
-    docs = {ACCURACY_FILE: accuracy, SPEEDUPS_FILE: speedups, AB_FILE: ab}
+    just ran; without one, the newest document's), and the findings.json of their sessions: a
+    failed test, a collection error or a gate finding fails the verdict, whatever the documents
+    say. What is left out is said, and why; with nothing left, there is no verdict (a GateError
+    that says what to run)."""
+    docs = {ACCURACY_FILE: accuracy, SPEEDUPS_FILE: speedups, AB_FILE: ab, FINDINGS_FILE: findings}
     if all(d is None for d in docs.values()):
         raise GateError("no results to judge: run `pytest accuracy` and/or `pytest benchmarks` first "
                         "(they write accuracy.json and speedups.json into the report directory)")
@@ -239,6 +294,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     if not kept:
         raise GateError("no results of this model and dataset to judge:\n  " + "\n  ".join(left_out))
     accuracy, speedups, ab = kept.get(ACCURACY_FILE), kept.get(SPEEDUPS_FILE), kept.get(AB_FILE)
+    found = tuple(findings_of(kept.get(FINDINGS_FILE), kept))
     rows = dict((accuracy or {}).get("backends") or {})
     not_evaluated = dict((accuracy or {}).get("not_evaluated") or {})
     order = list((accuracy or {}).get("configured_backends") or [])
@@ -282,12 +338,13 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     failures += [Reason(VERSUS_BASE, f"{name}: {line}") for name, lines in versus.items() for line in lines]
     failures += [r for reasons in checked.values() for r in reasons]
     session = _speed_session_failures(speedups)
-    passed = not session and all(b.status not in (Status.FAIL, Status.NOT_CHECKED) for b in backends)
+    passed = not session and not found and all(b.status not in (Status.FAIL, Status.NOT_CHECKED)
+                                               for b in backends)
     sources = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in kept.items()}
     missing = tuple(name for name in (ACCURACY_FILE, SPEEDUPS_FILE) if docs[name] is None)
     return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
                    session_failures=tuple(session), left_out=tuple(left_out), sources=sources,
-                   missing=missing, judged=kept)
+                   missing=missing, judged=kept, findings=found)
 
 
 #: The results document each finding comes from: the speed rules' from speedups.json, the

@@ -31,14 +31,18 @@ ACCURACY_PAGE = "accuracy.md"
 VERDICT_FILE = "verdict.md"
 BENCHMARKS_PAGE = "benchmarks.md"  # encoder-gate report
 SHARD_FILE = "shard.json"  # --gate-shard K/N: which share of which plan this directory holds
+# what failed the sessions outside the results documents: failed and errored tests (the gate's and
+# the team's own), the gate's own findings (nothing checked, an unreadable baseline), collection errors
+FINDINGS_FILE = "findings.json"
 
 #: Each JSON document's schema version, written into it as ``schema``; bump one when its keys
 #: change meaning (docs/schemas.md describes each).
-SCHEMAS = {ACCURACY_FILE: 1, SPEEDUPS_FILE: 1, AB_FILE: 1, VERDICT_JSON: 1, SHARD_FILE: 1}
+SCHEMAS = {ACCURACY_FILE: 1, SPEEDUPS_FILE: 1, AB_FILE: 1, VERDICT_JSON: 1, SHARD_FILE: 1, FINDINGS_FILE: 1}
 
 #: What rewrites each results document, for the note on one left out of a verdict.
 RERUN = {ACCURACY_FILE: "pytest accuracy", SPEEDUPS_FILE: "pytest benchmarks",
-         AB_FILE: "pytest accuracy benchmarks --gate-base DIR"}
+         AB_FILE: "pytest accuracy benchmarks --gate-base DIR",
+         FINDINGS_FILE: "the pytest session of this model"}
 
 
 def _replace(path: Path, write: Any) -> Path:

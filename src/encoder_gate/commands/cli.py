@@ -22,7 +22,7 @@ from encoder_gate.commands import export, init
 from encoder_gate.commands.history import history_arguments, run_history
 from encoder_gate.commands.merge import merge_arguments, run_merge
 from encoder_gate.commands.search import SearchSettings
-from encoder_gate.documents import AB_FILE, write_json
+from encoder_gate.documents import AB_FILE, VERDICT_JSON, read_document, write_json
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.reporting.verdict import current_verdict
@@ -360,9 +360,11 @@ def verdict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_verdict(args: argparse.Namespace) -> int:
+    """Print the verdict; exit 1 when it fails (as `merge` does), so a CI step can gate on it."""
     text: str = current_verdict(args.report_dir)
     print(text, end="" if text.endswith("\n") else "\n")
-    return 0
+    decided = read_document(args.report_dir, VERDICT_JSON) or {}
+    return 0 if decided.get("passed") else 1
 
 
 # --- int8-audit -----------------------------------------------------------------------------
@@ -420,7 +422,8 @@ COMMANDS: dict[str, Command] = {
                       "and F1", export_arguments, run_export),
     "init": Command("scaffold the gate into your repository: [tool.encoder-gate], the test modules and a "
                     "GitHub Actions workflow", init_arguments, run_init),
-    "verdict": Command("print the gate's verdict (markdown) and write it to <report-dir>/verdict.md",
+    "verdict": Command("print the gate's verdict (markdown) and write it to <report-dir>/verdict.md; exit 1 "
+                       "when it fails",
                        verdict_arguments, run_verdict),
     "merge": Command("join the report directories of a gate run in shards (--gate-shard K/N) into one "
                      "verdict", merge_arguments, run_merge),

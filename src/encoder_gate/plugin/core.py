@@ -30,6 +30,7 @@ from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.stash import (
     BACKEND_PROPERTY,
     BASE_KEY,
+    GATE_COLLECTED,
     NOTHING_CHECKED,
     OUTCOMES,
     RELEASE_AFTER,
@@ -40,6 +41,7 @@ from encoder_gate.plugin.stash import (
     ExitStatus,
     fail_gate,
     gate_session_of,
+    is_gate_test,
     release_points,
     skip_reason,
     tag_items,
@@ -145,7 +147,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session = GateSession(gate_config, progress=_progress_writer(config))
     config.stash[SESSION_KEY] = session
     config.stash[OUTCOMES] = {}
-    config.pluginmanager.register(ExitStatus(), "encoder-gate-exit-status")
+    config.pluginmanager.register(ExitStatus(config), "encoder-gate-exit-status")
     config.pluginmanager.register(fixtures, "encoder-gate-fixtures")
     config.pluginmanager.register(ab, "encoder-gate-ab")
     ab.open_base(config, session)
@@ -258,6 +260,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     and whether runners are built at the timed `threads` or, when nothing is timed, `eval_threads`."""
     config = session.config
     config.stash[RELEASE_AFTER] = release_points(session.items)
+    config.stash[GATE_COLLECTED] = any(map(is_gate_test, session.items))
     timing = any(map(times_backends, session.items))
     gate_session_of(config).timing = timing
     if BASE_KEY in config.stash:
@@ -442,6 +445,11 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
     for (line, failed), backend in zip(rows, verdict.verdict.backends, strict=True):
         undecided = backend.status in (Status.NOT_RUN, Status.INCONCLUSIVE)
         terminalreporter.write_line(line, red=failed, yellow=undecided, green=not failed and not undecided)
+    outside = verdict.verdict.outside_the_checks
+    if outside:
+        terminalreporter.write_line("failed outside the checks:", red=True)
+        for finding in outside:
+            terminalreporter.write_line(f"  {finding.describe()}", red=True)
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         terminalreporter.write_line(f"(the whole verdict: {session.config.report_dir / VERDICT_FILE})")

@@ -7,18 +7,20 @@ reads the session through :func:`gate_session_of` and runs build steps through
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
-from encoder_gate.decision import failures_from
-from encoder_gate.documents import SHARD_FILE, write_document
+from encoder_gate.decision import Finding, failures_from
+from encoder_gate.documents import FINDINGS_FILE, SHARD_FILE, read_document, write_document
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.reporting.verdict import VerdictReport, refresh_verdict
 from encoder_gate.runtime.base import BaseSide
-from encoder_gate.runtime.provenance import provenance
+from encoder_gate.runtime.provenance import mismatch, provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.shards.plan import Shard, ShardPlan, descriptor, head_commit
 
@@ -104,6 +106,16 @@ def times_backends(item: pytest.Item) -> bool:
     return uses_benchmark(item) or "gate_batch_size" in getattr(item, "fixturenames", ())
 
 
+def is_gate_test(item: pytest.Item) -> bool:
+    """A test of the gate: it uses the gate's session (every fixture of the plugin does)."""
+    return "gate_session" in getattr(item, "fixturenames", ())
+
+
+#: Whether the session collected a test of the gate (:func:`is_gate_test`): only then do its
+#: failures reach findings.json and the verdict (a project's unrelated test run writes nothing).
+GATE_COLLECTED = pytest.StashKey[bool]()
+
+
 def gate_session_of(config: pytest.Config) -> GateSession:
     return config.stash[SESSION_KEY]
 
@@ -143,6 +155,40 @@ def write_shard(config: pytest.Config, state: GateSession, written: set[str]) ->
     state.progress(f"shard {shard}: {path} (merge every shard's report directory: encoder-gate merge DIR...)")
 
 
+#: What failed this session outside the results documents (failed tests, collection errors), as
+#: :class:`~encoder_gate.decision.Finding` records: collected by :class:`ExitStatus`.
+FINDINGS = pytest.StashKey[list[Finding]]()
+
+
+def one_line(report: pytest.CollectReport | pytest.TestReport) -> str:
+    """A failed report's reason in one line: the exception's message (an assertion's first line), or
+    the first line pytest.fail was given."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return str(crash.message).strip().splitlines()[0][:300]
+    lines = [line.strip() for line in str(report.longrepr).splitlines() if line.strip()]
+    return (lines[0] if lines else "failed")[:300]
+
+
+def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[str],
+                    mine: Sequence[Finding]) -> None:
+    """findings.json: this session's findings under each document it wrote (replacing an earlier
+    session's there), or under ``unwritten`` when it wrote none; the findings of other documents'
+    sessions stay while their documents do. A findings.json of another model or dataset is replaced."""
+    old = read_document(report_dir, FINDINGS_FILE) or {}
+    same = old and mismatch(old.get("provenance"), current) is None
+    by_document = dict(old.get("by_document") or {}) if same else {}
+    unwritten = list(old.get("unwritten") or []) if same else []
+    ours = [f.to_json() for f in mine]
+    if written:
+        by_document.update({name: ours for name in written})
+        unwritten = []
+    else:
+        unwritten = ours
+    write_document(report_dir, FINDINGS_FILE, {"provenance": dict(current), "by_document": by_document,
+                                               "unwritten": unwritten})
+
+
 class ExitStatus:
     """The one place the gate decides the session's verdict and sets its exit status from it.
 
@@ -154,6 +200,22 @@ class ExitStatus:
     this session wrote (:func:`encoder_gate.decision.failures_from`) or a finding was recorded. A
     status pytest set otherwise (a failed test, an interruption, a usage error) is kept."""
 
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A failed or errored test (the controller sees every worker's): a finding of this session."""
+        if report.failed:
+            backend = dict(report.user_properties).get(BACKEND_PROPERTY)
+            self._config.stash.setdefault(FINDINGS, []).append(
+                Finding("test", one_line(report), report.nodeid, str(backend) if backend else None,
+                        report.when))
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self._config.stash.setdefault(FINDINGS, []).append(
+                Finding("collection", one_line(report), report.nodeid or "(collection)"))
+
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Any:
         result = yield
@@ -161,7 +223,10 @@ class ExitStatus:
         failures = config.stash.get(GATE_FAILURES, []).copy()
         written = config.stash.get(WRITTEN, set())
         state = config.stash.get(SESSION_KEY, None)
-        if written and state is not None and not hasattr(config, "workerinput"):
+        gate = written or failures or config.stash.get(GATE_COLLECTED, False)
+        mine = [*config.stash.get(FINDINGS, []), *(Finding("gate", why) for why in failures)] if gate else []
+        if (written or mine) and state is not None and not hasattr(config, "workerinput"):
+            record_findings(state.config.report_dir, provenance(state), written, mine)
             verdict = refresh_verdict(state.config.report_dir, state.progress, provenance(state))
             if verdict is None:  # its reason is printed: a gate that decided nothing does not pass
                 failures.append("no verdict could be decided from the results this session wrote")

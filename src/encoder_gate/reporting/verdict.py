@@ -30,6 +30,7 @@ from encoder_gate.decision import BackendVerdict, Status, Verdict, decide_docume
 from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
+    FINDINGS_FILE,
     SPEEDUPS_FILE,
     VERDICT_FILE,
     VERDICT_JSON,
@@ -200,11 +201,11 @@ def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, An
 
 def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
                   ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None,
-                  ) -> VerdictReport:
-    """The verdict of an accuracy.json, a speedups.json and an ab.json document (any may be None),
-    decided by :func:`encoder_gate.decision.decide_documents` (which joins only those of
-    `current`'s model and dataset), rendered."""
-    return render(decide_documents(accuracy, speedups, ab, current))
+                  findings: Mapping[str, Any] | None = None) -> VerdictReport:
+    """The verdict of an accuracy.json, a speedups.json, an ab.json and a findings.json document
+    (any may be None), decided by :func:`encoder_gate.decision.decide_documents` (which joins only
+    those of `current`'s model and dataset), rendered."""
+    return render(decide_documents(accuracy, speedups, ab, current, findings))
 
 
 def render(verdict: Verdict) -> VerdictReport:
@@ -292,6 +293,10 @@ def render(verdict: Verdict) -> VerdictReport:
     problems = [r.text for r in verdict.failures]
     if problems:
         out += ["", "Failures:", *[f"- {p}" for p in problems]]
+    outside = verdict.outside_the_checks
+    if outside:
+        out += ["", "Failed outside the checks (each fails the verdict):",
+                *[f"- {f.describe()}" for f in outside]]
     measured = _measured(speedups, ab)
     if measured:
         out += ["", "Speed cells (paired interleaved rounds; the 95% CI of each figure):",
@@ -331,13 +336,15 @@ def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) ->
 
 def _results(report_dir: Path) -> dict[str, dict[str, Any] | None]:
     """The report directory's results documents, None for each one absent."""
-    return {name: read_document(report_dir, name) for name in (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE)}
+    return {name: read_document(report_dir, name)
+            for name in (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE, FINDINGS_FILE)}
 
 
 def _write(report_dir: Path, current: Mapping[str, Any] | None,
            docs: Mapping[str, dict[str, Any] | None] | None = None) -> VerdictReport:
     docs = _results(report_dir) if docs is None else docs
-    report = build_verdict(docs[ACCURACY_FILE], docs[SPEEDUPS_FILE], docs[AB_FILE], current)
+    report = build_verdict(docs[ACCURACY_FILE], docs[SPEEDUPS_FILE], docs[AB_FILE], current,
+                           docs.get(FINDINGS_FILE))
     write_page(report_dir, VERDICT_FILE, report.markdown)
     write_document(report_dir, VERDICT_JSON, report.verdict.to_json())
     return report

@@ -13,7 +13,9 @@ Each shard ran whole backends (:mod:`encoder_gate.shards.plan`), so the merge un
   arms on one runner), united; the speed rule's failures and pytest-benchmark's regressions too;
 - ab.json: the accuracy changes united; the speed cells judged again, all together, from their
   rounds (each shard writes them), so Holm's correction runs across every cell of every shard, as
-  in one session.
+  in one session;
+- findings.json: what failed each shard's session outside its checks (a failed test, a gate
+  finding), each named with its shard, so a red shard fails the merged verdict.
 
 The verdict is then decided from the merged documents as from one session's
 (:func:`encoder_gate.decision.decide_documents`).
@@ -27,8 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.decision import SpeedCell, decide_cells
-from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SHARD_FILE, SPEEDUPS_FILE, read_document
+from encoder_gate.decision import Finding, SpeedCell, decide_cells, findings_of
+from encoder_gate.documents import (
+    AB_FILE,
+    ACCURACY_FILE,
+    FINDINGS_FILE,
+    SHARD_FILE,
+    SPEEDUPS_FILE,
+    read_document,
+)
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.ab import speed_entry
 from encoder_gate.reporting.accuracy import merge_payloads
@@ -38,6 +47,8 @@ from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.rounds import Cell
 
 RESULTS = (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE)
+#: Every document a merge writes (the results and what failed outside them).
+MERGED = (*RESULTS, FINDINGS_FILE)
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,9 @@ def read_shard(directory: Path) -> ShardResult:
             raise GateError(f"shard {shard} ({directory}) wrote {name}, and it is not there now: copy the "
                             "whole report directory of each shard")
         documents[name] = doc
+    findings = read_document(directory, FINDINGS_FILE)  # what failed its session outside the checks
+    if findings is not None:
+        documents[FINDINGS_FILE] = findings
     return ShardResult(directory, shard, plan, descriptor, documents)
 
 
@@ -137,15 +151,34 @@ def merge_documents(results: Sequence[ShardResult], plan: ShardPlan) -> dict[str
                     "written": {n: str((d.get("provenance") or {}).get("written", "?"))
                                 for n, d in r.documents.items()}} for r in ordered]
     out: dict[str, dict[str, Any]] = {}
-    docs = {name: [r.documents[name] for r in ordered] for name in RESULTS if name in ordered[0].documents}
+    # a shard whose session wrote no results (it failed before) adds none: its findings say why
+    docs = {name: [r.documents[name] for r in ordered if name in r.documents] for name in RESULTS
+            if any(name in r.documents for r in ordered)}
     if ACCURACY_FILE in docs:
         out[ACCURACY_FILE] = _accuracy(docs[ACCURACY_FILE], plan)
     if SPEEDUPS_FILE in docs:
         out[SPEEDUPS_FILE] = _speedups(docs[SPEEDUPS_FILE], plan)
     if AB_FILE in docs:
-        out[AB_FILE] = _ab(docs[AB_FILE], ordered, plan)
+        out[AB_FILE] = _ab(docs[AB_FILE], [r for r in ordered if AB_FILE in r.documents], plan)
+    found = _findings(ordered)
+    if found or out:
+        anchor = next(iter(out.values()), None) or ordered[0].documents.get(FINDINGS_FILE) or {}
+        out[FINDINGS_FILE] = {"provenance": _provenance(anchor, plan), "by_document": {},
+                              "unwritten": [f.to_json() for f in found]}
     for doc in out.values():
         doc["shards"] = merged_from
+    return out
+
+
+def _findings(ordered: Sequence[ShardResult]) -> list[Finding]:
+    """Every shard's findings (of the documents it wrote, and of a session that wrote none), each
+    named with its shard."""
+    out = []
+    for r in ordered:
+        doc = r.documents.get(FINDINGS_FILE)
+        written = [n for n in r.documents if n != FINDINGS_FILE]
+        out += [Finding(f.kind, f.reason, f.nodeid, f.backend, f.when, str(r.shard))
+                for f in findings_of(doc, written)]
     return out
 
 

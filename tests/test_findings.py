@@ -1,0 +1,121 @@
+"""A red session never posts PASS: every failed test (the gate's and a team's own), collection error
+and gate finding is a finding (findings.json) that the verdict reads like the results documents,
+one session or a merged matrix of shards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.commands.cli import main
+from encoder_gate.decision import Finding, decide_documents
+from encoder_gate.documents import ACCURACY_FILE, FINDINGS_FILE, SPEEDUPS_FILE, read_document
+from encoder_gate.plugin.stash import record_findings
+
+PROVENANCE = {"model": {"name": "tiny", "content_hash": "x"}, "dataset": {"source": "bundled"},
+              "written": "2026-11-26T00:00:00+0000"}
+ACCURACY = {"provenance": PROVENANCE, "backends": {}, "configured_backends": []}
+SPEEDUPS = {"provenance": PROVENANCE, "speedups": {}}
+TEAM_TEST = '''
+from encoder_gate.suite.checks import *  # noqa: F403
+
+
+def test_team_floor(backend_evaluation):
+    """The team's own floor, beside the shipped checks: an F1 the tiny model cannot reach."""
+    assert backend_evaluation.metrics["f1"] > 0.99, f"{backend_evaluation.name}: below the team's floor"
+'''
+ONE_BACKEND_FAILS = '''
+def test_team_check(backend):
+    assert backend.name != "onnx-fp32", "the team's check of onnx-fp32 failed"
+'''
+
+
+def test_a_finding_fails_the_verdict_and_a_later_session_keeps_it_while_its_document_stays(tmp_path: Path):
+    """A session's findings sit under the documents it wrote: a later green session that writes
+    another document keeps them (its verdict joins both documents), one that rewrites the same
+    document replaces them; a session that wrote nothing keeps its findings until one writes."""
+    red = Finding("test", "AssertionError: below the floor", "accuracy/test_team.py::test_floor[onnx-int8]",
+                  "onnx-int8", "call")
+    record_findings(tmp_path, PROVENANCE, {ACCURACY_FILE}, [red])
+    record_findings(tmp_path, PROVENANCE, {SPEEDUPS_FILE}, [])
+    findings = read_document(tmp_path, FINDINGS_FILE)
+    verdict = decide_documents(ACCURACY, SPEEDUPS, None, PROVENANCE, findings)
+    assert not verdict.passed and verdict.findings == (red,) and verdict.outside_the_checks == (red,)
+    assert json.loads(json.dumps(verdict.to_json()))["findings"][0]["nodeid"] == red.nodeid
+    assert decide_documents(None, SPEEDUPS, None, PROVENANCE, findings).passed  # accuracy.json not joined
+    record_findings(tmp_path, PROVENANCE, {ACCURACY_FILE}, [])
+    later = read_document(tmp_path, FINDINGS_FILE)
+    assert decide_documents(ACCURACY, SPEEDUPS, None, PROVENANCE, later).passed
+    record_findings(tmp_path, PROVENANCE, set(), [Finding("gate", "nothing was checked")])
+    assert not decide_documents(None, None, None, PROVENANCE, read_document(tmp_path, FINDINGS_FILE)).passed
+
+
+def test_findings_of_another_model_are_left_out():
+    other = {**PROVENANCE, "model": {"name": "default", "content_hash": "y"}}
+    findings = {"provenance": other, "by_document": {}, "unwritten": [Finding("gate", "x").to_json()]}
+    verdict = decide_documents(ACCURACY, None, None, PROVENANCE, findings)
+    assert verdict.findings == ()
+    assert any("findings.json in this directory left out" in n for n in verdict.left_out)
+
+
+@pytest.fixture
+def gate_dir(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    return pytester
+
+
+def _args(cache_dir: Path, report: Path, *more: str) -> list[str]:
+    return ["--gate-model=tiny", "--gate-backends=torch,onnx-fp32", f"--gate-cache-dir={cache_dir}",
+            f"--gate-report-dir={report}", "--gate-limit=64", "-p", "no:cacheprovider", "-p", "no:randomly",
+            *more]
+
+
+@pytest.mark.slow
+def test_a_team_test_failing_gives_a_fail_verdict_naming_it(gate_dir: pytest.Pytester, cache_dir: Path,
+                                                            capsys: pytest.CaptureFixture[str]):
+    """Every shipped check passes on tiny; the team's own test beside them fails: verdict.md,
+    verdict.json and the terminal's last word say FAIL and name the test; `encoder-gate verdict`
+    exits 1."""
+    report = gate_dir.path / "report"
+    gate_dir.makepyfile(test_team_gate=TEAM_TEST)
+    result = gate_dir.runpytest(*_args(cache_dir, report))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*encoder-gate verdict: FAIL*", "failed outside the checks:",
+                                 "  test_team_gate.py::test_team_floor[[]onnx-fp32[]] (failed): *"])
+    decided = json.loads((report / "verdict.json").read_text())
+    assert decided["passed"] is False
+    assert {f["nodeid"] for f in decided["findings"]} == {"test_team_gate.py::test_team_floor[torch]",
+                                                         "test_team_gate.py::test_team_floor[onnx-fp32]"}
+    assert all(b["status"] in ("pass", "reference") for b in decided["backends"])  # the checks passed
+    page = (report / "verdict.md").read_text()
+    assert "## encoder-gate: FAIL" in page and "Failed outside the checks" in page
+    assert "onnx-fp32: below the team's floor" in page
+    capsys.readouterr()
+    assert main(["verdict", "--report-dir", str(report)]) == 1
+    assert "## encoder-gate: FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_failed_test_in_one_of_two_shards_fails_the_merge_and_names_shard_and_test(
+        gate_dir: pytest.Pytester, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """The team's check fails for onnx-fp32 alone, in whichever shard runs it: that shard's
+    session fails; the merge of both shards exits 1 and its verdict names the shard and the test."""
+    gate_dir.makepyfile(test_team_check=ONE_BACKEND_FAILS, test_checks_gate=TEAM_TEST.split("\n\n\n")[0])
+    costs = tmp_path / "costs.json"
+    costs.write_text(json.dumps({"tiny": {"torch": 10, "onnx-fp32": 5}}))
+    shards = [tmp_path / f"shard-{k}" for k in (1, 2)]
+    rets = []
+    for k, report in enumerate(shards, 1):
+        rets.append(gate_dir.runpytest(*_args(cache_dir, report, "--gate-shard", f"{k}/2",
+                                              "--gate-shard-costs", str(costs))).ret)
+    assert rets == [pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED]  # torch, then onnx-fp32
+    out = tmp_path / "merged"
+    capsys.readouterr()
+    assert main(["merge", *map(str, shards), "--out", str(out)]) == 1
+    page = (out / "verdict.md").read_text()
+    assert "## encoder-gate: FAIL" in page
+    assert ("shard 2/2: test_team_check.py::test_team_check[onnx-fp32] (failed): AssertionError: the "
+            "team's check of onnx-fp32 failed") in page
