@@ -46,6 +46,7 @@ from encoder_gate.speed.outcome import finish_session
 from encoder_gate.speed.rates import latency_percentiles, throughput
 from encoder_gate.speed.results import (
     BenchResult,
+    case_id,
     compute_speedups,
     format_speedups,
     paired_speedup,
@@ -445,6 +446,24 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
 POOL_TEXTS = 24
 
 
+def assert_saved_rounds_are_the_gates(saved: Path, speedups: Path) -> None:
+    """pytest-benchmark's JSON holds the rounds the gate judged, on its clock: a paired cell's every
+    backend round (pilot and extra rounds included: the count speedups.json gives, the fastest its
+    extra_info's), torch eager's own cell its rounds, and the timer named is the thread's CPU clock."""
+    judged = json.loads(speedups.read_text())["stats"]
+    for bench in json.loads(saved.read_text())["benchmarks"]:
+        info, stats = bench["extra_info"], bench["stats"]
+        assert "thread_time" in bench["options"]["timer"], bench["options"]
+        if info["backend"] == "torch":
+            assert stats["rounds"] == int(os.environ[ENV_ROUNDS]), stats
+            continue
+        case = case_id(info["mode"], info["variant"], info["batch_size"], info["dispatch"])
+        rounds = judged[case][info["backend"]]["rounds"]
+        assert stats["rounds"] == len(info["paired_backend_seconds"]) == rounds
+        assert stats["min"] == pytest.approx(min(info["paired_backend_seconds"]), rel=1e-12)
+        assert stats["median"] == pytest.approx(float(np.median(info["paired_backend_seconds"])), rel=1e-12)
+
+
 @pytest.mark.slow
 def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_need(
         pytester: pytest.Pytester, bench_project, monkeypatch, tmp_path: Path, texts_file):
@@ -478,6 +497,7 @@ def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_ne
     assert info["paired_texts"] == kept[case] and info["paired_clock"] == "thread"
     assert info["paired_pilot_rounds"] == 6 and len(info["paired_log_ratios"]) == 7
     assert info["paired_ci_half_width"] <= 0.5 and "paired_rounds_needed" not in info
+    assert_saved_rounds_are_the_gates(pytester.path / "out.json", pytester.path / "report" / "speedups.json")
 
     monkeypatch.setenv(ENV_CI, "0.0001")
     strict = pytester.runpytest(*args)
@@ -489,6 +509,7 @@ def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_ne
     assert info["paired_rounds_needed"] > MAX_ROUNDS
     stats = json.loads((pytester.path / "report" / "speedups.json").read_text())["stats"][case]["onnx-fp32"]
     assert stats["rounds"] == MAX_ROUNDS and stats["rounds_needed"] == info["paired_rounds_needed"]
+    assert_saved_rounds_are_the_gates(pytester.path / "out.json", pytester.path / "report" / "speedups.json")
     strict.stdout.fnmatch_lines([f"  onnx-fp32  {case}  *x  CI * {MAX_ROUNDS} rounds over {kept[case]} "
                                  "texts, thread clock, CI ±*% (target ±0.0% not reached: about * rounds "
                                  "would reach it)"])
