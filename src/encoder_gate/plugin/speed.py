@@ -367,6 +367,16 @@ class BenchPlugin:
         else:
             config.stash[OUTCOME] = outcome
             wrote(config, SPEEDUPS_FILE)  # its failed cells fail the session through the verdict
+            self.hand_over_compare()
+
+    def hand_over_compare(self) -> None:
+        """pytest-benchmark's --benchmark-compare-fail regressions are in speedups.json now (the
+        verdict names each regressed cell and fails the session): its own PerformanceRegression,
+        raised from its terminal summary, would end the session in a traceback before the
+        verdict's table, so its list is emptied once the gate holds it."""
+        bench_session = getattr(self.config, "_benchmarksession", None)
+        if bench_session is not None and getattr(bench_session, "performance_regressions", None):
+            bench_session.performance_regressions = []
 
     def untimed(self, session: pytest.Session) -> None:
         """Benchmarks ran but pytest-benchmark timed none: no speedup exists to gate.
