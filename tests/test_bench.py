@@ -849,3 +849,32 @@ def test_noise_command_reads_a_directory_of_saves(tmp_path, capsys):
     assert "3 unchanged runs, 6 (baseline, current) pairs" in out
     assert "| compare | median:10% | 0/6 (0%) |" in out
     assert main(["noise", "--benchmarks", str(tmp_path), "--slowdown", "0.9"]) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Benchmark machine_info is different:pytest_benchmark.logger.PytestBenchmarkWarning")
+def test_a_compare_against_a_save_from_another_cpu_class_fails_saying_what_differs(
+        pytester: pytest.Pytester, bench_project, monkeypatch):
+    """Every save's machine_info carries the gate's CPU class (model, ISA flags, integer path); a
+    --benchmark-compare against a save whose CPU class differs fails the gate through the verdict,
+    naming the fields (pytest-benchmark alone warns and compares), unless told to compare anyway."""
+    store = pytester.path / "store"
+    args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8",
+            "-k", "model_only", "--benchmark-storage", f"file://{store}"]
+    pytester.runpytest(*args, "--benchmark-autosave").assert_outcomes(passed=2)
+    [saved] = store.rglob("0001_*.json")
+    doc = json.loads(saved.read_text())
+    mine = doc["machine_info"]["encoder_gate"]
+    assert set(mine) >= {"cpu_model", "isa", "integer_path"}
+    assert mine["integer_path"] in ("exact", "saturating")
+    other = "exact" if mine["integer_path"] == "saturating" else "saturating"
+    doc["machine_info"]["encoder_gate"] = {**mine, "integer_path": other}
+    saved.write_text(json.dumps(doc))
+    result = pytester.runpytest(*args, "--benchmark-compare=0001")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    decided = json.loads((pytester.path / "report" / "verdict.json").read_text())
+    [finding] = [f for f in decided["findings"] if f["kind"] == "gate"]
+    assert "another CPU class" in finding["reason"]
+    assert f"integer_path: '{mine['integer_path']}' now, '{other}' in the save" in finding["reason"]
+    monkeypatch.setenv(ENV_ALLOW_OTHER_MACHINE, "1")
+    assert pytester.runpytest(*args, "--benchmark-compare=0001").ret == pytest.ExitCode.OK

@@ -73,7 +73,7 @@ from encoder_gate.speed.results import (
 )
 from encoder_gate.speed.rounds import ROUND_SECONDS, clock_for, timed
 from encoder_gate.speed.rules import extra_rounds_needed
-from encoder_gate.speed.settings import BenchSettings, settings_from_env
+from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE, BenchSettings, settings_from_env
 from encoder_gate.speed.sizing import TextPool, keep_count, kept_count, size_cell, sizing_key
 
 SETTINGS = pytest.StashKey[BenchSettings]()
@@ -117,6 +117,11 @@ def no_saved_run_line(bench_session: Any, speedup_baseline: Path | None) -> str 
     if speedup_baseline is not None:
         return f"{found}: pytest-benchmark compared nothing (the speed gate used {speedup_baseline})"
     return f"{found}: nothing was compared (save one on the base with --benchmark-autosave)"
+
+
+#: What a pytest-benchmark save must share with the run that compares against it (machine_info's
+#: `encoder_gate` block): the CPU, its instruction sets, and the integer path its INT8 products take.
+CPU_CLASS = ("cpu_model", "isa", "integer_path")
 
 
 class BenchPlugin:
@@ -276,6 +281,32 @@ class BenchPlugin:
                 self.session.config.threads, session_providers(self.session.config.device, backends),
                 packages=packages_of(backends))
         return self.config.stash[FINGERPRINT]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_benchmark_update_machine_info(self, config: pytest.Config,
+                                             machine_info: dict[str, Any]) -> None:
+        """pytest-benchmark's machine_info (in every save) gains the CPU class the gate reads."""
+        machine_info["encoder_gate"] = {k: self.fingerprint().get(k) for k in (*CPU_CLASS, "logical_cores",
+                                                                               "physical_cores", "threads")}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_benchmark_compare_machine_info(self, config: pytest.Config, benchmarksession: Any,
+                                              machine_info: Mapping[str, Any],
+                                              compared_benchmark: Mapping[str, Any]) -> None:
+        """--benchmark-compare against a save from another CPU class fails the gate, saying what
+        differs (pytest-benchmark itself only warns, then compares)."""
+        saved = (compared_benchmark.get("machine_info") or {}).get("encoder_gate")
+        now = machine_info.get("encoder_gate")
+        if not saved or not now or config.stash[SETTINGS].allow_other_machine:
+            return
+        differ = [f"{k}: {now.get(k)!r} now, {saved.get(k)!r} in the save" for k in CPU_CLASS
+                  if now.get(k) != saved.get(k)]
+        if differ:
+            fail_gate(config, "speed: --benchmark-compare against a save from another CPU class ("
+                      + "; ".join(differ) + "): absolute times of different CPUs are not comparable (and "
+                      "INT8 ones may differ in arithmetic too). Save a baseline on this machine "
+                      "(--benchmark-autosave), compare within one session against the base (--gate-base), "
+                      f"or set {ENV_ALLOW_OTHER_MACHINE}=1 to compare anyway")
 
     def baseline(self) -> Baseline | None:
         """The speed baseline, opened once by :func:`~encoder_gate.speed.baseline.open_baseline`:
