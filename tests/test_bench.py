@@ -852,7 +852,8 @@ def test_noise_command_reads_a_directory_of_saves(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Benchmark machine_info is different:pytest_benchmark.logger.PytestBenchmarkWarning")
+@pytest.mark.filterwarnings(
+    "ignore:Benchmark machine_info is different:pytest_benchmark.logger.PytestBenchmarkWarning")
 def test_a_compare_against_a_save_from_another_cpu_class_fails_saying_what_differs(
         pytester: pytest.Pytester, bench_project, monkeypatch):
     """Every save's machine_info carries the gate's CPU class (model, ISA flags, integer path); a
