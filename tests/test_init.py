@@ -796,8 +796,11 @@ def test_cli_verdict_prints_through_current_verdict(tmp_path: Path, monkeypatch:
         return "## verdict: pass\n"
 
     monkeypatch.setattr(cli, "current_verdict", current_verdict)
+    (tmp_path / "verdict.json").write_text('{"schema": 1, "passed": true}')  # as current_verdict leaves it
     assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 0
     assert calls == [tmp_path] and capsys.readouterr().out == "## verdict: pass\n"
+    (tmp_path / "verdict.json").write_text('{"schema": 1, "passed": false}')
+    assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 1  # the exit status is the verdict's
 
 
 # --- the workflow is hardened ---------------------------------------------------------------

@@ -220,6 +220,9 @@ def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exa
     assert by_path["exact"]["verdict"] == "pass", by_path["exact"]["checks"]
     assert by_path["saturating"]["verdict"] == "fail"
     assert not by_path["saturating"]["checks"]["f1_keep"]["passed"]
+    gap = rows[twin]["checks"]["path_flip_rate"]  # the twin's decisions against the plain row's
+    assert not gap["passed"] and gap["observed"] > gap["bound"] == 0.01
+    assert "path_flip_rate" not in rows["onnx-int8-s8"]["checks"]  # a plain row has no gap to bound
     verdict = (report / "verdict.md").read_text()
     assert "saturating path: fails on x86 CPUs without VNNI" in verdict
     assert "`onnx-int8-s8`: judged on the" in verdict and "exact" in verdict

@@ -84,6 +84,12 @@ class Check:
     # the lines after the failure's first two: (evaluation, bounds, texts, label_names) -> lines
     context: Callable[[Evaluation, Bounds, Sequence[str], Sequence[str]], list[str]] | None = None
     column: tuple[str, str] | None = None  # (header, format) of its metric's column in accuracy.md
+    # why it does not apply to the backend of this name, else None (for every backend when unset)
+    applies_to: Callable[[str], str | None] | None = None
+
+    def not_for(self, backend: str) -> str | None:
+        """Why it does not apply to `backend`, or None when it does."""
+        return self.applies_to(backend) if self.applies_to else None
 
     @property
     def parity(self) -> bool:
@@ -160,6 +166,23 @@ def _f1_keep_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: flo
         return f"{ev.task.headline_name} fails the {s.rule} rule: {s.decision(bounds.f1_keep).reason}"
     return (f"{ev.headline} = {observed:.4f} is below {bounds.f1_keep:.3f} x the torch reference "
             f"{ev.reference_metrics[ev.headline]:.4f} = {bound:.4f}")
+
+
+def _on_a_path(backend: str) -> str | None:
+    """The integer-path gap applies to a backend judged on the other path (NAME~exact, NAME~saturating)."""
+    if split_integer_path(backend)[1] is not None:
+        return None
+    return ("path_flip_rate bounds the gap between an INT8 file's two integer paths: it applies to the "
+            "twin NAME~exact or NAME~saturating of a file whose weight pairs can saturate")
+
+
+def _path_gap_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: float) -> str:
+    gap = ev.path_gap
+    flips = f"{gap.flips} of {gap.n_samples * gap.n_labels} decisions" if gap is not None else "decisions"
+    inner = split_integer_path(ev.name)[0]
+    return (f"path_flip_rate = {observed:.4%} exceeds the bound {bound:.4%}: {flips} differ between "
+            f"{inner} as this CPU computes it and {ev.name} (the same file on the other integer path); the "
+            "file's outputs depend on the CPU it runs on (docs/checks.md, \"INT8 on other CPUs\")")
 
 
 def _failing_labels(ev: Evaluation, bounds: Bounds) -> tuple[float, float]:
@@ -273,6 +296,12 @@ CHECKS: Registry[Check] = Registry.of("check", (
     Check("per_label", CLASSIFIERS, "at most", test="per_label", gold=True, read=_failing_labels,
           what=_per_label_failure, context=_failing_label_lines,
           source=f"{TOLERANCES} per_label_keep, or --gate-per-label-keep / --gate-per-label-min-support"),
+    # the gap between an INT8 file's two integer paths (its twin's decisions against its own):
+    # OpenVINO calls a metric gap over 1% between a saturating and an exact CPU the sign of
+    # saturation; the default model's QInt8 file differs in 0.24% of its decisions
+    Check("path_flip_rate", CLASSIFIERS, "at most", test="drift", applies_to=_on_a_path,
+          what=_path_gap_failure, defaults=dict.fromkeys(NUMBER_FORMATS, 0.01),
+          unfit={Task.FEATURE_EXTRACTION: "decision flips do not apply to a feature-extraction encoder"}),
     Check("cosine_min", ENCODERS, "at least", test="embeddings", column=("cosine min", "{:.6f}")),
     Check("cosine_mean", ENCODERS, "at least", test="embeddings", column=("cosine mean", "{:.6f}")),
     Check("rel_l2_max", ENCODERS, "at most", test="embeddings", column=("rel. L2 max", "{:.2e}")),
@@ -286,10 +315,12 @@ def names(task: str | Task | None = None, test: str | None = None) -> tuple[str,
                  if (kind is None or kind in c.tasks) and (test is None or c.test == test))
 
 
-#: The checks that fit each task, as registered at import.
-TASK_CHECKS: dict[str, tuple[str, ...]] = {t.value: names(t) for t in Task}
+#: The checks that fit each task and apply to every backend, as registered at import.
+TASK_CHECKS: dict[str, tuple[str, ...]] = {t.value: tuple(n for n in names(t) if CHECKS[n].applies_to is None)
+                                           for t in Task}
 #: The checks every classifier runs on its whole set (both classifier tasks, not label by label).
-CLASSIFIER_CHECKS = tuple(n for n, c in CHECKS.items() if c.tasks >= CLASSIFIERS and c.test != "per_label")
+CLASSIFIER_CHECKS = tuple(n for n, c in CHECKS.items()
+                          if c.tasks >= CLASSIFIERS and c.test != "per_label" and c.applies_to is None)
 
 
 def record(check_name: str) -> Check:
@@ -317,7 +348,7 @@ def skip_reason(task: str | Task, check_name: str, labelled: bool, bounds: Bound
 
 def observed_and_bound(ev: Evaluation, check_name: str, bounds: Bounds) -> tuple[float, float, bool]:
     """(observed, bound, holds) for one named check (ValueError if it does not fit the task)."""
-    why = not_applicable(ev.task, check_name)
+    why = not_applicable(ev.task, check_name) or record(check_name).not_for(ev.name)
     if why:
         raise ValueError(f"{check_name} does not apply to {ev.name}: {why}")
     return CHECKS[check_name].judge(ev, bounds)
@@ -338,7 +369,7 @@ def judge_all(ev: Evaluation, bounds: Bounds) -> dict[str, dict[str, Any]]:
     switch off (an absolute F1 floor counts only where one is configured, above 0)."""
     out: dict[str, dict[str, Any]] = {}
     for name, rec in CHECKS.items():
-        if skip_reason(ev.task, name, ev.labelled, bounds):
+        if skip_reason(ev.task, name, ev.labelled, bounds) or rec.not_for(ev.name):
             continue
         observed, bound, holds = rec.judge(ev, bounds)
         out[name] = {"observed": observed, "bound": bound, "passed": holds, "direction": rec.direction}

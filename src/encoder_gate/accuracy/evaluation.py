@@ -154,6 +154,9 @@ class Evaluation:
     # texts truncated at this many tokens, the reference's too (a file with a static sequence
     # length, judged as its owner runs it); None: at the tokenizer's own limit
     max_tokens: int | None = None
+    # a backend on the other integer path (NAME~exact, NAME~saturating): its outputs against NAME's,
+    # the same file on this CPU's path (backends.int8_path)
+    path_gap: Drift | None = None
 
     @property
     def headline(self) -> str:
@@ -182,6 +185,10 @@ class Evaluation:
             "top1_agreement": d.top1_agreement if decisions else None,
             "max_tokens": self.max_tokens,
         }
+        if self.path_gap is not None:
+            g = self.path_gap
+            out.update(path_flips=g.flips if decisions else None,
+                       path_flip_rate=g.flip_rate if decisions else None, path_drift_max=g.max)
         out.update(self.metrics)
         return out
 

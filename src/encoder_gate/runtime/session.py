@@ -18,7 +18,7 @@ import numpy as np
 
 from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
-from encoder_gate.accuracy.metrics import tune_thresholds
+from encoder_gate.accuracy.metrics import drift, tune_thresholds
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.base import (
     BuildContext,
@@ -28,7 +28,7 @@ from encoder_gate.backends.base import (
     runner_max_tokens,
     runner_notes,
 )
-from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend
+from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend, split_integer_path
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import (
@@ -49,6 +49,7 @@ from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import cached_predictions
+from encoder_gate.tasks import THRESHOLD
 
 WEIGHT_FILES = (".safetensors", ".bin")  # a Hugging Face model directory's weights
 
@@ -355,10 +356,11 @@ class GateSession:
         return bounds
 
     def evaluation(self, name: str) -> Evaluation:
-        """Drift and task metrics of backend `name` on the evaluation set, computed once."""
+        """Drift and task metrics of backend `name` on the evaluation set, computed once; a backend
+        on the other integer path (NAME~saturating) also against NAME's outputs (its path gap)."""
         if name not in self.evaluations:
             record = self.built(name)
-            self.evaluations[name] = evaluate(
+            ev = evaluate(
                 name, self.predictions(name), self.reference_for(name), self.gold,
                 precision=record.precision, size_bytes=record.size_bytes, task=self.model.task,
                 label_names=self.model.label_names, atol=self.bounds(name).atol,
@@ -367,6 +369,13 @@ class GateSession:
                 per_label_min_support=self.config.per_label_min_support,
                 max_tokens=self.truncated_to(name),
             )
+            inner = split_integer_path(name)[0]
+            if inner != name:  # the same file on this CPU's path: the gap between the two
+                decision = "argmax" if self.model.task.record.decision == "argmax" else "threshold"
+                gap = drift(self.predictions(name), self.predictions(inner), threshold=THRESHOLD,
+                            decision=decision)
+                ev = replace(ev, path_gap=gap)
+            self.evaluations[name] = ev
         return self.evaluations[name]
 
     @cached_property

@@ -29,7 +29,7 @@ import warnings
 
 import pytest
 
-from encoder_gate.accuracy.checks import check, names, not_applicable, skip_reason
+from encoder_gate.accuracy.checks import check, names, not_applicable, record, skip_reason
 from encoder_gate.accuracy.evaluation import UnderpoweredWarning
 
 __all__ = [
@@ -43,7 +43,8 @@ __all__ = [
 
 
 def gate(check_name, evaluation, bounds, dataset, model):
-    why = skip_reason(model.task, check_name, evaluation.labelled, bounds)
+    why = skip_reason(model.task, check_name, evaluation.labelled, bounds) or record(check_name).not_for(
+        evaluation.name)
     if why:
         pytest.skip(why)
     failure = check(evaluation, check_name, bounds, dataset.texts, model.label_names)
