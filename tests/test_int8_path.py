@@ -224,7 +224,7 @@ def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exa
     assert not gap["passed"] and gap["observed"] > gap["bound"] == 0.01
     assert "path_flip_rate" not in rows["onnx-int8-s8"]["checks"]  # a plain row has no gap to bound
     verdict = (report / "verdict.md").read_text()
-    assert "saturating path: fails on x86 CPUs without VNNI" in verdict
+    assert "fails on x86 without VNNI (saturating path)" in verdict
     assert "`onnx-int8-s8`: judged on the" in verdict and "exact" in verdict
 
 

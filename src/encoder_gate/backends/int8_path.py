@@ -78,6 +78,11 @@ def cpu_path(flags: Iterable[str] | None = None, machine: str | None = None) -> 
     return "exact" if known and any(f in known for f in EXACT_FLAGS) else "saturating"
 
 
+def cpu_path_short(path: IntegerPath) -> str:
+    """Which CPUs compute `path`, in a few words (a table cell)."""
+    return "x86 with VNNI or AMX, ARM64" if path == "exact" else "x86 without VNNI"
+
+
 def cpu_path_words(path: IntegerPath) -> str:
     """Which CPUs compute `path`, in words."""
     return ("x86 CPUs with VNNI or AMX, ARM64, and any x86 CPU with session.x64quantprecision=1"

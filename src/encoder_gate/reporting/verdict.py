@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.backends.int8_path import INTEGER_PATHS, cpu_path_words
+from encoder_gate.backends.int8_path import INTEGER_PATHS, cpu_path_short, cpu_path_words
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision import BackendVerdict, Status, Verdict, decide_documents
 from encoder_gate.documents import (
@@ -136,6 +136,16 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     return acc, {b: "; ".join(v) for b, v in speed.items()}
 
 
+def _fails_where(name: str, row: Mapping[str, Any], rows: Mapping[str, Any]) -> str:
+    """Where an INT8 row's failure holds: on its path's CPUs, or on every CPU when the file fails on
+    both paths."""
+    base = split_integer_path(name)[0]
+    paths = [r for n, r in rows.items() if split_integer_path(n)[0] == base and (r or {}).get("integer_path")]
+    if len(paths) > 1 and all(r.get("verdict") == "fail" for r in paths):
+        return "fails on both integer paths: every CPU"
+    return f"fails on {cpu_path_short(row['integer_path'])} ({row['integer_path']} path)"
+
+
 def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
     """What the INT8 rows' verdicts hold for: the integer path each was computed on, and the
     targeted CPUs whose path no row judged (docs/checks.md, "INT8 on other CPUs")."""
@@ -232,7 +242,7 @@ def render(verdict: Verdict) -> VerdictReport:
         if row and row.get("max_tokens"):  # judged on truncated texts, as is its reference
             f1 += f"; texts cut to {row['max_tokens']} tokens"
         if row and row.get("can_saturate") and row.get("verdict") == "fail":  # where the failure holds
-            f1 += f"; {row['integer_path']} path: fails on {cpu_path_words(row['integer_path'])}"
+            f1 += "; " + _fails_where(name, row, rows)
         drift = _bounded(checks.get("drift_max"), ".3g")
         if name == REFERENCE_BACKEND and row is not None:  # against itself: its F1, no bounds, no drift
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
