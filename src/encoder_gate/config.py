@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -29,6 +30,67 @@ Variant = Literal["normal", "filtered"]
 ThresholdMode = Literal["fixed", "tuned"]
 Sweep = Literal["gate", "full"]
 InconclusiveMode = Literal["fail", "warn"]  # how an A/B cell that could not decide counts
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """An accepted, known failure: `[[tool.encoder-gate.waivers]]` in pyproject.toml (docs/checks.md,
+    "Waivers"). It covers the failure of one check (an accuracy check's name, or ``speed`` or ``vs
+    base``) of one backend (its name as the verdict shows it), for one label when given, while its
+    observed value is no worse than `accept` when given, until the end of `until`."""
+
+    backend: str
+    check: str
+    owner: str
+    reason: str
+    until: date
+    label: str | None = None
+    accept: float | None = None
+
+    REQUIRED = ("backend", "check", "owner", "reason", "until")
+
+    @classmethod
+    def parse(cls, entry: Any, index: int) -> Waiver:
+        """One `[[tool.encoder-gate.waivers]]` table, or a GateError naming the key at fault."""
+        where = f"[[tool.encoder-gate.waivers]] number {index + 1}"
+        if not isinstance(entry, Mapping):
+            raise GateError(f"{where} must be a table (backend, check, owner, reason, until), got {entry!r}")
+        missing = [k for k in cls.REQUIRED if entry.get(k) in (None, "")]
+        unknown = sorted(set(entry) - {*cls.REQUIRED, "label", "accept"})
+        if missing or unknown:
+            raise GateError(f"{where}: " + "; ".join(
+                [*([f"missing {', '.join(missing)}"] if missing else []),
+                 *([f"unknown key(s) {', '.join(unknown)}"] if unknown else [])])
+                + " (keys: backend, check, owner, reason, until, and optional label and accept)")
+        until = entry["until"]
+        if isinstance(until, str):
+            try:
+                until = date.fromisoformat(until)
+            except ValueError:
+                until = None
+        if not isinstance(until, date) or isinstance(until, datetime):
+            raise GateError(f"{where}: until must be a TOML date such as 2026-12-31, got {entry['until']!r}")
+        accept = entry.get("accept")
+        if accept is not None and (isinstance(accept, bool) or not isinstance(accept, (int, float))):
+            raise GateError(f"{where}: accept must be a number in the check's units, got {accept!r}")
+        return cls(str(entry["backend"]), str(entry["check"]), str(entry["owner"]), str(entry["reason"]),
+                   until, None if entry.get("label") is None else str(entry["label"]),
+                   None if accept is None else float(accept))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"backend": self.backend, "check": self.check, "label": self.label, "accept": self.accept,
+                "owner": self.owner, "reason": self.reason, "until": self.until.isoformat()}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Waiver:
+        return cls.parse(dict(doc), 0)
+
+    def days_left(self, today: date) -> int:
+        """Days until it expires: 0 on its last day, negative once expired."""
+        return (self.until - today).days
+
+    def names(self) -> str:
+        return f"{self.backend} {self.check}" + (f" (label {self.label})" if self.label else "")
 
 
 @dataclass(frozen=True)
@@ -88,6 +150,8 @@ class GateConfig:
     min_slowdown: float = 0.05
     inconclusive: InconclusiveMode = "warn"
     ab_budget: float = 25.0
+    # accepted, known failures, each with an owner, a reason and an end date (Waiver)
+    waivers: tuple[Waiver, ...] = ()
     # The seconds the session may spend timing, shared among its speed cells (speed.budget); None:
     # every cell runs to its own stopping rule. A vs-base cell takes the smaller of its share and
     # ab_budget.
@@ -215,6 +279,13 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
         out["backends"] = _split_list(out["backends"])
     if "targets" in out:
         out["targets"] = _split_list(out["targets"])
+    if "waivers" in out:
+        given = out["waivers"]
+        if not isinstance(given, (list, tuple)):
+            raise GateError("waivers must be an array of tables: [[tool.encoder-gate.waivers]] "
+                            "(docs/checks.md)")
+        out["waivers"] = tuple(w if isinstance(w, Waiver) else Waiver.parse(w, i)
+                               for i, w in enumerate(given))
     if "batch_sizes" in out:
         out["batch_sizes"] = _ints("batch sizes (--gate-batch-sizes)", out["batch_sizes"])
     for name in ("threads", "eval_threads", "limit", "eval_batch_size", "per_label_min_support"):

@@ -18,12 +18,14 @@ and whether the session fails.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import Enum
 from typing import Any
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.config import Waiver
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, FINDINGS_FILE, SPEEDUPS_FILE, belonging
 from encoder_gate.errors import GateError
 from encoder_gate.speed.ab import ABSettings, Decision, decide, holm_levels, wilcoxon_slower_p
@@ -39,10 +41,11 @@ class Status(str, Enum):
     NOT_CHECKED = "not checked"  # configured, but it could not be built or run: fails the session
     INCONCLUSIVE = "inconclusive"  # a speed cell vs base could not decide, under `inconclusive = warn`
     NOT_RUN = "not run"  # configured, but no session in this report directory measured it
+    WAIVED = "waived"  # it fails only checks a live waiver accepts ([[tool.encoder-gate.waivers]])
 
 
 #: The reasons' checks besides the accuracy checks' own names.
-SPEED, VERSUS_BASE, NOT_EVALUATED = "speed", "vs base", "not evaluated"
+SPEED, VERSUS_BASE, NOT_EVALUATED, WAIVER = "speed", "vs base", "not evaluated", "waiver"
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,47 @@ class Finding:
         return f"{where}{self.nodeid}{phase if self.kind == 'test' else ' (collection error)'}: {self.reason}"
 
 
+#: The checks a waiver may name besides the accuracy checks' own.
+WAIVABLE = (SPEED, VERSUS_BASE)
+
+
+def check_waivers(waivers: Sequence[Waiver], backends: Sequence[str], checks: Sequence[str]) -> None:
+    """A waiver naming a backend or a check this session does not have is a GateError saying what exists."""
+    for w in waivers:
+        if w.backend not in backends:
+            raise GateError(f"waiver of {w.names()} ({w.owner}): no backend {w.backend!r} in this session; "
+                            f"its backends: {', '.join(backends)}")
+        if w.check not in (*checks, *WAIVABLE):
+            raise GateError(f"waiver of {w.names()} ({w.owner}): no check {w.check!r}; the checks: "
+                            f"{', '.join((*checks, *WAIVABLE))}")
+
+
+def covering_waiver(waivers: Sequence[Waiver], backend: str, check: str, today: date,
+                    observed: float | None = None, direction: str | None = None,
+                    labels: Collection[str] = ()) -> Waiver | None:
+    """The live waiver that accepts `backend`'s failure of `check` (of `labels`, a per-label
+    failure's), with `observed` no worse than its `accept`; None when none does."""
+    for w in waivers:
+        if w.backend != backend or w.check != check or w.days_left(today) < 0:
+            continue
+        if w.label is not None and set(labels) - {w.label}:
+            continue
+        if w.accept is not None and observed is not None and direction is not None and (
+                observed > w.accept if direction == "at most" else observed < w.accept):
+            continue
+        return w
+    return None
+
+
+def waivers_of(findings: Mapping[str, Any] | None) -> list[Waiver]:
+    """The waivers the newest session of these documents was configured with (findings.json)."""
+    try:
+        return [Waiver.from_json(w) for w in (findings or {}).get("waivers") or []]
+    except GateError as exc:
+        raise GateError(f"findings.json holds a waiver that cannot be read ({exc}); re-run the "
+                        "session") from None
+
+
 def findings_of(findings: Mapping[str, Any] | None, documents: Collection[str]) -> list[Finding]:
     """The findings of the sessions that wrote `documents` (findings.json keeps each session's under
     the documents it wrote, and a session that wrote none under ``unwritten``)."""
@@ -116,11 +160,12 @@ class BackendVerdict:
     reasons: tuple[Reason, ...] = ()
     scope: str = ""
     error: str = ""  # why it was not checked
+    waivers: tuple[Waiver, ...] = ()  # the live waivers that accept its failures
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status.value, "failed": list(self.failed),
                 "reasons": [r.to_json() for r in self.reasons], "scope": self.scope or None,
-                "error": self.error or None}
+                "error": self.error or None, "waivers": [w.to_json() for w in self.waivers]}
 
 
 @dataclass(frozen=True)
@@ -139,6 +184,7 @@ class Verdict:
     judged: Mapping[str, Mapping[str, Any]] = field(repr=False, compare=False, default_factory=dict)
     # what failed the sessions of the joined documents outside their checks (findings.json): each fails
     findings: tuple[Finding, ...] = ()
+    stale_waivers: tuple[str, ...] = ()  # live waivers whose check now passes: remove them
 
     def backend(self, name: str) -> BackendVerdict:
         return next(b for b in self.backends if b.name == name)
@@ -151,7 +197,7 @@ class Verdict:
                 "failures": [r.to_json() for r in self.failures],
                 "session_failures": list(self.session_failures), "left_out": list(self.left_out),
                 "sources": dict(self.sources), "missing": list(self.missing),
-                "findings": [f.to_json() for f in self.findings]}
+                "findings": [f.to_json() for f in self.findings], "stale_waivers": list(self.stale_waivers)}
 
     @property
     def outside_the_checks(self) -> tuple[Finding, ...]:
@@ -295,6 +341,8 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
         raise GateError("no results of this model and dataset to judge:\n  " + "\n  ".join(left_out))
     accuracy, speedups, ab = kept.get(ACCURACY_FILE), kept.get(SPEEDUPS_FILE), kept.get(AB_FILE)
     found = tuple(findings_of(kept.get(FINDINGS_FILE), kept))
+    waivers, today = waivers_of(kept.get(FINDINGS_FILE)), date.today()
+    expired = [w for w in waivers if w.days_left(today) < 0]
     rows = dict((accuracy or {}).get("backends") or {})
     not_evaluated = dict((accuracy or {}).get("not_evaluated") or {})
     order = list((accuracy or {}).get("configured_backends") or [])
@@ -322,7 +370,14 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                                            error=not_evaluated[name]))
         elif bad or name in slow or name in versus:
             failed = (*bad, *([SPEED] if name in slow else []), *([VERSUS_BASE] if name in versus else []))
-            backends.append(BackendVerdict(name, Status.FAIL, failed, tuple(reasons)))
+            accepted = [covering_waiver(waivers, name, r.check, today, r.observed, r.direction,
+                                        _failing_label_names(row or {}) if r.check == "per_label" else ())
+                        for r in reasons]
+            if reasons and all(accepted):
+                backends.append(BackendVerdict(name, Status.WAIVED, failed, tuple(reasons),
+                                               waivers=tuple(dict.fromkeys(w for w in accepted if w))))
+            else:
+                backends.append(BackendVerdict(name, Status.FAIL, failed, tuple(reasons)))
         elif name in undecided:
             backends.append(BackendVerdict(name, Status.INCONCLUSIVE, scope=_scope(row, name, vs_base)))
         elif row is None and name not in vs_base and name not in timed:
@@ -334,17 +389,46 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
         else:
             backends.append(BackendVerdict(name, Status.PASS))
 
-    failures = [Reason(SPEED, line) for lines in slow.values() for line in lines]
-    failures += [Reason(VERSUS_BASE, f"{name}: {line}") for name, lines in versus.items() for line in lines]
-    failures += [r for reasons in checked.values() for r in reasons]
+    waived = {b.name for b in backends if b.status is Status.WAIVED}
+    failures = [Reason(SPEED, line) for name, lines in slow.items() if name not in waived for line in lines]
+    failures += [Reason(VERSUS_BASE, f"{name}: {line}") for name, lines in versus.items()
+                 if name not in waived for line in lines]
+    failures += [r for name, reasons in checked.items() if name not in waived for r in reasons]
+    failures += [Reason(WAIVER, f"the waiver of {w.names()} by {w.owner} expired on {w.until} ({w.reason}): "
+                                "renew it with a new `until`, or remove it") for w in expired]
     session = _speed_session_failures(speedups)
+    if waived:  # a waived backend's speed rule fails speedups.json as a whole too: that is waived with it
+        session = [s for s in session if not all(n in waived for n in slow)]
+    session += [r.text for r in failures if r.check == WAIVER]
     passed = not session and not found and all(b.status not in (Status.FAIL, Status.NOT_CHECKED)
                                                for b in backends)
+    stale = _stale_waivers(waivers, today, backends, rows, timed, against_base, slow, versus)
     sources = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in kept.items()}
     missing = tuple(name for name in (ACCURACY_FILE, SPEEDUPS_FILE) if docs[name] is None)
     return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
                    session_failures=tuple(session), left_out=tuple(left_out), sources=sources,
-                   missing=missing, judged=kept, findings=found)
+                   missing=missing, judged=kept, findings=found, stale_waivers=tuple(stale))
+
+
+def _stale_waivers(waivers: Sequence[Waiver], today: date, backends: Sequence[BackendVerdict],
+                   rows: Mapping[str, Any], timed: Sequence[str], against_base: Sequence[str],
+                   slow: Mapping[str, Any], versus: Mapping[str, Any]) -> list[str]:
+    """The live waivers whose check was judged here and passed: remove them."""
+    failing = {(b.name, c) for b in backends for c in b.failed}
+    out = []
+    for w in waivers:
+        if w.days_left(today) < 0 or (w.backend, w.check) in failing:
+            continue
+        judged = (w.backend in timed and w.backend not in slow if w.check == SPEED else
+                  w.backend in against_base and w.backend not in versus if w.check == VERSUS_BASE else
+                  w.check in ((rows.get(w.backend) or {}).get("checks") or {}))
+        if judged:
+            out.append(f"the waiver of {w.names()} by {w.owner} is stale: the check passes now; remove it")
+    return out
+
+
+def _failing_label_names(row: Mapping[str, Any]) -> list[str]:
+    return [str(lab["label"]) for lab in row.get("per_label") or [] if lab.get("verdict") == "fail"]
 
 
 #: The results document each finding comes from: the speed rules' from speedups.json, the

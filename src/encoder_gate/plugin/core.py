@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from encoder_gate.accuracy.checks import NO_GOLD
+from encoder_gate.accuracy.checks import CHECKS, NO_GOLD
 from encoder_gate.config import GateConfig, load_config, read_pyproject_table
-from encoder_gate.decision import Status
+from encoder_gate.decision import Status, check_waivers
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
@@ -141,6 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
                  for name, _, _ in OPTIONS}
     try:
         gate_config = load_config(config.rootpath, overrides)
+        check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins()], tuple(CHECKS))
         gate_config = _shard(config, gate_config)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
@@ -443,7 +444,7 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
     (header, _), *rows = terminal_rows(verdict)
     terminalreporter.write_line(header)
     for (line, failed), backend in zip(rows, verdict.verdict.backends, strict=True):
-        undecided = backend.status in (Status.NOT_RUN, Status.INCONCLUSIVE)
+        undecided = backend.status in (Status.NOT_RUN, Status.INCONCLUSIVE, Status.WAIVED)
         terminalreporter.write_line(line, red=failed, yellow=undecided, green=not failed and not undecided)
     outside = verdict.verdict.outside_the_checks
     if outside:

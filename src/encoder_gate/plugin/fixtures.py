@@ -15,6 +15,7 @@ import pytest
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.base import Runner
+from encoder_gate.config import Waiver
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.plugin.stash import call_or_skip, gate_session_of
 from encoder_gate.runtime.inference import tokenizer_for
@@ -87,6 +88,13 @@ def backend_evaluation(backend: Runner, gate_session: GateSession, gate_dataset:
     """Drift against the torch reference and task metrics against gold, per backend."""
     ev: Evaluation = call_or_skip(gate_session.evaluation, backend.name)
     return ev
+
+
+@pytest.fixture(scope="session")
+def backend_waivers(backend: Runner, gate_session: GateSession) -> tuple[Waiver, ...]:
+    """The waivers ([[tool.encoder-gate.waivers]]) of this backend: an accepted, known failure of one
+    of its checks xfails instead of failing, and the verdict shows it waived."""
+    return tuple(w for w in gate_session.config.waivers if w.backend == backend.name)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.config import Waiver
 from encoder_gate.decision import Finding, failures_from
 from encoder_gate.documents import FINDINGS_FILE, SHARD_FILE, read_document, write_document
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
@@ -171,7 +172,7 @@ def one_line(report: pytest.CollectReport | pytest.TestReport) -> str:
 
 
 def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[str],
-                    mine: Sequence[Finding]) -> None:
+                    mine: Sequence[Finding], waivers: Sequence[Waiver] = ()) -> None:
     """findings.json: this session's findings under each document it wrote (replacing an earlier
     session's there), or under ``unwritten`` when it wrote none; the findings of other documents'
     sessions stay while their documents do. A findings.json of another model or dataset is replaced."""
@@ -186,7 +187,8 @@ def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[s
     else:
         unwritten = ours
     write_document(report_dir, FINDINGS_FILE, {"provenance": dict(current), "by_document": by_document,
-                                               "unwritten": unwritten})
+                                               "unwritten": unwritten,
+                                               "waivers": [w.to_json() for w in waivers]})
 
 
 class ExitStatus:
@@ -226,7 +228,7 @@ class ExitStatus:
         gate = written or failures or config.stash.get(GATE_COLLECTED, False)
         mine = [*config.stash.get(FINDINGS, []), *(Finding("gate", why) for why in failures)] if gate else []
         if (written or mine) and state is not None and not hasattr(config, "workerinput"):
-            record_findings(state.config.report_dir, provenance(state), written, mine)
+            record_findings(state.config.report_dir, provenance(state), written, mine, state.config.waivers)
             verdict = refresh_verdict(state.config.report_dir, state.progress, provenance(state))
             if verdict is None:  # its reason is printed: a gate that decided nothing does not pass
                 failures.append("no verdict could be decided from the results this session wrote")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,10 @@ def _word(b: BackendVerdict) -> str:
         return "inconclusive (speed vs base)"
     if b.status is Status.NOT_RUN:
         return "not run (no results of it in this report directory)"
+    if b.status is Status.WAIVED:
+        today = date.today()
+        return "waived (" + "; ".join(f"{w.check} by {w.owner}, {w.days_left(today)} days left"
+                                      for w in b.waivers) + ")"
     return f"{b.status.value} ({b.scope})" if b.scope else b.status.value
 
 
@@ -303,6 +308,16 @@ def render(verdict: Verdict) -> VerdictReport:
     problems = [r.text for r in verdict.failures]
     if problems:
         out += ["", "Failures:", *[f"- {p}" for p in problems]]
+    waived = [b for b in verdict.backends if b.status is Status.WAIVED]
+    if waived:
+        today = date.today()
+        out += ["", "Waived (accepted, known failures: each passes until its waiver ends):"]
+        for b in waived:
+            out += [f"- {r.text}" for r in b.reasons]
+            out += [f"  - waived by {w.owner} until {w.until} ({w.days_left(today)} days left): {w.reason}"
+                    + (f"; accepted up to {w.accept:g}" if w.accept is not None else "") for w in b.waivers]
+    if verdict.stale_waivers:
+        out += ["", "Stale waivers:", *[f"- {s}" for s in verdict.stale_waivers]]
     outside = verdict.outside_the_checks
     if outside:
         out += ["", "Failed outside the checks (each fails the verdict):",

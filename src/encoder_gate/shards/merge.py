@@ -163,8 +163,10 @@ def merge_documents(results: Sequence[ShardResult], plan: ShardPlan) -> dict[str
     found = _findings(ordered)
     if found or out:
         anchor = next(iter(out.values()), None) or ordered[0].documents.get(FINDINGS_FILE) or {}
+        waivers: list[Any] = next((d.get("waivers") or [] for r in ordered
+                                   if (d := r.documents.get(FINDINGS_FILE))), [])
         out[FINDINGS_FILE] = {"provenance": _provenance(anchor, plan), "by_document": {},
-                              "unwritten": [f.to_json() for f in found]}
+                              "unwritten": [f.to_json() for f in found], "waivers": waivers}
     for doc in out.values():
         doc["shards"] = merged_from
     return out
