@@ -206,7 +206,10 @@ class ExitStatus:
         self._config = config
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """A failed or errored test (the controller sees every worker's): a finding of this session."""
+        """A failed or errored test (the controller sees every worker's): a finding of this session.
+        A report tagged with a backend is a gate test's (an xdist controller collects none itself)."""
+        if any(key == BACKEND_PROPERTY for key, _ in report.user_properties):
+            self._config.stash[GATE_COLLECTED] = True
         if report.failed:
             backend = dict(report.user_properties).get(BACKEND_PROPERTY)
             self._config.stash.setdefault(FINDINGS, []).append(
