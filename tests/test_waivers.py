@@ -19,7 +19,14 @@ from encoder_gate.config import GateConfig, Waiver
 from encoder_gate.decision import Status, check_waivers, decide_documents
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.verdict import render
-from test_verdict import accuracy_doc, all_pass, prov, row  # the hand-made documents of the verdict tests
+from test_verdict import (  # the hand-made documents of the verdict tests
+    CASE,
+    accuracy_doc,
+    all_pass,
+    prov,
+    row,
+    speedups_doc,
+)
 
 FUTURE = date.today() + timedelta(days=30)
 PAST = date.today() - timedelta(days=1)
@@ -65,6 +72,18 @@ def test_an_expired_waiver_fails_the_gate_and_names_it():
 def test_a_failure_worse_than_accept_fails():
     assert not decided(waiver(accept=0.8)).passed  # observed 0.9: worse than accepted
     assert decided(waiver(accept=0.95)).passed
+
+
+def test_a_speed_waiver_accepts_the_speed_rule_of_its_backend_alone():
+    """The speed rule fails onnx-int8 (speedups.json): a `speed` waiver of it makes the row waived and
+    the session pass; a waiver of another backend's speed leaves the failure standing."""
+    accuracy = accuracy_doc(all_pass())
+    slow = speedups_doc(failures=[f"onnx-int8 {CASE}: speedup 2.00x, baseline 2.45x, down 18% (p = 0.01)"])
+    verdict = decide_documents(accuracy, slow, None, None, findings(waiver(check="speed")))
+    assert verdict.passed and [b.status for b in verdict.backends if b.name == "onnx-int8"] == [Status.WAIVED]
+    assert not decide_documents(accuracy, slow, None, None, findings()).passed
+    other = waiver(check="speed", backend="onnx-fp32")
+    assert not decide_documents(accuracy, slow, None, None, findings(other)).passed
 
 
 def test_a_waiver_whose_check_passes_is_stale_not_an_error():

@@ -15,8 +15,11 @@ Without `--gate-base` these tests are not collected at all.
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 
-from encoder_gate.decision import SpeedCell
+import pytest
+
+from encoder_gate.decision import VERSUS_BASE, SpeedCell, covering_waiver
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.ab import ab_settings, accuracy_entry
 from encoder_gate.runtime.inference import tokenizer_for
@@ -28,14 +31,19 @@ from encoder_gate.speed.rounds import Cell, clock_for, texts_within, timed
 __all__ = ["test_accuracy_vs_base", "test_speed_vs_base"]
 
 
-def test_accuracy_vs_base(ab_backend, gate_base, ab_record_accuracy, ab_not_compared):
+def test_accuracy_vs_base(ab_backend, gate_base, gate_session, ab_record_accuracy, ab_not_compared):
     """The PR's backend keeps the base's accuracy on the same texts (F1 rule and per-label check).
     Where there is no F1 to compare (an encoder, unlabelled texts) it fails, saying so, unless
-    --gate-allow-skip accepts it."""
+    --gate-allow-skip accepts it. A live `vs base` waiver of the backend makes a failure an xfail
+    (the verdict shows it waived)."""
     if why := gate_base.accuracy_not_compared:
         ab_not_compared(why)
     failure = call_or_skip(gate_base.accuracy_failure, ab_backend)
     ab_record_accuracy(accuracy_entry(gate_base.accuracy(ab_backend), failure))
+    waiver = failure and covering_waiver(gate_session.config.waivers, ab_backend, VERSUS_BASE, date.today())
+    if waiver:
+        pytest.xfail(f"waived by {waiver.owner} until {waiver.until} ({waiver.reason}): "
+                     f"{failure.splitlines()[0]}")
     assert failure is None, failure
 
 
