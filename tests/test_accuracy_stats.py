@@ -68,7 +68,8 @@ def run(logits: np.ndarray, name: str = "onnx-int8", rule: str = "point", n: int
 
 
 def shipped_args(ev, bounds=INT8, task="multi_label"):
-    return ev, bounds, SimpleNamespace(texts=TEXTS), SimpleNamespace(task=task, label_names=NAMES)
+    """The shipped test's fixtures: evaluation, bounds, dataset, model, and no waivers."""
+    return ev, bounds, SimpleNamespace(texts=TEXTS), SimpleNamespace(task=task, label_names=NAMES), ()
 
 
 @pytest.fixture(scope="module")
