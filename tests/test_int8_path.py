@@ -131,8 +131,8 @@ def test_the_prediction_cache_keeps_the_paths_apart(tiny_ctx):
     predictions are not a VNNI runner's); a file that cannot saturate is the same everywhere."""
     s8 = RecipeBackend("onnx-int8-s8").artifact(tiny_ctx)[0] / "model.onnx"
     u8 = OnnxBackend("int8").artifact(tiny_ctx)[0] / "model.onnx"
-    assert onnx_identity(s8)["integer_path"] == cpu_path()
-    assert "integer_path" not in onnx_identity(u8)
+    assert onnx_identity(s8, "int8")["integer_path"] == cpu_path()
+    assert "integer_path" not in onnx_identity(u8, "int8")
 
 
 def test_only_int8_onnx_backends_have_an_integer_path():

@@ -217,6 +217,12 @@ def task_metrics(probs: np.ndarray, gold: np.ndarray, task: str | Task, label_na
             "rel_l2_mean": float(rel.mean()), "rel_l2_max": float(rel.max())}
 
 
+def drift_decision(task: Task) -> str:
+    """What a decision is when drift counts flips: a single-label model's argmax class, else each
+    (sample, label) probability at the threshold."""
+    return "argmax" if task.record.decision == "argmax" else "threshold"
+
+
 def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray | None, *,
              precision: str, size_bytes: int, task: str | Task, label_names: Sequence[str],
              atol: float, thresholds: np.ndarray | None = None, f1_rule: str = "point",
@@ -251,7 +257,7 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
     return Evaluation(
         name=name, precision=precision, size_bytes=size_bytes, task=kind,
         drift=drift(probs, reference, atol=atol, threshold=THRESHOLD,
-                    decision="argmax" if kind.record.decision == "argmax" else "threshold"),
+                    decision=drift_decision(kind)),
         metrics=metrics, reference_metrics=metrics_of(reference),
         probs=probs, reference=reference, stats=stats, max_tokens=max_tokens,
     )

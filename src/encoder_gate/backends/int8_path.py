@@ -21,6 +21,7 @@ is its own saturating path.
 
 from __future__ import annotations
 
+import functools
 import platform
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,17 +55,24 @@ _WEIGHT_INPUT = {"MatMulInteger": 1, "DynamicQuantizeMatMul": 1, "MatMulIntegerT
                  "QLinearMatMul": 3, "QAttention": 1, "QLinearConv": 3, "ConvInteger": 1}
 
 
-def cpu_flags() -> frozenset[str] | None:
-    """The CPU's flags from /proc/cpuinfo; None where it cannot be read."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str] | None:
+    """The CPU's flags (x86's `flags`, ARM's `features`) from the text of /proc/cpuinfo given, or
+    this machine's (read once); None where there are none to read."""
+    if cpuinfo is None:
+        return _this_cpu_flags()
+    for line in cpuinfo.splitlines():
         key, sep, value = line.partition(":")
         if sep and key.strip().lower() in ("flags", "features"):
             return frozenset(value.split())
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _this_cpu_flags() -> frozenset[str] | None:
+    try:
+        return cpu_flags(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return None
 
 
 def cpu_path(flags: Iterable[str] | None = None, machine: str | None = None) -> IntegerPath:

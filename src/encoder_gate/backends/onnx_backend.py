@@ -430,7 +430,7 @@ class OnnxRunner:
         """The ONNX file and its external data, byte for byte (hashed at the first call: a 500 MB
         file takes a second, and the predictions cache and the A/B both ask)."""
         if self._identity is None:
-            self._identity = {**onnx_identity(self.artifact), **self._extra_identity}
+            self._identity = {**onnx_identity(self.artifact, self.precision), **self._extra_identity}
         return self._identity
 
     def warmup(self, shapes: list[tuple[int, int]]) -> None:
@@ -441,13 +441,14 @@ class OnnxRunner:
         self._session = None
 
 
-def onnx_identity(path: Path) -> dict[str, object]:
+def onnx_identity(path: Path, precision: str) -> dict[str, object]:
     """An ONNX runner's prediction identity: its file and external data, byte for byte, the
-    libraries' versions, and for a file whose INT8 products can saturate the integer path this CPU
-    computes them with (an AVX2 runner's predictions are not a VNNI runner's: int8_path)."""
+    libraries' versions, and for an INT8 file whose products can saturate the integer path this CPU
+    computes them with (an AVX2 runner's predictions are not a VNNI runner's: int8_path). Only an
+    INT8 file is audited: the audit reads the whole file, an FP32 one of 500 MB too."""
     identity: dict[str, object] = {"artifact": f"onnx:{onnx_digest(path)}",
                                    "versions": toolchain_versions(ONNX_PACKAGES)}
-    if audit_file(path).can_saturate:
+    if precision == "int8" and audit_file(path).can_saturate:
         identity["integer_path"] = cpu_path()
     return identity
 
@@ -513,7 +514,7 @@ class OnnxBackend:
     def artifact_identity(self, ctx: BuildContext) -> dict[str, object]:
         """What its runner's prediction_identity() will be, without opening a session (built first
         when the cache does not hold it)."""
-        return onnx_identity(self.artifact(ctx)[0] / "model.onnx")
+        return onnx_identity(self.artifact(ctx)[0] / "model.onnx", self.precision)
 
     def build(self, ctx: BuildContext) -> OnnxRunner:
         providers_for(ctx.device)  # fail fast, before any export
@@ -554,7 +555,8 @@ class PrebuiltOnnxBackend:
 
     def artifact_identity(self, ctx: BuildContext) -> dict[str, object]:
         """What its runner's prediction_identity() will be, without opening a session."""
-        return onnx_identity(resolve_onnx_path(self.path, ctx.model.path)[0])
+        path = resolve_onnx_path(self.path, ctx.model.path)[0]
+        return onnx_identity(path, self.precision or infer_precision(inspect_onnx(path))[0])  # as build()
 
     def build(self, ctx: BuildContext) -> OnnxRunner:
         providers_for(ctx.device)

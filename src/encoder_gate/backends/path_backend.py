@@ -28,7 +28,6 @@ from encoder_gate.backends.onnx_backend import (
     OnnxRunner,
     audit_file,
     installed_providers,
-    onnx_identity,
     open_session,
 )
 from encoder_gate.backends.onnx_graph import onnx_digest
@@ -98,10 +97,9 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
                      "(int8 weights to uint8 at load)")
         return OnnxRunner(session, ctx, name, precision, source, hit, size, notes=notes,
                           integer_path="exact", session_config=(EXACT_SESSION_OPTION,), identity=identity)
-    key = {"source": onnx_identity(source)["artifact"], "emulation": EMULATION_VERSION,
-           "tools": toolchain_versions(("onnx",))}
-    entry = ctx.cache.get_or_build(f"saturating-{onnx_digest(source)[:12]}", key,
-                                   lambda out: _write(source, out))
+    digest = onnx_digest(source)  # the file and its external data (a 500 MB file takes a second)
+    key = {"source": f"onnx:{digest}", "emulation": EMULATION_VERSION, "tools": toolchain_versions(("onnx",))}
+    entry = ctx.cache.get_or_build(f"saturating-{digest[:12]}", key, lambda out: _write(source, out))
     emulated = entry.path / "model.onnx"
     session = open_session(emulated, ctx.device, ctx.threads)
     notes.append(f"saturating path emulated on this exact CPU: {found.saturable:,} of {found.pairs:,} "

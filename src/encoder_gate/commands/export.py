@@ -265,10 +265,8 @@ def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, texts: Se
     if not found.can_saturate:
         return out
     other: IntegerPath = "exact" if own == "saturating" else "saturating"
-    twin_runner = OnnxRunner(open_session(runner.artifact, ctx.device, ctx.threads), ctx, runner.name,
-                             runner.precision, runner.artifact, runner.from_cache, runner.size_bytes)
-    try:
-        twin = on_path(twin_runner, other, ctx, f"{runner.name}~{other}")
+    try:  # on the other path `runner` is closed for the twin (its predictions are done)
+        twin = on_path(runner, other, ctx, f"{runner.name}~{other}")
     except NotApplicable as exc:
         out[other] = {"not_judged": str(exc)}
         return out

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.accuracy.checks import bounds_for
-from encoder_gate.accuracy.evaluation import Evaluation, evaluate
+from encoder_gate.accuracy.evaluation import Evaluation, drift_decision, evaluate
 from encoder_gate.accuracy.metrics import drift, tune_thresholds
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.base import (
@@ -371,9 +371,8 @@ class GateSession:
             )
             inner = split_integer_path(name)[0]
             if inner != name:  # the same file on this CPU's path: the gap between the two
-                decision = "argmax" if self.model.task.record.decision == "argmax" else "threshold"
                 gap = drift(self.predictions(name), self.predictions(inner), threshold=THRESHOLD,
-                            decision=decision)
+                            decision=drift_decision(self.model.task))
                 ev = replace(ev, path_gap=gap)
             self.evaluations[name] = ev
         return self.evaluations[name]

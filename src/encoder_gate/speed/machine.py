@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.base import Device
-from encoder_gate.backends.int8_path import cpu_path
+from encoder_gate.backends.int8_path import cpu_flags, cpu_path
 from encoder_gate.backends.onnx_backend import session_options
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, providers_of
 from encoder_gate.backends.torch_backend import torch_threads
@@ -205,7 +205,7 @@ def cpu_details(cpuinfo: str | None = None) -> dict[str, Any]:
         except OSError:
             text = ""
     model: str | None = None
-    flags: set[str] | None = None
+    flags = cpu_flags(text)
     cores: set[tuple[str, str]] = set()
     for block in text.split("\n\n"):
         fields: dict[str, str] = {}
@@ -214,9 +214,6 @@ def cpu_details(cpuinfo: str | None = None) -> dict[str, Any]:
             if sep:
                 fields[key.strip().lower()] = value.strip()
         model = model or fields.get("model name") or fields.get("hardware") or fields.get("cpu model")
-        raw_flags = fields.get("flags", fields.get("features"))
-        if flags is None and raw_flags is not None:
-            flags = set(raw_flags.split())
         if "physical id" in fields and "core id" in fields:
             cores.add((fields["physical id"], fields["core id"]))
     return {"cpu_model": model or platform.processor() or platform.machine() or "unknown",
@@ -254,7 +251,7 @@ def hardware_fingerprint(threads: int, providers: Sequence[str], *, packages: Se
     flags = [f for f, on in details["isa"].items() if on] if details["isa"] else None
     return {"cpu_model": details["cpu_model"], "isa": details["isa"],
             # the path this CPU computes int8-weight products on (backends.int8_path): INT8 timings differ
-            "integer_path": cpu_path(flags) if cpuinfo is not None else cpu_path(),
+            "integer_path": cpu_path(flags or ()),
             "logical_cores": os.cpu_count() or 0,
             "physical_cores": details["physical_cores"], "threads": int(threads),
             "execution_providers": list(providers), "torch": library_versions(("torch",))["torch"],
