@@ -119,3 +119,24 @@ def test_a_failed_test_in_one_of_two_shards_fails_the_merge_and_names_shard_and_
     assert "## encoder-gate: FAIL" in page
     assert ("shard 2/2: test_team_check.py::test_team_check[onnx-fp32] (failed): AssertionError: the "
             "team's check of onnx-fp32 failed") in page
+
+
+def test_a_shard_whose_session_failed_before_writing_results_fails_the_merge_naming_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Shard 2 of 2 wrote no results, only shard.json and its findings (every test errored at setup):
+    the merge is no 'other command' refusal; it fails its verdict naming the shard and the test."""
+    from encoder_gate.documents import SHARD_FILE, write_document
+    from test_shards import shard_dirs
+
+    first, second = shard_dirs(tmp_path, total=2)
+    (second / ACCURACY_FILE).unlink()
+    descriptor = json.loads((second / SHARD_FILE).read_text())
+    write_document(second, SHARD_FILE, {**descriptor, "documents": []})
+    red = Finding("test", "GateError: onnx-fp32: the model directory has no tokenizer",
+                  "test_x.py::t[onnx-fp32]", "onnx-fp32", "setup")
+    record_findings(second, descriptor["provenance"], set(), [red])
+    out = tmp_path / "merged"
+    assert main(["merge", str(first), str(second), "--out", str(out)]) == 1
+    page = (out / "verdict.md").read_text()
+    assert "run every shard with the same command" not in page
+    assert "shard 2/2: test_x.py::t[onnx-fp32] (error at setup): GateError: onnx-fp32" in page

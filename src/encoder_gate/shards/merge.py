@@ -24,7 +24,7 @@ The verdict is then decided from the merged documents as from one session's
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,9 +125,12 @@ def check_shards(results: Sequence[ShardResult]) -> ShardPlan:
             if r.descriptor.get(key) != first.descriptor.get(key):
                 problems.append(f"{r.name()} ran at {what} {r.descriptor.get(key)}, {first.name()} at "
                                 f"{first.descriptor.get(key)}")
-        if set(r.documents) != set(first.documents):
-            problems.append(f"{r.name()} wrote {_names(r.documents)}, {first.name()} wrote "
-                            f"{_names(first.documents)}: run every shard with the same command")
+        # a shard whose session failed before writing any results is no other command: its findings
+        # fail the merged verdict and name it
+        ours, theirs = _results_of(r), _results_of(first)
+        if ours and theirs and ours != theirs:
+            problems.append(f"{r.name()} wrote {_names(ours)}, {first.name()} wrote {_names(theirs)}: run "
+                            "every shard with the same command")
     given = ", ".join(f"{i}/{first.shard.total}" for i in sorted(seen))
     for index in range(1, first.shard.total + 1):
         if index not in seen:
@@ -139,7 +142,12 @@ def check_shards(results: Sequence[ShardResult]) -> ShardPlan:
     return first.plan
 
 
-def _names(documents: Mapping[str, Any]) -> str:
+def _results_of(result: ShardResult) -> set[str]:
+    """The results documents a shard's session wrote (not its findings)."""
+    return {name for name in result.documents if name in RESULTS}
+
+
+def _names(documents: Collection[str]) -> str:
     return ", ".join(sorted(documents)) or "no results"
 
 
