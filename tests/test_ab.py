@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -621,4 +622,40 @@ def test_every_pass_criterion_the_pr_changed_is_named(tmp_path: Path):
         "the PR changed a pass criterion: f1-rule 'regression' (base: 'point')",
         "the PR changed a pass criterion: f1-margin 0.05 (base: 0.01)",
         "the PR changed a pass criterion: min-slowdown 0.3 (base: 0.05)",
+    ]
+
+
+def test_a_waiver_the_pr_adds_widens_or_extends_is_named_against_its_base(tmp_path: Path):
+    """A waiver accepts a failure: a PR that grants itself one (adds it, accepts a worse value,
+    drops its label, moves its end date later) is named in its verdict like a changed bound; the
+    same waivers, or a narrower or shorter one, are not."""
+    from datetime import date
+
+    from encoder_gate.config import Waiver
+    from encoder_gate.runtime.base import criteria_changes
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "pyproject.toml").write_text(
+        '[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch", "onnx-int8"]\n'
+        '[[tool.encoder-gate.waivers]]\nbackend = "onnx-int8"\ncheck = "drift_max"\naccept = 0.4\n'
+        'owner = "@ml"\nreason = "long texts, #123"\nuntil = 2026-12-31\n'
+        '[[tool.encoder-gate.waivers]]\nbackend = "onnx-int8"\ncheck = "per_label"\nlabel = "grief"\n'
+        'owner = "@ml"\nreason = "rare label"\nuntil = 2026-12-31\n')
+    drift = Waiver("onnx-int8", "drift_max", "@ml", "long texts, #123", date(2026, 12, 31), accept=0.4)
+    grief = Waiver("onnx-int8", "per_label", "@ml", "rare label", date(2026, 12, 31), label="grief")
+    same = GateConfig(model="tiny", backends=("torch", "onnx-int8"), waivers=(drift, grief))
+    assert criteria_changes(base_config(base, same), same) == []
+    narrower = GateConfig(model="tiny", backends=("torch", "onnx-int8"),
+                          waivers=(replace(drift, accept=0.3, until=date(2026, 12, 1)),))
+    assert criteria_changes(base_config(base, narrower), narrower) == []
+    pr = GateConfig(model="tiny", backends=("torch", "onnx-int8"), waivers=(
+        replace(drift, accept=0.5, until=date(2027, 1, 31)),
+        replace(grief, label=None),
+        Waiver("onnx-int8", "speed", "@perf", "bug fix costs 8%", date(2026, 12, 15))))
+    assert criteria_changes(base_config(base, pr), pr) == [
+        "the PR widens a waiver: onnx-int8 drift_max: accept 0.5 (base: 0.4)",
+        "the PR extends a waiver: onnx-int8 drift_max until 2027-01-31 (base: 2026-12-31)",
+        "the PR widens a waiver: onnx-int8 per_label: every label (base: label grief)",
+        "the PR adds a waiver: onnx-int8 speed by @perf until 2026-12-15 (bug fix costs 8%)",
     ]

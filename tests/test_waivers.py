@@ -149,3 +149,70 @@ def test_a_waived_failure_xfails_and_the_session_passes(pytester: pytest.Pyteste
     assert decided_json["passed"] is True and fp32["status"] == "waived"
     pytester.makepyprojecttoml(table + "[tool.pytest.ini_options]\n")
     assert pytester.runpytest(*args).ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_merged_matrix_keeps_the_waived_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Three shards of one session, the shard of onnx-fp32 failing its drift bound, every shard
+    configured with the waiver that accepts it (findings.json carries it): the merged verdict has
+    the waived row and passes; the same shards without the waiver fail the merge."""
+    from encoder_gate.commands.cli import main
+    from encoder_gate.documents import ACCURACY_FILE, FINDINGS_FILE, write_document
+    from test_shards import shard_dirs
+
+    accepted = waiver(backend="onnx-fp32", accept=1e-3)
+    for with_waiver in (True, False):
+        dirs = shard_dirs(tmp_path / str(with_waiver))
+        for d in dirs:
+            acc = json.loads((d / ACCURACY_FILE).read_text())
+            if "onnx-fp32" in acc["backends"]:
+                fp32 = acc["backends"]["onnx-fp32"]
+                fp32["checks"]["drift_max"] = {**fp32["checks"]["drift_max"], "observed": 5e-4,
+                                               "passed": False}
+                fp32["verdict"] = "fail"
+                write_document(d, ACCURACY_FILE, acc)
+            write_document(d, FINDINGS_FILE, {"provenance": acc["provenance"], "by_document": {},
+                                              "unwritten": [],
+                                              "waivers": [accepted.to_json()] if with_waiver else []})
+        out = tmp_path / f"merged-{with_waiver}"
+        code = main(["merge", *map(str, dirs), "--out", str(out)])
+        merged = json.loads((out / "verdict.json").read_text())
+        [fp32_row] = [b for b in merged["backends"] if b["name"] == "onnx-fp32"]
+        if with_waiver:
+            assert code == 0 and merged["passed"] is True and fp32_row["status"] == "waived"
+            assert fp32_row["waivers"][0]["owner"] == "@ml-platform"
+            assert "| waived (drift_max by @ml-platform" in (out / "verdict.md").read_text()
+        else:
+            assert code == 1 and merged["passed"] is False and fp32_row["status"] == "fail"
+    capsys.readouterr()
+
+
+def test_history_records_the_waived_status_and_check_reports_a_check_waived_too_long(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """The record of a session with a waived failure holds the waived row and its waiver (read from
+    the verdict the session decided); `history check` exits 1 once the same check was waived in more
+    than --max-waived records in a row, naming it, and not before."""
+    from encoder_gate.commands.cli import main
+    from encoder_gate.documents import ACCURACY_FILE, FINDINGS_FILE, write_document
+    from encoder_gate.history.store import Commit, record
+    from encoder_gate.reporting.verdict import write_verdict
+
+    rows = all_pass()
+    rows["onnx-int8"] = row(drift_ok=False)
+    report = tmp_path / "report"
+    write_document(report, ACCURACY_FILE, accuracy_doc(rows))
+    write_document(report, FINDINGS_FILE, findings(waiver()))
+    write_verdict(report)
+    store = tmp_path / "store"
+    for i in range(4):
+        record(store, report, Commit(f"{i:07d}" + "a" * 33, f"2026-11-{1 + i:02d}T10:00:00+00:00", None))
+    doc = json.loads((store / ("0000003" + "a" * 33 + ".json")).read_text())
+    int8 = doc["backends"]["onnx-int8"]
+    assert doc["verdict"]["passed"] is True and int8["status"] == "waived"
+    assert int8["waived"]["checks"] == ["drift_max"]
+    assert int8["waived"]["waivers"][0]["owner"] == "@ml-platform"
+    capsys.readouterr()
+    assert main(["history", "check", "--store", str(store), "--max-waived", "4"]) == 0
+    assert main(["history", "check", "--store", str(store), "--max-waived", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "onnx-int8 drift_max: waived in the last 4 records (since 0000000" in out
+    assert "by @ml-platform), more than 3" in out

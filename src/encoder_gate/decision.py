@@ -22,11 +22,20 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.config import Waiver
-from encoder_gate.documents import AB_FILE, ACCURACY_FILE, FINDINGS_FILE, SPEEDUPS_FILE, belonging
+from encoder_gate.documents import (
+    AB_FILE,
+    ACCURACY_FILE,
+    FINDINGS_FILE,
+    SPEEDUPS_FILE,
+    VERDICT_JSON,
+    belonging,
+    read_document,
+)
 from encoder_gate.errors import GateError
 from encoder_gate.speed.ab import ABSettings, Decision, decide, holm_levels, wilcoxon_slower_p
 from encoder_gate.speed.rounds import Cell
@@ -63,6 +72,11 @@ class Reason:
     def to_json(self) -> dict[str, Any]:
         return {"check": self.check, "text": self.text, "observed": self.observed, "bound": self.bound,
                 "direction": self.direction}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Reason:
+        return cls(str(doc["check"]), str(doc["text"]), doc.get("observed"), doc.get("bound"),
+                   doc.get("direction"))
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,12 @@ class BackendVerdict:
                 "reasons": [r.to_json() for r in self.reasons], "scope": self.scope or None,
                 "error": self.error or None, "waivers": [w.to_json() for w in self.waivers]}
 
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> BackendVerdict:
+        return cls(str(doc["name"]), Status(doc["status"]), tuple(doc.get("failed") or ()),
+                   tuple(Reason.from_json(r) for r in doc.get("reasons") or ()), doc.get("scope") or "",
+                   doc.get("error") or "", tuple(Waiver.from_json(w) for w in doc.get("waivers") or ()))
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -198,6 +218,18 @@ class Verdict:
                 "session_failures": list(self.session_failures), "left_out": list(self.left_out),
                 "sources": dict(self.sources), "missing": list(self.missing),
                 "findings": [f.to_json() for f in self.findings], "stale_waivers": list(self.stale_waivers)}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], judged: Mapping[str, Mapping[str, Any]]) -> Verdict:
+        """verdict.json as it was decided, beside the documents it judged."""
+        return cls(passed=bool(doc["passed"]),
+                   backends=tuple(BackendVerdict.from_json(b) for b in doc.get("backends") or ()),
+                   failures=tuple(Reason.from_json(r) for r in doc.get("failures") or ()),
+                   session_failures=tuple(doc.get("session_failures") or ()),
+                   left_out=tuple(doc.get("left_out") or ()), sources=dict(doc.get("sources") or {}),
+                   missing=tuple(doc.get("missing") or ()), judged=judged,
+                   findings=tuple(Finding.from_json(f) for f in doc.get("findings") or ()),
+                   stale_waivers=tuple(doc.get("stale_waivers") or ()))
 
     @property
     def outside_the_checks(self) -> tuple[Finding, ...]:
@@ -408,6 +440,42 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
                    session_failures=tuple(session), left_out=tuple(left_out), sources=sources,
                    missing=missing, judged=kept, findings=found, stale_waivers=tuple(stale))
+
+
+#: The results documents a verdict is decided from, in decide_documents' order.
+RESULTS = (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE, FINDINGS_FILE)
+
+
+def decide_report_dir(report_dir: Path, current: Mapping[str, Any] | None = None) -> Verdict:
+    """The verdict of the report directory's results documents that belong to `current`."""
+    docs = {name: read_document(report_dir, name) for name in RESULTS}
+    return decide_documents(docs[ACCURACY_FILE], docs[SPEEDUPS_FILE], docs[AB_FILE], current=current,
+                            findings=docs[FINDINGS_FILE])
+
+
+def stamps(report_dir: Path) -> dict[str, str]:
+    """When each results document of `report_dir` was written (its provenance's ``written``)."""
+    docs = {name: read_document(report_dir, name) for name in RESULTS}
+    return {name: str((doc.get("provenance") or {}).get("written", "?"))
+            for name, doc in docs.items() if doc is not None}
+
+
+def decided(report_dir: Path) -> Verdict:
+    """The verdict of `report_dir` as it stands: verdict.json as the last session decided it, when
+    it judged every results document there now (the same documents, written at the same times), so
+    what reads a verdict after its session (history, `encoder-gate verdict`) never decides twice;
+    decided here from the documents only when there is none, or they changed since (a session that
+    ended before deciding, documents copied by hand)."""
+    doc = read_document(report_dir, VERDICT_JSON)
+    now = stamps(report_dir)
+    if doc is None or not now or doc.get("sources") != now:
+        return decide_report_dir(report_dir)
+    try:
+        judged = {name: read_document(report_dir, name) or {} for name in now}
+        return Verdict.from_json(doc, judged)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise GateError(f"{Path(report_dir) / VERDICT_JSON} cannot be read ({exc!r}); run "
+                        "`encoder-gate verdict` to decide it again") from None
 
 
 def _stale_waivers(waivers: Sequence[Waiver], today: date, backends: Sequence[BackendVerdict],

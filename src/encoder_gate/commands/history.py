@@ -1,7 +1,8 @@
 """`encoder-gate history record|check|render`: the results store across commits, creep, the page.
 
     encoder-gate history record --store history            # after the gate ran on the default branch
-    encoder-gate history check --store history             # exit 1 when a metric crept
+    encoder-gate history check --store history             # exit 1 when a metric crept, or a
+                                                           # check stayed waived (--max-waived)
     encoder-gate history render --store history --out site # site/index.html and its PNGs
     encoder-gate history trend --store history --url URL   # the PR comment's line: would this PR creep?
 """
@@ -15,6 +16,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, WINDOW, check, pr_trend
 from encoder_gate.history.page import render
 from encoder_gate.history.store import Commit, build_record, git_commit, load_store, record
+from encoder_gate.history.waived import MAX_WAIVED, long_waived
 
 DEFAULT_REPORT_DIR = Path(".encoder-gate")
 
@@ -43,6 +45,9 @@ def history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=WINDOW,
                         help="check: how many earlier records of the series to compare with "
                              f"(default: {WINDOW})")
+    parser.add_argument("--max-waived", type=int, default=MAX_WAIVED, metavar="N",
+                        help="check: exit 1 when a check the newest record waives was waived in more than N "
+                             f"records in a row (default: {MAX_WAIVED})")
     parser.add_argument("--min-slowdown", type=float, default=DEFAULT_MIN_SLOWDOWN,
                         help="check: the smallest speedup drop that counts, when the store's own noise is "
                              f"smaller (default: {DEFAULT_MIN_SLOWDOWN})")
@@ -78,10 +83,16 @@ def run_history(args: argparse.Namespace) -> int:
     found, notes = check(records, window=args.window, min_slowdown=args.min_slowdown)
     for note in notes:
         print(f"encoder-gate history: note: {note}")
+    waived = long_waived(records, args.max_waived)
+    if waived:
+        print(f"encoder-gate history: {len(waived)} check(s) waived in more than {args.max_waived} records "
+              "in a row:")
+        for w in waived:
+            print(f"- {w.describe()}")
     if not found:
         newest = records[-1]["commit"][:12] if records else "nothing"
         print(f"encoder-gate history: no creep at {newest} (window {args.window})")
-        return 0
+        return 1 if waived else 0
     print(f"encoder-gate history: {len(found)} metric(s) crept while every single step passed:")
     for creep in found:
         print(f"- {creep.describe()}")

@@ -167,6 +167,9 @@ def _table(line: Sequence[Mapping[str, Any]], backends: Sequence[str], creeps: S
                 parts.append(f"{html.escape(case)} {cell['speedup']:.2f}x{band}")
             if e.get("status"):
                 parts.append(html.escape(str(e["status"])))
+            for w in (e.get("waived") or {}).get("waivers") or ():  # who accepted what, until when
+                said = f"{w.get('check')} waived by {w.get('owner')} until {w.get('until')}"
+                parts.append(html.escape(said))
             cells.append("<td>" + "<br>".join(parts) + "</td>")
         passed = (r.get("verdict") or {}).get("passed", True)
         verdict = "pass" if passed else "<b class=fail>FAIL</b>"

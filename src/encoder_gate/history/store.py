@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.decision import decide_documents
+from encoder_gate.decision import decided
 from encoder_gate.documents import ACCURACY_FILE, SPEEDUPS_FILE, read_document, write_json
 from encoder_gate.errors import GateError
 from encoder_gate.tasks import task_of_document
@@ -83,23 +83,28 @@ def _speed_entries(speedups: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
-    """The record of one commit from the report directory's results (those of one model and
-    dataset: :func:`encoder_gate.decision.decide_documents` joins them and decides the verdict)."""
-    accuracy, speedups = read_document(report_dir, ACCURACY_FILE), read_document(report_dir, SPEEDUPS_FILE)
-    if accuracy is None and speedups is None:
+    """The record of one commit from the report directory's results and the verdict its session
+    decided (:func:`encoder_gate.decision.decided`: verdict.json, with the documents it judged):
+    history records that verdict, waived backends and their waivers included, and never decides
+    again."""
+    if read_document(report_dir, ACCURACY_FILE) is None and read_document(report_dir, SPEEDUPS_FILE) is None:
         raise GateError(f"{report_dir} holds no {ACCURACY_FILE} or {SPEEDUPS_FILE}: run `pytest accuracy` "
                         "and `pytest benchmarks` first (or pass --report-dir)")
-    verdict = decide_documents(accuracy, speedups)
+    verdict = decided(report_dir)
     acc, speed_doc = verdict.judged.get(ACCURACY_FILE), verdict.judged.get(SPEEDUPS_FILE)
     provenance = dict((acc or speed_doc or {}).get("provenance") or {})
     headline = task_of_document(acc).headline
     rows = (acc or {}).get("backends") or {}
     speed = _speed_entries(speed_doc or {})
-    statuses = {b.name: b.status.value for b in verdict.backends}
+    judged = {b.name: b for b in verdict.backends}
     backends: dict[str, dict[str, Any]] = {}
     for name in [*rows, *(b for b in speed if b not in rows)]:
         entry = _accuracy_entry(rows[name], headline) if name in rows else {"metric": headline}
-        backends[name] = {**entry, "speedups": speed.get(name, {}), "status": statuses.get(name)}
+        status = judged[name].status.value if name in judged else None
+        backends[name] = {**entry, "speedups": speed.get(name, {}), "status": status}
+        if name in judged and judged[name].waivers:  # what was accepted, by whom, until when
+            backends[name]["waived"] = {"checks": list(judged[name].failed),
+                                        "waivers": [w.to_json() for w in judged[name].waivers]}
     return {
         "schema": SCHEMA, "commit": commit.sha, "time": commit.time, "parent": commit.parent,
         "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

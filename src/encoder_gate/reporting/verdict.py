@@ -27,11 +27,10 @@ from typing import Any
 
 from encoder_gate.backends.int8_path import INTEGER_PATHS, cpu_path_short, cpu_path_words
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
-from encoder_gate.decision import BackendVerdict, Status, Verdict, decide_documents
+from encoder_gate.decision import BackendVerdict, Status, Verdict, decide_documents, decide_report_dir, stamps
 from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
-    FINDINGS_FILE,
     SPEEDUPS_FILE,
     VERDICT_FILE,
     VERDICT_JSON,
@@ -345,12 +344,10 @@ def current_verdict(report_dir: Path) -> str:
     report_dir = Path(report_dir)
     decided = read_document(report_dir, VERDICT_JSON)
     page = report_dir / VERDICT_FILE
-    docs = _results(report_dir)
-    stamps = {name: str((doc.get("provenance") or {}).get("written", "?"))
-              for name, doc in docs.items() if doc is not None}
-    if decided is not None and page.is_file() and stamps and decided.get("sources") == stamps:
+    now = stamps(report_dir)
+    if decided is not None and page.is_file() and now and decided.get("sources") == now:
         return page.read_text()
-    return _write(report_dir, None, docs).markdown
+    return _write(report_dir, None).markdown
 
 
 def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) -> str:
@@ -359,17 +356,8 @@ def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) ->
     return _write(Path(report_dir), current).markdown
 
 
-def _results(report_dir: Path) -> dict[str, dict[str, Any] | None]:
-    """The report directory's results documents, None for each one absent."""
-    return {name: read_document(report_dir, name)
-            for name in (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE, FINDINGS_FILE)}
-
-
-def _write(report_dir: Path, current: Mapping[str, Any] | None,
-           docs: Mapping[str, dict[str, Any] | None] | None = None) -> VerdictReport:
-    docs = _results(report_dir) if docs is None else docs
-    report = build_verdict(docs[ACCURACY_FILE], docs[SPEEDUPS_FILE], docs[AB_FILE], current,
-                           docs.get(FINDINGS_FILE))
+def _write(report_dir: Path, current: Mapping[str, Any] | None) -> VerdictReport:
+    report = render(decide_report_dir(report_dir, current))
     write_page(report_dir, VERDICT_FILE, report.markdown)
     write_document(report_dir, VERDICT_JSON, report.verdict.to_json())
     return report

@@ -12,17 +12,18 @@ whatever the PR did not change is built and predicted once for both sides.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from encoder_gate.accuracy.checks import CHECKS
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend, split_precision
 from encoder_gate.cache import sha256_file
-from encoder_gate.config import PASS_CRITERIA, GateConfig, read_pyproject_table
+from encoder_gate.config import PASS_CRITERIA, GateConfig, Waiver, read_pyproject_table
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.runtime.predictions import backend_kind
@@ -120,6 +121,48 @@ def criteria_changes(base: GateConfig, pr: GateConfig) -> list[str]:
         if theirs != ours:
             key = name.replace("_", "-")
             out.append(f"the PR changed a pass criterion: {key} {ours!r} (base: {theirs!r})")
+    return out + waiver_changes(base.waivers, pr.waivers)
+
+
+def _looser(accept: float | None, was: float | None, check: str) -> bool:
+    """Whether a waiver accepting up to `accept` accepts more than one accepting up to `was`: no
+    bound accepts every value; otherwise by the check's direction (a bound's own, "at least" or
+    "at most"; `speed` and `vs base` waivers have no unit of their own, so any change counts)."""
+    if accept is None or was is None:
+        return accept is None and was is not None
+    record = CHECKS.get(check)
+    if record is None:
+        return accept != was
+    return accept > was if record.direction == "at most" else accept < was
+
+
+def waiver_changes(base: Sequence[Waiver], pr: Sequence[Waiver]) -> list[str]:
+    """Each waiver the PR adds, widens (a looser `accept`, or a label dropped so every label is
+    covered) or extends (a later `until`) against its base, named like a changed pass criterion:
+    a waiver accepts a failure, so a PR that grants itself one must say so in its verdict."""
+    def key(w: Waiver) -> tuple[str, str, str | None]:
+        return backend_kind(w.backend), w.check, w.label
+
+    theirs = {key(w): w for w in base}
+    out = []
+    for w in pr:
+        was = theirs.get(key(w)) or (theirs.get((key(w)[0], w.check, None)) if w.label else None)
+        if was is None and w.label is None:  # covering every label where the base waived one
+            was = next((b for k, b in theirs.items() if k[:2] == key(w)[:2]), None)
+        if was is None:
+            out.append(f"the PR adds a waiver: {w.names()} by {w.owner} until {w.until} ({w.reason})"
+                       + (f", accepting up to {w.accept:g}" if w.accept is not None else ""))
+            continue
+        wider = []
+        if was.label is not None and w.label is None:
+            wider.append(f"every label (base: label {was.label})")
+        if _looser(w.accept, was.accept, w.check):
+            wider.append(f"accept {'any value' if w.accept is None else f'{w.accept:g}'} (base: "
+                         f"{'any value' if was.accept is None else f'{was.accept:g}'})")
+        if wider:
+            out.append(f"the PR widens a waiver: {w.names()}: {'; '.join(wider)}")
+        if w.until > was.until:
+            out.append(f"the PR extends a waiver: {w.names()} until {w.until} (base: {was.until})")
     return out
 
 
