@@ -150,6 +150,8 @@ def test_targets_decide_the_twins_judged_beside_the_backends():
     assert GateConfig().path_twins() == ()  # onnx-int8's uint8 weights: one path
     assert GateConfig(backends=("onnx-int8-rr", "onnx-int8-u8-fused")).path_twins() == ()
     assert GateConfig(backends=("onnx-int8",), int8_weights="QInt8").path_twins() == (f"onnx-int8~{other}",)
+    rr = GateConfig(backends=("onnx-int8",), int8_weights="QInt8", int8_reduce_range=True)
+    assert rr.path_twins() == ()
     native_only = "x86-avx2" if cpu_path() == "saturating" else "x86-vnni"
     assert GateConfig(backends=("onnx-int8-s8",), targets=(native_only,)).path_twins() == ()
     with pytest.raises(GateError, match="x86-avx2, x86-vnni, x86-amx, arm64"):

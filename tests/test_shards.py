@@ -308,3 +308,29 @@ def test_an_onnx_file_doing_more_work_fails_the_merged_verdict_of_three_shards(
     verdict = (out / "verdict.md").read_text()
     assert "## encoder-gate: FAIL" in verdict and "onnx:onnx/model.onnx" in verdict
     assert "**FAIL** (vs base)" in verdict
+
+
+def test_shards_on_cpus_of_different_integer_paths_say_each_ones_path(tmp_path: Path):
+    """Runners of a matrix differ (one with VNNI, one without): the merged document does not claim
+    the first shard's CPU for all, and the verdict's note names each shard's path."""
+    from encoder_gate.reporting.verdict import integer_path_notes
+
+    dirs = shard_dirs(tmp_path)
+    for d, path in zip(dirs, ("exact", "saturating", "exact"), strict=True):
+        doc = json.loads((d / ACCURACY_FILE).read_text())
+        doc["integer_paths"] = {"this_cpu": path, "targets": ["x86-avx2", "x86-vnni"],
+                                "target_paths": ["exact", "saturating"]}
+        for row in doc["backends"].values():
+            row["integer_path"], row["can_saturate"] = path, False
+        write_document(d, ACCURACY_FILE, doc)
+    results = [read_shard(d) for d in dirs]
+    merged = merge_documents(results, check_shards(results))[ACCURACY_FILE]
+    assert merged["integer_paths"]["this_cpu"] is None
+    assert merged["integer_paths"]["shards"] == {"1/3": "exact", "2/3": "saturating", "3/3": "exact"}
+    assert integer_path_notes(merged)[0] == (
+        "INT8 integer paths: the shards ran on CPUs of different integer paths (shard 1/3: exact, "
+        "shard 2/3: saturating, shard 3/3: exact); each INT8 row was computed on its shard's path, "
+        "which it names.")
+    same = [read_shard(d) for d in shard_dirs(tmp_path / "same")]
+    merged_same = merge_documents(same, check_shards(same))[ACCURACY_FILE]
+    assert "shards" not in (merged_same.get("integer_paths") or {})

@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 from encoder_gate.accuracy.significance import F1Rule
 from encoder_gate.backends.base import Int8Weights
 from encoder_gate.backends.int8_path import INTEGER_PATHS, TARGETS, cpu_path
-from encoder_gate.backends.recipes import RECIPES
+from encoder_gate.backends.recipes import recipe_of
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, parse_backend, with_integer_path
 from encoder_gate.errors import GateError
 
@@ -245,9 +245,8 @@ class GateConfig:
         nothing in it can saturate)."""
         if not name.startswith("onnx") or parse_backend(name).number_format != "int8":
             return False
-        if name == "onnx-int8":
-            return self.int8_weights == "QInt8" and not self.int8_reduce_range
-        return name not in RECIPES or not RECIPES[name].same_on_every_cpu
+        recipe = recipe_of(name, self.int8_per_channel, self.int8_weights, self.int8_reduce_range)
+        return recipe is None or not recipe.same_on_every_cpu
 
     def with_(self, **changes: Any) -> GateConfig:
         return replace(self, **changes)

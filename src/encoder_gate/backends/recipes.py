@@ -114,6 +114,18 @@ RECIPES: Registry[Recipe] = Registry.of("recipe", (
     Recipe("onnx-int8-static", "int8", "export", "static", calibration="MinMax"),
     Recipe("onnx-int8-static-percentile", "int8", "export", "static", calibration="Percentile"),
 ))
+
+
+def recipe_of(name: str, per_channel: bool, weights: Int8Weights, reduce_range: bool) -> Recipe | None:
+    """The recipe backend `name` is built by: a search recipe's own, or the built `onnx-int8`'s as
+    the INT8 settings (`int8-per-channel`, `int8-weights`, `int8-reduce-range`) make it; None for
+    what no recipe builds (a prebuilt `onnx:` file, read only when built)."""
+    if name == "onnx-int8":
+        return Recipe(name, "int8", "export", "dynamic", per_channel=per_channel, weight_type=weights,
+                      reduce_range=reduce_range)
+    return RECIPES.get(name)
+
+
 #: The gate's own ONNX backends the search judges beside the recipes (the current defaults).
 DEFAULT_CANDIDATES: tuple[str, ...] = ("onnx-fp32", "onnx-fp16", "onnx-int8")
 #: What `export --search` judges, in this order.

@@ -155,8 +155,13 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
     if not info or not rows:
         return []
     here = info["this_cpu"]
-    out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
-           f"({cpu_path_words(here)}); a twin `NAME~PATH` is NAME on the other path, computed here."]
+    if here is None:  # a merge of shards whose runners compute on different paths
+        each = ", ".join(f"shard {s}: {p}" for s, p in (info.get("shards") or {}).items())
+        out = [f"INT8 integer paths: the shards ran on CPUs of different integer paths ({each}); each "
+               "INT8 row was computed on its shard's path, which it names."]
+    else:
+        out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
+               f"({cpu_path_words(here)}); a twin `NAME~PATH` is NAME on the other path, computed here."]
     for name, row in rows.items():
         if split_integer_path(name)[1] is not None:
             continue

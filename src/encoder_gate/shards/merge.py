@@ -163,7 +163,8 @@ def merge_documents(results: Sequence[ShardResult], plan: ShardPlan) -> dict[str
     docs = {name: [r.documents[name] for r in ordered if name in r.documents] for name in RESULTS
             if any(name in r.documents for r in ordered)}
     if ACCURACY_FILE in docs:
-        out[ACCURACY_FILE] = _accuracy(docs[ACCURACY_FILE], plan)
+        out[ACCURACY_FILE] = _accuracy(docs[ACCURACY_FILE], plan,
+                                       [str(r.shard) for r in ordered if ACCURACY_FILE in r.documents])
     if SPEEDUPS_FILE in docs:
         out[SPEEDUPS_FILE] = _speedups(docs[SPEEDUPS_FILE], plan)
     if AB_FILE in docs:
@@ -200,8 +201,14 @@ def _provenance(doc: Mapping[str, Any], plan: ShardPlan) -> dict[str, Any] | Non
     return {**block, "settings": settings, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def _accuracy(payloads: list[Mapping[str, Any]], plan: ShardPlan) -> dict[str, Any]:
+def _accuracy(payloads: list[Mapping[str, Any]], plan: ShardPlan, shards: Sequence[str]) -> dict[str, Any]:
     merged = merge_payloads([dict(p) for p in payloads], plan.backends)
+    # each INT8 row names the integer path it was computed on; the session's own line ("this runner's
+    # CPU computes ...") holds for one runner only: shards on CPUs of different paths say each one's
+    paths = {shard: (p.get("integer_paths") or {}).get("this_cpu") for shard, p in zip(shards, payloads,
+                                                                                       strict=True)}
+    if len(set(paths.values())) > 1:
+        merged["integer_paths"] = {**(merged.get("integer_paths") or {}), "this_cpu": None, "shards": paths}
     return {**merged, "configured_backends": list(plan.backends), "provenance": _provenance(merged, plan)}
 
 
