@@ -15,8 +15,9 @@ from encoder_gate.config import GateConfig
 from encoder_gate.decision import SpeedCell, decide_cells
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.base import base_config
-from encoder_gate.speed.ab import ABSettings, decide, fits_budget, holm_levels, measure_cell, same_work
+from encoder_gate.speed.ab import ABSettings, decide, fits_budget, measure_cell, same_work
 from encoder_gate.speed.rounds import Cell, passes_for
+from encoder_gate.statistics import holm_levels
 
 SETTINGS = ABSettings()
 

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
 
-from encoder_gate.accuracy.per_label import holm, per_label
+from encoder_gate.accuracy.per_label import per_label
 from encoder_gate.accuracy.significance import (
     DeltaCI,
     correct,
@@ -24,6 +24,7 @@ from encoder_gate.accuracy.significance import (
     score,
     underpowered_warning,
 )
+from encoder_gate.statistics import holm
 
 Bool = npt.NDArray[np.bool_]
 
@@ -517,3 +518,17 @@ def test_metric_ci_brackets_the_metric_and_matches_a_plain_bootstrap():
     assert (low, high) == pytest.approx((plain.confidence_interval.low, plain.confidence_interval.high),
                                         abs=1e-9)
     assert metric_ci(gold, gold, "multi_label", n_resamples=50) == (1.0, 1.0)
+
+
+def test_one_holm_judges_speed_cells_at_their_levels_and_labels_by_adjusted_p():
+    """statistics.holm_levels (the A/B's speed cells, judged at looks) and statistics.holm (the
+    per-label McNemar tests) are one procedure: a p-value rejects at its level exactly when its
+    adjusted p-value is below alpha, on random families."""
+    from encoder_gate.statistics import holm_levels
+
+    rng = np.random.default_rng(7)
+    for m in (1, 2, 5, 10):
+        for _ in range(200):
+            p = rng.uniform(0, 0.08, m).tolist()
+            levels = holm_levels(p, 0.05)
+            assert [pi < lv for pi, lv in zip(p, levels, strict=True)] == (holm(p) < 0.05).tolist()

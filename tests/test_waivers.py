@@ -216,3 +216,15 @@ def test_history_records_the_waived_status_and_check_reports_a_check_waived_too_
     out = capsys.readouterr().out
     assert "onnx-int8 drift_max: waived in the last 4 records (since 0000000" in out
     assert "by @ml-platform), more than 3" in out
+
+
+def test_one_owners_waivers_ending_the_same_day_share_one_group_in_the_row():
+    """Four checks of one file waived together read as one group, not four repeats."""
+    from encoder_gate.decision import BackendVerdict
+    from encoder_gate.reporting.verdict import _word
+
+    checks = ("drift_mean", "cosine_min", "cosine_mean", "rel_l2_max")
+    b = BackendVerdict("onnx:m.onnx", Status.WAIVED, checks,
+                       waivers=(*(waiver(check=c) for c in checks), waiver(check="speed", owner="@perf")))
+    assert _word(b) == ("waived (drift_mean, cosine_min, cosine_mean, rel_l2_max by @ml-platform, 30 days "
+                        "left; speed by @perf, 30 days left)")

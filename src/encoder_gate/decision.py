@@ -37,8 +37,9 @@ from encoder_gate.documents import (
     read_document,
 )
 from encoder_gate.errors import GateError
-from encoder_gate.speed.ab import ABSettings, Decision, decide, holm_levels, wilcoxon_slower_p
+from encoder_gate.speed.ab import ABSettings, Decision, decide, wilcoxon_slower_p
 from encoder_gate.speed.rounds import Cell
+from encoder_gate.statistics import holm_levels
 
 
 class Status(str, Enum):

@@ -16,31 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from encoder_gate.accuracy.metrics import _label_names, _safe_div
-from encoder_gate.accuracy.significance import FloatArray, _as_decisions, mcnemar
+from encoder_gate.accuracy.significance import _as_decisions, mcnemar
+from encoder_gate.statistics import holm
 
 #: How many changed examples :meth:`LabelResult.failure_message` shows.
 N_EXAMPLES = 5
 
-__all__ = ["N_EXAMPLES", "LabelResult", "holm", "per_label"]
-
-
-def holm(p_values: npt.ArrayLike) -> FloatArray:
-    """Holm's step-down adjusted p-values (family-wise error control), in input order.
-
-    Sort ascending; the i-th smallest (1-based) becomes max_{k<=i} min(1, (m-k+1) p_(k)).
-    scipy.stats has no Holm (``false_discovery_control`` is Benjamini-Hochberg/Yekutieli).
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    if p.ndim != 1:
-        raise ValueError(f"p_values must be 1-D; got shape {p.shape}")
-    if p.size and (np.any(np.isnan(p)) or p.min() < 0 or p.max() > 1):
-        raise ValueError("p_values must lie in [0, 1]")
-    m = p.size
-    order = np.argsort(p, kind="stable")
-    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out = np.empty(m, dtype=np.float64)
-    out[order] = np.maximum.accumulate(stepped)
-    return out
+__all__ = ["N_EXAMPLES", "LabelResult", "per_label"]
 
 
 @dataclass(frozen=True)

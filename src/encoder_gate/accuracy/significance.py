@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from encoder_gate.accuracy.metrics import _dataclass_dict, _safe_div
+from encoder_gate.statistics import bootstrap
 from encoder_gate.tasks import Task
 
 FloatArray = npt.NDArray[np.float64]
@@ -262,22 +263,8 @@ def _bootstrap(
     """``scipy.stats.bootstrap`` over example indices, vectorised, percentile method."""
     if n < 2:
         raise ValueError(f"the bootstrap needs at least 2 examples; got {n}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1; got {n_resamples}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
-    from scipy import stats
-
-    return stats.bootstrap(
-        (np.arange(n),),
-        statistic,
-        n_resamples=n_resamples,
-        batch=max(1, _BATCH_ELEMENTS // n),
-        vectorized=True,
-        confidence_level=confidence,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
+    return bootstrap((np.arange(n),), statistic, confidence=confidence, n_resamples=n_resamples, seed=seed,
+                     batch=max(1, _BATCH_ELEMENTS // n))
 
 
 def paired_delta(

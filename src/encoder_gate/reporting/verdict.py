@@ -192,8 +192,11 @@ def _word(b: BackendVerdict) -> str:
         return "not run (no results of it in this report directory)"
     if b.status is Status.WAIVED:
         today = date.today()
-        return "waived (" + "; ".join(f"{w.check} by {w.owner}, {w.days_left(today)} days left"
-                                      for w in b.waivers) + ")"
+        by: dict[tuple[str, int], list[str]] = {}  # one owner's waivers ending the same day: one group
+        for w in b.waivers:
+            by.setdefault((w.owner, w.days_left(today)), []).append(w.check)
+        return "waived (" + "; ".join(f"{', '.join(dict.fromkeys(checks))} by {owner}, {days} days left"
+                                      for (owner, days), checks in by.items()) + ")"
     return f"{b.status.value} ({b.scope})" if b.scope else b.status.value
 
 

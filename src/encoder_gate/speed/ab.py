@@ -47,6 +47,7 @@ from encoder_gate.runtime.predictions import cacheable
 from encoder_gate.speed.batches import BatchPlan
 from encoder_gate.speed.rounds import ROUND_SECONDS, Cell, Clock, passes_for, record_round, timed
 from encoder_gate.speed.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, POWER
+from encoder_gate.statistics import bootstrap_ci
 
 Status = Literal["pass", "fail", "inconclusive", "unchanged"]
 
@@ -247,15 +248,9 @@ def measure_runners(base: Any, base_plan: BatchPlan, pr: Any, pr_plan: BatchPlan
 
 
 def _median_ci(r: np.ndarray) -> tuple[float, float]:
-    if len(r) < 2 or np.ptp(r) == 0:
-        value = float(np.median(r))
-        return value, value
-    from scipy import stats  # here, not at import: the plugin loads with every pytest run
-
-    res = stats.bootstrap((r,), np.median, vectorized=True, method="percentile",
-                          confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES,
-                          rng=np.random.default_rng(BOOTSTRAP_SEED))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    ci = bootstrap_ci([r], np.median, confidence=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES,
+                      seed=BOOTSTRAP_SEED)
+    return ci if ci is not None else (float(np.median(r)), float(np.median(r)))
 
 
 def wilcoxon_slower_p(r: np.ndarray) -> float:
@@ -311,22 +306,3 @@ def judge_at_looks(log_ratios: Sequence[float] | np.ndarray, settings: ABSetting
             break
         decision = decide(r[:n], settings, settings.per_look(alpha))
     return decision
-
-
-def holm_levels(p_values: Sequence[float], alpha: float) -> list[float]:
-    """Holm's step-down levels: the p-value ranked i-th smallest of m is judged at alpha / (m - i);
-    a cell after the first that holds keeps the level of that one (nothing below it rejects)."""
-    m = len(p_values)
-    if m == 0:
-        return []
-    order = sorted(range(m), key=lambda i: p_values[i])
-    levels = [alpha / m] * m
-    stopped = False
-    for rank, i in enumerate(order):
-        level = alpha / (m - rank)
-        if stopped:
-            level = levels[order[rank - 1]]
-        elif p_values[i] >= level:
-            stopped = True
-        levels[i] = level
-    return levels

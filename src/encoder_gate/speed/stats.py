@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.speed.settings import DEFAULT_ALPHA, ENV_ROUNDS
+from encoder_gate.statistics import bootstrap_ci
 
 CONFIDENCE = 0.95  # of the speedup's CI and of the shift's CI
 POWER = 0.8  # of the minimum detectable slowdown
@@ -65,20 +66,8 @@ def median_speedup(ratios_log: Sequence[float]) -> float:
 
 def _bootstrap_ci(samples: Sequence[Sequence[float]], statistic: Any,
                   confidence: float = CONFIDENCE, seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of ``statistic`` (vectorized, one sample or two independent ones);
-    None when a sample has fewer than two values."""
-    from scipy import stats
-
-    arrays = tuple(np.asarray(x, dtype=np.float64) for x in samples)
-    if any(len(x) < 2 for x in arrays):
-        return None
-    if all(np.ptp(x) == 0 for x in arrays):  # every resample is the data itself
-        value = float(statistic(*(x[None, :] for x in arrays))[0])
-        return value, value
-    res = stats.bootstrap(arrays, statistic, vectorized=True, paired=False, method="percentile",
-                          confidence_level=confidence, n_resamples=BOOTSTRAP_RESAMPLES,
-                          rng=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    """Percentile bootstrap CI of ``statistic`` of the rounds (statistics.bootstrap_ci)."""
+    return bootstrap_ci(samples, statistic, confidence=confidence, n_resamples=BOOTSTRAP_RESAMPLES, seed=seed)
 
 
 def smallest_p(baseline_rounds: int, current_rounds: int) -> float:
