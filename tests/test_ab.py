@@ -15,7 +15,7 @@ from encoder_gate.config import GateConfig
 from encoder_gate.decision import SpeedCell, decide_cells
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.base import base_config
-from encoder_gate.speed.ab import ABSettings, decide, fits_budget, measure_cell, same_work
+from encoder_gate.speed.ab import ABSettings, decide_cell, fits_budget, measure_cell, same_work
 from encoder_gate.speed.rounds import Cell, passes_for
 from encoder_gate.statistics import holm_levels
 
@@ -25,8 +25,8 @@ SETTINGS = ABSettings()
 def test_unchanged_rounds_pass_and_a_clear_slowdown_fails():
     """Per-round log ratios around 0 pass (CI within 5%); around +6% with 2% spread fail."""
     rng = np.random.default_rng(0)
-    same = decide(rng.normal(0.0, 0.02, 20), SETTINGS, alpha=0.05)
-    slower = decide(rng.normal(np.log(1.06), 0.02, 20), SETTINGS, alpha=0.05)
+    same = decide_cell(rng.normal(0.0, 0.02, 20), SETTINGS, alpha=0.05)
+    slower = decide_cell(rng.normal(np.log(1.06), 0.02, 20), SETTINGS, alpha=0.05)
     assert same.status == "pass" and same.ci[1] <= 1.05
     assert slower.status == "fail" and slower.p_value < 0.05 and slower.ratio > 1.04
 
@@ -35,15 +35,15 @@ def test_a_significant_slowdown_below_the_minimum_effect_does_not_fail():
     """The A/A that failed CI once: every round about 3% slower (p = 1/1024) is significant, but a
     3.2% slowdown is below the 5% minimum effect, so it is not a failure; 6% with the same spread is."""
     small = np.log(np.linspace(1.022, 1.045, 10))
-    decision = decide(small, SETTINGS, alpha=0.002)
+    decision = decide_cell(small, SETTINGS, alpha=0.002)
     assert decision.p_value < 0.002 and decision.ratio < 1.05
     assert decision.status != "fail"
-    assert decide(small + np.log(1.06 / 1.032), SETTINGS, alpha=0.002).status == "fail"
+    assert decide_cell(small + np.log(1.06 / 1.032), SETTINGS, alpha=0.002).status == "fail"
 
 
 def test_noisy_rounds_are_inconclusive_and_say_how_many_rounds_would_decide():
     """A spread too wide for the rounds decides nothing, and the rounds it would need are given."""
-    noisy = decide(np.random.default_rng(0).normal(0.03, 0.15, 10), SETTINGS, alpha=0.05)
+    noisy = decide_cell(np.random.default_rng(0).normal(0.03, 0.15, 10), SETTINGS, alpha=0.05)
     assert noisy.status == "inconclusive"
     assert noisy.rounds_needed is not None and noisy.rounds_needed > 10
     assert "rounds would decide" in noisy.describe()

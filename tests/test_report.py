@@ -183,7 +183,7 @@ def ab_document(model_hash: str = "abc") -> dict:
 
     from encoder_gate.decision import SpeedCell
     from encoder_gate.reporting.ab import speed_entry
-    from encoder_gate.speed.ab import ABSettings, decide
+    from encoder_gate.speed.ab import ABSettings, decide_cell
     from encoder_gate.speed.rounds import Cell
 
     settings = ABSettings()
@@ -193,7 +193,7 @@ def ab_document(model_hash: str = "abc") -> dict:
         base = list(1.0 + rng.normal(0, 0.01, 20))
         pr = [b * factor * (1 + rng.normal(0, 0.01)) for b in base]
         cell = Cell(clock="thread", texts=64, base=base, pr=pr, base_wall=base, pr_wall=pr)
-        decision = decide(cell.log_ratios, settings, settings.alpha)
+        decision = decide_cell(cell.log_ratios, settings, settings.alpha)
         speed.append(speed_entry(SpeedCell(backend, "model-normal-bs8-bucketed", cell), decision, settings))
     return {"model": {"name": "m", "content_hash": model_hash}, "base": {"dir": "../base"},
             "settings": {"min_effect": 0.05}, "speed": speed,

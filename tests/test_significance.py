@@ -15,7 +15,7 @@ from encoder_gate.accuracy.per_label import per_label
 from encoder_gate.accuracy.significance import (
     DeltaCI,
     correct,
-    decide,
+    decide_f1,
     examples_needed,
     mcnemar,
     metric_ci,
@@ -384,7 +384,7 @@ def test_damage_to_one_label_fails_that_label_only_while_the_point_rule_passes()
     assert len(results[3].changed) == 2 and results[3].p_value == 1.0
     # ... yet micro F1 keeps 99% of the reference: today's rule would pass this backend
     delta = paired_delta(gold, ref, dec, "multi_label")
-    point = decide(delta, "point", margin=0.01, point_keep=0.99, ref_value=delta.ref_value)
+    point = decide_f1(delta, "point", margin=0.01, point_keep=0.99, ref_value=delta.ref_value)
     assert point.passed
     assert score(gold, dec, "multi_label") >= 0.99 * score(gold, ref, "multi_label")
     assert delta.delta < 0
@@ -481,7 +481,7 @@ def _ci(delta: float, low: float, high: float, ref_value: float = 0.80) -> Delta
     ],
 )
 def test_decision_rules(rule: Any, ci: DeltaCI, passed: bool) -> None:
-    d = decide(ci, rule, margin=0.01, point_keep=0.99, ref_value=0.80)
+    d = decide_f1(ci, rule, margin=0.01, point_keep=0.99, ref_value=0.80)
     assert d.passed is passed
     assert d.rule == rule
     assert "f1" in d.reason
@@ -495,9 +495,9 @@ def test_decision_rules(rule: Any, ci: DeltaCI, passed: bool) -> None:
 def test_decide_rejects_unknown_rule_and_negative_margin() -> None:
     ci = _ci(0.0, -0.01, 0.01)
     with pytest.raises(ValueError, match="rule"):
-        decide(ci, "bayes", margin=0.01, point_keep=0.99, ref_value=0.8)  # type: ignore[arg-type]
+        decide_f1(ci, "bayes", margin=0.01, point_keep=0.99, ref_value=0.8)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="margin"):
-        decide(ci, "regression", margin=-0.01, point_keep=0.99, ref_value=0.8)
+        decide_f1(ci, "regression", margin=-0.01, point_keep=0.99, ref_value=0.8)
 
 
 def test_metric_ci_brackets_the_metric_and_matches_a_plain_bootstrap():

@@ -124,7 +124,7 @@ class GateConfig:
     # judged on every integer path they compute with, this runner's own and the others beside it
     targets: tuple[str, ...] = tuple(TARGETS)
     tolerances: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    # How the F1 keep check decides (significance.decide). "point": the backend's F1 keeps
+    # How the F1 keep check decides (significance.decide_f1). "point": the backend's F1 keeps
     # f1_keep x the reference's (the CI is reported, not used). "regression": fails only when
     # the whole 95% CI of the F1 change lies below -f1_margin (a drop is shown). "non-inferiority":
     # passes only when the whole CI lies above -f1_margin (a drop is ruled out).

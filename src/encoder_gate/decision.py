@@ -11,7 +11,7 @@ The path of one verdict (docs/development.md): results -> :func:`decide_document
 (verdict.json beside verdict.md) -> rendering -> exit status.
 
 The checks themselves judge their observations against their bounds where they are defined
-(:func:`encoder_gate.accuracy.checks.judge_all`, the speed rules, :func:`encoder_gate.speed.ab.decide`);
+(:func:`encoder_gate.accuracy.checks.judge_all`, the speed rules, :func:`encoder_gate.speed.ab.decide_cell`);
 this module joins those outcomes into the one verdict: which backend they fail, with what reason,
 and whether the session fails.
 """
@@ -37,7 +37,7 @@ from encoder_gate.documents import (
     read_document,
 )
 from encoder_gate.errors import GateError
-from encoder_gate.speed.ab import ABSettings, Decision, decide, wilcoxon_slower_p
+from encoder_gate.speed.ab import ABSettings, CellDecision, decide_cell, wilcoxon_slower_p
 from encoder_gate.speed.rounds import Cell
 from encoder_gate.statistics import holm_levels
 
@@ -318,17 +318,17 @@ class SpeedCell:
     cell: Cell
 
 
-def decide_cells(cells: list[SpeedCell], settings: ABSettings) -> list[Decision]:
+def decide_cells(cells: list[SpeedCell], settings: ABSettings) -> list[CellDecision]:
     """Every timed cell judged on all its rounds at its Holm-adjusted level (one family: the
     session's timed cells), split over the looks as each look was; an unchanged cell (not timed,
     see :func:`encoder_gate.speed.ab.same_work`) is no test and stays out of the family."""
     timed = [c for c in cells if c.cell.unchanged is None]
     levels = iter(holm_levels([wilcoxon_slower_p(c.cell.log_ratios) for c in timed], settings.alpha))
-    return [Decision.unchanged(c.cell.unchanged, settings.alpha) if c.cell.unchanged is not None
-            else decide(c.cell.log_ratios, settings, settings.per_look(next(levels))) for c in cells]
+    return [CellDecision.unchanged(c.cell.unchanged, settings.alpha) if c.cell.unchanged is not None
+            else decide_cell(c.cell.log_ratios, settings, settings.per_look(next(levels))) for c in cells]
 
 
-def cell_fails(decision: Decision, settings: ABSettings) -> bool:
+def cell_fails(decision: CellDecision, settings: ABSettings) -> bool:
     """Whether a decided cell fails the session (an inconclusive one only with `inconclusive = fail`)."""
     undecided_fails = decision.status == "inconclusive" and settings.inconclusive == "fail"
     return decision.status == "fail" or undecided_fails

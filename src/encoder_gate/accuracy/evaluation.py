@@ -32,12 +32,12 @@ from encoder_gate.accuracy.metrics import (
 from encoder_gate.accuracy.per_label import LabelResult, per_label
 from encoder_gate.accuracy.significance import (
     F1_RULES,
-    Decision,
     DeltaCI,
+    F1Decision,
     F1Rule,
     McNemar,
     correct,
-    decide,
+    decide_f1,
     mcnemar,
     metric_ci,
     min_detectable_drop,
@@ -94,9 +94,9 @@ class AccuracyStats:
         """The labels with enough support whose verdict is "fail"."""
         return [r for r in self.per_label(keep) if r.verdict == "fail"]
 
-    def decision(self, point_keep: float) -> Decision:
+    def decision(self, point_keep: float) -> F1Decision:
         """The F1 keep check's verdict under the configured rule."""
-        return decide(self.delta, self.rule, self.margin, point_keep, self.delta.ref_value)
+        return decide_f1(self.delta, self.rule, self.margin, point_keep, self.delta.ref_value)
 
     @property
     def underpowered(self) -> str | None:

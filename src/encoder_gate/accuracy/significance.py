@@ -58,11 +58,11 @@ _BATCH_ELEMENTS = 4_000_000
 
 __all__ = [
     "METRICS",
-    "Decision",
     "DeltaCI",
+    "F1Decision",
     "McNemar",
     "correct",
-    "decide",
+    "decide_f1",
     "examples_needed",
     "mcnemar",
     "min_detectable_drop",
@@ -297,7 +297,7 @@ def paired_delta(
     discordant, where the distribution is lumpy and BCa's jackknife acceleration is
     poorly determined. BCa would also cost n extra statistic evaluations. For a
     difference of two ratio estimators on hundreds of examples the percentile interval
-    is adequate for the coarse margin comparisons of :func:`decide`.
+    is adequate for the coarse margin comparisons of :func:`decide_f1`.
     """
     kind = _classifier(task)
     y, ref, d = _inputs(gold, ref_dec, dec, kind)
@@ -528,7 +528,7 @@ def underpowered_warning(
 
 
 @dataclass(frozen=True)
-class Decision:
+class F1Decision:
     """A gate verdict and the plain-words reason, with the numbers."""
 
     passed: bool
@@ -540,7 +540,7 @@ class Decision:
         return _dataclass_dict(self)
 
 
-def decide(delta: DeltaCI, rule: F1Rule, margin: float, point_keep: float, ref_value: float) -> Decision:
+def decide_f1(delta: DeltaCI, rule: F1Rule, margin: float, point_keep: float, ref_value: float) -> F1Decision:
     """Apply one decision rule to a :class:`DeltaCI`.
 
     * ``"point"`` (today's rule): pass when ``ref_value + delta >= point_keep * ref_value``;
@@ -586,4 +586,4 @@ def decide(delta: DeltaCI, rule: F1Rule, margin: float, point_keep: float, ref_v
         )
     else:
         raise ValueError(f"rule must be 'point', 'regression' or 'non-inferiority'; got {rule!r}")
-    return Decision(passed=bool(ok), reason=reason, rule=rule)
+    return F1Decision(passed=bool(ok), reason=reason, rule=rule)

@@ -8,7 +8,7 @@ It is built (a build failure is listed with its reason), then judged as the accu
 a backend: `GateSession.evaluation` on the test split against the same-run torch reference,
 every check of its number format's bounds (`checks.judge_all`). Its speed is measured as the
 speed A/B measures a PR: same-run interleaved rounds against torch eager at each configured batch
-size (`speed.ab.measure_cell`, the thread's CPU clock with one thread), judged by `speed.ab.decide`.
+size (`speed.ab.measure_cell`, the thread's CPU clock with one thread), judged by `speed.ab.decide_cell`.
 A candidate passes when every accuracy check holds and it is not significantly slower than torch
 eager at any batch size. Per number format, the passing candidates are ranked by the geometric mean
 of their speedups. A challenger ranked above its format's current default (onnx-fp32, onnx-int8) is

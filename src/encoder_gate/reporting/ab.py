@@ -21,7 +21,7 @@ from encoder_gate.config import GateConfig
 from encoder_gate.decision import SpeedCell, cell_fails
 from encoder_gate.documents import AB_FILE, write_document
 from encoder_gate.models.spec import ModelSpec
-from encoder_gate.speed.ab import ABSettings, Decision
+from encoder_gate.speed.ab import ABSettings, CellDecision
 from encoder_gate.tasks import Task
 
 
@@ -43,7 +43,7 @@ def accuracy_entry(ev: Evaluation, failure: str | None) -> dict[str, Any]:
     return out
 
 
-def speed_entry(cell: SpeedCell, decision: Decision, settings: ABSettings) -> dict[str, Any]:
+def speed_entry(cell: SpeedCell, decision: CellDecision, settings: ABSettings) -> dict[str, Any]:
     """One cell for ab.json: the ratio with its CI, the test, and how it was measured."""
     c = cell.cell
     return {"backend": cell.backend, "case": cell.case, "status": decision.status,

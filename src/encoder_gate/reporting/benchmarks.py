@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.backends.registry import DEFAULT_BACKENDS
 from encoder_gate.data.datasets import VARIANTS
 from encoder_gate.documents import BENCHMARKS_PAGE, save_figure, write_page
 from encoder_gate.errors import GateError
@@ -38,7 +39,6 @@ from encoder_gate.speed.results import (
 
 MODE_TITLES = {"model": "Model only (pre-tokenized)", "e2e": "End to end (tokenize + infer + sigmoid)",
                "workers": "Worker processes (model only; messages / slowest worker)"}
-BACKEND_ORDER = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
 # (key, header, format), shared with accuracy.md; missing keys are left out of the table
 ACCURACY_COLUMNS = COLUMNS
 
@@ -60,7 +60,8 @@ class Row:
 
 
 def backend_key(name: str) -> tuple[int, str]:
-    return (BACKEND_ORDER.index(name) if name in BACKEND_ORDER else len(BACKEND_ORDER), name)
+    """The default backends in their configured order, then any other by name."""
+    return (DEFAULT_BACKENDS.index(name) if name in DEFAULT_BACKENDS else len(DEFAULT_BACKENDS), name)
 
 
 def variant_key(name: str) -> tuple[int, str]:

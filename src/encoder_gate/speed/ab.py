@@ -15,7 +15,7 @@ file differ by where their copies landed in memory, for as long as they live.
 A round is sized by time (`round_seconds` an arm, at least `min_texts` texts). The cell is
 judged at a few looks (10, 20, 40 rounds) and stops at the first that decides, or at its budget.
 
-The decision (:func:`decide`), with r the per-round log ratios and m = log(1 + min_effect):
+The decision (:func:`decide_cell`), with r the per-round log ratios and m = log(1 + min_effect):
 
 * fail: r is significantly above 0 (one-sided Wilcoxon signed-rank, p below the cell's level:
   alpha, Holm-adjusted across the session's cells, split over the looks at 10, 20 and 40
@@ -96,7 +96,7 @@ class ABSettings:
 
 
 @dataclass(frozen=True)
-class Decision:
+class CellDecision:
     """A cell judged: the PR/base time ratio with its CI, the test, and the outcome."""
 
     status: Status
@@ -110,7 +110,7 @@ class Decision:
     reason: str | None = None  # an unchanged cell's: what both sides share
 
     @classmethod
-    def unchanged(cls, reason: str, alpha: float) -> Decision:
+    def unchanged(cls, reason: str, alpha: float) -> CellDecision:
         """A cell not timed because both sides run the same computation (see :func:`same_work`)."""
         return cls(status="unchanged", ratio=1.0, ci=(1.0, 1.0), p_value=1.0, alpha=alpha, mde=None,
                    rounds=0, rounds_needed=None, reason=reason)
@@ -200,7 +200,7 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
         record_round(cell, base_run, pr_run, rng)
         if cell.rounds not in looks:
             continue
-        decided = decide(cell.log_ratios, settings, settings.per_look(alpha)).status != "inconclusive"
+        decided = decide_cell(cell.log_ratios, settings, settings.per_look(alpha)).status != "inconclusive"
         if decided or not fits_budget(cell.rounds, time.perf_counter() - started, looks,
                                       settings.budget_seconds):
             break
@@ -268,7 +268,7 @@ def _z(q: float) -> float:
     return float(stats.norm.ppf(q))
 
 
-def decide(log_ratios: Sequence[float] | np.ndarray, settings: ABSettings, alpha: float) -> Decision:
+def decide_cell(log_ratios: Sequence[float] | np.ndarray, settings: ABSettings, alpha: float) -> CellDecision:
     """Judge one cell's per-round log ratios (see the module docstring for the rule)."""
     r = np.asarray(log_ratios, dtype=np.float64)
     if len(r) == 0:
@@ -290,19 +290,19 @@ def decide(log_ratios: Sequence[float] | np.ndarray, settings: ABSettings, alpha
     needed = None
     if status == "inconclusive" and math.isfinite(sd) and sd > 0:
         needed = math.ceil((k * sd / threshold) ** 2 * math.pi / 3)
-    return Decision(status=status, ratio=math.exp(median), ci=(math.exp(low), math.exp(high)), p_value=p,
+    return CellDecision(status=status, ratio=math.exp(median), ci=(math.exp(low), math.exp(high)), p_value=p,
                     alpha=alpha, mde=mde, rounds=len(r), rounds_needed=needed)
 
 
 def judge_at_looks(log_ratios: Sequence[float] | np.ndarray, settings: ABSettings,
-                   alpha: float) -> Decision:
+                   alpha: float) -> CellDecision:
     """The sequential rule replayed on recorded rounds: the decision at the first look that decides,
     else at the last look the rounds reach (inconclusive)."""
     r = np.asarray(log_ratios, dtype=np.float64)
     reached = [n for n in settings.looks_for(alpha) if n <= len(r)] or [len(r)]
-    decision = decide(r[:reached[0]], settings, settings.per_look(alpha))
+    decision = decide_cell(r[:reached[0]], settings, settings.per_look(alpha))
     for n in reached[1:]:
         if decision.status != "inconclusive":
             break
-        decision = decide(r[:n], settings, settings.per_look(alpha))
+        decision = decide_cell(r[:n], settings, settings.per_look(alpha))
     return decision

@@ -30,7 +30,7 @@ from encoder_gate.speed.stats import CONFIDENCE, mann_whitney_p, median_speedup,
 
 
 @dataclass(frozen=True)
-class Verdict:
+class RuleOutcome:
     """A speed rule's decision on one comparison."""
 
     failed: bool
@@ -64,7 +64,7 @@ class SpeedRule(ABC):
         return None, None
 
     @abstractmethod
-    def decide(self, c: SpeedComparison) -> Verdict:
+    def decide(self, c: SpeedComparison) -> RuleOutcome:
         """Pass or fail, borderline or not, and why."""
 
     def setting(self, max_drop: float, alpha: float) -> str:
@@ -77,8 +77,8 @@ class PointRule(SpeedRule):
     """Fails on a drop over ``max_drop`` alone. Borderline when beyond it with per-round data
     on both sides: too few rounds for the test, which more current rounds can make possible."""
 
-    def decide(self, c: SpeedComparison) -> Verdict:
-        return Verdict(c.beyond, c.beyond and c.rounds[0] > 0 and c.rounds[1] > 0,
+    def decide(self, c: SpeedComparison) -> RuleOutcome:
+        return RuleOutcome(c.beyond, c.beyond and c.rounds[0] > 0 and c.rounds[1] > 0,
                        "point rule" + (f": {c.reason}" if c.reason else ""))
 
 
@@ -102,13 +102,13 @@ class MannWhitneyRule(SpeedRule):
         return (mann_whitney_p(base_ratios, current_ratios),
                 shift_ci(base_ratios, current_ratios) if ci else None)
 
-    def decide(self, c: SpeedComparison) -> Verdict:
+    def decide(self, c: SpeedComparison) -> RuleOutcome:
         why = f"p={c.p_value:.2g} ({c.rounds[0]} vs {c.rounds[1]} rounds)"
         if c.shift_ci is not None:
             low, high = (1 - math.exp(-v) for v in c.shift_ci)
             why += f", drop {CONFIDENCE:.0%} CI [{low:+.1%}, {high:+.1%}]"
         straddles = c.shift_ci is not None and c.shift_ci[0] < c.effect_shift < c.shift_ci[1]
-        return Verdict(c.beyond and c.significant,
+        return RuleOutcome(c.beyond and c.significant,
                        (c.beyond and not c.significant) or (c.significant and straddles), why)
 
     def setting(self, max_drop: float, alpha: float) -> str:
@@ -190,7 +190,7 @@ class SpeedComparison:
         return self.p_value is not None and self.p_value < self.alpha
 
     @property
-    def verdict(self) -> Verdict:
+    def verdict(self) -> RuleOutcome:
         return SPEED_RULES[self.rule].decide(self)
 
     @property
