@@ -597,6 +597,16 @@ def test_accuracy_vs_base_that_compared_nothing_fails_and_says_not_compared(
     allowed = pytester.runpytest(*args, "--gate-allow-skip")
     assert allowed.ret == pytest.ExitCode.OK, allowed.stdout.str()[-2000:]
     allowed.stdout.fnmatch_lines([f"SKIPPED*not compared with the base: *{why}*"])
+    if side == "an encoder":  # a waiver the PR grants itself is named though nothing was compared
+        check = "cosine_mean"
+        pytester.makepyprojecttoml(
+            f'[[tool.encoder-gate.waivers]]\nbackend = "torch"\ncheck = "{check}"\nowner = "@t"\n'
+            'reason = "r"\nuntil = 2099-01-01\n')
+        waived = pytester.runpytest(*args, "--gate-allow-skip")
+        assert waived.ret == pytest.ExitCode.OK, waived.stdout.str()[-2000:]
+        notes = json.loads((tmp_path / "report" / "ab.json").read_text())["notes"]
+        assert f"the PR adds a waiver: torch {check} by @t until 2099-01-01 (r)" in notes
+        assert "the PR adds a waiver" in (tmp_path / "report" / "verdict.md").read_text()
 
 
 def test_every_pass_criterion_the_pr_changed_is_named(tmp_path: Path):

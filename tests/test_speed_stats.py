@@ -253,11 +253,14 @@ def test_speedups_json_holds_stats_fingerprint_and_the_gate_p_values(tmp_path):
     slowed = finish_session(results({"onnx-int8": 0.3}, seed=1), gated, tmp_path / "b",
                                   {"name": "tiny"}, None, fingerprint=FINGERPRINT)
     gate = json.loads(slowed.path.read_text())["gate"]
-    assert gate["alpha"] == 0.05 and gate["max_drop"] == 0.15 and not gate["passed"]
+    assert gate["alpha"] == 0.05 and gate["max_drop"] == 0.15 and gate["failures"]
     int8 = gate["compared"][CASE]["onnx-int8"]
     assert int8["rule"] == "test" and int8["p_value"] < 0.05 and int8["shift"] > 0
     assert int8["baseline"] == pytest.approx(4.0, rel=0.05)  # what verdict.py reads
-    assert [line.split(":")[0] for line in gate["failures"]] == [f"onnx-int8 {CASE}"]
+    [failure] = gate["failures"]  # a structured record: the verdict reads its backend, not its text
+    assert (failure["backend"], failure["case"], failure["rule"]) == ("onnx-int8", CASE, "test")
+    assert failure["observed"] < failure["bound"] == pytest.approx(failure["baseline"] * 0.85)
+    assert failure["text"].startswith(f"onnx-int8 {CASE}: speedup over torch eager")
     red = [text for text, style in slowed.lines() if style == "red"]
     assert red[0].startswith(f"SPEEDUP GATE FAILED against {first.path} (1 drops over 15%)")
     assert red[1].startswith(f"  onnx-int8 {CASE}: speedup over torch eager")

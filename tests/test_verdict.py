@@ -60,22 +60,28 @@ def accuracy_doc(rows: dict[str, dict[str, Any]], *, not_evaluated: dict[str, st
     }
 
 
-def speedups_doc(*, failures: list[str] | None = None, regressions: list[str] | None = None,
+def speedups_doc(*, failures: list[tuple[str, str]] | None = None,
+                 regressions: list[tuple[str | None, str]] | None = None,
                  gate: bool = True, warnings: list[str] | None = None) -> dict[str, Any]:
     """A speedups.json document, in the shape bench.finish_session writes (the reference, torch,
-    has no speedup of its own)."""
+    has no speedup of its own): `failures` the speed rule's (backend, line), `regressions`
+    pytest-benchmark's (backend, line), each as the structured record the session writes."""
     current = {"torch-compile": 1.10, "onnx-fp32": 1.25, "onnx-int8": 2.50}
     doc: dict[str, Any] = {"reference": "torch", "provenance": prov(written="2026-11-23T10:05:00+0000"),
                            "speedups": {CASE: dict(current)}}
     if gate:
         base = {"torch-compile": 1.12, "onnx-fp32": 1.30, "onnx-int8": 2.45}
         doc["gate"] = {
-            "baseline": "0001_base.json", "max_drop": 0.15, "passed": not failures,
+            "baseline": "0001_base.json", "max_drop": 0.15,
             "compared": {CASE: {b: {"baseline": base[b], "current": current[b]} for b in current}},
-            "failures": list(failures or []), "warnings": list(warnings or []),
+            "failures": [{"backend": b, "case": CASE, "rule": "mannwhitney", "observed": current.get(b, 1.0),
+                          "bound": base.get(b, 1.0) * 0.85, "baseline": base.get(b, 1.0), "p_value": 0.01,
+                          "text": text} for b, text in failures or []],
+            "warnings": list(warnings or []),
         }
     if regressions is not None:
-        doc["compare"] = {"passed": not regressions, "regressions": list(regressions)}
+        doc["compare"] = {"regressions": [{"backend": b, "case": CASE if b else None, "text": text}
+                                          for b, text in regressions]}
     return doc
 
 
@@ -164,7 +170,7 @@ def test_not_evaluated_backend_is_not_checked_and_fails():
 def test_speed_failure_marks_only_its_backend():
     """A gate failure of onnx-fp32 fails onnx-fp32 alone (not torch, not torch-compile)."""
     failure = (f"onnx-fp32 {CASE}: speedup over torch eager 0.90x, baseline 1.30x (-30.8%; allowed -15%)")
-    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(failures=[failure]))
+    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(failures=[(failure.split(' ')[0], failure)]))
     assert text.startswith("## encoder-gate: FAIL")
     cells = table_rows(text)
     assert cells["onnx-fp32"][0] == "**FAIL** (speed)"
@@ -175,7 +181,8 @@ def test_speed_failure_marks_only_its_backend():
 def test_speed_failure_of_torch_compile_is_not_charged_to_torch():
     """A gate failure line of torch-compile marks torch-compile, and torch stays pass."""
     failure = f"torch-compile {CASE}: speedup over torch eager 0.50x, baseline 1.12x (-55.4%; allowed -15%)"
-    cells = table_rows(render_verdict(accuracy_doc(all_pass()), speedups_doc(failures=[failure])))
+    doc = speedups_doc(failures=[("torch-compile", failure)])
+    cells = table_rows(render_verdict(accuracy_doc(all_pass()), doc))
     assert cells["torch-compile"][0] == "**FAIL** (speed)"
     assert cells["torch"][0] == "reference"
 
@@ -184,7 +191,7 @@ def test_compare_regression_is_attributed_to_its_backend():
     """A --benchmark-compare-fail line for `...-onnx-fp32-normal-bucketed` fails onnx-fp32 only."""
     line = ("test_model_only[bs8-onnx-fp32-normal-bucketed] (0002_x): Field 'min' has failed "
             "PercentageRegressionCheck: 31.000000000 > 25.000000000")
-    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(regressions=[line]))
+    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(regressions=[("onnx-fp32", line)]))
     assert text.startswith("## encoder-gate: FAIL")
     cells = table_rows(text)
     assert cells["onnx-fp32"][0] == "**FAIL** (speed)"
@@ -195,7 +202,8 @@ def test_compare_regression_is_attributed_to_its_backend():
 def test_compare_regression_of_torch_compile_is_not_charged_to_torch():
     """A regression of `...-torch-compile-...` fails torch-compile; torch stays pass (prefix trap)."""
     line = "test_model_only[bs8-torch-compile-normal-bucketed] (0002_x): Field 'min' has failed ..."
-    cells = table_rows(render_verdict(accuracy_doc(all_pass()), speedups_doc(regressions=[line])))
+    doc = speedups_doc(regressions=[("torch-compile", line)])
+    cells = table_rows(render_verdict(accuracy_doc(all_pass()), doc))
     assert cells["torch-compile"][0] == "**FAIL** (speed)"
     assert cells["torch"][0] == "reference"
 
@@ -203,7 +211,7 @@ def test_compare_regression_of_torch_compile_is_not_charged_to_torch():
 def test_compare_regression_of_torch_is_attributed_to_torch():
     """A regression of `...-torch-normal-...` (the reference) fails torch, not torch-compile."""
     line = "test_model_only[bs8-torch-normal-bucketed] (0002_x): Field 'min' has failed ..."
-    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(regressions=[line]))
+    text = render_verdict(accuracy_doc(all_pass()), speedups_doc(regressions=[("torch", line)]))
     assert text.startswith("## encoder-gate: FAIL")
     cells = table_rows(text)
     assert cells["torch-compile"][0] == "pass"
@@ -343,9 +351,11 @@ def test_gate_failure_of_a_path_with_spaces_is_attributed_to_that_backend():
            "configured_backends": ["torch", name],
            "backends": {b: {"checks": {}, "verdict": "pass"} for b in ("torch", name)}}
     sp = {"reference": "torch", "provenance": prov(), "speedups": {"model/normal/bs8/bucketed": {name: 1.0}},
-          "gate": {"baseline": "base.json", "max_drop": 0.15, "passed": False, "compared": {},
-                   "failures": [f"{name} model/normal/bs8/bucketed: speedup over torch eager 1.00x, "
-                                "baseline 2.00x (-50.0%; allowed -15%)"]}}
+          "gate": {"baseline": "base.json", "max_drop": 0.15, "compared": {},
+                   "failures": [{"backend": name, "case": "model/normal/bs8/bucketed", "rule": "point",
+                                 "observed": 1.0, "bound": 1.7, "baseline": 2.0, "p_value": None,
+                                 "text": f"{name} model/normal/bs8/bucketed: speedup over torch eager "
+                                         "1.00x, baseline 2.00x (-50.0%; allowed -15%)"}]}}
     text = render_verdict(acc, sp)
     assert f"| {name} | **FAIL** (speed)" in text and "| torch | reference" in text
 
@@ -470,7 +480,7 @@ def test_a_failed_speed_gate_owned_by_no_backend_still_fails_the_session():
     """A compare regression whose test names no known backend is listed and fails the verdict as a
     session failure, though no row carries it."""
     line = "test_other[bs8] (0001_base): Field 'min' has failed PercentageRegressionCheck: 30 > 25"
-    verdict = decide_documents(accuracy_doc(all_pass()), speedups_doc(regressions=[line]))
+    verdict = decide_documents(accuracy_doc(all_pass()), speedups_doc(regressions=[(None, line)]))
     assert not verdict.passed and verdict.session_failures
     assert all(b.status in (Status.PASS, Status.REFERENCE) for b in verdict.backends)
     assert any(line in r.text for r in verdict.failures)
@@ -486,7 +496,7 @@ def test_a_session_fails_on_the_documents_it_wrote_and_not_on_an_earlier_session
     slow = f"onnx-fp32 {CASE}: speedup over torch eager 0.90x, baseline 1.30x (-30.8%; allowed -15%)"
     ab = {"provenance": prov(), "settings": {"min_effect": 0.05}, "accuracy": {},
           "speed": [speed_cell("torch-compile", "fail", True)]}
-    verdict = decide_documents(accuracy_doc(rows), speedups_doc(failures=[slow]), ab)
+    verdict = decide_documents(accuracy_doc(rows), speedups_doc(failures=[('onnx-fp32', slow)]), ab)
     assert not verdict.passed
     assert failures_from(verdict, {ACCURACY_FILE}) == ["onnx-int8: f1_keep"]
     speed_only = failures_from(verdict, {SPEEDUPS_FILE})

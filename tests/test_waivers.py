@@ -78,7 +78,7 @@ def test_a_speed_waiver_accepts_the_speed_rule_of_its_backend_alone():
     """The speed rule fails onnx-int8 (speedups.json): a `speed` waiver of it makes the row waived and
     the session pass; a waiver of another backend's speed leaves the failure standing."""
     accuracy = accuracy_doc(all_pass())
-    slow = speedups_doc(failures=[f"onnx-int8 {CASE}: speedup 2.00x, baseline 2.45x, down 18% (p = 0.01)"])
+    slow = speedups_doc(failures=[("onnx-int8", f"onnx-int8 {CASE}: speedup 2.00x, baseline 2.45x")])
     verdict = decide_documents(accuracy, slow, None, None, findings(waiver(check="speed")))
     assert verdict.passed and [b.status for b in verdict.backends if b.name == "onnx-int8"] == [Status.WAIVED]
     assert not decide_documents(accuracy, slow, None, None, findings()).passed
@@ -147,6 +147,11 @@ def test_a_waived_failure_xfails_and_the_session_passes(pytester: pytest.Pyteste
     decided_json = json.loads((pytester.path / ".encoder-gate" / "verdict.json").read_text())
     [fp32] = [b for b in decided_json["backends"] if b["name"] == "onnx-fp32"]
     assert decided_json["passed"] is True and fp32["status"] == "waived"
+    pytester.makepyprojecttoml(table + waived.replace(FUTURE.isoformat(), PAST.isoformat())
+                               + "[tool.pytest.ini_options]\n")
+    expired = pytester.runpytest(*args)
+    assert expired.ret == pytest.ExitCode.TESTS_FAILED  # the terminal's last word says why
+    expired.stdout.fnmatch_lines([f"the waiver of onnx-fp32 drift_max by @ml-platform expired on {PAST}*"])
     pytester.makepyprojecttoml(table + "[tool.pytest.ini_options]\n")
     assert pytester.runpytest(*args).ret == pytest.ExitCode.TESTS_FAILED
 
@@ -228,3 +233,20 @@ def test_one_owners_waivers_ending_the_same_day_share_one_group_in_the_row():
                        waivers=(*(waiver(check=c) for c in checks), waiver(check="speed", owner="@perf")))
     assert _word(b) == ("waived (drift_mean, cosine_min, cosine_mean, rel_l2_max by @ml-platform, 30 days "
                         "left; speed by @perf, 30 days left)")
+
+
+def test_a_backend_failing_beside_its_waivers_says_which_failure_each_waiver_accepts():
+    """Two checks fail; a live waiver accepts one, the other's waiver accepts less than observed:
+    the row fails naming the standing failure and the waived one apart, and each listed reason says
+    whether its waiver accepts it or why not."""
+    rows = all_pass()
+    rows["onnx-int8"] = row(drift_ok=False, f1_ok=False)
+    keep = rows["onnx-int8"]["checks"]["f1_keep"]["observed"]
+    verdict = decide_documents(accuracy_doc(rows), None, None, None,
+                               findings(waiver(), waiver(check="f1_keep", accept=keep + 0.01)))
+    [b] = [b for b in verdict.backends if b.name == "onnx-int8"]
+    assert not verdict.passed and b.status is Status.FAIL
+    text = render(verdict).markdown
+    assert "| **FAIL** (f1_keep; waived: drift_max) |" in text
+    assert f"(waived by @ml-platform until {FUTURE})" in text
+    assert f"(worse than the accept {keep + 0.01:g} of the waiver by @ml-platform)" in text

@@ -19,7 +19,7 @@ and whether the session fails.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import Enum
 from pathlib import Path
@@ -270,28 +270,25 @@ def _check_reasons(name: str, row: Mapping[str, Any]) -> list[Reason]:
 # --- the speed half: speedups over torch eager against a saved baseline ---------------------------
 
 
-def speed_failures(speedups: Mapping[str, Any] | None, known: list[str]) -> dict[str, list[str]]:
-    """The speed failures of a speedups.json, per backend they name (``?`` for none of `known`).
-
-    A gate failure line starts with its backend; a compare regression names it in its test's
-    parameters. Names are tried longest first, so `torch-compile` is not charged to `torch`; a
-    name may hold spaces (onnx:PATH)."""
+def speed_failures(speedups: Mapping[str, Any] | None) -> dict[str, list[Reason]]:
+    """The speed failures of a speedups.json, per backend: the speed rule's failed cells (``gate``)
+    and pytest-benchmark's --benchmark-compare-fail regressions (``compare``), each a structured
+    record naming its backend and case (``?`` for a regression of no encoder-gate benchmark, or a
+    line of a speedups.json written before the records)."""
     if not speedups:
         return {}
-    gate = speedups.get("gate") or {}
-    table = speedups.get("speedups") or {}
-    cells = {b for row in table.values() for b in row}
-    timed = {b for row in (speedups.get("seconds") or {}).values() for b in row}
-    names = sorted({*known, *cells, *timed, str(speedups.get("reference", REFERENCE_BACKEND))},
-                   key=len, reverse=True)
-    failures: dict[str, list[str]] = {}
-    for line in gate.get("failures") or []:  # "<backend> <case>: ..."
-        owner = next((b for b in names if line.startswith(f"{b} ")), line.split(" ", 1)[0])
-        failures.setdefault(owner, []).append(line)
-    for line in (speedups.get("compare") or {}).get("regressions") or []:
-        params = line.split("[", 1)[1].rsplit("]", 1)[0] if "[" in line else ""
-        owner = next((b for b in names if f"-{b}-" in f"-{params}-"), "?")
-        failures.setdefault(owner, []).append(f"{line} (pytest-benchmark --benchmark-compare-fail)")
+    failures: dict[str, list[Reason]] = {}
+    for rec in (speedups.get("gate") or {}).get("failures") or []:
+        if isinstance(rec, str):  # an older speedups.json: a line, owner unknown
+            failures.setdefault("?", []).append(Reason(SPEED, rec))
+            continue
+        failures.setdefault(str(rec.get("backend") or "?"), []).append(
+            Reason(SPEED, str(rec["text"]), rec.get("observed"), rec.get("bound"), "at least"))
+    for rec in (speedups.get("compare") or {}).get("regressions") or []:
+        text, owner = ((rec, "?") if isinstance(rec, str)
+                       else (str(rec["text"]), str(rec.get("backend") or "?")))
+        failures.setdefault(owner, []).append(
+            Reason(SPEED, f"{text} (pytest-benchmark --benchmark-compare-fail)"))
     return failures
 
 
@@ -299,9 +296,9 @@ def _speed_session_failures(speedups: Mapping[str, Any] | None) -> list[str]:
     gate = (speedups or {}).get("gate") or {}
     compare = (speedups or {}).get("compare") or {}
     out = []
-    if gate and not gate.get("passed", True):
+    if gate.get("failures"):
         out.append(f"speed: the speedups fail their rule against {gate.get('baseline')}")
-    if compare and not compare.get("passed", True):
+    if compare.get("regressions"):
         out.append("speed: pytest-benchmark's --benchmark-compare-fail found a regression")
     return out
 
@@ -379,7 +376,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     rows = dict((accuracy or {}).get("backends") or {})
     not_evaluated = dict((accuracy or {}).get("not_evaluated") or {})
     order = list((accuracy or {}).get("configured_backends") or [])
-    slow = speed_failures(speedups, order)
+    slow = speed_failures(speedups)
     versus = versus_base_failures(ab) if ab is not None else {}
     timed, against_base = _speedup_order(speedups), _vs_base_order(ab)
     for name in [*rows, *not_evaluated, *timed, *(n for n in slow if n != "?"), *against_base, *versus]:
@@ -390,12 +387,13 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     checked = {name: _check_reasons(name, row or {}) for name, row in rows.items()}
 
     backends: list[BackendVerdict] = []
+    marks: dict[Reason, Reason] = {}  # a failing backend's reasons, each marked waived or not
     for name in order:
         row = rows.get(name)
         checks = (row or {}).get("checks") or {}
         bad = [c for c, r in checks.items() if not r["passed"]]
         reasons = [*checked.get(name, []),
-                   *(Reason(SPEED, line) for line in slow.get(name, [])),
+                   *slow.get(name, []),
                    *(Reason(VERSUS_BASE, line) for line in versus.get(name, []))]
         if row is None and name in not_evaluated:
             backends.append(BackendVerdict(name, Status.NOT_CHECKED, (NOT_EVALUATED,),
@@ -409,8 +407,11 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
             if reasons and all(accepted):
                 backends.append(BackendVerdict(name, Status.WAIVED, failed, tuple(reasons),
                                                waivers=tuple(dict.fromkeys(w for w in accepted if w))))
-            else:
-                backends.append(BackendVerdict(name, Status.FAIL, failed, tuple(reasons)))
+            else:  # each reason says whether a waiver accepts it, or why the waiver of its check does not
+                for r, w in zip(reasons, accepted, strict=True):
+                    marks[r] = _marked(r, w, waivers, name, today)
+                backends.append(BackendVerdict(name, Status.FAIL, failed, tuple(marks[r] for r in reasons),
+                                               waivers=tuple(dict.fromkeys(w for w in accepted if w))))
         elif name in undecided:
             backends.append(BackendVerdict(name, Status.INCONCLUSIVE, scope=_scope(row, name, vs_base)))
         elif row is None and name not in vs_base and name not in timed:
@@ -423,10 +424,10 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
             backends.append(BackendVerdict(name, Status.PASS))
 
     waived = {b.name for b in backends if b.status is Status.WAIVED}
-    failures = [Reason(SPEED, line) for name, lines in slow.items() if name not in waived for line in lines]
+    failures = [marks.get(r, r) for name, reasons in slow.items() if name not in waived for r in reasons]
     failures += [Reason(VERSUS_BASE, f"{name}: {line}") for name, lines in versus.items()
                  if name not in waived for line in lines]
-    failures += [r for name, reasons in checked.items() if name not in waived for r in reasons]
+    failures += [marks.get(r, r) for name, reasons in checked.items() if name not in waived for r in reasons]
     failures += [Reason(WAIVER, f"the waiver of {w.names()} by {w.owner} expired on {w.until} ({w.reason}): "
                                 "renew it with a new `until`, or remove it") for w in expired]
     session = _speed_session_failures(speedups)
@@ -477,6 +478,23 @@ def decided(report_dir: Path) -> Verdict:
     except (KeyError, ValueError, TypeError) as exc:
         raise GateError(f"{Path(report_dir) / VERDICT_JSON} cannot be read ({exc!r}); run "
                         "`encoder-gate verdict` to decide it again") from None
+
+
+def _marked(reason: Reason, accepted: Waiver | None, waivers: Sequence[Waiver], backend: str,
+            today: date) -> Reason:
+    """A failing backend's reason, saying the live waiver that accepts it, or why the live waiver of
+    its check does not (its value is worse than the waiver's `accept`, or another label failed)."""
+    if accepted is not None:
+        return replace(reason, text=f"{reason.text} (waived by {accepted.owner} until {accepted.until})")
+    near = next((w for w in waivers if w.backend == backend and w.check == reason.check
+                 and w.days_left(today) >= 0), None)
+    if near is None:
+        return reason
+    if near.accept is not None and reason.observed is not None:
+        why = f"worse than the accept {near.accept:g} of the waiver by {near.owner}"
+    else:
+        why = f"not covered by the waiver by {near.owner}" + (f" (label {near.label})" if near.label else "")
+    return replace(reason, text=f"{reason.text} ({why})")
 
 
 def _stale_waivers(waivers: Sequence[Waiver], today: date, backends: Sequence[BackendVerdict],

@@ -21,7 +21,7 @@ import pytest
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD
 from encoder_gate.config import GateConfig, load_config, read_pyproject_table
-from encoder_gate.decision import Status, check_waivers
+from encoder_gate.decision import WAIVER, Status, check_waivers
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
@@ -446,6 +446,11 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
     for (line, failed), backend in zip(rows, verdict.verdict.backends, strict=True):
         undecided = backend.status in (Status.NOT_RUN, Status.INCONCLUSIVE, Status.WAIVED)
         terminalreporter.write_line(line, red=failed, yellow=undecided, green=not failed and not undecided)
+    for reason in verdict.verdict.failures:  # an expired waiver fails the session by itself
+        if reason.check == WAIVER:
+            terminalreporter.write_line(reason.text, red=True)
+    for stale in verdict.verdict.stale_waivers:
+        terminalreporter.write_line(stale, yellow=True)
     outside = verdict.verdict.outside_the_checks
     if outside:
         terminalreporter.write_line("failed outside the checks:", red=True)

@@ -65,6 +65,7 @@ from encoder_gate.speed.machine import (
 from encoder_gate.speed.outcome import SessionOutcome, finish_session
 from encoder_gate.speed.rates import run_info
 from encoder_gate.speed.results import (
+    KEY_FIELDS,
     SPEEDUP_STAT,
     BenchResult,
     case_id,
@@ -362,13 +363,30 @@ class BenchPlugin:
                 return speedups_document(results), str(path)
         return None
 
-    def compare_regressions(self) -> list[str] | None:
-        """pytest-benchmark's own verdict under --benchmark-compare-fail: the regressed benchmarks
-        (None when it was not asked to judge)."""
+    def compare_regressions(self) -> list[dict[str, Any]] | None:
+        """pytest-benchmark's own verdict under --benchmark-compare-fail: a record per regressed
+        benchmark, its backend and case read from the benchmark's extra_info (None when it was not
+        asked to judge)."""
         bench_session = getattr(self.config, "_benchmarksession", None)
         if bench_session is None or not getattr(bench_session, "compare_fail", None):
             return None
-        return [f"{name}: {message}" for name, message in bench_session.performance_regressions]
+        info: dict[str, Mapping[str, Any]] = {}  # pytest-benchmark names a regression by --benchmark-name
+        for bench in getattr(bench_session, "benchmarks", None) or []:
+            extra = getattr(bench, "extra_info", None) or {}
+            for name in (getattr(bench, "name", None), getattr(bench, "fullname", None)):
+                if name:
+                    info[str(name)] = extra
+                    info[str(name).removeprefix("test_")] = extra  # --benchmark-name short
+        out = []
+        for name, message in bench_session.performance_regressions:
+            # "NAME (SOURCE)" under --benchmark-name normal, short and long; a trial's name is its
+            # save's number alone, which names no benchmark: its backend stays unknown
+            extra = info.get(str(name)) or info.get(str(name).rsplit(" (", 1)[0]) or {}
+            case = (case_id(str(extra["mode"]), str(extra["variant"]), int(extra["batch_size"]),
+                            str(extra["dispatch"])) if all(k in extra for k in KEY_FIELDS) else None)
+            out.append({"backend": extra.get("backend"), "case": case, "benchmark": str(name),
+                        "text": f"{name}: {message}"})
+        return out
 
     @pytest.hookimpl(trylast=True)  # after pytest-benchmark's own sessionfinish has compared
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

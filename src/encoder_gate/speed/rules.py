@@ -134,10 +134,18 @@ class SpeedupFailure:
     current: float
     max_drop: float
     p_value: float | None = None  # the test's, when it decided (None: the point rule)
+    rule: str = "point"  # the speed rule that decided (a key of SPEED_RULES)
 
     @property
     def drop(self) -> float:
         return 1.0 - self.current / self.baseline
+
+    def to_json(self) -> dict[str, Any]:
+        """speedups.json's record of it: `observed` is this run's speedup, `bound` the lowest the
+        drop allows (the baseline's less `max_drop`); `text` the line the terminal shows."""
+        return {"backend": self.backend, "case": self.case, "rule": self.rule, "observed": self.current,
+                "bound": self.baseline * (1.0 - self.max_drop), "baseline": self.baseline,
+                "p_value": self.p_value, "text": str(self)}
 
     def __str__(self) -> str:
         significance = "" if self.p_value is None else f"; p={self.p_value:.2g}"
@@ -204,7 +212,7 @@ class SpeedComparison:
 
     def failure(self) -> SpeedupFailure:
         return SpeedupFailure(self.case, self.backend, self.baseline, self.current, self.max_drop,
-                              self.p_value)
+                              self.p_value, self.rule)
 
     def describe(self) -> str:
         """``<backend> <case>: 2.00x -> 1.54x (-23.1%), p=0.0006 (7 vs 7 rounds)``: one terminal line."""
