@@ -154,7 +154,12 @@ def test_the_command_writes_the_merged_verdict_or_says_why_it_cannot(tmp_path: P
     assert "onnx-int8" in (out / "report" / "benchmarks.md").read_text()  # the report of the merged results
     assert main(["merge", str(first), str(third), "--out", str(out)]) == 1
     assert "shard 2/3 is missing" in (out / "verdict.md").read_text()
-    assert not (out / ACCURACY_FILE).exists() and not (out / "verdict.json").exists()
+    assert (out / "verdict.md").read_text().startswith("## encoder-gate: FAIL")
+    refused = json.loads((out / "verdict.json").read_text())  # a real verdict, decided on nothing
+    assert refused["passed"] is False and refused["backends"] == [] and refused["sources"] == {}
+    assert "shard 2/3 is missing" in refused["session_failures"][0]
+    assert not (out / ACCURACY_FILE).exists()
+    assert main(["verdict", "--report-dir", str(out)]) == 1
     assert main(["merge", "--out", str(out)]) == 1  # a matrix whose shards uploaded nothing
     assert "no shards to merge" in (out / "verdict.md").read_text()
 

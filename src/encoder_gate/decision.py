@@ -31,6 +31,7 @@ from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
     FINDINGS_FILE,
+    RESULTS,
     SPEEDUPS_FILE,
     VERDICT_JSON,
     belonging,
@@ -444,15 +445,18 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                    missing=missing, judged=kept, findings=found, stale_waivers=tuple(stale))
 
 
-#: The results documents a verdict is decided from, in decide_documents' order.
-RESULTS = (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE, FINDINGS_FILE)
-
-
 def decide_report_dir(report_dir: Path, current: Mapping[str, Any] | None = None) -> Verdict:
     """The verdict of the report directory's results documents that belong to `current`."""
     docs = {name: read_document(report_dir, name) for name in RESULTS}
     return decide_documents(docs[ACCURACY_FILE], docs[SPEEDUPS_FILE], docs[AB_FILE], current=current,
                             findings=docs[FINDINGS_FILE])
+
+
+def refused(why: str) -> Verdict:
+    """The verdict of documents that could not be joined at all (shards that do not make one
+    session): a failure of the gate itself, judged on nothing."""
+    return Verdict(passed=False, backends=(), failures=(), session_failures=(why,), left_out=(),
+                   sources={}, missing=(ACCURACY_FILE, SPEEDUPS_FILE), findings=(Finding("gate", why),))
 
 
 def stamps(report_dir: Path) -> dict[str, str]:

@@ -16,33 +16,90 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from encoder_gate.errors import GateError
+from encoder_gate.records import Registry
 from encoder_gate.runtime.provenance import mismatch
 
-# the results documents, what writes each, and the pages and documents made from them
-ACCURACY_FILE = "accuracy.json"  # pytest accuracy
-SPEEDUPS_FILE = "speedups.json"  # pytest benchmarks
-AB_FILE = "ab.json"  # pytest accuracy benchmarks --gate-base DIR
-VERDICT_JSON = "verdict.json"  # the decided verdict (encoder_gate.decision)
+# every file the gate writes, by name (each one's record below says what writes it)
+ACCURACY_FILE = "accuracy.json"
+SPEEDUPS_FILE = "speedups.json"
+AB_FILE = "ab.json"
+FINDINGS_FILE = "findings.json"
+VERDICT_JSON = "verdict.json"
+SHARD_FILE = "shard.json"
 ACCURACY_PAGE = "accuracy.md"
 VERDICT_FILE = "verdict.md"
-BENCHMARKS_PAGE = "benchmarks.md"  # encoder-gate report
-SHARD_FILE = "shard.json"  # --gate-shard K/N: which share of which plan this directory holds
-# what failed the sessions outside the results documents: failed and errored tests (the gate's and
-# the team's own), the gate's own findings (nothing checked, an unreadable baseline), collection errors
-FINDINGS_FILE = "findings.json"
+BENCHMARKS_PAGE = "benchmarks.md"
+EXPORT_FILE = "export.json"
+SEARCH_FILE = "search.json"
+SEARCH_PAGE = "search.md"
+CARD_FILE = "README.md"
+HISTORY_RECORD = "<commit>.json"
 
-#: Each JSON document's schema version, written into it as ``schema``; bump one when its keys
-#: change meaning (docs/schemas.md describes each).
-SCHEMAS = {ACCURACY_FILE: 1, SPEEDUPS_FILE: 1, AB_FILE: 1, VERDICT_JSON: 1, SHARD_FILE: 1, FINDINGS_FILE: 1}
 
+@dataclass(frozen=True)
+class Document:
+    """One kind of file the gate writes: its name, its schema version (a JSON document's, written
+    into it as ``schema``: bump it when its keys change meaning; None for a page), what writes it
+    (and rewrites it when it is stale or left out of a verdict), whether the verdict is decided from
+    it (`results`: :func:`encoder_gate.decision.decide_report_dir` reads it, and each shard of a
+    matrix writes its own, which `encoder-gate merge` unites: :data:`encoder_gate.shards.merge.MERGERS`
+    has its merger) and what it holds. docs/schemas.md describes each JSON one (a self-test holds
+    them to the same versions)."""
+
+    name: str
+    schema: int | None
+    writer: str
+    results: bool = False
+    holds: str = ""
+
+
+#: Every file the gate writes: one record each. A new results document is one record here, its
+#: builder, and its merger in shards.merge.
+DOCUMENTS: Registry[Document] = Registry.of("document", (
+    Document(ACCURACY_FILE, 1, "pytest accuracy", True, "each backend's accuracy against torch FP32"),
+    Document(SPEEDUPS_FILE, 1, "pytest benchmarks", True,
+             "speedups over torch eager, and the speed rule's failures"),
+    Document(AB_FILE, 1, "pytest accuracy benchmarks --gate-base DIR", True, "the PR against its base"),
+    Document(FINDINGS_FILE, 1, "the pytest session of this model", True,
+             "what failed the sessions outside the documents' checks: failed and errored tests, collection "
+             "errors, the gate's own findings; and the session's waivers"),
+    Document(VERDICT_JSON, 1, "every gate session, `encoder-gate verdict` and `encoder-gate merge`",
+             holds="the verdict as decided (encoder_gate.decision)"),
+    Document(SHARD_FILE, 1, "pytest --gate-shard K/N",
+             holds="which share of which plan this directory holds"),
+    Document(EXPORT_FILE, 1, "encoder-gate export", holds="the exported variants and their parity"),
+    Document(SEARCH_FILE, 1, "encoder-gate export --search", holds="every recipe judged, and what shipped"),
+    Document(HISTORY_RECORD, 1, "encoder-gate history record",
+             holds="one commit's results in a history store"),
+    Document(ACCURACY_PAGE, None, "pytest accuracy", holds="accuracy.json as markdown"),
+    Document(VERDICT_FILE, None, "every gate session, `encoder-gate verdict` and `encoder-gate merge`",
+             holds="the verdict as markdown"),
+    Document(BENCHMARKS_PAGE, None, "encoder-gate report", holds="the benchmark tables and plots"),
+    Document(SEARCH_PAGE, None, "encoder-gate export --search", holds="search.json as markdown"),
+    Document(CARD_FILE, None, "encoder-gate export", holds="the model card"),
+))
+
+def documents_table() -> list[str]:
+    """The registry as docs/schemas.md's table (a self-test holds the page to it)."""
+    out = ["| file | schema | written by | holds |", "|---|---|---|---|"]
+    for d in DOCUMENTS.values():
+        schema = "" if d.schema is None else str(d.schema)
+        out.append(f"| `{d.name}` | {schema} | {d.writer} | {d.holds}"
+                   + (" (a results document: the verdict is decided from it)" if d.results else "") + " |")
+    return out
+
+
+#: Each JSON document's schema version.
+SCHEMAS = {d.name: d.schema for d in DOCUMENTS.values() if d.schema is not None}
+#: The results documents a verdict is decided from, in its order.
+RESULTS = tuple(d.name for d in DOCUMENTS.values() if d.results)
 #: What rewrites each results document, for the note on one left out of a verdict.
-RERUN = {ACCURACY_FILE: "pytest accuracy", SPEEDUPS_FILE: "pytest benchmarks",
-         AB_FILE: "pytest accuracy benchmarks --gate-base DIR",
-         FINDINGS_FILE: "the pytest session of this model"}
+RERUN = {d.name: d.writer for d in DOCUMENTS.values() if d.results}
 
 
 def _replace(path: Path, write: Any) -> Path:
@@ -63,12 +120,15 @@ def write_json(path: Path, doc: Mapping[str, Any]) -> Path:
     return _replace(Path(path), lambda tmp: tmp.write_text(text))
 
 
-def write_document(report_dir: Path, name: str, doc: Mapping[str, Any]) -> Path:
-    """Write one of the report directory's JSON documents, stamped with its schema version."""
-    if name not in SCHEMAS:
-        raise ValueError(f"{name} is not a report document (known: {', '.join(SCHEMAS)})")
+def write_document(report_dir: Path, name: str, doc: Mapping[str, Any], kind: str | None = None) -> Path:
+    """Write one of the gate's JSON documents into `report_dir` (or an export's directory) as
+    `name`, stamped with the schema version of its kind (`kind`, default `name`: a history record's
+    file is named by its commit)."""
+    kind = name if kind is None else kind
+    if kind not in SCHEMAS:
+        raise ValueError(f"{kind} is not a JSON document of the gate (known: {', '.join(SCHEMAS)})")
     body = {key: value for key, value in doc.items() if key != "schema"}
-    return write_json(Path(report_dir) / name, {"schema": SCHEMAS[name], **body})
+    return write_json(Path(report_dir) / name, {"schema": SCHEMAS[kind], **body})
 
 
 def write_page(report_dir: Path, name: str, text: str) -> Path:

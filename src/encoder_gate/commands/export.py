@@ -25,7 +25,6 @@ runs and evaluates on CPU.
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -64,6 +63,14 @@ from encoder_gate.cache import sha256_file, toolchain_versions
 from encoder_gate.commands.search import SearchSettings, run_search
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import load_dataset
+from encoder_gate.documents import (
+    CARD_FILE,
+    EXPORT_FILE,
+    SEARCH_FILE,
+    SEARCH_PAGE,
+    write_document,
+    write_page,
+)
 from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.reporting.search_report import search_section
 from encoder_gate.runtime.inference import encode, predict_texts
@@ -73,7 +80,6 @@ from encoder_gate.tasks import THRESHOLD, Task
 VARIANTS = ("fp32", "fp16", "int8")
 FILE_NAMES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_quantized.onnx"}
 OPTIMIZE_LEVELS = ("O1", "O2", "O3", "O4")
-SCHEMA = 1
 DEFAULT_CACHE_DIR = Path(".encoder-gate/cache")
 
 Progress = Callable[[str], None]
@@ -347,9 +353,9 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
             artifacts[variant] = (path, hit)
     if not artifacts and found is not None:  # no card to write, but the table of why each failed
         request.out.mkdir(parents=True, exist_ok=True)
-        (request.out / "search.json").write_text(json.dumps(found.payload, indent=2) + "\n")
-        (request.out / "search.md").write_text(
-            "\n".join(search_section(found.payload, found.payload["candidates"])) + "\n")
+        write_document(request.out, SEARCH_FILE, found.payload)
+        table = search_section(found.payload, found.payload["candidates"])
+        write_page(request.out, SEARCH_PAGE, "\n".join(table) + "\n")
         raise GateError(f"the search shipped nothing: no candidate passed; every candidate and why it failed "
                         f"is in {request.out / 'search.md'} (and search.json)")
 
@@ -406,7 +412,6 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
     session.close()
 
     payload = {
-        "schema": SCHEMA,
         "command": request.command(),
         "model": {"name": model.name, "path": str(model.path), "source": model.source, "task": model.task,
                   "model_type": model.model_type, "content_hash": model.content_hash,
@@ -435,8 +440,8 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
     if found is not None:
         payload["search"] = {k: v for k, v in found.payload.items() if k != "candidates"}
         payload["candidates"] = found.payload["candidates"]
-    (out / "export.json").write_text(json.dumps(payload, indent=2))
-    (out / "README.md").write_text(render_card(payload))
+    write_document(out, EXPORT_FILE, payload)  # atomically, stamped with its schema version
+    write_page(out, CARD_FILE, render_card(payload))
     progress(f"wrote {out / 'README.md'} and {out / 'export.json'} ({payload['seconds']:.0f}s)")
     return ExportResult(out, payload, variants)
 

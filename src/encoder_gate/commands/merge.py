@@ -18,19 +18,18 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 
+from encoder_gate.decision import refused
 from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
     ACCURACY_PAGE,
-    VERDICT_FILE,
     VERDICT_JSON,
     write_document,
-    write_page,
 )
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.accuracy import write_payload
 from encoder_gate.reporting.benchmarks import write_report
-from encoder_gate.reporting.verdict import refresh_verdict
+from encoder_gate.reporting.verdict import refresh_verdict, write_decided
 from encoder_gate.shards.merge import MERGED, check_shards, merge_documents, read_shard
 from encoder_gate.shards.plan import COSTS_FILE, record_costs
 
@@ -92,8 +91,7 @@ def _cannot_merge(out: Path, why: str) -> int:
     """verdict.md says the merge failed and why; no results are left in `out` to be judged later."""
     for name in (*MERGED, VERDICT_JSON, ACCURACY_PAGE):
         (out / name).unlink(missing_ok=True)
-    text = f"# encoder-gate verdict: FAIL\n\n{why}\n"
-    write_page(out, VERDICT_FILE, text)
-    print(text, end="")
+    text = write_decided(out, refused(f"the shards were not merged: {why}")).markdown
+    print(text, end="" if text.endswith("\n") else "\n")
     print(f"encoder-gate merge: error: {why}", file=sys.stderr)
     return 1

@@ -46,6 +46,7 @@ from encoder_gate.backends.registry import (
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import CALIBRATION_TEXTS
+from encoder_gate.documents import SCHEMAS, SEARCH_FILE
 from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.reporting.search_report import PLOT_FILE, plot_search
 from encoder_gate.runtime.session import GateSession
@@ -56,7 +57,6 @@ from encoder_gate.speed.stats import CONFIDENCE
 
 Progress = Callable[[str], None]
 ALPHA = 0.01  # one-sided level of a candidate's "slower than torch eager" test, per cell
-SEARCH_SCHEMA = 1
 
 
 @dataclass(frozen=True)
@@ -326,7 +326,7 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
     reference_f1 = reference_eval.summary().get(reference_eval.task.headline)
     session.close()
     payload = {
-        "schema": SEARCH_SCHEMA,
+        "schema": SCHEMAS[SEARCH_FILE],
         "judged_on": {"name": ds.name, "examples": len(ds), "reference_f1": reference_f1,
                       "metric": reference_eval.task.headline},
         "calibration": session.calibrated_on,

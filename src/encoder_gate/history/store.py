@@ -17,11 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.decision import decided
-from encoder_gate.documents import ACCURACY_FILE, SPEEDUPS_FILE, read_document, write_json
+from encoder_gate.documents import (
+    ACCURACY_FILE,
+    HISTORY_RECORD,
+    SCHEMAS,
+    SPEEDUPS_FILE,
+    read_document,
+    write_document,
+)
 from encoder_gate.errors import GateError
 from encoder_gate.tasks import task_of_document
 
-SCHEMA = 1  # a record's schema version
+SCHEMA = SCHEMAS[HISTORY_RECORD]  # a record's schema version
 #: The speed clock a speedup was paired on when its document does not say (the gate sweep pairs
 #: torch eager and the backend on the wall clock).
 DEFAULT_CLOCK = "wall"
@@ -134,7 +141,7 @@ def record(store: Path, report_dir: Path, commit: Commit) -> tuple[Path, str | N
         old = load_record(path)
         note = (f"{commit.sha[:12]} was recorded before (at {old.get('recorded')}); its record is replaced "
                 "by this run's")
-    write_json(path, doc)
+    write_document(Path(store), path.name, doc, kind=HISTORY_RECORD)
     return path, note
 
 

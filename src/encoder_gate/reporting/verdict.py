@@ -237,6 +237,10 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
 def render(verdict: Verdict) -> VerdictReport:
     """The verdict's markdown and terminal table, with the numbers of the documents it judged."""
     kept = verdict.judged
+    if not kept and not verdict.backends:  # judged on nothing (a refused merge): why, and no table
+        why = [f"- {f.describe()}" for f in verdict.findings] or [f"- {s}" for s in verdict.session_failures]
+        text = "\n".join(["## encoder-gate: FAIL", "", "Nothing was judged:", *why, ""])
+        return VerdictReport(verdict=verdict, header=("backend", "verdict"), rows=(), markdown=text)
     accuracy, speedups, ab = kept.get(ACCURACY_FILE), kept.get(SPEEDUPS_FILE), kept.get(AB_FILE)
     rows = dict((accuracy or {}).get("backends") or {})
     speed = _speed_cells(speedups)
@@ -368,11 +372,18 @@ def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) ->
     return _write(Path(report_dir), current).markdown
 
 
-def _write(report_dir: Path, current: Mapping[str, Any] | None) -> VerdictReport:
-    report = render(decide_report_dir(report_dir, current))
+def _write(report_dir: Path, current: Mapping[str, Any] | None, verdict: Verdict | None = None
+           ) -> VerdictReport:
+    report = render(decide_report_dir(report_dir, current) if verdict is None else verdict)
     write_page(report_dir, VERDICT_FILE, report.markdown)
     write_document(report_dir, VERDICT_JSON, report.verdict.to_json())
     return report
+
+
+def write_decided(report_dir: Path, verdict: Verdict) -> VerdictReport:
+    """Write a verdict decided elsewhere (a merge that was refused: decision.refused) as every
+    verdict is written: verdict.md and verdict.json."""
+    return _write(Path(report_dir), None, verdict)
 
 
 def refresh_verdict(report_dir: Path, progress: Callable[[str], None],

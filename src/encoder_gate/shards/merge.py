@@ -24,7 +24,7 @@ The verdict is then decided from the merged documents as from one session's
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
     FINDINGS_FILE,
+    RESULTS,
     SHARD_FILE,
     SPEEDUPS_FILE,
     read_document,
@@ -46,9 +47,11 @@ from encoder_gate.shards.plan import Shard, ShardPlan, plan_from_json
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.rounds import Cell
 
-RESULTS = (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE)
-#: Every document a merge writes (the results and what failed outside them).
-MERGED = (*RESULTS, FINDINGS_FILE)
+#: The results documents each shard writes of its share (findings.json, what failed its session
+#: outside them, is united from every shard: `_findings`).
+SHARDED = tuple(name for name in RESULTS if name != FINDINGS_FILE)
+#: Every document a merge writes.
+MERGED = RESULTS
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def read_shard(directory: Path) -> ShardResult:
                         "shard") from None
     documents: dict[str, Mapping[str, Any]] = {}
     for name in descriptor.get("documents") or []:
-        doc = read_document(directory, name) if name in RESULTS else None
+        doc = read_document(directory, name) if name in SHARDED else None
         if doc is None:
             raise GateError(f"shard {shard} ({directory}) wrote {name}, and it is not there now: copy the "
                             "whole report directory of each shard")
@@ -144,7 +147,7 @@ def check_shards(results: Sequence[ShardResult]) -> ShardPlan:
 
 def _results_of(result: ShardResult) -> set[str]:
     """The results documents a shard's session wrote (not its findings)."""
-    return {name for name in result.documents if name in RESULTS}
+    return {name for name in result.documents if name in SHARDED}
 
 
 def _names(documents: Collection[str]) -> str:
@@ -160,15 +163,10 @@ def merge_documents(results: Sequence[ShardResult], plan: ShardPlan) -> dict[str
                                 for n, d in r.documents.items()}} for r in ordered]
     out: dict[str, dict[str, Any]] = {}
     # a shard whose session wrote no results (it failed before) adds none: its findings say why
-    docs = {name: [r.documents[name] for r in ordered if name in r.documents] for name in RESULTS
-            if any(name in r.documents for r in ordered)}
-    if ACCURACY_FILE in docs:
-        out[ACCURACY_FILE] = _accuracy(docs[ACCURACY_FILE], plan,
-                                       [str(r.shard) for r in ordered if ACCURACY_FILE in r.documents])
-    if SPEEDUPS_FILE in docs:
-        out[SPEEDUPS_FILE] = _speedups(docs[SPEEDUPS_FILE], plan)
-    if AB_FILE in docs:
-        out[AB_FILE] = _ab(docs[AB_FILE], [r for r in ordered if AB_FILE in r.documents], plan)
+    for name in SHARDED:
+        wrote = [r for r in ordered if name in r.documents]
+        if wrote:
+            out[name] = MERGERS[name]([r.documents[name] for r in wrote], wrote, plan)
     found = _findings(ordered)
     if found or out:
         anchor = next(iter(out.values()), None) or ordered[0].documents.get(FINDINGS_FILE) or {}
@@ -201,8 +199,10 @@ def _provenance(doc: Mapping[str, Any], plan: ShardPlan) -> dict[str, Any] | Non
     return {**block, "settings": settings, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def _accuracy(payloads: list[Mapping[str, Any]], plan: ShardPlan, shards: Sequence[str]) -> dict[str, Any]:
+def _accuracy(payloads: list[Mapping[str, Any]], results: Sequence[ShardResult], plan: ShardPlan
+              ) -> dict[str, Any]:
     merged = merge_payloads([dict(p) for p in payloads], plan.backends)
+    shards = [str(r.shard) for r in results]
     # each INT8 row names the integer path it was computed on; the session's own line ("this runner's
     # CPU computes ...") holds for one runner only: shards on CPUs of different paths say each one's
     paths = {shard: (p.get("integer_paths") or {}).get("this_cpu") for shard, p in zip(shards, payloads,
@@ -212,7 +212,8 @@ def _accuracy(payloads: list[Mapping[str, Any]], plan: ShardPlan, shards: Sequen
     return {**merged, "configured_backends": list(plan.backends), "provenance": _provenance(merged, plan)}
 
 
-def _speedups(docs: list[Mapping[str, Any]], plan: ShardPlan) -> dict[str, Any]:
+def _speedups(docs: list[Mapping[str, Any]], results: Sequence[ShardResult], plan: ShardPlan
+              ) -> dict[str, Any]:
     merged: dict[str, Any] = dict(docs[0])
     for key in ("seconds", "speedups", "stats"):
         table: dict[str, dict[str, Any]] = {}
@@ -267,6 +268,14 @@ def _ab(docs: list[Mapping[str, Any]], results: Sequence[ShardResult], plan: Sha
             "speed": [speed_entry(c, d, settings) for c, d in zip(cells, decisions, strict=True)],
             "notes": _unique(n for doc in docs for n in doc.get("notes") or []),
             "environment": environment, "provenance": _provenance(first, plan)}
+
+
+#: How `encoder-gate merge` unites each results document of the shards: (the shards' copies, the
+#: shards that wrote them, the plan) -> the merged document.
+MERGERS: dict[str, Callable[[list[Mapping[str, Any]], Sequence[ShardResult], ShardPlan], dict[str, Any]]] = {
+    ACCURACY_FILE: _accuracy, SPEEDUPS_FILE: _speedups, AB_FILE: _ab}
+if set(MERGERS) != set(SHARDED):  # a new results document (encoder_gate.documents) needs its merger
+    raise ImportError(f"shards.merge has no merger of {sorted(set(SHARDED) - set(MERGERS))}")
 
 
 def _unique(items: Any) -> list[Any]:

@@ -1,0 +1,45 @@
+"""The registry of the files the gate writes (encoder_gate.documents.DOCUMENTS): one record each,
+the page that describes them held to it, and every JSON document written through it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.documents import DOCUMENTS, RESULTS, SCHEMAS, documents_table, write_document
+from encoder_gate.shards.merge import MERGERS, SHARDED
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "schemas.md"
+
+
+def test_docs_schemas_md_shows_the_registry_as_it_is():
+    """The table at the top of docs/schemas.md is the registry's, row for row: a document added,
+    renamed or given a new schema version changes the page with it."""
+    page = DOCS.read_text()
+    assert "\n".join(documents_table()) in page
+
+
+def test_each_json_documents_section_states_its_registered_schema_version():
+    """Where docs/schemas.md has a section for a document, the version it states is the registry's."""
+    page = DOCS.read_text()
+    for name, version in SCHEMAS.items():
+        section = re.search(rf"^## {re.escape(name)}\n(.*?)(?=^## |\Z)", page, re.S | re.M)
+        if section is not None and "`schema` (" in section.group(1):
+            assert f"`schema` ({version})" in section.group(1), name
+
+
+def test_every_results_document_is_merged_by_a_merger_and_decided_from():
+    """A results document is read by the verdict and merged across shards: each one has its merger."""
+    assert set(RESULTS) == {n for n, d in DOCUMENTS.items() if d.results}
+    assert set(MERGERS) == set(SHARDED) == set(RESULTS) - {"findings.json"}
+
+
+def test_a_document_is_written_whole_stamped_with_its_kinds_version(tmp_path: Path):
+    path = write_document(tmp_path, "abc123.json", {"schema": 99, "commit": "abc123"}, kind="<commit>.json")
+    assert json.loads(path.read_text()) == {"schema": SCHEMAS["<commit>.json"], "commit": "abc123"}
+    assert [p.name for p in tmp_path.iterdir()] == ["abc123.json"]  # no temporary file left
+    with pytest.raises(ValueError, match="not a JSON document of the gate"):
+        write_document(tmp_path, "notes.json", {})
