@@ -3,6 +3,7 @@ and end to end with real timing (no mocked clocks) on real files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import replace
@@ -175,6 +176,69 @@ def test_a_cell_stops_at_the_last_look_its_pace_reaches_within_the_budget():
     looks = (10, 20, 40)
     assert fits_budget(10, 11.0, looks, 25.0) and not fits_budget(10, 14.0, looks, 25.0)
     assert not fits_budget(20, 22.0, looks, 25.0) and not fits_budget(40, 1.0, looks, 25.0)
+
+
+def test_a_cell_whose_first_look_cannot_fit_its_budget_says_so_before_it_starts_and_is_not_timed():
+    """Arms of 20 ms a pass (wall clock), first look at 10 rounds: about 0.4 s before the first look.
+    With a budget of 0.2 s the cell is not timed, the estimate and the budget to ask for are said
+    before anything runs, and the session's decision is inconclusive saying why; with 5 s it runs
+    and the estimate is said first."""
+    import time
+
+    def arm() -> None:
+        time.sleep(0.02)
+
+    said: list[str] = []
+    tight = ABSettings(budget_seconds=0.2, round_seconds=0.01)
+    cell = measure_cell(arm, arm, clock="wall", settings=tight, alpha=0.01, texts=8, progress=said.append)
+    assert cell.rounds == 0 and cell.stopped is not None
+    assert said[0].startswith("not timed: its first look (10 rounds of about ")
+    assert "over its budget of 0.2s (raise --gate-ab-budget to" in said[0]
+    [decision] = decide_cells([SpeedCell("onnx-fp32", "bs8", cell)], tight)
+    assert decision.status == "inconclusive" and "not timed: its first look" in decision.describe()
+    roomy = dataclasses.replace(tight, budget_seconds=5.0)
+    said.clear()
+    ran = measure_cell(arm, arm, clock="wall", settings=roomy, alpha=0.01, texts=8, progress=said.append)
+    assert ran.rounds >= 10 and ran.stopped is None and said[0].startswith("about ")
+
+
+def test_a_cell_the_machine_slows_past_its_budget_stops_there_and_decides_nothing():
+    """The arms calibrate at 10 ms and then take 60 ms (a neighbour arrived): the budget, which the
+    estimate fitted, runs out before the first look; the cell stops within it (not at the look) and
+    is inconclusive however its rounds look, since a cell too short to fail must not pass."""
+    import time
+
+    calls = {"n": 0}
+
+    def arm() -> None:
+        calls["n"] += 1
+        time.sleep(0.01 if calls["n"] <= 2 else 0.06)
+
+    settings = ABSettings(budget_seconds=0.5, round_seconds=0.005)
+    began = time.perf_counter()
+    cell = measure_cell(arm, arm, clock="wall", settings=settings, alpha=0.01, texts=8)
+    assert time.perf_counter() - began < 0.5 + 0.5  # the budget, and the round that crossed it
+    assert 0 < cell.rounds < 10 and "ran out before its first look at 10 rounds" in (cell.stopped or "")
+    [decision] = decide_cells([SpeedCell("onnx-fp32", "bs8", cell)], settings)
+    assert decision.status == "inconclusive" and "stopped after" in decision.describe()
+
+
+def test_a_vs_base_cell_times_texts_across_the_range_of_lengths_not_the_first_few():
+    """A pool whose first texts are all short: the cell's texts, sized so a pass fits a round's
+    share, are drawn across the lengths in proportion (speed.sizing.sized_texts), one batch at least."""
+    from encoder_gate.speed.sizing import TextPool, sized_texts
+
+    lengths = tuple([8] * 40 + [64] * 40 + [256] * 40)  # short first, as many datasets are
+    pool = TextPool(tuple(f"t{i}" for i in range(len(lengths))), lengths)
+
+    def probe(indices: list[int]) -> float:  # a pass costs its tokens
+        return sum(lengths[i] for i in indices) * 1e-4
+
+    chosen = sized_texts(pool, 4, probe, round_seconds=0.5)
+    got = sorted(lengths[int(t[1:])] for t in chosen)
+    assert len(chosen) % 4 == 0 and sum(got) * 1e-4 <= 0.5 and len(chosen) < len(lengths)
+    assert {8, 64, 256} <= set(got)  # short, middling and long, not the first few short ones
+    assert len(sized_texts(pool, 4, lambda idx: 10.0, round_seconds=0.05)) == 4  # one batch at least
 
 
 def test_the_first_look_has_the_rounds_a_wilcoxon_test_needs_to_fail_at_its_level():

@@ -320,10 +320,21 @@ def decide_cells(cells: list[SpeedCell], settings: ABSettings) -> list[CellDecis
     """Every timed cell judged on all its rounds at its Holm-adjusted level (one family: the
     session's timed cells), split over the looks as each look was; an unchanged cell (not timed,
     see :func:`encoder_gate.speed.ab.same_work`) is no test and stays out of the family."""
-    timed = [c for c in cells if c.cell.unchanged is None]
+    timed = [c for c in cells if c.cell.unchanged is None and c.cell.rounds >= 2]
     levels = iter(holm_levels([wilcoxon_slower_p(c.cell.log_ratios) for c in timed], settings.alpha))
-    return [CellDecision.unchanged(c.cell.unchanged, settings.alpha) if c.cell.unchanged is not None
-            else decide_cell(c.cell.log_ratios, settings, settings.per_look(next(levels))) for c in cells]
+    out = []
+    for c in cells:
+        if c.cell.unchanged is not None:
+            out.append(CellDecision.unchanged(c.cell.unchanged, settings.alpha))
+            continue
+        if c.cell.rounds < 2:  # not timed (its budget could not reach its first look): no test, no level
+            out.append(CellDecision(status="inconclusive", ratio=1.0, ci=(1.0, 1.0), p_value=1.0,
+                                    alpha=settings.alpha, mde=None, rounds=c.cell.rounds, rounds_needed=None,
+                                    reason=c.cell.stopped or "not timed"))
+            continue
+        decision = decide_cell(c.cell.log_ratios, settings, settings.per_look(next(levels)))
+        out.append(decision.stopped(c.cell.stopped) if c.cell.stopped else decision)
+    return out
 
 
 def cell_fails(decision: CellDecision, settings: ABSettings) -> bool:

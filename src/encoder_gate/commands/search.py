@@ -88,7 +88,7 @@ class SearchSettings:
                             "calibration text per line")
 
     def ab(self) -> ABSettings:
-        return ABSettings(looks=(self.rounds,), round_seconds=self.round_seconds, min_texts=1,
+        return ABSettings(looks=(self.rounds,), round_seconds=self.round_seconds,
                           budget_seconds=math.inf)
 
 

@@ -12,8 +12,11 @@ Two runners are measured with :func:`measure_runners`: a side that can open its 
 ONNX file) is reopened before every round when that is cheap, because two sessions of one small
 file differ by where their copies landed in memory, for as long as they live.
 
-A round is sized by time (`round_seconds` an arm, at least `min_texts` texts). The cell is
-judged at a few looks (10, 20, 40 rounds) and stops at the first that decides, or at its budget.
+A round is sized by time (`round_seconds` an arm: its texts chosen across the range of lengths,
+as the sweep's cells are, one batch at least). The cell is judged at a few looks (10, 20, 40
+rounds) and stops at the first that decides, or at its budget; a cell whose first look its
+budget cannot reach says so before it starts and is not timed, and one the machine slows past its
+budget before its first look stops there (either decides nothing: inconclusive, saying why).
 
 The decision (:func:`decide_cell`), with r the per-round log ratios and m = log(1 + min_effect):
 
@@ -33,6 +36,7 @@ The decision (:func:`decide_cell`), with r the per-round log ratios and m = log(
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +60,11 @@ Status = Literal["pass", "fail", "inconclusive", "unchanged"]
 REOPEN_SHARE = 0.25
 
 
+#: The share of a cell's budget its first look may take when its rounds are sized (the rest is for
+#: the machine slowing down, and the later looks).
+FIRST_LOOK_SHARE = 0.8
+
+
 @dataclass(frozen=True)
 class ABSettings:
     """How an A/B cell is measured and judged."""
@@ -66,7 +75,6 @@ class ABSettings:
     budget_seconds: float = 30.0  # per cell: its rounds' time, warm-up and calibration not; a cell
     # stops at the last look its pace reaches within it
     round_seconds: float = ROUND_SECONDS  # each arm's share of a round, by calibration
-    min_texts: int = 8
     inconclusive: InconclusiveMode = "warn"
 
     def __post_init__(self) -> None:
@@ -107,7 +115,7 @@ class CellDecision:
     mde: float | None  # the slowdown these rounds detect with POWER at this spread
     rounds: int
     rounds_needed: int | None  # for a decision at min_effect, at this spread (inconclusive cells)
-    reason: str | None = None  # an unchanged cell's: what both sides share
+    reason: str | None = None  # an unchanged cell's: what both sides share; a stopped one's: why
 
     @classmethod
     def unchanged(cls, reason: str, alpha: float) -> CellDecision:
@@ -125,7 +133,14 @@ class CellDecision:
             text += f", detects {self.mde:.1%}"
         if self.status == "inconclusive" and self.rounds_needed:
             text += f"; about {self.rounds_needed} rounds would decide"
+        if self.status == "inconclusive" and self.reason:
+            text += f"; {self.reason}"
         return text
+
+    def stopped(self, why: str) -> CellDecision:
+        """This decision of a cell that stopped before its first look: inconclusive, saying why (a
+        cell too short to fail must not pass either)."""
+        return dataclasses.replace(self, status="inconclusive", reason=why)
 
 
 def _same_batches(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> bool:
@@ -178,7 +193,7 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
     first, so a large model pays for one at most, none when a pass fills its round.
     """
     cpu, wall = timed(pr_run, 1)
-    timed(base_run, 1)
+    base_wall = timed(base_run, 1)[1]
     cell = Cell(clock=clock, texts=texts, passes=passes_for(cpu if clock == "thread" else wall,
                                                              settings.round_seconds))
     # what one side's reopen costs decides, before the other side pays for one; a reopen warms the
@@ -191,13 +206,39 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
         cell.reopened = cost <= REOPEN_SHARE * 2 * cell.passes * wall
         for side in reopen[1:] if cell.reopened else ():
             side()
+    reopen_cost = cost if reopen and cell.reopened else 0.0  # each round reopens every side
     rng = np.random.default_rng(seed)
     looks = settings.looks_for(alpha)
+    # the estimate, said before the cell starts: a round is both arms' passes (as the warm-up timed
+    # them, on the wall clock the budget counts, which a loaded machine stretches past the thread
+    # clock the passes were counted on); fewer passes a round where that makes the first look fit
+    # the budget, and a first look the budget cannot reach even at one pass is not timed
+    if math.isfinite(settings.budget_seconds):  # (the export search gives its cells no budget)
+        share = FIRST_LOOK_SHARE * settings.budget_seconds / looks[0] - reopen_cost
+        cell.passes = max(1, min(cell.passes, int(share // max(wall + base_wall, 1e-9))))
+    round_wall = cell.passes * (wall + base_wall) + reopen_cost
+    first_look = looks[0] * round_wall
+    if first_look > settings.budget_seconds:
+        cell.stopped = (f"not timed: its first look ({looks[0]} rounds of about {round_wall:.2g}s) would "
+                        f"take about {first_look:.2g}s, over its budget of {settings.budget_seconds:g}s "
+                        f"(raise --gate-ab-budget to {math.ceil(first_look * 1.5)} to time it)")
+        if progress is not None:
+            progress(cell.stopped)
+        return cell
+    if progress is not None:
+        progress(f"about {round_wall:.2g}s a round: its first look ({looks[0]} rounds) in about "
+                 f"{first_look:.2g}s, at most {settings.budget_seconds:g}s in all")
     started = time.perf_counter()
     while cell.rounds < looks[-1]:
         for side in reopen if cell.reopened and cell.rounds else ():
             side()
         record_round(cell, base_run, pr_run, rng)
+        elapsed = time.perf_counter() - started
+        if cell.rounds < looks[0] and elapsed > settings.budget_seconds:  # slower than it calibrated
+            cell.stopped = (f"stopped after {cell.rounds} rounds ({elapsed:.2g}s): its budget of "
+                            f"{settings.budget_seconds:g}s ran out before its first look at {looks[0]} "
+                            "rounds (the machine slowed down since the estimate)")
+            break
         if cell.rounds not in looks:
             continue
         decided = decide_cell(cell.log_ratios, settings, settings.per_look(alpha)).status != "inconclusive"

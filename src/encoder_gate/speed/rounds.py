@@ -18,7 +18,7 @@ both clocks are recorded, and the report names the one that decided.
 
 The size of a round, as pyperf calibrates its loops: an arm's share of a round is about a
 quarter to half a second. A fast model runs several passes over its texts in it
-(:func:`passes_for`); a slow one is measured on fewer texts (:func:`texts_within`), never fewer
+(:func:`passes_for`); a slow one is measured on fewer texts (speed.sizing.size_cell), never fewer
 than one batch, and the sweep keeps the count in fixed steps (speed.sizing) so that runs compare
 like with like. The texts are drawn across the range of lengths (:func:`spread`), not the first
 k, so the figure is the dataset's mix of short and long texts.
@@ -60,6 +60,8 @@ class Cell:
     pr_wall: list[float] = field(default_factory=list)
     unchanged: str | None = None  # why the cell was not timed (see speed.ab.same_work), else None
     reopened: bool = False  # each side that can opened afresh before each round (speed.ab.measure_cell)
+    # why the cell stopped before its first look (its budget could not reach it): it decides nothing
+    stopped: str | None = None
 
     @property
     def rounds(self) -> int:
@@ -103,14 +105,6 @@ def passes_for(pass_seconds: float, round_seconds: float = ROUND_SECONDS) -> int
     if pass_seconds <= 0:
         return 1
     return max(1, round(round_seconds / pass_seconds))
-
-
-def texts_within(pass_seconds: float, n_texts: int, round_seconds: float, min_texts: int) -> int:
-    """How many of `n_texts` keep one pass within about `round_seconds` (never fewer than
-    `min_texts`): a slow model is measured on fewer texts, not in fewer rounds."""
-    if pass_seconds <= round_seconds or n_texts <= min_texts:
-        return n_texts
-    return max(min_texts, int(n_texts * round_seconds / pass_seconds))
 
 
 def spread(lengths: Sequence[int], k: int, batch_size: int = 1) -> list[int]:

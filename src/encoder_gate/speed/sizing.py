@@ -43,6 +43,12 @@ class TextPool:
         own, or one above 512, is still cut at 512)."""
         return cls(tuple(texts), tuple(int(n) for n in token_lengths(tokenizer, texts)))
 
+    def narrowed(self, k: int) -> TextPool:
+        """The `k` texts :meth:`pick` draws (one at a time), with their lengths: a smaller pool of
+        the same mix."""
+        idx = spread(self.lengths, k)
+        return TextPool(tuple(self.texts[i] for i in idx), tuple(self.lengths[i] for i in idx))
+
     def pick(self, k: int, batch_size: int = 1) -> tuple[str, ...]:
         """`k` texts across the range of lengths, in bucketed batches of `batch_size`
         (:func:`~encoder_gate.speed.rounds.spread`)."""
@@ -100,3 +106,11 @@ def size_cell(lengths: Sequence[int], batch_size: int, probe: Callable[[list[int
             break
         count, seconds = bigger, took
     return count
+
+
+def sized_texts(pool: TextPool, batch_size: int, probe: Callable[[list[int]], float],
+                round_seconds: float = ROUND_SECONDS) -> tuple[str, ...]:
+    """The texts of a cell sized by time (:func:`size_cell`: `probe` times a pass over the texts
+    at the given indices), drawn across the pool's lengths in bucketed batches of `batch_size`:
+    what a vs-base cell times (suite/ab.py) and the A/B noise study measures."""
+    return pool.pick(size_cell(pool.lengths, batch_size, probe, round_seconds), batch_size)

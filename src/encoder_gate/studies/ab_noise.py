@@ -15,7 +15,6 @@ recorded (the load of a shared CI runner).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,9 +33,9 @@ from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_runners, pass_over
 from encoder_gate.speed.batches import BatchPlan, make_batches
-from encoder_gate.speed.rounds import passes_for, texts_within, timed
+from encoder_gate.speed.rounds import passes_for, timed
 from encoder_gate.speed.settings import DEFAULT_BENCH_TEXTS
-from encoder_gate.speed.sizing import TextPool
+from encoder_gate.speed.sizing import TextPool, sized_texts
 from encoder_gate.studies.slowdown import calibrate_blocks, slowed_onnx, thread_seconds
 
 
@@ -158,18 +157,19 @@ def _setup(model: str, backend: str, batch_size: int, cache_dir: Path,
     from transformers import AutoTokenizer  # a heavy import, only for this command
 
     tokenizer = AutoTokenizer.from_pretrained(spec.path)
-    # the texts the A/B times: 64 across the range of lengths (the first 64 are mostly short, and
-    # two sessions of the tiny model's file differed about a third as much on them)
+    # the texts the A/B times, chosen as test_speed_vs_base chooses them: across the range of
+    # lengths, sized so one pass takes at most a round's share (speed.sizing.size_cell)
     every = tuple(load_dataset("bundled", split="test").texts)
-    texts = TextPool.of(tokenizer, every).pick(DEFAULT_BENCH_TEXTS)
-    setup = _Setup(ctx, backend, Path(path), tokenizer, texts, batch_size)
-    plan = setup.plan()
-    runner.warmup(plan.shapes)
-    seconds = thread_seconds(pass_over(runner, plan.batches))
+    pool = TextPool.of(tokenizer, every).narrowed(DEFAULT_BENCH_TEXTS)
+
+    def probe(indices: list[int]) -> float:
+        plan = make_batches(tokenizer, [pool.texts[i] for i in indices], batch_size, "bucketed")
+        runner.warmup(plan.shapes)
+        return thread_seconds(pass_over(runner, plan.batches))
+
+    texts = sized_texts(pool, batch_size, probe, ABSettings().round_seconds)
     runner.close()
-    sizing = ABSettings()  # as the A/B sizes them
-    kept = texts_within(seconds, len(setup.texts), sizing.round_seconds, sizing.min_texts)
-    return dataclasses.replace(setup, texts=setup.texts[:kept])
+    return _Setup(ctx, backend, Path(path), tokenizer, texts, batch_size)
 
 
 def pass_of(session: Any, feeds: Sequence[dict[str, Any]]) -> Callable[[], object]:

@@ -20,13 +20,15 @@ from datetime import date
 import pytest
 
 from encoder_gate.decision import VERSUS_BASE, SpeedCell, covering_waiver
+from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.reporting.ab import ab_settings, accuracy_entry
 from encoder_gate.runtime.inference import tokenizer_for
 from encoder_gate.speed.ab import measure_runners, pass_over, same_work
 from encoder_gate.speed.batches import make_batches
 from encoder_gate.speed.results import case_id
-from encoder_gate.speed.rounds import Cell, clock_for, texts_within, timed
+from encoder_gate.speed.rounds import Cell, clock_for, timed
+from encoder_gate.speed.sizing import sized_texts
 
 __all__ = ["test_accuracy_vs_base", "test_speed_vs_base"]
 
@@ -48,7 +50,7 @@ def test_accuracy_vs_base(ab_backend, gate_base, gate_session, ab_record_accurac
 
 
 def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gate_tokenizer, bench_texts,
-                       gate_budget, ab_record_speed):
+                       bench_pool, gate_budget, ab_record_speed):
     """The PR's backend is measured against the base's, round by round; decided at the session's end.
     Its rounds stop within --gate-ab-budget, or within its share of --gate-budget when that is less."""
     settings = ab_settings(gate_session.config)
@@ -75,18 +77,24 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
         gate_session.progress(f"{ab_backend} {case}: unchanged, {unchanged}; not timed")
         ab_record_speed(SpeedCell(ab_backend, case, Cell(clock=clock, texts=len(texts), unchanged=unchanged)))
         return
-    # size by time, as pyperf calibrates: one pass over the first min_texts texts gives the cost
-    # of a text, and a model so slow that a pass over every text would take longer than a
-    # round's share gets fewer texts (never fewer than min_texts); only the shapes measured are
-    # warmed up, so a slow model pays for no pass it does not time
-    probe = make_batches(pr_tokenizer, texts[:settings.min_texts], gate_batch_size, "bucketed")
-    pr.warmup(probe.shapes)
-    per_text = timed(pass_over(pr, probe.batches))[0] / max(1, min(len(texts), settings.min_texts))
-    kept = texts_within(per_text * len(texts), len(texts), settings.round_seconds, settings.min_texts)
-    if kept < len(texts):  # a slow model: fewer texts, tokenized again
-        texts = texts[:kept]
-        plan = make_batches(pr_tokenizer, texts, gate_batch_size, "bucketed")
-        base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
+    # sized by time as the sweep's cells are (speed.sizing.size_cell): the largest 1, 2, 4, ... bucketed
+    # batches of texts across the pool's lengths (speed.rounds.spread: short and long in proportion,
+    # each batch of one length) whose pass of the PR's runner takes at most a round's share, one
+    # batch at least; a slow model is measured on fewer texts, never on the first few
+    pool = bench_pool["normal"]
+    if isinstance(pool, GateError):
+        pytest.skip(str(pool))
+    pool = pool.narrowed(len(texts))  # the benchmarks' fixed texts (ENCODER_GATE_BENCH_TEXTS, 64) at most
+
+    def probe(indices: list[int]) -> float:
+        batches = make_batches(pr_tokenizer, [pool.texts[i] for i in indices], gate_batch_size, "bucketed")
+        pr.warmup(batches.shapes)
+        cpu, wall = timed(pass_over(pr, batches.batches))
+        return cpu if clock == "thread" else wall
+
+    texts = list(sized_texts(pool, gate_batch_size, probe, settings.round_seconds))
+    plan = make_batches(pr_tokenizer, texts, gate_batch_size, "bucketed")
+    base_plan = make_batches(base_tokenizer, texts, gate_batch_size, "bucketed")
     # rounds stop at a look that decides at the strictest level Holm may judge this cell at
     # (alpha over the session's cells), so a cell never stops early on a slowdown the session's
     # end would not call significant; a small model's two sessions differ by where their copies
