@@ -27,8 +27,9 @@ from encoder_gate.accuracy.checks import (
 )
 from encoder_gate.accuracy.evaluation import UnderpoweredWarning, evaluate
 from encoder_gate.accuracy.significance import examples_needed
-from encoder_gate.reporting.accuracy import _row, render_markdown, stats_lines, write_payload
-from encoder_gate.reporting.verdict import render_verdict
+from encoder_gate.publish import render_verdict, write_payload
+from encoder_gate.reporting.accuracy import render_markdown, stats_lines
+from encoder_gate.results.accuracy import _row
 from encoder_gate.suite import checks as shipped
 
 N, L = 1200, 28

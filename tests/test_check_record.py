@@ -16,8 +16,8 @@ import pytest
 from encoder_gate.accuracy.checks import ALL_TASKS, CHECKS, Check, bounds_for, check, judge_all
 from encoder_gate.accuracy.evaluation import evaluate
 from encoder_gate.errors import GateError
-from encoder_gate.reporting.accuracy import _row
-from encoder_gate.reporting.verdict import render_verdict
+from encoder_gate.publish import render_verdict
+from encoder_gate.results.accuracy import _row
 from encoder_gate.suite import checks as shipped
 
 N = 200

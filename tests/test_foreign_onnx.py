@@ -618,8 +618,9 @@ def test_a_static_length_file_is_judged_on_texts_truncated_to_it(tiny, torch_mod
     to 24 tokens against torch on the same truncated texts: it matches torch there, the reports
     say so, and the prediction cache keeps the truncated and the full torch outputs apart."""
     from encoder_gate.config import GateConfig
-    from encoder_gate.reporting.accuracy import accuracy_payload, render_markdown
-    from encoder_gate.reporting.verdict import build_verdict
+    from encoder_gate.publish import build_verdict
+    from encoder_gate.reporting.accuracy import render_markdown
+    from encoder_gate.results.accuracy import accuracy_payload
     from encoder_gate.runtime.inference import predict_texts, token_lengths, truncating
     from encoder_gate.runtime.session import GateSession
 

@@ -178,7 +178,7 @@ def test_xdist_workers_evaluations_are_merged_into_one_report(pytester: pytest.P
 
 
 def test_merge_payloads_unites_backends_in_configured_order():
-    from encoder_gate.reporting.accuracy import merge_payloads
+    from encoder_gate.results.accuracy import merge_payloads
 
     base = {"model": {"name": "tiny"}, "dataset": {"examples": 4}}
     merged = merge_payloads([{**base, "backends": {"onnx-int8": {"f1": 0.5}}},

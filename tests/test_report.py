@@ -182,7 +182,7 @@ def ab_document(model_hash: str = "abc") -> dict:
     import numpy as np
 
     from encoder_gate.decision import SpeedCell
-    from encoder_gate.reporting.ab import speed_entry
+    from encoder_gate.results.ab import speed_entry
     from encoder_gate.speed.ab import ABSettings, decide_cell
     from encoder_gate.speed.rounds import Cell
 

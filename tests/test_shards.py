@@ -15,7 +15,7 @@ from encoder_gate.commands.cli import main
 from encoder_gate.decision import SpeedCell, decide_cells, decide_documents
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SHARD_FILE, write_document
 from encoder_gate.errors import GateError
-from encoder_gate.reporting.ab import speed_entry
+from encoder_gate.results.ab import speed_entry
 from encoder_gate.shards.merge import check_shards, merge_documents, read_shard
 from encoder_gate.shards.plan import costs_from, deal, descriptor, parse_shard, record_costs, recorded_costs
 from encoder_gate.speed.ab import ABSettings

@@ -12,7 +12,8 @@ from sklearn.metrics import matthews_corrcoef
 
 from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
-from encoder_gate.reporting.accuracy import _row, write_payload
+from encoder_gate.publish import write_payload
+from encoder_gate.results.accuracy import _row
 
 N = 300
 RNG = np.random.default_rng(7)

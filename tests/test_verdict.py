@@ -14,7 +14,8 @@ from encoder_gate.commands.cli import main
 from encoder_gate.decision import Status, decide_documents, failures_from
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, VERDICT_FILE, VERDICT_JSON
 from encoder_gate.errors import GateError
-from encoder_gate.reporting.verdict import render, render_verdict, write_verdict
+from encoder_gate.publish import render_verdict, write_verdict
+from encoder_gate.reporting.verdict import render
 
 BACKENDS = ["torch", "torch-compile", "onnx-fp32", "onnx-int8"]
 CASE = "model/normal/bs8/bucketed"

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from encoder_gate.errors import GateError
-from encoder_gate.reporting.verdict import build_verdict, terminal_rows
+from encoder_gate.publish import build_verdict
+from encoder_gate.reporting.verdict import terminal_rows
 
 CASES = Path(__file__).parent / "data" / "verdicts"
 WRITTEN = re.compile(r"^_Written \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S* from ", re.MULTILINE)

@@ -199,7 +199,7 @@ def test_history_records_the_waived_status_and_check_reports_a_check_waived_too_
     from encoder_gate.commands.cli import main
     from encoder_gate.documents import ACCURACY_FILE, FINDINGS_FILE, write_document
     from encoder_gate.history.store import Commit, record
-    from encoder_gate.reporting.verdict import write_verdict
+    from encoder_gate.publish import write_verdict
 
     rows = all_pass()
     rows["onnx-int8"] = row(drift_ok=False)

@@ -24,8 +24,8 @@ from encoder_gate.commands.merge import merge_arguments, run_merge
 from encoder_gate.commands.search import SearchSettings
 from encoder_gate.documents import AB_FILE, VERDICT_JSON, read_document, write_json
 from encoder_gate.errors import GateError
+from encoder_gate.publish import current_verdict
 from encoder_gate.reporting.benchmarks import write_report
-from encoder_gate.reporting.verdict import current_verdict
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.files import benchmark_files, load_benchmarks
 from encoder_gate.studies import ab_noise, accuracy_noise

@@ -27,9 +27,8 @@ from encoder_gate.documents import (
     write_document,
 )
 from encoder_gate.errors import GateError
-from encoder_gate.reporting.accuracy import write_payload
+from encoder_gate.publish import refresh_verdict, write_decided, write_payload
 from encoder_gate.reporting.benchmarks import write_report
-from encoder_gate.reporting.verdict import refresh_verdict, write_decided
 from encoder_gate.shards.merge import MERGED, check_shards, merge_documents, read_shard
 from encoder_gate.shards.plan import COSTS_FILE, record_costs
 

@@ -36,7 +36,8 @@ from encoder_gate.plugin.stash import (
     uses_benchmark,
     wrote,
 )
-from encoder_gate.reporting.ab import ab_payload, ab_settings, speed_entry, summary_lines, write_ab
+from encoder_gate.reporting.ab import summary_lines
+from encoder_gate.results.ab import ab_payload, ab_settings, speed_entry, write_ab
 from encoder_gate.runtime.base import BaseSide, criteria_changes
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.provenance import provenance

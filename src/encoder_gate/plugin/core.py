@@ -48,8 +48,10 @@ from encoder_gate.plugin.stash import (
     times_backends,
     wrote,
 )
-from encoder_gate.reporting.accuracy import accuracy_payload, merge_payloads, stats_lines, write_payload
+from encoder_gate.publish import write_payload
+from encoder_gate.reporting.accuracy import stats_lines
 from encoder_gate.reporting.verdict import terminal_rows
+from encoder_gate.results.accuracy import accuracy_payload, merge_payloads
 from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs

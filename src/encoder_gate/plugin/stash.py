@@ -19,7 +19,8 @@ from encoder_gate.config import Waiver
 from encoder_gate.decision import Finding, failures_from
 from encoder_gate.documents import FINDINGS_FILE, SHARD_FILE, read_document, write_document
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
-from encoder_gate.reporting.verdict import VerdictReport, refresh_verdict
+from encoder_gate.publish import refresh_verdict
+from encoder_gate.reporting.verdict import VerdictReport
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.provenance import mismatch, provenance
 from encoder_gate.runtime.session import GateSession

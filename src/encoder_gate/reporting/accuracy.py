@@ -10,20 +10,11 @@ margin, per-label bounds and the underpowered warning (null when the set is larg
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, judge_all
-from encoder_gate.accuracy.evaluation import Evaluation
-from encoder_gate.accuracy.tolerances import Bounds
-from encoder_gate.backends.int8_path import TARGETS, cpu_path
-from encoder_gate.backends.registry import parse_backend
-from encoder_gate.cache import toolchain_versions
-from encoder_gate.decision import accuracy_status
-from encoder_gate.documents import ACCURACY_FILE, ACCURACY_PAGE, write_document, write_page
-from encoder_gate.runtime.provenance import provenance
-from encoder_gate.tasks import THRESHOLD, task_of_document
+from encoder_gate.accuracy.checks import CHECKS, NO_GOLD
+from encoder_gate.tasks import task_of_document
 
 if TYPE_CHECKING:
     from encoder_gate.runtime.session import GateSession
@@ -45,44 +36,6 @@ COLUMNS = (
     ("mcnemar_p", "McNemar p", "{:.3g}"),
     ("mde_f1", "MDE (80% power)", "{:.4f}"),
 )
-
-
-def accuracy_payload(state: GateSession) -> dict[str, Any]:
-    """Everything accuracy.json holds."""
-    cfg, model, ds = state.config, state.model, state.dataset
-    return {
-        "provenance": provenance(state),
-        "model": {"name": model.name, "path": str(model.path), "task": model.task,
-                  "model_type": model.model_type, "content_hash": model.content_hash},
-        "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
-                    "examples": len(ds)},
-        "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
-        "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),
-        "labelled": state.labelled,
-        "configured_backends": list(cfg.backends),
-        "backends": {name: {**_row(ev, state.bounds(name)), **_path_of(state, name)}
-                     for name, ev in state.evaluations.items()},
-        "integer_paths": {"this_cpu": cpu_path(), "targets": list(cfg.targets),
-                          "target_paths": sorted({TARGETS[t] for t in cfg.targets})},
-        "not_evaluated": {name: rec.error for name, rec in state.records.items()
-                          if rec.error and name not in state.evaluations},
-    }
-
-
-def _path_of(state: GateSession, name: str) -> dict[str, Any]:
-    """The integer path backend `name` was judged on (None: no INT8 product), and whether its file
-    computes other numbers on the other path."""
-    record = state.records.get(name)
-    return {"integer_path": record.integer_path if record else None,
-            "can_saturate": record.can_saturate if record else None}
-
-
-def _row(ev: Evaluation, bounds: Bounds) -> dict[str, Any]:
-    """A backend's summary and error bars, each applicable check against its bound, and its accuracy
-    status (decided by :func:`encoder_gate.decision.accuracy_status`)."""
-    checks = judge_all(ev, bounds)
-    return {**ev.summary(), **ev.stats_summary(bounds), "checks": checks,
-            "verdict": accuracy_status(checks).value}
 
 
 def _ci_cell(row: dict[str, Any]) -> str:
@@ -208,28 +161,3 @@ def render_markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) -> dict[str, Any]:
-    """One payload from several processes' (pytest-xdist workers) of the same run.
-
-    Model, dataset and versions are the same in every worker; each worker evaluated the
-    backends its tests needed, so the backend rows are united (a backend evaluated by two
-    workers gave the same numbers: the data and artifacts are the same).
-    """
-    if not payloads:
-        raise ValueError("no accuracy payloads to merge")
-    rows: dict[str, Any] = {}
-    for payload in payloads:
-        rows.update(payload["backends"])
-    missing: dict[str, str] = {}
-    for payload in payloads:
-        missing.update(payload.get("not_evaluated") or {})
-    rank = {name: i for i, name in enumerate(order)}
-    ordered = sorted(rows, key=lambda name: (rank.get(name, len(rank)), name))
-    return {**payloads[0], "backends": {name: rows[name] for name in ordered},
-            "not_evaluated": {k: v for k, v in missing.items() if k not in rows}}
-
-
-def write_payload(out: Path, payload: dict[str, Any]) -> tuple[Path, Path]:
-    """Write accuracy.json and accuracy.md for ``payload`` into ``out``; return their paths."""
-    return (write_document(out, ACCURACY_FILE, payload),
-            write_page(out, ACCURACY_PAGE, render_markdown(payload)))

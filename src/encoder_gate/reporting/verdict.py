@@ -19,26 +19,19 @@ system).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.int8_path import INTEGER_PATHS, cpu_path_short, cpu_path_words
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
-from encoder_gate.decision import BackendVerdict, Status, Verdict, decide_documents, decide_report_dir, stamps
+from encoder_gate.decision.types import BackendVerdict, Status, Verdict
 from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
     SPEEDUPS_FILE,
-    VERDICT_FILE,
-    VERDICT_JSON,
-    read_document,
-    write_document,
-    write_page,
 )
-from encoder_gate.errors import GateError
 from encoder_gate.reporting.accuracy import truncation_notes
 from encoder_gate.tasks import task_of_document
 
@@ -219,21 +212,6 @@ class VerdictReport:
         return self.verdict.passed
 
 
-def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
-                   ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None) -> str:
-    """The verdict markdown (see :func:`build_verdict`)."""
-    return build_verdict(accuracy, speedups, ab, current).markdown
-
-
-def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
-                  ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None,
-                  findings: Mapping[str, Any] | None = None) -> VerdictReport:
-    """The verdict of an accuracy.json, a speedups.json, an ab.json and a findings.json document
-    (any may be None), decided by :func:`encoder_gate.decision.decide_documents` (which joins only
-    those of `current`'s model and dataset), rendered."""
-    return render(decide_documents(accuracy, speedups, ab, current, findings))
-
-
 def render(verdict: Verdict) -> VerdictReport:
     """The verdict's markdown and terminal table, with the numbers of the documents it judged."""
     kept = verdict.judged
@@ -351,52 +329,6 @@ def render(verdict: Verdict) -> VerdictReport:
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out))
-
-
-def current_verdict(report_dir: Path) -> str:
-    """The verdict of ``report_dir`` as it stands: verdict.md as the last session wrote it when
-    verdict.json says it judged every results document there now (the same documents, written at
-    the same times), so nothing is decided twice; else decided again from them and written."""
-    report_dir = Path(report_dir)
-    decided = read_document(report_dir, VERDICT_JSON)
-    page = report_dir / VERDICT_FILE
-    now = stamps(report_dir)
-    if decided is not None and page.is_file() and now and decided.get("sources") == now:
-        return page.read_text()
-    return _write(report_dir, None).markdown
-
-
-def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) -> str:
-    """Render the verdict from ``report_dir``'s results files that belong to `current` (see
-    :func:`render_verdict`), write ``verdict.md`` there, and return the markdown."""
-    return _write(Path(report_dir), current).markdown
-
-
-def _write(report_dir: Path, current: Mapping[str, Any] | None, verdict: Verdict | None = None
-           ) -> VerdictReport:
-    report = render(decide_report_dir(report_dir, current) if verdict is None else verdict)
-    write_page(report_dir, VERDICT_FILE, report.markdown)
-    write_document(report_dir, VERDICT_JSON, report.verdict.to_json())
-    return report
-
-
-def write_decided(report_dir: Path, verdict: Verdict) -> VerdictReport:
-    """Write a verdict decided elsewhere (a merge that was refused: decision.refused) as every
-    verdict is written: verdict.md and verdict.json."""
-    return _write(Path(report_dir), None, verdict)
-
-
-def refresh_verdict(report_dir: Path, progress: Callable[[str], None],
-                    current: Mapping[str, Any] | None = None) -> VerdictReport | None:
-    """Rewrite verdict.md (and verdict.json) at the end of the session whose provenance is `current`,
-    and return it; an unreadable results file is reported, not raised (None)."""
-    try:
-        verdict = _write(Path(report_dir), current)
-    except GateError as exc:
-        progress(f"verdict not written: {exc}")
-        return None
-    progress(f"verdict: {Path(report_dir) / VERDICT_FILE}")
-    return verdict
 
 
 def terminal_rows(report: VerdictReport) -> list[tuple[str, bool]]:

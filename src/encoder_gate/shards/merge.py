@@ -40,8 +40,8 @@ from encoder_gate.documents import (
     read_document,
 )
 from encoder_gate.errors import GateError
-from encoder_gate.reporting.ab import speed_entry
-from encoder_gate.reporting.accuracy import merge_payloads
+from encoder_gate.results.ab import speed_entry
+from encoder_gate.results.accuracy import merge_payloads
 from encoder_gate.runtime.provenance import mismatch
 from encoder_gate.shards.plan import Shard, ShardPlan, plan_from_json
 from encoder_gate.speed.ab import ABSettings

@@ -22,7 +22,7 @@ import pytest
 from encoder_gate.decision import VERSUS_BASE, SpeedCell, covering_waiver
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import call_or_skip
-from encoder_gate.reporting.ab import ab_settings, accuracy_entry
+from encoder_gate.results.ab import ab_settings, accuracy_entry
 from encoder_gate.runtime.inference import tokenizer_for
 from encoder_gate.speed.ab import measure_runners, pass_over, same_work
 from encoder_gate.speed.batches import make_batches

@@ -1,0 +1,38 @@
+"""The verdict, decided once (:mod:`encoder_gate.decision.judge`) of the types it is made of
+(:mod:`encoder_gate.decision.types`, all that reporting may import of it)."""
+
+from encoder_gate.decision.judge import (
+    WAIVABLE,
+    accuracy_status,
+    cell_fails,
+    check_waivers,
+    covering_waiver,
+    decide_cells,
+    decide_documents,
+    decide_report_dir,
+    decided,
+    failures_from,
+    findings_of,
+    refused,
+    stamps,
+    waivers_of,
+)
+from encoder_gate.decision.types import (
+    NOT_EVALUATED,
+    SPEED,
+    VERSUS_BASE,
+    WAIVER,
+    BackendVerdict,
+    Finding,
+    Reason,
+    SpeedCell,
+    Status,
+    Verdict,
+)
+
+__all__ = [
+    "NOT_EVALUATED", "SPEED", "VERSUS_BASE", "WAIVABLE", "WAIVER", "BackendVerdict", "Finding", "Reason",
+    "SpeedCell", "Status", "Verdict", "accuracy_status", "cell_fails", "check_waivers", "covering_waiver",
+    "decide_cells", "decide_documents", "decide_report_dir", "decided", "failures_from", "findings_of",
+    "refused", "stamps", "waivers_of",
+]

@@ -1,0 +1,162 @@
+"""What a verdict is made of: a backend's status and reasons, the findings outside the checks,
+the verdict itself, and a measured A/B cell. Types only, decided nothing: reporting renders these
+(an import-linter contract lets it import nothing else of `encoder_gate.decision`), and
+:mod:`encoder_gate.decision.judge` decides them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from encoder_gate.config import Waiver
+from encoder_gate.speed.rounds import Cell
+
+
+class Status(str, Enum):
+    """A backend's status in the verdict."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    REFERENCE = "reference"  # torch FP32: judged against itself, no bounds
+    NOT_CHECKED = "not checked"  # configured, but it could not be built or run: fails the session
+    INCONCLUSIVE = "inconclusive"  # a speed cell vs base could not decide, under `inconclusive = warn`
+    NOT_RUN = "not run"  # configured, but no session in this report directory measured it
+    WAIVED = "waived"  # it fails only checks a live waiver accepts ([[tool.encoder-gate.waivers]])
+
+#: The reasons' checks besides the accuracy checks' own names.
+SPEED, VERSUS_BASE, NOT_EVALUATED, WAIVER = "speed", "vs base", "not evaluated", "waiver"
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a backend fails: the check (an accuracy check's name, ``speed``, ``vs base`` or ``not
+    evaluated``), the line that says it with its bound, and the observed value and the bound where
+    the check has numbers."""
+
+    check: str
+    text: str
+    observed: float | None = None
+    bound: float | None = None
+    direction: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "text": self.text, "observed": self.observed, "bound": self.bound,
+                "direction": self.direction}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Reason:
+        return cls(str(doc["check"]), str(doc["text"]), doc.get("observed"), doc.get("bound"),
+                   doc.get("direction"))
+
+@dataclass(frozen=True)
+class Finding:
+    """What failed a session outside its results documents' checks: a failed or errored test (its
+    node id, the backend it ran on, the phase, the one-line reason), a collection error, or a finding
+    of the gate itself (a session that checked nothing, a baseline it could not read)."""
+
+    kind: str  # "test", "collection" or "gate"
+    reason: str
+    nodeid: str | None = None
+    backend: str | None = None
+    when: str | None = None  # setup, call or teardown
+    shard: str | None = None  # the shard whose session found it, after a merge
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "reason": self.reason, "nodeid": self.nodeid, "backend": self.backend,
+                "when": self.when, "shard": self.shard}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Finding:
+        return cls(str(doc.get("kind", "test")), str(doc.get("reason", "")), doc.get("nodeid"),
+                   doc.get("backend"), doc.get("when"), doc.get("shard"))
+
+    def describe(self) -> str:
+        where = f"shard {self.shard}: " if self.shard else ""
+        if self.kind == "gate":
+            return f"{where}{self.reason}"
+        phase = f" ({'error at ' + self.when if self.when in ('setup', 'teardown') else 'failed'})"
+        return f"{where}{self.nodeid}{phase if self.kind == 'test' else ' (collection error)'}: {self.reason}"
+
+@dataclass(frozen=True)
+class BackendVerdict:
+    """One backend's status, the checks it failed (in the order they are named), its reasons,
+    and what it was judged on when not on everything (``speed only``, ``vs base only``)."""
+
+    name: str
+    status: Status
+    failed: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+    scope: str = ""
+    error: str = ""  # why it was not checked
+    waivers: tuple[Waiver, ...] = ()  # the live waivers that accept its failures
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status.value, "failed": list(self.failed),
+                "reasons": [r.to_json() for r in self.reasons], "scope": self.scope or None,
+                "error": self.error or None, "waivers": [w.to_json() for w in self.waivers]}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> BackendVerdict:
+        return cls(str(doc["name"]), Status(doc["status"]), tuple(doc.get("failed") or ()),
+                   tuple(Reason.from_json(r) for r in doc.get("reasons") or ()), doc.get("scope") or "",
+                   doc.get("error") or "", tuple(Waiver.from_json(w) for w in doc.get("waivers") or ()))
+
+@dataclass(frozen=True)
+class Verdict:
+    """The session's verdict: per backend a status, the failures in the order they are listed
+    (speed rules, then against the base, then the accuracy checks), the documents it joined and
+    those it left out (and why)."""
+
+    passed: bool
+    backends: tuple[BackendVerdict, ...]
+    failures: tuple[Reason, ...]
+    session_failures: tuple[str, ...]  # failures owned by no backend (a speed gate or compare as a whole)
+    left_out: tuple[str, ...]
+    sources: Mapping[str, str]  # each joined document and when it was written
+    missing: tuple[str, ...]  # accuracy.json / speedups.json absent
+    judged: Mapping[str, Mapping[str, Any]] = field(repr=False, compare=False, default_factory=dict)
+    # what failed the sessions of the joined documents outside their checks (findings.json): each fails
+    findings: tuple[Finding, ...] = ()
+    stale_waivers: tuple[str, ...] = ()  # live waivers whose check now passes: remove them
+
+    def backend(self, name: str) -> BackendVerdict:
+        return next(b for b in self.backends if b.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        """verdict.json (its schema version stamped by encoder_gate.documents): everything decided,
+        nothing rendered."""
+        return {"passed": self.passed,
+                "backends": [b.to_json() for b in self.backends],
+                "failures": [r.to_json() for r in self.failures],
+                "session_failures": list(self.session_failures), "left_out": list(self.left_out),
+                "sources": dict(self.sources), "missing": list(self.missing),
+                "findings": [f.to_json() for f in self.findings], "stale_waivers": list(self.stale_waivers)}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], judged: Mapping[str, Mapping[str, Any]]) -> Verdict:
+        """verdict.json as it was decided, beside the documents it judged."""
+        return cls(passed=bool(doc["passed"]),
+                   backends=tuple(BackendVerdict.from_json(b) for b in doc.get("backends") or ()),
+                   failures=tuple(Reason.from_json(r) for r in doc.get("failures") or ()),
+                   session_failures=tuple(doc.get("session_failures") or ()),
+                   left_out=tuple(doc.get("left_out") or ()), sources=dict(doc.get("sources") or {}),
+                   missing=tuple(doc.get("missing") or ()), judged=judged,
+                   findings=tuple(Finding.from_json(f) for f in doc.get("findings") or ()),
+                   stale_waivers=tuple(doc.get("stale_waivers") or ()))
+
+    @property
+    def outside_the_checks(self) -> tuple[Finding, ...]:
+        """The findings no row of the table already says: a failed test of a backend that passes
+        there (a team's own test, a padding property, a smoke test), or of no backend."""
+        failing = {b.name for b in self.backends if b.status in (Status.FAIL, Status.NOT_CHECKED)}
+        return tuple(f for f in self.findings if f.backend is None or f.backend not in failing)
+
+@dataclass(frozen=True)
+class SpeedCell:
+    """A measured A/B cell: which backend and case, and its rounds."""
+
+    backend: str
+    case: str
+    cell: Cell

@@ -1,0 +1,76 @@
+"""ab.json, built: the PR against its base, per backend: the accuracy change and the speed cells,
+decided (the cells together, with Holm's correction across them:
+:func:`encoder_gate.decision.decide_cells`). Rendered by :mod:`encoder_gate.reporting.ab`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from encoder_gate.accuracy.evaluation import Evaluation
+from encoder_gate.backends.registry import packages_of
+from encoder_gate.cache import toolchain_versions
+from encoder_gate.config import GateConfig
+from encoder_gate.decision import SpeedCell, cell_fails
+from encoder_gate.documents import AB_FILE, write_document
+from encoder_gate.models.spec import ModelSpec
+from encoder_gate.speed.ab import ABSettings, CellDecision
+from encoder_gate.tasks import Task
+
+
+def ab_settings(config: GateConfig) -> ABSettings:
+    """The A/B's settings from the session's configuration."""
+    return ABSettings(min_effect=config.min_slowdown, inconclusive=config.inconclusive,
+                      budget_seconds=config.ab_budget)
+
+
+def accuracy_entry(ev: Evaluation, failure: str | None) -> dict[str, Any]:
+    """One backend's accuracy against the base, for ab.json."""
+    s = ev.stats
+    headline = Task.of(ev.task).headline
+    out: dict[str, Any] = {"passed": failure is None, "failure": failure, "metric": headline,
+                           "pr": ev.metrics.get(headline), "base": ev.reference_metrics.get(headline)}
+    if s is not None:
+        out.update({"delta": s.delta.delta, "delta_ci": list(s.delta.ci), "mcnemar_p": s.mcnemar.p_value,
+                    "rule": s.rule})
+    return out
+
+
+def speed_entry(cell: SpeedCell, decision: CellDecision, settings: ABSettings) -> dict[str, Any]:
+    """One cell for ab.json: the ratio with its CI, the test, and how it was measured."""
+    c = cell.cell
+    return {"backend": cell.backend, "case": cell.case, "status": decision.status,
+            "fails": cell_fails(decision, settings), "ratio": decision.ratio, "ratio_ci": list(decision.ci),
+            "p_value": decision.p_value, "alpha": decision.alpha, "mde": decision.mde,
+            "rounds": decision.rounds, "rounds_needed": decision.rounds_needed, "clock": c.clock,
+            "texts": c.texts, "passes_per_round": c.passes, "describe": decision.describe(),
+            "wall_ratio": float(sum(c.pr_wall) / sum(c.base_wall)) if c.base_wall else None,
+            # the rounds themselves: `encoder-gate merge` judges shards' cells again, all together
+            "cell": asdict(c)}
+
+
+def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: Path,
+               settings: ABSettings, accuracy: Mapping[str, dict[str, Any]],
+               speed: list[dict[str, Any]], notes: list[str],
+               provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The whole ab.json document (`provenance`: the PR session's, see encoder_gate.runtime.provenance)."""
+    return {
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "provenance": dict(provenance) if provenance is not None else None,
+        "model": {"name": pr_model.name, "content_hash": pr_model.content_hash},
+        "base": {"dir": str(base_dir), "model": base_model.name if base_model else None,
+                 "content_hash": base_model.content_hash if base_model else None},
+        "settings": {"min_effect": settings.min_effect, "alpha": settings.alpha,
+                     "inconclusive": settings.inconclusive, "budget_seconds": settings.budget_seconds},
+        "accuracy": dict(accuracy), "speed": speed, "notes": notes,
+        # both sides ran with these: a PR that upgrades a library is measured with it on both
+        "environment": toolchain_versions(packages_of([*accuracy, *(c["backend"] for c in speed)])),
+    }
+
+
+def write_ab(report_dir: Path, payload: Mapping[str, Any]) -> Path:
+    return write_document(report_dir, AB_FILE, payload)
