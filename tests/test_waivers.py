@@ -67,6 +67,7 @@ def test_an_expired_waiver_fails_the_gate_and_names_it():
     assert [b.status for b in verdict.backends if b.name == "onnx-int8"] == [Status.FAIL]
     text = render(verdict).markdown
     assert f"the waiver of onnx-int8 drift_max by @ml-platform expired on {PAST}" in text
+    assert f"bound at most 0.6 (its waiver by @ml-platform expired on {PAST})" in text  # the failure says so
 
 
 def test_a_failure_worse_than_accept_fails():

@@ -363,10 +363,12 @@ def _marked(reason: Reason, accepted: Waiver | None, waivers: Sequence[Waiver], 
     its check does not (its value is worse than the waiver's `accept`, or another label failed)."""
     if accepted is not None:
         return replace(reason, text=f"{reason.text} (waived by {accepted.owner} until {accepted.until})")
-    near = next((w for w in waivers if w.backend == backend and w.check == reason.check
-                 and w.days_left(today) >= 0), None)
+    mine = [w for w in waivers if w.backend == backend and w.check == reason.check]
+    near = next((w for w in mine if w.days_left(today) >= 0), None)
     if near is None:
-        return reason
+        ended = max((w for w in mine), key=lambda w: w.until, default=None)
+        return reason if ended is None else replace(
+            reason, text=f"{reason.text} (its waiver by {ended.owner} expired on {ended.until})")
     if near.accept is not None and reason.observed is not None:
         why = f"worse than the accept {near.accept:g} of the waiver by {near.owner}"
     else:
