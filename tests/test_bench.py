@@ -42,7 +42,7 @@ from encoder_gate.speed.machine import (
     peak_rss_bytes,
     session_providers,
 )
-from encoder_gate.speed.outcome import finish_session
+from encoder_gate.speed.outcome import ACROSS_RUNS, finish_session
 from encoder_gate.speed.rates import latency_percentiles, throughput
 from encoder_gate.speed.results import (
     BenchResult,
@@ -338,8 +338,9 @@ def test_finish_session_writes_speedups_and_reports_the_gate(tmp_path):
 
     gated = BenchSettings(baseline=first.path, max_drop=0.2)
     same = finish_session(results, gated, tmp_path / "b", {"name": "tiny"}, PEAKS)
-    assert same.failures == [] and same.lines()[-1] == (
+    assert same.failures == [] and same.lines()[-2] == (
         f"speedup gate passed against {first.path} (max drop 20%)", "green")
+    assert same.lines()[-1] == (ACROSS_RUNS, "")  # what a gate across runs can promise, and where to go
 
     slowed = results_from_json(fake_benchmark_doc(medians({"onnx-int8": 1.5})))
     worse = finish_session(slowed, gated, tmp_path / "c", {"name": "tiny"}, PEAKS)

@@ -49,7 +49,7 @@ from encoder_gate.backends.base import reopener
 from encoder_gate.config import InconclusiveMode
 from encoder_gate.runtime.predictions import cacheable
 from encoder_gate.speed.batches import BatchPlan
-from encoder_gate.speed.rounds import ROUND_SECONDS, Cell, Clock, passes_for, record_round, timed
+from encoder_gate.speed.rounds import ROUND_SECONDS, Cell, Clock, passes_for, run_rounds, timed
 from encoder_gate.speed.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, POWER
 from encoder_gate.statistics import bootstrap_ci
 
@@ -229,22 +229,25 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
         progress(f"about {round_wall:.2g}s a round: its first look ({looks[0]} rounds) in about "
                  f"{first_look:.2g}s, at most {settings.budget_seconds:g}s in all")
     started = time.perf_counter()
-    while cell.rounds < looks[-1]:
-        for side in reopen if cell.reopened and cell.rounds else ():
-            side()
-        record_round(cell, base_run, pr_run, rng)
+
+    def stop(cell: Cell) -> bool:  # after each round: a budget spent before the first look, or a look
         elapsed = time.perf_counter() - started
         if cell.rounds < looks[0] and elapsed > settings.budget_seconds:  # slower than it calibrated
             cell.stopped = (f"stopped after {cell.rounds} rounds ({elapsed:.2g}s): its budget of "
                             f"{settings.budget_seconds:g}s ran out before its first look at {looks[0]} "
                             "rounds (the machine slowed down since the estimate)")
-            break
+            return True
         if cell.rounds not in looks:
-            continue
+            return False
         decided = decide_cell(cell.log_ratios, settings, settings.per_look(alpha)).status != "inconclusive"
-        if decided or not fits_budget(cell.rounds, time.perf_counter() - started, looks,
-                                      settings.budget_seconds):
-            break
+        return decided or not fits_budget(cell.rounds, elapsed, looks, settings.budget_seconds)
+
+    def reopen_all() -> None:
+        for side in reopen:
+            side()
+
+    run_rounds(cell, base_run, pr_run, rng, looks[-1], before=reopen_all if cell.reopened else None,
+               stop=stop)
     if progress is not None:
         fresh = ", sessions opened afresh each round" if cell.reopened else ""
         progress(f"{cell.rounds} rounds of {cell.passes} pass(es) over {texts} texts in "

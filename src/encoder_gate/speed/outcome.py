@@ -14,6 +14,13 @@ from encoder_gate.speed.results import BenchResult, format_speedups, speedups_do
 from encoder_gate.speed.rules import SpeedComparison, SpeedupFailure, compare_speed
 from encoder_gate.speed.settings import BenchSettings
 
+#: What a gate against another run's figures can promise (docs/noise.md, "Against a save"): said
+#: under every such gate's result, so no one reads it as the PR's own A/B.
+ACROSS_RUNS = ("across runs these gates are coarse alarms: in 34 unchanged runs measured here the absolute "
+               "compare (min:25%) failed once and the speedup rule never, and neither caught a file doing "
+               "about 10% more work (docs/noise.md); to judge a PR's speed, compare it with its base in "
+               "one session: --gate-base")
+
 
 @dataclass(frozen=True)
 class SessionOutcome:
@@ -54,6 +61,7 @@ class SessionOutcome:
         else:
             out.append((f"speedup gate passed against {base} (max drop {self.settings.max_drop:.0%})",
                         "green"))
+        out.append((ACROSS_RUNS, ""))
         return out
 
 

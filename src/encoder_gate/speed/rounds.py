@@ -100,6 +100,21 @@ def record_round(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[]
         cell.add(side, *timed(run, cell.passes))
 
 
+def run_rounds(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[], object],
+               rng: np.random.Generator, rounds: int, *, before: Callable[[], None] | None = None,
+               stop: Callable[[Cell], bool] | None = None) -> None:
+    """The one round loop, of the sweep's cells (pilot, timed and extra rounds) and the A/B's:
+    up to `rounds` more rounds of `cell` (:func:`record_round`), `before` each one after the
+    first of the cell (a reopen of each side), ending after a round where `stop(cell)` says so
+    (a look that decides, a budget spent)."""
+    for _ in range(rounds):
+        if before is not None and cell.rounds:
+            before()
+        record_round(cell, base_run, pr_run, rng)
+        if stop is not None and stop(cell):
+            return
+
+
 def passes_for(pass_seconds: float, round_seconds: float = ROUND_SECONDS) -> int:
     """How many passes make an arm's share of a round about `round_seconds` (at least one)."""
     if pass_seconds <= 0:

@@ -40,7 +40,7 @@ from encoder_gate.speed.batches import DISPATCHES, make_batches
 from encoder_gate.speed.budget import rounds_within, seconds_text
 from encoder_gate.speed.rates import latency_percentiles
 from encoder_gate.speed.results import REFERENCE_BACKEND, case_id, paired_speedup
-from encoder_gate.speed.rounds import Cell, clock_for, half_width, record_round, rounds_for_width, timed
+from encoder_gate.speed.rounds import Cell, clock_for, half_width, rounds_for_width, run_rounds, timed
 from encoder_gate.speed.settings import ENV_TEXTS, ENV_WORKERS, MAX_ROUNDS
 from encoder_gate.speed.stats import log_ratios, paired_stats
 from encoder_gate.speed.workers import WorkerPool, split_batches, workers_info
@@ -69,10 +69,11 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     threads decide (the thread's CPU time at one thread). A pilot of ENCODER_GATE_BENCH_ROUNDS
     rounds (default 6) gives the speedup's CI; the rounds it says are needed for a half-width of
     ENCODER_GATE_BENCH_CI (default 3%), at most MAX_ROUNDS and at most what the cell's share of
-    the session's --gate-budget pays for (encoder_gate.speed.budget), then run through pytest-benchmark's
-    `pedantic` (torch's arm in its setup or teardown), so its saves and compare see the backend's
-    rounds. The speedup is the median per-round ratio; the per-round log ratios go to extra_info
-    for the speed gate's test. A case borderline against the speed baseline runs
+    the session's --gate-budget pays for (encoder_gate.speed.budget), every round by the one round
+    loop the A/B's cells use too (speed.rounds.run_rounds); pytest-benchmark's statistics hold the
+    backend arm's rounds on the gate's clock (keep_rounds), so its saves and compare see them. The
+    speedup is the median per-round ratio; the per-round log ratios go to extra_info for the speed
+    gate's test. A case borderline against the speed baseline runs
     ENCODER_GATE_BENCH_EXTRA_ROUNDS more paired rounds before it is recorded.
     """
     share = gate_budget.share() if gate_budget is not None else None  # asked before any of its work
@@ -112,8 +113,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     # under --benchmark-disable (or xdist) pytest-benchmark times nothing: one call, no pilot
     pilot = bench_settings.rounds if target > 0 and not getattr(benchmark, "disabled", False) else 0
     pilot_started = time.perf_counter()
-    for _ in range(pilot):
-        record_round(cell, torch_arm, backend_arm, rng)
+    run_rounds(cell, torch_arm, backend_arm, rng, pilot)
     total, cut = bench_settings.rounds, False
     if pilot:
         total = rounds_for_width(_width(cell), pilot, target, max(MAX_ROUNDS, pilot))
@@ -126,31 +126,19 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
                     else f"was spent by the pilot's {pilot} rounds; it stops after {total}")
             gate_session.progress(f"{backend.name} model {variant} bs={gate_batch_size}: its budget share "
                                   f"({seconds_text(share)}) {paid}, fewer than its CI target needs")
-    torch_first = [False]
-
-    def setup() -> None:  # pedantic calls it before every round, outside its timing
-        torch_first[0] = bool(rng.integers(2))
-        if torch_first[0]:
-            cell.add("base", *timed(torch_arm))
-
-    def backend_round() -> int:
-        cpu, wall = timed(backend_arm)
-        cell.add("pr", cpu, wall)
-        return len(plan.batches)
-
-    def teardown() -> None:  # after every round, outside the timing: torch's arm if it did not go first
-        if not torch_first[0]:
-            cell.add("base", *timed(torch_arm))
-
-    assert benchmark.pedantic(backend_round, setup=setup, teardown=teardown, rounds=max(1, total - pilot),
-                              warmup_rounds=0, iterations=1) == len(plan.batches)
+    # the rest of its rounds by the one round loop (speed.rounds.run_rounds, as the A/B's cells);
+    # pytest-benchmark holds them (keep_rounds below), not a timing of its own: it is handed one
+    # call that gives the batch count. Under --benchmark-disable (or xdist) one round, nothing kept.
+    disabled = getattr(benchmark, "disabled", False)
+    run_rounds(cell, torch_arm, backend_arm, rng, 1 if disabled else max(1, total - pilot))
+    assert benchmark.pedantic(lambda: len(plan.batches), rounds=1, warmup_rounds=0,
+                              iterations=1) == len(plan.batches)
     if getattr(benchmark, "stats", None) is None:  # --benchmark-disable: nothing timed to record
         bench_record("model", variant, gate_batch_size, dispatch, plan)
         return
     case = case_id("model", variant, gate_batch_size, dispatch)
     added = bench_extra_rounds(case, backend.name, log_ratios(cell.base, cell.pr))
-    for _ in range(added):  # borderline against the baseline: more paired rounds
-        record_round(cell, torch_arm, backend_arm, rng)
+    run_rounds(cell, torch_arm, backend_arm, rng, added)  # borderline against the baseline: more rounds
     width = _width(cell)
     keep_rounds(benchmark, cell.pr, cell.clock)  # pilot, timed and extra rounds: what the gate judged
     extra = {"paired_speedup": paired_speedup(cell.base, cell.pr),
