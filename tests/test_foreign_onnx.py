@@ -44,7 +44,8 @@ VOCAB = 2000
 def embedding_classifier(path: Path, *, labels: int = 28, mask: bool = True,
                          shape: tuple[int | str, int | str] = ("batch", "sequence"),
                          unknown_width: bool = False, weights: str = "float32",
-                         extra_nodes: tuple[str, ...] = (), external: str | None = None) -> Path:
+                         extra_nodes: tuple[str, ...] = (), external: str | None = None,
+                         vocab: int = VOCAB) -> Path:
     """A real (if shallow) text classifier: the masked mean of per-token logit embeddings.
 
     Padding-invariant when it takes an attention mask, so any padding the backend adds must
@@ -56,7 +57,7 @@ def embedding_classifier(path: Path, *, labels: int = 28, mask: bool = True,
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    table = rng.normal(size=(VOCAB, labels)).astype(weights)
+    table = rng.normal(size=(vocab, labels)).astype(weights)
     nodes = [helper.make_node("Gather", ["table", "input_ids"], ["emb16" if weights == "float16" else "emb"])]
     if weights == "float16":
         nodes.append(helper.make_node("Cast", ["emb16"], ["emb"], to=TensorProto.FLOAT))
@@ -212,6 +213,20 @@ def test_label_count_mismatch_is_refused_at_build(tiny_ctx, tmp_path):
     with pytest.raises(GateError, match=r"outputs 5 labels .*has 28 labels in id2label \(admiration, "
                                         r"amusement.*--gate-model"):
         parse_backend(f"onnx:{path}").build(tiny_ctx)
+
+
+def test_a_file_of_another_models_vocabulary_is_refused_at_build_naming_both_sizes(tiny_ctx, tmp_path):
+    """A file whose word-embedding table is smaller than the model directory's vocabulary (exported
+    from another model) is refused before any text reaches it, naming both sizes; ONNX Runtime
+    would otherwise fail each batch with a Gather index out of bounds, deep inside."""
+    from encoder_gate.backends.onnx_graph import inspect_onnx
+
+    path = embedding_classifier(tmp_path / "other.onnx", vocab=500)
+    assert inspect_onnx(path).vocab_rows == 500
+    with pytest.raises(GateError, match=r"a table of 500 rows, but the model directory's vocabulary has "
+                                        r"2000 \(config.json vocab_size\): the file was exported from"):
+        parse_backend(f"onnx:{path}").build(tiny_ctx)
+    assert inspect_onnx(embedding_classifier(tmp_path / "same.onnx")).vocab_rows == VOCAB
 
 
 def test_label_count_mismatch_is_refused_at_first_predict(tiny_ctx, batch, tmp_path):

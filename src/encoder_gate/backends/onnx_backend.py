@@ -570,6 +570,15 @@ class PrebuiltOnnxBackend:
                 f"(the graph references {', '.join(info.external_locations)} beside the .onnx file). Copy "
                 "the weights file(s) next to the .onnx file under exactly those names."
             )
+        vocab = model_vocab_size(ctx.model.path)
+        if info.vocab_rows is not None and vocab is not None and info.vocab_rows < vocab:
+            raise GateError(
+                f"{path} looks token ids up in a table of {info.vocab_rows} rows, but the model directory's "
+                f"vocabulary has {vocab} (config.json vocab_size): the file was exported from another model, "
+                "and the tokenizer's ids would fall outside its table. Pass the model directory this file "
+                "was exported from (--gate-model DIR), or export the file from this model "
+                "(encoder-gate export)."
+            )
         inferred, evidence = infer_precision(info)
         if self.precision is None:
             precision: Precision = inferred
@@ -589,6 +598,15 @@ class PrebuiltOnnxBackend:
         session = open_session(path, ctx.device, ctx.threads)
         return OnnxRunner(session, ctx, self.name, precision, path, from_cache=True, size_bytes=size,
                           notes=notes)
+
+
+def model_vocab_size(model_dir: Path) -> int | None:
+    """config.json's vocab_size of a model directory, or None where it says none."""
+    try:
+        value = json.loads((Path(model_dir) / "config.json").read_text()).get("vocab_size")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def resolve_onnx_path(path: Path, model_dir: Path) -> tuple[Path, list[str]]:

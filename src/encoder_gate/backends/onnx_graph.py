@@ -63,6 +63,9 @@ class GraphInfo:
     weight_elements: Counter[str] = field(default_factory=Counter)  # elem type -> element count
     external_locations: tuple[str, ...] = ()  # as the graph references them, first use first
     producer: str = ""
+    # rows of the word-embedding table input_ids index (a Gather of an initializer by input_ids,
+    # through a Cast at most); None where the graph hides it (a quantized or dequantized table)
+    vocab_rows: int | None = None
 
     @property
     def external_files(self) -> list[Path]:
@@ -173,7 +176,21 @@ def inspect_onnx(path: Path) -> GraphInfo:
         path=path, inputs=inputs, outputs=tuple(_spec(v) for v in model.graph.output),
         op_counts=ops, weight_elements=weights, external_locations=tuple(locations),
         producer=" ".join(p for p in (model.producer_name, model.producer_version) if p),
+        vocab_rows=_vocab_rows(model.graph),
     )
+
+
+def _vocab_rows(graph: Any) -> int | None:
+    """The row count of the table a Gather looks input_ids up in (directly or through one Cast)."""
+    ids = {"input_ids"} | {n.output[0] for n in graph.node
+                           if n.op_type == "Cast" and n.input and n.input[0] == "input_ids"}
+    tables = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Gather" and len(node.input) > 1 and node.input[1] in ids:
+            table = tables.get(node.input[0])
+            if table is not None and len(table.dims) == 2:
+                return int(table.dims[0])
+    return None
 
 
 def _count(n: int) -> str:
