@@ -16,7 +16,7 @@ from encoder_gate.speed.settings import BenchSettings
 
 #: What a gate against another run's figures can promise (docs/noise.md, "Against a save"): said
 #: under every such gate's result, so no one reads it as the PR's own A/B.
-ACROSS_RUNS = ("across runs these gates are coarse alarms: in 34 unchanged runs measured here the absolute "
+ACROSS_RUNS = ("across runs these gates are coarse alarms: in 46 unchanged runs measured here the absolute "
                "compare (min:25%) failed once and the speedup rule never, and neither caught a file doing "
                "about 10% more work (docs/noise.md); to judge a PR's speed, compare it with its base in "
                "one session: --gate-base")
