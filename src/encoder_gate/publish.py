@@ -10,7 +10,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.decision import Verdict, decide_documents, decide_report_dir, stamps
+from encoder_gate.decision import (
+    Verdict,
+    decide_documents,
+    decide_report_dir,
+    decide_results,
+    is_current,
+    read_results,
+)
 from encoder_gate.documents import (
     ACCURACY_FILE,
     ACCURACY_PAGE,
@@ -51,12 +58,11 @@ def current_verdict(report_dir: Path) -> str:
     verdict.json says it judged every results document there now (the same documents, written at
     the same times), so nothing is decided twice; else decided again from them and written."""
     report_dir = Path(report_dir)
-    decided = read_document(report_dir, VERDICT_JSON)
+    docs = read_results(report_dir)
     page = report_dir / VERDICT_FILE
-    now = stamps(report_dir)
-    if decided is not None and page.is_file() and now and decided.get("sources") == now:
+    if page.is_file() and is_current(read_document(report_dir, VERDICT_JSON), docs):
         return page.read_text()
-    return _write(report_dir, None).markdown
+    return _write(report_dir, None, decide_results(docs)).markdown
 
 
 def write_verdict(report_dir: Path, current: Mapping[str, Any] | None = None) -> str:

@@ -10,11 +10,13 @@ from encoder_gate.decision.judge import (
     decide_cells,
     decide_documents,
     decide_report_dir,
+    decide_results,
     decided,
     failures_from,
     findings_of,
+    is_current,
+    read_results,
     refused,
-    stamps,
     waivers_of,
 )
 from encoder_gate.decision.types import (
@@ -33,6 +35,6 @@ from encoder_gate.decision.types import (
 __all__ = [
     "NOT_EVALUATED", "SPEED", "VERSUS_BASE", "WAIVABLE", "WAIVER", "BackendVerdict", "Finding", "Reason",
     "SpeedCell", "Status", "Verdict", "accuracy_status", "cell_fails", "check_waivers", "covering_waiver",
-    "decide_cells", "decide_documents", "decide_report_dir", "decided", "failures_from", "findings_of",
-    "refused", "stamps", "waivers_of",
+    "decide_cells", "decide_documents", "decide_report_dir", "decide_results", "decided", "failures_from",
+    "findings_of", "is_current", "read_results", "refused", "waivers_of",
 ]

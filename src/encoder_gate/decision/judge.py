@@ -318,11 +318,21 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                    missing=missing, judged=kept, findings=found, stale_waivers=tuple(stale))
 
 
-def decide_report_dir(report_dir: Path, current: Mapping[str, Any] | None = None) -> Verdict:
-    """The verdict of the report directory's results documents that belong to `current`."""
-    docs = {name: read_document(report_dir, name) for name in RESULTS}
+def read_results(report_dir: Path) -> dict[str, dict[str, Any] | None]:
+    """The report directory's results documents, None for each one absent."""
+    return {name: read_document(report_dir, name) for name in RESULTS}
+
+
+def decide_results(docs: Mapping[str, Mapping[str, Any] | None],
+                   current: Mapping[str, Any] | None = None) -> Verdict:
+    """The verdict of results documents (read_results') that belong to `current`."""
     return decide_documents(docs[ACCURACY_FILE], docs[SPEEDUPS_FILE], docs[AB_FILE], current=current,
                             findings=docs[FINDINGS_FILE])
+
+
+def decide_report_dir(report_dir: Path, current: Mapping[str, Any] | None = None) -> Verdict:
+    """The verdict of the report directory's results documents that belong to `current`."""
+    return decide_results(read_results(report_dir), current)
 
 
 def refused(why: str) -> Verdict:
@@ -332,11 +342,12 @@ def refused(why: str) -> Verdict:
                    sources={}, missing=(ACCURACY_FILE, SPEEDUPS_FILE), findings=(Finding("gate", why),))
 
 
-def stamps(report_dir: Path) -> dict[str, str]:
-    """When each results document of `report_dir` was written (its provenance's ``written``)."""
-    docs = {name: read_document(report_dir, name) for name in RESULTS}
-    return {name: str((doc.get("provenance") or {}).get("written", "?"))
-            for name, doc in docs.items() if doc is not None}
+def is_current(verdict_doc: Mapping[str, Any] | None, docs: Mapping[str, Mapping[str, Any] | None]) -> bool:
+    """Whether a verdict.json judged exactly these results documents (read_results'): the same
+    ones, written at the same times (each one's provenance ``written``)."""
+    now = {name: str((doc.get("provenance") or {}).get("written", "?"))
+           for name, doc in docs.items() if doc is not None}
+    return verdict_doc is not None and bool(now) and verdict_doc.get("sources") == now
 
 
 def decided(report_dir: Path) -> Verdict:
@@ -345,13 +356,12 @@ def decided(report_dir: Path) -> Verdict:
     what reads a verdict after its session (history, `encoder-gate verdict`) never decides twice;
     decided here from the documents only when there is none, or they changed since (a session that
     ended before deciding, documents copied by hand)."""
+    docs = read_results(report_dir)  # each read once, whether decided here or not
     doc = read_document(report_dir, VERDICT_JSON)
-    now = stamps(report_dir)
-    if doc is None or not now or doc.get("sources") != now:
-        return decide_report_dir(report_dir)
+    if doc is None or not is_current(doc, docs):
+        return decide_results(docs)
     try:
-        judged = {name: read_document(report_dir, name) or {} for name in now}
-        return Verdict.from_json(doc, judged)
+        return Verdict.from_json(doc, {name: d for name, d in docs.items() if d is not None})
     except (KeyError, ValueError, TypeError) as exc:
         raise GateError(f"{Path(report_dir) / VERDICT_JSON} cannot be read ({exc!r}); run "
                         "`encoder-gate verdict` to decide it again") from None
@@ -366,7 +376,7 @@ def _marked(reason: Reason, accepted: Waiver | None, waivers: Sequence[Waiver], 
     mine = [w for w in waivers if w.backend == backend and w.check == reason.check]
     near = next((w for w in mine if w.days_left(today) >= 0), None)
     if near is None:
-        ended = max((w for w in mine), key=lambda w: w.until, default=None)
+        ended = max(mine, key=lambda w: w.until, default=None)
         return reason if ended is None else replace(
             reason, text=f"{reason.text} (its waiver by {ended.owner} expired on {ended.until})")
     if near.accept is not None and reason.observed is not None:

@@ -199,6 +199,7 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
     # what one side's reopen costs decides, before the other side pays for one; a reopen warms the
     # side up on its shapes, about a pass, so with one pass a round (a model that slow is large) it
     # can never cost a quarter of the round, and is not tried at all
+    cost = 0.0  # what reopening every side costs, each round it is done
     if reopen and cell.passes > 1:
         began = time.perf_counter()
         reopen[0]()
@@ -206,7 +207,7 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
         cell.reopened = cost <= REOPEN_SHARE * 2 * cell.passes * wall
         for side in reopen[1:] if cell.reopened else ():
             side()
-    reopen_cost = cost if reopen and cell.reopened else 0.0  # each round reopens every side
+    reopen_cost = cost if cell.reopened else 0.0
     rng = np.random.default_rng(seed)
     looks = settings.looks_for(alpha)
     # the estimate, said before the cell starts: a round is both arms' passes (as the warm-up timed
