@@ -9,8 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from encoder_gate.documents import DOCUMENTS, RESULTS, SCHEMAS, documents_table, write_document
-from encoder_gate.shards.merge import MERGERS, SHARDED
+from encoder_gate.documents import (
+    DOCUMENTS,
+    documents_table,
+    readings,
+    results_documents,
+    schema_of,
+    write_document,
+)
+from encoder_gate.errors import GateError
+from encoder_gate.shards.merge import MERGERS, sharded
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "schemas.md"
 
@@ -25,21 +33,22 @@ def test_docs_schemas_md_shows_the_registry_as_it_is():
 def test_each_json_documents_section_states_its_registered_schema_version():
     """Where docs/schemas.md has a section for a document, the version it states is the registry's."""
     page = DOCS.read_text()
-    for name, version in SCHEMAS.items():
+    for name, version in ((n, d.schema) for n, d in DOCUMENTS.items() if d.schema is not None):
         section = re.search(rf"^## {re.escape(name)}\n(.*?)(?=^## |\Z)", page, re.S | re.M)
         if section is not None and "`schema` (" in section.group(1):
             assert f"`schema` ({version})" in section.group(1), name
 
 
 def test_every_results_document_is_merged_by_a_merger_and_decided_from():
-    """A results document is read by the verdict and merged across shards: each one has its merger."""
-    assert set(RESULTS) == {n for n, d in DOCUMENTS.items() if d.results}
-    assert set(MERGERS) == set(SHARDED) == set(RESULTS) - {"findings.json"}
+    """A results document is read by the verdict and merged across shards: each of the gate's own
+    has its merger (a user's is merged by its Reading: tests/test_own_results.py)."""
+    assert set(results_documents()) == {n for n, d in DOCUMENTS.items() if d.results}
+    assert set(MERGERS) | set(readings()) == set(sharded()) == set(results_documents()) - {"findings.json"}
 
 
 def test_a_document_is_written_whole_stamped_with_its_kinds_version(tmp_path: Path):
     path = write_document(tmp_path, "abc123.json", {"schema": 99, "commit": "abc123"}, kind="<commit>.json")
-    assert json.loads(path.read_text()) == {"schema": SCHEMAS["<commit>.json"], "commit": "abc123"}
+    assert json.loads(path.read_text()) == {"schema": schema_of("<commit>.json"), "commit": "abc123"}
     assert [p.name for p in tmp_path.iterdir()] == ["abc123.json"]  # no temporary file left
-    with pytest.raises(ValueError, match="not a JSON document of the gate"):
+    with pytest.raises(GateError, match="not a JSON document of the gate"):
         write_document(tmp_path, "notes.json", {})

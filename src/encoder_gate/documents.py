@@ -9,20 +9,31 @@ reader (another session, `encoder-gate verdict`, a CI step) never sees half a fi
 
 A verdict joins only documents of one model and dataset (:func:`belonging`, from the provenance
 block each carries: :mod:`encoder_gate.runtime.provenance`).
+
+A new results document is one record: a :class:`Document` with its :class:`Reading` (how its
+failures are judged, how shards unite it, what the verdict and a history record show of it),
+registered by :func:`register` (in-process) or through the ``encoder_gate.documents`` entry-point
+group (so `encoder-gate merge`, `verdict` and `history` see it too), plus its builder. The gate's
+own results documents are read by :mod:`encoder_gate.decision.judge` and merged by
+:data:`encoder_gate.shards.merge.MERGERS`. docs/schemas.md, "A results document of your own".
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.runtime.provenance import mismatch
+
+if TYPE_CHECKING:
+    from encoder_gate.decision.types import Reason
 
 # every file the gate writes, by name (each one's record below says what writes it)
 ACCURACY_FILE = "accuracy.json"
@@ -42,6 +53,27 @@ HISTORY_RECORD = "<commit>.json"
 
 
 @dataclass(frozen=True)
+class Reading:
+    """How the gate reads a results document of its user's (not one of its own, which
+    :mod:`encoder_gate.decision.judge` reads): each part a function of the document as its builder
+    wrote it (a dict with a ``provenance`` block: :func:`encoder_gate.runtime.provenance.provenance_block`).
+
+    - `checks`: the names of the checks its failures carry (a waiver may name them);
+    - `judge`: per backend it judged, the reasons that backend fails (an empty list: judged, and
+      passed), each an :class:`encoder_gate.decision.Reason` of one of `checks`;
+    - `merge`: the shards' copies (in shard order) united into one session's (the merge stamps
+      its provenance);
+    - `lines`: what verdict.md shows of it, under the document's `holds`, one line each;
+    - `summary`: what a history record keeps of it (JSON)."""
+
+    checks: tuple[str, ...]
+    judge: Callable[[Mapping[str, Any]], Mapping[str, Sequence[Reason]]]
+    merge: Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]
+    lines: Callable[[Mapping[str, Any]], Sequence[str]]
+    summary: Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
 class Document:
     """One kind of file the gate writes: its name, its schema version (a JSON document's, written
     into it as ``schema``: bump it when its keys change meaning; None for a page), what writes it
@@ -56,6 +88,7 @@ class Document:
     writer: str
     results: bool = False
     holds: str = ""
+    reading: Reading | None = None  # a user's results document: how the gate reads it
 
 
 #: Every file the gate writes: one record each. A new results document is one record here, its
@@ -94,12 +127,72 @@ def documents_table() -> list[str]:
     return out
 
 
-#: Each JSON document's schema version.
-SCHEMAS = {d.name: d.schema for d in DOCUMENTS.values() if d.schema is not None}
-#: The results documents a verdict is decided from, in its order.
-RESULTS = tuple(d.name for d in DOCUMENTS.values() if d.results)
-#: What rewrites each results document, for the note on one left out of a verdict.
-RERUN = {d.name: d.writer for d in DOCUMENTS.values() if d.results}
+#: The entry-point group through which an installed package registers its results documents: each
+#: entry point names a Document with its Reading (``[project.entry-points."encoder_gate.documents"]``).
+ENTRY_POINTS = "encoder_gate.documents"
+_loaded: list[bool] = []
+
+
+def register(document: Document) -> Document:
+    """Add a results document of the user's to the registry (refused: a name the gate already has,
+    or a results document without its Reading, or a Reading without it being a results document)."""
+    if not isinstance(document, Document):
+        raise GateError(f"{document!r} is not an encoder_gate.documents.Document")
+    if document.schema is None or not document.name.endswith(".json"):
+        raise GateError(f"results document {document.name!r}: a results document is JSON (a name ending in "
+                        ".json) with a schema version")
+    if not document.results or document.reading is None:
+        raise GateError(f"results document {document.name!r} needs results=True and its Reading (how its "
+                        "failures are judged, merged, shown and recorded): docs/schemas.md")
+    DOCUMENTS[document.name] = document
+    return document
+
+
+def _load_entry_points() -> None:
+    """Register the results documents of installed packages (once per process)."""
+    if _loaded:
+        return
+    _loaded.append(True)
+    for point in entry_points(group=ENTRY_POINTS):
+        try:
+            document = point.load()
+        except Exception as exc:  # a broken plugin: say which one, never a traceback from inside it
+            raise GateError(f"the {ENTRY_POINTS} entry point {point.name} ({point.value}) cannot be "
+                            f"loaded: {type(exc).__name__}: {exc}") from None
+        if document.name not in DOCUMENTS:
+            register(document)
+
+
+def registered() -> Registry[Document]:
+    """Every document the gate knows: its own and those registered (in-process or as entry points)."""
+    _load_entry_points()
+    return DOCUMENTS
+
+
+def schema_of(kind: str) -> int:
+    """A JSON document's schema version (a GateError for a name the gate does not write)."""
+    doc = DOCUMENTS.get(kind) or registered().get(kind)  # the gate's own need no entry points loaded
+    if doc is None or doc.schema is None:
+        known = ", ".join(n for n, d in DOCUMENTS.items() if d.schema is not None)
+        raise GateError(f"{kind} is not a JSON document of the gate (known: {known})")
+    return doc.schema
+
+
+def results_documents() -> tuple[str, ...]:
+    """The results documents a verdict is decided from, in its order (the gate's own, then the
+    registered ones)."""
+    return tuple(d.name for d in registered().values() if d.results)
+
+
+def reading_of(name: str) -> Reading | None:
+    """How a registered results document is read (None for the gate's own and for pages)."""
+    doc = registered().get(name)
+    return None if doc is None else doc.reading
+
+
+def readings() -> dict[str, Reading]:
+    """Every registered results document's Reading, by document name."""
+    return {n: d.reading for n, d in registered().items() if d.reading is not None}
 
 
 def _replace(path: Path, write: Any) -> Path:
@@ -124,11 +217,9 @@ def write_document(report_dir: Path, name: str, doc: Mapping[str, Any], kind: st
     """Write one of the gate's JSON documents into `report_dir` (or an export's directory) as
     `name`, stamped with the schema version of its kind (`kind`, default `name`: a history record's
     file is named by its commit)."""
-    kind = name if kind is None else kind
-    if kind not in SCHEMAS:
-        raise ValueError(f"{kind} is not a JSON document of the gate (known: {', '.join(SCHEMAS)})")
+    schema = schema_of(name if kind is None else kind)
     body = {key: value for key, value in doc.items() if key != "schema"}
-    return write_json(Path(report_dir) / name, {"schema": SCHEMAS[kind], **body})
+    return write_json(Path(report_dir) / name, {"schema": schema, **body})
 
 
 def write_page(report_dir: Path, name: str, text: str) -> Path:
@@ -172,5 +263,6 @@ def belonging(docs: Mapping[str, Mapping[str, Any] | None],
             kept[name] = doc
             continue
         written = f", written {block.get('written')}" if block else ""
-        notes.append(f"{name} in this directory left out: {why}{written}; run `{RERUN[name]}` for this one")
+        notes.append(f"{name} in this directory left out: {why}{written}; run `{DOCUMENTS[name].writer}` for "
+                     "this one")
     return kept, notes

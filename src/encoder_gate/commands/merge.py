@@ -29,7 +29,7 @@ from encoder_gate.documents import (
 from encoder_gate.errors import GateError
 from encoder_gate.publish import refresh_verdict, write_decided, write_payload
 from encoder_gate.reporting.benchmarks import write_report
-from encoder_gate.shards.merge import MERGED, check_shards, merge_documents, read_shard
+from encoder_gate.shards.merge import check_shards, merge_documents, merged, read_shard
 from encoder_gate.shards.plan import COSTS_FILE, record_costs
 
 #: Where a shard's pytest-benchmark results are, in its report directory (the sharded workflow's
@@ -58,7 +58,7 @@ def run_merge(args: argparse.Namespace) -> int:
             write_payload(out, doc)
         else:
             write_document(out, name, doc)
-    for name in MERGED:  # an earlier merge's document of a kind these shards did not write
+    for name in merged():  # an earlier merge's document of a kind these shards did not write
         if name not in documents:
             (out / name).unlink(missing_ok=True)
     seconds = {name: float(v) for r in results for name, v in (r.descriptor.get("seconds") or {}).items()}
@@ -88,7 +88,7 @@ def _report(out: Path, shards: list[Path], documents: Collection[str]) -> None:
 
 def _cannot_merge(out: Path, why: str) -> int:
     """verdict.md says the merge failed and why; no results are left in `out` to be judged later."""
-    for name in (*MERGED, VERDICT_JSON, ACCURACY_PAGE):
+    for name in (*merged(), VERDICT_JSON, ACCURACY_PAGE):
         (out / name).unlink(missing_ok=True)
     text = write_decided(out, refused(f"the shards were not merged: {why}")).markdown
     print(text, end="" if text.endswith("\n") else "\n")

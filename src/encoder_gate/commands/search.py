@@ -46,7 +46,7 @@ from encoder_gate.backends.registry import (
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import CALIBRATION_TEXTS
-from encoder_gate.documents import SCHEMAS, SEARCH_FILE
+from encoder_gate.documents import SEARCH_FILE, schema_of
 from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.reporting.search_report import PLOT_FILE, plot_search
 from encoder_gate.runtime.session import GateSession
@@ -326,7 +326,7 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
     reference_f1 = reference_eval.summary().get(reference_eval.task.headline)
     session.close()
     payload = {
-        "schema": SCHEMAS[SEARCH_FILE],
+        "schema": schema_of(SEARCH_FILE),
         "judged_on": {"name": ds.name, "examples": len(ds), "reference_f1": reference_f1,
                       "metric": reference_eval.task.headline},
         "calibration": session.calibrated_on,

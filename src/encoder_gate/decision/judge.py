@@ -42,11 +42,13 @@ from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
     FINDINGS_FILE,
-    RESULTS,
     SPEEDUPS_FILE,
     VERDICT_JSON,
+    Reading,
     belonging,
     read_document,
+    readings,
+    results_documents,
 )
 from encoder_gate.errors import GateError
 from encoder_gate.speed.ab import ABSettings, CellDecision, decide_cell, wilcoxon_slower_p
@@ -54,6 +56,15 @@ from encoder_gate.statistics import holm_levels
 
 #: The checks a waiver may name besides the accuracy checks' own.
 WAIVABLE = (SPEED, VERSUS_BASE)
+#: The gate's own results documents, which this module reads itself (a user's are read by their
+#: Reading: encoder_gate.documents.register).
+OWN = (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE, FINDINGS_FILE)
+
+
+def waivable() -> tuple[str, ...]:
+    """The checks a waiver may name besides the accuracy checks': the speed rule's, against the base,
+    and those of each registered results document."""
+    return (*WAIVABLE, *(c for r in readings().values() for c in r.checks))
 
 
 def check_waivers(waivers: Sequence[Waiver], backends: Sequence[str], checks: Sequence[str]) -> None:
@@ -62,9 +73,9 @@ def check_waivers(waivers: Sequence[Waiver], backends: Sequence[str], checks: Se
         if w.backend not in backends:
             raise GateError(f"waiver of {w.names()} ({w.owner}): no backend {w.backend!r} in this session; "
                             f"its backends: {', '.join(backends)}")
-        if w.check not in (*checks, *WAIVABLE):
+        if w.check not in (*checks, *waivable()):
             raise GateError(f"waiver of {w.names()} ({w.owner}): no check {w.check!r}; the checks: "
-                            f"{', '.join((*checks, *WAIVABLE))}")
+                            f"{', '.join((*checks, *waivable()))}")
 
 
 def covering_waiver(waivers: Sequence[Waiver], backend: str, check: str, today: date,
@@ -229,14 +240,22 @@ def _undecided(ab: Mapping[str, Any] | None) -> set[str]:
 
 def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
                      ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None,
-                     findings: Mapping[str, Any] | None = None) -> Verdict:
+                     findings: Mapping[str, Any] | None = None,
+                     others: Mapping[str, Mapping[str, Any] | None] | None = None) -> Verdict:
     """The verdict of an accuracy.json, a speedups.json and an ab.json document (any may be None),
-    joining only those whose provenance matches `current`'s model and dataset (the session that
-    just ran; without one, the newest document's), and the findings.json of their sessions: a
-    failed test, a collection error or a gate finding fails the verdict, whatever the documents
-    say. What is left out is said, and why; with nothing left, there is no verdict (a GateError
-    that says what to run)."""
-    docs = {ACCURACY_FILE: accuracy, SPEEDUPS_FILE: speedups, AB_FILE: ab, FINDINGS_FILE: findings}
+    and of the user's registered results documents (`others`, by name: each judged by its
+    Reading), joining only those whose provenance matches `current`'s model and dataset (the
+    session that just ran; without one, the newest document's), and the findings.json of their
+    sessions: a failed test, a collection error or a gate finding fails the verdict, whatever the
+    documents say. What is left out is said, and why; with nothing left, there is no verdict (a
+    GateError that says what to run)."""
+    theirs = readings()
+    unknown = sorted(set(others or {}) - set(theirs))
+    if unknown:
+        raise GateError(f"{', '.join(unknown)}: not a registered results document (encoder_gate.documents."
+                        "register, or its package's encoder_gate.documents entry point)")
+    docs = {ACCURACY_FILE: accuracy, SPEEDUPS_FILE: speedups, AB_FILE: ab, FINDINGS_FILE: findings,
+            **(others or {})}
     if all(d is None for d in docs.values()):
         raise GateError("no results to judge: run `pytest accuracy` and/or `pytest benchmarks` first "
                         "(they write accuracy.json and speedups.json into the report directory)")
@@ -256,6 +275,10 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     for name in [*rows, *not_evaluated, *timed, *(n for n in slow if n != "?"), *against_base, *versus]:
         if name not in order:
             order.append(name)
+    extra, theirs_judged = _their_reasons({n: d for n, d in kept.items() if n in theirs}, theirs)
+    for name in dict.fromkeys(b for b, _ in theirs_judged):
+        if name not in order:
+            order.append(name)
     undecided = _undecided(ab)
     vs_base = set(against_base)
     checked = {name: _check_reasons(name, row or {}) for name, row in rows.items()}
@@ -266,15 +289,18 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
         row = rows.get(name)
         checks = (row or {}).get("checks") or {}
         bad = [c for c, r in checks.items() if not r["passed"]]
+        theirs_failed = extra.get(name, [])
         reasons = [*checked.get(name, []),
                    *slow.get(name, []),
-                   *(Reason(VERSUS_BASE, line) for line in versus.get(name, []))]
+                   *(Reason(VERSUS_BASE, line) for line in versus.get(name, [])),
+                   *theirs_failed]
         if row is None and name in not_evaluated:
             backends.append(BackendVerdict(name, Status.NOT_CHECKED, (NOT_EVALUATED,),
                                            (Reason(NOT_EVALUATED, f"{name}: {not_evaluated[name]}"),),
                                            error=not_evaluated[name]))
-        elif bad or name in slow or name in versus:
-            failed = (*bad, *([SPEED] if name in slow else []), *([VERSUS_BASE] if name in versus else []))
+        elif bad or name in slow or name in versus or theirs_failed:
+            failed = (*bad, *([SPEED] if name in slow else []), *([VERSUS_BASE] if name in versus else []),
+                      *dict.fromkeys(r.check for r in theirs_failed))
             accepted = [covering_waiver(waivers, name, r.check, today, r.observed, r.direction,
                                         _failing_label_names(row or {}) if r.check == "per_label" else ())
                         for r in reasons]
@@ -288,7 +314,8 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                                                waivers=tuple(dict.fromkeys(w for w in accepted if w))))
         elif name in undecided:
             backends.append(BackendVerdict(name, Status.INCONCLUSIVE, scope=_scope(row, name, vs_base)))
-        elif row is None and name not in vs_base and name not in timed:
+        elif row is None and name not in vs_base and name not in timed and not any(
+                b == name for b, _ in theirs_judged):
             backends.append(BackendVerdict(name, Status.NOT_RUN))
         elif row is None:
             backends.append(BackendVerdict(name, Status.PASS, scope=_scope(row, name, vs_base)))
@@ -302,6 +329,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     failures += [Reason(VERSUS_BASE, f"{name}: {line}") for name, lines in versus.items()
                  if name not in waived for line in lines]
     failures += [marks.get(r, r) for name, reasons in checked.items() if name not in waived for r in reasons]
+    failures += [marks.get(r, r) for name, reasons in extra.items() if name not in waived for r in reasons]
     failures += [Reason(WAIVER, f"the waiver of {w.names()} by {w.owner} expired on {w.until} ({w.reason}): "
                                 "renew it with a new `until`, or remove it") for w in expired]
     session = _speed_session_failures(speedups)
@@ -310,7 +338,8 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     session += [r.text for r in failures if r.check == WAIVER]
     passed = not session and not found and all(b.status not in (Status.FAIL, Status.NOT_CHECKED)
                                                for b in backends)
-    stale = _stale_waivers(waivers, today, backends, rows, timed, against_base, slow, versus)
+    stale = _stale_waivers(waivers, today, backends, rows, timed, against_base, slow, versus,
+                           theirs_judged)
     sources = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in kept.items()}
     missing = tuple(name for name in (ACCURACY_FILE, SPEEDUPS_FILE) if docs[name] is None)
     return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
@@ -318,16 +347,43 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                    missing=missing, judged=kept, findings=found, stale_waivers=tuple(stale))
 
 
+def _their_reasons(docs: Mapping[str, Mapping[str, Any]], theirs: Mapping[str, Reading]
+                   ) -> tuple[dict[str, list[Reason]], list[tuple[str, str]]]:
+    """Per backend, the failures the user's results documents find (by each one's Reading), and
+    every (backend, check) they judged, in their order: a reason of a check its Reading does not
+    declare, or a judge that fails, is a GateError naming the document."""
+    failed: dict[str, list[Reason]] = {}
+    judged: list[tuple[str, str]] = []
+    for name, doc in docs.items():
+        reading = theirs[name]
+        try:
+            verdicts = reading.judge(doc)
+        except Exception as exc:  # the user's code: say whose, never a traceback from inside it
+            raise GateError(f"{name} could not be judged by its Reading: {type(exc).__name__}: {exc}"
+                            ) from None
+        for backend, reasons in verdicts.items():
+            for r in reasons:
+                if not isinstance(r, Reason) or r.check not in reading.checks:
+                    raise GateError(f"{name}'s Reading judged {backend} with {r!r}: each failure is a Reason "
+                                    f"of one of its checks ({', '.join(reading.checks)})")
+            judged += [(str(backend), c) for c in reading.checks]
+            if reasons:
+                failed.setdefault(str(backend), []).extend(reasons)
+    return failed, judged
+
+
 def read_results(report_dir: Path) -> dict[str, dict[str, Any] | None]:
-    """The report directory's results documents, None for each one absent."""
-    return {name: read_document(report_dir, name) for name in RESULTS}
+    """The report directory's results documents (the gate's and the registered ones), None for each
+    one absent."""
+    return {name: read_document(report_dir, name) for name in results_documents()}
 
 
 def decide_results(docs: Mapping[str, Mapping[str, Any] | None],
                    current: Mapping[str, Any] | None = None) -> Verdict:
     """The verdict of results documents (read_results') that belong to `current`."""
-    return decide_documents(docs[ACCURACY_FILE], docs[SPEEDUPS_FILE], docs[AB_FILE], current=current,
-                            findings=docs[FINDINGS_FILE])
+    return decide_documents(docs.get(ACCURACY_FILE), docs.get(SPEEDUPS_FILE), docs.get(AB_FILE),
+                            current=current, findings=docs.get(FINDINGS_FILE),
+                            others={n: d for n, d in docs.items() if n not in OWN})
 
 
 def decide_report_dir(report_dir: Path, current: Mapping[str, Any] | None = None) -> Verdict:
@@ -388,7 +444,8 @@ def _marked(reason: Reason, accepted: Waiver | None, waivers: Sequence[Waiver], 
 
 def _stale_waivers(waivers: Sequence[Waiver], today: date, backends: Sequence[BackendVerdict],
                    rows: Mapping[str, Any], timed: Sequence[str], against_base: Sequence[str],
-                   slow: Mapping[str, Any], versus: Mapping[str, Any]) -> list[str]:
+                   slow: Mapping[str, Any], versus: Mapping[str, Any],
+                   theirs_judged: Collection[tuple[str, str]]) -> list[str]:
     """The live waivers whose check was judged here and passed: remove them."""
     failing = {(b.name, c) for b in backends for c in b.failed}
     out = []
@@ -397,7 +454,8 @@ def _stale_waivers(waivers: Sequence[Waiver], today: date, backends: Sequence[Ba
             continue
         judged = (w.backend in timed and w.backend not in slow if w.check == SPEED else
                   w.backend in against_base and w.backend not in versus if w.check == VERSUS_BASE else
-                  w.check in ((rows.get(w.backend) or {}).get("checks") or {}))
+                  (w.backend, w.check) in theirs_judged
+                  or w.check in ((rows.get(w.backend) or {}).get("checks") or {}))
         if judged:
             out.append(f"the waiver of {w.names()} by {w.owner} is stale: the check passes now; remove it")
     return out
@@ -419,8 +477,9 @@ def failures_from(verdict: Verdict, documents: Collection[str]) -> list[str]:
     speed gate or compare that failed as a whole). A session fails on these and on nothing older:
     verdict.md also shows an earlier session's results of the same model, which its own session
     already judged."""
+    document_of = {**_DOCUMENT_OF, **{c: name for name, r in readings().items() for c in r.checks}}
     out = [f"{b.name}: {check}" for b in verdict.backends if b.status in (Status.FAIL, Status.NOT_CHECKED)
-           for check in b.failed if _DOCUMENT_OF.get(check, ACCURACY_FILE) in documents]
+           for check in b.failed if document_of.get(check, ACCURACY_FILE) in documents]
     if SPEEDUPS_FILE in documents:
         out += list(verdict.session_failures)
     return out

@@ -20,15 +20,16 @@ from encoder_gate.decision import decided
 from encoder_gate.documents import (
     ACCURACY_FILE,
     HISTORY_RECORD,
-    SCHEMAS,
     SPEEDUPS_FILE,
     read_document,
+    readings,
+    schema_of,
     write_document,
 )
 from encoder_gate.errors import GateError
 from encoder_gate.tasks import task_of_document
 
-SCHEMA = SCHEMAS[HISTORY_RECORD]  # a record's schema version
+SCHEMA = schema_of(HISTORY_RECORD)  # a record's schema version
 #: The speed clock a speedup was paired on when its document does not say (the gate sweep pairs
 #: torch eager and the backend on the wall clock).
 DEFAULT_CLOCK = "wall"
@@ -121,9 +122,23 @@ def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
         "machine": (speed_doc or {}).get("fingerprint"),
         "versions": {**((acc or {}).get("versions") or {}), **((speed_doc or {}).get("versions") or {})},
         "backends": backends,
+        "results": _their_summaries(verdict.judged),
         "verdict": {"passed": verdict.passed, "failures": [r.text for r in verdict.failures],
                     "left_out": list(verdict.left_out)},
     }
+
+
+def _their_summaries(judged: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What each of the user's results documents keeps in a record (its Reading's summary), by name."""
+    out: dict[str, Any] = {}
+    for name, reading in readings().items():
+        if name in judged:
+            try:
+                out[name] = reading.summary(judged[name])
+            except Exception as exc:  # the user's code: say whose, never a traceback from inside it
+                raise GateError(f"{name}'s Reading could not summarise it for the history record: "
+                                f"{type(exc).__name__}: {exc}") from None
+    return out
 
 
 def record_path(store: Path, sha: str) -> Path:

@@ -17,7 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.config import Waiver
 from encoder_gate.decision import Finding, failures_from
-from encoder_gate.documents import FINDINGS_FILE, SHARD_FILE, read_document, write_document
+from encoder_gate.documents import FINDINGS_FILE, SHARD_FILE, read_document, reading_of, write_document
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.publish import refresh_verdict
 from encoder_gate.reporting.verdict import VerdictReport
@@ -142,6 +142,27 @@ def wrote(config: pytest.Config, document: str) -> None:
     """Record that this session wrote a results document (its findings then count for the exit
     status: :class:`ExitStatus`)."""
     config.stash.setdefault(WRITTEN, set()).add(document)
+
+
+def write_results(config: pytest.Config, name: str, doc: Mapping[str, Any]) -> Path:
+    """Write a results document of the user's (registered: encoder_gate.documents.register) into
+    this session's report directory, stamped with its schema version and this session's provenance,
+    and count it as written: the verdict decided at the session's end judges it by its Reading, and
+    its failures fail the session. Call it from the pytest controller (a conftest's
+    ``pytest_sessionfinish``, or a test run without xdist): a worker's write would be judged by
+    nobody."""
+    if reading_of(name) is None:
+        raise GateError(f"{name} is not a registered results document: register its Document (with its "
+                        "Reading) first, encoder_gate.documents.register")
+    if hasattr(config, "workerinput"):
+        raise GateError(f"{name} written in an xdist worker: write it from the controller (a conftest's "
+                        "pytest_sessionfinish), where the session's verdict is decided")
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None:
+        raise GateError(f"{name}: no gate session to write it into (this pytest run gated no model)")
+    path = write_document(state.config.report_dir, name, {**doc, "provenance": provenance(state)})
+    wrote(config, name)
+    return path
 
 
 def write_shard(config: pytest.Config, state: GateSession, written: set[str]) -> None:

@@ -30,7 +30,9 @@ from encoder_gate.decision.types import BackendVerdict, Status, Verdict
 from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
+    DOCUMENTS,
     SPEEDUPS_FILE,
+    readings,
 )
 from encoder_gate.reporting.accuracy import truncation_notes
 from encoder_gate.tasks import task_of_document
@@ -315,6 +317,7 @@ def render(verdict: Verdict) -> VerdictReport:
     if outside:
         out += ["", "Failed outside the checks (each fails the verdict):",
                 *[f"- {f.describe()}" for f in outside]]
+    out += _their_sections(kept)
     measured = _measured(speedups, ab)
     if measured:
         out += ["", "Speed cells (paired interleaved rounds; the 95% CI of each figure):",
@@ -329,6 +332,21 @@ def render(verdict: Verdict) -> VerdictReport:
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out))
+
+
+def _their_sections(kept: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A section for each of the user's results documents the verdict judged: its `holds`, then
+    the lines its Reading shows (what it could not show is said, not raised: the verdict is decided)."""
+    out: list[str] = []
+    for name, reading in readings().items():
+        if name not in kept:
+            continue
+        try:
+            lines = [str(line) for line in reading.lines(kept[name])]
+        except Exception as exc:  # the user's code: the verdict stands, this section says why it is empty
+            lines = [f"(its Reading could not show it: {type(exc).__name__}: {exc})"]
+        out += ["", f"{DOCUMENTS[name].holds or name} ({name}):", *[f"- {line}" for line in lines]]
+    return out
 
 
 def terminal_rows(report: VerdictReport) -> list[tuple[str, bool]]:

@@ -15,7 +15,9 @@ Each shard ran whole backends (:mod:`encoder_gate.shards.plan`), so the merge un
   rounds (each shard writes them), so Holm's correction runs across every cell of every shard, as
   in one session;
 - findings.json: what failed each shard's session outside its checks (a failed test, a gate
-  finding), each named with its shard, so a red shard fails the merged verdict.
+  finding), each named with its shard, so a red shard fails the merged verdict;
+- a results document of the user's (:func:`encoder_gate.documents.register`): by its Reading's
+  `merge`, its provenance stamped as the others'.
 
 The verdict is then decided from the merged documents as from one session's
 (:func:`encoder_gate.decision.decide_documents`).
@@ -34,10 +36,11 @@ from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
     FINDINGS_FILE,
-    RESULTS,
     SHARD_FILE,
     SPEEDUPS_FILE,
     read_document,
+    readings,
+    results_documents,
 )
 from encoder_gate.errors import GateError
 from encoder_gate.results.ab import speed_entry
@@ -47,11 +50,16 @@ from encoder_gate.shards.plan import Shard, ShardPlan, plan_from_json
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.rounds import Cell
 
-#: The results documents each shard writes of its share (findings.json, what failed its session
-#: outside them, is united from every shard: `_findings`).
-SHARDED = tuple(name for name in RESULTS if name != FINDINGS_FILE)
-#: Every document a merge writes.
-MERGED = RESULTS
+
+def sharded() -> tuple[str, ...]:
+    """The results documents each shard writes of its share (findings.json, what failed its session
+    outside them, is united from every shard: `_findings`)."""
+    return tuple(name for name in results_documents() if name != FINDINGS_FILE)
+
+
+def merged() -> tuple[str, ...]:
+    """Every document a merge writes."""
+    return results_documents()
 
 
 @dataclass(frozen=True)
@@ -88,8 +96,13 @@ def read_shard(directory: Path) -> ShardResult:
         raise GateError(f"{directory / SHARD_FILE} is not a shard descriptor ({exc!r}): re-run that "
                         "shard") from None
     documents: dict[str, Mapping[str, Any]] = {}
+    kinds = sharded()
     for name in descriptor.get("documents") or []:
-        doc = read_document(directory, name) if name in SHARDED else None
+        if name not in kinds:
+            raise GateError(f"shard {shard} ({directory}) wrote {name}, a results document this encoder-gate "
+                            f"does not know (it knows {_names(kinds)}): install the package that registers "
+                            "it (its encoder_gate.documents entry point) where the merge runs")
+        doc = read_document(directory, name)
         if doc is None:
             raise GateError(f"shard {shard} ({directory}) wrote {name}, and it is not there now: copy the "
                             "whole report directory of each shard")
@@ -147,7 +160,8 @@ def check_shards(results: Sequence[ShardResult]) -> ShardPlan:
 
 def _results_of(result: ShardResult) -> set[str]:
     """The results documents a shard's session wrote (not its findings)."""
-    return {name for name in result.documents if name in SHARDED}
+    kinds = sharded()
+    return {name for name in result.documents if name in kinds}
 
 
 def _names(documents: Collection[str]) -> str:
@@ -163,10 +177,16 @@ def merge_documents(results: Sequence[ShardResult], plan: ShardPlan) -> dict[str
                                 for n, d in r.documents.items()}} for r in ordered]
     out: dict[str, dict[str, Any]] = {}
     # a shard whose session wrote no results (it failed before) adds none: its findings say why
-    for name in SHARDED:
+    theirs = readings()
+    for name in sharded():
         wrote = [r for r in ordered if name in r.documents]
-        if wrote:
-            out[name] = MERGERS[name]([r.documents[name] for r in wrote], wrote, plan)
+        if not wrote:
+            continue
+        copies = [r.documents[name] for r in wrote]
+        if name in MERGERS:
+            out[name] = MERGERS[name](copies, wrote, plan)
+        else:  # a user's results document: its own merge, our provenance
+            out[name] = {**theirs[name].merge(copies), "provenance": _provenance(copies[0], plan)}
     found = _findings(ordered)
     if found or out:
         anchor = next(iter(out.values()), None) or ordered[0].documents.get(FINDINGS_FILE) or {}
@@ -270,12 +290,13 @@ def _ab(docs: list[Mapping[str, Any]], results: Sequence[ShardResult], plan: Sha
             "environment": environment, "provenance": _provenance(first, plan)}
 
 
-#: How `encoder-gate merge` unites each results document of the shards: (the shards' copies, the
-#: shards that wrote them, the plan) -> the merged document.
+#: How `encoder-gate merge` unites each of the gate's own results documents of the shards: (the
+#: shards' copies, the shards that wrote them, the plan) -> the merged document. A user's results
+#: document is merged by its Reading (encoder_gate.documents.register).
 MERGERS: dict[str, Callable[[list[Mapping[str, Any]], Sequence[ShardResult], ShardPlan], dict[str, Any]]] = {
     ACCURACY_FILE: _accuracy, SPEEDUPS_FILE: _speedups, AB_FILE: _ab}
-if set(MERGERS) != set(SHARDED):  # a new results document (encoder_gate.documents) needs its merger
-    raise ImportError(f"shards.merge has no merger of {sorted(set(SHARDED) - set(MERGERS))}")
+if set(MERGERS) | set(readings()) != set(sharded()):  # a results document of the gate's needs its merger
+    raise ImportError(f"shards.merge has no merger of {sorted(set(sharded()) - set(MERGERS))}")
 
 
 def _unique(items: Any) -> list[Any]:
