@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from transformers import AutoTokenizer
 
 from encoder_gate.config import GateConfig
+from encoder_gate.runtime.inference import TOKENS_PER_BATCH, predict_texts, token_batches
 from encoder_gate.runtime.session import GateSession
 
 
@@ -126,3 +131,44 @@ def test_a_timing_session_predicts_at_the_eval_threads_and_times_at_its_own(tmp_
         assert _threads_of(runner) == 1, f"{name} not back at its timing threads"
     assert seen == {"torch": {2}, "onnx-fp32": {2}}
     state.close()
+
+
+# --- how a pass is cut into batches (a token budget per batch) ---------------------------------
+
+
+@given(lengths=st.lists(st.integers(1, 600), min_size=1, max_size=80), batch_size=st.integers(1, 40),
+       tokens=st.integers(16, 5000), sort=st.booleans())
+def test_batches_hold_every_text_once_in_order_within_the_size_and_the_token_budget(
+        lengths: list[int], batch_size: int, tokens: int, sort: bool):
+    counts = np.array(lengths)
+    order = np.argsort(counts, kind="stable") if sort else np.arange(len(counts))
+    batches = token_batches(counts, order, batch_size, tokens)
+    assert np.concatenate(batches).tolist() == order.tolist()
+    for batch in batches:
+        assert 1 <= len(batch) <= batch_size
+        assert len(batch) == 1 or len(batch) * counts[batch].max() <= tokens
+    if sort:  # greedy: a batch is cut only when the next text would not fit
+        for batch, after in itertools.pairwise(batches):
+            grown = np.append(batch, after[0])
+            assert len(grown) > batch_size or len(grown) * counts[grown].max() > tokens
+
+
+def test_long_texts_are_predicted_in_smaller_batches_and_short_ones_fill_the_batch_size(tiny):
+    """A pass over 40 short texts and 20 of 512 tokens: batches of 32 short ones, then of 8 long
+    ones (TOKENS_PER_BATCH = 4096), the outputs back in input order."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny.path)
+    texts = ["ok " * 3] * 40 + ["word " * 600] * 20
+    shapes: list[tuple[int, int]] = []
+
+    class Recording:
+        name = "recording"
+
+        def predict(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+            shapes.append(batch["input_ids"].shape)
+            return batch["input_ids"][:, :1].astype(np.float32)
+
+    out = predict_texts(Recording(), tokenizer, texts, batch_size=32)  # type: ignore[arg-type]
+    assert max(b * t for b, t in shapes) <= TOKENS_PER_BATCH and shapes[0][0] == 32
+    assert [b for b, t in shapes if t == 512] == [8, 8, 4]
+    assert out.shape == (60, 1) and (out[:, 0] == tokenizer.cls_token_id).all()
+    assert len(shapes) == 2 + 3  # 32 + 8 short texts, then 8 + 8 + 4 long ones

@@ -2,7 +2,11 @@
 
 Batches are padded to their longest item (right padding, contiguous masks: what ONNX
 Runtime's fused attention assumes). For evaluation, texts are sorted by token length
-before batching so little compute goes to padding; results come back in input order.
+before batching so little compute goes to padding; results come back in input order. A batch
+holds at most its batch size of texts and at most :data:`TOKENS_PER_BATCH` padded tokens (its
+texts times its longest), so the long texts at the end of a sorted pass go in smaller batches:
+an unfused graph's attention scores at 32 texts of 512 tokens are 400 MB a tensor at 125M
+weights (12 heads), and ONNX Runtime's arena keeps what its largest batch needed.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from encoder_gate.backends.base import Runner, runner_max_tokens
 from encoder_gate.errors import GateError
 
 MAX_TOKENS = 512
+#: The most padded tokens (texts x the longest one) a prediction batch holds: 32 texts of up to
+#: 128 tokens, 8 of 512. Short texts fill the batch size; the per-token work of a batch of 8 long
+#: texts is as large as a batch of 32, so the throughput stays.
+TOKENS_PER_BATCH = 4096
 
 
 def max_length(tokenizer: Any) -> int:
@@ -63,25 +71,44 @@ def check_batch_size(batch_size: int) -> None:
                         "pass e.g. --gate-batch-sizes 1,8,32")
 
 
+def token_batches(lengths: np.ndarray, order: np.ndarray, batch_size: int,
+                  tokens: int = TOKENS_PER_BATCH) -> list[np.ndarray]:
+    """`order` (indices into `lengths`) cut into consecutive batches of at most `batch_size` texts
+    and at most `tokens` padded tokens (texts x the longest of them); a text longer than `tokens`
+    goes alone."""
+    out: list[np.ndarray] = []
+    start, longest = 0, 0
+    for i, index in enumerate(order):
+        length = int(lengths[index])
+        count = i - start
+        if count and (count >= batch_size or (count + 1) * max(longest, length) > tokens):
+            out.append(order[start:i])
+            start, longest = i, 0
+        longest = max(longest, length)
+    if len(order) > start:
+        out.append(order[start:])
+    return out
+
+
 def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[str], batch_size: int = 32,
                   *, sort_by_length: bool = True,
                   progress: Callable[[str], None] | None = None) -> np.ndarray:
     """Probabilities for every text, in input order; each text truncated at the runner's limit
-    (:func:`tokenizer_for`)."""
+    (:func:`tokenizer_for`), in batches of at most `batch_size` texts and TOKENS_PER_BATCH tokens."""
     check_batch_size(batch_size)
     tokenizer = tokenizer_for(tokenizer, runner)
     if not texts:
         raise GateError("no texts to evaluate: the dataset is empty")
-    order = np.argsort(token_lengths(tokenizer, texts), kind="stable") if sort_by_length \
-        else np.arange(len(texts))
+    lengths = token_lengths(tokenizer, texts)
+    order = np.argsort(lengths, kind="stable") if sort_by_length else np.arange(len(texts))
     chunks: list[np.ndarray] = []
     started = last = time.monotonic()
-    for start in range(0, len(texts), batch_size):
-        idx = order[start:start + batch_size]
+    done = 0
+    for idx in token_batches(lengths, order, batch_size):
         chunks.append(runner.predict(encode(tokenizer, [texts[i] for i in idx])))
+        done += len(idx)
         now = time.monotonic()
-        if progress and (now - last > 5 or start + batch_size >= len(texts)) and now - started > 2:
-            done = min(start + batch_size, len(texts))
+        if progress and (now - last > 5 or done >= len(texts)) and now - started > 2:
             progress(f"{runner.name}: {done}/{len(texts)} texts ({done / (now - started):.0f}/s)")
             last = now
     stacked = np.concatenate(chunks, axis=0)

@@ -34,7 +34,9 @@ from encoder_gate.cache import ArtifactCache
 from encoder_gate.models.spec import ModelSpec
 
 PREDICTIONS_FILE = "predictions.npy"
-PREDICTIONS_RECIPE = 1  # bump when predict_texts changes how it batches or post-processes
+#: Bump when predict_texts changes how it batches or post-processes (2: batches capped at
+#: inference.TOKENS_PER_BATCH padded tokens).
+PREDICTIONS_RECIPE = 2
 
 
 def cacheable(runner: Any) -> bool:
