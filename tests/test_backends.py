@@ -56,6 +56,27 @@ def test_torch_compile_matches_eager(tiny_ctx, batch, reference):
     assert np.abs(runner.predict(batch) - reference).max() <= CLOSE["torch-compile"]
 
 
+def test_torch_and_torch_compile_share_one_copy_of_the_weights_while_a_runner_holds_it(tiny_ctx,
+                                                                                      monkeypatch):
+    """torch eager's and torch.compile's runners of one model read one loaded module (torch.compile
+    leaves its weights as they are); once every runner is closed, it is gone."""
+    import gc
+
+    import torch
+
+    from encoder_gate.backends import torch_backend
+
+    monkeypatch.setattr(torch, "compile", lambda model, **_: model)  # the sharing, not inductor
+    eager = parse_backend("torch").build(tiny_ctx)
+    compiled = parse_backend("torch-compile").build(tiny_ctx)
+    assert compiled._model is eager._model
+    eager.close()
+    assert parse_backend("torch").build(tiny_ctx)._model is compiled._model  # still held: shared
+    compiled.close()
+    gc.collect()
+    assert not [k for k in torch_backend._LOADED if k[1] == tiny_ctx.model.content_hash]
+
+
 def test_warmup_feeds_what_the_tokenizer_feeds(tiny_ctx):
     """RoBERTa's forward takes token_type_ids but its tokenizer gives none: warm-up leaves them out."""
     runner = parse_backend("torch").build(tiny_ctx)

@@ -7,6 +7,7 @@ import inspect
 import logging
 import shutil
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,16 +63,31 @@ def require_device(device: str) -> None:
         )
 
 
+#: The models loaded by :func:`load_torch_model` that a runner still holds, by what they were
+#: loaded from: torch eager and torch.compile of one model share one copy of its weights.
+_LOADED: weakref.WeakValueDictionary[tuple[str, str, str, bool], Any] = weakref.WeakValueDictionary()
+
+
 def load_torch_model(ctx: BuildContext) -> Any:
-    """The model directory loaded with from_pretrained, in eval mode on ctx.device."""
+    """The model directory loaded with from_pretrained, in eval mode on ctx.device: the same module
+    while a runner holds it (torch eager's and torch.compile's runners read the same weights, which
+    torch.compile leaves as they are; a 125M model's second copy was 0.5 GB in every session that
+    holds both runners, a PR's that times them against its base)."""
     from transformers import AutoModel, AutoModelForSequenceClassification
 
-    cls = AutoModelForSequenceClassification if ctx.model.task.classifier else AutoModel
+    classifier = bool(ctx.model.task.classifier)
+    key = (str(Path(ctx.model.path).resolve()), ctx.model.content_hash, ctx.device, classifier)
+    model = _LOADED.get(key)
+    if model is not None:
+        return model
+    cls = AutoModelForSequenceClassification if classifier else AutoModel
     try:
         model = cls.from_pretrained(ctx.model.path)
     except (OSError, ValueError) as exc:
         raise GateError(f"could not load the torch model from {ctx.model.path}: {exc}") from None
-    return model.eval().to(ctx.device)
+    model = model.eval().to(ctx.device)
+    _LOADED[key] = model
+    return model
 
 
 def tokenizer_input_names(path: Path) -> tuple[str, ...] | None:
