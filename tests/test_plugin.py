@@ -232,6 +232,22 @@ def test_a_runner_is_released_after_its_last_test_and_the_reference_after_the_la
                                      "vs_base[onnx-fp32]": ["onnx-fp32"]}
 
 
+def test_an_onnx_runner_goes_after_its_own_tests_and_opens_again_for_its_speed_cells_vs_base():
+    """A retrained PR: every backend's accuracy first, then the speed cells against the base. An
+    ONNX runner (a session on a file) is released after its own tests too, not held through the
+    others'; torch.compile's (a compile to redo) is kept for its cells."""
+    from encoder_gate.plugin.stash import release_points
+
+    items = [_item("acc[onnx-fp32]", backend="onnx-fp32"),
+             _item("acc[torch-compile]", backend="torch-compile"),
+             _item("vs[onnx-fp32]", ab_backend="onnx-fp32"),
+             _item("speed[onnx-fp32-bs1]", ("gate_batch_size",), ab_backend="onnx-fp32"),
+             _item("speed[torch-compile-bs1]", ("gate_batch_size",), ab_backend="torch-compile")]
+    assert release_points(items) == {"acc[onnx-fp32]": ["onnx-fp32"],
+                                     "speed[onnx-fp32-bs1]": ["onnx-fp32"],
+                                     "speed[torch-compile-bs1]": ["torch-compile"]}
+
+
 def test_vs_base_tests_run_backend_by_backend_in_the_places_they_held():
     from encoder_gate.plugin.ab import group_by_backend
 

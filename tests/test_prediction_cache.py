@@ -172,3 +172,25 @@ def test_long_texts_are_predicted_in_smaller_batches_and_short_ones_fill_the_bat
     assert [b for b, t in shapes if t == 512] == [8, 8, 4]
     assert out.shape == (60, 1) and (out[:, 0] == tokenizer.cls_token_id).all()
     assert len(shapes) == 2 + 3  # 32 + 8 short texts, then 8 + 8 + 4 long ones
+
+
+# --- every artifact file first (GateSession.prebuild) -------------------------------------------
+
+
+def test_artifact_files_are_built_before_any_runner_opens_and_the_record_says_this_session_built_them(
+        tmp_path: Path, tiny):
+    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)  # a fresh cache: nothing built yet
+    cfg = GateConfig(model="tiny", backends=("torch", "onnx-fp32"), limit=16, threads=1,
+                     cache_dir=tmp_path / "cache", report_dir=tmp_path / "report")
+    said: list[str] = []
+    state = GateSession(cfg, progress=said.append)
+    state.prebuild(["torch", "onnx-fp32", "onnx-bogus"])
+    assert not state._runners and any(m.startswith("onnx-fp32: built at ") for m in said)
+    assert list((tmp_path / "cache").glob("onnx-fp32-*/model.onnx"))
+    record = state.built("onnx-fp32")  # opened from the cache now; built by this session all the same
+    assert record.from_cache is False and record.seconds > 0
+    state.close()
+    again = GateSession(cfg, progress=lambda _msg: None)
+    again.prebuild(["onnx-fp32"])
+    assert again.built("onnx-fp32").from_cache is True
+    again.close()

@@ -39,6 +39,7 @@ from encoder_gate.plugin.stash import (
     VERDICT,
     WORKER_PAYLOADS,
     ExitStatus,
+    backends_used,
     fail_gate,
     gate_session_of,
     is_gate_test,
@@ -77,7 +78,7 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("sweep", "SWEEP", "benchmarks: gate (default; model-only, normal, bucketed, paired: the measured "
                        "gate configuration) or full (every mode, variant, dispatch, workers, batch "
                        "sizes 1-32)"),
-    ("eval-batch-size", "N", "batch size for accuracy evaluation"),
+    ("eval-batch-size", "N", "batch size for accuracy evaluation (at most 4,096 padded tokens a batch, too)"),
     ("limit", "N", "evaluate only the first N examples (0: all)"),
     ("thresholds", "MODE", "fixed (0.5, the model card's) or tuned (per label, on the validation split)"),
     ("device", "DEVICE", "cpu or cuda"),
@@ -268,6 +269,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gate_session_of(config).timing = timing
     if BASE_KEY in config.stash:
         config.stash[BASE_KEY].session.timing = timing
+    if not hasattr(config, "workerinput") and not config.option.collectonly:
+        # every artifact file first, while the session holds no runner: a build's memory peak then
+        # lands on a lean process (an xdist worker builds as its tests come: it runs a share of them)
+        used = backends_used(session.items)
+        gate_session_of(config).prebuild(used["backend"] + used["ab_backend"])
+        if BASE_KEY in config.stash:
+            config.stash[BASE_KEY].session.prebuild(used["ab_backend"])
 
 
 @pytest.hookimpl(wrapper=True)

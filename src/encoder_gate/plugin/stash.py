@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend
 from encoder_gate.config import Waiver
 from encoder_gate.decision import Finding, failures_from
 from encoder_gate.documents import FINDINGS_FILE, SHARD_FILE, read_document, reading_of, write_document
@@ -80,22 +80,56 @@ def tag_items(items: list[pytest.Item], param: str, prop: str) -> None:
 
 
 def release_points(items: list[pytest.Item]) -> dict[str, list[str]]:
-    """Where each backend's runner can go, in the session's final order: nodeid of the last test
-    that uses it -> the backends to release after that test. A test uses its `backend` (or, vs
-    base, `ab_backend`) parameter; a benchmark also uses the reference (torch eager runs its
-    paired rounds)."""
+    """Where each backend's runner can go, in the session's final order: nodeid of a test -> the
+    backends to release after it. A test uses its `backend` (or, vs base, `ab_backend`) parameter;
+    a benchmark also uses the reference (torch eager runs its paired rounds). A runner goes after
+    the last test that uses it; one opened on a file (an ONNX backend: its session opens again
+    from the file in about a second) also goes after its own tests when its speed cells against
+    the base come later, and is opened again for them, so the session does not hold every ONNX
+    runner through the other backends' tests (a retrained 125M PR peaked at 3.2 GB that way)."""
     last: dict[str, str] = {}
+    own: dict[str, str] = {}  # the last test that uses it as `backend`, before any speed cell vs base
+    versus: set[str] = set()
     for item in items:
         params = params_of(item)
         for param in ("backend", "ab_backend"):
             if param in params:
-                last[str(params[param])] = item.nodeid
+                name = str(params[param])
+                last[name] = item.nodeid
+                if param == "backend" and name not in versus:
+                    own[name] = item.nodeid
+                if param == "ab_backend" and times_backends(item):
+                    versus.add(name)
                 if uses_benchmark(item):
                     last[REFERENCE_BACKEND] = item.nodeid
     points: dict[str, list[str]] = {}
     for name, nodeid in last.items():
         points.setdefault(nodeid, []).append(name)
+    for name, nodeid in own.items():
+        if name in versus and nodeid != last[name] and opens_from_a_file(name):
+            points.setdefault(nodeid, []).append(name)
     return points
+
+
+def opens_from_a_file(name: str) -> bool:
+    """Whether backend `name`'s runner is a session opened on an artifact file (built into the
+    cache, or a prebuilt `onnx:` file): closing it and opening it again costs about a second."""
+    try:
+        backend = parse_backend(name)
+    except GateError:
+        return False
+    return getattr(backend, "artifact", None) is not None or name.startswith(PREBUILT_PREFIX)
+
+
+def backends_used(items: list[pytest.Item]) -> dict[str, list[str]]:
+    """The backends the items use, in their order: as `backend` and as `ab_backend` (vs base)."""
+    used: dict[str, list[str]] = {"backend": [], "ab_backend": []}
+    for item in items:
+        params = params_of(item)
+        for param, names in used.items():
+            if param in params and str(params[param]) not in names:
+                names.append(str(params[param]))
+    return used
 
 
 def uses_benchmark(item: pytest.Item) -> bool:
