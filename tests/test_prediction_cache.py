@@ -194,3 +194,21 @@ def test_artifact_files_are_built_before_any_runner_opens_and_the_record_says_th
     again.prebuild(["onnx-fp32"])
     assert again.built("onnx-fp32").from_cache is True
     again.close()
+
+
+def test_a_build_that_breaks_outside_a_test_is_left_to_the_test_that_opens_it(tmp_path: Path, tiny,
+                                                                             monkeypatch):
+    """prebuild runs at collection's end, outside any test: a library's own exception there would
+    end the whole session, so it is left for the backend's first test to meet and report."""
+    from encoder_gate.backends.onnx_backend import OnnxBackend
+
+    def broken(self, ctx):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the exporter fell over")
+
+    monkeypatch.setattr(OnnxBackend, "artifact", broken)
+    state = session(tmp_path, tmp_path / "unused.onnx")
+    state.prebuild(["onnx-fp32"])
+    assert not state._runners and not state._prebuilt and "onnx-fp32" not in state.records
+    with pytest.raises(RuntimeError, match="fell over"):
+        state.runner("onnx-fp32")
+    state.close()
