@@ -26,14 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.runtime.provenance import mismatch
-
-if TYPE_CHECKING:
-    from encoder_gate.decision.types import Reason
 
 # every file the gate writes, by name (each one's record below says what writes it)
 ACCURACY_FILE = "accuracy.json"
@@ -67,7 +64,7 @@ class Reading:
     - `summary`: what a history record keeps of it (JSON)."""
 
     checks: tuple[str, ...]
-    judge: Callable[[Mapping[str, Any]], Mapping[str, Sequence[Reason]]]
+    judge: Callable[[Mapping[str, Any]], Mapping[str, Sequence[Any]]]  # backend -> its Reasons
     merge: Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]
     lines: Callable[[Mapping[str, Any]], Sequence[str]]
     summary: Callable[[Mapping[str, Any]], Any]
