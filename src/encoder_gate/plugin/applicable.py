@@ -16,10 +16,13 @@ from encoder_gate.accuracy.checks import bounds_for, not_applicable, record
 from encoder_gate.backends.base import NumberFormat
 from encoder_gate.backends.registry import PREBUILT_PREFIX
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import SESSION_KEY, params_of
+from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY, params_of
 from encoder_gate.runtime.session import GateSession
 
 MARKER = "encoder_gate_check"
+#: The fixture only the accuracy-against-the-base test asks for, and the name its leaving out is
+#: said under.
+VERSUS_BASE_ACCURACY_FIXTURE, VERSUS_BASE_ACCURACY = "ab_record_accuracy", "accuracy vs base"
 LEFT_OUT = pytest.StashKey[dict[str, str]]()  # check name -> why, for the summary line
 ANY_FORMAT: tuple[NumberFormat, ...] = ("reference", "fp32", "fp16", "int8")
 
@@ -60,6 +63,7 @@ def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str] | N
 def leave_out(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Remove the items whose check cannot apply; keep what was left out for the summary. A model
     that cannot be resolved yet leaves every item in place (its tests then fail or skip saying why)."""
+    _leave_out_versus_base(config, items)
     if not any(item.get_closest_marker(MARKER) for item in items):
         return
     session: GateSession = config.stash[SESSION_KEY]
@@ -81,6 +85,22 @@ def leave_out(config: pytest.Config, items: list[pytest.Item]) -> None:
     if left:
         config.stash.setdefault(LEFT_OUT, {}).update(left)
         items[:] = kept
+
+
+def _leave_out_versus_base(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --gate-base, the accuracy comparison with the base where none can apply to the model
+    (a feature-extraction encoder): not collected, and said, as every check that does not fit the
+    model's task. (Unlabelled texts are the user's to fix: that test still fails saying so.)"""
+    base = config.stash.get(BASE_KEY, None)
+    if base is None or not any(VERSUS_BASE_ACCURACY_FIXTURE in getattr(i, "fixturenames", ()) for i in items):
+        return
+    try:
+        why = base.accuracy_not_applicable
+    except GateError:
+        return  # the model cannot be resolved yet: its tests say why
+    if why:
+        config.stash.setdefault(LEFT_OUT, {})[VERSUS_BASE_ACCURACY] = why
+        items[:] = [i for i in items if VERSUS_BASE_ACCURACY_FIXTURE not in getattr(i, "fixturenames", ())]
 
 
 def summary_line(config: pytest.Config) -> str | None:

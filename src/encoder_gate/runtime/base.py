@@ -279,12 +279,21 @@ class BaseSide:
         return self._evaluations[name]
 
     @property
-    def accuracy_not_compared(self) -> str | None:
-        """Why the PR's accuracy cannot be judged against the base's (no F1 to keep), or None."""
+    def accuracy_not_applicable(self) -> str | None:
+        """Why no accuracy comparison with the base can apply to this model at all (a feature-extraction
+        encoder: no F1, and its embeddings move by design when retrained), or None. Such a test is
+        not collected, as a check that does not fit the model's task is not (plugin.applicable)."""
         if not self.pr.model.task.classifier:
             return (f"{self.pr.model.name} is a feature-extraction encoder: it has no F1 to keep, and a "
                     "retrained encoder's embeddings move by design, so its drift from the base's says "
                     "nothing about a loss")
+        return None
+
+    @property
+    def accuracy_not_compared(self) -> str | None:
+        """Why the PR's accuracy cannot be judged against the base's (no F1 to keep), or None."""
+        if why := self.accuracy_not_applicable:
+            return why
         if not self.pr.labelled:
             return (f"the evaluation texts ({self.pr.config.dataset}) carry no gold labels, so the PR's F1 "
                     "cannot be compared with the base's; gate on a labelled dataset")
