@@ -88,8 +88,9 @@ class Document:
     reading: Reading | None = None  # a user's results document: how the gate reads it
 
 
-#: Every file the gate writes: one record each. A new results document is one record here, its
-#: builder, and its merger in shards.merge.
+#: Every file the gate writes: one record each. One of the gate's own results documents also has
+#: its merger in shards.merge.MERGERS and is judged by decision.judge; a user's is registered with
+#: its Reading (:func:`register`), which does both.
 DOCUMENTS: Registry[Document] = Registry.of("document", (
     Document(ACCURACY_FILE, 1, "pytest accuracy", True, "each backend's accuracy against torch FP32"),
     Document(SPEEDUPS_FILE, 1, "pytest benchmarks", True,

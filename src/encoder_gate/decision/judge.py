@@ -276,7 +276,8 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
         if name not in order:
             order.append(name)
     extra, theirs_judged = _their_reasons({n: d for n, d in kept.items() if n in theirs}, theirs)
-    for name in dict.fromkeys(b for b, _ in theirs_judged):
+    judged_by_theirs = list(dict.fromkeys(b for b, _ in theirs_judged))
+    for name in judged_by_theirs:
         if name not in order:
             order.append(name)
     undecided = _undecided(ab)
@@ -314,8 +315,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                                                waivers=tuple(dict.fromkeys(w for w in accepted if w))))
         elif name in undecided:
             backends.append(BackendVerdict(name, Status.INCONCLUSIVE, scope=_scope(row, name, vs_base)))
-        elif row is None and name not in vs_base and name not in timed and not any(
-                b == name for b, _ in theirs_judged):
+        elif row is None and name not in vs_base and name not in timed and name not in judged_by_theirs:
             backends.append(BackendVerdict(name, Status.NOT_RUN))
         elif row is None:
             backends.append(BackendVerdict(name, Status.PASS, scope=_scope(row, name, vs_base)))
