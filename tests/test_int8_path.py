@@ -18,6 +18,7 @@ from encoder_gate.backends.int8_path import (
     EXACT_SESSION_OPTION,
     audit,
     cpu_path,
+    emulation_options,
     saturating_model,
     write_saturating,
 )
@@ -33,7 +34,7 @@ SATURATING_CPU = pytest.mark.skipif(cpu_path() != "saturating", reason=(
     "AVX-512 before Cascade Lake / Zen 4); this CPU computes the exact path"))
 
 
-def _matmul_integer(k: int, n: int, weight: np.ndarray, rank: int = 3):
+def _matmul_integer(k: int, n: int, weight: np.ndarray, rank: int = 3, opset: int = 18):
     from onnx import TensorProto, helper, numpy_helper
 
     shape = [None] * (rank - 1)
@@ -43,7 +44,18 @@ def _matmul_integer(k: int, n: int, weight: np.ndarray, rank: int = 3):
          helper.make_tensor_value_info("azp", TensorProto.UINT8, [])],
         [helper.make_tensor_value_info("y", TensorProto.INT32, [*shape, n])],
         [numpy_helper.from_array(weight, "w")])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _run(model, a: np.ndarray, azp: int) -> np.ndarray:
+    """`model` (a rewritten MatMulInteger) run by ONNX Runtime on this CPU, as the gate opens it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    for key, value in emulation_options():
+        options.add_session_config_entry(key, value)
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {"a": a, "azp": np.array(azp, np.uint8)})[0]
 
 
 def _saturating_reference(a: np.ndarray, w: np.ndarray, azp: int) -> np.ndarray:
@@ -56,24 +68,45 @@ def _saturating_reference(a: np.ndarray, w: np.ndarray, azp: int) -> np.ndarray:
     return np.clip(pairs, -32768, 32767).sum(-2) - azp * ww.sum(0)
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(15))
 def test_the_emulated_product_is_the_saturating_arithmetic(seed: int):
-    """Random int8 weights (odd and even K, rows that saturate up and down) and uint8 activations:
-    the rewritten graph, run by ONNX Runtime on this CPU, equals the int16-saturating reference
-    exactly, and differs from the exact product where a pair saturates."""
-    import onnxruntime as ort
+    """Random int8 weights (odd and even K, rows that saturate up and down) and uint8 activations,
+    over the whole range or a narrower one (where some or none of the pairs that could saturate
+    can on these activations, so the emulation computes only some or none): the rewritten graph,
+    run by ONNX Runtime on this CPU, equals the int16-saturating reference exactly, and differs
+    from the exact product only where the audit finds a pair that can saturate. Opsets before and
+    from 18 (reductions' axes)."""
 
     rng = np.random.default_rng(seed)
     k, n = int(rng.integers(2, 48)), int(rng.integers(1, 24))
     w = rng.integers(-128, 128, (k, n)).astype(np.int8)
-    a = rng.integers(0, 256, (3, 5, k)).astype(np.uint8)
+    low, high = [(0, 256), (0, 256), (100, 256), (0, 140), (0, 100)][seed % 5]
+    a = rng.integers(low, high, (3, 5, k)).astype(np.uint8)
     azp = int(rng.integers(0, 256))
-    rewritten = saturating_model(_matmul_integer(k, n, w))
-    got = ort.InferenceSession(rewritten.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, {"a": a, "azp": np.array(azp, np.uint8)})[0]
-    assert np.array_equal(got, _saturating_reference(a, w, azp))
+    opset = 13 if seed % 3 == 0 else 18
+    rewritten = saturating_model(_matmul_integer(k, n, w, opset=opset))
+    got = _run(rewritten, a, azp)
+    want = _saturating_reference(a, w, azp)
+    assert np.array_equal(got, want)
     exact = (a.astype(np.int64) - azp) @ w.astype(np.int64)
-    assert (got != exact).any() == bool(audit(_matmul_integer(k, n, w)).saturable)
+    if (got != exact).any():  # only where the audit finds a pair that can saturate
+        assert audit(_matmul_integer(k, n, w)).saturable
+    if high == 100:  # 99 x 255 < 32767: no pair can, and none is computed
+        assert np.array_equal(got, exact)
+
+
+def test_the_emulation_stays_exact_where_a_column_cuts_more_than_float32_counts():
+    """K = 1102 weights of 127 against activations of 255: every one of a column's 551 pairs
+    saturates and the clip takes 32,003 off each, 17,633,653 in all: past float32's exact integers
+    (2^24), and odd, so float32 cannot hold it. The cuts are summed in float64 there, and the
+    product is still the reference's to the unit."""
+
+    k, n = 1102, 3
+    w = np.full((k, n), 127, np.int8)
+    a = np.full((2, 4, k), 255, np.uint8)
+    a[1, :, ::3] = 7
+    got = _run(saturating_model(_matmul_integer(k, n, w)), a, 3)
+    assert np.array_equal(got, _saturating_reference(a, w, 3))
 
 
 def test_audit_counts_the_pairs_that_can_leave_int16():
@@ -169,7 +202,7 @@ def test_the_emulation_is_what_this_saturating_cpu_computes(tiny_ctx, tmp_path):
     batch = dummy_batch(4, 40, ("input_ids", "attention_mask"))
     batch["input_ids"] = np.random.default_rng(0).integers(3, 1000, (4, 40))
     native = open_session(s8, "cpu", 1).run(None, batch)[0]
-    emulated = open_session(tmp_path / "sat.onnx", "cpu", 1).run(None, batch)[0]
+    emulated = open_session(tmp_path / "sat.onnx", "cpu", 1, emulation_options()).run(None, batch)[0]
     exact = open_session(s8, "cpu", 1, (EXACT_SESSION_OPTION,)).run(None, batch)[0]
     assert np.abs(native - emulated).max() < 1e-4 * max(1.0, float(np.abs(native).max()))
     assert not np.allclose(native, exact, atol=0, rtol=0)

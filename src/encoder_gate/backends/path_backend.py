@@ -21,6 +21,7 @@ from encoder_gate.backends.int8_path import (
     IntegerPath,
     cpu_path,
     cpu_path_words,
+    emulation_options,
     write_saturating,
 )
 from encoder_gate.backends.onnx_backend import (
@@ -35,7 +36,7 @@ from encoder_gate.backends.registry import parse_backend, with_integer_path
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.errors import GateError, NotApplicable
 
-EMULATION_VERSION = 4  # bump when write_saturating's output changes
+EMULATION_VERSION = 5  # bump when write_saturating's output changes
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,13 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
     key = {"source": f"onnx:{digest}", "emulation": EMULATION_VERSION, "tools": toolchain_versions(("onnx",))}
     entry = ctx.cache.get_or_build(f"saturating-{digest[:12]}", key, lambda out: _write(source, out))
     emulated = entry.path / "model.onnx"
-    session = open_session(emulated, ctx.device, ctx.threads)
+    options = emulation_options()
+    session = open_session(emulated, ctx.device, ctx.threads, options)
     notes.append(f"saturating path emulated on this exact CPU: {found.saturable:,} of {found.pairs:,} "
                  f"weight pairs ({found.share:.2%}) can saturate on {cpu_path_words('saturating')}, "
                  "rewritten as pair sums clipped to int16")
     return OnnxRunner(session, ctx, name, precision, emulated, entry.hit, size, notes=notes,
-                      integer_path="saturating", identity=identity, can_saturate=True)
+                      integer_path="saturating", identity=identity, can_saturate=True, session_config=options)
 
 
 def _write(source: Path, out: Path) -> None:
