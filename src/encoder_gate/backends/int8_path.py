@@ -18,8 +18,9 @@ CPU that computes the exact path, and on any x86 CPU with `EXACT_SESSION_OPTION`
 `emulation_options()` says which a session needs) and what the int16 clip takes away from every
 weight pair that can leave int16 (``s - clip(s, -32768, 32767)``, ``s`` the pair's sum for the
 row's activations) is subtracted. Only the pairs that can saturate on the batch's activations are
-computed (their bound over each activation's range in the batch tops int16): on the default model
-1-5% of the saturable pairs, which are 1.6% of all. A file with none is its own saturating path.
+computed (their sum at their two activations' largest values in the batch tops int16): on the
+default model 1-5% of the saturable pairs, which are 1.6% of all. A file with none is its own
+saturating path.
 """
 
 from __future__ import annotations
@@ -313,17 +314,17 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
     activations are computed: a pair's sum is largest where both activations are, so one whose sum
     at its two activations' largest values in the batch stays within int16 cuts nothing for any
     token (an exact filter, not an approximation; on the default model it leaves 1-5% of the
-    saturable pairs), and a product with none left is the node's own (an If). The live pairs'
-    cuts reach their columns through a product with a (live pairs, N) matrix of their columns'
-    signs: each cut is an integer below 2^15 and a column sums at most K/2 of them, exact in
-    float32 up to K = 1024 and in float64 above."""
+    saturable pairs; on a random-weight 125M model, 7-10%), and a product with none left is the
+    node's own (an If). The live pairs' cuts reach their columns by a ScatterElements sum in
+    int32 from opset 16 (`_scattered`), before it through a matrix product (`_multiplied`)."""
     tag = (node.name or node.output[0]).replace("/", "_") + "_sat"
     k, cols = w.shape
     rows0, rows1 = 2 * p, 2 * p + 1
     w_pad = np.concatenate([w, np.zeros((1, cols), w.dtype)]) if k % 2 else w
     w0, w1 = w_pad[rows0, n].astype(np.int32), w_pad[rows1, n].astype(np.int32)
     sign = np.where(w0 > 0, 1, -1)  # both weights positive, or both negative (see above)
-    wide = k > 1024  # a column's cuts could top float32's exact integers (2^24)
+    scattered = opset >= 16  # ScatterElements' reduction
+    wide = k > 1024  # a column's cuts could top float32's exact integers (2^24): _multiplied
     real, real_type = (np.float64, TensorProto.DOUBLE) if wide else (np.float32, TensorProto.FLOAT)
     consts = {
         f"{tag}_rows0": rows0.astype(np.int64),
@@ -332,7 +333,9 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
         f"{tag}_w1": (sign * w1).astype(np.float32),
         f"{tag}_limit": np.where(sign > 0, INT16_MAX, -INT16_MIN).astype(np.float32),
         f"{tag}_column": n.astype(np.int64)[:, None],
-        f"{tag}_sign": sign.astype(real)[:, None],
+        f"{tag}_sign": sign.astype(np.float32) if scattered else sign.astype(real)[:, None],
+        f"{tag}_flat_n": np.array([-1, cols], np.int64),
+        f"{tag}_row": np.array([1, -1], np.int64),
         f"{tag}_columns": np.arange(cols, dtype=np.int64),
         f"{tag}_flat": np.array([-1, k], np.int64),
         f"{tag}_reduced": np.array([0], np.int64),
@@ -367,16 +370,8 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
         helper.make_node("Add", [f"{t}_p0", f"{t}_p1"], [f"{t}_sum"]),  # exact: |sum| < 2^17
         helper.make_node("Sub", [f"{t}_sum", f"{t}_limit_live"], [f"{t}_over"]),
         helper.make_node("Relu", [f"{t}_over"], [f"{t}_cut_f"]),  # what the clip takes off each live pair
-        *([cast(f"{t}_cut_f", f"{t}_cut_r", real_type)] if wide else []),
-        # (live pairs, N): each live pair's sign in its column's place
-        helper.make_node("Equal", [f"{t}_column_live", f"{t}_columns"], [f"{t}_at"]),
-        cast(f"{t}_at", f"{t}_at_r", real_type),
-        helper.make_node("Mul", [f"{t}_at_r", f"{t}_sign_live"], [f"{t}_place"]),
-        helper.make_node("MatMul", [f"{t}_cut_r" if wide else f"{t}_cut_f", f"{t}_place"], [f"{t}_cuts_r"]),
-        cast(f"{t}_cuts_r", f"{t}_cuts", TensorProto.INT32),  # (tokens, N)
-        helper.make_node("Shape", [f"{t}_exact"], [f"{t}_shape"]),
-        helper.make_node("Reshape", [f"{t}_cuts", f"{t}_shape"], [f"{t}_cut"]),
-        helper.make_node("Sub", [f"{t}_exact", f"{t}_cut"], [f"{t}_clipped"]),
+        *(_scattered(t, helper, TensorProto) if scattered else
+          _multiplied(t, wide, real_type, helper, TensorProto)),
     ], f"{t}_cut", [], [helper.make_tensor_value_info(f"{t}_clipped", TensorProto.INT32, None)])
     none = helper.make_graph([helper.make_node("Identity", [f"{t}_exact"], [f"{t}_unclipped"])], f"{t}_none",
                              [], [helper.make_tensor_value_info(f"{t}_unclipped", TensorProto.INT32, None)])
@@ -394,6 +389,42 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
         helper.make_node("Greater", [f"{t}_count", f"{t}_none"], [f"{t}_any"]),
         helper.make_node("If", [f"{t}_any"], [node.output[0]], name=f"{t}_clip", then_branch=cut,
                          else_branch=none),
+    ]
+
+
+def _scattered(t: str, helper: Any, TensorProto: Any) -> list[Any]:
+    """Opset 16 on: each live pair's cut added to its column's cell of its token, in int32 (exact)."""
+    return [
+        helper.make_node("Mul", [f"{t}_cut_f", f"{t}_sign_live"], [f"{t}_signed"]),
+        helper.make_node("Cast", [f"{t}_signed"], [f"{t}_cut_i"], to=TensorProto.INT32),
+        helper.make_node("Neg", [f"{t}_cut_i"], [f"{t}_minus"]),
+        helper.make_node("Reshape", [f"{t}_column_live", f"{t}_row"], [f"{t}_column_row"]),
+        helper.make_node("Shape", [f"{t}_cut_i"], [f"{t}_cut_shape"]),
+        # (tokens, live pairs): each live pair's column, on every token
+        helper.make_node("Expand", [f"{t}_column_row", f"{t}_cut_shape"], [f"{t}_where"]),
+        helper.make_node("Reshape", [f"{t}_exact", f"{t}_flat_n"], [f"{t}_exact2"]),
+        helper.make_node("ScatterElements", [f"{t}_exact2", f"{t}_where", f"{t}_minus"], [f"{t}_clipped2"],
+                         axis=1, reduction="add"),
+        helper.make_node("Shape", [f"{t}_exact"], [f"{t}_shape"]),
+        helper.make_node("Reshape", [f"{t}_clipped2", f"{t}_shape"], [f"{t}_clipped"]),
+    ]
+
+
+def _multiplied(t: str, wide: bool, real_type: int, helper: Any, TensorProto: Any) -> list[Any]:
+    """Before opset 16 (no ScatterElements reduction): the cuts reach their columns through a
+    product with a (live pairs, N) matrix of their columns' signs. Each cut is an integer below
+    2^15 and a column sums at most K/2 of them: exact in float32 up to K = 1024, in float64 above.
+    Its cost grows with live pairs x N per token (the scatter's with live pairs alone)."""
+    return [
+        *([helper.make_node("Cast", [f"{t}_cut_f"], [f"{t}_cut_r"], to=real_type)] if wide else []),
+        helper.make_node("Equal", [f"{t}_column_live", f"{t}_columns"], [f"{t}_at"]),
+        helper.make_node("Cast", [f"{t}_at"], [f"{t}_at_r"], to=real_type),
+        helper.make_node("Mul", [f"{t}_at_r", f"{t}_sign_live"], [f"{t}_place"]),
+        helper.make_node("MatMul", [f"{t}_cut_r" if wide else f"{t}_cut_f", f"{t}_place"], [f"{t}_cuts_r"]),
+        helper.make_node("Cast", [f"{t}_cuts_r"], [f"{t}_cuts"], to=TensorProto.INT32),  # (tokens, N)
+        helper.make_node("Shape", [f"{t}_exact"], [f"{t}_shape"]),
+        helper.make_node("Reshape", [f"{t}_cuts", f"{t}_shape"], [f"{t}_cut"]),
+        helper.make_node("Sub", [f"{t}_exact", f"{t}_cut"], [f"{t}_clipped"]),
     ]
 
 
