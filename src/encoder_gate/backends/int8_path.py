@@ -315,15 +315,16 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
     at its two activations' largest values in the batch stays within int16 cuts nothing for any
     token (an exact filter, not an approximation; on the default model it leaves 1-5% of the
     saturable pairs; on a random-weight 125M model, 7-10%), and a product with none left is the
-    node's own (an If). The live pairs' cuts reach their columns by a ScatterElements sum in
-    int32 from opset 16 (`_scattered`), before it through a matrix product (`_multiplied`)."""
+    node's own (an If). The live pairs' cuts reach their columns by a ScatterND sum of those that
+    are not zero, in int32, from opset 16 (`_scattered`), before it through a matrix product
+    (`_multiplied`)."""
     tag = (node.name or node.output[0]).replace("/", "_") + "_sat"
     k, cols = w.shape
     rows0, rows1 = 2 * p, 2 * p + 1
     w_pad = np.concatenate([w, np.zeros((1, cols), w.dtype)]) if k % 2 else w
     w0, w1 = w_pad[rows0, n].astype(np.int32), w_pad[rows1, n].astype(np.int32)
     sign = np.where(w0 > 0, 1, -1)  # both weights positive, or both negative (see above)
-    scattered = opset >= 16  # ScatterElements' reduction
+    scattered = opset >= 16  # ScatterND's reduction
     wide = k > 1024  # a column's cuts could top float32's exact integers (2^24): _multiplied
     real, real_type = (np.float64, TensorProto.DOUBLE) if wide else (np.float32, TensorProto.FLOAT)
     consts = {
@@ -336,6 +337,9 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
         f"{tag}_sign": sign.astype(np.float32) if scattered else sign.astype(real)[:, None],
         f"{tag}_flat_n": np.array([-1, cols], np.int64),
         f"{tag}_row": np.array([1, -1], np.int64),
+        f"{tag}_column_shape": np.array([-1, 1], np.int64),
+        f"{tag}_first_row": np.array([0], np.int64),
+        f"{tag}_second_row": np.array([1], np.int64),
         f"{tag}_columns": np.arange(cols, dtype=np.int64),
         f"{tag}_flat": np.array([-1, k], np.int64),
         f"{tag}_reduced": np.array([0], np.int64),
@@ -355,10 +359,11 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
         return [gather(f"{t}_max", f"{t}_rows{side}", f"{t}_hi{side}"),
                 helper.make_node("Mul", [f"{t}_hi{side}", f"{t}_w{side}"], [f"{t}_b{side}"])]
 
-    def activations(side: str) -> list[Any]:  # (tokens, live pairs)
-        return [gather(f"{t}_a2", f"{t}_rows{side}_live", f"{t}_a{side}_u8", axis=1),
+    def activations(side: str) -> list[Any]:  # (live pairs, tokens): whole rows of the transposed activations
+        return [gather(f"{t}_aT", f"{t}_rows{side}_live", f"{t}_a{side}_u8"),
                 cast(f"{t}_a{side}_u8", f"{t}_a{side}"),
-                helper.make_node("Mul", [f"{t}_a{side}", f"{t}_w{side}_live"], [f"{t}_p{side}"])]
+                helper.make_node("Reshape", [f"{t}_w{side}_live", f"{t}_column_shape"], [f"{t}_w{side}_c"]),
+                helper.make_node("Mul", [f"{t}_a{side}", f"{t}_w{side}_c"], [f"{t}_p{side}"])]
 
     reduce = (helper.make_node("ReduceMax", [f"{t}_a2", f"{t}_reduced"], [f"{t}_max_u8"], keepdims=0)
               if opset >= 18 else  # axes an input from opset 18, before an attribute
@@ -366,10 +371,12 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
     live = ["rows0", "rows1", "w0", "w1", "limit", "column", "sign"]
     cut = helper.make_graph([
         *[gather(f"{t}_{name}", f"{t}_idx", f"{t}_{name}_live") for name in live],
+        helper.make_node("Transpose", [f"{t}_a2"], [f"{t}_aT"], perm=[1, 0]),  # (K, tokens)
         *activations("0"), *activations("1"),
         helper.make_node("Add", [f"{t}_p0", f"{t}_p1"], [f"{t}_sum"]),  # exact: |sum| < 2^17
-        helper.make_node("Sub", [f"{t}_sum", f"{t}_limit_live"], [f"{t}_over"]),
-        helper.make_node("Relu", [f"{t}_over"], [f"{t}_cut_f"]),  # what the clip takes off each live pair
+        helper.make_node("Reshape", [f"{t}_limit_live", f"{t}_column_shape"], [f"{t}_limit_c"]),
+        helper.make_node("Sub", [f"{t}_sum", f"{t}_limit_c"], [f"{t}_over"]),
+        helper.make_node("Relu", [f"{t}_over"], [f"{t}_cut_t"]),  # what the clip takes off each live pair
         *(_scattered(t, helper, TensorProto) if scattered else
           _multiplied(t, wide, real_type, helper, TensorProto)),
     ], f"{t}_cut", [], [helper.make_tensor_value_info(f"{t}_clipped", TensorProto.INT32, None)])
@@ -393,29 +400,39 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
 
 
 def _scattered(t: str, helper: Any, TensorProto: Any) -> list[Any]:
-    """Opset 16 on: each live pair's cut added to its column's cell of its token, in int32 (exact)."""
+    """Opset 16 on: the cuts that are not zero (most tokens cut nothing even on a live pair), each
+    added to its token's cell of its pair's column by a ScatterND sum in int32 (exact)."""
     return [
-        helper.make_node("Mul", [f"{t}_cut_f", f"{t}_sign_live"], [f"{t}_signed"]),
+        helper.make_node("NonZero", [f"{t}_cut_t"], [f"{t}_cut_at"]),  # (2, cuts): live pair, token
+        helper.make_node("Transpose", [f"{t}_cut_at"], [f"{t}_cut_index"], perm=[1, 0]),
+        helper.make_node("GatherND", [f"{t}_cut_t", f"{t}_cut_index"], [f"{t}_cut_values"]),
+        helper.make_node("Gather", [f"{t}_cut_at", f"{t}_first_row"], [f"{t}_cut_pair_row"], axis=0),
+        helper.make_node("Gather", [f"{t}_cut_at", f"{t}_second_row"], [f"{t}_cut_token_row"], axis=0),
+        helper.make_node("Reshape", [f"{t}_cut_pair_row", f"{t}_one"], [f"{t}_cut_pair"]),
+        helper.make_node("Gather", [f"{t}_sign_live", f"{t}_cut_pair"], [f"{t}_cut_sign"]),
+        helper.make_node("Mul", [f"{t}_cut_values", f"{t}_cut_sign"], [f"{t}_signed"]),
         helper.make_node("Cast", [f"{t}_signed"], [f"{t}_cut_i"], to=TensorProto.INT32),
         helper.make_node("Neg", [f"{t}_cut_i"], [f"{t}_minus"]),
-        helper.make_node("Reshape", [f"{t}_column_live", f"{t}_row"], [f"{t}_column_row"]),
-        helper.make_node("Shape", [f"{t}_cut_i"], [f"{t}_cut_shape"]),
-        # (tokens, live pairs): each live pair's column, on every token
-        helper.make_node("Expand", [f"{t}_column_row", f"{t}_cut_shape"], [f"{t}_where"]),
+        helper.make_node("Reshape", [f"{t}_column_live", f"{t}_one"], [f"{t}_column_flat"]),
+        helper.make_node("Gather", [f"{t}_column_flat", f"{t}_cut_pair"], [f"{t}_cut_column"]),
+        helper.make_node("Reshape", [f"{t}_cut_column", f"{t}_row"], [f"{t}_cut_column_row"]),
+        helper.make_node("Concat", [f"{t}_cut_token_row", f"{t}_cut_column_row"], [f"{t}_where_t"], axis=0),
+        helper.make_node("Transpose", [f"{t}_where_t"], [f"{t}_where"], perm=[1, 0]),  # (cuts, 2)
         helper.make_node("Reshape", [f"{t}_exact", f"{t}_flat_n"], [f"{t}_exact2"]),
-        helper.make_node("ScatterElements", [f"{t}_exact2", f"{t}_where", f"{t}_minus"], [f"{t}_clipped2"],
-                         axis=1, reduction="add"),
+        helper.make_node("ScatterND", [f"{t}_exact2", f"{t}_where", f"{t}_minus"], [f"{t}_clipped2"],
+                         reduction="add"),
         helper.make_node("Shape", [f"{t}_exact"], [f"{t}_shape"]),
         helper.make_node("Reshape", [f"{t}_clipped2", f"{t}_shape"], [f"{t}_clipped"]),
     ]
 
 
 def _multiplied(t: str, wide: bool, real_type: int, helper: Any, TensorProto: Any) -> list[Any]:
-    """Before opset 16 (no ScatterElements reduction): the cuts reach their columns through a
+    """Before opset 16 (no ScatterND reduction): the cuts reach their columns through a
     product with a (live pairs, N) matrix of their columns' signs. Each cut is an integer below
     2^15 and a column sums at most K/2 of them: exact in float32 up to K = 1024, in float64 above.
     Its cost grows with live pairs x N per token (the scatter's with live pairs alone)."""
     return [
+        helper.make_node("Transpose", [f"{t}_cut_t"], [f"{t}_cut_f"], perm=[1, 0]),  # (tokens, live pairs)
         *([helper.make_node("Cast", [f"{t}_cut_f"], [f"{t}_cut_r"], to=real_type)] if wide else []),
         helper.make_node("Equal", [f"{t}_column_live", f"{t}_columns"], [f"{t}_at"]),
         helper.make_node("Cast", [f"{t}_at"], [f"{t}_at_r"], to=real_type),
