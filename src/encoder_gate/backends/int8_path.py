@@ -345,6 +345,11 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
         f"{tag}_reduced": np.array([0], np.int64),
         f"{tag}_one": np.array([-1], np.int64),
         f"{tag}_none": np.array(0, np.int64),
+        f"{tag}_no_where": np.zeros((0, 2), np.int64),
+        f"{tag}_no_minus": np.zeros((0,), np.int32),
+        f"{tag}_start": np.array([0], np.int64),
+        f"{tag}_last": np.array([-1], np.int64),
+        f"{tag}_n": np.array([cols], np.int64),
     }
     graph.initializer.extend(numpy_helper.from_array(v, name) for name, v in consts.items())
     t = tag
@@ -369,6 +374,10 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
               if opset >= 18 else  # axes an input from opset 18, before an attribute
               helper.make_node("ReduceMax", [f"{t}_a2"], [f"{t}_max_u8"], axes=[0], keepdims=0))
     live = ["rows0", "rows1", "w0", "w1", "limit", "column", "sign"]
+    # scattered: the cells' (token, column) and what each takes off, summed into the product in
+    # place outside the If (no copy of it); multiplied: the clipped product itself
+    cut_outputs = ([("where", TensorProto.INT64), ("minus", TensorProto.INT32)] if scattered
+                   else [("clipped", TensorProto.INT32)])
     cut = helper.make_graph([
         *[gather(f"{t}_{name}", f"{t}_idx", f"{t}_{name}_live") for name in live],
         helper.make_node("Transpose", [f"{t}_a2"], [f"{t}_aT"], perm=[1, 0]),  # (K, tokens)
@@ -379,9 +388,12 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
         helper.make_node("Relu", [f"{t}_over"], [f"{t}_cut_t"]),  # what the clip takes off each live pair
         *(_scattered(t, helper, TensorProto) if scattered else
           _multiplied(t, wide, real_type, helper, TensorProto)),
-    ], f"{t}_cut", [], [helper.make_tensor_value_info(f"{t}_clipped", TensorProto.INT32, None)])
-    none = helper.make_graph([helper.make_node("Identity", [f"{t}_exact"], [f"{t}_unclipped"])], f"{t}_none",
-                             [], [helper.make_tensor_value_info(f"{t}_unclipped", TensorProto.INT32, None)])
+    ], f"{t}_cut", [],
+        [helper.make_tensor_value_info(f"{t}_{name}", kind, None) for name, kind in cut_outputs])
+    none = helper.make_graph(  # nothing to cut: no cells (scattered), the product itself (multiplied)
+        [helper.make_node("Identity", [f"{t}_no_{name}" if scattered else f"{t}_exact"], [f"{t}_none_{name}"])
+         for name, _ in cut_outputs], f"{t}_none", [],
+        [helper.make_tensor_value_info(f"{t}_none_{name}", kind, None) for name, kind in cut_outputs])
     return [
         # the node's own U8S8 product, exact on this CPU
         helper.make_node("MatMulInteger", list(node.input), [f"{t}_exact"], name=node.name),
@@ -395,13 +407,24 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
         helper.make_node("Size", [f"{t}_idx"], [f"{t}_count"]),
         helper.make_node("Greater", [f"{t}_count", f"{t}_none"], [f"{t}_any"]),
         helper.make_node("If", [f"{t}_any"], [node.output[0]], name=f"{t}_clip", then_branch=cut,
+                         else_branch=none) if not scattered else
+        helper.make_node("If", [f"{t}_any"], [f"{t}_cells", f"{t}_cuts"], name=f"{t}_clip", then_branch=cut,
                          else_branch=none),
+        *([] if not scattered else [
+            # the product's shape from its activations' (the product itself is read by the scatter alone)
+            helper.make_node("Shape", [node.input[0]], [f"{t}_a_shape"]),
+            helper.make_node("Slice", [f"{t}_a_shape", f"{t}_start", f"{t}_last"], [f"{t}_lead"]),
+            helper.make_node("Concat", [f"{t}_lead", f"{t}_n"], [f"{t}_shape"], axis=0),
+            helper.make_node("Reshape", [f"{t}_exact", f"{t}_flat_n"], [f"{t}_exact2"]),
+            helper.make_node("ScatterND", [f"{t}_exact2", f"{t}_cells", f"{t}_cuts"], [f"{t}_clipped2"],
+                             reduction="add", name=f"{t}_cut"),
+            helper.make_node("Reshape", [f"{t}_clipped2", f"{t}_shape"], [node.output[0]])]),
     ]
 
 
 def _scattered(t: str, helper: Any, TensorProto: Any) -> list[Any]:
-    """Opset 16 on: the cuts that are not zero (most tokens cut nothing even on a live pair), each
-    added to its token's cell of its pair's column by a ScatterND sum in int32 (exact)."""
+    """Opset 16 on: the cuts that are not zero (most tokens cut nothing even on a live pair), and
+    the (token, column) cell of each, for `_emulated`'s ScatterND sum in int32 (exact)."""
     return [
         helper.make_node("NonZero", [f"{t}_cut_t"], [f"{t}_cut_at"]),  # (2, cuts): live pair, token
         helper.make_node("Transpose", [f"{t}_cut_at"], [f"{t}_cut_index"], perm=[1, 0]),
@@ -418,11 +441,6 @@ def _scattered(t: str, helper: Any, TensorProto: Any) -> list[Any]:
         helper.make_node("Reshape", [f"{t}_cut_column", f"{t}_row"], [f"{t}_cut_column_row"]),
         helper.make_node("Concat", [f"{t}_cut_token_row", f"{t}_cut_column_row"], [f"{t}_where_t"], axis=0),
         helper.make_node("Transpose", [f"{t}_where_t"], [f"{t}_where"], perm=[1, 0]),  # (cuts, 2)
-        helper.make_node("Reshape", [f"{t}_exact", f"{t}_flat_n"], [f"{t}_exact2"]),
-        helper.make_node("ScatterND", [f"{t}_exact2", f"{t}_where", f"{t}_minus"], [f"{t}_clipped2"],
-                         reduction="add"),
-        helper.make_node("Shape", [f"{t}_exact"], [f"{t}_shape"]),
-        helper.make_node("Reshape", [f"{t}_clipped2", f"{t}_shape"], [f"{t}_clipped"]),
     ]
 
 
