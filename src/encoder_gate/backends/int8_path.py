@@ -347,9 +347,6 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
         f"{tag}_none": np.array(0, np.int64),
         f"{tag}_no_where": np.zeros((0, 2), np.int64),
         f"{tag}_no_minus": np.zeros((0,), np.int32),
-        f"{tag}_start": np.array([0], np.int64),
-        f"{tag}_last": np.array([-1], np.int64),
-        f"{tag}_n": np.array([cols], np.int64),
     }
     graph.initializer.extend(numpy_helper.from_array(v, name) for name, v in consts.items())
     t = tag
@@ -374,8 +371,8 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
               if opset >= 18 else  # axes an input from opset 18, before an attribute
               helper.make_node("ReduceMax", [f"{t}_a2"], [f"{t}_max_u8"], axes=[0], keepdims=0))
     live = ["rows0", "rows1", "w0", "w1", "limit", "column", "sign"]
-    # scattered: the cells' (token, column) and what each takes off, summed into the product in
-    # place outside the If (no copy of it); multiplied: the clipped product itself
+    # scattered: the cells' (token, column) and what each takes off, summed into the product by one
+    # ScatterND after the If; multiplied: the clipped product itself
     cut_outputs = ([("where", TensorProto.INT64), ("minus", TensorProto.INT32)] if scattered
                    else [("clipped", TensorProto.INT32)])
     cut = helper.make_graph([
@@ -406,15 +403,10 @@ def _emulated(node: Any, w: np.ndarray, p: np.ndarray, n: np.ndarray, graph: Any
         helper.make_node("Reshape", [f"{t}_nz", f"{t}_one"], [f"{t}_idx"]),
         helper.make_node("Size", [f"{t}_idx"], [f"{t}_count"]),
         helper.make_node("Greater", [f"{t}_count", f"{t}_none"], [f"{t}_any"]),
-        helper.make_node("If", [f"{t}_any"], [node.output[0]], name=f"{t}_clip", then_branch=cut,
-                         else_branch=none) if not scattered else
-        helper.make_node("If", [f"{t}_any"], [f"{t}_cells", f"{t}_cuts"], name=f"{t}_clip", then_branch=cut,
-                         else_branch=none),
+        helper.make_node("If", [f"{t}_any"], [f"{t}_cells", f"{t}_cuts"] if scattered else [node.output[0]],
+                         name=f"{t}_clip", then_branch=cut, else_branch=none),
         *([] if not scattered else [
-            # the product's shape from its activations' (the product itself is read by the scatter alone)
-            helper.make_node("Shape", [node.input[0]], [f"{t}_a_shape"]),
-            helper.make_node("Slice", [f"{t}_a_shape", f"{t}_start", f"{t}_last"], [f"{t}_lead"]),
-            helper.make_node("Concat", [f"{t}_lead", f"{t}_n"], [f"{t}_shape"], axis=0),
+            helper.make_node("Shape", [f"{t}_exact"], [f"{t}_shape"]),
             helper.make_node("Reshape", [f"{t}_exact", f"{t}_flat_n"], [f"{t}_exact2"]),
             helper.make_node("ScatterND", [f"{t}_exact2", f"{t}_cells", f"{t}_cuts"], [f"{t}_clipped2"],
                              reduction="add", name=f"{t}_cut"),

@@ -36,7 +36,7 @@ from encoder_gate.backends.registry import parse_backend, with_integer_path
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.errors import GateError, NotApplicable
 
-EMULATION_VERSION = 6  # bump when write_saturating's output changes
+EMULATION_VERSION = 7  # bump when write_saturating's output changes
 
 
 @dataclass(frozen=True)
