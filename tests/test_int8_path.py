@@ -28,7 +28,7 @@ from encoder_gate.backends.int8_path import (
 from encoder_gate.backends.onnx_backend import OnnxBackend, onnx_identity, open_session
 from encoder_gate.backends.recipes import RecipeBackend
 from encoder_gate.backends.registry import parse_backend
-from encoder_gate.config import GateConfig
+from encoder_gate.config import GateConfig, load_config
 from encoder_gate.errors import GateError
 
 CHECKS = "from encoder_gate.suite.checks import *  # noqa: F403\n"
@@ -190,6 +190,19 @@ def test_targets_decide_the_twins_judged_beside_the_backends():
     assert GateConfig(backends=("onnx-int8-s8",), targets=(native_only,)).path_twins() == ()
     with pytest.raises(GateError, match="x86-avx2, x86-vnni, x86-amx, arm64"):
         GateConfig(targets=("x86-sse",))
+
+
+def test_targets_can_be_given_on_the_command_line(pytester: pytest.Pytester, tmp_path: Path):
+    """`--gate-targets` (a comma list, as `--gate-backends`) overrides the table's `targets`, and a
+    CPU class it does not know is a usage error naming the known ones, before anything is built."""
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\ntargets = ["x86-avx2"]\n')
+    assert load_config(tmp_path, {"targets": "x86-vnni, arm64"}).targets == ("x86-vnni", "arm64")
+    assert load_config(tmp_path, {"targets": None}).targets == ("x86-avx2",)
+    pytester.makepyfile(test_checks=CHECKS)
+    result = pytester.runpytest("--gate-targets=x86-sse", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*targets in [[]tool.encoder-gate[]] must name CPUs*x86-avx2, x86-vnni*got*x86-sse*"])
 
 
 QEMU = shutil.which("qemu-x86_64")

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD
+from encoder_gate.backends.int8_path import TARGETS
 from encoder_gate.config import GateConfig, load_config, read_pyproject_table
 from encoder_gate.decision import WAIVER, Status, check_waivers
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
@@ -64,6 +65,9 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("model", "MODEL", f"model: {', '.join(BUILTIN_MODELS)}, a local HF model directory, or a hub id"),
     ("backends", "LIST", "comma list of backends: torch, torch-compile, onnx-fp32, onnx-fp16, "
                          "onnx-int8, onnx:PATH"),
+    ("targets", "LIST", f"comma list of the CPUs the INT8 files will run on, from {', '.join(TARGETS)} "
+                        "(default all): each INT8 backend is judged on their integer paths, this "
+                        "CPU's always"),
     ("dataset", "SOURCE", "dataset: bundled, a .jsonl/.csv/.parquet file, a saved HF dataset "
                           "directory, or hf:ID"),
     ("dataset-variant", "VARIANT", "normal, or filtered (texts over 200 characters)"),
