@@ -310,6 +310,54 @@ def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exa
     assert "`onnx-int8-s8`: judged on the" in verdict and "exact" in verdict
 
 
+def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
+        pytester: pytest.Pytester, cache_dir: Path, tmp_path: Path, monkeypatch):
+    """What a runner without VNNI (many hosted CI runners: AMD EPYC, AVX2 only) does, on any x86 CPU:
+    told its CPU has AVX2 and no VNNI, the session judges the QInt8 file as it is (the saturating
+    path's row), and its twin `~exact` is the same file opened with ONNX Runtime's
+    session.x64quantprecision=1, not a rewrite; each row names its path, the twin is held to the gap
+    between the paths, and the verdict says which CPUs each row's result is for. (On an exact CPU
+    the plain row's numbers are exact ones: this test is about the session's flow, not its numbers.)"""
+    from encoder_gate.backends import int8_path
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the saturating path is an x86 matter: this CPU cannot be told it is an AVX2 one")
+    from encoder_gate.backends import path_backend
+
+    monkeypatch.setattr(int8_path, "_this_cpu_flags", lambda: frozenset({"sse4_1", "avx", "avx2", "fma"}))
+    opened: list[tuple[Path, tuple]] = []
+
+    def open_and_note(path, device, threads, config=()):
+        opened.append((Path(path), tuple(config)))
+        return open_session(path, device, threads, config)
+
+    def no_rewrite(src, dst):
+        raise AssertionError(f"a runner whose CPU saturates rewrote {src}: its exact path needs no rewrite")
+
+    monkeypatch.setattr(path_backend, "open_session", open_and_note)
+    monkeypatch.setattr(path_backend, "write_saturating", no_rewrite)
+    report = tmp_path / "report"
+    pytester.makepyfile(test_checks=CHECKS)
+    result = pytester.runpytest("--gate-model=tiny", "--gate-backends=torch,onnx-int8-s8",
+                                f"--gate-cache-dir={cache_dir}", f"--gate-report-dir={report}",
+                                "--gate-limit=64", "-p", "no:cacheprovider")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-3000:]
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    rows = accuracy["backends"]
+    assert set(rows) == {"torch", "onnx-int8-s8", "onnx-int8-s8~exact"}
+    assert rows["onnx-int8-s8"]["integer_path"] == "saturating"
+    assert rows["onnx-int8-s8~exact"]["integer_path"] == "exact"
+    assert "path_flip_rate" in rows["onnx-int8-s8~exact"]["checks"]
+    assert accuracy["integer_paths"]["this_cpu"] == "saturating"
+    assert [(p.name, config) for p, config in opened] == [("model.onnx", (EXACT_SESSION_OPTION,))]
+    assert opened[0][0].parent.name.startswith("onnx-int8-s8-")  # the plain file itself
+    result.stdout.fnmatch_lines(["*onnx-int8-s8~exact*", "*exact path on this saturating CPU: ONNX Runtime's "
+                                 "session.x64quantprecision=1*"])
+    verdict = (report / "verdict.md").read_text()
+    assert "this runner's CPU computes int8-weight products on the saturating path" in verdict
+    assert "`onnx-int8-s8`: judged on the saturating and exact path." in verdict
+
+
 @pytest.mark.slow
 def test_export_judges_a_qint8_file_on_both_paths_and_its_card_says_which_cpus(cache_dir: Path, tiny_ctx,
                                                                                 tmp_path: Path, capsys):
