@@ -311,7 +311,7 @@ def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exa
 
 
 def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
-        pytester: pytest.Pytester, cache_dir: Path, tmp_path: Path, monkeypatch):
+        pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch):
     """What a runner without VNNI (many hosted CI runners: AMD EPYC, AVX2 only) does, on any x86 CPU:
     told its CPU has AVX2 and no VNNI, the session judges the QInt8 file as it is (the saturating
     path's row), and its twin `~exact` is the same file opened with ONNX Runtime's
@@ -338,8 +338,11 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
     monkeypatch.setattr(path_backend, "write_saturating", no_rewrite)
     report = tmp_path / "report"
     pytester.makepyfile(test_checks=CHECKS)
+    # a cache of its own: what it predicts is keyed as the saturating path's and is not
+    cache = tmp_path / "cache"
+    shutil.copytree(tiny.path, cache / tiny.path.name)
     result = pytester.runpytest("--gate-model=tiny", "--gate-backends=torch,onnx-int8-s8",
-                                f"--gate-cache-dir={cache_dir}", f"--gate-report-dir={report}",
+                                f"--gate-cache-dir={cache}", f"--gate-report-dir={report}",
                                 "--gate-limit=64", "-p", "no:cacheprovider")
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-3000:]
     accuracy = json.loads((report / "accuracy.json").read_text())
