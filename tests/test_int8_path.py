@@ -318,12 +318,10 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
     session.x64quantprecision=1, not a rewrite; each row names its path, the twin is held to the gap
     between the paths, and the verdict says which CPUs each row's result is for. (On an exact CPU
     the plain row's numbers are exact ones: this test is about the session's flow, not its numbers.)"""
-    from encoder_gate.backends import int8_path
+    from encoder_gate.backends import int8_path, path_backend
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("the saturating path is an x86 matter: this CPU cannot be told it is an AVX2 one")
-    from encoder_gate.backends import path_backend
-
     monkeypatch.setattr(int8_path, "_this_cpu_flags", lambda: frozenset({"sse4_1", "avx", "avx2", "fma"}))
     opened: list[tuple[Path, tuple]] = []
 
