@@ -19,8 +19,10 @@ import pytest
 
 from encoder_gate.backends.int8_path import (
     EXACT_SESSION_OPTION,
+    TARGETS,
     audit,
     cpu_path,
+    cpu_path_short,
     emulation_options,
     saturating_model,
     write_saturating,
@@ -357,6 +359,27 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
     verdict = (report / "verdict.md").read_text()
     assert "this runner's CPU computes int8-weight products on the saturating path" in verdict
     assert "`onnx-int8-s8`: judged on the saturating and exact path." in verdict
+
+
+def test_the_terminal_verdict_says_which_cpus_an_int8_row_was_not_judged_for(
+        pytester: pytest.Pytester, cache_dir: Path, tmp_path: Path):
+    """Targets that leave out the other integer path: the verdict table's INT8 row holds for this
+    CPU's path only, and the line under the table says so, naming the CPUs and why; with every
+    target judged there is no such line."""
+    here = cpu_path()
+    only_here = next(t for t, path in TARGETS.items() if path == here)
+    pytester.makepyfile(test_checks=CHECKS)
+    args = ["--gate-model=tiny", "--gate-backends=torch,onnx-int8-s8", f"--gate-cache-dir={cache_dir}",
+            f"--gate-report-dir={tmp_path / 'report'}", "--gate-limit=64", "-p", "no:cacheprovider"]
+    result = pytester.runpytest(*args, f"--gate-targets={only_here}")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-3000:]
+    other = "saturating" if here == "exact" else "exact"
+    result.stdout.fnmatch_lines([
+        "*encoder-gate verdict:*", "onnx-int8-s8 *",
+        f"INT8 onnx-int8-s8: judged on the {here} path only; NOT judged for {cpu_path_short(other)} "
+        "(not among the targets)"])
+    every = pytester.runpytest(*args)
+    assert "NOT judged" not in every.stdout.str()
 
 
 @pytest.mark.slow

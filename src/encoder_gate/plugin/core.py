@@ -460,6 +460,8 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
     for (line, failed), backend in zip(rows, verdict.verdict.backends, strict=True):
         undecided = backend.status in (Status.NOT_RUN, Status.INCONCLUSIVE, Status.WAIVED)
         terminalreporter.write_line(line, red=failed, yellow=undecided, green=not failed and not undecided)
+    for caveat in verdict.caveats:
+        terminalreporter.write_line(caveat, yellow=True)
     for reason in verdict.verdict.failures:  # an expired waiver fails the session by itself
         if reason.check == WAIVER:
             terminalreporter.write_line(reason.text, red=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from encoder_gate.backends.int8_path import INTEGER_PATHS, cpu_path_short, cpu_path_words
+from encoder_gate.backends.int8_path import INTEGER_PATHS, IntegerPath, cpu_path_short, cpu_path_words
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import BackendVerdict, Status, Verdict
 from encoder_gate.documents import (
@@ -145,8 +145,7 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
     """What the INT8 rows' verdicts hold for: the integer path each was computed on, and the
     targeted CPUs whose path no row judged (docs/checks.md, "INT8 on other CPUs")."""
     info = (accuracy or {}).get("integer_paths")
-    rows = {n: r for n, r in ((accuracy or {}).get("backends") or {}).items()
-            if (r or {}).get("integer_path")}
+    rows = _integer_rows(accuracy)
     if not info or not rows:
         return []
     here = info["this_cpu"]
@@ -157,21 +156,52 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
     else:
         out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
                f"({cpu_path_words(here)}); a twin `NAME~PATH` is NAME on the other path, computed here."]
+    for name, judged, missing in _paths_judged(accuracy):
+        if not judged:
+            out.append(f"`{name}`: no weight pair can leave int16: the same numbers on every CPU.")
+            continue
+        text = f"`{name}`: judged on the {' and '.join(judged)} path"
+        out.append(text + "".join(f"; NOT judged for {cpu_path_words(p)} ({why})" for p, why in missing)
+                   + ".")
+    return out
+
+
+def unjudged_paths(accuracy: Mapping[str, Any] | None) -> list[str]:
+    """One line per INT8 backend whose verdict does not hold on some CPUs because their integer path
+    was not judged: what the terminal shows under the verdict table, beside verdict.md's notes."""
+    return [f"INT8 {name}: judged on the {' and '.join(judged)} path only; NOT judged for "
+            + " nor for ".join(f"{cpu_path_short(p)} ({why})" for p, why in missing)
+            for name, judged, missing in _paths_judged(accuracy) if judged and missing]
+
+
+def _integer_rows(accuracy: Mapping[str, Any] | None) -> dict[str, Any]:
+    rows = (accuracy or {}).get("backends") or {}
+    return {n: r for n, r in rows.items() if (r or {}).get("integer_path")}
+
+
+PathsJudged = tuple[str, list[str], list[tuple[IntegerPath, str]]]
+
+
+def _paths_judged(accuracy: Mapping[str, Any] | None) -> list[PathsJudged]:
+    """Each plain INT8 row: its name, the integer paths judged (none: nothing can saturate, one
+    path) and each path not judged with why."""
+    info = (accuracy or {}).get("integer_paths")
+    rows = _integer_rows(accuracy)
+    if not info:
+        return []
+    out: list[PathsJudged] = []
     for name, row in rows.items():
         if split_integer_path(name)[1] is not None:
             continue
         if not row.get("can_saturate"):
-            out.append(f"`{name}`: no weight pair can leave int16: the same numbers on every CPU.")
+            out.append((name, [], []))
             continue
-        judged = [row["integer_path"], *(r["integer_path"] for n, r in rows.items()
-                                         if split_integer_path(n)[1] and split_integer_path(n)[0] == name)]
-        text = f"`{name}`: judged on the {' and '.join(dict.fromkeys(judged))} path"
-        missing = [p for p in INTEGER_PATHS if p not in judged]
-        for path in missing:
-            why = ("not among the targets" if path not in info.get("target_paths", INTEGER_PATHS)
-                   else "its twin did not run in this session")
-            text += f"; NOT judged for {cpu_path_words(path)} ({why})"
-        out.append(text + ".")
+        judged = list(dict.fromkeys([row["integer_path"], *(
+            r["integer_path"] for n, r in rows.items()
+            if split_integer_path(n)[1] and split_integer_path(n)[0] == name)]))
+        missing = [(p, "not among the targets" if p not in info.get("target_paths", INTEGER_PATHS)
+                    else "its twin did not run in this session") for p in INTEGER_PATHS if p not in judged]
+        out.append((name, judged, missing))
     return out
 
 
@@ -208,6 +238,7 @@ class VerdictReport:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]  # one per backend: name, verdict, then the header's columns
     markdown: str
+    caveats: tuple[str, ...] = ()  # what a reader of the table must know of what it does not cover
 
     @property
     def passed(self) -> bool:
@@ -331,7 +362,8 @@ def render(verdict: Verdict) -> VerdictReport:
     missing = verdict.missing
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
-    return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out))
+    return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
+                         caveats=tuple(unjudged_paths(accuracy)))
 
 
 def _their_sections(kept: Mapping[str, Mapping[str, Any]]) -> list[str]:
