@@ -382,6 +382,46 @@ def test_the_terminal_verdict_says_which_cpus_an_int8_row_was_not_judged_for(
     assert "NOT judged" not in every.stdout.str()
 
 
+@pytest.mark.parametrize("told", ["its own flags", "avx2 only"])
+def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
+        pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch, told: str):
+    """`[tolerances."onnx-int8-s8~saturating"]` and a waiver of `onnx-int8-s8~saturating` are about
+    the file's result on the saturating path: on a CPU with VNNI the twin's row holds it, on one
+    without (told so here, on any x86 CPU) the plain row. Either way the tolerance holds that row to
+    a drift it cannot meet, the waiver accepts it, and the session passes with that row waived and
+    the other row passing on its own bounds; a configuration read on both kinds of runner (a CI
+    matrix) means one thing on both."""
+    from datetime import date, timedelta
+
+    from encoder_gate.backends import int8_path
+
+    if told == "avx2 only":
+        if platform.machine().lower() not in ("x86_64", "amd64"):
+            pytest.skip("the saturating path is an x86 matter: this CPU cannot be told it is an AVX2 one")
+        monkeypatch.setattr(int8_path, "_this_cpu_flags", lambda: frozenset({"sse4_1", "avx", "avx2", "fma"}))
+    rows = ("onnx-int8-s8", "onnx-int8-s8~exact" if cpu_path() == "saturating" else "onnx-int8-s8~saturating")
+    saturating = rows[0] if cpu_path() == "saturating" else rows[1]
+    until = (date.today() + timedelta(days=30)).isoformat()
+    pytester.makepyprojecttoml(
+        '[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch", "onnx-int8-s8"]\nlimit = 64\n'
+        '[tool.encoder-gate.tolerances."onnx-int8-s8~saturating"]\ndrift_max = 1e-12\n'
+        '[[tool.encoder-gate.waivers]]\nbackend = "onnx-int8-s8~saturating"\ncheck = "drift_max"\n'
+        f'owner = "@edge"\nreason = "AVX2 hosts, #9"\nuntil = {until}\n[tool.pytest.ini_options]\n')
+    pytester.makepyfile(test_checks=CHECKS)
+    monkeypatch.delenv("PYTEST_ADDOPTS")
+    cache = tmp_path / "cache"  # its own: told "avx2 only", what it predicts is keyed as that path's
+    shutil.copytree(tiny.path, cache / tiny.path.name)
+    result = pytester.runpytest("--rootdir", str(pytester.path), "-c", str(pytester.path / "pyproject.toml"),
+                                f"--gate-cache-dir={cache}", "-p", "no:cacheprovider", "-k", "not padding",
+                                "-rx")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines([f"*XFAIL*drift_within_bound[[]{saturating}-drift_max[]]*waived by @edge*"])
+    decided = {b["name"]: b["status"] for b in
+               json.loads((pytester.path / ".encoder-gate" / "verdict.json").read_text())["backends"]}
+    assert decided[saturating] == "waived"
+    assert decided[rows[0] if saturating == rows[1] else rows[1]] == "pass"
+
+
 @pytest.mark.slow
 def test_export_judges_a_qint8_file_on_both_paths_and_its_card_says_which_cpus(cache_dir: Path, tiny_ctx,
                                                                                 tmp_path: Path, capsys):

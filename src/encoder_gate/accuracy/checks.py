@@ -34,7 +34,7 @@ from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
 from encoder_gate.accuracy.overrides import override_table
 from encoder_gate.accuracy.tolerances import TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
-from encoder_gate.backends.registry import PREBUILT_PREFIX, parse_backend, split_integer_path
+from encoder_gate.backends.registry import PREBUILT_PREFIX, names_of_row, parse_backend, split_integer_path
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.tasks import DOCUMENT_DEFAULT, Task
@@ -381,7 +381,8 @@ _NOT_BOUNDS = ("own",)
 
 
 def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None = None,
-               task: str = DOCUMENT_DEFAULT, number_format: str | None = None) -> Bounds:
+               task: str = DOCUMENT_DEFAULT, number_format: str | None = None,
+               integer_path: str | None = None) -> Bounds:
     """The bounds of `backend` (a name, or onnx:PATH) for a model of `task`, with project
     overrides applied (the same [tool.encoder-gate.tolerances.BACKEND] table for every task).
 
@@ -389,7 +390,9 @@ def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None
     backend's own (:func:`~encoder_gate.backends.registry.parse_backend`; a prebuilt onnx:PATH
     without @fp32/@fp16/@int8 is judged like the loosest ONNX recipe it could be, int8). A
     prebuilt file takes the overrides of `onnx-<number format>`, then those under its own name; a
-    backend on one integer path (`onnx-int8~saturating`) those of the backend, then its own.
+    backend on one integer path (`onnx-int8~saturating`) those of the backend, then its own; a
+    plain INT8 backend computed on `integer_path` its own, then those of `NAME~integer_path`
+    (registry.names_of_row: the same result a twin of that name is on another CPU).
     """
     try:
         table = TASK_BOUNDS[Task.of(task)]
@@ -406,8 +409,8 @@ def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None
                 raise GateError(f"check {name} has no default bound for number format {fmt!r}")
             own[name] = float(c.defaults[fmt])
     inner = split_integer_path(backend)[0]  # onnx-int8~saturating: onnx-int8's overrides, then its own
-    tables = list(dict.fromkeys([f"onnx-{fmt}", inner, backend] if backend.startswith(PREBUILT_PREFIX)
-                                else [inner, backend]))
+    tables = list(dict.fromkeys([*([f"onnx-{fmt}"] if backend.startswith(PREBUILT_PREFIX) else []), inner,
+                                 *names_of_row(backend, integer_path)]))
     changes: dict[str, float] = {}
     for key in tables:
         changes.update((overrides or {}).get(key, {}))

@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.backends.registry import REFERENCE_BACKEND, names_of_row, parse_backend, split_integer_path
 from encoder_gate.config import Waiver
 from encoder_gate.decision.types import (
     NOT_EVALUATED,
@@ -68,14 +68,26 @@ def waivable() -> tuple[str, ...]:
 
 
 def check_waivers(waivers: Sequence[Waiver], backends: Sequence[str], checks: Sequence[str]) -> None:
-    """A waiver naming a backend or a check this session does not have is a GateError saying what exists."""
+    """A waiver naming a backend or a check this session does not have is a GateError saying what exists.
+    `NAME~PATH` of a configured INT8 backend NAME is one it has, whether or not this runner judges
+    that path (the plain row holds it where the CPU computes PATH itself; with PATH not among the
+    targets it covers nothing here)."""
     for w in waivers:
-        if w.backend not in backends:
+        inner, path = split_integer_path(w.backend)
+        if w.backend not in backends and not (path is not None and inner in backends and _int8(w.backend)):
             raise GateError(f"waiver of {w.names()} ({w.owner}): no backend {w.backend!r} in this session; "
                             f"its backends: {', '.join(backends)}")
         if w.check not in (*checks, *waivable()):
             raise GateError(f"waiver of {w.names()} ({w.owner}): no check {w.check!r}; the checks: "
                             f"{', '.join((*checks, *waivable()))}")
+
+
+def _int8(name: str) -> bool:
+    try:
+        parse_backend(name)  # NAME~PATH parses only for an INT8 ONNX backend
+    except GateError:
+        return False
+    return True
 
 
 def covering_waiver(waivers: Sequence[Waiver], backend: str, check: str, today: date,
@@ -267,6 +279,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     waivers, today = waivers_of(kept.get(FINDINGS_FILE)), date.today()
     expired = [w for w in waivers if w.days_left(today) < 0]
     rows = dict((accuracy or {}).get("backends") or {})
+    waivers = [_on_row(w, rows) for w in waivers]
     not_evaluated = dict((accuracy or {}).get("not_evaluated") or {})
     order = list((accuracy or {}).get("configured_backends") or [])
     slow = speed_failures(speedups)
@@ -421,6 +434,18 @@ def decided(report_dir: Path) -> Verdict:
     except (KeyError, ValueError, TypeError) as exc:
         raise GateError(f"{Path(report_dir) / VERDICT_JSON} cannot be read ({exc!r}); run "
                         "`encoder-gate verdict` to decide it again") from None
+
+
+def _on_row(waiver: Waiver, rows: Mapping[str, Any]) -> Waiver:
+    """`waiver` naming the row that holds its backend's result in these results: a waiver of
+    `NAME~saturating` covers the plain NAME row where that row was computed on the saturating path
+    (an AVX2 runner's), as it covers the twin on a VNNI runner (registry.names_of_row)."""
+    if waiver.backend in rows:
+        return waiver
+    for name, row in rows.items():
+        if waiver.backend in names_of_row(name, (row or {}).get("integer_path")):
+            return replace(waiver, backend=name)
+    return waiver
 
 
 def _marked(reason: Reason, accepted: Waiver | None, waivers: Sequence[Waiver], backend: str,

@@ -7,6 +7,7 @@ asks for a fixture, and each is built once per session.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.base import Runner
+from encoder_gate.backends.registry import names_of_row
 from encoder_gate.config import Waiver
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.plugin.stash import call_or_skip, gate_session_of
@@ -94,7 +96,8 @@ def backend_evaluation(backend: Runner, gate_session: GateSession, gate_dataset:
 def backend_waivers(backend: Runner, gate_session: GateSession) -> tuple[Waiver, ...]:
     """The waivers ([[tool.encoder-gate.waivers]]) of this backend: an accepted, known failure of one
     of its checks xfails instead of failing, and the verdict shows it waived."""
-    return tuple(w for w in gate_session.config.waivers if w.backend == backend.name)
+    names = names_of_row(backend.name, getattr(backend, "integer_path", None))  # NAME~PATH of its path too
+    return tuple(replace(w, backend=backend.name) for w in gate_session.config.waivers if w.backend in names)
 
 
 @pytest.fixture(scope="session")

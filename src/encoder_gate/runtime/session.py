@@ -390,10 +390,20 @@ class GateSession:
         number_format = self.built(name).precision if name.startswith("onnx:") else None
         if against_base and parse_backend(name).number_format == "reference":
             number_format = "fp32"
-        bounds = bounds_for(name, self.config.tolerances, task=self.model.task, number_format=number_format)
+        bounds = bounds_for(name, self.config.tolerances, task=self.model.task, number_format=number_format,
+                            integer_path=self._integer_path(name))
         if self.config.per_label_keep is not None:  # --gate-per-label-keep: every backend
             bounds = replace(bounds, per_label_keep=self.config.per_label_keep)
         return bounds
+
+    def _integer_path(self, name: str) -> str | None:
+        """The integer path plain backend `name` computes on here, where the tolerances name one of
+        its paths (`[tool.encoder-gate.tolerances."NAME~PATH"]`, which the plain row takes where this
+        CPU computes PATH itself); None otherwise, without building anything."""
+        paths = [split_integer_path(k) for k in self.config.tolerances]
+        if split_integer_path(name)[1] is not None or not any(inner == name and p for inner, p in paths):
+            return None
+        return self.built(name).integer_path
 
     def evaluation(self, name: str) -> Evaluation:
         """Drift and task metrics of backend `name` on the evaluation set, computed once; a backend
