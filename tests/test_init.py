@@ -102,6 +102,12 @@ def test_fresh_directory_gets_every_file(tmp_path: Path, model_dir: Path) -> Non
         "f1-rule": "regression",
     }
     assert any("onnx:models/clf/onnx/model_quantized.onnx" in note for note in plan.notes)
+    text = (tmp_path / "pyproject.toml").read_text()  # targets shown, commented out, ready to narrow
+    [shown] = [line for line in text.splitlines() if line.startswith("# targets = ")]
+    uncommented = text.replace(shown, shown[2:].split("  (")[0])
+    (tmp_path / "pyproject.toml").write_text(uncommented)
+    assert table_of(tmp_path)["targets"] == ["x86-avx2", "x86-vnni", "x86-amx", "arm64"]
+    (tmp_path / "pyproject.toml").write_text(text)
     assert [f.action for f in plan.files] == ["wrote"] * 5
     assert (tmp_path / ".gitignore").read_text() == ("# encoder-gate's artifact cache and reports\n"
                                                     ".encoder-gate/\n")

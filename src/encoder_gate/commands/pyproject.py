@@ -13,6 +13,7 @@ from typing import Any
 
 import tomlkit
 
+from encoder_gate.backends.int8_path import TARGETS
 from encoder_gate.commands.layout import PYPROJECT, TABLE_NAME
 from encoder_gate.errors import GateError
 
@@ -34,6 +35,9 @@ def render_table(table: Mapping[str, Any]) -> str:
     """``[tool.encoder-gate]`` with ``table``'s keys, as TOML text ending in one newline."""
     body = tomlkit.table()
     body.add(tomlkit.comment("written by `encoder-gate init`; every key can be overridden with --gate-KEY"))
+    if "targets" not in table:  # a choice whose default (every CPU) a team serving on one kind may narrow
+        body.add(tomlkit.comment(f"targets = {tomlkit.item(list(TARGETS)).as_string()}  "
+                                 "(where the INT8 files will run; default all)"))
     for key, value in table.items():
         if isinstance(value, list):
             array = tomlkit.array()
