@@ -312,6 +312,24 @@ def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exa
     assert "`onnx-int8-s8`: judged on the" in verdict and "exact" in verdict
 
 
+def tell_the_cpu_it_saturates(monkeypatch) -> None:
+    """This process's CPU read as AVX2 without VNNI (the flags only: its arithmetic stays its own),
+    so a session takes an AVX2 runner's decisions on any x86 CPU; skips elsewhere."""
+    from encoder_gate.backends import int8_path
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the saturating path is an x86 matter: this CPU cannot be told it is an AVX2 one")
+    monkeypatch.setattr(int8_path, "_this_cpu_flags", lambda: frozenset({"sse4_1", "avx", "avx2", "fma"}))
+
+
+def cache_of_its_own(tiny, tmp_path: Path) -> Path:
+    """An artifact cache holding the tiny model only: a session told its CPU saturates keys what it
+    predicts as the saturating path's, which it is not; that must not reach the suite's cache."""
+    cache = tmp_path / "cache"
+    shutil.copytree(tiny.path, cache / tiny.path.name)
+    return cache
+
+
 def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
         pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch):
     """What a runner without VNNI (many hosted CI runners: AMD EPYC, AVX2 only) does, on any x86 CPU:
@@ -320,11 +338,9 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
     session.x64quantprecision=1, not a rewrite; each row names its path, the twin is held to the gap
     between the paths, and the verdict says which CPUs each row's result is for. (On an exact CPU
     the plain row's numbers are exact ones: this test is about the session's flow, not its numbers.)"""
-    from encoder_gate.backends import int8_path, path_backend
+    from encoder_gate.backends import path_backend
 
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        pytest.skip("the saturating path is an x86 matter: this CPU cannot be told it is an AVX2 one")
-    monkeypatch.setattr(int8_path, "_this_cpu_flags", lambda: frozenset({"sse4_1", "avx", "avx2", "fma"}))
+    tell_the_cpu_it_saturates(monkeypatch)
     opened: list[tuple[Path, tuple]] = []
 
     def open_and_note(path, device, threads, config=()):
@@ -338,12 +354,9 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
     monkeypatch.setattr(path_backend, "write_saturating", no_rewrite)
     report = tmp_path / "report"
     pytester.makepyfile(test_checks=CHECKS)
-    # a cache of its own: what it predicts is keyed as the saturating path's and is not
-    cache = tmp_path / "cache"
-    shutil.copytree(tiny.path, cache / tiny.path.name)
     result = pytester.runpytest("--gate-model=tiny", "--gate-backends=torch,onnx-int8-s8",
-                                f"--gate-cache-dir={cache}", f"--gate-report-dir={report}",
-                                "--gate-limit=64", "-p", "no:cacheprovider")
+                                f"--gate-cache-dir={cache_of_its_own(tiny, tmp_path)}",
+                                f"--gate-report-dir={report}", "--gate-limit=64", "-p", "no:cacheprovider")
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-3000:]
     accuracy = json.loads((report / "accuracy.json").read_text())
     rows = accuracy["backends"]
@@ -393,14 +406,11 @@ def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
     matrix) means one thing on both."""
     from datetime import date, timedelta
 
-    from encoder_gate.backends import int8_path
-
     if told == "avx2 only":
-        if platform.machine().lower() not in ("x86_64", "amd64"):
-            pytest.skip("the saturating path is an x86 matter: this CPU cannot be told it is an AVX2 one")
-        monkeypatch.setattr(int8_path, "_this_cpu_flags", lambda: frozenset({"sse4_1", "avx", "avx2", "fma"}))
-    rows = ("onnx-int8-s8", "onnx-int8-s8~exact" if cpu_path() == "saturating" else "onnx-int8-s8~saturating")
-    saturating = rows[0] if cpu_path() == "saturating" else rows[1]
+        tell_the_cpu_it_saturates(monkeypatch)
+    plain = "onnx-int8-s8"
+    twin = f"{plain}~{'exact' if cpu_path() == 'saturating' else 'saturating'}"
+    saturating, exact = (plain, twin) if cpu_path() == "saturating" else (twin, plain)
     until = (date.today() + timedelta(days=30)).isoformat()
     pytester.makepyprojecttoml(
         '[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch", "onnx-int8-s8"]\nlimit = 64\n'
@@ -409,8 +419,7 @@ def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
         f'owner = "@edge"\nreason = "AVX2 hosts, #9"\nuntil = {until}\n[tool.pytest.ini_options]\n')
     pytester.makepyfile(test_checks=CHECKS)
     monkeypatch.delenv("PYTEST_ADDOPTS")
-    cache = tmp_path / "cache"  # its own: told "avx2 only", what it predicts is keyed as that path's
-    shutil.copytree(tiny.path, cache / tiny.path.name)
+    cache = cache_of_its_own(tiny, tmp_path)
     result = pytester.runpytest("--rootdir", str(pytester.path), "-c", str(pytester.path / "pyproject.toml"),
                                 f"--gate-cache-dir={cache}", "-p", "no:cacheprovider", "-k", "not padding",
                                 "-rx")
@@ -419,7 +428,7 @@ def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
     decided = {b["name"]: b["status"] for b in
                json.loads((pytester.path / ".encoder-gate" / "verdict.json").read_text())["backends"]}
     assert decided[saturating] == "waived"
-    assert decided[rows[0] if saturating == rows[1] else rows[1]] == "pass"
+    assert decided[exact] == "pass"
 
 
 @pytest.mark.slow
