@@ -24,7 +24,12 @@ from encoder_gate.backends.int8_path import (
     cpu_path,
     cpu_path_short,
     emulation_options,
+    flags_path,
+    observed_path,
     saturating_model,
+    shared_integer_inputs,
+    this_cpu_path,
+    unshared_model,
     write_saturating,
 )
 from encoder_gate.backends.onnx_backend import OnnxBackend, onnx_identity, open_session
@@ -257,6 +262,136 @@ def test_the_emulation_is_what_a_saturating_cpu_computes(tiny_ctx, tmp_path):
     assert not np.allclose(native, exact, atol=0, rtol=0)
 
 
+def test_the_probe_observes_what_onnx_runtime_computes_each_way():
+    """int8_path's probe (one U8S8 product whose every pair leaves int16) sees on this machine what
+    its flags say, the exact path with the exact session option, and the saturating path through
+    the emulation: each way the gate computes a path is checked, not assumed."""
+    assert observed_path() == flags_path()
+    assert this_cpu_path().path == cpu_path() == flags_path() and not this_cpu_path().disagrees
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert observed_path((EXACT_SESSION_OPTION,)) == "exact"
+    assert observed_path(emulation_options(), emulated=True) == "saturating"
+
+
+def test_on_qemus_haswell_the_probe_sees_saturation_the_flags_do_not():
+    """Under qemu-user's Haswell (AVX2, no VNNI) ONNX Runtime picks its saturating kernels from the
+    CPUID qemu emulates, while /proc/cpuinfo still lists the host's flags: the runner's path is what
+    the probe observes there, and says the flags disagree. (Where the host saturates too, both say
+    saturating.) Skips where qemu-x86_64 is missing."""
+    if QEMU is None or platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("needs qemu-x86_64 (Debian's qemu-user) on an x86 machine, to run ONNX Runtime on an "
+                    "emulated CPU without VNNI")
+    child = ("import json; from encoder_gate.backends.int8_path import this_cpu_path; "
+             "print(json.dumps(this_cpu_path().as_dict()))")
+    done = subprocess.run([QEMU, "-cpu", "Haswell", sys.executable, "-c", child], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["observed"] == seen["path"] == "saturating"
+    assert seen["flags_say"] == flags_path()
+    assert ("though the CPU's flags say exact" in seen["why"]) == (flags_path() == "exact")
+
+
+def test_where_the_probe_and_the_flags_disagree_the_verdict_says_so(monkeypatch):
+    """A runner whose ONNX Runtime computes the other path than its flags say (an ORT release without
+    this CPU's kernel, a virtual machine's flags): its rows are what ORT computed, and the verdict
+    says so in its notes and under the terminal's table."""
+    from encoder_gate.backends import int8_path
+    from encoder_gate.reporting.verdict import integer_path_notes, path_disagreement
+
+    other = "saturating" if flags_path() == "exact" else "exact"
+    real = int8_path._observed
+    monkeypatch.setattr(int8_path, "_observed", lambda options, emulated:
+                        other if not options and not emulated else real(options, emulated))
+    seen = this_cpu_path()
+    assert (seen.path, seen.observed, seen.flags_say, seen.disagrees) == (other, other, flags_path(), True)
+    assert cpu_path() == other
+    accuracy = {"integer_paths": {"this_cpu": other, "how": seen.as_dict(), "targets": list(TARGETS),
+                                  "target_paths": ["exact", "saturating"]},
+                "backends": {"onnx-int8": {"integer_path": other, "can_saturate": True}}}
+    line = (f"INT8: ONNX Runtime computed {other} products on this runner's probe, though its CPU flags "
+            f"say {flags_path()}: every INT8 row is judged on what it computed")
+    assert path_disagreement(accuracy) == [line]
+    assert f"{line}." in integer_path_notes(accuracy)
+    agreeing = {**accuracy, "integer_paths": {**accuracy["integer_paths"],
+                                              "how": {**seen.as_dict(), "flags_say": other}}}
+    assert path_disagreement(agreeing) == []
+
+
+def deduped_s8(tiny_ctx, tmp_path: Path) -> Path:
+    """The tiny model's QInt8 file de-duplicated (encoder-gate export --dedupe's way): its products
+    share their all-zero int8 weight zero points."""
+    from encoder_gate.backends.dedupe import dedupe_file
+
+    src = RecipeBackend("onnx-int8-s8").artifact(tiny_ctx)[0] / "model.onnx"
+    dst = tmp_path / "deduped" / "model.onnx"
+    dst.parent.mkdir()
+    dedupe_file(src, dst)
+    return dst
+
+
+def test_shared_int8_zero_points_are_copied_per_product_with_the_same_numbers(tiny_ctx, tmp_path):
+    """A de-duplicated QInt8 file reads shared int8 zero points in several products (which ONNX
+    Runtime 1.25 to 1.32 cannot open with session.x64quantprecision=1); unshared_model gives each
+    product its own copy, and the file computes the same numbers, bit for bit."""
+    from encoder_gate.backends.base import dummy_batch
+
+    deduped = deduped_s8(tiny_ctx, tmp_path)
+    shared = shared_integer_inputs(deduped)
+    assert shared and all(count > 1 for count in shared.values())
+    unshared = unshared_model(deduped)
+    assert shared_integer_inputs(unshared) == {}
+    (tmp_path / "unshared.onnx").write_bytes(unshared.SerializeToString())
+    batch = dummy_batch(3, 24, ("input_ids", "attention_mask"))
+    batch["input_ids"] = np.random.default_rng(1).integers(3, 1000, (3, 24))
+    before = open_session(deduped, "cpu", 1).run(None, batch)[0]
+    after = open_session(tmp_path / "unshared.onnx", "cpu", 1, (EXACT_SESSION_OPTION,)).run(None, batch)[0]
+    assert np.array_equal(before, open_session(tmp_path / "unshared.onnx", "cpu", 1).run(None, batch)[0])
+    if cpu_path() == "exact":  # the exact option computes what this CPU computes natively
+        assert np.array_equal(before, after)
+
+
+def test_on_a_saturating_runner_a_deduplicated_file_is_judged_on_the_exact_path(tiny_ctx, tmp_path,
+                                                                                 monkeypatch):
+    """`onnx:model.onnx~exact` of a de-duplicated QInt8 file on a runner without VNNI (told so here):
+    the twin opens a copy with one zero point per product under the exact option, and computes the
+    exact path; before, ONNX Runtime refused to open the file and the twin was an error."""
+    from encoder_gate.backends.base import BuildContext, dummy_batch
+    from encoder_gate.backends.path_backend import on_path
+    from encoder_gate.cache import ArtifactCache
+
+    deduped = deduped_s8(tiny_ctx, tmp_path)
+    tell_the_cpu_it_saturates(monkeypatch)
+    ctx = BuildContext(model=tiny_ctx.model, cache=ArtifactCache(tmp_path / "cache"), threads=1)
+    plain = parse_backend(f"onnx:{deduped}").build(ctx)
+    twin = on_path(plain, "exact", ctx, f"onnx:{deduped}~exact")
+    assert twin.integer_path == "exact" and twin.artifact != deduped
+    assert shared_integer_inputs(twin.artifact) == {}
+    assert any("copied per product" in note for note in twin.notes)
+    original = on_path(RecipeBackend("onnx-int8-s8").build(ctx), "exact", ctx, "onnx-int8-s8~exact")
+    assert original.artifact.parent.name.startswith("onnx-int8-s8-")  # nothing shared: the file itself
+    batch = dummy_batch(2, 16, ("input_ids", "attention_mask"))
+    batch["input_ids"] = np.random.default_rng(2).integers(3, 1000, (2, 16))
+    assert np.array_equal(twin.predict(batch), original.predict(batch))
+
+
+def test_a_twin_whose_way_does_not_compute_its_path_is_not_judged(tiny_ctx, tmp_path, monkeypatch):
+    """Where the probe says the exact option (on a saturating runner) or the emulation (on an exact
+    one) does not compute the path it stands for, as an ONNX Runtime release could, the twin is not
+    applicable and says why and where to judge it, instead of judging the wrong arithmetic."""
+    from encoder_gate.backends import int8_path
+    from encoder_gate.backends.path_backend import on_path
+    from encoder_gate.errors import NotApplicable
+
+    here = cpu_path()
+    other = "saturating" if here == "exact" else "exact"
+    monkeypatch.setattr(int8_path, "_observed", lambda options, emulated: here)  # every way: this CPU's path
+    plain = RecipeBackend("onnx-int8-s8").build(tiny_ctx)
+    with pytest.raises(NotApplicable, match=f"computed {here}'s products on the probe, not the {other} "
+                                            "path's, under onnxruntime .*; judge it on"):
+        on_path(plain, other, tiny_ctx, f"onnx-int8-s8~{other}")
+
+
 # --- a planted saturation case -------------------------------------------------------------------
 
 PLANT_WEIGHT = 1.0
@@ -312,14 +447,21 @@ def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exa
     assert "`onnx-int8-s8`: judged on the" in verdict and "exact" in verdict
 
 
-def tell_the_cpu_it_saturates(monkeypatch) -> None:
-    """This process's CPU read as AVX2 without VNNI (the flags only: its arithmetic stays its own),
-    so a session takes an AVX2 runner's decisions on any x86 CPU; skips elsewhere."""
+def tell_the_cpu_it_saturates(monkeypatch, flags: bool = True) -> None:
+    """This process's CPU read as AVX2 without VNNI: its flags (unless `flags` is False) and what
+    int8_path's probe observes of plain sessions (its arithmetic stays its own; the probes of the
+    exact option and of the emulation stay real), so a session takes an AVX2 runner's decisions on
+    any x86 CPU; skips elsewhere."""
     from encoder_gate.backends import int8_path
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("the saturating path is an x86 matter: this CPU cannot be told it is an AVX2 one")
-    monkeypatch.setattr(int8_path, "_this_cpu_flags", lambda: frozenset({"sse4_1", "avx", "avx2", "fma"}))
+    if flags:
+        monkeypatch.setattr(int8_path, "_this_cpu_flags", lambda: frozenset({"sse4_1", "avx", "avx2", "fma"}))
+    real = int8_path._observed
+    monkeypatch.setattr(int8_path, "_observed",
+                        lambda options, emulated: "saturating" if not options and not emulated else
+                        real(options, emulated))
 
 
 def cache_of_its_own(tiny, tmp_path: Path) -> Path:
@@ -434,15 +576,19 @@ def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
 @pytest.mark.slow
 def test_export_judges_a_qint8_file_on_both_paths_and_its_card_says_which_cpus(cache_dir: Path, tiny_ctx,
                                                                                 tmp_path: Path, capsys):
-    """`encoder-gate export --int8-weights QInt8`: the INT8 variant is measured
-    on both paths, export.json holds both, and the card names the CPUs and the session option;
+    """`encoder-gate export --int8-weights QInt8 --dedupe`: the INT8 variant is measured on both
+    paths, export.json holds both, the card names the CPUs and the session option, and the file opens
+    with that option (its int8 zero points left one per product);
     with the default uint8 weights the card says the file is the same on every CPU."""
     from encoder_gate.commands.cli import main
 
     OnnxBackend("fp32").artifact(tiny_ctx)
     out = tmp_path / "s8"
     args = ["export", "tiny", "--variants", "int8", "--cache-dir", str(cache_dir), "--threads", "1"]
-    assert main([*args, "--out", str(out), "--int8-weights", "QInt8"]) == 0
+    assert main([*args, "--out", str(out), "--int8-weights", "QInt8", "--dedupe"]) == 0
+    shipped = out / "model_quantized.onnx"  # de-duplicated, but one int8 zero point per product, so that
+    assert shared_integer_inputs(shipped) == {}  # the card's session option opens it on ONNX Runtime 1.25 on
+    open_session(shipped, "cpu", 1, (EXACT_SESSION_OPTION,))
     paths = json.loads((out / "export.json").read_text())["variants"]["int8"]["integer_paths"]
     assert paths["can_saturate"] and paths["saturable_pairs"] > 0
     assert {"exact", "saturating"} <= set(paths) and paths["saturating"]["f1"] is not None

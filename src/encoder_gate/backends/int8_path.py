@@ -8,9 +8,12 @@ bits, and uint8 weights (U8U8) are widened first: the path is ``exact``. docs/ch
 other CPUs") has the sources.
 
     cpu_path()                   # "exact" or "saturating": what this CPU computes U8S8 products with
+    this_cpu_path()              # the same, observed on a probe, beside what the CPU's flags say
+    observed_path(options)       # what ONNX Runtime computes on the probe with those session options
     audit(model)                 # the file's U8S8 products and the share of weight pairs that can saturate
     write_saturating(src, dst)   # the file as a saturating CPU computes it, runnable on any CPU
     emulation_options()          # the session options that file needs on this CPU
+    write_unshared(src, dst)     # one int8 weight and zero point per product: what the exact option can open
     EXACT_SESSION_OPTION         # what makes ONNX Runtime compute the exact path on any x86 CPU
 
 The saturating path is emulated inside the graph: each U8S8 MatMulInteger is kept (exact on a
@@ -80,14 +83,116 @@ def _this_cpu_flags() -> frozenset[str] | None:
 
 
 def cpu_path(flags: Iterable[str] | None = None, machine: str | None = None) -> IntegerPath:
-    """The path this CPU computes U8S8 products with: ``exact`` off x86 (ARM64's sdot/i8mm) and on
-    x86 with VNNI or AMX; ``saturating`` on other x86 CPUs, and where the flags are unknown (the
+    """The path a CPU computes U8S8 products with. Given neither `flags` nor `machine`: this
+    runner's, as ONNX Runtime computes it here (`observed_path`), the flags' answer only where it
+    cannot be observed. Else what the flags say: ``exact`` off x86 (ARM64's sdot/i8mm) and on x86
+    with VNNI or AMX; ``saturating`` on other x86 CPUs, and where the flags are unknown (the
     cautious answer: its verdicts are then for the path that can lose accuracy)."""
+    if flags is None and machine is None:
+        return this_cpu_path().path
+    return flags_path(flags, machine)
+
+
+def flags_path(flags: Iterable[str] | None = None, machine: str | None = None) -> IntegerPath:
+    """The path the CPU flags given (this machine's where None) say U8S8 products take."""
     machine = (machine or platform.machine()).lower()
     if machine not in X86_MACHINES:
         return "exact"
     known = cpu_flags() if flags is None else frozenset(flags)
     return "exact" if known and any(f in known for f in EXACT_FLAGS) else "saturating"
+
+
+#: The probe's product: uint8 activations of 255 times int8 weights of 127 along 32 (16 pairs), so
+#: every pair sums to 64,770 exactly and to 32,767 where it saturates.
+PROBE_SHAPE = (2, 32, 4)  # rows, reduced axis, columns
+PROBE_SUMS: dict[IntegerPath, int] = {"exact": PROBE_SHAPE[1] * UINT8_MAX * 127,
+                                      "saturating": PROBE_SHAPE[1] // 2 * INT16_MAX}
+
+
+@dataclass(frozen=True)
+class PathObservation:
+    """The integer path this runner computes U8S8 products with, and how it is known."""
+
+    path: IntegerPath
+    flags_say: IntegerPath  # what the CPU's flags say (flags_path)
+    observed: IntegerPath | None  # what ONNX Runtime computed on the probe; None: not observed
+    why: str  # how `path` was decided, in a sentence
+
+    @property
+    def disagrees(self) -> bool:
+        return self.observed is not None and self.observed != self.flags_say
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "flags_say": self.flags_say, "observed": self.observed, "why": self.why}
+
+
+def probe_model(emulated: bool = False) -> Any:
+    """The probe (PROBE_SHAPE) as quantize_dynamic writes a product: DynamicQuantizeLinear, then
+    MatMulInteger twice, once with its int32 sums as an output, once followed by Cast and Mul (what
+    ONNX Runtime fuses into MatMulIntegerToFloat, as in every dynamically quantized file); with
+    `emulated`, as `saturating_model` rewrites it."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    m, k, n = PROBE_SHAPE
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             helper.make_node("MatMulInteger", ["xq", "w", "xz"], ["sums"]),
+             helper.make_node("MatMulInteger", ["xq", "w2", "xz"], ["fused"]),
+             helper.make_node("Cast", ["fused"], ["fused_float"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["xs", "one"], ["scale"]),
+             helper.make_node("Mul", ["fused_float", "scale"], ["scaled"])]
+    graph = helper.make_graph(
+        nodes, "integer_path_probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
+        [helper.make_tensor_value_info("sums", TensorProto.INT32, [m, n]),
+         helper.make_tensor_value_info("scaled", TensorProto.FLOAT, [m, n])],
+        [numpy_helper.from_array(np.full((k, n), 127, np.int8), "w"),  # one weight each: ONNX Runtime 1.32
+         numpy_helper.from_array(np.full((k, n), 127, np.int8), "w2"),  # cannot load a shared one exactly
+         numpy_helper.from_array(np.array(1.0, np.float32), "one")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    return saturating_model(model) if emulated else model
+
+
+def observed_path(options: tuple[tuple[str, str], ...] = (), emulated: bool = False) -> IntegerPath | None:
+    """The path ONNX Runtime computes U8S8 products with on this machine, with session config
+    entries `options` (e.g. EXACT_SESSION_OPTION), on the probe (or its saturating emulation):
+    measured, not inferred from flags. None where onnxruntime is missing or the probe's sums are
+    neither path's (named in the warning `this_cpu_path` gives)."""
+    return _observed(tuple(options), emulated)
+
+
+@functools.lru_cache(maxsize=8)
+def _observed(options: tuple[tuple[str, str], ...], emulated: bool) -> IntegerPath | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    settings = ort.SessionOptions()
+    settings.intra_op_num_threads = 1
+    for key, value in options:
+        settings.add_session_config_entry(key, value)
+    session = ort.InferenceSession(probe_model(emulated).SerializeToString(), settings,
+                                   providers=["CPUExecutionProvider"])
+    sums, scaled = session.run(None, {"x": np.ones(PROBE_SHAPE[:2], np.float32)})
+    for path, total in PROBE_SUMS.items():
+        if (sums == total).all() and np.allclose(scaled, total / UINT8_MAX, rtol=1e-5):
+            return path
+    return None
+
+
+def this_cpu_path() -> PathObservation:
+    """This runner's integer path: what ONNX Runtime computes on the probe (run once a process),
+    where it can be run; else what the CPU's flags say. The two can differ: an ONNX Runtime release
+    without a kernel for this CPU's dot products (AVX-VNNI came later than AVX512-VNNI), a virtual
+    machine whose flags are not what its kernels may use, an emulator (qemu-user's CPU models)."""
+    said = flags_path()
+    seen = observed_path()
+    if seen is None:
+        return PathObservation(said, said, None, f"the CPU's flags say {said} (ONNX Runtime's products "
+                               "were not observed: onnxruntime is missing or its probe gave neither path)")
+    if seen == said:
+        return PathObservation(seen, said, seen, f"ONNX Runtime computes {seen} products here, as the CPU's "
+                               "flags say")
+    return PathObservation(seen, said, seen, f"ONNX Runtime computes {seen} products here, though the "
+                           f"CPU's flags say {said}: the verdicts are for what it computes")
 
 
 def cpu_path_short(path: IntegerPath) -> str:
@@ -171,7 +276,8 @@ class SaturationAudit:
 #: What removes the saturating path, cheapest first for the serving code.
 CURE = ("quantize with uint8 weights (quantize_dynamic(..., weight_type=QuantType.QUInt8)), or with "
         "reduce_range=True (7-bit weights), or set session.x64quantprecision=1 in the serving code's "
-        "SessionOptions (add_session_config_entry)")
+        "SessionOptions (add_session_config_entry; ONNX Runtime 1.25 on cannot open a file with it whose "
+        "int8 weights or zero points are shared between products: int8_path.write_unshared)")
 
 
 def saturable_pairs(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -455,6 +561,85 @@ def _multiplied(t: str, wide: bool, real_type: int, helper: Any, TensorProto: An
     ]
 
 
+#: The inputs of each integer product that ONNX Runtime's exact option converts from int8 to uint8
+#: at load: the weight and its zero point (Avx2WeightS8ToU8Transformer, s8_to_u8.cc).
+_CONVERTED_INPUTS = {"MatMulInteger": (1, 3), "ConvInteger": (1, 3), "DynamicQuantizeMatMul": (1, 3),
+                     "MatMulIntegerToFloat": (1, 5), "QGemm": (3, 5), "QLinearMatMul": (3, 5),
+                     "QLinearConv": (3, 5), "QAttention": (1, 7)}
+
+
+def shared_integer_inputs(model: Any) -> dict[str, int]:
+    """The int8 initializers that more than one integer product reads as its weight or weight zero
+    point, with how many read each. ONNX Runtime 1.27 to 1.32 cannot open such a file with
+    `EXACT_SESSION_OPTION` ("AddInitializedOrtValue Attempt to replace the existing tensor": it
+    converts the shared tensor once per product under one name); 1.24 can. Shared zero points are
+    what a de-duplicated dynamically quantized file has (`backends.dedupe`, `export --dedupe`)."""
+    from onnx import TensorProto
+
+    model = _load(model)
+    int8 = {i.name for i in model.graph.initializer if i.data_type == TensorProto.INT8}
+    readers: dict[str, int] = {}
+    for node in model.graph.node:
+        for index in _CONVERTED_INPUTS.get(node.op_type, ()):
+            if index < len(node.input) and node.input[index] in int8:
+                readers[node.input[index]] = readers.get(node.input[index], 0) + 1
+    return {name: count for name, count in readers.items() if count > 1}
+
+
+def unshared_model(model: Any) -> Any:
+    """`model` with a copy of each `shared_integer_inputs` initializer per product reading it (the
+    same numbers: what `EXACT_SESSION_OPTION` can load on every ONNX Runtime release)."""
+    import onnx
+
+    model = _load(model)
+    shared = shared_integer_inputs(model)
+    if not shared:
+        return model
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    tensors = {i.name: i for i in out.graph.initializer}
+    taken = set(tensors) | {v for node in out.graph.node for v in (*node.input, *node.output)}
+    seen: dict[str, int] = {}
+    for node in out.graph.node:
+        for index in _CONVERTED_INPUTS.get(node.op_type, ()):
+            name = node.input[index] if index < len(node.input) else ""
+            if name not in shared:
+                continue
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] == 1:
+                continue  # the first reader keeps the original
+            copy_name = f"{name}__copy{seen[name]}"
+            while copy_name in taken:
+                copy_name += "_"
+            taken.add(copy_name)
+            copy = onnx.TensorProto()
+            copy.CopyFrom(tensors[name])
+            copy.name = copy_name
+            out.graph.initializer.append(copy)
+            node.input[index] = copy_name
+    return out
+
+
+def write_unshared(src: Path, dst: Path) -> dict[str, int]:
+    """Write `src` with its shared integer inputs copied per product to `dst`; what was shared."""
+    import onnx
+
+    model = onnx.load(str(src))
+    shared = shared_integer_inputs(model)
+    _save(unshared_model(model), dst)
+    return shared
+
+
+def _save(model: Any, dst: Path) -> None:
+    """Save a rewritten file: its weights inside it when small, else beside it (dst.name + .data)."""
+    import onnx
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    large = model.ByteSize() > 1_800_000_000
+    onnx.save(model, str(dst), save_as_external_data=large, all_tensors_to_one_file=True,
+              location=dst.name + ".data" if large else None)
+
+
 def emulation_options(flags: Iterable[str] | None = None,
                       machine: str | None = None) -> tuple[tuple[str, str], ...]:
     """The session options a `write_saturating` file needs on this CPU: none where U8S8 products
@@ -468,9 +653,5 @@ def write_saturating(src: Path, dst: Path) -> SaturationAudit:
 
     model = onnx.load(str(src))
     found = audit(model)
-    out = saturating_model(model)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    large = out.ByteSize() > 1_800_000_000
-    onnx.save(out, str(dst), save_as_external_data=large, all_tensors_to_one_file=True,
-              location=dst.name + ".data" if large else None)
+    _save(saturating_model(model), dst)
     return found

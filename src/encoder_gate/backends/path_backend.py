@@ -22,7 +22,10 @@ from encoder_gate.backends.int8_path import (
     cpu_path,
     cpu_path_words,
     emulation_options,
+    observed_path,
+    shared_integer_inputs,
     write_saturating,
+    write_unshared,
 )
 from encoder_gate.backends.onnx_backend import (
     ONNX_PACKAGES,
@@ -72,7 +75,8 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
     """The INT8 runner `plain` computing on integer path `path`, named `name`: itself where this CPU
     computes that path, else a runner opened with the exact session option or on the file rewritten
     to saturate (`plain` closed then). NotApplicable where its file has one path only, or where this
-    CPU cannot compute the path asked for (a saturating op the rewrite does not emulate)."""
+    CPU cannot compute the path asked for (a saturating op the rewrite does not emulate, or a way
+    that does not compute the path on int8_path's probe under this ONNX Runtime)."""
     source = plain.artifact
     found = audit_file(source)
     here = cpu_path()
@@ -92,17 +96,34 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
     size, hit, precision = plain.size_bytes, plain.from_cache, plain.precision
     plain.close()
     identity = {"integer_path": path}
+    options = emulation_options() if path == "saturating" else (EXACT_SESSION_OPTION,)
+    computed = observed_path(options, emulated=path == "saturating")
+    if computed != path:  # checked on the probe, not assumed (int8_path.observed_path)
+        how = ("the file rewritten to saturate" if path == "saturating"
+               else f"ONNX Runtime's {'='.join(EXACT_SESSION_OPTION)}")
+        raise NotApplicable(f"{name}: not judged on this {here} CPU: {how} computed "
+                            f"{computed or 'neither path'}'s products on the probe, not the {path} path's, "
+                            f"under onnxruntime {toolchain_versions(('onnxruntime',))['onnxruntime']}; "
+                            f"judge it on {cpu_path_words(path)}")
     if path == "exact":
-        session = open_session(source, ctx.device, ctx.threads, (EXACT_SESSION_OPTION,))
+        opened, shared = source, shared_integer_inputs(source)
+        if shared:  # ONNX Runtime 1.25 on cannot load them with the option (int8_path.shared_integer_inputs)
+            digest = onnx_digest(source)
+            key = {"source": f"onnx:{digest}", "unshared": 1, "tools": toolchain_versions(("onnx",))}
+            entry = ctx.cache.get_or_build(f"unshared-{digest[:12]}", key, lambda out: _unshare(source, out))
+            opened = entry.path / "model.onnx"
+            notes.append(f"{len(shared)} int8 initializers read by {sum(shared.values())} products copied "
+                         f"per product: ONNX Runtime 1.25 on cannot open shared ones with "
+                         f"{'='.join(EXACT_SESSION_OPTION)}")
+        session = open_session(opened, ctx.device, ctx.threads, (EXACT_SESSION_OPTION,))
         notes.append(f"exact path on this {here} CPU: ONNX Runtime's {'='.join(EXACT_SESSION_OPTION)} "
                      "(int8 weights to uint8 at load)")
-        return OnnxRunner(session, ctx, name, precision, source, hit, size, notes=notes,
+        return OnnxRunner(session, ctx, name, precision, opened, hit, size, notes=notes,
                           integer_path="exact", session_config=(EXACT_SESSION_OPTION,), identity=identity)
     digest = onnx_digest(source)  # the file and its external data (a 500 MB file takes a second)
     key = {"source": f"onnx:{digest}", "emulation": EMULATION_VERSION, "tools": toolchain_versions(("onnx",))}
     entry = ctx.cache.get_or_build(f"saturating-{digest[:12]}", key, lambda out: _write(source, out))
     emulated = entry.path / "model.onnx"
-    options = emulation_options()
     session = open_session(emulated, ctx.device, ctx.threads, options)
     notes.append(f"saturating path emulated on this exact CPU: {found.saturable:,} of {found.pairs:,} "
                  f"weight pairs ({found.share:.2%}) can saturate on {cpu_path_words('saturating')}, "
@@ -113,3 +134,7 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
 
 def _write(source: Path, out: Path) -> None:
     write_saturating(source, out / "model.onnx")
+
+
+def _unshare(source: Path, out: Path) -> None:
+    write_unshared(source, out / "model.onnx")

@@ -38,7 +38,14 @@ from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import evaluate
 from encoder_gate.backends.base import BuildContext, Int8Weights
 from encoder_gate.backends.dedupe import dedupe_file
-from encoder_gate.backends.int8_path import INTEGER_PATHS, IntegerPath, cpu_path, cpu_path_words
+from encoder_gate.backends.int8_path import (
+    INTEGER_PATHS,
+    IntegerPath,
+    cpu_path,
+    cpu_path_words,
+    shared_integer_inputs,
+    write_unshared,
+)
 from encoder_gate.backends.onnx_backend import (
     ONNX_PACKAGES,
     OnnxBackend,
@@ -376,6 +383,11 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
             progress(f"onnx-{variant}: dedupe removed {d.removed} duplicate initializers "
                      f"({d.bytes_before - d.bytes_after} bytes), {d.file_bytes_before} -> "
                      f"{d.file_bytes_after} bytes")
+            if audit_file(dst).can_saturate and shared_integer_inputs(dst):
+                split = write_unshared(dst, dst)  # so that the card's session option can open it
+                stats.update(file_bytes_after=dst.stat().st_size, kept_per_product=len(split))
+                progress(f"onnx-{variant}: {len(split)} int8 weights or zero points kept one per product "
+                         f"(ONNX Runtime 1.25 on cannot open shared ones with session.x64quantprecision=1)")
         placed[variant] = (dst, stats)
         progress(f"onnx-{variant}: wrote {dst} ({variant_bytes(dst) / 1e6:.1f} MB)")
 
@@ -607,5 +619,7 @@ def integer_path_section(variants: Mapping[str, Any]) -> list[str]:
         lines += ["", "Serving on an x86 CPU without VNNI computes the saturating row; to compute the "
                       "exact one there, add "
                       "`options.add_session_config_entry(\"session.x64quantprecision\", \"1\")` to the "
-                      "`SessionOptions` (slower), or re-quantize with uint8 weights.", ""]
+                      "`SessionOptions` (slower; this file keeps one int8 weight and zero point per "
+                      "product, which ONNX Runtime 1.25 on needs for it), or re-quantize with uint8 "
+                      "weights.", ""]
     return lines

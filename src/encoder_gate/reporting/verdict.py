@@ -156,6 +156,7 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
     else:
         out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
                f"({cpu_path_words(here)}); a twin `NAME~PATH` is NAME on the other path, computed here."]
+        out += [f"{line}." for line in path_disagreement(accuracy)]
     for name, judged, missing in _paths_judged(accuracy):
         if not judged:
             out.append(f"`{name}`: no weight pair can leave int16: the same numbers on every CPU.")
@@ -164,6 +165,16 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
         out.append(text + "".join(f"; NOT judged for {cpu_path_words(p)} ({why})" for p, why in missing)
                    + ".")
     return out
+
+
+def path_disagreement(accuracy: Mapping[str, Any] | None) -> list[str]:
+    """A line where ONNX Runtime computed another integer path on this runner than its CPU's flags
+    say (int8_path.this_cpu_path): the rows hold for what it computed."""
+    how = ((accuracy or {}).get("integer_paths") or {}).get("how") or {}
+    if not how.get("observed") or how["observed"] == how.get("flags_say"):
+        return []
+    return [f"INT8: ONNX Runtime computed {how['observed']} products on this runner's probe, though its "
+            f"CPU flags say {how['flags_say']}: every INT8 row is judged on what it computed"]
 
 
 def unjudged_paths(accuracy: Mapping[str, Any] | None) -> list[str]:
@@ -363,7 +374,7 @@ def render(verdict: Verdict) -> VerdictReport:
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
-                         caveats=tuple(unjudged_paths(accuracy)))
+                         caveats=(*path_disagreement(accuracy), *unjudged_paths(accuracy)))
 
 
 def _their_sections(kept: Mapping[str, Mapping[str, Any]]) -> list[str]:

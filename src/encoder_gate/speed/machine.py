@@ -251,7 +251,7 @@ def hardware_fingerprint(threads: int, providers: Sequence[str], *, packages: Se
     flags = [f for f, on in details["isa"].items() if on] if details["isa"] else None
     return {"cpu_model": details["cpu_model"], "isa": details["isa"],
             # the path this CPU computes int8-weight products on (backends.int8_path): INT8 timings differ
-            "integer_path": cpu_path(flags or ()),
+            "integer_path": cpu_path() if cpuinfo is None else cpu_path(flags or ()),  # observed here
             "logical_cores": os.cpu_count() or 0,
             "physical_cores": details["physical_cores"], "threads": int(threads),
             "execution_providers": list(providers), "torch": library_versions(("torch",))["torch"],
