@@ -8,6 +8,7 @@ The emulation and the audit run on any CPU; a test that needs ONNX Runtime's own
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -264,10 +265,12 @@ def test_the_emulation_is_what_a_saturating_cpu_computes(tiny_ctx, tmp_path):
 
 def test_the_probe_observes_what_onnx_runtime_computes_each_way():
     """int8_path's probe (one U8S8 product whose every pair leaves int16) sees on this machine what
-    its flags say, the exact path with the exact session option, and the saturating path through
-    the emulation: each way the gate computes a path is checked, not assumed."""
-    assert observed_path() == flags_path()
-    assert this_cpu_path().path == cpu_path() == flags_path() and not this_cpu_path().disagrees
+    its flags say (unless a preloaded library changes what the CPU reports: .ci/cpuid-mask), the exact
+    path with the exact session option, and the saturating path through the emulation: each way the
+    gate computes a path is checked, not assumed."""
+    assert this_cpu_path().path == cpu_path() == observed_path()
+    if not os.environ.get("LD_PRELOAD"):
+        assert observed_path() == flags_path() and not this_cpu_path().disagrees
     if platform.machine().lower() in ("x86_64", "amd64"):
         assert observed_path((EXACT_SESSION_OPTION,)) == "exact"
     assert observed_path(emulation_options(), emulated=True) == "saturating"
@@ -439,9 +442,9 @@ def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exa
     assert by_path["exact"]["verdict"] == "pass", by_path["exact"]["checks"]
     assert by_path["saturating"]["verdict"] == "fail"
     assert not by_path["saturating"]["checks"]["f1_keep"]["passed"]
-    gap = rows[twin]["checks"]["path_flip_rate"]  # the twin's decisions against the plain row's
+    gap = by_path["saturating"]["checks"]["path_flip_rate"]  # its decisions against the exact path's
     assert not gap["passed"] and gap["observed"] > gap["bound"] == 0.01
-    assert "path_flip_rate" not in rows["onnx-int8-s8"]["checks"]  # a plain row has no gap to bound
+    assert "path_flip_rate" not in by_path["exact"]["checks"]  # the gap is the saturating path's
     verdict = (report / "verdict.md").read_text()
     assert "fails on x86 without VNNI (saturating path)" in verdict
     assert "`onnx-int8-s8`: judged on the" in verdict and "exact" in verdict
@@ -477,9 +480,10 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
     """What a runner without VNNI (many hosted CI runners: AMD EPYC, AVX2 only) does, on any x86 CPU:
     told its CPU has AVX2 and no VNNI, the session judges the QInt8 file as it is (the saturating
     path's row), and its twin `~exact` is the same file opened with ONNX Runtime's
-    session.x64quantprecision=1, not a rewrite; each row names its path, the twin is held to the gap
-    between the paths, and the verdict says which CPUs each row's result is for. (On an exact CPU
-    the plain row's numbers are exact ones: this test is about the session's flow, not its numbers.)"""
+    session.x64quantprecision=1, not a rewrite; each row names its path, the saturating (plain) row
+    is held to the gap between the paths, and the verdict says which CPUs each row's result is for.
+    (On an exact CPU the plain row's numbers are exact ones: this test is about the session's flow,
+    not its numbers; .ci/avx2-only's test is about both.)"""
     from encoder_gate.backends import path_backend
 
     tell_the_cpu_it_saturates(monkeypatch)
@@ -505,7 +509,8 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
     assert set(rows) == {"torch", "onnx-int8-s8", "onnx-int8-s8~exact"}
     assert rows["onnx-int8-s8"]["integer_path"] == "saturating"
     assert rows["onnx-int8-s8~exact"]["integer_path"] == "exact"
-    assert "path_flip_rate" in rows["onnx-int8-s8~exact"]["checks"]
+    assert "path_flip_rate" in rows["onnx-int8-s8"]["checks"]  # the saturating row's gap to the exact one
+    assert "path_flip_rate" not in rows["onnx-int8-s8~exact"]["checks"]
     assert accuracy["integer_paths"]["this_cpu"] == "saturating"
     assert [(p.name, config) for p, config in opened] == [("model.onnx", (EXACT_SESSION_OPTION,))]
     assert opened[0][0].parent.name.startswith("onnx-int8-s8-")  # the plain file itself
@@ -514,6 +519,48 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
     verdict = (report / "verdict.md").read_text()
     assert "this runner's CPU computes int8-weight products on the saturating path" in verdict
     assert "`onnx-int8-s8`: judged on the saturating and exact path." in verdict
+
+
+AVX2_ONLY = Path(__file__).resolve().parents[1] / ".ci" / "avx2-only"
+
+
+def masked_to_avx2() -> str:
+    """The LD_PRELOAD library of .ci/avx2-only (built on first use): a process preloading it sees
+    this x86 CPU as an AVX2 one and runs natively. Skips where the CPU cannot be masked."""
+    done = subprocess.run([str(AVX2_ONLY), "printenv", "LD_PRELOAD"], capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode == 2:
+        pytest.skip(done.stderr.strip())
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.slow
+def test_on_a_cpu_masked_to_avx2_the_session_judges_what_onnx_runtime_computes(
+        pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch):
+    """A session on this CPU seen as an AVX2 one (.ci/avx2-only: CPUID masked, native speed), so ONNX
+    Runtime's own U8S8 kernels saturate while /proc/cpuinfo keeps the host's flags: the runner's
+    path is the observed one (saturating), the QInt8 file's plain row is held to the gap against its
+    `~exact` twin, which the exact option computes, and where the flags say otherwise the terminal
+    says so. Skips where the CPU cannot be masked (no cpuid_fault, not x86, no gcc)."""
+    monkeypatch.setenv("LD_PRELOAD", masked_to_avx2())
+    report = tmp_path / "report"
+    pytester.makepyfile(test_checks=CHECKS)
+    result = pytester.runpytest_subprocess("--gate-model=tiny", "--gate-backends=torch,onnx-int8-s8",
+                                           f"--gate-cache-dir={cache_of_its_own(tiny, tmp_path)}",
+                                           f"--gate-report-dir={report}", "--gate-limit=64",
+                                           "-p", "no:cacheprovider", "-k", "not padding")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-3000:]
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    paths, rows = accuracy["integer_paths"], accuracy["backends"]
+    assert paths["this_cpu"] == paths["how"]["observed"] == "saturating"
+    assert paths["how"]["flags_say"] == flags_path()
+    assert (rows["onnx-int8-s8"]["integer_path"], rows["onnx-int8-s8~exact"]["integer_path"]) == \
+        ("saturating", "exact")
+    assert "path_flip_rate" in rows["onnx-int8-s8"]["checks"]
+    if flags_path() == "exact":
+        result.stdout.fnmatch_lines(["INT8: ONNX Runtime computed saturating products on this runner's "
+                                     "probe, though its CPU flags say exact*"])
 
 
 def test_the_terminal_verdict_says_which_cpus_an_int8_row_was_not_judged_for(

@@ -23,7 +23,7 @@ failing labels with their changed examples).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -34,7 +34,13 @@ from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
 from encoder_gate.accuracy.overrides import override_table
 from encoder_gate.accuracy.tolerances import TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
-from encoder_gate.backends.registry import PREBUILT_PREFIX, names_of_row, parse_backend, split_integer_path
+from encoder_gate.backends.registry import (
+    PREBUILT_PREFIX,
+    exact_counterpart,
+    names_of_row,
+    parse_backend,
+    split_integer_path,
+)
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.tasks import DOCUMENT_DEFAULT, Task
@@ -84,12 +90,19 @@ class Check:
     # the lines after the failure's first two: (evaluation, bounds, texts, label_names) -> lines
     context: Callable[[Evaluation, Bounds, Sequence[str], Sequence[str]], list[str]] | None = None
     column: tuple[str, str] | None = None  # (header, format) of its metric's column in accuracy.md
-    # why it does not apply to the backend of this name, else None (for every backend when unset)
-    applies_to: Callable[[str], str | None] | None = None
+    # why it does not apply to the backend of this name among the session's integer-path twins,
+    # else None (for every backend when unset)
+    applies_to: Callable[[str, Collection[str]], str | None] | None = None
 
-    def not_for(self, backend: str) -> str | None:
-        """Why it does not apply to `backend`, or None when it does."""
-        return self.applies_to(backend) if self.applies_to else None
+    def not_for(self, backend: str, twins: Collection[str] = ()) -> str | None:
+        """Why it does not apply to `backend` (in a session judging the integer-path `twins`), or
+        None when it does."""
+        return self.applies_to(backend, twins) if self.applies_to else None
+
+    def not_for_evaluation(self, ev: Evaluation) -> str | None:
+        """Why it does not apply to the evaluated backend: as `not_for`, with the twin its
+        outputs were held against (if any)."""
+        return self.not_for(ev.name, (ev.path_gap_with,) if ev.path_gap_with else ())
 
     @property
     def parity(self) -> bool:
@@ -168,20 +181,20 @@ def _f1_keep_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: flo
             f"{ev.reference_metrics[ev.headline]:.4f} = {bound:.4f}")
 
 
-def _on_a_path(backend: str) -> str | None:
-    """The integer-path gap applies to a backend judged on the other path (NAME~exact, NAME~saturating)."""
-    if split_integer_path(backend)[1] is not None:
+def _on_the_saturating_path(backend: str, twins: Collection[str]) -> str | None:
+    """The integer-path gap applies to the row on the saturating path of a file judged on both."""
+    if exact_counterpart(backend, twins) is not None:
         return None
     return ("path_flip_rate bounds the gap between an INT8 file's two integer paths: it applies to the "
-            "twin NAME~exact or NAME~saturating of a file whose weight pairs can saturate")
+            "row computed on the saturating path (NAME~saturating, or NAME itself on a CPU without VNNI) of "
+            "a file whose weight pairs can saturate, where the exact path ran too")
 
 
 def _path_gap_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: float) -> str:
     gap = ev.path_gap
     flips = f"{gap.flips} of {gap.n_samples * gap.n_labels} decisions" if gap is not None else "decisions"
-    inner = split_integer_path(ev.name)[0]
     return (f"path_flip_rate = {observed:.4%} exceeds the bound {bound:.4%}: {flips} differ between "
-            f"{inner} as this CPU computes it and {ev.name} (the same file on the other integer path); the "
+            f"{ev.name} (the saturating path) and {ev.path_gap_with} (the same file on the exact path); the "
             "file's outputs depend on the CPU it runs on (docs/checks.md, \"INT8 on other CPUs\")")
 
 
@@ -299,7 +312,7 @@ CHECKS: Registry[Check] = Registry.of("check", (
     # the gap between an INT8 file's two integer paths (its twin's decisions against its own):
     # OpenVINO calls a metric gap over 1% between a saturating and an exact CPU the sign of
     # saturation; the default model's QInt8 file differs in 0.24% of its decisions
-    Check("path_flip_rate", CLASSIFIERS, "at most", test="drift", applies_to=_on_a_path,
+    Check("path_flip_rate", CLASSIFIERS, "at most", test="drift", applies_to=_on_the_saturating_path,
           what=_path_gap_failure, defaults=dict.fromkeys(NUMBER_FORMATS, 0.01),
           unfit={Task.FEATURE_EXTRACTION: "decision flips do not apply to a feature-extraction encoder"}),
     Check("cosine_min", ENCODERS, "at least", test="embeddings", column=("cosine min", "{:.6f}")),
@@ -348,7 +361,7 @@ def skip_reason(task: str | Task, check_name: str, labelled: bool, bounds: Bound
 
 def observed_and_bound(ev: Evaluation, check_name: str, bounds: Bounds) -> tuple[float, float, bool]:
     """(observed, bound, holds) for one named check (ValueError if it does not fit the task)."""
-    why = not_applicable(ev.task, check_name) or record(check_name).not_for(ev.name)
+    why = not_applicable(ev.task, check_name) or record(check_name).not_for_evaluation(ev)
     if why:
         raise ValueError(f"{check_name} does not apply to {ev.name}: {why}")
     return CHECKS[check_name].judge(ev, bounds)
@@ -369,7 +382,7 @@ def judge_all(ev: Evaluation, bounds: Bounds) -> dict[str, dict[str, Any]]:
     switch off (an absolute F1 floor counts only where one is configured, above 0)."""
     out: dict[str, dict[str, Any]] = {}
     for name, rec in CHECKS.items():
-        if skip_reason(ev.task, name, ev.labelled, bounds) or rec.not_for(ev.name):
+        if skip_reason(ev.task, name, ev.labelled, bounds) or rec.not_for_evaluation(ev):
             continue
         observed, bound, holds = rec.judge(ev, bounds)
         out[name] = {"observed": observed, "bound": bound, "passed": holds, "direction": rec.direction}

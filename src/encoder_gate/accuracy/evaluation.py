@@ -154,9 +154,10 @@ class Evaluation:
     # texts truncated at this many tokens, the reference's too (a file with a static sequence
     # length, judged as its owner runs it); None: at the tokenizer's own limit
     max_tokens: int | None = None
-    # a backend on the other integer path (NAME~exact, NAME~saturating): its outputs against NAME's,
-    # the same file on this CPU's path (backends.int8_path)
+    # a row computed on the saturating integer path: its outputs against those of the same file on
+    # the exact path, the row `path_gap_with` (registry.exact_counterpart; backends.int8_path)
     path_gap: Drift | None = None
+    path_gap_with: str | None = None
 
     @property
     def headline(self) -> str:

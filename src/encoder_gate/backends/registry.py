@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,20 @@ def names_of_row(name: str, integer_path: str | None) -> tuple[str, ...]:
     if path is not None or integer_path not in INTEGER_PATHS:
         return (name,)
     return (name, with_integer_path(name, integer_path))
+
+
+def exact_counterpart(name: str, twins: Collection[str]) -> str | None:
+    """The row whose outputs the row `name` is held against on the exact integer path (the
+    path_flip_rate check), where `name` is computed on the saturating path: NAME for the twin
+    NAME~saturating (a VNNI runner's), NAME~exact for a plain NAME whose exact twin is among the
+    session's `twins` (an AVX2 runner's, whose plain row saturates); None for every other row. The
+    gap between a file's two paths is the saturating path's, whichever row holds it."""
+    inner, path = split_integer_path(name)
+    if path == "saturating":
+        return inner
+    if path is None and with_integer_path(name, "exact") in twins:
+        return with_integer_path(name, "exact")
+    return None
 
 
 def known_backends() -> tuple[str, ...]:

@@ -28,7 +28,12 @@ from encoder_gate.backends.base import (
     runner_max_tokens,
     runner_notes,
 )
-from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend, split_integer_path
+from encoder_gate.backends.registry import (
+    REFERENCE_BACKEND,
+    exact_counterpart,
+    parse_backend,
+    split_integer_path,
+)
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import (
@@ -419,13 +424,23 @@ class GateSession:
                 per_label_min_support=self.config.per_label_min_support,
                 max_tokens=self.truncated_to(name),
             )
-            inner = split_integer_path(name)[0]
-            if inner != name:  # the same file on this CPU's path: the gap between the two
-                gap = drift(self.predictions(name), self.predictions(inner), threshold=THRESHOLD,
+            exact = exact_counterpart(name, self.config.path_twins())
+            against = self._exact_path_predictions(exact) if exact else None
+            if against is not None:  # the same file on the exact path: the gap between the two
+                gap = drift(self.predictions(name), against, threshold=THRESHOLD,
                             decision=drift_decision(self.model.task))
-                ev = replace(ev, path_gap=gap)
+                ev = replace(ev, path_gap=gap, path_gap_with=exact)
             self.evaluations[name] = ev
         return self.evaluations[name]
+
+    def _exact_path_predictions(self, name: str) -> np.ndarray | None:
+        """The predictions of `name`, the exact path's row a saturating one is held against; None
+        where it cannot run here (its file has one path only, or the way to compute it is not
+        applicable: its own tests say why)."""
+        try:
+            return self.predictions(name)
+        except (NotApplicable, GateError):
+            return None
 
     @cached_property
     def thresholds(self) -> np.ndarray | None:

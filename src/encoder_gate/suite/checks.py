@@ -45,8 +45,8 @@ __all__ = [
 
 
 def gate(check_name, evaluation, bounds, dataset, model, waivers=()):
-    why = skip_reason(model.task, check_name, evaluation.labelled, bounds) or record(check_name).not_for(
-        evaluation.name)
+    why = skip_reason(model.task, check_name, evaluation.labelled, bounds) or record(
+        check_name).not_for_evaluation(evaluation)
     if why:
         pytest.skip(why)
     failure = check(evaluation, check_name, bounds, dataset.texts, model.label_names)
