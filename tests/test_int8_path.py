@@ -378,21 +378,79 @@ def test_on_a_saturating_runner_a_deduplicated_file_is_judged_on_the_exact_path(
     assert np.array_equal(twin.predict(batch), original.predict(batch))
 
 
-def test_a_twin_whose_way_does_not_compute_its_path_is_not_judged(tiny_ctx, tmp_path, monkeypatch):
-    """Where the probe says the exact option (on a saturating runner) or the emulation (on an exact
-    one) does not compute the path it stands for, as an ONNX Runtime release could, the twin is not
-    applicable and says why and where to judge it, instead of judging the wrong arithmetic."""
-    from encoder_gate.backends import int8_path
-    from encoder_gate.backends.path_backend import on_path
+@pytest.mark.parametrize("way", ["session option or rewrite", "masked child"])
+def test_a_twin_whose_way_does_not_compute_its_path_is_not_judged(tiny_ctx, monkeypatch, way: str):
+    """Where the probe says the way a twin is computed does not compute the path it stands for (the
+    exact option on a saturating runner; the masked child or the rewrite on an exact one), as an
+    ONNX Runtime release could, the twin is not applicable and says why and where to judge it,
+    instead of judging the wrong arithmetic."""
+    from encoder_gate.backends import int8_path, path_backend
+    from encoder_gate.backends.cpu_mask import MaskedSession, mask_unavailable
     from encoder_gate.errors import NotApplicable
 
     here = cpu_path()
     other = "saturating" if here == "exact" else "exact"
-    monkeypatch.setattr(int8_path, "_observed", lambda options, emulated: here)  # every way: this CPU's path
+    if way == "masked child":
+        if other != "saturating" or mask_unavailable():
+            pytest.skip(f"no masked child here: {mask_unavailable() or 'this CPU saturates itself'}")
+
+        class Unmasked(MaskedSession):  # a child whose ONNX Runtime still computes this CPU's path
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.observed = here
+
+        monkeypatch.setattr(path_backend, "MaskedSession", Unmasked)
+    else:
+        monkeypatch.setattr(path_backend, "mask_unavailable", lambda: "told so")
+        monkeypatch.setattr(int8_path, "_observed", lambda options, emulated: here)  # every way: this CPU's
     plain = RecipeBackend("onnx-int8-s8").build(tiny_ctx)
     with pytest.raises(NotApplicable, match=f"computed {here}'s products on the probe, not the {other} "
                                             "path's, under onnxruntime .*; judge it on"):
-        on_path(plain, other, tiny_ctx, f"onnx-int8-s8~{other}")
+        path_backend.on_path(plain, other, tiny_ctx, f"onnx-int8-s8~{other}")
+
+
+def test_on_an_exact_cpu_the_saturating_twin_is_what_an_avx2_cpu_computes(tiny_ctx, tmp_path):
+    """Where CPUID can be masked (cpu_mask), the twin `~saturating` is the file itself in a child
+    process whose CPU is masked to AVX2: ONNX Runtime's own AVX2 kernels, float and integer, bit for
+    bit what qemu's Haswell computes (where the rewrite matches only the integer products), at this
+    CPU's speed. Skips on a saturating CPU, where CPUID cannot be masked, or without qemu."""
+    from encoder_gate.backends.base import dummy_batch
+    from encoder_gate.backends.cpu_mask import mask_unavailable
+    from encoder_gate.backends.path_backend import on_path
+
+    if cpu_path() != "exact":
+        pytest.skip("this CPU saturates: its own plain session is the saturating path")
+    if mask_unavailable():
+        pytest.skip(f"the twin is the rewritten file here: {mask_unavailable()}")
+    plain = RecipeBackend("onnx-int8-s8").build(tiny_ctx)
+    source = plain.artifact
+    twin = on_path(plain, "saturating", tiny_ctx, "onnx-int8-s8~saturating")
+    try:
+        assert twin.artifact == source and twin.integer_path == "saturating"
+        assert any("masked to AVX2" in note for note in twin.notes)
+        batch = dummy_batch(4, 40, ("input_ids", "attention_mask"))
+        batch["input_ids"] = np.random.default_rng(0).integers(3, 1000, (4, 40))
+        masked = twin._session.run(None, batch)[0]
+        twin.reopen()  # at_threads and reopen open another masked child, not a plain session
+        assert np.array_equal(twin._session.run(None, batch)[0], masked)
+    finally:
+        twin.close()
+    assert not np.array_equal(masked, open_session(source, "cpu", 1).run(None, batch)[0])
+    assert np.array_equal(masked, on_saturating_kernels(source, batch, tmp_path))
+
+
+def test_where_cpuid_cannot_be_masked_the_saturating_twin_is_the_rewritten_file(tiny_ctx, monkeypatch):
+    """Without CPUID faulting (told so here) an exact CPU's twin `~saturating` runs the file
+    rewritten to saturate, and its notes say why."""
+    from encoder_gate.backends import path_backend
+
+    if cpu_path() != "exact":
+        pytest.skip("this CPU saturates: its own plain session is the saturating path")
+    monkeypatch.setattr(path_backend, "mask_unavailable", lambda: "no cpuid_fault (told so)")
+    twin = path_backend.on_path(RecipeBackend("onnx-int8-s8").build(tiny_ctx), "saturating", tiny_ctx,
+                                "onnx-int8-s8~saturating")
+    assert twin.artifact.parent.name.startswith("saturating-")
+    assert any("emulated on this exact CPU (no cpuid_fault (told so))" in note for note in twin.notes)
 
 
 # --- a planted saturation case -------------------------------------------------------------------

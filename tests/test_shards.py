@@ -317,13 +317,16 @@ def test_an_onnx_file_doing_more_work_fails_the_merged_verdict_of_three_shards(
 
 def test_shards_on_cpus_of_different_integer_paths_say_each_ones_path(tmp_path: Path):
     """Runners of a matrix differ (one with VNNI, one without): the merged document does not claim
-    the first shard's CPU for all, and the verdict's note names each shard's path."""
+    the first shard's CPU for all, the verdict's note names each shard's path, and a shard whose
+    ONNX Runtime computed another path than its flags say is not hidden by the others."""
     from encoder_gate.reporting.verdict import integer_path_notes
 
     dirs = shard_dirs(tmp_path)
     for d, path in zip(dirs, ("exact", "saturating", "exact"), strict=True):
         doc = json.loads((d / ACCURACY_FILE).read_text())
-        doc["integer_paths"] = {"this_cpu": path, "targets": ["x86-avx2", "x86-vnni"],
+        # the second runner's flags say VNNI, but its ONNX Runtime saturates (int8_path's probe)
+        how = {"path": path, "flags_say": "exact", "observed": path, "why": "..."}
+        doc["integer_paths"] = {"this_cpu": path, "how": how, "targets": ["x86-avx2", "x86-vnni"],
                                 "target_paths": ["exact", "saturating"]}
         for row in doc["backends"].values():
             row["integer_path"], row["can_saturate"] = path, False
@@ -336,6 +339,10 @@ def test_shards_on_cpus_of_different_integer_paths_say_each_ones_path(tmp_path: 
         "INT8 integer paths: the shards ran on CPUs of different integer paths (shard 1/3: exact, "
         "shard 2/3: saturating, shard 3/3: exact); each INT8 row was computed on its shard's path, "
         "which it names.")
+    assert merged["integer_paths"]["how"]["observed"] == "saturating"  # not hidden by the shards that agree
+    assert integer_path_notes(merged)[1] == (
+        "INT8: ONNX Runtime computed saturating products on one shard's runner's probe, though its CPU "
+        "flags say exact: every INT8 row is judged on what it computed.")
     same = [read_shard(d) for d in shard_dirs(tmp_path / "same")]
     merged_same = merge_documents(same, check_shards(same))[ACCURACY_FILE]
     assert "shards" not in (merged_same.get("integer_paths") or {})

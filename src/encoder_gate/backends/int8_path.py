@@ -154,8 +154,8 @@ def probe_model(emulated: bool = False) -> Any:
 def observed_path(options: tuple[tuple[str, str], ...] = (), emulated: bool = False) -> IntegerPath | None:
     """The path ONNX Runtime computes U8S8 products with on this machine, with session config
     entries `options` (e.g. EXACT_SESSION_OPTION), on the probe (or its saturating emulation):
-    measured, not inferred from flags. None where onnxruntime is missing or the probe's sums are
-    neither path's (named in the warning `this_cpu_path` gives)."""
+    measured, not inferred from flags. None where onnxruntime (or onnx) is missing or the probe's
+    sums are neither path's (`this_cpu_path` then falls back on the flags, and its `why` says so)."""
     return _observed(tuple(options), emulated)
 
 
@@ -163,14 +163,15 @@ def observed_path(options: tuple[tuple[str, str], ...] = (), emulated: bool = Fa
 def _observed(options: tuple[tuple[str, str], ...], emulated: bool) -> IntegerPath | None:
     try:
         import onnxruntime as ort
+
+        probe = probe_model(emulated).SerializeToString()  # needs the onnx package too
     except ImportError:
         return None
     settings = ort.SessionOptions()
     settings.intra_op_num_threads = 1
     for key, value in options:
         settings.add_session_config_entry(key, value)
-    session = ort.InferenceSession(probe_model(emulated).SerializeToString(), settings,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(probe, settings, providers=["CPUExecutionProvider"])
     sums, scaled = session.run(None, {"x": np.ones(PROBE_SHAPE[:2], np.float32)})
     for path, total in PROBE_SUMS.items():
         if (sums == total).all() and np.allclose(scaled, total / UINT8_MAX, rtol=1e-5):

@@ -15,7 +15,7 @@ import contextlib
 import functools
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,7 +208,8 @@ class OnnxRunner:
     def __init__(self, session: Any, ctx: BuildContext, name: str, precision: str,
                  artifact: Path, from_cache: bool, size_bytes: int, *, notes: Sequence[str] = (),
                  integer_path: IntegerPath | None = None, session_config: Sequence[tuple[str, str]] = (),
-                 identity: Mapping[str, object] | None = None, can_saturate: bool | None = None) -> None:
+                 identity: Mapping[str, object] | None = None, can_saturate: bool | None = None,
+                 opener: Callable[[int], Any] | None = None) -> None:
         self.name = name
         self.precision = precision
         self.artifact = artifact
@@ -222,6 +223,9 @@ class OnnxRunner:
         self.can_saturate: bool = self.integer_path is not None and (
             audit_file(artifact).can_saturate if can_saturate is None else can_saturate)
         self._session_config = tuple(session_config)  # entries every session of it is opened with
+        # how a session of it is opened again at some threads (default: open_session on the artifact;
+        # a masked child's for a path computed in one: path_backend)
+        self._opener = opener
         self._extra_identity = dict(identity or {})  # what else decides its outputs (the path)
         self._session = session
         self._identity: dict[str, object] | None = None  # hashed once: the file this runner opened
@@ -415,8 +419,9 @@ class OnnxRunner:
 
     def _open(self, threads: int) -> None:
         """Open the artifact again at `threads`, the old session dropped first (never two at once)."""
-        self._session = None
-        self._session = open_session(self.artifact, self._device, threads, self._session_config)
+        self.close()
+        self._session = (self._opener(threads) if self._opener is not None else
+                         open_session(self.artifact, self._device, threads, self._session_config))
 
     def reopen(self) -> None:
         """A fresh session on the same file (see base.Runner): its weights and buffers land
@@ -438,7 +443,9 @@ class OnnxRunner:
             self.predict(dummy_batch(bs, seq, self.input_names))
 
     def close(self) -> None:
-        self._session = None
+        session, self._session = self._session, None
+        if hasattr(session, "close"):  # a masked child's (cpu_mask.MaskedSession): its process ends
+            session.close()
 
 
 def onnx_identity(path: Path, precision: str) -> dict[str, object]:

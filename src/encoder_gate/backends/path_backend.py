@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from encoder_gate.backends.base import BuildContext, Device, NumberFormat
+from encoder_gate.backends.cpu_mask import MaskedSession, mask_unavailable
 from encoder_gate.backends.int8_path import (
     EXACT_SESSION_OPTION,
     IntegerPath,
@@ -73,21 +74,18 @@ class IntegerPathBackend:
 
 def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) -> OnnxRunner:
     """The INT8 runner `plain` computing on integer path `path`, named `name`: itself where this CPU
-    computes that path, else a runner opened with the exact session option or on the file rewritten
-    to saturate (`plain` closed then). NotApplicable where its file has one path only, or where this
-    CPU cannot compute the path asked for (a saturating op the rewrite does not emulate, or a way
-    that does not compute the path on int8_path's probe under this ONNX Runtime)."""
+    computes that path, else a runner opened with the exact session option, or for the saturating
+    path the file itself in a child process whose CPU is masked to AVX2 (cpu_mask), or where CPUID
+    cannot be masked the file rewritten to saturate (`plain` closed then). NotApplicable where its
+    file has one path only, or where this CPU cannot compute the path asked for (a saturating op the
+    rewrite does not emulate, or a way that does not compute the path on int8_path's probe under
+    this ONNX Runtime)."""
     source = plain.artifact
     found = audit_file(source)
     here = cpu_path()
     if not found.can_saturate:
         plain.close()
         raise NotApplicable(f"{name}: {found.summary()}; {plain.name} is judged once")
-    if path == "saturating" and here != "saturating" and found.not_emulated:
-        plain.close()
-        raise NotApplicable(f"{name}: not judged on this {here} CPU: its {', '.join(found.not_emulated)} "
-                            f"products can saturate on {cpu_path_words('saturating')}, and only "
-                            "MatMulInteger is emulated; run the gate on such a CPU to judge that path")
     if path == here:
         plain.name = name
         plain.notes = (*plain.notes, f"{path} path: this CPU's own")
@@ -96,15 +94,25 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
     size, hit, precision = plain.size_bytes, plain.from_cache, plain.precision
     plain.close()
     identity = {"integer_path": path}
+    unmasked = mask_unavailable() if path == "saturating" else None
+    if path == "saturating" and unmasked is None:
+        session = MaskedSession(source, ctx.threads)
+        _check_way(session.observed, path, "ONNX Runtime in a child process whose CPU is masked to AVX2",
+                   name, here, session)
+        notes.append(f"saturating path: ONNX Runtime's own AVX2 kernels, in a child process whose CPU is "
+                     f"masked to AVX2 (CPUID faulting; cpu_mask): what {cpu_path_words('saturating')} "
+                     "compute")
+        return OnnxRunner(session, ctx, name, precision, source, hit, size, notes=notes,
+                          integer_path="saturating", identity=identity, can_saturate=True,
+                          opener=lambda threads: MaskedSession(source, threads))
+    if path == "saturating" and found.not_emulated:
+        raise NotApplicable(f"{name}: not judged on this {here} CPU: its {', '.join(found.not_emulated)} "
+                            f"products can saturate on {cpu_path_words('saturating')}, only MatMulInteger is "
+                            f"emulated, and {unmasked}; run the gate on such a CPU to judge that path")
     options = emulation_options() if path == "saturating" else (EXACT_SESSION_OPTION,)
-    computed = observed_path(options, emulated=path == "saturating")
-    if computed != path:  # checked on the probe, not assumed (int8_path.observed_path)
-        how = ("the file rewritten to saturate" if path == "saturating"
-               else f"ONNX Runtime's {'='.join(EXACT_SESSION_OPTION)}")
-        raise NotApplicable(f"{name}: not judged on this {here} CPU: {how} computed "
-                            f"{computed or 'neither path'}'s products on the probe, not the {path} path's, "
-                            f"under onnxruntime {toolchain_versions(('onnxruntime',))['onnxruntime']}; "
-                            f"judge it on {cpu_path_words(path)}")
+    _check_way(observed_path(options, emulated=path == "saturating"), path,
+               "the file rewritten to saturate" if path == "saturating"
+               else f"ONNX Runtime's {'='.join(EXACT_SESSION_OPTION)}", name, here)
     if path == "exact":
         opened, shared = source, shared_integer_inputs(source)
         if shared:  # ONNX Runtime 1.25 on cannot load them with the option (int8_path.shared_integer_inputs)
@@ -125,11 +133,25 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
     entry = ctx.cache.get_or_build(f"saturating-{digest[:12]}", key, lambda out: _write(source, out))
     emulated = entry.path / "model.onnx"
     session = open_session(emulated, ctx.device, ctx.threads, options)
-    notes.append(f"saturating path emulated on this exact CPU: {found.saturable:,} of {found.pairs:,} "
-                 f"weight pairs ({found.share:.2%}) can saturate on {cpu_path_words('saturating')}, "
-                 "rewritten as pair sums clipped to int16")
+    notes.append(f"saturating path emulated on this exact CPU ({unmasked}): {found.saturable:,} of "
+                 f"{found.pairs:,} weight pairs ({found.share:.2%}) can saturate on "
+                 f"{cpu_path_words('saturating')}, rewritten as pair sums clipped to int16")
     return OnnxRunner(session, ctx, name, precision, emulated, entry.hit, size, notes=notes,
                       integer_path="saturating", identity=identity, can_saturate=True, session_config=options)
+
+
+def _check_way(computed: str | None, path: IntegerPath, how: str, name: str, here: IntegerPath,
+               session: MaskedSession | None = None) -> None:
+    """NotApplicable unless `how` computed `path`'s products on int8_path's probe: checked, not assumed."""
+    if computed == path:
+        return
+    if session is not None:
+        session.close()
+    version = toolchain_versions(("onnxruntime",))["onnxruntime"]
+    raise NotApplicable(f"{name}: not judged on this {here} CPU: {how} computed "
+                        f"{computed or 'neither path'}'s products on the probe, not the {path} path's, "
+                        f"under onnxruntime {version}; "
+                        f"judge it on {cpu_path_words(path)}")
 
 
 def _write(source: Path, out: Path) -> None:

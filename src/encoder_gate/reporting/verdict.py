@@ -153,6 +153,7 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
         each = ", ".join(f"shard {s}: {p}" for s, p in (info.get("shards") or {}).items())
         out = [f"INT8 integer paths: the shards ran on CPUs of different integer paths ({each}); each "
                "INT8 row was computed on its shard's path, which it names."]
+        out += [f"{line}." for line in path_disagreement(accuracy)]
     else:
         out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
                f"({cpu_path_words(here)}); a twin `NAME~PATH` is NAME on the other path, computed here."]
@@ -169,12 +170,15 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
 
 def path_disagreement(accuracy: Mapping[str, Any] | None) -> list[str]:
     """A line where ONNX Runtime computed another integer path on this runner than its CPU's flags
-    say (int8_path.this_cpu_path): the rows hold for what it computed."""
-    how = ((accuracy or {}).get("integer_paths") or {}).get("how") or {}
+    say (int8_path.this_cpu_path): the rows hold for what it computed. After a merge of shards on
+    CPUs of different paths, such a shard's."""
+    info = (accuracy or {}).get("integer_paths") or {}
+    how = info.get("how") or {}
     if not how.get("observed") or how["observed"] == how.get("flags_say"):
         return []
-    return [f"INT8: ONNX Runtime computed {how['observed']} products on this runner's probe, though its "
-            f"CPU flags say {how['flags_say']}: every INT8 row is judged on what it computed"]
+    where = "this runner's probe" if info.get("this_cpu") else "one shard's runner's probe"
+    return [f"INT8: ONNX Runtime computed {how['observed']} products on {where}, though its CPU flags "
+            f"say {how['flags_say']}: every INT8 row is judged on what it computed"]
 
 
 def unjudged_paths(accuracy: Mapping[str, Any] | None) -> list[str]:

@@ -230,6 +230,11 @@ def _accuracy(payloads: list[Mapping[str, Any]], results: Sequence[ShardResult],
                                                                                        strict=True)}
     if len(set(paths.values())) > 1:
         merged["integer_paths"] = {**(merged.get("integer_paths") or {}), "this_cpu": None, "shards": paths}
+    # a shard whose ONNX Runtime computed another path than its CPU's flags say is not hidden by the others
+    hows = [(p.get("integer_paths") or {}).get("how") or {} for p in payloads]
+    odd = next((h for h in hows if h.get("observed") and h["observed"] != h.get("flags_say")), None)
+    if odd is not None and merged.get("integer_paths") is not None:
+        merged["integer_paths"] = {**merged["integer_paths"], "how": odd}
     return {**merged, "configured_backends": list(plan.backends), "provenance": _provenance(merged, plan)}
 
 

@@ -1,4 +1,4 @@
-// An LD_PRELOAD library (.ci/avx2-only builds and uses it): the process and its children see an x86
+// An LD_PRELOAD library (encoder_gate.backends.cpu_mask and .ci/avx2-only build and use it): the process and its children see an x86
 // CPU without AVX-512, VNNI or AMX, an AVX2 one like many hosted CI runners (AMD EPYC before Zen 4),
 // and run natively at full speed. CPUID faulting (arch_prctl ARCH_SET_CPUID, Linux 4.12 on, the
 // cpuid_fault flag of /proc/cpuinfo) makes every cpuid instruction raise SIGSEGV; the handler runs
