@@ -642,7 +642,7 @@ def test_the_terminal_verdict_says_which_cpus_an_int8_row_was_not_judged_for(
     assert "NOT judged" not in every.stdout.str()
 
 
-@pytest.mark.parametrize("told", ["its own flags", "avx2 only"])
+@pytest.mark.parametrize("told", ["its own flags", "its own flags, no CPUID mask", "avx2 only"])
 def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
         pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch, told: str):
     """`[tolerances."onnx-int8-s8~saturating"]` and a waiver of `onnx-int8-s8~saturating` are about
@@ -653,8 +653,12 @@ def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
     matrix) means one thing on both."""
     from datetime import date, timedelta
 
+    from encoder_gate.backends import path_backend
+
     if told == "avx2 only":
         tell_the_cpu_it_saturates(monkeypatch)
+    if told == "its own flags, no CPUID mask":  # an exact CPU's twin is then the rewritten file
+        monkeypatch.setattr(path_backend, "mask_unavailable", lambda: "no cpuid_fault (told so)")
     plain = "onnx-int8-s8"
     twin = f"{plain}~{'exact' if cpu_path() == 'saturating' else 'saturating'}"
     saturating, exact = (plain, twin) if cpu_path() == "saturating" else (twin, plain)
@@ -676,6 +680,9 @@ def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
                json.loads((pytester.path / ".encoder-gate" / "verdict.json").read_text())["backends"]}
     assert decided[saturating] == "waived"
     assert decided[exact] == "pass"
+    if told == "its own flags, no CPUID mask" and cpu_path() == "exact":
+        result.stdout.fnmatch_lines(["*saturating path emulated on this exact CPU (no cpuid_fault (told so))"
+                                     "*"])
 
 
 @pytest.mark.slow
