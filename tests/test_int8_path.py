@@ -439,6 +439,24 @@ def test_on_an_exact_cpu_the_saturating_twin_is_what_an_avx2_cpu_computes(tiny_c
     assert np.array_equal(masked, on_saturating_kernels(source, batch, tmp_path))
 
 
+def test_a_mask_that_cannot_be_built_is_a_reason_not_a_crash(tmp_path, monkeypatch):
+    """Where the CPUID mask's library cannot be built (an unwritable cache directory here),
+    mask_unavailable says why in one line, so the twin falls back on the rewrite."""
+    from encoder_gate.backends import cpu_mask
+
+    if cpu_mask._cannot_mask():
+        pytest.skip(f"the CPU cannot be masked here anyway: {cpu_mask._cannot_mask()}")
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    cpu_mask.mask_library.cache_clear()
+    try:
+        why = cpu_mask.mask_unavailable()
+    finally:
+        cpu_mask.mask_library.cache_clear()
+    assert why is not None and why.startswith("the CPUID mask cannot be built in ")
+    assert "set XDG_CACHE_HOME to a writable directory" in why
+
+
 def test_where_cpuid_cannot_be_masked_the_saturating_twin_is_the_rewritten_file(tiny_ctx, monkeypatch):
     """Without CPUID faulting (told so here) an exact CPU's twin `~saturating` runs the file
     rewritten to saturate, and its notes say why."""

@@ -38,7 +38,18 @@ _HEADER = struct.Struct("<Q")
 
 
 def mask_unavailable() -> str | None:
-    """Why this machine cannot run a process with its CPU masked to AVX2, or None where it can."""
+    """Why this machine cannot run a process with its CPU masked to AVX2, or None where it can (the
+    mask's library is built then, so a failed build is a reason too)."""
+    why = _cannot_mask()
+    if why is None:
+        try:
+            mask_library()
+        except GateError as error:
+            return str(error)
+    return why
+
+
+def _cannot_mask() -> str | None:
     if platform.system() != "Linux" or platform.machine().lower() not in ("x86_64", "amd64"):
         return f"CPUID masking needs Linux on x86_64 (this is {platform.system()} on {platform.machine()})"
     try:
@@ -59,23 +70,28 @@ def _compiler() -> str | None:
 @functools.lru_cache(maxsize=1)
 def mask_library() -> Path:
     """The CPUID mask's shared library, built on first use (a GateError says why it cannot be)."""
-    why = mask_unavailable()
+    why = _cannot_mask()
     if why:
         raise GateError(f"cannot mask this CPU to AVX2: {why}")
     from filelock import FileLock
 
     source = SOURCE.read_bytes()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "encoder-gate"
-    cache.mkdir(parents=True, exist_ok=True)
     library = cache / f"cpuid_mask-{hashlib.sha256(source).hexdigest()[:16]}.so"
-    with FileLock(str(library) + ".lock"):
-        if not library.is_file():
-            partial = library.with_suffix(f".tmp{os.getpid()}")
-            build = [str(_compiler()), "-O2", "-shared", "-fPIC", "-o", str(partial), str(SOURCE), "-ldl"]
-            done = subprocess.run(build, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise GateError(f"building the CPUID mask ({SOURCE}) failed: {done.stderr.strip()[-500:]}")
-            partial.replace(library)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(library) + ".lock"):
+            if not library.is_file():
+                partial = library.with_suffix(f".tmp{os.getpid()}")
+                build = [str(_compiler()), "-O2", "-shared", "-fPIC", "-o", str(partial), str(SOURCE), "-ldl"]
+                done = subprocess.run(build, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise GateError(f"building the CPUID mask ({SOURCE}) failed: "
+                                    f"{done.stderr.strip()[-500:]}")
+                partial.replace(library)
+    except OSError as error:
+        raise GateError(f"the CPUID mask cannot be built in {cache} ({error}); set XDG_CACHE_HOME to a "
+                        "writable directory") from None
     return library
 
 
