@@ -101,6 +101,25 @@ def test_torch_compile_warmup_leaves_nothing_to_compile(tiny_ctx, tiny):
     assert counters["stats"]["unique_graphs"] == graphs
 
 
+@pytest.mark.slow
+def test_torch_compile_compiles_no_second_graph_for_a_batch_of_one(tiny_ctx, tiny):
+    """The batch dimension is unbacked: after the build's warm-up at two texts, one text alone (the
+    padding property, the bs1 speed cells) runs the same graph, where dynamo would otherwise
+    specialize a size of 1 and compile again (10 s on the default model), with eager's answers."""
+    from torch._dynamo.utils import counters
+    from transformers import AutoTokenizer
+
+    from encoder_gate.runtime.inference import encode
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny.path)
+    runner = parse_backend("torch-compile").build(tiny_ctx)
+    graphs = counters["stats"]["unique_graphs"]
+    alone = encode(tokenizer, ["I love this so much!"])
+    got = runner.predict(alone)
+    assert counters["stats"]["unique_graphs"] == graphs
+    assert np.abs(got - parse_backend("torch").build(tiny_ctx).predict(alone)).max() <= CLOSE["torch-compile"]
+
+
 def test_onnx_artifacts_come_from_cache_the_second_time(tiny_ctx):
     """A second build of the same backend rebuilds nothing."""
     parse_backend("onnx-int8").build(tiny_ctx)
