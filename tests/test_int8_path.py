@@ -524,6 +524,10 @@ def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exa
     verdict = (report / "verdict.md").read_text()
     assert "fails on x86 without VNNI (saturating path)" in verdict
     assert "`onnx-int8-s8`: judged on the" in verdict and "exact" in verdict
+    from encoder_gate.backends.path_backend import WAYS
+
+    assert rows[twin]["computed_by"] in WAYS.values()  # the verdict says how the other path was computed
+    assert f"`{twin}` computed by {rows[twin]['computed_by']}" in verdict
 
 
 def tell_the_cpu_it_saturates(monkeypatch, flags: bool = True) -> None:
@@ -594,7 +598,10 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
                                  "session.x64quantprecision=1*"])
     verdict = (report / "verdict.md").read_text()
     assert "this runner's CPU computes int8-weight products on the saturating path" in verdict
-    assert "`onnx-int8-s8`: judged on the saturating and exact path." in verdict
+    assert ("`onnx-int8-s8`: judged on the saturating and exact path (`onnx-int8-s8~exact` computed by ONNX "
+            "Runtime with session.x64quantprecision=1).") in verdict
+    assert rows["onnx-int8-s8~exact"]["computed_by"] == "ONNX Runtime with session.x64quantprecision=1"
+    assert "computed_by" not in rows["onnx-int8-s8"]  # this CPU's own
 
 
 AVX2_ONLY = Path(__file__).resolve().parents[1] / ".ci" / "avx2-only"

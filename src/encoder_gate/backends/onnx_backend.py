@@ -209,7 +209,7 @@ class OnnxRunner:
                  artifact: Path, from_cache: bool, size_bytes: int, *, notes: Sequence[str] = (),
                  integer_path: IntegerPath | None = None, session_config: Sequence[tuple[str, str]] = (),
                  identity: Mapping[str, object] | None = None, can_saturate: bool | None = None,
-                 opener: Callable[[int], Any] | None = None) -> None:
+                 opener: Callable[[int], Any] | None = None, path_way: str | None = None) -> None:
         self.name = name
         self.precision = precision
         self.artifact = artifact
@@ -226,6 +226,8 @@ class OnnxRunner:
         # how a session of it is opened again at some threads (default: open_session on the artifact;
         # a masked child's for a path computed in one: path_backend)
         self._opener = opener
+        # how a twin computes its integer path here, in words (path_backend.on_path); None: natively
+        self.path_way = path_way
         self._extra_identity = dict(identity or {})  # what else decides its outputs (the path)
         self._session = session
         self._identity: dict[str, object] | None = None  # hashed once: the file this runner opened

@@ -41,6 +41,11 @@ from encoder_gate.cache import toolchain_versions
 from encoder_gate.errors import GateError, NotApplicable
 
 EMULATION_VERSION = 7  # bump when write_saturating's output changes
+#: How a twin computes the path this CPU does not (accuracy.json's `computed_by`, the verdict's notes).
+WAYS = {"option": f"ONNX Runtime with {'='.join(EXACT_SESSION_OPTION)}",
+        "masked": "ONNX Runtime's own AVX2 kernels, in a child process whose CPU is masked to AVX2",
+        "rewrite": "the file rewritten to saturate (int8_path.write_saturating), beside this CPU's float "
+                   "kernels"}
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
                      "compute")
         return OnnxRunner(session, ctx, name, precision, source, hit, size, notes=notes,
                           integer_path="saturating", identity=identity, can_saturate=True,
-                          opener=lambda threads: MaskedSession(source, threads))
+                          opener=lambda threads: MaskedSession(source, threads), path_way=WAYS["masked"])
     if path == "saturating" and found.not_emulated:
         raise NotApplicable(f"{name}: not judged on this {here} CPU: its {', '.join(found.not_emulated)} "
                             f"products can saturate on {cpu_path_words('saturating')}, only MatMulInteger is "
@@ -127,7 +132,8 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
         notes.append(f"exact path on this {here} CPU: ONNX Runtime's {'='.join(EXACT_SESSION_OPTION)} "
                      "(int8 weights to uint8 at load)")
         return OnnxRunner(session, ctx, name, precision, opened, hit, size, notes=notes,
-                          integer_path="exact", session_config=(EXACT_SESSION_OPTION,), identity=identity)
+                          integer_path="exact", session_config=(EXACT_SESSION_OPTION,), identity=identity,
+                          path_way=WAYS["option"])
     digest = onnx_digest(source)  # the file and its external data (a 500 MB file takes a second)
     key = {"source": f"onnx:{digest}", "emulation": EMULATION_VERSION, "tools": toolchain_versions(("onnx",))}
     entry = ctx.cache.get_or_build(f"saturating-{digest[:12]}", key, lambda out: _write(source, out))
@@ -137,7 +143,8 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
                  f"{found.pairs:,} weight pairs ({found.share:.2%}) can saturate on "
                  f"{cpu_path_words('saturating')}, rewritten as pair sums clipped to int16")
     return OnnxRunner(session, ctx, name, precision, emulated, entry.hit, size, notes=notes,
-                      integer_path="saturating", identity=identity, can_saturate=True, session_config=options)
+                      integer_path="saturating", identity=identity, can_saturate=True, session_config=options,
+                      path_way=WAYS["rewrite"])
 
 
 def _check_way(computed: str | None, path: IntegerPath, how: str, name: str, here: IntegerPath,

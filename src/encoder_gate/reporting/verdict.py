@@ -163,8 +163,10 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
             out.append(f"`{name}`: no weight pair can leave int16: the same numbers on every CPU.")
             continue
         text = f"`{name}`: judged on the {' and '.join(judged)} path"
-        out.append(text + "".join(f"; NOT judged for {cpu_path_words(p)} ({why})" for p, why in missing)
-                   + ".")
+        ways = [f"`{twin}` computed by {row['computed_by']}" for twin, row in rows.items()
+                if split_integer_path(twin)[0] == name and twin != name and row.get("computed_by")]
+        out.append(text + "".join(f" ({way})" for way in ways)
+                   + "".join(f"; NOT judged for {cpu_path_words(p)} ({why})" for p, why in missing) + ".")
     return out
 
 

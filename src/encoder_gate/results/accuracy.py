@@ -47,11 +47,14 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
 
 
 def _path_of(state: GateSession, name: str) -> dict[str, Any]:
-    """The integer path backend `name` was judged on (None: no INT8 product), and whether its file
-    computes other numbers on the other path."""
+    """The integer path backend `name` was judged on (None: no INT8 product), whether its file
+    computes other numbers on the other path, and for a twin how it computed its path here."""
     record = state.records.get(name)
-    return {"integer_path": record.integer_path if record else None,
-            "can_saturate": record.can_saturate if record else None}
+    out = {"integer_path": record.integer_path if record else None,
+           "can_saturate": record.can_saturate if record else None}
+    if record and record.path_way:  # a twin: how it computed the path this CPU does not
+        out["computed_by"] = record.path_way
+    return out
 
 
 def _row(ev: Evaluation, bounds: Bounds) -> dict[str, Any]:

@@ -74,6 +74,7 @@ class BuildRecord:
     max_tokens: int | None = None  # the runner's own input limit (a static sequence length), if any
     integer_path: str | None = None  # an INT8 ONNX runner's integer arithmetic (backends.int8_path)
     can_saturate: bool | None = None  # whether that arithmetic differs between CPUs for its file
+    path_way: str | None = None  # how a twin computed its integer path here (path_backend.WAYS)
 
 
 @dataclass
@@ -284,7 +285,8 @@ class GateSession:
                 runner.size_bytes,
                 notes=runner_notes(runner), max_tokens=runner_max_tokens(runner),
                 integer_path=getattr(runner, "integer_path", None),
-                can_saturate=getattr(runner, "can_saturate", None)))
+                can_saturate=getattr(runner, "can_saturate", None),
+                path_way=getattr(runner, "path_way", None)))
         found = self._runners[name]
         if isinstance(found, GateError):
             raise found
