@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import functools
 import platform
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,9 +57,12 @@ UINT8_MAX = 255
 U8S8_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm", "QLinearMatMul",
             "QAttention", "QLinearConv", "ConvInteger")  # and QDQ: DequantizeLinear of an int8 weight
 EMULATED_OPS = ("MatMulInteger",)
-#: Where each op keeps its weight, its zero point and its activation (input indices).
-_WEIGHT_INPUT = {"MatMulInteger": 1, "DynamicQuantizeMatMul": 1, "MatMulIntegerToFloat": 1, "QGemm": 3,
-                 "QLinearMatMul": 3, "QAttention": 1, "QLinearConv": 3, "ConvInteger": 1}
+#: Where each op keeps its weight and that weight's zero point (input indices): what the audit reads,
+#: and what ONNX Runtime's exact option converts from int8 to uint8 at load
+#: (Avx2WeightS8ToU8Transformer, s8_to_u8.cc).
+_WEIGHT_INPUTS = {"MatMulInteger": (1, 3), "DynamicQuantizeMatMul": (1, 3), "MatMulIntegerToFloat": (1, 5),
+                  "QGemm": (3, 5), "QLinearMatMul": (3, 5), "QAttention": (1, 7), "QLinearConv": (3, 5),
+                  "ConvInteger": (1, 3)}
 
 
 def cpu_flags(cpuinfo: str | None = None) -> frozenset[str] | None:
@@ -120,10 +123,16 @@ class PathObservation:
 
     @property
     def disagrees(self) -> bool:
-        return self.observed is not None and self.observed != self.flags_say
+        return disagrees(self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "flags_say": self.flags_say, "observed": self.observed, "why": self.why}
+
+
+def disagrees(how: Mapping[str, Any]) -> bool:
+    """Whether a PathObservation (as accuracy.json's `integer_paths.how` keeps it) saw ONNX Runtime
+    compute another path than the CPU's flags say."""
+    return bool(how.get("observed")) and how["observed"] != how.get("flags_say")
 
 
 def probe_model(emulated: bool = False) -> Any:
@@ -144,8 +153,8 @@ def probe_model(emulated: bool = False) -> Any:
         nodes, "integer_path_probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
         [helper.make_tensor_value_info("sums", TensorProto.INT32, [m, n]),
          helper.make_tensor_value_info("scaled", TensorProto.FLOAT, [m, n])],
-        [numpy_helper.from_array(np.full((k, n), 127, np.int8), "w"),  # one weight each: ONNX Runtime 1.32
-         numpy_helper.from_array(np.full((k, n), 127, np.int8), "w2"),  # cannot load a shared one exactly
+        [numpy_helper.from_array(np.full((k, n), 127, np.int8), "w"),  # one weight each: ONNX Runtime 1.25
+         numpy_helper.from_array(np.full((k, n), 127, np.int8), "w2"),  # on cannot load a shared one exactly
          numpy_helper.from_array(np.array(1.0, np.float32), "one")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     return saturating_model(model) if emulated else model
@@ -228,6 +237,9 @@ class SaturationAudit:
     """A file's U8S8 products, audited from its weights alone (on any CPU)."""
 
     products: tuple[ProductAudit, ...]
+    # int8 weights or zero points read by more than one product, with how many read each
+    # (shared_integer_inputs: what EXACT_SESSION_OPTION cannot open on ONNX Runtime 1.25 on)
+    shared: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def pairs(self) -> int:
@@ -310,9 +322,9 @@ def _u8s8_nodes(model: Any) -> list[tuple[Any, str | None]]:
                 types.get(node.input[0]) == TensorProto.INT8:
             out.append((node, node.input[0]))
             continue
-        if node.op_type not in U8S8_OPS or len(node.input) <= _WEIGHT_INPUT[node.op_type]:
+        if node.op_type not in U8S8_OPS or len(node.input) <= _WEIGHT_INPUTS[node.op_type][0]:
             continue
-        weight = node.input[_WEIGHT_INPUT[node.op_type]]
+        weight = node.input[_WEIGHT_INPUTS[node.op_type][0]]
         kind = types.get(weight)
         if kind == TensorProto.INT8:
             out.append((node, weight))
@@ -341,7 +353,7 @@ def audit(model: Any) -> SaturationAudit:
         p, _ = saturable_pairs(w2)
         products.append(ProductAudit(label, node.op_type, tuple(int(d) for d in w.shape),
                                      ((w2.shape[0] + 1) // 2) * w2.shape[1], int(p.size), static=True))
-    return SaturationAudit(tuple(products))
+    return SaturationAudit(tuple(products), shared_integer_inputs(model))
 
 
 def _transposed_gemm(model: Any, dq: Any) -> bool:
@@ -562,16 +574,9 @@ def _multiplied(t: str, wide: bool, real_type: int, helper: Any, TensorProto: An
     ]
 
 
-#: The inputs of each integer product that ONNX Runtime's exact option converts from int8 to uint8
-#: at load: the weight and its zero point (Avx2WeightS8ToU8Transformer, s8_to_u8.cc).
-_CONVERTED_INPUTS = {"MatMulInteger": (1, 3), "ConvInteger": (1, 3), "DynamicQuantizeMatMul": (1, 3),
-                     "MatMulIntegerToFloat": (1, 5), "QGemm": (3, 5), "QLinearMatMul": (3, 5),
-                     "QLinearConv": (3, 5), "QAttention": (1, 7)}
-
-
 def shared_integer_inputs(model: Any) -> dict[str, int]:
     """The int8 initializers that more than one integer product reads as its weight or weight zero
-    point, with how many read each. ONNX Runtime 1.27 to 1.32 cannot open such a file with
+    point, with how many read each. ONNX Runtime 1.25 to 1.32 cannot open such a file with
     `EXACT_SESSION_OPTION` ("AddInitializedOrtValue Attempt to replace the existing tensor": it
     converts the shared tensor once per product under one name); 1.24 can. Shared zero points are
     what a de-duplicated dynamically quantized file has (`backends.dedupe`, `export --dedupe`)."""
@@ -581,7 +586,7 @@ def shared_integer_inputs(model: Any) -> dict[str, int]:
     int8 = {i.name for i in model.graph.initializer if i.data_type == TensorProto.INT8}
     readers: dict[str, int] = {}
     for node in model.graph.node:
-        for index in _CONVERTED_INPUTS.get(node.op_type, ()):
+        for index in _WEIGHT_INPUTS.get(node.op_type, ()):
             if index < len(node.input) and node.input[index] in int8:
                 readers[node.input[index]] = readers.get(node.input[index], 0) + 1
     return {name: count for name, count in readers.items() if count > 1}
@@ -602,7 +607,7 @@ def unshared_model(model: Any) -> Any:
     taken = set(tensors) | {v for node in out.graph.node for v in (*node.input, *node.output)}
     seen: dict[str, int] = {}
     for node in out.graph.node:
-        for index in _CONVERTED_INPUTS.get(node.op_type, ()):
+        for index in _WEIGHT_INPUTS.get(node.op_type, ()):
             name = node.input[index] if index < len(node.input) else ""
             if name not in shared:
                 continue
@@ -621,14 +626,11 @@ def unshared_model(model: Any) -> Any:
     return out
 
 
-def write_unshared(src: Path, dst: Path) -> dict[str, int]:
-    """Write `src` with its shared integer inputs copied per product to `dst`; what was shared."""
+def write_unshared(src: Path, dst: Path) -> None:
+    """Write `src` with its shared integer inputs copied per product to `dst`."""
     import onnx
 
-    model = onnx.load(str(src))
-    shared = shared_integer_inputs(model)
-    _save(unshared_model(model), dst)
-    return shared
+    _save(unshared_model(onnx.load(str(src))), dst)
 
 
 def _save(model: Any, dst: Path) -> None:

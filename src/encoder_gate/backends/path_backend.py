@@ -24,7 +24,6 @@ from encoder_gate.backends.int8_path import (
     cpu_path_words,
     emulation_options,
     observed_path,
-    shared_integer_inputs,
     write_saturating,
     write_unshared,
 )
@@ -102,11 +101,9 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
     unmasked = mask_unavailable() if path == "saturating" else None
     if path == "saturating" and unmasked is None:
         session = MaskedSession(source, ctx.threads)
-        _check_way(session.observed, path, "ONNX Runtime in a child process whose CPU is masked to AVX2",
-                   name, here, session)
-        notes.append(f"saturating path: ONNX Runtime's own AVX2 kernels, in a child process whose CPU is "
-                     f"masked to AVX2 (CPUID faulting; cpu_mask): what {cpu_path_words('saturating')} "
-                     "compute")
+        _check_way(session.observed, path, WAYS["masked"], name, here, session)
+        notes.append(f"saturating path: {WAYS['masked']} (CPUID faulting; cpu_mask): what "
+                     f"{cpu_path_words('saturating')} compute")
         return OnnxRunner(session, ctx, name, precision, source, hit, size, notes=notes,
                           integer_path="saturating", identity=identity, can_saturate=True,
                           opener=lambda threads: MaskedSession(source, threads), path_way=WAYS["masked"])
@@ -116,14 +113,14 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
                             f"emulated, and {unmasked}; run the gate on such a CPU to judge that path")
     options = emulation_options() if path == "saturating" else (EXACT_SESSION_OPTION,)
     _check_way(observed_path(options, emulated=path == "saturating"), path,
-               "the file rewritten to saturate" if path == "saturating"
-               else f"ONNX Runtime's {'='.join(EXACT_SESSION_OPTION)}", name, here)
+               WAYS["rewrite" if path == "saturating" else "option"], name, here)
     if path == "exact":
-        opened, shared = source, shared_integer_inputs(source)
+        opened, shared = source, found.shared
         if shared:  # ONNX Runtime 1.25 on cannot load them with the option (int8_path.shared_integer_inputs)
             digest = onnx_digest(source)
             key = {"source": f"onnx:{digest}", "unshared": 1, "tools": toolchain_versions(("onnx",))}
-            entry = ctx.cache.get_or_build(f"unshared-{digest[:12]}", key, lambda out: _unshare(source, out))
+            entry = ctx.cache.get_or_build(f"unshared-{digest[:12]}", key,
+                                           lambda out: write_unshared(source, out / "model.onnx"))
             opened = entry.path / "model.onnx"
             notes.append(f"{len(shared)} int8 initializers read by {sum(shared.values())} products copied "
                          f"per product: ONNX Runtime 1.25 on cannot open shared ones with "
@@ -163,7 +160,3 @@ def _check_way(computed: str | None, path: IntegerPath, how: str, name: str, her
 
 def _write(source: Path, out: Path) -> None:
     write_saturating(source, out / "model.onnx")
-
-
-def _unshare(source: Path, out: Path) -> None:
-    write_unshared(source, out / "model.onnx")

@@ -43,7 +43,6 @@ from encoder_gate.backends.int8_path import (
     IntegerPath,
     cpu_path,
     cpu_path_words,
-    shared_integer_inputs,
     write_unshared,
 )
 from encoder_gate.backends.onnx_backend import (
@@ -383,11 +382,13 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
             progress(f"onnx-{variant}: dedupe removed {d.removed} duplicate initializers "
                      f"({d.bytes_before - d.bytes_after} bytes), {d.file_bytes_before} -> "
                      f"{d.file_bytes_after} bytes")
-            if audit_file(dst).can_saturate and shared_integer_inputs(dst):
-                split = write_unshared(dst, dst)  # so that the card's session option can open it
-                stats.update(file_bytes_after=dst.stat().st_size, kept_per_product=len(split))
-                progress(f"onnx-{variant}: {len(split)} int8 weights or zero points kept one per product "
-                         f"(ONNX Runtime 1.25 on cannot open shared ones with session.x64quantprecision=1)")
+            audited = audit_file(dst)
+            if audited.can_saturate and audited.shared:
+                write_unshared(dst, dst)  # so that the card's session option can open it
+                stats.update(file_bytes_after=dst.stat().st_size, kept_per_product=len(audited.shared))
+                progress(f"onnx-{variant}: {len(audited.shared)} int8 weights or zero points kept one per "
+                         "product (ONNX Runtime 1.25 on cannot open shared ones with "
+                         "session.x64quantprecision=1)")
         placed[variant] = (dst, stats)
         progress(f"onnx-{variant}: wrote {dst} ({variant_bytes(dst) / 1e6:.1f} MB)")
 

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from encoder_gate.backends.int8_path import INTEGER_PATHS, IntegerPath, cpu_path_short, cpu_path_words
+from encoder_gate.backends.int8_path import (
+    INTEGER_PATHS,
+    IntegerPath,
+    cpu_path_short,
+    cpu_path_words,
+    disagrees,
+)
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import BackendVerdict, Status, Verdict
 from encoder_gate.documents import (
@@ -153,11 +159,10 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
         each = ", ".join(f"shard {s}: {p}" for s, p in (info.get("shards") or {}).items())
         out = [f"INT8 integer paths: the shards ran on CPUs of different integer paths ({each}); each "
                "INT8 row was computed on its shard's path, which it names."]
-        out += [f"{line}." for line in path_disagreement(accuracy)]
     else:
         out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
                f"({cpu_path_words(here)}); a twin `NAME~PATH` is NAME on the other path, computed here."]
-        out += [f"{line}." for line in path_disagreement(accuracy)]
+    out += [f"{line}." for line in path_disagreement(accuracy)]
     for name, judged, missing in _paths_judged(accuracy):
         if not judged:
             out.append(f"`{name}`: no weight pair can leave int16: the same numbers on every CPU.")
@@ -176,7 +181,7 @@ def path_disagreement(accuracy: Mapping[str, Any] | None) -> list[str]:
     CPUs of different paths, such a shard's."""
     info = (accuracy or {}).get("integer_paths") or {}
     how = info.get("how") or {}
-    if not how.get("observed") or how["observed"] == how.get("flags_say"):
+    if not disagrees(how):
         return []
     where = "this runner's probe" if info.get("this_cpu") else "one shard's runner's probe"
     return [f"INT8: ONNX Runtime computed {how['observed']} products on {where}, though its CPU flags "

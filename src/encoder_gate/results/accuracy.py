@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from encoder_gate.accuracy.checks import judge_all
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
-from encoder_gate.backends.int8_path import TARGETS, cpu_path, this_cpu_path
+from encoder_gate.backends.int8_path import TARGETS, this_cpu_path
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.decision import accuracy_status
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 def accuracy_payload(state: GateSession) -> dict[str, Any]:
     """Everything accuracy.json holds."""
     cfg, model, ds = state.config, state.model, state.dataset
+    here = this_cpu_path()
     return {
         "provenance": provenance(state),
         "model": {"name": model.name, "path": str(model.path), "task": model.task,
@@ -38,7 +39,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "configured_backends": list(cfg.backends),
         "backends": {name: {**_row(ev, state.bounds(name)), **_path_of(state, name)}
                      for name, ev in state.evaluations.items()},
-        "integer_paths": {"this_cpu": cpu_path(), "how": this_cpu_path().as_dict(),
+        "integer_paths": {"this_cpu": here.path, "how": here.as_dict(),
                           "targets": list(cfg.targets),
                           "target_paths": sorted({TARGETS[t] for t in cfg.targets})},
         "not_evaluated": {name: rec.error for name, rec in state.records.items()

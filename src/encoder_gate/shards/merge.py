@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.backends.int8_path import disagrees
 from encoder_gate.decision import Finding, SpeedCell, decide_cells, findings_of
 from encoder_gate.documents import (
     AB_FILE,
@@ -232,7 +233,7 @@ def _accuracy(payloads: list[Mapping[str, Any]], results: Sequence[ShardResult],
         merged["integer_paths"] = {**(merged.get("integer_paths") or {}), "this_cpu": None, "shards": paths}
     # a shard whose ONNX Runtime computed another path than its CPU's flags say is not hidden by the others
     hows = [(p.get("integer_paths") or {}).get("how") or {} for p in payloads]
-    odd = next((h for h in hows if h.get("observed") and h["observed"] != h.get("flags_say")), None)
+    odd = next((h for h in hows if disagrees(h)), None)
     if odd is not None and merged.get("integer_paths") is not None:
         merged["integer_paths"] = {**merged["integer_paths"], "how": odd}
     return {**merged, "configured_backends": list(plan.backends), "provenance": _provenance(merged, plan)}
