@@ -126,9 +126,6 @@ class MaskedSession:
     def get_outputs(self) -> list[Any]:
         return self._outputs
 
-    def get_providers(self) -> list[str]:
-        return ["CPUExecutionProvider"]
-
     def run(self, output_names: Sequence[str] | None, feeds: dict[str, Any]) -> list[Any]:
         _send(self._pipe("stdin"), (list(output_names) if output_names else None, feeds))
         answer = self._receive()
@@ -139,17 +136,19 @@ class MaskedSession:
     def _pipe(self, name: str) -> IO[bytes]:
         pipe = getattr(self._child, name)
         if pipe is None or self._child.poll() is not None:
-            raise GateError(f"the masked ONNX Runtime child ended (exit {self._child.returncode}); "
-                            "its stderr above says why")
+            raise self._ended()
         return pipe
 
     def _receive(self) -> Any:
         answer = _read(self._pipe("stdout"))
         if answer is None:
             self._child.wait(timeout=10)
-            raise GateError(f"the masked ONNX Runtime child ended (exit {self._child.returncode}); "
-                            "its stderr above says why")
+            raise self._ended()
         return answer
+
+    def _ended(self) -> GateError:
+        return GateError(f"the masked ONNX Runtime child ended (exit {self._child.returncode}); its stderr "
+                         "above says why")
 
     def close(self) -> None:
         child = getattr(self, "_child", None)
