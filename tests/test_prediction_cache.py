@@ -133,6 +133,36 @@ def test_a_timing_session_predicts_at_the_eval_threads_and_times_at_its_own(tmp_
     state.close()
 
 
+@pytest.mark.slow
+def test_a_timing_session_predicts_with_torch_compile_at_the_eval_threads_too(tmp_path: Path, tiny):
+    """torch.compile is no exception: dynamo compiles a second graph at `eval_threads` for the
+    predictions (inductor's kernels hold their thread count) and keeps the first, so the runner is
+    back at one thread after, computing what it computed at two."""
+    import torch
+
+    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
+    cfg = GateConfig(model="tiny", backends=("torch-compile",), limit=12, threads=1, eval_threads=2,
+                     cache_dir=tmp_path / "cache", report_dir=tmp_path / "report")
+    state = GateSession(cfg, progress=lambda _msg: None)
+    runner = state.runner("torch-compile")
+    seen: set[int] = set()
+    predict = runner.predict
+
+    def spy(batch):
+        seen.add(torch.get_num_threads())
+        return predict(batch)
+
+    runner.predict = spy  # type: ignore[method-assign]
+    at_two = state.predictions("torch-compile")
+    assert seen == {2}
+    assert torch.get_num_threads() == 1
+    texts = list(state.dataset.texts[:12])
+    at_one = predict_texts(runner, state.tokenizer, texts, cfg.eval_batch_size)
+    assert seen == {1, 2}
+    np.testing.assert_allclose(at_one, at_two, atol=1e-5)
+    state.close()
+
+
 # --- how a pass is cut into batches (a token budget per batch) ---------------------------------
 
 
