@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
 from encoder_gate.config import GateConfig
-from encoder_gate.runtime.inference import TOKENS_PER_BATCH, predict_texts, token_batches
+from encoder_gate.runtime.inference import TOKENS_PER_BATCH, encode, predict_texts, token_batches
 from encoder_gate.runtime.session import GateSession
 
 
@@ -128,8 +128,43 @@ def test_a_timing_session_predicts_at_the_eval_threads_and_times_at_its_own(tmp_
 
         runner.predict = spy  # type: ignore[method-assign]  # (not cacheable: always computed)
         assert state.predictions(name).shape[0] == 40
+        predict(encode(state.tokenizer, ["back at its own count"]))
         assert _threads_of(runner) == 1, f"{name} not back at its timing threads"
     assert seen == {"torch": {2}, "onnx-fp32": {2}}
+
+
+def test_an_onnx_runner_stays_open_at_the_eval_threads_until_it_computes_outside_them(tmp_path: Path,
+                                                                                      tiny):
+    """Consecutive blocks at the eval threads (a timing session's padding properties, one a test)
+    share one session opened at them; the first computation outside a block reopens it at the
+    runner's own count, so no timed pass runs on the eval threads' session."""
+    import onnxruntime as ort
+
+    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
+    cfg = GateConfig(model="tiny", backends=("onnx-fp32",), limit=8, threads=1, eval_threads=2,
+                     cache_dir=tmp_path / "cache", report_dir=tmp_path / "report")
+    state = GateSession(cfg, progress=lambda _msg: None)
+    runner = state.runner("onnx-fp32")
+    batch = encode(state.tokenizer, ["one", "two texts"])
+    opened: list[int] = []
+    real = ort.InferenceSession
+
+    def counting(*args, **kwargs):
+        opened.append(args[1].intra_op_num_threads)
+        return real(*args, **kwargs)
+
+    ort.InferenceSession = counting  # type: ignore[misc]
+    try:
+        for _ in range(3):
+            with state.untimed(runner):
+                assert _threads_of(runner) == 2 and runner.threads_now == 2
+                runner.predict(batch)
+        assert opened == [2] and runner.threads_now == 1
+        runner.predict(batch)
+        assert opened == [2, 1] and _threads_of(runner) == 1
+    finally:
+        ort.InferenceSession = real  # type: ignore[misc]
+    state.close()
     state.close()
 
 

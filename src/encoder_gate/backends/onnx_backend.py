@@ -231,7 +231,9 @@ class OnnxRunner:
         self._extra_identity = dict(identity or {})  # what else decides its outputs (the path)
         self._session = session
         self._identity: dict[str, object] | None = None  # hashed once: the file this runner opened
-        self._threads = ctx.threads  # the session's intra-op threads (0: ORT's default)
+        self._threads = ctx.threads  # its own intra-op threads (0: ORT's default)
+        self._open_at = ctx.threads  # those its session was opened at (another inside at_threads)
+        self._blocks = 0  # how many at_threads blocks it is inside
         self._task = ctx.model.task
         self._device = ctx.device
         self._labels = ctx.model.label_names
@@ -377,6 +379,8 @@ class OnnxRunner:
 
     def _raw(self, chunk: dict[str, np.ndarray]) -> np.ndarray:
         """The chosen output for one chunk, as float32."""
+        if not self._blocks and self._open_at != self._threads and self._session is not None:  # at_threads
+            self._open(self._threads)
         ids = chunk["input_ids"]
         feeds = {n: np.ascontiguousarray(chunk[n] if n in chunk else np.zeros_like(ids),
                                          dtype=self._dtypes[n]) for n in self.input_names}
@@ -406,24 +410,35 @@ class OnnxRunner:
     @contextlib.contextmanager
     def at_threads(self, threads: int) -> Iterator[None]:
         """ORT at `threads` intra-op threads inside the block (see base.at_threads). A session's
-        thread pool is fixed when it opens, so the block runs on a session opened at `threads`,
-        and the runner's own is closed first and opened again after: two sessions of one file
-        are never held at once (at 125M weights, 0.5 GB each for FP32). On CUDA the threads
-        do not decide the speed, and nothing changes."""
-        if self._device == "cuda" or threads == self._threads or self._session is None:
+        thread pool is fixed when it opens, so the block runs on a session opened at `threads`;
+        the runner's own is closed first (two sessions of one file are never held at once: at
+        125M weights, 0.5 GB each for FP32). It is opened at its own count again at its next
+        computation outside such a block, not at the block's end: a timing session's accuracy
+        tests are one block after another (each padding property, each awkward text), and
+        reopening between them cost 1.2 s a test on a 125M FP32 file, 13 tests a backend. On CUDA
+        the threads do not decide the speed, and nothing changes."""
+        if self._device == "cuda" or self._session is None:
             yield
             return
-        self._open(threads)
+        if threads != self._open_at:
+            self._open(threads)
+        self._blocks += 1
         try:
             yield
         finally:
-            self._open(self._threads)
+            self._blocks -= 1
+
+    @property
+    def threads_now(self) -> int:
+        """The intra-op threads its next computation runs at (0: ORT's default)."""
+        return self._open_at if self._blocks else self._threads
 
     def _open(self, threads: int) -> None:
         """Open the artifact again at `threads`, the old session dropped first (never two at once)."""
         self.close()
         self._session = (self._opener(threads) if self._opener is not None else
                          open_session(self.artifact, self._device, threads, self._session_config))
+        self._open_at = threads
 
     def reopen(self) -> None:
         """A fresh session on the same file (see base.Runner): its weights and buffers land
