@@ -357,6 +357,53 @@ def test_missing_speedup_baseline_is_a_usage_error(gate_dir: pytest.Pytester, ga
     result.stderr.fnmatch_lines(["*encoder-gate: speedup baseline missing.json is not a file*"])
 
 
+# The tiny model's FP32 ONNX file (built once into the suite's cache), in a process of its own:
+# importing torch inside a pytester test is what pytester cannot undo.
+TINY_FP32 = """
+import sys
+from pathlib import Path
+from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.onnx_backend import OnnxBackend
+from encoder_gate.cache import ArtifactCache
+from encoder_gate.models.resolve import resolve_model
+cache = ArtifactCache(Path(sys.argv[1]))
+ctx = BuildContext(model=resolve_model("tiny", cache), cache=cache)
+print(OnnxBackend("fp32").artifact(ctx)[0] / "model.onnx")
+"""
+
+
+@pytest.mark.slow
+def test_accuracy_of_an_onnx_file_and_benchmarks_of_its_next_version_are_never_joined(
+        gate_dir: pytest.Pytester, gate_args: list[str], report_dir: Path, cache_dir: Path,
+        monkeypatch: pytest.MonkeyPatch):
+    """`pytest accuracy` on onnx:m.onnx, the file replaced by another export of the same model, then
+    `pytest benchmarks`: one model and dataset, yet the second verdict leaves the first file's
+    accuracy out, naming both files, rather than showing it as the new file's."""
+    import onnx
+
+    built = subprocess.run([sys.executable, "-c", TINY_FP32, str(cache_dir)], capture_output=True,
+                           text=True, timeout=300, check=True).stdout.strip().splitlines()[-1]
+    model = gate_dir.path / "m.onnx"
+    model.write_bytes(Path(built).read_bytes())
+    name = f"onnx:{model}"
+    gate_dir.makepyfile(test_checks=CHECKS, test_speed=BENCHMARKS)
+    accuracy = gate_dir.runpytest("test_checks.py", f"--gate-backends=torch,{name}", *gate_args)
+    assert accuracy.ret == pytest.ExitCode.OK, accuracy.stdout.str()[-2000:]
+    assert "left out" not in (report_dir / "verdict.md").read_text()
+    graph = onnx.load(str(model))
+    graph.doc_string = "re-exported"  # another file, the same outputs
+    onnx.save(graph, str(model))
+    monkeypatch.setenv("ENCODER_GATE_BENCH_ROUNDS", "2")
+    monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")
+    bench = gate_dir.runpytest("test_speed.py", f"--gate-backends=torch,{name}", "--gate-batch-sizes=1",
+                               *gate_args)
+    assert bench.ret == pytest.ExitCode.OK, bench.stdout.str()[-2000:]
+    verdict = (report_dir / "verdict.md").read_text()
+    assert re.search(rf"accuracy.json in this directory left out: {re.escape(name)} computed from "
+                     r"onnx:[0-9a-f]{8}, not onnx:[0-9a-f]{8}", verdict), verdict
+    assert "run `pytest accuracy` for this one" in verdict and "accuracy on" not in verdict
+
+
 @pytest.mark.slow
 def test_accuracy_of_one_model_and_benchmarks_of_another_are_never_joined(
         gate_dir: pytest.Pytester, gate_args: list[str], report_dir: Path, monkeypatch: pytest.MonkeyPatch):

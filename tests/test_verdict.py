@@ -399,6 +399,26 @@ def test_results_of_two_models_are_never_joined_and_the_verdict_names_the_mismat
     assert all(cells[3] == "" for cells in table_rows(text).values())  # no speedup of the other model
 
 
+def test_results_computed_from_another_file_of_one_backend_are_never_joined():
+    """`onnx:m.onnx` changed between `pytest accuracy` and `pytest benchmarks`: the speed session's
+    verdict leaves the accuracy of the old file out, naming both files; a backend only one of them
+    built, or a block from before artifacts were recorded, does not keep them apart."""
+    name = "onnx:m.onnx"
+    acc = accuracy_doc(all_pass())
+    acc["provenance"] = {**prov(written="2026-11-23T09:00:00+0000"),
+                         "artifacts": {"torch": "model:abc", name: "onnx:1111aaaa2222"}}
+    current = {**prov(), "artifacts": {"torch": "model:abc", name: "onnx:3333bbbb4444",
+                                       "onnx-fp16": "onnx:5555"}}
+    text = render_verdict(acc, speedups_doc(), None, current)
+    assert ("accuracy.json in this directory left out: onnx:m.onnx computed from onnx:1111aaaa, not "
+            "onnx:3333bbbb") in text
+    assert "run `pytest accuracy` for this one" in text
+    acc["provenance"]["artifacts"][name] = "onnx:3333bbbb4444"  # the same file: joined
+    assert "left out" not in render_verdict(acc, speedups_doc(), None, current)
+    del acc["provenance"]["artifacts"]
+    assert "left out" not in render_verdict(acc, speedups_doc(), None, current)
+
+
 def test_another_dataset_is_left_out_and_a_file_without_provenance_never_joins():
     """Same model, other dataset: left out by name; a file from before provenance is left out too,
     and with nothing of this model left there is no verdict."""

@@ -47,6 +47,15 @@ def cacheable(runner: Any) -> bool:
     return callable(getattr(type(runner), "prediction_identity", None)) and "predict" not in vars(runner)
 
 
+def artifact_of(runner: Any) -> str | None:
+    """What the runner computes from, as its prediction identity names it ("onnx:<digest>",
+    "model:<hash>"), or None for a runner with no identity (a wrapper, a test double)."""
+    if not callable(getattr(type(runner), "prediction_identity", None)):
+        return None
+    artifact = runner.prediction_identity().get("artifact")
+    return str(artifact) if artifact else None
+
+
 def texts_digest(texts: Sequence[str]) -> str:
     digest = hashlib.sha256()
     for text in texts:

@@ -6,7 +6,7 @@ Every results file of a report directory (accuracy.json, speedups.json, ab.json)
 model and `pytest benchmarks` on another never shows one model's speed in the other's rows.
 
     block = provenance(session)             # {"model": ..., "dataset": ..., "settings": ..., "written": ...}
-    mismatch(block, other)                  # None, or "model: default (1a2b3c4d) vs tiny (9f8e7d6c)"
+    mismatch(block, other)                  # None, or "model default (1a2b3c4d), not tiny (9f8e7d6c)"
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ def provenance(session: GateSession) -> dict[str, Any]:
         "dataset": {"source": source, "sha256": file_hash, "split": cfg.split, "variant": cfg.dataset_variant,
                     "limit": cfg.limit},
         "settings": {"device": cfg.device, "threads": cfg.threads, "backends": list(cfg.backends)},
+        # what each backend built in this session computed from (its prediction identity's artifact)
+        "artifacts": {name: record.artifact for name, record in sorted(session.records.items())
+                      if record.artifact},
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -47,11 +50,24 @@ def _describe(part: str, block: Mapping[str, Any]) -> str:
     return f"{value.get('source')}{split}"
 
 
-def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str | None:
+def _short(artifact: str) -> str:
+    kind, _, digest = artifact.partition(":")
+    return f"{kind}:{digest[:8]}" if digest else artifact[:16]
+
+
+def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any], *,
+             artifacts: bool = True) -> str | None:
     """What keeps `block`'s result from joining `anchor`'s ("model: X vs Y; ..."), or None.
-    A result with no block (written by an encoder-gate before provenance) never joins."""
+    A result with no block (written by an encoder-gate before provenance) never joins. With
+    `artifacts`, a backend both sessions built from different files keeps them apart too (an
+    `onnx:PATH` file changed between `pytest accuracy` and `pytest benchmarks`, an INT8 option);
+    a block without artifacts (an older encoder-gate's) is not held to them."""
     if not block:
         return "no provenance (written by an older encoder-gate)"
     differ = [f"{part} {_describe(part, block)}, not {_describe(part, anchor)}"
               for part in JOINING if (block.get(part) or {}) != (anchor.get(part) or {})]
+    if artifacts:
+        mine, theirs = block.get("artifacts") or {}, anchor.get("artifacts") or {}
+        differ += [f"{name} computed from {_short(str(mine[name]))}, not {_short(str(theirs[name]))}"
+                   for name in sorted(set(mine) & set(theirs)) if mine[name] != theirs[name]]
     return "; ".join(differ) or None

@@ -53,7 +53,7 @@ from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
-from encoder_gate.runtime.predictions import cached_predictions
+from encoder_gate.runtime.predictions import artifact_of, cached_predictions
 from encoder_gate.tasks import THRESHOLD
 
 WEIGHT_FILES = (".safetensors", ".bin")  # a Hugging Face model directory's weights
@@ -75,6 +75,7 @@ class BuildRecord:
     integer_path: str | None = None  # an INT8 ONNX runner's integer arithmetic (backends.int8_path)
     can_saturate: bool | None = None  # whether that arithmetic differs between CPUs for its file
     path_way: str | None = None  # how a twin computed its integer path here (path_backend.WAYS)
+    artifact: str | None = None  # what its outputs are computed from (predictions.artifact_of)
 
 
 @dataclass
@@ -286,7 +287,7 @@ class GateSession:
                 notes=runner_notes(runner), max_tokens=runner_max_tokens(runner),
                 integer_path=getattr(runner, "integer_path", None),
                 can_saturate=getattr(runner, "can_saturate", None),
-                path_way=getattr(runner, "path_way", None)))
+                path_way=getattr(runner, "path_way", None), artifact=artifact_of(runner)))
         found = self._runners[name]
         if isinstance(found, GateError):
             raise found
