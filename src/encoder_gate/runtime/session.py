@@ -281,13 +281,14 @@ class GateSession:
                 return_freed_memory()  # what the build freed (an export, a conversion) goes back
             self._runners[name] = runner
             hit, seconds = self._prebuilt.get(name, (True, 0.0))  # built by prebuild(): not from the cache
-            self.records.setdefault(name, BuildRecord(
-                name, time.monotonic() - started + seconds, runner.from_cache and hit, runner.precision,
-                runner.size_bytes,
-                notes=runner_notes(runner), max_tokens=runner_max_tokens(runner),
-                integer_path=getattr(runner, "integer_path", None),
-                can_saturate=getattr(runner, "can_saturate", None),
-                path_way=getattr(runner, "path_way", None), artifact=artifact_of(runner)))
+            if name not in self.records:  # (a runner opened again after its release keeps the first's)
+                self.records[name] = BuildRecord(
+                    name, time.monotonic() - started + seconds, runner.from_cache and hit, runner.precision,
+                    runner.size_bytes,
+                    notes=runner_notes(runner), max_tokens=runner_max_tokens(runner),
+                    integer_path=getattr(runner, "integer_path", None),
+                    can_saturate=getattr(runner, "can_saturate", None),
+                    path_way=getattr(runner, "path_way", None), artifact=artifact_of(runner))
         found = self._runners[name]
         if isinstance(found, GateError):
             raise found
