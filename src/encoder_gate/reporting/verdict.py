@@ -385,7 +385,7 @@ def render(verdict: Verdict) -> VerdictReport:
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
-                         caveats=(*path_disagreement(accuracy), *unjudged_paths(accuracy)))
+                         caveats=(*verdict.left_out, *path_disagreement(accuracy), *unjudged_paths(accuracy)))
 
 
 def _their_sections(kept: Mapping[str, Mapping[str, Any]]) -> list[str]:
