@@ -3,7 +3,8 @@
 Every results file of a report directory (accuracy.json, speedups.json, ab.json) carries one
 `provenance` block, written by :func:`provenance`; the verdict joins two files only when
 :func:`mismatch` finds nothing between them, so a directory that saw `pytest accuracy` on one
-model and `pytest benchmarks` on another never shows one model's speed in the other's rows.
+model (or one file of a backend) and `pytest benchmarks` on another never shows one's speed in
+the other's rows.
 
     block = provenance(session)             # {"model": ..., "dataset": ..., "settings": ..., "written": ...}
     mismatch(block, other)                  # None, or "model default (1a2b3c4d), not tiny (9f8e7d6c)"
@@ -57,7 +58,7 @@ def _short(artifact: str) -> str:
 
 def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any], *,
              artifacts: bool = True) -> str | None:
-    """What keeps `block`'s result from joining `anchor`'s ("model: X vs Y; ..."), or None.
+    """What keeps `block`'s result from joining `anchor`'s ("model X (hash), not Y (hash); ..."), or None.
     A result with no block (written by an encoder-gate before provenance) never joins. With
     `artifacts`, a backend both sessions built from different files keeps them apart too (an
     `onnx:PATH` file changed between `pytest accuracy` and `pytest benchmarks`, an INT8 option);
