@@ -136,8 +136,8 @@ def check_shards(results: Sequence[ShardResult]) -> ShardPlan:
                             f"{r.directory}")
             continue
         seen[r.shard.index] = r
-        # (not their artifacts: each shard builds its own from the model, and no build is checked
-        # to be bit-identical across machines)
+        # (not their artifacts: the shares are disjoint, a backend the smallest one, so the shards'
+        # only common backend is the torch reference, whose artifact is the model itself)
         why = mismatch(r.descriptor.get("provenance"), first.descriptor.get("provenance") or {},
                        artifacts=False)
         if why:
@@ -221,7 +221,7 @@ def _provenance(doc: Mapping[str, Any], plan: ShardPlan) -> dict[str, Any] | Non
     if not block:
         return None
     settings = {**(block.get("settings") or {}), "backends": list(plan.backends)}
-    # one shard's artifacts, not compared across shards (check_shards): not the merged document's
+    # one shard's artifacts name its share alone: not the merged document's
     kept = {key: value for key, value in block.items() if key != "artifacts"}
     return {**kept, "settings": settings, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
