@@ -56,19 +56,18 @@ def _short(artifact: str) -> str:
     return f"{kind}:{digest[:8]}" if digest else artifact[:16]
 
 
-def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any], *,
-             artifacts: bool = True) -> str | None:
+def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str | None:
     """What keeps `block`'s result from joining `anchor`'s ("model X (hash), not Y (hash); ..."), or None.
-    A result with no block (written by an encoder-gate before provenance) never joins. With
-    `artifacts`, a backend both sessions built from different files keeps them apart too (an
-    `onnx:PATH` file changed between `pytest accuracy` and `pytest benchmarks`, an INT8 option);
-    a block without artifacts (an older encoder-gate's) is not held to them."""
+    A result with no block (written by an encoder-gate before provenance) never joins. A backend
+    both sessions built from different files keeps them apart too (an `onnx:PATH` file changed
+    between `pytest accuracy` and `pytest benchmarks`, an INT8 option); a block without artifacts
+    (an older encoder-gate's) is not held to them. Shards of one plan share no backend but the
+    torch reference, whose artifact is the model itself, so between them this is the model check."""
     if not block:
         return "no provenance (written by an older encoder-gate)"
     differ = [f"{part} {_describe(part, block)}, not {_describe(part, anchor)}"
               for part in JOINING if (block.get(part) or {}) != (anchor.get(part) or {})]
-    if artifacts:
-        mine, theirs = block.get("artifacts") or {}, anchor.get("artifacts") or {}
-        differ += [f"{name} computed from {_short(str(mine[name]))}, not {_short(str(theirs[name]))}"
-                   for name in sorted(set(mine) & set(theirs)) if mine[name] != theirs[name]]
+    mine, theirs = block.get("artifacts") or {}, anchor.get("artifacts") or {}
+    differ += [f"{name} computed from {_short(str(mine[name]))}, not {_short(str(theirs[name]))}"
+               for name in sorted(set(mine) & set(theirs)) if mine[name] != theirs[name]]
     return "; ".join(differ) or None

@@ -136,10 +136,7 @@ def check_shards(results: Sequence[ShardResult]) -> ShardPlan:
                             f"{r.directory}")
             continue
         seen[r.shard.index] = r
-        # (not their artifacts: the shares are disjoint, a backend the smallest one, so the shards'
-        # only common backend is the torch reference, whose artifact is the model itself)
-        why = mismatch(r.descriptor.get("provenance"), first.descriptor.get("provenance") or {},
-                       artifacts=False)
+        why = mismatch(r.descriptor.get("provenance"), first.descriptor.get("provenance") or {})
         if why:
             problems.append(f"{r.name()} gated another model or dataset than {first.name()}: {why}")
         for key, what in (("commit", "commit"), ("encoder_gate", "encoder-gate version")):
