@@ -74,6 +74,24 @@ def test_a_runner_with_a_replaced_predict_is_never_served_from_the_cache(tmp_pat
     assert not cacheable(object())
 
 
+def test_a_runner_whose_identity_is_none_names_no_artifact():
+    """A runner class with `prediction_identity` may still answer None (a mock backend with no
+    identity): it names no artifact, and building it does not fail."""
+    from encoder_gate.runtime.predictions import artifact_of
+
+    class Named:
+        def __init__(self, identity: dict[str, object] | None):
+            self.identity = identity
+
+        def prediction_identity(self) -> dict[str, object] | None:
+            return self.identity
+
+    assert artifact_of(Named(None)) is None
+    assert artifact_of(Named({"versions": {}})) is None
+    assert artifact_of(Named({"artifact": "onnx:abc"})) == "onnx:abc"
+    assert artifact_of(object()) is None
+
+
 @pytest.mark.slow
 def test_the_same_file_from_another_checkout_at_another_thread_count_is_read_from_the_cache(tmp_path: Path,
                                                                                             tiny):

@@ -49,10 +49,12 @@ def cacheable(runner: Any) -> bool:
 
 def artifact_of(runner: Any) -> str | None:
     """What the runner computes from, as its prediction identity names it ("onnx:<digest>",
-    "model:<hash>"), or None for a runner with no identity (a wrapper, a test double)."""
+    "model:<hash>"), or None for a runner with no identity (a wrapper, a test double, or one whose
+    `prediction_identity()` says None: its outputs are not decided by an artifact)."""
     if not callable(getattr(type(runner), "prediction_identity", None)):
         return None
-    artifact = runner.prediction_identity().get("artifact")
+    identity = runner.prediction_identity()
+    artifact = identity.get("artifact") if identity else None
     return str(artifact) if artifact else None
 
 
