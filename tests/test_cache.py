@@ -145,3 +145,122 @@ def test_build_killed_mid_write_is_never_taken_as_done(tmp_path: Path):
     assert not entry.hit and cache.is_valid(entry.path)
     assert (entry.path / "model.onnx").read_bytes() == b"weights" * 100
     assert cache.orphans(final) == []
+
+
+# --- pruning: what the last sessions used stays, the rest goes -------------------------------------
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Make `path` look last used `seconds` ago."""
+    import time
+
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_hit_stamps_its_entry_and_prune_keeps_only_what_was_used_since(tmp_path: Path):
+    """Two models' entries, both a day old; a session then uses one: pruning at its start removes
+    the other's entry with its lock file and a killed build's remains, keeps the used entry, the
+    cache's own files and anything not named like an entry."""
+    import time
+
+    from encoder_gate.cache import prune
+
+    cache = ArtifactCache(tmp_path)
+    used = cache.get_or_build("onnx-fp32", {"model": "new"}, write_two_files).path
+    old = cache.get_or_build("onnx-fp32", {"model": "old"}, write_two_files).path
+    remains = tmp_path / f".{old.name}.x1y2"
+    remains.mkdir()
+    (tmp_path / "bench-texts.json").write_text("{}")
+    (tmp_path / "ab-noise").mkdir()
+    for path in (used, old, remains, tmp_path / "bench-texts.json", tmp_path / "ab-noise",
+                 Path(f"{old}.lock"), Path(f"{used}.lock")):
+        _age(path, 86400)
+    started = time.time()
+    assert cache.get_or_build("onnx-fp32", {"model": "new"}, write_two_files).hit  # the session's use
+
+    size = sum(p.stat().st_size for p in old.iterdir())  # the two files and the manifest
+    dry = prune(tmp_path, started, dry_run=True)
+    assert [name for name, _ in dry.removed] == [old.name] and old.is_dir()
+    done = prune(tmp_path, started)
+    assert [name for name, _ in done.removed] == [old.name] and done.removed[0][1] == size
+    assert [name for name, _ in done.kept] == [used.name]
+    assert not old.exists() and not Path(f"{old}.lock").exists() and not remains.exists()
+    assert used.is_dir() and Path(f"{used}.lock").exists() and cache.is_valid(used)
+    assert (tmp_path / "bench-texts.json").exists() and (tmp_path / "ab-noise").is_dir()
+    assert prune(tmp_path, started).removed == []  # nothing left to remove
+
+
+def test_prune_leaves_an_entry_whose_lock_another_process_holds(tmp_path: Path):
+    """An old entry being replaced by a running session (its lock held) is neither removed nor
+    half-removed."""
+    import time
+
+    from encoder_gate.cache import prune
+
+    cache = ArtifactCache(tmp_path)
+    old = cache.get_or_build("onnx-int8", {"model": "old"}, write_two_files).path
+    _age(old, 3600)
+    ctx = mp.get_context("spawn")
+    held, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(f"{old}.lock", held, release))
+    holder.start()
+    try:
+        assert held.wait(60)
+        done = prune(tmp_path, time.time())
+        assert done.busy == [old.name] and done.removed == [] and cache.is_valid(old)
+    finally:
+        release.set()
+        holder.join(60)
+    assert [name for name, _ in prune(tmp_path, time.time()).removed] == [old.name]
+
+
+def _hold_lock(path: str, held, release) -> None:  # type: ignore[no-untyped-def]
+    from filelock import FileLock
+
+    with FileLock(path):
+        held.set()
+        release.wait(60)
+
+
+def test_sessions_are_recorded_newest_last_and_only_the_last_twenty_kept(tmp_path: Path):
+    from encoder_gate.cache import KEPT_SESSIONS, read_sessions, record_session
+
+    assert read_sessions(tmp_path) == []
+    for i in range(KEPT_SESSIONS + 3):
+        record_session(tmp_path, 1000.0 + i, f"pytest accuracy #{i}")
+    sessions = read_sessions(tmp_path)
+    assert len(sessions) == KEPT_SESSIONS and sessions[-1]["what"] == f"pytest accuracy #{KEPT_SESSIONS + 2}"
+    assert [s["started"] for s in sessions] == sorted(s["started"] for s in sessions)
+    (tmp_path / "sessions.json").write_text("not json")
+    assert read_sessions(tmp_path) == []  # unreadable: none, and prune-cache then removes nothing
+
+
+def test_prune_cache_command_keeps_the_last_sessions_and_removes_nothing_without_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    import time
+
+    from encoder_gate.cache import record_session
+    from encoder_gate.commands.cli import main
+
+    cache = ArtifactCache(tmp_path)
+    entries = [cache.get_or_build("onnx-fp32", {"model": m}, write_two_files).path for m in "abc"]
+    for i, entry in enumerate(entries):  # a used 3 h ago, b 2 h ago, c 1 h ago
+        _age(entry, 3600 * (3 - i))
+    assert main(["prune-cache", str(tmp_path)]) == 0
+    assert "nothing pruned: no gate session is recorded" in capsys.readouterr().out
+    assert all(e.is_dir() for e in entries)
+
+    now = time.time()
+    record_session(tmp_path, now - 2.5 * 3600, "pytest accuracy")  # used b
+    record_session(tmp_path, now - 1.5 * 3600, "pytest accuracy benchmarks")  # used c
+    assert main(["prune-cache", str(tmp_path), "--sessions", "2", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("would remove 1 entries") and entries[0].name in out and entries[0].is_dir()
+    assert main(["prune-cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "removed 2 entries" in out and "by the last session (pytest accuracy benchmarks" in out
+    assert [e.is_dir() for e in entries] == [False, False, True]
+    assert main(["prune-cache", str(tmp_path / "nope")]) == 1
+    assert "is not a directory" in capsys.readouterr().err
+    assert main(["prune-cache", str(tmp_path), "--days", "0"]) == 1

@@ -840,6 +840,13 @@ def test_the_workflow_keeps_the_prs_code_away_from_write_tokens_and_secrets(tmp_
     assert "secrets." not in gate.get("run", "")
     cache_save = step_named(doc["jobs"]["gate"]["steps"], "Save the artifact cache")
     assert cache_save["if"] == "${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}"
+    # what the run did not use is pruned first, so the saved cache does not grow with every model
+    names = [s.get("name") for s in doc["jobs"]["gate"]["steps"]]
+    assert names.index("Prune the artifact cache") == names.index("Save the artifact cache") - 1
+    prune = step_named(doc["jobs"]["gate"]["steps"], "Prune the artifact cache")
+    assert prune["run"] == 'encoder-gate prune-cache "$CACHE"'
+    assert prune["if"] == ("${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' "
+                           "&& steps.install.outcome == 'success' }}")
 
 
 def test_a_push_to_the_default_branch_records_its_results_in_the_history(tmp_path: Path,

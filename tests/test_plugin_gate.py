@@ -432,3 +432,51 @@ def test_accuracy_of_one_model_and_benchmarks_of_another_are_never_joined(
     assert ", not tiny-bert (" in verdict and "run `pytest accuracy` for this one" in verdict
     assert "Model `tiny-bert`; no accuracy results of it" in verdict and "accuracy on" not in verdict
     assert "| onnx-fp32 | pass (speed only) |" in verdict
+
+
+@pytest.mark.slow
+def test_a_pruned_cache_keeps_everything_the_last_session_used(
+        gate_dir: pytest.Pytester, report_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """A session on a private cache records itself; `encoder-gate prune-cache` then removes another
+    model's old entry and nothing this session used: the same session again builds and predicts
+    nothing. A collect-only session records nothing (it used nothing)."""
+    import json
+    import os
+    import shutil
+    import time
+
+    from encoder_gate.cache import ENTRY_NAME, read_sessions
+    from encoder_gate.commands.cli import main
+
+    cache = tmp_path / "cache"
+    args = ["--gate-model=tiny", f"--gate-cache-dir={cache}", "--gate-threads=1",
+            "--gate-backends=torch,onnx-fp32", f"--gate-report-dir={report_dir}", "-p", "no:cacheprovider"]
+    gate_dir.makepyfile(test_checks=CHECKS)
+    first = gate_dir.runpytest("test_checks.py", *args)
+    assert first.ret == pytest.ExitCode.OK, first.stdout.str()[-2000:]
+    assert [s["what"].split()[:2] for s in read_sessions(cache)] == [["pytest", "test_checks.py"]]
+    used = sorted(p.name for p in cache.iterdir() if ENTRY_NAME.match(p.name) and p.is_dir())
+    assert any(n.startswith("onnx-fp32-") for n in used) and any(n.startswith("predictions-") for n in used)
+    # another model's export, last used a day before this session
+    fp32 = next(n for n in used if n.startswith("onnx-fp32-"))
+    stale = cache / f"onnx-fp32-{'0' * 20}"
+    shutil.copytree(cache / fp32, stale)
+    then = time.time() - 86400
+    os.utime(stale, (then, then))
+    assert gate_dir.runpytest("test_checks.py", "--collect-only", *args).ret == pytest.ExitCode.OK
+    assert len(read_sessions(cache)) == 1
+
+    capsys.readouterr()  # (the sessions' own output)
+    size = sum(f.stat().st_size for f in stale.iterdir()) / 1e6
+    assert main(["prune-cache", str(cache)]) == 0
+    assert capsys.readouterr().out.startswith(f"removed 1 entries ({size:.1f} MB) not used by the last "
+                                              "session (pytest test_checks.py")
+    assert not stale.exists()
+    assert sorted(p.name for p in cache.iterdir() if ENTRY_NAME.match(p.name) and p.is_dir()) == used
+    again = gate_dir.runpytest("test_checks.py", *args)
+    assert again.ret == pytest.ExitCode.OK, again.stdout.str()[-2000:]
+    summary = [line for line in again.stdout.lines  # the "encoder-gate backends" section's rows
+               if line.startswith(("torch ", "onnx-fp32 ")) and "predictions" in line]
+    assert len(summary) == 2 and all("from cache" in line and "predictions from cache" in line
+                                     for line in summary), summary
+    assert json.loads((cache / "sessions.json").read_text())["sessions"][-1]["finished"] > then

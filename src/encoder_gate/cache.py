@@ -9,24 +9,33 @@ its lock, deletes it). On reuse the manifest is checked;
 a corrupted entry is rebuilt. A file lock per key makes concurrent pytest-xdist
 workers build each artifact once.
 
+Every use stamps the entry's directory (its mtime), and each gate session that ran tests adds
+itself to ``sessions.json`` when it ends: :func:`prune` removes the entries the last sessions did
+not use (`encoder-gate prune-cache`), so a cache that CI restores, adds a new model's artifacts
+to and saves again holds what the next run needs, not every model the repository ever had.
+
     cache = ArtifactCache(Path(".encoder-gate/cache"))
     path, hit = cache.get_or_build("onnx-int8", {"model": spec.content_hash}, build_fn)
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 MANIFEST = "encoder-gate-manifest.json"
 
@@ -89,6 +98,11 @@ class ArtifactCache:
     def entry_dir(self, name: str, parts: Mapping[str, object]) -> Path:
         return self.root / f"{name}-{key_of(parts)}"
 
+    def use(self, path: Path) -> None:
+        """Stamp an entry as used now (its directory's mtime), which :func:`prune` reads."""
+        with contextlib.suppress(OSError):  # a read-only cache is still a cache
+            os.utime(path)
+
     def is_valid(self, path: Path) -> bool:
         """True when `path` holds a complete artifact whose files match its manifest."""
         manifest = path / MANIFEST
@@ -122,10 +136,12 @@ class ArtifactCache:
         """Return the artifact for `parts`, building it with `build(tmp_dir)` if needed."""
         final = self.entry_dir(name, parts)
         if final.is_dir() and self.is_valid(final):
+            self.use(final)
             return CacheEntry(final, hit=True)
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(final) + ".lock"):
             if final.is_dir() and self.is_valid(final):  # another worker built it meanwhile
+                self.use(final)
                 return CacheEntry(final, hit=True)
             if final.exists():  # corrupted or incomplete: rebuild from scratch
                 shutil.rmtree(final)
@@ -141,4 +157,101 @@ class ArtifactCache:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+            self.use(final)
         return CacheEntry(final, hit=False)
+
+
+# --- which entries the sessions used, and removing the rest -----------------------------------------
+
+#: The gate sessions that used the cache, oldest first (the last KEPT_SESSIONS of them).
+SESSIONS_FILE = "sessions.json"
+KEPT_SESSIONS = 20
+#: An entry's directory: `<name>-<key_of(parts)>` (ArtifactCache.entry_dir).
+ENTRY_NAME = re.compile(r"^(?P<name>.+)-(?P<key>[0-9a-f]{20})$")
+#: Clock slack when an entry's stamp is compared with a session's start (same machine, same clock;
+#: a filesystem may round its times).
+STAMP_SLACK_S = 2.0
+
+
+def read_sessions(root: Path) -> list[dict[str, Any]]:
+    """The recorded sessions (each {"started", "finished", "what"}, times in seconds since the
+    epoch), oldest first; an unreadable record counts as none."""
+    try:
+        doc = json.loads((Path(root) / SESSIONS_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    found = doc.get("sessions") if isinstance(doc, dict) else None
+    return [s for s in found or [] if isinstance(s, dict) and isinstance(s.get("started"), (int, float))]
+
+
+def record_session(root: Path, started: float, what: str) -> None:
+    """Add a gate session that began at `started` and ran tests to the cache's record (best effort:
+    an unwritable cache must not fail a session)."""
+    root = Path(root)
+    with contextlib.suppress(OSError, Timeout):
+        root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(root / SESSIONS_FILE) + ".lock", timeout=30):
+            this = {"started": round(started, 3), "finished": round(time.time(), 3), "what": what}
+            sessions = [*read_sessions(root), this][-KEPT_SESSIONS:]
+            tmp = root / f".{SESSIONS_FILE}.{os.getpid()}"
+            tmp.write_text(json.dumps({"sessions": sessions}, indent=1))
+            os.replace(tmp, root / SESSIONS_FILE)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+@dataclass
+class Pruned:
+    """What :func:`prune` removed and kept (entry directory names with their bytes)."""
+
+    since: float
+    removed: list[tuple[str, int]] = field(default_factory=list)
+    kept: list[tuple[str, int]] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # in use by a running process: left alone
+
+
+def prune(root: Path, since: float, dry_run: bool = False) -> Pruned:
+    """Remove the entries of the cache at `root` not used since `since` (seconds since the epoch),
+    with their lock files, and the remains of builds killed before then. Files of the cache's own
+    (records of durations and sizes, sessions.json) and anything not named like an entry stay. An
+    entry whose lock another process holds is left alone (it is being built or replaced)."""
+    root = Path(root)
+    out = Pruned(since=since)
+    cutoff = since - STAMP_SLACK_S
+    for path in sorted(root.iterdir()):
+        if not path.exists():  # an entry's lock file, gone with its entry
+            continue
+        built = path.name[1:].rsplit(".", 1)[0]  # a build's temporary directory: .<entry>.<random>
+        if ENTRY_NAME.match(path.name) and path.is_dir():
+            size = _size(path)
+            fate = _remove_unused(path, path.name, cutoff, dry_run)
+            (out.removed if fate == "removed" else out.kept).append((path.name, size))
+            if fate == "busy":
+                out.busy.append(path.name)
+        elif path.name.startswith(".") and path.is_dir() and ENTRY_NAME.match(built):
+            _remove_unused(path, built, cutoff, dry_run)  # what a killed build left
+        elif path.suffix == ".lock" and ENTRY_NAME.match(path.stem) and not (root / path.stem).exists():
+            _remove_unused(path, path.stem, cutoff, dry_run)  # a lock whose entry is gone
+    return out
+
+
+def _remove_unused(path: Path, entry: str, cutoff: float, dry_run: bool) -> str:
+    """Remove `path` (an entry, a build's remains or a lock file of `entry`) unless it was stamped
+    at or after `cutoff` or `entry`'s lock is held: "kept", "busy" or "removed"."""
+    if path.stat().st_mtime >= cutoff:
+        return "kept"
+    lock_file = path.parent / f"{entry}.lock"
+    try:
+        with FileLock(str(lock_file), timeout=0):
+            if path.stat().st_mtime >= cutoff:  # used meanwhile
+                return "kept"
+            if not dry_run:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                if path == lock_file or not (path.parent / entry).exists():
+                    lock_file.unlink(missing_ok=True)  # held by us: nobody can be waiting on it
+    except Timeout:
+        return "busy"
+    return "removed"

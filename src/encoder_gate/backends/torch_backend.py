@@ -347,6 +347,7 @@ class CompileArtifacts:
                           "compiling, and replacing them")
             self._discard(entry)
             return False
+        self.cache.use(entry)
         self.progress(f"{self.name}: compile artifacts from cache at {entry} ({describe_cache_info(info)})")
         return True
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from encoder_gate.commands import export, init
 from encoder_gate.commands.history import history_arguments, run_history
 from encoder_gate.commands.merge import merge_arguments, run_merge
+from encoder_gate.commands.prune import prune_arguments, run_prune
 from encoder_gate.commands.search import SearchSettings
 from encoder_gate.documents import AB_FILE, VERDICT_JSON, read_document, write_json
 from encoder_gate.errors import GateError
@@ -431,6 +432,8 @@ COMMANDS: dict[str, Command] = {
                           "per node and in total, and what cures it", audit_arguments, run_audit),
     "history": Command("keep the gate's results across commits (record), find what crept while every PR "
                        "passed (check), draw them (render)", history_arguments, run_history),
+    "prune-cache": Command("remove the artifact cache's entries the last gate session did not use (before CI "
+                           "saves the cache)", prune_arguments, run_prune),
 }
 
 

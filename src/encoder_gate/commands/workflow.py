@@ -126,7 +126,15 @@ jobs:
           fi
 @SHARD_COSTS@          pytest accuracy benchmarks --gate-cache-dir "$CACHE" "${base[@]}"@SHARD_ARGS@
 
-@GATE_RESULTS@      - name: Save the artifact cache
+@GATE_RESULTS@      # only what this run used (the base's artifacts and the PR's): restored, added to and
+      # saved again, the cache would otherwise keep every model the branch ever had
+      - name: Prune the artifact cache
+        if: >-
+          ${{ !cancelled() && steps.cache.outputs.cache-hit != 'true'
+          && steps.install.outcome == 'success' }}
+        run: encoder-gate prune-cache "$CACHE"
+
+      - name: Save the artifact cache
         if: ${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}
         uses: @CACHE_SAVE@
         with:

@@ -14,6 +14,7 @@ the reasons, unless `--gate-allow-skip` is given. At the end of a session the ve
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD
 from encoder_gate.backends.int8_path import TARGETS
+from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, load_config, read_pyproject_table
 from encoder_gate.decision import WAIVER, Status, check_waivers
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
@@ -141,7 +143,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(by default such a session fails: it checked nothing)")
 
 
+#: When this session began, before it touched the artifact cache (encoder_gate.cache.record_session).
+SESSION_STARTED = pytest.StashKey[float]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SESSION_STARTED] = time.time()
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU")
     applicable.register_marker(config)
     overrides = {name.replace("-", "_"): config.getoption(f"gate_{name.replace('-', '_')}")
@@ -365,8 +372,10 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         node.config.stash.setdefault(WORKER_PAYLOADS, []).append(payload)
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write accuracy.json / accuracy.md and the verdict; fail a session that checked nothing.
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write accuracy.json / accuracy.md and the verdict; fail a session that checked nothing;
+    record a session whose tests ran to their end in the artifact cache (what it used is what
+    `encoder-gate prune-cache` keeps).
 
     Without xdist, from this process's evaluations. Under xdist each worker evaluates the
     backends its tests needed and sends its payload to the controller (``workeroutput``),
@@ -382,6 +391,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if state is None:
         return
+    ran_tests = any(o["ran"] for o in config.stash.get(OUTCOMES, {}).values())
+    if ran_tests and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        record_session(state.config.cache_dir, config.stash[SESSION_STARTED],
+                       " ".join(["pytest", *config.invocation_params.args]))
     why = nothing_checked(config.stash.get(OUTCOMES, {}))
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_CHECKED] = why

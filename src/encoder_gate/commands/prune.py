@@ -1,0 +1,87 @@
+"""``encoder-gate prune-cache [DIR]``: remove the artifact cache's entries the last gate sessions
+did not use.
+
+    pytest accuracy benchmarks --gate-cache-dir "$CACHE"     # stamps every entry it uses
+    encoder-gate prune-cache "$CACHE"                         # then, before the cache is saved
+
+Every session that ran tests records itself in the cache (encoder_gate.cache.record_session), and
+every entry it read or built carries its stamp. A CI cache is restored, gains the artifacts of the
+PR's model, and is saved again: without pruning it holds every model the repository ever had
+(about 0.85 GB each at 125M weights: the ONNX files, the predictions), until the restore takes
+minutes and the host evicts it. Pruning keeps what the last session used, which is what the next
+run of that branch needs (the base's artifacts and the PR's). It deletes nothing when no session
+is recorded, and `--dry-run` lists what it would remove.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+from encoder_gate.cache import KEPT_SESSIONS, prune, read_sessions
+from encoder_gate.config import GateConfig
+from encoder_gate.errors import GateError
+
+#: Where the gate keeps its cache unless told otherwise (GateConfig.cache_dir).
+DEFAULT_CACHE_DIR = next(f.default for f in dataclasses.fields(GateConfig) if f.name == "cache_dir")
+LISTED = 10  # removed entries named in the summary (all with --dry-run)
+
+
+def prune_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cache_dir", nargs="?", type=Path, default=DEFAULT_CACHE_DIR, metavar="DIR",
+                        help=f"the artifact cache (--gate-cache-dir; default {DEFAULT_CACHE_DIR})")
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument("--sessions", type=int, default=1, metavar="K",
+                      help=f"keep what the last K recorded sessions used (default 1; the cache records "
+                           f"its last {KEPT_SESSIONS})")
+    keep.add_argument("--days", type=float, default=None, metavar="D",
+                      help="keep what was used in the last D days instead")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    root: Path = args.cache_dir
+    if not root.is_dir():
+        raise GateError(f"{root} is not a directory: name the gate's artifact cache (--gate-cache-dir; "
+                        f"default {DEFAULT_CACHE_DIR})")
+    if args.days is not None:
+        if args.days <= 0:
+            raise GateError(f"--days must be positive; got {args.days:g}")
+        since, what = time.time() - args.days * 86400, f"in the last {args.days:g} days"
+    else:
+        if args.sessions < 1:
+            raise GateError(f"--sessions must be at least 1; got {args.sessions}")
+        sessions = read_sessions(root)
+        if not sessions:
+            print(f"nothing pruned: no gate session is recorded in {root} (a pytest session of the gate "
+                  "that runs tests records itself when it ends; prune after one)")
+            return 0
+        last = sessions[-args.sessions:]
+        since = float(last[0]["started"])
+        command = str(last[0].get("what", "?"))
+        command = command if len(command) <= 60 else command[:59] + "…"
+        what = (f"by the last session ({command}, began {_when(since)})" if len(last) == 1
+                else f"by the last {len(last)} sessions (the first began {_when(since)})")
+    done = prune(root, since, dry_run=args.dry_run)
+    removed = sum(n for _, n in done.removed)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(done.removed)} entries ({_gb(removed)}) not used {what}; kept {len(done.kept)} "
+          f"({_gb(sum(n for _, n in done.kept))})")
+    listed = done.removed if args.dry_run else done.removed[:LISTED]
+    for name, size in listed:
+        print(f"  {name}  {_gb(size)}")
+    if len(listed) < len(done.removed):
+        print(f"  ... and {len(done.removed) - len(listed)} more")
+    if done.busy:
+        print(f"left alone, in use by a running process: {', '.join(done.busy)}")
+    return 0
