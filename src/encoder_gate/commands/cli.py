@@ -13,6 +13,7 @@ status. To add one (e.g. ``export``), write those two functions and add an entry
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -460,6 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GateError as exc:
         print(f"encoder-gate {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`| head`): what it read was right
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     return status
 
 
