@@ -27,10 +27,10 @@ from encoder_gate.config import GateConfig
 from encoder_gate.runtime.inference import encode
 from encoder_gate.runtime.session import GateSession
 
-cache_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
+cache_dir, out, model = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 texts = ["I love this so much!", "Why would anyone do that? " * 6, "ok", ""]
 lines = []
-session = GateSession(GateConfig(model="tiny", backends=("torch-compile",), threads=1, cache_dir=cache_dir,
+session = GateSession(GateConfig(model=model, backends=("torch-compile",), threads=1, cache_dir=cache_dir,
                                  report_dir=out.parent / "report"), progress=lines.append)
 runner = session.runner("torch-compile")
 started = time.perf_counter()
@@ -44,14 +44,15 @@ print(json.dumps({"from_cache": record.from_cache, "build_seconds": record.secon
 """
 
 
-def run_session(tmp_path: Path, cache_dir: Path, tag: str) -> tuple[dict[str, object], np.ndarray]:
+def run_session(tmp_path: Path, cache_dir: Path, tag: str,
+                model: str = "tiny") -> tuple[dict[str, object], np.ndarray]:
     """One session in a subprocess whose inductor cache is a fresh empty directory, so whatever
     it does not compile comes from our artifact cache, not from /tmp/torchinductor_<user>."""
     inductor = tmp_path / f"inductor-{tag}"
     inductor.mkdir()
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(inductor), "HF_HUB_OFFLINE": "1"}
     out = tmp_path / f"probs-{tag}.npy"
-    done = subprocess.run([sys.executable, "-c", SESSION, str(cache_dir), str(out)], env=env,
+    done = subprocess.run([sys.executable, "-c", SESSION, str(cache_dir), str(out), model], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -80,6 +81,21 @@ def test_second_session_loads_compile_artifacts_and_predicts_alike(tmp_path: Pat
         print(f"\n{tag}: build {run['build_seconds']:.1f}s, "
               f"first predict {run['first_predict_seconds']:.2f}s")
 
+    # a retrained model (one bias moved): the same graphs, from the base's artifacts, on its own weights
+    from safetensors.numpy import load_file, save_file
+
+    retrained = tmp_path / "retrained"
+    shutil.copytree(tiny.path, retrained)
+    weights = load_file(retrained / "model.safetensors")
+    # the head's last bias (out_proj): it moves every logit
+    bias = max(name for name in weights if name.startswith("classifier") and name.endswith("bias"))
+    weights[bias] = weights[bias] + 1.0
+    save_file(weights, retrained / "model.safetensors")
+    third, third_probs = run_session(tmp_path, cache_dir, "retrained", str(retrained))
+    assert third["from_cache"] is True, third
+    assert sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir()) == entries
+    assert np.abs(third_probs - first_probs).max() > 0.05  # its own weights, not the base's
+
 
 def test_unreadable_artifacts_fall_back_to_compiling(tmp_path: Path) -> None:
     """An intact entry whose bytes torch cannot read is reported, removed (so the next save
@@ -106,11 +122,22 @@ def test_corrupt_entry_is_not_loaded(tmp_path: Path) -> None:
     assert "incomplete or corrupt" in lines[-1]
 
 
-def test_compile_key_holds_the_recipe_and_the_model(tiny_ctx: BuildContext) -> None:
+def test_compile_key_holds_the_recipe_and_the_graph_not_the_weights(tiny_ctx: BuildContext,
+                                                                     tmp_path: Path) -> None:
+    """A retrained model (other weights, other name, same config) shares its base's compile
+    artifacts; another shape of config, another recipe or dynamic setting does not."""
     base = compile_key(tiny_ctx, None, True)
     assert base == compile_key(tiny_ctx, None, True)
     assert base != compile_key(tiny_ctx, "max-autotune", True)
     assert base != compile_key(tiny_ctx, None, False)
-    other = replace(tiny_ctx, model=replace(tiny_ctx.model, content_hash="0" * 64))
-    assert base != compile_key(other, None, True)
     assert {"torch", "python"} <= set(base["versions"])  # type: ignore[arg-type]
+    retrained = tmp_path / "retrained"
+    shutil.copytree(tiny_ctx.model.path, retrained)
+    config = json.loads((retrained / "config.json").read_text())
+    config |= {"_name_or_path": "me/retrained", "transformers_version": "9.9.9"}
+    (retrained / "config.json").write_text(json.dumps(config))
+    other = replace(tiny_ctx, model=replace(tiny_ctx.model, path=retrained, content_hash="0" * 64))
+    assert compile_key(other, None, True) == base
+    config["num_hidden_layers"] += 1
+    (retrained / "config.json").write_text(json.dumps(config))
+    assert compile_key(other, None, True) != base

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import logging
 import shutil
 import warnings
@@ -17,8 +18,9 @@ import numpy as np
 from filelock import FileLock
 
 from encoder_gate.backends.base import Batch, BuildContext, Device, NumberFormat, dummy_batch
-from encoder_gate.cache import ArtifactCache, toolchain_versions
+from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.errors import DeviceUnavailable, GateError
+from encoder_gate.models.spec import ModelSpec
 
 #: The libraries whose versions decide a torch backend's outputs and compiled artifacts.
 TORCH_PACKAGES = ("torch", "transformers", "tokenizers")
@@ -257,10 +259,31 @@ COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArt
 COMPILE_ARTIFACTS_FILE = "torch-compile-artifacts.bin"
 
 
+#: config.json keys that name or date a model without shaping its graph: two fine-tunings of one
+#: architecture compile to the same graphs (label names aside, their count is kept).
+NOT_GRAPH_KEYS = frozenset({"_name_or_path", "transformers_version", "id2label", "label2id"})
+
+
+def graph_hash(model: ModelSpec) -> str:
+    """What decides the graphs torch.compile traces from a model: its config.json without names and
+    versions (NOT_GRAPH_KEYS), with its task and label count; not its weights (inductor's graphs
+    take them as inputs), so a retrained model shares its base's compile artifacts. A config.json
+    that cannot be read falls back to the model's content hash."""
+    try:
+        config = json.loads((model.path / "config.json").read_text())
+    except (OSError, ValueError):
+        return model.content_hash
+    if not isinstance(config, dict):
+        return model.content_hash
+    shape = {k: v for k, v in config.items() if k not in NOT_GRAPH_KEYS}
+    return key_of({"config": shape, "task": model.task, "labels": model.num_labels})
+
+
 def compile_key(ctx: BuildContext, mode: str | None, dynamic: bool) -> dict[str, object]:
-    """What decides torch.compile's artifacts: the model's content, the compile recipe, the device
-    and hardware, the thread count (inductor's CPU kernels specialize on it, and torch's own cache
-    key holds it) and the toolchain versions. Call it after the thread count is set."""
+    """What decides torch.compile's artifacts: the model's graph (graph_hash, not its weights), the
+    compile recipe, the device and hardware, the thread count (inductor's CPU kernels specialize on
+    it, and torch's own cache key holds it) and the toolchain versions. Call it after the thread
+    count is set."""
     import platform
 
     import torch
@@ -269,7 +292,7 @@ def compile_key(ctx: BuildContext, mode: str | None, dynamic: bool) -> dict[str,
         hardware = torch.cuda.get_device_name()
     else:
         hardware = f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}"
-    return {"recipe": COMPILE_RECIPE, "model": ctx.model.content_hash, "task": ctx.model.task,
+    return {"recipe": COMPILE_RECIPE, "graph": graph_hash(ctx.model), "task": ctx.model.task,
             "mode": mode, "dynamic": dynamic, "device": ctx.device, "hardware": hardware,
             "threads": torch.get_num_threads(), "versions": toolchain_versions(TORCH_PACKAGES)}
 
