@@ -44,13 +44,17 @@ print(json.dumps({"from_cache": record.from_cache, "build_seconds": record.secon
 """
 
 
-def run_session(tmp_path: Path, cache_dir: Path, tag: str,
-                model: str = "tiny") -> tuple[dict[str, object], np.ndarray]:
+def run_session(tmp_path: Path, cache_dir: Path, tag: str, model: str = "tiny",
+                own_inductor_dir: bool = True) -> tuple[dict[str, object], np.ndarray]:
     """One session in a subprocess whose inductor cache is a fresh empty directory, so whatever
-    it does not compile comes from our artifact cache, not from /tmp/torchinductor_<user>."""
-    inductor = tmp_path / f"inductor-{tag}"
-    inductor.mkdir()
-    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(inductor), "HF_HUB_OFFLINE": "1"}
+    it does not compile comes from our artifact cache, not from /tmp/torchinductor_<user>; or,
+    `own_inductor_dir=False`, with TORCHINDUCTOR_CACHE_DIR unset, as a user runs it."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    if own_inductor_dir:
+        inductor = tmp_path / f"inductor-{tag}"
+        inductor.mkdir()
+        env["TORCHINDUCTOR_CACHE_DIR"] = str(inductor)
     out = tmp_path / f"probs-{tag}.npy"
     done = subprocess.run([sys.executable, "-c", SESSION, str(cache_dir), str(out), model], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
@@ -95,6 +99,29 @@ def test_second_session_loads_compile_artifacts_and_predicts_alike(tmp_path: Pat
     assert third["from_cache"] is True, third
     assert sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir()) == entries
     assert np.abs(third_probs - first_probs).max() > 0.05  # its own weights, not the base's
+
+
+@pytest.mark.slow
+def test_inductor_kernels_are_kept_in_the_artifact_cache(tmp_path: Path, tiny: ModelSpec) -> None:
+    """With TORCHINDUCTOR_CACHE_DIR unset, inductor's on-disk cache is an entry of the artifact
+    cache (the C++ kernels the portable artifacts leave out on CPU): a second session on it, in a
+    fresh process, compiles no kernel (no new shared object) and predicts alike; the user's own
+    TORCHINDUCTOR_CACHE_DIR is left alone (the other self-tests here set one: no entry then)."""
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(tiny.path, cache_dir / tiny.path.name)
+    first, first_probs = run_session(tmp_path, cache_dir, "first", own_inductor_dir=False)
+    places = sorted(p for p in cache_dir.glob("inductor-*") if p.is_dir())
+    assert len(places) == 1, first
+    kernels = sorted(places[0].rglob("*.so"))
+    assert kernels and any(places[0].rglob("fxgraph/**/*")), sorted(places[0].iterdir())
+    second, second_probs = run_session(tmp_path, cache_dir, "second", own_inductor_dir=False)
+    assert second["from_cache"] is True, second
+    assert sorted(places[0].rglob("*.so")) == kernels  # nothing compiled again
+    np.testing.assert_array_equal(second_probs, first_probs)
+    own = tmp_path / "own"
+    shutil.copytree(tiny.path, own / tiny.path.name)
+    run_session(tmp_path, own, "own")
+    assert not list(own.glob("inductor-*"))
 
 
 def test_unreadable_artifacts_fall_back_to_compiling(tmp_path: Path) -> None:
