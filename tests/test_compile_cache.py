@@ -124,6 +124,41 @@ def test_inductor_kernels_are_kept_in_the_artifact_cache(tmp_path: Path, tiny: M
     assert not list(own.glob("inductor-*"))
 
 
+EXPORT_THEN_COMPILE = """
+import os, sys
+from pathlib import Path
+from encoder_gate.config import GateConfig
+from encoder_gate.runtime.session import GateSession
+session = GateSession(GateConfig(model="tiny", backends=("onnx-fp32", "torch-compile"), threads=1,
+                                 cache_dir=Path(sys.argv[1]), report_dir=Path(sys.argv[1]) / "report"))
+session.prebuild(["onnx-fp32"])  # torch.onnx.export: torch sets TORCHINDUCTOR_CACHE_DIR to its default
+after_export = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+session.runner("torch-compile")
+print("PLACES", after_export, os.environ["TORCHINDUCTOR_CACHE_DIR"])
+session.close()
+"""
+
+
+@pytest.mark.slow
+def test_an_export_before_the_compile_does_not_send_inductor_to_its_shared_default(tmp_path: Path,
+                                                                                   tiny: ModelSpec) -> None:
+    """torch sets TORCHINDUCTOR_CACHE_DIR to /tmp/torchinductor_<user> the first time it asks for
+    it, which the ONNX export a session runs first does; the compile after it still goes to the
+    artifact cache's directory (the default, shared with every process of the user's, is where a
+    session masked to AVX2 died in a kernel another CPU's session had compiled)."""
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(tiny.path, cache_dir / tiny.path.name)
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"} | {"HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", EXPORT_THEN_COMPILE, str(cache_dir)], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("PLACES "))
+    after_export, at_compile = line.split()[1:]
+    place = next(cache_dir.glob("inductor-*"))
+    assert at_compile == str(place.resolve()) and after_export != at_compile
+    assert any(place.rglob("*.so"))
+
+
 def test_unreadable_artifacts_fall_back_to_compiling(tmp_path: Path) -> None:
     """An intact entry whose bytes torch cannot read is reported, removed (so the next save
     replaces it) and the build goes on compiling; a missing entry is no error either."""

@@ -260,9 +260,10 @@ class TorchCompileBackend:
 COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
 
 INDUCTOR_DIR_ENV = "TORCHINDUCTOR_CACHE_DIR"
-#: The inductor directory this process last pointed torch at (place_inductor_cache), so a later
-#: session of the process (another cache) may point it elsewhere; any other value is the user's.
-_placed: list[str] = []
+#: The user's own inductor directory, read when this module is first imported: torch sets the
+#: variable to its default (/tmp/torchinductor_<user>) itself the first time it asks for the
+#: directory, which an ONNX export before the compile does, so its value later says nothing.
+USER_INDUCTOR_DIR = os.environ.get(INDUCTOR_DIR_ENV)
 
 
 def place_inductor_cache(ctx: BuildContext) -> Path | None:
@@ -272,14 +273,15 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
     the portable compile artifacts (CompileArtifacts) leave out on CPU. A runner that restores it
     compiles nothing (the reference model's first call 9.9 s, against 19.4 s from the portable
     artifacts alone and 28.1 s from nothing), and a CPU of another kind gets a directory of its own.
-    Stamped as used each time (encoder_gate.cache.prune). A TORCHINDUCTOR_CACHE_DIR set by the user
-    (or by torch for a compile before ours) is left as it is: returns None."""
+    Stamped as used each time (encoder_gate.cache.prune). A TORCHINDUCTOR_CACHE_DIR the user set
+    (USER_INDUCTOR_DIR) is left as it is: returns None. (torch's default directory is shared by
+    every process of the machine's user: a session masked to AVX2 by .ci/avx2-only that compiled
+    into the one an unmasked session had filled died in a kernel, "index out of bounds".)"""
     import platform
 
     import torch
 
-    current = os.environ.get(INDUCTOR_DIR_ENV)
-    if current is not None and current not in _placed:
+    if USER_INDUCTOR_DIR is not None:
         return None
     if ctx.device == "cuda":
         hardware = torch.cuda.get_device_name()
@@ -296,9 +298,8 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
                                              "versions": toolchain_versions(TORCH_PACKAGES)})
     place.mkdir(parents=True, exist_ok=True)
     ctx.cache.use(place)
-    if current != str(place.resolve()):
+    if os.environ.get(INDUCTOR_DIR_ENV) != str(place.resolve()):
         os.environ[INDUCTOR_DIR_ENV] = str(place.resolve())
-        _placed.append(str(place.resolve()))
         with contextlib.suppress(Exception):  # paths torch memoized for the previous directory
             from torch._inductor.utils import clear_caches
 
