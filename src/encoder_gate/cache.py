@@ -221,19 +221,20 @@ def prune(root: Path, since: float, dry_run: bool = False) -> Pruned:
     out = Pruned(since=since)
     cutoff = since - STAMP_SLACK_S
     for path in sorted(root.iterdir()):
-        if not path.exists():  # an entry's lock file, gone with its entry
-            continue
         built = path.name[1:].rsplit(".", 1)[0]  # a build's temporary directory: .<entry>.<random>
-        if ENTRY_NAME.match(path.name) and path.is_dir():
-            size = _size(path)
-            fate = _remove_unused(path, path.name, cutoff, dry_run)
-            (out.removed if fate == "removed" else out.kept).append((path.name, size))
-            if fate == "busy":
-                out.busy.append(path.name)
-        elif path.name.startswith(".") and path.is_dir() and ENTRY_NAME.match(built):
-            _remove_unused(path, built, cutoff, dry_run)  # what a killed build left
-        elif path.suffix == ".lock" and ENTRY_NAME.match(path.stem) and not (root / path.stem).exists():
-            _remove_unused(path, path.stem, cutoff, dry_run)  # a lock whose entry is gone
+        try:
+            if ENTRY_NAME.match(path.name) and path.is_dir():
+                size = _size(path)
+                fate = _remove_unused(path, path.name, cutoff, dry_run)
+                (out.removed if fate == "removed" else out.kept).append((path.name, size))
+                if fate == "busy":
+                    out.busy.append(path.name)
+            elif path.name.startswith(".") and path.is_dir() and ENTRY_NAME.match(built):
+                _remove_unused(path, built, cutoff, dry_run)  # what a killed build left
+            elif path.suffix == ".lock" and ENTRY_NAME.match(path.stem) and not (root / path.stem).exists():
+                _remove_unused(path, path.stem, cutoff, dry_run)  # a lock whose entry is gone
+        except FileNotFoundError:  # gone meanwhile: an entry's lock file with its entry, another pruner
+            continue
     return out
 
 
