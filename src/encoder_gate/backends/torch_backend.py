@@ -277,24 +277,10 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
     (USER_INDUCTOR_DIR) is left as it is: returns None. (torch's default directory is shared by
     every process of the machine's user: a session masked to AVX2 by .ci/avx2-only that compiled
     into the one an unmasked session had filled died in a kernel, "index out of bounds".)"""
-    import platform
-
-    import torch
-
     if USER_INDUCTOR_DIR is not None:
         return None
-    if ctx.device == "cuda":
-        hardware = torch.cuda.get_device_name()
-    else:
-        try:
-            from torch._inductor.cpu_vec_isa import pick_vec_isa  # what inductor's C++ is compiled for
-
-            isa = str(pick_vec_isa())
-        except Exception:  # a private module: without it, the capability alone keys the directory
-            isa = "?"
-        hardware = f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}/{isa}"
     place = ctx.cache.entry_dir("inductor", {"recipe": COMPILE_RECIPE, "device": ctx.device,
-                                             "hardware": hardware,
+                                             "hardware": compile_hardware(ctx.device),
                                              "versions": toolchain_versions(TORCH_PACKAGES)})
     place.mkdir(parents=True, exist_ok=True)
     ctx.cache.use(place)
@@ -305,6 +291,26 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
 
             clear_caches()
     return place
+
+
+def compile_hardware(device: Device) -> str:
+    """What inductor compiles for: the GPU's name, or the CPU's architecture, ATen's capability and
+    the vector ISA inductor's C++ is compiled for (part of every compile key)."""
+    import platform
+
+    import torch
+
+    if device == "cuda":
+        return str(torch.cuda.get_device_name())
+    try:
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+        isa = str(pick_vec_isa())
+    except Exception:  # a private module: without it, the capability alone keys them
+        isa = "?"
+    return f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}/{isa}"
+
+
 COMPILE_ARTIFACTS_FILE = "torch-compile-artifacts.bin"
 
 
@@ -333,16 +339,10 @@ def compile_key(ctx: BuildContext, mode: str | None, dynamic: bool) -> dict[str,
     compile recipe, the device and hardware, the thread count (inductor's CPU kernels specialize on
     it, and torch's own cache key holds it) and the toolchain versions. Call it after the thread
     count is set."""
-    import platform
-
     import torch
 
-    if ctx.device == "cuda":
-        hardware = torch.cuda.get_device_name()
-    else:
-        hardware = f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}"
     return {"recipe": COMPILE_RECIPE, "graph": graph_hash(ctx.model), "task": ctx.model.task,
-            "mode": mode, "dynamic": dynamic, "device": ctx.device, "hardware": hardware,
+            "mode": mode, "dynamic": dynamic, "device": ctx.device, "hardware": compile_hardware(ctx.device),
             "threads": torch.get_num_threads(), "versions": toolchain_versions(TORCH_PACKAGES)}
 
 
