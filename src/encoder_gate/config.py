@@ -93,6 +93,10 @@ class Waiver:
         return f"{self.backend} {self.check}" + (f" (label {self.label})" if self.label else "")
 
 
+#: Where the gate keeps its artifact cache unless told otherwise (--gate-cache-dir, `cache-dir`).
+DEFAULT_CACHE_DIR = Path(".encoder-gate/cache")
+
+
 @dataclass(frozen=True)
 class GateConfig:
     """Everything the suite needs to know, validated."""
@@ -115,7 +119,7 @@ class GateConfig:
     device: Device = "cpu"
     threads: int = 0  # intra-op threads of a session that times its backends (0: the library default)
     eval_threads: int = 0  # of the predictions on the evaluation set (0: the library default, all cores)
-    cache_dir: Path = Path(".encoder-gate/cache")
+    cache_dir: Path = DEFAULT_CACHE_DIR
     report_dir: Path = Path(".encoder-gate")
     int8_per_channel: bool = True
     int8_reduce_range: bool = False

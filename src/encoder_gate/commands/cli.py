@@ -24,6 +24,7 @@ from encoder_gate.commands.history import history_arguments, run_history
 from encoder_gate.commands.merge import merge_arguments, run_merge
 from encoder_gate.commands.prune import prune_arguments, run_prune
 from encoder_gate.commands.search import SearchSettings
+from encoder_gate.config import DEFAULT_CACHE_DIR
 from encoder_gate.documents import AB_FILE, VERDICT_JSON, read_document, write_json
 from encoder_gate.errors import GateError
 from encoder_gate.publish import current_verdict
@@ -112,7 +113,7 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N examples")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="intra-op threads for torch and ONNX Runtime (0: library default)")
-    parser.add_argument("--cache-dir", type=Path, default=Path(".encoder-gate/cache"), metavar="DIR",
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, metavar="DIR",
                         help="the suite's artifact cache, reused so nothing the gate built is rebuilt "
                              "(default: .encoder-gate/cache)")
     search = parser.add_argument_group("recipe search (--search)")
@@ -208,7 +209,7 @@ def accuracy_noise_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", default="joy", metavar="NAME",
                         help="the label whose logit is shifted down for the one-label damage (default: joy, "
                              "53 gold positives in the bundled test split)")
-    parser.add_argument("--cache-dir", type=Path, default=Path(".encoder-gate/cache"), metavar="DIR",
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, metavar="DIR",
                         help="the suite's artifact cache, reused so nothing the gate built is rebuilt "
                              "(default: .encoder-gate/cache)")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
@@ -259,7 +260,7 @@ def ab_noise_arguments(parser: argparse.ArgumentParser) -> None:
                              "the first of --min-slowdowns)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the result here")
-    parser.add_argument("--cache-dir", type=Path, default=Path(".encoder-gate/cache"), metavar="DIR",
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, metavar="DIR",
                         help="the suite's artifact cache (default: .encoder-gate/cache)")
 
 

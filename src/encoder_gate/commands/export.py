@@ -67,7 +67,7 @@ from encoder_gate.backends.path_backend import on_path
 from encoder_gate.backends.recipes import SEARCH_BACKENDS, fp32_artifact
 from encoder_gate.cache import sha256_file, toolchain_versions
 from encoder_gate.commands.search import SearchSettings, run_search
-from encoder_gate.config import GateConfig
+from encoder_gate.config import DEFAULT_CACHE_DIR, GateConfig
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.documents import (
     CARD_FILE,
@@ -86,7 +86,6 @@ from encoder_gate.tasks import THRESHOLD, Task
 VARIANTS = ("fp32", "fp16", "int8")
 FILE_NAMES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_quantized.onnx"}
 OPTIMIZE_LEVELS = ("O1", "O2", "O3", "O4")
-DEFAULT_CACHE_DIR = Path(".encoder-gate/cache")
 
 Progress = Callable[[str], None]
 

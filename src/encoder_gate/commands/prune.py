@@ -16,16 +16,13 @@ is recorded, and `--dry-run` lists what it would remove.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
 from encoder_gate.cache import KEPT_SESSIONS, prune, read_sessions
-from encoder_gate.config import GateConfig
+from encoder_gate.config import DEFAULT_CACHE_DIR
 from encoder_gate.errors import GateError
 
-#: Where the gate keeps its cache unless told otherwise (GateConfig.cache_dir).
-DEFAULT_CACHE_DIR = next(f.default for f in dataclasses.fields(GateConfig) if f.name == "cache_dir")
 LISTED = 10  # removed entries named in the summary (all with --dry-run)
 
 

@@ -44,7 +44,7 @@ from encoder_gate.accuracy.checks import CHECKS, judge_all
 from encoder_gate.accuracy.evaluation import evaluate
 from encoder_gate.accuracy.significance import F1_RULES, F1Rule, score
 from encoder_gate.accuracy.tolerances import Bounds
-from encoder_gate.config import GateConfig
+from encoder_gate.config import DEFAULT_CACHE_DIR, GateConfig
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.tasks import THRESHOLD, Task
@@ -54,7 +54,6 @@ REFERENCE = "torch"
 HEALTHY = ("onnx-fp32", "onnx-fp16", "onnx-int8")
 #: The backend whose logits are damaged for the detection rates (judged with its own bounds).
 DAMAGED_BASE = "onnx-int8"
-DEFAULT_CACHE_DIR = Path(".encoder-gate/cache")
 DEFAULT_LABEL = "joy"
 #: Graded severities: noise sd on every logit; factor on the logits of the most frequent labels;
 #: downward shift of one label's logit.
