@@ -98,6 +98,11 @@ class ArtifactCache:
     def entry_dir(self, name: str, parts: Mapping[str, object]) -> Path:
         return self.root / f"{name}-{key_of(parts)}"
 
+    @staticmethod
+    def lock_file(entry: Path) -> Path:
+        """The lock a builder, a replacer or :func:`prune` holds on `entry`."""
+        return entry.with_name(entry.name + ".lock")
+
     def use(self, path: Path) -> None:
         """Stamp an entry as used now (its directory's mtime), which :func:`prune` reads."""
         with contextlib.suppress(OSError):  # a read-only cache is still a cache
@@ -139,7 +144,7 @@ class ArtifactCache:
             self.use(final)
             return CacheEntry(final, hit=True)
         self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(final) + ".lock"):
+        with FileLock(str(self.lock_file(final))):
             if final.is_dir() and self.is_valid(final):  # another worker built it meanwhile
                 self.use(final)
                 return CacheEntry(final, hit=True)
@@ -231,7 +236,8 @@ def prune(root: Path, since: float, dry_run: bool = False) -> Pruned:
                     out.busy.append(path.name)
             elif path.name.startswith(".") and path.is_dir() and ENTRY_NAME.match(built):
                 _remove_unused(path, built, cutoff, dry_run)  # what a killed build left
-            elif path.suffix == ".lock" and ENTRY_NAME.match(path.stem) and not (root / path.stem).exists():
+            elif path == ArtifactCache.lock_file(root / path.stem) and ENTRY_NAME.match(path.stem) \
+                    and not (root / path.stem).exists():
                 _remove_unused(path, path.stem, cutoff, dry_run)  # a lock whose entry is gone
         except FileNotFoundError:  # gone meanwhile: an entry's lock file with its entry, another pruner
             continue
@@ -243,7 +249,7 @@ def _remove_unused(path: Path, entry: str, cutoff: float, dry_run: bool) -> str:
     at or after `cutoff` or `entry`'s lock is held: "kept", "busy" or "removed"."""
     if path.stat().st_mtime >= cutoff:
         return "kept"
-    lock_file = path.parent / f"{entry}.lock"
+    lock_file = ArtifactCache.lock_file(path.parent / entry)
     try:
         with FileLock(str(lock_file), timeout=0):
             if path.stat().st_mtime >= cutoff:  # used meanwhile

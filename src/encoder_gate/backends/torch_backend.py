@@ -426,7 +426,7 @@ class CompileArtifacts:
     def _discard(self, entry: Path) -> None:
         """Remove an intact entry torch cannot use, so the next save writes a usable one."""
         try:
-            with FileLock(str(entry) + ".lock", timeout=30):
+            with FileLock(str(self.cache.lock_file(entry)), timeout=30):
                 shutil.rmtree(entry, ignore_errors=True)
         except Exception as exc:  # a busy lock or a read-only cache: keep compiling without it
             self.progress(f"{self.name}: could not remove {entry}: {exc}")
