@@ -18,21 +18,27 @@ from encoder_gate.backends.torch_backend import COMPILE_ARTIFACTS_FILE, CompileA
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.models.spec import ModelSpec
 
-# One gate session in a fresh process: build torch-compile on `tiny`, predict a few texts, close.
+# One gate session in a fresh process: build torch-compile on `tiny` (after an ONNX export, with
+# `export-first`), predict a few texts, close.
 SESSION = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 import numpy as np
 from encoder_gate.config import GateConfig
 from encoder_gate.runtime.inference import encode
 from encoder_gate.runtime.session import GateSession
 
-cache_dir, out, model = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+cache_dir, out, model, export_first = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 texts = ["I love this so much!", "Why would anyone do that? " * 6, "ok", ""]
 lines = []
-session = GateSession(GateConfig(model=model, backends=("torch-compile",), threads=1, cache_dir=cache_dir,
+backends = ("onnx-fp32", "torch-compile") if export_first else ("torch-compile",)
+session = GateSession(GateConfig(model=model, backends=backends, threads=1, cache_dir=cache_dir,
                                  report_dir=out.parent / "report"), progress=lines.append)
+if export_first:  # torch.onnx.export: torch sets TORCHINDUCTOR_CACHE_DIR to its default
+    session.prebuild(["onnx-fp32"])
+after_export = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 runner = session.runner("torch-compile")
+at_compile = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 started = time.perf_counter()
 probs = runner.predict(encode(session.tokenizer, texts))
 first_predict = time.perf_counter() - started
@@ -40,23 +46,27 @@ session.close()
 np.save(out, probs)
 record = session.records["torch-compile"]
 print(json.dumps({"from_cache": record.from_cache, "build_seconds": record.seconds, "notes": record.notes,
-                  "first_predict_seconds": first_predict, "progress": lines}))
+                  "first_predict_seconds": first_predict, "progress": lines,
+                  "inductor_dir_after_export": after_export, "inductor_dir_at_compile": at_compile}))
 """
 
 
 def run_session(tmp_path: Path, cache_dir: Path, tag: str, model: str = "tiny",
-                own_inductor_dir: bool = True) -> tuple[dict[str, object], np.ndarray]:
-    """One session in a subprocess whose inductor cache is a fresh empty directory, so whatever
-    it does not compile comes from our artifact cache, not from /tmp/torchinductor_<user>; or,
-    `own_inductor_dir=False`, with TORCHINDUCTOR_CACHE_DIR unset, as a user runs it."""
+                own_inductor_dir: str | None = "", export_first: bool = False,
+                ) -> tuple[dict[str, object], np.ndarray]:
+    """One session in a subprocess whose inductor cache is `tmp_path/inductor-<own_inductor_dir>`
+    (a fresh empty one named `tag` by default), so whatever it does not compile comes from our
+    artifact cache, not from /tmp/torchinductor_<user>; or, `own_inductor_dir=None`, with
+    TORCHINDUCTOR_CACHE_DIR unset, as a user runs it."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("TORCHINDUCTOR_CACHE_DIR", None)
-    if own_inductor_dir:
-        inductor = tmp_path / f"inductor-{tag}"
-        inductor.mkdir()
+    if own_inductor_dir is not None:
+        inductor = tmp_path / f"inductor-{own_inductor_dir or tag}"
+        inductor.mkdir(exist_ok=True)
         env["TORCHINDUCTOR_CACHE_DIR"] = str(inductor)
     out = tmp_path / f"probs-{tag}.npy"
-    done = subprocess.run([sys.executable, "-c", SESSION, str(cache_dir), str(out), model], env=env,
+    done = subprocess.run([sys.executable, "-c", SESSION, str(cache_dir), str(out), model,
+                           "1" if export_first else "0"], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -66,7 +76,9 @@ def run_session(tmp_path: Path, cache_dir: Path, tag: str, model: str = "tiny",
 @pytest.mark.slow
 def test_second_session_loads_compile_artifacts_and_predicts_alike(tmp_path: Path, tiny: ModelSpec) -> None:
     """The first session compiles and saves a torch-compile-* entry; the second, with an empty
-    inductor cache of its own, loads it, reports `from cache` and gives bitwise-equal outputs."""
+    inductor cache of its own, loads it, reports `from cache` and gives bitwise-equal outputs.
+    Each sets TORCHINDUCTOR_CACHE_DIR, as a user may: that directory is left to them (no
+    inductor-* entry in the artifact cache)."""
     cache_dir = tmp_path / "cache"
     shutil.copytree(tiny.path, cache_dir / tiny.path.name)  # a fresh cache holding the shared tiny model
 
@@ -75,6 +87,7 @@ def test_second_session_loads_compile_artifacts_and_predicts_alike(tmp_path: Pat
     entries = sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir())
     assert len(entries) == 1, first
     assert (entries[0] / COMPILE_ARTIFACTS_FILE).stat().st_size > 0
+    assert not list(cache_dir.glob("inductor-*")), sorted(cache_dir.iterdir())
 
     second, second_probs = run_session(tmp_path, cache_dir, "second")
     assert second["from_cache"] is True, second
@@ -95,7 +108,9 @@ def test_second_session_loads_compile_artifacts_and_predicts_alike(tmp_path: Pat
     bias = max(name for name in weights if name.startswith("classifier") and name.endswith("bias"))
     weights[bias] = weights[bias] + 1.0
     save_file(weights, retrained / "model.safetensors")
-    third, third_probs = run_session(tmp_path, cache_dir, "retrained", str(retrained))
+    # (in the second's inductor directory: the key is ours, whatever inductor's own cache holds)
+    third, third_probs = run_session(tmp_path, cache_dir, "retrained", str(retrained),
+                                     own_inductor_dir="second")
     assert third["from_cache"] is True, third
     assert sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir()) == entries
     assert np.abs(third_probs - first_probs).max() > 0.05  # its own weights, not the base's
@@ -105,58 +120,26 @@ def test_second_session_loads_compile_artifacts_and_predicts_alike(tmp_path: Pat
 def test_inductor_kernels_are_kept_in_the_artifact_cache(tmp_path: Path, tiny: ModelSpec) -> None:
     """With TORCHINDUCTOR_CACHE_DIR unset, inductor's on-disk cache is an entry of the artifact
     cache (the C++ kernels the portable artifacts leave out on CPU): a second session on it, in a
-    fresh process, compiles no kernel (no new shared object) and predicts alike; the user's own
-    TORCHINDUCTOR_CACHE_DIR is left alone (the other self-tests here set one: no entry then)."""
+    fresh process, compiles no kernel (no new shared object) and predicts alike.
+
+    The first session exports ONNX first, as every full session does: torch sets
+    TORCHINDUCTOR_CACHE_DIR to /tmp/torchinductor_<user> the first time it asks for it, which the
+    export does, and the compile after it still goes to the artifact cache's directory (the
+    default, shared with every process of the user's, is where a session masked to AVX2 died in
+    a kernel another CPU's session had compiled)."""
     cache_dir = tmp_path / "cache"
     shutil.copytree(tiny.path, cache_dir / tiny.path.name)
-    first, first_probs = run_session(tmp_path, cache_dir, "first", own_inductor_dir=False)
+    first, first_probs = run_session(tmp_path, cache_dir, "first", own_inductor_dir=None, export_first=True)
     places = sorted(p for p in cache_dir.glob("inductor-*") if p.is_dir())
     assert len(places) == 1, first
+    assert first["inductor_dir_at_compile"] == str(places[0].resolve()), first
+    assert first["inductor_dir_after_export"] != first["inductor_dir_at_compile"], first
     kernels = sorted(places[0].rglob("*.so"))
     assert kernels and any(places[0].rglob("fxgraph/**/*")), sorted(places[0].iterdir())
-    second, second_probs = run_session(tmp_path, cache_dir, "second", own_inductor_dir=False)
+    second, second_probs = run_session(tmp_path, cache_dir, "second", own_inductor_dir=None)
     assert second["from_cache"] is True, second
     assert sorted(places[0].rglob("*.so")) == kernels  # nothing compiled again
     np.testing.assert_array_equal(second_probs, first_probs)
-    own = tmp_path / "own"
-    shutil.copytree(tiny.path, own / tiny.path.name)
-    run_session(tmp_path, own, "own")
-    assert not list(own.glob("inductor-*"))
-
-
-EXPORT_THEN_COMPILE = """
-import os, sys
-from pathlib import Path
-from encoder_gate.config import GateConfig
-from encoder_gate.runtime.session import GateSession
-session = GateSession(GateConfig(model="tiny", backends=("onnx-fp32", "torch-compile"), threads=1,
-                                 cache_dir=Path(sys.argv[1]), report_dir=Path(sys.argv[1]) / "report"))
-session.prebuild(["onnx-fp32"])  # torch.onnx.export: torch sets TORCHINDUCTOR_CACHE_DIR to its default
-after_export = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-session.runner("torch-compile")
-print("PLACES", after_export, os.environ["TORCHINDUCTOR_CACHE_DIR"])
-session.close()
-"""
-
-
-@pytest.mark.slow
-def test_an_export_before_the_compile_does_not_send_inductor_to_its_shared_default(tmp_path: Path,
-                                                                                   tiny: ModelSpec) -> None:
-    """torch sets TORCHINDUCTOR_CACHE_DIR to /tmp/torchinductor_<user> the first time it asks for
-    it, which the ONNX export a session runs first does; the compile after it still goes to the
-    artifact cache's directory (the default, shared with every process of the user's, is where a
-    session masked to AVX2 died in a kernel another CPU's session had compiled)."""
-    cache_dir = tmp_path / "cache"
-    shutil.copytree(tiny.path, cache_dir / tiny.path.name)
-    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"} | {"HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", EXPORT_THEN_COMPILE, str(cache_dir)], env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    line = next(line for line in done.stdout.splitlines() if line.startswith("PLACES "))
-    after_export, at_compile = line.split()[1:]
-    place = next(cache_dir.glob("inductor-*"))
-    assert at_compile == str(place.resolve()) and after_export != at_compile
-    assert any(place.rglob("*.so"))
 
 
 def test_unreadable_artifacts_fall_back_to_compiling(tmp_path: Path) -> None:

@@ -381,10 +381,12 @@ def pytest_sessionfinish(session):
     (False, "", pytest.ExitCode.NO_TESTS_COLLECTED),
 ], ids=["nothing-found", "finding", "finding-no-tests", "finding-and-failed-test", "no-tests"])
 def test_the_exit_status_is_set_once_after_every_part_recorded_its_findings(
-        pytester: pytest.Pytester, fail: bool, tests: str, expected: pytest.ExitCode):
+        pytester: pytest.Pytester, gate_args: list[str], fail: bool, tests: str, expected: pytest.ExitCode):
     """A finding recorded in any `pytest_sessionfinish` (the accuracy half's, the speed half's, the
     vs-base half's, or a conftest's as here) fails a session whose tests passed: the one hook that
-    sets the exit status wraps them all. A status pytest set (a failed test) is kept."""
+    sets the exit status wraps them all. A status pytest set (a failed test) is kept. (The model is
+    the shared tiny one: the findings' provenance names the model, and the default one in a fresh
+    cache is trained first, 20 s a run.)"""
     pytester.makeconftest(f"FAIL = {fail!r}\n" + LATE_FINDING)
     pytester.makepyfile(test_x=tests)
-    assert pytester.runpytest("-p", "no:randomly").ret == expected
+    assert pytester.runpytest(*gate_args, "-p", "no:randomly").ret == expected
