@@ -34,8 +34,9 @@ lines = []
 backends = ("onnx-fp32", "torch-compile") if export_first else ("torch-compile",)
 session = GateSession(GateConfig(model=model, backends=backends, threads=1, cache_dir=cache_dir,
                                  report_dir=out.parent / "report"), progress=lines.append)
-if export_first:  # torch.onnx.export: torch sets TORCHINDUCTOR_CACHE_DIR to its default
-    session.prebuild(["onnx-fp32"])
+if export_first:  # torch.onnx.export in this process (an xdist worker's first onnx-fp32 test):
+    session.runner("onnx-fp32")  # torch sets TORCHINDUCTOR_CACHE_DIR to its default
+    session.release("onnx-fp32")
 after_export = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 runner = session.runner("torch-compile")
 at_compile = os.environ.get("TORCHINDUCTOR_CACHE_DIR")

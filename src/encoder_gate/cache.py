@@ -89,11 +89,21 @@ class CacheEntry:
     hit: bool
 
 
+class NotCached(Exception):
+    """What a lookup-only cache's `get_or_build` raises where it would build: the entry's path."""
+
+
 class ArtifactCache:
     """Directory-per-artifact cache under `root`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, builds: bool = True) -> None:
         self.root = Path(root)
+        self.builds = builds  # False: a lookup-only view (lookup_only())
+
+    def lookup_only(self) -> ArtifactCache:
+        """This cache, where `get_or_build` raises :class:`NotCached` instead of building: what a
+        build would find, without building (encoder_gate.runtime.artifact_builds)."""
+        return ArtifactCache(self.root, builds=False)
 
     def entry_dir(self, name: str, parts: Mapping[str, object]) -> Path:
         return self.root / f"{name}-{key_of(parts)}"
@@ -143,6 +153,8 @@ class ArtifactCache:
         if final.is_dir() and self.is_valid(final):
             self.use(final)
             return CacheEntry(final, hit=True)
+        if not self.builds:
+            raise NotCached(final)
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.lock_file(final))):
             if final.is_dir() and self.is_valid(final):  # another worker built it meanwhile

@@ -52,6 +52,7 @@ from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec
+from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import artifact_of, cached_predictions
 from encoder_gate.tasks import THRESHOLD
@@ -230,39 +231,32 @@ class GateSession:
 
     def prebuild(self, names: Sequence[str]) -> None:
         """Build the artifacts of `names` that are files (the ONNX exports, conversions and
-        quantizations: a backend with `artifact(ctx)`) into the cache now, one after another, before
-        any runner holds memory: a build's peak then lands on a session that holds its libraries
-        only, not on every runner opened so far (a PR session that times its backends against
+        quantizations: a backend with `artifact(ctx)`) into the cache now, before any runner holds
+        memory, in a process of their own (:mod:`encoder_gate.runtime.artifact_builds`): a build's
+        peak then lands on no runner opened so far (a PR session that times its backends against
         its base keeps them all until its speed cells; its INT8 quantization peaked at 3.4 GB on a
-        125M model that way, docs/development.md). Each runner is opened from the cache later, as
-        before, and its record says whether this session built the artifact. A build that fails is
-        kept as that backend's failure, for its tests to report."""
-        for name in names:
-            if name in self._runners or name in self._prebuilt:
-                continue
-            try:
-                backend = parse_backend(name)
-            except GateError:
-                continue  # its tests say why
-            artifact = getattr(backend, "artifact", None)
-            if artifact is None:
-                continue
-            started = time.monotonic()
-            try:
-                path, hit = artifact(self.context())
-            except NotApplicable:
-                continue
-            except GateError as exc:
-                self._runners[name] = exc
-                self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
-                continue
-            except Exception:  # not ours to word here (outside any test): its runner's build, in its
-                continue  # first test, meets it again and reports it there
-            finally:
-                return_freed_memory()
-            self._prebuilt[name] = (bool(hit), time.monotonic() - started)
-            if not hit:
-                self.progress(f"{name}: built at {path} (before any runner is open; opened from there later)")
+        125M model that way, docs/development.md), what it leaves mapped goes with its process, and
+        a build that crashes fails its own backend, not the session. Each runner is opened from the
+        cache later, as before, and its record says whether this session built the artifact. A
+        build that fails is kept as that backend's failure, for its tests to report."""
+        todo = [name for name in dict.fromkeys(names)
+                if name not in self._runners and name not in self._prebuilt]
+        if not todo:
+            return
+        lookup = replace(self.context(), cache=self.cache.lookup_only())
+        outcomes = [o for o in (build_artifact(name, lookup) for name in todo) if o is not None]
+        missing = [o.name for o in outcomes if o.kind == "missing"]
+        if missing:
+            self.progress(f"building {', '.join(missing)} in a process of its own (its memory goes with it)")
+            outcomes += build_in_child(self.context(), self._calibration, missing, self.progress)
+        for outcome in outcomes:
+            if outcome.kind in ("cached", "built"):
+                self._prebuilt[outcome.name] = (outcome.kind == "cached", outcome.seconds)
+            elif outcome.kind == "error":
+                self._runners[outcome.name] = GateError(str(outcome.detail))
+                self.records[outcome.name] = BuildRecord(outcome.name, outcome.seconds, error=outcome.detail)
+            # "unexpected": not ours to word here (outside any test): its runner's build, in its
+            # first test, meets it again and reports it there
 
     def runner(self, name: str) -> Runner:
         """The built backend `name`; built on first use, then shared until :meth:`release`d (then

@@ -1,0 +1,208 @@
+"""Building a session's artifact files (ONNX exports, FP16 conversions, INT8 quantizations) in a
+process of their own, so a build's memory, and a crash inside a library, stay in that process.
+
+A session first looks every backend's artifact up in the cache (:func:`build_artifact` on a
+lookup-only cache: nothing is built, nothing heavy loaded); what is missing is built by one child
+process (``python -m encoder_gate.runtime.artifact_builds REQUEST``), one backend after another,
+each outcome reported on its stdout as it ends. The parent then opens its runners from the cache.
+
+Why a child: glibc keeps much of what an export or a quantization freed mapped in the process
+that built it, and a session goes on to load its runners on top of that; a child gives all of it
+back when it exits. And a build that kills its process (a segmentation fault in a converter, an
+abort in a library) kills the child, not the pytest session: that backend then fails its tests
+with what happened, and every other backend is judged as usual (a second child builds the rest).
+
+    outcomes = [build_artifact(name, lookup_ctx) for name in names]      # in the session: a lookup
+    built = build_in_child(ctx, calibration, missing, progress)           # the rest, in a child
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import IO, Literal
+
+from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.registry import parse_backend
+from encoder_gate.cache import NotCached
+from encoder_gate.errors import GateError, NotApplicable
+from encoder_gate.memory import return_freed_memory
+
+#: What became of one backend's artifact: in the cache already, built now, a GateError (that
+#: backend's failure, for its tests to report), anything else (left to its runner's own build, in
+#: its first test, which meets it again and reports it there), or not in the cache (lookup only).
+Kind = Literal["cached", "built", "error", "unexpected", "missing"]
+
+#: A line of the child's stdout that carries an outcome (anything else it prints is passed on).
+OUTCOME_MARK = "\x1eencoder-gate-artifact\t"
+PROGRESS_MARK = "\x1eencoder-gate-progress\t"
+#: How many of a dead child's last stderr lines its backend's error quotes.
+STDERR_TAIL = 12
+
+
+@dataclass(frozen=True)
+class ArtifactOutcome:
+    name: str
+    kind: Kind
+    seconds: float
+    path: str | None = None
+    detail: str | None = None  # the GateError's message, or what else went wrong
+
+    def to_line(self) -> str:
+        return OUTCOME_MARK + json.dumps(asdict(self))
+
+
+def build_artifact(name: str, ctx: BuildContext) -> ArtifactOutcome | None:
+    """Build (or, on a lookup-only cache, look up) backend `name`'s artifact file with `ctx`; None
+    when it has none (a torch backend, a prebuilt `onnx:PATH`, a name its tests reject)."""
+    try:
+        backend = parse_backend(name)
+    except GateError:
+        return None  # its tests say why
+    artifact = getattr(backend, "artifact", None)
+    if artifact is None:
+        return None
+    started = time.monotonic()
+
+    def outcome(kind: Kind, path: Path | None = None, detail: str | None = None) -> ArtifactOutcome:
+        return ArtifactOutcome(name, kind, time.monotonic() - started, str(path) if path else None, detail)
+
+    try:
+        path, hit = artifact(ctx)
+    except NotApplicable:
+        return None
+    except NotCached:
+        return outcome("missing")
+    except GateError as exc:
+        return outcome("error", detail=str(exc))
+    except Exception as exc:  # not ours to word here (outside any test)
+        return outcome("unexpected", detail=f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        return_freed_memory()
+    return outcome("cached" if hit else "built", path)
+
+
+@dataclass(frozen=True)
+class ChildRequest:
+    """What the child builds with: the session's build context without its callables, the
+    calibration texts a static INT8 recipe reads (the lookup read them already), and the names."""
+
+    ctx: BuildContext
+    calibration: tuple[Sequence[str], str] | None
+    names: tuple[str, ...]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def build_in_child(ctx: BuildContext, calibration: tuple[Sequence[str], str] | None, names: Sequence[str],
+                   progress: Callable[[str], None]) -> list[ArtifactOutcome]:
+    """Build `names`' artifacts in a child process, one after another, `progress` hearing the
+    child's; one outcome per name. A child that dies fails the backend it was building (with its
+    exit, and its last lines on stderr) and a new child builds the ones after it."""
+    portable = replace(ctx, progress=_quiet, calibration=None)
+    outcomes: list[ArtifactOutcome] = []
+    remaining = list(names)
+    while remaining:
+        request = ChildRequest(portable, calibration, tuple(remaining))
+        reported, returncode, tail = _run_child(request, progress)
+        outcomes += reported
+        done = {o.name for o in reported}
+        remaining = [n for n in remaining if n not in done]
+        if not remaining:
+            break
+        if returncode == 0:  # it ended without a word on these: never leave them unjudged silently
+            outcomes += [ArtifactOutcome(n, "unexpected", 0.0, detail="its build process said nothing of it")
+                         for n in remaining]
+            break
+        dead, remaining = remaining[0], remaining[1:]
+        outcomes.append(ArtifactOutcome(dead, "error", 0.0, detail=_death(dead, returncode, tail)))
+        if remaining:
+            progress(f"building the rest in a new process: {', '.join(remaining)}")
+    return outcomes
+
+
+def _death(name: str, returncode: int, tail: Sequence[str]) -> str:
+    if returncode < 0:
+        try:
+            how = f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"killed by signal {-returncode}"
+    else:
+        how = f"exited with status {returncode}"
+    said = " | ".join(line.strip() for line in tail if line.strip()) or "nothing on stderr"
+    return (f"building {name}'s artifact ended the process that built it ({how}; its last words: {said}). "
+            "That is a crash inside the exporter, converter or quantizer, not a verdict on the model: "
+            "run it again, and if it stays, build the file yourself and gate it as onnx:PATH. "
+            "The session's other backends were built and judged as usual.")
+
+
+def _run_child(request: ChildRequest, progress: Callable[[str], None],
+               ) -> tuple[list[ArtifactOutcome], int, list[str]]:
+    """One child over `request`: its outcomes as they came, its exit status, its last stderr lines
+    (every stderr line is passed on to ours as it comes)."""
+    with tempfile.NamedTemporaryFile(prefix="encoder-gate-build-", suffix=".pickle", delete=False) as f:
+        pickle.dump(request, f)
+    tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+    outcomes: list[ArtifactOutcome] = []
+    try:
+        child = subprocess.Popen([sys.executable, "-m", __name__, f.name], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, bufsize=1)
+        assert child.stdout is not None and child.stderr is not None
+        relay = threading.Thread(target=_relay_stderr, args=(child.stderr, tail), daemon=True)
+        relay.start()
+        for line in child.stdout:
+            if line.startswith(OUTCOME_MARK):
+                outcomes.append(ArtifactOutcome(**json.loads(line[len(OUTCOME_MARK):])))
+            elif line.startswith(PROGRESS_MARK):
+                progress(line[len(PROGRESS_MARK):].rstrip("\n"))
+            else:
+                sys.stdout.write(line)
+        returncode = child.wait()
+        relay.join(timeout=5)
+    finally:
+        os.unlink(f.name)
+    return outcomes, returncode, list(tail)
+
+
+def _relay_stderr(stream: IO[str], tail: collections.deque[str]) -> None:
+    for line in stream:
+        tail.append(line)
+        sys.stderr.write(line)
+
+
+def _child_main(request_file: str) -> int:
+    request: ChildRequest = pickle.loads(Path(request_file).read_bytes())
+    out = sys.stdout
+
+    def say(message: str) -> None:
+        out.write(PROGRESS_MARK + message.replace("\n", " ") + "\n")
+        out.flush()
+
+    calibration = request.calibration
+    ctx = replace(request.ctx, progress=say, calibration=(lambda: calibration) if calibration else None)
+    for name in request.names:
+        outcome = build_artifact(name, ctx) or ArtifactOutcome(
+            name, "unexpected", 0.0, detail="the build process found no artifact to build for it")
+        if outcome.kind == "built":
+            say(f"{name}: built at {outcome.path} in {outcome.seconds:.1f}s (before any runner is open; "
+                "opened from there later)")
+        out.write(outcome.to_line() + "\n")
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1]))

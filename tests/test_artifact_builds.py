@@ -1,0 +1,133 @@
+"""A session's artifact files are built in a process of their own: their memory, and a crash inside
+a library, stay there (encoder_gate.runtime.artifact_builds)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.cache import ArtifactCache, NotCached
+from encoder_gate.config import GateConfig
+from encoder_gate.errors import GateError
+from encoder_gate.models.spec import ModelSpec
+from encoder_gate.runtime.session import GateSession
+
+ONNX = ["onnx-fp32", "onnx-fp16", "onnx-int8"]  # in a session's order: FP32 first
+
+
+def fresh_cache(tmp_path: Path, tiny: ModelSpec) -> Path:
+    """An empty artifact cache holding only the shared tiny model."""
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(tiny.path, cache_dir / tiny.path.name)
+    return cache_dir
+
+
+# A session in a fresh process, as the plugin's collection runs it: every ONNX artifact built
+# before any runner opens, then one runner opened from the cache.
+PREBUILD = r"""
+import json, re, resource, sys
+from pathlib import Path
+from encoder_gate.config import GateConfig
+from encoder_gate.runtime.session import GateSession
+
+cache_dir = Path(sys.argv[1])
+names = ["onnx-fp32", "onnx-fp16", "onnx-int8"]
+session = GateSession(GateConfig(model="tiny", backends=tuple(names), threads=1, cache_dir=cache_dir,
+                                  report_dir=cache_dir.parent / "report"), progress=lambda _m: None)
+session.prebuild(names)
+heavy = [m for m in ("torch", "onnx", "onnxruntime", "transformers") if m in sys.modules]
+# this process's own peak (VmHWM: Linux's ru_maxrss carries the forking parent's over the exec)
+parent_kb = int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+prebuilt = {name: list(v) for name, v in session._prebuilt.items()}
+session.runner("onnx-int8")
+record = session.records["onnx-int8"]
+print(json.dumps({"heavy": heavy, "parent_kb": parent_kb, "child_kb": child_kb, "prebuilt": prebuilt,
+                  "int8_from_cache": record.from_cache}))
+session.close()
+"""
+
+
+def test_a_builds_memory_stays_in_its_child(tmp_path: Path, tiny: ModelSpec) -> None:
+    """The session's process loads no torch, ONNX or transformers to build its three ONNX files: a
+    child exports, converts and quantizes, and its peak is not the session's. The runner opened
+    afterwards comes from the cache, and its record says this session built it."""
+    cache_dir = fresh_cache(tmp_path, tiny)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", PREBUILD, str(cache_dir)], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(result["prebuilt"]) == sorted(ONNX), result
+    assert not any(hit for hit, _ in result["prebuilt"].values()), result
+    assert result["heavy"] == [], result  # imported by the child only
+    assert result["child_kb"] > 1.5 * result["parent_kb"], result  # torch and the exporter: the child's
+    assert result["int8_from_cache"] is False, result  # built by this session (in its child)
+    for name in ONNX:
+        assert any(cache_dir.glob(f"{name}-*/model.onnx")), sorted(cache_dir.iterdir())
+
+
+def test_a_session_whose_artifacts_are_cached_starts_no_build_process(tmp_path: Path,
+                                                                       tiny: ModelSpec) -> None:
+    """Looking up is all an unchanged session does: no child, no message about one."""
+    cache_dir = fresh_cache(tmp_path, tiny)
+    config = GateConfig(model="tiny", backends=tuple(ONNX), threads=1, cache_dir=cache_dir,
+                        report_dir=tmp_path / "report")
+    GateSession(config, progress=lambda _m: None).prebuild(ONNX)
+    heard: list[str] = []
+    again = GateSession(config, progress=heard.append)
+    again.prebuild(ONNX)
+    assert all(hit for hit, _ in again._prebuilt.values()) and sorted(again._prebuilt) == sorted(ONNX)
+    assert not any("process of its own" in line for line in heard), heard
+
+
+def test_a_lookup_only_cache_builds_nothing(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path / "cache").lookup_only()
+    with pytest.raises(NotCached):
+        cache.get_or_build("x", {"a": 1}, lambda out: (out / "f").write_text("built"))
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+# Loaded by the build process only (PYTHONPATH): its FP16 conversion dies as a crashing converter does.
+CRASHING_CONVERTER = """
+import os, signal, sys
+import encoder_gate.backends.onnx_backend as onnx_backend
+
+def crash(*_args, **_kwargs):
+    sys.stderr.write("fp16 converter: out of its mind\\n")
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+onnx_backend.convert_fp16 = crash
+"""
+
+
+def test_a_build_that_kills_its_process_fails_its_backend_only(tmp_path: Path, tiny: ModelSpec,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A segmentation fault in the FP16 conversion kills the build process, not the session: that
+    backend fails with what happened (the signal, its last words on stderr), a new process builds
+    the backends after it, and their runners open."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(CRASHING_CONVERTER)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    cache_dir = fresh_cache(tmp_path, tiny)
+    heard: list[str] = []
+    session = GateSession(GateConfig(model="tiny", backends=tuple(ONNX), threads=1, cache_dir=cache_dir,
+                                     report_dir=tmp_path / "report"), progress=heard.append)
+    session.prebuild(ONNX)
+    assert sorted(session._prebuilt) == ["onnx-fp32", "onnx-int8"], (session._prebuilt, heard)
+    error = session.records["onnx-fp16"].error or ""
+    assert "killed by SIGSEGV" in error and "fp16 converter: out of its mind" in error, error
+    assert "not a verdict on the model" in error
+    assert any("a new process: onnx-int8" in line for line in heard), heard
+    with pytest.raises(GateError, match="killed by SIGSEGV"):
+        session.runner("onnx-fp16")
+    assert session.runner("onnx-int8") is not None
+    session.close()
