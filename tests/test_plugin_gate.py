@@ -103,6 +103,23 @@ def test_session_where_every_backend_skipped_fails(gate_dir: pytest.Pytester, ga
     assert "checked nothing" in decided["findings"][0]["reason"]
 
 
+def test_a_backend_that_cannot_be_built_fails_each_test_with_its_message_once(gate_dir: pytest.Pytester,
+                                                                               gate_args: list[str]):
+    """A GateError at build (here a missing ONNX file) fails that backend's tests with the gate's one
+    line, not chained under the GateError (pytest printed it twice, "During handling of the above
+    exception, another exception occurred")."""
+    gate_dir.makepyfile(test_checks=CHECKS)
+    result = gate_dir.runpytest("--gate-backends=torch,onnx:missing.onnx", "-k", "missing and drift_max",
+                                *gate_args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
+    out = result.stdout.str()
+    lines = result.stdout.lines
+    errors = [line for line in lines if line.startswith("encoder-gate: ONNX file missing.onnx does not")]
+    assert len(errors) == 2, out[-3000:]  # the file and its ~saturating twin, once each
+    assert not [line for line in lines if line.startswith("ONNX file missing.onnx")], out[-3000:]
+    assert "During handling of the above exception" not in out, out[-3000:]
+
+
 @pytest.mark.slow
 def test_allow_skip_lets_a_session_that_checked_nothing_pass(gate_dir: pytest.Pytester,
                                                              gate_args: list[str], no_gpu: None):

@@ -168,6 +168,17 @@ def test_not_evaluated_backend_is_not_checked_and_fails():
     assert table_rows(text)["onnx-int8"][0] == "not checked: onnxruntime is missing"
 
 
+def test_a_pipe_in_a_cell_is_escaped_so_the_row_keeps_its_columns():
+    """An error's text with a "|" (a progress bar a crashed build printed) stays in its cell."""
+    rows = all_pass()
+    del rows["onnx-int8"]
+    text = render_verdict(accuracy_doc(rows, not_evaluated={"onnx-int8": "died at 40%| 4/10"}), None)
+    line = next(line for line in text.splitlines() if line.startswith("| onnx-int8 "))
+    assert "died at 40%\\| 4/10" in line
+    header = next(line for line in text.splitlines() if line.startswith("| backend "))
+    assert len(line.replace("\\|", "").split("|")) == len(header.split("|"))
+
+
 def test_speed_failure_marks_only_its_backend():
     """A gate failure of onnx-fp32 fails onnx-fp32 alone (not torch, not torch-compile)."""
     failure = (f"onnx-fp32 {CASE}: speedup over torch eager 0.90x, baseline 1.30x (-30.8%; allowed -15%)")

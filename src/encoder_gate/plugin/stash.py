@@ -157,13 +157,14 @@ def gate_session_of(config: pytest.Config) -> GateSession:
 
 
 def call_or_skip(fn: Any, *args: Any) -> Any:
-    """Run a build step; a missing device or package skips, any other GateError fails."""
+    """Run a build step; a missing device or package skips, any other GateError fails (its message
+    once: not chained to the GateError, which pytest would print again above it)."""
     try:
         return fn(*args)
     except (DeviceUnavailable, MissingDependency, NotApplicable) as exc:
-        pytest.skip(str(exc))
+        raise pytest.skip.Exception(str(exc)) from None
     except GateError as exc:
-        pytest.fail(f"encoder-gate: {exc}", pytrace=False)
+        raise pytest.fail.Exception(f"encoder-gate: {exc}", pytrace=False) from None
 
 
 def fail_gate(config: pytest.Config, why: str) -> None:

@@ -352,7 +352,8 @@ def render(verdict: Verdict) -> VerdictReport:
     if ab is not None:
         columns += (f"{task.headline_name} vs base", "speed vs base")
     out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(cells) + " |" for cells in lines_out]
+    # a "|" inside a cell (an error's text) would end it: escaped, as GitHub's tables read it
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |" for cells in lines_out]
     problems = [r.text for r in verdict.failures]
     if problems:
         out += ["", "Failures:", *[f"- {p}" for p in problems]]

@@ -22,6 +22,7 @@ import collections
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -47,8 +48,11 @@ Kind = Literal["cached", "built", "error", "unexpected", "missing"]
 #: A line of the child's stdout that carries an outcome (anything else it prints is passed on).
 OUTCOME_MARK = "\x1eencoder-gate-artifact\t"
 PROGRESS_MARK = "\x1eencoder-gate-progress\t"
-#: How many of a dead child's last stderr lines its backend's error quotes.
-STDERR_TAIL = 12
+#: How many of a dead child's last stderr lines are kept, and how many its backend's error quotes
+#: (progress bars left out).
+STDERR_TAIL = 40
+LAST_WORDS = 4
+PROGRESS_BAR = re.compile(r"\d+%\||it/s\]|s/it\]")
 
 
 @dataclass(frozen=True)
@@ -142,11 +146,12 @@ def _death(name: str, returncode: int, tail: Sequence[str]) -> str:
             how = f"killed by signal {-returncode}"
     else:
         how = f"exited with status {returncode}"
-    said = " | ".join(line.strip() for line in tail if line.strip()) or "nothing on stderr"
-    return (f"building {name}'s artifact ended the process that built it ({how}; its last words: {said}). "
-            "That is a crash inside the exporter, converter or quantizer, not a verdict on the model: "
-            "run it again, and if it stays, build the file yourself and gate it as onnx:PATH. "
-            "The session's other backends were built and judged as usual.")
+    words = [line.strip() for line in tail if line.strip() and not PROGRESS_BAR.search(line)]
+    said = " / ".join(words[-LAST_WORDS:]) or "nothing on stderr"
+    return (f"building {name}'s artifact ended the process that built it ({how}): a crash inside the "
+            "exporter, converter or quantizer, not a verdict on the model. Run it again; if it stays, build "
+            "the file yourself and gate it as onnx:PATH. The session's other backends were built and judged "
+            f"as usual. The build's last words on stderr: {said}")
 
 
 def _run_child(request: ChildRequest, progress: Callable[[str], None],
