@@ -131,3 +131,15 @@ def test_a_build_that_kills_its_process_fails_its_backend_only(tmp_path: Path, t
         session.runner("onnx-fp16")
     assert session.runner("onnx-int8") is not None
     session.close()
+
+
+def test_the_build_process_imports_the_encoder_gate_the_session_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found through pytest's `pythonpath` or a sys.path entry (a source checkout), encoder_gate is
+    where no environment variable says: the child's path starts with its directory, and keeps the
+    user's own PYTHONPATH after it."""
+    import encoder_gate
+    from encoder_gate.runtime.artifact_builds import _child_env
+
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    path = _child_env()["PYTHONPATH"].split(os.pathsep)
+    assert path == [str(Path(encoder_gate.__file__).resolve().parents[1]), "/somewhere/else"]

@@ -164,7 +164,7 @@ def _run_child(request: ChildRequest, progress: Callable[[str], None],
     outcomes: list[ArtifactOutcome] = []
     try:
         child = subprocess.Popen([sys.executable, "-m", __name__, f.name], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, bufsize=1)
+                                 stderr=subprocess.PIPE, text=True, bufsize=1, env=_child_env())
         assert child.stdout is not None and child.stderr is not None
         relay = threading.Thread(target=_relay_stderr, args=(child.stderr, tail), daemon=True)
         relay.start()
@@ -180,6 +180,15 @@ def _run_child(request: ChildRequest, progress: Callable[[str], None],
     finally:
         os.unlink(f.name)
     return outcomes, returncode, list(tail)
+
+
+def _child_env() -> dict[str, str]:
+    """Our environment, with the directory this encoder_gate was imported from first on the child's
+    path: a session that found it through pytest's `pythonpath` setting or a sys.path entry of its
+    own (a source checkout) has it where no environment variable says."""
+    home = str(Path(__file__).resolve().parents[2])
+    path = [home, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path))}
 
 
 def _relay_stderr(stream: IO[str], tail: collections.deque[str]) -> None:
