@@ -143,3 +143,25 @@ def test_the_build_process_imports_the_encoder_gate_the_session_runs(monkeypatch
     monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
     path = _child_env()["PYTHONPATH"].split(os.pathsep)
     assert path == [str(Path(encoder_gate.__file__).resolve().parents[1]), "/somewhere/else"]
+
+
+def test_a_static_int8_recipe_built_in_the_child_calibrates_on_the_sessions_texts(tmp_path: Path,
+                                                                                  tiny: ModelSpec) -> None:
+    """The build process reads the calibration texts the session is configured with (here a file
+    of its own), so the one file it builds is the one the session's runner opens: no second build
+    under another key."""
+    cache_dir = fresh_cache(tmp_path, tiny)
+    calibration = tmp_path / "calibration.txt"
+    calibration.write_text("".join(f"calibration text number {i}, somewhat long\n" for i in range(20)))
+    session = GateSession(GateConfig(model="tiny", backends=("onnx-int8-static",), threads=1,
+                                     cache_dir=cache_dir, report_dir=tmp_path / "report",
+                                     calibration=calibration), progress=lambda _m: None)
+    session.prebuild(["onnx-int8-static"])
+    assert session._prebuilt["onnx-int8-static"][0] is False  # built, in the child
+    session.runner("onnx-int8-static")
+    entries = sorted(cache_dir.glob("onnx-int8-static-*/encoder-gate-manifest.json"))
+    assert len(entries) == 1, entries
+    key = json.loads(entries[0].read_text())["key"]
+    assert key["calibration"]["where"].startswith(str(calibration)), key["calibration"]
+    assert session.records["onnx-int8-static"].from_cache is False
+    session.close()

@@ -593,6 +593,25 @@ CALIBRATION_FILE = ("give a text file with one calibration text per line: `--cal
 CARVED_FROM_TRAIN = "the last {n} texts of the train split (the source has no validation split)"
 
 
+@dataclass(frozen=True)
+class CalibrationSource:
+    """Where static INT8's calibration texts come from, as a value a build process can be handed:
+    the first `count` lines of the file `path`, else :func:`calibration_texts` of `dataset`'s
+    validation split. Called, it reads them: (texts, where they come from)."""
+
+    dataset: str
+    count: int = CALIBRATION_TEXTS
+    path: Path | None = None
+    text_column: str = "text"
+
+    def __call__(self) -> tuple[tuple[str, ...], str]:
+        if self.path is not None:
+            lines = load_texts(self.path).texts
+            picked = tuple(lines[:self.count])
+            return picked, f"{self.path} (first {len(picked)} of {len(lines)} lines)"
+        return calibration_texts(self.dataset, self.count, text_column=self.text_column)
+
+
 def calibration_texts(source: str, n: int = CALIBRATION_TEXTS, *,
                       text_column: str = "text") -> tuple[tuple[str, ...], str]:
     """(texts, where they come from) for static quantization's calibration: the validation split of

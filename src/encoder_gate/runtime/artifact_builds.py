@@ -37,6 +37,7 @@ from typing import IO, Literal
 from encoder_gate.backends.base import BuildContext
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import NotCached
+from encoder_gate.data.datasets import CalibrationSource
 from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.memory import return_freed_memory
 
@@ -99,11 +100,12 @@ def build_artifact(name: str, ctx: BuildContext) -> ArtifactOutcome | None:
 
 @dataclass(frozen=True)
 class ChildRequest:
-    """What the child builds with: the session's build context without its callables, the
-    calibration texts a static INT8 recipe reads (the lookup read them already), and the names."""
+    """What the child builds with: the session's build context without its callables, where a
+    static INT8 recipe reads its calibration texts (a value: the child reads them itself, as the
+    session would), and the names."""
 
     ctx: BuildContext
-    calibration: tuple[Sequence[str], str] | None
+    calibration: CalibrationSource | None
     names: tuple[str, ...]
 
 
@@ -111,7 +113,7 @@ def _quiet(_message: str) -> None:
     pass
 
 
-def build_in_child(ctx: BuildContext, calibration: tuple[Sequence[str], str] | None, names: Sequence[str],
+def build_in_child(ctx: BuildContext, calibration: CalibrationSource | None, names: Sequence[str],
                    progress: Callable[[str], None]) -> list[ArtifactOutcome]:
     """Build `names`' artifacts in a child process, one after another, `progress` hearing the
     child's; one outcome per name. A child that dies fails the backend it was building (with its
@@ -205,8 +207,7 @@ def _child_main(request_file: str) -> int:
         out.write(PROGRESS_MARK + message.replace("\n", " ") + "\n")
         out.flush()
 
-    calibration = request.calibration
-    ctx = replace(request.ctx, progress=say, calibration=(lambda: calibration) if calibration else None)
+    ctx = replace(request.ctx, progress=say, calibration=request.calibration)
     for name in request.names:
         outcome = build_artifact(name, ctx) or ArtifactOutcome(
             name, "unexpected", 0.0, detail="the build process found no artifact to build for it")

@@ -39,8 +39,8 @@ from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import (
     CALIBRATION_TEXTS,
     SENTIMENT_SOURCE,
+    CalibrationSource,
     apply_variant,
-    calibration_texts,
     check_labels_match,
     check_single_label,
     is_sentiment_labels,
@@ -206,22 +206,20 @@ class GateSession:
                             progress=self.progress,
                             calibration=self.calibration)
 
+    @property
+    def calibration_source(self) -> CalibrationSource:
+        """Where static INT8's calibration texts come from: the first `calibration_count` lines of
+        the configured `calibration` file, else the validation split of the configured dataset
+        (:func:`~encoder_gate.data.datasets.calibration_texts`), never its test split."""
+        return CalibrationSource(self.dataset_source, self.calibration_count, self.config.calibration,
+                                 self.config.text_column)
+
     def calibration(self) -> tuple[tuple[str, ...], str]:
-        """Static INT8's calibration texts and where they come from: the first `calibration_count`
-        lines of the configured `calibration` file, else of the validation split of the configured
-        dataset (:func:`~encoder_gate.data.datasets.calibration_texts`), never of its test split.
+        """Static INT8's calibration texts and where they come from (:attr:`calibration_source`).
         Read once, when a static recipe is first built."""
         if self._calibration is None:
-            path = self.config.calibration
-            if path is not None:
-                lines = load_texts(path).texts
-                picked = tuple(lines[:self.calibration_count])
-                where = f"{path} (first {len(picked)} of {len(lines)} lines)"
-            else:
-                picked, where = calibration_texts(self.dataset_source, self.calibration_count,
-                                                  text_column=self.config.text_column)
-            self._calibration = (picked, where)
-            self.progress(f"static INT8 calibrates on {where}")
+            self._calibration = self.calibration_source()
+            self.progress(f"static INT8 calibrates on {self._calibration[1]}")
         return self._calibration
 
     @property
@@ -248,7 +246,7 @@ class GateSession:
         missing = [o.name for o in outcomes if o.kind == "missing"]
         if missing:
             self.progress(f"building {', '.join(missing)} in a process of its own (its memory goes with it)")
-            outcomes += build_in_child(self.context(), self._calibration, missing, self.progress)
+            outcomes += build_in_child(self.context(), self.calibration_source, missing, self.progress)
         for outcome in outcomes:
             if outcome.kind in ("cached", "built"):
                 self._prebuilt[outcome.name] = (outcome.kind == "cached", outcome.seconds)
