@@ -165,3 +165,33 @@ def test_a_static_int8_recipe_built_in_the_child_calibrates_on_the_sessions_text
     assert key["calibration"]["where"].startswith(str(calibration)), key["calibration"]
     assert session.records["onnx-int8-static"].from_cache is False
     session.close()
+
+
+MISSING_QUANTIZER = """
+import encoder_gate.backends.onnx_backend as onnx_backend
+from encoder_gate.errors import MissingDependency
+
+def missing(*_args, **_kwargs):
+    raise MissingDependency("onnxruntime's quantizer is not installed here: pip install onnxruntime")
+
+onnx_backend.quantize_int8 = missing
+"""
+
+
+def test_a_missing_package_in_the_build_process_still_skips(tmp_path: Path, tiny: ModelSpec,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GateError crosses from the build process as its own kind: a missing package (or device)
+    skips that backend's tests, as it did when the session built in itself."""
+    from encoder_gate.errors import MissingDependency
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(MISSING_QUANTIZER)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    session = GateSession(GateConfig(model="tiny", backends=("onnx-int8",), threads=1,
+                                     cache_dir=fresh_cache(tmp_path, tiny), report_dir=tmp_path / "report"),
+                          progress=lambda _m: None)
+    session.prebuild(["onnx-int8"])
+    with pytest.raises(MissingDependency, match="quantizer is not installed"):
+        session.runner("onnx-int8")
+    session.close()

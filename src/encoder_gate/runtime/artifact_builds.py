@@ -38,7 +38,7 @@ from encoder_gate.backends.base import BuildContext
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import NotCached
 from encoder_gate.data.datasets import CalibrationSource
-from encoder_gate.errors import GateError, NotApplicable
+from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.memory import return_freed_memory
 
 #: What became of one backend's artifact: in the cache already, built now, a GateError (that
@@ -63,9 +63,19 @@ class ArtifactOutcome:
     seconds: float
     path: str | None = None
     detail: str | None = None  # the GateError's message, or what else went wrong
+    error_type: str = GateError.__name__  # which GateError: a missing package or device skips
 
     def to_line(self) -> str:
         return OUTCOME_MARK + json.dumps(asdict(self))
+
+    def error(self) -> GateError:
+        """The GateError of an `error` outcome, of its own kind again (one from a child came as text)."""
+        return GATE_ERRORS.get(self.error_type, GateError)(str(self.detail))
+
+
+#: The kinds of GateError an outcome carries by name (tests skip on the last two, fail on the first).
+GATE_ERRORS: dict[str, type[GateError]] = {
+    c.__name__: c for c in (GateError, DeviceUnavailable, MissingDependency)}
 
 
 def build_artifact(name: str, ctx: BuildContext) -> ArtifactOutcome | None:
@@ -80,8 +90,10 @@ def build_artifact(name: str, ctx: BuildContext) -> ArtifactOutcome | None:
         return None
     started = time.monotonic()
 
-    def outcome(kind: Kind, path: Path | None = None, detail: str | None = None) -> ArtifactOutcome:
-        return ArtifactOutcome(name, kind, time.monotonic() - started, str(path) if path else None, detail)
+    def outcome(kind: Kind, path: Path | None = None, detail: str | None = None,
+                error_type: str = GateError.__name__) -> ArtifactOutcome:
+        return ArtifactOutcome(name, kind, time.monotonic() - started, str(path) if path else None, detail,
+                               error_type)
 
     try:
         path, hit = artifact(ctx)
@@ -90,7 +102,7 @@ def build_artifact(name: str, ctx: BuildContext) -> ArtifactOutcome | None:
     except NotCached:
         return outcome("missing")
     except GateError as exc:
-        return outcome("error", detail=str(exc))
+        return outcome("error", detail=str(exc), error_type=type(exc).__name__)
     except Exception as exc:  # not ours to word here (outside any test)
         return outcome("unexpected", detail=f"{type(exc).__name__}: {exc}"[:500])
     finally:

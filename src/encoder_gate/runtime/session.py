@@ -251,7 +251,7 @@ class GateSession:
             if outcome.kind in ("cached", "built"):
                 self._prebuilt[outcome.name] = (outcome.kind == "cached", outcome.seconds)
             elif outcome.kind == "error":
-                self._runners[outcome.name] = GateError(str(outcome.detail))
+                self._runners[outcome.name] = outcome.error()
                 self.records[outcome.name] = BuildRecord(outcome.name, outcome.seconds, error=outcome.detail)
             # "unexpected": not ours to word here (outside any test): its runner's build, in its
             # first test, meets it again and reports it there
