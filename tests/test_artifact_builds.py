@@ -195,3 +195,16 @@ def test_a_missing_package_in_the_build_process_still_skips(tmp_path: Path, tiny
     with pytest.raises(MissingDependency, match="quantizer is not installed"):
         session.runner("onnx-int8")
     session.close()
+
+
+def test_a_runner_no_prebuild_saw_builds_its_artifact_in_a_child_too(tmp_path: Path, tiny: ModelSpec) -> None:
+    """An xdist worker's backend (prebuild runs in no worker) is built in a process of its own at
+    its first runner: the same build, the same record."""
+    heard: list[str] = []
+    session = GateSession(GateConfig(model="tiny", backends=("onnx-int8",), threads=1,
+                                     cache_dir=fresh_cache(tmp_path, tiny), report_dir=tmp_path / "report"),
+                          progress=heard.append)
+    session.runner("onnx-int8")
+    assert any("onnx-int8 in a process of its own" in line for line in heard), heard
+    assert session.records["onnx-int8"].from_cache is False
+    session.close()

@@ -258,7 +258,11 @@ class GateSession:
 
     def runner(self, name: str) -> Runner:
         """The built backend `name`; built on first use, then shared until :meth:`release`d (then
-        built again from the artifact cache if asked for; the first build's record stays)."""
+        built again from the artifact cache if asked for; the first build's record stays). Its
+        artifact file, if it has one that no :meth:`prebuild` saw (an xdist worker's backend), is
+        built in a process of its own first, as prebuild builds it."""
+        if name not in self._runners and name not in self._prebuilt:
+            self.prebuild([name])
         if name not in self._runners:
             started = time.monotonic()
             try:
