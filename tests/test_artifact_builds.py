@@ -100,6 +100,8 @@ import os, signal, sys
 import encoder_gate.backends.onnx_backend as onnx_backend
 
 def crash(*_args, **_kwargs):
+    sys.stderr.buffer.write(b"\\xff\\xfe bytes no codec reads\\n")  # a library's stray bytes
+    sys.stderr.buffer.flush()
     sys.stderr.write("fp16 converter: out of its mind\\n")
     sys.stderr.flush()
     os.kill(os.getpid(), signal.SIGSEGV)
@@ -111,8 +113,8 @@ onnx_backend.convert_fp16 = crash
 def test_a_build_that_kills_its_process_fails_its_backend_only(tmp_path: Path, tiny: ModelSpec,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A segmentation fault in the FP16 conversion kills the build process, not the session: that
-    backend fails with what happened (the signal, its last words on stderr), a new process builds
-    the backends after it, and their runners open."""
+    backend fails with what happened (the signal, its last words on stderr, read past bytes no
+    codec reads), a new process builds the backends after it, and their runners open."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(CRASHING_CONVERTER)

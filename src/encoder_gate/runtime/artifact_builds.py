@@ -176,9 +176,13 @@ def _run_child(request: ChildRequest, progress: Callable[[str], None],
         pickle.dump(request, f)
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
     outcomes: list[ArtifactOutcome] = []
+    child: subprocess.Popen[str] | None = None
     try:
+        # errors="replace": a library's stray bytes must not end the reader (the child would then
+        # block on a full pipe)
         child = subprocess.Popen([sys.executable, "-m", __name__, f.name], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, bufsize=1, env=_child_env())
+                                 stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1,
+                                 env=_child_env())
         assert child.stdout is not None and child.stderr is not None
         relay = threading.Thread(target=_relay_stderr, args=(child.stderr, tail), daemon=True)
         relay.start()
@@ -192,6 +196,9 @@ def _run_child(request: ChildRequest, progress: Callable[[str], None],
         returncode = child.wait()
         relay.join(timeout=5)
     finally:
+        if child is not None and child.poll() is None:  # we were interrupted (Ctrl-C): it goes too
+            child.kill()
+            child.wait()
         os.unlink(f.name)
     return outcomes, returncode, list(tail)
 
