@@ -210,3 +210,27 @@ def test_a_runner_no_prebuild_saw_builds_its_artifact_in_a_child_too(tmp_path: P
     assert any("onnx-int8 in a process of its own" in line for line in heard), heard
     assert session.records["onnx-int8"].from_cache is False
     session.close()
+
+
+def test_a_build_process_that_cannot_start_leaves_the_builds_to_the_session(
+        tmp_path: Path, tiny: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that dies before it reads its request (an environment where it cannot start) is no
+    build's crash: the session says so and builds in itself at the first use, as before there was
+    a build process."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import os, sys\nsys.stderr.write('no interpreter here\\n')\n"
+                                           "sys.stderr.flush()\nos._exit(3)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    heard: list[str] = []
+    session = GateSession(GateConfig(model="tiny", backends=("onnx-int8",), threads=1,
+                                     cache_dir=fresh_cache(tmp_path, tiny), report_dir=tmp_path / "report"),
+                          progress=heard.append)
+    session.prebuild(["onnx-int8"])
+    assert "onnx-int8" not in session._runners and "onnx-int8" not in session.records
+    starts = [line for line in heard if "could not start" in line]
+    assert len(starts) == 1 and "no interpreter here" in starts[0], heard
+    session.runner("onnx-int8")  # in this process, with no second try at a child
+    assert len([line for line in heard if "could not start" in line]) == 1, heard
+    assert session.records["onnx-int8"].from_cache is False
+    session.close()

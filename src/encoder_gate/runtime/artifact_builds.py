@@ -49,6 +49,7 @@ Kind = Literal["cached", "built", "error", "unexpected", "missing"]
 #: A line of the child's stdout that carries an outcome (anything else it prints is passed on).
 OUTCOME_MARK = "\x1eencoder-gate-artifact\t"
 PROGRESS_MARK = "\x1eencoder-gate-progress\t"
+STARTED_MARK = "\x1eencoder-gate-started\n"  # the child read its request: what dies after it is a build
 #: How many of a dead child's last stderr lines are kept, and how many its backend's error quotes
 #: (progress bars left out).
 STDERR_TAIL = 40
@@ -135,11 +136,18 @@ def build_in_child(ctx: BuildContext, calibration: CalibrationSource | None, nam
     remaining = list(names)
     while remaining:
         request = ChildRequest(portable, calibration, tuple(remaining))
-        reported, returncode, tail = _run_child(request, progress)
+        reported, returncode, tail, started = _run_child(request, progress)
         outcomes += reported
         done = {o.name for o in reported}
         remaining = [n for n in remaining if n not in done]
         if not remaining:
+            break
+        if not started:  # it never read its request: no build of ours died, the process could not start
+            said = " / ".join(line.strip() for line in tail if line.strip())[-300:] or "nothing on stderr"
+            progress(f"the build process could not start ({said}): building {', '.join(remaining)} in this "
+                     "process, as each is first used")
+            outcomes += [ArtifactOutcome(n, "unexpected", 0.0, detail="the build process could not start")
+                         for n in remaining]
             break
         if returncode == 0:  # it ended without a word on these: never leave them unjudged silently
             outcomes += [ArtifactOutcome(n, "unexpected", 0.0, detail="its build process said nothing of it")
@@ -169,14 +177,15 @@ def _death(name: str, returncode: int, tail: Sequence[str]) -> str:
 
 
 def _run_child(request: ChildRequest, progress: Callable[[str], None],
-               ) -> tuple[list[ArtifactOutcome], int, list[str]]:
+               ) -> tuple[list[ArtifactOutcome], int, list[str], bool]:
     """One child over `request`: its outcomes as they came, its exit status, its last stderr lines
-    (every stderr line is passed on to ours as it comes)."""
+    (every stderr line is passed on to ours as it comes), and whether it read its request."""
     with tempfile.NamedTemporaryFile(prefix="encoder-gate-build-", suffix=".pickle", delete=False) as f:
         pickle.dump(request, f)
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
     outcomes: list[ArtifactOutcome] = []
     child: subprocess.Popen[str] | None = None
+    started = False
     try:
         # errors="replace": a library's stray bytes must not end the reader (the child would then
         # block on a full pipe)
@@ -187,7 +196,9 @@ def _run_child(request: ChildRequest, progress: Callable[[str], None],
         relay = threading.Thread(target=_relay_stderr, args=(child.stderr, tail), daemon=True)
         relay.start()
         for line in child.stdout:
-            if line.startswith(OUTCOME_MARK):
+            if line == STARTED_MARK:
+                started = True
+            elif line.startswith(OUTCOME_MARK):
                 outcomes.append(ArtifactOutcome(**json.loads(line[len(OUTCOME_MARK):])))
             elif line.startswith(PROGRESS_MARK):
                 progress(line[len(PROGRESS_MARK):].rstrip("\n"))
@@ -200,7 +211,7 @@ def _run_child(request: ChildRequest, progress: Callable[[str], None],
             child.kill()
             child.wait()
         os.unlink(f.name)
-    return outcomes, returncode, list(tail)
+    return outcomes, returncode, list(tail), started
 
 
 def _child_env() -> dict[str, str]:
@@ -221,6 +232,8 @@ def _relay_stderr(stream: IO[str], tail: collections.deque[str]) -> None:
 def _child_main(request_file: str) -> int:
     request: ChildRequest = pickle.loads(Path(request_file).read_bytes())
     out = sys.stdout
+    out.write(STARTED_MARK)
+    out.flush()
 
     def say(message: str) -> None:
         out.write(PROGRESS_MARK + message.replace("\n", " ") + "\n")

@@ -89,6 +89,7 @@ class GateSession:
     _runners: dict[str, Runner | GateError] = field(default_factory=dict)
     # backend -> (its artifact was in the cache, seconds): what prebuild() built before any runner
     _prebuilt: dict[str, tuple[bool, float]] = field(default_factory=dict)
+    _looked_up: set[str] = field(default_factory=set)  # every name prebuild() saw, whatever became of it
     _predictions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (name, max tokens)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
     #: Whether this session times its runners (benchmarks, vs base): then they run at `threads`, the
@@ -238,9 +239,10 @@ class GateSession:
         cache later, as before, and its record says whether this session built the artifact. A
         build that fails is kept as that backend's failure, for its tests to report."""
         todo = [name for name in dict.fromkeys(names)
-                if name not in self._runners and name not in self._prebuilt]
+                if name not in self._runners and name not in self._looked_up]
         if not todo:
             return
+        self._looked_up.update(todo)
         lookup = replace(self.context(), cache=self.cache.lookup_only())
         outcomes = [o for o in (build_artifact(name, lookup) for name in todo) if o is not None]
         missing = [o.name for o in outcomes if o.kind == "missing"]
@@ -261,7 +263,7 @@ class GateSession:
         built again from the artifact cache if asked for; the first build's record stays). Its
         artifact file, if it has one that no :meth:`prebuild` saw (an xdist worker's backend), is
         built in a process of its own first, as prebuild builds it."""
-        if name not in self._runners and name not in self._prebuilt:
+        if name not in self._runners and name not in self._looked_up:
             self.prebuild([name])
         if name not in self._runners:
             started = time.monotonic()
