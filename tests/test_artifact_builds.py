@@ -21,6 +21,15 @@ from encoder_gate.runtime.session import GateSession
 ONNX = ["onnx-fp32", "onnx-fp16", "onnx-int8"]  # in a session's order: FP32 first
 
 
+def in_the_build_process(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run `code` at the start of every build process of this test (a `sitecustomize` on the
+    PYTHONPATH the child inherits; this process has started already, so it never runs it)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(code)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+
+
 def fresh_cache(tmp_path: Path, tiny: ModelSpec) -> Path:
     """An empty artifact cache holding only the shared tiny model."""
     cache_dir = tmp_path / "cache"
@@ -115,10 +124,7 @@ def test_a_build_that_kills_its_process_fails_its_backend_only(tmp_path: Path, t
     """A segmentation fault in the FP16 conversion kills the build process, not the session: that
     backend fails with what happened (the signal, its last words on stderr, read past bytes no
     codec reads), a new process builds the backends after it, and their runners open."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(CRASHING_CONVERTER)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    in_the_build_process(CRASHING_CONVERTER, tmp_path, monkeypatch)
     cache_dir = fresh_cache(tmp_path, tiny)
     heard: list[str] = []
     session = GateSession(GateConfig(model="tiny", backends=tuple(ONNX), threads=1, cache_dir=cache_dir,
@@ -186,10 +192,7 @@ def test_a_missing_package_in_the_build_process_still_skips(tmp_path: Path, tiny
     skips that backend's tests, as it did when the session built in itself."""
     from encoder_gate.errors import MissingDependency
 
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(MISSING_QUANTIZER)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    in_the_build_process(MISSING_QUANTIZER, tmp_path, monkeypatch)
     session = GateSession(GateConfig(model="tiny", backends=("onnx-int8",), threads=1,
                                      cache_dir=fresh_cache(tmp_path, tiny), report_dir=tmp_path / "report"),
                           progress=lambda _m: None)
@@ -217,11 +220,8 @@ def test_a_build_process_that_cannot_start_leaves_the_builds_to_the_session(
     """A child that dies before it reads its request (an environment where it cannot start) is no
     build's crash: the session says so and builds in itself at the first use, as before there was
     a build process."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text("import os, sys\nsys.stderr.write('no interpreter here\\n')\n"
-                                           "sys.stderr.flush()\nos._exit(3)\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    in_the_build_process("import os, sys\nsys.stderr.write('no interpreter here\\n')\n"
+                         "sys.stderr.flush()\nos._exit(3)\n", tmp_path, monkeypatch)
     heard: list[str] = []
     session = GateSession(GateConfig(model="tiny", backends=("onnx-int8",), threads=1,
                                      cache_dir=fresh_cache(tmp_path, tiny), report_dir=tmp_path / "report"),

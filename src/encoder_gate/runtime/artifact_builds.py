@@ -107,7 +107,8 @@ def build_artifact(name: str, ctx: BuildContext) -> ArtifactOutcome | None:
     except Exception as exc:  # not ours to word here (outside any test)
         return outcome("unexpected", detail=f"{type(exc).__name__}: {exc}"[:500])
     finally:
-        return_freed_memory()
+        if ctx.cache.builds:  # a lookup built nothing, so it freed nothing
+            return_freed_memory()
     return outcome("cached" if hit else "built", path)
 
 
@@ -143,9 +144,8 @@ def build_in_child(ctx: BuildContext, calibration: CalibrationSource | None, nam
         if not remaining:
             break
         if not started:  # it never read its request: no build of ours died, the process could not start
-            said = " / ".join(line.strip() for line in tail if line.strip())[-300:] or "nothing on stderr"
-            progress(f"the build process could not start ({said}): building {', '.join(remaining)} in this "
-                     "process, as each is first used")
+            progress(f"the build process could not start ({_last_words(tail)}): building "
+                     f"{', '.join(remaining)} in this process, as each is first used")
             outcomes += [ArtifactOutcome(n, "unexpected", 0.0, detail="the build process could not start")
                          for n in remaining]
             break
@@ -168,12 +168,16 @@ def _death(name: str, returncode: int, tail: Sequence[str]) -> str:
             how = f"killed by signal {-returncode}"
     else:
         how = f"exited with status {returncode}"
-    words = [line.strip() for line in tail if line.strip() and not PROGRESS_BAR.search(line)]
-    said = " / ".join(words[-LAST_WORDS:]) or "nothing on stderr"
     return (f"building {name}'s artifact ended the process that built it ({how}): a crash inside the "
             "exporter, converter or quantizer, not a verdict on the model. Run it again; if it stays, build "
             "the file yourself and gate it as onnx:PATH. The session's other backends were built and judged "
-            f"as usual. The build's last words on stderr: {said}")
+            f"as usual. The build's last words on stderr: {_last_words(tail)}")
+
+
+def _last_words(tail: Sequence[str]) -> str:
+    """A dead child's last LAST_WORDS lines on stderr, progress bars left out."""
+    words = [line.strip() for line in tail if line.strip() and not PROGRESS_BAR.search(line)]
+    return " / ".join(words[-LAST_WORDS:]) or "nothing on stderr"
 
 
 def _run_child(request: ChildRequest, progress: Callable[[str], None],
