@@ -103,9 +103,9 @@ def test_torch_compile_warmup_leaves_nothing_to_compile(tiny_ctx, tiny):
 
 @pytest.mark.slow
 def test_torch_compile_compiles_no_second_graph_for_a_batch_of_one(tiny_ctx, tiny):
-    """The batch dimension is unbacked: after the build's warm-up at two texts, one text alone (the
-    padding property, the bs1 speed cells) runs the same graph, where dynamo would otherwise
-    specialize a size of 1 and compile again (10 s on the default model), with eager's answers."""
+    """The batch dimension is unbacked: after a warm-up at two texts, one text alone (the padding
+    property, the bs1 speed cells) runs the same graph, where dynamo would otherwise specialize a
+    size of 1 and compile again (10 s on the default model), with eager's answers."""
     from torch._dynamo.utils import counters
     from transformers import AutoTokenizer
 
@@ -113,11 +113,65 @@ def test_torch_compile_compiles_no_second_graph_for_a_batch_of_one(tiny_ctx, tin
 
     tokenizer = AutoTokenizer.from_pretrained(tiny.path)
     runner = parse_backend("torch-compile").build(tiny_ctx)
+    runner.warmup([(2, 16)])
     graphs = counters["stats"]["unique_graphs"]
     alone = encode(tokenizer, ["I love this so much!"])
     got = runner.predict(alone)
     assert counters["stats"]["unique_graphs"] == graphs
     assert np.abs(got - parse_backend("torch").build(tiny_ctx).predict(alone)).max() <= CLOSE["torch-compile"]
+
+
+@pytest.mark.slow
+def test_torch_compile_compiles_at_its_first_call_not_at_its_build(tiny_ctx, batch, reference, monkeypatch):
+    """Its build calls the model never (a session that reads every output of it from the cache never
+    pays the compile) and says so in its note; the first call compiles, times it and settles the
+    note; what it computes is eager's."""
+    from encoder_gate.backends import torch_backend
+    from encoder_gate.backends.torch_backend import NOT_COMPILED
+
+    calls: list[object] = []
+    eager_predict = torch_backend.TorchRunner.predict
+    monkeypatch.setattr(torch_backend.TorchRunner, "predict",
+                        lambda self, b: calls.append(b) or eager_predict(self, b))
+    runner = parse_backend("torch-compile").build(tiny_ctx)
+    assert calls == []
+    assert (runner.compile_seconds, runner.notes) == (None, (NOT_COMPILED,))
+    assert np.abs(runner.predict(batch) - reference).max() <= CLOSE["torch-compile"]
+    assert len(calls) == 1
+    assert runner.compile_seconds > 0
+    assert NOT_COMPILED not in runner.notes
+    runner.close()
+
+
+def test_a_torch_compile_that_fails_at_its_first_call_is_one_gate_error_kept(tiny_ctx, batch, monkeypatch):
+    """Whatever dynamo or inductor raise at the first call is a GateError naming torch-compile, with
+    the library's first line; every later call raises it again instead of compiling again."""
+    import torch
+
+    calls = []
+
+    class Unsupported:
+        def __init__(self, model):
+            self._orig_mod = model
+
+        def parameters(self):
+            return self._orig_mod.parameters()
+
+        def __call__(self, **inputs):
+            calls.append(1)
+            raise RuntimeError("Unsupported: call_method UserDefinedObjectVariable\n  long trace ...")
+
+    monkeypatch.setattr(torch, "compile", lambda model, **_: Unsupported(model))
+    runner = parse_backend("torch-compile").build(tiny_ctx)
+    said = (r"^torch-compile: torch\.compile failed at the model's first call.*"
+            r"\(RuntimeError: Unsupported: call_method UserDefinedObjectVariable\)")
+    with pytest.raises(GateError, match=said) as first:
+        runner.predict(batch)
+    with pytest.raises(GateError) as again:
+        runner.predict(batch)
+    assert again.value is first.value
+    assert len(calls) == 1
+    assert "long trace" not in str(first.value)
 
 
 def test_onnx_artifacts_come_from_cache_the_second_time(tiny_ctx):
@@ -211,7 +265,7 @@ def test_onnx_inputs_that_a_tokenizer_cannot_feed_get_a_clear_error(tiny_ctx, tm
 
 @pytest.mark.slow
 def test_torch_compile_brings_no_deprecation_warnings_of_torchs_own(tiny, cache_dir: Path, tmp_path: Path):
-    """Building torch-compile in a fresh process (inductor's first import) lets out none of the 14
+    """Compiling torch-compile in a fresh process (inductor's first import) lets out none of the 14
     `torch.jit.script_method` deprecations that torch.utils.mkldnn raised into every user's summary."""
     import subprocess
     import sys

@@ -190,3 +190,36 @@ def test_compile_key_holds_the_recipe_and_the_graph_not_the_weights(tiny_ctx: Bu
     config["num_hidden_layers"] += 1
     (retrained / "config.json").write_text(json.dumps(config))
     assert compile_key(other, None, True) != base
+
+
+@pytest.mark.slow
+def test_a_session_that_reads_every_output_from_the_cache_never_compiles(
+        pytester: pytest.Pytester, tiny: ModelSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch-compile compiles at its first call and the smoke test's pass is kept like a
+    derandomized property's: a second session on the same model, artifact and texts (an unchanged
+    PR) reads its predictions, smoke test and properties from the cache and compiles nothing,
+    and its summary says so. The first session compiled."""
+    from encoder_gate.commands.layout import ACCURACY_MODULE, THIN_MODULES
+
+    cache = tmp_path / "cache"
+    shutil.copytree(tiny.path, cache / tiny.path.name)
+    (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
+    (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
+    args = ["accuracy", "--gate-model", "tiny", "--gate-backends", "torch-compile", "--gate-cache-dir",
+            str(cache), "--gate-limit", "24", "-k", "well_formed or padding_same_input or drift_within_bound",
+            "-s", "-p", "no:cacheprovider"]
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+    monkeypatch.setenv("CI", "true")  # derandomized: the property's pass is kept too
+    compiling = "compiling with inductor at its first call"
+    first = pytester.runpytest_subprocess(*args)
+    assert first.ret == 0, first.stdout.str()[-3000:]
+    assert compiling in first.stdout.str()
+    assert "note: not compiled" not in first.stdout.str()
+    second = pytester.runpytest_subprocess(*args)
+    assert second.ret == 0, second.stdout.str()[-3000:]
+    assert second.parseoutcomes() == first.parseoutcomes()
+    second.stdout.fnmatch_lines([
+        "*torch-compile smoke test: passed before on this artifact with the same 6 texts; read from*",
+        "*torch-compile: predictions on 24 texts from cache",
+        "*note: not compiled: no test in this session ran it*"], consecutive=False)
+    assert compiling not in second.stdout.str()

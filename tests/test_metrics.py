@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.metrics import (
@@ -456,8 +456,11 @@ def test_cosine_hand_worked() -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(1, 4)), elements=st.floats(-1e3, 1e3)))
+@example(np.array([[3.05761624e-160]]))  # found by hypothesis: its square is subnormal (0.99998)
+@example(np.array([[1e200, -3e199]]))  # its squares overflow to inf (cosine 0)
 def test_cosine_self_and_range(x: npt.NDArray[np.float64]) -> None:
-    """cos(x, x) is 1 (zero rows included); values lie in [-1, 1]; no NaN."""
+    """cos(x, x) is 1 (zero rows included, and rows whose squares leave float64's normal range);
+    values lie in [-1, 1]; no NaN."""
     c = cosine_similarity(x, x)
     assert np.allclose(c.per_row, 1.0)
     c2 = cosine_similarity(x, -x[::-1])

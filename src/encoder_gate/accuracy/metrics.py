@@ -471,12 +471,21 @@ class CosineStats:
         return _dataclass_dict(self)
 
 
+def _unit_rows(x: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Each row scaled to length 1 (zero rows stay zero), and which rows are zero. Each row is
+    divided by its largest |value| first: the squares of a row of values near 1e-160 fall below
+    float64's normal range, and its cosine with itself came out 0.99998."""
+    x = np.asarray(x, dtype=np.float64)
+    scaled = _safe_div(x, np.abs(x).max(axis=1, keepdims=True)) if x.shape[1] else x
+    norm = np.linalg.norm(scaled, axis=1)
+    return _safe_div(scaled, norm[:, None]), norm == 0
+
+
 def _row_cosine(a: FloatArray, b: FloatArray) -> FloatArray:
     """Row-wise cosine; 1.0 for two zero rows, 0.0 for a zero vs a non-zero row."""
-    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
-    ua, ub = _safe_div(a, na[:, None]), _safe_div(b, nb[:, None])
+    (ua, za), (ub, zb) = _unit_rows(a), _unit_rows(b)
     cos = np.clip(np.einsum("ij,ij->i", ua, ub), -1.0, 1.0)
-    return np.where((na == 0) & (nb == 0), 1.0, cos)
+    return np.where(za & zb, 1.0, cos)
 
 
 def cosine_similarity(emb_backend: npt.ArrayLike, emb_ref: npt.ArrayLike) -> CosineStats:

@@ -73,6 +73,11 @@ class Runner(Protocol):
     length) has `max_tokens: int`; its texts are then truncated to that length, as its owner
     runs it. Read it with `runner_max_tokens(runner)` (None: the tokenizer's own limit).
 
+    A runner that builds part of itself at its first call (torch.compile compiles there) has
+    `compile_seconds: float | None`: what that first call took, None until it is made. Its
+    `from_cache` and `notes` are settled by that call too; the session's record takes them when the
+    runner is given back. Read it with `first_call_seconds(runner)`.
+
     A runner that can open its artifact again has `reopen() -> None`: afterwards it computes the
     same outputs from a fresh copy elsewhere in memory. Where a copy lands moves a small model's
     speed by a few percent for as long as the copy lives, so the speed A/B reopens both sides each
@@ -99,6 +104,13 @@ class Runner(Protocol):
 def runner_notes(runner: object) -> tuple[str, ...]:
     """The runner's notes (see Runner), or () for a runner that has none."""
     return tuple(str(n) for n in getattr(runner, "notes", ()) or ())
+
+
+def first_call_seconds(runner: object) -> float | None:
+    """What the runner's first call spent building (see Runner), or None: it builds nothing there,
+    or was not called yet."""
+    took = getattr(runner, "compile_seconds", None)
+    return float(took) if took is not None else None
 
 
 def at_threads(runner: object, threads: int) -> AbstractContextManager[object]:

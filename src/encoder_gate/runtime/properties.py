@@ -1,4 +1,4 @@
-"""Passes of the padding properties, kept by what decides them.
+"""Passes of the padding properties and the smoke test, kept by what decides them.
 
 A derandomized hypothesis property (the CI profile: `derandomize=True`) draws the same examples
 every run, and a cacheable runner computes the same outputs on the same inputs (what the
@@ -9,9 +9,11 @@ parameters, the runner's identity (its artifact's bytes and its libraries' versi
 the code of the properties. Its pass is kept in the artifact cache, and the next session (an
 unchanged PR, or its base on the default branch) reads it instead of drawing the examples again.
 
-A random profile (the dev profile) draws afresh every run: that is how it explores, so nothing is
-kept. A runner that is not cacheable (a wrapper, a test's fault injection) always runs. A failure
-is never kept: the property raises before anything is written.
+The smoke test feeds fixed texts (the evaluation set's first), so its pass is kept the same way
+(`check_key`) in every profile. A random profile (the dev profile) draws afresh every run: that is
+how it explores, so none of its properties' passes is kept. A runner that is not cacheable (a
+wrapper, a test's fault injection) always runs. A failure is never kept: the check raises before
+anything is written.
 
     hit = checked_property(cache, key, run)   # key from property_key(...); None: just run()
 """
@@ -49,12 +51,22 @@ def property_key(name: str, runner: Any, model: ModelSpec, examples: hypothesis.
                  params: Mapping[str, object]) -> dict[str, object] | None:
     """The key a property's pass is kept under, or None when it must run (examples drawn at random,
     or a runner whose outputs no key can see)."""
-    identity = runner.prediction_identity() if examples.derandomize and cacheable(runner) else None
+    if not examples.derandomize:
+        return None
+    return check_key(name, runner, model, code, {"max_examples": examples.max_examples,
+                                                 "hypothesis": hypothesis.__version__, **params})
+
+
+def check_key(name: str, runner: Any, model: ModelSpec, code: str,
+              params: Mapping[str, object]) -> dict[str, object] | None:
+    """The key the pass of a check on fixed inputs (`params` name them: a derandomized property's
+    examples, the smoke test's texts) is kept under, or None for a runner whose outputs no key can
+    see (it always runs)."""
+    identity = runner.prediction_identity() if cacheable(runner) else None
     if identity is None:
         return None
     return {"recipe": PROPERTIES_RECIPE, "property": name, "backend": backend_kind(runner.name),
-            "model": model.content_hash, **identity,
-            "max_examples": examples.max_examples, "hypothesis": hypothesis.__version__, "code": code,
+            "model": model.content_hash, **identity, "code": code,
             **{f"param_{k}": v for k, v in params.items()}}
 
 

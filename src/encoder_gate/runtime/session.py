@@ -25,6 +25,7 @@ from encoder_gate.backends.base import (
     Runner,
     at_threads,
     dir_size,
+    first_call_seconds,
     runner_max_tokens,
     runner_notes,
 )
@@ -90,6 +91,7 @@ class GateSession:
     # backend -> (its artifact was in the cache, seconds): what prebuild() built before any runner
     _prebuilt: dict[str, tuple[bool, float]] = field(default_factory=dict)
     _looked_up: set[str] = field(default_factory=set)  # every name prebuild() saw, whatever became of it
+    _settled: set[str] = field(default_factory=set)  # records a runner's first call has settled (_settle)
     _predictions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (name, max tokens)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
     #: Whether this session times its runners (benchmarks, vs base): then they run at `threads`, the
@@ -311,9 +313,25 @@ class GateSession:
         if found is None or isinstance(found, GateError):
             return
         del self._runners[name]
+        self._settle(name, found)
         found.close()
         del found
         return_freed_memory()
+
+    def _settle(self, name: str, runner: Runner) -> None:
+        """Complete the record of a runner that built part of itself at its first call (torch.compile
+        compiles there, `first_call_seconds`): whether that came from the cache and its notes, from
+        the first such runner of `name`; the seconds of every one (a runner opened again after its
+        release and called compiles again). A runner never called leaves its record as it was
+        built: its notes say it was not compiled."""
+        record, took = self.records.get(name), first_call_seconds(runner)
+        if record is None or record.error or took is None:
+            return
+        if name not in self._settled:
+            self._settled.add(name)
+            record.from_cache = runner.from_cache and self._prebuilt.get(name, (True, 0.0))[0]
+            record.notes = runner_notes(runner)
+        record.seconds += took
 
     def tokenizer_of(self, name: str) -> Any:
         """The tokenizer as backend `name` is fed: truncating at its static sequence length, if it
@@ -338,12 +356,14 @@ class GateSession:
         key = (name, max_length(tokenizer))
         if key not in self._predictions:
             texts = self.dataset.texts
-            started = time.monotonic()
-            preds, hit = self._cached_predictions(self.runner(name), texts, tokenizer)
+            runner = self.runner(name)
+            started, compiled = time.monotonic(), first_call_seconds(runner)
+            preds, hit = self._cached_predictions(runner, texts, tokenizer)
             self._predictions[key] = preds
             own = key[1] == self.max_tokens(name)
-            if name in self.records and own:
-                self.records[name].predictions = (hit, time.monotonic() - started)
+            if name in self.records and own:  # a first call's compile is the build's, not the pass's
+                compiling = (first_call_seconds(runner) or 0.0) - (compiled or 0.0)
+                self.records[name].predictions = (hit, time.monotonic() - started - compiling)
             if hit:
                 cut = "" if own else f" truncated to {key[1]} tokens"
                 self.progress(f"{name}: predictions on {len(texts)} texts{cut} from cache")
@@ -458,6 +478,7 @@ class GateSession:
         return tuned
 
     def close(self) -> None:
-        for runner in self._runners.values():
+        for name, runner in self._runners.items():
             if not isinstance(runner, GateError):
+                self._settle(name, runner)
                 runner.close()

@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from encoder_gate.runtime.inference import predict_texts
+from encoder_gate.runtime import inference
+from encoder_gate.runtime.inference import max_length, predict_texts
+from encoder_gate.runtime.predictions import texts_digest
+from encoder_gate.runtime.properties import check_key, checked_property, code_digest
 from encoder_gate.tasks import Task
 
 __all__ = ["test_backend_gives_well_formed_probabilities"]
 
+#: The code that decides the smoke test: this module and the encoding it feeds through.
+SMOKE_CODE = code_digest([Path(__file__), Path(inference.__file__)])
+SMOKE_TEXTS = 6
+SMOKE_BATCH = 4
 
-def test_backend_gives_well_formed_probabilities(backend, gate_model, gate_tokenizer, gate_dataset):
-    """Each backend returns one finite row per text, probabilities in [0, 1] for classifiers."""
-    texts = list(gate_dataset.texts[:6])
-    out = predict_texts(backend, gate_tokenizer, texts, batch_size=4)
-    assert out.shape[0] == len(texts)
-    assert np.isfinite(out).all()
-    task = Task.of(gate_model.task)
-    if task.classifier:
-        assert out.shape[1] == gate_model.num_labels
-        assert ((out >= 0) & (out <= 1)).all()
-    if task.record.output == "softmax":
-        np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-4)
+
+def test_backend_gives_well_formed_probabilities(backend, gate_session, gate_model, gate_tokenizer,
+                                                 gate_dataset):
+    """Each backend returns one finite row per text, probabilities in [0, 1] for classifiers. Its
+    pass is kept by the runner's identity and the texts (encoder_gate.runtime.properties): an
+    unchanged artifact is not run again, so an unchanged PR never compiles torch-compile for it."""
+    texts = list(gate_dataset.texts[:SMOKE_TEXTS])
+
+    def run() -> None:
+        out = predict_texts(backend, gate_tokenizer, texts, batch_size=SMOKE_BATCH)
+        assert out.shape[0] == len(texts)
+        assert np.isfinite(out).all()
+        task = Task.of(gate_model.task)
+        if task.classifier:
+            assert out.shape[1] == gate_model.num_labels
+            assert ((out >= 0) & (out <= 1)).all()
+        if task.record.output == "softmax":
+            np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-4)
+
+    key = check_key("smoke", backend, gate_model, SMOKE_CODE,
+                    {"texts": texts_digest(texts), "batch_size": SMOKE_BATCH,
+                     "max_length": max_length(gate_tokenizer), "device": gate_session.config.device})
+    if key is None:
+        run()
+    elif checked_property(gate_session.cache, key, run):
+        gate_session.progress(f"{backend.name} smoke test: passed before on this artifact with the same "
+                              f"{len(texts)} texts; read from the cache")
