@@ -76,6 +76,38 @@ def test_corrupted_entry_is_detected_and_rebuilt(tmp_path: Path):
     assert not again.hit and cache.is_valid(again.path)
 
 
+def test_a_files_digest_is_read_once_while_its_stat_is_unchanged_and_again_after_a_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A session asks for a cached file's digest several times: it is read once while the file's
+    size and mtime stay, again after any write, and every time while the file changed within
+    RACY_SECONDS of the read (a write in the same timestamp tick cannot hide)."""
+    import hashlib
+    import time
+
+    from encoder_gate import cache as cache_module
+
+    reads: list[Path] = []
+    opened = Path.open
+
+    def counted(self: Path, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if "r" in mode:
+            reads.append(self)
+        return opened(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", counted)
+    old = tmp_path / "model.onnx"
+    old.write_bytes(b"weights" * 100)
+    then = time.time() - 60
+    os.utime(old, (then, then))
+    digest = hashlib.sha256(b"weights" * 100).hexdigest()
+    assert cache_module.sha256_file(old) == cache_module.sha256_file(old) == digest
+    assert reads == [old]
+    old.write_bytes(b"bit rot" * 100)  # a write: a new mtime
+    assert cache_module.sha256_file(old) == hashlib.sha256(b"bit rot" * 100).hexdigest()
+    assert cache_module.sha256_file(old) == hashlib.sha256(b"bit rot" * 100).hexdigest()
+    assert reads == [old, old, old]  # written just now: racy, read each time
+
+
 def _worker(root: str, log: str) -> None:
     def build(out: Path) -> None:
         with open(log, "a") as fh:

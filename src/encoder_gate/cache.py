@@ -40,13 +40,34 @@ from filelock import FileLock, Timeout
 MANIFEST = "encoder-gate-manifest.json"
 
 
+#: Seconds after its last change within which a file's digest is not kept (see sha256_file).
+RACY_SECONDS = 2.0
+#: Each file's digest by what its stat said when it was read (device, inode, size, mtime in ns).
+_DIGESTS: dict[tuple[int, int, int, int], str] = {}
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of one file, read in chunks."""
+    """Hex sha256 of one file, read in chunks; once per process while its stat is unchanged.
+
+    A session asks for a cached file's digest several times (its lookup, its runner's build, its
+    prediction identity, the base's side of each of them): 9 GB read in an unchanged PR at 125M
+    weights, several seconds. So a digest is kept, keyed on the file's device, inode, size and
+    mtime, unless the file changed less than RACY_SECONDS before it was read (git's "racily clean"
+    rule): a write within one timestamp tick of the read cannot hide behind an unchanged size and
+    mtime. Any write after that changes the mtime, and the file is read again."""
+    stat = path.stat()
+    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key in _DIGESTS:
+        return _DIGESTS[key]
+    started = time.time()
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
-    return digest.hexdigest()
+    hexdigest = digest.hexdigest()
+    if started - stat.st_mtime_ns / 1e9 > RACY_SECONDS:
+        _DIGESTS[key] = hexdigest
+    return hexdigest
 
 
 def hash_files(root: Path, files: Iterable[Path] | None = None) -> str:
