@@ -223,3 +223,31 @@ def test_a_session_that_reads_every_output_from_the_cache_never_compiles(
         "*torch-compile: predictions on 24 texts from cache",
         "*note: not compiled: no test in this session ran it*"], consecutive=False)
     assert compiling not in second.stdout.str()
+
+
+def test_a_runner_that_compiled_at_its_first_call_settles_its_record_once(tmp_path: Path) -> None:
+    """The session's record of a runner that compiles at its first call takes that call's seconds,
+    from-cache and notes when the runner is given back, once however often the session is closed;
+    one never called keeps the record it was built with."""
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.session import BuildRecord, GateSession
+
+    class Runner:
+        def __init__(self, compile_seconds: float | None) -> None:
+            self.from_cache, self.notes, self.compile_seconds = True, (), compile_seconds
+
+        def close(self) -> None:
+            pass
+
+    session = GateSession(GateConfig(model="tiny", backends=("torch",), cache_dir=tmp_path / "cache"),
+                          progress=lambda _msg: None)
+    for name, took in (("called", 2.5), ("released", 4.0), ("never", None)):
+        session._runners[name] = Runner(took)  # type: ignore[assignment]
+        session.records[name] = BuildRecord(name, 1.0, from_cache=False, notes=("not compiled",))
+    session.release("released")
+    session.close()
+    session.close()
+    records, called = session.records, session.records["called"]
+    assert (called.seconds, called.from_cache, called.notes) == (3.5, True, ())
+    assert records["released"].seconds == 5.0
+    assert (records["never"].seconds, records["never"].notes) == (1.0, ("not compiled",))

@@ -92,6 +92,7 @@ class GateSession:
     _prebuilt: dict[str, tuple[bool, float]] = field(default_factory=dict)
     _looked_up: set[str] = field(default_factory=set)  # every name prebuild() saw, whatever became of it
     _settled: set[str] = field(default_factory=set)  # records a runner's first call has settled (_settle)
+    _closed: bool = False
     _predictions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (name, max tokens)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
     #: Whether this session times its runners (benchmarks, vs base): then they run at `threads`, the
@@ -478,6 +479,10 @@ class GateSession:
         return tuned
 
     def close(self) -> None:
+        """Close every runner (their records settled first); a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         for name, runner in self._runners.items():
             if not isinstance(runner, GateError):
                 self._settle(name, runner)
