@@ -215,6 +215,7 @@ def test_a_session_that_reads_every_output_from_the_cache_never_compiles(
     assert first.ret == 0, first.stdout.str()[-3000:]
     assert compiling in first.stdout.str()
     assert "note: not compiled" not in first.stdout.str()
+    assert "artifact cache" not in (pytester.path / ".encoder-gate" / "verdict.md").read_text()
     second = pytester.runpytest_subprocess(*args)
     assert second.ret == 0, second.stdout.str()[-3000:]
     assert second.parseoutcomes() == first.parseoutcomes()
@@ -223,6 +224,13 @@ def test_a_session_that_reads_every_output_from_the_cache_never_compiles(
         "*torch-compile: predictions on 24 texts from cache",
         "*note: not compiled: no test in this session ran it*"], consecutive=False)
     assert compiling not in second.stdout.str()
+    # and the verdict says what it read from the cache: here everything, which the first computed
+    said = (pytester.path / ".encoder-gate" / "verdict.md").read_text()
+    assert ("Read from the artifact cache, not computed in this session: the predictions of torch, "
+            "torch-compile; the passes of 2 checks") in said, said
+    assert json.loads((pytester.path / ".encoder-gate" / "accuracy.json").read_text())["from_cache"][
+        "torch-compile"]["checks"] == ["test_backend_gives_well_formed_probabilities",
+                                       "test_padding_same_input_gives_same_output"]
 
 
 def test_a_runner_that_compiled_at_its_first_call_settles_its_record_once(tmp_path: Path) -> None:

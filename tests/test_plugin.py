@@ -190,6 +190,23 @@ def test_merge_payloads_unites_backends_in_configured_order():
         merge_payloads([])
 
 
+def test_what_the_workers_read_from_the_cache_is_united_and_a_computation_anywhere_counts():
+    """A worker that waited on another's predictions read them from the cache, but this run computed
+    them: a backend's predictions count as read only when no process computed them; each kept
+    pass read anywhere counts once."""
+    from encoder_gate.results.accuracy import merge_payloads
+
+    base = {"model": {"name": "tiny"}, "dataset": {"examples": 4}, "backends": {"torch": {"f1": 0.6}}}
+    merged = merge_payloads([
+        {**base, "from_cache": {"torch": {"predictions": True, "checks": ["smoke"]},
+                                "onnx-fp32": {"predictions": True}}},
+        {**base, "from_cache": {"torch": {"predictions": False, "checks": ["smoke", "padding[cjk]"]},
+                                "onnx-int8": {"checks": ["smoke"]}}},
+        base])  # a payload from before the field
+    assert merged["from_cache"] == {"torch": {"predictions": False, "checks": ["padding[cjk]", "smoke"]},
+                                    "onnx-fp32": {"predictions": True}, "onnx-int8": {"checks": ["smoke"]}}
+
+
 def test_a_gate_error_in_any_test_or_fixture_is_one_clean_line(pytester: pytest.Pytester):
     """A GateError raised in a test body or a fixture fails with its message, no traceback into
     the library (the smoke test on a file of fixed shapes used to show one)."""

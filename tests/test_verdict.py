@@ -111,6 +111,21 @@ def test_every_configured_backend_gets_a_row_and_all_passing_is_pass():
     assert "Failures:" not in text
 
 
+def test_the_verdict_says_what_it_read_from_the_cache_and_nothing_when_it_computed_everything():
+    """accuracy.json's `from_cache` (predictions and kept passes read instead of computed) is one line
+    of the verdict, backends in configured order; a session that computed everything has none."""
+    doc = accuracy_doc(all_pass())
+    assert "artifact cache" not in render_verdict(doc, speedups_doc())
+    doc["from_cache"] = {"onnx-int8": {"predictions": True, "checks": ["smoke", "padding[cjk]"]},
+                         "torch": {"predictions": True, "checks": ["smoke"]},
+                         "onnx-fp32": {"predictions": False}}
+    text = render_verdict(doc, speedups_doc())
+    assert ("- Read from the artifact cache, not computed in this session: the predictions of torch, "
+            "onnx-int8; the passes of 3 checks (smoke tests, derandomized padding properties) of torch, "
+            "onnx-int8. An earlier session computed them") in text
+    assert "onnx-fp32" not in text.split("Read from the artifact cache")[1].split("\n")[0]
+
+
 def test_configured_backend_without_results_still_gets_a_row():
     """A configured backend that neither evaluated nor benchmarked still appears in the table."""
     rows = all_pass()

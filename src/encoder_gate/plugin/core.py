@@ -384,7 +384,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash.get(SESSION_KEY, None)
     if hasattr(config, "workerinput"):
-        if state is not None and state.evaluations:
+        if state is not None and (state.evaluations or state.from_cache):
             # plain JSON types: execnet cannot send numpy scalars
             config.workeroutput[WORKER_OUTPUT_KEY] = json.loads(  # type: ignore[attr-defined]
                 json.dumps(accuracy_payload(state)))
@@ -406,9 +406,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         record_costs(state.config.cache_dir, state.config.model, ran)
     received: list[dict[str, Any]] = config.stash.get(WORKER_PAYLOADS, [])
     payloads = list(received)
-    if state.evaluations:
+    # what a process read from the cache joins a report of what some process evaluated, never alone
+    if state.evaluations or (state.from_cache and any(p["backends"] for p in received)):
         payloads.append(accuracy_payload(state))
-    if payloads:
+    if any(p["backends"] for p in payloads):
         paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))
         state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
         wrote(config, ACCURACY_FILE)

@@ -19,7 +19,7 @@ system).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -145,6 +145,25 @@ def _fails_where(name: str, row: Mapping[str, Any], rows: Mapping[str, Any]) -> 
     if len(paths) > 1 and all(r.get("verdict") == "fail" for r in paths):
         return "fails on both integer paths: every CPU"
     return f"fails on {cpu_path_short(row['integer_path'])} ({row['integer_path']} path)"
+
+
+def cache_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -> list[str]:
+    """What the accuracy results took from the artifact cache instead of computing (accuracy.json's
+    `from_cache`): the backends whose predictions, and how many kept passes of checks, of which."""
+    reused = (accuracy or {}).get("from_cache") or {}
+    names = [n for n in dict.fromkeys([*order, *reused]) if n in reused]
+    predicted = [n for n in names if reused[n].get("predictions")]
+    checked = [n for n in names if reused[n].get("checks")]
+    if not predicted and not checked:
+        return []
+    parts = [f"the predictions of {', '.join(predicted)}"] if predicted else []
+    if checked:
+        count = sum(len(reused[n]["checks"]) for n in checked)
+        parts.append(f"the passes of {count} check{'s' if count != 1 else ''} (smoke tests, derandomized "
+                     f"padding properties) of {', '.join(checked)}")
+    return [f"Read from the artifact cache, not computed in this session: {'; '.join(parts)}. An earlier "
+            "session computed them from the same artifact bytes, texts and library versions (their "
+            "cache key); an empty --gate-cache-dir computes them again."]
 
 
 def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
@@ -346,6 +365,7 @@ def render(verdict: Verdict) -> VerdictReport:
         out += [f"- {n}" for n in ab.get("notes") or []]
     out += [f"- {n}" for n in verdict.left_out]
     out += [f"- {n}" for n in truncation_notes(rows)]
+    out += [f"- {n}" for n in cache_notes(accuracy, [REFERENCE_BACKEND, *(b.name for b in verdict.backends)])]
     out += [f"- {n}" for n in integer_path_notes(accuracy)]
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
                                 "speedup vs torch eager")

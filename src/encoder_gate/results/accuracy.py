@@ -6,7 +6,7 @@ the integer path it was computed on; united across pytest-xdist workers and shar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from encoder_gate.accuracy.checks import judge_all
@@ -44,6 +44,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                           "target_paths": sorted({TARGETS[t] for t in cfg.targets})},
         "not_evaluated": {name: rec.error for name, rec in state.records.items()
                           if rec.error and name not in state.evaluations},
+        "from_cache": state.from_cache,
     }
 
 
@@ -84,4 +85,21 @@ def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) ->
     rank = {name: i for i, name in enumerate(order)}
     ordered = sorted(rows, key=lambda name: (rank.get(name, len(rank)), name))
     return {**payloads[0], "backends": {name: rows[name] for name in ordered},
-            "not_evaluated": {k: v for k, v in missing.items() if k not in rows}}
+            "not_evaluated": {k: v for k, v in missing.items() if k not in rows},
+            "from_cache": merge_from_cache([p.get("from_cache") or {} for p in payloads])}
+
+
+def merge_from_cache(parts: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """What the processes of one run read from the cache (GateSession.from_cache), united: a
+    backend's predictions count as read only when no process computed them (a worker that waited on
+    another's computation read it from the cache, but this run computed it), and every kept pass
+    read anywhere counts once."""
+    out: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for name, got in part.items():
+            into = out.setdefault(name, {})
+            if "predictions" in got:
+                into["predictions"] = bool(into.get("predictions", True) and got["predictions"])
+            if got.get("checks"):
+                into["checks"] = sorted({*into.get("checks", ()), *got["checks"]})
+    return out

@@ -93,6 +93,11 @@ class GateSession:
     _looked_up: set[str] = field(default_factory=set)  # every name prebuild() saw, whatever became of it
     _settled: set[str] = field(default_factory=set)  # records a runner's first call has settled (_settle)
     _closed: bool = False
+    #: What this session read from the artifact cache instead of computing, per backend: whether its
+    #: predictions on the evaluation set were (False: computed here) and the checks whose kept pass it
+    #: read (`checks`: the smoke test, derandomized properties). accuracy.json's `from_cache`, which
+    #: the verdict repeats: a verdict says what it computed and what it took from an earlier session.
+    from_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
     _predictions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (name, max tokens)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
     #: Whether this session times its runners (benchmarks, vs base): then they run at `threads`, the
@@ -365,10 +370,16 @@ class GateSession:
             if name in self.records and own:  # a first call's compile is the build's, not the pass's
                 compiling = (first_call_seconds(runner) or 0.0) - (compiled or 0.0)
                 self.records[name].predictions = (hit, time.monotonic() - started - compiling)
+            if own:
+                self.from_cache.setdefault(name, {})["predictions"] = hit
             if hit:
                 cut = "" if own else f" truncated to {key[1]} tokens"
                 self.progress(f"{name}: predictions on {len(texts)} texts{cut} from cache")
         return self._predictions[key]
+
+    def read_kept_pass(self, name: str, check: str) -> None:
+        """Note that backend `name`'s `check` passed by its kept pass (runtime.properties), not run here."""
+        self.from_cache.setdefault(name, {}).setdefault("checks", []).append(check)
 
     def predict_on(self, name: str, texts: Sequence[str]) -> np.ndarray:
         """The backend's outputs on other texts than the evaluation set's (e.g. the PR's, for

@@ -152,6 +152,7 @@ def run_property(check: Any, backend: Any, gate_session: Any, backend_tokenizer:
         run()
     elif checked_property(gate_session.cache, key, run):
         which = f"[{'-'.join(str(v) for v in params.values())}]" if params else ""  # as pytest's id
+        gate_session.read_kept_pass(backend.name, name + which)
         gate_session.progress(f"{backend.name} {name}{which}: passed before on this artifact with the same "
                               f"{examples.max_examples} derandomized examples; read from the cache")
 

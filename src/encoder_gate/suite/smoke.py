@@ -44,5 +44,6 @@ def test_backend_gives_well_formed_probabilities(backend, gate_session, gate_mod
     if key is None:
         run()
     elif checked_property(gate_session.cache, key, run):
+        gate_session.read_kept_pass(backend.name, "test_backend_gives_well_formed_probabilities")
         gate_session.progress(f"{backend.name} smoke test: passed before on this artifact with the same "
                               f"{len(texts)} texts; read from the cache")
