@@ -562,6 +562,11 @@ def test_a_retrained_model_that_lost_accuracy_fails_and_is_named_as_the_model(
     result.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the base's (default*"])
     report = json.loads((pr / "report" / "ab.json").read_text())
     assert report["accuracy"]["torch"]["passed"] is False and report["accuracy"]["torch"]["delta"] < 0
+    # where the base's predictions came from (the shared cache may hold them), and the verdict says so
+    source = report["accuracy"]["torch"]["base_predictions"]
+    assert source in ("cache", "computed")
+    said = "The base's predictions of torch were read from the artifact cache"
+    assert (said in (pr / "report" / "verdict.md").read_text()) == (source == "cache")
 
 
 def test_ab_noise_pairs_table_shows_each_session_policy_and_bad_arguments_say_why(capsys):

@@ -363,6 +363,10 @@ def render(verdict: Verdict) -> VerdictReport:
             out.append("Both sides ran in one environment, the PR's: "
                        + ", ".join(f"{k} {v}" for k, v in env.items()) + ".")
         out += [f"- {n}" for n in ab.get("notes") or []]
+        cached = [n for n, a in (ab.get("accuracy") or {}).items() if a.get("base_predictions") == "cache"]
+        if cached:
+            out.append(f"- The base's predictions of {', '.join(cached)} were read from the artifact "
+                       "cache: an earlier session computed them from the base's artifacts on these texts.")
     out += [f"- {n}" for n in verdict.left_out]
     out += [f"- {n}" for n in truncation_notes(rows)]
     out += [f"- {n}" for n in cache_notes(accuracy, [REFERENCE_BACKEND, *(b.name for b in verdict.backends)])]

@@ -28,12 +28,15 @@ def ab_settings(config: GateConfig) -> ABSettings:
                       budget_seconds=config.ab_budget)
 
 
-def accuracy_entry(ev: Evaluation, failure: str | None) -> dict[str, Any]:
-    """One backend's accuracy against the base, for ab.json."""
+def accuracy_entry(ev: Evaluation, failure: str | None,
+                   base_predictions: str | None = None) -> dict[str, Any]:
+    """One backend's accuracy against the base, for ab.json; `base_predictions`: where the base's
+    predictions came from (BaseSide.predicted)."""
     s = ev.stats
     headline = Task.of(ev.task).headline
     out: dict[str, Any] = {"passed": failure is None, "failure": failure, "metric": headline,
-                           "pr": ev.metrics.get(headline), "base": ev.reference_metrics.get(headline)}
+                           "pr": ev.metrics.get(headline), "base": ev.reference_metrics.get(headline),
+                           "base_predictions": base_predictions}
     if s is not None:
         out.update({"delta": s.delta.delta, "delta_ci": list(s.delta.ci), "mcnemar_p": s.mcnemar.p_value,
                     "rule": s.rule})

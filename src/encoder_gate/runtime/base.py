@@ -176,6 +176,10 @@ class BaseSide:
     pairs: dict[str, str] = field(default_factory=dict)  # PR backend name -> the base's name for it
     _evaluations: dict[str, Evaluation] = field(default_factory=dict)
     _identities: dict[str, object] = field(default_factory=dict)  # the base's artifact identity, per backend
+    #: Where the base's predictions of each PR backend came from: "cache" (an earlier session computed
+    #: them on the base's artifact and these texts), "computed" (this session) or "the PR's" (the same
+    #: artifact: unchanged). ab.json's `base_predictions`, which the verdict repeats.
+    predicted: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None) -> BaseSide:
@@ -236,8 +240,11 @@ class BaseSide:
         unchanged backend's are the PR's own (:meth:`unchanged`): the base's runner is not opened
         to look them up."""
         if self.unchanged(name):
+            self.predicted[name] = "the PR's"
             return self.pr.predictions(name)
-        return self.session.predict_on(self.pairs[name], self.pr.dataset.texts)
+        preds, hit = self.session.predict_on(self.pairs[name], self.pr.dataset.texts)
+        self.predicted[name] = "cache" if hit else "computed"
+        return preds
 
     def unchanged(self, name: str) -> bool:
         """Whether the base would compute exactly what the PR does for backend `name`: the same

@@ -381,14 +381,14 @@ class GateSession:
         """Note that backend `name`'s `check` passed by its kept pass (runtime.properties), not run here."""
         self.from_cache.setdefault(name, {}).setdefault("checks", []).append(check)
 
-    def predict_on(self, name: str, texts: Sequence[str]) -> np.ndarray:
+    def predict_on(self, name: str, texts: Sequence[str]) -> tuple[np.ndarray, bool]:
         """The backend's outputs on other texts than the evaluation set's (e.g. the PR's, for
-        the base's runners), through the prediction cache."""
+        the base's runners), through the prediction cache, and whether they were read from it."""
         started = time.monotonic()
         preds, hit = self._cached_predictions(self.runner(name), texts, self.tokenizer_of(name))
         if name in self.records:
             self.records[name].predictions = (hit, time.monotonic() - started)
-        return preds
+        return preds, hit
 
     def _cached_predictions(self, runner: Any, texts: Sequence[str],
                             tokenizer: Any) -> tuple[np.ndarray, bool]:

@@ -41,7 +41,8 @@ def test_accuracy_vs_base(ab_backend, gate_base, gate_session, ab_record_accurac
     if why := gate_base.accuracy_not_compared:
         ab_not_compared(why)
     failure = call_or_skip(gate_base.accuracy_failure, ab_backend)
-    ab_record_accuracy(accuracy_entry(gate_base.accuracy(ab_backend), failure))
+    ab_record_accuracy(accuracy_entry(gate_base.accuracy(ab_backend), failure,
+                                      gate_base.predicted.get(ab_backend)))
     waiver = failure and covering_waiver(gate_session.config.waivers, ab_backend, VERSUS_BASE, date.today())
     if waiver:
         pytest.xfail(f"waived by {waiver.owner} until {waiver.until} ({waiver.reason}): "
