@@ -269,6 +269,26 @@ def test_a_missing_base_or_one_without_a_table_is_a_clear_error(tmp_path: Path):
         base_config(tmp_path, GateConfig())
 
 
+def test_a_gate_base_that_names_a_git_ref_says_to_pass_it_as_gate_base_ref(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`--gate-base master` in a repository with a master branch is a ref, not a directory: the
+    error says --gate-base-ref master; a name that is neither says what --gate-base takes."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (["init", "-q", "-b", "master"], ["-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q",
+                                                   "--allow-empty", "-m", "base"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    monkeypatch.chdir(repo)
+    with pytest.raises(GateError, match=r"^--gate-base master is not a directory, but it names a commit of "
+                                        r"this repository: --gate-base-ref master checks"):
+        base_config((repo / "master").resolve(), GateConfig())
+    with pytest.raises(GateError, match=r"is not a directory: pass a checkout .* or a git ref with "
+                                        r"--gate-base-ref$"):
+        base_config((repo / "nope").resolve(), GateConfig())
+
+
 def test_the_base_resolves_its_paths_in_its_own_checkout(tmp_path: Path):
     """The base's model directory and onnx: files are read in its checkout; how things run is the PR's."""
     (tmp_path / "models" / "clf").mkdir(parents=True)

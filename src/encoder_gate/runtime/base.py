@@ -12,6 +12,7 @@ whatever the PR did not change is built and predicted once for both sides.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
+from encoder_gate.runtime.worktree import names_commit
 
 #: How the base's backends are named wherever both sides appear (terminal, reports, verdict).
 BASE_PREFIX = "base:"
@@ -75,8 +77,15 @@ def base_config(base_dir: Path, pr: GateConfig) -> GateConfig:
     """The base checkout's configuration, its paths resolved in it, run the PR session's way."""
     root = base_dir.expanduser()
     if not root.is_dir():
+        # (the option's path arrives resolved against the working directory)
+        ref = os.path.relpath(root) if root.is_absolute() else str(root)
+        if not ref.startswith("..") and names_commit(Path.cwd(), ref):
+            raise GateError(f"--gate-base {ref} is not a directory, but it names a commit of this "
+                            f"repository: --gate-base-ref {ref} checks that commit out in a git worktree "
+                            "and compares with it")
         raise GateError(f"--gate-base {base_dir} is not a directory: pass a checkout of the PR's "
-                        "base (git worktree add ../base origin/main; the workflow checks it out)")
+                        "base (git worktree add ../base origin/main; the workflow checks it out), or a git "
+                        "ref with --gate-base-ref")
     if not (root / "pyproject.toml").is_file():
         raise GateError(f"--gate-base {base_dir} has no pyproject.toml: pass the root of the base's checkout")
     table = dict(read_pyproject_table(root))

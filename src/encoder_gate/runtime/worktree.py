@@ -29,6 +29,16 @@ def _git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def names_commit(project: Path, ref: str) -> bool:
+    """Whether `ref` names a commit of the git repository `project` is in (False without git, or
+    outside a repository): a `--gate-base origin/main` that meant `--gate-base-ref`."""
+    try:
+        _git(project, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except (GateError, OSError):
+        return False
+    return True
+
+
 def worktree_path(toplevel: Path) -> Path:
     """Where the base's worktree of the repository at `toplevel` lives (one per repository)."""
     key = hashlib.sha256(str(toplevel.resolve()).encode()).hexdigest()[:12]
