@@ -287,3 +287,34 @@ print("DEPRECATIONS", [str(w.message)[:80] for w in caught if issubclass(w.categ
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "DEPRECATIONS []" in done.stdout, done.stdout + done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_checkpoint_saved_in_float16_is_judged_in_float32(tiny, tmp_path: Path, batch):
+    """transformers 5 loads a checkpoint in the dtype it was saved in, so a float16 one made the
+    torch FP32 reference float16 and the FP32 export a float16 graph. Both load it as float32,
+    keyed apart from what an earlier release cached for it, and agree as FP32 does; a float32
+    checkpoint's keys stay as they were."""
+    import onnx
+    import torch
+    from onnx import TensorProto
+    from transformers import AutoModelForSequenceClassification
+
+    from encoder_gate.backends.base import BuildContext
+    from encoder_gate.cache import ArtifactCache
+    from encoder_gate.models.resolve import resolve_model
+
+    half = tmp_path / "half"
+    AutoModelForSequenceClassification.from_pretrained(tiny.path).half().save_pretrained(half)
+    AutoTokenizer.from_pretrained(tiny.path).save_pretrained(half)
+    cache = ArtifactCache(tmp_path / "cache")
+    spec = resolve_model(str(half), cache)
+    assert spec.saved_dtype == "float16" and tiny.float32_key == {}
+    ctx = BuildContext(model=spec, cache=cache, threads=1)
+    eager = parse_backend("torch").build(ctx)
+    assert {p.dtype for p in eager._model.parameters()} == {torch.float32}
+    assert eager.prediction_identity()["loaded_as"] == "float32"
+    fp32 = parse_backend("onnx-fp32").build(ctx)
+    graph = onnx.load(str(fp32.artifact)).graph
+    assert TensorProto.FLOAT16 not in {t.data_type for t in graph.initializer}
+    assert np.abs(fp32.predict(batch) - eager.predict(batch)).max() <= CLOSE["onnx-fp32"]

@@ -513,8 +513,8 @@ class OnnxBackend:
         return installed_providers(device)
 
     def _key(self, ctx: BuildContext, precision: Precision) -> dict[str, object]:
-        key: dict[str, object] = {"model": ctx.model.content_hash, "recipe": ONNX_RECIPE,
-                                  "opset": ctx.opset, "exporter": fp32_exporter(),
+        key: dict[str, object] = {"model": ctx.model.content_hash, **ctx.model.float32_key,
+                                  "recipe": ONNX_RECIPE, "opset": ctx.opset, "exporter": fp32_exporter(),
                                   "tools": toolchain_versions(self.packages)}
         if precision == "fp16":
             key["fusion_device"] = ctx.device

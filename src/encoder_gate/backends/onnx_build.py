@@ -29,6 +29,7 @@ from encoder_gate.backends.base import BuildContext
 from encoder_gate.backends.optimum_compat import optimum_missing
 from encoder_gate.errors import GateError
 from encoder_gate.memory import return_freed_memory
+from encoder_gate.models.spec import float32_load
 
 ONNX_RECIPE = 1  # bump when an export recipe below changes its output
 
@@ -168,7 +169,7 @@ def traceable(ctx: BuildContext, **load: Any) -> tuple[tuple[str, ...], str, boo
     try:
         config = AutoConfig.from_pretrained(ctx.model.path)
         cls = AutoModel if feature else AutoModelForSequenceClassification
-        model = cls.from_pretrained(ctx.model.path, **load).eval()
+        model = cls.from_pretrained(ctx.model.path, **{**float32_load(), **load}).eval()
     except Exception as exc:  # transformers raises many types for an unloadable directory
         raise GateError(f"transformers could not load {ctx.model.path} for the ONNX export: {exc}") from None
     names = export_inputs(config)

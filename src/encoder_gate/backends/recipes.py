@@ -136,8 +136,9 @@ def fp32_artifact(ctx: BuildContext, base: Base) -> tuple[Path, bool]:
     """The cache directory of the FP32 graph `base`, built if not cached: the gate's own export,
     the dynamo export, or the gate's export optimized at O1-O3 (export --optimize's entries)."""
     if base == "dynamo":
-        key: dict[str, object] = {"model": ctx.model.content_hash, "opset": ctx.opset,
-                                  "recipe": RECIPES_VERSION, "tools": toolchain_versions(ONNX_PACKAGES)}
+        key: dict[str, object] = {"model": ctx.model.content_hash, **ctx.model.float32_key,
+                                  "opset": ctx.opset, "recipe": RECIPES_VERSION,
+                                  "tools": toolchain_versions(ONNX_PACKAGES)}
         entry = ctx.cache.get_or_build("onnx-fp32-dynamo", key, lambda out: export_fp32_dynamo(ctx, out))
         return entry.path, entry.hit
     fp32, hit = OnnxBackend("fp32").artifact(ctx)

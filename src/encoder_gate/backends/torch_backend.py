@@ -22,7 +22,7 @@ from filelock import FileLock
 from encoder_gate.backends.base import Batch, BuildContext, Device, NumberFormat, dummy_batch
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.errors import DeviceUnavailable, GateError
-from encoder_gate.models.spec import ModelSpec
+from encoder_gate.models.spec import ModelSpec, float32_load
 
 #: The libraries whose versions decide a torch backend's outputs and compiled artifacts.
 TORCH_PACKAGES = ("torch", "transformers", "tokenizers")
@@ -86,7 +86,7 @@ def load_torch_model(ctx: BuildContext) -> Any:
         return model
     cls = AutoModelForSequenceClassification if classifier else AutoModel
     try:
-        model = cls.from_pretrained(ctx.model.path)
+        model = cls.from_pretrained(ctx.model.path, **float32_load())
     except (OSError, ValueError) as exc:
         raise GateError(f"could not load the torch model from {ctx.model.path}: {exc}") from None
     model = model.eval().to(ctx.device)
@@ -119,7 +119,7 @@ class TorchRunner:
         self._model = model
         self._task = ctx.model.task
         self._device = ctx.device
-        self._model_hash = ctx.model.content_hash
+        self._spec = ctx.model
         forward = getattr(model, "_orig_mod", model).forward
         self.input_names = tuple(
             n for n in ("input_ids", "attention_mask", "token_type_ids")
@@ -157,15 +157,17 @@ class TorchRunner:
 
     def prediction_identity(self) -> dict[str, object]:
         """The model directory is a torch backend's artifact."""
-        return torch_identity(self._model_hash)
+        return torch_identity(self._spec)
 
     def close(self) -> None:
         self._model = None
 
 
-def torch_identity(model_hash: str) -> dict[str, object]:
-    """A torch runner's prediction identity: the model's files and torch's version."""
-    return {"artifact": f"model:{model_hash}", "versions": toolchain_versions(TORCH_PACKAGES)}
+def torch_identity(model: ModelSpec) -> dict[str, object]:
+    """A torch runner's prediction identity: the model's files, torch's version, and that a
+    checkpoint saved in another dtype was loaded as float32 (ModelSpec.float32_key)."""
+    return {"artifact": f"model:{model.content_hash}", "versions": toolchain_versions(TORCH_PACKAGES),
+            **model.float32_key}
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class TorchBackend:
 
     def artifact_identity(self, ctx: BuildContext) -> dict[str, object]:
         """What its runner's prediction_identity() will be, without loading the model."""
-        return torch_identity(ctx.model.content_hash)
+        return torch_identity(ctx.model)
 
     def build(self, ctx: BuildContext) -> TorchRunner:
         require_device(ctx.device)
@@ -224,7 +226,7 @@ class TorchCompileBackend:
 
     def artifact_identity(self, ctx: BuildContext) -> dict[str, object]:
         """What its runner's prediction_identity() will be, without loading the model."""
-        return torch_identity(ctx.model.content_hash)
+        return torch_identity(ctx.model)
 
     def build(self, ctx: BuildContext) -> TorchRunner:
         import torch

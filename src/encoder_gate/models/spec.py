@@ -57,6 +57,9 @@ class ModelSpec:
     label_names: tuple[str, ...]
     content_hash: str
     model_type: str
+    #: The dtype its weights were saved in (config.json's `dtype`, `torch_dtype` before transformers
+    #: 5), None when it does not say: the gate loads them as float32 whatever it is (float32_load).
+    saved_dtype: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task.of(self.task))  # a plain name ("multi_label") is accepted
@@ -64,6 +67,26 @@ class ModelSpec:
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
+
+    @property
+    def float32_key(self) -> dict[str, str]:
+        """What keys its torch predictions and ONNX exports apart from those of a session that loaded
+        its weights in the dtype they were saved in (transformers 5's default, before the gate asked
+        for float32): {} for a float32 checkpoint, whose keys stay as they were."""
+        if self.saved_dtype in (None, "float32"):
+            return {}
+        return {"loaded_as": "float32", "saved_as": self.saved_dtype}
+
+
+def float32_load() -> dict[str, Any]:
+    """What `from_pretrained` needs to load a model's weights as float32: transformers 5 loads a
+    checkpoint in the dtype it was saved in by default (`dtype="auto"`), so a float16 or bfloat16
+    checkpoint made the torch FP32 reference float16 and the FP32 ONNX export a float16 graph;
+    transformers 4 loads float32 unless told otherwise."""
+    import torch
+    import transformers
+
+    return {"dtype": torch.float32} if int(transformers.__version__.split(".")[0]) >= 5 else {}
 
 
 def minilm_dir() -> Path:
@@ -108,9 +131,11 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
     id2label = config.get("id2label") or {}
     labels = tuple(id2label[k] for k in sorted(id2label, key=int)) if task.classifier else ()
     files = model_files(path)
+    saved = config.get("dtype") or config.get("torch_dtype")
     return ModelSpec(
         name=name, path=path, source=source, task=task, label_names=labels,
         content_hash=hash_files(path, files)[:20], model_type=str(config.get("model_type", "")),
+        saved_dtype=str(saved) if isinstance(saved, str) else None,
     )
 
 
