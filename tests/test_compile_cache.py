@@ -228,7 +228,7 @@ def test_a_session_that_reads_every_output_from_the_cache_never_compiles(
     said = (pytester.path / ".encoder-gate" / "verdict.md").read_text()
     assert ("Read from the artifact cache, not computed in this session: the predictions of torch, "
             "torch-compile; the passes of 2 checks") in said, said
-    assert json.loads((pytester.path / ".encoder-gate" / "accuracy.json").read_text())["from_cache"][
+    assert json.loads((pytester.path / ".encoder-gate" / "accuracy.json").read_text())["cached_outputs"][
         "torch-compile"]["checks"] == ["test_backend_gives_well_formed_probabilities",
                                        "test_padding_same_input_gives_same_output"]
 

@@ -198,12 +198,12 @@ def test_what_the_workers_read_from_the_cache_is_united_and_a_computation_anywhe
 
     base = {"model": {"name": "tiny"}, "dataset": {"examples": 4}, "backends": {"torch": {"f1": 0.6}}}
     merged = merge_payloads([
-        {**base, "from_cache": {"torch": {"predictions": True, "checks": ["smoke"]},
+        {**base, "cached_outputs": {"torch": {"predictions": True, "checks": ["smoke"]},
                                 "onnx-fp32": {"predictions": True}}},
-        {**base, "from_cache": {"torch": {"predictions": False, "checks": ["smoke", "padding[cjk]"]},
+        {**base, "cached_outputs": {"torch": {"predictions": False, "checks": ["smoke", "padding[cjk]"]},
                                 "onnx-int8": {"checks": ["smoke"]}}},
         base])  # a payload from before the field
-    assert merged["from_cache"] == {"torch": {"predictions": False, "checks": ["padding[cjk]", "smoke"]},
+    assert merged["cached_outputs"] == {"torch": {"predictions": False, "checks": ["padding[cjk]", "smoke"]},
                                     "onnx-fp32": {"predictions": True}, "onnx-int8": {"checks": ["smoke"]}}
 
 

@@ -112,11 +112,11 @@ def test_every_configured_backend_gets_a_row_and_all_passing_is_pass():
 
 
 def test_the_verdict_says_what_it_read_from_the_cache_and_nothing_when_it_computed_everything():
-    """accuracy.json's `from_cache` (predictions and kept passes read instead of computed) is one line
+    """accuracy.json's `cached_outputs` (predictions and kept passes read instead of computed) is one line
     of the verdict, backends in configured order; a session that computed everything has none."""
     doc = accuracy_doc(all_pass())
     assert "artifact cache" not in render_verdict(doc, speedups_doc())
-    doc["from_cache"] = {"onnx-int8": {"predictions": True, "checks": ["smoke", "padding[cjk]"]},
+    doc["cached_outputs"] = {"onnx-int8": {"predictions": True, "checks": ["smoke", "padding[cjk]"]},
                          "torch": {"predictions": True, "checks": ["smoke"]},
                          "onnx-fp32": {"predictions": False}}
     text = render_verdict(doc, speedups_doc())

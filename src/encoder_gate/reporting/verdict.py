@@ -149,8 +149,8 @@ def _fails_where(name: str, row: Mapping[str, Any], rows: Mapping[str, Any]) -> 
 
 def cache_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -> list[str]:
     """What the accuracy results took from the artifact cache instead of computing (accuracy.json's
-    `from_cache`): the backends whose predictions, and how many kept passes of checks, of which."""
-    reused = (accuracy or {}).get("from_cache") or {}
+    `cached_outputs`): the backends whose predictions, and how many kept passes of checks, of which."""
+    reused = (accuracy or {}).get("cached_outputs") or {}
     names = [n for n in dict.fromkeys([*order, *reused]) if n in reused]
     predicted = [n for n in names if reused[n].get("predictions")]
     checked = [n for n in names if reused[n].get("checks")]

@@ -44,7 +44,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                           "target_paths": sorted({TARGETS[t] for t in cfg.targets})},
         "not_evaluated": {name: rec.error for name, rec in state.records.items()
                           if rec.error and name not in state.evaluations},
-        "from_cache": state.from_cache,
+        "cached_outputs": state.cached_outputs,
     }
 
 
@@ -86,11 +86,11 @@ def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) ->
     ordered = sorted(rows, key=lambda name: (rank.get(name, len(rank)), name))
     return {**payloads[0], "backends": {name: rows[name] for name in ordered},
             "not_evaluated": {k: v for k, v in missing.items() if k not in rows},
-            "from_cache": merge_from_cache([p.get("from_cache") or {} for p in payloads])}
+            "cached_outputs": merge_cached_outputs([p.get("cached_outputs") or {} for p in payloads])}
 
 
-def merge_from_cache(parts: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """What the processes of one run read from the cache (GateSession.from_cache), united: a
+def merge_cached_outputs(parts: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """What the processes of one run read from the cache (GateSession.cached_outputs), united: a
     backend's predictions count as read only when no process computed them (a worker that waited on
     another's computation read it from the cache, but this run computed it), and every kept pass
     read anywhere counts once."""

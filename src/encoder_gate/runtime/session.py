@@ -95,9 +95,9 @@ class GateSession:
     _closed: bool = False
     #: What this session read from the artifact cache instead of computing, per backend: whether its
     #: predictions on the evaluation set were (False: computed here) and the checks whose kept pass it
-    #: read (`checks`: the smoke test, derandomized properties). accuracy.json's `from_cache`, which
+    #: read (`checks`: the smoke test, derandomized properties). accuracy.json's `cached_outputs`, which
     #: the verdict repeats: a verdict says what it computed and what it took from an earlier session.
-    from_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cached_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     _predictions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (name, max tokens)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
     #: Whether this session times its runners (benchmarks, vs base): then they run at `threads`, the
@@ -371,7 +371,7 @@ class GateSession:
                 compiling = (first_call_seconds(runner) or 0.0) - (compiled or 0.0)
                 self.records[name].predictions = (hit, time.monotonic() - started - compiling)
             if own:
-                self.from_cache.setdefault(name, {})["predictions"] = hit
+                self.cached_outputs.setdefault(name, {})["predictions"] = hit
             if hit:
                 cut = "" if own else f" truncated to {key[1]} tokens"
                 self.progress(f"{name}: predictions on {len(texts)} texts{cut} from cache")
@@ -379,7 +379,7 @@ class GateSession:
 
     def read_kept_pass(self, name: str, check: str) -> None:
         """Note that backend `name`'s `check` passed by its kept pass (runtime.properties), not run here."""
-        self.from_cache.setdefault(name, {}).setdefault("checks", []).append(check)
+        self.cached_outputs.setdefault(name, {}).setdefault("checks", []).append(check)
 
     def predict_on(self, name: str, texts: Sequence[str]) -> tuple[np.ndarray, bool]:
         """The backend's outputs on other texts than the evaluation set's (e.g. the PR's, for
