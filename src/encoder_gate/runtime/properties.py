@@ -16,6 +16,7 @@ wrapper, a test's fault injection) always runs. A failure is never kept: the che
 anything is written.
 
     hit = checked_property(cache, key, run)   # key from property_key(...); None: just run()
+    run_or_read(session, key, run, backend, check, same)   # the same, noted and said in the session
 """
 
 from __future__ import annotations
@@ -83,3 +84,18 @@ def checked_property(cache: ArtifactCache, key: Mapping[str, object], run: Calla
 
     entry = cache.get_or_build(_entry_name(str(key["property"]), str(key["backend"])), key, build)
     return entry.hit
+
+
+def run_or_read(session: Any, key: Mapping[str, object] | None, run: Callable[[], None], backend: str,
+                check: str, same: str, label: str | None = None) -> None:
+    """Run backend `backend`'s `check` (`run` raises on a failure), or read its pass where one is
+    kept under `key` (None: it always runs). A pass read is noted in the session
+    (GateSession.read_kept_pass: the verdict says what it read from the cache) and said:
+    `BACKEND LABEL: passed before on this artifact with the same SAME; read from the cache`
+    (LABEL: `check` unless given)."""
+    if key is None:
+        run()
+    elif checked_property(session.cache, key, run):
+        session.read_kept_pass(backend, check)
+        session.progress(f"{backend} {label or check}: passed before on this artifact with the same {same}; "
+                         "read from the cache")

@@ -58,7 +58,7 @@ from encoder_gate.data.strategies import (
 from encoder_gate.plugin.stash import HYPOTHESIS_BUILTINS
 from encoder_gate.runtime import inference
 from encoder_gate.runtime.inference import encode, max_length
-from encoder_gate.runtime.properties import checked_property, code_digest, property_key
+from encoder_gate.runtime.properties import code_digest, property_key, run_or_read
 from encoder_gate.tasks import Task
 
 __all__ = [
@@ -148,13 +148,9 @@ def run_property(check: Any, backend: Any, gate_session: Any, backend_tokenizer:
                         "device": gate_session.config.device,
                         "padded_length": padded_length(backend_tokenizer),
                         "max_length": max_length(backend_tokenizer)})
-    if key is None:
-        run()
-    elif checked_property(gate_session.cache, key, run):
-        which = f"[{'-'.join(str(v) for v in params.values())}]" if params else ""  # as pytest's id
-        gate_session.read_kept_pass(backend.name, name + which)
-        gate_session.progress(f"{backend.name} {name}{which}: passed before on this artifact with the same "
-                              f"{examples.max_examples} derandomized examples; read from the cache")
+    which = f"[{'-'.join(str(v) for v in params.values())}]" if params else ""  # as pytest's id
+    run_or_read(gate_session, key, run, backend.name, name + which,
+                f"{examples.max_examples} derandomized examples")
 
 
 def with_special_tokens(tok: Any, content: list[int]) -> tuple[list[int], list[int]]:

@@ -9,7 +9,7 @@ import numpy as np
 from encoder_gate.runtime import inference
 from encoder_gate.runtime.inference import max_length, predict_texts
 from encoder_gate.runtime.predictions import texts_digest
-from encoder_gate.runtime.properties import check_key, checked_property, code_digest
+from encoder_gate.runtime.properties import check_key, code_digest, run_or_read
 from encoder_gate.tasks import Task
 
 __all__ = ["test_backend_gives_well_formed_probabilities"]
@@ -41,9 +41,5 @@ def test_backend_gives_well_formed_probabilities(backend, gate_session, gate_mod
     key = check_key("smoke", backend, gate_model, SMOKE_CODE,
                     {"texts": texts_digest(texts), "batch_size": SMOKE_BATCH,
                      "max_length": max_length(gate_tokenizer), "device": gate_session.config.device})
-    if key is None:
-        run()
-    elif checked_property(gate_session.cache, key, run):
-        gate_session.read_kept_pass(backend.name, "test_backend_gives_well_formed_probabilities")
-        gate_session.progress(f"{backend.name} smoke test: passed before on this artifact with the same "
-                              f"{len(texts)} texts; read from the cache")
+    run_or_read(gate_session, key, run, backend.name, "test_backend_gives_well_formed_probabilities",
+                f"{len(texts)} texts", label="smoke test")
