@@ -90,6 +90,24 @@ def token_batches(lengths: np.ndarray, order: np.ndarray, batch_size: int,
     return out
 
 
+def padded_tokens(lengths: np.ndarray, batches: Sequence[np.ndarray]) -> np.ndarray:
+    """Each batch's padded tokens (its texts x the longest of them): what a pass computes on, as
+    the text count does not tell it (a pass sorted by length leaves its longest texts, the most
+    costly ones, to the end)."""
+    return np.array([len(idx) * int(lengths[idx].max()) for idx in batches], dtype=np.int64)
+
+
+def pass_progress(done: int, total: int, tokens_done: int, tokens: int, seconds: float) -> str:
+    """How far a pass is, for its progress line: the texts done, the share of its padded tokens
+    done and, while some are left, the time the rest takes at the pace so far (an estimate: the
+    long texts at the end also spend more on attention a token)."""
+    share = tokens_done / max(tokens, 1)
+    line = f"{done}/{total} texts, {share:.0%} of the padded tokens in {seconds:.0f} s"
+    if tokens_done < tokens:
+        line += f", about {seconds * (tokens - tokens_done) / max(tokens_done, 1):.0f} s left"
+    return line
+
+
 def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[str], batch_size: int = 32,
                   *, sort_by_length: bool = True,
                   progress: Callable[[str], None] | None = None) -> np.ndarray:
@@ -102,14 +120,17 @@ def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[str], batch_si
     lengths = token_lengths(tokenizer, texts)
     order = np.argsort(lengths, kind="stable") if sort_by_length else np.arange(len(texts))
     chunks: list[np.ndarray] = []
+    batches = token_batches(lengths, order, batch_size)
+    work = padded_tokens(lengths, batches)
     started = last = time.monotonic()
-    done = 0
-    for idx in token_batches(lengths, order, batch_size):
+    done = tokens_done = 0
+    for idx, cost in zip(batches, work.tolist(), strict=True):
         chunks.append(runner.predict(encode(tokenizer, [texts[i] for i in idx])))
-        done += len(idx)
+        done, tokens_done = done + len(idx), tokens_done + cost
         now = time.monotonic()
         if progress and (now - last > 5 or done >= len(texts)) and now - started > 2:
-            progress(f"{runner.name}: {done}/{len(texts)} texts ({done / (now - started):.0f}/s)")
+            line = pass_progress(done, len(texts), tokens_done, int(work.sum()), now - started)
+            progress(f"{runner.name}: {line}")
             last = now
     stacked = np.concatenate(chunks, axis=0)
     result = np.empty_like(stacked)
