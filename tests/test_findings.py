@@ -98,6 +98,43 @@ def test_a_team_test_failing_gives_a_fail_verdict_naming_it(gate_dir: pytest.Pyt
     assert "## encoder-gate: FAIL" in capsys.readouterr().out
 
 
+EVALUATION_BREAKS = '''
+import pytest
+
+
+@pytest.fixture(scope="session")
+def backend_evaluation(backend):
+    raise RuntimeError("the evaluation broke")
+'''
+
+
+@pytest.mark.slow
+def test_a_session_whose_checks_wrote_no_results_shows_none_of_an_earlier_sessions(
+        gate_dir: pytest.Pytester, cache_dir: Path, capsys: pytest.CaptureFixture[str]):
+    """A green session writes accuracy.json; the next one, on the same model and data, runs the same
+    checks and every one errors before it evaluates anything. Its verdict fails on those errors and
+    shows no row of the earlier session's (they were not checked now): the earlier accuracy.json and
+    its page are removed, and said so, so `encoder-gate verdict` after it does not bring them back."""
+    report = gate_dir.path / "report"
+    gate_dir.makepyfile(test_checks_gate=TEAM_TEST.split("\n\n\n")[0])
+    args = _args(cache_dir, report, "--gate-backends=torch")
+    assert gate_dir.runpytest(*args).ret == pytest.ExitCode.OK
+    assert (report / ACCURACY_FILE).is_file() and (report / "accuracy.md").is_file()
+    gate_dir.makeconftest(EVALUATION_BREAKS)
+    result = gate_dir.runpytest(*args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*accuracy.json of an earlier session (written *) removed from *: this "
+                                 "session ran the tests that write it and they wrote none*",
+                                 "*encoder-gate verdict: FAIL*"])
+    assert not (report / ACCURACY_FILE).exists() and not (report / "accuracy.md").exists()
+    decided = json.loads((report / "verdict.json").read_text())
+    assert decided["passed"] is False and decided["backends"] == []
+    assert "RuntimeError: the evaluation broke" in json.dumps(decided["findings"])
+    capsys.readouterr()
+    assert main(["verdict", "--report-dir", str(report)]) == 1
+    assert "| torch" not in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_a_failed_test_in_one_of_two_shards_fails_the_merge_and_names_shard_and_test(
         gate_dir: pytest.Pytester, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -425,6 +425,26 @@ def test_results_of_two_models_are_never_joined_and_the_verdict_names_the_mismat
     assert all(cells[3] == "" for cells in table_rows(text).values())  # no speedup of the other model
 
 
+def test_results_of_one_dataset_file_read_two_ways_are_never_joined_and_the_note_says_how_they_differ():
+    """The same file and split, but other contents or another text column: the two results do not
+    belong together, and the note says what differs rather than naming the same file twice."""
+    def data(sha: str, text: str) -> dict[str, Any]:
+        return {"source": "data/eval.csv", "sha256": sha, "split": "test", "variant": "normal", "limit": None,
+                "columns": {"text": text, "labels": "sentiment"}}
+
+    acc = accuracy_doc(all_pass())
+    acc["provenance"] = {**prov(written="2026-11-23T09:00:00+0000"),
+                         "dataset": data("1111aaaa2222", "review")}
+    current = {**prov(), "dataset": data("1111aaaa2222", "reviews")}
+    text = render_verdict(acc, {**speedups_doc(), "provenance": current}, None, current)
+    assert ("accuracy.json in this directory left out: dataset data/eval.csv, split test (columns text "
+            "'review', labels 'sentiment'), not data/eval.csv, split test (columns text 'reviews', labels "
+            "'sentiment')") in text
+    current = {**prov(), "dataset": data("3333bbbb4444", "review")}
+    assert ("dataset data/eval.csv, split test (contents 1111aaaa), not data/eval.csv, split test (contents "
+            "3333bbbb)") in render_verdict(acc, {**speedups_doc(), "provenance": current}, None, current)
+
+
 def test_results_computed_from_another_file_of_one_backend_are_never_joined():
     """`onnx:m.onnx` changed between `pytest accuracy` and `pytest benchmarks`: the speed session's
     verdict leaves the accuracy of the old file out, naming both files; a backend only one of them

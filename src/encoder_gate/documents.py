@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -86,16 +86,23 @@ class Document:
     results: bool = False
     holds: str = ""
     reading: Reading | None = None  # a user's results document: how the gate reads it
+    #: The fixtures of the tests whose results it holds: a session that ran such a test and wrote no
+    #: such document leaves none of an earlier session's behind (publish.drop_superseded), so its
+    #: verdict never shows results that it did not compute as its own.
+    fed_by: tuple[str, ...] = ()
+    page: str | None = None  # the page rendered from it, which goes with it
 
 
 #: Every file the gate writes: one record each. One of the gate's own results documents also has
 #: its merger in shards.merge.MERGERS and is judged by decision.judge; a user's is registered with
 #: its Reading (:func:`register`), which does both.
 DOCUMENTS: Registry[Document] = Registry.of("document", (
-    Document(ACCURACY_FILE, 1, "pytest accuracy", True, "each backend's accuracy against torch FP32"),
+    Document(ACCURACY_FILE, 1, "pytest accuracy", True, "each backend's accuracy against torch FP32",
+             fed_by=("backend_evaluation",), page=ACCURACY_PAGE),
     Document(SPEEDUPS_FILE, 1, "pytest benchmarks", True,
-             "speedups over torch eager, and the speed rule's failures"),
-    Document(AB_FILE, 1, "pytest accuracy benchmarks --gate-base DIR", True, "the PR against its base"),
+             "speedups over torch eager, and the speed rule's failures", fed_by=("bench_record",)),
+    Document(AB_FILE, 1, "pytest accuracy benchmarks --gate-base DIR", True, "the PR against its base",
+             fed_by=("ab_backend",)),
     Document(FINDINGS_FILE, 1, "the pytest session of this model", True,
              "what failed the sessions outside the documents' checks: failed and errored tests, collection "
              "errors, the gate's own findings; and the session's waivers"),
@@ -180,6 +187,12 @@ def results_documents() -> tuple[str, ...]:
     """The results documents a verdict is decided from, in its order (the gate's own, then the
     registered ones)."""
     return tuple(d.name for d in registered().values() if d.results)
+
+
+def fed_documents(fixtures: Iterable[str]) -> tuple[str, ...]:
+    """The results documents a test using `fixtures` writes its results into (Document.fed_by)."""
+    used = set(fixtures)
+    return tuple(d.name for d in registered().values() if d.results and used.intersection(d.fed_by))
 
 
 def reading_of(name: str) -> Reading | None:

@@ -6,7 +6,7 @@ writes through :mod:`encoder_gate.documents`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from encoder_gate.documents import (
     VERDICT_FILE,
     VERDICT_JSON,
     read_document,
+    registered,
     write_document,
     write_page,
 )
@@ -36,6 +37,33 @@ def write_payload(out: Path, payload: dict[str, Any]) -> tuple[Path, Path]:
     """Write accuracy.json and accuracy.md for ``payload`` into ``out``; return their paths."""
     return (write_document(out, ACCURACY_FILE, payload),
             write_page(out, ACCURACY_PAGE, render_markdown(payload)))
+
+
+def drop_superseded(report_dir: Path, names: Iterable[str], progress: Callable[[str], None]) -> list[str]:
+    """Remove the results documents `names` (and the page rendered from each) that an earlier session
+    left in `report_dir`, and say so: the session ending now ran the tests that write them and wrote
+    none (they failed, errored or found nothing to judge), so an earlier session's results must not
+    stand in its verdict, nor in any reader's after it (`encoder-gate verdict`, history), as its
+    own. Returns the names removed."""
+    removed = []
+    for name in sorted(names):
+        path = Path(report_dir) / name
+        if not path.is_file():
+            continue
+        try:
+            doc = read_document(report_dir, name) or {}
+        except GateError:
+            doc = {}
+        written = (doc.get("provenance") or {}).get("written")
+        path.unlink()
+        page = registered()[name].page if name in registered() else None
+        if page:
+            (Path(report_dir) / page).unlink(missing_ok=True)
+        removed.append(name)
+        progress(f"{name} of an earlier session{f' (written {written})' if written else ''} removed from "
+                 f"{report_dir}: this session ran the tests that write it and they wrote none, so its "
+                 "verdict holds no results of theirs")
+    return removed
 
 
 def render_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,

@@ -48,6 +48,7 @@ from encoder_gate.plugin.stash import (
     is_gate_test,
     release_points,
     skip_reason,
+    tag_feeds,
     tag_items,
     times_backends,
     wrote,
@@ -264,6 +265,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.stash[NO_TABLE] = why
     applicable.leave_out(config, items)
     tag_items(items, "backend", BACKEND_PROPERTY)
+    tag_feeds(items)
 
 
 #: Why an xdist worker's session must not run (`_no_table`): each test fails with it at setup.

@@ -17,9 +17,16 @@ from hypothesis import settings as hypothesis_settings
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend
 from encoder_gate.config import Waiver
 from encoder_gate.decision import Finding, failures_from
-from encoder_gate.documents import FINDINGS_FILE, SHARD_FILE, read_document, reading_of, write_document
+from encoder_gate.documents import (
+    FINDINGS_FILE,
+    SHARD_FILE,
+    fed_documents,
+    read_document,
+    reading_of,
+    write_document,
+)
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
-from encoder_gate.publish import refresh_verdict
+from encoder_gate.publish import drop_superseded, refresh_verdict
 from encoder_gate.reporting.verdict import VerdictReport
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.provenance import mismatch, provenance
@@ -47,6 +54,7 @@ RELEASE_AFTER = pytest.StashKey[dict[str, list[str]]]()
 
 
 BACKEND_PROPERTY = "encoder_gate_backend"
+FEEDS_PROPERTY = "encoder_gate_feeds"  # a results document the test writes into (tag_feeds)
 
 
 WORKER_PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
@@ -55,6 +63,8 @@ VERDICT = pytest.StashKey[VerdictReport]()
 #: The results documents this session wrote (accuracy.json, speedups.json, ab.json): set through
 #: :func:`wrote`, read by :class:`ExitStatus`.
 WRITTEN = pytest.StashKey[set[str]]()
+#: The results documents this session ran a test of (not skipped): those it was to write (tag_feeds).
+FED = pytest.StashKey[set[str]]()
 #: --gate-shard K/N: this session's shard and the plan it is a share of.
 SHARD_KEY = pytest.StashKey[tuple[Shard, ShardPlan]]()
 
@@ -77,6 +87,14 @@ def tag_items(items: list[pytest.Item], param: str, prop: str) -> None:
         params = params_of(item)
         if param in params:
             item.user_properties.append((prop, str(params[param])))
+
+
+def tag_feeds(items: list[pytest.Item]) -> None:
+    """Put on each item's reports the results documents it writes into (documents.fed_documents):
+    the controller learns from them which documents this session was to write (:class:`ExitStatus`)."""
+    for item in items:
+        for name in fed_documents(getattr(item, "fixturenames", ())):
+            item.user_properties.append((FEEDS_PROPERTY, name))
 
 
 def release_points(items: list[pytest.Item]) -> dict[str, list[str]]:
@@ -267,6 +285,9 @@ class ExitStatus:
         A report tagged with a backend is a gate test's (an xdist controller collects none itself)."""
         if any(key == BACKEND_PROPERTY for key, _ in report.user_properties):
             self._config.stash[GATE_COLLECTED] = True
+        if report.failed or (report.when == "call" and report.passed):  # it ran, not skipped
+            fed = self._config.stash.setdefault(FED, set())
+            fed.update(str(value) for key, value in report.user_properties if key == FEEDS_PROPERTY)
         if report.failed:
             backend = dict(report.user_properties).get(BACKEND_PROPERTY)
             self._config.stash.setdefault(FINDINGS, []).append(
@@ -288,6 +309,7 @@ class ExitStatus:
         gate = written or failures or config.stash.get(GATE_COLLECTED, False)
         mine = [*config.stash.get(FINDINGS, []), *(Finding("gate", why) for why in failures)] if gate else []
         if (written or mine) and state is not None and not hasattr(config, "workerinput"):
+            drop_superseded(state.config.report_dir, config.stash.get(FED, set()) - written, state.progress)
             record_findings(state.config.report_dir, provenance(state), written, mine, state.config.waivers)
             verdict = refresh_verdict(state.config.report_dir, state.progress, provenance(state))
             if verdict is None:  # its reason is printed: a gate that decided nothing does not pass

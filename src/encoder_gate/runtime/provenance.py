@@ -34,7 +34,7 @@ def provenance(session: GateSession) -> dict[str, Any]:
     return {
         "model": {"name": model.name, "content_hash": model.content_hash},
         "dataset": {"source": source, "sha256": file_hash, "split": cfg.split, "variant": cfg.dataset_variant,
-                    "limit": cfg.limit},
+                    "limit": cfg.limit, "columns": {"text": cfg.text_column, "labels": cfg.label_column}},
         "settings": {"device": cfg.device, "threads": cfg.threads, "backends": list(cfg.backends)},
         # what each backend built in this session computed from (its prediction identity's artifact)
         "artifacts": {name: record.artifact for name, record in sorted(session.records.items())
@@ -51,6 +51,27 @@ def _describe(part: str, block: Mapping[str, Any]) -> str:
     return f"{value.get('source')}{split}"
 
 
+def _part(part: str, block: Mapping[str, Any], other: Mapping[str, Any]) -> str:
+    """`block`'s `part` in words, and where that reads as `other`'s (the same file and split), what
+    else differs: its contents, its columns, its variant."""
+    said = _describe(part, block)
+    if said != _describe(part, other):
+        return said
+    mine, theirs = block.get(part) or {}, other.get(part) or {}
+    keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    return f"{said} ({', '.join(_value(k, mine.get(k)) for k in keys)})" if keys else said
+
+
+def _value(key: str, value: Any) -> str:
+    if value is None:
+        return f"{'contents' if key == 'sha256' else key} not recorded"
+    if key == "sha256":
+        return f"contents {str(value)[:8]}"
+    if key == "columns" and isinstance(value, Mapping):
+        return "columns " + ", ".join(f"{k} {v!r}" for k, v in value.items())
+    return f"{key} {value}"
+
+
 def _short(artifact: str) -> str:
     kind, _, digest = artifact.partition(":")
     return f"{kind}:{digest[:8]}" if digest else artifact[:16]
@@ -65,7 +86,7 @@ def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str 
     torch reference, whose artifact is the model itself, so between them this is the model check."""
     if not block:
         return "no provenance (written by an older encoder-gate)"
-    differ = [f"{part} {_describe(part, block)}, not {_describe(part, anchor)}"
+    differ = [f"{part} {_part(part, block, anchor)}, not {_part(part, anchor, block)}"
               for part in JOINING if (block.get(part) or {}) != (anchor.get(part) or {})]
     mine, theirs = block.get("artifacts") or {}, anchor.get("artifacts") or {}
     differ += [f"{name} computed from {_short(str(mine[name]))}, not {_short(str(theirs[name]))}"
