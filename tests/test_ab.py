@@ -402,7 +402,7 @@ def test_a_base_ref_is_checked_out_in_one_reused_worktree(tmp_path: Path, monkey
         return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
                               check=True, capture_output=True, text=True).stdout.strip()
 
-    git("init", "-q")
+    git("init", "-q", "-b", "trunk")
     (repo / "project" / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\n')
     git("add", "-A")
     git("commit", "-qm", "base")
@@ -414,7 +414,7 @@ def test_a_base_ref_is_checked_out_in_one_reused_worktree(tmp_path: Path, monkey
     assert base.name == "project" and 'model = "tiny"' in (base / "pyproject.toml").read_text()
     again = base_worktree(repo / "project", "HEAD")
     assert again == base and 'model = "default"' in (again / "pyproject.toml").read_text()
-    with pytest.raises(GateError, match="no such commit"):
+    with pytest.raises(GateError, match=r"no such commit in .* \(its branches: trunk\); name the base's"):
         base_worktree(repo / "project", "no-such-branch")
     (tmp_path / "plain").mkdir()
     with pytest.raises(GateError, match="is not in a git repository"):

@@ -39,6 +39,34 @@ def names_commit(project: Path, ref: str) -> bool:
     return True
 
 
+def branches(project: Path) -> list[str]:
+    """The local branches of the repository `project` is in ([] without git or a repository)."""
+    try:
+        listed = _git(project, "for-each-ref", "--format=%(refname:short)", "refs/heads")
+    except (GateError, OSError):
+        return []
+    return listed.split()
+
+
+def default_branch(project: Path) -> str | None:
+    """The branch a pull request of the repository `project` is in is based on, as `--gate-base-ref`
+    names it here: the local branch of the remote's default (origin/HEAD), else the branch checked
+    out (where `encoder-gate init` runs, the default branch as a rule); None without either."""
+    local = branches(project)
+    try:
+        remote = _git(project, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
+    except (GateError, OSError):
+        remote = ""
+    if remote:
+        name = remote.split("/", 1)[-1]
+        return name if name in local else remote
+    try:
+        current = _git(project, "rev-parse", "--abbrev-ref", "HEAD")
+    except (GateError, OSError):
+        return None
+    return current if current in local else None
+
+
 def worktree_path(toplevel: Path) -> Path:
     """Where the base's worktree of the repository at `toplevel` lives (one per repository)."""
     key = hashlib.sha256(str(toplevel.resolve()).encode()).hexdigest()[:12]
@@ -55,8 +83,12 @@ def base_worktree(project: Path, ref: str) -> Path:
     try:
         sha = _git(toplevel, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except GateError:
-        raise GateError(f"--gate-base-ref {ref}: no such commit in {toplevel} (fetch it first, e.g. "
-                        f"git fetch origin; in CI check out with fetch-depth: 0)") from None
+        local = branches(toplevel)
+        shown = ", ".join(local[:8]) + (", ..." if len(local) > 8 else "")
+        raise GateError(f"--gate-base-ref {ref}: no such commit in {toplevel}"
+                        + (f" (its branches: {shown})" if local else "")
+                        + "; name the base's branch or commit, or fetch it first (e.g. git fetch origin; in "
+                          "CI check out with fetch-depth: 0)") from None
     path = worktree_path(toplevel)
     if (path / ".git").is_file():
         _git(path, "checkout", "--quiet", "--detach", "--force", sha)
