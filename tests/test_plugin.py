@@ -81,13 +81,15 @@ def test_only_this_backend_is_held(backend, gate_session):
 
 def test_runs_and_second_session_takes_artifacts_from_cache(pytester: pytest.Pytester, gate_args):
     """Backends build once; a second session reports every artifact as from cache. Each backend's
-    runner is released when its tests are done: only it (and the reference) is in memory."""
+    runner is released when its tests are done: only it (and the reference) is in memory. torch
+    builds nothing: it is `loaded`, in the first session too."""
     pytester.makepyfile(test_x=SMOKE + HELD)
     args = ["--gate-backends", "torch,onnx-fp32,onnx-int8", *gate_args]
     pytester.runpytest(*args).assert_outcomes(passed=6)
     again = pytester.runpytest(*args)
     again.assert_outcomes(passed=6)
-    again.stdout.fnmatch_lines(["*encoder-gate backends*", "onnx-fp32*from cache*", "onnx-int8*from cache*"])
+    again.stdout.fnmatch_lines(["*encoder-gate backends*", "torch *loaded *", "onnx-fp32*from cache*",
+                                "onnx-int8*from cache*"])
 
 
 INTERLEAVE = """

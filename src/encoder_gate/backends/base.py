@@ -88,7 +88,12 @@ class Runner(Protocol):
     name: str
     precision: str
     size_bytes: int
-    from_cache: bool
+
+    @property
+    def from_cache(self) -> bool | None:
+        """Whether its artifact was found in the cache (False: built now; None: it builds nothing, the
+        model directory or the user's file is loaded as it is)."""
+        ...
 
     def predict(self, batch: Batch) -> np.ndarray:
         """Probabilities (or embeddings) for one tokenized batch."""

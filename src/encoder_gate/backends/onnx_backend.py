@@ -206,7 +206,7 @@ class OnnxRunner:
     these applied, in words, for the summary and the report."""
 
     def __init__(self, session: Any, ctx: BuildContext, name: str, precision: str,
-                 artifact: Path, from_cache: bool, size_bytes: int, *, notes: Sequence[str] = (),
+                 artifact: Path, from_cache: bool | None, size_bytes: int, *, notes: Sequence[str] = (),
                  integer_path: IntegerPath | None = None, session_config: Sequence[tuple[str, str]] = (),
                  identity: Mapping[str, object] | None = None, can_saturate: bool | None = None,
                  opener: Callable[[int], Any] | None = None, path_way: str | None = None) -> None:
@@ -620,8 +620,8 @@ class PrebuiltOnnxBackend:
                          f"({format_bytes(data)}, counted in the size)")
         ctx.progress(f"{self.name}: {path} ({format_bytes(size)}, {precision})")
         session = open_session(path, ctx.device, ctx.threads)
-        return OnnxRunner(session, ctx, self.name, precision, path, from_cache=True, size_bytes=size,
-                          notes=notes)
+        return OnnxRunner(session, ctx, self.name, precision, path, from_cache=None, size_bytes=size,
+                          notes=notes)  # the user's file, loaded as it is: neither built nor cached
 
 
 def model_vocab_size(model_dir: Path) -> int | None:

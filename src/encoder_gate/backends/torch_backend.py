@@ -107,7 +107,7 @@ def tokenizer_input_names(path: Path) -> tuple[str, ...] | None:
 class TorchRunner:
     """Runs a transformers model under torch.inference_mode."""
 
-    def __init__(self, model: Any, ctx: BuildContext, name: str, from_cache: bool) -> None:
+    def __init__(self, model: Any, ctx: BuildContext, name: str, from_cache: bool | None) -> None:
         import torch
 
         self.name = name
@@ -189,8 +189,8 @@ class TorchBackend:
         require_device(ctx.device)
         if ctx.threads:
             set_threads(ctx.threads)
-        # nothing to build: the model directory is loaded as it is
-        return TorchRunner(load_torch_model(ctx), ctx, self.name, from_cache=True)
+        # nothing to build: the model directory is loaded as it is (from_cache None: neither built nor cached)
+        return TorchRunner(load_torch_model(ctx), ctx, self.name, from_cache=None)
 
 
 @contextlib.contextmanager

@@ -297,7 +297,7 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
             timer.done += 1
             timer.say(f"{name}: build failed: {cand.reasons[-1]}")
             continue
-        cand.size_bytes, cand.from_cache = runner.size_bytes, runner.from_cache
+        cand.size_bytes, cand.from_cache = runner.size_bytes, bool(runner.from_cache)
         cand.artifact = Path(str(getattr(runner, "artifact", "")))
         try:
             timer.say(f"{name}: evaluating on {len(ds)} texts")

@@ -24,6 +24,7 @@ MARKER = "encoder_gate_check"
 #: said under.
 VERSUS_BASE_ACCURACY_FIXTURE, VERSUS_BASE_ACCURACY = "ab_record_accuracy", "accuracy vs base"
 LEFT_OUT = pytest.StashKey[dict[str, str]]()  # check name -> why, for the summary line
+LEFT_OUT_TESTS = pytest.StashKey[int]()  # how many collected tests those checks were (the line says it)
 ANY_FORMAT: tuple[NumberFormat, ...] = ("reference", "fp32", "fp16", "int8")
 
 
@@ -85,6 +86,8 @@ def leave_out(config: pytest.Config, items: list[pytest.Item]) -> None:
             left.setdefault(*found)
     if left:
         config.stash.setdefault(LEFT_OUT, {}).update(left)
+    if len(kept) < len(items):
+        config.stash[LEFT_OUT_TESTS] = config.stash.get(LEFT_OUT_TESTS, 0) + len(items) - len(kept)
         items[:] = kept
 
 
@@ -101,7 +104,9 @@ def _leave_out_versus_base(config: pytest.Config, items: list[pytest.Item]) -> N
         return  # the model cannot be resolved yet: its tests say why
     if why:
         config.stash.setdefault(LEFT_OUT, {})[VERSUS_BASE_ACCURACY] = why
-        items[:] = [i for i in items if VERSUS_BASE_ACCURACY_FIXTURE not in getattr(i, "fixturenames", ())]
+        kept = [i for i in items if VERSUS_BASE_ACCURACY_FIXTURE not in getattr(i, "fixturenames", ())]
+        config.stash[LEFT_OUT_TESTS] = config.stash.get(LEFT_OUT_TESTS, 0) + len(items) - len(kept)
+        items[:] = kept
 
 
 def summary_line(config: pytest.Config) -> str | None:
@@ -114,8 +119,9 @@ def summary_line(config: pytest.Config) -> str | None:
     for check, why in left.items():
         groups.setdefault(why.removeprefix(f"{check} "), []).append(check)
     reasons = "; ".join(f"{', '.join(checks)}: {why}" for why, checks in groups.items())
+    tests = config.stash.get(LEFT_OUT_TESTS, 0)  # pytest counted them as collected: the line says how many
     return (f"encoder-gate: {len(left)} check(s) do not apply to this {session.model.task} model and were "
-            f"not collected ({reasons})")
+            f"not collected ({reasons}): {tests} test{'s' if tests != 1 else ''} of those collected")
 
 
 def register_marker(config: pytest.Config) -> None:

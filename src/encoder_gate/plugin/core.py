@@ -434,7 +434,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             if rec.error:
                 terminalreporter.write_line(f"{rec.name:<{width}} error: {rec.error[:160]}")
                 continue
-            origin = "from cache" if rec.from_cache else "built"
+            origin = "loaded" if rec.from_cache is None else "from cache" if rec.from_cache else "built"
             preds = ""
             if rec.predictions is not None:
                 hit, took = rec.predictions
