@@ -135,6 +135,26 @@ def test_a_session_whose_checks_wrote_no_results_shows_none_of_an_earlier_sessio
     assert "| torch" not in capsys.readouterr().out
 
 
+def test_data_that_cannot_be_read_stops_the_session_before_any_test_with_one_line_and_a_failed_verdict(
+        gate_dir: pytest.Pytester, cache_dir: Path):
+    """A text column that the file does not have: the session reads the data before any test, so it
+    ends there, a usage error in one line, with a failed verdict that says why; no test runs, nothing
+    is built (every test that needs the data failed with it, one by one, after the builds)."""
+    report = gate_dir.path / "report"
+    data = gate_dir.path / "eval.csv"
+    data.write_text("review,emotions\nwhat a day,joy\nnot again,annoyance\n")
+    gate_dir.makepyfile(test_checks_gate=TEAM_TEST.split("\n\n\n")[0])
+    result = gate_dir.runpytest(*_args(cache_dir, report, f"--gate-dataset={data}",
+                                       "--gate-text-column=reviews", "--gate-label-column=emotions"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: encoder-gate: *eval.csv has no text column 'reviews'; columns "
+                                 "present: 'review', 'emotions'; choose the text column: *"])
+    assert "no tests ran" in result.stdout.str() and "building" not in result.stdout.str()
+    decided = json.loads((report / "verdict.json").read_text())
+    assert decided["passed"] is False
+    assert "the evaluation data could not be read: " in json.dumps(decided["findings"])
+
+
 @pytest.mark.slow
 def test_a_failed_test_in_one_of_two_shards_fails_the_merge_and_names_shard_and_test(
         gate_dir: pytest.Pytester, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
