@@ -582,6 +582,11 @@ def test_a_retrained_model_that_lost_accuracy_fails_and_is_named_as_the_model(
     result.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the base's (default*"])
     report = json.loads((pr / "report" / "ab.json").read_text())
     assert report["accuracy"]["torch"]["passed"] is False and report["accuracy"]["torch"]["delta"] < 0
+    moved = report["accuracy"]["torch"]["outputs"]  # how far the outputs moved from the base's, said
+    assert moved["drift_max"] > moved["drift_mean"] > 0
+    assert 0 < moved["changed_texts"] <= moved["texts"] == 400
+    result.stdout.fnmatch_lines(["*torch *accuracy * FAIL; outputs moved from the base's by up to *, "
+                                 "decisions changed on * of 400 texts*"])
     # where the base's predictions came from (the shared cache may hold them), and the verdict says so
     source = report["accuracy"]["torch"]["base_predictions"]
     assert source in ("cache", "computed")

@@ -181,6 +181,35 @@ def test_ci_rules_decide_on_the_whole_interval(case, logits, point, regression, 
     assert outcome == {"point": point, "regression": regression, "non-inferiority": non_inferiority}, case
 
 
+@pytest.mark.parametrize(("task", "probs", "said"), [
+    ("single_label", [[0.6, 0.3, 0.1], [0.5, 0.4, 0.1], [0.7, 0.2, 0.1]], "class 'neg'"),
+    ("multi_label", [[0.1, 0.2, 0.3], [0.4, 0.1, 0.2], [0.3, 0.3, 0.1]], "no label"),
+    ("multi_label", [[0.9, 0.2, 0.7], [0.8, 0.1, 0.6], [0.6, 0.3, 0.9]], "labels 'neg', 'pos'"),
+])
+def test_a_model_that_decides_the_same_for_every_text_is_a_warning_in_its_row_and_its_page(
+        task: str, probs: list[list[float]], said: str):
+    """An untrained head that puts every text in one class (or one set of labels) keeps its F1 against
+    itself and lets every backend keep it too: its row says so, and the verdict warns."""
+    p = np.array(probs, dtype=np.float32)
+    gold = np.eye(3, dtype=np.uint8)
+    names = ("neg", "neu", "pos")
+    ev = evaluate("torch", p, p, gold, precision="fp32", size_bytes=1, task=task, label_names=names,
+                  atol=1e-4)
+    assert ev.one_decision == (f"it decides the same for every one of the 3 texts ({said}): is the model "
+                               "trained? Judged against such a model, every backend keeps its F1 while "
+                               "telling no text apart, so the F1 checks say little")
+    row = _row(ev, INT8)
+    assert row["one_decision"] == ev.one_decision
+    payload = {"model": {"name": "synthetic", "task": task},
+               "dataset": {"source": "s", "split": "test", "variant": "normal", "examples": 3},
+               "threshold": 0.5, "versions": {}, "backends": {"torch": row}}
+    assert f"- torch: {ev.one_decision}" in render_markdown(payload)
+    varied = p.copy()
+    varied[1, 1] = 0.95  # one text decided otherwise: 'neu' (its class, or one label more)
+    assert evaluate("torch", varied, varied, gold, precision="fp32", size_bytes=1, task=task,
+                    label_names=names, atol=1e-4).one_decision is None
+
+
 def test_underpowered_set_warns_with_the_examples_it_needs():
     """300 texts cannot see a one-point drop: the shipped F1 test warns (whatever the rule), and the
     warning says how many examples would; it is a warning, not a failure."""

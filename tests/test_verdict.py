@@ -496,6 +496,34 @@ def test_the_reference_row_shows_its_own_f1_without_bounds_even_when_it_fails_ag
     assert "Speed is judged against the base" in text and "No benchmark results" not in text
 
 
+def test_the_verdict_says_how_far_each_backends_outputs_moved_from_the_bases():
+    """A retrained model whose F1 kept the base's passes, and the verdict says its outputs moved, and
+    how far, beside an unchanged artifact's identical ones: a reviewer sees the model changed."""
+    def entry(outputs: dict[str, Any]) -> dict[str, Any]:
+        return {"passed": True, "failure": None, "metric": "f1", "pr": 0.7, "base": 0.7, "delta": 0.0,
+                "delta_ci": [-0.01, 0.01], "outputs": outputs}
+
+    ab = {"provenance": prov(), "settings": {"min_effect": 0.05}, "speed": [],
+          "accuracy": {"torch": entry({"drift_max": 0.0712, "drift_mean": 0.0213, "changed_texts": 3,
+                                       "texts": 300}),
+                       "onnx-fp32": entry({"drift_max": 0.0, "drift_mean": 0.0, "changed_texts": 0,
+                                           "texts": 300})}}
+    text = render_verdict(accuracy_doc(all_pass()), None, ab)
+    assert ("- On the same texts (said, not judged: the F1 rule decides) torch: outputs moved from the "
+            "base's by up to 0.0712 (mean 0.0213), decisions changed on 3 of 300 texts; onnx-fp32: outputs "
+            "identical to the base's.") in text
+    assert table_rows(text)["torch"][0] == "reference"  # its F1 kept the base's: no failure
+
+
+def test_a_reference_that_decides_the_same_for_every_text_passes_with_a_warning():
+    """An untrained head keeps its F1 against itself: the verdict passes what it checked, and warns."""
+    rows = all_pass()
+    rows["torch"]["one_decision"] = "it decides the same for every one of the 40 texts (no label): ..."
+    text = render_verdict(accuracy_doc(rows), None)
+    assert text.startswith("## encoder-gate: PASS")
+    assert "Warnings:\n- torch: it decides the same for every one of the 40 texts (no label)" in text
+
+
 def speed_cell(backend: str, status: str, fails: bool) -> dict[str, Any]:
     """One speed cell of ab.json, in the shape reporting.ab.speed_entry writes."""
     return {"backend": backend, "case": CASE, "status": status, "fails": fails, "ratio": 1.04,

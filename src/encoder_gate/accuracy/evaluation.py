@@ -158,6 +158,33 @@ class Evaluation:
     # the exact path, the row `path_gap_with` (registry.exact_counterpart; backends.int8_path)
     path_gap: Drift | None = None
     path_gap_with: str | None = None
+    label_names: tuple[str, ...] = ()
+
+    @property
+    def one_decision(self) -> str | None:
+        """Plain words when the backend decides the same for every text (a classifier's class, or
+        set of labels at the threshold), else None: an untrained or broken model. Judged against
+        such a reference, every backend keeps its F1 while telling no text apart, so its passes say
+        little; the verdict warns."""
+        if not self.task.classifier or len(self.probs) < 2:
+            return None
+        if drift_decision(self.task) == "argmax":
+            classes = self.probs.argmax(axis=1)
+            if (classes != classes[0]).any():
+                return None
+            what = f"class {self._label(int(classes[0]))}"
+        else:
+            chosen = self.probs >= THRESHOLD
+            if (chosen != chosen[0]).any():
+                return None
+            labels = [self._label(int(j)) for j in np.flatnonzero(chosen[0])]
+            what = f"labels {', '.join(labels)}" if labels else "no label"
+        return (f"it decides the same for every one of the {len(self.probs)} texts ({what}): is the model "
+                "trained? Judged against such a model, every backend keeps its F1 while telling no text "
+                "apart, so the F1 checks say little")
+
+    def _label(self, index: int) -> str:
+        return repr(self.label_names[index]) if index < len(self.label_names) else str(index)
 
     @property
     def headline(self) -> str:
@@ -185,6 +212,7 @@ class Evaluation:
             "flip_rate": d.flip_rate if decisions else None,
             "top1_agreement": d.top1_agreement if decisions else None,
             "max_tokens": self.max_tokens,
+            "one_decision": self.one_decision,
         }
         if self.path_gap is not None:
             g = self.path_gap
@@ -260,5 +288,5 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         drift=drift(probs, reference, atol=atol, threshold=THRESHOLD,
                     decision=drift_decision(kind)),
         metrics=metrics, reference_metrics=metrics_of(reference),
-        probs=probs, reference=reference, stats=stats, max_tokens=max_tokens,
+        probs=probs, reference=reference, stats=stats, max_tokens=max_tokens, label_names=tuple(label_names),
     )

@@ -12,6 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def outputs_moved(outputs: Mapping[str, Any]) -> str:
+    """How far a backend's outputs moved from the base's on the same texts (ab.json's `outputs`), in
+    words: "outputs identical to the base's", or the largest and mean move of a label probability
+    and the texts whose decision changed."""
+    if not outputs["drift_max"]:
+        return "outputs identical to the base's"
+    return (f"outputs moved from the base's by up to {outputs['drift_max']:.3g} (mean "
+            f"{outputs['drift_mean']:.3g}), decisions changed on {outputs['changed_texts']} of "
+            f"{outputs['texts']} texts")
+
+
 def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
     """(line, failed) per backend and cell, for the terminal."""
     out: list[tuple[str, bool]] = []
@@ -21,9 +32,10 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
         if a.get("delta") is None:
             continue
         low, high = a["delta_ci"]
+        moved = f"; {outputs_moved(a['outputs'])}" if a.get("outputs") else ""
+        word = "pass" if a["passed"] else "FAIL"
         out.append((f"{name:<{width}} accuracy {a['metric']} {a['pr']:.4f} vs base {a['base']:.4f}, change "
-                    f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]: {'pass' if a['passed'] else 'FAIL'}",
-                    not a["passed"]))
+                    f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]: {word}{moved}", not a["passed"]))
     for c in payload.get("speed", []):
         word = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive",
                 "unchanged": "pass"}[c["status"]]

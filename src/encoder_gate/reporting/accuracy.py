@@ -104,9 +104,13 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
             names = ", ".join(f"{lab['label']} ({lab['f1_ref']:.3f} -> {lab['f1']:.3f}, support "
                               f"{lab['support']})" for lab in failing)
             out.append((f"{'':<{w}} per-label F1 fails: {names}", True))
-        if row.get("underpowered"):
-            out.append((f"{'':<{w}} warning: {row['underpowered']}", True))
+        out += [(f"{'':<{w}} warning: {row[key]}", True) for key in ROW_WARNINGS if row.get(key)]
     return out
+
+
+#: The keys of an accuracy.json row that hold a warning (plain words, or null): the set too small to
+#: see the F1 margin; a backend that decides the same for every text.
+ROW_WARNINGS = ("underpowered", "one_decision")
 
 
 def truncation_notes(rows: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
@@ -152,8 +156,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
     if truncated:
         lines += ["", *(f"- {n}" for n in truncated)]
     lines += ["", *per_label_markdown(payload)]
-    warned = [f"- {name}: {row['underpowered']}" for name, row in payload["backends"].items()
-              if row.get("underpowered")]
+    warned = [f"- {name}: {row[key]}" for name, row in payload["backends"].items() for key in ROW_WARNINGS
+              if row.get(key)]
     if warned:
         lines += ["Warnings:", *warned, ""]
     versions = ", ".join(f"{k} {v}" for k, v in payload["versions"].items())

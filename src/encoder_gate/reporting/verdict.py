@@ -40,7 +40,8 @@ from encoder_gate.documents import (
     SPEEDUPS_FILE,
     readings,
 )
-from encoder_gate.reporting.accuracy import truncation_notes
+from encoder_gate.reporting.ab import outputs_moved
+from encoder_gate.reporting.accuracy import ROW_WARNINGS, truncation_notes
 from encoder_gate.tasks import task_of_document
 
 
@@ -363,6 +364,11 @@ def render(verdict: Verdict) -> VerdictReport:
             out.append("Both sides ran in one environment, the PR's: "
                        + ", ".join(f"{k} {v}" for k, v in env.items()) + ".")
         out += [f"- {n}" for n in ab.get("notes") or []]
+        moved = [f"{n}: {outputs_moved(a['outputs'])}" for n, a in (ab.get("accuracy") or {}).items()
+                 if a.get("outputs")]
+        if moved:
+            out.append("- On the same texts (said, not judged: the F1 rule decides) " + "; ".join(moved)
+                       + ".")
         cached = [n for n, a in (ab.get("accuracy") or {}).items() if a.get("base_predictions") == "cache"]
         if cached:
             out.append(f"- The base's predictions of {', '.join(cached)} were read from the artifact "
@@ -401,8 +407,8 @@ def render(verdict: Verdict) -> VerdictReport:
         out += ["", "Speed cells (paired interleaved rounds; the 95% CI of each figure):",
                 *[f"- {m}" for m in measured]]
     warnings = [*(gate.get("warnings") or []),
-                *(f"{name}: {row['underpowered']}" for name, row in rows.items()
-                  if (row or {}).get("underpowered"))]
+                *(f"{name}: {row[key]}" for name, row in rows.items() for key in ROW_WARNINGS
+                  if (row or {}).get(key))]
     if warnings:
         out += ["", "Warnings:", *[f"- {w}" for w in warnings]]
     sources = ", ".join(f"{name} ({written})" for name, written in verdict.sources.items())

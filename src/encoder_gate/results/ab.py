@@ -34,9 +34,14 @@ def accuracy_entry(ev: Evaluation, failure: str | None,
     predictions came from (BaseSide.predicted)."""
     s = ev.stats
     headline = Task.of(ev.task).headline
+    d = ev.drift
     out: dict[str, Any] = {"passed": failure is None, "failure": failure, "metric": headline,
                            "pr": ev.metrics.get(headline), "base": ev.reference_metrics.get(headline),
-                           "base_predictions": base_predictions}
+                           "base_predictions": base_predictions,
+                           # how far the PR's outputs moved from the base's on the same texts: said, not
+                           # judged (a retrained model's move by design; the F1 rule decides)
+                           "outputs": {"drift_max": d.max, "drift_mean": d.mean,
+                                       "changed_texts": d.flipped_samples, "texts": d.n_samples}}
     if s is not None:
         out.update({"delta": s.delta.delta, "delta_ci": list(s.delta.ci), "mcnemar_p": s.mcnemar.p_value,
                     "rule": s.rule})
