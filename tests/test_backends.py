@@ -211,9 +211,11 @@ def test_missing_onnx_file_gets_a_clear_error(tiny_ctx, tmp_path: Path):
         parse_backend(f"onnx:{tmp_path / 'nope.onnx'}").build(tiny_ctx)
 
 
-def test_unknown_backend_name_lists_the_known_ones():
-    with pytest.raises(GateError, match=r"unknown backend 'onnx-int4'.*onnx-fp32"):
+def test_unknown_backend_name_lists_the_known_ones_and_the_nearest_first():
+    with pytest.raises(GateError, match=r"unknown backend 'onnx-int4'\. Did you mean 'onnx-int8'\?.*fp32"):
         parse_backend("onnx-int4")
+    with pytest.raises(GateError, match=r"unknown backend 'tensorrt'\. Known backends: torch, "):
+        parse_backend("tensorrt")
 
 
 @pytest.mark.parametrize("name", ["torch", "onnx-fp32"])

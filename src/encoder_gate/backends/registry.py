@@ -8,6 +8,7 @@ backend is parsed (`lazy` imports its module then), so listing names stays cheap
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import re
 from collections.abc import Callable, Collection, Iterable
@@ -129,8 +130,11 @@ def parse_backend(name: str) -> Backend:
         path, precision = split_precision(spec)
         return lazy("onnx_backend", "PrebuiltOnnxBackend", path=Path(path).expanduser(), precision=precision,
                     spec=spec)()
+    close = difflib.get_close_matches(name, list(BACKENDS), n=1, cutoff=0.75)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    plain = ", ".join(b for b in BACKENDS if b not in RECIPES)
     raise GateError(
-        f"unknown backend {name!r}. Known backends: {', '.join(b for b in BACKENDS if b not in RECIPES)}, "
+        f"unknown backend {name!r}.{hint} Known backends: {plain}, "
         f"the export search's recipes ({', '.join(RECIPES)}), "
         "or onnx:PATH for a prebuilt ONNX file (e.g. onnx:model_quantized.onnx; PATH may be relative "
         "to the model directory, and @fp32, @fp16 or @int8 after it sets the precision it is judged by)."
