@@ -181,11 +181,13 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
                "INT8 row was computed on its shard's path, which it names."]
     else:
         out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
-               f"({cpu_path_words(here)}); a twin `NAME~PATH` is NAME on the other path, computed here."]
+               f"({cpu_path_words(here)}). A row `NAME~PATH` is the same file computed as CPUs of the other "
+               "path compute it, emulated on this one, so that the verdict holds for those CPUs too."]
     out += [f"{line}." for line in path_disagreement(accuracy)]
     for name, judged, missing in _paths_judged(accuracy):
         if not judged:
-            out.append(f"`{name}`: no weight pair can leave int16: the same numbers on every CPU.")
+            out.append(f"`{name}`: no int8 product of its weights can saturate, so every CPU computes the "
+                       "same numbers and its row holds for all of them.")
             continue
         text = f"`{name}`: judged on the {' and '.join(judged)} path"
         ways = [f"`{twin}` computed by {row['computed_by']}" for twin, row in rows.items()
