@@ -491,7 +491,8 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
     terminalreporter.section(f"encoder-gate verdict: {word}", green=verdict.passed, red=not verdict.passed,
                              bold=True)
     (header, _), *rows = terminal_rows(verdict)
-    terminalreporter.write_line(header)
+    if rows:  # no row (nothing was evaluated): no table, the lines below say why
+        terminalreporter.write_line(header)
     for (line, failed), backend in zip(rows, verdict.verdict.backends, strict=True):
         undecided = backend.status in (Status.NOT_RUN, Status.INCONCLUSIVE, Status.WAIVED)
         terminalreporter.write_line(line, red=failed, yellow=undecided, green=not failed and not undecided)
