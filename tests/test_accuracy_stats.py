@@ -204,10 +204,17 @@ def test_a_model_that_decides_the_same_for_every_text_is_a_warning_in_its_row_an
                "dataset": {"source": "s", "split": "test", "variant": "normal", "examples": 3},
                "threshold": 0.5, "versions": {}, "backends": {"torch": row}}
     assert f"- torch: {ev.one_decision}" in render_markdown(payload)
+    # another backend that decides as this reference does is not warned again; one that alone does is
+    near = p + np.float32(1e-3) * (p < 0.5)
+    assert evaluate("onnx-int8", near, p, gold, precision="int8", size_bytes=1, task=task, label_names=names,
+                    atol=1e-4).one_decision is None
     varied = p.copy()
     varied[1, 1] = 0.95  # one text decided otherwise: 'neu' (its class, or one label more)
     assert evaluate("torch", varied, varied, gold, precision="fp32", size_bytes=1, task=task,
                     label_names=names, atol=1e-4).one_decision is None
+    alone = evaluate("onnx-int8", p, varied, gold, precision="int8", size_bytes=1, task=task,
+                     label_names=names, atol=1e-4).one_decision
+    assert alone == f"it decides the same for every one of the 3 texts ({said}), where the reference does not"
 
 
 def test_underpowered_set_warns_with_the_examples_it_needs():

@@ -165,23 +165,33 @@ class Evaluation:
         """Plain words when the backend decides the same for every text (a classifier's class, or
         set of labels at the threshold), else None: an untrained or broken model. Judged against
         such a reference, every backend keeps its F1 while telling no text apart, so its passes say
-        little; the verdict warns."""
-        if not self.task.classifier or len(self.probs) < 2:
+        little; the verdict warns, once: on the reference's own row (a backend that decides like a
+        reference that does so is not warned again)."""
+        what = self._one_decision(self.probs)
+        if what is None:
+            return None
+        if np.array_equal(self.probs, self.reference):  # the reference itself
+            return (f"it decides the same for every one of the {len(self.probs)} texts ({what}): is the "
+                    "model trained? Judged against such a model, every backend keeps its F1 while telling "
+                    "no text apart, so the F1 checks say little")
+        if self._one_decision(self.reference) is not None:
+            return None  # the reference's row says it
+        return (f"it decides the same for every one of the {len(self.probs)} texts ({what}), where the "
+                "reference does not")
+
+    def _one_decision(self, probs: np.ndarray) -> str | None:
+        """What `probs` decide for every text alike ("class 'neg'", "labels ...", "no label"), or None
+        when the texts are told apart (or there are no decisions, or fewer than two texts)."""
+        if not self.task.classifier or len(probs) < 2:
             return None
         if drift_decision(self.task) == "argmax":
-            classes = self.probs.argmax(axis=1)
-            if (classes != classes[0]).any():
-                return None
-            what = f"class {self._label(int(classes[0]))}"
-        else:
-            chosen = self.probs >= THRESHOLD
-            if (chosen != chosen[0]).any():
-                return None
-            labels = [self._label(int(j)) for j in np.flatnonzero(chosen[0])]
-            what = f"labels {', '.join(labels)}" if labels else "no label"
-        return (f"it decides the same for every one of the {len(self.probs)} texts ({what}): is the model "
-                "trained? Judged against such a model, every backend keeps its F1 while telling no text "
-                "apart, so the F1 checks say little")
+            classes = probs.argmax(axis=1)
+            return None if (classes != classes[0]).any() else f"class {self._label(int(classes[0]))}"
+        chosen = probs >= THRESHOLD
+        if (chosen != chosen[0]).any():
+            return None
+        labels = [self._label(int(j)) for j in np.flatnonzero(chosen[0])]
+        return f"labels {', '.join(labels)}" if labels else "no label"
 
     def _label(self, index: int) -> str:
         return repr(self.label_names[index]) if index < len(self.label_names) else str(index)
