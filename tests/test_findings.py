@@ -155,6 +155,20 @@ def test_data_that_cannot_be_read_stops_the_session_before_any_test_with_one_lin
     assert "the evaluation data could not be read: " in json.dumps(decided["findings"])
 
 
+def test_a_model_that_cannot_be_loaded_stops_the_session_before_any_test_too(gate_dir: pytest.Pytester,
+                                                                           cache_dir: Path):
+    report = gate_dir.path / "report"
+    gate_dir.makepyfile(test_checks_gate=TEAM_TEST.split("\n\n\n")[0])
+    args = [a for a in _args(cache_dir, report) if not a.startswith("--gate-model")]
+    result = gate_dir.runpytest(*args, "--gate-model=./nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: encoder-gate: model directory './nope' does not exist*"])
+    decided = json.loads((report / "verdict.json").read_text())
+    assert decided["passed"] is False and "the model could not be read: " in json.dumps(decided["findings"])
+    page = (report / "verdict.md").read_text()
+    assert "Model `./nope`; no accuracy results" in page and "| backend |" not in page  # no empty table
+
+
 @pytest.mark.slow
 def test_a_failed_test_in_one_of_two_shards_fails_the_merge_and_names_shard_and_test(
         gate_dir: pytest.Pytester, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):

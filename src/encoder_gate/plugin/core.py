@@ -283,7 +283,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if BASE_KEY in config.stash:
         config.stash[BASE_KEY].session.timing = timing
     if not hasattr(config, "workerinput") and not config.option.collectonly:
-        check_dataset(config, session.items)
+        check_inputs(config, session.items)
         # every artifact file first, while the session holds no runner: a build's memory peak then
         # lands on a lean process (an xdist worker builds as its tests come: it runs a share of them)
         used = backends_used(session.items)
@@ -292,22 +292,28 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             config.stash[BASE_KEY].session.prebuild(used["ab_backend"])
 
 
-def check_dataset(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Read the evaluation data before any test, where a test will need it: data that cannot be read
-    (a missing file, a column that is not there, a label the model does not have, no rows) stops the
-    session here, in one line and a failed verdict, instead of failing every test that needs it, one
-    after another, after the builds and the tests that do not need it (100 s of them on a first run).
-    A missing package or device is left to the tests, which skip saying so. (An xdist controller
-    collects nothing: there each test fails with the error, as it always did.)"""
-    if not any("gate_dataset" in getattr(item, "fixturenames", ()) for item in items):
+def check_inputs(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Load the model, and read the evaluation data where a test will need it, before any test: a
+    model or data that cannot be read (a missing directory or file, a column that is not there, a
+    label the model does not have, no rows) stops the session here, in one line and a failed verdict,
+    instead of failing every test that needs it, one after another, after the builds and the tests
+    that do not need it (100 s of them on a first run). A missing package or device is left to the
+    tests, which skip saying so. (An xdist controller collects nothing: there each test fails with
+    the error, as it always did.)"""
+    if not any(map(is_gate_test, items)):
         return
-    try:
-        gate_session_of(config).dataset  # noqa: B018 - read it now (cached for the tests)
-    except (DeviceUnavailable, MissingDependency, NotApplicable):
-        return
-    except GateError as exc:
-        fail_gate(config, f"the evaluation data could not be read: {exc}")
-        raise pytest.UsageError(f"encoder-gate: {exc}") from None
+    session = gate_session_of(config)
+    needs_data = any("gate_dataset" in getattr(item, "fixturenames", ()) for item in items)
+    steps = [("the model", lambda: session.model), *([("the evaluation data", lambda: session.dataset)]
+                                                     if needs_data else [])]
+    for what, read in steps:
+        try:
+            read()
+        except (DeviceUnavailable, MissingDependency, NotApplicable):
+            return
+        except GateError as exc:
+            fail_gate(config, f"{what} could not be read: {exc}")
+            raise pytest.UsageError(f"encoder-gate: {exc}") from None
 
 
 @pytest.hookimpl(wrapper=True)

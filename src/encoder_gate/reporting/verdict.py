@@ -37,6 +37,7 @@ from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
     DOCUMENTS,
+    FINDINGS_FILE,
     SPEEDUPS_FILE,
     readings,
 )
@@ -336,7 +337,7 @@ def render(verdict: Verdict) -> VerdictReport:
             out.append("F1 skipped: there are no gold labels (unlabelled --gate-texts); every parity "
                        "check ran.")
     else:
-        model = ((speedups or ab or {}).get("provenance") or {}).get("model") or {}
+        model = ((speedups or ab or kept.get(FINDINGS_FILE) or {}).get("provenance") or {}).get("model") or {}
         out.append(f"Model `{model.get('name')}`; no accuracy results of it in this report directory "
                    "(run `pytest accuracy`).")
     if speedups is None and ab is None:
@@ -383,9 +384,10 @@ def render(verdict: Verdict) -> VerdictReport:
                                 "speedup vs torch eager")
     if ab is not None:
         columns += (f"{task.headline_name} vs base", "speed vs base")
-    out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    # a "|" inside a cell (an error's text) would end it: escaped, as GitHub's tables read it
-    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |" for cells in lines_out]
+    if lines_out:  # no row (nothing was evaluated): no table, the lines below say why
+        out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        # a "|" inside a cell (an error's text) would end it: escaped, as GitHub's tables read it
+        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |" for cells in lines_out]
     problems = [r.text for r in verdict.failures]
     if problems:
         out += ["", "Failures:", *[f"- {p}" for p in problems]]

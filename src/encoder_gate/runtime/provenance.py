@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoder_gate.cache import sha256_file
+from encoder_gate.errors import GateError
 
 if TYPE_CHECKING:
     from encoder_gate.runtime.session import GateSession
@@ -28,11 +29,16 @@ JOINING = ("model", "dataset")
 
 def provenance(session: GateSession) -> dict[str, Any]:
     """The provenance block of a results file written by `session` now."""
-    cfg, model = session.config, session.model
-    source = session.dataset_source
+    cfg = session.config
+    model: dict[str, str | None]
+    try:
+        model = {"name": session.model.name, "content_hash": session.model.content_hash}
+        source = session.dataset_source
+    except GateError:  # a model that could not be loaded: the session's finding says why
+        model, source = {"name": str(cfg.model), "content_hash": None}, str(cfg.dataset)
     file_hash = sha256_file(Path(source))[:16] if Path(source).is_file() else None
     return {
-        "model": {"name": model.name, "content_hash": model.content_hash},
+        "model": model,
         "dataset": {"source": source, "sha256": file_hash, "split": cfg.split, "variant": cfg.dataset_variant,
                     "limit": cfg.limit, "columns": {"text": cfg.text_column, "labels": cfg.label_column}},
         "settings": {"device": cfg.device, "threads": cfg.threads, "backends": list(cfg.backends)},
