@@ -30,12 +30,13 @@ JOINING = ("model", "dataset")
 def provenance(session: GateSession) -> dict[str, Any]:
     """The provenance block of a results file written by `session` now."""
     cfg = session.config
-    model: dict[str, str | None]
-    try:
+    model: dict[str, str | None] = {"name": str(cfg.model), "content_hash": None}
+    source = str(cfg.dataset)
+    try:  # a model or data that could not be read: as configured (the session's finding says why)
         model = {"name": session.model.name, "content_hash": session.model.content_hash}
         source = session.dataset_source
-    except GateError:  # a model that could not be loaded: the session's finding says why
-        model, source = {"name": str(cfg.model), "content_hash": None}, str(cfg.dataset)
+    except GateError:
+        pass
     file_hash = sha256_file(Path(source))[:16] if Path(source).is_file() else None
     return {
         "model": model,
