@@ -38,6 +38,25 @@ def test_failure_message_names_backend_metric_bound_and_worst_samples():
     assert "anger" in message and "reference" in message and "-0.7500" in message
 
 
+def test_a_failure_against_a_bound_the_project_set_says_so():
+    """The bound came from [tool.encoder-gate.tolerances]: the message says it is the project's, not
+    the shipped table's; another bound of the same backend still names the table."""
+    probs = REF.copy()
+    probs[1, 1] = 0.05
+    bounds = bounds_for("onnx-int8", {"onnx-int8": {"drift_max": 0.5}})
+    message = check(run(probs), "drift_max", bounds, TEXTS, LABELS)
+    assert message is not None and message.splitlines()[1] == (
+        "  (bound: the project's, [tool.encoder-gate.tolerances.onnx-int8] or its option; the default is in "
+        "encoder_gate/accuracy/tolerances.py)")
+    flips = check(run(probs), "flip_rate", bounds_for("onnx-int8", {"onnx-int8": {"drift_max": 0.5,
+                                                                                     "flip_rate": 1.0}}),
+                  TEXTS, LABELS)
+    assert flips is None
+    mean = check(run(probs), "drift_mean", bounds_for("onnx-fp32", {"onnx-fp32": {"drift_max": 0.5}}), TEXTS,
+                 LABELS)
+    assert mean is not None and "(bounds: encoder_gate/accuracy/tolerances.py; override in" in mean
+
+
 def test_f1_keep_is_relative_to_the_reference():
     probs = REF.copy()
     probs[:, :] = np.roll(REF, 1, axis=1)

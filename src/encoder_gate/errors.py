@@ -22,3 +22,9 @@ class MissingDependency(GateError):
 class NotApplicable(GateError):
     """The backend does not apply to this model or file (an integer path of a file that computes the
     same numbers on every CPU): its tests skip with this reason, and no build is recorded."""
+
+
+class CheckFailed(AssertionError):
+    """A shipped check found a backend past its bound. Its message is the whole report (what failed,
+    where the bound comes from, the worst samples), so the plugin shows it alone: not the check's
+    code, nor the test's fixtures (plugin.core's pytest_runtest_makereport)."""

@@ -150,9 +150,10 @@ class Check:
         source = self.source or (f"the {self.name} check's own defaults per number format" if self.defaults
                                  else TOLERANCES)
         context = self.context or _worst_samples
-        return "\n".join([f"{ev.name}: {what}.",
-                          f"  (bounds: {source}; override in {override_table(ev.name)})",
-                          *context(ev, bounds, texts, label_names)])
+        where = (f"  (bound: the project's, {override_table(ev.name)} or its option; the default is in "
+                 f"{source})" if self.name in bounds.overridden else
+                 f"  (bounds: {source}; override in {override_table(ev.name)})")
+        return "\n".join([f"{ev.name}: {what}.", where, *context(ev, bounds, texts, label_names)])
 
 
 # --- the F1, accuracy and per-label checks ------------------------------------------------------
@@ -390,7 +391,7 @@ def judge_all(ev: Evaluation, bounds: Bounds) -> dict[str, dict[str, Any]]:
 
 
 #: The override keys that are not bounds.
-_NOT_BOUNDS = ("own",)
+_NOT_BOUNDS = ("own", "overridden")
 
 
 def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None = None,
@@ -433,4 +434,5 @@ def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None
         raise GateError(f"unknown tolerance {unknown} for {backend} in [tool.encoder-gate.tolerances]; "
                         f"known: {', '.join(sorted(known))}")
     own.update({k: float(v) for k, v in changes.items() if k in own})
-    return replace(table[fmt], own=own, **{k: float(v) for k, v in changes.items() if k not in own})
+    return replace(table[fmt], own=own, overridden=frozenset(changes),
+                   **{k: float(v) for k, v in changes.items() if k not in own})

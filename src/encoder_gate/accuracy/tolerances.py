@@ -55,6 +55,9 @@ class Bounds:
     per_label_keep: float = 0.0
     # the bounds of registered checks that carry their own defaults (Check.defaults), by check name
     own: Mapping[str, float] = field(default_factory=dict)
+    # the bounds the project set ([tool.encoder-gate.tolerances], --gate-per-label-keep): a failure
+    # names where its bound came from
+    overridden: frozenset[str] = frozenset()
 
     def of(self, key: str) -> float:
         """The bound named `key`: a field above, or a registered check's own bound."""

@@ -26,7 +26,7 @@ from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, load_config, read_pyproject_table
 from encoder_gate.decision import WAIVER, Status, check_waivers
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
-from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
+from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.plugin import ab, applicable, fixtures
 from encoder_gate.plugin import speed as bench_plugin
@@ -314,6 +314,18 @@ def check_inputs(config: pytest.Config, items: list[pytest.Item]) -> None:
         except GateError as exc:
             fail_gate(config, f"{what} could not be read: {exc}")
             raise pytest.UsageError(f"encoder-gate: {exc}") from None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A shipped check's failure (errors.CheckFailed) is reported as its message alone: it says what
+    failed, where the bound comes from and the worst samples; the check's code and the test's
+    fixtures around it say nothing more (-vv and --tb=long still show them)."""
+    report = yield
+    if (report.failed and call.excinfo is not None and call.excinfo.errisinstance(CheckFailed)
+            and item.config.get_verbosity() < 2 and item.config.getoption("tbstyle", "auto") == "auto"):
+        report.longrepr = call.excinfo.getrepr(style="value")
+    return report
 
 
 @pytest.hookimpl(wrapper=True)

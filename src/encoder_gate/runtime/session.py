@@ -432,7 +432,8 @@ class GateSession:
         bounds = bounds_for(name, self.config.tolerances, task=self.model.task, number_format=number_format,
                             integer_path=self._integer_path(name))
         if self.config.per_label_keep is not None:  # --gate-per-label-keep: every backend
-            bounds = replace(bounds, per_label_keep=self.config.per_label_keep)
+            bounds = replace(bounds, per_label_keep=self.config.per_label_keep,
+                             overridden=bounds.overridden | {"per_label"})
         return bounds
 
     def _integer_path(self, name: str) -> str | None:

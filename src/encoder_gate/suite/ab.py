@@ -20,7 +20,7 @@ from datetime import date
 import pytest
 
 from encoder_gate.decision import VERSUS_BASE, SpeedCell, covering_waiver
-from encoder_gate.errors import GateError
+from encoder_gate.errors import CheckFailed, GateError
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.results.ab import ab_settings, accuracy_entry
 from encoder_gate.runtime.inference import tokenizer_for
@@ -47,7 +47,8 @@ def test_accuracy_vs_base(ab_backend, gate_base, gate_session, ab_record_accurac
     if waiver:
         pytest.xfail(f"waived by {waiver.owner} until {waiver.until} ({waiver.reason}): "
                      f"{failure.splitlines()[0]}")
-    assert failure is None, failure
+    if failure is not None:
+        raise CheckFailed(failure)
 
 
 def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gate_tokenizer, bench_texts,

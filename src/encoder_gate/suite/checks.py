@@ -33,6 +33,7 @@ import pytest
 from encoder_gate.accuracy.checks import check, names, not_applicable, observed_and_bound, record, skip_reason
 from encoder_gate.accuracy.evaluation import UnderpoweredWarning
 from encoder_gate.decision import covering_waiver
+from encoder_gate.errors import CheckFailed
 
 __all__ = [
     "test_accuracy_keeps_reference_share",
@@ -59,7 +60,8 @@ def gate(check_name, evaluation, bounds, dataset, model, waivers=()):
         if waiver is not None:
             pytest.xfail(f"waived by {waiver.owner} until {waiver.until} ({waiver.reason}): "
                          f"{failure.splitlines()[0]}")
-    assert failure is None, failure
+    if failure is not None:
+        raise CheckFailed(failure)
 
 
 @pytest.mark.encoder_gate_check("bound")
