@@ -296,3 +296,32 @@ def test_prune_cache_command_keeps_the_last_sessions_and_removes_nothing_without
     assert main(["prune-cache", str(tmp_path / "nope")]) == 1
     assert "is not a directory" in capsys.readouterr().err
     assert main(["prune-cache", str(tmp_path), "--days", "0"]) == 1
+
+
+def test_prune_cache_after_a_shard_keeps_what_every_share_of_its_sharded_session_used(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """An unsharded session, then shards 1/2 and 2/2 of one sharded session: pruning after shard 2/2
+    keeps what shard 1/2 used too (each share builds its own backends), not what the session before
+    them used alone."""
+    import time
+
+    from encoder_gate.cache import read_sessions, record_session
+    from encoder_gate.commands.cli import main
+    from encoder_gate.commands.prune import other_shares
+
+    cache = ArtifactCache(tmp_path)
+    entries = [cache.get_or_build("onnx-fp32", {"model": m}, write_two_files).path for m in "abc"]
+    for i, entry in enumerate(entries):  # a used 3 h ago, b 2 h ago (shard 1/2), c 1 h ago (shard 2/2)
+        _age(entry, 3600 * (3 - i))
+    now = time.time()
+    record_session(tmp_path, now - 3.2 * 3600, "pytest accuracy")
+    record_session(tmp_path, now - 2.5 * 3600, "pytest accuracy --gate-shard 1/2", "1/2")
+    record_session(tmp_path, now - 1.5 * 3600, "pytest accuracy --gate-shard 2/2", "2/2")
+    sessions = read_sessions(tmp_path)
+    assert [s.get("shard") for s in sessions] == [None, "1/2", "2/2"]
+    assert other_shares(sessions, 1) == [sessions[1]] and other_shares(sessions, 2) == []
+    assert other_shares(sessions[:2], 1) == []  # 1/2 alone: the share before it is no share of it
+    assert main(["prune-cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "removed 1 entries" in out and "the last was shard 2/2 of a sharded session" in out
+    assert [e.is_dir() for e in entries] == [False, True, True]

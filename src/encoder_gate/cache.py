@@ -212,8 +212,9 @@ STAMP_SLACK_S = 2.0
 
 
 def read_sessions(root: Path) -> list[dict[str, Any]]:
-    """The recorded sessions (each {"started", "finished", "what"}, times in seconds since the
-    epoch), oldest first; an unreadable record counts as none."""
+    """The recorded sessions (each {"started", "finished", "what"} and, for a share of a sharded
+    session, "shard": "K/N"; times in seconds since the epoch), oldest first; an unreadable record
+    counts as none."""
     try:
         doc = json.loads((Path(root) / SESSIONS_FILE).read_text())
     except (OSError, ValueError):
@@ -222,14 +223,16 @@ def read_sessions(root: Path) -> list[dict[str, Any]]:
     return [s for s in found or [] if isinstance(s, dict) and isinstance(s.get("started"), (int, float))]
 
 
-def record_session(root: Path, started: float, what: str) -> None:
+def record_session(root: Path, started: float, what: str, shard: str | None = None) -> None:
     """Add a gate session that began at `started` and ran tests to the cache's record (best effort:
-    an unwritable cache must not fail a session)."""
+    an unwritable cache must not fail a session); `shard`: the share it ran of a sharded session
+    ("K/N", --gate-shard), so that pruning after it keeps what the other shares used."""
     root = Path(root)
     with contextlib.suppress(OSError, Timeout):
         root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(root / SESSIONS_FILE) + ".lock", timeout=30):
-            this = {"started": round(started, 3), "finished": round(time.time(), 3), "what": what}
+            this = {"started": round(started, 3), "finished": round(time.time(), 3), "what": what,
+                    **({"shard": shard} if shard else {})}
             sessions = [*read_sessions(root), this][-KEPT_SESSIONS:]
             tmp = root / f".{SESSIONS_FILE}.{os.getpid()}"
             tmp.write_text(json.dumps({"sessions": sessions}, indent=1))

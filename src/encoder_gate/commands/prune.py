@@ -38,6 +38,27 @@ def prune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
 
 
+def other_shares(sessions: list[dict[str, object]], kept: int) -> list[dict[str, object]]:
+    """The sessions just before the last `kept` that are the other shares of a sharded session the
+    kept ones end with (--gate-shard K/N, recorded as "shard"): kept with them, since pruning after
+    one share must not remove what the others used (each share builds and reads its own backends).
+    Going back from the oldest kept, while sessions are shares of the same N and some share of 1..N
+    is still missing."""
+    if not sessions or not sessions[-1].get("shard"):
+        return []
+    total = str(sessions[-1]["shard"]).split("/")[-1]
+    seen = {str(s["shard"]) for s in sessions[-kept:] if str(s.get("shard", "")).endswith(f"/{total}")}
+    wanted = {f"{k}/{total}" for k in range(1, int(total) + 1)} if total.isdigit() else set()
+    extra: list[dict[str, object]] = []
+    for session in reversed(sessions[:-kept]):
+        shard = str(session.get("shard") or "")
+        if not shard.endswith(f"/{total}") or wanted <= seen:
+            break
+        extra.insert(0, session)
+        seen.add(shard)
+    return extra
+
+
 def _gb(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
 
@@ -64,11 +85,16 @@ def run_prune(args: argparse.Namespace) -> int:
                   "that runs tests records itself when it ends; prune after one)")
             return 0
         last = sessions[-args.sessions:]
+        shares = other_shares(sessions, len(last))
+        last = [*shares, *last]
         since = float(last[0]["started"])
-        command = str(last[0].get("what", "?"))
+        command = str(last[-1].get("what", "?"))
         command = command if len(command) <= 60 else command[:59] + "…"
         what = (f"by the last session ({command}, began {_when(since)})" if len(last) == 1
                 else f"by the last {len(last)} sessions (the first began {_when(since)})")
+        if shares:
+            what += (f": the last was shard {sessions[-1]['shard']} of a sharded session, so the "
+                     f"{len(shares)} share(s) before it count as one session with it")
     done = prune(root, since, dry_run=args.dry_run)
     removed = sum(n for _, n in done.removed)
     verb = "would remove" if args.dry_run else "removed"

@@ -432,8 +432,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     ran_tests = any(o["ran"] for o in config.stash.get(OUTCOMES, {}).values())
     if ran_tests and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        shard = config.stash[SHARD_KEY][0] if SHARD_KEY in config.stash else None
         record_session(state.config.cache_dir, config.stash[SESSION_STARTED],
-                       " ".join(["pytest", *config.invocation_params.args]))
+                       " ".join(["pytest", *config.invocation_params.args]), str(shard) if shard else None)
     why = nothing_checked(config.stash.get(OUTCOMES, {}))
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_CHECKED] = why
