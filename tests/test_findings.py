@@ -183,11 +183,15 @@ def test_a_failed_test_in_one_of_two_shards_fails_the_merge_and_names_shard_and_
         rets.append(gate_dir.runpytest(*_args(cache_dir, report, "--gate-shard", f"{k}/2",
                                               "--gate-shard-costs", str(costs))).ret)
     assert rets == [pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED]  # torch, then onnx-fp32
+    # a shard's own verdict says it judged its share alone; the merge's does not
+    first = (shards[0] / "verdict.md").read_text()
+    assert first.startswith("## encoder-gate: PASS\n\nShard 1/2 of a sharded session: this verdict judges "
+                            "its share alone (torch); `encoder-gate merge` of every shard's report")
     out = tmp_path / "merged"
     capsys.readouterr()
     assert main(["merge", *map(str, shards), "--out", str(out)]) == 1
     page = (out / "verdict.md").read_text()
-    assert "## encoder-gate: FAIL" in page
+    assert "## encoder-gate: FAIL" in page and "of a sharded session" not in page
     assert ("shard 2/2: test_team_check.py::test_team_check[onnx-fp32] (failed): AssertionError: the "
             "team's check of onnx-fp32 failed") in page
 

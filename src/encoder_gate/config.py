@@ -121,6 +121,9 @@ class GateConfig:
     eval_threads: int = 0  # of the predictions on the evaluation set (0: the library default, all cores)
     cache_dir: Path = DEFAULT_CACHE_DIR
     report_dir: Path = Path(".encoder-gate")
+    # the share of a sharded session this one runs ("K/N", --gate-shard; its `backends` are that
+    # share's): its results documents say so, and so does the verdict of its report directory
+    shard: str | None = None
     int8_per_channel: bool = True
     int8_reduce_range: bool = False
     int8_weights: Int8Weights = "QUInt8"  # QUInt8: exact on every CPU; QInt8: U8S8

@@ -182,7 +182,7 @@ def _shard(config: pytest.Config, gate_config: GateConfig) -> GateConfig:
     costs = costs_from(config.getoption("gate_shard_costs"), gate_config.cache_dir, gate_config.model)
     plan = deal(gate_config.backends, costs, shard.total)
     config.stash[SHARD_KEY] = (shard, plan)
-    return replace(gate_config, backends=plan.share(shard.index))
+    return replace(gate_config, backends=plan.share(shard.index), shard=str(shard))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -149,6 +149,18 @@ def _fails_where(name: str, row: Mapping[str, Any], rows: Mapping[str, Any]) -> 
     return f"fails on {cpu_path_short(row['integer_path'])} ({row['integer_path']} path)"
 
 
+def shard_note(kept: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """A line when the documents judged are one share's of a sharded session (their provenance's
+    `shard`): its verdict covers that share's backends alone, not the gate."""
+    shards = sorted({str(s) for d in kept.values() if (s := (d.get("provenance") or {}).get("shard"))})
+    if not shards:
+        return None
+    backends = (next(iter(kept.values())).get("provenance") or {}).get("settings", {}).get("backends") or []
+    return (f"Shard {' and '.join(shards)} of a sharded session: this verdict judges its share alone"
+            + (f" ({', '.join(backends)})" if backends else "")
+            + "; `encoder-gate merge` of every shard's report directory gives the session's verdict.")
+
+
 def cache_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -> list[str]:
     """What the accuracy results took from the artifact cache instead of computing (accuracy.json's
     `cached_outputs`): the backends whose predictions, and how many kept passes of checks, of which."""
@@ -329,6 +341,9 @@ def render(verdict: Verdict) -> VerdictReport:
 
     title = "PASS" if verdict.passed else "FAIL"
     out = [f"## encoder-gate: {title}", ""]
+    shard = shard_note(kept)
+    if shard:
+        out.append(shard)
     if accuracy is not None:
         m, d = accuracy["model"], accuracy["dataset"]
         out.append(f"Model `{m['name']}` ({m.get('task', '')}); accuracy on {d['examples']} examples of "
@@ -420,7 +435,8 @@ def render(verdict: Verdict) -> VerdictReport:
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
-                         caveats=(*verdict.left_out, *path_disagreement(accuracy), *unjudged_paths(accuracy)))
+                         caveats=(*([shard] if shard else []), *verdict.left_out,
+                                  *path_disagreement(accuracy), *unjudged_paths(accuracy)))
 
 
 def _their_sections(kept: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -47,6 +47,7 @@ def provenance(session: GateSession) -> dict[str, Any]:
         "artifacts": {name: record.artifact for name, record in sorted(session.records.items())
                       if record.artifact},
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **({"shard": cfg.shard} if cfg.shard else {}),  # a share of a sharded session (merge drops it)
     }
 
 

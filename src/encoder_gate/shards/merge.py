@@ -218,8 +218,8 @@ def _provenance(doc: Mapping[str, Any], plan: ShardPlan) -> dict[str, Any] | Non
     if not block:
         return None
     settings = {**(block.get("settings") or {}), "backends": list(plan.backends)}
-    # one shard's artifacts name its share alone: not the merged document's
-    kept = {key: value for key, value in block.items() if key != "artifacts"}
+    # one shard's artifacts and its share name that share alone: not the merged document's
+    kept = {key: value for key, value in block.items() if key not in ("artifacts", "shard")}
     return {**kept, "settings": settings, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
