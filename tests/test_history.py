@@ -152,6 +152,13 @@ def test_the_command_records_then_checks_and_exits_one_on_creep(tmp_path: Path,
     assert main(["history", "check", "--store", str(store)]) == 1
     assert "label joy" in capsys.readouterr().out
     assert main(["history", "check", "--store", str(store), "--window", "2"]) == 0
+    assert "no creep at 0000006aaaaa (window 2: 2 record(s) in it)" in capsys.readouterr().out
+    young = tmp_path / "young"
+    young.mkdir()
+    for i in range(2):
+        (young / f"{i:07d}.json").write_text(json.dumps(synthetic(i)))
+    assert main(["history", "check", "--store", str(young)]) == 0
+    assert "(window 20: 2 record(s) in it, fewer than it holds)" in capsys.readouterr().out
     report = tmp_path / "report"
     shutil.copytree(SCENARIO, report)
     assert main(["history", "record", "--store", str(tmp_path / "other"), "--report-dir", str(report),
@@ -223,6 +230,23 @@ def test_the_page_draws_every_commit_marks_failures_and_creep_and_fetches_nothin
     for png in ("history_onnx-int8.png", "history_labels.png"):
         pixels = imread(tmp_path / "site" / png)
         assert pixels.shape[0] > 200 and pixels.std() > 0.01, png  # drawn, not blank
+
+
+def test_a_backend_panel_without_speedups_says_why():
+    """No record holds benchmark results, or only this backend has none, or it is torch eager itself:
+    the empty speed panel says which, not always that torch eager is the baseline."""
+    from encoder_gate.history.page import _backend_figure
+
+    def said(records: list[dict[str, Any]], name: str) -> str:
+        return " ".join(t.get_text() for t in _backend_figure(records, name, [], []).axes[2].texts)
+
+    measured = [synthetic(i) for i in range(3)]
+    unmeasured = [synthetic(i) for i in range(3)]
+    for r in unmeasured:
+        del r["backends"]["onnx-int8"]["speedups"]
+    assert "no record holds `pytest benchmarks` results" in said(unmeasured, "onnx-int8")
+    assert "torch eager is the baseline of the others" in said(measured, "torch")
+    assert "none of this backend in these records" in said(measured, "onnx-fp16")
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -91,7 +91,9 @@ def run_history(args: argparse.Namespace) -> int:
             print(f"- {w.describe()}")
     if not found:
         newest = records[-1]["commit"][:12] if records else "nothing"
-        print(f"encoder-gate history: no creep at {newest} (window {args.window})")
+        seen = min(len(records), args.window)
+        print(f"encoder-gate history: no creep at {newest} (window {args.window}: {seen} record(s) in it"
+              + (", fewer than it holds" if seen < args.window else "") + ")")
         return 1 if waived else 0
     print(f"encoder-gate history: {len(found)} metric(s) crept while every single step passed:")
     for creep in found:

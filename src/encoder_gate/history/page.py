@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.documents import save_figure, write_page
 from encoder_gate.history.creep import Creep, check
 from encoder_gate.history.store import same_series
@@ -103,9 +104,13 @@ def _backend_figure(line: Sequence[Mapping[str, Any]], name: str, changes: Seque
     if cases:
         speed_ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
         speed_ax.legend(fontsize=7)
-    else:  # torch eager is what the speedups are over; or no `pytest benchmarks` was recorded
-        speed_ax.text(0.5, 0.5, "no speedup recorded\n(torch eager is the baseline of the others)",
-                      transform=speed_ax.transAxes, ha="center", color="grey")
+    else:
+        benchmarked = any((e or {}).get("speedups") for r in line for e in (r.get("backends") or {}).values())
+        why = ("torch eager is the baseline of the others" if benchmarked and name == REFERENCE_BACKEND else
+               "none of this backend in these records" if benchmarked else
+               "no record holds `pytest benchmarks` results")
+        speed_ax.text(0.5, 0.5, f"no speedup recorded\n({why})", transform=speed_ax.transAxes, ha="center",
+                      color="grey")
     speed_ax.set_title("speedup over torch eager (95% CI)", fontsize=10)
     for ax in (metric_ax, delta_ax, speed_ax):
         _axes_common(ax, line, changes)
@@ -226,8 +231,8 @@ td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}
 .fail{{color:#b00}}</style></head><body>
 <h1>encoder-gate history: model <code>{html.escape(str(series.get('model')))}</code></h1>
 <p>{len(line)} commit(s) of this series (data <code>{html.escape(str(data.get('source')))}</code>, split
-{html.escape(str(data.get('split')))}, variant {html.escape(str(data.get('variant')))})
-{f"; {others} record(s) of other models or data are in the store, not drawn here" if others else ""}.
+{html.escape(str(data.get('split')))}, variant {html.escape(str(data.get('variant')))}){
+f"; {others} record(s) of other models or data are in the store, not drawn here" if others else ""}.
 Newest: <code>{_short(newest['commit'])}</code> at {html.escape(str(newest.get('time')))}.</p>
 <h2>Creep (window {window})</h2><ul>{creep_items}</ul>
 {''.join(f'<p>{html.escape(n)}</p>' for n in notes)}
