@@ -184,6 +184,7 @@ def test_session_bounds_follow_the_prebuilt_precision(tiny, cache_dir, tmp_path)
     bounds = session.bounds(name)
     expected = bounds_for("onnx-fp16", task=tiny.task)
     assert bounds == replace(expected, drift_mean=0.007, drift_max=0.2)
+    assert bounds.overridden == {"drift_mean", "drift_max"}  # a failure names them as the project's
     assert bounds.drift_p99 != bounds_for("onnx-int8", task=tiny.task).drift_p99
     session.close()
 

@@ -57,7 +57,8 @@ class Bounds:
     own: Mapping[str, float] = field(default_factory=dict)
     # the bounds the project set ([tool.encoder-gate.tolerances], --gate-per-label-keep): a failure
     # names where its bound came from
-    overridden: frozenset[str] = frozenset()
+    # (where a bound came from, not a bound: two Bounds of the same values are equal)
+    overridden: frozenset[str] = field(default=frozenset(), compare=False)
 
     def of(self, key: str) -> float:
         """The bound named `key`: a field above, or a registered check's own bound."""
