@@ -249,6 +249,19 @@ def test_a_backend_panel_without_speedups_says_why():
     assert "none of this backend in these records" in said(measured, "onnx-fp16")
 
 
+def test_a_commit_a_waiver_passed_is_marked_on_its_backends_panels():
+    from matplotlib.colors import to_rgba
+
+    from encoder_gate.history.page import _backend_figure
+
+    records = [synthetic(i) for i in range(3)]
+    records[1]["backends"]["onnx-int8"]["waived"] = {"checks": ["drift_max"], "waivers": []}
+    orange = to_rgba("tab:orange", 0.15)
+    for ax in _backend_figure(records, "onnx-int8", [], []).axes:
+        spans = [p for p in ax.patches if p.get_facecolor() == orange]
+        assert len(spans) == 1 and spans[0].get_x() == 1 - 0.4  # commit 1 alone
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # headless, with the browser's own background traffic off, so any request in the net log is the page's
 QUIET = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",

@@ -112,8 +112,11 @@ def _backend_figure(line: Sequence[Mapping[str, Any]], name: str, changes: Seque
         speed_ax.text(0.5, 0.5, f"no speedup recorded\n({why})", transform=speed_ax.transAxes, ha="center",
                       color="grey")
     speed_ax.set_title("speedup over torch eager (95% CI)", fontsize=10)
+    waived = [i for i, e in entries if e.get("waived")]  # passed because a waiver accepted a failure
     for ax in (metric_ax, delta_ax, speed_ax):
         _axes_common(ax, line, changes)
+        for i in waived:
+            ax.axvspan(i - 0.4, i + 0.4, color="tab:orange", alpha=0.15, linewidth=0)
     return fig
 
 
@@ -216,6 +219,8 @@ def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) ->
         "<li>none: no metric moved beyond its minimum effect across the window while every step passed</li>"
     legend = ("Red columns: commits whose gate failed"
               + (f" ({', '.join(failing)})" if failing else " (none)")
+              + "; orange columns: a backend's commits that passed because a waiver accepted a failed check "
+              "(the table below names it)"
               + ". Purple dashed lines: the machine or the library versions changed"
               + (f" before {', '.join(_short(line[i]['commit']) for i in changes)}"
                  if changes else " (never)")
