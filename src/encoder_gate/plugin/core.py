@@ -46,6 +46,7 @@ from encoder_gate.plugin.stash import (
     fail_gate,
     gate_session_of,
     is_gate_test,
+    params_of,
     release_points,
     skip_reason,
     tag_feeds,
@@ -264,8 +265,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if why:  # an xdist worker: a usage error here is an INTERNALERROR, so every test fails with it
         config.stash[NO_TABLE] = why
     applicable.leave_out(config, items)
+    _once_per_sharded_session(config, items)
     tag_items(items, "backend", BACKEND_PROPERTY)
     tag_feeds(items)
+
+
+def _once_per_sharded_session(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A gate test of no backend (the tokenizer's padding properties, a team's own test of the model
+    or data) runs in shard 1 alone: every shard has the same model and data, so the others would run
+    it again, and the merge would name its failure once per shard. Deselected in the others."""
+    if SHARD_KEY not in config.stash or config.stash[SHARD_KEY][0].index == 1:
+        return
+    once = [i for i in items if is_gate_test(i) and not {"backend", "ab_backend"} & set(params_of(i))]
+    if once:
+        items[:] = [i for i in items if i not in once]
+        config.hook.pytest_deselected(items=once)
 
 
 #: Why an xdist worker's session must not run (`_no_table`): each test fails with it at setup.
