@@ -321,6 +321,9 @@ def test_prune_cache_after_a_shard_keeps_what_every_share_of_its_sharded_session
     assert [s.get("shard") for s in sessions] == [None, "1/2", "2/2"]
     assert other_shares(sessions, 1) == [sessions[1]] and other_shares(sessions, 2) == []
     assert other_shares(sessions[:2], 1) == []  # 1/2 alone: the share before it is no share of it
+    # a CI shard's own cache: only its runs of shard 2/2, each an earlier run, none kept with the last
+    alone: list[dict[str, object]] = [{"started": float(t), "shard": "2/2"} for t in (1, 2, 3)]
+    assert other_shares(alone, 1) == []
     assert main(["prune-cache", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "removed 1 entries" in out and "the last was shard 2/2 of a sharded session" in out

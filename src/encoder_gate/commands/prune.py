@@ -42,8 +42,9 @@ def other_shares(sessions: list[dict[str, object]], kept: int) -> list[dict[str,
     """The sessions just before the last `kept` that are the other shares of a sharded session the
     kept ones end with (--gate-shard K/N, recorded as "shard"): kept with them, since pruning after
     one share must not remove what the others used (each share builds and reads its own backends).
-    Going back from the oldest kept, while sessions are shares of the same N and some share of 1..N
-    is still missing."""
+    Going back from the oldest kept, while sessions are shares of the same N that it has not met yet
+    and some share of 1..N is still missing: a share met again belongs to an earlier run (a CI
+    shard's own cache records only that shard's runs, and keeps none of them so)."""
     if not sessions or not sessions[-1].get("shard"):
         return []
     total = str(sessions[-1]["shard"]).split("/")[-1]
@@ -52,7 +53,7 @@ def other_shares(sessions: list[dict[str, object]], kept: int) -> list[dict[str,
     extra: list[dict[str, object]] = []
     for session in reversed(sessions[:-kept]):
         shard = str(session.get("shard") or "")
-        if not shard.endswith(f"/{total}") or wanted <= seen:
+        if not shard.endswith(f"/{total}") or shard in seen or wanted <= seen:
             break
         extra.insert(0, session)
         seen.add(shard)
