@@ -343,7 +343,7 @@ def render(verdict: Verdict) -> VerdictReport:
     out = [f"## encoder-gate: {title}", ""]
     shard = shard_note(kept)
     if shard:
-        out.append(shard)
+        out += [shard, ""]
     if accuracy is not None:
         m, d = accuracy["model"], accuracy["dataset"]
         out.append(f"Model `{m['name']}` ({m.get('task', '')}); accuracy on {d['examples']} examples of "
