@@ -217,8 +217,12 @@ class GateConfig:
             )
         if self.eval_batch_size <= 0:
             raise GateError(f"eval-batch-size must be positive, got {self.eval_batch_size}")
-        if self.threads < 0 or self.eval_threads < 0 or self.limit < 0:
-            raise GateError("threads, eval-threads and limit must be 0 (default) or positive")
+        negative = [f"{name} {value} (--gate-{name})" for name, value in
+                    (("threads", self.threads), ("eval-threads", self.eval_threads), ("limit", self.limit))
+                    if value < 0]
+        if negative:
+            raise GateError(f"{', '.join(negative)}: must be 0 (the default: "
+                            "every core for threads, every text for limit) or positive")
 
     @classmethod
     def from_sources(cls, table: Mapping[str, Any], overrides: Mapping[str, Any],

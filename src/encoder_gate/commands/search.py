@@ -25,6 +25,7 @@ FILE`), never on the test split the candidates are judged on (`GateSession.calib
 from __future__ import annotations
 
 import math
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -293,7 +294,7 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
             runner = session.runner(name)
         except GateError as exc:
             cand.status = "build failed"
-            cand.reasons.append(str(exc).splitlines()[0][:300])
+            cand.reasons.append(str(exc).splitlines()[0])  # the gate's own words: whole, never cut
             timer.done += 1
             timer.say(f"{name}: build failed: {cand.reasons[-1]}")
             continue
@@ -311,7 +312,8 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
                     cand.reasons.append(f"slower than torch eager at batch size {bs} "
                                         f"({cand.speed[bs]['speedup']:.2f}x)")
         except Exception as exc:  # a candidate that builds but cannot run (an ORT kernel error, ...)
-            cand.reasons.append(f"could not run: {type(exc).__name__}: {str(exc).strip()[:300]}")
+            said = textwrap.shorten(str(exc).strip(), 300, placeholder=" ...")  # a library's: at a word
+            cand.reasons.append(f"could not run: {type(exc).__name__}: {said}")
         cand.status = "failed" if cand.reasons else "passed"
         # its evaluation stays; two dozen open ONNX Runtime sessions, each keeping its memory arena,
         # outgrew 23 GB on `default` (the head-to-head builds a winner again from the cache)

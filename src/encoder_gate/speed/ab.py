@@ -227,8 +227,10 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
             progress(cell.stopped)
         return cell
     if progress is not None:
+        cap = (f"at most {settings.budget_seconds:g}s in all" if math.isfinite(settings.budget_seconds) else
+               "no budget: every look it needs")
         progress(f"about {round_wall:.2g}s a round: its first look ({looks[0]} rounds) in about "
-                 f"{first_look:.2g}s, at most {settings.budget_seconds:g}s in all")
+                 f"{first_look:.2g}s, {cap}")
     started = time.perf_counter()
 
     def stop(cell: Cell) -> bool:  # after each round: a budget spent before the first look, or a look
