@@ -245,3 +245,28 @@ def test_ort_optimizer_makes_the_graph_optimums_optimizer_makes(tiny_ctx, tmp_pa
     optimize_with_ort(tiny_ctx, fp32, tmp_path / "ort", level)
     optimize_with_optimum(tiny_ctx, fp32, tmp_path / "optimum", level)
     assert _ops(tmp_path / "ort" / "model.onnx") == _ops(tmp_path / "optimum" / "model.onnx")
+
+
+def test_export_scores_on_the_projects_configured_data_and_columns(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]):
+    """Run in a repository that `encoder-gate init` set up: without --dataset, export reads the data of
+    [tool.encoder-gate] with its columns, and says so; the options override the table."""
+    from encoder_gate.commands.cli import export_data
+
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\ndataset = "data/eval.csv"\n'
+                                             'text-column = "review"\nlabel-column = "sentiment"\n')
+    assert export_data(None, None, None, tmp_path) == (
+        "data/eval.csv", {"text_column": "review", "label_column": "sentiment"})
+    assert ("evaluation data: data/eval.csv (text 'review', labels 'sentiment'), from [tool.encoder-gate] in "
+            in capsys.readouterr().out)
+    overridden = export_data(None, "body", None, tmp_path)[1]
+    assert overridden == {"text_column": "body", "label_column": "sentiment"}
+    # the table's columns are its own data's; no project: the bundled split
+    assert export_data("other.csv", None, None, tmp_path) == ("other.csv", {})
+    assert export_data(None, None, None, tmp_path / "elsewhere") == (None, {})
+
+    from encoder_gate.commands.export import ExportRequest
+
+    command = ExportRequest(model="m", out=tmp_path / "x", dataset="data/eval.csv", text_column="review",
+                            label_column="sentiment").command()
+    assert "--dataset data/eval.csv --text-column review --label-column sentiment" in command

@@ -126,7 +126,7 @@ def test_feature_extraction_reads_the_bundled_texts():
 def test_single_label_model_with_unknown_labels_on_bundled_data_says_what_to_pass():
     state = session_for(spec("single_label", ["LABEL_0", "LABEL_1"], name="mine"))
     with pytest.raises(GateError, match=r"model mine is a single-label classifier with labels "
-                                        r"LABEL_0, LABEL_1.*--gate-dataset PATH"):
+                                        r"LABEL_0, LABEL_1.*--gate-dataset, encoder-gate export"):
         _ = state.dataset
 
 

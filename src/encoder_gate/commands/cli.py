@@ -24,7 +24,7 @@ from encoder_gate.commands.history import history_arguments, run_history
 from encoder_gate.commands.merge import merge_arguments, run_merge
 from encoder_gate.commands.prune import prune_arguments, run_prune
 from encoder_gate.commands.search import SearchSettings
-from encoder_gate.config import DEFAULT_CACHE_DIR
+from encoder_gate.config import DEFAULT_CACHE_DIR, read_pyproject_table
 from encoder_gate.documents import AB_FILE, VERDICT_JSON, read_document, write_json
 from encoder_gate.errors import GateError
 from encoder_gate.publish import current_verdict
@@ -109,7 +109,10 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
                              "e.g. ALBERT's layers)")
     parser.add_argument("--dataset", metavar="SRC",
                         help="labelled evaluation data (what --gate-dataset accepts), test split; default: "
-                             "the bundled test split, scored when the model has its go_emotions labels")
+                             "the `dataset` of [tool.encoder-gate] in ./pyproject.toml (with its columns), "
+                             "else the bundled test split, scored when the model has its go_emotions labels")
+    parser.add_argument("--text-column", metavar="NAME", help="the dataset's text column (default: text)")
+    parser.add_argument("--label-column", metavar="NAME", help="the dataset's label column (default: labels)")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N examples")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="intra-op threads for torch and ONNX Runtime (0: library default)")
@@ -147,6 +150,24 @@ def _int_list(text: str, option: str) -> tuple[int, ...]:
         raise GateError(f"{option} takes a comma list of integers, e.g. 1,8; got {text!r}") from None
 
 
+def export_data(dataset: str | None, text_column: str | None, label_column: str | None,
+                root: Path) -> tuple[str | None, dict[str, str]]:
+    """The evaluation data `encoder-gate export` scores on, and its columns: --dataset with the column
+    options; without --dataset, the `dataset` of the project's [tool.encoder-gate] (root/pyproject.toml)
+    with its `text-column` and `label-column`, said in a line, the options still overriding them; else
+    none (the bundled test split, scored where its labels fit the model: export's own default)."""
+    table = read_pyproject_table(root) if dataset is None else {}
+    if dataset is None and table.get("dataset") not in (None, "", "bundled"):  # bundled: export's default
+        dataset = str(table["dataset"])
+        text_column = text_column or table.get("text-column")
+        label_column = label_column or table.get("label-column")
+        said = f"text {text_column or 'text'!r}, labels {label_column or 'labels'!r}"
+        print(f"evaluation data: {dataset} ({said}), from [tool.encoder-gate] in {root / 'pyproject.toml'}; "
+              "--dataset overrides it")
+    columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+    return dataset, columns
+
+
 def run_export(args: argparse.Namespace) -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     search = None
@@ -158,8 +179,9 @@ def run_export(args: argparse.Namespace) -> int:
                                 calibration_texts=args.calibration_texts)
     elif args.recipes or args.calibration:
         raise GateError("--recipes and --calibration belong to the recipe search: add --search")
+    dataset, columns = export_data(args.dataset, args.text_column, args.label_column, Path.cwd())
     request = export.ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
-                            dedupe=args.dedupe, dataset=args.dataset, limit=args.limit,
+                            dedupe=args.dedupe, dataset=dataset, **columns, limit=args.limit,
                             cache_dir=args.cache_dir, threads=args.threads, search=search,
                             batch_sizes=_int_list(args.batch_sizes, "--batch-sizes"),
                             int8_weights=args.int8_weights)

@@ -104,6 +104,8 @@ class ExportRequest:
     optimize: str | None = None
     dedupe: bool = False
     dataset: str | None = None
+    text_column: str = "text"  # the dataset's columns (a file's), as GateConfig names them
+    label_column: str = "labels"
     limit: int | None = None
     cache_dir: Path = DEFAULT_CACHE_DIR
     threads: int = 0
@@ -166,6 +168,10 @@ class ExportRequest:
             parts += ["--int8-weights", self.int8_weights]
         if self.dataset:
             parts += ["--dataset", self.dataset]
+            if self.text_column != "text":
+                parts += ["--text-column", self.text_column]
+            if self.label_column != "labels":
+                parts += ["--label-column", self.label_column]
         if self.limit:
             parts += ["--limit", str(self.limit)]
         if self.threads:
@@ -336,6 +342,7 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
     request.check()
     started = time.monotonic()
     config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
+                        text_column=request.text_column, label_column=request.label_column,
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
                         int8_weights=request.int8_weights)
     found = run_search(request, request.search, progress) if request.search is not None else None

@@ -432,8 +432,8 @@ def _build(
     if text_column not in table.columns:
         raise GateError(
             f"{table.where} has no text column {text_column!r}; columns present: "
-            f"{_preview(table.columns)}; choose the text column: text-column in [tool.encoder-gate] or "
-            "--gate-text-column"
+            f"{_preview(table.columns)}; choose the text column: text-column in [tool.encoder-gate] "
+            "(or pytest's --gate-text-column, encoder-gate export's --text-column)"
         )
     texts = tuple(_text(table, i, text_column) for i in range(len(table.rows)))
     labels = np.zeros((len(texts), len(names)), dtype=np.uint8)
@@ -449,7 +449,8 @@ def _build(
             raise GateError(
                 f"{table.where}: one-hot labels need one 0/1 column per label name, but "
                 f"{_preview(missing)} are missing (columns present: {_preview(table.columns)}); "
-                "add them, or give a label column: label-column in [tool.encoder-gate] or --gate-label-column"
+                "add them, or give a label column: label-column in [tool.encoder-gate] (or pytest's "
+                "--gate-label-column, encoder-gate export's --label-column)"
             )
         for i, row in enumerate(table.rows):
             for j, col in enumerate(names):
@@ -458,8 +459,8 @@ def _build(
     if not has_label_column:
         raise GateError(
             f"{table.where} has no label column {label_column!r}; columns present: "
-            f"{_preview(table.columns)}; choose the label column: label-column in [tool.encoder-gate] or "
-            "--gate-label-column "
+            f"{_preview(table.columns)}; choose the label column: label-column in [tool.encoder-gate] (or "
+            "pytest's --gate-label-column, encoder-gate export's --label-column) "
             "(or give one 0/1 column per label name)"
         )
     cells = [row.get(label_column) for row in table.rows]

@@ -193,7 +193,8 @@ class GateSession:
             f"model {model.name} is a single-label classifier with labels "
             f"{', '.join(model.label_names)}, but the bundled data is labelled with go_emotions' 28 "
             f"labels (or, as {SENTIMENT_SOURCE}, negative/positive for a sentiment head). Pass a "
-            "dataset labelled with the model's labels: --gate-dataset PATH"
+            "dataset labelled with the model's labels: `dataset` in [tool.encoder-gate] (or pytest's "
+            "--gate-dataset, encoder-gate export's --dataset)"
         )
 
     def load_split(self, split: str, variant: str | None = None) -> Any:
