@@ -185,11 +185,7 @@ def run_export(args: argparse.Namespace) -> int:
                             cache_dir=args.cache_dir, threads=args.threads, search=search,
                             batch_sizes=_int_list(args.batch_sizes, "--batch-sizes"),
                             int8_weights=args.int8_weights)
-    result = export.run_export(request)
-    for variant in result.variants:
-        print(f"wrote {result.out / variant.file}")
-    print(f"wrote {result.out / 'README.md'}")
-    print(f"wrote {result.out / 'export.json'}")
+    export.run_export(request)  # its progress names every file it wrote, once
     return 0
 
 

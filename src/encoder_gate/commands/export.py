@@ -325,7 +325,9 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
             progress(f"bundled labels do not fit {model.name} ({str(exc)[:120]}...): parity only")
         else:
             gold = np.asarray(ds.labels) if Task.of(model.task).classifier else None
-            return ds.texts, gold, {"source": session.dataset_source, "name": ds.name, "split": "test",
+            # a file has no splits: the whole file is read
+            split = None if Path(session.dataset_source).is_file() else "test"
+            return ds.texts, gold, {"source": session.dataset_source, "name": ds.name, "split": split,
                                     "examples": len(ds), "labels": gold is not None}
     ds = load_dataset("bundled", split="test")
     texts = ds.texts[:request.limit] if request.limit else ds.texts
@@ -485,6 +487,7 @@ def _fmt(value: Any, spec: str) -> str:
 def render_card(p: dict[str, Any]) -> str:
     """README.md in model-card style: files, usage, parity, task metrics, command, versions."""
     m, d = p["model"], p["dataset"]
+    split_said = f" (split {d['split']})" if d.get("split") else ""  # a file has no splits
     first_file = next(iter(p["variants"].values()))["file"]
     task = Task.of(m["task"])
     output = task.output_name
@@ -546,7 +549,7 @@ def render_card(p: dict[str, Any]) -> str:
            "(checked at export).", ""] if checked else []),
         "## Parity with torch FP32",
         "",
-        f"On {d['examples']} texts of `{d['name']}` (split {d['split']}), batch size {p['eval_batch_size']}, "
+        f"On {d['examples']} texts of `{d['name']}`{split_said}, batch size {p['eval_batch_size']}, "
         "each batch padded to its longest text (texts sorted by length). Drift = per text, the max over "
         f"labels of |p_onnx - p_torch|; flips = (text, label) decisions at {p['threshold']} that differ "
         "from torch FP32; top-1 = texts whose highest-scoring label is the same.",
