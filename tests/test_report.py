@@ -93,6 +93,16 @@ def test_report_writes_markdown_and_plots(saved, tmp_path):
     assert "Machine: Test CPU, 2 logical cores" in md
     assert "## Accuracy" in md and "| onnx-int8 | 125.0 | 0.4750 | 0.5820 | 0.3980 | 0.4470 |" in md
     assert "not `tiny`" not in md  # same model in both
+    assert "from the min round of each" in md  # no run here paired its rounds with torch eager's
+    doc = json.loads(saved.read_text())
+    for e in doc["benchmarks"]:
+        if e["extra_info"].get("backend") == "onnx-int8":
+            e["extra_info"]["paired_speedup"] = 3.5  # the gate's paired median, as the sweep records it
+    paired = tmp_path / "paired.json"
+    paired.write_text(json.dumps(doc))
+    md = report.write_report(tmp_path / "out2", [paired], acc).markdown.read_text()
+    assert "| onnx-int8 | int8 | 256 (3.50x) |" in md
+    assert "the median of its rounds' ratios to torch eager's, paired round by round" in md
     assert [p.name for p in files.plots] == ["throughput_normal.png", "throughput_filtered.png",
                                              "speedup.png"]
     for plot in files.plots:

@@ -217,9 +217,13 @@ def header_lines(docs: Sequence[Mapping[str, Any]], sources: Sequence[Path],
             lines.append("Machine GEMM peaks (a backend's share is of its own library's, at its format): "
                          + ", ".join(f"{kind} {rate:.1f}" for kind, rate in sorted(peaks.items()))
                          + " G(FL)OP/s.")
+    paired = any(r.info.get("paired_speedup") for r in rows)
+    how = ("the median of its rounds' ratios to torch eager's, paired round by round (the figure the gate "
+           f"reports), or where a run did not pair them the ratio of their {SPEEDUP_STAT} rounds"
+           if paired else f"from the {SPEEDUP_STAT} round of each")
     lines += ["", "Cells: messages/s at the median round (speedup over torch eager in the same run and "
-              f"case, from the {SPEEDUP_STAT} round of each). `bucketed` sorts texts by token length "
-              "before batching; `ordered` keeps dataset order.", ""]
+              f"case, {how}). `bucketed` sorts texts by token length before batching; `ordered` keeps "
+              "dataset order.", ""]
     return lines
 
 
