@@ -111,6 +111,30 @@ def test_report_writes_markdown_and_plots(saved, tmp_path):
         assert f"![{plot.stem}]({plot.name})" in md
 
 
+def test_a_backend_has_one_colour_in_every_plot(saved, tmp_path, monkeypatch):
+    """The throughput and speedup plots draw each backend in the same colour (the speedup plot has
+    no torch line, which shifted every colour by one before)."""
+    from matplotlib.colors import to_hex
+
+    rows = report.collect_rows([json.loads(saved.read_text())])
+    drawn: dict[str, dict[str, set[str]]] = {}
+
+    def keep(fig, path, dpi=110):
+        for ax in fig.axes:
+            for line in ax.get_lines():
+                backend = line.get_label().split(" (")[0]
+                if not backend.startswith("_") and backend != "torch eager":
+                    drawn.setdefault(path.name, {}).setdefault(backend, set()).add(to_hex(line.get_color()))
+        return path
+
+    monkeypatch.setattr(report, "save_figure", keep)
+    report.plot_throughput(rows, "normal", tmp_path / "t.png")
+    report.plot_speedups(rows, tmp_path / "s.png")
+    assert set(drawn["s.png"]) == set(drawn["t.png"]) - {"torch"}
+    for backend, colours in drawn["s.png"].items():
+        assert colours == drawn["t.png"][backend] and len(colours) == 1, backend
+
+
 def test_report_without_encoder_gate_benchmarks_still_writes(tmp_path):
     foreign = tmp_path / "0001_other.json"
     foreign.write_text(json.dumps({"benchmarks": [{"name": "x", "extra_info": {}, "stats": {"median": 1}}]}))

@@ -265,6 +265,12 @@ def _batch_axis(ax: Any, sizes: Sequence[int]) -> None:
 STYLES = {"bucketed": "-", "ordered": "--"}
 
 
+def backend_colors(rows: Sequence[Row]) -> dict[str, Any]:
+    """One colour per backend of the report, the same in every plot (matplotlib's cycle, in the
+    backends' order): onnx-fp32 is one colour in the throughput and the speedup plots alike."""
+    return {b: f"C{i % 10}" for i, b in enumerate(sorted({r.backend for r in rows}, key=backend_key))}
+
+
 def plot_throughput(rows: Sequence[Row], variant: str, path: Path) -> Path | None:
     """messages/s vs batch size for one variant: model only and end to end side by side."""
     modes = [m for m in ("model", "e2e") if any(r.mode == m and r.variant == variant for r in rows)]
@@ -272,7 +278,7 @@ def plot_throughput(rows: Sequence[Row], variant: str, path: Path) -> Path | Non
         return None
     fig = _figure(len(modes))
     axes = fig.subplots(1, len(modes), squeeze=False)[0]
-    colors: dict[str, Any] = {}
+    colors = backend_colors(rows)
     for ax, mode in zip(axes, modes, strict=True):
         sub = [r for r in rows if r.mode == mode and r.variant == variant]
         _plot_lines(ax, sub, lambda r: r.messages_per_s, colors)
@@ -288,16 +294,15 @@ def plot_throughput(rows: Sequence[Row], variant: str, path: Path) -> Path | Non
 
 def _plot_lines(ax: Any, rows: Sequence[Row], value: Callable[[Row], float],
                 colors: dict[str, Any]) -> None:
-    """One line per backend and dispatch: `value` against batch size, one colour per backend."""
+    """One line per backend and dispatch: `value` against batch size, in its colour (backend_colors)."""
     for backend in sorted({r.backend for r in rows}, key=backend_key):
         for dispatch in DISPATCHES:
             pts = sorted((r.batch_size, value(r)) for r in rows
                          if r.backend == backend and r.dispatch == dispatch)
             if not pts:
                 continue
-            (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLES[dispatch], marker="o",
-                              color=colors.get(backend), label=f"{backend} ({dispatch})")
-            colors.setdefault(backend, line.get_color())
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLES[dispatch], marker="o",
+                    color=colors[backend], label=f"{backend} ({dispatch})")
 
 
 def plot_speedups(rows: Sequence[Row], path: Path) -> Path | None:
@@ -309,8 +314,8 @@ def plot_speedups(rows: Sequence[Row], path: Path) -> Path | None:
     variants = sorted({r.variant for r in sub}, key=variant_key)
     fig = _figure(len(variants))
     axes = fig.subplots(1, len(variants), squeeze=False)[0]
+    colors = backend_colors(rows)
     for ax, variant in zip(axes, variants, strict=True):
-        colors: dict[str, Any] = {}
         part = [r for r in sub if r.variant == variant]
         _plot_lines(ax, part, lambda r: r.speedup or 0.0, colors)
         ax.axhline(1.0, color="grey", linewidth=1, linestyle=":", label="torch eager")
