@@ -490,6 +490,9 @@ def test_a_sized_cell_stops_at_its_ci_target_or_says_how_many_rounds_it_would_ne
     monkeypatch.setenv(ENV_CI, "0.5")
     loose = pytester.runpytest(*args)
     loose.assert_outcomes(passed=2)
+    loose.stdout.fnmatch_lines(["benchmark: *timer=time.perf_counter*",  # pytest-benchmark's default
+                                "encoder-gate: its speed cells are timed in rounds of their own on the "
+                                "thread's CPU time (time.thread_time; one intra-op thread); *"])
     case = "model/normal/bs8/bucketed"
     [kept] = json.loads((cache / SIZES_FILE).read_text()).values()
     loose.stdout.fnmatch_lines([f"*{case}: {kept[case]} texts a pass, sized so torch eager's pass takes "

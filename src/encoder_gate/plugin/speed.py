@@ -159,6 +159,17 @@ class BenchPlugin:
         self._cells: set[str] = set()  # nodeids of the speed cells the timing budget is shared among
         self._call_seconds: dict[str, float] = {}  # nodeid -> its call's seconds, charged at teardown
 
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """Under pytest-benchmark's own header (its default `timer=time.perf_counter`): the clock the
+        gate's speed cells are timed and decided on, which is not always that one."""
+        if getattr(config, "_benchmarksession", None) is None:
+            return []
+        clock = clock_for(self.session.config.threads)
+        said = ("the thread's CPU time (time.thread_time; one intra-op thread)" if clock == "thread"
+                else "wall time (time.perf_counter)")
+        return [f"encoder-gate: its speed cells are timed in rounds of their own on {said}; "
+                "pytest-benchmark's figures hold those rounds (its timer above is its default)"]
+
     # --- collection ------------------------------------------------------------------------
 
     def batch_sizes(self) -> list[int]:
