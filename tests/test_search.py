@@ -264,3 +264,28 @@ def test_a_missing_calibration_file_is_a_clear_error(tmp_path):
 
     with pytest.raises(GateError, match=r"calibration file .*missing.txt does not exist.*--gate-calibration"):
         GateConfig(calibration=tmp_path / "missing.txt")
+
+
+def test_the_search_plot_names_the_shipped_and_the_failed_and_lists_only_outcomes_that_happened(
+        tmp_path, monkeypatch):
+    """Two dozen candidate names overlap: the plot names the shipped and the failed ones (the card's
+    table lists all), and its legend shows `failed` only when one failed."""
+    from encoder_gate.reporting import search_report
+
+    figures = []
+    monkeypatch.setattr(search_report, "save_figure", lambda fig, path, dpi=110: figures.append(fig) or path)
+
+    def cand(recipe, passed, shipped=False):
+        return {"recipe": recipe, "passed": passed, "shipped": shipped, "f1_delta": 0.0,
+                "f1_delta_ci": [-0.01, 0.01], "speedup": {"1": 2.0}, "speedup_ci": {"1": [1.9, 2.1]}}
+
+    search_report.plot_search([cand("onnx-int8", True, True), cand("onnx-int8-rr", True),
+                               cand("onnx-fp32-o2", True)], tmp_path / "a.png")
+    search_report.plot_search([cand("onnx-int8", True, True), cand("onnx-int8-pt", False)],
+                              tmp_path / "b.png")
+    expected = ((["int8"], ["batch size 1", "passed", "shipped"]),
+                (["int8", "int8-pt"], ["batch size 1", "passed", "failed", "shipped"]))
+    for fig, (named, legend) in zip(figures, expected, strict=True):
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.texts] == named
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == legend
