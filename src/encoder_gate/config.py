@@ -95,6 +95,8 @@ class Waiver:
 
 #: Where the gate keeps its artifact cache unless told otherwise (--gate-cache-dir, `cache-dir`).
 DEFAULT_CACHE_DIR = Path(".encoder-gate/cache")
+#: The columns of a dataset file the gate reads when none is configured.
+DEFAULT_TEXT_COLUMN, DEFAULT_LABEL_COLUMN = "text", "labels"
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,8 @@ class GateConfig:
     dataset: str = "bundled"
     dataset_variant: Variant = "normal"
     split: str = "test"
-    text_column: str = "text"
-    label_column: str = "labels"
+    text_column: str = DEFAULT_TEXT_COLUMN
+    label_column: str = DEFAULT_LABEL_COLUMN
     texts: Path | None = None  # a text file, one text per line: parity checks only, no F1
     # static INT8's calibration texts, one per line (default: the dataset's validation split)
     calibration: Path | None = None

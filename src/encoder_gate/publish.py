@@ -56,7 +56,8 @@ def drop_superseded(report_dir: Path, names: Iterable[str], progress: Callable[[
             doc = {}
         written = (doc.get("provenance") or {}).get("written")
         path.unlink()
-        page = registered()[name].page if name in registered() else None
+        kind = registered().get(name)
+        page = kind.page if kind is not None else None
         if page:
             (Path(report_dir) / page).unlink(missing_ok=True)
         removed.append(name)

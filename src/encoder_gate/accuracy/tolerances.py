@@ -55,9 +55,8 @@ class Bounds:
     per_label_keep: float = 0.0
     # the bounds of registered checks that carry their own defaults (Check.defaults), by check name
     own: Mapping[str, float] = field(default_factory=dict)
-    # the bounds the project set ([tool.encoder-gate.tolerances], --gate-per-label-keep): a failure
-    # names where its bound came from
-    # (where a bound came from, not a bound: two Bounds of the same values are equal)
+    # the bounds the project set ([tool.encoder-gate.tolerances], --gate-per-label-keep), so a failure
+    # names where its bound came from; not a bound itself: two Bounds of the same values are equal
     overridden: frozenset[str] = field(default=frozenset(), compare=False)
 
     def of(self, key: str) -> float:

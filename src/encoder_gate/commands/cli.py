@@ -24,7 +24,12 @@ from encoder_gate.commands.history import history_arguments, run_history
 from encoder_gate.commands.merge import merge_arguments, run_merge
 from encoder_gate.commands.prune import prune_arguments, run_prune
 from encoder_gate.commands.search import SearchSettings
-from encoder_gate.config import DEFAULT_CACHE_DIR, read_pyproject_table
+from encoder_gate.config import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_LABEL_COLUMN,
+    DEFAULT_TEXT_COLUMN,
+    read_pyproject_table,
+)
 from encoder_gate.documents import AB_FILE, VERDICT_JSON, read_document, write_json
 from encoder_gate.errors import GateError
 from encoder_gate.publish import current_verdict
@@ -111,8 +116,10 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labelled evaluation data (what --gate-dataset accepts), test split; default: "
                              "the `dataset` of [tool.encoder-gate] in ./pyproject.toml (with its columns), "
                              "else the bundled test split, scored when the model has its go_emotions labels")
-    parser.add_argument("--text-column", metavar="NAME", help="the dataset's text column (default: text)")
-    parser.add_argument("--label-column", metavar="NAME", help="the dataset's label column (default: labels)")
+    parser.add_argument("--text-column", metavar="NAME",
+                        help=f"the dataset's text column (default: {DEFAULT_TEXT_COLUMN})")
+    parser.add_argument("--label-column", metavar="NAME",
+                        help=f"the dataset's label column (default: {DEFAULT_LABEL_COLUMN})")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N examples")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="intra-op threads for torch and ONNX Runtime (0: library default)")
@@ -161,7 +168,7 @@ def export_data(dataset: str | None, text_column: str | None, label_column: str 
         dataset = str(table["dataset"])
         text_column = text_column or table.get("text-column")
         label_column = label_column or table.get("label-column")
-        said = f"text {text_column or 'text'!r}, labels {label_column or 'labels'!r}"
+        said = f"text {text_column or DEFAULT_TEXT_COLUMN!r}, labels {label_column or DEFAULT_LABEL_COLUMN!r}"
         print(f"evaluation data: {dataset} ({said}), from [tool.encoder-gate] in {root / 'pyproject.toml'}; "
               "--dataset overrides it")
     columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column)) if v}

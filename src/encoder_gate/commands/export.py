@@ -67,7 +67,7 @@ from encoder_gate.backends.path_backend import on_path
 from encoder_gate.backends.recipes import SEARCH_BACKENDS, fp32_artifact
 from encoder_gate.cache import sha256_file, toolchain_versions
 from encoder_gate.commands.search import SearchSettings, run_search
-from encoder_gate.config import DEFAULT_CACHE_DIR, GateConfig
+from encoder_gate.config import DEFAULT_CACHE_DIR, DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN, GateConfig
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.documents import (
     CARD_FILE,
@@ -104,8 +104,8 @@ class ExportRequest:
     optimize: str | None = None
     dedupe: bool = False
     dataset: str | None = None
-    text_column: str = "text"  # the dataset's columns (a file's), as GateConfig names them
-    label_column: str = "labels"
+    text_column: str = DEFAULT_TEXT_COLUMN  # the dataset's columns (a file's), as GateConfig names them
+    label_column: str = DEFAULT_LABEL_COLUMN
     limit: int | None = None
     cache_dir: Path = DEFAULT_CACHE_DIR
     threads: int = 0
@@ -168,9 +168,9 @@ class ExportRequest:
             parts += ["--int8-weights", self.int8_weights]
         if self.dataset:
             parts += ["--dataset", self.dataset]
-            if self.text_column != "text":
+            if self.text_column != DEFAULT_TEXT_COLUMN:
                 parts += ["--text-column", self.text_column]
-            if self.label_column != "labels":
+            if self.label_column != DEFAULT_LABEL_COLUMN:
                 parts += ["--label-column", self.label_column]
         if self.limit:
             parts += ["--limit", str(self.limit)]

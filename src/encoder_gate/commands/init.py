@@ -44,6 +44,7 @@ from encoder_gate.commands.layout import (
 )
 from encoder_gate.commands.pyproject import configures_pytest, has_gate_table, merge_pyproject, pin_rootdir
 from encoder_gate.commands.workflow import render_workflow
+from encoder_gate.config import DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN
 from encoder_gate.data.datasets import is_sentiment_labels
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError
@@ -62,8 +63,6 @@ INIT_F1_RULE = "regression"
 TEXT_COLUMNS = ("text", "sentence", "comment", "content", "body", "input", "review")
 LABEL_COLUMNS = ("labels", "label", "emotions", "tags", "categories", "classes", "targets", "target", "y",
                  "class")
-DEFAULT_TEXT_COLUMN = "text"
-DEFAULT_LABEL_COLUMN = "labels"
 DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 @dataclass(frozen=True)
 class InitRequest:

@@ -276,9 +276,13 @@ def _once_per_sharded_session(config: pytest.Config, items: list[pytest.Item]) -
     it again, and the merge would name its failure once per shard. Deselected in the others."""
     if SHARD_KEY not in config.stash or config.stash[SHARD_KEY][0].index == 1:
         return
-    once = [i for i in items if is_gate_test(i) and not {"backend", "ab_backend"} & set(params_of(i))]
+    kept: list[pytest.Item] = []
+    once: list[pytest.Item] = []
+    for item in items:
+        alone = is_gate_test(item) and not {"backend", "ab_backend"} & set(params_of(item))
+        (once if alone else kept).append(item)
     if once:
-        items[:] = [i for i in items if i not in once]
+        items[:] = kept
         config.hook.pytest_deselected(items=once)
 
 
@@ -446,9 +450,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     ran_tests = any(o["ran"] for o in config.stash.get(OUTCOMES, {}).values())
     if ran_tests and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        shard = config.stash[SHARD_KEY][0] if SHARD_KEY in config.stash else None
         record_session(state.config.cache_dir, config.stash[SESSION_STARTED],
-                       " ".join(["pytest", *config.invocation_params.args]), str(shard) if shard else None)
+                       " ".join(["pytest", *config.invocation_params.args]), state.config.shard)
     why = nothing_checked(config.stash.get(OUTCOMES, {}))
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_CHECKED] = why

@@ -29,23 +29,24 @@ def _git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def _git_or_none(cwd: Path, *args: str) -> str | None:
+    """`git ARGS`' output in `cwd`, or None where it fails (no git, outside a repository, no such
+    ref): for questions whose "no" is an answer."""
+    try:
+        return _git(cwd, *args)
+    except (GateError, OSError):
+        return None
+
+
 def names_commit(project: Path, ref: str) -> bool:
     """Whether `ref` names a commit of the git repository `project` is in (False without git, or
     outside a repository): a `--gate-base origin/main` that meant `--gate-base-ref`."""
-    try:
-        _git(project, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except (GateError, OSError):
-        return False
-    return True
+    return _git_or_none(project, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is not None
 
 
 def branches(project: Path) -> list[str]:
     """The local branches of the repository `project` is in ([] without git or a repository)."""
-    try:
-        listed = _git(project, "for-each-ref", "--format=%(refname:short)", "refs/heads")
-    except (GateError, OSError):
-        return []
-    return listed.split()
+    return (_git_or_none(project, "for-each-ref", "--format=%(refname:short)", "refs/heads") or "").split()
 
 
 def default_branch(project: Path) -> str | None:
@@ -53,17 +54,11 @@ def default_branch(project: Path) -> str | None:
     names it here: the local branch of the remote's default (origin/HEAD), else the branch checked
     out (where `encoder-gate init` runs, the default branch as a rule); None without either."""
     local = branches(project)
-    try:
-        remote = _git(project, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
-    except (GateError, OSError):
-        remote = ""
+    remote = _git_or_none(project, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
     if remote:
         name = remote.split("/", 1)[-1]
         return name if name in local else remote
-    try:
-        current = _git(project, "rev-parse", "--abbrev-ref", "HEAD")
-    except (GateError, OSError):
-        return None
+    current = _git_or_none(project, "rev-parse", "--abbrev-ref", "HEAD")
     return current if current in local else None
 
 
