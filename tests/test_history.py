@@ -169,6 +169,16 @@ def test_the_command_records_then_checks_and_exits_one_on_creep(tmp_path: Path,
     assert "is not readable JSON" in capsys.readouterr().err
 
 
+def test_each_action_takes_and_lists_only_its_own_options(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit):
+        main(["history", "record", "--help"])
+    listed = capsys.readouterr().out
+    assert "--commit-time" in listed and "--window" not in listed and "--out" not in listed
+    with pytest.raises(SystemExit) as exited:  # an option of another action is a usage error
+        main(["history", "render", "--store", "s", "--max-waived", "3"])
+    assert exited.value.code == 2 and "unrecognized arguments: --max-waived" in capsys.readouterr().err
+
+
 def test_a_prs_trend_line_says_whether_it_would_complete_a_creep():
     """The PR comment's line: the PR's results against the default branch's records (not recorded);
     a PR that takes the fifth 1% step of a slide is told, one that holds the line is not, a new

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from encoder_gate.errors import GateError
 from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, WINDOW, check, pr_trend
@@ -21,36 +22,53 @@ from encoder_gate.history.waived import MAX_WAIVED, long_waived
 DEFAULT_REPORT_DIR = Path(".encoder-gate")
 
 
+# Each option once: its flags, its argparse settings; ACTIONS name the options each action takes.
+_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "store": ("--store", dict(type=Path, required=True, metavar="DIR",
+                              help="the store: one JSON record per commit (a directory, e.g. a checkout "
+                                   "of an encoder-gate-history branch)")),
+    "report_dir": ("--report-dir", dict(type=Path, default=DEFAULT_REPORT_DIR, metavar="DIR",
+                                        help=f"the gate's report directory (default: {DEFAULT_REPORT_DIR})")),
+    "repo": ("--repo", dict(type=Path, default=Path("."), metavar="DIR",
+                            help="the git checkout whose HEAD is recorded (default: .)")),
+    "commit": ("--commit", dict(metavar="SHA", help="the commit, instead of the checkout's HEAD (with "
+                                                    "--commit-time)")),
+    "commit_time": ("--commit-time", dict(metavar="ISO8601", help="the commit's time, with --commit")),
+    "parent": ("--parent", dict(metavar="SHA", help="the commit's parent, with --commit")),
+    "out": ("--out", dict(type=Path, default=Path("history-site"), metavar="DIR",
+                          help="where index.html and the PNGs go (default: history-site)")),
+    "url": ("--url", dict(default=None, metavar="URL",
+                          help="the published history page, linked from the line (empty: no link)")),
+    "window": ("--window", dict(type=int, default=WINDOW, metavar="N",
+                                help="how many earlier records of a series to compare with "
+                                     f"(default: {WINDOW})")),
+    "max_waived": ("--max-waived", dict(type=int, default=MAX_WAIVED, metavar="N",
+                                        help="exit 1 when a check the newest record waives was waived in "
+                                             f"more than N records in a row (default: {MAX_WAIVED})")),
+    "min_slowdown": ("--min-slowdown", dict(type=float, default=DEFAULT_MIN_SLOWDOWN, metavar="X",
+                                            help="the smallest speedup drop that counts, when the store's "
+                                                 f"own noise is smaller (default: {DEFAULT_MIN_SLOWDOWN})")),
+}
+
+ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "record": ("append this run's results (--report-dir) to the store as <commit>.json",
+               ("store", "report_dir", "repo", "commit", "commit_time", "parent")),
+    "check": ("compare the newest record with the window before it; exit 1 on creep, or on a check waived "
+              "too long", ("store", "window", "max_waived", "min_slowdown")),
+    "render": ("write the static page (index.html) and its PNGs", ("store", "out", "window")),
+    "trend": ("one line for a PR: whether its results (--report-dir, not recorded) would complete a creep; "
+              "exit 0 whatever it says", ("store", "report_dir", "commit", "commit_time", "url", "window",
+                                          "min_slowdown")),
+}
+
+
 def history_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("record", "check", "render", "trend"),
-                        help="record: append this run's results to the store as <commit>.json; check: "
-                             "compare the newest record with the window before it, exit 1 on creep; "
-                             "render: write the static page and its PNGs; trend: one line for a PR, "
-                             "whether its results (--report-dir, not recorded) would complete a creep")
-    parser.add_argument("--store", type=Path, required=True, metavar="DIR",
-                        help="the store: one JSON record per commit (a directory, e.g. a checkout of an "
-                             "encoder-gate-history branch)")
-    parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, metavar="DIR",
-                        help=f"record, trend: the gate's report directory (default: {DEFAULT_REPORT_DIR})")
-    parser.add_argument("--repo", type=Path, default=Path("."), metavar="DIR",
-                        help="record: the git checkout whose HEAD is recorded (default: .)")
-    parser.add_argument("--commit", metavar="SHA",
-                        help="record: the commit, instead of the checkout's HEAD (with --commit-time)")
-    parser.add_argument("--commit-time", metavar="ISO8601", help="record: the commit's time, with --commit")
-    parser.add_argument("--parent", metavar="SHA", help="record: the commit's parent, with --commit")
-    parser.add_argument("--out", type=Path, default=Path("history-site"), metavar="DIR",
-                        help="render: where index.html and the PNGs go (default: history-site)")
-    parser.add_argument("--url", default=None, metavar="URL",
-                        help="trend: the published history page, linked from the line (empty: no link)")
-    parser.add_argument("--window", type=int, default=WINDOW,
-                        help="check: how many earlier records of the series to compare with "
-                             f"(default: {WINDOW})")
-    parser.add_argument("--max-waived", type=int, default=MAX_WAIVED, metavar="N",
-                        help="check: exit 1 when a check the newest record waives was waived in more than N "
-                             f"records in a row (default: {MAX_WAIVED})")
-    parser.add_argument("--min-slowdown", type=float, default=DEFAULT_MIN_SLOWDOWN,
-                        help="check: the smallest speedup drop that counts, when the store's own noise is "
-                             f"smaller (default: {DEFAULT_MIN_SLOWDOWN})")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, (summary, options) in ACTIONS.items():
+        sub = actions.add_parser(name, help=summary, description=summary)
+        for option in options:
+            flag, settings = _OPTIONS[option]
+            sub.add_argument(flag, **settings)
 
 
 def run_history(args: argparse.Namespace) -> int:
