@@ -365,6 +365,25 @@ def test_benchmark_files_latest_and_errors(tmp_path):
         latest_benchmark_file(tmp_path / "Linux-CPython-3.11-64bit" / "empty")
 
 
+def test_the_benchmark_json_directory_is_made_before_any_test(tmp_path):
+    """pytest-benchmark writes --benchmark-json at the session's end and failed there, every test
+    run, in a fresh checkout whose report directory did not exist yet (the sharded workflow's)."""
+    from encoder_gate.plugin.speed import _make_json_directory
+
+    class Config:
+        def __init__(self, path: Path) -> None:
+            self.path = path
+
+        def getoption(self, name: str, default: object = None) -> object:
+            return self.path if name == "benchmark_json" else default
+
+    _make_json_directory(Config(tmp_path / ".encoder-gate" / "shard" / "benchmarks.json"))
+    assert (tmp_path / ".encoder-gate" / "shard").is_dir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(pytest.UsageError, match=r"--benchmark-json .*cannot create its directory"):
+        _make_json_directory(Config(tmp_path / "file" / "benchmarks.json"))
+
+
 # --- the real benchmarks on the tiny model --------------------------------------------------
 
 

@@ -417,6 +417,7 @@ def test_the_workflows_base_check_tells_a_base_with_the_table_from_one_without(t
                if "pytest accuracy benchmarks" in s.get("run", ""))
     probe = run.replace('pytest accuracy benchmarks --gate-cache-dir "$CACHE" "${base[@]}"',
                         'echo "args:${base[*]}"')
+    probe = re.sub(r" \\\n\s*--benchmark-json", " #", probe)  # echo the base's arguments alone
     (tmp_path / "pr").mkdir()
     for table, expected in (("[tool.encoder-gate]\nmodel = 'x'\n", "args:--gate-base ../base"),
                             ("[tool.encoder-gate.tolerances]\n", "args:--gate-base ../base"),
@@ -831,14 +832,16 @@ def test_the_workflow_keeps_the_prs_code_away_from_write_tokens_and_secrets(tmp_
                                                                           model_dir: Path) -> None:
     """Every action pinned to a commit; no checkout leaves credentials behind; the HF token (when
     uncommented) on the gate step only; one run per PR at a time, a newer push cancelling an older
-    one; a push to the default branch runs the gate alone and saves the cache PRs restore."""
+    one (a push to the default branch is never cancelled: its history record); a push to the default
+    branch runs the gate alone and saves the cache PRs restore."""
     init(tmp_path)
     text = (tmp_path / ".github/workflows/encoder-gate.yml").read_text()
     doc = workflow_doc(tmp_path)
     on = doc.get("on", doc.get(True))
     assert on["push"] == {"branches": ["main", "master"]} and "pull_request" in on
     group = "encoder-gate-${{ github.event.pull_request.number || github.ref }}"
-    assert doc["concurrency"] == {"group": group, "cancel-in-progress": True}
+    assert doc["concurrency"] == {"group": group,
+                                  "cancel-in-progress": "${{ github.event_name == 'pull_request' }}"}
     steps = [s for job in doc["jobs"].values() for s in job["steps"]]
     for step in steps:
         if "uses" in step:
@@ -891,6 +894,18 @@ def test_a_push_to_the_default_branch_records_its_results_in_the_history(tmp_pat
         argv = command.split(">")[0].split("||")[0].split()[1:]
         build_parser().parse_args([a.strip('"') for a in argv])
     assert f"push -q origin HEAD:{HISTORY_BRANCH}" in run and 'exit "$status"' in run
+
+
+def test_the_report_reads_the_sessions_benchmarks_and_no_continuation_is_swallowed(tmp_path: Path) -> None:
+    init(tmp_path)
+    doc = workflow_doc(tmp_path)
+    runs = {s.get("name"): s.get("run", "") for s in doc["jobs"]["gate"]["steps"]}
+    assert "--benchmark-json .encoder-gate/benchmarks.json" in runs["Gate the PR against its base"]
+    assert "saved=.encoder-gate/benchmarks.json" in runs["Report"]
+    assert 'bench=(--benchmarks "$saved")' in runs["Report"]
+    for job in doc["jobs"].values():  # a line continuation the template swallowed joins two lines
+        for step in job["steps"]:
+            assert not re.search(r"\S {4,}--", step.get("run", "")), step["run"]
 
 
 # --- the sharded workflow (init --shards N) ---------------------------------------------------

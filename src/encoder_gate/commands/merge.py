@@ -32,9 +32,9 @@ from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.shards.merge import check_shards, merge_documents, merged, read_shard
 from encoder_gate.shards.plan import COSTS_FILE, record_costs
 
-#: Where a shard's pytest-benchmark results are, in its report directory (the sharded workflow's
-#: `--benchmark-json`), for the merged report.
-SHARD_BENCHMARKS = "benchmarks.json"
+#: A session's pytest-benchmark results in its report directory (the workflow's `--benchmark-json`):
+#: each shard's, for the merged report; the plain workflow's, for its report.
+BENCHMARKS_JSON = "benchmarks.json"
 
 
 def merge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +77,7 @@ def _report(out: Path, shards: list[Path], documents: Collection[str]) -> None:
     """The report (benchmarks.md and its plots) into `out`/report: every shard's pytest-benchmark
     results (a shard run with `--benchmark-json <its report dir>/benchmarks.json`) with the merged
     accuracy and A/B results. Nothing to draw is no error: the verdict is what decides."""
-    benches = [d / SHARD_BENCHMARKS for d in shards if (d / SHARD_BENCHMARKS).is_file()]
+    benches = [d / BENCHMARKS_JSON for d in shards if (d / BENCHMARKS_JSON).is_file()]
     accuracy = out / ACCURACY_FILE if ACCURACY_FILE in documents else None
     ab = out / AB_FILE if AB_FILE in documents else None
     if not benches and accuracy is None and ab is None:

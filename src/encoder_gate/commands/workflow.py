@@ -9,7 +9,7 @@ import re
 import shlex
 
 from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT
-from encoder_gate.commands.merge import SHARD_BENCHMARKS
+from encoder_gate.commands.merge import BENCHMARKS_JSON
 from encoder_gate.config import GateConfig
 from encoder_gate.documents import AB_FILE, VERDICT_FILE
 
@@ -61,10 +61,11 @@ on:
 # nothing by default; each job asks for what it needs
 permissions: {}
 
-# a newer push cancels the run of an older one, so an old verdict never replaces a newer one
+# a newer push to a PR cancels the run of an older one, so an old verdict never replaces a newer
+# one; a push to the default branch runs to its end (its history record and its cache)
 concurrency:
   group: encoder-gate-${{ github.event.pull_request.number || github.ref }}
-  cancel-in-progress: true
+  cancel-in-progress: ${{ github.event_name == 'pull_request' }}
 
 env:
   PIP_DISABLE_PIP_VERSION_CHECK: "1"
@@ -203,7 +204,7 @@ jobs:
             git checkout -q --orphan @HISTORY_BRANCH@
           fi
           cd ..
-          encoder-gate history record --store history/records --report-dir results \
+          encoder-gate history record --store history/records --report-dir results \\
             --commit "$SHA" --commit-time "$WHEN" --parent "$PARENT"
           encoder-gate history render --store history/records --out history
           status=0
@@ -212,7 +213,7 @@ jobs:
           { echo '## encoder-gate history'; echo; sed 's/^/    /' creep.txt; } >> "$GITHUB_STEP_SUMMARY"
           cd history
           git add -A
-          git -c user.name=encoder-gate -c user.email=encoder-gate@users.noreply.github.com \
+          git -c user.name=encoder-gate -c user.email=encoder-gate@users.noreply.github.com \\
             commit -q -m "encoder-gate history: ${SHA:0:12}"
           git -c http.extraheader="$auth" push -q origin HEAD:@HISTORY_BRANCH@
           if [ "$status" -ne 0 ]; then echo "::error::a metric crept across commits (above)"; fi
@@ -287,7 +288,10 @@ _GATE_RESULTS = _TREND_STEPS + """\
         if: ${{ always() && steps.install.outcome == 'success' }}
         working-directory: pr
         run: |
-          encoder-gate report --out .encoder-gate/report
+          bench=()  # the session's speed results, when it got as far as saving them
+          saved=.encoder-gate/@BENCHMARKS_JSON@
+          if [ -f "$saved" ]; then bench=(--benchmarks "$saved"); fi
+          encoder-gate report --out .encoder-gate/report "${bench[@]}"
 
       - name: Verdict in the job summary
         if: ${{ always() && steps.install.outcome == 'success' }}
@@ -501,7 +505,11 @@ _SHARD_COSTS = """\
 _SHARD_ARGS = (' \\\n'
                '            --gate-shard "$SHARD/@N@" --gate-report-dir .encoder-gate/shard '
                '"${costs[@]}" \\\n'
-               '            --benchmark-json .encoder-gate/shard/@SHARD_BENCHMARKS@')
+               '            --benchmark-json .encoder-gate/shard/@BENCHMARKS_JSON@')
+
+
+#: The one gate job's pytest-benchmark results, for its report.
+_BENCHMARKS_ARGS = " \\\n            --benchmark-json .encoder-gate/@BENCHMARKS_JSON@"
 
 
 def _layout(shards: int) -> dict[str, str]:
@@ -509,7 +517,7 @@ def _layout(shards: int) -> dict[str, str]:
     a share of the backends, and a verdict job that merges them."""
     if shards == 1:
         return {"@LAYOUT@": _ONE_JOB, "@MATRIX@": "", "@CACHE_SHARD@": "", "@STEP_ENV@": _HF_TOKEN,
-                "@SHARD_COSTS@": "", "@SHARD_ARGS@": "", "@GATE_RESULTS@": _GATE_RESULTS,
+                "@SHARD_COSTS@": "", "@SHARD_ARGS@": _BENCHMARKS_ARGS, "@GATE_RESULTS@": _GATE_RESULTS,
                 "@VERDICT_JOB@": "", "@RESULTS_JOB@": "gate"}
     n, listed = str(shards), ", ".join(str(k) for k in range(1, shards + 1))
     return {"@LAYOUT@": _SHARDED.replace("@N@", n), "@MATRIX@": _MATRIX.replace("@LIST@", listed),
@@ -549,7 +557,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@TREND_FILE@": TREND_FILE,
         "@SHARD_ARTIFACT@": SHARD_ARTIFACT,
         "@SHARD_COSTS_FILE@": SHARD_COSTS_FILE,
-        "@SHARD_BENCHMARKS@": SHARD_BENCHMARKS,
+        "@BENCHMARKS_JSON@": BENCHMARKS_JSON,
         **{token: f"{name}@{sha}  # {release}" for token, (name, sha, release) in ACTIONS.items()},
     }
     # the structure first (its blocks hold tokens), then one pass over the values, so a value

@@ -125,6 +125,19 @@ def no_saved_run_line(bench_session: Any, speedup_baseline: Path | None) -> str 
 CPU_CLASS = ("cpu_model", "isa", "integer_path")
 
 
+def _make_json_directory(config: pytest.Config) -> None:
+    """pytest-benchmark opens --benchmark-json's file at the session's end and fails there, every
+    test already run, when its directory does not exist (a report directory the session itself
+    creates, in a fresh checkout): make the directory first."""
+    path = config.getoption("benchmark_json", None)
+    if isinstance(path, (str, Path)):
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise pytest.UsageError(f"encoder-gate: --benchmark-json {path}: cannot create its directory "
+                                    f"({exc.strerror})") from None
+
+
 class BenchPlugin:
     """Hooks and fixtures of the benchmark half; one instance per pytest session."""
 
@@ -147,6 +160,7 @@ class BenchPlugin:
                 "saved by an earlier benchmark run")
         config.stash[SETTINGS] = settings
         config.stash[RESULTS] = []
+        _make_json_directory(config)
         config.stash[STARTED] = time.monotonic()
         self._baseline: Baseline | None = None
         self._baseline_error: GateError | None = None
