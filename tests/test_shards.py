@@ -141,6 +141,36 @@ def test_shards_of_another_plan_model_or_commit_are_refused(tmp_path: Path):
         read_shard(SCENARIO)
 
 
+def test_shards_judged_by_other_settings_or_another_selection_of_tests_are_refused(tmp_path: Path):
+    """A shard run with other thresholds, threads, batch sizes or F1 rule, or with its own -k, would
+    merge into one PASS that no one session gave: refused, naming what differs."""
+    from encoder_gate.config import GateConfig
+
+    three = shard_dirs(tmp_path)
+    judged = {**GateConfig().judging(), "backends": ["torch"]}
+    for directory in three:  # the scenario's blocks as this encoder-gate writes them
+        doc = json.loads((directory / SHARD_FILE).read_text())
+        doc["provenance"]["settings"] = judged
+        write_document(directory, SHARD_FILE, doc)
+    check_shards([read_shard(d) for d in three])
+    loose = json.loads((three[1] / SHARD_FILE).read_text())
+    loose["provenance"]["settings"] = {**judged, "threads": 2, "batch_sizes": [1], "f1_rule": "regression",
+                                       "backends": ["onnx-fp32"]}
+    write_document(three[1], SHARD_FILE, loose)
+    with pytest.raises(GateError, match=r"shard 2/3 .* judged by other settings than shard 1/3 .*: "
+                                        r"batch_sizes \[1\], not \[1, 8\]; "
+                                        r"f1_rule 'regression', not 'point'; threads 2, not 0\. "
+                                        r"Run every shard with the same command"):
+        check_shards([read_shard(d) for d in three])
+    picked = json.loads((three[1] / SHARD_FILE).read_text())
+    picked["provenance"]["settings"] = judged
+    picked["provenance"]["selection"] = "-k 'not padding'"
+    write_document(three[1], SHARD_FILE, picked)
+    with pytest.raises(GateError,
+                       match=r"judged by other settings .*: selection \"-k 'not padding'\", not None"):
+        check_shards([read_shard(d) for d in three])
+
+
 def test_the_command_writes_the_merged_verdict_or_says_why_it_cannot(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]):
     first, second, third = shard_dirs(tmp_path)

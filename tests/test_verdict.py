@@ -126,6 +126,53 @@ def test_the_verdict_says_what_it_read_from_the_cache_and_nothing_when_it_comput
     assert "onnx-fp32" not in text.split("Read from the artifact cache")[1].split("\n")[0]
 
 
+def test_a_session_that_ran_a_selection_of_its_tests_says_so_under_the_title():
+    """`pytest accuracy -k 'not padding'`: the verdict judges the documents, but the deselected tests
+    never ran; the line right under the title says which session selected what."""
+    doc = accuracy_doc(all_pass())
+    assert "Selected tests only" not in render_verdict(doc, speedups_doc())
+    doc["provenance"]["selection"] = "-k 'not padding and not drift'"
+    text = render_verdict(doc, speedups_doc())
+    assert text.startswith("## encoder-gate: PASS\n\nSelected tests only (accuracy.json's session: -k "
+                           "'not padding and not drift'): the tests deselected there did not run, and this "
+                           "verdict does not cover them.\n")
+
+
+def test_a_backend_whose_own_test_failed_is_a_fail_in_its_row_though_its_checks_pass():
+    """A team's test of onnx-fp32 failed: the title says FAIL, and so does onnx-fp32's row at a glance
+    (its checks' own word beside it), not `pass` with the reason lines below the table."""
+    from encoder_gate.decision import Finding
+    from encoder_gate.publish import build_verdict
+
+    doc = accuracy_doc(all_pass())
+    failed = Finding("test", "AssertionError: too slow", "accuracy/test_team.py::test_team_check[onnx-fp32]",
+                     "onnx-fp32", "call")
+    findings = {"provenance": doc["provenance"], "by_document": {ACCURACY_FILE: [failed.to_json()]},
+                "unwritten": []}
+    report = build_verdict(doc, None, findings=findings)
+    rows = table_rows(report.markdown)
+    assert report.markdown.startswith("## encoder-gate: FAIL")
+    assert rows["onnx-fp32"][0] == "**FAIL** (test_team_check[onnx-fp32] failed, below; its checks: pass)"
+    assert rows["onnx-int8"][0] == "pass"
+    assert "accuracy/test_team.py::test_team_check[onnx-fp32] (failed): AssertionError: too slow" in (
+        report.markdown)
+
+
+def test_the_users_own_selection_is_recorded_as_given_and_the_plugins_is_not():
+    from encoder_gate.plugin.core import _selection
+
+    class Config:
+        def __init__(self, **options: Any) -> None:
+            self.options = options
+
+        def getoption(self, name: str, default: Any = None) -> Any:
+            return self.options.get(name, default)
+
+    assert _selection(Config(keyword="", markexpr="", deselect=None)) is None
+    assert _selection(Config(keyword="not padding", markexpr="not slow", deselect=["a.py::t[x]"])) == (
+        "-k 'not padding' -m 'not slow' --deselect 'a.py::t[x]'")
+
+
 def test_configured_backend_without_results_still_gets_a_row():
     """A configured backend that neither evaluated nor benchmarked still appears in the table."""
     rows = all_pass()

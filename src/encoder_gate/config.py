@@ -264,6 +264,30 @@ class GateConfig:
     def with_(self, **changes: Any) -> GateConfig:
         return replace(self, **changes)
 
+    def judging(self) -> dict[str, Any]:
+        """What this session checks and how it judges, as JSON: every field but NOT_JUDGING's. The
+        shards of one session agree on all of it, or `encoder-gate merge` refuses them."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name not in NOT_JUDGING}
+
+
+#: The fields that are not judging settings: the model and dataset (the provenance's own blocks,
+#: compared apart), where things go, what one shard runs, how fast the predictions go.
+NOT_JUDGING = frozenset({"model", "dataset", "dataset_variant", "split", "text_column", "label_column",
+                         "limit", "backends", "shard", "cache_dir", "report_dir", "eval_threads"})
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON would hold it: paths as text, tuples as lists, waivers as their records."""
+    if isinstance(value, Waiver):
+        return value.to_json()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
 
 def _check_literal(name: str, value: object, kind: Any, option: str) -> None:
     allowed = get_args(kind)

@@ -14,6 +14,7 @@ the reasons, unless `--gate-allow-skip` is given. At the end of a session the ve
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import replace
 from typing import Any
@@ -161,7 +162,7 @@ def pytest_configure(config: pytest.Config) -> None:
         gate_config = _shard(config, gate_config)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
-    session = GateSession(gate_config, progress=_progress_writer(config))
+    session = GateSession(gate_config, progress=_progress_writer(config), selection=_selection(config))
     config.stash[SESSION_KEY] = session
     config.stash[OUTCOMES] = {}
     config.pluginmanager.register(ExitStatus(config), "encoder-gate-exit-status")
@@ -171,6 +172,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(bench_plugin, "encoder-gate-bench-fixtures")
     config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
     config.pluginmanager.register(OutcomeCounter(config), "encoder-gate-outcomes")
+
+
+def _selection(config: pytest.Config) -> str | None:
+    """The user's selection of the session's tests, as given (-k, -m, --deselect), or None."""
+    given = [(flag, value) for flag, value in (("-k", config.getoption("keyword", "")),
+                                               ("-m", config.getoption("markexpr", "")))
+             if value]
+    given += [("--deselect", node) for node in config.getoption("deselect", None) or ()]
+    return " ".join(f"{flag} {shlex.quote(str(value))}" for flag, value in given) or None
 
 
 def _shard(config: pytest.Config, gate_config: GateConfig) -> GateConfig:

@@ -161,6 +161,18 @@ def shard_note(kept: Mapping[str, Mapping[str, Any]]) -> str | None:
             + "; `encoder-gate merge` of every shard's report directory gives the session's verdict.")
 
 
+def selection_note(kept: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """A line when a session behind the documents judged ran a selection of its tests (pytest's -k,
+    -m, --deselect; their provenance's `selection`): what it deselected did not run, and the verdict
+    covers only what ran."""
+    chosen = {name: str(s) for name, d in kept.items() if (s := (d.get("provenance") or {}).get("selection"))}
+    if not chosen:
+        return None
+    which = "; ".join(f"{name}'s session: {s}" for name, s in chosen.items())
+    return (f"Selected tests only ({which}): the tests deselected there did not run, and this verdict "
+            "does not cover them.")
+
+
 def cache_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -> list[str]:
     """What the accuracy results took from the artifact cache instead of computing (accuracy.json's
     `cached_outputs`): the backends whose predictions, and how many kept passes of checks, of which."""
@@ -262,6 +274,15 @@ def _paths_judged(accuracy: Mapping[str, Any] | None) -> list[PathsJudged]:
     return out
 
 
+def _row_word(b: BackendVerdict, verdict: Verdict) -> str:
+    """The verdict cell of a backend's row: its status, and a fail where a test of it outside the
+    checks failed (a team's test, a padding property) though its checks pass: the row says so at a
+    glance, the failure's reason is below the table."""
+    tests = [f.nodeid.rsplit("::", 1)[-1] for f in verdict.outside_the_checks if f.backend == b.name]
+    word = _word(b)
+    return f"**FAIL** ({', '.join(tests)} failed, below; its checks: {word})" if tests else word
+
+
 def _word(b: BackendVerdict) -> str:
     """A backend's status as its table cell."""
     if b.status is Status.NOT_CHECKED:
@@ -334,16 +355,15 @@ def render(verdict: Verdict) -> VerdictReport:
         drift = _bounded(checks.get("drift_max"), ".3g")
         if name == REFERENCE_BACKEND and row is not None:  # against itself: its F1, no bounds, no drift
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
-        cells: tuple[str, ...] = (name, _word(backend), f1, drift, speed.get(name, ""))
+        cells: tuple[str, ...] = (name, _row_word(backend, verdict), f1, drift, speed.get(name, ""))
         if ab is not None:
             cells += (ab_accuracy.get(name, ""), ab_speed.get(name, ""))
         lines_out.append(cells)
 
     title = "PASS" if verdict.passed else "FAIL"
     out = [f"## encoder-gate: {title}", ""]
-    shard = shard_note(kept)
-    if shard:
-        out += [shard, ""]
+    shard, selection = shard_note(kept), selection_note(kept)
+    out += [line for note in (shard, selection) if note for line in (note, "")]
     if accuracy is not None:
         m, d = accuracy["model"], accuracy["dataset"]
         out.append(f"Model `{m['name']}` ({m.get('task', '')}); accuracy on {d['examples']} examples of "
@@ -435,7 +455,7 @@ def render(verdict: Verdict) -> VerdictReport:
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
-                         caveats=(*([shard] if shard else []), *verdict.left_out,
+                         caveats=(*(note for note in (shard, selection) if note), *verdict.left_out,
                                   *path_disagreement(accuracy), *unjudged_paths(accuracy)))
 
 

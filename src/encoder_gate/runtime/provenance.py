@@ -42,13 +42,28 @@ def provenance(session: GateSession) -> dict[str, Any]:
         "model": model,
         "dataset": {"source": source, "sha256": file_hash, "split": cfg.split, "variant": cfg.dataset_variant,
                     "limit": cfg.limit, "columns": {"text": cfg.text_column, "labels": cfg.label_column}},
-        "settings": {"device": cfg.device, "threads": cfg.threads, "backends": list(cfg.backends)},
+        "settings": {**cfg.judging(), "backends": list(cfg.backends)},
         # what each backend built in this session computed from (its prediction identity's artifact)
         "artifacts": {name: record.artifact for name, record in sorted(session.records.items())
                       if record.artifact},
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **({"shard": cfg.shard} if cfg.shard else {}),  # a share of a sharded session (merge drops it)
+        **({"selection": session.selection} if session.selection else {}),
     }
+
+
+def differing_settings(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None) -> str | None:
+    """What `block`'s session judged by otherwise than `anchor`'s ("threads 2, not 1; ..."): its
+    settings but the backends, and its selection of tests; None when they agree."""
+    def judged(b: Mapping[str, Any] | None) -> dict[str, Any]:
+        b = b or {}
+        settings = {k: v for k, v in (b.get("settings") or {}).items() if k != "backends"}
+        return {**settings, "selection": b.get("selection")}
+
+    mine, theirs = judged(block), judged(anchor)
+    differ = [f"{key} {mine.get(key)!r}, not {theirs.get(key)!r}"
+              for key in sorted(set(mine) | set(theirs)) if mine.get(key) != theirs.get(key)]
+    return "; ".join(differ) or None
 
 
 def _describe(part: str, block: Mapping[str, Any]) -> str:

@@ -105,6 +105,9 @@ class GateSession:
     #: since outputs do not depend on how fast they come. Set before the first build. Predictions on
     #: the evaluation set run at `eval_threads` either way (`at_threads` around them, on a miss).
     timing: bool = True
+    #: The user's own selection of the session's tests (pytest's -k, -m, --deselect), or None: the
+    #: tests it deselected did not run, and its results documents say so (provenance `selection`).
+    selection: str | None = None
     calibration_count: int = CALIBRATION_TEXTS  # how many calibration texts static INT8 reads
     _calibration: tuple[tuple[str, ...], str] | None = None
 

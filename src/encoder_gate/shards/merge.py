@@ -47,7 +47,7 @@ from encoder_gate.documents import (
 from encoder_gate.errors import GateError
 from encoder_gate.results.ab import speed_entry
 from encoder_gate.results.accuracy import merge_payloads
-from encoder_gate.runtime.provenance import mismatch
+from encoder_gate.runtime.provenance import differing_settings, mismatch
 from encoder_gate.shards.plan import Shard, ShardPlan, plan_from_json
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.rounds import Cell
@@ -139,6 +139,10 @@ def check_shards(results: Sequence[ShardResult]) -> ShardPlan:
         why = mismatch(r.descriptor.get("provenance"), first.descriptor.get("provenance") or {})
         if why:
             problems.append(f"{r.name()} gated another model or dataset than {first.name()}: {why}")
+        other = differing_settings(r.descriptor.get("provenance"), first.descriptor.get("provenance"))
+        if other:
+            problems.append(f"{r.name()} judged by other settings than {first.name()}: {other}. Run every "
+                            "shard with the same command and [tool.encoder-gate]")
         for key, what in (("commit", "commit"), ("encoder_gate", "encoder-gate version")):
             if r.descriptor.get(key) != first.descriptor.get(key):
                 problems.append(f"{r.name()} ran at {what} {r.descriptor.get(key)}, {first.name()} at "
