@@ -349,6 +349,24 @@ def test_finish_session_writes_speedups_and_reports_the_gate(tmp_path):
     assert all("onnx-int8" in text for text in red[1:])
 
 
+def test_a_baseline_that_is_no_speedups_json_is_refused_and_one_sharing_nothing_compares_nothing(tmp_path):
+    """Another tool's JSON as --gate-speedup-baseline used to pass the gate, comparing nothing: it is
+    an error naming the file; a speedups.json of other cases is compared with nothing, and says so."""
+    from encoder_gate.speed.baseline import read_baseline
+
+    for doc in ({"tool": "other", "results": [1, 2]}, {"speedups": {}}, {"speedups": {"a": "fast"}}):
+        other = write_json(tmp_path / "other.json", doc)
+        with pytest.raises(GateError, match=r"other\.json is not a speedups\.json of encoder-gate"):
+            read_baseline(other)
+    elsewhere = write_json(tmp_path / "elsewhere.json", {"speedups": {"model/short/bs64/padded": {"x": 2.0}}})
+    results = results_from_json(fake_benchmark_doc(medians()))
+    outcome = finish_session(results, BenchSettings(baseline=elsewhere), tmp_path / "r", {"name": "tiny"},
+                             PEAKS)
+    assert outcome.failures == [] and (f"speedup gate compared nothing against {elsewhere}", "yellow") in (
+        outcome.lines())
+    assert any("shares no case and backend with this run" in w for w in outcome.doc["gate"]["warnings"])
+
+
 def test_benchmark_files_latest_and_errors(tmp_path):
     machine = tmp_path / "Linux-CPython-3.11-64bit"
     machine.mkdir()

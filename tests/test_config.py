@@ -51,6 +51,13 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
         ({"budget": "0"}, r"budget is the seconds a session may spend timing, above 0; got 0.0 \(--gate"),
         ({"budget": "ten minutes"}, r"budget must be a number"),
         ({"budget": "inf"}, r"budget is the seconds"),
+        # TOML values of the wrong type: an error, never a silent cast (walk C)
+        ({"threads": 1.9}, r"^threads must be an integer, got 1\.9"),
+        ({"threads": True}, r"^threads must be an integer, got True"),
+        ({"limit": "10.9"}, r"^limit must be an integer"),
+        ({"int8_per_channel": "ture"}, r"^int8-per-channel must be true or false, got 'ture'"),
+        ({"model": ["models/sentiment"]}, r"^model must be a string, got \['models/sentiment'\]"),
+        ({"cache_dir": 5}, r"^cache-dir must be a path \(a string\), got 5"),
     ],
 )
 def test_bad_values_get_actionable_errors(tmp_path: Path, overrides, message):
@@ -78,3 +85,21 @@ def test_unknown_pyproject_key_names_the_known_ones(tmp_path: Path):
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         GateConfig().model = "tiny"  # type: ignore[misc]
+
+
+def test_tolerances_name_a_backend_of_the_session_and_known_bounds():
+    """A table under a misspelled backend used to be no bound at all, silently (walk C)."""
+    from encoder_gate.accuracy.checks import check_tolerances
+
+    backends = ("torch", "onnx-int8", "onnx:m/model.onnx")
+    check_tolerances({"onnx-int8": {"drift_max": 0.01}, "onnx-int8~saturating": {"f1_keep": 0.9},
+                      "onnx-fp16": {"drift_max": 0.01}, "onnx:m/model.onnx": {"drift_max": 0.1}}, backends)
+    with pytest.raises(GateError, match=r"tolerances\.onnx-int9\]: no backend 'onnx-int9' in this session, "
+                                        r"so its bounds would apply to .*\(did you mean 'onnx-int8'\?\)"):
+        check_tolerances({"onnx-int9": {"drift_max": 0.0001}}, backends)
+    with pytest.raises(GateError, match=r"unknown tolerance 'drfit_max' .* \(did you mean 'drift_max'\?\)"):
+        check_tolerances({"onnx-int8": {"drfit_max": 0.1}}, backends)
+    with pytest.raises(GateError, match=r"drift_max in .* must be a number, got 'small'"):
+        check_tolerances({"onnx-int8": {"drift_max": "small"}}, backends)
+    with pytest.raises(GateError, match=r"must be a table of tables"):
+        check_tolerances(["onnx-int8"], backends)

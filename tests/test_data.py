@@ -179,6 +179,22 @@ def test_onehot_vectors_in_label_column(tmp_path: Path) -> None:
         assert ds.labels.tolist() == [hot("joy"), hot("fear", "grief")]
 
 
+def test_a_onehot_vector_of_the_wrong_width_is_an_error_not_a_list_of_indices(tmp_path: Path) -> None:
+    """One row of 27 values among 28-wide vectors made every row a list of indices {0, 1}: F1 on
+    labels no one gave, and a PASS (walk A). A list naming a label twice is no list of labels."""
+    rows = [{"text": "a", "labels": hot("joy")}, {"text": "b", "labels": hot("fear")[:-1]}]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    with pytest.raises(GateError, match=r"line 1: 'labels' holds \[0, 0, .*, which names label "
+                                        r"'admiration' more than once: a one-hot vector needs exactly 28 "
+                                        r"0/1 values"):
+        load_dataset(str(path))
+    path = write_jsonl(tmp_path / "e.jsonl", [{"text": "a", "labels": ["joy", "JOY"]}])
+    with pytest.raises(GateError, match=r"names label 'joy' more than once: a list of labels names each"):
+        load_dataset(str(path))
+    assert load_dataset(str(write_jsonl(tmp_path / "f.jsonl", [{"text": "a", "labels": [0, 1]}]))).labels[
+        0, :2].tolist() == [1, 1]  # indices 0 and 1, each once: admiration and amusement
+
+
 def test_onehot_columns_auto_and_explicit(tmp_path: Path) -> None:
     rows = []
     for text, names in (("a", ("joy",)), ("b", ("anger", "neutral"))):

@@ -16,7 +16,8 @@ from encoder_gate.plugin.stash import record_findings
 
 PROVENANCE = {"model": {"name": "tiny", "content_hash": "x"}, "dataset": {"source": "bundled"},
               "written": "2026-11-26T00:00:00+0000"}
-ACCURACY = {"provenance": PROVENANCE, "backends": {}, "configured_backends": []}
+ACCURACY = {"provenance": PROVENANCE, "configured_backends": ["torch"],  # the reference alone: judged, passes
+            "backends": {"torch": {"checks": {}, "verdict": "pass"}}}
 SPEEDUPS = {"provenance": PROVENANCE, "speedups": {}}
 TEAM_TEST = '''
 from encoder_gate.suite.checks import *  # noqa: F403
@@ -44,7 +45,8 @@ def test_a_finding_fails_the_verdict_and_a_later_session_keeps_it_while_its_docu
     verdict = decide_documents(ACCURACY, SPEEDUPS, None, PROVENANCE, findings)
     assert not verdict.passed and verdict.findings == (red,) and verdict.outside_the_checks == (red,)
     assert json.loads(json.dumps(verdict.to_json()))["findings"][0]["nodeid"] == red.nodeid
-    assert decide_documents(None, SPEEDUPS, None, PROVENANCE, findings).passed  # accuracy.json not joined
+    alone = decide_documents(None, SPEEDUPS, None, PROVENANCE, findings)  # accuracy.json not joined,
+    assert not alone.passed and alone.failures[0].check == "nothing judged"  # and no speedup in speedups.json
     record_findings(tmp_path, PROVENANCE, {ACCURACY_FILE}, [])
     later = read_document(tmp_path, FINDINGS_FILE)
     assert decide_documents(ACCURACY, SPEEDUPS, None, PROVENANCE, later).passed

@@ -173,6 +173,29 @@ def test_the_users_own_selection_is_recorded_as_given_and_the_plugins_is_not():
         "-k 'not padding' -m 'not slow' --deselect 'a.py::t[x]'")
 
 
+def test_a_results_document_without_a_result_of_any_backend_never_passes(tmp_path: Path):
+    """accuracy.json emptied of its rows (or a report directory of findings.json alone) judged no
+    backend: FAIL, saying so; a results document that is no JSON object is an error, not missing."""
+    from encoder_gate.documents import FINDINGS_FILE, read_document, write_document
+    from encoder_gate.publish import build_verdict
+
+    empty = accuracy_doc({})
+    report = build_verdict(empty, None)
+    assert not report.passed and report.markdown.startswith("## encoder-gate: FAIL")
+    assert ("nothing was judged: accuracy.json holds no result of any backend; re-run `pytest accuracy` "
+            "and/or `pytest benchmarks`") in report.markdown
+    findings = {"provenance": prov(), "by_document": {}, "unwritten": []}
+    assert not build_verdict(None, None, findings=findings).passed
+    for doc in ([], None, "x"):
+        (tmp_path / ACCURACY_FILE).write_text(json.dumps(doc))
+        with pytest.raises(GateError, match=r"accuracy\.json is not a document of encoder-gate \(a JSON"):
+            read_document(tmp_path, ACCURACY_FILE)
+    (tmp_path / ACCURACY_FILE).write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(GateError, match="is not readable JSON"):
+        read_document(tmp_path, ACCURACY_FILE)
+    write_document(tmp_path, FINDINGS_FILE, findings)
+
+
 def test_configured_backend_without_results_still_gets_a_row():
     """A configured backend that neither evaluated nor benchmarked still appears in the table."""
     rows = all_pass()

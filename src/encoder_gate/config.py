@@ -326,16 +326,19 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
         out["batch_sizes"] = _ints("batch sizes (--gate-batch-sizes)", out["batch_sizes"])
     for name in ("threads", "eval_threads", "limit", "eval_batch_size", "per_label_min_support"):
         if name in out:
-            try:
-                out[name] = int(out[name])
-            except (TypeError, ValueError):
-                raise GateError(f"{name} must be an integer, got {out[name]!r}") from None
+            out[name] = _integer(name, out[name])
+    for name in _TEXTS:
+        if out.get(name) is not None and not isinstance(out[name], str):
+            raise GateError(f"{name.replace('_', '-')} must be a string, got {out[name]!r}")
     for name in ("f1_margin", "per_label_keep", "min_slowdown", "ab_budget", "budget"):
         if out.get(name) is not None:
             try:
                 out[name] = float(out[name])
             except (TypeError, ValueError):
                 raise GateError(f"{name.replace('_', '-')} must be a number, got {out[name]!r}") from None
+    for name in ("cache_dir", "report_dir", "texts", "calibration", "base"):
+        if out.get(name) is not None and not isinstance(out[name], (str, Path)):
+            raise GateError(f"{name.replace('_', '-')} must be a path (a string), got {out[name]!r}")
     for name in ("cache_dir", "report_dir", "texts", "calibration"):
         if out.get(name) is not None:
             path = Path(out[name]).expanduser()
@@ -343,9 +346,29 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
     if out.get("base") is not None:  # a command-line path: from where pytest was started
         out["base"] = Path(out["base"]).expanduser().resolve()
     for name in ("int8_per_channel", "int8_reduce_range"):
-        if isinstance(out.get(name), str):
-            out[name] = out[name].lower() in ("1", "true", "yes", "on")
+        if name in out and not isinstance(out[name], bool):
+            word = str(out[name]).strip().lower()
+            if word not in _TRUE + _FALSE:
+                raise GateError(f"{name.replace('_', '-')} must be true or false, got {out[name]!r}")
+            out[name] = word in _TRUE
     return out
+
+
+#: The settings whose value is a name, not a number or a path.
+_TEXTS = ("model", "dataset", "dataset_variant", "split", "text_column", "label_column", "device", "sweep",
+          "thresholds", "int8_weights", "f1_rule", "inconclusive", "base_ref", "shard")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _integer(name: str, value: Any) -> int:
+    """`value` as an integer: a TOML integer or a command line's digits; never a truth value, and never
+    a fraction cut short (threads = 1.9 is no 1)."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise GateError(f"{name.replace('_', '-')} must be an integer, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise GateError(f"{name.replace('_', '-')} must be an integer, got {value!r}") from None
 
 
 #: The settings that decide pass or fail, as against how and where the gate runs: a PR that

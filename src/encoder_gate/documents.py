@@ -251,9 +251,12 @@ def read_document(report_dir: Path, name: str) -> dict[str, Any] | None:
         return None
     try:
         doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not text at all
         raise GateError(f"{path} is not readable JSON ({exc}); re-run the session that writes it") from None
-    return doc if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise GateError(f"{path} is not a document of encoder-gate (a JSON {type(doc).__name__}, not an "
+                        "object); remove it, or re-run the session that writes it")
+    return doc
 
 
 def belonging(docs: Mapping[str, Mapping[str, Any] | None],

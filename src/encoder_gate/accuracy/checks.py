@@ -23,6 +23,7 @@ failing labels with their changed examples).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
@@ -392,6 +393,36 @@ def judge_all(ev: Evaluation, bounds: Bounds) -> dict[str, dict[str, Any]]:
 
 #: The override keys that are not bounds.
 _NOT_BOUNDS = ("own", "overridden")
+
+
+def check_tolerances(tolerances: Any, backends: Sequence[str]) -> None:
+    """[tool.encoder-gate.tolerances] as the sessions read it, or a GateError naming what is wrong:
+    a table per configured backend (or `NAME~PATH` of one, or `onnx-<format>` for the prebuilt files
+    of that format), each a table of known bounds with numbers. A table under a backend the session
+    does not have would be silently no bound at all."""
+    if not isinstance(tolerances, Mapping):
+        raise GateError("[tool.encoder-gate.tolerances] must be a table of tables, one per backend: "
+                        f"{override_table('onnx-int8')} with drift_max = 0.05")
+    rows = [*backends, *(f"onnx-{fmt}" for fmt in NUMBER_FORMATS)]
+    known = {f.name for f in fields(Bounds) if f.name not in _NOT_BOUNDS} | {
+        name for name, c in CHECKS.items() if c.defaults}
+    for key, table in tolerances.items():
+        inner, path = split_integer_path(str(key))
+        if key not in rows and not (path is not None and inner in backends):
+            near = difflib.get_close_matches(str(key), rows, n=1)
+            raise GateError(f"{override_table(str(key))}: no backend {key!r} in this session, so its bounds "
+                            f"would apply to nothing{f' (did you mean {near[0]!r}?)' if near else ''}; its "
+                            f"backends: {', '.join(backends)}")
+        if not isinstance(table, Mapping):
+            raise GateError(f"{override_table(str(key))} must be a table of bounds, e.g. drift_max = 0.05")
+        for name, value in table.items():
+            if name not in known:
+                near = difflib.get_close_matches(str(name), sorted(known), n=1)
+                raise GateError(f"unknown tolerance {name!r} in {override_table(str(key))}"
+                                f"{f' (did you mean {near[0]!r}?)' if near else ''}; known: "
+                                f"{', '.join(sorted(known))}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise GateError(f"{name} in {override_table(str(key))} must be a number, got {value!r}")
 
 
 def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None = None,

@@ -478,8 +478,20 @@ def _build(
     index = {n: j for j, n in enumerate(names)}
     lower = {n.lower(): j for j, n in enumerate(names)}
     for i, cell in enumerate(cells):
-        for item in _items(cell, f"{table.at(i)}, column {label_column!r}"):
-            labels[i, _label_index(item, fmt, names, index, lower, f"{table.at(i)}")] = 1
+        items = _items(cell, f"{table.at(i)}, column {label_column!r}")
+        seen = [_label_index(item, fmt, names, index, lower, f"{table.at(i)}") for item in items]
+        said = [str(item).strip().lower() for item in items]
+        if len(set(said)) < len(said):  # a list of labels gives each once: this is no such list
+            vector = all(isinstance(v, int) and v in (0, 1) for v in items)
+            twice = next(j for j, word in zip(seen, said, strict=True) if said.count(word) > 1)
+            raise GateError(
+                f"{table.at(i)}: {label_column!r} holds {_short(cell)}, which names label "
+                f"{names[twice]!r} more than once"
+                + (f": a one-hot vector needs exactly {len(names)} 0/1 values, one per label of the model "
+                   f"({_preview(list(names))}), in every row" if vector else
+                   ": a list of labels names each label once")
+            )
+        labels[i, seen] = 1
     return Dataset(name, texts, labels, names)
 
 

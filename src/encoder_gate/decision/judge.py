@@ -28,6 +28,7 @@ from encoder_gate.backends.registry import REFERENCE_BACKEND, names_of_row, pars
 from encoder_gate.config import Waiver
 from encoder_gate.decision.types import (
     NOT_EVALUATED,
+    NOTHING_JUDGED,
     SPEED,
     VERSUS_BASE,
     WAIVER,
@@ -349,6 +350,12 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     if waived:  # a waived backend's speed rule fails speedups.json as a whole too: that is waived with it
         session = [s for s in session if not all(n in waived for n in slow)]
     session += [r.text for r in failures if r.check == WAIVER]
+    if all(b.status is Status.NOT_RUN for b in backends):  # a gate that checked nothing never passes
+        nothing = Reason(NOTHING_JUDGED, f"nothing was judged: {', '.join(kept)} hold"
+                                         f"{'s' if len(kept) == 1 else ''} no result of any backend; re-run "
+                                         "`pytest accuracy` and/or `pytest benchmarks`")
+        failures.append(nothing)
+        session.append(nothing.text)
     passed = not session and not found and all(b.status not in (Status.FAIL, Status.NOT_CHECKED)
                                                for b in backends)
     stale = _stale_waivers(waivers, today, backends, rows, timed, against_base, slow, versus,

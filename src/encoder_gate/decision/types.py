@@ -28,6 +28,8 @@ class Status(str, Enum):
 
 #: The reasons' checks besides the accuracy checks' own names.
 SPEED, VERSUS_BASE, NOT_EVALUATED, WAIVER = "speed", "vs base", "not evaluated", "waiver"
+#: The reason of a verdict whose documents hold no result of any backend: it never passes.
+NOTHING_JUDGED = "nothing judged"
 
 @dataclass(frozen=True)
 class Reason:

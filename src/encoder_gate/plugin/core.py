@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from encoder_gate.accuracy.checks import CHECKS, NO_GOLD
+from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
 from encoder_gate.backends.int8_path import TARGETS
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, load_config, read_pyproject_table
@@ -159,6 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         gate_config = load_config(config.rootpath, overrides)
         check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins()], tuple(CHECKS))
+        check_tolerances(gate_config.tolerances, gate_config.backends)
         gate_config = _shard(config, gate_config)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None

@@ -51,7 +51,7 @@ from encoder_gate.plugin.stash import (
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed import estimate as bench_estimate
-from encoder_gate.speed.baseline import Baseline, open_baseline
+from encoder_gate.speed.baseline import Baseline, open_baseline, read_baseline
 from encoder_gate.speed.batches import BatchPlan, make_batches
 from encoder_gate.speed.budget import TimeBudget
 from encoder_gate.speed.flops import ModelDims
@@ -158,6 +158,11 @@ class BenchPlugin:
                 f"encoder-gate: speedup baseline {settings.baseline} is not a file; point "
                 "--gate-speedup-baseline (or ENCODER_GATE_SPEEDUP_BASELINE) at a speedups.json "
                 "saved by an earlier benchmark run")
+        if settings.baseline is not None:  # another tool's file: said now, not after the timing
+            try:
+                read_baseline(settings.baseline)
+            except GateError as exc:
+                raise pytest.UsageError(f"encoder-gate: {exc}") from None
         config.stash[SETTINGS] = settings
         config.stash[RESULTS] = []
         _make_json_directory(config)

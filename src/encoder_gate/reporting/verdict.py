@@ -278,7 +278,8 @@ def _row_word(b: BackendVerdict, verdict: Verdict) -> str:
     """The verdict cell of a backend's row: its status, and a fail where a test of it outside the
     checks failed (a team's test, a padding property) though its checks pass: the row says so at a
     glance, the failure's reason is below the table."""
-    tests = [f.nodeid.rsplit("::", 1)[-1] for f in verdict.outside_the_checks if f.backend == b.name]
+    tests = [(f.nodeid or f.reason).rsplit("::", 1)[-1] for f in verdict.outside_the_checks
+             if f.backend == b.name]
     word = _word(b)
     return f"**FAIL** ({', '.join(tests)} failed, below; its checks: {word})" if tests else word
 

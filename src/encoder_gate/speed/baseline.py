@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from encoder_gate.errors import GateError
 from encoder_gate.speed.machine import MachineMismatch, fingerprint_differences, machine_mismatch_message
 from encoder_gate.speed.results import read_json
 from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE, BenchSettings
@@ -45,7 +47,7 @@ def open_baseline(settings: BenchSettings, fingerprint: Mapping[str, Any] | None
     """
     doc: Mapping[str, Any]
     if settings.baseline is not None:
-        doc, source = read_json(settings.baseline, "speedup baseline"), str(settings.baseline)
+        doc, source = read_baseline(settings.baseline), str(settings.baseline)
     elif compared is not None:
         doc, source = compared
     else:
@@ -54,6 +56,21 @@ def open_baseline(settings: BenchSettings, fingerprint: Mapping[str, Any] | None
     if differences and not settings.allow_other_machine:
         raise MachineMismatch(machine_mismatch_message(source, differences))
     return Baseline(doc, source, tuple(differences))
+
+
+def read_baseline(path: Path) -> dict[str, Any]:
+    """A speedups.json to gate against, or a GateError when the file is none (another tool's JSON,
+    a pytest-benchmark save): its `speedups` table maps each case to each backend's speedup."""
+    doc = read_json(path, "speedup baseline")
+    table = doc.get("speedups")
+    if not isinstance(table, Mapping) or not table or not all(
+            isinstance(row, Mapping) and all(isinstance(v, (int, float)) for v in row.values())
+            for row in table.values()):
+        raise GateError(f"the speedup baseline {path} is not a speedups.json of encoder-gate (no `speedups` "
+                        "table of case -> backend -> speedup): point --gate-speedup-baseline (or "
+                        "ENCODER_GATE_SPEEDUP_BASELINE) at the speedups.json an earlier `pytest benchmarks` "
+                        "wrote into its report directory")
+    return doc
 
 
 def comparability_warnings(current: Mapping[str, Any], baseline: Mapping[str, Any],

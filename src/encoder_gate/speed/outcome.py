@@ -58,9 +58,11 @@ class SessionOutcome:
             out.append((f"SPEEDUP GATE FAILED against {base} ({len(self.failures)} drops over "
                         f"{self.settings.max_drop:.0%}):", "red"))
             out += [(f"  {f}", "red") for f in self.failures]
-        else:
+        elif self.comparisons:
             out.append((f"speedup gate passed against {base} (max drop {self.settings.max_drop:.0%})",
                         "green"))
+        else:
+            out.append((f"speedup gate compared nothing against {base}", "yellow"))
         out.append((ACROSS_RUNS, ""))
         return out
 
@@ -98,6 +100,9 @@ def finish_session(results: Sequence[BenchResult], settings: BenchSettings, repo
         comparisons = compare_speed(doc, baseline.doc, settings.max_drop, settings.alpha)
         failures = [c.failure() for c in comparisons if c.failed]
         warnings = baseline.warnings(doc)
+        if not comparisons:
+            warnings.append(f"the speed baseline {baseline.source} shares no case and backend with this run: "
+                            "nothing was compared against it")
         doc["gate"] = {
             "baseline": baseline.source, "max_drop": settings.max_drop, "alpha": settings.alpha,
             "compared": {case: {c.backend: c.to_json() for c in comparisons if c.case == case}
