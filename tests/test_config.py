@@ -103,3 +103,16 @@ def test_tolerances_name_a_backend_of_the_session_and_known_bounds():
         check_tolerances({"onnx-int8": {"drift_max": "small"}}, backends)
     with pytest.raises(GateError, match=r"must be a table of tables"):
         check_tolerances(["onnx-int8"], backends)
+
+
+def test_a_cache_or_report_directory_that_cannot_be_written_is_said_at_the_start(tmp_path: Path):
+    """It used to be a traceback at the session's end, every test already run (walk C)."""
+    from encoder_gate.config import check_writable
+
+    check_writable(tmp_path / "new" / "cache", "the artifact cache")
+    assert (tmp_path / "new" / "cache").is_dir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(GateError, match=r"^the artifact cache .*file is a file, not a directory"):
+        check_writable(tmp_path / "file", "the artifact cache")
+    with pytest.raises(GateError, match=r"^the report directory .*file/report cannot be written \(.*\)"):
+        check_writable(tmp_path / "file" / "report", "the report directory")

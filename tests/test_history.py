@@ -179,6 +179,19 @@ def test_each_action_takes_and_lists_only_its_own_options(capsys: pytest.Capture
     assert exited.value.code == 2 and "unrecognized arguments: --max-waived" in capsys.readouterr().err
 
 
+def test_a_store_that_is_a_file_or_a_commit_time_that_is_no_time_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    (tmp_path / "img.png").write_bytes(b"\x89PNG")
+    assert main(["history", "record", "--store", str(tmp_path / "img.png"), "--report-dir", str(report),
+                 "--commit", "a" * 40, "--commit-time", "2026-11-25T10:00:00+00:00"]) == 1
+    assert "the history store (--store) " in capsys.readouterr().err
+    assert main(["history", "record", "--store", str(tmp_path / "s"), "--report-dir", str(report),
+                 "--commit", "a" * 40, "--commit-time", "notatime"]) == 1  # it was ignored, silently
+    assert "--commit-time 'notatime' is not an ISO 8601 time" in capsys.readouterr().err
+
+
 def test_a_prs_trend_line_says_whether_it_would_complete_a_creep():
     """The PR comment's line: the PR's results against the default branch's records (not recorded);
     a PR that takes the fifth 1% step of a slide is told, one that holds the line is not, a new

@@ -154,6 +154,14 @@ def test_the_audit_command_names_each_file_its_products_and_the_cure(tiny_ctx, t
     (tmp_path / "junk.onnx").write_text("not a model")
     assert main(["int8-audit", str(tmp_path / "junk.onnx")]) == 1
     assert "could not be read as an ONNX model" in capsys.readouterr().err
+    (tmp_path / "empty.onnx").write_bytes(b"")  # it used to be audited as a file with nothing to saturate
+    assert main(["int8-audit", str(tmp_path / "empty.onnx")]) == 1
+    assert "empty.onnx is empty; name an ONNX file" in capsys.readouterr().err
+    import onnx
+
+    (tmp_path / "bare.onnx").write_bytes(onnx.ModelProto(ir_version=8).SerializeToString())  # no graph
+    assert main(["int8-audit", str(tmp_path / "bare.onnx")]) == 1
+    assert "bare.onnx holds no ONNX graph (no nodes)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("flags", "machine", "path"), [

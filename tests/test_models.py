@@ -97,3 +97,42 @@ def test_every_file_from_pretrained_reads_is_in_the_content_hash(tiny, tmp_path,
     (model / "README.md").write_text("# a model card\n")
     (model / ".gitattributes").write_text("*.safetensors filter=lfs\n")
     assert spec_from_dir("m", model, "local").content_hash == after
+
+
+def test_a_classifier_whose_config_names_no_problem_type_is_single_label_and_says_how_it_was_read(
+        tmp_path: Path):
+    """Many fine-tuned models lack problem_type: read as transformers reads them (softmax), and said,
+    with the fix for a multi-label one; a config.json that is no JSON is an error naming the fix."""
+    import json
+
+    config = {"architectures": ["BertForSequenceClassification"], "model_type": "bert",
+              "id2label": {"0": "a", "1": "b", "2": "c"}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    spec = spec_from_dir("m", tmp_path, "local")
+    assert spec.task == "single_label" and spec.task_note == (
+        "config.json names no problem_type: read as transformers reads it, single-label (softmax over 3 "
+        'labels); if the model was trained multi-label (sigmoid), set "problem_type": '
+        '"multi_label_classification" in its config.json')
+    for problem, task in (("single_label_classification", "single_label"),
+                          ("multi_label_classification", "multi_label")):
+        (tmp_path / "config.json").write_text(json.dumps({**config, "problem_type": problem}))
+        spec = spec_from_dir("m", tmp_path, "local")
+        assert spec.task == task and spec.task_note is None
+    (tmp_path / "config.json").write_text('{"architectures": ["BertFor')
+    with pytest.raises(GateError, match=r"config\.json is not readable JSON .*: save the model again"):
+        spec_from_dir("m", tmp_path, "local")
+
+
+@pytest.mark.parametrize(("config", "positions"), [
+    ({"model_type": "bert", "max_position_embeddings": 512}, 512),
+    ({"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}, 512),
+    ({"model_type": "roberta", "max_position_embeddings": 130}, 128),  # walk A's: an index error before
+    ({"model_type": "distilbert"}, None),
+])
+def test_the_tokens_a_model_is_fed_are_what_its_position_embeddings_hold(tmp_path: Path, config, positions):
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["XForSequenceClassification"],
+                                                      "problem_type": "single_label_classification",
+                                                      "id2label": {"0": "a", "1": "b"}, **config}))
+    assert spec_from_dir("m", tmp_path, "local").max_positions == positions

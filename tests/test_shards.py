@@ -171,6 +171,12 @@ def test_shards_judged_by_other_settings_or_another_selection_of_tests_are_refus
         check_shards([read_shard(d) for d in three])
 
 
+def test_a_merge_into_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    (tmp_path / "img.png").write_bytes(b"\x89PNG")
+    assert main(["merge", *map(str, shard_dirs(tmp_path)), "--out", str(tmp_path / "img.png")]) == 1
+    assert "--out " in capsys.readouterr().err and (tmp_path / "img.png").read_bytes() == b"\x89PNG"
+
+
 def test_the_command_writes_the_merged_verdict_or_says_why_it_cannot(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]):
     first, second, third = shard_dirs(tmp_path)

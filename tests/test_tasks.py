@@ -94,8 +94,11 @@ def test_sentiment_data_for_a_model_with_other_labels_is_a_clear_error():
 
 def test_single_label_data_must_have_one_label_per_row():
     check_single_label(load_dataset("bundled-sentiment", split="validation"))
-    with pytest.raises(GateError, match=r"single-label .* 272 of 1200 rows have 2 label\(s\)"):
+    with pytest.raises(GateError, match=r"single-label .* 272 of 1200 rows do not have exactly one label "
+                                        r"\(222 with 2 labels, 50 with 3 labels; first: row 3, .*one label$"):
         check_single_label(load_dataset("bundled", split="test"))
+    with pytest.raises(GateError, match=r"one label\. The model's task: config\.json names no problem_type"):
+        check_single_label(load_dataset("bundled", split="test"), "config.json names no problem_type")
 
 
 # --- which data a session reads ---------------------------------------------------------------

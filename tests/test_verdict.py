@@ -14,7 +14,7 @@ from encoder_gate.commands.cli import main
 from encoder_gate.decision import Status, decide_documents, failures_from
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, VERDICT_FILE, VERDICT_JSON
 from encoder_gate.errors import GateError
-from encoder_gate.publish import render_verdict, write_verdict
+from encoder_gate.publish import build_verdict, render_verdict, write_verdict
 from encoder_gate.reporting.verdict import render
 
 BACKENDS = ["torch", "torch-compile", "onnx-fp32", "onnx-int8"]
@@ -156,6 +156,14 @@ def test_a_backend_whose_own_test_failed_is_a_fail_in_its_row_though_its_checks_
     assert rows["onnx-int8"][0] == "pass"
     assert "accuracy/test_team.py::test_team_check[onnx-fp32] (failed): AssertionError: too slow" in (
         report.markdown)
+
+
+def test_how_the_task_was_read_is_said_when_config_json_did_not_say():
+    doc = accuracy_doc(all_pass())
+    doc["model"]["task_note"] = "config.json names no problem_type: read as transformers reads it"
+    report = build_verdict(doc, speedups_doc())
+    assert "- config.json names no problem_type: read as transformers reads it" in report.markdown
+    assert report.caveats[0] == doc["model"]["task_note"]
 
 
 def test_the_users_own_selection_is_recorded_as_given_and_the_plugins_is_not():

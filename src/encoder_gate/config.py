@@ -7,6 +7,7 @@ pyproject use dashes (`batch-sizes`), fields use underscores (`batch_sizes`).
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
@@ -398,3 +399,17 @@ def load_config(root: Path, overrides: Mapping[str, Any]) -> GateConfig:
     defaults_relative = {"cache_dir": config.cache_dir, "report_dir": config.report_dir}
     fixed = {k: (v if v.is_absolute() else root / v) for k, v in defaults_relative.items()}
     return config.with_(**fixed)
+
+
+def check_writable(path: Path, what: str) -> None:
+    """A GateError unless `path` is a directory this process can write into (made when missing):
+    found at the start, not as a traceback when the session writes its last file."""
+    if path.exists() and not path.is_dir():
+        raise GateError(f"{what} {path} is a file, not a directory: give a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise GateError(f"{what} {path} cannot be written ({exc.strerror or exc}): give a directory this "
+                        "user can write") from None

@@ -85,10 +85,13 @@ def load_torch_model(ctx: BuildContext) -> Any:
     if model is not None:
         return model
     cls = AutoModelForSequenceClassification if classifier else AutoModel
+    from safetensors import SafetensorError
+
     try:
         model = cls.from_pretrained(ctx.model.path, **float32_load())
-    except (OSError, ValueError) as exc:
-        raise GateError(f"could not load the torch model from {ctx.model.path}: {exc}") from None
+    except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a weights file that is none
+        raise GateError(f"could not load the torch model from {ctx.model.path}: {exc}; if a weights file is "
+                        "damaged, save the model again with save_pretrained()") from None
     model = model.eval().to(ctx.device)
     _LOADED[key] = model
     return model

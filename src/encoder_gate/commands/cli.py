@@ -416,8 +416,17 @@ def run_audit(args: argparse.Namespace) -> int:
     for path in args.files:
         if not path.is_file():
             raise GateError(f"{path} is not a file; name an ONNX file")
+        if path.stat().st_size == 0:
+            raise GateError(f"{path} is empty; name an ONNX file")
         try:
-            found[str(path)] = audit(path)
+            import onnx
+
+            model = onnx.load(str(path))
+            if not model.graph.node:  # protobuf reads many a non-ONNX file as an empty model
+                raise GateError(f"{path} holds no ONNX graph (no nodes); name an ONNX file")
+            found[str(path)] = audit(model)
+        except GateError:
+            raise
         except Exception as exc:  # onnx's DecodeError and friends: not a readable ONNX file
             raise GateError(f"{path} could not be read as an ONNX model ({type(exc).__name__}: "
                             f"{exc})") from None

@@ -120,8 +120,8 @@ class ExportRequest:
             if self.optimize or self.dedupe:
                 raise GateError("--search builds its own FP32 optimizations (O1-O3 are candidates) and ships "
                                 "files as built: leave out --optimize and --dedupe")
-            if not self.batch_sizes or min(self.batch_sizes) <= 0:
-                raise GateError(f"--batch-sizes must be positive integers, got {self.batch_sizes}")
+        if not self.batch_sizes or min(self.batch_sizes) <= 0:
+            raise GateError(f"--batch-sizes must be positive integers, got {self.batch_sizes}")
         if not self.variants:
             raise GateError(f"no variants given: pass e.g. --variants {','.join(VARIANTS)}")
         unknown = [v for v in self.variants if v not in VARIANTS]

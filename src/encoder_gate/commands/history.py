@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,12 @@ def history_arguments(parser: argparse.ArgumentParser) -> None:
 def run_history(args: argparse.Namespace) -> int:
     if args.action == "record":
         if args.commit:
+            if args.commit_time:
+                try:
+                    datetime.fromisoformat(args.commit_time)
+                except ValueError:
+                    raise GateError(f"--commit-time {args.commit_time!r} is not an ISO 8601 time, e.g. "
+                                    "2026-11-26T10:00:00+00:00") from None
             commit = Commit(args.commit, args.commit_time or "", args.parent)
         else:
             commit = git_commit(args.repo)

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 
+from encoder_gate.config import check_writable
 from encoder_gate.decision import refused
 from encoder_gate.documents import (
     AB_FILE,
@@ -47,6 +48,7 @@ def merge_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_merge(args: argparse.Namespace) -> int:
     out: Path = args.out
+    check_writable(out, "--out")
     try:
         results = [read_shard(d) for d in args.shards]
         plan = check_shards(results)

@@ -180,16 +180,20 @@ def to_sentiment(ds: Dataset, label_names: Sequence[str] | None = None) -> Datas
     return Dataset(ds.name, texts, labels, order, ds.variant)
 
 
-def check_single_label(ds: Dataset) -> None:
-    """Raise GateError unless every row has exactly one label (what a softmax head predicts)."""
+def check_single_label(ds: Dataset, task_note: str | None = None) -> None:
+    """Raise GateError unless every row has exactly one label (what a softmax head predicts).
+    `task_note`: how the model's task was read when its config.json did not say (ModelSpec.task_note)."""
     counts = ds.labels.sum(axis=1)
     bad = np.flatnonzero(counts != 1)
     if bad.size:
         i = int(bad[0])
+        tally = ", ".join(f"{int((counts == k).sum())} with {'no' if k == 0 else int(k)} "
+                          f"label{'s' if k != 1 else ''}" for k in np.unique(counts[bad]))
         raise GateError(
             f"dataset {ds.name}: the model is a single-label (softmax) classifier, but {bad.size} of "
-            f"{len(ds)} rows have {'no' if counts[i] == 0 else int(counts[i])} label(s) instead of one "
-            f"(first: row {i + 1}, {ds.texts[i][:60]!r}); give every row exactly one label"
+            f"{len(ds)} rows do not have exactly one label ({tally}; first: row {i + 1}, "
+            f"{ds.texts[i][:60]!r}); give every row exactly one label"
+            + (f". The model's task: {task_note}" if task_note and (counts > 1).any() else "")
         )
 
 

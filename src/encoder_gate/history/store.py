@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.config import check_writable
 from encoder_gate.decision import decided
 from encoder_gate.documents import (
     ACCURACY_FILE,
@@ -150,6 +151,7 @@ def record(store: Path, report_dir: Path, commit: Commit) -> tuple[Path, str | N
     if not commit.sha:
         raise GateError("no commit to record: pass --commit SHA, or run in a git checkout")
     doc = build_record(report_dir, commit)
+    check_writable(Path(store), "the history store (--store)")
     path = record_path(store, commit.sha)
     note = None
     if path.is_file():

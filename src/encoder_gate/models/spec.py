@@ -60,6 +60,21 @@ class ModelSpec:
     #: The dtype its weights were saved in (config.json's `dtype`, `torch_dtype` before transformers
     #: 5), None when it does not say: the gate loads them as float32 whatever it is (float32_load).
     saved_dtype: str | None = None
+    #: Whether the task was read, not stated: a classifier whose config.json names no problem_type
+    #: is single-label (softmax), as transformers reads it; a multi-label one must say so.
+    task_guessed: bool = False
+    #: How many tokens its position embeddings hold (config.json's max_position_embeddings, less
+    #: RoBERTa's padding offset), None when it does not say: no text is fed longer than that.
+    max_positions: int | None = None
+
+    @property
+    def task_note(self) -> str | None:
+        """How the task was decided, when config.json did not say (None when it did)."""
+        if not self.task_guessed:
+            return None
+        return (f"config.json names no problem_type: read as transformers reads it, single-label "
+                f"(softmax over {self.num_labels} labels); if the model was trained multi-label (sigmoid), "
+                'set "problem_type": "multi_label_classification" in its config.json')
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task.of(self.task))  # a plain name ("multi_label") is accepted
@@ -126,7 +141,14 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
             "Pass a directory written by save_pretrained(), a hub id, or one of "
             f"{', '.join(BUILTIN_MODELS)}."
         )
-    config = json.loads(cfg_file.read_text())
+    try:
+        config = json.loads(cfg_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise GateError(f"{cfg_file} is not readable JSON ({exc}): save the model again with "
+                        "save_pretrained()") from None
+    if not isinstance(config, dict):
+        raise GateError(f"{cfg_file} is not a model configuration (a JSON object): save the model again "
+                        "with save_pretrained()")
     task = _task_of(config)
     id2label = config.get("id2label") or {}
     labels = tuple(id2label[k] for k in sorted(id2label, key=int)) if task.classifier else ()
@@ -136,7 +158,26 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
         name=name, path=path, source=source, task=task, label_names=labels,
         content_hash=hash_files(path, files)[:20], model_type=str(config.get("model_type", "")),
         saved_dtype=str(saved) if isinstance(saved, str) else None,
+        task_guessed=task is Task.SINGLE_LABEL and not config.get("problem_type") and len(labels) > 1,
+        max_positions=_positions(config),
     )
+
+
+#: The model types whose position ids start after the padding token's (RoBERTa's layout): a
+#: max_position_embeddings of 514 holds 512 tokens.
+_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer",
+                               "data2vec-text", "roberta-prelayernorm", "xmod", "mpnet"})
+
+
+def _positions(config: dict[str, Any]) -> int | None:
+    """The longest input the model's position embeddings hold, from its config.json, or None."""
+    total = config.get("max_position_embeddings")
+    if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
+        return None
+    if config.get("model_type") in _OFFSET_POSITIONS:
+        pad = config.get("pad_token_id")
+        total -= (pad if isinstance(pad, int) and not isinstance(pad, bool) else 1) + 1
+    return max(total, 1)
 
 
 #: The tiny models of every common encoder family (built by :mod:`encoder_gate.models.families`).

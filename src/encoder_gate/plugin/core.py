@@ -24,7 +24,7 @@ import pytest
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
 from encoder_gate.backends.int8_path import TARGETS
 from encoder_gate.cache import record_session
-from encoder_gate.config import GateConfig, load_config, read_pyproject_table
+from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
 from encoder_gate.decision import WAIVER, Status, check_waivers
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
 from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
@@ -160,6 +160,8 @@ def pytest_configure(config: pytest.Config) -> None:
         gate_config = load_config(config.rootpath, overrides)
         check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins()], tuple(CHECKS))
         check_tolerances(gate_config.tolerances, gate_config.backends)
+        check_writable(gate_config.cache_dir, "the artifact cache (--gate-cache-dir, cache-dir)")
+        check_writable(gate_config.report_dir, "the report directory (--gate-report-dir, report-dir)")
         gate_config = _shard(config, gate_config)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None

@@ -413,7 +413,9 @@ def render(verdict: Verdict) -> VerdictReport:
             out.append(f"- The base's predictions of {', '.join(cached)} were read from the artifact "
                        "cache: an earlier session computed them from the base's artifacts on these texts.")
     out += [f"- {n}" for n in verdict.left_out]
-    out += [f"- {n}" for n in truncation_notes(rows)]
+    task_note = ((accuracy or {}).get("model") or {}).get("task_note")
+    out += [f"- {task_note}"] if task_note else []
+    out += [f"- {n}" for n in truncation_notes(rows, (accuracy or {}).get("dataset"))]
     out += [f"- {n}" for n in cache_notes(accuracy, [REFERENCE_BACKEND, *(b.name for b in verdict.backends)])]
     out += [f"- {n}" for n in integer_path_notes(accuracy)]
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
@@ -456,7 +458,8 @@ def render(verdict: Verdict) -> VerdictReport:
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
-                         caveats=(*(note for note in (shard, selection) if note), *verdict.left_out,
+                         caveats=(*(note for note in (shard, selection, task_note) if note),
+                                  *verdict.left_out,
                                   *path_disagreement(accuracy), *unjudged_paths(accuracy)))
 
 

@@ -30,9 +30,11 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
     return {
         "provenance": provenance(state),
         "model": {"name": model.name, "path": str(model.path), "task": model.task,
-                  "model_type": model.model_type, "content_hash": model.content_hash},
+                  "model_type": model.model_type, "content_hash": model.content_hash,
+                  **({"task_note": model.task_note} if model.task_note else {})},
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
-                    "examples": len(ds)},
+                    "examples": len(ds),
+                    "cut": dict(zip(("texts", "max_tokens"), state.cut_texts, strict=True))},
         "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
         "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),
         "labelled": state.labelled,

@@ -144,9 +144,13 @@ class GateSession:
         from transformers import AutoTokenizer
 
         try:
-            return AutoTokenizer.from_pretrained(self.model.path)
+            tokenizer = AutoTokenizer.from_pretrained(self.model.path)
         except (OSError, ValueError) as exc:
             raise GateError(f"could not load the tokenizer of {self.model.path}: {exc}") from None
+        # a tokenizer that does not know the model's positions (no model_max_length saved) would
+        # feed it texts longer than its position embeddings hold: an index error deep in torch
+        positions = self.model.max_positions
+        return tokenizer if positions is None else truncating(tokenizer, positions)
 
     @cached_property
     def dataset(self) -> Any:
@@ -161,7 +165,7 @@ class GateSession:
         if self.labelled and self.model.task.classifier:
             check_labels_match(ds, self.model.label_names)
         if self.labelled and self.model.task.exclusive:
-            check_single_label(ds)
+            check_single_label(ds, self.model.task_note)
         return ds.head(cfg.limit) if cfg.limit else ds
 
     @property
@@ -173,6 +177,14 @@ class GateSession:
     def gold(self) -> np.ndarray | None:
         """The gold labels of the evaluation set, or None for unlabelled texts."""
         return self.dataset.labels if self.labelled else None
+
+    @cached_property
+    def cut_texts(self) -> tuple[int, int]:
+        """How many evaluation texts are longer than the tokens the model is fed, and that limit:
+        the reference and every backend see their first `limit` tokens (accuracy.json says so)."""
+        limit = max_length(self.tokenizer)
+        ids = self.tokenizer(list(self.dataset.texts), truncation=True, max_length=limit + 1)["input_ids"]
+        return sum(len(i) > limit for i in ids), limit
 
     @cached_property
     def dataset_source(self) -> str:
