@@ -296,6 +296,9 @@ def test_prune_cache_command_keeps_the_last_sessions_and_removes_nothing_without
     assert main(["prune-cache", str(tmp_path / "nope")]) == 1
     assert "is not a directory" in capsys.readouterr().err
     assert main(["prune-cache", str(tmp_path), "--days", "0"]) == 1
+    assert main(["prune-cache", str(tmp_path), "--days", "nan"]) == 1  # its cutoff kept nothing: all removed
+    assert "--days must be a positive number of days; got nan" in capsys.readouterr().err
+    assert entries[2].is_dir()
 
 
 def test_prune_cache_after_a_shard_keeps_what_every_share_of_its_sharded_session_used(

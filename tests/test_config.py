@@ -58,6 +58,9 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
         ({"int8_per_channel": "ture"}, r"^int8-per-channel must be true or false, got 'ture'"),
         ({"model": ["models/sentiment"]}, r"^model must be a string, got \['models/sentiment'\]"),
         ({"cache_dir": 5}, r"^cache-dir must be a path \(a string\), got 5"),
+        ({"ab_budget": "nan"}, r"^ab-budget is seconds per A/B cell, above 0; got nan"),
+        ({"budget": True}, r"^budget must be a number, got True"),
+        ({"backends": 3}, r"^expected a list of names \(an array, or a comma list\), got 3"),
     ],
 )
 def test_bad_values_get_actionable_errors(tmp_path: Path, overrides, message):
@@ -116,3 +119,12 @@ def test_a_cache_or_report_directory_that_cannot_be_written_is_said_at_the_start
         check_writable(tmp_path / "file", "the artifact cache")
     with pytest.raises(GateError, match=r"^the report directory .*file/report cannot be written \(.*\)"):
         check_writable(tmp_path / "file" / "report", "the report directory")
+
+
+def test_a_pyproject_that_is_not_utf8_or_whose_tool_is_no_table_is_one_line(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_bytes("# caf\xe9\n[tool.encoder-gate]\n".encode("latin-1"))
+    with pytest.raises(GateError, match=r"pyproject\.toml is not UTF-8 text .*: TOML files are UTF-8"):
+        load_config(tmp_path, {})
+    (tmp_path / "pyproject.toml").write_text('tool = "x"\n')
+    with pytest.raises(GateError, match=r"^\[tool\] in .*pyproject\.toml must be a table"):
+        load_config(tmp_path, {})

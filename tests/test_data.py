@@ -508,3 +508,13 @@ def test_check_labels_match_bundled() -> None:
     generic = [f"LABEL_{i}" for i in range(28)]
     with pytest.raises(GateError, match=r"index 0: dataset 'admiration' vs model 'LABEL_0'.*and 23 more"):
         check_labels_match(ds, generic)
+
+
+def test_two_label_onehot_vectors_are_vectors_not_both_indices(tmp_path: Path) -> None:
+    """[0, 1] on every row of a two-label set read as the indices 0 and 1 gave every row both
+    labels (review E); a list of indices among other lists still reads as indices."""
+    rows = [{"text": "a", "labels": [0, 1]}, {"text": "b", "labels": [1, 0]}]
+    path = write_jsonl(tmp_path / "b.jsonl", rows)
+    assert load_dataset(str(path), label_names=["negative", "positive"]).labels.tolist() == [[0, 1], [1, 0]]
+    path = write_jsonl(tmp_path / "c.jsonl", [{"text": "a", "labels": [1]}, *rows[:1]])
+    assert load_dataset(str(path), label_names=["negative", "positive"]).labels.tolist() == [[0, 1], [1, 1]]

@@ -192,6 +192,20 @@ def test_a_store_that_is_a_file_or_a_commit_time_that_is_no_time_is_one_line(
     assert "--commit-time 'notatime' is not an ISO 8601 time" in capsys.readouterr().err
 
 
+def test_the_store_is_ordered_by_the_instant_of_each_commit_whatever_its_offset(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """git's %cI keeps each committer's UTC offset: 12:00+05:00 is 07:00Z, before 10:00Z, though its
+    text sorts after; the store sorted the text and judged the wrong commit as the newest."""
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    record(tmp_path / "store", report, Commit("b" * 40, "2026-11-25T10:00:00+00:00", None))
+    record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T12:00:00+05:00", None))
+    assert [r["commit"][0] for r in load_store(tmp_path / "store")] == ["a", "b"]
+    for wrong in ("5", "0", "-0.05"):  # a percentage, or a threshold that makes every step a creep
+        assert main(["history", "check", "--store", str(tmp_path / "store"), "--min-slowdown", wrong]) == 1
+        assert "--min-slowdown is a fraction in (0, 1)" in capsys.readouterr().err
+
+
 def test_a_prs_trend_line_says_whether_it_would_complete_a_creep():
     """The PR comment's line: the PR's results against the default branch's records (not recorded);
     a PR that takes the fifth 1% step of a slide is told, one that holds the line is not, a new

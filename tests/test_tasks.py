@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -381,3 +382,26 @@ def swap_int8_classes(request):
     assert outcomes.get("failed", 0) >= 5, result.stdout.str()[-3000:]
     result.stdout.fnmatch_lines(["*onnx-int8: accuracy = * is below 0.990 x the torch reference*"])
 
+
+
+def test_splits_a_one_file_dataset_does_not_have_are_refused(tmp_path: Path, cache_dir: Path):
+    """A split named for one file was ignored, and thresholds "tuned" were tuned on the very texts
+    they were then judged on (review E): both are errors before anything runs."""
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.session import GateSession
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "a", "labels": ["joy"]}\n')
+
+    def dataset(**settings: Any) -> Any:
+        return GateSession(GateConfig(model="tiny", cache_dir=cache_dir, **settings)).dataset
+
+    assert len(dataset(dataset=str(data))) == 1
+    with pytest.raises(GateError, match=r"d\.jsonl is one file with no splits, but split 'tset' names one"):
+        dataset(dataset=str(data), split="tset")
+    with pytest.raises(GateError, match=r'thresholds = "tuned" tunes on the validation split, and dataset .*'
+                                        r"d\.jsonl is one file with no splits"):
+        dataset(dataset=str(data), thresholds="tuned")
+    (tmp_path / "t.txt").write_text("a text\n")
+    with pytest.raises(GateError, match=r"--gate-texts has no labels"):
+        dataset(texts=tmp_path / "t.txt", thresholds="tuned")

@@ -200,7 +200,7 @@ class GateConfig:
         if not 0 < self.min_slowdown < 1:
             raise GateError(f"min-slowdown is a fraction in (0, 1), e.g. 0.05 for 5%; got "
                             f"{self.min_slowdown} (--gate-min-slowdown)")
-        if self.ab_budget <= 0:
+        if not 0 < self.ab_budget < float("inf"):  # nan too: it meant no budget at all
             raise GateError(f"ab-budget is seconds per A/B cell, above 0; got {self.ab_budget} "
                             "(--gate-ab-budget)")
         if self.budget is not None and not (0 < self.budget < float("inf")):
@@ -297,6 +297,8 @@ def _check_literal(name: str, value: object, kind: Any, option: str) -> None:
 
 
 def _split_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (str, list, tuple)):
+        raise GateError(f"expected a list of names (an array, or a comma list), got {value!r}")
     if isinstance(value, str):
         return tuple(v.strip() for v in value.split(",") if v.strip())
     return tuple(str(v) for v in value)
@@ -334,6 +336,8 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
     for name in ("f1_margin", "per_label_keep", "min_slowdown", "ab_budget", "budget"):
         if out.get(name) is not None:
             try:
+                if isinstance(out[name], bool):
+                    raise TypeError
                 out[name] = float(out[name])
             except (TypeError, ValueError):
                 raise GateError(f"{name.replace('_', '-')} must be a number, got {out[name]!r}") from None
@@ -384,10 +388,16 @@ def read_pyproject_table(root: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise GateError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}): TOML files are UTF-8; "
+                        "save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise GateError(f"{path} is not valid TOML: {exc}") from None
-    table = data.get("tool", {}).get("encoder-gate", {})
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise GateError(f"[tool] in {path} must be a table")
+    table = tool.get("encoder-gate", {})
     if not isinstance(table, dict):
         raise GateError(f"[tool.encoder-gate] in {path} must be a table")
     return table

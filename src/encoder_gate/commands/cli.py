@@ -28,6 +28,7 @@ from encoder_gate.config import (
     DEFAULT_CACHE_DIR,
     DEFAULT_LABEL_COLUMN,
     DEFAULT_TEXT_COLUMN,
+    check_writable,
     read_pyproject_table,
 )
 from encoder_gate.documents import AB_FILE, VERDICT_JSON, read_document, write_json
@@ -70,6 +71,7 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    check_writable(args.out, "--out")
     accuracy = args.accuracy
     if accuracy is None and DEFAULT_ACCURACY.is_file():
         accuracy = DEFAULT_ACCURACY
@@ -216,6 +218,8 @@ def run_noise(args: argparse.Namespace) -> int:
         raise GateError(f"--slowdown must be above 1 (1.3 = 30% slower), got {args.slowdown}")
     files = [f for p in args.benchmarks for f in (benchmark_files(p) if p.is_dir() else [p])]
     docs = load_benchmarks(files)
+    if not 0 < args.alpha < 0.5:
+        raise GateError(f"--alpha is a significance level in (0, 0.5), e.g. 0.05; got {args.alpha:g}")
     rows = speed_gate_noise(docs, stat=args.stat, slowdown=args.slowdown, alpha=args.alpha)
     print("\n".join(format_noise(rows, len(docs), args.slowdown)))
     return 0

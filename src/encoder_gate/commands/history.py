@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.config import check_writable
 from encoder_gate.errors import GateError
 from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, WINDOW, check, pr_trend
 from encoder_gate.history.page import render
@@ -74,13 +75,13 @@ def history_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_history(args: argparse.Namespace) -> int:
     if args.action == "record":
-        if args.commit:
-            if args.commit_time:
-                try:
-                    datetime.fromisoformat(args.commit_time)
-                except ValueError:
-                    raise GateError(f"--commit-time {args.commit_time!r} is not an ISO 8601 time, e.g. "
-                                    "2026-11-26T10:00:00+00:00") from None
+        if args.commit:  # its time orders the store: without one it would sort first, not newest
+            try:
+                datetime.fromisoformat(args.commit_time or "")
+            except ValueError:
+                raise GateError(f"--commit-time {args.commit_time or ''!r} is not an ISO 8601 time: "
+                                "--commit needs its commit's time, e.g. --commit-time "
+                                "2026-11-26T10:00:00+00:00") from None
             commit = Commit(args.commit, args.commit_time or "", args.parent)
         else:
             commit = git_commit(args.repo)
@@ -91,6 +92,9 @@ def run_history(args: argparse.Namespace) -> int:
         return 0
     if args.window < 1:
         raise SystemExit("encoder-gate history: --window must be at least 1")
+    if "min_slowdown" in args and not 0 < args.min_slowdown < 1:
+        raise GateError(f"--min-slowdown is a fraction in (0, 1), e.g. 0.05 for 5%; got "
+                        f"{args.min_slowdown:g}")
     if args.action == "trend":  # informational: exit 0 whatever the trend says
         pr = Commit(args.commit or "this PR", args.commit_time or "", None)
         current = build_record(args.report_dir, pr)
@@ -102,6 +106,7 @@ def run_history(args: argparse.Namespace) -> int:
     if args.action == "render":
         if not records:
             raise GateError(f"history store {args.store} holds no records: record a commit first")
+        check_writable(args.out, "--out")
         page = render(records, args.out, window=args.window)
         print(f"encoder-gate history: {page} ({len(records)} record(s)) and its PNGs in {args.out}")
         return 0

@@ -16,6 +16,7 @@ is recorded, and `--dry-run` lists what it would remove.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -74,8 +75,8 @@ def run_prune(args: argparse.Namespace) -> int:
         raise GateError(f"{root} is not a directory: name the gate's artifact cache (--gate-cache-dir; "
                         f"default {DEFAULT_CACHE_DIR})")
     if args.days is not None:
-        if args.days <= 0:
-            raise GateError(f"--days must be positive; got {args.days:g}")
+        if not 0 < args.days < math.inf:  # nan too: a cutoff of nan kept nothing at all
+            raise GateError(f"--days must be a positive number of days; got {args.days:g}")
         since, what = time.time() - args.days * 86400, f"in the last {args.days:g} days"
     else:
         if args.sessions < 1:

@@ -468,8 +468,10 @@ def _build(
             "(or give one 0/1 column per label name)"
         )
     cells = [row.get(label_column) for row in table.rows]
+    # every cell a list of one 0/1 value per label: one-hot vectors (with two labels too, where
+    # [0, 1] on every row as indices would give every row both labels)
     if fmt == "onehot" or (
-        fmt == "auto" and len(names) > 2 and all(_is_vector(c, len(names)) for c in cells)
+        fmt == "auto" and len(names) >= 2 and all(_is_vector(c, len(names)) for c in cells)
     ):
         for i, cell in enumerate(cells):
             if not _is_vector(cell, len(names)):

@@ -9,10 +9,12 @@ records of another model or dataset are kept, and never compared or drawn with t
 
 from __future__ import annotations
 
+import math
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +185,17 @@ def load_store(store: Path) -> list[dict[str, Any]]:
         raise GateError(f"history store {store} does not exist: `encoder-gate history record --store "
                         f"{store}` creates it")
     records = [load_record(p) for p in sorted(root.glob("*.json"))]
-    return sorted(records, key=lambda r: (str(r.get("time")), str(r.get("recorded"))))
+    return sorted(records, key=lambda r: (_instant(r.get("time")), str(r.get("recorded"))))
+
+
+def _instant(when: Any) -> float:
+    """A commit time (ISO 8601, each committer's own UTC offset) as seconds since the epoch: the
+    text of 12:00+05:00 sorts after 10:00+00:00, the instant before it. No time sorts first."""
+    try:
+        moment = datetime.fromisoformat(str(when))
+    except ValueError:
+        return -math.inf
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def same_series(records: Sequence[Mapping[str, Any]], newest: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -161,12 +162,31 @@ class GateSession:
         """
 
         cfg = self.config
+        self._check_splits()
         ds = self.load_split(cfg.split)
         if self.labelled and self.model.task.classifier:
             check_labels_match(ds, self.model.label_names)
         if self.labelled and self.model.task.exclusive:
             check_single_label(ds, self.model.task_note)
         return ds.head(cfg.limit) if cfg.limit else ds
+
+    def _check_splits(self) -> None:
+        """The splits the settings name exist in the source: one file has none to choose, and
+        thresholds tuned on any part of it might be tuned on the test texts."""
+        cfg, source = self.config, self.dataset_source
+        single = cfg.texts is None and Path(source).expanduser().is_file()
+        if single and cfg.split != "test":
+            raise GateError(f"dataset {source} is one file with no splits, but split {cfg.split!r} names "
+                            "one: leave split (--gate-split) out")
+        if cfg.thresholds != "tuned" or not self.model.task.thresholded:
+            return
+        if not self.labelled:
+            raise GateError('thresholds = "tuned" tunes on labelled validation texts, and --gate-texts has '
+                            'no labels: use thresholds = "fixed"')
+        if single:
+            raise GateError(f'thresholds = "tuned" tunes on the validation split, and dataset {source} is '
+                            "one file with no splits (any part of it might be a test text): use thresholds = "
+                            '"fixed", or a dataset with a validation split (a save_to_disk directory)')
 
     @property
     def labelled(self) -> bool:
