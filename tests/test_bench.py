@@ -362,9 +362,23 @@ def test_a_baseline_that_is_no_speedups_json_is_refused_and_one_sharing_nothing_
     results = results_from_json(fake_benchmark_doc(medians()))
     outcome = finish_session(results, BenchSettings(baseline=elsewhere), tmp_path / "r", {"name": "tiny"},
                              PEAKS)
-    assert outcome.failures == [] and (f"speedup gate compared nothing against {elsewhere}", "yellow") in (
-        outcome.lines())
+    assert (f"SPEEDUP GATE FAILED: nothing was compared against {elsewhere}", "red") in outcome.lines()
     assert any("shares no case and backend with this run" in w for w in outcome.doc["gate"]["warnings"])
+    from encoder_gate.decision import decide_documents
+
+    verdict = decide_documents(None, {**outcome.doc, "provenance": {"model": {}, "dataset": {}}}, None)
+    assert not verdict.passed and any("nothing was compared against" in s for s in verdict.session_failures)
+    # a baseline of other batch sizes: the cells each side lacks are named
+    first = finish_session(results, BenchSettings(), tmp_path / "a", {"name": "tiny"}, PEAKS)
+    doc = json.loads(first.path.read_text())
+    case = next(iter(doc["speedups"]))
+    doc["speedups"]["model/normal/bs64/bucketed"] = doc["speedups"].pop(case)
+    doc["speedups"][case] = {}
+    partial = write_json(tmp_path / "partial.json", {**doc, "speedups": {**doc["speedups"]}})
+    warned = finish_session(results, BenchSettings(baseline=partial), tmp_path / "p", {"name": "tiny"},
+                            PEAKS).doc["gate"]["warnings"]
+    assert any("not in the baseline, so not compared" in w for w in warned)
+    assert any("in the baseline but not measured in this run" in w and "bs64" in w for w in warned)
 
 
 def test_benchmark_files_latest_and_errors(tmp_path):
@@ -663,7 +677,10 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     assert "SPEEDUP GATE FAILED against" in out and "  onnx-fp32 model/filtered/bs8/bucketed: speedup" in out
     # pytest-benchmark's regressions end in the verdict, which names the cell, not in a traceback
     assert "Traceback" not in out and "PerformanceRegression" not in out
-    slowed.stdout.fnmatch_lines(["*encoder-gate verdict: FAIL*"])
+    slowed.stdout.fnmatch_lines(["pytest-benchmark's --benchmark-compare-fail found * regression(s) in the "
+                                 "absolute times (each fails its backend):",
+                                 "  *test_model_only[bs8-onnx-fp32-filtered-bucketed]*",
+                                 "*encoder-gate verdict: FAIL*"])
     verdict = json.loads((pytester.path / "report" / "verdict.json").read_text())
     [onnx] = [b for b in verdict["backends"] if b["name"] == "onnx-fp32"]
     regressed = [r["text"] for r in onnx["reasons"] if "--benchmark-compare-fail" in r["text"]]

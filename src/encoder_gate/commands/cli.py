@@ -31,7 +31,7 @@ from encoder_gate.config import (
     check_writable,
     read_pyproject_table,
 )
-from encoder_gate.documents import AB_FILE, VERDICT_JSON, read_document, write_json
+from encoder_gate.documents import AB_FILE, SPEEDUPS_FILE, VERDICT_JSON, read_document, write_json
 from encoder_gate.errors import GateError
 from encoder_gate.publish import current_verdict
 from encoder_gate.reporting.benchmarks import write_report
@@ -81,6 +81,13 @@ def run_report(args: argparse.Namespace) -> int:
     files = write_report(args.out, args.benchmarks, accuracy, DEFAULT_BENCHMARKS_ROOT, ab)
     for source in files.sources:
         print(f"read {source}")
+    speedups = DEFAULT_VERDICT_DIR / SPEEDUPS_FILE
+    older = [s for s in files.sources
+             if speedups.is_file() and s.stat().st_mtime < speedups.stat().st_mtime - 60]
+    if args.benchmarks is None and older:  # the newest save is not the last run's (a PR run is not saved)
+        print(f"warning: the newest pytest-benchmark save, {older[0]}, is older than {speedups}: its tables "
+              "are an earlier run's figures, not the last session's; save that session with "
+              "--benchmark-autosave or --benchmark-json FILE (then --benchmarks FILE)", file=sys.stderr)
     for used in (accuracy, ab):
         if used is not None:
             print(f"read {used}")

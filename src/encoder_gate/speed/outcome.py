@@ -37,6 +37,11 @@ class SessionOutcome:
         """Terminal lines as (text, style), style one of "", "red", "yellow", "green"."""
         out = [(line, "") for line in format_speedups(self.doc)]
         out.append((f"written to {self.path}", ""))
+        regressed = (self.doc.get("compare") or {}).get("regressions") or []
+        if regressed:  # pytest-benchmark's own list is handed over to the gate: its reasons are said here
+            out.append((f"pytest-benchmark's --benchmark-compare-fail found {len(regressed)} regression(s) "
+                        "in the absolute times (each fails its backend):", "red"))
+            out += [(f"  {r.get('text')}", "red") for r in regressed]
         base = self.settings.baseline
         if base is None:
             return out
@@ -62,9 +67,28 @@ class SessionOutcome:
             out.append((f"speedup gate passed against {base} (max drop {self.settings.max_drop:.0%})",
                         "green"))
         else:
-            out.append((f"speedup gate compared nothing against {base}", "yellow"))
+            out.append((f"SPEEDUP GATE FAILED: nothing was compared against {base}", "red"))
         out.append((ACROSS_RUNS, ""))
         return out
+
+
+def _uncompared(doc: Mapping[str, Any], baseline: Baseline) -> list[str]:
+    """What the gate against `baseline` left out: this run's cells it has no figure for, and its
+    cells this run did not measure (another batch size, a backend not selected)."""
+    def cells(d: Mapping[str, Any]) -> set[tuple[str, str]]:
+        return {(case, b) for case, row in (d.get("speedups") or {}).items() for b in (row or {})}
+
+    mine, theirs = cells(doc), cells(baseline.doc)
+    if not mine & theirs:
+        return [f"the speed baseline {baseline.source} shares no case and backend with this run: nothing was "
+                "compared against it"]
+    out = []
+    for cut, what in ((mine - theirs, "not in the baseline, so not compared"),
+                      (theirs - mine, "in the baseline but not measured in this run")):
+        if cut:
+            listed = ", ".join(f"{b} {case}" for case, b in sorted(cut)[:6])
+            out.append(f"{len(cut)} cell(s) {what}: {listed}" + (", ..." if len(cut) > 6 else ""))
+    return out
 
 
 def finish_session(results: Sequence[BenchResult], settings: BenchSettings, report_dir: Path,
@@ -100,9 +124,7 @@ def finish_session(results: Sequence[BenchResult], settings: BenchSettings, repo
         comparisons = compare_speed(doc, baseline.doc, settings.max_drop, settings.alpha)
         failures = [c.failure() for c in comparisons if c.failed]
         warnings = baseline.warnings(doc)
-        if not comparisons:
-            warnings.append(f"the speed baseline {baseline.source} shares no case and backend with this run: "
-                            "nothing was compared against it")
+        warnings += _uncompared(doc, baseline)
         doc["gate"] = {
             "baseline": baseline.source, "max_drop": settings.max_drop, "alpha": settings.alpha,
             "compared": {case: {c.backend: c.to_json() for c in comparisons if c.case == case}
