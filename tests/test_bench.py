@@ -354,7 +354,7 @@ def test_a_baseline_that_is_no_speedups_json_is_refused_and_one_sharing_nothing_
     an error naming the file; a speedups.json of other cases is compared with nothing, and says so."""
     from encoder_gate.speed.baseline import read_baseline
 
-    for doc in ({"tool": "other", "results": [1, 2]}, {"speedups": {}}, {"speedups": {"a": "fast"}}):
+    for doc in ({"tool": "other", "results": [1, 2]}, {"speedups": [1]}, {"speedups": {"a": "fast"}}):
         other = write_json(tmp_path / "other.json", doc)
         with pytest.raises(GateError, match=r"other\.json is not a speedups\.json of encoder-gate"):
             read_baseline(other)
@@ -933,6 +933,7 @@ def test_a_compare_against_a_save_from_another_cpu_class_fails_saying_what_diffe
     saved.write_text(json.dumps(doc))
     result = pytester.runpytest(*args, "--benchmark-compare=0001")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "speedup gate passed" not in result.stdout.str()  # nothing is judged against that save
     decided = json.loads((pytester.path / "report" / "verdict.json").read_text())
     [finding] = [f for f in decided["findings"] if f["kind"] == "gate"]
     assert "another CPU class" in finding["reason"]

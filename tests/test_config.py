@@ -113,7 +113,7 @@ def test_a_cache_or_report_directory_that_cannot_be_written_is_said_at_the_start
     from encoder_gate.config import check_writable
 
     check_writable(tmp_path / "new" / "cache", "the artifact cache")
-    assert (tmp_path / "new" / "cache").is_dir()
+    assert not (tmp_path / "new").exists()  # a collection makes nothing
     (tmp_path / "file").write_text("")
     with pytest.raises(GateError, match=r"^the artifact cache .*file is a file, not a directory"):
         check_writable(tmp_path / "file", "the artifact cache")

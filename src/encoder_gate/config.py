@@ -412,13 +412,16 @@ def load_config(root: Path, overrides: Mapping[str, Any]) -> GateConfig:
 
 
 def check_writable(path: Path, what: str) -> None:
-    """A GateError unless `path` is a directory this process can write into (made when missing):
-    found at the start, not as a traceback when the session writes its last file."""
+    """A GateError unless `path` is a directory this process can write into, or one it can make
+    (nothing is made here): found at the start, not as a traceback when the session writes its
+    last file."""
     if path.exists() and not path.is_dir():
         raise GateError(f"{what} {path} is a file, not a directory: give a directory")
+    there = next((p for p in (path, *path.parents) if p.exists()), None)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
+        if there is None or not there.is_dir():
+            raise NotADirectoryError(20, "a file stands in its path")
+        with tempfile.TemporaryFile(dir=there):
             pass
     except OSError as exc:
         raise GateError(f"{what} {path} cannot be written ({exc.strerror or exc}): give a directory this "

@@ -87,6 +87,8 @@ STARTED = pytest.StashKey[float]()
 FINGERPRINT = pytest.StashKey[dict[str, Any]]()
 ESTIMATE = pytest.StashKey[str]()
 BUDGET = pytest.StashKey[TimeBudget]()
+#: A --benchmark-compare save of another CPU class: the gate fails saying so, judging nothing by it.
+OTHER_CPU = pytest.StashKey[bool]()
 
 # What the gate sweep keeps: the configuration docs/noise.md's noise tables measure.
 GATE_CASE = {"originalname": "test_model_only", "variant": "normal", "dispatch": "bucketed"}
@@ -333,6 +335,7 @@ class BenchPlugin:
         differ = [f"{k}: {now.get(k)!r} now, {saved.get(k)!r} in the save" for k in CPU_CLASS
                   if now.get(k) != saved.get(k)]
         if differ:
+            config.stash[OTHER_CPU] = True
             fail_gate(config, "speed: --benchmark-compare against a save from another CPU class ("
                       + "; ".join(differ) + "): absolute times of different CPUs are not comparable (and "
                       "INT8 ones may differ in arithmetic too). Save a baseline on this machine "
@@ -436,8 +439,12 @@ class BenchPlugin:
                  "content_hash": gate.model.content_hash, "threads": gate.config.threads,
                  "device": gate.config.device}
         try:
+            # a save of another CPU class is not judged against (its finding fails the verdict): no
+            # "speedup gate passed against" it beside that FAIL
+            other_cpu = config.stash.get(OTHER_CPU, False) and config.stash[SETTINGS].baseline is None
+            baseline = None if other_cpu else self.baseline()
             outcome = finish_session(results, config.stash[SETTINGS], gate.config.report_dir, model,
-                                     config.stash.get(GEMM, None), baseline=self.baseline(),
+                                     config.stash.get(GEMM, None), baseline=baseline,
                                      compare_regressions=self.compare_regressions(),
                                      fingerprint=self.fingerprint(), provenance=here)
         except GateError as exc:  # a malformed baseline file, or one from another machine

@@ -221,9 +221,10 @@ def header_lines(docs: Sequence[Mapping[str, Any]], sources: Sequence[Path],
     how = ("the median of its rounds' ratios to torch eager's, paired round by round (the figure the gate "
            f"reports), or where a run did not pair them the ratio of their {SPEEDUP_STAT} rounds"
            if paired else f"from the {SPEEDUP_STAT} round of each")
-    lines += ["", "Cells: messages/s at the median round (speedup over torch eager in the same run and "
-              f"case, {how}). `bucketed` sorts texts by token length before batching; `ordered` keeps "
-              "dataset order.", ""]
+    lines += ["", "Cells: messages/s at the median round's wall time, a throughput (speedup over torch "
+              f"eager in the same run and case, {how}; the two are on different clocks and need not "
+              "divide into each other). `bucketed` sorts texts by token length before batching; "
+              "`ordered` keeps dataset order.", ""]
     return lines
 
 

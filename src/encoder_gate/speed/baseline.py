@@ -63,7 +63,7 @@ def read_baseline(path: Path) -> dict[str, Any]:
     a pytest-benchmark save): its `speedups` table maps each case to each backend's speedup."""
     doc = read_json(path, "speedup baseline")
     table = doc.get("speedups")
-    if not isinstance(table, Mapping) or not table or not all(
+    if not isinstance(table, Mapping) or not all(
             isinstance(row, Mapping) and all(isinstance(v, (int, float)) for v in row.values())
             for row in table.values()):
         raise GateError(f"the speedup baseline {path} is not a speedups.json of encoder-gate (no `speedups` "

@@ -102,7 +102,10 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
         assert benchmark.pedantic(one_round, rounds=bench_settings.rounds, warmup_rounds=1,
                                   iterations=1) == len(plan.batches)
         keep_rounds(benchmark, alone.pr[1:], clock)  # the first was pedantic's warm-up
-        bench_record("model", variant, gate_batch_size, dispatch, plan)
+        # its rates on the wall clock, as a paired backend's: one clock for every messages/s
+        walls = alone.pr_wall[1:] or alone.pr_wall
+        bench_record("model", variant, gate_batch_size, dispatch, plan,
+                     pass_seconds=float(np.median(walls)) if walls else None)
         return
 
     reference.warmup(plan.shapes)
