@@ -128,3 +128,22 @@ def test_a_pyproject_that_is_not_utf8_or_whose_tool_is_no_table_is_one_line(tmp_
     (tmp_path / "pyproject.toml").write_text('tool = "x"\n')
     with pytest.raises(GateError, match=r"^\[tool\] in .*pyproject\.toml must be a table"):
         load_config(tmp_path, {})
+
+
+def test_the_tables_model_and_dataset_are_the_projects_from_a_subdirectory_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`pytest` started in accuracy/ read `models/clf` relative to accuracy/ (review E): it is the
+    project's path, as cache-dir and texts are; from the root it stays as written."""
+    (tmp_path / "models" / "clf").mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "eval.jsonl").write_text("")
+    (tmp_path / "accuracy").mkdir()
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.encoder-gate]\nmodel = "models/clf"\ndataset = "data/eval.jsonl"\n')
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(tmp_path, {})
+    assert (cfg.model, cfg.dataset) == ("models/clf", "data/eval.jsonl")
+    monkeypatch.chdir(tmp_path / "accuracy")
+    cfg = load_config(tmp_path, {})
+    assert (cfg.model, cfg.dataset) == ("../models/clf", "../data/eval.jsonl")
+    assert load_config(tmp_path, {"model": "models/clf"}).model == "models/clf"  # an option: as given

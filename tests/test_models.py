@@ -136,3 +136,13 @@ def test_the_tokens_a_model_is_fed_are_what_its_position_embeddings_hold(tmp_pat
                                                       "problem_type": "single_label_classification",
                                                       "id2label": {"0": "a", "1": "b"}, **config}))
     assert spec_from_dir("m", tmp_path, "local").max_positions == positions
+
+
+def test_a_file_given_as_the_model_is_named_as_a_file(tmp_path: Path):
+    (tmp_path / "img.png").write_bytes(b"\x89PNG")
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    cache = None
+    with pytest.raises(GateError, match=r"model '.*img\.png' is a file, not a model directory"):
+        resolve_model(str(tmp_path / "img.png"), cache)  # type: ignore[arg-type]
+    with pytest.raises(GateError, match=r"an ONNX file is a backend of its own: onnx:PATH"):
+        resolve_model(str(tmp_path / "model.onnx"), cache)  # type: ignore[arg-type]

@@ -254,3 +254,19 @@ def test_an_ab_json_becomes_a_vs_base_plot_and_tables(tmp_path: Path):
     other = report.write_report(tmp_path / "other", None, acc, tmp_path / "no-saves", ab)
     text = other.markdown.read_text()
     assert "is of another model than the accuracy file: left out" in text and "vs_base" not in text
+
+
+def test_a_foreign_ab_json_or_benchmark_file_is_one_line(tmp_path):
+    """Hand-edited or foreign files gave AttributeError / KeyError tracebacks (review E)."""
+    from encoder_gate.errors import GateError
+    from encoder_gate.reporting.benchmarks import write_report
+    from encoder_gate.speed.files import load_benchmark_json
+
+    for doc in ({"model": "m"}, {"speed": [{"backend": "x"}]}, {"accuracy": {"x": {"delta": 0.1}}}):
+        ab = tmp_path / "ab.json"
+        ab.write_text(json.dumps(doc))
+        with pytest.raises(GateError, match=r"ab\.json is not an ab\.json this encoder-gate can read"):
+            write_report(tmp_path / "out", None, None, None, ab)
+    (tmp_path / "b.json").write_text(json.dumps({"benchmarks": [1, 2]}))
+    with pytest.raises(GateError, match=r"is not a pytest-benchmark JSON file"):
+        load_benchmark_json(tmp_path / "b.json")

@@ -6,6 +6,7 @@ pyproject use dashes (`batch-sizes`), fields use underscores (`batch_sizes`).
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -405,9 +406,17 @@ def read_pyproject_table(root: Path) -> dict[str, Any]:
 
 def load_config(root: Path, overrides: Mapping[str, Any]) -> GateConfig:
     """The configuration for a pytest session rooted at `root`."""
-    config = GateConfig.from_sources(read_pyproject_table(root), overrides, root)
+    table = read_pyproject_table(root)
+    config = GateConfig.from_sources(table, overrides, root)
     defaults_relative = {"cache_dir": config.cache_dir, "report_dir": config.report_dir}
-    fixed = {k: (v if v.is_absolute() else root / v) for k, v in defaults_relative.items()}
+    fixed: dict[str, Any] = {k: (v if v.is_absolute() else root / v) for k, v in defaults_relative.items()}
+    # the table's model and dataset paths are the project's, as its other paths: from a session
+    # started in a subdirectory they are read relative to the root (unchanged when started there)
+    for name in ("model", "dataset"):
+        given = table.get(name)
+        if overrides.get(name) is None and isinstance(given, str) and not Path(given).is_absolute() \
+                and (root / given).exists() and not Path(given).exists():
+            fixed[name] = os.path.relpath(root / given)
     return config.with_(**fixed)
 
 

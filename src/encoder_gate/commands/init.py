@@ -429,6 +429,8 @@ def _label_warning(model_dir: Path) -> list[str]:
         config = json.loads(_read_text(model_dir / "config.json"))
     except (json.JSONDecodeError, GateError):
         return []
+    if not isinstance(config, dict):  # no model configuration: the session says so, in one line
+        return []
     architectures = config.get("architectures") or []
     id2label = config.get("id2label") or {}
     if not isinstance(id2label, dict) or not any("Classification" in str(a) for a in architectures):

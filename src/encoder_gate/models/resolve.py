@@ -49,6 +49,11 @@ def resolve_model(name: str, cache: ArtifactCache, progress: Progress = quiet) -
     path = Path(name).expanduser()
     if path.is_dir():
         return spec_from_dir(name, path.resolve(), "local")
+    if path.is_file():
+        hint = (" (an ONNX file is a backend of its own: onnx:PATH in backends, beside its model directory)"
+                if path.suffix == ".onnx" else "")
+        raise GateError(f"model {name!r} is a file, not a model directory: pass the Hugging Face model "
+                        f"directory (config.json, tokenizer, weights) it belongs to{hint}")
     if _looks_like_path(name) or path.suffix in {".onnx", ".json"}:
         raise GateError(
             f"model directory {name!r} does not exist. Pass an existing Hugging Face model "

@@ -200,11 +200,16 @@ def _shard(config: pytest.Config, gate_config: GateConfig) -> GateConfig:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    if SHARD_KEY not in config.stash:
-        return []
-    shard, plan = config.stash[SHARD_KEY]
-    return [f"encoder-gate: shard {shard} runs {', '.join(plan.share(shard.index))} (the plan: "
-            f"{plan.describe()})"]
+    out = []
+    cfg = gate_session_of(config).config
+    if cfg.model == "default":  # an empty [tool.encoder-gate], or none: not the user's model
+        out.append("encoder-gate: model 'default', the embedded default classifier (no model is set in "
+                   "[tool.encoder-gate] or --gate-model; its first session trains it, minutes on 2 cores)")
+    if SHARD_KEY in config.stash:
+        shard, plan = config.stash[SHARD_KEY]
+        out.append(f"encoder-gate: shard {shard} runs {', '.join(plan.share(shard.index))} (the plan: "
+                   f"{plan.describe()})")
+    return out
 
 
 def _progress_writer(config: pytest.Config) -> Any:

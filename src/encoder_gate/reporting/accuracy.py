@@ -76,9 +76,12 @@ def per_label_markdown(payload: dict[str, Any]) -> list[str]:
         return []
     floor = next((r.get("per_label_min_support") for r in payload["backends"].values()
                   if r.get("per_label")), None)
+    labels = next(r["per_label"] for r in payload["backends"].values() if r.get("per_label"))
+    low = sum(1 for lab in labels if lab.get("verdict") == "low-support")
     head = (f"Per-label F1: every label with at least {floor} gold positives keeps its share of its "
             "reference F1 and loses no significant number of decisions (McNemar, Holm-adjusted p < 0.05 "
-            "fails)")
+            f"fails): {len(labels) - low} of {len(labels)} labels judged"
+            + (f", {low} with fewer positives reported but not judged" if low else ""))
     if not rows:
         return [f"{head}: no label fails or is flagged.", ""]
     return [f"{head}. Labels that fail or are flagged:", "",

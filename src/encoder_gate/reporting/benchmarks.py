@@ -355,6 +355,18 @@ def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path | None
     return files[-1:]
 
 
+def _with_vs_base(versus: Mapping[str, Any], ab: Path | None, acc: Mapping[str, Any] | None, out: Path,
+                  text: str, plots: list[Path]) -> tuple[str, list[Path]]:
+    """The page and plots with the PR-against-base section (left out, and said so, when ab.json is
+    of another model than the accuracy file)."""
+    model = (versus.get("model") or {}).get("content_hash")
+    if acc is not None and model != (acc.get("model") or {}).get("content_hash"):
+        return text + f"\n_{ab} is of another model than the accuracy file: left out._\n", plots
+    plot = plot_vs_base(versus, out / "vs_base.png")
+    text += "\n" + "\n".join(vs_base_section(versus, plot))
+    return text, plots + ([plot] if plot is not None else [])
+
+
 def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: Path | None = None,
                  default_root: Path | None = Path(".benchmarks"), ab: Path | None = None) -> ReportFiles:
     """Write benchmarks.md and the plots into ``out``; raise GateError when there is nothing to report.
@@ -379,12 +391,10 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
         plots.append(speed)
     text = render_markdown(rows, docs, sources, acc, plots)
     if versus is not None:
-        model = (versus.get("model") or {}).get("content_hash")
-        if acc is not None and model != (acc.get("model") or {}).get("content_hash"):
-            text += f"\n_{ab} is of another model than the accuracy file: left out._\n"
-        else:
-            plot = plot_vs_base(versus, out / "vs_base.png")
-            text += "\n" + "\n".join(vs_base_section(versus, plot))
-            plots += [plot] if plot is not None else []
+        try:
+            text, plots = _with_vs_base(versus, ab, acc, out, text, plots)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a hand-edited or foreign file
+            raise GateError(f"{ab} is not an ab.json this encoder-gate can read ({type(exc).__name__}: "
+                            f"{exc}); re-run the session that writes it (--gate-base)") from None
     md = write_page(out, BENCHMARKS_PAGE, text)
     return ReportFiles(md, tuple(plots), tuple(sources))

@@ -32,8 +32,8 @@ def latest_benchmark_file(root: Path) -> Path:
 def load_benchmark_json(path: Path) -> dict[str, Any]:
     """A pytest-benchmark JSON file, checked to hold a ``benchmarks`` list."""
     doc = read_json(path, "benchmark file")
-    if not isinstance(doc.get("benchmarks"), list):
-        raise GateError(f"{path} is not a pytest-benchmark JSON file (no 'benchmarks' list)")
+    if not isinstance(doc.get("benchmarks"), list) or not all(isinstance(b, dict) for b in doc["benchmarks"]):
+        raise GateError(f"{path} is not a pytest-benchmark JSON file (no 'benchmarks' list of benchmarks)")
     return doc
 
 
