@@ -216,7 +216,9 @@ def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) ->
     data = series.get("dataset") or {}
     failing = [_short(r["commit"]) for r in line if not (r.get("verdict") or {}).get("passed", True)]
     creep_items = "".join(f"<li class=fail>{html.escape(c.describe())}</li>" for c in creeps) or \
-        "<li>none: no metric moved beyond its minimum effect across the window while every step passed</li>"
+        ("<li>none: no metric moved beyond its minimum effect across the window"
+         + (" (creep is what moves while every step passes; the failed commits are the PR gate's to "
+            "judge)" if failing else "") + "</li>")
     legend = ("Red columns: commits whose gate failed"
               + (f" ({', '.join(failing)})" if failing else " (none)")
               + "; orange columns: a backend's commits that passed because a waiver accepted a failed check "

@@ -126,7 +126,12 @@ def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
         "versions": {**((acc or {}).get("versions") or {}), **((speed_doc or {}).get("versions") or {})},
         "backends": backends,
         "results": _their_summaries(verdict.judged),
-        "verdict": {"passed": verdict.passed, "failures": [r.text for r in verdict.failures],
+        # every reason the verdict failed: its checks', its session's (a speed gate as a whole) and
+        # what failed outside the checks (a failed test, a collection error): a FAIL never records none
+        "verdict": {"passed": verdict.passed,
+                    "failures": list(dict.fromkeys([*(r.text for r in verdict.failures),
+                                                    *verdict.session_failures,
+                                                    *(f.describe() for f in verdict.findings)])),
                     "left_out": list(verdict.left_out)},
     }
 

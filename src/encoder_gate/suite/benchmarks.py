@@ -128,7 +128,8 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
             paid = (f"pays for {total} rounds" if affordable > pilot
                     else f"was spent by the pilot's {pilot} rounds; it stops after {total}")
             gate_session.progress(f"{backend.name} model {variant} bs={gate_batch_size}: its budget share "
-                                  f"({seconds_text(share)}) {paid}, fewer than its CI target needs")
+                                  f"({seconds_text(share)}) {paid}, fewer than its pilot says its CI "
+                                  "target needs (an estimate: the CI the rounds reach is in its result)")
     # the rest of its rounds by the one round loop (speed.rounds.run_rounds, as the A/B's cells);
     # pytest-benchmark holds them (keep_rounds below), not a timing of its own: it is handed one
     # call that gives the batch count. Under --benchmark-disable (or xdist) one round, nothing kept.
