@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD
+from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.tasks import task_of_document
 
 if TYPE_CHECKING:
@@ -99,6 +100,9 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
     w = max(16, *(len(name) for name in rows)) if rows else 16  # onnx:PATH names run long
     for name, row in rows.items():
         if row.get("f1_delta") is None:
+            continue
+        if name == REFERENCE_BACKEND:  # against itself: no change to show, only what it warns of
+            out += [(f"{name:<{w}} warning: {row[key]}", True) for key in ROW_WARNINGS if row.get(key)]
             continue
         out.append((f"{name:<{w}} F1 delta {_ci_cell(row)}, McNemar p {row['mcnemar_p']:.3g}, "
                     f"MDE {row['mde_f1']:.4f}", False))
