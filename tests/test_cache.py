@@ -282,6 +282,11 @@ def test_prune_cache_command_keeps_the_last_sessions_and_removes_nothing_without
     assert main(["prune-cache", str(tmp_path)]) == 0
     assert "nothing pruned: no gate session is recorded" in capsys.readouterr().out
     assert all(e.is_dir() for e in entries)
+    (tmp_path / "sessions.json").write_text("not json")
+    assert main(["prune-cache", str(tmp_path)]) == 0
+    assert "nothing pruned: its record of sessions, " in capsys.readouterr().out
+    assert all(e.is_dir() for e in entries)
+    (tmp_path / "sessions.json").unlink()
 
     now = time.time()
     record_session(tmp_path, now - 2.5 * 3600, "pytest accuracy")  # used b

@@ -182,6 +182,14 @@ def test_out_that_is_a_file_and_missing_model_dir(tmp_path: Path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_data_that_cannot_be_read_is_said_before_anything_is_written(tmp_path: Path, capsys, cache_dir: Path):
+    """--dataset empty.csv wrote model.onnx into --out, then failed (walk C)."""
+    (tmp_path / "empty.csv").write_text("")
+    assert main(["export", "tiny", "--out", str(tmp_path / "o"), "--dataset", str(tmp_path / "empty.csv"),
+                 "--variants", "fp32", "--cache-dir", str(cache_dir)]) == 1
+    assert "empty.csv" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
 def test_parity_only_summary_is_the_gates_own():
     """Without gold labels the card's numbers still come from gate.evaluate: argmax flips for a
     single-label head, no decisions but cosine for an encoder."""

@@ -446,6 +446,9 @@ def test_cli_verdict_without_results_is_an_error(tmp_path: Path, capsys: pytest.
     assert main(["verdict", "--report-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "encoder-gate verdict: error: no results to judge: run `pytest accuracy`" in err
+    (tmp_path / "verdict.md").write_text("")
+    assert main(["verdict", "--report-dir", str(tmp_path / "verdict.md")]) == 1
+    assert "is not a directory: name the report directory" in capsys.readouterr().err
 
 
 def test_gate_failure_of_a_path_with_spaces_is_attributed_to_that_backend():

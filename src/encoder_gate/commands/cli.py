@@ -400,6 +400,9 @@ def verdict_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_verdict(args: argparse.Namespace) -> int:
     """Print the verdict; exit 1 when it fails (as `merge` does), so a CI step can gate on it."""
+    if not Path(args.report_dir).is_dir():
+        raise GateError(f"--report-dir {args.report_dir} is not a directory: name the report directory a "
+                        "gate session wrote (default .encoder-gate)")
     text: str = current_verdict(args.report_dir)
     print(text, end="" if text.endswith("\n") else "\n")
     decided = read_document(args.report_dir, VERDICT_JSON) or {}

@@ -347,9 +347,11 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
                         text_column=request.text_column, label_column=request.label_column,
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
                         int8_weights=request.int8_weights)
-    found = run_search(request, request.search, progress) if request.search is not None else None
     session = GateSession(config, progress=progress)
     model = session.model
+    # data that cannot be read is said before any build, and before --out holds a file
+    texts, gold, data_desc = _evaluation_data(session, request, progress)
+    found = run_search(request, request.search, progress) if request.search is not None else None
     ctx = session.context()
     artifacts = {}
     if found is not None:
@@ -400,7 +402,6 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
         placed[variant] = (dst, stats)
         progress(f"onnx-{variant}: wrote {dst} ({variant_bytes(dst) / 1e6:.1f} MB)")
 
-    texts, gold, data_desc = _evaluation_data(session, request, progress)
     tokenizer = session.tokenizer
     progress(f"evaluating on {len(texts)} texts of {data_desc['name']} (batch {config.eval_batch_size}, "
              f"threshold {THRESHOLD})")

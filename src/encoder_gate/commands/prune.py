@@ -20,7 +20,7 @@ import math
 import time
 from pathlib import Path
 
-from encoder_gate.cache import KEPT_SESSIONS, prune, read_sessions
+from encoder_gate.cache import KEPT_SESSIONS, SESSIONS_FILE, prune, read_sessions
 from encoder_gate.config import DEFAULT_CACHE_DIR
 from encoder_gate.errors import GateError
 
@@ -83,8 +83,11 @@ def run_prune(args: argparse.Namespace) -> int:
             raise GateError(f"--sessions must be at least 1; got {args.sessions}")
         sessions = read_sessions(root)
         if not sessions:
-            print(f"nothing pruned: no gate session is recorded in {root} (a pytest session of the gate "
-                  "that runs tests records itself when it ends; prune after one)")
+            record = root / SESSIONS_FILE
+            why = (f"its record of sessions, {record}, cannot be read (the next gate session writes it anew)"
+                   if record.is_file() else f"no gate session is recorded in {root} (a pytest session of the "
+                   "gate that runs tests records itself when it ends; prune after one)")
+            print(f"nothing pruned: {why}")
             return 0
         last = sessions[-args.sessions:]
         shares = other_shares(sessions, len(last))
