@@ -190,6 +190,25 @@ def test_data_that_cannot_be_read_is_said_before_anything_is_written(tmp_path: P
     assert "empty.csv" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
+def test_out_holds_one_export_and_nothing_else(tmp_path: Path, capsys, cache_dir: Path):
+    """An export into a directory of another model's export left that model's files beside the new
+    card (walk G): a directory of other files is refused, an earlier export's files this one does
+    not write are removed, and said."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    assert main(["export", "tiny", "--out", str(tmp_path / "mine"), "--cache-dir", str(cache_dir)]) == 1
+    assert "holds files that are no export of encoder-gate (notes.txt)" in capsys.readouterr().err
+    out = tmp_path / "e"
+    assert main(["export", "tiny", "--out", str(out), "--variants", "fp32,int8", "--limit", "16",
+                 "--cache-dir", str(cache_dir)]) == 0
+    assert (out / "model_quantized.onnx").is_file()
+    capsys.readouterr()
+    assert main(["export", "tiny", "--out", str(out), "--variants", "fp32", "--limit", "16",
+                 "--cache-dir", str(cache_dir)]) == 0
+    assert "removed the earlier export's model_quantized.onnx" in capsys.readouterr().out
+    assert not (out / "model_quantized.onnx").exists() and (out / "model.onnx").is_file()
+
+
 def test_parity_only_summary_is_the_gates_own():
     """Without gold labels the card's numbers still come from gate.evaluate: argmax flips for a
     single-label head, no decisions but cosine for an encoder."""

@@ -256,3 +256,18 @@ def test_rendered_workflow_refuses_a_requirement_that_is_not_one_line() -> None:
     """A requirement with a newline would break the YAML; it is refused with the value shown."""
     with pytest.raises(ValueError, match="must be one line"):
         render_workflow(model_dir=None, version="0.1.0", requirement="encoder-gate\nrm -rf /")
+
+
+def test_where_optimum_is_installed_the_workflow_installs_the_optimum_extra_too(monkeypatch):
+    """init on the optimum stack wrote encoder-gate[cpu]: CI then exported with torch.onnx.export on
+    transformers 5, not as the user's machine did (walk G)."""
+    unknown = source._unknown("0.1.0", "from a wheel file")
+    both = source.with_optimum(unknown)
+    assert both.requirement == "encoder-gate[cpu,optimum]==0.1.0"
+    assert "encoder-gate[cpu]" not in (both.warning or "") and "optimum extra" in both.origin
+    import encoder_gate.backends.optimum_compat as compat
+
+    monkeypatch.setattr(compat, "optimum_missing", lambda: None)
+    assert "[cpu,optimum]" in source.detect_install_source().requirement
+    monkeypatch.setattr(compat, "optimum_missing", lambda: "optimum is not installed")
+    assert "[cpu,optimum]" not in source.detect_install_source().requirement

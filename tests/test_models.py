@@ -146,3 +146,22 @@ def test_a_file_given_as_the_model_is_named_as_a_file(tmp_path: Path):
         resolve_model(str(tmp_path / "img.png"), cache)  # type: ignore[arg-type]
     with pytest.raises(GateError, match=r"an ONNX file is a backend of its own: onnx:PATH"):
         resolve_model(str(tmp_path / "model.onnx"), cache)  # type: ignore[arg-type]
+
+
+def test_a_model_saved_by_a_newer_transformers_names_that_as_the_likely_cause(tmp_path: Path):
+    """transformers 5 saves tokenizer_class "TokenizersBackend", which 4.57 (the optimum stack)
+    cannot load: 224 errors said only that the class does not exist (walk G)."""
+    import json
+
+    import transformers
+
+    from encoder_gate.models.spec import saved_by_newer
+
+    major = int(transformers.__version__.split(".")[0])
+    (tmp_path / "config.json").write_text(json.dumps({"transformers_version": f"{major + 1}.0.0"}))
+    said = saved_by_newer(tmp_path)
+    here = transformers.__version__
+    assert f"saved by transformers {major + 1}.0.0 and this is transformers {here}" in said
+    assert '"PreTrainedTokenizerFast"' in said
+    (tmp_path / "config.json").write_text(json.dumps({"transformers_version": transformers.__version__}))
+    assert saved_by_newer(tmp_path) == ""

@@ -25,7 +25,9 @@ runs and evaluates on CPU.
 
 from __future__ import annotations
 
+import json
 import shlex
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +80,7 @@ from encoder_gate.documents import (
     write_page,
 )
 from encoder_gate.errors import GateError, NotApplicable
+from encoder_gate.reporting.accuracy import ROW_WARNINGS
 from encoder_gate.reporting.search_report import search_section
 from encoder_gate.runtime.inference import encode, predict_texts
 from encoder_gate.runtime.session import GateSession
@@ -339,9 +342,55 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
 
 
 def run_export(request: ExportRequest, progress: Progress = print_progress) -> ExportResult:
-    """Build (or take from the cache) every variant, write it with its model card, measure it."""
+    """Build (or take from the cache) every variant, write it with its model card, measure it.
 
+    --out is a new or empty directory, or an earlier export's: that export's files this one does
+    not write are removed (the card names what the directory holds), and a directory of other
+    files is refused. An export that fails into a directory it made leaves nothing behind."""
     request.check()
+    earlier, existed = _earlier_export(request.out), request.out.exists()
+    try:
+        result = _run_export(request, progress)
+    except BaseException as exc:
+        if earlier is None and request.out.is_dir() and not isinstance(exc, ShippedNothing):
+            # it was new or empty: no half-written export stays (a search's table of why stays)
+            for path in (request.out.iterdir() if existed else [request.out]):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        raise
+    wrote = {EXPORT_FILE, CARD_FILE, *result.payload.get("side_files", []),
+             *(name for v in result.variants for name in (v.file, f"{v.file}_data")),
+             *((SEARCH_FILE, SEARCH_PAGE) if "search" in result.payload else ())}
+    stale = sorted(name for name in (earlier or set()) - wrote if (request.out / name).is_file())
+    for name in stale:
+        (request.out / name).unlink()
+    if stale:
+        progress(f"removed the earlier export's {', '.join(stale)} from {request.out} (this export did not "
+                 "write them)")
+    return result
+
+
+class ShippedNothing(GateError):
+    """The search passed no candidate: --out holds its table of why, and no export."""
+
+
+def _earlier_export(out: Path) -> set[str] | None:
+    """The files an earlier export wrote into `out` (by its export.json), or None when `out` is new
+    or empty; a GateError when it holds files that are no export's."""
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not present:
+        return None
+    try:
+        doc = json.loads((out / EXPORT_FILE).read_text())
+        files = {EXPORT_FILE, CARD_FILE, SEARCH_FILE, SEARCH_PAGE, *(doc.get("side_files") or []),
+                 *(n for v in (doc.get("variants") or {}).values() for n in (v["file"], f"{v['file']}_data"))}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        shown = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "")
+        raise GateError(f"--out {out} holds files that are no export of encoder-gate ({shown}): give a new "
+                        "or empty directory, or an earlier export's") from None
+    return files
+
+
+def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
     started = time.monotonic()
     config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
                         text_column=request.text_column, label_column=request.label_column,
@@ -372,8 +421,8 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
         write_document(request.out, SEARCH_FILE, found.payload)
         table = search_section(found.payload, found.payload["candidates"])
         write_page(request.out, SEARCH_PAGE, "\n".join(table) + "\n")
-        raise GateError(f"the search shipped nothing: no candidate passed; every candidate and why it failed "
-                        f"is in {request.out / 'search.md'} (and search.json)")
+        raise ShippedNothing(f"the search shipped nothing: no candidate passed; every candidate and why it "
+                             f"failed is in {request.out / 'search.md'} (and search.json)")
 
     out = request.out
     out.mkdir(parents=True, exist_ok=True)
@@ -582,6 +631,9 @@ def render_card(p: dict[str, Any]) -> str:
     else:
         lines.append("Not measured: the model's labels do not match the bundled go_emotions labels; pass "
                      "`--dataset` with a labelled dataset for this model.")
+    warned = [f"- {name}: {row[key]}" for name, _, row in rows for key in ROW_WARNINGS if row.get(key)]
+    if warned:  # what the gate warns of (an untrained head every variant keeps its F1 with), said here too
+        lines += ["", "Warnings:", "", *warned]
     versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items())
     lines += [
         "",

@@ -21,7 +21,7 @@ import json
 import re
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any, Literal
@@ -238,7 +238,24 @@ def git_checkout(path: Path) -> GitCheckout:
 
 
 def detect_install_source(git: GitLookup = git_checkout) -> InstallSource:
-    """How encoder-gate is installed in this environment, as the workflow's requirement."""
+    """How encoder-gate is installed in this environment, as the workflow's requirement, with the
+    optimum extra where optimum's exporter is installed here (the runner then exports as this
+    machine does: optimum's main_export on its transformers, not torch.onnx.export on another)."""
+    from encoder_gate.backends.optimum_compat import optimum_missing
+
+    found = _detect(git)
+    return with_optimum(found) if optimum_missing() is None else found
+
+
+def with_optimum(source: InstallSource) -> InstallSource:
+    """`source` with the optimum extra beside the cpu one, in its requirement and its warning."""
+    plain, both = f"{DIST_NAME}[{EXTRA}]", f"{DIST_NAME}[{EXTRA},optimum]"
+    return replace(source, requirement=source.requirement.replace(plain, both),
+                   origin=f"{source.origin}, with the optimum extra (optimum is installed here)",
+                   warning=source.warning.replace(plain, both) if source.warning else None)
+
+
+def _detect(git: GitLookup) -> InstallSource:
     try:
         dist = distribution(DIST_NAME)
     except PackageNotFoundError:

@@ -184,3 +184,26 @@ def _positions(config: dict[str, Any]) -> int | None:
 FAMILIES = ("tiny-bert", "tiny-roberta", "tiny-albert", "tiny-distilbert")
 #: Every model this project builds itself (`--gate-model NAME`).
 BUILTIN_MODELS = ("default", "tiny", "minilm", "sentiment", "minilm-embed", *FAMILIES)
+
+
+def saved_by_newer(path: Path) -> str:
+    """Why a tokenizer may not load here, when its model was saved by a newer transformers than this
+    one (transformers 5 writes tokenizer_class "TokenizersBackend", which 4.x does not know), with
+    the fix; "" otherwise."""
+    import transformers
+
+    try:
+        saved = str(json.loads((Path(path) / "config.json").read_text()).get("transformers_version") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    here = transformers.__version__
+    if not saved or _major(saved) <= _major(here):
+        return ""
+    return (f". The model was saved by transformers {saved} and this is transformers {here}: upgrade "
+            "transformers, or, for a tokenizer saved as \"TokenizersBackend\", set \"tokenizer_class\" to "
+            "\"PreTrainedTokenizerFast\" in its tokenizer_config.json")
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0

@@ -340,8 +340,8 @@ def check_inputs(config: pytest.Config, items: list[pytest.Item]) -> None:
         return
     session = gate_session_of(config)
     needs_data = any("gate_dataset" in getattr(item, "fixturenames", ()) for item in items)
-    steps = [("the model", lambda: session.model), *([("the evaluation data", lambda: session.dataset)]
-                                                     if needs_data else [])]
+    steps = [("the model", lambda: session.model), ("its tokenizer", lambda: session.tokenizer),
+             *([("the evaluation data", lambda: session.dataset)] if needs_data else [])]
     for what, read in steps:
         try:
             read()

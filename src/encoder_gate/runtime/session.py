@@ -53,7 +53,7 @@ from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.models.spec import ModelSpec
+from encoder_gate.models.spec import ModelSpec, saved_by_newer
 from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import artifact_of, cached_predictions
@@ -147,7 +147,8 @@ class GateSession:
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model.path)
         except (OSError, ValueError) as exc:
-            raise GateError(f"could not load the tokenizer of {self.model.path}: {exc}") from None
+            raise GateError(f"could not load the tokenizer of {self.model.path}: {str(exc).rstrip('.')}"
+                            + saved_by_newer(self.model.path)) from None
         # a tokenizer that does not know the model's positions (no model_max_length saved) would
         # feed it texts longer than its position embeddings hold: an index error deep in torch
         positions = self.model.max_positions
