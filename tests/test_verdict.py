@@ -153,6 +153,8 @@ def test_a_backend_whose_own_test_failed_is_a_fail_in_its_row_though_its_checks_
     rows = table_rows(report.markdown)
     assert report.markdown.startswith("## encoder-gate: FAIL")
     assert rows["onnx-fp32"][0] == "**FAIL** (test_team_check[onnx-fp32] failed, below; its checks: pass)"
+    assert report.markdown.startswith("## encoder-gate: FAIL\n\n**Failed:** onnx-fp32 "
+                                      "(test_team_check[onnx-fp32]). Why, with the numbers: below the table.")
     assert rows["onnx-int8"][0] == "pass"
     assert "accuracy/test_team.py::test_team_check[onnx-fp32] (failed): AssertionError: too slow" in (
         report.markdown)

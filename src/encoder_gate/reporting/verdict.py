@@ -274,6 +274,26 @@ def _paths_judged(accuracy: Mapping[str, Any] | None) -> list[PathsJudged]:
     return out
 
 
+def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
+    """One line under a FAIL's title: what failed, by backend (its checks, a test of it outside
+    them) and then the session's own (a speed gate as a whole, a collection error); the reasons
+    with their numbers follow below the table."""
+    if verdict.passed:
+        return None
+    parts = [f"{b.name} ({', '.join(b.failed)})" for b in verdict.backends
+             if b.status in (Status.FAIL, Status.NOT_CHECKED)]
+    parts += [f"{f.backend} ({(f.nodeid or f.reason).rsplit('::', 1)[-1]})" if f.backend else
+              (f.nodeid or f.reason).split(":", 1)[0] for f in verdict.outside_the_checks]
+    named = {check for b in verdict.backends for check in b.failed}  # a backend's: said with it
+    parts += [s.split(":", 1)[0] if s.startswith("speed:") else s[:80] for s in verdict.session_failures
+              if not any(s == r.text for r in verdict.failures) and s.split(":", 1)[0] not in named]
+    parts = list(dict.fromkeys(parts))
+    if not parts:
+        return None
+    shown = "; ".join(parts[:most]) + (f"; and {len(parts) - most} more" if len(parts) > most else "")
+    return f"**Failed:** {shown}. Why, with the numbers: below the table."
+
+
 def _row_word(b: BackendVerdict, verdict: Verdict) -> str:
     """The verdict cell of a backend's row: its status, and a fail where a test of it outside the
     checks failed (a team's test, a padding property) though its checks pass: the row says so at a
@@ -365,6 +385,9 @@ def render(verdict: Verdict) -> VerdictReport:
     out = [f"## encoder-gate: {title}", ""]
     shard, selection = shard_note(kept), selection_note(kept)
     out += [line for note in (shard, selection) if note for line in (note, "")]
+    glance = failed_at_a_glance(verdict)
+    if glance:
+        out += [glance, ""]
     if accuracy is not None:
         m, d = accuracy["model"], accuracy["dataset"]
         out.append(f"Model `{m['name']}` ({m.get('task', '')}); accuracy on {d['examples']} examples of "
