@@ -206,6 +206,19 @@ def test_the_store_is_ordered_by_the_instant_of_each_commit_whatever_its_offset(
         assert "--min-slowdown is a fraction in (0, 1)" in capsys.readouterr().err
 
 
+def test_results_written_at_another_commit_are_not_recorded_as_this_ones(tmp_path: Path):
+    """A session that failed before writing left the last branch's results: recorded under this
+    commit, the history held another commit's PASS (walk F)."""
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    accuracy["provenance"]["commit"] = "b" * 40
+    (report / "accuracy.json").write_text(json.dumps(accuracy))
+    with pytest.raises(GateError, match=r"written at commit bbbbbbbbbbbb, not aaaaaaaaaaaa: run the gate at"):
+        record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", None))
+    record(tmp_path / "store", report, Commit("b" * 40, "2026-11-25T10:00:00+00:00", None))
+
+
 def test_a_prs_trend_line_says_whether_it_would_complete_a_creep():
     """The PR comment's line: the PR's results against the default branch's records (not recorded);
     a PR that takes the fifth 1% step of a slide is told, one that holds the line is not, a new

@@ -70,6 +70,28 @@ def test_an_expired_waiver_fails_the_gate_and_names_it():
     assert f"bound at most 0.6 (its waiver by @ml-platform expired on {PAST})" in text  # the failure says so
 
 
+def test_an_expired_waiver_of_a_passing_check_fails_the_session_too():
+    """The verdict said FAIL and pytest exited 0 (walk F): the expired waiver is the session's own
+    failure, whichever documents it wrote."""
+    from encoder_gate.decision import failures_from
+
+    verdict = decide_documents(accuracy_doc(all_pass()), None, None, None, findings(waiver(until=PAST)))
+    assert not verdict.passed
+    assert any("expired on" in line for line in failures_from(verdict, {"accuracy.json"}))
+
+
+def test_a_waived_records_checks_are_those_a_live_waiver_accepted(tmp_path):
+    """A backend with one live and one expired waiver: its record says waived only the live one's check
+    (history check counted the expired one's as waived too)."""
+    rows = all_pass()
+    rows["onnx-int8"] = row(drift_ok=False, f1_ok=False)  # drift_max and f1_keep fail
+    verdict = decide_documents(accuracy_doc(rows), None, None, None,
+                               findings(waiver(), waiver(check="f1_keep", until=PAST)))
+    [b] = [b for b in verdict.backends if b.name == "onnx-int8"]
+    assert b.status is Status.FAIL and set(b.failed) == {"drift_max", "f1_keep"}
+    assert {w.check for w in b.waivers} == {"drift_max"}
+
+
 def test_a_failure_worse_than_accept_fails():
     assert not decided(waiver(accept=0.8)).passed  # observed 0.9: worse than accepted
     assert decided(waiver(accept=0.95)).passed

@@ -106,6 +106,8 @@ def run_prune(args: argparse.Namespace) -> int:
     print(f"{verb} {len(done.removed)} entries ({_gb(removed)}) not used {what}; kept {len(done.kept)} "
           f"({_gb(sum(n for _, n in done.kept))})")
     listed = done.removed if args.dry_run else done.removed[:LISTED]
+    if listed:
+        print(f"{'to remove' if args.dry_run else 'removed'}:")
     for name, size in listed:
         print(f"  {name}  {_gb(size)}")
     if len(listed) < len(done.removed):

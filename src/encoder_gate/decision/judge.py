@@ -515,8 +515,12 @@ def failures_from(verdict: Verdict, documents: Collection[str]) -> list[str]:
     document_of = {**_DOCUMENT_OF, **{c: name for name, r in readings().items() for c in r.checks}}
     out = [f"{b.name}: {check}" for b in verdict.backends if b.status in (Status.FAIL, Status.NOT_CHECKED)
            for check in b.failed if document_of.get(check, ACCURACY_FILE) in documents]
+    # the session's own: an expired waiver (its configuration's) and nothing judged fail whichever
+    # session decides them; a speed gate that failed as a whole, the session that wrote speedups.json
+    own = [r.text for r in verdict.failures if r.check in (WAIVER, NOTHING_JUDGED)]
+    out += own
     if SPEEDUPS_FILE in documents:
-        out += list(verdict.session_failures)
+        out += [s for s in verdict.session_failures if s not in own]
     return out
 
 

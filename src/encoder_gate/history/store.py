@@ -104,6 +104,12 @@ def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
     verdict = decided(report_dir)
     acc, speed_doc = verdict.judged.get(ACCURACY_FILE), verdict.judged.get(SPEEDUPS_FILE)
     provenance = dict((acc or speed_doc or {}).get("provenance") or {})
+    written_at = {str(c) for d in verdict.judged.values() if (c := (d.get("provenance") or {}).get("commit"))}
+    other = sorted(written_at - {commit.sha}) if commit.sha and len(commit.sha) == 40 else []
+    if other:  # an earlier session's results, left by one that failed before writing its own
+        raise GateError(f"the results in {report_dir} were written at commit {other[0][:12]}, not "
+                        f"{commit.sha[:12]}: run the gate at {commit.sha[:12]} first (or record "
+                        f"{other[0][:12]})")
     headline = task_of_document(acc).headline
     rows = (acc or {}).get("backends") or {}
     speed = _speed_entries(speed_doc or {})
@@ -114,7 +120,8 @@ def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
         status = judged[name].status.value if name in judged else None
         backends[name] = {**entry, "speedups": speed.get(name, {}), "status": status}
         if name in judged and judged[name].waivers:  # what was accepted, by whom, until when
-            backends[name]["waived"] = {"checks": list(judged[name].failed),
+            accepted = {w.check for w in judged[name].waivers}  # live ones; an expired one accepted none
+            backends[name]["waived"] = {"checks": [c for c in judged[name].failed if c in accepted],
                                         "waivers": [w.to_json() for w in judged[name].waivers]}
     return {
         "schema": SCHEMA, "commit": commit.sha, "time": commit.time, "parent": commit.parent,

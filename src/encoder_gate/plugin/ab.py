@@ -26,6 +26,7 @@ from encoder_gate.decision import SpeedCell, cell_fails, decide_cells
 from encoder_gate.documents import AB_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
+    AB_BACKEND_PROPERTY,
     BASE_KEY,
     SESSION_KEY,
     SHARD_KEY,
@@ -47,7 +48,6 @@ from encoder_gate.speed.rounds import Cell
 
 AB_FIXTURES = ("ab_backend",)
 BASE_DIR_INPUT = "encoder_gate_base_dir"  # xdist workerinput: the base's directory
-AB_BACKEND_PROPERTY = "encoder_gate_ab_backend"  # a vs-base test's backend, on its reports
 AB_RESULT_PROPERTY = "encoder_gate_ab_result"  # what it measured: {"accuracy": ...} or {"speed": ...}
 AB_FAILED = pytest.StashKey[list[str]]()
 NOTHING_COMPARED = pytest.StashKey[str]()

@@ -61,7 +61,7 @@ from encoder_gate.reporting.verdict import terminal_rows
 from encoder_gate.results.accuracy import accuracy_payload, merge_payloads
 from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs
+from encoder_gate.shards.plan import costs_from, deal, head_commit, parse_shard, record_costs
 
 pytest.register_assert_rewrite("encoder_gate.suite")
 
@@ -165,7 +165,8 @@ def pytest_configure(config: pytest.Config) -> None:
         gate_config = _shard(config, gate_config)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
-    session = GateSession(gate_config, progress=_progress_writer(config), selection=_selection(config))
+    session = GateSession(gate_config, progress=_progress_writer(config), selection=_selection(config),
+                          commit=head_commit(config.rootpath))
     config.stash[SESSION_KEY] = session
     config.stash[OUTCOMES] = {}
     config.pluginmanager.register(ExitStatus(config), "encoder-gate-exit-status")

@@ -54,6 +54,7 @@ RELEASE_AFTER = pytest.StashKey[dict[str, list[str]]]()
 
 
 BACKEND_PROPERTY = "encoder_gate_backend"
+AB_BACKEND_PROPERTY = "encoder_gate_ab_backend"  # a vs-base test's backend, on its reports
 FEEDS_PROPERTY = "encoder_gate_feeds"  # a results document the test writes into (tag_feeds)
 
 
@@ -288,8 +289,9 @@ class ExitStatus:
         if report.failed or (report.when == "call" and report.passed):  # it ran, not skipped
             fed = self._config.stash.setdefault(FED, set())
             fed.update(str(value) for key, value in report.user_properties if key == FEEDS_PROPERTY)
-        if report.failed:
-            backend = dict(report.user_properties).get(BACKEND_PROPERTY)
+        if report.failed:  # a vs-base test's backend too: its row says vs base, not "outside the checks"
+            props = dict(report.user_properties)
+            backend = props.get(BACKEND_PROPERTY) or props.get(AB_BACKEND_PROPERTY)
             self._config.stash.setdefault(FINDINGS, []).append(
                 Finding("test", one_line(report), report.nodeid, str(backend) if backend else None,
                         report.when))

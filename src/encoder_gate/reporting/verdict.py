@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from encoder_gate.backends.int8_path import (
     INTEGER_PATHS,
@@ -44,6 +44,9 @@ from encoder_gate.documents import (
 from encoder_gate.reporting.ab import outputs_moved
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, truncation_notes
 from encoder_gate.tasks import task_of_document
+
+if TYPE_CHECKING:
+    from encoder_gate.config import Waiver
 
 
 def _bounded(check: Mapping[str, Any] | None, fmt: str) -> str:
@@ -294,6 +297,11 @@ def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     return f"**Failed:** {shown}. Why, with the numbers: below the table."
 
 
+def _waived_by(w: Waiver, today: date) -> str:
+    return (f"  - waived by {w.owner} until {w.until} ({w.days_left(today)} days left): {w.reason}"
+            + (f"; accepted up to {w.accept:g}" if w.accept is not None else ""))
+
+
 def _row_word(b: BackendVerdict, verdict: Verdict) -> str:
     """The verdict cell of a backend's row: its status, and a fail where a test of it outside the
     checks failed (a team's test, a padding property) though its checks pass: the row says so at a
@@ -456,10 +464,11 @@ def render(verdict: Verdict) -> VerdictReport:
     if waived:
         today = date.today()
         out += ["", "Waived (accepted, known failures: each passes until its waiver ends):"]
-        for b in waived:
-            out += [f"- {r.text}" for r in b.reasons]
-            out += [f"  - waived by {w.owner} until {w.until} ({w.days_left(today)} days left): {w.reason}"
-                    + (f"; accepted up to {w.accept:g}" if w.accept is not None else "") for w in b.waivers]
+        for b in waived:  # each failure, its waiver under it (a list of all of them nested under the last)
+            checks = {r.check for r in b.reasons}
+            for r in b.reasons:
+                out += [f"- {r.text}", *(_waived_by(w, today) for w in b.waivers if w.check == r.check)]
+            out += [_waived_by(w, today) for w in b.waivers if w.check not in checks]
     if verdict.stale_waivers:
         out += ["", "Stale waivers:", *[f"- {s}" for s in verdict.stale_waivers]]
     outside = verdict.outside_the_checks

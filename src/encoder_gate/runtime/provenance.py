@@ -49,6 +49,7 @@ def provenance(session: GateSession) -> dict[str, Any]:
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **({"shard": cfg.shard} if cfg.shard else {}),  # a share of a sharded session (merge drops it)
         **({"selection": session.selection} if session.selection else {}),
+        **({"commit": session.commit} if session.commit else {}),
     }
 
 

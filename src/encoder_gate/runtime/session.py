@@ -109,6 +109,9 @@ class GateSession:
     #: The user's own selection of the session's tests (pytest's -k, -m, --deselect), or None: the
     #: tests it deselected did not run, and its results documents say so (provenance `selection`).
     selection: str | None = None
+    #: The commit checked out where the session runs (None outside git): its results documents say
+    #: which commit they are of (a history record of another commit refuses them).
+    commit: str | None = None
     calibration_count: int = CALIBRATION_TEXTS  # how many calibration texts static INT8 reads
     _calibration: tuple[tuple[str, ...], str] | None = None
 
