@@ -685,6 +685,17 @@ def test_a_session_fails_on_the_documents_it_wrote_and_not_on_an_earlier_session
     assert failures_from(passing, {SPEEDUPS_FILE}) == []  # the earlier accuracy failure is not its own
 
 
+def test_a_set_too_small_to_see_the_margin_against_the_base_is_said_once():
+    """A retrained PR's -0.0100 [-0.0217, +0.0000] passed with no word that 300 texts cannot see a
+    one-point drop; against the torch reference the same change said so (walk F)."""
+    small = "The evaluation set (300 examples) is too small to see a drop of 0.0100 in macro F1"
+    entry = {"passed": True, "failure": None, "metric": "f1", "pr": 0.7, "base": 0.71, "underpowered": small}
+    ab = {"provenance": prov(), "settings": {"min_effect": 0.05}, "speed": [],
+          "accuracy": {"torch": entry, "onnx-fp32": entry}}
+    text = render(decide_documents(accuracy_doc(all_pass()), None, ab)).markdown
+    assert text.count(f"- against the base: {small}") == 1
+
+
 def test_an_unevaluated_backend_fails_the_session_that_wrote_its_accuracy():
     rows = all_pass()
     del rows["onnx-int8"]

@@ -482,7 +482,9 @@ def render(verdict: Verdict) -> VerdictReport:
                 *[f"- {m}" for m in measured]]
     warnings = [*(gate.get("warnings") or []),
                 *(f"{name}: {row[key]}" for name, row in rows.items() for key in ROW_WARNINGS
-                  if (row or {}).get(key))]
+                  if (row or {}).get(key)),
+                *dict.fromkeys(f"against the base: {a['underpowered']}"  # the same set for every backend
+                               for a in ((ab or {}).get("accuracy") or {}).values() if a.get("underpowered"))]
     if warnings:
         out += ["", "Warnings:", *[f"- {w}" for w in warnings]]
     sources = ", ".join(f"{name} ({written})" for name, written in verdict.sources.items())

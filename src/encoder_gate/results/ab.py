@@ -41,7 +41,9 @@ def accuracy_entry(ev: Evaluation, failure: str | None,
                            # how far the PR's outputs moved from the base's on the same texts: said, not
                            # judged (a retrained model's move by design; the F1 rule decides)
                            "outputs": {"drift_max": d.max, "drift_mean": d.mean,
-                                       "changed_texts": d.flipped_samples, "texts": d.n_samples}}
+                                       "changed_texts": d.flipped_samples, "texts": d.n_samples},
+                           # the set too small to see the F1 margin: a pass here rules no such drop out
+                           "underpowered": s.underpowered if s is not None else None}
     if s is not None:
         out.update({"delta": s.delta.delta, "delta_ci": list(s.delta.ci), "mcnemar_p": s.mcnemar.p_value,
                     "rule": s.rule})
