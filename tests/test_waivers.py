@@ -137,6 +137,30 @@ def test_a_waiver_naming_what_the_session_does_not_have_is_a_usage_error_saying_
         check_waivers([waiver(check="drift")], ["torch", "onnx-int8"], tuple(CHECKS))
 
 
+def test_narrowing_a_session_with_gate_backends_keeps_the_projects_waivers_and_bounds(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    """`--gate-backends torch` was a usage error while a waiver or a tolerance table named the
+    project's onnx-int8 (walk F): they are the project's, and judge nothing in that session."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pytester.makepyprojecttoml(f"""
+[tool.encoder-gate]
+model = "tiny"
+backends = ["torch", "onnx-int8"]
+[tool.encoder-gate.tolerances.onnx-int8]
+drift_max = 0.5
+[[tool.encoder-gate.waivers]]
+backend = "onnx-int8"
+check = "drift_max"
+owner = "@ml"
+reason = "tracked in #1"
+until = {FUTURE}
+""")
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    assert pytester.runpytest("--gate-backends", "torch", "--collect-only", "-q").ret == pytest.ExitCode.OK
+    typo = pytester.runpytest("--gate-backends", "torch,onnx-int9", "--collect-only", "-q")
+    assert typo.ret == pytest.ExitCode.USAGE_ERROR
+
+
 @pytest.mark.parametrize(("given", "says"), [
     ({"until": None}, "missing until"),
     ({"until": "end of year"}, "until must be a TOML date"),

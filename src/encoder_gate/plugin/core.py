@@ -158,8 +158,9 @@ def pytest_configure(config: pytest.Config) -> None:
                  for name, _, _ in OPTIONS}
     try:
         gate_config = load_config(config.rootpath, overrides)
-        check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins()], tuple(CHECKS))
-        check_tolerances(gate_config.tolerances, gate_config.backends)
+        check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins(),
+                                            *_projects_backends(config)], tuple(CHECKS))
+        check_tolerances(gate_config.tolerances, [*gate_config.backends, *_projects_backends(config)])
         check_writable(gate_config.cache_dir, "the artifact cache (--gate-cache-dir, cache-dir)")
         check_writable(gate_config.report_dir, "the report directory (--gate-report-dir, report-dir)")
         gate_config = _shard(config, gate_config)
@@ -176,6 +177,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(bench_plugin, "encoder-gate-bench-fixtures")
     config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
     config.pluginmanager.register(OutcomeCounter(config), "encoder-gate-outcomes")
+
+
+def _projects_backends(config: pytest.Config) -> tuple[str, ...]:
+    """The backends [tool.encoder-gate] configures, where --gate-backends narrows this session's: a
+    waiver of one left out is the project's, not a mistake (it judges nothing here)."""
+    if config.getoption("gate_backends") is None:
+        return ()
+    try:
+        project = load_config(config.rootpath, {})
+    except GateError:
+        return ()
+    return (*project.backends, *project.path_twins())
 
 
 def _selection(config: pytest.Config) -> str | None:
