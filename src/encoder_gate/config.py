@@ -273,7 +273,8 @@ class GateConfig:
 
 
 #: The fields that are not judging settings: the model and dataset (the provenance's own blocks,
-#: compared apart), where things go, what one shard runs, how fast the predictions go.
+#: compared apart), where things go, what one shard runs, how fast the predictions go. (PASS_CRITERIA
+#: below are the judging settings a PR against its base names when it changes one.)
 NOT_JUDGING = frozenset({"model", "dataset", "dataset_variant", "split", "text_column", "label_column",
                          "limit", "backends", "shard", "cache_dir", "report_dir", "eval_threads"})
 
