@@ -133,7 +133,7 @@ def test_a_session_that_ran_a_selection_of_its_tests_says_so_under_the_title():
     assert "Selected tests only" not in render_verdict(doc, speedups_doc())
     doc["provenance"]["selection"] = "-k 'not padding and not drift'"
     text = render_verdict(doc, speedups_doc())
-    assert text.startswith("## encoder-gate: PASS\n\nSelected tests only (accuracy.json's session: -k "
+    assert text.startswith("## encoder-gate: PASS\n\nSelected tests only (the session of accuracy.json: -k "
                            "'not padding and not drift'): the tests deselected there did not run, and this "
                            "verdict does not cover them.\n")
 

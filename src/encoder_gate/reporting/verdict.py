@@ -171,7 +171,10 @@ def selection_note(kept: Mapping[str, Mapping[str, Any]]) -> str | None:
     chosen = {name: str(s) for name, d in kept.items() if (s := (d.get("provenance") or {}).get("selection"))}
     if not chosen:
         return None
-    which = "; ".join(f"{name}'s session: {s}" for name, s in chosen.items())
+    by: dict[str, list[str]] = {}  # one session writes several documents: its selection said once
+    for name, picked in chosen.items():
+        by.setdefault(picked, []).append(name)
+    which = "; ".join(f"the session of {' and '.join(names)}: {picked}" for picked, names in by.items())
     return (f"Selected tests only ({which}): the tests deselected there did not run, and this verdict "
             "does not cover them.")
 
