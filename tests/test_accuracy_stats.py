@@ -352,3 +352,12 @@ def test_session_passes_the_configured_rules_and_per_label_keep():
     stats = state.evaluation("onnx-int8").stats
     assert (stats.rule, stats.margin, stats.min_support) == ("non-inferiority", 0.02, 45)
     assert {r.verdict for r in stats.per_label(0.5) if r.support < 45} == {"low-support"}
+
+
+def test_a_set_where_no_decision_differs_has_no_mde_not_a_zero_one():
+    """MDE 0.0000 for a backend identical to torch read as "detects any drop" (walk H)."""
+    from encoder_gate.reporting.accuracy import _mde
+
+    assert _mde({"mde_f1": 0.0}) == "n/a (no decision differs)"
+    assert _mde({"mde_f1": 0.036}) == "0.0360"
+    assert _mde({}) == ""

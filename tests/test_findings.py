@@ -211,15 +211,16 @@ def test_backend_builds(backend):
 def test_a_gate_test_of_no_backend_runs_in_shard_one_alone(gate_dir: pytest.Pytester, cache_dir: Path):
     """Every shard has the same model and data: a test of no backend (a team's test of the model) runs
     in shard 1 and is deselected in the others, so the merge never names its failure twice."""
-    gate_dir.makepyfile(test_team=MODEL_LEVEL)
+    gate_dir.makepyfile(test_team=MODEL_LEVEL, test_plain="def test_plain():\n    assert True\n")
     outcomes = []
     for k in (1, 2):
         result = gate_dir.runpytest(*_args(cache_dir, gate_dir.path / f"shard-{k}", "--gate-shard", f"{k}/2",
                                            "--gate-shard-costs", "equal"))
         assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
         outcomes.append(result.parseoutcomes())
-    assert outcomes[0]["passed"] == 2 and "deselected" not in outcomes[0]
-    assert outcomes[1]["passed"] == 1 and outcomes[1]["deselected"] == 1
+    assert outcomes[0]["passed"] == 3 and "deselected" not in outcomes[0]
+    # a plain test without the gate's fixtures too (walk I: a team's failing check ran in every shard)
+    assert outcomes[1]["passed"] == 1 and outcomes[1]["deselected"] == 2
 
 
 def test_a_shard_whose_session_failed_before_writing_results_fails_the_merge_naming_it(

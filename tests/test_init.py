@@ -415,13 +415,13 @@ def test_the_workflows_base_check_tells_a_base_with_the_table_from_one_without(t
     init(tmp_path)
     run = next(s["run"] for s in workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
                if "pytest accuracy benchmarks" in s.get("run", ""))
-    probe = run.replace('pytest accuracy benchmarks --gate-cache-dir "$CACHE" "${base[@]}"',
-                        'echo "args:${base[*]}"')
-    probe = re.sub(r" \\\n\s*--benchmark-json", " #", probe)  # echo the base's arguments alone
+    probe = re.sub(r'pytest accuracy benchmarks --gate-cache-dir "\$CACHE" "\$\{base\[@\]\}" \\\n\s*'
+                   r'"\$\{bench\[@\]\}"', 'echo "args:${base[*]}${bench[*]:+ }${bench[*]}"', run)
     (tmp_path / "pr").mkdir()
+    alone = "args: --benchmark-json .encoder-gate/benchmarks.json"  # no base: pytest-benchmark's results
     for table, expected in (("[tool.encoder-gate]\nmodel = 'x'\n", "args:--gate-base ../base"),
                             ("[tool.encoder-gate.tolerances]\n", "args:--gate-base ../base"),
-                            ("[project]\nname = 'x'\n", "args:"), (None, "args:")):
+                            ("[project]\nname = 'x'\n", alone), (None, alone)):
         shutil.rmtree(tmp_path / "base", ignore_errors=True)
         (tmp_path / "base").mkdir()
         if table is not None:
@@ -840,6 +840,10 @@ def test_the_workflow_keeps_the_prs_code_away_from_write_tokens_and_secrets(tmp_
     on = doc.get("on", doc.get(True))
     assert on["push"] == {"branches": ["main", "master"]} and "pull_request" in on
     group = "encoder-gate-${{ github.event.pull_request.number || github.ref }}"
+    [upload] = [st for st in doc["jobs"]["gate"]["steps"]
+                if st.get("name") == "Upload the report and the raw results"]
+    for name in ("findings.json", "verdict.json", "verdict.md", "accuracy.json", "ab.json"):
+        assert f"pr/.encoder-gate/{name}" in upload["with"]["path"]  # the history records the decided verdict
     assert doc["concurrency"] == {"group": group,
                                   "cancel-in-progress": "${{ github.event_name == 'pull_request' }}"}
     steps = [s for job in doc["jobs"].values() for s in job["steps"]]

@@ -693,7 +693,21 @@ def test_a_set_too_small_to_see_the_margin_against_the_base_is_said_once():
     ab = {"provenance": prov(), "settings": {"min_effect": 0.05}, "speed": [],
           "accuracy": {"torch": entry, "onnx-fp32": entry}}
     text = render(decide_documents(accuracy_doc(all_pass()), None, ab)).markdown
-    assert text.count(f"- against the base: {small}") == 1
+    assert text.count(f"- against the base (torch, onnx-fp32): {small}") == 1
+
+
+def test_a_pr_against_its_base_joins_the_verdict_of_its_own_commit_only():
+    """A main-branch session showed the vs-base columns of another branch's PR, and rows of backends
+    it never built as `pass (vs base only)` (walk H): ab.json is of its commit."""
+    here, there = {**prov(), "commit": "a" * 40}, {**prov(), "commit": "b" * 40}
+    doc = {**accuracy_doc(all_pass()), "provenance": here}
+    ab = {"provenance": there, "settings": {"min_effect": 0.05}, "accuracy": {},
+          "speed": [speed_cell("onnx-int8", "pass", False)]}
+    verdict = decide_documents(doc, None, ab, here)
+    assert AB_FILE not in verdict.judged
+    assert any("ab.json in this directory left out: written at commit bbbbbbbbbbbb, not aaaaaaaaaaaa" in n
+               for n in verdict.left_out)
+    assert AB_FILE in decide_documents(doc, None, {**ab, "provenance": here}, here).judged
 
 
 def test_an_unevaluated_backend_fails_the_session_that_wrote_its_accuracy():

@@ -276,7 +276,8 @@ class GateConfig:
 #: compared apart), where things go, what one shard runs, how fast the predictions go. (PASS_CRITERIA
 #: below are the judging settings a PR against its base names when it changes one.)
 NOT_JUDGING = frozenset({"model", "dataset", "dataset_variant", "split", "text_column", "label_column",
-                         "limit", "backends", "shard", "cache_dir", "report_dir", "eval_threads"})
+                         "limit", "backends", "shard", "cache_dir", "report_dir", "eval_threads",
+                         "base"})  # the base's checkout path: each runner's own (its model is compared)
 
 
 def _plain(value: Any) -> Any:

@@ -91,6 +91,9 @@ class Document:
     #: verdict never shows results that it did not compute as its own.
     fed_by: tuple[str, ...] = ()
     page: str | None = None  # the page rendered from it, which goes with it
+    #: Whether its results are of the commit it was written at, not only of the model and dataset
+    #: (a PR against its base): it joins the verdict of a session at that commit alone.
+    of_its_commit: bool = False
 
 
 #: Every file the gate writes: one record each. One of the gate's own results documents also has
@@ -102,6 +105,7 @@ DOCUMENTS: Registry[Document] = Registry.of("document", (
     Document(SPEEDUPS_FILE, 1, "pytest benchmarks", True,
              "speedups over torch eager, and the speed rule's failures", fed_by=("bench_record",)),
     Document(AB_FILE, 1, "pytest accuracy benchmarks --gate-base DIR", True, "the PR against its base",
+             of_its_commit=True,
              fed_by=("ab_backend",)),
     Document(FINDINGS_FILE, 1, "the pytest session of this model", True,
              "what failed the sessions outside the documents' checks: failed and errored tests, collection "
@@ -273,6 +277,11 @@ def belonging(docs: Mapping[str, Mapping[str, Any] | None],
     for name, doc in present.items():
         block = doc.get("provenance")
         why = mismatch(block, anchor or {})  # no anchor: nothing carries provenance
+        known = DOCUMENTS.get(name)
+        mine, now = (block or {}).get("commit"), (anchor or {}).get("commit")
+        if why is None and known is not None and known.of_its_commit and mine and now and mine != now:
+            why = (f"written at commit {str(mine)[:12]}, not {str(now)[:12]} (its results are of that "
+                   "commit's PR)")
         if why is None:
             kept[name] = doc
             continue

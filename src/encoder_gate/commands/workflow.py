@@ -11,7 +11,7 @@ import shlex
 from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT
 from encoder_gate.commands.merge import BENCHMARKS_JSON
 from encoder_gate.config import GateConfig
-from encoder_gate.documents import AB_FILE, VERDICT_FILE
+from encoder_gate.documents import DOCUMENTS, VERDICT_FILE, VERDICT_JSON
 
 #: Python and encoder-gate in a job's venv, CPU-only torch first; @REQUIREMENTS@: what else the
 #: job installs (the gate job: the PR's requirements.txt, for the code it runs).
@@ -118,14 +118,16 @@ jobs:
       - name: Gate the PR against its base
         working-directory: pr
 @STEP_ENV@        run: |
-          base=()
+          # pytest-benchmark's results for the report; against a base, speed is the A/B's alone
+          base=() bench=(--benchmark-json @REPORT_DIR@/@BENCHMARKS_JSON@)
           if grep -qs '^\\[tool\\.encoder-gate[].]' ../base/@PYPROJECT@; then
-            base=(--gate-base ../base)
+            base=(--gate-base ../base) bench=()
           else
             echo "::notice::no base with [tool.encoder-gate] (a push, or the PR that adds encoder-gate):" \\
               "gated on its own, not against a base"
           fi
-@SHARD_COSTS@          pytest accuracy benchmarks --gate-cache-dir "$CACHE" "${base[@]}"@SHARD_ARGS@
+@SHARD_COSTS@          pytest accuracy benchmarks --gate-cache-dir "$CACHE" "${base[@]}" \\
+            "${bench[@]}"@SHARD_ARGS@
 
 @GATE_RESULTS@      # only what this run used (the base's artifacts and the PR's): restored, added to and
       # saved again, the cache would otherwise keep every model the branch ever had
@@ -232,11 +234,7 @@ _UPLOAD_REPORT = """\
           name: @REPORT_ARTIFACT@
           path: |
             pr/.encoder-gate/report/
-            pr/.encoder-gate/accuracy.*
-            pr/.encoder-gate/@AB_FILE@
-            pr/.encoder-gate/speedups.json
-            pr/.encoder-gate/@VERDICT_FILE@
-            pr/.encoder-gate/@TREND_FILE@
+@RESULTS_PATHS@            pr/.encoder-gate/@TREND_FILE@
             pr/.encoder-gate/shard-costs.json
 
 """
@@ -504,12 +502,17 @@ _SHARD_COSTS = """\
 """
 _SHARD_ARGS = (' \\\n'
                '            --gate-shard "$SHARD/@N@" --gate-report-dir .encoder-gate/shard '
-               '"${costs[@]}" \\\n'
-               '            --benchmark-json .encoder-gate/shard/@BENCHMARKS_JSON@')
+               '"${costs[@]}"')
 
 
-#: The one gate job's pytest-benchmark results, for its report.
-_BENCHMARKS_ARGS = " \\\n            --benchmark-json .encoder-gate/@BENCHMARKS_JSON@"
+def uploaded() -> list[str]:
+    """The report directory's files the report artifact carries: every results document with its
+    page, findings.json and the decided verdict (verdict.json beside verdict.md), so that the history
+    job records the verdict the gate decided, its findings included, and never decides again without
+    them (a failed team test was recorded as a pass)."""
+    names = [name for d in DOCUMENTS.values() if d.results
+             for name in (d.name, *([d.page] if d.page else []))]
+    return [*names, VERDICT_JSON, VERDICT_FILE]
 
 
 def _layout(shards: int) -> dict[str, str]:
@@ -517,13 +520,15 @@ def _layout(shards: int) -> dict[str, str]:
     a share of the backends, and a verdict job that merges them."""
     if shards == 1:
         return {"@LAYOUT@": _ONE_JOB, "@MATRIX@": "", "@CACHE_SHARD@": "", "@STEP_ENV@": _HF_TOKEN,
-                "@SHARD_COSTS@": "", "@SHARD_ARGS@": _BENCHMARKS_ARGS, "@GATE_RESULTS@": _GATE_RESULTS,
+                "@SHARD_COSTS@": "", "@SHARD_ARGS@": "", "@GATE_RESULTS@": _GATE_RESULTS,
+                "@REPORT_DIR@": ".encoder-gate",
                 "@VERDICT_JOB@": "", "@RESULTS_JOB@": "gate"}
     n, listed = str(shards), ", ".join(str(k) for k in range(1, shards + 1))
     return {"@LAYOUT@": _SHARDED.replace("@N@", n), "@MATRIX@": _MATRIX.replace("@LIST@", listed),
             "@CACHE_SHARD@": f"-shard${{{{ matrix.shard }}}}of{n}", "@STEP_ENV@": _SHARD_ENV,
             "@SHARD_COSTS@": _SHARD_COSTS, "@SHARD_ARGS@": _SHARD_ARGS.replace("@N@", n),
-            "@GATE_RESULTS@": _SHARD_RESULTS, "@VERDICT_JOB@": _VERDICT_JOB, "@RESULTS_JOB@": "verdict"}
+            "@GATE_RESULTS@": _SHARD_RESULTS, "@VERDICT_JOB@": _VERDICT_JOB, "@RESULTS_JOB@": "verdict",
+            "@REPORT_DIR@": ".encoder-gate/shard"}
 
 
 def render_workflow(*, model_dir: str | None, version: str, requirement: str, lfs: bool = False,
@@ -543,7 +548,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@MIN_SLOWDOWN@": f"{GateConfig().min_slowdown:.0%}",
         "@CACHE_DIR@": CACHE_DIR_NAME,
         "@PYPROJECT@": PYPROJECT,
-        "@AB_FILE@": AB_FILE,
+        "@RESULTS_PATHS@": "".join(f"            pr/.encoder-gate/{name}\n" for name in uploaded()),
         "@VERDICT_FILE@": VERDICT_FILE,
         "@VERSION@": version,
         "@INSTALL_ENCODER_GATE@": install_command(requirement),

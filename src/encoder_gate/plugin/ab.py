@@ -44,6 +44,7 @@ from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import base_worktree
+from encoder_gate.shards.plan import head_commit
 from encoder_gate.speed.rounds import Cell
 
 AB_FIXTURES = ("ab_backend",)
@@ -125,7 +126,8 @@ def open_base(config: pytest.Config, session: GateSession) -> None:
     if session.config.base is None and not session.config.base_ref:
         return
     try:
-        config.stash[BASE_KEY] = BaseSide.open(_base_dir(config, session), session)
+        config.stash[BASE_KEY] = BaseSide.open(_base_dir(config, session), session,
+                                               narrowed=config.getoption("gate_backends", None) is not None)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
     results = ABResults()
@@ -274,6 +276,7 @@ def finish(session: pytest.Session) -> None:
     # a PR that changed a pass criterion or granted itself a waiver is named even where nothing
     # was compared (every vs-base test skipped): its ab.json then holds the notes alone
     payload = ab_payload(pr_model=gate.model, base_model=base.session.model, base_dir=base.base_dir,
+                         base_commit=head_commit(base.base_dir),
                          settings=settings, accuracy=accuracy, speed=speed, notes=notes,
                          provenance=provenance(gate))
     path = write_ab(gate.config.report_dir, payload)

@@ -303,15 +303,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _once_per_sharded_session(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A gate test of no backend (the tokenizer's padding properties, a team's own test of the model
-    or data) runs in shard 1 alone: every shard has the same model and data, so the others would run
-    it again, and the merge would name its failure once per shard. Deselected in the others."""
+    """A test of no backend (the tokenizer's padding properties, a team's own test of the model or
+    data, with the gate's fixtures or without) runs in shard 1 alone: every shard has the same
+    checkout, so the others would run it again, and the merge would name its failure once per shard.
+    Deselected in the others."""
     if SHARD_KEY not in config.stash or config.stash[SHARD_KEY][0].index == 1:
         return
     kept: list[pytest.Item] = []
     once: list[pytest.Item] = []
     for item in items:
-        alone = is_gate_test(item) and not {"backend", "ab_backend"} & set(params_of(item))
+        alone = not {"backend", "ab_backend"} & set(params_of(item))
         (once if alone else kept).append(item)
     if once:
         items[:] = kept

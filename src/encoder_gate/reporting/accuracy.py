@@ -39,6 +39,15 @@ COLUMNS = (
 )
 
 
+def _mde(row: Mapping[str, Any]) -> str:
+    """The smallest F1 drop the set detects, or why there is none: it is computed from the decisions
+    that differ, and where none does a 0.0000 would read as "detects any drop"."""
+    mde = row.get("mde_f1")
+    if mde is None:
+        return ""
+    return "n/a (no decision differs)" if mde == 0 else f"{mde:.4f}"
+
+
 def _ci_cell(row: dict[str, Any]) -> str:
     low, high = row.get("f1_delta_ci") or (None, None)
     if low is None:
@@ -105,7 +114,7 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
             out += [(f"{name:<{w}} warning: {row[key]}", True) for key in ROW_WARNINGS if row.get(key)]
             continue
         out.append((f"{name:<{w}} F1 delta {_ci_cell(row)}, McNemar p {row['mcnemar_p']:.3g}, "
-                    f"MDE {row['mde_f1']:.4f}", False))
+                    f"MDE {_mde(row)}", False))
         failing = [lab for lab in row.get("per_label") or [] if lab["verdict"] == "fail"]
         if failing:
             names = ", ".join(f"{lab['label']} ({lab['f1_ref']:.3f} -> {lab['f1']:.3f}, support "
@@ -159,6 +168,9 @@ def render_markdown(payload: dict[str, Any]) -> str:
             value = row.get(key)
             if key == "size_bytes":
                 value = row[key] / 1e6
+            if key == "mde_f1" and value is not None:
+                cells.append(_mde(row))
+                continue
             if key == "f1_delta" and value is not None:
                 cells.append(_ci_cell(row))
                 continue

@@ -300,6 +300,16 @@ def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     return f"**Failed:** {shown}. Why, with the numbers: below the table."
 
 
+def _underpowered_against_base(ab: Mapping[str, Any] | None) -> list[str]:
+    """ab.json's underpowered warnings, each once with the backends it holds for (one set of texts:
+    the backends that decide alike share it)."""
+    by: dict[str, list[str]] = {}
+    for name, entry in ((ab or {}).get("accuracy") or {}).items():
+        if entry.get("underpowered"):
+            by.setdefault(str(entry["underpowered"]), []).append(name)
+    return [f"against the base ({', '.join(names)}): {text}" for text, names in by.items()]
+
+
 def _waived_by(w: Waiver, today: date) -> str:
     return (f"  - waived by {w.owner} until {w.until} ({w.days_left(today)} days left): {w.reason}"
             + (f"; accepted up to {w.accept:g}" if w.accept is not None else ""))
@@ -426,7 +436,9 @@ def render(verdict: Verdict) -> VerdictReport:
         s = ab.get("settings") or {}
         clocks = sorted({c["clock"] for c in ab.get("speed") or [] if c["status"] != "unchanged"})
         timing = f"{', '.join(clocks)} clock" if clocks else "no cell timed"
-        out.append(f"Against the base (`{(ab.get('base') or {}).get('dir')}`), in this session on the same "
+        based = ab.get("base") or {}
+        at = f", commit {str(based['commit'])[:12]}" if based.get("commit") else ""
+        out.append(f"Against the base (`{based.get('dir')}`{at}), in this session on the same "
                    f"texts: {task.headline_name} change with its 95% CI; speed as PR/base time, the median "
                    f"per-round ratio with its 95% CI ({timing}; a cell fails when "
                    f"significantly slower, Holm across cells, by at least "
@@ -486,8 +498,7 @@ def render(verdict: Verdict) -> VerdictReport:
     warnings = [*(gate.get("warnings") or []),
                 *(f"{name}: {row[key]}" for name, row in rows.items() for key in ROW_WARNINGS
                   if (row or {}).get(key)),
-                *dict.fromkeys(f"against the base: {a['underpowered']}"  # the same set for every backend
-                               for a in ((ab or {}).get("accuracy") or {}).values() if a.get("underpowered"))]
+                *_underpowered_against_base(ab)]
     if warnings:
         out += ["", "Warnings:", *[f"- {w}" for w in warnings]]
     sources = ", ".join(f"{name} ({written})" for name, written in verdict.sources.items())

@@ -66,13 +66,15 @@ def speed_entry(cell: SpeedCell, decision: CellDecision, settings: ABSettings) -
 def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: Path,
                settings: ABSettings, accuracy: Mapping[str, dict[str, Any]],
                speed: list[dict[str, Any]], notes: list[str],
-               provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The whole ab.json document (`provenance`: the PR session's, see encoder_gate.runtime.provenance)."""
+               provenance: Mapping[str, Any] | None = None, base_commit: str | None = None) -> dict[str, Any]:
+    """The whole ab.json document (`provenance`: the PR session's, see encoder_gate.runtime.provenance;
+    `base_commit`: the commit checked out in the base's directory, None outside git)."""
     return {
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "provenance": dict(provenance) if provenance is not None else None,
         "model": {"name": pr_model.name, "content_hash": pr_model.content_hash},
-        "base": {"dir": str(base_dir), "model": base_model.name if base_model else None,
+        "base": {"dir": str(base_dir), "commit": base_commit,
+                 "model": base_model.name if base_model else None,
                  "content_hash": base_model.content_hash if base_model else None},
         "settings": {"min_effect": settings.min_effect, "alpha": settings.alpha,
                      "inconclusive": settings.inconclusive, "budget_seconds": settings.budget_seconds},

@@ -73,8 +73,10 @@ def _backend_in_checkout(name: str, root: Path, model: str) -> str:
     return PREBUILT_PREFIX + resolved + (f"@{precision}" if precision else "")
 
 
-def base_config(base_dir: Path, pr: GateConfig) -> GateConfig:
-    """The base checkout's configuration, its paths resolved in it, run the PR session's way."""
+def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateConfig:
+    """The base checkout's configuration, its paths resolved in it, run the PR session's way;
+    `narrowed`: the PR session's backends were chosen on the command line (--gate-backends), and the
+    base runs the same kinds of its own (the choice is the session's, not a change the PR made)."""
     root = base_dir.expanduser()
     if not root.is_dir():
         # (the option's path arrives resolved against the working directory)
@@ -102,6 +104,9 @@ def base_config(base_dir: Path, pr: GateConfig) -> GateConfig:
         backends = [b.strip() for b in backends.split(",") if b.strip()]
     model = str(table.get("model", GateConfig().model))
     table["backends"] = [_backend_in_checkout(str(b), root, model) for b in backends]
+    if narrowed:
+        kinds = {backend_kind(n) for n in pr.backends}
+        table["backends"] = [b for b in table["backends"] if backend_kind(b) in kinds] or table["backends"]
     cfg = GateConfig.from_sources(table, {}, root.resolve())
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
                      eval_threads=pr.eval_threads,
@@ -191,8 +196,9 @@ class BaseSide:
     predicted: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None) -> BaseSide:
-        cfg = base_config(base_dir, pr.config)
+    def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None,
+             narrowed: bool = False) -> BaseSide:
+        cfg = base_config(base_dir, pr.config, narrowed)
         say = progress or pr.progress
         session = GateSession(cfg, progress=lambda message: say(f"base: {message}"))
         base_names = {backend_kind(n): n for n in cfg.backends}
