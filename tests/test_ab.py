@@ -269,6 +269,20 @@ def test_a_missing_base_or_one_without_a_table_is_a_clear_error(tmp_path: Path):
         base_config(tmp_path, GateConfig())
 
 
+def test_backends_chosen_on_the_command_line_narrow_the_base_alike(tmp_path: Path):
+    """`--gate-backends torch,onnx-int8` cut the PR to two backends and left the base at five: the
+    verdict then named a 'pass criterion the PR changed' the PR never touched (walk H)."""
+    from encoder_gate.runtime.base import criteria_changes
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch", "torch-compile", "onnx-int8"]\n')
+    pr = GateConfig(model="tiny", backends=("torch", "onnx-int8"))
+    assert base_config(tmp_path, pr).backends == ("torch", "torch-compile", "onnx-int8")
+    narrowed = base_config(tmp_path, pr, narrowed=True)
+    assert narrowed.backends == ("torch", "onnx-int8")
+    assert not any("backends" in line for line in criteria_changes(narrowed, pr))
+
+
 def test_a_gate_base_that_names_a_git_ref_says_to_pass_it_as_gate_base_ref(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """`--gate-base master` in a repository with a master branch is a ref, not a directory: the
