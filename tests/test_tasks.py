@@ -334,10 +334,10 @@ def test_sentiment_model_runs_the_accuracy_tests(pytester, accuracy_module, cach
     # per backend: 4 drift + f1_keep + accuracy_keep + per_label pass; f1_floor + 3 embedding checks
     # are left out at collection
     result.assert_outcomes(passed=14)
-    [line] = [x for x in result.stdout.lines if "were not collected" in x]
+    [line] = [x for x in result.stdout.lines if "were left out" in x]
     assert line.startswith("encoder-gate: 4 check(s) do not apply to this single_label model"), line
     # 2 backends: f1_floor and 3 embedding checks, and the integer-path gap, a saturating twin's alone
-    assert line.endswith("): pytest's 'collected' count holds their 10 tests, which do not run"), line
+    assert line.endswith("): pytest counted their 10 tests as collected; they do not run"), line
     assert "applies to feature-extraction encoders" in line and "no absolute f1_floor" in line, line
     report = json.loads((pytester.path / "report" / "accuracy.json").read_text())
     assert report["model"]["task"] == "single_label"
@@ -353,7 +353,7 @@ def test_feature_extraction_model_runs_the_accuracy_tests(pytester, accuracy_mod
     # per backend: 3 drift + 3 embedding checks pass; flip_rate, f1_keep, f1_floor, accuracy, per_label
     # are left out at collection
     result.assert_outcomes(passed=12)
-    [line] = [x for x in result.stdout.lines if "were not collected" in x]
+    [line] = [x for x in result.stdout.lines if "were left out" in x]
     assert line.startswith("encoder-gate: 5 check(s) do not apply to this feature_extraction model"), line
     assert "decision flips do not apply to a feature-extraction" in line and "needs labels" in line, line
     report = json.loads((pytester.path / "report" / "accuracy.json").read_text())

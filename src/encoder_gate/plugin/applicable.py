@@ -120,9 +120,9 @@ def summary_line(config: pytest.Config) -> str | None:
         groups.setdefault(why.removeprefix(f"{check} "), []).append(check)
     reasons = "; ".join(f"{', '.join(checks)}: {why}" for why, checks in groups.items())
     tests = config.stash.get(LEFT_OUT_TESTS, 0)  # pytest counted them as collected: the line says how many
-    return (f"encoder-gate: {len(left)} check(s) do not apply to this {session.model.task} model and were "
-            f"not collected ({reasons}): pytest's 'collected' count holds their {tests} test"
-            f"{'s' if tests != 1 else ''}, which do not run")
+    return (f"encoder-gate: {len(left)} check(s) do not apply to this {session.model.task} model, or are "
+            f"not configured, and were left out ({reasons}): pytest counted their {tests} test"
+            f"{'s' if tests != 1 else ''} as collected; they do not run")
 
 
 def register_marker(config: pytest.Config) -> None:

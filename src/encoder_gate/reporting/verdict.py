@@ -507,6 +507,7 @@ def render(verdict: Verdict) -> VerdictReport:
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
                          caveats=(*(note for note in (shard, selection, task_note) if note),
+                                  *truncation_notes({}, (accuracy or {}).get("dataset")),
                                   *verdict.left_out,
                                   *path_disagreement(accuracy), *unjudged_paths(accuracy)))
 
