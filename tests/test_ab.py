@@ -42,6 +42,15 @@ def test_a_significant_slowdown_below_the_minimum_effect_does_not_fail():
     assert decide_cell(small + np.log(1.06 / 1.032), SETTINGS, alpha=0.002).status == "fail"
 
 
+def test_a_change_at_the_minimum_slowdown_does_not_ask_for_fewer_rounds_than_it_ran():
+    """`PR/base 1.041 [1.033, 1.054] ... 20 rounds ...; about 5 rounds would decide` (walk F): with
+    power enough, the change sits at the line; more rounds narrow the CI around it."""
+    tight = decide_cell(np.random.default_rng(2).normal(np.log(1.045), 0.02, 20), SETTINGS, alpha=0.05)
+    assert tight.status == "inconclusive" and tight.rounds_needed is not None and tight.rounds_needed <= 20
+    said = tight.describe()
+    assert "rounds would decide" not in said and "close to the minimum slowdown" in said
+
+
 def test_noisy_rounds_are_inconclusive_and_say_how_many_rounds_would_decide():
     """A spread too wide for the rounds decides nothing, and the rounds it would need are given."""
     noisy = decide_cell(np.random.default_rng(0).normal(0.03, 0.15, 10), SETTINGS, alpha=0.05)

@@ -131,8 +131,10 @@ class CellDecision:
                 f"(alpha {self.alpha:.3g}), {self.rounds} rounds")
         if self.mde is not None:
             text += f", detects {self.mde:.1%}"
-        if self.status == "inconclusive" and self.rounds_needed:
+        if self.status == "inconclusive" and self.rounds_needed and self.rounds_needed > self.rounds:
             text += f"; about {self.rounds_needed} rounds would decide"
+        elif self.status == "inconclusive" and self.rounds_needed:  # power enough: it sits at the line
+            text += "; its change is close to the minimum slowdown: more rounds narrow its CI around it"
         if self.status == "inconclusive" and self.reason:
             text += f"; {self.reason}"
         return text
