@@ -18,9 +18,9 @@ from encoder_gate.commands import cli
 from encoder_gate.commands import init as scaffold
 from encoder_gate.commands.init import InitRequest
 from encoder_gate.commands.install_source import InstallSource, index_requirement
-from encoder_gate.commands.layout import THIN_MODULES
+from encoder_gate.commands.layout import SHARD_COSTS_FILE, THIN_MODULES
 from encoder_gate.commands.pyproject import PIN_ROOTDIR, merge_pyproject, render_table
-from encoder_gate.commands.workflow import REPORT_ARTIFACT, SHARD_ARTIFACT, SHARD_COSTS_FILE
+from encoder_gate.commands.workflow import REPORT_ARTIFACT, SHARD_ARTIFACT
 from encoder_gate.errors import GateError
 
 if sys.version_info >= (3, 11):

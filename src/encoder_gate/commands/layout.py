@@ -20,6 +20,10 @@ CACHE_DIR_NAME = "encoder-gate-cache"
 GITIGNORE = ".gitignore"
 GATE_DIR = ".encoder-gate/"
 
+#: The durations every shard of the workflow deals by, committed in the repository (what `encoder-gate
+#: merge` writes as shard-costs.json); without it the shards deal equal shares.
+SHARD_COSTS_FILE = ".github/encoder-gate-shard-costs.json"
+
 
 ACCURACY_TEXT = '''\
 """encoder-gate's accuracy gate: drift, F1 and padding properties for every configured backend.

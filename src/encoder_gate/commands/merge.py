@@ -18,6 +18,7 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 
+from encoder_gate.commands.layout import SHARD_COSTS_FILE
 from encoder_gate.config import check_writable
 from encoder_gate.decision import refused
 from encoder_gate.documents import (
@@ -66,7 +67,8 @@ def run_merge(args: argparse.Namespace) -> int:
     seconds = {name: float(v) for r in results for name, v in (r.descriptor.get("seconds") or {}).items()}
     record_costs(out, str(results[0].descriptor.get("model") or ""), seconds)
     print(f"encoder-gate merge: {len(results)} shards ({plan.describe()}) into {out}; each backend's "
-          f"seconds in {out / COSTS_FILE} (copy it into the artifact cache to deal the next run by them)")
+          f"seconds in {out / COSTS_FILE} (commit it as {SHARD_COSTS_FILE} to deal the next run by them, "
+          "or pass it with --gate-shard-costs)")
     _report(out, [r.directory for r in results], set(documents))
     report = refresh_verdict(out, lambda message: None)
     if report is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT
+from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT, SHARD_COSTS_FILE
 from encoder_gate.commands.merge import BENCHMARKS_JSON
 from encoder_gate.config import GateConfig
 from encoder_gate.documents import DOCUMENTS, VERDICT_FILE, VERDICT_JSON
@@ -367,9 +367,6 @@ ACTIONS = {
 REPORT_ARTIFACT = "encoder-gate-report"
 #: Each shard's report directory, uploaded for the verdict job: `<name>-<K>`.
 SHARD_ARTIFACT = "encoder-gate-shard"
-#: The durations every shard deals by, committed in the repository (what `encoder-gate merge` writes
-#: as shard-costs.json); without it the shards deal equal shares.
-SHARD_COSTS_FILE = ".github/encoder-gate-shard-costs.json"
 #: The branch that holds the history store and its page (records/, index.html).
 HISTORY_BRANCH = "encoder-gate-history"
 #: The PR's one line of trend across the history (`encoder-gate history trend`), in the report artifact.
