@@ -472,6 +472,25 @@ def test_an_install_the_runner_may_not_repeat_is_a_warning_and_a_next_step(tmp_p
     assert not any(edit in line for line in scaffold.next_steps(tmp_path, INDEX_INSTALL))
 
 
+def test_init_again_with_force_keeps_the_tables_model_and_dataset(
+        tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`encoder-gate init . --force --shards 2` asked for --model though the table names it (walk I);
+    without --force, --model is still required, in one line."""
+    monkeypatch.setattr(scaffold, "detect_install_source", lambda: INDEX_INSTALL)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "eval.jsonl").write_text('{"review": "good", "sentiment": "positive"}\n')
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "--model", "models/clf", "--dataset", "data/eval.jsonl"]) == 0
+    assert cli.main(["init", "--force", "--shards", "2"]) == 0
+    table = table_of(tmp_path)
+    assert (table["model"], table["dataset"]) == ("models/clf", "data/eval.jsonl")
+    assert (table["text-column"], table["label-column"]) == ("review", "sentiment")
+    capsys.readouterr()
+    assert cli.main(["init"]) == 1
+    assert "--model is required: your Hugging Face model directory" in capsys.readouterr().err
+
+
 def test_cli_init_prints_the_install_warning_and_the_next_step(tmp_path: Path, model_dir: Path,
                                                                monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:

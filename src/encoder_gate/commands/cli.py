@@ -354,9 +354,10 @@ def run_ab_noise_pairs(args: argparse.Namespace) -> int:
 def init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR",
                         help="the project to scaffold into (default: the current directory)")
-    parser.add_argument("--model", required=True, metavar="PATH_OR_ID",
+    parser.add_argument("--model", metavar="PATH_OR_ID",
                         help="your fine-tuned Hugging Face model directory (with config.json), or a hub id "
-                             "(org/name); ONNX files inside the directory are added as backends")
+                             "(org/name); ONNX files inside the directory are added as backends (default, "
+                             "with --force: the model, dataset and columns DIR's [tool.encoder-gate] names)")
     parser.add_argument("--dataset", metavar="FILE",
                         help="labelled evaluation data: a .jsonl/.json/.csv/.parquet file; its text and "
                              "label columns are detected from the first row")
@@ -378,15 +379,36 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     backends = None if args.backends is None else tuple(args.backends.split(","))
-    request = init.InitRequest(model=args.model, root=args.dir, dataset=args.dataset, texts=args.texts,
-                          backends=backends, text_column=args.text_column,
-                          label_column=args.label_column, force=args.force, shards=args.shards)
+    kept = _kept_by_force(args)
+    request = init.InitRequest(model=args.model or kept["model"], root=args.dir,
+                               dataset=args.dataset or kept.get("dataset"), texts=args.texts,
+                               backends=backends, text_column=args.text_column or kept.get("text-column"),
+                               label_column=args.label_column or kept.get("label-column"), force=args.force,
+                               shards=args.shards)
     plan, lines = init.run_init(request)
     for warning in plan.warnings:
         print(f"encoder-gate init: warning: {warning}", file=sys.stderr)
     for line in (*plan.notes, *lines, "", *init.next_steps(args.dir)):
         print(line)
     return 0
+
+
+def _kept_by_force(args: argparse.Namespace) -> dict[str, str]:
+    """Without --model: with --force, what DIR's [tool.encoder-gate] names (its model, dataset and
+    columns, the paths as seen from here), so scaffolding again keeps them; else a usage error."""
+    table = read_pyproject_table(args.dir) if args.model is None else {}
+    model = table.get("model")
+    if args.model is None and not (args.force and isinstance(model, str)):
+        where = args.dir / "pyproject.toml"
+        raise GateError("--model is required: your Hugging Face model directory"
+                        + (f" (with --force, the model [tool.encoder-gate] of {where} names is kept, and it "
+                           "names none)" if args.force else ""))
+    kept = {k: str(v) for k, v in table.items()
+            if k in ("model", "dataset", "text-column", "label-column") and isinstance(v, str)}
+    for key in ("model", "dataset"):  # the table's paths are the project's: as seen from here
+        if key in kept and not Path(kept[key]).is_absolute() and (args.dir / kept[key]).exists():
+            kept[key] = os.path.relpath(args.dir / kept[key])
+    return kept
 
 
 # --- verdict --------------------------------------------------------------------------------
