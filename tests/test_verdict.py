@@ -627,6 +627,8 @@ def test_an_undecided_speed_cell_is_inconclusive_under_warn_and_fails_under_fail
     assert verdict.backend("onnx-int8").status is status and verdict.passed is passed
     assert verdict.backend("onnx-fp32").status is Status.PASS
     assert table_rows(render(verdict).markdown)["onnx-int8"][0] == word
+    warned = f"- onnx-int8 {CASE} vs base: inconclusive, PR/base 1.040x"
+    assert warned in render(verdict).markdown  # under Warnings too
     if policy_fails:
         [reason] = verdict.backend("onnx-int8").reasons
         assert reason.check == "vs base" and "speed vs base" in reason.text and "thread clock" in reason.text

@@ -498,7 +498,9 @@ def render(verdict: Verdict) -> VerdictReport:
     warnings = [*(gate.get("warnings") or []),
                 *(f"{name}: {row[key]}" for name, row in rows.items() for key in ROW_WARNINGS
                   if (row or {}).get(key)),
-                *_underpowered_against_base(ab)]
+                *_underpowered_against_base(ab),
+                *(f"{e.get('backend')} {e.get('case')} vs base: inconclusive, {e.get('describe')}"
+                  for e in (ab or {}).get("speed") or [] if e.get("status") == "inconclusive")]
     if warnings:
         out += ["", "Warnings:", *[f"- {w}" for w in warnings]]
     sources = ", ".join(f"{name} ({written})" for name, written in verdict.sources.items())
