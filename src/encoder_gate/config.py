@@ -269,7 +269,7 @@ class GateConfig:
     def judging(self) -> dict[str, Any]:
         """What this session checks and how it judges, as JSON: every field but NOT_JUDGING's. The
         shards of one session agree on all of it, or `encoder-gate merge` refuses them."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name not in NOT_JUDGING}
+        return {f.name: as_json(getattr(self, f.name)) for f in fields(self) if f.name not in NOT_JUDGING}
 
 
 #: The fields that are not judging settings: the model and dataset (the provenance's own blocks,
@@ -280,16 +280,17 @@ NOT_JUDGING = frozenset({"model", "dataset", "dataset_variant", "split", "text_c
                          "base"})  # the base's checkout path: each runner's own (its model is compared)
 
 
-def _plain(value: Any) -> Any:
-    """`value` as JSON would hold it: paths as text, tuples as lists, waivers as their records."""
+def as_json(value: Any) -> Any:
+    """`value` as JSON (and a pyproject table) would hold it: paths as text, tuples as lists,
+    waivers as their records."""
     if isinstance(value, Waiver):
         return value.to_json()
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): as_json(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
+        return [as_json(v) for v in value]
     return value
 
 

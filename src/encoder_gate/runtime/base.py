@@ -13,7 +13,7 @@ whatever the PR did not change is built and predicted once for both sides.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from encoder_gate.accuracy.checks import CHECKS
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend, split_precision
 from encoder_gate.cache import sha256_file
-from encoder_gate.config import PASS_CRITERIA, GateConfig, Waiver, read_pyproject_table
+from encoder_gate.config import PASS_CRITERIA, GateConfig, Waiver, as_json, read_pyproject_table
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.runtime.predictions import backend_kind
@@ -115,21 +115,12 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
                      int8_weights=pr.int8_weights)
 
 
-def _plain(value: Any) -> Any:
-    """Tuples as lists and mappings as dicts, so a criterion prints as its pyproject value."""
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def criteria_changes(base: GateConfig, pr: GateConfig) -> list[str]:
     """Each pass criterion (`PASS_CRITERIA`) the PR's configuration sets otherwise than the base's,
     with both values: the PR's pyproject decides its own bounds, so the verdict names them."""
     out = []
     for name in PASS_CRITERIA:
-        theirs, ours = _plain(getattr(base, name)), _plain(getattr(pr, name))
+        theirs, ours = as_json(getattr(base, name)), as_json(getattr(pr, name))
         if name == "backends":  # an onnx: file by its name, wherever each checkout keeps it
             theirs, ours = [backend_kind(n) for n in theirs], [backend_kind(n) for n in ours]
         if theirs != ours:
