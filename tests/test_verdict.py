@@ -168,6 +168,14 @@ def test_how_the_task_was_read_is_said_when_config_json_did_not_say():
     assert report.caveats[0] == doc["model"]["task_note"]
 
 
+def test_texts_longer_than_the_model_is_fed_are_counted_in_the_verdict_and_the_terminal():
+    doc = accuracy_doc(all_pass())
+    doc["dataset"]["cut"] = {"texts": 1, "max_tokens": 128}
+    report = build_verdict(doc, None)
+    said = "1 of 40 evaluation texts is longer than the 128 tokens the model is fed"
+    assert f"- {said}" in report.markdown and any(c.startswith(said) for c in report.caveats)
+
+
 def test_the_users_own_selection_is_recorded_as_given_and_the_plugins_is_not():
     from encoder_gate.plugin.core import _selection
 

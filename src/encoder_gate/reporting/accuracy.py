@@ -129,20 +129,24 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
 ROW_WARNINGS = ("underpowered", "one_decision")
 
 
-def truncation_notes(rows: Mapping[str, Mapping[str, Any] | None],
-                     dataset: Mapping[str, Any] | None = None) -> list[str]:
+def cut_note(dataset: Mapping[str, Any] | None) -> list[str]:
     """A line when texts of the evaluation set are longer than the model is fed (accuracy.json's
-    dataset `cut`), and one per backend judged on texts truncated shorter still (a file with a
-    static sequence length)."""
+    dataset `cut`), else none."""
     data = dataset or {}
     cut = data.get("cut") or {}
-    are = "is" if cut.get("texts") == 1 else "are"
-    out = [f"{cut['texts']} of {data.get('examples')} evaluation texts {are} longer than the "
-           f"{cut['max_tokens']} tokens the model is fed: the reference and every backend judged their "
-           f"first {cut['max_tokens']}"] if cut.get("texts") else []
-    return out + [f"{name}: texts truncated to {row['max_tokens']} tokens (its static sequence length, as "
-                  "its owner runs it), and so is the torch reference it is judged against"
-                  for name, row in rows.items() if row and row.get("max_tokens")]
+    if not cut.get("texts"):
+        return []
+    are = "is" if cut["texts"] == 1 else "are"
+    return [f"{cut['texts']} of {data.get('examples')} evaluation texts {are} longer than the "
+            f"{cut['max_tokens']} tokens the model is fed: the reference and every backend judged their "
+            f"first {cut['max_tokens']}"]
+
+
+def truncation_notes(rows: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+    """One line per backend judged on truncated texts (a file with a static sequence length)."""
+    return [f"{name}: texts truncated to {row['max_tokens']} tokens (its static sequence length, as its "
+            "owner runs it), and so is the torch reference it is judged against"
+            for name, row in rows.items() if row and row.get("max_tokens")]
 
 
 def render_markdown(payload: dict[str, Any]) -> str:
@@ -180,8 +184,8 @@ def render_markdown(payload: dict[str, Any]) -> str:
         lines += ["", f"F1 change: backend minus torch FP32 ({task.headline_name}), 95% paired-bootstrap CI "
                   "over examples; McNemar p: exact test on the decisions each side gets right; MDE: the "
                   "smallest F1 drop this set detects with 80% power."]
-    truncated = [*([m["task_note"]] if m.get("task_note") else []),
-                 *truncation_notes(payload["backends"], payload.get("dataset"))]
+    truncated = [*([m["task_note"]] if m.get("task_note") else []), *cut_note(payload.get("dataset")),
+                 *truncation_notes(payload["backends"])]
     if truncated:
         lines += ["", *(f"- {n}" for n in truncated)]
     lines += ["", *per_label_markdown(payload)]

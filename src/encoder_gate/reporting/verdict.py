@@ -42,7 +42,7 @@ from encoder_gate.documents import (
     readings,
 )
 from encoder_gate.reporting.ab import outputs_moved
-from encoder_gate.reporting.accuracy import ROW_WARNINGS, truncation_notes
+from encoder_gate.reporting.accuracy import ROW_WARNINGS, cut_note, truncation_notes
 from encoder_gate.tasks import task_of_document
 
 if TYPE_CHECKING:
@@ -461,7 +461,8 @@ def render(verdict: Verdict) -> VerdictReport:
     out += [f"- {n}" for n in verdict.left_out]
     task_note = ((accuracy or {}).get("model") or {}).get("task_note")
     out += [f"- {task_note}"] if task_note else []
-    out += [f"- {n}" for n in truncation_notes(rows, (accuracy or {}).get("dataset"))]
+    cut = cut_note((accuracy or {}).get("dataset"))
+    out += [f"- {n}" for n in (*cut, *truncation_notes(rows))]
     out += [f"- {n}" for n in cache_notes(accuracy, [REFERENCE_BACKEND, *(b.name for b in verdict.backends)])]
     out += [f"- {n}" for n in integer_path_notes(accuracy)]
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
@@ -509,7 +510,7 @@ def render(verdict: Verdict) -> VerdictReport:
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
                          caveats=(*(note for note in (shard, selection, task_note) if note),
-                                  *truncation_notes({}, (accuracy or {}).get("dataset")),
+                                  *cut,
                                   *verdict.left_out,
                                   *path_disagreement(accuracy), *unjudged_paths(accuracy)))
 
