@@ -413,14 +413,21 @@ def load_config(root: Path, overrides: Mapping[str, Any]) -> GateConfig:
     config = GateConfig.from_sources(table, overrides, root)
     defaults_relative = {"cache_dir": config.cache_dir, "report_dir": config.report_dir}
     fixed: dict[str, Any] = {k: (v if v.is_absolute() else root / v) for k, v in defaults_relative.items()}
-    # the table's model and dataset paths are the project's, as its other paths: from a session
-    # started in a subdirectory they are read relative to the root (unchanged when started there)
+    # the table's model and dataset paths are the project's, as its other paths
     for name in ("model", "dataset"):
         given = table.get(name)
-        if overrides.get(name) is None and isinstance(given, str) and not Path(given).is_absolute() \
-                and (root / given).exists() and not Path(given).exists():
-            fixed[name] = os.path.relpath(root / given)
+        if overrides.get(name) is None and isinstance(given, str):
+            fixed[name] = project_path(root, given)
     return config.with_(**fixed)
+
+
+def project_path(root: Path, given: str) -> str:
+    """A path of [tool.encoder-gate] as seen from here: relative to the project's `root`, so that a
+    session started in a subdirectory reads it too (unchanged when started at the root); as given
+    when it is absolute, names nothing under the root, or names something from here already."""
+    if Path(given).is_absolute() or not (root / given).exists() or Path(given).exists():
+        return given
+    return os.path.relpath(root / given)
 
 
 def check_writable(path: Path, what: str) -> None:

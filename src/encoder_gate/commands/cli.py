@@ -29,6 +29,7 @@ from encoder_gate.config import (
     DEFAULT_LABEL_COLUMN,
     DEFAULT_TEXT_COLUMN,
     check_writable,
+    project_path,
     read_pyproject_table,
 )
 from encoder_gate.documents import AB_FILE, SPEEDUPS_FILE, VERDICT_JSON, read_document, write_json
@@ -406,8 +407,8 @@ def _kept_by_force(args: argparse.Namespace) -> dict[str, str]:
     kept = {k: str(v) for k, v in table.items()
             if k in ("model", "dataset", "text-column", "label-column") and isinstance(v, str)}
     for key in ("model", "dataset"):  # the table's paths are the project's: as seen from here
-        if key in kept and not Path(kept[key]).is_absolute() and (args.dir / kept[key]).exists():
-            kept[key] = os.path.relpath(args.dir / kept[key])
+        if key in kept:
+            kept[key] = project_path(args.dir, kept[key])
     return kept
 
 
