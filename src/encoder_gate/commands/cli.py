@@ -83,9 +83,9 @@ def run_report(args: argparse.Namespace) -> int:
     for source in files.sources:
         print(f"read {source}")
     speedups = DEFAULT_VERDICT_DIR / SPEEDUPS_FILE
-    older = [s for s in files.sources
-             if speedups.is_file() and s.stat().st_mtime < speedups.stat().st_mtime - 60]
-    if args.benchmarks is None and older:  # the newest save is not the last run's (a PR run is not saved)
+    last_run = speedups.stat().st_mtime if args.benchmarks is None and speedups.is_file() else None
+    older = [s for s in files.sources if last_run is not None and s.stat().st_mtime < last_run - 60]
+    if older:  # the newest save is not the last run's (a PR run is not saved)
         print(f"warning: the newest pytest-benchmark save, {older[0]}, is older than {speedups}: its tables "
               "are an earlier run's figures, not the last session's; save that session with "
               "--benchmark-autosave or --benchmark-json FILE (then --benchmarks FILE)", file=sys.stderr)

@@ -357,16 +357,22 @@ def run_export(request: ExportRequest, progress: Progress = print_progress) -> E
             for path in (request.out.iterdir() if existed else [request.out]):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         raise
-    wrote = {EXPORT_FILE, CARD_FILE, *result.payload.get("side_files", []),
-             *(name for v in result.variants for name in (v.file, f"{v.file}_data")),
-             *((SEARCH_FILE, SEARCH_PAGE) if "search" in result.payload else ())}
-    stale = sorted(name for name in (earlier or set()) - wrote if (request.out / name).is_file())
+    stale = sorted(name for name in (earlier or set()) - export_files(result.payload)
+                   if (request.out / name).is_file())
     for name in stale:
         (request.out / name).unlink()
     if stale:
         progress(f"removed the earlier export's {', '.join(stale)} from {request.out} (this export did not "
                  "write them)")
     return result
+
+
+def export_files(payload: Mapping[str, Any]) -> set[str]:
+    """The files an export writes, by its export.json: the card and export.json, the side files,
+    each variant's file (and its external data) and, after a search, the search's table."""
+    return {EXPORT_FILE, CARD_FILE, *(payload.get("side_files") or []),
+            *(n for v in (payload.get("variants") or {}).values() for n in (v["file"], f"{v['file']}_data")),
+            *((SEARCH_FILE, SEARCH_PAGE) if "search" in payload else ())}
 
 
 class ShippedNothing(GateError):
@@ -379,10 +385,8 @@ def _earlier_export(out: Path) -> set[str] | None:
     present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if not present:
         return None
-    try:
-        doc = json.loads((out / EXPORT_FILE).read_text())
-        files = {EXPORT_FILE, CARD_FILE, SEARCH_FILE, SEARCH_PAGE, *(doc.get("side_files") or []),
-                 *(n for v in (doc.get("variants") or {}).values() for n in (v["file"], f"{v['file']}_data"))}
+    try:  # its search's table too, which a failed search left beside it
+        files = export_files(json.loads((out / EXPORT_FILE).read_text())) | {SEARCH_FILE, SEARCH_PAGE}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         shown = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "")
         raise GateError(f"--out {out} holds files that are no export of encoder-gate ({shown}): give a new "
