@@ -32,7 +32,7 @@ from encoder_gate.backends.int8_path import (
     disagrees,
 )
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
-from encoder_gate.decision.types import BackendVerdict, Status, Verdict
+from encoder_gate.decision.types import BackendVerdict, Finding, Status, Verdict
 from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
@@ -288,7 +288,7 @@ def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
         return None
     parts = [f"{b.name} ({', '.join(b.failed)})" for b in verdict.backends
              if b.status in (Status.FAIL, Status.NOT_CHECKED)]
-    parts += [f"{f.backend} ({(f.nodeid or f.reason).rsplit('::', 1)[-1]})" if f.backend else
+    parts += [f"{f.backend} ({_test_name(f)})" if f.backend else
               (f.nodeid or f.reason).split(":", 1)[0] for f in verdict.outside_the_checks]
     named = {check for b in verdict.backends for check in b.failed}  # a backend's: said with it
     parts += [s.split(":", 1)[0] if s.startswith("speed:") else s[:80] for s in verdict.session_failures
@@ -315,11 +315,16 @@ def _waived_by(w: Waiver, today: date) -> str:
             + (f"; accepted up to {w.accept:g}" if w.accept is not None else ""))
 
 
+def _test_name(f: Finding) -> str:
+    """A failed test as a reader names it: its function and parameters, not its file."""
+    return (f.nodeid or f.reason).rsplit("::", 1)[-1]
+
+
 def _row_word(b: BackendVerdict, verdict: Verdict) -> str:
     """The verdict cell of a backend's row: its status, and a fail where a test of it outside the
     checks failed (a team's test, a padding property) though its checks pass: the row says so at a
     glance, the failure's reason is below the table."""
-    tests = [(f.nodeid or f.reason).rsplit("::", 1)[-1] for f in verdict.outside_the_checks
+    tests = [_test_name(f) for f in verdict.outside_the_checks
              if f.backend == b.name]
     word = _word(b)
     return f"**FAIL** ({', '.join(tests)} failed, below; its checks: {word})" if tests else word
