@@ -158,9 +158,10 @@ def pytest_configure(config: pytest.Config) -> None:
                  for name, _, _ in OPTIONS}
     try:
         gate_config = load_config(config.rootpath, overrides)
-        check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins(),
-                                            *_projects_backends(config)], tuple(CHECKS))
-        check_tolerances(gate_config.tolerances, [*gate_config.backends, *_projects_backends(config)])
+        projects = _projects_backends(config)
+        check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins(), *projects],
+                      tuple(CHECKS))
+        check_tolerances(gate_config.tolerances, [*gate_config.backends, *projects])
         check_writable(gate_config.cache_dir, "the artifact cache (--gate-cache-dir, cache-dir)")
         check_writable(gate_config.report_dir, "the report directory (--gate-report-dir, report-dir)")
         gate_config = _shard(config, gate_config)
