@@ -43,8 +43,7 @@ from encoder_gate.runtime.base import BaseSide, criteria_changes
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.runtime.worktree import base_worktree
-from encoder_gate.shards.plan import head_commit
+from encoder_gate.runtime.worktree import base_worktree, head_commit
 from encoder_gate.speed.rounds import Cell
 
 AB_FIXTURES = ("ab_backend",)

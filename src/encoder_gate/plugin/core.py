@@ -61,7 +61,8 @@ from encoder_gate.reporting.verdict import terminal_rows
 from encoder_gate.results.accuracy import accuracy_payload, merge_payloads
 from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.shards.plan import costs_from, deal, head_commit, parse_shard, record_costs
+from encoder_gate.runtime.worktree import head_commit
+from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs
 
 pytest.register_assert_rewrite("encoder_gate.suite")
 

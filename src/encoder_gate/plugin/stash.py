@@ -31,7 +31,7 @@ from encoder_gate.reporting.verdict import VerdictReport
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.provenance import mismatch, provenance
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.shards.plan import Shard, ShardPlan, descriptor, head_commit
+from encoder_gate.shards.plan import Shard, ShardPlan, descriptor
 
 SESSION_KEY = pytest.StashKey[GateSession]()
 BASE_KEY = pytest.StashKey[BaseSide]()  # --gate-base: the base's side
@@ -226,7 +226,7 @@ def write_shard(config: pytest.Config, state: GateSession, written: set[str]) ->
     shard, plan = config.stash[SHARD_KEY]
     outcomes = config.stash.get(OUTCOMES, {})
     seconds = {name: seen["seconds"] for name, seen in outcomes.items() if seen.get("seconds")}
-    doc = descriptor(shard, plan, provenance=provenance(state), commit=head_commit(config.rootpath),
+    doc = descriptor(shard, plan, provenance=provenance(state), commit=state.commit,
                      documents=sorted(written), seconds=seconds, model=state.config.model)
     path = write_document(state.config.report_dir, SHARD_FILE, doc)
     state.progress(f"shard {shard}: {path} (merge every shard's report directory: encoder-gate merge DIR...)")

@@ -44,6 +44,12 @@ def names_commit(project: Path, ref: str) -> bool:
     return _git_or_none(project, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is not None
 
 
+def head_commit(repo: Path) -> str | None:
+    """The commit checked out at `repo` (None without git, or outside a checkout): what a session's
+    results, a shard and the base of a PR are of."""
+    return _git_or_none(repo, "rev-parse", "HEAD") or None
+
+
 def branches(project: Path) -> list[str]:
     """The local branches of the repository `project` is in ([] without git or a repository)."""
     return (_git_or_none(project, "for-each-ref", "--format=%(refname:short)", "refs/heads") or "").split()

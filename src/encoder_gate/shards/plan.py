@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import re
 import statistics
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,16 +181,6 @@ def record_costs(cache_dir: Path, model: str, seconds: Mapping[str, float]) -> N
 
 
 # --- a shard's descriptor ----------------------------------------------------------------------------
-
-
-def head_commit(repo: Path) -> str | None:
-    """The commit checked out at `repo` (None outside a git checkout): shards of one merge ran at one."""
-    try:
-        done = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=False)
-    except OSError:
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def descriptor(shard: Shard, plan: ShardPlan, *, provenance: Mapping[str, Any], commit: str | None,
