@@ -28,8 +28,9 @@ from test_verdict import (  # the hand-made documents of the verdict tests
     speedups_doc,
 )
 
-FUTURE = date.today() + timedelta(days=30)
-PAST = date.today() - timedelta(days=1)
+TODAY = date.today()  # once: a run that crosses midnight still counts 30 days left
+FUTURE = TODAY + timedelta(days=30)
+PAST = TODAY - timedelta(days=1)
 
 
 def waiver(**given: object) -> Waiver:
@@ -46,7 +47,7 @@ def findings(*waivers: Waiver) -> dict[str, object]:
 def decided(*waivers: Waiver):
     rows = all_pass()
     rows["onnx-int8"] = row(drift_ok=False)  # drift_max 0.9 against 0.6
-    return decide_documents(accuracy_doc(rows), None, None, None, findings(*waivers))
+    return decide_documents(accuracy_doc(rows), None, None, None, findings(*waivers), today=TODAY)
 
 
 def test_a_live_waiver_passes_the_session_with_a_waived_row_naming_owner_reason_and_days_left():
@@ -270,6 +271,24 @@ def test_history_records_the_waived_status_and_check_reports_a_check_waived_too_
     assert "by @ml-platform), more than 3" in out
 
 
+def test_days_left_are_counted_from_the_day_the_verdict_was_decided_also_when_read_back_later():
+    """verdict.json keeps its day: a verdict rendered after midnight (or read back by the history
+    a week on) says the days left it was decided with, not a count that disagrees with its status."""
+    from encoder_gate.decision import Verdict
+
+    verdict = decide_documents(accuracy_doc({**all_pass(), "onnx-int8": row(drift_ok=False)}), None, None,
+                               None, findings(waiver()), today=TODAY - timedelta(days=3))
+    doc = verdict.to_json()
+    assert doc["decided_on"] == (TODAY - timedelta(days=3)).isoformat()
+    again = Verdict.from_json(doc, verdict.judged)
+    assert again.decided_on == verdict.decided_on
+    assert "33 days left" in render(again).markdown and "30 days left" not in render(again).markdown
+    with pytest.raises(GateError, match="decided_on 'soon' is not a date"):
+        Verdict.from_json({**doc, "decided_on": "soon"}, verdict.judged)
+    older = {k: v for k, v in doc.items() if k != "decided_on"}  # written before it was recorded
+    assert Verdict.from_json(older, {}).decided_on >= TODAY
+
+
 def test_one_owners_waivers_ending_the_same_day_share_one_group_in_the_row():
     """Four checks of one file waived together read as one group, not four repeats."""
     from encoder_gate.decision import BackendVerdict
@@ -278,8 +297,8 @@ def test_one_owners_waivers_ending_the_same_day_share_one_group_in_the_row():
     checks = ("drift_mean", "cosine_min", "cosine_mean", "rel_l2_max")
     b = BackendVerdict("onnx:m.onnx", Status.WAIVED, checks,
                        waivers=(*(waiver(check=c) for c in checks), waiver(check="speed", owner="@perf")))
-    assert _word(b) == ("waived (drift_mean, cosine_min, cosine_mean, rel_l2_max by @ml-platform, 30 days "
-                        "left; speed by @perf, 30 days left)")
+    assert _word(b, TODAY) == ("waived (drift_mean, cosine_min, cosine_mean, rel_l2_max by @ml-platform, "
+                               "30 days left; speed by @perf, 30 days left)")
 
 
 def test_a_backend_failing_beside_its_waivers_says_which_failure_each_waiver_accepts():

@@ -257,7 +257,8 @@ def _undecided(ab: Mapping[str, Any] | None) -> set[str]:
 def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None,
                      ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None,
                      findings: Mapping[str, Any] | None = None,
-                     others: Mapping[str, Mapping[str, Any] | None] | None = None) -> Verdict:
+                     others: Mapping[str, Mapping[str, Any] | None] | None = None,
+                     today: date | None = None) -> Verdict:
     """The verdict of an accuracy.json, a speedups.json and an ab.json document (any may be None),
     and of the user's registered results documents (`others`, by name: each judged by its
     Reading), joining only those whose provenance matches `current`'s model and dataset (the
@@ -280,7 +281,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
         raise GateError("no results of this model and dataset to judge:\n  " + "\n  ".join(left_out))
     accuracy, speedups, ab = kept.get(ACCURACY_FILE), kept.get(SPEEDUPS_FILE), kept.get(AB_FILE)
     found = tuple(findings_of(kept.get(FINDINGS_FILE), kept))
-    waivers, today = waivers_of(kept.get(FINDINGS_FILE)), date.today()
+    waivers, today = waivers_of(kept.get(FINDINGS_FILE)), today or date.today()
     expired = [w for w in waivers if w.days_left(today) < 0]
     rows = dict((accuracy or {}).get("backends") or {})
     waivers = [_on_row(w, rows) for w in waivers]
@@ -367,7 +368,8 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     missing = tuple(name for name in (ACCURACY_FILE, SPEEDUPS_FILE) if docs[name] is None)
     return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
                    session_failures=tuple(session), left_out=tuple(left_out), sources=sources,
-                   missing=missing, judged=kept, findings=found, stale_waivers=tuple(stale))
+                   missing=missing, judged=kept, findings=found, stale_waivers=tuple(stale),
+                   decided_on=today)
 
 
 def _their_reasons(docs: Mapping[str, Mapping[str, Any]], theirs: Mapping[str, Reading]

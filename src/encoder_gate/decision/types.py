@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import Enum
 from typing import Any
 
 from encoder_gate.config import Waiver
+from encoder_gate.errors import GateError
 from encoder_gate.speed.rounds import Cell
 
 
@@ -105,6 +107,17 @@ class BackendVerdict:
                    tuple(Reason.from_json(r) for r in doc.get("reasons") or ()), doc.get("scope") or "",
                    doc.get("error") or "", tuple(Waiver.from_json(w) for w in doc.get("waivers") or ()))
 
+def _day(text: object) -> date:
+    """verdict.json's `decided_on`; one written before it was recorded counts as decided today."""
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
+        raise GateError(f"verdict.json: decided_on {text!r} is not a date (YYYY-MM-DD); "
+                        "run `encoder-gate verdict` again to rewrite it") from None
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The session's verdict: per backend a status, the failures in the order they are listed
@@ -122,6 +135,8 @@ class Verdict:
     # what failed the sessions of the joined documents outside their checks (findings.json): each fails
     findings: tuple[Finding, ...] = ()
     stale_waivers: tuple[str, ...] = ()  # live waivers whose check now passes: remove them
+    # the day it was decided: waivers' days left are counted from it, also when rendered later
+    decided_on: date = field(default_factory=date.today)
 
     def backend(self, name: str) -> BackendVerdict:
         return next(b for b in self.backends if b.name == name)
@@ -134,7 +149,8 @@ class Verdict:
                 "failures": [r.to_json() for r in self.failures],
                 "session_failures": list(self.session_failures), "left_out": list(self.left_out),
                 "sources": dict(self.sources), "missing": list(self.missing),
-                "findings": [f.to_json() for f in self.findings], "stale_waivers": list(self.stale_waivers)}
+                "findings": [f.to_json() for f in self.findings], "stale_waivers": list(self.stale_waivers),
+                "decided_on": self.decided_on.isoformat()}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], judged: Mapping[str, Mapping[str, Any]]) -> Verdict:
@@ -146,7 +162,8 @@ class Verdict:
                    left_out=tuple(doc.get("left_out") or ()), sources=dict(doc.get("sources") or {}),
                    missing=tuple(doc.get("missing") or ()), judged=judged,
                    findings=tuple(Finding.from_json(f) for f in doc.get("findings") or ()),
-                   stale_waivers=tuple(doc.get("stale_waivers") or ()))
+                   stale_waivers=tuple(doc.get("stale_waivers") or ()),
+                   decided_on=_day(doc.get("decided_on")))
 
     @property
     def outside_the_checks(self) -> tuple[Finding, ...]:

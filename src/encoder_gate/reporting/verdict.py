@@ -326,11 +326,11 @@ def _row_word(b: BackendVerdict, verdict: Verdict) -> str:
     glance, the failure's reason is below the table."""
     tests = [_test_name(f) for f in verdict.outside_the_checks
              if f.backend == b.name]
-    word = _word(b)
+    word = _word(b, verdict.decided_on)
     return f"**FAIL** ({', '.join(tests)} failed, below; its checks: {word})" if tests else word
 
 
-def _word(b: BackendVerdict) -> str:
+def _word(b: BackendVerdict, today: date) -> str:
     """A backend's status as its table cell."""
     if b.status is Status.NOT_CHECKED:
         return f"not checked: {b.error[:120]}"
@@ -345,7 +345,6 @@ def _word(b: BackendVerdict) -> str:
     if b.status is Status.NOT_RUN:
         return "not run (no results of it in this report directory)"
     if b.status is Status.WAIVED:
-        today = date.today()
         by: dict[tuple[str, int], list[str]] = {}  # one owner's waivers ending the same day: one group
         for w in b.waivers:
             by.setdefault((w.owner, w.days_left(today)), []).append(w.check)
@@ -483,7 +482,7 @@ def render(verdict: Verdict) -> VerdictReport:
         out += ["", "Failures:", *[f"- {p}" for p in problems]]
     waived = [b for b in verdict.backends if b.status is Status.WAIVED]
     if waived:
-        today = date.today()
+        today = verdict.decided_on
         out += ["", "Waived (accepted, known failures: each passes until its waiver ends):"]
         for b in waived:  # each failure, its waiver under it (a list of all of them nested under the last)
             checks = {r.check for r in b.reasons}
