@@ -230,8 +230,12 @@ class BenchPlugin:
         messages = []
         if self._cases and not hasattr(config, "workerinput"):
             what = "full sweep" if self.session.config.sweep == "full" else "gate sweep"
-            records = bench_estimate.load(self.session.config.cache_dir).get(self.history_key(), [])
-            messages.append(bench_estimate.estimate(records, self._cases.values()).message(what))
+            if _timing_off(config):  # each benchmark runs once, untimed: no timed session's duration
+                messages.append(f"encoder-gate: {what}: {len(self._cases)} benchmarks, each run once "
+                                "untimed (pytest-benchmark's timing is off)")
+            else:
+                records = bench_estimate.load(self.session.config.cache_dir).get(self.history_key(), [])
+                messages.append(bench_estimate.estimate(records, self._cases.values()).message(what))
         self._cells = {item.nodeid for item in items if times_backends(item)}
         if self.session.config.budget is not None:
             config.stash[BUDGET] = TimeBudget(self.session.config.budget, len(self._cells))
@@ -424,7 +428,7 @@ class BenchPlugin:
     @pytest.hookimpl(trylast=True)  # after pytest-benchmark's own sessionfinish has compared
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         config = session.config
-        if self._ran and not hasattr(config, "workerinput"):
+        if self._ran and not hasattr(config, "workerinput") and not _timing_off(config):
             bench_estimate.record(self.session.config.cache_dir, self.history_key(),
                                   {self._cases[n]: self._timed[n] for n in self._ran})
         results = config.stash.get(RESULTS, [])
@@ -474,7 +478,7 @@ class BenchPlugin:
         the summary says so."""
         config = session.config
         bench_session = getattr(config, "_benchmarksession", None)
-        if not self._ran or not getattr(bench_session, "disabled", False):
+        if not self._ran or not _timing_off(config):
             return
         asked = config.stash[SETTINGS].baseline is not None \
             or config.getoption("benchmark_compare", None) not in (None, False, [])
@@ -658,3 +662,9 @@ def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any]
         return info
 
     return done
+
+
+def _timing_off(config: pytest.Config) -> bool:
+    """Whether pytest-benchmark times nothing this session (--benchmark-disable, or pytest-xdist):
+    each benchmark runs once, and no speedup exists."""
+    return bool(getattr(getattr(config, "_benchmarksession", None), "disabled", False))
