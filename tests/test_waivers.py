@@ -23,6 +23,7 @@ from test_verdict import (  # the hand-made documents of the verdict tests
     CASE,
     accuracy_doc,
     all_pass,
+    check,
     prov,
     row,
     speedups_doc,
@@ -287,6 +288,36 @@ def test_days_left_are_counted_from_the_day_the_verdict_was_decided_also_when_re
         Verdict.from_json({**doc, "decided_on": "soon"}, verdict.judged)
     older = {k: v for k, v in doc.items() if k != "decided_on"}  # written before it was recorded
     assert Verdict.from_json(older, {}).decided_on >= TODAY
+
+
+@pytest.mark.parametrize("runner", ["vnni", "avx2"])
+def test_a_waiver_of_the_plain_int8_name_covers_its_result_on_either_path_on_either_runner(runner: str):
+    """A waiver of `onnx-int8-s8` names the backend wherever it is computed: the path gap fails on
+    the twin `~saturating` on a VNNI runner and on the plain row on an AVX2 one, and one configuration
+    reads the same on both (it held on the AVX2 runner only: walk L #4). A plain waiver of a check
+    that passes on one path and fails on the other is not stale."""
+    gap = {"path_flip_rate": check(0.0139, 0.01, False)}
+    failing = {**row(), "checks": {**row()["checks"], **gap}, "verdict": "fail",
+               "integer_path": "saturating"}
+    passing = {**row(), "integer_path": "exact"}
+    rows = {"torch": row(), "onnx-int8-s8": passing, "onnx-int8-s8~saturating": failing} if runner == "vnni" \
+        else {"torch": row(), "onnx-int8-s8": failing, "onnx-int8-s8~exact": passing}
+    doc = accuracy_doc(rows, configured=list(rows))
+    flips = waiver(backend="onnx-int8-s8", check="path_flip_rate")
+    verdict = decide_documents(doc, None, None, None, findings(flips), today=TODAY)
+    assert verdict.passed and not verdict.stale_waivers
+    [waived] = [b for b in verdict.backends if b.status is Status.WAIVED]
+    assert waived.name == ("onnx-int8-s8~saturating" if runner == "vnni" else "onnx-int8-s8")
+    assert waived.waivers == (flips,)
+    def with_waivers(*given: Waiver):
+        return decide_documents(doc, None, None, None, findings(*given), today=TODAY)
+
+    # the twin's waiver alone is about the saturating path: it covers the same row on either runner
+    assert with_waivers(waiver(backend="onnx-int8-s8~saturating", check="path_flip_rate")).passed
+    assert not with_waivers(waiver(backend="onnx-int8-s8~exact", check="path_flip_rate")).passed
+    # a plain waiver of a check every path passes is stale on both runners
+    drift = with_waivers(flips, waiver(backend="onnx-int8-s8"))
+    assert drift.passed and [s for s in drift.stale_waivers if "drift_max" in s]
 
 
 def test_one_owners_waivers_ending_the_same_day_share_one_group_in_the_row():

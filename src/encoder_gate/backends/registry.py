@@ -69,11 +69,15 @@ def with_integer_path(name: str, path: IntegerPath) -> str:
 
 def names_of_row(name: str, integer_path: str | None) -> tuple[str, ...]:
     """The names a row of results answers to in `[tool.encoder-gate]` (its waivers and tolerances):
-    its own, and for a plain INT8 row `NAME~PATH` of the integer path this runner computed it on.
-    `NAME~saturating` names NAME's result on the saturating path whichever row holds it: the twin on
-    a VNNI runner, the plain row on an AVX2 one (and `NAME~exact` the other way round)."""
-    _, path = split_integer_path(name)
-    if path is not None or integer_path not in INTEGER_PATHS:
+    its own; for a plain INT8 row `NAME~PATH` of the integer path this runner computed it on; for a
+    twin `NAME~PATH` the plain NAME too. `NAME~saturating` names NAME's result on the saturating path
+    whichever row holds it: the twin on a VNNI runner, the plain row on an AVX2 one (and `NAME~exact`
+    the other way round); the plain NAME names its result on every path, so one configuration reads
+    the same on runners of either kind."""
+    inner, path = split_integer_path(name)
+    if path is not None:
+        return (name, inner)
+    if integer_path not in INTEGER_PATHS:
         return (name,)
     return (name, with_integer_path(name, integer_path))
 

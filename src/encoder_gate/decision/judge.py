@@ -18,7 +18,7 @@ and whether the session fails.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -93,11 +93,13 @@ def _int8(name: str) -> bool:
 
 def covering_waiver(waivers: Sequence[Waiver], backend: str, check: str, today: date,
                     observed: float | None = None, direction: str | None = None,
-                    labels: Collection[str] = ()) -> Waiver | None:
+                    labels: Collection[str] = (), names: Collection[str] = ()) -> Waiver | None:
     """The live waiver that accepts `backend`'s failure of `check` (of `labels`, a per-label
-    failure's), with `observed` no worse than its `accept`; None when none does."""
+    failure's), with `observed` no worse than its `accept`; None when none does. `names`: every name
+    the backend's row answers to (registry.names_of_row), when more than its own."""
+    names = names or (backend,)
     for w in waivers:
-        if w.backend != backend or w.check != check or w.days_left(today) < 0:
+        if w.backend not in names or w.check != check or w.days_left(today) < 0:
             continue
         if w.label is not None and set(labels) - {w.label}:
             continue
@@ -284,7 +286,6 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     waivers, today = waivers_of(kept.get(FINDINGS_FILE)), today or date.today()
     expired = [w for w in waivers if w.days_left(today) < 0]
     rows = dict((accuracy or {}).get("backends") or {})
-    waivers = [_on_row(w, rows) for w in waivers]
     not_evaluated = dict((accuracy or {}).get("not_evaluated") or {})
     order = list((accuracy or {}).get("configured_backends") or [])
     slow = speed_failures(speedups)
@@ -301,6 +302,9 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     undecided = _undecided(ab)
     vs_base = set(against_base)
     checked = {name: _check_reasons(name, row or {}) for name, row in rows.items()}
+
+    def names(backend: str) -> tuple[str, ...]:  # what a waiver of this backend's row may name
+        return names_of_row(backend, (rows.get(backend) or {}).get("integer_path"))
 
     backends: list[BackendVerdict] = []
     marks: dict[Reason, Reason] = {}  # a failing backend's reasons, each marked waived or not
@@ -321,14 +325,15 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
             failed = (*bad, *([SPEED] if name in slow else []), *([VERSUS_BASE] if name in versus else []),
                       *dict.fromkeys(r.check for r in theirs_failed))
             accepted = [covering_waiver(waivers, name, r.check, today, r.observed, r.direction,
-                                        _failing_label_names(row or {}) if r.check == "per_label" else ())
+                                        _failing_label_names(row or {}) if r.check == "per_label" else (),
+                                        names(name))
                         for r in reasons]
             if reasons and all(accepted):
                 backends.append(BackendVerdict(name, Status.WAIVED, failed, tuple(reasons),
                                                waivers=tuple(dict.fromkeys(w for w in accepted if w))))
             else:  # each reason says whether a waiver accepts it, or why the waiver of its check does not
                 for r, w in zip(reasons, accepted, strict=True):
-                    marks[r] = _marked(r, w, waivers, name, today)
+                    marks[r] = _marked(r, w, waivers, names(name), today)
                 backends.append(BackendVerdict(name, Status.FAIL, failed, tuple(marks[r] for r in reasons),
                                                waivers=tuple(dict.fromkeys(w for w in accepted if w))))
         elif name in undecided:
@@ -363,7 +368,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     passed = not session and not found and all(b.status not in (Status.FAIL, Status.NOT_CHECKED)
                                                for b in backends)
     stale = _stale_waivers(waivers, today, backends, rows, timed, against_base, slow, versus,
-                           theirs_judged)
+                           theirs_judged, names)
     sources = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in kept.items()}
     missing = tuple(name for name in (ACCURACY_FILE, SPEEDUPS_FILE) if docs[name] is None)
     return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
@@ -448,25 +453,13 @@ def decided(report_dir: Path) -> Verdict:
                         "`encoder-gate verdict` to decide it again") from None
 
 
-def _on_row(waiver: Waiver, rows: Mapping[str, Any]) -> Waiver:
-    """`waiver` naming the row that holds its backend's result in these results: a waiver of
-    `NAME~saturating` covers the plain NAME row where that row was computed on the saturating path
-    (an AVX2 runner's), as it covers the twin on a VNNI runner (registry.names_of_row)."""
-    if waiver.backend in rows:
-        return waiver
-    for name, row in rows.items():
-        if waiver.backend in names_of_row(name, (row or {}).get("integer_path")):
-            return replace(waiver, backend=name)
-    return waiver
-
-
-def _marked(reason: Reason, accepted: Waiver | None, waivers: Sequence[Waiver], backend: str,
+def _marked(reason: Reason, accepted: Waiver | None, waivers: Sequence[Waiver], names: Collection[str],
             today: date) -> Reason:
     """A failing backend's reason, saying the live waiver that accepts it, or why the live waiver of
     its check does not (its value is worse than the waiver's `accept`, or another label failed)."""
     if accepted is not None:
         return replace(reason, text=f"{reason.text} (waived by {accepted.owner} until {accepted.until})")
-    mine = [w for w in waivers if w.backend == backend and w.check == reason.check]
+    mine = [w for w in waivers if w.backend in names and w.check == reason.check]
     near = next((w for w in mine if w.days_left(today) >= 0), None)
     if near is None:
         ended = max(mine, key=lambda w: w.until, default=None)
@@ -482,17 +475,21 @@ def _marked(reason: Reason, accepted: Waiver | None, waivers: Sequence[Waiver], 
 def _stale_waivers(waivers: Sequence[Waiver], today: date, backends: Sequence[BackendVerdict],
                    rows: Mapping[str, Any], timed: Sequence[str], against_base: Sequence[str],
                    slow: Mapping[str, Any], versus: Mapping[str, Any],
-                   theirs_judged: Collection[tuple[str, str]]) -> list[str]:
-    """The live waivers whose check was judged here and passed: remove them."""
+                   theirs_judged: Collection[tuple[str, str]],
+                   names: Callable[[str], Collection[str]]) -> list[str]:
+    """The live waivers whose check was judged here and passed on every row they name (a plain INT8
+    name names its rows on both integer paths, `names`): remove them."""
     failing = {(b.name, c) for b in backends for c in b.failed}
+    every = list(dict.fromkeys([*rows, *timed, *against_base, *(b for b, _ in theirs_judged)]))
     out = []
     for w in waivers:
-        if w.days_left(today) < 0 or (w.backend, w.check) in failing:
+        covered = [n for n in every if w.backend in names(n)] or [w.backend]
+        if w.days_left(today) < 0 or any((n, w.check) in failing for n in covered):
             continue
-        judged = (w.backend in timed and w.backend not in slow if w.check == SPEED else
-                  w.backend in against_base and w.backend not in versus if w.check == VERSUS_BASE else
-                  (w.backend, w.check) in theirs_judged
-                  or w.check in ((rows.get(w.backend) or {}).get("checks") or {}))
+        judged = any(n in timed and n not in slow if w.check == SPEED else
+                     n in against_base and n not in versus if w.check == VERSUS_BASE else
+                     (n, w.check) in theirs_judged or w.check in ((rows.get(n) or {}).get("checks") or {})
+                     for n in covered)
         if judged:
             out.append(f"the waiver of {w.names()} by {w.owner} is stale: the check passes now; remove it")
     return out
