@@ -100,6 +100,51 @@ def test_a_team_test_failing_gives_a_fail_verdict_naming_it(gate_dir: pytest.Pyt
     assert "## encoder-gate: FAIL" in capsys.readouterr().out
 
 
+STOPS = '''
+import os
+
+import pytest
+
+
+def test_team_stops(backend):
+    if backend.name == "torch" and os.environ.get("STOP") == "exit":
+        pytest.exit("team stop", returncode=0)
+    if backend.name == "torch" and os.environ.get("STOP") == "die":
+        os._exit(3)  # what the OOM killer, SIGKILL or a crash in native code leaves: no session end at all
+'''
+
+
+@pytest.mark.slow
+def test_a_session_stopped_before_its_end_never_leaves_a_pass(gate_dir: pytest.Pytester, cache_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]):
+    """A team test's pytest.exit(returncode=0) (or Ctrl-C) ends the session with tests unrun: the
+    verdict fails, saying how many did not run and why, and so does the exit status. A session that
+    dies without its end (os._exit here; the OOM killer, SIGKILL) leaves the verdict failing on its
+    running marker, not the green verdict of the session before; the next whole session passes."""
+    report = gate_dir.path / "report"
+    gate_dir.makepyfile(test_checks_gate=TEAM_TEST.split("\n\n\n")[0], test_zz_stops=STOPS)
+    args = _args(cache_dir, report, "--gate-backends=torch")
+    assert gate_dir.runpytest(*args).ret == pytest.ExitCode.OK
+    monkeypatch.setenv("STOP", "exit")
+    stopped = gate_dir.runpytest(*args)
+    assert stopped.ret == pytest.ExitCode.TESTS_FAILED
+    stopped.stdout.fnmatch_lines(["*encoder-gate verdict: FAIL*"])
+    decided = json.loads((report / "verdict.json").read_text())
+    assert decided["passed"] is False
+    assert "tests ran, stopped by pytest.exit('team stop')" in json.dumps(decided["findings"])
+    monkeypatch.setenv("STOP", "die")
+    assert gate_dir.runpytest_subprocess(*args).ret == 3
+    page = (report / "verdict.md").read_text()
+    assert page.startswith("## encoder-gate: FAIL") and "a session of this model has not finished" in page
+    capsys.readouterr()
+    assert main(["verdict", "--report-dir", str(report)]) == 1
+    monkeypatch.delenv("STOP")
+    assert gate_dir.runpytest(*args).ret == pytest.ExitCode.OK
+    assert (report / "verdict.md").read_text().startswith("## encoder-gate: PASS")
+    assert "running" not in json.loads((report / FINDINGS_FILE).read_text())
+
+
 EVALUATION_BREAKS = '''
 import pytest
 

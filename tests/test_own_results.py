@@ -32,6 +32,7 @@ from encoder_gate.documents import (
     write_document,
 )
 from encoder_gate.errors import GateError
+from encoder_gate.plugin.stash import record_findings
 from encoder_gate.shards.plan import deal, descriptor, parse_shard
 
 #: The user's module: the record and its Reading, nothing else of encoder-gate's.
@@ -150,6 +151,7 @@ def _shards(tmp_path: Path, joules: dict[str, float]) -> list[Path]:
         write_document(directory, SHARD_FILE, descriptor(
             parse_shard(f"{index}/2"), plan, provenance=PROVENANCE, commit="c" * 40,
             documents=[ACCURACY_FILE, NAME], seconds={}))
+        record_findings(directory, PROVENANCE, {ACCURACY_FILE, NAME}, [])  # a green session's
         out.append(directory)
     return out
 

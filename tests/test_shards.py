@@ -15,6 +15,7 @@ from encoder_gate.commands.cli import main
 from encoder_gate.decision import SpeedCell, decide_cells, decide_documents
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SHARD_FILE, write_document
 from encoder_gate.errors import GateError
+from encoder_gate.plugin.stash import record_findings
 from encoder_gate.results.ab import speed_entry
 from encoder_gate.shards.merge import check_shards, merge_documents, read_shard
 from encoder_gate.shards.plan import costs_from, deal, descriptor, parse_shard, record_costs, recorded_costs
@@ -101,6 +102,7 @@ def shard_dirs(tmp_path: Path, total: int = 3, commit: str = "c" * 40) -> list[P
         write_document(directory, SHARD_FILE, descriptor(
             parse_shard(f"{index}/{total}"), plan, provenance=whole["provenance"], commit=commit,
             documents=[ACCURACY_FILE], seconds={}))
+        record_findings(directory, whole["provenance"], {ACCURACY_FILE}, [])  # a green session's
         out.append(directory)
     return out
 
@@ -122,6 +124,9 @@ def test_a_missing_or_doubled_shard_fails_and_is_named(tmp_path: Path):
         check_shards([read_shard(first), read_shard(third)])
     with pytest.raises(GateError, match="shard 1/3 is given twice"):
         check_shards([read_shard(d) for d in (first, second, third, first)])
+    (second / "findings.json").unlink()  # an upload that left it out: a red shard would merge green
+    with pytest.raises(GateError, match=r"shard 2/3 \(.*\) has no findings.json, which its session wrote"):
+        read_shard(second)
 
 
 def test_shards_of_another_plan_model_or_commit_are_refused(tmp_path: Path):
@@ -230,6 +235,7 @@ def test_speed_cells_are_judged_again_with_holm_across_every_shard(tmp_path: Pat
         write_document(directory, SHARD_FILE, descriptor(parse_shard(f"{index}/2"), plan,
                                                          provenance=whole["provenance"], commit=None,
                                                          documents=[AB_FILE], seconds={}))
+        record_findings(directory, whole["provenance"], {AB_FILE}, [])
         dirs.append(directory)
     results = [read_shard(d) for d in dirs]
     merged = merge_documents(results, check_shards(results))[AB_FILE]
@@ -250,6 +256,7 @@ def test_an_ab_document_without_rounds_cannot_be_judged_again(tmp_path: Path):
     write_document(tmp_path, AB_FILE, doc)
     write_document(tmp_path, SHARD_FILE, descriptor(parse_shard("1/1"), plan, provenance=whole["provenance"],
                                                     commit=None, documents=[AB_FILE], seconds={}))
+    record_findings(tmp_path, whole["provenance"], {AB_FILE}, [])
     result = read_shard(tmp_path)
     with pytest.raises(GateError, match="holds no rounds for onnx-fp32 bs8"):
         merge_documents([result], check_shards([result]))

@@ -416,8 +416,18 @@ def test_write_verdict_with_only_speedups(tmp_path: Path):
 
 
 def test_cli_verdict_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    """`encoder-gate verdict --report-dir DIR` prints the verdict and writes DIR/verdict.md."""
+    """`encoder-gate verdict --report-dir DIR` prints the verdict and writes DIR/verdict.md. Results
+    without the findings.json their session wrote beside them (an upload that left it out, a file
+    deleted) fail: a red session's failed tests are only there."""
+    from encoder_gate.plugin.stash import record_findings
+
     (tmp_path / "accuracy.json").write_text(json.dumps(accuracy_doc(all_pass())))
+    assert main(["verdict", "--report-dir", str(tmp_path)]) == 1
+    assert "findings.json of these results is missing" in capsys.readouterr().out
+    (tmp_path / "findings.json").write_text("{}")  # emptied: no provenance, so it joins nothing
+    assert main(["verdict", "--report-dir", str(tmp_path)]) == 1
+    assert "findings.json of these results is missing" in capsys.readouterr().out
+    record_findings(tmp_path, prov(), {"accuracy.json"}, [])
     assert main(["verdict", "--report-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("## encoder-gate: PASS")
@@ -431,7 +441,10 @@ def test_cli_verdict_prints_the_decided_verdict_until_a_results_document_changes
     documents it judged and when they were written) and decides nothing again; once a results
     document is rewritten, or one it did not judge appears, it decides again and rewrites both files.
     It exits 1 on a failing verdict, as `merge` does."""
+    from encoder_gate.plugin.stash import record_findings
+
     (tmp_path / "accuracy.json").write_text(json.dumps(accuracy_doc(all_pass())))
+    record_findings(tmp_path, prov(), {"accuracy.json"}, [])
     write_verdict(tmp_path)
     stored = (tmp_path / VERDICT_FILE).read_text()
     marked = stored.replace("## encoder-gate: PASS", "## encoder-gate: PASS (as stored)")

@@ -129,6 +129,12 @@ def findings_of(findings: Mapping[str, Any] | None, documents: Collection[str]) 
     for name in documents:
         seen += [Finding.from_json(f) for f in by_document.get(name) or []]
     seen += [Finding.from_json(f) for f in findings.get("unwritten") or []]
+    running = findings.get("running")
+    if running:  # plugin.stash.mark_running: a session that has not reached its end
+        command, started, pid = running.get("command"), running.get("started"), running.get("pid")
+        seen.append(Finding("gate", "a session of this model has not finished (still running, or killed or "
+                                    f"crashed before its end): `{command}`, started {started}, pid {pid}; "
+                                    "this verdict does not cover it; run it again"))
     return list(dict.fromkeys(seen))
 
 
@@ -260,7 +266,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                      ab: Mapping[str, Any] | None = None, current: Mapping[str, Any] | None = None,
                      findings: Mapping[str, Any] | None = None,
                      others: Mapping[str, Mapping[str, Any] | None] | None = None,
-                     today: date | None = None) -> Verdict:
+                     today: date | None = None, findings_required: bool = False) -> Verdict:
     """The verdict of an accuracy.json, a speedups.json and an ab.json document (any may be None),
     and of the user's registered results documents (`others`, by name: each judged by its
     Reading), joining only those whose provenance matches `current`'s model and dataset (the
@@ -283,6 +289,10 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
         raise GateError("no results of this model and dataset to judge:\n  " + "\n  ".join(left_out))
     accuracy, speedups, ab = kept.get(ACCURACY_FILE), kept.get(SPEEDUPS_FILE), kept.get(AB_FILE)
     found = tuple(findings_of(kept.get(FINDINGS_FILE), kept))
+    if findings_required and FINDINGS_FILE not in kept:  # every session writes it beside its results
+        found += (Finding("gate", "findings.json of these results is missing (every session writes it beside "
+                                  "them): what failed their sessions outside the checks is unknown; copy the "
+                                  "whole report directory, or run the sessions again"),)
     waivers, today = waivers_of(kept.get(FINDINGS_FILE)), today or date.today()
     expired = [w for w in waivers if w.days_left(today) < 0]
     rows = dict((accuracy or {}).get("backends") or {})
@@ -413,7 +423,7 @@ def decide_results(docs: Mapping[str, Mapping[str, Any] | None],
     """The verdict of results documents (read_results') that belong to `current`."""
     return decide_documents(docs.get(ACCURACY_FILE), docs.get(SPEEDUPS_FILE), docs.get(AB_FILE),
                             current=current, findings=docs.get(FINDINGS_FILE),
-                            others={n: d for n, d in docs.items() if n not in OWN})
+                            others={n: d for n, d in docs.items() if n not in OWN}, findings_required=True)
 
 
 def decide_report_dir(report_dir: Path, current: Mapping[str, Any] | None = None) -> Verdict:

@@ -47,6 +47,7 @@ from encoder_gate.plugin.stash import (
     fail_gate,
     gate_session_of,
     is_gate_test,
+    mark_running,
     params_of,
     release_points,
     skip_reason,
@@ -331,6 +332,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     config.stash[RELEASE_AFTER] = release_points(session.items)
     config.stash[GATE_COLLECTED] = any(map(is_gate_test, session.items))
+    if config.stash[GATE_COLLECTED]:
+        mark_running(config)  # before the builds: a session killed in one leaves no PASS behind it
     timing = any(map(times_backends, session.items))
     gate_session_of(config).timing = timing
     if BASE_KEY in config.stash:

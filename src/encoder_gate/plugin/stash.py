@@ -7,6 +7,8 @@ reads the session through :func:`gate_session_of` and runs build steps through
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,13 +22,14 @@ from encoder_gate.decision import Finding, failures_from
 from encoder_gate.documents import (
     FINDINGS_FILE,
     SHARD_FILE,
+    VERDICT_FILE,
     fed_documents,
     read_document,
     reading_of,
     write_document,
 )
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
-from encoder_gate.publish import drop_superseded, refresh_verdict
+from encoder_gate.publish import drop_superseded, refresh_verdict, write_verdict
 from encoder_gate.reporting.verdict import VerdictReport
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.provenance import mismatch, provenance
@@ -267,6 +270,67 @@ def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[s
                                                "waivers": [w.to_json() for w in waivers]})
 
 
+#: This session's running marker is in findings.json (:func:`mark_running`), to be cleared at its end.
+RUNNING_MARKED = pytest.StashKey[bool]()
+#: How many tests finished (each run to its teardown, or skipped), and why the session stopped early.
+FINISHED = pytest.StashKey[int]()
+STOPPED = pytest.StashKey[str]()
+
+
+def mark_running(config: pytest.Config) -> None:
+    """findings.json says a session of this model is running (`running`), until its end rewrites
+    it: a session killed or crashed on the way (out of memory, SIGTERM, os._exit) never reaches its
+    end, and the verdict read from the directory afterwards fails on the marker instead of showing
+    the last finished session's PASS. verdict.md, where there is one, is decided again now."""
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None or hasattr(config, "workerinput") or config.stash.get(RUNNING_MARKED, False) \
+            or config.option.collectonly:
+        return
+    config.stash[RUNNING_MARKED] = True
+    report_dir, current = state.config.report_dir, provenance(state)
+    old = read_document(report_dir, FINDINGS_FILE) or {}
+    same = bool(old) and mismatch(old.get("provenance"), current) is None
+    running = {"command": " ".join(["pytest", *config.invocation_params.args]),
+               "started": current["written"], "pid": os.getpid()}
+    write_document(report_dir, FINDINGS_FILE, {
+        "provenance": dict(current), "by_document": dict(old.get("by_document") or {}) if same else {},
+        "unwritten": list(old.get("unwritten") or []) if same else [],
+        "waivers": [w.to_json() for w in state.config.waivers], "running": running})
+    if (report_dir / VERDICT_FILE).exists():
+        with contextlib.suppress(GateError):  # nothing of this model to judge yet: no verdict to replace
+            write_verdict(report_dir, current)
+
+
+def clear_running(config: pytest.Config, state: GateSession) -> None:
+    """End this session's running marker where its end recorded no findings (it wrote no results
+    and nothing failed), and decide the verdict again without it."""
+    if not config.stash.get(RUNNING_MARKED, False):
+        return
+    doc = read_document(state.config.report_dir, FINDINGS_FILE)
+    if doc is None or "running" not in doc:
+        return
+    current = provenance(state)
+    doc = {**{k: v for k, v in doc.items() if k not in ("running", "schema")}, "provenance": dict(current)}
+    write_document(state.config.report_dir, FINDINGS_FILE, doc)
+    refresh_verdict(state.config.report_dir, state.progress, current)
+
+
+def _stopped_early(session: pytest.Session) -> str | None:
+    """Why the session ended before every selected test ran (an interruption, pytest.exit, -x), with
+    how many did not run; None when every one ran (or none was meant to: --collect-only)."""
+    config = session.config
+    if config.option.collectonly:
+        return None
+    distributed = config.pluginmanager.getplugin("dsession") is not None  # xdist's controller
+    planned = session.testscollected if distributed else len(getattr(session, "items", None) or [])
+    finished = config.stash.get(FINISHED, 0)
+    if finished >= planned:
+        return None
+    why = config.stash.get(STOPPED, None) or str(session.shouldfail or session.shouldstop or "stopped early")
+    return (f"the session stopped before {planned - finished} of its {planned} tests ran, {why}: this "
+            "verdict does not cover them; run the session to its end")
+
+
 class ExitStatus:
     """The one place the gate decides the session's verdict and sets its exit status from it.
 
@@ -286,6 +350,7 @@ class ExitStatus:
         A report tagged with a backend is a gate test's (an xdist controller collects none itself)."""
         if any(key == BACKEND_PROPERTY for key, _ in report.user_properties):
             self._config.stash[GATE_COLLECTED] = True
+            mark_running(self._config)  # an xdist controller's first sight of a gate test
         if report.failed or (report.when == "call" and report.passed):  # it ran, not skipped
             fed = self._config.stash.setdefault(FED, set())
             fed.update(str(value) for key, value in report.user_properties if key == FEEDS_PROPERTY)
@@ -295,6 +360,16 @@ class ExitStatus:
             self._config.stash.setdefault(FINDINGS, []).append(
                 Finding("test", one_line(report), report.nodeid, str(backend) if backend else None,
                         report.when))
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        self._config.stash[FINISHED] = self._config.stash.get(FINISHED, 0) + 1
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C, or a test's pytest.exit(): the session ends here, its remaining tests unrun."""
+        exc = excinfo.value
+        self._config.stash[STOPPED] = (f"stopped by pytest.exit({str(getattr(exc, 'msg', exc))!r})"
+                                       if isinstance(exc, pytest.exit.Exception) else
+                                       f"interrupted by {type(exc).__name__}")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -309,6 +384,9 @@ class ExitStatus:
         written = config.stash.get(WRITTEN, set())
         state = config.stash.get(SESSION_KEY, None)
         gate = written or failures or config.stash.get(GATE_COLLECTED, False)
+        stopped = _stopped_early(session) if gate else None
+        if stopped:
+            failures.append(stopped)
         mine = [*config.stash.get(FINDINGS, []), *(Finding("gate", why) for why in failures)] if gate else []
         if (written or mine) and state is not None and not hasattr(config, "workerinput"):
             drop_superseded(state.config.report_dir, config.stash.get(FED, set()) - written, state.progress)
@@ -320,6 +398,8 @@ class ExitStatus:
                 config.stash[VERDICT] = verdict
                 failures += failures_from(verdict.verdict, written)
             write_shard(config, state, written)
+        elif state is not None and not hasattr(config, "workerinput"):
+            clear_running(config, state)
         if failures and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return result

@@ -110,8 +110,11 @@ def read_shard(directory: Path) -> ShardResult:
                             "whole report directory of each shard")
         documents[name] = doc
     findings = read_document(directory, FINDINGS_FILE)  # what failed its session outside the checks
-    if findings is not None:
-        documents[FINDINGS_FILE] = findings
+    if findings is None:  # written with shard.json, always: without it a red shard would merge green
+        raise GateError(f"shard {shard} ({directory}) has no {FINDINGS_FILE}, which its session wrote with "
+                        f"{SHARD_FILE}: what failed it outside the checks is unknown; copy the whole report "
+                        "directory of each shard (the workflow's upload must include it)")
+    documents[FINDINGS_FILE] = findings
     return ShardResult(directory, shard, plan, descriptor, documents)
 
 
