@@ -507,6 +507,22 @@ def test_statistical_gate_names_its_significance_level():
     assert "(a drop over 15% fails when significant, p < 0.05)." in text
 
 
+def test_results_of_cpus_of_two_integer_paths_are_never_joined(tmp_path: Path):
+    """accuracy.json from a runner with VNNI and speedups.json from one without (a directory two runners
+    wrote into, walk L #1): the verdict of the newest leaves the other out, naming both paths; a
+    document of no integer path (an older encoder-gate's, a merged matrix's) is not held to it."""
+    acc = accuracy_doc(all_pass())
+    acc["provenance"] = {**prov(written="2026-11-23T09:00:00+0000"), "integer_path": "exact"}
+    speed = speedups_doc()
+    speed["provenance"] = {**speed["provenance"], "integer_path": "saturating"}
+    verdict = decide_documents(acc, speed)
+    assert ("accuracy.json in this directory left out: computed on a CPU of the exact integer path (x86 with "
+            "VNNI or AMX, ARM64), not the saturating one (x86 without VNNI)") in "\n".join(verdict.left_out)
+    assert verdict.backend("onnx-int8").scope  # judged on speed alone
+    del speed["provenance"]["integer_path"]
+    assert not decide_documents(acc, speed).left_out
+
+
 def test_results_of_two_models_are_never_joined_and_the_verdict_names_the_mismatch(tmp_path: Path):
     """accuracy.json of `default` and speedups.json of `tiny` in one directory: the verdict of the
     newest (or of the session that just ran) leaves the other out, naming both models and the fix."""

@@ -30,7 +30,7 @@ from typing import Any
 
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
-from encoder_gate.runtime.provenance import mismatch
+from encoder_gate.runtime.provenance import mismatch, other_cpu
 
 # every file the gate writes, by name (each one's record below says what writes it)
 ACCURACY_FILE = "accuracy.json"
@@ -276,7 +276,7 @@ def belonging(docs: Mapping[str, Mapping[str, Any] | None],
     notes: list[str] = []
     for name, doc in present.items():
         block = doc.get("provenance")
-        why = mismatch(block, anchor or {})  # no anchor: nothing carries provenance
+        why = mismatch(block, anchor or {}) or other_cpu(block, anchor)  # no anchor: none has provenance
         known = DOCUMENTS.get(name)
         mine, now = (block or {}).get("commit"), (anchor or {}).get("commit")
         if why is None and known is not None and known.of_its_commit and mine and now and mine != now:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from encoder_gate.backends.int8_path import cpu_path, cpu_path_short
 from encoder_gate.cache import sha256_file
 from encoder_gate.errors import GateError
 
@@ -46,11 +47,25 @@ def provenance(session: GateSession) -> dict[str, Any]:
         # what each backend built in this session computed from (its prediction identity's artifact)
         "artifacts": {name: record.artifact for name, record in sorted(session.records.items())
                       if record.artifact},
+        # the integer arithmetic this runner's INT8 products take (int8_path): results of the other
+        # one are other numbers, and another machine's speed (other_cpu)
+        "integer_path": cpu_path(),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **({"shard": cfg.shard} if cfg.shard else {}),  # a share of a sharded session (merge drops it)
         **({"selection": session.selection} if session.selection else {}),
         **({"commit": session.commit} if session.commit else {}),
     }
+
+
+def other_cpu(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None) -> str | None:
+    """Why `block`'s results were computed on a CPU of another integer path than `anchor`'s (one
+    directory holding `pytest accuracy` of one runner and `pytest benchmarks` of another), or None;
+    a block without one (an older encoder-gate's, a merge of a matrix's shards) is not held to it."""
+    mine, theirs = (block or {}).get("integer_path"), (anchor or {}).get("integer_path")
+    if not mine or not theirs or mine == theirs:
+        return None
+    return (f"computed on a CPU of the {mine} integer path ({cpu_path_short(mine)}), not the {theirs} one "
+            f"({cpu_path_short(theirs)}): its INT8 products are other numbers, its speed another machine's")
 
 
 def differing_settings(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None) -> str | None:

@@ -226,7 +226,8 @@ def _provenance(doc: Mapping[str, Any], plan: ShardPlan) -> dict[str, Any] | Non
         return None
     settings = {**(block.get("settings") or {}), "backends": list(plan.backends)}
     # one shard's artifacts and its share name that share alone: not the merged document's
-    kept = {key: value for key, value in block.items() if key not in ("artifacts", "shard")}
+    # (and a matrix's shards may run on CPUs of either integer path: the accuracy's integer_paths say each)
+    kept = {key: value for key, value in block.items() if key not in ("artifacts", "shard", "integer_path")}
     return {**kept, "settings": settings, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
