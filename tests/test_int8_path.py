@@ -204,6 +204,14 @@ def test_targets_decide_the_twins_judged_beside_the_backends():
     assert rr.path_twins() == ()
     native_only = "x86-avx2" if cpu_path() == "saturating" else "x86-vnni"
     assert GateConfig(backends=("onnx-int8-s8",), targets=(native_only,)).path_twins() == ()
+    # the gap between the paths (path_flip_rate) only where CPUs of both paths are targets: with the
+    # files meant for one path, a runner of either kind judges that path alone on its own bounds (walk L #2)
+    assert config.gap_twins() == config.path_twins()
+    for one_path in (("x86-avx2",), ("x86-vnni", "x86-amx", "arm64")):
+        narrowed = GateConfig(backends=("onnx-int8-s8",), targets=one_path)
+        assert narrowed.gap_twins() == ()
+        twin = () if TARGETS[one_path[0]] == cpu_path() else (f"onnx-int8-s8~{other}",)
+        assert narrowed.path_twins() == twin
     with pytest.raises(GateError, match="x86-avx2, x86-vnni, x86-amx, arm64"):
         GateConfig(targets=("x86-sse",))
 

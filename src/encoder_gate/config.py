@@ -254,6 +254,13 @@ class GateConfig:
         return tuple(with_integer_path(b, p) for b in self.backends for p in paths
                      if self._paths_may_differ(b))
 
+    def gap_twins(self) -> tuple[str, ...]:
+        """The twins the gap between a file's two integer paths (the path_flip_rate check) is judged
+        with: `path_twins`, when CPUs of both paths are among the `targets`; none when the files run on
+        CPUs of one path only (a gap to a path no CPU of theirs computes is no risk of theirs), so a
+        runner of either kind decides alike."""
+        return self.path_twins() if set(INTEGER_PATHS) <= {TARGETS[t] for t in self.targets} else ()
+
     def _paths_may_differ(self, name: str) -> bool:
         """Whether backend `name` may compute other numbers on the two paths: an INT8 ONNX backend
         not made exact by its recipe (a prebuilt file is read when built: its twin skips there when

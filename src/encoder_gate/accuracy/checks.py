@@ -189,7 +189,8 @@ def _on_the_saturating_path(backend: str, twins: Collection[str]) -> str | None:
         return None
     return ("path_flip_rate bounds the gap between an INT8 file's two integer paths: it applies to the "
             "row computed on the saturating path (NAME~saturating, or NAME itself on a CPU without VNNI) of "
-            "a file whose weight pairs can saturate, where the exact path ran too")
+            "a file whose weight pairs can saturate, where the exact path ran too and CPUs of both paths are "
+            "among the targets")
 
 
 def _path_gap_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: float) -> str:

@@ -74,7 +74,7 @@ def leave_out(config: pytest.Config, items: list[pytest.Item]) -> None:
         return
     left: dict[str, str] = {}
     kept: list[pytest.Item] = []
-    twins = session.config.path_twins()
+    twins = session.config.gap_twins()
     for item in items:
         check, backend = check_of(item), params_of(item).get("backend")
         if check is not None and backend is not None and record(check).not_for(str(backend), twins):

@@ -499,7 +499,7 @@ class GateSession:
                 per_label_min_support=self.config.per_label_min_support,
                 max_tokens=self.truncated_to(name),
             )
-            exact = exact_counterpart(name, self.config.path_twins())
+            exact = exact_counterpart(name, self.config.gap_twins())
             against = self._exact_path_predictions(exact) if exact else None
             if against is not None:  # the same file on the exact path: the gap between the two
                 gap = drift(self.predictions(name), against, threshold=THRESHOLD,
