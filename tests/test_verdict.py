@@ -523,6 +523,28 @@ def test_results_of_cpus_of_two_integer_paths_are_never_joined(tmp_path: Path):
     assert not decide_documents(acc, speed).left_out
 
 
+def test_verdict_json_says_which_cpus_each_int8_row_holds_for():
+    """verdict.json, read by machines (history, a bot), carries each row's integer path and the CPUs
+    the INT8 rows were judged for, not only verdict.md's notes (walk L #5); read back alike."""
+    from encoder_gate.decision import Verdict
+
+    rows = all_pass()
+    rows["onnx-int8"] = {**rows["onnx-int8"], "integer_path": "exact"}
+    rows["onnx-int8~saturating"] = {**row(), "integer_path": "saturating"}
+    acc = accuracy_doc(rows)
+    acc["integer_paths"] = {"this_cpu": "exact", "how": {"path": "exact"}, "targets": ["x86-avx2", "x86-vnni"],
+                            "target_paths": ["exact", "saturating"]}
+    doc = decide_documents(acc, None).to_json()
+    assert doc["integer_paths"] == {"this_cpu": "exact", "targets": ["x86-avx2", "x86-vnni"],
+                                    "target_paths": ["exact", "saturating"]}
+    paths = {b["name"]: b["integer_path"] for b in doc["backends"]}
+    assert paths["onnx-int8"] == "exact" and paths["onnx-int8~saturating"] == "saturating"
+    assert paths["onnx-fp32"] is None
+    again = Verdict.from_json(doc, {})
+    assert again.backend("onnx-int8~saturating").integer_path == "saturating"
+    assert again.integer_paths["this_cpu"] == "exact"
+
+
 def test_results_of_two_models_are_never_joined_and_the_verdict_names_the_mismatch(tmp_path: Path):
     """accuracy.json of `default` and speedups.json of `tiny` in one directory: the verdict of the
     newest (or of the session that just ran) leaves the other out, naming both models and the fix."""

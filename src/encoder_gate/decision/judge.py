@@ -381,10 +381,12 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                            theirs_judged, names)
     sources = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in kept.items()}
     missing = tuple(name for name in (ACCURACY_FILE, SPEEDUPS_FILE) if docs[name] is None)
+    backends = [replace(b, integer_path=(rows.get(b.name) or {}).get("integer_path")) for b in backends]
+    paths = {k: v for k, v in ((accuracy or {}).get("integer_paths") or {}).items() if k != "how"}
     return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
                    session_failures=tuple(session), left_out=tuple(left_out), sources=sources,
                    missing=missing, judged=kept, findings=found, stale_waivers=tuple(stale),
-                   decided_on=today)
+                   decided_on=today, integer_paths=paths)
 
 
 def _their_reasons(docs: Mapping[str, Mapping[str, Any]], theirs: Mapping[str, Reading]

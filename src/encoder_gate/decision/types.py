@@ -95,17 +95,22 @@ class BackendVerdict:
     scope: str = ""
     error: str = ""  # why it was not checked
     waivers: tuple[Waiver, ...] = ()  # the live waivers that accept its failures
+    # the integer path its INT8 products were computed on (accuracy.json's row): "exact", "saturating",
+    # or None (no INT8 product, or no accuracy row)
+    integer_path: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status.value, "failed": list(self.failed),
                 "reasons": [r.to_json() for r in self.reasons], "scope": self.scope or None,
-                "error": self.error or None, "waivers": [w.to_json() for w in self.waivers]}
+                "error": self.error or None, "waivers": [w.to_json() for w in self.waivers],
+                "integer_path": self.integer_path}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> BackendVerdict:
         return cls(str(doc["name"]), Status(doc["status"]), tuple(doc.get("failed") or ()),
                    tuple(Reason.from_json(r) for r in doc.get("reasons") or ()), doc.get("scope") or "",
-                   doc.get("error") or "", tuple(Waiver.from_json(w) for w in doc.get("waivers") or ()))
+                   doc.get("error") or "", tuple(Waiver.from_json(w) for w in doc.get("waivers") or ()),
+                   doc.get("integer_path"))
 
 def _day(text: object) -> date:
     """verdict.json's `decided_on`; one written before it was recorded counts as decided today."""
@@ -137,6 +142,9 @@ class Verdict:
     stale_waivers: tuple[str, ...] = ()  # live waivers whose check now passes: remove them
     # the day it was decided: waivers' days left are counted from it, also when rendered later
     decided_on: date = field(default_factory=date.today)
+    # which CPUs its INT8 rows hold for (accuracy.json's integer_paths: `this_cpu`, the `targets` and
+    # their `target_paths`, each shard's after a merge); empty without accuracy results
+    integer_paths: Mapping[str, Any] = field(default_factory=dict)
 
     def backend(self, name: str) -> BackendVerdict:
         return next(b for b in self.backends if b.name == name)
@@ -150,7 +158,7 @@ class Verdict:
                 "session_failures": list(self.session_failures), "left_out": list(self.left_out),
                 "sources": dict(self.sources), "missing": list(self.missing),
                 "findings": [f.to_json() for f in self.findings], "stale_waivers": list(self.stale_waivers),
-                "decided_on": self.decided_on.isoformat()}
+                "decided_on": self.decided_on.isoformat(), "integer_paths": dict(self.integer_paths)}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], judged: Mapping[str, Mapping[str, Any]]) -> Verdict:
@@ -163,7 +171,7 @@ class Verdict:
                    missing=tuple(doc.get("missing") or ()), judged=judged,
                    findings=tuple(Finding.from_json(f) for f in doc.get("findings") or ()),
                    stale_waivers=tuple(doc.get("stale_waivers") or ()),
-                   decided_on=_day(doc.get("decided_on")))
+                   decided_on=_day(doc.get("decided_on")), integer_paths=dict(doc.get("integer_paths") or {}))
 
     @property
     def outside_the_checks(self) -> tuple[Finding, ...]:
