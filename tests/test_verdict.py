@@ -532,8 +532,8 @@ def test_verdict_json_says_which_cpus_each_int8_row_holds_for():
     rows["onnx-int8"] = {**rows["onnx-int8"], "integer_path": "exact"}
     rows["onnx-int8~saturating"] = {**row(), "integer_path": "saturating"}
     acc = accuracy_doc(rows)
-    acc["integer_paths"] = {"this_cpu": "exact", "how": {"path": "exact"}, "targets": ["x86-avx2", "x86-vnni"],
-                            "target_paths": ["exact", "saturating"]}
+    acc["integer_paths"] = {"this_cpu": "exact", "how": {"path": "exact"},
+                            "targets": ["x86-avx2", "x86-vnni"], "target_paths": ["exact", "saturating"]}
     doc = decide_documents(acc, None).to_json()
     assert doc["integer_paths"] == {"this_cpu": "exact", "targets": ["x86-avx2", "x86-vnni"],
                                     "target_paths": ["exact", "saturating"]}
