@@ -138,6 +138,30 @@ def test_an_int8_line_on_another_integer_path_is_not_compared():
     assert check([synthetic(i, joy=0.80 - 0.003 * i) for i in range(7)])[0]  # one path: the creep is seen
 
 
+def test_an_int8_line_follows_its_path_across_runners_of_both_kinds(tmp_path: Path):
+    """A matrix of runners with VNNI and without records the exact result of an INT8 file under its
+    plain name on the first and under its twin `~exact` on the second (walk L #6, #11): the line of
+    the newest's plain row holds every record's exact result, so a creep across both kinds is seen,
+    and the page draws each backend from the row that holds its path."""
+    from encoder_gate.history.page import render
+
+    def both_kinds(i: int) -> dict[str, Any]:
+        r = synthetic(i, joy=0.80 - 0.003 * i)
+        exact = r["backends"]["onnx-int8"]
+        saturating = {**exact, "integer_path": "saturating", "speedups": {},
+                      "per_label": {"joy": {"f1": 0.6, "support": 50}}}
+        r["backends"] = ({"onnx-int8": saturating, "onnx-int8~exact": exact} if i % 2 else  # an AVX2 runner
+                         {"onnx-int8": exact, "onnx-int8~saturating": saturating})
+        return r
+
+    records = [both_kinds(i) for i in range(7)]
+    found, notes = check(records)
+    assert [c.what for c in found] == ["label joy"] and not any("integer path" in n for n in notes)
+    page = render(records, tmp_path / "site").read_text()
+    assert "onnx-int8~saturating" in page
+    assert (tmp_path / "site" / "history_onnx-int8_saturating.png").is_file()
+
+
 def test_the_noise_threshold_is_q3_plus_three_iqr_once_there_are_enough_steps():
     assert noise_threshold([0.01, 0.02]) is None
     assert noise_threshold([0.01, 0.02, 0.03, 0.04, 0.05]) == pytest.approx(0.04 + 3 * 0.02)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from encoder_gate.history.store import same_series
+from encoder_gate.history.store import on_its_path, same_series
 
 WINDOW = 20
 MIN_STEPS_FOR_NOISE = 5
@@ -116,8 +116,7 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
         # an INT8 file's figures on one integer path are not its figures on the other (a runner
         # with VNNI and one without): only records of the newest's path are on its line
         path = entry.get("integer_path")
-        same_path = [r for r in line
-                     if ((r.get("backends") or {}).get(name) or {}).get("integer_path") == path]
+        same_path = on_its_path(line, name, path)
         if len(same_path) < len(line) and entry.get("value") is not None:
             notes.append(f"{name}: accuracy compared over the {len(same_path)} record(s) computed on the "
                          f"{path or 'unknown'} integer path, of {len(line)}")

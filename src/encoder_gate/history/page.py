@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.documents import save_figure, write_page
 from encoder_gate.history.creep import Creep, check
-from encoder_gate.history.store import same_series
+from encoder_gate.history.store import on_its_path, same_series
 
 PAGE = "index.html"
 TOP_LABELS = 5  # labels drawn in the "moved most" plot
@@ -201,9 +202,14 @@ def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) ->
     sections = []
     out = Path(out)
     for name in backends:
-        fig = _backend_figure(line, name, changes, creeps)
+        path = (newest["backends"][name] or {}).get("integer_path")
+        drawn = on_its_path(line, name, path) if path else line
+        fig = _backend_figure(drawn, name, _machine_changes(drawn), creeps)
         save_figure(fig, out / f"history_{_file_name(name)}.png")
-        sections.append(f"<h2>{html.escape(name)}</h2>{_svg(fig)}")
+        where = (f"<p>Computed on the {path} integer path ({html.escape(cpu_path_short(path))}): "
+                 f"{len(drawn)} of the {len(line)} record(s) hold this file's result on that path, each "
+                 "drawn from the row that holds it</p>") if path and len(drawn) < len(line) else ""
+        sections.append(f"<h2>{html.escape(name)}</h2>{where}{_svg(fig)}")
     reference = next((b for b in backends if (newest["backends"][b].get("status") == "reference")),
                      backends[0] if backends else None)
     if reference is not None:

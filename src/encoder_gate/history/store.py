@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.backends.registry import split_integer_path
 from encoder_gate.config import check_writable
 from encoder_gate.decision import decided
 from encoder_gate.documents import (
@@ -213,3 +214,20 @@ def _instant(when: Any) -> float:
 def same_series(records: Sequence[Mapping[str, Any]], newest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The records on `newest`'s line (same model name and data), oldest first, `newest` last."""
     return [r for r in records if r.get("series") == newest.get("series")]
+
+
+def on_its_path(records: Sequence[Mapping[str, Any]], name: str, path: str | None) -> list[Mapping[str, Any]]:
+    """The records holding backend `name`'s result on integer path `path` (an INT8 file's figures on
+    one path are not its figures on the other), each with that result under `name`: the plain row of
+    a runner that computes the path itself, or the twin `NAME~PATH` of a runner of the other kind
+    (registry.names_of_row). Without a path (no INT8 product), the records that hold `name`."""
+    inner = split_integer_path(name)[0]
+    out: list[Mapping[str, Any]] = []
+    for r in records:
+        backends = r.get("backends") or {}
+        entry = backends.get(name) if path is None else next(
+            (e for n, e in backends.items()
+             if split_integer_path(n)[0] == inner and (e or {}).get("integer_path") == path), None)
+        if entry is not None:
+            out.append({**r, "backends": {**{n: e for n, e in backends.items() if n != name}, name: entry}})
+    return out
