@@ -748,6 +748,11 @@ def test_export_judges_a_qint8_file_on_both_paths_and_its_card_says_which_cpus(c
     card = (out / "README.md").read_text()
     assert "## INT8 on other CPUs" in card and "session.x64quantprecision" in card
     assert "(this machine)" in card
+    # the parity and task tables are of the export machine's path, and say so (walk L #7)
+    here = paths["this_cpu"]
+    assert card.count(f"| onnx-int8 ({here} path, this machine's) |") == 2
+    assert f"onnx-int8 ({here} path, this machine's): drift mean" in capsys.readouterr().out
     assert main([*args, "--out", str(tmp_path / "u8")]) == 0
     card = (tmp_path / "u8" / "README.md").read_text()
     assert "The same numbers on every CPU; no session option needed." in card
+    assert "| onnx-int8 |" in card  # one path: no word of one

@@ -265,7 +265,16 @@ def variant_line(name: str, summary: Mapping[str, Any]) -> str:
         parts.append(f"cosine min {summary['cosine_min']:.6f}")
     if summary.get("f1") is not None:
         parts.append(f"F1 {summary['f1']:.4f}")
-    return f"{name}: " + ", ".join(parts)
+    return f"{on_this_path(name, summary)}: " + ", ".join(parts)
+
+
+def on_this_path(name: str, summary: Mapping[str, Any]) -> str:
+    """A variant's name, with the integer path its figures are of where its file computes other
+    numbers on the other one (the card's INT8 section has both): the export machine's path."""
+    paths = summary.get("integer_paths") or {}
+    if not paths.get("can_saturate"):
+        return name
+    return f"{name} ({paths['this_cpu']} path, this machine's)"
 
 
 #: What an INT8 variant's card says of each integer path (a subset of its summary).
@@ -290,7 +299,7 @@ def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, texts: Se
     except NotApplicable as exc:
         out[other] = {"not_judged": str(exc)}
         return out
-    progress(f"{runner.name}: the {other} path ({cpu_path_words(other)})")
+    progress(f"{runner.name}: computing the {other} path too, as {cpu_path_words(other)} compute it")
     probs = predict_texts(twin, tokenizer, texts, batch_size, progress=progress)
     twin.close()
     judged = _evaluate(twin.name, probs, reference, gold, precision="int8", size_bytes=runner.size_bytes,
@@ -612,8 +621,9 @@ def render_card(p: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, _, row in rows:
-        lines.append(f"| {name} | {row['size_bytes'] / 1e6:.1f} | {row['drift_mean']:.2e} | "
-                     f"{row['drift_p99']:.2e} | {row['drift_max']:.2e} | {_fmt(row['flips'], 'd')} | "
+        lines.append(f"| {on_this_path(name, row)} | {row['size_bytes'] / 1e6:.1f} | "
+                     f"{row['drift_mean']:.2e} | {row['drift_p99']:.2e} | {row['drift_max']:.2e} | "
+                     f"{_fmt(row['flips'], 'd')} | "
                      f"{_fmt(row['flip_rate'], '.3%')} | {_fmt(row['top1_agreement'], '.4f')} |")
     lines += ["", "## Task metrics", ""]
     if d["labels"] and "f1" in p["reference"]:
@@ -625,13 +635,15 @@ def render_card(p: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for name, _, row in rows:
-            lines.append(f"| {name} | {row['accuracy']:.4f} | {row['precision']:.4f} | {row['recall']:.4f} | "
-                         f"{row['f1']:.4f} | {row['f1_macro']:.4f} | {_fmt(row.get('f1_weighted'), '.4f')} |")
+            lines.append(f"| {on_this_path(name, row)} | {row['accuracy']:.4f} | {row['precision']:.4f} | "
+                         f"{row['recall']:.4f} | {row['f1']:.4f} | {row['f1_macro']:.4f} | "
+                         f"{_fmt(row.get('f1_weighted'), '.4f')} |")
     elif d["labels"]:
         keys = [k for k, v in p["reference"].items() if k not in _PARITY_KEYS and isinstance(v, float)]
         lines += [f"Gold labels of `{d['name']}`.", "", "| backend | " + " | ".join(keys) + " |",
                   "|---|" + "---|" * len(keys)]
-        lines += [f"| {name} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |" for name, _, row in rows]
+        lines += [f"| {on_this_path(name, row)} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |"
+                  for name, _, row in rows]
     else:
         lines.append("Not measured: the model's labels do not match the bundled go_emotions labels; pass "
                      "`--dataset` with a labelled dataset for this model.")
