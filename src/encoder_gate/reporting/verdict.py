@@ -208,8 +208,10 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
     here = info["this_cpu"]
     if here is None:  # a merge of shards whose runners compute on different paths
         each = ", ".join(f"shard {s}: {p}" for s, p in (info.get("shards") or {}).items())
+        paths = ", ".join(f"`{name}` on the {row.get('integer_path') or 'unknown'} path"
+                          for name, row in rows.items())
         out = [f"INT8 integer paths: the shards ran on CPUs of different integer paths ({each}); each "
-               "INT8 row was computed on its shard's path, which it names."]
+               f"INT8 row was computed on its shard's path: {paths}."]
     else:
         out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
                f"({cpu_path_words(here)}). A row `NAME~PATH` is the same file computed as CPUs of the other "
