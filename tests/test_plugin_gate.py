@@ -133,6 +133,33 @@ def test_allow_skip_lets_a_session_that_checked_nothing_pass(gate_dir: pytest.Py
     assert "every configured backend was skipped" not in result.stdout.str()
 
 
+SKIPS_ONNX = '''
+import pytest
+
+
+def pytest_runtest_setup(item):
+    if "onnx-fp32" in item.nodeid:
+        pytest.skip("the team skips onnx-fp32 here")
+'''
+
+
+def test_a_session_that_skipped_every_test_of_one_backend_fails_naming_it(gate_dir: pytest.Pytester,
+                                                                          gate_args: list[str]):
+    """torch ran, onnx-fp32's every test skipped (a conftest's skip, a device or package it lacks):
+    the verdict would show it `not run` under a PASS title, so the session fails naming it, and a
+    shard of a matrix that did so fails its merge too (walk K #5, #6); --gate-allow-skip accepts it."""
+    gate_dir.makepyfile(test_checks=CHECKS)
+    gate_dir.makeconftest(SKIPS_ONNX)
+    args = ["--gate-backends=torch,onnx-fp32", "--gate-limit=64", "-k", "not padding", *gate_args]
+    result = gate_dir.runpytest(*args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(["*encoder-gate: backends not checked*",
+                                 "encoder-gate: every test of onnx-fp32 was skipped, so this session did not "
+                                 "check it:", "  onnx-fp32: the team skips onnx-fp32 here",
+                                 "*encoder-gate verdict: FAIL*"])
+    assert gate_dir.runpytest(*args, "--gate-allow-skip").ret == pytest.ExitCode.OK
+
+
 # --- --gate-texts FILE --------------------------------------------------------------------------
 
 

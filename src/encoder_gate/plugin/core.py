@@ -6,8 +6,9 @@ encoder-gate installed gets the `--gate-*` options and the fixtures of
 benchmark half (:mod:`encoder_gate.plugin.speed`) is registered in `pytest_configure`; the
 tests themselves ship in :mod:`encoder_gate.suite`.
 
-A session in which every configured backend was skipped checked nothing: it fails, naming
-the reasons, unless `--gate-allow-skip` is given. At the end of a session the verdict
+A session in which every configured backend was skipped checked nothing, and one in which every
+test of a configured backend was skipped did not check that backend: either fails, naming the
+reasons, unless `--gate-allow-skip` is given. At the end of a session the verdict
 (`<report-dir>/verdict.md`, :mod:`encoder_gate.reporting.verdict`) is rewritten from the results.
 """
 
@@ -23,6 +24,7 @@ import pytest
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
 from encoder_gate.backends.int8_path import TARGETS
+from encoder_gate.backends.registry import split_integer_path
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
 from encoder_gate.decision import WAIVER, Status, check_waivers
@@ -144,8 +146,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "merge` writes, committed so that every runner reads the same), or `equal` for "
                          "equal shares (default: the durations recorded in the artifact cache)")
     group.addoption("--gate-allow-skip", dest="gate_allow_skip", action="store_true", default=False,
-                    help="let a session pass in which every configured backend was skipped "
-                         "(by default such a session fails: it checked nothing)")
+                    help="let a session pass in which every configured backend, or every test of one, "
+                         "was skipped (by default such a session fails: it checked nothing, or not that "
+                         "backend)")
 
 
 #: When this session began, before it touched the artifact cache (encoder_gate.cache.record_session).
@@ -444,15 +447,22 @@ class OutcomeCounter:
 
 
 def nothing_checked(outcomes: dict[str, dict[str, Any]]) -> str | None:
-    """Why the session checked nothing (every backend's tests skipped), or None."""
-    if not outcomes or any(o["ran"] for o in outcomes.values()):
+    """Why the session checked nothing (every backend's tests skipped), or which configured backends
+    it did not check (every test of theirs skipped while others ran: a PASS would say more than was
+    checked; a twin NAME~PATH that skips says itself which CPUs it was not judged for), or None."""
+    if not outcomes:
         return None
-    reasons = []
-    for name, o in outcomes.items():
-        first = next(iter(dict.fromkeys(o["skips"])), "no test ran")
-        reasons.append(f"{name}: {first}")
-    return ("every configured backend was skipped, so this session checked nothing:\n  "
-            + "\n  ".join(reasons)
+    nothing = not any(o["ran"] for o in outcomes.values())
+    skipped = {name: o for name, o in outcomes.items() if not o["ran"]
+               and (nothing or (o["skips"] and split_integer_path(name)[1] is None))}
+    if not skipped:
+        return None
+    reasons = [f"{name}: {next(iter(dict.fromkeys(o['skips'])), 'no test ran')}"
+               for name, o in skipped.items()]
+    head = ("every configured backend was skipped, so this session checked nothing" if nothing else
+            f"every test of {', '.join(skipped)} was skipped, so this session did not check "
+            f"{'it' if len(skipped) == 1 else 'them'}")
+    return (f"{head}:\n  " + "\n  ".join(reasons)
             + "\nFix the cause (device, missing package) or pass --gate-allow-skip to accept it.")
 
 
@@ -551,7 +561,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(line, yellow=warn)
     ab.terminal_summary(terminalreporter, config)
     if why:
-        terminalreporter.section("encoder-gate: nothing was checked")
+        terminalreporter.section("encoder-gate: nothing was checked" if "checked nothing" in why
+                                 else "encoder-gate: backends not checked")
         terminalreporter.write_line(f"encoder-gate: {why}", red=True, bold=True)
     verdict_summary(terminalreporter, config)
 
