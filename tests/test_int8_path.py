@@ -226,7 +226,8 @@ def test_targets_can_be_given_on_the_command_line(pytester: pytest.Pytester, tmp
     result = pytester.runpytest("--gate-targets=x86-sse", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*targets in [[]tool.encoder-gate[]] must name CPUs*x86-avx2, x86-vnni*got*x86-sse*"])
+        ["*targets (in [[]tool.encoder-gate[]], or --gate-targets) must name CPUs*x86-avx2, x86-vnni*"
+         "got*x86-sse*"])
 
 
 QEMU = shutil.which("qemu-x86_64")

@@ -183,8 +183,8 @@ class GateConfig:
         _check_literal("f1_rule", self.f1_rule, F1Rule, "--gate-f1-rule")
         unknown = [t for t in self.targets if t not in TARGETS]
         if unknown or not self.targets:
-            raise GateError(f"targets in [tool.encoder-gate] must name CPUs the INT8 files will run on, from "
-                            f"{', '.join(TARGETS)}; got {list(self.targets)}")
+            raise GateError(f"targets (in [tool.encoder-gate], or --gate-targets) must name CPUs the INT8 "
+                            f"files will run on, from {', '.join(TARGETS)}; got {list(self.targets)}")
         if not 0 < self.f1_margin < 1:
             raise GateError(f"f1-margin must be an absolute F1 difference in (0, 1), e.g. 0.01 for one F1 "
                             f"point; got {self.f1_margin} (--gate-f1-margin)")
