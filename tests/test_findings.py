@@ -54,6 +54,43 @@ def test_a_finding_fails_the_verdict_and_a_later_session_keeps_it_while_its_docu
     assert not decide_documents(None, None, None, PROVENANCE, read_document(tmp_path, FINDINGS_FILE)).passed
 
 
+def test_a_session_still_running_fails_the_verdict_and_another_sessions_end_keeps_its_marker(tmp_path: Path):
+    """Two sessions on one report directory: the end of one (record_findings) takes out its own
+    running marker, and one of a process of this host that is gone (it supersedes that), but not
+    another's that may still run (here: of another host), which fails the verdict."""
+    import socket
+    import subprocess
+    import sys
+
+    from encoder_gate.documents import write_document
+
+    other = {"command": "pytest benchmarks", "started": "2026-11-26T00:00:00+0000", "pid": 999999}
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # a process of this host that has ended
+    dead = {"command": "pytest accuracy", "started": "2026-11-26T00:00:00+0000", "pid": int(gone),
+            "host": socket.gethostname()}
+    write_document(tmp_path, FINDINGS_FILE, {"provenance": PROVENANCE, "by_document": {}, "unwritten": [],
+                                             "waivers": [], "running": {"999999": other, gone: dead}})
+    record_findings(tmp_path, PROVENANCE, {ACCURACY_FILE}, [])
+    findings = read_document(tmp_path, FINDINGS_FILE)
+    assert findings["running"] == {"999999": other}
+    verdict = decide_documents(ACCURACY, None, None, PROVENANCE, findings)
+    assert not verdict.passed
+    assert "a session of this model has not finished" in verdict.findings[0].reason
+    assert "`pytest benchmarks`, started 2026-11-26T00:00:00+0000, pid 999999" in verdict.findings[0].reason
+
+
+def test_a_backend_whose_every_test_skipped_is_named_unless_the_session_ran_a_selection():
+    from encoder_gate.plugin.core import nothing_checked
+
+    outcomes = {"torch": {"ran": 5, "skips": []}, "onnx-fp32": {"ran": 0, "skips": ["no package x"]},
+                "onnx-int8-s8~saturating": {"ran": 0, "skips": ["QAttention is not emulated"]}}
+    said = nothing_checked(outcomes)
+    assert said is not None and said.startswith("every test of onnx-fp32 was skipped") and "~" not in said
+    assert nothing_checked(outcomes, selected=True) is None  # -k f1_above_floor: not the backend's fault
+    assert "checked nothing" in str(nothing_checked({"torch": {"ran": 0, "skips": ["cuda"]}}, selected=True))
+
+
 def test_findings_of_another_model_are_left_out():
     other = {**PROVENANCE, "model": {"name": "default", "content_hash": "y"}}
     findings = {"provenance": other, "by_document": {}, "unwritten": [Finding("gate", "x").to_json()]}
@@ -126,6 +163,10 @@ def test_a_session_stopped_before_its_end_never_leaves_a_pass(gate_dir: pytest.P
     gate_dir.makepyfile(test_checks_gate=TEAM_TEST.split("\n\n\n")[0], test_zz_stops=STOPS)
     args = _args(cache_dir, report, "--gate-backends=torch")
     assert gate_dir.runpytest(*args).ret == pytest.ExitCode.OK
+    for nothing_runs in ("--collect-only", "--fixtures"):  # collected, but no test meant to run
+        gate_dir.runpytest(*args, nothing_runs)
+        assert (report / "verdict.md").read_text().startswith("## encoder-gate: PASS"), nothing_runs
+        assert "running" not in json.loads((report / FINDINGS_FILE).read_text())
     monkeypatch.setenv("STOP", "exit")
     stopped = gate_dir.runpytest(*args)
     assert stopped.ret == pytest.ExitCode.TESTS_FAILED

@@ -162,6 +162,17 @@ def test_an_int8_line_follows_its_path_across_runners_of_both_kinds(tmp_path: Pa
     assert (tmp_path / "site" / "history_onnx-int8_saturating.png").is_file()
 
 
+def test_a_backend_added_later_gets_no_integer_path_note():
+    """A backend of no INT8 product that older records lack is compared over the records that hold
+    it, and no note speaks of an integer path."""
+    records = [synthetic(i) for i in range(3)]
+    for r in records:
+        r["backends"]["onnx-int8"]["integer_path"] = None
+    records[-1]["backends"]["onnx-fp32"] = {**records[-1]["backends"]["onnx-int8"]}
+    _, notes = check(records)
+    assert not any("integer path" in n for n in notes)
+
+
 def test_the_noise_threshold_is_q3_plus_three_iqr_once_there_are_enough_steps():
     assert noise_threshold([0.01, 0.02]) is None
     assert noise_threshold([0.01, 0.02, 0.03, 0.04, 0.05]) == pytest.approx(0.04 + 3 * 0.02)

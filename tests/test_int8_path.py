@@ -204,6 +204,8 @@ def test_targets_decide_the_twins_judged_beside_the_backends():
     assert rr.path_twins() == ()
     native_only = "x86-avx2" if cpu_path() == "saturating" else "x86-vnni"
     assert GateConfig(backends=("onnx-int8-s8",), targets=(native_only,)).path_twins() == ()
+    assert config.paths_may_differ()  # int8 weights: other numbers on the other path
+    assert not GateConfig(backends=("torch", "onnx-fp32", "onnx-int8")).paths_may_differ()
     # the gap between the paths (path_flip_rate) only where CPUs of both paths are targets: with the
     # files meant for one path, a runner of either kind judges that path alone on its own bounds (walk L #2)
     assert config.gap_twins() == config.path_twins()

@@ -320,6 +320,20 @@ def test_a_waiver_of_the_plain_int8_name_covers_its_result_on_either_path_on_eit
     assert drift.passed and [s for s in drift.stale_waivers if "drift_max" in s]
 
 
+def test_a_plain_int8_waiver_is_not_stale_while_a_targeted_path_went_unjudged():
+    """Targets of both paths, a VNNI runner, the twin `~saturating` not computable here: the plain row
+    passes on the exact path, but runners without VNNI still need the waiver of the plain name, so it
+    is not called stale; judged on both paths and passing, it is."""
+    rows = {"torch": row(), "onnx-int8-s8": {**row(), "integer_path": "exact", "can_saturate": True}}
+    doc = accuracy_doc(rows, configured=list(rows))
+    doc["integer_paths"] = {"this_cpu": "exact", "targets": ["x86-avx2", "x86-vnni"],
+                            "target_paths": ["exact", "saturating"]}
+    plain = waiver(backend="onnx-int8-s8")
+    assert not decide_documents(doc, None, None, None, findings(plain), today=TODAY).stale_waivers
+    doc["backends"]["onnx-int8-s8~saturating"] = {**row(), "integer_path": "saturating", "can_saturate": True}
+    assert decide_documents(doc, None, None, None, findings(plain), today=TODAY).stale_waivers
+
+
 def test_one_owners_waivers_ending_the_same_day_share_one_group_in_the_row():
     """Four checks of one file waived together read as one group, not four repeats."""
     from encoder_gate.decision import BackendVerdict

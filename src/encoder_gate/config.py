@@ -254,6 +254,11 @@ class GateConfig:
         return tuple(with_integer_path(b, p) for b in self.backends for p in paths
                      if self._paths_may_differ(b))
 
+    def paths_may_differ(self) -> bool:
+        """Whether some configured backend may compute other numbers on the two integer paths (an
+        INT8 ONNX file with int8 weights): only then do results of CPUs of either path differ."""
+        return any(self._paths_may_differ(b) for b in self.backends)
+
     def gap_twins(self) -> tuple[str, ...]:
         """The twins the gap between a file's two integer paths (the path_flip_rate check) is judged
         with: `path_twins`, when CPUs of both paths are among the `targets`; none when the files run on

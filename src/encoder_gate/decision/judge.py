@@ -129,9 +129,8 @@ def findings_of(findings: Mapping[str, Any] | None, documents: Collection[str]) 
     for name in documents:
         seen += [Finding.from_json(f) for f in by_document.get(name) or []]
     seen += [Finding.from_json(f) for f in findings.get("unwritten") or []]
-    running = findings.get("running")
-    if running:  # plugin.stash.mark_running: a session that has not reached its end
-        command, started, pid = running.get("command"), running.get("started"), running.get("pid")
+    for run in (findings.get("running") or {}).values():  # plugin.stash.mark_running: not at its end yet
+        command, started, pid = run.get("command"), run.get("started"), run.get("pid")
         seen.append(Finding("gate", "a session of this model has not finished (still running, or killed or "
                                     f"crashed before its end): `{command}`, started {started}, pid {pid}; "
                                     "this verdict does not cover it; run it again"))
@@ -378,7 +377,8 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     passed = not session and not found and all(b.status not in (Status.FAIL, Status.NOT_CHECKED)
                                                for b in backends)
     stale = _stale_waivers(waivers, today, backends, rows, timed, against_base, slow, versus,
-                           theirs_judged, names)
+                           theirs_judged, names,
+                           ((accuracy or {}).get("integer_paths") or {}).get("target_paths") or ())
     sources = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in kept.items()}
     missing = tuple(name for name in (ACCURACY_FILE, SPEEDUPS_FILE) if docs[name] is None)
     backends = [replace(b, integer_path=(rows.get(b.name) or {}).get("integer_path")) for b in backends]
@@ -488,7 +488,7 @@ def _stale_waivers(waivers: Sequence[Waiver], today: date, backends: Sequence[Ba
                    rows: Mapping[str, Any], timed: Sequence[str], against_base: Sequence[str],
                    slow: Mapping[str, Any], versus: Mapping[str, Any],
                    theirs_judged: Collection[tuple[str, str]],
-                   names: Callable[[str], Collection[str]]) -> list[str]:
+                   names: Callable[[str], Collection[str]], target_paths: Collection[str]) -> list[str]:
     """The live waivers whose check was judged here and passed on every row they name (a plain INT8
     name names its rows on both integer paths, `names`): remove them."""
     failing = {(b.name, c) for b in backends for c in b.failed}
@@ -497,6 +497,12 @@ def _stale_waivers(waivers: Sequence[Waiver], today: date, backends: Sequence[Ba
     for w in waivers:
         covered = [n for n in every if w.backend in names(n)] or [w.backend]
         if w.days_left(today) < 0 or any((n, w.check) in failing for n in covered):
+            continue
+        # a plain INT8 name's waiver holds for its file on every targeted path: judged here on some
+        # (a twin not computable on this CPU), a runner of the other kind may still need it
+        saturable = [rows[n] for n in covered if (rows.get(n) or {}).get("can_saturate")]
+        seen_on = {r.get("integer_path") for r in saturable if w.check in (r.get("checks") or {})}
+        if split_integer_path(w.backend)[1] is None and saturable and not set(target_paths) <= seen_on:
             continue
         judged = any(n in timed and n not in slow if w.check == SPEED else
                      n in against_base and n not in versus if w.check == VERSUS_BASE else

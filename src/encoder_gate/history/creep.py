@@ -117,7 +117,7 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
         # with VNNI and one without): only records of the newest's path are on its line
         path = entry.get("integer_path")
         same_path = on_its_path(line, name, path)
-        if len(same_path) < len(line) and entry.get("value") is not None:
+        if path is not None and len(same_path) < len(line) and entry.get("value") is not None:
             notes.append(f"{name}: accuracy compared over the {len(same_path)} record(s) computed on the "
                          f"{path or 'unknown'} integer path, of {len(line)}")
         if entry.get("value") is not None:

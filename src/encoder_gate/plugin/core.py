@@ -52,6 +52,8 @@ from encoder_gate.plugin.stash import (
     mark_running,
     params_of,
     release_points,
+    runs_no_test,
+    session_command,
     skip_reason,
     tag_feeds,
     tag_items,
@@ -341,7 +343,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gate_session_of(config).timing = timing
     if BASE_KEY in config.stash:
         config.stash[BASE_KEY].session.timing = timing
-    if not hasattr(config, "workerinput") and not config.option.collectonly:
+    if not hasattr(config, "workerinput") and not runs_no_test(config):
         check_inputs(config, session.items)
         # every artifact file first, while the session holds no runner: a build's memory peak then
         # lands on a lean process (an xdist worker builds as its tests come: it runs a share of them)
@@ -440,21 +442,25 @@ class OutcomeCounter:
             return
         seen = self.config.stash[OUTCOMES].setdefault(str(backend), {"ran": 0, "skips": [], "seconds": 0.0})
         seen["seconds"] += report.duration  # setup, call and teardown: what the shard plan deals by
-        if report.skipped:
+        if report.skipped and hasattr(report, "wasxfail"):  # a waived check: it ran, and failed as accepted
+            seen["ran"] += 1
+        elif report.skipped:
             seen["skips"].append(skip_reason(report))
         elif report.failed or (report.when == "call" and report.passed):
             seen["ran"] += 1
 
 
-def nothing_checked(outcomes: dict[str, dict[str, Any]]) -> str | None:
+def nothing_checked(outcomes: dict[str, dict[str, Any]], selected: bool = False) -> str | None:
     """Why the session checked nothing (every backend's tests skipped), or which configured backends
     it did not check (every test of theirs skipped while others ran: a PASS would say more than was
-    checked; a twin NAME~PATH that skips says itself which CPUs it was not judged for), or None."""
+    checked), or None. Not the latter in a session that ran a selection of its tests (`selected`:
+    `-k f1_above_floor` may leave a backend only checks its bounds switch off), nor for a twin
+    NAME~PATH that skips (the verdict says which CPUs it was not judged for)."""
     if not outcomes:
         return None
     nothing = not any(o["ran"] for o in outcomes.values())
     skipped = {name: o for name, o in outcomes.items() if not o["ran"]
-               and (nothing or (o["skips"] and split_integer_path(name)[1] is None))}
+               and (nothing or (not selected and o["skips"] and split_integer_path(name)[1] is None))}
     if not skipped:
         return None
     reasons = [f"{name}: {next(iter(dict.fromkeys(o['skips'])), 'no test ran')}"
@@ -498,9 +504,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     ran_tests = any(o["ran"] for o in config.stash.get(OUTCOMES, {}).values())
     if ran_tests and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        record_session(state.config.cache_dir, config.stash[SESSION_STARTED],
-                       " ".join(["pytest", *config.invocation_params.args]), state.config.shard)
-    why = nothing_checked(config.stash.get(OUTCOMES, {}))
+        record_session(state.config.cache_dir, config.stash[SESSION_STARTED], session_command(config),
+                       state.config.shard)
+    why = nothing_checked(config.stash.get(OUTCOMES, {}), selected=state.selection is not None)
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_CHECKED] = why
         fail_gate(config, why)

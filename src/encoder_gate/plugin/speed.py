@@ -44,6 +44,7 @@ from encoder_gate.plugin.stash import (
     call_or_skip,
     fail_gate,
     params_of,
+    runs_no_test,
     times_backends,
     uses_benchmark,
     wrote,
@@ -242,7 +243,7 @@ class BenchPlugin:
             messages.append(config.stash[BUDGET].plan_line())
         if messages and not hasattr(config, "workerinput"):
             config.stash[ESTIMATE] = "\n".join(messages)
-        if self._cases and not config.option.collectonly and not hasattr(config, "workerinput"):
+        if self._cases and not runs_no_test(config) and not hasattr(config, "workerinput"):
             self.check_machine()
 
     @staticmethod

@@ -7,8 +7,8 @@ reads the session through :func:`gate_session_of` and runs build steps through
 
 from __future__ import annotations
 
-import contextlib
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend
-from encoder_gate.config import Waiver
-from encoder_gate.decision import Finding, failures_from
+from encoder_gate.config import Waiver, read_pyproject_table
+from encoder_gate.decision import Finding, failures_from, refused
 from encoder_gate.documents import (
     FINDINGS_FILE,
     SHARD_FILE,
@@ -29,7 +29,7 @@ from encoder_gate.documents import (
     write_document,
 )
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
-from encoder_gate.publish import drop_superseded, refresh_verdict, write_verdict
+from encoder_gate.publish import drop_superseded, refresh_verdict, write_decided, write_verdict
 from encoder_gate.reporting.verdict import VerdictReport
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.provenance import mismatch, provenance
@@ -250,24 +250,80 @@ def one_line(report: pytest.CollectReport | pytest.TestReport) -> str:
     return (lines[0] if lines else "failed")[:300]
 
 
+def _findings_of_this_model(report_dir: Path, current: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """findings.json as it stands where it is of `current`'s model and dataset (else empty: a fresh
+    one replaces it), and whether it is another model's. An unreadable one is replaced."""
+    try:
+        old = read_document(report_dir, FINDINGS_FILE) or {}
+    except GateError:
+        return {}, False
+    same = bool(old) and mismatch(old.get("provenance"), current) is None
+    return (old if same else {}), bool(old) and not same
+
+
+def _write_findings(report_dir: Path, current: Mapping[str, Any], base: Mapping[str, Any],
+                    waivers: Sequence[Waiver], **changes: Any) -> None:
+    """findings.json from `base` (this model's, or empty) with `changes`, stamped with `current`'s
+    provenance; a `running` left with no session in it is dropped."""
+    doc = {"provenance": dict(current), "by_document": dict(base.get("by_document") or {}),
+           "unwritten": list(base.get("unwritten") or []), "waivers": [w.to_json() for w in waivers],
+           "running": _running_of(base), **changes}
+    if not doc["running"]:
+        del doc["running"]
+    write_document(report_dir, FINDINGS_FILE, doc)
+
+
+def _running_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """findings.json's sessions that have not finished, by process id (mark_running)."""
+    return {str(k): v for k, v in (doc.get("running") or {}).items()}
+
+
+def _others_running(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The running markers of other sessions that may still run: not this process's, nor one of a
+    process of this host that is gone (killed or crashed: a session that ends now supersedes it). A
+    marker of another host (a report directory copied from a runner) stays: nothing here can tell."""
+    here = socket.gethostname()
+    out = {}
+    for pid, run in _running_of(doc).items():
+        if pid == str(os.getpid()):
+            continue
+        if run.get("host") == here:
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                continue  # gone
+            except (PermissionError, ValueError, OverflowError):
+                pass  # alive under another user, or not a pid: kept
+        out[pid] = run
+    return out
+
+
 def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[str],
                     mine: Sequence[Finding], waivers: Sequence[Waiver] = ()) -> None:
     """findings.json: this session's findings under each document it wrote (replacing an earlier
     session's there), or under ``unwritten`` when it wrote none; the findings of other documents'
-    sessions stay while their documents do. A findings.json of another model or dataset is replaced."""
-    old = read_document(report_dir, FINDINGS_FILE) or {}
-    same = old and mismatch(old.get("provenance"), current) is None
-    by_document = dict(old.get("by_document") or {}) if same else {}
-    unwritten = list(old.get("unwritten") or []) if same else []
+    sessions stay while their documents do. A findings.json of another model or dataset is replaced.
+    This session's running marker goes (another session's, still running, stays)."""
+    base, _ = _findings_of_this_model(report_dir, current)
     ours = [f.to_json() for f in mine]
+    by_document = dict(base.get("by_document") or {})
     if written:
         by_document.update({name: ours for name in written})
-        unwritten = []
-    else:
-        unwritten = ours
-    write_document(report_dir, FINDINGS_FILE, {"provenance": dict(current), "by_document": by_document,
-                                               "unwritten": unwritten,
-                                               "waivers": [w.to_json() for w in waivers]})
+    _write_findings(report_dir, current, base, waivers, by_document=by_document,
+                    unwritten=[] if written else ours, running=_others_running(base))
+
+
+def runs_no_test(config: pytest.Config) -> bool:
+    """Whether pytest collects and runs nothing this session (--collect-only, --fixtures,
+    --fixtures-per-test): no build, no marker, no count of tests that did not run."""
+    option = config.option
+    return bool(option.collectonly or getattr(option, "showfixtures", False)
+                or getattr(option, "show_fixtures_per_test", False))
+
+
+def session_command(config: pytest.Config) -> str:
+    """The session's command line, as the user typed it after `pytest`."""
+    return " ".join(["pytest", *config.invocation_params.args])
 
 
 #: This session's running marker is in findings.json (:func:`mark_running`), to be cleared at its end.
@@ -278,55 +334,64 @@ STOPPED = pytest.StashKey[str]()
 
 
 def mark_running(config: pytest.Config) -> None:
-    """findings.json says a session of this model is running (`running`), until its end rewrites
-    it: a session killed or crashed on the way (out of memory, SIGTERM, os._exit) never reaches its
-    end, and the verdict read from the directory afterwards fails on the marker instead of showing
-    the last finished session's PASS. verdict.md, where there is one, is decided again now."""
+    """findings.json says this session of its model is running (`running`, under its process id),
+    until its end takes it out: a session killed or crashed on the way (out of memory, SIGTERM,
+    os._exit) never reaches its end, and the verdict read from the directory afterwards fails on the
+    marker instead of showing the last finished session's PASS. verdict.md, where there is one, is
+    decided again now (a FAIL that names the session). A findings.json of another model is left as
+    it is: that model's verdict is not this session's to fail."""
     state = config.stash.get(SESSION_KEY, None)
     if state is None or hasattr(config, "workerinput") or config.stash.get(RUNNING_MARKED, False) \
-            or config.option.collectonly:
+            or runs_no_test(config):
         return
     config.stash[RUNNING_MARKED] = True
     report_dir, current = state.config.report_dir, provenance(state)
-    old = read_document(report_dir, FINDINGS_FILE) or {}
-    same = bool(old) and mismatch(old.get("provenance"), current) is None
-    running = {"command": " ".join(["pytest", *config.invocation_params.args]),
-               "started": current["written"], "pid": os.getpid()}
-    write_document(report_dir, FINDINGS_FILE, {
-        "provenance": dict(current), "by_document": dict(old.get("by_document") or {}) if same else {},
-        "unwritten": list(old.get("unwritten") or []) if same else [],
-        "waivers": [w.to_json() for w in state.config.waivers], "running": running})
-    if (report_dir / VERDICT_FILE).exists():
-        with contextlib.suppress(GateError):  # nothing of this model to judge yet: no verdict to replace
-            write_verdict(report_dir, current)
+    base, other_model = _findings_of_this_model(report_dir, current)
+    if other_model:
+        return
+    running = {**_others_running(base), str(os.getpid()): {
+        "command": session_command(config), "started": current["written"], "pid": os.getpid(),
+        "host": socket.gethostname()}}
+    _write_findings(report_dir, current, base, state.config.waivers, running=running)
+    if not (report_dir / VERDICT_FILE).exists():
+        return
+    try:
+        write_verdict(report_dir, current)
+    except GateError as exc:  # results that cannot be judged now: no earlier PASS stays beside the marker
+        write_decided(report_dir, refused(f"a session of this model is running ({session_command(config)}), "
+                                          f"and the results here cannot be judged: {exc}"))
 
 
 def clear_running(config: pytest.Config, state: GateSession) -> None:
-    """End this session's running marker where its end recorded no findings (it wrote no results
-    and nothing failed), and decide the verdict again without it."""
+    """Take this session's running marker out where its end recorded no findings (it wrote no
+    results and nothing failed), and decide the verdict again without it."""
     if not config.stash.get(RUNNING_MARKED, False):
         return
-    doc = read_document(state.config.report_dir, FINDINGS_FILE)
-    if doc is None or "running" not in doc:
-        return
     current = provenance(state)
-    doc = {**{k: v for k, v in doc.items() if k not in ("running", "schema")}, "provenance": dict(current)}
-    write_document(state.config.report_dir, FINDINGS_FILE, doc)
+    base, _ = _findings_of_this_model(state.config.report_dir, current)
+    if str(os.getpid()) not in _running_of(base):
+        return
+    _write_findings(state.config.report_dir, current, base, state.config.waivers,
+                    running=_others_running(base))
     refresh_verdict(state.config.report_dir, state.progress, current)
 
 
 def _stopped_early(session: pytest.Session) -> str | None:
     """Why the session ended before every selected test ran (an interruption, pytest.exit, -x), with
-    how many did not run; None when every one ran (or none was meant to: --collect-only)."""
+    how many did not run; None when every one ran, or none was meant to (--collect-only, --fixtures),
+    and in an xdist worker (the controller counts every worker's)."""
     config = session.config
-    if config.option.collectonly:
+    if runs_no_test(config) or hasattr(config, "workerinput"):
         return None
     distributed = config.pluginmanager.getplugin("dsession") is not None  # xdist's controller
+    if distributed and config.getoption("dist", "no") == "each":  # every worker runs every test: not counted
+        return None
     planned = session.testscollected if distributed else len(getattr(session, "items", None) or [])
     finished = config.stash.get(FINISHED, 0)
     if finished >= planned:
         return None
-    why = config.stash.get(STOPPED, None) or str(session.shouldfail or session.shouldstop or "stopped early")
+    said = session.shouldfail or session.shouldstop or "early"
+    why = config.stash.get(STOPPED, None) or f"stopped ({said})"
     return (f"the session stopped before {planned - finished} of its {planned} tests ran, {why}: this "
             "verdict does not cover them; run the session to its end")
 
@@ -361,6 +426,16 @@ class ExitStatus:
                 Finding("test", one_line(report), report.nodeid, str(backend) if backend else None,
                         report.when))
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        """An xdist controller collects nothing itself: it marks the session running once a worker
+        collected tests in a project the gate is configured for ([tool.encoder-gate], or
+        --gate-model), before any worker builds; its end takes the marker out again."""
+        config = self._config
+        configured = config.getoption("gate_model", None) is not None or read_pyproject_table(config.rootpath)
+        if ids and configured:
+            mark_running(config)
+
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         self._config.stash[FINISHED] = self._config.stash.get(FINISHED, 0) + 1
 
@@ -369,7 +444,9 @@ class ExitStatus:
         exc = excinfo.value
         self._config.stash[STOPPED] = (f"stopped by pytest.exit({str(getattr(exc, 'msg', exc))!r})"
                                        if isinstance(exc, pytest.exit.Exception) else
-                                       f"interrupted by {type(exc).__name__}")
+                                       "interrupted by Ctrl-C (KeyboardInterrupt)"
+                                       if type(exc) is KeyboardInterrupt else
+                                       f"stopped ({exc or type(exc).__name__})")  # xdist's -x: Interrupted
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

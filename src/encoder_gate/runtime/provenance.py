@@ -47,9 +47,9 @@ def provenance(session: GateSession) -> dict[str, Any]:
         # what each backend built in this session computed from (its prediction identity's artifact)
         "artifacts": {name: record.artifact for name, record in sorted(session.records.items())
                       if record.artifact},
-        # the integer arithmetic this runner's INT8 products take (int8_path): results of the other
-        # one are other numbers, and another machine's speed (other_cpu)
-        "integer_path": cpu_path(),
+        # the integer arithmetic this runner's INT8 products take (int8_path), where a backend's
+        # numbers depend on it: results of the other one are other numbers (other_cpu)
+        **({"integer_path": cpu_path()} if cfg.paths_may_differ() else {}),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **({"shard": cfg.shard} if cfg.shard else {}),  # a share of a sharded session (merge drops it)
         **({"selection": session.selection} if session.selection else {}),
@@ -65,7 +65,7 @@ def other_cpu(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None)
     if not mine or not theirs or mine == theirs:
         return None
     return (f"computed on a CPU of the {mine} integer path ({cpu_path_short(mine)}), not the {theirs} one "
-            f"({cpu_path_short(theirs)}): its INT8 products are other numbers, its speed another machine's")
+            f"({cpu_path_short(theirs)}): its INT8 products are other numbers there")
 
 
 def differing_settings(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None) -> str | None:
