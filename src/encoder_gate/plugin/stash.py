@@ -390,8 +390,8 @@ def _stopped_early(session: pytest.Session) -> str | None:
     finished = config.stash.get(FINISHED, 0)
     if finished >= planned:
         return None
-    said = session.shouldfail or session.shouldstop or "early"
-    why = config.stash.get(STOPPED, None) or f"stopped ({said})"
+    said = session.shouldfail or session.shouldstop  # -x, --maxfail: pytest's words
+    why = config.stash.get(STOPPED, None) or (f"stopped ({said})" if said else "stopped early")
     return (f"the session stopped before {planned - finished} of its {planned} tests ran, {why}: this "
             "verdict does not cover them; run the session to its end")
 
