@@ -89,6 +89,23 @@ def test_a_backend_whose_every_test_skipped_is_named_unless_the_session_ran_a_se
     assert said is not None and said.startswith("every test of onnx-fp32 was skipped") and "~" not in said
     assert nothing_checked(outcomes, selected=True) is None  # -k f1_above_floor: not the backend's fault
     assert "checked nothing" in str(nothing_checked({"torch": {"ran": 0, "skips": ["cuda"]}}, selected=True))
+    # nothing ran and nothing skipped: stopped before its first test, which that finding says, not a skip
+    assert nothing_checked({"torch": {"ran": 0, "skips": []}}) is None
+
+
+def test_a_session_that_should_have_written_a_document_keeps_its_failure_while_others_are_written(
+        tmp_path: Path):
+    """An interrupted `pytest benchmarks` (it feeds speedups.json, wrote none, and its earlier one
+    was removed) and then a green `pytest accuracy`: the stop stands for speedups.json until a session
+    writes it, so the verdict stays FAIL (walk M #2: it passed on the accuracy alone)."""
+    stop = Finding("gate", "the session stopped before 9 of its 12 tests ran, interrupted by Ctrl-C")
+    record_findings(tmp_path, PROVENANCE, set(), [stop], unwritten_fed={SPEEDUPS_FILE})
+    record_findings(tmp_path, PROVENANCE, {ACCURACY_FILE}, [])
+    verdict = decide_documents(ACCURACY, None, None, PROVENANCE, read_document(tmp_path, FINDINGS_FILE))
+    assert not verdict.passed and verdict.findings == (stop,)
+    record_findings(tmp_path, PROVENANCE, {SPEEDUPS_FILE}, [])
+    rewritten = read_document(tmp_path, FINDINGS_FILE)
+    assert decide_documents(ACCURACY, SPEEDUPS, None, PROVENANCE, rewritten).passed
 
 
 def test_findings_of_another_model_are_left_out():
@@ -163,7 +180,7 @@ def test_a_session_stopped_before_its_end_never_leaves_a_pass(gate_dir: pytest.P
     gate_dir.makepyfile(test_checks_gate=TEAM_TEST.split("\n\n\n")[0], test_zz_stops=STOPS)
     args = _args(cache_dir, report, "--gate-backends=torch")
     assert gate_dir.runpytest(*args).ret == pytest.ExitCode.OK
-    for nothing_runs in ("--collect-only", "--fixtures"):  # collected, but no test meant to run
+    for nothing_runs in ("--collect-only", "--fixtures", "--setup-plan"):  # collected, no test meant to run
         gate_dir.runpytest(*args, nothing_runs)
         assert (report / "verdict.md").read_text().startswith("## encoder-gate: PASS"), nothing_runs
         assert "running" not in json.loads((report / FINDINGS_FILE).read_text())

@@ -359,5 +359,6 @@ def test_a_backend_failing_beside_its_waivers_says_which_failure_each_waiver_acc
     assert not verdict.passed and b.status is Status.FAIL
     text = render(verdict).markdown
     assert "| **FAIL** (f1_keep; waived: drift_max) |" in text
+    assert "**Failed:** onnx-int8 (f1_keep)." in text  # the glance names what stands, not the waived one
     assert f"(waived by @ml-platform until {FUTURE})" in text
     assert f"(worse than the accept {keep + 0.01:g} of the waiver by @ml-platform)" in text

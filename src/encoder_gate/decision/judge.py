@@ -119,15 +119,17 @@ def waivers_of(findings: Mapping[str, Any] | None) -> list[Waiver]:
                         "session") from None
 
 
-def findings_of(findings: Mapping[str, Any] | None, documents: Collection[str]) -> list[Finding]:
-    """The findings of the sessions that wrote `documents` (findings.json keeps each session's under
-    the documents it wrote, and a session that wrote none under ``unwritten``)."""
+def findings_of(findings: Mapping[str, Any] | None, left_out: Collection[str] = ()) -> list[Finding]:
+    """The findings of the sessions of these results (findings.json keeps each session's under the
+    documents it wrote or should have written, and a session that had none under ``unwritten``),
+    but for the documents `left_out` of the verdict (there, of other results than those judged)."""
     if not findings:
         return []
     by_document = findings.get("by_document") or {}
     seen: list[Finding] = []
-    for name in documents:
-        seen += [Finding.from_json(f) for f in by_document.get(name) or []]
+    for name, found in by_document.items():
+        if name not in left_out:
+            seen += [Finding.from_json(f) for f in found or []]
     seen += [Finding.from_json(f) for f in findings.get("unwritten") or []]
     for run in (findings.get("running") or {}).values():  # plugin.stash.mark_running: not at its end yet
         command, started, pid = run.get("command"), run.get("started"), run.get("pid")
@@ -287,7 +289,8 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     if not kept:
         raise GateError("no results of this model and dataset to judge:\n  " + "\n  ".join(left_out))
     accuracy, speedups, ab = kept.get(ACCURACY_FILE), kept.get(SPEEDUPS_FILE), kept.get(AB_FILE)
-    found = tuple(findings_of(kept.get(FINDINGS_FILE), kept))
+    not_joined = [n for n, d in docs.items() if d is not None and n not in kept]  # other results' findings
+    found = tuple(findings_of(kept.get(FINDINGS_FILE), not_joined))
     if findings_required and FINDINGS_FILE not in kept:  # every session writes it beside its results
         found += (Finding("gate", "findings.json of these results is missing (every session writes it beside "
                                   "them): what failed their sessions outside the checks is unknown; copy the "

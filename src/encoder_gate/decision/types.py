@@ -99,6 +99,12 @@ class BackendVerdict:
     # or None (no INT8 product, or no accuracy row)
     integer_path: str | None = None
 
+    @property
+    def standing(self) -> tuple[str, ...]:
+        """Its failed checks that no live waiver accepts (all of them when every one is accepted)."""
+        accepted = {w.check for w in self.waivers}
+        return tuple(c for c in self.failed if c not in accepted) or self.failed
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status.value, "failed": list(self.failed),
                 "reasons": [r.to_json() for r in self.reasons], "scope": self.scope or None,

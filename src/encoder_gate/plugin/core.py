@@ -200,12 +200,15 @@ def _projects_backends(config: pytest.Config) -> tuple[str, ...]:
 
 
 def _selection(config: pytest.Config) -> str | None:
-    """The user's selection of the session's tests, as given (-k, -m, --deselect), or None."""
+    """The user's selection of the session's tests, as given (-k, -m, --deselect; --lf and --sw,
+    which deselect the tests that passed before), or None."""
     given = [(flag, value) for flag, value in (("-k", config.getoption("keyword", "")),
                                                ("-m", config.getoption("markexpr", "")))
              if value]
     given += [("--deselect", node) for node in config.getoption("deselect", None) or ()]
-    return " ".join(f"{flag} {shlex.quote(str(value))}" for flag, value in given) or None
+    words = [f"{flag} {shlex.quote(str(value))}" for flag, value in given]
+    words += [flag for flag, dest in (("--lf", "lf"), ("--sw", "stepwise")) if config.getoption(dest, False)]
+    return " ".join(words) or None
 
 
 def _shard(config: pytest.Config, gate_config: GateConfig) -> GateConfig:
@@ -459,6 +462,8 @@ def nothing_checked(outcomes: dict[str, dict[str, Any]], selected: bool = False)
     if not outcomes:
         return None
     nothing = not any(o["ran"] for o in outcomes.values())
+    if nothing and not any(o["skips"] for o in outcomes.values()):
+        return None  # nothing ran and nothing skipped: stopped before its first test (that finding says so)
     skipped = {name: o for name, o in outcomes.items() if not o["ran"]
                and (nothing or (not selected and o["skips"] and split_integer_path(name)[1] is None))}
     if not skipped:
@@ -506,7 +511,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if ran_tests and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         record_session(state.config.cache_dir, config.stash[SESSION_STARTED], session_command(config),
                        state.config.shard)
-    why = nothing_checked(config.stash.get(OUTCOMES, {}), selected=state.selection is not None)
+    why = None if runs_no_test(config) else nothing_checked(config.stash.get(OUTCOMES, {}),
+                                                             selected=state.selection is not None)
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_CHECKED] = why
         fail_gate(config, why)

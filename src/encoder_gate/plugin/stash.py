@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -299,26 +299,30 @@ def _others_running(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[str],
-                    mine: Sequence[Finding], waivers: Sequence[Waiver] = ()) -> None:
+                    mine: Sequence[Finding], waivers: Sequence[Waiver] = (),
+                    unwritten_fed: Iterable[str] = ()) -> None:
     """findings.json: this session's findings under each document it wrote (replacing an earlier
-    session's there), or under ``unwritten`` when it wrote none; the findings of other documents'
-    sessions stay while their documents do. A findings.json of another model or dataset is replaced.
-    This session's running marker goes (another session's, still running, stays)."""
+    session's there), and under each its tests feed but it did not write (`unwritten_fed`: an
+    interrupted `pytest accuracy`, whose earlier accuracy.json drop_superseded removed: its failure
+    stands for that document until a session writes it, whatever other documents are written
+    meanwhile); under ``unwritten`` when it had neither. The findings of other documents' sessions
+    stay. A findings.json of another model or dataset is replaced. This session's running marker
+    goes (another session's, still running, stays)."""
     base, _ = _findings_of_this_model(report_dir, current)
     ours = [f.to_json() for f in mine]
     by_document = dict(base.get("by_document") or {})
-    if written:
-        by_document.update({name: ours for name in written})
+    slots = {*written, *unwritten_fed}
+    by_document.update({name: ours for name in slots})
     _write_findings(report_dir, current, base, waivers, by_document=by_document,
-                    unwritten=[] if written else ours, running=_others_running(base))
+                    unwritten=[] if slots else ours, running=_others_running(base))
 
 
 def runs_no_test(config: pytest.Config) -> bool:
-    """Whether pytest collects and runs nothing this session (--collect-only, --fixtures,
-    --fixtures-per-test): no build, no marker, no count of tests that did not run."""
+    """Whether pytest runs no test this session (--collect-only, --fixtures, --fixtures-per-test,
+    --setup-plan, --setup-only): no marker, no verdict, no count of tests that did not run."""
     option = config.option
-    return bool(option.collectonly or getattr(option, "showfixtures", False)
-                or getattr(option, "show_fixtures_per_test", False))
+    return bool(option.collectonly or any(getattr(option, name, False) for name in (
+        "showfixtures", "show_fixtures_per_test", "setupplan", "setuponly")))
 
 
 def session_command(config: pytest.Config) -> str:
@@ -419,6 +423,8 @@ class ExitStatus:
         if report.failed or (report.when == "call" and report.passed):  # it ran, not skipped
             fed = self._config.stash.setdefault(FED, set())
             fed.update(str(value) for key, value in report.user_properties if key == FEEDS_PROPERTY)
+        if report.failed and report.when == "???":  # xdist: a test its crashed worker never finished,
+            self._config.stash[FINISHED] = self._config.stash.get(FINISHED, 0) + 1  # failed in its name
         if report.failed:  # a vs-base test's backend too: its row says vs base, not "outside the checks"
             props = dict(report.user_properties)
             backend = props.get(BACKEND_PROPERTY) or props.get(AB_BACKEND_PROPERTY)
@@ -457,6 +463,8 @@ class ExitStatus:
     def pytest_sessionfinish(self, session: pytest.Session) -> Any:
         result = yield
         config = session.config
+        if runs_no_test(config):  # --collect-only, --setup-plan...: nothing to decide, nothing to mark
+            return result
         failures = config.stash.get(GATE_FAILURES, []).copy()
         written = config.stash.get(WRITTEN, set())
         state = config.stash.get(SESSION_KEY, None)
@@ -466,8 +474,10 @@ class ExitStatus:
             failures.append(stopped)
         mine = [*config.stash.get(FINDINGS, []), *(Finding("gate", why) for why in failures)] if gate else []
         if (written or mine) and state is not None and not hasattr(config, "workerinput"):
-            drop_superseded(state.config.report_dir, config.stash.get(FED, set()) - written, state.progress)
-            record_findings(state.config.report_dir, provenance(state), written, mine, state.config.waivers)
+            unwritten_fed = config.stash.get(FED, set()) - written
+            drop_superseded(state.config.report_dir, unwritten_fed, state.progress)
+            record_findings(state.config.report_dir, provenance(state), written, mine, state.config.waivers,
+                            unwritten_fed)
             verdict = refresh_verdict(state.config.report_dir, state.progress, provenance(state))
             if verdict is None:  # its reason is printed: a gate that decided nothing does not pass
                 failures.append("no verdict could be decided from the results this session wrote")

@@ -288,7 +288,7 @@ def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     with their numbers follow below the table."""
     if verdict.passed:
         return None
-    parts = [f"{b.name} ({', '.join(b.failed)})" for b in verdict.backends
+    parts = [f"{b.name} ({', '.join(b.standing)})" for b in verdict.backends
              if b.status in (Status.FAIL, Status.NOT_CHECKED)]
     parts += [f"{f.backend} ({_test_name(f)})" if f.backend else
               (f.nodeid or f.reason).split(":", 1)[0] for f in verdict.outside_the_checks]
@@ -337,11 +337,9 @@ def _word(b: BackendVerdict, today: date) -> str:
     if b.status is Status.NOT_CHECKED:
         return f"not checked: {b.error[:120]}"
     if b.status is Status.FAIL:
-        accepted = {w.check for w in b.waivers}  # failures a live waiver accepts, beside those none does
-        standing = [c for c in b.failed if c not in accepted]
-        waived = [c for c in b.failed if c in accepted]
-        return ("**FAIL** (" + ", ".join(standing or b.failed)
-                + (f"; waived: {', '.join(waived)}" if waived and standing else "") + ")")
+        waived = [c for c in b.failed if c not in b.standing]  # beside the failures no live waiver accepts
+        return "**FAIL** (" + ", ".join(b.standing) + (f"; waived: {', '.join(waived)}" if waived else "") \
+            + ")"
     if b.status is Status.INCONCLUSIVE:
         return "inconclusive (speed vs base)"
     if b.status is Status.NOT_RUN:

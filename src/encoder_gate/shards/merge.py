@@ -213,10 +213,8 @@ def _findings(ordered: Sequence[ShardResult]) -> list[Finding]:
     named with its shard."""
     out = []
     for r in ordered:
-        doc = r.documents.get(FINDINGS_FILE)
-        written = [n for n in r.documents if n != FINDINGS_FILE]
         out += [Finding(f.kind, f.reason, f.nodeid, f.backend, f.when, str(r.shard))
-                for f in findings_of(doc, written)]
+                for f in findings_of(r.documents.get(FINDINGS_FILE))]
     return out
 
 
