@@ -127,6 +127,13 @@ def test_a_missing_or_doubled_shard_fails_and_is_named(tmp_path: Path):
     (second / "findings.json").unlink()  # an upload that left it out: a red shard would merge green
     with pytest.raises(GateError, match=r"shard 2/3 \(.*\) has no findings.json, which its session wrote"):
         read_shard(second)
+    killed = tmp_path / "killed"  # a shard's job cancelled or timed out: its running marker, no shard.json
+    run = {"command": "pytest accuracy --gate-shard 2/3", "started": "2026-11-27T01:00:00+0000", "pid": 77}
+    write_document(killed, "findings.json", {"provenance": {}, "by_document": {}, "unwritten": [],
+                                             "running": {"77": run}})
+    with pytest.raises(GateError, match=r"holds no shard.json: a session of this model has not finished "
+                                        r".*`pytest accuracy --gate-shard 2/3`, started 2026-11-27T01:00"):
+        read_shard(killed)
 
 
 def test_shards_of_another_plan_model_or_commit_are_refused(tmp_path: Path):

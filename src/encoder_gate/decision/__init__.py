@@ -17,6 +17,7 @@ from encoder_gate.decision.judge import (
     is_current,
     read_results,
     refused,
+    unfinished,
     waivable,
     waivers_of,
 )
@@ -37,5 +38,5 @@ __all__ = [
     "NOT_EVALUATED", "SPEED", "VERSUS_BASE", "WAIVABLE", "WAIVER", "BackendVerdict", "Finding", "Reason",
     "SpeedCell", "Status", "Verdict", "accuracy_status", "cell_fails", "check_waivers", "covering_waiver",
     "decide_cells", "decide_documents", "decide_report_dir", "decide_results", "decided", "failures_from",
-    "findings_of", "is_current", "read_results", "refused", "waivable", "waivers_of",
+    "findings_of", "is_current", "read_results", "refused", "unfinished", "waivable", "waivers_of",
 ]

@@ -131,12 +131,20 @@ def findings_of(findings: Mapping[str, Any] | None, left_out: Collection[str] = 
         if name not in left_out:
             seen += [Finding.from_json(f) for f in found or []]
     seen += [Finding.from_json(f) for f in findings.get("unwritten") or []]
-    for run in (findings.get("running") or {}).values():  # plugin.stash.mark_running: not at its end yet
-        command, started, pid = run.get("command"), run.get("started"), run.get("pid")
-        seen.append(Finding("gate", "a session of this model has not finished (still running, or killed or "
-                                    f"crashed before its end): `{command}`, started {started}, pid {pid}; "
-                                    "this verdict does not cover it; run it again"))
+    seen += [Finding("gate", reason) for reason in unfinished(findings)]
     return list(dict.fromkeys(seen))
+
+
+def unfinished(findings: Mapping[str, Any] | None) -> list[str]:
+    """findings.json's sessions that have not reached their end (plugin.stash.mark_running), each
+    as the reason it fails the verdict."""
+    out = []
+    for run in ((findings or {}).get("running") or {}).values():
+        command, started, pid = run.get("command"), run.get("started"), run.get("pid")
+        out.append("a session of this model has not finished (still running, or killed or crashed before "
+                   f"its end): `{command}`, started {started}, pid {pid}; this verdict does not cover it; "
+                   "run it again")
+    return out
 
 
 

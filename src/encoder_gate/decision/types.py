@@ -158,8 +158,12 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         """verdict.json (its schema version stamped by encoder_gate.documents): everything decided,
         nothing rendered."""
+        outside: dict[str, list[str]] = {}  # a backend's own tests that failed outside its checks
+        for f in self.outside_the_checks:
+            if f.backend is not None:
+                outside.setdefault(f.backend, []).append(f.nodeid or f.reason)
         return {"passed": self.passed,
-                "backends": [b.to_json() for b in self.backends],
+                "backends": [{**b.to_json(), "failed_tests": outside.get(b.name, [])} for b in self.backends],
                 "failures": [r.to_json() for r in self.failures],
                 "session_failures": list(self.session_failures), "left_out": list(self.left_out),
                 "sources": dict(self.sources), "missing": list(self.missing),

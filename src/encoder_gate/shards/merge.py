@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.int8_path import disagrees
-from encoder_gate.decision import Finding, SpeedCell, decide_cells, findings_of
+from encoder_gate.decision import Finding, SpeedCell, decide_cells, findings_of, unfinished
 from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
@@ -86,6 +86,9 @@ def read_shard(directory: Path) -> ShardResult:
         raise GateError(f"{directory} is not a directory: pass each shard's report directory "
                         "(its --gate-report-dir)")
     descriptor = read_document(directory, SHARD_FILE)
+    killed = unfinished(_readable(directory, FINDINGS_FILE)) if descriptor is None else []
+    if killed:  # before its end (a timeout, a cancelled job): shard.json comes at the end
+        raise GateError(f"{directory} holds no {SHARD_FILE}: {killed[0]}")
     if descriptor is None:
         raise GateError(f"{directory} holds no {SHARD_FILE}: it is not a shard's report directory, or its "
                         "shard checked nothing (a session run with --gate-shard K/N writes one once it "
@@ -116,6 +119,14 @@ def read_shard(directory: Path) -> ShardResult:
                         "directory of each shard (the workflow's upload must include it)")
     documents[FINDINGS_FILE] = findings
     return ShardResult(directory, shard, plan, descriptor, documents)
+
+
+def _readable(directory: Path, name: str) -> Mapping[str, Any] | None:
+    """A document of `directory`, or None where there is none or it cannot be read."""
+    try:
+        return read_document(directory, name)
+    except GateError:
+        return None
 
 
 def check_shards(results: Sequence[ShardResult]) -> ShardPlan:
