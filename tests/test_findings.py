@@ -207,6 +207,32 @@ def test_a_session_stopped_before_its_end_never_leaves_a_pass(gate_dir: pytest.P
     assert "running" not in json.loads((report / FINDINGS_FILE).read_text())
 
 
+SEES_ITS_MARKER = '''
+import json
+import os
+from pathlib import Path
+
+
+def test_team_sees_the_running_marker(backend):
+    running = json.loads((Path(os.environ["REPORT"]) / "findings.json").read_text())["running"]
+    assert str(os.getppid()) in running, running  # an xdist worker: its controller's process
+'''
+
+
+@pytest.mark.slow
+def test_under_xdist_the_workers_mark_the_controllers_session_and_its_end_takes_it_out(
+        gate_dir: pytest.Pytester, cache_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """The controller collects nothing: each worker that collected a test of the gate marks the
+    session under its controller's process id before its builds, and the controller's end takes the
+    marker out (a killed `pytest -n 2` left the last PASS: the review of 2026-11-27)."""
+    report = gate_dir.path / "report"
+    monkeypatch.setenv("REPORT", str(report))
+    gate_dir.makepyfile(test_checks_gate=TEAM_TEST.split("\n\n\n")[0], test_zz_marker=SEES_ITS_MARKER)
+    result = gate_dir.runpytest_subprocess(*_args(cache_dir, report, "--gate-backends=torch"), "-n", "1")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-3000:]
+    assert "running" not in json.loads((report / FINDINGS_FILE).read_text())
+
+
 EVALUATION_BREAKS = '''
 import pytest
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend
-from encoder_gate.config import Waiver, read_pyproject_table
+from encoder_gate.config import Waiver
 from encoder_gate.decision import Finding, failures_from, refused
 from encoder_gate.documents import (
     FINDINGS_FILE,
@@ -278,14 +278,20 @@ def _running_of(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {str(k): v for k, v in (doc.get("running") or {}).items()}
 
 
-def _others_running(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The running markers of other sessions that may still run: not this process's, nor one of a
+def session_pid(config: pytest.Config) -> int:
+    """The process id of this pytest session: its own, or in an xdist worker its controller's (the
+    worker's parent), which the session's running marker is kept under."""
+    return os.getppid() if hasattr(config, "workerinput") else os.getpid()
+
+
+def _others_running(doc: Mapping[str, Any], mine: int) -> dict[str, Any]:
+    """The running markers of other sessions than `mine` (a pid) that may still run: not one of a
     process of this host that is gone (killed or crashed: a session that ends now supersedes it). A
     marker of another host (a report directory copied from a runner) stays: nothing here can tell."""
     here = socket.gethostname()
     out = {}
     for pid, run in _running_of(doc).items():
-        if pid == str(os.getpid()):
+        if pid == str(mine):
             continue
         if run.get("host") == here:
             try:
@@ -314,7 +320,7 @@ def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[s
     slots = {*written, *unwritten_fed}
     by_document.update({name: ours for name in slots})
     _write_findings(report_dir, current, base, waivers, by_document=by_document,
-                    unwritten=[] if slots else ours, running=_others_running(base))
+                    unwritten=[] if slots else ours, running=_others_running(base, os.getpid()))
 
 
 def runs_no_test(config: pytest.Config) -> bool:
@@ -330,7 +336,7 @@ def session_command(config: pytest.Config) -> str:
     return " ".join(["pytest", *config.invocation_params.args])
 
 
-#: This session's running marker is in findings.json (:func:`mark_running`), to be cleared at its end.
+#: This process wrote the session's running marker into findings.json (:func:`mark_running`).
 RUNNING_MARKED = pytest.StashKey[bool]()
 #: How many tests finished (each run to its teardown, or skipped), and why the session stopped early.
 FINISHED = pytest.StashKey[int]()
@@ -343,18 +349,20 @@ def mark_running(config: pytest.Config) -> None:
     os._exit) never reaches its end, and the verdict read from the directory afterwards fails on the
     marker instead of showing the last finished session's PASS. verdict.md, where there is one, is
     decided again now (a FAIL that names the session). A findings.json of another model is left as
-    it is: that model's verdict is not this session's to fail."""
+    it is: that model's verdict is not this session's to fail. Under pytest-xdist each worker that
+    collected a test of the gate marks it (the controller collects nothing), under the controller's
+    process id, which the controller's end takes out."""
     state = config.stash.get(SESSION_KEY, None)
-    if state is None or hasattr(config, "workerinput") or config.stash.get(RUNNING_MARKED, False) \
-            or runs_no_test(config):
+    if state is None or config.stash.get(RUNNING_MARKED, False) or runs_no_test(config):
         return
     config.stash[RUNNING_MARKED] = True
     report_dir, current = state.config.report_dir, provenance(state)
     base, other_model = _findings_of_this_model(report_dir, current)
     if other_model:
         return
-    running = {**_others_running(base), str(os.getpid()): {
-        "command": session_command(config), "started": current["written"], "pid": os.getpid(),
+    pid = session_pid(config)
+    running = {**_others_running(base, pid), str(pid): {
+        "command": session_command(config), "started": current["written"], "pid": pid,
         "host": socket.gethostname()}}
     _write_findings(report_dir, current, base, state.config.waivers, running=running)
     if not (report_dir / VERDICT_FILE).exists():
@@ -369,14 +377,12 @@ def mark_running(config: pytest.Config) -> None:
 def clear_running(config: pytest.Config, state: GateSession) -> None:
     """Take this session's running marker out where its end recorded no findings (it wrote no
     results and nothing failed), and decide the verdict again without it."""
-    if not config.stash.get(RUNNING_MARKED, False):
-        return
     current = provenance(state)
     base, _ = _findings_of_this_model(state.config.report_dir, current)
-    if str(os.getpid()) not in _running_of(base):
+    if str(os.getpid()) not in _running_of(base):  # not marked (or by its xdist workers, for it)
         return
     _write_findings(state.config.report_dir, current, base, state.config.waivers,
-                    running=_others_running(base))
+                    running=_others_running(base, os.getpid()))
     refresh_verdict(state.config.report_dir, state.progress, current)
 
 
@@ -419,7 +425,6 @@ class ExitStatus:
         A report tagged with a backend is a gate test's (an xdist controller collects none itself)."""
         if any(key == BACKEND_PROPERTY for key, _ in report.user_properties):
             self._config.stash[GATE_COLLECTED] = True
-            mark_running(self._config)  # an xdist controller's first sight of a gate test
         if report.failed or (report.when == "call" and report.passed):  # it ran, not skipped
             fed = self._config.stash.setdefault(FED, set())
             fed.update(str(value) for key, value in report.user_properties if key == FEEDS_PROPERTY)
@@ -431,16 +436,6 @@ class ExitStatus:
             self._config.stash.setdefault(FINDINGS, []).append(
                 Finding("test", one_line(report), report.nodeid, str(backend) if backend else None,
                         report.when))
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
-        """An xdist controller collects nothing itself: it marks the session running once a worker
-        collected tests in a project the gate is configured for ([tool.encoder-gate], or
-        --gate-model), before any worker builds; its end takes the marker out again."""
-        config = self._config
-        configured = config.getoption("gate_model", None) is not None or read_pyproject_table(config.rootpath)
-        if ids and configured:
-            mark_running(config)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         self._config.stash[FINISHED] = self._config.stash.get(FINISHED, 0) + 1
