@@ -376,11 +376,17 @@ def mark_running(config: pytest.Config) -> None:
 
 def clear_running(config: pytest.Config, state: GateSession) -> None:
     """Take this session's running marker out where its end recorded no findings (it wrote no
-    results and nothing failed), and decide the verdict again without it."""
+    results and nothing failed), and decide the verdict again without it. Where it has none (no
+    test of the gate ran: a project's other tests), nothing is read beyond findings.json: not even
+    the model, which provenance would resolve."""
+    try:
+        marked = read_document(state.config.report_dir, FINDINGS_FILE) or {}
+    except GateError:
+        return
+    if str(os.getpid()) not in _running_of(marked):  # not marked (by it, or its xdist workers for it)
+        return
     current = provenance(state)
     base, _ = _findings_of_this_model(state.config.report_dir, current)
-    if str(os.getpid()) not in _running_of(base):  # not marked (or by its xdist workers, for it)
-        return
     _write_findings(state.config.report_dir, current, base, state.config.waivers,
                     running=_others_running(base, os.getpid()))
     refresh_verdict(state.config.report_dir, state.progress, current)
