@@ -56,28 +56,42 @@ def test_a_finding_fails_the_verdict_and_a_later_session_keeps_it_while_its_docu
 
 def test_a_session_still_running_fails_the_verdict_and_another_sessions_end_keeps_its_marker(tmp_path: Path):
     """Two sessions on one report directory: the end of one (record_findings) takes out its own
-    running marker, and one of a process of this host that is gone (it supersedes that), but not
-    another's that may still run (here: of another host), which fails the verdict."""
+    running marker and those it supersedes (a process of this host that is gone, a pid another
+    process took since, a marker of another host whose session never ended), but not one whose
+    process still runs here, which fails the verdict."""
     import socket
     import subprocess
     import sys
+    import time
 
     from encoder_gate.documents import write_document
 
-    other = {"command": "pytest benchmarks", "started": "2026-11-26T00:00:00+0000", "pid": 999999}
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()  # a process of this host that has ended
-    dead = {"command": "pytest accuracy", "started": "2026-11-26T00:00:00+0000", "pid": int(gone),
-            "host": socket.gethostname()}
-    write_document(tmp_path, FINDINGS_FILE, {"provenance": PROVENANCE, "by_document": {}, "unwritten": [],
-                                             "waivers": [], "running": {"999999": other, gone: dead}})
-    record_findings(tmp_path, PROVENANCE, {ACCURACY_FILE}, [])
-    findings = read_document(tmp_path, FINDINGS_FILE)
-    assert findings["running"] == {"999999": other}
-    verdict = decide_documents(ACCURACY, None, None, PROVENANCE, findings)
-    assert not verdict.passed
-    assert "a session of this model has not finished" in verdict.findings[0].reason
-    assert "`pytest benchmarks`, started 2026-11-26T00:00:00+0000, pid 999999" in verdict.findings[0].reason
+    here = socket.gethostname()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(1.1)  # its marker is written after it began, as a session's is
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        other = {"command": "pytest benchmarks", "started": now, "pid": alive.pid, "host": here}
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout.strip()  # a process of this host that has ended
+        running = {str(alive.pid): other,
+                   gone: {"command": "pytest accuracy", "started": now, "pid": int(gone), "host": here},
+                   "77": {"command": "pytest accuracy", "started": now, "pid": 77, "host": "ci-runner-7"},
+                   "1": {"command": "pytest", "started": "2020-01-01T00:00:00+0000", "pid": 1, "host": here}}
+        write_document(tmp_path, FINDINGS_FILE, {"provenance": PROVENANCE, "by_document": {}, "unwritten": [],
+                                                 "waivers": [], "running": running})
+        record_findings(tmp_path, PROVENANCE, {ACCURACY_FILE}, [])
+        findings = read_document(tmp_path, FINDINGS_FILE)
+        assert findings["running"] == {str(alive.pid): other}  # pid 1 began after its 2020 marker: reused
+        verdict = decide_documents(ACCURACY, None, None, PROVENANCE, findings)
+        assert not verdict.passed
+        assert "a session of this model has not finished" in verdict.findings[0].reason
+        assert f"`pytest benchmarks`, started {now}, pid {alive.pid}" in verdict.findings[0].reason
+    finally:
+        alive.kill()
+        alive.wait()
+    record_findings(tmp_path, PROVENANCE, {ACCURACY_FILE}, [])  # its process gone: superseded
+    assert decide_documents(ACCURACY, None, None, PROVENANCE, read_document(tmp_path, FINDINGS_FILE)).passed
 
 
 def test_a_backend_whose_every_test_skipped_is_named_unless_the_session_ran_a_selection():

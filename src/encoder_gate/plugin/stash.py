@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -285,23 +286,43 @@ def session_pid(config: pytest.Config) -> int:
 
 
 def _others_running(doc: Mapping[str, Any], mine: int) -> dict[str, Any]:
-    """The running markers of other sessions than `mine` (a pid) that may still run: not one of a
-    process of this host that is gone (killed or crashed: a session that ends now supersedes it). A
-    marker of another host (a report directory copied from a runner) stays: nothing here can tell."""
+    """The running markers of other sessions than `mine` (a pid) that still run: each of a process
+    of this host that is alive and began before its marker. One whose process is gone (killed or
+    crashed), whose pid another process has taken since, or of another host (a report directory
+    copied from a runner whose session never ended) is superseded by the session that ends here."""
     here = socket.gethostname()
-    out = {}
-    for pid, run in _running_of(doc).items():
-        if pid == str(mine):
-            continue
-        if run.get("host") == here:
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                continue  # gone
-            except (PermissionError, ValueError, OverflowError):
-                pass  # alive under another user, or not a pid: kept
-        out[pid] = run
-    return out
+    return {pid: run for pid, run in _running_of(doc).items()
+            if pid != str(mine) and run.get("host") == here and _still_running(pid, run.get("started"))}
+
+
+def _still_running(pid: str, started: Any) -> bool:
+    """Whether process `pid` of this host is the one that marked a session at `started`: alive, and
+    begun no later (a pid is reused once its process is gone)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, OverflowError):
+        return False
+    except PermissionError:
+        pass  # alive, under another user
+    began = _process_began(int(pid))
+    try:
+        marked = datetime.strptime(str(started), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return True
+    return began is None or began <= marked + 1.0
+
+
+def _process_began(pid: int) -> float | None:
+    """When process `pid` began (seconds since the epoch), from Linux's /proc; None elsewhere."""
+    try:
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # starttime, field 22 of stat
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[str],
