@@ -542,6 +542,9 @@ def test_verdict_json_says_which_cpus_each_int8_row_holds_for():
     assert paths["onnx-fp32"] is None
     again = Verdict.from_json(doc, {})
     assert again.backend("onnx-int8~saturating").integer_path == "saturating"
+    assert doc["selections"] == {}
+    acc["provenance"] = {**acc["provenance"], "selection": "--lf"}  # a rerun of the last failures
+    assert decide_documents(acc, None).to_json()["selections"] == {"accuracy.json": "--lf"}
     assert again.integer_paths["this_cpu"] == "exact"
 
 

@@ -168,7 +168,11 @@ class Verdict:
                 "session_failures": list(self.session_failures), "left_out": list(self.left_out),
                 "sources": dict(self.sources), "missing": list(self.missing),
                 "findings": [f.to_json() for f in self.findings], "stale_waivers": list(self.stale_waivers),
-                "decided_on": self.decided_on.isoformat(), "integer_paths": dict(self.integer_paths)}
+                "decided_on": self.decided_on.isoformat(), "integer_paths": dict(self.integer_paths),
+                # the joined documents whose session ran a selection of its tests (-k, -m, --lf, --sw):
+                # this verdict does not cover the tests it left out
+                "selections": {name: sel for name, doc in self.judged.items()
+                               if (sel := (doc.get("provenance") or {}).get("selection"))}}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], judged: Mapping[str, Mapping[str, Any]]) -> Verdict:
