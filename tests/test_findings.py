@@ -221,6 +221,39 @@ def test_a_session_stopped_before_its_end_never_leaves_a_pass(gate_dir: pytest.P
     assert "running" not in json.loads((report / FINDINGS_FILE).read_text())
 
 
+@pytest.mark.slow
+def test_a_green_session_beside_one_still_running_exits_0_and_says_why_the_verdict_fails(
+        gate_dir: pytest.Pytester, cache_dir: Path):
+    """Another session of the model still runs (its marker, its process alive on this host): this
+    green session's verdict fails on it, its exit status is its own (0), and its last word says why
+    the two differ."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    report = gate_dir.path / "report"
+    gate_dir.makepyfile(test_checks_gate=TEAM_TEST.split("\n\n\n")[0])
+    args = _args(cache_dir, report, "--gate-backends=torch")
+    assert gate_dir.runpytest(*args).ret == pytest.ExitCode.OK
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(1.1)
+        doc = json.loads((report / FINDINGS_FILE).read_text())
+        doc["running"] = {str(alive.pid): {"command": "pytest benchmarks", "pid": alive.pid,
+                                           "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                           "host": socket.gethostname()}}
+        (report / FINDINGS_FILE).write_text(json.dumps(doc))
+        beside = gate_dir.runpytest(*args)
+    finally:
+        alive.kill()
+        alive.wait()
+    assert beside.ret == pytest.ExitCode.OK
+    beside.stdout.fnmatch_lines(["*encoder-gate verdict: FAIL*",
+                                 "this session's own tests and results pass, so it exits 0; the verdict "
+                                 "fails*"])
+
+
 SEES_ITS_MARKER = '''
 import json
 import os

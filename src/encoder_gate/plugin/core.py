@@ -37,6 +37,7 @@ from encoder_gate.plugin.stash import (
     BACKEND_PROPERTY,
     BASE_KEY,
     GATE_COLLECTED,
+    NOT_ITS_FAIL,
     NOTHING_CHECKED,
     OUTCOMES,
     RELEASE_AFTER,
@@ -605,6 +606,10 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
         terminalreporter.write_line("failed outside the checks:", red=True)
         for finding in outside:
             terminalreporter.write_line(f"  {finding.describe()}", red=True)
+    if config.stash.get(NOT_ITS_FAIL, False):
+        terminalreporter.write_line("this session's own tests and results pass, so it exits 0; the verdict "
+                                    "fails on results or sessions it did not run (above): run those again "
+                                    "to clear them", yellow=True)
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         terminalreporter.write_line(f"(the whole verdict: {session.config.report_dir / VERDICT_FILE})")

@@ -65,6 +65,8 @@ FEEDS_PROPERTY = "encoder_gate_feeds"  # a results document the test writes into
 WORKER_PAYLOADS = pytest.StashKey[list[dict[str, Any]]]()
 #: The verdict decided at the session's end (by :class:`ExitStatus`), for the terminal's last word.
 VERDICT = pytest.StashKey[VerdictReport]()
+#: The verdict fails on nothing this session wrote or found (ExitStatus): it exits as its own results say.
+NOT_ITS_FAIL = pytest.StashKey[bool]()
 #: The results documents this session wrote (accuracy.json, speedups.json, ab.json): set through
 #: :func:`wrote`, read by :class:`ExitStatus`.
 WRITTEN = pytest.StashKey[set[str]]()
@@ -506,6 +508,9 @@ class ExitStatus:
             else:
                 config.stash[VERDICT] = verdict
                 failures += failures_from(verdict.verdict, written)
+                # a FAIL this session did not cause (an earlier session's results, another's marker):
+                # its exit status is its own, and its last word says why the two differ
+                config.stash[NOT_ITS_FAIL] = not verdict.verdict.passed and not failures and not mine
             write_shard(config, state, written)
         elif state is not None and not hasattr(config, "workerinput"):
             clear_running(config, state)
