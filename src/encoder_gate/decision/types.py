@@ -118,6 +118,7 @@ class BackendVerdict:
                    doc.get("error") or "", tuple(Waiver.from_json(w) for w in doc.get("waivers") or ()),
                    doc.get("integer_path"))
 
+
 def _day(text: object) -> date:
     """verdict.json's `decided_on`; one written before it was recorded counts as decided today."""
     if text is None:
@@ -158,21 +159,16 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         """verdict.json (its schema version stamped by encoder_gate.documents): everything decided,
         nothing rendered."""
-        outside: dict[str, list[str]] = {}  # a backend's own tests that failed outside its checks
-        for f in self.outside_the_checks:
-            if f.backend is not None:
-                outside.setdefault(f.backend, []).append(f.nodeid or f.reason)
         return {"passed": self.passed,
-                "backends": [{**b.to_json(), "failed_tests": outside.get(b.name, [])} for b in self.backends],
+                "backends": [{**b.to_json(),
+                              "failed_tests": [f.nodeid or f.reason for f in self.failed_tests(b.name)]}
+                             for b in self.backends],
                 "failures": [r.to_json() for r in self.failures],
                 "session_failures": list(self.session_failures), "left_out": list(self.left_out),
                 "sources": dict(self.sources), "missing": list(self.missing),
                 "findings": [f.to_json() for f in self.findings], "stale_waivers": list(self.stale_waivers),
                 "decided_on": self.decided_on.isoformat(), "integer_paths": dict(self.integer_paths),
-                # the joined documents whose session ran a selection of its tests (-k, -m, --lf, --sw):
-                # this verdict does not cover the tests it left out
-                "selections": {name: sel for name, doc in self.judged.items()
-                               if (sel := (doc.get("provenance") or {}).get("selection"))}}
+                "selections": self.selections}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], judged: Mapping[str, Mapping[str, Any]]) -> Verdict:
@@ -186,6 +182,17 @@ class Verdict:
                    findings=tuple(Finding.from_json(f) for f in doc.get("findings") or ()),
                    stale_waivers=tuple(doc.get("stale_waivers") or ()),
                    decided_on=_day(doc.get("decided_on")), integer_paths=dict(doc.get("integer_paths") or {}))
+
+    @property
+    def selections(self) -> dict[str, str]:
+        """The joined documents whose session ran a selection of its tests (-k, -m, --deselect, --lf,
+        --sw; their provenance's `selection`), with it: this verdict does not cover what it left out."""
+        return {name: str(sel) for name, doc in self.judged.items()
+                if (sel := (doc.get("provenance") or {}).get("selection"))}
+
+    def failed_tests(self, backend: str) -> tuple[Finding, ...]:
+        """Backend `backend`'s own tests that failed outside its checks (its row passes them)."""
+        return tuple(f for f in self.outside_the_checks if f.backend == backend)
 
     @property
     def outside_the_checks(self) -> tuple[Finding, ...]:

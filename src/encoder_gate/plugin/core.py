@@ -454,6 +454,10 @@ class OutcomeCounter:
             seen["ran"] += 1
 
 
+#: How nothing_checked begins when no backend's test ran: the terminal's section is then named so.
+CHECKED_NOTHING = "every configured backend was skipped, so this session checked nothing"
+
+
 def nothing_checked(outcomes: dict[str, dict[str, Any]], selected: bool = False) -> str | None:
     """Why the session checked nothing (every backend's tests skipped), or which configured backends
     it did not check (every test of theirs skipped while others ran: a PASS would say more than was
@@ -471,7 +475,7 @@ def nothing_checked(outcomes: dict[str, dict[str, Any]], selected: bool = False)
         return None
     reasons = [f"{name}: {next(iter(dict.fromkeys(o['skips'])), 'no test ran')}"
                for name, o in skipped.items()]
-    head = ("every configured backend was skipped, so this session checked nothing" if nothing else
+    head = (CHECKED_NOTHING if nothing else
             f"every test of {', '.join(skipped)} was skipped, so this session did not check "
             f"{'it' if len(skipped) == 1 else 'them'}")
     return (f"{head}:\n  " + "\n  ".join(reasons)
@@ -574,7 +578,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(line, yellow=warn)
     ab.terminal_summary(terminalreporter, config)
     if why:
-        terminalreporter.section("encoder-gate: nothing was checked" if "checked nothing" in why
+        terminalreporter.section("encoder-gate: nothing was checked" if why.startswith(CHECKED_NOTHING)
                                  else "encoder-gate: backends not checked")
         terminalreporter.write_line(f"encoder-gate: {why}", red=True, bold=True)
     verdict_summary(terminalreporter, config)

@@ -265,14 +265,12 @@ def _findings_of_this_model(report_dir: Path, current: Mapping[str, Any]) -> tup
 
 
 def _write_findings(report_dir: Path, current: Mapping[str, Any], base: Mapping[str, Any],
-                    waivers: Sequence[Waiver], **changes: Any) -> None:
-    """findings.json from `base` (this model's, or empty) with `changes`, stamped with `current`'s
-    provenance; a `running` left with no session in it is dropped."""
+                    waivers: Sequence[Waiver], running: Mapping[str, Any], **changes: Any) -> None:
+    """findings.json from `base` (this model's, or empty) with `changes` and the sessions `running`
+    (none: no `running`), stamped with `current`'s provenance."""
     doc = {"provenance": dict(current), "by_document": dict(base.get("by_document") or {}),
            "unwritten": list(base.get("unwritten") or []), "waivers": [w.to_json() for w in waivers],
-           "running": _running_of(base), **changes}
-    if not doc["running"]:
-        del doc["running"]
+           **changes, **({"running": dict(running)} if running else {})}
     write_document(report_dir, FINDINGS_FILE, doc)
 
 
@@ -302,9 +300,7 @@ def _still_running(pid: str, started: Any) -> bool:
     begun no later (a pid is reused once its process is gone)."""
     try:
         os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (ValueError, OverflowError):
+    except (ProcessLookupError, ValueError, OverflowError):  # gone, or no pid at all
         return False
     except PermissionError:
         pass  # alive, under another user
@@ -401,7 +397,8 @@ def clear_running(config: pytest.Config, state: GateSession) -> None:
     """Take this session's running marker out where its end recorded no findings (it wrote no
     results and nothing failed), and decide the verdict again without it. Where it has none (no
     test of the gate ran: a project's other tests), nothing is read beyond findings.json: not even
-    the model, which provenance would resolve."""
+    the model, which provenance would resolve. (A marker is only written into this model's
+    findings.json, mark_running: the one read here is this model's.)"""
     try:
         marked = read_document(state.config.report_dir, FINDINGS_FILE) or {}
     except GateError:
@@ -409,9 +406,8 @@ def clear_running(config: pytest.Config, state: GateSession) -> None:
     if str(os.getpid()) not in _running_of(marked):  # not marked (by it, or its xdist workers for it)
         return
     current = provenance(state)
-    base, _ = _findings_of_this_model(state.config.report_dir, current)
-    _write_findings(state.config.report_dir, current, base, state.config.waivers,
-                    running=_others_running(base, os.getpid()))
+    _write_findings(state.config.report_dir, current, marked, state.config.waivers,
+                    running=_others_running(marked, os.getpid()))
     refresh_verdict(state.config.report_dir, state.progress, current)
 
 
@@ -500,9 +496,10 @@ class ExitStatus:
         if (written or mine) and state is not None and not hasattr(config, "workerinput"):
             unwritten_fed = config.stash.get(FED, set()) - written
             drop_superseded(state.config.report_dir, unwritten_fed, state.progress)
-            record_findings(state.config.report_dir, provenance(state), written, mine, state.config.waivers,
+            current = provenance(state)  # once: it hashes the dataset file
+            record_findings(state.config.report_dir, current, written, mine, state.config.waivers,
                             unwritten_fed)
-            verdict = refresh_verdict(state.config.report_dir, state.progress, provenance(state))
+            verdict = refresh_verdict(state.config.report_dir, state.progress, current)
             if verdict is None:  # its reason is printed: a gate that decided nothing does not pass
                 failures.append("no verdict could be decided from the results this session wrote")
             else:

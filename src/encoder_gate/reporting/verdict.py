@@ -164,11 +164,9 @@ def shard_note(kept: Mapping[str, Mapping[str, Any]]) -> str | None:
             + "; `encoder-gate merge` of every shard's report directory gives the session's verdict.")
 
 
-def selection_note(kept: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """A line when a session behind the documents judged ran a selection of its tests (pytest's -k,
-    -m, --deselect; their provenance's `selection`): what it deselected did not run, and the verdict
-    covers only what ran."""
-    chosen = {name: str(s) for name, d in kept.items() if (s := (d.get("provenance") or {}).get("selection"))}
+def selection_note(chosen: Mapping[str, str]) -> str | None:
+    """A line when a session behind the documents judged ran a selection of its tests (Verdict.
+    selections): what it deselected did not run, and the verdict covers only what ran."""
     if not chosen:
         return None
     by: dict[str, list[str]] = {}  # one session writes several documents: its selection said once
@@ -326,8 +324,7 @@ def _row_word(b: BackendVerdict, verdict: Verdict) -> str:
     """The verdict cell of a backend's row: its status, and a fail where a test of it outside the
     checks failed (a team's test, a padding property) though its checks pass: the row says so at a
     glance, the failure's reason is below the table."""
-    tests = [_test_name(f) for f in verdict.outside_the_checks
-             if f.backend == b.name]
+    tests = [_test_name(f) for f in verdict.failed_tests(b.name)]
     word = _word(b, verdict.decided_on)
     return f"**FAIL** ({', '.join(tests)} failed, below; its checks: {word})" if tests else word
 
@@ -408,7 +405,7 @@ def render(verdict: Verdict) -> VerdictReport:
 
     title = "PASS" if verdict.passed else "FAIL"
     out = [f"## encoder-gate: {title}", ""]
-    shard, selection = shard_note(kept), selection_note(kept)
+    shard, selection = shard_note(kept), selection_note(verdict.selections)
     out += [line for note in (shard, selection) if note for line in (note, "")]
     glance = failed_at_a_glance(verdict)
     if glance:
