@@ -18,6 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# path_backend is imported here, not in a test: an in-process pytester run drops from sys.modules what
+# it imported first, so a module first imported by a test's inner session would be patched, in the next
+# test, in a copy its inner session no longer uses
+from encoder_gate.backends import path_backend
 from encoder_gate.backends.int8_path import (
     EXACT_SESSION_OPTION,
     TARGETS,
@@ -479,8 +483,6 @@ def test_a_mask_that_cannot_be_built_is_a_reason_not_a_crash(tmp_path, monkeypat
 def test_where_cpuid_cannot_be_masked_the_saturating_twin_is_the_rewritten_file(tiny_ctx, monkeypatch):
     """Without CPUID faulting (told so here) an exact CPU's twin `~saturating` runs the file
     rewritten to saturate, and its notes say why."""
-    from encoder_gate.backends import path_backend
-
     if cpu_path() != "exact":
         pytest.skip("this CPU saturates: its own plain session is the saturating path")
     monkeypatch.setattr(path_backend, "mask_unavailable", lambda: "no cpuid_fault (told so)")
@@ -583,8 +585,6 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
     is held to the gap between the paths, and the verdict says which CPUs each row's result is for.
     (On an exact CPU the plain row's numbers are exact ones: this test is about the session's flow,
     not its numbers; .ci/avx2-only's test is about both.)"""
-    from encoder_gate.backends import path_backend
-
     tell_the_cpu_it_saturates(monkeypatch)
     opened: list[tuple[Path, tuple]] = []
 
@@ -696,8 +696,6 @@ def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
     the other row passing on its own bounds; a configuration read on both kinds of runner (a CI
     matrix) means one thing on both."""
     from datetime import date, timedelta
-
-    from encoder_gate.backends import path_backend
 
     if told == "avx2 only":
         tell_the_cpu_it_saturates(monkeypatch)
