@@ -120,6 +120,20 @@ def test_readme_is_a_model_card_with_sizes_and_parity(exported):
     assert data["command"] in card and "onnxruntime " in card
 
 
+def test_the_cards_parity_words_are_the_tasks_own(exported):
+    """A single-label model's flips are texts whose argmax class changed, not (text, label) decisions
+    at 0.5 (walk S #4): the card says what the numbers below it count, in the task's own words."""
+    from encoder_gate.commands.export import render_card
+
+    out, _ = exported
+    data = payload(out)
+    assert "flips = decisions at the threshold that differ from torch FP32" in render_card(data)
+    data["model"]["task"] = "single_label"
+    card = render_card(data)
+    assert "flips = samples whose argmax class differs from torch FP32" in card
+    assert "decisions at 0.5" not in card and "Top-1 = texts" in card
+
+
 @pytest.mark.parametrize("variant", ["fp32", "int8"])
 def test_optimum_loads_the_directory(exported, variant):
     """ORTModelForSequenceClassification.from_pretrained(out, file_name=...) runs each file."""

@@ -112,7 +112,7 @@ def test_a_session_that_should_have_written_a_document_keeps_its_failure_while_o
     """An interrupted `pytest benchmarks` (it feeds speedups.json, wrote none, and its earlier one
     was removed) and then a green `pytest accuracy`: the stop stands for speedups.json until a session
     writes it, so the verdict stays FAIL (walk M #2: it passed on the accuracy alone)."""
-    stop = Finding("gate", "the session stopped before 9 of its 12 tests ran, interrupted by Ctrl-C")
+    stop = Finding("gate", "the session stopped before 9 of its 12 tests ran (Ctrl-C, KeyboardInterrupt)")
     record_findings(tmp_path, PROVENANCE, set(), [stop], unwritten_fed={SPEEDUPS_FILE})
     record_findings(tmp_path, PROVENANCE, {ACCURACY_FILE}, [])
     verdict = decide_documents(ACCURACY, None, None, PROVENANCE, read_document(tmp_path, FINDINGS_FILE))
@@ -208,7 +208,7 @@ def test_a_session_stopped_before_its_end_never_leaves_a_pass(gate_dir: pytest.P
     stopped.stdout.fnmatch_lines(["*encoder-gate verdict: FAIL*"])
     decided = json.loads((report / "verdict.json").read_text())
     assert decided["passed"] is False
-    assert "tests ran, stopped by pytest.exit('team stop')" in json.dumps(decided["findings"])
+    assert "tests ran (pytest.exit('team stop'))" in json.dumps(decided["findings"])
     monkeypatch.setenv("STOP", "die")
     assert gate_dir.runpytest_subprocess(*args).ret == 3
     page = (report / "verdict.md").read_text()

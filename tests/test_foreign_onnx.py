@@ -696,3 +696,26 @@ def test_several_outputs_pick_logits_or_the_first(tiny_ctx, torch_model, batch, 
         runner = parse_backend(f"onnx:{path}").build(tiny_ctx)
         assert f"output '{used}' used (of 2 outputs: {', '.join(names)})" in runner.notes
         assert np.abs(runner.predict(batch) - reference).max() <= FP32_CLOSE
+
+
+def test_an_onnx_file_that_outputs_probabilities_is_said_to_on_its_drift_failure():
+    """A file ending in its own sigmoid (walk S #2): the gate's sigmoid of values in [0, 1] lies in
+    [0.5, 0.731] whatever the text, so its drift fails with no word why. The failure now says what
+    the outputs look like and what to export; real drift of logits says nothing of it."""
+    import numpy as np
+
+    from encoder_gate.accuracy.checks import probabilities_read_as_logits
+
+    rng = np.random.default_rng(0)
+    reference = 1 / (1 + np.exp(-rng.normal(0, 3, (50, 6))))
+    twice = 1 / (1 + np.exp(-reference))  # the file's probabilities, read as logits
+    said = probabilities_read_as_logits(twice, reference, "sigmoid")
+    assert said is not None and "[0.5, 0.731]" in said and "export the classifier's logits" in said
+    assert probabilities_read_as_logits(np.clip(reference + 0.01, 0, 1), reference, "sigmoid") is None
+    softmax = np.exp(reference) / np.exp(reference).sum(axis=1, keepdims=True)
+    classes = np.exp(rng.normal(0, 3, (50, 4)))
+    classes /= classes.sum(axis=1, keepdims=True)
+    again = np.exp(classes) / np.exp(classes).sum(axis=1, keepdims=True)
+    assert "softmax of values in [0, 1]" in str(probabilities_read_as_logits(again, classes, "softmax"))
+    assert probabilities_read_as_logits(softmax, softmax, "softmax") is None
+    assert probabilities_read_as_logits(twice, reference, "mean-pool") is None

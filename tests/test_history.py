@@ -254,6 +254,20 @@ def test_results_written_at_another_commit_are_not_recorded_as_this_ones(tmp_pat
     record(tmp_path / "store", report, Commit("b" * 40, "2026-11-25T10:00:00+00:00", None))
 
 
+def test_the_results_of_a_selection_of_the_tests_are_not_recorded_as_the_commits_gate(tmp_path: Path):
+    """`pytest accuracy -k onnx-fp32`, then `history record`: the record held a passing commit, and the
+    page drew it so, without a word of the backends and checks it never ran (walk R #4)."""
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    accuracy["provenance"]["selection"] = "-k onnx-fp32"
+    (report / "accuracy.json").write_text(json.dumps(accuracy))
+    said = r"are of a selection of the gate's tests \(accuracy\.json: -k onnx-fp32\): a commit's record holds"
+    with pytest.raises(GateError, match=said):
+        record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", None))
+    assert not (tmp_path / "store").exists()
+
+
 def test_a_prs_trend_line_says_whether_it_would_complete_a_creep():
     """The PR comment's line: the PR's results against the default branch's records (not recorded);
     a PR that takes the fifth 1% step of a slide is told, one that holds the line is not, a new

@@ -158,6 +158,19 @@ def test_onnx_detection_covers_the_model_layouts(tmp_path: Path, model_dir: Path
     assert found == ["onnx/model.onnx", "onnx/model_quantized.onnx", "a.onnx", "b.onnx"]
 
 
+def test_init_names_the_other_onnx_files_it_does_not_add(tmp_path: Path, model_dir: Path) -> None:
+    """onnx/probs.onnx beside onnx/model.onnx: not added (a transformers.js folder holds eight), but
+    named with how to add it, never passed over in silence (walk S #3)."""
+    (model_dir / "onnx" / "model.onnx").write_bytes(b"x")
+    (model_dir / "onnx" / "probs.onnx").write_bytes(b"x")
+    plan = init(tmp_path)
+    backends = table_of(tmp_path)["backends"]
+    assert any(b.endswith("onnx/model.onnx") for b in backends)
+    assert not any(b.endswith("probs.onnx") for b in backends)
+    note = next(n for n in plan.notes if n.startswith("other ONNX files in the model directory, not added"))
+    assert "probs.onnx" in note and "--backends" in note
+
+
 def test_explicit_backends_are_kept_as_given(tmp_path: Path, model_dir: Path) -> None:
     plan = init(tmp_path, backends=("torch", "onnx-int8"))
     assert table_of(tmp_path)["backends"] == ["torch", "onnx-int8"]

@@ -120,6 +120,27 @@ def test_a_backend_that_cannot_be_built_fails_each_test_with_its_message_once(ga
     assert "During handling of the above exception" not in out, out[-3000:]
 
 
+def test_a_selection_of_the_checks_is_judged_on_the_checks_it_ran(gate_dir: pytest.Pytester,
+                                                                    gate_args: list[str], report_dir: Path):
+    """`-k flip_rate` with a drift bound that fails: pytest ran only the flip-rate tests and passed
+    them, and the verdict failed on the deselected drift_max (walk R #2). accuracy.json now holds the
+    checks whose tests ran, names the others, and the verdict passes on what ran; without the
+    selection the same bound fails."""
+    gate_dir.makepyprojecttoml('[tool.pytest.ini_options]\n[tool.encoder-gate.tolerances.onnx-fp32]\n'
+                               'drift_max = 1e-15\n')
+    gate_dir.makepyfile(test_checks=CHECKS)
+    args = ["--gate-backends=torch,onnx-fp32", "--gate-limit=32", *gate_args]
+    result = gate_dir.runpytest_subprocess(*args, "-k", "flip_rate")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-3000:]
+    row = json.loads((report_dir / "accuracy.json").read_text())["backends"]["onnx-fp32"]
+    assert set(row["checks"]) == {"flip_rate"} and "drift_max" in row["not_selected"]
+    verdict = (report_dir / "verdict.md").read_text()
+    assert "## encoder-gate: PASS" in verdict and "-k flip_rate" in verdict
+    whole = gate_dir.runpytest_subprocess(*args, "-k", "drift_within_bound")
+    assert whole.ret == pytest.ExitCode.TESTS_FAILED
+    assert "drift_max" in json.loads((report_dir / "verdict.json").read_text())["backends"][1]["failed"]
+
+
 @pytest.mark.slow
 def test_allow_skip_lets_a_session_that_checked_nothing_pass(gate_dir: pytest.Pytester,
                                                              gate_args: list[str], no_gpu: None):

@@ -610,6 +610,27 @@ def test_results_computed_from_another_file_of_one_backend_are_never_joined():
     assert "left out" not in render_verdict(acc, speedups_doc(), None, current)
 
 
+def test_accuracy_judged_under_other_tolerances_is_left_out_of_a_later_session_naming_them():
+    """A tolerance edited between `pytest accuracy` and `pytest benchmarks` (walk R #1): accuracy.json's
+    checks were decided by the bound of then, so the benchmark session's verdict leaves it out,
+    naming both values, instead of showing a pass the new bound would fail; a setting accuracy is
+    not judged by (threads), or an older block without settings, keeps it in."""
+    acc = accuracy_doc(all_pass())
+    acc["provenance"] = {**prov(written="2026-11-23T09:00:00+0000")}
+    acc["provenance"]["settings"] = {**acc["provenance"]["settings"], "tolerances": {}}
+    current = prov()
+    current["settings"] = {**current["settings"], "tolerances": {"onnx-int8": {"drift_max": 0.0001}}}
+    text = render_verdict(acc, speedups_doc(), None, current)
+    assert ("accuracy.json in this directory left out: judged with tolerances {}, not {'onnx-int8': "
+            "{'drift_max': 0.0001}} (this session's settings)") in text
+    assert "run `pytest accuracy` for this one" in text
+    current["settings"] = {**current["settings"], "tolerances": {}, "threads": 2}
+    assert "left out" not in render_verdict(acc, speedups_doc(), None, current)
+    del acc["provenance"]["settings"]
+    current["settings"]["tolerances"] = {"onnx-int8": {"drift_max": 0.0001}}
+    assert "left out" not in render_verdict(acc, speedups_doc(), None, current)
+
+
 def test_another_dataset_is_left_out_and_a_file_without_provenance_never_joins():
     """Same model, other dataset: left out by name; a file from before provenance is left out too,
     and with nothing of this model left there is no verdict."""
@@ -780,3 +801,19 @@ def test_an_unevaluated_backend_fails_the_session_that_wrote_its_accuracy():
     missing = {"onnx-int8": "onnxruntime is missing"}
     verdict = decide_documents(accuracy_doc(rows, not_evaluated=missing), None)
     assert failures_from(verdict, {ACCURACY_FILE}) == ["onnx-int8: not evaluated"]
+
+
+def test_the_speed_of_a_file_of_a_static_length_says_its_texts_were_cut():
+    """A file exported for 16 tokens is timed, as torch beside it, on texts cut to 16 tokens: its
+    speedup is of those (walk S: 4.42x beside the full-length onnx-fp32's 3.4x read as faster),
+    so its cell and its measured line say so, as its F1 cell does."""
+    speed = speedups_doc()
+    speed["stats"] = {CASE: {"onnx-int8": {"speedup": 2.5, "ci": [2.4, 2.6], "rounds": 12, "texts": 64,
+                                           "clock": "thread", "max_tokens": 16},
+                             "onnx-fp32": {"speedup": 1.25, "ci": [1.2, 1.3], "rounds": 12, "texts": 64,
+                                           "clock": "thread"}}}
+    text = render_verdict(accuracy_doc(all_pass()), speed)
+    cells = table_rows(text)
+    assert cells["onnx-int8"][3].endswith("(texts cut to 16 tokens, torch's too)")
+    assert "cut to" not in cells["onnx-fp32"][3]
+    assert f"onnx-int8 {CASE}: 2.50x [2.40, 2.60], 12 rounds over 64 texts cut to 16 tokens" in text

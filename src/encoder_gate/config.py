@@ -396,6 +396,11 @@ def _integer(name: str, value: Any) -> int:
 #: changes one against its base has each named in the verdict (runtime.base.criteria_changes).
 PASS_CRITERIA = ("backends", "tolerances", "thresholds", "f1_rule", "f1_margin", "per_label_min_support",
                  "per_label_keep", "min_slowdown", "inconclusive")
+#: The pass criteria an accuracy result is decided by when it is written, and those a speed cell
+#: against the base is (documents.Document.judged_by).
+ACCURACY_CRITERIA = ("tolerances", "thresholds", "f1_rule", "f1_margin", "per_label_min_support",
+                     "per_label_keep")
+VERSUS_BASE_CRITERIA = ("min_slowdown", "inconclusive")
 
 
 def read_pyproject_table(root: Path) -> dict[str, Any]:

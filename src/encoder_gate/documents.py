@@ -28,9 +28,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.config import ACCURACY_CRITERIA, VERSUS_BASE_CRITERIA
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
-from encoder_gate.runtime.provenance import mismatch, other_cpu
+from encoder_gate.runtime.provenance import differing_criteria, mismatch, other_cpu
 
 # every file the gate writes, by name (each one's record below says what writes it)
 ACCURACY_FILE = "accuracy.json"
@@ -94,6 +95,10 @@ class Document:
     #: Whether its results are of the commit it was written at, not only of the model and dataset
     #: (a PR against its base): it joins the verdict of a session at that commit alone.
     of_its_commit: bool = False
+    #: The settings (GateConfig fields, in its provenance's ``settings``) its results were judged by
+    #: when it was written: it joins a verdict only of a session that judges by the same, since the
+    #: verdict reads its checks as they were decided then (a tolerance edited since is not applied).
+    judged_by: tuple[str, ...] = ()
 
 
 #: Every file the gate writes: one record each. One of the gate's own results documents also has
@@ -101,12 +106,12 @@ class Document:
 #: its Reading (:func:`register`), which does both.
 DOCUMENTS: Registry[Document] = Registry.of("document", (
     Document(ACCURACY_FILE, 1, "pytest accuracy", True, "each backend's accuracy against torch FP32",
-             fed_by=("backend_evaluation",), page=ACCURACY_PAGE),
+             fed_by=("backend_evaluation",), page=ACCURACY_PAGE, judged_by=ACCURACY_CRITERIA),
     Document(SPEEDUPS_FILE, 1, "pytest benchmarks", True,
              "speedups over torch eager, and the speed rule's failures", fed_by=("bench_record",)),
     Document(AB_FILE, 1, "pytest accuracy benchmarks --gate-base DIR", True, "the PR against its base",
-             of_its_commit=True,
-             fed_by=("ab_backend",)),
+             of_its_commit=True, fed_by=("ab_backend",),
+             judged_by=(*ACCURACY_CRITERIA, *VERSUS_BASE_CRITERIA)),
     Document(FINDINGS_FILE, 1, "the pytest session of this model", True,
              "what failed the sessions outside the documents' checks: failed and errored tests, collection "
              "errors, the gate's own findings; and the session's waivers"),
@@ -282,6 +287,8 @@ def belonging(docs: Mapping[str, Mapping[str, Any] | None],
         if why is None and known is not None and known.of_its_commit and mine and now and mine != now:
             why = (f"written at commit {str(mine)[:12]}, not {str(now)[:12]} (its results are of that "
                    "commit's PR)")
+        if why is None and known is not None:
+            why = differing_criteria(block, anchor, known.judged_by)
         if why is None:
             kept[name] = doc
             continue

@@ -24,6 +24,7 @@ failing labels with their changed examples).
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
@@ -241,7 +242,32 @@ def _worst_samples(ev: Evaluation, bounds: Bounds, texts: Sequence[str],
     ]
     for idx in ev.drift.worst_samples(3):
         lines.extend(describe_sample(idx, texts[idx], ev.reference[idx], ev.probs[idx], label_names))
-    return lines
+    hint = probabilities_read_as_logits(ev.probs, ev.reference, ev.task.record.output)
+    return [*lines, f"  {hint}"] if hint else lines
+
+
+def probabilities_read_as_logits(probs: np.ndarray, reference: np.ndarray, output: str) -> str | None:
+    """Why the backend's outputs look like probabilities the gate read as logits (an ONNX file that
+    ends in its own sigmoid or softmax), or None: the gate's sigmoid of values in [0, 1] lies in
+    [0.5, 0.731] whatever the text, and its softmax of a row that sums to 1 within e^-1..e of the
+    uniform share, while the reference's spreads beyond."""
+    if probs.size == 0 or probs.ndim != 2:
+        return None
+    if output == "sigmoid":
+        low, high = 0.5, 1 / (1 + math.exp(-1))
+    elif output == "softmax":
+        classes = probs.shape[1]
+        low, high = 1 / (1 + (classes - 1) * math.e), math.e / (math.e + classes - 1)
+    else:
+        return None
+    eps = 1e-6
+    inside = bool(probs.min() >= low - eps and probs.max() <= high + eps)
+    if not inside or (reference.min() >= low - eps and reference.max() <= high + eps):
+        return None
+    return (f"every output of this backend lies in [{low:.3g}, {high:.3g}], the {output} of values in "
+            f"[0, 1], while the reference's do not: the file seems to output probabilities (its own "
+            f"{output}), which the gate reads as logits and passes through a {output} again; export the "
+            "classifier's logits (the output before the activation)")
 
 
 def _describe_embeddings(ev: Evaluation, texts: Sequence[str]) -> list[str]:

@@ -93,6 +93,10 @@ OPTIMIZE_LEVELS = ("O1", "O2", "O3", "O4")
 Progress = Callable[[str], None]
 
 
+#: What the card's top-1 agreement column counts (a classifier's).
+TOP1_SAID = " Top-1 = texts whose highest-scoring label is the same."
+
+
 def print_progress(message: str) -> None:
     print(f"[encoder-gate] {message}", flush=True)
 
@@ -613,9 +617,10 @@ def render_card(p: dict[str, Any]) -> str:
         "## Parity with torch FP32",
         "",
         f"On {d['examples']} texts of `{d['name']}`{split_said}, batch size {p['eval_batch_size']}, "
-        "each batch padded to its longest text (texts sorted by length). Drift = per text, the max over "
-        f"labels of |p_onnx - p_torch|; flips = (text, label) decisions at {p['threshold']} that differ "
-        "from torch FP32; top-1 = texts whose highest-scoring label is the same.",
+        "each batch padded to its longest text (texts sorted by length). "
+        # the task's own words (a single-label model's flips are texts whose argmax class changed)
+        f"{task.record.method.format(threshold=p['threshold'])}"
+        f"{TOP1_SAID if task.record.decision is not None else ''}",
         "",
         "| backend | size MB | drift mean | drift p99 | drift max | flips | flip rate | top-1 agreement |",
         "|---|---|---|---|---|---|---|---|",

@@ -296,20 +296,38 @@ def locate_model(model: str, root: Path, warnings: list[str]) -> tuple[str, Path
     )
 
 
+#: The files of a model directory's onnx/ folder init adds as backends (optimum's and transformers.js'
+#: export and its quantized variant); its other files are named, not added.
+ONNX_SHIPPED = ("model.onnx", "model_quantized.onnx")
+
+
 def detect_onnx_files(model_dir: Path) -> list[Path]:
     """ONNX files shipped with a model: onnx/model.onnx, onnx/model_quantized.onnx, top-level *.onnx."""
-    found = [model_dir / "onnx" / name for name in ("model.onnx", "model_quantized.onnx")]
+    found = [model_dir / "onnx" / name for name in ONNX_SHIPPED]
     found = [p for p in found if p.is_file()]
     return found + sorted(p for p in model_dir.glob("*.onnx") if p.is_file())
+
+
+def other_onnx_files(model_dir: Path) -> list[Path]:
+    """The other ONNX files of the model directory's onnx/ folder (model_fp16.onnx, model_q4.onnx, a
+    file of the team's own): each would be one more backend to build, time and judge."""
+    return sorted(p for p in (model_dir / "onnx").glob("*.onnx")
+                  if p.is_file() and p.name not in ONNX_SHIPPED)
 
 
 def _backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
               notes: list[str]) -> tuple[str, ...]:
     onnx = detect_onnx_files(model_dir) if model_dir is not None else []
     entries = [f"onnx:{_relative_or_absolute(p, root)}" for p in onnx]
+    others = ([f"onnx:{_relative_or_absolute(p, root)}" for p in other_onnx_files(model_dir)]
+              if model_dir is not None else [])
     if given is None:
         if entries:
             notes.append(f"found ONNX files in the model directory, added as backends: {', '.join(entries)}")
+        if others:
+            notes.append(f"other ONNX files in the model directory, not added (each one more backend to "
+                         f"build, time and judge): {', '.join(others)}; add those to gate to `backends` in "
+                         "[tool.encoder-gate], or pass them in --backends")
         return (*DEFAULT_BACKENDS, *entries)
     backends = tuple(b.strip() for b in given if b.strip())
     if not backends:
@@ -322,7 +340,7 @@ def _backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
             )
     if len(set(backends)) != len(backends):
         raise GateError(f"a backend is listed twice in --backends {','.join(backends)}")
-    skipped = [e for e in entries if e not in backends]
+    skipped = [e for e in [*entries, *others] if e not in backends]
     if skipped:
         notes.append(f"the model directory has ONNX files not in --backends: {', '.join(skipped)}")
     return backends

@@ -111,6 +111,12 @@ def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
         raise GateError(f"the results in {report_dir} were written at commit {other[0][:12]}, not "
                         f"{commit.sha[:12]}: run the gate at {commit.sha[:12]} first (or record "
                         f"{other[0][:12]})")
+    if verdict.selections:  # a record is the commit's gate: its page would show this as the commit passing
+        chosen = "; ".join(f"{name}: {sel}" for name, sel in verdict.selections.items())
+        raise GateError(f"the results in {report_dir} are of a selection of the gate's tests ({chosen}): a "
+                        "commit's record holds its whole gate, and the tests left out did not run; run "
+                        "`pytest accuracy` and `pytest benchmarks` without -k, -m, --deselect, --lf or --sw, "
+                        "then record")
     headline = task_of_document(acc).headline
     rows = (acc or {}).get("backends") or {}
     speed = _speed_entries(speed_doc or {})

@@ -345,6 +345,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         mark_running(config)  # before the builds: a session killed in one leaves no PASS behind it
     timing = any(map(times_backends, session.items))
     gate_session_of(config).timing = timing
+    if gate_session_of(config).selection is not None:  # the checks whose tests run (an xdist worker's
+        # items are every test its session selected: the -k and -m of the run apply in each worker)
+        gate_session_of(config).selected_checks = frozenset(
+            (str(params_of(item)["backend"]), check) for item in session.items
+            if (check := applicable.check_of(item)) is not None and "backend" in params_of(item))
     if BASE_KEY in config.stash:
         config.stash[BASE_KEY].session.timing = timing
     if not hasattr(config, "workerinput") and not runs_no_test(config):

@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from encoder_gate.backends.base import runner_max_tokens
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.data.datasets import VARIANTS, apply_variant
 from encoder_gate.documents import SPEEDUPS_FILE
@@ -650,6 +651,8 @@ def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any]
             "mode": mode, "backend": backend.name, "precision": backend.precision,
             "model_size_bytes": backend.size_bytes, "batch_size": batch_size, "variant": variant,
             "dispatch": dispatch, "workers": 1, **bench_static_info, **extra,
+            # a file of a static sequence length: both arms ran on texts cut to it (the verdict says so)
+            **({"max_tokens": limit} if (limit := runner_max_tokens(backend)) is not None else {}),
         }
         stats = getattr(benchmark, "stats", None)
         if stats:  # None under --benchmark-disable

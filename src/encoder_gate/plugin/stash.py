@@ -426,8 +426,8 @@ def _stopped_early(session: pytest.Session) -> str | None:
     if finished >= planned:
         return None
     said = session.shouldfail or session.shouldstop  # -x, --maxfail: pytest's words
-    why = config.stash.get(STOPPED, None) or (f"stopped ({said})" if said else "stopped early")
-    return (f"the session stopped before {planned - finished} of its {planned} tests ran, {why}: this "
+    why = config.stash.get(STOPPED, None) or (f"pytest: {said}" if said else "no reason given")
+    return (f"the session stopped before {planned - finished} of its {planned} tests ran ({why}): this "
             "verdict does not cover them; run the session to its end")
 
 
@@ -468,11 +468,10 @@ class ExitStatus:
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Ctrl-C, or a test's pytest.exit(): the session ends here, its remaining tests unrun."""
         exc = excinfo.value
-        self._config.stash[STOPPED] = (f"stopped by pytest.exit({str(getattr(exc, 'msg', exc))!r})"
+        self._config.stash[STOPPED] = (f"pytest.exit({str(getattr(exc, 'msg', exc))!r})"
                                        if isinstance(exc, pytest.exit.Exception) else
-                                       "interrupted by Ctrl-C (KeyboardInterrupt)"
-                                       if type(exc) is KeyboardInterrupt else
-                                       f"stopped ({exc or type(exc).__name__})")  # xdist's -x: Interrupted
+                                       "Ctrl-C, KeyboardInterrupt" if type(exc) is KeyboardInterrupt else
+                                       f"pytest: {exc or type(exc).__name__}")  # xdist's -x: Interrupted
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

@@ -91,7 +91,10 @@ def _speed_cells(speedups: Mapping[str, Any] | None) -> dict[str, str]:
             base = (compared.get(case) or {}).get(backend)
             text = f"{label} {value:.2f}x" + (f" (base {base['baseline']:.2f}x)" if base else "")
             cells.setdefault(backend, []).append(text)
-    return {b: "; ".join(v) for b, v in cells.items()}
+    cut = {b: e["max_tokens"] for row in (speedups.get("stats") or {}).values()
+           for b, e in (row or {}).items() if (e or {}).get("max_tokens")}
+    return {b: "; ".join(v) + (f" (texts cut to {cut[b]} tokens, torch's too)" if b in cut else "")
+            for b, v in cells.items()}
 
 
 def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) -> list[str]:
@@ -105,6 +108,8 @@ def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) 
             text += f", {e['rounds']} rounds"
             if e.get("texts"):
                 text += f" over {e['texts']} texts"
+                if e.get("max_tokens"):  # a file of a static sequence length: both arms
+                    text += f" cut to {e['max_tokens']} tokens"
             text += f", {e.get('clock', 'wall')} clock"
             if e.get("ci_half_width") is not None:
                 text += f", CI ±{e['ci_half_width']:.1%}"
@@ -326,6 +331,8 @@ def _row_word(b: BackendVerdict, verdict: Verdict) -> str:
     glance, the failure's reason is below the table."""
     tests = [_test_name(f) for f in verdict.failed_tests(b.name)]
     word = _word(b, verdict.decided_on)
+    if b.status is Status.NOT_RUN and verdict.selections:  # -k onnx-fp32: the reference's own tests
+        word = "not run (none of its checks' tests was selected)"
     return f"**FAIL** ({', '.join(tests)} failed, below; its checks: {word})" if tests else word
 
 

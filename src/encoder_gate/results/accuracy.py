@@ -39,8 +39,8 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),
         "labelled": state.labelled,
         "configured_backends": list(cfg.backends),
-        "backends": {name: {**_row(ev, state.bounds(name)), **_path_of(state, name)}
-                     for name, ev in state.evaluations.items()},
+        "backends": {name: {**row, **_path_of(state, name)} for name, ev in state.evaluations.items()
+                     if (row := _row(ev, state.bounds(name), _selected(state, name))) is not None},
         "integer_paths": {"this_cpu": here.path, "how": here.as_dict(),
                           "targets": list(cfg.targets),
                           "target_paths": sorted({TARGETS[t] for t in cfg.targets})},
@@ -61,12 +61,25 @@ def _path_of(state: GateSession, name: str) -> dict[str, Any]:
     return out
 
 
-def _row(ev: Evaluation, bounds: Bounds) -> dict[str, Any]:
+def _selected(state: GateSession, name: str) -> frozenset[str] | None:
+    """The checks of backend `name` whose tests the session's selection kept (None: no selection)."""
+    chosen = state.selected_checks
+    return None if chosen is None else frozenset(c for b, c in chosen if b == name)
+
+
+def _row(ev: Evaluation, bounds: Bounds, selected: frozenset[str] | None = None) -> dict[str, Any] | None:
     """A backend's summary and error bars, each applicable check against its bound, and its accuracy
-    status (decided by :func:`encoder_gate.decision.accuracy_status`)."""
+    status (decided by :func:`encoder_gate.decision.accuracy_status`). Under a selection of the tests
+    (`selected`), only the checks whose tests ran, the others named in `not_selected`, and no row at
+    all when none of its checks ran (a team's test of the backend alone): the verdict judges what ran."""
     checks = judge_all(ev, bounds)
+    left = sorted(set(checks) - selected) if selected is not None else []
+    if selected is not None:
+        if not selected & set(checks):
+            return None
+        checks = {c: r for c, r in checks.items() if c in selected}
     return {**ev.summary(), **ev.stats_summary(bounds), "checks": checks,
-            "verdict": accuracy_status(checks).value}
+            **({"not_selected": left} if left else {}), "verdict": accuracy_status(checks).value}
 
 
 def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) -> dict[str, Any]:

@@ -82,6 +82,21 @@ def differing_settings(block: Mapping[str, Any] | None, anchor: Mapping[str, Any
     return "; ".join(differ) or None
 
 
+def differing_criteria(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None,
+                       criteria: tuple[str, ...]) -> str | None:
+    """What keeps `block`'s results, decided by `criteria` (settings) when they were written, out
+    of `anchor`'s session, which judges by other values of them ("judged with tolerances {}, not
+    {...}"), or None. A block or anchor without settings (an older encoder-gate's) is not held to
+    them."""
+    mine, theirs = (block or {}).get("settings"), (anchor or {}).get("settings")
+    if not isinstance(mine, Mapping) or not isinstance(theirs, Mapping):
+        return None
+    differ = [f"{key.replace('_', '-')} {mine.get(key)!r}, not {theirs.get(key)!r}"
+              for key in criteria if key in mine and key in theirs and mine[key] != theirs[key]]
+    return (f"judged with {'; '.join(differ)} (this session's settings): its checks were decided by the "
+            "settings of then" if differ else None)
+
+
 def _describe(part: str, block: Mapping[str, Any]) -> str:
     value = block.get(part) or {}
     if part == "model":

@@ -109,6 +109,9 @@ class GateSession:
     #: The user's own selection of the session's tests (pytest's -k, -m, --deselect), or None: the
     #: tests it deselected did not run, and its results documents say so (provenance `selection`).
     selection: str | None = None
+    #: Under a selection, the (backend, check) of each shipped accuracy test it kept (None: every one
+    #: ran): accuracy.json holds a backend's checks whose tests ran, so the verdict judges no other.
+    selected_checks: frozenset[tuple[str, str]] | None = None
     #: The commit checked out where the session runs (None outside git): its results documents say
     #: which commit they are of (a history record of another commit refuses them).
     commit: str | None = None

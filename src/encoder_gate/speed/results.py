@@ -125,7 +125,7 @@ def speed_stats(results: Iterable[BenchResult],
 SIZING_KEYS = {"paired_clock": "clock", "paired_texts": "texts", "paired_pilot_rounds": "pilot_rounds",
                "paired_ci_target": "ci_target", "paired_ci_half_width": "ci_half_width",
                "paired_rounds_needed": "rounds_needed", "paired_budget_share": "budget_share",
-               "paired_budget_cut": "budget_cut"}
+               "paired_budget_cut": "budget_cut", "max_tokens": "max_tokens"}
 
 
 def cell_sizing(info: Mapping[str, Any]) -> dict[str, Any]:
