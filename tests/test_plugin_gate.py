@@ -139,6 +139,13 @@ def test_a_selection_of_the_checks_is_judged_on_the_checks_it_ran(gate_dir: pyte
     whole = gate_dir.runpytest_subprocess(*args, "-k", "drift_within_bound")
     assert whole.ret == pytest.ExitCode.TESTS_FAILED
     assert "drift_max" in json.loads((report_dir / "verdict.json").read_text())["backends"][1]["failed"]
+    # a team's own test alone: none of the gate's checks ran, so no result is judged, nor written
+    gate_dir.makepyfile(test_team="def test_team(backend_evaluation):\n"
+                                  "    assert backend_evaluation.probs.size\n")
+    team = gate_dir.runpytest_subprocess(*args, "-k", "team")
+    assert team.ret == pytest.ExitCode.OK, team.stdout.str()[-3000:]
+    team.stdout.fnmatch_lines(["encoder-gate: this selection (-k team) ran none of the gate's checks and "
+                               "wrote no results, so it exits as its tests do*"])
 
 
 @pytest.mark.slow

@@ -128,3 +128,37 @@ def test_rounds_within_a_share_at_the_pilots_pace():
     assert rounds_within(20.0, 8.0, 6, 1.0) == 18
     assert rounds_within(5.0, 8.0, 6, 1.0) == 6  # the pilot overran the share: no more
     assert rounds_within(20.0, 8.0, 6, 0.0) == 6
+
+
+def test_a_cell_counts_the_cores_other_processes_kept_busy_and_says_so_on_the_wall_clock():
+    """Walk P: at two threads a backend's wall-clock figure swung 15-fold between runs of one tree,
+    each CI narrow, while other jobs shared the cores. A cell now records the cores other processes
+    used meanwhile (Linux's /proc/stat less this process's CPU time): a busy loop in a child counts
+    as about one core, this process's own work as none (the readings' arithmetic); the line says so on
+    the wall clock only."""
+    import subprocess
+    import sys
+    import time
+
+    from encoder_gate.speed.contention import CpuUse, contention_said, cpu_use, others_cores
+
+    assert others_cores(CpuUse(10.0, 1.0, 0.0), CpuUse(13.0, 2.0, 2.0)) == 1.0  # 3 busy, 1 of them ours
+    assert others_cores(None, CpuUse(1.0, 1.0, 1.0)) is None
+    said = contention_said({"clock": "wall", "others_cores": 1.2})
+    assert "other processes kept 1.2 cores busy meanwhile" in said
+    assert contention_said({"clock": "thread", "others_cores": 1.2}) == ""
+    assert contention_said({"clock": "wall", "others_cores": 0.1}) == ""
+    if cpu_use() is None:
+        pytest.skip("no /proc/stat: the machine's busy time cannot be read here")
+    # (not asserted: the machine quiet, which another xdist worker is not; the hog's core is on top)
+    hog = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\n"
+                                                  "while time.time() < end: pass"])
+    try:
+        time.sleep(0.5)
+        start = cpu_use()
+        time.sleep(1.5)
+        busy = others_cores(start, cpu_use())
+    finally:
+        hog.kill()
+        hog.wait()
+    assert busy is not None and busy > 0.7

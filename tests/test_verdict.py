@@ -817,3 +817,17 @@ def test_the_speed_of_a_file_of_a_static_length_says_its_texts_were_cut():
     assert cells["onnx-int8"][3].endswith("(texts cut to 16 tokens, torch's too)")
     assert "cut to" not in cells["onnx-fp32"][3]
     assert f"onnx-int8 {CASE}: 2.50x [2.40, 2.60], 12 rounds over 64 texts cut to 16 tokens" in text
+
+
+def test_a_wall_clock_cell_timed_beside_other_processes_says_so():
+    """A cell at two threads (the wall clock) while other processes kept 1.4 cores busy: its line
+    says so, since its CI does not cover that load (walk P); on the thread clock it does not."""
+    speed = speedups_doc()
+    speed["stats"] = {CASE: {"onnx-int8": {"speedup": 42.3, "ci": [41.5, 46.0], "rounds": 40, "texts": 16,
+                                           "clock": "wall", "others_cores": 1.4},
+                             "onnx-fp32": {"speedup": 1.25, "ci": [1.2, 1.3], "rounds": 12, "texts": 64,
+                                           "clock": "thread", "others_cores": 1.4}}}
+    text = render_verdict(accuracy_doc(all_pass()), speed)
+    line = next(x for x in text.splitlines() if x.startswith(f"- onnx-int8 {CASE}"))
+    assert "other processes kept 1.4 cores busy meanwhile" in line
+    assert "cores busy" not in next(x for x in text.splitlines() if x.startswith(f"- onnx-fp32 {CASE}"))

@@ -592,6 +592,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """The last word: the verdict table, one row per backend, coloured as pytest colours outcomes."""
     verdict = config.stash.get(VERDICT, None)
+    state = config.stash.get(SESSION_KEY, None)
+    if verdict is None and state is not None and state.selection and config.stash.get(GATE_COLLECTED, False):
+        terminalreporter.write_line(  # -k team_test, --lf of a team test: no check of the gate's ran
+            f"encoder-gate: this selection ({state.selection}) ran none of the gate's checks and wrote no "
+            "results, so it exits as its tests do; the verdict of the report directory "
+            f"({state.config.report_dir / VERDICT_FILE}) stays decided by the results earlier sessions left "
+            "there", yellow=True)
     if verdict is None:
         return
     word = "PASS" if verdict.passed else "FAIL"

@@ -43,6 +43,7 @@ from encoder_gate.documents import (
 )
 from encoder_gate.reporting.ab import outputs_moved
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, cut_note, truncation_notes
+from encoder_gate.speed.contention import contention_said
 from encoder_gate.tasks import task_of_document
 
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) 
             text += f", {e.get('clock', 'wall')} clock"
             if e.get("ci_half_width") is not None:
                 text += f", CI ±{e['ci_half_width']:.1%}"
+            text += contention_said(e)
             if e.get("rounds_needed"):
                 cut = " (its budget share ran out)" if e.get("budget_cut") else ""
                 text += (f"; target ±{e['ci_target']:.1%} not reached{cut}: about {e['rounds_needed']} "
@@ -124,7 +126,8 @@ def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) 
                                         f"{c['clock']} clock" if c.get("clock") else "",
                                         "sessions opened afresh each round"
                                         if (c.get("cell") or {}).get("reopened") else "") if x)
-            lines.append(f"{c['backend']} {c['case']} vs base: {c['describe']}" + (f", {how}" if how else ""))
+            lines.append(f"{c['backend']} {c['case']} vs base: {c['describe']}" + (f", {how}" if how else "")
+                         + contention_said(c.get("cell") or {}))
     return lines
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import GateError
 from encoder_gate.speed.budget import seconds_text
+from encoder_gate.speed.contention import contention_said
 from encoder_gate.speed.machine import MachinePeaks, describe_peaks, library_versions, machine_summary
 from encoder_gate.speed.settings import DEFAULT_ALPHA
 from encoder_gate.speed.stats import CONFIDENCE, POWER, STATS_METHOD, PairedStats, paired_stats
@@ -125,7 +126,8 @@ def speed_stats(results: Iterable[BenchResult],
 SIZING_KEYS = {"paired_clock": "clock", "paired_texts": "texts", "paired_pilot_rounds": "pilot_rounds",
                "paired_ci_target": "ci_target", "paired_ci_half_width": "ci_half_width",
                "paired_rounds_needed": "rounds_needed", "paired_budget_share": "budget_share",
-               "paired_budget_cut": "budget_cut", "max_tokens": "max_tokens"}
+               "paired_budget_cut": "budget_cut", "max_tokens": "max_tokens",
+               "paired_others_cores": "others_cores"}
 
 
 def cell_sizing(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,6 +266,7 @@ def format_stats(doc: Mapping[str, Any]) -> list[str]:
             text += f" over {entry['texts']} texts, {entry.get('clock', 'wall')} clock"
         if entry.get("ci_half_width") is not None:
             text += f", CI ±{entry['ci_half_width']:.1%}"
+        text += contention_said(entry)
         if entry.get("rounds_needed"):
             why = ""
             if entry.get("budget_cut"):

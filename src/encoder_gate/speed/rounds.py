@@ -62,6 +62,8 @@ class Cell:
     reopened: bool = False  # each side that can opened afresh before each round (speed.ab.measure_cell)
     # why the cell stopped before its first look (its budget could not reach it): it decides nothing
     stopped: str | None = None
+    # the cores other processes kept busy while it ran (speed.contention; None: not read)
+    others_cores: float | None = None
 
     @property
     def rounds(self) -> int:

@@ -38,6 +38,7 @@ from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.runtime.inference import predict_texts
 from encoder_gate.speed.batches import DISPATCHES, make_batches
 from encoder_gate.speed.budget import rounds_within, seconds_text
+from encoder_gate.speed.contention import cpu_use, others_cores
 from encoder_gate.speed.rates import latency_percentiles
 from encoder_gate.speed.results import REFERENCE_BACKEND, case_id, paired_speedup
 from encoder_gate.speed.rounds import Cell, clock_for, half_width, rounds_for_width, run_rounds, timed
@@ -115,7 +116,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     target = bench_settings.ci_target
     # under --benchmark-disable (or xdist) pytest-benchmark times nothing: one call, no pilot
     pilot = bench_settings.rounds if target > 0 and not getattr(benchmark, "disabled", False) else 0
-    pilot_started = time.perf_counter()
+    pilot_started, use = time.perf_counter(), cpu_use()
     run_rounds(cell, torch_arm, backend_arm, rng, pilot)
     total, cut = bench_settings.rounds, False
     if pilot:
@@ -143,7 +144,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     case = case_id("model", variant, gate_batch_size, dispatch)
     added = bench_extra_rounds(case, backend.name, log_ratios(cell.base, cell.pr))
     run_rounds(cell, torch_arm, backend_arm, rng, added)  # borderline against the baseline: more rounds
-    width = _width(cell)
+    width, others = _width(cell), others_cores(use, cpu_use())
     keep_rounds(benchmark, cell.pr, cell.clock)  # pilot, timed and extra rounds: what the gate judged
     extra = {"paired_speedup": paired_speedup(cell.base, cell.pr),
              "paired_reference_seconds": cell.base, "paired_backend_seconds": cell.pr,
@@ -152,7 +153,8 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
              "paired_ci_target": target or None,
              "paired_ci_half_width": width if math.isfinite(width) else None,
              "paired_budget_share": round(share, 3) if share is not None else None,
-             "paired_budget_cut": cut or None}
+             "paired_budget_cut": cut or None,
+             "paired_others_cores": round(others, 2) if others is not None else None}
     if target and width > target:  # the rounds ran out first: what the target would take
         extra["paired_rounds_needed"] = rounds_for_width(width, cell.rounds, target, 10**6)
         if cut:
