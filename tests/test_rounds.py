@@ -71,14 +71,15 @@ def test_rounds_for_width_is_the_two_stage_design():
 
 def test_a_round_runs_both_arms_in_random_order_on_both_clocks():
     order: list[str] = []
-    cell = Cell(clock=clock_for(1))
+    cell = Cell(clock=clock_for(1, "cpu"))
     rng = np.random.default_rng(0)
     for _ in range(20):
         record_round(cell, lambda: order.append("base"), lambda: order.append("pr"), rng)
     assert cell.rounds == 20 and len(cell.base) == len(cell.base_wall) == 20
     firsts = {order[i] for i in range(0, 40, 2)}
     assert firsts == {"base", "pr"}  # each arm goes first in some rounds
-    assert clock_for(2) == "wall"
+    assert clock_for(2, "cpu") == "wall"
+    assert clock_for(1, "cuda") == "wall"  # the GPU computes: the calling thread launches and waits
 
 
 def test_a_cell_is_sized_in_steps_of_batches_each_timed_and_kept_per_model_and_machine(tmp_path: Path):

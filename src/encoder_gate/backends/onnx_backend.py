@@ -42,7 +42,7 @@ from encoder_gate.backends.onnx_graph import (
     static_dim,
 )
 from encoder_gate.cache import toolchain_versions
-from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency
+from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
 
 #: The libraries whose versions decide an ONNX backend's file and outputs: the exporter
 #: (torch or optimum), the converters and the runtime.
@@ -72,6 +72,18 @@ def providers_for(device: str) -> list[str]:
             "or use --gate-device cpu."
         )
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+#: The CUDA execution provider's options: TF32 off. ONNX Runtime computes FP32 products in TF32 (10
+#: bits of mantissa) on Ampere and newer GPUs by default (`use_tf32`), torch does not (its
+#: matmul TF32 is off by default): an FP32 file would drift from its FP32 reference by the format,
+#: not the conversion.
+CUDA_PROVIDER_OPTIONS = {"use_tf32": "0"}
+
+
+def with_options(providers: Sequence[str]) -> list[str | tuple[str, dict[str, str]]]:
+    """The providers as ONNX Runtime takes them, each with its options (CUDA_PROVIDER_OPTIONS)."""
+    return [(p, dict(CUDA_PROVIDER_OPTIONS)) if p == "CUDAExecutionProvider" else p for p in providers]
 
 
 def installed_providers(device: str) -> tuple[str, ...]:
@@ -166,7 +178,15 @@ def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[s
 
     if not path.is_file():
         raise GateError(f"ONNX file {path} does not exist. Check the path after 'onnx:'.")
-    providers = providers_for(device)
+    providers = with_options(providers_for(device))
+    if device == "cuda":
+        cpu_only = cpu_only_ops(path)
+        if cpu_only:
+            raise NotApplicable(
+                f"{path.name}: its {', '.join(cpu_only)} nodes have no CUDA kernel in ONNX Runtime, so on "
+                "cuda they run on the CPU with copies between the devices: its figures would be the CPU's "
+                "passed off as the GPU's; judge this file with --gate-device cpu (dynamic INT8 is a CPU "
+                "format)")
     options = session_options(threads)
     for key, value in config:
         options.add_session_config_entry(key, value)
@@ -178,6 +198,22 @@ def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[s
         raise GateError(f"ONNX Runtime fell back to {session.get_providers()[0]} for {path}; "
                         "check the CUDA and cuDNN libraries onnxruntime-gpu needs.")
     return session
+
+
+#: Operators ONNX Runtime's CUDA execution provider has no kernel for (dynamic INT8 quantization's):
+#: placed on the CPU, behind copies (onnxruntime issues 7745, 12229).
+CPU_ONLY_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"})
+
+
+def cpu_only_ops(path: Path) -> list[str]:
+    """The operators of the file at `path` that run on the CPU whatever the device (CPU_ONLY_OPS)."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # an unreadable file: ONNX Runtime's load says why, in open_session's words
+        return []
+    return sorted({n.op_type for n in graph.node} & CPU_ONLY_OPS)
 
 
 def pad_token_id(model_dir: Path) -> int:
@@ -452,7 +488,9 @@ class OnnxRunner:
         """The ONNX file and its external data, byte for byte (hashed at the first call: a 500 MB
         file takes a second, and the predictions cache and the A/B both ask)."""
         if self._identity is None:
-            self._identity = {**onnx_identity(self.artifact, self.precision), **self._extra_identity}
+            on_gpu = {"cuda_options": dict(CUDA_PROVIDER_OPTIONS)} if self._device == "cuda" else {}
+            self._identity = {**onnx_identity(self.artifact, self.precision), **self._extra_identity,
+                              **on_gpu}
         return self._identity
 
     def warmup(self, shapes: list[tuple[int, int]]) -> None:

@@ -68,8 +68,8 @@ class IntegerPathBackend:
 
     def build(self, ctx: BuildContext) -> OnnxRunner:
         if ctx.device != "cpu":
-            raise NotApplicable(f"{self.name}: integer paths are a CPU matter; on {ctx.device} the file "
-                                "runs on the device's own kernels")
+            raise NotApplicable(f"{self.name}: integer paths are a CPU matter (ONNX Runtime's x86 U8S8 "
+                                f"kernels); on {ctx.device} only the plain file is judged")
         plain = parse_backend(self.inner).build(ctx)
         if not isinstance(plain, OnnxRunner):
             raise GateError(f"{self.name}: only an ONNX backend has an integer path; {self.inner} is not one")

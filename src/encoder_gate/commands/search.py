@@ -273,7 +273,7 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
              f"{build_seconds:.0f}s unless cached + evaluation ~{reference_seconds:.0f}s + "
              f"{len(config.batch_sizes)} speed cells of {settings.rounds} rounds)); torch reference on "
              f"{len(reference)} texts took {reference_seconds:.0f}s")
-    clock = clock_for(config.threads)
+    clock = clock_for(config.threads, config.device)
     texts = list(ds.texts[:settings.speed_texts])
     timer = Timer(progress, len(settings.candidates))
     candidates: list[Candidate] = []

@@ -187,7 +187,7 @@ class BenchPlugin:
         gate's speed cells are timed and decided on, which is not always that one."""
         if getattr(config, "_benchmarksession", None) is None:
             return []
-        clock = clock_for(self.session.config.threads)
+        clock = clock_for(self.session.config.threads, self.session.config.device)
         said = ("the thread's CPU time (time.thread_time; one intra-op thread)" if clock == "thread"
                 else "wall time (time.perf_counter)")
         return [f"encoder-gate: its speed cells are timed in rounds of their own on {said}; "
@@ -582,7 +582,7 @@ def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model:
     chosen: dict[str, tuple[str, ...]] = {}
     cfg = gate_session.config
     key = sizing_key(gate_model.content_hash, _plugin(pytestconfig).fingerprint())
-    clock = clock_for(cfg.threads)
+    clock = clock_for(cfg.threads, cfg.device)
 
     def texts(variant: str, batch_size: int, dispatch: str, reference: Any,
               tokenizer: Any) -> tuple[str, ...]:
@@ -640,7 +640,7 @@ def _plugin(config: pytest.Config) -> BenchPlugin:
 @pytest.fixture
 def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any],
                  model_dims: ModelDims, machine_gemm: MachinePeaks,
-                 bench_results: list[BenchResult]) -> Any:
+                 bench_results: list[BenchResult], gate_session: Any) -> Any:
     """Call after timing: fills extra_info and keeps the time for the speedup summary."""
 
     def done(mode: str, variant: str, batch_size: int, dispatch: str, plan: BatchPlan,
@@ -657,7 +657,8 @@ def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any]
         stats = getattr(benchmark, "stats", None)
         if stats:  # None under --benchmark-disable
             seconds = pass_seconds or float(stats.stats.median)
-            peak, kind = machine_gemm.of(backend.precision, packages_of([backend.name]))
+            peak, kind = (machine_gemm.of(backend.precision, packages_of([backend.name]))
+                          if gate_session.config.device == "cpu" else (None, None))  # a CPU's peak: no GPU's
             info.update(run_info(plan, seconds, model_dims, peak), peak_kind=kind)
             bench_results.append(BenchResult(
                 mode, variant, batch_size, dispatch, backend.name,

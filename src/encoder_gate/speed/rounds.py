@@ -8,10 +8,10 @@ round, and the figure rests on the per-round ratios alone. What differs between 
 only when they stop: the A/B at its decision looks (Holm across cells), the sweep once the
 speedup's CI is narrow enough (:func:`rounds_for_width`).
 
-    cell = Cell(clock=clock_for(threads), texts=len(texts), passes=passes_for(pass_s, ROUND_SECONDS))
+    cell = Cell(clock=clock_for(threads, device), texts=len(texts), passes=passes_for(pass_s, ROUND_SECONDS))
     record_round(cell, reference_run, candidate_run, rng)   # arms in random order, both clocks
 
-The clock: with one intra-op thread both libraries compute in the calling thread, so the
+The clock: with one intra-op thread on the CPU both libraries compute in the calling thread, so the
 thread's CPU time (`time.thread_time`) decides: a neighbour process moves it far less than wall
 time. With more threads wall time decides (CPU time would count ONNX Runtime's spinning threads);
 both clocks are recorded, and the report names the one that decided.
@@ -40,9 +40,10 @@ Clock = Literal["thread", "wall"]
 ROUND_SECONDS = 0.5
 
 
-def clock_for(threads: int) -> Clock:
-    """The clock that decides: the thread's CPU time with one intra-op thread, else wall time."""
-    return "thread" if threads == 1 else "wall"
+def clock_for(threads: int, device: str) -> Clock:
+    """The clock that decides: the thread's CPU time with one intra-op thread on the CPU, else wall
+    time (on a GPU the work is the device's: the calling thread only launches and waits)."""
+    return "thread" if threads == 1 and device == "cpu" else "wall"
 
 
 @dataclass

@@ -92,7 +92,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
         return len(plan.batches)
 
     benchmark.group = f"model {variant} bs={gate_batch_size}"
-    clock = clock_for(gate_session.config.threads)
+    clock = clock_for(gate_session.config.threads, gate_session.config.device)
     if not bench_settings.paired or backend.name == REFERENCE_BACKEND or reference is None:
         alone = Cell(clock=clock, texts=len(texts))  # its rounds on the gate's clock, for the save
 
