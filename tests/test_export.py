@@ -134,6 +134,25 @@ def test_the_cards_parity_words_are_the_tasks_own(exported):
     assert "decisions at 0.5" not in card and "Top-1 = texts" in card
 
 
+def test_the_int8_settings_are_the_shipped_recipes(exported, tiny_ctx):
+    """A search that shipped the per-tensor, reduce-range QInt8 recipe said per_channel=True and
+    QUInt8 (the gate's defaults) in the card's Versions line and export.json (walk U): both now
+    describe the recipe the file was made by; without a search, the gate's own settings."""
+    from types import SimpleNamespace
+
+    from encoder_gate.commands.export import int8_settings, render_card
+
+    shipped = int8_settings(tiny_ctx, SimpleNamespace(recipe="onnx-int8-pt-rr"))
+    assert shipped == {"recipe": "onnx-int8-pt-rr", "per_channel": False, "reduce_range": True,
+                       "weights": "QInt8"}
+    assert int8_settings(tiny_ctx, None) == {"per_channel": True, "reduce_range": False, "weights": "QUInt8"}
+    assert int8_settings(tiny_ctx, SimpleNamespace(recipe="onnx-int8"))["per_channel"] is True  # its own
+    out, _ = exported
+    data = payload(out)
+    data["int8"] = shipped
+    assert "INT8 (onnx-int8-pt-rr): per_channel=False, reduce_range=True, weights QInt8." in render_card(data)
+
+
 @pytest.mark.parametrize("variant", ["fp32", "int8"])
 def test_optimum_loads_the_directory(exported, variant):
     """ORTModelForSequenceClassification.from_pretrained(out, file_name=...) runs each file."""

@@ -268,6 +268,24 @@ def test_the_results_of_a_selection_of_the_tests_are_not_recorded_as_the_commits
     assert not (tmp_path / "store").exists()
 
 
+def test_results_left_out_of_the_verdict_are_not_recorded_as_the_commits_gate(tmp_path: Path):
+    """accuracy.json judged under another F1 rule than the later `pytest benchmarks` session: the
+    verdict left accuracy out and passed on speed, and the record held a passing commit with no
+    accuracy (walk T C). A record refuses it, quoting why accuracy.json was left out."""
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    accuracy["provenance"]["settings"]["f1_rule"] = "regression"
+    (report / "accuracy.json").write_text(json.dumps(accuracy))
+    later = {**accuracy["provenance"], "written": "2026-11-25T08:00:00+0000",
+             "settings": {**accuracy["provenance"]["settings"], "f1_rule": "point"}}
+    (report / "speedups.json").write_text(json.dumps({"schema": 1, "reference": "torch", "provenance": later,
+                                                      "speedups": {}}))
+    said = r"are not all of one gate: accuracy\.json in this directory left out: judged with f1-rule"
+    with pytest.raises(GateError, match=said):
+        record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", None))
+
+
 def test_a_prs_trend_line_says_whether_it_would_complete_a_creep():
     """The PR comment's line: the PR's results against the default branch's records (not recorded);
     a PR that takes the fifth 1% step of a slide is told, one that holds the line is not, a new

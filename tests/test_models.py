@@ -165,3 +165,24 @@ def test_a_model_saved_by_a_newer_transformers_names_that_as_the_likely_cause(tm
     assert '"PreTrainedTokenizerFast"' in said
     (tmp_path / "config.json").write_text(json.dumps({"transformers_version": transformers.__version__}))
     assert saved_by_newer(tmp_path) == ""
+
+
+def test_a_model_directory_without_a_tokenizer_is_refused_not_encoded_as_nothing(tiny, tmp_path: Path):
+    """Only config.json and the weights (walk U): transformers 5 builds an empty tokenizer (5 tokens)
+    that encodes every text to the same ids, and the export card showed drift 0 and an F1 of those
+    constant inputs. The session refuses it, naming what the directory holds and the fix."""
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.session import GateSession
+
+    model = tmp_path / "notok"
+    model.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny.path / name, model / name)
+
+    def session(path: Path) -> GateSession:
+        return GateSession(GateConfig(model=str(path), cache_dir=tmp_path / "cache"), progress=print)
+
+    with pytest.raises(GateError, match=r"has 5 tokens: the directory holds no tokenizer files \(it has "
+                                        r"config\.json, model\.safetensors\).*tokenizer\.save_pretrained"):
+        session(model).tokenizer  # noqa: B018
+    assert len(session(tiny.path).tokenizer) > 100

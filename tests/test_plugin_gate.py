@@ -146,6 +146,12 @@ def test_a_selection_of_the_checks_is_judged_on_the_checks_it_ran(gate_dir: pyte
     assert team.ret == pytest.ExitCode.OK, team.stdout.str()[-3000:]
     team.stdout.fnmatch_lines(["encoder-gate: this selection (-k team) ran none of the gate's checks and "
                                "wrote no results, so it exits as its tests do*"])
+    # a failing one: it fails its session, and the checks' results of the session before stay (walk T A)
+    gate_dir.makepyfile(test_bad="def test_bad_team(backend_evaluation):\n"
+                                 "    assert not backend_evaluation.probs.size\n")
+    bad = gate_dir.runpytest_subprocess(*args, "-k", "bad_team")
+    assert bad.ret == pytest.ExitCode.TESTS_FAILED
+    assert "removed" not in bad.stdout.str() and (report_dir / "accuracy.json").is_file()
 
 
 @pytest.mark.slow

@@ -831,3 +831,19 @@ def test_a_wall_clock_cell_timed_beside_other_processes_says_so():
     line = next(x for x in text.splitlines() if x.startswith(f"- onnx-int8 {CASE}"))
     assert "other processes kept 1.4 cores busy meanwhile" in line
     assert "cores busy" not in next(x for x in text.splitlines() if x.startswith(f"- onnx-fp32 {CASE}"))
+
+
+def test_the_glance_line_keeps_a_reasons_parenthesis_whole():
+    """`-x`: the finding reads "... 46 tests ran (pytest: stopping after 1 failures): ...", and the
+    line under the title cut it at its first colon, "(pytest" (walk T B)."""
+    from encoder_gate.decision.types import Finding, Verdict
+    from encoder_gate.reporting.verdict import failed_at_a_glance
+
+    stop = ("the session stopped before 20 of its 46 tests ran (pytest: stopping after 1 failures): this "
+            "verdict does not cover them; run the session to its end")
+    verdict = Verdict(passed=False, backends=(), failures=(), session_failures=(), left_out=(), sources={},
+                      missing=(), findings=(Finding("gate", stop),))
+    glance = failed_at_a_glance(verdict)
+    assert glance is not None
+    assert "the session stopped before 20 of its 46 tests ran (pytest: stopping after 1 failures)" in glance
+    assert "this verdict does not cover" not in glance

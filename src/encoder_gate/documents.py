@@ -33,6 +33,9 @@ from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.runtime.provenance import differing_criteria, mismatch, other_cpu
 
+#: The marker each shipped accuracy test carries, naming the check it runs (plugin.applicable).
+CHECK_MARKER = "encoder_gate_check"
+
 # every file the gate writes, by name (each one's record below says what writes it)
 ACCURACY_FILE = "accuracy.json"
 SPEEDUPS_FILE = "speedups.json"
@@ -91,6 +94,10 @@ class Document:
     #: such document leaves none of an earlier session's behind (publish.drop_superseded), so its
     #: verdict never shows results that it did not compute as its own.
     fed_by: tuple[str, ...] = ()
+    #: The marker a test of those fixtures carries to feed it (None: any such test does). accuracy.json
+    #: holds the checks whose tests ran: a team's own test of `backend_evaluation` alone, under -k,
+    #: writes none, and an earlier session's must not be dropped as if it should have (walk T).
+    fed_marker: str | None = None
     page: str | None = None  # the page rendered from it, which goes with it
     #: Whether its results are of the commit it was written at, not only of the model and dataset
     #: (a PR against its base): it joins the verdict of a session at that commit alone.
@@ -106,7 +113,8 @@ class Document:
 #: its Reading (:func:`register`), which does both.
 DOCUMENTS: Registry[Document] = Registry.of("document", (
     Document(ACCURACY_FILE, 1, "pytest accuracy", True, "each backend's accuracy against torch FP32",
-             fed_by=("backend_evaluation",), page=ACCURACY_PAGE, judged_by=ACCURACY_CRITERIA),
+             fed_by=("backend_evaluation",), fed_marker=CHECK_MARKER, page=ACCURACY_PAGE,
+             judged_by=ACCURACY_CRITERIA),
     Document(SPEEDUPS_FILE, 1, "pytest benchmarks", True,
              "speedups over torch eager, and the speed rule's failures", fed_by=("bench_record",)),
     Document(AB_FILE, 1, "pytest accuracy benchmarks --gate-base DIR", True, "the PR against its base",
@@ -198,10 +206,12 @@ def results_documents() -> tuple[str, ...]:
     return tuple(d.name for d in registered().values() if d.results)
 
 
-def fed_documents(fixtures: Iterable[str]) -> tuple[str, ...]:
-    """The results documents a test using `fixtures` writes its results into (Document.fed_by)."""
-    used = set(fixtures)
-    return tuple(d.name for d in registered().values() if d.results and used.intersection(d.fed_by))
+def fed_documents(fixtures: Iterable[str], markers: Iterable[str] = ()) -> tuple[str, ...]:
+    """The results documents a test using `fixtures` and carrying `markers` writes its results into
+    (Document.fed_by, Document.fed_marker)."""
+    used, marked = set(fixtures), set(markers)
+    return tuple(d.name for d in registered().values() if d.results and used.intersection(d.fed_by)
+                 and (d.fed_marker is None or d.fed_marker in marked))
 
 
 def reading_of(name: str) -> Reading | None:

@@ -106,7 +106,8 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default, tiny, minilm, tiny-bert, ..., or a local Hugging Face model directory "
                              "(anything --gate-model accepts)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="output directory (created if missing; files of the same name are replaced)")
+                        help="output directory: new, empty, or an earlier export's (its files are "
+                             "replaced); a directory holding other files is refused")
     parser.add_argument("--variants", default="fp32,fp16,int8", metavar="LIST",
                         help="comma list of fp32, fp16, int8 (default: all three)")
     parser.add_argument("--optimize", metavar="LEVEL",

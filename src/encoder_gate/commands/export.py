@@ -66,7 +66,7 @@ from encoder_gate.backends.onnx_build import (
 )
 from encoder_gate.backends.optimum_compat import INSTALL_HINT, optimum_missing
 from encoder_gate.backends.path_backend import on_path
-from encoder_gate.backends.recipes import SEARCH_BACKENDS, fp32_artifact
+from encoder_gate.backends.recipes import RECIPES, SEARCH_BACKENDS, fp32_artifact
 from encoder_gate.cache import sha256_file, toolchain_versions
 from encoder_gate.commands.search import SearchSettings, run_search
 from encoder_gate.config import DEFAULT_CACHE_DIR, DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN, GateConfig
@@ -95,6 +95,19 @@ Progress = Callable[[str], None]
 
 #: What the card's top-1 agreement column counts (a classifier's).
 TOP1_SAID = " Top-1 = texts whose highest-scoring label is the same."
+
+
+def int8_settings(ctx: BuildContext, winner: Any | None) -> dict[str, Any]:
+    """How the shipped INT8 file was quantized: the recipe the search shipped (`winner`), else the
+    gate's own settings (a search that shipped a per-tensor QInt8 recipe said per_channel=True, the
+    defaults, in the card and export.json: walk U)."""
+    recipe = RECIPES.get(winner.recipe) if winner is not None else None
+    if recipe is None or recipe.number_format != "int8":
+        return {"per_channel": ctx.int8_per_channel, "reduce_range": ctx.int8_reduce_range,
+                "weights": ctx.int8_weights}
+    return {"recipe": recipe.name, "per_channel": recipe.per_channel, "reduce_range": recipe.reduce_range,
+            "weights": recipe.weight_type,
+            **({"calibration": recipe.calibration} if recipe.calibration else {})}
 
 
 def print_progress(message: str) -> None:
@@ -469,8 +482,9 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
         progress(f"onnx-{variant}: wrote {dst} ({variant_bytes(dst) / 1e6:.1f} MB)")
 
     tokenizer = session.tokenizer
-    progress(f"evaluating on {len(texts)} texts of {data_desc['name']} (batch {config.eval_batch_size}, "
-             f"threshold {THRESHOLD})")
+    decides = f", threshold {THRESHOLD}" if Task.of(model.task).thresholded else ""  # an argmax has none
+    progress(f"evaluating on {len(texts)} texts of {data_desc['name']} (batch {config.eval_batch_size}"
+             f"{decides})")
     torch_runner = session.runner("torch")
     reference = predict_texts(torch_runner, tokenizer, texts, config.eval_batch_size, progress=progress)
     results: dict[str, Any] = {"torch": _evaluate("torch", reference, reference, gold, precision="fp32",
@@ -505,15 +519,14 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
                   "model_type": model.model_type, "content_hash": model.content_hash,
                   "labels": list(model.label_names)},
         "dataset": data_desc,
-        "threshold": THRESHOLD,
+        "threshold": THRESHOLD if Task.of(model.task).thresholded else None,
         "eval_batch_size": config.eval_batch_size,
         "exporter": fp32_exporter(),
         "optimize": request.optimize,
         "optimizer": fp32_optimizer() if request.optimize else None,
         "optimum_check": {"ran": not skipped, "skipped_because": skipped},
         "dedupe": request.dedupe,
-        "int8": {"per_channel": ctx.int8_per_channel, "reduce_range": ctx.int8_reduce_range,
-                 "weights": ctx.int8_weights},
+        "int8": int8_settings(ctx, found.winners.get("int8") if found else None),
         "side_files": side,
         "versions": toolchain_versions(ONNX_PACKAGES),
         "reference": {"backend": "torch", **results["torch"]},
@@ -604,7 +617,8 @@ def render_card(p: dict[str, Any]) -> str:
         "",
         'tokenizer = AutoTokenizer.from_pretrained("DIR")',
         f'session = ort.InferenceSession("DIR/{first_file}", providers=["CPUExecutionProvider"])',
-        'batch = tokenizer(["I love this", "what a day"], padding=True, return_tensors="np")',
+        'batch = tokenizer(["I love this", "what a day"], padding=True, truncation=True,',
+        '                  return_tensors="np")',
         "feeds = {i.name: batch[i.name] if i.name in batch else np.zeros_like(batch[\"input_ids\"])",
         "         for i in session.get_inputs()}",
         f'{output} = session.run(["{output}"], feeds)[0]',
@@ -664,8 +678,9 @@ def render_card(p: dict[str, Any]) -> str:
         p["command"],
         "```",
         "",
-        f"Versions: {versions}. INT8: per_channel={p['int8']['per_channel']}, "
-        f"reduce_range={p['int8']['reduce_range']}. Numbers are in `export.json` too.",
+        f"Versions: {versions}. INT8{' (' + p['int8']['recipe'] + ')' if 'recipe' in p['int8'] else ''}: "
+        f"per_channel={p['int8']['per_channel']}, reduce_range={p['int8']['reduce_range']}, weights "
+        f"{p['int8'].get('weights', 'QUInt8')}. Numbers are in `export.json` too.",
         "",
     ]
     lines += integer_path_section(p["variants"])

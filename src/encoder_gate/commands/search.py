@@ -53,6 +53,7 @@ from encoder_gate.reporting.search_report import PLOT_FILE, plot_search
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_runners
 from encoder_gate.speed.batches import make_batches
+from encoder_gate.speed.contention import contention_said
 from encoder_gate.speed.rounds import clock_for
 from encoder_gate.speed.stats import CONFIDENCE
 
@@ -225,7 +226,8 @@ def _time(runner: Any, base: Any, tokenizer: Any, texts: Sequence[str], batch_si
     decision = judge_at_looks(cell.log_ratios, ab, ALPHA)
     low, high = decision.ci
     return {"speedup": 1 / decision.ratio, "ci": (1 / high, 1 / low), "rounds": decision.rounds,
-            "slower": decision.status == "fail", "p_value": decision.p_value, "clock": clock}
+            "slower": decision.status == "fail", "p_value": decision.p_value, "clock": clock,
+            "others_cores": cell.others_cores}
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,8 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
         timer.done += 1
         timer.say(f"{name}: {cand.status}" + (f" ({'; '.join(cand.reasons)})" if cand.reasons else "")
                   + f", F1 change {_signed(cand.f1_delta)}, speedup "
-                  + ", ".join(f"bs{bs} {s['speedup']:.2f}x" for bs, s in cand.speed.items()))
+                  + ", ".join(f"bs{bs} {s['speedup']:.2f}x{contention_said(s)}"
+                              for bs, s in cand.speed.items()))
     winners = _choose_winners(session, candidates, texts, settings, clock, progress)
     rows = [c.as_dict() for c in candidates]
     reference_eval = session.evaluation("torch")  # its headline: micro F1, or macro F1 for one label a text

@@ -111,6 +111,10 @@ def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
         raise GateError(f"the results in {report_dir} were written at commit {other[0][:12]}, not "
                         f"{commit.sha[:12]}: run the gate at {commit.sha[:12]} first (or record "
                         f"{other[0][:12]})")
+    stale = [note for note in verdict.left_out if note.startswith((ACCURACY_FILE, SPEEDUPS_FILE))]
+    if stale:  # the page would draw the commit as passing on what was joined, without the rest
+        raise GateError(f"the results in {report_dir} are not all of one gate: {stale[0]}; a commit's "
+                        "record holds its whole gate: run that command with the same settings, then record")
     if verdict.selections:  # a record is the commit's gate: its page would show this as the commit passing
         chosen = "; ".join(f"{name}: {sel}" for name, sel in verdict.selections.items())
         raise GateError(f"the results in {report_dir} are of a selection of the gate's tests ({chosen}): a "

@@ -15,11 +15,12 @@ import pytest
 from encoder_gate.accuracy.checks import bounds_for, not_applicable, record
 from encoder_gate.backends.base import NumberFormat
 from encoder_gate.backends.registry import PREBUILT_PREFIX
+from encoder_gate.documents import CHECK_MARKER
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY, params_of
 from encoder_gate.runtime.session import GateSession
 
-MARKER = "encoder_gate_check"
+MARKER = CHECK_MARKER
 #: The fixture only the accuracy-against-the-base test asks for, and the name its leaving out is
 #: said under.
 VERSUS_BASE_ACCURACY_FIXTURE, VERSUS_BASE_ACCURACY = "ab_record_accuracy", "accuracy vs base"

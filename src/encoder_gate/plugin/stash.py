@@ -100,7 +100,7 @@ def tag_feeds(items: list[pytest.Item]) -> None:
     """Put on each item's reports the results documents it writes into (documents.fed_documents):
     the controller learns from them which documents this session was to write (:class:`ExitStatus`)."""
     for item in items:
-        for name in fed_documents(getattr(item, "fixturenames", ())):
+        for name in fed_documents(getattr(item, "fixturenames", ()), (m.name for m in item.iter_markers())):
             item.user_properties.append((FEEDS_PROPERTY, name))
 
 

@@ -288,6 +288,17 @@ def _paths_judged(accuracy: Mapping[str, Any] | None) -> list[PathsJudged]:
     return out
 
 
+def _head(text: str) -> str:
+    """A reason up to its first colon outside parentheses: "the session stopped before 20 of its 46
+    tests ran (pytest: stopping after 1 failures)", not "... (pytest"."""
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == ":" and depth == 0:
+            return text[:i]
+    return text
+
+
 def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     """One line under a FAIL's title: what failed, by backend (its checks, a test of it outside
     them) and then the session's own (a speed gate as a whole, a collection error); the reasons
@@ -297,7 +308,7 @@ def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     parts = [f"{b.name} ({', '.join(b.standing)})" for b in verdict.backends
              if b.status in (Status.FAIL, Status.NOT_CHECKED)]
     parts += [f"{f.backend} ({_test_name(f)})" if f.backend else
-              (f.nodeid or f.reason).split(":", 1)[0] for f in verdict.outside_the_checks]
+              _head(f.nodeid or f.reason) for f in verdict.outside_the_checks]
     named = {check for b in verdict.backends for check in b.failed}  # a backend's: said with it
     parts += [s.split(":", 1)[0] if s.startswith("speed:") else s[:80] for s in verdict.session_failures
               if not any(s == r.text for r in verdict.failures) and s.split(":", 1)[0] not in named]

@@ -61,6 +61,10 @@ from encoder_gate.tasks import THRESHOLD
 
 WEIGHT_FILES = (".safetensors", ".bin")  # a Hugging Face model directory's weights
 
+#: Fewer tokens than any real tokenizer has (a byte-level BPE has 256 bytes and its special tokens):
+#: an empty one, which transformers 5 builds for a directory with no tokenizer file.
+MIN_VOCABULARY = 100
+
 
 @dataclass
 class BuildRecord:
@@ -148,6 +152,7 @@ class GateSession:
 
     @cached_property
     def tokenizer(self) -> Any:
+        """The model's tokenizer, truncating at its positions; a GateError where the directory has none."""
         from transformers import AutoTokenizer
 
         try:
@@ -155,6 +160,14 @@ class GateSession:
         except (OSError, ValueError) as exc:
             raise GateError(f"could not load the tokenizer of {self.model.path}: {str(exc).rstrip('.')}"
                             + saved_by_newer(self.model.path)) from None
+        if len(tokenizer) < MIN_VOCABULARY:  # transformers 5 builds an empty one where no file is
+            found = sorted(p.name for p in self.model.path.iterdir() if p.is_file())
+            raise GateError(
+                f"the tokenizer of {self.model.path} has {len(tokenizer)} tokens: the directory holds no "
+                f"tokenizer files (it has {', '.join(found) or 'no file'}), and transformers "
+                "built an empty one, which would encode every text alike and make every figure meaningless. "
+                "Save the model's tokenizer beside it (tokenizer.save_pretrained(DIR): tokenizer.json, or "
+                "vocab.txt, vocab.json and merges.txt, or a sentencepiece model)")
         # a tokenizer that does not know the model's positions (no model_max_length saved) would
         # feed it texts longer than its position embeddings hold: an index error deep in torch
         positions = self.model.max_positions
