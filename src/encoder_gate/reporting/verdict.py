@@ -44,6 +44,7 @@ from encoder_gate.documents import (
 from encoder_gate.reporting.ab import outputs_moved
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, cut_note, truncation_notes
 from encoder_gate.speed.contention import contention_said
+from encoder_gate.speed.rounds import texts_said
 from encoder_gate.tasks import task_of_document
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) 
             text = f"{backend} {case}: {e['speedup']:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
             text += f", {e['rounds']} rounds"
             if e.get("texts"):
-                text += f" over {e['texts']} texts"
+                text += f" over {texts_said(e['texts'])}"
                 if e.get("max_tokens"):  # a file of a static sequence length: both arms
                     text += f" cut to {e['max_tokens']} tokens"
             text += f", {e.get('clock', 'wall')} clock"
@@ -122,7 +123,7 @@ def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) 
             lines.append(text)
     for c in (ab or {}).get("speed") or []:
         if c.get("status") != "unchanged" and c.get("describe"):
-            how = ", ".join(x for x in (f"over {c['texts']} texts" if c.get("texts") else "",
+            how = ", ".join(x for x in (f"over {texts_said(c['texts'])}" if c.get("texts") else "",
                                         f"{c['clock']} clock" if c.get("clock") else "",
                                         "sessions opened afresh each round"
                                         if (c.get("cell") or {}).get("reopened") else "") if x)

@@ -50,7 +50,7 @@ from encoder_gate.config import InconclusiveMode
 from encoder_gate.runtime.predictions import cacheable
 from encoder_gate.speed.batches import BatchPlan
 from encoder_gate.speed.contention import cpu_use, others_cores
-from encoder_gate.speed.rounds import ROUND_SECONDS, Cell, Clock, passes_for, run_rounds, timed
+from encoder_gate.speed.rounds import ROUND_SECONDS, Cell, Clock, passes_for, run_rounds, texts_said, timed
 from encoder_gate.speed.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, POWER
 from encoder_gate.statistics import bootstrap_ci
 
@@ -259,7 +259,7 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
     cell.others_cores = round(others, 2) if others is not None else None
     if progress is not None:
         fresh = ", sessions opened afresh each round" if cell.reopened else ""
-        progress(f"{cell.rounds} rounds of {cell.passes} pass(es) over {texts} texts in "
+        progress(f"{cell.rounds} rounds of {cell.passes} pass(es) over {texts_said(texts)} in "
                  f"{time.perf_counter() - started:.1f}s{fresh}")
     return cell
 

@@ -15,6 +15,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.speed.budget import seconds_text
 from encoder_gate.speed.contention import contention_said
 from encoder_gate.speed.machine import MachinePeaks, describe_peaks, library_versions, machine_summary
+from encoder_gate.speed.rounds import texts_said
 from encoder_gate.speed.settings import DEFAULT_ALPHA
 from encoder_gate.speed.stats import CONFIDENCE, POWER, STATS_METHOD, PairedStats, paired_stats
 
@@ -263,7 +264,7 @@ def format_stats(doc: Mapping[str, Any]) -> list[str]:
                 + (f"CI [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "CI -") + "  "
                 + (f"MDE {mde:.1%}" if mde is not None else "MDE -") + f"  {entry['rounds']} rounds")
         if entry.get("texts"):
-            text += f" over {entry['texts']} texts, {entry.get('clock', 'wall')} clock"
+            text += f" over {texts_said(entry['texts'])}, {entry.get('clock', 'wall')} clock"
         if entry.get("ci_half_width") is not None:
             text += f", CI ±{entry['ci_half_width']:.1%}"
         text += contention_said(entry)

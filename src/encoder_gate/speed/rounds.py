@@ -118,6 +118,10 @@ def run_rounds(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[], 
             return
 
 
+def texts_said(count: int) -> str:
+    """"1 text", "8 texts": how many texts a cell's rounds ran over."""
+    return f"{count} text{'' if count == 1 else 's'}"
+
 def passes_for(pass_seconds: float, round_seconds: float = ROUND_SECONDS) -> int:
     """How many passes make an arm's share of a round about `round_seconds` (at least one)."""
     if pass_seconds <= 0:
