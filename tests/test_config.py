@@ -60,7 +60,8 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
         ({"cache_dir": 5}, r"^cache-dir must be a path \(a string\), got 5"),
         ({"ab_budget": "nan"}, r"^ab-budget is seconds per A/B cell, above 0; got nan"),
         ({"budget": True}, r"^budget must be a number, got True"),
-        ({"backends": 3}, r"^expected a list of names \(an array, or a comma list\), got 3"),
+        ({"backends": 3}, r"^backends \(backends, --gate-backends\) must be a list, an array .*; got 3"),
+        ({"batch_sizes": 8}, r"^batch sizes \(batch-sizes, --gate-batch-sizes\) must be a list, an array"),
     ],
 )
 def test_bad_values_get_actionable_errors(tmp_path: Path, overrides, message):
@@ -106,6 +107,14 @@ def test_tolerances_name_a_backend_of_the_session_and_known_bounds():
         check_tolerances({"onnx-int8": {"drift_max": "small"}}, backends)
     with pytest.raises(GateError, match=r"must be a table of tables"):
         check_tolerances(["onnx-int8"], backends)
+    # out of range: a negative bound fails every backend, a share above 1 (or below 0) none (walk Y)
+    for name, value, says in [("drift_max", -0.1, "0 or more"), ("flip_rate", 1.5, "a share in"),
+                              ("f1_keep", -1, "a share in"), ("per_label_keep", 7, "a share in")]:
+        with pytest.raises(GateError, match=rf"{name} = {value} in .* must be {says}"):
+            check_tolerances({"onnx-int8": {name: value}}, backends)
+    # onnx-<format> bounds prebuilt files of that format: with none configured, they bound nothing
+    with pytest.raises(GateError, match=r"no backend 'onnx-fp16' in this .*backends: torch, onnx-int8$"):
+        check_tolerances({"onnx-fp16": {"drift_max": 0.5}}, ("torch", "onnx-int8", "torch"))
 
 
 def test_a_cache_or_report_directory_that_cannot_be_written_is_said_at_the_start(tmp_path: Path):
@@ -147,3 +156,15 @@ def test_the_tables_model_and_dataset_are_the_projects_from_a_subdirectory_too(
     cfg = load_config(tmp_path, {})
     assert (cfg.model, cfg.dataset) == ("../models/clf", "../data/eval.jsonl")
     assert load_config(tmp_path, {"model": "models/clf"}).model == "models/clf"  # an option: as given
+
+
+def test_a_near_miss_of_the_table_name_is_named_not_read_as_no_table(tmp_path: Path):
+    """`[tool.encoder_gate]` (underscore): the session said pytest's rootdir had no table and blamed a
+    parent's pytest.ini (walk Y); the table is named, with the spelling that works."""
+    from encoder_gate.config import read_pyproject_table
+
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder_gate]\nmodel = "tiny"\n')
+    with pytest.raises(GateError, match=r"\[tool\.encoder_gate\] in .*: the table is \[tool\.encoder-gate\]"):
+        read_pyproject_table(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\n[tool.other]\nx = 1\n')
+    assert read_pyproject_table(tmp_path) == {"model": "tiny"}

@@ -256,6 +256,19 @@ def test_load_texts_rejects_an_empty_file(tmp_path: Path):
     assert ds.labels.shape == (2, 0)
 
 
+def test_a_dataset_given_as_the_texts_file_is_refused(tmp_path: Path):
+    """`--gate-texts data/eval.jsonl` fed each JSON row to the model as a text, replaced the labelled
+    dataset without a word and passed (walk Y): a dataset's file, or JSON rows under any name, is
+    refused pointing at --gate-dataset; a text that starts with a brace is still a text."""
+    rows = '{"message": "so happy", "emotions": ["joy"]}\n'
+    for name in ("eval.jsonl", "eval.csv", "rows.txt"):
+        (tmp_path / name).write_text(rows)
+        with pytest.raises(GateError, match=r"is a dataset .*, not plain text: .*--gate-dataset"):
+            load_texts(tmp_path / name)
+    (tmp_path / "braces.txt").write_text("{not json} but a text\n")
+    assert load_texts(tmp_path / "braces.txt").texts == ("{not json} but a text",)
+
+
 # --- the gate sweep -------------------------------------------------------------------------------
 
 

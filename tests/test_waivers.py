@@ -139,6 +139,36 @@ def test_a_waiver_naming_what_the_session_does_not_have_is_a_usage_error_saying_
         check_waivers([waiver(check="drift")], ["torch", "onnx-int8"], tuple(CHECKS))
 
 
+def test_a_waiver_of_a_label_the_model_does_not_have_is_a_usage_error_not_stale(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    """`label = "grieff"` for `grief`: the verdict called the waiver stale ("the check passes now"),
+    though it could never have accepted anything (walk Y). The session refuses it at collection,
+    naming the closest label; the model's own labels pass."""
+    from encoder_gate.decision import check_waiver_labels
+
+    labels = ("anger", "grief", "joy")
+    check_waiver_labels([waiver(check="per_label", label="grief")], labels)
+    with pytest.raises(GateError, match=r"no label 'grieff'; did you mean 'grief'\? Its labels: anger"):
+        check_waiver_labels([waiver(check="per_label", label="grieff")], labels)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pytester.makepyprojecttoml(f"""
+[tool.encoder-gate]
+model = "tiny"
+backends = ["torch", "onnx-int8"]
+[[tool.encoder-gate.waivers]]
+backend = "onnx-int8"
+check = "per_label"
+label = "grieff"
+owner = "@ml"
+reason = "tracked in #1"
+until = {FUTURE}
+""")
+    pytester.makepyfile(test_checks="from encoder_gate.suite.checks import *  # noqa: F403\n")
+    typo = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert typo.ret == pytest.ExitCode.USAGE_ERROR
+    assert "the model has no label 'grieff'; did you mean 'grief'?" in typo.stderr.str()
+
+
 def test_narrowing_a_session_with_gate_backends_keeps_the_projects_waivers_and_bounds(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     """`--gate-backends torch` was a usage error while a waiver or a tolerance table named the

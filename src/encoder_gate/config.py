@@ -312,9 +312,11 @@ def _check_literal(name: str, value: object, kind: Any, option: str) -> None:
         raise GateError(f"{name} must be one of {', '.join(allowed)}, got {value!r} ({option})")
 
 
-def _split_list(value: Any) -> tuple[str, ...]:
+def _split_list(value: Any, name: str) -> tuple[str, ...]:
+    """A list given as a TOML array or a comma list (the command line's); `name` says where."""
     if not isinstance(value, (str, list, tuple)):
-        raise GateError(f"expected a list of names (an array, or a comma list), got {value!r}")
+        raise GateError(f"{name} must be a list, an array such as [1, 8] in [tool.encoder-gate] or a comma "
+                        f"list such as 1,8 on the command line; got {value!r}")
     if isinstance(value, str):
         return tuple(v.strip() for v in value.split(",") if v.strip())
     return tuple(str(v) for v in value)
@@ -322,7 +324,7 @@ def _split_list(value: Any) -> tuple[str, ...]:
 
 def _ints(name: str, value: Any) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in _split_list(value))
+        return tuple(int(v) for v in _split_list(value, name))
     except ValueError:
         raise GateError(f"{name} must be a comma list of integers, got {value!r}") from None
 
@@ -331,9 +333,9 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
     """Turn strings from the command line and TOML values into field types."""
     out = dict(values)
     if "backends" in out:
-        out["backends"] = _split_list(out["backends"])
+        out["backends"] = _split_list(out["backends"], "backends (backends, --gate-backends)")
     if "targets" in out:
-        out["targets"] = _split_list(out["targets"])
+        out["targets"] = _split_list(out["targets"], "targets (targets, --gate-targets)")
     if "waivers" in out:
         given = out["waivers"]
         if not isinstance(given, (list, tuple)):
@@ -342,7 +344,7 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
         out["waivers"] = tuple(w if isinstance(w, Waiver) else Waiver.parse(w, i)
                                for i, w in enumerate(given))
     if "batch_sizes" in out:
-        out["batch_sizes"] = _ints("batch sizes (--gate-batch-sizes)", out["batch_sizes"])
+        out["batch_sizes"] = _ints("batch sizes (batch-sizes, --gate-batch-sizes)", out["batch_sizes"])
     for name in ("threads", "eval_threads", "limit", "eval_batch_size", "per_label_min_support"):
         if name in out:
             out[name] = _integer(name, out[name])
@@ -418,6 +420,11 @@ def read_pyproject_table(root: Path) -> dict[str, Any]:
     tool = data.get("tool", {})
     if not isinstance(tool, dict):
         raise GateError(f"[tool] in {path} must be a table")
+    near = [k for k in tool if k != "encoder-gate"
+            and k.replace("_", "-").replace(" ", "-").lower() in ("encoder-gate", "encodergate")]
+    if "encoder-gate" not in tool and near:  # a near miss would gate the bundled default model instead
+        raise GateError(f"[tool.{near[0]}] in {path}: the table is [tool.encoder-gate] (a hyphen, lower "
+                        "case); rename it")
     table = tool.get("encoder-gate", {})
     if not isinstance(table, dict):
         raise GateError(f"[tool.encoder-gate] in {path} must be a table")

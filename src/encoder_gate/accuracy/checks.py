@@ -422,6 +422,11 @@ def judge_all(ev: Evaluation, bounds: Bounds) -> dict[str, dict[str, Any]]:
 _NOT_BOUNDS = ("own", "overridden")
 
 
+#: The bounds that are shares (of the reference's F1 or accuracy, of decisions, a cosine): in [0, 1].
+SHARES = frozenset({"flip_rate", "f1_keep", "f1_floor", "accuracy_keep", "per_label_keep", "cosine_min",
+                    "cosine_mean"})
+
+
 def check_tolerances(tolerances: Any, backends: Sequence[str]) -> None:
     """[tool.encoder-gate.tolerances] as the sessions read it, or a GateError naming what is wrong:
     a table per configured backend (or `NAME~PATH` of one, or `onnx-<format>` for the prebuilt files
@@ -430,7 +435,9 @@ def check_tolerances(tolerances: Any, backends: Sequence[str]) -> None:
     if not isinstance(tolerances, Mapping):
         raise GateError("[tool.encoder-gate.tolerances] must be a table of tables, one per backend: "
                         f"{override_table('onnx-int8')} with drift_max = 0.05")
-    rows = [*backends, *(f"onnx-{fmt}" for fmt in NUMBER_FORMATS)]
+    backends = list(dict.fromkeys(backends))
+    prebuilt = any(b.startswith(PREBUILT_PREFIX) for b in backends)  # onnx-<format> bounds its files
+    rows = [*backends, *(f"onnx-{fmt}" for fmt in NUMBER_FORMATS if prebuilt)]
     known = {f.name for f in fields(Bounds) if f.name not in _NOT_BOUNDS} | {
         name for name, c in CHECKS.items() if c.defaults}
     for key, table in tolerances.items():
@@ -450,6 +457,11 @@ def check_tolerances(tolerances: Any, backends: Sequence[str]) -> None:
                                 f"{', '.join(sorted(known))}")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise GateError(f"{name} in {override_table(str(key))} must be a number, got {value!r}")
+            top = 1 if name in SHARES else math.inf
+            if not 0 <= value <= top:  # a negative bound fails every backend; a share above 1 none
+                raise GateError(f"{name} = {value!r} in {override_table(str(key))} must be "
+                                + ("a share in [0, 1]" if top == 1 else "0 or more") + ", as its default "
+                                "bounds are (docs/checks.md)")
 
 
 def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None = None,

@@ -246,7 +246,22 @@ def load_texts(path: Path) -> Dataset:
     texts = tuple(line.strip() for line in _read_text(path).splitlines() if line.strip())
     if not texts:
         raise GateError(f"texts file {path} holds no text; write one text per line")
+    if path.suffix.lower() in _READERS or _json_object(texts[0]):  # its rows would be fed as texts
+        kind = f"a {path.suffix} file" if path.suffix.lower() in _READERS else "JSON rows"
+        raise GateError(f"texts file {path} is a dataset ({kind}), not plain text: --gate-texts takes one "
+                        "text per line and judges parity alone; a labelled dataset is --gate-dataset (or "
+                        "`dataset` in [tool.encoder-gate])")
     return Dataset(str(path), texts, np.zeros((len(texts), 0), dtype=np.uint8), ())
+
+
+def _json_object(line: str) -> bool:
+    """Whether a line is a JSON object (a JSON Lines dataset's row)."""
+    if not line.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 # --- reading --------------------------------------------------------------------------------

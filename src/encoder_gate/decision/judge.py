@@ -18,6 +18,7 @@ and whether the session fails.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
@@ -81,6 +82,18 @@ def check_waivers(waivers: Sequence[Waiver], backends: Sequence[str], checks: Se
         if w.check not in (*checks, *waivable()):
             raise GateError(f"waiver of {w.names()} ({w.owner}): no check {w.check!r}; the checks: "
                             f"{', '.join((*checks, *waivable()))}")
+
+
+def check_waiver_labels(waivers: Sequence[Waiver], labels: Sequence[str]) -> None:
+    """A waiver of one label the model does not have is a GateError naming the labels (closest
+    first): it could never accept a failure, and the verdict called it stale ("the check passes
+    now"), as if it once had (walk Y: `grieff` for `grief`)."""
+    for w in waivers:
+        if w.label is not None and w.label not in labels:
+            near = difflib.get_close_matches(w.label, labels, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise GateError(f"waiver of {w.names()} ({w.owner}): the model has no label {w.label!r}{hint} "
+                            f"Its labels: {', '.join(labels)}")
 
 
 def _int8(name: str) -> bool:

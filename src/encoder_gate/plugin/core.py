@@ -27,7 +27,7 @@ from encoder_gate.backends.int8_path import TARGETS
 from encoder_gate.backends.registry import split_integer_path
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
-from encoder_gate.decision import WAIVER, Status, check_waivers
+from encoder_gate.decision import WAIVER, Status, check_waiver_labels, check_waivers
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
 from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.models.spec import BUILTIN_MODELS
@@ -281,6 +281,19 @@ SUITE = "encoder_gate.suite"
 CHECKS_MODULE = "encoder_gate.suite.checks"
 
 
+def _unknown_waiver_label(config: pytest.Config) -> str | None:
+    """Why a waiver of one label cannot apply: the model has no such label (check_waiver_labels). Read
+    once the model resolves (a model that cannot: its tests say why)."""
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None or not any(w.label for w in state.config.waivers):
+        return None
+    try:
+        check_waiver_labels(state.config.waivers, state.model.label_names)
+    except GateError as exc:
+        return f"encoder-gate: {exc}"
+    return None
+
+
 def _no_table(config: pytest.Config, items: list[pytest.Item]) -> str | None:
     """Why this session must not run: it collected the shipped suite, names no model on the
     command line, and pytest's rootdir has no [tool.encoder-gate] table. A parent directory's
@@ -303,7 +316,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Refuse a session that would gate the wrong model (`_no_table`); leave out the checks that
     cannot apply to this model; tag each per-backend test with its backend (reports carry the
     tag, also from xdist workers)."""
-    why = _no_table(config, items)
+    why = _no_table(config, items) or _unknown_waiver_label(config)
     if why and not hasattr(config, "workerinput"):
         raise pytest.UsageError(why)
     if why:  # an xdist worker: a usage error here is an INTERNALERROR, so every test fails with it
@@ -331,7 +344,8 @@ def _once_per_sharded_session(config: pytest.Config, items: list[pytest.Item]) -
         config.hook.pytest_deselected(items=once)
 
 
-#: Why an xdist worker's session must not run (`_no_table`): each test fails with it at setup.
+#: Why an xdist worker's session must not run (`_no_table`, `_unknown_waiver_label`): each test
+#: fails with it at setup.
 NO_TABLE = pytest.StashKey[str]()
 
 
