@@ -299,6 +299,13 @@ def test_a_prs_trend_line_says_whether_it_would_complete_a_creep():
     held = pr_trend(history[:8], synthetic(8, speedup=2.0))
     assert held == "History: no creep across the last 8 default-branch commit(s) with this PR."
     assert "no earlier record of this model" in pr_trend(history, synthetic(13, model="retrained-elsewhere"))
+    # a PR gated against its base has no speedup over torch eager: the line says it compared accuracy
+    # alone, not "no creep" as if speed had been looked at (walk W)
+    untimed = synthetic(8, speedup=2.0)
+    untimed["backends"] = {n: {**b, "speedups": {}} for n, b in untimed["backends"].items()}
+    assert pr_trend(history[:8], untimed) == (
+        "History: no creep across the last 8 default-branch commit(s) with this PR (accuracy only: this PR "
+        "measured no speedup over torch eager, so speed creep is not checked).")
 
 
 def test_the_trend_command_reads_the_report_and_never_fails_on_a_creep(tmp_path: Path,
@@ -312,8 +319,9 @@ def test_the_trend_command_reads_the_report_and_never_fails_on_a_creep(tmp_path:
                  "--commit", "c" * 40, "--commit-time", "2026-11-25T11:00:00+00:00"]) == 0
     capsys.readouterr()
     assert main(["history", "trend", "--store", str(store), "--report-dir", str(report), "--url", ""]) == 0
-    assert capsys.readouterr().out.strip() == ("History: no creep across the last 1 default-branch commit(s) "
-                                               "with this PR.")
+    assert capsys.readouterr().out.strip() == (
+        "History: no creep across the last 1 default-branch commit(s) with this PR (accuracy only: this PR "
+        "measured no speedup over torch eager, so speed creep is not checked).")
 
 def twelve_commits() -> list[dict[str, Any]]:
     """A store of 12 commits: noise, one failing gate, a machine change, then a 1% creep per commit."""

@@ -175,8 +175,12 @@ def pr_trend(records: Sequence[Mapping[str, Any]], current: Mapping[str, Any], w
                 f"with{page}.")
     found, _ = check([*earlier, current], window=window, min_slowdown=min_slowdown)
     span = f"the last {len(earlier)} default-branch commit(s)"
+    timed = any((b or {}).get("speedups") for b in (current.get("backends") or {}).values())
+    # a PR gated against its base times it against the base, not torch eager: no speedup to compare
+    only = "" if timed else (" (accuracy only: this PR measured no speedup over torch eager, so speed creep "
+                             "is not checked)")
     if not found:
-        return f"History: no creep across {span} with this PR{page}."
+        return f"History: no creep across {span} with this PR{only}{page}."
     more = f"; and {len(found) - 1} more" if len(found) > 1 else ""
     return (f"History: **with this PR, {len(found)} metric(s) crept across {span}** while no single step "
-            f"did: {found[0].describe()}{more}{page}.")
+            f"did: {found[0].describe()}{more}{only}{page}.")
