@@ -47,6 +47,11 @@ def test_a_record_holds_each_backends_figures_and_the_verdict(tmp_path: Path):
 def test_recording_needs_results_and_a_commit(tmp_path: Path):
     with pytest.raises(GateError, match=r"holds no accuracy\.json or speedups\.json"):
         record(tmp_path / "store", tmp_path, Commit("a" * 40, "", None))
+    (tmp_path / "afile").write_text("x")  # both said as "holds no accuracy.json" (walk Y)
+    with pytest.raises(GateError, match=r"afile is a file, not a report directory"):
+        record(tmp_path / "store", tmp_path / "afile", Commit("a" * 40, "", None))
+    with pytest.raises(GateError, match=r"nope is missing, not a report directory"):
+        record(tmp_path / "store", tmp_path / "nope", Commit("a" * 40, "", None))
     with pytest.raises(GateError, match="has no commit HEAD"):
         git_commit(tmp_path)
 

@@ -354,7 +354,7 @@ def test_speedups_without_baseline_say_so():
     """Without a gate entry the speedups show bare and the verdict says there was no baseline."""
     text = render_verdict(accuracy_doc(all_pass()), speedups_doc(gate=False))
     assert table_rows(text)["onnx-fp32"][3] == "bs8 1.25x"
-    assert "Speed: no baseline to compare with" in text
+    assert "Speed: each speedup over torch eager is reported, compared with no earlier run" in text
     assert text.startswith("## encoder-gate: PASS")
 
 
@@ -847,3 +847,14 @@ def test_the_glance_line_keeps_a_reasons_parenthesis_whole():
     assert glance is not None
     assert "the session stopped before 20 of its 46 tests ran (pytest: stopping after 1 failures)" in glance
     assert "this verdict does not cover" not in glance
+
+
+def test_an_argument_a_command_does_not_take_gets_that_commands_usage(capsys: pytest.CaptureFixture[str]):
+    """`encoder-gate verdict empty` printed the top-level usage (walk Y): the command's own says
+    what it takes instead (--report-dir)."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["verdict", "empty"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: encoder-gate verdict [-h] [--report-dir DIR]" in err
+    assert "unrecognized arguments: empty" in err

@@ -99,6 +99,10 @@ def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
     decided (:func:`encoder_gate.decision.decided`: verdict.json, with the documents it judged):
     history records that verdict, waived backends and their waivers included, and never decides
     again."""
+    if not Path(report_dir).is_dir():  # a typo or a file: said as such, not as a directory without results
+        what = "a file" if Path(report_dir).exists() else "missing"
+        raise GateError(f"{report_dir} is {what}, not a report directory: pass the gate's --gate-report-dir "
+                        "(default .encoder-gate) with --report-dir")
     if read_document(report_dir, ACCURACY_FILE) is None and read_document(report_dir, SPEEDUPS_FILE) is None:
         raise GateError(f"{report_dir} holds no {ACCURACY_FILE} or {SPEEDUPS_FILE}: run `pytest accuracy` "
                         "and `pytest benchmarks` first (or pass --report-dir)")

@@ -453,8 +453,9 @@ def render(verdict: Verdict) -> VerdictReport:
                    f"(a drop over {gate['max_drop']:.0%} fails"
                    + (f" when significant, p < {gate['alpha']:g})." if gate.get("alpha") else ")."))
     elif ab is None:
-        out.append("Speed: no baseline to compare with (run `pytest benchmarks --benchmark-autosave` on "
-                   "the base first, then `--benchmark-compare` on the PR).")
+        out.append("Speed: each speedup over torch eager is reported, compared with no earlier run (a pull "
+                   "request is judged against its base with --gate-base; a saved run compares with "
+                   "`--benchmark-compare`, a history with `encoder-gate history check`).")
     if ab is not None:
         s = ab.get("settings") or {}
         clocks = sorted({c["clock"] for c in ab.get("speed") or [] if c["status"] != "unchanged"})
