@@ -40,6 +40,14 @@ def waiver(**given: object) -> Waiver:
     return Waiver.parse(entry, 0)
 
 
+def project_waiving(what: str, tables: str = "") -> str:
+    """A tiny project's [tool.encoder-gate] (torch, onnx-int8), its other `tables`, and one waiver of
+    onnx-int8 whose check (and label) `what` gives."""
+    return ('[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch", "onnx-int8"]\n' + tables
+            + f'[[tool.encoder-gate.waivers]]\nbackend = "onnx-int8"\n{what}owner = "@ml"\n'
+              f'reason = "tracked in #1"\nuntil = {FUTURE}\n')
+
+
 def findings(*waivers: Waiver) -> dict[str, object]:
     return {"provenance": prov(), "by_document": {}, "unwritten": [],
             "waivers": [w.to_json() for w in waivers]}
@@ -151,18 +159,7 @@ def test_a_waiver_of_a_label_the_model_does_not_have_is_a_usage_error_not_stale(
     with pytest.raises(GateError, match=r"no label 'grieff'; did you mean 'grief'\? Its labels: anger"):
         check_waiver_labels([waiver(check="per_label", label="grieff")], labels)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    pytester.makepyprojecttoml(f"""
-[tool.encoder-gate]
-model = "tiny"
-backends = ["torch", "onnx-int8"]
-[[tool.encoder-gate.waivers]]
-backend = "onnx-int8"
-check = "per_label"
-label = "grieff"
-owner = "@ml"
-reason = "tracked in #1"
-until = {FUTURE}
-""")
+    pytester.makepyprojecttoml(project_waiving('check = "per_label"\nlabel = "grieff"\n'))
     pytester.makepyfile(test_checks="from encoder_gate.suite.checks import *  # noqa: F403\n")
     typo = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
     assert typo.ret == pytest.ExitCode.USAGE_ERROR
@@ -174,19 +171,8 @@ def test_narrowing_a_session_with_gate_backends_keeps_the_projects_waivers_and_b
     """`--gate-backends torch` was a usage error while a waiver or a tolerance table named the
     project's onnx-int8 (walk F): they are the project's, and judge nothing in that session."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    pytester.makepyprojecttoml(f"""
-[tool.encoder-gate]
-model = "tiny"
-backends = ["torch", "onnx-int8"]
-[tool.encoder-gate.tolerances.onnx-int8]
-drift_max = 0.5
-[[tool.encoder-gate.waivers]]
-backend = "onnx-int8"
-check = "drift_max"
-owner = "@ml"
-reason = "tracked in #1"
-until = {FUTURE}
-""")
+    pytester.makepyprojecttoml(project_waiving('check = "drift_max"\n',
+                                               "[tool.encoder-gate.tolerances.onnx-int8]\ndrift_max = 0.5\n"))
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
     assert pytester.runpytest("--gate-backends", "torch", "--collect-only", "-q").ret == pytest.ExitCode.OK
     typo = pytester.runpytest("--gate-backends", "torch,onnx-int9", "--collect-only", "-q")
