@@ -269,6 +269,37 @@ def test_a_dataset_given_as_the_texts_file_is_refused(tmp_path: Path):
     assert load_texts(tmp_path / "braces.txt").texts == ("{not json} but a text",)
 
 
+def test_a_dataset_given_as_the_texts_file_is_a_usage_error_in_every_suite(gate_dir: pytest.Pytester,
+                                                                            gate_args: list[str]):
+    """`pytest benchmarks --gate-texts eval.jsonl` failed each benchmark at setup with the message,
+    where `pytest accuracy` gave one usage error (walk Z): both stop at the start, alike."""
+    (gate_dir.path / "eval.jsonl").write_text('{"message": "so happy", "emotions": ["joy"]}\n')
+    gate_dir.makepyfile(test_benchmarks=BENCHMARKS)
+    result = gate_dir.runpytest_subprocess("--gate-texts=eval.jsonl", *gate_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*texts file *eval.jsonl is a dataset (a .jsonl file), not plain text*"])
+
+
+def test_a_session_refused_after_it_began_says_why_it_stopped(gate_dir: pytest.Pytester, gate_args: list[str],
+                                                              tiny, report_dir: Path):
+    """A model directory without tokenizer files, refused once the session has begun (its marker
+    written): the verdict's stop reads "(no reason given)" beside the refusal (walk Z B); it names
+    the usage error now."""
+    import shutil
+
+    model = gate_dir.path / "notok"
+    model.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny.path / name, model / name)
+    gate_dir.makepyfile(test_checks=CHECKS)
+    args = [a for a in gate_args if not a.startswith("--gate-model")]
+    result = gate_dir.runpytest_subprocess(f"--gate-model={model}", "--gate-backends=torch,onnx-fp32", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    assert "has 5 tokens" in result.stderr.str()
+    said = (report_dir / "verdict.md").read_text()
+    assert "(a usage error, in the session's output)" in said and "no reason given" not in said
+
+
 # --- the gate sweep -------------------------------------------------------------------------------
 
 

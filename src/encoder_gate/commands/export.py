@@ -428,6 +428,7 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
                         int8_weights=request.int8_weights)
     session = GateSession(config, progress=progress)
     model = session.model
+    session.tokenizer  # noqa: B018 - a directory without one is refused before any build (walk Z)
     # data that cannot be read is said before any build, and before --out holds a file
     texts, gold, data_desc = _evaluation_data(session, request, progress)
     found = run_search(request, request.search, progress) if request.search is not None else None

@@ -27,6 +27,7 @@ from encoder_gate.backends.int8_path import TARGETS
 from encoder_gate.backends.registry import split_integer_path
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
+from encoder_gate.data.datasets import load_texts
 from encoder_gate.decision import WAIVER, Status, check_waiver_labels, check_waivers
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
 from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
@@ -170,6 +171,8 @@ def pytest_configure(config: pytest.Config) -> None:
         check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins(), *projects],
                       tuple(CHECKS))
         check_tolerances(gate_config.tolerances, [*gate_config.backends, *projects])
+        if gate_config.texts is not None:  # a dataset given as texts: refused here for every suite alike
+            load_texts(gate_config.texts)
         check_writable(gate_config.cache_dir, "the artifact cache (--gate-cache-dir, cache-dir)")
         check_writable(gate_config.report_dir, "the report directory (--gate-report-dir, report-dir)")
         gate_config = _shard(config, gate_config)

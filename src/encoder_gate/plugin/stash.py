@@ -426,7 +426,10 @@ def _stopped_early(session: pytest.Session) -> str | None:
     if finished >= planned:
         return None
     said = session.shouldfail or session.shouldstop  # -x, --maxfail: pytest's words
-    why = config.stash.get(STOPPED, None) or (f"pytest: {said}" if said else "no reason given")
+    usage = session.exitstatus == pytest.ExitCode.USAGE_ERROR  # its message is the session's output
+    why = config.stash.get(STOPPED, None) or (f"pytest: {said}" if said else
+                                              "a usage error, in the session's output" if usage else
+                                              "no reason given")
     return (f"the session stopped before {planned - finished} of its {planned} tests ran ({why}): this "
             "verdict does not cover them; run the session to its end")
 
