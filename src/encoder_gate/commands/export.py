@@ -483,7 +483,8 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
         progress(f"onnx-{variant}: wrote {dst} ({variant_bytes(dst) / 1e6:.1f} MB)")
 
     tokenizer = session.tokenizer
-    decides = f", threshold {THRESHOLD}" if Task.of(model.task).thresholded else ""  # an argmax has none
+    threshold = THRESHOLD if Task.of(model.task).thresholded else None  # an argmax decides by none
+    decides = f", threshold {threshold}" if threshold is not None else ""
     progress(f"evaluating on {len(texts)} texts of {data_desc['name']} (batch {config.eval_batch_size}"
              f"{decides})")
     torch_runner = session.runner("torch")
@@ -520,7 +521,7 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
                   "model_type": model.model_type, "content_hash": model.content_hash,
                   "labels": list(model.label_names)},
         "dataset": data_desc,
-        "threshold": THRESHOLD if Task.of(model.task).thresholded else None,
+        "threshold": threshold,
         "eval_batch_size": config.eval_batch_size,
         "exporter": fp32_exporter(),
         "optimize": request.optimize,

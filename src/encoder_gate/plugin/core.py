@@ -643,6 +643,5 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
         terminalreporter.write_line("this session's own tests and results pass, so it exits 0; the verdict "
                                     "fails on results or sessions it did not run (above): run those again "
                                     "to clear them", yellow=True)
-    session = config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        terminalreporter.write_line(f"(the whole verdict: {session.config.report_dir / VERDICT_FILE})")
+    if state is not None:
+        terminalreporter.write_line(f"(the whole verdict: {state.config.report_dir / VERDICT_FILE})")

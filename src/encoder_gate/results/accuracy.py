@@ -73,11 +73,12 @@ def _row(ev: Evaluation, bounds: Bounds, selected: frozenset[str] | None = None)
     (`selected`), only the checks whose tests ran, the others named in `not_selected`, and no row at
     all when none of its checks ran (a team's test of the backend alone): the verdict judges what ran."""
     checks = judge_all(ev, bounds)
-    left = sorted(set(checks) - selected) if selected is not None else []
+    left: list[str] = []
     if selected is not None:
-        if not selected & set(checks):
-            return None
+        left = sorted(set(checks) - selected)
         checks = {c: r for c, r in checks.items() if c in selected}
+        if not checks:
+            return None
     return {**ev.summary(), **ev.stats_summary(bounds), "checks": checks,
             **({"not_selected": left} if left else {}), "verdict": accuracy_status(checks).value}
 

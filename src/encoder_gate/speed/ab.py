@@ -255,8 +255,7 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
     use = cpu_use()
     run_rounds(cell, base_run, pr_run, rng, looks[-1], before=reopen_all if cell.reopened else None,
                stop=stop)
-    others = others_cores(use, cpu_use())
-    cell.others_cores = round(others, 2) if others is not None else None
+    cell.others_cores = others_cores(use, cpu_use())
     if progress is not None:
         fresh = ", sessions opened afresh each round" if cell.reopened else ""
         progress(f"{cell.rounds} rounds of {cell.passes} pass(es) over {texts_said(texts)} in "

@@ -53,12 +53,12 @@ def cpu_use() -> CpuUse | None:
 
 
 def others_cores(start: CpuUse | None, end: CpuUse | None) -> float | None:
-    """Other processes' average use of the machine between two readings, in cores (None without
-    both readings or any time between them)."""
+    """Other processes' average use of the machine between two readings, in cores to two decimals
+    (None without both readings or any time between them)."""
     if start is None or end is None or end.wall - start.wall <= 0:
         return None
     others = (end.busy - start.busy) - (end.own - start.own)
-    return max(0.0, others / (end.wall - start.wall))
+    return round(max(0.0, others / (end.wall - start.wall)), 2)
 
 
 def contention_said(entry: Mapping[str, Any]) -> str:

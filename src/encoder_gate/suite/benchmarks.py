@@ -154,7 +154,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
              "paired_ci_half_width": width if math.isfinite(width) else None,
              "paired_budget_share": round(share, 3) if share is not None else None,
              "paired_budget_cut": cut or None,
-             "paired_others_cores": round(others, 2) if others is not None else None}
+             "paired_others_cores": others}
     if target and width > target:  # the rounds ran out first: what the target would take
         extra["paired_rounds_needed"] = rounds_for_width(width, cell.rounds, target, 10**6)
         if cut:
