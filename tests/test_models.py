@@ -182,7 +182,10 @@ def test_a_model_directory_without_a_tokenizer_is_refused_not_encoded_as_nothing
     def session(path: Path) -> GateSession:
         return GateSession(GateConfig(model=str(path), cache_dir=tmp_path / "cache"), progress=print)
 
-    with pytest.raises(GateError, match=r"has 5 tokens: the directory holds no tokenizer files \(it has "
-                                        r"config\.json, model\.safetensors\).*tokenizer\.save_pretrained"):
+    # transformers 5 builds an empty tokenizer (5 tokens); 4.57 fails opening a vocabulary file it lacks
+    with pytest.raises(GateError, match=r"notok holds no tokenizer files "
+                                        r"\(it has config\.json, model\.safetensors\), "
+                                        r"and transformers (built an empty one|could not build one).*"
+                                        r"tokenizer\.save_pretrained"):
         session(model).tokenizer  # noqa: B018
     assert len(session(tiny.path).tokenizer) > 100

@@ -295,7 +295,7 @@ def test_a_session_refused_after_it_began_says_why_it_stopped(gate_dir: pytest.P
     args = [a for a in gate_args if not a.startswith("--gate-model")]
     result = gate_dir.runpytest_subprocess(f"--gate-model={model}", "--gate-backends=torch,onnx-fp32", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
-    assert "has 5 tokens" in result.stderr.str()
+    assert "notok holds no tokenizer files" in result.stderr.str()
     said = (report_dir / "verdict.md").read_text()
     assert "(a usage error, in the session's output)" in said and "no reason given" not in said
 

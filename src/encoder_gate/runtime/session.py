@@ -160,18 +160,24 @@ class GateSession:
         except (OSError, ValueError) as exc:
             raise GateError(f"could not load the tokenizer of {self.model.path}: {str(exc).rstrip('.')}"
                             + saved_by_newer(self.model.path)) from None
+        except TypeError:  # transformers 4 opens a vocabulary file it did not find (None)
+            raise GateError(self._no_tokenizer("transformers could not build one")) from None
         if len(tokenizer) < MIN_VOCABULARY:  # transformers 5 builds an empty one where no file is
-            found = sorted(p.name for p in self.model.path.iterdir() if p.is_file())
-            raise GateError(
-                f"the tokenizer of {self.model.path} has {len(tokenizer)} tokens: the directory holds no "
-                f"tokenizer files (it has {', '.join(found) or 'no file'}), and transformers "
-                "built an empty one, which would encode every text alike and make every figure meaningless. "
-                "Save the model's tokenizer beside it (tokenizer.save_pretrained(DIR): tokenizer.json, or "
-                "vocab.txt, vocab.json and merges.txt, or a sentencepiece model)")
+            raise GateError(self._no_tokenizer(
+                f"transformers built an empty one ({len(tokenizer)} tokens), which would encode every "
+                "text alike and make every figure meaningless"))
         # a tokenizer that does not know the model's positions (no model_max_length saved) would
         # feed it texts longer than its position embeddings hold: an index error deep in torch
         positions = self.model.max_positions
         return tokenizer if positions is None else truncating(tokenizer, positions)
+
+    def _no_tokenizer(self, what_transformers_did: str) -> str:
+        """Why a model directory without tokenizer files has no tokenizer: what it holds, and the fix."""
+        found = ", ".join(sorted(p.name for p in self.model.path.iterdir() if p.is_file())) or "no file"
+        return (f"the directory {self.model.path} holds no tokenizer files (it has {found}), "
+                f"and {what_transformers_did}. Save the model's tokenizer beside it "
+                "(tokenizer.save_pretrained(DIR): tokenizer.json, or vocab.txt, vocab.json and merges.txt, "
+                "or a sentencepiece model)")
 
     @cached_property
     def dataset(self) -> Any:
