@@ -170,8 +170,8 @@ def test_shards_judged_by_other_settings_or_another_selection_of_tests_are_refus
                                        "backends": ["onnx-fp32"]}
     write_document(three[1], SHARD_FILE, loose)
     with pytest.raises(GateError, match=r"shard 2/3 .* judged by other settings than shard 1/3 .*: "
-                                        r"batch_sizes \[1\], not \[1, 8\]; "
-                                        r"f1_rule 'regression', not 'point'; threads 2, not 0\. "
+                                        r"batch-sizes \[1\], not \[1, 8\]; "
+                                        r"f1-rule 'regression', not 'point'; threads 2, not 0\. "
                                         r"Run every shard with the same command"):
         check_shards([read_shard(d) for d in three])
     picked = json.loads((three[1] / SHARD_FILE).read_text())

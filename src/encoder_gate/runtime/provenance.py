@@ -13,7 +13,7 @@ the other's rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,12 @@ def other_cpu(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None)
             f"({cpu_path_short(theirs)}): its INT8 products are other numbers there")
 
 
+def _differing(mine: Mapping[str, Any], theirs: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """Each of `keys` whose value differs, by its pyproject name: "f1-rule 'regression', not 'point'"."""
+    return [f"{key.replace('_', '-')} {mine.get(key)!r}, not {theirs.get(key)!r}"
+            for key in keys if mine.get(key) != theirs.get(key)]
+
+
 def differing_settings(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None) -> str | None:
     """What `block`'s session judged by otherwise than `anchor`'s ("threads 2, not 1; ..."): its
     settings but the backends, and its selection of tests; None when they agree."""
@@ -77,9 +83,7 @@ def differing_settings(block: Mapping[str, Any] | None, anchor: Mapping[str, Any
         return {**settings, "selection": b.get("selection")}
 
     mine, theirs = judged(block), judged(anchor)
-    differ = [f"{key} {mine.get(key)!r}, not {theirs.get(key)!r}"
-              for key in sorted(set(mine) | set(theirs)) if mine.get(key) != theirs.get(key)]
-    return "; ".join(differ) or None
+    return "; ".join(_differing(mine, theirs, sorted(set(mine) | set(theirs)))) or None
 
 
 def differing_criteria(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None,
@@ -87,12 +91,11 @@ def differing_criteria(block: Mapping[str, Any] | None, anchor: Mapping[str, Any
     """What keeps `block`'s results, decided by `criteria` (settings) when they were written, out
     of `anchor`'s session, which judges by other values of them ("judged with tolerances {}, not
     {...}"), or None. A block or anchor without settings (an older encoder-gate's) is not held to
-    them."""
+    them, nor to a criterion one of them does not record."""
     mine, theirs = (block or {}).get("settings"), (anchor or {}).get("settings")
     if not isinstance(mine, Mapping) or not isinstance(theirs, Mapping):
         return None
-    differ = [f"{key.replace('_', '-')} {mine.get(key)!r}, not {theirs.get(key)!r}"
-              for key in criteria if key in mine and key in theirs and mine[key] != theirs[key]]
+    differ = _differing(mine, theirs, [key for key in criteria if key in mine and key in theirs])
     return (f"judged with {'; '.join(differ)} (this session's settings): its checks were decided by the "
             "settings of then" if differ else None)
 
