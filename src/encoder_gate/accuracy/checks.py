@@ -95,6 +95,9 @@ class Check:
     # why it does not apply to the backend of this name among the session's integer-path twins,
     # else None (for every backend when unset)
     applies_to: Callable[[str, Collection[str]], str | None] | None = None
+    # why this evaluation gives it nothing to judge (it could not fail there: no label with enough
+    # gold positives, a reference that scores 0), else None: then it is not run, and says why
+    vacuous: Callable[[Evaluation], str | None] | None = None
 
     def not_for(self, backend: str, twins: Collection[str] = ()) -> str | None:
         """Why it does not apply to `backend` (in a session judging the integer-path `twins`), or
@@ -103,8 +106,9 @@ class Check:
 
     def not_for_evaluation(self, ev: Evaluation) -> str | None:
         """Why it does not apply to the evaluated backend: as `not_for`, with the twin its
-        outputs were held against (if any)."""
-        return self.not_for(ev.name, (ev.path_gap_with,) if ev.path_gap_with else ())
+        outputs were held against (if any), or why this evaluation gives it nothing to judge."""
+        return (self.not_for(ev.name, (ev.path_gap_with,) if ev.path_gap_with else ())
+                or (self.vacuous(ev) if self.vacuous else None))
 
     @property
     def parity(self) -> bool:
@@ -200,6 +204,36 @@ def _path_gap_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: fl
     return (f"path_flip_rate = {observed:.4%} exceeds the bound {bound:.4%}: {flips} differ between "
             f"{ev.name} (the saturating path) and {ev.path_gap_with} (the same file on the exact path); the "
             "file's outputs depend on the CPU it runs on (docs/checks.md, \"INT8 on other CPUs\")")
+
+
+def _no_label_judged(ev: Evaluation) -> str | None:
+    """Why the per-label check judges nothing here: no label has the gold positives it judges a label
+    on (200 texts of 28 labels rarely do), so it could not fail; None when some label has them."""
+    s = ev.stats
+    if s is None or not s.gold.size:
+        return None
+    support = s.gold.sum(axis=0)
+    if (support >= s.min_support).any():
+        return None
+    which = "class" if ev.task.exclusive else "label"
+    return (f"per_label not judged: no {which} has the {s.min_support} gold positives the check "
+            f"judges one on (the most has {int(support.max())}, among {len(s.gold)} texts), so it could not "
+            "fail. Evaluate more texts, or lower per-label-min-support (--gate-per-label-min-support)")
+
+
+def _reference_scores_nothing(metric: str) -> Callable[[Evaluation], str | None]:
+    """Why a check of keeping a share of the reference's `metric` ("headline": the task's F1) judges
+    nothing here: the reference scores 0, and any backend keeps a share of 0; None otherwise."""
+    def why(ev: Evaluation) -> str | None:
+        key = ev.headline if metric == "headline" else metric
+        ref = ev.reference_metrics.get(key)
+        if ref is None or ref > 0:
+            return None
+        name = ev.task.headline_name if metric == "headline" else metric
+        return (f"{name} keep not judged: the torch reference's {name} is 0 on these {len(ev.probs)} texts, "
+                "and any backend keeps a share of 0, so it could not fail. Is the evaluation set the "
+                "model's own (its labels, its columns)?")
+    return why
 
 
 def _failing_labels(ev: Evaluation, bounds: Bounds) -> tuple[float, float]:
@@ -321,7 +355,7 @@ CHECKS: Registry[Check] = Registry.of("check", (
           unfit={Task.FEATURE_EXTRACTION: "decision flips do not apply to a feature-extraction encoder: it "
                  "outputs embeddings, not decisions (judged by cosine and relative L2 instead)"}),
     Check("f1_keep", CLASSIFIERS, "at least", test="f1_keep", gold=True, read=_f1_keep, decide=_f1_rule,
-          what=_f1_keep_failure),
+          what=_f1_keep_failure, vacuous=_reference_scores_nothing("headline")),
     Check("f1_floor", CLASSIFIERS, "at least", test="f1_floor", gold=True,
           read=lambda ev, b: (ev.metrics[ev.headline], b.f1_floor),
           # an absolute floor counts only where one is configured (bound above 0)
@@ -330,13 +364,14 @@ CHECKS: Registry[Check] = Registry.of("check", (
                                                 f"floor {bound:.4f}")),
     Check("accuracy_keep", frozenset({Task.SINGLE_LABEL}), "at least", test="accuracy_keep", gold=True,
           read=lambda ev, b: (ev.metrics["accuracy"], b.accuracy_keep * ev.reference_metrics["accuracy"]),
+          vacuous=_reference_scores_nothing("accuracy"),
           what=lambda ev, b, observed, bound: (
               f"accuracy = {observed:.4f} is below {b.accuracy_keep:.3f} x the torch reference "
               f"{ev.reference_metrics['accuracy']:.4f} = {bound:.4f}"),
           unfit={Task.MULTI_LABEL: "accuracy keep applies to single-label classifiers; a multi-label model "
                  "is gated on micro F1 (exact-match accuracy is reported)"}),
     Check("per_label", CLASSIFIERS, "at most", test="per_label", gold=True, read=_failing_labels,
-          what=_per_label_failure, context=_failing_label_lines,
+          what=_per_label_failure, context=_failing_label_lines, vacuous=_no_label_judged,
           source=f"{TOLERANCES} per_label_keep, or --gate-per-label-keep / --gate-per-label-min-support"),
     # the gap between an INT8 file's two integer paths (its twin's decisions against its own):
     # OpenVINO calls a metric gap over 1% between a saturating and an exact CPU the sign of
@@ -415,6 +450,22 @@ def judge_all(ev: Evaluation, bounds: Bounds) -> dict[str, dict[str, Any]]:
             continue
         observed, bound, holds = rec.judge(ev, bounds)
         out[name] = {"observed": observed, "bound": bound, "passed": holds, "direction": rec.direction}
+    return out
+
+
+def not_judged(ev: Evaluation, bounds: Bounds) -> dict[str, str]:
+    """The checks that fit `ev`'s task and labels, that `bounds` switch on, and that this
+    evaluation gives nothing to judge (`Check.vacuous`), each with why: accuracy.json and the
+    verdict say them, never a pass of a check that could not fail."""
+    twins = (ev.path_gap_with,) if ev.path_gap_with else ()
+    out: dict[str, str] = {}
+    for name, rec in CHECKS.items():
+        if (rec.vacuous is None or skip_reason(ev.task, name, ev.labelled, bounds)
+                or rec.not_for(ev.name, twins)):
+            continue
+        why = rec.vacuous(ev)
+        if why:
+            out[name] = why
     return out
 
 

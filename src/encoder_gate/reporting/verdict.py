@@ -250,6 +250,18 @@ def path_disagreement(accuracy: Mapping[str, Any] | None) -> list[str]:
             f"say {how['flags_say']}: every INT8 row is judged on what it computed"]
 
 
+def not_judged_notes(rows: Mapping[str, Any]) -> list[str]:
+    """One line per check a row's evaluation gave nothing to judge (accuracy.json's `not_judged`:
+    no label with enough gold positives, a reference scoring 0), naming the backends, or "every
+    backend": such a check is not run, and the PASS beside it does not hold it."""
+    said: dict[str, list[str]] = {}
+    for name, row in rows.items():
+        for why in ((row or {}).get("not_judged") or {}).values():
+            said.setdefault(why, []).append(name)
+    return [f"{why} ({'every backend' if len(names) == len(rows) > 1 else ', '.join(names)})"
+            for why, names in said.items()]
+
+
 def unjudged_paths(accuracy: Mapping[str, Any] | None) -> list[str]:
     """One line per INT8 backend whose verdict does not hold on some CPUs because their integer path
     was not judged: what the terminal shows under the verdict table, beside verdict.md's notes."""
@@ -486,7 +498,8 @@ def render(verdict: Verdict) -> VerdictReport:
     task_note = ((accuracy or {}).get("model") or {}).get("task_note")
     out += [f"- {task_note}"] if task_note else []
     cut = cut_note((accuracy or {}).get("dataset"))
-    out += [f"- {n}" for n in (*cut, *truncation_notes(rows))]
+    unjudged = not_judged_notes(rows)
+    out += [f"- {n}" for n in (*cut, *truncation_notes(rows), *unjudged)]
     out += [f"- {n}" for n in cache_notes(accuracy, [REFERENCE_BACKEND, *(b.name for b in verdict.backends)])]
     out += [f"- {n}" for n in integer_path_notes(accuracy)]
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
@@ -534,7 +547,7 @@ def render(verdict: Verdict) -> VerdictReport:
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
                          caveats=(*(note for note in (shard, selection, task_note) if note),
-                                  *cut,
+                                  *cut, *unjudged,
                                   *verdict.left_out,
                                   *path_disagreement(accuracy), *unjudged_paths(accuracy)))
 

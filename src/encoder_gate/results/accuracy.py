@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from encoder_gate.accuracy.checks import judge_all
+from encoder_gate.accuracy.checks import judge_all, not_judged
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.int8_path import TARGETS, this_cpu_path
@@ -71,16 +71,19 @@ def _row(ev: Evaluation, bounds: Bounds, selected: frozenset[str] | None = None)
     """A backend's summary and error bars, each applicable check against its bound, and its accuracy
     status (decided by :func:`encoder_gate.decision.accuracy_status`). Under a selection of the tests
     (`selected`), only the checks whose tests ran, the others named in `not_selected`, and no row at
-    all when none of its checks ran (a team's test of the backend alone): the verdict judges what ran."""
-    checks = judge_all(ev, bounds)
+    all when none of its checks ran (a team's test of the backend alone): the verdict judges what ran.
+    The checks this evaluation gave nothing to judge are in `not_judged`, each with why."""
+    checks, vacuous = judge_all(ev, bounds), not_judged(ev, bounds)
     left: list[str] = []
     if selected is not None:
         left = sorted(set(checks) - selected)
         checks = {c: r for c, r in checks.items() if c in selected}
+        vacuous = {c: why for c, why in vacuous.items() if c in selected}
         if not checks:
             return None
     return {**ev.summary(), **ev.stats_summary(bounds), "checks": checks,
-            **({"not_selected": left} if left else {}), "verdict": accuracy_status(checks).value}
+            **({"not_selected": left} if left else {}), **({"not_judged": vacuous} if vacuous else {}),
+            "verdict": accuracy_status(checks).value}
 
 
 def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) -> dict[str, Any]:
