@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,17 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
         ({"dataset_variant": "short"}, r"normal, filtered"),
         ({"threads": "-1"}, r"^threads -1 \(--gate-threads\): must be 0 \(the default: every core"),
         ({"limit": "-5", "eval_threads": "-2"},
-         r"^eval-threads -2 \(--gate-eval-threads\), limit -5 \(--gate-limit\)"),
+         r"^eval-threads -2 \(--gate-eval-threads\): must be 0 \(the default: every core\) or positive; "
+         r"limit -5 \(--gate-limit\): must be 0 \(the default: every text\) or positive$"),
+        # walk AB: each names its own setting and fix
+        ({"eval_batch_size": "-1"}, r"eval-batch-size must be positive, got -1 \(--gate-eval-batch-size"),
+        ({"batch_sizes": "8,8"}, r"^batch-sizes lists 8 twice in \[8, 8\] \(--gate-batch-sizes"),
+        ({"targets": "x86-avx2,x86-avx2"}, r"^targets lists x86-avx2 twice"),
+        ({"report_dir": ""}, r"^report-dir is empty \(--gate-report-dir / report-dir in "
+                             r"\[tool\.encoder-gate\]\): give a value, or leave it out for the default"),
+        ({"cache_dir": " "}, r"^cache-dir is empty"),
+        ({"model": ""}, r"^model is empty"),
+        ({"dataset": ""}, r"^dataset is empty"),
         ({"f1_rule": "bayes"}, r"f1_rule must be one of point, regression, non-inferiority.*--gate-f1-rule"),
         ({"f1_margin": "1.5"}, r"f1-margin must be an absolute F1 difference.*--gate-f1-margin"),
         ({"f1_margin": "one point"}, r"f1-margin must be a number"),
@@ -67,6 +78,22 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
 def test_bad_values_get_actionable_errors(tmp_path: Path, overrides, message):
     with pytest.raises(GateError, match=message):
         load_config(tmp_path, overrides)
+
+
+def test_one_setting_spelled_two_ways_is_refused_and_a_directory_is_no_text_file(tmp_path: Path):
+    """Walk AB: f1-rule beside f1_rule in [tool.encoder-gate] silently took the later line (another F1
+    rule); a directory given as the texts file was said not to exist."""
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nf1-rule = "regression"\n'
+                                             'f1_rule = "non-inferiority"\n')
+    with pytest.raises(GateError, match=r"^f1-rule and f1_rule in \[tool\.encoder-gate\] of pyproject\.toml "
+                                        r"are one setting given twice; keep one \(f1-rule\)"):
+        load_config(tmp_path, {})
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "texts").mkdir()
+    with pytest.raises(GateError, match=r"texts file .*texts is a directory, not a file \(--gate-texts"):
+        load_config(tmp_path, {"texts": "texts"})
+    with pytest.raises(GateError, match=r"calibration file .*nothing\.txt does not exist"):
+        load_config(tmp_path, {"calibration": "nothing.txt"})
 
 
 def test_decision_rules_default_and_come_from_pyproject_or_options(tmp_path: Path):
@@ -112,9 +139,28 @@ def test_tolerances_name_a_backend_of_the_session_and_known_bounds():
                               ("f1_keep", -1, "a share in"), ("per_label_keep", 7, "a share in")]:
         with pytest.raises(GateError, match=rf"{name} = {value} in .* must be {says}"):
             check_tolerances({"onnx-int8": {name: value}}, backends)
+    # a bound no value can cross (walk AB: drift_max = inf passed the gate)
+    for value in (math.inf, math.nan, -math.inf):
+        with pytest.raises(GateError, match=rf"drift_max = {value!r} in .* must be a finite number: a "
+                                            r"bound no value can cross checks nothing.*waive it"):
+            check_tolerances({"onnx-int8": {"drift_max": value}}, backends)
     # onnx-<format> bounds prebuilt files of that format: with none configured, they bound nothing
     with pytest.raises(GateError, match=r"no backend 'onnx-fp16' in this .*backends: torch, onnx-int8$"):
         check_tolerances({"onnx-fp16": {"drift_max": 0.5}}, ("torch", "onnx-int8", "torch"))
+
+
+def test_a_probability_bound_above_one_is_refused_for_a_classifier_alone():
+    """Walk AB: drift_max = 5 could never fail a classifier (probabilities differ by at most 1); an
+    encoder's embeddings have no such ceiling."""
+    from encoder_gate.accuracy.checks import bounds_for
+
+    for task in ("multi_label", "single_label"):
+        with pytest.raises(GateError, match=r"^atol = 2, drift_max = 5 for onnx-int8 in \[tool\."
+                                            r"encoder-gate\.tolerances\]: .*differ by at most 1, so a bound "
+                                            r"above 1 could never fail"):
+            bounds_for("onnx-int8", {"onnx-int8": {"drift_max": 5, "atol": 2}}, task=task)
+    assert bounds_for("onnx-int8", {"onnx-int8": {"drift_max": 1}}).drift_max == 1
+    assert bounds_for("onnx-int8", {"onnx-int8": {"drift_max": 5}}, task="feature_extraction").drift_max == 5
 
 
 def test_a_cache_or_report_directory_that_cannot_be_written_is_said_at_the_start(tmp_path: Path):

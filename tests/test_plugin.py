@@ -409,3 +409,17 @@ def test_the_exit_status_is_set_once_after_every_part_recorded_its_findings(
     pytester.makeconftest(f"FAIL = {fail!r}\n" + LATE_FINDING)
     pytester.makepyfile(test_x=tests)
     assert pytester.runpytest(*gate_args, "-p", "no:randomly").ret == expected
+
+
+def test_an_option_given_twice_on_the_command_line_is_refused():
+    """Walk AB: argparse kept the last of two --gate-backends silently (onnx-fp32 gated alone). One
+    value twice is no conflict; addopts are not the command line (its value wins over theirs)."""
+    from encoder_gate.errors import GateError
+    from encoder_gate.plugin.core import _given_once
+
+    with pytest.raises(GateError, match=r"^--gate-backends given twice \(torch and onnx-fp32\): give it "
+                                        r"once, as one comma list$"):
+        _given_once(["accuracy", "--gate-backends", "torch", "--gate-backends=onnx-fp32"])
+    with pytest.raises(GateError, match=r"^--gate-limit given twice \(5 and 10\): give it once$"):
+        _given_once(["--gate-limit=5", "-q", "--gate-limit", "10"])
+    _given_once(["--gate-limit", "5", "--gate-limit=5", "--gate-model", "tiny", "--gate-limit"])

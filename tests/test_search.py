@@ -223,6 +223,10 @@ def test_every_recipe_is_a_backend_of_its_number_format():
     (["--search", "--optimize", "O2"], "leave out --optimize"),
     (["--search", "--batch-sizes", "1,x"], "comma list of integers"),
     (["--search", "--calibration", "missing.txt"], "is not a file"),
+    # walk AB: nan passed "positive" and the whole search ran
+    (["--search", "--round-seconds", "nan"], "--round-seconds must be a number of seconds above 0, got nan"),
+    (["--search", "--round-seconds", "inf"], "--round-seconds must be a number of seconds above 0, got inf"),
+    (["--search", "--speed-texts", "-1"], "--speed-texts must be a positive number of texts, got -1"),
 ])
 def test_bad_search_input_is_a_clear_message(args, message, tmp_path, capsys):
     """Bad search options stop before anything is built, with the fix."""

@@ -207,26 +207,31 @@ class GateConfig:
         if self.budget is not None and not (0 < self.budget < float("inf")):
             raise GateError(f"budget is the seconds a session may spend timing, above 0; got {self.budget} "
                             "(--gate-budget / budget in [tool.encoder-gate])")
-        if self.texts is not None and not self.texts.is_file():
-            raise GateError(f"texts file {self.texts} does not exist (--gate-texts / texts in "
-                            "[tool.encoder-gate]); pass a text file with one text per line")
-        if self.calibration is not None and not self.calibration.is_file():
-            raise GateError(f"calibration file {self.calibration} does not exist (--gate-calibration / "
-                            "calibration in [tool.encoder-gate]); pass a text file with one calibration "
-                            "text per line")
+        for name, path, what in (("texts", self.texts, "text"), ("calibration", self.calibration,
+                                                                  "calibration text")):
+            if path is not None and not path.is_file():
+                state = "is a directory, not a file" if path.is_dir() else "does not exist"
+                raise GateError(f"{name} file {path} {state} (--gate-{name} / {name} in "
+                                f"[tool.encoder-gate]); pass a text file with one {what} per line")
         if not self.batch_sizes or any(b <= 0 for b in self.batch_sizes):
             raise GateError(
                 f"batch sizes must be positive integers, got {list(self.batch_sizes)}: "
                 "pass e.g. --gate-batch-sizes 1,8,32"
             )
+        for name, values in (("batch-sizes", self.batch_sizes), ("targets", self.targets)):
+            twice = sorted({str(v) for v in values if values.count(v) > 1})
+            if twice:  # each would be measured, or judged, twice over
+                raise GateError(f"{name} lists {', '.join(twice)} twice in {list(values)} (--gate-{name} / "
+                                f"{name} in [tool.encoder-gate]): name each once")
         if self.eval_batch_size <= 0:
-            raise GateError(f"eval-batch-size must be positive, got {self.eval_batch_size}")
-        negative = [f"{name} {value} (--gate-{name})" for name, value in
-                    (("threads", self.threads), ("eval-threads", self.eval_threads), ("limit", self.limit))
-                    if value < 0]
+            raise GateError(f"eval-batch-size must be positive, got {self.eval_batch_size} "
+                            "(--gate-eval-batch-size / eval-batch-size in [tool.encoder-gate])")
+        negative = [f"{name} {value} (--gate-{name}): must be 0 ({zero}) or positive" for name, value, zero in
+                    (("threads", self.threads, "the default: every core"),
+                     ("eval-threads", self.eval_threads, "the default: every core"),
+                     ("limit", self.limit, "the default: every text")) if value < 0]
         if negative:
-            raise GateError(f"{', '.join(negative)}: must be 0 (the default: "
-                            "every core for threads, every text for limit) or positive")
+            raise GateError("; ".join(negative))
 
     @classmethod
     def from_sources(cls, table: Mapping[str, Any], overrides: Mapping[str, Any],
@@ -234,6 +239,7 @@ class GateConfig:
         """Defaults <- pyproject table <- command-line overrides (None means unset)."""
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
+        spelled: dict[str, str] = {}
         for key, value in table.items():
             name = key.replace("-", "_")
             if name not in known:
@@ -241,6 +247,10 @@ class GateConfig:
                     f"unknown key {key!r} in [tool.encoder-gate] of pyproject.toml; known keys: "
                     f"{', '.join(sorted(k.replace('_', '-') for k in known))}"
                 )
+            if name in spelled:  # f1-rule and f1_rule: one would silently win
+                raise GateError(f"{spelled[name]} and {key} in [tool.encoder-gate] of pyproject.toml are one "
+                                f"setting given twice; keep one ({name.replace('_', '-')})")
+            spelled[name] = key
             values[name] = value
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**_coerce(values, root))
@@ -351,6 +361,11 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
     for name in _TEXTS:
         if out.get(name) is not None and not isinstance(out[name], str):
             raise GateError(f"{name.replace('_', '-')} must be a string, got {out[name]!r}")
+    for name in (*_TEXTS, "cache_dir", "report_dir", "texts", "calibration", "base"):
+        if isinstance(out.get(name), str) and not out[name].strip():  # "" would be the working directory
+            key = name.replace("_", "-")
+            raise GateError(f"{key} is empty (--gate-{key} / {key} in [tool.encoder-gate]): give a value, "
+                            "or leave it out for the default")
     for name in ("f1_margin", "per_label_keep", "min_slowdown", "ab_budget", "budget"):
         if out.get(name) is not None:
             try:

@@ -473,6 +473,10 @@ def not_judged(ev: Evaluation, bounds: Bounds) -> dict[str, str]:
 _NOT_BOUNDS = ("own", "overridden")
 
 
+#: The bounds in the units of a classifier's outputs, probabilities: a difference of two is at most 1
+#: (a feature extractor's embeddings have no such ceiling).
+PROBABILITY_UNITS = frozenset({"drift_mean", "drift_p99", "drift_max", "atol", "padding_atol"})
+
 #: The bounds that are shares (of the reference's F1 or accuracy, of decisions, a cosine): in [0, 1].
 SHARES = frozenset({"flip_rate", "f1_keep", "f1_floor", "accuracy_keep", "per_label_keep", "cosine_min",
                     "cosine_mean"})
@@ -508,6 +512,10 @@ def check_tolerances(tolerances: Any, backends: Sequence[str]) -> None:
                                 f"{', '.join(sorted(known))}")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise GateError(f"{name} in {override_table(str(key))} must be a number, got {value!r}")
+            if not math.isfinite(value):  # a bound of inf passes everything, nan decides nothing
+                raise GateError(f"{name} = {value!r} in {override_table(str(key))} must be a finite number: "
+                                "a bound no value can cross checks nothing. To accept a known failure, waive "
+                                "it ([[tool.encoder-gate.waivers]], docs/checks.md)")
             top = 1 if name in SHARES else math.inf
             if not 0 <= value <= top:  # a negative bound fails every backend; a share above 1 none
                 raise GateError(f"{name} = {value!r} in {override_table(str(key))} must be "
@@ -554,6 +562,12 @@ def bounds_for(backend: str, overrides: Mapping[str, Mapping[str, float]] | None
     if unknown:
         raise GateError(f"unknown tolerance {unknown} for {backend} in [tool.encoder-gate.tolerances]; "
                         f"known: {', '.join(sorted(known))}")
+    above = sorted(k for k in PROBABILITY_UNITS & set(changes) if Task.of(task).classifier and changes[k] > 1)
+    if above:  # a difference of two probabilities is at most 1: such a bound could never fail
+        raise GateError(f"{', '.join(f'{k} = {changes[k]!r}' for k in above)} for {backend} in "
+                        "[tool.encoder-gate.tolerances]: a classifier's outputs are compared as "
+                        "probabilities, which differ by at most 1, so a bound above 1 could never fail; give "
+                        "one in [0, 1]")
     own.update({k: float(v) for k, v in changes.items() if k in own})
     return replace(table[fmt], own=own, overridden=frozenset(changes),
                    **{k: float(v) for k, v in changes.items() if k not in own})

@@ -83,8 +83,12 @@ class SearchSettings:
         if self.rounds < 7:
             raise GateError(f"--search-rounds must be at least 7 (the fewest whose Wilcoxon p can reach "
                             f"{ALPHA}), got {self.rounds}")
-        if self.round_seconds <= 0 or self.speed_texts <= 0 or self.calibration_texts <= 0:
-            raise GateError("--round-seconds, --speed-texts and --calibration-texts must be positive")
+        if not 0 < self.round_seconds < math.inf:  # nan too: a round of no length
+            raise GateError(f"--round-seconds must be a number of seconds above 0, got {self.round_seconds}")
+        for option, count in (("--speed-texts", self.speed_texts),
+                              ("--calibration-texts", self.calibration_texts)):
+            if count <= 0:
+                raise GateError(f"{option} must be a positive number of texts, got {count}")
         if self.calibration is not None and not self.calibration.is_file():
             raise GateError(f"--calibration {self.calibration} is not a file; pass a text file with one "
                             "calibration text per line")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -166,6 +167,7 @@ def pytest_configure(config: pytest.Config) -> None:
     overrides = {name.replace("-", "_"): config.getoption(f"gate_{name.replace('-', '_')}")
                  for name, _, _ in OPTIONS}
     try:
+        _given_once(config.invocation_params.args)
         gate_config = load_config(config.rootpath, overrides)
         projects = _projects_backends(config)
         check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins(), *projects],
@@ -189,6 +191,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(bench_plugin, "encoder-gate-bench-fixtures")
     config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
     config.pluginmanager.register(OutcomeCounter(config), "encoder-gate-outcomes")
+
+
+def _given_once(args: Sequence[str]) -> None:
+    """A GateError where the command line gives one --gate-* option twice with two values: argparse
+    keeps the last silently (--gate-backends torch --gate-backends onnx-fp32 gated onnx-fp32 alone,
+    walk AB). One in addopts or PYTEST_ADDOPTS is not the command line's: the command line's wins."""
+    given: dict[str, list[str]] = {}
+    names = {f"--gate-{name}": metavar for name, metavar, _ in OPTIONS}
+    for i, arg in enumerate(args):
+        option, equals, value = str(arg).partition("=")
+        if option in names and (equals or i + 1 < len(args)):
+            given.setdefault(option, []).append(value if equals else str(args[i + 1]))
+    for option, values in given.items():
+        if len(set(values)) > 1:
+            raise GateError(f"{option} given twice ({' and '.join(values)}): give it once"
+                            + (", as one comma list" if names[option] == "LIST" else ""))
 
 
 def _projects_backends(config: pytest.Config) -> tuple[str, ...]:
