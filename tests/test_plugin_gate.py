@@ -120,6 +120,20 @@ def test_a_backend_that_cannot_be_built_fails_each_test_with_its_message_once(ga
     assert "During handling of the above exception" not in out, out[-3000:]
 
 
+def test_a_missing_onnx_file_beside_a_model_directory_is_said_once_at_the_start(
+        gate_dir: pytest.Pytester, gate_args: list[str], tiny):
+    """Walk AA: with the user's own model directory, `onnx:nope/model.onnx` was 28 errors of one
+    message, half of them its ~saturating twin's; now one usage error before any test."""
+    gate_dir.makepyfile(test_checks=CHECKS)
+    args = [a for a in gate_args if not a.startswith("--gate-model")]
+    result = gate_dir.runpytest(f"--gate-model={tiny.path}",
+                                "--gate-backends=torch,onnx:nope/model.onnx@int8", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    result.stderr.fnmatch_lines(["ERROR: encoder-gate: ONNX file nope/model.onnx does not exist (looked "
+                                 "relative to the working directory, *, and to the model directory, *). "
+                                 "Check the path after 'onnx:'."])
+
+
 def test_a_selection_of_the_checks_is_judged_on_the_checks_it_ran(gate_dir: pytest.Pytester,
                                                                     gate_args: list[str], report_dir: Path):
     """`-k flip_rate` with a drift bound that fails: pytest ran only the flip-rate tests and passed

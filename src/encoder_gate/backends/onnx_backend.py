@@ -41,6 +41,7 @@ from encoder_gate.backends.onnx_graph import (
     onnx_digest,
     static_dim,
 )
+from encoder_gate.backends.prebuilt import resolve_onnx_path
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
 
@@ -669,31 +670,3 @@ def model_vocab_size(model_dir: Path) -> int | None:
     except (OSError, ValueError, AttributeError):
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def resolve_onnx_path(path: Path, model_dir: Path) -> tuple[Path, list[str]]:
-    """The file `path` names (absolute, or relative to the working directory or the model
-    directory, the working directory first) and a note saying which was used when it matters."""
-    candidates = [("", path)] if path.is_absolute() else [
-        ("the working directory", Path.cwd() / path), ("the model directory", model_dir / path)]
-    found = [(where, p) for where, p in candidates if p.exists()]
-    if not found:
-        looked = "" if path.is_absolute() else (
-            f" (looked relative to the working directory, {Path.cwd()}, and to the model directory, "
-            f"{model_dir})")
-        raise GateError(f"ONNX file {path} does not exist{looked}. Check the path after 'onnx:'.")
-    where, chosen = found[0]
-    if chosen.is_dir():
-        inside = sorted(p.relative_to(chosen).as_posix() for p in chosen.rglob("*.onnx"))
-        if not inside:
-            raise GateError(f"{chosen} is a directory with no .onnx file in it; name an ONNX file "
-                            "after 'onnx:'.")
-        raise GateError(f"{chosen} is a directory; name the ONNX file in it, e.g. onnx:{path / inside[0]} "
-                        f"(it holds {', '.join(inside[:5])}{', ...' if len(inside) > 5 else ''}).")
-    notes = []
-    if len(found) == 2 and not found[0][1].samefile(found[1][1]):
-        notes.append(f"'{path}' exists relative to both the working directory and the model directory: "
-                     f"used {chosen}, not {found[1][1]} (give an absolute path to choose)")
-    elif where == "the model directory":
-        notes.append(f"'{path}' resolved relative to the model directory: {chosen}")
-    return chosen, notes

@@ -18,6 +18,7 @@ from typing import Any
 from encoder_gate.backends.base import Backend, Device
 from encoder_gate.backends.int8_path import INTEGER_PATHS, IntegerPath
 from encoder_gate.backends.onnx_graph import PRECISIONS, Precision
+from encoder_gate.backends.prebuilt import resolve_onnx_path
 from encoder_gate.backends.recipes import RECIPES
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
@@ -161,3 +162,15 @@ def split_precision(spec: str) -> tuple[str, Precision | None]:
             "or leave the suffix out to infer the precision from the file's graph."
         )
     return spec, None
+
+
+def check_prebuilt_files(backends: Iterable[str], model: str) -> None:
+    """A GateError naming the first `onnx:PATH` backend whose file is not there, when the model is a
+    local directory (a file is looked for beside it too): said once at the start, not as an error
+    of each of its tests (walk AA: 28 of them). A built-in model's directory exists only once built."""
+    if not Path(model).expanduser().is_dir():
+        return
+    for name in backends:
+        if name.startswith(PREBUILT_PREFIX):
+            path = split_precision(split_integer_path(name)[0][len(PREBUILT_PREFIX):])[0]
+            resolve_onnx_path(Path(path).expanduser(), Path(model).expanduser())

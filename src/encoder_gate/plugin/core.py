@@ -25,7 +25,7 @@ import pytest
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
 from encoder_gate.backends.int8_path import TARGETS
-from encoder_gate.backends.registry import split_integer_path
+from encoder_gate.backends.registry import check_prebuilt_files, split_integer_path
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
 from encoder_gate.data.datasets import load_texts
@@ -173,6 +173,7 @@ def pytest_configure(config: pytest.Config) -> None:
         check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins(), *projects],
                       tuple(CHECKS))
         check_tolerances(gate_config.tolerances, [*gate_config.backends, *projects])
+        check_prebuilt_files(gate_config.backends, gate_config.model)
         if gate_config.texts is not None:  # a dataset given as texts: refused here for every suite alike
             load_texts(gate_config.texts)
         check_writable(gate_config.cache_dir, "the artifact cache (--gate-cache-dir, cache-dir)")

@@ -474,9 +474,9 @@ def render(verdict: Verdict) -> VerdictReport:
         timing = f"{', '.join(clocks)} clock" if clocks else "no cell timed"
         based = ab.get("base") or {}
         at = f", commit {str(based['commit'])[:12]}" if based.get("commit") else ""
-        out.append(f"Against the base (`{based.get('dir')}`{at}), in this session on the same "
-                   f"texts: {task.headline_name} change with its 95% CI; speed as PR/base time, the median "
-                   f"per-round ratio with its 95% CI ({timing}; a cell fails when "
+        out.append(f"Against the base (`{based.get('dir')}`{at}), the PR and its base run in one session on "
+                   f"the same texts: {task.headline_name} change with its 95% CI; speed as PR/base time, the "
+                   f"median per-round ratio with its 95% CI ({timing}; a cell fails when "
                    f"significantly slower, Holm across cells, by at least "
                    f"{s.get('min_effect', 0):.0%}; a backend whose artifact the PR did not change "
                    "is unchanged, not timed).")
