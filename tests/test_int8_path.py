@@ -131,6 +131,34 @@ def test_audit_counts_the_pairs_that_can_leave_int16():
     assert found.can_saturate and "reduce_range" in found.summary()
 
 
+def test_a_product_of_two_dynamically_quantized_activations_is_exact():
+    """Walk AA: optimum's quantizer makes attention's activation x activation products MatMulInteger
+    of two DynamicQuantizeLinear outputs (uint8 by the ONNX spec, no value_info): the audit counted
+    them as unaudited int8 weights, so a QUInt8 file got a ~saturating twin row of "0 of 0 weight
+    pairs". A U8U8 product is exact; a weight of unknown type still is not audited."""
+    from onnx import TensorProto, helper
+
+    def graph(b_from_quantizer: bool):
+        nodes = [helper.make_node("DynamicQuantizeLinear", ["a"], ["a_q", "a_s", "a_z"])]
+        if b_from_quantizer:
+            nodes.append(helper.make_node("DynamicQuantizeLinear", ["b"], ["b_q", "b_s", "b_z"]))
+        else:  # a tensor computed at run time, of no recorded type
+            nodes.append(helper.make_node("Identity", ["b"], ["b_in"]))
+        nodes.append(helper.make_node("MatMulInteger", ["a_q", "b_q" if b_from_quantizer else "b_in", "a_z"],
+                                      ["y"]))
+        inputs = [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 4])]
+        kind = TensorProto.FLOAT if b_from_quantizer else TensorProto.INT8
+        inputs.append(helper.make_tensor_value_info("b", kind, [4, 3]))
+        output = helper.make_tensor_value_info("y", TensorProto.INT32, None)
+        return helper.make_model(helper.make_graph(nodes, "g", inputs, [output]))
+
+    exact = audit(graph(True))
+    assert not exact.products and not exact.can_saturate
+    assert exact.summary().startswith("no U8S8 matrix product")
+    unknown = audit(graph(False))
+    assert len(unknown.unaudited) == 1 and unknown.can_saturate
+
+
 def test_audit_of_the_recipes(tiny_ctx):
     """Built from one export: full-range QInt8 weights can saturate; 7-bit (reduce_range) QInt8 and
     QUInt8 weights (onnx-int8 itself) cannot, and their saturating path is the file itself."""

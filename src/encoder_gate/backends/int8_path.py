@@ -315,6 +315,10 @@ def _u8s8_nodes(model: Any) -> list[tuple[Any, str | None]]:
     types = {i.name: i.data_type for i in model.graph.initializer}
     types.update({v.name: v.type.tensor_type.elem_type for v in
                   [*model.graph.value_info, *model.graph.input] if v.type.HasField("tensor_type")})
+    # DynamicQuantizeLinear's output is uint8 by the ONNX spec (no value_info needed): a product of two
+    # of them (attention's activation x activation, optimum's quantizer) is U8U8, exact (walk AA)
+    types.update({node.output[0]: TensorProto.UINT8 for node in model.graph.node
+                  if node.op_type == "DynamicQuantizeLinear" and node.output[0] not in types})
     products = {i for node in model.graph.node if node.op_type in ("MatMul", "Gemm") for i in node.input[:2]}
     out = []
     for node in model.graph.node:
