@@ -828,12 +828,15 @@ def test_cli_init_prints_what_it_wrote(tmp_path: Path, model_dir: Path, monkeypa
 
 def test_the_next_steps_name_the_branch_a_pr_is_based_on(tmp_path: Path) -> None:
     """Run where the repository's default branch is `trunk`: the command to gate a branch against its
-    base names `trunk`, not a `main` that is not there (outside a repository: `main`)."""
+    base names `trunk`, not a `main` that is not there. Outside a repository `--gate-base-ref` cannot
+    check a base out (walk AA): the command takes a checkout's directory, and says the other."""
     def git(*args: str) -> None:
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
                        capture_output=True)
 
-    assert any("--gate-base-ref main " in line for line in scaffold.next_steps(tmp_path, INDEX_INSTALL))
+    outside = scaffold.next_steps(tmp_path, INDEX_INSTALL)
+    assert any("pytest accuracy benchmarks --gate-base DIR " in line
+               and "in a git repository: --gate-base-ref main" in line for line in outside)
     git("init", "-q", "-b", "trunk")
     git("commit", "-q", "--allow-empty", "-m", "first")
     steps = scaffold.next_steps(tmp_path, INDEX_INSTALL)

@@ -49,7 +49,7 @@ from encoder_gate.data.datasets import is_sentiment_labels
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
-from encoder_gate.runtime.worktree import default_branch
+from encoder_gate.runtime.worktree import default_branch, in_repository
 
 INIT_BATCH_SIZES = (1, 8)
 # One intra-op thread per backend: torch eager's times swing by orders of magnitude when its
@@ -242,7 +242,11 @@ def next_steps(root: Path, install: InstallSource | None = None) -> list[str]:
     install = detect_install_source() if install is None else install
     cd = [f"  cd {root.as_posix()}"] if root.as_posix() != "." else []
     base = default_branch(root) or "main"
-    ab = f"pytest accuracy benchmarks --gate-base-ref {base}"
+    git = in_repository(root)  # outside git a base is a checkout given as a directory
+    ab = f"pytest accuracy benchmarks --gate-base{'-ref ' + base if git else ' DIR'}"
+    against = (f"this branch against {base}, in one session (as the workflow gates a PR)" if git else
+               "this tree against a checkout of its base in DIR, in one session (in a git repository: "
+               f"--gate-base-ref {base})")
     width = len(ab) + 2
     edit = [f"  before the first pull request, check the install line of {WORKFLOW_PATH} (the warning "
             "above says why and how)"] if install.warning else []
@@ -250,7 +254,7 @@ def next_steps(root: Path, install: InstallSource | None = None) -> list[str]:
         "next steps:",
         *cd,
         f"  {'pytest accuracy':<{width}}# the accuracy gate",
-        f"  {ab:<{width}}# this branch against {base}, in one session (as the workflow gates a PR)",
+        f"  {ab:<{width}}# {against}",
         *edit,
         f"  commit the files above: {WORKFLOW_PATH} runs the gate on every pull request",
     ]

@@ -44,6 +44,12 @@ def names_commit(project: Path, ref: str) -> bool:
     return _git_or_none(project, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is not None
 
 
+def in_repository(project: Path) -> bool:
+    """Whether `project` is inside a git work tree (False without git): where `--gate-base-ref` can
+    check a base out."""
+    return _git_or_none(project, "rev-parse", "--is-inside-work-tree") == "true"
+
+
 def head_commit(repo: Path) -> str | None:
     """The commit checked out at `repo` (None without git, or outside a checkout): what a session's
     results, a shard and the base of a PR are of."""
