@@ -240,6 +240,9 @@ def test_underpowered_set_warns_with_the_examples_it_needs():
     assert f"- onnx-int8: {small.stats.underpowered}" in render_markdown(payload)
     state = SimpleNamespace(evaluations={"onnx-int8": small}, bounds=lambda name: INT8)
     lines = stats_lines(state)
+    # walk AA: a small p beside a pass read as a finding
+    assert lines.pop(0) == ("(the F1 keep check decides by the non-inferiority rule; McNemar p, over every "
+                            "decision, is said, not judged)", False)
     assert lines[0] == (f"onnx-int8        F1 delta {small.stats.delta.delta:+.4f} "
                         f"[{small.stats.delta.ci_low:+.4f}, {small.stats.delta.ci_high:+.4f}], McNemar p "
                         f"{small.stats.mcnemar.p_value:.3g}, MDE {mde:.4f}", False)

@@ -107,12 +107,14 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
             for name, ev in state.evaluations.items()}
     out: list[tuple[str, bool]] = []
     w = max(16, *(len(name) for name in rows)) if rows else 16  # onnx:PATH names run long
+    rule = ""
     for name, row in rows.items():
         if row.get("f1_delta") is None:
             continue
         if name == REFERENCE_BACKEND:  # against itself: no change to show, only what it warns of
             out += [(f"{name:<{w}} warning: {row[key]}", True) for key in ROW_WARNINGS if row.get(key)]
             continue
+        rule = rule or str(row.get("f1_rule") or "point")
         out.append((f"{name:<{w}} F1 delta {_ci_cell(row)}, McNemar p {row['mcnemar_p']:.3g}, "
                     f"MDE {_mde(row)}", False))
         failing = [lab for lab in row.get("per_label") or [] if lab["verdict"] == "fail"]
@@ -121,7 +123,10 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
                               f"{lab['support']})" for lab in failing)
             out.append((f"{'':<{w}} per-label F1 fails: {names}", True))
         out += [(f"{'':<{w}} warning: {row[key]}", True) for key in ROW_WARNINGS if row.get(key)]
-    return out
+    # a small McNemar p beside a pass read as a finding (walk AA): what decides, first
+    head = [(f"(the F1 keep check decides by the {rule} rule; McNemar p, over every decision, is said, not "
+             "judged)", False)] if rule else []
+    return head + out
 
 
 #: The keys of an accuracy.json row that hold a warning (plain words, or null): the set too small to
