@@ -63,9 +63,13 @@ EXPORTER_NOTICES: tuple[tuple[type[Warning], str, str], ...] = (
 #: Loggers whose warnings during our builds are about our recipe's own choices, never the user's model:
 #: ONNX Runtime's optimizer ("symbolic shape inference disabled or failed": we turn it off, to save
 #: a copy of the model), the dynamo exporter ("torchvision is not installed. Skipping ...") and the
-#: quantizer, which warns through the root logger ("Please consider to run pre-processing ...").
-#: Errors still show; whether the artifact is right is what the gate measures.
-RECIPE_LOGGERS = ("onnxruntime.transformers", "onnxruntime.quantization", "torch.onnx", "")
+#: quantizer, which warns through the root logger ("Please consider to run pre-processing ..."); on the
+#: optimum stack, its exporter ("Weight deduplication check ... requires accelerate": a package
+#: encoder-gate does not install) and transformers' config, read by it ("`torch_dtype` is deprecated!":
+#: optimum's own call; the user's config is read outside our builds too). Errors still show; whether
+#: the artifact is right is what the gate measures.
+RECIPE_LOGGERS = ("onnxruntime.transformers", "onnxruntime.quantization", "torch.onnx", "",
+                  "optimum.exporters.onnx.base", "transformers.configuration_utils")
 
 
 @contextmanager
@@ -141,7 +145,7 @@ def export_fp32_optimum(ctx: BuildContext, out: Path) -> None:
     task = "text-classification" if ctx.model.task.classifier else "feature-extraction"
     ctx.progress(f"onnx-fp32: exporting {ctx.model.name} with optimum (task {task}, opset {ctx.opset})")
     try:
-        with warnings.catch_warnings():  # tracer chatter about constants; not the user's concern
+        with quiet_exporter_notices(), warnings.catch_warnings():  # tracer chatter about constants
             warnings.simplefilter("ignore")
             main_export(str(ctx.model.path), output=str(out), task=task, opset=ctx.opset,
                         device="cpu", do_validation=False, local_files_only=True)
@@ -520,7 +524,8 @@ def optimize_with_optimum(ctx: BuildContext, fp32: Path, out: Path, level: str) 
     config.disable_shape_inference = True  # as optimum's main_export does
     try:
         optimizer = ORTOptimizer.from_pretrained(fp32, file_names=["model.onnx"])
-        optimizer.optimize(save_dir=out, optimization_config=config, file_suffix="")
+        with quiet_exporter_notices():  # "symbolic shape inference disabled or failed.": we turned it off
+            optimizer.optimize(save_dir=out, optimization_config=config, file_suffix="")
     except (NotImplementedError, ValueError, RuntimeError) as exc:
         raise GateError(f"optimum could not optimize {ctx.model.name} at {level}: {exc}") from None
 
