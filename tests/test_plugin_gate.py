@@ -134,6 +134,16 @@ def test_a_missing_onnx_file_beside_a_model_directory_is_said_once_at_the_start(
                                  "Check the path after 'onnx:'."])
 
 
+def test_shard_costs_without_a_shard_is_refused(gate_dir: pytest.Pytester, gate_args: list[str]):
+    """Walk AB: --gate-shard-costs alone was accepted and decided nothing (a missing file was refused
+    only with --gate-shard)."""
+    gate_dir.makepyfile(test_checks=CHECKS)
+    result = gate_dir.runpytest("--gate-shard-costs=nope.json", *gate_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    result.stderr.fnmatch_lines(["ERROR: encoder-gate: --gate-shard-costs deals the shares of a sharded "
+                                 "session: give --gate-shard K/N with it, or leave it out"])
+
+
 def test_a_selection_of_the_checks_is_judged_on_the_checks_it_ran(gate_dir: pytest.Pytester,
                                                                     gate_args: list[str], report_dir: Path):
     """`-k flip_rate` with a drift bound that fails: pytest ran only the flip-rate tests and passed

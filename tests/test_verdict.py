@@ -176,6 +176,16 @@ def test_texts_longer_than_the_model_is_fed_are_counted_in_the_verdict_and_the_t
     assert f"- {said}" in report.markdown and any(c.startswith(said) for c in report.caveats)
 
 
+def test_a_limited_evaluation_set_is_said_in_the_verdict_and_the_terminal():
+    """Walk AB: `limit = 3` passed on 3 texts, and only verdict.md's model line said how many."""
+    doc = accuracy_doc(all_pass())
+    assert not any("--gate-limit" in c for c in build_verdict(doc, None).caveats)
+    doc["provenance"]["dataset"]["limit"] = 40
+    report = build_verdict(doc, None)
+    said = "accuracy judged on the first 40 texts of `bundled` only (limit 40, --gate-limit)"
+    assert f"- {said}" in report.markdown and said in report.caveats
+
+
 def test_the_users_own_selection_is_recorded_as_given_and_the_plugins_is_not():
     from encoder_gate.plugin.core import _selection
 

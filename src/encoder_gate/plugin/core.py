@@ -239,6 +239,9 @@ def _shard(config: pytest.Config, gate_config: GateConfig) -> GateConfig:
     plan) and keep this shard's; the session then runs only those backends' tests."""
     text = config.getoption("gate_shard")
     if not text:
+        if config.getoption("gate_shard_costs"):  # it deals shares: without one it would decide nothing
+            raise GateError("--gate-shard-costs deals the shares of a sharded session: give --gate-shard K/N "
+                            "with it, or leave it out")
         return gate_config
     shard = parse_shard(text)
     costs = costs_from(config.getoption("gate_shard_costs"), gate_config.cache_dir, gate_config.model)

@@ -147,6 +147,16 @@ def cut_note(dataset: Mapping[str, Any] | None) -> list[str]:
             f"first {cut['max_tokens']}"]
 
 
+def limit_note(dataset: Mapping[str, Any] | None, limit: int | None) -> list[str]:
+    """A line when the session judged only the first texts of its evaluation set (limit, --gate-limit):
+    on a few texts every figure is loose, and the table does not show it (walk AB: a PASS on 3)."""
+    if not limit:
+        return []
+    data = dataset or {}
+    return [f"accuracy judged on the first {data.get('examples')} texts of `{data.get('source')}` only "
+            f"(limit {limit}, --gate-limit)"]
+
+
 def truncation_notes(rows: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
     """One line per backend judged on truncated texts (a file with a static sequence length)."""
     return [f"{name}: texts truncated to {row['max_tokens']} tokens (its static sequence length, as its "

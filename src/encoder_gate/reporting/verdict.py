@@ -42,7 +42,7 @@ from encoder_gate.documents import (
     readings,
 )
 from encoder_gate.reporting.ab import outputs_moved
-from encoder_gate.reporting.accuracy import ROW_WARNINGS, cut_note, truncation_notes
+from encoder_gate.reporting.accuracy import ROW_WARNINGS, cut_note, limit_note, truncation_notes
 from encoder_gate.speed.contention import contention_said
 from encoder_gate.speed.rounds import texts_said
 from encoder_gate.tasks import task_of_document
@@ -497,7 +497,9 @@ def render(verdict: Verdict) -> VerdictReport:
     out += [f"- {n}" for n in verdict.left_out]
     task_note = ((accuracy or {}).get("model") or {}).get("task_note")
     out += [f"- {task_note}"] if task_note else []
-    cut = cut_note((accuracy or {}).get("dataset"))
+    cut = [*limit_note((accuracy or {}).get("dataset"),
+                       (((accuracy or {}).get("provenance") or {}).get("dataset") or {}).get("limit")),
+           *cut_note((accuracy or {}).get("dataset"))]
     unjudged = not_judged_notes(rows)
     out += [f"- {n}" for n in (*cut, *truncation_notes(rows), *unjudged)]
     out += [f"- {n}" for n in cache_notes(accuracy, [REFERENCE_BACKEND, *(b.name for b in verdict.backends)])]
