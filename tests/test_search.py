@@ -216,7 +216,9 @@ def test_every_recipe_is_a_backend_of_its_number_format():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--recipes", "onnx-int8"], "belong to the recipe search"),
+    (["--recipes", "onnx-int8"], "--recipes belongs to the recipe search: add --search"),
+    (["--calibration-texts", "0", "--speed-texts", "4"],
+     "--speed-texts, --calibration-texts belong to the recipe search: add --search"),  # walk AB: ignored
     (["--search", "--recipes", "onnx-int9"], "unknown recipe 'onnx-int9'"),
     (["--search", "--recipes", "torch"], "unknown recipe 'torch'"),
     (["--search", "--search-rounds", "3"], "at least 7"),

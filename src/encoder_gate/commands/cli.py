@@ -148,16 +148,16 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{', '.join(defaults.candidates)})")
     search.add_argument("--batch-sizes", default="1,8", metavar="LIST",
                         help="batch sizes of the speed cells (default: 1,8)")
-    search.add_argument("--search-rounds", type=int, default=defaults.rounds, metavar="N",
+    search.add_argument("--search-rounds", type=int, metavar="N",
                         help=f"interleaved rounds per candidate and batch size (default: {defaults.rounds})")
-    search.add_argument("--round-seconds", type=float, default=defaults.round_seconds, metavar="S",
+    search.add_argument("--round-seconds", type=float, metavar="S",
                         help=f"each arm's share of a round (default: {defaults.round_seconds})")
-    search.add_argument("--speed-texts", type=int, default=defaults.speed_texts, metavar="N",
+    search.add_argument("--speed-texts", type=int, metavar="N",
                         help=f"texts timed per pass (default: {defaults.speed_texts})")
     search.add_argument("--calibration", type=Path, metavar="FILE",
                         help="static INT8's calibration texts, one per line (default: the validation split "
                              "of the dataset; never its test split)")
-    search.add_argument("--calibration-texts", type=int, default=defaults.calibration_texts, metavar="N",
+    search.add_argument("--calibration-texts", type=int, metavar="N",
                         help=f"how many calibration texts (default: {defaults.calibration_texts})")
 
 
@@ -189,14 +189,21 @@ def export_data(dataset: str | None, text_column: str | None, label_column: str 
 def run_export(args: argparse.Namespace) -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     search = None
+    # the search's own options, as given (None: not given, the search's default)
+    given = {option: value for option, value in (
+        ("--recipes", args.recipes), ("--calibration", args.calibration),
+        ("--search-rounds", args.search_rounds), ("--round-seconds", args.round_seconds),
+        ("--speed-texts", args.speed_texts), ("--calibration-texts", args.calibration_texts))
+        if value is not None}
     if args.search:
         candidates = tuple(r.strip() for r in args.recipes.split(",") if r.strip()) if args.recipes else None
-        search = SearchSettings(**({"candidates": candidates} if candidates is not None else {}),
-                                rounds=args.search_rounds, round_seconds=args.round_seconds,
-                                speed_texts=args.speed_texts, calibration=args.calibration,
-                                calibration_texts=args.calibration_texts)
-    elif args.recipes or args.calibration:
-        raise GateError("--recipes and --calibration belong to the recipe search: add --search")
+        chosen = {"candidates": candidates, "rounds": args.search_rounds, "round_seconds": args.round_seconds,
+                  "speed_texts": args.speed_texts, "calibration": args.calibration,
+                  "calibration_texts": args.calibration_texts}
+        search = SearchSettings(**{k: v for k, v in chosen.items() if v is not None})
+    elif given:  # it would be ignored (walk AB: --calibration-texts 0 without --search was accepted)
+        raise GateError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to the recipe search: "
+                        "add --search")
     dataset, columns = export_data(args.dataset, args.text_column, args.label_column, Path.cwd())
     request = export.ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
                             dedupe=args.dedupe, dataset=dataset, **columns, limit=args.limit,
