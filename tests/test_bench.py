@@ -687,6 +687,21 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     assert regressed and all("test_model_only[bs8-onnx-fp32-filtered-bucketed]" in r for r in regressed)
     assert not any("torch-filtered" in r["text"] for r in verdict["failures"])  # only the slowed backend
 
+    # twice the texts a round (walk AD): the save's absolute times and the baseline's speedups are of
+    # other work, so neither is judged against, and a gate that compared nothing fails
+    monkeypatch.setenv("PACE_MS", "torch=100,onnx-fp32=50")
+    monkeypatch.setenv(ENV_TEXTS, "16")
+    other = pytester.runpytest(*gate)
+    assert other.ret != pytest.ExitCode.OK
+    other.stdout.fnmatch_lines(["*pytest-benchmark's --benchmark-compare-fail compared *"
+                                "test_model_only[bs8-torch-filtered-bucketed]*but this run timed other texts "
+                                "than the save's (texts 16 now, 8 in the save): another figure, not judged",
+                                "*timed on other work than the baseline's, so not compared*"
+                                "(texts 16 now, 8 in the baseline)*",
+                                f"SPEEDUP GATE FAILED: nothing was compared against {baseline}"])
+    failed = json.loads((pytester.path / "report" / "verdict.json").read_text())["failures"]
+    assert not any("--benchmark-compare-fail" in r["text"] for r in failed)
+
 
 @pytest.mark.slow
 def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
@@ -940,3 +955,35 @@ def test_a_compare_against_a_save_from_another_cpu_class_fails_saying_what_diffe
     assert f"integer_path: '{mine['integer_path']}' now, '{other}' in the save" in finding["reason"]
     monkeypatch.setenv(ENV_ALLOW_OTHER_MACHINE, "1")
     assert pytester.runpytest(*args, "--benchmark-compare=0001").ret == pytest.ExitCode.OK
+
+
+def test_a_baseline_cell_that_timed_other_texts_is_not_compared_and_says_so(tmp_path):
+    """Walk AD: a run with ENCODER_GATE_BENCH_TEXTS=32 passed against a baseline of 200 texts (and the
+    reverse failed), comparing speedups over other work without a word. A cell whose texts differ
+    is left out and named; a baseline none of whose cells timed this run's work compares nothing,
+    which fails."""
+    import math
+
+    doc = fake_benchmark_doc(medians())
+    for bench in doc["benchmarks"]:
+        info = bench["extra_info"]
+        if info["backend"] != "torch":
+            info.update(paired_log_ratios=[math.log(2.0)] * 7, paired_texts=64)
+    results = results_from_json(doc)
+    first = finish_session(results, BenchSettings(), tmp_path / "a", {"name": "tiny"}, PEAKS)
+    saved = json.loads(first.path.read_text())
+    case = "model/normal/bs8/bucketed"
+    saved["stats"][case]["onnx-int8"]["texts"] = 200
+    one = write_json(tmp_path / "one.json", saved)
+    outcome = finish_session(results, BenchSettings(baseline=one), tmp_path / "b", {"name": "tiny"}, PEAKS)
+    compared = {(c.case, c.backend) for c in outcome.comparisons}
+    assert (case, "onnx-int8") not in compared and (case, "onnx-fp32") in compared
+    assert (f"1 cell(s) timed on other work than the baseline's, so not compared (a speedup over other texts "
+            f"is another figure): onnx-int8 {case} (texts 64 now, 200 in the baseline)") in outcome.warnings
+    for row in saved["stats"].values():
+        for entry in row.values():
+            entry["texts"] = 32
+    every = write_json(tmp_path / "every.json", saved)
+    nothing = finish_session(results, BenchSettings(baseline=every), tmp_path / "c", {"name": "tiny"}, PEAKS)
+    assert not nothing.comparisons
+    assert (f"SPEEDUP GATE FAILED: nothing was compared against {every}", "red") in nothing.lines()

@@ -223,8 +223,8 @@ def _speed_session_failures(speedups: Mapping[str, Any] | None) -> list[str]:
     if gate.get("failures"):
         out.append(f"speed: the speedups fail their rule against {gate.get('baseline')}")
     if "compared" in gate and not gate["compared"]:  # a gate asked for that checked nothing never passes
-        out.append(f"speed: nothing was compared against {gate.get('baseline')}: it shares no case and "
-                   "backend with this run")
+        out.append(f"speed: nothing was compared against {gate.get('baseline')}: no cell of it measured "
+                   "what this run did (another case, backend or work; the warnings say which)")
     if compare.get("regressions"):
         out.append("speed: pytest-benchmark's --benchmark-compare-fail found a regression")
     return out

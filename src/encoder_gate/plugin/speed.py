@@ -65,7 +65,7 @@ from encoder_gate.speed.machine import (
     session_providers,
 )
 from encoder_gate.speed.outcome import SessionOutcome, finish_session
-from encoder_gate.speed.rates import run_info
+from encoder_gate.speed.rates import TIMED_TEXTS, run_info
 from encoder_gate.speed.results import (
     KEY_FIELDS,
     SPEEDUP_STAT,
@@ -409,22 +409,32 @@ class BenchPlugin:
         bench_session = getattr(self.config, "_benchmarksession", None)
         if bench_session is None or not getattr(bench_session, "compare_fail", None):
             return None
-        info: dict[str, Mapping[str, Any]] = {}  # pytest-benchmark names a regression by --benchmark-name
+        # pytest-benchmark names a regression by --benchmark-name: each benchmark's extra_info and fullname
+        info: dict[str, tuple[Mapping[str, Any], str]] = {}
         for bench in getattr(bench_session, "benchmarks", None) or []:
             extra = getattr(bench, "extra_info", None) or {}
-            for name in (getattr(bench, "name", None), getattr(bench, "fullname", None)):
+            full = str(getattr(bench, "fullname", "") or "")
+            for name in (getattr(bench, "name", None), full):
                 if name:
-                    info[str(name)] = extra
-                    info[str(name).removeprefix("test_")] = extra  # --benchmark-name short
+                    info[str(name)] = (extra, full)
+                    info[str(name).removeprefix("test_")] = (extra, full)  # --benchmark-name short
+        saved = {full: bench.get("extra_info") or {}
+                 for benches in (getattr(bench_session, "compared_mapping", None) or {}).values()
+                 for full, bench in benches.items()}
         out = []
         for name, message in bench_session.performance_regressions:
             # "NAME (SOURCE)" under --benchmark-name normal, short and long; a trial's name is its
             # save's number alone, which names no benchmark: its backend stays unknown
-            extra = info.get(str(name)) or info.get(str(name).rsplit(" (", 1)[0]) or {}
+            extra, full = info.get(str(name)) or info.get(str(name).rsplit(" (", 1)[0]) or ({}, "")
             case = (case_id(str(extra["mode"]), str(extra["variant"]), int(extra["batch_size"]),
                             str(extra["dispatch"])) if all(k in extra for k in KEY_FIELDS) else None)
+            then = saved.get(full, {}).get(TIMED_TEXTS)
+            now = extra.get(TIMED_TEXTS)
             out.append({"backend": extra.get("backend"), "case": case, "benchmark": str(name),
-                        "text": f"{name}: {message}"})
+                        "text": f"{name}: {message}",
+                        # its absolute times over other texts than the save's: another figure (walk AD)
+                        **({"unlike": f"texts {now} now, {then} in the save"}
+                           if now is not None and then is not None and now != then else {})})
         return out
 
     @pytest.hookimpl(trylast=True)  # after pytest-benchmark's own sessionfinish has compared

@@ -11,7 +11,7 @@ from encoder_gate.documents import SPEEDUPS_FILE, write_document
 from encoder_gate.speed.baseline import Baseline, open_baseline
 from encoder_gate.speed.machine import MachinePeaks
 from encoder_gate.speed.results import BenchResult, format_speedups, speedups_document
-from encoder_gate.speed.rules import SpeedComparison, SpeedupFailure, compare_speed
+from encoder_gate.speed.rules import SpeedComparison, SpeedupFailure, compare_speed, unlike_cells
 from encoder_gate.speed.settings import BenchSettings
 
 #: What a gate against another run's figures can promise (docs/noise.md, "Against a save"): said
@@ -82,7 +82,10 @@ def _uncompared(doc: Mapping[str, Any], baseline: Baseline) -> list[str]:
     if not mine & theirs:
         return [f"the speed baseline {baseline.source} shares no case and backend with this run: nothing was "
                 "compared against it"]
-    out = []
+    unlike = unlike_cells(doc, baseline.doc)
+    out = [f"{len(unlike)} cell(s) timed on other work than the baseline's, so not compared (a speedup "
+           "over other texts is another figure): "
+           + "; ".join(f"{b} {case} ({why})" for (case, b), why in sorted(unlike.items()))] if unlike else []
     for cut, what in ((mine - theirs, "not in the baseline, so not compared"),
                       (theirs - mine, "in the baseline but not measured in this run")):
         if cut:
@@ -113,17 +116,22 @@ def finish_session(results: Sequence[BenchResult], settings: BenchSettings, repo
     """
     doc = speedups_document(results, model=model, gemm=gemm, fingerprint=fingerprint, alpha=settings.alpha,
                             provenance=provenance)
-    if compare_regressions is not None:
-        doc["compare"] = {"regressions": [dict(r) for r in compare_regressions]}
     failures: list[SpeedupFailure] = []
     warnings: list[str] = []
+    if compare_regressions is not None:  # a regression over other texts than the save's is no finding
+        unlike = [dict(r) for r in compare_regressions if r.get("unlike")]
+        doc["compare"] = {"regressions": [dict(r) for r in compare_regressions if not r.get("unlike")],
+                          **({"not_compared": unlike} if unlike else {})}
+        warnings += [f"pytest-benchmark's --benchmark-compare-fail compared {r['text']}, but this run timed "
+                     f"other texts than the save's ({r['unlike']}): another figure, not judged"
+                     for r in unlike]
     comparisons: list[SpeedComparison] = []
     if baseline is None:
         baseline = open_baseline(settings, doc.get("fingerprint"))
     if baseline is not None:
         comparisons = compare_speed(doc, baseline.doc, settings.max_drop, settings.alpha)
         failures = [c.failure() for c in comparisons if c.failed]
-        warnings = baseline.warnings(doc)
+        warnings += baseline.warnings(doc)
         warnings += _uncompared(doc, baseline)
         doc["gate"] = {
             "baseline": baseline.source, "max_drop": settings.max_drop, "alpha": settings.alpha,

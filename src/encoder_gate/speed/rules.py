@@ -248,21 +248,45 @@ def compare_one(case: str, backend: str, baseline: float, current: float, max_dr
                            rounds, reason)
 
 
+#: What a speed cell's figures were measured on (speedups.json's stats): a baseline's cell that timed
+#: other work (other texts, texts cut elsewhere) gives another figure, never compared with this one.
+CELL_WORK = ("texts", "max_tokens")
+
+
+def unlike_cells(current: Mapping[str, Any], baseline: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """{(case, backend): how its work differs} for each cell both documents measured on other work
+    ("texts 32 now, 200 in the baseline": ENCODER_GATE_BENCH_TEXTS, or a sizing of another machine
+    or cache); a cell either side does not record its work for (an older document) is not held to it."""
+    cur, base = current.get("stats") or {}, baseline.get("stats") or {}
+    out: dict[tuple[str, str], str] = {}
+    for case in set(cur) & set(base):
+        for backend in set(cur[case] or {}) & set(base[case] or {}):
+            now, then = cur[case][backend] or {}, base[case][backend] or {}
+            differ = [f"{key.replace('_', ' ')} {now[key]} now, {then[key]} in the baseline"
+                      for key in CELL_WORK if key in now and key in then and now[key] != then[key]]
+            if differ:
+                out[(case, backend)] = "; ".join(differ)
+    return out
+
+
 def compare_speed(current: Mapping[str, Any], baseline: Mapping[str, Any], max_drop: float,
                   alpha: float = DEFAULT_ALPHA, *, ci: bool = True,
                   rule: str = GATE_RULE) -> list[SpeedComparison]:
-    """The speed gate on two speedups documents: every (case, backend) in both, decided by ``rule``
-    (default :data:`GATE_RULE`: the test where both hold per-round log ratios, ``stats``, else
-    the point rule)."""
+    """The speed gate on two speedups documents: every (case, backend) in both that timed the same
+    work (:func:`unlike_cells`), decided by ``rule`` (default :data:`GATE_RULE`: the test where both
+    hold per-round log ratios, ``stats``, else the point rule)."""
     if not 0 <= max_drop < 1:
         raise ValueError(f"max_drop must be in [0, 1), got {max_drop}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     cur, base = speedup_table(current), speedup_table(baseline)
     cur_lr, base_lr = log_ratio_table(current), log_ratio_table(baseline)
+    unlike = unlike_cells(current, baseline)
     out = []
     for case in sorted(set(cur) & set(base)):
         for backend in sorted(set(cur[case]) & set(base[case])):
+            if (case, backend) in unlike:
+                continue
             now, then = float(cur[case][backend]), float(base[case][backend])
             if then > 0 and now > 0:
                 out.append(compare_one(case, backend, then, now, max_drop, alpha,
