@@ -138,7 +138,11 @@ def gate_dir(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
 
 
 def _args(cache_dir: Path, report: Path, *more: str) -> list[str]:
-    return ["--gate-model=tiny", "--gate-backends=torch,onnx-fp32", f"--gate-cache-dir={cache_dir}",
+    """The tiny gate's arguments; a --gate-backends in `more` replaces the default one (one option
+    twice is refused)."""
+    given = any(m.startswith("--gate-backends") for m in more)
+    backends = [] if given else ["--gate-backends=torch,onnx-fp32"]
+    return ["--gate-model=tiny", *backends, f"--gate-cache-dir={cache_dir}",
             f"--gate-report-dir={report}", "--gate-limit=64", "-p", "no:cacheprovider", "-p", "no:randomly",
             *more]
 

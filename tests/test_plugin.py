@@ -423,3 +423,25 @@ def test_an_option_given_twice_on_the_command_line_is_refused():
     with pytest.raises(GateError, match=r"^--gate-limit given twice \(5 and 10\): give it once$"):
         _given_once(["--gate-limit=5", "-q", "--gate-limit", "10"])
     _given_once(["--gate-limit", "5", "--gate-limit=5", "--gate-model", "tiny", "--gate-limit"])
+
+
+def test_backends_narrowed_on_the_command_line_are_said_like_a_selection(tmp_path):
+    """Walk AE: `--gate-backends torch,onnx-fp32` after a session whose onnx-int8 failed gave a PASS
+    that never said the project's onnx-int8 was not checked. The narrowing joins the session's
+    selection in its results' provenance: the verdict says what it does not cover, and `history
+    record` refuses it like any selection."""
+    from encoder_gate.config import GateConfig
+    from encoder_gate.plugin.core import _narrowed
+    from encoder_gate.runtime.provenance import provenance
+    from encoder_gate.runtime.session import GateSession
+
+    project = ("torch", "onnx-fp32", "onnx-int8", "onnx-int8~saturating")
+    said = "--gate-backends torch,onnx-fp32 (not the project's onnx-int8)"
+    assert _narrowed(("torch", "onnx-fp32"), project) == said
+    assert _narrowed(("torch", "onnx-fp32", "onnx-int8"), project) is None
+    assert _narrowed(("torch",), ()) is None  # no --gate-backends: the project's own
+    session = GateSession(GateConfig(model=str(tmp_path / "nope"), cache_dir=tmp_path / "cache"),
+                          selection="-k drift_max", narrowed=said)
+    assert provenance(session)["selection"] == f"-k drift_max {said}"
+    assert "selection" not in provenance(GateSession(GateConfig(model=str(tmp_path / "nope"),
+                                                                cache_dir=tmp_path / "cache")))

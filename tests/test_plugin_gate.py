@@ -134,6 +134,21 @@ def test_a_missing_onnx_file_beside_a_model_directory_is_said_once_at_the_start(
                                  "Check the path after 'onnx:'."])
 
 
+def test_a_session_of_fewer_backends_than_the_project_names_says_which_it_left_out(
+        gate_dir: pytest.Pytester, gate_args: list[str], report_dir: Path):
+    """Walk AE: the project names torch, onnx-fp32 and onnx-int8; `--gate-backends torch,onnx-fp32`
+    passed without a word of onnx-int8. Its verdict says it like a selection of the tests."""
+    gate_dir.makepyprojecttoml('[tool.pytest.ini_options]\n[tool.encoder-gate]\n'
+                               'backends = ["torch", "onnx-fp32", "onnx-int8"]\n')
+    gate_dir.makepyfile(test_checks=CHECKS)
+    result = gate_dir.runpytest("--gate-backends=torch,onnx-fp32", "--gate-limit=16", "-k", "drift_max",
+                                *gate_args)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    said = (report_dir / "verdict.md").read_text()
+    assert ("Selected tests only (the session of accuracy.json and findings.json: -k drift_max "
+            "--gate-backends torch,onnx-fp32 (not the project's onnx-int8))") in said
+
+
 def test_shard_costs_without_a_shard_is_refused(gate_dir: pytest.Pytester, gate_args: list[str]):
     """Walk AB: --gate-shard-costs alone was accepted and decided nothing (a missing file was refused
     only with --gate-shard)."""

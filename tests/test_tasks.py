@@ -316,8 +316,11 @@ def accuracy_module(pytester: pytest.Pytester) -> None:
 
 
 def run_gate(pytester, cache_dir, model, *extra):
+    """The gate on `model`'s first 200 texts; torch and onnx-int8 unless `extra` names the backends
+    (one option given twice is refused)."""
+    backends = () if "--gate-backends" in extra else ("--gate-backends", "torch,onnx-int8")
     return pytester.runpytest(
-        "--gate-model", model, "--gate-cache-dir", str(cache_dir), "--gate-backends", "torch,onnx-int8",
+        "--gate-model", model, "--gate-cache-dir", str(cache_dir), *backends,
         "--gate-limit", "200", "--gate-threads", "1", "--gate-report-dir", str(pytester.path / "report"),
         "-p", "no:cacheprovider", "-rs", *extra)
 

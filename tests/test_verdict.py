@@ -4,6 +4,7 @@ hand-made accuracy.json / speedups.json / ab.json documents."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -474,6 +475,39 @@ def test_cli_verdict_prints_the_decided_verdict_until_a_results_document_changes
     assert "speedups.json (2026-11-23T10:05:00+0000)" in capsys.readouterr().out
 
 
+def test_cli_verdict_fails_for_a_model_or_dataset_changed_since_its_results(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Walk AE: after `pytest accuracy`, a retrained classifier bias (or an evaluation file cut in
+    half), and `encoder-gate verdict` still printed PASS and exited 0: the results are of the files
+    as they were. It prints the stored verdict, then fails for the files here now, naming each."""
+    from encoder_gate.cache import hash_files, sha256_file
+    from encoder_gate.models.spec import model_files
+    from encoder_gate.plugin.stash import record_findings
+
+    model, data, report = tmp_path / "model", tmp_path / "eval.jsonl", tmp_path / "report"
+    model.mkdir()
+    report.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights")
+    data.write_text('{"text": "a", "labels": [0]}\n')
+    block = prov(model=str(model), content_hash=hash_files(model, model_files(model))[:20], source=str(data))
+    block["dataset"]["sha256"] = sha256_file(data)[:16]
+    doc = accuracy_doc(all_pass())
+    doc["provenance"] = block
+    (report / "accuracy.json").write_text(json.dumps(doc))
+    record_findings(report, block, {"accuracy.json"}, [])
+    assert main(["verdict", "--report-dir", str(report)]) == 0
+    (model / "model.safetensors").write_bytes(b"retrained")
+    data.write_text("")
+    assert main(["verdict", "--report-dir", str(report)]) == 1
+    captured = capsys.readouterr()
+    assert "## encoder-gate: PASS" in captured.out  # the verdict of the files as they were
+    assert re.search(rf"^encoder-gate verdict: FAIL for the files here now: the model directory {model} "
+                     r"changed since (accuracy|findings)\.json was written \(content \w{8} then, \w{8} now\)",
+                     captured.err)
+    assert re.search(rf"the dataset {data} changed since \w+\.json was written \(contents ", captured.err)
+
+
 def test_cli_verdict_without_results_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     """`encoder-gate verdict` on an empty directory exits 1 with the advice on stderr."""
     assert main(["verdict", "--report-dir", str(tmp_path)]) == 1
@@ -635,10 +669,26 @@ def test_accuracy_judged_under_other_tolerances_is_left_out_of_a_later_session_n
             "{'drift_max': 0.0001}} (this session's settings)") in text
     assert "run `pytest accuracy` for this one" in text
     current["settings"] = {**current["settings"], "tolerances": {}, "threads": 2}
-    assert "left out" not in render_verdict(acc, speedups_doc(), None, current)
+    kept = render_verdict(acc, speedups_doc(), None, current)
+    assert "accuracy.json in this directory left out" not in kept
     del acc["provenance"]["settings"]
     current["settings"]["tolerances"] = {"onnx-int8": {"drift_max": 0.0001}}
-    assert "left out" not in render_verdict(acc, speedups_doc(), None, current)
+    older = render_verdict(acc, speedups_doc(), None, current)
+    assert "accuracy.json in this directory left out" not in older
+
+
+def test_speedups_measured_at_another_thread_count_are_left_out_naming_both():
+    """Walk AD: a benchmark session refused at --gate-threads 2 showed, in its rows, the speedups an
+    earlier session measured at 1 thread; they are other figures. Accuracy is not measured at a
+    thread count: it stays."""
+    sp = speedups_doc()
+    current = prov()
+    current["settings"] = {**current["settings"], "threads": 2}
+    text = render_verdict(accuracy_doc(all_pass()), sp, None, current)
+    assert ("speedups.json in this directory left out: judged with threads 1, not 2 (this session's "
+            "settings)") in text and "run `pytest benchmarks` for this one" in text
+    assert "accuracy.json in this directory left out" not in text
+    assert "left out" not in render_verdict(accuracy_doc(all_pass()), sp, None, prov())
 
 
 def test_another_dataset_is_left_out_and_a_file_without_provenance_never_joins():

@@ -28,7 +28,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.config import ACCURACY_CRITERIA, VERSUS_BASE_CRITERIA
+from encoder_gate.config import ACCURACY_CRITERIA, SPEED_CONDITIONS, VERSUS_BASE_CRITERIA
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.runtime.provenance import differing_criteria, mismatch, other_cpu
@@ -102,9 +102,10 @@ class Document:
     #: Whether its results are of the commit it was written at, not only of the model and dataset
     #: (a PR against its base): it joins the verdict of a session at that commit alone.
     of_its_commit: bool = False
-    #: The settings (GateConfig fields, in its provenance's ``settings``) its results were judged by
-    #: when it was written: it joins a verdict only of a session that judges by the same, since the
-    #: verdict reads its checks as they were decided then (a tolerance edited since is not applied).
+    #: The settings (GateConfig fields, in its provenance's ``settings``) its results were judged or
+    #: measured by when it was written: it joins a verdict only of a session that judges by the same,
+    #: since the verdict reads its checks as they were decided then (a tolerance edited since is not
+    #: applied), and its speed figures as measured then (at another thread count they are others).
     judged_by: tuple[str, ...] = ()
 
 
@@ -116,10 +117,11 @@ DOCUMENTS: Registry[Document] = Registry.of("document", (
              fed_by=("backend_evaluation",), fed_marker=CHECK_MARKER, page=ACCURACY_PAGE,
              judged_by=ACCURACY_CRITERIA),
     Document(SPEEDUPS_FILE, 1, "pytest benchmarks", True,
-             "speedups over torch eager, and the speed rule's failures", fed_by=("bench_record",)),
+             "speedups over torch eager, and the speed rule's failures", fed_by=("bench_record",),
+             judged_by=SPEED_CONDITIONS),
     Document(AB_FILE, 1, "pytest accuracy benchmarks --gate-base DIR", True, "the PR against its base",
              of_its_commit=True, fed_by=("ab_backend",),
-             judged_by=(*ACCURACY_CRITERIA, *VERSUS_BASE_CRITERIA)),
+             judged_by=(*ACCURACY_CRITERIA, *VERSUS_BASE_CRITERIA, *SPEED_CONDITIONS)),
     Document(FINDINGS_FILE, 1, "the pytest session of this model", True,
              "what failed the sessions outside the documents' checks: failed and errored tests, collection "
              "errors, the gate's own findings; and the session's waivers"),

@@ -36,6 +36,7 @@ from encoder_gate.documents import AB_FILE, SPEEDUPS_FILE, VERDICT_JSON, read_do
 from encoder_gate.errors import GateError
 from encoder_gate.publish import current_verdict
 from encoder_gate.reporting.benchmarks import write_report
+from encoder_gate.runtime.provenance import changed_since
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.files import benchmark_files, load_benchmarks
 from encoder_gate.studies import ab_noise, accuracy_noise
@@ -437,6 +438,13 @@ def run_verdict(args: argparse.Namespace) -> int:
     text: str = current_verdict(args.report_dir)
     print(text, end="" if text.endswith("\n") else "\n")
     decided = read_document(args.report_dir, VERDICT_JSON) or {}
+    judged = {name: (read_document(args.report_dir, name) or {}).get("provenance")
+              for name in decided.get("sources") or {}}
+    changed = changed_since(judged)
+    if changed:  # the verdict is of the files as they were: it says nothing of these (walk AE)
+        print("encoder-gate verdict: FAIL for the files here now: " + "; ".join(changed)
+              + ". Run the gate again (pytest accuracy, pytest benchmarks) to judge them", file=sys.stderr)
+        return 1
     return 0 if decided.get("passed") else 1
 
 

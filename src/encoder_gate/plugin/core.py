@@ -174,6 +174,9 @@ def pytest_configure(config: pytest.Config) -> None:
                       tuple(CHECKS))
         check_tolerances(gate_config.tolerances, [*gate_config.backends, *projects])
         check_prebuilt_files(gate_config.backends, gate_config.model)
+        # the whole gate's, before a shard's share; narrowed from the backends the project names
+        narrowed = _narrowed(gate_config.backends, projects if "backends" in read_pyproject_table(
+            config.rootpath) else ())
         if gate_config.texts is not None:  # a dataset given as texts: refused here for every suite alike
             load_texts(gate_config.texts)
         check_writable(gate_config.cache_dir, "the artifact cache (--gate-cache-dir, cache-dir)")
@@ -182,6 +185,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
     session = GateSession(gate_config, progress=_progress_writer(config), selection=_selection(config),
+                          narrowed=narrowed,
                           commit=head_commit(config.rootpath))
     config.stash[SESSION_KEY] = session
     config.stash[OUTCOMES] = {}
@@ -220,6 +224,15 @@ def _projects_backends(config: pytest.Config) -> tuple[str, ...]:
     except GateError:
         return ()
     return (*project.backends, *project.path_twins())
+
+
+def _narrowed(backends: Sequence[str], projects: Sequence[str]) -> str | None:
+    """How --gate-backends narrowed the project's gate ("--gate-backends torch,onnx-fp32 (not the
+    project's onnx-int8)"), or None: a PASS of the rest says nothing of those (walk AE: an onnx-int8
+    that failed one session was out of the next one's PASS without a word). `projects`: the backends
+    its [tool.encoder-gate] names (none: it names none, and the defaults are no project's choice)."""
+    left = [b for b in projects if b not in backends and split_integer_path(b)[1] is None]
+    return f"--gate-backends {','.join(backends)} (not the project's {', '.join(left)})" if left else None
 
 
 def _selection(config: pytest.Config) -> str | None:

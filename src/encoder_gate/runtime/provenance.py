@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoder_gate.backends.int8_path import cpu_path, cpu_path_short
-from encoder_gate.cache import sha256_file
+from encoder_gate.cache import hash_files, sha256_file
 from encoder_gate.errors import GateError
+from encoder_gate.models.spec import model_files
 
 if TYPE_CHECKING:
     from encoder_gate.runtime.session import GateSession
@@ -52,7 +53,9 @@ def provenance(session: GateSession) -> dict[str, Any]:
         **({"integer_path": cpu_path()} if cfg.paths_may_differ() else {}),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **({"shard": cfg.shard} if cfg.shard else {}),  # a share of a sharded session (merge drops it)
-        **({"selection": session.selection} if session.selection else {}),
+        # what its user left out of the project's gate: tests deselected, backends not given
+        **({"selection": chosen} if (chosen := " ".join(filter(None, (session.selection, session.narrowed))))
+           else {}),
         **({"commit": session.commit} if session.commit else {}),
     }
 
@@ -149,3 +152,28 @@ def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str 
     differ += [f"{name} computed from {_short(str(mine[name]))}, not {_short(str(theirs[name]))}"
                for name in sorted(set(mine) & set(theirs)) if mine[name] != theirs[name]]
     return "; ".join(differ) or None
+
+
+def changed_since(blocks: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+    """What the files the results documents were computed from hold now, where it differs: the model
+    directory (its content hash) and a dataset file (its sha256), by the paths their provenance
+    names, as seen from here. `encoder-gate verdict` reads documents written earlier; a PASS of them
+    says nothing of a model retrained since (walk AE). A path that is not here (a built-in model, a
+    hub id, another checkout) is not checked."""
+    out: dict[str, str] = {}
+    for name, block in blocks.items():
+        model, data = (block or {}).get("model") or {}, (block or {}).get("dataset") or {}
+        path, recorded = Path(str(model.get("name") or "")), model.get("content_hash")
+        if recorded and model.get("name") and (path / "config.json").is_file():
+            now = hash_files(path, model_files(path))[:len(str(recorded))]
+            if now != recorded:
+                out[f"model {path}"] = (f"the model directory {path} changed since {name} was written "
+                                        f"(content {str(recorded)[:8]} then, {now[:8]} now)")
+        source, digest = Path(str(data.get("source") or "")), data.get("sha256")
+        if digest and data.get("source") and source.is_file():
+            now = sha256_file(source)[:len(str(digest))]
+            if now != digest:
+                out[f"dataset {source}"] = (f"the dataset {source} changed since {name} was written "
+                                            f"(contents {str(digest)[:8]} then, {now[:8]} now)")
+    return list(out.values())
+

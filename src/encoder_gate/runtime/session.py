@@ -113,6 +113,9 @@ class GateSession:
     #: The user's own selection of the session's tests (pytest's -k, -m, --deselect), or None: the
     #: tests it deselected did not run, and its results documents say so (provenance `selection`).
     selection: str | None = None
+    #: The project's backends --gate-backends left out of this session ("--gate-backends torch (not the
+    #: project's onnx-int8)"), or None: its verdict does not cover them either (provenance `selection`).
+    narrowed: str | None = None
     #: Under a selection, the (backend, check) of each shipped accuracy test it kept (None: every one
     #: ran): accuracy.json holds a backend's checks whose tests ran, so the verdict judges no other.
     selected_checks: frozenset[tuple[str, str]] | None = None
