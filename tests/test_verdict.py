@@ -691,6 +691,25 @@ def test_speedups_measured_at_another_thread_count_are_left_out_naming_both():
     assert "left out" not in render_verdict(accuracy_doc(all_pass()), sp, None, prov())
 
 
+def test_one_model_and_dataset_read_by_two_paths_join_by_their_contents():
+    """A session started in a subdirectory names the project's files by other paths (an absolute
+    one, `../data/eval.jsonl`): the same bytes are one model and one dataset; other bytes are not."""
+    acc, sp = accuracy_doc(all_pass()), speedups_doc()
+    acc["provenance"] = prov(model="models/clf", content_hash="abc", source="data/eval.jsonl")
+    acc["provenance"]["dataset"]["sha256"] = "d00d"
+    sp["provenance"] = prov(model="/repo/models/clf", content_hash="abc", source="/repo/data/eval.jsonl",
+                            written="2026-11-23T10:05:00+0000")
+    sp["provenance"]["dataset"]["sha256"] = "d00d"
+    assert "left out" not in render_verdict(acc, sp, None, sp["provenance"])
+    sp["provenance"]["dataset"]["sha256"] = "beef"
+    assert ("accuracy.json in this directory left out: dataset data/eval.jsonl, split test, not "
+            "/repo/data/eval.jsonl, split test") in render_verdict(acc, sp, None, sp["provenance"])
+    sp["provenance"]["dataset"]["sha256"] = "d00d"
+    sp["provenance"]["model"]["content_hash"] = "abd"
+    assert "left out: model models/clf (abc), not /repo/models/clf (abd)" in render_verdict(
+        acc, sp, None, sp["provenance"])
+
+
 def test_another_dataset_is_left_out_and_a_file_without_provenance_never_joins():
     """Same model, other dataset: left out by name; a file from before provenance is left out too,
     and with nothing of this model left there is no verdict."""

@@ -147,11 +147,28 @@ def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str 
     if not block:
         return "no provenance (written by an older encoder-gate)"
     differ = [f"{part} {_part(part, block, anchor)}, not {_part(part, anchor, block)}"
-              for part in JOINING if (block.get(part) or {}) != (anchor.get(part) or {})]
+              for part in JOINING if not _same(part, block.get(part) or {}, anchor.get(part) or {})]
     mine, theirs = block.get("artifacts") or {}, anchor.get("artifacts") or {}
     differ += [f"{name} computed from {_short(str(mine[name]))}, not {_short(str(theirs[name]))}"
                for name in sorted(set(mine) & set(theirs)) if mine[name] != theirs[name]]
     return "; ".join(differ) or None
+
+
+#: What identifies each part of JOINING by its contents, and the key that only says where it was read:
+#: one model or dataset file named by two paths ("data/eval.jsonl" from the project, the same file
+#: absolute from a subdirectory) is one.
+_CONTENTS = {"model": ("content_hash", "name"), "dataset": ("sha256", "source")}
+
+
+def _same(part: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
+    """Whether two provenance blocks' `part` is one model or dataset: equal, or of equal recorded
+    contents and equal in all else but the path they were read by."""
+    if mine == theirs:
+        return True
+    digest, where = _CONTENTS.get(part, ("", ""))
+    if not digest or not mine.get(digest) or mine.get(digest) != theirs.get(digest):
+        return False
+    return {k: v for k, v in mine.items() if k != where} == {k: v for k, v in theirs.items() if k != where}
 
 
 def changed_since(blocks: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
