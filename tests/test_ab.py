@@ -290,6 +290,12 @@ def test_backends_chosen_on_the_command_line_narrow_the_base_alike(tmp_path: Pat
     narrowed = base_config(tmp_path, pr, narrowed=True)
     assert narrowed.backends == ("torch", "onnx-int8")
     assert not any("backends" in line for line in criteria_changes(narrowed, pr))
+    # walk AF: what the PR's pyproject adds is named from the declared lists, whatever the session ran
+    declared = (("torch", "torch-compile", "onnx-int8"), ("torch", "torch-compile", "onnx-int8", "onnx-fp16"))
+    assert criteria_changes(narrowed, pr, declared=declared) == [
+        "the PR changed a pass criterion: backends ['torch', 'torch-compile', 'onnx-int8', 'onnx-fp16'] "
+        "(base: ['torch', 'torch-compile', 'onnx-int8'])"]
+    assert criteria_changes(narrowed, pr, declared=(declared[0], declared[0])) == []
 
 
 def test_a_gate_base_that_names_a_git_ref_says_to_pass_it_as_gate_base_ref(
@@ -342,6 +348,7 @@ def test_the_same_dataset_in_both_checkouts_is_no_difference(tmp_path: Path, mon
     assert side.dataset_note is None
     (tmp_path / "base" / "data" / "test.jsonl").write_text('{"text": "other", "labels": []}\n')
     assert side.dataset_note is not None and "both sides are judged on the PR's" in side.dataset_note
+    assert "; the PR changed its contents; " in side.dataset_note  # walk AF: not the same path alone
 
 
 def test_an_unchanged_backend_shares_the_prs_runner_and_the_base_loads_no_copy(tmp_path: Path,
@@ -753,11 +760,25 @@ def test_every_pass_criterion_the_pr_changed_is_named(tmp_path: Path):
     assert changes == [
         "the PR changed a pass criterion: backends ['torch', 'onnx-int8', 'onnx-fp32'] "
         "(base: ['torch', 'onnx-int8'])",
-        "the PR changed a pass criterion: tolerances {'onnx-int8': {'drift_max': 0.9}} (base: "
-        "{'onnx-int8': {'drift_max': 0.25}})",
+        "the PR changed a pass criterion: tolerance drift_max of onnx-int8 0.9 (base: 0.25)",
         "the PR changed a pass criterion: f1-rule 'regression' (base: 'point')",
         "the PR changed a pass criterion: f1-margin 0.05 (base: 0.01)",
         "the PR changed a pass criterion: min-slowdown 0.3 (base: 0.05)",
+    ]
+    # walk AF: a bound the base leaves at its default is named with that default, not as `{}`; an
+    # INT8 recipe the PR changes is built its way on the PR's side only, and named
+    (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\n'
+                                         'backends = ["torch", "onnx-int8"]\n')
+    pr = GateConfig(model="tiny", backends=("torch", "onnx-int8"), int8_weights="QInt8",
+                    tolerances={"onnx-int8": {"drift_max": 0.9}, "onnx-int8~saturating": {"flip_rate": 0.05}})
+    built = base_config(base, pr)
+    assert built.int8_weights == "QUInt8"  # the base's own recipe, not the PR's
+    assert criteria_changes(built, pr, "multi_label") == [
+        "the PR changed a pass criterion: tolerance drift_max of onnx-int8 0.9 (base: 0.6, the default)",
+        "the PR changed a pass criterion: tolerance flip_rate of onnx-int8~saturating 0.05 (base: 0.02, the "
+        "default)",
+        "the PR changed what is built: int8-weights 'QInt8' (base: 'QUInt8'); each side builds its own INT8 "
+        "file, and they are compared",
     ]
 
 

@@ -124,6 +124,7 @@ def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
         raise GateError(f"the results in {report_dir} are of a selection of the gate's tests ({chosen}): a "
                         "commit's record holds its whole gate, and the tests left out did not run; run "
                         "`pytest accuracy` and `pytest benchmarks` without -k, -m, --deselect, --lf or --sw, "
+                        "and with every backend the project names (no --gate-backends that leaves one out), "
                         "then record")
     headline = task_of_document(acc).headline
     rows = (acc or {}).get("backends") or {}

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from encoder_gate.config import load_config, read_pyproject_table
 from encoder_gate.decision import SpeedCell, cell_fails, decide_cells
 from encoder_gate.documents import AB_FILE
 from encoder_gate.errors import GateError
@@ -264,7 +265,18 @@ def finish(session: pytest.Session) -> None:
     if SHARD_KEY in config.stash:
         planned = replace(gate.config, backends=config.stash[SHARD_KEY][1].backends)
         elsewhere = {backend_kind(n) for n in planned.backends}
-    loosened = criteria_changes(base.session.config, planned)
+    declared = None  # what the PR's pyproject names, where the session ran fewer (--gate-backends)
+    try:
+        if config.getoption("gate_backends", None) is not None and "backends" in read_pyproject_table(
+                config.rootpath):
+            declared = (base.declared, load_config(config.rootpath, {}).backends)
+    except GateError:
+        declared = None
+    try:
+        task: str | None = str(gate.model.task)
+    except GateError:
+        task = None
+    loosened = criteria_changes(base.session.config, planned, task, declared)
     notes = [n for n in (base.dataset_note,) if n] + loosened
     notes += [f"{n}: new in this PR, nothing to compare with" for n in base.only_in_pr]
     notes += [f"{n}: configured on the base only" for n in base.only_in_base

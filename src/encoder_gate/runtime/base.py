@@ -13,14 +13,14 @@ whatever the PR did not change is built and predicted once for both sides.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from encoder_gate.accuracy.checks import CHECKS
+from encoder_gate.accuracy.checks import CHECKS, bounds_for
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend, split_precision
 from encoder_gate.cache import sha256_file
@@ -30,6 +30,7 @@ from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import names_commit
+from encoder_gate.tasks import DOCUMENT_DEFAULT
 
 #: How the base's backends are named wherever both sides appear (terminal, reports, verdict).
 BASE_PREFIX = "base:"
@@ -108,25 +109,67 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
         kinds = {backend_kind(n) for n in pr.backends}
         table["backends"] = [b for b in table["backends"] if backend_kind(b) in kinds] or table["backends"]
     cfg = GateConfig.from_sources(table, {}, root.resolve())
+    # how it runs is the PR session's; what it builds (its INT8 recipe too) is the base's own: with
+    # the PR's int8-weights both sides built the PR's file, "unchanged" (walk AF)
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
                      eval_threads=pr.eval_threads,
-                     batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
-                     int8_per_channel=pr.int8_per_channel, int8_reduce_range=pr.int8_reduce_range,
-                     int8_weights=pr.int8_weights)
+                     batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit)
 
 
-def criteria_changes(base: GateConfig, pr: GateConfig) -> list[str]:
-    """Each pass criterion (`PASS_CRITERIA`) the PR's configuration sets otherwise than the base's,
-    with both values: the PR's pyproject decides its own bounds, so the verdict names them."""
+#: The settings that decide what a backend builds (its INT8 recipe): a PR that changes one compares
+#: another file with the base's own, and its verdict says why they differ.
+BUILD_SETTINGS = ("int8_per_channel", "int8_reduce_range", "int8_weights")
+
+
+def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
+                     declared: tuple[Sequence[str], Sequence[str]] | None = None) -> list[str]:
+    """Each pass criterion (`PASS_CRITERIA`) and build setting (`BUILD_SETTINGS`) the PR's
+    configuration sets otherwise than the base's, with both values: the PR's pyproject decides its own
+    bounds and recipes, so the verdict names them. A tolerance is named bound by bound, with the
+    default it replaces (`task`: the model's, for the defaults). `declared`: the base's and the PR's
+    backends as their pyproject names them, where the session ran fewer (--gate-backends): what the
+    PR changed, not what the command line chose (walk AF)."""
     out = []
     for name in PASS_CRITERIA:
         theirs, ours = as_json(getattr(base, name)), as_json(getattr(pr, name))
         if name == "backends":  # an onnx: file by its name, wherever each checkout keeps it
+            theirs, ours = declared or (theirs, ours)
             theirs, ours = [backend_kind(n) for n in theirs], [backend_kind(n) for n in ours]
+        if theirs == ours:
+            continue
+        if name == "tolerances":
+            out += tolerance_changes(base.tolerances, pr.tolerances, task)
+            continue
+        out.append(f"the PR changed a pass criterion: {name.replace('_', '-')} {ours!r} (base: {theirs!r})")
+    for name in BUILD_SETTINGS:
+        theirs, ours = getattr(base, name), getattr(pr, name)
         if theirs != ours:
-            key = name.replace("_", "-")
-            out.append(f"the PR changed a pass criterion: {key} {ours!r} (base: {theirs!r})")
+            out.append(f"the PR changed what is built: {name.replace('_', '-')} {ours!r} (base: {theirs!r}); "
+                       "each side builds its own INT8 file, and they are compared")
     return out + waiver_changes(base.waivers, pr.waivers)
+
+
+def tolerance_changes(base: Mapping[str, Mapping[str, float]], pr: Mapping[str, Mapping[str, float]],
+                      task: str | None = None) -> list[str]:
+    """Each bound of [tool.encoder-gate.tolerances] the PR sets otherwise than the base, with the value
+    each side judges by: the base's own setting, or the default it leaves ("drift_max of onnx-int8 0.9
+    (base: 0.6, the default)"), not the `{}` of a table the base does not have."""
+    def value(table: Mapping[str, Mapping[str, float]], backend: str, bound: str) -> str:
+        if bound in (table.get(backend) or {}):
+            return f"{table[backend][bound]:g}"
+        try:
+            return f"{bounds_for(backend, None, task=task or DOCUMENT_DEFAULT).of(bound):g}, the default"
+        except (GateError, KeyError, AttributeError):
+            return "the default"
+
+    out = []
+    for backend in sorted(set(base) | set(pr)):
+        mine, theirs = pr.get(backend) or {}, base.get(backend) or {}
+        for bound in sorted(set(mine) | set(theirs)):
+            if mine.get(bound) != theirs.get(bound):
+                out.append(f"the PR changed a pass criterion: tolerance {bound} of {backend} "
+                           f"{value(pr, backend, bound)} (base: {value(base, backend, bound)})")
+    return out
 
 
 def _looser(accept: float | None, was: float | None, check: str) -> bool:
@@ -185,6 +228,8 @@ class BaseSide:
     #: them on the base's artifact and these texts), "computed" (this session) or "the PR's" (the same
     #: artifact: unchanged). ab.json's `base_predictions`, which the verdict repeats.
     predicted: dict[str, str] = field(default_factory=dict)
+    #: The backends the base's pyproject names (its session runs fewer under --gate-backends)
+    declared: tuple[str, ...] = ()
 
     @classmethod
     def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None,
@@ -194,7 +239,8 @@ class BaseSide:
         session = GateSession(cfg, progress=lambda message: say(f"base: {message}"))
         base_names = {backend_kind(n): n for n in cfg.backends}
         pairs = {n: base_names[backend_kind(n)] for n in pr.config.backends if backend_kind(n) in base_names}
-        return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs)
+        declared = base_config(base_dir, pr.config).backends if narrowed else cfg.backends
+        return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs, declared=declared)
 
     @property
     def only_in_pr(self) -> list[str]:
@@ -212,8 +258,13 @@ class BaseSide:
         if _same_dataset(b.dataset, _in_checkout(p.dataset, Path.cwd(), "dataset")) and \
                 all(getattr(b, k) == getattr(p, k) for k in same):
             return None
-        return (f"the base configured dataset {b.dataset!r} (split {b.split}, {b.dataset_variant}); both "
-                f"sides are judged on the PR's, {p.dataset!r} (split {p.split}, {p.dataset_variant})")
+        mine = _in_checkout(p.dataset, Path.cwd(), "dataset")
+        edited = (Path(b.dataset).is_file() and Path(mine).is_file()
+                  and Path(b.dataset).name == Path(mine).name and not _same_dataset(b.dataset, mine))
+        return (f"the base configured dataset {b.dataset!r} (split {b.split}, {b.dataset_variant})"
+                + ("; the PR changed its contents" if edited else "")  # walk AF: said as a path only
+                + f"; both sides are judged on the PR's, {p.dataset!r} (split {p.split}, "
+                  f"{p.dataset_variant})")
 
     def runner(self, name: str) -> Any:
         """The base's runner for the PR backend `name`."""
