@@ -987,3 +987,17 @@ def test_a_baseline_cell_that_timed_other_texts_is_not_compared_and_says_so(tmp_
     nothing = finish_session(results, BenchSettings(baseline=every), tmp_path / "c", {"name": "tiny"}, PEAKS)
     assert not nothing.comparisons
     assert (f"SPEEDUP GATE FAILED: nothing was compared against {every}", "red") in nothing.lines()
+
+
+def test_a_baseline_says_how_many_texts_each_case_timed():
+    """A session compared with a baseline times each case's texts as it did (review: a fresh cache
+    sized other counts, and every cell was then not compared)."""
+    from encoder_gate.speed.baseline import Baseline
+
+    doc = {"stats": {"model/normal/bs8/bucketed": {"onnx-fp32": {"texts": 64}, "onnx-int8": {"texts": 64}},
+                     "model/normal/bs1/bucketed": {"onnx-fp32": {"texts": 32}, "onnx-int8": {"texts": 16}},
+                     "model/short/bs8/bucketed": {"onnx-fp32": {"speedup": 2.0}}}}
+    found = Baseline(doc, "base.json")
+    assert found.texts_of("model/normal/bs8/bucketed") == 64
+    assert found.texts_of("model/normal/bs1/bucketed") is None  # two counts: none to follow
+    assert found.texts_of("model/short/bs8/bucketed") is None and found.texts_of("nowhere") is None

@@ -189,3 +189,31 @@ def test_a_model_directory_without_a_tokenizer_is_refused_not_encoded_as_nothing
                                         r"tokenizer\.save_pretrained"):
         session(model).tokenizer  # noqa: B018
     assert len(session(tiny.path).tokenizer) > 100
+
+
+def test_a_tokenizer_that_fails_to_build_is_named_by_what_the_directory_holds(
+        tmp_path: Path, tiny, monkeypatch: pytest.MonkeyPatch):
+    """transformers 4.57 raises a TypeError where no vocabulary file is; one with its files that
+    fails so (a tokenizer saved by a newer transformers) is not said to have none (review)."""
+    import transformers
+
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.session import GateSession
+
+    def fails(*args, **kwargs):
+        raise TypeError("expected str, bytes or os.PathLike object, not NoneType")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", fails)
+    model = tmp_path / "m"
+    model.mkdir()
+    shutil.copy(tiny.path / "config.json", model / "config.json")
+    shutil.copy(tiny.path / "model.safetensors", model / "model.safetensors")
+
+    def load() -> None:
+        GateSession(GateConfig(model=str(model), cache_dir=tmp_path / "cache")).tokenizer  # noqa: B018
+
+    with pytest.raises(GateError, match=r"holds no tokenizer files .*and transformers could not build one"):
+        load()
+    (model / "vocab.json").write_text("{}")
+    with pytest.raises(GateError, match=r"^could not load the tokenizer of .*m \(TypeError: expected str"):
+        load()

@@ -440,6 +440,7 @@ def test_backends_narrowed_on_the_command_line_are_said_like_a_selection(tmp_pat
     assert _narrowed(("torch", "onnx-fp32"), project) == said
     assert _narrowed(("torch", "onnx-fp32", "onnx-int8"), project) is None
     assert _narrowed(("torch",), ()) is None  # no --gate-backends: the project's own
+    assert _narrowed(("torch", "onnx:./onnx/m.onnx"), ("torch", "onnx:onnx/m.onnx")) is None  # one file
     session = GateSession(GateConfig(model=str(tmp_path / "nope"), cache_dir=tmp_path / "cache"),
                           selection="-k drift_max", narrowed=said)
     assert provenance(session)["selection"] == f"-k drift_max {said}"

@@ -149,6 +149,20 @@ def test_a_session_of_fewer_backends_than_the_project_names_says_which_it_left_o
             "--gate-backends torch,onnx-fp32 (not the project's onnx-int8))") in said
 
 
+def test_a_classifiers_probability_bound_above_one_is_a_usage_error_not_an_internal_error(
+        gate_dir: pytest.Pytester, gate_args: list[str]):
+    """Known only once the model's task is (a feature extractor's embeddings have no ceiling): the
+    refusal came from the first bounds read at collection, an INTERNALERROR (review of walk AB's fix)."""
+    gate_dir.makepyprojecttoml('[tool.pytest.ini_options]\n[tool.encoder-gate.tolerances.onnx-int8]\n'
+                               'drift_max = 5\n')
+    gate_dir.makepyfile(test_checks=CHECKS)
+    result = gate_dir.runpytest("--gate-backends=torch,onnx-int8", "--collect-only", *gate_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stderr.fnmatch_lines(["ERROR: encoder-gate: drift_max = 5 for onnx-int8 in [[]tool.encoder-gate"
+                                 ".tolerances[]]: *a bound above 1 could never fail*"])
+
+
 def test_shard_costs_without_a_shard_is_refused(gate_dir: pytest.Pytester, gate_args: list[str]):
     """Walk AB: --gate-shard-costs alone was accepted and decided nothing (a missing file was refused
     only with --gate-shard)."""

@@ -689,6 +689,11 @@ def test_speedups_measured_at_another_thread_count_are_left_out_naming_both():
             "settings)") in text and "run `pytest benchmarks` for this one" in text
     assert "accuracy.json in this directory left out" not in text
     assert "left out" not in render_verdict(accuracy_doc(all_pass()), sp, None, prov())
+    # a session that timed nothing (`pytest accuracy`) measured at no thread count: the speedups stay
+    # (review: an accuracy-only session at threads 0 left out the benchmarks' speedups at 1)
+    assert "left out" not in render_verdict(accuracy_doc(all_pass()), sp, None, {**current, "timed": False})
+    assert "left out" not in render_verdict(accuracy_doc(all_pass()), {**sp, "provenance": {
+        **sp["provenance"], "timed": False}}, None, current)
 
 
 def test_one_model_and_dataset_read_by_two_paths_join_by_their_contents():

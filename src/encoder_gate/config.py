@@ -282,7 +282,7 @@ class GateConfig:
         nothing in it can saturate)."""
         if not name.startswith("onnx") or parse_backend(name).number_format != "int8":
             return False
-        recipe = recipe_of(name, self.int8_per_channel, self.int8_weights, self.int8_reduce_range)
+        recipe = recipe_of(name, *(getattr(self, setting) for setting in INT8_RECIPE))
         return recipe is None or not recipe.same_on_every_cpu
 
     def with_(self, **changes: Any) -> GateConfig:
@@ -292,6 +292,11 @@ class GateConfig:
         """What this session checks and how it judges, as JSON: every field but NOT_JUDGING's. The
         shards of one session agree on all of it, or `encoder-gate merge` refuses them."""
         return {f.name: as_json(getattr(self, f.name)) for f in fields(self) if f.name not in NOT_JUDGING}
+
+
+#: The settings of the INT8 recipe a backend is built by, in recipes.recipe_of's order: a PR that changes
+#: one builds another file than its base (runtime.base.criteria_changes names it).
+INT8_RECIPE = ("int8_per_channel", "int8_weights", "int8_reduce_range")
 
 
 #: The fields that are not judging settings: the model and dataset (the provenance's own blocks,

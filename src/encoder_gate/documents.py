@@ -299,8 +299,10 @@ def belonging(docs: Mapping[str, Mapping[str, Any] | None],
         if why is None and known is not None and known.of_its_commit and mine and now and mine != now:
             why = (f"written at commit {str(mine)[:12]}, not {str(now)[:12]} (its results are of that "
                    "commit's PR)")
-        if why is None and known is not None:
-            why = differing_criteria(block, anchor, known.judged_by)
+        if why is None and known is not None:  # a session that timed nothing measured at no thread count
+            timed = (anchor or {}).get("timed", True) and (block or {}).get("timed", True)
+            why = differing_criteria(block, anchor, tuple(k for k in known.judged_by
+                                                          if timed or k not in SPEED_CONDITIONS))
         if why is None:
             kept[name] = doc
             continue

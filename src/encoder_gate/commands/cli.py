@@ -187,21 +187,25 @@ def export_data(dataset: str | None, text_column: str | None, label_column: str 
     return dataset, columns
 
 
+#: The recipe search's own options: (option, argparse dest, SearchSettings field).
+SEARCH_OPTIONS = (("--recipes", "recipes", "candidates"), ("--calibration", "calibration", "calibration"),
+                  ("--search-rounds", "search_rounds", "rounds"),
+                  ("--round-seconds", "round_seconds", "round_seconds"),
+                  ("--speed-texts", "speed_texts", "speed_texts"),
+                  ("--calibration-texts", "calibration_texts", "calibration_texts"))
+
+
 def run_export(args: argparse.Namespace) -> int:
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     search = None
-    # the search's own options, as given (None: not given, the search's default)
-    given = {option: value for option, value in (
-        ("--recipes", args.recipes), ("--calibration", args.calibration),
-        ("--search-rounds", args.search_rounds), ("--round-seconds", args.round_seconds),
-        ("--speed-texts", args.speed_texts), ("--calibration-texts", args.calibration_texts))
-        if value is not None}
+    # the search's own options, as given (None: not given, the search's default), each by its field
+    given = {option: (field, getattr(args, dest)) for option, dest, field in SEARCH_OPTIONS
+             if getattr(args, dest) is not None}
     if args.search:
-        candidates = tuple(r.strip() for r in args.recipes.split(",") if r.strip()) if args.recipes else None
-        chosen = {"candidates": candidates, "rounds": args.search_rounds, "round_seconds": args.round_seconds,
-                  "speed_texts": args.speed_texts, "calibration": args.calibration,
-                  "calibration_texts": args.calibration_texts}
-        search = SearchSettings(**{k: v for k, v in chosen.items() if v is not None})
+        chosen = {field: value for field, value in given.values()}
+        if "candidates" in chosen:
+            chosen["candidates"] = tuple(r.strip() for r in chosen["candidates"].split(",") if r.strip())
+        search = SearchSettings(**chosen)
     elif given:  # it would be ignored (walk AB: --calibration-texts 0 without --search was accepted)
         raise GateError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to the recipe search: "
                         "add --search")

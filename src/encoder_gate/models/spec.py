@@ -46,6 +46,11 @@ def model_files(path: Path) -> list[Path]:
                   and p.name != "LICENSE")
 
 
+def content_hash(path: Path) -> str:
+    """The model directory's content hash: its `model_files`' names and bytes (ModelSpec.content_hash)."""
+    return hash_files(path, model_files(path))[:20]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A resolved model: where its directory is and what kind of head it has."""
@@ -152,11 +157,10 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
     task = _task_of(config)
     id2label = config.get("id2label") or {}
     labels = tuple(id2label[k] for k in sorted(id2label, key=int)) if task.classifier else ()
-    files = model_files(path)
     saved = config.get("dtype") or config.get("torch_dtype")
     return ModelSpec(
         name=name, path=path, source=source, task=task, label_names=labels,
-        content_hash=hash_files(path, files)[:20], model_type=str(config.get("model_type", "")),
+        content_hash=content_hash(path), model_type=str(config.get("model_type", "")),
         saved_dtype=str(saved) if isinstance(saved, str) else None,
         task_guessed=task is Task.SINGLE_LABEL and not config.get("problem_type") and len(labels) > 1,
         max_positions=_positions(config),

@@ -68,6 +68,7 @@ from encoder_gate.reporting.accuracy import stats_lines
 from encoder_gate.reporting.verdict import terminal_rows
 from encoder_gate.results.accuracy import accuracy_payload, merge_payloads
 from encoder_gate.runtime.base import BASE_PREFIX
+from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import head_commit
 from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs
@@ -231,7 +232,8 @@ def _narrowed(backends: Sequence[str], projects: Sequence[str]) -> str | None:
     project's onnx-int8)"), or None: a PASS of the rest says nothing of those (walk AE: an onnx-int8
     that failed one session was out of the next one's PASS without a word). `projects`: the backends
     its [tool.encoder-gate] names (none: it names none, and the defaults are no project's choice)."""
-    left = [b for b in projects if b not in backends and split_integer_path(b)[1] is None]
+    given = {backend_kind(b) for b in backends}  # an onnx: file by its name, however its path was written
+    left = [b for b in projects if backend_kind(b) not in given and split_integer_path(b)[1] is None]
     return f"--gate-backends {','.join(backends)} (not the project's {', '.join(left)})" if left else None
 
 
@@ -355,11 +357,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     cannot apply to this model; tag each per-backend test with its backend (reports carry the
     tag, also from xdist workers)."""
     why = _no_table(config, items) or _unknown_waiver_label(config)
+    if not why:
+        try:  # the first to judge by the resolved model's bounds: one it refuses is refused here, once
+            applicable.leave_out(config, items)
+        except GateError as exc:  # a classifier's probability bound above 1 (accuracy.checks.bounds_for)
+            why = f"encoder-gate: {exc}"
     if why and not hasattr(config, "workerinput"):
         raise pytest.UsageError(why)
     if why:  # an xdist worker: a usage error here is an INTERNALERROR, so every test fails with it
         config.stash[NO_TABLE] = why
-    applicable.leave_out(config, items)
     _once_per_sharded_session(config, items)
     tag_items(items, "backend", BACKEND_PROPERTY)
     tag_feeds(items)

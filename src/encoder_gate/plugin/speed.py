@@ -586,9 +586,10 @@ def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model:
                      bench_pool: dict[str, TextPool | GateError],
                      bench_settings: BenchSettings) -> Callable[..., tuple[str, ...]]:
     """``texts(variant, batch_size, dispatch, reference, tokenizer)``: the texts of a model-only
-    cell. ENCODER_GATE_BENCH_TEXTS fixes their number; unset, it is sized by time (one pass of the
-    reference runner over a probe, speed.sizing) once per model, machine and case, and kept in the
-    cache, so every backend of the case and the next session time the same texts."""
+    cell. ENCODER_GATE_BENCH_TEXTS fixes their number; unset, a speed baseline's count of the case
+    does (a cell is compared only with one of the same work); else it is sized by time (one pass of
+    the reference runner over a probe, speed.sizing) once per model, machine and case, and kept in
+    the cache, so every backend of the case and the next session time the same texts."""
     chosen: dict[str, tuple[str, ...]] = {}
     cfg = gate_session.config
     key = sizing_key(gate_model.content_hash, _plugin(pytestconfig).fingerprint())
@@ -603,7 +604,16 @@ def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model:
             return pool.pick(bench_settings.texts, batch_size)
         case = case_id("model", variant, batch_size, dispatch)
         if case not in chosen:
-            count = kept_count(cfg.cache_dir, key, case)
+            try:  # the baseline's count where one is compared with: the same work (review)
+                found = _plugin(pytestconfig).baseline()
+            except GateError:
+                found = None
+            count = found.texts_of(case) if found is not None else None
+            if count is not None and found is not None:
+                gate_session.progress(f"{case}: {count} texts a pass, as the speed baseline {found.source} "
+                                      "timed")
+            else:
+                count = kept_count(cfg.cache_dir, key, case)
             if count is None:
                 def probe(indices: list[int]) -> float:
                     plan = make_batches(tokenizer, [pool.texts[i] for i in indices], batch_size, dispatch)

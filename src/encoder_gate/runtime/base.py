@@ -24,7 +24,7 @@ from encoder_gate.accuracy.checks import CHECKS, bounds_for
 from encoder_gate.accuracy.evaluation import Evaluation, evaluate
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend, split_precision
 from encoder_gate.cache import sha256_file
-from encoder_gate.config import PASS_CRITERIA, GateConfig, Waiver, as_json, read_pyproject_table
+from encoder_gate.config import INT8_RECIPE, PASS_CRITERIA, GateConfig, Waiver, as_json, read_pyproject_table
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.runtime.predictions import backend_kind
@@ -116,14 +116,9 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
                      batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit)
 
 
-#: The settings that decide what a backend builds (its INT8 recipe): a PR that changes one compares
-#: another file with the base's own, and its verdict says why they differ.
-BUILD_SETTINGS = ("int8_per_channel", "int8_reduce_range", "int8_weights")
-
-
 def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
                      declared: tuple[Sequence[str], Sequence[str]] | None = None) -> list[str]:
-    """Each pass criterion (`PASS_CRITERIA`) and build setting (`BUILD_SETTINGS`) the PR's
+    """Each pass criterion (`PASS_CRITERIA`) and build setting (`INT8_RECIPE`) the PR's
     configuration sets otherwise than the base's, with both values: the PR's pyproject decides its own
     bounds and recipes, so the verdict names them. A tolerance is named bound by bound, with the
     default it replaces (`task`: the model's, for the defaults). `declared`: the base's and the PR's
@@ -141,7 +136,7 @@ def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
             out += tolerance_changes(base.tolerances, pr.tolerances, task)
             continue
         out.append(f"the PR changed a pass criterion: {name.replace('_', '-')} {ours!r} (base: {theirs!r})")
-    for name in BUILD_SETTINGS:
+    for name in INT8_RECIPE:
         theirs, ours = getattr(base, name), getattr(pr, name)
         if theirs != ours:
             out.append(f"the PR changed what is built: {name.replace('_', '-')} {ours!r} (base: {theirs!r}); "

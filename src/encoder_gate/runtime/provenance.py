@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoder_gate.backends.int8_path import cpu_path, cpu_path_short
-from encoder_gate.cache import hash_files, sha256_file
+from encoder_gate.cache import sha256_file
 from encoder_gate.errors import GateError
-from encoder_gate.models.spec import model_files
+from encoder_gate.models.spec import content_hash
 
 if TYPE_CHECKING:
     from encoder_gate.runtime.session import GateSession
@@ -39,7 +39,7 @@ def provenance(session: GateSession) -> dict[str, Any]:
         source = session.dataset_source
     except GateError:
         pass
-    file_hash = sha256_file(Path(source))[:16] if Path(source).is_file() else None
+    file_hash = dataset_digest(Path(source)) if Path(source).is_file() else None
     return {
         "model": model,
         "dataset": {"source": source, "sha256": file_hash, "split": cfg.split, "variant": cfg.dataset_variant,
@@ -52,12 +52,20 @@ def provenance(session: GateSession) -> dict[str, Any]:
         # numbers depend on it: results of the other one are other numbers (other_cpu)
         **({"integer_path": cpu_path()} if cfg.paths_may_differ() else {}),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        # whether the session timed its backends: only then are its thread count and device those of
+        # speed figures, which others' of another count do not join (documents.belonging)
+        "timed": session.timing,
         **({"shard": cfg.shard} if cfg.shard else {}),  # a share of a sharded session (merge drops it)
         # what its user left out of the project's gate: tests deselected, backends not given
         **({"selection": chosen} if (chosen := " ".join(filter(None, (session.selection, session.narrowed))))
            else {}),
         **({"commit": session.commit} if session.commit else {}),
     }
+
+
+def dataset_digest(path: Path) -> str:
+    """A dataset file's digest, as a provenance block records it (`dataset.sha256`)."""
+    return sha256_file(path)[:16]
 
 
 def other_cpu(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None) -> str | None:
@@ -99,7 +107,7 @@ def differing_criteria(block: Mapping[str, Any] | None, anchor: Mapping[str, Any
     if not isinstance(mine, Mapping) or not isinstance(theirs, Mapping):
         return None
     differ = _differing(mine, theirs, [key for key in criteria if key in mine and key in theirs])
-    return (f"judged with {'; '.join(differ)} (this session's settings): its checks were decided by the "
+    return (f"judged with {'; '.join(differ)} (this session's settings): its results are of the "
             "settings of then" if differ else None)
 
 
@@ -182,13 +190,13 @@ def changed_since(blocks: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
         model, data = (block or {}).get("model") or {}, (block or {}).get("dataset") or {}
         path, recorded = Path(str(model.get("name") or "")), model.get("content_hash")
         if recorded and model.get("name") and (path / "config.json").is_file():
-            now = hash_files(path, model_files(path))[:len(str(recorded))]
+            now = content_hash(path)
             if now != recorded:
                 out[f"model {path}"] = (f"the model directory {path} changed since {name} was written "
                                         f"(content {str(recorded)[:8]} then, {now[:8]} now)")
         source, digest = Path(str(data.get("source") or "")), data.get("sha256")
         if digest and data.get("source") and source.is_file():
-            now = sha256_file(source)[:len(str(digest))]
+            now = dataset_digest(source)
             if now != digest:
                 out[f"dataset {source}"] = (f"the dataset {source} changed since {name} was written "
                                             f"(contents {str(digest)[:8]} then, {now[:8]} now)")

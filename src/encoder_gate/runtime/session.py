@@ -61,6 +61,9 @@ from encoder_gate.tasks import THRESHOLD
 
 WEIGHT_FILES = (".safetensors", ".bin")  # a Hugging Face model directory's weights
 
+#: The files a tokenizer is read from (and sentencepiece's *.model): a directory with none has no tokenizer.
+TOKENIZER_FILES = frozenset({"tokenizer.json", "vocab.txt", "vocab.json", "merges.txt"})
+
 #: Fewer tokens than any real tokenizer has (a byte-level BPE has 256 bytes and its special tokens):
 #: an empty one, which transformers 5 builds for a directory with no tokenizer file.
 MIN_VOCABULARY = 100
@@ -163,8 +166,11 @@ class GateSession:
         except (OSError, ValueError) as exc:
             raise GateError(f"could not load the tokenizer of {self.model.path}: {str(exc).rstrip('.')}"
                             + saved_by_newer(self.model.path)) from None
-        except TypeError:  # transformers 4 opens a vocabulary file it did not find (None)
-            raise GateError(self._no_tokenizer("transformers could not build one")) from None
+        except TypeError as exc:  # transformers 4 opens a vocabulary file it did not find (None)
+            if not any(p.name in TOKENIZER_FILES or p.suffix == ".model" for p in self.model.path.iterdir()):
+                raise GateError(self._no_tokenizer("transformers could not build one")) from None
+            raise GateError(f"could not load the tokenizer of {self.model.path} ({type(exc).__name__}: {exc})"
+                            + saved_by_newer(self.model.path)) from None
         if len(tokenizer) < MIN_VOCABULARY:  # transformers 5 builds an empty one where no file is
             raise GateError(self._no_tokenizer(
                 f"transformers built an empty one ({len(tokenizer)} tokens), which would encode every "

@@ -22,6 +22,14 @@ class Baseline:
     source: str
     differences: Sequence[str] = ()
 
+    def texts_of(self, case: str) -> int | None:
+        """The texts a pass of `case` timed in the baseline (its paired cells' `texts`), or None where
+        it does not say: a session compared with it times as many, so its figures are of the same
+        work (rules.unlike_cells), whatever its own sizing would find today."""
+        counts = {int(entry["texts"]) for entry in ((self.doc.get("stats") or {}).get(case) or {}).values()
+                  if isinstance(entry, Mapping) and isinstance(entry.get("texts"), int)}
+        return next(iter(counts)) if len(counts) == 1 else None
+
     def warnings(self, current: Mapping[str, Any]) -> list[str]:
         """Why this run's speedups document ``current`` may not compare well with the baseline."""
         out = comparability_warnings(current, self.doc)
