@@ -276,6 +276,10 @@ def test_a_missing_base_or_one_without_a_table_is_a_clear_error(tmp_path: Path):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     with pytest.raises(GateError, match=r"no \[tool.encoder-gate\] table"):
         base_config(tmp_path, GateConfig())
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nf1-rule = "point"\nf1_rule = "point"\n')
+    with pytest.raises(GateError, match=r"^the base's \[tool.encoder-gate\] \(.*pyproject\.toml\): "
+                                        r"f1-rule and f1_rule .* given twice"):
+        base_config(tmp_path, GateConfig())
 
 
 def test_backends_chosen_on_the_command_line_narrow_the_base_alike(tmp_path: Path):

@@ -108,7 +108,10 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
     if narrowed:
         kinds = {backend_kind(n) for n in pr.backends}
         table["backends"] = [b for b in table["backends"] if backend_kind(b) in kinds] or table["backends"]
-    cfg = GateConfig.from_sources(table, {}, root.resolve())
+    try:
+        cfg = GateConfig.from_sources(table, {}, root.resolve())
+    except GateError as exc:  # named as the base's, not this checkout's, pyproject
+        raise GateError(f"the base's [tool.encoder-gate] ({root / 'pyproject.toml'}): {exc}") from None
     # how it runs is the PR session's; what it builds (its INT8 recipe too) is the base's own: with
     # the PR's int8-weights both sides built the PR's file, "unchanged" (walk AF)
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
