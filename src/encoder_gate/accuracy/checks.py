@@ -231,8 +231,8 @@ def _reference_scores_nothing(metric: str) -> Callable[[Evaluation], str | None]
             return None
         name = ev.task.headline_name if metric == "headline" else metric
         return (f"{name} keep not judged: the torch reference's {name} is 0 on these {len(ev.probs)} texts, "
-                "and any backend keeps a share of 0, so it could not fail. Is the evaluation set the "
-                "model's own (its labels, its columns)?")
+                "and any backend keeps a share of 0, so it could not fail. Is the model trained, and the "
+                "evaluation set its own (its labels, its columns)?")
     return why
 
 
