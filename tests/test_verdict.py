@@ -490,7 +490,8 @@ def test_cli_verdict_fails_for_a_model_or_dataset_changed_since_its_results(
     (model / "config.json").write_text("{}")
     (model / "model.safetensors").write_bytes(b"weights")
     data.write_text('{"text": "a", "labels": [0]}\n')
-    block = prov(model=str(model), content_hash=hash_files(model, model_files(model))[:20], source=str(data))
+    block = prov(model="model", content_hash=hash_files(model, model_files(model))[:20], source="eval.jsonl")
+    block["model"]["dir"], block["dataset"]["file"] = str(model), str(data)  # where, from anywhere
     block["dataset"]["sha256"] = sha256_file(data)[:16]
     doc = accuracy_doc(all_pass())
     doc["provenance"] = block
@@ -704,6 +705,8 @@ def test_one_model_and_dataset_read_by_two_paths_join_by_their_contents():
     acc["provenance"]["dataset"]["sha256"] = "d00d"
     sp["provenance"] = prov(model="/repo/models/clf", content_hash="abc", source="/repo/data/eval.jsonl",
                             written="2026-11-23T10:05:00+0000")
+    acc["provenance"]["model"]["dir"] = "/elsewhere/models/clf"  # another checkout of the same bytes
+    sp["provenance"]["model"]["dir"] = "/repo/models/clf"
     sp["provenance"]["dataset"]["sha256"] = "d00d"
     assert "left out" not in render_verdict(acc, sp, None, sp["provenance"])
     sp["provenance"]["dataset"]["sha256"] = "beef"

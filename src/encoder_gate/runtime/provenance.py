@@ -35,15 +35,18 @@ def provenance(session: GateSession) -> dict[str, Any]:
     model: dict[str, str | None] = {"name": str(cfg.model), "content_hash": None}
     source = str(cfg.dataset)
     try:  # a model or data that could not be read: as configured (the session's finding says why)
-        model = {"name": session.model.name, "content_hash": session.model.content_hash}
+        model = {"name": session.model.name, "content_hash": session.model.content_hash,
+                 "dir": str(Path(session.model.path).resolve())}
         source = session.dataset_source
     except GateError:
         pass
-    file_hash = dataset_digest(Path(source)) if Path(source).is_file() else None
+    data = Path(source)
+    file_hash = dataset_digest(data) if data.is_file() else None
     return {
         "model": model,
         "dataset": {"source": source, "sha256": file_hash, "split": cfg.split, "variant": cfg.dataset_variant,
-                    "limit": cfg.limit, "columns": {"text": cfg.text_column, "labels": cfg.label_column}},
+                    "limit": cfg.limit, "columns": {"text": cfg.text_column, "labels": cfg.label_column},
+                    **({"file": str(data.resolve())} if file_hash else {})},
         "settings": {**cfg.judging(), "backends": list(cfg.backends)},
         # what each backend built in this session computed from (its prediction identity's artifact)
         "artifacts": {name: record.artifact for name, record in sorted(session.records.items())
@@ -165,7 +168,8 @@ def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str 
 #: What identifies each part of JOINING by its contents, and the key that only says where it was read:
 #: one model or dataset file named by two paths ("data/eval.jsonl" from the project, the same file
 #: absolute from a subdirectory) is one.
-_CONTENTS = {"model": ("content_hash", "name"), "dataset": ("sha256", "source")}
+_CONTENTS: dict[str, tuple[str, tuple[str, ...]]] = {"model": ("content_hash", ("name", "dir")),
+                                                      "dataset": ("sha256", ("source", "file"))}
 
 
 def _same(part: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
@@ -173,29 +177,32 @@ def _same(part: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool
     contents and equal in all else but the path they were read by."""
     if mine == theirs:
         return True
-    digest, where = _CONTENTS.get(part, ("", ""))
+    digest, where = _CONTENTS.get(part, ("", ()))
     if not digest or not mine.get(digest) or mine.get(digest) != theirs.get(digest):
         return False
-    return {k: v for k, v in mine.items() if k != where} == {k: v for k, v in theirs.items() if k != where}
+    def rest(block: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in block.items() if k not in where}
+
+    return rest(mine) == rest(theirs)
 
 
 def changed_since(blocks: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
     """What the files the results documents were computed from hold now, where it differs: the model
-    directory (its content hash) and a dataset file (its sha256), by the paths their provenance
-    names, as seen from here. `encoder-gate verdict` reads documents written earlier; a PASS of them
-    says nothing of a model retrained since (walk AE). A path that is not here (a built-in model, a
-    hub id, another checkout) is not checked."""
+    directory (its content hash) and a dataset file (its sha256), by the absolute paths their
+    provenance names (`dir`, `file`: whatever directory the command runs from). `encoder-gate
+    verdict` reads documents written earlier; a PASS of them says nothing of a model retrained since
+    (walk AE). A path that is not here (another machine's checkout, a pruned cache) is not checked."""
     out: dict[str, str] = {}
     for name, block in blocks.items():
         model, data = (block or {}).get("model") or {}, (block or {}).get("dataset") or {}
-        path, recorded = Path(str(model.get("name") or "")), model.get("content_hash")
-        if recorded and model.get("name") and (path / "config.json").is_file():
+        path, recorded = Path(str(model.get("dir") or "")), model.get("content_hash")
+        if recorded and model.get("dir") and (path / "config.json").is_file():
             now = content_hash(path)
             if now != recorded:
                 out[f"model {path}"] = (f"the model directory {path} changed since {name} was written "
                                         f"(content {str(recorded)[:8]} then, {now[:8]} now)")
-        source, digest = Path(str(data.get("source") or "")), data.get("sha256")
-        if digest and data.get("source") and source.is_file():
+        source, digest = Path(str(data.get("file") or "")), data.get("sha256")
+        if digest and data.get("file") and source.is_file():
             now = dataset_digest(source)
             if now != digest:
                 out[f"dataset {source}"] = (f"the dataset {source} changed since {name} was written "
