@@ -784,6 +784,18 @@ def test_every_pass_criterion_the_pr_changed_is_named(tmp_path: Path):
         "the PR changed what is built: int8-weights 'QInt8' (base: 'QUInt8'); each side builds its own INT8 "
         "file, and they are compared",
     ]
+    # a bound the other side inherits is named with its value (review); a recipe no backend is built by is
+    # no change
+    (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\n'
+                                         'backends = ["torch", "onnx-int8"]\n'
+                                         '[tool.encoder-gate.tolerances.onnx-int8]\ndrift_max = 0.3\n')
+    pr = GateConfig(model="tiny", backends=("torch", "onnx-int8"),
+                    tolerances={"onnx-int8": {"drift_max": 0.3}, "onnx-int8~saturating": {"drift_max": 0.5}})
+    assert criteria_changes(base_config(base, pr), pr, "multi_label") == [
+        "the PR changed a pass criterion: tolerance drift_max of onnx-int8~saturating 0.5 (base: 0.3)"]
+    (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch"]\n')
+    fp32 = GateConfig(model="tiny", backends=("torch",), int8_weights="QInt8")
+    assert criteria_changes(base_config(base, fp32), fp32) == []
 
 
 def test_a_waiver_the_pr_adds_widens_or_extends_is_named_against_its_base(tmp_path: Path):

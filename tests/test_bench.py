@@ -1001,3 +1001,6 @@ def test_a_baseline_says_how_many_texts_each_case_timed():
     assert found.texts_of("model/normal/bs8/bucketed") == 64
     assert found.texts_of("model/normal/bs1/bucketed") is None  # two counts: none to follow
     assert found.texts_of("model/short/bs8/bucketed") is None and found.texts_of("nowhere") is None
+    case = "model/normal/bs8/bucketed"
+    for stats in ([1], {case: [1]}, {case: {"x": {"texts": 0}}}):
+        assert Baseline({"stats": stats}, "bad.json").texts_of("model/normal/bs8/bucketed") is None

@@ -695,6 +695,12 @@ def test_speedups_measured_at_another_thread_count_are_left_out_naming_both():
     assert "left out" not in render_verdict(accuracy_doc(all_pass()), sp, None, {**current, "timed": False})
     assert "left out" not in render_verdict(accuracy_doc(all_pass()), {**sp, "provenance": {
         **sp["provenance"], "timed": False}}, None, current)
+    # another device: no result joins, timed or not (a CPU's accuracy beside a GPU's speedups)
+    gpu = {**prov(), "timed": False, "settings": {**prov()["settings"], "device": "cuda"}}
+    acc = accuracy_doc(all_pass())
+    acc["provenance"] = gpu
+    text = render_verdict(acc, sp, None, gpu)
+    assert "speedups.json in this directory left out: judged with device 'cpu', not 'cuda'" in text
 
 
 def test_one_model_and_dataset_read_by_two_paths_join_by_their_contents():

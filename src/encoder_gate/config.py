@@ -423,10 +423,12 @@ PASS_CRITERIA = ("backends", "tolerances", "thresholds", "f1_rule", "f1_margin",
 ACCURACY_CRITERIA = ("tolerances", "thresholds", "f1_rule", "f1_margin", "per_label_min_support",
                      "per_label_keep")
 VERSUS_BASE_CRITERIA = ("min_slowdown", "inconclusive")
-#: What a speed figure was measured at: speedups of another thread count or device are other figures,
-#: never shown beside this session's settings (walk AD: a session refused at threads 2 showed the
+#: What a speed figure was measured at: speedups of another thread count are other figures, never
+#: shown beside a session's that timed at its own (walk AD: a session refused at threads 2 showed the
 #: speedups of an earlier one at 1 in its rows).
-SPEED_CONDITIONS = ("threads", "device")
+SPEED_CONDITIONS = ("threads",)
+#: What every result was computed on: a CPU's accuracy and a GPU's speedups are not one verdict's.
+COMPUTED_ON = ("device",)
 
 
 def read_pyproject_table(root: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.config import ACCURACY_CRITERIA, SPEED_CONDITIONS, VERSUS_BASE_CRITERIA
+from encoder_gate.config import ACCURACY_CRITERIA, COMPUTED_ON, SPEED_CONDITIONS, VERSUS_BASE_CRITERIA
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.runtime.provenance import differing_criteria, mismatch, other_cpu
@@ -115,13 +115,13 @@ class Document:
 DOCUMENTS: Registry[Document] = Registry.of("document", (
     Document(ACCURACY_FILE, 1, "pytest accuracy", True, "each backend's accuracy against torch FP32",
              fed_by=("backend_evaluation",), fed_marker=CHECK_MARKER, page=ACCURACY_PAGE,
-             judged_by=ACCURACY_CRITERIA),
+             judged_by=(*ACCURACY_CRITERIA, *COMPUTED_ON)),
     Document(SPEEDUPS_FILE, 1, "pytest benchmarks", True,
              "speedups over torch eager, and the speed rule's failures", fed_by=("bench_record",),
-             judged_by=SPEED_CONDITIONS),
+             judged_by=(*SPEED_CONDITIONS, *COMPUTED_ON)),
     Document(AB_FILE, 1, "pytest accuracy benchmarks --gate-base DIR", True, "the PR against its base",
              of_its_commit=True, fed_by=("ab_backend",),
-             judged_by=(*ACCURACY_CRITERIA, *VERSUS_BASE_CRITERIA, *SPEED_CONDITIONS)),
+             judged_by=(*ACCURACY_CRITERIA, *VERSUS_BASE_CRITERIA, *SPEED_CONDITIONS, *COMPUTED_ON)),
     Document(FINDINGS_FILE, 1, "the pytest session of this model", True,
              "what failed the sessions outside the documents' checks: failed and errored tests, collection "
              "errors, the gate's own findings; and the session's waivers"),

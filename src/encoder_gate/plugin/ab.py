@@ -267,8 +267,7 @@ def finish(session: pytest.Session) -> None:
         elsewhere = {backend_kind(n) for n in planned.backends}
     declared = None  # what the PR's pyproject names, where the session ran fewer (--gate-backends)
     try:
-        if config.getoption("gate_backends", None) is not None and "backends" in read_pyproject_table(
-                config.rootpath):
+        if config.getoption("gate_backends", None) is not None and read_pyproject_table(config.rootpath):
             declared = (base.declared, load_config(config.rootpath, {}).backends)
     except GateError:
         declared = None

@@ -139,7 +139,9 @@ def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
             out += tolerance_changes(base.tolerances, pr.tolerances, task)
             continue
         out.append(f"the PR changed a pass criterion: {name.replace('_', '-')} {ours!r} (base: {theirs!r})")
-    for name in INT8_RECIPE:
+    int8 = [b for b in (*base.backends, *pr.backends)
+            if b.startswith(PREBUILT_PREFIX) or parse_backend(b).number_format == "int8"]
+    for name in INT8_RECIPE if int8 else ():  # a recipe no backend of either side is built by: no change
         theirs, ours = getattr(base, name), getattr(pr, name)
         if theirs != ours:
             out.append(f"the PR changed what is built: {name.replace('_', '-')} {ours!r} (base: {theirs!r}); "
@@ -155,8 +157,9 @@ def tolerance_changes(base: Mapping[str, Mapping[str, float]], pr: Mapping[str, 
     def value(table: Mapping[str, Mapping[str, float]], backend: str, bound: str) -> str:
         if bound in (table.get(backend) or {}):
             return f"{table[backend][bound]:g}"
-        try:
-            return f"{bounds_for(backend, None, task=task or DOCUMENT_DEFAULT).of(bound):g}, the default"
+        try:  # what this side judges by: a table it inherits (onnx-int8's for ~saturating), or the default
+            bounds = bounds_for(backend, table, task=task or DOCUMENT_DEFAULT)
+            return f"{bounds.of(bound):g}" + ("" if bound in bounds.overridden else ", the default")
         except (GateError, KeyError, AttributeError):
             return "the default"
 
@@ -237,7 +240,12 @@ class BaseSide:
         session = GateSession(cfg, progress=lambda message: say(f"base: {message}"))
         base_names = {backend_kind(n): n for n in cfg.backends}
         pairs = {n: base_names[backend_kind(n)] for n in pr.config.backends if backend_kind(n) in base_names}
-        declared = base_config(base_dir, pr.config).backends if narrowed else cfg.backends
+        declared = cfg.backends
+        if narrowed:  # the names the base's pyproject gives, to say what the PR changed (never a refusal)
+            try:
+                declared = base_config(base_dir, pr.config).backends
+            except GateError:
+                declared = cfg.backends
         return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs, declared=declared)
 
     @property

@@ -26,8 +26,10 @@ class Baseline:
         """The texts a pass of `case` timed in the baseline (its paired cells' `texts`), or None where
         it does not say: a session compared with it times as many, so its figures are of the same
         work (rules.unlike_cells), whatever its own sizing would find today."""
-        counts = {int(entry["texts"]) for entry in ((self.doc.get("stats") or {}).get(case) or {}).values()
-                  if isinstance(entry, Mapping) and isinstance(entry.get("texts"), int)}
+        stats = self.doc.get("stats")
+        row = stats.get(case) if isinstance(stats, Mapping) else None
+        entries = [e for e in (row.values() if isinstance(row, Mapping) else ()) if isinstance(e, Mapping)]
+        counts = {int(e["texts"]) for e in entries if isinstance(e.get("texts"), int) and e["texts"] > 0}
         return next(iter(counts)) if len(counts) == 1 else None
 
     def warnings(self, current: Mapping[str, Any]) -> list[str]:
