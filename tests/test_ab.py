@@ -418,6 +418,22 @@ def test_against_the_base_torch_compares_two_fp32_models_by_fp32s_bounds(tmp_pat
     pr.predictions = lambda name, max_tokens=None: pr_losing(len(positives) // 3)  # type: ignore[method-assign]
     failure = side.accuracy_failure("torch")
     assert failure is not None and f"label '{pr.model.label_names[j]}'" in failure
+    # walk AG: a label that now fires on 16 texts that are not it, its F1 rule holding: the failure
+    # names the per-label loss, not "lost accuracy" beside a micro F1 that held, and so does its cell
+    side._evaluations.clear()
+    negatives = np.flatnonzero(gold[:, j] == 0)[:16]
+
+    def pr_firing() -> np.ndarray:
+        probs = base_probs.copy()
+        probs[negatives, j] = 0.9
+        return probs
+
+    pr.predictions = lambda name, max_tokens=None: pr_firing()  # type: ignore[method-assign]
+    label = pr.model.label_names[j]
+    assert side.accuracy_failed_by("torch") == [f"per-label: {label}"]
+    failure = side.accuracy_failure("torch")
+    assert failure is not None and f"lost decisions on {label} (per label, its F1 rule held)" in failure
+    assert "F1 rule regression: holds. The per-label check fails" in failure
 
 
 def test_a_base_ref_is_checked_out_in_one_reused_worktree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -138,7 +138,9 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     for name, a in (ab.get("accuracy") or {}).items():
         if a.get("delta") is not None:
             low, high = a["delta_ci"]
-            acc[name] = f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]" + ("" if a["passed"] else " **FAIL**")
+            by = f" ({'; '.join(a['failed_by'])})" if a.get("failed_by") else ""  # a rise of F1 beside FAIL
+            verdict = "" if a["passed"] else f" **FAIL**{by}"
+            acc[name] = f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{verdict}"
     speed: dict[str, list[str]] = {}
     for c in ab.get("speed") or []:
         low, high = c["ratio_ci"]

@@ -6,7 +6,7 @@ decided (the cells together, with Holm's correction across them:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,15 @@ def ab_settings(config: GateConfig) -> ABSettings:
 
 
 def accuracy_entry(ev: Evaluation, failure: str | None,
-                   base_predictions: str | None = None) -> dict[str, Any]:
+                   base_predictions: str | None = None, failed_by: Sequence[str] = ()) -> dict[str, Any]:
     """One backend's accuracy against the base, for ab.json; `base_predictions`: where the base's
-    predictions came from (BaseSide.predicted)."""
+    predictions came from (BaseSide.predicted); `failed_by`: what failed it
+    (BaseSide.accuracy_failed_by), which its verdict cell names."""
     s = ev.stats
     headline = Task.of(ev.task).headline
     d = ev.drift
-    out: dict[str, Any] = {"passed": failure is None, "failure": failure, "metric": headline,
+    out: dict[str, Any] = {"passed": failure is None, "failure": failure, "failed_by": list(failed_by),
+                           "metric": headline,
                            "pr": ev.metrics.get(headline), "base": ev.reference_metrics.get(headline),
                            "base_predictions": base_predictions,
                            # how far the PR's outputs moved from the base's on the same texts: said, not

@@ -215,6 +215,10 @@ def waiver_changes(base: Sequence[Waiver], pr: Sequence[Waiver]) -> list[str]:
     return out
 
 
+#: What fails a backend against its base (BaseSide.accuracy_failed_by, ab.json's `failed_by`).
+F1_LOSS, PER_LABEL_LOSS = "F1 rule", "per-label: "
+
+
 @dataclass
 class BaseSide:
     """The base's session beside the PR's, and the A/B pairs between them."""
@@ -380,26 +384,50 @@ class BaseSide:
         s = ev.stats
         if s is None:
             return f"not compared with the base: {name} has no accuracy statistics"
-        bounds = self.pr.bounds(name, against_base=True)
-        decision = s.decision(bounds.f1_keep)
-        failing = s.failing_labels(bounds.per_label_keep)
-        if decision.passed and not failing:
+        failed_by = self.accuracy_failed_by(name)
+        if not failed_by:
             return None
         b, p = self.session.model, self.pr.model
-        who = (f"the PR's model ({p.name}, content {p.content_hash}) lost accuracy against the base's "
+        # what it lost: its F1 (the rule), or decisions of some labels while its F1 held (walk AG: a
+        # label that fires on 348 more texts gains hits and false alarms, and its F1 may rise from 0)
+        lost = ("accuracy" if failed_by[0] == F1_LOSS else
+                f"decisions on {failed_by[0].removeprefix(PER_LABEL_LOSS)} (per label, its F1 rule held)")
+        who = (f"the PR's model ({p.name}, content {p.content_hash}) lost {lost} against the base's "
                f"({b.name}, content {b.content_hash})" if name == REFERENCE_BACKEND else
-               f"{name} lost accuracy against the base's {self.pairs[name]}")
+               f"{name} lost {lost} against the base's {self.pairs[name]}")
         task = self.pr.model.task
         lines = [f"{who}: {task.headline_name} {ev.metrics[task.headline]:.4f} on the PR vs "
                  f"{ev.reference_metrics[task.headline]:.4f} on the base, change {s.delta.delta:+.4f} "
                  f"[{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}], McNemar p {s.mcnemar.p_value:.2g} "
                  f"({s.mcnemar.b} decisions lost, {s.mcnemar.c} gained) on {s.delta.n} examples."]
+        bounds = self.pr.bounds(name, against_base=True)
+        decision = s.decision(bounds.f1_keep)
+        failing = s.failing_labels(bounds.per_label_keep)
         if not decision.passed:
             lines.append(f"  F1 rule {s.rule}: {decision.reason}")
+        else:
+            lines.append(f"  F1 rule {s.rule}: holds. The per-label check fails: each label below makes "
+                         "significantly more wrong decisions against gold than the base's (McNemar), or "
+                         "keeps less than its share of its F1; a label that now fires on texts that are not "
+                         "it gains hits and false alarms alike, and its F1 may rise")
         texts = self.pr.dataset.texts
         lines += ["  " + r.failure_message(texts, sides=("base", "PR")).replace("\n", "\n  ")
                   for r in failing]
         return "\n".join(lines)
+
+    def accuracy_failed_by(self, name: str) -> list[str]:
+        """What fails the PR's `name` against the base: F1_LOSS (its F1 rule), and PER_LABEL_LOSS with
+        the labels that fail the per-label check; [] where it keeps the base's accuracy (or where
+        nothing can be compared: `accuracy_failure` says so)."""
+        if self.accuracy_not_compared:
+            return []
+        s = self.accuracy(name).stats
+        if s is None:
+            return []
+        bounds = self.pr.bounds(name, against_base=True)
+        failing = [r.label for r in s.failing_labels(bounds.per_label_keep)]
+        return ([F1_LOSS] if not s.decision(bounds.f1_keep).passed else []) + (
+            [PER_LABEL_LOSS + ", ".join(failing)] if failing else [])
 
     def close(self) -> None:
         self.session.close()

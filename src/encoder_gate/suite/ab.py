@@ -42,7 +42,8 @@ def test_accuracy_vs_base(ab_backend, gate_base, gate_session, ab_record_accurac
         ab_not_compared(why)
     failure = call_or_skip(gate_base.accuracy_failure, ab_backend)
     ab_record_accuracy(accuracy_entry(gate_base.accuracy(ab_backend), failure,
-                                      gate_base.predicted.get(ab_backend)))
+                                      gate_base.predicted.get(ab_backend),
+                                      gate_base.accuracy_failed_by(ab_backend) if failure else ()))
     waiver = failure and covering_waiver(gate_session.config.waivers, ab_backend, VERSUS_BASE, date.today())
     if waiver:
         pytest.xfail(f"waived by {waiver.owner} until {waiver.until} ({waiver.reason}): "
