@@ -171,6 +171,21 @@ def test_cli_report_picks_up_the_default_accuracy_file(saved, tmp_path, monkeypa
     assert "benchmarks above are of model `tiny`, not `default`" in md
 
 
+def test_cli_report_after_an_unsaved_run_says_where_its_speedups_are(tmp_path, monkeypatch, capsys):
+    """Walk AG: `pytest benchmarks` without a save, then `encoder-gate report`: the page said "No
+    benchmark results were found", exit 0, and nothing named speedups.json or the save it needs."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".encoder-gate").mkdir()
+    (tmp_path / ".encoder-gate" / "speedups.json").write_text(json.dumps({"speedups": {}}))
+    (tmp_path / ".encoder-gate" / "accuracy.json").write_text(json.dumps(ACCURACY))
+    assert cli.main(["report", "--out", "rep"]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: no pytest-benchmark save to draw the throughput tables and plots from; the last "
+            "session's speedups are in .encoder-gate/speedups.json") in err and "--benchmark-autosave" in err
+    assert "No pytest-benchmark save was found: run `pytest benchmarks --benchmark-autosave`" in (
+        tmp_path / "rep" / "benchmarks.md").read_text()
+
+
 def test_cli_report_errors_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["report"]) == 1

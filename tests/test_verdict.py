@@ -951,3 +951,18 @@ def test_an_argument_a_command_does_not_take_gets_that_commands_usage(capsys: py
     err = capsys.readouterr().err
     assert "usage: encoder-gate verdict [-h] [--report-dir DIR]" in err
     assert "unrecognized arguments: empty" in err
+
+
+def test_the_twin_rows_are_explained_only_where_one_is():
+    """Walk AG: the INT8 note explained "a row `NAME~PATH`" under a table that had none."""
+    from encoder_gate.reporting.verdict import integer_path_notes
+
+    info = {"this_cpu": "exact", "targets": ["x86-avx2", "x86-vnni"], "target_paths": ["exact", "saturating"]}
+    exact = {"integer_path": "exact", "can_saturate": False}
+    plain = {"integer_paths": info, "backends": {"onnx-int8": exact}}
+    assert not any("NAME~PATH" in line for line in integer_path_notes(plain))
+    twin = {"integer_paths": info, "backends": {
+        "onnx-int8": {"integer_path": "exact", "can_saturate": True},
+        "onnx-int8~saturating": {"integer_path": "saturating", "can_saturate": True,
+                                 "computed_by": "rewrite"}}}
+    assert "A row `NAME~PATH` is the same file" in integer_path_notes(twin)[0]

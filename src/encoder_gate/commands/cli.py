@@ -90,6 +90,10 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"warning: the newest pytest-benchmark save, {older[0]}, is older than {speedups}: its tables "
               "are an earlier run's figures, not the last session's; save that session with "
               "--benchmark-autosave or --benchmark-json FILE (then --benchmarks FILE)", file=sys.stderr)
+    if not files.sources and args.benchmarks is None and speedups.is_file():  # walk AG: a run, not saved
+        print(f"warning: no pytest-benchmark save to draw the throughput tables and plots from; the last "
+              f"session's speedups are in {speedups} and its verdict. Save a session with "
+              "--benchmark-autosave (or --benchmark-json FILE, then --benchmarks FILE)", file=sys.stderr)
     for used in (accuracy, ab):
         if used is not None:
             print(f"read {used}")

@@ -237,7 +237,9 @@ def render_markdown(rows: Sequence[Row], docs: Sequence[Mapping[str, Any]], sour
     elif docs:
         lines += ["The benchmark files hold no encoder-gate benchmarks.", ""]
     else:
-        lines += ["No benchmark results were found.", ""]
+        lines += ["No pytest-benchmark save was found: run `pytest benchmarks --benchmark-autosave` (or "
+                  "`--benchmark-json FILE`, then `encoder-gate report --benchmarks FILE`) for these tables "
+                  "and plots.", ""]
     if plots:
         lines += ["## Plots", "", *(f"![{p.stem}]({p.name})" for p in plots), ""]
     if accuracy is not None:

@@ -222,9 +222,11 @@ def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
         out = [f"INT8 integer paths: the shards ran on CPUs of different integer paths ({each}); each "
                f"INT8 row was computed on its shard's path: {paths}."]
     else:
+        twins = any(split_integer_path(name)[1] for name in rows)  # said where such a row is (walk AG)
         out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
-               f"({cpu_path_words(here)}). A row `NAME~PATH` is the same file computed as CPUs of the other "
-               "path compute it, emulated on this one, so that the verdict holds for those CPUs too."]
+               f"({cpu_path_words(here)})."
+               + (" A row `NAME~PATH` is the same file computed as CPUs of the other path compute it, "
+                  "emulated on this one, so that the verdict holds for those CPUs too." if twins else "")]
     out += [f"{line}." for line in path_disagreement(accuracy)]
     for name, judged, missing in _paths_judged(accuracy):
         if not judged:
