@@ -115,6 +115,8 @@ def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) 
             text += f", {e.get('clock', 'wall')} clock"
             if e.get("ci_half_width") is not None:
                 text += f", CI ±{e['ci_half_width']:.1%}"
+            if e.get("note"):  # too few rounds for its CI: the terminal said it, so does the page (walk AG)
+                text += f" ({e['note']})"
             text += contention_said(e)
             if e.get("rounds_needed"):
                 cut = " (its budget share ran out)" if e.get("budget_cut") else ""
