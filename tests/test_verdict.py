@@ -724,6 +724,19 @@ def test_one_model_and_dataset_read_by_two_paths_join_by_their_contents():
         acc, sp, None, sp["provenance"])
 
 
+def test_a_retrained_model_of_one_name_is_said_once_not_by_its_backends_hashes():
+    """Walk AG: "model model (d7428a92), not model (a868c3e4); onnx-fp16 computed from onnx:735260f0,
+    not ...": one model directory retrained reads as its other contents, its backends unsaid."""
+    acc, sp = accuracy_doc(all_pass()), speedups_doc()
+    acc["provenance"] = {**prov(model="model", content_hash="d7428a92aa"),
+                         "artifacts": {"onnx-fp16": "onnx:735260f0aa"}}
+    sp["provenance"] = {**prov(model="model", content_hash="a868c3e4bb", written="2026-11-23T10:05:00+0000"),
+                        "artifacts": {"onnx-fp16": "onnx:99990000bb"}}
+    text = render_verdict(acc, sp, None, sp["provenance"])
+    said = "accuracy.json in this directory left out: model model of other contents (d7428a92, not a868c3e4),"
+    assert said in text and "computed from" not in text
+
+
 def test_another_dataset_is_left_out_and_a_file_without_provenance_never_joins():
     """Same model, other dataset: left out by name; a file from before provenance is left out too,
     and with nothing of this model left there is no verdict."""

@@ -157,12 +157,24 @@ def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str 
     torch reference, whose artifact is the model itself, so between them this is the model check."""
     if not block:
         return "no provenance (written by an older encoder-gate)"
-    differ = [f"{part} {_part(part, block, anchor)}, not {_part(part, anchor, block)}"
-              for part in JOINING if not _same(part, block.get(part) or {}, anchor.get(part) or {})]
-    mine, theirs = block.get("artifacts") or {}, anchor.get("artifacts") or {}
-    differ += [f"{name} computed from {_short(str(mine[name]))}, not {_short(str(theirs[name]))}"
-               for name in sorted(set(mine) & set(theirs)) if mine[name] != theirs[name]]
+    differ = [_differs(part, block, anchor) for part in JOINING
+              if not _same(part, block.get(part) or {}, anchor.get(part) or {})]
+    if not any(d.startswith("model ") for d in differ):  # another model's backends differ with it: unsaid
+        mine, theirs = block.get("artifacts") or {}, anchor.get("artifacts") or {}
+        differ += [f"{name} computed from {_short(str(mine[name]))}, not {_short(str(theirs[name]))}"
+                   for name in sorted(set(mine) & set(theirs)) if mine[name] != theirs[name]]
     return "; ".join(differ) or None
+
+
+def _differs(part: str, block: Mapping[str, Any], anchor: Mapping[str, Any]) -> str:
+    """How `block`'s `part` differs from `anchor`'s, in words: "model model of other contents
+    (d7428a92, not a868c3e4)" where one model directory was retrained (walk AG: "model model
+    (d7428a92), not model (a868c3e4)"), else both as read."""
+    mine, theirs = block.get(part) or {}, anchor.get(part) or {}
+    if part == "model" and mine.get("name") == theirs.get("name"):
+        return (f"model {mine.get('name')} of other contents ({str(mine.get('content_hash'))[:8]}, not "
+                f"{str(theirs.get('content_hash'))[:8]})")
+    return f"{part} {_part(part, block, anchor)}, not {_part(part, anchor, block)}"
 
 
 #: What identifies each part of JOINING by its contents, and the key that only says where it was read:
