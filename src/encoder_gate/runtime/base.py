@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.accuracy.checks import CHECKS, bounds_for
-from encoder_gate.accuracy.evaluation import Evaluation, evaluate
+from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
+from encoder_gate.accuracy.per_label import LabelResult
+from encoder_gate.accuracy.significance import F1Decision
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend, split_precision
 from encoder_gate.cache import sha256_file
 from encoder_gate.config import INT8_RECIPE, PASS_CRITERIA, GateConfig, Waiver, as_json, read_pyproject_table
@@ -384,14 +386,14 @@ class BaseSide:
         s = ev.stats
         if s is None:
             return f"not compared with the base: {name} has no accuracy statistics"
-        failed_by = self.accuracy_failed_by(name)
-        if not failed_by:
+        decision, failing = self._losses(name, s)
+        if decision.passed and not failing:
             return None
         b, p = self.session.model, self.pr.model
         # what it lost: its F1 (the rule), or decisions of some labels while its F1 held (walk AG: a
         # label that fires on 348 more texts gains hits and false alarms, and its F1 may rise from 0)
-        lost = ("accuracy" if failed_by[0] == F1_LOSS else
-                f"decisions on {failed_by[0].removeprefix(PER_LABEL_LOSS)} (per label, its F1 rule held)")
+        lost = ("accuracy" if not decision.passed else
+                f"decisions on {', '.join(r.label for r in failing)} (per label, its F1 rule held)")
         who = (f"the PR's model ({p.name}, content {p.content_hash}) lost {lost} against the base's "
                f"({b.name}, content {b.content_hash})" if name == REFERENCE_BACKEND else
                f"{name} lost {lost} against the base's {self.pairs[name]}")
@@ -400,9 +402,6 @@ class BaseSide:
                  f"{ev.reference_metrics[task.headline]:.4f} on the base, change {s.delta.delta:+.4f} "
                  f"[{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}], McNemar p {s.mcnemar.p_value:.2g} "
                  f"({s.mcnemar.b} decisions lost, {s.mcnemar.c} gained) on {s.delta.n} examples."]
-        bounds = self.pr.bounds(name, against_base=True)
-        decision = s.decision(bounds.f1_keep)
-        failing = s.failing_labels(bounds.per_label_keep)
         if not decision.passed:
             lines.append(f"  F1 rule {s.rule}: {decision.reason}")
         else:
@@ -415,6 +414,13 @@ class BaseSide:
                   for r in failing]
         return "\n".join(lines)
 
+    def _losses(self, name: str, stats: AccuracyStats) -> tuple[F1Decision, list[LabelResult]]:
+        """The PR's `name` against the base by the bounds it is judged by there: the F1 rule's decision
+        and the labels that fail the per-label check (what `accuracy_failure` says, what
+        `accuracy_failed_by` names)."""
+        bounds = self.pr.bounds(name, against_base=True)
+        return stats.decision(bounds.f1_keep), stats.failing_labels(bounds.per_label_keep)
+
     def accuracy_failed_by(self, name: str) -> list[str]:
         """What fails the PR's `name` against the base: F1_LOSS (its F1 rule), and PER_LABEL_LOSS with
         the labels that fail the per-label check; [] where it keeps the base's accuracy (or where
@@ -424,10 +430,9 @@ class BaseSide:
         s = self.accuracy(name).stats
         if s is None:
             return []
-        bounds = self.pr.bounds(name, against_base=True)
-        failing = [r.label for r in s.failing_labels(bounds.per_label_keep)]
-        return ([F1_LOSS] if not s.decision(bounds.f1_keep).passed else []) + (
-            [PER_LABEL_LOSS + ", ".join(failing)] if failing else [])
+        decision, failing = self._losses(name, s)
+        return ([] if decision.passed else [F1_LOSS]) + (
+            [PER_LABEL_LOSS + ", ".join(r.label for r in failing)] if failing else [])
 
     def close(self) -> None:
         self.session.close()

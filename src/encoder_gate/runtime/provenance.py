@@ -55,8 +55,8 @@ def provenance(session: GateSession) -> dict[str, Any]:
         # numbers depend on it: results of the other one are other numbers (other_cpu)
         **({"integer_path": cpu_path()} if cfg.paths_may_differ() else {}),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        # whether the session timed its backends: only then are its thread count and device those of
-        # speed figures, which others' of another count do not join (documents.belonging)
+        # whether the session timed its backends: only then is its thread count that of speed figures,
+        # which others' of another count do not join (documents.belonging; a device keeps any apart)
         "timed": session.timing,
         **({"shard": cfg.shard} if cfg.shard else {}),  # a share of a sharded session (merge drops it)
         # what its user left out of the project's gate: tests deselected, backends not given
