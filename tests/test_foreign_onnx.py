@@ -24,7 +24,7 @@ from encoder_gate.backends import parse_backend
 from encoder_gate.backends.base import runner_notes
 from encoder_gate.backends.onnx_backend import PrebuiltOnnxBackend, open_session
 from encoder_gate.backends.onnx_graph import choose_output, infer_precision, inspect_onnx
-from encoder_gate.backends.registry import split_precision
+from encoder_gate.backends.registry import prebuilt_file, split_precision, with_prebuilt_file
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.inference import encode
 
@@ -129,6 +129,17 @@ def test_backend_name_takes_a_precision_suffix():
     assert backend.name == "onnx:./onnx/model.onnx@FP16"  # as written: the session keys runners by it
     with pytest.raises(GateError, match=r"unknown precision 'int4'.*@fp32, @fp16 or @int8"):
         parse_backend("onnx:model.onnx@int4")
+
+
+def test_a_prebuilt_files_path_is_read_and_rewritten_in_one_place():
+    """Where a file's path is taken out of a backend's name and put back (the base's checkout, the
+    prediction key's file name), its precision and integer path stay, and other names pass as they are."""
+    assert prebuilt_file("onnx:DIR/m.onnx@int8~exact") == ("DIR/m.onnx", "int8")
+    assert prebuilt_file("onnx:") is None and prebuilt_file("onnx-int8") is None
+    named = with_prebuilt_file("onnx:DIR/m.onnx@int8~exact", lambda p: Path(p).name)
+    assert named == "onnx:m.onnx@int8~exact"
+    assert with_prebuilt_file("onnx:DIR/m.onnx", str.upper) == "onnx:DIR/M.ONNX"
+    assert with_prebuilt_file("onnx-int8~saturating", str.upper) == "onnx-int8~saturating"
 
 
 @pytest.mark.parametrize(("weights", "ops", "precision", "evidence"), [

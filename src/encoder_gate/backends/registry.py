@@ -130,11 +130,10 @@ def parse_backend(name: str) -> Backend:
             raise GateError(f"{name!r}: only INT8 ONNX backends have an integer path (~exact, ~saturating); "
                             f"{inner!r} is not one")
         return lazy("path_backend", "IntegerPathBackend", inner=inner, path=integer_path)()
-    if is_backend_name(name):
-        spec = name[len(PREBUILT_PREFIX):]
-        path, precision = split_precision(spec)
+    if (parts := prebuilt_file(name)) is not None:
+        path, precision = parts
         return lazy("onnx_backend", "PrebuiltOnnxBackend", path=Path(path).expanduser(), precision=precision,
-                    spec=spec)()
+                    spec=name[len(PREBUILT_PREFIX):])()
     close = difflib.get_close_matches(name, list(BACKENDS), n=1, cutoff=0.75)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     plain = ", ".join(b for b in BACKENDS if b not in RECIPES)
@@ -164,6 +163,27 @@ def split_precision(spec: str) -> tuple[str, Precision | None]:
     return spec, None
 
 
+def prebuilt_file(name: str) -> tuple[str, Precision | None] | None:
+    """A prebuilt backend's file and precision: `onnx:DIR/model.onnx@int8` (an integer path after it
+    or not) -> ("DIR/model.onnx", "int8"); None for a name that is not of a prebuilt file."""
+    inner = split_integer_path(name.strip())[0]
+    if not inner.startswith(PREBUILT_PREFIX) or len(inner) == len(PREBUILT_PREFIX):
+        return None
+    return split_precision(inner[len(PREBUILT_PREFIX):])
+
+
+def with_prebuilt_file(name: str, where: Callable[[str], str]) -> str:
+    """`name` with its `onnx:` file's path replaced by `where(path)`, its precision and integer path
+    kept; any other name as it is."""
+    inner, integer_path = split_integer_path(name.strip())
+    parts = prebuilt_file(inner)
+    if parts is None:
+        return name
+    path, precision = parts
+    renamed = PREBUILT_PREFIX + where(path) + (f"@{precision}" if precision else "")
+    return with_integer_path(renamed, integer_path) if integer_path else renamed
+
+
 def check_prebuilt_files(backends: Iterable[str], model: str) -> None:
     """A GateError naming the first `onnx:PATH` backend whose file is not there, when the model is a
     local directory (a file is looked for beside it too): said once at the start, not as an error
@@ -171,6 +191,5 @@ def check_prebuilt_files(backends: Iterable[str], model: str) -> None:
     if not Path(model).expanduser().is_dir():
         return
     for name in backends:
-        if name.startswith(PREBUILT_PREFIX):
-            path = split_precision(split_integer_path(name)[0][len(PREBUILT_PREFIX):])[0]
-            resolve_onnx_path(Path(path).expanduser(), Path(model).expanduser())
+        if (parts := prebuilt_file(name)) is not None:
+            resolve_onnx_path(Path(parts[0]).expanduser(), Path(model).expanduser())

@@ -24,7 +24,12 @@ from encoder_gate.accuracy.checks import CHECKS, bounds_for
 from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
 from encoder_gate.accuracy.per_label import LabelResult
 from encoder_gate.accuracy.significance import F1Decision
-from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend, split_precision
+from encoder_gate.backends.registry import (
+    PREBUILT_PREFIX,
+    REFERENCE_BACKEND,
+    parse_backend,
+    with_prebuilt_file,
+)
 from encoder_gate.cache import sha256_file
 from encoder_gate.config import INT8_RECIPE, PASS_CRITERIA, GateConfig, Waiver, as_json, read_pyproject_table
 from encoder_gate.errors import GateError
@@ -68,12 +73,8 @@ def _same_dataset(base: str, pr: str) -> bool:
 
 def _backend_in_checkout(name: str, root: Path, model: str) -> str:
     """The base's backend `name`, an `onnx:PATH` resolved in its checkout or its model directory."""
-    if not name.startswith(PREBUILT_PREFIX):
-        return name
-    path, precision = split_precision(name[len(PREBUILT_PREFIX):])
     model_dir = Path(model) if Path(model).is_absolute() and Path(model).is_dir() else None
-    resolved = _in_checkout(path, root, "ONNX file", also=model_dir)
-    return PREBUILT_PREFIX + resolved + (f"@{precision}" if precision else "")
+    return with_prebuilt_file(name, lambda path: _in_checkout(path, root, "ONNX file", also=model_dir))
 
 
 def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateConfig:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from encoder_gate.backends.registry import PREBUILT_PREFIX, split_precision
+from encoder_gate.backends.registry import with_prebuilt_file
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.models.spec import ModelSpec
 
@@ -69,10 +69,7 @@ def texts_digest(texts: Sequence[str]) -> str:
 def backend_kind(name: str) -> str:
     """A backend's name without where its file sits: `onnx:DIR/model.onnx@int8` is
     `onnx:model.onnx@int8` (its bytes are in the key already), any other name as it is."""
-    if not name.startswith(PREBUILT_PREFIX):
-        return name
-    path, precision = split_precision(name[len(PREBUILT_PREFIX):])
-    return PREBUILT_PREFIX + Path(path).name + (f"@{precision}" if precision else "")
+    return with_prebuilt_file(name, lambda path: Path(path).name)
 
 
 def prediction_key(runner: Any, model: ModelSpec, texts: Sequence[str], batch_size: int, device: str,
