@@ -885,6 +885,11 @@ def test_a_set_too_small_to_see_the_margin_against_the_base_is_said_once():
           "accuracy": {"torch": entry, "onnx-fp32": entry}}
     text = render(decide_documents(accuracy_doc(all_pass()), None, ab)).markdown
     assert text.count(f"- against the base (torch, onnx-fp32): {small}") == 1
+    rows = all_pass()  # against the torch reference, the rows' one warning is said once too
+    for name in ("onnx-fp32", "onnx-int8"):
+        rows[name]["underpowered"] = small
+    text = render(decide_documents(accuracy_doc(rows), None)).markdown
+    assert text.count(small) == 1 and f"- onnx-fp32, onnx-int8: {small}" in text
 
 
 def test_a_pr_against_its_base_joins_the_verdict_of_its_own_commit_only():

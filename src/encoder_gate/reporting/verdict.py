@@ -134,6 +134,10 @@ def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) 
     return lines
 
 
+#: A "vs base" cell of a backend ab.json holds nothing of: new in the PR, or not in that session.
+NOT_COMPARED = "not compared"
+
+
 def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """(accuracy vs base, speed vs base) per backend, from an ab.json document."""
     acc: dict[str, str] = {}
@@ -338,14 +342,20 @@ def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     return f"**Failed:** {shown}. Why, with the numbers: below the table."
 
 
-def _underpowered_against_base(ab: Mapping[str, Any] | None) -> list[str]:
-    """ab.json's underpowered warnings, each once with the backends it holds for (one set of texts:
-    the backends that decide alike share it)."""
+def _row_warnings(rows: Mapping[str, Any], ab: Mapping[str, Any] | None) -> list[str]:
+    """The rows' warnings (`ROW_WARNINGS`) and ab.json's underpowered ones, each text once with the
+    backends it holds for (one set of texts: the backends that decide alike share it)."""
     by: dict[str, list[str]] = {}
+    for name, row in rows.items():
+        for key in ROW_WARNINGS:
+            if (row or {}).get(key):
+                by.setdefault(str(row[key]), []).append(name)
+    against: dict[str, list[str]] = {}
     for name, entry in ((ab or {}).get("accuracy") or {}).items():
         if entry.get("underpowered"):
-            by.setdefault(str(entry["underpowered"]), []).append(name)
-    return [f"against the base ({', '.join(names)}): {text}" for text, names in by.items()]
+            against.setdefault(str(entry["underpowered"]), []).append(name)
+    return ([f"{', '.join(names)}: {text}" for text, names in by.items()]
+            + [f"against the base ({', '.join(names)}): {text}" for text, names in against.items()])
 
 
 def _waived_by(w: Waiver, today: date) -> str:
@@ -440,7 +450,7 @@ def render(verdict: Verdict) -> VerdictReport:
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
         cells: tuple[str, ...] = (name, _row_word(backend, verdict), f1, drift, speed.get(name, ""))
         if ab is not None:
-            cells += (ab_accuracy.get(name, ""), ab_speed.get(name, ""))
+            cells += (ab_accuracy.get(name, NOT_COMPARED), ab_speed.get(name, NOT_COMPARED))
         lines_out.append(cells)
 
     title = "PASS" if verdict.passed else "FAIL"
@@ -542,9 +552,7 @@ def render(verdict: Verdict) -> VerdictReport:
         out += ["", "Speed cells (paired interleaved rounds; the 95% CI of each figure):",
                 *[f"- {m}" for m in measured]]
     warnings = [*(gate.get("warnings") or []),
-                *(f"{name}: {row[key]}" for name, row in rows.items() for key in ROW_WARNINGS
-                  if (row or {}).get(key)),
-                *_underpowered_against_base(ab),
+                *_row_warnings(rows, ab),
                 *(f"{e.get('backend')} {e.get('case')} vs base: inconclusive, {e.get('describe')}"
                   for e in (ab or {}).get("speed") or [] if e.get("status") == "inconclusive")]
     if warnings:
