@@ -435,6 +435,20 @@ def bench_project(pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytes
             "--gate-report-dir", str(pytester.path / "report"), "-p", "no:cacheprovider"]
 
 
+def test_more_threads_than_cores_are_said_before_anything_is_timed(pytester: pytest.Pytester, bench_project):
+    """threads = 8 written for a bigger runner takes turns on a 2-core one: its figures measure the
+    turns; the header says so, with the most this runner has."""
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    args = list(bench_project)
+    args[args.index("--gate-threads") + 1] = str(cores + 1)
+    result = pytester.runpytest(*args, "--co")
+    result.stdout.fnmatch_lines([f"encoder-gate: threads = {cores + 1} on {cores} cores: *set threads (or "
+                                 f"--gate-threads) to at most {cores} on this runner"])
+    assert "take turns" not in pytester.runpytest(*bench_project, "--co").stdout.str()
+
+
 @pytest.mark.slow
 def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, bench_project, monkeypatch):
     # progress lines from the first benchmark on (a real session prints them after its first minute)

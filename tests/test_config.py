@@ -45,6 +45,7 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
         ({"limit": "-5", "eval_threads": "-2"},
          r"^eval-threads -2 \(--gate-eval-threads\): must be 0 \(the default: every core\) or positive; "
          r"limit -5 \(--gate-limit\): must be 0 \(the default: every text\) or positive$"),
+        ({"threads": "100000"}, r"^threads 100000: at most 1024 \(a runner's cores\); 0 gives the library"),
         # walk AB: each names its own setting and fix
         ({"eval_batch_size": "-1"}, r"eval-batch-size must be positive, got -1 \(--gate-eval-batch-size"),
         ({"batch_sizes": "8,8"}, r"^batch-sizes lists 8 twice in \[8, 8\] \(--gate-batch-sizes"),

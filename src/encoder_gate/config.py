@@ -34,6 +34,10 @@ Sweep = Literal["gate", "full"]
 InconclusiveMode = Literal["fail", "warn"]  # how an A/B cell that could not decide counts
 
 
+#: The most intra-op threads a setting may ask for: more is a typo, not a machine.
+MOST_THREADS = 1024
+
+
 @dataclass(frozen=True)
 class Waiver:
     """An accepted, known failure: `[[tool.encoder-gate.waivers]]` in pyproject.toml (docs/checks.md,
@@ -232,6 +236,11 @@ class GateConfig:
                      ("limit", self.limit, "the default: every text")) if value < 0]
         if negative:
             raise GateError("; ".join(negative))
+        counts = (("threads", self.threads), ("eval-threads", self.eval_threads))
+        many = [f"{name} {value}" for name, value in counts if value > MOST_THREADS]
+        if many:  # a typo, not a runner: torch and ONNX Runtime would start that many threads
+            raise GateError(f"{' and '.join(many)}: at most {MOST_THREADS} (a runner's cores); "
+                            "0 gives the library default, every core")
 
     @classmethod
     def from_sources(cls, table: Mapping[str, Any], overrides: Mapping[str, Any],

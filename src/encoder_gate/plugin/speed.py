@@ -29,6 +29,7 @@ state lives in the config's stash. The numbers are computed by :mod:`encoder_gat
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -190,8 +191,14 @@ class BenchPlugin:
         clock = clock_for(self.session.config.threads, self.session.config.device)
         said = ("the thread's CPU time (time.thread_time; one intra-op thread)" if clock == "thread"
                 else "wall time (time.perf_counter)")
-        return [f"encoder-gate: its speed cells are timed in rounds of their own on {said}; "
-                "pytest-benchmark's figures hold those rounds (its timer above is its default)"]
+        out = [f"encoder-gate: its speed cells are timed in rounds of their own on {said}; "
+               "pytest-benchmark's figures hold those rounds (its timer above is its default)"]
+        threads, cores = self.session.config.threads, len(os.sched_getaffinity(0))
+        if threads > cores:  # a setting written for a bigger runner: its threads take turns on these cores
+            out.append(f"encoder-gate: threads = {threads} on {cores} cores: the threads of each timed round "
+                       "take turns on the cores, so its figures measure that as much as the backend; set "
+                       f"threads (or --gate-threads) to at most {cores} on this runner")
+        return out
 
     # --- collection ------------------------------------------------------------------------
 
