@@ -107,8 +107,7 @@ class Check:
     def not_for_evaluation(self, ev: Evaluation) -> str | None:
         """Why it does not apply to the evaluated backend: as `not_for`, with the twin its
         outputs were held against (if any), or why this evaluation gives it nothing to judge."""
-        return (self.not_for(ev.name, (ev.path_gap_with,) if ev.path_gap_with else ())
-                or (self.vacuous(ev) if self.vacuous else None))
+        return self.not_for(ev.name, held_against(ev)) or (self.vacuous(ev) if self.vacuous else None)
 
     @property
     def parity(self) -> bool:
@@ -453,15 +452,19 @@ def judge_all(ev: Evaluation, bounds: Bounds) -> dict[str, dict[str, Any]]:
     return out
 
 
+def held_against(ev: Evaluation) -> tuple[str, ...]:
+    """The twin row `ev`'s outputs were held against on the other integer path, if any."""
+    return (ev.path_gap_with,) if ev.path_gap_with else ()
+
+
 def not_judged(ev: Evaluation, bounds: Bounds) -> dict[str, str]:
     """The checks that fit `ev`'s task and labels, that `bounds` switch on, and that this
     evaluation gives nothing to judge (`Check.vacuous`), each with why: accuracy.json and the
     verdict say them, never a pass of a check that could not fail."""
-    twins = (ev.path_gap_with,) if ev.path_gap_with else ()
     out: dict[str, str] = {}
     for name, rec in CHECKS.items():
         if (rec.vacuous is None or skip_reason(ev.task, name, ev.labelled, bounds)
-                or rec.not_for(ev.name, twins)):
+                or rec.not_for(ev.name, held_against(ev))):
             continue
         why = rec.vacuous(ev)
         if why:
