@@ -441,6 +441,14 @@ def test_backends_narrowed_on_the_command_line_are_said_like_a_selection(tmp_pat
     assert _narrowed(("torch", "onnx-fp32", "onnx-int8"), project) is None
     assert _narrowed(("torch",), ()) is None  # no --gate-backends: the project's own
     assert _narrowed(("torch", "onnx:./onnx/m.onnx"), ("torch", "onnx:onnx/m.onnx")) is None  # one file
+    model = tmp_path / "model"  # a file beside the model, named from there or from here: one file;
+    for folder in ("onnx", "old"):  # two files of one name in two folders: two
+        (model / folder).mkdir(parents=True)
+        (model / folder / "m.onnx").write_bytes(b"onnx")
+    here = f"onnx:{model / 'onnx' / 'm.onnx'}"
+    assert _narrowed(("torch", here), ("torch", "onnx:onnx/m.onnx"), str(model)) is None
+    assert _narrowed(("torch", here), ("torch", "onnx:onnx/m.onnx", "onnx:old/m.onnx"), str(model)) == (
+        f"--gate-backends torch,{here} (not the project's onnx:old/m.onnx)")
     session = GateSession(GateConfig(model=str(tmp_path / "nope"), cache_dir=tmp_path / "cache"),
                           selection="-k drift_max", narrowed=said)
     assert provenance(session)["selection"] == f"-k drift_max {said}"

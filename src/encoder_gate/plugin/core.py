@@ -15,17 +15,20 @@ reasons, unless `--gate-allow-skip` is given. At the end of a session the verdic
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
 from encoder_gate.backends.int8_path import TARGETS
-from encoder_gate.backends.registry import check_prebuilt_files, split_integer_path
+from encoder_gate.backends.prebuilt import resolve_onnx_path
+from encoder_gate.backends.registry import check_prebuilt_files, split_integer_path, with_prebuilt_file
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
 from encoder_gate.data.datasets import load_texts
@@ -68,7 +71,6 @@ from encoder_gate.reporting.accuracy import stats_lines
 from encoder_gate.reporting.verdict import terminal_rows
 from encoder_gate.results.accuracy import accuracy_payload, merge_payloads
 from encoder_gate.runtime.base import BASE_PREFIX
-from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import head_commit
 from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs
@@ -177,7 +179,7 @@ def pytest_configure(config: pytest.Config) -> None:
         check_prebuilt_files(gate_config.backends, gate_config.model)
         # the whole gate's, before a shard's share; narrowed from the backends the project names
         narrowed = _narrowed(gate_config.backends, projects if "backends" in read_pyproject_table(
-            config.rootpath) else ())
+            config.rootpath) else (), gate_config.model)
         if gate_config.texts is not None:  # a dataset given as texts: refused here for every suite alike
             load_texts(gate_config.texts)
         check_writable(gate_config.cache_dir, "the artifact cache (--gate-cache-dir, cache-dir)")
@@ -227,14 +229,27 @@ def _projects_backends(config: pytest.Config) -> tuple[str, ...]:
     return (*project.backends, *project.path_twins())
 
 
-def _narrowed(backends: Sequence[str], projects: Sequence[str]) -> str | None:
+def _narrowed(backends: Sequence[str], projects: Sequence[str], model: str = "") -> str | None:
     """How --gate-backends narrowed the project's gate ("--gate-backends torch,onnx-fp32 (not the
     project's onnx-int8)"), or None: a PASS of the rest says nothing of those (walk AE: an onnx-int8
     that failed one session was out of the next one's PASS without a word). `projects`: the backends
-    its [tool.encoder-gate] names (none: it names none, and the defaults are no project's choice)."""
-    given = {backend_kind(b) for b in backends}  # an onnx: file by its name, however its path was written
-    left = [b for b in projects if backend_kind(b) not in given and split_integer_path(b)[1] is None]
+    its [tool.encoder-gate] names (none: it names none, and the defaults are no project's choice);
+    an onnx: file is the file its path finds (beside `model` too), however the path is written."""
+    given = {_the_file(b, model) for b in backends}
+    left = [b for b in projects if _the_file(b, model) not in given and split_integer_path(b)[1] is None]
     return f"--gate-backends {','.join(backends)} (not the project's {', '.join(left)})" if left else None
+
+
+def _the_file(name: str, model: str) -> str:
+    """`name` with its onnx: file's path as the file it finds: two spellings of one file are one
+    backend, two files of one name in two folders two (a path that finds nothing stays as written)."""
+    def found(path: str) -> str:
+        try:
+            return str(resolve_onnx_path(Path(path).expanduser(), Path(model).expanduser())[0].resolve())
+        except (GateError, OSError):
+            return os.path.normpath(path)
+
+    return with_prebuilt_file(name, found)
 
 
 def _selection(config: pytest.Config) -> str | None:
