@@ -217,6 +217,40 @@ def test_a_model_that_decides_the_same_for_every_text_is_a_warning_in_its_row_an
     assert alone == f"it decides the same for every one of the 3 texts ({said}), where the reference does not"
 
 
+@pytest.mark.parametrize("task", ["multi_label", "single_label"])
+def test_a_reference_no_better_than_chance_is_a_warning_on_its_row(task: str):
+    """Walk AG: a random head (a base checkpoint's classifier never trained, or never loaded) scored
+    F1 0.073 and passed without a word, every backend keeping its score. Its row says it does no
+    better than a rule that never reads the texts; a trained one does not, nor does a backend's row
+    (the reference's says it)."""
+    rng = np.random.default_rng(0)
+    n, width = 300, 6
+    names = tuple(f"l{j}" for j in range(width))
+    if task == "multi_label":
+        gold = (rng.random((n, width)) < 0.05).astype(np.uint8)
+        gold[:, 0] |= rng.random(n) < 0.5
+    else:
+        gold = np.eye(width, dtype=np.uint8)[np.where(rng.random(n) < 0.6, 0, rng.integers(1, width, n))]
+    noise = rng.random((n, width)).astype(np.float32)
+    random_head = noise / noise.sum(axis=1, keepdims=True) if task == "single_label" else noise
+    ev = evaluate("torch", random_head, random_head, gold, precision="fp32", size_bytes=1, task=task,
+                  label_names=names, atol=1e-4)
+    best, rule = ev.stats.best_guess()
+    assert ev.below_chance == (
+        f"its {ev.task.headline_name} {ev.stats.delta.ref_value:.4f} is no better than a rule that never "
+        f"reads the texts ({rule}: {best:.4f}): is the model trained, and its classifier head loaded? "
+        "Judged against such a model, every backend keeps its score, so the F1 checks say little")
+    assert _row(ev, INT8)["below_chance"] == ev.below_chance
+    assert evaluate("onnx-int8", random_head * np.float32(0.999), random_head, gold, precision="int8",
+                    size_bytes=1, task=task, label_names=names, atol=1e-4).below_chance is None
+    # a weak but trained head: right on 70% of the texts, on the rest a text's decisions another's
+    right = rng.random(n) < 0.7
+    weak = np.where(right[:, None], np.where(gold, 0.9, 0.02), np.where(gold[::-1], 0.9, 0.02))
+    weak = weak.astype(np.float32)
+    assert evaluate("torch", weak, weak, gold, precision="fp32", size_bytes=1, task=task,
+                    label_names=names, atol=1e-4).below_chance is None
+
+
 def test_underpowered_set_warns_with_the_examples_it_needs():
     """300 texts cannot see a one-point drop: the shipped F1 test warns (whatever the rule), and the
     warning says how many examples would; it is a warning, not a failure."""

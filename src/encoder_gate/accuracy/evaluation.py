@@ -42,6 +42,7 @@ from encoder_gate.accuracy.significance import (
     metric_ci,
     min_detectable_drop,
     paired_delta,
+    score,
     underpowered_warning,
 )
 from encoder_gate.accuracy.tolerances import Bounds
@@ -49,6 +50,8 @@ from encoder_gate.tasks import THRESHOLD, Task
 
 #: Paired-bootstrap resamples and seed of the F1 change's CI and of the MDE (same resamples).
 N_RESAMPLES, SEED = 2000, 0
+#: Random guessers drawn per guessing rule to place chance (`AccuracyStats.best_guess`).
+GUESSES = 200
 
 
 class UnderpoweredWarning(UserWarning):
@@ -97,6 +100,42 @@ class AccuracyStats:
     def decision(self, point_keep: float) -> F1Decision:
         """The F1 keep check's verdict under the configured rule."""
         return decide_f1(self.delta, self.rule, self.margin, point_keep, self.delta.ref_value)
+
+    def best_guess(self) -> tuple[float, str]:
+        """The best headline score a rule reaches without reading the texts, and the rule: each rule
+        that decides the same for every text (a class; the labels of the k largest supports, which
+        for k labels score best), and the 95th percentile of `GUESSES` random guessers (classes
+        uniformly and in the gold's proportions; labels at their gold rates and at one half, as a
+        random head decides): a score at or below it tells no text apart from chance."""
+        n, width = self.gold.shape
+        eye = np.eye(width, dtype=np.bool_)
+        rng = np.random.default_rng(SEED)
+        rates = self.gold.mean(axis=0)
+        if self.task.record.decision == "argmax":
+            rules = [(eye[j], f"class {self._label(j)} for every text") for j in range(width)]
+            shares = rates / rates.sum() if rates.sum() else np.full(width, 1 / width)
+            draws = {"guessing classes at random": lambda: eye[rng.integers(0, width, n)],
+                     "guessing classes in the gold's proportions":
+                         lambda: eye[rng.choice(width, n, p=shares)]}
+        else:
+            order = np.argsort(-self.gold.sum(axis=0), kind="stable")
+            rules = []
+            for k in range(1, width + 1):
+                names = ", ".join(self._label(int(j)) for j in order[:k])
+                said = f"labels {names}" if k <= 3 else f"the {k} most frequent labels"
+                said += " for every text"
+                rules.append((np.isin(np.arange(width), order[:k]), said))
+            draws = {"guessing each label at its gold rate": lambda: rng.random((n, width)) < rates,
+                     "guessing each label with even odds": lambda: rng.random((n, width)) < 0.5}
+        scored = [(score(self.gold, np.broadcast_to(row, (n, width)), self.task), said)
+                  for row, said in rules]
+        for said, draw in draws.items():
+            guessed = [score(self.gold, draw(), self.task) for _ in range(GUESSES)]
+            scored.append((float(np.percentile(guessed, 95)), said))
+        return max(scored, key=lambda pair: pair[0])
+
+    def _label(self, index: int) -> str:
+        return repr(self.label_names[index]) if index < len(self.label_names) else str(index)
 
     @property
     def underpowered(self) -> str | None:
@@ -179,6 +218,23 @@ class Evaluation:
         return (f"it decides the same for every one of the {len(self.probs)} texts ({what}), where the "
                 "reference does not")
 
+    @property
+    def below_chance(self) -> str | None:
+        """Plain words when the reference scores no better against the gold labels than a rule that
+        never reads the texts (`AccuracyStats.best_guess`), else None: a head never trained or never
+        loaded (a base checkpoint's random classifier). Every backend keeps such a reference's score,
+        so the verdict warns, on the reference's own row (not when `one_decision` says it already)."""
+        if (self.stats is None or not np.array_equal(self.probs, self.reference) or not len(self.probs)
+                or self.one_decision is not None):
+            return None
+        best, rule = self.stats.best_guess()
+        own = self.stats.delta.ref_value
+        if own > best or best <= 0:  # (no gold positive at all: the checks say they judged nothing)
+            return None
+        return (f"its {self.task.headline_name} {own:.4f} is no better than a rule that never reads the "
+                f"texts ({rule}: {best:.4f}): is the model trained, and its classifier head loaded? Judged "
+                "against such a model, every backend keeps its score, so the F1 checks say little")
+
     def _one_decision(self, probs: np.ndarray) -> str | None:
         """What `probs` decide for every text alike ("class 'neg'", "labels ...", "no label"), or None
         when the texts are told apart (or there are no decisions, or fewer than two texts)."""
@@ -223,6 +279,7 @@ class Evaluation:
             "top1_agreement": d.top1_agreement if decisions else None,
             "max_tokens": self.max_tokens,
             "one_decision": self.one_decision,
+            "below_chance": self.below_chance,
         }
         if self.path_gap is not None:
             g = self.path_gap

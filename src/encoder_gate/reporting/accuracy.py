@@ -131,7 +131,7 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
 
 #: The keys of an accuracy.json row that hold a warning (plain words, or null): the set too small to
 #: see the F1 margin; a backend that decides the same for every text.
-ROW_WARNINGS = ("underpowered", "one_decision")
+ROW_WARNINGS = ("underpowered", "one_decision", "below_chance")
 
 
 def cut_note(dataset: Mapping[str, Any] | None) -> list[str]:
