@@ -860,6 +860,26 @@ def test_cli_verdict_prints_through_current_verdict(tmp_path: Path, monkeypatch:
     assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 1  # the exit status is the verdict's
 
 
+def test_a_reader_that_goes_away_keeps_the_verdicts_exit_status(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Walk AH: `encoder-gate verdict | true` (and `merge ... | head -1`) exited 0 on a FAIL: a
+    BrokenPipeError ended the command at once with 0, and merge before writing its verdict. The
+    command goes on without its reader and exits with the verdict's status."""
+    import io
+    import os
+    import sys
+
+    monkeypatch.setattr(cli, "current_verdict", lambda report_dir: "## encoder-gate: FAIL\n" * 20000)
+    (tmp_path / "verdict.json").write_text('{"schema": 1, "passed": false}')
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    pipe = io.TextIOWrapper(os.fdopen(write, "wb"), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", pipe)
+    assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 1
+    assert sys.stdout is pipe  # given back; what it held went nowhere, so closing it raises nothing
+    pipe.close()
+
+
 # --- the workflow is hardened ---------------------------------------------------------------
 
 

@@ -13,11 +13,13 @@ status. To add one (e.g. ``export``), write those two functions and add an entry
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
 from encoder_gate.commands import export, init
 from encoder_gate.commands.history import history_arguments, run_history
@@ -555,15 +557,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # said with the command's own usage (`encoder-gate verdict DIR`: its --report-dir)
         (getattr(args, "parser", None) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    stdout, sys.stdout = sys.stdout, _ReaderMayLeave(sys.stdout)
     try:
         status: int = args.run(args)
     except GateError as exc:
         print(f"encoder-gate {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # the reader went away (`| head`): what it read was right
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 0
+    finally:
+        sys.stdout.flush()  # a pipe's buffer, here: its reader gone, it goes nowhere, not to exit 120
+        sys.stdout = stdout
     return status
+
+
+class _ReaderMayLeave:
+    """stdout whose reader may go away (`| head`, `| true`): the command goes on without it, writes
+    its files and keeps its exit status. A BrokenPipeError used to end it at once with 0: a failed
+    merge behind `| true` exited 0 and wrote no verdict (walk AH)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._leave()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._leave()
+
+    def _leave(self) -> None:
+        self._gone = True
+        with contextlib.suppress(OSError, ValueError):  # what is still buffered goes nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":  # pragma: no cover
