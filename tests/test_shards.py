@@ -127,6 +127,10 @@ def test_a_missing_or_doubled_shard_fails_and_is_named(tmp_path: Path):
     (second / "findings.json").unlink()  # an upload that left it out: a red shard would merge green
     with pytest.raises(GateError, match=r"shard 2/3 \(.*\) has no findings.json, which its session wrote"):
         read_shard(second)
+    for emptied in ({}, {"schema": 1}):  # walk AH: emptied or cut short, it read as no finding: PASS
+        write_document(second, "findings.json", emptied)
+        with pytest.raises(GateError, match=r"shard 2/3 \(.*\): its findings.json holds no session's"):
+            read_shard(second)
     killed = tmp_path / "killed"  # a shard's job cancelled or timed out: its running marker, no shard.json
     run = {"command": "pytest accuracy --gate-shard 2/3", "started": "2026-11-27T01:00:00+0000", "pid": 77}
     write_document(killed, "findings.json", {"provenance": {}, "by_document": {}, "unwritten": [],

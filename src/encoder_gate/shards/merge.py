@@ -117,6 +117,11 @@ def read_shard(directory: Path) -> ShardResult:
         raise GateError(f"shard {shard} ({directory}) has no {FINDINGS_FILE}, which its session wrote with "
                         f"{SHARD_FILE}: what failed it outside the checks is unknown; copy the whole report "
                         "directory of each shard (the workflow's upload must include it)")
+    if not isinstance(findings.get("provenance"), dict) or not isinstance(findings.get("by_document"), dict):
+        # emptied or cut short ({} or {"schema": 1}): read as no finding, a red shard merged green (walk AH)
+        raise GateError(f"shard {shard} ({directory}): its {FINDINGS_FILE} holds no session's findings (no "
+                        "provenance or by_document, which every session writes): it was emptied or cut "
+                        "short; copy the whole report directory of each shard, or run the shard again")
     documents[FINDINGS_FILE] = findings
     return ShardResult(directory, shard, plan, descriptor, documents)
 
