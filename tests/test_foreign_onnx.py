@@ -241,6 +241,46 @@ def test_a_file_of_another_models_vocabulary_is_refused_at_build_naming_both_siz
     assert inspect_onnx(embedding_classifier(tmp_path / "same.onnx")).vocab_rows == VOCAB
 
 
+def test_a_file_of_fewer_positions_than_the_texts_fails_in_one_line_naming_its_table(tiny_ctx, batch,
+                                                                                    tmp_path):
+    """Walk AI: a BERT file exported with 128 positions, gated beside a model of 512, failed 14 tests
+    with ONNX Runtime's tracebacks ("128 by 168") and about 400 lines of its log. One GateError says
+    the batch, ORT's first line, and the lookup table shorter than the texts."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=(VOCAB, 28)).astype(np.float32), "words"),
+             numpy_helper.from_array(rng.normal(size=(4, 28)).astype(np.float32), "positions"),
+             *(numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
+               (("zero", 0), ("one", 1), ("start", [1]), ("end", [2])))]
+    nodes = [helper.make_node("Gather", ["words", "input_ids"], ["emb"]),
+             helper.make_node("Shape", ["input_ids"], ["shape"]),
+             helper.make_node("Slice", ["shape", "start", "end"], ["len1"]),
+             helper.make_node("Squeeze", ["len1"], ["len"]),
+             helper.make_node("Range", ["zero", "len", "one"], ["ids"]),
+             helper.make_node("Gather", ["positions", "ids"], ["pos"]),
+             helper.make_node("Add", ["emb", "pos"], ["sum"]),
+             helper.make_node("ReduceMean", ["sum"], ["logits"], axes=[1], keepdims=0)]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
+              for n in ("input_ids", "attention_mask")]
+    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 28])
+    model = helper.make_model(helper.make_graph(nodes, "positions", inputs, [out], inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "short.onnx"))
+    runner = parse_backend(f"onnx:{tmp_path / 'short.onnx'}").build(tiny_ctx)
+    texts, tokens = batch["input_ids"].shape
+    assert tokens > 4
+    with pytest.raises(GateError) as raised:
+        runner.predict(batch)
+    said = str(raised.value)
+    assert said.startswith(f"ONNX Runtime failed to compute {tmp_path / 'short.onnx'} on {texts} text(s) of "
+                           f"{tokens} tokens (")
+    assert "It looks positions up in a table of 4 rows, shorter than these texts, where config.json's " \
+           "max_position_embeddings is " in said and "(--gate-model DIR)" in said and "\n" not in said
+
+
 def test_label_count_mismatch_is_refused_at_first_predict(tiny_ctx, batch, tmp_path):
     """With a symbolic output width the count is checked on the first outputs."""
     path = embedding_classifier(tmp_path / "five.onnx", labels=5, unknown_width=True)

@@ -104,6 +104,31 @@ def _ort_detail(text: str, path: Path) -> str:
     return first[:300] or "no message"
 
 
+def run_error(path: Path, exc: BaseException, shape: tuple[int, ...], model_dir: Path) -> GateError:
+    """ONNX Runtime's failure to compute a batch of `shape` (texts, tokens), as one GateError: its
+    message's first line and, where a lookup table of the file is shorter than the texts, that (a
+    file exported from a model of fewer positions: walk AI's stale BERT file failed 14 tests with
+    ORT tracebacks, "128 by 168")."""
+    texts, tokens = (int(shape[0]), int(shape[1])) if len(shape) == 2 else (len(shape), 0)
+    said = (f"ONNX Runtime failed to compute {path} on {texts} text(s) of {tokens} tokens "
+            f"({_ort_detail(str(exc), path)}).")
+    try:
+        info = inspect_onnx(path)
+    except Exception:  # what the file holds is a clue, not the error
+        return GateError(f"{said} {EXPORTED_ELSEWHERE}")
+    short = [rows for rows in info.table_rows if rows != info.vocab_rows and rows < tokens]
+    if short:
+        config = model_config_value(model_dir, "max_position_embeddings")
+        where = f", where config.json's max_position_embeddings is {config}" if config is not None else ""
+        said += f" It looks positions up in a table of {short[0]} rows, shorter than these texts{where}."
+    return GateError(f"{said} {EXPORTED_ELSEWHERE}")
+
+
+#: How to get an ONNX file that belongs to the model directory.
+EXPORTED_ELSEWHERE = ("If the file was exported from another model, pass the model directory it was exported "
+                      "from (--gate-model DIR), or export the file from this model (encoder-gate export).")
+
+
 def load_error(path: Path, exc: BaseException) -> GateError:
     """ONNX Runtime's load failure, by its message, as a GateError saying what is actually wrong."""
     import onnxruntime as ort
@@ -161,14 +186,16 @@ def load_error(path: Path, exc: BaseException) -> GateError:
 
 def session_options(threads: int) -> Any:
     """ONNX Runtime's options for a session at `threads` intra-op threads (0: ORT's default, its
-    count of cores) and one inter-op thread, logging only errors."""
+    count of cores) and one inter-op thread, logging only what is fatal."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    # fatal only: each error also comes as the exception a GateError says in one line (its log
+    # repeated every failed run's, about 400 lines of a stale file's session: walk AI)
+    options.log_severity_level = 4
     return options
 
 
@@ -274,6 +301,7 @@ class OnnxRunner:
         self._task = ctx.model.task
         self._device = ctx.device
         self._labels = ctx.model.label_names
+        self._model_dir = ctx.model.path
         inputs = session.get_inputs()
         self.input_names = tuple(i.name for i in inputs)
         unknown = [n for n in self.input_names if n not in TOKENIZER_INPUTS]
@@ -421,8 +449,13 @@ class OnnxRunner:
         ids = chunk["input_ids"]
         feeds = {n: np.ascontiguousarray(chunk[n] if n in chunk else np.zeros_like(ids),
                                          dtype=self._dtypes[n]) for n in self.input_names}
-        raw = np.asarray(self._run_cuda(feeds) if self._device == "cuda" else
-                         self._session.run([self._output], feeds)[0])
+        try:
+            raw = np.asarray(self._run_cuda(feeds) if self._device == "cuda" else
+                             self._session.run([self._output], feeds)[0])
+        except Exception as exc:  # ORT raises its own Fail/InvalidArgument/RuntimeException types
+            if not type(exc).__module__.startswith("onnxruntime"):
+                raise
+            raise run_error(self.artifact, exc, ids.shape, self._model_dir) from None
         if raw.dtype != np.float32:
             raw = raw.astype(np.float32)
         if not self._output_checked:
@@ -665,8 +698,13 @@ class PrebuiltOnnxBackend:
 
 def model_vocab_size(model_dir: Path) -> int | None:
     """config.json's vocab_size of a model directory, or None where it says none."""
+    return model_config_value(model_dir, "vocab_size")
+
+
+def model_config_value(model_dir: Path, key: str) -> int | None:
+    """An integer of a model directory's config.json, or None where it says none."""
     try:
-        value = json.loads((Path(model_dir) / "config.json").read_text()).get("vocab_size")
+        value = json.loads((Path(model_dir) / "config.json").read_text()).get(key)
     except (OSError, ValueError, AttributeError):
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -66,6 +66,8 @@ class GraphInfo:
     # rows of the word-embedding table input_ids index (a Gather of an initializer by input_ids,
     # through a Cast at most); None where the graph hides it (a quantized or dequantized table)
     vocab_rows: int | None = None
+    # rows of every 2-D table a Gather looks up in (words, positions, token types), in graph order
+    table_rows: tuple[int, ...] = ()
 
     @property
     def external_files(self) -> list[Path]:
@@ -176,8 +178,15 @@ def inspect_onnx(path: Path) -> GraphInfo:
         path=path, inputs=inputs, outputs=tuple(_spec(v) for v in model.graph.output),
         op_counts=ops, weight_elements=weights, external_locations=tuple(locations),
         producer=" ".join(p for p in (model.producer_name, model.producer_version) if p),
-        vocab_rows=_vocab_rows(model.graph),
+        vocab_rows=_vocab_rows(model.graph), table_rows=_table_rows(model.graph),
     )
+
+
+def _table_rows(graph: Any) -> tuple[int, ...]:
+    """The row counts of the 2-D initializers Gather nodes look up in, each table once."""
+    tables = {t.name: t for t in graph.initializer}
+    used = dict.fromkeys(n.input[0] for n in graph.node if n.op_type == "Gather" and n.input)
+    return tuple(int(tables[name].dims[0]) for name in used if name in tables and len(tables[name].dims) == 2)
 
 
 def _vocab_rows(graph: Any) -> int | None:
