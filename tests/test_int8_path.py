@@ -429,6 +429,21 @@ def test_on_a_saturating_runner_a_deduplicated_file_is_judged_on_the_exact_path(
     assert np.array_equal(twin.predict(batch), original.predict(batch))
 
 
+def test_a_twin_of_a_file_that_cannot_be_built_is_not_judged_its_row_says_why(tiny_ctx, tmp_path):
+    """Walk AI: a stale onnx: file (another model's vocabulary) failed as two backends, the file and
+    its ~saturating twin, with twice the errors. Its twin is not applicable, naming the row that
+    fails."""
+    from encoder_gate.errors import NotApplicable
+
+    stale = tmp_path / "stale.onnx"
+    stale.write_bytes(b"not an onnx file")
+    with pytest.raises(GateError):
+        parse_backend(f"onnx:{stale}").build(tiny_ctx)
+    with pytest.raises(NotApplicable, match=rf"~saturating: onnx:{stale} could not be built, and its row "
+                                            r"says why: ONNX Runtime could not load"):
+        parse_backend(f"onnx:{stale}~saturating").build(tiny_ctx)
+
+
 @pytest.mark.parametrize("way", ["session option or rewrite", "masked child"])
 def test_a_twin_whose_way_does_not_compute_its_path_is_not_judged(tiny_ctx, monkeypatch, way: str):
     """Where the probe says the way a twin is computed does not compute the path it stands for (the

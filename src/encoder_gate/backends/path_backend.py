@@ -70,7 +70,11 @@ class IntegerPathBackend:
         if ctx.device != "cpu":
             raise NotApplicable(f"{self.name}: integer paths are a CPU matter (ONNX Runtime's x86 U8S8 "
                                 f"kernels); on {ctx.device} only the plain file is judged")
-        plain = parse_backend(self.inner).build(ctx)
+        try:
+            plain = parse_backend(self.inner).build(ctx)
+        except GateError as exc:  # its file's own failure, said once on its row (walk AI: twice, as two)
+            raise NotApplicable(f"{self.name}: {self.inner} could not be built, and its row says why: "
+                                f"{str(exc).splitlines()[0][:160]}") from None
         if not isinstance(plain, OnnxRunner):
             raise GateError(f"{self.name}: only an ONNX backend has an integer path; {self.inner} is not one")
         return on_path(plain, self.path, ctx, self.name)
