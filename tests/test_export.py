@@ -323,6 +323,11 @@ def test_export_scores_on_the_projects_configured_data_and_columns(tmp_path: Pat
     assert overridden == {"text_column": "body", "label_column": "sentiment"}
     # the table's columns are its own data's; no project: the bundled split
     assert export_data("other.csv", None, None, tmp_path) == ("other.csv", {})
+    (tmp_path / "data").mkdir()  # --dataset naming the table's own file takes its columns (walk AI)
+    (tmp_path / "data" / "eval.csv").write_text("review,sentiment\ngood,pos\n")
+    for named in ("data/eval.csv", str(tmp_path / "data" / "eval.csv")):
+        assert export_data(named, None, "stars", tmp_path) == (
+            named, {"text_column": "review", "label_column": "stars"})
     assert export_data(None, None, None, tmp_path / "elsewhere") == (None, {})
 
     from encoder_gate.commands.export import ExportRequest

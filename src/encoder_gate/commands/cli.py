@@ -181,8 +181,16 @@ def export_data(dataset: str | None, text_column: str | None, label_column: str 
     options; without --dataset, the `dataset` of the project's [tool.encoder-gate] (root/pyproject.toml)
     with its `text-column` and `label-column`, said in a line, the options still overriding them; else
     none (the bundled test split, scored where its labels fit the model: export's own default)."""
-    table = read_pyproject_table(root) if dataset is None else {}
-    if dataset is None and table.get("dataset") not in (None, "", "bundled"):  # bundled: export's default
+    table = read_pyproject_table(root)
+    declared = table.get("dataset")
+    own = root / str(declared) if declared not in (None, "", "bundled") else None
+    given = None if dataset is None else Path(dataset) if Path(dataset).is_absolute() else root / dataset
+    if given is not None and own is not None and own.is_file() and given.is_file() and given.samefile(own):
+        # --dataset naming the project's own file: its columns are the project's (walk AI: refused for a
+        # text column 'text' beside [tool.encoder-gate]'s text-column = "message")
+        text_column = text_column or table.get("text-column")
+        label_column = label_column or table.get("label-column")
+    elif dataset is None and declared not in (None, "", "bundled"):  # bundled: export's default
         dataset = str(table["dataset"])
         text_column = text_column or table.get("text-column")
         label_column = label_column or table.get("label-column")
