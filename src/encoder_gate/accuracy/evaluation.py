@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -218,7 +219,7 @@ class Evaluation:
         return (f"it decides the same for every one of the {len(self.probs)} texts ({what}), where the "
                 "reference does not")
 
-    @property
+    @cached_property  # 200 guessers a rule: read by every summary() of the reference's row
     def below_chance(self) -> str | None:
         """Plain words when the reference scores no better against the gold labels than a rule that
         never reads the texts (`AccuracyStats.best_guess`), else None: a head never trained or never
