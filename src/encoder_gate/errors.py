@@ -24,6 +24,15 @@ class NotApplicable(GateError):
     same numbers on every CPU): its tests skip with this reason, and no build is recorded."""
 
 
+class PlainBuildFailed(GateError):
+    """A backend built on another (an INT8 file's integer-path twin, on the file) failed building that
+    one: where the session judges both, the other's row says it once (runtime.session.runner)."""
+
+    def __init__(self, message: str, plain: str) -> None:
+        super().__init__(message)
+        self.plain = plain
+
+
 class CheckFailed(AssertionError):
     """A shipped check found a backend past its bound. Its message is the whole report (what failed,
     where the bound comes from, the worst samples), so the plugin shows it alone: not the check's

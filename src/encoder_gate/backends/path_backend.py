@@ -37,7 +37,7 @@ from encoder_gate.backends.onnx_backend import (
 from encoder_gate.backends.onnx_graph import onnx_digest
 from encoder_gate.backends.registry import parse_backend, with_integer_path
 from encoder_gate.cache import toolchain_versions
-from encoder_gate.errors import GateError, NotApplicable
+from encoder_gate.errors import GateError, NotApplicable, PlainBuildFailed
 
 EMULATION_VERSION = 7  # bump when write_saturating's output changes
 #: How a twin computes the path this CPU does not (accuracy.json's `computed_by`, the verdict's notes).
@@ -72,9 +72,10 @@ class IntegerPathBackend:
                                 f"kernels); on {ctx.device} only the plain file is judged")
         try:
             plain = parse_backend(self.inner).build(ctx)
-        except GateError as exc:  # its file's own failure, said once on its row (walk AI: twice, as two)
-            raise NotApplicable(f"{self.name}: {self.inner} could not be built, and its row says why: "
-                                f"{str(exc).splitlines()[0][:160]}") from None
+        except NotApplicable:
+            raise
+        except GateError as exc:  # its file's own failure: the session says it once where both are judged
+            raise PlainBuildFailed(str(exc), self.inner) from None
         if not isinstance(plain, OnnxRunner):
             raise GateError(f"{self.name}: only an ONNX backend has an integer path; {self.inner} is not one")
         return on_path(plain, self.path, ctx, self.name)

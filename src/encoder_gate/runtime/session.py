@@ -50,7 +50,7 @@ from encoder_gate.data.datasets import (
     load_texts,
 )
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
-from encoder_gate.errors import GateError, NotApplicable
+from encoder_gate.errors import GateError, NotApplicable, PlainBuildFailed
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec, saved_by_newer
@@ -350,6 +350,14 @@ class GateSession:
                 runner = parse_backend(name).build(self.context())
             except NotApplicable:
                 raise  # nothing to record: its tests skip
+            except PlainBuildFailed as exc:
+                if exc.plain not in self.config.backends:  # its own failure, said here
+                    self._runners[name] = exc
+                    self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
+                    raise
+                # the file's row, judged in this session, fails with why: said once (walk AI: twice)
+                raise NotApplicable(f"{name}: {exc.plain} could not be built, and its row says why: "
+                                    f"{str(exc).splitlines()[0][:160]}") from None
             except GateError as exc:
                 self._runners[name] = exc
                 self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
