@@ -438,9 +438,9 @@ def bench_project(pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytes
 def test_more_threads_than_cores_are_said_before_anything_is_timed(pytester: pytest.Pytester, bench_project):
     """threads = 8 written for a bigger runner takes turns on a 2-core one: its figures measure the
     turns; the header says so, with the most this runner has."""
-    import os
+    from encoder_gate.speed.machine import usable_cores
 
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     args = list(bench_project)
     args[args.index("--gate-threads") + 1] = str(cores + 1)
     result = pytester.runpytest(*args, "--co")

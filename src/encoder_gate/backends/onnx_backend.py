@@ -116,7 +116,9 @@ def run_error(path: Path, exc: BaseException, shape: tuple[int, ...], model_dir:
         info = inspect_onnx(path)
     except Exception:  # what the file holds is a clue, not the error
         return GateError(f"{said} {EXPORTED_ELSEWHERE}")
-    short = [rows for rows in info.table_rows if rows != info.vocab_rows and rows < tokens]
+    types = model_config_value(model_dir, "type_vocab_size")  # the token-type table: 1 or 2 rows
+    short = [rows for rows in info.table_rows
+             if rows not in (info.vocab_rows, types) and rows > 2 and rows < tokens]
     if short:
         config = model_config_value(model_dir, "max_position_embeddings")
         where = f", where config.json's max_position_embeddings is {config}" if config is not None else ""

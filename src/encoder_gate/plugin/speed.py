@@ -29,7 +29,6 @@ state lives in the config's stash. The numbers are computed by :mod:`encoder_gat
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -64,6 +63,7 @@ from encoder_gate.speed.machine import (
     hardware_fingerprint,
     library_versions,
     session_providers,
+    usable_cores,
 )
 from encoder_gate.speed.outcome import SessionOutcome, finish_session
 from encoder_gate.speed.rates import TIMED_TEXTS, run_info
@@ -193,7 +193,7 @@ class BenchPlugin:
                 else "wall time (time.perf_counter)")
         out = [f"encoder-gate: its speed cells are timed in rounds of their own on {said}; "
                "pytest-benchmark's figures hold those rounds (its timer above is its default)"]
-        threads, cores = self.session.config.threads, len(os.sched_getaffinity(0))
+        threads, cores = self.session.config.threads, usable_cores()
         if threads > cores:  # a setting written for a bigger runner: its threads take turns on these cores
             out.append(f"encoder-gate: threads = {threads} on {cores} cores: the threads of each timed round "
                        "take turns on the cores, so its figures measure that as much as the backend; set "

@@ -166,6 +166,13 @@ def current_rss_bytes() -> int:
     return rss * 1024 if rss is not None else peak_rss_bytes()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (Linux: its affinity, as a CI container's cgroup sets it;
+    elsewhere every logical core)."""
+    affinity = getattr(os, "sched_getaffinity", None)  # not on macOS or Windows
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 def library_versions(packages: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str]:
     """Installed versions of the packages that decide the numbers ("not installed" otherwise)."""
     found = {}
