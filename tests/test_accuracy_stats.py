@@ -251,6 +251,24 @@ def test_a_reference_no_better_than_chance_is_a_warning_on_its_row(task: str):
                     label_names=names, atol=1e-4).below_chance is None
 
 
+
+def test_on_a_small_set_a_trained_head_is_not_taken_for_chance():
+    """Review AK: on 20 texts the guessers' 95th percentile spread past a 70%-accurate 2-class head,
+    warned in 10 of 20 draws. Below 100 texts only the rules that decide one class for every text
+    place chance."""
+    warned = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 2, 20)
+        right = np.arange(20) < 14  # exactly 70% right
+        decided = np.where(right, y, 1 - y)
+        probs = np.where(np.eye(2)[decided] > 0, 0.9, 0.1).astype(np.float32)
+        ev = evaluate("torch", probs, probs, np.eye(2, dtype=np.uint8)[y], precision="fp32", size_bytes=1,
+                      task="single_label", label_names=("a", "b"), atol=1e-4)
+        warned += ev.below_chance is not None
+    assert warned == 0
+
+
 def test_underpowered_set_warns_with_the_examples_it_needs():
     """300 texts cannot see a one-point drop: the shipped F1 test warns (whatever the rule), and the
     warning says how many examples would; it is a warning, not a failure."""
