@@ -181,16 +181,20 @@ def export_data(dataset: str | None, text_column: str | None, label_column: str 
     options; without --dataset, the `dataset` of the project's [tool.encoder-gate] (root/pyproject.toml)
     with its `text-column` and `label-column`, said in a line, the options still overriding them; else
     none (the bundled test split, scored where its labels fit the model: export's own default)."""
-    table = read_pyproject_table(root)
+    try:
+        table = read_pyproject_table(root)
+    except GateError:
+        if dataset is None:
+            raise
+        table = {}  # --dataset given: a pyproject it cannot read has nothing to add (review AK)
     declared = table.get("dataset")
-    own = root / str(declared) if declared not in (None, "", "bundled") else None
-    given = None if dataset is None else Path(dataset) if Path(dataset).is_absolute() else root / dataset
-    if given is not None and own is not None and own.is_file() and given.is_file() and given.samefile(own):
+    ours = declared not in (None, "", "bundled")
+    if dataset is not None and ours and _same_source(dataset, str(declared), root):
         # --dataset naming the project's own file: its columns are the project's (walk AI: refused for a
         # text column 'text' beside [tool.encoder-gate]'s text-column = "message")
         text_column = text_column or table.get("text-column")
         label_column = label_column or table.get("label-column")
-    elif dataset is None and declared not in (None, "", "bundled"):  # bundled: export's default
+    elif dataset is None and ours:  # bundled: export's default
         dataset = str(table["dataset"])
         text_column = text_column or table.get("text-column")
         label_column = label_column or table.get("label-column")
@@ -199,6 +203,16 @@ def export_data(dataset: str | None, text_column: str | None, label_column: str 
               "--dataset overrides it")
     columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
     return dataset, columns
+
+
+def _same_source(given: str, declared: str, root: Path) -> bool:
+    """Whether two dataset names are one source: equal names (`hf:org/name`), or paths (from `root`,
+    `~` expanded) to one file or `save_to_disk` directory."""
+    if given == declared:
+        return True
+    paths = [p if p.is_absolute() else root / p
+             for p in (Path(given).expanduser(), Path(declared).expanduser())]
+    return all(p.exists() for p in paths) and paths[0].samefile(paths[1])
 
 
 #: The recipe search's own options: (option, argparse dest, SearchSettings field).
