@@ -289,6 +289,8 @@ def test_results_left_out_of_the_verdict_are_not_recorded_as_the_commits_gate(tm
     said = r"are not all of one gate: accuracy\.json in this directory left out: judged with f1-rule"
     with pytest.raises(GateError, match=said):
         record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", None))
+    # a PR's trend line reads what its verdict joined, as the verdict did (walk AJ: refused, "then record")
+    assert main(["history", "trend", "--store", str(tmp_path / "none"), "--report-dir", str(report)]) == 0
 
 
 def test_a_prs_trend_line_says_whether_it_would_complete_a_creep():
@@ -338,6 +340,19 @@ def twelve_commits() -> list[dict[str, Any]]:
     records.append(synthetic(12, model="another"))  # another model's record: kept, not drawn
     records[-1]["time"] = "2026-11-01T09:00:00+00:00"  # the oldest: the newest record is commit 11
     return sorted(records, key=lambda r: r["time"])
+
+
+def test_the_page_says_its_figures_are_of_the_first_texts_where_the_gate_was_limited(tmp_path: Path):
+    """Walk AJ: 11 commits gated on the first 64 of 200 texts, and the page said only the data file:
+    a reader took F1 0.0714 for the whole file's."""
+    from encoder_gate.history.page import render
+
+    records = [synthetic(i, speedup=2.0) for i in range(3)]
+    assert "texts only" not in render(records, tmp_path / "whole").read_text()
+    for r in records:
+        r["series"]["dataset"]["limit"] = 64
+    limited = render(records, tmp_path / "limited").read_text()
+    assert "<b>its first 64 texts only</b> (--gate-limit)" in limited
 
 
 def test_the_page_draws_every_commit_marks_failures_and_creep_and_fetches_nothing(tmp_path: Path):

@@ -97,7 +97,7 @@ def run_history(args: argparse.Namespace) -> int:
                         f"{args.min_slowdown:g}")
     if args.action == "trend":  # informational: exit 0 whatever the trend says
         pr = Commit(args.commit or "this PR", args.commit_time or "", None)
-        current = build_record(args.report_dir, pr)
+        current = build_record(args.report_dir, pr, whole=False)
         records = load_store(args.store) if Path(args.store).is_dir() else []
         print(pr_trend(records, current, window=args.window, min_slowdown=args.min_slowdown,
                        url=args.url or None))

@@ -244,7 +244,8 @@ td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}
 .fail{{color:#b00}}</style></head><body>
 <h1>encoder-gate history: model <code>{html.escape(str(series.get('model')))}</code></h1>
 <p>{len(line)} commit(s) of this series (data <code>{html.escape(str(data.get('source')))}</code>, split
-{html.escape(str(data.get('split')))}, variant {html.escape(str(data.get('variant')))}){
+{html.escape(str(data.get('split')))}, variant {html.escape(str(data.get('variant')))}{
+f", <b>its first {int(data['limit'])} texts only</b> (--gate-limit)" if data.get('limit') else ""}){
 f"; {others} record(s) of other models or data are in the store, not drawn here" if others else ""}.
 Newest: <code>{_short(newest['commit'])}</code> at {html.escape(str(newest.get('time')))}.</p>
 <h2>Creep (window {window})</h2><ul>{creep_items}</ul>

@@ -94,11 +94,12 @@ def _speed_entries(speedups: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
+def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[str, Any]:
     """The record of one commit from the report directory's results and the verdict its session
     decided (:func:`encoder_gate.decision.decided`: verdict.json, with the documents it judged):
     history records that verdict, waived backends and their waivers included, and never decides
-    again."""
+    again. `whole`: a record to keep, refused where the verdict left a results document out (a PR's
+    trend reads what its verdict joined: walk AJ, an earlier main session's speedups.json refused it)."""
     if not Path(report_dir).is_dir():  # a typo or a file: said as such, not as a directory without results
         what = "a file" if Path(report_dir).exists() else "missing"
         raise GateError(f"{report_dir} is {what}, not a report directory: pass the gate's --gate-report-dir "
@@ -116,7 +117,7 @@ def build_record(report_dir: Path, commit: Commit) -> dict[str, Any]:
                         f"{commit.sha[:12]}: run the gate at {commit.sha[:12]} first (or record "
                         f"{other[0][:12]})")
     stale = [note for note in verdict.left_out if note.startswith((ACCURACY_FILE, SPEEDUPS_FILE))]
-    if stale:  # the page would draw the commit as passing on what was joined, without the rest
+    if stale and whole:  # the page would draw the commit as passing on what was joined, without the rest
         raise GateError(f"the results in {report_dir} are not all of one gate: {stale[0]}; a commit's "
                         "record holds its whole gate: run that command with the same settings, then record")
     if verdict.selections:  # a record is the commit's gate: its page would show this as the commit passing
