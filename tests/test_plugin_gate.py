@@ -107,7 +107,7 @@ def test_a_backend_that_cannot_be_built_fails_each_test_with_its_message_once(ga
                                                                                gate_args: list[str]):
     """A GateError at build (here a missing ONNX file) fails that backend's tests with the gate's one
     line, not chained under the GateError (pytest printed it twice, "During handling of the above
-    exception, another exception occurred")."""
+    exception, another exception occurred"), and its twin's not at all (walk AI)."""
     gate_dir.makepyfile(test_checks=CHECKS)
     result = gate_dir.runpytest("--gate-backends=torch,onnx:missing.onnx", "-k", "missing and drift_max",
                                 *gate_args)
@@ -115,7 +115,8 @@ def test_a_backend_that_cannot_be_built_fails_each_test_with_its_message_once(ga
     out = result.stdout.str()
     lines = result.stdout.lines
     errors = [line for line in lines if line.startswith("encoder-gate: ONNX file missing.onnx does not")]
-    assert len(errors) == 2, out[-3000:]  # the file and its ~saturating twin, once each
+    assert len(errors) == 1, out[-3000:]  # the file's; its ~saturating twin is not judged, saying why
+    result.assert_outcomes(errors=1, skipped=1)
     assert not [line for line in lines if line.startswith("ONNX file missing.onnx")], out[-3000:]
     assert "During handling of the above exception" not in out, out[-3000:]
 
