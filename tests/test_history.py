@@ -344,7 +344,8 @@ def twelve_commits() -> list[dict[str, Any]]:
 
 def test_the_page_says_its_figures_are_of_the_first_texts_where_the_gate_was_limited(tmp_path: Path):
     """Walk AJ: 11 commits gated on the first 64 of 200 texts, and the page said only the data file:
-    a reader took F1 0.0714 for the whole file's."""
+    a reader took F1 0.0714 for the whole file's. And an onnx-int8 gated once, then removed, was
+    nowhere on the page: the table keeps its column."""
     from encoder_gate.history.page import render
 
     records = [synthetic(i, speedup=2.0) for i in range(3)]
@@ -353,6 +354,11 @@ def test_the_page_says_its_figures_are_of_the_first_texts_where_the_gate_was_lim
         r["series"]["dataset"]["limit"] = 64
     limited = render(records, tmp_path / "limited").read_text()
     assert "<b>its first 64 texts only</b> (--gate-limit)" in limited
+
+    # a backend an earlier commit gated and the newest no longer has keeps its column in the table
+    records[0]["backends"]["onnx-fp16"] = {**records[0]["backends"]["onnx-int8"], "value": 0.6543}
+    table = render(records, tmp_path / "removed").read_text().split("<h2>Every commit</h2>")[1]
+    assert "<th>onnx-fp16</th>" in table and "f1 0.6543" in table
 
 
 def test_the_page_draws_every_commit_marks_failures_and_creep_and_fetches_nothing(tmp_path: Path):
