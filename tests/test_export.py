@@ -330,6 +330,8 @@ def test_export_scores_on_the_projects_configured_data_and_columns(tmp_path: Pat
             named, {"text_column": "review", "label_column": "stars"})
     (tmp_path / "pyproject.toml").write_text('[tool.encoder_gate]\nmodel = "m"\n')  # unreadable for it:
     assert export_data("data/eval.csv", None, None, tmp_path) == ("data/eval.csv", {})  # --dataset needs none
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\ndataset = "data/eval.csv"\n')
+    assert export_data("~nosuchuser9/d.csv", None, None, tmp_path) == ("~nosuchuser9/d.csv", {})  # no home
     assert export_data(None, None, None, tmp_path / "elsewhere") == (None, {})
 
     from encoder_gate.commands.export import ExportRequest

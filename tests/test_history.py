@@ -354,6 +354,8 @@ def test_the_page_says_its_figures_are_of_the_first_texts_where_the_gate_was_lim
         r["series"]["dataset"]["limit"] = 64
     limited = render(records, tmp_path / "limited").read_text()
     assert "<b>its first 64 texts only</b> (--gate-limit)" in limited
+    records[-1]["texts"] = 40  # a limit above the set's 40 texts cut none: not said (review AM)
+    assert "texts only" not in render(records, tmp_path / "all").read_text()
 
     # a backend an earlier commit gated and the newest no longer has keeps its column in the table
     records[0]["backends"]["onnx-fp16"] = {**records[0]["backends"]["onnx-int8"], "value": 0.6543}

@@ -450,6 +450,24 @@ def test_a_twin_of_a_file_that_cannot_be_built_is_not_judged_where_its_row_says_
     with pytest.raises(PlainBuildFailed, match="ONNX Runtime could not load"):
         alone.runner(twin)
     assert alone.records[twin].error is not None  # its row fails
+    deselected = GateSession(GateConfig(model="tiny", backends=("torch", plain), cache_dir=cache_dir))
+    deselected.selected_checks = frozenset({(twin, "drift_max")})  # -k saturating: the file's tests out
+    with pytest.raises(PlainBuildFailed):
+        deselected.runner(twin)
+
+
+def test_a_twin_whose_file_needs_a_missing_package_skips_as_the_file_does(tiny_ctx, monkeypatch):
+    """Review AM: a MissingDependency building the file (onnxruntime not installed) failed its twin
+    as PlainBuildFailed, where the file's own tests skip."""
+    from encoder_gate.backends import onnx_backend
+    from encoder_gate.errors import MissingDependency
+
+    def missing(self, ctx):
+        raise MissingDependency("onnxruntime is not installed")
+
+    monkeypatch.setattr(onnx_backend.OnnxBackend, "build", missing)
+    with pytest.raises(MissingDependency, match="onnxruntime is not installed"):
+        parse_backend("onnx-int8~saturating").build(tiny_ctx)
 
 
 @pytest.mark.parametrize("way", ["session option or rewrite", "masked child"])

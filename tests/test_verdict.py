@@ -185,6 +185,8 @@ def test_a_limited_evaluation_set_is_said_in_the_verdict_and_the_terminal():
     report = build_verdict(doc, None)
     said = "accuracy judged on the first 40 texts of `bundled` only (limit 40, --gate-limit)"
     assert f"- {said}" in report.markdown and said in report.caveats
+    doc["provenance"]["dataset"]["limit"] = 5000  # more than the set holds: it cut none (review AM)
+    assert not any("--gate-limit" in c for c in build_verdict(doc, None).caveats)
 
 
 def test_the_users_own_selection_is_recorded_as_given_and_the_plugins_is_not():

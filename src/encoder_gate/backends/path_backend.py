@@ -37,7 +37,13 @@ from encoder_gate.backends.onnx_backend import (
 from encoder_gate.backends.onnx_graph import onnx_digest
 from encoder_gate.backends.registry import parse_backend, with_integer_path
 from encoder_gate.cache import toolchain_versions
-from encoder_gate.errors import GateError, NotApplicable, PlainBuildFailed
+from encoder_gate.errors import (
+    DeviceUnavailable,
+    GateError,
+    MissingDependency,
+    NotApplicable,
+    PlainBuildFailed,
+)
 
 EMULATION_VERSION = 7  # bump when write_saturating's output changes
 #: How a twin computes the path this CPU does not (accuracy.json's `computed_by`, the verdict's notes).
@@ -72,8 +78,8 @@ class IntegerPathBackend:
                                 f"kernels); on {ctx.device} only the plain file is judged")
         try:
             plain = parse_backend(self.inner).build(ctx)
-        except NotApplicable:
-            raise
+        except (NotApplicable, MissingDependency, DeviceUnavailable):
+            raise  # skips, as the file's own tests do (review AM)
         except GateError as exc:  # its file's own failure: the session says it once where both are judged
             raise PlainBuildFailed(str(exc), self.inner) from None
         if not isinstance(plain, OnnxRunner):

@@ -210,9 +210,12 @@ def _same_source(given: str, declared: str, root: Path) -> bool:
     `~` expanded) to one file or `save_to_disk` directory."""
     if given == declared:
         return True
-    paths = [p if p.is_absolute() else root / p
-             for p in (Path(given).expanduser(), Path(declared).expanduser())]
-    return all(p.exists() for p in paths) and paths[0].samefile(paths[1])
+    try:  # (~nosuchuser: no home to expand; a directory it may not read)
+        paths = [p if p.is_absolute() else root / p
+                 for p in (Path(given).expanduser(), Path(declared).expanduser())]
+        return all(p.exists() for p in paths) and paths[0].samefile(paths[1])
+    except (OSError, RuntimeError):
+        return False
 
 
 #: The recipe search's own options: (option, argparse dest, SearchSettings field).

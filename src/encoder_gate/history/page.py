@@ -223,6 +223,8 @@ def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) ->
             sections.append(f"<h2>Labels that moved most</h2>{_svg(fig)}")
     series = newest.get("series") or {}
     data = series.get("dataset") or {}
+    texts = newest.get("texts")  # judged: fewer than the limit, every text (review AM)
+    cut = bool(data.get("limit")) and not (isinstance(texts, int) and texts < int(data["limit"]))
     failing = [_short(r["commit"]) for r in line if not (r.get("verdict") or {}).get("passed", True)]
     creep_items = "".join(f"<li class=fail>{html.escape(c.describe())}</li>" for c in creeps) or \
         ("<li>none: no metric moved beyond its minimum effect across the window"
@@ -248,7 +250,7 @@ td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}
 <h1>encoder-gate history: model <code>{html.escape(str(series.get('model')))}</code></h1>
 <p>{len(line)} commit(s) of this series (data <code>{html.escape(str(data.get('source')))}</code>, split
 {html.escape(str(data.get('split')))}, variant {html.escape(str(data.get('variant')))}{
-f", <b>its first {int(data['limit'])} texts only</b> (--gate-limit)" if data.get('limit') else ""}){
+f", <b>its first {int(data['limit'])} texts only</b> (--gate-limit)" if cut else ""}){
 f"; {others} record(s) of other models or data are in the store, not drawn here" if others else ""}.
 Newest: <code>{_short(newest['commit'])}</code> at {html.escape(str(newest.get('time')))}.</p>
 <h2>Creep (window {window})</h2><ul>{creep_items}</ul>

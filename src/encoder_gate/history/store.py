@@ -145,6 +145,7 @@ def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[s
         "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "series": series_of(provenance),
         "model": provenance.get("model"),
+        "texts": ((acc or {}).get("dataset") or {}).get("examples"),  # judged (fewer than a limit: all)
         "provenance": {name: doc.get("provenance") for name, doc in verdict.judged.items()},
         "machine": (speed_doc or {}).get("fingerprint"),
         "versions": {**((acc or {}).get("versions") or {}), **((speed_doc or {}).get("versions") or {})},

@@ -150,9 +150,9 @@ def cut_note(dataset: Mapping[str, Any] | None) -> list[str]:
 def limit_note(dataset: Mapping[str, Any] | None, limit: int | None) -> list[str]:
     """A line when the session judged only the first texts of its evaluation set (limit, --gate-limit):
     on a few texts every figure is loose, and the table does not show it (walk AB: a PASS on 3)."""
-    if not limit:
-        return []
     data = dataset or {}
+    if not limit or (isinstance(data.get("examples"), int) and data["examples"] < limit):
+        return []  # fewer texts than the limit: it cut none (review AM)
     return [f"accuracy judged on the first {data.get('examples')} texts of `{data.get('source')}` only "
             f"(limit {limit}, --gate-limit)"]
 

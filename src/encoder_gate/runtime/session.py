@@ -351,7 +351,9 @@ class GateSession:
             except NotApplicable:
                 raise  # nothing to record: its tests skip
             except PlainBuildFailed as exc:
-                if exc.plain not in self.config.backends:  # its own failure, said here
+                judged = exc.plain in self.config.backends and (  # the file's tests run here (not -k ~path)
+                    self.selected_checks is None or any(b == exc.plain for b, _ in self.selected_checks))
+                if not judged:  # its own failure, said here
                     self._runners[name] = exc
                     self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
                     raise
