@@ -242,7 +242,7 @@ def test_a_file_of_another_models_vocabulary_is_refused_at_build_naming_both_siz
 
 
 def test_a_file_of_fewer_positions_than_the_texts_fails_in_one_line_naming_its_table(tiny_ctx, batch,
-                                                                                    tmp_path):
+                                                                                    tmp_path, cache_dir):
     """Walk AI: a BERT file exported with 128 positions, gated beside a model of 512, failed 14 tests
     with ONNX Runtime's tracebacks ("128 by 168") and about 400 lines of its log. One GateError says
     the batch, ORT's first line, and the lookup table shorter than the texts (the positions', not the
@@ -283,6 +283,20 @@ def test_a_file_of_fewer_positions_than_the_texts_fails_in_one_line_naming_its_t
                            f"{tokens} tokens (")
     assert "It looks positions up in a table of 4 rows, shorter than these texts, where config.json's " \
            "max_position_embeddings is " in said and "(--gate-model DIR)" in said and "\n" not in said
+    short = {k: np.asarray(v)[:1, :3] for k, v in batch.items()}  # 3 tokens fit; the runner says the
+    with pytest.raises(GateError, match=r"on \d+ text\(s\) of \d+ tokens"):  # failure at once, as a broken
+        runner.predict(short)  # file's (walk AL: 12 tests and hypothesis's examples found it one by one)
+    assert runner.broken == said
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.session import GateSession
+
+    name = f"onnx:{tmp_path / 'short.onnx'}"  # in a session: its row says it, its later tests fail at once
+    session = GateSession(GateConfig(model="tiny", backends=("torch", name), cache_dir=cache_dir))
+    with pytest.raises(GateError, match="ONNX Runtime failed"):
+        session.runner(name).predict(batch)
+    with pytest.raises(GateError, match="ONNX Runtime failed"):
+        session.runner(name)
+    assert session.records[name].error.startswith("ONNX Runtime failed to compute")
 
 
 def test_label_count_mismatch_is_refused_at_first_predict(tiny_ctx, batch, tmp_path):

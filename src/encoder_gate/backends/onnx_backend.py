@@ -304,6 +304,9 @@ class OnnxRunner:
         self._device = ctx.device
         self._labels = ctx.model.label_names
         self._model_dir = ctx.model.path
+        # ONNX Runtime's failure on a batch, as run_error says it: later calls fail with it at once (walk
+        # AL: a file of 64 positions failed 12 tests one by one, 90 s of hypothesis and padding texts)
+        self.broken: str | None = None
         inputs = session.get_inputs()
         self.input_names = tuple(i.name for i in inputs)
         unknown = [n for n in self.input_names if n not in TOKENIZER_INPUTS]
@@ -446,6 +449,8 @@ class OnnxRunner:
 
     def _raw(self, chunk: dict[str, np.ndarray]) -> np.ndarray:
         """The chosen output for one chunk, as float32."""
+        if self.broken is not None:  # ORT failed on an earlier batch: every later call says that, at once
+            raise GateError(self.broken)
         if not self._blocks and self._open_at != self._threads and self._session is not None:  # at_threads
             self._open(self._threads)
         ids = chunk["input_ids"]
@@ -457,7 +462,8 @@ class OnnxRunner:
         except Exception as exc:  # ORT raises its own Fail/InvalidArgument/RuntimeException types
             if not type(exc).__module__.startswith("onnxruntime"):
                 raise
-            raise run_error(self.artifact, exc, ids.shape, self._model_dir) from None
+            self.broken = str(run_error(self.artifact, exc, ids.shape, self._model_dir))
+            raise GateError(self.broken) from None
         if raw.dtype != np.float32:
             raw = raw.astype(np.float32)
         if not self._output_checked:

@@ -494,8 +494,8 @@ def pytest_runtest_setup(item: pytest.Item) -> Any:
         pytest.fail(why, pytrace=False)
     try:
         return (yield)
-    except GateError as exc:
-        pytest.fail(f"encoder-gate: {exc}", pytrace=False)
+    except GateError as exc:  # (not chained: pytest printed the GateError above it again, walk AL)
+        raise pytest.fail.Exception(f"encoder-gate: {exc}", pytrace=False) from None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -505,7 +505,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     try:
         return (yield)
     except GateError as exc:
-        pytest.fail(f"encoder-gate: {exc}", pytrace=False)
+        raise pytest.fail.Exception(f"encoder-gate: {exc}", pytrace=False) from None
 
 
 class OutcomeCounter:

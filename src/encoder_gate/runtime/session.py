@@ -379,6 +379,13 @@ class GateSession:
         found = self._runners[name]
         if isinstance(found, GateError):
             raise found
+        broken = getattr(found, "broken", None)
+        if broken:  # its library failed on an earlier batch: said once, as a build's failure, on its row
+            self._runners[name] = GateError(broken)  # ("not checked: ..."), and its later tests fail at once
+            if name in self.records:
+                self.records[name].error = broken
+            found.close()
+            raise GateError(broken)
         return found
 
     def built(self, name: str) -> BuildRecord:
