@@ -127,6 +127,12 @@ def test_a_missing_or_doubled_shard_fails_and_is_named(tmp_path: Path):
     (second / "findings.json").unlink()  # an upload that left it out: a red shard would merge green
     with pytest.raises(GateError, match=r"shard 2/3 \(.*\) has no findings.json, which its session wrote"):
         read_shard(second)
+    intact = (first / "accuracy.json").read_text()
+    for emptied in ({}, {"schema": 1}):  # walk AL: a KeyError in the merge, and no verdict written
+        write_document(first, "accuracy.json", emptied)
+        with pytest.raises(GateError, match=r"shard 1/3 \(.*\): its accuracy.json holds no session's"):
+            read_shard(first)
+    (first / "accuracy.json").write_text(intact)
     for emptied in ({}, {"schema": 1}):  # walk AH: emptied or cut short, it read as no finding: PASS
         write_document(second, "findings.json", emptied)
         with pytest.raises(GateError, match=r"shard 2/3 \(.*\): its findings.json holds no session's"):

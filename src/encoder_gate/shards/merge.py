@@ -111,6 +111,13 @@ def read_shard(directory: Path) -> ShardResult:
         if doc is None:
             raise GateError(f"shard {shard} ({directory}) wrote {name}, and it is not there now: copy the "
                             "whole report directory of each shard")
+        if not isinstance(doc.get("provenance"), dict) or (name == ACCURACY_FILE
+                                                           and not isinstance(doc.get("backends"), dict)):
+            # emptied or cut short: a KeyError deep in the merge, and no verdict written (walk AL)
+            keys = "provenance or backends" if name == ACCURACY_FILE else "provenance"
+            raise GateError(f"shard {shard} ({directory}): its {name} holds no session's results (no {keys}, "
+                            "which every session writes): it was emptied or cut short; copy the whole report "
+                            "directory of each shard, or run the shard again")
         documents[name] = doc
     findings = read_document(directory, FINDINGS_FILE)  # what failed its session outside the checks
     if findings is None:  # written with shard.json, always: without it a red shard would merge green
