@@ -878,6 +878,20 @@ def test_a_session_fails_on_the_documents_it_wrote_and_not_on_an_earlier_session
     assert failures_from(passing, {SPEEDUPS_FILE}) == []  # the earlier accuracy failure is not its own
 
 
+def test_speed_timed_at_more_threads_than_cores_is_a_warning_and_a_caveat():
+    """Walk AL: `threads = 8` on a 2-core runner was said only in pytest's header, which `-q` hides;
+    the verdict passed its speedups without a word. speedups.json's fingerprint says it."""
+    doc = speedups_doc()
+    assert build_verdict(accuracy_doc(all_pass()), doc).caveats == build_verdict(
+        accuracy_doc(all_pass()), {**doc, "fingerprint": {"threads": 2, "usable_cores": 2}}).caveats
+    doc["fingerprint"] = {"threads": 8, "logical_cores": 64, "usable_cores": 2}
+    report = build_verdict(accuracy_doc(all_pass()), doc)
+    said = ("speedups.json: threads = 8 on 2 cores: the threads of each timed round take turns on the "
+            "cores, so the speed figures measure that as much as the backends; set threads (or "
+            "--gate-threads) to at most 2 on this runner")
+    assert said in report.caveats and f"- {said}" in report.markdown.split("Warnings:")[1]
+
+
 def test_a_set_too_small_to_see_the_margin_against_the_base_is_said_once():
     """A retrained PR's -0.0100 [-0.0217, +0.0000] passed with no word that 300 texts cannot see a
     one-point drop; against the torch reference the same change said so (walk F)."""

@@ -62,6 +62,7 @@ from encoder_gate.speed.machine import (
     MachinePeaks,
     hardware_fingerprint,
     library_versions,
+    oversubscribed,
     session_providers,
     usable_cores,
 )
@@ -193,12 +194,9 @@ class BenchPlugin:
                 else "wall time (time.perf_counter)")
         out = [f"encoder-gate: its speed cells are timed in rounds of their own on {said}; "
                "pytest-benchmark's figures hold those rounds (its timer above is its default)"]
-        threads, cores = self.session.config.threads, usable_cores()
-        if threads > cores:  # a setting written for a bigger runner: its threads take turns on these cores
-            out.append(f"encoder-gate: threads = {threads} on {cores} cores: the threads of each timed round "
-                       "take turns on the cores, so its figures measure that as much as the backend; set "
-                       f"threads (or --gate-threads) to at most {cores} on this runner")
-        return out
+        # a setting written for a bigger runner (and said in the verdict, from speedups.json's fingerprint)
+        crowded = oversubscribed({"threads": self.session.config.threads, "usable_cores": usable_cores()})
+        return out + ([f"encoder-gate: {crowded}"] if crowded else [])
 
     # --- collection ------------------------------------------------------------------------
 

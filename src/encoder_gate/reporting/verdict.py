@@ -44,6 +44,7 @@ from encoder_gate.documents import (
 from encoder_gate.reporting.ab import outputs_moved
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, cut_note, limit_note, truncation_notes
 from encoder_gate.speed.contention import contention_said
+from encoder_gate.speed.machine import oversubscribed
 from encoder_gate.speed.rounds import texts_said
 from encoder_gate.tasks import task_of_document
 
@@ -551,7 +552,8 @@ def render(verdict: Verdict) -> VerdictReport:
     if measured:
         out += ["", "Speed cells (paired interleaved rounds; the 95% CI of each figure):",
                 *[f"- {m}" for m in measured]]
-    warnings = [*(gate.get("warnings") or []),
+    crowded = oversubscribed((speedups or {}).get("fingerprint"))
+    warnings = [*(gate.get("warnings") or []), *([f"speedups.json: {crowded}"] if crowded else []),
                 *_row_warnings(rows, ab),
                 *(f"{e.get('backend')} {e.get('case')} vs base: inconclusive, {e.get('describe')}"
                   for e in (ab or {}).get("speed") or [] if e.get("status") == "inconclusive")]
@@ -564,6 +566,7 @@ def render(verdict: Verdict) -> VerdictReport:
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
                          caveats=(*(note for note in (shard, selection, task_note) if note),
                                   *cut, *unjudged,
+                                  *([f"speedups.json: {crowded}"] if crowded else []),
                                   *verdict.left_out,
                                   *path_disagreement(accuracy), *unjudged_paths(accuracy)))
 

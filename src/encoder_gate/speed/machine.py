@@ -173,6 +173,18 @@ def usable_cores() -> int:
     return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
+def oversubscribed(fingerprint: Mapping[str, Any] | None) -> str | None:
+    """Plain words when a speed document was timed at more threads than its process had cores (a
+    `threads` written for a bigger runner), else None: its rounds' threads took turns on the cores."""
+    fp = fingerprint or {}
+    threads, cores = fp.get("threads") or 0, fp.get("usable_cores") or fp.get("logical_cores") or 0
+    if not (isinstance(threads, int) and isinstance(cores, int) and 0 < cores < threads):
+        return None
+    return (f"threads = {threads} on {cores} cores: the threads of each timed round take turns on the "
+            "cores, so the speed figures measure that as much as the backends; set threads (or "
+            f"--gate-threads) to at most {cores} on this runner")
+
+
 def library_versions(packages: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str]:
     """Installed versions of the packages that decide the numbers ("not installed" otherwise)."""
     found = {}
@@ -260,6 +272,7 @@ def hardware_fingerprint(threads: int, providers: Sequence[str], *, packages: Se
             # the path this CPU computes int8-weight products on (backends.int8_path): INT8 timings differ
             "integer_path": cpu_path() if cpuinfo is None else cpu_path(flags or ()),  # observed here
             "logical_cores": os.cpu_count() or 0,
+            "usable_cores": usable_cores(),  # this process's (a container's share): said, not compared
             "physical_cores": details["physical_cores"], "threads": int(threads),
             "execution_providers": list(providers), "torch": library_versions(("torch",))["torch"],
             "onnxruntime": _onnxruntime_version(), "versions": library_versions(packages)}
