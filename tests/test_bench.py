@@ -317,6 +317,10 @@ def test_speedup_gate_reads_speedups_documents_and_skips_what_is_missing(tmp_pat
     assert point_rule_failures(saved, {"speedups": {"model/other/bs1/ordered": {"onnx-fp32": 9.0}}},
                                0.1) == []
     assert any("onnx-int8" in line for line in format_speedups(saved))
+    alone = {**saved, "speedups": {}}  # torch benchmarked alone (walk AL: "torch was not benchmarked")
+    assert format_speedups(alone)[0] == ("no speedups: no other backend was benchmarked beside the reference "
+                                         "'torch' (a speedup is a backend's time against torch's in the same "
+                                         "run): benchmark both")
     with pytest.raises(ValueError):
         point_rule_failures(saved, saved, max_drop=1.0)
 

@@ -221,8 +221,9 @@ def format_speedups(doc: Mapping[str, Any]) -> list[str]:
     table = speedup_table(doc)
     lines: list[str] = []
     if not table:
-        lines.append(f"no speedups: the reference backend {doc.get('reference', REFERENCE_BACKEND)!r} "
-                     "was not benchmarked next to the others")
+        reference = doc.get("reference", REFERENCE_BACKEND)
+        lines.append(f"no speedups: no other backend was benchmarked beside the reference {reference!r} (a "
+                     f"speedup is a backend's time against {reference}'s in the same run): benchmark both")
     else:
         backends = sorted({b for row in table.values() for b in row})
         width = max(len(c) for c in table)
