@@ -880,6 +880,24 @@ def test_a_reader_that_goes_away_keeps_the_verdicts_exit_status(tmp_path: Path,
     pipe.close()
 
 
+def test_a_stdout_that_cannot_be_written_keeps_a_pass_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Walk AL: `encoder-gate verdict > /dev/full` ended a PASS in an OSError traceback and 1."""
+    import errno
+    import io
+    import sys
+
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cli, "current_verdict", lambda report_dir: "## encoder-gate: PASS\n")
+    (tmp_path / "verdict.json").write_text('{"schema": 1, "passed": true}')
+    monkeypatch.setattr(sys, "stdout", Full())
+    assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 0
+    assert "could not write to stdout (No space left on device)" in capsys.readouterr().err
+
+
 # --- the workflow is hardened ---------------------------------------------------------------
 
 

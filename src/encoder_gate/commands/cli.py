@@ -595,9 +595,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _ReaderMayLeave:
-    """stdout whose reader may go away (`| head`, `| true`): the command goes on without it, writes
-    its files and keeps its exit status. A BrokenPipeError used to end it at once with 0: a failed
-    merge behind `| true` exited 0 and wrote no verdict (walk AH)."""
+    """stdout whose reader may go away (`| head`, `| true`) or that cannot be written (`> /dev/full`):
+    the command goes on without it, writes its files and keeps its exit status. A BrokenPipeError used
+    to end it at once with 0: a failed merge behind `| true` exited 0 and wrote no verdict (walk AH);
+    a full disk ended a PASS in a traceback and 1 (walk AL)."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
@@ -607,19 +608,22 @@ class _ReaderMayLeave:
         if not self._gone:
             try:
                 return self._stream.write(text)
-            except BrokenPipeError:
-                self._leave()
+            except OSError as exc:
+                self._leave(exc)
         return len(text)
 
     def flush(self) -> None:
         if not self._gone:
             try:
                 self._stream.flush()
-            except BrokenPipeError:
-                self._leave()
+            except OSError as exc:
+                self._leave(exc)
 
-    def _leave(self) -> None:
+    def _leave(self, exc: OSError) -> None:
         self._gone = True
+        if not isinstance(exc, BrokenPipeError):  # a full disk, say: one line, and the status stays
+            print(f"encoder-gate: could not write to stdout ({exc.strerror or exc}); what it would have "
+                  "shown is in the files the command wrote", file=sys.stderr)
         with contextlib.suppress(OSError, ValueError):  # what is still buffered goes nowhere
             os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
 
