@@ -297,6 +297,10 @@ def test_a_file_of_fewer_positions_than_the_texts_fails_in_one_line_naming_its_t
     with pytest.raises(GateError, match="ONNX Runtime failed"):
         session.runner(name)
     assert session.records[name].error.startswith("ONNX Runtime failed to compute")
+    assert session.built(name).precision == "fp32" and session.bounds(name)  # the payload reads them
+    session.release(name)  # (review AP: the payload raised at the session's end)
+    with pytest.raises(GateError, match="ONNX Runtime failed"):  # built again, still said at once
+        session.runner(name)
 
 
 def test_label_count_mismatch_is_refused_at_first_predict(tiny_ctx, batch, tmp_path):

@@ -880,9 +880,10 @@ def test_a_reader_that_goes_away_keeps_the_verdicts_exit_status(tmp_path: Path,
     pipe.close()
 
 
-def test_a_stdout_that_cannot_be_written_keeps_a_pass_and_says_why(
+def test_a_stdout_that_cannot_be_written_fails_in_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """Walk AL: `encoder-gate verdict > /dev/full` ended a PASS in an OSError traceback and 1."""
+    """Walk AL: `encoder-gate verdict > /dev/full` ended in an OSError traceback; its output lost, the
+    command fails saying why in one line (review AP: int8-audit --json exited 0 with nothing written)."""
     import errno
     import io
     import sys
@@ -894,8 +895,9 @@ def test_a_stdout_that_cannot_be_written_keeps_a_pass_and_says_why(
     monkeypatch.setattr(cli, "current_verdict", lambda report_dir: "## encoder-gate: PASS\n")
     (tmp_path / "verdict.json").write_text('{"schema": 1, "passed": true}')
     monkeypatch.setattr(sys, "stdout", Full())
-    assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 0
-    assert "could not write to stdout (No space left on device)" in capsys.readouterr().err
+    assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 1
+    said = "encoder-gate verdict: error: could not write to stdout (No space left on device)\n"
+    assert capsys.readouterr().err == said
 
 
 # --- the workflow is hardened ---------------------------------------------------------------

@@ -890,6 +890,10 @@ def test_speed_timed_at_more_threads_than_cores_is_a_warning_and_a_caveat():
             "cores, so the speed figures measure that as much as the backends; set threads (or "
             "--gate-threads) to at most 2 on this runner")
     assert said in report.caveats and f"- {said}" in report.markdown.split("Warnings:")[1]
+    doc["fingerprint"] = "not an object"  # (review AP: an AttributeError)
+    assert not any("take turns" in c for c in build_verdict(accuracy_doc(all_pass()), doc).caveats)
+    doc["fingerprints"] = [{"threads": 8, "usable_cores": 8}, {"threads": 8, "usable_cores": 2}]  # a merge's
+    assert said in build_verdict(accuracy_doc(all_pass()), doc).caveats
 
 
 def test_a_set_too_small_to_see_the_margin_against_the_base_is_said_once():

@@ -582,27 +582,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # said with the command's own usage (`encoder-gate verdict DIR`: its --report-dir)
         (getattr(args, "parser", None) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
-    stdout, sys.stdout = sys.stdout, _ReaderMayLeave(sys.stdout)
+    out = _ReaderMayLeave(sys.stdout)
+    stdout, sys.stdout = sys.stdout, out
     try:
         status: int = args.run(args)
     except GateError as exc:
         print(f"encoder-gate {args.command}: error: {exc}", file=sys.stderr)
         return 1
     finally:
-        sys.stdout.flush()  # a pipe's buffer, here: its reader gone, it goes nowhere, not to exit 120
+        out.flush()  # a pipe's buffer, here: its reader gone, it goes nowhere, not to exit 120
         sys.stdout = stdout
+    if out.failed is not None:  # its output is lost (a full disk): one line, and not a success
+        with contextlib.suppress(OSError):  # (stderr on the same full disk: the status says it)
+            print(f"encoder-gate {args.command}: error: could not write to stdout "
+                  f"({out.failed.strerror or out.failed})", file=sys.stderr)
+        return status or 1
     return status
 
 
 class _ReaderMayLeave:
     """stdout whose reader may go away (`| head`, `| true`) or that cannot be written (`> /dev/full`):
-    the command goes on without it, writes its files and keeps its exit status. A BrokenPipeError used
-    to end it at once with 0: a failed merge behind `| true` exited 0 and wrote no verdict (walk AH);
-    a full disk ended a PASS in a traceback and 1 (walk AL)."""
+    the command goes on without it and writes its files. A reader gone, it keeps its exit status (a
+    BrokenPipeError ended it at once with 0: a failed merge behind `| true` exited 0 and wrote no
+    verdict, walk AH); output lost otherwise is said in one line and fails it (a full disk ended a
+    PASS in a traceback, walk AL, and int8-audit --json exited 0 with nothing written, review AP)."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._gone = False
+        self.failed: OSError | None = None  # a write that failed otherwise than by its reader leaving
 
     def write(self, text: str) -> int:
         if not self._gone:
@@ -621,9 +629,8 @@ class _ReaderMayLeave:
 
     def _leave(self, exc: OSError) -> None:
         self._gone = True
-        if not isinstance(exc, BrokenPipeError):  # a full disk, say: one line, and the status stays
-            print(f"encoder-gate: could not write to stdout ({exc.strerror or exc}); what it would have "
-                  "shown is in the files the command wrote", file=sys.stderr)
+        if not isinstance(exc, BrokenPipeError):  # a full disk, say: main says it and fails
+            self.failed = exc
         with contextlib.suppress(OSError, ValueError):  # what is still buffered goes nowhere
             os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
 

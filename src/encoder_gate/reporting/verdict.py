@@ -552,7 +552,9 @@ def render(verdict: Verdict) -> VerdictReport:
     if measured:
         out += ["", "Speed cells (paired interleaved rounds; the 95% CI of each figure):",
                 *[f"- {m}" for m in measured]]
-    crowded = oversubscribed((speedups or {}).get("fingerprint"))
+    # its runner's fingerprint, and a merge's each shard's
+    runners = [(speedups or {}).get("fingerprint"), *((speedups or {}).get("fingerprints") or [])]
+    crowded = next((said for fp in runners if (said := oversubscribed(fp))), None)
     warnings = [*(gate.get("warnings") or []), *([f"speedups.json: {crowded}"] if crowded else []),
                 *_row_warnings(rows, ab),
                 *(f"{e.get('backend')} {e.get('case')} vs base: inconclusive, {e.get('describe')}"

@@ -99,6 +99,7 @@ class GateSession:
     # backend -> (its artifact was in the cache, seconds): what prebuild() built before any runner
     _prebuilt: dict[str, tuple[bool, float]] = field(default_factory=dict)
     _looked_up: set[str] = field(default_factory=set)  # every name prebuild() saw, whatever became of it
+    _broken: dict[str, str] = field(default_factory=dict)  # runners that failed on a batch: why (runner)
     _settled: set[str] = field(default_factory=set)  # records a runner's first call has settled (_settle)
     _closed: bool = False
     #: What this session read from the artifact cache instead of computing, per backend: whether its
@@ -379,14 +380,20 @@ class GateSession:
         found = self._runners[name]
         if isinstance(found, GateError):
             raise found
-        broken = getattr(found, "broken", None)
-        if broken:  # its library failed on an earlier batch: said once, as a build's failure, on its row
-            self._runners[name] = GateError(broken)  # ("not checked: ..."), and its later tests fail at once
-            if name in self.records:
-                self.records[name].error = broken
-            found.close()
-            raise GateError(broken)
+        self._note_broken(name, found)
+        if name in self._broken:  # its library failed on an earlier batch: its later tests fail at once
+            raise GateError(self._broken[name])
         return found
+
+    def _note_broken(self, name: str, runner: Runner) -> None:
+        """Keep a runner's failure on a batch (an ONNX file ONNX Runtime could not compute: its
+        `broken`), said once, as a build's failure, on its row when it was not evaluated ("not
+        checked: ..."); its record and evaluation stay readable (bounds, the payload)."""
+        broken = getattr(runner, "broken", None)
+        if broken and name not in self._broken:
+            self._broken[name] = str(broken)
+            if name in self.records:
+                self.records[name].error = str(broken)
 
     def built(self, name: str) -> BuildRecord:
         """How backend `name` was built (precision, size, input limit), building it if it never was,
@@ -406,6 +413,7 @@ class GateSession:
         found = self._runners.get(name)
         if found is None or isinstance(found, GateError):
             return
+        self._note_broken(name, found)  # (built again, it would fail its tests one by one again)
         del self._runners[name]
         self._settle(name, found)
         found.close()

@@ -176,7 +176,7 @@ def usable_cores() -> int:
 def oversubscribed(fingerprint: Mapping[str, Any] | None) -> str | None:
     """Plain words when a speed document was timed at more threads than its process had cores (a
     `threads` written for a bigger runner), else None: its rounds' threads took turns on the cores."""
-    fp = fingerprint or {}
+    fp = fingerprint if isinstance(fingerprint, Mapping) else {}
     threads, cores = fp.get("threads") or 0, fp.get("usable_cores") or fp.get("logical_cores") or 0
     if not (isinstance(threads, int) and isinstance(cores, int) and 0 < cores < threads):
         return None

@@ -222,8 +222,11 @@ def format_speedups(doc: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     if not table:
         reference = doc.get("reference", REFERENCE_BACKEND)
-        lines.append(f"no speedups: no other backend was benchmarked beside the reference {reference!r} (a "
-                     f"speedup is a backend's time against {reference}'s in the same run): benchmark both")
+        timed = {b for row in (doc.get("seconds") or {}).values() if isinstance(row, dict) for b in row}
+        alone = (f"no other backend was benchmarked beside the reference {reference!r}" if reference in timed
+                 else f"the reference {reference!r} was not benchmarked beside the others")
+        lines.append(f"no speedups: {alone} (a speedup is a backend's time against {reference}'s in the same "
+                     "run): benchmark both")
     else:
         backends = sorted({b for row in table.values() for b in row})
         width = max(len(c) for c in table)
