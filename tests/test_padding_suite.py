@@ -141,3 +141,15 @@ def test_a_derandomized_propertys_pass_is_kept_per_artifact_and_a_random_profile
     local = pytester.runpytest_subprocess(*args)
     local.assert_outcomes(passed=2)
     assert "read from the cache" not in local.stdout.str()
+
+
+def test_a_property_of_a_runner_that_failed_on_a_batch_fails_at_once():
+    """Walk AL: a file ONNX Runtime could not compute failed each property through hypothesis's
+    examples and shrinking, 60 s a property on a loaded machine; the runner's failure is said at once."""
+    from types import SimpleNamespace
+
+    from encoder_gate.errors import GateError
+    from encoder_gate.suite.padding import run_property
+
+    with pytest.raises(GateError, match=r"^ONNX Runtime failed to compute f\.onnx$"):
+        run_property(None, SimpleNamespace(broken="ONNX Runtime failed to compute f.onnx"), None, None, None)

@@ -55,6 +55,7 @@ from encoder_gate.data.strategies import (
     text_batches,
     whitespace_texts,
 )
+from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import HYPOTHESIS_BUILTINS
 from encoder_gate.runtime import inference
 from encoder_gate.runtime.inference import encode, max_length
@@ -140,6 +141,10 @@ def run_property(check: Any, backend: Any, gate_session: Any, backend_tokenizer:
     def run() -> None:
         with gate_session.untimed(backend):
             check()
+
+    broken = getattr(backend, "broken", None)
+    if broken:  # its library failed on an earlier batch: said at once, not by hypothesis's every example
+        raise GateError(broken)  # and its shrinking (walk AL: 60 s a property on a loaded machine)
 
     # the test's own name (hypothesis's wrapper keeps the function it wraps as `inner_test`)
     name = check.hypothesis.inner_test.__qualname__.split(".")[0]
