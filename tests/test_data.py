@@ -274,6 +274,18 @@ def test_csv_errors_name_the_line(tmp_path: Path) -> None:
         load_dataset(str(path))
 
 
+def test_csv_labels_after_an_unquoted_comma_are_refused_not_dropped(tmp_path: Path) -> None:
+    """Walk AO: `"text",joy,love` kept joy alone (csv.DictReader puts the extra field apart), and the
+    gate passed on a third fewer gold labels without a word."""
+    path = tmp_path / "d.csv"
+    path.write_text('text,labels\n"fine",joy\n"two of them",joy,love\n')
+    with pytest.raises(GateError, match=r"d\.csv, line 3: 3 fields, but the header has 2 \(text, labels\): a "
+                                        r"cell holding commas must be quoted"):
+        load_dataset(str(path))
+    path.write_text('text,labels\n"fine",joy\n"two of them","joy,love"\n')
+    assert load_dataset(str(path)).labels.tolist()[1] == (np.array(hot("joy")) + hot("love")).tolist()
+
+
 def test_csv_bad_onehot_value(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("text,a,b\nhello,1,maybe\n")
@@ -346,6 +358,24 @@ def test_save_to_disk_directory(tmp_path: Path) -> None:
         load_dataset(str(tmp_path / "saved"), split="validation")
     dd["train"].save_to_disk(str(tmp_path / "single"))
     assert load_dataset(str(tmp_path / "single")).labels.tolist() == [[0, 1]]
+
+
+
+def test_a_saved_datasets_label_ids_are_its_classlabels_names_in_its_order(monkeypatch: pytest.MonkeyPatch):
+    """Walk AO: a save_to_disk set whose ClassLabel names run alphabetically was read by the model's
+    ids (go_emotions order): every support shifted, and a PASS. Its ids are its ClassLabel's,
+    matched to the model's labels by name (the table as _read_saved gives it, without datasets)."""
+    import encoder_gate.data.datasets as data
+
+    table = data._Table("saved", ["text", "labels"], [{"text": "b", "labels": [0]},
+                                                      {"text": "c", "labels": [0, 1]}],
+                        [1, 2], "row", {"labels": ["no", "yes"]})
+    monkeypatch.setattr(data, "_read_path", lambda path, split: table)
+    ours = load_dataset("saved", label_names=("yes", "no"))
+    assert ours.label_names == ("yes", "no") and ours.labels.tolist() == [[0, 1], [1, 1]]
+    assert load_dataset("saved", label_names=("no", "yes")).labels.tolist() == [[1, 0], [1, 1]]
+    with pytest.raises(GateError, match="no"):  # a name the model does not have is refused, as any
+        load_dataset("saved", label_names=("maybe", "yes"))
 
 
 def test_directory_that_is_not_a_saved_dataset(tmp_path: Path) -> None:

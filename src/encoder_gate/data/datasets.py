@@ -226,12 +226,29 @@ def load_dataset(
         name = table.where
     if label_names is not None:
         names = tuple(str(x) for x in label_names)
+        own = table.class_names.get(label_column)
+        if own and list(own) != list(names):  # its ids are its ClassLabel's, in its order: read as names
+            table = _ids_as_names(table, label_column, own)  # (walk AO: alphabetical ids misread, PASS)
     else:
         names = tuple(table.class_names.get(label_column) or GO_EMOTIONS_LABELS)
     if not names or len(set(names)) != len(names):
         raise GateError(f"label names must be non-empty and unique, got {_preview(names)}")
     ds = _build(table, name, text_column, label_column, names, label_format)
     return apply_variant(ds, variant)
+
+
+def _ids_as_names(table: _Table, column: str, names: Sequence[str]) -> _Table:
+    """`table` with its label ids in `column` (one, or a list) replaced by the ClassLabel names they
+    stand for, so they are matched to the model's labels by name, whatever order each keeps."""
+    def name(value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+            return names[value]
+        if isinstance(value, (list, tuple)):
+            return [name(v) for v in value]
+        return value
+
+    rows = [{**row, column: name(row.get(column))} if column in row else row for row in table.rows]
+    return replace(table, rows=rows)
 
 
 def load_texts(path: Path) -> Dataset:
@@ -355,6 +372,14 @@ def _read_csv(path: Path) -> _Table:
         reader = csv.DictReader(fh)
         try:
             for row in reader:
+                if None in row:  # more fields than the header: DictReader keeps them apart, and the
+                    # labels after a first one, unquoted, were dropped without a word (walk AO)
+                    header = list(reader.fieldnames or ())
+                    fields = len(header) + len(row[None])
+                    raise GateError(
+                        f"{path}, line {reader.line_num}: {fields} fields, but the header has {len(header)} "
+                        f"({', '.join(header)}): a cell holding commas must be quoted (\"joy,love\"), or "
+                        "separate the labels with ';' (joy;love)")
                 rows.append(row)
                 numbers.append(reader.line_num)
         except (csv.Error, UnicodeDecodeError) as exc:
