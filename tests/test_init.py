@@ -322,6 +322,18 @@ def test_unknown_columns_ask_for_the_options(tmp_path: Path) -> None:
         scaffold.detect_columns(data, label_column="feeling")
 
 
+def test_one_column_per_label_is_read_one_hot_without_a_label_column(tmp_path: Path, model_dir: Path) -> None:
+    """Walk AO: go_emotions' raw layout (a text column, then one 0/1 column per label) was refused,
+    asking for a --label-column the file cannot have; the loader reads it one-hot by the names."""
+    data = tmp_path / "eval.csv"
+    data.write_text("message,admiration,amusement,anger\nwhat a day,0,1,0\n")
+    assert scaffold.detect_columns(data) == ("message", None)
+    plan = init(tmp_path, dataset="eval.csv")
+    table = table_of(tmp_path)
+    assert table["text-column"] == "message" and "label-column" not in table
+    assert "dataset columns: text 'message', labels one 0/1 column per label, by its name" in plan.notes
+
+
 def test_texts_file_is_stored_for_parity_only_runs(tmp_path: Path, model_dir: Path) -> None:
     (tmp_path / "texts.txt").write_text("first text\n\nsecond text\n")
     plan = init(tmp_path, texts="texts.txt")

@@ -132,9 +132,10 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         text_column, label_column = detect_columns(dataset, request.text_column, request.label_column)
         if text_column != DEFAULT_TEXT_COLUMN:
             table["text-column"] = text_column
-        if label_column != DEFAULT_LABEL_COLUMN:
+        if label_column is not None and label_column != DEFAULT_LABEL_COLUMN:
             table["label-column"] = label_column
-        notes.append(f"dataset columns: text {text_column!r}, labels {label_column!r}")
+        labels = repr(label_column) if label_column is not None else "one 0/1 column per label, by its name"
+        notes.append(f"dataset columns: text {text_column!r}, labels {labels}")
     elif request.text_column is not None or request.label_column is not None:
         raise GateError("--text-column and --label-column describe --dataset; pass --dataset FILE too")
     if request.texts is not None:
@@ -351,8 +352,10 @@ def _backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
 
 
 def detect_columns(path: Path, text_column: str | None = None,
-                   label_column: str | None = None) -> tuple[str, str]:
-    """The text and label columns of a dataset file, from its first row (given ones are checked)."""
+                   label_column: str | None = None) -> tuple[str, str | None]:
+    """The text and label columns of a dataset file, from its first row (given ones are checked); no
+    label column (None) where every other column holds a 0 or 1: one column per label, one-hot (walk
+    AO: refused, asking for a --label-column the file cannot have)."""
     row = first_row(path)
     columns = list(row)
     for given, option in ((text_column, "--text-column"), (label_column, "--label-column")):
@@ -365,6 +368,9 @@ def detect_columns(path: Path, text_column: str | None = None,
     if label is None and text is not None:
         others = [c for c in columns if c != text]
         label = others[0] if len(others) == 1 else None  # the only other column
+        if label is None and len(others) > 1 and all(str(row[c]).strip() in ("0", "1", "True", "False")
+                                                     for c in others):
+            return text, None  # one 0/1 column per label (the loader reads them by the model's names)
     if text is None or label is None:
         missing = " and ".join(what for what, found in (("text", text), ("label", label)) if found is None)
         raise GateError(
