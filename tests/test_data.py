@@ -284,6 +284,8 @@ def test_csv_labels_after_an_unquoted_comma_are_refused_not_dropped(tmp_path: Pa
         load_dataset(str(path))
     path.write_text('text,labels\n"fine",joy\n"two of them","joy,love"\n')
     assert load_dataset(str(path)).labels.tolist()[1] == (np.array(hot("joy")) + hot("love")).tolist()
+    path.write_text('text,labels\n"fine",joy,\n"two",love,\n')  # a trailing empty field: as before
+    assert load_dataset(str(path)).labels.tolist() == [hot("joy"), hot("love")]
 
 
 def test_csv_bad_onehot_value(tmp_path: Path) -> None:

@@ -372,7 +372,8 @@ def _read_csv(path: Path) -> _Table:
         reader = csv.DictReader(fh)
         try:
             for row in reader:
-                if None in row:  # more fields than the header: DictReader keeps them apart, and the
+                if any(str(v).strip() for v in row.get(None) or ()):  # more fields than the header (not
+                    # a trailing empty one): DictReader keeps them apart, and the
                     # labels after a first one, unquoted, were dropped without a word (walk AO)
                     header = list(reader.fieldnames or ())
                     fields = len(header) + len(row[None])
@@ -380,7 +381,7 @@ def _read_csv(path: Path) -> _Table:
                         f"{path}, line {reader.line_num}: {fields} fields, but the header has {len(header)} "
                         f"({', '.join(header)}): a cell holding commas must be quoted (\"joy,love\"), or "
                         "separate the labels with ';' (joy;love)")
-                rows.append(row)
+                rows.append({k: v for k, v in row.items() if k is not None})
                 numbers.append(reader.line_num)
         except (csv.Error, UnicodeDecodeError) as exc:
             raise GateError(f"{path}, line {reader.line_num}: unreadable CSV ({exc}); fix the file") from exc
