@@ -325,13 +325,21 @@ def test_unknown_columns_ask_for_the_options(tmp_path: Path) -> None:
 def test_one_column_per_label_is_read_one_hot_without_a_label_column(tmp_path: Path, model_dir: Path) -> None:
     """Walk AO: go_emotions' raw layout (a text column, then one 0/1 column per label) was refused,
     asking for a --label-column the file cannot have; the loader reads it one-hot by the names."""
-    data = tmp_path / "eval.csv"
-    data.write_text("message,admiration,amusement,anger\nwhat a day,0,1,0\n")
-    assert scaffold.detect_columns(data) == ("message", None)
+    data = tmp_path / "eval.csv"  # the model_dir fixture's labels, beside an id and an author
+    data.write_text("id,message,author,negative,positive\ne1,what a day,bob,0,1\n")
+    assert scaffold.detect_columns(data, label_names=("negative", "positive")) == ("message", None)
     plan = init(tmp_path, dataset="eval.csv")
     table = table_of(tmp_path)
     assert table["text-column"] == "message" and "label-column" not in table
     assert "dataset columns: text 'message', labels one 0/1 column per label, by its name" in plan.notes
+    from encoder_gate.data.datasets import load_dataset  # and the gate reads it so
+
+    read = load_dataset(str(data), text_column="message", label_names=("negative", "positive"))
+    assert read.labels.tolist() == [[0, 1]]
+    other = tmp_path / "other.jsonl"  # 0/1 columns that are not the model's labels: asked for, as before
+    other.write_text('{"text": "hi", "id": 1, "sentiment": 0}\n')
+    with pytest.raises(GateError, match="--label-column NAME"):
+        scaffold.detect_columns(other, label_names=("negative", "positive"))
 
 
 def test_texts_file_is_stored_for_parity_only_runs(tmp_path: Path, model_dir: Path) -> None:

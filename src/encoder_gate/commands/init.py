@@ -129,7 +129,8 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
                 "dataset, text-column and label-column in [tool.encoder-gate] by hand"
             )
         table["dataset"] = _stored_path(dataset, root, "dataset", warnings)
-        text_column, label_column = detect_columns(dataset, request.text_column, request.label_column)
+        text_column, label_column = detect_columns(dataset, request.text_column, request.label_column,
+                                                   _model_labels(model_dir))
         if text_column != DEFAULT_TEXT_COLUMN:
             table["text-column"] = text_column
         if label_column is not None and label_column != DEFAULT_LABEL_COLUMN:
@@ -352,10 +353,12 @@ def _backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
 
 
 def detect_columns(path: Path, text_column: str | None = None,
-                   label_column: str | None = None) -> tuple[str, str | None]:
+                   label_column: str | None = None,
+                   label_names: Sequence[str] = ()) -> tuple[str, str | None]:
     """The text and label columns of a dataset file, from its first row (given ones are checked); no
-    label column (None) where every other column holds a 0 or 1: one column per label, one-hot (walk
-    AO: refused, asking for a --label-column the file cannot have)."""
+    label column (None) where the file has a column for each of the model's `label_names`: one 0/1
+    column per label, read one-hot (walk AO: refused, asking for a --label-column the file cannot
+    have; go_emotions' raw layout has id, author and more beside them)."""
     row = first_row(path)
     columns = list(row)
     for given, option in ((text_column, "--text-column"), (label_column, "--label-column")):
@@ -363,14 +366,17 @@ def detect_columns(path: Path, text_column: str | None = None,
             raise GateError(f"{path} has no column {given!r} ({option}); its columns: {', '.join(columns)}")
     label = label_column or next((c for c in LABEL_COLUMNS if c in row), None)
     text = text_column or next((c for c in TEXT_COLUMNS if c in row), None)
+    one_hot = label is None and len(label_names) > 1 and all(n in row for n in label_names)
+    if one_hot and text is None:  # the longest text of the rest (not an id or an author's name)
+        texts = [c for c in columns if c not in label_names and _is_text(row[c])]
+        text = max(texts, key=lambda c: len(str(row[c]).split()), default=None)
+    if one_hot and text is not None:
+        return text, None  # one 0/1 column per label: the loader reads them by the model's names
     if text is None:
         text = next((c for c in columns if c != label and _is_text(row[c])), None)
     if label is None and text is not None:
         others = [c for c in columns if c != text]
         label = others[0] if len(others) == 1 else None  # the only other column
-        if label is None and len(others) > 1 and all(str(row[c]).strip() in ("0", "1", "True", "False")
-                                                     for c in others):
-            return text, None  # one 0/1 column per label (the loader reads them by the model's names)
     if text is None or label is None:
         missing = " and ".join(what for what, found in (("text", text), ("label", label)) if found is None)
         raise GateError(
@@ -450,11 +456,11 @@ def _count_texts(path: Path) -> int:
     return count
 
 
-def _label_warning(model_dir: Path) -> list[str]:
-    """Warn when a classifier's labels cannot be scored on the bundled go_emotions data."""
-
+def _model_labels(model_dir: Path | None) -> list[str]:
+    """A classifier's label names from its config.json (id2label, in id order); none where it names
+    none or is no classifier."""
     try:
-        config = json.loads(_read_text(model_dir / "config.json"))
+        config = json.loads(_read_text(model_dir / "config.json")) if model_dir is not None else None
     except (json.JSONDecodeError, GateError):
         return []
     if not isinstance(config, dict):  # no model configuration: the session says so, in one line
@@ -464,8 +470,15 @@ def _label_warning(model_dir: Path) -> list[str]:
     if not isinstance(id2label, dict) or not any("Classification" in str(a) for a in architectures):
         return []
     try:
-        names = [str(id2label[k]) for k in sorted(id2label, key=int)]
+        return [str(id2label[k]) for k in sorted(id2label, key=int)]
     except ValueError:
+        return []
+
+
+def _label_warning(model_dir: Path) -> list[str]:
+    """Warn when a classifier's labels cannot be scored on the bundled go_emotions data."""
+    names = _model_labels(model_dir)
+    if not names:
         return []
     if [n.lower() for n in names] == list(GO_EMOTIONS_LABELS) or is_sentiment_labels(names):
         return []

@@ -227,8 +227,10 @@ def load_dataset(
     if label_names is not None:
         names = tuple(str(x) for x in label_names)
         own = table.class_names.get(label_column)
-        if own and list(own) != list(names):  # its ids are its ClassLabel's, in its order: read as names
-            table = _ids_as_names(table, label_column, own)  # (walk AO: alphabetical ids misread, PASS)
+        # the model's labels in another order: its ids are its ClassLabel's, read as names (walk AO:
+        # alphabetical ids misread, PASS); other names (a LABEL_0, LABEL_1 model) keep the ids' positions
+        if own and list(own) != list(names) and {n.lower() for n in own} == {n.lower() for n in names}:
+            table = _ids_as_names(table, label_column, own)
     else:
         names = tuple(table.class_names.get(label_column) or GO_EMOTIONS_LABELS)
     if not names or len(set(names)) != len(names):
