@@ -105,8 +105,7 @@ def known_backends() -> tuple[str, ...]:
 def is_backend_name(name: str) -> bool:
     """Whether `name` is a registered backend or a prebuilt-file spec, either maybe with an integer
     path (`onnx-int8~saturating`), without building anything."""
-    name = split_integer_path(name)[0]
-    return name in BACKENDS or (name.startswith(PREBUILT_PREFIX) and len(name) > len(PREBUILT_PREFIX))
+    return split_integer_path(name)[0] in BACKENDS or prebuilt_file(name) is not None
 
 
 def packages_of(names: Iterable[str]) -> tuple[str, ...]:

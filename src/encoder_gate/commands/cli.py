@@ -188,16 +188,16 @@ def export_data(dataset: str | None, text_column: str | None, label_column: str 
             raise
         table = {}  # --dataset given: a pyproject it cannot read has nothing to add (review AK)
     declared = table.get("dataset")
-    ours = declared not in (None, "", "bundled")
-    if dataset is not None and ours and _same_source(dataset, str(declared), root):
-        # --dataset naming the project's own file: its columns are the project's (walk AI: refused for a
-        # text column 'text' beside [tool.encoder-gate]'s text-column = "message")
+    ours = declared not in (None, "", "bundled")  # bundled: export's default
+    from_table = dataset is None and ours
+    if from_table:
+        dataset = str(declared)
+    # the project's data (or --dataset naming its own file: walk AI, refused for a text column 'text'
+    # beside [tool.encoder-gate]'s text-column = "message"): its columns are the project's
+    if ours and dataset is not None and _same_source(dataset, str(declared), root):
         text_column = text_column or table.get("text-column")
         label_column = label_column or table.get("label-column")
-    elif dataset is None and ours:  # bundled: export's default
-        dataset = str(table["dataset"])
-        text_column = text_column or table.get("text-column")
-        label_column = label_column or table.get("label-column")
+    if from_table:
         said = f"text {text_column or DEFAULT_TEXT_COLUMN!r}, labels {label_column or DEFAULT_LABEL_COLUMN!r}"
         print(f"evaluation data: {dataset} ({said}), from [tool.encoder-gate] in {root / 'pyproject.toml'}; "
               "--dataset overrides it")

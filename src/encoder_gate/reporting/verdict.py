@@ -554,8 +554,9 @@ def render(verdict: Verdict) -> VerdictReport:
                 *[f"- {m}" for m in measured]]
     # its runner's fingerprint, and a merge's each shard's
     runners = [(speedups or {}).get("fingerprint"), *((speedups or {}).get("fingerprints") or [])]
-    crowded = next((said for fp in runners if (said := oversubscribed(fp))), None)
-    warnings = [*(gate.get("warnings") or []), *([f"speedups.json: {crowded}"] if crowded else []),
+    said = next((note for fp in runners if (note := oversubscribed(fp))), None)
+    crowded = [f"speedups.json: {said}"] if said else []
+    warnings = [*(gate.get("warnings") or []), *crowded,
                 *_row_warnings(rows, ab),
                 *(f"{e.get('backend')} {e.get('case')} vs base: inconclusive, {e.get('describe')}"
                   for e in (ab or {}).get("speed") or [] if e.get("status") == "inconclusive")]
@@ -568,7 +569,7 @@ def render(verdict: Verdict) -> VerdictReport:
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
                          caveats=(*(note for note in (shard, selection, task_note) if note),
                                   *cut, *unjudged,
-                                  *([f"speedups.json: {crowded}"] if crowded else []),
+                                  *crowded,
                                   *verdict.left_out,
                                   *path_disagreement(accuracy), *unjudged_paths(accuracy)))
 

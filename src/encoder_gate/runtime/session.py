@@ -99,7 +99,6 @@ class GateSession:
     # backend -> (its artifact was in the cache, seconds): what prebuild() built before any runner
     _prebuilt: dict[str, tuple[bool, float]] = field(default_factory=dict)
     _looked_up: set[str] = field(default_factory=set)  # every name prebuild() saw, whatever became of it
-    _broken: dict[str, str] = field(default_factory=dict)  # runners that failed on a batch: why (runner)
     _settled: set[str] = field(default_factory=set)  # records a runner's first call has settled (_settle)
     _closed: bool = False
     #: What this session read from the artifact cache instead of computing, per backend: whether its
@@ -351,17 +350,12 @@ class GateSession:
                 runner = parse_backend(name).build(self.context())
             except NotApplicable:
                 raise  # nothing to record: its tests skip
-            except PlainBuildFailed as exc:
-                judged = exc.plain in self.config.backends and (  # the file's tests run here (not -k ~path)
-                    self.selected_checks is None or any(b == exc.plain for b, _ in self.selected_checks))
-                if not judged:  # its own failure, said here
-                    self._runners[name] = exc
-                    self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
-                    raise
-                # the file's row, judged in this session, fails with why: said once (walk AI: twice)
-                raise NotApplicable(f"{name}: {exc.plain} could not be built, and its row says why: "
-                                    f"{str(exc).splitlines()[0][:160]}") from None
             except GateError as exc:
+                if isinstance(exc, PlainBuildFailed) and exc.plain in self.config.backends and (
+                        self.selected_checks is None or any(b == exc.plain for b, _ in self.selected_checks)):
+                    # the file's row, judged in this session (not -k ~path), fails saying why: once
+                    raise NotApplicable(f"{name}: {exc.plain} could not be built, and its row says why: "
+                                        f"{str(exc).splitlines()[0][:160]}") from None
                 self._runners[name] = exc
                 self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
                 raise
@@ -381,19 +375,19 @@ class GateSession:
         if isinstance(found, GateError):
             raise found
         self._note_broken(name, found)
-        if name in self._broken:  # its library failed on an earlier batch: its later tests fail at once
-            raise GateError(self._broken[name])
+        record = self.records.get(name)
+        if record is not None and record.error:  # its library failed on an earlier batch: at once, again
+            raise GateError(record.error)
         return found
 
     def _note_broken(self, name: str, runner: Runner) -> None:
         """Keep a runner's failure on a batch (an ONNX file ONNX Runtime could not compute: its
-        `broken`), said once, as a build's failure, on its row when it was not evaluated ("not
-        checked: ..."); its record and evaluation stay readable (bounds, the payload)."""
+        `broken`) in its record, as a build's failure: said once, on its row when it was not evaluated
+        ("not checked: ..."), and its later tests fail with it, built again too; its record and
+        evaluation stay readable (bounds, the payload)."""
         broken = getattr(runner, "broken", None)
-        if broken and name not in self._broken:
-            self._broken[name] = str(broken)
-            if name in self.records:
-                self.records[name].error = str(broken)
+        if broken and name in self.records and not self.records[name].error:
+            self.records[name].error = str(broken)
 
     def built(self, name: str) -> BuildRecord:
         """How backend `name` was built (precision, size, input limit), building it if it never was,

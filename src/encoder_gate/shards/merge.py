@@ -111,26 +111,27 @@ def read_shard(directory: Path) -> ShardResult:
         if doc is None:
             raise GateError(f"shard {shard} ({directory}) wrote {name}, and it is not there now: copy the "
                             "whole report directory of each shard")
-        if not isinstance(doc.get("provenance"), dict) or (name == ACCURACY_FILE
-                                                           and not isinstance(doc.get("backends"), dict)):
-            # emptied or cut short: a KeyError deep in the merge, and no verdict written (walk AL)
-            keys = "provenance or backends" if name == ACCURACY_FILE else "provenance"
-            raise GateError(f"shard {shard} ({directory}): its {name} holds no session's results (no {keys}, "
-                            "which every session writes): it was emptied or cut short; copy the whole report "
-                            "directory of each shard, or run the shard again")
+        # emptied or cut short: a KeyError deep in the merge, and no verdict written (walk AL)
+        _whole(doc, ("provenance", "backends") if name == ACCURACY_FILE else ("provenance",),
+               f"shard {shard} ({directory}): its {name} holds no session's results")
         documents[name] = doc
     findings = read_document(directory, FINDINGS_FILE)  # what failed its session outside the checks
     if findings is None:  # written with shard.json, always: without it a red shard would merge green
         raise GateError(f"shard {shard} ({directory}) has no {FINDINGS_FILE}, which its session wrote with "
                         f"{SHARD_FILE}: what failed it outside the checks is unknown; copy the whole report "
                         "directory of each shard (the workflow's upload must include it)")
-    if not isinstance(findings.get("provenance"), dict) or not isinstance(findings.get("by_document"), dict):
-        # emptied or cut short ({} or {"schema": 1}): read as no finding, a red shard merged green (walk AH)
-        raise GateError(f"shard {shard} ({directory}): its {FINDINGS_FILE} holds no session's findings (no "
-                        "provenance or by_document, which every session writes): it was emptied or cut "
-                        "short; copy the whole report directory of each shard, or run the shard again")
+    # emptied or cut short ({} or {"schema": 1}): read as no finding, a red shard merged green (walk AH)
+    _whole(findings, ("provenance", "by_document"),
+           f"shard {shard} ({directory}): its {FINDINGS_FILE} holds no session's findings")
     documents[FINDINGS_FILE] = findings
     return ShardResult(directory, shard, plan, descriptor, documents)
+
+
+def _whole(doc: Mapping[str, Any], keys: Sequence[str], what: str) -> None:
+    """A GateError saying `what` where `doc` lacks one of the objects `keys` every session writes."""
+    if not all(isinstance(doc.get(key), dict) for key in keys):
+        raise GateError(f"{what} (no {' or '.join(keys)}, which every session writes): it was emptied or "
+                        "cut short; copy the whole report directory of each shard, or run the shard again")
 
 
 def _readable(directory: Path, name: str) -> Mapping[str, Any] | None:
