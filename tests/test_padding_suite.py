@@ -33,11 +33,6 @@ def test_backend_properties_draw_fewer_examples_on_a_larger_model():
     assert backend_examples(roberta_base).deadline is None
 
 
-#: The inner run's hypothesis seed (`--hypothesis-seed`): without CI the profile draws at random, and
-#: at the fewest examples some draws (no padding long enough to show) miss the mask-blind runner; a
-#: test of "the fewest examples catch it" must not depend on the draw, so its draws are pinned.
-PINNED_SEED = 0
-
 PROFILE_PROBE = """
 from encoder_gate.suite.padding import backend_settings, tokenizer_settings
 
@@ -101,7 +96,7 @@ def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pyteste
     result = pytester.runpytest(
         "accuracy", "--gate-model", str(model_dir), "--gate-backends", "torch,mask-blind",
         "--gate-cache-dir", str(cache_dir), "-p", "no:cacheprovider", "-p", "no:randomly",
-        "-k", "padding_alone or padding_batch_composition", f"--hypothesis-seed={PINNED_SEED}")
+        "-k", "padding_alone or padding_batch_composition")
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(["FAILED *test_padding_alone_longest_and_max_length_agree[[]mask-blind[]]*",
                                  "FAILED *test_padding_batch_composition_does_not_matter[[]mask-blind[]]*"])
@@ -114,10 +109,11 @@ def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pyteste
 
 
 @pytest.mark.slow
-def test_a_derandomized_propertys_pass_is_kept_per_artifact_and_a_random_profile_draws_again(
+def test_a_propertys_pass_is_kept_per_artifact_with_or_without_ci_and_an_exploring_session_draws_again(
         pytester: pytest.Pytester, tiny, tiny_ctx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Under a derandomized profile (CI) a backend property's pass is kept in the artifact cache: the
-    next session on the same artifact reads it and says so; a random profile (local) draws again."""
+    """A backend property draws its fixed examples with or without `CI`, so its pass is kept in the
+    artifact cache: the next session on the same artifact reads it and says so; an exploring session
+    (--gate-explore) draws again, and its verdict says it explored."""
     cache = tmp_path / "cache"  # a cache of its own: no property has passed in it yet
     shutil.copytree(tiny.path, cache / tiny.path.name)
     fp32, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)  # the shared export, not exported again
@@ -129,18 +125,19 @@ def test_a_derandomized_propertys_pass_is_kept_per_artifact_and_a_random_profile
     monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
     monkeypatch.setenv("CI", "true")
     kept = "*{} test_padding_same_input_gives_same_output: passed before on this artifact with the same * " \
-           "derandomized examples; read from the cache"
-    # fresh processes: the profile (CI or local) is chosen when the suite is imported
+           "fixed examples; read from the cache"
+    # fresh processes: the profile is chosen when the suite is imported
     first = pytester.runpytest_subprocess(*args)
     first.assert_outcomes(passed=2)
     assert "read from the cache" not in first.stdout.str()
+    monkeypatch.delenv("CI")
     second = pytester.runpytest_subprocess(*args)
     second.assert_outcomes(passed=2)
     second.stdout.fnmatch_lines([kept.format("torch"), kept.format("onnx-fp32")], consecutive=False)
-    monkeypatch.delenv("CI")
-    local = pytester.runpytest_subprocess(*args)
-    local.assert_outcomes(passed=2)
-    assert "read from the cache" not in local.stdout.str()
+    explored = pytester.runpytest_subprocess(*args, "--gate-explore", "4")
+    explored.assert_outcomes(passed=2)
+    assert "read from the cache" not in explored.stdout.str()
+    explored.stdout.fnmatch_lines(["encoder-gate: exploring: the padding properties draw 4 random examples*"])
 
 
 def test_a_property_of_a_runner_that_failed_on_a_batch_fails_at_once():
@@ -152,4 +149,5 @@ def test_a_property_of_a_runner_that_failed_on_a_batch_fails_at_once():
     from encoder_gate.suite.padding import run_property
 
     with pytest.raises(GateError, match=r"^ONNX Runtime failed to compute f\.onnx$"):
-        run_property(None, SimpleNamespace(broken="ONNX Runtime failed to compute f.onnx"), None, None, None)
+        broken = SimpleNamespace(broken="ONNX Runtime failed to compute f.onnx")
+        run_property(None, {}, broken, None, None, None)

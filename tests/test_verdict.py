@@ -122,7 +122,7 @@ def test_the_verdict_says_what_it_read_from_the_cache_and_nothing_when_it_comput
                          "onnx-fp32": {"predictions": False}}
     text = render_verdict(doc, speedups_doc())
     assert ("- Read from the artifact cache, not computed in this session: the predictions of torch, "
-            "onnx-int8; the passes of 3 checks (smoke tests, derandomized padding properties) of torch, "
+            "onnx-int8; the passes of 3 checks (smoke tests, fixed-example padding properties) of torch, "
             "onnx-int8. An earlier session computed them") in text
     assert "onnx-fp32" not in text.split("Read from the artifact cache")[1].split("\n")[0]
 

@@ -123,6 +123,10 @@ class GateConfig:
     sweep: Sweep = "gate"  # benchmarks: the measured gate configuration, or everything
     eval_batch_size: int = 32
     limit: int = 0  # evaluate only the first N examples (0: all)
+    # the padding properties: 0 draws each property's fixed examples (seeded from what is judged, the
+    # same every run); N > 0 explores, N random examples a property, a failure kept for every later
+    # session (encoder_gate.runtime.properties)
+    explore: int = 0
     thresholds: ThresholdMode = "fixed"  # "tuned": per-label, on the validation split
     device: Device = "cpu"
     threads: int = 0  # intra-op threads of a session that times its backends (0: the library default)
@@ -233,7 +237,8 @@ class GateConfig:
         negative = [f"{name} {value} (--gate-{name}): must be 0 ({zero}) or positive" for name, value, zero in
                     (("threads", self.threads, "the default: every core"),
                      ("eval-threads", self.eval_threads, "the default: every core"),
-                     ("limit", self.limit, "the default: every text")) if value < 0]
+                     ("limit", self.limit, "the default: every text"),
+                     ("explore", self.explore, "the default: the fixed examples")) if value < 0]
         if negative:
             raise GateError("; ".join(negative))
         counts = (("threads", self.threads), ("eval-threads", self.eval_threads))
@@ -313,6 +318,7 @@ INT8_RECIPE = ("int8_per_channel", "int8_weights", "int8_reduce_range")
 #: below are the judging settings a PR against its base names when it changes one.)
 NOT_JUDGING = frozenset({"model", "dataset", "dataset_variant", "split", "text_column", "label_column",
                          "limit", "backends", "shard", "cache_dir", "report_dir", "eval_threads",
+                         "explore",  # how the properties drew: the provenance's own `explored`
                          "base"})  # the base's checkout path: each runner's own (its model is compared)
 
 
@@ -369,7 +375,7 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
                                for i, w in enumerate(given))
     if "batch_sizes" in out:
         out["batch_sizes"] = _ints("batch sizes (batch-sizes, --gate-batch-sizes)", out["batch_sizes"])
-    for name in ("threads", "eval_threads", "limit", "eval_batch_size", "per_label_min_support"):
+    for name in ("threads", "eval_threads", "limit", "explore", "eval_batch_size", "per_label_min_support"):
         if name in out:
             out[name] = _integer(name, out[name])
     for name in _TEXTS:

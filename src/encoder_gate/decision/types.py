@@ -168,7 +168,7 @@ class Verdict:
                 "sources": dict(self.sources), "missing": list(self.missing),
                 "findings": [f.to_json() for f in self.findings], "stale_waivers": list(self.stale_waivers),
                 "decided_on": self.decided_on.isoformat(), "integer_paths": dict(self.integer_paths),
-                "selections": self.selections}
+                "selections": self.selections, "explored": self.explored}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], judged: Mapping[str, Mapping[str, Any]]) -> Verdict:
@@ -189,6 +189,13 @@ class Verdict:
         --sw; their provenance's `selection`), with it: this verdict does not cover what it left out."""
         return {name: str(sel) for name, doc in self.judged.items()
                 if (sel := (doc.get("provenance") or {}).get("selection"))}
+
+    @property
+    def explored(self) -> dict[str, int]:
+        """The joined documents whose session explored (--gate-explore N: its padding properties drew N
+        random examples each, not the fixed ones every other session draws), with N."""
+        return {name: int(n) for name, doc in self.judged.items()
+                if (n := (doc.get("provenance") or {}).get("explored"))}
 
     def failed_tests(self, backend: str) -> tuple[Finding, ...]:
         """Backend `backend`'s own tests that failed outside its checks (its row passes them)."""

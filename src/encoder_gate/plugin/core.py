@@ -71,6 +71,7 @@ from encoder_gate.reporting.accuracy import stats_lines
 from encoder_gate.reporting.verdict import terminal_rows
 from encoder_gate.results.accuracy import accuracy_payload, merge_payloads
 from encoder_gate.runtime.base import BASE_PREFIX
+from encoder_gate.runtime.properties import EXAMPLES_DIR
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import head_commit
 from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs
@@ -101,6 +102,9 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
                        "sizes 1-32)"),
     ("eval-batch-size", "N", "batch size for accuracy evaluation (at most 4,096 padded tokens a batch, too)"),
     ("limit", "N", "evaluate only the first N examples (0: all)"),
+    ("explore", "N", "the padding properties draw N random examples each instead of their fixed ones (the "
+                     "same every run); a failure found is kept in the artifact cache and replayed by every "
+                     "later session"),
     ("thresholds", "MODE", "fixed (0.5, the model card's) or tuned (per label, on the validation split)"),
     ("device", "DEVICE", "cpu or cuda"),
     ("threads", "N", "intra-op threads for torch and ONNX Runtime in a session that times its backends "
@@ -286,6 +290,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if cfg.model == "default":  # an empty [tool.encoder-gate], or none: not the user's model
         out.append("encoder-gate: model 'default', the embedded default classifier (no model is set in "
                    "[tool.encoder-gate] or --gate-model; its first session trains it, minutes on 2 cores)")
+    if cfg.explore:
+        out.append(f"encoder-gate: exploring: the padding properties draw {cfg.explore} random examples each "
+                   "(--gate-explore), not their fixed ones; a failing example is kept in "
+                   f"{Path(cfg.cache_dir) / EXAMPLES_DIR} and replayed by every later session")
     if SHARD_KEY in config.stash:
         shard, plan = config.stash[SHARD_KEY]
         out.append(f"encoder-gate: shard {shard} runs {', '.join(plan.share(shard.index))} (the plan: "

@@ -195,6 +195,18 @@ def selection_note(chosen: Mapping[str, str]) -> str | None:
             "does not cover them.")
 
 
+def explored_notes(explored: Mapping[str, int]) -> list[str]:
+    """A line when a joined session explored (--gate-explore): its padding properties drew random
+    examples, so another run of it may find what this one did not."""
+    if not explored:
+        return []
+    counts = sorted(set(explored.values()))
+    return [f"Explored: the padding properties of {', '.join(sorted(explored))} drew "
+            f"{' and '.join(str(n) for n in counts)} random examples each (--gate-explore), not the fixed "
+            "examples every other session draws; a failing example they found is kept in the artifact "
+            "cache and replayed by every later session of this model."]
+
+
 def cache_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -> list[str]:
     """What the accuracy results took from the artifact cache instead of computing (accuracy.json's
     `cached_outputs`): the backends whose predictions, and how many kept passes of checks, of which."""
@@ -207,7 +219,7 @@ def cache_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -
     parts = [f"the predictions of {', '.join(predicted)}"] if predicted else []
     if checked:
         count = sum(len(reused[n]["checks"]) for n in checked)
-        parts.append(f"the passes of {count} check{'s' if count != 1 else ''} (smoke tests, derandomized "
+        parts.append(f"the passes of {count} check{'s' if count != 1 else ''} (smoke tests, fixed-example "
                      f"padding properties) of {', '.join(checked)}")
     return [f"Read from the artifact cache, not computed in this session: {'; '.join(parts)}. An earlier "
             "session computed them from the same artifact bytes, texts and library versions (their "
@@ -512,6 +524,7 @@ def render(verdict: Verdict) -> VerdictReport:
             out.append(f"- The base's predictions of {', '.join(cached)} were read from the artifact "
                        "cache: an earlier session computed them from the base's artifacts on these texts.")
     out += [f"- {n}" for n in verdict.left_out]
+    out += [f"- {n}" for n in explored_notes(verdict.explored)]
     task_note = ((accuracy or {}).get("model") or {}).get("task_note")
     out += [f"- {task_note}"] if task_note else []
     cut = [*limit_note((accuracy or {}).get("dataset"),

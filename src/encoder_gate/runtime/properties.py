@@ -1,41 +1,56 @@
-"""Passes of the padding properties and the smoke test, kept by what decides them.
+"""How the padding properties draw their examples, and their passes kept by what decides them.
 
-A derandomized hypothesis property (the CI profile: `derandomize=True`) draws the same examples
-every run, and a cacheable runner computes the same outputs on the same inputs (what the
-prediction cache already trusts, :mod:`encoder_gate.runtime.predictions`). So a property that
-passed on a runner passes again while nothing that decides it changed: the property and its
-parameters, the runner's identity (its artifact's bytes and its libraries' versions), the model
-(its tokenizer among its files), the tolerance, the number of examples, hypothesis's version and
-the code of the properties. Its pass is kept in the artifact cache, and the next session (an
-unchanged PR, or its base on the default branch) reads it instead of drawing the examples again.
+Every gate session draws each property's examples reproducibly: the seed comes from what is judged
+(the model's content, the backend, the property and its parameters, the code of the properties:
+:func:`property_seed`), so one commit, model and configuration draw the same examples in CI, on a
+laptop and in a colleague's clone, and another model draws other examples. Exploring is asked for
+(`--gate-explore N`): N random examples a property. A failing example it finds is kept in an
+example database inside the artifact cache (:func:`examples_dir`: never `.hypothesis/` in the
+project), and every later session of that model and backend replays it before drawing its fixed
+examples (:func:`draw`), here and wherever the cache travels (the workflow init writes keeps it).
+
+A property drawn from its seed on a cacheable runner computes the same outputs on the same
+examples (what the prediction cache already trusts, :mod:`encoder_gate.runtime.predictions`). So a
+property that passed on a runner passes again while nothing that decides it changed: the property
+and its parameters, the runner's identity (its artifact's bytes and its libraries' versions), the
+model (its tokenizer among its files), the tolerance, the number of examples, the seed, the kept
+failing examples, hypothesis's version and the code of the properties. Its pass is kept in the
+artifact cache, and the next session (an unchanged PR, or its base on the default branch) reads it
+instead of drawing the examples again.
 
 The smoke test feeds fixed texts (the evaluation set's first), so its pass is kept the same way
-(`check_key`) in every profile. A random profile (the dev profile) draws afresh every run: that is
-how it explores, so none of its properties' passes is kept. A runner that is not cacheable (a
-wrapper, a test's fault injection) always runs. A failure is never kept: the check raises before
-anything is written.
+(`check_key`). An exploring session draws afresh every run, so none of its passes is kept. A
+runner that is not cacheable (a wrapper, a test's fault injection) always runs. A failure is never
+kept: the check raises before anything is written.
 
+    draw(check, {"texts": text_batches()}, examples, seed=s, database=examples_dir(...), explore=0)
     hit = checked_property(cache, key, run)   # key from property_key(...); None: just run()
     run_or_read(session, key, run, backend, check, same)   # the same, noted and said in the session
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import unittest
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import hypothesis
+from hypothesis import Phase, given, seed
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.predictions import backend_kind, cacheable
 
-PROPERTIES_RECIPE = 1  # bump when what a kept pass means changes
+PROPERTIES_RECIPE = 2  # bump when what a kept pass means changes
 PASSED_FILE = "passed.json"
+#: The example databases' directory inside the artifact cache: one database a model, backend and property.
+EXAMPLES_DIR = "examples"
 
 
 def code_digest(files: Iterable[Path]) -> str:
@@ -48,12 +63,58 @@ def code_digest(files: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
+def property_seed(model: ModelSpec, backend: str, name: str, code: str, params: Mapping[str, object]) -> int:
+    """The seed of a property's fixed examples: from what is judged (the model's content, the backend,
+    the property and its parameters, the code of the properties), so the same commit, model and
+    configuration draw the same examples everywhere, and another model draws other ones."""
+    what = json.dumps([model.content_hash, backend, name, code, {k: str(v) for k, v in params.items()}],
+                      sort_keys=True)
+    return int.from_bytes(hashlib.sha256(what.encode()).digest()[:8], "big")
+
+
+def examples_dir(cache_dir: Path, model: ModelSpec, backend: str, name: str,
+                 params: Mapping[str, object]) -> Path:
+    """The example database of one property of one backend of `model`, inside the artifact cache:
+    the failing examples an exploring session found, which every later session replays."""
+    which = "-".join([name, *(str(v) for v in params.values())])
+    def safe(part: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", part)
+
+    return Path(cache_dir) / EXAMPLES_DIR / model.content_hash[:16] / safe(backend) / safe(which)
+
+
+def kept_examples(database: Path) -> list[str]:
+    """The entries of an example database (relative paths, sorted): what a kept pass is keyed on, so
+    a failure found after the pass is replayed, not read past."""
+    if not database.is_dir():
+        return []
+    return sorted(str(p.relative_to(database)) for p in database.rglob("*") if p.is_file())
+
+
+def draw(check: Callable[..., None], strategies: Mapping[str, Any], examples: hypothesis.settings, *,
+         seed_value: int, database: Path, explore: int) -> None:
+    """Run property `check` (its arguments drawn from `strategies`, as hypothesis's `given`):
+    `explore` > 0 draws that many random examples, keeping a failure in `database`; 0 replays the
+    failures kept in `database`, then draws `examples.max_examples` examples from `seed_value`."""
+    db = DirectoryBasedExampleDatabase(str(database))
+    if explore:  # its reuse phase replays the kept failures first, as every session does
+        hypothesis.settings(examples, max_examples=explore, database=db, derandomize=False)(
+            given(**strategies)(check))()
+        return
+    if kept_examples(database):
+        replay = hypothesis.settings(examples, database=db, derandomize=False,
+                                     phases=(Phase.explicit, Phase.reuse))
+        # every kept entry of a strategy that changed since (dropped by hypothesis): none to run
+        with contextlib.suppress(unittest.SkipTest):
+            replay(given(**strategies)(check))()
+    fixed = hypothesis.settings(examples, database=None, derandomize=False)
+    seed(seed_value)(fixed(given(**strategies)(check)))()
+
+
 def property_key(name: str, runner: Any, model: ModelSpec, examples: hypothesis.settings, code: str,
                  params: Mapping[str, object]) -> dict[str, object] | None:
-    """The key a property's pass is kept under, or None when it must run (examples drawn at random,
-    or a runner whose outputs no key can see)."""
-    if not examples.derandomize:
-        return None
+    """The key a property's pass is kept under, or None when it must run (a runner whose outputs no
+    key can see). `params` hold what else decides its examples (its seed, the kept failures)."""
     return check_key(name, runner, model, code, {"max_examples": examples.max_examples,
                                                  "hypothesis": hypothesis.__version__, **params})
 

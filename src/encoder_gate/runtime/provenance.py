@@ -59,6 +59,8 @@ def provenance(session: GateSession) -> dict[str, Any]:
         # which others' of another count do not join (documents.belonging; a device keeps any apart)
         "timed": session.timing,
         **({"shard": cfg.shard} if cfg.shard else {}),  # a share of a sharded session (merge drops it)
+        # its padding properties drew N random examples each (--gate-explore), not their fixed ones
+        **({"explored": cfg.explore} if cfg.explore else {}),
         # what its user left out of the project's gate: tests deselected, backends not given
         **({"selection": chosen} if (chosen := " ".join(filter(None, (session.selection, session.narrowed))))
            else {}),

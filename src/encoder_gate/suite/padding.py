@@ -37,13 +37,12 @@ Properties:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from encoder_gate.data import strategies
@@ -59,7 +58,15 @@ from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import HYPOTHESIS_BUILTINS
 from encoder_gate.runtime import inference
 from encoder_gate.runtime.inference import encode, max_length
-from encoder_gate.runtime.properties import code_digest, property_key, run_or_read
+from encoder_gate.runtime.properties import (
+    code_digest,
+    draw,
+    examples_dir,
+    kept_examples,
+    property_key,
+    property_seed,
+    run_or_read,
+)
 from encoder_gate.tasks import Task
 
 __all__ = [
@@ -75,12 +82,10 @@ __all__ = [
 
 PADDED_LENGTH = 128  # max_length padding in these tests (see the module docstring)
 
-# Profiles for projects that load none of their own: a run in CI is quick and reproducible,
-# a local run looks further. A project's own loaded profile (e.g. this repository's
-# conftest.py, or HYPOTHESIS_PROFILE with its conftest) wins.
-settings.register_profile("encoder-gate-ci", max_examples=15, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("encoder-gate-dev", max_examples=25, deadline=None,
+# encoder-gate's budget for projects that load no hypothesis profile of their own. The examples are
+# drawn from a seed of what is judged whatever the profile (encoder_gate.runtime.properties), with
+# or without `CI`; a project's own loaded profile (e.g. this repository's conftest.py) sets how many.
+settings.register_profile("encoder-gate", max_examples=15, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -90,8 +95,7 @@ def _profile() -> settings:
     name = settings.get_current_profile_name()
     if settings.get_profile(name) is not HYPOTHESIS_BUILTINS.get(name):
         return settings()
-    in_ci = name == "ci" or bool(os.environ.get("CI"))
-    return settings.get_profile("encoder-gate-ci" if in_ci else "encoder-gate-dev")
+    return settings.get_profile("encoder-gate")
 
 
 # The backend fixture is session-scoped, so hypothesis reuses it across examples safely.
@@ -132,30 +136,44 @@ def padding_atol(backend: Any, gate_session: Any) -> float:
 PROPERTY_CODE = code_digest([Path(__file__), Path(strategies.__file__), Path(inference.__file__)])
 
 
-def run_property(check: Any, backend: Any, gate_session: Any, backend_tokenizer: Any, examples: settings,
-                 **params: object) -> None:
-    """Run a backend property (`check`, its hypothesis test) at the evaluation threads, as the
-    predictions. A derandomized property (the CI profile) on a cacheable runner that passed before
-    with everything that decides it unchanged is read from the artifact cache instead of drawing
-    its examples again (encoder_gate.runtime.properties); a random profile always draws."""
-    def run() -> None:
-        with gate_session.untimed(backend):
-            check()
-
+def run_property(check: Any, strategies: dict[str, Any], backend: Any, gate_session: Any,
+                 backend_tokenizer: Any, examples: settings, **params: object) -> None:
+    """Run a backend property (`check`, its arguments drawn from `strategies`) at the evaluation
+    threads, as the predictions: its kept failures replayed, then its fixed examples drawn from a seed
+    of what is judged, or, exploring (--gate-explore N), N random ones (runtime.properties.draw). A
+    property of fixed examples on a cacheable runner that passed before with everything that decides
+    it unchanged is read from the artifact cache instead of drawing its examples again
+    (encoder_gate.runtime.properties); an exploring session always draws."""
     broken = getattr(backend, "broken", None)
     if broken:  # its library failed on an earlier batch: said at once, not by hypothesis's every example
         raise GateError(broken)  # and its shrinking (walk AL: 60 s a property on a loaded machine)
 
-    # the test's own name (hypothesis's wrapper keeps the function it wraps as `inner_test`)
-    name = check.hypothesis.inner_test.__qualname__.split(".")[0]
-    key = property_key(name, backend, gate_session.model, examples, PROPERTY_CODE,
-                       {**params, "atol": padding_atol(backend, gate_session),
-                        "device": gate_session.config.device,
-                        "padded_length": padded_length(backend_tokenizer),
-                        "max_length": max_length(backend_tokenizer)})
+    name = check.__qualname__.split(".")[0]  # the test's own name (check is defined inside it)
+    explore = gate_session.config.explore
+    database = examples_dir(gate_session.config.cache_dir, gate_session.model, backend.name, name, params)
+    seed_value = property_seed(gate_session.model, backend.name, name, PROPERTY_CODE, params)
+
+    def run() -> None:
+        with gate_session.untimed(backend):
+            draw(check, strategies, examples, seed_value=seed_value, database=database, explore=explore)
+
+    key = None if explore else property_key(
+        name, backend, gate_session.model, examples, PROPERTY_CODE,
+        {**params, "atol": padding_atol(backend, gate_session), "device": gate_session.config.device,
+         "padded_length": padded_length(backend_tokenizer), "max_length": max_length(backend_tokenizer),
+         "seed": seed_value, "kept_failures": kept_examples(database)})
     which = f"[{'-'.join(str(v) for v in params.values())}]" if params else ""  # as pytest's id
     run_or_read(gate_session, key, run, backend.name, name + which,
-                f"{examples.max_examples} derandomized examples")
+                f"{examples.max_examples} fixed examples")
+
+
+def run_tokenizer_property(check: Any, strategies: dict[str, Any], gate_session: Any) -> None:
+    """Run a property of the tokenizer alone (no backend: checked once a session), drawn as the
+    backend properties are (runtime.properties.draw), at the tokenizer's budget."""
+    name = check.__qualname__.split(".")[0]
+    draw(check, strategies, tokenizer_settings, explore=gate_session.config.explore,
+         seed_value=property_seed(gate_session.model, "tokenizer", name, PROPERTY_CODE, {}),
+         database=examples_dir(gate_session.config.cache_dir, gate_session.model, "tokenizer", name, {}))
 
 
 def with_special_tokens(tok: Any, content: list[int]) -> tuple[list[int], list[int]]:
@@ -203,8 +221,6 @@ def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backe
     """Each item's output is the same alone, padded to the batch's longest, and to max_length."""
     examples = backend_examples(gate_session)
 
-    @examples
-    @given(texts=text_batches())
     def check(texts):
         length = padded_length(backend_tokenizer)
         alone = np.concatenate([backend.predict(encode(backend_tokenizer, [t], length=length))
@@ -215,15 +231,13 @@ def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backe
         assert_rows_close(longest, alone, atol, texts, "padded to the longest vs alone")
         assert_rows_close(fixed, alone, atol, texts, f"padded to max_length {length} vs alone")
 
-    run_property(check, backend, gate_session, backend_tokenizer, examples)
+    run_property(check, {"texts": text_batches()}, backend, gate_session, backend_tokenizer, examples)
 
 
 def test_padding_batch_composition_does_not_matter(backend, gate_session, backend_tokenizer):
     """An item's output depends neither on its neighbours nor on its position in the batch."""
     examples = backend_examples(gate_session)
 
-    @examples
-    @given(data=st.data())
     def check(data):
         target = data.draw(any_texts(), label="target")
         first = data.draw(st.lists(any_texts(), max_size=5), label="neighbours")
@@ -243,7 +257,7 @@ def test_padding_batch_composition_does_not_matter(backend, gate_session, backen
                           "same batch, another order")
         assert_rows_close(moved[j:j + 1], out[i:i + 1], atol, [target], "other neighbours")
 
-    run_property(check, backend, gate_session, backend_tokenizer, examples)
+    run_property(check, {"data": st.data()}, backend, gate_session, backend_tokenizer, examples)
 
 
 def truncated(tok: Any, text: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -260,16 +274,17 @@ def truncated(tok: Any, text: str, batch: dict[str, np.ndarray]) -> dict[str, np
     return {k: v for k, v in explicit.items() if k in batch}
 
 
-@tokenizer_settings
-@given(text=long_texts(), neighbour=comment_texts())
-def test_padding_long_text_is_truncated_like_the_tokenizer(gate_tokenizer, text, neighbour):
+def test_padding_long_text_is_truncated_like_the_tokenizer(gate_tokenizer, gate_session):
     """Text beyond the limit is cut by encode() to the tokenizer's own truncated ids, unmasked,
     beside a short neighbour (a tokenizer property: checked once, not per backend)."""
-    batch = encode(gate_tokenizer, [text, neighbour])
-    explicit = truncated(gate_tokenizer, text, batch)
-    assert batch["input_ids"].shape[1] == max_length(gate_tokenizer)
-    for key, value in explicit.items():
-        np.testing.assert_array_equal(batch[key][0], value[0], err_msg=key)
+    def check(text, neighbour):
+        batch = encode(gate_tokenizer, [text, neighbour])
+        explicit = truncated(gate_tokenizer, text, batch)
+        assert batch["input_ids"].shape[1] == max_length(gate_tokenizer)
+        for key, value in explicit.items():
+            np.testing.assert_array_equal(batch[key][0], value[0], err_msg=key)
+
+    run_tokenizer_property(check, {"text": long_texts(), "neighbour": comment_texts()}, gate_session)
 
 
 # Each example runs three full-length sequences (512 tokens for BERT-sized models), the costliest
@@ -279,8 +294,6 @@ def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session
     """A text beyond the limit, batched with a short one, predicts like its truncated ids alone."""
     examples = backend_examples(gate_session, at_most=5)
 
-    @examples
-    @given(text=long_texts(), neighbour=comment_texts())
     def check(text, neighbour):
         batch = encode(backend_tokenizer, [text, neighbour])
         explicit = truncated(backend_tokenizer, text, batch)
@@ -289,29 +302,32 @@ def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session
         assert_rows_close(out[:1], backend.predict(explicit), padding_atol(backend, gate_session), [text],
                           "truncated by encode() vs explicitly truncated ids")
 
-    run_property(check, backend, gate_session, backend_tokenizer, examples)
+    run_property(check, {"text": long_texts(), "neighbour": comment_texts()}, backend, gate_session,
+                 backend_tokenizer, examples)
 
 
-@tokenizer_settings
-@given(texts=text_batches(), padding=st.sampled_from(["longest", "max_length"]))
-def test_padding_is_right_sided_with_contiguous_masks(gate_tokenizer, texts, padding):
+def test_padding_is_right_sided_with_contiguous_masks(gate_tokenizer, gate_session):
     """encode() pads on the right with the tokenizer's pad id; masks are ones then zeros."""
-    tok = gate_tokenizer
-    assert tok.pad_token_id is not None, "the tokenizer has no pad token"
-    length = padded_length(tok)
-    batch = encode(tok, texts, padding=padding, length=length)
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    assert ids.dtype == mask.dtype == np.int64
-    own = [tok(t, truncation=True, max_length=length)["input_ids"] for t in texts]
-    width = length if padding == "max_length" else max(len(o) for o in own)
-    assert ids.shape == mask.shape == (len(texts), width)
-    for row, ids_alone in enumerate(own):
-        n = len(ids_alone)
-        assert mask[row].tolist() == [1] * n + [0] * (width - n), f"mask of text {row}"
-        assert ids[row, :n].tolist() == ids_alone, f"ids of text {row}"
-        assert (ids[row, n:] == tok.pad_token_id).all(), f"padding of text {row}"
-        if "token_type_ids" in batch:
-            assert (batch["token_type_ids"][row, n:] == tok.pad_token_type_id).all()
+    def check(texts, padding):
+        tok = gate_tokenizer
+        assert tok.pad_token_id is not None, "the tokenizer has no pad token"
+        length = padded_length(tok)
+        batch = encode(tok, texts, padding=padding, length=length)
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        assert ids.dtype == mask.dtype == np.int64
+        own = [tok(t, truncation=True, max_length=length)["input_ids"] for t in texts]
+        width = length if padding == "max_length" else max(len(o) for o in own)
+        assert ids.shape == mask.shape == (len(texts), width)
+        for row, ids_alone in enumerate(own):
+            n = len(ids_alone)
+            assert mask[row].tolist() == [1] * n + [0] * (width - n), f"mask of text {row}"
+            assert ids[row, :n].tolist() == ids_alone, f"ids of text {row}"
+            assert (ids[row, n:] == tok.pad_token_id).all(), f"padding of text {row}"
+            if "token_type_ids" in batch:
+                assert (batch["token_type_ids"][row, n:] == tok.pad_token_type_id).all()
+
+    padding = st.sampled_from(["longest", "max_length"])
+    run_tokenizer_property(check, {"texts": text_batches(), "padding": padding}, gate_session)
 
 
 # Five kinds per backend, each a narrow strategy: a few examples of each are enough, and the
@@ -321,15 +337,13 @@ def test_padding_awkward_text_is_handled(backend, gate_session, gate_model, back
     """Each kind of awkward text, alone or batched with a comment, gives well-formed outputs."""
     examples = backend_examples(gate_session, at_most=8)
 
-    @examples
-    @given(data=st.data())
     def check(data):
         texts = data.draw(st.lists(AWKWARD_KINDS[kind], min_size=1, max_size=3), label=kind)
         texts += data.draw(st.lists(comment_texts(), max_size=1), label="comment")
         out = backend.predict(encode(backend_tokenizer, texts))
         assert_well_formed(out, len(texts), gate_model)
 
-    run_property(check, backend, gate_session, backend_tokenizer, examples, kind=kind)
+    run_property(check, {"data": st.data()}, backend, gate_session, backend_tokenizer, examples, kind=kind)
 
 
 def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_model, gate_tokenizer,
@@ -337,8 +351,6 @@ def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_mod
     """'' is just the special tokens; whitespace is specials around the tokenizer's content ids."""
     examples = backend_examples(gate_session)
 
-    @examples
-    @given(text=whitespace_texts())
     def check(text):
         tok = gate_tokenizer
         empty = encode(tok, [""])
@@ -351,15 +363,13 @@ def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_mod
 
         assert_well_formed(backend.predict(encode(backend_tokenizer, ["", text])), 2, gate_model)
 
-    run_property(check, backend, gate_session, backend_tokenizer, examples)
+    run_property(check, {"text": whitespace_texts()}, backend, gate_session, backend_tokenizer, examples)
 
 
 def test_padding_same_input_gives_same_output(backend, gate_session, backend_tokenizer):
     """The same batch twice gives the same output (exactly on CPU); predict leaves its input alone."""
     examples = backend_examples(gate_session)
 
-    @examples
-    @given(texts=text_batches(), other=text_batches(max_size=3))
     def check(texts, other):
         length = padded_length(backend_tokenizer)
         batch = encode(backend_tokenizer, texts, length=length)
@@ -374,6 +384,7 @@ def test_padding_same_input_gives_same_output(backend, gate_session, backend_tok
         else:
             assert_rows_close(second, first, padding_atol(backend, gate_session), texts, "second run")
 
-    run_property(check, backend, gate_session, backend_tokenizer, examples)
+    run_property(check, {"texts": text_batches(), "other": text_batches(max_size=3)}, backend, gate_session,
+                 backend_tokenizer, examples)
 
 
