@@ -110,7 +110,12 @@ def test_fresh_directory_gets_every_file(tmp_path: Path, model_dir: Path) -> Non
     (tmp_path / "pyproject.toml").write_text(text)
     assert [f.action for f in plan.files] == ["wrote"] * 5
     assert (tmp_path / ".gitignore").read_text() == ("# encoder-gate's artifact cache and reports\n"
-                                                    ".encoder-gate/\n")
+                                                    ".encoder-gate/\n" + HYPOTHESIS_LINES)
+
+
+#: What init adds to .gitignore for hypothesis's own caches (issue 68: never in the user's commits).
+HYPOTHESIS_LINES = ("# hypothesis's own caches (the gate keeps its examples in .encoder-gate/cache)\n"
+                    ".hypothesis/\n")
 
 
 def test_the_sessions_directory_is_kept_out_of_git_and_other_ignores_stay(tmp_path: Path,
@@ -120,14 +125,14 @@ def test_the_sessions_directory_is_kept_out_of_git_and_other_ignores_stay(tmp_pa
     (tmp_path / ".gitignore").write_text("*.pyc\n/dist")
     plan = init(tmp_path)
     assert (tmp_path / ".gitignore").read_text() == ("*.pyc\n/dist\n# encoder-gate's artifact cache and "
-                                                     "reports\n.encoder-gate/\n")
+                                                     "reports\n.encoder-gate/\n" + HYPOTHESIS_LINES)
     assert any(f.path == ".gitignore" and f.action == "updated" for f in plan.files)
     other = tmp_path / "other"
     other.mkdir()
-    (other / ".gitignore").write_text("/.encoder-gate\n")
+    (other / ".gitignore").write_text("/.encoder-gate\n.hypothesis\n")
     (other / "models").symlink_to(tmp_path / "models")
     plan = init(other)
-    assert (other / ".gitignore").read_text() == "/.encoder-gate\n"
+    assert (other / ".gitignore").read_text() == "/.encoder-gate\n.hypothesis\n"
     assert all(f.path != ".gitignore" for f in plan.files)
 
 

@@ -207,17 +207,25 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     return InitPlan(root, table, tuple(files), tuple(notes), tuple(warnings))
 
 
+#: What init keeps out of git, each with its comment: the sessions' directory, and what hypothesis
+#: itself still writes beside the project (its caches; the gate's own examples live in the cache).
+IGNORED = ((GATE_DIR, "encoder-gate's artifact cache and reports"),
+           (".hypothesis/", "hypothesis's own caches (the gate keeps its examples in .encoder-gate/cache)"))
+
+
 def _ignore_gate_dir(root: Path) -> PlannedFile | None:
-    """.gitignore with the sessions' directory (.encoder-gate/) added, or None when it is ignored
-    already; every other line is kept."""
+    """.gitignore with the sessions' directory (.encoder-gate/) and hypothesis's (.hypothesis/) added,
+    or None when both are ignored already; every other line is kept."""
     path = root / GITIGNORE
     old = _read_text(path) if path.is_file() else ""
-    bare = GATE_DIR.rstrip("/")
-    if any(line.strip().lstrip("/").rstrip("/") == bare for line in old.splitlines()):
+    there = {line.strip().lstrip("/").rstrip("/") for line in old.splitlines()}
+    missing = [(entry, why) for entry, why in IGNORED if entry.rstrip("/") not in there]
+    if not missing:
         return None
     sep = "" if not old or old.endswith("\n") else "\n"
-    new = f"{old}{sep}# encoder-gate's artifact cache and reports\n{GATE_DIR}\n"
-    return PlannedFile(GITIGNORE, new, "updated" if path.is_file() else "wrote", f"ignores {GATE_DIR}")
+    new = old + sep + "".join(f"# {why}\n{entry}\n" for entry, why in missing)
+    return PlannedFile(GITIGNORE, new, "updated" if path.is_file() else "wrote",
+                       f"ignores {', '.join(entry for entry, _ in missing)}")
 
 
 def write_plan(plan: InitPlan) -> list[str]:

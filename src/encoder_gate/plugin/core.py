@@ -591,7 +591,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash.get(SESSION_KEY, None)
     if hasattr(config, "workerinput"):
-        if state is not None and (state.evaluations or state.cached_outputs):
+        if state is not None and (state.evaluations or state.cached_outputs or state.padding):
             # plain JSON types: execnet cannot send numpy scalars
             config.workeroutput[WORKER_OUTPUT_KEY] = json.loads(  # type: ignore[attr-defined]
                 json.dumps(accuracy_payload(state)))
@@ -615,7 +615,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     received: list[dict[str, Any]] = config.stash.get(WORKER_PAYLOADS, [])
     payloads = list(received)
     # what a process read from the cache joins a report of what some process evaluated, never alone
-    if state.evaluations or (state.cached_outputs and any(p["backends"] for p in received)):
+    read_or_seen = state.cached_outputs or state.padding
+    if state.evaluations or (read_or_seen and any(p["backends"] for p in received)):
         payloads.append(accuracy_payload(state))
     if any(p["backends"] for p in payloads):
         paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))

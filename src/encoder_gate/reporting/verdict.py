@@ -207,6 +207,18 @@ def explored_notes(explored: Mapping[str, int]) -> list[str]:
             "cache and replayed by every later session of this model."]
 
 
+def padding_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -> list[str]:
+    """The largest difference each backend's padding properties saw (an item alone vs padded, batched,
+    moved, truncated), beside its bound (accuracy.json's `padding`): how close each backend came."""
+    seen = (accuracy or {}).get("padding") or {}
+    names = [n for n in dict.fromkeys([*order, *seen]) if n in seen]
+    if not names:
+        return []
+    cells = [f"{n} {float(seen[n]['largest']):.3g} (<= {float(seen[n]['bound']):g})" for n in names]
+    return ["Padding and batching (the padding properties' largest |output alone - output padded or "
+            f"batched|, bound padding_atol): {'; '.join(cells)}."]
+
+
 def cache_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -> list[str]:
     """What the accuracy results took from the artifact cache instead of computing (accuracy.json's
     `cached_outputs`): the backends whose predictions, and how many kept passes of checks, of which."""
@@ -532,7 +544,8 @@ def render(verdict: Verdict) -> VerdictReport:
            *cut_note((accuracy or {}).get("dataset"))]
     unjudged = not_judged_notes(rows)
     out += [f"- {n}" for n in (*cut, *truncation_notes(rows), *unjudged)]
-    out += [f"- {n}" for n in cache_notes(accuracy, [REFERENCE_BACKEND, *(b.name for b in verdict.backends)])]
+    order = [REFERENCE_BACKEND, *(b.name for b in verdict.backends)]
+    out += [f"- {n}" for n in (*padding_notes(accuracy, order), *cache_notes(accuracy, order))]
     out += [f"- {n}" for n in integer_path_notes(accuracy)]
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
                                 "speedup vs torch eager")

@@ -47,6 +47,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "not_evaluated": {name: rec.error for name, rec in state.records.items()
                           if rec.error and name not in state.evaluations},
         "cached_outputs": state.cached_outputs,
+        "padding": state.padding,
     }
 
 
@@ -105,7 +106,18 @@ def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) ->
     ordered = sorted(rows, key=lambda name: (rank.get(name, len(rank)), name))
     return {**payloads[0], "backends": {name: rows[name] for name in ordered},
             "not_evaluated": {k: v for k, v in missing.items() if k not in rows},
-            "cached_outputs": merge_cached_outputs([p.get("cached_outputs") or {} for p in payloads])}
+            "cached_outputs": merge_cached_outputs([p.get("cached_outputs") or {} for p in payloads]),
+            "padding": merge_padding([p.get("padding") or {} for p in payloads])}
+
+
+def merge_padding(parts: Sequence[Mapping[str, Mapping[str, float]]]) -> dict[str, dict[str, float]]:
+    """The largest padding difference each backend's properties saw in any process of one run."""
+    out: dict[str, dict[str, float]] = {}
+    for part in parts:
+        for name, seen in part.items():
+            into = out.setdefault(name, {"largest": 0.0, "bound": float(seen["bound"])})
+            into["largest"] = max(into["largest"], float(seen["largest"]))
+    return out
 
 
 def merge_cached_outputs(parts: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:

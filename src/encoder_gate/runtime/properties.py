@@ -47,7 +47,7 @@ from encoder_gate.cache import ArtifactCache
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.predictions import backend_kind, cacheable
 
-PROPERTIES_RECIPE = 2  # bump when what a kept pass means changes
+PROPERTIES_RECIPE = 3  # bump when what a kept pass means changes
 PASSED_FILE = "passed.json"
 #: The example databases' directory inside the artifact cache: one database a model, backend and property.
 EXAMPLES_DIR = "examples"
@@ -136,27 +136,43 @@ def _entry_name(name: str, backend: str) -> str:
     return "property-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{backend}-{name}")[:64]
 
 
-def checked_property(cache: ArtifactCache, key: Mapping[str, object], run: Callable[[], None]) -> bool:
-    """Run the property (`run` raises on a failure) unless its pass is kept under `key`; keep a pass.
-    True when the pass was read from the cache."""
+#: What a check's run saw, kept with its pass (a padding property's largest difference), or None.
+Seen = Mapping[str, Any] | None
+
+
+def checked_property(cache: ArtifactCache, key: Mapping[str, object],
+                     run: Callable[[], Seen]) -> tuple[bool, Seen]:
+    """Run the property (`run` raises on a failure, and returns what it saw) unless its pass is kept
+    under `key`; keep a pass with what it saw. (True, what the kept run saw) when the pass was read
+    from the cache."""
+    seen: list[Seen] = [None]
+
     def build(tmp: Path) -> None:
-        run()
-        (tmp / PASSED_FILE).write_text(json.dumps({"passed": True}) + "\n")
+        seen[0] = run()
+        (tmp / PASSED_FILE).write_text(json.dumps({"passed": True, "seen": seen[0]}) + "\n")
 
     entry = cache.get_or_build(_entry_name(str(key["property"]), str(key["backend"])), key, build)
-    return entry.hit
+    if not entry.hit:
+        return False, seen[0]
+    try:
+        kept = json.loads((entry.path / PASSED_FILE).read_text()).get("seen")
+    except (OSError, ValueError, AttributeError):  # a pass kept by an older encoder-gate: nothing seen
+        kept = None
+    return True, kept if isinstance(kept, dict) else None
 
 
-def run_or_read(session: Any, key: Mapping[str, object] | None, run: Callable[[], None], backend: str,
-                check: str, same: str, label: str | None = None) -> None:
-    """Run backend `backend`'s `check` (`run` raises on a failure), or read its pass where one is
-    kept under `key` (None: it always runs). A pass read is noted in the session
-    (GateSession.read_kept_pass: the verdict says what it read from the cache) and said:
-    `BACKEND LABEL: passed before on this artifact with the same SAME; read from the cache`
-    (LABEL: `check` unless given)."""
+def run_or_read(session: Any, key: Mapping[str, object] | None, run: Callable[[], Seen], backend: str,
+                check: str, same: str, label: str | None = None) -> Seen:
+    """Run backend `backend`'s `check` (`run` raises on a failure, and returns what it saw), or read
+    its pass where one is kept under `key` (None: it always runs); what the run saw either way. A pass
+    read is noted in the session (GateSession.read_kept_pass: the verdict says what it read from the
+    cache) and said: `BACKEND LABEL: passed before on this artifact with the same SAME; read from the
+    cache` (LABEL: `check` unless given)."""
     if key is None:
-        run()
-    elif checked_property(session.cache, key, run):
+        return run()
+    hit, seen = checked_property(session.cache, key, run)
+    if hit:
         session.read_kept_pass(backend, check)
         session.progress(f"{backend} {label or check}: passed before on this artifact with the same {same}; "
                          "read from the cache")
+    return seen

@@ -106,6 +106,10 @@ class GateSession:
     #: read (`checks`: the smoke test, derandomized properties). accuracy.json's `cached_outputs`, which
     #: the verdict repeats: a verdict says what it computed and what it took from an earlier session.
     cached_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The largest difference the padding properties saw per backend (an item alone vs padded, batched,
+    #: moved or truncated) and its bound, padding_atol: accuracy.json's `padding`, which the verdict
+    #: states beside the bound (a kept pass keeps what its run saw).
+    padding: dict[str, dict[str, float]] = field(default_factory=dict)
     _predictions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (name, max tokens)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
     #: Whether this session times its runners (benchmarks, vs base): then they run at `threads`, the
@@ -466,6 +470,11 @@ class GateSession:
                 cut = "" if own else f" truncated to {key[1]} tokens"
                 self.progress(f"{name}: predictions on {len(texts)} texts{cut} from cache")
         return self._predictions[key]
+
+    def saw_padding(self, name: str, largest: float, bound: float) -> None:
+        """Note the largest difference a padding property of backend `name` saw, under `bound`."""
+        seen = self.padding.setdefault(name, {"largest": 0.0, "bound": bound})
+        seen["largest"], seen["bound"] = max(seen["largest"], largest), bound
 
     def read_kept_pass(self, name: str, check: str) -> None:
         """Note that backend `name`'s `check` passed by its kept pass (runtime.properties), not run here."""

@@ -137,7 +137,8 @@ PROPERTY_CODE = code_digest([Path(__file__), Path(strategies.__file__), Path(inf
 
 
 def run_property(check: Any, strategies: dict[str, Any], backend: Any, gate_session: Any,
-                 backend_tokenizer: Any, examples: settings, **params: object) -> None:
+                 backend_tokenizer: Any, examples: settings, agree: Agreement | None = None,
+                 **params: object) -> None:
     """Run a backend property (`check`, its arguments drawn from `strategies`) at the evaluation
     threads, as the predictions: its kept failures replayed, then its fixed examples drawn from a seed
     of what is judged, or, exploring (--gate-explore N), N random ones (runtime.properties.draw). A
@@ -153,9 +154,10 @@ def run_property(check: Any, strategies: dict[str, Any], backend: Any, gate_sess
     database = examples_dir(gate_session.config.cache_dir, gate_session.model, backend.name, name, params)
     seed_value = property_seed(gate_session.model, backend.name, name, PROPERTY_CODE, params)
 
-    def run() -> None:
+    def run() -> dict[str, float] | None:
         with gate_session.untimed(backend):
             draw(check, strategies, examples, seed_value=seed_value, database=database, explore=explore)
+        return None if agree is None else {"largest": agree.largest}
 
     key = None if explore else property_key(
         name, backend, gate_session.model, examples, PROPERTY_CODE,
@@ -163,8 +165,10 @@ def run_property(check: Any, strategies: dict[str, Any], backend: Any, gate_sess
          "padded_length": padded_length(backend_tokenizer), "max_length": max_length(backend_tokenizer),
          "seed": seed_value, "kept_failures": kept_examples(database)})
     which = f"[{'-'.join(str(v) for v in params.values())}]" if params else ""  # as pytest's id
-    run_or_read(gate_session, key, run, backend.name, name + which,
-                f"{examples.max_examples} fixed examples")
+    seen = run_or_read(gate_session, key, run, backend.name, name + which,
+                       f"{examples.max_examples} fixed examples")
+    if agree is not None and seen and "largest" in seen:
+        gate_session.saw_padding(backend.name, float(seen["largest"]), agree.atol)
 
 
 def run_tokenizer_property(check: Any, strategies: dict[str, Any], gate_session: Any) -> None:
@@ -193,16 +197,23 @@ def with_special_tokens(tok: Any, content: list[int]) -> tuple[list[int], list[i
                          f"{probe}: cannot tell its special tokens apart")
 
 
-def assert_rows_close(actual: np.ndarray, expected: np.ndarray, atol: float, texts: list[str],
-                      what: str) -> None:
-    """Row-wise agreement within atol, naming the worst text and its difference if not."""
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64)).max(axis=1)
-    worst = int(diff.argmax())
-    assert diff[worst] <= atol, (
-        f"{what}: max |diff| {diff[worst]:.3g} > padding_atol {atol:g} "
-        f"for text {worst} {texts[worst]!r:.120}"
-    )
+class Agreement:
+    """Row-wise agreement within a backend's padding_atol, naming the worst text and its difference
+    if not, and keeping the largest difference it saw (the verdict states it beside the bound)."""
+
+    def __init__(self, atol: float) -> None:
+        self.atol = atol
+        self.largest = 0.0
+
+    def __call__(self, actual: np.ndarray, expected: np.ndarray, texts: list[str], what: str) -> None:
+        assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+        diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64)).max(axis=1)
+        worst = int(diff.argmax())
+        self.largest = max(self.largest, float(diff[worst]))
+        assert diff[worst] <= self.atol, (
+            f"{what}: max |diff| {diff[worst]:.3g} > padding_atol {self.atol:g} "
+            f"for text {worst} {texts[worst]!r:.120}"
+        )
 
 
 def assert_well_formed(out: np.ndarray, n: int, model: Any) -> None:
@@ -220,6 +231,7 @@ def padded_length(tokenizer: Any) -> int:
 def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backend_tokenizer):
     """Each item's output is the same alone, padded to the batch's longest, and to max_length."""
     examples = backend_examples(gate_session)
+    agree = Agreement(padding_atol(backend, gate_session))
 
     def check(texts):
         length = padded_length(backend_tokenizer)
@@ -227,16 +239,17 @@ def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backe
                                 for t in texts])
         longest = backend.predict(encode(backend_tokenizer, texts, length=length))
         fixed = backend.predict(encode(backend_tokenizer, texts, padding="max_length", length=length))
-        atol = padding_atol(backend, gate_session)
-        assert_rows_close(longest, alone, atol, texts, "padded to the longest vs alone")
-        assert_rows_close(fixed, alone, atol, texts, f"padded to max_length {length} vs alone")
+        agree(longest, alone, texts, "padded to the longest vs alone")
+        agree(fixed, alone, texts, f"padded to max_length {length} vs alone")
 
-    run_property(check, {"texts": text_batches()}, backend, gate_session, backend_tokenizer, examples)
+    run_property(check, {"texts": text_batches()}, backend, gate_session, backend_tokenizer, examples,
+                 agree=agree)
 
 
 def test_padding_batch_composition_does_not_matter(backend, gate_session, backend_tokenizer):
     """An item's output depends neither on its neighbours nor on its position in the batch."""
     examples = backend_examples(gate_session)
+    agree = Agreement(padding_atol(backend, gate_session))
 
     def check(data):
         target = data.draw(any_texts(), label="target")
@@ -252,12 +265,10 @@ def test_padding_batch_composition_does_not_matter(backend, gate_session, backen
         out = backend.predict(encode(backend_tokenizer, batch, length=length))
         shuffled = backend.predict(encode(backend_tokenizer, [batch[k] for k in order], length=length))
         moved = backend.predict(encode(backend_tokenizer, other, length=length))
-        atol = padding_atol(backend, gate_session)
-        assert_rows_close(shuffled, out[list(order)], atol, [batch[k] for k in order],
-                          "same batch, another order")
-        assert_rows_close(moved[j:j + 1], out[i:i + 1], atol, [target], "other neighbours")
+        agree(shuffled, out[list(order)], [batch[k] for k in order], "same batch, another order")
+        agree(moved[j:j + 1], out[i:i + 1], [target], "other neighbours")
 
-    run_property(check, {"data": st.data()}, backend, gate_session, backend_tokenizer, examples)
+    run_property(check, {"data": st.data()}, backend, gate_session, backend_tokenizer, examples, agree=agree)
 
 
 def truncated(tok: Any, text: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -293,17 +304,17 @@ def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session
                                                            backend_tokenizer):
     """A text beyond the limit, batched with a short one, predicts like its truncated ids alone."""
     examples = backend_examples(gate_session, at_most=5)
+    agree = Agreement(padding_atol(backend, gate_session))
 
     def check(text, neighbour):
         batch = encode(backend_tokenizer, [text, neighbour])
         explicit = truncated(backend_tokenizer, text, batch)
         out = backend.predict(batch)
         assert_well_formed(out, 2, gate_model)
-        assert_rows_close(out[:1], backend.predict(explicit), padding_atol(backend, gate_session), [text],
-                          "truncated by encode() vs explicitly truncated ids")
+        agree(out[:1], backend.predict(explicit), [text], "truncated by encode() vs explicitly truncated ids")
 
     run_property(check, {"text": long_texts(), "neighbour": comment_texts()}, backend, gate_session,
-                 backend_tokenizer, examples)
+                 backend_tokenizer, examples, agree=agree)
 
 
 def test_padding_is_right_sided_with_contiguous_masks(gate_tokenizer, gate_session):
@@ -369,6 +380,7 @@ def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_mod
 def test_padding_same_input_gives_same_output(backend, gate_session, backend_tokenizer):
     """The same batch twice gives the same output (exactly on CPU); predict leaves its input alone."""
     examples = backend_examples(gate_session)
+    agree = Agreement(padding_atol(backend, gate_session))
 
     def check(texts, other):
         length = padded_length(backend_tokenizer)
@@ -382,9 +394,9 @@ def test_padding_same_input_gives_same_output(backend, gate_session, backend_tok
         if gate_session.config.device == "cpu":
             np.testing.assert_array_equal(first, second)
         else:
-            assert_rows_close(second, first, padding_atol(backend, gate_session), texts, "second run")
+            agree(second, first, texts, "second run")
 
     run_property(check, {"texts": text_batches(), "other": text_batches(max_size=3)}, backend, gate_session,
-                 backend_tokenizer, examples)
+                 backend_tokenizer, examples, agree=agree)
 
 
