@@ -106,16 +106,19 @@ def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pyteste
         "accuracy", "--gate-model", str(model_dir), "--gate-backends", ",".join(["torch", *blind]),
         "--gate-cache-dir", str(cache_dir), "-p", "no:cacheprovider", "-p", "no:randomly",
         "-k", "padding_alone or padding_batch_composition")
-    result.assert_outcomes(passed=2, failed=2 * len(blind))
+    outcomes = result.parseoutcomes()
+    # torch passes both; each mask-blind runner fails at least the property whose explicit padded pair
+    # every session runs (PADDED_PAIR), whatever its fixed examples drew
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 2 + 2 * len(blind), outcomes
+    assert not [line for line in result.stdout.lines if line.startswith("FAILED") and "[torch]" in line]
     for name in blind:
-        result.stdout.fnmatch_lines([f"FAILED *test_padding_alone_longest_and_max_length_agree[[]{name}[]]*",
-                                     f"FAILED *test_padding_batch_composition_does_not_matter[[]{name}[]]*"],
+        result.stdout.fnmatch_lines([f"FAILED *test_padding_alone_longest_and_max_length_agree[[]{name}[]]*"],
                                     consecutive=False)
     # the properties write no results document: their failures reach the verdict as findings
     decided = json.loads((pytester.path / ".encoder-gate" / "verdict.json").read_text())
     assert decided["passed"] is False
     assert {f["backend"] for f in decided["findings"]} == set(blind)
-    assert {f["nodeid"].split("::")[-1].split("[")[0] for f in decided["findings"]} == {
+    assert {f["nodeid"].split("::")[-1].split("[")[0] for f in decided["findings"]} <= {
         "test_padding_alone_longest_and_max_length_agree", "test_padding_batch_composition_does_not_matter"}
 
 

@@ -35,7 +35,7 @@ import hashlib
 import json
 import re
 import unittest
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,23 +92,28 @@ def kept_examples(database: Path) -> list[str]:
 
 
 def draw(check: Callable[..., None], strategies: Mapping[str, Any], examples: hypothesis.settings, *,
-         seed_value: int, database: Path, explore: int) -> None:
+         seed_value: int, database: Path, explore: int, explicit: Sequence[Mapping[str, Any]] = ()) -> None:
     """Run property `check` (its arguments drawn from `strategies`, as hypothesis's `given`):
     `explore` > 0 draws that many random examples, keeping a failure in `database`; 0 replays the
-    failures kept in `database`, then draws `examples.max_examples` examples from `seed_value`."""
+    failures kept in `database`, then draws `examples.max_examples` examples from `seed_value`.
+    Either way the `explicit` examples run first, every session."""
+    def given_check() -> Callable[..., None]:
+        test = given(**strategies)(check)
+        for kwargs in reversed(explicit):
+            test = hypothesis.example(**kwargs)(test)
+        return test
+
     db = DirectoryBasedExampleDatabase(str(database))
     if explore:  # its reuse phase replays the kept failures first, as every session does
-        hypothesis.settings(examples, max_examples=explore, database=db, derandomize=False)(
-            given(**strategies)(check))()
+        hypothesis.settings(examples, max_examples=explore, database=db, derandomize=False)(given_check())()
         return
     if kept_examples(database):
-        replay = hypothesis.settings(examples, database=db, derandomize=False,
-                                     phases=(Phase.explicit, Phase.reuse))
+        replay = hypothesis.settings(examples, database=db, derandomize=False, phases=(Phase.reuse,))
         # every kept entry of a strategy that changed since (dropped by hypothesis): none to run
         with contextlib.suppress(unittest.SkipTest):
             replay(given(**strategies)(check))()
     fixed = hypothesis.settings(examples, database=None, derandomize=False)
-    seed(seed_value)(fixed(given(**strategies)(check)))()
+    seed(seed_value)(fixed(given_check()))()
 
 
 def property_key(name: str, runner: Any, model: ModelSpec, examples: hypothesis.settings, code: str,

@@ -82,6 +82,13 @@ __all__ = [
 
 PADDED_LENGTH = 128  # max_length padding in these tests (see the module docstring)
 
+#: An example every session runs first, whatever it draws: a two-token text batched with a long one
+#: (about 60 tokens with any tokenizer here, under PADDED_LENGTH), so the short one is padded by
+#: dozens of tokens. A backend that ignores the attention mask fails on it in every session.
+PADDED_PAIR = ("I agree.",
+               "Honestly I did not expect the ending at all, and after thinking about it for a whole week "
+               "I still cannot decide whether it was brilliant or simply lazy writing from a tired team.")
+
 # encoder-gate's budget for projects that load no hypothesis profile of their own. The examples are
 # drawn from a seed of what is judged whatever the profile (encoder_gate.runtime.properties), with
 # or without `CI`; a project's own loaded profile (e.g. this repository's conftest.py) sets how many.
@@ -138,7 +145,7 @@ PROPERTY_CODE = code_digest([Path(__file__), Path(strategies.__file__), Path(inf
 
 def run_property(check: Any, strategies: dict[str, Any], backend: Any, gate_session: Any,
                  backend_tokenizer: Any, examples: settings, agree: Agreement | None = None,
-                 **params: object) -> None:
+                 explicit: tuple[dict[str, Any], ...] = (), **params: object) -> None:
     """Run a backend property (`check`, its arguments drawn from `strategies`) at the evaluation
     threads, as the predictions: its kept failures replayed, then its fixed examples drawn from a seed
     of what is judged, or, exploring (--gate-explore N), N random ones (runtime.properties.draw). A
@@ -156,7 +163,8 @@ def run_property(check: Any, strategies: dict[str, Any], backend: Any, gate_sess
 
     def run() -> dict[str, float] | None:
         with gate_session.untimed(backend):
-            draw(check, strategies, examples, seed_value=seed_value, database=database, explore=explore)
+            draw(check, strategies, examples, seed_value=seed_value, database=database, explore=explore,
+                 explicit=explicit)
         return None if agree is None else {"largest": agree.largest}
 
     key = None if explore else property_key(
@@ -243,7 +251,7 @@ def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backe
         agree(fixed, alone, texts, f"padded to max_length {length} vs alone")
 
     run_property(check, {"texts": text_batches()}, backend, gate_session, backend_tokenizer, examples,
-                 agree=agree)
+                 agree=agree, explicit=({"texts": list(PADDED_PAIR)},))
 
 
 def test_padding_batch_composition_does_not_matter(backend, gate_session, backend_tokenizer):
