@@ -1,0 +1,75 @@
+"""What differs between the dependency stacks the pyproject allows (issue 69): each guard here kept
+an older or newer release from crashing the gate, and says its cause in one line."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.stack
+
+
+def test_a_hypothesis_without_a_ci_profile_still_loads_the_plugin(monkeypatch: pytest.MonkeyPatch):
+    """hypothesis before 6.116 has no built-in "ci" profile: get_profile raised at the plugin's import,
+    and no pytest session of that environment could start, the user's own tests included."""
+    from types import SimpleNamespace
+
+    from hypothesis import settings
+    from hypothesis.errors import InvalidArgument
+
+    from encoder_gate.plugin import stash
+
+    def older(name: str):
+        if name == "ci":
+            raise InvalidArgument(f"Profile {name!r} is not registered")
+        return settings.get_profile(name)
+
+    monkeypatch.setattr(stash, "hypothesis_settings", SimpleNamespace(get_profile=older))
+    assert set(stash._builtin_profiles()) == {"default"}
+
+
+def test_the_bootstrap_gives_one_interval_for_one_seed():
+    """scipy 1.15 renamed bootstrap's random_state to rng: whichever this scipy takes, the same seed
+    gives the same interval (the verdict's error bars do not move between runs)."""
+    import numpy as np
+
+    from encoder_gate.statistics import bootstrap_ci
+
+    data = np.random.default_rng(1).normal(size=40)
+    first = bootstrap_ci([data], np.mean, confidence=0.95, n_resamples=500, seed=3)
+    assert first == bootstrap_ci([data], np.mean, confidence=0.95, n_resamples=500, seed=3)
+    assert first != bootstrap_ci([data], np.mean, confidence=0.95, n_resamples=500, seed=4)
+
+
+def test_a_torch_compile_failure_names_its_real_cause():
+    """dynamo's BackendCompilerFailed says only `backend='inductor' raised:` on its first line; the
+    cause (inductor without setuptools, as in uv's venvs) is named, with the fix."""
+    from encoder_gate.backends.torch_backend import compile_failure
+
+    wrapped = RuntimeError("backend='inductor' raised:\nModuleNotFoundError: No module named 'setuptools'")
+    wrapped.inner_exception = ModuleNotFoundError("No module named 'setuptools'", name="setuptools")  # type: ignore[attr-defined]
+    line = compile_failure("torch-compile", wrapped)
+    assert "\n" not in line
+    assert "ModuleNotFoundError: No module named 'setuptools'" in line
+    assert "pip install setuptools" in line
+    other = compile_failure("torch-compile", ValueError("shapes\n(3, 4) vs (4, 5)"))
+    assert "ValueError: shapes (3, 4) vs (4, 5)" in other and "report it to PyTorch" in other
+
+
+def test_the_probe_models_open_on_the_oldest_supported_onnxruntime():
+    """The two models the package builds for itself (the integer-path probe and the peak probe) carry
+    an IR version and opset onnxruntime 1.17 reads (IR 9 at most), whatever the installed onnx writes
+    by default (onnx 1.23: IR 14, which onnxruntime 1.30-1.31 cannot read: INTERNALERROR at start)."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    from encoder_gate.backends.int8_path import PROBE_IR_VERSION, PROBE_OPSET, probe_model
+
+    assert PROBE_IR_VERSION <= 9 and PROBE_OPSET <= 13
+    for emulated in (False, True):
+        model = probe_model(emulated)
+        assert model.ir_version == PROBE_IR_VERSION
+        assert {o.version for o in model.opset_import if o.domain in ("", "ai.onnx")} == {PROBE_OPSET}
+        onnx.checker.check_model(model)
+    import onnxruntime as ort
+
+    ort.InferenceSession(probe_model().SerializeToString(), providers=["CPUExecutionProvider"])
