@@ -79,13 +79,13 @@ def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pyteste
     """At MIN_BACKEND_EXAMPLES per property, the padding properties pass torch and fail a runner
     that ignores the attention mask, in every number format: around onnx-fp32, onnx-fp16 and
     onnx-int8, each judged by its format's padding_atol (issue 68: INT8's batch dependence is
-    bounded, not waved through). The model is tiny's architecture with weights of std 0.5, so
+    bounded, not waved through). The model is tiny's architecture with weights of std 0.4, so
     that attending to padding shows."""
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     config = AutoConfig.from_pretrained(tiny.path)
-    config.initializer_range = 0.5
+    config.initializer_range = 0.4  # "I agree." of PADDED_PAIR moves by 0.86 mask-blind at 128 tokens
     model_dir = pytester.path / "sharp"
     torch.manual_seed(0)  # the same weights every run: an unseeded draw once let a property miss the mask
     AutoModelForSequenceClassification.from_config(config).eval().save_pretrained(model_dir)

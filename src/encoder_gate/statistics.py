@@ -27,11 +27,16 @@ def bootstrap(samples: Sequence[npt.ArrayLike], statistic: Callable[..., Any], *
         raise ValueError(f"n_resamples must be >= 1; got {n_resamples}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    import inspect
+
     from scipy import stats  # here, not at import: the plugin loads with every pytest run
 
+    # scipy 1.15 renamed random_state to rng (the old name warns from 1.15, and is gone later); the
+    # same Generator either way, so the same resamples and the same interval on every supported scipy
+    draws = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
     return stats.bootstrap(tuple(np.asarray(x) for x in samples), statistic, n_resamples=n_resamples,
                            batch=batch, vectorized=True, paired=False, confidence_level=confidence,
-                           method="percentile", rng=np.random.default_rng(seed))
+                           method="percentile", **{draws: np.random.default_rng(seed)})
 
 
 def bootstrap_ci(samples: Sequence[npt.ArrayLike], statistic: Callable[..., Any], *, confidence: float,

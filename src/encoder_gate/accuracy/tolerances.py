@@ -101,12 +101,21 @@ DEFAULT_BOUNDS: dict[str, Bounds] = {
     # F1. Measured on `default`, bundled test split (1200 texts): drift mean 0.048, p99 0.197,
     # max 0.291, flip rate 0.20%, micro F1 0.7052 vs 0.7105 (99.3%). Bounds: ~2x headroom on
     # drift, 10x on flips; a 4-bit or otherwise broken quantization lands far outside them.
-    # padding_atol: dynamic quantization computes activation scales per batch, so an item's
-    # output depends on its neighbours and padding; measured up to 0.103 on `default`
-    # (hypothesis, ci profile), and 0.306 under the dev profile (a short Arabic-script text
-    # padded to 128 vs alone; the same with optimum's and torch's export), about its drift max.
+    # padding_atol: dynamic quantization (DynamicQuantizeLinear) quantizes each batch's activations
+    # with that batch's own range, padding included, so an item's output depends on its neighbours
+    # and its padding by design. Measured over each shipped model's whole evaluation set
+    # (`.ci/batch-dependence`, docs/checks.md "Batch dependence of dynamic INT8"; AMD EPYC, AVX2),
+    # d = max over labels |p alone - p in a batch|, in the gate's evaluation batches (32, sorted),
+    # in batches of 8 of mixed lengths, and in those padded to 128: `default` (1200 texts) d p99
+    # 0.21-0.24, max 0.35; `sentiment` (814) p99 0.26-0.27, max 0.46 (a softmax near 0.5); `tiny`
+    # max 9e-6. Bound 0.6: 1.3x the worst of ~6000 healthy measurements, and INT8's drift_max (each
+    # of the two outputs may sit that far from the reference). A backend that ignores the
+    # attention mask moves outputs by far more: d p99 0.96-0.98, max 0.99 on both models (and the
+    # explicit padded pair every session runs, suite/padding.py). The earlier 0.4 ("measured up to
+    # 0.19", a guess) failed healthy INT8 at random: 0.412 on one hypothesis draw of `default`, 1 in
+    # 814 sentiment texts at 0.456.
     "int8": Bounds(drift_mean=0.1, drift_p99=0.4, drift_max=0.6, flip_rate=0.02,
-                   f1_keep=0.99, atol=5e-2, padding_atol=0.4, per_label_keep=0.85),
+                   f1_keep=0.99, atol=5e-2, padding_atol=0.6, per_label_keep=0.85),
 }
 
 # The export search's recipes (backends/recipes.py: onnx-fp32-o1..o3, onnx-fp32-dynamo, the dynamic
@@ -131,13 +140,12 @@ DEFAULT_BOUNDS: dict[str, Bounds] = {
 # p99 0.168, max 0.364, 15 class changes (1.84% of samples), accuracy 0.8771 and macro F1
 # 0.8768 (100.7% of the reference). INT8 differs from the multi-label table in two numbers:
 # flip_rate 0.05 (one decision per sample sits near 0.5 far more often than 28 sigmoid
-# decisions do; 2.7x the measured rate, still far below a swapped head's ~100%), and
-# padding_atol 0.4 (measured up to 0.19 on 96 texts in batches of 8; softmax near 0.5
-# amplifies the per-batch activation scales of dynamic quantization).
+# decisions do; 2.7x the measured rate, still far below a swapped head's ~100%). Its padding_atol
+# is the multi-label table's 0.6, whose measurement includes `sentiment` (max 0.46).
 SINGLE_LABEL_BOUNDS: dict[str, Bounds] = {
     name: replace(b, accuracy_keep=b.f1_keep) for name, b in DEFAULT_BOUNDS.items()
 }
-SINGLE_LABEL_BOUNDS["int8"] = replace(SINGLE_LABEL_BOUNDS["int8"], flip_rate=0.05, padding_atol=0.4)
+SINGLE_LABEL_BOUNDS["int8"] = replace(SINGLE_LABEL_BOUNDS["int8"], flip_rate=0.05)
 
 # Feature-extraction encoders: mean-pooled embeddings (not probabilities, so every drift
 # number is in embedding units; MiniLM's mean-pooled vectors have

@@ -156,8 +156,23 @@ def probe_model(emulated: bool = False) -> Any:
         [numpy_helper.from_array(np.full((k, n), 127, np.int8), "w"),  # one weight each: ONNX Runtime 1.25
          numpy_helper.from_array(np.full((k, n), 127, np.int8), "w2"),  # on cannot load a shared one exactly
          numpy_helper.from_array(np.array(1.0, np.float32), "one")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model = probe_onnx(graph)
     return saturating_model(model) if emulated else model
+
+
+#: The IR version and opset of the ONNX models the package builds for itself (the probes): what the
+#: oldest supported onnxruntime reads (1.17 reads IR 9 at most), not what the installed onnx writes by
+#: default (onnx 1.23 writes IR 14, which onnxruntime 1.31 cannot read: INTERNALERROR at start).
+PROBE_IR_VERSION = 8
+PROBE_OPSET = 13
+
+
+def probe_onnx(graph: Any) -> Any:
+    """A model of `graph` that every supported onnxruntime reads (PROBE_IR_VERSION, PROBE_OPSET)."""
+    from onnx import helper
+
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", PROBE_OPSET)],
+                             ir_version=PROBE_IR_VERSION)
 
 
 def observed_path(options: tuple[tuple[str, str], ...] = (), emulated: bool = False) -> IntegerPath | None:

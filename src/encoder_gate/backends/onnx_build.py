@@ -209,11 +209,16 @@ def export_fp32_torch(ctx: BuildContext, out: Path) -> None:
                  f"opset {ctx.opset})")
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes[output] = {0: "batch", 1: "sequence"} if feature else {0: "batch"}
+    import inspect
+
+    # torch 2.5 added `dynamo` (TorchScript before it, the only exporter); from 2.9 it defaults to True
+    has_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
+    choose: dict[str, Any] = {"dynamo": False} if has_dynamo else {}
     try:
         with quiet_exporter_notices(), torch.no_grad():
             torch.onnx.export(module, example, str(out / "model.onnx"),
-                              dynamo=False, input_names=list(names), output_names=[output],
-                              dynamic_axes=axes, opset_version=ctx.opset)
+                              input_names=list(names), output_names=[output],
+                              dynamic_axes=axes, opset_version=ctx.opset, **choose)
     except Exception as exc:
         raise GateError(f"torch.onnx.export could not export {ctx.model.path} to ONNX: {exc}") from None
 

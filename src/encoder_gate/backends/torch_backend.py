@@ -248,6 +248,27 @@ class TorchCompileBackend:
         return CompiledTorchRunner(compiled, ctx, self.name, store, loaded, unbacked_batch=self.dynamic)
 
 
+def compile_failure(name: str, exc: BaseException) -> str:
+    """One line for a torch.compile that failed at its first call, naming its real cause: dynamo wraps
+    what inductor raised (BackendCompilerFailed's first line is only `backend='inductor' raised:`),
+    so the innermost exception is named, with the fix where it is known."""
+    root = exc
+    for _ in range(10):  # the wrapped exception: inner_exception (dynamo's), else the explicit cause
+        inner = getattr(root, "inner_exception", None) or root.__cause__
+        if not isinstance(inner, BaseException) or inner is root:
+            break
+        root = inner
+    text = " ".join(str(root).split())[:300]
+    line = (f"{name}: torch.compile failed at the model's first call, where it compiles "
+            f"({type(root).__name__}: {text})")
+    if isinstance(root, ModuleNotFoundError) and root.name == "setuptools":
+        return (f"{line}. inductor builds its C++ kernels with setuptools, which this environment lacks "
+                "(uv's virtual environments have none): `pip install setuptools`, or leave torch-compile "
+                "out of `backends`")
+    return (f"{line}. torch and transformers decide what compiles; leave torch-compile out of `backends` "
+            "until they agree, or report it to PyTorch")
+
+
 COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
 
 INDUCTOR_DIR_ENV = "TORCHINDUCTOR_CACHE_DIR"
@@ -493,11 +514,7 @@ class CompiledTorchRunner(TorchRunner):
             with quiet_inductor_import():
                 out = super().predict(batch)
         except Exception as exc:  # whatever dynamo or inductor raise: one line naming the backend
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            self._failed = GateError(
-                f"{self.name}: torch.compile failed at the model's first call, where it compiles "
-                f"({type(exc).__name__}: {first}). torch and transformers decide what compiles; "
-                "leave torch-compile out of `backends` until they agree, or report it to PyTorch")
+            self._failed = GateError(compile_failure(self.name, exc))
             raise self._failed from None
         self.compile_seconds = time.monotonic() - started
         after = fx_graph_cache_counts()

@@ -47,7 +47,19 @@ OUTCOMES = pytest.StashKey[dict[str, dict[str, Any]]]()  # backend -> {"ran": n,
 #: Hypothesis's own profiles, taken when the plugin loads (before any conftest can register a
 #: profile of its own): since hypothesis 6.13x the `CI` variable loads its built-in "ci" profile,
 #: 100 examples a property, so a profile by that name is a project's only if it is another object.
-HYPOTHESIS_BUILTINS = {name: hypothesis_settings.get_profile(name) for name in ("default", "ci")}
+def _builtin_profiles() -> dict[str, Any]:
+    """Hypothesis's own profiles that exist in the installed release ("ci" came in 6.116): a release
+    without one must not stop every pytest session of the environment at import."""
+    out = {}
+    for name in ("default", "ci"):
+        try:
+            out[name] = hypothesis_settings.get_profile(name)
+        except Exception:  # InvalidArgument: not a profile of this release
+            continue
+    return out
+
+
+HYPOTHESIS_BUILTINS = _builtin_profiles()
 
 
 NOTHING_CHECKED = pytest.StashKey[str]()

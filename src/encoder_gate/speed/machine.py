@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.base import Device
-from encoder_gate.backends.int8_path import cpu_flags, cpu_path
+from encoder_gate.backends.int8_path import cpu_flags, cpu_path, probe_onnx
 from encoder_gate.backends.onnx_backend import session_options
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, providers_of
 from encoder_gate.backends.torch_backend import torch_threads
@@ -81,7 +81,7 @@ def ort_gemm_gops(shape: tuple[int, int, int] = PEAK_SHAPE, repeats: int = 7, th
         feed = rng.random((m, k), dtype=np.float32)
     graph = helper.make_graph([node], "peak", [helper.make_tensor_value_info("a", a_type, [m, k])],
                               [helper.make_tensor_value_info("y", y_type, [m, n])], [weight])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model = probe_onnx(graph)
     session = ort.InferenceSession(model.SerializeToString(), session_options(threads or 0),
                                    providers=["CPUExecutionProvider"])
     return _rate(lambda: session.run(None, {"a": feed}), 2.0 * m * k * n, repeats, threads)

@@ -99,7 +99,8 @@ settings.register_profile("encoder-gate", max_examples=15, deadline=None,
 def _profile() -> settings:
     """The project's loaded hypothesis profile, or encoder-gate's own when the project loaded none
     (hypothesis's built-in "default", or its "ci", which CI variables load: 100 examples a property)."""
-    name = settings.get_current_profile_name()
+    current = getattr(settings, "get_current_profile_name", None)  # hypothesis 6.139 on
+    name = current() if current else str(getattr(settings, "_current_profile", None) or "default")
     if settings.get_profile(name) is not HYPOTHESIS_BUILTINS.get(name):
         return settings()
     return settings.get_profile("encoder-gate")
