@@ -73,3 +73,19 @@ def test_the_probe_models_open_on_the_oldest_supported_onnxruntime():
     import onnxruntime as ort
 
     ort.InferenceSession(probe_model().SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_a_dependency_outside_the_window_is_one_line_naming_it_and_the_fix(monkeypatch: pytest.MonkeyPatch):
+    """An installed version the pyproject does not allow (here scipy 1.10.1 against >=1.11) is said
+    in one line, with the install that mends it; a stack inside the window says nothing."""
+    from importlib import metadata
+
+    from encoder_gate import environment
+
+    assert environment.outside_the_window() == []
+    real = metadata.version
+    monkeypatch.setattr(environment.metadata, "version",
+                        lambda name: "1.10.1" if name == "scipy" else real(name))
+    [line] = environment.outside_the_window()
+    assert line.startswith("scipy 1.10.1 is outside the versions encoder-gate supports (scipy>=")
+    assert "pip install 'scipy>=" in line

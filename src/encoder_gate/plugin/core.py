@@ -34,6 +34,7 @@ from encoder_gate.config import GateConfig, check_writable, load_config, read_py
 from encoder_gate.data.datasets import load_texts
 from encoder_gate.decision import WAIVER, Status, check_waiver_labels, check_waivers
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
+from encoder_gate.environment import outside_the_window
 from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.plugin import ab, applicable, fixtures
@@ -175,6 +176,9 @@ def pytest_configure(config: pytest.Config) -> None:
                  for name, _, _ in OPTIONS}
     try:
         _given_once(config.invocation_params.args)
+        outside = outside_the_window()
+        if outside:  # said first, in one line each: not a traceback from inside the library later
+            raise GateError("; ".join(outside))
         gate_config = load_config(config.rootpath, overrides)
         projects = _projects_backends(config)
         check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins(), *projects],
