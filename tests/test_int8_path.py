@@ -122,6 +122,32 @@ def test_the_emulation_stays_exact_where_a_column_cuts_more_than_float32_counts(
     assert np.array_equal(got, _saturating_reference(a, w, 3))
 
 
+def test_the_wide_emulation_leaves_onnx_runtime_no_float64_matmul_to_fuse(tmp_path):
+    """Before opset 16, past K = 1024, the cuts are summed in float64. Transpose + MatMul there was
+    fused by ONNX Runtime into a FusedMatMul, which has no double kernel in 1.20 (issue 69: the
+    emulation failed to load); an Einsum leaves nothing to fuse, whatever the release."""
+    import onnx
+    import onnxruntime as ort
+
+    k, n = 1102, 3
+    model = saturating_model(_matmul_integer(k, n, np.full((k, n), 127, np.int8), opset=13))
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+
+    def nodes(graph):  # the products sit in the If's branches
+        for node in graph.node:
+            yield node
+            for attribute in node.attribute:
+                for sub in [attribute.g, *attribute.graphs] if attribute.g.node or attribute.graphs else []:
+                    yield from nodes(sub)
+
+    ops = [node.op_type for node in nodes(optimized.graph)]
+    assert "FusedMatMul" not in ops, ops
+    assert "Einsum" in ops, ops
+
+
 def test_audit_counts_the_pairs_that_can_leave_int16():
     """A pair saturates when 255 x (its positive weights' sum) tops 32767 or 255 x (its negative
     weights' sum) falls below -32768: (127, 2) can, (64, 64) cannot, (-128, -1) can."""

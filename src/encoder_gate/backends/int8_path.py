@@ -579,13 +579,20 @@ def _multiplied(t: str, wide: bool, real_type: int, helper: Any, TensorProto: An
     product with a (live pairs, N) matrix of their columns' signs. Each cut is an integer below
     2^15 and a column sums at most K/2 of them: exact in float32 up to K = 1024, in float64 above.
     Its cost grows with live pairs x N per token (the scatter's with live pairs alone)."""
+    # float64 (wide): an Einsum of the (live pairs, tokens) cuts, not Transpose + MatMul, which ONNX
+    # Runtime fuses into a FusedMatMul that has no double kernel in some releases (1.20: "Could not
+    # find an implementation for FusedMatMul(1) node with name ..."); float32 keeps the MatMul
+    product = ([helper.make_node("Cast", [f"{t}_cut_t"], [f"{t}_cut_r"], to=real_type),
+                helper.make_node("Einsum", [f"{t}_cut_r", f"{t}_place"], [f"{t}_cuts_r"],
+                                 equation="lt,ln->tn")]
+               if wide else
+               [helper.make_node("Transpose", [f"{t}_cut_t"], [f"{t}_cut_f"], perm=[1, 0]),  # (tokens, pairs)
+                helper.make_node("MatMul", [f"{t}_cut_f", f"{t}_place"], [f"{t}_cuts_r"])])
     return [
-        helper.make_node("Transpose", [f"{t}_cut_t"], [f"{t}_cut_f"], perm=[1, 0]),  # (tokens, live pairs)
-        *([helper.make_node("Cast", [f"{t}_cut_f"], [f"{t}_cut_r"], to=real_type)] if wide else []),
         helper.make_node("Equal", [f"{t}_column_live", f"{t}_columns"], [f"{t}_at"]),
         helper.make_node("Cast", [f"{t}_at"], [f"{t}_at_r"], to=real_type),
         helper.make_node("Mul", [f"{t}_at_r", f"{t}_sign_live"], [f"{t}_place"]),
-        helper.make_node("MatMul", [f"{t}_cut_r" if wide else f"{t}_cut_f", f"{t}_place"], [f"{t}_cuts_r"]),
+        *product,
         helper.make_node("Cast", [f"{t}_cuts_r"], [f"{t}_cuts"], to=TensorProto.INT32),  # (tokens, N)
         helper.make_node("Shape", [f"{t}_exact"], [f"{t}_shape"]),
         helper.make_node("Reshape", [f"{t}_cuts", f"{t}_shape"], [f"{t}_cut"]),
