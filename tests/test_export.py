@@ -100,8 +100,10 @@ def test_numbers_equal_the_accuracy_gate(exported, cache_dir: Path):
         for name in backends:
             expected = json.loads(json.dumps(session.evaluation(name).summary()))
             got = data["reference"] if name == "torch" else data["variants"][name.removeprefix("onnx-")]
-            for key, value in expected.items():
-                assert got[key] == value, (name, key)
+            for key, value in expected.items():  # floats to 1e-9 (bounds start at 1e-5): ONNX Runtime
+                # 1.21 sums in another order at another thread count (drift mean 2.034e-08 vs 2.042e-08)
+                same = pytest.approx(value, rel=1e-6, abs=1e-9) if isinstance(value, float) else value
+                assert got[key] == same, (name, key)
     finally:
         session.close()
     assert data["dataset"]["examples"] == 1200 and data["threshold"] == 0.5

@@ -6,7 +6,7 @@ project downgrading scipy, `--no-deps`, a conda environment). A gate session tha
 stack fails deep inside a library (scipy's bootstrap, torch's exporter) with a traceback; this
 check says it first, in one line naming the package, its version, the window and the fix.
 
-    problems = outside_the_window()   # ["scipy 1.10.1 (encoder-gate needs scipy>=1.11): pip install ..."]
+    problems = outside_the_window()   # ["scipy 1.14.1 is outside ... (scipy>=1.15): pip install ..."]
 
 Only what is installed is checked (an optional package that is absent is the backends' business:
 they skip, naming it), and only requirements that apply to this environment (an extra's, such as

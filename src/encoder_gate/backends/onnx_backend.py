@@ -150,9 +150,13 @@ def load_error(path: Path, exc: BaseException) -> GateError:
             f"axes) are stored as external data ({detail}). Save it again with the small tensors inside "
             "the .onnx file: onnx.save(model, path, save_as_external_data=True, size_threshold=1024)."
         )
-    if "external data" in low or "externaldata" in low or "getfilelength" in low:
+    # ORT 1.2x: "GetFileLength for ... failed"; 1.21: "filesystem error: cannot get file size: No such
+    # file or directory [PATH]"; later: "... external data ..."
+    if any(said in low for said in ("external data", "externaldata", "getfilelength",
+                                    "cannot get file size")):
         quoted = re.search(r'"([^"]+)"', text)
-        missing = f" ({quoted.group(1)})" if quoted else ""
+        bracketed = [b for b in re.findall(r"\[([^\]]+)\]", text) if "/" in b or "\\" in b]  # a path
+        missing = f" ({quoted.group(1)})" if quoted else f" ({bracketed[-1]})" if bracketed else ""
         return GateError(
             f"ONNX Runtime could not load {path}: an external data file it references is missing or "
             f"unreadable{missing}: {detail}. Keep every weights file beside the .onnx file, under the "

@@ -258,7 +258,7 @@ def compile_failure(name: str, exc: BaseException) -> str:
         if not isinstance(inner, BaseException) or inner is root:
             break
         root = inner
-    text = " ".join(str(root).split())[:300]
+    text = next((line.strip() for line in str(root).splitlines() if line.strip()), "")[:300]
     line = (f"{name}: torch.compile failed at the model's first call, where it compiles "
             f"({type(root).__name__}: {text})")
     if isinstance(root, ModuleNotFoundError) and root.name == "setuptools":

@@ -167,13 +167,14 @@ class GateSession:
 
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model.path)
-        except (OSError, ValueError) as exc:
-            raise GateError(f"could not load the tokenizer of {self.model.path}: {str(exc).rstrip('.')}"
-                            + saved_by_newer(self.model.path)) from None
-        except TypeError as exc:  # transformers 4 opens a vocabulary file it did not find (None)
+        except (OSError, ValueError, TypeError) as exc:
+            # transformers 4 opens a vocabulary file it did not find (TypeError: None) or says it
+            # "can't load tokenizer" (OSError, 4.47); 5 builds an empty one (below): each, one line
             if not any(p.name in TOKENIZER_FILES or p.suffix == ".model" for p in self.model.path.iterdir()):
                 raise GateError(self._no_tokenizer("transformers could not build one")) from None
-            raise GateError(f"could not load the tokenizer of {self.model.path} ({type(exc).__name__}: {exc})"
+            said = (f": {str(exc).rstrip('.')}" if isinstance(exc, (OSError, ValueError))
+                    else f" ({type(exc).__name__}: {exc})")
+            raise GateError(f"could not load the tokenizer of {self.model.path}{said}"
                             + saved_by_newer(self.model.path)) from None
         if len(tokenizer) < MIN_VOCABULARY:  # transformers 5 builds an empty one where no file is
             raise GateError(self._no_tokenizer(
