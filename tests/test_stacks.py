@@ -89,3 +89,30 @@ def test_a_dependency_outside_the_window_is_one_line_naming_it_and_the_fix(monke
     [line] = environment.outside_the_window()
     assert line.startswith("scipy 1.0.0 is outside the versions encoder-gate supports (scipy>=")
     assert "pip install 'scipy>=" in line
+
+
+def test_a_file_of_an_ir_the_installed_onnxruntime_cannot_read_is_one_line_naming_both(tmp_path):
+    """A user's ONNX file written with a newer IR than the installed onnxruntime reads (onnx 1.23's
+    default IR 14 against onnxruntime 1.30's 13) is one line: onnxruntime's version, the file's IR
+    and opset, and the fix; not an INTERNALERROR."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from encoder_gate.backends.onnx_backend import open_session
+    from encoder_gate.errors import GateError
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 99  # newer than any onnxruntime reads
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(GateError) as caught:
+        open_session(path, "cpu", 1)
+    line = str(caught.value)
+    assert "\n" not in line
+    assert f"ONNX Runtime {ort.__version__} cannot load {path} (IR version 99, opset 13)" in line
+    assert "Upgrade onnxruntime" in line

@@ -131,6 +131,18 @@ EXPORTED_ELSEWHERE = ("If the file was exported from another model, pass the mod
                       "from (--gate-model DIR), or export the file from this model (encoder-gate export).")
 
 
+def _made_as(path: Path) -> str:
+    """`, IR version N, opset K` as the file at `path` declares them, or "" where it cannot be read."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # an unreadable file: ONNX Runtime's own words say the rest
+        return ""
+    opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return f" (IR version {model.ir_version}{f', opset {opsets[0]}' if opsets else ''})"
+
+
 def load_error(path: Path, exc: BaseException) -> GateError:
     """ONNX Runtime's load failure, by its message, as a GateError saying what is actually wrong."""
     import onnxruntime as ort
@@ -172,8 +184,9 @@ def load_error(path: Path, exc: BaseException) -> GateError:
         )
     if "ir version" in low or ("opset" in low and ("unsupported" in low or "not supported" in low)):
         return GateError(
-            f"ONNX Runtime {ort.__version__} cannot load {path}: it was made for a newer ONNX Runtime "
-            f"({detail}). Upgrade onnxruntime, or re-export with a lower opset (e.g. opset 17)."
+            f"ONNX Runtime {ort.__version__} cannot load {path}{_made_as(path)}: it was made for a newer "
+            f"ONNX Runtime ({detail}). Upgrade onnxruntime, or re-export with a lower opset (e.g. opset 17) "
+            "and IR version (onnx.save of a model whose ir_version is set lower)."
         )
     if "not_implemented" in low or "could not find an implementation" in low:
         return GateError(
