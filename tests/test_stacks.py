@@ -116,3 +116,19 @@ def test_a_file_of_an_ir_the_installed_onnxruntime_cannot_read_is_one_line_namin
     assert "\n" not in line
     assert f"ONNX Runtime {ort.__version__} cannot load {path} (IR version 99, opset 13)" in line
     assert "Upgrade onnxruntime" in line
+
+
+def test_an_onnxruntime_that_cannot_run_the_probe_falls_back_on_the_flags(monkeypatch: pytest.MonkeyPatch):
+    """The integer-path probe runs when the plugin configures a session: an onnxruntime that cannot
+    open it (another release's kernels or IR) must not stop every pytest session of the environment
+    (INTERNALERROR, exit 3): the path is then read from the CPU's flags."""
+    ort = pytest.importorskip("onnxruntime")
+
+    from encoder_gate.backends import int8_path
+
+    def refuses(*args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Unsupported model IR version: 14, "
+                           "max supported IR version: 13")
+
+    monkeypatch.setattr(ort, "InferenceSession", refuses)
+    assert int8_path.observed_path((("encoder_gate.test", "a key no other call uses"),)) is None
