@@ -211,7 +211,8 @@ def test_a_failure_found_by_exploring_is_replayed_by_every_later_session(tmp_pat
 def test_two_sessions_of_one_commit_give_one_verdict(pytester: pytest.Pytester, tiny, cache_dir: Path,
                                                      monkeypatch: pytest.MonkeyPatch):
     """Issue 68: two sessions of `pytest accuracy` on tiny (the second with `CI` set, neither with a
-    profile of the project's) write verdict.json files equal but for when they were written."""
+    profile of the project's) write verdict.json files equal but for when they were written; a third
+    that explores says so."""
     (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
     (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
     monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
@@ -229,3 +230,9 @@ def test_two_sessions_of_one_commit_give_one_verdict(pytester: pytest.Pytester, 
     assert pytester.runpytest_subprocess(*args).ret == 0
     assert verdict() == first
     assert first["explored"] == {}
+    # an exploring session says so, in verdict.json and verdict.md
+    explored = pytester.runpytest_subprocess(*args, "--gate-explore", "3")
+    assert explored.ret == 0
+    assert verdict()["explored"] == {"accuracy.json": 3, "findings.json": 3}
+    said = "- Explored: the session of accuracy.json, findings.json drew 3 random examples a padding property"
+    assert said in (pytester.path / ".encoder-gate" / "verdict.md").read_text()

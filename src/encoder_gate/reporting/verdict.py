@@ -200,11 +200,11 @@ def explored_notes(explored: Mapping[str, int]) -> list[str]:
     examples, so another run of it may find what this one did not."""
     if not explored:
         return []
-    counts = sorted(set(explored.values()))
-    return [f"Explored: the padding properties of {', '.join(sorted(explored))} drew "
-            f"{' and '.join(str(n) for n in counts)} random examples each (--gate-explore), not the fixed "
-            "examples every other session draws; a failing example they found is kept in the artifact "
-            "cache and replayed by every later session of this model."]
+    counts = " and ".join(str(n) for n in sorted(set(explored.values())))
+    return [f"Explored: the session of {', '.join(sorted(explored))} drew {counts} "
+            "random examples a padding property (--gate-explore), not the fixed examples every other "
+            "session draws; a failing example it found is kept in the artifact cache and replayed by "
+            "every later session of this model."]
 
 
 def padding_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -> list[str]:
