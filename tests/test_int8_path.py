@@ -24,6 +24,7 @@ import pytest
 from encoder_gate.backends import path_backend
 from encoder_gate.backends.int8_path import (
     EXACT_SESSION_OPTION,
+    PROBE_IR_VERSION,
     TARGETS,
     audit,
     cpu_path,
@@ -56,7 +57,9 @@ def _matmul_integer(k: int, n: int, weight: np.ndarray, rank: int = 3, opset: in
          helper.make_tensor_value_info("azp", TensorProto.UINT8, [])],
         [helper.make_tensor_value_info("y", TensorProto.INT32, [*shape, n])],
         [numpy_helper.from_array(weight, "w")])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    # the probes' IR: what every supported onnxruntime reads (onnx 1.18 writes IR 11, 1.21 reads 10)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                             ir_version=PROBE_IR_VERSION)
 
 
 def _run(model, a: np.ndarray, azp: int) -> np.ndarray:
@@ -176,7 +179,7 @@ def test_a_product_of_two_dynamically_quantized_activations_is_exact():
         kind = TensorProto.FLOAT if b_from_quantizer else TensorProto.INT8
         inputs.append(helper.make_tensor_value_info("b", kind, [4, 3]))
         output = helper.make_tensor_value_info("y", TensorProto.INT32, None)
-        return helper.make_model(helper.make_graph(nodes, "g", inputs, [output]))
+        return helper.make_model(helper.make_graph(nodes, "g", inputs, [output]), ir_version=PROBE_IR_VERSION)
 
     exact = audit(graph(True))
     assert not exact.products and not exact.can_saturate

@@ -131,4 +131,22 @@ def test_an_onnxruntime_that_cannot_run_the_probe_falls_back_on_the_flags(monkey
                            "max supported IR version: 13")
 
     monkeypatch.setattr(ort, "InferenceSession", refuses)
-    assert int8_path.observed_path((("encoder_gate.test", "a key no other call uses"),)) is None
+    assert int8_path._observed.__wrapped__((), False) is None  # the plain probe, in this process
+
+
+def test_an_onnxruntime_that_aborts_on_a_session_option_takes_down_a_child_not_the_session():
+    """onnxruntime 1.21 to 1.24 abort the process (a C++ assertion) opening the probe with
+    session.x64quantprecision: a probe with session options runs in a child process, and one that
+    dies reads as no path (its twin is then not judged, saying why)."""
+    from encoder_gate.backends import int8_path
+
+    probe = int8_path.probe_model().SerializeToString()
+    aborts = (("encoder_gate.test", "1"),)
+    real = int8_path._CHILD_PROBE
+    try:
+        int8_path._CHILD_PROBE = "import os; os.abort()"
+        assert int8_path._probe_in_child(probe, aborts) is None
+    finally:
+        int8_path._CHILD_PROBE = real
+    sums, scaled = int8_path._probe_in_child(probe, aborts)  # an unknown key: ignored, the probe runs
+    assert sums.shape == scaled.shape == (int8_path.PROBE_SHAPE[0], int8_path.PROBE_SHAPE[2])

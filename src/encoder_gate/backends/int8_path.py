@@ -191,19 +191,64 @@ def _observed(options: tuple[tuple[str, str], ...], emulated: bool) -> IntegerPa
         probe = probe_model(emulated).SerializeToString()  # needs the onnx package too
     except ImportError:
         return None
-    settings = ort.SessionOptions()
-    settings.intra_op_num_threads = 1
-    for key, value in options:
-        settings.add_session_config_entry(key, value)
-    try:  # an onnxruntime that cannot run the probe (a release of other kernels or IR): the flags say
-        session = ort.InferenceSession(probe, settings, providers=["CPUExecutionProvider"])
-        sums, scaled = session.run(None, {"x": np.ones(PROBE_SHAPE[:2], np.float32)})
-    except Exception:  # never an INTERNALERROR of every session in the environment (issue 69)
-        return None
+    if options:  # in a child: onnxruntime 1.21 to 1.24 abort the process (a C++ assertion, no
+        # exception) opening the probe with session.x64quantprecision (issue 69, the lowest stack)
+        outputs = _probe_in_child(probe, options)
+        if outputs is None:
+            return None
+        sums, scaled = outputs
+    else:
+        settings = ort.SessionOptions()
+        settings.intra_op_num_threads = 1
+        try:  # an onnxruntime that cannot run the probe (a release of other kernels or IR): the flags say
+            session = ort.InferenceSession(probe, settings, providers=["CPUExecutionProvider"])
+            sums, scaled = session.run(None, {"x": np.ones(PROBE_SHAPE[:2], np.float32)})
+        except Exception:  # never an INTERNALERROR of every session in the environment (issue 69)
+            return None
     for path, total in PROBE_SUMS.items():
         if (sums == total).all() and np.allclose(scaled, total / UINT8_MAX, rtol=1e-5):
             return path
     return None
+
+
+_CHILD_PROBE = """
+import json, sys
+import numpy as np
+import onnxruntime as ort
+settings = ort.SessionOptions()
+settings.intra_op_num_threads = 1
+for key, value in json.loads(sys.argv[2]):
+    settings.add_session_config_entry(key, value)
+session = ort.InferenceSession(sys.argv[1], settings, providers=["CPUExecutionProvider"])
+sums, scaled = session.run(None, {"x": np.ones(json.loads(sys.argv[3]), np.float32)})
+print(json.dumps([sums.tolist(), scaled.tolist()]))
+"""
+
+
+def _probe_in_child(probe: bytes, options: tuple[tuple[str, str], ...]) -> tuple[Any, Any] | None:
+    """The probe's outputs with session config entries `options`, computed in a child process (an
+    onnxruntime that aborts on them takes the child, not the session, down); None where it failed."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probe.onnx"
+        path.write_bytes(probe)
+        try:
+            done = subprocess.run([sys.executable, "-c", _CHILD_PROBE, str(path), json.dumps(options),
+                                   json.dumps(list(PROBE_SHAPE[:2]))],
+                                  capture_output=True, text=True, timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    if done.returncode != 0:
+        return None
+    try:
+        sums, scaled = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    return np.asarray(sums), np.asarray(scaled, dtype=np.float32)
 
 
 def this_cpu_path() -> PathObservation:
