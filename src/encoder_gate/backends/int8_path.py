@@ -186,7 +186,7 @@ def observed_path(options: tuple[tuple[str, str], ...] = (), emulated: bool = Fa
 @functools.lru_cache(maxsize=8)
 def _observed(options: tuple[tuple[str, str], ...], emulated: bool) -> IntegerPath | None:
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401  (without it: no path observed)
 
         probe = probe_model(emulated).SerializeToString()  # needs the onnx package too
     except ImportError:
@@ -194,33 +194,39 @@ def _observed(options: tuple[tuple[str, str], ...], emulated: bool) -> IntegerPa
     if options:  # in a child: onnxruntime 1.21 to 1.24 abort the process (a C++ assertion, no
         # exception) opening the probe with session.x64quantprecision (issue 69, the lowest stack)
         outputs = _probe_in_child(probe, options)
-        if outputs is None:
-            return None
-        sums, scaled = outputs
     else:
-        settings = ort.SessionOptions()
-        settings.intra_op_num_threads = 1
         try:  # an onnxruntime that cannot run the probe (a release of other kernels or IR): the flags say
-            session = ort.InferenceSession(probe, settings, providers=["CPUExecutionProvider"])
-            sums, scaled = session.run(None, {"x": np.ones(PROBE_SHAPE[:2], np.float32)})
+            outputs = run_probe(probe, ())
         except Exception:  # never an INTERNALERROR of every session in the environment (issue 69)
-            return None
+            outputs = None
+    if outputs is None:
+        return None
+    sums, scaled = outputs
     for path, total in PROBE_SUMS.items():
         if (sums == total).all() and np.allclose(scaled, total / UINT8_MAX, rtol=1e-5):
             return path
     return None
 
 
+def run_probe(probe: bytes, options: tuple[tuple[str, str], ...]) -> tuple[Any, Any]:
+    """The probe's outputs (sums, scaled) as ONNX Runtime computes them on one thread with session
+    config entries `options`: the one place the probe is opened, in this process or a child's."""
+    import onnxruntime as ort
+
+    settings = ort.SessionOptions()
+    settings.intra_op_num_threads = 1
+    for key, value in options:
+        settings.add_session_config_entry(key, value)
+    session = ort.InferenceSession(probe, settings, providers=["CPUExecutionProvider"])
+    sums, scaled = session.run(None, {"x": np.ones(PROBE_SHAPE[:2], np.float32)})
+    return sums, scaled
+
+
+#: What the child of :func:`_probe_in_child` runs: :func:`run_probe` on the file and options given.
 _CHILD_PROBE = """
-import json, sys
-import numpy as np
-import onnxruntime as ort
-settings = ort.SessionOptions()
-settings.intra_op_num_threads = 1
-for key, value in json.loads(sys.argv[2]):
-    settings.add_session_config_entry(key, value)
-session = ort.InferenceSession(sys.argv[1], settings, providers=["CPUExecutionProvider"])
-sums, scaled = session.run(None, {"x": np.ones(json.loads(sys.argv[3]), np.float32)})
+import json, pathlib, sys
+from encoder_gate.backends.int8_path import run_probe
+sums, scaled = run_probe(pathlib.Path(sys.argv[1]).read_bytes(), tuple(map(tuple, json.loads(sys.argv[2]))))
 print(json.dumps([sums.tolist(), scaled.tolist()]))
 """
 
@@ -237,8 +243,7 @@ def _probe_in_child(probe: bytes, options: tuple[tuple[str, str], ...]) -> tuple
         path = Path(tmp) / "probe.onnx"
         path.write_bytes(probe)
         try:
-            done = subprocess.run([sys.executable, "-c", _CHILD_PROBE, str(path), json.dumps(options),
-                                   json.dumps(list(PROBE_SHAPE[:2]))],
+            done = subprocess.run([sys.executable, "-c", _CHILD_PROBE, str(path), json.dumps(options)],
                                   capture_output=True, text=True, timeout=120, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None

@@ -23,7 +23,7 @@ The smoke test feeds fixed texts (the evaluation set's first), so its pass is ke
 runner that is not cacheable (a wrapper, a test's fault injection) always runs. A failure is never
 kept: the check raises before anything is written.
 
-    draw(check, {"texts": text_batches()}, examples, seed=s, database=examples_dir(...), explore=0)
+    draw(check, {"texts": text_batches()}, examples, seed_value=s, database=examples_dir(...), explore=0)
     hit = checked_property(cache, key, run)   # key from property_key(...); None: just run()
     run_or_read(session, key, run, backend, check, same)   # the same, noted and said in the session
 """
@@ -77,10 +77,12 @@ def examples_dir(cache_dir: Path, model: ModelSpec, backend: str, name: str,
     """The example database of one property of one backend of `model`, inside the artifact cache:
     the failing examples an exploring session found, which every later session replays."""
     which = "-".join([name, *(str(v) for v in params.values())])
-    def safe(part: str) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", part)
+    return Path(cache_dir) / EXAMPLES_DIR / model.content_hash[:16] / _safe(backend) / _safe(which)
 
-    return Path(cache_dir) / EXAMPLES_DIR / model.content_hash[:16] / safe(backend) / safe(which)
+
+def _safe(text: str) -> str:
+    """`text` as one file name: what is not a letter, digit, `_`, `.` or `-` becomes `_`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
 def kept_examples(database: Path) -> list[str]:
@@ -138,7 +140,7 @@ def check_key(name: str, runner: Any, model: ModelSpec, code: str,
 
 
 def _entry_name(name: str, backend: str) -> str:
-    return "property-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{backend}-{name}")[:64]
+    return "property-" + _safe(f"{backend}-{name}")[:64]
 
 
 #: What a check's run saw, kept with its pass (a padding property's largest difference), or None.
