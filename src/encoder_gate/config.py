@@ -16,10 +16,16 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from encoder_gate.accuracy.significance import F1Rule
-from encoder_gate.backends.base import Int8Weights
+from encoder_gate.backends.base import Device, Int8Weights
 from encoder_gate.backends.int8_path import INTEGER_PATHS, TARGETS, cpu_path
 from encoder_gate.backends.recipes import recipe_of
-from encoder_gate.backends.registry import DEFAULT_BACKENDS, parse_backend, with_integer_path
+from encoder_gate.backends.registry import (
+    DEFAULT_BACKENDS,
+    is_backend_name,
+    parse_backend,
+    split_integer_path,
+    with_integer_path,
+)
 from encoder_gate.errors import GateError
 
 if sys.version_info >= (3, 11):
@@ -27,7 +33,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-Device = Literal["cpu", "cuda"]
 Variant = Literal["normal", "filtered"]
 ThresholdMode = Literal["fixed", "tuned"]
 Sweep = Literal["gate", "full"]
@@ -129,6 +134,10 @@ class GateConfig:
     explore: int = 0
     thresholds: ThresholdMode = "fixed"  # "tuned": per-label, on the validation split
     device: Device = "cpu"
+    # where a backend's rows are computed when not on `device` (`[tool.encoder-gate.devices]`, e.g.
+    # onnx-int8 = "cpu"): pinned, it runs there or fails saying why; unpinned, a file with no kernels
+    # on `device` (dynamic INT8 on a GPU) runs on the CPU, its rows saying so (runtime.session.runner)
+    devices: Mapping[str, Device] = field(default_factory=dict)
     threads: int = 0  # intra-op threads of a session that times its backends (0: the library default)
     eval_threads: int = 0  # of the predictions on the evaluation set (0: the library default, all cores)
     cache_dir: Path = DEFAULT_CACHE_DIR
@@ -184,6 +193,14 @@ class GateConfig:
         if len(set(self.backends)) != len(self.backends):
             raise GateError(f"backend listed twice in {list(self.backends)}")
         _check_literal("device", self.device, Device, "--gate-device")
+        for name, where in self.devices.items():
+            _check_literal(f"the device of {name}", where, Device, "[tool.encoder-gate.devices]")
+        # a typo would pin nothing, silently (a known backend this session leaves out, --gate-backends
+        # or a shard's share, is pinned for the sessions that run it)
+        unknown_pins = [name for name in self.devices if not is_backend_name(name)]
+        if unknown_pins:
+            raise GateError(f"[tool.encoder-gate.devices] pins {', '.join(unknown_pins)}, which names no "
+                            f"backend (configured here: {', '.join(self.backends)}): pin a backend by name")
         _check_literal("dataset_variant", self.dataset_variant, Variant, "--gate-dataset-variant")
         _check_literal("thresholds", self.thresholds, ThresholdMode, "--gate-thresholds")
         _check_literal("sweep", self.sweep, Sweep, "--gate-sweep")
@@ -299,6 +316,11 @@ class GateConfig:
         recipe = recipe_of(name, *(getattr(self, setting) for setting in INT8_RECIPE))
         return recipe is None or not recipe.same_on_every_cpu
 
+    def pinned_device(self, name: str) -> Device | None:
+        """The device `[tool.encoder-gate.devices]` pins backend `name` (or the INT8 file of a twin
+        `NAME~PATH`) to, or None."""
+        return self.devices.get(name) or self.devices.get(split_integer_path(name)[0])
+
     def with_(self, **changes: Any) -> GateConfig:
         return replace(self, **changes)
 
@@ -366,6 +388,12 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
         out["backends"] = _split_list(out["backends"], "backends (backends, --gate-backends)")
     if "targets" in out:
         out["targets"] = _split_list(out["targets"], "targets (targets, --gate-targets)")
+    if "devices" in out:
+        given = out["devices"]
+        if not isinstance(given, Mapping) or not all(isinstance(v, str) for v in given.values()):
+            raise GateError("devices must be a table of backend = device: [tool.encoder-gate.devices] with "
+                            f'lines such as onnx-int8 = "cpu"; got {given!r}')
+        out["devices"] = {str(k): v for k, v in given.items()}
     if "waivers" in out:
         given = out["waivers"]
         if not isinstance(given, (list, tuple)):

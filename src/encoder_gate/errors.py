@@ -24,6 +24,13 @@ class NotApplicable(GateError):
     same numbers on every CPU): its tests skip with this reason, and no build is recorded."""
 
 
+class NoKernelsOnDevice(GateError):
+    """A file whose operators have no kernels on the configured device (dynamic INT8's on a CUDA GPU:
+    onnx_backend.CPU_ONLY_OPS). In a session on that device the backend runs on the CPU instead, its
+    rows saying so, unless the configuration pinned it to the device (`[tool.encoder-gate.devices]`):
+    then it fails, saying why (runtime.session.runner)."""
+
+
 class PlainBuildFailed(GateError):
     """A backend built on another (an INT8 file's integer-path twin, on the file) failed building that
     one: where the session judges both, the other's row says it once (runtime.session.runner)."""

@@ -43,7 +43,7 @@ from encoder_gate.backends.onnx_graph import (
 )
 from encoder_gate.backends.prebuilt import resolve_onnx_path
 from encoder_gate.cache import toolchain_versions
-from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
+from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NoKernelsOnDevice
 
 #: The libraries whose versions decide an ONNX backend's file and outputs: the exporter
 #: (torch or optimum), the converters and the runtime.
@@ -229,11 +229,10 @@ def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[s
     if device == "cuda":
         cpu_only = cpu_only_ops(path)
         if cpu_only:
-            raise NotApplicable(
+            raise NoKernelsOnDevice(
                 f"{path.name}: its {', '.join(cpu_only)} nodes have no CUDA kernel in ONNX Runtime, so on "
-                "cuda they run on the CPU with copies between the devices: its figures would be the CPU's "
-                "passed off as the GPU's; judge this file with --gate-device cpu (dynamic INT8 is a CPU "
-                "format)")
+                "cuda they would run on the CPU with copies between the devices, its figures the CPU's "
+                "passed off as the GPU's (dynamic INT8 is a CPU format)")
     options = session_options(threads)
     for key, value in config:
         options.add_session_config_entry(key, value)

@@ -420,6 +420,9 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", type=int, default=1, metavar="N",
                         help="spread the gate over N runners: a matrix of N gate jobs, each a share of the "
                              "backends, and a verdict job that merges them (default 1: one gate job)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: a GPU runner's gate (needs --runner; dynamic INT8 judged on its CPU)")
+    parser.add_argument("--runner", metavar="LABELS", help="the gate jobs' runner labels (ubuntu-latest)")
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -429,7 +432,8 @@ def run_init(args: argparse.Namespace) -> int:
                                dataset=args.dataset or kept.get("dataset"), texts=args.texts,
                                backends=backends, text_column=args.text_column or kept.get("text-column"),
                                label_column=args.label_column or kept.get("label-column"), force=args.force,
-                               shards=args.shards)
+                               shards=args.shards, device=args.device,
+                               runner=tuple(r.strip() for r in (args.runner or "").split(",") if r.strip()))
     plan, lines = init.run_init(request)
     for warning in plan.warnings:
         print(f"encoder-gate init: warning: {warning}", file=sys.stderr)

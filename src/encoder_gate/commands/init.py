@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from encoder_gate import __version__
+from encoder_gate.backends.base import Device
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, is_backend_name, known_backends
-from encoder_gate.commands.install_source import InstallSource, detect_install_source
+from encoder_gate.commands.install_source import InstallSource, detect_install_source, with_gpu
 from encoder_gate.commands.layout import (
     GATE_DIR,
     GITIGNORE,
@@ -78,6 +79,8 @@ class InitRequest:
     label_column: str | None = None
     force: bool = False
     shards: int = 1  # gate jobs the workflow spreads the backends over (docs/shards.md)
+    device: Device = "cpu"  # where the gate computes: cuda writes a GPU runner's workflow (`runner`)
+    runner: tuple[str, ...] = ()  # the labels of the runner the gate jobs run on (default ubuntu-latest)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,16 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     if request.dataset is None and request.texts is None and model_dir is not None:
         warnings.extend(_label_warning(model_dir))
     table["batch-sizes"] = list(INIT_BATCH_SIZES)
+    if request.device == "cuda":
+        if not request.runner:  # GitHub's hosted ubuntu-latest has no GPU
+            raise GateError("--device cuda needs the labels of a GPU runner to run on: --runner "
+                            "LABEL[,LABEL] (self-hosted: --runner self-hosted,gpu; a hosted one: its label)")
+        table["device"] = "cuda"
+        notes.append(f"the gate job runs on the runner labelled {', '.join(request.runner)} with device cuda "
+                     "(torch's CUDA build, encoder-gate[gpu]); a file with no CUDA kernels (onnx-int8's "
+                     "dynamic INT8) is judged on that runner's CPU in the same job, its rows saying so")
+    elif request.device != "cpu":
+        raise GateError(f"--device must be cpu or cuda, got {request.device!r}")
     table["threads"] = INIT_THREADS
     table["f1-rule"] = INIT_F1_RULE
 
@@ -177,13 +190,15 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     if request.shards > 1:
         notes.append(f"the workflow runs {request.shards} gate jobs, each a share of the backends, and one "
                      "verdict job that merges them (docs/shards.md)")
+    gpu = with_gpu(install) if request.device == "cuda" else None
     contents[WORKFLOW_PATH] = render_workflow(model_dir=model_glob, version=package_version(),
                                               requirement=install.requirement, lfs=_uses_lfs(root),
-                                              shards=request.shards)
-    notes.append(f"the workflow installs {install.requirement} (encoder-gate is installed here "
+                                              shards=request.shards, runner=request.runner,
+                                              gpu_requirement=gpu.requirement if gpu else None)
+    notes.append(f"the workflow installs {(gpu or install).requirement} (encoder-gate is installed here "
                  f"{install.origin})")
-    if install.warning:
-        warnings.append(install.warning)
+    if (gpu or install).warning:
+        warnings.append((gpu or install).warning)
     for rel, content in contents.items():
         path = root / rel
         if path.is_dir():

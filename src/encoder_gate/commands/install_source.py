@@ -33,8 +33,8 @@ from encoder_gate.commands.layout import WORKFLOW_PATH
 from encoder_gate.commands.workflow import install_command
 
 DIST_NAME = "encoder-gate"
-#: the extra the workflow installs (onnxruntime for the CPU runner)
-EXTRA = "cpu"
+#: the extra the workflow installs (onnxruntime for the CPU runner), and a GPU runner's gate job
+EXTRA, GPU_EXTRA = "cpu", "gpu"
 #: seconds each git command may take before the lookup gives up (it fails softly)
 GIT_TIMEOUT_S = 10.0
 VCS_SCHEMES = ("git", "hg", "svn", "bzr")
@@ -253,6 +253,14 @@ def with_optimum(source: InstallSource) -> InstallSource:
     return replace(source, requirement=source.requirement.replace(plain, both),
                    origin=f"{source.origin}, with the optimum extra (optimum is installed here)",
                    warning=source.warning.replace(plain, both) if source.warning else None)
+
+
+def with_gpu(source: InstallSource) -> InstallSource:
+    """`source` with the gpu extra in place of the cpu one (onnxruntime-gpu, never beside onnxruntime):
+    what a GPU runner's gate job installs (init --device cuda)."""
+    plain, gpu = f"{DIST_NAME}[{EXTRA}", f"{DIST_NAME}[{GPU_EXTRA}"
+    return replace(source, requirement=source.requirement.replace(plain, gpu),
+                   warning=source.warning.replace(plain, gpu) if source.warning else None)
 
 
 def _detect(git: GitLookup) -> InstallSource:

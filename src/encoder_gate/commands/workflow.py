@@ -12,8 +12,9 @@ from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT, SHARD_COSTS_
 from encoder_gate.commands.merge import BENCHMARKS_JSON
 from encoder_gate.config import GateConfig
 from encoder_gate.documents import DOCUMENTS, VERDICT_FILE, VERDICT_JSON
+from encoder_gate.errors import GateError
 
-#: Python and encoder-gate in a job's venv, CPU-only torch first; @REQUIREMENTS@: what else the
+#: Python and encoder-gate in a job's venv, torch first (@TORCH@); @REQUIREMENTS@: what else the
 #: job installs (the gate job: the PR's requirements.txt, for the code it runs).
 _INSTALL = """\
       - uses: @SETUP_PYTHON@
@@ -23,15 +24,28 @@ _INSTALL = """\
         id: install
         run: |
           python -m venv venv
-          # CPU-only torch first, so nothing below pulls the CUDA build
-          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
-          @INSTALL_ENCODER_GATE@
+@TORCH@          @INSTALL_ENCODER_GATE@
 @REQUIREMENTS@          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
 """
+#: torch for a job on the CPU, and for the gate job of a GPU runner (init --device cuda)
+_CPU_TORCH = """\
+          # CPU-only torch first, so nothing below pulls the CUDA build
+          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+"""
+_CUDA_TORCH = """\
+          # torch's CUDA build (PyPI's own on Linux x86-64) and onnxruntime-gpu through encoder-gate[gpu],
+          # never beside onnxruntime (they ship one module); dynamic INT8 is judged on this runner's
+          # CPU in the same job (a file with no CUDA kernels), against torch eager on the CPU
+          venv/bin/pip install -q torch
+"""
 _INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", "          if [ -f pr/requirements.txt ]; then "
-                                                   "venv/bin/pip install -q -r pr/requirements.txt; fi\n")
+                                                   "venv/bin/pip install -q -r pr/requirements.txt; fi\n"
+                                 ).replace("@TORCH@", "@GATE_TORCH@").replace("@INSTALL_ENCODER_GATE@",
+                                                                              "@INSTALL_GATE@")
 #: A job that runs encoder-gate on results and no code of the PR's (the verdict, the history).
-_INSTALL_TOOLS = _INSTALL.replace("@REQUIREMENTS@", "")
+_INSTALL_TOOLS = _INSTALL.replace("@REQUIREMENTS@", "").replace("@TORCH@", _CPU_TORCH)
+#: A runner label: what `runs-on` takes unquoted in a YAML flow list
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 _WORKFLOW = """\
 # Gate every pull request on accuracy and speed with encoder-gate (written by `encoder-gate init`).
@@ -74,7 +88,7 @@ env:
 
 jobs:
   gate:
-    runs-on: ubuntu-latest
+    runs-on: @GATE_RUNNER@
     timeout-minutes: 60
     permissions:
       contents: read@MATRIX@
@@ -529,13 +543,21 @@ def _layout(shards: int) -> dict[str, str]:
 
 
 def render_workflow(*, model_dir: str | None, version: str, requirement: str, lfs: bool = False,
-                    shards: int = 1) -> str:
+                    shards: int = 1, runner: tuple[str, ...] = (), gpu_requirement: str | None = None) -> str:
     """The PR workflow. ``model_dir``: the model directory's glob relative to the repository
     (its files key the artifact cache), None for a hub or builtin model; ``requirement``: what
     pip installs encoder-gate from (:mod:`encoder_gate.commands.install_source`); ``shards``: the
-    gate jobs the backends are spread over (1: one gate job, no merge)."""
-    if not requirement or any(c.isspace() and c != " " for c in requirement):
-        raise ValueError(f"the workflow's pip requirement must be one line, got {requirement!r}")
+    gate jobs the backends are spread over (1: one gate job, no merge); ``runner``: the labels of
+    the runner the gate jobs run on (default ubuntu-latest); ``gpu_requirement``: set for a GPU
+    runner, what its gate jobs install instead (encoder-gate[gpu], beside torch's CUDA build; the
+    jobs that only read results keep ``requirement`` on ubuntu-latest)."""
+    for given in (requirement, gpu_requirement or "x"):
+        if not given or any(c.isspace() and c != " " for c in given):
+            raise ValueError(f"the workflow's pip requirement must be one line, got {given!r}")
+    odd = [label for label in runner if not _LABEL.match(label)]
+    if odd:
+        raise GateError(f"runner labels {odd}: a label is letters, digits, '.', '_' and '-' (--runner "
+                        "self-hosted,gpu)")
     if shards < 1:
         raise ValueError(f"the workflow needs at least one gate job, got {shards}")
     globs = [f"pr/{model_dir}" if model_dir else None, f"pr/{PYPROJECT}"]
@@ -549,6 +571,9 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@VERDICT_FILE@": VERDICT_FILE,
         "@VERSION@": version,
         "@INSTALL_ENCODER_GATE@": install_command(requirement),
+        "@INSTALL_GATE@": install_command(gpu_requirement or requirement),
+        "@GATE_TORCH@": _CUDA_TORCH if gpu_requirement else _CPU_TORCH,
+        "@GATE_RUNNER@": f"[{', '.join(runner)}]" if runner else "ubuntu-latest",
         "@HASH_FILES@": hash_files,
         "@LFS@": _LFS if lfs else "",
         "@COMMENT_SCRIPT@": script.rstrip("\n"),

@@ -592,27 +592,30 @@ def bench_texts(bench_pool: dict[str, TextPool | GateError],
 def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model: Any,
                      bench_pool: dict[str, TextPool | GateError],
                      bench_settings: BenchSettings) -> Callable[..., tuple[str, ...]]:
-    """``texts(variant, batch_size, dispatch, reference, tokenizer)``: the texts of a model-only
-    cell. ENCODER_GATE_BENCH_TEXTS fixes their number; unset, a speed baseline's count of the case
-    does (a cell is compared only with one of the same work); else it is sized by time (one pass of
-    the reference runner over a probe, speed.sizing) once per model, machine and case, and kept in
-    the cache, so every backend of the case and the next session time the same texts."""
+    """``texts(variant, batch_size, dispatch, reference, tokenizer, device)``: the texts of a
+    model-only cell. ENCODER_GATE_BENCH_TEXTS fixes their number; unset, a speed baseline's count of
+    the case does (a cell is compared only with one of the same work); else it is sized by time (one
+    pass of the reference runner over a probe, speed.sizing) once per model, machine and case, and
+    kept in the cache, so every backend of the case and the next session time the same texts. A
+    backend computing on another device than the session's (runtime.devices) is sized apart, by
+    torch eager on its device (`reference`), and never takes the baseline's count of the session's."""
     chosen: dict[str, tuple[str, ...]] = {}
     cfg = gate_session.config
     key = sizing_key(gate_model.content_hash, _plugin(pytestconfig).fingerprint())
-    clock = clock_for(cfg.threads, cfg.device)
 
     def texts(variant: str, batch_size: int, dispatch: str, reference: Any,
-              tokenizer: Any) -> tuple[str, ...]:
+              tokenizer: Any, device: str | None = None) -> tuple[str, ...]:
         pool = bench_pool[variant]
         if isinstance(pool, GateError):
             pytest.skip(str(pool))
         if bench_settings.texts is not None:
             return pool.pick(bench_settings.texts, batch_size)
-        case = case_id("model", variant, batch_size, dispatch)
+        elsewhere = device is not None and device != cfg.device
+        case = case_id("model", variant, batch_size, dispatch) + (f" on {device}" if elsewhere else "")
+        clock = clock_for(cfg.threads, device or cfg.device)
         if case not in chosen:
             try:  # the baseline's count where one is compared with: the same work (review)
-                found = _plugin(pytestconfig).baseline()
+                found = None if elsewhere else _plugin(pytestconfig).baseline()
             except GateError:
                 found = None
             if found is not None and (found.differences or (found.doc.get("model") or {}).get(
@@ -677,8 +680,9 @@ def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any]
              pass_seconds: float | None = None, **extra: Any) -> dict[str, Any]:
         """`pass_seconds`: time for the whole plan once (default: the median round);
         `extra`: more extra_info (e.g. the worker figures)."""
+        device = gate_session.device_of(backend.name)  # where it computed (runtime.devices)
         info: dict[str, Any] = {
-            "mode": mode, "backend": backend.name, "precision": backend.precision,
+            "mode": mode, "backend": backend.name, "precision": backend.precision, "device": device,
             "model_size_bytes": backend.size_bytes, "batch_size": batch_size, "variant": variant,
             "dispatch": dispatch, "workers": 1, **bench_static_info, **extra,
             # a file of a static sequence length: both arms ran on texts cut to it (the verdict says so)
@@ -688,7 +692,7 @@ def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any]
         if stats:  # None under --benchmark-disable
             seconds = pass_seconds or float(stats.stats.median)
             peak, kind = (machine_gemm.of(backend.precision, packages_of([backend.name]))
-                          if gate_session.config.device == "cpu" else (None, None))  # a CPU's peak: no GPU's
+                          if device == "cpu" else (None, None))  # a CPU's peak: no GPU's
             info.update(run_info(plan, seconds, model_dims, peak), peak_kind=kind)
             bench_results.append(BenchResult(
                 mode, variant, batch_size, dispatch, backend.name,

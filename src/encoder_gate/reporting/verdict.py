@@ -238,6 +238,19 @@ def cache_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -
             "cache key); an empty --gate-cache-dir computes them again."]
 
 
+def device_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
+    """The rows computed on another device than the session's (runtime.devices), each named."""
+    session = ((((accuracy or {}).get("provenance") or {}).get("settings")) or {}).get("device")
+    elsewhere = [f"`{name}` on {'the CPU' if row['device'] == 'cpu' else row['device']}"
+                 for name, row in ((accuracy or {}).get("backends") or {}).items()
+                 if (row or {}).get("device") and session and row["device"] != session]
+    if not elsewhere:
+        return []
+    return [f"Computed on another device than this session's ({session}): {', '.join(elsewhere)} (a file "
+            "with no kernels on it, or a backend pinned in [tool.encoder-gate.devices]). Each is judged "
+            "against the same reference; its speedup is over torch eager on its own device."]
+
+
 def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
     """What the INT8 rows' verdicts hold for: the integer path each was computed on, and the
     targeted CPUs whose path no row judged (docs/checks.md, "INT8 on other CPUs")."""
@@ -546,7 +559,7 @@ def render(verdict: Verdict) -> VerdictReport:
     out += [f"- {n}" for n in (*cut, *truncation_notes(rows), *unjudged)]
     order = [REFERENCE_BACKEND, *(b.name for b in verdict.backends)]
     out += [f"- {n}" for n in (*padding_notes(accuracy, order), *cache_notes(accuracy, order))]
-    out += [f"- {n}" for n in integer_path_notes(accuracy)]
+    out += [f"- {n}" for n in (*device_notes(accuracy), *integer_path_notes(accuracy))]
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
                                 "speedup vs torch eager")
     if ab is not None:

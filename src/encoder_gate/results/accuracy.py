@@ -39,7 +39,9 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),
         "labelled": state.labelled,
         "configured_backends": list(cfg.backends),
-        "backends": {name: {**row, **_path_of(state, name)} for name, ev in state.evaluations.items()
+        # each row with where it was computed (runtime.devices: the CPU, for dynamic INT8 in a GPU session)
+        "backends": {name: {**row, **_path_of(state, name), "device": state.device_of(name)}
+                     for name, ev in state.evaluations.items()
                      if (row := _row(ev, state.bounds(name), _selected(state, name))) is not None},
         "integer_paths": {"this_cpu": here.path, "how": here.as_dict(),
                           "targets": list(cfg.targets),

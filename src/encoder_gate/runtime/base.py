@@ -295,7 +295,7 @@ class BaseSide:
             return None
         if name not in self._identities:  # hashing a 500 MB file takes a second: once per backend
             try:
-                self._identities[name] = tell(self.session.context())
+                self._identities[name] = tell(self.session.context(self.pairs[name]))
             except GateError:
                 return None  # the base's backend cannot be built: its own runner() says why
         return pr_runner if self._identities[name] == ours() else None

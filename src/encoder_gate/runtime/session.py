@@ -23,6 +23,7 @@ from encoder_gate.accuracy.metrics import drift, tune_thresholds
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.base import (
     BuildContext,
+    Device,
     Runner,
     at_threads,
     dir_size,
@@ -55,6 +56,7 @@ from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec, saved_by_newer
 from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
+from encoder_gate.runtime.devices import build_on_its_device, planned_device
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import artifact_of, cached_predictions
 from encoder_gate.tasks import THRESHOLD
@@ -86,6 +88,7 @@ class BuildRecord:
     can_saturate: bool | None = None  # whether that arithmetic differs between CPUs for its file
     path_way: str | None = None  # how a twin computed its integer path here (path_backend.WAYS)
     artifact: str | None = None  # what its outputs are computed from (predictions.artifact_of)
+    device: str = "cpu"  # where it computes: the session's device, a pinned one, or the CPU (runner)
 
 
 @dataclass
@@ -100,6 +103,9 @@ class GateSession:
     _prebuilt: dict[str, tuple[bool, float]] = field(default_factory=dict)
     _looked_up: set[str] = field(default_factory=set)  # every name prebuild() saw, whatever became of it
     _settled: set[str] = field(default_factory=set)  # records a runner's first call has settled (_settle)
+    # backend -> why it computes on the CPU: a file with no kernels on the session's device (devices)
+    _fell_back: dict[str, str] = field(default_factory=dict)
+    _references: dict[str, Runner] = field(default_factory=dict)  # device -> torch eager there (reference_on)
     _closed: bool = False
     #: What this session read from the artifact cache instead of computing, per backend: whether its
     #: predictions on the evaluation set were (False: computed here) and the checks whose kept pass it
@@ -283,9 +289,19 @@ class GateSession:
                             text_column=cfg.text_column, label_column=cfg.label_column,
                             label_names=self.model.label_names or None)
 
-    def context(self) -> BuildContext:
+    def device_of(self, name: str) -> Device:
+        """Where backend `name` computes: the device the configuration pins it to, else the session's,
+        except for a file with no kernels there, which runs on the CPU (:meth:`runner`)."""
+        return "cpu" if name in self._fell_back else planned_device(self.config, name)
+
+    def context(self, name: str | None = None) -> BuildContext:
+        """What backend `name` is built with (on its device, :meth:`device_of`); without a name, on the
+        session's device."""
+        return self._context_on(self.config.device if name is None else self.device_of(name))
+
+    def _context_on(self, device: Device) -> BuildContext:
         cfg = self.config
-        return BuildContext(model=self.model, cache=self.cache, device=cfg.device,
+        return BuildContext(model=self.model, cache=self.cache, device=device,
                             threads=self.build_threads, int8_per_channel=cfg.int8_per_channel,
                             int8_reduce_range=cfg.int8_reduce_range, int8_weights=cfg.int8_weights,
                             progress=self.progress,
@@ -327,12 +343,14 @@ class GateSession:
         if not todo:
             return
         self._looked_up.update(todo)
-        lookup = replace(self.context(), cache=self.cache.lookup_only())
-        outcomes = [o for o in (build_artifact(name, lookup) for name in todo) if o is not None]
+        lookup = self.cache.lookup_only()
+        looked = (build_artifact(name, replace(self.context(name), cache=lookup)) for name in todo)
+        outcomes = [o for o in looked if o is not None]
         missing = [o.name for o in outcomes if o.kind == "missing"]
-        if missing:
-            self.progress(f"building {', '.join(missing)} in a process of its own (its memory goes with it)")
-            outcomes += build_in_child(self.context(), self.calibration_source, missing, self.progress)
+        for device in dict.fromkeys(self.device_of(name) for name in missing):  # one child a device
+            these = [name for name in missing if self.device_of(name) == device]
+            self.progress(f"building {', '.join(these)} in a process of its own (its memory goes with it)")
+            outcomes += build_in_child(self.context(these[0]), self.calibration_source, these, self.progress)
         for outcome in outcomes:
             if outcome.kind in ("cached", "built"):
                 self._prebuilt[outcome.name] = (outcome.kind == "cached", outcome.seconds)
@@ -352,7 +370,10 @@ class GateSession:
         if name not in self._runners:
             started = time.monotonic()
             try:
-                runner = parse_backend(name).build(self.context())
+                runner, elsewhere = build_on_its_device(self.config, name, self._context_on)
+                if elsewhere is not None:
+                    self._fell_back[name] = elsewhere
+                    self.progress(f"{name}: {elsewhere}")
             except NotApplicable:
                 raise  # nothing to record: its tests skip
             except GateError as exc:
@@ -372,10 +393,12 @@ class GateSession:
                 self.records[name] = BuildRecord(
                     name, time.monotonic() - started + seconds, runner.from_cache and hit, runner.precision,
                     runner.size_bytes,
-                    notes=runner_notes(runner), max_tokens=runner_max_tokens(runner),
+                    notes=(*runner_notes(runner), *filter(None, [self._fell_back.get(name)])),
+                    max_tokens=runner_max_tokens(runner),
                     integer_path=getattr(runner, "integer_path", None),
                     can_saturate=getattr(runner, "can_saturate", None),
-                    path_way=getattr(runner, "path_way", None), artifact=artifact_of(runner))
+                    path_way=getattr(runner, "path_way", None), artifact=artifact_of(runner),
+                    device=self.device_of(name))
         found = self._runners[name]
         if isinstance(found, GateError):
             raise found
@@ -459,7 +482,7 @@ class GateSession:
             texts = self.dataset.texts
             runner = self.runner(name)
             started, compiled = time.monotonic(), first_call_seconds(runner)
-            preds, hit = self._cached_predictions(runner, texts, tokenizer)
+            preds, hit = self._cached_predictions(runner, texts, tokenizer, self.device_of(name))
             self._predictions[key] = preds
             own = key[1] == self.max_tokens(name)
             if name in self.records and own:  # a first call's compile is the build's, not the pass's
@@ -485,15 +508,16 @@ class GateSession:
         """The backend's outputs on other texts than the evaluation set's (e.g. the PR's, for
         the base's runners), through the prediction cache, and whether they were read from it."""
         started = time.monotonic()
-        preds, hit = self._cached_predictions(self.runner(name), texts, self.tokenizer_of(name))
+        preds, hit = self._cached_predictions(self.runner(name), texts, self.tokenizer_of(name),
+                                              self.device_of(name))
         if name in self.records:
             self.records[name].predictions = (hit, time.monotonic() - started)
         return preds, hit
 
-    def _cached_predictions(self, runner: Any, texts: Sequence[str],
-                            tokenizer: Any) -> tuple[np.ndarray, bool]:
-        """The runner's outputs on `texts` as `tokenizer` encodes them (from the prediction cache
-        when their key is there)."""
+    def _cached_predictions(self, runner: Any, texts: Sequence[str], tokenizer: Any,
+                            device: str) -> tuple[np.ndarray, bool]:
+        """The runner's outputs on `texts` as `tokenizer` encodes them, computed on `device` (from the
+        prediction cache when their key is there)."""
 
         cfg = self.config
 
@@ -501,7 +525,7 @@ class GateSession:
             with self.untimed(runner):
                 return predict_texts(runner, tokenizer, texts, cfg.eval_batch_size, progress=self.progress)
 
-        return cached_predictions(self.cache, runner, self.model, texts, cfg.eval_batch_size, cfg.device,
+        return cached_predictions(self.cache, runner, self.model, texts, cfg.eval_batch_size, device,
                                   max_length(tokenizer), compute)
 
     @property
@@ -586,7 +610,8 @@ class GateSession:
 
         val = self.load_split("validation")
         self.progress(f"tuning per-label thresholds on {len(val)} validation texts")
-        probs, _ = self._cached_predictions(self.runner(REFERENCE_BACKEND), val.texts, self.tokenizer)
+        probs, _ = self._cached_predictions(self.runner(REFERENCE_BACKEND), val.texts, self.tokenizer,
+                                            self.device_of(REFERENCE_BACKEND))
         tuned: np.ndarray = tune_thresholds(probs, val.labels)
         return tuned
 
@@ -599,3 +624,15 @@ class GateSession:
             if not isinstance(runner, GateError):
                 self._settle(name, runner)
                 runner.close()
+        for other in self._references.values():
+            other.close()
+
+    def reference_on(self, device: Device) -> Runner:
+        """torch eager on `device`: the reference a speed cell of a backend computing there is timed
+        against (a CPU speedup is never set against a GPU's time); the reference's own runner on its
+        device, else one of its own, built once."""
+        if device == self.device_of(REFERENCE_BACKEND):
+            return self.runner(REFERENCE_BACKEND)
+        if device not in self._references:
+            self._references[device] = parse_backend(REFERENCE_BACKEND).build(self._context_on(device))
+        return self._references[device]

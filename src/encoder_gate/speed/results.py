@@ -103,7 +103,8 @@ def compute_speedups(results: Iterable[BenchResult],
                 continue
             if r.info.get("paired_speedup"):
                 out[backend] = float(r.info["paired_speedup"])
-            elif ref and r.seconds > 0:
+            # torch eager's own cell on another device (a CPU row of a GPU session): no speedup
+            elif ref and r.seconds > 0 and r.info.get("device") == row[reference].info.get("device"):
                 out[backend] = ref / r.seconds
         if out:
             speedups[case] = out
@@ -128,7 +129,7 @@ SIZING_KEYS = {"paired_clock": "clock", "paired_texts": "texts", "paired_pilot_r
                "paired_ci_target": "ci_target", "paired_ci_half_width": "ci_half_width",
                "paired_rounds_needed": "rounds_needed", "paired_budget_share": "budget_share",
                "paired_budget_cut": "budget_cut", "max_tokens": "max_tokens",
-               "paired_others_cores": "others_cores"}
+               "paired_others_cores": "others_cores", "device": "device"}
 
 
 def cell_sizing(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,6 +197,8 @@ def speedups_document(results: Sequence[BenchResult], *, model: Mapping[str, Any
         "statistic": SPEEDUP_STAT,
         "seconds": {c: {b: r.seconds for b, r in row.items()} for c, row in latest_results(results).items()},
         "speedups": compute_speedups(results, reference),
+        # where each backend computed (runtime.devices: dynamic INT8 of a GPU session on the CPU)
+        "devices": {r.backend: r.info["device"] for r in results if r.info.get("device")},
         "stats": {case: {b: {**st.to_json(), **cell_sizing(latest_results(results)[case][b].info)}
                          for b, st in row.items()}
                   for case, row in speed_stats(results, alpha).items()},

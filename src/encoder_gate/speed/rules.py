@@ -249,8 +249,9 @@ def compare_one(case: str, backend: str, baseline: float, current: float, max_dr
 
 
 #: What a speed cell's figures were measured on (speedups.json's stats): a baseline's cell that timed
-#: other work (other texts, texts cut elsewhere) gives another figure, never compared with this one.
-CELL_WORK = ("texts", "max_tokens")
+#: other work (other texts, texts cut elsewhere, on another device: runtime.devices) gives another
+#: figure, never compared with this one.
+CELL_WORK = ("texts", "max_tokens", "device")
 
 
 def unlike_cells(current: Mapping[str, Any], baseline: Mapping[str, Any]) -> dict[tuple[str, str], str]:

@@ -68,7 +68,7 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     base_tokenizer = tokenizer_for(call_or_skip(lambda: gate_base.session.tokenizer), base)
     texts = list(bench_texts["normal"])
     case = case_id("model", "normal", gate_batch_size, "bucketed")
-    clock = clock_for(gate_session.config.threads, gate_session.config.device)
+    clock = clock_for(gate_session.config.threads, gate_session.device_of(ab_backend))
     # what the PR did not change runs the same computation on both sides: not timed (no noise can
     # fail it), and the hundredth PR that leaves the model alone costs no rounds
     plan = make_batches(pr_tokenizer, texts, gate_batch_size, "bucketed")

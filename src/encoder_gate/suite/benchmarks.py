@@ -79,10 +79,13 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     """
     share = gate_budget.share() if gate_budget is not None else None  # asked before any of its work
     started = time.perf_counter()
+    # timed where it computes, against torch eager there (runtime.devices: dynamic INT8 of a GPU session
+    # on the CPU, against torch eager on the CPU; a CPU speedup is never set against a GPU's time)
+    device = gate_session.device_of(backend.name)
     reference = None
     if backend.name != REFERENCE_BACKEND or bench_settings.texts is None:
-        reference = call_or_skip(gate_session.runner, REFERENCE_BACKEND)
-    texts = bench_cell_texts(variant, gate_batch_size, dispatch, reference, backend_tokenizer)
+        reference = call_or_skip(gate_session.reference_on, device)
+    texts = bench_cell_texts(variant, gate_batch_size, dispatch, reference, backend_tokenizer, device)
     plan = make_batches(backend_tokenizer, texts, gate_batch_size, dispatch)
     backend.warmup(plan.shapes)
 
@@ -92,7 +95,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
         return len(plan.batches)
 
     benchmark.group = f"model {variant} bs={gate_batch_size}"
-    clock = clock_for(gate_session.config.threads, gate_session.config.device)
+    clock = clock_for(gate_session.config.threads, device)
     if not bench_settings.paired or backend.name == REFERENCE_BACKEND or reference is None:
         alone = Cell(clock=clock, texts=len(texts))  # its rounds on the gate's clock, for the save
 

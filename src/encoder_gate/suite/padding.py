@@ -170,8 +170,9 @@ def run_property(check: Any, strategies: dict[str, Any], backend: Any, gate_sess
 
     key = None if explore else property_key(
         name, backend, gate_session.model, examples, PROPERTY_CODE,
-        {**params, "atol": padding_atol(backend, gate_session), "device": gate_session.config.device,
-         "padded_length": padded_length(backend_tokenizer), "max_length": max_length(backend_tokenizer),
+        {**params, "atol": padding_atol(backend, gate_session),
+         "device": gate_session.device_of(backend.name), "padded_length": padded_length(backend_tokenizer),
+         "max_length": max_length(backend_tokenizer),
          "seed": seed_value, "kept_failures": kept_examples(database)})
     which = f"[{'-'.join(str(v) for v in params.values())}]" if params else ""  # as pytest's id
     seen = run_or_read(gate_session, key, run, backend.name, name + which,
@@ -400,7 +401,7 @@ def test_padding_same_input_gives_same_output(backend, gate_session, backend_tok
         second = backend.predict(batch)
         for key, value in kept.items():
             np.testing.assert_array_equal(batch[key], value, err_msg=f"predict modified {key}")
-        if gate_session.config.device == "cpu":
+        if gate_session.device_of(backend.name) == "cpu":
             np.testing.assert_array_equal(first, second)
         else:
             agree(second, first, texts, "second run")

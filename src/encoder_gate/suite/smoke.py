@@ -40,6 +40,7 @@ def test_backend_gives_well_formed_probabilities(backend, gate_session, gate_mod
 
     key = check_key("smoke", backend, gate_model, SMOKE_CODE,
                     {"texts": texts_digest(texts), "batch_size": SMOKE_BATCH,
-                     "max_length": max_length(gate_tokenizer), "device": gate_session.config.device})
+                     "max_length": max_length(gate_tokenizer),
+                     "device": gate_session.device_of(backend.name)})
     run_or_read(gate_session, key, run, backend.name, "test_backend_gives_well_formed_probabilities",
                 f"{len(texts)} texts", label="smoke test")

@@ -1,0 +1,211 @@
+"""Each row's device (runtime.devices): a file with no kernels on the session's GPU is judged on the
+CPU, a pinned backend runs where it is pinned or fails saying why, and every result names its device
+so that nothing joins rows of two devices. All of it on the CPU: a GPU session's choices are made
+before any GPU computes, and a backend here stands in for a file with dynamic INT8 operators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoder_gate.backends.base import BuildContext, Device
+from encoder_gate.backends.mock import MockBackend, MockRunner
+from encoder_gate.backends.registry import BACKENDS
+from encoder_gate.config import GateConfig
+from encoder_gate.errors import GateError, NoKernelsOnDevice
+from encoder_gate.reporting.verdict import device_notes
+from encoder_gate.runtime.devices import planned_device
+from encoder_gate.runtime.session import GateSession
+from encoder_gate.speed.results import BenchResult, cell_sizing, compute_speedups
+from encoder_gate.speed.rules import unlike_cells
+
+BUILT_ON: list[str] = []
+
+
+def constant(batch, inner):
+    return np.full((len(batch["input_ids"]), 28), 0.25, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class CpuFormat:
+    """A backend whose file has no kernels on a GPU, as dynamic INT8's: on cuda its build raises what
+    onnx_backend.open_session raises for such a file."""
+
+    name: str = "cpu-format"
+    number_format: str = "int8"
+    packages: tuple[str, ...] = ()
+
+    def providers(self, device: Device) -> tuple[str, ...]:
+        return ()
+
+    def build(self, ctx: BuildContext) -> MockRunner:
+        BUILT_ON.append(ctx.device)
+        if ctx.device == "cuda":
+            raise NoKernelsOnDevice("model.onnx: its DynamicQuantizeLinear nodes have no CUDA kernel in ONNX "
+                                    "Runtime")
+        return MockBackend(constant, name=self.name, number_format="int8").build(ctx)
+
+
+@pytest.fixture
+def cpu_format(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(BACKENDS, "cpu-format", lambda: CpuFormat())
+    BUILT_ON.clear()
+    return "cpu-format"
+
+
+def session(cache_dir: Path, **settings) -> GateSession:
+    config = GateConfig(model="tiny", cache_dir=cache_dir, backends=("torch", "cpu-format"), **settings)
+    return GateSession(config, progress=lambda _: None)
+
+
+def test_a_file_with_no_kernels_on_the_sessions_gpu_is_built_and_judged_on_the_cpu(cpu_format, tiny,
+                                                                                  cache_dir: Path):
+    """Unpinned, in a cuda session: tried on cuda, built on the CPU, its record and notes saying so;
+    the reference and every other backend stay on the session's device."""
+    gate = session(cache_dir, device="cuda")
+    assert gate.device_of(cpu_format) == "cuda"  # before it is built: the session's
+    gate.runner(cpu_format)
+    assert BUILT_ON == ["cuda", "cpu"] and gate.device_of(cpu_format) == "cpu"
+    record = gate.records[cpu_format]
+    assert record.device == "cpu" and any(
+        "computed on the CPU in a cuda session" in n and "DynamicQuantizeLinear" in n for n in record.notes)
+    assert gate.device_of("torch") == "cuda" and gate.context(cpu_format).device == "cpu"
+    assert gate.context().device == "cuda"
+
+
+def test_a_backend_pinned_to_a_device_it_cannot_run_on_fails_saying_why(cpu_format, tiny, cache_dir: Path):
+    """Pinned to cuda it is not moved: its build fails, naming the pin and what mends it, and every
+    later test of it fails with the same words."""
+    gate = session(cache_dir, device="cuda", devices={"cpu-format": "cuda"})
+    for _ in range(2):
+        with pytest.raises(GateError, match=r"cpu-format is pinned to cuda \(\[tool.encoder-gate.devices\]\) "
+                                            r"and cannot run there: .*DynamicQuantizeLinear.*Pin it to the "
+                                            r"CPU \(cpu-format = \"cpu\"\)"):
+            gate.runner(cpu_format)
+    assert BUILT_ON == ["cuda"] and gate.records[cpu_format].error
+
+
+def test_a_backend_pinned_to_the_cpu_is_built_there_in_a_gpu_session(cpu_format, tiny, cache_dir: Path):
+    """Pinned to the CPU: built there at once (no try on the GPU), and its twin on an integer path too;
+    a CPU session's reference is its own runner on the CPU."""
+    gate = session(cache_dir, device="cuda", devices={"cpu-format": "cpu"})
+    gate.runner(cpu_format)
+    assert BUILT_ON == ["cpu"] and gate.device_of(cpu_format) == "cpu"
+    assert not any("computed on the CPU" in n for n in gate.records[cpu_format].notes)
+    assert planned_device(gate.config, "onnx-int8~saturating") == "cpu"
+    assert planned_device(gate.config, "onnx-fp16") == "cuda"
+    cpu = session(cache_dir)
+    assert cpu.reference_on("cpu") is cpu.runner("torch")
+
+
+@pytest.mark.parametrize("devices, message", [
+    ({"onnx-int9": "cpu"}, r"pins onnx-int9, which names no backend"),
+    ({"onnx-int8": "gpu"}, r"the device of onnx-int8 must be one of cpu, cuda, got 'gpu'"),
+    ("onnx-int8=cpu", r"devices must be a table of backend = device"),
+], ids=["typo", "no-such-device", "not-a-table"])
+def test_a_pin_that_would_pin_nothing_is_a_usage_error(devices, message: str):
+    with pytest.raises(GateError, match=message):
+        GateConfig.from_sources({"devices": devices}, {}, Path("."))
+
+
+def test_a_pin_of_a_backend_this_session_leaves_out_is_kept_for_the_sessions_that_run_it():
+    """--gate-backends (or a shard's share) may leave a pinned backend out: not an error; and the pins
+    are judging settings, so shards or a base that pin otherwise are refused a merge."""
+    config = GateConfig.from_sources({"devices": {"onnx-int8": "cpu"}}, {"backends": "torch,onnx-fp16"},
+                                     Path("."))
+    assert config.pinned_device("onnx-int8~exact") == "cpu" and config.pinned_device("torch") is None
+    assert config.judging()["devices"] == {"onnx-int8": "cpu"}
+
+
+def test_every_row_names_its_device_and_the_verdict_says_which_left_the_sessions():
+    """accuracy.json's rows carry their device; the verdict names those computed elsewhere."""
+    accuracy = {"provenance": {"settings": {"device": "cuda"}},
+                "backends": {"onnx-fp16": {"device": "cuda"}, "onnx-int8": {"device": "cpu"}}}
+    (note,) = device_notes(accuracy)
+    assert "this session's (cuda): `onnx-int8` on the CPU" in note and "onnx-fp16" not in note
+    assert "speedup is over torch eager on its own device" in note
+    assert device_notes({"provenance": {"settings": {"device": "cpu"}},
+                         "backends": {"onnx-int8": {"device": "cpu"}}}) == []
+
+
+def test_a_cpu_time_is_never_set_against_a_gpu_time_nor_compared_with_a_baseline_of_another_device():
+    """An unpaired cell of a CPU row beside torch eager's on the GPU gives no speedup (a paired one was
+    timed against torch eager on the CPU: its ratio stands); a baseline's cell of the backend on another
+    device is other work, never compared."""
+    case = ("model", "normal", 8, "bucketed")
+    torch_gpu = BenchResult(*case, "torch", 0.01, {"device": "cuda"})
+    int8_cpu = BenchResult(*case, "onnx-int8", 0.05, {"device": "cpu"})
+    fp16_gpu = BenchResult(*case, "onnx-fp16", 0.002, {"device": "cuda"})
+    paired = BenchResult(*case, "onnx-int8", 0.05, {"device": "cpu", "paired_speedup": 2.1})
+    (row,) = compute_speedups([torch_gpu, int8_cpu, fp16_gpu]).values()
+    assert row == {"onnx-fp16": pytest.approx(5.0)}
+    (row,) = compute_speedups([torch_gpu, paired, fp16_gpu]).values()
+    assert row["onnx-int8"] == 2.1
+    assert cell_sizing({"device": "cpu", "paired_texts": 64}) == {"device": "cpu", "texts": 64}
+    now = {"stats": {"c": {"onnx-int8": {"texts": 64, "device": "cpu"}}}}
+    then = {"stats": {"c": {"onnx-int8": {"texts": 64, "device": "cuda"}}}}
+    assert unlike_cells(now, then) == {("c", "onnx-int8"): "device cpu now, cuda in the baseline"}
+    assert unlike_cells(now, now) == {}
+
+
+# --- init for a GPU runner ------------------------------------------------------------------------
+
+
+def _gpu_repo(root: Path) -> Path:
+    model = root / "models" / "clf"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text('{"architectures": ["BertForSequenceClassification"], '
+                                       '"id2label": {"0": "negative", "1": "positive"}}')
+    return root
+
+
+def test_init_for_a_gpu_runner_writes_its_device_its_labels_and_onnxruntime_gpu_alone(tmp_path: Path):
+    """`init --device cuda --runner self-hosted,gpu`: the table says cuda; the gate job runs on those
+    labels with torch's CUDA build and encoder-gate[gpu] (never onnxruntime beside it); the jobs that
+    only read results stay on ubuntu-latest with the CPU extra; zizmor finds nothing."""
+    import shutil
+    import subprocess
+    import sys
+
+    import tomllib
+    import yaml
+
+    from encoder_gate.commands.init import InitRequest, package_version, run_init
+    from encoder_gate.commands.install_source import InstallSource, index_requirement
+
+    install = InstallSource(index_requirement(package_version()), "index", "from a package index")
+    plan, _ = run_init(InitRequest(model="models/clf", root=_gpu_repo(tmp_path), device="cuda",
+                                   runner=("self-hosted", "gpu")), install)
+    table = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["encoder-gate"]
+    assert table["device"] == "cuda"
+    assert any("judged on that runner's CPU in the same job" in n for n in plan.notes)
+    text = (tmp_path / ".github/workflows/encoder-gate.yml").read_text()
+    jobs = yaml.safe_load(text)["jobs"]
+    assert jobs["gate"]["runs-on"] == ["self-hosted", "gpu"]
+    gate_install = next(s["run"] for s in jobs["gate"]["steps"] if s.get("name") == "Install encoder-gate")
+    assert f"encoder-gate[gpu]=={package_version()}" in gate_install and "[cpu]" not in gate_install
+    assert "venv/bin/pip install -q torch\n" in gate_install and "whl/cpu" not in gate_install
+    history = next(s["run"] for s in jobs["history"]["steps"] if s.get("name") == "Install encoder-gate")
+    assert jobs["history"]["runs-on"] == "ubuntu-latest" and "[cpu]" in history and "whl/cpu" in history
+    zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
+    if Path(zizmor).is_file():
+        done = subprocess.run([zizmor, "--offline", "--no-progress", str(tmp_path / ".github/workflows")],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0 and "No findings to report" in done.stdout + done.stderr, done.stdout
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"device": "cuda"}, r"--device cuda needs the labels of a GPU runner to run on: --runner"),
+    ({"device": "cuda", "runner": ("gpu; rm -rf",)}, r"runner labels \['gpu; rm -rf'\]"),
+], ids=["no-runner", "odd-label"])
+def test_init_for_a_gpu_runner_without_usable_labels_writes_nothing(tmp_path: Path, settings, message: str):
+    from encoder_gate.commands.init import InitRequest, package_version, run_init
+    from encoder_gate.commands.install_source import InstallSource, index_requirement
+
+    install = InstallSource(index_requirement(package_version()), "index", "from a package index")
+    with pytest.raises(GateError, match=message):
+        run_init(InitRequest(model="models/clf", root=_gpu_repo(tmp_path), **settings), install)
+    assert not (tmp_path / "pyproject.toml").exists() and not (tmp_path / ".github").exists()
