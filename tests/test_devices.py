@@ -209,3 +209,35 @@ def test_init_for_a_gpu_runner_without_usable_labels_writes_nothing(tmp_path: Pa
     with pytest.raises(GateError, match=message):
         run_init(InitRequest(model="models/clf", root=_gpu_repo(tmp_path), **settings), install)
     assert not (tmp_path / "pyproject.toml").exists() and not (tmp_path / ".github").exists()
+
+
+def test_the_verdicts_row_of_a_backend_computed_elsewhere_names_its_device():
+    """verdict.md's row of a backend computed on another device than the session's says where, and
+    verdict.json's backend carries its device; the session's own rows stay as they were."""
+    from encoder_gate.publish import build_verdict, render_verdict
+
+    check = {"observed": 0.01, "bound": 0.6, "passed": True, "direction": "at most"}
+    row = {"dtype": "fp32", "size_bytes": 1000, "drift_max": 0.01, "checks": {"drift_max": check},
+           "verdict": "pass"}
+    accuracy = {
+        "schema": 1, "provenance": {"model": {"name": "tiny", "content_hash": "abc"},
+                                    "dataset": {"source": "bundled", "sha256": None, "split": "test",
+                                                "variant": "normal", "limit": None},
+                                    "settings": {"device": "cuda", "threads": 1,
+                                                 "backends": ["torch", "onnx-fp16", "onnx-int8"]},
+                                    "written": "2026-11-27T10:00:00+0000"},
+        "model": {"name": "tiny", "path": "/x", "task": "multi_label", "model_type": "roberta",
+                  "content_hash": "abc"},
+        "dataset": {"source": "bundled", "split": "test", "variant": "normal", "examples": 40},
+        "threshold": 0.5, "versions": {}, "labelled": False,
+        "configured_backends": ["torch", "onnx-fp16", "onnx-int8"],
+        "backends": {"torch": {**row, "device": "cuda"}, "onnx-fp16": {**row, "device": "cuda"},
+                     "onnx-int8": {**row, "device": "cpu"}}, "not_evaluated": {},
+    }
+    text = render_verdict(accuracy, None)
+    assert "| onnx-int8 (on cpu) | pass |" in text and "| onnx-fp16 | pass |" in text
+    assert "this session's (cuda): `onnx-int8` on the CPU" in text
+    verdict = build_verdict(accuracy, None).verdict
+    devices = {b.name: b.device for b in verdict.backends}
+    assert devices == {"torch": "cuda", "onnx-fp16": "cuda", "onnx-int8": "cpu"}
+    assert next(b for b in verdict.to_json()["backends"] if b["name"] == "onnx-int8")["device"] == "cpu"

@@ -405,7 +405,10 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                            ((accuracy or {}).get("integer_paths") or {}).get("target_paths") or ())
     sources = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in kept.items()}
     missing = tuple(name for name in (ACCURACY_FILE, SPEEDUPS_FILE) if docs[name] is None)
-    backends = [replace(b, integer_path=(rows.get(b.name) or {}).get("integer_path")) for b in backends]
+    devices = {**((speedups or {}).get("devices") or {}),
+               **{n: r["device"] for n, r in rows.items() if (r or {}).get("device")}}
+    backends = [replace(b, integer_path=(rows.get(b.name) or {}).get("integer_path"),
+                        device=devices.get(b.name)) for b in backends]
     paths = {k: v for k, v in ((accuracy or {}).get("integer_paths") or {}).items() if k != "how"}
     return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
                    session_failures=tuple(session), left_out=tuple(left_out), sources=sources,

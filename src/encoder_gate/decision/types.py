@@ -98,6 +98,8 @@ class BackendVerdict:
     # the integer path its INT8 products were computed on (accuracy.json's row): "exact", "saturating",
     # or None (no INT8 product, or no accuracy row)
     integer_path: str | None = None
+    # where it was computed (runtime.devices), as accuracy.json's row or speedups.json's devices say
+    device: str | None = None
 
     @property
     def standing(self) -> tuple[str, ...]:
@@ -109,14 +111,14 @@ class BackendVerdict:
         return {"name": self.name, "status": self.status.value, "failed": list(self.failed),
                 "reasons": [r.to_json() for r in self.reasons], "scope": self.scope or None,
                 "error": self.error or None, "waivers": [w.to_json() for w in self.waivers],
-                "integer_path": self.integer_path}
+                "integer_path": self.integer_path, "device": self.device}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> BackendVerdict:
         return cls(str(doc["name"]), Status(doc["status"]), tuple(doc.get("failed") or ()),
                    tuple(Reason.from_json(r) for r in doc.get("reasons") or ()), doc.get("scope") or "",
                    doc.get("error") or "", tuple(Waiver.from_json(w) for w in doc.get("waivers") or ()),
-                   doc.get("integer_path"))
+                   doc.get("integer_path"), doc.get("device"))
 
 
 def _day(text: object) -> date:

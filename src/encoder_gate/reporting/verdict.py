@@ -470,6 +470,8 @@ def render(verdict: Verdict) -> VerdictReport:
     ab_accuracy, ab_speed = _ab_cells(ab) if ab is not None else ({}, {})
 
     lines_out: list[tuple[str, ...]] = []
+    settings = ((accuracy or speedups or {}).get("provenance") or {}).get("settings") or {}
+    session_device = settings.get("device")
     for backend in verdict.backends:
         name = backend.name
         row = rows.get(name)
@@ -486,7 +488,8 @@ def render(verdict: Verdict) -> VerdictReport:
         drift = _bounded(checks.get("drift_max"), ".3g")
         if name == REFERENCE_BACKEND and row is not None:  # against itself: its F1, no bounds, no drift
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
-        cells: tuple[str, ...] = (name, _row_word(backend, verdict), f1, drift, speed.get(name, ""))
+        shown = name if backend.device in (None, session_device) else f"{name} (on {backend.device})"
+        cells: tuple[str, ...] = (shown, _row_word(backend, verdict), f1, drift, speed.get(name, ""))
         if ab is not None:
             cells += (ab_accuracy.get(name, NOT_COMPARED), ab_speed.get(name, NOT_COMPARED))
         lines_out.append(cells)
