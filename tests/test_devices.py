@@ -241,3 +241,34 @@ def test_the_verdicts_row_of_a_backend_computed_elsewhere_names_its_device():
     devices = {b.name: b.device for b in verdict.backends}
     assert devices == {"torch": "cuda", "onnx-fp16": "cuda", "onnx-int8": "cpu"}
     assert next(b for b in verdict.to_json()["backends"] if b["name"] == "onnx-int8")["device"] == "cpu"
+
+
+def test_a_gpu_sessions_fingerprint_holds_its_gpu_and_a_save_from_another_gpu_is_another_machine(
+        monkeypatch: pytest.MonkeyPatch):
+    """A cuda session's hardware fingerprint names the GPU (name, compute capability, memory, driver,
+    CUDA, cuDNN), read through torch and nvidia-smi (here stood in for): a baseline saved on an L4 is
+    not compared with an H100's, naming what differs; a CPU session's fingerprint has no GPU."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from encoder_gate.speed import machine
+
+    gpus = {"h100": SimpleNamespace(name="NVIDIA H100 80GB HBM3", major=9, minor=0, total_memory=80 * 2**30),
+            "l4": SimpleNamespace(name="NVIDIA L4", major=8, minor=9, total_memory=24 * 2**30)}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(machine, "_nvidia_driver", lambda: "580.95.05")
+    prints = {}
+    for name, props in gpus.items():
+        monkeypatch.setattr(torch.cuda, "get_device_properties", lambda _index, props=props: props)
+        prints[name] = machine.hardware_fingerprint(1, ["CUDAExecutionProvider"], device="cuda")
+    assert prints["h100"]["gpu"] == {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0",
+                                     "memory_gib": 80, "driver": "580.95.05", "cuda": "13.0", "cudnn": 91002}
+    differ = machine.fingerprint_differences(prints["h100"], prints["l4"])
+    assert "gpu.name: 'NVIDIA H100 80GB HBM3' now, 'NVIDIA L4' in the baseline" in differ
+    assert any(d.startswith("gpu.compute_capability") for d in differ)
+    assert machine.fingerprint_differences(prints["h100"], prints["h100"]) == []
+    assert "gpu" not in machine.hardware_fingerprint(1, ["CPUExecutionProvider"])

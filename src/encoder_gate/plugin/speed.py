@@ -323,7 +323,7 @@ class BenchPlugin:
             backends = self.session.config.backends
             self.config.stash[FINGERPRINT] = hardware_fingerprint(
                 self.session.config.threads, session_providers(self.session.config.device, backends),
-                packages=packages_of(backends))
+                packages=packages_of(backends), device=self.session.config.device)
         return self.config.stash[FINGERPRINT]
 
     @pytest.hookimpl(optionalhook=True)

@@ -207,7 +207,7 @@ def machine_summary() -> dict[str, Any]:
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
 #: What a speed baseline must share with the run gated against it, in the order messages name them.
 FINGERPRINT_FIELDS = ("cpu_model", "isa", "integer_path", "logical_cores", "physical_cores", "threads",
-                      "execution_providers", "torch", "onnxruntime", "versions")
+                      "execution_providers", "torch", "onnxruntime", "versions", "gpu")
 
 
 def cpu_details(cpuinfo: str | None = None) -> dict[str, Any]:
@@ -256,15 +256,45 @@ def _onnxruntime_version() -> str:
     return "not installed"
 
 
+def gpu_details() -> dict[str, Any] | None:
+    """The GPU a cuda session times on: its name, compute capability, memory, the driver, and the CUDA
+    and cuDNN torch runs with (None without one): a speed baseline saved on an H100 is never compared
+    with one from an L4, nor across a driver or CUDA upgrade."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    return {"name": props.name, "compute_capability": f"{props.major}.{props.minor}",
+            "memory_gib": round(props.total_memory / 2**30), "driver": _nvidia_driver(),
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+
+
+def _nvidia_driver() -> str | None:
+    """The NVIDIA driver's version, as nvidia-smi reports it (None where it cannot)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = done.stdout.strip().splitlines()
+    return lines[0].strip() if done.returncode == 0 and lines else None
+
+
 def hardware_fingerprint(threads: int, providers: Sequence[str], *, packages: Sequence[str] = (),
-                         cpuinfo: str | None = None) -> dict[str, Any]:
+                         cpuinfo: str | None = None, device: Device = "cpu") -> dict[str, Any]:
     """What a speed baseline was measured on: CPU model, ISA flags (:data:`ISA_FLAGS`),
     logical and physical cores, the session's threads (0: the libraries' default, all
     cores), the backends' execution providers, torch and onnxruntime versions, and the
     versions of every library the configured backends name (`packages`, per library).
 
     Speedups measured on another CPU, thread count or library release are not comparable:
-    INT8 speedups hinge on VNNI/AMX, and a kernel change in torch moves the reference.
+    INT8 speedups hinge on VNNI/AMX, and a kernel change in torch moves the reference. A cuda
+    session's adds its GPU (:func:`gpu_details`).
     """
     details = cpu_details(cpuinfo)
     flags = [f for f, on in details["isa"].items() if on] if details["isa"] else None
@@ -275,7 +305,8 @@ def hardware_fingerprint(threads: int, providers: Sequence[str], *, packages: Se
             "usable_cores": usable_cores(),  # this process's (a container's share): said, not compared
             "physical_cores": details["physical_cores"], "threads": int(threads),
             "execution_providers": list(providers), "torch": library_versions(("torch",))["torch"],
-            "onnxruntime": _onnxruntime_version(), "versions": library_versions(packages)}
+            "onnxruntime": _onnxruntime_version(), "versions": library_versions(packages),
+            **({"gpu": gpu_details()} if device == "cuda" else {})}
 
 
 def fingerprint_differences(current: Mapping[str, Any] | None,
