@@ -272,3 +272,21 @@ def test_a_gpu_sessions_fingerprint_holds_its_gpu_and_a_save_from_another_gpu_is
     assert any(d.startswith("gpu.compute_capability") for d in differ)
     assert machine.fingerprint_differences(prints["h100"], prints["h100"]) == []
     assert "gpu" not in machine.hardware_fingerprint(1, ["CPUExecutionProvider"])
+
+
+def test_the_gpu_check_refuses_a_machine_without_a_gpu_in_one_line(tmp_path: Path):
+    """.ci/gpu-check on a machine with no CUDA GPU: exit 2 and one line saying what it needs, before
+    it installs or builds anything."""
+    import subprocess
+    import sys
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is here: .ci/gpu-check runs for real (docs/development.md)")
+    root = Path(__file__).resolve().parent.parent
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(root / ".ci" / "gpu-check"), str(tmp_path / "out")], env=env,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "gpu-check: no CUDA GPU here" in done.stderr and not list((tmp_path / "out").iterdir())
