@@ -37,7 +37,7 @@ from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
 from encoder_gate.environment import outside_the_window
 from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.models.spec import BUILTIN_MODELS
-from encoder_gate.plugin import ab, applicable, fixtures
+from encoder_gate.plugin import ab, applicable, bench_fixtures, fixtures
 from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.stash import (
     BACKEND_PROPERTY,
@@ -204,7 +204,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "encoder-gate-fixtures")
     config.pluginmanager.register(ab, "encoder-gate-ab")
     ab.open_base(config, session)
-    config.pluginmanager.register(bench_plugin, "encoder-gate-bench-fixtures")
+    config.pluginmanager.register(bench_fixtures, "encoder-gate-bench-fixtures")
     config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
     config.pluginmanager.register(OutcomeCounter(config), "encoder-gate-outcomes")
 

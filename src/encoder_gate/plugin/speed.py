@@ -1,4 +1,5 @@
-"""The benchmark half of the plugin: the sweep, case order, benchmark fixtures and the speed gate.
+"""The benchmark half of the plugin: the sweep, case order and the speed gate (its fixtures:
+:mod:`encoder_gate.plugin.bench_fixtures`).
 
 Registered by :mod:`encoder_gate.plugin.core` in ``pytest_configure`` (as pytest registers its
 stepwise and cache plugins), so an installed encoder-gate brings it to any project; its
@@ -30,19 +31,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from encoder_gate.backends.base import runner_max_tokens
 from encoder_gate.backends.registry import packages_of
-from encoder_gate.data.datasets import VARIANTS, apply_variant
 from encoder_gate.documents import SPEEDUPS_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
-    call_or_skip,
     fail_gate,
     params_of,
     runs_no_test,
@@ -54,32 +52,27 @@ from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.speed.baseline import Baseline, open_baseline, read_baseline
-from encoder_gate.speed.batches import BatchPlan, make_batches
 from encoder_gate.speed.budget import TimeBudget
-from encoder_gate.speed.flops import ModelDims
 from encoder_gate.speed.machine import (
     MachineMismatch,
     MachinePeaks,
     hardware_fingerprint,
-    library_versions,
     oversubscribed,
     session_providers,
     usable_cores,
 )
 from encoder_gate.speed.outcome import SessionOutcome, finish_session
-from encoder_gate.speed.rates import TIMED_TEXTS, run_info
+from encoder_gate.speed.rates import TIMED_TEXTS
 from encoder_gate.speed.results import (
     KEY_FIELDS,
-    SPEEDUP_STAT,
     BenchResult,
     case_id,
     results_from_json,
     speedups_document,
 )
-from encoder_gate.speed.rounds import ROUND_SECONDS, clock_for, timed
+from encoder_gate.speed.rounds import clock_for
 from encoder_gate.speed.rules import extra_rounds_needed
 from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE, BenchSettings, settings_from_env
-from encoder_gate.speed.sizing import TextPool, keep_count, kept_count, size_cell, sizing_key
 
 SETTINGS = pytest.StashKey[BenchSettings]()
 RESULTS = pytest.StashKey[list[BenchResult]]()
@@ -539,168 +532,6 @@ class BenchPlugin:
             return
         for text, style in outcome.lines() if outcome is not None else ():
             terminalreporter.write_line(text, **({style: True} if style else {}))
-
-
-# --- fixtures (module level; encoder_gate.plugin.core registers this module as a plugin too) ---
-
-@pytest.fixture(scope="session")
-def bench_settings(pytestconfig: pytest.Config) -> BenchSettings:
-    """Rounds, texts, workers, pairing and the speedup baseline of this run."""
-    return pytestconfig.stash[SETTINGS]
-
-@pytest.fixture(scope="session")
-def gate_budget(pytestconfig: pytest.Config) -> TimeBudget | None:
-    """The session's timing budget (--gate-budget; None without one), see encoder_gate.speed.budget."""
-    return pytestconfig.stash.get(BUDGET, None)
-
-@pytest.fixture(scope="session")
-def bench_results(pytestconfig: pytest.Config) -> list[BenchResult]:
-    """Every finished benchmark of the session, for the speedup summary."""
-    return pytestconfig.stash[RESULTS]
-
-@pytest.fixture(scope="session")
-def machine_gemm(pytestconfig: pytest.Config, gate_session: Any) -> MachinePeaks:
-    """The machine's GEMM peaks at the session's threads (torch FP32, ONNX Runtime FP32 and
-    INT8), measured once per session."""
-    if GEMM not in pytestconfig.stash:
-        pytestconfig.stash[GEMM] = MachinePeaks.measure(threads=gate_session.config.threads or None)
-    return pytestconfig.stash[GEMM]
-
-@pytest.fixture(scope="session")
-def bench_pool(gate_session: Any) -> dict[str, TextPool | GateError]:
-    """Per variant, the evaluation texts with their token lengths (a GateError if a variant is empty)."""
-    full = call_or_skip(gate_session.load_split, gate_session.config.split, "normal")
-    out: dict[str, TextPool | GateError] = {}
-    for variant in VARIANTS:
-        try:
-            texts = tuple(apply_variant(full, variant).texts)
-        except GateError as exc:
-            out[variant] = exc
-            continue
-        out[variant] = TextPool.of(gate_session.tokenizer, texts)
-    return out
-
-@pytest.fixture(scope="session")
-def bench_texts(bench_pool: dict[str, TextPool | GateError],
-                bench_settings: BenchSettings) -> dict[str, Any]:
-    """N texts of each variant across the range of lengths (ENCODER_GATE_BENCH_TEXTS, default 64),
-    for the benchmarks that are not sized by time (a GateError if a variant is empty)."""
-    return {variant: pool if isinstance(pool, GateError) else pool.pick(bench_settings.fixed_texts)
-            for variant, pool in bench_pool.items()}
-
-@pytest.fixture(scope="session")
-def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model: Any,
-                     bench_pool: dict[str, TextPool | GateError],
-                     bench_settings: BenchSettings) -> Callable[..., tuple[str, ...]]:
-    """``texts(variant, batch_size, dispatch, reference, tokenizer, device)``: the texts of a
-    model-only cell. ENCODER_GATE_BENCH_TEXTS fixes their number; unset, a speed baseline's count of
-    the case does (a cell is compared only with one of the same work); else it is sized by time (one
-    pass of the reference runner over a probe, speed.sizing) once per model, machine and case, and
-    kept in the cache, so every backend of the case and the next session time the same texts. A
-    backend computing on another device than the session's (runtime.devices) is sized apart, by
-    torch eager on its device (`reference`), and never takes the baseline's count of the session's."""
-    chosen: dict[str, tuple[str, ...]] = {}
-    cfg = gate_session.config
-    key = sizing_key(gate_model.content_hash, _plugin(pytestconfig).fingerprint())
-
-    def texts(variant: str, batch_size: int, dispatch: str, reference: Any,
-              tokenizer: Any, device: str | None = None) -> tuple[str, ...]:
-        pool = bench_pool[variant]
-        if isinstance(pool, GateError):
-            pytest.skip(str(pool))
-        if bench_settings.texts is not None:
-            return pool.pick(bench_settings.texts, batch_size)
-        elsewhere = device is not None and device != cfg.device
-        case = case_id("model", variant, batch_size, dispatch) + (f" on {device}" if elsewhere else "")
-        clock = clock_for(cfg.threads, device or cfg.device)
-        if case not in chosen:
-            try:  # the baseline's count where one is compared with: the same work (review)
-                found = None if elsewhere else _plugin(pytestconfig).baseline()
-            except GateError:
-                found = None
-            if found is not None and (found.differences or (found.doc.get("model") or {}).get(
-                    "content_hash") != gate_model.content_hash):
-                found = None  # another machine's or model's count: sized here, by time, instead
-            count = found.texts_of(case) if found is not None else None
-            if count is not None and found is not None:
-                gate_session.progress(f"{case}: {count} texts a pass, as the speed baseline {found.source} "
-                                      "timed")
-            else:
-                count = kept_count(cfg.cache_dir, key, case)
-            if count is None:
-                def probe(indices: list[int]) -> float:
-                    plan = make_batches(tokenizer, [pool.texts[i] for i in indices], batch_size, dispatch)
-                    reference.warmup(plan.shapes)
-                    cpu, wall = timed(lambda: [reference.predict(b) for b in plan.batches])
-                    return cpu if clock == "thread" else wall
-
-                count = size_cell(pool.lengths, batch_size, probe)
-                keep_count(cfg.cache_dir, key, case, count)
-                gate_session.progress(f"{case}: {count} texts a pass, sized so torch eager's pass takes "
-                                      f"at most about {ROUND_SECONDS:g} s ({clock} clock); kept for this "
-                                      "model and machine")
-            chosen[case] = pool.pick(count, batch_size)
-        return chosen[case]
-
-    return texts
-
-@pytest.fixture(scope="session")
-def model_dims(gate_model: Any) -> ModelDims:
-    """Layer sizes of the model, for the FLOP counts in extra_info."""
-    labels = gate_model.num_labels if gate_model.task.classifier else 0
-    return ModelDims.from_model_dir(gate_model.path, num_labels=labels)
-
-@pytest.fixture(scope="session")
-def bench_static_info(pytestconfig: pytest.Config, gate_session: Any, gate_model: Any) -> dict[str, Any]:
-    """extra_info shared by every benchmark of the session, with the hardware fingerprint (so a
-    pytest-benchmark save carries it to the session that compares with it)."""
-    return {"model": gate_model.name, "model_type": gate_model.model_type,
-            "model_hash": gate_model.content_hash, "threads": gate_session.config.threads,
-            "device": gate_session.config.device, "versions": library_versions(),
-            "fingerprint": _plugin(pytestconfig).fingerprint()}
-
-@pytest.fixture(scope="session")
-def bench_extra_rounds(pytestconfig: pytest.Config) -> Callable[[str, str, Sequence[float]], int]:
-    """``extra(case, backend, log_ratios)``: how many more paired rounds a borderline case runs
-    (ENCODER_GATE_BENCH_EXTRA_ROUNDS; 0 when off, not borderline, or without a baseline)."""
-    return _plugin(pytestconfig).extra_rounds
-
-def _plugin(config: pytest.Config) -> BenchPlugin:
-    found = config.pluginmanager.get_plugin("encoder-gate-bench")
-    assert isinstance(found, BenchPlugin), "encoder_gate.plugin.core registers the bench plugin"
-    return found
-
-@pytest.fixture
-def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any],
-                 model_dims: ModelDims, machine_gemm: MachinePeaks,
-                 bench_results: list[BenchResult], gate_session: Any) -> Any:
-    """Call after timing: fills extra_info and keeps the time for the speedup summary."""
-
-    def done(mode: str, variant: str, batch_size: int, dispatch: str, plan: BatchPlan,
-             pass_seconds: float | None = None, **extra: Any) -> dict[str, Any]:
-        """`pass_seconds`: time for the whole plan once (default: the median round);
-        `extra`: more extra_info (e.g. the worker figures)."""
-        device = gate_session.device_of(backend.name)  # where it computed (runtime.devices)
-        info: dict[str, Any] = {
-            "mode": mode, "backend": backend.name, "precision": backend.precision, "device": device,
-            "model_size_bytes": backend.size_bytes, "batch_size": batch_size, "variant": variant,
-            "dispatch": dispatch, "workers": 1, **bench_static_info, **extra,
-            # a file of a static sequence length: both arms ran on texts cut to it (the verdict says so)
-            **({"max_tokens": limit} if (limit := runner_max_tokens(backend)) is not None else {}),
-        }
-        stats = getattr(benchmark, "stats", None)
-        if stats:  # None under --benchmark-disable
-            seconds = pass_seconds or float(stats.stats.median)
-            peak, kind = (machine_gemm.of(backend.precision, packages_of([backend.name]))
-                          if device == "cpu" else (None, None))  # a CPU's peak: no GPU's
-            info.update(run_info(plan, seconds, model_dims, peak), peak_kind=kind)
-            bench_results.append(BenchResult(
-                mode, variant, batch_size, dispatch, backend.name,
-                float(getattr(stats.stats, SPEEDUP_STAT)), info))
-        benchmark.extra_info.update(info)
-        return info
-
-    return done
 
 
 def _timing_off(config: pytest.Config) -> bool:

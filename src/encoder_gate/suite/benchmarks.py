@@ -16,7 +16,7 @@ Every shape is warmed up before timing (torch.compile recompiles on new shapes).
 come from ENCODER_GATE_BENCH_ROUNDS (default 6; a model-only cell's pilot). Numbers go to
 `benchmark.extra_info`; speedups over torch eager are summarized at the end of the session, and
 the benchmark fixtures (`bench_texts`, `bench_cell_texts`, `bench_record`, ...) come from the
-plugin (`encoder_gate.plugin.speed`).
+plugin (`encoder_gate.plugin.bench_fixtures`).
 By default only the gate sweep runs (model-only, normal, bucketed); `--gate-sweep full` runs all.
 With `--gate-base DIR` the PR is measured against its base instead (`test_speed_vs_base`).
 """
