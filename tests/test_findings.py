@@ -95,7 +95,7 @@ def test_a_session_still_running_fails_the_verdict_and_another_sessions_end_keep
 
 
 def test_a_backend_whose_every_test_skipped_is_named_unless_the_session_ran_a_selection():
-    from encoder_gate.plugin.core import nothing_checked
+    from encoder_gate.plugin.outcomes import nothing_checked
 
     outcomes = {"torch": {"ran": 5, "skips": []}, "onnx-fp32": {"ran": 0, "skips": ["no package x"]},
                 "onnx-int8-s8~saturating": {"ran": 0, "skips": ["QAttention is not emulated"]}}

@@ -8,8 +8,9 @@ tests themselves ship in :mod:`encoder_gate.suite`.
 
 A session in which every configured backend was skipped checked nothing, and one in which every
 test of a configured backend was skipped did not check that backend: either fails, naming the
-reasons, unless `--gate-allow-skip` is given. At the end of a session the verdict
-(`<report-dir>/verdict.md`, :mod:`encoder_gate.reporting.verdict`) is rewritten from the results.
+reasons, unless `--gate-allow-skip` is given (:mod:`encoder_gate.plugin.outcomes`). At the end of
+a session the verdict (`<report-dir>/verdict.md`, :mod:`encoder_gate.reporting.verdict`) is
+rewritten from the results.
 """
 
 from __future__ import annotations
@@ -32,24 +33,23 @@ from encoder_gate.backends.registry import check_prebuilt_files, split_integer_p
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
 from encoder_gate.data.datasets import load_texts
-from encoder_gate.decision import WAIVER, Status, check_waiver_labels, check_waivers
-from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE
+from encoder_gate.decision import check_waiver_labels, check_waivers
+from encoder_gate.documents import ACCURACY_FILE
 from encoder_gate.environment import outside_the_window
 from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.plugin import ab, applicable, bench_fixtures, fixtures
 from encoder_gate.plugin import speed as bench_plugin
+from encoder_gate.plugin.outcomes import CHECKED_NOTHING, OutcomeCounter, nothing_checked, verdict_summary
 from encoder_gate.plugin.stash import (
     BACKEND_PROPERTY,
     BASE_KEY,
     GATE_COLLECTED,
-    NOT_ITS_FAIL,
     NOTHING_CHECKED,
     OUTCOMES,
     RELEASE_AFTER,
     SESSION_KEY,
     SHARD_KEY,
-    VERDICT,
     WORKER_PAYLOADS,
     ExitStatus,
     backends_used,
@@ -61,7 +61,6 @@ from encoder_gate.plugin.stash import (
     release_points,
     runs_no_test,
     session_command,
-    skip_reason,
     tag_feeds,
     tag_items,
     times_backends,
@@ -69,7 +68,6 @@ from encoder_gate.plugin.stash import (
 )
 from encoder_gate.publish import write_payload
 from encoder_gate.reporting.accuracy import stats_lines
-from encoder_gate.reporting.verdict import terminal_rows
 from encoder_gate.results.accuracy import accuracy_payload, merge_payloads
 from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.properties import EXAMPLES_DIR
@@ -520,58 +518,6 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         raise pytest.fail.Exception(f"encoder-gate: {exc}", pytrace=False) from None
 
 
-class OutcomeCounter:
-    """Counts, per backend, the tests that checked something and the reasons of skips.
-
-    Registered in `pytest_configure`; under xdist the controller's instance sees every
-    worker's reports. The counts live in the config's stash.
-    """
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        backend = dict(report.user_properties).get(BACKEND_PROPERTY)
-        if backend is None:
-            return
-        seen = self.config.stash[OUTCOMES].setdefault(str(backend), {"ran": 0, "skips": [], "seconds": 0.0})
-        seen["seconds"] += report.duration  # setup, call and teardown: what the shard plan deals by
-        if report.skipped and hasattr(report, "wasxfail"):  # a waived check: it ran, and failed as accepted
-            seen["ran"] += 1
-        elif report.skipped:
-            seen["skips"].append(skip_reason(report))
-        elif report.failed or (report.when == "call" and report.passed):
-            seen["ran"] += 1
-
-
-#: How nothing_checked begins when no backend's test ran: the terminal's section is then named so.
-CHECKED_NOTHING = "every configured backend was skipped, so this session checked nothing"
-
-
-def nothing_checked(outcomes: dict[str, dict[str, Any]], selected: bool = False) -> str | None:
-    """Why the session checked nothing (every backend's tests skipped), or which configured backends
-    it did not check (every test of theirs skipped while others ran: a PASS would say more than was
-    checked), or None. Not the latter in a session that ran a selection of its tests (`selected`:
-    `-k f1_above_floor` may leave a backend only checks its bounds switch off), nor for a twin
-    NAME~PATH that skips (the verdict says which CPUs it was not judged for)."""
-    if not outcomes:
-        return None
-    nothing = not any(o["ran"] for o in outcomes.values())
-    if nothing and not any(o["skips"] for o in outcomes.values()):
-        return None  # nothing ran and nothing skipped: stopped before its first test (that finding says so)
-    skipped = {name: o for name, o in outcomes.items() if not o["ran"]
-               and (nothing or (not selected and o["skips"] and split_integer_path(name)[1] is None))}
-    if not skipped:
-        return None
-    reasons = [f"{name}: {next(iter(dict.fromkeys(o['skips'])), 'no test ran')}"
-               for name, o in skipped.items()]
-    head = (CHECKED_NOTHING if nothing else
-            f"every test of {', '.join(skipped)} was skipped, so this session did not check "
-            f"{'it' if len(skipped) == 1 else 'them'}")
-    return (f"{head}:\n  " + "\n  ".join(reasons)
-            + "\nFix the cause (device, missing package) or pass --gate-allow-skip to accept it.")
-
-
 WORKER_OUTPUT_KEY = "encoder_gate_accuracy"
 
 
@@ -673,44 +619,3 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                                  else "encoder-gate: backends not checked")
         terminalreporter.write_line(f"encoder-gate: {why}", red=True, bold=True)
     verdict_summary(terminalreporter, config)
-
-
-def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """The last word: the verdict table, one row per backend, coloured as pytest colours outcomes."""
-    verdict = config.stash.get(VERDICT, None)
-    state = config.stash.get(SESSION_KEY, None)
-    if verdict is None and state is not None and state.selection and config.stash.get(GATE_COLLECTED, False):
-        terminalreporter.write_line(  # -k team_test, --lf of a team test: no check of the gate's ran
-            f"encoder-gate: this selection ({state.selection}) ran none of the gate's checks and wrote no "
-            "results, so it exits as its tests do; the verdict of the report directory "
-            f"({state.config.report_dir / VERDICT_FILE}) stays decided by the results earlier sessions left "
-            "there", yellow=True)
-    if verdict is None:
-        return
-    word = "PASS" if verdict.passed else "FAIL"
-    terminalreporter.section(f"encoder-gate verdict: {word}", green=verdict.passed, red=not verdict.passed,
-                             bold=True)
-    (header, _), *rows = terminal_rows(verdict)
-    if rows:  # no row (nothing was evaluated): no table, the lines below say why
-        terminalreporter.write_line(header)
-    for (line, failed), backend in zip(rows, verdict.verdict.backends, strict=True):
-        undecided = backend.status in (Status.NOT_RUN, Status.INCONCLUSIVE, Status.WAIVED)
-        terminalreporter.write_line(line, red=failed, yellow=undecided, green=not failed and not undecided)
-    for caveat in verdict.caveats:
-        terminalreporter.write_line(caveat, yellow=True)
-    for reason in verdict.verdict.failures:  # an expired waiver fails the session by itself
-        if reason.check == WAIVER:
-            terminalreporter.write_line(reason.text, red=True)
-    for stale in verdict.verdict.stale_waivers:
-        terminalreporter.write_line(stale, yellow=True)
-    outside = verdict.verdict.outside_the_checks
-    if outside:
-        terminalreporter.write_line("failed outside the checks:", red=True)
-        for finding in outside:
-            terminalreporter.write_line(f"  {finding.describe()}", red=True)
-    if config.stash.get(NOT_ITS_FAIL, False):
-        terminalreporter.write_line("this session's own tests and results pass, so it exits 0; the verdict "
-                                    "fails on results or sessions it did not run (above): run those again "
-                                    "to clear them", yellow=True)
-    if state is not None:
-        terminalreporter.write_line(f"(the whole verdict: {state.config.report_dir / VERDICT_FILE})")
