@@ -259,7 +259,7 @@ def test_dynamic_int8_is_a_cpu_format_the_cuda_provider_would_run_on_the_cpu(tin
     """onnx-int8's DynamicQuantizeLinear has no CUDA kernel: on cuda ONNX Runtime places it on the CPU
     behind copies, and its timings would be the CPU's passed off as the GPU's. open_session refuses it
     on cuda by these operators (checked here on the CPU), and a CUDA session runs with TF32 off."""
-    from encoder_gate.backends.onnx_backend import CUDA_PROVIDER_OPTIONS, cpu_only_ops, with_options
+    from encoder_gate.backends.onnx_session import CUDA_PROVIDER_OPTIONS, cpu_only_ops, with_options
 
     int8, _ = parse_backend("onnx-int8").artifact(tiny_ctx)
     fp32, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)

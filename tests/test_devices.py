@@ -32,7 +32,7 @@ def constant(batch, inner):
 @dataclass(frozen=True)
 class CpuFormat:
     """A backend whose file has no kernels on a GPU, as dynamic INT8's: on cuda its build raises what
-    onnx_backend.open_session raises for such a file."""
+    onnx_session.open_session raises for such a file."""
 
     name: str = "cpu-format"
     number_format: str = "int8"

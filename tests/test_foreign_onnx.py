@@ -22,8 +22,9 @@ from transformers import AutoTokenizer
 
 from encoder_gate.backends import parse_backend
 from encoder_gate.backends.base import runner_notes
-from encoder_gate.backends.onnx_backend import PrebuiltOnnxBackend, open_session
+from encoder_gate.backends.onnx_backend import PrebuiltOnnxBackend
 from encoder_gate.backends.onnx_graph import choose_output, infer_precision, inspect_onnx
+from encoder_gate.backends.onnx_session import open_session
 from encoder_gate.backends.registry import prebuilt_file, split_precision, with_prebuilt_file
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.inference import encode

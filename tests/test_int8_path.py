@@ -38,7 +38,8 @@ from encoder_gate.backends.int8_path import (
     unshared_model,
     write_saturating,
 )
-from encoder_gate.backends.onnx_backend import OnnxBackend, onnx_identity, open_session
+from encoder_gate.backends.onnx_backend import OnnxBackend, onnx_identity
+from encoder_gate.backends.onnx_session import open_session
 from encoder_gate.backends.recipes import RecipeBackend
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.config import GateConfig, load_config

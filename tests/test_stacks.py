@@ -100,7 +100,7 @@ def test_a_file_of_an_ir_the_installed_onnxruntime_cannot_read_is_one_line_namin
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from encoder_gate.backends.onnx_backend import open_session
+    from encoder_gate.backends.onnx_session import open_session
     from encoder_gate.errors import GateError
 
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",

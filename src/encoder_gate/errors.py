@@ -26,7 +26,7 @@ class NotApplicable(GateError):
 
 class NoKernelsOnDevice(GateError):
     """A file whose operators have no kernels on the configured device (dynamic INT8's on a CUDA GPU:
-    onnx_backend.CPU_ONLY_OPS). In a session on that device the backend runs on the CPU instead, its
+    onnx_session.CPU_ONLY_OPS). In a session on that device the backend runs on the CPU instead, its
     rows saying so, unless the configuration pinned it to the device (`[tool.encoder-gate.devices]`):
     then it fails, saying why (runtime.session.runner)."""
 

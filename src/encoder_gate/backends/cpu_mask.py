@@ -193,7 +193,7 @@ def _serve(path: str, threads: int, config: list[list[str]]) -> None:
     requests = sys.stdin.buffer
     try:
         from encoder_gate.backends.int8_path import observed_path
-        from encoder_gate.backends.onnx_backend import open_session
+        from encoder_gate.backends.onnx_session import open_session
 
         entries = tuple((key, value) for key, value in config)
         session = open_session(Path(path), "cpu", threads, entries)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +40,17 @@ from encoder_gate.backends.onnx_graph import (
     onnx_digest,
     static_dim,
 )
+from encoder_gate.backends.onnx_session import (
+    CUDA_PROVIDER_OPTIONS,
+    EXPORTED_ELSEWHERE,
+    installed_providers,
+    open_session,
+    ort_detail,
+    providers_for,
+)
 from encoder_gate.backends.prebuilt import resolve_onnx_path
 from encoder_gate.cache import toolchain_versions
-from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NoKernelsOnDevice
+from encoder_gate.errors import GateError
 
 #: The libraries whose versions decide an ONNX backend's file and outputs: the exporter
 #: (torch or optimum), the converters and the runtime.
@@ -53,57 +60,6 @@ ONNX_PACKAGES = ("torch", "transformers", "tokenizers", "optimum", "optimum-onnx
 TOKENIZER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def providers_for(device: str) -> list[str]:
-    """Execution providers for `device`, or a GateError saying what to install."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise MissingDependency(
-            "onnxruntime is not installed: pip install 'encoder-gate[cpu]' (CPU) or "
-            "'encoder-gate[gpu]' (onnxruntime-gpu), never both"
-        ) from None
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise DeviceUnavailable(
-            "device 'cuda' was asked for but this onnxruntime has no CUDAExecutionProvider "
-            f"(available: {', '.join(ort.get_available_providers())}). Install the GPU extra "
-            "(pip install 'encoder-gate[gpu]', which uses onnxruntime-gpu; uninstall onnxruntime "
-            "first, the two must not be installed together) on a machine with an NVIDIA GPU, "
-            "or use --gate-device cpu."
-        )
-    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-
-
-#: The CUDA execution provider's options: TF32 off. ONNX Runtime computes FP32 products in TF32 (10
-#: bits of mantissa) on Ampere and newer GPUs by default (`use_tf32`), torch does not (its
-#: matmul TF32 is off by default): an FP32 file would drift from its FP32 reference by the format,
-#: not the conversion.
-CUDA_PROVIDER_OPTIONS = {"use_tf32": "0"}
-
-
-def with_options(providers: Sequence[str]) -> list[str | tuple[str, dict[str, str]]]:
-    """The providers as ONNX Runtime takes them, each with its options (CUDA_PROVIDER_OPTIONS)."""
-    return [(p, dict(CUDA_PROVIDER_OPTIONS)) if p == "CUDAExecutionProvider" else p for p in providers]
-
-
-def installed_providers(device: str) -> tuple[str, ...]:
-    """`providers_for(device)`, or () where onnxruntime or the device is missing."""
-    try:
-        return tuple(providers_for(device))
-    except (GateError, ImportError):
-        return ()
-
-
-def _ort_detail(text: str, path: Path) -> str:
-    """ONNX Runtime's message without its error-code prefix, source locations and file path."""
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    first = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", first)
-    first = first.replace(f"Load model from {path} failed:", "")
-    first = re.sub(r"\S+\.(?:cc|h):\d+\s+(?:[\w:~]+\([^)]*\)\s+)?", "", first).strip()
-    return first[:300] or "no message"
-
-
 def run_error(path: Path, exc: BaseException, shape: tuple[int, ...], model_dir: Path) -> GateError:
     """ONNX Runtime's failure to compute a batch of `shape` (texts, tokens), as one GateError: its
     message's first line and, where a lookup table of the file is shorter than the texts, that (a
@@ -111,7 +67,7 @@ def run_error(path: Path, exc: BaseException, shape: tuple[int, ...], model_dir:
     ORT tracebacks, "128 by 168")."""
     texts, tokens = (int(shape[0]), int(shape[1])) if len(shape) == 2 else (len(shape), 0)
     said = (f"ONNX Runtime failed to compute {path} on {texts} text(s) of {tokens} tokens "
-            f"({_ort_detail(str(exc), path)}).")
+            f"({ort_detail(str(exc), path)}).")
     try:
         info = inspect_onnx(path)
     except Exception:  # what the file holds is a clue, not the error
@@ -124,142 +80,6 @@ def run_error(path: Path, exc: BaseException, shape: tuple[int, ...], model_dir:
         where = f", where config.json's max_position_embeddings is {config}" if config is not None else ""
         said += f" It looks positions up in a table of {short[0]} rows, shorter than these texts{where}."
     return GateError(f"{said} {EXPORTED_ELSEWHERE}")
-
-
-#: How to get an ONNX file that belongs to the model directory.
-EXPORTED_ELSEWHERE = ("If the file was exported from another model, pass the model directory it was exported "
-                      "from (--gate-model DIR), or export the file from this model (encoder-gate export).")
-
-
-def _made_as(path: Path) -> str:
-    """`, IR version N, opset K` as the file at `path` declares them, or "" where it cannot be read."""
-    try:
-        import onnx
-
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # an unreadable file: ONNX Runtime's own words say the rest
-        return ""
-    opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
-    return f" (IR version {model.ir_version}{f', opset {opsets[0]}' if opsets else ''})"
-
-
-def load_error(path: Path, exc: BaseException) -> GateError:
-    """ONNX Runtime's load failure, by its message, as a GateError saying what is actually wrong."""
-    import onnxruntime as ort
-
-    text = str(exc)
-    low = text.lower()
-    detail = _ort_detail(text, path)
-    if "protobuf parsing failed" in low or "invalid_protobuf" in low or "no graph was found" in low:
-        return GateError(
-            f"ONNX Runtime could not load {path}: the file is corrupt, truncated or not an ONNX model "
-            f"({detail}). Re-export it, e.g. `encoder-gate export MODEL --out DIR`, or delete the cache "
-            "entry to rebuild it."
-        )
-    if "cannot parse data from external tensors" in low:
-        return GateError(
-            f"ONNX Runtime could not load {path}: small tensors that shape inference must read (shapes, "
-            f"axes) are stored as external data ({detail}). Save it again with the small tensors inside "
-            "the .onnx file: onnx.save(model, path, save_as_external_data=True, size_threshold=1024)."
-        )
-    # ORT 1.2x: "GetFileLength for ... failed"; 1.21: "filesystem error: cannot get file size: No such
-    # file or directory [PATH]"; later: "... external data ..."
-    if any(said in low for said in ("external data", "externaldata", "getfilelength",
-                                    "cannot get file size")):
-        quoted = re.search(r'"([^"]+)"', text)
-        bracketed = [b for b in re.findall(r"\[([^\]]+)\]", text) if "/" in b or "\\" in b]  # a path
-        missing = f" ({quoted.group(1)})" if quoted else f" ({bracketed[-1]})" if bracketed else ""
-        return GateError(
-            f"ONNX Runtime could not load {path}: an external data file it references is missing or "
-            f"unreadable{missing}: {detail}. Keep every weights file beside the .onnx file, under the "
-            "file name the model references."
-        )
-    if ("type error" in low or "does not match expected type" in low or "bound to different types" in low
-            or "type mismatch" in low):
-        return GateError(
-            f"ONNX Runtime could not load {path}: the graph is invalid, it has a type mismatch inside "
-            f"({detail}). The file is intact, but the conversion that made it left inconsistent types, "
-            "typically an FP16 conversion that missed a Cast: convert the FP32 file again (onnxruntime's "
-            "optimize_model(...).convert_float_to_float16(keep_io_types=True)) or re-export it."
-        )
-    if "ir version" in low or ("opset" in low and ("unsupported" in low or "not supported" in low)):
-        return GateError(
-            f"ONNX Runtime {ort.__version__} cannot load {path}{_made_as(path)}: it was made for a newer "
-            f"ONNX Runtime ({detail}). Upgrade onnxruntime, or re-export with a lower opset (e.g. opset 17) "
-            "and IR version (onnx.save of a model whose ir_version is set lower)."
-        )
-    if "not_implemented" in low or "could not find an implementation" in low:
-        return GateError(
-            f"ONNX Runtime {ort.__version__} has no implementation of an operator in {path} for this "
-            f"device ({detail}). Upgrade onnxruntime, or re-export without that operator (some fused "
-            "and FP16 operators exist only for CUDA)."
-        )
-    if "invalid_graph" in low or "invalid model" in low:
-        return GateError(
-            f"ONNX Runtime could not load {path}: the graph is invalid ({detail}). Re-export it, e.g. "
-            "`encoder-gate export MODEL --out DIR` or `optimum-cli export onnx`."
-        )
-    return GateError(f"ONNX Runtime could not load {path} ({detail}). Re-export it, e.g. "
-                     "`encoder-gate export MODEL --out DIR`.")
-
-
-def session_options(threads: int) -> Any:
-    """ONNX Runtime's options for a session at `threads` intra-op threads (0: ORT's default, its
-    count of cores) and one inter-op thread, logging only what is fatal."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    # fatal only: each error also comes as the exception a GateError says in one line (its log
-    # repeated every failed run's, about 400 lines of a stale file's session: walk AI)
-    options.log_severity_level = 4
-    return options
-
-
-def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[str, str]] = ()) -> Any:
-    """An InferenceSession on `path` (with session config entries `config`), with a clear error for
-    a missing, corrupt or invalid file."""
-    import onnxruntime as ort
-
-    if not path.is_file():
-        raise GateError(f"ONNX file {path} does not exist. Check the path after 'onnx:'.")
-    providers = with_options(providers_for(device))
-    if device == "cuda":
-        cpu_only = cpu_only_ops(path)
-        if cpu_only:
-            raise NoKernelsOnDevice(
-                f"{path.name}: its {', '.join(cpu_only)} nodes have no CUDA kernel in ONNX Runtime, so on "
-                "cuda they would run on the CPU with copies between the devices, its figures the CPU's "
-                "passed off as the GPU's (dynamic INT8 is a CPU format)")
-    options = session_options(threads)
-    for key, value in config:
-        options.add_session_config_entry(key, value)
-    try:
-        session = ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
-        raise load_error(path, exc) from None
-    if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
-        raise GateError(f"ONNX Runtime fell back to {session.get_providers()[0]} for {path}; "
-                        "check the CUDA and cuDNN libraries onnxruntime-gpu needs.")
-    return session
-
-
-#: Operators ONNX Runtime's CUDA execution provider has no kernel for (dynamic INT8 quantization's):
-#: placed on the CPU, behind copies (onnxruntime issues 7745, 12229).
-CPU_ONLY_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"})
-
-
-def cpu_only_ops(path: Path) -> list[str]:
-    """The operators of the file at `path` that run on the CPU whatever the device (CPU_ONLY_OPS)."""
-    import onnx
-
-    try:
-        graph = onnx.load(str(path), load_external_data=False).graph
-    except Exception:  # an unreadable file: ONNX Runtime's load says why, in open_session's words
-        return []
-    return sorted({n.op_type for n in graph.node} & CPU_ONLY_OPS)
 
 
 def pad_token_id(model_dir: Path) -> int:

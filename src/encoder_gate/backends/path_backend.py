@@ -27,14 +27,9 @@ from encoder_gate.backends.int8_path import (
     write_saturating,
     write_unshared,
 )
-from encoder_gate.backends.onnx_backend import (
-    ONNX_PACKAGES,
-    OnnxRunner,
-    audit_file,
-    installed_providers,
-    open_session,
-)
+from encoder_gate.backends.onnx_backend import ONNX_PACKAGES, OnnxRunner, audit_file
 from encoder_gate.backends.onnx_graph import onnx_digest
+from encoder_gate.backends.onnx_session import installed_providers, open_session
 from encoder_gate.backends.registry import parse_backend, with_integer_path
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.errors import (

@@ -2,7 +2,7 @@
 
 A session runs on its configured device (`device`, --gate-device). `[tool.encoder-gate.devices]` pins a
 backend to another one (`onnx-int8 = "cpu"`). A file with no kernels on the session's device (dynamic
-INT8's operators on a CUDA GPU: onnx_backend.CPU_ONLY_OPS) is not skipped there: unpinned, it is built
+INT8's operators on a CUDA GPU: onnx_session.CPU_ONLY_OPS) is not skipped there: unpinned, it is built
 on the CPU and judged there, against the same reference, its rows naming the CPU; pinned to a device it
 cannot run on, it fails, saying why and what mends it.
 """

@@ -17,7 +17,7 @@ from typing import Any
 
 from encoder_gate.backends.base import Device
 from encoder_gate.backends.int8_path import cpu_flags, cpu_path, probe_onnx
-from encoder_gate.backends.onnx_backend import session_options
+from encoder_gate.backends.onnx_session import session_options
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, providers_of
 from encoder_gate.backends.torch_backend import torch_threads
 from encoder_gate.errors import GateError

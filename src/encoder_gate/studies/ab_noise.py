@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import BuildContext
-from encoder_gate.backends.onnx_backend import open_session
+from encoder_gate.backends.onnx_session import open_session
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.data.datasets import load_dataset
