@@ -113,11 +113,13 @@ def test_a_pin_that_would_pin_nothing_is_a_usage_error(devices, message: str):
 
 def test_a_pin_of_a_backend_this_session_leaves_out_is_kept_for_the_sessions_that_run_it():
     """--gate-backends (or a shard's share) may leave a pinned backend out: not an error; and the pins
-    are judging settings, so shards or a base that pin otherwise are refused a merge."""
+    are judging settings, so shards or a base that pin otherwise are refused a merge (recorded only
+    when set, so an upgrade's report directory and history still join)."""
     config = GateConfig.from_sources({"devices": {"onnx-int8": "cpu"}}, {"backends": "torch,onnx-fp16"},
                                      Path("."))
     assert config.pinned_device("onnx-int8~exact") == "cpu" and config.pinned_device("torch") is None
     assert config.judging()["devices"] == {"onnx-int8": "cpu"}
+    assert "devices" not in GateConfig().judging()  # unset: documents from before pins existed still join
 
 
 def test_every_row_names_its_device_and_the_verdict_says_which_left_the_sessions():

@@ -327,7 +327,8 @@ class GateConfig:
     def judging(self) -> dict[str, Any]:
         """What this session checks and how it judges, as JSON: every field but NOT_JUDGING's. The
         shards of one session agree on all of it, or `encoder-gate merge` refuses them."""
-        return {f.name: as_json(getattr(self, f.name)) for f in fields(self) if f.name not in NOT_JUDGING}
+        return {f.name: as_json(getattr(self, f.name)) for f in fields(self) if f.name not in NOT_JUDGING
+                and (f.name not in JUDGING_WHEN_SET or getattr(self, f.name))}
 
 
 #: The settings of the INT8 recipe a backend is built by, in recipes.recipe_of's order: a PR that changes
@@ -342,6 +343,12 @@ NOT_JUDGING = frozenset({"model", "dataset", "dataset_variant", "split", "text_c
                          "limit", "backends", "shard", "cache_dir", "report_dir", "eval_threads",
                          "explore",  # how the properties drew: the provenance's own `explored`
                          "base"})  # the base's checkout path: each runner's own (its model is compared)
+
+
+#: Judging settings recorded only when set, so that the documents of a session that leaves them unset
+#: join those written before they existed (an upgrade of encoder-gate keeps its report directory and
+#: its history): the pins of backends to devices.
+JUDGING_WHEN_SET = frozenset({"devices"})
 
 
 def as_json(value: Any) -> Any:
