@@ -292,3 +292,17 @@ def test_the_gpu_check_refuses_a_machine_without_a_gpu_in_one_line(tmp_path: Pat
                           capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "gpu-check: no CUDA GPU here" in done.stderr and not list((tmp_path / "out").iterdir())
+
+
+def test_a_gpu_sessions_header_says_how_its_rows_on_the_cpu_are_timed(pytester: pytest.Pytester,
+                                                                       cache_dir: Path):
+    """At one thread a GPU session times its GPU rows on the wall clock and its CPU rows on the
+    thread's CPU time: the header says both (a CPU session, one clock, says one)."""
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    common = ["--gate-model", "tiny", "--gate-threads", "1", f"--gate-cache-dir={cache_dir}", "--co",
+              "-p", "no:cacheprovider"]
+    gpu = pytester.runpytest("--gate-device", "cuda", *common)
+    gpu.stdout.fnmatch_lines(["*timed in rounds of their own on wall time*",
+                              "*a backend computed on the CPU in this session*thread's CPU time*"])
+    cpu = pytester.runpytest(*common)
+    assert "a backend computed on the CPU in this session" not in cpu.stdout.str()

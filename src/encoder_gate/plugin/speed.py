@@ -187,6 +187,10 @@ class BenchPlugin:
                 else "wall time (time.perf_counter)")
         out = [f"encoder-gate: its speed cells are timed in rounds of their own on {said}; "
                "pytest-benchmark's figures hold those rounds (its timer above is its default)"]
+        if clock_for(self.session.config.threads, "cpu") != clock:  # a GPU session's rows on the CPU
+            out.append("encoder-gate: a backend computed on the CPU in this session (a file with no CUDA "
+                       "kernels, or pinned there) is timed on the thread's CPU time, against torch eager "
+                       "on the CPU")
         # a setting written for a bigger runner (and said in the verdict, from speedups.json's fingerprint)
         crowded = oversubscribed({"threads": self.session.config.threads, "usable_cores": usable_cores()})
         return out + ([f"encoder-gate: {crowded}"] if crowded else [])
