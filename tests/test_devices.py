@@ -306,3 +306,68 @@ def test_a_gpu_sessions_header_says_how_its_rows_on_the_cpu_are_timed(pytester: 
                               "*a backend computed on the CPU in this session*thread's CPU time*"])
     cpu = pytester.runpytest(*common)
     assert "a backend computed on the CPU in this session" not in cpu.stdout.str()
+
+
+# A project whose conftest registers a stand-in for a dynamic INT8 file: torch's outputs, but its build
+# raises on cuda what onnx_session.open_session raises for a file with no CUDA kernels.
+STAND_IN = '''
+from encoder_gate.backends.mock import MockBackend
+from encoder_gate.backends.registry import BACKENDS
+from encoder_gate.errors import NoKernelsOnDevice
+
+
+def passthrough(batch, inner):
+    return inner.predict(batch)
+
+
+class CpuFormat:
+    name, number_format, packages = "cpu-format", "int8", ("torch",)
+
+    def providers(self, device):
+        return ()
+
+    def build(self, ctx):
+        if ctx.device == "cuda":
+            raise NoKernelsOnDevice("model.onnx: its DynamicQuantizeLinear nodes have no CUDA kernel")
+        return MockBackend(passthrough, name="cpu-format", number_format="int8", around="torch",
+                           identity="cpu-format-v1", packages=("torch",)).build(ctx)
+
+
+BACKENDS["cpu-format"] = CpuFormat
+'''
+
+
+@pytest.mark.slow
+def test_a_gpu_session_judges_and_times_a_file_with_no_cuda_kernels_on_the_cpu(pytester: pytest.Pytester,
+                                                                               cache_dir: Path):
+    """A whole cuda session, run on the CPU: the reference pinned to the CPU, the stand-in falling back
+    to it. Its accuracy and speed are judged there, against torch on the CPU, and accuracy.json,
+    speedups.json, verdict.json and verdict.md each name the device of each row."""
+    import json
+
+    from encoder_gate.commands.layout import THIN_MODULES
+
+    pytester.makepyfile(conftest=STAND_IN)
+    pytester.makefile(".toml", pyproject='[tool.encoder-gate]\ndevices = {torch = "cpu"}\n')
+    for rel, text in THIN_MODULES.items():
+        (pytester.path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pytester.path / rel).write_text(text)
+    report = pytester.path / "report"
+    done = pytester.runpytest_subprocess(
+        "accuracy", "benchmarks", "--gate-model", "tiny", "--gate-device", "cuda", "--gate-backends",
+        "torch,cpu-format", "--gate-threads", "1", "--gate-budget", "20", "--gate-limit", "200",
+        f"--gate-cache-dir={cache_dir}", f"--gate-report-dir={report}", "-p", "no:cacheprovider",
+        "-p", "no:randomly")
+    assert done.ret == pytest.ExitCode.OK, done.stdout.str()[-3000:]
+    done.stdout.fnmatch_lines(["*cpu-format: computed on the CPU in a cuda session: model.onnx: its "
+                               "DynamicQuantizeLinear nodes have no CUDA kernel*"])
+    rows = json.loads((report / "accuracy.json").read_text())["backends"]
+    assert {n: r["device"] for n, r in rows.items()} == {"torch": "cpu", "cpu-format": "cpu"}
+    speed = json.loads((report / "speedups.json").read_text())
+    assert speed["devices"] == {"torch": "cpu", "cpu-format": "cpu"}
+    cells = [row["cpu-format"] for row in speed["stats"].values()]
+    assert cells and all(c["device"] == "cpu" and c["clock"] == "thread" for c in cells), cells
+    verdict = json.loads((report / "verdict.json").read_text())
+    assert {b["name"]: b["device"] for b in verdict["backends"]} == {"torch": "cpu", "cpu-format": "cpu"}
+    text = (report / "verdict.md").read_text()
+    assert "| cpu-format (on cpu) | pass |" in text and "`cpu-format` on the CPU" in text

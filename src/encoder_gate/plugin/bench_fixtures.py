@@ -140,7 +140,7 @@ def bench_static_info(pytestconfig: pytest.Config, gate_session: Any, gate_model
     pytest-benchmark save carries it to the session that compares with it)."""
     return {"model": gate_model.name, "model_type": gate_model.model_type,
             "model_hash": gate_model.content_hash, "threads": gate_session.config.threads,
-            "device": gate_session.config.device, "versions": library_versions(),
+            "versions": library_versions(),
             "fingerprint": _plugin(pytestconfig).fingerprint()}
 
 @pytest.fixture(scope="session")
@@ -166,9 +166,9 @@ def bench_record(benchmark: Any, backend: Any, bench_static_info: dict[str, Any]
         `extra`: more extra_info (e.g. the worker figures)."""
         device = gate_session.device_of(backend.name)  # where it computed (runtime.devices)
         info: dict[str, Any] = {
-            "mode": mode, "backend": backend.name, "precision": backend.precision, "device": device,
+            "mode": mode, "backend": backend.name, "precision": backend.precision,
             "model_size_bytes": backend.size_bytes, "batch_size": batch_size, "variant": variant,
-            "dispatch": dispatch, "workers": 1, **bench_static_info, **extra,
+            "dispatch": dispatch, "workers": 1, **bench_static_info, **extra, "device": device,
             # a file of a static sequence length: both arms ran on texts cut to it (the verdict says so)
             **({"max_tokens": limit} if (limit := runner_max_tokens(backend)) is not None else {}),
         }
