@@ -123,14 +123,20 @@ def test_a_pin_of_a_backend_this_session_leaves_out_is_kept_for_the_sessions_tha
 
 
 def test_every_row_names_its_device_and_the_verdict_says_which_left_the_sessions():
-    """accuracy.json's rows carry their device; the verdict names those computed elsewhere."""
-    accuracy = {"provenance": {"settings": {"device": "cuda"}},
-                "backends": {"onnx-fp16": {"device": "cuda"}, "onnx-int8": {"device": "cpu"}}}
-    (note,) = device_notes(accuracy)
+    """The session's device comes from its documents' provenance; the verdict names the rows computed
+    elsewhere (a row whose device is unknown, an older document's, is not)."""
+    from encoder_gate.decision import Status
+    from encoder_gate.decision.types import BackendVerdict
+    from encoder_gate.reporting.verdict import session_device
+
+    rows = [BackendVerdict("onnx-fp16", Status.PASS, device="cuda"),
+            BackendVerdict("onnx-int8", Status.PASS, device="cpu"), BackendVerdict("onnx-fp32", Status.PASS)]
+    session = session_device(None, {"provenance": {"settings": {"device": "cuda"}}})
+    assert session == "cuda"
+    (note,) = device_notes(rows, session)
     assert "this session's (cuda): `onnx-int8` on the CPU" in note and "onnx-fp16" not in note
-    assert "speedup is over torch eager on its own device" in note
-    assert device_notes({"provenance": {"settings": {"device": "cpu"}},
-                         "backends": {"onnx-int8": {"device": "cpu"}}}) == []
+    assert "speedup is over torch eager on its own device" in note and "onnx-fp32" not in note
+    assert device_notes([BackendVerdict("onnx-int8", Status.PASS, device="cpu")], "cpu") == []
 
 
 def test_a_cpu_time_is_never_set_against_a_gpu_time_nor_compared_with_a_baseline_of_another_device():

@@ -101,6 +101,10 @@ class BackendVerdict:
     # where it was computed (runtime.devices), as accuracy.json's row or speedups.json's devices say
     device: str | None = None
 
+    def computed_elsewhere(self, session: str | None) -> bool:
+        """Whether it was computed on another device than its session's `session` (runtime.devices)."""
+        return None not in (self.device, session) and self.device != session
+
     @property
     def standing(self) -> tuple[str, ...]:
         """Its failed checks that no live waiver accepts (all of them when every one is accepted)."""

@@ -238,12 +238,16 @@ def cache_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -
             "cache key); an empty --gate-cache-dir computes them again."]
 
 
-def device_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
+def session_device(*docs: Mapping[str, Any] | None) -> str | None:
+    """The device the session of these results documents ran on (the first whose provenance says)."""
+    said = ((((d or {}).get("provenance") or {}).get("settings") or {}).get("device") for d in docs)
+    return next(filter(None, said), None)
+
+
+def device_notes(backends: Sequence[BackendVerdict], session: str | None) -> list[str]:
     """The rows computed on another device than the session's (runtime.devices), each named."""
-    session = ((((accuracy or {}).get("provenance") or {}).get("settings")) or {}).get("device")
-    elsewhere = [f"`{name}` on {'the CPU' if row['device'] == 'cpu' else row['device']}"
-                 for name, row in ((accuracy or {}).get("backends") or {}).items()
-                 if (row or {}).get("device") and session and row["device"] != session]
+    elsewhere = [f"`{b.name}` on {'the CPU' if b.device == 'cpu' else b.device}" for b in backends
+                 if b.computed_elsewhere(session)]
     if not elsewhere:
         return []
     return [f"Computed on another device than this session's ({session}): {', '.join(elsewhere)} (a file "
@@ -470,8 +474,7 @@ def render(verdict: Verdict) -> VerdictReport:
     ab_accuracy, ab_speed = _ab_cells(ab) if ab is not None else ({}, {})
 
     lines_out: list[tuple[str, ...]] = []
-    settings = ((accuracy or speedups or {}).get("provenance") or {}).get("settings") or {}
-    session_device = settings.get("device")
+    session = session_device(accuracy, speedups)
     for backend in verdict.backends:
         name = backend.name
         row = rows.get(name)
@@ -488,7 +491,7 @@ def render(verdict: Verdict) -> VerdictReport:
         drift = _bounded(checks.get("drift_max"), ".3g")
         if name == REFERENCE_BACKEND and row is not None:  # against itself: its F1, no bounds, no drift
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
-        shown = name if backend.device in (None, session_device) else f"{name} (on {backend.device})"
+        shown = f"{name} (on {backend.device})" if backend.computed_elsewhere(session) else name
         cells: tuple[str, ...] = (shown, _row_word(backend, verdict), f1, drift, speed.get(name, ""))
         if ab is not None:
             cells += (ab_accuracy.get(name, NOT_COMPARED), ab_speed.get(name, NOT_COMPARED))
@@ -562,7 +565,7 @@ def render(verdict: Verdict) -> VerdictReport:
     out += [f"- {n}" for n in (*cut, *truncation_notes(rows), *unjudged)]
     order = [REFERENCE_BACKEND, *(b.name for b in verdict.backends)]
     out += [f"- {n}" for n in (*padding_notes(accuracy, order), *cache_notes(accuracy, order))]
-    out += [f"- {n}" for n in (*device_notes(accuracy), *integer_path_notes(accuracy))]
+    out += [f"- {n}" for n in (*device_notes(verdict.backends, session), *integer_path_notes(accuracy))]
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
                                 "speedup vs torch eager")
     if ab is not None:
