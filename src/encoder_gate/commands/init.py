@@ -190,15 +190,16 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     if request.shards > 1:
         notes.append(f"the workflow runs {request.shards} gate jobs, each a share of the backends, and one "
                      "verdict job that merges them (docs/shards.md)")
-    gpu = with_gpu(install) if request.device == "cuda" else None
+    gate_install = with_gpu(install) if request.device == "cuda" else install  # what the gate job installs
     contents[WORKFLOW_PATH] = render_workflow(model_dir=model_glob, version=package_version(),
                                               requirement=install.requirement, lfs=_uses_lfs(root),
                                               shards=request.shards, runner=request.runner,
-                                              gpu_requirement=gpu.requirement if gpu else None)
-    notes.append(f"the workflow installs {(gpu or install).requirement} (encoder-gate is installed here "
+                                              gpu_requirement=gate_install.requirement
+                                              if request.device == "cuda" else None)
+    notes.append(f"the workflow installs {gate_install.requirement} (encoder-gate is installed here "
                  f"{install.origin})")
-    if (gpu or install).warning:
-        warnings.append((gpu or install).warning)
+    if gate_install.warning:
+        warnings.append(gate_install.warning)
     for rel, content in contents.items():
         path = root / rel
         if path.is_dir():

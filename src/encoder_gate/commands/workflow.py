@@ -551,7 +551,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
     the runner the gate jobs run on (default ubuntu-latest); ``gpu_requirement``: set for a GPU
     runner, what its gate jobs install instead (encoder-gate[gpu], beside torch's CUDA build; the
     jobs that only read results keep ``requirement`` on ubuntu-latest)."""
-    for given in (requirement, gpu_requirement or "x"):
+    for given in (requirement,) if gpu_requirement is None else (requirement, gpu_requirement):
         if not given or any(c.isspace() and c != " " for c in given):
             raise ValueError(f"the workflow's pip requirement must be one line, got {given!r}")
     odd = [label for label in runner if not _LABEL.match(label)]
