@@ -162,6 +162,14 @@ def test_a_cpu_time_is_never_set_against_a_gpu_time_nor_compared_with_a_baseline
 # --- init for a GPU runner ------------------------------------------------------------------------
 
 
+def _index_install():
+    """An index install, so the tests do not depend on how encoder-gate is installed here."""
+    from encoder_gate.commands.init import package_version
+    from encoder_gate.commands.install_source import InstallSource, index_requirement
+
+    return InstallSource(index_requirement(package_version()), "index", "from a package index")
+
+
 def _gpu_repo(root: Path) -> Path:
     model = root / "models" / "clf"
     model.mkdir(parents=True)
@@ -182,11 +190,9 @@ def test_init_for_a_gpu_runner_writes_its_device_its_labels_and_onnxruntime_gpu_
     import yaml
 
     from encoder_gate.commands.init import InitRequest, package_version, run_init
-    from encoder_gate.commands.install_source import InstallSource, index_requirement
 
-    install = InstallSource(index_requirement(package_version()), "index", "from a package index")
     plan, _ = run_init(InitRequest(model="models/clf", root=_gpu_repo(tmp_path), device="cuda",
-                                   runner=("self-hosted", "gpu")), install)
+                                   runner=("self-hosted", "gpu")), _index_install())
     table = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["encoder-gate"]
     assert table["device"] == "cuda"
     assert any("judged on that runner's CPU in the same job" in n for n in plan.notes)
@@ -210,12 +216,10 @@ def test_init_for_a_gpu_runner_writes_its_device_its_labels_and_onnxruntime_gpu_
     ({"device": "cuda", "runner": ("gpu; rm -rf",)}, r"runner labels \['gpu; rm -rf'\]"),
 ], ids=["no-runner", "odd-label"])
 def test_init_for_a_gpu_runner_without_usable_labels_writes_nothing(tmp_path: Path, settings, message: str):
-    from encoder_gate.commands.init import InitRequest, package_version, run_init
-    from encoder_gate.commands.install_source import InstallSource, index_requirement
+    from encoder_gate.commands.init import InitRequest, run_init
 
-    install = InstallSource(index_requirement(package_version()), "index", "from a package index")
     with pytest.raises(GateError, match=message):
-        run_init(InitRequest(model="models/clf", root=_gpu_repo(tmp_path), **settings), install)
+        run_init(InitRequest(model="models/clf", root=_gpu_repo(tmp_path), **settings), _index_install())
     assert not (tmp_path / "pyproject.toml").exists() and not (tmp_path / ".github").exists()
 
 
