@@ -81,7 +81,7 @@ class Runner(Protocol):
     A runner that can open its artifact again has `reopen() -> None`: afterwards it computes the
     same outputs from a fresh copy elsewhere in memory. Where a copy lands moves a small model's
     speed by a few percent for as long as the copy lives, so the speed A/B reopens both sides each
-    round when that is cheap (:func:`encoder_gate.speed.ab.measure_cell`). Read it with
+    round when their files are small, on the CPU (:func:`encoder_gate.speed.ab.measure_cell`). Read it with
     `reopener(runner)` (None: the runner keeps its one copy).
     """
 

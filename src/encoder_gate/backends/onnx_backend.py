@@ -354,11 +354,16 @@ class OnnxRunner:
                          open_session(self.artifact, self._device, threads, self._session_config))
         self._open_at = threads
 
+    @property
+    def device(self) -> str:
+        """Where its session computes ("cpu" or "cuda")."""
+        return self._device
+
     def reopen(self) -> None:
         """A fresh session on the same file (see base.Runner): its weights and buffers land
         elsewhere in memory. Two sessions of one small file run a few percent apart for as long as
-        they live (docs/noise.md), so the speed A/B opens both sides afresh each round when that is
-        cheap."""
+        they live (docs/noise.md), so the speed A/B opens both sides afresh each round when their
+        files are small (speed.ab.REOPEN_MAX_BYTES)."""
         if self._session is not None:
             self._open(self._threads)
 

@@ -9,8 +9,9 @@ ratios log(PR time / base time) alone:
     decision = judge_at_looks(cell.log_ratios, settings, alpha=settings.alpha)
 
 Two runners are measured with :func:`measure_runners`: a side that can open its artifact again (an
-ONNX file) is reopened before every round when that is cheap, because two sessions of one small
-file differ by where their copies landed in memory, for as long as they live.
+ONNX file on the CPU) is reopened before every round when its file is small
+(`REOPEN_MAX_BYTES`), because two sessions of one small file differ by where their copies landed
+in memory, for as long as they live.
 
 A round is sized by time (`round_seconds` an arm: its texts chosen across the range of lengths,
 as the sweep's cells are, one batch at least). The cell is judged at a few looks (10, 20, 40
@@ -56,9 +57,15 @@ from encoder_gate.statistics import bootstrap_ci
 
 Status = Literal["pass", "fail", "inconclusive", "unchanged"]
 
-#: Each side that can is opened afresh before each round when that costs at most this share of
-#: the round's timed work (see :func:`measure_cell`).
-REOPEN_SHARE = 0.25
+#: The largest artifact a side's sessions are opened afresh for before each round (both sides'
+#: files under it; see :func:`measure_runners`). Measured (docs/noise.md, AMD EPYC, one thread):
+#: two sessions of the tiny model's 0.5 MB FP32 file ran 0.92x to 1.08x of each other (sd 4.2%
+#: across 20 pairs; reopened each round, 0 of 20 false alarms), the default model's 87 MB FP32 file
+#: within sd 0.5% (6 pairs), where a reopen and its warm-up also cost more than a quarter of a
+#: round. Decided by the files' sizes, never by a timed reopen: a reopen timed beside CI's installs
+#: weighed over 4x its idle cost even on the thread's CPU time (its fresh memory faulted in under
+#: memory pressure), so the same cell was reopened on one run and held on the next.
+REOPEN_MAX_BYTES = 16 * 2**20
 
 
 #: The share of a cell's budget its first look may take when its rounds are sized (the rest is for
@@ -185,36 +192,21 @@ def measure_cell(base_run: Callable[[], object], pr_run: Callable[[], object], *
     or its last look or its budget is reached.
 
     Each runner is called once first (warm-up), and that call calibrates the passes per round.
-    `reopen`, a callable for each side that can, opens that side afresh and warms it up. Where
-    a session's copy of a small model lands in memory moves its speed by a few percent for as
-    long as it lives (pairs of sessions of the tiny model's one file: 0.92x to 1.08x, each pair
-    steady within 2% a round; docs/noise.md), a difference no count of rounds on the same
-    sessions averages away. When reopening costs at most `REOPEN_SHARE` of a round's timed work,
-    they are reopened before every round, so each round draws its own placement and the test
-    sees it as the noise it is (`Cell.reopened`); a large model, whose reopen costs seconds,
-    keeps its sessions (at 22M weights two sessions differ by 0.5%). One side's reopen is timed
-    first, so a large model pays for one at most, none when a pass fills its round.
+    `reopen`, a callable for each side to open afresh (and warm up) before every round
+    (`Cell.reopened`), so each round draws its own placement in memory and the test sees it as the
+    noise it is (which sides: :func:`measure_runners`). One reopen is timed first, on the wall
+    clock, for what the rounds cost the budget.
     """
     cpu, wall = timed(pr_run, 1)
     base_wall = timed(base_run, 1)[1]
     cell = Cell(clock=clock, texts=texts, passes=passes_for(cpu if clock == "thread" else wall,
                                                              settings.round_seconds))
-    # what one side's reopen costs decides, before the other side pays for one; a reopen warms the
-    # side up on its shapes, about a pass, so with one pass a round (a model that slow is large) it
-    # can never cost a quarter of the round, and is not tried at all. It is weighed on the cell's
-    # clock, as the passes were counted: on the wall clock one reopen caught by a load on the other
-    # core weighed 2x its work against a pass timed a moment earlier (CI: the tiny file's sessions
-    # held, not reopened, beside an install; on the thread's CPU time a reopen is 1.5 to 2 of its
-    # passes, loaded or not). What it costs the budget stays on the wall clock.
-    cost = 0.0  # what reopening every side costs on the wall clock, each round it is done
-    if reopen and cell.passes > 1:
-        reopen_cpu, reopen_wall = timed(reopen[0])
-        cost = reopen_wall * len(reopen)
-        weighed, against = (reopen_cpu, cpu) if clock == "thread" else (reopen_wall, wall)
-        cell.reopened = weighed * len(reopen) <= REOPEN_SHARE * 2 * cell.passes * against
-        for side in reopen[1:] if cell.reopened else ():
+    reopen_cost = 0.0  # what reopening every side costs on the wall clock, each round
+    if reopen:
+        reopen_cost = timed(reopen[0])[1] * len(reopen)
+        cell.reopened = True
+        for side in reopen[1:]:
             side()
-    reopen_cost = cost if cell.reopened else 0.0
     rng = np.random.default_rng(seed)
     looks = settings.looks_for(alpha)
     # the estimate, said before the cell starts: a round is both arms' passes (as the warm-up timed
@@ -276,8 +268,12 @@ def pass_over(runner: Any, batches: Sequence[Mapping[str, Any]]) -> Callable[[],
 
 
 def _reopen_and_warm(runner: Any, shapes: list[tuple[int, int]]) -> Callable[[], None] | None:
+    """The runner's reopen and warm-up, or None: it cannot reopen, or gains nothing by it (see
+    `REOPEN_MAX_BYTES`: a file over it, or a session on a GPU, whose placement in the CPU's caches
+    was never the noise)."""
     reopen = reopener(runner)
-    if reopen is None:
+    small = getattr(runner, "size_bytes", None) is not None and runner.size_bytes <= REOPEN_MAX_BYTES
+    if reopen is None or not small or getattr(runner, "device", "cpu") != "cpu":
         return None
 
     def run() -> None:
@@ -290,8 +286,9 @@ def measure_runners(base: Any, base_plan: BatchPlan, pr: Any, pr_plan: BatchPlan
                     settings: ABSettings, alpha: float, texts: int, seed: int = 0,
                     progress: Callable[[str], None] | None = None, reopen: bool = True) -> Cell:
     """:func:`measure_cell` on two runners (warmed up on their plans' shapes), each side over its
-    own plan; each side that can (`Runner.reopen`: an ONNX file) is reopened each round when that
-    is cheap (`reopen=False`: never, as `encoder-gate ab-noise --pairs` measures held sessions).
+    own plan; each side that can (`Runner.reopen`: an ONNX file) is reopened each round when its
+    file is small, on the CPU (`REOPEN_MAX_BYTES`; `reopen=False`: never, as `encoder-gate
+    ab-noise --pairs` measures held sessions).
     A side that cannot keeps its one copy: torch eager's two copies of the tiny model ran within
     0.6% of each other (sd across 8 pairs), ONNX Runtime's 3 to 4%."""
     pr.warmup(pr_plan.shapes)

@@ -219,7 +219,7 @@ def measure(model: str, backend: str, batch_size: int, *, slowdown: float, round
 
 
 #: How the pairs study holds its sessions: one pair for the whole cell, or reopened each round
-#: as the A/B does when reopening is cheap (speed.ab.measure_runners).
+#: as the A/B does for a small file (speed.ab.measure_runners, REOPEN_MAX_BYTES).
 SESSION_POLICIES = ("held", "reopened")
 
 
@@ -268,8 +268,8 @@ def format_pairs(result: dict[str, Any]) -> list[str]:
     for policy, cells in result["cells"].items():
         ratios = np.array([c["ratio"] for c in cells])
         statuses = [c["status"] for c in cells]
-        costly = policy != "held" and not all(c["reopened"] for c in cells)
-        lines.append(f"| {policy}{' (not all: costly)' if costly else ''} | {ratios.min():.3f}, "
+        large = policy != "held" and not all(c["reopened"] for c in cells)
+        lines.append(f"| {policy}{' (held: a large file)' if large else ''} | {ratios.min():.3f}, "
                      f"{ratios.max():.3f} | {np.std(np.log(ratios), ddof=1):.1%} | "
                      f"{np.median([c['round_sd'] for c in cells]):.1%} | "
                      f"{statuses.count('fail')} of {len(cells)} | {statuses.count('inconclusive')} | "

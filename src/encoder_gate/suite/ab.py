@@ -101,7 +101,7 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     # rounds stop at a look that decides at the strictest level Holm may judge this cell at
     # (alpha over the session's cells), so a cell never stops early on a slowdown the session's
     # end would not call significant; a small model's two sessions differ by where their copies
-    # landed, so both are opened afresh each round when that is cheap (speed.ab.measure_cell)
+    # landed, so a small file's are opened afresh each round (speed.ab.measure_runners)
     cells = len(gate_base.pairs) * len(gate_session.config.batch_sizes)
     cell = measure_runners(base, base_plan, pr, plan, clock=clock, settings=settings,
                            alpha=settings.alpha / max(1, cells), texts=len(texts),
