@@ -25,6 +25,7 @@ from encoder_gate.speed.results import SPEEDUP_STAT, BenchResult, case_id
 from encoder_gate.speed.rounds import ROUND_SECONDS, clock_for, timed
 from encoder_gate.speed.settings import BenchSettings
 from encoder_gate.speed.sizing import TextPool, keep_count, kept_count, size_cell, sizing_key
+from encoder_gate.speed.workers import measure_memory
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +128,30 @@ def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model:
         return chosen[case]
 
     return texts
+
+@pytest.fixture(scope="session")
+def backend_memory(gate_session: Any, bench_texts: dict[str, Any]) -> Callable[[str, Any], dict[str, Any]]:
+    """``memory(backend, tokenizer)``: the peak memory of one process holding only that backend
+    (speed.workers.measure_memory: its GPU memory and resident memory), over the bucketed normal
+    texts at the session's largest batch size, measured once per backend; only for a backend
+    computing on cuda ({} for the CPU's rows, whose memory test_workers measures)."""
+    measured: dict[str, dict[str, Any]] = {}
+    cfg = gate_session.config
+
+    def memory(name: str, tokenizer: Any) -> dict[str, Any]:
+        texts = bench_texts["normal"]
+        if gate_session.device_of(name) != "cuda" or isinstance(texts, GateError):
+            return {}
+        if name not in measured:
+            size = max(cfg.batch_sizes)
+            plan = make_batches(tokenizer, list(texts), size, "bucketed")
+            gate_session.progress(f"{name}: its peak GPU memory, in a process holding it alone "
+                                  f"(batch {size}, {len(texts)} texts; it loads the backend again, "
+                                  "about 10-20 s)")
+            measured[name] = {**measure_memory(cfg, name, plan.batches), "memory_batch_size": size}
+        return measured[name]
+
+    return memory
 
 @pytest.fixture(scope="session")
 def model_dims(gate_model: Any) -> ModelDims:

@@ -28,6 +28,7 @@ from encoder_gate.reporting.ab_plot import plot_vs_base, vs_base_section
 from encoder_gate.reporting.accuracy import COLUMNS
 from encoder_gate.speed.batches import DISPATCHES
 from encoder_gate.speed.files import benchmark_files, latest_benchmark_file, load_benchmark_json
+from encoder_gate.speed.gpu_busy import DISPATCH_BOUND_HELP, DISPATCH_BOUND_SHARE
 from encoder_gate.speed.results import (
     REFERENCE_BACKEND,
     SPEEDUP_STAT,
@@ -149,6 +150,46 @@ def memory_table(rows: Sequence[Row]) -> list[str]:
             *_table(["backend", "size on disk", *(f"bs={b}" for b in sizes)], body), ""]
 
 
+def gpu_memory_table(rows: Sequence[Row]) -> list[str]:
+    """Each GPU backend's peak GPU memory beside its process's peak resident memory: one process
+    holding only that backend (speed.workers.measure_memory), at the session's largest batch size."""
+    first: dict[str, Row] = {}
+    for r in rows:
+        if r.info.get("memory_gpu_mb") is not None:
+            first.setdefault(r.backend, r)
+    if not first:
+        return []
+    body = [[name, f"{r.info.get('model_size_bytes', 0) / 1e6:.1f}", f"{r.info['memory_gpu_mb']:,.0f}",
+             f"{r.info['memory_peak_rss_mb']:,.0f}", str(r.info.get("memory_batch_size", ""))]
+            for name, r in sorted(first.items(), key=lambda kv: backend_key(kv[0]))]
+    return ["## Peak GPU memory per backend (MB)", "",
+            "One process holding only the backend, after its warm-up and one pass over the bucketed "
+            "texts: what the GPU holds for it (the device's memory in use after the pass less before "
+            "the backend was built: weights, ONNX Runtime's arena or torch's cache, workspaces; not "
+            "the CUDA context) and the process's peak resident memory (VmHWM).", "",
+            *_table(["backend", "size on disk", "GPU peak", "CPU peak RSS", "batch size"], body), ""]
+
+
+def dispatch_bound_lines(rows: Sequence[Row]) -> list[str]:
+    """The GPU cells whose GPU idled most of the wall time (speed.gpu_busy), named with what helps;
+    each GPU cell's busy share, where the profiler saw its work."""
+    measured = [r for r in rows if r.info.get("gpu_busy_share") is not None]
+    if not measured:
+        return []
+    bound = [r for r in measured if r.info.get("dispatch_bound")]
+    said = ", ".join(f"{r.backend} bs={r.batch_size} ({r.info['gpu_busy_share']:.0%})"
+                     for r in sorted(measured, key=lambda r: (backend_key(r.backend), r.batch_size)))
+    lines = ["## GPU busy time", "",
+             f"The share of a pass's wall time the GPU spent computing (its kernels and copies, traced "
+             f"once by torch's profiler): {said}.", ""]
+    if bound:
+        lines += [f"**Dispatch-bound** (the GPU busy under {DISPATCH_BOUND_SHARE:.0%} of the wall time: "
+                  f"the host's launches, not the GPU, set the speed, and the speedup measures the "
+                  f"host): {', '.join(f'{r.backend} bs={r.batch_size}' for r in bound)}. "
+                  f"What would help: {DISPATCH_BOUND_HELP}.", ""]
+    return lines
+
+
 def latency_table(rows: Sequence[Row]) -> list[str]:
     sub = [r for r in rows if r.mode == "latency"]
     if not sub:
@@ -233,7 +274,7 @@ def render_markdown(rows: Sequence[Row], docs: Sequence[Mapping[str, Any]], sour
     lines = header_lines(docs, sources, rows)
     if rows:
         lines += ["## Throughput (messages/s)", "", *throughput_tables(rows), *latency_table(rows),
-                  *memory_table(rows)]
+                  *memory_table(rows), *gpu_memory_table(rows), *dispatch_bound_lines(rows)]
     elif docs:
         lines += ["The benchmark files hold no encoder-gate benchmarks.", ""]
     else:

@@ -272,6 +272,20 @@ def gpu_details() -> dict[str, Any] | None:
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
 
 
+def gpu_memory_used_bytes() -> int | None:
+    """Memory in use on the current CUDA device, by every process (cudaMemGetInfo: total - free;
+    creates this process's CUDA context first), or None without a GPU. ONNX Runtime's arena and
+    torch's caching allocator keep what they took, so after a pass this is the pass's peak too."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    free, total = torch.cuda.mem_get_info()
+    return int(total - free)
+
+
 def _nvidia_driver() -> str | None:
     """The NVIDIA driver's version, as nvidia-smi reports it (None where it cannot)."""
     import subprocess

@@ -12,7 +12,7 @@ from typing import Any
 
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.speed.machine import current_rss_bytes, peak_rss_bytes
+from encoder_gate.speed.machine import current_rss_bytes, gpu_memory_used_bytes, peak_rss_bytes
 
 
 def split_batches(batches: Sequence[Any], workers: int) -> list[list[Any]]:
@@ -22,13 +22,19 @@ def split_batches(batches: Sequence[Any], workers: int) -> list[list[Any]]:
     return [list(batches[i::workers]) for i in range(workers)]
 
 
-def _worker_main(conn: Any, config: Any, backend: str) -> None:
+def _worker_main(conn: Any, config: Any, backend: str, measure_gpu: bool = False) -> None:
     """One worker process: build ``backend`` from the cache, warm up its share, then time it
-    on every "go" until "stop". Replies ("ready"|"done"|"error", payload)."""
+    on every "go" until "stop". Replies ("ready"|"done"|"error", payload). With `measure_gpu` (one
+    worker alone on its GPU: the reading is the device's), each "done" also says what the device
+    holds beyond what it held before the backend was built, where the backend computes on cuda."""
     runner = None
     try:
         baseline_rss = current_rss_bytes()
-        runner = GateSession(config, progress=lambda _m: None).runner(backend)
+        gpu_before = gpu_memory_used_bytes() if measure_gpu else None  # after this process's CUDA context
+        session = GateSession(config, progress=lambda _m: None)
+        runner = session.runner(backend)
+        if session.device_of(backend) != "cuda":
+            gpu_before = None
         share = conn.recv()
         runner.warmup(sorted({(int(b["input_ids"].shape[0]), int(b["input_ids"].shape[1]))
                               for b in share}))
@@ -38,7 +44,10 @@ def _worker_main(conn: Any, config: Any, backend: str) -> None:
             for batch in share:
                 runner.predict(batch)
             seconds = time.perf_counter() - start
-            conn.send(("done", {"seconds": seconds, "peak_rss_bytes": peak_rss_bytes()}))
+            gpu_now = gpu_memory_used_bytes() if gpu_before is not None else None
+            conn.send(("done", {"seconds": seconds, "peak_rss_bytes": peak_rss_bytes(),
+                                "gpu_bytes": gpu_now - gpu_before if gpu_now is not None and
+                                gpu_before is not None else None}))
     except BaseException as exc:  # reported to the parent, which raises a GateError
         with contextlib.suppress(OSError, ValueError):
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -61,19 +70,23 @@ class WorkerPool:
     """
 
     def __init__(self, config: Any, backend: str, shares: Sequence[Sequence[Any]],
-                 timeout_s: float = 900.0) -> None:
+                 timeout_s: float = 900.0, *, measure_gpu: bool = False) -> None:
         if not shares or any(not share for share in shares):
             raise GateError("every worker needs at least one batch; use fewer workers or more texts")
         self.backend, self.timeout_s = backend, timeout_s
         self.messages = [sum(int(b["input_ids"].shape[0]) for b in share) for share in shares]
         self.baseline_rss: list[int] = []
         self.peak_rss = [0] * len(shares)
+        self.gpu_peak: int | None = None  # with measure_gpu, one worker on cuda: what its device held
+        if measure_gpu and len(shares) != 1:
+            raise GateError("a GPU's memory is read for the whole device: measure it with one worker")
         ctx = mp.get_context("spawn")  # fork after torch/ORT threads exist is unsafe
         self._conns, self._procs = [], []
         try:
             for share in shares:
                 parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker_main, args=(child, config, backend), daemon=True)
+                proc = ctx.Process(target=_worker_main, args=(child, config, backend, measure_gpu),
+                                   daemon=True)
                 proc.start()
                 child.close()
                 parent.send(list(share))
@@ -108,6 +121,9 @@ class WorkerPool:
         replies = self._gather("done")
         self.peak_rss = [max(old, int(r["peak_rss_bytes"]))
                          for old, r in zip(self.peak_rss, replies, strict=True)]
+        held = [int(r["gpu_bytes"]) for r in replies if r.get("gpu_bytes") is not None]
+        if held:
+            self.gpu_peak = max([*held, *([self.gpu_peak] if self.gpu_peak is not None else [])])
         return [float(r["seconds"]) for r in replies]
 
     def close(self) -> None:
@@ -137,3 +153,16 @@ def workers_info(pool: WorkerPool, slowest: Sequence[float]) -> dict[str, Any]:
             "worker_peak_rss_mb": [b / 1e6 for b in pool.peak_rss],
             "worker_baseline_rss_mb": [b / 1e6 for b in pool.baseline_rss],
             "backend_peak_rss_mb": max(pool.peak_rss) / 1e6}
+
+
+def measure_memory(config: Any, backend: str, batches: Sequence[Any]) -> dict[str, Any]:
+    """The peak memory of one process holding only `backend`, after its warm-up on `batches`' shapes
+    and one pass over them: its resident memory (VmHWM) and, where it computes on cuda, what the
+    GPU holds for it (weights, ONNX Runtime's arena or torch's cache, workspaces: the device's
+    reading after the pass less its reading before the backend was built, so another process
+    allocating on that GPU meanwhile would count). The main process holds every backend at once,
+    which no per-backend figure can be read from; a process of its own holds one."""
+    with WorkerPool(config, backend, [list(batches)], measure_gpu=True) as pool:
+        pool.run()
+    return {"memory_peak_rss_mb": pool.peak_rss[0] / 1e6,
+            "memory_gpu_mb": pool.gpu_peak / 1e6 if pool.gpu_peak is not None else None}

@@ -39,6 +39,7 @@ from encoder_gate.runtime.inference import predict_texts
 from encoder_gate.speed.batches import DISPATCHES, make_batches
 from encoder_gate.speed.budget import rounds_within, seconds_text
 from encoder_gate.speed.contention import cpu_use, others_cores
+from encoder_gate.speed.gpu_busy import busy_info
 from encoder_gate.speed.rates import latency_percentiles
 from encoder_gate.speed.results import REFERENCE_BACKEND, case_id, paired_speedup
 from encoder_gate.speed.rounds import Cell, clock_for, half_width, rounds_for_width, run_rounds, timed
@@ -61,7 +62,8 @@ def texts_for(bench_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
 @pytest.mark.parametrize("dispatch", DISPATCHES)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_cell_texts, bench_settings,
-                    bench_record, bench_extra_rounds, gate_budget, gate_batch_size, variant, dispatch):
+                    bench_record, bench_extra_rounds, gate_budget, gate_batch_size, variant, dispatch,
+                    backend_memory):
     """Pre-tokenized batches through the backend: the model's own speed.
 
     Paired (the default; ENCODER_GATE_BENCH_PAIRED=0 turns it off), a backend other than the
@@ -75,7 +77,9 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     backend arm's rounds on the gate's clock (keep_rounds), so its saves and compare see them. The
     speedup is the median per-round ratio; the per-round log ratios go to extra_info for the speed
     gate's test. A case borderline against the speed baseline runs
-    ENCODER_GATE_BENCH_EXTRA_ROUNDS more paired rounds before it is recorded.
+    ENCODER_GATE_BENCH_EXTRA_ROUNDS more paired rounds before it is recorded. A cell on a GPU also
+    records how busy the GPU was (speed.gpu_busy: a dispatch-bound cell is named) and the backend's
+    peak GPU memory, in a process of its own (`backend_memory`).
     """
     share = gate_budget.share() if gate_budget is not None else None  # asked before any of its work
     started = time.perf_counter()
@@ -108,8 +112,10 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
         keep_rounds(benchmark, alone.pr[1:], clock)  # the first was pedantic's warm-up
         # its rates on the wall clock, as a paired backend's: one clock for every messages/s
         walls = alone.pr_wall[1:] or alone.pr_wall
+        on_gpu = {**busy_info(lambda: run_on(backend), walls),
+                  **backend_memory(backend.name, backend_tokenizer)} if device == "cuda" else {}
         bench_record("model", variant, gate_batch_size, dispatch, plan,
-                     pass_seconds=float(np.median(walls)) if walls else None)
+                     pass_seconds=float(np.median(walls)) if walls else None, **on_gpu)
         return
 
     reference.warmup(plan.shapes)
@@ -158,6 +164,8 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
              "paired_budget_share": round(share, 3) if share is not None else None,
              "paired_budget_cut": cut or None,
              "paired_others_cores": others}
+    if device == "cuda":  # how busy the GPU was: a cell it idles through is dispatch-bound (speed.gpu_busy)
+        extra.update(busy_info(backend_arm, cell.pr_wall), **backend_memory(backend.name, backend_tokenizer))
     if target and width > target:  # the rounds ran out first: what the target would take
         extra["paired_rounds_needed"] = rounds_for_width(width, cell.rounds, target, 10**6)
         if cut:

@@ -1,0 +1,172 @@
+"""The figures of a GPU session beside its speedups: how busy the GPU was in a timed pass, and the
+dispatch-bound cells the report names (speed.gpu_busy); each backend's peak GPU memory, in a process
+holding it alone (speed.workers.measure_memory)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from encoder_gate.errors import GateError
+from encoder_gate.reporting.benchmarks import Row, dispatch_bound_lines, gpu_memory_table
+from encoder_gate.speed.gpu_busy import (
+    DISPATCH_BOUND_SHARE,
+    busy_info,
+    busy_seconds,
+    busy_share,
+    dispatch_bound,
+    gpu_busy_seconds,
+    trace_work_intervals,
+)
+
+
+def test_busy_time_is_the_union_of_the_work_intervals():
+    """Kernels of two streams that overlap count once; a kernel inside another adds nothing."""
+    assert busy_seconds([]) == 0.0
+    assert busy_seconds([(0.0, 1.0), (0.5, 2.0), (3.0, 4.0)]) == pytest.approx(3.0)
+    assert busy_seconds([(0.0, 5.0), (1.0, 2.0), (4.0, 6.0)]) == pytest.approx(6.0)
+    assert busy_seconds([(2.0, 3.0), (0.0, 1.0)]) == pytest.approx(2.0)
+
+
+def test_the_trace_gives_kernels_and_copies_in_seconds_and_nothing_of_the_host():
+    """From torch.profiler's chrome trace: kernels, copies and sets (microseconds to seconds); the
+    host's runtime calls and operators are not the GPU's work."""
+    trace = {"traceEvents": [
+        {"ph": "X", "cat": "kernel", "name": "gemm", "ts": 1000.0, "dur": 500.0},
+        {"ph": "X", "cat": "gpu_memcpy", "name": "HtoD", "ts": 2000, "dur": 100},
+        {"ph": "X", "cat": "gpu_memset", "name": "set", "ts": 3000, "dur": 10},
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": 900, "dur": 50},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 800, "dur": 900},
+        {"ph": "i", "cat": "kernel", "name": "an instant, no span", "ts": 5000},
+        "not an event"]}
+    intervals = trace_work_intervals(trace)
+    assert intervals == [pytest.approx((0.001, 0.0015)), pytest.approx((0.002, 0.0021)),
+                         pytest.approx((0.003, 0.00301))]
+    assert trace_work_intervals({}) == []
+
+
+def test_a_cell_busy_under_half_its_wall_time_is_dispatch_bound_and_an_unknown_share_never_is():
+    """The share is the busy time over the median pass; below DISPATCH_BOUND_SHARE the cell is
+    dispatch-bound; unknown (no profiler, no passes) is never called either way."""
+    assert busy_share(0.2, [1.0, 1.2, 0.8]) == pytest.approx(0.2)
+    assert busy_share(2.0, [1.0]) == 1.0  # the traced pass ran longer than the median: capped
+    assert busy_share(None, [1.0]) is None and busy_share(0.5, []) is None
+    assert dispatch_bound(DISPATCH_BOUND_SHARE - 0.01) and not dispatch_bound(DISPATCH_BOUND_SHARE)
+    assert not dispatch_bound(None)
+
+
+def test_without_a_gpu_the_busy_time_is_not_known():
+    """On a machine without CUDA nothing is profiled: the share is None and no cell is called
+    dispatch-bound (the CPU rows carry no figure at all: suite.benchmarks asks on cuda only)."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: test_a_gpu_pass_is_traced runs instead")
+    assert gpu_busy_seconds(lambda: None) is None
+    assert busy_info(lambda: None, [0.1]) == {"gpu_busy_share": None, "dispatch_bound": False}
+
+
+@pytest.mark.gpu
+def test_a_gpu_pass_is_traced_and_a_pass_of_tiny_launches_is_dispatch_bound():
+    """On a GPU: a pass of large matrix products keeps it busy; a pass of many tiny additions,
+    each waiting on the host, leaves it idle most of the wall time."""
+    import time
+
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine; the CUDA paths run only where one exists")
+    big = torch.randn(4096, 4096, device="cuda")
+    small = torch.ones(8, device="cuda")
+
+    def heavy() -> None:
+        for _ in range(20):
+            big @ big
+        torch.cuda.synchronize()
+
+    def tiny() -> None:
+        for _ in range(200):
+            small.add_(1)
+            torch.cuda.synchronize()
+
+    for run, bound in ((heavy, False), (tiny, True)):
+        run()
+        walls = []
+        for _ in range(3):
+            started = time.perf_counter()
+            run()
+            walls.append(time.perf_counter() - started)
+        info = busy_info(run, walls)
+        assert info["gpu_busy_share"] is not None and 0 < info["gpu_busy_share"] <= 1, info
+        assert info["dispatch_bound"] is bound, info
+
+
+def row(backend: str, batch_size: int, **info: object) -> Row:
+    return Row(mode="model", variant="normal", dispatch="bucketed", batch_size=batch_size, backend=backend,
+               precision="fp16", seconds=0.1, messages_per_s=10.0, speedup=2.0, info=info)
+
+
+def test_the_report_names_dispatch_bound_cells_with_what_helps_and_says_nothing_on_a_cpu():
+    """Each GPU cell's busy share is listed; those under the rule are named dispatch-bound with what
+    would help; rows without a share (the CPU's) add no section."""
+    rows = [row("onnx-fp16", 1, gpu_busy_share=0.2, dispatch_bound=True),
+            row("onnx-fp16", 32, gpu_busy_share=0.9, dispatch_bound=False),
+            row("onnx-int8", 1)]
+    text = "\n".join(dispatch_bound_lines(rows))
+    assert "onnx-fp16 bs=1 (20%), onnx-fp16 bs=32 (90%)" in text
+    assert "**Dispatch-bound**" in text and ": onnx-fp16 bs=1. What would help: larger batches" in text
+    assert "CUDA graphs" in text and "onnx-int8" not in text
+    assert "Dispatch-bound" not in "\n".join(dispatch_bound_lines(rows[1:]))
+    assert dispatch_bound_lines([row("onnx-int8", 1)]) == []
+
+
+def test_a_backend_alone_in_its_process_reports_its_memory_and_on_a_cpu_no_gpu_figure(tiny, cache_dir):
+    """measure_memory: one process builds only the backend, warms up and runs one pass; its peak
+    resident memory is read, and a GPU figure only where the backend computes on cuda (None here,
+    not 0: nothing was measured). A GPU's reading is the whole device's, so it is never asked of
+    two workers at once."""
+    from encoder_gate.config import GateConfig
+    from encoder_gate.speed.workers import WorkerPool, measure_memory
+
+    config = GateConfig(model="tiny", cache_dir=cache_dir, threads=1)
+    ids = np.full((2, 6), 5, dtype=np.int64)
+    batch = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    found = measure_memory(config, "onnx-fp32", [batch, batch])
+    assert found["memory_gpu_mb"] is None and 10 < found["memory_peak_rss_mb"] < 2000, found
+    with pytest.raises(GateError, match="measure it with one worker"):
+        WorkerPool(config, "onnx-fp32", [[batch], [batch]], measure_gpu=True)
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_each_backend_alone_reports_what_the_gpu_holds_for_it(tiny, cache_dir):
+    """On a GPU: the tiny model's torch and onnx-fp32 on cuda each hold some GPU memory (their
+    weights at least, 0.4 MB), and far less than the device's memory."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine; the CUDA paths run only where one exists")
+    from encoder_gate.config import GateConfig
+    from encoder_gate.speed.workers import measure_memory
+
+    config = GateConfig(model="tiny", cache_dir=cache_dir, threads=1, device="cuda")
+    ids = np.full((8, 32), 5, dtype=np.int64)
+    batch = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    total_mb = torch.cuda.get_device_properties(0).total_memory / 1e6
+    for name in ("torch", "onnx-fp32"):
+        found = measure_memory(config, name, [batch])
+        assert found["memory_gpu_mb"] is not None and 0 < found["memory_gpu_mb"] < total_mb / 4, (name, found)
+
+
+def test_the_report_sets_each_gpu_backends_peak_gpu_memory_beside_its_resident_memory():
+    """One row per backend with a GPU figure (its first row's: the figure is per backend); the CPU's
+    rows add no table."""
+    rows = [row("torch", 1, model_size_bytes=500e6, memory_gpu_mb=812.4, memory_peak_rss_mb=2100.0,
+                memory_batch_size=32),
+            row("torch", 32, model_size_bytes=500e6, memory_gpu_mb=812.4, memory_peak_rss_mb=2100.0,
+                memory_batch_size=32),
+            row("onnx-fp16", 1, model_size_bytes=250e6, memory_gpu_mb=402.0, memory_peak_rss_mb=1500.0,
+                memory_batch_size=32),
+            row("onnx-int8", 1, model_size_bytes=125e6)]
+    text = "\n".join(gpu_memory_table(rows))
+    assert "## Peak GPU memory per backend (MB)" in text
+    assert "| torch | 500.0 | 812 | 2,100 | 32 |" in text
+    assert "| onnx-fp16 | 250.0 | 402 | 1,500 | 32 |" in text
+    assert text.count("| torch |") == 1 and "onnx-int8" not in text
+    assert gpu_memory_table(rows[3:]) == []
