@@ -77,27 +77,57 @@ def run_session(tmp_path: Path, cache_dir: Path, tag: str, model: str = "tiny",
 
 
 @pytest.mark.slow
-def test_second_session_loads_compile_artifacts_and_predicts_alike(tmp_path: Path, tiny: ModelSpec) -> None:
-    """The first session compiles and saves a torch-compile-* entry; the second, with an empty
-    inductor cache of its own, loads it, reports `from cache` and gives bitwise-equal outputs.
-    Each sets TORCHINDUCTOR_CACHE_DIR, as a user may: that directory is left to them (no
-    inductor-* entry in the artifact cache)."""
+def test_later_sessions_load_the_compile_artifacts_and_inductors_kernels_and_predict_alike(
+        tmp_path: Path, tiny: ModelSpec) -> None:
+    """One cold compile, then the sessions after it, each in a fresh process:
+
+    1. TORCHINDUCTOR_CACHE_DIR unset, as a user runs it, after an ONNX export in its own process
+       (code of the user's, `encoder-gate export` or a fallback build may run one there: torch sets
+       TORCHINDUCTOR_CACHE_DIR to /tmp/torchinductor_<user> the first time it asks, which the
+       export does): it compiles, saves a torch-compile-* entry, and inductor's on-disk cache is an
+       inductor-* entry of the artifact cache (the C++ kernels the portable artifacts leave out on
+       CPU), not the default shared with every process of the user's (where a session masked to
+       AVX2 died in a kernel another CPU's session had compiled);
+    2. with an empty TORCHINDUCTOR_CACHE_DIR of its own, as a user may set: it loads the entry,
+       reports `from cache` with no notes and bitwise-equal outputs, and leaves that directory to
+       the user (nothing written to the inductor-* entry);
+    3. TORCHINDUCTOR_CACHE_DIR unset again: from the cache, and no kernel compiled again (no new
+       shared object in the inductor-* entry);
+    4. a retrained model (one bias moved): the same graphs, from the base's artifacts, on its own
+       weights."""
     cache_dir = tmp_path / "cache"
     shutil.copytree(tiny.path, cache_dir / tiny.path.name)  # a fresh cache holding the shared tiny model
 
-    first, first_probs = run_session(tmp_path, cache_dir, "first")
+    first, first_probs = run_session(tmp_path, cache_dir, "first", own_inductor_dir=None, export_first=True)
     assert first["from_cache"] is False, first
     entries = sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir())
     assert len(entries) == 1, first
     assert (entries[0] / COMPILE_ARTIFACTS_FILE).stat().st_size > 0
-    assert not list(cache_dir.glob("inductor-*")), sorted(cache_dir.iterdir())
+    places = sorted(p for p in cache_dir.glob("inductor-*") if p.is_dir())
+    assert len(places) == 1, first
+    assert first["inductor_dir_at_compile"] == str(places[0].resolve()), first
+    assert first["inductor_dir_after_export"] != first["inductor_dir_at_compile"], first
+    kernels = sorted(places[0].rglob("*.so"))
+    assert kernels and any(places[0].rglob("fxgraph/**/*")), sorted(places[0].iterdir())
 
+    def inductor_entry() -> list[tuple[str, int]]:
+        return sorted((str(p), p.stat().st_mtime_ns) for p in places[0].rglob("*"))
+
+    before = inductor_entry()
     second, second_probs = run_session(tmp_path, cache_dir, "second")
     assert second["from_cache"] is True, second
     assert second["notes"] == [], second
+    assert second["inductor_dir_at_compile"] == str(tmp_path / "inductor-second"), second
     assert sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir()) == entries  # nothing re-saved
+    assert sorted(p for p in cache_dir.glob("inductor-*") if p.is_dir()) == places
+    assert inductor_entry() == before
     np.testing.assert_array_equal(second_probs, first_probs)
-    for tag, run in (("first", first), ("second", second)):  # shown with -s
+
+    third, third_probs = run_session(tmp_path, cache_dir, "third", own_inductor_dir=None)
+    assert third["from_cache"] is True, third
+    assert sorted(places[0].rglob("*.so")) == kernels  # nothing compiled again
+    np.testing.assert_array_equal(third_probs, first_probs)
+    for tag, run in (("first", first), ("second", second), ("third", third)):  # shown with -s
         print(f"\n{tag}: build {run['build_seconds']:.1f}s, "
               f"first predict {run['first_predict_seconds']:.2f}s")
 
@@ -112,38 +142,11 @@ def test_second_session_loads_compile_artifacts_and_predicts_alike(tmp_path: Pat
     weights[bias] = weights[bias] + 1.0
     save_file(weights, retrained / "model.safetensors")
     # (in the second's inductor directory: the key is ours, whatever inductor's own cache holds)
-    third, third_probs = run_session(tmp_path, cache_dir, "retrained", str(retrained),
-                                     own_inductor_dir="second")
-    assert third["from_cache"] is True, third
+    fourth, fourth_probs = run_session(tmp_path, cache_dir, "retrained", str(retrained),
+                                       own_inductor_dir="second")
+    assert fourth["from_cache"] is True, fourth
     assert sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir()) == entries
-    assert np.abs(third_probs - first_probs).max() > 0.05  # its own weights, not the base's
-
-
-@pytest.mark.slow
-def test_inductor_kernels_are_kept_in_the_artifact_cache(tmp_path: Path, tiny: ModelSpec) -> None:
-    """With TORCHINDUCTOR_CACHE_DIR unset, inductor's on-disk cache is an entry of the artifact
-    cache (the C++ kernels the portable artifacts leave out on CPU): a second session on it, in a
-    fresh process, compiles no kernel (no new shared object) and predicts alike.
-
-    The first session runs an ONNX export in its own process first (a session builds its exports
-    in a child, but code of the user's, `encoder-gate export` or a fallback build may run one in
-    it): torch sets TORCHINDUCTOR_CACHE_DIR to /tmp/torchinductor_<user> the first time it asks for
-    it, which the export does, and the compile after it still goes to the artifact cache's
-    directory (the default, shared with every process of the user's, is where a session masked to
-    AVX2 died in a kernel another CPU's session had compiled)."""
-    cache_dir = tmp_path / "cache"
-    shutil.copytree(tiny.path, cache_dir / tiny.path.name)
-    first, first_probs = run_session(tmp_path, cache_dir, "first", own_inductor_dir=None, export_first=True)
-    places = sorted(p for p in cache_dir.glob("inductor-*") if p.is_dir())
-    assert len(places) == 1, first
-    assert first["inductor_dir_at_compile"] == str(places[0].resolve()), first
-    assert first["inductor_dir_after_export"] != first["inductor_dir_at_compile"], first
-    kernels = sorted(places[0].rglob("*.so"))
-    assert kernels and any(places[0].rglob("fxgraph/**/*")), sorted(places[0].iterdir())
-    second, second_probs = run_session(tmp_path, cache_dir, "second", own_inductor_dir=None)
-    assert second["from_cache"] is True, second
-    assert sorted(places[0].rglob("*.so")) == kernels  # nothing compiled again
-    np.testing.assert_array_equal(second_probs, first_probs)
+    assert np.abs(fourth_probs - first_probs).max() > 0.05  # its own weights, not the base's
 
 
 def test_unreadable_artifacts_fall_back_to_compiling(tmp_path: Path) -> None:
