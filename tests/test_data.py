@@ -366,13 +366,13 @@ def test_save_to_disk_directory(tmp_path: Path) -> None:
 def test_a_saved_datasets_label_ids_are_its_classlabels_names_in_its_order(monkeypatch: pytest.MonkeyPatch):
     """Walk AO: a save_to_disk set whose ClassLabel names run alphabetically was read by the model's
     ids (go_emotions order): every support shifted, and a PASS. Its ids are its ClassLabel's,
-    matched to the model's labels by name (the table as _read_saved gives it, without datasets)."""
+    matched to the model's labels by name (the table as read_saved gives it, without datasets)."""
     import encoder_gate.data.datasets as data
 
-    table = data._Table("saved", ["text", "labels"], [{"text": "b", "labels": [0]},
+    table = data.Table("saved", ["text", "labels"], [{"text": "b", "labels": [0]},
                                                       {"text": "c", "labels": [0, 1]}],
                         [1, 2], "row", {"labels": ["no", "yes"]})
-    monkeypatch.setattr(data, "_read_path", lambda path, split: table)
+    monkeypatch.setattr(data, "read_path", lambda path, split: table)
     ours = load_dataset("saved", label_names=("yes", "no"))
     assert ours.label_names == ("yes", "no") and ours.labels.tolist() == [[0, 1], [1, 1]]
     assert load_dataset("saved", label_names=("no", "yes")).labels.tolist() == [[1, 0], [1, 1]]

@@ -11,18 +11,27 @@ naming the file, the row and the fix.  ``pyarrow`` and ``datasets`` are imported
 
 from __future__ import annotations
 
-import csv
 import difflib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.data.readers import (
+    READERS,
+    Table,
+    from_hf,
+    import_datasets,
+    read_hub,
+    read_json,
+    read_path,
+    read_text,
+)
 from encoder_gate.errors import GateError
 
 FILTERED_MIN_CHARS = 200
@@ -30,7 +39,6 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 VARIANTS: tuple[str, ...] = ("normal", "filtered")
 LABEL_FORMATS: tuple[str, ...] = ("auto", "names", "indices", "onehot")
 DATA_DIR = Path(__file__).resolve().parent.parent / "data_files"
-_READERS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 _INT = re.compile(r"^[+-]?\d+$")
 
 # The go_emotions paper's sentiment grouping (Demszky et al. 2020, section 3.3; the file
@@ -216,13 +224,13 @@ def load_dataset(
         ds = to_sentiment(load_dataset("bundled", split=split), label_names)
         return apply_variant(replace(ds, name=f"{SENTIMENT_SOURCE}:{split}"), variant)
     if source == "bundled":
-        table = _read_json(bundled_path(split))
+        table = read_json(bundled_path(split))
         name = f"bundled:{split}"
     elif source.startswith("hf:"):
-        table = _read_hub(source[3:], split)
+        table = read_hub(source[3:], split)
         name = f"{source}[{split}]"
     else:
-        table = _read_path(Path(source).expanduser(), split)
+        table = read_path(Path(source).expanduser(), split)
         name = table.where
     if label_names is not None:
         names = tuple(str(x) for x in label_names)
@@ -239,7 +247,7 @@ def load_dataset(
     return apply_variant(ds, variant)
 
 
-def _ids_as_names(table: _Table, column: str, names: Sequence[str]) -> _Table:
+def _ids_as_names(table: Table, column: str, names: Sequence[str]) -> Table:
     """`table` with its label ids in `column` (one, or a list) replaced by the ClassLabel names they
     stand for, so they are matched to the model's labels by name, whatever order each keeps."""
     def name(value: Any) -> Any:
@@ -262,11 +270,11 @@ def load_texts(path: Path) -> Dataset:
     path = Path(path).expanduser()
     if not path.is_file():
         raise GateError(f"texts file {path} does not exist; pass a text file with one text per line")
-    texts = tuple(line.strip() for line in _read_text(path).splitlines() if line.strip())
+    texts = tuple(line.strip() for line in read_text(path).splitlines() if line.strip())
     if not texts:
         raise GateError(f"texts file {path} holds no text; write one text per line")
-    if path.suffix.lower() in _READERS or _json_object(texts[0]):  # its rows would be fed as texts
-        kind = f"a {path.suffix} file" if path.suffix.lower() in _READERS else "JSON rows"
+    if path.suffix.lower() in READERS or _json_object(texts[0]):  # its rows would be fed as texts
+        kind = f"a {path.suffix} file" if path.suffix.lower() in READERS else "JSON rows"
         raise GateError(f"texts file {path} is a dataset ({kind}), not plain text: --gate-texts takes one "
                         "text per line and judges parity alone; a labelled dataset is --gate-dataset (or "
                         "`dataset` in [tool.encoder-gate])")
@@ -283,196 +291,11 @@ def _json_object(line: str) -> bool:
         return False
 
 
-# --- reading --------------------------------------------------------------------------------
-
-
-@dataclass
-class _Table:
-    """Raw rows of one source plus what error messages need to point at a row."""
-
-    where: str
-    columns: list[str]
-    rows: list[dict[str, Any]]
-    row_numbers: list[int]
-    unit: str = "row"
-    class_names: dict[str, list[str]] = field(default_factory=dict)
-
-    def at(self, i: int) -> str:
-        return f"{self.where}, {self.unit} {self.row_numbers[i]}"
-
-
-def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
-    seen: dict[str, None] = {}
-    for row in rows:
-        seen.update(dict.fromkeys(k for k in row if isinstance(k, str)))
-    return list(seen)
-
-
-def _read_path(path: Path, split: str) -> _Table:
-    if not path.exists():
-        raise GateError(
-            f"dataset file {path} does not exist; pass an existing .jsonl/.json/.csv/.parquet file, "
-            "a datasets save_to_disk directory, 'bundled' or 'hf:<dataset id>'"
-        )
-    if path.is_dir():
-        return _read_saved(path, split)
-    kind = _READERS.get(path.suffix.lower())
-    if kind == "json":
-        return _read_json(path)
-    if kind == "csv":
-        return _read_csv(path)
-    if kind == "parquet":
-        return _read_parquet(path)
-    raise GateError(
-        f"{path}: unsupported file type {path.suffix or '(none)'!r}; use .jsonl, .json, .csv or "
-        ".parquet, or a directory written by datasets' save_to_disk"
-    )
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise GateError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
-
-
-def _read_json(path: Path) -> _Table:
-    """JSON lines (one object per line); a ``.json`` file may also hold one array of objects."""
-    text = _read_text(path)
-    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GateError(f"{path}, line {exc.lineno}: invalid JSON ({exc.msg}); fix the file") from exc
-        for i, item in enumerate(items, 1):
-            if not isinstance(item, dict):
-                raise GateError(f"{path}, item {i}: expected a JSON object with the text and labels")
-        return _Table(str(path), _columns(items), items, list(range(1, len(items) + 1)), "item")
-    rows: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise GateError(
-                f"{path}, line {lineno}: malformed JSON ({exc.msg}); each line must be one JSON object "
-                'such as {"text": "...", "labels": ["joy"]}'
-            ) from exc
-        if not isinstance(obj, dict):
-            raise GateError(f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}")
-        rows.append(obj)
-        numbers.append(lineno)
-    return _Table(str(path), _columns(rows), rows, numbers, "line")
-
-
-def _read_csv(path: Path) -> _Table:
-    rows: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        try:
-            for row in reader:
-                if any(str(v).strip() for v in row.get(None) or ()):  # more fields than the header (not
-                    # a trailing empty one): DictReader keeps them apart, and the
-                    # labels after a first one, unquoted, were dropped without a word (walk AO)
-                    header = list(reader.fieldnames or ())
-                    fields = len(header) + len(row[None])
-                    raise GateError(
-                        f"{path}, line {reader.line_num}: {fields} fields, but the header has {len(header)} "
-                        f"({', '.join(header)}): a cell holding commas must be quoted (\"joy,love\"), or "
-                        "separate the labels with ';' (joy;love)")
-                rows.append({k: v for k, v in row.items() if k is not None})
-                numbers.append(reader.line_num)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise GateError(f"{path}, line {reader.line_num}: unreadable CSV ({exc}); fix the file") from exc
-        columns = list(reader.fieldnames or [])
-    return _Table(str(path), columns, rows, numbers, "line")
-
-
-def _read_parquet(path: Path) -> _Table:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise GateError(f"reading {path} needs pyarrow: pip install pyarrow") from exc
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for bad files
-        raise GateError(f"{path} is not a readable Parquet file ({exc}); check the file") from exc
-    rows = table.to_pylist()
-    return _Table(str(path), list(table.column_names), rows, list(range(1, len(rows) + 1)))
-
-
-def _import_datasets(what: str) -> Any:
-    try:
-        import datasets
-    except ImportError as exc:
-        raise GateError(f"{what} needs the Hugging Face datasets package: pip install datasets") from exc
-    return datasets
-
-
-def _read_saved(path: Path, split: str) -> _Table:
-    markers = ("state.json", "dataset_dict.json", "dataset_info.json")
-    if not any((path / m).is_file() for m in markers):
-        raise GateError(
-            f"{path} is a directory but not one written by datasets' save_to_disk (no state.json or "
-            "dataset_dict.json); pass a .jsonl/.json/.csv/.parquet file or a save_to_disk directory"
-        )
-    datasets = _import_datasets(f"loading {path}")
-    try:
-        ds = datasets.load_from_disk(str(path))
-    except Exception as exc:
-        raise GateError(f"{path}: datasets could not load it ({exc}); re-save it with save_to_disk") from exc
-    if isinstance(ds, datasets.DatasetDict):
-        if split not in ds:
-            raise GateError(f"{path} has splits {sorted(ds)} but not {split!r}; choose one of those splits")
-        ds = ds[split]
-    return _from_hf(ds, str(path))
-
-
-def _read_hub(spec: str, split: str) -> _Table:
-    dataset_id, _, config = spec.partition(":")
-    if not dataset_id:
-        raise GateError("empty Hub dataset id; use hf:<dataset id> or hf:<dataset id>:<config>")
-    datasets = _import_datasets(f"loading hf:{spec}")
-    try:
-        ds = datasets.load_dataset(dataset_id, config or None, split=split)
-    except Exception as exc:
-        detail = f"{type(exc).__name__}: {exc}"[:300]
-        raise GateError(
-            f"could not load {dataset_id!r} (split {split!r}) from the Hugging Face Hub: the hub is not "
-            f"reachable or the dataset/split does not exist ({detail}); download it where the hub is "
-            "reachable (save_to_disk or to_json) and pass the local path instead"
-        ) from exc
-    return _from_hf(ds, f"hf:{spec}[{split}]")
-
-
-def _class_names(feature: Any) -> list[str] | None:
-    """Names of a ClassLabel feature, also inside Sequence(...) or [ClassLabel]."""
-    names = getattr(feature, "names", None)
-    if isinstance(names, list) and names:
-        return [str(x) for x in names]
-    inner = getattr(feature, "feature", None)
-    if inner is not None:
-        return _class_names(inner)
-    if isinstance(feature, list) and feature:
-        return _class_names(feature[0])
-    return None
-
-
-def _from_hf(ds: Any, where: str) -> _Table:
-    rows = ds.to_list() if hasattr(ds, "to_list") else [ds[i] for i in range(len(ds))]
-    features = getattr(ds, "features", None) or {}
-    class_names = {k: n for k, f in features.items() if (n := _class_names(f))}
-    return _Table(where, list(ds.column_names), rows, list(range(1, len(rows) + 1)), "row", class_names)
-
-
 # --- building -------------------------------------------------------------------------------
 
 
 def _build(
-    table: _Table, name: str, text_column: str, label_column: str, names: tuple[str, ...], fmt: str
+    table: Table, name: str, text_column: str, label_column: str, names: tuple[str, ...], fmt: str
 ) -> Dataset:
     if not table.rows:
         raise GateError(f"{table.where} has no rows; pass a dataset with at least one labelled text")
@@ -544,7 +367,7 @@ def _build(
     return Dataset(name, texts, labels, names)
 
 
-def _text(table: _Table, i: int, column: str) -> str:
+def _text(table: Table, i: int, column: str) -> str:
     value = table.rows[i].get(column)
     if value is None:
         raise GateError(
@@ -690,16 +513,16 @@ def calibration_texts(source: str, n: int = CALIBRATION_TEXTS, *,
     if n <= 0:
         raise GateError(f"the number of calibration texts must be positive, got {n}")
     if source in ("bundled", SENTIMENT_SOURCE):
-        texts = _read_json(bundled_path("validation"))
+        texts = read_json(bundled_path("validation"))
         picked = tuple(_text(texts, i, "text") for i in range(min(n, len(texts.rows))))
         return picked, f"{source}:validation (first {len(picked)} of {len(texts.rows)} texts)"
     if source.startswith("hf:"):
-        table = _read_hub(source[3:], "validation")
+        table = read_hub(source[3:], "validation")
         picked = tuple(_text(table, i, text_column) for i in range(min(n, len(table.rows))))
         return picked, f"{source}[validation] (first {len(picked)} texts)"
     path = Path(source).expanduser()
     if path.is_dir():
-        datasets = _import_datasets(f"loading {path}")
+        datasets = import_datasets(f"loading {path}")
         try:
             saved = datasets.load_from_disk(str(path))
         except Exception as exc:
@@ -707,11 +530,11 @@ def calibration_texts(source: str, n: int = CALIBRATION_TEXTS, *,
                             "save_to_disk") from exc
         splits = sorted(saved) if isinstance(saved, datasets.DatasetDict) else []
         if "validation" in splits:
-            table = _from_hf(saved["validation"], f"{path}[validation]")
+            table = from_hf(saved["validation"], f"{path}[validation]")
             picked = tuple(_text(table, i, text_column) for i in range(min(n, len(table.rows))))
             return picked, f"{path}[validation] (first {len(picked)} texts)"
         if "train" in splits:
-            table = _from_hf(saved["train"], f"{path}[train]")
+            table = from_hf(saved["train"], f"{path}[train]")
             rows = range(max(0, len(table.rows) - n), len(table.rows))
             picked = tuple(_text(table, i, text_column) for i in rows)
             return picked, f"{path}: " + CARVED_FROM_TRAIN.format(n=len(picked))

@@ -1,0 +1,199 @@
+"""Reading a dataset's raw rows: JSON lines or a JSON array, CSV, parquet, a directory saved by
+``datasets``, or a Hugging Face Hub dataset, into one :class:`Table` (the rows plus what an error
+message needs to point at one). :mod:`encoder_gate.data.datasets` builds a Dataset from it.
+``pyarrow`` and ``datasets`` are imported lazily."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from encoder_gate.errors import GateError
+
+READERS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+@dataclass
+class Table:
+    """Raw rows of one source plus what error messages need to point at a row."""
+
+    where: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    row_numbers: list[int]
+    unit: str = "row"
+    class_names: dict[str, list[str]] = field(default_factory=dict)
+
+    def at(self, i: int) -> str:
+        return f"{self.where}, {self.unit} {self.row_numbers[i]}"
+
+
+def columns_of(rows: Sequence[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(k for k in row if isinstance(k, str)))
+    return list(seen)
+
+
+def read_path(path: Path, split: str) -> Table:
+    if not path.exists():
+        raise GateError(
+            f"dataset file {path} does not exist; pass an existing .jsonl/.json/.csv/.parquet file, "
+            "a datasets save_to_disk directory, 'bundled' or 'hf:<dataset id>'"
+        )
+    if path.is_dir():
+        return read_saved(path, split)
+    kind = READERS.get(path.suffix.lower())
+    if kind == "json":
+        return read_json(path)
+    if kind == "csv":
+        return read_csv(path)
+    if kind == "parquet":
+        return read_parquet(path)
+    raise GateError(
+        f"{path}: unsupported file type {path.suffix or '(none)'!r}; use .jsonl, .json, .csv or "
+        ".parquet, or a directory written by datasets' save_to_disk"
+    )
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GateError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+
+
+def read_json(path: Path) -> Table:
+    """JSON lines (one object per line); a ``.json`` file may also hold one array of objects."""
+    text = read_text(path)
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GateError(f"{path}, line {exc.lineno}: invalid JSON ({exc.msg}); fix the file") from exc
+        for i, item in enumerate(items, 1):
+            if not isinstance(item, dict):
+                raise GateError(f"{path}, item {i}: expected a JSON object with the text and labels")
+        return Table(str(path), columns_of(items), items, list(range(1, len(items) + 1)), "item")
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise GateError(
+                f"{path}, line {lineno}: malformed JSON ({exc.msg}); each line must be one JSON object "
+                'such as {"text": "...", "labels": ["joy"]}'
+            ) from exc
+        if not isinstance(obj, dict):
+            raise GateError(f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}")
+        rows.append(obj)
+        numbers.append(lineno)
+    return Table(str(path), columns_of(rows), rows, numbers, "line")
+
+
+def read_csv(path: Path) -> Table:
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        try:
+            for row in reader:
+                if any(str(v).strip() for v in row.get(None) or ()):  # more fields than the header (not
+                    # a trailing empty one): DictReader keeps them apart, and the
+                    # labels after a first one, unquoted, were dropped without a word (walk AO)
+                    header = list(reader.fieldnames or ())
+                    fields = len(header) + len(row[None])
+                    raise GateError(
+                        f"{path}, line {reader.line_num}: {fields} fields, but the header has {len(header)} "
+                        f"({', '.join(header)}): a cell holding commas must be quoted (\"joy,love\"), or "
+                        "separate the labels with ';' (joy;love)")
+                rows.append({k: v for k, v in row.items() if k is not None})
+                numbers.append(reader.line_num)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise GateError(f"{path}, line {reader.line_num}: unreadable CSV ({exc}); fix the file") from exc
+        columns = list(reader.fieldnames or [])
+    return Table(str(path), columns, rows, numbers, "line")
+
+
+def read_parquet(path: Path) -> Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise GateError(f"reading {path} needs pyarrow: pip install pyarrow") from exc
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for bad files
+        raise GateError(f"{path} is not a readable Parquet file ({exc}); check the file") from exc
+    rows = table.to_pylist()
+    return Table(str(path), list(table.column_names), rows, list(range(1, len(rows) + 1)))
+
+
+def import_datasets(what: str) -> Any:
+    try:
+        import datasets
+    except ImportError as exc:
+        raise GateError(f"{what} needs the Hugging Face datasets package: pip install datasets") from exc
+    return datasets
+
+
+def read_saved(path: Path, split: str) -> Table:
+    markers = ("state.json", "dataset_dict.json", "dataset_info.json")
+    if not any((path / m).is_file() for m in markers):
+        raise GateError(
+            f"{path} is a directory but not one written by datasets' save_to_disk (no state.json or "
+            "dataset_dict.json); pass a .jsonl/.json/.csv/.parquet file or a save_to_disk directory"
+        )
+    datasets = import_datasets(f"loading {path}")
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except Exception as exc:
+        raise GateError(f"{path}: datasets could not load it ({exc}); re-save it with save_to_disk") from exc
+    if isinstance(ds, datasets.DatasetDict):
+        if split not in ds:
+            raise GateError(f"{path} has splits {sorted(ds)} but not {split!r}; choose one of those splits")
+        ds = ds[split]
+    return from_hf(ds, str(path))
+
+
+def read_hub(spec: str, split: str) -> Table:
+    dataset_id, _, config = spec.partition(":")
+    if not dataset_id:
+        raise GateError("empty Hub dataset id; use hf:<dataset id> or hf:<dataset id>:<config>")
+    datasets = import_datasets(f"loading hf:{spec}")
+    try:
+        ds = datasets.load_dataset(dataset_id, config or None, split=split)
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        raise GateError(
+            f"could not load {dataset_id!r} (split {split!r}) from the Hugging Face Hub: the hub is not "
+            f"reachable or the dataset/split does not exist ({detail}); download it where the hub is "
+            "reachable (save_to_disk or to_json) and pass the local path instead"
+        ) from exc
+    return from_hf(ds, f"hf:{spec}[{split}]")
+
+
+def class_names_of(feature: Any) -> list[str] | None:
+    """Names of a ClassLabel feature, also inside Sequence(...) or [ClassLabel]."""
+    names = getattr(feature, "names", None)
+    if isinstance(names, list) and names:
+        return [str(x) for x in names]
+    inner = getattr(feature, "feature", None)
+    if inner is not None:
+        return class_names_of(inner)
+    if isinstance(feature, list) and feature:
+        return class_names_of(feature[0])
+    return None
+
+
+def from_hf(ds: Any, where: str) -> Table:
+    rows = ds.to_list() if hasattr(ds, "to_list") else [ds[i] for i in range(len(ds))]
+    features = getattr(ds, "features", None) or {}
+    class_names = {k: n for k, f in features.items() if (n := class_names_of(f))}
+    return Table(where, list(ds.column_names), rows, list(range(1, len(rows) + 1)), "row", class_names)
