@@ -125,7 +125,7 @@ def test_readme_is_a_model_card_with_sizes_and_parity(exported):
 def test_the_cards_parity_words_are_the_tasks_own(exported):
     """A single-label model's flips are texts whose argmax class changed, not (text, label) decisions
     at 0.5 (walk S #4): the card says what the numbers below it count, in the task's own words."""
-    from encoder_gate.commands.export import render_card
+    from encoder_gate.commands.export_card import render_card
 
     out, _ = exported
     data = payload(out)
@@ -142,7 +142,8 @@ def test_the_int8_settings_are_the_shipped_recipes(exported, tiny_ctx):
     describe the recipe the file was made by; without a search, the gate's own settings."""
     from types import SimpleNamespace
 
-    from encoder_gate.commands.export import int8_settings, render_card
+    from encoder_gate.commands.export import int8_settings
+    from encoder_gate.commands.export_card import render_card
 
     shipped = int8_settings(tiny_ctx, SimpleNamespace(recipe="onnx-int8-pt-rr"))
     assert shipped == {"recipe": "onnx-int8-pt-rr", "per_channel": False, "reduce_range": True,
