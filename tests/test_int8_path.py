@@ -23,18 +23,20 @@ import pytest
 # test, in a copy its inner session no longer uses
 from encoder_gate.backends import path_backend
 from encoder_gate.backends.int8_path import (
-    EXACT_SESSION_OPTION,
     PROBE_IR_VERSION,
     TARGETS,
-    audit,
     cpu_path,
     cpu_path_short,
     emulation_options,
     flags_path,
     observed_path,
+    this_cpu_path,
+)
+from encoder_gate.backends.int8_rewrite import (
+    EXACT_SESSION_OPTION,
+    audit,
     saturating_model,
     shared_integer_inputs,
-    this_cpu_path,
     unshared_model,
     write_saturating,
 )

@@ -10,7 +10,7 @@ The child preloads `data_files/cpuid_mask.c`, built with the machine's C compile
 ``cpuid`` of the child, and the library answers without AVX-512, VNNI or AMX. ONNX Runtime's MLAS
 then picks its AVX2 kernels, integer and float alike, and runs them at this CPU's speed: what an
 AVX2 CPU (an AMD EPYC before Zen 4, many hosted CI runners) computes, not an emulation of its
-integer products beside this CPU's float kernels (`int8_path.write_saturating`, the fallback where
+integer products beside this CPU's float kernels (`int8_rewrite.write_saturating`, the fallback where
 CPUID cannot be masked). The feeds and outputs cross a pipe (pickled numpy arrays).
 """
 

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import Batch, BuildContext, Device, NumberFormat, dir_size, dummy_batch
-from encoder_gate.backends.int8_path import IntegerPath, SaturationAudit, audit, cpu_path
+from encoder_gate.backends.int8_path import IntegerPath, cpu_path
+from encoder_gate.backends.int8_rewrite import SaturationAudit, audit
 from encoder_gate.backends.onnx_build import (
     ONNX_RECIPE,
     convert_fp16,
@@ -120,7 +121,7 @@ class OnnxRunner:
         # the integer arithmetic its INT8 products are computed with (int8_path); None: not INT8
         self.integer_path: IntegerPath | None = integer_path or (
             native_integer_path(artifact) if precision == "int8" else None)
-        # whether a saturating CPU computes other numbers for it than an exact one (int8_path.audit)
+        # whether a saturating CPU computes other numbers for it than an exact one (int8_rewrite.audit)
         # (a rewritten file computing another's path passes its source's answer)
         self.can_saturate: bool = self.integer_path is not None and (
             audit_file(artifact).can_saturate if can_saturate is None else can_saturate)
@@ -410,7 +411,7 @@ def _audit_cached(path: str, size: int, mtime: float) -> SaturationAudit:
 
 
 def audit_file(path: Path) -> SaturationAudit:
-    """The saturation audit of an ONNX file (int8_path.audit), once per file version per process."""
+    """The saturation audit of an ONNX file (int8_rewrite.audit), once per file version per process."""
     stat = path.stat()
     return _audit_cached(str(path), stat.st_size, stat.st_mtime)
 

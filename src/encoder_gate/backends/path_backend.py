@@ -6,7 +6,7 @@ A plain INT8 backend computes what this runner's CPU computes (:func:`int8_path.
 twin on the other path is computed here too: natively where the CPU has that path, else the
 exact path through ONNX Runtime's ``session.x64quantprecision=1`` (weights to uint8 at load, on
 x86) and the saturating path through the file rewritten to compute it
-(:func:`int8_path.write_saturating`, kept in the artifact cache). A file none of whose products
+(:func:`int8_rewrite.write_saturating`, kept in the artifact cache). A file none of whose products
 can saturate has one path only; its twin is not applicable (the test skips and says so).
 """
 
@@ -18,15 +18,13 @@ from pathlib import Path
 from encoder_gate.backends.base import BuildContext, Device, NumberFormat
 from encoder_gate.backends.cpu_mask import MaskedSession, mask_unavailable
 from encoder_gate.backends.int8_path import (
-    EXACT_SESSION_OPTION,
     IntegerPath,
     cpu_path,
     cpu_path_words,
     emulation_options,
     observed_path,
-    write_saturating,
-    write_unshared,
 )
+from encoder_gate.backends.int8_rewrite import EXACT_SESSION_OPTION, write_saturating, write_unshared
 from encoder_gate.backends.onnx_backend import ONNX_PACKAGES, OnnxRunner, audit_file
 from encoder_gate.backends.onnx_graph import onnx_digest
 from encoder_gate.backends.onnx_session import installed_providers, open_session
@@ -44,7 +42,7 @@ EMULATION_VERSION = 7  # bump when write_saturating's output changes
 #: How a twin computes the path this CPU does not (accuracy.json's `computed_by`, the verdict's notes).
 WAYS = {"option": f"ONNX Runtime with {'='.join(EXACT_SESSION_OPTION)}",
         "masked": "ONNX Runtime's own AVX2 kernels, in a child process whose CPU is masked to AVX2",
-        "rewrite": "the file rewritten to saturate (int8_path.write_saturating), beside this CPU's float "
+        "rewrite": "the file rewritten to saturate (int8_rewrite.write_saturating), beside this CPU's float "
                    "kernels"}
 
 
@@ -122,7 +120,7 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
                WAYS["rewrite" if path == "saturating" else "option"], name, here)
     if path == "exact":
         opened, shared = source, found.shared
-        if shared:  # ONNX Runtime 1.25 on cannot load them with the option (int8_path.shared_integer_inputs)
+        if shared:  # ONNX Runtime 1.25 on cannot load them with the option (shared_integer_inputs)
             digest = onnx_digest(source)
             key = {"source": f"onnx:{digest}", "unshared": 1, "tools": toolchain_versions(("onnx",))}
             entry = ctx.cache.get_or_build(f"unshared-{digest[:12]}", key,

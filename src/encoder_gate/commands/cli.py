@@ -499,10 +499,11 @@ def audit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    """The static saturation audit of each file (backends.int8_path.audit): exit 0 whatever it finds."""
+    """The static saturation audit of each file (backends.int8_rewrite.audit): exit 0 whatever it finds."""
     import json
 
-    from encoder_gate.backends.int8_path import audit, cpu_path, cpu_path_words
+    from encoder_gate.backends.int8_path import cpu_path, cpu_path_words
+    from encoder_gate.backends.int8_rewrite import audit
 
     found = {}
     for path in args.files:

@@ -44,8 +44,8 @@ from encoder_gate.backends.int8_path import (
     IntegerPath,
     cpu_path,
     cpu_path_words,
-    write_unshared,
 )
+from encoder_gate.backends.int8_rewrite import write_unshared
 from encoder_gate.backends.onnx_backend import ONNX_PACKAGES, OnnxBackend, OnnxRunner, audit_file
 from encoder_gate.backends.onnx_build import (
     EXPORT_RECIPE,
