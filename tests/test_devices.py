@@ -13,7 +13,7 @@ import pytest
 
 from encoder_gate.backends.base import BuildContext, Device
 from encoder_gate.backends.mock import MockBackend, MockRunner
-from encoder_gate.backends.registry import BACKENDS
+from encoder_gate.backends.registry import BACKENDS, parse_backend
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError, NoKernelsOnDevice
 from encoder_gate.reporting.verdict import device_notes
@@ -99,6 +99,34 @@ def test_a_backend_pinned_to_the_cpu_is_built_there_in_a_gpu_session(cpu_format,
     assert planned_device(gate.config, "onnx-fp16") == "cuda"
     cpu = session(cache_dir)
     assert cpu.reference_on("cpu") is cpu.runner("torch")
+
+
+def test_dynamic_int8_in_a_gpu_session_is_judged_on_the_cpu_even_where_onnxruntime_has_no_cuda(
+        tiny, cache_dir: Path):
+    """The real onnx-int8 and a prebuilt file of it, in a cuda session on a machine whose onnxruntime
+    has no CUDA provider (a GPU runner given encoder-gate[cpu]): a CPU format, said before the
+    providers are asked for, so both are built and judged on the CPU with the note; onnx-fp32 still
+    says what to install."""
+    import onnxruntime as ort
+
+    from encoder_gate.errors import DeviceUnavailable
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has a CUDA provider: the cuda session opens its files there")
+    int8_dir, _ = parse_backend("onnx-int8").artifact(
+        GateSession(GateConfig(model="tiny", cache_dir=cache_dir), progress=lambda _: None).context())
+    prebuilt = f"onnx:{int8_dir / 'model.onnx'}"
+    config = GateConfig(model="tiny", cache_dir=cache_dir, device="cuda",
+                        backends=("onnx-int8", prebuilt, "onnx-fp32"))
+    gate = GateSession(config, progress=lambda _: None)
+    for name in ("onnx-int8", prebuilt):
+        gate.runner(name)
+        assert gate.device_of(name) == "cpu", name
+        assert any("computed on the CPU in a cuda session" in n and "DynamicQuantizeLinear" in n
+                   for n in gate.records[name].notes), gate.records[name].notes
+    with pytest.raises(DeviceUnavailable, match="no CUDAExecutionProvider"):
+        gate.runner("onnx-fp32")
+    gate.close()
 
 
 @pytest.mark.parametrize("devices, message", [
@@ -322,7 +350,7 @@ def test_a_gpu_sessions_header_says_how_its_rows_on_the_cpu_are_timed(pytester: 
 # raises on cuda what onnx_session.open_session raises for a file with no CUDA kernels.
 STAND_IN = '''
 from encoder_gate.backends.mock import MockBackend
-from encoder_gate.backends.registry import BACKENDS
+from encoder_gate.backends.registry import BACKENDS, parse_backend
 from encoder_gate.errors import NoKernelsOnDevice
 
 

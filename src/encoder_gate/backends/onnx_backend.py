@@ -463,7 +463,8 @@ class OnnxBackend:
         return onnx_identity(self.artifact(ctx)[0] / "model.onnx", self.precision)
 
     def build(self, ctx: BuildContext) -> OnnxRunner:
-        providers_for(ctx.device)  # fail fast, before any export
+        if self.precision != "int8":  # fail fast, before any export; dynamic INT8 is a CPU format, which
+            providers_for(ctx.device)  # open_session says on cuda before it asks for CUDA (runtime.devices)
         path, hit = self.artifact(ctx)
         ctx.progress(f"{self.name}: {'from cache' if hit else 'built'} at {path}")
         session = open_session(path / "model.onnx", ctx.device, ctx.threads)
@@ -505,7 +506,8 @@ class PrebuiltOnnxBackend:
         return onnx_identity(path, self.precision or infer_precision(inspect_onnx(path))[0])  # as build()
 
     def build(self, ctx: BuildContext) -> OnnxRunner:
-        providers_for(ctx.device)
+        # no early providers_for: open_session asks, after it says whether the file is a CPU format
+        # (judged on the CPU in a cuda session, whatever onnxruntime is installed)
         path, notes = resolve_onnx_path(self.path, ctx.model.path)
         info = inspect_onnx(path)
         missing = info.missing_external_files()

@@ -164,14 +164,14 @@ def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[s
 
     if not path.is_file():
         raise GateError(f"ONNX file {path} does not exist. Check the path after 'onnx:'.")
-    providers = with_options(providers_for(device))
-    if device == "cuda":
+    if device == "cuda":  # before the providers: a CPU format is judged on the CPU, whatever onnxruntime
         cpu_only = cpu_only_ops(path)
         if cpu_only:
             raise NoKernelsOnDevice(
                 f"{path.name}: its {', '.join(cpu_only)} nodes have no CUDA kernel in ONNX Runtime, so on "
                 "cuda they would run on the CPU with copies between the devices, its figures the CPU's "
                 "passed off as the GPU's (dynamic INT8 is a CPU format)")
+    providers = with_options(providers_for(device))
     options = session_options(threads)
     for key, value in config:
         options.add_session_config_entry(key, value)
