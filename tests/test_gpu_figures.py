@@ -170,3 +170,5 @@ def test_the_report_sets_each_gpu_backends_peak_gpu_memory_beside_its_resident_m
     assert "| onnx-fp16 | 250.0 | 402 | 1,500 | 32 |" in text
     assert text.count("| torch |") == 1 and "onnx-int8" not in text
     assert gpu_memory_table(rows[3:]) == []
+    failed = [row("onnx-fp16", 1, memory_gpu_mb=None, memory_error="worker 0 of onnx-fp16 died")]
+    assert "- onnx-fp16: not measured: worker 0 of onnx-fp16 died" in gpu_memory_table(failed)

@@ -154,10 +154,13 @@ def gpu_memory_table(rows: Sequence[Row]) -> list[str]:
     """Each GPU backend's peak GPU memory beside its process's peak resident memory: one process
     holding only that backend (speed.workers.measure_memory), at the session's largest batch size."""
     first: dict[str, Row] = {}
+    failed: dict[str, str] = {}
     for r in rows:
         if r.info.get("memory_gpu_mb") is not None:
             first.setdefault(r.backend, r)
-    if not first:
+        elif r.info.get("memory_error"):
+            failed.setdefault(r.backend, str(r.info["memory_error"]))
+    if not first and not failed:
         return []
     body = [[name, f"{r.info.get('model_size_bytes', 0) / 1e6:.1f}", f"{r.info['memory_gpu_mb']:,.0f}",
              f"{r.info['memory_peak_rss_mb']:,.0f}", str(r.info.get("memory_batch_size", ""))]
@@ -167,7 +170,9 @@ def gpu_memory_table(rows: Sequence[Row]) -> list[str]:
             "texts: what the GPU holds for it (the device's memory in use after the pass less before "
             "the backend was built: weights, ONNX Runtime's arena or torch's cache, workspaces; not "
             "the CUDA context) and the process's peak resident memory (VmHWM).", "",
-            *_table(["backend", "size on disk", "GPU peak", "CPU peak RSS", "batch size"], body), ""]
+            *_table(["backend", "size on disk", "GPU peak", "CPU peak RSS", "batch size"], body), "",
+            *(f"- {name}: not measured: {why}" for name, why in sorted(failed.items())),
+            *([""] if failed else [])]
 
 
 def dispatch_bound_lines(rows: Sequence[Row]) -> list[str]:
