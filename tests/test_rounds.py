@@ -124,6 +124,20 @@ def test_a_budget_shares_what_is_left_over_the_cells_left():
         TimeBudget(0.0, 3)
 
 
+def test_what_a_cell_spent_outside_timing_is_not_charged_to_the_budget():
+    """A GPU cell's memory probe (a process of its own) is left out of its charge, as builds are;
+    once: the next cell is charged in full."""
+    budget = TimeBudget(100.0, cells=4)
+    budget.exclude(15.0)
+    budget.charge(25.0)  # 10 s of timing, 15 s of probe
+    assert budget.spent == pytest.approx(10.0) and budget.share() == pytest.approx(30.0)
+    budget.charge(30.0)
+    assert budget.spent == pytest.approx(40.0)
+    budget.exclude(50.0)
+    budget.charge(20.0)  # never a negative charge
+    assert budget.spent == pytest.approx(40.0) and budget.done == 3
+
+
 def test_rounds_within_a_share_at_the_pilots_pace():
     # 6 rounds of 1 s after 2 s of warm-up (8 s spent): a 20 s share pays for 12 more
     assert rounds_within(20.0, 8.0, 6, 1.0) == 18

@@ -33,6 +33,7 @@ class TimeBudget:
     spent: float = 0.0
     done: int = 0
     cut: list[str] = field(default_factory=list)  # the cells that stopped at their share
+    excluded: float = 0.0  # seconds of the running cell that are not timing (see exclude)
 
     def __post_init__(self) -> None:
         if not self.seconds > 0 or not math.isfinite(self.seconds):
@@ -43,9 +44,15 @@ class TimeBudget:
         return max(0.0, self.seconds - self.spent) / max(1, self.cells - self.done)
 
     def charge(self, seconds: float) -> None:
-        """A cell finished after `seconds` of timing."""
-        self.spent += max(0.0, seconds)
+        """A cell finished after `seconds` (its call's), less what it spent outside timing."""
+        self.spent += max(0.0, seconds - self.excluded)
+        self.excluded = 0.0
         self.done += 1
+
+    def exclude(self, seconds: float) -> None:
+        """`seconds` of the running cell were not timing (a GPU backend's memory probe, in a process
+        of its own): its charge leaves them out, as it leaves out builds."""
+        self.excluded += max(0.0, seconds)
 
     def plan_line(self) -> str:
         """The line printed before timing starts."""

@@ -79,7 +79,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     gate's test. A case borderline against the speed baseline runs
     ENCODER_GATE_BENCH_EXTRA_ROUNDS more paired rounds before it is recorded. A cell on a GPU also
     records how busy the GPU was (speed.gpu_busy: a dispatch-bound cell is named) and the backend's
-    peak GPU memory, in a process of its own (`backend_memory`).
+    peak GPU memory, in a process of its own (`backend_memory`; not charged to the budget).
     """
     share = gate_budget.share() if gate_budget is not None else None  # asked before any of its work
     started = time.perf_counter()
@@ -98,6 +98,19 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
             runner.predict(batch)
         return len(plan.batches)
 
+    def gpu_figures(walls: Sequence[float]) -> dict[str, Any]:
+        """A GPU cell's figures beside its speed: how busy the GPU was (speed.gpu_busy: a cell it
+        idles through is dispatch-bound) and the backend's peak GPU memory (`backend_memory`, a
+        process of its own: not charged to the timing budget). None of it on the CPU."""
+        if device != "cuda":
+            return {}
+        began = time.perf_counter()
+        found = {**busy_info(lambda: run_on(backend), walls),
+                 **backend_memory(backend.name, backend_tokenizer)}
+        if gate_budget is not None:
+            gate_budget.exclude(time.perf_counter() - began)
+        return found
+
     benchmark.group = f"model {variant} bs={gate_batch_size}"
     clock = clock_for(gate_session.config.threads, device)
     if not bench_settings.paired or backend.name == REFERENCE_BACKEND or reference is None:
@@ -112,10 +125,8 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
         keep_rounds(benchmark, alone.pr[1:], clock)  # the first was pedantic's warm-up
         # its rates on the wall clock, as a paired backend's: one clock for every messages/s
         walls = alone.pr_wall[1:] or alone.pr_wall
-        on_gpu = {**busy_info(lambda: run_on(backend), walls),
-                  **backend_memory(backend.name, backend_tokenizer)} if device == "cuda" else {}
         bench_record("model", variant, gate_batch_size, dispatch, plan,
-                     pass_seconds=float(np.median(walls)) if walls else None, **on_gpu)
+                     pass_seconds=float(np.median(walls)) if walls else None, **gpu_figures(walls))
         return
 
     reference.warmup(plan.shapes)
@@ -164,8 +175,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
              "paired_budget_share": round(share, 3) if share is not None else None,
              "paired_budget_cut": cut or None,
              "paired_others_cores": others}
-    if device == "cuda":  # how busy the GPU was: a cell it idles through is dispatch-bound (speed.gpu_busy)
-        extra.update(busy_info(backend_arm, cell.pr_wall), **backend_memory(backend.name, backend_tokenizer))
+    extra.update(gpu_figures(cell.pr_wall))
     if target and width > target:  # the rounds ran out first: what the target would take
         extra["paired_rounds_needed"] = rounds_for_width(width, cell.rounds, target, 10**6)
         if cut:
