@@ -463,8 +463,10 @@ class OnnxBackend:
         return onnx_identity(self.artifact(ctx)[0] / "model.onnx", self.precision)
 
     def build(self, ctx: BuildContext) -> OnnxRunner:
-        if self.precision != "int8":  # fail fast, before any export; dynamic INT8 is a CPU format, which
-            providers_for(ctx.device)  # open_session says on cuda before it asks for CUDA (runtime.devices)
+        # fail fast, before any export; not for dynamic INT8, a CPU format, which open_session says on
+        # cuda before it asks for CUDA (judged on the CPU then: runtime.devices)
+        if self.precision != "int8":
+            providers_for(ctx.device)
         path, hit = self.artifact(ctx)
         ctx.progress(f"{self.name}: {'from cache' if hit else 'built'} at {path}")
         session = open_session(path / "model.onnx", ctx.device, ctx.threads)

@@ -57,8 +57,8 @@ from encoder_gate.statistics import bootstrap_ci
 
 Status = Literal["pass", "fail", "inconclusive", "unchanged"]
 
-#: The largest artifact a side's sessions are opened afresh for before each round (both sides'
-#: files under it; see :func:`measure_runners`). Measured (docs/noise.md, AMD EPYC, one thread):
+#: The largest artifact a side's sessions are opened afresh for before each round (each side by its
+#: own file; see :func:`measure_runners`). Measured (docs/noise.md, AMD EPYC, one thread):
 #: two sessions of the tiny model's 0.5 MB FP32 file ran 0.92x to 1.08x of each other (sd 4.2%
 #: across 20 pairs; reopened each round, 0 of 20 false alarms), the default model's 87 MB FP32 file
 #: within sd 0.5% (6 pairs), where a reopen and its warm-up also cost more than a quarter of a

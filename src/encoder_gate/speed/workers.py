@@ -45,9 +45,8 @@ def _worker_main(conn: Any, config: Any, backend: str, measure_gpu: bool = False
                 runner.predict(batch)
             seconds = time.perf_counter() - start
             gpu_now = gpu_memory_used_bytes() if gpu_before is not None else None
-            conn.send(("done", {"seconds": seconds, "peak_rss_bytes": peak_rss_bytes(),
-                                "gpu_bytes": gpu_now - gpu_before if gpu_now is not None and
-                                gpu_before is not None else None}))
+            held = gpu_now - gpu_before if gpu_now is not None and gpu_before is not None else None
+            conn.send(("done", {"seconds": seconds, "peak_rss_bytes": peak_rss_bytes(), "gpu_bytes": held}))
     except BaseException as exc:  # reported to the parent, which raises a GateError
         with contextlib.suppress(OSError, ValueError):
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -122,8 +121,9 @@ class WorkerPool:
         self.peak_rss = [max(old, int(r["peak_rss_bytes"]))
                          for old, r in zip(self.peak_rss, replies, strict=True)]
         held = [int(r["gpu_bytes"]) for r in replies if r.get("gpu_bytes") is not None]
-        if held:
-            self.gpu_peak = max([*held, *([self.gpu_peak] if self.gpu_peak is not None else [])])
+        if self.gpu_peak is not None:
+            held.append(self.gpu_peak)
+        self.gpu_peak = max(held, default=None)
         return [float(r["seconds"]) for r in replies]
 
     def close(self) -> None:
