@@ -63,6 +63,7 @@ session.close()
 """
 
 
+@pytest.mark.slow
 def test_a_builds_memory_stays_in_its_child(tmp_path: Path, tiny: ModelSpec) -> None:
     """The session's process loads no torch, ONNX or transformers to build its three ONNX files: a
     child exports, converts and quantizes, and its peak is not the session's. The runner opened

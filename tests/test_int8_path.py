@@ -707,6 +707,7 @@ def cache_of_its_own(tiny, tmp_path: Path) -> Path:
     return cache
 
 
+@pytest.mark.slow
 @NEEDS_EXACT_OPTION
 def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
         pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch):
@@ -819,6 +820,7 @@ def test_the_terminal_verdict_says_which_cpus_an_int8_row_was_not_judged_for(
     assert "NOT judged" not in every.stdout.str()
 
 
+@pytest.mark.slow
 @NEEDS_EXACT_OPTION
 @pytest.mark.parametrize("told", ["its own flags", "its own flags, no CPUID mask", "avx2 only"])
 def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(

@@ -164,6 +164,7 @@ def test_evaluated(backend_evaluation):
 """
 
 
+@pytest.mark.slow
 def test_xdist_workers_evaluations_are_merged_into_one_report(pytester: pytest.Pytester, gate_args):
     """Under `-n 2` each worker evaluates its backends; the controller writes one report with all."""
     import json

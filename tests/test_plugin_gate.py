@@ -2,8 +2,10 @@
 nothing fails, unlabelled --gate-texts, the benchmark sweep and the speedup baseline of
 --benchmark-compare.
 
-Every run is a subprocess: torch and ONNX Runtime in a nested in-process session crash the
-interpreter (on teardown, or in the garbage collector once this process has imported torch).
+Runs are in-process (tests/conftest.py imports torch's and onnx's C++-registering modules once,
+before any run, so a nested session no longer crashes the interpreter), but where a test reads what a
+usage error writes to stderr, or needs a fresh process: a subprocess costs about 7 s of imports
+(torch and transformers' model code) on the 2-core AMD EPYC.
 Every path option is passed as ``--opt=PATH`` and the pytester directory gets its own
 pyproject.toml: a bare path argument outside it would make pytest pick this repository's
 pyproject.toml (its addopts and its [tool.encoder-gate] table) as the inner run's configuration.
@@ -174,6 +176,7 @@ def test_shard_costs_without_a_shard_is_refused(gate_dir: pytest.Pytester, gate_
                                  "session: give --gate-shard K/N with it, or leave it out"])
 
 
+@pytest.mark.slow
 def test_a_selection_of_the_checks_is_judged_on_the_checks_it_ran(gate_dir: pytest.Pytester,
                                                                     gate_args: list[str], report_dir: Path):
     """`-k flip_rate` with a drift bound that fails: pytest ran only the flip-rate tests and passed
@@ -184,26 +187,26 @@ def test_a_selection_of_the_checks_is_judged_on_the_checks_it_ran(gate_dir: pyte
                                'drift_max = 1e-15\n')
     gate_dir.makepyfile(test_checks=CHECKS)
     args = ["--gate-backends=torch,onnx-fp32", "--gate-limit=32", *gate_args]
-    result = gate_dir.runpytest_subprocess(*args, "-k", "flip_rate")
+    result = gate_dir.runpytest(*args, "-k", "flip_rate")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-3000:]
     row = json.loads((report_dir / "accuracy.json").read_text())["backends"]["onnx-fp32"]
     assert set(row["checks"]) == {"flip_rate"} and "drift_max" in row["not_selected"]
     verdict = (report_dir / "verdict.md").read_text()
     assert "## encoder-gate: PASS" in verdict and "-k flip_rate" in verdict
-    whole = gate_dir.runpytest_subprocess(*args, "-k", "drift_within_bound")
+    whole = gate_dir.runpytest(*args, "-k", "drift_within_bound")
     assert whole.ret == pytest.ExitCode.TESTS_FAILED
     assert "drift_max" in json.loads((report_dir / "verdict.json").read_text())["backends"][1]["failed"]
     # a team's own test alone: none of the gate's checks ran, so no result is judged, nor written
     gate_dir.makepyfile(test_team="def test_team(backend_evaluation):\n"
                                   "    assert backend_evaluation.probs.size\n")
-    team = gate_dir.runpytest_subprocess(*args, "-k", "team")
+    team = gate_dir.runpytest(*args, "-k", "team")
     assert team.ret == pytest.ExitCode.OK, team.stdout.str()[-3000:]
     team.stdout.fnmatch_lines(["encoder-gate: this selection (-k team) ran none of the gate's checks and "
                                "wrote no results, so it exits as its tests do*"])
     # a failing one: it fails its session, and the checks' results of the session before stay (walk T A)
     gate_dir.makepyfile(test_bad="def test_bad_team(backend_evaluation):\n"
                                  "    assert not backend_evaluation.probs.size\n")
-    bad = gate_dir.runpytest_subprocess(*args, "-k", "bad_team")
+    bad = gate_dir.runpytest(*args, "-k", "bad_team")
     assert bad.ret == pytest.ExitCode.TESTS_FAILED
     assert "removed" not in bad.stdout.str() and (report_dir / "accuracy.json").is_file()
 

@@ -51,6 +51,7 @@ def _mean_speedup(c: dict[str, Any]) -> float:
     return float(np.exp(np.mean(np.log(list(c["speedup"].values())))))
 
 
+@pytest.mark.slow
 def test_search_ships_the_fastest_passing_candidate_and_not_a_worse_one(cache_dir, tiny_ctx, tmp_path):
     """End to end on tiny (one run, so xdist workers do not repeat it): the 4-bit copy fails the FP32
     drift bounds and ships nowhere; per number format the shipped file, under optimum's name, is the

@@ -147,6 +147,7 @@ def test_a_waiver_naming_what_the_session_does_not_have_is_a_usage_error_saying_
         check_waivers([waiver(check="drift")], ["torch", "onnx-int8"], tuple(CHECKS))
 
 
+@pytest.mark.slow
 def test_a_waiver_of_a_label_the_model_does_not_have_is_a_usage_error_not_stale(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     """`label = "grieff"` for `grief`: the verdict called the waiver stale ("the check passes now"),
