@@ -975,8 +975,16 @@ def test_a_compare_against_a_save_from_another_cpu_class_fails_saying_what_diffe
     [finding] = [f for f in decided["findings"] if f["kind"] == "gate"]
     assert "another CPU class" in finding["reason"]
     assert f"integer_path: '{mine['integer_path']}' now, '{other}' in the save" in finding["reason"]
+    # told to compare anyway, it compares: judged on speed, never refused for the CPU class. Whether
+    # that comparison passes is the two runs' noise (a few rounds of tiny each, under load in CI:
+    # onnx-fp32's speedup once fell more than the 15% allowed), so either verdict on speed will do
     monkeypatch.setenv(ENV_ALLOW_OTHER_MACHINE, "1")
-    assert pytester.runpytest(*args, "--benchmark-compare=0001").ret == pytest.ExitCode.OK
+    told = pytester.runpytest(*args, "--benchmark-compare=0001")
+    out = told.stdout.str()
+    assert saved.name in out and ("speedup gate passed against" in out or (
+        told.ret == pytest.ExitCode.TESTS_FAILED and "SPEEDUP GATE FAILED against" in out)), out[-3000:]
+    decided = json.loads((pytester.path / "report" / "verdict.json").read_text())
+    assert not [f for f in decided["findings"] if "another CPU class" in f.get("reason", "")]
 
 
 def test_a_baseline_cell_that_timed_other_texts_is_not_compared_and_says_so(tmp_path):
