@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shlex
 from collections.abc import Callable
@@ -44,6 +45,10 @@ def _import_the_heavy_stack_once() -> None:
 
 
 _import_the_heavy_stack_once()
+# What those imports made lives as long as the process: kept out of every later collection (a
+# full one walked about 414,000 objects, 0.29 s, for each gate session's builds and releases and
+# Python's own collections; AMD EPYC, 2 cores). Frozen now, only a test's own objects are walked.
+gc.freeze()
 
 
 def _share_the_cores_between_workers() -> None:

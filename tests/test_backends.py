@@ -77,6 +77,21 @@ def test_torch_and_torch_compile_share_one_copy_of_the_weights_while_a_runner_ho
     assert not [k for k in torch_backend._LOADED if k[1] == tiny_ctx.model.content_hash]
 
 
+def test_what_a_small_model_frees_is_trimmed_and_only_a_large_ones_collected(monkeypatch):
+    """A full collection costs about 0.3 s in a process holding torch and transformers, paid at
+    every build and release: below COLLECT_FROM_BYTES of weights only the allocator is trimmed."""
+    import gc
+
+    from encoder_gate import memory
+
+    collections: list[tuple[object, ...]] = []
+    monkeypatch.setattr(gc, "collect", lambda *args: collections.append(args) or 0)
+    memory.return_freed_memory(memory.COLLECT_FROM_BYTES - 1)
+    assert collections == []
+    memory.return_freed_memory(memory.COLLECT_FROM_BYTES)
+    assert len(collections) == 1
+
+
 def test_warmup_feeds_what_the_tokenizer_feeds(tiny_ctx):
     """RoBERTa's forward takes token_type_ids but its tokenizer gives none: warm-up leaves them out."""
     runner = parse_backend("torch").build(tiny_ctx)

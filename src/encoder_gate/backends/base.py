@@ -180,6 +180,14 @@ def dummy_batch(batch_size: int, seq_len: int, input_names: tuple[str, ...]) -> 
     return {k: v for k, v in batch.items() if k in input_names}
 
 
+WEIGHT_FILES = (".safetensors", ".bin")  # a Hugging Face model directory's weights
+
+
 def dir_size(path: Path, suffixes: tuple[str, ...]) -> int:
     """Bytes of the weight files under `path` (what a user would ship)."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.name.endswith(suffixes))
+
+
+def weights_bytes(model_dir: Path) -> int:
+    """The size of a model directory's weight files, read from the disk without loading them."""
+    return dir_size(model_dir, WEIGHT_FILES)

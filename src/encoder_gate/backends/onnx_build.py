@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.base import BuildContext, weights_bytes
 from encoder_gate.backends.optimum_compat import optimum_missing
 from encoder_gate.errors import GateError
 from encoder_gate.memory import return_freed_memory
@@ -339,7 +339,7 @@ def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
                                    use_gpu=ctx.device == "cuda")
     # the optimizer keeps its shape-inference helper, with a copy of the whole model inside: let it go
     optimized.shape_infer_helper = None
-    return_freed_memory()
+    return_freed_memory(weights_bytes(ctx.model.path))
     add_tensor_types(optimized.model)
     half = convert_float_to_float16(optimized.model, keep_io_types=True, disable_shape_infer=True)
     optimized.initialize(half)

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Literal
 
-from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.base import BuildContext, weights_bytes
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import NotCached
 from encoder_gate.data.datasets import CalibrationSource
@@ -108,7 +108,7 @@ def build_artifact(name: str, ctx: BuildContext) -> ArtifactOutcome | None:
         return outcome("unexpected", detail=f"{type(exc).__name__}: {exc}"[:500])
     finally:
         if ctx.cache.builds:  # a lookup built nothing, so it freed nothing
-            return_freed_memory()
+            return_freed_memory(weights_bytes(ctx.model.path))
     return outcome("cached" if hit else "built", path)
 
 

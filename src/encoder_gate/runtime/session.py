@@ -26,10 +26,10 @@ from encoder_gate.backends.base import (
     Device,
     Runner,
     at_threads,
-    dir_size,
     first_call_seconds,
     runner_max_tokens,
     runner_notes,
+    weights_bytes,
 )
 from encoder_gate.backends.registry import (
     REFERENCE_BACKEND,
@@ -60,8 +60,6 @@ from encoder_gate.runtime.devices import build_on_its_device, planned_device
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import artifact_of, cached_predictions
 from encoder_gate.tasks import THRESHOLD
-
-WEIGHT_FILES = (".safetensors", ".bin")  # a Hugging Face model directory's weights
 
 #: The files a tokenizer is read from (and sentencepiece's *.model): a directory with none has no tokenizer.
 TOKENIZER_FILES = frozenset({"tokenizer.json", "vocab.txt", "vocab.json", "merges.txt"})
@@ -164,7 +162,7 @@ class GateSession:
     def model_bytes(self) -> int:
         """The size of the model directory's weight files (what a property test's example costs
         grows with), read from the disk without loading them."""
-        return dir_size(self.model.path, WEIGHT_FILES)
+        return weights_bytes(self.model.path)
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -386,7 +384,7 @@ class GateSession:
                 self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
                 raise
             finally:
-                return_freed_memory()  # what the build freed (an export, a conversion) goes back
+                return_freed_memory(self.model_bytes)  # what the build freed (an export, a conversion)
             self._runners[name] = runner
             hit, seconds = self._prebuilt.get(name, (True, 0.0))  # built by prebuild(): not from the cache
             if name not in self.records:  # (a runner opened again after its release keeps the first's)
@@ -440,7 +438,7 @@ class GateSession:
         self._settle(name, found)
         found.close()
         del found
-        return_freed_memory()
+        return_freed_memory(self.model_bytes)
 
     def _settle(self, name: str, runner: Runner) -> None:
         """Complete the record of a runner that built part of itself at its first call (torch.compile
