@@ -21,6 +21,10 @@ from encoder_gate.runtime.session import GateSession
 from encoder_gate.studies.damage import DAMAGES, damaged_runner
 
 N_TEXTS = 300  # enough for a stable F1, fast enough for every PR
+# mask_ignored pads every text to 128 tokens, about four times the tokens of the texts the others
+# run (51 s of a core on 300 texts, AMD EPYC): it is judged on the first 100, where attending to the
+# padding already fails its checks; its F1 loss is not asserted (MIN_F1_LOSS)
+TEXTS_OF = {"mask_ignored": 100}
 pytestmark = pytest.mark.slow
 
 
@@ -63,9 +67,11 @@ MIN_F1_LOSS = {"labels_permuted": 0.3, "perturbed_layer": 0.02}
 def test_broken_backend_fails_the_gate(damage, model, ctx, setup, tmp_path: Path):
     """Each damage fails at least one check, with a message naming the backend and samples; one
     that changes decisions loses F1 measurably on the bundled data."""
-    ds, tok, _ = setup
+    n = TEXTS_OF.get(damage, N_TEXTS)
+    ds, tok, ref = setup
+    part = (ds.head(n), tok, ref[:n])
     runner = damaged_runner(damage, ctx, tmp_path)
-    ev, failures = judge(runner.name, predict_texts(runner, tok, ds.texts), setup, model, "onnx-int8")
+    ev, failures = judge(runner.name, predict_texts(runner, tok, part[0].texts), part, model, "onnx-int8")
     assert failures, f"{damage} passed every check: {ev.drift}"
     message = next(iter(failures.values()))
     assert message.startswith(f"broken-{damage}:")

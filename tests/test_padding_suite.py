@@ -122,38 +122,6 @@ def test_the_fewest_examples_still_catch_a_backend_that_ignores_the_mask(pyteste
         "test_padding_alone_longest_and_max_length_agree", "test_padding_batch_composition_does_not_matter"}
 
 
-@pytest.mark.slow
-def test_a_propertys_pass_is_kept_per_artifact_with_or_without_ci_and_an_exploring_session_draws_again(
-        pytester: pytest.Pytester, tiny, tiny_ctx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A backend property draws its fixed examples with or without `CI`, so its pass is kept in the
-    artifact cache: the next session on the same artifact reads it and says so; an exploring session
-    (--gate-explore) draws again, and its verdict says it explored."""
-    cache = tmp_path / "cache"  # a cache of its own: no property has passed in it yet
-    shutil.copytree(tiny.path, cache / tiny.path.name)
-    fp32, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)  # the shared export, not exported again
-    shutil.copytree(fp32, cache / fp32.name)
-    (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
-    (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
-    args = ["accuracy", "--gate-model", "tiny", "--gate-backends", "torch,onnx-fp32", "--gate-cache-dir",
-            str(cache), "-k", "padding_same_input", "-s", "-p", "no:cacheprovider"]
-    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
-    monkeypatch.setenv("CI", "true")
-    kept = "*{} test_padding_same_input_gives_same_output: passed before on this artifact with the same * " \
-           "fixed examples; read from the cache"
-    # fresh processes: the profile is chosen when the suite is imported
-    first = pytester.runpytest_subprocess(*args)
-    first.assert_outcomes(passed=2)
-    assert "read from the cache" not in first.stdout.str()
-    monkeypatch.delenv("CI")
-    second = pytester.runpytest_subprocess(*args)
-    second.assert_outcomes(passed=2)
-    second.stdout.fnmatch_lines([kept.format("torch"), kept.format("onnx-fp32")], consecutive=False)
-    explored = pytester.runpytest_subprocess(*args, "--gate-explore", "4")
-    explored.assert_outcomes(passed=2)
-    assert "read from the cache" not in explored.stdout.str()
-    explored.stdout.fnmatch_lines(["encoder-gate: exploring: the padding properties draw 4 random examples*"])
-
-
 def test_a_property_of_a_runner_that_failed_on_a_batch_fails_at_once():
     """Walk AL: a file ONNX Runtime could not compute failed each property through hypothesis's
     examples and shrinking, 60 s a property on a loaded machine; the runner's failure is said at once."""
@@ -208,31 +176,48 @@ def test_a_failure_found_by_exploring_is_replayed_by_every_later_session(tmp_pat
 
 
 @pytest.mark.slow
-def test_two_sessions_of_one_commit_give_one_verdict(pytester: pytest.Pytester, tiny, cache_dir: Path,
-                                                     monkeypatch: pytest.MonkeyPatch):
-    """Issue 68: two sessions of `pytest accuracy` on tiny (the second with `CI` set, neither with a
-    profile of the project's) write verdict.json files equal but for when they were written; a third
-    that explores says so."""
+def test_two_sessions_of_one_commit_give_one_verdict_as_each_propertys_pass_is_kept_per_artifact(
+        pytester: pytest.Pytester, tiny, tiny_ctx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Issue 68, and what keeps it so, in sessions of `pytest accuracy` on tiny, none with a profile of
+    the project's: the first, without `CI`, draws each backend property's fixed examples; the second,
+    with `CI` set, would draw the same ones, so it reads each property's pass from the artifact cache
+    and says so, and writes a verdict.json equal to the first's but for when it was written; a third
+    that explores (--gate-explore) draws again, and its verdict says it explored."""
+    cache = tmp_path / "cache"  # a cache of its own: no property has passed in it yet
+    shutil.copytree(tiny.path, cache / tiny.path.name)
+    for name in ("onnx-fp32", "onnx-int8"):  # the shared builds, not built again
+        built, _ = parse_backend(name).artifact(tiny_ctx)
+        shutil.copytree(built, cache / built.name)
     (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
     (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
     monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
     monkeypatch.delenv("CI", raising=False)
-    args = ["accuracy", "--gate-model", "tiny", "--gate-backends", "torch,onnx-fp32,onnx-int8",
-            "--gate-cache-dir", str(cache_dir), "--gate-limit", "48", "-p", "no:cacheprovider"]
+    backends = ("torch", "onnx-fp32", "onnx-int8")
+    args = ["accuracy", "--gate-model", "tiny", "--gate-backends", ",".join(backends), "--gate-cache-dir",
+            str(cache), "--gate-limit", "48", "-s", "-p", "no:cacheprovider"]
+    property_kept = "test_padding_same_input_gives_same_output: passed before on this artifact"
 
     def verdict() -> dict:
         decided = json.loads((pytester.path / ".encoder-gate" / "verdict.json").read_text())
         return {k: v for k, v in decided.items() if k not in ("sources", "decided_on")}
 
-    assert pytester.runpytest_subprocess(*args).ret == 0
+    # fresh processes: the profile is chosen when the suite is imported
+    first_run = pytester.runpytest_subprocess(*args)
+    assert first_run.ret == 0, first_run.stdout.str()[-3000:]
+    assert property_kept not in first_run.stdout.str()
     first = verdict()
-    monkeypatch.setenv("CI", "true")
-    assert pytester.runpytest_subprocess(*args).ret == 0
-    assert verdict() == first
     assert first["explored"] == {}
-    # an exploring session says so, in verdict.json and verdict.md
+    monkeypatch.setenv("CI", "true")
+    second = pytester.runpytest_subprocess(*args)
+    assert second.ret == 0, second.stdout.str()[-3000:]
+    kept = "with the same * fixed examples; read from the cache"
+    second.stdout.fnmatch_lines([f"*{name} {property_kept} {kept}" for name in backends], consecutive=False)
+    assert verdict() == first
+    # an exploring session draws again, and says so, in verdict.json and verdict.md
     explored = pytester.runpytest_subprocess(*args, "--gate-explore", "3")
-    assert explored.ret == 0
+    assert explored.ret == 0, explored.stdout.str()[-3000:]
+    assert property_kept not in explored.stdout.str()
+    explored.stdout.fnmatch_lines(["encoder-gate: exploring: the padding properties draw 3 random examples*"])
     assert verdict()["explored"] == {"accuracy.json": 3, "findings.json": 3}
     said = "- Explored: the session of accuracy.json, findings.json drew 3 random examples a padding property"
     assert said in (pytester.path / ".encoder-gate" / "verdict.md").read_text()
