@@ -74,20 +74,28 @@ def test_a_new_backend_runs_through_the_gate_the_cache_and_the_verdict(pytester:
     args = ["accuracy", "--gate-model", "tiny", "--gate-backends", "torch,torch-nudged",
             "--gate-cache-dir", str(cache_dir), "--gate-report-dir", str(pytester.path / "report"),
             "-p", "no:cacheprovider", "-p", "no:randomly"]
-    # fresh processes: the project's conftest registers the backend, as a user's would, and an
-    # in-process run would leave it registered for the rest of the worker
-    first = pytester.runpytest_subprocess(*args)
+    def run(*more: str) -> pytest.RunResult:
+        """An in-process session (a subprocess pays about 7 s of imports): the project's conftest
+        registers the backend, as a user's would, and each run's registration is taken back after it,
+        so the next run's conftest registers it anew and the worker's registry is left as it was."""
+        try:
+            return pytester.runpytest(*args, *more)
+        finally:
+            if "torch-nudged" in BACKENDS:
+                del BACKENDS["torch-nudged"]
+
+    first = run()
     assert first.ret == pytest.ExitCode.OK, first.stdout.str()[-3000:]
     verdict = (pytester.path / "report" / "verdict.md").read_text()
     row = next(line for line in verdict.splitlines() if line.startswith("| torch-nudged "))
     assert "| pass |" in row
 
-    again = pytester.runpytest_subprocess(*args, "-k", "drift_within_bound")  # the cache, not the gate again
+    again = run("-k", "drift_within_bound")  # the cache, not the gate again
     assert again.ret == pytest.ExitCode.OK
     again.stdout.fnmatch_lines(["torch-nudged*predictions from cache*"])
 
     pytester.makepyfile(nudged_backend=NEW_MODULE.format(shift="0.3"))  # far past FP16's bounds
-    broken = pytester.runpytest_subprocess(*args, "-k", "drift_within_bound")
+    broken = run("-k", "drift_within_bound")
     assert broken.ret == pytest.ExitCode.TESTS_FAILED
     broken.stdout.fnmatch_lines(["_*test_drift_within_bound[[]torch-nudged-drift_max[]]*_",
                                  "torch-nudged: drift_max = * exceeds the bound 0.1.",

@@ -377,7 +377,7 @@ BACKENDS["cpu-format"] = CpuFormat
 
 @pytest.mark.slow
 def test_a_gpu_session_judges_and_times_a_file_with_no_cuda_kernels_on_the_cpu(pytester: pytest.Pytester,
-                                                                               cache_dir: Path):
+                                                                               cache_dir: Path, monkeypatch):
     """A whole cuda session, run on the CPU: the reference pinned to the CPU, the stand-in falling back
     to it. Its accuracy and speed are judged there, against torch on the CPU, and accuracy.json,
     speedups.json, verdict.json and verdict.md each name the device of each row."""
@@ -391,9 +391,12 @@ def test_a_gpu_session_judges_and_times_a_file_with_no_cuda_kernels_on_the_cpu(p
         (pytester.path / rel).parent.mkdir(parents=True, exist_ok=True)
         (pytester.path / rel).write_text(text)
     report = pytester.path / "report"
+    # where each cell is timed, not how well: a few rounds of a few texts
+    monkeypatch.setenv("ENCODER_GATE_BENCH_ROUNDS", "2")
+    monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")
     done = pytester.runpytest_subprocess(
         "accuracy", "benchmarks", "--gate-model", "tiny", "--gate-device", "cuda", "--gate-backends",
-        "torch,cpu-format", "--gate-threads", "1", "--gate-budget", "20", "--gate-limit", "200",
+        "torch,cpu-format", "--gate-threads", "1", "--gate-limit", "200",
         f"--gate-cache-dir={cache_dir}", f"--gate-report-dir={report}", "-p", "no:cacheprovider",
         "-p", "no:randomly")
     assert done.ret == pytest.ExitCode.OK, done.stdout.str()[-3000:]
