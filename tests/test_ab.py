@@ -642,8 +642,9 @@ def test_a_retrained_model_that_lost_accuracy_fails_and_is_named_as_the_model(
     common = 'backends = ["torch"]\nf1-rule = "regression"\nlimit = 400\n'
     base = checkout(tmp_path / "base", 'model = "default"\n' + common)
     pr = checkout(tmp_path / "pr", 'model = "model"\n' + common)
-    # under pytest-xdist, as a user's CI may run it: the worker's result reaches the controller
-    result = run_ab(pytester, monkeypatch, pr, base, cache_dir, "-k", "accuracy_vs_base", "-n", "2")
+    # under pytest-xdist, as a user's CI may run it: the worker's result reaches the controller (one
+    # worker: the one test selected runs on one, and a second worker costs a process of imports)
+    result = run_ab(pytester, monkeypatch, pr, base, cache_dir, "-k", "accuracy_vs_base", "-n", "1")
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2500:]
     result.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the base's (default*"])
     report = json.loads((pr / "report" / "ab.json").read_text())
