@@ -74,6 +74,7 @@ def test_a_new_backend_runs_through_the_gate_the_cache_and_the_verdict(pytester:
     args = ["accuracy", "--gate-model", "tiny", "--gate-backends", "torch,torch-nudged",
             "--gate-cache-dir", str(cache_dir), "--gate-report-dir", str(pytester.path / "report"),
             "-p", "no:cacheprovider", "-p", "no:randomly"]
+
     def run(*more: str) -> pytest.RunResult:
         """An in-process session (a subprocess pays about 7 s of imports): the project's conftest
         registers the backend, as a user's would, and each run's registration is taken back after it,

@@ -376,8 +376,8 @@ BACKENDS["cpu-format"] = CpuFormat
 
 
 @pytest.mark.slow
-def test_a_gpu_session_judges_and_times_a_file_with_no_cuda_kernels_on_the_cpu(pytester: pytest.Pytester,
-                                                                               cache_dir: Path, monkeypatch):
+def test_a_gpu_session_judges_and_times_a_file_with_no_cuda_kernels_on_the_cpu(
+        pytester: pytest.Pytester, cache_dir: Path, monkeypatch: pytest.MonkeyPatch):
     """A whole cuda session, run on the CPU: the reference pinned to the CPU, the stand-in falling back
     to it. Its accuracy and speed are judged there, against torch on the CPU, and accuracy.json,
     speedups.json, verdict.json and verdict.md each name the device of each row."""

@@ -69,9 +69,10 @@ def test_broken_backend_fails_the_gate(damage, model, ctx, setup, tmp_path: Path
     that changes decisions loses F1 measurably on the bundled data."""
     n = TEXTS_OF.get(damage, N_TEXTS)
     ds, tok, ref = setup
-    part = (ds.head(n), tok, ref[:n])
+    texts = ds.head(n)
     runner = damaged_runner(damage, ctx, tmp_path)
-    ev, failures = judge(runner.name, predict_texts(runner, tok, part[0].texts), part, model, "onnx-int8")
+    probs = predict_texts(runner, tok, texts.texts)
+    ev, failures = judge(runner.name, probs, (texts, tok, ref[:n]), model, "onnx-int8")
     assert failures, f"{damage} passed every check: {ev.drift}"
     message = next(iter(failures.values()))
     assert message.startswith(f"broken-{damage}:")

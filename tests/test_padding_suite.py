@@ -204,7 +204,7 @@ def test_two_sessions_of_one_commit_give_one_verdict_as_each_propertys_pass_is_k
     # fresh processes: the profile is chosen when the suite is imported
     first_run = pytester.runpytest_subprocess(*args)
     assert first_run.ret == 0, first_run.stdout.str()[-3000:]
-    assert property_kept not in first_run.stdout.str()
+    assert "read from the cache" not in first_run.stdout.str()  # nothing had passed in this cache
     first = verdict()
     assert first["explored"] == {}
     monkeypatch.setenv("CI", "true")
