@@ -195,6 +195,29 @@ def test_compile_key_holds_the_recipe_and_the_graph_not_the_weights(tiny_ctx: Bu
     assert compile_key(other, None, True) != base
 
 
+def test_a_cpu_compile_is_kept_per_thread_count_and_a_cuda_compile_is_not(
+        tiny_ctx: BuildContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inductor's CPU kernels hold the thread count they were compiled at; a cuda compile's kernels
+    are the GPU's, so a GPU job's accuracy session (every core) and benchmark session (1 thread)
+    share one compile."""
+    import torch
+
+    from encoder_gate.backends import torch_backend
+
+    monkeypatch.setattr(torch_backend, "compile_hardware", lambda device: f"{device} hardware")
+    before = torch.get_num_threads()
+    keys: dict[str, list[dict[str, object]]] = {"cpu": [], "cuda": []}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for device in keys:
+                keys[device].append(compile_key(replace(tiny_ctx, device=device), None, True))
+    finally:
+        torch.set_num_threads(before)
+    assert keys["cpu"][0] != keys["cpu"][1] and keys["cpu"][0]["threads"] == 1
+    assert keys["cuda"][0] == keys["cuda"][1] and keys["cuda"][0] != keys["cpu"][0]
+
+
 @pytest.mark.slow
 def test_a_session_that_reads_every_output_from_the_cache_never_compiles(
         pytester: pytest.Pytester, tiny: ModelSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -546,6 +546,17 @@ def test_full_sweep_cells_name_their_case():
     assert "model/normal/bs8/bucketed 1.10x" in text and "e2e/normal/bs8/bucketed 0.90x" in text
 
 
+def test_batch_sizes_are_listed_by_their_number_not_their_spelling():
+    """bs1, bs8, bs32 in that order (not bs1, bs32, bs8 as the strings sort), in the row's cell and in
+    the measured cells' lines (seen on the first GPU run's verdict)."""
+    cases = {f"model/normal/bs{n}/bucketed": {"onnx-fp16": float(n)} for n in (32, 1, 8)}
+    stats = {case: {"onnx-fp16": {"speedup": v["onnx-fp16"], "rounds": 7}} for case, v in cases.items()}
+    text = render_verdict(None, {"provenance": prov(), "speedups": cases, "stats": stats})
+    assert "bs1 1.00x; bs8 8.00x; bs32 32.00x" in text
+    measured = [line for line in text.splitlines() if line.startswith("- onnx-fp16 model/normal/")]
+    assert [line.split("/")[2] for line in measured] == ["bs1", "bs8", "bs32"]
+
+
 def test_statistical_gate_names_its_significance_level():
     """A speed gate that tested significance says a drop fails only when significant, with its alpha."""
     doc = speedups_doc()

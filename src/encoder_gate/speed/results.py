@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +47,12 @@ def case_id(mode: str, variant: str, batch_size: int, dispatch: str) -> str:
     return f"{mode}/{variant}/bs{batch_size}/{dispatch}"
 
 
+def case_order(case: str) -> tuple[tuple[int, str], ...]:
+    """A case's place in a listing: its parts in order, a batch size by its number (bs8 before bs32)."""
+    return tuple((int(part[2:]), "") if re.fullmatch(r"bs\d+", part) else (-1, part)
+                 for part in case.split("/"))
+
+
 KEY_FIELDS = ("mode", "variant", "batch_size", "dispatch", "backend")
 
 
@@ -82,7 +89,8 @@ def latest_results(results: Iterable[BenchResult]) -> dict[str, dict[str, BenchR
     table: dict[str, dict[str, BenchResult]] = {}
     for r in results:
         table.setdefault(r.case, {})[r.backend] = r
-    return {case: dict(sorted(row.items())) for case, row in sorted(table.items())}
+    return {case: dict(sorted(row.items()))
+            for case, row in sorted(table.items(), key=lambda kv: case_order(kv[0]))}
 
 
 def compute_speedups(results: Iterable[BenchResult],
@@ -264,7 +272,7 @@ def format_stats(doc: Mapping[str, Any]) -> list[str]:
     bw, cw = max(len(b) for b, _, _ in rows), max(len(c) for _, c, _ in rows)
     lines = [f"paired rounds: speedup, its {CONFIDENCE:.0%} CI (bootstrap), and the smallest drop the "
              f"test detects with {POWER:.0%} power (MDE)"]
-    for backend, case, entry in sorted(rows, key=lambda r: (r[1], r[0])):
+    for backend, case, entry in sorted(rows, key=lambda r: (case_order(r[1]), r[0])):
         ci = entry.get("ci")
         mde = entry.get("mde_slowdown")
         text = (f"  {backend:<{bw}}  {case:<{cw}}  {entry['speedup']:6.2f}x  "
