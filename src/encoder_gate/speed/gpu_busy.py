@@ -15,6 +15,7 @@ GPU's busy time, set against the median wall time of the cell's own (unprofiled)
 
 from __future__ import annotations
 
+import inspect
 import json
 import statistics
 import tempfile
@@ -68,7 +69,11 @@ def gpu_busy_seconds(run: Callable[[], object]) -> float | None:
     if not torch.cuda.is_available():
         return None
     torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    # one cycle, so keeping its events changes nothing; asked for, the profiler does not warn that
+    # it clears them (a UserWarning in every GPU benchmark session's summary, seen on an H200)
+    keeps = "acc_events" in inspect.signature(profile).parameters
+    keep: dict[str, Any] = {"acc_events": True} if keeps else {}
+    with profile(activities=[ProfilerActivity.CUDA], **keep) as prof:
         run()
         torch.cuda.synchronize()
     with tempfile.TemporaryDirectory() as tmp:
