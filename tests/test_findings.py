@@ -11,8 +11,8 @@ import pytest
 
 from encoder_gate.commands.cli import main
 from encoder_gate.decision import Finding, decide_documents
-from encoder_gate.documents import ACCURACY_FILE, FINDINGS_FILE, SPEEDUPS_FILE, read_document
-from encoder_gate.plugin.stash import record_findings
+from encoder_gate.documents import ACCURACY_FILE, FINDINGS_FILE, SPEEDUPS_FILE, read_document, write_document
+from encoder_gate.plugin.stash import findings_lock, record_findings
 
 PROVENANCE = {"model": {"name": "tiny", "content_hash": "x"}, "dataset": {"source": "bundled"},
               "written": "2026-11-26T00:00:00+0000"}
@@ -52,6 +52,30 @@ def test_a_finding_fails_the_verdict_and_a_later_session_keeps_it_while_its_docu
     assert decide_documents(ACCURACY, SPEEDUPS, None, PROVENANCE, later).passed
     record_findings(tmp_path, PROVENANCE, set(), [Finding("gate", "nothing was checked")])
     assert not decide_documents(None, None, None, PROVENANCE, read_document(tmp_path, FINDINGS_FILE)).passed
+
+
+def test_two_sessions_side_by_side_never_write_over_each_others_findings(tmp_path: Path):
+    """Each read-modify-write of findings.json holds one lock per report directory: a session ending
+    beside another (CI's `pytest accuracy` beside its `pytest benchmarks`) waits while the other
+    writes, then adds its findings to the other's instead of writing over them."""
+    import subprocess
+    import sys
+    import time
+
+    red = Finding("test", "AssertionError: below the floor", "accuracy/test_team.py::test_floor[onnx-int8]",
+                  "onnx-int8", "call")
+    other = ("import sys; from pathlib import Path; from encoder_gate.plugin.stash import record_findings; "
+             f"record_findings(Path(sys.argv[1]), {PROVENANCE!r}, {{{SPEEDUPS_FILE!r}}}, [])")
+    with findings_lock(tmp_path):
+        beside = subprocess.Popen([sys.executable, "-c", other, str(tmp_path)])
+        time.sleep(3)  # its imports, then the lock it waits on
+        assert beside.poll() is None and not (tmp_path / FINDINGS_FILE).exists()
+        # this session's own write, made while it holds the lock (as record_findings does)
+        write_document(tmp_path, FINDINGS_FILE, {"provenance": PROVENANCE,
+                                                 "by_document": {ACCURACY_FILE: [red.to_json()]}})
+    assert beside.wait(timeout=60) == 0
+    by_document = (read_document(tmp_path, FINDINGS_FILE) or {})["by_document"]
+    assert by_document == {ACCURACY_FILE: [red.to_json()], SPEEDUPS_FILE: []}
 
 
 def test_a_session_still_running_fails_the_verdict_and_another_sessions_end_keeps_its_marker(tmp_path: Path):

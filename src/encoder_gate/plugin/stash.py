@@ -7,14 +7,17 @@ reads the session through :func:`gate_session_of` and runs build steps through
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend
@@ -265,6 +268,17 @@ def one_line(report: pytest.CollectReport | pytest.TestReport) -> str:
     return (lines[0] if lines else "failed")[:300]
 
 
+def findings_lock(report_dir: Path) -> FileLock:
+    """The lock each read-modify-write of `report_dir`'s findings.json holds. Two sessions of one
+    model side by side (`pytest accuracy` beside `pytest benchmarks`: CI's two lanes, or two
+    terminals) each read it, add their running marker or their findings and write it back; without
+    the lock one could write over what the other added in between. It lies in the temporary
+    directory, keyed by the report directory's resolved path (the report directory holds the
+    gate's documents alone)."""
+    key = hashlib.sha256(str(Path(report_dir).resolve()).encode()).hexdigest()[:16]
+    return FileLock(str(Path(tempfile.gettempdir()) / f"encoder-gate-findings-{key}.lock"))
+
+
 def _findings_of_this_model(report_dir: Path, current: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """findings.json as it stands where it is of `current`'s model and dataset (else empty: a fresh
     one replaces it), and whether it is another model's. An unreadable one is replaced."""
@@ -345,13 +359,14 @@ def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[s
     meanwhile); under ``unwritten`` when it had neither. The findings of other documents' sessions
     stay. A findings.json of another model or dataset is replaced. This session's running marker
     goes (another session's, still running, stays)."""
-    base, _ = _findings_of_this_model(report_dir, current)
-    ours = [f.to_json() for f in mine]
-    by_document = dict(base.get("by_document") or {})
-    slots = {*written, *unwritten_fed}
-    by_document.update({name: ours for name in slots})
-    _write_findings(report_dir, current, base, waivers, by_document=by_document,
-                    unwritten=[] if slots else ours, running=_others_running(base, os.getpid()))
+    with findings_lock(report_dir):
+        base, _ = _findings_of_this_model(report_dir, current)
+        ours = [f.to_json() for f in mine]
+        by_document = dict(base.get("by_document") or {})
+        slots = {*written, *unwritten_fed}
+        by_document.update({name: ours for name in slots})
+        _write_findings(report_dir, current, base, waivers, by_document=by_document,
+                        unwritten=[] if slots else ours, running=_others_running(base, os.getpid()))
 
 
 def runs_no_test(config: pytest.Config) -> bool:
@@ -388,14 +403,15 @@ def mark_running(config: pytest.Config) -> None:
         return
     config.stash[RUNNING_MARKED] = True
     report_dir, current = state.config.report_dir, provenance(state)
-    base, other_model = _findings_of_this_model(report_dir, current)
-    if other_model:
-        return
-    pid = session_pid(config)
-    running = {**_others_running(base, pid), str(pid): {
-        "command": session_command(config), "started": current["written"], "pid": pid,
-        "host": socket.gethostname()}}
-    _write_findings(report_dir, current, base, state.config.waivers, running=running)
+    with findings_lock(report_dir):
+        base, other_model = _findings_of_this_model(report_dir, current)
+        if other_model:
+            return
+        pid = session_pid(config)
+        running = {**_others_running(base, pid), str(pid): {
+            "command": session_command(config), "started": current["written"], "pid": pid,
+            "host": socket.gethostname()}}
+        _write_findings(report_dir, current, base, state.config.waivers, running=running)
     if not (report_dir / VERDICT_FILE).exists():
         return
     try:
@@ -411,15 +427,16 @@ def clear_running(config: pytest.Config, state: GateSession) -> None:
     test of the gate ran: a project's other tests), nothing is read beyond findings.json: not even
     the model, which provenance would resolve. (A marker is only written into this model's
     findings.json, mark_running: the one read here is this model's.)"""
-    try:
-        marked = read_document(state.config.report_dir, FINDINGS_FILE) or {}
-    except GateError:
-        return
-    if str(os.getpid()) not in _running_of(marked):  # not marked (by it, or its xdist workers for it)
-        return
-    current = provenance(state)
-    _write_findings(state.config.report_dir, current, marked, state.config.waivers,
-                    running=_others_running(marked, os.getpid()))
+    with findings_lock(state.config.report_dir):
+        try:
+            marked = read_document(state.config.report_dir, FINDINGS_FILE) or {}
+        except GateError:
+            return
+        if str(os.getpid()) not in _running_of(marked):  # not marked (by it, or its xdist workers for it)
+            return
+        current = provenance(state)
+        _write_findings(state.config.report_dir, current, marked, state.config.waivers,
+                        running=_others_running(marked, os.getpid()))
     refresh_verdict(state.config.report_dir, state.progress, current)
 
 
