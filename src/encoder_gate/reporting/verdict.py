@@ -61,8 +61,7 @@ def _bounded(check: Mapping[str, Any] | None, fmt: str) -> str:
     return f"{format(check['observed'], fmt)} ({sign} {format(check['bound'], fmt)}){mark}"
 
 
-def _with_error_bars(row: Mapping[str, Any], headline: str, keep: Mapping[str, Any] | None,
-                     cell: str) -> str:
+def _with_error_bars(row: Mapping[str, Any], headline: str, keep: Mapping[str, Any] | None, cell: str) -> str:
     """The F1 cell with the change's 95% CI; under a CI rule the value and the CI end it judged."""
     low, high = row.get("f1_delta_ci") or (None, None)
     change = f"change {row['f1_delta']:+.4f} [{low:+.4f}, {high:+.4f}]" if low is not None else ""
