@@ -78,6 +78,25 @@ def test_two_sessions_side_by_side_never_write_over_each_others_findings(tmp_pat
     assert by_document == {ACCURACY_FILE: [red.to_json()], SPEEDUPS_FILE: []}
 
 
+def test_a_lock_file_that_cannot_be_opened_is_gone_around_not_a_failed_session(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another user's lock file, or anything in its place that cannot be opened: the session writes
+    its findings as it did before the lock, and does not fail or hang."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    report = tmp_path / "report"
+    report.mkdir()
+    with findings_lock(report):
+        pass
+    (lock,) = (tmp_path / "tmp").glob("encoder-gate-findings-*.lock")
+    lock.unlink()
+    lock.mkdir()  # cannot be opened as a file, by root either
+    record_findings(report, PROVENANCE, {ACCURACY_FILE}, [])
+    assert (read_document(report, FINDINGS_FILE) or {})["by_document"] == {ACCURACY_FILE: []}
+
+
 def test_a_session_still_running_fails_the_verdict_and_another_sessions_end_keeps_its_marker(tmp_path: Path):
     """Two sessions on one report directory: the end of one (record_findings) takes out its own
     running marker and those it supersedes (a process of this host that is gone, a pid another

@@ -7,17 +7,18 @@ reads the session through :func:`gate_session_of` and runs build steps through
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend
@@ -268,15 +269,26 @@ def one_line(report: pytest.CollectReport | pytest.TestReport) -> str:
     return (lines[0] if lines else "failed")[:300]
 
 
-def findings_lock(report_dir: Path) -> FileLock:
-    """The lock each read-modify-write of `report_dir`'s findings.json holds. Two sessions of one
-    model side by side (`pytest accuracy` beside `pytest benchmarks`: CI's two lanes, or two
-    terminals) each read it, add their running marker or their findings and write it back; without
-    the lock one could write over what the other added in between. It lies in the temporary
-    directory, keyed by the report directory's resolved path (the report directory holds the
-    gate's documents alone)."""
+@contextlib.contextmanager
+def findings_lock(report_dir: Path) -> Iterator[None]:
+    """Held around each read-modify-write of `report_dir`'s findings.json. Two sessions of one model
+    side by side (`pytest accuracy` beside `pytest benchmarks`: CI's two lanes, or two terminals)
+    each read it, add their running marker or their findings and write it back; without the lock
+    one could write over what the other added in between. The lock file lies in the temporary
+    directory, keyed by the report directory's resolved path (the report directory holds the gate's
+    documents alone). Each holds it for milliseconds: one it cannot open (another user's) or that
+    stays held for a minute is gone around, as before the lock, rather than hanging the session."""
     key = hashlib.sha256(str(Path(report_dir).resolve()).encode()).hexdigest()[:16]
-    return FileLock(str(Path(tempfile.gettempdir()) / f"encoder-gate-findings-{key}.lock"))
+    lock = FileLock(str(Path(tempfile.gettempdir()) / f"encoder-gate-findings-{key}.lock"))
+    try:
+        lock.acquire(timeout=60)
+    except (OSError, Timeout):
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _findings_of_this_model(report_dir: Path, current: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
