@@ -26,6 +26,7 @@ from encoder_gate.speed.machine import (
 from encoder_gate.speed.outcome import finish_session
 from encoder_gate.speed.results import (
     BenchResult,
+    case_order,
     paired_speedup,
     results_from_json,
     speedups_document,
@@ -179,6 +180,26 @@ def test_a_clearly_slowed_backend_fails_and_an_unchanged_one_passes():
     assert not int8.failed
     failure = str(fp32.failure())
     assert failure.startswith(f"onnx-fp32 {CASE}: speedup over torch eager ") and "p=" in failure
+
+
+def test_speedups_json_and_its_comparisons_list_batch_sizes_by_number():
+    """bs8 before bs32 (not as the strings sort) in speedups.json's table and in the comparisons
+    with a baseline, as in the verdict; the case's other parts keep their order."""
+    def with_sizes(*sizes: int) -> dict:
+        out = []
+        for n in sizes:
+            ratios = rounds(2.0, seed=n)
+            out.append(BenchResult("model", "normal", n, "bucketed", "onnx-fp32", 0.5,
+                                   {"paired_log_ratios": ratios, "paired_speedup": median_speedup(ratios)}))
+        return speedups_document(out, fingerprint=FINGERPRINT)
+
+    doc = with_sizes(32, 1, 8)
+    assert [case.split("/")[2] for case in doc["speedups"]] == ["bs1", "bs8", "bs32"]
+    compared = compare_speed(doc, with_sizes(8, 32, 1), 0.15)
+    assert [c.case.split("/")[2] for c in compared] == ["bs1", "bs8", "bs32"]
+    assert sorted(["model/normal/bs8/ordered", "e2e/normal/bs32/bucketed", "model/normal/bs8/bucketed"],
+                  key=case_order) == ["e2e/normal/bs32/bucketed", "model/normal/bs8/bucketed",
+                                      "model/normal/bs8/ordered"]
 
 
 def test_a_5_percent_slowdown_under_a_15_percent_effect_size_passes_even_if_significant():

@@ -22,6 +22,7 @@ from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.documents import save_figure, write_page
 from encoder_gate.history.creep import Creep, check
 from encoder_gate.history.store import on_its_path, same_series
+from encoder_gate.speed.results import case_order
 
 PAGE = "index.html"
 TOP_LABELS = 5  # labels drawn in the "moved most" plot
@@ -170,7 +171,7 @@ def _table(line: Sequence[Mapping[str, Any]], backends: Sequence[str], creeps: S
                 parts.append(f"{e.get('metric')} {e['value']:.4f}")
             if e.get("delta_ci"):
                 parts.append(f"change {e['delta']:+.4f} [{e['delta_ci'][0]:+.4f}, {e['delta_ci'][1]:+.4f}]")
-            for case, cell in sorted((e.get("speedups") or {}).items()):
+            for case, cell in sorted((e.get("speedups") or {}).items(), key=lambda kv: case_order(kv[0])):
                 ci = cell.get("ci")
                 band = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
                 parts.append(f"{html.escape(case)} {cell['speedup']:.2f}x{band}")

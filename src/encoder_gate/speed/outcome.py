@@ -10,7 +10,7 @@ from typing import Any
 from encoder_gate.documents import SPEEDUPS_FILE, write_document
 from encoder_gate.speed.baseline import Baseline, open_baseline
 from encoder_gate.speed.machine import MachinePeaks
-from encoder_gate.speed.results import BenchResult, format_speedups, speedups_document
+from encoder_gate.speed.results import BenchResult, case_order, format_speedups, speedups_document
 from encoder_gate.speed.rules import SpeedComparison, SpeedupFailure, compare_speed, unlike_cells
 from encoder_gate.speed.settings import BenchSettings
 
@@ -136,7 +136,7 @@ def finish_session(results: Sequence[BenchResult], settings: BenchSettings, repo
         doc["gate"] = {
             "baseline": baseline.source, "max_drop": settings.max_drop, "alpha": settings.alpha,
             "compared": {case: {c.backend: c.to_json() for c in comparisons if c.case == case}
-                         for case in sorted({c.case for c in comparisons})},
+                         for case in sorted({c.case for c in comparisons}, key=case_order)},
             "failures": [f.to_json() for f in failures], "warnings": warnings,
             "point_rule": [f"{c.backend} {c.case}: {c.reason}" for c in comparisons if c.rule == "point"],
             "fingerprint_differences": list(baseline.differences),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from encoder_gate.records import Registry
-from encoder_gate.speed.results import log_ratio_table, speedup_table
+from encoder_gate.speed.results import case_order, log_ratio_table, speedup_table
 from encoder_gate.speed.settings import DEFAULT_ALPHA, BenchSettings
 from encoder_gate.speed.stats import CONFIDENCE, mann_whitney_p, median_speedup, shift_ci, smallest_p
 
@@ -284,7 +284,7 @@ def compare_speed(current: Mapping[str, Any], baseline: Mapping[str, Any], max_d
     cur_lr, base_lr = log_ratio_table(current), log_ratio_table(baseline)
     unlike = unlike_cells(current, baseline)
     out = []
-    for case in sorted(set(cur) & set(base)):
+    for case in sorted(set(cur) & set(base), key=case_order):
         for backend in sorted(set(cur[case]) & set(base[case])):
             if (case, backend) in unlike:
                 continue
