@@ -54,20 +54,28 @@ def test_a_finding_fails_the_verdict_and_a_later_session_keeps_it_while_its_docu
     assert not decide_documents(None, None, None, PROVENANCE, read_document(tmp_path, FINDINGS_FILE)).passed
 
 
-def test_two_sessions_side_by_side_never_write_over_each_others_findings(tmp_path: Path):
-    """Each read-modify-write of findings.json holds one lock per report directory: a session ending
+def test_two_sessions_side_by_side_never_write_over_each_others_findings(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch):
+    """Each read-modify-write of findings.json holds the user's findings lock: a session ending
     beside another (CI's `pytest accuracy` beside its `pytest benchmarks`) waits while the other
     writes, then adds its findings to the other's instead of writing over them."""
+    import os
     import subprocess
     import sys
+    import tempfile
     import time
 
+    # a temporary directory of its own: the lock is held for seconds here, and every session of this
+    # user (the other xdist worker's) would wait on the shared one meanwhile
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     red = Finding("test", "AssertionError: below the floor", "accuracy/test_team.py::test_floor[onnx-int8]",
                   "onnx-int8", "call")
     other = ("import sys; from pathlib import Path; from encoder_gate.plugin.stash import record_findings; "
              f"record_findings(Path(sys.argv[1]), {PROVENANCE!r}, {{{SPEEDUPS_FILE!r}}}, [])")
-    with findings_lock(tmp_path):
-        beside = subprocess.Popen([sys.executable, "-c", other, str(tmp_path)])
+    with findings_lock():
+        beside = subprocess.Popen([sys.executable, "-c", other, str(tmp_path)],
+                                  env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
         time.sleep(3)  # its imports, then the lock it waits on
         assert beside.poll() is None and not (tmp_path / FINDINGS_FILE).exists()
         # this session's own write, made while it holds the lock (as record_findings does)
@@ -88,13 +96,31 @@ def test_a_lock_file_that_cannot_be_opened_is_gone_around_not_a_failed_session(
     (tmp_path / "tmp").mkdir()
     report = tmp_path / "report"
     report.mkdir()
-    with findings_lock(report):
+    with findings_lock():
         pass
-    (lock,) = (tmp_path / "tmp").glob("encoder-gate-findings-*.lock")
+    (lock,) = (tmp_path / "tmp").glob("encoder-gate-findings*.lock")
     lock.unlink()
     lock.mkdir()  # cannot be opened as a file, by root either
     record_findings(report, PROVENANCE, {ACCURACY_FILE}, [])
     assert (read_document(report, FINDINGS_FILE) or {})["by_document"] == {ACCURACY_FILE: []}
+
+
+def test_report_directories_share_one_lock_file_and_leave_no_other_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One lock file for all of a user's report directories: a lock file a directory, as before,
+    left one behind in the temporary directory for every report directory ever written (763 in
+    /tmp after a day of self-test runs)."""
+    import tempfile
+
+    from encoder_gate.plugin.stash import findings_lock_path
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        record_findings(tmp_path / name, PROVENANCE, {ACCURACY_FILE}, [])
+        assert (read_document(tmp_path / name, FINDINGS_FILE) or {})["by_document"] == {ACCURACY_FILE: []}
+    assert list((tmp_path / "tmp").iterdir()) == [findings_lock_path()]
 
 
 def test_a_session_still_running_fails_the_verdict_and_another_sessions_end_keeps_its_marker(tmp_path: Path):

@@ -8,7 +8,6 @@ reads the session through :func:`gate_session_of` and runs build steps through
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import socket
 import tempfile
@@ -269,17 +268,25 @@ def one_line(report: pytest.CollectReport | pytest.TestReport) -> str:
     return (lines[0] if lines else "failed")[:300]
 
 
+def findings_lock_path() -> Path:
+    """The lock file of :func:`findings_lock`: one for every report directory of this user, in the
+    temporary directory (the report directory holds the gate's documents alone). One a report
+    directory, as before, left a file behind for each directory ever written (763 in /tmp after a
+    day of self-test runs, 2026-11-28); each hold lasts milliseconds, so one lock costs nothing."""
+    user = f"-{os.getuid()}" if hasattr(os, "getuid") else ""  # Windows' temporary directory is the user's
+    return Path(tempfile.gettempdir()) / f"encoder-gate-findings{user}.lock"
+
+
 @contextlib.contextmanager
-def findings_lock(report_dir: Path) -> Iterator[None]:
-    """Held around each read-modify-write of `report_dir`'s findings.json. Two sessions of one model
-    side by side (`pytest accuracy` beside `pytest benchmarks`: CI's two lanes, or two terminals)
+def findings_lock() -> Iterator[None]:
+    """Held around each read-modify-write of a report directory's findings.json. Two sessions of one
+    model side by side (`pytest accuracy` beside `pytest benchmarks`: CI's two lanes, or two terminals)
     each read it, add their running marker or their findings and write it back; without the lock
-    one could write over what the other added in between. The lock file lies in the temporary
-    directory, keyed by the report directory's resolved path (the report directory holds the gate's
-    documents alone). Each holds it for milliseconds: one it cannot open (another user's) or that
-    stays held for a minute is gone around, as before the lock, rather than hanging the session."""
-    key = hashlib.sha256(str(Path(report_dir).resolve()).encode()).hexdigest()[:16]
-    lock = FileLock(str(Path(tempfile.gettempdir()) / f"encoder-gate-findings-{key}.lock"))
+    one could write over what the other added in between. One lock file for all of a user's report
+    directories (:func:`findings_lock_path`). Each holds it for milliseconds: one it cannot open
+    or that stays held for a minute is gone around, as before the lock, rather than hanging the
+    session."""
+    lock = FileLock(str(findings_lock_path()))
     try:
         lock.acquire(timeout=60)
     except (OSError, Timeout):
@@ -371,7 +378,7 @@ def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[s
     meanwhile); under ``unwritten`` when it had neither. The findings of other documents' sessions
     stay. A findings.json of another model or dataset is replaced. This session's running marker
     goes (another session's, still running, stays)."""
-    with findings_lock(report_dir):
+    with findings_lock():
         base, _ = _findings_of_this_model(report_dir, current)
         ours = [f.to_json() for f in mine]
         by_document = dict(base.get("by_document") or {})
@@ -415,7 +422,7 @@ def mark_running(config: pytest.Config) -> None:
         return
     config.stash[RUNNING_MARKED] = True
     report_dir, current = state.config.report_dir, provenance(state)
-    with findings_lock(report_dir):
+    with findings_lock():
         base, other_model = _findings_of_this_model(report_dir, current)
         if other_model:
             return
@@ -439,7 +446,7 @@ def clear_running(config: pytest.Config, state: GateSession) -> None:
     test of the gate ran: a project's other tests), nothing is read beyond findings.json: not even
     the model, which provenance would resolve. (A marker is only written into this model's
     findings.json, mark_running: the one read here is this model's.)"""
-    with findings_lock(state.config.report_dir):
+    with findings_lock():
         try:
             marked = read_document(state.config.report_dir, FINDINGS_FILE) or {}
         except GateError:
