@@ -5,6 +5,7 @@ benchmark. Registered by :mod:`encoder_gate.plugin.core` beside the benchmark pl
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -148,11 +149,17 @@ def backend_memory(gate_session: Any, bench_texts: dict[str, Any]) -> Callable[[
             gate_session.progress(f"{name}: its peak GPU memory, in a process holding it alone "
                                   f"(batch {size}, {len(texts)} texts; it loads the backend again, "
                                   "about 10-20 s)")
+            started = time.monotonic()
             try:
                 found = measure_memory(cfg, name, plan.batches)
             except GateError as exc:  # a figure beside the speed, never a speed cell's failure
                 gate_session.progress(f"{name}: its peak GPU memory was not measured: {exc}")
                 found = {"memory_gpu_mb": None, "memory_peak_rss_mb": None, "memory_error": str(exc)}
+            else:  # what the probe cost, where a GPU job's time goes (.ci/gpu-check)
+                gpu, rss = (f"{found[k]:,.0f} MB" if found[k] is not None else "not read"
+                            for k in ("memory_gpu_mb", "memory_peak_rss_mb"))
+                gate_session.progress(f"{name}: peak GPU memory {gpu}, resident {rss}, measured in "
+                                      f"{time.monotonic() - started:.0f} s")
             measured[name] = {**found, "memory_batch_size": size}
         return measured[name]
 
