@@ -22,7 +22,7 @@ from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.documents import save_figure, write_page
 from encoder_gate.history.creep import Creep, check
 from encoder_gate.history.store import on_its_path, same_series
-from encoder_gate.speed.results import case_order
+from encoder_gate.speed.results import by_case, case_order
 
 PAGE = "index.html"
 TOP_LABELS = 5  # labels drawn in the "moved most" plot
@@ -91,7 +91,7 @@ def _backend_figure(line: Sequence[Mapping[str, Any]], name: str, changes: Seque
         delta_ax.text(0.5, 0.5, "no change against torch FP32 recorded", transform=delta_ax.transAxes,
                       ha="center", color="grey")
     delta_ax.set_title(f"{metric} change vs torch FP32 (95% CI)", fontsize=10)
-    cases = sorted({c for _, e in entries for c in e.get("speedups") or {}})
+    cases = sorted({c for _, e in entries for c in e.get("speedups") or {}}, key=case_order)
     for case in cases:
         cells: list[tuple[int, Any]] = [(i, (e.get("speedups") or {})[case]) for i, e in entries
                                         if case in (e.get("speedups") or {})]
@@ -171,7 +171,7 @@ def _table(line: Sequence[Mapping[str, Any]], backends: Sequence[str], creeps: S
                 parts.append(f"{e.get('metric')} {e['value']:.4f}")
             if e.get("delta_ci"):
                 parts.append(f"change {e['delta']:+.4f} [{e['delta_ci'][0]:+.4f}, {e['delta_ci'][1]:+.4f}]")
-            for case, cell in sorted((e.get("speedups") or {}).items(), key=lambda kv: case_order(kv[0])):
+            for case, cell in by_case(e.get("speedups") or {}):
                 ci = cell.get("ci")
                 band = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
                 parts.append(f"{html.escape(case)} {cell['speedup']:.2f}x{band}")

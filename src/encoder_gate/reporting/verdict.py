@@ -45,7 +45,7 @@ from encoder_gate.reporting.ab import outputs_moved
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, cut_note, limit_note, truncation_notes
 from encoder_gate.speed.contention import contention_said
 from encoder_gate.speed.machine import oversubscribed
-from encoder_gate.speed.results import case_order
+from encoder_gate.speed.results import by_case
 from encoder_gate.speed.rounds import texts_said
 from encoder_gate.tasks import task_of_document
 
@@ -88,7 +88,7 @@ def _speed_cells(speedups: Mapping[str, Any] | None) -> dict[str, str]:
     compared = (speedups.get("gate") or {}).get("compared") or {}
     table = speedups.get("speedups") or {}
     cells: dict[str, list[str]] = {}
-    for case, row in sorted(table.items(), key=lambda kv: case_order(kv[0])):
+    for case, row in by_case(table):
         label = _case_label(case, list(table))
         for backend, value in row.items():
             base = (compared.get(case) or {}).get(backend)
@@ -104,7 +104,7 @@ def _measured(speedups: Mapping[str, Any] | None, ab: Mapping[str, Any] | None) 
     """How each speed cell was measured, one line each: its figure with its 95% CI, rounds, texts,
     clock and CI half-width, and a precision target it missed (speedups.json's stats, ab.json's cells)."""
     lines = []
-    for case, row in sorted(((speedups or {}).get("stats") or {}).items(), key=lambda kv: case_order(kv[0])):
+    for case, row in by_case((speedups or {}).get("stats") or {}):
         for backend, e in sorted((row or {}).items()):
             ci = e.get("ci")
             text = f"{backend} {case}: {e['speedup']:.2f}x" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")

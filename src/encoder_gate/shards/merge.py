@@ -50,7 +50,7 @@ from encoder_gate.results.accuracy import merge_payloads
 from encoder_gate.runtime.provenance import differing_settings, mismatch
 from encoder_gate.shards.plan import Shard, ShardPlan, plan_from_json
 from encoder_gate.speed.ab import ABSettings
-from encoder_gate.speed.results import case_order
+from encoder_gate.speed.results import by_case
 from encoder_gate.speed.rounds import Cell
 
 
@@ -280,8 +280,7 @@ def _speedups(docs: list[Mapping[str, Any]], results: Sequence[ShardResult], pla
         for doc in docs:
             for case, row in (doc.get(key) or {}).items():
                 table.setdefault(case, {}).update(row or {})
-        merged[key] = {case: dict(sorted(row.items()))
-                       for case, row in sorted(table.items(), key=lambda kv: case_order(kv[0]))}
+        merged[key] = {case: dict(sorted(row.items())) for case, row in by_case(table)}
     merged["best_gflops"] = {b: v for doc in docs for b, v in (doc.get("best_gflops") or {}).items()}
     gates = [doc["gate"] for doc in docs if doc.get("gate")]
     if gates:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import GateError
@@ -53,6 +53,14 @@ def case_order(case: str) -> tuple[tuple[int, str], ...]:
                  for part in case.split("/"))
 
 
+_Row = TypeVar("_Row")
+
+
+def by_case(table: Mapping[str, _Row]) -> list[tuple[str, _Row]]:
+    """A table keyed by case, its items in :func:`case_order`."""
+    return sorted(table.items(), key=lambda kv: case_order(kv[0]))
+
+
 KEY_FIELDS = ("mode", "variant", "batch_size", "dispatch", "backend")
 
 
@@ -89,8 +97,7 @@ def latest_results(results: Iterable[BenchResult]) -> dict[str, dict[str, BenchR
     table: dict[str, dict[str, BenchResult]] = {}
     for r in results:
         table.setdefault(r.case, {})[r.backend] = r
-    return {case: dict(sorted(row.items()))
-            for case, row in sorted(table.items(), key=lambda kv: case_order(kv[0]))}
+    return {case: dict(sorted(row.items())) for case, row in by_case(table)}
 
 
 def compute_speedups(results: Iterable[BenchResult],
