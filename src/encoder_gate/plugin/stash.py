@@ -445,18 +445,30 @@ def clear_running(config: pytest.Config, state: GateSession) -> None:
     results and nothing failed), and decide the verdict again without it. Where it has none (no
     test of the gate ran: a project's other tests), nothing is read beyond findings.json: not even
     the model, which provenance would resolve. (A marker is only written into this model's
-    findings.json, mark_running: the one read here is this model's.)"""
+    findings.json, mark_running: the one read here is this model's.) The provenance (it hashes the
+    dataset file) is taken before the lock, which every session of the user shares; findings.json
+    is read again under it."""
+    report_dir = state.config.report_dir
+    if _marked_by_this_session(report_dir) is None:
+        return
+    current = provenance(state)
     with findings_lock():
-        try:
-            marked = read_document(state.config.report_dir, FINDINGS_FILE) or {}
-        except GateError:
+        marked = _marked_by_this_session(report_dir)
+        if marked is None:
             return
-        if str(os.getpid()) not in _running_of(marked):  # not marked (by it, or its xdist workers for it)
-            return
-        current = provenance(state)
-        _write_findings(state.config.report_dir, current, marked, state.config.waivers,
+        _write_findings(report_dir, current, marked, state.config.waivers,
                         running=_others_running(marked, os.getpid()))
-    refresh_verdict(state.config.report_dir, state.progress, current)
+    refresh_verdict(report_dir, state.progress, current)
+
+
+def _marked_by_this_session(report_dir: Path) -> dict[str, Any] | None:
+    """findings.json where it holds this session's running marker (its own, or its xdist workers'
+    for it), else None (none there, or unreadable)."""
+    try:
+        marked = read_document(report_dir, FINDINGS_FILE) or {}
+    except GateError:
+        return None
+    return marked if str(os.getpid()) in _running_of(marked) else None
 
 
 def _stopped_early(session: pytest.Session) -> str | None:
