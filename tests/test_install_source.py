@@ -203,6 +203,16 @@ class FakeDist:
         return self._direct_url
 
 
+@pytest.fixture
+def without_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """detect_install_source as on a stack without optimum, whichever this is: where optimum is
+    installed (the optimum stack) it adds that extra (the test below it)."""
+    import encoder_gate.backends.optimum_compat as compat
+
+    monkeypatch.setattr(compat, "optimum_missing", lambda: "optimum is not installed")
+
+
+@pytest.mark.usefixtures("without_optimum")
 @pytest.mark.parametrize(("text", "requirement", "warned"), [
     (None, "encoder-gate[cpu]==0.3.0", None),
     (json.dumps({"url": "https://github.com/o/r", "vcs_info": {"vcs": "git", "commit_id": COMMIT}}),
@@ -224,6 +234,7 @@ def test_detect_reads_direct_url_json_of_the_installed_distribution(
         assert "venv/bin/pip install -q 'encoder-gate[cpu]==0.3.0'" in got.warning
 
 
+@pytest.mark.usefixtures("without_optimum")
 def test_detect_without_an_installed_distribution_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     """encoder-gate imported from a source tree (not installed): the package's version and a warning."""
 

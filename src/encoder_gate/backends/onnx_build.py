@@ -116,16 +116,19 @@ def copy_side_files(src: Path, dst: Path, overwrite: bool = True) -> list[str]:
 
 def fp32_exporter() -> dict[str, str]:
     """The exporter that makes onnx-fp32 here and its version (part of the artifact key):
-    optimum's main_export when its ONNX support imports, else torch's TorchScript exporter."""
+    optimum's main_export when its ONNX support imports (through the transformers library: a
+    sentence-transformers directory went through that library's modules before), else torch's
+    TorchScript exporter."""
     from importlib.metadata import PackageNotFoundError, version
 
     if optimum_missing() is None:
+        library = {"library": "transformers"}  # main_export's library_name (export_fp32_optimum)
         for dist in ("optimum-onnx", "optimum"):  # optimum 1.x shipped its exporter itself
             try:
-                return {"name": OPTIMUM_EXPORTER, "version": f"{dist} {version(dist)}"}
+                return {"name": OPTIMUM_EXPORTER, "version": f"{dist} {version(dist)}", **library}
             except PackageNotFoundError:
                 continue
-        return {"name": OPTIMUM_EXPORTER, "version": "unknown (no package metadata)"}
+        return {"name": OPTIMUM_EXPORTER, "version": "unknown (no package metadata)", **library}
     return {"name": TORCH_EXPORTER, "version": f"torch {version('torch')}"}
 
 
@@ -147,8 +150,13 @@ def export_fp32_optimum(ctx: BuildContext, out: Path) -> None:
     try:
         with quiet_exporter_notices(), warnings.catch_warnings():  # tracer chatter about constants
             warnings.simplefilter("ignore")
-            main_export(str(ctx.model.path), output=str(out), task=task, opset=ctx.opset,
-                        device="cpu", do_validation=False, local_files_only=True)
+            # library "transformers": the model's own graph (logits, or the last hidden state the
+            # gate pools), as the torch reference runs it; a directory with sentence-transformers'
+            # modules.json (the embedded MiniLM) would otherwise be exported through that library,
+            # whose Pooling module the directory may not carry (sentence-transformers 5.7: "missing
+            # 1 required positional argument: 'embedding_dimension'")
+            main_export(str(ctx.model.path), output=str(out), task=task, opset=ctx.opset, device="cpu",
+                        do_validation=False, local_files_only=True, library_name="transformers")
     except Exception as exc:
         raise GateError(f"optimum could not export {ctx.model.path} to ONNX: {exc}") from None
 

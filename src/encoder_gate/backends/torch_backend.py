@@ -390,6 +390,18 @@ def describe_cache_info(info: Any) -> str:
     return ", ".join(f"{len(keys)} {kind}" for kind, keys in sorted(artifacts.items()) if keys) or "none"
 
 
+def compile_artifacts_missing() -> str | None:
+    """None where this torch saves and loads torch.compile's portable cache artifacts; else why not,
+    in one line with the fix (the window's floor, torch 2.6, has neither call)."""
+    import torch
+
+    if hasattr(torch.compiler, "save_cache_artifacts") and hasattr(torch.compiler, "load_cache_artifacts"):
+        return None
+    return (f"torch {torch.__version__} cannot save torch.compile's artifacts "
+            "(torch.compiler.save_cache_artifacts came in torch 2.7): each session compiles again; "
+            "pip install 'torch>=2.7' keeps them in the artifact cache")
+
+
 @dataclass(frozen=True)
 class CompileArtifacts:
     """torch.compile's portable cache artifacts in one entry of the artifact cache.
@@ -415,7 +427,7 @@ class CompileArtifacts:
     def load(self) -> bool:
         """Hot-load the entry's artifacts; False when there is none or they cannot be used."""
         entry = self.entry
-        if not entry.is_dir():
+        if not entry.is_dir() or compile_artifacts_missing() is not None:
             return False
         if not self.cache.is_valid(entry):  # get_or_build replaces it when saving
             self.progress(f"{self.name}: compile artifacts at {entry} are incomplete or corrupt: compiling")
@@ -449,6 +461,10 @@ class CompileArtifacts:
 
     def save(self) -> Path | None:
         """Store what this process compiled (if anything, and if the entry is not there yet)."""
+        missing = compile_artifacts_missing()
+        if missing is not None:
+            self.progress(f"{self.name}: {missing}")
+            return None
         try:
             import torch
 

@@ -30,6 +30,7 @@ state lives in the config's stash. The numbers are computed by :mod:`encoder_gat
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -493,12 +494,11 @@ class BenchPlugin:
         run of the benchmark code), it fails only when a speed baseline was asked for; otherwise
         the summary says so."""
         config = session.config
-        bench_session = getattr(config, "_benchmarksession", None)
         if not self._ran or not _timing_off(config):
             return
         asked = config.stash[SETTINGS].baseline is not None \
             or config.getoption("benchmark_compare", None) not in (None, False, [])
-        by_xdist = bool(getattr(bench_session, "xdist_warning", False))
+        by_xdist = _timing_off_by_xdist(config)
         if by_xdist:
             dist = config.getoption("dist", "no")
             why = (f"pytest-benchmark timed nothing: pytest-xdist is active (--dist {dist}"
@@ -536,6 +536,17 @@ class BenchPlugin:
             return
         for text, style in outcome.lines() if outcome is not None else ():
             terminalreporter.write_line(text, **({style: True} if style else {}))
+
+
+def _timing_off_by_xdist(config: pytest.Config) -> bool:
+    """Whether pytest-xdist, not the user's --benchmark-disable, turned pytest-benchmark's timing off:
+    any `--dist` (or an xdist worker), as pytest-benchmark decides it. Read from the options, not
+    from its `xdist_warning`, which pytest-benchmark 5.0.0 (the window's floor) lacks: a session
+    under a `--dist` in addopts then timed nothing and passed."""
+    asked_off = config.getoption("benchmark_disable", False) \
+        and not config.getoption("benchmark_enable", False)
+    xdist = config.getoption("dist", "no") != "no" or bool(os.environ.get("PYTEST_XDIST_WORKER"))
+    return bool(xdist and not asked_off)
 
 
 def _timing_off(config: pytest.Config) -> bool:
