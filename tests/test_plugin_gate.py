@@ -446,7 +446,7 @@ def test_unknown_sweep_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: li
 # --- the speedup baseline of --benchmark-compare ---------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.stack  # pytest-benchmark's own options and xdist handling differ between releases
 def test_benchmark_compare_gates_speedups_against_the_compared_save(
         gate_dir: pytest.Pytester, gate_args: list[str], report_dir: Path, monkeypatch: pytest.MonkeyPatch):
     """Under --benchmark-compare the speedups of the compared save are the baseline of the speed gate."""
@@ -510,7 +510,7 @@ def test_untimed_benchmarks_fail_a_speed_gate_that_was_asked_for(gate_dir: pytes
                                 "pytest-benchmark timed nothing*"])
 
 
-@pytest.mark.slow
+@pytest.mark.stack  # pytest-benchmark's own options and xdist handling differ between releases
 # pytest-benchmark's "automatically disabled because xdist plugin is active", what this test provokes
 @pytest.mark.filterwarnings(
     "ignore:Benchmarks are automatically disabled:pytest_benchmark.logger.PytestBenchmarkWarning")
