@@ -94,3 +94,45 @@ def test_this_environment_is_judged_by_optimum_onnx():
         assert optimum_missing() is not None
     else:
         assert optimum_missing() is None
+
+
+def test_optimum_exports_a_sentence_transformers_directory_as_the_encoder_the_gate_pools(
+        tiny_ctx, tmp_path: Path) -> None:
+    """An embedding model's directory with sentence-transformers' modules.json (the embedded MiniLM
+    as shipped, or a user's) is exported through transformers: its last hidden state, which the
+    gate pools, as the torch reference runs it. Through sentence-transformers (optimum's choice for
+    such a directory) it failed on the missing Pooling module (sentence-transformers 5.7: "missing 1
+    required positional argument: 'embedding_dimension'"), and every ONNX backend of minilm-embed was
+    lost on the optimum stack."""
+    reason = optimum_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    import json
+    import shutil
+    from dataclasses import replace
+
+    import onnxruntime as ort
+    from transformers import AutoConfig, AutoModel
+
+    from encoder_gate.backends.onnx_build import export_fp32_optimum
+    from encoder_gate.tasks import Task
+
+    model_dir = tmp_path / "st-encoder"
+    AutoModel.from_config(AutoConfig.from_pretrained(tiny_ctx.model.path)).save_pretrained(model_dir)
+    for path in tiny_ctx.model.path.iterdir():
+        if path.name.startswith(("tokenizer", "special_tokens", "vocab", "merges")):
+            shutil.copy(path, model_dir / path.name)
+    (model_dir / "modules.json").write_text(json.dumps([  # as the embedded MiniLM's, its Pooling not shipped
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    # the file optimum tells a sentence-transformers directory by
+    (model_dir / "config_sentence_transformers.json").write_text(json.dumps(
+        {"__version__": {"sentence_transformers": "2.0.0", "transformers": "4.6.1", "pytorch": "1.8.1"}}))
+    (model_dir / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 256}))
+    ctx = replace(tiny_ctx, model=replace(tiny_ctx.model, path=model_dir, task=Task.FEATURE_EXTRACTION,
+                                          label_names=()))
+    out = tmp_path / "onnx"
+    out.mkdir()
+    export_fp32_optimum(ctx, out)
+    outputs = [o.name for o in ort.InferenceSession(str(out / "model.onnx")).get_outputs()]
+    assert outputs[0] == "last_hidden_state", outputs
