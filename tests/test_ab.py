@@ -865,3 +865,53 @@ def test_a_waiver_the_pr_adds_widens_or_extends_is_named_against_its_base(tmp_pa
         "the PR widens a waiver: onnx-int8 per_label: every label (base: label grief)",
         "the PR adds a waiver: onnx-int8 speed by @perf until 2026-12-15 (bug fix costs 8%)",
     ]
+
+
+def test_dependency_files_that_differ_between_base_and_pr_are_named(tmp_path: Path):
+    """Added, removed and edited dependency files, and pyproject.toml where its dependency tables
+    differ (not where only [tool.encoder-gate] does); nothing where they are the same."""
+    from encoder_gate.runtime.dependency_files import changed_dependency_files, dependency_note
+
+    base, pr = tmp_path / "base", tmp_path / "pr"
+    for side in (base, pr):
+        (side / "requirements").mkdir(parents=True)
+        (side / "requirements" / "ci.txt").write_text("pytest\n")
+        (side / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["onnxruntime==1.21.0"]\n'
+                                             '[tool.encoder-gate]\nmodel = "tiny"\n')
+    assert changed_dependency_files(pr, base) == [] and dependency_note([]) is None
+    (pr / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["onnxruntime==1.21.0"]\n'
+                                       '[tool.encoder-gate]\nmodel = "default"\n')
+    assert changed_dependency_files(pr, base) == []  # the gate's own table is no dependency
+    (pr / "pyproject.toml").unlink()
+    (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\n')
+    assert changed_dependency_files(pr, base) == []  # no file names no more than a file of none
+    (pr / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["onnxruntime==1.31.1"]\n')
+    (pr / "requirements.txt").write_text("onnxruntime==1.31.1\n")  # added
+    (base / "uv.lock").write_text("version = 1\n")  # removed in the PR
+    (pr / "requirements" / "ci.txt").write_text("pytest>=8\n")  # edited
+    changed = changed_dependency_files(pr, base)
+    assert changed == ["requirements.txt", "requirements/ci.txt", "uv.lock", "pyproject.toml's dependencies"]
+    note = dependency_note(changed)
+    assert note is not None and "requirements.txt, requirements/ci.txt" in note
+    assert "not measured here" in note and "--gate-allow-other-machine" in note
+
+
+def test_a_pr_that_changes_its_dependencies_says_the_ab_did_not_measure_that(
+        pytester: pytest.Pytester, cache_dir: Path, tmp_path: Path):
+    """Base and PR run on the PR's environment: a PR whose requirements.txt differs from the base's
+    (a dependency bump) is told, in ab.json's notes and the verdict, that the A/B measured the
+    change's code, not the new libraries (an onnxruntime bump that cost INT8 a third passed so)."""
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch"]\n')
+    (base / "requirements.txt").write_text("onnxruntime==1.21.0\n")
+    pytester.makefile(".txt", requirements="onnxruntime==1.31.1\n")
+    pytester.makepyfile(test_vs_base="from encoder_gate.suite.ab import *  # noqa: F403\n")
+    result = pytester.runpytest("--gate-model", "tiny", "--gate-backends", "torch", "--gate-base", str(base),
+                                "-k", "vs_base", "--gate-cache-dir", str(cache_dir), "--gate-limit", "40",
+                                "--gate-batch-sizes", "1", "--gate-report-dir", str(tmp_path / "report"),
+                                "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    notes = json.loads((tmp_path / "report" / "ab.json").read_text())["notes"]
+    assert [n for n in notes if n.startswith("this PR changes its dependencies (requirements.txt)")], notes
+    assert "this PR changes its dependencies" in (tmp_path / "report" / "verdict.md").read_text()

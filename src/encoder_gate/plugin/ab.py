@@ -41,6 +41,7 @@ from encoder_gate.plugin.stash import (
 from encoder_gate.reporting.ab import summary_lines
 from encoder_gate.results.ab import ab_payload, ab_settings, speed_entry, write_ab
 from encoder_gate.runtime.base import BaseSide, criteria_changes
+from encoder_gate.runtime.dependency_files import changed_dependency_files, dependency_note
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
@@ -276,7 +277,8 @@ def finish(session: pytest.Session) -> None:
     except GateError:
         task = None
     loosened = criteria_changes(base.session.config, planned, task, declared)
-    notes = [n for n in (base.dataset_note,) if n] + loosened
+    deps = dependency_note(changed_dependency_files(config.rootpath, base.base_dir))
+    notes = [n for n in (base.dataset_note, deps) if n] + loosened
     notes += [f"{n}: new in this PR, nothing to compare with" for n in base.only_in_pr]
     notes += [f"{n}: configured on the base only" for n in base.only_in_base
               if backend_kind(n) not in elsewhere]

@@ -1,0 +1,83 @@
+"""Whether a PR changes its project's dependencies, which its A/B cannot measure.
+
+An A/B (`--gate-base`, `--gate-base-ref`) runs the base's backends and the PR's in one environment,
+the PR's: a PR that only bumps a library (onnxruntime 1.21 to 1.31 cost onnx-int8 a third of its
+speedup on an AMD EPYC Zen 5, docs/benchmarks.md) is timed and judged on the new library on both
+sides, and passes. So where the project's dependency files differ between base and PR, the A/B says
+so in its notes, with what measures such a change: a save made on the base's stack.
+
+    changed = changed_dependency_files(pr_dir, base_dir)   # ["requirements.txt", ...]
+    note = dependency_note(changed)                        # None when nothing changed
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: The files that pin or name a project's dependencies, as globs below its directory (pyproject.toml
+#: apart: only its dependency tables count, not [tool.encoder-gate]).
+DEPENDENCY_FILES = ("requirements*.txt", "requirements*.in", "requirements/*.txt", "requirements/*.in",
+                    "constraints*.txt", "setup.py", "setup.cfg", "poetry.lock", "uv.lock", "pdm.lock",
+                    "Pipfile", "Pipfile.lock", "environment.yml", "environment.yaml", "conda-lock.yml")
+
+#: pyproject.toml's tables that name dependencies (PEP 621, PEP 735, poetry, the build's own).
+PYPROJECT_DEPENDENCIES = (("project", "dependencies"), ("project", "optional-dependencies"),
+                          ("dependency-groups",), ("tool", "poetry", "dependencies"),
+                          ("tool", "poetry", "group"), ("build-system", "requires"))
+
+
+def _files(project: Path) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for pattern in DEPENDENCY_FILES:
+        for path in project.glob(pattern):
+            if path.is_file():
+                found[path.relative_to(project).as_posix()] = path.read_bytes()
+    return found
+
+
+def _pyproject_dependencies(project: Path) -> list[Any]:
+    """pyproject.toml's dependency tables, each None where it has none (as where there is no file:
+    a pyproject.toml that holds [tool.encoder-gate] alone names no dependency); its raw text where
+    it is no TOML."""
+    path = project / "pyproject.toml"
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    try:
+        data: Any = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return [text]
+    tables = []
+    for keys in PYPROJECT_DEPENDENCIES:
+        value = data
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        tables.append(value)
+    return tables
+
+
+def changed_dependency_files(pr: Path, base: Path) -> list[str]:
+    """The dependency files that differ between the PR's project directory and the base's (added,
+    removed or edited), pyproject.toml where its dependency tables differ."""
+    mine, theirs = _files(pr), _files(base)
+    changed = sorted(name for name in mine.keys() | theirs.keys() if mine.get(name) != theirs.get(name))
+    if _pyproject_dependencies(pr) != _pyproject_dependencies(base):
+        changed.append("pyproject.toml's dependencies")
+    return changed
+
+
+def dependency_note(changed: Iterable[str]) -> str | None:
+    """The A/B's note on a PR that changes its dependencies (None where it changes none)."""
+    names = list(changed)
+    if not names:
+        return None
+    return (f"this PR changes its dependencies ({', '.join(names)}), and base and PR both ran on this "
+            "environment's libraries: the change's own effect on speed and accuracy is not measured "
+            "here; to measure it, compare with a save made on the base's stack (pytest benchmarks "
+            "--gate-speedup-baseline FILE --gate-allow-other-machine, docs/benchmarks.md)")
