@@ -896,6 +896,26 @@ def test_dependency_files_that_differ_between_base_and_pr_are_named(tmp_path: Pa
     assert "not measured here" in note and "--gate-allow-other-machine" in note
 
 
+def test_a_project_in_a_subdirectory_compares_its_repositorys_dependency_files_too(tmp_path: Path):
+    """The project in models/gate of its repository, the requirements at the repository's top: the
+    directories above the project, as deep as it sits (a --gate-base-ref worktree mirrors it)."""
+    import subprocess
+
+    from encoder_gate.runtime.dependency_files import changed_dependency_files
+    from encoder_gate.runtime.worktree import depth_in_repository
+
+    base, pr = tmp_path / "base", tmp_path / "pr"
+    for side, pin in ((base, "1.21.0"), (pr, "1.31.1")):
+        (side / "models" / "gate").mkdir(parents=True)
+        (side / "requirements.txt").write_text(f"onnxruntime=={pin}\n")
+    subprocess.run(["git", "init", "-q", str(pr)], check=True)
+    assert depth_in_repository(pr / "models" / "gate") == 2 and depth_in_repository(pr) == 0
+    assert depth_in_repository(tmp_path) == 0  # no repository
+    assert changed_dependency_files(pr / "models" / "gate", base / "models" / "gate") == []
+    assert changed_dependency_files(pr / "models" / "gate", base / "models" / "gate", 2) == [
+        "../../requirements.txt"]
+
+
 def test_a_pr_that_changes_its_dependencies_says_the_ab_did_not_measure_that(
         pytester: pytest.Pytester, cache_dir: Path, tmp_path: Path):
     """Base and PR run on the PR's environment: a PR whose requirements.txt differs from the base's

@@ -45,7 +45,7 @@ from encoder_gate.runtime.dependency_files import changed_dependency_files, depe
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.runtime.worktree import base_worktree, head_commit
+from encoder_gate.runtime.worktree import base_worktree, depth_in_repository, head_commit
 from encoder_gate.speed.rounds import Cell
 
 AB_FIXTURES = ("ab_backend",)
@@ -277,7 +277,9 @@ def finish(session: pytest.Session) -> None:
     except GateError:
         task = None
     loosened = criteria_changes(base.session.config, planned, task, declared)
-    deps = dependency_note(changed_dependency_files(config.rootpath, base.base_dir))
+    # a base checked out from --gate-base-ref sits as deep in its worktree as the project in its repository
+    above = depth_in_repository(config.rootpath) if gate.config.base_ref and gate.config.base is None else 0
+    deps = dependency_note(changed_dependency_files(config.rootpath, base.base_dir, above))
     notes = [n for n in (base.dataset_note, deps) if n] + loosened
     notes += [f"{n}: new in this PR, nothing to compare with" for n in base.only_in_pr]
     notes += [f"{n}: configured on the base only" for n in base.only_in_base

@@ -62,13 +62,20 @@ def _pyproject_dependencies(project: Path) -> list[Any]:
     return tables
 
 
-def changed_dependency_files(pr: Path, base: Path) -> list[str]:
+def changed_dependency_files(pr: Path, base: Path, above: int = 0) -> list[str]:
     """The dependency files that differ between the PR's project directory and the base's (added,
-    removed or edited), pyproject.toml where its dependency tables differ."""
-    mine, theirs = _files(pr), _files(base)
-    changed = sorted(name for name in mine.keys() | theirs.keys() if mine.get(name) != theirs.get(name))
-    if _pyproject_dependencies(pr) != _pyproject_dependencies(base):
-        changed.append("pyproject.toml's dependencies")
+    removed or edited), pyproject.toml where its dependency tables differ; and in each of the `above`
+    directories over both (a project in a subdirectory of its repository: the repository's own
+    requirements), named relative to the project (`../requirements.txt`)."""
+    changed: list[str] = []
+    for up in range(above + 1):
+        here, there = (pr.resolve().parents[up - 1], base.resolve().parents[up - 1]) if up else (pr, base)
+        prefix = "../" * up
+        mine, theirs = _files(here), _files(there)
+        changed += sorted(prefix + name for name in mine.keys() | theirs.keys()
+                          if mine.get(name) != theirs.get(name))
+        if _pyproject_dependencies(here) != _pyproject_dependencies(there):
+            changed.append(f"{prefix}pyproject.toml's dependencies")
     return changed
 
 

@@ -56,6 +56,18 @@ def head_commit(repo: Path) -> str | None:
     return _git_or_none(repo, "rev-parse", "HEAD") or None
 
 
+def depth_in_repository(project: Path) -> int:
+    """How many directories `project` sits below its repository's top (0 at the top, or without git):
+    a base checked out by `base_worktree` sits as deep in its worktree."""
+    top = _git_or_none(project, "rev-parse", "--show-toplevel")
+    if not top:
+        return 0
+    try:
+        return len(project.resolve().relative_to(Path(top).resolve()).parts)
+    except ValueError:
+        return 0
+
+
 def branches(project: Path) -> list[str]:
     """The local branches of the repository `project` is in ([] without git or a repository)."""
     return (_git_or_none(project, "for-each-ref", "--format=%(refname:short)", "refs/heads") or "").split()
