@@ -352,8 +352,10 @@ def compile_key(ctx: BuildContext, mode: str | None, dynamic: bool) -> dict[str,
     specialize on it, and torch's own cache key holds it) and the toolchain versions. A cuda
     compile's kernels are the GPU's, whatever the host's threads (torch's key leaves them out where
     no CPU kernel is written): a GPU job's accuracy session (every core) and its benchmark session
-    (the table's threads, 1 from init) share one compile, not two (30 s at 125M weights on an
-    H200). Call it after the thread count is set."""
+    (the table's threads, 1 from init) share one entry. On an H200 (torch 2.11) the benchmark
+    session loaded it and inductor still compiled again (30 s at 125M weights), for a reason not
+    found yet (docs/development.md, "The whole script on a GPU"). Call it after the thread count
+    is set."""
     import torch
 
     return {"recipe": COMPILE_RECIPE, "graph": graph_hash(ctx.model), "task": ctx.model.task,
