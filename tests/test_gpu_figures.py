@@ -172,3 +172,75 @@ def test_the_report_sets_each_gpu_backends_peak_gpu_memory_beside_its_resident_m
     assert gpu_memory_table(rows[3:]) == []
     failed = [row("onnx-fp16", 1, memory_gpu_mb=None, memory_error="worker 0 of onnx-fp16 died")]
     assert "- onnx-fp16: not measured: worker 0 of onnx-fp16 died" in gpu_memory_table(failed)
+
+
+H200 = {"name": "NVIDIA H200", "compute_capability": "9.0", "memory_gib": 140, "driver": "580.159.04",
+        "cuda": "13.0", "cudnn": 91900}
+
+
+def test_a_probe_of_an_unchanged_artifact_on_the_same_machine_and_texts_is_kept_not_run_again(
+        tiny, cache_dir, tmp_path):
+    """kept_memory: the first session's probe is measured and kept; a later one with the same artifact,
+    texts, batch size and machine reads it back (with the entry it came from) and runs no process;
+    another GPU driver, other texts, another batch size or another artifact is measured again. A
+    probe that fails keeps nothing, and a runner that names no artifact is measured every time."""
+    from encoder_gate.cache import ArtifactCache
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.session import GateSession
+    from encoder_gate.speed.machine import hardware_fingerprint
+    from encoder_gate.speed.workers import kept_memory, memory_key
+
+    session = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, threads=1), progress=lambda _m: None)
+    fp32, fp16 = session.runner("onnx-fp32"), session.runner("onnx-fp16")
+    machine = {**hardware_fingerprint(1, ["CUDAExecutionProvider"]), "gpu": H200}
+    texts = ["a short text", "and a somewhat longer one, to pad against"]
+    model = session.model.content_hash
+    store = ArtifactCache(tmp_path / "kept")
+    probes: list[str] = []
+
+    def probe(tag: str) -> dict[str, float]:
+        probes.append(tag)
+        return {"memory_gpu_mb": 812.4, "memory_peak_rss_mb": 2100.0}
+
+    key = memory_key(fp32, model, texts, 32, machine)
+    first, kept = kept_memory(store, key, lambda: probe("first"))
+    assert kept is None and first == {"memory_gpu_mb": 812.4, "memory_peak_rss_mb": 2100.0}
+    same = memory_key(fp32, model, list(texts), 32, machine)
+    again, kept = kept_memory(store, same, lambda: probe("again"))
+    assert again == first and kept is not None and kept.is_dir() and probes == ["first"]
+
+    newer_driver = {**machine, "gpu": {**H200, "driver": "590.10"}}
+    for tag, other in (("driver", memory_key(fp32, model, texts, 32, newer_driver)),
+                       ("texts", memory_key(fp32, model, texts[:1], 32, machine)),
+                       ("batch", memory_key(fp32, model, texts, 8, machine)),
+                       ("artifact", memory_key(fp16, model, texts, 32, machine))):
+        assert other != key, tag
+        assert kept_memory(store, other, lambda t=tag: probe(t))[1] is None, tag
+    assert probes == ["first", "driver", "texts", "batch", "artifact"]
+
+    def broken() -> dict[str, float]:
+        raise GateError("worker 0 of onnx-fp32 died")
+
+    failed_key = memory_key(fp32, model, texts, 16, machine)
+    with pytest.raises(GateError, match="died"):
+        kept_memory(store, failed_key, broken)
+    assert kept_memory(store, failed_key, lambda: probe("after the failure"))[1] is None
+
+    class Double:  # a test double or a wrapper: nothing names what it computes with
+        name = "onnx-fp32"
+
+    assert memory_key(Double(), model, texts, 32, machine) is None
+    for _ in range(2):
+        assert kept_memory(store, None, lambda: probe("unnamed"))[1] is None
+    assert probes[-2:] == ["unnamed", "unnamed"]
+
+
+def test_the_report_says_which_gpu_figures_were_kept_from_an_earlier_session():
+    rows = [row("torch", 8, model_size_bytes=500e6, memory_gpu_mb=812.4, memory_peak_rss_mb=2100.0,
+                memory_batch_size=32, memory_kept=True),
+            row("onnx-fp16", 8, model_size_bytes=250e6, memory_gpu_mb=402.0, memory_peak_rss_mb=1500.0,
+                memory_batch_size=32, memory_kept=False)]
+    text = "\n".join(gpu_memory_table(rows))
+    assert "Kept from an earlier session's probe of the same artifact, texts, machine and libraries" in text
+    assert text.split("Kept from")[1].split("\n")[0].endswith(": torch.")
+    assert "Kept from" not in "\n".join(gpu_memory_table(rows[1:]))

@@ -26,7 +26,7 @@ from encoder_gate.speed.results import SPEEDUP_STAT, BenchResult, case_id
 from encoder_gate.speed.rounds import ROUND_SECONDS, clock_for, timed
 from encoder_gate.speed.settings import BenchSettings
 from encoder_gate.speed.sizing import TextPool, keep_count, kept_count, size_cell, sizing_key
-from encoder_gate.speed.workers import measure_memory
+from encoder_gate.speed.workers import kept_memory, measure_memory, memory_key
 
 
 @pytest.fixture(scope="session")
@@ -131,11 +131,14 @@ def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model:
     return texts
 
 @pytest.fixture(scope="session")
-def backend_memory(gate_session: Any, bench_texts: dict[str, Any]) -> Callable[[str, Any], dict[str, Any]]:
+def backend_memory(pytestconfig: pytest.Config, gate_session: Any,
+                   bench_texts: dict[str, Any]) -> Callable[[str, Any], dict[str, Any]]:
     """``memory(backend, tokenizer)``: the peak memory of one process holding only that backend
     (speed.workers.measure_memory: its GPU memory and resident memory), over the bucketed normal
-    texts at the session's largest batch size, measured once per backend; only for a backend
-    computing on cuda ({} for the CPU's rows, whose memory test_workers measures)."""
+    texts at the session's largest batch size, measured once per backend, or kept from an earlier
+    session that measured the same artifact on the same texts, machine and libraries
+    (speed.workers.kept_memory); only for a backend computing on cuda ({} for the CPU's rows,
+    whose memory test_workers measures)."""
     measured: dict[str, dict[str, Any]] = {}
     cfg = gate_session.config
 
@@ -146,21 +149,29 @@ def backend_memory(gate_session: Any, bench_texts: dict[str, Any]) -> Callable[[
         if name not in measured:
             size = max(cfg.batch_sizes)
             plan = make_batches(tokenizer, list(texts), size, "bucketed")
-            gate_session.progress(f"{name}: its peak GPU memory, in a process holding it alone "
-                                  f"(batch {size}, {len(texts)} texts; it loads the backend again, "
-                                  "about 10-20 s)")
+            key = memory_key(gate_session.runner(name), gate_session.model.content_hash, list(texts), size,
+                             _plugin(pytestconfig).fingerprint())
             started = time.monotonic()
+
+            def probe() -> dict[str, Any]:
+                gate_session.progress(f"{name}: its peak GPU memory, in a process holding it alone "
+                                      f"(batch {size}, {len(texts)} texts; it loads the backend again, "
+                                      "about 10-20 s)")
+                return measure_memory(cfg, name, plan.batches)
+
             try:
-                found = measure_memory(cfg, name, plan.batches)
+                found, kept = kept_memory(gate_session.cache, key, probe)
             except GateError as exc:  # a figure beside the speed, never a speed cell's failure
                 gate_session.progress(f"{name}: its peak GPU memory was not measured: {exc}")
                 found = {"memory_gpu_mb": None, "memory_peak_rss_mb": None, "memory_error": str(exc)}
+                kept = None
             else:  # what the probe cost, where a GPU job's time goes (.ci/gpu-check)
                 gpu, rss = (f"{found[k]:,.0f} MB" if found[k] is not None else "not read"
                             for k in ("memory_gpu_mb", "memory_peak_rss_mb"))
-                gate_session.progress(f"{name}: peak GPU memory {gpu}, resident {rss}, measured in "
-                                      f"{time.monotonic() - started:.0f} s")
-            measured[name] = {**found, "memory_batch_size": size}
+                how = (f"kept from an earlier session's probe of this artifact on this machine ({kept})"
+                       if kept is not None else f"measured in {time.monotonic() - started:.0f} s")
+                gate_session.progress(f"{name}: peak GPU memory {gpu}, resident {rss}, {how}")
+            measured[name] = {**found, "memory_batch_size": size, "memory_kept": kept is not None}
         return measured[name]
 
     return memory

@@ -162,6 +162,8 @@ def gpu_memory_table(rows: Sequence[Row]) -> list[str]:
             failed.setdefault(r.backend, str(r.info["memory_error"]))
     if not first and not failed:
         return []
+    kept = [name for name, r in sorted(first.items(), key=lambda kv: backend_key(kv[0]))
+            if r.info.get("memory_kept")]
     body = [[name, f"{r.info.get('model_size_bytes', 0) / 1e6:.1f}", f"{r.info['memory_gpu_mb']:,.0f}",
              f"{r.info['memory_peak_rss_mb']:,.0f}", str(r.info.get("memory_batch_size", ""))]
             for name, r in sorted(first.items(), key=lambda kv: backend_key(kv[0]))]
@@ -171,6 +173,8 @@ def gpu_memory_table(rows: Sequence[Row]) -> list[str]:
             "the backend was built: weights, ONNX Runtime's arena or torch's cache, workspaces; not "
             "the CUDA context) and the process's peak resident memory (VmHWM).", "",
             *_table(["backend", "size on disk", "GPU peak", "CPU peak RSS", "batch size"], body), "",
+            *([f"Kept from an earlier session's probe of the same artifact, texts, machine and libraries "
+               f"(speed.workers.kept_memory): {', '.join(kept)}.", ""] if kept else []),
             *(f"- {name}: not measured: {why}" for name, why in sorted(failed.items())),
             *([""] if failed else [])]
 

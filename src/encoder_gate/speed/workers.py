@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing as mp
 import os
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from encoder_gate.cache import ArtifactCache
 from encoder_gate.errors import GateError
+from encoder_gate.runtime.predictions import backend_kind, cacheable, texts_digest
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.speed.machine import current_rss_bytes, gpu_memory_used_bytes, peak_rss_bytes
+from encoder_gate.speed.machine import (
+    FINGERPRINT_FIELDS,
+    current_rss_bytes,
+    gpu_memory_used_bytes,
+    peak_rss_bytes,
+)
 
 
 def split_batches(batches: Sequence[Any], workers: int) -> list[list[Any]]:
@@ -166,3 +175,45 @@ def measure_memory(config: Any, backend: str, batches: Sequence[Any]) -> dict[st
         pool.run()
     return {"memory_peak_rss_mb": pool.peak_rss[0] / 1e6,
             "memory_gpu_mb": pool.gpu_peak / 1e6 if pool.gpu_peak is not None else None}
+
+
+#: Part of a kept memory figure's key: a change to what measure_memory measures, or how, changes it.
+MEMORY_RECIPE = "memory-probe-1"
+MEMORY_FILE = "memory.json"
+
+
+def memory_key(runner: Any, model_hash: str, texts: Sequence[str], batch_size: int,
+               machine: Mapping[str, Any]) -> dict[str, object] | None:
+    """What a backend's probe figures follow from: its artifact (the runner's prediction identity),
+    the texts and the batch size of the probe's pass, and the machine as a speed baseline's
+    fingerprint compares it (CPU, threads, execution providers, library versions, the GPU with its
+    driver, CUDA and cuDNN). None where the runner names no artifact (a wrapper, a test double)."""
+    identity = runner.prediction_identity() if cacheable(runner) else None
+    if identity is None:
+        return None
+    return {"backend": backend_kind(runner.name), "model": model_hash, **identity,
+            "texts": texts_digest(texts), "batch_size": batch_size, "dispatch": "bucketed",
+            "machine": {k: machine.get(k) for k in FINGERPRINT_FIELDS}}
+
+
+def kept_memory(cache: ArtifactCache, key: Mapping[str, object] | None,
+                measure: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], Path | None]:
+    """`measure()`'s figures, or those an earlier session measured under `key`, with the cache entry
+    they came from (None: measured now). The key holds what the probe's figures follow from (the
+    backend's artifact, the texts and batch size, the machine with its GPU and driver, the
+    libraries); where nothing names the artifact (`key` None) it is measured and nothing is kept. A
+    probe process at 125M weights costs 7 to 34 s on an H200, four of them each benchmark session
+    of a GPU job, for figures an unchanged backend repeats (docs/development.md). A probe that
+    raises keeps nothing."""
+    if key is None:
+        return measure(), None
+    measured: list[dict[str, Any]] = []
+
+    def build(tmp: Path) -> None:
+        measured.append(measure())
+        (tmp / MEMORY_FILE).write_text(json.dumps(measured[0], sort_keys=True))
+
+    entry = cache.get_or_build("gpu-memory", {"recipe": MEMORY_RECIPE, **key}, build)
+    if measured:
+        return measured[0], None
+    return json.loads((entry.path / MEMORY_FILE).read_text()), entry.path
