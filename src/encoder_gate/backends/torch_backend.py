@@ -348,20 +348,19 @@ def graph_hash(model: ModelSpec) -> str:
 
 def compile_key(ctx: BuildContext, mode: str | None, dynamic: bool) -> dict[str, object]:
     """What decides torch.compile's artifacts: the model's graph (graph_hash, not its weights), the
-    compile recipe, the device and hardware, on the CPU the thread count (inductor's CPU kernels
-    specialize on it, and torch's own cache key holds it) and the toolchain versions. A cuda
-    compile's kernels are the GPU's, whatever the host's threads (torch's key leaves them out where
-    no CPU kernel is written): a GPU job's accuracy session (every core) and its benchmark session
-    (the table's threads, 1 from init) share one entry. On an H200 (torch 2.11) the benchmark
-    session loaded it and inductor still compiled again (30 s at 125M weights), for a reason not
-    found yet (docs/development.md, "The whole script on a GPU"). Call it after the thread count
-    is set."""
+    compile recipe, the device and hardware, the thread count and the toolchain versions. On the CPU
+    inductor's kernels specialize on the thread count, and torch's own cache key holds it. On cuda
+    too, each thread count has its entry: a GPU job's benchmark session (init's 1 thread) that
+    loaded its accuracy session's compile (every core) under one key compiled again anyway on an
+    H200 (torch 2.11, 30 s at 125M weights; why: `.ci/fx-cache-diff`), and a session that loaded
+    its entry saves nothing, so every later benchmark session compiled again. With an entry of its
+    own, its first session saves what it compiled and the later ones load it. Call it after the
+    thread count is set."""
     import torch
 
     return {"recipe": COMPILE_RECIPE, "graph": graph_hash(ctx.model), "task": ctx.model.task,
             "mode": mode, "dynamic": dynamic, "device": ctx.device, "hardware": compile_hardware(ctx.device),
-            "threads": torch.get_num_threads() if ctx.device == "cpu" else None,
-            "versions": toolchain_versions(TORCH_PACKAGES)}
+            "threads": torch.get_num_threads(), "versions": toolchain_versions(TORCH_PACKAGES)}
 
 
 def fx_graph_cache_counts() -> tuple[int, int]:
