@@ -244,3 +244,45 @@ def test_the_report_says_which_gpu_figures_were_kept_from_an_earlier_session():
     assert "Kept from an earlier session's probe of the same artifact, texts, machine and libraries" in text
     assert text.split("Kept from")[1].split("\n")[0].endswith(": torch.")
     assert "Kept from" not in "\n".join(gpu_memory_table(rows[1:]))
+
+
+KEPT_PROBE_SESSION = '''
+def test_probe(backend_memory, gate_session, monkeypatch):
+    real = type(gate_session).device_of
+    monkeypatch.setattr(type(gate_session), "device_of",  # its probe as a cuda row's
+                        lambda self, name: "cuda" if name == "onnx-fp32" else real(self, name))
+    gate_session.runner("onnx-fp32")
+    found = backend_memory("onnx-fp32", gate_session.tokenizer_of("onnx-fp32"))
+    print("FOUND", sorted(found.items()))
+'''
+
+
+@pytest.mark.slow
+def test_a_second_session_reads_the_first_sessions_probe_back_through_the_fixture(
+        pytester: pytest.Pytester, cache_dir, tmp_path):
+    """The benchmark fixture's probe of a cuda row (its device faked; the probe process is real): a
+    second session of the same model, texts and machine finds the first one's figures under the
+    same key (its texts, fingerprint and the runner's identity are the same again) and starts no
+    process; the progress says where they were kept."""
+    pytester.makepyfile(test_probe=KEPT_PROBE_SESSION)
+    kept = tmp_path / "kept"
+    args = ("--gate-model", "tiny", "--gate-batch-sizes", "8", "--gate-threads", "1",
+            f"--gate-cache-dir={kept}", "-p", "no:cacheprovider", "-s")
+    import shutil
+
+    from encoder_gate.cache import ArtifactCache
+    from encoder_gate.models.resolve import resolve_model
+
+    tiny = resolve_model("tiny", ArtifactCache(cache_dir))
+    shutil.copytree(tiny.path, kept / tiny.path.name)  # the tiny model, not the artifacts
+    first = pytester.runpytest_subprocess(*args)
+    assert first.ret == 0, first.stdout.str()[-2000:]
+    first.stdout.fnmatch_lines(["*onnx-fp32: its peak GPU memory, in a process holding it alone*",
+                                "*('memory_kept', False)*"])
+    second = pytester.runpytest_subprocess(*args)
+    assert second.ret == 0, second.stdout.str()[-2000:]
+    second.stdout.fnmatch_lines(["*onnx-fp32: peak GPU memory not read, resident * MB, kept from an earlier "
+                                 "session's probe of this artifact on this machine (*gpu-memory-*)*",
+                                 "*('memory_kept', True)*"])
+    assert "in a process holding it alone" not in second.stdout.str()
+    assert len([p for p in kept.glob("gpu-memory-*") if p.is_dir()]) == 1
