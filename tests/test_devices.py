@@ -332,6 +332,56 @@ def test_the_gpu_check_refuses_a_machine_without_a_gpu_in_one_line(tmp_path: Pat
     assert "gpu-check: no CUDA GPU here" in done.stderr and not list((tmp_path / "out").iterdir())
 
 
+def torch_log(pid: int, key: str, details: list[str], status: str) -> str:
+    """A torch log as TORCH_LOGS=+torch._inductor.codecache writes it: the hash details of one compile
+    (a multi-line message, each line with torch's prefix), then its lookup."""
+    prefix = f"V1128 05:58:05.358000 {pid} torch/_inductor/codecache.py:1646] [0/0_1] "
+    lines = [f"{prefix}FX graph cache hash details for key {key}:", *(prefix + d for d in details),
+             f"I1128 05:58:06.000000 {pid} torch/_inductor/codecache.py:2316] [0/0_1] fx graph cache "
+             f"{status} for key {key}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_fx_cache_diff_names_what_differs_in_torchs_key_between_two_sessions(tmp_path: Path):
+    """.ci/fx-cache-diff (gpu-check's last lines): a key the later session missed is set against the
+    earlier session's nearest key, and the hash-detail lines that differ are named, not those whose
+    hash is the same on both sides (a function's address); the same key missed says its guards
+    failed; no miss, nothing to explain; a missing log, exit 2 in one line."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / ".ci" / "fx-cache-diff"
+    common = ["[aaa] gm: <lambda>()", "[bbb] example_inputs[0]: TensorMetadata(dtype=torch.int64)"]
+    earlier = tmp_path / "accuracy.torch.log"
+    decomp = "[ccc] fx_kwargs[get_decomp_fn]: <function at 0x{}>"  # the same hash, another address
+    earlier.write_text(torch_log(11, "k1first", [*common, decomp.format("7f4b"),
+                                                 "[ddd] cuda_matmul_settings: (False, True, True)"], "miss"))
+    later = tmp_path / "benchmarks.torch.log"
+    later.write_text(torch_log(22, "k2second", [*common, decomp.format("7f5c"),
+                                                "[eee] cuda_matmul_settings: (True, True, True)"], "miss"))
+
+    def run(*args: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                              check=False, timeout=60)
+
+    done = run(earlier, later)
+    assert done.returncode == 0, done.stderr
+    assert "- accuracy.torch.log: miss k1first" in done.stdout
+    assert "- benchmarks.torch.log: miss k2second" in done.stdout
+    assert "k2second against the earlier k1first: 2 differing line(s)" in done.stdout
+    assert "-[ddd] cuda_matmul_settings: (False, True, True)" in done.stdout
+    assert "+[eee] cuda_matmul_settings: (True, True, True)" in done.stdout
+    assert "get_decomp_fn" not in done.stdout
+    again = tmp_path / "again.torch.log"
+    again.write_text(torch_log(33, "k1first", common, "miss"))
+    assert "k1first: the earlier session compiled this same key" in run(earlier, again).stdout
+    hit = tmp_path / "hit.torch.log"
+    hit.write_text(torch_log(44, "k1first", common, "hit"))
+    assert "missed no FX graph" in run(earlier, hit).stdout
+    missing = run(earlier, tmp_path / "none.log")
+    assert missing.returncode == 2 and "no torch log at" in missing.stdout
+
+
 def test_a_gpu_sessions_header_says_how_its_rows_on_the_cpu_are_timed(pytester: pytest.Pytester,
                                                                        cache_dir: Path):
     """At one thread a GPU session times its GPU rows on the wall clock and its CPU rows on the
