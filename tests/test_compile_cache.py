@@ -316,3 +316,23 @@ def test_a_runner_that_compiled_at_its_first_call_settles_its_record_once(tmp_pa
     assert (called.seconds, called.from_cache, called.notes) == (3.5, True, ())
     assert records["released"].seconds == 5.0
     assert (records["never"].seconds, records["never"].notes) == (1.0, ("not compiled",))
+
+
+@needs_artifacts
+@pytest.mark.slow
+def test_a_helper_process_compiles_for_itself_and_leaves_the_compile_entry_to_its_session(
+        tiny: ModelSpec, tmp_path: Path) -> None:
+    """A memory probe's or a worker's process (speed.workers) compiles torch-compile for its own
+    shapes and saves nothing: it closes before its session does, and the first save of an entry is
+    the only one, so its graphs would have stood for the session's. (The session's runner saves
+    at its close: test_later_sessions_load_the_compile_artifacts_and_inductors_kernels...)"""
+    from encoder_gate.config import GateConfig
+    from encoder_gate.speed.workers import measure_memory
+
+    cache = tmp_path / "cache"
+    shutil.copytree(tiny.path, cache / tiny.path.name)  # the tiny model, no compile yet
+    config = GateConfig(model="tiny", cache_dir=cache, threads=1)
+    ids = np.full((2, 6), 5, dtype=np.int64)
+    batch = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    assert measure_memory(config, "torch-compile", [batch])["memory_peak_rss_mb"] > 0
+    assert [p for p in cache.glob("torch-compile-*") if p.is_dir()] == []

@@ -556,6 +556,13 @@ class CompiledTorchRunner(TorchRunner):
         else:
             self.notes = ()
 
+    def leave_compile_artifacts(self) -> None:
+        """Save nothing at close. For a helper process's runner (speed.workers: a worker, a memory
+        probe): the first save of an entry is the only one, and a probe that closes before its
+        session would leave its own graphs (compiled for its shapes) standing for the session's,
+        which later sessions then load and miss. The session's runner saves what it compiled."""
+        self._store = None
+
     def _mark(self, inputs: dict[str, Any]) -> None:
         if self._unbacked is not None:
             for tensor in inputs.values():

@@ -42,6 +42,9 @@ def _worker_main(conn: Any, config: Any, backend: str, measure_gpu: bool = False
         gpu_before = gpu_memory_used_bytes() if measure_gpu else None  # after this process's CUDA context
         session = GateSession(config, progress=lambda _m: None)
         runner = session.runner(backend)
+        leave = getattr(runner, "leave_compile_artifacts", None)
+        if callable(leave):  # the session's own runner keeps the compile entry, not a helper's
+            leave()
         if session.device_of(backend) != "cuda":
             gpu_before = None
         share = conn.recv()
