@@ -275,11 +275,11 @@ def test_a_second_session_reads_the_first_sessions_probe_back_through_the_fixtur
 
     tiny = resolve_model("tiny", ArtifactCache(cache_dir))
     shutil.copytree(tiny.path, kept / tiny.path.name)  # the tiny model, not the artifacts
-    first = pytester.runpytest_subprocess(*args)
+    first = pytester.runpytest(*args)
     assert first.ret == 0, first.stdout.str()[-2000:]
     first.stdout.fnmatch_lines(["*onnx-fp32: its peak GPU memory, in a process holding it alone*",
                                 "*('memory_kept', False)*"])
-    second = pytester.runpytest_subprocess(*args)
+    second = pytester.runpytest(*args)
     assert second.ret == 0, second.stdout.str()[-2000:]
     second.stdout.fnmatch_lines(["*onnx-fp32: peak GPU memory not read, resident * MB, kept from an earlier "
                                  "session's probe of this artifact on this machine (*gpu-memory-*)*",
