@@ -83,6 +83,12 @@ class Runner(Protocol):
     speed by a few percent for as long as the copy lives, so the speed A/B reopens both sides each
     round when their files are small, on the CPU (:func:`encoder_gate.speed.ab.measure_cell`). Read it with
     `reopener(runner)` (None: the runner keeps its one copy).
+
+    A runner that saves what it built for later sessions at its close (torch.compile's artifacts)
+    has `leave_compile_artifacts() -> None`: it then saves nothing. A helper process's runner (a
+    worker, a memory probe: :mod:`encoder_gate.speed.workers`) calls it, since the first save of
+    an entry is the only one and the session's own runner is the one to make it. Call it with
+    `leave_artifacts_to_session(runner)`.
     """
 
     name: str
@@ -131,6 +137,14 @@ def reopener(runner: object) -> Callable[[], None] | None:
     """The runner's `reopen` (see Runner), or None for a runner that has none."""
     own = getattr(runner, "reopen", None)
     return own if callable(own) else None
+
+
+def leave_artifacts_to_session(runner: object) -> None:
+    """The runner saves nothing for later sessions at its close (see Runner); a runner that saves
+    nothing anyway is left as it is."""
+    leave = getattr(runner, "leave_compile_artifacts", None)
+    if callable(leave):
+        leave()
 
 
 def runner_max_tokens(runner: object) -> int | None:

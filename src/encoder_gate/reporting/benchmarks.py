@@ -162,11 +162,11 @@ def gpu_memory_table(rows: Sequence[Row]) -> list[str]:
             failed.setdefault(r.backend, str(r.info["memory_error"]))
     if not first and not failed:
         return []
-    kept = [name for name, r in sorted(first.items(), key=lambda kv: backend_key(kv[0]))
-            if r.info.get("memory_kept")]
+    ordered = sorted(first.items(), key=lambda kv: backend_key(kv[0]))
+    kept = [name for name, r in ordered if r.info.get("memory_kept")]
     body = [[name, f"{r.info.get('model_size_bytes', 0) / 1e6:.1f}", f"{r.info['memory_gpu_mb']:,.0f}",
              f"{r.info['memory_peak_rss_mb']:,.0f}", str(r.info.get("memory_batch_size", ""))]
-            for name, r in sorted(first.items(), key=lambda kv: backend_key(kv[0]))]
+            for name, r in ordered]
     return ["## Peak GPU memory per backend (MB)", "",
             "One process holding only the backend, after its warm-up and one pass over the bucketed "
             "texts: what the GPU holds for it (the device's memory in use after the pass less before "

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.backends.base import leave_artifacts_to_session
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.predictions import backend_kind, cacheable, texts_digest
@@ -42,9 +43,7 @@ def _worker_main(conn: Any, config: Any, backend: str, measure_gpu: bool = False
         gpu_before = gpu_memory_used_bytes() if measure_gpu else None  # after this process's CUDA context
         session = GateSession(config, progress=lambda _m: None)
         runner = session.runner(backend)
-        leave = getattr(runner, "leave_compile_artifacts", None)
-        if callable(leave):  # the session's own runner keeps the compile entry, not a helper's
-            leave()
+        leave_artifacts_to_session(runner)  # the session's own runner saves the compile entry
         if session.device_of(backend) != "cuda":
             gpu_before = None
         share = conn.recv()
