@@ -135,6 +135,41 @@ def test_a_backend_alone_in_its_process_reports_its_memory_and_on_a_cpu_no_gpu_f
         WorkerPool(config, "onnx-fp32", [[batch], [batch]], measure_gpu=True)
 
 
+def test_a_gpu_reading_that_fell_during_the_probe_is_no_figure(monkeypatch):
+    """The probe reads the whole device: where another process freed GPU memory meanwhile, what the
+    device held for the backend comes out at or below zero. That is said, naming the cause and the
+    fix, as a GateError (the fixture reports it beside the speed, and keeps nothing), never printed
+    as the backend's peak."""
+    from encoder_gate.speed import workers
+
+    held: list[float | None] = []  # what the faked probe's device held for the backend, in bytes
+
+    class Pool:
+        def __init__(self, *_args: object, **_kwargs: object) -> None:
+            self.peak_rss, self.gpu_peak = [900e6], held[-1]
+
+        def __enter__(self) -> Pool:
+            return self
+
+        def __exit__(self, *_exc: object) -> None:
+            pass
+
+        def run(self) -> list[float]:
+            return [0.1]
+
+    monkeypatch.setattr(workers, "WorkerPool", Pool)
+    for fell in (-300e6, 0):
+        held.append(fell)
+        with pytest.raises(GateError, match=r"onnx-fp16: the GPU held -?\d+ MB more .* another process on "
+                                            r"this GPU freed memory meanwhile.*alone on its GPU"):
+            workers.measure_memory(None, "onnx-fp16", [])
+    held.append(812e6)
+    assert workers.measure_memory(None, "onnx-fp16", []) == {"memory_peak_rss_mb": 900.0,
+                                                             "memory_gpu_mb": 812.0}
+    held.append(None)  # a CPU row: no GPU figure, and no complaint
+    assert workers.measure_memory(None, "onnx-int8", [])["memory_gpu_mb"] is None
+
+
 @pytest.mark.gpu
 def test_on_a_gpu_each_backend_alone_reports_what_the_gpu_holds_for_it(tiny, cache_dir):
     """On a GPU: the tiny model's torch and onnx-fp32 on cuda each hold some GPU memory (their

@@ -72,11 +72,16 @@ def backend_kind(name: str) -> str:
     return with_prebuilt_file(name, lambda path: Path(path).name)
 
 
-def prediction_key(runner: Any, model: ModelSpec, texts: Sequence[str], batch_size: int, device: str,
-                   max_tokens: int, identity: dict[str, object]) -> dict[str, object]:
-    return {"recipe": PREDICTIONS_RECIPE, "backend": backend_kind(runner.name), "model": model.content_hash,
-            **identity, "texts": texts_digest(texts), "max_tokens": max_tokens,
-            "batch_size": batch_size, "device": device}
+def pass_key(runner: Any, model_hash: str, texts: Sequence[str], batch_size: int) -> dict[str, object] | None:
+    """What one pass of a runner's artifact over `texts` at `batch_size` is, for any figure kept of
+    it (its predictions here, its memory probe's in speed.workers): the backend's kind, the model's
+    content hash, the runner's prediction identity, the texts' digest and the batch size. None where
+    the runner is not :func:`cacheable` or names no identity: nothing a key could see decides it."""
+    identity = runner.prediction_identity() if cacheable(runner) else None
+    if identity is None:
+        return None
+    return {"backend": backend_kind(runner.name), "model": model_hash, **identity,
+            "texts": texts_digest(texts), "batch_size": batch_size}
 
 
 def _entry_name(backend: str) -> str:
@@ -90,10 +95,10 @@ def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, text
     when their key is there, else
     computed with `compute()` and stored. Returns (predictions, from_cache). A runner that is
     not :func:`cacheable` is always computed, and nothing is stored."""
-    identity = runner.prediction_identity() if cacheable(runner) else None
-    if identity is None:  # nothing decides its outputs that a key could see
+    passed = pass_key(runner, model.content_hash, texts, batch_size)
+    if passed is None:  # nothing decides its outputs that a key could see
         return compute(), False
-    key = prediction_key(runner, model, texts, batch_size, device, max_tokens, identity)
+    key = {"recipe": PREDICTIONS_RECIPE, **passed, "max_tokens": max_tokens, "device": device}
     computed: list[np.ndarray] = []
 
     def build(tmp: Path) -> None:

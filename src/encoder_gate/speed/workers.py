@@ -15,7 +15,7 @@ from typing import Any
 from encoder_gate.backends.base import leave_artifacts_to_session
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.errors import GateError
-from encoder_gate.runtime.predictions import backend_kind, cacheable, texts_digest
+from encoder_gate.runtime.predictions import pass_key
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed.machine import (
     FINGERPRINT_FIELDS,
@@ -175,6 +175,11 @@ def measure_memory(config: Any, backend: str, batches: Sequence[Any]) -> dict[st
     which no per-backend figure can be read from; a process of its own holds one."""
     with WorkerPool(config, backend, [list(batches)], measure_gpu=True) as pool:
         pool.run()
+    if pool.gpu_peak is not None and pool.gpu_peak <= 0:  # a backend on cuda holds its weights at least
+        raise GateError(f"{backend}: the GPU held {pool.gpu_peak / 1e6:,.0f} MB more after its pass than "
+                        "before it was built, never a backend's figure: another process on this GPU freed "
+                        "memory meanwhile (the reading is the whole device's). Run the benchmark session "
+                        "alone on its GPU")
     return {"memory_peak_rss_mb": pool.peak_rss[0] / 1e6,
             "memory_gpu_mb": pool.gpu_peak / 1e6 if pool.gpu_peak is not None else None}
 
@@ -186,16 +191,14 @@ MEMORY_FILE = "memory.json"
 
 def memory_key(runner: Any, model_hash: str, texts: Sequence[str], batch_size: int,
                machine: Mapping[str, Any]) -> dict[str, object] | None:
-    """What a backend's probe figures follow from: its artifact (the runner's prediction identity),
-    the texts and the batch size of the probe's pass, and the machine as a speed baseline's
+    """What a backend's probe figures follow from: the probe's pass (runtime.predictions.pass_key:
+    the runner's artifact, the texts and the batch size) and the machine as a speed baseline's
     fingerprint compares it (CPU, threads, execution providers, library versions, the GPU with its
     driver, CUDA and cuDNN). None where the runner names no artifact (a wrapper, a test double)."""
-    identity = runner.prediction_identity() if cacheable(runner) else None
-    if identity is None:
+    passed = pass_key(runner, model_hash, texts, batch_size)
+    if passed is None:
         return None
-    return {"backend": backend_kind(runner.name), "model": model_hash, **identity,
-            "texts": texts_digest(texts), "batch_size": batch_size, "dispatch": "bucketed",
-            "machine": {k: machine.get(k) for k in FINGERPRINT_FIELDS}}
+    return {**passed, "dispatch": "bucketed", "machine": {k: machine.get(k) for k in FINGERPRINT_FIELDS}}
 
 
 def kept_memory(cache: ArtifactCache, key: Mapping[str, object] | None,
