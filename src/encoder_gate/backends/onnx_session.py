@@ -6,6 +6,8 @@ path_backend) and by the command line's export.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import re
 from collections.abc import Sequence
@@ -188,6 +190,8 @@ def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[s
                 "cuda they would run on the CPU with copies between the devices, its figures the CPU's "
                 "passed off as the GPU's (dynamic INT8 is a CPU format)")
     providers = with_options(providers_for(device))
+    if device == "cuda":
+        load_torch_cuda_libraries()
     options = session_options(threads)
     for key, value in config:
         options.add_session_config_entry(key, value)
@@ -196,9 +200,71 @@ def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[s
     except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/InvalidGraph types
         raise load_error(path, exc) from None
     if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
-        raise GateError(f"ONNX Runtime fell back to {session.get_providers()[0]} for {path}; "
-                        "check the CUDA and cuDNN libraries onnxruntime-gpu needs.")
+        raise GateError(f"ONNX Runtime did not start its CUDA provider for {path.name} and fell back to "
+                        f"{session.get_providers()[0]}: {cuda_provider_problem()}")
     return session
+
+
+def load_torch_cuda_libraries() -> None:
+    """Import torch before a CUDA session starts: its CUDA build loads its CUDA and cuDNN libraries (its
+    nvidia-* packages: libcudart, libcublas, libcudnn, ...) into the process, and ONNX Runtime's CUDA
+    provider then finds them there (ONNX Runtime's documented way on Linux, where its provider looks
+    on the loader's path alone). A process that opened its CUDA session first (a worker, a tool of the
+    user's) needed those libraries on LD_LIBRARY_PATH, which a GPU runner does not set."""
+    with contextlib.suppress(ImportError):  # without torch the provider looks on the loader's path alone
+        importlib.import_module("torch")
+
+
+#: ONNX Runtime's CUDA provider, a library of its own that it loads at a CUDA session's start.
+CUDA_PROVIDER_LIBRARY = "libonnxruntime_providers_cuda.so"
+
+
+def cuda_provider_problem(library: Path | None = None) -> str:
+    """Why ONNX Runtime's CUDA provider did not start, in one line with the fix, as far as it can be told
+    here: the session logs only what is fatal (session_options), and ONNX Runtime's own line would be a
+    warning. Its provider library is loaded again to read the loader's message (the CUDA or cuDNN
+    library it lacks), and the CUDA versions of onnxruntime-gpu's build and of torch's are set side by
+    side: onnxruntime-gpu uses the CUDA and cuDNN libraries torch loaded into the process, so their
+    major versions must match. `library`: the provider library (default: the installed onnxruntime's)."""
+    import ctypes
+
+    import onnxruntime as ort
+
+    try:
+        from onnxruntime.capi import build_and_package_info as build
+
+        ort_cuda = str(getattr(build, "cuda_version", "") or "") or None
+    except ImportError:
+        ort_cuda = None
+    try:
+        import torch
+
+        torch_cuda, torch_version = torch.version.cuda, torch.__version__
+    except ImportError:
+        torch_cuda, torch_version = None, None
+    library = library or Path(ort.__file__).parent / "capi" / CUDA_PROVIDER_LIBRARY
+    built = f"onnxruntime {ort.__version__} is built for CUDA {ort_cuda or '(not recorded)'}"
+    brings = f"torch {torch_version} for CUDA {torch_cuda}" if torch_cuda else "torch has no CUDA"
+    if not library.is_file():
+        return (f"this onnxruntime has no {library.name} ({built}): reinstall onnxruntime-gpu alone "
+                "(pip uninstall -y onnxruntime onnxruntime-gpu, then pip install 'encoder-gate[gpu]')")
+    try:
+        ctypes.CDLL(str(library))
+    except OSError as exc:
+        loads = f"{library.name} does not load ({str(exc).replace(str(library.parent) + '/', '')})"
+    else:
+        return (f"{library.name} loads, so its CUDA and cuDNN libraries are found: the GPU or its driver "
+                f"refused ({built}, {brings}; nvidia-smi says whether the driver runs, and the newest CUDA "
+                "it supports)")
+    line = f"{loads}. {built}, {brings}"
+    ort_major, torch_major = (v.split(".")[0] if v else None for v in (ort_cuda, torch_cuda))
+    if ort_major and torch_major and ort_major != torch_major:
+        return (f"{line}: their CUDA major versions differ, and onnxruntime-gpu uses the CUDA and cuDNN "
+                "libraries torch brings: install the onnxruntime-gpu release built for CUDA "
+                f"{torch_major}, or torch built for CUDA {ort_major}, or use --gate-device cpu")
+    return (f"{line}. onnxruntime-gpu loads the CUDA and cuDNN libraries torch's CUDA build brings (its "
+            "nvidia-* packages) or the system's: the library named above must be on the loader's path "
+            "(LD_LIBRARY_PATH), or use --gate-device cpu")
 
 
 #: Operators ONNX Runtime's CUDA execution provider has no kernel for (dynamic INT8 quantization's):

@@ -1,0 +1,121 @@
+"""When ONNX Runtime does not start its CUDA provider and falls back to the CPU: one line that names the
+library the loader could not find and the CUDA versions of onnxruntime-gpu's build and torch's, with the
+fix. All on the CPU: the provider library is stood in for by shared objects compiled here, whose loader
+messages are the real loader's, and the session's providers are faked where a GPU would decide them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.backends import onnx_session
+from encoder_gate.backends.onnx_session import CUDA_PROVIDER_LIBRARY, cuda_provider_problem
+from encoder_gate.errors import GateError
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="the stand-in provider is a Linux shared object")
+
+
+def compiled(tmp_path: Path, name: str, needs: str | None = None) -> Path:
+    """A shared object `name` in tmp_path; with `needs`, one that needs the library `needs`, which is
+    removed after the link, as a CUDA library the provider was linked against is absent from a runner."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) on this machine to build the stand-in provider library")
+    source = tmp_path / f"{name}.c"
+    source.write_text("int provider_entry(void) { return 0; }\n")
+    args = [cc, "-shared", "-fPIC", "-o", str(tmp_path / name), str(source)]
+    if needs:
+        (tmp_path / "dep.c").write_text("int dep_entry(void) { return 1; }\n")
+        subprocess.run([cc, "-shared", "-fPIC", f"-Wl,-soname,{needs}", "-o", str(tmp_path / needs),
+                        str(tmp_path / "dep.c")], check=True)
+        args += ["-Wl,--no-as-needed", str(tmp_path / needs)]
+    subprocess.run(args, check=True)
+    if needs:
+        (tmp_path / needs).unlink()
+    return tmp_path / name
+
+
+@pytest.fixture
+def versions(monkeypatch: pytest.MonkeyPatch):
+    """Set the CUDA version onnxruntime says it was built for, and torch's."""
+    import torch
+    from onnxruntime.capi import build_and_package_info
+
+    def set_to(ort_cuda: str | None, torch_cuda: str | None) -> None:
+        monkeypatch.setattr(build_and_package_info, "cuda_version", ort_cuda, raising=False)
+        monkeypatch.setattr(torch.version, "cuda", torch_cuda)
+
+    return set_to
+
+
+def test_a_missing_cuda_library_is_named_with_both_cuda_versions_and_the_fix(tmp_path, versions):
+    """The provider needs a CUDA 13 library that is not there, and torch brings CUDA 12: the line names
+    the missing library as the loader says it, both versions, and what to install."""
+    provider = compiled(tmp_path, CUDA_PROVIDER_LIBRARY, needs="libcublasLt.so.13")
+    versions("13.0", "12.8")
+    line = cuda_provider_problem(provider)
+    assert f"{CUDA_PROVIDER_LIBRARY} does not load (libcublasLt.so.13: cannot open shared object file" in line
+    assert "is built for CUDA 13.0, torch" in line
+    assert "for CUDA 12.8: their CUDA major versions differ" in line
+    assert "install the onnxruntime-gpu release built for CUDA 12, or torch built for CUDA 13" in line
+    assert str(tmp_path) not in line  # the library's name, not where a venv keeps it
+
+    versions("13.0", "13.2")  # the same major: the library is missing from the loader's path
+    line = cuda_provider_problem(provider)
+    assert "libcublasLt.so.13: cannot open" in line and "differ" not in line
+    assert "must be on the loader's path (LD_LIBRARY_PATH), or use --gate-device cpu" in line
+
+
+def test_a_provider_that_loads_points_at_the_gpu_or_its_driver_and_one_missing_says_so(tmp_path, versions):
+    versions(None, None)
+    line = cuda_provider_problem(compiled(tmp_path, CUDA_PROVIDER_LIBRARY))
+    assert line.startswith(f"{CUDA_PROVIDER_LIBRARY} loads, so its CUDA and cuDNN libraries are found: "
+                           "the GPU or its driver refused"), line
+    assert "built for CUDA (not recorded), torch has no CUDA; nvidia-smi says" in line
+    line = cuda_provider_problem(tmp_path / "elsewhere" / CUDA_PROVIDER_LIBRARY)
+    assert line.startswith(f"this onnxruntime has no {CUDA_PROVIDER_LIBRARY} (onnxruntime "), line
+    assert "then pip install 'encoder-gate[gpu]'" in line
+
+
+def test_a_cuda_session_that_fell_back_to_the_cpu_fails_in_one_line_saying_why(tmp_path, monkeypatch):
+    """open_session on cuda whose session came up on the CPU provider (what ONNX Runtime does when its
+    CUDA provider cannot start): a GateError naming the file, the provider it fell back to and why,
+    never a session whose figures would be the CPU's."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "model.onnx"))
+
+    order: list[str] = []
+
+    class FellBack:
+        def __init__(self, *_args: object, **_kwargs: object) -> None:
+            order.append("session")
+
+        def get_providers(self) -> list[str]:
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", FellBack)
+    monkeypatch.setattr(onnx_session, "cuda_provider_problem", lambda: "the reason, with its fix")
+    monkeypatch.setattr(onnx_session, "load_torch_cuda_libraries", lambda: order.append("torch's libraries"))
+    with pytest.raises(GateError, match=r"^ONNX Runtime did not start its CUDA provider for model\.onnx and "
+                                        r"fell back to CPUExecutionProvider: the reason, with its fix$"):
+        onnx_session.open_session(tmp_path / "model.onnx", "cuda", threads=1)
+    # torch (its CUDA and cuDNN libraries) is loaded before the session, whose provider then finds them
+    assert order == ["torch's libraries", "session"]
+    order.clear()
+    onnx_session.open_session(tmp_path / "model.onnx", "cpu", threads=1)  # the CPU: nothing to load
+    assert order == ["session"]
