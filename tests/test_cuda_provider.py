@@ -56,10 +56,10 @@ def versions(monkeypatch: pytest.MonkeyPatch):
 def test_a_missing_cuda_library_is_named_with_both_cuda_versions_and_the_fix(tmp_path, versions):
     """The provider needs a CUDA 13 library that is not there, and torch brings CUDA 12: the line names
     the missing library as the loader says it, both versions, and what to install."""
-    provider = compiled(tmp_path, CUDA_PROVIDER_LIBRARY, needs="libcublasLt.so.13")
+    provider = compiled(tmp_path, CUDA_PROVIDER_LIBRARY, needs="libstandin.so.13")
     versions("13.0", "12.8")
     line = cuda_provider_problem(provider)
-    assert f"{CUDA_PROVIDER_LIBRARY} does not load (libcublasLt.so.13: cannot open shared object file" in line
+    assert f"{CUDA_PROVIDER_LIBRARY} does not load (libstandin.so.13: cannot open shared object file" in line
     assert "is built for CUDA 13.0, torch" in line
     assert "for CUDA 12.8: their CUDA major versions differ" in line
     assert "install the onnxruntime-gpu release built for CUDA 12, or torch built for CUDA 13" in line
@@ -67,7 +67,7 @@ def test_a_missing_cuda_library_is_named_with_both_cuda_versions_and_the_fix(tmp
 
     versions("13.0", "13.2")  # the same major: the library is missing from the loader's path
     line = cuda_provider_problem(provider)
-    assert "libcublasLt.so.13: cannot open" in line and "differ" not in line
+    assert "libstandin.so.13: cannot open" in line and "differ" not in line
     assert "must be on the loader's path (LD_LIBRARY_PATH), or use --gate-device cpu" in line
 
 
@@ -110,12 +110,57 @@ def test_a_cuda_session_that_fell_back_to_the_cpu_fails_in_one_line_saying_why(t
                         lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     monkeypatch.setattr(ort, "InferenceSession", FellBack)
     monkeypatch.setattr(onnx_session, "cuda_provider_problem", lambda: "the reason, with its fix")
-    monkeypatch.setattr(onnx_session, "load_torch_cuda_libraries", lambda: order.append("torch's libraries"))
+    monkeypatch.setattr(onnx_session, "load_cuda_libraries", lambda: order.append("the CUDA libraries"))
     with pytest.raises(GateError, match=r"^ONNX Runtime did not start its CUDA provider for model\.onnx and "
                                         r"fell back to CPUExecutionProvider: the reason, with its fix$"):
         onnx_session.open_session(tmp_path / "model.onnx", "cuda", threads=1)
-    # torch (its CUDA and cuDNN libraries) is loaded before the session, whose provider then finds them
-    assert order == ["torch's libraries", "session"]
+    # the CUDA and cuDNN libraries are loaded before the session, whose provider then finds them
+    assert order == ["the CUDA libraries", "session"]
     order.clear()
     onnx_session.open_session(tmp_path / "model.onnx", "cpu", threads=1)  # the CPU: nothing to load
     assert order == ["session"]
+
+
+def test_the_cuda_libraries_load_once_torch_first_then_onnxruntimes_preload_quietly(monkeypatch, capsys):
+    """load_cuda_libraries: torch imported (its CUDA build loads its libraries), then onnxruntime's
+    preload_dlls for what torch lacks (onnxruntime-gpu 1.31's provider needs libcurand.so.10, which
+    torch 2.15 does not bring), its own lines not printed, once a process; an onnxruntime without
+    preload_dlls (before 1.21, or a CPU build's that returns at once) is left to the loader's path."""
+    import onnxruntime as ort
+
+    calls: list[dict[str, bool]] = []
+
+    def preload(**kwargs: bool) -> None:
+        calls.append(kwargs)
+        print("Failed to load libcurand.so.10: cannot open shared object file")
+
+    monkeypatch.setattr(ort, "preload_dlls", preload, raising=False)
+    onnx_session.load_cuda_libraries.cache_clear()
+    try:
+        onnx_session.load_cuda_libraries()
+        onnx_session.load_cuda_libraries()
+        assert calls == [{"cuda": True, "cudnn": True, "msvc": False}]
+        assert "torch" in sys.modules
+        assert capsys.readouterr().out == ""
+        monkeypatch.delattr(ort, "preload_dlls")
+        onnx_session.load_cuda_libraries.cache_clear()
+        onnx_session.load_cuda_libraries()  # nothing to call, nothing raised
+    finally:
+        onnx_session.load_cuda_libraries.cache_clear()
+
+
+def test_a_provider_whose_library_lacks_a_symbol_names_the_driver(tmp_path, monkeypatch, versions):
+    """The provider found every library but one is older than it was built against (the driver, most
+    often): said so, not as a library missing from the loader's path."""
+    import ctypes
+
+    def refuse(path: str, *_args: object) -> None:
+        raise OSError(f"{path}: undefined symbol: cuTensorMapEncodeTiled")
+
+    provider = compiled(tmp_path, CUDA_PROVIDER_LIBRARY)
+    monkeypatch.setattr(ctypes, "CDLL", refuse)
+    versions("13.0", "13.2")
+    line = cuda_provider_problem(provider)
+    assert "undefined symbol: cuTensorMapEncodeTiled" in line
+    assert "loader's path (LD_LIBRARY_PATH)" not in line
+    assert "the NVIDIA driver, whose newest CUDA nvidia-smi names" in line

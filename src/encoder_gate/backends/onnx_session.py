@@ -7,7 +7,9 @@ path_backend) and by the command line's export.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+import io
 import os
 import re
 from collections.abc import Sequence
@@ -191,7 +193,7 @@ def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[s
                 "passed off as the GPU's (dynamic INT8 is a CPU format)")
     providers = with_options(providers_for(device))
     if device == "cuda":
-        load_torch_cuda_libraries()
+        load_cuda_libraries()
     options = session_options(threads)
     for key, value in config:
         options.add_session_config_entry(key, value)
@@ -205,14 +207,29 @@ def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[s
     return session
 
 
-def load_torch_cuda_libraries() -> None:
-    """Import torch before a CUDA session starts: its CUDA build loads its CUDA and cuDNN libraries (its
-    nvidia-* packages: libcudart, libcublas, libcudnn, ...) into the process, and ONNX Runtime's CUDA
-    provider then finds them there (ONNX Runtime's documented way on Linux, where its provider looks
-    on the loader's path alone). A process that opened its CUDA session first (a worker, a tool of the
-    user's) needed those libraries on LD_LIBRARY_PATH, which a GPU runner does not set."""
-    with contextlib.suppress(ImportError):  # without torch the provider looks on the loader's path alone
+@functools.cache
+def load_cuda_libraries() -> None:
+    """Load the CUDA and cuDNN libraries ONNX Runtime's CUDA provider needs before a CUDA session starts,
+    once a process: the provider looks for them on the loader's path alone, which a GPU runner does not
+    point at Python's packages. First torch, whose CUDA build loads its own (its nvidia-* packages:
+    libcudart, libcublas, libcudnn, ...), then `onnxruntime.preload_dlls()` (onnxruntime-gpu 1.21 on),
+    which loads those of the nvidia-* packages by path, torch's and onnxruntime-gpu's `cuda` extra's
+    (the `gpu` extra installs it): onnxruntime-gpu 1.31's provider needs libcurand.so.10, which torch
+    2.15 does not bring (seen on the CPU: with torch imported the provider did not load for want of
+    it; after preload_dlls every library it needs was found). Its own lines about a library it could
+    not load are not printed: a session whose provider did not start fails with cuda_provider_problem's
+    one line instead."""
+    with contextlib.suppress(ImportError):  # without torch, preload_dlls alone
         importlib.import_module("torch")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:  # before onnxruntime 1.21: the loader's path alone
+        return
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(Exception):
+        preload(cuda=True, cudnn=True, msvc=False)
 
 
 #: ONNX Runtime's CUDA provider, a library of its own that it loads at a CUDA session's start.
@@ -257,6 +274,13 @@ def cuda_provider_problem(library: Path | None = None) -> str:
                 f"refused ({built}, {brings}; nvidia-smi says whether the driver runs, and the newest CUDA "
                 "it supports)")
     line = f"{loads}. {built}, {brings}"
+    if "undefined symbol" in loads:  # found, but older than the provider was built against
+        return (f"{line}: a library it loaded lacks that symbol, older than the one the provider was built "
+                "against (the NVIDIA driver, whose newest CUDA nvidia-smi names, or a CUDA library of "
+                "another version earlier on the loader's path); update the driver, or use --gate-device cpu")
+    if "libcuda.so" in loads:  # the driver's own library, never a Python package's
+        return (f"{line}. libcuda.so.1 is the NVIDIA driver's library: this machine has no NVIDIA driver "
+                "(nvidia-smi says so too); run on a GPU machine, or use --gate-device cpu")
     ort_major, torch_major = (v.split(".")[0] if v else None for v in (ort_cuda, torch_cuda))
     if ort_major and torch_major and ort_major != torch_major:
         return (f"{line}: their CUDA major versions differ, and onnxruntime-gpu uses the CUDA and cuDNN "
