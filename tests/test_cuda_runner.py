@@ -1,7 +1,9 @@
-"""When ONNX Runtime does not start its CUDA provider and falls back to the CPU: one line that names the
-library the loader could not find and the CUDA versions of onnxruntime-gpu's build and torch's, with the
-fix. All on the CPU: the provider library is stood in for by shared objects compiled here, whose loader
-messages are the real loader's, and the session's providers are faked where a GPU would decide them."""
+"""A GPU runner whose CUDA does not start says why in one line, with the fix: torch that sees no GPU (a
+CPU build, no NVIDIA driver, a driver older than the CUDA torch was built for), and ONNX Runtime's CUDA
+provider that did not start and fell back to the CPU (the library the loader could not find, and the
+CUDA versions of onnxruntime-gpu's build and torch's). All on the CPU: the provider library is stood in
+for by shared objects compiled here, whose loader messages are the real loader's; nvidia-smi's output
+and the session's providers are faked where a GPU machine would give them."""
 
 from __future__ import annotations
 
@@ -164,3 +166,45 @@ def test_a_provider_whose_library_lacks_a_symbol_names_the_driver(tmp_path, monk
     assert "undefined symbol: cuTensorMapEncodeTiled" in line
     assert "loader's path (LD_LIBRARY_PATH)" not in line
     assert "the NVIDIA driver, whose newest CUDA nvidia-smi names" in line
+
+
+SMI = """+-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI {driver}              Driver Version: {driver}      CUDA Version: {cuda}     |
+|-----------------------------------------+------------------------+----------------------+
+"""
+
+
+@pytest.mark.parametrize(("torch_cuda", "smi", "expected"), [
+    (None, None, r"torch .* is a CPU build\. Install torch's CUDA build on the GPU machine"),
+    ("13.2", None, r"is built for CUDA 13\.2, and this machine has no NVIDIA driver \(no nvidia-smi\)"),
+    ("13.2", SMI.format(driver="550.54.15", cuda="12.4"),
+     r"built for CUDA 13\.2; the NVIDIA driver here is 550\.54\.15, whose newest CUDA is 12\.4: a driver "
+     r"older than the CUDA torch was built for hides the GPU from it\. Update the driver, or install the "
+     r"builds of torch and onnxruntime-gpu for CUDA 12, or use --gate-device cpu"),
+    ("13.2", SMI.format(driver="580.159.04", cuda="13.0"),  # a minor version older is fine for CUDA
+     r"driver here is 580\.159\.04, whose newest CUDA is 13\.0, so the driver is not the cause: the GPU is "
+     r"hidden from this process"),
+    ("12.4", "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.",
+     r"nvidia-smi names no driver \(NVIDIA-SMI has failed because it couldn't communicate"),
+])
+def test_torch_that_sees_no_gpu_says_why(monkeypatch, torch_cuda, smi, expected):
+    """require_device on cuda where torch sees no GPU: the build, the driver and nvidia-smi's newest CUDA
+    decide the line (PyPI's torch 2.15 is built for CUDA 13, and a runner whose driver supports CUDA 12
+    at most shows no GPU at all)."""
+    import subprocess
+
+    import torch
+
+    from encoder_gate.backends import torch_backend
+    from encoder_gate.errors import DeviceUnavailable
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", torch_cuda)
+    found = "/usr/bin/nvidia-smi" if smi is not None else None
+    monkeypatch.setattr(torch_backend.shutil, "which", lambda name: found if name == "nvidia-smi" else None)
+    ran = subprocess.CompletedProcess(["nvidia-smi"], 0, stdout=smi or "", stderr="")
+    monkeypatch.setattr(subprocess, "run", lambda *_a, **_k: ran)
+    with pytest.raises(DeviceUnavailable, match=r"^device 'cuda' was asked for but torch sees no CUDA GPU: .*"
+                                                + expected):
+        torch_backend.require_device("cuda")
+    torch_backend.require_device("cpu")  # the CPU asks nothing of CUDA
