@@ -213,8 +213,8 @@ def test_init_for_a_gpu_runner_writes_its_device_its_labels_and_onnxruntime_gpu_
     import shutil
     import subprocess
     import sys
-
     import tomllib
+
     import yaml
 
     from encoder_gate.commands.init import InitRequest, package_version, run_init

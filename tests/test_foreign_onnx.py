@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 from transformers import AutoTokenizer
 
 from encoder_gate.backends import parse_backend

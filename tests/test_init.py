@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,6 @@ from encoder_gate.commands.layout import SHARD_COSTS_FILE, THIN_MODULES
 from encoder_gate.commands.pyproject import PIN_ROOTDIR, merge_pyproject, render_table
 from encoder_gate.commands.workflow import REPORT_ARTIFACT, SHARD_ARTIFACT
 from encoder_gate.errors import GateError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = ["torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8"]

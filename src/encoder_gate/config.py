@@ -7,8 +7,8 @@ pyproject use dashes (`batch-sizes`), fields use underscores (`batch_sizes`).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
@@ -27,11 +27,6 @@ from encoder_gate.backends.registry import (
     with_integer_path,
 )
 from encoder_gate.errors import GateError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 Variant = Literal["normal", "filtered"]
 ThresholdMode = Literal["fixed", "tuned"]

@@ -5,7 +5,7 @@ Used by `encoder-gate init` (:mod:`encoder_gate.commands.init`).
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +16,6 @@ import tomlkit
 from encoder_gate.backends.int8_path import TARGETS
 from encoder_gate.commands.layout import PYPROJECT, TABLE_NAME
 from encoder_gate.errors import GateError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +225,7 @@ def _instant(when: Any) -> float:
         moment = datetime.fromisoformat(str(when))
     except ValueError:
         return -math.inf
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def same_series(records: Sequence[Mapping[str, Any]], newest: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -12,15 +12,10 @@ so in its notes, with what measures such a change: a save made on the base's sta
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: The files that pin or name a project's dependencies, as globs below its directory (pyproject.toml
 #: apart: only its dependency tables count, not [tool.encoder-gate]).
