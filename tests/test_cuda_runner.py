@@ -70,7 +70,8 @@ def test_a_missing_cuda_library_is_named_with_both_cuda_versions_and_the_fix(tmp
     versions("13.0", "13.2")  # the same major: the library is missing from the loader's path
     line = cuda_provider_problem(provider)
     assert "libstandin.so.13: cannot open" in line and "differ" not in line
-    assert "must be on the loader's path (LD_LIBRARY_PATH), or use --gate-device cpu" in line
+    assert "pip install 'onnxruntime-gpu[cuda]', as encoder-gate[gpu] does" in line
+    assert "put the named library's directory on LD_LIBRARY_PATH, or use --gate-device cpu" in line
 
 
 def test_a_provider_that_loads_points_at_the_gpu_or_its_driver_and_one_missing_says_so(tmp_path, versions):
@@ -164,7 +165,7 @@ def test_a_provider_whose_library_lacks_a_symbol_names_the_driver(tmp_path, monk
     versions("13.0", "13.2")
     line = cuda_provider_problem(provider)
     assert "undefined symbol: cuTensorMapEncodeTiled" in line
-    assert "loader's path (LD_LIBRARY_PATH)" not in line
+    assert "LD_LIBRARY_PATH" not in line
     assert "the NVIDIA driver, whose newest CUDA nvidia-smi names" in line
 
 

@@ -286,9 +286,10 @@ def cuda_provider_problem(library: Path | None = None) -> str:
         return (f"{line}: their CUDA major versions differ, and onnxruntime-gpu uses the CUDA and cuDNN "
                 "libraries torch brings: install the onnxruntime-gpu release built for CUDA "
                 f"{torch_major}, or torch built for CUDA {ort_major}, or use --gate-device cpu")
-    return (f"{line}. onnxruntime-gpu loads the CUDA and cuDNN libraries torch's CUDA build brings (its "
-            "nvidia-* packages) or the system's: the library named above must be on the loader's path "
-            "(LD_LIBRARY_PATH), or use --gate-device cpu")
+    return (f"{line}. Install the CUDA libraries onnxruntime-gpu needs as packages, which the gate loads "
+            "before a CUDA session (pip install 'onnxruntime-gpu[cuda]', as encoder-gate[gpu] does; torch "
+            "brings cuDNN), or put the named library's directory on LD_LIBRARY_PATH, or use "
+            "--gate-device cpu")
 
 
 #: Operators ONNX Runtime's CUDA execution provider has no kernel for (dynamic INT8 quantization's):
