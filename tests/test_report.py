@@ -135,6 +135,33 @@ def test_a_backend_has_one_colour_in_every_plot(saved, tmp_path, monkeypatch):
         assert colours == drawn["t.png"][backend] and len(colours) == 1, backend
 
 
+def test_the_speedup_plot_bars_each_cell_with_the_verdicts_interval(tmp_path, monkeypatch):
+    """Each speedup point with paired rounds carries a bar from its CI (speed.stats.paired_stats, the
+    interval the verdict prints); a cell without per-round data (an older save) is drawn without one."""
+    from matplotlib.container import ErrorbarContainer
+
+    from encoder_gate.speed.stats import paired_stats
+
+    rounds = {1: [0.64, 0.65, 0.63, 0.66, 0.64, 0.62, 0.65], 8: [0.57, 0.58, 0.55, 0.6, 0.57, 0.56, 0.59]}
+
+    def row(backend: str, bs: int, ratios: list[float] | None) -> report.Row:
+        info = {"paired_log_ratios": ratios} if ratios else {}
+        speedup = paired_stats(ratios).speedup if ratios else 1.5
+        return report.Row("model", "normal", "bucketed", bs, backend, "fp16", 0.1, 10.0, speedup, info)
+
+    rows = [row("onnx-fp16", bs, ratios) for bs, ratios in rounds.items()] + [row("onnx-int8", 1, None)]
+    figures = []
+    monkeypatch.setattr(report, "save_figure", lambda fig, path, dpi=110: figures.append(fig) or path)
+    report.plot_speedups(rows, tmp_path / "s.png")
+    (ax,) = figures[0].axes
+    (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]  # onnx-fp16's; int8 has none
+    segments = bars.lines[2][0].get_segments()
+    drawn = sorted((float(seg[0][0]), float(seg[0][1]), float(seg[1][1])) for seg in segments)
+    expected = sorted((float(bs), *paired_stats(ratios).ci) for bs, ratios in rounds.items())
+    assert [v for cell in drawn for v in cell] == pytest.approx([v for cell in expected for v in cell])
+    assert "bars: the 95% CI of its paired rounds" in ax.get_title()
+
+
 def test_report_without_encoder_gate_benchmarks_still_writes(tmp_path):
     foreign = tmp_path / "0001_other.json"
     foreign.write_text(json.dumps({"benchmarks": [{"name": "x", "extra_info": {}, "stats": {"median": 1}}]}))

@@ -37,6 +37,7 @@ from encoder_gate.speed.results import (
     read_json,
     results_from_json,
 )
+from encoder_gate.speed.stats import CONFIDENCE, paired_stats
 
 MODE_TITLES = {"model": "Model only (pre-tokenized)", "e2e": "End to end (tokenize + infer + sigmoid)",
                "workers": "Worker processes (model only; messages / slowest worker)"}
@@ -345,17 +346,32 @@ def plot_throughput(rows: Sequence[Row], variant: str, path: Path) -> Path | Non
     return path
 
 
-def _plot_lines(ax: Any, rows: Sequence[Row], value: Callable[[Row], float],
-                colors: dict[str, Any]) -> None:
-    """One line per backend and dispatch: `value` against batch size, in its colour (backend_colors)."""
+def _plot_lines(ax: Any, rows: Sequence[Row], value: Callable[[Row], float], colors: dict[str, Any],
+                interval: Callable[[Row], tuple[float, float] | None] = lambda _r: None) -> None:
+    """One line per backend and dispatch: `value` against batch size, in its colour (backend_colors),
+    with `interval`'s bars where it gives one."""
     for backend in sorted({r.backend for r in rows}, key=backend_key):
         for dispatch in DISPATCHES:
-            pts = sorted((r.batch_size, value(r)) for r in rows
-                         if r.backend == backend and r.dispatch == dispatch)
-            if not pts:
+            cells = sorted((r for r in rows if r.backend == backend and r.dispatch == dispatch),
+                           key=lambda r: r.batch_size)
+            if not cells:
                 continue
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], STYLES[dispatch], marker="o",
-                    color=colors[backend], label=f"{backend} ({dispatch})")
+            xs, ys = [r.batch_size for r in cells], [value(r) for r in cells]
+            ax.plot(xs, ys, STYLES[dispatch], marker="o", color=colors[backend],
+                    label=f"{backend} ({dispatch})")
+            bars = [interval(r) for r in cells]
+            if any(bars):
+                low = [y - b[0] if b else 0.0 for y, b in zip(ys, bars, strict=True)]
+                high = [b[1] - y if b else 0.0 for y, b in zip(ys, bars, strict=True)]
+                ax.errorbar(xs, ys, yerr=[low, high], fmt="none", ecolor=colors[backend], elinewidth=1.2,
+                            capsize=4, label="_nolegend_")
+
+
+def speedup_interval(row: Row) -> tuple[float, float] | None:
+    """The CONFIDENCE interval of a row's speedup over torch eager from its paired rounds
+    (speed.stats.paired_stats, the verdict's); None for a row without per-round data or of one round."""
+    ratios = row.info.get("paired_log_ratios")
+    return paired_stats(ratios).ci if ratios else None
 
 
 def plot_speedups(rows: Sequence[Row], path: Path) -> Path | None:
@@ -370,12 +386,12 @@ def plot_speedups(rows: Sequence[Row], path: Path) -> Path | None:
     colors = backend_colors(rows)
     for ax, variant in zip(axes, variants, strict=True):
         part = [r for r in sub if r.variant == variant]
-        _plot_lines(ax, part, lambda r: r.speedup or 0.0, colors)
+        _plot_lines(ax, part, lambda r: r.speedup or 0.0, colors, speedup_interval)
         ax.axhline(1.0, color="grey", linewidth=1, linestyle=":", label="torch eager")
         _batch_axis(ax, sorted({r.batch_size for r in part}))
         ax.set_ylabel("speedup over torch eager (x)")
         ax.set_ylim(bottom=0)
-        ax.set_title(f"Model only, {variant}", fontsize=10)
+        ax.set_title(f"Model only, {variant}; bars: the {CONFIDENCE:.0%} CI of its paired rounds", fontsize=9)
         ax.legend(fontsize=7)
     fig.suptitle("Speedup over torch eager (same run)")
     save_figure(fig, path)
