@@ -402,6 +402,25 @@ def test_a_backend_panel_without_speedups_says_why():
     assert "none of this backend in these records" in said(measured, "onnx-fp16")
 
 
+def test_a_panel_with_two_creeping_series_names_the_ring_once():
+    """Two speed cells that both crept are each ringed, and the panel's legend says "creep" once."""
+    from encoder_gate.history.page import _backend_figure
+
+    records = []
+    for k in range(14):
+        record = synthetic(k, speedup=2.0 * (1 + noisy(k)) if k < 8 else 2.0 * 0.99 ** (k - 7))
+        bs1 = record["backends"]["onnx-int8"]["speedups"]["model/normal/bs8/bucketed"]["speedup"] * 1.25
+        record["backends"]["onnx-int8"]["speedups"]["model/normal/bs1/bucketed"] = {"speedup": bs1}
+        records.append(record)
+    found, _ = check(records)
+    assert sorted(c.what for c in found) == [f"speedup model/normal/bs{bs}/bucketed" for bs in (1, 8)]
+    speed_ax = _backend_figure(records, "onnx-int8", [], found).axes[2]
+    rings = [line for line in speed_ax.get_lines() if line.get_markeredgecolor() == "tab:red"]
+    assert len(rings) == 2
+    labels = [t.get_text() for t in speed_ax.get_legend().get_texts()]
+    assert labels.count("creep") == 1, labels
+
+
 def test_a_commit_a_waiver_passed_is_marked_on_its_backends_panels():
     from matplotlib.colors import to_rgba
 

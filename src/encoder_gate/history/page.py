@@ -50,8 +50,10 @@ def _axes_common(ax: Any, line: Sequence[Mapping[str, Any]], changes: Sequence[i
 
 
 def _mark_creep(ax: Any, x: int, y: float) -> None:
+    """Ring a point as creep; the legend names the ring once per panel, however many are ringed."""
+    named = any(line.get_label() == "creep" for line in ax.get_lines())
     ax.plot([x], [y], "o", markersize=14, markerfacecolor="none", markeredgecolor="tab:red",
-            markeredgewidth=2, label="creep")
+            markeredgewidth=2, label="_nolegend_" if named else "creep")
 
 
 def _backend_figure(line: Sequence[Mapping[str, Any]], name: str, changes: Sequence[int],
