@@ -16,7 +16,6 @@ import pytest
 
 from encoder_gate.backends import onnx_session
 from encoder_gate.backends.onnx_session import CUDA_PROVIDER_LIBRARY, cuda_provider_problem
-from encoder_gate.errors import GateError
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the stand-in provider is a Linux shared object")
@@ -87,7 +86,7 @@ def test_a_provider_that_loads_points_at_the_gpu_or_its_driver_and_one_missing_s
 
 def test_a_cuda_session_that_fell_back_to_the_cpu_fails_in_one_line_saying_why(tmp_path, monkeypatch):
     """open_session on cuda whose session came up on the CPU provider (what ONNX Runtime does when its
-    CUDA provider cannot start): a GateError naming the file, the provider it fell back to and why,
+    CUDA provider cannot start): a DeviceUnavailable naming the file, the provider it fell back to and why,
     never a session whose figures would be the CPU's."""
     import onnx
     import onnxruntime as ort
@@ -114,8 +113,12 @@ def test_a_cuda_session_that_fell_back_to_the_cpu_fails_in_one_line_saying_why(t
     monkeypatch.setattr(ort, "InferenceSession", FellBack)
     monkeypatch.setattr(onnx_session, "cuda_provider_problem", lambda: "the reason, with its fix")
     monkeypatch.setattr(onnx_session, "load_cuda_libraries", lambda: order.append("the CUDA libraries"))
-    with pytest.raises(GateError, match=r"^ONNX Runtime did not start its CUDA provider for model\.onnx and "
-                                        r"fell back to CPUExecutionProvider: the reason, with its fix$"):
+    from encoder_gate.errors import DeviceUnavailable
+
+    # the device unusable, as torch without a GPU: its tests skip with the line, and the session fails
+    said = (r"^ONNX Runtime did not start its CUDA provider for model\.onnx and fell back to "
+            r"CPUExecutionProvider: the reason, with its fix$")
+    with pytest.raises(DeviceUnavailable, match=said):
         onnx_session.open_session(tmp_path / "model.onnx", "cuda", threads=1)
     # the CUDA and cuDNN libraries are loaded before the session, whose provider then finds them
     assert order == ["the CUDA libraries", "session"]
