@@ -141,11 +141,14 @@ def test_the_cuda_libraries_load_once_torch_first_then_onnxruntimes_preload_quie
         print("Failed to load libcurand.so.10: cannot open shared object file")
 
     monkeypatch.setattr(ort, "preload_dlls", preload, raising=False)
+    severities: list[int] = []
+    monkeypatch.setattr(ort, "set_default_logger_severity", severities.append)
     onnx_session.load_cuda_libraries.cache_clear()
     try:
         onnx_session.load_cuda_libraries()
         onnx_session.load_cuda_libraries()
         assert calls == [{"cuda": True, "cudnn": True, "msvc": False}]
+        assert severities == [4]  # ONNX Runtime's own lines on a provider it could not load: fatal only
         assert "torch" in sys.modules
         assert capsys.readouterr().out == ""
         monkeypatch.delattr(ort, "preload_dlls")

@@ -227,6 +227,11 @@ def load_cuda_libraries() -> None:
         import onnxruntime as ort
     except ImportError:
         return
+    # ONNX Runtime's process-wide logger, as each session's (session_options): fatal only. A provider
+    # that cannot load logs two coloured lines there for every session that asks for it; the
+    # session's DeviceUnavailable says what they say, with the library, the versions and the fix.
+    with contextlib.suppress(Exception):
+        ort.set_default_logger_severity(4)
     preload = getattr(ort, "preload_dlls", None)
     if preload is None:  # before onnxruntime 1.21: the loader's path alone
         return
