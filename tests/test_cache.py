@@ -33,6 +33,29 @@ def test_second_request_is_a_cache_hit(tmp_path: Path):
     assert json.loads((first.path / MANIFEST).read_text())["files"].keys() == {"model.onnx", "config.json"}
 
 
+def test_a_computed_value_is_written_once_and_read_back_where_found(tmp_path: Path):
+    """get_or_compute: the first call computes and writes the value (a miss, the computed value
+    returned as it is); a later one reads it from the entry (a hit) and computes nothing."""
+    cache = ArtifactCache(tmp_path)
+    computed: list[int] = []
+
+    def compute() -> dict[str, int]:
+        computed.append(1)
+        return {"answer": 42}
+
+    def write(value: dict[str, int], out: Path) -> None:
+        (out / "v.json").write_text(json.dumps(value))
+
+    def read(entry: Path) -> dict[str, int]:
+        return {"read": 1, **json.loads((entry / "v.json").read_text())}
+
+    first, entry = cache.get_or_compute("value", {"k": 1}, compute, write, read)
+    assert first == {"answer": 42} and not entry.hit
+    again, same = cache.get_or_compute("value", {"k": 1}, compute, write, read)
+    assert again == {"read": 1, "answer": 42} and same.hit and same.path == entry.path
+    assert computed == [1]
+
+
 def test_key_changes_with_any_part():
     """Model hash and toolchain versions are part of the key."""
     base = {"model": "abc", "tools": {"torch": "2.13.0"}}

@@ -33,11 +33,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 
 MANIFEST = "encoder-gate-manifest.json"
+T = TypeVar("T")
 
 
 #: Seconds after its last change within which a file's digest is not kept (see sha256_file).
@@ -197,6 +198,20 @@ class ArtifactCache:
                 raise
             self.use(final)
         return CacheEntry(final, hit=False)
+
+    def get_or_compute(self, name: str, parts: Mapping[str, object], compute: Callable[[], T],
+                       write: Callable[[T, Path], object], read: Callable[[Path], T]) -> tuple[T, CacheEntry]:
+        """A value kept under `parts`: `compute()`'d and `write(value, tmp_dir)`-n where the entry is
+        built, `read(entry_dir)` where it is found (a hit). What predictions, a property's pass and a
+        memory probe's figures share; `get_or_build` does the locking and the manifest."""
+        computed: list[T] = []
+
+        def build(tmp: Path) -> None:
+            computed.append(compute())
+            write(computed[0], tmp)
+
+        entry = self.get_or_build(name, parts, build)
+        return (computed[0] if computed else read(entry.path)), entry
 
 
 # --- which entries the sessions used, and removing the rest -----------------------------------------

@@ -99,14 +99,8 @@ def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, text
     if passed is None:  # nothing decides its outputs that a key could see
         return compute(), False
     key = {"recipe": PREDICTIONS_RECIPE, **passed, "max_tokens": max_tokens, "device": device}
-    computed: list[np.ndarray] = []
-
-    def build(tmp: Path) -> None:
-        preds = compute()
-        computed.append(preds)
-        np.save(tmp / PREDICTIONS_FILE, preds, allow_pickle=False)
-
-    entry = cache.get_or_build(_entry_name(runner.name), key, build)
-    if computed:
-        return computed[0], False
-    return np.load(entry.path / PREDICTIONS_FILE, allow_pickle=False), entry.hit
+    preds, entry = cache.get_or_compute(
+        _entry_name(runner.name), key, compute,
+        write=lambda value, tmp: np.save(tmp / PREDICTIONS_FILE, value, allow_pickle=False),
+        read=lambda path: np.load(path / PREDICTIONS_FILE, allow_pickle=False))
+    return preds, entry.hit

@@ -152,20 +152,24 @@ def checked_property(cache: ArtifactCache, key: Mapping[str, object],
     """Run the property (`run` raises on a failure, and returns what it saw) unless its pass is kept
     under `key`; keep a pass with what it saw. (True, what the kept run saw) when the pass was read
     from the cache."""
-    seen: list[Seen] = [None]
+    seen, entry = cache.get_or_compute(
+        _entry_name(str(key["property"]), str(key["backend"])), key, run,
+        write=_keep_pass, read=_kept_seen)
+    return entry.hit, seen
 
-    def build(tmp: Path) -> None:
-        seen[0] = run()
-        (tmp / PASSED_FILE).write_text(json.dumps({"passed": True, "seen": seen[0]}) + "\n")
 
-    entry = cache.get_or_build(_entry_name(str(key["property"]), str(key["backend"])), key, build)
-    if not entry.hit:
-        return False, seen[0]
+def _keep_pass(seen: Seen, entry: Path) -> None:
+    (entry / PASSED_FILE).write_text(json.dumps({"passed": True, "seen": seen}) + "\n")
+
+
+def _kept_seen(entry: Path) -> Seen:
+    """What the kept run of a passed property saw (None where a pass kept by an older encoder-gate
+    recorded nothing)."""
     try:
-        kept = json.loads((entry.path / PASSED_FILE).read_text()).get("seen")
-    except (OSError, ValueError, AttributeError):  # a pass kept by an older encoder-gate: nothing seen
+        kept = json.loads((entry / PASSED_FILE).read_text()).get("seen")
+    except (OSError, ValueError, AttributeError):
         kept = None
-    return True, kept if isinstance(kept, dict) else None
+    return kept if isinstance(kept, dict) else None
 
 
 def run_or_read(session: Any, key: Mapping[str, object] | None, run: Callable[[], Seen], backend: str,

@@ -212,13 +212,8 @@ def kept_memory(cache: ArtifactCache, key: Mapping[str, object] | None,
     raises keeps nothing."""
     if key is None:
         return measure(), None
-    measured: list[dict[str, Any]] = []
-
-    def build(tmp: Path) -> None:
-        measured.append(measure())
-        (tmp / MEMORY_FILE).write_text(json.dumps(measured[0], sort_keys=True))
-
-    entry = cache.get_or_build("gpu-memory", {"recipe": MEMORY_RECIPE, **key}, build)
-    if measured:
-        return measured[0], None
-    return json.loads((entry.path / MEMORY_FILE).read_text()), entry.path
+    found, entry = cache.get_or_compute(
+        "gpu-memory", {"recipe": MEMORY_RECIPE, **key}, measure,
+        write=lambda figures, tmp: (tmp / MEMORY_FILE).write_text(json.dumps(figures, sort_keys=True)),
+        read=lambda path: json.loads((path / MEMORY_FILE).read_text()))
+    return found, entry.path if entry.hit else None
