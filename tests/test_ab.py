@@ -608,10 +608,14 @@ def test_an_onnx_file_doing_30_percent_more_work_fails_its_speed_row_and_an_unch
     verdict = (same / "report" / "verdict.md").read_text()
     assert "| pass (vs base only) |" in verdict and "unchanged (same artifact, not timed)" in verdict
 
-    timed_aa = run_ab(pytester, monkeypatch, again, base, cache_dir, "-k", "speed_vs_base")
+    # judged against a 20% slowdown, the A/A decides at its first look (10 rounds), where against 5%
+    # it ran to its second and stayed inconclusive (21.7 s against 11.5 s, AMD EPYC Zen 5): the
+    # claim here is that other bytes are timed; the rule at 5% is the unit tests' above
+    timed_aa = run_ab(pytester, monkeypatch, again, base, cache_dir, "-k", "speed_vs_base",
+                      "--gate-min-slowdown=0.2")
     assert timed_aa.ret == pytest.ExitCode.OK, timed_aa.stdout.str()[-2500:]
     cell = json.loads((again / "report" / "ab.json").read_text())["speed"][0]
-    assert cell["status"] in ("pass", "inconclusive") and cell["rounds"] >= 10, cell
+    assert cell["status"] == "pass" and cell["rounds"] == 10, cell
     assert cell["cell"]["reopened"] is True, cell  # two sessions of the tiny file: reopened each round
     assert "sessions opened afresh each round" in (again / "report" / "verdict.md").read_text()
 
