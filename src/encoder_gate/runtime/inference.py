@@ -97,14 +97,19 @@ def padded_tokens(lengths: np.ndarray, batches: Sequence[np.ndarray]) -> np.ndar
     return np.array([len(idx) * int(lengths[idx].max()) for idx in batches], dtype=np.int64)
 
 
-def pass_progress(done: int, total: int, tokens_done: int, tokens: int, seconds: float) -> str:
+def pass_progress(done: int, total: int, tokens_done: int, tokens: int, seconds: float,
+                  pace: tuple[float, int] = (0.0, 0)) -> str:
     """How far a pass is, for its progress line: the texts done, the share of its padded tokens
-    done and, while some are left, the time the rest takes at the pace so far (an estimate: the
-    long texts at the end also spend more on attention a token)."""
+    done and, while some are left, the time the rest takes at `pace` (seconds, padded tokens) of the
+    batches after the first: the first carries a runner's one-time costs (torch.compile compiles at
+    its first call: a 12 s pass of 500 texts said "about 315 s left" after its first batch). An
+    estimate, said once a batch after the first is done: the long texts at the end also spend more
+    on attention a token."""
     share = tokens_done / max(tokens, 1)
     line = f"{done}/{total} texts, {share:.0%} of the padded tokens in {seconds:.0f} s"
-    if tokens_done < tokens:
-        line += f", about {seconds * (tokens - tokens_done) / max(tokens_done, 1):.0f} s left"
+    pace_seconds, pace_tokens = pace
+    if tokens_done < tokens and pace_tokens > 0:
+        line += f", about {pace_seconds * (tokens - tokens_done) / pace_tokens:.0f} s left"
     return line
 
 
@@ -124,12 +129,15 @@ def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[str], batch_si
     work = padded_tokens(lengths, batches)
     started = last = time.monotonic()
     done = tokens_done = 0
+    first: tuple[float, int] | None = None  # when the first batch ended, and its padded tokens
     for idx, cost in zip(batches, work.tolist(), strict=True):
         chunks.append(runner.predict(encode(tokenizer, [texts[i] for i in idx])))
         done, tokens_done = done + len(idx), tokens_done + cost
         now = time.monotonic()
+        first = first or (now, tokens_done)
         if progress and (now - last > 5 or done >= len(texts)) and now - started > 2:
-            line = pass_progress(done, len(texts), tokens_done, int(work.sum()), now - started)
+            line = pass_progress(done, len(texts), tokens_done, int(work.sum()), now - started,
+                                 pace=(now - first[0], tokens_done - first[1]))
             progress(f"{runner.name}: {line}")
             last = now
     stacked = np.concatenate(chunks, axis=0)
