@@ -82,7 +82,7 @@ def _no_xdist_worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
     The inner benchmark runs time the rounds they are given (ENCODER_GATE_BENCH_ROUNDS), not
     rounds until a CI target: their claims are about the machinery, and a fixed count keeps them
-    short. `test_bench.py`'s sized-cell tests turn the CI stop back on."""
+    short. `test_bench_gate.py`'s sized-cell tests turn the CI stop back on."""
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(ENV_CI, "0")

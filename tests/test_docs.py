@@ -184,3 +184,30 @@ def test_the_tests_readme_names_every_test_file():
     readme = (ROOT / "tests" / "README.md").read_text()
     missing = [p.name for p in sorted((ROOT / "tests").glob("test_*.py")) if f"`{p.name}`" not in readme]
     assert not missing, f"tests/README.md does not name {missing}"
+
+
+#: The project's limit on a module's length (its standards: one job, one module), for the package, the
+#: self-tests, the thin suites and the Python scripts of .ci/.
+MODULE_MAX_LINES = 650
+
+
+def python_modules() -> list[Path]:
+    """Every Python module of the repository: the *.py of its top level and of src/, tests/, the thin
+    suites and fixtures/, and the scripts of .ci/ whose first line names python."""
+    found = [*ROOT.glob("*.py"), *(p for top in ("src", "tests", "accuracy", "benchmarks", "fixtures")
+                                    for p in (ROOT / top).rglob("*.py"))]
+    scripts = [p for p in (ROOT / ".ci").iterdir()
+               if p.is_file() and p.read_bytes()[:64].split(b"\n")[0].startswith(b"#!")
+               and b"python" in p.read_bytes()[:64].split(b"\n")[0]]
+    return sorted({*found, *(p for p in (ROOT / ".ci").glob("*.py")), *scripts})
+
+
+def test_every_python_module_is_under_the_line_limit():
+    """No module of the package, the self-tests or .ci/ grows past MODULE_MAX_LINES: a file that
+    does is split by what it holds (tests/README.md names each part)."""
+    modules = python_modules()
+    assert ROOT / "src" / "encoder_gate" / "runtime" / "session.py" in modules  # the walk finds the package
+    assert ROOT / ".ci" / "reference-repo" in modules and ROOT / "tests" / "test_docs.py" in modules
+    long = {str(p.relative_to(ROOT)): n for p in modules
+            if (n := len(p.read_text(errors="replace").splitlines())) >= MODULE_MAX_LINES}
+    assert not long, f"over {MODULE_MAX_LINES - 1} lines: {long}"

@@ -1,0 +1,367 @@
+"""`encoder-gate init`'s PR workflow: the gate job, the install line, the hardening, the sharded workflow."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.commands import cli
+from encoder_gate.commands import init as scaffold
+from encoder_gate.commands.install_source import InstallSource, index_requirement
+from encoder_gate.commands.layout import SHARD_COSTS_FILE
+from encoder_gate.commands.workflow import REPORT_ARTIFACT, SHARD_ARTIFACT
+from encoder_gate.errors import GateError
+from test_init import INDEX_INSTALL, init, step_named, table_of, workflow_doc
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    model = tmp_path / "models" / "clf"
+    (model / "onnx").mkdir(parents=True)
+    (model / "config.json").write_text(json.dumps({
+        "architectures": ["BertForSequenceClassification"],
+        "id2label": {"0": "negative", "1": "positive"},
+    }))
+    (model / "onnx" / "model_quantized.onnx").write_bytes(b"placeholder")
+    return model
+
+
+# --- the workflow ---------------------------------------------------------------------------
+
+
+def test_workflow_gates_the_pr_against_its_base_in_one_session(tmp_path: Path, model_dir: Path) -> None:
+    """One pytest session in the PR's checkout with --gate-base pointing at the base's (no saved
+    run needed); the PR that adds encoder-gate runs without it; report, verdict and upload always."""
+    init(tmp_path)
+    doc = workflow_doc(tmp_path)
+    assert "pull_request" in doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert "HF_HUB_OFFLINE" not in doc["env"]
+    assert set(doc["jobs"]) == {"gate", "comment", "history"}
+    job = doc["jobs"]["gate"]
+    assert job["timeout-minutes"] == 60
+    steps = job["steps"]
+    runs = [s.get("run", "") for s in steps]
+    uses = [s.get("uses", "") for s in steps]
+
+    def index(text: str) -> int:
+        return next(i for i, run in enumerate(runs) if text in run)
+
+    gate = index("pytest accuracy benchmarks")
+    assert [i for i, run in enumerate(runs) if "pytest" in run] == [gate]  # one session
+    assert steps[gate]["working-directory"] == "pr"
+    assert '--gate-cache-dir "$CACHE" "${base[@]}"' in runs[gate]
+    assert "base=(--gate-base ../base)" in runs[gate]
+    assert "--benchmark-autosave" not in runs[gate] and "::notice::" in runs[gate]
+    checkouts = [s["with"] for s in steps if s.get("uses", "").startswith("actions/checkout")]
+    # the PR's merge commit, then its first parent as the base (not base.sha, where the PR began)
+    assert checkouts[0] == {"path": "pr", "fetch-depth": 2, "persist-credentials": False}
+    assert runs[index("rev-parse")] == 'echo "sha=$(git -C pr rev-parse HEAD^1)" >> "$GITHUB_OUTPUT"'
+    assert checkouts[1] == {"ref": "${{ steps.base.outputs.sha }}", "path": "base",
+                            "persist-credentials": False}
+    assert "base.sha" not in (tmp_path / ".github/workflows/encoder-gate.yml").read_text()
+    install = next(run for run in runs if "pip install" in run)
+    assert "--index-url https://download.pytorch.org/whl/cpu" in install
+    assert f"venv/bin/pip install -q 'encoder-gate[cpu]=={scaffold.package_version()}'" in install
+    assert "if [ -f pr/requirements.txt ]" in install
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
+    assert "hashFiles('pr/models/clf/**', 'pr/pyproject.toml')" in cache["with"]["key"]
+    assert uses.index(cache["uses"]) < gate
+    verdict = index("encoder-gate verdict")
+    assert gate < verdict and 'encoder-gate verdict >> "$GITHUB_STEP_SUMMARY"' in runs[verdict]
+    assert "always()" in steps[verdict]["if"] and "always()" in steps[index("encoder-gate report")]["if"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()"
+    for path in ("pr/.encoder-gate/report/", "pr/.encoder-gate/verdict.md", "pr/.encoder-gate/ab.json"):
+        assert path in upload["with"]["path"]
+
+
+def test_the_workflows_base_check_tells_a_base_with_the_table_from_one_without(tmp_path: Path,
+                                                                                model_dir: Path) -> None:
+    """The gate step's shell: --gate-base only when the base's pyproject has [tool.encoder-gate]."""
+    import subprocess
+
+    init(tmp_path)
+    run = next(s["run"] for s in workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
+               if "pytest accuracy benchmarks" in s.get("run", ""))
+    probe = re.sub(r'pytest accuracy benchmarks --gate-cache-dir "\$CACHE" "\$\{base\[@\]\}" \\\n\s*'
+                   r'"\$\{bench\[@\]\}"', 'echo "args:${base[*]}${bench[*]:+ }${bench[*]}"', run)
+    (tmp_path / "pr").mkdir()
+    alone = "args: --benchmark-json .encoder-gate/benchmarks.json"  # no base: pytest-benchmark's results
+    for table, expected in (("[tool.encoder-gate]\nmodel = 'x'\n", "args:--gate-base ../base"),
+                            ("[tool.encoder-gate.tolerances]\n", "args:--gate-base ../base"),
+                            ("[project]\nname = 'x'\n", alone), (None, alone)):
+        shutil.rmtree(tmp_path / "base", ignore_errors=True)
+        (tmp_path / "base").mkdir()
+        if table is not None:
+            (tmp_path / "base" / "pyproject.toml").write_text(table)
+        done = subprocess.run(["bash", "-eo", "pipefail", "-c", probe], cwd=tmp_path / "pr",
+                              capture_output=True, text=True, check=True)
+        assert done.stdout.splitlines()[-1] == expected, (table, done.stdout)
+
+
+def test_workflow_checks_out_lfs_when_the_repository_uses_it(tmp_path: Path, model_dir: Path) -> None:
+    (tmp_path / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+    init(tmp_path)
+    checkouts = [s["with"] for s in workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
+                 if s.get("uses", "").startswith("actions/checkout")]
+    # the PR and its base carry the model; the history branch holds JSON records only
+    assert [c.get("lfs") for c in checkouts] == [True, True, None]
+    assert checkouts[-1]["ref"] == "encoder-gate-history"
+
+
+# --- the install line -----------------------------------------------------------------------
+
+LOCAL_NO_REMOTE = InstallSource(
+    index_requirement("0.1.0"), "unknown", "from the local directory /src/encoder-gate (editable), a git "
+    "checkout with no 'origin' remote", "the workflow cannot install encoder-gate the way it is installed "
+    "here; edit this line of .github/workflows/encoder-gate.yml:\n"
+    "    venv/bin/pip install -q 'encoder-gate[cpu]==0.1.0'")
+
+
+def test_workflow_installs_encoder_gate_from_where_it_is_installed(tmp_path: Path, model_dir: Path) -> None:
+    """A VCS install source goes into the workflow's install step and init's notes, with no warning."""
+    requirement = "encoder-gate[cpu] @ git+https://github.com/o/encoder-gate.git@" + "a" * 40
+    plan = init(tmp_path, install=InstallSource(requirement, "vcs", "from git, o/encoder-gate"))
+    install = next(s["run"] for s in workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
+                   if s.get("name") == "Install encoder-gate")
+    assert f"venv/bin/pip install -q '{requirement}'" in install.splitlines()
+    assert f"the workflow installs {requirement} (encoder-gate is installed here from git, o/encoder-gate)" \
+        in plan.notes
+    assert not any("install" in w for w in plan.warnings)
+
+
+def test_an_install_the_runner_may_not_repeat_is_a_warning_and_a_next_step(tmp_path: Path,
+                                                                           model_dir: Path) -> None:
+    """A warning from the install source reaches init's warnings, and the next steps point at it."""
+    plan = init(tmp_path, install=LOCAL_NO_REMOTE)
+    assert LOCAL_NO_REMOTE.warning in plan.warnings
+    edit = "check the install line of .github/workflows/encoder-gate.yml"
+    assert any(edit in line for line in scaffold.next_steps(tmp_path, LOCAL_NO_REMOTE))
+    assert not any(edit in line for line in scaffold.next_steps(tmp_path, INDEX_INSTALL))
+
+
+def test_init_again_with_force_keeps_the_tables_model_and_dataset(
+        tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`encoder-gate init . --force --shards 2` asked for --model though the table names it (walk I);
+    without --force, --model is still required, in one line."""
+    monkeypatch.setattr(scaffold, "detect_install_source", lambda: INDEX_INSTALL)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "eval.jsonl").write_text('{"review": "good", "sentiment": "positive"}\n')
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "--model", "models/clf", "--dataset", "data/eval.jsonl"]) == 0
+    assert cli.main(["init", "--force", "--shards", "2"]) == 0
+    table = table_of(tmp_path)
+    assert (table["model"], table["dataset"]) == ("models/clf", "data/eval.jsonl")
+    assert (table["text-column"], table["label-column"]) == ("review", "sentiment")
+    capsys.readouterr()
+    assert cli.main(["init"]) == 1
+    assert "--model is required: your Hugging Face model directory" in capsys.readouterr().err
+
+
+def test_cli_init_prints_the_install_warning_and_the_next_step(tmp_path: Path, model_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`encoder-gate init` with no usable install source still writes everything (exit 0), prints the
+    warning quoting the line on stderr and a next step on stdout."""
+    monkeypatch.setattr(scaffold, "detect_install_source", lambda: LOCAL_NO_REMOTE)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "--model", "models/clf"]) == 0
+    captured = capsys.readouterr()
+    assert f"encoder-gate init: warning: {LOCAL_NO_REMOTE.warning}" in captured.err
+    assert "    venv/bin/pip install -q 'encoder-gate[cpu]==0.1.0'" in captured.err.splitlines()
+    assert "check the install line of .github/workflows/encoder-gate.yml" in captured.out
+    assert "venv/bin/pip install -q 'encoder-gate[cpu]==0.1.0'" in \
+        (tmp_path / ".github/workflows/encoder-gate.yml").read_text()
+
+
+# --- the workflow is hardened ---------------------------------------------------------------
+
+
+def test_the_workflow_keeps_the_prs_code_away_from_write_tokens_and_secrets(tmp_path: Path,
+                                                                          model_dir: Path) -> None:
+    """Every action pinned to a commit; no checkout leaves credentials behind; the HF token (when
+    uncommented) on the gate step only; one run per PR at a time, a newer push cancelling an older
+    one (a push to the default branch is never cancelled: its history record); a push to the default
+    branch runs the gate alone and saves the cache PRs restore."""
+    init(tmp_path)
+    text = (tmp_path / ".github/workflows/encoder-gate.yml").read_text()
+    doc = workflow_doc(tmp_path)
+    on = doc.get("on", doc.get(True))
+    assert on["push"] == {"branches": ["main", "master"]} and "pull_request" in on
+    group = "encoder-gate-${{ github.event.pull_request.number || github.ref }}"
+    [upload] = [st for st in doc["jobs"]["gate"]["steps"]
+                if st.get("name") == "Upload the report and the raw results"]
+    for name in ("findings.json", "verdict.json", "verdict.md", "accuracy.json", "ab.json"):
+        assert f"pr/.encoder-gate/{name}" in upload["with"]["path"]  # the history records the decided verdict
+    assert doc["concurrency"] == {"group": group,
+                                  "cancel-in-progress": "${{ github.event_name == 'pull_request' }}"}
+    steps = [s for job in doc["jobs"].values() for s in job["steps"]]
+    for step in steps:
+        if "uses" in step:
+            assert re.fullmatch(r"actions/[a-z/-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+        if step.get("uses", "").startswith("actions/checkout"):
+            assert step["with"]["persist-credentials"] is False
+    assert "HF_TOKEN" not in doc["env"]
+    gate = step_named(doc["jobs"]["gate"]["steps"], "Gate the PR against its base")
+    lines = text.splitlines()
+    token = next(i for i, line in enumerate(lines) if "HF_TOKEN" in line)
+    assert text.count("HF_TOKEN") == 2 and lines[token - 1].strip() == "# env:"  # HF_TOKEN: ...HF_TOKEN
+    assert lines.index("      - name: Gate the PR against its base") < token < lines.index(
+        "        run: |", token - 5)
+    assert "secrets." not in gate.get("run", "")
+    cache_save = step_named(doc["jobs"]["gate"]["steps"], "Save the artifact cache")
+    assert cache_save["if"] == "${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}"
+    # what the run did not use is pruned first, so the saved cache does not grow with every model
+    names = [s.get("name") for s in doc["jobs"]["gate"]["steps"]]
+    assert names.index("Prune the artifact cache") == names.index("Save the artifact cache") - 1
+    prune = step_named(doc["jobs"]["gate"]["steps"], "Prune the artifact cache")
+    assert prune["run"] == 'encoder-gate prune-cache "$CACHE"'
+    assert prune["if"] == ("${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' "
+                           "&& steps.install.outcome == 'success' }}")
+
+
+def test_a_push_to_the_default_branch_records_its_results_in_the_history(tmp_path: Path,
+                                                                         model_dir: Path) -> None:
+    """A third job, on push only and after the gate, alone gets `contents: write`: it downloads the
+    gate's results, records them on the history branch, renders the page there and checks creep
+    (failing the job on creep, after the record is pushed). It checks out no code of the commit's."""
+    from encoder_gate.commands.cli import build_parser
+    from encoder_gate.commands.workflow import HISTORY_BRANCH
+
+    init(tmp_path)
+    doc = workflow_doc(tmp_path)
+    job = doc["jobs"]["history"]
+    assert job["needs"] == "gate" and job["if"] == "${{ !cancelled() && github.event_name == 'push' }}"
+    assert job["permissions"] == {"contents": "write"}
+    assert [j["permissions"] for name, j in doc["jobs"].items() if name != "history"] == [
+        {"contents": "read"}, {"pull-requests": "write"}]
+    assert not any("checkout" in s.get("uses", "") for s in job["steps"])
+    download = step_named(job["steps"], "Download the results")
+    assert download["with"] == {"name": "encoder-gate-report", "path": "results"}
+    run = step_named(job["steps"], "Record, check and render")["run"]
+    assert "${{" not in run  # the event's values come in through env
+    commands = [line.strip().rstrip("\\").strip() for line in run.splitlines()
+                if line.strip().startswith("encoder-gate history")]
+    assert [c.split()[2] for c in commands] == ["record", "render", "check"]
+    for command in commands:  # each parses with this encoder-gate's command line
+        argv = command.split(">")[0].split("||")[0].split()[1:]
+        build_parser().parse_args([a.strip('"') for a in argv])
+    assert f"push -q origin HEAD:{HISTORY_BRANCH}" in run and 'exit "$status"' in run
+
+
+def test_the_report_reads_the_sessions_benchmarks_and_no_continuation_is_swallowed(tmp_path: Path) -> None:
+    init(tmp_path)
+    doc = workflow_doc(tmp_path)
+    runs = {s.get("name"): s.get("run", "") for s in doc["jobs"]["gate"]["steps"]}
+    assert "--benchmark-json .encoder-gate/benchmarks.json" in runs["Gate the PR against its base"]
+    assert "saved=.encoder-gate/benchmarks.json" in runs["Report"]
+    assert 'bench=(--benchmarks "$saved")' in runs["Report"]
+    for job in doc["jobs"].values():  # a line continuation the template swallowed joins two lines
+        for step in job["steps"]:
+            assert not re.search(r"\S {4,}--", step.get("run", "")), step["run"]
+
+
+# --- the sharded workflow (init --shards N) ---------------------------------------------------
+
+
+def test_a_sharded_workflow_runs_n_gate_jobs_and_one_verdict_job_that_merges(tmp_path: Path,
+                                                                           model_dir: Path) -> None:
+    """`--shards 3`: a matrix of three gate jobs, each its share (--gate-shard K/3, dealt by the
+    committed costs or in equal shares, never by its own cache) uploading its report directory; one
+    verdict job merging them with no code of the PR's; the comment and the history after it; the
+    least permissions each."""
+    plan = init(tmp_path, shards=3)
+    assert any("3 gate jobs" in note for note in plan.notes)
+    doc = workflow_doc(tmp_path)
+    jobs = doc["jobs"]
+    gate, verdict = jobs["gate"], jobs["verdict"]
+    assert gate["strategy"] == {"fail-fast": False, "matrix": {"shard": [1, 2, 3]}}
+    run = step_named(gate["steps"], "Gate the PR against its base")
+    assert run["env"]["SHARD"] == "${{ matrix.shard }}"
+    assert '--gate-shard "$SHARD/3" --gate-report-dir .encoder-gate/shard "${costs[@]}"' in run["run"]
+    assert f"[ -f {SHARD_COSTS_FILE} ]" in run["run"] and "costs=(--gate-shard-costs equal)" in run["run"]
+    upload = step_named(gate["steps"], "Upload this shard's results")
+    assert upload["with"]["name"] == f"{SHARD_ARTIFACT}-${{{{ matrix.shard }}}}"
+    assert upload["if"] == "always()"
+    restore = step_named(gate["steps"], "Restore the artifact cache")
+    assert "-shard${{ matrix.shard }}of3" in restore["with"]["key"]
+    assert verdict["needs"] == "gate" and verdict["if"] == "${{ !cancelled() }}"
+    assert verdict["permissions"] == {"contents": "read"}
+    assert not [s for s in verdict["steps"] if s.get("with", {}).get("path") == "pr"]  # no PR checkout
+    download = step_named(verdict["steps"], "Download the shards' results")
+    assert download["with"] == {"pattern": f"{SHARD_ARTIFACT}-*", "path": "shards"}
+    merge = step_named(verdict["steps"], "Merge the shards into one verdict")["run"]
+    argv = next(line.split() for line in merge.splitlines() if line.strip().startswith("encoder-gate merge"))
+    parsed = cli.build_parser().parse_args(argv[1:])
+    assert parsed.command == "merge" and str(parsed.out) == "pr/.encoder-gate"
+    assert "--benchmark-json .encoder-gate/shard/benchmarks.json" in run["run"]  # the merge's report
+    report = step_named(verdict["steps"], "Upload the report and the raw results")
+    assert report["with"]["name"] == REPORT_ARTIFACT
+    assert "pr/.encoder-gate/verdict.md" in report["with"]["path"]
+    assert jobs["comment"]["needs"] == jobs["history"]["needs"] == "verdict"
+    writers = {name: job["permissions"] for name, job in jobs.items()
+               if "write" in job["permissions"].values()}
+    assert writers == {"comment": {"pull-requests": "write"}, "history": {"contents": "write"}}
+
+
+def test_the_plain_workflow_has_no_matrix_and_no_verdict_job(tmp_path: Path, model_dir: Path) -> None:
+    init(tmp_path)
+    jobs = workflow_doc(tmp_path)["jobs"]
+    assert set(jobs) == {"gate", "comment", "history"} and "strategy" not in jobs["gate"]
+    assert "--gate-shard" not in step_named(jobs["gate"]["steps"], "Gate the PR against its base")["run"]
+
+
+@pytest.mark.parametrize("shards", [0, 7])
+def test_init_refuses_shards_it_cannot_fill(tmp_path: Path, model_dir: Path, shards: int) -> None:
+    """The model directory holds an ONNX file: six backends, so one to six gate jobs."""
+    with pytest.raises(GateError, match=rf"--shards {shards}: each gate job runs at least one backend, and 6 "
+                                        r"are configured: pass 1 \(one gate job\) to 6"):
+        init(tmp_path, shards=shards)
+    assert not (tmp_path / ".github").exists()
+
+
+CHECK_JSONSCHEMA = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
+
+
+@pytest.mark.skipif(not Path(CHECK_JSONSCHEMA).is_file(), reason="check-jsonschema is not installed (a dev "
+                    "extra), so the workflow cannot be checked against GitHub's workflow schema")
+@pytest.mark.parametrize("shards", [1, 3])
+def test_the_workflow_validates_against_githubs_workflow_schema(tmp_path: Path, model_dir: Path,
+                                                               shards: int) -> None:
+    """SchemaStore's github-workflow schema, as check-jsonschema vendors it; a broken copy (a
+    permission GitHub does not know) fails, so the check can fail."""
+    init(tmp_path, shards=shards)
+    path = tmp_path / ".github/workflows/encoder-gate.yml"
+    broken = tmp_path / "broken.yml"
+    broken.write_text(path.read_text().replace("contents: read", "contents: everything", 1))
+    check = [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows"]
+    done = subprocess.run([*check, str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    failed = subprocess.run([*check, str(broken)], capture_output=True, text=True, check=False)
+    assert failed.returncode != 0 and "everything" in failed.stdout + failed.stderr
+
+
+ZIZMOR = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
+
+
+@pytest.mark.skipif(not Path(ZIZMOR).is_file(), reason="zizmor is not installed (pip install zizmor, "
+                    "a dev extra), so the workflow cannot be audited")
+@pytest.mark.parametrize(("lfs", "shards"), [(False, 1), (True, 1), (False, 3), (True, 5)])
+def test_zizmor_finds_nothing_in_the_workflow(tmp_path: Path, model_dir: Path, lfs: bool,
+                                              shards: int) -> None:
+    """zizmor, GitHub Actions' static analysis, with its default persona, offline: the plain
+    workflow and the sharded one."""
+    if lfs:
+        (tmp_path / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+    init(tmp_path, shards=shards)
+    done = subprocess.run([ZIZMOR, "--offline", "--no-progress", str(tmp_path / ".github/workflows")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr
