@@ -47,9 +47,10 @@ key = 1
 '''
 
 
-@pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
-    model = tmp_path / "models" / "clf"
+def write_model_dir(root: Path) -> Path:
+    """A model directory as `init` finds one under `root`: config.json with two labels, and an ONNX
+    file beside it (models/clf/onnx/model_quantized.onnx)."""
+    model = root / "models" / "clf"
     (model / "onnx").mkdir(parents=True)
     (model / "config.json").write_text(json.dumps({
         "architectures": ["BertForSequenceClassification"],
@@ -57,6 +58,11 @@ def model_dir(tmp_path: Path) -> Path:
     }))
     (model / "onnx" / "model_quantized.onnx").write_bytes(b"placeholder")
     return model
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    return write_model_dir(tmp_path)
 
 
 def table_of(root: Path) -> dict:

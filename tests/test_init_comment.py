@@ -10,19 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from test_init import init, step_named, workflow_doc
+from test_init import init, step_named, workflow_doc, write_model_dir
 
 
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
-    model = tmp_path / "models" / "clf"
-    (model / "onnx").mkdir(parents=True)
-    (model / "config.json").write_text(json.dumps({
-        "architectures": ["BertForSequenceClassification"],
-        "id2label": {"0": "negative", "1": "positive"},
-    }))
-    (model / "onnx" / "model_quantized.onnx").write_bytes(b"placeholder")
-    return model
+    return write_model_dir(tmp_path)
 
 
 # --- the PR comment -------------------------------------------------------------------------

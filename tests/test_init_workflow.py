@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -17,19 +16,12 @@ from encoder_gate.commands.install_source import InstallSource, index_requiremen
 from encoder_gate.commands.layout import SHARD_COSTS_FILE
 from encoder_gate.commands.workflow import REPORT_ARTIFACT, SHARD_ARTIFACT
 from encoder_gate.errors import GateError
-from test_init import INDEX_INSTALL, init, step_named, table_of, workflow_doc
+from test_init import INDEX_INSTALL, init, step_named, table_of, workflow_doc, write_model_dir
 
 
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
-    model = tmp_path / "models" / "clf"
-    (model / "onnx").mkdir(parents=True)
-    (model / "config.json").write_text(json.dumps({
-        "architectures": ["BertForSequenceClassification"],
-        "id2label": {"0": "negative", "1": "positive"},
-    }))
-    (model / "onnx" / "model_quantized.onnx").write_bytes(b"placeholder")
-    return model
+    return write_model_dir(tmp_path)
 
 
 # --- the workflow ---------------------------------------------------------------------------

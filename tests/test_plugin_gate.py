@@ -39,12 +39,22 @@ def no_gpu() -> None:
         pytest.skip("a GPU is present")
 
 
-@pytest.fixture
-def gate_dir(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def gate_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A pytester directory that is its own rootdir (no [tool.encoder-gate] table), offline."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
     return pytester
+
+
+def gate_options(cache_dir: Path, report_dir: Path) -> list[str]:
+    """The options of a gate session on tiny at one thread, into `report_dir`."""
+    return ["--gate-model=tiny", f"--gate-cache-dir={cache_dir}", "--gate-threads=1",
+            f"--gate-report-dir={report_dir}", "-p", "no:cacheprovider"]
+
+
+@pytest.fixture
+def gate_dir(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    return gate_project(pytester, monkeypatch)
 
 
 @pytest.fixture
@@ -54,8 +64,7 @@ def report_dir(gate_dir: pytest.Pytester) -> Path:
 
 @pytest.fixture
 def gate_args(cache_dir: Path, report_dir: Path) -> list[str]:
-    return ["--gate-model=tiny", f"--gate-cache-dir={cache_dir}", "--gate-threads=1",
-            f"--gate-report-dir={report_dir}", "-p", "no:cacheprovider"]
+    return gate_options(cache_dir, report_dir)
 
 
 def outcomes(result: pytest.RunResult) -> dict[str, int]:

@@ -15,15 +15,12 @@ import pytest
 
 from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.speed.settings import ENV_CI, ENV_PAIRED, ENV_ROUNDS, ENV_TEXTS, settings_from_env
-from test_plugin_gate import BENCHMARKS, CHECKS
+from test_plugin_gate import BENCHMARKS, CHECKS, gate_options, gate_project
 
 
 @pytest.fixture
 def gate_dir(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A pytester directory that is its own rootdir (no [tool.encoder-gate] table), offline."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
-    return pytester
+    return gate_project(pytester, monkeypatch)
 
 
 @pytest.fixture
@@ -33,8 +30,7 @@ def report_dir(gate_dir: pytest.Pytester) -> Path:
 
 @pytest.fixture
 def gate_args(cache_dir: Path, report_dir: Path) -> list[str]:
-    return ["--gate-model=tiny", f"--gate-cache-dir={cache_dir}", "--gate-threads=1",
-            f"--gate-report-dir={report_dir}", "-p", "no:cacheprovider"]
+    return gate_options(cache_dir, report_dir)
 
 
 # --- the gate sweep -------------------------------------------------------------------------------

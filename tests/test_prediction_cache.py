@@ -258,10 +258,10 @@ def test_long_texts_are_predicted_in_smaller_batches_and_short_ones_fill_the_bat
     assert len(shapes) == 2 + 3  # 32 + 8 short texts, then 8 + 8 + 4 long ones
 
 
-def test_a_pass_tells_its_share_of_the_padded_tokens_and_the_time_they_leave(tiny, monkeypatch):
-    """A pass sorted by length leaves its long texts to the end: its progress line counts the padded
-    tokens, not the texts, and says how long the rest takes at the pace so far. On a clock that runs
-    one second per 1,000 padded tokens the estimate is exact: 56 of 60 texts done are 80% of the work."""
+def pass_on_a_clock(tiny, monkeypatch, first_call: float = 0.0) -> tuple[list[str], float]:
+    """The progress lines of a pass of 40 short and 20 long texts by a runner on a clock that runs one
+    second per 1,000 padded tokens, its first call `first_call` seconds more; and the pass's padded
+    tokens."""
     tokenizer = AutoTokenizer.from_pretrained(tiny.path)
     texts = ["ok " * 3] * 40 + ["word " * 600] * 20
     clock = [0.0]
@@ -269,14 +269,23 @@ def test_a_pass_tells_its_share_of_the_padded_tokens_and_the_time_they_leave(tin
 
     class Timed:
         name = "timed"
+        calls = 0
 
         def predict(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-            clock[0] += batch["input_ids"].size / 1000
+            self.calls += 1
+            clock[0] += batch["input_ids"].size / 1000 + (first_call if self.calls == 1 else 0.0)
             return np.zeros((len(batch["input_ids"]), 1), dtype=np.float32)
 
     lines: list[str] = []
     predict_texts(Timed(), tokenizer, texts, batch_size=32, progress=lines.append)  # type: ignore[arg-type]
-    total = clock[0] * 1000  # every padded token of the pass
+    return lines, (clock[0] - first_call) * 1000
+
+
+def test_a_pass_tells_its_share_of_the_padded_tokens_and_the_time_they_leave(tiny, monkeypatch):
+    """A pass sorted by length leaves its long texts to the end: its progress line counts the padded
+    tokens, not the texts, and says how long the rest takes at the pace so far. On a clock that runs
+    one second per 1,000 padded tokens the estimate is exact: 56 of 60 texts done are 80% of the work."""
+    lines, total = pass_on_a_clock(tiny, monkeypatch)
     # the first line comes 5 s in, after the short texts and two batches of 8 long ones
     done = total - 4 * 512
     assert lines[0] == (f"timed: 56/60 texts, {done / total:.0%} of the padded tokens in "
@@ -288,26 +297,10 @@ def test_a_first_call_that_compiles_is_left_out_of_the_time_a_pass_says_it_has_l
     """torch.compile compiles at its first call: a pass of 500 texts that took 12 s said "about 315 s
     left" after its first batch of 32. The estimate is the pace of the batches after the first, and
     a line after the first batch alone says none."""
-    tokenizer = AutoTokenizer.from_pretrained(tiny.path)
-    texts = ["ok " * 3] * 40 + ["word " * 600] * 20
-    clock = [0.0]
-    monkeypatch.setattr(inference.time, "monotonic", lambda: clock[0])
-
-    class Compiling:
-        name = "compiling"
-        calls = 0
-
-        def predict(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-            self.calls += 1
-            clock[0] += batch["input_ids"].size / 1000 + (30.0 if self.calls == 1 else 0.0)
-            return np.zeros((len(batch["input_ids"]), 1), dtype=np.float32)
-
-    lines: list[str] = []
-    predict_texts(Compiling(), tokenizer, texts, batch_size=32, progress=lines.append)  # type: ignore[arg-type]
-    assert lines[0].startswith("compiling: 32/60 texts, ") and "left" not in lines[0]  # the compile alone
-    total = (clock[0] - 30.0) * 1000  # every padded token of the pass
+    lines, total = pass_on_a_clock(tiny, monkeypatch, first_call=30.0)
+    assert lines[0].startswith("timed: 32/60 texts, ") and "left" not in lines[0]  # the compile alone
     done = total - 4 * 512  # the next line: after the 8 short texts and two batches of 8 long ones
-    assert lines[1] == (f"compiling: 56/60 texts, {done / total:.0%} of the padded tokens in "
+    assert lines[1] == (f"timed: 56/60 texts, {done / total:.0%} of the padded tokens in "
                         f"{30 + done / 1000:.0f} s, about {(total - done) / 1000:.0f} s left")
 
 
