@@ -215,3 +215,27 @@ def test_torch_that_sees_no_gpu_says_why(monkeypatch, torch_cuda, smi, expected)
                                                 + expected):
         torch_backend.require_device("cuda")
     torch_backend.require_device("cpu")  # the CPU asks nothing of CUDA
+
+
+@pytest.mark.parametrize(("smi", "driver"), [
+    (None, None),
+    (SMI.format(driver="580.159.04", cuda="13.0"), "580.159.04"),
+    ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", None),
+])
+def test_the_driver_in_a_gpu_fingerprint_is_the_one_nvidia_smi_names(monkeypatch, smi, driver):
+    """One reading of the NVIDIA driver (environment.nvidia_smi) serves why torch sees no GPU (above)
+    and the GPU in a speed baseline's fingerprint: the banner's driver version, None without one."""
+    import shutil
+    import subprocess
+
+    from encoder_gate.environment import nvidia_smi
+    from encoder_gate.speed import machine
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/nvidia-smi" if smi is not None else None)
+    ran = subprocess.CompletedProcess(["nvidia-smi"], 0 if driver else 9, stdout=smi or "", stderr="")
+    monkeypatch.setattr(subprocess, "run", lambda *_a, **_k: ran)
+    assert machine._nvidia_driver() == driver
+    read = nvidia_smi()
+    assert (read is None) == (smi is None)
+    if read is not None:
+        assert (read.driver, read.cuda) == ((driver, "13.0") if driver else (None, None))

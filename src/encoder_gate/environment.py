@@ -11,10 +11,17 @@ check says it first, in one line naming the package, its version, the window and
 Only what is installed is checked (an optional package that is absent is the backends' business:
 they skip, naming it), and only requirements that apply to this environment (an extra's, such as
 onnxruntime's, where the package is installed).
+
+The NVIDIA driver is read here too, once for all who name it (:func:`nvidia_smi`: why torch sees no
+GPU, and the GPU in a speed baseline's fingerprint).
 """
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
 from importlib import metadata
 
 DISTRIBUTION = "encoder-gate"
@@ -51,3 +58,28 @@ def outside_the_window(distribution: str = DISTRIBUTION) -> list[str]:
                             f"({req.name}{req.specifier}): pip install '{req.name}{req.specifier}' "
                             "(docs/configuration.md#dependencies)")
     return problems
+
+
+@dataclass(frozen=True)
+class NvidiaSmi:
+    """What nvidia-smi printed, and the driver's version and the newest CUDA it supports as its
+    banner names them ("Driver Version: 580.159.04 ... CUDA Version: 13.0"; None where it names none:
+    nvidia-smi that cannot reach a driver prints why instead)."""
+
+    text: str
+    driver: str | None
+    cuda: str | None
+
+
+def nvidia_smi() -> NvidiaSmi | None:
+    """nvidia-smi's reading of the NVIDIA driver, or None where this machine has no nvidia-smi."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        text = subprocess.run([smi], capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        text = ""
+    driver = re.search(r"Driver Version:\s*([\d.]+)", text)
+    cuda = re.search(r"CUDA Version:\s*(\d+\.\d+)", text)
+    return NvidiaSmi(text, driver.group(1) if driver else None, cuda.group(1) if cuda else None)

@@ -7,7 +7,6 @@ import inspect
 import json
 import logging
 import os
-import re
 import shutil
 import time
 import warnings
@@ -22,6 +21,7 @@ from filelock import FileLock
 
 from encoder_gate.backends.base import Batch, BuildContext, Device, NumberFormat, dummy_batch
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
+from encoder_gate.environment import nvidia_smi
 from encoder_gate.errors import DeviceUnavailable, GateError
 from encoder_gate.models.spec import ModelSpec, float32_load
 
@@ -70,8 +70,6 @@ def why_no_cuda() -> str:
     or a driver whose newest CUDA (nvidia-smi's "CUDA Version") is of an older major version than torch
     was built for, which hides the GPU from it (PyPI's torch 2.15 is built for CUDA 13: a runner whose
     driver supports CUDA 12 at most shows no GPU at all); else the GPU is hidden from this process."""
-    import subprocess
-
     import torch
 
     built = torch.version.cuda
@@ -79,26 +77,20 @@ def why_no_cuda() -> str:
         return (f"torch {torch.__version__} is a CPU build. Install torch's CUDA build on the GPU machine "
                 "(PyPI's torch is one on Linux), or use --gate-device cpu.")
     head = f"torch {torch.__version__} is built for CUDA {built}"
-    smi = shutil.which("nvidia-smi")
+    smi = nvidia_smi()
     if smi is None:
         return (f"{head}, and this machine has no NVIDIA driver (no nvidia-smi). Run on a GPU machine, or "
                 "use --gate-device cpu.")
-    try:
-        text = subprocess.run([smi], capture_output=True, text=True, timeout=20, check=False).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        text = ""
-    driver = re.search(r"Driver Version:\s*([\d.]+)", text)
-    supports = re.search(r"CUDA Version:\s*(\d+)\.(\d+)", text)
-    if not driver or not supports:
-        return (f"{head}, and nvidia-smi names no driver ({text.strip()[:120] or 'no output'}): check "
+    if smi.driver is None or smi.cuda is None:
+        return (f"{head}, and nvidia-smi names no driver ({smi.text.strip()[:120] or 'no output'}): check "
                 "that the GPU is visible to this machine (a container needs it passed in), or use "
                 "--gate-device cpu.")
-    newest = f"{supports.group(1)}.{supports.group(2)}"
-    line = f"{head}; the NVIDIA driver here is {driver.group(1)}, whose newest CUDA is {newest}"
-    if int(supports.group(1)) < int(built.split(".")[0]):
+    line = f"{head}; the NVIDIA driver here is {smi.driver}, whose newest CUDA is {smi.cuda}"
+    newest_major = smi.cuda.split(".")[0]
+    if int(newest_major) < int(built.split(".")[0]):
         return (f"{line}: a driver older than the CUDA torch was built for hides the GPU from it. Update "
                 "the driver, or install the builds of torch and onnxruntime-gpu for CUDA "
-                f"{supports.group(1)}, or use --gate-device cpu.")
+                f"{newest_major}, or use --gate-device cpu.")
     return (f"{line}, so the driver is not the cause: the GPU is hidden from this process "
             "(CUDA_VISIBLE_DEVICES, a container's GPU access?), or use --gate-device cpu.")
 

@@ -20,6 +20,7 @@ from encoder_gate.backends.int8_path import cpu_flags, cpu_path, probe_onnx
 from encoder_gate.backends.onnx_session import session_options
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, providers_of
 from encoder_gate.backends.torch_backend import torch_threads
+from encoder_gate.environment import nvidia_smi
 from encoder_gate.errors import GateError
 from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE
 
@@ -288,15 +289,8 @@ def gpu_memory_used_bytes() -> int | None:
 
 def _nvidia_driver() -> str | None:
     """The NVIDIA driver's version, as nvidia-smi reports it (None where it cannot)."""
-    import subprocess
-
-    try:
-        done = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    lines = done.stdout.strip().splitlines()
-    return lines[0].strip() if done.returncode == 0 and lines else None
+    smi = nvidia_smi()
+    return smi.driver if smi is not None else None
 
 
 def hardware_fingerprint(threads: int, providers: Sequence[str], *, packages: Sequence[str] = (),
