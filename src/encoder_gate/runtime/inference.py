@@ -98,7 +98,7 @@ def padded_tokens(lengths: np.ndarray, batches: Sequence[np.ndarray]) -> np.ndar
 
 
 def pass_progress(done: int, total: int, tokens_done: int, tokens: int, seconds: float,
-                  pace: tuple[float, int] = (0.0, 0)) -> str:
+                  pace: tuple[float, int]) -> str:
     """How far a pass is, for its progress line: the texts done, the share of its padded tokens
     done and, while some are left, the time the rest takes at `pace` (seconds, padded tokens) of the
     batches after the first: the first carries a runner's one-time costs (torch.compile compiles at
@@ -137,7 +137,7 @@ def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[str], batch_si
         first = first or (now, tokens_done)
         if progress and (now - last > 5 or done >= len(texts)) and now - started > 2:
             line = pass_progress(done, len(texts), tokens_done, int(work.sum()), now - started,
-                                 pace=(now - first[0], tokens_done - first[1]))
+                                 (now - first[0], tokens_done - first[1]))
             progress(f"{runner.name}: {line}")
             last = now
     stacked = np.concatenate(chunks, axis=0)
