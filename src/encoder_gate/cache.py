@@ -130,6 +130,19 @@ class ArtifactCache:
     def entry_dir(self, name: str, parts: Mapping[str, object]) -> Path:
         return self.root / f"{name}-{key_of(parts)}"
 
+    def kept_keys(self, name: str) -> list[dict[str, Any]]:
+        """The keys of the entries called `name`, read from their manifests without checking their
+        files (what a forecast looks up before a session's first build, cheaply)."""
+        keys = []
+        for entry in self.root.glob(f"{name}-*"):
+            try:
+                meta = json.loads((entry / MANIFEST).read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict) and meta.get("name") == name and isinstance(meta.get("key"), dict):
+                keys.append(meta["key"])
+        return keys
+
     @staticmethod
     def lock_file(entry: Path) -> Path:
         """The lock a builder, a replacer or :func:`prune` holds on `entry`."""

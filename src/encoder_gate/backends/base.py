@@ -52,6 +52,32 @@ class BuildContext:
     calibration: Callable[[], tuple[Sequence[str], str]] | None = None
 
 
+@dataclass(frozen=True)
+class Work:
+    """What a backend costs a session, for the forecast said before a cold session starts
+    (:mod:`encoder_gate.speed.forecast`). `speed`: its pass over the evaluation set, in matmul
+    FLOPs a second, as a multiple of torch's float32 matmul rate on this machine at the same
+    threads (a probe). `build_seconds` and `build_per_mweight`: its build (an export, a conversion,
+    torch.compile's compile), fixed and per million weights, in seconds of this project's 2-core
+    AMD EPYC Zen 5 (scaled by the interpreter's speed elsewhere); 0 for one with nothing to build.
+    Measured on the default model (22.7M weights) and the reference repository (125M):
+    docs/development.md, "A cold session's forecast"."""
+
+    speed: float
+    build_seconds: float = 0.0
+    build_per_mweight: float = 0.0
+    build: str = "build"  # what its build is called in the forecast ("compile")
+
+    def build_time(self, weights: int) -> float:
+        """Its build's seconds on the reference machine for a model of `weights` weights."""
+        return self.build_seconds + self.build_per_mweight * weights / 1e6
+
+
+#: A backend that says nothing of its work (a recipe of the export search, a wrapper): computed as
+#: fast as torch eager, nothing to build.
+EAGER_WORK = Work(speed=0.92)
+
+
 class Runner(Protocol):
     """A built backend. `predict` must be safe to call many times.
 

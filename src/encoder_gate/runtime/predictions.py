@@ -88,6 +88,16 @@ def _entry_name(backend: str) -> str:
     return "predictions-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", backend)[:48]
 
 
+def predictions_kept(cache: ArtifactCache, name: str, model_hash: str, texts: Sequence[str], batch_size: int,
+                     device: str, max_tokens: int) -> bool:
+    """Whether the cache holds backend `name`'s predictions on `texts` for this model, batch size,
+    device and truncation, whatever artifact and versions made them: a forecast's cheap look, before
+    the artifact that would name them is built or hashed (:mod:`encoder_gate.speed.forecast`)."""
+    wanted = {"recipe": PREDICTIONS_RECIPE, "model": model_hash, "texts": texts_digest(texts),
+              "batch_size": batch_size, "device": device, "max_tokens": max_tokens}
+    return any(all(key.get(k) == v for k, v in wanted.items()) for key in cache.kept_keys(_entry_name(name)))
+
+
 def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, texts: Sequence[str],
                        batch_size: int, device: str, max_tokens: int,
                        compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:

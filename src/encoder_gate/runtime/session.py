@@ -326,7 +326,7 @@ class GateSession:
         """Where static INT8's calibration texts came from, once a static recipe read them."""
         return self._calibration[1] if self._calibration is not None else None
 
-    def prebuild(self, names: Sequence[str]) -> None:
+    def prebuild(self, names: Sequence[str], before: Callable[[list[str]], None] | None = None) -> None:
         """Build the artifacts of `names` that are files (the ONNX exports, conversions and
         quantizations: a backend with `artifact(ctx)`) into the cache now, before any runner holds
         memory, in a process of their own (:mod:`encoder_gate.runtime.artifact_builds`): a build's
@@ -335,16 +335,17 @@ class GateSession:
         125M model that way, docs/development.md), what it leaves mapped goes with its process, and
         a build that crashes fails its own backend, not the session. Each runner is opened from the
         cache later, as before, and its record says whether this session built the artifact. A
-        build that fails is kept as that backend's failure, for its tests to report."""
+        build that fails is kept as that backend's failure, for its tests to report. `before` is
+        told the names whose artifacts are missing, before any is built (the session's forecast)."""
         todo = [name for name in dict.fromkeys(names)
                 if name not in self._runners and name not in self._looked_up]
-        if not todo:
-            return
         self._looked_up.update(todo)
         lookup = self.cache.lookup_only()
         looked = (build_artifact(name, replace(self.context(name), cache=lookup)) for name in todo)
         outcomes = [o for o in looked if o is not None]
         missing = [o.name for o in outcomes if o.kind == "missing"]
+        if before is not None:
+            before(missing)
         for device in dict.fromkeys(self.device_of(name) for name in missing):  # one child a device
             these = [name for name in missing if self.device_of(name) == device]
             self.progress(f"building {', '.join(these)} in a process of its own (its memory goes with it)")

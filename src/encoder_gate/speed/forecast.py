@@ -1,0 +1,170 @@
+"""What a session's cold work will take, said before it starts.
+
+A first session on a user's model builds every artifact, compiles torch.compile and predicts the
+evaluation set with every backend: 4.8 min at 125M weights on 2 cores (the reference repository,
+docs/development.md, "A cold session's forecast"), and no earlier session is on record to estimate
+it from (:mod:`encoder_gate.speed.estimate`'s way, for benchmarks). So it is forecast from what
+decides it, before the first build:
+
+- each backend's pass: the matmul FLOPs of the evaluation set as its batches pad it
+  (:func:`~encoder_gate.speed.flops.sequence_flops`), at the backend's `Work.speed` times this
+  machine's float32 matmul rate at the passes' threads (torch,
+  :func:`~encoder_gate.speed.machine.gemm_gflops`, 25 products, about 0.3 s: the median of 7, the
+  first of a process, read 170 to 177 GFLOP/s where the rate is 190 to 206 on the Zen 5 at 2 threads);
+- each build at the model's size (`Work.build_time`), and the checks' own seconds (`CHECKS_SECONDS`,
+  `CHECK_SECONDS`), measured on this project's 2-core Zen 5 and scaled by this interpreter's speed
+  against it (:func:`interpreter_rate`, 0.05 s);
+- only what the artifact cache does not hold: an artifact the lookup did not find, a compile with
+  no entry, predictions with no entry for this model, texts, batch size and device.
+
+A session with none of that to do says nothing: what is left takes seconds to a minute.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from encoder_gate.backends.base import EAGER_WORK, Work, weights_bytes
+from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend
+from encoder_gate.backends.torch_backend import compile_entry_kept
+from encoder_gate.errors import GateError
+from encoder_gate.runtime.inference import max_length, token_batches, token_lengths
+from encoder_gate.runtime.predictions import predictions_kept
+from encoder_gate.speed.flops import ModelDims, sequence_flops
+from encoder_gate.speed.machine import gemm_gflops
+
+#: The checks' own seconds on the reference machine (pytest, the statistics, the property tests'
+#: passes), fixed and per evaluated backend, fixed and per million weights: 29 s of the default
+#: model's cold session (22.7M weights, five backends), 62 s of the reference repository's (125M).
+CHECKS_SECONDS = 8.0
+CHECK_SECONDS = (2.7, 0.065)
+#: :func:`interpreter_rate` on the machine the seconds above were measured on (AMD EPYC Zen 5).
+REFERENCE_INTERPRETER_RATE = 17_400.0
+
+
+def interpreter_rate(budget: float = 0.05) -> float:
+    """Rounds a second of a small loop of dict and str work: this interpreter's speed, which
+    scales the builds' and checks' seconds (an export, a quantization and the checks are mostly
+    single-threaded Python and C++ glue, not matrix products)."""
+    rounds, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < budget:
+        table = {}
+        for i in range(1000):
+            table[i] = str(i)
+        rounds += 1
+    return rounds / elapsed
+
+
+def pass_flops(dims: ModelDims, lengths: np.ndarray, batch_size: int) -> tuple[int, int]:
+    """(matmul FLOPs, padded tokens) of one pass over texts of token `lengths`, batched as the
+    session batches them (sorted by length, at most `batch_size` texts and TOKENS_PER_BATCH tokens)."""
+    order = np.argsort(lengths, kind="stable")
+    flops = tokens = 0
+    for idx in token_batches(lengths, order, batch_size):
+        longest = int(lengths[idx].max())
+        flops += len(idx) * sequence_flops(dims, longest)
+        tokens += len(idx) * longest
+    return flops, tokens
+
+
+@dataclass(frozen=True)
+class Step:
+    what: str
+    seconds: float
+    build: bool = False  # one of the builds (an export, a conversion, a compile), said together
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The cold work of a session, step by step, and what the figures rest on."""
+
+    steps: tuple[Step, ...]
+    basis: str
+
+    @property
+    def seconds(self) -> float:
+        return sum(step.seconds for step in self.steps)
+
+    def message(self) -> str:
+        builds = [step for step in self.steps if step.build]
+        parts = [f"{step.what} {duration(step.seconds)}" for step in self.steps if not step.build]
+        if builds:
+            each = ", ".join(f"{step.what} {duration(step.seconds)}" for step in builds)
+            parts.insert(0, f"builds {duration(sum(step.seconds for step in builds))} ({each})")
+        return (f"this session's work, estimated before it starts: about {duration(self.seconds)}: "
+                f"{'; '.join(parts)}. From {self.basis}; each step says its own progress as it runs")
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def work_of(name: str) -> Work:
+    """What backend `name` says of its work (:class:`~encoder_gate.backends.base.Work`); torch eager's
+    where it says nothing."""
+    return getattr(parse_backend(name), "work", EAGER_WORK)
+
+
+def _known(names: Sequence[str]) -> list[str]:
+    """`names` once each, without those that name no backend (their tests say why)."""
+    def parses(name: str) -> bool:
+        try:
+            parse_backend(name)
+        except GateError:
+            return False
+        return True
+
+    return [name for name in dict.fromkeys(names) if parses(name)]
+
+
+def forecast(session: Any, missing: Sequence[str], used: Sequence[str],
+             evaluated: Sequence[str]) -> Forecast | None:
+    """The cold work of a gate session on the CPU (`session`: a GateSession): the artifacts of
+    `missing` built, torch.compile compiled where `used` has it and no entry is kept, and the passes
+    of `evaluated` (with the torch reference) whose predictions are not kept, then the checks. None
+    where none of it is left to do, or the session computes on a GPU (the speeds are the CPU's)."""
+    if session.config.device != "cpu":
+        return None
+    model, cache, threads = session.model, session.cache, session.config.eval_threads
+    weights = weights_bytes(model.path) // 4
+    missing, used, evaluated = _known(missing), _known(used), _known(evaluated)
+    builds = [(name, work_of(name)) for name in missing]
+    builds += [(name, work) for name in used if (work := work_of(name)).build == "compile"
+               and not compile_entry_kept(cache, model, session.device_of(name), session.build_threads)]
+    passes: list[str] = []
+    if evaluated:
+        texts = session.dataset.texts
+        passes = [name for name in dict.fromkeys([REFERENCE_BACKEND, *evaluated])
+                  if name in missing or not predictions_kept(
+                      cache, name, model.content_hash, texts, session.config.eval_batch_size,
+                      session.device_of(name), max_length(session.tokenizer))]
+    if not builds and not passes:
+        return None
+    scale = REFERENCE_INTERPRETER_RATE / interpreter_rate()
+    steps = [Step(f"{name}'s {work.build}", work.build_time(weights) * scale, build=True)
+             for name, work in builds]
+    basis = f"the model's {weights / 1e6:.0f}M weights"
+    if passes:
+        dims = ModelDims.from_model_dir(model.path)
+        lengths = token_lengths(session.tokenizer, texts)
+        flops, tokens = pass_flops(dims, lengths, session.config.eval_batch_size)
+        import torch
+
+        rate = gemm_gflops(repeats=25, threads=threads or None) * 1e9
+        shown = threads or torch.get_num_threads()
+        seconds = sum(flops / (rate * work_of(name).speed) for name in passes)
+        steps.append(Step(f"passes of {', '.join(passes)} over {len(texts)} texts ({tokens:,} padded "
+                          "tokens)", seconds))
+        per_backend = CHECK_SECONDS[0] + CHECK_SECONDS[1] * weights / 1e6
+        checks = CHECKS_SECONDS + per_backend * len(evaluated)
+        steps.append(Step("the checks", checks * scale))
+        basis += (f" and {dims.layers} layers and this machine's float32 matmul, {rate / 1e9:.0f} GFLOP/s "
+                  f"at {shown} thread{'s' if shown != 1 else ''}")
+    return Forecast(tuple(steps), basis)

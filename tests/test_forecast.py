@@ -1,0 +1,177 @@
+"""The forecast of a session's cold work (speed.forecast): what it counts, what it leaves out, and
+the cache lookups it rests on (runtime.predictions.predictions_kept,
+backends.torch_backend.compile_entry_kept). Its accuracy is measured, not tested:
+docs/development.md, "A cold session's forecast"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from encoder_gate.backends.base import EAGER_WORK, Work
+from encoder_gate.backends.onnx_backend import ONNX_WORK
+from encoder_gate.backends.torch_backend import COMPILE_RECIPE, compile_entry_kept, graph_hash
+from encoder_gate.cache import ArtifactCache, toolchain_versions
+from encoder_gate.models.spec import ModelSpec
+from encoder_gate.runtime.inference import max_length, padded_tokens, token_batches, token_lengths
+from encoder_gate.runtime.predictions import PREDICTIONS_RECIPE, predictions_kept, texts_digest
+from encoder_gate.speed import forecast as fc
+from encoder_gate.speed.flops import ModelDims, sequence_flops
+
+TEXTS = ["a short one", "a somewhat longer text about billing and refunds", "ok",
+         "the app crashed twice after the update and lost my settings " * 3] * 5
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer(tiny: ModelSpec) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny.path)
+
+
+def stand_in(model: ModelSpec, tokenizer: Any, cache: ArtifactCache, device: str = "cpu") -> Any:
+    """What forecast() reads of a GateSession, on `cache`."""
+    config = SimpleNamespace(device=device, eval_threads=1, eval_batch_size=4)
+    return SimpleNamespace(config=config, model=model, cache=cache, tokenizer=tokenizer,
+                           dataset=SimpleNamespace(texts=TEXTS), build_threads=1,
+                           device_of=lambda _name: device)
+
+
+def keep_predictions(cache: ArtifactCache, name: str, model: ModelSpec, tokenizer: Any,
+                     **changed: Any) -> None:
+    """An entry as runtime.predictions.cached_predictions writes it, for `name`, on TEXTS."""
+    key = {"recipe": PREDICTIONS_RECIPE, "backend": name, "model": model.content_hash, "artifact": "x",
+           "texts": texts_digest(TEXTS), "batch_size": 4, "max_tokens": max_length(tokenizer),
+           "device": "cpu"}
+    key.update(changed)
+    cache.get_or_build(f"predictions-{name}", key, lambda out: (out / "predictions.npy").write_bytes(b"0"))
+
+
+def test_a_pass_counts_the_flops_and_padded_tokens_of_the_sessions_own_batches(tiny: ModelSpec,
+                                                                               tiny_tokenizer: Any):
+    dims = ModelDims.from_model_dir(tiny.path)
+    lengths = token_lengths(tiny_tokenizer, TEXTS)
+    batches = token_batches(lengths, np.argsort(lengths, kind="stable"), 4)
+    flops, tokens = fc.pass_flops(dims, lengths, 4)
+    assert tokens == int(padded_tokens(lengths, batches).sum())
+    assert flops == sum(len(i) * sequence_flops(dims, int(lengths[i].max())) for i in batches)
+    assert tokens > int(lengths.sum())  # padding counted: the texts differ in length
+
+
+def test_a_cold_session_counts_every_build_the_compile_and_every_pass(tiny: ModelSpec, tiny_tokenizer: Any,
+                                                                       tmp_path: Path):
+    session = stand_in(tiny, tiny_tokenizer, ArtifactCache(tmp_path))
+    used = ["torch", "torch-compile", "onnx-fp32", "onnx-int8"]
+    told = fc.forecast(session, ["onnx-fp32", "onnx-int8"], used, used)
+    assert told is not None
+    whats = [step.what for step in told.steps]
+    assert whats[:3] == ["onnx-fp32's export", "onnx-int8's quantization", "torch-compile's compile"]
+    assert whats[3].startswith(f"passes of {', '.join(used)} over {len(TEXTS)} texts (")
+    assert [step.build for step in told.steps] == [True, True, True, False, False]
+    assert whats[4] == "the checks"
+    assert told.seconds == pytest.approx(sum(step.seconds for step in told.steps))
+    assert all(step.seconds > 0 for step in told.steps)
+    line = told.message()
+    about = fc.duration(told.seconds)
+    assert line.startswith(f"this session's work, estimated before it starts: about {about}: builds ")
+    assert "(onnx-fp32's export " in line and "; passes of torch, " in line and "; the checks " in line
+    assert "layers and this machine's float32 matmul, " in line and " GFLOP/s at 1 thread;" in line
+
+
+def test_what_the_cache_holds_is_left_out_and_a_warm_session_says_nothing(
+        tiny: ModelSpec, tiny_tokenizer: Any, tmp_path: Path):
+    cache = ArtifactCache(tmp_path)
+    session = stand_in(tiny, tiny_tokenizer, cache)
+    for name in ("torch", "onnx-fp32"):
+        keep_predictions(cache, name, tiny, tiny_tokenizer)
+    keep_predictions(cache, "onnx-int8", tiny, tiny_tokenizer, batch_size=32)  # another batch size: not it
+    told = fc.forecast(session, [], ["torch", "onnx-fp32", "onnx-int8"], ["torch", "onnx-fp32", "onnx-int8"])
+    assert told is not None
+    assert told.steps[0].what.startswith("passes of onnx-int8 over ")  # torch's and onnx-fp32's are kept
+    # an artifact about to be built makes new predictions, whatever entry an older one left
+    told = fc.forecast(session, ["onnx-fp32"], ["torch", "onnx-fp32"], ["torch", "onnx-fp32"])
+    assert told is not None and told.steps[1].what.startswith("passes of onnx-fp32 over")
+    assert fc.forecast(session, [], ["torch", "onnx-fp32"], ["torch", "onnx-fp32"]) is None
+    assert fc.forecast(session, [], ["torch"], []) is None  # a session that evaluates nothing
+
+
+def test_a_name_that_is_no_backend_is_left_to_its_tests(tiny: ModelSpec, tiny_tokenizer: Any, tmp_path: Path):
+    session = stand_in(tiny, tiny_tokenizer, ArtifactCache(tmp_path))
+    told = fc.forecast(session, [], ["torch", "onnx-fp33"], ["torch", "onnx-fp33"])
+    assert told is not None and told.steps[0].what.startswith("passes of torch over ")
+
+
+def test_a_gpu_session_is_not_forecast(tiny: ModelSpec, tiny_tokenizer: Any, tmp_path: Path):
+    """The speeds and seconds are the CPU's: a cuda session says nothing rather than a wrong figure."""
+    session = stand_in(tiny, tiny_tokenizer, ArtifactCache(tmp_path), device="cuda")
+    assert fc.forecast(session, ["onnx-fp32"], ["torch", "onnx-fp32"], ["torch", "onnx-fp32"]) is None
+
+
+def test_predictions_kept_reads_the_key_of_the_entry(tiny: ModelSpec, tiny_tokenizer: Any, tmp_path: Path):
+    cache = ArtifactCache(tmp_path)
+    keep_predictions(cache, "torch", tiny, tiny_tokenizer)
+    look = {"model_hash": tiny.content_hash, "texts": TEXTS, "batch_size": 4, "device": "cpu",
+            "max_tokens": max_length(tiny_tokenizer)}
+    assert predictions_kept(cache, "torch", **look)
+    assert not predictions_kept(cache, "torch-compile", **look)  # not another backend's (a name prefix)
+    assert not predictions_kept(cache, "torch", **{**look, "texts": TEXTS[:-1]})
+    assert not predictions_kept(cache, "torch", **{**look, "model_hash": "other"})
+    assert not predictions_kept(cache, "torch", **{**look, "device": "cuda"})
+    assert not predictions_kept(ArtifactCache(tmp_path / "none"), "torch", **look)
+
+
+def test_compile_entry_kept_reads_the_graph_device_and_threads(tiny: ModelSpec, tmp_path: Path):
+    pytest.importorskip("torch")
+    from encoder_gate.backends.torch_backend import TORCH_PACKAGES, compile_artifacts_missing
+
+    if compile_artifacts_missing() is not None:
+        pytest.skip("this torch saves no compile artifacts (before 2.7): every session compiles")
+    cache = ArtifactCache(tmp_path)
+    key = {"recipe": COMPILE_RECIPE, "graph": graph_hash(tiny), "task": tiny.task, "mode": None,
+           "dynamic": True, "device": "cpu", "hardware": "x", "threads": 1,
+           "versions": toolchain_versions(TORCH_PACKAGES)}
+    cache.get_or_build("torch-compile", key, lambda out: (out / "artifacts.bin").write_bytes(b"0"))
+    assert compile_entry_kept(cache, tiny, "cpu", 1)
+    assert not compile_entry_kept(cache, tiny, "cpu", 2)
+    assert not compile_entry_kept(cache, tiny, "cuda", 1)
+
+
+def test_every_built_backend_says_its_work_and_a_prebuilt_file_builds_nothing():
+    assert fc.work_of("torch") == EAGER_WORK
+    assert fc.work_of("torch-compile").build == "compile"
+    assert {p: fc.work_of(f"onnx-{p}") for p in ("fp32", "fp16", "int8")} == ONNX_WORK
+    assert fc.work_of("onnx:model.onnx@int8") == Work(speed=ONNX_WORK["int8"].speed)  # nothing to build
+
+
+
+def test_durations_read_as_seconds_then_minutes():
+    assert fc.duration(12.4) == "12 s"
+    assert fc.duration(89) == "89 s"
+    assert fc.duration(290) == "4.8 min"
+
+
+def test_a_cold_gate_session_says_its_forecast_before_the_first_build_and_a_warm_one_does_not(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Through the plugin, on tiny in an empty cache: the line comes after collection, before the ONNX
+    build, and names what is built and predicted; the same session again, with everything kept, says
+    none."""
+    from test_plugin_gate import CHECKS, gate_options, gate_project
+
+    cold = tmp_path / "cache"
+    gate_project(pytester, monkeypatch).makepyfile(test_checks=CHECKS)
+    args = ["--gate-backends=torch,onnx-fp32", "-k", "drift_max", "-s", *gate_options(cold, tmp_path / "r")]
+    first = pytester.runpytest(*args)
+    assert first.ret == 0
+    first.stdout.fnmatch_lines([
+        "*collected*",
+        "*this session's work, estimated before it starts: about *: builds * (onnx-fp32's export *);"
+        " passes of torch, onnx-fp32 over * texts (* padded tokens) *; the checks *. From the model's *",
+        "*building onnx-fp32 in a process of its own*",
+    ])
+    again = pytester.runpytest(*args)
+    assert again.ret == 0
+    assert "estimated before it starts" not in again.stdout.str()
