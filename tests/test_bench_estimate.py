@@ -45,7 +45,31 @@ def test_recorded_cases_count_their_own_duration_and_the_rest_their_groups_media
 def test_no_record_gives_no_estimate_and_says_so(tmp_path: Path):
     found = estimate(load(tmp_path).get("anything", []), [case("test_model_only", "torch", 1)])
     assert found.seconds is None
-    assert "no expected duration yet" in found.message("full sweep")
+    assert "no expected duration from one yet (this session's durations" in found.message("full sweep")
+
+
+def test_with_no_record_the_speed_cells_rounds_bound_the_timing(tmp_path: Path):
+    """A first session's cells run their pilot and at least one more round, at most MAX_ROUNDS, each
+    round the torch arm (about ROUND_SECONDS) and the backend's (at most as long); a budget cuts the
+    most; without a CI target the pilot's rounds are all."""
+    from encoder_gate.speed.estimate import round_bounds
+    from encoder_gate.speed.rounds import ROUND_SECONDS
+    from encoder_gate.speed.settings import MAX_ROUNDS
+
+    bounds = round_bounds(10, 6, 0.03, None)
+    assert bounds.rounds == (7, MAX_ROUNDS)
+    assert bounds.seconds == (10 * 7 * ROUND_SECONDS, 10 * MAX_ROUNDS * 2 * ROUND_SECONDS)
+    found = estimate([], [case("test_model_only", "torch", 1)] * 10, bounds)
+    assert found.message("gate sweep").endswith(
+        "no expected duration from one yet; its 10 speed cells time 7 to 40 paired rounds of 0.5 to 1 s "
+        "each: between about 35 s and 6.7 min of timing, besides each backend's first runs (this "
+        "session's durations are recorded for the next estimate)")
+    assert round_bounds(10, 6, 0.03, 60.0).seconds == (35.0, 95.0)  # the budget: 60 s past the fewest
+    assert "the timing budget cutting the rest" in round_bounds(10, 6, 0.03, 60.0).text()
+    assert round_bounds(5, 2, 0.0, None).rounds == (2, 2)  # no CI target: the pilot's rounds
+    assert "its 5 speed cells time 2 paired rounds of" in round_bounds(5, 2, 0.0, None).text()
+    assert "speed cells" not in estimate([], [case("test_end_to_end", "torch", 1)],
+                                         round_bounds(0, 6, 0.03, None)).message("full sweep")
 
 
 def test_a_newer_session_replaces_a_case_and_keeps_the_others_and_other_keys(tmp_path: Path):

@@ -80,6 +80,10 @@ def test_a_cold_session_counts_every_build_the_compile_and_every_pass(tiny: Mode
     assert line.startswith(f"this session's work, estimated before it starts: about {about}: builds ")
     assert "(onnx-fp32's export " in line and "; passes of torch, " in line and "; the checks " in line
     assert "layers and this machine's float32 matmul, " in line and " GFLOP/s at 1 thread;" in line
+    assert "benchmarks" not in line
+    timed = told.message(timing=True)  # a session that also times benchmarks: they have their own estimate
+    assert timed.startswith(f"this session's builds and passes, estimated before it starts: about {about}: ")
+    assert timed.endswith("; its benchmarks are not in it (their estimate is above)")
 
 
 def test_what_the_cache_holds_is_left_out_and_a_warm_session_says_nothing(

@@ -465,7 +465,7 @@ def say_forecast(config: pytest.Config, missing: list[str], used: list[str],
         return
     if told is not None:
         base = " The base's side (--gate-base) is not in it." if BASE_KEY in config.stash else ""
-        gate.progress(told.message() + "." + base)
+        gate.progress(told.message(timing=gate.timing) + "." + base)
 
 
 def check_inputs(config: pytest.Config, items: list[pytest.Item]) -> None:

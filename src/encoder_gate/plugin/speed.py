@@ -98,6 +98,11 @@ def is_benchmark(item: pytest.Item) -> bool:
     return uses_benchmark(item) and "backend" in params
 
 
+def is_model_only_cell(item: pytest.Item) -> bool:
+    """A paired speed cell of the sweep (suite.benchmarks.test_model_only), whatever its variant."""
+    return is_benchmark(item) and getattr(item, "originalname", item.name) == GATE_CASE["originalname"]
+
+
 def in_gate_sweep(item: pytest.Item) -> bool:
     params = item.callspec.params  # type: ignore[attr-defined]
     return (getattr(item, "originalname", item.name) == GATE_CASE["originalname"]
@@ -240,7 +245,11 @@ class BenchPlugin:
                                 "untimed (pytest-benchmark's timing is off)")
             else:
                 records = bench_estimate.load(self.session.config.cache_dir).get(self.history_key(), [])
-                messages.append(bench_estimate.estimate(records, self._cases.values()).message(what))
+                settings = self.config.stash[SETTINGS]
+                cells = sum(map(is_model_only_cell, items)) if settings.paired else 0
+                bounds = bench_estimate.round_bounds(cells, settings.rounds, settings.ci_target,
+                                                     self.session.config.budget)
+                messages.append(bench_estimate.estimate(records, self._cases.values(), bounds).message(what))
         self._cells = {item.nodeid for item in items if times_backends(item)}
         if self.session.config.budget is not None:
             config.stash[BUDGET] = TimeBudget(self.session.config.budget, len(self._cells))

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.documents import write_json
+from encoder_gate.speed.rounds import ROUND_SECONDS
+from encoder_gate.speed.settings import MAX_ROUNDS
 
 FILE_NAME = "bench-durations.json"
 
@@ -49,18 +51,53 @@ def groups(test: str, backend: str, batch_size: int | None) -> list[tuple[Any, .
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """What the timing of `cells` paired speed cells can take with no duration on record: each
+    runs `rounds` (fewest, most) rounds of its two arms, torch eager's sized to about ROUND_SECONDS
+    and the backend's at most as long (speed.rounds; a budget cuts the most)."""
+
+    cells: int
+    rounds: tuple[int, int]
+    budget: float | None = None
+
+    @property
+    def seconds(self) -> tuple[float, float]:
+        low = self.cells * self.rounds[0] * ROUND_SECONDS
+        high = self.cells * self.rounds[1] * 2 * ROUND_SECONDS
+        return low, high if self.budget is None else max(low, min(high, low + self.budget))
+
+    def text(self) -> str:
+        low, high = self.seconds
+        rounds = (f"{self.rounds[0]} to {self.rounds[1]} paired rounds" if self.rounds[0] != self.rounds[1]
+                  else f"{self.rounds[0]} paired rounds")
+        cut = ", the timing budget cutting the rest" if self.budget is not None else ""
+        return (f"its {self.cells} speed cells time {rounds} of {ROUND_SECONDS:g} to {2 * ROUND_SECONDS:g} s "
+                f"each{cut}: between about {_duration(low)} and {_duration(high)} of timing, besides each "
+                "backend's first runs")
+
+
+def round_bounds(cells: int, pilot: int, ci_target: float, budget: float | None) -> Bounds:
+    """The rounds a model-only cell runs (suite.benchmarks.test_model_only): with a CI target, its
+    pilot and at least one more, up to MAX_ROUNDS; without, the pilot's count alone."""
+    rounds = (pilot + 1, max(MAX_ROUNDS, pilot + 1)) if ci_target > 0 else (max(pilot, 1), max(pilot, 1))
+    return Bounds(cells, rounds, budget)
+
+
+@dataclass(frozen=True)
 class Estimate:
     seconds: float | None  # None: nothing recorded for this key
     known: int  # benchmarks with a duration of their own on record
     total: int
+    bounds: Bounds | None = None  # what the speed cells' timing can take, for a session with no record
 
     def message(self, what: str) -> str:
         if self.total == 0:
             return f"encoder-gate: {what}: no benchmarks selected"
         if self.seconds is None:
+            bounded = f"; {self.bounds.text()}" if self.bounds is not None and self.bounds.cells else ""
             return (f"encoder-gate: {what}: {self.total} benchmarks; no earlier session of this "
-                    "model and settings is recorded, so no expected duration yet (this session's "
-                    "durations are recorded for the next estimate)")
+                    f"model and settings is recorded, so no expected duration from one yet{bounded} "
+                    "(this session's durations are recorded for the next estimate)")
         basis = ("all of them timed in an earlier session" if self.known == self.total else
                  f"{self.known} of them timed in an earlier session, the other {self.total - self.known} "
                  "estimated from those of the same backend")
@@ -105,12 +142,15 @@ def load(cache_dir: Path) -> dict[str, list[dict[str, Any]]]:
     return doc if isinstance(doc, dict) else {}
 
 
-def estimate(records: Iterable[Mapping[str, Any]], cases: Iterable[Case]) -> Estimate:
+def estimate(records: Iterable[Mapping[str, Any]], cases: Iterable[Case],
+             bounds: Bounds | None = None) -> Estimate:
+    """The session's expected duration from the `records` of earlier ones; with none, `bounds` says
+    what its speed cells can take."""
     records = [r for r in records if isinstance(r, Mapping) and {"id", "test", "backend",
                "batch_size", "seconds"} <= r.keys()]
     cases = list(cases)
     if not records:
-        return Estimate(None, 0, len(cases))
+        return Estimate(None, 0, len(cases), bounds)
     own = {r["id"]: float(r["seconds"]) for r in records}
     timed: dict[tuple[Any, ...], list[float]] = {}  # group -> durations of its recorded cases
     for r in records:

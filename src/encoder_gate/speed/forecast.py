@@ -90,14 +90,17 @@ class Forecast:
     def seconds(self) -> float:
         return sum(step.seconds for step in self.steps)
 
-    def message(self) -> str:
+    def message(self, timing: bool = False) -> str:
+        """The line; `timing`: the session also times benchmarks, which it leaves to their own estimate."""
         builds = [step for step in self.steps if step.build]
         parts = [f"{step.what} {duration(step.seconds)}" for step in self.steps if not step.build]
         if builds:
             each = ", ".join(f"{step.what} {duration(step.seconds)}" for step in builds)
             parts.insert(0, f"builds {duration(sum(step.seconds for step in builds))} ({each})")
-        return (f"this session's work, estimated before it starts: about {duration(self.seconds)}: "
-                f"{'; '.join(parts)}. From {self.basis}; each step says its own progress as it runs")
+        what = "this session's builds and passes" if timing else "this session's work"
+        cells = "; its benchmarks are not in it (their estimate is above)" if timing else ""
+        return (f"{what}, estimated before it starts: about {duration(self.seconds)}: "
+                f"{'; '.join(parts)}. From {self.basis}; each step says its own progress as it runs{cells}")
 
 
 def duration(seconds: float) -> str:
