@@ -109,6 +109,28 @@ def test_a_name_that_is_no_backend_is_left_to_its_tests(tiny: ModelSpec, tiny_to
     assert told is not None and told.steps[0].what.startswith("passes of torch over ")
 
 
+def test_the_base_side_counts_its_own_builds_and_its_passes_on_the_prs_texts(
+        tiny: ModelSpec, tiny_tokenizer: Any, tmp_path: Path):
+    """A --gate-base session's other side: the base's missing artifacts and the passes its
+    accuracy-vs-base tests make, on the PR's texts, with no reference pass and no checks of its own;
+    a base whose model is the PR's shares every runner and says nothing."""
+    from dataclasses import replace
+
+    cache = ArtifactCache(tmp_path)
+    pr = stand_in(tiny, tiny_tokenizer, cache)
+    pr.dataset = SimpleNamespace(texts=TEXTS[:7])
+    base = stand_in(replace(tiny, content_hash="the-base-model"), tiny_tokenizer, cache)
+    both = ["onnx-fp32", "onnx-int8"]
+    told = fc.forecast(base, ["onnx-fp32"], both, both, base_of=pr)
+    assert told is not None and told.subject == "the base"
+    assert [step.what for step in told.steps][:1] == ["onnx-fp32's export"]
+    assert told.steps[1].what.startswith("passes of onnx-fp32, onnx-int8 over 7 texts (")
+    assert len(told.steps) == 2  # no checks of its own: the PR's session runs them
+    assert told.message().startswith("the base's work, estimated before it starts: about ")
+    assert fc.forecast(stand_in(tiny, tiny_tokenizer, cache), ["onnx-fp32"], ["onnx-fp32"], ["onnx-fp32"],
+                       base_of=pr) is None
+
+
 def test_a_gpu_session_is_not_forecast(tiny: ModelSpec, tiny_tokenizer: Any, tmp_path: Path):
     """The speeds and seconds are the CPU's: a cuda session says nothing rather than a wrong figure."""
     session = stand_in(tiny, tiny_tokenizer, ArtifactCache(tmp_path), device="cuda")

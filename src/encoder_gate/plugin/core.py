@@ -40,6 +40,7 @@ from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, Missi
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.plugin import ab, applicable, bench_fixtures, fixtures
 from encoder_gate.plugin import speed as bench_plugin
+from encoder_gate.plugin.forecast import say_forecast
 from encoder_gate.plugin.outcomes import CHECKED_NOTHING, OutcomeCounter, nothing_checked, verdict_summary
 from encoder_gate.plugin.stash import (
     BACKEND_PROPERTY,
@@ -74,7 +75,6 @@ from encoder_gate.runtime.properties import EXAMPLES_DIR
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import head_commit
 from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs
-from encoder_gate.speed.forecast import forecast
 
 pytest.register_assert_rewrite("encoder_gate.suite")
 
@@ -446,26 +446,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         gate.prebuild(used["backend"] + used["ab_backend"],
                       before=lambda missing: say_forecast(config, missing, used["backend"], session.items))
         if BASE_KEY in config.stash:
-            config.stash[BASE_KEY].session.prebuild(used["ab_backend"])
-
-
-def say_forecast(config: pytest.Config, missing: list[str], used: list[str],
-                 items: list[pytest.Item]) -> None:
-    """Before the first build: what this session's cold work will take (speed.forecast), where it has
-    any. Only an estimate: one that cannot be made says why in a line, and the session goes on."""
-    gate = gate_session_of(config)
-    evaluated = [str(params_of(item)["backend"]) for item in items if "backend" in params_of(item)
-                 and "backend_evaluation" in getattr(item, "fixturenames", ())]
-    try:
-        told = forecast(gate, missing, used, evaluated)
-    except (DeviceUnavailable, MissingDependency, NotApplicable):
-        return  # its tests skip saying so
-    except Exception as exc:  # an estimate must not fail a session
-        gate.progress(f"no estimate of this session's work ({type(exc).__name__}: {str(exc)[:200]})")
-        return
-    if told is not None:
-        base = " The base's side (--gate-base) is not in it." if BASE_KEY in config.stash else ""
-        gate.progress(told.message(timing=gate.timing) + "." + base)
+            config.stash[BASE_KEY].session.prebuild(
+                used["ab_backend"], before=lambda missing: say_forecast(config, missing, used["ab_backend"],
+                                                                        session.items, base=True))
 
 
 def check_inputs(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -85,6 +85,7 @@ class Forecast:
 
     steps: tuple[Step, ...]
     basis: str
+    subject: str = "this session"  # whose work: "the base" for a --gate-base session's other side
 
     @property
     def seconds(self) -> float:
@@ -97,7 +98,7 @@ class Forecast:
         if builds:
             each = ", ".join(f"{step.what} {duration(step.seconds)}" for step in builds)
             parts.insert(0, f"builds {duration(sum(step.seconds for step in builds))} ({each})")
-        what = "this session's builds and passes" if timing else "this session's work"
+        what = f"{self.subject}'s builds and passes" if timing else f"{self.subject}'s work"
         cells = "; its benchmarks are not in it (their estimate is above)" if timing else ""
         return (f"{what}, estimated before it starts: about {duration(self.seconds)}: "
                 f"{'; '.join(parts)}. From {self.basis}; each step says its own progress as it runs{cells}")
@@ -127,12 +128,18 @@ def _known(names: Sequence[str]) -> list[str]:
     return [name for name in dict.fromkeys(names) if parses(name)]
 
 
-def forecast(session: Any, missing: Sequence[str], used: Sequence[str],
-             evaluated: Sequence[str]) -> Forecast | None:
+def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluated: Sequence[str],
+             base_of: Any = None) -> Forecast | None:
     """The cold work of a gate session on the CPU (`session`: a GateSession): the artifacts of
     `missing` built, torch.compile compiled where `used` has it and no entry is kept, and the passes
     of `evaluated` (with the torch reference) whose predictions are not kept, then the checks. None
-    where none of it is left to do, or the session computes on a GPU (the speeds are the CPU's)."""
+    where none of it is left to do, or the session computes on a GPU (the speeds are the CPU's).
+
+    With `base_of` (the PR's GateSession), `session` is a --gate-base session's other side: its
+    passes are of `evaluated` alone, on the PR's texts (what the accuracy-vs-base tests compare),
+    with no checks of their own; a base whose model is the PR's shares every runner, so it has none."""
+    if base_of is not None and base_of.model.content_hash == session.model.content_hash:
+        return None
     if session.config.device != "cpu":
         return None
     model, cache, threads = session.model, session.cache, session.config.eval_threads
@@ -143,8 +150,9 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str],
                and not compile_entry_kept(cache, model, session.device_of(name), session.build_threads)]
     passes: list[str] = []
     if evaluated:
-        texts = session.dataset.texts
-        passes = [name for name in dict.fromkeys([REFERENCE_BACKEND, *evaluated])
+        texts = (session if base_of is None else base_of).dataset.texts
+        judged = [REFERENCE_BACKEND, *evaluated] if base_of is None else evaluated
+        passes = [name for name in dict.fromkeys(judged)
                   if name in missing or not predictions_kept(
                       cache, name, model.content_hash, texts, session.config.eval_batch_size,
                       session.device_of(name), max_length(session.tokenizer))]
@@ -166,8 +174,8 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str],
         steps.append(Step(f"passes of {', '.join(passes)} over {len(texts)} texts ({tokens:,} padded "
                           "tokens)", seconds))
         per_backend = CHECK_SECONDS[0] + CHECK_SECONDS[1] * weights / 1e6
-        checks = CHECKS_SECONDS + per_backend * len(evaluated)
-        steps.append(Step("the checks", checks * scale))
+        if base_of is None:
+            steps.append(Step("the checks", (CHECKS_SECONDS + per_backend * len(evaluated)) * scale))
         basis += (f" and {dims.layers} layers and this machine's float32 matmul, {rate / 1e9:.0f} GFLOP/s "
                   f"at {shown} thread{'s' if shown != 1 else ''}")
-    return Forecast(tuple(steps), basis)
+    return Forecast(tuple(steps), basis, "this session" if base_of is None else "the base")
