@@ -43,6 +43,9 @@ from encoder_gate.speed.machine import gemm_gflops
 #: model's cold session (22.7M weights, five backends), 62 s of the reference repository's (125M).
 CHECKS_SECONDS = 8.0
 CHECK_SECONDS = (2.7, 0.065)
+#: Passes of fewer matmul FLOPs than this (about 10 s at 100 GFLOP/s) are forecast from a quicker
+#: probe (3 products): the self-tests' sessions on test models are many and take seconds.
+QUICK_FLOPS = 1e12
 #: :func:`interpreter_rate` on the machine the seconds above were measured on (AMD EPYC Zen 5).
 REFERENCE_INTERPRETER_RATE = 17_400.0
 
@@ -168,7 +171,9 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
         flops, tokens = pass_flops(dims, lengths, session.config.eval_batch_size)
         import torch
 
-        rate = gemm_gflops(repeats=25, threads=threads or None) * 1e9
+        # a pass of seconds (a test model's) needs no precise rate: 3 products, not 25
+        repeats = 25 if flops * len(passes) > QUICK_FLOPS else 3
+        rate = gemm_gflops(repeats=repeats, threads=threads or None) * 1e9
         shown = threads or torch.get_num_threads()
         seconds = sum(flops / (rate * work_of(name).speed) for name in passes)
         steps.append(Step(f"passes of {', '.join(passes)} over {len(texts)} texts ({tokens:,} padded "
