@@ -150,6 +150,7 @@ def test_predictions_kept_reads_the_key_of_the_entry(tiny: ModelSpec, tiny_token
     assert not predictions_kept(ArtifactCache(tmp_path / "none"), "torch", **look)
 
 
+@pytest.mark.stack  # torch.compile's artifacts and their key differ between torch releases
 def test_compile_entry_kept_reads_the_graph_device_and_threads(tiny: ModelSpec, tmp_path: Path):
     pytest.importorskip("torch")
     from encoder_gate.backends.torch_backend import TORCH_PACKAGES, compile_artifacts_missing
@@ -180,6 +181,7 @@ def test_durations_read_as_seconds_then_minutes():
     assert fc.duration(290) == "4.8 min"
 
 
+@pytest.mark.stack  # the whole forecast, through each stack's torch, transformers and onnxruntime
 def test_a_cold_gate_session_says_its_forecast_before_the_first_build_and_a_warm_one_does_not(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Through the plugin, on tiny in an empty cache: the line comes after collection, before the ONNX
