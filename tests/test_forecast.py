@@ -103,6 +103,16 @@ def test_what_the_cache_holds_is_left_out_and_a_warm_session_says_nothing(
     assert fc.forecast(session, [], ["torch"], []) is None  # a session that evaluates nothing
 
 
+def test_a_checkpoint_saved_in_half_precision_counts_two_bytes_a_weight(tiny: ModelSpec):
+    from dataclasses import replace
+
+    from encoder_gate.backends.base import weights_bytes
+
+    assert fc.model_weights(tiny) == weights_bytes(tiny.path) // 4 > 0
+    assert fc.model_weights(replace(tiny, saved_dtype="bfloat16")) == weights_bytes(tiny.path) // 2
+    assert fc.model_weights(replace(tiny, saved_dtype="float16")) == weights_bytes(tiny.path) // 2
+
+
 def test_a_name_that_is_no_backend_is_left_to_its_tests(tiny: ModelSpec, tiny_tokenizer: Any, tmp_path: Path):
     session = stand_in(tiny, tiny_tokenizer, ArtifactCache(tmp_path))
     told = fc.forecast(session, [], ["torch", "onnx-fp33"], ["torch", "onnx-fp33"])

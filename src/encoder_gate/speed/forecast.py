@@ -43,6 +43,8 @@ from encoder_gate.speed.machine import gemm_gflops
 #: model's cold session (22.7M weights, five backends), 62 s of the reference repository's (125M).
 CHECKS_SECONDS = 8.0
 CHECK_SECONDS = (2.7, 0.065)
+#: Checkpoints saved in these hold 2 bytes a weight (the gate loads and builds them in FP32).
+HALF_DTYPES = ("float16", "bfloat16")
 #: Passes of fewer matmul FLOPs than this (about 10 s at 100 GFLOP/s) are forecast from a quicker
 #: probe (3 products): the self-tests' sessions on test models are many and take seconds.
 QUICK_FLOPS = 1e12
@@ -61,6 +63,12 @@ def interpreter_rate(budget: float = 0.05) -> float:
             table[i] = str(i)
         rounds += 1
     return rounds / elapsed
+
+
+def model_weights(model: Any) -> int:
+    """The weights of a model (a ModelSpec), from its files' size: 4 bytes each, 2 in a checkpoint
+    saved in half precision (the gate loads and builds it in FP32 either way)."""
+    return weights_bytes(model.path) // (2 if model.saved_dtype in HALF_DTYPES else 4)
 
 
 def pass_flops(dims: ModelDims, lengths: np.ndarray, batch_size: int) -> tuple[int, int]:
@@ -146,7 +154,7 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
     if session.config.device != "cpu":
         return None
     model, cache, threads = session.model, session.cache, session.config.eval_threads
-    weights = weights_bytes(model.path) // 4
+    weights = model_weights(model)
     missing, used, evaluated = _known(missing), _known(used), _known(evaluated)
     builds = [(name, work_of(name)) for name in missing]
     builds += [(name, work) for name in used if (work := work_of(name)).build == "compile"
