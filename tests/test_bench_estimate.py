@@ -58,13 +58,14 @@ def test_with_no_record_the_speed_cells_rounds_bound_the_timing(tmp_path: Path):
 
     bounds = round_bounds(10, 6, 0.03, None)
     assert bounds.rounds == (7, MAX_ROUNDS)
-    assert bounds.seconds == (10 * 7 * ROUND_SECONDS, 10 * MAX_ROUNDS * 2 * ROUND_SECONDS)
+    assert bounds.seconds == (10 * 7 * ROUND_SECONDS / 2, 10 * MAX_ROUNDS * 2 * ROUND_SECONDS)
     found = estimate([], [case("test_model_only", "torch", 1)] * 10, bounds)
     assert found.message("gate sweep").endswith(
-        "no expected duration from one yet; its 10 speed cells time 7 to 40 paired rounds of 0.5 to 1 s "
-        "each: between about 35 s and 6.7 min of timing, besides each backend's first runs (this "
-        "session's durations are recorded for the next estimate)")
-    assert round_bounds(10, 6, 0.03, 60.0).seconds == (35.0, 95.0)  # the budget: 60 s past the fewest
+        "no expected duration from one yet; its 10 speed cells time 7 to 40 paired rounds of 0.25 to 1 s "
+        "each: between about 18 s and 6.7 min of timing, besides each backend's first runs (more where "
+        "one batch alone takes longer than a round) (this session's durations are recorded for the next "
+        "estimate)")
+    assert round_bounds(10, 6, 0.03, 60.0).seconds == (17.5, 77.5)  # the budget: 60 s past the fewest
     assert "the timing budget cutting the rest" in round_bounds(10, 6, 0.03, 60.0).text()
     assert round_bounds(5, 2, 0.0, None).rounds == (2, 2)  # no CI target: the pilot's rounds
     assert "its 5 speed cells time 2 paired rounds of" in round_bounds(5, 2, 0.0, None).text()

@@ -108,7 +108,7 @@ def test_full_sweep_prints_its_expected_duration_before_it_starts(gate_dir: pyte
                                *args)
     fresh.stdout.fnmatch_lines(["encoder-gate: full sweep: * benchmarks; no earlier session of this model "
                                 "and settings is recorded, so no expected duration from one yet; its 8 "
-                                "speed cells time 6 paired rounds of 0.5 to 1 s each: between about 24 s "
+                                "speed cells time 6 paired rounds of 0.25 to 1 s each: between about 12 s "
                                 "and 48 s of timing*"])  # tests/conftest.py: ENCODER_GATE_BENCH_CI=0
 
 

@@ -53,8 +53,9 @@ def groups(test: str, backend: str, batch_size: int | None) -> list[tuple[Any, .
 @dataclass(frozen=True)
 class Bounds:
     """What the timing of `cells` paired speed cells can take with no duration on record: each
-    runs `rounds` (fewest, most) rounds of its two arms, torch eager's sized to about ROUND_SECONDS
-    and the backend's at most as long (speed.rounds; a budget cuts the most)."""
+    runs `rounds` (fewest, most) rounds of its two arms, torch eager's sized to a quarter to half a
+    second (ROUND_SECONDS at most, speed.rounds) and the backend's at most as long (a budget cuts
+    the most). A cell whose one batch alone takes longer has longer rounds: said, not bounded."""
 
     cells: int
     rounds: tuple[int, int]
@@ -62,7 +63,7 @@ class Bounds:
 
     @property
     def seconds(self) -> tuple[float, float]:
-        low = self.cells * self.rounds[0] * ROUND_SECONDS
+        low = self.cells * self.rounds[0] * ROUND_SECONDS / 2
         high = self.cells * self.rounds[1] * 2 * ROUND_SECONDS
         return low, high if self.budget is None else max(low, min(high, low + self.budget))
 
@@ -71,9 +72,10 @@ class Bounds:
         rounds = (f"{self.rounds[0]} to {self.rounds[1]} paired rounds" if self.rounds[0] != self.rounds[1]
                   else f"{self.rounds[0]} paired rounds")
         cut = ", the timing budget cutting the rest" if self.budget is not None else ""
-        return (f"its {self.cells} speed cells time {rounds} of {ROUND_SECONDS:g} to {2 * ROUND_SECONDS:g} s "
-                f"each{cut}: between about {_duration(low)} and {_duration(high)} of timing, besides each "
-                "backend's first runs")
+        shortest, longest = ROUND_SECONDS / 2, 2 * ROUND_SECONDS
+        return (f"its {self.cells} speed cells time {rounds} of {shortest:g} to {longest:g} s each{cut}: "
+                f"between about {_duration(low)} and {_duration(high)} of timing, besides each backend's "
+                "first runs (more where one batch alone takes longer than a round)")
 
 
 def round_bounds(cells: int, pilot: int, ci_target: float, budget: float | None) -> Bounds:
