@@ -62,6 +62,7 @@ def test_a_pass_counts_the_flops_and_padded_tokens_of_the_sessions_own_batches(t
     assert tokens > int(lengths.sum())  # padding counted: the texts differ in length
 
 
+@pytest.mark.stack  # the forecast through each stack's tokenizers and torch (the plugin's test: 9 s)
 def test_a_cold_session_counts_every_build_the_compile_and_every_pass(tiny: ModelSpec, tiny_tokenizer: Any,
                                                                        tmp_path: Path):
     session = stand_in(tiny, tiny_tokenizer, ArtifactCache(tmp_path))
@@ -191,7 +192,6 @@ def test_durations_read_as_seconds_then_minutes():
     assert fc.duration(290) == "4.8 min"
 
 
-@pytest.mark.stack  # the whole forecast, through each stack's torch, transformers and onnxruntime
 def test_a_cold_gate_session_says_its_forecast_before_the_first_build_and_a_warm_one_does_not(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Through the plugin, on tiny in an empty cache: the line comes after collection, before the ONNX

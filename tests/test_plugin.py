@@ -40,6 +40,20 @@ def test_loading_the_plugin_imports_no_heavy_library():
     assert done.stdout.strip() == "[]", done.stdout
 
 
+def test_a_session_of_no_gate_test_resolves_no_model_and_writes_nothing(pytester: pytest.Pytester,
+                                                                          tmp_path):
+    """A project's own tests, in an environment where the plugin loads, with no [tool.encoder-gate]:
+    the default model is not trained for them (24 s a session, when this session's forecast read the
+    model of a session that had no gate test) and no cache is made."""
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    pytester.makepyfile(test_plain="def test_plain():\n    assert 1 + 1 == 2\n")
+    cache = tmp_path / "cache"
+    result = pytester.runpytest(f"--gate-cache-dir={cache}", "-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=1)
+    assert "training" not in result.stdout.str()
+    assert not cache.exists()
+
+
 def test_options_are_in_one_named_group(pytester: pytest.Pytester):
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["*encoder-gate: encoder accuracy and speed gate*",

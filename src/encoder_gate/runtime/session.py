@@ -339,6 +339,8 @@ class GateSession:
         told the names whose artifacts are missing, before any is built (the session's forecast)."""
         todo = [name for name in dict.fromkeys(names)
                 if name not in self._runners and name not in self._looked_up]
+        if not todo:  # (a session of no gate test: nothing is resolved, the model not even trained)
+            return
         self._looked_up.update(todo)
         lookup = self.cache.lookup_only()
         looked = (build_artifact(name, replace(self.context(name), cache=lookup)) for name in todo)

@@ -151,8 +151,8 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
     with no checks of their own; a base whose model is the PR's shares every runner, so it has none."""
     if base_of is not None and base_of.model.content_hash == session.model.content_hash:
         return None
-    if session.config.device != "cpu":
-        return None
+    if session.config.device != "cpu" or not (missing or used or evaluated):
+        return None  # (nothing of the session's model is read: it may be the default, untrained)
     model, cache, threads = session.model, session.cache, session.config.eval_threads
     weights = model_weights(model)
     missing, used, evaluated = _known(missing), _known(used), _known(evaluated)
