@@ -130,18 +130,19 @@ class ArtifactCache:
     def entry_dir(self, name: str, parts: Mapping[str, object]) -> Path:
         return self.root / f"{name}-{key_of(parts)}"
 
-    def kept_keys(self, name: str) -> list[dict[str, Any]]:
-        """The keys of the entries called `name`, read from their manifests without checking their
-        files (what a forecast looks up before a session's first build, cheaply)."""
-        keys = []
+    def holds(self, name: str, parts: Mapping[str, object]) -> bool:
+        """Whether an entry called `name` has a key with these `parts` (and any others), read from
+        the manifests without checking their files: a forecast's cheap look before a session's first
+        build (:mod:`encoder_gate.speed.forecast`)."""
         for entry in self.root.glob(f"{name}-*"):
             try:
                 meta = json.loads((entry / MANIFEST).read_text())
             except (OSError, ValueError):
                 continue
-            if isinstance(meta, dict) and meta.get("name") == name and isinstance(meta.get("key"), dict):
-                keys.append(meta["key"])
-        return keys
+            key = meta.get("key") if isinstance(meta, dict) and meta.get("name") == name else None
+            if isinstance(key, dict) and all(key.get(k) == v for k, v in parts.items()):
+                return True
+        return False
 
     @staticmethod
     def lock_file(entry: Path) -> Path:

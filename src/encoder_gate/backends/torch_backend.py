@@ -410,10 +410,10 @@ def compile_entry_kept(cache: ArtifactCache, model: ModelSpec, device: str, thre
         return False
     import torch
 
-    wanted = {"recipe": COMPILE_RECIPE, "graph": graph_hash(model), "device": device,
-              "threads": threads or (_LIBRARY_DEFAULT_THREADS or [torch.get_num_threads()])[0],
-              "versions": toolchain_versions(TORCH_PACKAGES)}
-    return any(all(key.get(k) == v for k, v in wanted.items()) for key in cache.kept_keys("torch-compile"))
+    return cache.holds("torch-compile", {
+        "recipe": COMPILE_RECIPE, "graph": graph_hash(model), "device": device,
+        "threads": threads or (_LIBRARY_DEFAULT_THREADS or [torch.get_num_threads()])[0],
+        "versions": toolchain_versions(TORCH_PACKAGES)})
 
 
 def fx_graph_cache_counts() -> tuple[int, int]:

@@ -93,9 +93,9 @@ def predictions_kept(cache: ArtifactCache, name: str, model_hash: str, texts: Se
     """Whether the cache holds backend `name`'s predictions on `texts` for this model, batch size,
     device and truncation, whatever artifact and versions made them: a forecast's cheap look, before
     the artifact that would name them is built or hashed (:mod:`encoder_gate.speed.forecast`)."""
-    wanted = {"recipe": PREDICTIONS_RECIPE, "model": model_hash, "texts": texts_digest(texts),
-              "batch_size": batch_size, "device": device, "max_tokens": max_tokens}
-    return any(all(key.get(k) == v for k, v in wanted.items()) for key in cache.kept_keys(_entry_name(name)))
+    return cache.holds(_entry_name(name), {"recipe": PREDICTIONS_RECIPE, "model": model_hash,
+                                           "texts": texts_digest(texts), "batch_size": batch_size,
+                                           "device": device, "max_tokens": max_tokens})
 
 
 def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, texts: Sequence[str],

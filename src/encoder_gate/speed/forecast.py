@@ -33,7 +33,7 @@ from encoder_gate.backends.base import EAGER_WORK, Work, weights_bytes
 from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend
 from encoder_gate.backends.torch_backend import compile_entry_kept
 from encoder_gate.errors import GateError
-from encoder_gate.runtime.inference import max_length, token_batches, token_lengths
+from encoder_gate.runtime.inference import max_length, padded_tokens, token_batches, token_lengths
 from encoder_gate.runtime.predictions import predictions_kept
 from encoder_gate.speed.flops import ModelDims, sequence_flops
 from encoder_gate.speed.machine import gemm_gflops
@@ -74,13 +74,9 @@ def model_weights(model: Any) -> int:
 def pass_flops(dims: ModelDims, lengths: np.ndarray, batch_size: int) -> tuple[int, int]:
     """(matmul FLOPs, padded tokens) of one pass over texts of token `lengths`, batched as the
     session batches them (sorted by length, at most `batch_size` texts and TOKENS_PER_BATCH tokens)."""
-    order = np.argsort(lengths, kind="stable")
-    flops = tokens = 0
-    for idx in token_batches(lengths, order, batch_size):
-        longest = int(lengths[idx].max())
-        flops += len(idx) * sequence_flops(dims, longest)
-        tokens += len(idx) * longest
-    return flops, tokens
+    batches = token_batches(lengths, np.argsort(lengths, kind="stable"), batch_size)
+    flops = sum(len(idx) * sequence_flops(dims, int(lengths[idx].max())) for idx in batches)
+    return flops, int(padded_tokens(lengths, batches).sum())
 
 
 @dataclass(frozen=True)
@@ -127,16 +123,16 @@ def work_of(name: str) -> Work:
     return getattr(parse_backend(name), "work", EAGER_WORK)
 
 
-def _known(names: Sequence[str]) -> list[str]:
-    """`names` once each, without those that name no backend (their tests say why)."""
-    def parses(name: str) -> bool:
+def _works(names: Sequence[str]) -> dict[str, Work]:
+    """Each of `names` that names a backend, once, with its work; the others are left to their
+    tests, which say why."""
+    works = {}
+    for name in dict.fromkeys(names):
         try:
-            parse_backend(name)
+            works[name] = work_of(name)
         except GateError:
-            return False
-        return True
-
-    return [name for name in dict.fromkeys(names) if parses(name)]
+            continue
+    return works
 
 
 def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluated: Sequence[str],
@@ -149,15 +145,16 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
     With `base_of` (the PR's GateSession), `session` is a --gate-base session's other side: its
     passes are of `evaluated` alone, on the PR's texts (what the accuracy-vs-base tests compare),
     with no checks of their own; a base whose model is the PR's shares every runner, so it has none."""
-    if base_of is not None and base_of.model.content_hash == session.model.content_hash:
-        return None
     if session.config.device != "cpu" or not (missing or used or evaluated):
         return None  # (nothing of the session's model is read: it may be the default, untrained)
+    if base_of is not None and base_of.model.content_hash == session.model.content_hash:
+        return None
     model, cache, threads = session.model, session.cache, session.config.eval_threads
     weights = model_weights(model)
-    missing, used, evaluated = _known(missing), _known(used), _known(evaluated)
-    builds = [(name, work_of(name)) for name in missing]
-    builds += [(name, work) for name in used if (work := work_of(name)).build == "compile"
+    works = _works([*missing, *used, *evaluated])  # each name that parses, once, with its work
+    evaluated = [name for name in dict.fromkeys(evaluated) if name in works]
+    builds = [name for name in dict.fromkeys(missing) if name in works]
+    builds += [name for name in works if name in used and works[name].build == "compile"
                and not compile_entry_kept(cache, model, session.device_of(name), session.build_threads)]
     passes: list[str] = []
     if evaluated:
@@ -170,8 +167,8 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
     if not builds and not passes:
         return None
     scale = REFERENCE_INTERPRETER_RATE / interpreter_rate()
-    steps = [Step(f"{name}'s {work.build}", work.build_time(weights) * scale, build=True)
-             for name, work in builds]
+    steps = [Step(f"{name}'s {works[name].build}", works[name].build_time(weights) * scale, build=True)
+             for name in builds]
     basis = f"the model's {weights / 1e6:.0f}M weights"
     if passes:
         dims = ModelDims.from_model_dir(model.path)
@@ -183,7 +180,7 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
         repeats = 25 if flops * len(passes) > QUICK_FLOPS else 3
         rate = gemm_gflops(repeats=repeats, threads=threads or None) * 1e9
         shown = threads or torch.get_num_threads()
-        seconds = sum(flops / (rate * work_of(name).speed) for name in passes)
+        seconds = sum(flops / (rate * works.get(name, EAGER_WORK).speed) for name in passes)
         steps.append(Step(f"passes of {', '.join(passes)} over {len(texts)} texts ({tokens:,} padded "
                           "tokens)", seconds))
         per_backend = CHECK_SECONDS[0] + CHECK_SECONDS[1] * weights / 1e6
