@@ -16,10 +16,17 @@ def say_forecast(config: pytest.Config, missing: list[str], used: list[str],
     any; with `base`, the --gate-base side's, before its builds. Only an estimate: one that cannot
     be made says why in a line, and the session goes on."""
     gate = gate_session_of(config)
-    param, judged = ("ab_backend", "test_accuracy_vs_base") if base else ("backend", None)
-    evaluated = [str(params_of(item)[param]) for item in items if param in params_of(item) and (
-        getattr(item, "originalname", None) == judged if base
-        else "backend_evaluation" in getattr(item, "fixturenames", ()))]
+    param = "ab_backend" if base else "backend"
+
+    def evaluates(item: pytest.Item) -> bool:
+        """A test that predicts the evaluation set with its backend: the base's accuracy against
+        the PR's, or one of the session's own checks."""
+        if base:
+            return getattr(item, "originalname", None) == "test_accuracy_vs_base"
+        return "backend_evaluation" in getattr(item, "fixturenames", ())
+
+    evaluated = [str(params[param]) for item in items
+                 if param in (params := params_of(item)) and evaluates(item)]
     try:
         told = forecast(config.stash[BASE_KEY].session if base else gate, missing, used, evaluated,
                         base_of=gate if base else None)
