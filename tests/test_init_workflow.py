@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -45,7 +46,9 @@ def test_workflow_gates_the_pr_against_its_base_in_one_session(tmp_path: Path, m
         return next(i for i, run in enumerate(runs) if text in run)
 
     gate = index("pytest accuracy benchmarks")
-    assert [i for i, run in enumerate(runs) if "pytest" in run] == [gate]  # one session
+    requirements = runs.index(step_named(steps, REQUIREMENTS_STEP)["run"])
+    assert [i for i, run in enumerate(runs) if "pytest" in run] == [gate, requirements]  # one session,
+    # and the base's stack only where the PR changes requirements.txt (below)
     assert steps[gate]["working-directory"] == "pr"
     assert '--gate-cache-dir "$CACHE" "${base[@]}"' in runs[gate]
     assert "base=(--gate-base ../base)" in runs[gate]
@@ -95,6 +98,90 @@ def test_the_workflows_base_check_tells_a_base_with_the_table_from_one_without(t
         done = subprocess.run(["bash", "-eo", "pipefail", "-c", probe], cwd=tmp_path / "pr",
                               capture_output=True, text=True, check=True)
         assert done.stdout.splitlines()[-1] == expected, (table, done.stdout)
+
+
+REQUIREMENTS_STEP = "Gate the PR's requirements against the base's"
+#: Stand-ins for the requirements step's commands: the venv, pip and the two pytest sessions say what
+#: they were asked; the base's session writes speedups.json unless NO_SPEEDUPS is set.
+STAND_INS = """
+python() { echo "python $*"; }
+pytest() { echo "pr: pytest $*"; }
+mkdir -p ../base-venv/bin
+printf '#!/bin/sh\\necho "base pip: $*"\\n' > ../base-venv/bin/pip
+printf '#!/bin/sh\\necho "base: pytest $* in $(basename "$PWD")"\\n[ -n "${NO_SPEEDUPS:-}" ] || '\\
+'{ mkdir -p ../base-stack && echo {} > ../base-stack/speedups.json; }\\n' > ../base-venv/bin/pytest
+chmod +x ../base-venv/bin/pip ../base-venv/bin/pytest
+"""
+
+
+@pytest.mark.parametrize(("pr", "base", "table", "measured"), [
+    ("onnxruntime==1.32.0\n", "onnxruntime==1.21.0\n", True, True),   # a bump
+    ("onnxruntime==1.21.0\n", None, True, True),                       # requirements added
+    (None, "onnxruntime==1.21.0\n", True, True),                       # and removed
+    ("onnxruntime==1.21.0\n", "onnxruntime==1.21.0\n", True, False),  # the same
+    (None, None, True, False),                                         # none on either side
+    ("onnxruntime==1.32.0\n", "onnxruntime==1.21.0\n", False, False),  # a base without the gate
+])
+def test_a_pr_that_changes_requirements_is_gated_against_the_bases_benchmarks_on_the_bases_stack(
+        tmp_path: Path, model_dir: Path, pr: str | None, base: str | None, table: bool,
+        measured: bool) -> None:
+    """The requirements step's shell: where requirements.txt differs from the base's (and the base has
+    the gate), the base's benchmarks run in a venv of the base's requirements, then the PR's are gated
+    against their speedups.json (the A/B ran both sides on the PR's libraries); else it runs nothing."""
+    init(tmp_path)
+    step = step_named(workflow_doc(tmp_path)["jobs"]["gate"]["steps"], REQUIREMENTS_STEP)
+    assert step["working-directory"] == "pr" and "!cancelled()" in step["if"]
+    for side, text in (("pr", pr), ("base", base)):
+        (tmp_path / side).mkdir()
+        if text is not None:
+            (tmp_path / side / "requirements.txt").write_text(text)
+    if table:
+        (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\nmodel = 'x'\n")
+    done = subprocess.run(["bash", "-e", "-c", STAND_INS + step["run"]], cwd=tmp_path / "pr",
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = [line for line in done.stdout.splitlines() if line.split(":")[0] in ("python -m venv ../base-venv",
+                                                                              "base pip", "base", "pr")]
+    if not measured:
+        assert said == [] and "the A/B above measured this PR" in done.stdout, done.stdout
+        return
+    assert said[0] == "python -m venv ../base-venv"
+    assert "::notice::this PR changes requirements.txt" in done.stdout
+    base_pip = [line for line in said if line.startswith("base pip:")]
+    assert any("encoder-gate[cpu]" in line for line in base_pip)
+    assert ("base pip: install -q -r ../base/requirements.txt" in base_pip) is (base is not None)
+    base_session = said.index("base: pytest benchmarks --gate-cache-dir  --gate-report-dir ../base-stack "
+                              "in base")
+    pr_session = said.index("pr: pytest benchmarks --gate-cache-dir  --gate-speedup-baseline "
+                            "../base-stack/speedups.json --gate-allow-other-machine --benchmark-json "
+                            ".encoder-gate/benchmarks.json")
+    assert base_session < pr_session
+
+
+def test_a_base_whose_benchmarks_wrote_no_speedups_fails_the_requirements_step_saying_so(
+        tmp_path: Path, model_dir: Path) -> None:
+    """No baseline from the base's stack: the step fails, naming the missing file, and the PR's
+    session never runs against nothing."""
+    init(tmp_path)
+    step = step_named(workflow_doc(tmp_path)["jobs"]["gate"]["steps"], REQUIREMENTS_STEP)
+    for side, text in (("pr", "onnxruntime==1.32.0\n"), ("base", "onnxruntime==1.21.0\n")):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "requirements.txt").write_text(text)
+    (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\n")
+    done = subprocess.run(["bash", "-e", "-c", STAND_INS + step["run"]], cwd=tmp_path / "pr",
+                          env={**os.environ, "NO_SPEEDUPS": "1"}, capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "::error::the base's benchmarks on its own requirements wrote no speedups.json" in done.stdout
+    assert "pr: pytest" not in done.stdout
+
+
+def test_the_sharded_workflow_leaves_a_requirements_change_to_the_ab_note(tmp_path: Path,
+                                                                          model_dir: Path) -> None:
+    """Each shard times a share of the backends; the base's stack is measured by the plain workflow
+    only (its A/B note still names a dependency change)."""
+    init(tmp_path, shards=2)
+    steps = workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
+    assert all(s.get("name") != REQUIREMENTS_STEP for s in steps)
 
 
 def test_workflow_checks_out_lfs_when_the_repository_uses_it(tmp_path: Path, model_dir: Path) -> None:

@@ -11,7 +11,7 @@ import shlex
 from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT, SHARD_COSTS_FILE
 from encoder_gate.commands.merge import BENCHMARKS_JSON
 from encoder_gate.config import GateConfig
-from encoder_gate.documents import DOCUMENTS, VERDICT_FILE, VERDICT_JSON
+from encoder_gate.documents import DOCUMENTS, SPEEDUPS_FILE, VERDICT_FILE, VERDICT_JSON
 from encoder_gate.errors import GateError
 
 #: Python and encoder-gate in a job's venv, torch first (@TORCH@); @REQUIREMENTS@: what else the
@@ -30,13 +30,13 @@ _INSTALL = """\
 #: torch for a job on the CPU, and for the gate job of a GPU runner (init --device cuda)
 _CPU_TORCH = """\
           # CPU-only torch first, so nothing below pulls the CUDA build
-          venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+          @VENV@/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
 """
 _CUDA_TORCH = """\
           # torch's CUDA build (PyPI's own on Linux x86-64) and onnxruntime-gpu through encoder-gate[gpu],
           # never beside onnxruntime (they ship one module); dynamic INT8 is judged on this runner's
           # CPU in the same job (a file with no CUDA kernels), against torch eager on the CPU
-          venv/bin/pip install -q torch
+          @VENV@/bin/pip install -q torch
 """
 _INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", "          if [ -f pr/requirements.txt ]; then "
                                                    "venv/bin/pip install -q -r pr/requirements.txt; fi\n"
@@ -44,6 +44,8 @@ _INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", "          if [ -f pr/require
                                                                               "@INSTALL_GATE@")
 #: A job that runs encoder-gate on results and no code of the PR's (the verdict, the history).
 _INSTALL_TOOLS = _INSTALL.replace("@REQUIREMENTS@", "").replace("@TORCH@", _CPU_TORCH)
+#: The venv of the base's own requirements (a PR that changes requirements.txt), beside pr/ and base/
+BASE_VENV = "../base-venv"
 #: A runner label: what `runs-on` takes unquoted in a YAML flow list
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -114,8 +116,9 @@ jobs:
           persist-credentials: false@LFS@
 
       # one environment, the PR's, judges both sides (a PR that upgrades onnxruntime is
-      # measured with the new onnxruntime on both; the verdict says so); encoder-gate itself is
-      # installed the way it was installed where `encoder-gate init` ran
+      # measured with the new onnxruntime on both; the verdict says so, and a changed
+      # requirements.txt is gated on the base's own below); encoder-gate itself is installed the
+      # way it was installed where `encoder-gate init` ran
 """ + _INSTALL_GATE + """
       # the artifact cache is content-addressed (entries are keyed by the model's files and
       # the toolchain), so restoring an older cache is safe; it is saved at the end even when
@@ -292,9 +295,47 @@ _FORK_NOTICE = """\
 
 """
 
-#: The plain workflow's gate job ends with the results: the trend line, the report, the verdict in
-#: the job summary and the report artifact.
-_GATE_RESULTS = _TREND_STEPS + """\
+#: The plain workflow's step for a PR that changes requirements.txt (what its gate job installs): the
+#: A/B ran both sides on the PR's libraries, so the base's benchmarks run again on the base's own
+#: requirements and the PR's speedups are gated against them (--gate-speedup-baseline).
+_BASE_STACK = """\
+      # a PR that changes requirements.txt: the A/B above ran base and PR on the PR's libraries and
+      # cannot see the change's own effect on speed (onnxruntime 1.21 to 1.31 cost onnx-int8 a third
+      # of its speedup on an AMD EPYC Zen 5). So the base's benchmarks run again on the base's
+      # requirements, in a venv of their own, and each backend's speedup over torch eager on the
+      # PR's is gated against them on this runner (a PR that moves torch moves every speedup's
+      # reference too: the verdict names the versions that differ)
+      - name: Gate the PR's requirements against the base's
+        if: ${{ !cancelled() && github.event_name == 'pull_request' && steps.install.outcome == 'success' }}
+        working-directory: pr
+        run: |
+          if ! grep -qs '^\\[tool\\.encoder-gate[].]' ../base/@PYPROJECT@ \\
+              || cmp -s <(cat requirements.txt 2> /dev/null) <(cat ../base/requirements.txt 2> /dev/null)
+          then
+            echo "requirements.txt is the base's (or there is no base): the A/B above measured this PR"
+            exit 0
+          fi
+          echo "::notice::this PR changes requirements.txt: its speed is gated against the base's" \\
+            "benchmarks on the base's requirements"
+          python -m venv @BASE_VENV@
+@BASE_TORCH@          @INSTALL_BASE@
+          if [ -f ../base/requirements.txt ]; then
+            @BASE_VENV@/bin/pip install -q -r ../base/requirements.txt
+          fi
+          (cd ../base && @BASE_VENV@/bin/pytest benchmarks --gate-cache-dir "$CACHE" \\
+            --gate-report-dir ../base-stack) || echo "::warning::the base's benchmarks failed (above)"
+          if [ ! -f ../base-stack/@SPEEDUPS@ ]; then
+            echo "::error::the base's benchmarks on its own requirements wrote no @SPEEDUPS@ (above)"
+            exit 1
+          fi
+          pytest benchmarks --gate-cache-dir "$CACHE" --gate-speedup-baseline ../base-stack/@SPEEDUPS@ \\
+            --gate-allow-other-machine --benchmark-json .encoder-gate/@BENCHMARKS_JSON@
+
+"""
+
+#: The plain workflow's gate job ends with a changed requirements.txt's gate, then the results: the
+#: trend line, the report, the verdict in the job summary and the report artifact.
+_GATE_RESULTS = _BASE_STACK + _TREND_STEPS + """\
       # always, pass or fail: the report, the verdict and the raw results
       - name: Report
         if: ${{ always() && steps.install.outcome == 'success' }}
@@ -469,9 +510,10 @@ try {
 _TOKEN = re.compile(r"@[A-Z_]+@")
 
 
-def install_command(requirement: str) -> str:
-    """The workflow's line that installs encoder-gate: pip with ``requirement``, quoted for bash."""
-    return f"venv/bin/pip install -q {shlex.quote(requirement)}"
+def install_command(requirement: str, venv: str = "venv") -> str:
+    """The workflow's line that installs encoder-gate into ``venv``: pip with ``requirement``, quoted
+    for bash."""
+    return f"{venv}/bin/pip install -q {shlex.quote(requirement)}"
 
 
 def comment_script() -> str:
@@ -563,6 +605,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
     globs = [f"pr/{model_dir}" if model_dir else None, f"pr/{PYPROJECT}"]
     hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in globs if g)
     script = "".join(f"            {line}\n" if line else "\n" for line in comment_script().splitlines())
+    gate_torch = _CUDA_TORCH if gpu_requirement else _CPU_TORCH
     replacements = {
         "@MIN_SLOWDOWN@": f"{GateConfig().min_slowdown:.0%}",
         "@CACHE_DIR@": CACHE_DIR_NAME,
@@ -572,7 +615,12 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@VERSION@": version,
         "@INSTALL_ENCODER_GATE@": install_command(requirement),
         "@INSTALL_GATE@": install_command(gpu_requirement or requirement),
-        "@GATE_TORCH@": _CUDA_TORCH if gpu_requirement else _CPU_TORCH,
+        "@INSTALL_BASE@": install_command(gpu_requirement or requirement, BASE_VENV),
+        "@GATE_TORCH@": gate_torch.replace("@VENV@", "venv"),
+        "@BASE_TORCH@": gate_torch.replace("@VENV@", BASE_VENV),
+        "@VENV@": "venv",
+        "@BASE_VENV@": BASE_VENV,
+        "@SPEEDUPS@": SPEEDUPS_FILE,
         "@GATE_RUNNER@": f"[{', '.join(runner)}]" if runner else "ubuntu-latest",
         "@HASH_FILES@": hash_files,
         "@LFS@": _LFS if lfs else "",
