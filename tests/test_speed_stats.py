@@ -381,6 +381,20 @@ def test_the_fingerprint_reads_proc_cpuinfo_and_falls_back_elsewhere():
     assert fingerprint_differences({**fp, "isa": {}, "physical_cores": None}, fp) == []
 
 
+def test_a_library_with_a_field_of_its_own_is_named_once_among_the_differences():
+    """onnxruntime's version is a field of its own and one of `versions` too: a bump is said once
+    (twice in one warning before); a library only `versions` holds, and one whose own field the
+    baseline lacks, are still said there."""
+    now = {**FINGERPRINT, "onnxruntime": "1.32.0", "versions": {"onnxruntime": "1.32.0", "onnx": "1.23.2"}}
+    then = {**FINGERPRINT, "onnxruntime": "1.21.0", "versions": {"onnxruntime": "1.21.0", "onnx": "1.18.0"}}
+    assert fingerprint_differences(now, then) == ["onnxruntime: '1.32.0' now, '1.21.0' in the baseline",
+                                                  "versions.onnx: '1.23.2' now, '1.18.0' in the baseline"]
+    older = {key: value for key, value in then.items() if key != "onnxruntime"}
+    assert fingerprint_differences(now, older) == [
+        "versions.onnxruntime: '1.32.0' now, '1.21.0' in the baseline",
+        "versions.onnx: '1.23.2' now, '1.18.0' in the baseline"]
+
+
 def test_a_baseline_from_another_machine_is_refused_unless_forced(tmp_path):
     other = {**FINGERPRINT, "cpu_model": "Other CPU", "isa": {**FINGERPRINT["isa"], "avx512_vnni": True}}
     base = write_json(tmp_path / "base.json", document(fingerprint=other))

@@ -320,7 +320,8 @@ def hardware_fingerprint(threads: int, providers: Sequence[str], *, packages: Se
 def fingerprint_differences(current: Mapping[str, Any] | None,
                             baseline: Mapping[str, Any] | None) -> list[str]:
     """``field: now vs baseline`` for every fingerprint field known on both sides that differs
-    (ISA flags one by one, as ``isa.avx512_vnni``)."""
+    (ISA flags one by one, as ``isa.avx512_vnni``; a library with a field of its own, torch or
+    onnxruntime, once, not again among ``versions``)."""
     if not current or not baseline:
         return []
     out = []
@@ -328,7 +329,9 @@ def fingerprint_differences(current: Mapping[str, Any] | None,
         now, then = current.get(key), baseline.get(key)
         if isinstance(now, Mapping) and isinstance(then, Mapping):  # isa flags, library versions
             out += [f"{key}.{part}: {now[part]!r} now, {then[part]!r} in the baseline"
-                    for part in now if part in then and now[part] != then[part]]
+                    for part in now if part in then and now[part] != then[part]
+                    and not (key == "versions" and current.get(part) is not None
+                             and baseline.get(part) is not None)]
         elif now is not None and then is not None and now != then:
             out.append(f"{key}: {now!r} now, {then!r} in the baseline")
     return out

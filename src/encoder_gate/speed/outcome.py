@@ -18,8 +18,9 @@ from encoder_gate.speed.settings import BenchSettings
 #: under every such gate's result, so no one reads it as the PR's own A/B.
 ACROSS_RUNS = ("across runs these gates are coarse alarms: in 46 unchanged runs measured here the absolute "
                "compare (min:25%) failed once and the speedup rule never, and neither caught a file doing "
-               "about 10% more work (docs/noise.md); to judge a PR's speed, compare it with its base in "
-               "one session: --gate-base")
+               "about 10% more work (docs/noise.md); to judge a PR's code or model, compare it with its "
+               "base in one session (--gate-base); a change of libraries, which one session cannot hold, "
+               "is judged this way")
 
 
 @dataclass(frozen=True)
