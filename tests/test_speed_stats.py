@@ -409,8 +409,9 @@ def test_a_baseline_from_another_machine_is_refused_unless_forced(tmp_path):
     forced = finish_session(results(), BenchSettings(baseline=base, allow_other_machine=True),
                                   tmp_path / "r", {}, None, fingerprint=FINGERPRINT)
     assert forced.failures == []
-    assert any(w.startswith(f"baseline from another machine or stack, compared because "
-                            f"{ENV_ALLOW_OTHER_MACHINE}=1: cpu_model") for w in forced.warnings)
+    assert any(w.startswith(f"baseline from another machine or stack, compared as asked "
+                            f"(--gate-allow-other-machine or {ENV_ALLOW_OTHER_MACHINE}=1): cpu_model")
+               for w in forced.warnings)
     assert json.loads(forced.path.read_text())["gate"]["fingerprint_differences"] == diffs
 
 

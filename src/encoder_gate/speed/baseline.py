@@ -36,8 +36,9 @@ class Baseline:
         """Why this run's speedups document ``current`` may not compare well with the baseline."""
         out = comparability_warnings(current, self.doc)
         if self.differences:
-            out.append(f"baseline from another machine or stack, compared because "
-                       f"{ENV_ALLOW_OTHER_MACHINE}=1: {'; '.join(self.differences)}")
+            out.append("baseline from another machine or stack, compared as asked "
+                       f"(--gate-allow-other-machine or {ENV_ALLOW_OTHER_MACHINE}=1): "
+                       f"{'; '.join(self.differences)}")
         elif current.get("fingerprint") and not self.doc.get("fingerprint"):
             out.append("the baseline has no hardware fingerprint (saved by an older encoder-gate): "
                        "cannot check it was measured on this machine")
