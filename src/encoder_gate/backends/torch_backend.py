@@ -397,9 +397,15 @@ def compile_key(ctx: BuildContext, mode: str | None, dynamic: bool) -> dict[str,
     thread count is set."""
     import torch
 
-    return {"recipe": COMPILE_RECIPE, "graph": graph_hash(ctx.model), "task": ctx.model.task,
-            "mode": mode, "dynamic": dynamic, "device": ctx.device, "hardware": compile_hardware(ctx.device),
-            "threads": torch.get_num_threads(), "versions": toolchain_versions(TORCH_PACKAGES)}
+    return {**_compile_parts(ctx.model, ctx.device, torch.get_num_threads()), "task": ctx.model.task,
+            "mode": mode, "dynamic": dynamic, "hardware": compile_hardware(ctx.device)}
+
+
+def _compile_parts(model: ModelSpec, device: str, threads: int) -> dict[str, object]:
+    """The parts of :func:`compile_key` that the model's graph, the device, the thread count and this
+    torch decide: what :func:`compile_entry_kept` looks up without a build context."""
+    return {"recipe": COMPILE_RECIPE, "graph": graph_hash(model), "device": device, "threads": threads,
+            "versions": toolchain_versions(TORCH_PACKAGES)}
 
 
 def compile_entry_kept(cache: ArtifactCache, model: ModelSpec, device: str, threads: int) -> bool:
@@ -410,10 +416,8 @@ def compile_entry_kept(cache: ArtifactCache, model: ModelSpec, device: str, thre
         return False
     import torch
 
-    return cache.holds("torch-compile", {
-        "recipe": COMPILE_RECIPE, "graph": graph_hash(model), "device": device,
-        "threads": threads or (_LIBRARY_DEFAULT_THREADS or [torch.get_num_threads()])[0],
-        "versions": toolchain_versions(TORCH_PACKAGES)})
+    threads = threads or (_LIBRARY_DEFAULT_THREADS or [torch.get_num_threads()])[0]
+    return cache.holds("torch-compile", _compile_parts(model, device, threads))
 
 
 def fx_graph_cache_counts() -> tuple[int, int]:

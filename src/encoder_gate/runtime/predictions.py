@@ -80,8 +80,17 @@ def pass_key(runner: Any, model_hash: str, texts: Sequence[str], batch_size: int
     identity = runner.prediction_identity() if cacheable(runner) else None
     if identity is None:
         return None
-    return {"backend": backend_kind(runner.name), "model": model_hash, **identity,
-            "texts": texts_digest(texts), "batch_size": batch_size}
+    return {"backend": backend_kind(runner.name), **identity, **_pass_parts(model_hash, texts, batch_size)}
+
+
+def _pass_parts(model_hash: str, texts: Sequence[str], batch_size: int) -> dict[str, object]:
+    """The parts of a pass's key that no artifact decides: the model's content, the texts, the batch size."""
+    return {"model": model_hash, "texts": texts_digest(texts), "batch_size": batch_size}
+
+
+def _predictions_parts(device: str, max_tokens: int) -> dict[str, object]:
+    """What a predictions entry's key adds to its pass's: the recipe, the device and the truncation."""
+    return {"recipe": PREDICTIONS_RECIPE, "max_tokens": max_tokens, "device": device}
 
 
 def _entry_name(backend: str) -> str:
@@ -93,9 +102,8 @@ def predictions_kept(cache: ArtifactCache, name: str, model_hash: str, texts: Se
     """Whether the cache holds backend `name`'s predictions on `texts` for this model, batch size,
     device and truncation, whatever artifact and versions made them: a forecast's cheap look, before
     the artifact that would name them is built or hashed (:mod:`encoder_gate.speed.forecast`)."""
-    return cache.holds(_entry_name(name), {"recipe": PREDICTIONS_RECIPE, "model": model_hash,
-                                           "texts": texts_digest(texts), "batch_size": batch_size,
-                                           "device": device, "max_tokens": max_tokens})
+    return cache.holds(_entry_name(name), {**_pass_parts(model_hash, texts, batch_size),
+                                           **_predictions_parts(device, max_tokens)})
 
 
 def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, texts: Sequence[str],
@@ -108,7 +116,7 @@ def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, text
     passed = pass_key(runner, model.content_hash, texts, batch_size)
     if passed is None:  # nothing decides its outputs that a key could see
         return compute(), False
-    key = {"recipe": PREDICTIONS_RECIPE, **passed, "max_tokens": max_tokens, "device": device}
+    key = {**passed, **_predictions_parts(device, max_tokens)}
     preds, entry = cache.get_or_compute(
         _entry_name(runner.name), key, compute,
         write=lambda value, tmp: np.save(tmp / PREDICTIONS_FILE, value, allow_pickle=False),
