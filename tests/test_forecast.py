@@ -33,11 +33,12 @@ def tiny_tokenizer(tiny: ModelSpec) -> Any:
     return AutoTokenizer.from_pretrained(tiny.path)
 
 
-def stand_in(model: ModelSpec, tokenizer: Any, cache: ArtifactCache, device: str = "cpu") -> Any:
+def stand_in(model: ModelSpec, tokenizer: Any, cache: ArtifactCache, device: str = "cpu",
+             timing: bool = False) -> Any:
     """What forecast() reads of a GateSession, on `cache`."""
     config = SimpleNamespace(device=device, eval_threads=1, eval_batch_size=4)
     return SimpleNamespace(config=config, model=model, cache=cache, tokenizer=tokenizer,
-                           dataset=SimpleNamespace(texts=TEXTS), build_threads=1,
+                           dataset=SimpleNamespace(texts=TEXTS), build_threads=1, timing=timing,
                            device_of=lambda _name: device)
 
 
@@ -102,6 +103,22 @@ def test_what_the_cache_holds_is_left_out_and_a_warm_session_says_nothing(
     assert told is not None and told.steps[1].what.startswith("passes of onnx-fp32 over")
     assert fc.forecast(session, [], ["torch", "onnx-fp32"], ["torch", "onnx-fp32"]) is None
     assert fc.forecast(session, [], ["torch"], []) is None  # a session that evaluates nothing
+
+
+def test_a_compile_is_counted_where_its_runner_is_built_a_pass_not_kept_or_a_timing_session(
+        tiny: ModelSpec, tiny_tokenizer: Any, tmp_path: Path):
+    """torch.compile with no entry kept: an accuracy session whose torch-compile predictions are all
+    kept never builds its runner, so it compiles nothing (a trial repository's warm session said
+    "torch-compile's compile 14 s" and compiled nothing); a session that times it builds it."""
+    cache = ArtifactCache(tmp_path)
+    used = ["torch", "torch-compile"]
+    cold = fc.forecast(stand_in(tiny, tiny_tokenizer, cache), [], used, used)
+    assert cold is not None and cold.steps[0].what == "torch-compile's compile"
+    for name in used:
+        keep_predictions(cache, name, tiny, tiny_tokenizer)
+    assert fc.forecast(stand_in(tiny, tiny_tokenizer, cache), [], used, used) is None
+    timing = fc.forecast(stand_in(tiny, tiny_tokenizer, cache, timing=True), [], used, used)
+    assert timing is not None and [step.what for step in timing.steps] == ["torch-compile's compile"]
 
 
 def test_a_checkpoint_saved_in_half_precision_counts_two_bytes_a_weight(tiny: ModelSpec):

@@ -138,7 +138,8 @@ def _works(names: Sequence[str]) -> dict[str, Work]:
 def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluated: Sequence[str],
              base_of: Any = None) -> Forecast | None:
     """The cold work of a gate session on the CPU (`session`: a GateSession): the artifacts of
-    `missing` built, torch.compile compiled where `used` has it and no entry is kept, and the passes
+    `missing` built, torch.compile compiled where `used` has it, its runner is built (a pass not kept,
+    or a session that times) and no entry is kept, and the passes
     of `evaluated` (with the torch reference) whose predictions are not kept, then the checks. None
     where none of it is left to do, or the session computes on a GPU (the speeds are the CPU's).
 
@@ -153,9 +154,6 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
     weights = model_weights(model)
     works = _works([*missing, *used, *evaluated])  # each name that parses, once, with its work
     evaluated = [name for name in dict.fromkeys(evaluated) if name in works]
-    builds = [name for name in dict.fromkeys(missing) if name in works]
-    builds += [name for name in works if name in used and works[name].build == "compile"
-               and not compile_entry_kept(cache, model, session.device_of(name), session.build_threads)]
     passes: list[str] = []
     if evaluated:
         texts = (session if base_of is None else base_of).dataset.texts
@@ -164,6 +162,12 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
                   if name in missing or not predictions_kept(
                       cache, name, model.content_hash, texts, session.config.eval_batch_size,
                       session.device_of(name), max_length(session.tokenizer))]
+    builds = [name for name in dict.fromkeys(missing) if name in works]
+    # torch.compile compiles where its runner is built: for a pass, or to be timed (a session whose
+    # every output of it is kept never builds it); not where its entry is kept
+    builds += [name for name in works if name in used and works[name].build == "compile"
+               and (name in passes or session.timing)
+               and not compile_entry_kept(cache, model, session.device_of(name), session.build_threads)]
     if not builds and not passes:
         return None
     scale = REFERENCE_INTERPRETER_RATE / interpreter_rate()
