@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -210,9 +211,24 @@ def test_workflow_installs_encoder_gate_from_where_it_is_installed(tmp_path: Pat
     install = next(s["run"] for s in workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
                    if s.get("name") == "Install encoder-gate")
     assert f"venv/bin/pip install -q '{requirement}'" in install.splitlines()
-    assert f"the workflow installs {requirement} (encoder-gate is installed here from git, o/encoder-gate)" \
-        in plan.notes
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert (f"the workflow installs {requirement} on Python {python}, the Python init ran in (encoder-gate "
+            "is installed here from git, o/encoder-gate)") in plan.notes
     assert not any("install" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_every_job_of_the_workflow_runs_the_python_init_ran_in(tmp_path: Path, model_dir: Path,
+                                                                shards: int, monkeypatch) -> None:
+    """The runner gates on the user's Python, not a fixed one: a project on 3.13 (its requirements
+    built for it) was installed and gated on 3.11. Every setup-python step, sharded or not."""
+    monkeypatch.setattr(scaffold, "sys", SimpleNamespace(version_info=SimpleNamespace(major=3, minor=13)))
+    plan = init(tmp_path, install=INDEX_INSTALL, shards=shards)
+    python = "3.13"
+    assert any(f"on Python {python}, the Python init ran in" in note for note in plan.notes)
+    setups = [s["with"]["python-version"] for job in workflow_doc(tmp_path)["jobs"].values()
+              for s in job["steps"] if "actions/setup-python@" in s.get("uses", "")]
+    assert len(setups) >= 2 and set(setups) == {python}
 
 
 def test_an_install_the_runner_may_not_repeat_is_a_warning_and_a_next_step(tmp_path: Path,

@@ -254,7 +254,8 @@ def test_rendered_workflow_installs_the_requirement() -> None:
     """The install step pip-installs exactly the requirement (one shell word, '@' kept), and the
     cache key keeps the version."""
     requirement = f"encoder-gate[cpu] @ git+https://github.com/o/r.git@{COMMIT}"
-    doc = yaml.safe_load(render_workflow(model_dir=None, version="0.1.0", requirement=requirement))
+    doc = yaml.safe_load(render_workflow(model_dir=None, version="0.1.0", requirement=requirement,
+                                         python="3.11"))
     [install] = [s["run"] for s in doc["jobs"]["gate"]["steps"] if s.get("name") == "Install encoder-gate"]
     [line] = [line for line in install.splitlines() if "encoder-gate" in line]
     assert line == f"venv/bin/pip install -q '{requirement}'"
@@ -266,7 +267,7 @@ def test_rendered_workflow_installs_the_requirement() -> None:
 def test_rendered_workflow_refuses_a_requirement_that_is_not_one_line() -> None:
     """A requirement with a newline would break the YAML; it is refused with the value shown."""
     with pytest.raises(ValueError, match="must be one line"):
-        render_workflow(model_dir=None, version="0.1.0", requirement="encoder-gate\nrm -rf /")
+        render_workflow(model_dir=None, version="0.1.0", requirement="encoder-gate\nrm -rf /", python="3.11")
 
 
 def test_where_optimum_is_installed_the_workflow_installs_the_optimum_extra_too(monkeypatch):

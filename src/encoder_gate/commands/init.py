@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,13 +192,14 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         notes.append(f"the workflow runs {request.shards} gate jobs, each a share of the backends, and one "
                      "verdict job that merges them (docs/shards.md)")
     gate_install = with_gpu(install) if request.device == "cuda" else install  # what the gate job installs
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"  # the user's, as the runner's
     contents[WORKFLOW_PATH] = render_workflow(model_dir=model_glob, version=package_version(),
                                               requirement=install.requirement, lfs=_uses_lfs(root),
                                               shards=request.shards, runner=request.runner,
                                               gpu_requirement=gate_install.requirement
-                                              if request.device == "cuda" else None)
-    notes.append(f"the workflow installs {gate_install.requirement} (encoder-gate is installed here "
-                 f"{install.origin})")
+                                              if request.device == "cuda" else None, python=python)
+    notes.append(f"the workflow installs {gate_install.requirement} on Python {python}, the Python "
+                 f"init ran in (encoder-gate is installed here {install.origin})")
     if gate_install.warning:
         warnings.append(gate_install.warning)
     for rel, content in contents.items():

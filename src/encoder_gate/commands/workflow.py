@@ -19,7 +19,7 @@ from encoder_gate.errors import GateError
 _INSTALL = """\
       - uses: @SETUP_PYTHON@
         with:
-          python-version: "3.11"
+          python-version: "@PYTHON@"
       - name: Install encoder-gate
         id: install
         run: |
@@ -585,14 +585,16 @@ def _layout(shards: int) -> dict[str, str]:
 
 
 def render_workflow(*, model_dir: str | None, version: str, requirement: str, lfs: bool = False,
-                    shards: int = 1, runner: tuple[str, ...] = (), gpu_requirement: str | None = None) -> str:
+                    shards: int = 1, runner: tuple[str, ...] = (), gpu_requirement: str | None = None,
+                    python: str) -> str:
     """The PR workflow. ``model_dir``: the model directory's glob relative to the repository
     (its files key the artifact cache), None for a hub or builtin model; ``requirement``: what
     pip installs encoder-gate from (:mod:`encoder_gate.commands.install_source`); ``shards``: the
     gate jobs the backends are spread over (1: one gate job, no merge); ``runner``: the labels of
     the runner the gate jobs run on (default ubuntu-latest); ``gpu_requirement``: set for a GPU
     runner, what its gate jobs install instead (encoder-gate[gpu], beside torch's CUDA build; the
-    jobs that only read results keep ``requirement`` on ubuntu-latest)."""
+    jobs that only read results keep ``requirement`` on ubuntu-latest); ``python``: the jobs' Python
+    (major.minor: init gives its own, so the runner gates on the Python the user ran init with)."""
     for given in (requirement,) if gpu_requirement is None else (requirement, gpu_requirement):
         if not given or any(c.isspace() and c != " " for c in given):
             raise ValueError(f"the workflow's pip requirement must be one line, got {given!r}")
@@ -613,6 +615,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@RESULTS_PATHS@": "".join(f"            pr/.encoder-gate/{name}\n" for name in uploaded()),
         "@VERDICT_FILE@": VERDICT_FILE,
         "@VERSION@": version,
+        "@PYTHON@": python,
         "@INSTALL_ENCODER_GATE@": install_command(requirement),
         "@INSTALL_GATE@": install_command(gpu_requirement or requirement),
         "@INSTALL_BASE@": install_command(gpu_requirement or requirement, BASE_VENV),
