@@ -176,13 +176,38 @@ def test_a_base_whose_benchmarks_wrote_no_speedups_fails_the_requirements_step_s
     assert "pr: pytest" not in done.stdout
 
 
-def test_the_sharded_workflow_leaves_a_requirements_change_to_the_ab_note(tmp_path: Path,
-                                                                          model_dir: Path) -> None:
-    """Each shard times a share of the backends; the base's stack is measured by the plain workflow
-    only (its A/B note still names a dependency change)."""
+def test_a_shard_gates_its_share_of_a_requirements_change_against_the_bases_stack(tmp_path: Path,
+                                                                                  model_dir: Path) -> None:
+    """`--shards 2`: each gate job runs the requirements step for its own share, after its A/B and
+    before its upload: the base's benchmarks dealt by the PR's plan (the same shard, the PR's
+    committed costs by an absolute path, since that session runs in ../base), then the PR's share
+    gated against them into the shard's report directory, whose results the verdict job merges."""
     init(tmp_path, shards=2)
     steps = workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
-    assert all(s.get("name") != REQUIREMENTS_STEP for s in steps)
+    names = [s.get("name") for s in steps]
+    assert (names.index("Gate the PR against its base") < names.index(REQUIREMENTS_STEP)
+            < names.index("Upload this shard's results"))
+    step = step_named(steps, REQUIREMENTS_STEP)
+    assert step["env"]["SHARD"] == "${{ matrix.shard }}"
+    for side, text in (("pr", "onnxruntime==1.32.0\n"), ("base", "onnxruntime==1.21.0\n")):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "requirements.txt").write_text(text)
+    (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\n")
+    costs = tmp_path / "pr" / SHARD_COSTS_FILE
+    costs.parent.mkdir(parents=True)
+    costs.write_text("{}")
+    done = subprocess.run(["bash", "-e", "-c", STAND_INS + step["run"]], cwd=tmp_path / "pr",
+                          env={**os.environ, "SHARD": "2"}, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    share = f"--gate-shard 2/2 --gate-shard-costs {costs}"
+    base = lines.index("base: pytest benchmarks --gate-cache-dir  --gate-report-dir ../base-stack "
+                       f"{share} in base")
+    pr = lines.index("pr: pytest benchmarks --gate-cache-dir  --gate-speedup-baseline "
+                     "../base-stack/speedups.json --gate-allow-other-machine "
+                     "--benchmark-json .encoder-gate/shard/benchmarks.json "
+                     f"--gate-shard 2/2 --gate-report-dir .encoder-gate/shard --gate-shard-costs {costs}")
+    assert base < pr
 
 
 def test_workflow_checks_out_lfs_when_the_repository_uses_it(tmp_path: Path, model_dir: Path) -> None:
@@ -306,10 +331,13 @@ def test_the_workflow_keeps_the_prs_code_away_from_write_tokens_and_secrets(tmp_
     assert "HF_TOKEN" not in doc["env"]
     gate = step_named(doc["jobs"]["gate"]["steps"], "Gate the PR against its base")
     lines = text.splitlines()
-    token = next(i for i, line in enumerate(lines) if "HF_TOKEN" in line)
-    assert text.count("HF_TOKEN") == 2 and lines[token - 1].strip() == "# env:"  # HF_TOKEN: ...HF_TOKEN
-    assert lines.index("      - name: Gate the PR against its base") < token < lines.index(
-        "        run: |", token - 5)
+    # a private hub model's token: commented, on the two steps that load the model (the gate, and the
+    # base's benchmarks on its own requirements), never in the workflow's env
+    tokens = [i for i, line in enumerate(lines) if "HF_TOKEN" in line]
+    assert len(tokens) == 2 and all(lines[i - 1].strip() == "# env:" for i in tokens)
+    assert all(lines[i].strip() == "#   HF_TOKEN: ${{ secrets.HF_TOKEN }}" for i in tokens)
+    for token, name in zip(tokens, ("Gate the PR against its base", REQUIREMENTS_STEP), strict=True):
+        assert lines.index(f"      - name: {name}") < token < lines.index("        run: |", token - 5)
     assert "secrets." not in gate.get("run", "")
     cache_save = step_named(doc["jobs"]["gate"]["steps"], "Save the artifact cache")
     assert cache_save["if"] == "${{ !cancelled() && steps.cache.outputs.cache-hit != 'true' }}"

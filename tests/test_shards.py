@@ -13,12 +13,20 @@ import pytest
 
 from encoder_gate.commands.cli import main
 from encoder_gate.decision import SpeedCell, decide_cells, decide_documents
-from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SHARD_FILE, write_document
+from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SHARD_FILE, SPEEDUPS_FILE, write_document
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import record_findings
 from encoder_gate.results.ab import speed_entry
 from encoder_gate.shards.merge import check_shards, merge_documents, read_shard
-from encoder_gate.shards.plan import costs_from, deal, descriptor, parse_shard, record_costs, recorded_costs
+from encoder_gate.shards.plan import (
+    costs_from,
+    deal,
+    descriptor,
+    joined,
+    parse_shard,
+    record_costs,
+    recorded_costs,
+)
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.rounds import Cell
 
@@ -69,6 +77,25 @@ def test_recorded_costs_are_kept_per_model_and_merged(tmp_path: Path):
     assert recorded_costs(tmp_path, "tiny") == {"torch": 12.0, "onnx-fp32": 4.0}
     (tmp_path / "shard-costs.json").write_text("{not json")
     assert recorded_costs(tmp_path, "tiny") == {}
+
+
+def test_a_second_session_of_the_same_share_keeps_the_firsts_documents_in_shard_json():
+    """The workflow's requirements step runs a second session in a shard's report directory after its
+    A/B: shard.json lists both sessions' documents (those still there), the A/B's seconds first; a
+    descriptor of another share, plan, commit or model is replaced, not joined."""
+    plan = deal(["torch", "onnx-fp32", "onnx-int8"], {}, 2)
+
+    def made(documents: list[str], seconds: dict[str, float], commit: str = "abc", index: int = 1) -> dict:
+        return descriptor(parse_shard(f"{index}/2"), plan, provenance={}, commit=commit, documents=documents,
+                          seconds=seconds, model="tiny")
+    ab = made([ACCURACY_FILE, AB_FILE, "gone.json"], {"torch": 30.0})
+    bench = made(["speedups.json"], {"torch": 5.0, "onnx-int8": 4.0})
+    there = {ACCURACY_FILE, AB_FILE, "speedups.json"}.__contains__
+    both = joined(ab, bench, there)
+    assert both["documents"] == sorted([ACCURACY_FILE, AB_FILE, "speedups.json"])
+    assert both["seconds"] == {"torch": 30.0, "onnx-int8": 4.0}
+    for other in (made([AB_FILE], {}, commit="def"), made([AB_FILE], {}, index=2), None):
+        assert joined(other, bench, there) == bench
 
 
 def test_costs_come_from_a_committed_file_equal_shares_or_the_cache(tmp_path: Path):
@@ -373,6 +400,37 @@ def test_an_onnx_file_doing_more_work_fails_the_merged_verdict_of_three_shards(
     verdict = (out / "verdict.md").read_text()
     assert "## encoder-gate: FAIL" in verdict and "onnx:onnx/model.onnx" in verdict
     assert "**FAIL** (vs base)" in verdict
+
+
+@pytest.mark.slow
+def test_each_shards_second_session_joins_its_first_in_the_merge(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache_dir: Path):
+    """The sharded workflow's requirements step, on the tiny model in two shards: in each shard's
+    report directory a first session (accuracy, as the A/B's), then the PR's benchmarks against the
+    base's, which ran dealt by the same plan into a directory of their own. The merge holds both
+    sessions of every shard: each backend's accuracy and its speedup compared with the base's."""
+    table = ('model = "tiny"\nbackends = ["torch", "onnx-fp32", "onnx-int8"]\nlimit = 32\n'
+             "batch-sizes = [8]\nthreads = 1\n")
+    repo = checkout(tmp_path / "repo", table)
+    monkeypatch.setenv("ENCODER_GATE_BENCH_ROUNDS", "2")  # the sweep runs, not a figure (as CI's stacks)
+    monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")
+    shards = [tmp_path / f"shard-{k}" for k in (1, 2)]
+    for k, shard in enumerate(shards, 1):
+        share = ("--gate-shard", f"{k}/2", "--gate-shard-costs", "equal")
+        base = tmp_path / f"base-stack-{k}"
+        for report, args in ((base, ("benchmarks",)), (shard, ("accuracy", "-k", "not padding")),
+                             (shard, ("benchmarks", "--gate-speedup-baseline", str(base / SPEEDUPS_FILE),
+                                      "--gate-allow-other-machine"))):
+            done = run_gate(pytester, monkeypatch, repo, report, cache_dir, *args, *share)
+            assert done.ret == pytest.ExitCode.OK, done.stdout.str()[-2500:]
+        listed = json.loads((shard / SHARD_FILE).read_text())["documents"]
+        assert {ACCURACY_FILE, SPEEDUPS_FILE} <= set(listed), listed
+    out = tmp_path / "merged"
+    assert main(["merge", *map(str, shards), "--out", str(out)]) == 0
+    accuracy = json.loads((out / ACCURACY_FILE).read_text())
+    assert list(accuracy["backends"]) == ["torch", "onnx-fp32", "onnx-int8"]
+    gate = json.loads((out / SPEEDUPS_FILE).read_text())["gate"]
+    assert {b for row in gate["compared"].values() for b in row} == {"onnx-fp32", "onnx-int8"}, gate
 
 
 def test_shards_on_cpus_of_different_integer_paths_say_each_ones_path(tmp_path: Path):

@@ -10,6 +10,7 @@ import shlex
 
 from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT, SHARD_COSTS_FILE
 from encoder_gate.commands.merge import BENCHMARKS_JSON
+from encoder_gate.commands.workflow_comment import comment_script
 from encoder_gate.config import GateConfig
 from encoder_gate.documents import DOCUMENTS, SPEEDUPS_FILE, VERDICT_FILE, VERDICT_JSON
 from encoder_gate.errors import GateError
@@ -295,9 +296,10 @@ _FORK_NOTICE = """\
 
 """
 
-#: The plain workflow's step for a PR that changes requirements.txt (what its gate job installs): the
-#: A/B ran both sides on the PR's libraries, so the base's benchmarks run again on the base's own
-#: requirements and the PR's speedups are gated against them (--gate-speedup-baseline).
+#: The step for a PR that changes requirements.txt (what its gate job installs): the A/B ran both
+#: sides on the PR's libraries, so the base's benchmarks run again on the base's own requirements and
+#: the PR's speedups are gated against them (--gate-speedup-baseline). A shard does it for its share
+#: of the backends (the base dealt by the PR's plan), into the shard's report directory.
 _BASE_STACK = """\
       # a PR that changes requirements.txt: the A/B above ran base and PR on the PR's libraries and
       # cannot see the change's own effect on speed (onnxruntime 1.21 to 1.31 cost onnx-int8 a third
@@ -308,7 +310,7 @@ _BASE_STACK = """\
       - name: Gate the PR's requirements against the base's
         if: ${{ !cancelled() && github.event_name == 'pull_request' && steps.install.outcome == 'success' }}
         working-directory: pr
-        run: |
+@STEP_ENV@        run: |
           if ! grep -qs '^\\[tool\\.encoder-gate[].]' ../base/@PYPROJECT@ \\
               || cmp -s <(cat requirements.txt 2> /dev/null) <(cat ../base/requirements.txt 2> /dev/null)
           then
@@ -317,19 +319,20 @@ _BASE_STACK = """\
           fi
           echo "::notice::this PR changes requirements.txt: its speed is gated against the base's" \\
             "benchmarks on the base's requirements"
-          python -m venv @BASE_VENV@
+@SHARD_COSTS@          python -m venv @BASE_VENV@
 @BASE_TORCH@          @INSTALL_BASE@
           if [ -f ../base/requirements.txt ]; then
             @BASE_VENV@/bin/pip install -q -r ../base/requirements.txt
           fi
           (cd ../base && @BASE_VENV@/bin/pytest benchmarks --gate-cache-dir "$CACHE" \\
-            --gate-report-dir ../base-stack) || echo "::warning::the base's benchmarks failed (above)"
+            --gate-report-dir ../base-stack@SHARD_ARGS_BASE@) \\
+            || echo "::warning::the base's benchmarks failed (above)"
           if [ ! -f ../base-stack/@SPEEDUPS@ ]; then
             echo "::error::the base's benchmarks on its own requirements wrote no @SPEEDUPS@ (above)"
             exit 1
           fi
           pytest benchmarks --gate-cache-dir "$CACHE" --gate-speedup-baseline ../base-stack/@SPEEDUPS@ \\
-            --gate-allow-other-machine --benchmark-json .encoder-gate/@BENCHMARKS_JSON@
+            --gate-allow-other-machine --benchmark-json @REPORT_DIR@/@BENCHMARKS_JSON@@SHARD_ARGS@
 
 """
 
@@ -354,8 +357,9 @@ _GATE_RESULTS = _BASE_STACK + _TREND_STEPS + """\
 
 """ + _FORK_NOTICE + _UPLOAD_REPORT
 
-#: A sharded gate job ends by uploading its shard's report directory for the verdict job.
-_SHARD_RESULTS = """\
+#: A sharded gate job ends with a changed requirements.txt's gate of its share, then uploads its
+#: shard's report directory (both sessions' results) for the verdict job.
+_SHARD_RESULTS = _BASE_STACK + """\
       # this shard's report directory (its results, its partial verdict, shard.json): the verdict
       # job merges every shard's into one verdict
       - name: Upload this shard's results
@@ -432,81 +436,6 @@ FORK = "github.event.pull_request.head.repo.full_name != github.repository"
 
 _LFS = "\n          lfs: true  # the model's weights are in Git LFS (.gitattributes)"
 
-#: Heads the PR comment that carries the verdict, so each push finds and updates the same comment.
-COMMENT_MARKER = "<!-- encoder-gate-verdict -->"
-#: The most characters GitHub takes in one comment; a longer verdict is cut, with a note.
-COMMENT_LIMIT = 65536
-
-# actions/github-script runs this as the body of an async function with `github` (an authenticated
-# Octokit), `context`, `core` and `require`. Nothing from the PR is interpolated into it.
-_COMMENT_SCRIPT = r"""
-// One PR comment carries the verdict: the bot's comment holding the marker is updated, else one
-// is created. It never fails the job: what it cannot do is a warning, here and in the job summary.
-const fs = require('fs');
-const marker = '@MARKER@';
-const limit = @LIMIT@; // the most characters GitHub takes in a comment
-const file = process.env.VERDICT_FILE;
-const { owner, repo } = context.repo;
-const pr = context.payload.pull_request;
-const sha = pr.head.sha.slice(0, 7);
-const run = `${context.serverUrl}/${owner}/${repo}/actions/runs/${context.runId}`;
-const footer = `\n\n<sub>encoder-gate on ${sha} ([the run](${run})), updated on every push</sub>\n`;
-
-// the history's trend line, when the gate job wrote one
-const trendFile = process.env.TREND_FILE;
-const trend = trendFile && fs.existsSync(trendFile) ? `\n\n${fs.readFileSync(trendFile, 'utf8').trim()}` : '';
-
-// the verdict, cut at a line end with a note when the comment (with the trend line) would be too long
-function fit(verdict) {
-  const room = limit - marker.length - 1 - trend.length - footer.length;
-  if (verdict.length <= room) return verdict;
-  const note = `\n\n**The verdict is cut here**: it is longer than a PR comment may be (${limit} ` +
-    `characters). The whole verdict is in the [job summary](${run}) and in the ` +
-    'encoder-gate-report artifact.';
-  let end = verdict.lastIndexOf('\n', room - note.length);
-  if (end <= 0) {
-    end = room - note.length;
-    const code = verdict.charCodeAt(end - 1);
-    if (code >= 0xd800 && code <= 0xdbff) end -= 1; // not half a surrogate pair
-  }
-  return verdict.slice(0, end) + note;
-}
-
-async function warn(message) {
-  core.warning(message);
-  await core.summary.addRaw(`\n\n${message}\n`).write();
-}
-
-try {
-  const where = { owner, repo, issue_number: pr.number };
-  const comments = await github.paginate(github.rest.issues.listComments, { ...where, per_page: 100 });
-  const old = comments.find((c) => c.user && c.user.type === 'Bot' && (c.body || '').includes(marker));
-  let body;
-  if (fs.existsSync(file)) {
-    body = `${marker}\n${fit(fs.readFileSync(file, 'utf8').trimEnd())}${trend}${footer}`;
-  } else {
-    // no verdict: post nothing; an earlier push's comment must not go on showing its verdict
-    await warn(`encoder-gate: no verdict at ${file} (the run stopped before the gate wrote one), ` +
-      (old ? `so the PR comment now says so: ${old.html_url}` : 'so no PR comment was posted'));
-    if (!old) return;
-    body = `${marker}\n## encoder-gate: no verdict for ${sha}\n\nThe run stopped before the gate ` +
-      `wrote a verdict: see [the run](${run}). The verdict of an earlier push that was here no ` +
-      'longer applies.\n';
-  }
-  if (old) {
-    await github.rest.issues.updateComment({ owner, repo, comment_id: old.id, body });
-    core.info(`updated the verdict comment ${old.html_url}`);
-  } else {
-    const { data } = await github.rest.issues.createComment({ ...where, body });
-    core.info(`posted the verdict comment ${data.html_url}`);
-  }
-} catch (error) {
-  const status = error.status ? `HTTP ${error.status}: ` : '';
-  await warn(`encoder-gate could not post its verdict as a PR comment (${status}${error.message}); ` +
-    'the verdict is in the job summary');
-}
-"""
-
 _TOKEN = re.compile(r"@[A-Z_]+@")
 
 
@@ -514,12 +443,6 @@ def install_command(requirement: str, venv: str = "venv") -> str:
     """The workflow's line that installs encoder-gate into ``venv``: pip with ``requirement``, quoted
     for bash."""
     return f"{venv}/bin/pip install -q {shlex.quote(requirement)}"
-
-
-def comment_script() -> str:
-    """The JavaScript of the workflow's PR-comment step (actions/github-script)."""
-    script = _COMMENT_SCRIPT.strip("\n").replace("@MARKER@", COMMENT_MARKER)
-    return script.replace("@LIMIT@", str(COMMENT_LIMIT)) + "\n"
 
 
 _ONE_JOB = "# One gate job, one runner, one pytest session: the PR against its base, checked out beside it.\n"
@@ -551,11 +474,16 @@ _SHARD_COSTS = """\
           # every runner deals the backends alike: by the committed durations of an earlier run,
           # else in equal shares (never by what its own restored cache recorded)
           costs=(--gate-shard-costs equal)
-          if [ -f @SHARD_COSTS_FILE@ ]; then costs=(--gate-shard-costs @SHARD_COSTS_FILE@); fi
+          if [ -f @SHARD_COSTS_FILE@ ]; then
+            costs=(--gate-shard-costs "$PWD/@SHARD_COSTS_FILE@")  # the base's session runs in ../base
+          fi
 """
 _SHARD_ARGS = (' \\\n'
                '            --gate-shard "$SHARD/@N@" --gate-report-dir .encoder-gate/shard '
                '"${costs[@]}"')
+#: The base's benchmarks in a shard: the same share (the PR's plan and costs: a base whose backends
+#: differ is dealt otherwise, and the cells it did not time are said to be not in the baseline)
+_SHARD_ARGS_BASE = ' \\\n            --gate-shard "$SHARD/@N@" "${costs[@]}"'
 
 
 def uploaded() -> list[str]:
@@ -573,13 +501,14 @@ def _layout(shards: int) -> dict[str, str]:
     a share of the backends, and a verdict job that merges them."""
     if shards == 1:
         return {"@LAYOUT@": _ONE_JOB, "@MATRIX@": "", "@CACHE_SHARD@": "", "@STEP_ENV@": _HF_TOKEN,
-                "@SHARD_COSTS@": "", "@SHARD_ARGS@": "", "@GATE_RESULTS@": _GATE_RESULTS,
-                "@REPORT_DIR@": ".encoder-gate",
+                "@SHARD_COSTS@": "", "@SHARD_ARGS@": "", "@SHARD_ARGS_BASE@": "",
+                "@GATE_RESULTS@": _GATE_RESULTS, "@REPORT_DIR@": ".encoder-gate",
                 "@VERDICT_JOB@": "", "@RESULTS_JOB@": "gate"}
     n, listed = str(shards), ", ".join(str(k) for k in range(1, shards + 1))
     return {"@LAYOUT@": _SHARDED.replace("@N@", n), "@MATRIX@": _MATRIX.replace("@LIST@", listed),
             "@CACHE_SHARD@": f"-shard${{{{ matrix.shard }}}}of{n}", "@STEP_ENV@": _SHARD_ENV,
             "@SHARD_COSTS@": _SHARD_COSTS, "@SHARD_ARGS@": _SHARD_ARGS.replace("@N@", n),
+            "@SHARD_ARGS_BASE@": _SHARD_ARGS_BASE.replace("@N@", n),
             "@GATE_RESULTS@": _SHARD_RESULTS, "@VERDICT_JOB@": _VERDICT_JOB, "@RESULTS_JOB@": "verdict",
             "@REPORT_DIR@": ".encoder-gate/shard"}
 
@@ -641,5 +570,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
     # the structure first (its blocks hold tokens), then one pass over the values, so a value
     # holding '@' (a git URL at a commit) is never read as a token
     layout = _layout(shards)
-    text = _TOKEN.sub(lambda m: layout.get(m.group(0), m.group(0)), _WORKFLOW)
+    text = _WORKFLOW
+    for _ in range(2):  # a block of the structure may hold another's token (@GATE_RESULTS@'s @STEP_ENV@)
+        text = _TOKEN.sub(lambda m: layout.get(m.group(0), m.group(0)), text)
     return _TOKEN.sub(lambda m: replacements[m.group(0)], text)

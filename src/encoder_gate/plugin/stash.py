@@ -38,7 +38,7 @@ from encoder_gate.reporting.verdict import VerdictReport
 from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.provenance import mismatch, provenance
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.shards.plan import Shard, ShardPlan, descriptor
+from encoder_gate.shards.plan import Shard, ShardPlan, descriptor, joined
 
 SESSION_KEY = pytest.StashKey[GateSession]()
 BASE_KEY = pytest.StashKey[BaseSide]()  # --gate-base: the base's side
@@ -247,9 +247,12 @@ def write_shard(config: pytest.Config, state: GateSession, written: set[str]) ->
     shard, plan = config.stash[SHARD_KEY]
     outcomes = config.stash.get(OUTCOMES, {})
     seconds = {name: seen["seconds"] for name, seen in outcomes.items() if seen.get("seconds")}
+    report_dir = state.config.report_dir
     doc = descriptor(shard, plan, provenance=provenance(state), commit=state.commit,
                      documents=sorted(written), seconds=seconds, model=state.config.model)
-    path = write_document(state.config.report_dir, SHARD_FILE, doc)
+    # a second session of the same share in this directory keeps the first's results in the merge
+    doc = joined(read_document(report_dir, SHARD_FILE), doc, lambda name: (report_dir / name).is_file())
+    path = write_document(report_dir, SHARD_FILE, doc)
     state.progress(f"shard {shard}: {path} (merge every shard's report directory: encoder-gate merge DIR...)")
 
 

@@ -283,9 +283,16 @@ def _speedups(docs: list[Mapping[str, Any]], results: Sequence[ShardResult], pla
         merged[key] = {case: dict(sorted(row.items())) for case, row in by_case(table)}
     merged["best_gflops"] = {b: v for doc in docs for b, v in (doc.get("best_gflops") or {}).items()}
     gates = [doc["gate"] for doc in docs if doc.get("gate")]
-    if gates:
-        merged["gate"] = {**gates[0], "failures": [f for g in gates for f in g.get("failures") or []],
-                          "warnings": _unique(w for g in gates for w in g.get("warnings") or [])}
+    if gates:  # each shard compared its own cells against the baseline: every shard's, not the first's
+        compared: dict[str, dict[str, Any]] = {}
+        for gate in gates:
+            for case, row in (gate.get("compared") or {}).items():
+                compared.setdefault(case, {}).update(row or {})
+        merged["gate"] = {**gates[0], "compared": dict(by_case(compared)),
+                          "failures": [f for g in gates for f in g.get("failures") or []],
+                          "point_rule": [p for g in gates for p in g.get("point_rule") or []],
+                          **{key: _unique(w for g in gates for w in g.get(key) or [])
+                             for key in ("warnings", "fingerprint_differences")}}
     compares = [doc["compare"] for doc in docs if doc.get("compare")]
     if compares:
         merged["compare"] = {**compares[0],

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,3 +192,22 @@ def descriptor(shard: Shard, plan: ShardPlan, *, provenance: Mapping[str, Any], 
             "backends": list(plan.share(shard.index)), "provenance": dict(provenance), "commit": commit,
             "encoder_gate": __version__, "documents": sorted(documents), "model": model,
             "seconds": {k: round(float(v), 3) for k, v in seconds.items()}}
+
+
+#: What makes two shard descriptors the same share of the same gate: the share, the plan, the commit
+#: and the model.
+SAME_SHARE = ("index", "total", "plan", "commit", "model")
+
+
+def joined(earlier: Mapping[str, Any] | None, new: dict[str, Any], present: Callable[[str], bool]
+           ) -> dict[str, Any]:
+    """shard.json of a second session in a shard's report directory (the workflow's requirements step
+    after the shard's A/B): where the `earlier` descriptor is of the same share (SAME_SHARE), the
+    documents it lists that are still `present` are kept beside the new session's, and its seconds
+    (the A/B's, which deal the next run) over the new session's; else the `new` descriptor alone."""
+    if not earlier or any(earlier.get(key) != new.get(key) for key in SAME_SHARE):
+        return new
+    kept = {name for name in earlier.get("documents") or [] if isinstance(name, str) and present(name)}
+    return {**new, "documents": sorted(kept | set(new["documents"])),
+            "seconds": {**new["seconds"], **(earlier.get("seconds") or {})}}
+
