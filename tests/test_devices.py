@@ -229,7 +229,7 @@ def test_init_for_a_gpu_runner_writes_its_device_its_labels_and_onnxruntime_gpu_
     assert jobs["gate"]["runs-on"] == ["self-hosted", "gpu"]
     gate_install = next(s["run"] for s in jobs["gate"]["steps"] if s.get("name") == "Install encoder-gate")
     assert f"encoder-gate[gpu]=={package_version()}" in gate_install and "[cpu]" not in gate_install
-    assert "venv/bin/pip install -q torch\n" in gate_install and "whl/cpu" not in gate_install
+    assert 'venv/bin/pip install -q "$torch"\n' in gate_install and "whl/cpu" not in gate_install
     history = next(s["run"] for s in jobs["history"]["steps"] if s.get("name") == "Install encoder-gate")
     assert jobs["history"]["runs-on"] == "ubuntu-latest" and "[cpu]" in history and "whl/cpu" in history
     zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")

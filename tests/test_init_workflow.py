@@ -108,11 +108,23 @@ STAND_INS = """
 python() { echo "python $*"; }
 pytest() { echo "pr: pytest $*"; }
 mkdir -p ../base-venv/bin
-printf '#!/bin/sh\\necho "base pip: $*"\\n' > ../base-venv/bin/pip
+ln -sf "$REAL_PYTHON" ../base-venv/bin/python
+cat > ../base-venv/bin/pip << 'PIP'
+#!/bin/sh
+echo "base pip: $*"
+while [ $# -gt 0 ]; do if [ "$1" = --report ]; then printf '%s' "$REPORT" > "$2"; fi; shift; done
+PIP
 printf '#!/bin/sh\\necho "base: pytest $* in $(basename "$PWD")"\\n[ -n "${NO_SPEEDUPS:-}" ] || '\\
 '{ mkdir -p ../base-stack && echo {} > ../base-stack/speedups.json; }\\n' > ../base-venv/bin/pytest
 chmod +x ../base-venv/bin/pip ../base-venv/bin/pytest
 """
+
+
+def run_stood_in(script: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A workflow step's shell with the stand-ins above; pip's dry run reports $REPORT (no torch)."""
+    return subprocess.run(["bash", "-e", "-c", STAND_INS + script], cwd=cwd, capture_output=True, text=True,
+                          check=False, env={**os.environ, "REAL_PYTHON": sys.executable,
+                                            "REPORT": '{"install": []}', **env})
 
 
 @pytest.mark.parametrize(("pr", "base", "table", "measured"), [
@@ -138,8 +150,7 @@ def test_a_pr_that_changes_requirements_is_gated_against_the_bases_benchmarks_on
             (tmp_path / side / "requirements.txt").write_text(text)
     if table:
         (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\nmodel = 'x'\n")
-    done = subprocess.run(["bash", "-e", "-c", STAND_INS + step["run"]], cwd=tmp_path / "pr",
-                          capture_output=True, text=True, check=False)
+    done = run_stood_in(step["run"], tmp_path / "pr")
     assert done.returncode == 0, done.stdout + done.stderr
     said = [line for line in done.stdout.splitlines() if line.split(":")[0] in ("python -m venv ../base-venv",
                                                                               "base pip", "base", "pr")]
@@ -159,6 +170,65 @@ def test_a_pr_that_changes_requirements_is_gated_against_the_bases_benchmarks_on
     assert base_session < pr_session
 
 
+TORCH_2_13 = '{"install": [{"metadata": {"name": "numpy", "version": "2.4.6"}}, ' \
+             '{"metadata": {"name": "torch", "version": "2.13.0"}}]}'
+
+
+@pytest.mark.parametrize(("requirements", "report", "cuda", "expected"), [
+    ("torch==2.13.0\n", TORCH_2_13, False, "install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"),
+    ("requests\n", '{"install": [{"metadata": {"name": "requests", "version": "2.32.5"}}]}', False,
+     "install -q torch --index-url https://download.pytorch.org/whl/cpu"),
+    (None, None, False, "install -q torch --index-url https://download.pytorch.org/whl/cpu"),
+    ("torch==2.13.0\n", TORCH_2_13, True, "install -q torch==2.13.0"),
+])
+def test_the_gate_job_installs_the_torch_its_requirements_resolve_to_first(
+        tmp_path: Path, model_dir: Path, requirements: str | None, report: str | None, cuda: bool,
+        expected: str) -> None:
+    """torch goes in first at the release pip resolves the PR's requirements.txt to (its dry run's
+    report), on a CPU runner from PyTorch's CPU index: installed as the newest CPU build, a
+    requirements.txt pinning another torch replaced it with PyPI's CUDA build (about 3 GB, checked with
+    pip here). No requirements, or none that need torch: the newest. A GPU runner: PyPI's build."""
+    extra = {"device": "cuda", "runner": ("gpu",)} if cuda else {}
+    init(tmp_path, **extra)
+    step = step_named(workflow_doc(tmp_path)["jobs"]["gate"]["steps"], "Install encoder-gate")
+    work = tmp_path / "runner"
+    (work / "venv" / "bin").mkdir(parents=True)
+    (work / "pr").mkdir()
+    if requirements is not None:
+        (work / "pr" / "requirements.txt").write_text(requirements)
+    (work / "venv" / "bin" / "python").symlink_to(sys.executable)
+    pip = work / "venv" / "bin" / "pip"
+    pip.write_text('#!/bin/sh\necho "pip: $*"\nwhile [ $# -gt 0 ]; do\n'
+                   '  if [ "$1" = --report ]; then printf %s "$REPORT" > "$2"; fi; shift\ndone\n')
+    pip.chmod(0o755)
+    done = subprocess.run(["bash", "-e", "-c", 'python() { echo "python $*"; }\n' + step["run"]], cwd=work,
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "REPORT": report or "", "GITHUB_PATH": str(tmp_path / "path")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = [line.removeprefix("pip: ") for line in done.stdout.splitlines() if line.startswith("pip: ")]
+    dry_run = "install -q --dry-run --report venv/resolved.json -r pr/requirements.txt"
+    assert said[: 2 if requirements else 1] == ([dry_run, expected] if requirements else [expected]), said
+    assert said[-1] == "install -q -r pr/requirements.txt" if requirements else "requirements" not in said[-1]
+
+
+def test_the_bases_venv_installs_the_torch_the_bases_requirements_resolve_to(tmp_path: Path,
+                                                                             model_dir: Path) -> None:
+    """The requirements step's venv: torch first at the base's own resolution (its requirements.txt),
+    so the base's benchmarks time the torch the base pins, as its CPU build."""
+    init(tmp_path)
+    step = step_named(workflow_doc(tmp_path)["jobs"]["gate"]["steps"], REQUIREMENTS_STEP)
+    for side, text in (("pr", "torch==2.14.1\n"), ("base", "torch==2.13.0\n")):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "requirements.txt").write_text(text)
+    (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\n")
+    done = run_stood_in(step["run"], tmp_path / "pr", REPORT=TORCH_2_13)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pip = [line for line in done.stdout.splitlines() if line.startswith("base pip:")]
+    assert pip[:2] == ["base pip: install -q --dry-run --report ../base-venv/resolved.json -r "
+                       "../base/requirements.txt",
+                       "base pip: install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"]
+
+
 def test_a_base_whose_benchmarks_wrote_no_speedups_fails_the_requirements_step_saying_so(
         tmp_path: Path, model_dir: Path) -> None:
     """No baseline from the base's stack: the step fails, naming the missing file, and the PR's
@@ -169,8 +239,7 @@ def test_a_base_whose_benchmarks_wrote_no_speedups_fails_the_requirements_step_s
         (tmp_path / side).mkdir()
         (tmp_path / side / "requirements.txt").write_text(text)
     (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\n")
-    done = subprocess.run(["bash", "-e", "-c", STAND_INS + step["run"]], cwd=tmp_path / "pr",
-                          env={**os.environ, "NO_SPEEDUPS": "1"}, capture_output=True, text=True, check=False)
+    done = run_stood_in(step["run"], tmp_path / "pr", NO_SPEEDUPS="1")
     assert done.returncode == 1
     assert "::error::the base's benchmarks on its own requirements wrote no speedups.json" in done.stdout
     assert "pr: pytest" not in done.stdout
@@ -196,8 +265,7 @@ def test_a_shard_gates_its_share_of_a_requirements_change_against_the_bases_stac
     costs = tmp_path / "pr" / SHARD_COSTS_FILE
     costs.parent.mkdir(parents=True)
     costs.write_text("{}")
-    done = subprocess.run(["bash", "-e", "-c", STAND_INS + step["run"]], cwd=tmp_path / "pr",
-                          env={**os.environ, "SHARD": "2"}, capture_output=True, text=True, check=False)
+    done = run_stood_in(step["run"], tmp_path / "pr", SHARD="2")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     share = f"--gate-shard 2/2 --gate-shard-costs {costs}"

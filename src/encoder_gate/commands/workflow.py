@@ -28,16 +28,37 @@ _INSTALL = """\
 @TORCH@          @INSTALL_ENCODER_GATE@
 @REQUIREMENTS@          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
 """
-#: torch for a job on the CPU, and for the gate job of a GPU runner (init --device cuda)
-_CPU_TORCH = """\
+#: PyTorch's index of its CPU builds (PyPI's Linux x86-64 torch is the CUDA build)
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+#: torch for a job that installs no requirements (the verdict, the history)
+_CPU_TORCH = f"""\
           # CPU-only torch first, so nothing below pulls the CUDA build
-          @VENV@/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+          @VENV@/bin/pip install -q torch --index-url {CPU_TORCH_INDEX}
 """
-_CUDA_TORCH = """\
+#: torch for a job that installs a requirements.txt (@REQS@): first, at the release pip resolves
+#: the requirements to; then @WHICH@ (the CPU build, or on a GPU runner PyPI's CUDA build)
+_RESOLVED_TORCH = """\
+          # torch first, at the release pip resolves the requirements to (a dry run; else the
+          # newest): a requirements.txt pinning another torch would replace it below, on a CPU
+          # runner with PyPI's CUDA build (about 3 GB)
+          torch=torch
+          if [ -f @REQS@ ]; then
+            @VENV@/bin/pip install -q --dry-run --report @VENV@/resolved.json -r @REQS@
+            torch=$(@VENV@/bin/python -c '@PICK_TORCH@' @VENV@/resolved.json)
+          fi
+@WHICH@"""
+#: Python reading pip's installation report (`--report`): `torch==VERSION` where it installs torch
+_PICK_TORCH = ('import json, sys; report = json.load(open(sys.argv[1])); found = [p["metadata"]["version"] '
+               'for p in report["install"] if p["metadata"]["name"].lower() == "torch"]; '
+               'print("torch==" + found[0] if found else "torch")')
+_CPU_WHICH = f"""\
+          @VENV@/bin/pip install -q "$torch" --index-url {CPU_TORCH_INDEX}
+"""
+_CUDA_WHICH = """\
           # torch's CUDA build (PyPI's own on Linux x86-64) and onnxruntime-gpu through encoder-gate[gpu],
           # never beside onnxruntime (they ship one module); dynamic INT8 is judged on this runner's
           # CPU in the same job (a file with no CUDA kernels), against torch eager on the CPU
-          @VENV@/bin/pip install -q torch
+          @VENV@/bin/pip install -q "$torch"
 """
 _INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", "          if [ -f pr/requirements.txt ]; then "
                                                    "venv/bin/pip install -q -r pr/requirements.txt; fi\n"
@@ -536,7 +557,8 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
     globs = [f"pr/{model_dir}" if model_dir else None, f"pr/{PYPROJECT}"]
     hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in globs if g)
     script = "".join(f"            {line}\n" if line else "\n" for line in comment_script().splitlines())
-    gate_torch = _CUDA_TORCH if gpu_requirement else _CPU_TORCH
+    gate_torch = _RESOLVED_TORCH.replace("@WHICH@", _CUDA_WHICH if gpu_requirement else _CPU_WHICH
+                                         ).replace("@PICK_TORCH@", _PICK_TORCH)
     replacements = {
         "@MIN_SLOWDOWN@": f"{GateConfig().min_slowdown:.0%}",
         "@CACHE_DIR@": CACHE_DIR_NAME,
@@ -548,8 +570,8 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@INSTALL_ENCODER_GATE@": install_command(requirement),
         "@INSTALL_GATE@": install_command(gpu_requirement or requirement),
         "@INSTALL_BASE@": install_command(gpu_requirement or requirement, BASE_VENV),
-        "@GATE_TORCH@": gate_torch.replace("@VENV@", "venv"),
-        "@BASE_TORCH@": gate_torch.replace("@VENV@", BASE_VENV),
+        "@GATE_TORCH@": gate_torch.replace("@VENV@", "venv").replace("@REQS@", "pr/requirements.txt"),
+        "@BASE_TORCH@": gate_torch.replace("@VENV@", BASE_VENV).replace("@REQS@", "../base/requirements.txt"),
         "@VENV@": "venv",
         "@BASE_VENV@": BASE_VENV,
         "@SPEEDUPS@": SPEEDUPS_FILE,
