@@ -184,8 +184,8 @@ TORCH_2_13 = '{"install": [{"metadata": {"name": "numpy", "version": "2.4.6"}}, 
 def test_the_gate_job_installs_the_torch_its_requirements_resolve_to_first(
         tmp_path: Path, model_dir: Path, requirements: str | None, report: str | None, cuda: bool,
         expected: str) -> None:
-    """torch goes in first at the release pip resolves the PR's requirements.txt to (its dry run's
-    report), on a CPU runner from PyTorch's CPU index: installed as the newest CPU build, a
+    """torch goes in first at the release pip resolves the PR's requirements.txt and encoder-gate to
+    (the dry run's report), on a CPU runner from PyTorch's CPU index: installed as the newest CPU build, a
     requirements.txt pinning another torch replaced it with PyPI's CUDA build (about 3 GB, checked with
     pip here). No requirements, or none that need torch: the newest. A GPU runner: PyPI's build."""
     extra = {"device": "cuda", "runner": ("gpu",)} if cuda else {}
@@ -206,7 +206,8 @@ def test_the_gate_job_installs_the_torch_its_requirements_resolve_to_first(
                           env={**os.environ, "REPORT": report or "", "GITHUB_PATH": str(tmp_path / "path")})
     assert done.returncode == 0, done.stdout + done.stderr
     said = [line.removeprefix("pip: ") for line in done.stdout.splitlines() if line.startswith("pip: ")]
-    dry_run = "install -q --dry-run --report venv/resolved.json -r pr/requirements.txt"
+    dry_run = ("install -q --dry-run --report venv/resolved.json -r pr/requirements.txt "
+               f"encoder-gate[{'gpu' if cuda else 'cpu'}]=={scaffold.package_version()}")
     assert said[: 2 if requirements else 1] == ([dry_run, expected] if requirements else [expected]), said
     assert said[-1] == "install -q -r pr/requirements.txt" if requirements else "requirements" not in said[-1]
 
@@ -225,7 +226,7 @@ def test_the_bases_venv_installs_the_torch_the_bases_requirements_resolve_to(tmp
     assert done.returncode == 0, done.stdout + done.stderr
     pip = [line for line in done.stdout.splitlines() if line.startswith("base pip:")]
     assert pip[:2] == ["base pip: install -q --dry-run --report ../base-venv/resolved.json -r "
-                       "../base/requirements.txt",
+                       f"../base/requirements.txt encoder-gate[cpu]=={scaffold.package_version()}",
                        "base pip: install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"]
 
 

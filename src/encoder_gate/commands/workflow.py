@@ -35,15 +35,16 @@ _CPU_TORCH = f"""\
           # CPU-only torch first, so nothing below pulls the CUDA build
           @VENV@/bin/pip install -q torch --index-url {CPU_TORCH_INDEX}
 """
-#: torch for a job that installs a requirements.txt (@REQS@): first, at the release pip resolves
-#: the requirements to; then @WHICH@ (the CPU build, or on a GPU runner PyPI's CUDA build)
+#: torch for a job that installs a requirements.txt (@REQS@) beside encoder-gate (@GATE_REQ@):
+#: first, at the release pip resolves both to; then @WHICH@ (the CPU build, or on a GPU runner
+#: PyPI's CUDA build)
 _RESOLVED_TORCH = """\
-          # torch first, at the release pip resolves the requirements to (a dry run; else the
-          # newest): a requirements.txt pinning another torch would replace it below, on a CPU
-          # runner with PyPI's CUDA build (about 3 GB)
+          # torch first, at the release pip resolves the requirements and encoder-gate to (a dry
+          # run; else the newest): a requirements.txt pinning another torch would replace it
+          # below, on a CPU runner with PyPI's CUDA build (about 3 GB)
           torch=torch
           if [ -f @REQS@ ]; then
-            @VENV@/bin/pip install -q --dry-run --report @VENV@/resolved.json -r @REQS@
+            @VENV@/bin/pip install -q --dry-run --report @VENV@/resolved.json -r @REQS@ @GATE_REQ@
             torch=$(@VENV@/bin/python -c '@PICK_TORCH@' @VENV@/resolved.json)
           fi
 @WHICH@"""
@@ -558,7 +559,8 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
     hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in globs if g)
     script = "".join(f"            {line}\n" if line else "\n" for line in comment_script().splitlines())
     gate_torch = _RESOLVED_TORCH.replace("@WHICH@", _CUDA_WHICH if gpu_requirement else _CPU_WHICH
-                                         ).replace("@PICK_TORCH@", _PICK_TORCH)
+                                         ).replace("@PICK_TORCH@", _PICK_TORCH).replace(
+                                             "@GATE_REQ@", shlex.quote(gpu_requirement or requirement))
     replacements = {
         "@MIN_SLOWDOWN@": f"{GateConfig().min_slowdown:.0%}",
         "@CACHE_DIR@": CACHE_DIR_NAME,
