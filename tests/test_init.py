@@ -398,6 +398,32 @@ def test_model_outside_the_project_is_absolute_with_a_warning(tmp_path: Path, mo
     assert any("outside" in w for w in plan.warnings)
 
 
+@pytest.mark.parametrize(("files", "named"), [
+    ({"uv.lock": "version = 1\n"}, "uv.lock"),
+    ({"pyproject.toml": '[project]\nname = "svc"\ndependencies = ["onnxruntime==1.21.0"]\n'},
+     "pyproject.toml's dependencies"),
+    ({"uv.lock": "version = 1\n", "requirements.txt": "onnxruntime==1.21.0\n"}, None),
+    ({}, None),
+])
+def test_dependencies_the_workflow_would_not_install_are_a_warning(tmp_path: Path, model_dir: Path,
+                                                                   files: dict[str, str],
+                                                                   named: str | None) -> None:
+    """The workflow installs requirements.txt alone: a repository that pins its libraries elsewhere
+    (a lock file, pyproject.toml) and has no requirements.txt is told so, with the export commands;
+    the runner would otherwise gate the newest releases. With a requirements.txt, or nothing
+    declared, no warning."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    plan = init(tmp_path)
+    said = [w for w in plan.warnings if "declares its dependencies" in w]
+    if named is None:
+        assert said == []
+        return
+    [warning] = said
+    assert f"declares its dependencies in {named}:" in warning
+    assert "uv export --no-hashes --no-emit-project -o requirements.txt" in warning
+
+
 # --- the command line -----------------------------------------------------------------------
 
 

@@ -51,6 +51,7 @@ from encoder_gate.data.datasets import is_sentiment_labels
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
+from encoder_gate.runtime.dependency_files import uninstalled_note
 from encoder_gate.runtime.worktree import default_branch, in_repository
 
 INIT_BATCH_SIZES = (1, 8)
@@ -202,6 +203,9 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
                  f"init ran in (encoder-gate is installed here {install.origin})")
     if gate_install.warning:
         warnings.append(gate_install.warning)
+    uninstalled = uninstalled_note(root)  # before init writes its own pyproject.toml table
+    if uninstalled:
+        warnings.append(uninstalled)
     for rel, content in contents.items():
         path = root / rel
         if path.is_dir():

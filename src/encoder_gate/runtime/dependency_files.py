@@ -57,6 +57,35 @@ def _pyproject_dependencies(project: Path) -> list[Any]:
     return tables
 
 
+#: The one dependency file the workflow `encoder-gate init` writes installs on the runner.
+WORKFLOW_REQUIREMENTS = "requirements.txt"
+
+
+def declared_dependencies(project: Path) -> list[str]:
+    """The dependency files in `project` (DEPENDENCY_FILES), and pyproject.toml's dependencies where
+    it declares any: what a project pins its libraries in."""
+    named = sorted(_files(project))
+    if any(table is not None for table in _pyproject_dependencies(project)):
+        named.append("pyproject.toml's dependencies")
+    return named
+
+
+def uninstalled_note(project: Path) -> str | None:
+    """init's warning for a project whose libraries the workflow would not install: no
+    requirements.txt, but dependencies declared elsewhere (a lock file, pyproject.toml); None
+    otherwise."""
+    declared = declared_dependencies(project)
+    if not declared or WORKFLOW_REQUIREMENTS in declared:
+        return None
+    return (f"this repository has no {WORKFLOW_REQUIREMENTS} and declares its dependencies in "
+            f"{', '.join(declared)}: the workflow installs encoder-gate, torch and {WORKFLOW_REQUIREMENTS} "
+            "alone, so the runner would gate the newest releases, not your pins. Export them to "
+            f"{WORKFLOW_REQUIREMENTS} and commit it (uv export --no-hashes --no-emit-project -o "
+            "requirements.txt; poetry export -o requirements.txt; pdm export -o requirements.txt; "
+            "pipenv requirements > requirements.txt), or add their install to the workflow's 'Install "
+            "encoder-gate' step")
+
+
 def changed_dependency_files(pr: Path, base: Path, above: int = 0) -> list[str]:
     """The dependency files that differ between the PR's project directory and the base's (added,
     removed or edited), pyproject.toml where its dependency tables differ; and in each of the `above`
