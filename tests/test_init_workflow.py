@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -127,6 +128,21 @@ def run_stood_in(script: str, cwd: Path, **env: str) -> subprocess.CompletedProc
                                             "REPORT": '{"install": []}', **env})
 
 
+def requirements_step(tmp_path: Path, pr: str | None, base: str | None, table: bool = True,
+                      **init_args: Any) -> dict:
+    """init's requirements step, with pr/ and base/ beside the project holding these requirements.txt
+    (None: none) and the base's pyproject.toml the gate's table where `table`."""
+    init(tmp_path, **init_args)
+    step = step_named(workflow_doc(tmp_path)["jobs"]["gate"]["steps"], REQUIREMENTS_STEP)
+    for side, text in (("pr", pr), ("base", base)):
+        (tmp_path / side).mkdir()
+        if text is not None:
+            (tmp_path / side / "requirements.txt").write_text(text)
+    if table:
+        (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\nmodel = 'x'\n")
+    return step
+
+
 @pytest.mark.parametrize(("pr", "base", "table", "measured"), [
     ("onnxruntime==1.32.0\n", "onnxruntime==1.21.0\n", True, True),   # a bump
     ("onnxruntime==1.21.0\n", None, True, True),                       # requirements added
@@ -141,15 +157,8 @@ def test_a_pr_that_changes_requirements_is_gated_against_the_bases_benchmarks_on
     """The requirements step's shell: where requirements.txt differs from the base's (and the base has
     the gate), the base's benchmarks run in a venv of the base's requirements, then the PR's are gated
     against their speedups.json (the A/B ran both sides on the PR's libraries); else it runs nothing."""
-    init(tmp_path)
-    step = step_named(workflow_doc(tmp_path)["jobs"]["gate"]["steps"], REQUIREMENTS_STEP)
+    step = requirements_step(tmp_path, pr, base, table)
     assert step["working-directory"] == "pr" and "!cancelled()" in step["if"]
-    for side, text in (("pr", pr), ("base", base)):
-        (tmp_path / side).mkdir()
-        if text is not None:
-            (tmp_path / side / "requirements.txt").write_text(text)
-    if table:
-        (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\nmodel = 'x'\n")
     done = run_stood_in(step["run"], tmp_path / "pr")
     assert done.returncode == 0, done.stdout + done.stderr
     said = [line for line in done.stdout.splitlines() if line.split(":")[0] in ("python -m venv ../base-venv",
@@ -216,12 +225,7 @@ def test_the_bases_venv_installs_the_torch_the_bases_requirements_resolve_to(tmp
                                                                              model_dir: Path) -> None:
     """The requirements step's venv: torch first at the base's own resolution (its requirements.txt),
     so the base's benchmarks time the torch the base pins, as its CPU build."""
-    init(tmp_path)
-    step = step_named(workflow_doc(tmp_path)["jobs"]["gate"]["steps"], REQUIREMENTS_STEP)
-    for side, text in (("pr", "torch==2.14.1\n"), ("base", "torch==2.13.0\n")):
-        (tmp_path / side).mkdir()
-        (tmp_path / side / "requirements.txt").write_text(text)
-    (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\n")
+    step = requirements_step(tmp_path, "torch==2.14.1\n", "torch==2.13.0\n")
     done = run_stood_in(step["run"], tmp_path / "pr", REPORT=TORCH_2_13)
     assert done.returncode == 0, done.stdout + done.stderr
     pip = [line for line in done.stdout.splitlines() if line.startswith("base pip:")]
@@ -234,12 +238,7 @@ def test_a_base_whose_benchmarks_wrote_no_speedups_fails_the_requirements_step_s
         tmp_path: Path, model_dir: Path) -> None:
     """No baseline from the base's stack: the step fails, naming the missing file, and the PR's
     session never runs against nothing."""
-    init(tmp_path)
-    step = step_named(workflow_doc(tmp_path)["jobs"]["gate"]["steps"], REQUIREMENTS_STEP)
-    for side, text in (("pr", "onnxruntime==1.32.0\n"), ("base", "onnxruntime==1.21.0\n")):
-        (tmp_path / side).mkdir()
-        (tmp_path / side / "requirements.txt").write_text(text)
-    (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\n")
+    step = requirements_step(tmp_path, "onnxruntime==1.32.0\n", "onnxruntime==1.21.0\n")
     done = run_stood_in(step["run"], tmp_path / "pr", NO_SPEEDUPS="1")
     assert done.returncode == 1
     assert "::error::the base's benchmarks on its own requirements wrote no speedups.json" in done.stdout
@@ -252,17 +251,11 @@ def test_a_shard_gates_its_share_of_a_requirements_change_against_the_bases_stac
     before its upload: the base's benchmarks dealt by the PR's plan (the same shard, the PR's
     committed costs by an absolute path, since that session runs in ../base), then the PR's share
     gated against them into the shard's report directory, whose results the verdict job merges."""
-    init(tmp_path, shards=2)
-    steps = workflow_doc(tmp_path)["jobs"]["gate"]["steps"]
-    names = [s.get("name") for s in steps]
+    step = requirements_step(tmp_path, "onnxruntime==1.32.0\n", "onnxruntime==1.21.0\n", shards=2)
+    names = [s.get("name") for s in workflow_doc(tmp_path)["jobs"]["gate"]["steps"]]
     assert (names.index("Gate the PR against its base") < names.index(REQUIREMENTS_STEP)
             < names.index("Upload this shard's results"))
-    step = step_named(steps, REQUIREMENTS_STEP)
     assert step["env"]["SHARD"] == "${{ matrix.shard }}"
-    for side, text in (("pr", "onnxruntime==1.32.0\n"), ("base", "onnxruntime==1.21.0\n")):
-        (tmp_path / side).mkdir()
-        (tmp_path / side / "requirements.txt").write_text(text)
-    (tmp_path / "base" / "pyproject.toml").write_text("[tool.encoder-gate]\n")
     costs = tmp_path / "pr" / SHARD_COSTS_FILE
     costs.parent.mkdir(parents=True)
     costs.write_text("{}")
