@@ -103,6 +103,15 @@ def test_the_workflows_base_check_tells_a_base_with_the_table_from_one_without(t
 
 
 REQUIREMENTS_STEP = "Gate the PR's requirements against the base's"
+
+
+def pip_stand_in(label: str) -> str:
+    """A venv's pip that says what it was asked (`label: ARGS`) and, for a dry run's `--report FILE`,
+    writes $REPORT there (pip's installation report)."""
+    return (f'#!/bin/sh\necho "{label}: $*"\nwhile [ $# -gt 0 ]; do\n'
+            '  if [ "$1" = --report ]; then printf %s "$REPORT" > "$2"; fi; shift\ndone\n')
+
+
 #: Stand-ins for the requirements step's commands: the venv, pip and the two pytest sessions say what
 #: they were asked; the base's session writes speedups.json unless NO_SPEEDUPS is set.
 STAND_INS = """
@@ -111,10 +120,7 @@ pytest() { echo "pr: pytest $*"; }
 mkdir -p ../base-venv/bin
 ln -sf "$REAL_PYTHON" ../base-venv/bin/python
 cat > ../base-venv/bin/pip << 'PIP'
-#!/bin/sh
-echo "base pip: $*"
-while [ $# -gt 0 ]; do if [ "$1" = --report ]; then printf '%s' "$REPORT" > "$2"; fi; shift; done
-PIP
+""" + pip_stand_in("base pip") + """PIP
 printf '#!/bin/sh\\necho "base: pytest $* in $(basename "$PWD")"\\n[ -n "${NO_SPEEDUPS:-}" ] || '\\
 '{ mkdir -p ../base-stack && echo {} > ../base-stack/speedups.json; }\\n' > ../base-venv/bin/pytest
 chmod +x ../base-venv/bin/pip ../base-venv/bin/pytest
@@ -207,8 +213,7 @@ def test_the_gate_job_installs_the_torch_its_requirements_resolve_to_first(
         (work / "pr" / "requirements.txt").write_text(requirements)
     (work / "venv" / "bin" / "python").symlink_to(sys.executable)
     pip = work / "venv" / "bin" / "pip"
-    pip.write_text('#!/bin/sh\necho "pip: $*"\nwhile [ $# -gt 0 ]; do\n'
-                   '  if [ "$1" = --report ]; then printf %s "$REPORT" > "$2"; fi; shift\ndone\n')
+    pip.write_text(pip_stand_in("pip"))
     pip.chmod(0o755)
     done = subprocess.run(["bash", "-e", "-c", 'python() { echo "python $*"; }\n' + step["run"]], cwd=work,
                           capture_output=True, text=True, check=False,

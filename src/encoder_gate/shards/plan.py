@@ -210,4 +210,3 @@ def joined(earlier: Mapping[str, Any] | None, new: dict[str, Any], present: Call
     kept = {name for name in earlier.get("documents") or [] if isinstance(name, str) and present(name)}
     return {**new, "documents": sorted(kept | set(new["documents"])),
             "seconds": {**new["seconds"], **(earlier.get("seconds") or {})}}
-
