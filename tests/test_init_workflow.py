@@ -113,7 +113,8 @@ def pip_stand_in(label: str) -> str:
 
 
 #: Stand-ins for the requirements step's commands: the venv, pip and the two pytest sessions say what
-#: they were asked; the base's session writes speedups.json unless NO_SPEEDUPS is set.
+#: they were asked; the base's session writes speedups.json and accuracy.json unless NO_SPEEDUPS or
+#: NO_ACCURACY is set.
 STAND_INS = """
 python() { echo "python $*"; }
 pytest() { echo "pr: pytest $*"; }
@@ -121,8 +122,9 @@ mkdir -p ../base-venv/bin
 ln -sf "$REAL_PYTHON" ../base-venv/bin/python
 cat > ../base-venv/bin/pip << 'PIP'
 """ + pip_stand_in("base pip") + """PIP
-printf '#!/bin/sh\\necho "base: pytest $* in $(basename "$PWD")"\\n[ -n "${NO_SPEEDUPS:-}" ] || '\\
-'{ mkdir -p ../base-stack && echo {} > ../base-stack/speedups.json; }\\n' > ../base-venv/bin/pytest
+printf '#!/bin/sh\\necho "base: pytest $* in $(basename "$PWD")"\\nmkdir -p ../base-stack\\n'\\
+'[ -n "${NO_SPEEDUPS:-}" ] || echo {} > ../base-stack/speedups.json\\n'\\
+'[ -n "${NO_ACCURACY:-}" ] || echo {} > ../base-stack/accuracy.json\\n' > ../base-venv/bin/pytest
 chmod +x ../base-venv/bin/pip ../base-venv/bin/pytest
 """
 
@@ -177,10 +179,11 @@ def test_a_pr_that_changes_requirements_is_gated_against_the_bases_benchmarks_on
     base_pip = [line for line in said if line.startswith("base pip:")]
     assert any("encoder-gate[cpu]" in line for line in base_pip)
     assert ("base pip: install -q -r ../base/requirements.txt" in base_pip) is (base is not None)
-    base_session = said.index("base: pytest benchmarks --gate-cache-dir  --gate-report-dir ../base-stack "
-                              "in base")
-    pr_session = said.index("pr: pytest benchmarks --gate-cache-dir  --gate-speedup-baseline "
-                            "../base-stack/speedups.json --gate-allow-other-machine --benchmark-json "
+    base_session = said.index("base: pytest accuracy benchmarks --gate-cache-dir  --gate-report-dir "
+                              "../base-stack in base")
+    pr_session = said.index("pr: pytest accuracy benchmarks --gate-cache-dir  --gate-speedup-baseline "
+                            "../base-stack/speedups.json --gate-accuracy-baseline "
+                            "../base-stack/accuracy.json --gate-allow-other-machine --benchmark-json "
                             ".encoder-gate/benchmarks.json")
     assert base_session < pr_session
 
@@ -239,14 +242,16 @@ def test_the_bases_venv_installs_the_torch_the_bases_requirements_resolve_to(tmp
                        "base pip: install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"]
 
 
-def test_a_base_whose_benchmarks_wrote_no_speedups_fails_the_requirements_step_saying_so(
-        tmp_path: Path, model_dir: Path) -> None:
-    """No baseline from the base's stack: the step fails, naming the missing file, and the PR's
-    session never runs against nothing."""
+@pytest.mark.parametrize(("missing", "flag"), [("speedups.json", "NO_SPEEDUPS"),
+                                             ("accuracy.json", "NO_ACCURACY")])
+def test_a_base_whose_gate_wrote_no_baseline_fails_the_requirements_step_saying_so(
+        tmp_path: Path, model_dir: Path, missing: str, flag: str) -> None:
+    """No baseline from the base's stack (its speedups or its accuracy): the step fails, naming the
+    missing file, and the PR's session never runs against nothing."""
     step = requirements_step(tmp_path, "onnxruntime==1.32.0\n", "onnxruntime==1.21.0\n")
-    done = run_stood_in(step["run"], tmp_path / "pr", NO_SPEEDUPS="1")
+    done = run_stood_in(step["run"], tmp_path / "pr", **{flag: "1"})
     assert done.returncode == 1
-    assert "::error::the base's benchmarks on its own requirements wrote no speedups.json" in done.stdout
+    assert f"::error::the base's gate on its own requirements wrote no {missing}" in done.stdout
     assert "pr: pytest" not in done.stdout
 
 
@@ -268,10 +273,11 @@ def test_a_shard_gates_its_share_of_a_requirements_change_against_the_bases_stac
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     share = f"--gate-shard 2/2 --gate-shard-costs {costs}"
-    base = lines.index("base: pytest benchmarks --gate-cache-dir  --gate-report-dir ../base-stack "
+    base = lines.index("base: pytest accuracy benchmarks --gate-cache-dir  --gate-report-dir ../base-stack "
                        f"{share} in base")
-    pr = lines.index("pr: pytest benchmarks --gate-cache-dir  --gate-speedup-baseline "
-                     "../base-stack/speedups.json --gate-allow-other-machine "
+    pr = lines.index("pr: pytest accuracy benchmarks --gate-cache-dir  --gate-speedup-baseline "
+                     "../base-stack/speedups.json --gate-accuracy-baseline ../base-stack/accuracy.json "
+                     "--gate-allow-other-machine "
                      "--benchmark-json .encoder-gate/shard/benchmarks.json "
                      f"--gate-shard 2/2 --gate-report-dir .encoder-gate/shard --gate-shard-costs {costs}")
     assert base < pr

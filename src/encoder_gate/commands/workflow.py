@@ -12,7 +12,7 @@ from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT, SHARD_COSTS_
 from encoder_gate.commands.merge import BENCHMARKS_JSON
 from encoder_gate.commands.workflow_comment import comment_script
 from encoder_gate.config import GateConfig
-from encoder_gate.documents import DOCUMENTS, SPEEDUPS_FILE, VERDICT_FILE, VERDICT_JSON
+from encoder_gate.documents import ACCURACY_FILE, DOCUMENTS, SPEEDUPS_FILE, VERDICT_FILE, VERDICT_JSON
 from encoder_gate.errors import GateError
 
 #: Python and encoder-gate in a job's venv, torch first (@TORCH@); @REQUIREMENTS@: what else the
@@ -319,16 +319,18 @@ _FORK_NOTICE = """\
 """
 
 #: The step for a PR that changes requirements.txt (what its gate job installs): the A/B ran both
-#: sides on the PR's libraries, so the base's benchmarks run again on the base's own requirements and
-#: the PR's speedups are gated against them (--gate-speedup-baseline). A shard does it for its share
-#: of the backends (the base dealt by the PR's plan), into the shard's report directory.
+#: sides on the PR's libraries, so the base's gate runs again on the base's own requirements, and the
+#: PR's speedups (--gate-speedup-baseline) and accuracy (--gate-accuracy-baseline: each backend
+#: against the base's predictions there, which the shared cache keeps) are gated against it. A shard
+#: does it for its share of the backends (the base dealt by the PR's plan), into the shard's report
+#: directory.
 _BASE_STACK = """\
       # a PR that changes requirements.txt: the A/B above ran base and PR on the PR's libraries and
-      # cannot see the change's own effect on speed (onnxruntime 1.21 to 1.31 cost onnx-int8 a third
-      # of its speedup on an AMD EPYC Zen 5). So the base's benchmarks run again on the base's
-      # requirements, in a venv of their own, and each backend's speedup over torch eager on the
-      # PR's is gated against them on this runner (a PR that moves torch moves every speedup's
-      # reference too: the verdict names the versions that differ)
+      # cannot see the change's own effect (onnxruntime 1.21 to 1.31 cost onnx-int8 a third of its
+      # speedup on an AMD EPYC Zen 5; a release that moves the model's outputs moves the torch
+      # reference with them). So the base's gate runs again on the base's requirements, in a venv
+      # of their own, and each backend's speedup over torch eager and its accuracy on the PR's are
+      # gated against it on this runner (the verdict names the versions that differ)
       - name: Gate the PR's requirements against the base's
         if: ${{ !cancelled() && github.event_name == 'pull_request' && steps.install.outcome == 'success' }}
         working-directory: pr
@@ -346,14 +348,18 @@ _BASE_STACK = """\
           if [ -f ../base/requirements.txt ]; then
             @BASE_VENV@/bin/pip install -q -r ../base/requirements.txt
           fi
-          (cd ../base && @BASE_VENV@/bin/pytest benchmarks --gate-cache-dir "$CACHE" \\
+          (cd ../base && @BASE_VENV@/bin/pytest accuracy benchmarks --gate-cache-dir "$CACHE" \\
             --gate-report-dir ../base-stack@SHARD_ARGS_BASE@) \\
-            || echo "::warning::the base's benchmarks failed (above)"
-          if [ ! -f ../base-stack/@SPEEDUPS@ ]; then
-            echo "::error::the base's benchmarks on its own requirements wrote no @SPEEDUPS@ (above)"
-            exit 1
-          fi
-          pytest benchmarks --gate-cache-dir "$CACHE" --gate-speedup-baseline ../base-stack/@SPEEDUPS@ \\
+            || echo "::warning::the base's gate on its own requirements failed (above)"
+          for made in @SPEEDUPS@ @ACCURACY@; do
+            if [ ! -f "../base-stack/$made" ]; then
+              echo "::error::the base's gate on its own requirements wrote no $made (above)"
+              exit 1
+            fi
+          done
+          pytest accuracy benchmarks --gate-cache-dir "$CACHE" \\
+            --gate-speedup-baseline ../base-stack/@SPEEDUPS@ \\
+            --gate-accuracy-baseline ../base-stack/@ACCURACY@ \\
             --gate-allow-other-machine --benchmark-json @REPORT_DIR@/@BENCHMARKS_JSON@@SHARD_ARGS@
 
 """
@@ -577,6 +583,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@VENV@": "venv",
         "@BASE_VENV@": BASE_VENV,
         "@SPEEDUPS@": SPEEDUPS_FILE,
+        "@ACCURACY@": ACCURACY_FILE,
         "@GATE_RUNNER@": f"[{', '.join(runner)}]" if runner else "ubuntu-latest",
         "@HASH_FILES@": hash_files,
         "@LFS@": _LFS if lfs else "",

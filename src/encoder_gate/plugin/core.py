@@ -38,7 +38,7 @@ from encoder_gate.documents import ACCURACY_FILE
 from encoder_gate.environment import outside_the_window
 from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.models.spec import BUILTIN_MODELS
-from encoder_gate.plugin import ab, applicable, bench_fixtures, fixtures
+from encoder_gate.plugin import ab, applicable, baseline, bench_fixtures, fixtures
 from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.forecast import say_forecast
 from encoder_gate.plugin.outcomes import CHECKED_NOTHING, OutcomeCounter, nothing_checked, verdict_summary
@@ -145,6 +145,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gate-speedup-baseline", dest="gate_speedup_baseline", metavar="FILE", default=None,
                     help="speedups.json of the base run to gate speedups against (default: the "
                          "speedups in the save --benchmark-compare compares with)")
+    group.addoption("--gate-accuracy-baseline", dest="gate_accuracy_baseline", metavar="FILE", default=None,
+                    help="accuracy.json of a session on other libraries (the base's requirements) whose "
+                         "predictions, in the same artifact cache, each backend's accuracy is gated against")
     group.addoption("--gate-allow-other-machine", dest="gate_allow_other_machine", action="store_true",
                     default=False,
                     help="gate speedups against a baseline whose hardware fingerprint (CPU, ISA flags, "
@@ -203,6 +206,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "encoder-gate-fixtures")
     config.pluginmanager.register(ab, "encoder-gate-ab")
     ab.open_base(config, session)
+    config.pluginmanager.register(baseline, "encoder-gate-baseline")
+    baseline.open_baseline(config, session)
     config.pluginmanager.register(bench_fixtures, "encoder-gate-bench-fixtures")
     config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
     config.pluginmanager.register(OutcomeCounter(config), "encoder-gate-outcomes")
@@ -564,6 +569,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.stash[NOTHING_CHECKED] = why
         fail_gate(config, why)
     ab.finish(session)
+    baseline.finish(session)
     if SHARD_KEY not in config.stash:  # a shard's durations go into its shard.json: the next shard
         # of the same run must deal by the costs this one read (encoder-gate merge writes them out)
         ran = {name: o["seconds"] for name, o in config.stash.get(OUTCOMES, {}).items() if o["ran"]}
@@ -620,6 +626,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for line, warn in lines:
             terminalreporter.write_line(line, yellow=warn)
     ab.terminal_summary(terminalreporter, config)
+    baseline.terminal_summary(terminalreporter, config)
     if why:
         terminalreporter.section("encoder-gate: nothing was checked" if why.startswith(CHECKED_NOTHING)
                                  else "encoder-gate: backends not checked")

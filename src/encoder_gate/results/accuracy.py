@@ -31,6 +31,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "provenance": provenance(state),
         "model": {"name": model.name, "path": str(model.path), "task": model.task,
                   "model_type": model.model_type, "content_hash": model.content_hash,
+                  "label_names": list(model.label_names),
                   **({"task_note": model.task_note} if model.task_note else {})},
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
                     "examples": len(ds),
@@ -135,4 +136,6 @@ def merge_cached_outputs(parts: Sequence[Mapping[str, Mapping[str, Any]]]) -> di
                 into["predictions"] = bool(into.get("predictions", True) and got["predictions"])
             if got.get("checks"):
                 into["checks"] = sorted({*into.get("checks", ()), *got["checks"]})
+            if got.get("entry"):  # the same key in every process: one entry
+                into["entry"] = got["entry"]
     return out

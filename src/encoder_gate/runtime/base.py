@@ -21,21 +21,19 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.accuracy.checks import CHECKS, bounds_for
-from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
-from encoder_gate.accuracy.per_label import LabelResult
-from encoder_gate.accuracy.significance import F1Decision
+from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.backends.registry import (
     PREBUILT_PREFIX,
-    REFERENCE_BACKEND,
     parse_backend,
     with_prebuilt_file,
 )
 from encoder_gate.cache import sha256_file
 from encoder_gate.config import INT8_RECIPE, PASS_CRITERIA, GateConfig, Waiver, as_json, read_pyproject_table
 from encoder_gate.errors import GateError
-from encoder_gate.models.spec import BUILTIN_MODELS
+from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
+from encoder_gate.runtime.versus import AgainstBase
 from encoder_gate.runtime.worktree import names_commit
 from encoder_gate.tasks import DOCUMENT_DEFAULT
 
@@ -218,13 +216,10 @@ def waiver_changes(base: Sequence[Waiver], pr: Sequence[Waiver]) -> list[str]:
     return out
 
 
-#: What fails a backend against its base (BaseSide.accuracy_failed_by, ab.json's `failed_by`).
-F1_LOSS, PER_LABEL_LOSS = "F1 rule", "per-label: "
-
-
 @dataclass
-class BaseSide:
-    """The base's session beside the PR's, and the A/B pairs between them."""
+class BaseSide(AgainstBase):
+    """The base's session beside the PR's, and the A/B pairs between them (each backend's accuracy
+    against the base's: :class:`encoder_gate.runtime.versus.AgainstBase`)."""
 
     session: GateSession  # the base's own (its config, model and runners)
     pr: GateSession
@@ -254,6 +249,10 @@ class BaseSide:
             except GateError:
                 declared = cfg.backends
         return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs, declared=declared)
+
+    @property
+    def base_model(self) -> ModelSpec:
+        return self.session.model
 
     @property
     def only_in_pr(self) -> list[str]:
@@ -330,110 +329,6 @@ class BaseSide:
         except GateError:
             return False
         return self.shared_runner(name, runner) is not None
-
-    def check_comparable(self) -> None:
-        """Both models must answer the same question: the same task and labels."""
-        b, p = self.session.model, self.pr.model
-        if b.task != p.task or b.label_names != p.label_names:
-            raise GateError(
-                f"the base's model {b.name} ({b.task}, labels {', '.join(b.label_names) or 'none'}) and the "
-                f"PR's {p.name} ({p.task}, labels {', '.join(p.label_names) or 'none'}) answer different "
-                "questions, so their F1 cannot be compared; the A/B needs the same task and labels")
-
-    def accuracy(self, name: str) -> Evaluation:
-        """The PR's backend `name` judged against the base's: F1 change with its CI, McNemar,
-        per label, on the PR's evaluation texts and gold labels (`stats.delta` is PR minus base)."""
-        if name not in self._evaluations:
-            self.check_comparable()
-            pr = self.pr
-            bounds = pr.bounds(name, against_base=True)
-            record = pr.built(name)
-            self._evaluations[name] = evaluate(
-                name, pr.predictions(name), self.predictions(name), pr.gold, precision=record.precision,
-                size_bytes=record.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
-                atol=bounds.atol, thresholds=pr.thresholds, f1_rule=pr.config.f1_rule,
-                f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support)
-        return self._evaluations[name]
-
-    @property
-    def accuracy_not_applicable(self) -> str | None:
-        """Why no accuracy comparison with the base can apply to this model at all (a feature-extraction
-        encoder: no F1, and its embeddings move by design when retrained), or None. Such a test is
-        not collected, as a check that does not fit the model's task is not (plugin.applicable)."""
-        if not self.pr.model.task.classifier:
-            return (f"{self.pr.model.name} is a feature-extraction encoder: it has no F1 to keep, and a "
-                    "retrained encoder's embeddings move by design, so its drift from the base's says "
-                    "nothing about a loss")
-        return None
-
-    @property
-    def accuracy_not_compared(self) -> str | None:
-        """Why the PR's accuracy cannot be judged against the base's (no F1 to keep), or None."""
-        if why := self.accuracy_not_applicable:
-            return why
-        if not self.pr.labelled:
-            return (f"the evaluation texts ({self.pr.config.dataset}) carry no gold labels, so the PR's F1 "
-                    "cannot be compared with the base's; gate on a labelled dataset")
-        return None
-
-    def accuracy_failure(self, name: str) -> str | None:
-        """None when the PR's `name` keeps the base's accuracy under the configured F1 rule and
-        per-label check; else what was lost, naming the model when `name` is the reference. Where
-        nothing can be compared (`accuracy_not_compared`), that is the failure: never a pass."""
-        why = self.accuracy_not_compared
-        if why:
-            return f"not compared with the base: {why}"
-        ev = self.accuracy(name)
-        s = ev.stats
-        if s is None:
-            return f"not compared with the base: {name} has no accuracy statistics"
-        decision, failing = self._losses(name, s)
-        if decision.passed and not failing:
-            return None
-        b, p = self.session.model, self.pr.model
-        # what it lost: its F1 (the rule), or decisions of some labels while its F1 held (walk AG: a
-        # label that fires on 348 more texts gains hits and false alarms, and its F1 may rise from 0)
-        lost = ("accuracy" if not decision.passed else
-                f"decisions on {', '.join(r.label for r in failing)} (per label, its F1 rule held)")
-        who = (f"the PR's model ({p.name}, content {p.content_hash}) lost {lost} against the base's "
-               f"({b.name}, content {b.content_hash})" if name == REFERENCE_BACKEND else
-               f"{name} lost {lost} against the base's {self.pairs[name]}")
-        task = self.pr.model.task
-        lines = [f"{who}: {task.headline_name} {ev.metrics[task.headline]:.4f} on the PR vs "
-                 f"{ev.reference_metrics[task.headline]:.4f} on the base, change {s.delta.delta:+.4f} "
-                 f"[{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}], McNemar p {s.mcnemar.p_value:.2g} "
-                 f"({s.mcnemar.b} decisions lost, {s.mcnemar.c} gained) on {s.delta.n} examples."]
-        if not decision.passed:
-            lines.append(f"  F1 rule {s.rule}: {decision.reason}")
-        else:
-            lines.append(f"  F1 rule {s.rule}: holds. The per-label check fails: each label below makes "
-                         "significantly more wrong decisions against gold than the base's (McNemar), or "
-                         "keeps less than its share of its F1; a label that now fires on texts that are not "
-                         "it gains hits and false alarms alike, and its F1 may rise")
-        texts = self.pr.dataset.texts
-        lines += ["  " + r.failure_message(texts, sides=("base", "PR")).replace("\n", "\n  ")
-                  for r in failing]
-        return "\n".join(lines)
-
-    def _losses(self, name: str, stats: AccuracyStats) -> tuple[F1Decision, list[LabelResult]]:
-        """The PR's `name` against the base by the bounds it is judged by there: the F1 rule's decision
-        and the labels that fail the per-label check (what `accuracy_failure` says, what
-        `accuracy_failed_by` names)."""
-        bounds = self.pr.bounds(name, against_base=True)
-        return stats.decision(bounds.f1_keep), stats.failing_labels(bounds.per_label_keep)
-
-    def accuracy_failed_by(self, name: str) -> list[str]:
-        """What fails the PR's `name` against the base: F1_LOSS (its F1 rule), and PER_LABEL_LOSS with
-        the labels that fail the per-label check; [] where it keeps the base's accuracy (or where
-        nothing can be compared: `accuracy_failure` says so)."""
-        if self.accuracy_not_compared:
-            return []
-        s = self.accuracy(name).stats
-        if s is None:
-            return []
-        decision, failing = self._losses(name, s)
-        return ([] if decision.passed else [F1_LOSS]) + (
-            [PER_LABEL_LOSS + ", ".join(r.label for r in failing)] if failing else [])
 
     def close(self) -> None:
         self.session.close()

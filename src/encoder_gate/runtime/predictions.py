@@ -16,7 +16,11 @@ thread count: the default model's predictions (torch, onnx-fp32, onnx-int8; 300 
 32) were bitwise equal at one and two threads, so a session that times at one thread reads
 what an accuracy-only session predicted at every core (docs/benchmarks.md).
 
-    preds, hit = cached_predictions(cache, runner, model, texts, batch_size, device, max_tokens, compute)
+    preds, hit, entry = cached_predictions(cache, runner, model, texts, batch, device, max_tokens, compute)
+
+`entry` is the cache entry's directory name (None: not kept), which accuracy.json records per
+backend (`cached_outputs`), so a session on other libraries can compare its predictions with these
+(:mod:`encoder_gate.runtime.baseline`, `--gate-accuracy-baseline`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -37,6 +41,20 @@ PREDICTIONS_FILE = "predictions.npy"
 #: Bump when predict_texts changes how it batches or post-processes (2: batches capped at
 #: inference.TOKENS_PER_BATCH padded tokens).
 PREDICTIONS_RECIPE = 2
+
+
+class Predicted(NamedTuple):
+    """A runner's outputs on some texts: the values, whether they were read from the cache, and the
+    name of the cache entry that keeps them (None: a runner no key can see, never kept)."""
+
+    values: np.ndarray
+    hit: bool
+    entry: str | None
+
+
+def read_predictions(path: Path) -> np.ndarray:
+    """The predictions a cache entry's directory keeps."""
+    return np.load(path / PREDICTIONS_FILE, allow_pickle=False)
 
 
 def cacheable(runner: Any) -> bool:
@@ -108,17 +126,17 @@ def predictions_kept(cache: ArtifactCache, name: str, model_hash: str, texts: Se
 
 def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, texts: Sequence[str],
                        batch_size: int, device: str, max_tokens: int,
-                       compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+                       compute: Callable[[], np.ndarray]) -> Predicted:
     """The runner's predictions on `texts`, each truncated at `max_tokens` tokens: from the cache
     when their key is there, else
-    computed with `compute()` and stored. Returns (predictions, from_cache). A runner that is
-    not :func:`cacheable` is always computed, and nothing is stored."""
+    computed with `compute()` and stored. A runner that is not :func:`cacheable` is always computed,
+    and nothing is stored."""
     passed = pass_key(runner, model.content_hash, texts, batch_size)
     if passed is None:  # nothing decides its outputs that a key could see
-        return compute(), False
+        return Predicted(compute(), False, None)
     key = {**passed, **_predictions_parts(device, max_tokens)}
     preds, entry = cache.get_or_compute(
         _entry_name(runner.name), key, compute,
         write=lambda value, tmp: np.save(tmp / PREDICTIONS_FILE, value, allow_pickle=False),
-        read=lambda path: np.load(path / PREDICTIONS_FILE, allow_pickle=False))
-    return preds, entry.hit
+        read=read_predictions)
+    return Predicted(preds, entry.hit, entry.path.name)

@@ -58,7 +58,7 @@ from encoder_gate.models.spec import ModelSpec, saved_by_newer
 from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.devices import build_on_its_device, planned_device
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
-from encoder_gate.runtime.predictions import artifact_of, cached_predictions
+from encoder_gate.runtime.predictions import Predicted, artifact_of, cached_predictions
 from encoder_gate.tasks import THRESHOLD
 
 #: The files a tokenizer is read from (and sentencepiece's *.model): a directory with none has no tokenizer.
@@ -483,14 +483,14 @@ class GateSession:
             texts = self.dataset.texts
             runner = self.runner(name)
             started, compiled = time.monotonic(), first_call_seconds(runner)
-            preds, hit = self._cached_predictions(runner, texts, tokenizer, self.device_of(name))
+            preds, hit, entry = self._cached_predictions(runner, texts, tokenizer, self.device_of(name))
             self._predictions[key] = preds
             own = key[1] == self.max_tokens(name)
             if name in self.records and own:  # a first call's compile is the build's, not the pass's
                 compiling = (first_call_seconds(runner) or 0.0) - (compiled or 0.0)
                 self.records[name].predictions = (hit, time.monotonic() - started - compiling)
-            if own:
-                self.cached_outputs.setdefault(name, {})["predictions"] = hit
+            if own:  # and where they are kept: a session on other libraries may compare with them
+                self.cached_outputs.setdefault(name, {}).update({"predictions": hit, "entry": entry})
             if hit:
                 cut = "" if own else f" truncated to {key[1]} tokens"
                 self.progress(f"{name}: predictions on {len(texts)} texts{cut} from cache")
@@ -509,14 +509,14 @@ class GateSession:
         """The backend's outputs on other texts than the evaluation set's (e.g. the PR's, for
         the base's runners), through the prediction cache, and whether they were read from it."""
         started = time.monotonic()
-        preds, hit = self._cached_predictions(self.runner(name), texts, self.tokenizer_of(name),
-                                              self.device_of(name))
+        preds, hit, _ = self._cached_predictions(self.runner(name), texts, self.tokenizer_of(name),
+                                                 self.device_of(name))
         if name in self.records:
             self.records[name].predictions = (hit, time.monotonic() - started)
         return preds, hit
 
     def _cached_predictions(self, runner: Any, texts: Sequence[str], tokenizer: Any,
-                            device: str) -> tuple[np.ndarray, bool]:
+                            device: str) -> Predicted:
         """The runner's outputs on `texts` as `tokenizer` encodes them, computed on `device` (from the
         prediction cache when their key is there)."""
 
@@ -611,8 +611,8 @@ class GateSession:
 
         val = self.load_split("validation")
         self.progress(f"tuning per-label thresholds on {len(val)} validation texts")
-        probs, _ = self._cached_predictions(self.runner(REFERENCE_BACKEND), val.texts, self.tokenizer,
-                                            self.device_of(REFERENCE_BACKEND))
+        probs = self._cached_predictions(self.runner(REFERENCE_BACKEND), val.texts, self.tokenizer,
+                                         self.device_of(REFERENCE_BACKEND)).values
         tuned: np.ndarray = tune_thresholds(probs, val.labels)
         return tuned
 

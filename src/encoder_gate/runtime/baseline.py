@@ -1,0 +1,129 @@
+"""A baseline session's predictions, made on other libraries: `--gate-accuracy-baseline FILE`.
+
+A PR that changes requirements.txt is gated on the PR's libraries: the A/B runs base and PR on
+them, so a transformers or onnxruntime release that moves the model's outputs moves both sides
+alike, and the torch reference with them. The workflow's requirements step therefore runs the
+base's `pytest accuracy` on the base's own requirements (its own venv) into ../base-stack, and the
+PR's session then judges each backend against that session's predictions of it:
+
+    baseline = AccuracyBaseline.open(Path("../base-stack/accuracy.json"), pr_session)
+    baseline.pairs                         # the PR's backends the baseline predicted
+    baseline.accuracy_failure("torch")     # the F1 rule and the per-label check, PR vs baseline
+
+The baseline's accuracy.json names the artifact-cache entry that keeps each backend's predictions
+(`cached_outputs`' `entry`, :mod:`encoder_gate.runtime.predictions`), so both sessions share one
+cache (`--gate-cache-dir`). The entry's key says which texts it predicted: they must be this
+session's evaluation texts, in order, or nothing is compared (a GateError saying why).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from encoder_gate.accuracy.evaluation import Evaluation
+from encoder_gate.backends.registry import parse_backend
+from encoder_gate.cache import MANIFEST, toolchain_versions
+from encoder_gate.errors import GateError
+from encoder_gate.runtime.predictions import backend_kind, read_predictions, texts_digest
+from encoder_gate.runtime.session import GateSession
+from encoder_gate.runtime.versus import AgainstBase
+from encoder_gate.tasks import Task
+
+#: What writes the file the option reads.
+WRITER = "pytest accuracy"
+
+
+@dataclass(frozen=True)
+class BaselineModel:
+    """The model the baseline's accuracy.json names."""
+
+    name: str
+    content_hash: str
+    task: Task
+    label_names: tuple[str, ...]
+
+
+@dataclass
+class AccuracyBaseline(AgainstBase):
+    """A baseline session's predictions beside the PR's session, and the pairs between them."""
+
+    pr: GateSession
+    path: Path  # the baseline's accuracy.json
+    document: dict[str, Any]
+    entries: dict[str, str]  # the baseline's backend -> the cache entry of its predictions
+    pairs: dict[str, str] = field(default_factory=dict)
+    _evaluations: dict[str, Evaluation] = field(default_factory=dict)
+    _predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    side = "the baseline"
+
+    @classmethod
+    def open(cls, path: Path, pr: GateSession) -> AccuracyBaseline:
+        """Read the baseline's accuracy.json; a GateError for a file that is not one, one an older
+        encoder-gate wrote, or one whose backends share nothing kept with this session's."""
+        try:
+            doc = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise GateError(f"--gate-accuracy-baseline {path}: no such file; give the accuracy.json that "
+                            f"`{WRITER}` wrote on the other libraries") from None
+        except (OSError, ValueError) as exc:
+            raise GateError(f"--gate-accuracy-baseline {path}: not readable JSON ({exc})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict) or "backends" not in doc:
+            raise GateError(f"--gate-accuracy-baseline {path}: not an accuracy.json of encoder-gate (written "
+                            f"by `{WRITER}`)")
+        cached = doc.get("cached_outputs") or {}
+        entries = {name: str(got["entry"]) for name, got in cached.items()
+                   if isinstance(got, dict) and got.get("entry")}
+        if "label_names" not in doc["model"] or not entries:
+            raise GateError(f"--gate-accuracy-baseline {path}: it names no predictions to compare with "
+                            "(written by an older encoder-gate, or by a session that predicted nothing): "
+                            f"run `{WRITER}` there again with this encoder-gate")
+        kinds = {backend_kind(name): name for name in entries}
+        pairs = {n: kinds[backend_kind(n)] for n in pr.config.backends if backend_kind(n) in kinds}
+        if not pairs:
+            raise GateError(f"--gate-accuracy-baseline {path}: its predictions ({', '.join(entries)}) are of "
+                            f"no backend this session runs ({', '.join(pr.config.backends)})")
+        return cls(pr=pr, path=Path(path), document=doc, entries=entries, pairs=pairs)
+
+    @property
+    def base_model(self) -> BaselineModel:
+        m = self.document["model"]
+        return BaselineModel(str(m.get("name")), str(m.get("content_hash")), Task.of(m.get("task")),
+                             tuple(m.get("label_names") or ()))
+
+    def predictions(self, name: str) -> np.ndarray:
+        """The baseline's outputs of the PR backend `name`'s pair, read from the shared cache: a
+        GateError where the entry is gone, or where it predicted other texts than this session's."""
+        if name not in self._predictions:
+            theirs = self.pairs[name]
+            entry = self.pr.cache.root / self.entries[theirs]
+            if not self.pr.cache.is_valid(entry):
+                raise GateError(
+                    f"the baseline's predictions of {theirs} ({self.entries[theirs]}) are not in the "
+                    f"artifact cache {self.pr.cache.root}: run both sessions with the same "
+                    f"--gate-cache-dir, or `{WRITER}` on the baseline's libraries again")
+            key = json.loads((entry / MANIFEST).read_text()).get("key") or {}
+            texts, cfg = self.pr.dataset.texts, self.pr.config
+            if key.get("texts") != texts_digest(texts):
+                raise GateError(
+                    f"the baseline ({self.path}) predicted {theirs} on other texts than this session's "
+                    f"{len(texts)} evaluation texts ({cfg.dataset}, split {cfg.split}): both must be "
+                    "judged on the same texts, so their dataset settings must agree")
+            values = read_predictions(entry)
+            if values.shape[0] != len(texts):  # the digest matched: a damaged entry
+                raise GateError(f"the baseline's predictions of {theirs} hold {values.shape[0]} rows for "
+                                f"{len(texts)} texts; `{WRITER}` on the baseline's libraries again")
+            self._predictions[name] = values
+        return self._predictions[name]
+
+    def versions_changed(self) -> list[str]:
+        """The libraries whose versions differ between the baseline and this session ("torch 2.6.0 ->
+        2.13.0"), of those this session's backends name."""
+        theirs = self.document.get("versions") or {}
+        ours = toolchain_versions(p for n in self.pr.config.backends for p in parse_backend(n).packages)
+        return [f"{lib} {theirs[lib]} -> {ours[lib]}" for lib in ours
+                if lib in theirs and theirs[lib] != ours[lib] and lib != "encoder-gate"]

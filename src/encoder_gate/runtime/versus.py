@@ -1,0 +1,161 @@
+"""The PR's accuracy against a base, decided once for both kinds of base: the PR's base run beside
+it in the same session (:class:`encoder_gate.runtime.base.BaseSide`, `--gate-base`), and a baseline
+session's predictions on its own libraries (:class:`encoder_gate.runtime.baseline.AccuracyBaseline`,
+`--gate-accuracy-baseline`: the base's requirements). Each backend of the PR is judged against its
+pair on the other side, on the PR's evaluation texts and gold labels: the F1 rule and the per-label
+check, by the bounds the PR's backend has against a base (:meth:`GateSession.bounds`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
+from encoder_gate.accuracy.per_label import LabelResult
+from encoder_gate.accuracy.significance import F1Decision
+from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.errors import GateError
+from encoder_gate.runtime.session import GateSession
+
+#: What fails a backend against its base (`accuracy_failed_by`, ab.json's and baseline.json's `failed_by`).
+F1_LOSS, PER_LABEL_LOSS = "F1 rule", "per-label: "
+
+
+class ModelNamed(Protocol):
+    """What a comparison says of the other side's model (a ModelSpec, or the one a baseline's
+    accuracy.json names)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def content_hash(self) -> str: ...
+    @property
+    def task(self) -> Any: ...
+    @property
+    def label_names(self) -> Any: ...
+
+
+class AgainstBase:
+    """The accuracy half of a comparison with a base. A subclass sets `pr` (the PR's session),
+    `pairs` (PR backend -> the other side's name for it), `_evaluations` (an empty dict), and gives
+    `base_model`, `predictions(name)` (the other side's outputs on the PR's evaluation texts) and
+    `side` (how its messages name it: "the base", "the baseline")."""
+
+    pr: GateSession
+    pairs: dict[str, str]
+    _evaluations: dict[str, Evaluation]
+    side = "the base"
+
+    @property
+    def base_model(self) -> ModelNamed:
+        raise NotImplementedError
+
+    def predictions(self, name: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def check_comparable(self) -> None:
+        """Both models must answer the same question: the same task and labels."""
+        b, p = self.base_model, self.pr.model
+        if str(b.task) != str(p.task) or tuple(b.label_names) != tuple(p.label_names):
+            raise GateError(
+                f"{self.side}'s model {b.name} ({b.task}, labels {', '.join(b.label_names) or 'none'}) "
+                f"and the PR's {p.name} ({p.task}, labels {', '.join(p.label_names) or 'none'}) answer "
+                "different questions, so their F1 cannot be compared; a comparison needs the same task "
+                "and labels")
+
+    def accuracy(self, name: str) -> Evaluation:
+        """The PR's backend `name` judged against the base's: F1 change with its CI, McNemar,
+        per label, on the PR's evaluation texts and gold labels (`stats.delta` is PR minus base)."""
+        if name not in self._evaluations:
+            self.check_comparable()
+            pr = self.pr
+            bounds = pr.bounds(name, against_base=True)
+            record = pr.built(name)
+            self._evaluations[name] = evaluate(
+                name, pr.predictions(name), self.predictions(name), pr.gold, precision=record.precision,
+                size_bytes=record.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
+                atol=bounds.atol, thresholds=pr.thresholds, f1_rule=pr.config.f1_rule,
+                f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support)
+        return self._evaluations[name]
+
+    @property
+    def accuracy_not_applicable(self) -> str | None:
+        """Why no accuracy comparison with the base can apply to this model at all (a feature-extraction
+        encoder: no F1, and its embeddings move by design when retrained), or None. Such a test is
+        not collected, as a check that does not fit the model's task is not (plugin.applicable)."""
+        if not self.pr.model.task.classifier:
+            return (f"{self.pr.model.name} is a feature-extraction encoder: it has no F1 to keep, and a "
+                    "retrained encoder's embeddings move by design, so its drift from the base's says "
+                    "nothing about a loss")
+        return None
+
+    @property
+    def accuracy_not_compared(self) -> str | None:
+        """Why the PR's accuracy cannot be judged against the base's (no F1 to keep), or None."""
+        if why := self.accuracy_not_applicable:
+            return why
+        if not self.pr.labelled:
+            return (f"the evaluation texts ({self.pr.config.dataset}) carry no gold labels, so the PR's F1 "
+                    f"cannot be compared with {self.side}'s; gate on a labelled dataset")
+        return None
+
+    def accuracy_failure(self, name: str) -> str | None:
+        """None when the PR's `name` keeps the base's accuracy under the configured F1 rule and
+        per-label check; else what was lost, naming the model when `name` is the reference. Where
+        nothing can be compared (`accuracy_not_compared`), that is the failure: never a pass."""
+        why = self.accuracy_not_compared
+        if why:
+            return f"not compared with {self.side}: {why}"
+        ev = self.accuracy(name)
+        s = ev.stats
+        if s is None:
+            return f"not compared with {self.side}: {name} has no accuracy statistics"
+        decision, failing = self._losses(name, s)
+        if decision.passed and not failing:
+            return None
+        b, p = self.base_model, self.pr.model
+        # what it lost: its F1 (the rule), or decisions of some labels while its F1 held (walk AG: a
+        # label that fires on 348 more texts gains hits and false alarms, and its F1 may rise from 0)
+        lost = ("accuracy" if not decision.passed else
+                f"decisions on {', '.join(r.label for r in failing)} (per label, its F1 rule held)")
+        who = (f"the PR's model ({p.name}, content {p.content_hash}) lost {lost} against "
+               f"{self.side}'s ({b.name}, content {b.content_hash})" if name == REFERENCE_BACKEND else
+               f"{name} lost {lost} against {self.side}'s {self.pairs[name]}")
+        task = self.pr.model.task
+        lines = [f"{who}: {task.headline_name} {ev.metrics[task.headline]:.4f} on the PR vs "
+                 f"{ev.reference_metrics[task.headline]:.4f} on {self.side}, change {s.delta.delta:+.4f} "
+                 f"[{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}], McNemar p {s.mcnemar.p_value:.2g} "
+                 f"({s.mcnemar.b} decisions lost, {s.mcnemar.c} gained) on {s.delta.n} examples."]
+        if not decision.passed:
+            lines.append(f"  F1 rule {s.rule}: {decision.reason}")
+        else:
+            lines.append(f"  F1 rule {s.rule}: holds. The per-label check fails: each label below makes "
+                         f"significantly more wrong decisions against gold than {self.side}'s (McNemar), or "
+                         "keeps less than its share of its F1; a label that now fires on texts that are not "
+                         "it gains hits and false alarms alike, and its F1 may rise")
+        texts = self.pr.dataset.texts
+        sides = (self.side.removeprefix("the "), "PR")
+        lines += ["  " + r.failure_message(texts, sides=sides).replace("\n", "\n  ") for r in failing]
+        return "\n".join(lines)
+
+    def _losses(self, name: str, stats: AccuracyStats) -> tuple[F1Decision, list[LabelResult]]:
+        """The PR's `name` against the base by the bounds it is judged by there: the F1 rule's decision
+        and the labels that fail the per-label check (what `accuracy_failure` says, what
+        `accuracy_failed_by` names)."""
+        bounds = self.pr.bounds(name, against_base=True)
+        return stats.decision(bounds.f1_keep), stats.failing_labels(bounds.per_label_keep)
+
+    def accuracy_failed_by(self, name: str) -> list[str]:
+        """What fails the PR's `name` against the base: F1_LOSS (its F1 rule), and PER_LABEL_LOSS with
+        the labels that fail the per-label check; [] where it keeps the base's accuracy (or where
+        nothing can be compared: `accuracy_failure` says so)."""
+        if self.accuracy_not_compared:
+            return []
+        s = self.accuracy(name).stats
+        if s is None:
+            return []
+        decision, failing = self._losses(name, s)
+        return ([] if decision.passed else [F1_LOSS]) + (
+            [PER_LABEL_LOSS + ", ".join(r.label for r in failing)] if failing else [])

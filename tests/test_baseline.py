@@ -1,0 +1,180 @@
+"""A baseline session on other libraries (`--gate-accuracy-baseline FILE`): the base's `pytest
+accuracy` on the base's requirements names each backend's predictions in its accuracy.json, and the
+PR's session judges its backends against them (F1 rule, per label) into baseline.json and the
+verdict. A file that is not such a baseline, or one of other texts, is one line saying why."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from encoder_gate.cache import ArtifactCache
+from encoder_gate.config import GateConfig
+from encoder_gate.decision import decide_documents
+from encoder_gate.errors import GateError
+from encoder_gate.results.baseline import BASELINE, BASELINE_FILE, VERSUS_BASELINE, judge, lines, merge
+from encoder_gate.runtime.baseline import AccuracyBaseline
+from encoder_gate.runtime.predictions import PREDICTIONS_FILE, texts_digest
+from encoder_gate.runtime.session import GateSession
+
+ACCURACY = "from encoder_gate.suite.accuracy import *  # noqa: F403\n"
+
+
+def _session(tmp_path: Path, backends: tuple[str, ...] = ("torch", "onnx-fp32")) -> GateSession:
+    return GateSession(GateConfig(model="tiny", backends=backends, limit=50, cache_dir=tmp_path / "cache"))
+
+
+def _baseline_doc(tmp_path: Path, entries: dict[str, str], **model: Any) -> Path:
+    doc = {"model": {"name": "tiny", "content_hash": "abc", "task": "multi_label", "label_names": ["a"],
+                     **model},
+           "backends": {}, "versions": {"torch": "2.6.0"},
+           "cached_outputs": {name: {"predictions": False, "entry": entry}
+                              for name, entry in entries.items()}}
+    path = tmp_path / "base-stack" / "accuracy.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _kept(cache: ArtifactCache, name: str, texts: str, values: np.ndarray) -> str:
+    """A predictions entry in `cache` keyed by `texts` (a digest), holding `values`: its directory's name."""
+    _, entry = cache.get_or_compute(name, {"texts": texts, "made_by": "a test"}, lambda: values,
+                                    write=lambda v, tmp: np.save(tmp / PREDICTIONS_FILE, v),
+                                    read=lambda path: np.load(path / PREDICTIONS_FILE))
+    return entry.path.name
+
+
+def test_a_file_that_is_no_baseline_is_one_line_saying_why(tmp_path: Path):
+    pr = _session(tmp_path)
+    with pytest.raises(GateError, match=r"no such file; give the accuracy\.json that `pytest accuracy`"):
+        AccuracyBaseline.open(tmp_path / "nowhere.json", pr)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(GateError, match="not readable JSON"):
+        AccuracyBaseline.open(tmp_path / "bad.json", pr)
+    (tmp_path / "speedups.json").write_text(json.dumps({"speedups": {}}))
+    with pytest.raises(GateError, match=r"not an accuracy\.json of encoder-gate"):
+        AccuracyBaseline.open(tmp_path / "speedups.json", pr)
+    old = _baseline_doc(tmp_path, {})  # an older encoder-gate's: no entries, no label names
+    with pytest.raises(GateError, match="names no predictions to compare with"):
+        AccuracyBaseline.open(old, pr)
+    other = _baseline_doc(tmp_path, {"onnx-int8": "predictions-onnx-int8-0123"})
+    with pytest.raises(GateError, match=r"its predictions \(onnx-int8\) are of no backend this session runs "
+                                        r"\(torch, onnx-fp32\)"):
+        AccuracyBaseline.open(other, pr)
+
+
+def test_predictions_of_other_texts_or_gone_from_the_cache_are_refused(tmp_path: Path):
+    pr = _session(tmp_path)
+    gone = AccuracyBaseline.open(_baseline_doc(tmp_path, {"torch": "predictions-torch-0123"}), pr)
+    assert gone.pairs == {"torch": "torch"}
+    with pytest.raises(GateError, match=r"not in the artifact cache .*: run both sessions with the same "
+                                        r"--gate-cache-dir"):
+        gone.predictions("torch")
+    texts = pr.dataset.texts
+    other = _kept(pr.cache, "predictions-torch", texts_digest(texts[1:]), np.zeros((len(texts) - 1, 28)))
+    elsewhere = AccuracyBaseline.open(_baseline_doc(tmp_path, {"torch": other}), pr)
+    with pytest.raises(GateError, match=f"predicted torch on other texts than this session's {len(texts)} "
+                                        "evaluation texts"):
+        elsewhere.predictions("torch")
+    same = _kept(pr.cache, "predictions-torch", texts_digest(texts), np.full((len(texts), 28), 0.25))
+    here = AccuracyBaseline.open(_baseline_doc(tmp_path, {"torch": same}), pr)
+    np.testing.assert_array_equal(here.predictions("torch"), np.full((len(texts), 28), 0.25))
+    assert here.versions_changed()[0].startswith("torch 2.6.0 -> ")  # this session's torch is not 2.6.0
+
+
+def test_its_reading_fails_the_backend_that_lost_and_merges_shards():
+    kept = {"passed": True, "failure": None, "metric": "f1", "pr": 0.51, "base": 0.5, "delta": 0.01,
+            "delta_ci": [-0.01, 0.03]}
+    lost = {**kept, "passed": False, "failure": "torch lost accuracy against the baseline's\n  detail",
+            "pr": 0.41, "delta": -0.09, "delta_ci": [-0.12, -0.06]}
+    doc = {"baseline": {"file": "../base-stack/accuracy.json", "model": "tiny"},
+           "versions_changed": ["transformers 4.57.6 -> 5.24.0"], "metric_name": "micro F1",
+           "accuracy": {"torch": lost, "onnx-fp32": kept}}
+    reasons = judge(doc)
+    assert reasons["onnx-fp32"] == [] and [r.check for r in reasons["torch"]] == [VERSUS_BASELINE]
+    assert reasons["torch"][0].text == "accuracy vs baseline: torch lost accuracy against the baseline's"
+    shown = lines(doc)
+    assert "transformers 4.57.6 -> 5.24.0" in shown[0]
+    assert shown[1] == ("torch: micro F1 0.4100 here vs 0.5000 on the baseline, change -0.0900 "
+                        "[-0.1200, -0.0600], lost")
+    halves = [{**doc, "accuracy": {"torch": lost}},
+              {**doc, "versions_changed": [], "accuracy": {"onnx-fp32": kept}}]
+    assert merge(halves)["accuracy"] == doc["accuracy"]
+    assert merge(halves)["versions_changed"] == ["transformers 4.57.6 -> 5.24.0"]
+    assert BASELINE.reading is not None and BASELINE.reading.checks == (VERSUS_BASELINE,)
+
+
+def _checkout(root: Path, table: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text("[tool.encoder-gate]\n" + table)
+    (root / "accuracy").mkdir(exist_ok=True)
+    (root / "accuracy" / "test_accuracy.py").write_text(ACCURACY)
+    return root
+
+
+def _accuracy(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, root: Path, cache_dir: Path,
+              report: str, *args: str) -> pytest.RunResult:
+    monkeypatch.chdir(root)
+    return pytester.runpytest("accuracy", "--rootdir", str(root), "-c", str(root / "pyproject.toml"),
+                              "--gate-cache-dir", str(cache_dir), "--gate-report-dir", str(root / report),
+                              "-p", "no:cacheprovider", "-p", "no:randomly", *args)
+
+
+@pytest.mark.slow
+def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waiver_accepts_it(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, default_model, tmp_path: Path,
+        cache_dir: Path):
+    """The base's session names torch's predictions; the PR's session against them keeps its
+    accuracy (the same libraries: change 0). Against a baseline whose predictions are the gold labels
+    (libraries that decided better) torch fails `vs baseline`, named as the model, in baseline.json
+    and the verdict; a `vs baseline` waiver accepts it. Without the option nothing is collected."""
+    table = 'model = "default"\nbackends = ["torch"]\nf1-rule = "regression"\nlimit = 400\n'
+    root = _checkout(tmp_path / "repo", table)
+    base = _accuracy(pytester, monkeypatch, root, cache_dir, "base-stack")
+    assert base.ret == pytest.ExitCode.OK, base.stdout.str()[-2000:]
+    assert "against the baseline" not in base.stdout.str()  # not collected, nothing said
+    written = json.loads((root / "base-stack" / "accuracy.json").read_text())
+    assert written["cached_outputs"]["torch"]["entry"].startswith("predictions-torch-")
+
+    same = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline",
+                     str(root / "base-stack" / "accuracy.json"))
+    assert same.ret == pytest.ExitCode.OK, same.stdout.str()[-2000:]
+    same.stdout.fnmatch_lines(["*this session against the baseline*", "*the same libraries*",
+                               "torch: micro F1 * here vs * on the baseline, change +0.0000 *, kept"])
+    doc = json.loads((root / "pr" / BASELINE_FILE).read_text())
+    assert doc["accuracy"]["torch"]["passed"] is True and doc["accuracy"]["torch"]["delta"] == 0
+
+    # libraries that decided better: the baseline's torch predicted the gold labels
+    session = GateSession(GateConfig(model="default", backends=("torch",), limit=400, cache_dir=cache_dir))
+    texts, gold = session.dataset.texts, session.gold
+    better = _kept(ArtifactCache(cache_dir), "predictions-torch", texts_digest(texts),
+                   np.where(gold > 0, 0.9, 0.1).astype(np.float32))
+    shutil.copytree(root / "base-stack", root / "better-stack")
+    written["cached_outputs"]["torch"]["entry"] = better
+    (root / "better-stack" / "accuracy.json").write_text(json.dumps(written))
+    lost = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline",
+                     str(root / "better-stack" / "accuracy.json"))
+    assert lost.ret == pytest.ExitCode.TESTS_FAILED, lost.stdout.str()[-2000:]
+    lost.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the baseline's (default*"])
+    doc = json.loads((root / "pr" / BASELINE_FILE).read_text())
+    assert doc["accuracy"]["torch"]["passed"] is False and doc["accuracy"]["torch"]["delta"] < -0.1
+    verdict = json.loads((root / "pr" / "verdict.json").read_text())
+    assert verdict["passed"] is False
+    assert any(r["check"] == VERSUS_BASELINE for r in verdict["failures"]), verdict["failures"]
+    decided = decide_documents(json.loads((root / "pr" / "accuracy.json").read_text()), None,
+                               others={BASELINE_FILE: doc})
+    assert decided.backend("torch").failed == (VERSUS_BASELINE,)
+
+    (root / "pyproject.toml").write_text(
+        "[tool.encoder-gate]\n" + table + '[[tool.encoder-gate.waivers]]\nbackend = "torch"\n'
+        'check = "vs baseline"\nowner = "ml-platform"\nreason = "transformers 5 tokenizes anew"\n'
+        'until = 2099-01-01\n')
+    waived = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline",
+                       str(root / "better-stack" / "accuracy.json"))
+    assert waived.ret == pytest.ExitCode.OK, waived.stdout.str()[-2000:]
+    waived.stdout.fnmatch_lines(["torch *waived (vs baseline by ml-platform, *"])
