@@ -78,12 +78,16 @@ def test_predictions_of_other_texts_or_gone_from_the_cache_are_refused(tmp_path:
     texts = pr.dataset.texts
     other = _kept(pr.cache, "predictions-torch", texts_digest(texts[1:]), np.zeros((len(texts) - 1, 28)))
     elsewhere = AccuracyBaseline.open(_baseline_doc(tmp_path, {"torch": other}), pr)
-    with pytest.raises(GateError, match=f"predicted torch on other texts than this session's {len(texts)} "
-                                        "evaluation texts"):
+    why = elsewhere.accuracy_not_compared  # not compared (the test fails saying so, or skips under
+    assert why is not None and f"predicted other texts than this session's {len(texts)} evaluation " \
+        "texts" in why and "in two PRs" in why  # --gate-allow-skip), never a pass
+    assert elsewhere.accuracy_failure("torch") == f"not compared with the baseline: {why}"
+    with pytest.raises(GateError, match="not compared with the baseline: the baseline"):
         elsewhere.predictions("torch")
     same = _kept(pr.cache, "predictions-torch", texts_digest(texts), np.full((len(texts), 28), 0.25))
     here = AccuracyBaseline.open(_baseline_doc(tmp_path, {"torch": same}), pr)
     np.testing.assert_array_equal(here.predictions("torch"), np.full((len(texts), 28), 0.25))
+    assert here.accuracy_not_compared is None and here.not_in_baseline == ["onnx-fp32"]
     assert here.versions_changed()[0].startswith("torch 2.6.0 -> ")  # this session's torch is not 2.6.0
 
 
@@ -94,12 +98,14 @@ def test_its_reading_fails_the_backend_that_lost_and_merges_shards():
             "pr": 0.41, "delta": -0.09, "delta_ci": [-0.12, -0.06]}
     doc = {"baseline": {"file": "../base-stack/accuracy.json", "model": "tiny"},
            "versions_changed": ["transformers 4.57.6 -> 5.24.0"], "metric_name": "micro F1",
+           "not_in_baseline": ["onnx-int8"],
            "accuracy": {"torch": lost, "onnx-fp32": kept}}
     reasons = judge(doc)
     assert reasons["onnx-fp32"] == [] and [r.check for r in reasons["torch"]] == [VERSUS_BASELINE]
     assert reasons["torch"][0].text == "accuracy vs baseline: torch lost accuracy against the baseline's"
     shown = lines(doc)
     assert "transformers 4.57.6 -> 5.24.0" in shown[0]
+    assert shown[-1] == "onnx-int8: not in the baseline, nothing to compare with"
     assert shown[1] == ("torch: micro F1 0.4100 here vs 0.5000 on the baseline, change -0.0900 "
                         "[-0.1200, -0.0600], lost")
     halves = [{**doc, "accuracy": {"torch": lost}},

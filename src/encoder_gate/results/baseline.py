@@ -34,6 +34,7 @@ def baseline_payload(baseline: AccuracyBaseline, accuracy: Mapping[str, dict[str
                      "commit": written_by.get("commit"), "versions": baseline.document.get("versions") or {},
                      "pairs": dict(baseline.pairs)},
         "versions_changed": baseline.versions_changed(),
+        "not_in_baseline": baseline.not_in_baseline,  # configured here, not predicted there
         "metric_name": baseline.pr.model.task.headline_name,  # how the verdict names `metric`
         "accuracy": dict(accuracy),
     }
@@ -54,10 +55,12 @@ def merge(copies: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The shards' copies as one: every backend's entry, the first's baseline."""
     accuracy: dict[str, Any] = {}
     changed: list[str] = []
+    missing: list[str] = []
     for copy in copies:
         accuracy.update(copy.get("accuracy") or {})
         changed += [c for c in copy.get("versions_changed") or [] if c not in changed]
-    return {"baseline": copies[0].get("baseline"), "versions_changed": changed,
+        missing += [n for n in copy.get("not_in_baseline") or [] if n not in missing]
+    return {"baseline": copies[0].get("baseline"), "versions_changed": changed, "not_in_baseline": missing,
             "metric_name": copies[0].get("metric_name"), "accuracy": accuracy}
 
 
@@ -75,6 +78,8 @@ def lines(doc: Mapping[str, Any]) -> list[str]:
         figures = ("" if pr is None or theirs is None else
                    f"{metric} {pr:.4f} here vs {theirs:.4f} on the baseline{delta}, ")
         out.append(f"{name}: {figures}{'kept' if e.get('passed') else 'lost'}")
+    out += [f"{name}: not in the baseline, nothing to compare with"
+            for name in doc.get("not_in_baseline") or []]
     return out
 
 

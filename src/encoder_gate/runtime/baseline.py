@@ -95,30 +95,57 @@ class AccuracyBaseline(AgainstBase):
         return BaselineModel(str(m.get("name")), str(m.get("content_hash")), Task.of(m.get("task")),
                              tuple(m.get("label_names") or ()))
 
+    @property
+    def accuracy_not_compared(self) -> str | None:
+        """Why nothing can be compared with the baseline: no F1 here (as against a base), or its
+        predictions are of other texts than this session's evaluation texts (the PR changed the
+        dataset settings too, or the base's differ), or None."""
+        return super().accuracy_not_compared or self._other_texts()
+
+    def _other_texts(self) -> str | None:
+        texts, cfg = self.pr.dataset.texts, self.pr.config
+        for theirs in self.pairs.values():
+            key = self._key(theirs)
+            if key is not None and key.get("texts") != texts_digest(texts):
+                return (f"the baseline ({self.path}) predicted other texts than this session's {len(texts)} "
+                        f"evaluation texts ({cfg.dataset}, split {cfg.split}), so their F1 cannot be paired: "
+                        "both sessions must evaluate the same dataset settings (a PR that changes them and "
+                        "its requirements is gated on both in two PRs, each against its base)")
+        return None
+
+    def _key(self, theirs: str) -> dict[str, Any] | None:
+        """The cache key of the baseline's predictions of `theirs` (None: the entry is not there)."""
+        entry = self.pr.cache.root / self.entries[theirs]
+        if not self.pr.cache.is_valid(entry):
+            return None
+        key = json.loads((entry / MANIFEST).read_text()).get("key")
+        return key if isinstance(key, dict) else {}
+
     def predictions(self, name: str) -> np.ndarray:
         """The baseline's outputs of the PR backend `name`'s pair, read from the shared cache: a
         GateError where the entry is gone, or where it predicted other texts than this session's."""
         if name not in self._predictions:
             theirs = self.pairs[name]
-            entry = self.pr.cache.root / self.entries[theirs]
-            if not self.pr.cache.is_valid(entry):
+            key = self._key(theirs)
+            if key is None:
                 raise GateError(
                     f"the baseline's predictions of {theirs} ({self.entries[theirs]}) are not in the "
                     f"artifact cache {self.pr.cache.root}: run both sessions with the same "
                     f"--gate-cache-dir, or `{WRITER}` on the baseline's libraries again")
-            key = json.loads((entry / MANIFEST).read_text()).get("key") or {}
-            texts, cfg = self.pr.dataset.texts, self.pr.config
+            texts = self.pr.dataset.texts
             if key.get("texts") != texts_digest(texts):
-                raise GateError(
-                    f"the baseline ({self.path}) predicted {theirs} on other texts than this session's "
-                    f"{len(texts)} evaluation texts ({cfg.dataset}, split {cfg.split}): both must be "
-                    "judged on the same texts, so their dataset settings must agree")
-            values = read_predictions(entry)
+                raise GateError(f"not compared with the baseline: {self._other_texts()}")
+            values = read_predictions(self.pr.cache.root / self.entries[theirs])
             if values.shape[0] != len(texts):  # the digest matched: a damaged entry
                 raise GateError(f"the baseline's predictions of {theirs} hold {values.shape[0]} rows for "
                                 f"{len(texts)} texts; `{WRITER}` on the baseline's libraries again")
             self._predictions[name] = values
         return self._predictions[name]
+
+    @property
+    def not_in_baseline(self) -> list[str]:
+        """This session's backends the baseline did not predict (nothing to compare them with)."""
+        return [n for n in self.pr.config.backends if n not in self.pairs]
 
     def versions_changed(self) -> list[str]:
         """The libraries whose versions differ between the baseline and this session ("torch 2.6.0 ->

@@ -110,6 +110,7 @@ def dependency_note(changed: Iterable[str]) -> str | None:
         return None
     return (f"this PR changes its dependencies ({', '.join(names)}), and base and PR both ran on this "
             "environment's libraries: the change's own effect on speed and accuracy is not measured "
-            "here; to measure it, compare with a save made on the base's stack (pytest benchmarks "
-            "--gate-speedup-baseline FILE --gate-allow-other-machine, docs/benchmarks.md; the workflow "
-            "encoder-gate init writes runs it after the A/B where requirements.txt changed)")
+            "here; to measure it, compare with the base's gate on the base's stack (pytest accuracy "
+            "benchmarks --gate-speedup-baseline FILE --gate-accuracy-baseline FILE "
+            "--gate-allow-other-machine, docs/configuration.md; the workflow encoder-gate init writes "
+            "runs it after the A/B where requirements.txt changed)")
