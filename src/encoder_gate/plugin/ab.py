@@ -14,7 +14,6 @@ session, and a saved run (`--benchmark-compare`) is for history, run without `--
 
 from __future__ import annotations
 
-import inspect
 import json
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -31,9 +30,10 @@ from encoder_gate.plugin.stash import (
     BASE_KEY,
     SESSION_KEY,
     SHARD_KEY,
+    TaggedReports,
     fail_gate,
+    not_collected_without,
     params_of,
-    skip_reason,
     tag_items,
     uses_benchmark,
     wrote,
@@ -56,32 +56,22 @@ NOTHING_COMPARED = pytest.StashKey[str]()
 AB_LINES = pytest.StashKey[list[tuple[str, bool]]]()
 
 
-class ABResults:
+class ABResults(TaggedReports):
     """The vs-base tests' results, read from their reports (also from xdist workers)."""
 
+    tag = AB_BACKEND_PROPERTY
+
     def __init__(self) -> None:
+        super().__init__()
         self.accuracy: dict[str, dict[str, Any]] = {}
         self.cells: list[SpeedCell] = []
-        self.seen = 0  # vs-base tests reported
-        self.failed = 0
-        self.skips: list[str] = []
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props: dict[str, Any] = dict(report.user_properties)
-        if AB_BACKEND_PROPERTY not in props:
-            return
-        if report.skipped:
-            self.skips.append(f"{props[AB_BACKEND_PROPERTY]}: {skip_reason(report)}")
-        if report.failed:
-            self.failed += 1
-        if report.when != "call":
-            return
-        self.seen += 1
+    def take(self, backend: str, props: dict[str, Any]) -> None:
         result = props.get(AB_RESULT_PROPERTY)
         if not result:
             return
         if "accuracy" in result:
-            self.accuracy[str(props[AB_BACKEND_PROPERTY])] = result["accuracy"]
+            self.accuracy[backend] = result["accuracy"]
         if "speed" in result:
             speed = result["speed"]
             self.cells.append(SpeedCell(speed["backend"], speed["case"], Cell(**speed["cell"])))
@@ -144,21 +134,10 @@ def pytest_configure_node(node: Any) -> None:
         node.workerinput[BASE_DIR_INPUT] = str(base.base_dir)
 
 
-def takes_ab_fixtures(obj: object) -> bool:
-    """Whether a test function asks for a vs-base fixture."""
-    try:
-        params = inspect.signature(obj).parameters  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return any(name in params for name in AB_FIXTURES)
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[Any] | None:
     """Without --gate-base, a vs-base test is not collected: it has nothing to compare."""
-    if BASE_KEY in collector.config.stash or not callable(obj) or not name.startswith("test"):
-        return None
-    return [] if takes_ab_fixtures(obj) else None
+    return not_collected_without(collector, name, obj, BASE_KEY, AB_FIXTURES)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

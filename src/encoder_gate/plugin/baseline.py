@@ -13,7 +13,6 @@ encoder) the comparison does not apply: not collected, and said.
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,14 @@ from typing import Any
 import pytest
 
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import SESSION_KEY, fail_gate, skip_reason, tag_items, write_results
+from encoder_gate.plugin.stash import (
+    SESSION_KEY,
+    TaggedReports,
+    fail_gate,
+    not_collected_without,
+    tag_items,
+    write_results,
+)
 from encoder_gate.results.baseline import BASELINE_FILE, baseline_payload, lines
 from encoder_gate.runtime.baseline import AccuracyBaseline
 from encoder_gate.runtime.session import GateSession
@@ -33,29 +39,19 @@ RESULT_PROPERTY = "encoder_gate_baseline_result"  # its accuracy entry
 OPTION = "--gate-accuracy-baseline"
 
 
-class BaselineResults:
+class BaselineResults(TaggedReports):
     """The baseline tests' results, read from their reports (also from xdist workers)."""
 
+    tag = BACKEND_PROPERTY
+
     def __init__(self) -> None:
+        super().__init__()
         self.accuracy: dict[str, dict[str, Any]] = {}
-        self.seen = 0
-        self.failed = 0
-        self.skips: list[str] = []
         self.left_out: str | None = None  # why none was collected (the model has no F1)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props: dict[str, Any] = dict(report.user_properties)
-        if BACKEND_PROPERTY not in props:
-            return
-        if report.skipped:
-            self.skips.append(f"{props[BACKEND_PROPERTY]}: {skip_reason(report)}")
-        if report.failed:
-            self.failed += 1
-        if report.when != "call":
-            return
-        self.seen += 1
+    def take(self, backend: str, props: dict[str, Any]) -> None:
         if RESULT_PROPERTY in props:
-            self.accuracy[str(props[BACKEND_PROPERTY])] = props[RESULT_PROPERTY]
+            self.accuracy[backend] = props[RESULT_PROPERTY]
 
     def nothing_compared(self) -> str | None:
         """Why this session compared nothing with the baseline though it was given one, or None."""
@@ -83,19 +79,10 @@ def open_baseline(config: pytest.Config, session: GateSession) -> None:
     config.pluginmanager.register(results, "encoder-gate-baseline-results")
 
 
-def _takes_baseline(obj: object) -> bool:
-    try:
-        return BASELINE_FIXTURE in inspect.signature(obj).parameters  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[Any] | None:
     """Without --gate-accuracy-baseline, a baseline test is not collected: it has nothing to compare."""
-    if BASELINE_KEY in collector.config.stash or not callable(obj) or not name.startswith("test"):
-        return None
-    return [] if _takes_baseline(obj) else None
+    return not_collected_without(collector, name, obj, BASELINE_KEY, (BASELINE_FIXTURE,))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -8,6 +8,7 @@ reads the session through :func:`gate_session_of` and runs build steps through
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import socket
 import tempfile
@@ -95,6 +96,48 @@ def skip_reason(report: pytest.TestReport) -> str:
     """Why a skipped test report was skipped, in the words given to pytest.skip."""
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     return str(reason).removeprefix("Skipped: ")
+
+
+def not_collected_without(collector: pytest.Collector, name: str, obj: object, given: pytest.StashKey[Any],
+                          fixtures: tuple[str, ...]) -> list[Any] | None:
+    """For pytest_pycollect_makeitem: [] (not collected) for a test function asking for one of
+    `fixtures` in a session whose stash has no `given` (its option was not given: nothing to
+    compare with); None (pytest collects as usual) for anything else."""
+    if given in collector.config.stash or not callable(obj) or not name.startswith("test"):
+        return None
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return None
+    return [] if any(f in params for f in fixtures) else None
+
+
+class TaggedReports:
+    """The reports of the tests tagged with their backend under `tag` (:func:`tag_items`), read in the
+    process that decides (also from xdist workers): how many reached their call, failed or skipped
+    (with why), and each call's user properties handed to :meth:`take`."""
+
+    tag = ""
+
+    def __init__(self) -> None:
+        self.seen = 0  # tests that reached their call
+        self.failed = 0
+        self.skips: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props: dict[str, Any] = dict(report.user_properties)
+        if self.tag not in props:
+            return
+        if report.skipped:
+            self.skips.append(f"{props[self.tag]}: {skip_reason(report)}")
+        if report.failed:
+            self.failed += 1
+        if report.when == "call":
+            self.seen += 1
+            self.take(str(props[self.tag]), props)
+
+    def take(self, backend: str, props: dict[str, Any]) -> None:
+        """One call's report of a test of `backend`, its user properties `props`."""
 
 
 def params_of(item: pytest.Item) -> dict[str, Any]:
