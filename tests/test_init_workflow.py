@@ -188,6 +188,21 @@ def test_a_pr_that_changes_requirements_is_gated_against_the_bases_benchmarks_on
     assert base_session < pr_session
 
 
+@pytest.mark.parametrize("shards", [1, 2])
+def test_the_requirements_file_the_workflow_installs_is_named_in_one_place(
+        monkeypatch: pytest.MonkeyPatch, shards: int) -> None:
+    """Every step that installs or compares the requirements file, and every comment of the workflow
+    that names it, reads it from runtime.dependency_files.WORKFLOW_REQUIREMENTS (which init's warning
+    names too): renamed there, no `requirements.txt` is left in the workflow."""
+    from encoder_gate.commands import workflow
+
+    monkeypatch.setattr(workflow, "WORKFLOW_REQUIREMENTS", "deps/pins.txt")
+    text = workflow.render_workflow(model_dir="m", version="0.1.0", requirement="encoder-gate[cpu]==0.1.0",
+                                    shards=shards, python="3.11")
+    assert "requirements.txt" not in text
+    assert "venv/bin/pip install -q -r pr/deps/pins.txt" in text and "-r ../base/deps/pins.txt" in text
+
+
 TORCH_2_13 = '{"install": [{"metadata": {"name": "numpy", "version": "2.4.6"}}, ' \
              '{"metadata": {"name": "torch", "version": "2.13.0"}}]}'
 

@@ -14,6 +14,7 @@ from encoder_gate.commands.workflow_comment import comment_script
 from encoder_gate.config import GateConfig
 from encoder_gate.documents import ACCURACY_FILE, DOCUMENTS, SPEEDUPS_FILE, VERDICT_FILE, VERDICT_JSON
 from encoder_gate.errors import GateError
+from encoder_gate.runtime.dependency_files import WORKFLOW_REQUIREMENTS
 
 #: Python and encoder-gate in a job's venv, torch first (@TORCH@); @REQUIREMENTS@: what else the
 #: job installs (the gate job: the PR's requirements.txt, for the code it runs).
@@ -40,7 +41,7 @@ _CPU_TORCH = f"""\
 #: PyPI's CUDA build)
 _RESOLVED_TORCH = """\
           # torch first, at the release pip resolves the requirements and encoder-gate to (a dry
-          # run; else the newest): a requirements.txt pinning another torch would replace it
+          # run; else the newest): a @REQS_FILE@ pinning another torch would replace it
           # below, on a CPU runner with PyPI's CUDA build (about 3 GB)
           torch=torch
           if [ -f @REQS@ ]; then
@@ -61,8 +62,8 @@ _CUDA_WHICH = """\
           # CPU in the same job (a file with no CUDA kernels), against torch eager on the CPU
           @VENV@/bin/pip install -q "$torch"
 """
-_INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", "          if [ -f pr/requirements.txt ]; then "
-                                                   "venv/bin/pip install -q -r pr/requirements.txt; fi\n"
+_INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", "          if [ -f pr/@REQS_FILE@ ]; then "
+                                                   "venv/bin/pip install -q -r pr/@REQS_FILE@; fi\n"
                                  ).replace("@TORCH@", "@GATE_TORCH@").replace("@INSTALL_ENCODER_GATE@",
                                                                               "@INSTALL_GATE@")
 #: A job that runs encoder-gate on results and no code of the PR's (the verdict, the history).
@@ -140,7 +141,7 @@ jobs:
 
       # one environment, the PR's, judges both sides (a PR that upgrades onnxruntime is
       # measured with the new onnxruntime on both; the verdict says so, and a changed
-      # requirements.txt is gated on the base's own below); encoder-gate itself is installed the
+      # @REQS_FILE@ is gated on the base's own below); encoder-gate itself is installed the
       # way it was installed where `encoder-gate init` ran
 """ + _INSTALL_GATE + """
       # the artifact cache is content-addressed (entries are keyed by the model's files and
@@ -325,7 +326,7 @@ _FORK_NOTICE = """\
 #: does it for its share of the backends (the base dealt by the PR's plan), into the shard's report
 #: directory.
 _BASE_STACK = """\
-      # a PR that changes requirements.txt: the A/B above ran base and PR on the PR's libraries and
+      # a PR that changes @REQS_FILE@: the A/B above ran base and PR on the PR's libraries and
       # cannot see the change's own effect (onnxruntime 1.21 to 1.31 cost onnx-int8 a third of its
       # speedup on an AMD EPYC Zen 5; a release that moves the model's outputs moves the torch
       # reference with them). So the base's gate runs again on the base's requirements, in a venv
@@ -336,17 +337,17 @@ _BASE_STACK = """\
         working-directory: pr
 @STEP_ENV@        run: |
           if ! grep -qs '^\\[tool\\.encoder-gate[].]' ../base/@PYPROJECT@ \\
-              || cmp -s <(cat requirements.txt 2> /dev/null) <(cat ../base/requirements.txt 2> /dev/null)
+              || cmp -s <(cat @REQS_FILE@ 2> /dev/null) <(cat ../base/@REQS_FILE@ 2> /dev/null)
           then
-            echo "requirements.txt is the base's (or there is no base): the A/B above measured this PR"
+            echo "@REQS_FILE@ is the base's (or there is no base): the A/B above measured this PR"
             exit 0
           fi
-          echo "::notice::this PR changes requirements.txt: its speed is gated against the base's" \\
-            "benchmarks on the base's requirements"
+          echo "::notice::this PR changes @REQS_FILE@: its speed and accuracy are gated against the" \\
+            "base's gate on the base's requirements"
 @SHARD_COSTS@          python -m venv @BASE_VENV@
 @BASE_TORCH@          @INSTALL_BASE@
-          if [ -f ../base/requirements.txt ]; then
-            @BASE_VENV@/bin/pip install -q -r ../base/requirements.txt
+          if [ -f ../base/@REQS_FILE@ ]; then
+            @BASE_VENV@/bin/pip install -q -r ../base/@REQS_FILE@
           fi
           (cd ../base && @BASE_VENV@/bin/pytest accuracy benchmarks --gate-cache-dir "$CACHE" \\
             --gate-report-dir ../base-stack@SHARD_ARGS_BASE@) \\
@@ -566,7 +567,8 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
     script = "".join(f"            {line}\n" if line else "\n" for line in comment_script().splitlines())
     gate_torch = _RESOLVED_TORCH.replace("@WHICH@", _CUDA_WHICH if gpu_requirement else _CPU_WHICH
                                          ).replace("@PICK_TORCH@", _PICK_TORCH).replace(
-                                             "@GATE_REQ@", shlex.quote(gpu_requirement or requirement))
+                                             "@GATE_REQ@", shlex.quote(gpu_requirement or requirement)
+                                         ).replace("@REQS_FILE@", WORKFLOW_REQUIREMENTS)
     replacements = {
         "@MIN_SLOWDOWN@": f"{GateConfig().min_slowdown:.0%}",
         "@CACHE_DIR@": CACHE_DIR_NAME,
@@ -578,8 +580,10 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@INSTALL_ENCODER_GATE@": install_command(requirement),
         "@INSTALL_GATE@": install_command(gpu_requirement or requirement),
         "@INSTALL_BASE@": install_command(gpu_requirement or requirement, BASE_VENV),
-        "@GATE_TORCH@": gate_torch.replace("@VENV@", "venv").replace("@REQS@", "pr/requirements.txt"),
-        "@BASE_TORCH@": gate_torch.replace("@VENV@", BASE_VENV).replace("@REQS@", "../base/requirements.txt"),
+        "@GATE_TORCH@": gate_torch.replace("@VENV@", "venv").replace("@REQS@", f"pr/{WORKFLOW_REQUIREMENTS}"),
+        "@BASE_TORCH@": gate_torch.replace("@VENV@", BASE_VENV).replace("@REQS@",
+                                                                        f"../base/{WORKFLOW_REQUIREMENTS}"),
+        "@REQS_FILE@": WORKFLOW_REQUIREMENTS,
         "@VENV@": "venv",
         "@BASE_VENV@": BASE_VENV,
         "@SPEEDUPS@": SPEEDUPS_FILE,
