@@ -270,8 +270,10 @@ def test_a_base_whose_gate_wrote_no_baseline_fails_the_requirements_step_saying_
     assert "pr: pytest" not in done.stdout
 
 
+@pytest.mark.parametrize("planned", [False, True])
 def test_a_shard_gates_its_share_of_a_requirements_change_against_the_bases_stack(tmp_path: Path,
-                                                                                  model_dir: Path) -> None:
+                                                                                  model_dir: Path,
+                                                                                  planned: bool) -> None:
     """`--shards 2`: each gate job runs the requirements step for its own share, after its A/B and
     before its upload: the base's benchmarks dealt by the PR's plan (the same shard, the PR's
     committed costs by an absolute path, since that session runs in ../base), then the PR's share
@@ -284,10 +286,14 @@ def test_a_shard_gates_its_share_of_a_requirements_change_against_the_bases_stac
     costs = tmp_path / "pr" / SHARD_COSTS_FILE
     costs.parent.mkdir(parents=True)
     costs.write_text("{}")
+    plan = tmp_path / "pr" / ".encoder-gate" / "shard" / "shard.json"
+    if planned:  # the A/B wrote this shard's shard.json: the base takes the PR's share of its plan
+        plan.parent.mkdir(parents=True)
+        plan.write_text("{}")
     done = run_stood_in(step["run"], tmp_path / "pr", SHARD="2")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    share = f"--gate-shard 2/2 --gate-shard-costs {costs}"
+    share = f"--gate-shard 2/2 {f'--gate-shard-plan {plan}' if planned else f'--gate-shard-costs {costs}'}"
     base = lines.index("base: pytest accuracy benchmarks --gate-cache-dir  --gate-report-dir ../base-stack "
                        f"{share} in base")
     pr = lines.index("pr: pytest accuracy benchmarks --gate-cache-dir  --gate-speedup-baseline "

@@ -171,13 +171,15 @@ def test_a_classifiers_probability_bound_above_one_is_a_usage_error_not_an_inter
                                  ".tolerances[]]: *a bound above 1 could never fail*"])
 
 
-def test_shard_costs_without_a_shard_is_refused(gate_dir: pytest.Pytester, gate_args: list[str]):
+@pytest.mark.parametrize("option", ["costs", "plan"])
+def test_shard_costs_or_plan_without_a_shard_is_refused(gate_dir: pytest.Pytester, gate_args: list[str],
+                                                        option: str):
     """Walk AB: --gate-shard-costs alone was accepted and decided nothing (a missing file was refused
-    only with --gate-shard)."""
+    only with --gate-shard); --gate-shard-plan alike."""
     gate_dir.makepyfile(test_checks=CHECKS)
-    result = gate_dir.runpytest("--gate-shard-costs=nope.json", *gate_args)
+    result = gate_dir.runpytest(f"--gate-shard-{option}=nope.json", *gate_args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
-    result.stderr.fnmatch_lines(["ERROR: encoder-gate: --gate-shard-costs deals the shares of a sharded "
+    result.stderr.fnmatch_lines([f"ERROR: encoder-gate: --gate-shard-{option} deals the shares of a sharded "
                                  "session: give --gate-shard K/N with it, or leave it out"])
 
 

@@ -26,6 +26,7 @@ from encoder_gate.shards.plan import (
     parse_shard,
     record_costs,
     recorded_costs,
+    share_of_plan,
 )
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.rounds import Cell
@@ -67,6 +68,29 @@ def test_without_recorded_costs_every_backend_counts_the_same_and_a_missing_one_
 def test_more_shards_than_backends_is_refused():
     with pytest.raises(GateError, match="use at most 2 shards"):
         deal(["torch", "onnx-fp32"], {}, 3)
+
+
+def test_a_base_takes_the_prs_share_of_the_prs_plan_not_a_deal_of_its_own(tmp_path: Path):
+    """The requirements step's base: dealt by its own four backends, it would run other shares than
+    the PR's five (onnx-int8 in neither shard's baseline); from the PR's shard.json it runs, of its
+    backends, those whose kind the PR's share names. A file that is no shard.json, or of another N,
+    is one line."""
+    pr = ("torch", "torch-compile", "onnx-fp32", "onnx-fp16", "onnx-int8")
+    base = ("torch", "torch-compile", "onnx-fp32", "onnx-int8")
+    plan = deal(pr, {}, 2)
+    assert plan.shares == (("torch", "onnx-fp32", "onnx-int8"), ("torch-compile", "onnx-fp16"))
+    assert deal(base, {}, 2).shares == (("torch", "onnx-fp32"), ("torch-compile", "onnx-int8"))  # apart
+    path = tmp_path / SHARD_FILE
+    path.write_text(json.dumps({"shard": "1/2", "plan": plan.to_json(), "backends": list(plan.share(1))}))
+    assert share_of_plan(str(path), base, parse_shard("1/2")) == (plan, ("torch", "onnx-fp32", "onnx-int8"))
+    assert share_of_plan(str(path), base, parse_shard("2/2"))[1] == ("torch-compile",)
+    with pytest.raises(GateError, match="deals 2 shares, not the 3 of --gate-shard 1/3"):
+        share_of_plan(str(path), base, parse_shard("1/3"))
+    (tmp_path / "costs.json").write_text(json.dumps({"torch": 1.0}))
+    with pytest.raises(GateError, match=r"is not a shard\.json of encoder-gate"):
+        share_of_plan(str(tmp_path / "costs.json"), base, parse_shard("1/2"))
+    with pytest.raises(GateError, match=r"--gate-shard-plan .*nowhere\.json: No such file"):
+        share_of_plan(str(tmp_path / "nowhere.json"), base, parse_shard("1/2"))
 
 
 def test_recorded_costs_are_kept_per_model_and_merged(tmp_path: Path):

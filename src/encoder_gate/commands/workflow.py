@@ -12,7 +12,14 @@ from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT, SHARD_COSTS_
 from encoder_gate.commands.merge import BENCHMARKS_JSON
 from encoder_gate.commands.workflow_comment import comment_script
 from encoder_gate.config import GateConfig
-from encoder_gate.documents import ACCURACY_FILE, DOCUMENTS, SPEEDUPS_FILE, VERDICT_FILE, VERDICT_JSON
+from encoder_gate.documents import (
+    ACCURACY_FILE,
+    DOCUMENTS,
+    SHARD_FILE,
+    SPEEDUPS_FILE,
+    VERDICT_FILE,
+    VERDICT_JSON,
+)
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.dependency_files import WORKFLOW_REQUIREMENTS
 
@@ -344,7 +351,7 @@ _BASE_STACK = """\
           fi
           echo "::notice::this PR changes @REQS_FILE@: its speed and accuracy are gated against the" \\
             "base's gate on the base's requirements"
-@SHARD_COSTS@          python -m venv @BASE_VENV@
+@SHARD_COSTS@@SHARD_PLAN@          python -m venv @BASE_VENV@
 @BASE_TORCH@          @INSTALL_BASE@
           if [ -f ../base/@REQS_FILE@ ]; then
             @BASE_VENV@/bin/pip install -q -r ../base/@REQS_FILE@
@@ -510,9 +517,19 @@ _SHARD_COSTS = """\
 _SHARD_ARGS = (' \\\n'
                '            --gate-shard "$SHARD/@N@" --gate-report-dir .encoder-gate/shard '
                '"${costs[@]}"')
-#: The base's benchmarks in a shard: the same share (the PR's plan and costs: a base whose backends
-#: differ is dealt otherwise, and the cells it did not time are said to be not in the baseline)
-_SHARD_ARGS_BASE = ' \\\n            --gate-shard "$SHARD/@N@" "${costs[@]}"'
+#: The base's gate in a shard: the PR's share (its plan, from the shard.json the A/B wrote), of the
+#: base's backends of those kinds; dealt by the base's own list, a base that lacks one of the PR's
+#: backends got other shares, and a backend could be in no shard's baseline (before the A/B wrote one:
+#: the costs, as before)
+_SHARD_PLAN = """\
+          # the base takes this shard's share of the PR's plan (the A/B's shard.json): dealt by its own
+          # backends, a base without one of the PR's would get other shares than the PR's
+          share=("${costs[@]}")
+          if [ -f @REPORT_DIR@/@SHARD_FILE@ ]; then
+            share=(--gate-shard-plan "$PWD/@REPORT_DIR@/@SHARD_FILE@")
+          fi
+"""
+_SHARD_ARGS_BASE = ' \\\n            --gate-shard "$SHARD/@N@" "${share[@]}"'
 
 
 def uploaded() -> list[str]:
@@ -530,13 +547,14 @@ def _layout(shards: int) -> dict[str, str]:
     a share of the backends, and a verdict job that merges them."""
     if shards == 1:
         return {"@LAYOUT@": _ONE_JOB, "@MATRIX@": "", "@CACHE_SHARD@": "", "@STEP_ENV@": _HF_TOKEN,
-                "@SHARD_COSTS@": "", "@SHARD_ARGS@": "", "@SHARD_ARGS_BASE@": "",
+                "@SHARD_COSTS@": "", "@SHARD_PLAN@": "", "@SHARD_ARGS@": "", "@SHARD_ARGS_BASE@": "",
                 "@GATE_RESULTS@": _GATE_RESULTS, "@REPORT_DIR@": ".encoder-gate",
                 "@VERDICT_JOB@": "", "@RESULTS_JOB@": "gate"}
     n, listed = str(shards), ", ".join(str(k) for k in range(1, shards + 1))
     return {"@LAYOUT@": _SHARDED.replace("@N@", n), "@MATRIX@": _MATRIX.replace("@LIST@", listed),
             "@CACHE_SHARD@": f"-shard${{{{ matrix.shard }}}}of{n}", "@STEP_ENV@": _SHARD_ENV,
-            "@SHARD_COSTS@": _SHARD_COSTS, "@SHARD_ARGS@": _SHARD_ARGS.replace("@N@", n),
+            "@SHARD_COSTS@": _SHARD_COSTS, "@SHARD_PLAN@": _SHARD_PLAN,
+            "@SHARD_ARGS@": _SHARD_ARGS.replace("@N@", n),
             "@SHARD_ARGS_BASE@": _SHARD_ARGS_BASE.replace("@N@", n),
             "@GATE_RESULTS@": _SHARD_RESULTS, "@VERDICT_JOB@": _VERDICT_JOB, "@RESULTS_JOB@": "verdict",
             "@REPORT_DIR@": ".encoder-gate/shard"}
@@ -587,6 +605,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@VENV@": "venv",
         "@BASE_VENV@": BASE_VENV,
         "@SPEEDUPS@": SPEEDUPS_FILE,
+        "@SHARD_FILE@": SHARD_FILE,
         "@ACCURACY@": ACCURACY_FILE,
         "@GATE_RUNNER@": f"[{', '.join(runner)}]" if runner else "ubuntu-latest",
         "@HASH_FILES@": hash_files,
@@ -606,6 +625,9 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
     # holding '@' (a git URL at a commit) is never read as a token
     layout = _layout(shards)
     text = _WORKFLOW
-    for _ in range(2):  # a block of the structure may hold another's token (@GATE_RESULTS@'s @STEP_ENV@)
-        text = _TOKEN.sub(lambda m: layout.get(m.group(0), m.group(0)), text)
+    for _ in range(4):  # a block of the structure may hold another's token (@GATE_RESULTS@'s @STEP_ENV@)
+        blocks = _TOKEN.sub(lambda m: layout.get(m.group(0), m.group(0)), text)
+        if blocks == text:
+            break
+        text = blocks
     return _TOKEN.sub(lambda m: replacements[m.group(0)], text)

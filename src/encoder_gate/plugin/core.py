@@ -74,7 +74,7 @@ from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.properties import EXAMPLES_DIR
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import head_commit
-from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs
+from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs, share_of_plan
 
 pytest.register_assert_rewrite("encoder_gate.suite")
 
@@ -160,6 +160,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="with --gate-shard: deal by the seconds in FILE (the shard-costs.json `encoder-gate "
                          "merge` writes, committed so that every runner reads the same), or `equal` for "
                          "equal shares (default: the durations recorded in the artifact cache)")
+    group.addoption("--gate-shard-plan", dest="gate_shard_plan", metavar="FILE", default=None,
+                    help="with --gate-shard: the share of the plan in FILE (another session's shard.json), "
+                         "of the backends of its kinds configured here, not a deal of their own")
     group.addoption("--gate-allow-skip", dest="gate_allow_skip", action="store_true", default=False,
                     help="let a session pass in which every configured backend, or every test of one, "
                          "was skipped (by default such a session fails: it checked nothing, or not that "
@@ -281,15 +284,20 @@ def _shard(config: pytest.Config, gate_config: GateConfig) -> GateConfig:
     plan) and keep this shard's; the session then runs only those backends' tests."""
     text = config.getoption("gate_shard")
     if not text:
-        if config.getoption("gate_shard_costs"):  # it deals shares: without one it would decide nothing
-            raise GateError("--gate-shard-costs deals the shares of a sharded session: give --gate-shard K/N "
-                            "with it, or leave it out")
+        for option in ("costs", "plan"):  # each deals shares: without one it would decide nothing
+            if config.getoption(f"gate_shard_{option}"):
+                raise GateError(f"--gate-shard-{option} deals the shares of a sharded session: give "
+                                "--gate-shard K/N with it, or leave it out")
         return gate_config
     shard = parse_shard(text)
-    costs = costs_from(config.getoption("gate_shard_costs"), gate_config.cache_dir, gate_config.model)
-    plan = deal(gate_config.backends, costs, shard.total)
+    if given := config.getoption("gate_shard_plan"):  # another session's plan (the PR's, for its base)
+        plan, share = share_of_plan(given, gate_config.backends, shard)
+    else:
+        plan = deal(gate_config.backends, costs_from(config.getoption("gate_shard_costs"),
+                                                     gate_config.cache_dir, gate_config.model), shard.total)
+        share = plan.share(shard.index)
     config.stash[SHARD_KEY] = (shard, plan)
-    return replace(gate_config, backends=plan.share(shard.index), shard=str(shard))
+    return replace(gate_config, backends=share, shard=str(shard))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -305,7 +313,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
                    f"{Path(cfg.cache_dir) / EXAMPLES_DIR} and replayed by every later session")
     if SHARD_KEY in config.stash:
         shard, plan = config.stash[SHARD_KEY]
-        out.append(f"encoder-gate: shard {shard} runs {', '.join(plan.share(shard.index))} (the plan: "
+        out.append(f"encoder-gate: shard {shard} runs {', '.join(cfg.backends)} (the plan: "
                    f"{plan.describe()})")
     return out
 

@@ -38,6 +38,7 @@ from typing import Any
 from encoder_gate import __version__
 from encoder_gate.documents import write_json
 from encoder_gate.errors import GateError
+from encoder_gate.runtime.predictions import backend_kind
 
 #: Recorded costs per model in the artifact cache: {model name: {backend: seconds}}.
 COSTS_FILE = "shard-costs.json"
@@ -120,6 +121,27 @@ def deal(backends: Sequence[str], costs: Mapping[str, float], total: int) -> Sha
         loads[target] += cost[name]
     shares = tuple(tuple(sorted(share, key=rank.__getitem__)) for share in dealt)
     return ShardPlan(total=total, shares=shares, costs=cost, source=source)
+
+
+def share_of_plan(source: str, backends: Sequence[str], shard: Shard) -> tuple[ShardPlan, tuple[str, ...]]:
+    """``--gate-shard K/N --gate-shard-plan FILE``: the plan another session's shard.json holds (the
+    PR's, dealt by its own backends), and of `backends` (this session's: the base's, in the workflow's
+    requirements step) those whose kind its K-th share names. Dealt by their own list, a base that
+    lacks one of the PR's backends would get other shares, and a backend of the PR's share none of
+    the base's. A file that is no shard.json, or of another N, is a GateError."""
+    try:
+        doc = json.loads(Path(source).read_text())
+        plan = plan_from_json(doc["plan"])
+    except OSError as exc:
+        raise GateError(f"--gate-shard-plan {source}: {exc.strerror or exc} (pass the shard.json of the "
+                        "session whose shares this one takes)") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GateError(f"--gate-shard-plan {source} is not a shard.json of encoder-gate ({exc!r})") from None
+    if plan.total != shard.total:
+        raise GateError(f"--gate-shard-plan {source} deals {plan.total} shares, not the {shard.total} of "
+                        f"--gate-shard {shard}")
+    kinds = {backend_kind(name) for name in plan.share(shard.index)}
+    return plan, tuple(name for name in backends if backend_kind(name) in kinds)
 
 
 def plan_from_json(doc: Mapping[str, Any]) -> ShardPlan:
