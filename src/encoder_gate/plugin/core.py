@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
-from encoder_gate.backends.int8_path import TARGETS
 from encoder_gate.backends.prebuilt import resolve_onnx_path
 from encoder_gate.backends.registry import check_prebuilt_files, split_integer_path, with_prebuilt_file
 from encoder_gate.cache import record_session
@@ -37,10 +36,10 @@ from encoder_gate.decision import check_waiver_labels, check_waivers
 from encoder_gate.documents import ACCURACY_FILE
 from encoder_gate.environment import outside_the_window
 from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
-from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.plugin import ab, applicable, baseline, bench_fixtures, fixtures
 from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.forecast import say_forecast
+from encoder_gate.plugin.options import OPTIONS, add_options
 from encoder_gate.plugin.outcomes import CHECKED_NOTHING, OutcomeCounter, nothing_checked, verdict_summary
 from encoder_gate.plugin.stash import (
     BACKEND_PROPERTY,
@@ -79,94 +78,8 @@ from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs
 pytest.register_assert_rewrite("encoder_gate.suite")
 
 
-OPTIONS: tuple[tuple[str, str, str], ...] = (
-    ("model", "MODEL", f"model: {', '.join(BUILTIN_MODELS)}, a local HF model directory, or a hub id"),
-    ("backends", "LIST", "comma list of backends: torch, torch-compile, onnx-fp32, onnx-fp16, "
-                         "onnx-int8, onnx:PATH"),
-    ("targets", "LIST", f"comma list of the CPUs the INT8 files will run on, from {', '.join(TARGETS)} "
-                        "(default all): each INT8 backend is judged on their integer paths, this "
-                        "CPU's always"),
-    ("dataset", "SOURCE", "dataset: bundled, a .jsonl/.csv/.parquet file, a saved HF dataset "
-                          "directory, or hf:ID"),
-    ("dataset-variant", "VARIANT", "normal, or filtered (texts over 200 characters)"),
-    ("split", "SPLIT", "dataset split (bundled: train, validation, test)"),
-    ("text-column", "NAME", "text column of the dataset"),
-    ("label-column", "NAME", "label column of the dataset"),
-    ("texts", "FILE", "a text file, one text per line, instead of a labelled dataset: every parity "
-                      "check runs, F1 is skipped (no gold labels)"),
-    ("calibration", "FILE", "static INT8's calibration texts, one per line (default: the validation split "
-                            "of the dataset, never its test split)"),
-    ("batch-sizes", "LIST", "comma list of benchmark batch sizes (default 1,8)"),
-    ("sweep", "SWEEP", "benchmarks: gate (default; model-only, normal, bucketed, paired: the measured "
-                       "gate configuration) or full (every mode, variant, dispatch, workers, batch "
-                       "sizes 1-32)"),
-    ("eval-batch-size", "N", "batch size for accuracy evaluation (at most 4,096 padded tokens a batch, too)"),
-    ("limit", "N", "evaluate only the first N examples (0: all)"),
-    ("explore", "N", "the padding properties draw N random examples each instead of their fixed ones (the "
-                     "same every run); a failure found is kept in the artifact cache and replayed by every "
-                     "later session"),
-    ("thresholds", "MODE", "fixed (0.5, the model card's) or tuned (per label, on the validation split)"),
-    ("device", "DEVICE", "cpu or cuda"),
-    ("threads", "N", "intra-op threads for torch and ONNX Runtime in a session that times its backends "
-                     "(benchmarks, vs base; 0: library default)"),
-    ("eval-threads", "N", "intra-op threads of the predictions on the evaluation set, also in a session that "
-                          "times at --gate-threads (default 0: the library default, all cores)"),
-    ("cache-dir", "DIR", "artifact cache directory (default .encoder-gate/cache)"),
-    ("report-dir", "DIR", "report directory (default .encoder-gate)"),
-    ("f1-rule", "RULE", "how the F1 keep check decides: point (default; F1 keeps f1_keep x the "
-                        "reference's), regression (fails when the whole 95 percent CI of the F1 change lies "
-                        "below -margin) or non-inferiority (passes when it lies above -margin)"),
-    ("f1-margin", "F1", "the F1 drop the CI rules and the power warning use, absolute (default 0.01: "
-                        "one F1 point)"),
-    ("per-label-min-support", "N", "per-label check: judge only labels with at least N gold positives "
-                                   "(default 30)"),
-    ("base", "DIR", "a checkout of the PR's base: its [tool.encoder-gate], model and backends run beside the "
-                    "PR's in this session, and the vs-base tests compare each backend's accuracy and speed"),
-    ("base-ref", "REF", "a git ref of the PR's base (e.g. origin/main), checked out in a git worktree and "
-                        "run as --gate-base"),
-    ("min-slowdown", "SHARE", "vs base: the smallest slowdown that fails a cell (default 0.05: 5 percent)"),
-    ("inconclusive", "MODE", "vs base: how a cell that could not decide within its budget counts, warn "
-                             "(default) or fail"),
-    ("ab-budget", "SECONDS", "vs base: the time each speed cell may take for its rounds (default 25)"),
-    ("budget", "SECONDS", "the time the session may spend timing, shared among its speed cells (time a "
-                          "cell leaves unused goes to the ones after it; a vs-base cell takes the smaller "
-                          "of its share and --gate-ab-budget; default: none, each cell runs to its CI "
-                          "target or decision)"),
-    ("per-label-keep", "SHARE", "per-label check: the share of its reference F1 every label keeps, for "
-                                "every backend (default: the backend's per_label_keep in tolerances.py)"),
-)
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("encoder-gate", "encoder-gate: encoder accuracy and speed gate")
-    for name, metavar, help_text in OPTIONS:
-        group.addoption(f"--gate-{name}", dest=f"gate_{name.replace('-', '_')}",
-                        metavar=metavar, default=None, help=help_text)
-    group.addoption("--gate-speedup-baseline", dest="gate_speedup_baseline", metavar="FILE", default=None,
-                    help="speedups.json of the base run to gate speedups against (default: the "
-                         "speedups in the save --benchmark-compare compares with)")
-    group.addoption("--gate-accuracy-baseline", dest="gate_accuracy_baseline", metavar="FILE", default=None,
-                    help="accuracy.json of a session on other libraries (the base's requirements) whose "
-                         "predictions, in the same artifact cache, each backend's accuracy is gated against")
-    group.addoption("--gate-allow-other-machine", dest="gate_allow_other_machine", action="store_true",
-                    default=False,
-                    help="gate speedups against a baseline whose hardware fingerprint (CPU, ISA flags, "
-                         "cores, threads, execution providers, torch/onnxruntime versions) differs "
-                         "(also ENCODER_GATE_ALLOW_OTHER_MACHINE=1)")
-    group.addoption("--gate-shard", dest="gate_shard", metavar="K/N", default=None,
-                    help="run the K-th of N shares of the gate (whole backends, dealt by their recorded "
-                         "durations); `encoder-gate merge` joins the N report directories into one verdict")
-    group.addoption("--gate-shard-costs", dest="gate_shard_costs", metavar="FILE", default=None,
-                    help="with --gate-shard: deal by the seconds in FILE (the shard-costs.json `encoder-gate "
-                         "merge` writes, committed so that every runner reads the same), or `equal` for "
-                         "equal shares (default: the durations recorded in the artifact cache)")
-    group.addoption("--gate-shard-plan", dest="gate_shard_plan", metavar="FILE", default=None,
-                    help="with --gate-shard: the share of the plan in FILE (another session's shard.json), "
-                         "of the backends of its kinds configured here, not a deal of their own")
-    group.addoption("--gate-allow-skip", dest="gate_allow_skip", action="store_true", default=False,
-                    help="let a session pass in which every configured backend, or every test of one, "
-                         "was skipped (by default such a session fails: it checked nothing, or not that "
-                         "backend)")
+    add_options(parser)
 
 
 #: When this session began, before it touched the artifact cache (encoder_gate.cache.record_session).
