@@ -184,3 +184,27 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
                        str(root / "better-stack" / "accuracy.json"))
     assert waived.ret == pytest.ExitCode.OK, waived.stdout.str()[-2000:]
     waived.stdout.fnmatch_lines(["torch *waived (vs baseline by ml-platform, *"])
+
+
+def test_each_shard_judges_its_share_against_the_baseline_and_the_merge_unites_them(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache_dir: Path):
+    """A sharded session with the baseline: each shard compares its own backends (the tests are of a
+    backend, so shard 2 runs them too; they were deselected there as tests of none), and `encoder-gate
+    merge` unites the shards' baseline.json into the verdict's."""
+    from encoder_gate.commands.cli import main
+
+    root = _checkout(tmp_path / "repo", 'model = "tiny"\nbackends = ["torch", "onnx-fp32"]\nlimit = 60\n')
+    base = _accuracy(pytester, monkeypatch, root, cache_dir, "base-stack")
+    assert base.ret == pytest.ExitCode.OK, base.stdout.str()[-2000:]
+    for k in (1, 2):
+        shard = _accuracy(pytester, monkeypatch, root, cache_dir, f"shard-{k}", "--gate-shard", f"{k}/2",
+                          "--gate-shard-costs", "equal", "--gate-accuracy-baseline",
+                          str(root / "base-stack" / "accuracy.json"))
+        assert shard.ret == pytest.ExitCode.OK, shard.stdout.str()[-2000:]
+        assert list(json.loads((root / f"shard-{k}" / BASELINE_FILE).read_text())["accuracy"]) == \
+            [("torch", "onnx-fp32")[k - 1]]
+    assert main(["merge", str(root / "shard-1"), str(root / "shard-2"), "--out", str(root / "merged")]) == 0
+    merged = json.loads((root / "merged" / BASELINE_FILE).read_text())
+    assert sorted(merged["accuracy"]) == ["onnx-fp32", "torch"]
+    said = (root / "merged" / "verdict.md").read_text()
+    assert "- torch: micro F1" in said and "- onnx-fp32: micro F1" in said

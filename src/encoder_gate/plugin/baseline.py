@@ -21,6 +21,7 @@ import pytest
 
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
+    BASELINE_BACKEND,
     SESSION_KEY,
     TaggedReports,
     fail_gate,
@@ -33,7 +34,6 @@ from encoder_gate.runtime.baseline import AccuracyBaseline
 from encoder_gate.runtime.session import GateSession
 
 BASELINE_KEY = pytest.StashKey[AccuracyBaseline]()
-BASELINE_FIXTURE = "baseline_backend"
 BACKEND_PROPERTY = "encoder_gate_baseline_backend"  # a baseline test's backend, on its reports
 RESULT_PROPERTY = "encoder_gate_baseline_result"  # its accuracy entry
 OPTION = "--gate-accuracy-baseline"
@@ -82,14 +82,14 @@ def open_baseline(config: pytest.Config, session: GateSession) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[Any] | None:
     """Without --gate-accuracy-baseline, a baseline test is not collected: it has nothing to compare."""
-    return not_collected_without(collector, name, obj, BASELINE_KEY, (BASELINE_FIXTURE,))
+    return not_collected_without(collector, name, obj, BASELINE_KEY, (BASELINE_BACKEND,))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if BASELINE_FIXTURE in metafunc.fixturenames:
+    if BASELINE_BACKEND in metafunc.fixturenames:
         baseline = metafunc.config.stash.get(BASELINE_KEY, None)
         names = list(baseline.pairs) if baseline is not None else []
-        metafunc.parametrize(BASELINE_FIXTURE, names, ids=names)
+        metafunc.parametrize(BASELINE_BACKEND, names, ids=names)
 
 
 @pytest.hookimpl(trylast=True)
@@ -104,8 +104,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         why = None  # the model cannot be resolved yet: its tests say why
     if why:
         config.stash[RESULTS].left_out = why
-        items[:] = [i for i in items if BASELINE_FIXTURE not in getattr(i, "fixturenames", ())]
-    tag_items(items, BASELINE_FIXTURE, BACKEND_PROPERTY)
+        items[:] = [i for i in items if BASELINE_BACKEND not in getattr(i, "fixturenames", ())]
+    tag_items(items, BASELINE_BACKEND, BACKEND_PROPERTY)
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,7 @@ from encoder_gate.plugin.forecast import say_forecast
 from encoder_gate.plugin.options import OPTIONS, add_options
 from encoder_gate.plugin.outcomes import CHECKED_NOTHING, OutcomeCounter, nothing_checked, verdict_summary
 from encoder_gate.plugin.stash import (
+    BACKEND_PARAMS,
     BACKEND_PROPERTY,
     BASE_KEY,
     GATE_COLLECTED,
@@ -334,7 +335,7 @@ def _once_per_sharded_session(config: pytest.Config, items: list[pytest.Item]) -
     kept: list[pytest.Item] = []
     once: list[pytest.Item] = []
     for item in items:
-        alone = not {"backend", "ab_backend"} & set(params_of(item))
+        alone = not set(BACKEND_PARAMS) & set(params_of(item))
         (once if alone else kept).append(item)
     if once:
         items[:] = kept

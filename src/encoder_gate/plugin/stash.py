@@ -74,6 +74,10 @@ RELEASE_AFTER = pytest.StashKey[dict[str, list[str]]]()
 
 
 BACKEND_PROPERTY = "encoder_gate_backend"
+#: The parameters that name the backend a test judges: its own checks, vs base, vs a baseline. A test
+#: with none of them is of no backend (run once in a sharded session, in shard 1).
+BASELINE_BACKEND = "baseline_backend"
+BACKEND_PARAMS = ("backend", "ab_backend", BASELINE_BACKEND)
 AB_BACKEND_PROPERTY = "encoder_gate_ab_backend"  # a vs-base test's backend, on its reports
 FEEDS_PROPERTY = "encoder_gate_feeds"  # a results document the test writes into (tag_feeds)
 
