@@ -208,3 +208,41 @@ def test_each_shard_judges_its_share_against_the_baseline_and_the_merge_unites_t
     assert sorted(merged["accuracy"]) == ["onnx-fp32", "torch"]
     said = (root / "merged" / "verdict.md").read_text()
     assert "- torch: micro F1" in said and "- onnx-fp32: micro F1" in said
+
+
+def test_an_encoders_embeddings_are_judged_by_its_own_checks_and_a_retrained_one_is_left_out(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache_dir: Path):
+    """A feature-extraction encoder has no F1: the same weights on other libraries keep its
+    embeddings within the bounds it has against torch (drift, cosine, relative L2); a baseline whose
+    embeddings moved fails `vs baseline` saying which check. Against another model's (retrained) no
+    comparison applies: not collected, and said."""
+    root = _checkout(tmp_path / "repo", 'model = "minilm-embed"\nbackends = ["torch"]\nlimit = 40\n')
+    base = _accuracy(pytester, monkeypatch, root, cache_dir, "base-stack")
+    assert base.ret == pytest.ExitCode.OK, base.stdout.str()[-2000:]
+    baseline = str(root / "base-stack" / "accuracy.json")
+    kept = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline", baseline)
+    assert kept.ret == pytest.ExitCode.OK, kept.stdout.str()[-2000:]
+    kept.stdout.fnmatch_lines(["torch: mean cosine 1.0000 here vs 1.0000 on the baseline, kept"])
+
+    written = json.loads((root / "base-stack" / "accuracy.json").read_text())
+    entry = Path(cache_dir) / written["cached_outputs"]["torch"]["entry"]
+    key = json.loads((entry / "encoder-gate-manifest.json").read_text())["key"]
+    embeddings = np.load(entry / PREDICTIONS_FILE)
+    noise = np.random.default_rng(0).normal(0, 0.05, embeddings.shape).astype(embeddings.dtype)
+    written["cached_outputs"]["torch"]["entry"] = _kept(ArtifactCache(cache_dir), "predictions-torch",
+                                                        key["texts"], embeddings + noise)
+    (root / "moved.json").write_text(json.dumps(written))
+    moved = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline",
+                      str(root / "moved.json"))
+    assert moved.ret == pytest.ExitCode.TESTS_FAILED, moved.stdout.str()[-2000:]
+    moved.stdout.fnmatch_lines(["*torch's embeddings moved from the baseline's torch on the same 40 texts "
+                                "beyond its bounds: *cosine_min *"])
+    assert json.loads((root / "pr" / BASELINE_FILE).read_text())["accuracy"]["torch"]["passed"] is False
+
+    written["model"]["content_hash"] = "0123456789abcdef0123"  # another model's: retrained
+    (root / "retrained.json").write_text(json.dumps(written))
+    other = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline",
+                      str(root / "retrained.json"))
+    assert other.ret == pytest.ExitCode.OK, other.stdout.str()[-2000:]
+    other.stdout.fnmatch_lines(["not compared, the comparison does not apply: minilm-embed is a "
+                                "feature-extraction encoder and its model is not the baseline's*"])

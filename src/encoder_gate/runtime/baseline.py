@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_gate.accuracy.checks import judge_all
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import MANIFEST, toolchain_versions
@@ -96,11 +97,55 @@ class AccuracyBaseline(AgainstBase):
                              tuple(m.get("label_names") or ()))
 
     @property
+    def encoder(self) -> bool:
+        """A feature-extraction encoder: judged by its embeddings' checks, not by an F1."""
+        return not self.pr.model.task.classifier
+
+    @property
+    def accuracy_not_applicable(self) -> str | None:
+        """None for a classifier, and for an encoder whose model is the baseline's (the same weights
+        on other libraries: its embeddings should not move); a retrained encoder's move by design."""
+        b, p = self.base_model, self.pr.model
+        if self.encoder and b.content_hash != p.content_hash:
+            return (f"{p.name} is a feature-extraction encoder and its model is not the baseline's "
+                    f"({b.name}, content {b.content_hash}; here {p.content_hash}): a retrained encoder's "
+                    "embeddings move by design, so their drift from the baseline's says nothing about a loss")
+        return None
+
+    @property
     def accuracy_not_compared(self) -> str | None:
-        """Why nothing can be compared with the baseline: no F1 here (as against a base), or its
-        predictions are of other texts than this session's evaluation texts (the PR changed the
-        dataset settings too, or the base's differ), or None."""
+        """Why nothing can be compared with the baseline: no F1 here (as against a base; an encoder
+        needs none), or its predictions are of other texts than this session's evaluation texts (the
+        PR changed the dataset settings too, or the base's differ), or None."""
+        if self.encoder:
+            return self.accuracy_not_applicable or self._other_texts()
         return super().accuracy_not_compared or self._other_texts()
+
+    def accuracy_failure(self, name: str) -> str | None:
+        """A classifier's as against a base (the F1 rule, per label); an encoder's embeddings of
+        backend `name` against the baseline's by the checks and bounds it is judged by against torch
+        (drift, cosine, relative L2): the same weights on other libraries keep within them."""
+        if not self.encoder:
+            return super().accuracy_failure(name)
+        if why := self.accuracy_not_compared:
+            return f"not compared with {self.side}: {why}"
+        failing = self._moved(name)
+        if not failing:
+            return None
+        said = "; ".join(f"{check} {row['observed']:.4g} (bound: {row['direction']} {row['bound']:g})"
+                         for check, row in failing.items())
+        return (f"{name}'s embeddings moved from {self.side}'s {self.pairs[name]} on the same "
+                f"{len(self.pr.dataset.texts)} texts beyond its bounds: {said}")
+
+    def accuracy_failed_by(self, name: str) -> list[str]:
+        if not self.encoder:
+            return super().accuracy_failed_by(name)
+        return [] if self.accuracy_not_compared else list(self._moved(name))
+
+    def _moved(self, name: str) -> dict[str, dict[str, Any]]:
+        """An encoder's checks of backend `name` against the baseline's embeddings that fail."""
+        judged = judge_all(self.accuracy(name), self.pr.bounds(name))
+        return {check: row for check, row in judged.items() if not row["passed"]}
 
     def _other_texts(self) -> str | None:
         texts, cfg = self.pr.dataset.texts, self.pr.config
