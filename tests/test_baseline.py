@@ -6,7 +6,6 @@ verdict. A file that is not such a baseline, or one of other texts, is one line 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +130,15 @@ def _accuracy(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, root: 
                               "-p", "no:cacheprovider", "-p", "no:randomly", *args)
 
 
+def _against(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, root: Path, cache_dir: Path,
+             baseline: Path | dict[str, Any], name: str = "baseline") -> pytest.RunResult:
+    """The PR's `pytest accuracy` against `baseline`: an accuracy.json, or a document written as one."""
+    if isinstance(baseline, dict):
+        (root / f"{name}.json").write_text(json.dumps(baseline))
+        baseline = root / f"{name}.json"
+    return _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline", str(baseline))
+
+
 @pytest.mark.slow
 def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waiver_accepts_it(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, default_model, tmp_path: Path,
@@ -147,8 +155,7 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
     written = json.loads((root / "base-stack" / "accuracy.json").read_text())
     assert written["cached_outputs"]["torch"]["entry"].startswith("predictions-torch-")
 
-    same = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline",
-                     str(root / "base-stack" / "accuracy.json"))
+    same = _against(pytester, monkeypatch, root, cache_dir, root / "base-stack" / "accuracy.json")
     assert same.ret == pytest.ExitCode.OK, same.stdout.str()[-2000:]
     same.stdout.fnmatch_lines(["*this session against the baseline*", "*the same libraries*",
                                "torch: micro F1 * here vs * on the baseline, change +0.0000 *, kept"])
@@ -160,11 +167,8 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
     texts, gold = session.dataset.texts, session.gold
     better = _kept(ArtifactCache(cache_dir), "predictions-torch", texts_digest(texts),
                    np.where(gold > 0, 0.9, 0.1).astype(np.float32))
-    shutil.copytree(root / "base-stack", root / "better-stack")
     written["cached_outputs"]["torch"]["entry"] = better
-    (root / "better-stack" / "accuracy.json").write_text(json.dumps(written))
-    lost = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline",
-                     str(root / "better-stack" / "accuracy.json"))
+    lost = _against(pytester, monkeypatch, root, cache_dir, written, "better")
     assert lost.ret == pytest.ExitCode.TESTS_FAILED, lost.stdout.str()[-2000:]
     lost.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the baseline's (default*"])
     doc = json.loads((root / "pr" / BASELINE_FILE).read_text())
@@ -180,8 +184,7 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
         "[tool.encoder-gate]\n" + table + '[[tool.encoder-gate.waivers]]\nbackend = "torch"\n'
         'check = "vs baseline"\nowner = "ml-platform"\nreason = "transformers 5 tokenizes anew"\n'
         'until = 2099-01-01\n')
-    waived = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline",
-                       str(root / "better-stack" / "accuracy.json"))
+    waived = _against(pytester, monkeypatch, root, cache_dir, root / "better.json")
     assert waived.ret == pytest.ExitCode.OK, waived.stdout.str()[-2000:]
     waived.stdout.fnmatch_lines(["torch *waived (vs baseline by ml-platform, *"])
 
@@ -219,8 +222,8 @@ def test_an_encoders_embeddings_are_judged_by_its_own_checks_and_a_retrained_one
     root = _checkout(tmp_path / "repo", 'model = "minilm-embed"\nbackends = ["torch"]\nlimit = 40\n')
     base = _accuracy(pytester, monkeypatch, root, cache_dir, "base-stack")
     assert base.ret == pytest.ExitCode.OK, base.stdout.str()[-2000:]
-    baseline = str(root / "base-stack" / "accuracy.json")
-    kept = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline", baseline)
+    baseline = root / "base-stack" / "accuracy.json"
+    kept = _against(pytester, monkeypatch, root, cache_dir, baseline)
     assert kept.ret == pytest.ExitCode.OK, kept.stdout.str()[-2000:]
     kept.stdout.fnmatch_lines(["torch: mean cosine 1.0000 here vs 1.0000 on the baseline, kept"])
 
@@ -231,18 +234,14 @@ def test_an_encoders_embeddings_are_judged_by_its_own_checks_and_a_retrained_one
     noise = np.random.default_rng(0).normal(0, 0.05, embeddings.shape).astype(embeddings.dtype)
     written["cached_outputs"]["torch"]["entry"] = _kept(ArtifactCache(cache_dir), "predictions-torch",
                                                         key["texts"], embeddings + noise)
-    (root / "moved.json").write_text(json.dumps(written))
-    moved = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline",
-                      str(root / "moved.json"))
+    moved = _against(pytester, monkeypatch, root, cache_dir, written, "moved")
     assert moved.ret == pytest.ExitCode.TESTS_FAILED, moved.stdout.str()[-2000:]
     moved.stdout.fnmatch_lines(["*torch's embeddings moved from the baseline's torch on the same 40 texts "
                                 "beyond its bounds: *cosine_min *"])
     assert json.loads((root / "pr" / BASELINE_FILE).read_text())["accuracy"]["torch"]["passed"] is False
 
     written["model"]["content_hash"] = "0123456789abcdef0123"  # another model's: retrained
-    (root / "retrained.json").write_text(json.dumps(written))
-    other = _accuracy(pytester, monkeypatch, root, cache_dir, "pr", "--gate-accuracy-baseline",
-                      str(root / "retrained.json"))
+    other = _against(pytester, monkeypatch, root, cache_dir, written, "retrained")
     assert other.ret == pytest.ExitCode.OK, other.stdout.str()[-2000:]
     other.stdout.fnmatch_lines(["not compared, the comparison does not apply: minilm-embed is a "
                                 "feature-extraction encoder and its model is not the baseline's*"])
