@@ -563,3 +563,11 @@ def test_a_baseline_says_how_many_texts_each_case_timed():
     case = "model/normal/bs8/bucketed"
     for stats in ([1], {case: [1]}, {case: {"x": {"texts": 0}}}):
         assert Baseline({"stats": stats}, "bad.json").texts_of("model/normal/bs8/bucketed") is None
+    # whose count a session follows: this machine's on another library stack (a PR's requirements
+    # against its base's) as well as this one's; another machine's is sized there, by time, instead
+    stack = ("onnxruntime: '1.32.0' now, '1.21.0' in the baseline",
+             "versions.transformers: '5.24.0' now, '4.47.0' in the baseline", "execution_providers: [] now")
+    assert not Baseline(doc, "base.json", stack).other_machine
+    for machine in ("cpu_model: 'AMD EPYC' now, 'Intel Xeon' in the baseline", "isa.avx512_vnni: True now",
+                    "threads: 1 now, 2 in the baseline"):
+        assert Baseline(doc, "base.json", (*stack, machine)).other_machine

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.errors import GateError
-from encoder_gate.speed.machine import MachineMismatch, fingerprint_differences, machine_mismatch_message
+from encoder_gate.speed.machine import (
+    STACK_FIELDS,
+    MachineMismatch,
+    fingerprint_differences,
+    machine_mismatch_message,
+)
 from encoder_gate.speed.results import read_json
 from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE, BenchSettings
 
@@ -21,6 +26,12 @@ class Baseline:
     doc: Mapping[str, Any]
     source: str
     differences: Sequence[str] = ()
+
+    @property
+    def other_machine(self) -> bool:
+        """Whether the fingerprints differ in a field of the machine (CPU, cores, threads, GPU), not
+        only of the library stack (:data:`~encoder_gate.speed.machine.STACK_FIELDS`)."""
+        return any(d.split(":", 1)[0].split(".", 1)[0] not in STACK_FIELDS for d in self.differences)
 
     def texts_of(self, case: str) -> int | None:
         """The texts a pass of `case` timed in the baseline (its paired cells' `texts`), or None where

@@ -209,6 +209,9 @@ ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8
 #: What a speed baseline must share with the run gated against it, in the order messages name them.
 FINGERPRINT_FIELDS = ("cpu_model", "isa", "integer_path", "logical_cores", "physical_cores", "threads",
                       "execution_providers", "torch", "onnxruntime", "versions", "gpu")
+#: The fields of the library stack, not of the machine: a baseline that differs in these alone was
+#: timed on this machine (a PR's requirements against its base's), its round sizes fit here.
+STACK_FIELDS = ("execution_providers", "torch", "onnxruntime", "versions")
 
 
 def cpu_details(cpuinfo: str | None = None) -> dict[str, Any]:
