@@ -155,7 +155,7 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
     written = json.loads((root / "base-stack" / "accuracy.json").read_text())
     assert written["cached_outputs"]["torch"]["entry"].startswith("predictions-torch-")
 
-    same = _against(pytester, monkeypatch, root, cache_dir, root / "base-stack" / "accuracy.json")
+    same = _against(pytester, monkeypatch, root, cache_dir, root / "base-stack")  # its report directory
     assert same.ret == pytest.ExitCode.OK, same.stdout.str()[-2000:]
     same.stdout.fnmatch_lines(["*this session against the baseline*", "*the same libraries*",
                                "torch: micro F1 * here vs * on the baseline, change +0.0000 *, kept"])

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from encoder_gate.documents import ACCURACY_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
     BASELINE_BACKEND,
@@ -70,8 +71,9 @@ def open_baseline(config: pytest.Config, session: GateSession) -> None:
     given = config.getoption("gate_accuracy_baseline", None)
     if given is None:
         return
+    path = Path(given) / ACCURACY_FILE if Path(given).is_dir() else Path(given)  # a report directory: its own
     try:
-        config.stash[BASELINE_KEY] = AccuracyBaseline.open(Path(given), session)
+        config.stash[BASELINE_KEY] = AccuracyBaseline.open(path, session)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
     results = BaselineResults()
