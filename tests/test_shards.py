@@ -84,6 +84,9 @@ def test_a_base_takes_the_prs_share_of_the_prs_plan_not_a_deal_of_its_own(tmp_pa
     path.write_text(json.dumps({"shard": "1/2", "plan": plan.to_json(), "backends": list(plan.share(1))}))
     assert share_of_plan(str(path), base, parse_shard("1/2")) == (plan, ("torch", "onnx-fp32", "onnx-int8"))
     assert share_of_plan(str(path), base, parse_shard("2/2"))[1] == ("torch-compile",)
+    with pytest.raises(GateError, match=r"its share 2/2 \(torch-compile, onnx-fp16\) names no backend "
+                                        r"configured here \(onnx-int8\): this shard has nothing to run"):
+        share_of_plan(str(path), ("onnx-int8",), parse_shard("2/2"))
     with pytest.raises(GateError, match="deals 2 shares, not the 3 of --gate-shard 1/3"):
         share_of_plan(str(path), base, parse_shard("1/3"))
     (tmp_path / "costs.json").write_text(json.dumps({"torch": 1.0}))

@@ -141,7 +141,12 @@ def share_of_plan(source: str, backends: Sequence[str], shard: Shard) -> tuple[S
         raise GateError(f"--gate-shard-plan {source} deals {plan.total} shares, not the {shard.total} of "
                         f"--gate-shard {shard}")
     kinds = {backend_kind(name) for name in plan.share(shard.index)}
-    return plan, tuple(name for name in backends if backend_kind(name) in kinds)
+    share = tuple(name for name in backends if backend_kind(name) in kinds)
+    if not share:
+        planned = ", ".join(plan.share(shard.index))
+        raise GateError(f"--gate-shard-plan {source}: its share {shard} ({planned}) names no backend "
+                        f"configured here ({', '.join(backends)}): this shard has nothing to run")
+    return plan, share
 
 
 def plan_from_json(doc: Mapping[str, Any]) -> ShardPlan:
