@@ -114,7 +114,7 @@ def pip_stand_in(label: str) -> str:
 
 #: Stand-ins for the requirements step's commands: the venv, pip and the two pytest sessions say what
 #: they were asked; the base's session writes speedups.json and accuracy.json unless NO_SPEEDUPS or
-#: NO_ACCURACY is set.
+#: NO_ACCURACY is set, and exits with BASE_EXIT (0).
 STAND_INS = """
 python() { echo "python $*"; }
 pytest() { echo "pr: pytest $*"; }
@@ -124,7 +124,8 @@ cat > ../base-venv/bin/pip << 'PIP'
 """ + pip_stand_in("base pip") + """PIP
 printf '#!/bin/sh\\necho "base: pytest $* in $(basename "$PWD")"\\nmkdir -p ../base-stack\\n'\\
 '[ -n "${NO_SPEEDUPS:-}" ] || echo {} > ../base-stack/speedups.json\\n'\\
-'[ -n "${NO_ACCURACY:-}" ] || echo {} > ../base-stack/accuracy.json\\n' > ../base-venv/bin/pytest
+'[ -n "${NO_ACCURACY:-}" ] || echo {} > ../base-stack/accuracy.json\\nexit "${BASE_EXIT:-0}"\\n' \\
+> ../base-venv/bin/pytest
 chmod +x ../base-venv/bin/pip ../base-venv/bin/pytest
 """
 
@@ -302,6 +303,22 @@ def test_a_shard_gates_its_share_of_a_requirements_change_against_the_bases_stac
                      "--benchmark-json .encoder-gate/shard/benchmarks.json "
                      f"--gate-shard 2/2 --gate-report-dir .encoder-gate/shard --gate-shard-costs {costs}")
     assert base < pr
+
+
+@pytest.mark.parametrize(("shards", "exit_code", "compared"), [(2, 5, False), (2, 1, True), (1, 5, True)])
+def test_a_shard_whose_base_has_nothing_to_run_compares_nothing_and_says_so(
+        tmp_path: Path, model_dir: Path, shards: int, exit_code: int, compared: bool) -> None:
+    """A shard of only backends new in the PR: the base's session exits 5 (pytest's "no tests"), the
+    step says nothing of the base's is compared there and passes, as the A/B does of new backends. A
+    base that failed is a warning and the PR's session runs against what it wrote; unsharded, a base
+    with no tests is no such case."""
+    step = requirements_step(tmp_path, "onnxruntime==1.32.0\n", "onnxruntime==1.21.0\n", shards=shards)
+    done = run_stood_in(step["run"], tmp_path / "pr", SHARD="2", BASE_EXIT=str(exit_code))
+    assert done.returncode == 0, done.stdout + done.stderr
+    nothing = "::notice::the base configures none of this shard's backends (new in this PR)"
+    assert (nothing in done.stdout) is not compared
+    assert ("pr: pytest accuracy benchmarks" in done.stdout) is compared
+    assert ("::warning::the base's gate on its own requirements failed (above)" in done.stdout) is compared
 
 
 def test_workflow_checks_out_lfs_when_the_repository_uses_it(tmp_path: Path, model_dir: Path) -> None:

@@ -183,6 +183,26 @@ def test_shard_costs_or_plan_without_a_shard_is_refused(gate_dir: pytest.Pyteste
                                  "session: give --gate-shard K/N with it, or leave it out"])
 
 
+def test_a_share_of_another_plan_naming_none_of_its_backends_runs_nothing_and_says_so(
+        gate_dir: pytest.Pytester, gate_args: list[str], tmp_path: Path):
+    """The requirements step's base whose shard of the PR's plan holds only backends new in the PR:
+    pytest's "no tests" (exit 5), which the step reads as nothing of the base's to compare, with why;
+    not a usage error that fails the step."""
+    import json
+
+    from encoder_gate.shards.plan import deal
+
+    plan = deal(("torch", "onnx-fp32", "onnx-fp16"), {}, 2)  # (torch, onnx-fp16), (onnx-fp32)
+    (tmp_path / "shard.json").write_text(json.dumps({"plan": plan.to_json()}))
+    gate_dir.makepyfile(test_checks=CHECKS)
+    args = ["--gate-backends=torch,onnx-fp16", "--gate-shard=2/2",
+            f"--gate-shard-plan={tmp_path / 'shard.json'}"]
+    result = gate_dir.runpytest(*args, *gate_args)
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, result.stdout.str()[-2000:]
+    result.stderr.fnmatch_lines(["*encoder-gate: --gate-shard-plan *: its share 2/2 (onnx-fp32) names no "
+                                 "backend configured here (torch, onnx-fp16): this shard has nothing*"])
+
+
 @pytest.mark.slow
 def test_a_selection_of_the_checks_is_judged_on_the_checks_it_ran(gate_dir: pytest.Pytester,
                                                                     gate_args: list[str], report_dir: Path):

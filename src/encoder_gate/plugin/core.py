@@ -74,7 +74,14 @@ from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.properties import EXAMPLES_DIR
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import head_commit
-from encoder_gate.shards.plan import costs_from, deal, parse_shard, record_costs, share_of_plan
+from encoder_gate.shards.plan import (
+    NothingToRun,
+    costs_from,
+    deal,
+    parse_shard,
+    record_costs,
+    share_of_plan,
+)
 
 pytest.register_assert_rewrite("encoder_gate.suite")
 
@@ -205,7 +212,10 @@ def _shard(config: pytest.Config, gate_config: GateConfig) -> GateConfig:
         return gate_config
     shard = parse_shard(text)
     if given := config.getoption("gate_shard_plan"):  # another session's plan (the PR's, for its base)
-        plan, share = share_of_plan(given, gate_config.backends, shard)
+        try:
+            plan, share = share_of_plan(given, gate_config.backends, shard)
+        except NothingToRun as exc:  # pytest's "no tests": the requirements step compares nothing there
+            pytest.exit(f"encoder-gate: {exc}", returncode=pytest.ExitCode.NO_TESTS_COLLECTED)
     else:
         plan = deal(gate_config.backends, costs_from(config.getoption("gate_shard_costs"),
                                                      gate_config.cache_dir, gate_config.model), shard.total)

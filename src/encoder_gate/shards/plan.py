@@ -123,6 +123,10 @@ def deal(backends: Sequence[str], costs: Mapping[str, float], total: int) -> Sha
     return ShardPlan(total=total, shares=shares, costs=cost, source=source)
 
 
+class NothingToRun(GateError):
+    """A share of another session's plan that names none of this session's backends."""
+
+
 def share_of_plan(source: str, backends: Sequence[str], shard: Shard) -> tuple[ShardPlan, tuple[str, ...]]:
     """``--gate-shard K/N --gate-shard-plan FILE``: the plan another session's shard.json holds (the
     PR's, dealt by its own backends), and of `backends` (this session's: the base's, in the workflow's
@@ -144,7 +148,7 @@ def share_of_plan(source: str, backends: Sequence[str], shard: Shard) -> tuple[S
     share = tuple(name for name in backends if backend_kind(name) in kinds)
     if not share:
         planned = ", ".join(plan.share(shard.index))
-        raise GateError(f"--gate-shard-plan {source}: its share {shard} ({planned}) names no backend "
+        raise NothingToRun(f"--gate-shard-plan {source}: its share {shard} ({planned}) names no backend "
                         f"configured here ({', '.join(backends)}): this shard has nothing to run")
     return plan, share
 
