@@ -33,6 +33,7 @@ from encoder_gate.plugin.stash import (
     TaggedReports,
     fail_gate,
     not_collected_without,
+    not_compared,
     params_of,
     tag_items,
     uses_benchmark,
@@ -200,10 +201,7 @@ def ab_not_compared(request: pytest.FixtureRequest) -> Any:
     with the reason under --gate-allow-skip. A check that compared nothing never passes."""
 
     def handle(why: str) -> None:
-        if request.config.getoption("gate_allow_skip", False):
-            pytest.skip(f"not compared with the base: {why}")
-        pytest.fail(f"encoder-gate: not compared with the base: {why}.\nPass --gate-allow-skip to accept "
-                    "it.", pytrace=False)
+        not_compared(request.config, "the base", why)
 
     return handle
 

@@ -254,6 +254,15 @@ def call_or_skip(fn: Any, *args: Any) -> Any:
         raise pytest.fail.Exception(f"encoder-gate: {exc}", pytrace=False) from None
 
 
+def not_compared(config: pytest.Config, side: str, why: str) -> None:
+    """A check against `side` ("the base", "the baseline") that compared nothing, for `why`: it is
+    skipped with the reason under --gate-allow-skip, else it fails saying so; never a pass."""
+    if config.getoption("gate_allow_skip", False):
+        pytest.skip(f"not compared with {side}: {why}")
+    pytest.fail(f"encoder-gate: not compared with {side}: {why}.\nPass --gate-allow-skip to accept it.",
+                pytrace=False)
+
+
 def fail_gate(config: pytest.Config, why: str) -> None:
     """Record a finding that fails the gate and that no results document holds (a gate that
     checked nothing, a baseline it could not read): :class:`ExitStatus` fails the session on it."""

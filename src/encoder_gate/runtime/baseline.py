@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ class AccuracyBaseline(AgainstBase):
     pairs: dict[str, str] = field(default_factory=dict)
     _evaluations: dict[str, Evaluation] = field(default_factory=dict)
     _predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    _keys: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # each entry's, read once
     side = "the baseline"
 
     @classmethod
@@ -118,8 +120,8 @@ class AccuracyBaseline(AgainstBase):
         needs none), or its predictions are of other texts than this session's evaluation texts (the
         PR changed the dataset settings too, or the base's differ), or None."""
         if self.encoder:
-            return self.accuracy_not_applicable or self._other_texts()
-        return super().accuracy_not_compared or self._other_texts()
+            return self.accuracy_not_applicable or self._other_texts
+        return super().accuracy_not_compared or self._other_texts
 
     def accuracy_failure(self, name: str) -> str | None:
         """A classifier's as against a base (the F1 rule, per label); an encoder's embeddings of
@@ -147,11 +149,15 @@ class AccuracyBaseline(AgainstBase):
         judged = judge_all(self.accuracy(name), self.pr.bounds(name))
         return {check: row for check, row in judged.items() if not row["passed"]}
 
+    @cached_property
     def _other_texts(self) -> str | None:
+        """Why the baseline's predictions are of other texts than this session's (read once: every
+        check of every backend asks), or None."""
         texts, cfg = self.pr.dataset.texts, self.pr.config
+        digest = texts_digest(texts)
         for theirs in self.pairs.values():
             key = self._key(theirs)
-            if key is not None and key.get("texts") != texts_digest(texts):
+            if key is not None and key.get("texts") != digest:
                 return (f"the baseline ({self.path}) predicted other texts than this session's {len(texts)} "
                         f"evaluation texts ({cfg.dataset}, split {cfg.split}), so their F1 cannot be paired: "
                         "both sessions must evaluate the same dataset settings (a PR that changes them and "
@@ -159,12 +165,16 @@ class AccuracyBaseline(AgainstBase):
         return None
 
     def _key(self, theirs: str) -> dict[str, Any] | None:
-        """The cache key of the baseline's predictions of `theirs` (None: the entry is not there)."""
-        entry = self.pr.cache.root / self.entries[theirs]
-        if not self.pr.cache.is_valid(entry):
-            return None
-        key = json.loads((entry / MANIFEST).read_text()).get("key")
-        return key if isinstance(key, dict) else {}
+        """The cache key of the baseline's predictions of `theirs` (None: the entry is not there),
+        its entry checked once."""
+        if theirs not in self._keys:
+            entry = self.pr.cache.root / self.entries[theirs]
+            key = None
+            if self.pr.cache.is_valid(entry):
+                key = json.loads((entry / MANIFEST).read_text()).get("key")
+                key = key if isinstance(key, dict) else {}
+            self._keys[theirs] = key
+        return self._keys[theirs]
 
     def predictions(self, name: str) -> np.ndarray:
         """The baseline's outputs of the PR backend `name`'s pair, read from the shared cache: a
@@ -179,7 +189,7 @@ class AccuracyBaseline(AgainstBase):
                     f"--gate-cache-dir, or `{WRITER}` on the baseline's libraries again")
             texts = self.pr.dataset.texts
             if key.get("texts") != texts_digest(texts):
-                raise GateError(f"not compared with the baseline: {self._other_texts()}")
+                raise GateError(f"not compared with the baseline: {self._other_texts}")
             values = read_predictions(self.pr.cache.root / self.entries[theirs])
             if values.shape[0] != len(texts):  # the digest matched: a damaged entry
                 raise GateError(f"the baseline's predictions of {theirs} hold {values.shape[0]} rows for "

@@ -12,15 +12,10 @@ Without `--gate-accuracy-baseline` it is not collected at all.
 
 from __future__ import annotations
 
-from datetime import date
-
-import pytest
-
-from encoder_gate.decision import covering_waiver
-from encoder_gate.errors import CheckFailed
-from encoder_gate.plugin.stash import call_or_skip
+from encoder_gate.plugin.stash import call_or_skip, not_compared
 from encoder_gate.results.ab import accuracy_entry
 from encoder_gate.results.baseline import VERSUS_BASELINE
+from encoder_gate.suite.ab import fail_unless_waived
 
 __all__ = ["test_accuracy_vs_baseline"]
 
@@ -32,17 +27,8 @@ def test_accuracy_vs_baseline(baseline_backend, gate_accuracy_baseline, gate_ses
     --gate-allow-skip accepts it. A live `vs baseline` waiver of the backend makes a failure an xfail."""
     baseline = gate_accuracy_baseline
     if why := baseline.accuracy_not_compared:
-        if pytestconfig.getoption("gate_allow_skip", False):
-            pytest.skip(f"not compared with the baseline: {why}")
-        pytest.fail(f"encoder-gate: not compared with the baseline: {why}.\nPass --gate-allow-skip to "
-                    "accept it.", pytrace=False)
+        not_compared(pytestconfig, baseline.side, why)
     failure = call_or_skip(baseline.accuracy_failure, baseline_backend)
     failed_by = baseline.accuracy_failed_by(baseline_backend) if failure else ()
     baseline_record(accuracy_entry(baseline.accuracy(baseline_backend), failure, "cache", failed_by))
-    waiver = failure and covering_waiver(gate_session.config.waivers, baseline_backend, VERSUS_BASELINE,
-                                         date.today())
-    if waiver:
-        pytest.xfail(f"waived by {waiver.owner} until {waiver.until} ({waiver.reason}): "
-                     f"{failure.splitlines()[0]}")
-    if failure is not None:
-        raise CheckFailed(failure)
+    fail_unless_waived(gate_session, baseline_backend, VERSUS_BASELINE, failure)
