@@ -6,6 +6,7 @@ line and an unchanged series are not. No model: documents the end-to-end tests w
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -54,6 +55,19 @@ def test_recording_needs_results_and_a_commit(tmp_path: Path):
         record(tmp_path / "store", tmp_path / "nope", Commit("a" * 40, "", None))
     with pytest.raises(GateError, match="has no commit HEAD"):
         git_commit(tmp_path)
+
+
+@pytest.mark.parametrize("sha", ["../evil", "a/b c", "main", "abc"])
+def test_a_commit_that_is_no_hash_is_refused_before_it_names_a_file(tmp_path: Path, sha: str):
+    """A record's file is named by its commit: `--commit ../evil` was written as store/evil.json while
+    the line said store/../evil.json, and `x/abc` and `y/abc` overwrote each other."""
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    with pytest.raises(GateError, match=rf"--commit must be a commit's hash .*got '{re.escape(sha)}'"):
+        record(tmp_path / "store", report, Commit(sha, "2026-11-25T10:00:00+00:00", None))
+    with pytest.raises(GateError, match=r"--parent must be a commit's hash"):
+        record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", sha))
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").rglob("*.json"))
 
 
 def test_the_commit_comes_from_git(tmp_path: Path):

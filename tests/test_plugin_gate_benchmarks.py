@@ -346,3 +346,18 @@ def test_a_pruned_cache_keeps_everything_the_last_session_used(
     assert len(summary) == 2 and all("from cache" in line and "predictions from cache" in line
                                      for line in summary), summary
     assert json.loads((cache / "sessions.json").read_text())["sessions"][-1]["finished"] > then
+
+
+def test_a_batch_size_larger_than_the_texts_fails_its_cells_instead_of_timing_smaller_batches(
+        gate_dir: pytest.Pytester, gate_args: list[str], monkeypatch: pytest.MonkeyPatch):
+    """`--gate-batch-sizes 1000` on 100 texts timed batches of 100 and reported them as batch size
+    1000, PASS; the cell's texts (here ENCODER_GATE_BENCH_TEXTS) cannot fill one batch, so it fails."""
+    monkeypatch.setenv(ENV_ROUNDS, "2")
+    monkeypatch.setenv(ENV_TEXTS, "8")
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
+    result = gate_dir.runpytest("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=16", *gate_args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(["*batch size 16 is larger than the 8 texts of ENCODER_GATE_BENCH_TEXTS=8: its "
+                                 "batches would hold 8 texts, timed as batch size 16; give batch sizes of at "
+                                 "most 8 (--gate-batch-sizes, batch-sizes) or more texts*"])
+    assert "Traceback" not in result.stdout.str()

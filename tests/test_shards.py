@@ -96,6 +96,22 @@ def test_a_base_takes_the_prs_share_of_the_prs_plan_not_a_deal_of_its_own(tmp_pa
         share_of_plan(str(tmp_path / "nowhere.json"), base, parse_shard("1/2"))
 
 
+@pytest.mark.parametrize(("shares", "said"), [
+    ([["torch"]], "it deals 2 shares but lists 1"),
+    ("ab", "its shares are not lists of backend names"),
+    ([["torch"], []], "its shares are not lists of backend names"),
+    ([["torch"], ["torch"]], "a backend is in two shares"),
+])
+def test_a_hand_edited_plan_is_one_line_not_a_crash(tmp_path: Path, shares: object, said: str):
+    """A shard.json whose shares do not add up to its total was read as it stood: share 2/2 of a plan
+    listing one share crashed pytest (INTERNALERROR, IndexError), and a string was dealt as letters."""
+    path = tmp_path / SHARD_FILE
+    path.write_text(json.dumps({"plan": {"total": 2, "shares": shares, "costs": {}, "source": "equal"}}))
+    with pytest.raises(GateError, match=rf"--gate-shard-plan .* is not a shard\.json of encoder-gate "
+                                        rf"\({said}\)"):
+        share_of_plan(str(path), ("torch", "onnx-fp32"), parse_shard("2/2"))
+
+
 def test_recorded_costs_are_kept_per_model_and_merged(tmp_path: Path):
     assert recorded_costs(tmp_path, "tiny") == {}
     record_costs(tmp_path, "tiny", {"torch": 12.0, "onnx-fp32": 3.5})

@@ -563,3 +563,35 @@ def test_statistical_gate_names_its_significance_level():
     doc["gate"]["alpha"] = 0.05
     text = render_verdict(accuracy_doc(all_pass()), doc)
     assert "(a drop over 15% fails when significant, p < 0.05)." in text
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    (lambda doc: doc.update(backends=[1, 2]), "backends is an array, not an object"),
+    (lambda doc: doc["backends"].update({"onnx-fp32": None}), "backends.onnx-fp32 is null, not an object"),
+    (lambda doc: doc["backends"]["onnx-fp32"].pop("checks"), "backends.onnx-fp32 has no checks"),
+    (lambda doc: doc["backends"]["onnx-fp32"]["checks"]["drift_max"].update(passed="yes"),
+     "backends.onnx-fp32.checks.drift_max.passed is a string, not true or false"),
+])
+def test_a_damaged_results_document_is_one_line_never_a_traceback_or_a_pass(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Any, said: str):
+    """A hand-edited or damaged accuracy.json was read as it stood: backends as an array raised a
+    TypeError from inside the judge, a row of null or without its checks was read as passed."""
+    from encoder_gate.plugin.stash import record_findings
+
+    doc = accuracy_doc(all_pass())
+    damage(doc)
+    (tmp_path / "accuracy.json").write_text(json.dumps(doc))
+    record_findings(tmp_path, prov(), {"accuracy.json"}, [])
+    assert main(["verdict", "--report-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"accuracy.json is not a document of encoder-gate as written ({said}); remove it, or re-run " \
+           "`pytest accuracy`" in err
+
+
+def test_a_damaged_findings_json_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    (tmp_path / "accuracy.json").write_text(json.dumps(accuracy_doc(all_pass())))
+    (tmp_path / "findings.json").write_text(json.dumps({"provenance": prov(), "by_document": "x"}))
+    assert main(["verdict", "--report-dir", str(tmp_path)]) == 1
+    assert "findings.json is not a document of encoder-gate as written (by_document is a string, not an " \
+           "object)" in capsys.readouterr().err

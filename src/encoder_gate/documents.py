@@ -52,6 +52,11 @@ SEARCH_PAGE = "search.md"
 CARD_FILE = "README.md"
 HISTORY_RECORD = "<commit>.json"
 
+#: A JSON document's shape (Document.shape), as far as the gate reads it: a JSON type (dict, list,
+#: str, bool, float), an object's keys each with its shape (``"*"``: every key; a key ending in ``!``
+#: must be there, the others may be absent or null), or a one-item list: each item of an array.
+Shape = type | dict[str, "Shape"] | list["Shape"]
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -107,7 +112,14 @@ class Document:
     #: since the verdict reads its checks as they were decided then (a tolerance edited since is not
     #: applied), and its speed figures as measured then (at another thread count they are others).
     judged_by: tuple[str, ...] = ()
+    #: What the gate reads of it, as JSON types: :func:`check_shape` holds a document read back to
+    #: it, so a damaged or hand-edited file is one line, not a traceback or a row read as passed.
+    shape: Shape | None = None
 
+
+#: The shape of a results document's rows of checks: each backend's row an object whose ``checks``
+#: are objects that say whether they passed (a row without them is no row the gate wrote).
+_ROWS: Shape = {"*": {"checks!": {"*": {"passed!": bool}}}}
 
 #: Every file the gate writes: one record each. One of the gate's own results documents also has
 #: its merger in shards.merge.MERGERS and is judged by decision.judge; a user's is registered with
@@ -115,16 +127,23 @@ class Document:
 DOCUMENTS: Registry[Document] = Registry.of("document", (
     Document(ACCURACY_FILE, 1, "pytest accuracy", True, "each backend's accuracy against torch FP32",
              fed_by=("backend_evaluation",), fed_marker=CHECK_MARKER, page=ACCURACY_PAGE,
-             judged_by=(*ACCURACY_CRITERIA, *COMPUTED_ON)),
+             judged_by=(*ACCURACY_CRITERIA, *COMPUTED_ON),
+             shape={"backends": _ROWS, "not_evaluated": dict, "configured_backends": [str],
+                    "integer_paths": dict, "cached_outputs": {"*": dict}, "model": dict}),
     Document(SPEEDUPS_FILE, 1, "pytest benchmarks", True,
              "speedups over torch eager, and the speed rule's failures", fed_by=("bench_record",),
-             judged_by=(*SPEED_CONDITIONS, *COMPUTED_ON)),
+             judged_by=(*SPEED_CONDITIONS, *COMPUTED_ON),
+             shape={"speedups": {"*": dict}, "devices": dict, "gate": {"failures": [dict]},
+                    "compare": {"regressions": [dict]}}),
     Document(AB_FILE, 1, "pytest accuracy benchmarks --gate-base DIR", True, "the PR against its base",
              of_its_commit=True, fed_by=("ab_backend",),
-             judged_by=(*ACCURACY_CRITERIA, *VERSUS_BASE_CRITERIA, *SPEED_CONDITIONS, *COMPUTED_ON)),
+             judged_by=(*ACCURACY_CRITERIA, *VERSUS_BASE_CRITERIA, *SPEED_CONDITIONS, *COMPUTED_ON),
+             shape={"accuracy": {"*": dict}, "speed": [{"backend!": str, "status!": str}]}),
     Document(FINDINGS_FILE, 1, "the pytest session of this model", True,
              "what failed the sessions outside the documents' checks: failed and errored tests, collection "
-             "errors, the gate's own findings; and the session's waivers"),
+             "errors, the gate's own findings; and the session's waivers",
+             shape={"by_document": {"*": [dict]}, "unwritten": [dict], "running": {"*": dict},
+                    "waivers": [dict]}),
     Document(VERDICT_JSON, 1, "every gate session, `encoder-gate verdict` and `encoder-gate merge`",
              holds="the verdict as decided (encoder_gate.decision)"),
     Document(SHARD_FILE, 1, "pytest --gate-shard K/N",
@@ -264,6 +283,48 @@ def save_figure(fig: Any, path: Path, dpi: int = 110) -> Path:
     return _replace(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi))
 
 
+_JSON_NAMES: dict[type, str] = {dict: "an object", list: "an array", str: "a string", bool: "true or false",
+                                float: "a number"}
+
+
+def _json_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return _JSON_NAMES[bool]
+    if isinstance(value, int | float):
+        return "a number"
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def check_shape(doc: Any, shape: Shape, where: str = "the document") -> str | None:
+    """What of `doc` is not of `shape` (``backends.onnx-int8.checks is an array, not an object``), or
+    None."""
+    expected = dict if isinstance(shape, dict) else list if isinstance(shape, list) else shape
+    fits = (isinstance(doc, int | float) and not isinstance(doc, bool)) if expected is float else \
+        isinstance(doc, expected)
+    if not fits:
+        return f"{where} is {_json_name(doc)}, not {_JSON_NAMES.get(expected, expected.__name__)}"
+    inside = "" if where == "the document" else f"{where}."
+    if isinstance(shape, list):
+        items = (check_shape(item, shape[0], f"{where}[{i}]") for i, item in enumerate(doc))
+        return next((why for why in items if why), None)
+    for key, inner in (shape.items() if isinstance(shape, dict) else ()):
+        name, required = key.rstrip("!"), key.endswith("!")
+        if name == "*":
+            pairs = list(doc.items())
+        elif name in doc and (doc[name] is not None or required):
+            pairs = [(name, doc[name])]
+        elif required:
+            return f"{where} has no {name}"
+        else:
+            pairs = []
+        for k, value in pairs:
+            if why := check_shape(value, inner, f"{inside}{k}"):
+                return why
+    return None
+
+
 def read_document(report_dir: Path, name: str) -> dict[str, Any] | None:
     """A JSON document of the report directory, or None when there is none; an unreadable one is a
     GateError that says which session rewrites it."""
@@ -277,6 +338,10 @@ def read_document(report_dir: Path, name: str) -> dict[str, Any] | None:
     if not isinstance(doc, dict):
         raise GateError(f"{path} is not a document of encoder-gate (a JSON {type(doc).__name__}, not an "
                         "object); remove it, or re-run the session that writes it")
+    known = DOCUMENTS.get(name)
+    if known is not None and known.shape is not None and (why := check_shape(doc, known.shape)):
+        raise GateError(f"{path} is not a document of encoder-gate as written ({why}); remove it, or re-run "
+                        f"`{known.writer}`")
     return doc
 
 

@@ -10,6 +10,7 @@ records of another model or dataset are kept, and never compared or drawn with t
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -182,6 +183,10 @@ def record(store: Path, report_dir: Path, commit: Commit) -> tuple[Path, str | N
     """Write the commit's record into the store; the note when it replaced an earlier one."""
     if not commit.sha:
         raise GateError("no commit to record: pass --commit SHA, or run in a git checkout")
+    for what, sha in (("--commit", commit.sha), ("--parent", commit.parent)):
+        if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha):  # a record's file is named by it
+            raise GateError(f"{what} must be a commit's hash (7 to 64 hex digits, e.g. `git rev-parse "
+                            f"HEAD`), got {sha!r}")
     doc = build_record(report_dir, commit)
     check_writable(Path(store), "the history store (--store)")
     path = record_path(store, commit.sha)

@@ -24,8 +24,8 @@ from encoder_gate.speed.machine import MachinePeaks, library_versions
 from encoder_gate.speed.rates import run_info
 from encoder_gate.speed.results import SPEEDUP_STAT, BenchResult, case_id
 from encoder_gate.speed.rounds import ROUND_SECONDS, clock_for, timed
-from encoder_gate.speed.settings import BenchSettings
-from encoder_gate.speed.sizing import TextPool, keep_count, kept_count, size_cell, sizing_key
+from encoder_gate.speed.settings import DEFAULT_BENCH_TEXTS, ENV_TEXTS, BenchSettings
+from encoder_gate.speed.sizing import TextPool, keep_count, kept_count, overfull, size_cell, sizing_key
 from encoder_gate.speed.workers import kept_memory, measure_memory, memory_key
 
 
@@ -74,6 +74,19 @@ def bench_texts(bench_pool: dict[str, TextPool | GateError],
     return {variant: pool if isinstance(pool, GateError) else pool.pick(bench_settings.fixed_texts)
             for variant, pool in bench_pool.items()}
 
+def texts_for(bench_texts: dict[str, Any], variant: str, batch_size: int = 1) -> tuple[str, ...]:
+    """The fixed texts of `variant` (bench_texts) that a test times in batches of `batch_size`: a skip
+    where the variant has none, a failure where they cannot fill one batch."""
+    found = bench_texts[variant]
+    if isinstance(found, GateError):
+        pytest.skip(str(found))
+    texts: tuple[str, ...] = found
+    if why := overfull(batch_size, len(texts), f"the benchmarks' fixed set ({variant}; {ENV_TEXTS}, "
+                                               f"default {DEFAULT_BENCH_TEXTS})"):
+        pytest.fail(why, pytrace=False)
+    return texts
+
+
 @pytest.fixture(scope="session")
 def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model: Any,
                      bench_pool: dict[str, TextPool | GateError],
@@ -94,6 +107,10 @@ def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model:
         pool = bench_pool[variant]
         if isinstance(pool, GateError):
             pytest.skip(str(pool))
+        source = f"the evaluation set ({variant})" if bench_settings.texts is None or \
+            bench_settings.texts >= len(pool.texts) else f"ENCODER_GATE_BENCH_TEXTS={bench_settings.texts}"
+        if why := overfull(batch_size, min(len(pool.texts), bench_settings.texts or len(pool.texts)), source):
+            pytest.fail(why, pytrace=False)
         if bench_settings.texts is not None:
             return pool.pick(bench_settings.texts, batch_size)
         elsewhere = device is not None and device != cfg.device

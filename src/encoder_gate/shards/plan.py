@@ -140,7 +140,8 @@ def share_of_plan(source: str, backends: Sequence[str], shard: Shard) -> tuple[S
         raise GateError(f"--gate-shard-plan {source}: {exc.strerror or exc} (pass the shard.json of the "
                         "session whose shares this one takes)") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise GateError(f"--gate-shard-plan {source} is not a shard.json of encoder-gate ({exc!r})") from None
+        said = exc if isinstance(exc, ValueError) else repr(exc)  # a missing key says itself by its repr
+        raise GateError(f"--gate-shard-plan {source} is not a shard.json of encoder-gate ({said})") from None
     if plan.total != shard.total:
         raise GateError(f"--gate-shard-plan {source} deals {plan.total} shares, not the {shard.total} of "
                         f"--gate-shard {shard}")
@@ -154,7 +155,18 @@ def share_of_plan(source: str, backends: Sequence[str], shard: Shard) -> tuple[S
 
 
 def plan_from_json(doc: Mapping[str, Any]) -> ShardPlan:
-    return ShardPlan(total=int(doc["total"]), shares=tuple(tuple(s) for s in doc["shares"]),
+    """The plan a shard.json holds; a ValueError (its callers: "not a shard.json") where its shares
+    are not `total` lists of backend names, each backend in one share."""
+    total, shares = int(doc["total"]), doc["shares"]
+    if not isinstance(shares, list) or not all(
+            isinstance(s, list) and s and all(isinstance(b, str) for b in s) for s in shares):
+        raise ValueError("its shares are not lists of backend names")
+    if total < 1 or len(shares) != total:
+        raise ValueError(f"it deals {total} shares but lists {len(shares)}")
+    named = [b for share in shares for b in share]
+    if len(set(named)) != len(named):
+        raise ValueError("a backend is in two shares")
+    return ShardPlan(total=total, shares=tuple(tuple(s) for s in shares),
                      costs={str(k): float(v) for k, v in doc["costs"].items()}, source=str(doc["source"]))
 
 

@@ -55,6 +55,16 @@ class TextPool:
         return tuple(self.texts[i] for i in spread(self.lengths, k, batch_size))
 
 
+def overfull(batch_size: int, available: int, source: str) -> str | None:
+    """Why a cell cannot time batches of `batch_size` from the `available` texts `source` holds (its
+    batches would hold fewer, timed and labelled as `batch_size`), or None."""
+    if batch_size <= available:
+        return None
+    return (f"batch size {batch_size} is larger than the {available} texts of {source}: its batches would "
+            f"hold {available} texts, timed as batch size {batch_size}; give batch sizes of at most "
+            f"{available} (--gate-batch-sizes, batch-sizes) or more texts")
+
+
 def sizing_key(model_hash: str, fingerprint: Mapping[str, Any]) -> str:
     """The key a model's counts are kept under on one machine (threads and libraries included)."""
     machine = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()

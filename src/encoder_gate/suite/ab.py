@@ -21,6 +21,7 @@ import pytest
 
 from encoder_gate.decision import VERSUS_BASE, SpeedCell, covering_waiver
 from encoder_gate.errors import CheckFailed, GateError
+from encoder_gate.plugin.bench_fixtures import texts_for
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.results.ab import ab_settings, accuracy_entry
 from encoder_gate.runtime.inference import tokenizer_for
@@ -73,7 +74,7 @@ def test_speed_vs_base(ab_backend, gate_batch_size, gate_base, gate_session, gat
     # each side's texts truncated where its runner truncates them (a static sequence length)
     pr_tokenizer = tokenizer_for(gate_tokenizer, pr)
     base_tokenizer = tokenizer_for(call_or_skip(lambda: gate_base.session.tokenizer), base)
-    texts = list(bench_texts["normal"])
+    texts = list(texts_for(bench_texts, "normal", gate_batch_size))
     case = case_id("model", "normal", gate_batch_size, "bucketed")
     clock = clock_for(gate_session.config.threads, gate_session.device_of(ab_backend))
     # what the PR did not change runs the same computation on both sides: not timed (no noise can

@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 
 from encoder_gate.data.datasets import VARIANTS
-from encoder_gate.errors import GateError
+from encoder_gate.plugin.bench_fixtures import texts_for
 from encoder_gate.plugin.stash import call_or_skip
 from encoder_gate.runtime.inference import predict_texts
 from encoder_gate.speed.batches import DISPATCHES, make_batches
@@ -49,14 +49,6 @@ from encoder_gate.speed.workers import WorkerPool, split_batches, workers_info
 from encoder_gate.suite.ab import test_speed_vs_base
 
 __all__ = ["test_end_to_end", "test_latency_batch1", "test_model_only", "test_speed_vs_base", "test_workers"]
-
-
-def texts_for(bench_texts: dict[str, Any], variant: str) -> tuple[str, ...]:
-    found = bench_texts[variant]
-    if isinstance(found, GateError):
-        pytest.skip(str(found))
-    texts: tuple[str, ...] = found
-    return texts
 
 
 @pytest.mark.parametrize("dispatch", DISPATCHES)
@@ -213,7 +205,7 @@ def _width(cell: Cell) -> float:
 def test_end_to_end(benchmark, backend, backend_tokenizer, bench_texts, bench_settings, bench_record,
                     gate_batch_size, variant, dispatch):
     """Raw texts in, probabilities out: tokenization + inference + sigmoid."""
-    texts = list(texts_for(bench_texts, variant))
+    texts = list(texts_for(bench_texts, variant, gate_batch_size))
     # the shapes predict_texts makes
     plan = make_batches(backend_tokenizer, texts, gate_batch_size, dispatch)
     backend.warmup(plan.shapes)
@@ -250,7 +242,8 @@ def test_workers(benchmark, backend, gate_session, backend_tokenizer, bench_text
                  bench_record, gate_batch_size):
     """W worker processes share the bucketed batches; a round ends with the slowest worker."""
     workers = bench_settings.workers
-    plan = make_batches(backend_tokenizer, texts_for(bench_texts, "normal"), gate_batch_size, "bucketed")
+    plan = make_batches(backend_tokenizer, texts_for(bench_texts, "normal", gate_batch_size), gate_batch_size,
+                        "bucketed")
     if len(plan.batches) < workers:
         pytest.skip(f"{len(plan.batches)} batches of {gate_batch_size} cannot feed {workers} workers; "
                     f"raise {ENV_TEXTS} or lower {ENV_WORKERS}")
