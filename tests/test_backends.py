@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -237,6 +238,17 @@ def test_corrupt_onnx_file_gets_a_clear_error(tiny_ctx, tmp_path: Path):
     broken.write_bytes((path / "model.onnx").read_bytes()[:5000])
     with pytest.raises(GateError, match=r"corrupt, truncated or not an ONNX model.*Re-export"):
         parse_backend(f"onnx:{broken}").build(tiny_ctx)
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.txt"])
+def test_a_file_that_is_no_onnx_model_gets_the_same_clear_error_whatever_its_suffix(
+        tiny_ctx, tmp_path: Path, name: str):
+    """onnx reads a file by its suffix: `onnx:model/config.json` went to its JSON reader, whose
+    ParseError ("ModelProto has no field named ...") came out of every test as a protobuf traceback."""
+    path = tmp_path / name
+    path.write_text(json.dumps({"architectures": ["RobertaForSequenceClassification"], "num_labels": 3}))
+    with pytest.raises(GateError, match=r"corrupt, truncated or not an ONNX model.*Re-export"):
+        parse_backend(f"onnx:{path}").build(tiny_ctx)
 
 
 def test_missing_onnx_file_gets_a_clear_error(tiny_ctx, tmp_path: Path):

@@ -46,6 +46,8 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
          r"^eval-threads -2 \(--gate-eval-threads\): must be 0 \(the default: every core\) or positive; "
          r"limit -5 \(--gate-limit\): must be 0 \(the default: every text\) or positive$"),
         ({"threads": "100000"}, r"^threads 100000: at most 1024 \(a runner's cores\); 0 gives the library"),
+        # hours without a line before
+        ({"explore": "1000000"}, r"^explore 1000000 \(--gate-explore\): at most 10,000 random examples"),
         # walk AB: each names its own setting and fix
         ({"eval_batch_size": "-1"}, r"eval-batch-size must be positive, got -1 \(--gate-eval-batch-size"),
         ({"batch_sizes": "8,8"}, r"^batch-sizes lists 8 twice in \[8, 8\] \(--gate-batch-sizes"),

@@ -217,3 +217,22 @@ def test_a_tokenizer_that_fails_to_build_is_named_by_what_the_directory_holds(
     (model / "vocab.json").write_text("{}")
     with pytest.raises(GateError, match=r"^could not load the tokenizer of .*m \(TypeError: expected str"):
         load()
+
+
+def test_a_config_naming_fewer_labels_than_the_head_has_outputs_is_refused_at_the_start(
+        tiny, tmp_path: Path):
+    """A config.json edited to 27 labels beside a head of 28 outputs loaded nowhere: every torch test
+    failed with transformers' "You set `ignore_mismatched_sizes` to `False`" traceback. It is one line
+    when the model is read, before any test, naming both counts."""
+    import json
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny.path, model)
+    config = json.loads((model / "config.json").read_text())
+    assert spec_from_dir("m", model, "local").num_labels == 28
+    config["id2label"] = {k: v for k, v in config["id2label"].items() if k != "27"}
+    config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(GateError, match=r"config\.json names 27 labels \(id2label\) but the classifier head "
+                                        r"in the weights has 28 outputs: make id2label"):
+        spec_from_dir("m", model, "local")

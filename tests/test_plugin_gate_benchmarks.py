@@ -357,7 +357,7 @@ def test_a_batch_size_larger_than_the_texts_fails_its_cells_instead_of_timing_sm
     gate_dir.makepyfile(test_speed=BENCHMARKS)
     result = gate_dir.runpytest("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=16", *gate_args)
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
-    result.stdout.fnmatch_lines(["*batch size 16 is larger than the 8 texts of ENCODER_GATE_BENCH_TEXTS=8: its "
-                                 "batches would hold 8 texts, timed as batch size 16; give batch sizes of at "
-                                 "most 8 (--gate-batch-sizes, batch-sizes) or more texts*"])
+    result.stdout.fnmatch_lines(["*batch size 16 is larger than the 8 texts of ENCODER_GATE_BENCH_TEXTS=8: "
+                                 "its batches would hold 8 texts, timed as batch size 16; give batch sizes "
+                                 "of at most 8 (--gate-batch-sizes, batch-sizes) or more texts*"])
     assert "Traceback" not in result.stdout.str()

@@ -36,6 +36,10 @@ InconclusiveMode = Literal["fail", "warn"]  # how an A/B cell that could not dec
 
 #: The most intra-op threads a setting may ask for: more is a typo, not a machine.
 MOST_THREADS = 1024
+#: The most random examples `explore` may draw for each property of each backend: 2,000 took 33 s for
+#: one property of one backend of `tiny` (2 cores, AMD EPYC, 2026-11-28), so 10,000 is minutes a test
+#: and an hour or more a session; a million ran for hours without a line (a typo, not a study).
+MOST_EXPLORE = 10_000
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,11 @@ class GateConfig:
         if many:  # a typo, not a runner: torch and ONNX Runtime would start that many threads
             raise GateError(f"{' and '.join(many)}: at most {MOST_THREADS} (a runner's cores); "
                             "0 gives the library default, every core")
+        if self.explore > MOST_EXPLORE:
+            raise GateError(f"explore {self.explore} (--gate-explore): at most {MOST_EXPLORE:,} random "
+                            "examples, drawn for every padding property of every backend (2,000 take about "
+                            "half a minute for one property of a 2-layer model); explore one property in "
+                            "steps with -k")
 
     @classmethod
     def from_sources(cls, table: Mapping[str, Any], overrides: Mapping[str, Any],

@@ -117,7 +117,7 @@ def dedupe_file(path: Path, out: Path | None = None) -> DedupeStats:
         raise GateError(f"ONNX file {path} does not exist; nothing to de-duplicate.")
     target = out or path
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), format="protobuf")
     except Exception as exc:  # onnx raises DecodeError and friends
         raise GateError(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc}); "
                         "re-export it.") from None

@@ -201,7 +201,7 @@ def _load(model: Any) -> Any:
     import onnx
 
     if isinstance(model, (str, Path)):
-        return onnx.load(str(model))
+        return onnx.load(str(model), format="protobuf")
     return model
 
 
@@ -470,7 +470,7 @@ def write_unshared(src: Path, dst: Path) -> None:
     """Write `src` with its shared integer inputs copied per product to `dst`."""
     import onnx
 
-    _save(unshared_model(onnx.load(str(src))), dst)
+    _save(unshared_model(onnx.load(str(src), format="protobuf")), dst)
 
 
 def _save(model: Any, dst: Path) -> None:
@@ -487,7 +487,7 @@ def write_saturating(src: Path, dst: Path) -> SaturationAudit:
     """Write `src`'s saturating path to `dst` (weights inside the file when small, else beside it)."""
     import onnx
 
-    model = onnx.load(str(src))
+    model = onnx.load(str(src), format="protobuf")
     found = audit(model)
     _save(saturating_model(model), dst)
     return found

@@ -418,7 +418,7 @@ def quantize_static_int8(ctx: BuildContext, fp32: Path, out: Path, texts: Sequen
         except Exception as exc:  # ORT raises bare Exceptions for incomplete shape inference
             raise GateError(f"{name}: ONNX Runtime's quantization pre-processing failed on "
                             f"{ctx.model.name} ({exc})") from None
-    inputs = [i.name for i in onnx.load(str(pre), load_external_data=False).graph.input]
+    inputs = [i.name for i in onnx.load(str(pre), format="protobuf", load_external_data=False).graph.input]
 
     # MinMax takes each text unpadded (no pad token enters a range); ORT's histogram calibrators
     # (Percentile, Entropy) stack every run's outputs, so there every text is right-padded to the
@@ -606,7 +606,7 @@ def place(src: Path, out: Path, file_name: str) -> Path:
                for p in src.parent.iterdir()):
         shutil.copyfile(src, dst)
         return dst
-    model = onnx.load(str(src))  # loads the external tensors too
+    model = onnx.load(str(src), format="protobuf")  # loads the external tensors too
     onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
               location=f"{file_name}_data")
     return dst

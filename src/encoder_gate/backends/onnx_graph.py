@@ -135,7 +135,7 @@ def _load_proto(path: Path) -> Any:
     from google.protobuf.message import DecodeError
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load(str(path), format="protobuf", load_external_data=False)
     except DecodeError as exc:
         raise GateError(
             f"ONNX Runtime could not load {path}: the file is corrupt, truncated or not an ONNX model "

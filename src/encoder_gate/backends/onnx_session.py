@@ -80,7 +80,7 @@ def _made_as(path: Path) -> str:
     try:
         import onnx
 
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load(str(path), format="protobuf", load_external_data=False)
     except Exception:  # an unreadable file: ONNX Runtime's own words say the rest
         return ""
     opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
@@ -309,7 +309,7 @@ def cpu_only_ops(path: Path) -> list[str]:
     import onnx
 
     try:
-        graph = onnx.load(str(path), load_external_data=False).graph
+        graph = onnx.load(str(path), format="protobuf", load_external_data=False).graph
     except Exception:  # an unreadable file: ONNX Runtime's load says why, in open_session's words
         return []
     return sorted({n.op_type for n in graph.node} & CPU_ONLY_OPS)

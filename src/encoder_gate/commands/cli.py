@@ -514,7 +514,7 @@ def run_audit(args: argparse.Namespace) -> int:
         try:
             import onnx
 
-            model = onnx.load(str(path))
+            model = onnx.load(str(path), format="protobuf")
             if not model.graph.node:  # protobuf reads many a non-ONNX file as an empty model
                 raise GateError(f"{path} holds no ONNX graph (no nodes); name an ONNX file")
             found[str(path)] = audit(model)

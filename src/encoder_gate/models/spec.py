@@ -157,6 +157,11 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
     task = _task_of(config)
     id2label = config.get("id2label") or {}
     labels = tuple(id2label[k] for k in sorted(id2label, key=int)) if task.classifier else ()
+    width = _head_width(path) if labels else None
+    if width is not None and width != len(labels):
+        raise GateError(f"{cfg_file} names {len(labels)} labels (id2label) but the classifier head in the "
+                        f"weights has {width} outputs: make id2label (and label2id) name every output of the "
+                        "head, or save the model again with save_pretrained()")
     saved = config.get("dtype") or config.get("torch_dtype")
     return ModelSpec(
         name=name, path=path, source=source, task=task, label_names=labels,
@@ -165,6 +170,31 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
         task_guessed=task is Task.SINGLE_LABEL and not config.get("problem_type") and len(labels) > 1,
         max_positions=_positions(config),
     )
+
+
+def _head_width(path: Path) -> int | None:
+    """The outputs of the classifier head in the directory's safetensors weights (the last
+    ``classifier*.weight`` by name: BERT's ``classifier.weight``, RoBERTa's ``classifier.out_proj.weight``),
+    read from the files' headers alone; None where there are none or it cannot be told."""
+    from safetensors import SafetensorError, safe_open
+
+    index = path / "model.safetensors.index.json"
+    try:
+        if index.is_file():
+            files = {name: path / file for name, file in json.loads(index.read_text())["weight_map"].items()}
+        elif (path / "model.safetensors").is_file():
+            with safe_open(str(path / "model.safetensors"), "np") as f:
+                files = {name: path / "model.safetensors" for name in f.keys()}  # noqa: SIM118 (no iterator)
+        else:
+            return None
+        heads = sorted(n for n in files if n.startswith("classifier") and n.endswith(".weight"))
+        if not heads:
+            return None
+        with safe_open(str(files[heads[-1]]), "np") as f:
+            shape = f.get_slice(heads[-1]).get_shape()
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError):  # a damaged file: its load says so
+        return None
+    return int(shape[0]) if len(shape) == 2 else None
 
 
 #: The model types whose position ids start after the padding token's (RoBERTa's layout): a

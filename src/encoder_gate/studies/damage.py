@@ -89,7 +89,7 @@ def int4_onnx(fp32_onnx: Path, out: Path) -> Path:
     import onnx
     from onnx import numpy_helper
 
-    model = onnx.load(str(fp32_onnx))
+    model = onnx.load(str(fp32_onnx), format="protobuf")
     matmul_inputs = {i for node in model.graph.node if node.op_type in ("MatMul", "Gemm")
                      for i in node.input}
     for init in model.graph.initializer:

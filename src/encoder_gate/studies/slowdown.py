@@ -28,7 +28,7 @@ def slowed_onnx(src: Path, dst: Path, blocks: int, *, width: int = 256, seed: in
     """Write a copy of `src` to `dst` with `blocks` blocks of extra work and unchanged outputs."""
     if blocks < 1:
         raise ValueError("blocks must be at least 1")
-    model = onnx.load(str(src), load_external_data=True)
+    model = onnx.load(str(src), format="protobuf", load_external_data=True)
     graph = model.graph
     ids = next((i.name for i in graph.input if i.name == "input_ids"), None)
     if ids is None or not graph.output:
