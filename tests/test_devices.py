@@ -462,3 +462,14 @@ def test_a_gpu_session_judges_and_times_a_file_with_no_cuda_kernels_on_the_cpu(
     assert {b["name"]: b["device"] for b in verdict["backends"]} == {"torch": "cpu", "cpu-format": "cpu"}
     text = (report / "verdict.md").read_text()
     assert "| cpu-format (on cpu) | pass |" in text and "`cpu-format` on the CPU" in text
+
+
+@pytest.mark.parametrize("given", ["", ",", "self-hosted,,gpu"])
+def test_an_empty_runner_label_is_refused_not_read_as_ubuntu_latest(tmp_path: Path, given: str,
+                                                                     capsys: pytest.CaptureFixture[str]):
+    from encoder_gate.commands.cli import main
+
+    assert main(["init", str(_gpu_repo(tmp_path)), "--model", "models/clf", "--device", "cuda",
+                 "--runner", given]) == 1
+    assert f"--runner {given!r} names an empty label" in capsys.readouterr().err
+    assert not (tmp_path / ".github").exists()

@@ -496,3 +496,8 @@ def page_requests(netlog: Path) -> list[str]:
     start = doc["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
     return [e["params"]["url"] for e in doc["events"] if e["type"] == start
             and str(e["params"].get("network_isolation_key", "")).startswith("file://")]
+
+
+def test_a_negative_max_waived_is_refused(tmp_path: Path):
+    with pytest.raises(SystemExit, match="--max-waived must be 0 or more"):
+        main(["history", "check", "--store", str(tmp_path), "--max-waived", "-1"])

@@ -190,6 +190,17 @@ def test_explicit_backends_are_kept_as_given(tmp_path: Path, model_dir: Path) ->
         init(tmp_path / "other", model=str(model_dir), backends=("torch", "onnx-fp8"))
 
 
+def test_an_onnx_file_that_is_not_there_is_refused_by_init_not_by_the_first_session(
+        tmp_path: Path, model_dir: Path) -> None:
+    """`--backends torch,onnx:nope.onnx` was written into the table; the first session refused it."""
+    with pytest.raises(GateError, match=r"ONNX file nope\.onnx does not exist \(looked relative to the "
+                                        r"working directory, .*, and to the model directory"):
+        init(tmp_path, backends=("torch", "onnx:nope.onnx"))
+    assert not (tmp_path / "pyproject.toml").exists()
+    (model_dir / "onnx" / "model.onnx").write_bytes(b"x")  # beside the model, as the session finds it
+    init(tmp_path, backends=("torch", "onnx:onnx/model.onnx"))
+
+
 # --- pyproject.toml -------------------------------------------------------------------------
 
 

@@ -236,3 +236,25 @@ def test_a_config_naming_fewer_labels_than_the_head_has_outputs_is_refused_at_th
     with pytest.raises(GateError, match=r"config\.json names 27 labels \(id2label\) but the classifier head "
                                         r"in the weights has 28 outputs: make id2label"):
         spec_from_dir("m", model, "local")
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    ({"problem_type": "bogus_classification"}, r"has problem_type 'bogus_classification', which transformers "
+                                               r"does not know: one of single_label_classification, "
+                                               r"multi_label_classification, regression"),
+    ({"problem_type": "regression"}, r"has problem_type 'regression': a regression head scores"),
+    ({"id2label": {"0": "a", "1": "a"}},
+     r"id2label must name each output of the head once: it names 'a' twice"),
+    ({"id2label": {"first": "a"}}, r"id2label is not a mapping of the head's output indices"),
+])
+def test_a_config_the_gate_would_misread_is_refused_naming_the_config(tiny, tmp_path: Path, edit, said):
+    """An unknown problem_type was read as single-label (the error then blamed the data), a regression
+    head was judged by softmax, and a duplicate label name was said without naming config.json."""
+    import json
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny.path, model)
+    config = {**json.loads((model / "config.json").read_text()), **edit}
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(GateError, match=r"config\.json('s)? " + said):
+        spec_from_dir("m", model, "local")

@@ -198,6 +198,18 @@ def test_cli_report_picks_up_the_default_accuracy_file(saved, tmp_path, monkeypa
     assert "benchmarks above are of model `tiny`, not `default`" in md
 
 
+def test_cli_report_of_a_file_that_is_no_accuracy_json_is_one_line(saved, tmp_path, capsys):
+    """`report --accuracy` of another JSON ({"foo": 1}) wrote a page saying "accuracy.json holds no
+    backends" and exited 0."""
+    other = tmp_path / "other.json"
+    for doc, said in (({"foo": 1}, "the document has no backends"),
+                      ({"backends": [1]}, "backends is an array, not an object")):
+        other.write_text(json.dumps(doc))
+        assert cli.main(["report", "--benchmarks", str(saved.parent), "--accuracy", str(other),
+                         "--out", str(tmp_path / "rep")]) == 1
+        assert f"other.json is not an accuracy.json of encoder-gate ({said})" in capsys.readouterr().err
+
+
 def test_cli_report_after_an_unsaved_run_says_where_its_speedups_are(tmp_path, monkeypatch, capsys):
     """Walk AG: `pytest benchmarks` without a save, then `encoder-gate report`: the page said "No
     benchmark results were found", exit 0, and nothing named speedups.json or the save it needs."""

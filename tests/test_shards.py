@@ -152,6 +152,9 @@ def test_costs_come_from_a_committed_file_equal_shares_or_the_cache(tmp_path: Pa
         costs_from(str(merged), tmp_path, "other")
     with pytest.raises(GateError, match=r"--gate-shard-costs .*nowhere\.json"):
         costs_from(str(tmp_path / "nowhere.json"), tmp_path, "model")
+    merged.write_text(json.dumps({"model": {"torch": -3, "onnx-int8": 7.5}}))  # read as "unknown" before
+    with pytest.raises(GateError, match="holds no seconds per backend for model 'model'"):
+        costs_from(str(merged), tmp_path, "model")
 
 
 # --- the merge, on documents ---------------------------------------------------------------------------
@@ -267,6 +270,15 @@ def test_a_merge_into_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureF
     (tmp_path / "img.png").write_bytes(b"\x89PNG")
     assert main(["merge", *map(str, shard_dirs(tmp_path)), "--out", str(tmp_path / "img.png")]) == 1
     assert "--out " in capsys.readouterr().err and (tmp_path / "img.png").read_bytes() == b"\x89PNG"
+
+
+def test_a_merge_into_one_of_its_shards_is_refused_before_it_overwrites_that_shard(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    shards = shard_dirs(tmp_path)
+    before = {p.name: p.read_bytes() for p in shards[0].iterdir() if p.is_file()}
+    assert main(["merge", *map(str, shards), "--out", str(shards[0])]) == 1
+    assert f"--out {shards[0]} is the shard directory" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in shards[0].iterdir() if p.is_file()} == before
 
 
 def test_the_command_writes_the_merged_verdict_or_says_why_it_cannot(tmp_path: Path,

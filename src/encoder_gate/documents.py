@@ -129,7 +129,7 @@ DOCUMENTS: Registry[Document] = Registry.of("document", (
              fed_by=("backend_evaluation",), fed_marker=CHECK_MARKER, page=ACCURACY_PAGE,
              judged_by=(*ACCURACY_CRITERIA, *COMPUTED_ON),
              shape={"backends": _ROWS, "not_evaluated": dict, "configured_backends": [str],
-                    "integer_paths": dict, "cached_outputs": {"*": dict}, "model": dict}),
+                    "integer_paths": dict, "cached_outputs": {"*": dict}}),
     Document(SPEEDUPS_FILE, 1, "pytest benchmarks", True,
              "speedups over torch eager, and the speed rule's failures", fed_by=("bench_record",),
              judged_by=(*SPEED_CONDITIONS, *COMPUTED_ON),

@@ -92,6 +92,8 @@ def run_history(args: argparse.Namespace) -> int:
         return 0
     if args.window < 1:
         raise SystemExit("encoder-gate history: --window must be at least 1")
+    if getattr(args, "max_waived", 0) < 0:
+        raise SystemExit("encoder-gate history: --max-waived must be 0 or more (records in a row)")
     if "min_slowdown" in args and not 0 < args.min_slowdown < 1:
         raise GateError(f"--min-slowdown is a fraction in (0, 1), e.g. 0.05 for 5%; got "
                         f"{args.min_slowdown:g}")

@@ -23,6 +23,7 @@ without ``force``, so a refusal writes nothing):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
@@ -34,7 +35,12 @@ from typing import Any, Literal
 
 from encoder_gate import __version__
 from encoder_gate.backends.base import Device
-from encoder_gate.backends.registry import DEFAULT_BACKENDS, is_backend_name, known_backends
+from encoder_gate.backends.registry import (
+    DEFAULT_BACKENDS,
+    check_prebuilt_files,
+    is_backend_name,
+    known_backends,
+)
 from encoder_gate.commands.install_source import InstallSource, detect_install_source, with_gpu
 from encoder_gate.commands.layout import (
     GATE_DIR,
@@ -376,6 +382,9 @@ def _backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
             )
     if len(set(backends)) != len(backends):
         raise GateError(f"a backend is listed twice in --backends {','.join(backends)}")
+    if model_dir is not None:  # an onnx:PATH that is not there: now, not at the first session
+        with contextlib.chdir(root):  # where the gate's sessions run
+            check_prebuilt_files(backends, str(model_dir))
     skipped = [e for e in [*entries, *others] if e not in backends]
     if skipped:
         notes.append(f"the model directory has ONNX files not in --backends: {', '.join(skipped)}")

@@ -49,6 +49,10 @@ def merge_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_merge(args: argparse.Namespace) -> int:
     out: Path = args.out
+    inside = [d for d in args.shards if Path(d).resolve() == out.resolve()]
+    if inside:  # the merged documents would replace that shard's own, which a second merge then reads
+        raise GateError(f"--out {out} is the shard directory {inside[0]}: the merged results would overwrite "
+                        "its own; give a directory of its own (e.g. --out .encoder-gate)")
     check_writable(out, "--out")
     try:
         results = [read_shard(d) for d in args.shards]

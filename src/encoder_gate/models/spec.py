@@ -128,13 +128,28 @@ def label_maps(names: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def _task_of(config: dict[str, Any]) -> Task:
+#: transformers' problem types of a sequence classifier, and the task each is judged as (None: not
+#: a classifier the gate judges).
+PROBLEM_TYPES: dict[str, Task | None] = {"single_label_classification": Task.SINGLE_LABEL,
+                                         "multi_label_classification": Task.MULTI_LABEL, "regression": None}
+
+
+def _task_of(config: dict[str, Any], cfg_file: Path) -> Task:
     archs = config.get("architectures") or []
     if not any("ForSequenceClassification" in a for a in archs):
         return Task.FEATURE_EXTRACTION
-    if config.get("problem_type") == "multi_label_classification":
-        return Task.MULTI_LABEL
-    return Task.SINGLE_LABEL
+    problem = config.get("problem_type")
+    if problem is None:
+        return Task.SINGLE_LABEL
+    if problem not in PROBLEM_TYPES:
+        raise GateError(f"{cfg_file} has problem_type {problem!r}, which transformers does not know: one of "
+                        f"{', '.join(PROBLEM_TYPES)} (multi-label models: multi_label_classification)")
+    task = PROBLEM_TYPES[problem]
+    if task is None:
+        raise GateError(f"{cfg_file} has problem_type {problem!r}: a regression head scores, it does not "
+                        "classify, and encoder-gate judges classifiers' label probabilities and "
+                        "feature-extraction encoders' embeddings; gate its encoder as an embedding model")
+    return task
 
 
 def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hub"]) -> ModelSpec:
@@ -154,9 +169,18 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
     if not isinstance(config, dict):
         raise GateError(f"{cfg_file} is not a model configuration (a JSON object): save the model again "
                         "with save_pretrained()")
-    task = _task_of(config)
+    task = _task_of(config, cfg_file)
     id2label = config.get("id2label") or {}
-    labels = tuple(id2label[k] for k in sorted(id2label, key=int)) if task.classifier else ()
+    try:
+        labels = tuple(id2label[k] for k in sorted(id2label, key=int)) if task.classifier else ()
+    except (TypeError, ValueError):  # keys that are no output indices, or no mapping at all
+        raise GateError(f"{cfg_file}'s id2label is not a mapping of the head's output indices to label names "
+                        f"(got {str(id2label)[:80]}); save the model again with save_pretrained()") from None
+    if len(set(labels)) != len(labels) or not all(isinstance(n, str) and n for n in labels):
+        twice = sorted({str(n) for n in labels if labels.count(n) > 1})
+        wrong = f"it names {', '.join(map(repr, twice))} twice" if twice else "a name is empty or no string"
+        raise GateError(f"{cfg_file}'s id2label must name each output of the head once: {wrong}; give each "
+                        "output its own name")
     width = _head_width(path) if labels else None
     if width is not None and width != len(labels):
         raise GateError(f"{cfg_file} names {len(labels)} labels (id2label) but the classifier head in the "

@@ -201,7 +201,10 @@ def costs_from(source: str | None, cache_dir: Path, model: str) -> dict[str, flo
     except ValueError as exc:
         raise GateError(f"--gate-shard-costs {source} is not valid JSON ({exc})") from None
     table = doc.get(model, doc) if isinstance(doc, dict) else None
-    if not isinstance(table, dict) or not all(isinstance(v, int | float) for v in table.values()):
+    def seconds(v: Any) -> bool:  # a backend's seconds: a number, none below 0 (read as "unknown" before)
+        return isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+
+    if not isinstance(table, dict) or not all(map(seconds, table.values())):
         raise GateError(f"--gate-shard-costs {source} holds no seconds per backend for model {model!r} (the "
                         "shard-costs.json `encoder-gate merge` writes: {model: {backend: seconds}})")
     return {str(k): float(v) for k, v in table.items()}
