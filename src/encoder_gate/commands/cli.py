@@ -425,17 +425,6 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runner", metavar="LABELS", help="the gate jobs' runner labels (ubuntu-latest)")
 
 
-def _runner_labels(given: str | None) -> tuple[str, ...]:
-    """--runner's labels; an empty one (`--runner ''`, `a,,b`) is a GateError: it read as ubuntu-latest."""
-    if given is None:
-        return ()
-    labels = tuple(r.strip() for r in given.split(","))
-    if not all(labels):
-        raise GateError(f"--runner {given!r} names an empty label: give the runner's labels, e.g. --runner "
-                        "self-hosted,gpu (without --runner: ubuntu-latest)")
-    return labels
-
-
 def run_init(args: argparse.Namespace) -> int:
     backends = None if args.backends is None else tuple(args.backends.split(","))
     kept = _kept_by_force(args)
@@ -444,7 +433,7 @@ def run_init(args: argparse.Namespace) -> int:
                                backends=backends, text_column=args.text_column or kept.get("text-column"),
                                label_column=args.label_column or kept.get("label-column"), force=args.force,
                                shards=args.shards, device=args.device,
-                               runner=_runner_labels(args.runner))
+                               runner=init.runner_labels(args.runner))
     plan, lines = init.run_init(request)
     for warning in plan.warnings:
         print(f"encoder-gate init: warning: {warning}", file=sys.stderr)

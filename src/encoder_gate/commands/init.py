@@ -298,6 +298,17 @@ def next_steps(root: Path, install: InstallSource | None = None) -> list[str]:
     ]
 
 
+def runner_labels(given: str | None) -> tuple[str, ...]:
+    """--runner's labels; an empty one (`--runner ''`, `a,,b`) is a GateError: it read as ubuntu-latest."""
+    if given is None:
+        return ()
+    labels = tuple(r.strip() for r in given.split(","))
+    if not all(labels):
+        raise GateError(f"--runner {given!r} names an empty label: give the runner's labels, e.g. --runner "
+                        "self-hosted,gpu (without --runner: ubuntu-latest)")
+    return labels
+
+
 # --- model, backends, data ------------------------------------------------------------------
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
