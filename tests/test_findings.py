@@ -12,6 +12,7 @@ import pytest
 from encoder_gate.commands.cli import main
 from encoder_gate.decision import Finding, decide_documents
 from encoder_gate.documents import ACCURACY_FILE, FINDINGS_FILE, SPEEDUPS_FILE, read_document, write_document
+from encoder_gate.models.spec import ModelSpec
 from encoder_gate.plugin.stash import findings_lock, record_findings
 
 PROVENANCE = {"model": {"name": "tiny", "content_hash": "x"}, "dataset": {"source": "bundled"},
@@ -495,3 +496,30 @@ def test_a_shard_whose_session_failed_before_writing_results_fails_the_merge_nam
     page = (out / "verdict.md").read_text()
     assert "run every shard with the same command" not in page
     assert "shard 2/2: test_x.py::t[onnx-fp32] (error at setup): GateError: onnx-fp32" in page
+
+
+@pytest.mark.parametrize("damage", ["truncated", "gone"])
+def test_a_model_whose_weights_cannot_be_read_stops_the_session_before_any_test(
+        gate_dir: pytest.Pytester, cache_dir: Path, tiny: ModelSpec, damage: str):
+    """Weights missing or cut short failed every test that loads the model, one by one (42 errors of
+    one line each, before the builds of the rest); the model's weights are read before any test."""
+    import shutil
+
+    model = gate_dir.path / "model"
+    shutil.copytree(tiny.path, model)
+    weights = model / "model.safetensors"
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:4096])
+    else:
+        weights.unlink()
+    report = gate_dir.path / "report"
+    gate_dir.makepyfile(test_checks_gate=TEAM_TEST.split("\n\n\n")[0])
+    args = [a for a in _args(cache_dir, report) if not a.startswith("--gate-model")]
+    result = gate_dir.runpytest(*args, f"--gate-model={model}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-1500:]
+    said = "model.safetensors cannot be read (*): it is truncated or damaged" if damage == "truncated" \
+        else "*model has no weights (model.safetensors, *): save the model with save_pretrained()*"
+    result.stderr.fnmatch_lines([f"ERROR: encoder-gate: *{said}*"])
+    assert "no tests ran" in result.stdout.str() and "building" not in result.stdout.str()
+    decided = json.loads((report / "verdict.json").read_text())
+    assert "its weights could not be read: " in json.dumps(decided["findings"])

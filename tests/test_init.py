@@ -344,6 +344,21 @@ def test_unknown_columns_ask_for_the_options(tmp_path: Path) -> None:
         scaffold.detect_columns(data, label_column="feeling")
 
 
+def test_swapped_columns_are_refused_by_init_from_the_first_row(tmp_path: Path) -> None:
+    """`--label-column message --text-column emotions` was written into the table; the first session
+    then said "line 1: the text ('emotions') must be a string". `--label-column message` alone asked
+    for the text column without saying that message holds it."""
+    data = tmp_path / "eval.jsonl"
+    data.write_text('{"message": "I did not expect that at all, wow", "emotions": ["surprise"]}\n')
+    with pytest.raises(GateError, match=r"column 'emotions' of .* holds \"\['surprise'\]\" in its first row, "
+                                        r"not a text \(--text-column\)"):
+        scaffold.detect_columns(data, text_column="emotions", label_column="message")
+    with pytest.raises(GateError, match=r"--label-column 'message' of .* holds texts \(its first row: 'I did "
+                                        r"not expect"):
+        scaffold.detect_columns(data, label_column="message")
+    assert scaffold.detect_columns(data) == ("message", "emotions")
+
+
 def test_one_column_per_label_is_read_one_hot_without_a_label_column(tmp_path: Path, model_dir: Path) -> None:
     """Walk AO: go_emotions' raw layout (a text column, then one 0/1 column per label) was refused,
     asking for a --label-column the file cannot have; the loader reads it one-hot by the names."""

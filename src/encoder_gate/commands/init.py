@@ -427,6 +427,14 @@ def detect_columns(path: Path, text_column: str | None = None,
     if label is None and text is not None:
         others = [c for c in columns if c != text]
         label = others[0] if len(others) == 1 else None  # the only other column
+    if text is None and label_column is not None and len(str(row[label_column]).split()) > 3:
+        raise GateError(f"--label-column {label_column!r} of {path} holds texts (its first row: "
+                        f"{str(row[label_column])[:60]!r}), not labels: pass the column of the labels, and "
+                        "this one as --text-column")
+    if text is not None and (not isinstance(row[text], str) or row[text].strip().startswith("[")):
+        raise GateError(f"column {text!r} of {path} holds {str(row[text])[:60]!r} in its first row, not a "
+                        f"text{' (--text-column)' if text_column else ''}: pass --text-column NAME of the "
+                        f"column with the texts (its columns: {', '.join(columns)})")
     if text is None or label is None:
         missing = " and ".join(what for what, found in (("text", text), ("label", label)) if found is None)
         raise GateError(

@@ -196,6 +196,29 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
     )
 
 
+#: The weight files transformers loads a model from (one of them, or its shards' index).
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+
+
+def check_weights(path: Path) -> None:
+    """A GateError where the directory has no weights transformers loads, or a safetensors file whose
+    header does not cover it (truncated, or no safetensors at all): said once when the model is read,
+    not by every test that loads it."""
+    from safetensors import SafetensorError, safe_open
+
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise GateError(f"{path} has no weights ({', '.join(WEIGHT_FILES[:3])}, ...): save the model with "
+                        "save_pretrained(), which writes them beside config.json")
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), "np"):
+                pass
+        except (OSError, SafetensorError) as exc:
+            raise GateError(f"{file} cannot be read ({exc}): it is truncated or damaged; save the model "
+                            "again with save_pretrained(), or copy the file again in full") from None
+
+
 def _head_width(path: Path) -> int | None:
     """The outputs of the classifier head in the directory's safetensors weights (the last
     ``classifier*.weight`` by name: BERT's ``classifier.weight``, RoBERTa's ``classifier.out_proj.weight``),

@@ -36,6 +36,7 @@ from encoder_gate.decision import check_waiver_labels, check_waivers
 from encoder_gate.documents import ACCURACY_FILE
 from encoder_gate.environment import outside_the_window
 from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
+from encoder_gate.models.spec import check_weights
 from encoder_gate.plugin import ab, applicable, baseline, bench_fixtures, fixtures
 from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.forecast import say_forecast
@@ -400,7 +401,8 @@ def check_inputs(config: pytest.Config, items: list[pytest.Item]) -> None:
         return
     session = gate_session_of(config)
     needs_data = any("gate_dataset" in getattr(item, "fixturenames", ()) for item in items)
-    steps = [("the model", lambda: session.model), ("its tokenizer", lambda: session.tokenizer),
+    steps = [("the model", lambda: session.model), ("its weights", lambda: check_weights(session.model.path)),
+             ("its tokenizer", lambda: session.tokenizer),
              *([("the evaluation data", lambda: session.dataset)] if needs_data else [])]
     for what, read in steps:
         try:
