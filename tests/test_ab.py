@@ -289,6 +289,14 @@ def test_a_missing_base_or_one_without_a_table_is_a_clear_error(tmp_path: Path):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     with pytest.raises(GateError, match=r"no \[tool.encoder-gate\] table"):
         base_config(tmp_path, GateConfig())
+    # a ref's worktree is a temporary directory the user never gave: the ref is named, not it
+    with pytest.raises(GateError, match=r"^--gate-base-ref pre-init: its pyproject\.toml has no \[tool"):
+        base_config(tmp_path, GateConfig(base_ref="pre-init"))
+    (tmp_path / "pyproject.toml").unlink()
+    with pytest.raises(GateError, match=r"^--gate-base-ref pre-init: that commit has no pyproject\.toml "
+                                        r"\(it predates `encoder-gate init`\?\), so there is nothing to "
+                                        r"compare with$"):
+        base_config(tmp_path, GateConfig(base_ref="pre-init"))
     (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nf1-rule = "point"\nf1_rule = "point"\n')
     with pytest.raises(GateError, match=r"^the base's \[tool.encoder-gate\] \(.*pyproject\.toml\): "
                                         r"f1-rule and f1_rule .* given twice"):

@@ -246,6 +246,12 @@ def test_a_config_naming_fewer_labels_than_the_head_has_outputs_is_refused_at_th
     ({"id2label": {"0": "a", "1": "a"}},
      r"id2label must name each output of the head once: it names 'a' twice"),
     ({"id2label": {"first": "a"}}, r"id2label is not a mapping of the head's output indices"),
+    # softmax over one output: 1 for every text, so an ONNX file of another model passed, drift 0
+    ({"id2label": {"0": "score"}, "label2id": {"score": 0}, "problem_type": None},
+     r"names one label \('score'\) and a single-label head: softmax over one output is 1"),
+    ({"architectures": ["RobertaForTokenClassification"]},
+     r"names RobertaForTokenClassification, whose head encoder-gate does not judge"),
+    ({"architectures": ["BertForQuestionAnswering"]}, r"names BertForQuestionAnswering, whose head"),
 ])
 def test_a_config_the_gate_would_misread_is_refused_naming_the_config(tiny, tmp_path: Path, edit, said):
     """An unknown problem_type was read as single-label (the error then blamed the data), a regression
@@ -258,3 +264,64 @@ def test_a_config_the_gate_would_misread_is_refused_naming_the_config(tiny, tmp_
     (model / "config.json").write_text(json.dumps(config))
     with pytest.raises(GateError, match=r"config\.json('s)? " + said):
         spec_from_dir("m", model, "local")
+
+
+def test_a_tokenizer_without_a_pad_token_is_refused_once_not_in_every_test(tiny, tmp_path: Path):
+    """`"pad_token": null`: every test (and `encoder-gate export`) failed with transformers' "Asking to
+    pad but the tokenizer does not have a padding token", 44 tracebacks and 6 minutes of hypothesis
+    shrinking; the session's tokenizer refuses it in one line."""
+    import json
+
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.session import GateSession
+
+    model = tmp_path / "nopad"
+    shutil.copytree(tiny.path, model)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    (model / "tokenizer_config.json").write_text(json.dumps({**config, "pad_token": None}))
+    special = model / "special_tokens_map.json"
+    if special.exists():
+        kept = {k: v for k, v in json.loads(special.read_text()).items() if k != "pad_token"}
+        special.write_text(json.dumps(kept))
+    session = GateSession(GateConfig(model=str(model), cache_dir=tmp_path / "cache"), progress=print)
+    with pytest.raises(GateError, match=r"the tokenizer in .*nopad has no pad token, and every batch the "
+                                        r"gate feeds the model is padded: set one"):
+        session.tokenizer  # noqa: B018
+
+
+def test_weights_left_as_git_lfs_pointers_say_git_lfs_pull(tiny, tmp_path: Path):
+    """A checkout without `git lfs pull` (actions/checkout without lfs: true) holds 130-byte pointer
+    files for the weights: said as "truncated or damaged; save the model again" before."""
+    from encoder_gate.models.spec import check_weights
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny.path, model)
+    check_weights(model)
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{'4d' * 32}\nsize 12345\n"
+    (model / "model.safetensors").write_text(pointer)
+    with pytest.raises(GateError, match=r"model\.safetensors is a Git LFS pointer, not the weights: run "
+                                        r"`git lfs pull`"):
+        check_weights(model)
+
+
+def test_weights_that_do_not_fit_config_json_name_the_tensor_and_both_shapes(tiny, tmp_path: Path):
+    """max_position_embeddings edited (or dropped, transformers' default 512 against 514 saved): every
+    test failed with transformers' "You set `ignore_mismatched_sizes` to `False`... look at the above
+    report", the report only in the log."""
+    import json
+
+    from encoder_gate.backends.base import BuildContext
+    from encoder_gate.backends.torch_backend import load_torch_model
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny.path, model)
+    config = json.loads((model / "config.json").read_text())
+    saved = config["max_position_embeddings"]
+    (model / "config.json").write_text(json.dumps({**config, "max_position_embeddings": saved + 4}))
+    from encoder_gate.cache import ArtifactCache
+
+    ctx = BuildContext(model=spec_from_dir("m", model, "local"), cache=ArtifactCache(tmp_path / "cache"))
+    with pytest.raises(GateError, match=rf"the weights in .*model do not fit its config\.json: "
+                                        rf".*position_embeddings\.weight \[{saved}, \d+\] in the weights, "
+                                        rf"\[{saved + 4}, \d+\] by config\.json"):
+        load_torch_model(ctx)

@@ -251,3 +251,24 @@ def test_two_sessions_of_one_commit_give_one_verdict_as_each_propertys_pass_is_k
     assert verdict()["explored"] == {"accuracy.json": 3, "findings.json": 3}
     said = "- Explored: the session of accuracy.json, findings.json drew 3 random examples a padding property"
     assert said in (pytester.path / ".encoder-gate" / "verdict.md").read_text()
+
+
+def test_whitespace_longer_than_a_short_model_is_truncated_as_encode_truncates_it(
+        pytester: pytest.Pytester, tiny, cache_dir: Path):
+    """A healthy model whose tokenizer holds 8 tokens (model_max_length 8; or few position
+    embeddings) failed the whitespace property on torch: its expected ids were the whole content,
+    not the content cut where encode cuts it ('\\x85' * 16 is 32 byte-level tokens)."""
+    model_dir = pytester.path / "short"
+    shutil.copytree(tiny.path, model_dir)
+    config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    (model_dir / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 8}))
+    test = pytester.path / "test_ws.py"
+    test.write_text(
+        "from encoder_gate.runtime.inference import encode\n"
+        "from encoder_gate.suite.padding import test_padding_empty_and_whitespace_only_texts  # noqa\n\n"
+        "def test_the_long_whitespace_is_cut(gate_tokenizer):\n"
+        "    assert len(encode(gate_tokenizer, ['\\x85' * 16])['input_ids'][0]) == 8\n")
+    result = pytester.runpytest(str(test), "--gate-model", str(model_dir), "--gate-backends", "torch",
+                                "--gate-cache-dir", str(cache_dir), "-p", "no:cacheprovider",
+                                "--gate-explore", "30")
+    result.assert_outcomes(passed=2)

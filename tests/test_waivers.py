@@ -90,6 +90,18 @@ def test_an_expired_waiver_of_a_passing_check_fails_the_session_too():
     assert any("expired on" in line for line in failures_from(verdict, {"accuracy.json"}))
 
 
+def test_an_expired_waiver_of_a_backend_this_verdict_does_not_judge_leaves_it_to_one_that_does():
+    """A shard (or a selection) without onnx-int8 failed on its expired waiver, every selected test
+    passing: a matrix of shards went red in every shard for one backend. The verdict that judges
+    onnx-int8 (its shard, the merge) fails on it."""
+    rows = all_pass()
+    del rows["onnx-int8"]
+    without = decide_documents(accuracy_doc(rows), None, None, None, findings(waiver(until=PAST)))
+    assert without.passed, without.failures
+    with_it = decide_documents(accuracy_doc(all_pass()), None, None, None, findings(waiver(until=PAST)))
+    assert not with_it.passed
+
+
 def test_a_waived_records_checks_are_those_a_live_waiver_accepted(tmp_path):
     """A backend with one live and one expired waiver: its record says waived only the live one's check
     (history check counted the expired one's as waived too)."""
@@ -379,3 +391,13 @@ def test_a_backend_failing_beside_its_waivers_says_which_failure_each_waiver_acc
     assert "**Failed:** onnx-int8 (f1_keep)." in text  # the glance names what stands, not the waived one
     assert f"(waived by @ml-platform until {FUTURE})" in text
     assert f"(worse than the accept {keep + 0.01:g} of the waiver by @ml-platform)" in text
+
+
+def test_a_label_on_a_waiver_of_a_check_not_judged_per_label_is_refused():
+    """`label = "grief"` on a drift_max waiver was accepted and waived all of drift_max, the verdict
+    reading `waived (drift_max by @me ...)`: a reviewer reads it as narrow."""
+    backends, checks = ["torch", "onnx-int8"], ["drift_max", "per_label"]
+    check_waivers([waiver(check="per_label", label="grief")], backends, checks)
+    with pytest.raises(GateError, match=r"`label` narrows a waiver of per_label to one label; drift_max is "
+                                        r"not judged per label"):
+        check_waivers([waiver(label="grief")], backends, checks)

@@ -29,7 +29,7 @@ from encoder_gate.backends.base import BuildContext, weights_bytes
 from encoder_gate.backends.optimum_compat import optimum_missing
 from encoder_gate.errors import GateError
 from encoder_gate.memory import return_freed_memory
-from encoder_gate.models.spec import float32_load
+from encoder_gate.models.spec import float32_load, weights_mismatch
 
 ONNX_RECIPE = 1  # bump when an export recipe below changes its output
 
@@ -183,7 +183,9 @@ def traceable(ctx: BuildContext, **load: Any) -> tuple[tuple[str, ...], str, boo
         cls = AutoModel if feature else AutoModelForSequenceClassification
         model = cls.from_pretrained(ctx.model.path, **{**float32_load(), **load}).eval()
     except Exception as exc:  # transformers raises many types for an unloadable directory
-        raise GateError(f"transformers could not load {ctx.model.path} for the ONNX export: {exc}") from None
+        wrong = weights_mismatch(Path(ctx.model.path), not feature) if isinstance(exc, RuntimeError) else ""
+        said = f"the weights do not fit its config.json: {wrong}" if wrong else str(exc)
+        raise GateError(f"transformers could not load {ctx.model.path} for the ONNX export: {said}") from None
     names = export_inputs(config)
 
     class Outputs(torch.nn.Module):

@@ -31,7 +31,7 @@ from encoder_gate.backends.base import (
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi
 from encoder_gate.errors import DeviceUnavailable, GateError
-from encoder_gate.models.spec import ModelSpec, float32_load
+from encoder_gate.models.spec import ModelSpec, float32_load, weights_mismatch
 
 #: The libraries whose versions decide a torch backend's outputs and compiled artifacts.
 TORCH_PACKAGES = ("torch", "transformers", "tokenizers")
@@ -128,6 +128,12 @@ def load_torch_model(ctx: BuildContext) -> Any:
     except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a weights file that is none
         raise GateError(f"could not load the torch model from {ctx.model.path}: {exc}; if a weights file is "
                         "damaged, save the model again with save_pretrained()") from None
+    except RuntimeError:  # transformers' "ignore_mismatched_sizes", its report only in the log
+        if not (wrong := weights_mismatch(Path(ctx.model.path), classifier)):
+            raise
+        raise GateError(f"the weights in {ctx.model.path} do not fit its config.json: {wrong}. Save the "
+                        "model again with save_pretrained(), or restore the config.json it was saved "
+                        "with") from None
     model = model.eval().to(ctx.device)
     _LOADED[key] = model
     return model

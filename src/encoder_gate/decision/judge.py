@@ -63,6 +63,10 @@ WAIVABLE = (SPEED, VERSUS_BASE)
 OWN = (ACCURACY_FILE, SPEEDUPS_FILE, AB_FILE, FINDINGS_FILE)
 
 
+#: The check judged label by label (accuracy.checks' per_label): the one a waiver's `label` narrows.
+LABELLED_CHECK = "per_label"
+
+
 def waivable() -> tuple[str, ...]:
     """The checks a waiver may name besides the accuracy checks': the speed rule's, against the base,
     and those of each registered results document."""
@@ -82,6 +86,10 @@ def check_waivers(waivers: Sequence[Waiver], backends: Sequence[str], checks: Se
         if w.check not in (*checks, *waivable()):
             raise GateError(f"waiver of {w.names()} ({w.owner}): no check {w.check!r}; the checks: "
                             f"{', '.join((*checks, *waivable()))}")
+        if w.label is not None and w.check != LABELLED_CHECK:  # it read as covering every label's
+            raise GateError(f"waiver of {w.names()} ({w.owner}): `label` narrows a waiver of "
+                            f"{LABELLED_CHECK} to one label; {w.check} is not judged per label, so this one "
+                            f"would waive all of it: remove `label`, or waive {LABELLED_CHECK}")
 
 
 def check_waiver_labels(waivers: Sequence[Waiver], labels: Sequence[str]) -> None:
@@ -186,7 +194,7 @@ def _check_reasons(name: str, row: Mapping[str, Any]) -> list[Reason]:
     for check, r in (row.get("checks") or {}).items():
         if not r["passed"]:
             text = (f"{name}: {check} = {r['observed']:.6g}, bound {r['direction']} {r['bound']:.6g}"
-                    + _failing_labels(row if check == "per_label" else {}))
+                    + _failing_labels(row if check == LABELLED_CHECK else {}))
             out.append(Reason(check, text, r["observed"], r["bound"], r["direction"]))
     return out
 
@@ -358,7 +366,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
             failed = (*bad, *([SPEED] if name in slow else []), *([VERSUS_BASE] if name in versus else []),
                       *dict.fromkeys(r.check for r in theirs_failed))
             accepted = [covering_waiver(waivers, name, r.check, today, r.observed, r.direction,
-                                        _failing_label_names(row or {}) if r.check == "per_label" else (),
+                                        _failing_label_names(row or {}) if r.check == LABELLED_CHECK else (),
                                         names(name))
                         for r in reasons]
             if reasons and all(accepted):
@@ -386,8 +394,12 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                  if name not in waived for line in lines]
     failures += [marks.get(r, r) for name, reasons in checked.items() if name not in waived for r in reasons]
     failures += [marks.get(r, r) for name, reasons in extra.items() if name not in waived for r in reasons]
+    # an expired waiver fails the verdicts that judge its backend: a shard or a selection without it
+    # (every shard of a matrix went red for one backend) leaves it to the one that does, or the merge
+    judged = {b.name for b in backends if b.status is not Status.NOT_RUN}
     failures += [Reason(WAIVER, f"the waiver of {w.names()} by {w.owner} expired on {w.until} ({w.reason}): "
-                                "renew it with a new `until`, or remove it") for w in expired]
+                                "renew it with a new `until`, or remove it")
+                 for w in expired if w.backend in judged]
     session = _speed_session_failures(speedups)
     if waived:  # a waived backend's speed rule fails speedups.json as a whole too: that is waived with it
         session = [s for s in session if not all(n in waived for n in slow)]

@@ -134,9 +134,18 @@ PROBLEM_TYPES: dict[str, Task | None] = {"single_label_classification": Task.SIN
                                          "multi_label_classification": Task.MULTI_LABEL, "regression": None}
 
 
+#: Heads whose outputs the gate does not judge: as a feature-extraction encoder, their model would be
+#: gated without them (the backbone's embeddings), the user's head and labels dropped in silence.
+OTHER_HEADS = ("ForTokenClassification", "ForQuestionAnswering", "ForMultipleChoice")
+
+
 def _task_of(config: dict[str, Any], cfg_file: Path) -> Task:
-    archs = config.get("architectures") or []
+    archs = [str(a) for a in config.get("architectures") or []]
     if not any("ForSequenceClassification" in a for a in archs):
+        if other := next((a for a in archs for head in OTHER_HEADS if a.endswith(head)), None):
+            raise GateError(f"{cfg_file} names {other}, whose head encoder-gate does not judge: it gates "
+                            "sequence classifiers (...ForSequenceClassification: label probabilities) and "
+                            "feature-extraction encoders (embeddings); gating this one would drop its head")
         return Task.FEATURE_EXTRACTION
     problem = config.get("problem_type")
     if problem is None:
@@ -176,6 +185,11 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
     except (TypeError, ValueError):  # keys that are no output indices, or no mapping at all
         raise GateError(f"{cfg_file}'s id2label is not a mapping of the head's output indices to label names "
                         f"(got {str(id2label)[:80]}); save the model again with save_pretrained()") from None
+    if task is Task.SINGLE_LABEL and len(labels) == 1:  # softmax over one output is always 1
+        raise GateError(f"{cfg_file} names one label ({labels[0]!r}) and a single-label head: softmax "
+                        "over one output is 1 for every text, so no backend could differ from another "
+                        "(transformers reads one label without a problem_type as regression). A sigmoid "
+                        "binary classifier: set problem_type to multi_label_classification")
     if len(set(labels)) != len(labels) or not all(isinstance(n, str) and n for n in labels):
         twice = sorted({str(n) for n in labels if labels.count(n) > 1})
         wrong = f"it names {', '.join(map(repr, twice))} twice" if twice else "a name is empty or no string"
@@ -201,6 +215,10 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
                 "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
 
 
+#: How a Git LFS pointer file begins: a checkout without `git lfs pull` holds these for the weights.
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
 def check_weights(path: Path) -> None:
     """A GateError where the directory has no weights transformers loads, or a safetensors file whose
     header does not cover it (truncated, or no safetensors at all): said once when the model is read,
@@ -210,6 +228,10 @@ def check_weights(path: Path) -> None:
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         raise GateError(f"{path} has no weights ({', '.join(WEIGHT_FILES[:3])}, ...): save the model with "
                         "save_pretrained(), which writes them beside config.json")
+    for file in sorted({*path.glob("*.safetensors"), *path.glob("*.bin")}):
+        if file.stat().st_size < 1024 and file.read_bytes().startswith(LFS_POINTER):
+            raise GateError(f"{file} is a Git LFS pointer, not the weights: run `git lfs pull` (in a GitHub "
+                            "workflow, actions/checkout with `lfs: true`)")
     for file in sorted(path.glob("*.safetensors")):
         try:
             with safe_open(str(file), "np"):
@@ -217,6 +239,44 @@ def check_weights(path: Path) -> None:
         except (OSError, SafetensorError) as exc:
             raise GateError(f"{file} cannot be read ({exc}): it is truncated or damaged; save the model "
                             "again with save_pretrained(), or copy the file again in full") from None
+
+
+def _saved_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape in the directory's safetensors files, from their headers ({} where there
+    are none, or they cannot be read)."""
+    from safetensors import SafetensorError, safe_open
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), "np") as f:
+                shapes.update({name: tuple(f.get_slice(name).get_shape()) for name in f.keys()})  # noqa: SIM118
+        except (OSError, SafetensorError):
+            return {}
+    return shapes
+
+
+def weights_mismatch(path: Path, classifier: bool) -> str:
+    """Which saved tensors have other shapes than config.json gives the model (`name [514, 64] in
+    the weights, [512, 64] by config.json`), for a load transformers refused ("You set
+    `ignore_mismatched_sizes` to `False`"); "" where none can be told (no safetensors)."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    saved = _saved_shapes(path)
+    if not saved:
+        return ""
+    with torch.device("meta"):  # shapes without memory: nothing is allocated
+        model = (AutoModelForSequenceClassification if classifier else AutoModel).from_config(
+            AutoConfig.from_pretrained(path))
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    prefix = f"{model.base_model_prefix}."
+    wrong = []
+    for name, shape in sorted(saved.items()):
+        want = expected.get(name) or expected.get(name.removeprefix(prefix)) or expected.get(prefix + name)
+        if want is not None and want != shape:
+            wrong.append(f"{name} {list(shape)} in the weights, {list(want)} by config.json")
+    return "; ".join(wrong[:3]) + (f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else "")
 
 
 def _head_width(path: Path) -> int | None:

@@ -90,13 +90,18 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
         raise GateError(f"--gate-base {base_dir} is not a directory: pass a checkout of the PR's "
                         "base (git worktree add ../base origin/main; the workflow checks it out), or a git "
                         "ref with --gate-base-ref")
+    # the base as the user named it: a ref's worktree is a temporary directory they never gave
+    named = f"--gate-base-ref {pr.base_ref}" if pr.base is None and pr.base_ref else f"--gate-base {base_dir}"
     if not (root / "pyproject.toml").is_file():
-        raise GateError(f"--gate-base {base_dir} has no pyproject.toml: pass the root of the base's checkout")
+        fix = ("that commit has no pyproject.toml (it predates `encoder-gate init`?), so there is nothing to "
+               "compare with" if pr.base is None and pr.base_ref else
+               "has no pyproject.toml: pass the root of the base's checkout")
+        raise GateError(f"{named}: {fix}")
     table = dict(read_pyproject_table(root))
     if not table:
-        raise GateError(f"--gate-base {base_dir}: its pyproject.toml has no [tool.encoder-gate] table, so "
-                        "there is nothing to compare with (is it the base of this repository, and was "
-                        "`encoder-gate init` committed there?)")
+        raise GateError(f"{named}: its pyproject.toml has no [tool.encoder-gate] table, so there is nothing "
+                        "to compare with (is it the base of this repository, and was `encoder-gate init` "
+                        "committed there?)")
     if "model" in table:
         table["model"] = _in_checkout(str(table["model"]), root, "model")
     if "dataset" in table:

@@ -184,6 +184,11 @@ class GateSession:
             raise GateError(self._no_tokenizer(
                 f"transformers built an empty one ({len(tokenizer)} tokens), which would encode every "
                 "text alike and make every figure meaningless"))
+        if tokenizer.pad_token is None:  # every batch is padded: each test's traceback, one by one, before
+            raise GateError(f"the tokenizer in {self.model.path} has no pad token, and every batch the gate "
+                            "feeds the model is padded: set one and save it beside the model "
+                            "(tokenizer.pad_token = tokenizer.eos_token, or add a [PAD] token and resize the "
+                            "model's embeddings; then tokenizer.save_pretrained(DIR))")
         # a tokenizer that does not know the model's positions (no model_max_length saved) would
         # feed it texts longer than its position embeddings hold: an index error deep in torch
         positions = self.model.max_positions
