@@ -499,6 +499,11 @@ def test_a_wrong_gate_base_is_a_usage_error_before_anything_is_built(pytester: p
                                 "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*encoder-gate: --gate-base * is not a directory*"])
+    pytester.makepyprojecttoml('[tool.encoder-gate]\nmodel = "tiny"\n')
+    itself = pytester.runpytest("--gate-base", ".", "-p", "no:cacheprovider")  # every row "unchanged", PASS
+    assert itself.ret == pytest.ExitCode.USAGE_ERROR
+    itself.stderr.fnmatch_lines(["*encoder-gate: --gate-base * is this checkout itself, so the PR would be "
+                                 "compared with itself*"])
 
 
 def test_a_base_session_that_compared_nothing_fails_and_says_why(pytester: pytest.Pytester, cache_dir: Path,

@@ -550,3 +550,18 @@ def test_two_label_onehot_vectors_are_vectors_not_both_indices(tmp_path: Path) -
     assert load_dataset(str(path), label_names=["negative", "positive"]).labels.tolist() == [[0, 1], [1, 0]]
     path = write_jsonl(tmp_path / "c.jsonl", [{"text": "a", "labels": [1]}, *rows[:1]])
     assert load_dataset(str(path), label_names=["negative", "positive"]).labels.tolist() == [[0, 1], [1, 1]]
+
+
+def test_a_latin1_csv_and_a_json_of_columns_say_what_to_do(tmp_path: Path) -> None:
+    """A Latin-1 CSV was "line 0: unreadable CSV ('utf-8' codec ...); fix the file"; a .json of one
+    list per column (pandas' to_json default) was "line 1: the text ('message') must be a string"."""
+    latin = tmp_path / "d.csv"
+    latin.write_bytes("text,labels\ncaf\u00e9 au lait,joy\n".encode("latin-1"))
+    with pytest.raises(GateError, match=r"d\.csv is not UTF-8 text \(invalid continuation byte at byte "
+                                        r"\d+\); save it as UTF-8"):
+        load_dataset(str(latin))
+    columns = tmp_path / "d.json"
+    columns.write_text(json.dumps({"message": ["hi", "bye"], "emotions": [["joy"], ["sadness"]]}))
+    with pytest.raises(GateError, match=r"d\.json holds one list per column \(message, emotions\): give one "
+                                        r"row per text"):
+        load_dataset(str(columns), text_column="message", label_column="emotions")

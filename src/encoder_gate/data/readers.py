@@ -5,6 +5,7 @@ message needs to point at one). :mod:`encoder_gate.data.datasets` builds a Datas
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections.abc import Sequence
@@ -70,6 +71,14 @@ def read_text(path: Path) -> str:
 def read_json(path: Path) -> Table:
     """JSON lines (one object per line); a ``.json`` file may also hold one array of objects."""
     text = read_text(path)
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("{"):
+        with contextlib.suppress(json.JSONDecodeError):
+            whole = json.loads(text)
+            if isinstance(whole, dict) and whole and all(isinstance(v, list) for v in whole.values()):
+                raise GateError(f"{path} holds one list per column ({', '.join(map(str, whole))}): give one "
+                                "row per text, as JSON lines ({\"text\": ..., \"labels\": [...]} a line) or "
+                                "one array of such objects (pandas: df.to_json(path, orient=\"records\", "
+                                "lines=True))")
     if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
         try:
             items = json.loads(text)
@@ -116,7 +125,10 @@ def read_csv(path: Path) -> Table:
                         "separate the labels with ';' (joy;love)")
                 rows.append({k: v for k, v in row.items() if k is not None})
                 numbers.append(reader.line_num)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:  # read in blocks: no line number tells where
+            raise GateError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
+                            "(e.g. from Latin-1: iconv -f latin1 -t utf-8)") from exc
+        except csv.Error as exc:
             raise GateError(f"{path}, line {reader.line_num}: unreadable CSV ({exc}); fix the file") from exc
         columns = list(reader.fieldnames or [])
     return Table(str(path), columns, rows, numbers, "line")

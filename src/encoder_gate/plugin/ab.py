@@ -117,6 +117,11 @@ def open_base(config: pytest.Config, session: GateSession) -> None:
     """Read the base's checkout now, so a wrong --gate-base is a usage error before anything runs."""
     if session.config.base is None and not session.config.base_ref:
         return
+    given = session.config.base
+    if given is not None and given.expanduser().resolve() == config.rootpath.resolve():  # all "unchanged"
+        raise pytest.UsageError(f"encoder-gate: --gate-base {given} is this checkout itself, so the PR would "
+                                "be compared with itself: pass a checkout of its base (git worktree add "
+                                "../base origin/main), or --gate-base-ref main")
     try:
         config.stash[BASE_KEY] = BaseSide.open(_base_dir(config, session), session,
                                                narrowed=config.getoption("gate_backends", None) is not None)
