@@ -376,6 +376,20 @@ def test_the_same_dataset_in_both_checkouts_is_no_difference(tmp_path: Path, mon
     assert "; the PR changed its contents; " in side.dataset_note  # walk AF: not the same path alone
 
 
+def test_a_base_of_another_architecture_is_named_in_the_notes(tmp_path: Path, cache_dir: Path):
+    """A BERT base and a RoBERTa PR were compared (speed failed) with no line saying the model type and
+    tokenizer changed."""
+    from encoder_gate.runtime.base import BaseSide
+    from encoder_gate.runtime.session import GateSession
+
+    pr = GateSession(GateConfig(model="tiny", cache_dir=cache_dir))
+    side = BaseSide(GateSession(GateConfig(model="tiny-bert", cache_dir=cache_dir)), pr, tmp_path)
+    assert side.model_note == ("the PR's model is a roberta (tiny), the base's a bert (tiny-bert): another "
+                               "architecture and tokenizer, each judged on the same texts")
+    same = BaseSide(GateSession(GateConfig(model="tiny", cache_dir=cache_dir)), pr, tmp_path)
+    assert same.model_note is None
+
+
 def test_an_unchanged_backend_shares_the_prs_runner_and_the_base_loads_no_copy(tmp_path: Path,
                                                                             cache_dir: Path):
     """The base's backend whose artifact is the PR's (same model files, same ONNX bytes, same

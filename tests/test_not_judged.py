@@ -55,6 +55,17 @@ def test_a_reference_scoring_nothing_leaves_f1_keep_not_judged():
     assert "f1_keep" in judge_all(run(200), bounds)
 
 
+def test_one_evaluation_text_leaves_f1_keep_not_judged():
+    """One text: the `regression` rule has no interval, and fell back to the point rule without a word
+    (`pass 0.1333 (>= 0.1332)`, f1_delta_ci null)."""
+    bounds = bounds_for("onnx-int8")
+    one = run(1)
+    assert "f1_keep" not in judge_all(one, bounds)
+    assert not_judged(one, bounds)["f1_keep"].startswith("micro F1 keep not judged: 1 evaluation text gives "
+                                                          "its change no interval")
+    assert "f1_keep" in judge_all(run(2), bounds)
+
+
 def test_the_shipped_test_skips_with_why():
     model = SimpleNamespace(task="multi_label", label_names=LABELS)
     dataset = SimpleNamespace(texts=tuple(f"text {i}" for i in range(60)))

@@ -220,6 +220,18 @@ def _no_label_judged(ev: Evaluation) -> str | None:
             "fail. Evaluate more texts, or lower per-label-min-support (--gate-per-label-min-support)")
 
 
+def _one_text_or(other: Callable[[Evaluation], str | None]) -> Callable[[Evaluation], str | None]:
+    """Why the F1 keep check judges nothing on a single evaluation text (no interval for the CI rules,
+    which fell back to the point rule without a word; and one text's F1 says nothing of a model's),
+    else `other`'s reason."""
+    def why(ev: Evaluation) -> str | None:
+        if len(ev.probs) < 2:
+            return (f"{ev.task.headline_name} keep not judged: {len(ev.probs)} evaluation text gives its "
+                    "change no interval and says nothing of the model's F1; evaluate more texts")
+        return other(ev)
+    return why
+
+
 def _reference_scores_nothing(metric: str) -> Callable[[Evaluation], str | None]:
     """Why a check of keeping a share of the reference's `metric` ("headline": the task's F1) judges
     nothing here: the reference scores 0, and any backend keeps a share of 0; None otherwise."""
@@ -354,7 +366,7 @@ CHECKS: Registry[Check] = Registry.of("check", (
           unfit={Task.FEATURE_EXTRACTION: "decision flips do not apply to a feature-extraction encoder: it "
                  "outputs embeddings, not decisions (judged by cosine and relative L2 instead)"}),
     Check("f1_keep", CLASSIFIERS, "at least", test="f1_keep", gold=True, read=_f1_keep, decide=_f1_rule,
-          what=_f1_keep_failure, vacuous=_reference_scores_nothing("headline")),
+          what=_f1_keep_failure, vacuous=_one_text_or(_reference_scores_nothing("headline"))),
     Check("f1_floor", CLASSIFIERS, "at least", test="f1_floor", gold=True,
           read=lambda ev, b: (ev.metrics[ev.headline], b.f1_floor),
           # an absolute floor counts only where one is configured (bound above 0)

@@ -268,6 +268,17 @@ class BaseSide(AgainstBase):
         return [n for n in self.session.config.backends if n not in self.pairs.values()]
 
     @property
+    def model_note(self) -> str | None:
+        """The architecture the PR changed (a BERT base, a RoBERTa PR: another model and tokenizer,
+        compared on the same texts, which no line said), or None."""
+        b, p = self.session.model.model_type, self.pr.model.model_type
+        if not b or not p or b == p:
+            return None
+        return (f"the PR's model is a {p} ({self.pr.model.name}), the base's a {b} "
+                f"({self.session.model.name}): another architecture and tokenizer, each judged on the same "
+                "texts")
+
+    @property
     def dataset_note(self) -> str | None:
         """Why the base's own evaluation set differs from the one both sides are judged on, or None."""
         b, p = self.session.config, self.pr.config
