@@ -501,3 +501,30 @@ def page_requests(netlog: Path) -> list[str]:
 def test_a_negative_max_waived_is_refused(tmp_path: Path):
     with pytest.raises(SystemExit, match="--max-waived must be 0 or more"):
         main(["history", "check", "--store", str(tmp_path), "--max-waived", "-1"])
+
+
+def test_commits_of_one_time_are_ordered_by_their_parents_not_by_when_recorded(tmp_path: Path):
+    """Six commits of one time (a rebase, a scripted series), the root recorded last: `history check`
+    judged the root as the newest and said "no creep" over a 6% fall."""
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    chain = ["f", "e", "d", "c", "b", "a"]  # f is the root, a the newest
+    for sha in reversed(chain):  # recorded newest first
+        parent = chain[chain.index(sha) - 1] * 40 if sha != "f" else None
+        record(tmp_path / "store", report, Commit(sha * 40, "2026-11-28T12:00:00+00:00", parent))
+    assert [r["commit"][0] for r in load_store(tmp_path / "store")] == chain
+
+
+def test_a_record_of_another_series_at_the_same_commit_is_refused_not_replaced(tmp_path: Path):
+    """A monorepo gating two models recorded both at each push: the second replaced the first, whose
+    history was lost without a word."""
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", None))
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    accuracy["provenance"]["model"]["name"] = "other-model"
+    (report / "accuracy.json").write_text(json.dumps(accuracy))
+    with pytest.raises(GateError, match=r"aaaaaaaaaaaa is recorded in .* for another series \(model tiny, "
+                                        r"dataset bundled\), not this run's \(model other-model"):
+        record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", None))
+    assert [r["series"]["model"] for r in load_store(tmp_path / "store")] == ["tiny"]

@@ -544,3 +544,20 @@ def test_a_stdout_that_cannot_be_written_fails_in_one_line(
     assert cli.main(["verdict", "--report-dir", str(tmp_path)]) == 1
     said = "encoder-gate verdict: error: could not write to stdout (No space left on device)\n"
     assert capsys.readouterr().err == said
+
+
+@pytest.mark.parametrize(("addopts", "said"), [
+    ('"-p no:encoder_gate"', "disables the encoder_gate plugin"),
+    ('["--benchmark-disable"]', "turns pytest-benchmark's timing off"),
+    ('"-n auto --dist worksteal"', "runs pytest-xdist: pytest-benchmark times nothing under it"),
+])
+def test_addopts_that_keep_the_gate_from_running_are_warned_of(tmp_path: Path, model_dir: Path, addopts: str,
+                                                                said: str) -> None:
+    """`-p no:encoder_gate` in addopts was kept without a word: 31 "fixture 'backend' not found"
+    errors at the first session; `--benchmark-disable` or xdist there made the speed gate time nothing."""
+    (tmp_path / "pyproject.toml").write_text(f"[tool.pytest.ini_options]\naddopts = {addopts}\n")
+    warned = init(tmp_path).warnings
+    assert any("[tool.pytest.ini_options] addopts has" in w and said in w for w in warned), warned
+    harmless = '[tool.pytest.ini_options]\naddopts = "-q -p no:cacheprovider"\n'
+    (tmp_path / "pyproject.toml").write_text(harmless)
+    assert not any("addopts" in w for w in init(tmp_path, force=True).warnings)

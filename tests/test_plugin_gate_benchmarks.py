@@ -221,6 +221,16 @@ def test_missing_speedup_baseline_is_a_usage_error(gate_dir: pytest.Pytester, ga
                                 *gate_args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*encoder-gate: speedup baseline missing.json is not a file*"])
+    # a torch-only shard's speedups.json: no speedup in it, said as "another machine" (its providers)
+    (gate_dir.path / "shard1.json").write_text(json.dumps({"speedups": {}, "machine": {}}))
+    empty = gate_dir.runpytest("--collect-only", "--gate-speedup-baseline=shard1.json", *gate_args)
+    assert empty.ret == pytest.ExitCode.USAGE_ERROR
+    empty.stderr.fnmatch_lines(["*the speedup baseline shard1.json holds no speedup (a shard whose share was "
+                                "torch alone*"])
+    # --benchmark-compare-fail alone: pytest-benchmark refused it at the end, every cell timed
+    alone = gate_dir.runpytest("--collect-only", "--benchmark-compare-fail=min:5%", *gate_args)
+    assert alone.ret == pytest.ExitCode.USAGE_ERROR
+    alone.stderr.fnmatch_lines(["*encoder-gate: --benchmark-compare-fail needs --benchmark-compare*"])
 
 
 # The tiny model's FP32 ONNX file (built once into the suite's cache), in a process of its own:

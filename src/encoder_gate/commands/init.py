@@ -50,7 +50,13 @@ from encoder_gate.commands.layout import (
     THIN_MODULES,
     WORKFLOW_PATH,
 )
-from encoder_gate.commands.pyproject import configures_pytest, has_gate_table, merge_pyproject, pin_rootdir
+from encoder_gate.commands.pyproject import (
+    addopts_problems,
+    configures_pytest,
+    has_gate_table,
+    merge_pyproject,
+    pin_rootdir,
+)
 from encoder_gate.commands.workflow import render_workflow
 from encoder_gate.config import DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN
 from encoder_gate.data.datasets import is_sentiment_labels
@@ -212,6 +218,7 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     uninstalled = uninstalled_note(root)  # before init writes its own pyproject.toml table
     if uninstalled:
         warnings.append(uninstalled)
+    warnings.extend(addopts_problems(old))
     for rel, content in contents.items():
         path = root / rel
         if path.is_dir():

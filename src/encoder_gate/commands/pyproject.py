@@ -104,6 +104,41 @@ def configures_pytest(root: Path, pyproject_text: str | None) -> bool:
     return False
 
 
+#: addopts of a project's pytest configuration that keep its gate from running as the workflow runs it.
+ADDOPTS_PROBLEMS = (
+    (("-pno:encoder_gate", "no:encoder_gate"), "disables the encoder_gate plugin: every shipped test "
+     "fails for want of its fixtures (backend, backend_evaluation)"),
+    (("--benchmark-disable",), "turns pytest-benchmark's timing off: `pytest benchmarks` times nothing, "
+     "and the speed gate fails saying it checked nothing"),
+    (("-n", "--numprocesses", "--dist"), "runs pytest-xdist: pytest-benchmark times nothing under it, and "
+     "the speed gate fails saying so (run the self-tests with -n on the command line instead)"),
+)
+
+
+def addopts_problems(pyproject_text: str | None) -> list[str]:
+    """What in `[tool.pytest.ini_options] addopts` keeps the gate from running as init's workflow runs
+    it (pytest reads addopts into every session, the workflow's too), one line each."""
+    import itertools
+    import shlex
+
+    tool = _parse(pyproject_text, PYPROJECT).get("tool", {}) if pyproject_text else {}
+    ini = ((tool.get("pytest") or {}).get("ini_options") or {}) if isinstance(tool, dict) else {}
+    opts = ini.get("addopts") if isinstance(ini, dict) else None
+    try:
+        words = shlex.split(opts) if isinstance(opts, str) else [str(w) for w in opts or ()]
+    except ValueError:
+        return []
+    joined = [a + b for a, b in itertools.pairwise(words)]  # "-p no:x" as one word
+    out = []
+    for spellings, what in ADDOPTS_PROBLEMS:
+        found = next((w for w in [*words, *joined] if w in spellings or
+                      any(w.startswith(f"{s}=") for s in spellings if s.startswith("--"))), None)
+        if found is not None:
+            out.append(f"pyproject.toml's [tool.pytest.ini_options] addopts has {found}, which {what}; "
+                       "remove it there")
+    return out
+
+
 def pin_rootdir(text: str) -> str:
     """`text` (a pyproject.toml) with :data:`PIN_ROOTDIR` appended, checked by parsing it back."""
     nl = "\r\n" if "\r\n" in text else "\n"

@@ -193,10 +193,20 @@ def record(store: Path, report_dir: Path, commit: Commit) -> tuple[Path, str | N
     note = None
     if path.is_file():
         old = load_record(path)
+        if old.get("series") != doc.get("series"):  # a record a commit: another model's would be lost
+            raise GateError(f"{commit.sha[:12]} is recorded in {store} for another series "
+                            f"({_series(old)}), not this run's ({_series(doc)}): give each model and dataset "
+                            "a store of its own (--store)")
         note = (f"{commit.sha[:12]} was recorded before (at {old.get('recorded')}); its record is replaced "
                 "by this run's")
     write_document(Path(store), path.name, doc, kind=HISTORY_RECORD)
     return path, note
+
+
+def _series(record: Mapping[str, Any]) -> str:
+    series = record.get("series") or {}
+    dataset = series.get("dataset") or {}
+    return f"model {series.get('model')}, dataset {dataset.get('source') or dataset}"
 
 
 def load_record(path: Path) -> dict[str, Any]:
@@ -220,7 +230,17 @@ def load_store(store: Path) -> list[dict[str, Any]]:
         raise GateError(f"history store {store} does not exist: `encoder-gate history record --store "
                         f"{store}` creates it")
     records = [load_record(p) for p in sorted(root.glob("*.json"))]
-    return sorted(records, key=lambda r: (_instant(r.get("time")), str(r.get("recorded"))))
+    by_commit = {str(r.get("commit")): r for r in records}
+
+    def depth(record: Mapping[str, Any]) -> int:
+        """Its ancestors in the store, by `parent`: commits of one time (a rebase, a scripted series)
+        are ordered by their history, not by when each was recorded."""
+        seen, parent = 0, record.get("parent")
+        while parent in by_commit and seen < len(records):
+            seen, parent = seen + 1, by_commit[str(parent)].get("parent")
+        return seen
+
+    return sorted(records, key=lambda r: (_instant(r.get("time")), depth(r), str(r.get("recorded"))))
 
 
 def _instant(when: Any) -> float:

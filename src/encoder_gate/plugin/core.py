@@ -270,8 +270,16 @@ def _own_line(reporter: Any, line: str) -> None:
     reporter.write_line(line)
 
 
+def _own_backend_fixture(metafunc: pytest.Metafunc) -> bool:
+    """Whether `backend` is the gate's fixture here, not a project's own of that name (a conftest's
+    `backend` of a database: its tests were run once per gate backend, the default model trained)."""
+    defs = getattr(metafunc, "_arg2fixturedefs", {}).get("backend") or ()
+    func = getattr(defs[-1], "func", None) if defs else None
+    return func is None or getattr(func, "__module__", "") == fixtures.__name__
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
+    if "backend" in metafunc.fixturenames and _own_backend_fixture(metafunc):
         config = gate_session_of(metafunc.config).config
         names = list(config.backends)
         # the accuracy checks judge every targeted integer path too

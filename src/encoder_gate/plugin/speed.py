@@ -168,6 +168,12 @@ class BenchPlugin:
                 read_baseline(settings.baseline)
             except GateError as exc:
                 raise pytest.UsageError(f"encoder-gate: {exc}") from None
+        compare = config.getoption("benchmark_compare", None)
+        if config.getoption("benchmark_compare_fail", None) and not compare:
+            raise pytest.UsageError(  # pytest-benchmark says so at the end, every cell timed, no verdict
+                "encoder-gate: --benchmark-compare-fail needs --benchmark-compare, the save of an earlier "
+                "run to compare with (`pytest benchmarks --benchmark-autosave` first); or gate the "
+                "speedups against a speedups.json with --gate-speedup-baseline")
         config.stash[SETTINGS] = settings
         config.stash[RESULTS] = []
         _make_json_directory(config)

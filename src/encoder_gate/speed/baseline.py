@@ -92,6 +92,10 @@ def read_baseline(path: Path) -> dict[str, Any]:
                         "table of case -> backend -> speedup): point --gate-speedup-baseline (or "
                         "ENCODER_GATE_SPEEDUP_BASELINE) at the speedups.json an earlier `pytest benchmarks` "
                         "wrote into its report directory")
+    if not any(table.values()):  # before the fingerprint: its empty providers read as another machine
+        raise GateError(f"the speedup baseline {path} holds no speedup (a shard whose share was torch alone, "
+                        "or a session that timed nothing): point --gate-speedup-baseline at a whole "
+                        "session's speedups.json, or the one `encoder-gate merge` wrote")
     return doc
 
 
@@ -108,7 +112,11 @@ def comparability_warnings(current: Mapping[str, Any], baseline: Mapping[str, An
     cur_model, base_model = current.get("model") or {}, baseline.get("model") or {}
     for key in ("content_hash", "threads", "device"):
         if key in cur_model and key in base_model and cur_model[key] != base_model[key]:
-            out.append(f"model {key} differs: {cur_model[key]!r} now, {base_model[key]!r} in the baseline")
+            named = (f" (model {cur_model.get('name')!r} now, {base_model.get('name')!r} in the baseline: "
+                     "another model's times, unless it is this one retrained)"
+                     if key == "content_hash" and cur_model.get("name") != base_model.get("name") else "")
+            out.append(f"model {key} differs: {cur_model[key]!r} now, {base_model[key]!r} in the "
+                       f"baseline{named}")
     cur_gemm, base_gemm = current.get("machine_gemm_gflops"), baseline.get("machine_gemm_gflops")
     if cur_gemm and base_gemm and max(cur_gemm / base_gemm, base_gemm / cur_gemm) > gemm_tolerance:
         out.append(f"machine GEMM rate {cur_gemm:.0f} GFLOP/s now vs {base_gemm:.0f} in the baseline: "
