@@ -561,3 +561,18 @@ def test_addopts_that_keep_the_gate_from_running_are_warned_of(tmp_path: Path, m
     harmless = '[tool.pytest.ini_options]\naddopts = "-q -p no:cacheprovider"\n'
     (tmp_path / "pyproject.toml").write_text(harmless)
     assert not any("addopts" in w for w in init(tmp_path, force=True).warnings)
+
+
+def test_init_in_a_subdirectory_of_a_git_repository_says_to_run_it_at_the_root(tmp_path: Path) -> None:
+    """`init services/clf` in a monorepo wrote services/clf/.github/workflows/encoder-gate.yml, which
+    GitHub never runs, and said "commit the files above"."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    project = tmp_path / "services" / "clf"
+    project.mkdir(parents=True)
+    with pytest.raises(GateError, match=r"clf is a subdirectory of the git repository at .*: GitHub runs "
+                                        r"only the workflows of the repository's own \.github/workflows.* "
+                                        r"Run init at"):
+        init(project)
+    assert not (project / ".github").exists() and not (project / "pyproject.toml").exists()

@@ -64,7 +64,7 @@ from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.runtime.dependency_files import uninstalled_note
-from encoder_gate.runtime.worktree import default_branch, in_repository
+from encoder_gate.runtime.worktree import default_branch, depth_in_repository, in_repository
 
 INIT_BATCH_SIZES = (1, 8)
 # One intra-op thread per backend: torch eager's times swing by orders of magnitude when its
@@ -132,6 +132,12 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     root = request.root
     if root.exists() and not root.is_dir():
         raise GateError(f"{root} is not a directory; pass the project directory to scaffold into")
+    if root.is_dir() and (depth := depth_in_repository(root)):  # a monorepo's project directory
+        top = root.resolve().parents[depth - 1]
+        raise GateError(f"{root} is a subdirectory of the git repository at {top}: GitHub runs only the "
+                        "workflows of the repository's own .github/workflows, and init's workflow gates the "
+                        f"project at the repository's root. Run init at {top} (the model and the dataset "
+                        "may be anywhere below it: --model and --dataset take paths)")
     notes: list[str] = []
     warnings: list[str] = []
     model_value, model_dir = locate_model(request.model, root, warnings)
