@@ -180,7 +180,7 @@ def test_untimed_benchmarks_fail_a_speed_gate_that_was_asked_for(gate_dir: pytes
     plain.stdout.fnmatch_lines(["*benchmarks, each run once untimed (pytest-benchmark's timing is off)*"])
     assert recorded == []
     baseline = gate_dir.path / "speedups.json"
-    baseline.write_text(json.dumps({"speedups": {}}))
+    baseline.write_text(json.dumps({"speedups": {"model/normal/bs1/bucketed": {"onnx-fp32": 2.0}}}))
     gated = gate_dir.runpytest(*args, f"--gate-speedup-baseline={baseline}",
                                "--gate-allow-other-machine")
     assert gated.ret == pytest.ExitCode.TESTS_FAILED
