@@ -595,3 +595,14 @@ def test_a_damaged_findings_json_is_one_line(tmp_path: Path, capsys: pytest.Capt
     assert main(["verdict", "--report-dir", str(tmp_path)]) == 1
     assert "findings.json is not a document of encoder-gate as written (by_document is a string, not an " \
            "object)" in capsys.readouterr().err
+
+
+def test_a_row_no_check_judged_reads_not_run_not_pass():
+    """A session that ran only a team's own test of `backend_evaluation` (selected by path) wrote rows
+    no shipped check judged: onnx-fp32 read `pass ... drift max 4.47e-08`. It reads `not run`."""
+    rows = all_pass()
+    rows["onnx-fp32"] = {**rows["onnx-fp32"], "checks": {}}
+    verdict = decide_documents(accuracy_doc(rows), None, None, None, None)
+    status = {b.name: b.status for b in verdict.backends}
+    assert status["onnx-fp32"] is Status.NOT_RUN and status["torch"] is Status.REFERENCE
+    assert status["onnx-int8"] is Status.PASS

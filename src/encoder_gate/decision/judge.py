@@ -379,7 +379,8 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                                                waivers=tuple(dict.fromkeys(w for w in accepted if w))))
         elif name in undecided:
             backends.append(BackendVerdict(name, Status.INCONCLUSIVE, scope=_scope(row, name, vs_base)))
-        elif row is None and name not in vs_base and name not in timed and name not in judged_by_theirs:
+        elif ((row is None or (not checks and name != REFERENCE_BACKEND)) and name not in vs_base
+              and name not in timed and name not in judged_by_theirs):  # no row, or one no check judged
             backends.append(BackendVerdict(name, Status.NOT_RUN))
         elif row is None:
             backends.append(BackendVerdict(name, Status.PASS, scope=_scope(row, name, vs_base)))
