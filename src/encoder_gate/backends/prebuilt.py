@@ -9,15 +9,17 @@ from pathlib import Path
 from encoder_gate.errors import GateError
 
 
-def resolve_onnx_path(path: Path, model_dir: Path) -> tuple[Path, list[str]]:
-    """The file `path` names (absolute, or relative to the working directory or the model
-    directory, the working directory first) and a note saying which was used when it matters."""
+def resolve_onnx_path(path: Path, model_dir: Path, cwd: Path | None = None) -> tuple[Path, list[str]]:
+    """The file `path` names (absolute, or relative to the working directory, `cwd` where the sessions
+    will run elsewhere, or the model directory, the working directory first) and a note saying which
+    was used when it matters."""
+    cwd = Path.cwd() if cwd is None else cwd
     candidates = [("", path)] if path.is_absolute() else [
-        ("the working directory", Path.cwd() / path), ("the model directory", model_dir / path)]
+        ("the working directory", cwd / path), ("the model directory", model_dir / path)]
     found = [(where, p) for where, p in candidates if p.exists()]
     if not found:
         looked = "" if path.is_absolute() else (
-            f" (looked relative to the working directory, {Path.cwd()}, and to the model directory, "
+            f" (looked relative to the working directory, {cwd}, and to the model directory, "
             f"{model_dir})")
         raise GateError(f"ONNX file {path} does not exist{looked}. Check the path after 'onnx:'.")
     where, chosen = found[0]

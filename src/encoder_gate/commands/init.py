@@ -23,7 +23,6 @@ without ``force``, so a refusal writes nothing):
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import re
@@ -407,8 +406,7 @@ def _backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
     if len(set(backends)) != len(backends):
         raise GateError(f"a backend is listed twice in --backends {','.join(backends)}")
     if model_dir is not None:  # an onnx:PATH that is not there: now, not at the first session
-        with contextlib.chdir(root):  # where the gate's sessions run
-            check_prebuilt_files(backends, str(model_dir))
+        check_prebuilt_files(backends, str(model_dir), cwd=root.resolve())  # where the sessions run
     skipped = [e for e in [*entries, *others] if e not in backends]
     if skipped:
         notes.append(f"the model directory has ONNX files not in --backends: {', '.join(skipped)}")

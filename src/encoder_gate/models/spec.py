@@ -283,24 +283,9 @@ def _head_width(path: Path) -> int | None:
     """The outputs of the classifier head in the directory's safetensors weights (the last
     ``classifier*.weight`` by name: BERT's ``classifier.weight``, RoBERTa's ``classifier.out_proj.weight``),
     read from the files' headers alone; None where there are none or it cannot be told."""
-    from safetensors import SafetensorError, safe_open
-
-    index = path / "model.safetensors.index.json"
-    try:
-        if index.is_file():
-            files = {name: path / file for name, file in json.loads(index.read_text())["weight_map"].items()}
-        elif (path / "model.safetensors").is_file():
-            with safe_open(str(path / "model.safetensors"), "np") as f:
-                files = {name: path / "model.safetensors" for name in f.keys()}  # noqa: SIM118 (no iterator)
-        else:
-            return None
-        heads = sorted(n for n in files if n.startswith("classifier") and n.endswith(".weight"))
-        if not heads:
-            return None
-        with safe_open(str(files[heads[-1]]), "np") as f:
-            shape = f.get_slice(heads[-1]).get_shape()
-    except (OSError, ValueError, KeyError, TypeError, SafetensorError):  # a damaged file: its load says so
-        return None
+    shapes = _saved_shapes(path)
+    heads = sorted(n for n in shapes if n.startswith("classifier") and n.endswith(".weight"))
+    shape = shapes[heads[-1]] if heads else ()
     return int(shape[0]) if len(shape) == 2 else None
 
 

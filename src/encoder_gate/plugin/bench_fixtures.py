@@ -107,9 +107,10 @@ def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model:
         pool = bench_pool[variant]
         if isinstance(pool, GateError):
             pytest.skip(str(pool))
-        source = f"the evaluation set ({variant})" if bench_settings.texts is None or \
-            bench_settings.texts >= len(pool.texts) else f"ENCODER_GATE_BENCH_TEXTS={bench_settings.texts}"
-        if why := overfull(batch_size, min(len(pool.texts), bench_settings.texts or len(pool.texts)), source):
+        fixed = bench_settings.texts  # ENCODER_GATE_BENCH_TEXTS: fewer than the pool holds, it is the limit
+        available, source = ((fixed, f"{ENV_TEXTS}={fixed}") if fixed is not None and fixed < len(pool.texts)
+                             else (len(pool.texts), f"the evaluation set ({variant})"))
+        if why := overfull(batch_size, available, source):
             pytest.fail(why, pytrace=False)
         if bench_settings.texts is not None:
             return pool.pick(bench_settings.texts, batch_size)

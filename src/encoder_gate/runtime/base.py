@@ -91,11 +91,11 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
                         "base (git worktree add ../base origin/main; the workflow checks it out), or a git "
                         "ref with --gate-base-ref")
     # the base as the user named it: a ref's worktree is a temporary directory they never gave
-    named = f"--gate-base-ref {pr.base_ref}" if pr.base is None and pr.base_ref else f"--gate-base {base_dir}"
+    from_ref = pr.base is None and bool(pr.base_ref)
+    named = f"--gate-base-ref {pr.base_ref}" if from_ref else f"--gate-base {base_dir}"
     if not (root / "pyproject.toml").is_file():
         fix = ("that commit has no pyproject.toml (it predates `encoder-gate init`?), so there is nothing to "
-               "compare with" if pr.base is None and pr.base_ref else
-               "has no pyproject.toml: pass the root of the base's checkout")
+               "compare with" if from_ref else "has no pyproject.toml: pass the root of the base's checkout")
         raise GateError(f"{named}: {fix}")
     table = dict(read_pyproject_table(root))
     if not table:
