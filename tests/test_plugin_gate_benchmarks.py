@@ -196,7 +196,8 @@ def test_benchmarks_untimed_under_a_dist_from_addopts_fail_as_a_gate_that_checke
         gate_dir: pytest.Pytester, gate_args: list[str], monkeypatch: pytest.MonkeyPatch):
     """Any --dist turns pytest-benchmark's timing off, -n or not: a `--dist worksteal` in the
     project's addopts (this repository's own, for two CI landings) made `pytest benchmarks` time
-    nothing and pass. Without --benchmark-disable asked for, that fails, naming the cause."""
+    nothing and pass. Without --benchmark-disable asked for, that fails, naming the cause; under
+    -n too, where the controller that sets the exit status runs no benchmark itself."""
     monkeypatch.setenv("ENCODER_GATE_BENCH_ROUNDS", "2")
     monkeypatch.setenv("ENCODER_GATE_BENCH_TEXTS", "8")
     gate_dir.makepyprojecttoml('[tool.pytest.ini_options]\naddopts = ["--dist", "worksteal"]\n')
@@ -212,6 +213,13 @@ def test_benchmarks_untimed_under_a_dist_from_addopts_fail_as_a_gate_that_checke
                                "--dist", "no", *gate_args)  # as the message says
     assert timed.ret == pytest.ExitCode.OK, timed.stdout.str()[-2000:]
     assert (gate_dir.path / "report" / "speedups.json").is_file()
+    # with workers (-n): the controller runs no benchmark itself, and had exited 0 beside a verdict.md
+    # that said FAIL; it learns from its workers' reports that benchmarks ran untimed
+    workers = gate_dir.runpytest("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1",
+                                 "-n", "1", *gate_args)
+    assert workers.ret == pytest.ExitCode.TESTS_FAILED, workers.stdout.str()[-2000:]
+    workers.stdout.fnmatch_lines(["*encoder-gate: the speed gate checked nothing: pytest-benchmark timed "
+                                  "nothing: pytest-xdist is active (--dist worksteal)*"])
 
 
 def test_missing_speedup_baseline_is_a_usage_error(gate_dir: pytest.Pytester, gate_args: list[str]):

@@ -42,6 +42,7 @@ from encoder_gate.backends.registry import packages_of
 from encoder_gate.documents import SPEEDUPS_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
+    FED,
     fail_gate,
     params_of,
     runs_no_test,
@@ -509,7 +510,10 @@ class BenchPlugin:
         run of the benchmark code), it fails only when a speed baseline was asked for; otherwise
         the summary says so."""
         config = session.config
-        if not self._ran or not _timing_off(config):
+        # an xdist controller runs no test itself: its workers' reports name the document their
+        # benchmarks feed (stash.tag_feeds), and it is the controller's verdict that sets the exit
+        ran = self._ran or SPEEDUPS_FILE in config.stash.get(FED, set())
+        if not ran or not _timing_off(config):
             return
         asked = config.stash[SETTINGS].baseline is not None \
             or config.getoption("benchmark_compare", None) not in (None, False, [])
