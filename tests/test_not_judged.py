@@ -66,6 +66,29 @@ def test_one_evaluation_text_leaves_f1_keep_not_judged():
     assert "f1_keep" in judge_all(run(2), bounds)
 
 
+def test_copies_of_one_text_leave_f1_keep_not_judged():
+    """50 copies of one text are one text's evidence (Dataset.groups): no interval, F1 keep not judged,
+    as for one text; the copies are said under the verdict's table."""
+    from encoder_gate.data.datasets import Dataset
+    from encoder_gate.reporting.accuracy import dataset_notes
+
+    copies = Dataset("d", ("same",) * 50, np.eye(3, dtype=np.uint8)[np.zeros(50, int)], LABELS)
+    assert copies.groups.tolist() == [0] * 50 and copies.distinct == 1
+    gold = copies.labels
+    ref = np.where(gold == 1, 0.9, 0.05).astype(np.float32)
+    ev = evaluate("onnx-int8", ref.copy(), ref, gold, precision="int8", size_bytes=1, task="multi_label",
+                  label_names=LABELS, atol=5e-2, groups=copies.groups)
+    assert ev.stats is None and ev.distinct == 1
+    assert not_judged(ev, bounds_for("onnx-int8"))["f1_keep"].startswith(
+        "micro F1 keep not judged: the 50 evaluation texts are copies of one text")
+    mixed = Dataset("d", ("a", "b", "a", "c", "b"), np.zeros((5, 3), np.uint8), LABELS)
+    assert mixed.groups.tolist() == [0, 1, 0, 2, 1] and mixed.distinct == 3
+    assert dataset_notes({"examples": 5, "distinct": 3})[0].startswith(
+        "2 of 5 evaluation texts repeat another (3 distinct): the F1 error bars and McNemar tests count "
+        "each distinct text once")
+    assert dataset_notes({"examples": 5, "distinct": 5}) == [] == dataset_notes({"examples": 5})
+
+
 def test_the_shipped_test_skips_with_why():
     model = SimpleNamespace(task="multi_label", label_names=LABELS)
     dataset = SimpleNamespace(texts=tuple(f"text {i}" for i in range(60)))

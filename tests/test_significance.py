@@ -291,6 +291,56 @@ def test_mde_halves_when_the_set_is_tiled_four_times() -> None:
     assert base4 / base == pytest.approx(0.5, abs=0.12)
 
 
+def test_copies_of_the_texts_add_no_evidence_when_grouped_by_text() -> None:
+    """An evaluation set of 1200 texts held four times over: counted as rows, its F1 interval is
+    about half as wide and its McNemar p far smaller, as if it held 4800 texts (a 50-copies set in
+    the third bad-input hunt); grouped by text (Dataset.groups: the copies one unit), every figure
+    is the 1200 texts' own. And with every text distinct, groups change nothing."""
+    gold, ref = _multilabel(0)
+    dec = _drop_positives(ref, 0.03, seed=1)
+    tile = lambda m: np.tile(m, (4, 1))  # noqa: E731
+    groups = np.tile(np.arange(len(gold)), 4)  # first appearance order: copy k of text i is group i
+
+    once = paired_delta(gold, ref, dec, "multi_label")
+    rows = paired_delta(tile(gold), tile(ref), tile(dec), "multi_label")
+    grouped = paired_delta(tile(gold), tile(ref), tile(dec), "multi_label", groups=groups)
+    assert (rows.ci_high - rows.ci_low) / (once.ci_high - once.ci_low) == pytest.approx(0.5, abs=0.08)
+    assert (grouped.delta, *grouped.ci, grouped.se) == pytest.approx((once.delta, *once.ci, once.se))
+    assert grouped.n == 4 * once.n
+    assert metric_ci(tile(gold), tile(dec), "multi_label", groups=groups) == pytest.approx(
+        metric_ci(gold, dec, "multi_label"))
+    assert min_detectable_drop(tile(gold), tile(ref), task="multi_label", dec=tile(dec), groups=groups) \
+        == pytest.approx(min_detectable_drop(gold, ref, task="multi_label", dec=dec))
+    right = correct(gold, ref, "multi_label"), correct(gold, dec, "multi_label")
+    right4 = correct(tile(gold), tile(ref), "multi_label"), correct(tile(gold), tile(dec), "multi_label")
+    test_once, test_rows, test_grouped = mcnemar(*right), mcnemar(*right4), mcnemar(*right4, groups)
+    assert test_rows.p_value < test_once.p_value / 1000
+    assert (test_grouped.b, test_grouped.c, test_grouped.p_value) == (test_once.b, test_once.c,
+                                                                        test_once.p_value)
+    per_once = per_label(gold, ref, dec, min_support=30)
+    per_grouped = per_label(tile(gold), tile(ref), tile(dec), min_support=30, groups=groups)
+    assert [(r.p_raw, r.b, r.c) for r in per_grouped] == [(r.p_raw, r.b, r.c) for r in per_once]
+
+    distinct = np.arange(len(gold))
+    assert paired_delta(gold, ref, dec, "multi_label", groups=distinct) == once
+    assert mcnemar(*right, distinct) == test_once
+
+
+def test_copies_whose_gold_differs_net_out_in_mcnemar() -> None:
+    """Two copies of one text, gold yes on one and no on the other, the backend flipping its
+    decision: right on one copy, wrong on the other, so on that text neither side is better."""
+    gold = np.array([[True], [False], [True]])
+    ref = np.array([[True], [True], [True]])
+    dec = np.array([[False], [False], [False]])
+    plain = mcnemar(ref == gold, dec == gold)
+    grouped = mcnemar(ref == gold, dec == gold, np.array([0, 0, 1]))
+    assert (plain.b, plain.c) == (2, 1) and (grouped.b, grouped.c, grouped.n) == (1, 0, 2)
+    with pytest.raises(ValueError, match="groups must be 3 integer ids"):
+        mcnemar(ref == gold, dec == gold, np.array([0, 3, 1]))
+    with pytest.raises(ValueError, match="at least 2 examples"):
+        paired_delta(gold, ref, dec, "multi_label", groups=np.zeros(3, dtype=np.int64))
+
+
 def test_mde_is_z_times_the_paired_bootstrap_se() -> None:
     gold, ref = _multilabel(0)
     dec = _drop_positives(ref, 0.03, seed=1)

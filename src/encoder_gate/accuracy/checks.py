@@ -228,6 +228,10 @@ def _one_text_or(other: Callable[[Evaluation], str | None]) -> Callable[[Evaluat
         if len(ev.probs) < 2:
             return (f"{ev.task.headline_name} keep not judged: {len(ev.probs)} evaluation text gives its "
                     "change no interval and says nothing of the model's F1; evaluate more texts")
+        if ev.distinct is not None and ev.distinct < 2:
+            return (f"{ev.task.headline_name} keep not judged: the {len(ev.probs)} evaluation texts are "
+                    "copies of one text, which gives the change no interval and says nothing of the "
+                    "model's F1; evaluate more distinct texts")
         return other(ev)
     return why
 

@@ -73,7 +73,9 @@ class AccuracyStats:
     power, given this backend's disagreement with the reference
     (:func:`~encoder_gate.accuracy.significance.min_detectable_drop`). `rule`, `margin` and
     `min_support` are the configured F1 rule, F1 margin and per-label support floor.
-    The decision matrices (n, L) are the ones the task metrics use.
+    The decision matrices (n, L) are the ones the task metrics use; `groups` (None: every
+    text distinct) makes each distinct text one unit of every error bar and test
+    (:attr:`~encoder_gate.data.datasets.Dataset.groups`).
     """
 
     task: Task
@@ -88,13 +90,14 @@ class AccuracyStats:
     gold: np.ndarray = field(repr=False)
     ref_dec: np.ndarray = field(repr=False)
     dec: np.ndarray = field(repr=False)
+    groups: np.ndarray | None = field(default=None, repr=False)
     _per_label: dict[float, list[LabelResult]] = field(default_factory=dict, repr=False, compare=False)
 
     def per_label(self, keep: float) -> list[LabelResult]:
         """Every label judged on its own (:func:`~encoder_gate.accuracy.per_label.per_label`)."""
         if keep not in self._per_label:
             self._per_label[keep] = per_label(self.gold, self.ref_dec, self.dec, self.label_names,
-                                              min_support=self.min_support, keep=keep)
+                                              min_support=self.min_support, keep=keep, groups=self.groups)
         return self._per_label[keep]
 
     def failing_labels(self, keep: float) -> list[LabelResult]:
@@ -161,23 +164,26 @@ class AccuracyStats:
 
 def accuracy_stats(probs: np.ndarray, reference: np.ndarray, gold: np.ndarray, task: str | Task,
                    label_names: Sequence[str], thresholds: np.ndarray | None = None, *,
-                   rule: str = "point", margin: float = 0.01, min_support: int = 30) -> AccuracyStats:
+                   rule: str = "point", margin: float = 0.01, min_support: int = 30,
+                   groups: np.ndarray | None = None) -> AccuracyStats:
     """Error bars of a classifier backend against the reference, both scored against gold
-    (gold read as the task's decisions: a single-label row's class is its argmax)."""
+    (gold read as the task's decisions: a single-label row's class is its argmax); `groups`:
+    one id per distinct text (None: all distinct)."""
     if rule not in F1_RULES:
         raise ValueError(f"rule must be one of {', '.join(F1_RULES)}; got {rule!r}")
     kind = Task.of(task)
     ref_dec, dec = kind.decisions(reference, thresholds), kind.decisions(probs, thresholds)
     g = np.asarray(gold)
     y = g.astype(bool) if kind.record.decision == "threshold" else kind.decisions(g)
-    delta = paired_delta(y, ref_dec, dec, kind, n_resamples=N_RESAMPLES, seed=SEED)
-    value_ci = metric_ci(y, dec, kind, n_resamples=N_RESAMPLES, seed=SEED)
-    mde = min_detectable_drop(y, ref_dec, task=kind, dec=dec, n_resamples=N_RESAMPLES, seed=SEED)
-    test = mcnemar(correct(y, ref_dec, kind), correct(y, dec, kind))
+    delta = paired_delta(y, ref_dec, dec, kind, n_resamples=N_RESAMPLES, seed=SEED, groups=groups)
+    value_ci = metric_ci(y, dec, kind, n_resamples=N_RESAMPLES, seed=SEED, groups=groups)
+    mde = min_detectable_drop(y, ref_dec, task=kind, dec=dec, n_resamples=N_RESAMPLES, seed=SEED,
+                              groups=groups)
+    test = mcnemar(correct(y, ref_dec, kind), correct(y, dec, kind), groups)
     names = tuple(label_names) or tuple(f"label_{j}" for j in range(ref_dec.shape[1]))
     return AccuracyStats(task=kind, delta=delta, value_ci=value_ci, mcnemar=test, mde_f1=mde, rule=rule,
                          margin=float(margin), min_support=int(min_support), label_names=names, gold=y,
-                         ref_dec=ref_dec, dec=dec)
+                         ref_dec=ref_dec, dec=dec, groups=groups)
 
 
 @dataclass(frozen=True)
@@ -203,6 +209,8 @@ class Evaluation:
     path_gap: Drift | None = None
     path_gap_with: str | None = None
     label_names: tuple[str, ...] = ()
+    # how many distinct texts, where some repeat (the units of `stats`); None: every text distinct
+    distinct: int | None = None
 
     @property
     def one_decision(self) -> str | None:
@@ -328,7 +336,7 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
              precision: str, size_bytes: int, task: str | Task, label_names: Sequence[str],
              atol: float, thresholds: np.ndarray | None = None, f1_rule: str = "point",
              f1_margin: float = 0.01, per_label_min_support: int = 30,
-             max_tokens: int | None = None) -> Evaluation:
+             max_tokens: int | None = None, groups: np.ndarray | None = None) -> Evaluation:
     """Drift against the reference and task metrics against gold, for one backend.
 
     `thresholds` (per label, tuned on validation) replace 0.5 for the task metrics; drift
@@ -338,7 +346,9 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
     metrics need none. A classifier with gold labels (and at least 2 examples) also gets
     `stats` (:class:`AccuracyStats`): `f1_rule` and `f1_margin` decide the F1 keep check,
     `per_label_min_support` is the support below which a label is not judged. `max_tokens` says
-    that both `probs` and `reference` come from texts truncated at that length.
+    that both `probs` and `reference` come from texts truncated at that length. `groups` (one id
+    per distinct text, :attr:`~encoder_gate.data.datasets.Dataset.groups`) makes each
+    distinct text one unit of the error bars and tests.
     """
     kind = Task.of(task)
     labelled = gold is not None or not kind.classifier
@@ -352,13 +362,15 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         raise ValueError(f"f1_rule must be one of {', '.join(F1_RULES)}; got {f1_rule!r}")
     metrics = metrics_of(probs)
     stats = None
-    if gold is not None and kind.classifier and len(probs) >= 2:
+    units = len(probs) if groups is None else len(set(np.asarray(groups).tolist()))
+    if gold is not None and kind.classifier and units >= 2:
         stats = accuracy_stats(probs, reference, gold, kind, label_names, thresholds, rule=f1_rule,
-                               margin=f1_margin, min_support=per_label_min_support)
+                               margin=f1_margin, min_support=per_label_min_support, groups=groups)
     return Evaluation(
         name=name, precision=precision, size_bytes=size_bytes, task=kind,
         drift=drift(probs, reference, atol=atol, threshold=THRESHOLD,
                     decision=drift_decision(kind)),
         metrics=metrics, reference_metrics=metrics_of(reference),
         probs=probs, reference=reference, stats=stats, max_tokens=max_tokens, label_names=tuple(label_names),
+        distinct=units if units < len(probs) else None,
     )

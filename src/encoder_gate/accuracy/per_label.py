@@ -101,6 +101,7 @@ def per_label(
     min_support: int = 20,
     keep: float = 0.9,
     alpha: float = 0.05,
+    groups: npt.ArrayLike | None = None,
 ) -> list[LabelResult]:
     """Judge every label (column) on its own: F1 kept, and no significant loss.
 
@@ -110,7 +111,9 @@ def per_label(
     ``alpha`` and the backend is the worse side (b > c); else it passes. The McNemar
     unit is the example: one decision per example for this label, so it has no
     within-example correlation caveat. Works for single-label one-hot decisions too
-    (a label is then a class). With ``gold=None`` the reference stands in for gold.
+    (a label is then a class). With ``gold=None`` the reference stands in for gold. With
+    ``groups`` (one id per distinct text) McNemar counts each distinct text once
+    (:func:`~encoder_gate.accuracy.significance.mcnemar`).
     """
     ref = _as_decisions("ref_dec", ref_dec)
     d = _as_decisions("dec", dec, ref.shape)
@@ -121,7 +124,7 @@ def per_label(
     support = y.sum(axis=0)
     f1_ref = _safe_div(2.0 * (ref & y).sum(axis=0), support + ref.sum(axis=0))
     f1 = _safe_div(2.0 * (d & y).sum(axis=0), support + d.sum(axis=0))
-    tests = [mcnemar(ref[:, j] == y[:, j], d[:, j] == y[:, j]) for j in range(ref.shape[1])]
+    tests = [mcnemar(ref[:, j] == y[:, j], d[:, j] == y[:, j], groups) for j in range(ref.shape[1])]
     tested = np.flatnonzero(support >= min_support)
     adjusted = dict(zip(tested.tolist(), holm([tests[j].p_value for j in tested]).tolist(), strict=True))
     out = []

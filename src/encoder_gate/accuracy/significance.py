@@ -25,6 +25,12 @@ Conventions
 * The bootstrap resamples examples (rows): all labels of an example travel together,
   so the correlation between the decisions of one example is kept. Reference and
   backend are scored on the *same* resampled rows (a paired bootstrap).
+* ``groups`` (``Dataset.groups``: one id per distinct text) makes the unit a distinct
+  text, not a row: an evaluation set that holds one text 50 times holds one text's worth
+  of evidence about it, and both sides decide its copies alike. The bootstrap then
+  resamples groups with all their rows (a cluster bootstrap), and McNemar counts a group
+  once, by the sign of its rows' net change (a sign test over groups). With every text
+  distinct each is its own group, and every figure equals the ungrouped one.
 * Everything random takes a ``seed`` and is reproducible: the same seed gives the same
   resamples, so two :func:`paired_delta` calls that differ only in ``metric`` share them.
 """
@@ -157,6 +163,26 @@ def _from_sums(sums: FloatArray, total: FloatArray, metric: str, task: Task) -> 
     return _safe_div(sums[..., 0], total)
 
 
+def _group_ids(groups: npt.ArrayLike, n: int) -> IntArray:
+    """`groups` checked: n non-negative integer ids, each below n (``Dataset.groups``' form)."""
+    g = np.asarray(groups)
+    if g.shape != (n,) or not np.issubdtype(g.dtype, np.integer) or (n and (g.min() < 0 or g.max() >= n)):
+        raise ValueError(f"groups must be {n} integer ids in [0, {n}), one per example (Dataset.groups)")
+    return g.astype(np.int64)
+
+
+def _grouped(feats: FloatArray, groups: npt.ArrayLike | None) -> tuple[FloatArray, FloatArray]:
+    """The bootstrap's units: per group, its rows' summed features and its row count (without
+    `groups`, each row its own unit)."""
+    if groups is None:
+        return feats, np.ones(feats.shape[0])
+    g = _group_ids(groups, feats.shape[0])
+    size = np.bincount(g).astype(np.float64)
+    summed = np.zeros((size.size, feats.shape[1]))
+    np.add.at(summed, g, feats)
+    return summed, size
+
+
 def _weights(idx: IntArray, n: int) -> FloatArray:
     """(m, n) how often each example occurs in each of the m index rows (bincount, no loop)."""
     m = idx.shape[0]
@@ -166,35 +192,38 @@ def _weights(idx: IntArray, n: int) -> FloatArray:
 
 
 def _delta_statistic(
-    gold: BoolArray, ref: BoolArray, dec: BoolArray, metric: str, task: Task
-) -> Callable[..., FloatArray]:
-    """A vectorised statistic of resampled example indices: metric(dec) - metric(ref).
+    gold: BoolArray, ref: BoolArray, dec: BoolArray, metric: str, task: Task,
+    groups: npt.ArrayLike | None = None,
+) -> tuple[Callable[..., FloatArray], int]:
+    """A vectorised statistic of resampled unit indices: metric(dec) - metric(ref), and how
+    many units there are (examples, or groups of them: :func:`_grouped`).
 
     It accepts an index array of shape (..., m) (``scipy.stats.bootstrap`` passes
-    (batch, n)) and scores both sides on the same rows from bincount weights times a
-    per-example count matrix: one (batch, n) @ (n, 2k) product per batch.
+    (batch, units)) and scores both sides on the same rows from bincount weights times a
+    per-unit count matrix: one (batch, units) @ (units, 2k) product per batch.
     """
     f_ref, f_dec = _features(gold, ref, metric), _features(gold, dec, metric)
     k = f_ref.shape[1]
-    both = np.concatenate([f_ref, f_dec], axis=1)
+    both, size = _grouped(np.concatenate([f_ref, f_dec], axis=1), groups)
 
     def statistic(idx: npt.ArrayLike, axis: int = -1) -> FloatArray:
-        sums, total, lead = _resampled_sums(idx, axis, both)
+        sums, total, lead = _resampled_sums(idx, axis, both, size)
         out = _from_sums(sums[:, k:], total, metric, task) - _from_sums(sums[:, :k], total, metric, task)
         return out.reshape(lead)
 
-    return statistic
+    return statistic, size.size
 
 
-def _resampled_sums(idx: npt.ArrayLike, axis: int,
-                    feats: FloatArray) -> tuple[FloatArray, FloatArray, tuple[int, ...]]:
-    """Per resample (a row of example indices, as ``scipy.stats.bootstrap`` passes them), the
-    summed per-example features (bincount weights times the feature matrix: one product for all
-    rows), the examples drawn, and the leading shape to give the statistic back."""
+def _resampled_sums(idx: npt.ArrayLike, axis: int, feats: FloatArray,
+                    size: FloatArray) -> tuple[FloatArray, FloatArray, tuple[int, ...]]:
+    """Per resample (a row of unit indices, as ``scipy.stats.bootstrap`` passes them), the
+    summed per-unit features (bincount weights times the feature matrix: one product for all
+    rows), the examples drawn (the units' sizes summed), and the leading shape to give the
+    statistic back."""
     i = np.moveaxis(np.asarray(idx, dtype=np.int64), axis, -1)
     flat = i.reshape(-1, i.shape[-1])
-    sums = _weights(flat, feats.shape[0]) @ feats
-    return sums, np.full(flat.shape[0], float(flat.shape[1])), i.shape[:-1]
+    weights = _weights(flat, feats.shape[0])
+    return weights @ feats, weights @ size, i.shape[:-1]
 
 
 def _z(alpha: float, power: float) -> float:
@@ -260,9 +289,10 @@ class DeltaCI:
 def _bootstrap(
     statistic: Callable[..., FloatArray], n: int, n_resamples: int, confidence: float, seed: int
 ) -> Any:
-    """``scipy.stats.bootstrap`` over example indices, vectorised, percentile method."""
+    """``scipy.stats.bootstrap`` over unit indices (examples, or groups), vectorised, percentile
+    method."""
     if n < 2:
-        raise ValueError(f"the bootstrap needs at least 2 examples; got {n}")
+        raise ValueError(f"the bootstrap needs at least 2 examples (distinct texts); got {n}")
     return bootstrap((np.arange(n),), statistic, confidence=confidence, n_resamples=n_resamples, seed=seed,
                      batch=max(1, _BATCH_ELEMENTS // n))
 
@@ -277,6 +307,7 @@ def paired_delta(
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    groups: npt.ArrayLike | None = None,
 ) -> DeltaCI:
     """The change of ``metric`` (default: the headline), backend minus reference, with a CI.
 
@@ -298,18 +329,20 @@ def paired_delta(
     poorly determined. BCa would also cost n extra statistic evaluations. For a
     difference of two ratio estimators on hundreds of examples the percentile interval
     is adequate for the coarse margin comparisons of :func:`decide_f1`.
+
+    With ``groups`` the draws are of groups (distinct texts), each with all its rows.
     """
     kind = _classifier(task)
     y, ref, d = _inputs(gold, ref_dec, dec, kind)
     assert d is not None
     name = _metric_name(kind, metric)
     n = ref.shape[0]
-    statistic = _delta_statistic(y, ref, d, name, kind)
-    res = _bootstrap(statistic, n, n_resamples, confidence, seed)
+    statistic, units = _delta_statistic(y, ref, d, name, kind, groups)
+    res = _bootstrap(statistic, units, n_resamples, confidence, seed)
     ref_value, value = score(y, ref, kind, name), score(y, d, kind, name)
     return DeltaCI(
         metric=name,
-        delta=float(statistic(np.arange(n))),
+        delta=float(statistic(np.arange(units))),
         ci_low=float(res.confidence_interval.low),
         ci_high=float(res.confidence_interval.high),
         n=int(n),
@@ -330,6 +363,7 @@ def metric_ci(
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    groups: npt.ArrayLike | None = None,
 ) -> tuple[float, float]:
     """One side's ``metric`` (default: the headline) with its bootstrap CI over examples: the
     same resampling as :func:`paired_delta` (percentile, seeded), of the metric itself, for a
@@ -337,13 +371,13 @@ def metric_ci(
     kind = _classifier(task)
     y, d, _ = _inputs(gold, dec, None, kind, ref_name="dec")
     name = _metric_name(kind, metric)
-    feats = _features(y, d, name)
+    feats, size = _grouped(_features(y, d, name), groups)
 
     def statistic(idx: npt.ArrayLike, axis: int = -1) -> FloatArray:
-        sums, total, lead = _resampled_sums(idx, axis, feats)
+        sums, total, lead = _resampled_sums(idx, axis, feats, size)
         return _from_sums(sums, total, name, kind).reshape(lead)
 
-    res = _bootstrap(statistic, d.shape[0], n_resamples, confidence, seed)
+    res = _bootstrap(statistic, size.size, n_resamples, confidence, seed)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -354,7 +388,8 @@ def metric_ci(
 class McNemar:
     """Exact McNemar test on paired right/wrong outcomes.
 
-    ``b``: reference right and backend wrong; ``c``: the reverse; ``n``: paired units.
+    ``b``: reference right and backend wrong; ``c``: the reverse; ``n``: paired units (with
+    groups: a group's rows net, so each distinct text counts once).
     """
 
     b: int
@@ -405,11 +440,16 @@ def correct(
     return np.asarray(right, dtype=np.bool_)
 
 
-def mcnemar(ref_correct: npt.ArrayLike, correct: npt.ArrayLike) -> McNemar:
+def mcnemar(ref_correct: npt.ArrayLike, correct: npt.ArrayLike,
+            groups: npt.ArrayLike | None = None) -> McNemar:
     """Exact (binomial) McNemar test of paired right/wrong outcomes, any matching shape.
 
     b = reference right & backend wrong, c = the reverse; two-sided
     ``p = scipy.stats.binomtest(b, b + c, 0.5).pvalue``, and p = 1.0 when b + c == 0.
+    With ``groups`` (one id per row of the first axis), a group's rows are netted (each
+    row +1 when only the reference is right, -1 when only the backend is) and the group
+    counts once, in b when its net is positive and in c when negative: the exact sign test
+    over groups, which is McNemar's when every group is one row.
     """
     r, k = np.asarray(ref_correct), np.asarray(correct)
     if r.shape != k.shape:
@@ -418,11 +458,17 @@ def mcnemar(ref_correct: npt.ArrayLike, correct: npt.ArrayLike) -> McNemar:
         if a.dtype != np.bool_ and not np.all(np.isin(a, (0, 1))):
             raise ValueError(f"{name} must contain only 0/1 (or booleans)")
     r, k = r.astype(bool), k.astype(bool)
-    b, c = int(np.sum(r & ~k)), int(np.sum(~r & k))
+    net = (r & ~k).astype(np.int64) - (~r & k).astype(np.int64)
+    if groups is not None and net.ndim:
+        g = _group_ids(groups, net.shape[0])
+        summed = np.zeros((int(g.max()) + 1 if g.size else 0, *net.shape[1:]), dtype=np.int64)
+        np.add.at(summed, g, net)
+        net = summed
+    b, c = int(np.sum(net > 0)), int(np.sum(net < 0))
     from scipy import stats
 
     p = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
-    return McNemar(b=b, c=c, p_value=p, n=int(r.size))
+    return McNemar(b=b, c=c, p_value=p, n=int(net.size))
 
 
 # -------------------------------------------------------------------------- power
@@ -440,6 +486,7 @@ def min_detectable_drop(
     metric: str | None = None,
     n_resamples: int = 2000,
     seed: int = 0,
+    groups: npt.ArrayLike | None = None,
 ) -> float:
     """The smallest drop of ``metric`` (default: the headline) this set detects at ``power``.
 
@@ -473,7 +520,8 @@ def min_detectable_drop(
         if not 0 < discordance <= 1:
             raise ValueError(f"discordance must be in (0, 1]; got {discordance}")
         d = _synthetic_backend(ref, kind, discordance, seed)
-    res = _bootstrap(_delta_statistic(y, ref, d, name, kind), ref.shape[0], n_resamples, 0.95, seed)
+    statistic, units = _delta_statistic(y, ref, d, name, kind, groups)
+    res = _bootstrap(statistic, units, n_resamples, 0.95, seed)
     return float(z * res.standard_error)
 
 

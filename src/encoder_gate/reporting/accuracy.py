@@ -134,17 +134,22 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
 ROW_WARNINGS = ("underpowered", "one_decision", "below_chance")
 
 
-def cut_note(dataset: Mapping[str, Any] | None) -> list[str]:
-    """A line when texts of the evaluation set are longer than the model is fed (accuracy.json's
-    dataset `cut`), else none."""
+def dataset_notes(dataset: Mapping[str, Any] | None) -> list[str]:
+    """Lines on the evaluation set itself (accuracy.json's `dataset`): texts longer than the model is
+    fed (`cut`), and texts that repeat (`distinct`, the units of the error bars)."""
     data = dataset or {}
-    cut = data.get("cut") or {}
-    if not cut.get("texts"):
-        return []
-    are = "is" if cut["texts"] == 1 else "are"
-    return [f"{cut['texts']} of {data.get('examples')} evaluation texts {are} longer than the "
-            f"{cut['max_tokens']} tokens the model is fed: the reference and every backend judged their "
-            f"first {cut['max_tokens']}"]
+    cut, out = data.get("cut") or {}, []
+    if cut.get("texts"):
+        are = "is" if cut["texts"] == 1 else "are"
+        out.append(f"{cut['texts']} of {data.get('examples')} evaluation texts {are} longer than the "
+                   f"{cut['max_tokens']} tokens the model is fed: the reference and every backend judged "
+                   f"their first {cut['max_tokens']}")
+    examples, distinct = data.get("examples"), data.get("distinct")
+    if isinstance(examples, int) and isinstance(distinct, int) and distinct < examples:
+        out.append(f"{examples - distinct} of {examples} evaluation texts repeat another ({distinct} "
+                   "distinct): the F1 error bars and McNemar tests count each distinct text once (a copy "
+                   "is no new evidence); F1 itself counts every row")
+    return out
 
 
 def limit_note(dataset: Mapping[str, Any] | None, limit: int | None) -> list[str]:
@@ -199,7 +204,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
         lines += ["", f"F1 change: backend minus torch FP32 ({task.headline_name}), 95% paired-bootstrap CI "
                   "over examples; McNemar p: exact test on the decisions each side gets right; MDE: the "
                   "smallest F1 drop this set detects with 80% power."]
-    truncated = [*([m["task_note"]] if m.get("task_note") else []), *cut_note(payload.get("dataset")),
+    truncated = [*([m["task_note"]] if m.get("task_note") else []), *dataset_notes(payload.get("dataset")),
                  *truncation_notes(payload["backends"])]
     if truncated:
         lines += ["", *(f"- {n}" for n in truncated)]

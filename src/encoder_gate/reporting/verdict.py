@@ -42,7 +42,7 @@ from encoder_gate.documents import (
     readings,
 )
 from encoder_gate.reporting.ab import outputs_moved
-from encoder_gate.reporting.accuracy import ROW_WARNINGS, cut_note, limit_note, truncation_notes
+from encoder_gate.reporting.accuracy import ROW_WARNINGS, dataset_notes, limit_note, truncation_notes
 from encoder_gate.speed.contention import contention_said
 from encoder_gate.speed.machine import oversubscribed
 from encoder_gate.speed.results import by_case
@@ -560,7 +560,7 @@ def render(verdict: Verdict) -> VerdictReport:
     out += [f"- {task_note}"] if task_note else []
     cut = [*limit_note((accuracy or {}).get("dataset"),
                        (((accuracy or {}).get("provenance") or {}).get("dataset") or {}).get("limit")),
-           *cut_note((accuracy or {}).get("dataset"))]
+           *dataset_notes((accuracy or {}).get("dataset"))]
     unjudged = not_judged_notes(rows)
     out += [f"- {n}" for n in (*cut, *truncation_notes(rows), *unjudged)]
     order = [REFERENCE_BACKEND, *(b.name for b in verdict.backends)]

@@ -587,7 +587,7 @@ class GateSession:
                 thresholds=self.thresholds, f1_rule=self.config.f1_rule,
                 f1_margin=self.config.f1_margin,
                 per_label_min_support=self.config.per_label_min_support,
-                max_tokens=self.truncated_to(name),
+                max_tokens=self.truncated_to(name), groups=self.dataset.groups,
             )
             exact = exact_counterpart(name, self.config.gap_twins())
             against = self._exact_path_predictions(exact) if exact else None

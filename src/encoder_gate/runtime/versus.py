@@ -77,7 +77,8 @@ class AgainstBase:
                 name, pr.predictions(name), self.predictions(name), pr.gold, precision=record.precision,
                 size_bytes=record.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
                 atol=bounds.atol, thresholds=pr.thresholds, f1_rule=pr.config.f1_rule,
-                f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support)
+                f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support,
+                groups=pr.dataset.groups)
         return self._evaluations[name]
 
     @property
