@@ -84,6 +84,40 @@ def junit_outcomes(path: Path) -> dict[str, str]:
     return out
 
 
+# --- pytest's rootdir --------------------------------------------------------------------------
+
+
+def test_a_gate_options_value_in_another_project_never_moves_the_rootdir_silently(
+        gate_dir: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    """pytest looks for its rootdir in every path on its command line, an option's value too (pytest
+    9.2 decides it before loading entry-point plugins, so their options are not known yet): with
+    `--gate-report-dir ../other/reports` first, the other project's config file made it the rootdir,
+    and the session gated that project's [tool.encoder-gate] (its model, its backends) without a
+    word. A usage error names the option and the fix; `--opt=VALUE` is never read as a path. In a
+    subprocess: pytester's in-process run knows the plugin's options before the rootdir; without
+    this suite's own pin of every inner run's rootdir (tests/conftest.py's `pytester`, made for this
+    very trap), as a user runs pytest."""
+    monkeypatch.delenv("PYTEST_ADDOPTS")
+    other = (gate_dir.path.parent / f"{gate_dir.path.name}-other").resolve()
+    (other / "reports").mkdir(parents=True)
+    (other / "pytest.ini").write_text("[pytest]\n")
+    gate_dir.makepyfile(test_x="def test_x():\n    pass\n")
+    reports = other / "reports"
+    moved = gate_dir.runpytest_subprocess("--gate-report-dir", str(reports), "test_x.py", "--collect-only",
+                                          "-p", "no:cacheprovider")
+    if moved.ret == pytest.ExitCode.OK:  # a pytest that reads the value as the option's: its rootdir kept
+        moved.stdout.fnmatch_lines([f"rootdir: {gate_dir.path}"])
+    else:
+        assert moved.ret == pytest.ExitCode.USAGE_ERROR, moved.stdout.str()[-2000:]
+        moved.stderr.fnmatch_lines([f"*rootdir, and with it its configuration and [[]tool.encoder-gate[]], "
+                                    f"from {other}, where --gate-report-dir's value {reports} lies, not from "
+                                    f"the tests this session runs*Write `--gate-report-dir={reports}`"])
+    kept = gate_dir.runpytest(f"--gate-report-dir={reports}", "test_x.py", "--collect-only",
+                              "-p", "no:cacheprovider")
+    assert kept.ret == pytest.ExitCode.OK, kept.stdout.str()[-2000:]
+    kept.stdout.fnmatch_lines([f"rootdir: {gate_dir.path}"])
+
+
 # --- a gate that checked nothing ----------------------------------------------------------------
 
 
