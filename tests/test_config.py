@@ -41,6 +41,8 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
         ({"backends": "torch,torch"}, r"listed twice"),
         ({"device": "tpu"}, r"device must be one of cpu, cuda.*--gate-device"),
         ({"dataset_variant": "short"}, r"normal, filtered"),
+        ({"label_format": "stars"},
+         r"label_format must be one of auto, names, indices, onehot.*--gate-label-format"),
         ({"threads": "-1"}, r"^threads -1 \(--gate-threads\): must be 0 \(the default: every core"),
         ({"limit": "-5", "eval_threads": "-2"},
          r"^eval-threads -2 \(--gate-eval-threads\): must be 0 \(the default: every core\) or positive; "

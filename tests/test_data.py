@@ -231,6 +231,42 @@ def test_explicit_formats_are_strict(tmp_path: Path) -> None:
     assert load_dataset(str(path), label_format="names").labels.tolist() == [hot("joy")]
 
 
+def test_labels_named_by_numbers_are_never_shifted_a_class(tmp_path: Path) -> None:
+    """A 1-to-5 stars model (id2label '1'..'5') and data labelled "1".."4": each number was read as an
+    index, so every gold label moved up a class (support of '5' from data holding none), PASS. A
+    number that names one label and indexes another is refused in format 'auto', saying how to tell;
+    'names' and 'indices' read it one way; a number only one reading fits is read that way."""
+    stars = ["1", "2", "3", "4", "5"]
+    rows = [{"text": f"t{i}", "label": str(1 + i % 4)} for i in range(8)]
+    path = write_jsonl(tmp_path / "stars.jsonl", rows)
+    with pytest.raises(GateError, match=r"line 1: the label '1' could be the label named '1' \(index 0\) or "
+                                        r"the label at index 1 \(named '2'\).*label-format = \"names\" or "
+                                        r"\"indices\" in \[tool.encoder-gate\]"):
+        load_dataset(str(path), label_column="label", label_names=stars)
+    named = load_dataset(str(path), label_column="label", label_names=stars, label_format="names")
+    assert named.labels.sum(axis=0).tolist() == [2, 2, 2, 2, 0]  # no "5" in the data, none read
+    indexed = load_dataset(str(path), label_column="label", label_names=stars, label_format="indices")
+    assert indexed.labels.sum(axis=0).tolist() == [0, 2, 2, 2, 2]
+    ints = write_jsonl(tmp_path / "ints.jsonl", [{"text": "a", "label": 3}])
+    assert load_dataset(str(ints), label_column="label", label_names=stars,
+                        label_format="names").labels.tolist() == [[0, 0, 1, 0, 0]]
+    # one reading only: '42' names label 1 of 3 and indexes none; 0 indexes label 0 and names none
+    odd = write_jsonl(tmp_path / "odd.jsonl", [{"text": "a", "label": "42"}, {"text": "b", "label": 0}])
+    assert load_dataset(str(odd), label_column="label", label_names=["x", "42", "y"]).labels.tolist() == [
+        [0, 1, 0], [1, 0, 0]]
+    # names that are their own indices ('0'..'2') read alike either way
+    same = write_jsonl(tmp_path / "same.jsonl", [{"text": "a", "label": "2"}, {"text": "b", "label": 1}])
+    assert load_dataset(str(same), label_column="label", label_names=["0", "1", "2"]).labels.tolist() == [
+        [0, 0, 1], [0, 1, 0]]
+
+
+def test_a_label_name_with_a_leading_space_is_found_as_given(tmp_path: Path) -> None:
+    """id2label ' pos' and gold ' pos': "unknown label name 'pos'; did you mean ' pos'?" (stripped first)."""
+    rows = [{"text": "a", "labels": [" pos"]}, {"text": "b", "labels": ["neg"]}]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    assert load_dataset(str(path), label_names=[" pos", "neg"]).labels.tolist() == [[1, 0], [0, 1]]
+
+
 # --- CSV --------------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from encoder_gate.backends.registry import (
     split_integer_path,
     with_integer_path,
 )
+from encoder_gate.data.datasets import LabelFormat
 from encoder_gate.errors import GateError
 
 Variant = Literal["normal", "filtered"]
@@ -120,6 +121,7 @@ class GateConfig:
     split: str = "test"
     text_column: str = DEFAULT_TEXT_COLUMN
     label_column: str = DEFAULT_LABEL_COLUMN
+    label_format: LabelFormat = "auto"  # how the label column holds labels (names, indices, one-hot)
     texts: Path | None = None  # a text file, one text per line: parity checks only, no F1
     # static INT8's calibration texts, one per line (default: the dataset's validation split)
     calibration: Path | None = None
@@ -201,6 +203,7 @@ class GateConfig:
             raise GateError(f"[tool.encoder-gate.devices] pins {', '.join(unknown_pins)}, which names no "
                             f"backend (configured here: {', '.join(self.backends)}): pin a backend by name")
         _check_literal("dataset_variant", self.dataset_variant, Variant, "--gate-dataset-variant")
+        _check_literal("label_format", self.label_format, LabelFormat, "--gate-label-format")
         _check_literal("thresholds", self.thresholds, ThresholdMode, "--gate-thresholds")
         _check_literal("sweep", self.sweep, Sweep, "--gate-sweep")
         _check_literal("int8_weights", self.int8_weights, Int8Weights, "int8-weights in [tool.encoder-gate]")
@@ -344,6 +347,7 @@ INT8_RECIPE = ("int8_per_channel", "int8_weights", "int8_reduce_range")
 #: compared apart), where things go, what one shard runs, how fast the predictions go. (PASS_CRITERIA
 #: below are the judging settings a PR against its base names when it changes one.)
 NOT_JUDGING = frozenset({"model", "dataset", "dataset_variant", "split", "text_column", "label_column",
+                         "label_format",
                          "limit", "backends", "shard", "cache_dir", "report_dir", "eval_threads",
                          "explore",  # how the properties drew: the provenance's own `explored`
                          "base"})  # the base's checkout path: each runner's own (its model is compared)
@@ -452,7 +456,8 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
 
 
 #: The settings whose value is a name, not a number or a path.
-_TEXTS = ("model", "dataset", "dataset_variant", "split", "text_column", "label_column", "device", "sweep",
+_TEXTS = ("model", "dataset", "dataset_variant", "split", "text_column", "label_column", "label_format",
+          "device", "sweep",
           "thresholds", "int8_weights", "f1_rule", "inconclusive", "base_ref", "shard")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -38,7 +38,9 @@ from encoder_gate.errors import GateError
 FILTERED_MIN_CHARS = 200
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 VARIANTS: tuple[str, ...] = ("normal", "filtered")
-LABEL_FORMATS: tuple[str, ...] = ("auto", "names", "indices", "onehot")
+#: How a label column holds its labels: told from the cells (auto), or as the project says.
+LabelFormat = Literal["auto", "names", "indices", "onehot"]
+LABEL_FORMATS: tuple[str, ...] = get_args(LabelFormat)
 DATA_DIR = Path(__file__).resolve().parent.parent / "data_files"
 _INT = re.compile(r"^[+-]?\d+$")
 
@@ -435,37 +437,60 @@ def _items(cell: Any, where: str) -> list[Any]:
     return [cell]
 
 
+def _as_number(item: Any) -> int | None:
+    """The integer a label cell holds (an int, an integral float, or a string of digits), else None."""
+    if isinstance(item, str) and _INT.match(item.strip()):
+        return int(item)
+    if isinstance(item, float) and item.is_integer():
+        return int(item)
+    if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+        return int(item)
+    return None
+
+
 def _label_index(
     item: Any, fmt: str, names: tuple[str, ...], index: dict[str, int], lower: dict[str, int], where: str
 ) -> int:
+    """The label index a cell's item means: a name of the model's labels, or a 0-based index. Where
+    the model's label names are numbers ('1' to '5' stars), a number could be either: the one that
+    fits is taken, and a number both fit differently (3: the label named '3', index 2, or index 3,
+    named '4') is refused in format 'auto': read one way, every gold label moved a class, silently."""
     k = len(names)
-    if (isinstance(item, str) and _INT.match(item.strip())) or (
-        isinstance(item, float) and item.is_integer()
-    ):
-        item = int(item)
-    if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-        if fmt == "names":
+    number = _as_number(item)
+    if number is not None and fmt != "names":
+        named = index.get(str(number))
+        if fmt == "auto" and named is not None and named != number:
+            if 0 <= number < k:
+                raise GateError(
+                    f"{where}: the label {item!r} could be the label named {str(number)!r} (index {named}) "
+                    f"or the label at index {number} (named {names[number]!r}): the model's label names are "
+                    "numbers. Say which the data holds: label-format = \"names\" or \"indices\" in "
+                    "[tool.encoder-gate] (or pytest's --gate-label-format)"
+                )
+            return named  # no label has that index: the name is meant
+        if not 0 <= number < k:
             raise GateError(
-                f"{where}: expected label names but got the index {item}; "
-                "use label format 'indices' or 'auto'"
-            )
-        if not 0 <= item < k:
-            raise GateError(
-                f"{where}: label index {item} is out of range 0..{k - 1} for {k} label names; "
+                f"{where}: label index {number} is out of range 0..{k - 1} for {k} label names; "
                 "indices are 0-based positions in the label names, so check the label names match the data"
             )
-        return int(item)
-    if not isinstance(item, str):
-        raise GateError(f"{where}: a label must be a name or an integer index, got {_short(item)}")
+        return number
     if fmt == "indices":
         raise GateError(
-            f"{where}: expected integer label indices but got {item!r}; use label format 'names' or 'auto'"
+            f"{where}: expected integer label indices but got {_short(item)}; use label format 'names' or "
+            "'auto'"
         )
+    if number is not None and not isinstance(item, str):
+        item = str(number)  # format 'names': a number names a label
+    if not isinstance(item, str):
+        raise GateError(f"{where}: a label must be a name or an integer index, got {_short(item)}")
     key = item.strip()
-    if key in index:
-        return index[key]
-    if key.lower() in lower:
-        return lower[key.lower()]
+    # exact first: a label named ' pos' (its space kept) is ' pos', not 'pos'
+    for found in (index.get(item), index.get(key), lower.get(key.lower())):
+        if found is not None:
+            return found
+    if fmt == "names" and number is not None:
+        raise GateError(f"{where}: expected label names but got the index {number}, which names no label; "
+                        "use label format 'indices' or 'auto'")
     close = difflib.get_close_matches(key.lower(), list(lower), n=3)
     hint = f"did you mean {', '.join(repr(names[lower[c]]) for c in close)}? " if close else ""
     raise GateError(

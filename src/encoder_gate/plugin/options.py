@@ -25,6 +25,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("split", "SPLIT", "dataset split (bundled: train, validation, test)"),
     ("text-column", "NAME", "text column of the dataset"),
     ("label-column", "NAME", "label column of the dataset"),
+    ("label-format", "FORMAT", "how the label column holds labels: auto (default: told from the cells), "
+                               "names, indices (0-based) or onehot"),
     ("texts", "FILE", "a text file, one text per line, instead of a labelled dataset: every parity "
                       "check runs, F1 is skipped (no gold labels)"),
     ("calibration", "FILE", "static INT8's calibration texts, one per line (default: the validation split "

@@ -290,7 +290,7 @@ class GateSession:
             return apply_variant(load_texts(cfg.texts), variant or cfg.dataset_variant)
         return load_dataset(self.dataset_source, split=split, variant=variant or cfg.dataset_variant,
                             text_column=cfg.text_column, label_column=cfg.label_column,
-                            label_names=self.model.label_names or None)
+                            label_names=self.model.label_names or None, label_format=cfg.label_format)
 
     def device_of(self, name: str) -> Device:
         """Where backend `name` computes: the device the configuration pins it to, else the session's,
