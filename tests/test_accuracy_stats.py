@@ -355,6 +355,19 @@ def test_damage_to_one_label_fails_per_label_while_micro_f1_passes(healthy):
     md = render_markdown({**doc, "threshold": 0.5, "versions": {}})
     assert f"| onnx-int8 | {NAMES[j]} | 47 | {bad.f1_ref:.4f} | {bad.f1:.4f} |" in md and "**fail**" in md
 
+    # a model's own label name holding a table's edge, a line break and an HTML comment's start: the
+    # row kept whole (one cell more, two rows, before), verdict.md (the PR comment) kept visible
+    odd = "a|b\nbreak <!-- c"
+    text = json.dumps(doc).replace(json.dumps(NAMES[j])[1:-1], json.dumps(odd)[1:-1])
+    doc_odd = json.loads(text)
+    verdict_odd = render_verdict(doc_odd, None)
+    assert "<!--" not in verdict_odd and "a|b ⏎ break &lt;!-- c: F1" in verdict_odd
+    assert not any(line.startswith("break") for line in verdict_odd.splitlines())
+    md_odd = render_markdown({**doc_odd, "threshold": 0.5, "versions": {}})
+    [row] = [line for line in md_odd.splitlines() if line.startswith("| onnx-int8 | a")]
+    assert row.startswith("| onnx-int8 | a\\|b ⏎ break &lt;!-- c | 47 |")
+    assert len(re.findall(r"(?<!\\)\|", row)) == 10  # nine cells
+
 
 def test_per_label_check_skips_without_labels_and_for_encoders():
     assert "per_label" in TASK_CHECKS["multi_label"] and "per_label" in TASK_CHECKS["single_label"]

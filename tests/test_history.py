@@ -528,3 +528,20 @@ def test_a_record_of_another_series_at_the_same_commit_is_refused_not_replaced(t
                                         r"dataset bundled\), not this run's \(model other-model"):
         record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", None))
     assert [r["series"]["model"] for r in load_store(tmp_path / "store")] == ["tiny"]
+
+
+def test_label_names_are_drawn_as_written(tmp_path: Path):
+    """A model's labels named '$price$' (drawn as an italic 'price'), 'a$b{$c' (matplotlib's mathtext
+    ParseException stopped `history render`) and '_under' (left out of the legend, its line unnamed)."""
+    from encoder_gate.history.page import _labels_figure, render
+
+    odd = ("$price$", "a$b{$c", "_under")
+    records = [synthetic(i) for i in range(3)]
+    for i, r in enumerate(records):
+        r["backends"]["onnx-int8"]["per_label"] = {name: {"f1": 0.5 + 0.1 * i * (k + 1), "support": 40}
+                                                   for k, name in enumerate(odd)}
+    render(records, tmp_path / "site")
+    assert (tmp_path / "site" / "history_labels.png").stat().st_size > 0
+    fig = _labels_figure(records, "onnx-int8", list(odd), [], [])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["$price$", "a$b{$c", "\u200b_under"]

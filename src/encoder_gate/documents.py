@@ -279,7 +279,14 @@ def write_page(report_dir: Path, name: str, text: str) -> Path:
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 110) -> Path:
-    """Save a matplotlib figure atomically (its format from `path`'s suffix)."""
+    """Save a matplotlib figure atomically (its format from `path`'s suffix). Every text in it is
+    drawn as written: a label or a path holding `$` signs is no mathtext (a label named '$price$'
+    was drawn as an italic 'price', and one with an odd number of them stopped the page with
+    matplotlib's ParseException)."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
     return _replace(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi))
 
 

@@ -145,7 +145,9 @@ def _labels_figure(line: Sequence[Mapping[str, Any]], name: str, labels: Sequenc
         found = [(i, (((r.get("backends") or {}).get(name) or {}).get("per_label") or {}).get(label))
                  for i, r in enumerate(line)]
         pts = [(i, float(p["f1"])) for i, p in found if p]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label)
+        # a name starting with "_" is one matplotlib's legend leaves out: a zero-width space before it
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-",
+                label=f"\u200b{label}" if label.startswith("_") else label)
         if crept and pts:
             _mark_creep(ax, *pts[-1])
     ax.set_title(f"the labels whose F1 moved most ({name})", fontsize=10)

@@ -71,6 +71,7 @@ from encoder_gate.plugin.stash import (
 )
 from encoder_gate.publish import write_payload
 from encoder_gate.reporting.accuracy import stats_lines
+from encoder_gate.reporting.markdown import flat
 from encoder_gate.results.accuracy import accuracy_payload, merge_payloads
 from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.properties import EXAMPLES_DIR
@@ -597,7 +598,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if lines:
             terminalreporter.section("encoder-gate F1 with error bars")
         for line, warn in lines:
-            terminalreporter.write_line(line, yellow=warn)
+            terminalreporter.write_line(flat(line), yellow=warn)
     ab.terminal_summary(terminalreporter, config)
     baseline.terminal_summary(terminalreporter, config)
     if why:

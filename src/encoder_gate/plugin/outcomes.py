@@ -23,6 +23,7 @@ from encoder_gate.plugin.stash import (
     VERDICT,
     skip_reason,
 )
+from encoder_gate.reporting.markdown import flat
 from encoder_gate.reporting.verdict import terminal_rows
 
 
@@ -98,19 +99,20 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
         terminalreporter.write_line(header)
     for (line, failed), backend in zip(rows, verdict.verdict.backends, strict=True):
         undecided = backend.status in (Status.NOT_RUN, Status.INCONCLUSIVE, Status.WAIVED)
-        terminalreporter.write_line(line, red=failed, yellow=undecided, green=not failed and not undecided)
-    for caveat in verdict.caveats:
-        terminalreporter.write_line(caveat, yellow=True)
+        terminalreporter.write_line(flat(line), red=failed, yellow=undecided,
+                                    green=not failed and not undecided)
+    for caveat in verdict.caveats:  # a label's name or an error's text kept on its line
+        terminalreporter.write_line(flat(caveat), yellow=True)
     for reason in verdict.verdict.failures:  # an expired waiver fails the session by itself
         if reason.check == WAIVER:
-            terminalreporter.write_line(reason.text, red=True)
+            terminalreporter.write_line(flat(reason.text), red=True)
     for stale in verdict.verdict.stale_waivers:
         terminalreporter.write_line(stale, yellow=True)
     outside = verdict.verdict.outside_the_checks
     if outside:
         terminalreporter.write_line("failed outside the checks:", red=True)
         for finding in outside:
-            terminalreporter.write_line(f"  {finding.describe()}", red=True)
+            terminalreporter.write_line(flat(f"  {finding.describe()}"), red=True)
     if config.stash.get(NOT_ITS_FAIL, False):
         terminalreporter.write_line("this session's own tests and results pass, so it exits 0; the verdict "
                                     "fails on results or sessions it did not run (above): run those again "

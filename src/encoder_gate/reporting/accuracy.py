@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD
 from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.reporting.markdown import markdown_cell, markdown_line
 from encoder_gate.tasks import task_of_document
 
 if TYPE_CHECKING:
@@ -80,8 +81,9 @@ def per_label_markdown(payload: dict[str, Any]) -> list[str]:
                 continue
             ratio = lab["f1"] / lab["f1_ref"] if lab["f1_ref"] else float("nan")
             p = "" if lab["p_value"] is None else f"{lab['p_value']:.3g}"
-            rows.append(f"| {name} | {lab['label']} | {lab['support']} | {lab['f1_ref']:.4f} | "
-                        f"{lab['f1']:.4f} | {ratio:.3f} (>= {keep:g}) | {p} | {lab['changed']} | {why} |")
+            rows.append(f"| {markdown_cell(name)} | {markdown_cell(lab['label'])} | {lab['support']} | "
+                        f"{lab['f1_ref']:.4f} | {lab['f1']:.4f} | {ratio:.3f} (>= {keep:g}) | {p} | "
+                        f"{lab['changed']} | {why} |")
     if not judged:
         return []
     floor = next((r.get("per_label_min_support") for r in payload["backends"].values()
@@ -199,7 +201,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
                 cells.append(_ci_cell(row))
                 continue
             cells.append("" if value is None else fmt.format(value))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {markdown_cell(name)} | " + " | ".join(cells) + " |")
     if any(row.get("f1_delta") is not None for row in rows):
         lines += ["", f"F1 change: backend minus torch FP32 ({task.headline_name}), 95% paired-bootstrap CI "
                   "over examples; McNemar p: exact test on the decisions each side gets right; MDE: the "
@@ -215,6 +217,6 @@ def render_markdown(payload: dict[str, Any]) -> str:
         lines += ["Warnings:", *warned, ""]
     versions = ", ".join(f"{k} {v}" for k, v in payload["versions"].items())
     lines += [f"Versions: {versions}.", ""]
-    return "\n".join(lines)
+    return "\n".join(map(markdown_line, lines))
 
 

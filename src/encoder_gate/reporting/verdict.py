@@ -33,16 +33,10 @@ from encoder_gate.backends.int8_path import (
 )
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import BackendVerdict, Finding, Status, Verdict
-from encoder_gate.documents import (
-    AB_FILE,
-    ACCURACY_FILE,
-    DOCUMENTS,
-    FINDINGS_FILE,
-    SPEEDUPS_FILE,
-    readings,
-)
+from encoder_gate.documents import AB_FILE, ACCURACY_FILE, DOCUMENTS, FINDINGS_FILE, SPEEDUPS_FILE, readings
 from encoder_gate.reporting.ab import outputs_moved
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, dataset_notes, limit_note, truncation_notes
+from encoder_gate.reporting.markdown import markdown_cell, markdown_line
 from encoder_gate.speed.contention import contention_said
 from encoder_gate.speed.machine import oversubscribed
 from encoder_gate.speed.results import by_case
@@ -463,7 +457,7 @@ def render(verdict: Verdict) -> VerdictReport:
     kept = verdict.judged
     if not kept and not verdict.backends:  # judged on nothing (a refused merge): why, and no table
         why = [f"- {f.describe()}" for f in verdict.findings] or [f"- {s}" for s in verdict.session_failures]
-        text = "\n".join(["## encoder-gate: FAIL", "", "Nothing was judged:", *why, ""])
+        text = "\n".join(map(markdown_line, ["## encoder-gate: FAIL", "", "Nothing was judged:", *why, ""]))
         return VerdictReport(verdict=verdict, header=("backend", "verdict"), rows=(), markdown=text)
     accuracy, speedups, ab = kept.get(ACCURACY_FILE), kept.get(SPEEDUPS_FILE), kept.get(AB_FILE)
     rows = dict((accuracy or {}).get("backends") or {})
@@ -573,7 +567,7 @@ def render(verdict: Verdict) -> VerdictReport:
     if lines_out:  # no row (nothing was evaluated): no table, the lines below say why
         out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         # a "|" inside a cell (an error's text) would end it: escaped, as GitHub's tables read it
-        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |" for cells in lines_out]
+        out += ["| " + " | ".join(map(markdown_cell, cells)) + " |" for cells in lines_out]
     problems = [r.text for r in verdict.failures]
     if problems:
         out += ["", "Failures:", *[f"- {p}" for p in problems]]
@@ -611,7 +605,8 @@ def render(verdict: Verdict) -> VerdictReport:
     missing = verdict.missing
     out += ["", f"_Written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {sources}"
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
-    return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown="\n".join(out),
+    markdown = "\n".join(map(markdown_line, out))  # a label's or an error's text kept on its line
+    return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown=markdown,
                          caveats=(*(note for note in (shard, selection, task_note) if note),
                                   *cut, *unjudged,
                                   *crowded,

@@ -1,0 +1,32 @@
+"""Text from outside the gate (a label name, an error, a path) inside a rendered line of
+verdict.md, accuracy.md or the terminal: kept on its line, and never read as HTML or a table's edge.
+
+A model's label named ``a|b`` split a row of accuracy.md's per-label table into one cell more, one
+named ``line\\nbreak`` broke it in two, and verdict.md (the PR comment and the job summary) took a
+name like ``<!-- x`` as the start of an HTML comment that hides the rest of the comment. A line
+break becomes ``⏎``, a ``<`` that could open a tag (``<s``, ``<!``, ``</``) becomes ``&lt;`` (one
+before a space or ``=``, the verdict's own ``<= 0.0001``, is kept), and in a table cell ``|`` is
+escaped as GitHub's tables read it.
+"""
+
+from __future__ import annotations
+
+import re
+
+_BREAK = re.compile(r"\r\n|\r|\n")
+_TAG = re.compile(r"<(?=[A-Za-z!/?])")
+
+
+def flat(text: str) -> str:
+    """`text` on one line: each line break shown as ``⏎`` (the terminal's tables and bullets)."""
+    return _BREAK.sub(" ⏎ ", str(text))
+
+
+def markdown_line(text: str) -> str:
+    """One line of a markdown document: on one line, and no tag opened."""
+    return _TAG.sub("&lt;", flat(text))
+
+
+def markdown_cell(text: str) -> str:
+    """A cell of a markdown table: a line, and its ``|`` escaped."""
+    return markdown_line(text).replace("|", "\\|")
