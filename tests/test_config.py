@@ -96,9 +96,25 @@ def test_one_setting_spelled_two_ways_is_refused_and_a_directory_is_no_text_file
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "texts").mkdir()
     with pytest.raises(GateError, match=r"texts file .*texts is a directory, not a file \(--gate-texts"):
-        load_config(tmp_path, {"texts": "texts"})
+        load_config(tmp_path, {"texts": str(tmp_path / "texts")})
     with pytest.raises(GateError, match=r"calibration file .*nothing\.txt does not exist"):
         load_config(tmp_path, {"calibration": "nothing.txt"})
+
+
+def test_a_command_lines_paths_are_from_where_pytest_started_and_the_tables_from_the_root(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`cd accuracy && pytest . --gate-texts ../data/texts.txt`: --gate-model and --gate-dataset read
+    ../ from the working directory, --gate-texts from the project's root (a file above it, said not to
+    exist), and --gate-report-dir rt wrote into the root, not here. The table's paths stay the root's."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "texts.txt").write_text("one\ntwo\n")
+    here = tmp_path / "accuracy"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\ncache-dir = "c"\n')
+    cfg = load_config(tmp_path, {"texts": "../data/texts.txt", "report_dir": "rt"})
+    assert cfg.texts == here / "../data/texts.txt" and cfg.texts.resolve() == tmp_path / "data" / "texts.txt"
+    assert cfg.report_dir == here / "rt" and cfg.cache_dir == tmp_path / "c"
 
 
 def test_decision_rules_default_and_come_from_pyproject_or_options(tmp_path: Path):

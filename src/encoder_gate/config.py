@@ -290,7 +290,11 @@ class GateConfig:
                                 f"setting given twice; keep one ({name.replace('_', '-')})")
             spelled[name] = key
             values[name] = value
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        for name in _PATHS:  # a command line's path is from where pytest was started, as --gate-model's
+            if isinstance(given.get(name), str) and given[name].strip():
+                given[name] = str(Path(given[name]).expanduser().absolute())
+        values.update(given)
         return cls(**_coerce(values, root))
 
     def path_twins(self) -> tuple[str, ...]:
@@ -440,7 +444,7 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
     for name in ("cache_dir", "report_dir", "texts", "calibration", "base"):
         if out.get(name) is not None and not isinstance(out[name], (str, Path)):
             raise GateError(f"{name.replace('_', '-')} must be a path (a string), got {out[name]!r}")
-    for name in ("cache_dir", "report_dir", "texts", "calibration"):
+    for name in _PATHS:  # the table's: from the project's root
         if out.get(name) is not None:
             path = Path(out[name]).expanduser()
             out[name] = path if path.is_absolute() else root / path
@@ -455,6 +459,10 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
     return out
 
 
+#: The settings whose value is a file or directory path: in [tool.encoder-gate] from the project's
+#: root, on the command line from where pytest was started (`cd accuracy && pytest . --gate-texts
+#: ../data/texts.txt` had looked for the file above the root).
+_PATHS = ("cache_dir", "report_dir", "texts", "calibration")
 #: The settings whose value is a name, not a number or a path.
 _TEXTS = ("model", "dataset", "dataset_variant", "split", "text_column", "label_column", "label_format",
           "device", "sweep",
