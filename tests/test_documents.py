@@ -52,3 +52,26 @@ def test_a_document_is_written_whole_stamped_with_its_kinds_version(tmp_path: Pa
     assert [p.name for p in tmp_path.iterdir()] == ["abc123.json"]  # no temporary file left
     with pytest.raises(GateError, match="not a JSON document of the gate"):
         write_document(tmp_path, "notes.json", {})
+
+
+def test_a_document_of_another_schema_is_never_read_as_this_ones(tmp_path: Path):
+    """An accuracy.json of schema 999, 0 or "2" (another encoder-gate's, or hand-edited) was read as
+    the current version by `encoder-gate verdict` (PASS) and `report`. One without `schema` is read as
+    written by this one; the history store refused other versions already."""
+    from encoder_gate.documents import ACCURACY_FILE, read_document
+
+    body = {"backends": {}, "provenance": {}}
+    write_document(tmp_path, ACCURACY_FILE, body)
+    assert read_document(tmp_path, ACCURACY_FILE)["schema"] == schema_of(ACCURACY_FILE)
+    for other in (999, 0, str(schema_of(ACCURACY_FILE)), True):
+        (tmp_path / ACCURACY_FILE).write_text(json.dumps({**body, "schema": other}))
+        with pytest.raises(GateError, match=rf"accuracy\.json is of schema {re.escape(repr(other))}, not "
+                                            rf"{schema_of(ACCURACY_FILE)}, the one this encoder-gate writes"):
+            read_document(tmp_path, ACCURACY_FILE)
+    (tmp_path / ACCURACY_FILE).write_text(json.dumps(body))
+    assert read_document(tmp_path, ACCURACY_FILE) == body
+    from encoder_gate.reporting.benchmarks import write_report
+
+    (tmp_path / ACCURACY_FILE).write_text(json.dumps({**body, "schema": 999}))
+    with pytest.raises(GateError, match=r"accuracy\.json is of schema 999, not"):  # report --accuracy
+        write_report(tmp_path / "out", None, tmp_path / ACCURACY_FILE, None)

@@ -332,6 +332,20 @@ def check_shape(doc: Any, shape: Shape, where: str = "the document") -> str | No
     return None
 
 
+def check_schema(doc: Mapping[str, Any], kind: str, path: Path) -> None:
+    """A GateError where `doc` (read from `path`, a document of kind `kind`) states another schema
+    version than the one this encoder-gate writes: another version's document, or a hand-edited one,
+    was read as this one's. One that states none is taken as written by this one."""
+    known = DOCUMENTS.get(kind)
+    if known is None or known.schema is None or not isinstance(doc, Mapping):  # (its shape says the rest)
+        return
+    given = doc.get("schema", known.schema)
+    if type(given) is not int or given != known.schema:
+        raise GateError(f"{path} is of schema {given!r}, not {known.schema}, the one this encoder-gate "
+                        f"writes and reads: re-run `{known.writer}` with it, or read the file with the "
+                        "encoder-gate that wrote it")
+
+
 def read_document(report_dir: Path, name: str) -> dict[str, Any] | None:
     """A JSON document of the report directory, or None when there is none; an unreadable one is a
     GateError that says which session rewrites it."""
@@ -345,6 +359,7 @@ def read_document(report_dir: Path, name: str) -> dict[str, Any] | None:
     if not isinstance(doc, dict):
         raise GateError(f"{path} is not a document of encoder-gate (a JSON {type(doc).__name__}, not an "
                         "object); remove it, or re-run the session that writes it")
+    check_schema(doc, name, path)
     known = DOCUMENTS.get(name)
     if known is not None and known.shape is not None and (why := check_shape(doc, known.shape)):
         raise GateError(f"{path} is not a document of encoder-gate as written ({why}); remove it, or re-run "

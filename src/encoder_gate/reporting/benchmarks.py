@@ -22,7 +22,15 @@ from typing import Any
 
 from encoder_gate.backends.registry import DEFAULT_BACKENDS
 from encoder_gate.data.datasets import VARIANTS
-from encoder_gate.documents import BENCHMARKS_PAGE, check_shape, save_figure, write_page
+from encoder_gate.documents import (
+    AB_FILE,
+    ACCURACY_FILE,
+    BENCHMARKS_PAGE,
+    check_schema,
+    check_shape,
+    save_figure,
+    write_page,
+)
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.ab_plot import plot_vs_base, vs_base_section
 from encoder_gate.reporting.accuracy import COLUMNS
@@ -442,10 +450,14 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
     and said so, when it is of another model than the accuracy file)."""
     sources = resolve_sources(benchmarks, default_root)
     acc = read_json(accuracy, "accuracy file") if accuracy is not None else None
+    if acc is not None and accuracy is not None:
+        check_schema(acc, ACCURACY_FILE, accuracy)
     if acc is not None and (why := check_shape(acc, {"backends!": {"*": dict}})):  # what the page reads
         raise GateError(f"{accuracy} is not an accuracy.json of encoder-gate ({why}); give the one `pytest "
                         "accuracy` wrote (--gate-report-dir, default .encoder-gate)")
     versus = read_json(ab, "ab file") if ab is not None else None
+    if versus is not None and ab is not None:
+        check_schema(versus, AB_FILE, ab)
     if not sources and acc is None and versus is None:
         raise GateError(
             f"nothing to report: no pytest-benchmark results under {default_root}, no accuracy file and no "

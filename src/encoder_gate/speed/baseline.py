@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.documents import SPEEDUPS_FILE, check_schema
 from encoder_gate.errors import GateError
 from encoder_gate.speed.machine import (
     STACK_FIELDS,
@@ -84,6 +85,7 @@ def read_baseline(path: Path) -> dict[str, Any]:
     """A speedups.json to gate against, or a GateError when the file is none (another tool's JSON,
     a pytest-benchmark save): its `speedups` table maps each case to each backend's speedup."""
     doc = read_json(path, "speedup baseline")
+    check_schema(doc, SPEEDUPS_FILE, path)
     table = doc.get("speedups")
     if not isinstance(table, Mapping) or not all(
             isinstance(row, Mapping) and all(isinstance(v, (int, float)) for v in row.values())
