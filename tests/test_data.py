@@ -18,6 +18,7 @@ from encoder_gate.data.datasets import (
     bundled_path,
     check_labels_match,
     load_dataset,
+    load_texts,
 )
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError
@@ -601,3 +602,16 @@ def test_a_latin1_csv_and_a_json_of_columns_say_what_to_do(tmp_path: Path) -> No
     with pytest.raises(GateError, match=r"d\.json holds one list per column \(message, emotions\): give one "
                                         r"row per text"):
         load_dataset(str(columns), text_column="message", label_column="emotions")
+
+
+def test_a_line_separator_inside_a_text_splits_no_row(tmp_path: Path) -> None:
+    """U+2028, U+0085 and a form feed are no line ends of a file: str.splitlines() split a --gate-texts
+    line holding one into two texts, and a JSON-lines row whose string holds it raw (json.dumps with
+    ensure_ascii=False writes it so) into two malformed lines."""
+    texts = tmp_path / "texts.txt"
+    texts.write_text("one\u2028still one\nform\x0cfeed\nnext\u0085line\n", encoding="utf-8")
+    assert load_texts(texts).texts == ("one\u2028still one", "form\x0cfeed", "next\u0085line")
+    rows = tmp_path / "d.jsonl"
+    rows.write_text(json.dumps({"text": "a\u2028b", "labels": ["joy"]}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    assert load_dataset(str(rows)).texts == ("a\u2028b",)

@@ -32,6 +32,7 @@ from encoder_gate.data.readers import (
     read_json,
     read_path,
     read_text,
+    text_lines,
 )
 from encoder_gate.errors import GateError
 
@@ -288,7 +289,7 @@ def load_texts(path: Path) -> Dataset:
     path = Path(path).expanduser()
     if not path.is_file():
         raise GateError(f"texts file {path} does not exist; pass a text file with one text per line")
-    texts = tuple(line.strip() for line in read_text(path).splitlines() if line.strip())
+    texts = tuple(line.strip() for line in text_lines(read_text(path)) if line.strip())
     if not texts:
         raise GateError(f"texts file {path} holds no text; write one text per line")
     if path.suffix.lower() in READERS or _json_object(texts[0]):  # its rows would be fed as texts

@@ -68,6 +68,13 @@ def read_text(path: Path) -> str:
         raise GateError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
 
 
+def text_lines(text: str) -> list[str]:
+    """The lines of a file read with universal newlines: split at line feeds alone. str.splitlines()
+    also splits at U+2028, U+0085 and form feeds, which a text (and a JSON string written with
+    ensure_ascii=False) may hold: one row became two, or two malformed JSON lines."""
+    return text.split("\n")
+
+
 def read_json(path: Path) -> Table:
     """JSON lines (one object per line); a ``.json`` file may also hold one array of objects."""
     text = read_text(path)
@@ -90,7 +97,7 @@ def read_json(path: Path) -> Table:
         return Table(str(path), columns_of(items), items, list(range(1, len(items) + 1)), "item")
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text_lines(text), 1):
         if not line.strip():
             continue
         try:
