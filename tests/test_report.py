@@ -324,3 +324,17 @@ def test_a_foreign_ab_json_or_benchmark_file_is_one_line(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({"benchmarks": [1, 2]}))
     with pytest.raises(GateError, match=r"is not a pytest-benchmark JSON file"):
         load_benchmark_json(tmp_path / "b.json")
+
+
+def test_the_pages_accuracy_table_reads_its_cells_as_accuracy_md_does():
+    """`encoder-gate report`'s accuracy table showed MDE 0.0000 ("detects any drop") where accuracy.md
+    says none differs, the F1 change without its CI, and the dataset's `cut` as a Python dict."""
+    acc = {"model": {"name": "m"},
+           "dataset": {"source": "bundled", "examples": 1200, "cut": {"texts": 0, "max_tokens": 128}},
+           "backends": {"onnx-fp32": {"f1": 0.7, "f1_delta": 0.0, "f1_delta_ci": [0.0, 0.0], "mde_f1": 0.0},
+                        "onnx-int8": {"f1": 0.69, "f1_delta": -0.01, "f1_delta_ci": [-0.02, 0.0],
+                                      "mde_f1": 0.0105}}}
+    page = "\n".join(report.accuracy_table(acc))
+    assert "| onnx-fp32 | 0.7000 | +0.0000 [+0.0000, +0.0000] | n/a (no decision differs) |" in page
+    assert "| onnx-int8 | 0.6900 | -0.0100 [-0.0200, +0.0000] | 0.0105 |" in page
+    assert "{" not in page and "dataset source `bundled`, examples `1200`." in page

@@ -49,11 +49,26 @@ def _mde(row: Mapping[str, Any]) -> str:
     return "n/a (no decision differs)" if mde == 0 else f"{mde:.4f}"
 
 
-def _ci_cell(row: dict[str, Any]) -> str:
+def _ci_cell(row: Mapping[str, Any]) -> str:
     low, high = row.get("f1_delta_ci") or (None, None)
     if low is None:
         return f"{row['f1_delta']:+.4f}"
     return f"{row['f1_delta']:+.4f} [{low:+.4f}, {high:+.4f}]"
+
+
+def column_cell(row: Mapping[str, Any], key: str, fmt: str) -> str:
+    """One cell of a COLUMNS table (accuracy.md, and `encoder-gate report`'s page): the value as its
+    column formats it; the F1 change with its CI; an MDE where no decision differs said so."""
+    value = row.get(key)
+    if value is None:
+        return ""
+    if key == "size_bytes":
+        return fmt.format(value / 1e6)
+    if key == "mde_f1":
+        return _mde(row)
+    if key == "f1_delta":
+        return _ci_cell(row)
+    return fmt.format(value)
 
 
 def _flagged(label: dict[str, Any], keep: float) -> str | None:
@@ -189,18 +204,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
         "|---|" + "---|" * len(columns),
     ]
     for name, row in payload["backends"].items():
-        cells = []
-        for key, _, fmt in columns:
-            value = row.get(key)
-            if key == "size_bytes":
-                value = row[key] / 1e6
-            if key == "mde_f1" and value is not None:
-                cells.append(_mde(row))
-                continue
-            if key == "f1_delta" and value is not None:
-                cells.append(_ci_cell(row))
-                continue
-            cells.append("" if value is None else fmt.format(value))
+        cells = [column_cell(row, key, fmt) for key, _, fmt in columns]
         lines.append(f"| {markdown_cell(name)} | " + " | ".join(cells) + " |")
     if any(row.get("f1_delta") is not None for row in rows):
         lines += ["", f"F1 change: backend minus torch FP32 ({task.headline_name}), 95% paired-bootstrap CI "

@@ -33,7 +33,7 @@ from encoder_gate.documents import (
 )
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.ab_plot import plot_vs_base, vs_base_section
-from encoder_gate.reporting.accuracy import COLUMNS
+from encoder_gate.reporting.accuracy import COLUMNS, column_cell
 from encoder_gate.speed.batches import DISPATCHES
 from encoder_gate.speed.files import benchmark_files, latest_benchmark_file, load_benchmark_json
 from encoder_gate.speed.gpu_busy import DISPATCH_BOUND_HELP, DISPATCH_BOUND_SHARE
@@ -228,21 +228,17 @@ def accuracy_table(acc: Mapping[str, Any], bench_model: str | None = None) -> li
                if any(isinstance(v, Mapping) and v.get(c[0]) is not None for v in backends.values())]
     body = []
     for name, row in backends.items():
-        cells = []
-        for key, _, fmt in present:
-            value = row.get(key) if isinstance(row, Mapping) else None
-            if key == "size_bytes" and value is not None:
-                value = value / 1e6
-            cells.append("" if value is None else fmt.format(value))
-        body.append([name, *cells])
+        body.append([name, *(column_cell(row if isinstance(row, Mapping) else {}, key, fmt)
+                             for key, _, fmt in present)])
     model, dataset = acc.get("model"), acc.get("dataset")
     about = []
     if isinstance(model, Mapping):
         about.append(f"model `{model.get('name', '?')}`")
     elif model:
         about.append(f"model `{model}`")
-    if isinstance(dataset, Mapping):
-        about.append("dataset " + ", ".join(f"{k} `{v}`" for k, v in dataset.items()))
+    if isinstance(dataset, Mapping):  # its scalars (`cut` is said by its own note, in accuracy.md)
+        about.append("dataset " + ", ".join(f"{k} `{v}`" for k, v in dataset.items()
+                                            if not isinstance(v, Mapping | list)))
     elif dataset:
         about.append(f"dataset `{dataset}`")
     acc_model = model.get("name") if isinstance(model, Mapping) else model
