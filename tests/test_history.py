@@ -545,3 +545,12 @@ def test_label_names_are_drawn_as_written(tmp_path: Path):
     fig = _labels_figure(records, "onnx-int8", list(odd), [], [])
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend == ["$price$", "a$b{$c", "\u200b_under"]
+
+
+def test_a_check_of_an_empty_store_checks_nothing_and_says_so(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]):
+    """`history check` of an empty store (a --store path one directory off) said "no creep at nothing"
+    and exited 0."""
+    (tmp_path / "store").mkdir()
+    assert main(["history", "check", "--store", str(tmp_path / "store")]) != 0
+    assert "holds no records: nothing to check; record a commit first" in capsys.readouterr().err

@@ -105,9 +105,10 @@ def run_history(args: argparse.Namespace) -> int:
                        url=args.url or None))
         return 0
     records = load_store(args.store)
+    if not records:  # a check of nothing said "no creep at nothing" and passed
+        raise GateError(f"history store {args.store} holds no records: nothing to {args.action}; record a "
+                        "commit first (encoder-gate history record), or point --store at the store")
     if args.action == "render":
-        if not records:
-            raise GateError(f"history store {args.store} holds no records: record a commit first")
         check_writable(args.out, "--out")
         page = render(records, args.out, window=args.window)
         print(f"encoder-gate history: {page} ({len(records)} record(s)) and its PNGs in {args.out}")
@@ -122,7 +123,7 @@ def run_history(args: argparse.Namespace) -> int:
         for w in waived:
             print(f"- {w.describe()}")
     if not found:
-        newest = records[-1]["commit"][:12] if records else "nothing"
+        newest = records[-1]["commit"][:12]
         seen = min(len(records), args.window)
         print(f"encoder-gate history: no creep at {newest} (window {args.window}: {seen} record(s) in it"
               + (", fewer than it holds" if seen < args.window else "") + ")")
