@@ -198,7 +198,7 @@ def test_optimize_and_dedupe(cache_dir: Path, tmp_path: Path, capsys):
     (["--variants", ","], "no variants given"),
     (["--optimize", "O7"], "unknown optimization level 'O7'"),
     (["--optimize", "O4"], "O4 is O3 plus FP16 mixed precision"),
-    (["--limit", "0"], "--limit must be a positive number of examples, got 0"),
+    (["--limit", "-1"], "--limit must be 0 (every text) or a positive number of examples, got -1"),
 ])
 def test_bad_input_is_a_clear_error(args, message, tmp_path: Path, capsys):
     assert main(["export", "tiny", "--out", str(tmp_path / "o"), *args]) == 1
@@ -342,3 +342,13 @@ def test_export_scores_on_the_projects_configured_data_and_columns(tmp_path: Pat
     command = ExportRequest(model="m", out=tmp_path / "x", dataset="data/eval.csv", text_column="review",
                             label_column="sentiment").command()
     assert "--dataset data/eval.csv --text-column review --label-column sentiment" in command
+    # a path starting with "-" (`export -- -lead`): the card's command read it as an option, then
+    # stopped on "the following arguments are required: MODEL"
+    import shlex
+
+    from encoder_gate.commands.cli import build_parser
+
+    odd = ExportRequest(model="-lead", out=Path("-out"), dataset="-d.csv", cache_dir=Path("-c")).command()
+    assert odd.startswith("encoder-gate export ./-lead --out=-out")
+    parsed = build_parser().parse_args(shlex.split(odd)[1:])
+    assert (parsed.model, str(parsed.out), parsed.dataset) == ("./-lead", "-out", "-d.csv")

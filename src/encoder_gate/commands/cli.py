@@ -138,7 +138,7 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the dataset's text column (default: {DEFAULT_TEXT_COLUMN})")
     parser.add_argument("--label-column", metavar="NAME",
                         help=f"the dataset's label column (default: {DEFAULT_LABEL_COLUMN})")
-    parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N examples")
+    parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N examples (0: all)")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="intra-op threads for torch and ONNX Runtime (0: library default)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, metavar="DIR",

@@ -153,14 +153,20 @@ class ExportRequest:
                 "graph with FP16 weights and FP32 inputs/outputs.")
         if self.out.exists() and not self.out.is_dir():
             raise GateError(f"--out {self.out} is a file; pass a directory (it is created if missing)")
-        if self.limit is not None and self.limit <= 0:
-            raise GateError(f"--limit must be a positive number of examples, got {self.limit}")
+        if self.limit is not None and self.limit < 0:  # 0: every text, as the gate's limit
+            raise GateError(f"--limit must be 0 (every text) or a positive number of examples, got "
+                            f"{self.limit}")
         if self.threads < 0:
             raise GateError(f"--threads must be 0 (library default) or positive, got {self.threads}")
 
     def command(self) -> str:
-        """The command line that reproduces this export, every option explicit."""
-        parts = ["encoder-gate", "export", self.model, "--out", str(self.out)]
+        """The command line that reproduces this export, every option explicit. A path that starts
+        with "-" is given so that it is no option: `./-lead`, `--out=-x`."""
+        def opt(name: str, value: object) -> list[str]:
+            return [f"{name}={value}"] if str(value).startswith("-") else [name, str(value)]
+
+        model = f"./{self.model}" if self.model.startswith("-") else self.model
+        parts = ["encoder-gate", "export", model, *opt("--out", self.out)]
         if self.search is not None:
             s = self.search
             parts += ["--search", "--batch-sizes", ",".join(map(str, self.batch_sizes)),
@@ -169,7 +175,7 @@ class ExportRequest:
             if s.candidates != SEARCH_BACKENDS:
                 parts += ["--recipes", ",".join(s.candidates)]
             if s.calibration is not None:
-                parts += ["--calibration", str(s.calibration)]
+                parts += opt("--calibration", s.calibration)
         else:
             parts += ["--variants", ",".join(self.variants)]
         if self.optimize:
@@ -179,7 +185,7 @@ class ExportRequest:
         if self.int8_weights != "QUInt8":
             parts += ["--int8-weights", self.int8_weights]
         if self.dataset:
-            parts += ["--dataset", self.dataset]
+            parts += opt("--dataset", self.dataset)
             if self.text_column != DEFAULT_TEXT_COLUMN:
                 parts += ["--text-column", self.text_column]
             if self.label_column != DEFAULT_LABEL_COLUMN:
@@ -188,7 +194,7 @@ class ExportRequest:
             parts += ["--limit", str(self.limit)]
         if self.threads:
             parts += ["--threads", str(self.threads)]
-        parts += ["--cache-dir", str(self.cache_dir)]
+        parts += opt("--cache-dir", self.cache_dir)
         return shlex.join(parts)
 
 
