@@ -416,3 +416,17 @@ def test_a_session_refused_after_it_began_says_why_it_stopped(gate_dir: pytest.P
     assert "notok holds no tokenizer files" in result.stderr.str()
     said = (report_dir / "verdict.md").read_text()
     assert "(a usage error, in the session's output)" in said and "no reason given" not in said
+
+
+def test_a_projects_own_tests_are_told_nothing_of_the_gate(gate_dir: pytest.Pytester):
+    """With encoder-gate merely installed, every pytest session of a project printed the gate's header
+    lines: "model 'default', ... its first session trains it: 21 s" and the speed cells' clock, over
+    tests that train nothing. They come under "collected N items", where a test of the gate was."""
+    gate_dir.makepyfile(test_own="def test_own():\n    pass\n")
+    own = gate_dir.runpytest("test_own.py", "-p", "no:cacheprovider")
+    assert own.ret == pytest.ExitCode.OK
+    assert "encoder-gate:" not in own.stdout.str()
+    gate_dir.makepyfile(test_checks=CHECKS, test_speed=BENCHMARKS)
+    gate = gate_dir.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    gate.stdout.fnmatch_lines(["encoder-gate: model 'default', the embedded default classifier*",
+                               "encoder-gate: its speed cells are timed in rounds of their own on*"])

@@ -257,7 +257,12 @@ def _shard(config: pytest.Config, gate_config: GateConfig) -> GateConfig:
     return replace(gate_config, backends=share, shard=str(shard))
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
+def pytest_report_collectionfinish(config: pytest.Config, items: Sequence[pytest.Item]) -> list[str]:
+    """Under "collected N items", where the session collected a test of the gate: a project's own
+    tests, run in an environment the plugin is installed in, were told of a default model no test
+    of theirs trains."""
+    if not any(map(is_gate_test, items)):
+        return []
     out = []
     cfg = gate_session_of(config).config
     if cfg.model == "default":  # an empty [tool.encoder-gate], or none: not the user's model

@@ -190,8 +190,8 @@ class BenchPlugin:
         self._cells: set[str] = set()  # nodeids of the speed cells the timing budget is shared among
         self._call_seconds: dict[str, float] = {}  # nodeid -> its call's seconds, charged at teardown
 
-    def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        """Under pytest-benchmark's own header (its default `timer=time.perf_counter`): the clock the
+    def clock_lines(self, config: pytest.Config) -> list[str]:
+        """Beside pytest-benchmark's own header (its default `timer=time.perf_counter`): the clock the
         gate's speed cells are timed and decided on, which is not always that one."""
         if getattr(config, "_benchmarksession", None) is None:
             return []
@@ -280,11 +280,14 @@ class BenchPlugin:
         return bench_estimate.history_key(cfg.model, cfg.threads, settings.rounds, settings.texts,
                                           settings.paired, settings.ci_target)
 
-    def pytest_report_collectionfinish(self) -> list[str]:
-        """The expected duration and the timing budget's plan, printed under "collected N items"
-        before anything runs."""
+    def pytest_report_collectionfinish(self, items: Sequence[pytest.Item]) -> list[str]:
+        """The clock the speed cells are timed on, the expected duration and the timing budget's plan,
+        printed under "collected N items" before anything runs; where the session collected a
+        benchmark (a project's own tests, the plugin merely installed, are told nothing of clocks)."""
+        if not any(map(uses_benchmark, items)):
+            return []
         message = self.config.stash.get(ESTIMATE, None)
-        return message.splitlines() if message else []
+        return [*self.clock_lines(self.config), *(message.splitlines() if message else [])]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         budget = self.config.stash.get(BUDGET, None)
