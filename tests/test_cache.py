@@ -99,6 +99,68 @@ def test_corrupted_entry_is_detected_and_rebuilt(tmp_path: Path):
     assert not again.hit and cache.is_valid(again.path)
 
 
+def test_an_entry_that_is_no_directory_of_the_cache_or_whose_manifest_lists_nothing_is_rebuilt(
+        tmp_path: Path):
+    """Hunt 5: an entry replaced by a file errored in every test (NotADirectoryError), every run; one
+    that is a symlink to a damaged directory ended in "Cannot call rmtree on a symbolic link"; a
+    manifest whose `files` is {} took any directory as valid (another model's file in it too), one
+    whose `files` is a list raised AttributeError in every test. Each is rebuilt; a symlink's target
+    is left alone."""
+    cache = ArtifactCache(tmp_path / "cache")
+    as_file = cache.entry_dir("onnx-int8", {"m": 1})
+    as_file.parent.mkdir(parents=True)
+    as_file.write_text("not a directory")
+    assert not cache.get_or_build("onnx-int8", {"m": 1}, write_two_files).hit
+    assert as_file.is_dir() and cache.is_valid(as_file)
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "model.onnx").write_bytes(b"damaged")
+    linked = cache.entry_dir("onnx-fp16", {"m": 1})
+    linked.symlink_to(elsewhere, target_is_directory=True)
+    assert not cache.get_or_build("onnx-fp16", {"m": 1}, write_two_files).hit
+    assert not linked.is_symlink() and (elsewhere / "model.onnx").read_bytes() == b"damaged"
+
+    for files in ({}, ["model.onnx"], {"model.onnx": 5}):
+        entry = cache.get_or_build("onnx-fp32", {"m": 2}, write_two_files).path
+        (entry / "model.onnx").write_bytes(b"another model")
+        (entry / MANIFEST).write_text(json.dumps({"name": "onnx-fp32", "key": {"m": 2}, "files": files}))
+        assert not cache.is_valid(entry)
+        rebuilt = cache.get_or_build("onnx-fp32", {"m": 2}, write_two_files)
+        assert not rebuilt.hit and (rebuilt.path / "model.onnx").read_bytes() == b"weights" * 100
+
+
+def test_a_build_waiting_on_another_processs_lock_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Hunt 5: a second session on one cache waited 100 s without a word while the first trained the
+    model (or was stopped in a build). After LOCK_NOTICE_S it says whose lock it waits on; a build
+    process gets its own `notify` (the session's writer is not pickled with the cache)."""
+    import pickle
+    import threading
+
+    from filelock import FileLock
+
+    import encoder_gate.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "LOCK_NOTICE_S", 0.05)
+    said: list[str] = []
+    cache = ArtifactCache(tmp_path, notify=said.append)
+    entry = cache.entry_dir("model-tiny", {"m": 3})
+    held = FileLock(str(cache.lock_file(entry)))
+    held.acquire()
+    waiter = threading.Thread(target=cache.get_or_build, args=("model-tiny", {"m": 3}, write_two_files))
+    waiter.start()
+    for _ in range(200):
+        if said:
+            break
+        waiter.join(0.05)
+    held.release()
+    waiter.join(10)
+    assert not waiter.is_alive() and cache.is_valid(entry)
+    assert said == [f"waiting for another process that builds {entry.name} in this artifact cache (its lock: "
+                    f"{cache.lock_file(entry)}); this one goes on when that build ends"]
+    assert pickle.loads(pickle.dumps(cache)).notify is None and cache.lookup_only().notify == said.append
+
+
 def test_a_files_digest_is_read_once_while_its_stat_is_unchanged_and_again_after_a_write(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A session asks for a cached file's digest several times: it is read once while the file's

@@ -41,6 +41,8 @@ MANIFEST = "encoder-gate-manifest.json"
 T = TypeVar("T")
 
 
+#: Seconds a build waits on another process's lock of its entry before it says so.
+LOCK_NOTICE_S = 5.0
 #: Seconds after its last change within which a file's digest is not kept (see sha256_file).
 RACY_SECONDS = 2.0
 #: Each file's digest by what its stat said when it was read (device, inode, size, mtime in ns).
@@ -116,16 +118,38 @@ class NotCached(Exception):
 
 
 class ArtifactCache:
-    """Directory-per-artifact cache under `root`."""
+    """Directory-per-artifact cache under `root`. `notify` is told, in a line, when a build waits on
+    another process's lock (a second session on this cache building the same entry): it had waited
+    without a word (100 s for a model another session trained)."""
 
-    def __init__(self, root: Path, builds: bool = True) -> None:
+    def __init__(self, root: Path, builds: bool = True, notify: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
         self.builds = builds  # False: a lookup-only view (lookup_only())
+        self.notify = notify
+
+    def __getstate__(self) -> dict[str, Any]:  # a build process gets its own `notify` (its progress)
+        return {**self.__dict__, "notify": None}
 
     def lookup_only(self) -> ArtifactCache:
         """This cache, where `get_or_build` raises :class:`NotCached` instead of building: what a
         build would find, without building (encoder_gate.runtime.artifact_builds)."""
-        return ArtifactCache(self.root, builds=False)
+        return ArtifactCache(self.root, builds=False, notify=self.notify)
+
+    @contextlib.contextmanager
+    def _locked(self, final: Path) -> Any:
+        """Hold `final`'s lock; said through `notify` when another process holds it for long."""
+        lock = FileLock(str(self.lock_file(final)))
+        try:
+            lock.acquire(timeout=LOCK_NOTICE_S)
+        except Timeout:
+            if self.notify is not None:
+                self.notify(f"waiting for another process that builds {final.name} in this artifact cache "
+                            f"(its lock: {self.lock_file(final)}); this one goes on when that build ends")
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def entry_dir(self, name: str, parts: Mapping[str, object]) -> Path:
         return self.root / f"{name}-{key_of(parts)}"
@@ -155,14 +179,18 @@ class ArtifactCache:
             os.utime(path)
 
     def is_valid(self, path: Path) -> bool:
-        """True when `path` holds a complete artifact whose files match its manifest."""
+        """True when `path` is a directory of the cache's own (no symlink) holding a complete
+        artifact whose files match its manifest: one file at least, each with its digest."""
         manifest = path / MANIFEST
-        if not manifest.is_file():
+        if path.is_symlink() or not manifest.is_file():
             return False
         try:
             recorded = json.loads(manifest.read_text())["files"]
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             return False
+        if not isinstance(recorded, dict) or not recorded or not all(
+                isinstance(rel, str) and isinstance(digest, str) for rel, digest in recorded.items()):
+            return False  # a manifest of no files took any directory, another model's file in it too
         for rel, digest in recorded.items():
             file = path / rel
             if not file.is_file() or sha256_file(file) != digest:
@@ -192,11 +220,13 @@ class ArtifactCache:
         if not self.builds:
             raise NotCached(final)
         self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.lock_file(final))):
+        with self._locked(final):
             if final.is_dir() and self.is_valid(final):  # another worker built it meanwhile
                 self.use(final)
                 return CacheEntry(final, hit=True)
-            if final.exists():  # corrupted or incomplete: rebuild from scratch
+            if final.is_symlink() or final.is_file():  # not the cache's own directory: never reused
+                final.unlink()
+            elif final.exists():  # corrupted or incomplete: rebuild from scratch
                 shutil.rmtree(final)
             self._remove_orphans(final)
             tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.root))

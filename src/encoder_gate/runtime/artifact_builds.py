@@ -19,6 +19,7 @@ with what happened, and every other backend is judged as usual (a second child b
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import pickle
@@ -214,7 +215,8 @@ def _run_child(request: ChildRequest, progress: Callable[[str], None],
         if child is not None and child.poll() is None:  # we were interrupted (Ctrl-C): it goes too
             child.kill()
             child.wait()
-        os.unlink(f.name)
+        with contextlib.suppress(FileNotFoundError):  # the child removes it once read
+            os.unlink(f.name)
     return outcomes, returncode, list(tail), started
 
 
@@ -235,6 +237,8 @@ def _relay_stderr(stream: IO[str], tail: collections.deque[str]) -> None:
 
 def _child_main(request_file: str) -> int:
     request: ChildRequest = pickle.loads(Path(request_file).read_bytes())
+    with contextlib.suppress(OSError):  # read: gone, also where the session that wrote it is killed
+        os.unlink(request_file)
     out = sys.stdout
     out.write(STARTED_MARK)
     out.flush()
@@ -244,6 +248,7 @@ def _child_main(request_file: str) -> int:
         out.flush()
 
     ctx = replace(request.ctx, progress=say, calibration=request.calibration)
+    ctx.cache.notify = say  # a wait on another session's lock, said as this process's progress
     for name in request.names:
         outcome = build_artifact(name, ctx) or ArtifactOutcome(
             name, "unexpected", 0.0, detail="the build process found no artifact to build for it")

@@ -152,7 +152,7 @@ class GateSession:
 
     @cached_property
     def cache(self) -> ArtifactCache:
-        return ArtifactCache(self.config.cache_dir)
+        return ArtifactCache(self.config.cache_dir, notify=self.progress)
 
     @cached_property
     def model(self) -> ModelSpec:
