@@ -421,3 +421,45 @@ def test_prune_cache_after_a_shard_keeps_what_every_share_of_its_sharded_session
     out = capsys.readouterr().out
     assert "removed 1 entries" in out and "the last was shard 2/2 of a sharded session" in out
     assert [e.is_dir() for e in entries] == [False, True, True]
+
+
+def test_nothing_is_kept_of_a_model_or_data_file_that_changed_since_it_was_read(tmp_path: Path):
+    """Hunt 5: weights copied into the model's directory 2.5 s into a session had its exports and
+    predictions kept under the old weights' key, and every later session read them (the healthy model
+    then failed on drift 0.974); an evaluation file edited mid-session had its new digest stamped on
+    results of the old texts. The files read are stamped (size, mtime) when read, and a build whose
+    inputs changed meanwhile keeps nothing; the session fails, saying which file."""
+    import time
+    from types import SimpleNamespace
+
+    from encoder_gate.cache import stamps
+    from encoder_gate.data.datasets import load_dataset
+    from encoder_gate.errors import GateError
+    from encoder_gate.models.spec import ModelSpec, model_files
+    from encoder_gate.runtime.provenance import check_inputs, inputs_changed
+    from encoder_gate.tasks import Task
+
+    model_dir = tmp_path / "clf"
+    model_dir.mkdir()
+    (model_dir / "model.safetensors").write_bytes(b"A" * 64)
+    (model_dir / "config.json").write_text("{}")
+    model = ModelSpec("clf", model_dir, "local", Task.MULTI_LABEL, ("joy",), "a" * 20, "bert",
+                      read_as=stamps(model_files(model_dir)))
+    data = tmp_path / "eval.jsonl"
+    data.write_text(json.dumps({"text": "a", "labels": ["joy"]}) + "\n")
+    session = SimpleNamespace(model=model, dataset=load_dataset(str(data)).head(1))  # as a session read them
+    assert inputs_changed(session) is None
+    cache = ArtifactCache(tmp_path / "cache", keep_check=lambda: check_inputs(session))
+    assert cache.get_or_build("onnx-fp32", {"m": "A"}, write_two_files).path.is_dir()
+
+    time.sleep(0.01)
+    (model_dir / "model.safetensors").write_bytes(b"B" * 64)  # a retrain, or a git checkout
+    with pytest.raises(GateError,
+                       match=r"files this session read changed while it ran: .*model\.safetensors; "
+                       r"what it computed from them since is not of the contents"):
+        cache.get_or_build("onnx-int8", {"m": "A"}, write_two_files)
+    entry = cache.entry_dir("onnx-int8", {"m": "A"})
+    assert not entry.exists() and not cache.orphans(entry)
+    data.write_text("")  # the dataset edited too: both named
+    said = inputs_changed(session)
+    assert said is not None and "model.safetensors" in said and str(data) in said

@@ -49,6 +49,34 @@ RACY_SECONDS = 2.0
 _DIGESTS: dict[tuple[int, int, int, int], str] = {}
 
 
+#: A file as a session read it: its path, size and modification time in ns (:func:`stamps`).
+Stamp = tuple[str, int, int]
+
+
+def stamps(paths: Iterable[Path]) -> tuple[Stamp, ...]:
+    """Each file as it is now: what a session checks again before it keeps what it computed from
+    them (a model's weights, an evaluation file), cheaply, with no digest."""
+    out = []
+    for path in paths:
+        st = Path(path).stat()
+        out.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def changed_files(read: Iterable[Stamp]) -> list[str]:
+    """The files of `read` no longer as they were read (another size or modification time), or gone."""
+    out = []
+    for path, size, mtime in read:
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.append(f"{path} (gone)")
+            continue
+        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            out.append(path)
+    return out
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of one file, read in chunks; once per process while its stat is unchanged.
 
@@ -120,20 +148,25 @@ class NotCached(Exception):
 class ArtifactCache:
     """Directory-per-artifact cache under `root`. `notify` is told, in a line, when a build waits on
     another process's lock (a second session on this cache building the same entry): it had waited
-    without a word (100 s for a model another session trained)."""
+    without a word (100 s for a model another session trained). `keep_check` runs after each build,
+    before its entry is kept: it raises where what the build read changed meanwhile (a model
+    retrained into its directory mid-session had its new outputs kept under the old model's key, and
+    every later session read them)."""
 
-    def __init__(self, root: Path, builds: bool = True, notify: Callable[[str], None] | None = None) -> None:
+    def __init__(self, root: Path, builds: bool = True, notify: Callable[[str], None] | None = None,
+                 keep_check: Callable[[], None] | None = None) -> None:
         self.root = Path(root)
         self.builds = builds  # False: a lookup-only view (lookup_only())
         self.notify = notify
+        self.keep_check = keep_check
 
-    def __getstate__(self) -> dict[str, Any]:  # a build process gets its own `notify` (its progress)
-        return {**self.__dict__, "notify": None}
+    def __getstate__(self) -> dict[str, Any]:  # a build process sets its own (its progress, its model)
+        return {**self.__dict__, "notify": None, "keep_check": None}
 
     def lookup_only(self) -> ArtifactCache:
         """This cache, where `get_or_build` raises :class:`NotCached` instead of building: what a
         build would find, without building (encoder_gate.runtime.artifact_builds)."""
-        return ArtifactCache(self.root, builds=False, notify=self.notify)
+        return ArtifactCache(self.root, builds=False, notify=self.notify, keep_check=self.keep_check)
 
     @contextlib.contextmanager
     def _locked(self, final: Path) -> Any:
@@ -236,6 +269,8 @@ class ArtifactCache:
                          for p in sorted(tmp.rglob("*")) if p.is_file()}
                 meta = {"name": name, "key": dict(parts), "files": files}
                 (tmp / MANIFEST).write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
+                if self.keep_check is not None:
+                    self.keep_check()
                 os.replace(tmp, final)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -22,6 +22,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from encoder_gate.cache import Stamp, stamps
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.data.readers import (
     READERS,
@@ -68,6 +69,8 @@ class Dataset:
     labels: np.ndarray
     label_names: tuple[str, ...]
     variant: str = "normal"
+    #: The file it was read from, as it was then (cache.stamps; none for the bundled data or a hub's)
+    read_as: tuple[Stamp, ...] = ()
 
     def __post_init__(self) -> None:
         labels = np.array(self.labels, dtype=np.uint8)
@@ -104,7 +107,7 @@ class Dataset:
             idx = np.flatnonzero(idx)
         idx = idx.astype(np.intp).reshape(-1)
         texts = tuple(self.texts[i] for i in idx)
-        return Dataset(self.name, texts, self.labels[idx], self.label_names, self.variant)
+        return Dataset(self.name, texts, self.labels[idx], self.label_names, self.variant, self.read_as)
 
     def head(self, n: int) -> Dataset:
         """The first ``n`` rows (all of them if there are fewer)."""
@@ -242,6 +245,7 @@ def load_dataset(
     if source == SENTIMENT_SOURCE:
         ds = to_sentiment(load_dataset("bundled", split=split), label_names)
         return apply_variant(replace(ds, name=f"{SENTIMENT_SOURCE}:{split}"), variant)
+    read_as: tuple[Stamp, ...] = ()
     if source == "bundled":
         table = read_json(bundled_path(split))
         name = f"bundled:{split}"
@@ -249,7 +253,9 @@ def load_dataset(
         table = read_hub(source[3:], split)
         name = f"{source}[{split}]"
     else:
-        table = read_path(Path(source).expanduser(), split)
+        path = Path(source).expanduser()
+        read_as = stamps([path]) if path.is_file() else ()  # before it is read
+        table = read_path(path, split)
         name = table.where
     if label_names is not None:
         names = tuple(str(x) for x in label_names)
@@ -263,7 +269,7 @@ def load_dataset(
     if not names or len(set(names)) != len(names):
         raise GateError(f"label names must be non-empty and unique, got {_preview(names)}")
     ds = _build(table, name, text_column, label_column, names, label_format)
-    return apply_variant(ds, variant)
+    return apply_variant(replace(ds, read_as=read_as), variant)
 
 
 def _ids_as_names(table: Table, column: str, names: Sequence[str]) -> Table:
@@ -289,6 +295,7 @@ def load_texts(path: Path) -> Dataset:
     path = Path(path).expanduser()
     if not path.is_file():
         raise GateError(f"texts file {path} does not exist; pass a text file with one text per line")
+    read_as = stamps([path])  # before it is read
     texts = tuple(line.strip() for line in text_lines(read_text(path)) if line.strip())
     if not texts:
         raise GateError(f"texts file {path} holds no text; write one text per line")
@@ -297,7 +304,7 @@ def load_texts(path: Path) -> Dataset:
         raise GateError(f"texts file {path} is a dataset ({kind}), not plain text: --gate-texts takes one "
                         "text per line and judges parity alone; a labelled dataset is --gate-dataset (or "
                         "`dataset` in [tool.encoder-gate])")
-    return Dataset(str(path), texts, np.zeros((len(texts), 0), dtype=np.uint8), ())
+    return Dataset(str(path), texts, np.zeros((len(texts), 0), dtype=np.uint8), (), read_as=read_as)
 
 
 def _json_object(line: str) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from encoder_gate.cache import hash_files
+from encoder_gate.cache import Stamp, changed_files, hash_files, stamps
 from encoder_gate.errors import GateError
 from encoder_gate.tasks import Task
 
@@ -71,6 +71,13 @@ class ModelSpec:
     #: How many tokens its position embeddings hold (config.json's max_position_embeddings, less
     #: RoBERTa's padding offset), None when it does not say: no text is fed longer than that.
     max_positions: int | None = None
+    #: Its files as they were when `content_hash` was taken (:meth:`changed`).
+    read_as: tuple[Stamp, ...] = ()
+
+    def changed(self) -> list[str]:
+        """Its files that changed since `content_hash` was taken (a retrain into the directory, a git
+        checkout): what is computed from them now is not of that hash."""
+        return changed_files(self.read_as)
 
     @property
     def task_note(self) -> str | None:
@@ -201,8 +208,9 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
                         f"weights has {width} outputs: make id2label (and label2id) name every output of the "
                         "head, or save the model again with save_pretrained()")
     saved = config.get("dtype") or config.get("torch_dtype")
+    read_as = stamps(model_files(path))  # before the hash: a change while it hashes is seen later
     return ModelSpec(
-        name=name, path=path, source=source, task=task, label_names=labels,
+        name=name, path=path, source=source, task=task, label_names=labels, read_as=read_as,
         content_hash=content_hash(path), model_type=str(config.get("model_type", "")),
         saved_dtype=str(saved) if isinstance(saved, str) else None,
         task_guessed=task is Task.SINGLE_LABEL and not config.get("problem_type") and len(labels) > 1,

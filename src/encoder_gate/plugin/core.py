@@ -75,6 +75,7 @@ from encoder_gate.reporting.markdown import flat
 from encoder_gate.results.accuracy import accuracy_payload, merge_payloads
 from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.properties import EXAMPLES_DIR
+from encoder_gate.runtime.provenance import inputs_changed
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import head_commit
 from encoder_gate.shards.plan import (
@@ -547,6 +548,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_CHECKED] = why
         fail_gate(config, why)
+    changed = inputs_changed(state)  # the model or data file changed while it ran: nothing of it kept
+    if changed:
+        fail_gate(config, changed)
     ab.finish(session)
     baseline.finish(session)
     if SHARD_KEY not in config.stash:  # a shard's durations go into its shard.json: the next shard
@@ -559,7 +563,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     read_or_seen = state.cached_outputs or state.padding
     if state.evaluations or (read_or_seen and any(p["backends"] for p in received)):
         payloads.append(accuracy_payload(state))
-    if any(p["backends"] for p in payloads):
+    if any(p["backends"] for p in payloads) and not changed:
         paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))
         state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
         wrote(config, ACCURACY_FILE)

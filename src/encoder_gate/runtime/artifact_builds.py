@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import IO, Literal
 
@@ -41,6 +42,8 @@ from encoder_gate.cache import NotCached
 from encoder_gate.data.datasets import CalibrationSource
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.memory import return_freed_memory
+from encoder_gate.models.spec import ModelSpec
+from encoder_gate.runtime.provenance import changed_said
 
 #: What became of one backend's artifact: in the cache already, built now, a GateError (that
 #: backend's failure, for its tests to report), anything else (left to its runner's own build, in
@@ -235,6 +238,13 @@ def _relay_stderr(stream: IO[str], tail: collections.deque[str]) -> None:
         sys.stderr.write(line)
 
 
+def _unchanged(model: ModelSpec) -> None:
+    """A GateError where the model's files changed since the session hashed them: the build read
+    other weights than its entry's key names (ArtifactCache.keep_check)."""
+    if why := changed_said(model.changed()):
+        raise GateError(why)
+
+
 def _child_main(request_file: str) -> int:
     request: ChildRequest = pickle.loads(Path(request_file).read_bytes())
     with contextlib.suppress(OSError):  # read: gone, also where the session that wrote it is killed
@@ -249,6 +259,7 @@ def _child_main(request_file: str) -> int:
 
     ctx = replace(request.ctx, progress=say, calibration=request.calibration)
     ctx.cache.notify = say  # a wait on another session's lock, said as this process's progress
+    ctx.cache.keep_check = partial(_unchanged, ctx.model)  # nothing built from weights changed meanwhile
     for name in request.names:
         outcome = build_artifact(name, ctx) or ArtifactOutcome(
             name, "unexpected", 0.0, detail="the build process found no artifact to build for it")

@@ -13,12 +13,12 @@ the other's rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from encoder_gate.backends.int8_path import cpu_path, cpu_path_short
-from encoder_gate.cache import sha256_file
+from encoder_gate.cache import changed_files, sha256_file
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import content_hash
 
@@ -66,6 +66,31 @@ def provenance(session: GateSession) -> dict[str, Any]:
            else {}),
         **({"commit": session.commit} if session.commit else {}),
     }
+
+
+def inputs_changed(session: GateSession) -> str | None:
+    """Why what `session` computed since it read its model and evaluation file is not of them as its
+    records say (their files changed while it ran: a retrain into the model's directory, a git
+    checkout or pull in another terminal, an edited dataset), or None. Only what it has read so far
+    is looked at."""
+    read = vars(session)  # the cached properties it has computed
+    return changed_said([*(read["model"].changed() if "model" in read else ()),
+                         *(changed_files(read["dataset"].read_as) if "dataset" in read else ())])
+
+
+def changed_said(changed: Sequence[str]) -> str | None:
+    if not changed:
+        return None
+    return (f"files this session read changed while it ran: {', '.join(changed)}; what it computed from "
+            "them since is not of the contents its results name, so none of it is kept and this "
+            "session fails. Run it again once they stay put")
+
+
+def check_inputs(session: GateSession) -> None:
+    """A GateError where :func:`inputs_changed` says why: an artifact-cache entry keyed by the model's
+    content hash is not kept (ArtifactCache.keep_check)."""
+    if why := inputs_changed(session):
+        raise GateError(why)
 
 
 def dataset_digest(path: Path) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.devices import build_on_its_device, planned_device
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import Predicted, artifact_of, cached_predictions
+from encoder_gate.runtime.provenance import check_inputs
 from encoder_gate.tasks import THRESHOLD
 
 #: The files a tokenizer is read from (and sentencepiece's *.model): a directory with none has no tokenizer.
@@ -152,7 +153,8 @@ class GateSession:
 
     @cached_property
     def cache(self) -> ArtifactCache:
-        return ArtifactCache(self.config.cache_dir, notify=self.progress)
+        return ArtifactCache(self.config.cache_dir, notify=self.progress,
+                             keep_check=partial(check_inputs, self))  # nothing of files changed since read
 
     @cached_property
     def model(self) -> ModelSpec:
