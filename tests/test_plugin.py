@@ -471,6 +471,25 @@ def test_backends_narrowed_on_the_command_line_are_said_like_a_selection(tmp_pat
                                                                 cache_dir=tmp_path / "cache")))
 
 
+def test_another_model_than_the_projects_is_said_like_a_selection(tmp_path: Path):
+    """Hunt 5: `pytest accuracy --gate-model tiny` in a project whose own model failed left a PASS in
+    its report directory, `encoder-gate verdict` exit 0, with no word that it was not the project's
+    model. It is said as --gate-backends' narrowing is (the verdict's "Selected tests only")."""
+    from types import SimpleNamespace
+
+    from encoder_gate.plugin.core import _other_model
+
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "models/clf"\n')
+    (tmp_path / "models" / "clf").mkdir(parents=True)
+
+    def config(model: str | None) -> SimpleNamespace:
+        return SimpleNamespace(rootpath=tmp_path, getoption=lambda name: model)
+
+    assert _other_model(config("tiny")) == "--gate-model tiny (not the project's models/clf)"
+    assert _other_model(config(None)) is None and _other_model(config("models/clf")) is None
+    assert _other_model(config(str(tmp_path / "models" / "clf"))) is None  # the same directory
+
+
 def test_a_projects_own_backend_fixture_is_left_alone(pytester: pytest.Pytester):
     """A conftest's `backend` (a database's) was parametrized over the gate's five backends: its test
     ran five times, the default model trained first, 45 s and 242 MB of cache for a 0.02 s test."""

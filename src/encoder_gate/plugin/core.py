@@ -117,8 +117,9 @@ def pytest_configure(config: pytest.Config) -> None:
         check_tolerances(gate_config.tolerances, [*gate_config.backends, *projects])
         check_prebuilt_files(gate_config.backends, gate_config.model)
         # the whole gate's, before a shard's share; narrowed from the backends the project names
-        narrowed = _narrowed(gate_config.backends, projects if "backends" in read_pyproject_table(
-            config.rootpath) else (), gate_config.model)
+        narrowed = "; ".join(filter(None, (
+            _narrowed(gate_config.backends, projects if "backends" in read_pyproject_table(config.rootpath)
+                      else (), gate_config.model), _other_model(config)))) or None
         if gate_config.texts is not None:  # a dataset given as texts: refused here for every suite alike
             load_texts(gate_config.texts)
         check_writable(gate_config.cache_dir, "the artifact cache (--gate-cache-dir, cache-dir)")
@@ -208,6 +209,18 @@ def _narrowed(backends: Sequence[str], projects: Sequence[str], model: str = "")
     given = {_the_file(b, model) for b in backends}
     left = [b for b in projects if _the_file(b, model) not in given and split_integer_path(b)[1] is None]
     return f"--gate-backends {','.join(backends)} (not the project's {', '.join(left)})" if left else None
+
+
+def _other_model(config: pytest.Config) -> str | None:
+    """--gate-model naming another model than the project's ("--gate-model tiny (not the project's
+    models/clf)"), or None: its verdict, in the project's report directory, had replaced the project's
+    failing one with a PASS of another model without a word."""
+    given, mine = config.getoption("gate_model"), read_pyproject_table(config.rootpath).get("model")
+    if not given or not isinstance(mine, str):
+        return None
+    if given == mine or Path(given).expanduser().resolve() == (config.rootpath / mine).expanduser().resolve():
+        return None
+    return f"--gate-model {given} (not the project's {mine})"
 
 
 def _the_file(name: str, model: str) -> str:
