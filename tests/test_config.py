@@ -195,6 +195,12 @@ def test_a_cache_or_report_directory_that_cannot_be_written_is_said_at_the_start
         check_writable(tmp_path / "file", "the artifact cache")
     with pytest.raises(GateError, match=r"^the report directory .*file/report cannot be written \(.*\)"):
         check_writable(tmp_path / "file" / "report", "the report directory")
+    # hunt 5: a symlink to nothing passed (its parent is writable), then every write met "File exists"
+    (tmp_path / "dangling").symlink_to(tmp_path / "nonexist" / "deeper")
+    for path in (tmp_path / "dangling", tmp_path / "dangling" / "cache"):
+        with pytest.raises(GateError, match=r"^the artifact cache .* cannot be made: .*dangling is a "
+                                            r"symbolic link to .*nonexist/deeper, which does not exist"):
+            check_writable(path, "the artifact cache")
 
 
 def test_a_pyproject_that_is_not_utf8_or_whose_tool_is_no_table_is_one_line(tmp_path: Path):

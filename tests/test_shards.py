@@ -120,6 +120,12 @@ def test_recorded_costs_are_kept_per_model_and_merged(tmp_path: Path):
     assert recorded_costs(tmp_path, "tiny") == {"torch": 12.0, "onnx-fp32": 4.0}
     (tmp_path / "shard-costs.json").write_text("{not json")
     assert recorded_costs(tmp_path, "tiny") == {}
+    # hunt 5: figures that are no seconds (another version's file, a damaged one) ended a --gate-shard
+    # session in an INTERNALERROR; unreadable means equal shares, as the docstring says
+    for bad in ('{"tiny": {"torch": "x"}}', '{"tiny": {"torch": null}}', '{"tiny": [1]}',
+                '{"tiny": {"t": -1}}'):
+        (tmp_path / "shard-costs.json").write_text(bad)
+        assert recorded_costs(tmp_path, "tiny") == {}
 
 
 def test_a_second_session_of_the_same_share_keeps_the_firsts_documents_in_shard_json():

@@ -553,6 +553,11 @@ def check_writable(path: Path, what: str) -> None:
     last file."""
     if path.exists() and not path.is_dir():
         raise GateError(f"{what} {path} is a file, not a directory: give a directory")
+    dangling = next((p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None)
+    if dangling is not None:  # it passed as a directory to make, then every write met "File exists"
+        raise GateError(f"{what} {path} cannot be made: {dangling} is a symbolic link to "
+                        f"{os.readlink(dangling)}, which does not exist; make its target, or give another "
+                        "directory")
     there = next((p for p in (path, *path.parents) if p.exists()), None)
     try:
         if there is None or not there.is_dir():

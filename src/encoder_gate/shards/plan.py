@@ -182,7 +182,14 @@ def recorded_costs(cache_dir: Path, model: str) -> dict[str, float]:
     except (OSError, ValueError):
         return {}
     entry = doc.get(model) if isinstance(doc, dict) else None
-    return {str(k): float(v) for k, v in entry.items()} if isinstance(entry, dict) else {}
+    if not isinstance(entry, dict) or not all(map(_seconds, entry.values())):  # another version's, or damaged
+        return {}
+    return {str(k): float(v) for k, v in entry.items()}
+
+
+def _seconds(v: Any) -> bool:
+    """A backend's seconds: a number, none below 0 (a negative one was read as "unknown" before)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
 
 
 def costs_from(source: str | None, cache_dir: Path, model: str) -> dict[str, float]:
@@ -201,10 +208,7 @@ def costs_from(source: str | None, cache_dir: Path, model: str) -> dict[str, flo
     except ValueError as exc:
         raise GateError(f"--gate-shard-costs {source} is not valid JSON ({exc})") from None
     table = doc.get(model, doc) if isinstance(doc, dict) else None
-    def seconds(v: Any) -> bool:  # a backend's seconds: a number, none below 0 (read as "unknown" before)
-        return isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
-
-    if not isinstance(table, dict) or not all(map(seconds, table.values())):
+    if not isinstance(table, dict) or not all(map(_seconds, table.values())):
         raise GateError(f"--gate-shard-costs {source} holds no seconds per backend for model {model!r} (the "
                         "shard-costs.json `encoder-gate merge` writes: {model: {backend: seconds}})")
     return {str(k): float(v) for k, v in table.items()}
