@@ -430,3 +430,34 @@ def test_a_projects_own_tests_are_told_nothing_of_the_gate(gate_dir: pytest.Pyte
     gate = gate_dir.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
     gate.stdout.fnmatch_lines(["encoder-gate: model 'default', the embedded default classifier*",
                                "encoder-gate: its speed cells are timed in rounds of their own on*"])
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_the_verdict_is_kept_where_it_can_be_written(
+        gate_dir: pytest.Pytester, gate_args: list[str], report_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """Hunt 5, a full filesystem: under the artifact cache, the session's bookkeeping there (its
+    sessions.json, each backend's seconds) ended it in a traceback of 80 lines with no verdict; under
+    the report directory, an INTERNALERROR at its start and a second traceback at its end. The cache's
+    records are said as not kept and the verdict is written; a report directory that cannot be
+    written is one line."""
+    import errno
+
+    import encoder_gate.plugin.core as core
+    import encoder_gate.plugin.stash as stash
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    gate_dir.makepyfile(test_checks=CHECKS)
+    args = ["--gate-backends=torch", "-k", "drift_max", *gate_args]
+    monkeypatch.setattr(core, "record_costs", full)
+    cache_full = gate_dir.runpytest(*args)
+    assert cache_full.ret == pytest.ExitCode.OK, cache_full.stdout.str()[-2000:]
+    cache_full.stdout.fnmatch_lines(["*each backend's seconds (a shard deals by them) not recorded in * "
+                                     "(No space left on device)*", "*encoder-gate verdict: PASS*"])
+    monkeypatch.setattr(stash, "record_findings", full)
+    report_full = gate_dir.runpytest(*args)
+    assert report_full.ret == pytest.ExitCode.TESTS_FAILED
+    assert "Traceback" not in report_full.stdout.str() + report_full.stderr.str()
+    report_full.stderr.fnmatch_lines(["encoder-gate: this session's results could not be written "
+                                      "([[]Errno 28[]] No space left on device): free space there*"])

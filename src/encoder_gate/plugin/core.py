@@ -15,12 +15,13 @@ rewritten from the results.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -424,7 +425,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config.stash[RELEASE_AFTER] = release_points(session.items)
     config.stash[GATE_COLLECTED] = any(map(is_gate_test, session.items))
     if config.stash[GATE_COLLECTED]:
-        mark_running(config)  # before the builds: a session killed in one leaves no PASS behind it
+        try:  # before the builds: a session killed in one leaves no PASS behind it
+            mark_running(config)
+        except OSError as exc:  # a full disk: pytest's INTERNALERROR, then a second traceback at the end
+            where = gate_session_of(config).config.report_dir
+            raise pytest.UsageError(f"encoder-gate: the report directory {where} cannot be written "
+                                    f"({exc.strerror or exc}): free space there, or give "
+                                    "--gate-report-dir=DIR elsewhere") from None
     timing = any(map(times_backends, session.items))
     gate_session_of(config).timing = timing
     if gate_session_of(config).selection is not None:  # the checks whose tests run (an xdist worker's
@@ -554,8 +561,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     ran_tests = any(o["ran"] for o in config.stash.get(OUTCOMES, {}).values())
     if ran_tests and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        record_session(state.config.cache_dir, config.stash[SESSION_STARTED], session_command(config),
-                       state.config.shard)
+        with _bookkeeping(state, "this session's use of the artifact cache (prune-cache keeps what it used)"):
+            record_session(state.config.cache_dir, config.stash[SESSION_STARTED], session_command(config),
+                           state.config.shard)
     why = None if runs_no_test(config) else nothing_checked(config.stash.get(OUTCOMES, {}),
                                                              selected=state.selection is not None)
     if why and not config.getoption("gate_allow_skip", False):
@@ -569,7 +577,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if SHARD_KEY not in config.stash:  # a shard's durations go into its shard.json: the next shard
         # of the same run must deal by the costs this one read (encoder-gate merge writes them out)
         ran = {name: o["seconds"] for name, o in config.stash.get(OUTCOMES, {}).items() if o["ran"]}
-        record_costs(state.config.cache_dir, state.config.model, ran)
+        with _bookkeeping(state, "each backend's seconds (a shard deals by them)"):
+            record_costs(state.config.cache_dir, state.config.model, ran)
     received: list[dict[str, Any]] = config.stash.get(WORKER_PAYLOADS, [])
     payloads = list(received)
     # what a process read from the cache joins a report of what some process evaluated, never alone
@@ -580,6 +589,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         paths = write_payload(state.config.report_dir, merge_payloads(payloads, state.config.backends))
         state.progress(f"accuracy report: {paths[0]} and {paths[1]}")
         wrote(config, ACCURACY_FILE)
+
+
+@contextlib.contextmanager
+def _bookkeeping(state: GateSession, what: str) -> Iterator[None]:
+    """What a session records in the artifact cache for later ones: a full or read-only disk there
+    is said in a line, and the verdict is still written (it ended the session in a traceback)."""
+    try:
+        yield
+    except OSError as exc:
+        state.progress(f"{what} not recorded in {state.config.cache_dir} ({exc.strerror or exc})")
 
 
 @pytest.hookimpl(trylast=True)  # after the speed half's summary: the verdict table ends it

@@ -11,6 +11,7 @@ import contextlib
 import inspect
 import os
 import socket
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -602,10 +603,22 @@ class ExitStatus:
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Any:
-        result = yield
+        try:
+            result = yield
+            self._decide(session)
+        except OSError as exc:  # a full disk: one line, not a traceback of 80 lines and no verdict
+            sys.stderr.write(f"encoder-gate: this session's results could not be written ({exc}): free space "
+                             "there (or give --gate-cache-dir / --gate-report-dir elsewhere), run it again\n")
+            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            return None
+        return result
+
+    def _decide(self, session: pytest.Session) -> None:
+        """The verdict of this session's results, its findings recorded, its exit status set."""
         config = session.config
         if runs_no_test(config):  # --collect-only, --setup-plan...: nothing to decide, nothing to mark
-            return result
+            return
         failures = config.stash.get(GATE_FAILURES, []).copy()
         written = config.stash.get(WRITTEN, set())
         state = config.stash.get(SESSION_KEY, None)
@@ -634,4 +647,3 @@ class ExitStatus:
             clear_running(config, state)
         if failures and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        return result
