@@ -351,6 +351,12 @@ def test_sessions_are_recorded_newest_last_and_only_the_last_twenty_kept(tmp_pat
     assert [s["started"] for s in sessions] == sorted(s["started"] for s in sessions)
     (tmp_path / "sessions.json").write_text("not json")
     assert read_sessions(tmp_path) == []  # unreadable: none, and prune-cache then removes nothing
+    # hunt 5: NaN ended prune-cache in a traceback; a start in milliseconds (or a clock far off) was
+    # taken for the last session, and every entry offered as unused since
+    (tmp_path / "sessions.json").write_text('{"sessions": [{"started": NaN, "what": "a"}, '
+                                            '{"started": 1e12, "what": "b"}, {"started": true, "what": "c"}, '
+                                            '{"started": 1700000000, "what": "d"}]}')
+    assert [s["what"] for s in read_sessions(tmp_path)] == ["d"]
 
 
 def test_prune_cache_command_keeps_the_last_sessions_and_removes_nothing_without_one(

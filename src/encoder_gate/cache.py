@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -314,7 +315,14 @@ def read_sessions(root: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError):
         return []
     found = doc.get("sessions") if isinstance(doc, dict) else None
-    return [s for s in found or [] if isinstance(s, dict) and isinstance(s.get("started"), (int, float))]
+    now = time.time() + 86_400  # a start after tomorrow (milliseconds, a clock far off) is no start:
+    # prune took it for the last session and offered every entry as unused since
+
+    def started(s: Any) -> bool:
+        at = s.get("started") if isinstance(s, dict) else None
+        return isinstance(at, int | float) and not isinstance(at, bool) and math.isfinite(at) and 0 < at < now
+
+    return [s for s in found or [] if started(s)]
 
 
 def record_session(root: Path, started: float, what: str, shard: str | None = None) -> None:
