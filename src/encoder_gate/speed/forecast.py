@@ -43,6 +43,12 @@ from encoder_gate.speed.machine import gemm_gflops
 #: model's cold session (22.7M weights, five backends), 62 s of the reference repository's (125M).
 CHECKS_SECONDS = 8.0
 CHECK_SECONDS = (2.7, 0.065)
+#: Seconds a pass spends on each text besides its matrix products (tokenizing it, its batch's
+#: dispatch), and the checks' seconds per text (the statistics, the drift tables), on the reference
+#: machine: a 2-layer test model's cold sessions on 1,200 and 20,000 texts (each pass 0.3-0.4 s and
+#: 6.3-7.1 s; the checks about 15 s and 20 s). Without them the forecast was 2.5x low on 50,000 texts.
+PASS_TEXT_SECONDS = 0.33e-3
+CHECK_TEXT_SECONDS = 0.27e-3
 #: Checkpoints saved in these hold 2 bytes a weight (the gate loads and builds them in FP32).
 HALF_DTYPES = ("float16", "bfloat16")
 #: Passes of fewer matmul FLOPs than this (about 10 s at 100 GFLOP/s) are forecast from a quicker
@@ -184,12 +190,14 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
         repeats = 25 if flops * len(passes) > QUICK_FLOPS else 3
         rate = gemm_gflops(repeats=repeats, threads=threads or None) * 1e9
         shown = threads or torch.get_num_threads()
-        seconds = sum(flops / (rate * works.get(name, EAGER_WORK).speed) for name in passes)
+        per_text = len(texts) * PASS_TEXT_SECONDS * scale  # tokenizing, dispatching: not matmuls
+        seconds = sum(flops / (rate * works.get(name, EAGER_WORK).speed) + per_text for name in passes)
         steps.append(Step(f"passes of {', '.join(passes)} over {len(texts)} texts ({tokens:,} padded "
                           "tokens)", seconds))
         per_backend = CHECK_SECONDS[0] + CHECK_SECONDS[1] * weights / 1e6
         if base_of is None:
-            steps.append(Step("the checks", (CHECKS_SECONDS + per_backend * len(evaluated)) * scale))
+            steps.append(Step("the checks", (CHECKS_SECONDS + per_backend * len(evaluated)
+                                             + CHECK_TEXT_SECONDS * len(texts)) * scale))
         basis += (f" and {dims.layers} layers and this machine's float32 matmul, {rate / 1e9:.0f} GFLOP/s "
                   f"at {shown} thread{'s' if shown != 1 else ''}")
     return Forecast(tuple(steps), basis, "this session" if base_of is None else "the base")
