@@ -385,8 +385,9 @@ def test_the_fx_cache_diff_names_what_differs_in_torchs_key_between_two_sessions
 def test_a_gpu_sessions_header_says_how_its_rows_on_the_cpu_are_timed(pytester: pytest.Pytester,
                                                                        cache_dir: Path):
     """At one thread a GPU session times its GPU rows on the wall clock and its CPU rows on the
-    thread's CPU time: the header says both (a CPU session, one clock, says one)."""
-    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    thread's CPU time: the lines under "collected N items" say both (a CPU session, one clock, says
+    one), where the session collected a benchmark."""
+    pytester.makepyfile(test_speed="from encoder_gate.suite.benchmarks import *  # noqa: F403\n")
     common = ["--gate-model", "tiny", "--gate-threads", "1", f"--gate-cache-dir={cache_dir}", "--co",
               "-p", "no:cacheprovider"]
     gpu = pytester.runpytest("--gate-device", "cuda", *common)
