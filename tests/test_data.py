@@ -615,3 +615,20 @@ def test_a_line_separator_inside_a_text_splits_no_row(tmp_path: Path) -> None:
     rows.write_text(json.dumps({"text": "a\u2028b", "labels": ["joy"]}, ensure_ascii=False) + "\n",
                     encoding="utf-8")
     assert load_dataset(str(rows)).texts == ("a\u2028b",)
+
+
+def test_a_classlabel_column_of_numbered_classes_is_read_as_its_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of the numbered-labels rule: a saved dataset's ClassLabel column holds ids. With the
+    model's names '0'..'2' in its order, `auto` refused them as ambiguous; in the reverse order they
+    were rewritten as names first, and `indices` (what the refusal suggested) then read each as a
+    position in the model's order: every gold label moved. Ids are ids, whatever the format says."""
+    import encoder_gate.data.datasets as datasets
+    from encoder_gate.data.readers import Table
+
+    rows = [{"text": t, "labels": i} for t, i in zip("abcd", [0, 1, 2, 0], strict=True)]
+    table = Table("saved", ["text", "labels"], rows, [1, 2, 3, 4], "row", {"labels": ["0", "1", "2"]})
+    monkeypatch.setattr(datasets, "read_path", lambda path, split: table)
+    for names in (("0", "1", "2"), ("2", "1", "0")):
+        for fmt in ("auto", "indices", "names"):
+            ds = load_dataset("saved-dir", label_names=names, label_format=fmt)
+            assert [names[j] for j in ds.labels.argmax(axis=1)] == ["0", "1", "2", "0"], (names, fmt)

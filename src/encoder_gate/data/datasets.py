@@ -257,15 +257,18 @@ def load_dataset(
         read_as = stamps([path]) if path.is_file() else ()  # before it is read
         table = read_path(path, split)
         name = table.where
+    own = table.class_names.get(label_column)
     if label_names is not None:
         names = tuple(str(x) for x in label_names)
-        own = table.class_names.get(label_column)
         # the model's labels in another order: its ids are its ClassLabel's, read as names (walk AO:
         # alphabetical ids misread, PASS); other names (a LABEL_0, LABEL_1 model) keep the ids' positions
         if own and list(own) != list(names) and {n.lower() for n in own} == {n.lower() for n in names}:
             table = _ids_as_names(table, label_column, own)
+            label_format = "names"  # its ids are its names now, whatever the cells were said to be
     else:
-        names = tuple(table.class_names.get(label_column) or GO_EMOTIONS_LABELS)
+        names = tuple(own or GO_EMOTIONS_LABELS)
+    if own and label_format == "auto" and any(_INT.match(str(n)) for n in own):
+        label_format = "indices"  # a ClassLabel column holds ids: with names that are numbers, never names
     if not names or len(set(names)) != len(names):
         raise GateError(f"label names must be non-empty and unique, got {_preview(names)}")
     ds = _build(table, name, text_column, label_column, names, label_format)
