@@ -461,3 +461,15 @@ def test_a_full_disk_is_one_line_and_the_verdict_is_kept_where_it_can_be_written
     assert "Traceback" not in report_full.stdout.str() + report_full.stderr.str()
     report_full.stderr.fnmatch_lines(["encoder-gate: this session's results could not be written "
                                       "([[]Errno 28[]] No space left on device): free space there*"])
+
+
+def test_another_plugins_oserror_at_the_sessions_end_stays_its_own(gate_dir: pytest.Pytester):
+    """Review: the full-disk line ("this session's results could not be written") wrapped every
+    sessionfinish of the session, so a project's conftest failing to open its own file lost its
+    traceback to the gate's line, in a session of no gate test."""
+    gate_dir.makeconftest("def pytest_sessionfinish(session):\n"
+                          "    open('/nonexistent-dir/junit.xml', 'w')\n")
+    gate_dir.makepyfile(test_own="def test_own():\n    pass\n")
+    result = gate_dir.runpytest_subprocess("test_own.py", "-p", "no:cacheprovider")
+    assert "results could not be written" not in result.stderr.str() + result.stdout.str()
+    assert "FileNotFoundError" in result.stderr.str() + result.stdout.str()

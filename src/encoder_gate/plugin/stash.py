@@ -14,7 +14,6 @@ import socket
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from encoder_gate.documents import (
     write_document,
 )
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
+from encoder_gate.processes import still_running
 from encoder_gate.publish import drop_superseded, refresh_verdict, write_decided, write_verdict
 from encoder_gate.reporting.verdict import VerdictReport
 from encoder_gate.runtime.base import BaseSide
@@ -397,35 +397,7 @@ def _others_running(doc: Mapping[str, Any], mine: int) -> dict[str, Any]:
     copied from a runner whose session never ended) is superseded by the session that ends here."""
     here = socket.gethostname()
     return {pid: run for pid, run in _running_of(doc).items()
-            if pid != str(mine) and run.get("host") == here and _still_running(pid, run.get("started"))}
-
-
-def _still_running(pid: str, started: Any) -> bool:
-    """Whether process `pid` of this host is the one that marked a session at `started`: alive, and
-    begun no later (a pid is reused once its process is gone)."""
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError, OverflowError):  # gone, or no pid at all
-        return False
-    except PermissionError:
-        pass  # alive, under another user
-    began = _process_began(int(pid))
-    try:
-        marked = datetime.strptime(str(started), "%Y-%m-%dT%H:%M:%S%z").timestamp()
-    except ValueError:
-        return True
-    return began is None or began <= marked + 1.0
-
-
-def _process_began(pid: int) -> float | None:
-    """When process `pid` began (seconds since the epoch), from Linux's /proc; None elsewhere."""
-    try:
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # starttime, field 22 of stat
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
+            if pid != str(mine) and run.get("host") == here and still_running(pid, run.get("started"))}
 
 
 def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[str],
@@ -607,12 +579,24 @@ class ExitStatus:
             result = yield
             self._decide(session)
         except OSError as exc:  # a full disk: one line, not a traceback of 80 lines and no verdict
+            if not self._writes_of_the_gate(exc):
+                raise
             sys.stderr.write(f"encoder-gate: this session's results could not be written ({exc}): free space "
                              "there (or give --gate-cache-dir / --gate-report-dir elsewhere), run it again\n")
             if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
             return None
         return result
+
+    def _writes_of_the_gate(self, exc: OSError) -> bool:
+        """Whether `exc` is the gate's own (a session of it, a file under its cache or report
+        directory, or a write of no file's name): another plugin's or a project's is theirs."""
+        state = self._config.stash.get(SESSION_KEY, None)
+        if state is None or not self._config.stash.get(GATE_COLLECTED, False):
+            return False
+        roots = [Path(state.config.cache_dir).absolute(), Path(state.config.report_dir).absolute()]
+        where = Path(str(exc.filename)).absolute() if exc.filename else None
+        return where is None or any(where == r or r in where.parents for r in roots)
 
     def _decide(self, session: pytest.Session) -> None:
         """The verdict of this session's results, its findings recorded, its exit status set."""
