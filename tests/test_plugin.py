@@ -488,6 +488,10 @@ def test_another_model_than_the_projects_is_said_like_a_selection(tmp_path: Path
     assert _other_model(config("tiny")) == "--gate-model tiny (not the project's models/clf)"
     assert _other_model(config(None)) is None and _other_model(config("models/clf")) is None
     assert _other_model(config(str(tmp_path / "models" / "clf"))) is None  # the same directory
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nbackends = ["torch"]\n')
+    assert _other_model(config("tiny")) == "--gate-model tiny (not the project's default)"
+    (tmp_path / "pyproject.toml").write_text("")  # no table: no project's model to be another than
+    assert _other_model(config("tiny")) is None
 
 
 def test_a_projects_own_backend_fixture_is_left_alone(pytester: pytest.Pytester):

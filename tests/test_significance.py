@@ -335,6 +335,7 @@ def test_copies_whose_gold_differs_net_out_in_mcnemar() -> None:
     plain = mcnemar(ref == gold, dec == gold)
     grouped = mcnemar(ref == gold, dec == gold, np.array([0, 0, 1]))
     assert (plain.b, plain.c) == (2, 1) and (grouped.b, grouped.c, grouped.n) == (1, 0, 2)
+    assert mcnemar(ref == gold, dec == gold, np.array([0, 0, 2])) == grouped  # an id of no row: no unit
     with pytest.raises(ValueError, match="groups must be 3 integer ids"):
         mcnemar(ref == gold, dec == gold, np.array([0, 3, 1]))
     with pytest.raises(ValueError, match="at least 2 examples"):

@@ -58,9 +58,9 @@ def stamps(paths: Iterable[Path]) -> tuple[Stamp, ...]:
     """Each file as it is now: what a session checks again before it keeps what it computed from
     them (a model's weights, an evaluation file), cheaply, with no digest."""
     out = []
-    for path in paths:
+    for path in paths:  # absolute: a later check from another working directory finds the same file
         st = Path(path).stat()
-        out.append((str(path), st.st_size, st.st_mtime_ns))
+        out.append((str(Path(path).absolute()), st.st_size, st.st_mtime_ns))
     return tuple(out)
 
 
@@ -326,19 +326,23 @@ def read_sessions(root: Path) -> list[dict[str, Any]]:
 
 
 def record_session(root: Path, started: float, what: str, shard: str | None = None) -> None:
-    """Add a gate session that began at `started` and ran tests to the cache's record (best effort:
-    an unwritable cache must not fail a session); `shard`: the share it ran of a sharded session
-    ("K/N", --gate-shard), so that pruning after it keeps what the other shares used."""
+    """Add a gate session that began at `started` and ran tests to the cache's record; `shard`: the
+    share it ran of a sharded session ("K/N", --gate-shard), so that pruning after it keeps what the
+    other shares used. An unwritable cache raises OSError, for the session to say (it must not fail
+    it), and leaves no temporary file; a lock held for 30 s is let be."""
     root = Path(root)
-    with contextlib.suppress(OSError, Timeout):
+    tmp = root / f".{SESSIONS_FILE}.{os.getpid()}"
+    try:
         root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(root / SESSIONS_FILE) + ".lock", timeout=30):
+        with contextlib.suppress(Timeout), FileLock(str(root / SESSIONS_FILE) + ".lock", timeout=30):
             this = {"started": round(started, 3), "finished": round(time.time(), 3), "what": what,
                     **({"shard": shard} if shard else {})}
             sessions = [*read_sessions(root), this][-KEPT_SESSIONS:]
-            tmp = root / f".{SESSIONS_FILE}.{os.getpid()}"
             tmp.write_text(json.dumps({"sessions": sessions}, indent=1))
             os.replace(tmp, root / SESSIONS_FILE)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _size(path: Path) -> int:

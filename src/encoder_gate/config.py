@@ -428,7 +428,7 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
     for name in _TEXTS:
         if out.get(name) is not None and not isinstance(out[name], str):
             raise GateError(f"{name.replace('_', '-')} must be a string, got {out[name]!r}")
-    for name in (*_TEXTS, "cache_dir", "report_dir", "texts", "calibration", "base"):
+    for name in (*_TEXTS, *_PATHS, "base"):
         if isinstance(out.get(name), str) and not out[name].strip():  # "" would be the working directory
             key = name.replace("_", "-")
             raise GateError(f"{key} is empty (--gate-{key} / {key} in [tool.encoder-gate]): give a value, "
@@ -441,7 +441,7 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
                 out[name] = float(out[name])
             except (TypeError, ValueError):
                 raise GateError(f"{name.replace('_', '-')} must be a number, got {out[name]!r}") from None
-    for name in ("cache_dir", "report_dir", "texts", "calibration", "base"):
+    for name in (*_PATHS, "base"):
         if out.get(name) is not None and not isinstance(out[name], (str, Path)):
             raise GateError(f"{name.replace('_', '-')} must be a path (a string), got {out[name]!r}")
     for name in _PATHS:  # the table's: from the project's root

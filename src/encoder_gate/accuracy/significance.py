@@ -164,11 +164,12 @@ def _from_sums(sums: FloatArray, total: FloatArray, metric: str, task: Task) -> 
 
 
 def _group_ids(groups: npt.ArrayLike, n: int) -> IntArray:
-    """`groups` checked: n non-negative integer ids, each below n (``Dataset.groups``' form)."""
+    """`groups` checked (n non-negative integer ids, each below n: ``Dataset.groups``' form) and made
+    dense: an id no row has would be a unit of no rows, drawn by the bootstrap and counted by McNemar."""
     g = np.asarray(groups)
     if g.shape != (n,) or not np.issubdtype(g.dtype, np.integer) or (n and (g.min() < 0 or g.max() >= n)):
         raise ValueError(f"groups must be {n} integer ids in [0, {n}), one per example (Dataset.groups)")
-    return g.astype(np.int64)
+    return np.unique(g, return_inverse=True)[1].astype(np.int64).reshape(n)
 
 
 def _grouped(feats: FloatArray, groups: npt.ArrayLike | None) -> tuple[FloatArray, FloatArray]:

@@ -60,6 +60,7 @@ from encoder_gate.commands.workflow import render_workflow
 from encoder_gate.config import DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN
 from encoder_gate.data.datasets import is_sentiment_labels
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.data.readers import text_lines
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.runtime.dependency_files import uninstalled_note
@@ -476,7 +477,7 @@ def first_row(path: Path) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise GateError(f"{path}, line {exc.lineno}: invalid JSON ({exc.msg}); fix the file") from exc
         return _record(items[0] if items else None, path, "item 1")
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text_lines(text), 1):
         if line.strip():
             try:
                 return _record(json.loads(line), path, f"line {lineno}")
@@ -519,7 +520,7 @@ def _is_text(value: Any) -> bool:
 
 
 def _count_texts(path: Path) -> int:
-    count = sum(1 for line in _read_text(path).splitlines() if line.strip())
+    count = sum(1 for line in text_lines(_read_text(path)) if line.strip())
     if not count:
         raise GateError(f"texts file {path} has no texts; write one text per line")
     return count

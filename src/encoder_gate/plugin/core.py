@@ -214,9 +214,9 @@ def _narrowed(backends: Sequence[str], projects: Sequence[str], model: str = "")
 
 def _other_model(config: pytest.Config) -> str | None:
     """--gate-model naming another model than the project's ("--gate-model tiny (not the project's
-    models/clf)"), or None: its verdict, in the project's report directory, had replaced the project's
-    failing one with a PASS of another model without a word."""
-    given, mine = config.getoption("gate_model"), read_pyproject_table(config.rootpath).get("model")
+    models/clf)"), or None: its PASS had replaced the project's failing verdict without a word."""
+    table = read_pyproject_table(config.rootpath)  # a table without `model` gates the default one
+    given, mine = config.getoption("gate_model"), table.get("model", "default") if table else None
     if not given or not isinstance(mine, str):
         return None
     if given == mine or Path(given).expanduser().resolve() == (config.rootpath / mine).expanduser().resolve():
