@@ -81,6 +81,10 @@ def test_copies_of_one_text_leave_f1_keep_not_judged():
     assert ev.stats is None and ev.distinct == 1
     assert not_judged(ev, bounds_for("onnx-int8"))["f1_keep"].startswith(
         "micro F1 keep not judged: the 50 evaluation texts are copies of one text")
+    # the review: per_label read no failing label from the missing error bars, a judged PASS
+    assert not_judged(ev, bounds_for("onnx-int8"))["per_label"].startswith(
+        "per_label not judged: the 50 evaluation texts are copies of one text")
+    assert "per_label" not in judge_all(ev, bounds_for("onnx-int8"))
     mixed = Dataset("d", ("a", "b", "a", "c", "b"), np.zeros((5, 3), np.uint8), LABELS)
     assert mixed.groups.tolist() == [0, 1, 0, 2, 1] and mixed.distinct == 3
     assert dataset_notes({"examples": 5, "distinct": 3})[0].startswith(

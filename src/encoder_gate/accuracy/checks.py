@@ -220,18 +220,20 @@ def _no_label_judged(ev: Evaluation) -> str | None:
             "fail. Evaluate more texts, or lower per-label-min-support (--gate-per-label-min-support)")
 
 
-def _one_text_or(other: Callable[[Evaluation], str | None]) -> Callable[[Evaluation], str | None]:
-    """Why the F1 keep check judges nothing on a single evaluation text (no interval for the CI rules,
-    which fell back to the point rule without a word; and one text's F1 says nothing of a model's),
-    else `other`'s reason."""
+def _one_text_or(other: Callable[[Evaluation], str | None],
+                 check: str | None = None) -> Callable[[Evaluation], str | None]:
+    """Why a check of F1 (`check`: its name; None: the F1 keep check) judges nothing on a single
+    evaluation text, or copies of one (no interval for the CI rules, which fell back to the point rule
+    without a word; one text's F1 says nothing of a model's), else `other`'s reason."""
     def why(ev: Evaluation) -> str | None:
+        name = check or f"{ev.task.headline_name} keep"
         if len(ev.probs) < 2:
-            return (f"{ev.task.headline_name} keep not judged: {len(ev.probs)} evaluation text gives its "
-                    "change no interval and says nothing of the model's F1; evaluate more texts")
+            return (f"{name} not judged: {len(ev.probs)} evaluation text gives its change no interval and "
+                    "says nothing of the model's F1; evaluate more texts")
         if ev.distinct is not None and ev.distinct < 2:
-            return (f"{ev.task.headline_name} keep not judged: the {len(ev.probs)} evaluation texts are "
-                    "copies of one text, which gives the change no interval and says nothing of the "
-                    "model's F1; evaluate more distinct texts")
+            return (f"{name} not judged: the {len(ev.probs)} evaluation texts are copies of one text, which "
+                    "gives the change no interval and says nothing of the model's F1; evaluate more "
+                    "distinct texts")
         return other(ev)
     return why
 
@@ -386,7 +388,8 @@ CHECKS: Registry[Check] = Registry.of("check", (
           unfit={Task.MULTI_LABEL: "accuracy keep applies to single-label classifiers; a multi-label model "
                  "is gated on micro F1 (exact-match accuracy is reported)"}),
     Check("per_label", CLASSIFIERS, "at most", test="per_label", gold=True, read=_failing_labels,
-          what=_per_label_failure, context=_failing_label_lines, vacuous=_no_label_judged,
+          what=_per_label_failure, context=_failing_label_lines,
+          vacuous=_one_text_or(_no_label_judged, "per_label"),
           source=f"{TOLERANCES} per_label_keep, or --gate-per-label-keep / --gate-per-label-min-support"),
     # the gap between an INT8 file's two integer paths (its twin's decisions against its own):
     # OpenVINO calls a metric gap over 1% between a saturating and an exact CPU the sign of
