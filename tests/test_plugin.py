@@ -446,7 +446,7 @@ def test_backends_narrowed_on_the_command_line_are_said_like_a_selection(tmp_pat
     selection in its results' provenance: the verdict says what it does not cover, and `history
     record` refuses it like any selection."""
     from encoder_gate.config import GateConfig
-    from encoder_gate.plugin.core import _narrowed
+    from encoder_gate.plugin.options import backends_narrowed as _narrowed
     from encoder_gate.runtime.provenance import provenance
     from encoder_gate.runtime.session import GateSession
 
@@ -477,7 +477,7 @@ def test_another_model_than_the_projects_is_said_like_a_selection(tmp_path: Path
     model. It is said as --gate-backends' narrowing is (the verdict's "Selected tests only")."""
     from types import SimpleNamespace
 
-    from encoder_gate.plugin.core import _other_model
+    from encoder_gate.plugin.options import other_model as _other_model
 
     (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "models/clf"\n')
     (tmp_path / "models" / "clf").mkdir(parents=True)

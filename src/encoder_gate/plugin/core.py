@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
 import shlex
 import time
 from collections.abc import Iterator, Sequence
@@ -29,8 +28,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
-from encoder_gate.backends.prebuilt import resolve_onnx_path
-from encoder_gate.backends.registry import check_prebuilt_files, split_integer_path, with_prebuilt_file
+from encoder_gate.backends.registry import check_prebuilt_files
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
 from encoder_gate.data.datasets import load_texts
@@ -42,7 +40,7 @@ from encoder_gate.models.spec import check_weights
 from encoder_gate.plugin import ab, applicable, baseline, bench_fixtures, fixtures
 from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.forecast import say_forecast
-from encoder_gate.plugin.options import OPTIONS, add_options
+from encoder_gate.plugin.options import OPTIONS, add_options, backends_narrowed, other_model
 from encoder_gate.plugin.outcomes import CHECKED_NOTHING, OutcomeCounter, nothing_checked, verdict_summary
 from encoder_gate.plugin.stash import (
     BACKEND_PARAMS,
@@ -118,9 +116,9 @@ def pytest_configure(config: pytest.Config) -> None:
         check_tolerances(gate_config.tolerances, [*gate_config.backends, *projects])
         check_prebuilt_files(gate_config.backends, gate_config.model)
         # the whole gate's, before a shard's share; narrowed from the backends the project names
-        narrowed = "; ".join(filter(None, (
-            _narrowed(gate_config.backends, projects if "backends" in read_pyproject_table(config.rootpath)
-                      else (), gate_config.model), _other_model(config)))) or None
+        declared = projects if "backends" in read_pyproject_table(config.rootpath) else ()
+        said = (backends_narrowed(gate_config.backends, declared, gate_config.model), other_model(config))
+        narrowed = "; ".join(filter(None, said)) or None
         if gate_config.texts is not None:  # a dataset given as texts: refused here for every suite alike
             load_texts(gate_config.texts)
         check_writable(gate_config.cache_dir, "the artifact cache (--gate-cache-dir, cache-dir)")
@@ -199,41 +197,6 @@ def _projects_backends(config: pytest.Config) -> tuple[str, ...]:
     except GateError:
         return ()
     return (*project.backends, *project.path_twins())
-
-
-def _narrowed(backends: Sequence[str], projects: Sequence[str], model: str = "") -> str | None:
-    """How --gate-backends narrowed the project's gate ("--gate-backends torch,onnx-fp32 (not the
-    project's onnx-int8)"), or None: a PASS of the rest says nothing of those (walk AE: an onnx-int8
-    that failed one session was out of the next one's PASS without a word). `projects`: the backends
-    its [tool.encoder-gate] names (none: it names none, and the defaults are no project's choice);
-    an onnx: file is the file its path finds (beside `model` too), however the path is written."""
-    given = {_the_file(b, model) for b in backends}
-    left = [b for b in projects if _the_file(b, model) not in given and split_integer_path(b)[1] is None]
-    return f"--gate-backends {','.join(backends)} (not the project's {', '.join(left)})" if left else None
-
-
-def _other_model(config: pytest.Config) -> str | None:
-    """--gate-model naming another model than the project's ("--gate-model tiny (not the project's
-    models/clf)"), or None: its PASS had replaced the project's failing verdict without a word."""
-    table = read_pyproject_table(config.rootpath)  # a table without `model` gates the default one
-    given, mine = config.getoption("gate_model"), table.get("model", "default") if table else None
-    if not given or not isinstance(mine, str):
-        return None
-    if given == mine or Path(given).expanduser().resolve() == (config.rootpath / mine).expanduser().resolve():
-        return None
-    return f"--gate-model {given} (not the project's {mine})"
-
-
-def _the_file(name: str, model: str) -> str:
-    """`name` with its onnx: file's path as the file it finds: two spellings of one file are one
-    backend, two files of one name in two folders two (a path that finds nothing stays as written)."""
-    def found(path: str) -> str:
-        try:
-            return str(resolve_onnx_path(Path(path).expanduser(), Path(model).expanduser())[0].resolve())
-        except (GateError, OSError):
-            return os.path.normpath(path)
-
-    return with_prebuilt_file(name, found)
 
 
 def _selection(config: pytest.Config) -> str | None:

@@ -6,9 +6,17 @@ configuration page (a self-test holds docs/configuration.md to them) and the plu
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
 import pytest
 
 from encoder_gate.backends.int8_path import TARGETS
+from encoder_gate.backends.prebuilt import resolve_onnx_path
+from encoder_gate.backends.registry import split_integer_path, with_prebuilt_file
+from encoder_gate.config import read_pyproject_table
+from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 
 #: The [tool.encoder-gate] keys a session may override, each as ``--gate-KEY``.
@@ -106,3 +114,41 @@ def add_options(parser: pytest.Parser) -> None:
     for name, help_text in FLAGS:
         group.addoption(f"--gate-{name}", dest=f"gate_{name.replace('-', '_')}", action="store_true",
                         default=False, help=help_text)
+
+
+# --- how the command line narrowed the project's gate (said as a selection by the verdict) -------------
+
+
+def backends_narrowed(backends: Sequence[str], projects: Sequence[str], model: str = "") -> str | None:
+    """How --gate-backends narrowed the project's gate ("--gate-backends torch,onnx-fp32 (not the
+    project's onnx-int8)"), or None: a PASS of the rest says nothing of those (walk AE: an onnx-int8
+    that failed one session was out of the next one's PASS without a word). `projects`: the backends
+    its [tool.encoder-gate] names (none: it names none, and the defaults are no project's choice);
+    an onnx: file is the file its path finds (beside `model` too), however the path is written."""
+    given = {_the_file(b, model) for b in backends}
+    left = [b for b in projects if _the_file(b, model) not in given and split_integer_path(b)[1] is None]
+    return f"--gate-backends {','.join(backends)} (not the project's {', '.join(left)})" if left else None
+
+
+def other_model(config: pytest.Config) -> str | None:
+    """--gate-model naming another model than the project's ("--gate-model tiny (not the project's
+    models/clf)"), or None: its PASS had replaced the project's failing verdict without a word."""
+    table = read_pyproject_table(config.rootpath)  # a table without `model` gates the default one
+    given, mine = config.getoption("gate_model"), table.get("model", "default") if table else None
+    if not given or not isinstance(mine, str):
+        return None
+    if given == mine or Path(given).expanduser().resolve() == (config.rootpath / mine).expanduser().resolve():
+        return None
+    return f"--gate-model {given} (not the project's {mine})"
+
+
+def _the_file(name: str, model: str) -> str:
+    """`name` with its onnx: file's path as the file it finds: two spellings of one file are one
+    backend, two files of one name in two folders two (a path that finds nothing stays as written)."""
+    def found(path: str) -> str:
+        try:
+            return str(resolve_onnx_path(Path(path).expanduser(), Path(model).expanduser())[0].resolve())
+        except (GateError, OSError):
+            return os.path.normpath(path)
+
+    return with_prebuilt_file(name, found)
