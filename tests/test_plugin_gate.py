@@ -24,6 +24,7 @@ import pytest
 from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.data.datasets import load_texts
 from encoder_gate.errors import GateError
+from encoder_gate.models.spec import ModelSpec
 
 CHECKS = "from encoder_gate.suite.checks import *  # noqa: F403\n"
 BENCHMARKS = "from encoder_gate.suite.benchmarks import *  # noqa: F403\n"
@@ -473,3 +474,31 @@ def test_another_plugins_oserror_at_the_sessions_end_stays_its_own(gate_dir: pyt
     result = gate_dir.runpytest_subprocess("test_own.py", "-p", "no:cacheprovider")
     assert "results could not be written" not in result.stderr.str() + result.stdout.str()
     assert "FileNotFoundError" in result.stderr.str() + result.stdout.str()
+
+
+TOUCHES_THE_MODEL = '''
+import os
+
+
+def test_touch(gate_model):
+    os.utime(gate_model.path / "config.json")  # a retrain or a checkout, in another terminal
+'''
+
+
+@pytest.mark.slow
+def test_an_xdist_worker_that_saw_the_model_change_fails_the_session(
+        gate_dir: pytest.Pytester, tiny: ModelSpec, cache_dir: Path, report_dir: Path):
+    """Review: under -n the controller reads neither the model nor the data, so a change a worker saw
+    passed the session and its accuracy.json was written; the worker says it to the controller."""
+    import shutil
+
+    model = gate_dir.path / "m"
+    shutil.copytree(tiny.path, model)
+    gate_dir.makepyfile(test_touch=TOUCHES_THE_MODEL)
+    args = [f"--gate-model={model}", f"--gate-cache-dir={cache_dir}", f"--gate-report-dir={report_dir}",
+            "-p", "no:cacheprovider"]
+    for extra in ((), ("-n", "1")):
+        result = gate_dir.runpytest_subprocess(*args, *extra)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED, (extra, result.stdout.str()[-2000:])
+        said = f"*files this session read changed while it ran: {model / 'config.json'}*"
+        result.stdout.fnmatch_lines([said])

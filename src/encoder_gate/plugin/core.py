@@ -493,6 +493,10 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 
 
 WORKER_OUTPUT_KEY = "encoder_gate_accuracy"
+#: A worker's word that the model or data file it read changed while it ran (provenance.inputs_changed):
+#: the controller reads neither itself, so it fails the session on its workers' word.
+WORKER_CHANGED_KEY = "encoder_gate_inputs_changed"
+WORKERS_CHANGED = pytest.StashKey[list[str]]()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -501,6 +505,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     payload = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
     if payload:
         node.config.stash.setdefault(WORKER_PAYLOADS, []).append(payload)
+    if changed := getattr(node, "workeroutput", {}).get(WORKER_CHANGED_KEY):
+        node.config.stash.setdefault(WORKERS_CHANGED, []).append(str(changed))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -515,6 +521,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash.get(SESSION_KEY, None)
     if hasattr(config, "workerinput"):
+        if state is not None and (changed := inputs_changed(state)):
+            config.workeroutput[WORKER_CHANGED_KEY] = changed  # type: ignore[attr-defined]
         if state is not None and (state.evaluations or state.cached_outputs or state.padding):
             # plain JSON types: execnet cannot send numpy scalars
             config.workeroutput[WORKER_OUTPUT_KEY] = json.loads(  # type: ignore[attr-defined]
@@ -532,7 +540,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_CHECKED] = why
         fail_gate(config, why)
-    changed = inputs_changed(state)  # the model or data file changed while it ran: nothing of it kept
+    # the model or data file changed while it ran (read here, or by a worker): nothing of it is kept
+    workers: list[str] = config.stash.get(WORKERS_CHANGED, [])
+    changed = inputs_changed(state) or (workers[0] if workers else None)
     if changed:
         fail_gate(config, changed)
     ab.finish(session)
