@@ -431,6 +431,11 @@ def test_a_projects_own_tests_are_told_nothing_of_the_gate(gate_dir: pytest.Pyte
     gate = gate_dir.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
     gate.stdout.fnmatch_lines(["encoder-gate: model 'default', the embedded default classifier*",
                                "encoder-gate: its speed cells are timed in rounds of their own on*"])
+    # under xdist the controller says nothing under "collected": the header says them, for a gate's run
+    assert "encoder-gate:" not in gate_dir.runpytest("test_own.py", "-n", "1", "-p", "no:cacheprovider"
+                                                    ).stdout.str()
+    explored = gate_dir.runpytest("test_own.py", "-n", "1", "--gate-explore=3", "-p", "no:cacheprovider")
+    explored.stdout.fnmatch_lines(["encoder-gate: exploring: the padding properties draw 3 random*"])
 
 
 @pytest.mark.slow

@@ -239,8 +239,19 @@ def pytest_report_collectionfinish(config: pytest.Config, items: Sequence[pytest
     """Under "collected N items", where the session collected a test of the gate: a project's own
     tests, run in an environment the plugin is installed in, were told of a default model no test
     of theirs trains."""
-    if not any(map(is_gate_test, items)):
-        return []
+    return _gate_lines(config) if any(map(is_gate_test, items)) else []
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Under pytest-xdist, whose controller collects nothing and says nothing under "collected N
+    items": the same lines in the header, where the project configures the gate or a --gate-*
+    option is given."""
+    given = any(str(a).startswith("--gate-") for a in config.invocation_params.args)
+    xdist = config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")
+    return _gate_lines(config) if xdist and (given or read_pyproject_table(config.rootpath)) else []
+
+
+def _gate_lines(config: pytest.Config) -> list[str]:
     out = []
     cfg = gate_session_of(config).config
     if cfg.model == "default":  # an empty [tool.encoder-gate], or none: not the user's model
