@@ -379,6 +379,10 @@ def test_underpowered_warning_mentions_the_example_count() -> None:
     assert "0.0100" in msg and "0.0200" in msg
     assert underpowered_warning(0.008, 0.01, 1200) is None
     assert underpowered_warning(0.01, 0.01, 1200) is None
+    # repeated texts: what more of is needed are distinct texts (the error bars' units), not copies
+    repeats = underpowered_warning(0.02, 0.01, 1200, distinct=300)
+    assert repeats is not None and "(1200 examples, 300 distinct)" in repeats
+    assert "About 1200 distinct texts (4.0x as many)" in repeats
 
 
 # ---------------------------------------------------------------------- per label

@@ -148,7 +148,9 @@ class AccuracyStats:
     @property
     def underpowered(self) -> str | None:
         """Plain words when the set is too small to see a drop of `margin`, else None."""
-        return underpowered_warning(self.mde_f1, self.margin, self.delta.n, metric=self.task.headline_name)
+        units = None if self.groups is None else len(np.unique(self.groups))
+        return underpowered_warning(self.mde_f1, self.margin, self.delta.n, metric=self.task.headline_name,
+                                    distinct=units if units is not None and units < self.delta.n else None)
 
     def as_dict(self, keep: float) -> dict[str, Any]:
         """The accuracy.json keys: f1_delta, f1_delta_ci, mcnemar_p, mde_f1, per_label and context."""

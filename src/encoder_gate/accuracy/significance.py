@@ -559,17 +559,21 @@ def examples_needed(mde: float, target_margin: float, n: int) -> int:
 
 
 def underpowered_warning(
-    mde: float, margin: float, n: int, *, metric: str = "F1", power: float = 0.80
+    mde: float, margin: float, n: int, *, metric: str = "F1", power: float = 0.80, distinct: int | None = None
 ) -> str | None:
-    """Plain words when the set is too small to see a drop of ``margin`` (mde > margin), else None."""
+    """Plain words when the set is too small to see a drop of ``margin`` (mde > margin), else None.
+    ``distinct``: how many distinct texts, where some of the ``n`` repeat (the error bars' units):
+    what more of is needed are distinct texts, not copies."""
     if not mde > margin:
         return None
-    need = examples_needed(mde, margin, n)
+    units = n if distinct is None else distinct
+    need = examples_needed(mde, margin, units)
+    what = "examples" if distinct is None else "distinct texts"
     return (
-        f"The evaluation set ({n} examples) is too small to see a drop of {margin:.4f} in {metric}: "
-        f"the smallest drop it detects with {power:.0%} power is {mde:.4f}. "
-        f"About {need} examples ({need / n:.1f}x as many) would be needed to see a drop of {margin:.4f}; "
-        "a pass here does not rule out a drop of that size."
+        f"The evaluation set ({n} examples{'' if distinct is None else f', {distinct} distinct'}) is too "
+        f"small to see a drop of {margin:.4f} in {metric}: the smallest drop it detects with {power:.0%} "
+        f"power is {mde:.4f}. About {need} {what} ({need / units:.1f}x as many) would be needed to see a "
+        f"drop of {margin:.4f}; a pass here does not rule out a drop of that size."
     )
 
 
