@@ -91,6 +91,7 @@ def test_copies_of_one_text_leave_f1_keep_not_judged():
         "2 of 5 evaluation texts repeat another (3 distinct): the F1 error bars and McNemar tests count "
         "each distinct text once")
     assert dataset_notes({"examples": 5, "distinct": 5}) == [] == dataset_notes({"examples": 5})
+    assert dataset_notes({"examples": 5, "distinct": 3}, labelled=False) == []  # --gate-texts: no error bars
 
 
 def test_the_shipped_test_skips_with_why():

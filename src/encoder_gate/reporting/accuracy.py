@@ -151,9 +151,10 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
 ROW_WARNINGS = ("underpowered", "one_decision", "below_chance")
 
 
-def dataset_notes(dataset: Mapping[str, Any] | None) -> list[str]:
+def dataset_notes(dataset: Mapping[str, Any] | None, labelled: bool = True) -> list[str]:
     """Lines on the evaluation set itself (accuracy.json's `dataset`): texts longer than the model is
-    fed (`cut`), and texts that repeat (`distinct`, the units of the error bars)."""
+    fed (`cut`), and texts that repeat (`distinct`, the units of the error bars: none without gold
+    labels, --gate-texts)."""
     data = dataset or {}
     cut, out = data.get("cut") or {}, []
     if cut.get("texts"):
@@ -162,7 +163,7 @@ def dataset_notes(dataset: Mapping[str, Any] | None) -> list[str]:
                    f"{cut['max_tokens']} tokens the model is fed: the reference and every backend judged "
                    f"their first {cut['max_tokens']}")
     examples, distinct = data.get("examples"), data.get("distinct")
-    if isinstance(examples, int) and isinstance(distinct, int) and distinct < examples:
+    if labelled and isinstance(examples, int) and isinstance(distinct, int) and distinct < examples:
         out.append(f"{examples - distinct} of {examples} evaluation texts repeat another ({distinct} "
                    "distinct): the F1 error bars and McNemar tests count each distinct text once (a copy "
                    "is no new evidence); F1 itself counts every row")
@@ -210,8 +211,9 @@ def render_markdown(payload: dict[str, Any]) -> str:
         lines += ["", f"F1 change: backend minus torch FP32 ({task.headline_name}), 95% paired-bootstrap CI "
                   "over examples; McNemar p: exact test on the decisions each side gets right; MDE: the "
                   "smallest F1 drop this set detects with 80% power."]
-    truncated = [*([m["task_note"]] if m.get("task_note") else []), *dataset_notes(payload.get("dataset")),
-                 *truncation_notes(payload["backends"])]
+    labelled = payload.get("labelled") is not False
+    truncated = [*([m["task_note"]] if m.get("task_note") else []),
+                 *dataset_notes(payload.get("dataset"), labelled), *truncation_notes(payload["backends"])]
     if truncated:
         lines += ["", *(f"- {n}" for n in truncated)]
     lines += ["", *per_label_markdown(payload)]

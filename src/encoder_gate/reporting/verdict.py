@@ -554,7 +554,7 @@ def render(verdict: Verdict) -> VerdictReport:
     out += [f"- {task_note}"] if task_note else []
     cut = [*limit_note((accuracy or {}).get("dataset"),
                        (((accuracy or {}).get("provenance") or {}).get("dataset") or {}).get("limit")),
-           *dataset_notes((accuracy or {}).get("dataset"))]
+           *dataset_notes((accuracy or {}).get("dataset"), (accuracy or {}).get("labelled") is not False)]
     unjudged = not_judged_notes(rows)
     out += [f"- {n}" for n in (*cut, *truncation_notes(rows), *unjudged)]
     order = [REFERENCE_BACKEND, *(b.name for b in verdict.backends)]
