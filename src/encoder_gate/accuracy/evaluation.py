@@ -364,7 +364,7 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         raise ValueError(f"f1_rule must be one of {', '.join(F1_RULES)}; got {f1_rule!r}")
     metrics = metrics_of(probs)
     stats = None
-    units = len(probs) if groups is None else len(set(np.asarray(groups).tolist()))
+    units = len(probs) if groups is None else len(np.unique(groups))
     if gold is not None and kind.classifier and units >= 2:
         stats = accuracy_stats(probs, reference, gold, kind, label_names, thresholds, rule=f1_rule,
                                margin=f1_margin, min_support=per_label_min_support, groups=groups)

@@ -460,11 +460,9 @@ def mcnemar(ref_correct: npt.ArrayLike, correct: npt.ArrayLike,
             raise ValueError(f"{name} must contain only 0/1 (or booleans)")
     r, k = r.astype(bool), k.astype(bool)
     net = (r & ~k).astype(np.int64) - (~r & k).astype(np.int64)
-    if groups is not None and net.ndim:
-        g = _group_ids(groups, net.shape[0])
-        summed = np.zeros((int(g.max()) + 1 if g.size else 0, *net.shape[1:]), dtype=np.int64)
-        np.add.at(summed, g, net)
-        net = summed
+    if groups is not None and net.ndim:  # each group's rows summed, as the bootstrap's units are
+        summed, _ = _grouped(net.reshape(len(net), -1).astype(np.float64), groups)
+        net = summed.reshape(-1, *net.shape[1:])
     b, c = int(np.sum(net > 0)), int(np.sum(net < 0))
     from scipy import stats
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from encoder_gate.cache import Stamp, changed_files, hash_files, stamps
+from encoder_gate.cache import Stamp, hash_files, stamps
 from encoder_gate.errors import GateError
 from encoder_gate.tasks import Task
 
@@ -71,13 +71,10 @@ class ModelSpec:
     #: How many tokens its position embeddings hold (config.json's max_position_embeddings, less
     #: RoBERTa's padding offset), None when it does not say: no text is fed longer than that.
     max_positions: int | None = None
-    #: Its files as they were when `content_hash` was taken (:meth:`changed`).
+    #: Its files as they were when `content_hash` was taken (cache.changed_files says which changed
+    #: since: a retrain into the directory, a git checkout; what is computed from them then is not of
+    #: that hash).
     read_as: tuple[Stamp, ...] = ()
-
-    def changed(self) -> list[str]:
-        """Its files that changed since `content_hash` was taken (a retrain into the directory, a git
-        checkout): what is computed from them now is not of that hash."""
-        return changed_files(self.read_as)
 
     @property
     def task_note(self) -> str | None:

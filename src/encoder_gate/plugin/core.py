@@ -167,19 +167,14 @@ def _rootdir_from_a_value(config: pytest.Config) -> None:
     if config.getoption("rootdir", None) or config.getoption("inifilename", None):
         return
     here, root = Path(config.invocation_params.dir), config.rootpath.resolve()
-
-    def under_root(path: Path) -> bool:
-        resolved = path.resolve()
-        return resolved == root or root in resolved.parents
-
     ran = ([here / str(a).split("::")[0] for a in config.args]
            if config.args_source == pytest.Config.ArgsSource.ARGS else [here])
     args = [str(a) for a in config.invocation_params.args]
-    if any(under_root(p) for p in ran):
+    if any(p.resolve().is_relative_to(root) for p in ran):
         return
     for option, value in itertools.pairwise(args):
         if (option.startswith("--gate-") and "=" not in option and not value.startswith("-")
-                and (here / value).exists() and under_root(here / value)):
+                and (here / value).exists() and (here / value).resolve().is_relative_to(root)):
             raise GateError(f"pytest took its rootdir, and with it its configuration and "
                             f"[tool.encoder-gate], from {root}, where {option}'s value {value} lies, not "
                             "from the tests this session runs: pytest looks for its rootdir in every path "
@@ -532,9 +527,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash.get(SESSION_KEY, None)
     if hasattr(config, "workerinput"):
-        if state is not None and (changed := inputs_changed(state)):
+        if state is None:
+            return
+        if changed := inputs_changed(state):
             config.workeroutput[WORKER_CHANGED_KEY] = changed  # type: ignore[attr-defined]
-        if state is not None and (state.evaluations or state.cached_outputs or state.padding):
+        if state.evaluations or state.cached_outputs or state.padding:
             # plain JSON types: execnet cannot send numpy scalars
             config.workeroutput[WORKER_OUTPUT_KEY] = json.loads(  # type: ignore[attr-defined]
                 json.dumps(accuracy_payload(state)))

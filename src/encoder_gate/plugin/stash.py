@@ -594,9 +594,9 @@ class ExitStatus:
         state = self._config.stash.get(SESSION_KEY, None)
         if state is None or not self._config.stash.get(GATE_COLLECTED, False):
             return False
-        roots = [Path(state.config.cache_dir).absolute(), Path(state.config.report_dir).absolute()]
         where = Path(str(exc.filename)).absolute() if exc.filename else None
-        return where is None or any(where == r or r in where.parents for r in roots)
+        return where is None or any(where.is_relative_to(Path(r).absolute())
+                                    for r in (state.config.cache_dir, state.config.report_dir))
 
     def _decide(self, session: pytest.Session) -> None:
         """The verdict of this session's results, its findings recorded, its exit status set."""

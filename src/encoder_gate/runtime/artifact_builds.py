@@ -38,7 +38,7 @@ from typing import IO, Literal
 
 from encoder_gate.backends.base import BuildContext, weights_bytes
 from encoder_gate.backends.registry import parse_backend
-from encoder_gate.cache import NotCached
+from encoder_gate.cache import NotCached, changed_files
 from encoder_gate.data.datasets import CalibrationSource
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.memory import return_freed_memory
@@ -241,7 +241,7 @@ def _relay_stderr(stream: IO[str], tail: collections.deque[str]) -> None:
 def _unchanged(model: ModelSpec) -> None:
     """A GateError where the model's files changed since the session hashed them: the build read
     other weights than its entry's key names (ArtifactCache.keep_check)."""
-    if why := changed_said(model.changed()):
+    if why := changed_said(changed_files(model.read_as)):
         raise GateError(why)
 
 

@@ -74,8 +74,8 @@ def inputs_changed(session: GateSession) -> str | None:
     checkout or pull in another terminal, an edited dataset), or None. Only what it has read so far
     is looked at."""
     read = vars(session)  # the cached properties it has computed
-    return changed_said([*(read["model"].changed() if "model" in read else ()),
-                         *(changed_files(read["dataset"].read_as) if "dataset" in read else ())])
+    stamped = [stamp for name in ("model", "dataset") if name in read for stamp in read[name].read_as]
+    return changed_said(changed_files(stamped))
 
 
 def changed_said(changed: Sequence[str]) -> str | None:
