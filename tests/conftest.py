@@ -14,7 +14,7 @@ from encoder_gate.backends.base import BuildContext
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec
-from encoder_gate.speed.settings import ENV_CI
+from encoder_gate.speed.settings import ENV_CI, ENV_MAX_DROP
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +75,10 @@ def _share_the_cores_between_workers() -> None:
 _share_the_cores_between_workers()
 
 
+#: The speedup drop allowed in every self-test's inner sessions (ENCODER_GATE_SPEEDUP_MAX_DROP)
+NOISE_CANNOT_FAIL = "0.99"
+
+
 @pytest.fixture(autouse=True)
 def _no_xdist_worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Under `pytest -n`, pytester subprocesses would inherit PYTEST_XDIST_WORKER, and
@@ -82,10 +86,17 @@ def _no_xdist_worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
     The inner benchmark runs time the rounds they are given (ENCODER_GATE_BENCH_ROUNDS), not
     rounds until a CI target: their claims are about the machinery, and a fixed count keeps them
-    short. `test_bench_gate.py`'s sized-cell tests turn the CI stop back on."""
+    short. `test_bench_gate.py`'s sized-cell tests turn the CI stop back on.
+
+    For the same reason no inner run's speedups fail against a baseline by noise: a few rounds of a
+    few texts decide by the point rule alone (two rounds against two: Mann-Whitney's smallest p is
+    0.17), where a 15% drop of one cell fails the session, and a self-test asserting that a session
+    passed then failed by chance on a loaded machine. The allowed drop is 0.99 in every test; a test
+    of the speedup rule's teeth sets its own (`test_bench_gate.py`: 0.15, the default)."""
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(ENV_CI, "0")
+    monkeypatch.setenv(ENV_MAX_DROP, NOISE_CANNOT_FAIL)
 
 
 @pytest.fixture

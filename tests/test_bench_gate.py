@@ -360,6 +360,7 @@ def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
     assert saved["fingerprint"]["threads"] == 1
 
     monkeypatch.setenv(ENV_BASELINE, str(baseline))
+    monkeypatch.delenv(ENV_MAX_DROP)  # the rule's own default (paced: no noise fails it)
     monkeypatch.setenv(ENV_EXTRA_ROUNDS, "4")
     monkeypatch.setenv("PACE_MS", "torch=80,onnx-fp32=52")  # onnx-fp32 30% slower
     slowed = pytester.runpytest(*args, "--benchmark-json", "out.json")
