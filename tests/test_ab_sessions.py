@@ -37,12 +37,20 @@ def checkout(root: Path, table: str, files: dict[str, Path] | None = None) -> Pa
 
 def run_ab(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pr: Path, base: Path, cache_dir: Path,
            *args: str) -> pytest.RunResult:
-    """`pytest benchmarks accuracy --gate-base BASE` run in the PR's checkout, as its CI would."""
+    """`pytest benchmarks accuracy --gate-base BASE` run in the PR's checkout, as its CI would.
+
+    Each timed cell may take 300 s (AB_BUDGET), not 25: its rounds are on the thread's clock, but
+    its budget on the wall's, and a cell whose first look was sized on a quiet core stopped short of
+    it, inconclusive, once the other xdist worker's load rose (seen at 2 to 5 busy processes)."""
     monkeypatch.chdir(pr)
     return pytester.runpytest(
         "benchmarks", "accuracy", "--rootdir", str(pr), "-c", str(pr / "pyproject.toml"),
-        "--gate-base", str(base), "--gate-cache-dir", str(cache_dir),
+        "--gate-base", str(base), "--gate-cache-dir", str(cache_dir), f"--gate-ab-budget={AB_BUDGET}",
         "--gate-report-dir", str(pr / "report"), "-p", "no:cacheprovider", "-p", "no:randomly", *args)
+
+
+#: A timed A/B cell's budget in these sessions (seconds; run_ab): what they claim is not the budget
+AB_BUDGET = 300
 
 
 @pytest.mark.slow
@@ -71,11 +79,12 @@ def test_an_onnx_file_doing_30_percent_more_work_fails_its_speed_row_and_an_unch
     verdict = (same / "report" / "verdict.md").read_text()
     assert "| pass (vs base only) |" in verdict and "unchanged (same artifact, not timed)" in verdict
 
-    # judged against a 20% slowdown, the A/A decides at its first look (10 rounds), where against 5%
+    # judged against a 30% slowdown, the A/A decides at its first look (10 rounds), where against 5%
     # it ran to its second and stayed inconclusive (21.7 s against 11.5 s, AMD EPYC Zen 5): the
-    # claim here is that other bytes are timed; the rule at 5% is the unit tests' above
+    # claim here is that other bytes are timed; the rule at 5% is the unit tests' above. (20% before:
+    # a loaded machine's rounds, 5 to 7.5% apart, left it an estimated 1 run in 200 whose CI reached 1.2)
     timed_aa = run_ab(pytester, monkeypatch, again, base, cache_dir, "-k", "speed_vs_base",
-                      "--gate-min-slowdown=0.2")
+                      "--gate-min-slowdown=0.3")
     assert timed_aa.ret == pytest.ExitCode.OK, timed_aa.stdout.str()[-2500:]
     cell = json.loads((again / "report" / "ab.json").read_text())["speed"][0]
     assert cell["status"] == "pass" and cell["rounds"] == 10, cell

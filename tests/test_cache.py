@@ -469,3 +469,65 @@ def test_nothing_is_kept_of_a_model_or_data_file_that_changed_since_it_was_read(
     data.write_text("")  # the dataset edited too: both named
     said = inputs_changed(session)
     assert said is not None and "model.safetensors" in said and str(data) in said
+
+
+
+def _update(record: str, cache_dir: Path, who: str) -> None:
+    """`who`'s update of one of the cache's records, through that record's own function."""
+    from encoder_gate.cache import record_session
+    from encoder_gate.shards.plan import record_costs
+    from encoder_gate.speed import estimate, sizing
+
+    if record == "sessions":
+        record_session(cache_dir, 1700000000.0 + len(who), f"pytest {who}")
+    elif record == "durations":
+        estimate.record(cache_dir, "key", {estimate.Case(who, "test_model_only", "torch", 8): 1.5})
+    elif record == "sizes":
+        sizing.keep_count(cache_dir, "key", who, 64)
+    else:
+        record_costs(cache_dir, "tiny", {who: 3.0})
+
+
+def _update_slowly(record: str, cache_dir: Path, read: Path) -> None:
+    """The first's update, half a second between its read of the record and its write (`read` is
+    touched then): in a process of its own."""
+    import time
+
+    replace = os.replace
+
+    def slowly(src: str, dst: str) -> None:
+        read.touch()
+        time.sleep(0.5)
+        replace(src, dst)
+
+    os.replace = slowly  # type: ignore[assignment]  # this forked process's alone
+    _update(record, cache_dir, "first")
+
+
+@pytest.mark.parametrize("record", ["sessions", "durations", "sizes", "costs"])
+def test_two_processes_updating_one_record_at_once_keep_both_updates(tmp_path: Path, record: str):
+    """The cache's records are merged into by every session and xdist worker sharing the cache (CI
+    runs two gate sessions side by side on one): a second process's update while the first had
+    read the record and not yet written it was lost (the benchmarks' durations, the shards' costs).
+    Each waits on the record's lock now, and reads the first's update before it adds its own."""
+    from encoder_gate.cache import read_record, read_sessions
+    from encoder_gate.shards.plan import COSTS_FILE
+    from encoder_gate.speed import estimate, sizing
+
+    read = tmp_path / "first-has-read"
+    first = mp.get_context("fork").Process(target=_update_slowly, args=(record, tmp_path, read))
+    first.start()
+    for _ in range(1000):  # until the first has read the record (10 s at the most)
+        if read.exists():
+            break
+        first.join(0.01)
+    assert read.exists()
+    _update(record, tmp_path, "second")
+    first.join(10)
+    assert first.exitcode == 0
+    both = ["first", "second"]
+    kept = {"sessions": lambda: [s["what"] for s in read_sessions(tmp_path)] == [f"pytest {w}" for w in both],
+            "durations": lambda: [r["id"] for r in estimate.load(tmp_path)["key"]] == both,
+            "sizes": lambda: [sizing.kept_count(tmp_path, "key", w) for w in both] == [64, 64],
+            "costs": lambda: read_record(tmp_path / COSTS_FILE)["tiny"] == {w: 3.0 for w in both}}
+    assert kept[record](), sorted(p.name for p in tmp_path.iterdir())

@@ -310,10 +310,10 @@ def read_sessions(root: Path) -> list[dict[str, Any]]:
     """The recorded sessions (each {"started", "finished", "what"} and, for a share of a sharded
     session, "shard": "K/N"; times in seconds since the epoch), oldest first; an unreadable record
     counts as none."""
-    try:
-        doc = json.loads((Path(root) / SESSIONS_FILE).read_text())
-    except (OSError, ValueError):
-        return []
+    return _sessions_in(read_record(Path(root) / SESSIONS_FILE))
+
+
+def _sessions_in(doc: Any) -> list[dict[str, Any]]:
     found = doc.get("sessions") if isinstance(doc, dict) else None
     now = time.time() + 86_400  # a start after tomorrow (milliseconds, a clock far off) is no start:
     # prune took it for the last session and offered every entry as unused since
@@ -325,24 +325,47 @@ def read_sessions(root: Path) -> list[dict[str, Any]]:
     return [s for s in found or [] if started(s)]
 
 
+#: Seconds a record's update waits for another process's (:func:`update_record`) before it lets be.
+RECORD_LOCK_S = 30.0
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """The JSON record at `path`, a dict; none, an unreadable one or another JSON value is {}."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def update_record(path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Read the JSON record at `path` (a dict; none or an unreadable one is {}), apply `change` and
+    write what it returns, atomically, all under one lock: the cache's records (its sessions, the
+    benchmarks' durations and sizes, the shards' costs) are merged into by every session and xdist
+    worker that shares the cache, and two that read before either wrote lost the first's update.
+    An unwritable cache raises OSError and leaves no temporary file; a lock another process holds
+    for RECORD_LOCK_S is let be (the update is not made: a record is never worth a hung session)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Timeout), FileLock(f"{path}.lock", timeout=RECORD_LOCK_S):
+            tmp.write_text(json.dumps(change(read_record(path)), indent=1) + "\n")
+            os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def record_session(root: Path, started: float, what: str, shard: str | None = None) -> None:
     """Add a gate session that began at `started` and ran tests to the cache's record; `shard`: the
     share it ran of a sharded session ("K/N", --gate-shard), so that pruning after it keeps what the
     other shares used. An unwritable cache raises OSError, for the session to say (it must not fail
-    it), and leaves no temporary file; a lock held for 30 s is let be."""
-    root = Path(root)
-    tmp = root / f".{SESSIONS_FILE}.{os.getpid()}"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(Timeout), FileLock(str(root / SESSIONS_FILE) + ".lock", timeout=30):
-            this = {"started": round(started, 3), "finished": round(time.time(), 3), "what": what,
-                    **({"shard": shard} if shard else {})}
-            sessions = [*read_sessions(root), this][-KEPT_SESSIONS:]
-            tmp.write_text(json.dumps({"sessions": sessions}, indent=1))
-            os.replace(tmp, root / SESSIONS_FILE)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    it); see :func:`update_record`."""
+    this = {"started": round(started, 3), "finished": round(time.time(), 3), "what": what,
+            **({"shard": shard} if shard else {})}
+    update_record(Path(root) / SESSIONS_FILE,
+                  lambda doc: {"sessions": [*_sessions_in(doc), this][-KEPT_SESSIONS:]})
 
 
 def _size(path: Path) -> int:

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 
+from encoder_gate.cache import read_record
 from encoder_gate.commands.layout import SHARD_COSTS_FILE
 from encoder_gate.config import check_writable
 from encoder_gate.decision import refused
@@ -27,12 +28,13 @@ from encoder_gate.documents import (
     ACCURACY_PAGE,
     VERDICT_JSON,
     write_document,
+    write_json,
 )
 from encoder_gate.errors import GateError
 from encoder_gate.publish import refresh_verdict, write_decided, write_payload
 from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.shards.merge import check_shards, merge_documents, merged, read_shard
-from encoder_gate.shards.plan import COSTS_FILE, record_costs
+from encoder_gate.shards.plan import COSTS_FILE, with_costs
 
 #: A session's pytest-benchmark results in its report directory (the workflow's `--benchmark-json`):
 #: each shard's, for the merged report; the plain workflow's, for its report.
@@ -69,7 +71,9 @@ def run_merge(args: argparse.Namespace) -> int:
         if name not in documents:
             (out / name).unlink(missing_ok=True)
     seconds = {name: float(v) for r in results for name, v in (r.descriptor.get("seconds") or {}).items()}
-    record_costs(out, str(results[0].descriptor.get("model") or ""), seconds)
+    if seconds:  # the merge's own output, no lock file in it (a cache's record is locked: record_costs)
+        costs, model = out / COSTS_FILE, str(results[0].descriptor.get("model") or "")
+        write_json(costs, with_costs(read_record(costs), model, seconds))
     print(f"encoder-gate merge: {len(results)} shards ({plan.describe()}) into {out}; each backend's "
           f"seconds in {out / COSTS_FILE} (commit it as {SHARD_COSTS_FILE} to deal the next run by them, "
           "or pass it with --gate-shard-costs)")

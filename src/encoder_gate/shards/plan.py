@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate import __version__
-from encoder_gate.documents import write_json
+from encoder_gate.cache import update_record
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.predictions import backend_kind
 
@@ -215,19 +215,17 @@ def costs_from(source: str | None, cache_dir: Path, model: str) -> dict[str, flo
 
 
 def record_costs(cache_dir: Path, model: str, seconds: Mapping[str, float]) -> None:
-    """Keep each backend's seconds of this session for the next deal (the others' stay)."""
-    if not seconds:
-        return
-    path = Path(cache_dir) / COSTS_FILE
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        doc = {}
-    doc = doc if isinstance(doc, dict) else {}
+    """Keep each backend's seconds of this session for the next deal (the others' stay), under the
+    record's lock (cache.update_record): sessions and shards sharing a cache end side by side."""
+    if seconds:
+        update_record(Path(cache_dir) / COSTS_FILE, lambda doc: with_costs(doc, model, seconds))
+
+
+def with_costs(doc: Mapping[str, Any], model: str, seconds: Mapping[str, float]) -> dict[str, Any]:
+    """A shard-costs document `doc` with `model`'s backends' `seconds` added (the others' stay)."""
     entry = doc.get(model)
-    kept = entry if isinstance(entry, dict) else {}
-    doc[model] = {**kept, **{k: round(float(v), 3) for k, v in seconds.items()}}
-    write_json(path, doc)
+    return {**doc, model: {**(entry if isinstance(entry, dict) else {}),
+                           **{k: round(float(v), 3) for k, v in seconds.items()}}}
 
 
 # --- a shard's descriptor ----------------------------------------------------------------------------

@@ -16,14 +16,13 @@ at RoBERTa-base size one benchmark takes minutes.
 from __future__ import annotations
 
 import contextlib
-import json
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.documents import write_json
+from encoder_gate.cache import read_record, update_record
 from encoder_gate.speed.rounds import ROUND_SECONDS
 from encoder_gate.speed.settings import MAX_ROUNDS
 
@@ -137,11 +136,7 @@ def history_key(model: str, threads: int, rounds: int, texts: int | None, paired
 
 def load(cache_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """The recorded durations; an unreadable file counts as none (it is only an estimate)."""
-    try:
-        doc = json.loads((cache_dir / FILE_NAME).read_text())
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
+    return read_record(Path(cache_dir) / FILE_NAME)
 
 
 def estimate(records: Iterable[Mapping[str, Any]], cases: Iterable[Case],
@@ -170,14 +165,17 @@ def estimate(records: Iterable[Mapping[str, Any]], cases: Iterable[Case],
 
 
 def record(cache_dir: Path, key: str, timed: Mapping[Case, float]) -> None:
-    """Merge this session's durations into the file (atomic replace; best effort)."""
+    """Merge this session's durations into the file (under its lock: cache.update_record; best effort)."""
     if not timed:
         return
-    doc = load(cache_dir)
-    previous = {r.get("id"): r for r in doc.get(key, []) if isinstance(r, dict)}
-    for case, seconds in timed.items():
-        previous[case.id] = {"id": case.id, "test": case.test, "backend": case.backend,
-                             "batch_size": case.batch_size, "seconds": round(seconds, 3)}
-    doc[key] = list(previous.values())
+
+    def merged(doc: dict[str, Any]) -> dict[str, Any]:
+        kept = doc.get(key)
+        previous = {r.get("id"): r for r in (kept if isinstance(kept, list) else []) if isinstance(r, dict)}
+        for case, seconds in timed.items():
+            previous[case.id] = {"id": case.id, "test": case.test, "backend": case.backend,
+                                 "batch_size": case.batch_size, "seconds": round(seconds, 3)}
+        return {**doc, key: list(previous.values())}
+
     with contextlib.suppress(OSError):  # only an estimate: an unwritable cache must not fail the session
-        write_json(cache_dir / FILE_NAME, doc)
+        update_record(Path(cache_dir) / FILE_NAME, merged)

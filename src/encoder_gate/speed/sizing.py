@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
-from encoder_gate.documents import write_json
+from encoder_gate.cache import read_record, update_record
 from encoder_gate.runtime.inference import token_lengths
 from encoder_gate.speed.rounds import ROUND_SECONDS, spread
 
@@ -76,8 +74,11 @@ def _path(cache_dir: Path) -> Path:
 
 
 def _load(cache_dir: Path) -> dict[str, dict[str, int]]:
-    with contextlib.suppress(OSError, ValueError):
-        doc = json.loads(_path(cache_dir).read_text())
+    return _counts(read_record(_path(cache_dir)))
+
+
+def _counts(doc: Any) -> dict[str, dict[str, int]]:
+    with contextlib.suppress(TypeError, ValueError):
         if isinstance(doc, dict):
             return {str(k): {str(c): int(n) for c, n in v.items()}
                     for k, v in doc.items() if isinstance(v, dict)}
@@ -90,13 +91,14 @@ def kept_count(cache_dir: Path, key: str, case: str) -> int | None:
 
 
 def keep_count(cache_dir: Path, key: str, case: str, count: int) -> None:
-    """Keep `count` for `case` of `key` (read, update and write under a lock: xdist workers and
-    parallel sessions share the cache)."""
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    with FileLock(str(_path(cache_dir)) + ".lock", timeout=30):
-        doc = _load(cache_dir)
-        doc.setdefault(key, {})[case] = count
-        write_json(_path(cache_dir), doc)
+    """Keep `count` for `case` of `key` (read, update and write under the record's lock: xdist
+    workers and parallel sessions share the cache; cache.update_record)."""
+
+    def kept(doc: dict[str, Any]) -> dict[str, Any]:
+        counts = _counts(doc)
+        return {**counts, key: {**counts.get(key, {}), case: count}}
+
+    update_record(_path(cache_dir), kept)
 
 
 def size_cell(lengths: Sequence[int], batch_size: int, probe: Callable[[list[int]], float],
