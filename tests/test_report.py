@@ -162,12 +162,56 @@ def test_the_speedup_plot_bars_each_cell_with_the_verdicts_interval(tmp_path, mo
     assert "bars: the 95% CI of its paired rounds" in ax.get_title()
 
 
-def test_report_without_encoder_gate_benchmarks_still_writes(tmp_path):
+FOREIGN_SAVE = {"benchmarks": [{"name": "test_parse", "extra_info": {}, "stats": {"median": 1, "min": 1}}]}
+
+
+def test_a_save_of_no_encoder_gate_benchmark_given_by_name_is_refused_in_one_line(tmp_path, capsys):
+    """A project's own pytest-benchmark save given to `report --benchmarks`: a page saying "no
+    encoder-gate benchmarks", exit 0, where `--accuracy` of another tool's JSON exits 1."""
     foreign = tmp_path / "0001_other.json"
-    foreign.write_text(json.dumps({"benchmarks": [{"name": "x", "extra_info": {}, "stats": {"median": 1}}]}))
-    files = report.write_report(tmp_path / "out", [foreign])
-    assert "no encoder-gate benchmarks" in files.markdown.read_text()
-    assert files.plots == ()
+    foreign.write_text(json.dumps(FOREIGN_SAVE))
+    assert cli.main(["report", "--benchmarks", str(foreign), "--out", str(tmp_path / "rep")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"encoder-gate report: error: {foreign} holds no encoder-gate benchmark (none of its 1 benchmarks "
+        "has the gate's extra_info and timing); give a save of `pytest benchmarks` (--benchmark-autosave, or "
+        "--benchmark-json FILE)")
+
+
+def test_the_newest_save_of_the_gates_benchmarks_is_reported_not_the_projects_own(saved, tmp_path,
+                                                                                  monkeypatch, capsys):
+    """A project's own benchmarks saved after the gate's, in the same `.benchmarks`: `report` took the
+    newest save of all, theirs, and wrote a page of no figure; it takes the gate's newest now, and
+    where only theirs are there, says so."""
+    root = tmp_path / "project"
+    gate, theirs = (root / ".benchmarks" / "m" / name for name in ("0001_gate.json", "0002_theirs.json"))
+    gate.parent.mkdir(parents=True)
+    gate.write_text(saved.read_text())
+    theirs.write_text(json.dumps(FOREIGN_SAVE))
+    os.utime(gate, (1000, 1000))
+    monkeypatch.chdir(root)
+    assert cli.main(["report", "--out", "rep"]) == 0
+    assert "read .benchmarks/m/0001_gate.json" in capsys.readouterr().out
+    assert cli.main(["report", "--benchmarks", ".benchmarks", "--out", "rep"]) == 0  # a directory: the same
+    assert "read .benchmarks/m/0001_gate.json" in capsys.readouterr().out
+    gate.unlink()
+    assert cli.main(["report", "--benchmarks", ".benchmarks", "--out", "rep"]) == 1
+    assert ("none of the 1 pytest-benchmark saves under .benchmarks holds an encoder-gate benchmark (another "
+            "test suite's saves?)") in capsys.readouterr().err
+
+
+def test_a_hand_edited_save_whose_figures_are_strings_is_one_line(saved, tmp_path, capsys):
+    """A save whose extra_info figures were put in quotes by hand: a ValueError traceback from deep in
+    the page's formatting."""
+    doc = json.loads(saved.read_text())
+    for bench in doc["benchmarks"]:
+        info = bench["extra_info"]
+        bench["extra_info"] = {k: str(v) if isinstance(v, float) else v for k, v in info.items()}
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(doc))
+    assert cli.main(["report", "--benchmarks", str(edited), "--out", str(tmp_path / "rep")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"encoder-gate report: error: {edited}: not a save this encoder-gate can read (")
+    assert "was it edited by hand?" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_report_defaults_to_the_newest_save(saved, tmp_path, monkeypatch, capsys):

@@ -35,6 +35,7 @@ from encoder_gate.publish import refresh_verdict, write_decided, write_payload
 from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.shards.merge import check_shards, merge_documents, merged, read_shard
 from encoder_gate.shards.plan import COSTS_FILE, with_costs
+from encoder_gate.speed.files import holds_gate_benchmarks
 
 #: A session's pytest-benchmark results in its report directory (the workflow's `--benchmark-json`):
 #: each shard's, for the merged report; the plain workflow's, for its report.
@@ -88,8 +89,10 @@ def run_merge(args: argparse.Namespace) -> int:
 def _report(out: Path, shards: list[Path], documents: Collection[str]) -> None:
     """The report (benchmarks.md and its plots) into `out`/report: every shard's pytest-benchmark
     results (a shard run with `--benchmark-json <its report dir>/benchmarks.json`) with the merged
-    accuracy and A/B results. Nothing to draw is no error: the verdict is what decides."""
-    benches = [d / BENCHMARKS_JSON for d in shards if (d / BENCHMARKS_JSON).is_file()]
+    accuracy and A/B results. Nothing to draw is no error: the verdict is what decides (a shard that
+    timed nothing, its share all accuracy or unchanged against its base, wrote a save of none)."""
+    benches = [d / BENCHMARKS_JSON for d in shards
+               if (d / BENCHMARKS_JSON).is_file() and holds_gate_benchmarks(d / BENCHMARKS_JSON)]
     accuracy = out / ACCURACY_FILE if ACCURACY_FILE in documents else None
     ab = out / AB_FILE if AB_FILE in documents else None
     if not benches and accuracy is None and ab is None:

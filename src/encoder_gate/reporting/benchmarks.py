@@ -35,7 +35,12 @@ from encoder_gate.errors import GateError
 from encoder_gate.reporting.ab_plot import plot_vs_base, vs_base_section
 from encoder_gate.reporting.accuracy import COLUMNS, column_cell
 from encoder_gate.speed.batches import DISPATCHES
-from encoder_gate.speed.files import benchmark_files, latest_benchmark_file, load_benchmark_json
+from encoder_gate.speed.files import (
+    check_gate_save,
+    latest_benchmark_file,
+    load_benchmark_json,
+    newest_gate_save,
+)
 from encoder_gate.speed.gpu_busy import DISPATCH_BOUND_HELP, DISPATCH_BOUND_SHARE
 from encoder_gate.speed.results import (
     REFERENCE_BACKEND,
@@ -289,9 +294,7 @@ def render_markdown(rows: Sequence[Row], docs: Sequence[Mapping[str, Any]], sour
     if rows:
         lines += ["## Throughput (messages/s)", "", *throughput_tables(rows), *latency_table(rows),
                   *memory_table(rows), *gpu_memory_table(rows), *dispatch_bound_lines(rows)]
-    elif docs:
-        lines += ["The benchmark files hold no encoder-gate benchmarks.", ""]
-    else:
+    else:  # every save read holds the gate's benchmarks (write_report): none was found
         lines += ["No pytest-benchmark save was found: run `pytest benchmarks --benchmark-autosave` (or "
                   "`--benchmark-json FILE`, then `encoder-gate report --benchmarks FILE`) for these tables "
                   "and plots.", ""]
@@ -423,8 +426,8 @@ def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path | None
                 raise GateError(f"benchmark path {path} does not exist")
             out.append(latest_benchmark_file(path) if path.is_dir() else path)
         return out
-    files = benchmark_files(default_root) if default_root is not None and default_root.is_dir() else []
-    return files[-1:]
+    newest = newest_gate_save(default_root) if default_root is not None and default_root.is_dir() else None
+    return [newest] if newest is not None else []
 
 
 def _with_vs_base(versus: Mapping[str, Any], ab: Path | None, acc: Mapping[str, Any] | None, out: Path,
@@ -461,14 +464,21 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
             "--benchmark-autosave` (or pass --benchmarks FILE_OR_DIR)"
         )
     docs = [load_benchmark_json(p) for p in sources]
-    rows = collect_rows(docs)
+    for path, doc in zip(sources, docs, strict=True):
+        check_gate_save(path, doc)
     out.mkdir(parents=True, exist_ok=True)
-    plots = [p for variant in sorted({r.variant for r in rows}, key=variant_key)
-             if (p := plot_throughput(rows, variant, out / f"throughput_{variant}.png")) is not None]
-    speed = plot_speedups(rows, out / "speedup.png")
-    if speed is not None:
-        plots.append(speed)
-    text = render_markdown(rows, docs, sources, acc, plots)
+    try:
+        rows = collect_rows(docs)
+        plots = [p for variant in sorted({r.variant for r in rows}, key=variant_key)
+                 if (p := plot_throughput(rows, variant, out / f"throughput_{variant}.png")) is not None]
+        speed = plot_speedups(rows, out / "speedup.png")
+        if speed is not None:
+            plots.append(speed)
+        text = render_markdown(rows, docs, sources, acc, plots)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # hand-edited: a figure in quotes
+        raise GateError(f"{', '.join(map(str, sources))}: not a save this encoder-gate can read "
+                        f"({type(exc).__name__}: {exc}); was it edited by hand? Save a session of `pytest "
+                        "benchmarks` again (--benchmark-autosave, or --benchmark-json FILE)") from None
     if versus is not None:
         try:
             text, plots = _with_vs_base(versus, ab, acc, out, text, plots)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from encoder_gate.errors import GateError
-from encoder_gate.speed.results import read_json
+from encoder_gate.speed.results import read_json, results_from_json
 
 
 def benchmark_files(root: Path) -> list[Path]:
@@ -19,14 +19,36 @@ def benchmark_files(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
 
 
+def newest_gate_save(root: Path) -> Path | None:
+    """The newest save under `root` that holds an encoder-gate benchmark, or None: a project's own
+    pytest-benchmark tests save beside the gate's (the same `.benchmarks`), and the newest save of
+    all was theirs after a run of them, a report of no figure."""
+    return next((path for path in reversed(benchmark_files(root)) if holds_gate_benchmarks(path)), None)
+
+
+def holds_gate_benchmarks(path: Path) -> bool:
+    """Whether the pytest-benchmark file at `path` holds an encoder-gate benchmark (an unreadable
+    one holds none)."""
+    try:
+        return bool(results_from_json(load_benchmark_json(path)))
+    except GateError:
+        return False
+
+
 def latest_benchmark_file(root: Path) -> Path:
+    """The newest save of the gate's benchmarks under `root` (:func:`newest_gate_save`)."""
     files = benchmark_files(root)
     if not files:
         raise GateError(
             f"no pytest-benchmark results under {root}; run `pytest benchmarks --benchmark-autosave` "
             "first, or pass --benchmarks FILE"
         )
-    return files[-1]
+    newest = newest_gate_save(root)
+    if newest is None:
+        raise GateError(f"none of the {len(files)} pytest-benchmark saves under {root} holds an "
+                        "encoder-gate benchmark (another test suite's saves?); run `pytest benchmarks "
+                        "--benchmark-autosave` first, or pass --benchmarks FILE")
+    return newest
 
 
 def load_benchmark_json(path: Path) -> dict[str, Any]:
@@ -35,6 +57,16 @@ def load_benchmark_json(path: Path) -> dict[str, Any]:
     if not isinstance(doc.get("benchmarks"), list) or not all(isinstance(b, dict) for b in doc["benchmarks"]):
         raise GateError(f"{path} is not a pytest-benchmark JSON file (no 'benchmarks' list of benchmarks)")
     return doc
+
+
+def check_gate_save(path: Path, doc: Mapping[str, Any]) -> None:
+    """Refuse a save given by name that holds no encoder-gate benchmark (another tool's, or a
+    session of the user's own benchmarks): its report would be a page of no figure, exit 0."""
+    if not results_from_json(doc):
+        count = len(doc.get("benchmarks") or [])
+        raise GateError(f"{path} holds no encoder-gate benchmark (none of its {count} benchmarks has the "
+                        "gate's extra_info and timing); give a save of `pytest benchmarks` "
+                        "(--benchmark-autosave, or --benchmark-json FILE)")
 
 
 def load_benchmarks(paths: Sequence[Path]) -> list[dict[str, Any]]:
