@@ -417,7 +417,14 @@ def test_the_no_saved_run_line_is_written_only_when_compare_found_nothing():
     assert no_saved_run_line(bench(True, {}), Path("base/speedups.json")) == (
         "encoder-gate: --benchmark-compare found no saved run in /repo/.benchmarks: pytest-benchmark "
         "compared nothing (the speed gate used base/speedups.json)")
-    assert no_saved_run_line(bench(True, {"Linux/0001_abc.json": {"test_x": {}}}), None) is None
+    gate = fake_benchmark_doc(medians())["benchmarks"][0]
+    assert no_saved_run_line(bench(True, {"Linux/0001_abc.json": {gate["fullname"]: gate}}), None) is None
+    # the newest save was the project's own benchmarks': nothing of the gate's compared, not a word said
+    theirs = {"Linux/0002_def.json": {"tests/test_perf.py::test_parse": {"stats": {"min": 1.0}}}}
+    assert no_saved_run_line(bench(True, theirs), None) == (
+        "encoder-gate: --benchmark-compare compared with Linux/0002_def.json, which holds none of "
+        "encoder-gate's benchmarks (another test suite's save?; name the gate's with "
+        f"--benchmark-compare=NNNN): {NOTHING_COMPARED}")
     assert no_saved_run_line(bench([], {}), None) is None  # pytest-benchmark's default: not asked
     assert no_saved_run_line(None, None) is None  # -p no:benchmark
 

@@ -112,15 +112,21 @@ def in_gate_sweep(item: pytest.Item) -> bool:
 
 
 def no_saved_run_line(bench_session: Any, speedup_baseline: Path | None) -> str | None:
-    """The summary's line for a ``--benchmark-compare`` that found no saved run (pytest-benchmark's
-    session, after it looked); None when comparing was not asked for or a saved run was found.
+    """The summary's line for a ``--benchmark-compare`` that found no saved run of the gate's
+    benchmarks (pytest-benchmark's session, after it looked: none, or only a save of other
+    benchmarks); None when comparing was not asked for or such a saved run was found.
     Without ``--gate-speedup-baseline`` nothing was compared at all, though the session passes."""
     wanted = getattr(bench_session, "compare", None)
-    if not wanted or getattr(bench_session, "compared_mapping", None):
+    mapping = getattr(bench_session, "compared_mapping", None) or {}
+    if not wanted or any(results_from_json({"benchmarks": list(b.values())}) for b in mapping.values()):
         return None
     matching = "" if wanted is True else f" matching {wanted!r}"
     found = (f"encoder-gate: --benchmark-compare found no saved run{matching} in "
              f"{getattr(bench_session, 'storage', 'its storage')}")
+    if mapping:  # the project's own benchmarks saved after the gate's: pytest-benchmark takes the newest
+        found = (f"encoder-gate: --benchmark-compare compared with {', '.join(map(str, mapping))}, which "
+                 "holds none of encoder-gate's benchmarks (another test suite's save?; name the gate's with "
+                 "--benchmark-compare=NNNN)")
     if speedup_baseline is not None:
         return f"{found}: pytest-benchmark compared nothing (the speed gate used {speedup_baseline})"
     return f"{found}: nothing was compared (save one on the base with --benchmark-autosave)"
