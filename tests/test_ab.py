@@ -508,6 +508,55 @@ def test_a_base_ref_is_checked_out_in_one_reused_worktree(tmp_path: Path, monkey
         GateConfig(base=base, base_ref="HEAD")
 
 
+def test_a_branch_behind_its_base_ref_is_judged_against_where_it_left_it(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    """A PR branch run locally while main moved on: `--gate-base-ref main` checked out main's tip,
+    and main's own new model and requirements were blamed on the PR (FAIL). The base is where the
+    branch left main (their merge-base), and said so; in CI's merge commit, which holds main, it is
+    main itself, with nothing said."""
+    import subprocess
+
+    from encoder_gate.runtime.worktree import base_worktree
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def model(name: str) -> None:
+        (repo / "pyproject.toml").write_text(f'[tool.encoder-gate]\nmodel = "{name}"\n')
+
+    git("init", "-q", "-b", "main")
+    model("left")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("checkout", "-qb", "pr")
+    (repo / "README.md").write_text("the PR's change\n")
+    git("add", "-A")
+    git("commit", "-qm", "pr")
+    git("checkout", "-q", "main")
+    for name in ("retrained", "retrained again"):  # main's own, after the branch left it
+        model(name)
+        git("commit", "-qam", name)
+    git("checkout", "-q", "pr")
+    said: list[str] = []
+    base = base_worktree(repo, "main", said.append)
+    assert 'model = "left"' in (base / "pyproject.toml").read_text()
+    left = git("merge-base", "HEAD", "main")
+    assert said == [f"--gate-base-ref main: this branch left main at {left[:10]}, and main has 2 commit(s) "
+                    f"since that HEAD does not hold: the base is {left[:10]}, so their changes are not "
+                    "counted as this PR's (merge or rebase onto main to be judged against it as it is)"]
+    git("merge", "-q", "--no-edit", "main")  # as CI's merge commit: main's tip is the base, unsaid
+    said.clear()
+    merged = base_worktree(repo, "main", said.append)
+    assert 'model = "retrained again"' in (merged / "pyproject.toml").read_text()
+    assert said == []
+
+
 def test_a_wrong_gate_base_is_a_usage_error_before_anything_is_built(pytester: pytest.Pytester):
     result = pytester.runpytest("--gate-base", str(pytester.path / "no-such-checkout"),
                                 "-p", "no:cacheprovider")

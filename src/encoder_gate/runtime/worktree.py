@@ -13,6 +13,7 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from encoder_gate.errors import GateError
@@ -92,8 +93,26 @@ def worktree_path(toplevel: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"encoder-gate-base-{key}"
 
 
-def base_worktree(project: Path, ref: str) -> Path:
-    """The project's directory in a worktree of `ref` (checked out detached, reused across sessions)."""
+def fork_point(toplevel: Path, ref: str, sha: str) -> tuple[str, str | None]:
+    """The commit a PR of HEAD is judged against, for the base `ref` (at `sha`), and what to say of
+    it: where HEAD left `ref` (their merge-base), so that commits `ref` gained since are not
+    counted as this PR's (a branch behind main, run locally, was failed for main's own changes);
+    in CI's merge commit, which holds `ref`, that is `ref` itself. None to say where it is."""
+    fork = _git_or_none(toplevel, "merge-base", "HEAD", sha)
+    if fork is None:
+        return sha, f"--gate-base-ref {ref}: HEAD shares no history with {ref}: compared with {ref} itself"
+    if fork == sha:
+        return sha, None
+    ahead = _git_or_none(toplevel, "rev-list", "--count", f"HEAD..{sha}") or "some"
+    return fork, (f"--gate-base-ref {ref}: this branch left {ref} at {fork[:10]}, and {ref} has {ahead} "
+                  f"commit(s) since that HEAD does not hold: the base is {fork[:10]}, so their changes are "
+                  f"not counted as this PR's (merge or rebase onto {ref} to be judged against it as it is)")
+
+
+def base_worktree(project: Path, ref: str, say: Callable[[str], None] = lambda _: None) -> Path:
+    """The project's directory in a worktree of the commit a PR of HEAD against `ref` is judged
+    against (:func:`fork_point`; checked out detached, reused across sessions); `say` is told
+    where that is not `ref` itself."""
     try:
         toplevel = Path(_git(project, "rev-parse", "--show-toplevel"))
     except GateError:
@@ -108,6 +127,9 @@ def base_worktree(project: Path, ref: str) -> Path:
                         + (f" (its branches: {shown})" if local else "")
                         + "; name the base's branch or commit, or fetch it first (e.g. git fetch origin; in "
                           "CI check out with fetch-depth: 0)") from None
+    sha, note = fork_point(toplevel, ref, sha)
+    if note:
+        say(note)
     path = worktree_path(toplevel)
     if (path / ".git").is_file():
         _git(path, "checkout", "--quiet", "--detach", "--force", sha)
