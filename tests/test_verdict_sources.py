@@ -375,6 +375,14 @@ def test_a_set_too_small_to_see_the_margin_against_the_base_is_said_once():
         rows[name]["underpowered"] = small
     text = render(decide_documents(accuracy_doc(rows), None)).markdown
     assert text.count(small) == 1 and f"- onnx-fp32, onnx-int8: {small}" in text
+    # a row that failed: "a pass here does not rule out a drop" is not said of it (it was, on FAILs)
+    rows["onnx-int8"] = {**row(f1_ok=False), "underpowered": small}
+    text = render(decide_documents(accuracy_doc(rows), None)).markdown
+    assert text.startswith("## encoder-gate: FAIL") and f"- onnx-fp32: {small}" in text
+    assert "onnx-int8: The evaluation set" not in text and "onnx-fp32, onnx-int8:" not in text
+    failed = {"torch": entry, "onnx-fp32": {**entry, "passed": False, "failure": "the PR lost accuracy"}}
+    text = render(decide_documents(accuracy_doc(all_pass()), None, {**ab, "accuracy": failed})).markdown
+    assert f"- against the base (torch): {small}" in text
 
 
 def test_a_pr_against_its_base_joins_the_verdict_of_its_own_commit_only():

@@ -88,6 +88,10 @@ def test_an_expired_waiver_of_a_passing_check_fails_the_session_too():
     verdict = decide_documents(accuracy_doc(all_pass()), None, None, None, findings(waiver(until=PAST)))
     assert not verdict.passed
     assert any("expired on" in line for line in failures_from(verdict, {"accuracy.json"}))
+    # every row passes: the glance under the FAIL names the waiver (it had no line, its reason the
+    # 23rd bullet below the table)
+    assert (f"**Failed:** the waiver of onnx-int8 drift_max by @ml-platform expired on {PAST} (INT8 drift on "
+            "long texts, tracked in #123). Why") in render(verdict).markdown
 
 
 def test_an_expired_waiver_of_a_backend_this_verdict_does_not_judge_leaves_it_to_one_that_does():

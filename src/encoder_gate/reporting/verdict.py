@@ -19,7 +19,7 @@ system).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ from encoder_gate.backends.int8_path import (
     disagrees,
 )
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
-from encoder_gate.decision.types import BackendVerdict, Finding, Status, Verdict
+from encoder_gate.decision.types import WAIVER, BackendVerdict, Finding, Status, Verdict
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, DOCUMENTS, FINDINGS_FILE, SPEEDUPS_FILE, readings
 from encoder_gate.reporting.ab import outputs_moved
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, dataset_notes, limit_note, truncation_notes
@@ -369,8 +369,11 @@ def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     parts += [f"{f.backend} ({_test_name(f)})" if f.backend else
               _head(f.nodeid or f.reason) for f in verdict.outside_the_checks]
     named = {check for b in verdict.backends for check in b.failed}  # a backend's: said with it
-    parts += [s.split(":", 1)[0] if s.startswith("speed:") else s[:80] for s in verdict.session_failures
-              if not any(s == r.text for r in verdict.failures) and s.split(":", 1)[0] not in named]
+    # a backend's failure is said with it; an expired waiver is the session's, whatever its rows say
+    expired = {r.text for r in verdict.failures if r.check == WAIVER}
+    owned = {r.text for r in verdict.failures} - expired
+    parts += [s.split(":", 1)[0] if s.startswith("speed:") else _head(s) if s in expired else s[:80]
+              for s in verdict.session_failures if s not in owned and s.split(":", 1)[0] not in named]
     parts = list(dict.fromkeys(parts))
     if not parts:
         return None
@@ -378,17 +381,19 @@ def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     return f"**Failed:** {shown}. Why, with the numbers: below the table."
 
 
-def _row_warnings(rows: Mapping[str, Any], ab: Mapping[str, Any] | None) -> list[str]:
+def _row_warnings(rows: Mapping[str, Any], ab: Mapping[str, Any] | None,
+                  failed: Collection[str]) -> list[str]:
     """The rows' warnings (`ROW_WARNINGS`) and ab.json's underpowered ones, each text once with the
-    backends it holds for (one set of texts: the backends that decide alike share it)."""
+    backends it holds for (one set of texts: the backends that decide alike share it). A backend
+    that `failed` has no underpowered warning: "a pass here does not rule out a drop" is of a pass."""
     by: dict[str, list[str]] = {}
     for name, row in rows.items():
         for key in ROW_WARNINGS:
-            if (row or {}).get(key):
+            if (row or {}).get(key) and not (key == "underpowered" and name in failed):
                 by.setdefault(str(row[key]), []).append(name)
     against: dict[str, list[str]] = {}
     for name, entry in ((ab or {}).get("accuracy") or {}).items():
-        if entry.get("underpowered"):
+        if entry.get("underpowered") and name not in failed:
             against.setdefault(str(entry["underpowered"]), []).append(name)
     return ([f"{', '.join(names)}: {text}" for text, names in by.items()]
             + [f"against the base ({', '.join(names)}): {text}" for text, names in against.items()])
@@ -596,7 +601,7 @@ def render(verdict: Verdict) -> VerdictReport:
     said = next((note for fp in runners if (note := oversubscribed(fp))), None)
     crowded = [f"speedups.json: {said}"] if said else []
     warnings = [*(gate.get("warnings") or []), *crowded,
-                *_row_warnings(rows, ab),
+                *_row_warnings(rows, ab, {b.name for b in verdict.backends if b.status is Status.FAIL}),
                 *(f"{e.get('backend')} {e.get('case')} vs base: inconclusive, {e.get('describe')}"
                   for e in (ab or {}).get("speed") or [] if e.get("status") == "inconclusive")]
     if warnings:
