@@ -505,10 +505,46 @@ def test_cli_verdict_fails_for_a_model_or_dataset_changed_since_its_results(
     assert main(["verdict", "--report-dir", str(report)]) == 1
     captured = capsys.readouterr()
     assert "## encoder-gate: PASS" in captured.out  # the verdict of the files as they were
+    # on stdout, after the verdict: the job summary (`encoder-gate verdict >> $GITHUB_STEP_SUMMARY`) kept
+    # the PASS alone where this was on stderr
     assert re.search(rf"^encoder-gate verdict: FAIL for the files here now: the model directory {model} "
                      r"changed since (accuracy|findings)\.json was written \(content \w{8} then, \w{8} now\)",
-                     captured.err)
-    assert re.search(rf"the dataset {data} changed since \w+\.json was written \(contents ", captured.err)
+                     captured.out, re.MULTILINE)
+    assert re.search(rf"the dataset {data} changed since \w+\.json was written \(contents ", captured.out)
+
+
+def test_cli_verdict_fails_for_results_of_another_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]):
+    """A PR's commit whose session stopped on its configuration (an unknown key: a usage error, no
+    document written): `encoder-gate verdict` printed the last commit's PASS and exited 0."""
+    import subprocess
+
+    from encoder_gate.plugin.stash import record_findings
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("commit", "-q", "--allow-empty", "-m", "judged")
+    judged = git("rev-parse", "HEAD")
+    report = tmp_path / ".encoder-gate"
+    report.mkdir()
+    doc = accuracy_doc(all_pass())
+    doc["provenance"] = {**prov(), "commit": judged}
+    (report / "accuracy.json").write_text(json.dumps(doc))
+    record_findings(report, doc["provenance"], {"accuracy.json"}, [])
+    monkeypatch.chdir(tmp_path)
+    assert main(["verdict"]) == 0
+    git("commit", "-q", "--allow-empty", "-m", "bogus-key = 3")
+    now = git("rev-parse", "HEAD")
+    assert main(["verdict"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("## encoder-gate: PASS") == 2  # the stored verdict, as it was
+    assert out.rstrip().endswith(
+        "encoder-gate verdict: FAIL for the files here now: the results were written at commit "
+        f"{judged[:12]}, and {now[:12]} is checked out here now. Run the gate again (pytest accuracy, "
+        "pytest benchmarks) to judge them")
 
 
 def test_cli_verdict_without_results_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

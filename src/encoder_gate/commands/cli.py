@@ -39,6 +39,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.publish import current_verdict
 from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.runtime.provenance import changed_since
+from encoder_gate.runtime.worktree import head_commit
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.files import benchmark_files, load_benchmarks
 from encoder_gate.studies import ab_noise, accuracy_noise
@@ -479,10 +480,11 @@ def run_verdict(args: argparse.Namespace) -> int:
     decided = read_document(args.report_dir, VERDICT_JSON) or {}
     judged = {name: (read_document(args.report_dir, name) or {}).get("provenance")
               for name in decided.get("sources") or {}}
-    changed = changed_since(judged)
-    if changed:  # the verdict is of the files as they were: it says nothing of these (walk AE)
+    changed = changed_since(judged, head_commit(Path.cwd()))
+    if changed:  # the verdict is of the files as they were: it says nothing of these (walk AE); on
+        # stdout, after the verdict: a CI step that keeps stdout (the job summary) keeps this too
         print("encoder-gate verdict: FAIL for the files here now: " + "; ".join(changed)
-              + ". Run the gate again (pytest accuracy, pytest benchmarks) to judge them", file=sys.stderr)
+              + ". Run the gate again (pytest accuracy, pytest benchmarks) to judge them")
         return 1
     return 0 if decided.get("passed") else 1
 

@@ -225,13 +225,20 @@ def _same(part: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool
     return rest(mine) == rest(theirs)
 
 
-def changed_since(blocks: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+def changed_since(blocks: Mapping[str, Mapping[str, Any] | None], head: str | None = None) -> list[str]:
     """What the files the results documents were computed from hold now, where it differs: the model
     directory (its content hash) and a dataset file (its sha256), by the absolute paths their
-    provenance names (`dir`, `file`: whatever directory the command runs from). `encoder-gate
-    verdict` reads documents written earlier; a PASS of them says nothing of a model retrained since
-    (walk AE). A path that is not here (another machine's checkout, a pruned cache) is not checked."""
+    provenance names (`dir`, `file`: whatever directory the command runs from), and the commit
+    checked out (`head`, None: not known) where they name another. `encoder-gate verdict` reads
+    documents written earlier; a PASS of them says nothing of a model retrained since (walk AE), nor
+    of a later commit (a session that stopped on its configuration left the last one's PASS). A
+    path that is not here (another machine's checkout, a pruned cache) is not checked."""
     out: dict[str, str] = {}
+    commits = sorted({str(b["commit"]) for b in blocks.values()
+                      if isinstance(b, Mapping) and b.get("commit")})
+    if head and commits and head not in commits:
+        out["commit"] = (f"the results were written at commit {', '.join(c[:12] for c in commits)}, and "
+                         f"{head[:12]} is checked out here now")
     for name, block in blocks.items():
         model, data = (block or {}).get("model") or {}, (block or {}).get("dataset") or {}
         path, recorded = Path(str(model.get("dir") or "")), model.get("content_hash")
