@@ -477,3 +477,17 @@ def test_the_twin_rows_are_explained_only_where_one_is():
         "onnx-int8~saturating": {"integer_path": "saturating", "can_saturate": True,
                                  "computed_by": "rewrite"}}}
     assert "A row `NAME~PATH` is the same file" in integer_path_notes(twin)[0]
+
+
+def test_accuracy_and_speed_of_two_library_stacks_joined_in_one_verdict_are_said():
+    """`pytest accuracy`, an upgrade of onnxruntime, `pytest benchmarks`: the verdict joined a row's
+    accuracy of one stack with its speed of the other, PASS, and named no version."""
+    doc, speed = accuracy_doc(all_pass()), speedups_doc()
+    doc["versions"] = {"python": "3.11", "torch": "2.13.0", "onnxruntime": "1.32.0"}
+    speed["versions"] = {"torch": "2.13.0", "onnxruntime": "1.21.0", "optimum": "not installed"}
+    text = render_verdict(doc, speed)
+    assert ("- accuracy.json and speedups.json were computed on other library versions (onnxruntime 1.32.0 "
+            "for accuracy, 1.21.0 for speed): each row joins its accuracy on one with its speed on the "
+            "other; run `pytest accuracy benchmarks` in one session to judge one stack") in text
+    speed["versions"]["onnxruntime"] = "1.32.0"
+    assert "other library versions" not in render_verdict(doc, speed)

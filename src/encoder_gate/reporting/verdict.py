@@ -38,7 +38,7 @@ from encoder_gate.reporting.ab import outputs_moved
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, dataset_notes, limit_note, truncation_notes
 from encoder_gate.reporting.markdown import markdown_cell, markdown_line
 from encoder_gate.speed.contention import contention_said
-from encoder_gate.speed.machine import oversubscribed
+from encoder_gate.speed.machine import other_stack, oversubscribed
 from encoder_gate.speed.results import by_case
 from encoder_gate.speed.rounds import texts_said
 from encoder_gate.tasks import task_of_document
@@ -600,7 +600,7 @@ def render(verdict: Verdict) -> VerdictReport:
     runners = [(speedups or {}).get("fingerprint"), *((speedups or {}).get("fingerprints") or [])]
     said = next((note for fp in runners if (note := oversubscribed(fp))), None)
     crowded = [f"speedups.json: {said}"] if said else []
-    warnings = [*(gate.get("warnings") or []), *crowded,
+    warnings = [*(gate.get("warnings") or []), *crowded, *other_stack(accuracy, speedups),
                 *_row_warnings(rows, ab, {b.name for b in verdict.backends if b.status is Status.FAIL}),
                 *(f"{e.get('backend')} {e.get('case')} vs base: inconclusive, {e.get('describe')}"
                   for e in (ab or {}).get("speed") or [] if e.get("status") == "inconclusive")]

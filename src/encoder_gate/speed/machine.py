@@ -351,3 +351,17 @@ def machine_mismatch_message(source: str, differences: Sequence[str]) -> str:
             f"hardware, threads and libraries: save the baseline on this machine, or set "
             f"{ENV_ALLOW_OTHER_MACHINE}=1 to compare anyway (e.g. when the difference is the "
             "change under test, such as a torch upgrade)")
+
+
+def other_stack(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None) -> list[str]:
+    """A line when the joined accuracy.json and speedups.json were computed on other versions of a
+    library both name (`pytest accuracy`, an upgrade of onnxruntime, `pytest benchmarks`: a row's
+    accuracy of one stack beside its speed of another, said nowhere), else none."""
+    mine, theirs = (accuracy or {}).get("versions") or {}, (speedups or {}).get("versions") or {}
+    if not isinstance(mine, Mapping) or not isinstance(theirs, Mapping):
+        return []
+    differ = [f"{name} {mine[name]} for accuracy, {theirs[name]} for speed"
+              for name in sorted(set(mine) & set(theirs)) if mine[name] != theirs[name]]
+    return [f"accuracy.json and speedups.json were computed on other library versions ({'; '.join(differ)}): "
+            "each row joins its accuracy on one with its speed on the other; run `pytest accuracy "
+            "benchmarks` in one session to judge one stack"] if differ else []
