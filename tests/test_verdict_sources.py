@@ -397,6 +397,13 @@ def test_a_pr_against_its_base_joins_the_verdict_of_its_own_commit_only():
     assert any("ab.json in this directory left out: written at commit bbbbbbbbbbbb, not aaaaaaaaaaaa" in n
                for n in verdict.left_out)
     assert AB_FILE in decide_documents(doc, None, {**ab, "provenance": here}, here).judged
+    # another PR's ONNX file differs with its commit: the commit is the reason (it said "onnx-int8
+    # computed from onnx:ce313fd5, not onnx:dbe708e6", a hunt's main branch after a PR's session)
+    here["artifacts"] = {"onnx-int8": "onnx:" + "a" * 16}
+    there["artifacts"] = {"onnx-int8": "onnx:" + "b" * 16}
+    notes = decide_documents({**doc, "provenance": here}, None, {**ab, "provenance": there}, here).left_out
+    assert any("ab.json in this directory left out: written at commit bbbbbbbbbbbb, not aaaaaaaaaaaa (its "
+               "results are of that commit's PR)," in n for n in notes), notes
 
 
 def test_an_unevaluated_backend_fails_the_session_that_wrote_its_accuracy():

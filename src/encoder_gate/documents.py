@@ -380,12 +380,15 @@ def belonging(docs: Mapping[str, Mapping[str, Any] | None],
     notes: list[str] = []
     for name, doc in present.items():
         block = doc.get("provenance")
-        why = mismatch(block, anchor or {}) or other_cpu(block, anchor)  # no anchor: none has provenance
         known = DOCUMENTS.get(name)
         mine, now = (block or {}).get("commit"), (anchor or {}).get("commit")
-        if why is None and known is not None and known.of_its_commit and mine and now and mine != now:
+        why = None
+        if known is not None and known.of_its_commit and mine and now and mine != now:  # first: the rest
+            # differs with the commit (another PR's ONNX file), and is no reason of its own
             why = (f"written at commit {str(mine)[:12]}, not {str(now)[:12]} (its results are of that "
                    "commit's PR)")
+        # no anchor: none has provenance
+        why = why or mismatch(block, anchor or {}) or other_cpu(block, anchor)
         if why is None and known is not None:  # a session that timed nothing measured at no thread count
             timed = (anchor or {}).get("timed", True) and (block or {}).get("timed", True)
             why = differing_criteria(block, anchor, tuple(k for k in known.judged_by
