@@ -200,7 +200,8 @@ def test_a_retrained_model_of_one_name_is_said_once_not_by_its_backends_hashes()
     sp["provenance"] = {**prov(model="model", content_hash="a868c3e4bb", written="2026-11-23T10:05:00+0000"),
                         "artifacts": {"onnx-fp16": "onnx:99990000bb"}}
     text = render_verdict(acc, sp, None, sp["provenance"])
-    said = "accuracy.json in this directory left out: model model of other contents (d7428a92, not a868c3e4),"
+    said = ("accuracy.json in this directory left out: model 'model' of other contents (d7428a92, not "
+            "a868c3e4),")
     assert said in text and "computed from" not in text
 
 

@@ -194,13 +194,14 @@ def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str 
 
 
 def _differs(part: str, block: Mapping[str, Any], anchor: Mapping[str, Any]) -> str:
-    """How `block`'s `part` differs from `anchor`'s, in words: "model model of other contents
+    """How `block`'s `part` differs from `anchor`'s, in words: "model 'model' of other contents
     (d7428a92, not a868c3e4)" where one model directory was retrained (walk AG: "model model
-    (d7428a92), not model (a868c3e4)"), else both as read."""
+    (d7428a92), not model (a868c3e4)"; its name quoted: a directory named `model` read "model
+    model"), else both as read."""
     mine, theirs = block.get(part) or {}, anchor.get(part) or {}
     if part == "model" and mine.get("name") == theirs.get("name"):
-        return (f"model {mine.get('name')} of other contents ({str(mine.get('content_hash'))[:8]}, not "
-                f"{str(theirs.get('content_hash'))[:8]})")
+        return (f"model {str(mine.get('name'))!r} of other contents "
+                f"({str(mine.get('content_hash'))[:8]}, not {str(theirs.get('content_hash'))[:8]})")
     return f"{part} {_part(part, block, anchor)}, not {_part(part, anchor, block)}"
 
 
