@@ -480,7 +480,7 @@ def run_verdict(args: argparse.Namespace) -> int:
     decided = read_document(args.report_dir, VERDICT_JSON) or {}
     judged = {name: (read_document(args.report_dir, name) or {}).get("provenance")
               for name in decided.get("sources") or {}}
-    changed = changed_since(judged, head_commit(Path.cwd()))
+    changed = changed_since(judged, head_commit(Path(args.report_dir).resolve()))
     if changed:  # the verdict is of the files as they were: it says nothing of these (walk AE); on
         # stdout, after the verdict: a CI step that keeps stdout (the job summary) keeps this too
         print("encoder-gate verdict: FAIL for the files here now: " + "; ".join(changed)

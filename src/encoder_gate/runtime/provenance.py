@@ -230,14 +230,18 @@ def changed_since(blocks: Mapping[str, Mapping[str, Any] | None], head: str | No
     """What the files the results documents were computed from hold now, where it differs: the model
     directory (its content hash) and a dataset file (its sha256), by the absolute paths their
     provenance names (`dir`, `file`: whatever directory the command runs from), and the commit
-    checked out (`head`, None: not known) where they name another. `encoder-gate verdict` reads
-    documents written earlier; a PASS of them says nothing of a model retrained since (walk AE), nor
-    of a later commit (a session that stopped on its configuration left the last one's PASS). A
-    path that is not here (another machine's checkout, a pruned cache) is not checked."""
+    checked out where the report directory is (`head`, None: not in a repository) where they name
+    another and were computed here (their model directory is here: a CI run's downloaded report
+    is not held to a local checkout's commit). `encoder-gate verdict` reads documents written
+    earlier; a PASS of them says nothing of a model retrained since (walk AE), nor of a later commit
+    (a session that stopped on its configuration left the last one's PASS). A path that is not here
+    (another machine's checkout, a pruned cache) is not checked."""
     out: dict[str, str] = {}
-    commits = sorted({str(b["commit"]) for b in blocks.values()
-                      if isinstance(b, Mapping) and b.get("commit")})
-    if head and commits and head not in commits:
+    mine = [b for b in blocks.values() if isinstance(b, Mapping)]
+    commits = sorted({str(b["commit"]) for b in mine if b.get("commit")})
+    dirs = [str((b.get("model") or {}).get("dir") or "") for b in mine]
+    here = any(d and (Path(d) / "config.json").is_file() for d in dirs)
+    if head and commits and here and head not in commits:
         out["commit"] = (f"the results were written at commit {', '.join(c[:12] for c in commits)}, and "
                          f"{head[:12]} is checked out here now")
     for name, block in blocks.items():
