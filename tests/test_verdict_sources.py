@@ -499,3 +499,52 @@ def test_accuracy_and_speed_of_two_library_stacks_joined_in_one_verdict_are_said
             "other; run `pytest accuracy benchmarks` in one session to judge one stack") in text
     speed["versions"]["onnxruntime"] = "1.32.0"
     assert "other library versions" not in render_verdict(doc, speed)
+
+
+def test_cli_verdict_fails_for_results_of_another_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]):
+    """A PR's commit whose session stopped on its configuration (an unknown key: a usage error, no
+    document written): `encoder-gate verdict` printed the last commit's PASS and exited 0."""
+    import subprocess
+
+    from encoder_gate.cache import hash_files
+    from encoder_gate.models.spec import model_files
+    from encoder_gate.plugin.stash import record_findings
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("commit", "-q", "--allow-empty", "-m", "judged")
+    judged = git("rev-parse", "HEAD")
+    report, model = tmp_path / ".encoder-gate", tmp_path / "model"
+    report.mkdir()
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    doc = accuracy_doc(all_pass())
+    doc["provenance"] = {**prov(), "commit": judged}
+    # a CI run's report, downloaded into a checkout: its model directory is the runner's, not here
+    elsewhere = {**doc["provenance"], "model": {**doc["provenance"]["model"], "dir": "/home/runner/work/m"}}
+    (report / "accuracy.json").write_text(json.dumps({**doc, "provenance": elsewhere}))
+    record_findings(report, elsewhere, {"accuracy.json"}, [])
+    git("commit", "-q", "--allow-empty", "-m", "a later commit, the report downloaded")
+    monkeypatch.chdir(tmp_path)
+    assert main(["verdict"]) == 0  # not held to this checkout's commit
+    git("reset", "-q", "--hard", judged)
+    (model / "model.safetensors").write_bytes(b"weights")
+    computed = {"dir": str(model), "content_hash": hash_files(model, model_files(model))[:20]}
+    doc["provenance"]["model"] = {**doc["provenance"]["model"], **computed}  # computed here
+    (report / "accuracy.json").write_text(json.dumps(doc))
+    record_findings(report, doc["provenance"], {"accuracy.json"}, [])
+    assert main(["verdict"]) == 0
+    git("commit", "-q", "--allow-empty", "-m", "bogus-key = 3")
+    now = git("rev-parse", "HEAD")
+    assert main(["verdict"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("## encoder-gate: PASS") == 3  # the stored verdict, as it was
+    assert out.rstrip().endswith(
+        "encoder-gate verdict: FAIL for the files here now: the results were written at commit "
+        f"{judged[:12]}, and {now[:12]} is checked out here now. Run the gate again (pytest accuracy, "
+        "pytest benchmarks) to judge them")
+
