@@ -555,6 +555,23 @@ def test_a_branch_behind_its_base_ref_is_judged_against_where_it_left_it(tmp_pat
     merged = base_worktree(repo, "main", said.append)
     assert 'model = "retrained again"' in (merged / "pyproject.toml").read_text()
     assert said == []
+    # a shallow clone (CI's fetch-depth 1) knows no fork point: main itself, and why, with the fix
+    shallow = tmp_path / "shallow"
+    for args, cwd in ((["clone", "-q", "--depth", "1", "--branch", "pr", f"file://{repo}", str(shallow)],
+                       tmp_path),
+                      (["fetch", "-q", "--depth", "1", "origin", "main:refs/remotes/origin/main"], shallow)):
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+    base = base_worktree(shallow, "origin/main", said.append)
+    assert 'model = "retrained again"' in (base / "pyproject.toml").read_text()
+    assert said == ["--gate-base-ref origin/main: this clone is shallow, so where HEAD left origin/main is "
+                    "not known: compared with origin/main itself (fetch its history: fetch-depth: 0 in CI)"]
+    # HEAD behind main with no commit of its own: main itself (not HEAD against itself), said
+    said.clear()
+    git("checkout", "-q", "--detach", left)
+    behind = base_worktree(repo, "main", said.append)
+    assert 'model = "retrained again"' in (behind / "pyproject.toml").read_text()
+    assert said == ["--gate-base-ref main: HEAD is behind main with no commit of its own: compared with main "
+                    "itself"]
 
 
 def test_a_wrong_gate_base_is_a_usage_error_before_anything_is_built(pytester: pytest.Pytester):

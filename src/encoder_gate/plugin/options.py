@@ -65,8 +65,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
                                    "(default 30)"),
     ("base", "DIR", "a checkout of the PR's base: its [tool.encoder-gate], model and backends run beside the "
                     "PR's in this session, and the vs-base tests compare each backend's accuracy and speed"),
-    ("base-ref", "REF", "a git ref of the PR's base (e.g. origin/main), checked out in a git worktree and "
-                        "run as --gate-base"),
+    ("base-ref", "REF", "a git ref of the PR's base (e.g. origin/main): where HEAD left it (their "
+                        "merge-base) is checked out in a git worktree and run as --gate-base"),
     ("min-slowdown", "SHARE", "vs base: the smallest slowdown that fails a cell (default 0.05: 5 percent)"),
     ("inconclusive", "MODE", "vs base: how a cell that could not decide within its budget counts, warn "
                              "(default) or fail"),

@@ -99,10 +99,16 @@ def fork_point(toplevel: Path, ref: str, sha: str) -> tuple[str, str | None]:
     counted as this PR's (a branch behind main, run locally, was failed for main's own changes);
     in CI's merge commit, which holds `ref`, that is `ref` itself. None to say where it is."""
     fork = _git_or_none(toplevel, "merge-base", "HEAD", sha)
+    if fork is None and _git_or_none(toplevel, "rev-parse", "--is-shallow-repository") == "true":
+        return sha, (f"--gate-base-ref {ref}: this clone is shallow, so where HEAD left {ref} is not known: "
+                     f"compared with {ref} itself (fetch its history: fetch-depth: 0 in CI)")
     if fork is None:
         return sha, f"--gate-base-ref {ref}: HEAD shares no history with {ref}: compared with {ref} itself"
     if fork == sha:
         return sha, None
+    if fork == _git_or_none(toplevel, "rev-parse", "HEAD"):  # no commit of its own: nothing of a PR's
+        return sha, (f"--gate-base-ref {ref}: HEAD is behind {ref} with no commit of its own: compared "
+                     f"with {ref} itself")
     ahead = _git_or_none(toplevel, "rev-list", "--count", f"HEAD..{sha}") or "some"
     return fork, (f"--gate-base-ref {ref}: this branch left {ref} at {fork[:10]}, and {ref} has {ahead} "
                   f"commit(s) since that HEAD does not hold: the base is {fork[:10]}, so their changes are "
