@@ -165,16 +165,25 @@ def test_the_speedup_plot_bars_each_cell_with_the_verdicts_interval(tmp_path, mo
 FOREIGN_SAVE = {"benchmarks": [{"name": "test_parse", "extra_info": {}, "stats": {"median": 1, "min": 1}}]}
 
 
-def test_a_save_of_no_encoder_gate_benchmark_given_by_name_is_refused_in_one_line(tmp_path, capsys):
+def test_a_save_of_no_encoder_gate_benchmark_given_by_name_is_refused_in_one_line(tmp_path, monkeypatch,
+                                                                                  capsys):
     """A project's own pytest-benchmark save given to `report --benchmarks`: a page saying "no
-    encoder-gate benchmarks", exit 0, where `--accuracy` of another tool's JSON exits 1."""
+    encoder-gate benchmarks", exit 0, where `--accuracy` of another tool's JSON exits 1. Beside an
+    accuracy file (a CI session that failed before it timed anything), left out and said: the
+    accuracy page is still written."""
+    monkeypatch.chdir(tmp_path)
     foreign = tmp_path / "0001_other.json"
     foreign.write_text(json.dumps(FOREIGN_SAVE))
-    assert cli.main(["report", "--benchmarks", str(foreign), "--out", str(tmp_path / "rep")]) == 1
-    assert capsys.readouterr().err.strip() == (
-        f"encoder-gate report: error: {foreign} holds no encoder-gate benchmark (none of its 1 benchmarks "
-        "has the gate's extra_info and timing); give a save of `pytest benchmarks` (--benchmark-autosave, or "
-        "--benchmark-json FILE)")
+    why = (f"{foreign} holds no encoder-gate benchmark (none of its 1 benchmarks has the gate's extra_info "
+           "and timing); give a save of `pytest benchmarks` (--benchmark-autosave, or --benchmark-json FILE)")
+    assert cli.main(["report", "--benchmarks", str(foreign), "--out", "rep"]) == 1
+    assert capsys.readouterr().err.strip() == f"encoder-gate report: error: {why}"
+    (tmp_path / ".encoder-gate").mkdir()
+    (tmp_path / ".encoder-gate" / "accuracy.json").write_text(json.dumps(ACCURACY))
+    assert cli.main(["report", "--benchmarks", str(foreign), "--out", "rep"]) == 0
+    assert capsys.readouterr().err == f"warning: left out: {why}\n"
+    page = (tmp_path / "rep" / "benchmarks.md").read_text()
+    assert "## Accuracy" in page and f"_Left out: {why}._" in page
 
 
 def test_the_newest_save_of_the_gates_benchmarks_is_reported_not_the_projects_own(saved, tmp_path,
@@ -193,15 +202,21 @@ def test_the_newest_save_of_the_gates_benchmarks_is_reported_not_the_projects_ow
     assert "read .benchmarks/m/0001_gate.json" in capsys.readouterr().out
     assert cli.main(["report", "--benchmarks", ".benchmarks", "--out", "rep"]) == 0  # a directory: the same
     assert "read .benchmarks/m/0001_gate.json" in capsys.readouterr().out
+    cut = root / ".benchmarks" / "m" / "0003_cut.json"  # a session killed as it saved: said, not passed
+    cut.write_text(saved.read_text()[:200])
+    assert cli.main(["report", "--out", "rep"]) == 1
+    assert "0003_cut.json is not valid JSON" in capsys.readouterr().err
+    cut.unlink()
     gate.unlink()
     assert cli.main(["report", "--benchmarks", ".benchmarks", "--out", "rep"]) == 1
     assert ("none of the 1 pytest-benchmark saves under .benchmarks holds an encoder-gate benchmark (another "
             "test suite's saves?)") in capsys.readouterr().err
 
 
-def test_a_hand_edited_save_whose_figures_are_strings_is_one_line(saved, tmp_path, capsys):
+def test_a_hand_edited_save_whose_figures_are_strings_is_one_line(saved, tmp_path, monkeypatch, capsys):
     """A save whose extra_info figures were put in quotes by hand: a ValueError traceback from deep in
     the page's formatting."""
+    monkeypatch.chdir(tmp_path)
     doc = json.loads(saved.read_text())
     for bench in doc["benchmarks"]:
         info = bench["extra_info"]
@@ -210,8 +225,8 @@ def test_a_hand_edited_save_whose_figures_are_strings_is_one_line(saved, tmp_pat
     edited.write_text(json.dumps(doc))
     assert cli.main(["report", "--benchmarks", str(edited), "--out", str(tmp_path / "rep")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"encoder-gate report: error: {edited}: not a save this encoder-gate can read (")
-    assert "was it edited by hand?" in err and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"encoder-gate report: error: {edited}: a figure this encoder-gate cannot read (")
+    assert "was one edited by hand?" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_report_defaults_to_the_newest_save(saved, tmp_path, monkeypatch, capsys):
@@ -265,7 +280,7 @@ def test_cli_report_after_an_unsaved_run_says_where_its_speedups_are(tmp_path, m
     err = capsys.readouterr().err
     assert ("warning: no pytest-benchmark save to draw the throughput tables and plots from; the last "
             "session's speedups are in .encoder-gate/speedups.json") in err and "--benchmark-autosave" in err
-    assert "No pytest-benchmark save was found: run `pytest benchmarks --benchmark-autosave`" in (
+    assert "No pytest-benchmark save of the gate's benchmarks was found: run `pytest benchmarks" in (
         tmp_path / "rep" / "benchmarks.md").read_text()
 
 

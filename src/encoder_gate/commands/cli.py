@@ -86,6 +86,7 @@ def run_report(args: argparse.Namespace) -> int:
     files = write_report(args.out, args.benchmarks, accuracy, DEFAULT_BENCHMARKS_ROOT, ab)
     for source in files.sources:
         print(f"read {source}")
+    print("".join(f"warning: left out: {why}\n" for why in files.left_out), end="", file=sys.stderr)
     speedups = DEFAULT_VERDICT_DIR / SPEEDUPS_FILE
     last_run = speedups.stat().st_mtime if args.benchmarks is None and speedups.is_file() else None
     older = [s for s in files.sources if last_run is not None and s.stat().st_mtime < last_run - 60]
@@ -481,8 +482,7 @@ def run_verdict(args: argparse.Namespace) -> int:
     judged = {name: (read_document(args.report_dir, name) or {}).get("provenance")
               for name in decided.get("sources") or {}}
     changed = changed_since(judged, head_commit(Path(args.report_dir).resolve()))
-    if changed:  # the verdict is of the files as they were: it says nothing of these (walk AE); on
-        # stdout, after the verdict: a CI step that keeps stdout (the job summary) keeps this too
+    if changed:  # of the files as they were, not these (walk AE); on stdout, as a job summary keeps
         print("encoder-gate verdict: FAIL for the files here now: " + "; ".join(changed)
               + ". Run the gate again (pytest accuracy, pytest benchmarks) to judge them")
         return 1

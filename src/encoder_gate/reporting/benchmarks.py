@@ -36,10 +36,10 @@ from encoder_gate.reporting.ab_plot import plot_vs_base, vs_base_section
 from encoder_gate.reporting.accuracy import COLUMNS, column_cell
 from encoder_gate.speed.batches import DISPATCHES
 from encoder_gate.speed.files import (
-    check_gate_save,
     latest_benchmark_file,
     load_benchmark_json,
     newest_gate_save,
+    not_a_gate_save,
 )
 from encoder_gate.speed.gpu_busy import DISPATCH_BOUND_HELP, DISPATCH_BOUND_SHARE
 from encoder_gate.speed.results import (
@@ -295,7 +295,8 @@ def render_markdown(rows: Sequence[Row], docs: Sequence[Mapping[str, Any]], sour
         lines += ["## Throughput (messages/s)", "", *throughput_tables(rows), *latency_table(rows),
                   *memory_table(rows), *gpu_memory_table(rows), *dispatch_bound_lines(rows)]
     else:  # every save read holds the gate's benchmarks (write_report): none was found
-        lines += ["No pytest-benchmark save was found: run `pytest benchmarks --benchmark-autosave` (or "
+        lines += ["No pytest-benchmark save of the gate's benchmarks was found: run `pytest benchmarks "
+                  "--benchmark-autosave` (or "
                   "`--benchmark-json FILE`, then `encoder-gate report --benchmarks FILE`) for these tables "
                   "and plots.", ""]
     if plots:
@@ -413,6 +414,7 @@ class ReportFiles:
     markdown: Path
     plots: tuple[Path, ...]
     sources: tuple[Path, ...]
+    left_out: tuple[str, ...] = ()  # saves given that hold no gate benchmark, each with why
 
 
 def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path | None) -> list[Path]:
@@ -459,14 +461,21 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
         check_schema(versus, AB_FILE, ab)
     if not sources and acc is None and versus is None:
         raise GateError(
-            f"nothing to report: no pytest-benchmark results under {default_root}, no accuracy file and no "
-            "ab.json; run `pytest accuracy benchmarks --gate-base ../base` or `pytest benchmarks "
+            f"nothing to report: no save of the gate's benchmarks under {default_root}, no accuracy file and "
+            "no ab.json; run `pytest accuracy benchmarks --gate-base ../base` or `pytest benchmarks "
             "--benchmark-autosave` (or pass --benchmarks FILE_OR_DIR)"
         )
     docs = [load_benchmark_json(p) for p in sources]
-    for path, doc in zip(sources, docs, strict=True):
-        check_gate_save(path, doc)
+    # a save of no gate benchmark given by name: refused where it is all there is to report, else
+    # left out and said (a failed CI session's save, whose accuracy page must still be written)
+    whys = [not_a_gate_save(path, doc) for path, doc in zip(sources, docs, strict=True)]
+    foreign = [why for why in whys if why]
+    if foreign and len(foreign) == len(sources) and acc is None and versus is None:
+        raise GateError(foreign[0])
+    sources = [p for p, why in zip(sources, whys, strict=True) if why is None]
+    docs = [d for d, why in zip(docs, whys, strict=True) if why is None]
     out.mkdir(parents=True, exist_ok=True)
+    inputs = ", ".join(str(p) for p in (*sources, accuracy, ab) if p is not None)
     try:
         rows = collect_rows(docs)
         plots = [p for variant in sorted({r.variant for r in rows}, key=variant_key)
@@ -476,9 +485,10 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
             plots.append(speed)
         text = render_markdown(rows, docs, sources, acc, plots)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:  # hand-edited: a figure in quotes
-        raise GateError(f"{', '.join(map(str, sources))}: not a save this encoder-gate can read "
-                        f"({type(exc).__name__}: {exc}); was it edited by hand? Save a session of `pytest "
-                        "benchmarks` again (--benchmark-autosave, or --benchmark-json FILE)") from None
+        raise GateError(f"{inputs}: a figure this encoder-gate cannot read ({type(exc).__name__}: {exc}); "
+                        "was one edited by hand? Write it again (`pytest benchmarks --benchmark-autosave`, "
+                        "`pytest accuracy`)") from None
+    text += "".join(f"\n_Left out: {why}._\n" for why in foreign)
     if versus is not None:
         try:
             text, plots = _with_vs_base(versus, ab, acc, out, text, plots)
@@ -486,4 +496,4 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
             raise GateError(f"{ab} is not an ab.json this encoder-gate can read ({type(exc).__name__}: "
                             f"{exc}); re-run the session that writes it (--gate-base)") from None
     md = write_page(out, BENCHMARKS_PAGE, text)
-    return ReportFiles(md, tuple(plots), tuple(sources))
+    return ReportFiles(md, tuple(plots), tuple(sources), tuple(foreign))

@@ -22,17 +22,19 @@ def benchmark_files(root: Path) -> list[Path]:
 def newest_gate_save(root: Path) -> Path | None:
     """The newest save under `root` that holds an encoder-gate benchmark, or None: a project's own
     pytest-benchmark tests save beside the gate's (the same `.benchmarks`), and the newest save of
-    all was theirs after a run of them, a report of no figure."""
-    return next((path for path in reversed(benchmark_files(root)) if holds_gate_benchmarks(path)), None)
+    all was theirs after a run of them, a report of no figure. A save that cannot be read is an
+    error, as it was when the newest was taken whatever it held (a session killed mid-save)."""
+    return _newest_gate_save(benchmark_files(root))
+
+
+def _newest_gate_save(files: Sequence[Path]) -> Path | None:
+    return next((path for path in reversed(files) if holds_gate_benchmarks(path)), None)
 
 
 def holds_gate_benchmarks(path: Path) -> bool:
-    """Whether the pytest-benchmark file at `path` holds an encoder-gate benchmark (an unreadable
-    one holds none)."""
-    try:
-        return bool(results_from_json(load_benchmark_json(path)))
-    except GateError:
-        return False
+    """Whether the pytest-benchmark file at `path` holds an encoder-gate benchmark (GateError: it
+    cannot be read as one)."""
+    return bool(results_from_json(load_benchmark_json(path)))
 
 
 def latest_benchmark_file(root: Path) -> Path:
@@ -43,7 +45,7 @@ def latest_benchmark_file(root: Path) -> Path:
             f"no pytest-benchmark results under {root}; run `pytest benchmarks --benchmark-autosave` "
             "first, or pass --benchmarks FILE"
         )
-    newest = newest_gate_save(root)
+    newest = _newest_gate_save(files)
     if newest is None:
         raise GateError(f"none of the {len(files)} pytest-benchmark saves under {root} holds an "
                         "encoder-gate benchmark (another test suite's saves?); run `pytest benchmarks "
@@ -59,14 +61,15 @@ def load_benchmark_json(path: Path) -> dict[str, Any]:
     return doc
 
 
-def check_gate_save(path: Path, doc: Mapping[str, Any]) -> None:
-    """Refuse a save given by name that holds no encoder-gate benchmark (another tool's, or a
-    session of the user's own benchmarks): its report would be a page of no figure, exit 0."""
-    if not results_from_json(doc):
-        count = len(doc.get("benchmarks") or [])
-        raise GateError(f"{path} holds no encoder-gate benchmark (none of its {count} benchmarks has the "
-                        "gate's extra_info and timing); give a save of `pytest benchmarks` "
-                        "(--benchmark-autosave, or --benchmark-json FILE)")
+def not_a_gate_save(path: Path, doc: Mapping[str, Any]) -> str | None:
+    """Why a save given by name holds no encoder-gate benchmark (another tool's, a session of the
+    user's own benchmarks, one whose every benchmark errored), or None where it holds one."""
+    if results_from_json(doc):
+        return None
+    count = len(doc.get("benchmarks") or [])
+    return (f"{path} holds no encoder-gate benchmark (none of its {count} benchmarks has the gate's "
+            "extra_info and timing); give a save of `pytest benchmarks` (--benchmark-autosave, or "
+            "--benchmark-json FILE)")
 
 
 def load_benchmarks(paths: Sequence[Path]) -> list[dict[str, Any]]:
