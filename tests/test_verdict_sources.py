@@ -384,6 +384,11 @@ def test_a_set_too_small_to_see_the_margin_against_the_base_is_said_once():
     failed = {"torch": entry, "onnx-fp32": {**entry, "passed": False, "failure": "the PR lost accuracy"}}
     text = render(decide_documents(accuracy_doc(all_pass()), None, {**ab, "accuracy": failed})).markdown
     assert f"- against the base (torch): {small}" in text
+    # a backend that fails on its speed alone keeps it: its accuracy passed, on too few texts
+    slow = {**ab, "speed": [speed_cell("onnx-fp32", "fail", True)]}
+    verdict = decide_documents(accuracy_doc(all_pass()), None, slow)
+    assert verdict.backend("onnx-fp32").status is Status.FAIL
+    assert f"- against the base (torch, onnx-fp32): {small}" in render(verdict).markdown
 
 
 def test_a_pr_against_its_base_joins_the_verdict_of_its_own_commit_only():

@@ -19,7 +19,7 @@ system).
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -381,19 +381,19 @@ def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     return f"**Failed:** {shown}. Why, with the numbers: below the table."
 
 
-def _row_warnings(rows: Mapping[str, Any], ab: Mapping[str, Any] | None,
-                  failed: Collection[str]) -> list[str]:
+def _row_warnings(rows: Mapping[str, Any], ab: Mapping[str, Any] | None) -> list[str]:
     """The rows' warnings (`ROW_WARNINGS`) and ab.json's underpowered ones, each text once with the
-    backends it holds for (one set of texts: the backends that decide alike share it). A backend
-    that `failed` has no underpowered warning: "a pass here does not rule out a drop" is of a pass."""
+    backends it holds for (one set of texts: the backends that decide alike share it). A row whose
+    accuracy failed has no underpowered warning: "a pass here does not rule out a drop" is of a
+    pass (a backend failing on its speed alone keeps it: its accuracy passed)."""
     by: dict[str, list[str]] = {}
     for name, row in rows.items():
         for key in ROW_WARNINGS:
-            if (row or {}).get(key) and not (key == "underpowered" and name in failed):
+            if (row or {}).get(key) and not (key == "underpowered" and row.get("verdict") == "fail"):
                 by.setdefault(str(row[key]), []).append(name)
     against: dict[str, list[str]] = {}
     for name, entry in ((ab or {}).get("accuracy") or {}).items():
-        if entry.get("underpowered") and name not in failed:
+        if entry.get("underpowered") and entry.get("passed") is not False:
             against.setdefault(str(entry["underpowered"]), []).append(name)
     return ([f"{', '.join(names)}: {text}" for text, names in by.items()]
             + [f"against the base ({', '.join(names)}): {text}" for text, names in against.items()])
@@ -601,7 +601,7 @@ def render(verdict: Verdict) -> VerdictReport:
     said = next((note for fp in runners if (note := oversubscribed(fp))), None)
     crowded = [f"speedups.json: {said}"] if said else []
     warnings = [*(gate.get("warnings") or []), *crowded, *other_stack(accuracy, speedups),
-                *_row_warnings(rows, ab, {b.name for b in verdict.backends if b.status is Status.FAIL}),
+                *_row_warnings(rows, ab),
                 *(f"{e.get('backend')} {e.get('case')} vs base: inconclusive, {e.get('describe')}"
                   for e in (ab or {}).get("speed") or [] if e.get("status") == "inconclusive")]
     if warnings:
