@@ -502,6 +502,8 @@ def test_accuracy_and_speed_of_two_library_stacks_joined_in_one_verdict_are_said
     assert ("- accuracy.json and speedups.json were computed on other library versions (onnxruntime 1.32.0 "
             "for accuracy, 1.21.0 for speed): each row joins its accuracy on one with its speed on the "
             "other; run `pytest accuracy benchmarks` in one session to judge one stack") in text
+    merged = {"shards": [{"shard": "1/2"}, {"shard": "2/2"}]}  # each row of its own shard's runner
+    assert "other library versions" not in render_verdict({**doc, **merged}, {**speed, **merged})
     speed["versions"]["onnxruntime"] = "1.32.0"
     assert "other library versions" not in render_verdict(doc, speed)
 

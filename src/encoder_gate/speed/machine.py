@@ -356,9 +356,11 @@ def machine_mismatch_message(source: str, differences: Sequence[str]) -> str:
 def other_stack(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any] | None) -> list[str]:
     """A line when the joined accuracy.json and speedups.json were computed on other versions of a
     library both name (`pytest accuracy`, an upgrade of onnxruntime, `pytest benchmarks`: a row's
-    accuracy of one stack beside its speed of another, said nowhere), else none."""
+    accuracy of one stack beside its speed of another, said nowhere), else none. A merge's are not
+    compared: each row is of its own shard's runner, its `versions` of one shard alone."""
     mine, theirs = (accuracy or {}).get("versions") or {}, (speedups or {}).get("versions") or {}
-    if not isinstance(mine, Mapping) or not isinstance(theirs, Mapping):
+    merged = any("shards" in (doc or {}) for doc in (accuracy, speedups))
+    if merged or not isinstance(mine, Mapping) or not isinstance(theirs, Mapping):
         return []
     differ = [f"{name} {mine[name]} for accuracy, {theirs[name]} for speed"
               for name in sorted(set(mine) & set(theirs)) if mine[name] != theirs[name]]
