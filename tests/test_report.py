@@ -227,6 +227,12 @@ def test_a_hand_edited_save_whose_figures_are_strings_is_one_line(saved, tmp_pat
     err = capsys.readouterr().err
     assert err.startswith(f"encoder-gate report: error: {edited}: a figure this encoder-gate cannot read (")
     assert "was one edited by hand?" in err and len(err.strip().splitlines()) == 1
+    # the accuracy file's figure in quotes, no save: that file named (the line began ": a figure")
+    acc = tmp_path / "accuracy.json"
+    acc.write_text(json.dumps({**ACCURACY, "backends": {n: {**row, "f1": str(row["f1"])} for n, row in
+                                                        ACCURACY["backends"].items()}}))
+    assert cli.main(["report", "--accuracy", str(acc), "--out", str(tmp_path / "rep")]) == 1
+    assert capsys.readouterr().err.startswith(f"encoder-gate report: error: {acc}: a figure this ")
 
 
 def test_cli_report_defaults_to_the_newest_save(saved, tmp_path, monkeypatch, capsys):
