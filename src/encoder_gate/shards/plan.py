@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate import __version__
-from encoder_gate.cache import update_record
+from encoder_gate.cache import read_record, update_record
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.predictions import backend_kind
 
@@ -176,12 +176,7 @@ def plan_from_json(doc: Mapping[str, Any]) -> ShardPlan:
 def recorded_costs(cache_dir: Path, model: str) -> dict[str, float]:
     """The seconds each backend's tests took in the last session of `model` that ran it ({} when
     none did, or the file is unreadable: the deal then counts every backend the same)."""
-    path = Path(cache_dir) / COSTS_FILE
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    entry = doc.get(model) if isinstance(doc, dict) else None
+    entry = read_record(Path(cache_dir) / COSTS_FILE).get(model)
     if not isinstance(entry, dict) or not all(map(_seconds, entry.values())):  # another version's, or damaged
         return {}
     return {str(k): float(v) for k, v in entry.items()}
