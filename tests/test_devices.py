@@ -382,6 +382,73 @@ def test_the_fx_cache_diff_names_what_differs_in_torchs_key_between_two_sessions
     assert missing.returncode == 2 and "no torch log at" in missing.stdout
 
 
+def test_the_fx_cache_diff_reads_the_probes_records_where_torchs_printed_details_agree(tmp_path: Path):
+    """With `--probe`, a missed key's example inputs that hashed otherwise than in the earlier key are
+    grouped by the cache-metadata fields that differ (the H200's 202 parameters: torch's printed
+    details the same text on both sides); a key the probe did not record is said."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / ".ci" / "fx-cache-diff"
+    common = ["[aaa] gm: <lambda>()", "[bbb] example_inputs[0]: TensorMetadata(dtype=torch.float32)"]
+    (tmp_path / "a.log").write_text(torch_log(11, "fone", common, "miss"))
+    (tmp_path / "b.log").write_text(torch_log(22, "ftwo", common, "miss"))
+
+    def tensor(requires_grad: bool, static: bool) -> dict:
+        fields = {"dtype": "torch.float32", "requires_grad": repr(requires_grad), "static": repr(static),
+                  "storage_bytes": "3072" if static else "None"}
+        return {"type": "FakeTensor", "hash": f"h{requires_grad}{static}", "fields": fields}
+
+    size = {"type": "SymInt", "hash": "hs", "fields": {"value": "u0"}}
+    for name, key, inputs in (("a", "fone", [size, tensor(True, False), tensor(True, False)]),
+                              ("b", "ftwo", [size, tensor(False, True), tensor(False, True)])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "7.jsonl").write_text(json.dumps({"details": "AOTAutogradCacheDetails", "key": "x",
+                                                             "inputs": []}) + "\n"
+                                                 + json.dumps({"details": "FxGraphHashDetails", "key": key,
+                                                               "inputs": inputs}) + "\n")
+    done = subprocess.run([sys.executable, str(script), *(str(tmp_path / n) for n in ("a.log", "b.log")),
+                           "--probe", str(tmp_path / "a"), str(tmp_path / "b")],
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "ftwo against the earlier fone: 0 differing line(s)" in done.stdout  # torch's text: no help
+    assert ("ftwo, 2 input(s) hashed otherwise (first: example_inputs[1]): requires_grad True -> False; "
+            "static False -> True; storage_bytes None -> 3072") in done.stdout
+    (tmp_path / "b" / "7.jsonl").write_text("")
+    again = subprocess.run([sys.executable, str(script), *(str(tmp_path / n) for n in ("a.log", "b.log")),
+                            "--probe", str(tmp_path / "a"), str(tmp_path / "b")],
+                           capture_output=True, text=True, check=False, timeout=60)
+    assert "the probe recorded no key ftwo in the later session" in again.stdout
+
+
+@pytest.mark.slow
+def test_the_fx_probe_records_the_key_torch_computed_and_each_inputs_metadata(tmp_path: Path):
+    """.ci/fxprobe.py in a process that compiles: one record a FX graph key, its key as torch's
+    codecache computes it, each example input's type, hash and cache-metadata fields."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve().parent.parent / ".ci"
+    code = ("import fxprobe, torch\n"
+            "with torch.no_grad():\n"
+            "    torch.compile(torch.nn.Linear(4, 3))(torch.randn(2, 4))\n")
+    env = {**os.environ, "PYTHONPATH": str(here), "FXPROBE_OUT": str(tmp_path / "probe"),
+           "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for f in (tmp_path / "probe").glob("*.jsonl")
+               for line in f.read_text().splitlines()]
+    graphs = [r for r in records if r["details"] == "FxGraphHashDetails"]
+    assert graphs and graphs[0]["key"].startswith("f")
+    tensors = [i for i in graphs[0]["inputs"] if i["type"] == "FakeTensor"]
+    fields = {"dtype", "shape", "requires_grad", "storage_bytes", "static"}
+    assert tensors and fields <= tensors[0]["fields"].keys()
+
+
 def test_a_gpu_sessions_header_says_how_its_rows_on_the_cpu_are_timed(pytester: pytest.Pytester,
                                                                        cache_dir: Path):
     """At one thread a GPU session times its GPU rows on the wall clock and its CPU rows on the
