@@ -131,6 +131,35 @@ def test_fp16_recipe_fuses_the_torch_export_and_int8_quantizes_it(bert):
 MATRICES = 1000
 
 
+def test_a_cuda_fp16_build_loads_the_cuda_libraries_before_the_optimizers_own_session(bert, monkeypatch,
+                                                                                     tmp_path):
+    """On cuda the FP16 recipe's optimizer opens a CUDA session of its own, in the build's process:
+    the CUDA libraries (and ONNX Runtime's quiet logger) are loaded first, as for the gate's sessions;
+    on the CPU they are not."""
+    import dataclasses
+
+    import onnxruntime.transformers.optimizer as optimizer
+
+    from encoder_gate.backends import onnx_session
+
+    ctx, root, _ = bert
+    calls: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def optimize(*_args: object, **kwargs: object) -> None:
+        calls.append(f"optimize use_gpu={kwargs.get('use_gpu')}")
+        raise Stop
+
+    monkeypatch.setattr(onnx_session, "load_cuda_libraries", lambda: calls.append("load"))
+    monkeypatch.setattr(optimizer, "optimize_model", optimize)
+    for device in ("cuda", "cpu"):
+        with pytest.raises(Stop):
+            convert_fp16(dataclasses.replace(ctx, device=device), root / "fp32", tmp_path / device)
+    assert calls == ["load", "optimize use_gpu=True", "optimize use_gpu=False"]
+
+
 def test_fp16_types_inferred_without_weights_give_ort_s_own_conversion(bert, monkeypatch, tmp_path):
     """convert_fp16 infers shapes for the fusions and tensor types for the conversion on copies
     without the float weights (every matrix here: a bias or LayerNorm vector, which the fusions'

@@ -343,6 +343,12 @@ def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
     model_type, heads, hidden = optimizer_shape(ctx.model.path, ctx.model.model_type)
     ctx.progress(f"onnx-fp16: optimizing ({model_type}, {heads} heads, hidden {hidden}) "
                  "and converting to FP16")
+    if ctx.device == "cuda":
+        # the optimizer opens a CUDA session of its own (in the build's process, before any of the
+        # gate's): the libraries its provider needs, and ONNX Runtime's logger quiet, as for those
+        # (on an H200 it printed three coloured warnings about Memcpy nodes and node placement)
+        from encoder_gate.backends.onnx_session import load_cuda_libraries
+        load_cuda_libraries()
     with quiet_exporter_notices(), weightless_shape_inference():
         optimized = optimize_model(str(fp32 / "model.onnx"), model_type=model_type, num_heads=heads,
                                    hidden_size=hidden, opt_level=1 if ctx.device == "cuda" else 0,
