@@ -43,6 +43,7 @@ class CpuFormat:
 
     def build(self, ctx: BuildContext) -> MockRunner:
         BUILT_ON.append(ctx.device)
+        ctx.progress(f"{self.name}: from cache at ENTRY")  # what an ONNX file's build says of its file
         if ctx.device == "cuda":
             raise NoKernelsOnDevice("model.onnx: its DynamicQuantizeLinear nodes have no CUDA kernel in ONNX "
                                     "Runtime")
@@ -56,24 +57,40 @@ def cpu_format(monkeypatch: pytest.MonkeyPatch):
     return "cpu-format"
 
 
-def session(cache_dir: Path, **settings) -> GateSession:
+def session(cache_dir: Path, said: list[str] | None = None, **settings) -> GateSession:
     config = GateConfig(model="tiny", cache_dir=cache_dir, backends=("torch", "cpu-format"), **settings)
-    return GateSession(config, progress=lambda _: None)
+    return GateSession(config, progress=(said.append if said is not None else lambda _: None))
 
 
 def test_a_file_with_no_kernels_on_the_sessions_gpu_is_built_and_judged_on_the_cpu(cpu_format, tiny,
                                                                                   cache_dir: Path):
     """Unpinned, in a cuda session: tried on cuda, built on the CPU, its record and notes saying so;
-    the reference and every other backend stay on the session's device."""
-    gate = session(cache_dir, device="cuda")
+    the reference and every other backend stay on the session's device. What the try on cuda said
+    of its file is not said twice: the CPU's build says it."""
+    said: list[str] = []
+    gate = session(cache_dir, said, device="cuda")
     assert gate.device_of(cpu_format) == "cuda"  # before it is built: the session's
     gate.runner(cpu_format)
     assert BUILT_ON == ["cuda", "cpu"] and gate.device_of(cpu_format) == "cpu"
+    assert said.count("cpu-format: from cache at ENTRY") == 1, said
     record = gate.records[cpu_format]
     assert record.device == "cpu" and any(
         "computed on the CPU in a cuda session" in n and "DynamicQuantizeLinear" in n for n in record.notes)
     assert gate.device_of("torch") == "cuda" and gate.context(cpu_format).device == "cpu"
     assert gate.context().device == "cuda"
+
+
+def test_a_builds_held_progress_is_said_in_order_once_released_then_as_it_comes():
+    from encoder_gate.runtime.devices import HeldProgress
+
+    said: list[str] = []
+    held = HeldProgress(said.append)
+    held("one")
+    held("two")
+    assert said == []
+    held.release()
+    held("three")  # a runner's later lines (a pass's progress) go straight on
+    assert said == ["one", "two", "three"]
 
 
 def test_a_backend_pinned_to_a_device_it_cannot_run_on_fails_saying_why(cpu_format, tiny, cache_dir: Path):
@@ -91,9 +108,11 @@ def test_a_backend_pinned_to_a_device_it_cannot_run_on_fails_saying_why(cpu_form
 def test_a_backend_pinned_to_the_cpu_is_built_there_in_a_gpu_session(cpu_format, tiny, cache_dir: Path):
     """Pinned to the CPU: built there at once (no try on the GPU), and its twin on an integer path too;
     a CPU session's reference is its own runner on the CPU."""
-    gate = session(cache_dir, device="cuda", devices={"cpu-format": "cpu"})
+    said: list[str] = []
+    gate = session(cache_dir, said, device="cuda", devices={"cpu-format": "cpu"})
     gate.runner(cpu_format)
     assert BUILT_ON == ["cpu"] and gate.device_of(cpu_format) == "cpu"
+    assert said.count("cpu-format: from cache at ENTRY") == 1, said  # a build that holds: said once
     assert not any("computed on the CPU" in n for n in gate.records[cpu_format].notes)
     assert planned_device(gate.config, "onnx-int8~saturating") == "cpu"
     assert planned_device(gate.config, "onnx-fp16") == "cuda"

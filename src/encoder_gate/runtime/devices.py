@@ -10,6 +10,7 @@ cannot run on, it fails, saying why and what mends it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from encoder_gate.backends.base import BuildContext, Device, Runner
 from encoder_gate.backends.registry import parse_backend, split_integer_path
@@ -30,12 +31,39 @@ def build_on_its_device(config: GateConfig, name: str,
     """Backend `name` built by `context(device)` on its planned device, and None; a file with no
     kernels there, unpinned, built on the CPU instead, and why (for its record's notes)."""
     device = planned_device(config, name)
+    first = context(device)
+    held = HeldProgress(first.progress)
     try:
-        return parse_backend(name).build(context(device)), None
-    except NoKernelsOnDevice as exc:
+        runner = parse_backend(name).build(replace(first, progress=held))
+    except NoKernelsOnDevice as exc:  # what the try said ("from cache at ...") the CPU's build says again
         if config.pinned_device(name) is not None or device == "cpu":
             raise GateError(f"{name} is pinned to {device} ([tool.encoder-gate.devices]) and cannot run "
                             f"there: {exc}. Pin it to the CPU ({split_integer_path(name)[0]} = \"cpu\"), "
                             "or drop the pin: a file with no kernels on the session's device is then "
                             "judged on the CPU") from None
         return parse_backend(name).build(context("cpu")), f"computed on the CPU in a {device} session: {exc}"
+    except BaseException:
+        held.release()  # a build that failed otherwise: what it said before is said
+        raise
+    held.release()
+    return runner, None
+
+
+class HeldProgress:
+    """A build's progress held until :meth:`release`, then passed on as it comes: the lines of a try on
+    the session's device that ends in NoKernelsOnDevice are never said (the CPU's build says its own)."""
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        self.progress = progress
+        self.lines: list[str] | None = []
+
+    def __call__(self, message: str) -> None:
+        if self.lines is None:
+            self.progress(message)
+        else:
+            self.lines.append(message)
+
+    def release(self) -> None:
+        lines, self.lines = self.lines or [], None
+        for message in lines:
+            self.progress(message)
