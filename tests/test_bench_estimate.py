@@ -11,6 +11,7 @@ from encoder_gate.speed.estimate import (
     FILE_NAME,
     PROGRESS_AFTER_SECONDS,
     Case,
+    Finished,
     estimate,
     history_key,
     load,
@@ -92,10 +93,40 @@ def test_an_unreadable_or_foreign_file_counts_as_no_record(tmp_path: Path, conte
     assert estimate(load(tmp_path)["k"], [case("test_model_only", "torch", 1)]).seconds == 2.0
 
 
-def test_progress_tells_the_time_left_at_the_pace_so_far_once_the_session_has_run_a_minute():
+def test_progress_tells_the_time_left_once_the_session_has_run_a_minute():
+    """Without a budget each benchmark's all timing: the mean pace. Other tests between the benchmarks
+    scale it. A quick session, or one with nothing left, says nothing."""
     assert PROGRESS_AFTER_SECONDS == 60
-    assert progress_line(2, 10, 90) == "benchmarks: 2 of 10 done in 90 s; about 6.0 min left at this pace"
-    assert progress_line(3, 4, 900) == "benchmarks: 3 of 4 done in 15 min; about 5.0 min left at this pace"
-    assert progress_line(2, 10, 59) is None  # a quick session stays quiet
-    assert progress_line(10, 10, 3600) is None  # nothing left to tell
-    assert progress_line(0, 10, 3600) is None
+    both = [Finished("torch", 45, 45), Finished("onnx-fp32", 45, 45)]
+    assert progress_line(both, ["onnx-fp32"] * 8, 90) == \
+        "benchmarks: 2 of 10 done in 90 s; about 6.0 min left"
+    three = [Finished("torch", 300, 300)] * 3
+    assert progress_line(three, ["torch"], 900) == "benchmarks: 3 of 4 done in 15 min; about 5.0 min left"
+    assert progress_line([Finished("torch", 30, 30)], ["torch"], 90) == \
+        "benchmarks: 1 of 2 done in 90 s; about 90 s left"  # a minute of other tests beside its 30 s
+    assert progress_line(both, ["torch"] * 8, 59) is None  # a quick session stays quiet
+    assert progress_line(both * 5, [], 3600) is None  # nothing left to tell
+    assert progress_line([], ["torch"] * 10, 3600) is None
+
+
+def test_progress_counts_what_a_backend_does_once_for_the_backends_not_run_yet_only():
+    """The H200's reference benchmarks (10 cells, a 100 s budget): after torch's first cell (a 16 s
+    memory probe) and torch-compile's (its compile and a 35 s probe), the mean pace said 7.0 min with
+    2.0 left. Now: the budget's 80 s left, and each of the three backends not run yet what the first
+    cells spent outside timing (42.5 s on average); once every backend ran, the budget left."""
+    later = ["onnx-fp32", "onnx-fp16", "onnx-int8", "torch", "torch-compile", "onnx-fp32", "onnx-fp16",
+             "onnx-int8"]
+    started = [Finished("torch", 27, 9), Finished("torch-compile", 78, 11)]
+    assert progress_line(started, later, 105, budget_left=80) == \
+        "benchmarks: 2 of 10 done in 105 s; about 3.5 min left"
+    every = [*started, Finished("onnx-fp32", 25, 7.5), Finished("onnx-fp16", 20, 7.5),
+             Finished("onnx-int8", 12, 7)]
+    assert progress_line(every, later[3:], 162, budget_left=55) == \
+        "benchmarks: 5 of 10 done in 2.7 min; about 55 s left"
+    # a spent budget still leaves each cell its shortest timing so far (a cell's rounds have a floor)
+    assert progress_line(every, later[3:], 162, budget_left=0) == \
+        "benchmarks: 5 of 10 done in 2.7 min; about 35 s left"
+    # later cells of a backend run so far count what the later ones spent outside timing (a median)
+    after = [*every, Finished("torch", 12, 9), Finished("torch-compile", 14, 9)]
+    assert progress_line(after, later[5:], 188, budget_left=40) == \
+        "benchmarks: 7 of 10 done in 3.1 min; about 52 s left"  # 40 s + 3 x 4 s

@@ -86,7 +86,7 @@ def test_real_benchmarks_pass_and_record_extra_info(pytester: pytest.Pytester, b
                                  "machine GEMM peaks (512x768 by 768x3072, one thread, the thread's CPU "
                                  "clock): FP32 torch *GFLOP/s, FP32 ONNX Runtime *",
                                  "*benchmark 'model normal bs=4'*"])
-    told = r"\[encoder-gate\] benchmarks: (\d+) of 40 done in .+; about .+ left at this pace"
+    told = r"\[encoder-gate\] benchmarks: (\d+) of 40 done in .+; about .+ left"
     progress = [m[1] for m in map(partial(re.fullmatch, told), result.stdout.lines) if m]
     assert progress == [str(n) for n in range(1, 40)]  # after each benchmark but the last
     doc = json.loads((pytester.path / "out.json").read_text())

@@ -192,7 +192,8 @@ class BenchPlugin:
         self._timed: dict[str, float] = {}  # nodeid -> seconds (setup + call + teardown)
         self._ran: set[str] = set()  # benchmarks whose call phase ran (skipped ones are not recorded)
         self._first_start: float | None = None  # epoch seconds the first benchmark's setup began
-        self._finished = 0  # benchmarks whose teardown has been reported
+        self._finished: list[str] = []  # nodeids of the benchmarks whose teardown has been reported
+        self._charged: dict[str, float] = {}  # nodeid -> the seconds of its timing the budget charged
         self._cells: set[str] = set()  # nodeids of the speed cells the timing budget is shared among
         self._call_seconds: dict[str, float] = {}  # nodeid -> its call's seconds, charged at teardown
 
@@ -301,7 +302,9 @@ class BenchPlugin:
             if report.when == "call":
                 self._call_seconds[report.nodeid] = report.duration
             elif report.when == "teardown":  # the cell is done (a skip in setup costs nothing)
+                before = budget.spent
                 budget.charge(self._call_seconds.pop(report.nodeid, 0.0))
+                self._charged[report.nodeid] = budget.spent - before
         if report.nodeid in self._cases:
             self._timed[report.nodeid] = self._timed.get(report.nodeid, 0.0) + report.duration
             if report.when == "call" and not report.skipped:
@@ -315,9 +318,16 @@ class BenchPlugin:
             self._first_start = report.start
         if report.when != "teardown":
             return
-        self._finished += 1
-        line = bench_estimate.progress_line(self._finished, len(self._cases),
-                                            report.stop - self._first_start)
+        self._finished.append(report.nodeid)
+        budget = self.config.stash.get(BUDGET, None)
+        finished = [bench_estimate.Finished(self._cases[n].backend, self._timed.get(n, 0.0),
+                                            self._charged.get(n, self._timed.get(n, 0.0)) if budget else
+                                            self._timed.get(n, 0.0))
+                    for n in self._finished]
+        done = set(self._finished)
+        left = [case.backend for nodeid, case in self._cases.items() if nodeid not in done]
+        line = bench_estimate.progress_line(finished, left, report.stop - self._first_start,
+                                            max(0.0, budget.seconds - budget.spent) if budget else None)
         if line:
             self.session.progress(line)
 
