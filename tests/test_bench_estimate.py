@@ -126,6 +126,10 @@ def test_progress_counts_what_a_backend_does_once_for_the_backends_not_run_yet_o
     # a spent budget still leaves each cell its shortest timing so far (a cell's rounds have a floor)
     assert progress_line(every, later[3:], 162, budget_left=0) == \
         "benchmarks: 5 of 10 done in 2.7 min; about 35 s left"
+    # a benchmark skipped in setup ran nothing: counted as done, not in the pace (nor as a backend run)
+    assert progress_line(every, later[3:], 162, budget_left=0, skipped=1) == \
+        "benchmarks: 6 of 11 done in 2.7 min; about 35 s left"
+    assert progress_line([], later, 100, skipped=2) is None
     # later cells of a backend run so far count what the later ones spent outside timing (a median)
     after = [*every, Finished("torch", 12, 9), Finished("torch-compile", 14, 9)]
     assert progress_line(after, later[5:], 188, budget_left=40) == \

@@ -531,3 +531,40 @@ def test_two_processes_updating_one_record_at_once_keep_both_updates(tmp_path: P
             "sizes": lambda: [sizing.kept_count(tmp_path, "key", w) for w in both] == [64, 64],
             "costs": lambda: read_record(tmp_path / COSTS_FILE)["tiny"] == {w: 3.0 for w in both}}
     assert kept[record](), sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_a_gpu_machines_onnxruntime_gpu_is_named_wherever_onnxruntime_is(monkeypatch: pytest.MonkeyPatch):
+    """onnxruntime-gpu ships the `onnxruntime` module: every key (toolchain_versions) and every speed
+    fingerprint (library_versions) names its version, said as onnxruntime-gpu's, so that upgrading it
+    changes them as upgrading onnxruntime does (before, a GPU machine's artifact and prediction keys
+    named no onnxruntime, and its `versions` said "not installed"). Another distribution of the
+    module (importlib's map) is named too; a CPU machine's value is the bare version, as before."""
+    from importlib.metadata import PackageNotFoundError
+
+    from encoder_gate import cache
+    from encoder_gate.speed.machine import library_versions
+
+    def installed(found: dict[str, str], providers: tuple[str, ...] = ()):
+        def version(dist: str) -> str:
+            if dist not in found:
+                raise PackageNotFoundError(dist)
+            return found[dist]
+        monkeypatch.setattr(cache, "version", version)
+        monkeypatch.setattr(cache, "module_distributions", lambda module: providers)
+
+    installed({"onnxruntime-gpu": "1.31.1", "torch": "2.11.0"}, ("onnxruntime-gpu",))
+    assert cache.installed_version("onnxruntime") == "1.31.1 (onnxruntime-gpu)"
+    gpu = cache.toolchain_versions(["torch", "onnxruntime"])
+    assert gpu["onnxruntime"] == "1.31.1 (onnxruntime-gpu)"
+    assert library_versions(("torch", "onnxruntime", "numpy")) == {
+        "torch": "2.11.0", "onnxruntime": "1.31.1 (onnxruntime-gpu)", "numpy": "not installed"}
+    installed({"onnxruntime-gpu": "1.32.0", "torch": "2.11.0"})  # importlib's map need not list it
+    assert cache.toolchain_versions(["torch", "onnxruntime"]) != gpu
+    installed({"onnxruntime-directml": "1.31.0"}, ("onnxruntime-directml",))
+    assert cache.installed_version("onnxruntime") == "1.31.0 (onnxruntime-directml)"
+    installed({"onnxruntime": "1.32.0"}, ("onnxruntime",))
+    assert cache.installed_version("onnxruntime") == "1.32.0"
+    assert cache.toolchain_versions(["onnxruntime"])["onnxruntime"] == "1.32.0"
+    installed({"onnxruntime": "1.32.0", "onnxruntime-gpu": "1.31.1"}, ("onnxruntime", "onnxruntime-gpu"))
+    assert cache.installed_version("onnxruntime") == "1.32.0 (onnxruntime), 1.31.1 (onnxruntime-gpu)"
+    assert cache.installed_version("optimum") is None

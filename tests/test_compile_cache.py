@@ -336,3 +336,25 @@ def test_a_helper_process_compiles_for_itself_and_leaves_the_compile_entry_to_it
     batch = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
     assert measure_memory(config, "torch-compile", [batch])["memory_peak_rss_mb"] > 0
     assert [p for p in cache.glob("torch-compile-*") if p.is_dir()] == []
+
+
+def test_torchs_own_default_inductor_directory_is_not_taken_for_the_users(tiny_ctx: BuildContext,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    """Importing torch._dynamo writes torch's default TORCHINDUCTOR_CACHE_DIR into the environment: a
+    plugin loaded before encoder-gate's (or .ci/fxprobe.py) did, and the gate then compiled into the
+    machine's shared /tmp directory. That value is not the user's: the artifact cache's inductor-*
+    entry is placed; a directory the user chose is left as it is."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    from encoder_gate.backends import inductor_dir, torch_backend
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    monkeypatch.setattr(inductor_dir, "USER_INDUCTOR_DIR", default_cache_dir())
+    assert inductor_dir.user_inductor_dir() is None
+    place = torch_backend.place_inductor_cache(tiny_ctx)
+    assert place is not None and place.name.startswith("inductor-")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(place.resolve())
+    chosen = str(tiny_ctx.cache.root / "mine")
+    monkeypatch.setattr(inductor_dir, "USER_INDUCTOR_DIR", chosen)
+    assert inductor_dir.user_inductor_dir() == chosen
+    assert torch_backend.place_inductor_cache(tiny_ctx) is None

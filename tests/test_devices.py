@@ -434,6 +434,16 @@ def test_the_fx_cache_diff_reads_the_probes_records_where_torchs_printed_details
     assert "ftwo against the earlier fone: 0 differing line(s)" in done.stdout  # torch's text: no help
     assert ("ftwo, 2 input(s) hashed otherwise (first: example_inputs[1]): requires_grad True -> False; "
             "static False -> True; storage_bytes None -> 3072") in done.stdout
+    # odd lines (not an object, no inputs, inputs of no fields) are passed over, never a traceback
+    (tmp_path / "a" / "8.jsonl").write_text("null\n[1, 2]\n" + json.dumps({"details": "FxGraphHashDetails",
+                                                                          "key": "fodd"}) + "\n"
+                                         + json.dumps({"details": "FxGraphHashDetails", "key": "fodd2",
+                                                       "inputs": [1, {"hash": "x"}]}) + "\n")
+    odd = subprocess.run([sys.executable, str(script), *(str(tmp_path / n) for n in ("a.log", "b.log")),
+                          "--probe", str(tmp_path / "a"), str(tmp_path / "b")],
+                         capture_output=True, text=True, check=False, timeout=60)
+    assert odd.returncode == 0 and "Traceback" not in odd.stderr, odd.stderr
+    assert "ftwo, 2 input(s) hashed otherwise" in odd.stdout
     (tmp_path / "b" / "7.jsonl").write_text("")
     again = subprocess.run([sys.executable, str(script), *(str(tmp_path / n) for n in ("a.log", "b.log")),
                             "--probe", str(tmp_path / "a"), str(tmp_path / "b")],
@@ -443,26 +453,34 @@ def test_the_fx_cache_diff_reads_the_probes_records_where_torchs_printed_details
 
 @pytest.mark.slow
 def test_the_fx_probe_records_the_key_torch_computed_and_each_inputs_metadata(tmp_path: Path):
-    """.ci/fxprobe.py in a process that compiles: one record a FX graph key, its key as torch's
-    codecache computes it, each example input's type, hash and cache-metadata fields."""
+    """.ci/fxprobe.py in a process that compiles: one record a FX graph key, the key torch's log says
+    it looked up, each example input's type, hash and cache-metadata fields. Importing it leaves
+    TORCHINDUCTOR_CACHE_DIR as it was (inductor's codecache writes torch's default there, which the
+    gate, loaded after it, would take for the user's)."""
     import json
     import os
+    import re
     import subprocess
     import sys
 
     here = Path(__file__).resolve().parent.parent / ".ci"
-    code = ("import fxprobe, torch\n"
+    code = ("import os, sys, fxprobe, torch\n"
+            "assert 'TORCHINDUCTOR_CACHE_DIR' not in os.environ, os.environ['TORCHINDUCTOR_CACHE_DIR']\n"
+            "os.environ['TORCHINDUCTOR_CACHE_DIR'] = sys.argv[1]\n"
             "with torch.no_grad():\n"
             "    torch.compile(torch.nn.Linear(4, 3))(torch.randn(2, 4))\n")
-    env = {**os.environ, "PYTHONPATH": str(here), "FXPROBE_OUT": str(tmp_path / "probe"),
-           "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False,
-                          timeout=300)
+    log = tmp_path / "torch.log"
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    env.update(PYTHONPATH=str(here), FXPROBE_OUT=str(tmp_path / "probe"),
+               TORCH_LOGS="+torch._inductor.codecache", TORCH_LOGS_OUT=str(log))
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "inductor")], env=env,
+                          capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     records = [json.loads(line) for f in (tmp_path / "probe").glob("*.jsonl")
                for line in f.read_text().splitlines()]
     graphs = [r for r in records if r["details"] == "FxGraphHashDetails"]
-    assert graphs and graphs[0]["key"].startswith("f")
+    looked_up = re.findall(r"fx graph cache (?:hit|miss) for key (\w+)", log.read_text())
+    assert graphs and looked_up and graphs[0]["key"] == looked_up[0]
     tensors = [i for i in graphs[0]["inputs"] if i["type"] == "FakeTensor"]
     fields = {"dtype", "shape", "requires_grad", "storage_bytes", "static"}
     assert tensors and fields <= tensors[0]["fields"].keys()

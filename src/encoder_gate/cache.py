@@ -21,6 +21,7 @@ to and saves again holds what the next run needs, not every model the repository
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -32,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -121,16 +122,44 @@ def key_of(parts: Mapping[str, object]) -> str:
     return hashlib.sha256(blob).hexdigest()[:20]
 
 
+#: Names that stand for a module several distributions install, with the others known to: a GPU
+#: machine's `onnxruntime` module is onnxruntime-gpu's (onnxruntime-directml's, -openvino's on others,
+#: which importlib's map of the installed distributions adds; they must not be installed together).
+SAME_MODULE = {"onnxruntime": ("onnxruntime-gpu",)}
+
+
+@functools.cache
+def module_distributions(module: str) -> tuple[str, ...]:
+    """The installed distributions that provide `module`, sorted (importlib's own map)."""
+    return tuple(sorted(set(packages_distributions().get(module, ()))))
+
+
+def installed_version(dist: str) -> str | None:
+    """The installed version of `dist`, None where it is not installed. `onnxruntime` names the module:
+    onnxruntime's version or, where another distribution provides it, that one's, said so ("1.31.1
+    (onnxruntime-gpu)"; several, each): an upgrade of onnxruntime-gpu changes every key and fingerprint
+    that names onnxruntime, as one of onnxruntime does (before, a GPU machine's keys named none)."""
+    providers = dict.fromkeys((dist, *SAME_MODULE.get(dist, ()),
+                               *(module_distributions(dist) if dist in SAME_MODULE else ())))
+    found = []
+    for provider in providers:
+        try:
+            found.append((provider, version(provider)))
+        except PackageNotFoundError:
+            continue
+    if [p for p, _ in found] == [dist]:
+        return found[0][1]
+    return ", ".join(f"{v} ({p})" for p, v in found) or None
+
+
 def toolchain_versions(packages: Iterable[str]) -> dict[str, str]:
     """Python's version and the installed versions of `packages` and of encoder-gate itself: part
     of every key. Each caller names the libraries that change its bytes (a backend: its own
     `packages`), so a new library joins the key where it is used."""
     out = {"python": f"{sys.version_info.major}.{sys.version_info.minor}"}
     for dist in dict.fromkeys([*packages, "encoder-gate"]):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            continue
+        if (found := installed_version(dist)) is not None:
+            out[dist] = found
     return out
 
 

@@ -28,6 +28,7 @@ from encoder_gate.backends.base import (
     Work,
     dummy_batch,
 )
+from encoder_gate.backends.inductor_dir import INDUCTOR_DIR_ENV, compile_hardware, user_inductor_dir
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi
 from encoder_gate.errors import DeviceUnavailable, GateError
@@ -316,13 +317,6 @@ def compile_failure(name: str, exc: BaseException) -> str:
 
 COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
 
-INDUCTOR_DIR_ENV = "TORCHINDUCTOR_CACHE_DIR"
-#: The user's own inductor directory, read when this module is first imported: torch sets the
-#: variable to its default (/tmp/torchinductor_<user>) itself the first time it asks for the
-#: directory, which an ONNX export before the compile does, so its value later says nothing.
-USER_INDUCTOR_DIR = os.environ.get(INDUCTOR_DIR_ENV)
-
-
 def place_inductor_cache(ctx: BuildContext) -> Path | None:
     """Point inductor's on-disk cache (TORCHINDUCTOR_CACHE_DIR) at an entry of the artifact cache,
     `inductor-<key>`, keyed on the vector ISA inductor compiles for, the CPU capability ATen runs,
@@ -331,10 +325,10 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
     compiles nothing (the reference model's first call 9.9 s, against 19.4 s from the portable
     artifacts alone and 28.1 s from nothing), and a CPU of another kind gets a directory of its own.
     Stamped as used each time (encoder_gate.cache.prune). A TORCHINDUCTOR_CACHE_DIR the user set
-    (USER_INDUCTOR_DIR) is left as it is: returns None. (torch's default directory is shared by
+    (user_inductor_dir) is left as it is: returns None. (torch's default directory is shared by
     every process of the machine's user: a session masked to AVX2 by .ci/avx2-only that compiled
     into the one an unmasked session had filled died in a kernel, "index out of bounds".)"""
-    if USER_INDUCTOR_DIR is not None:
+    if user_inductor_dir() is not None:
         return None
     place = ctx.cache.entry_dir("inductor", {"recipe": COMPILE_RECIPE, "device": ctx.device,
                                              "hardware": compile_hardware(ctx.device),
@@ -348,24 +342,6 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
 
             clear_caches()
     return place
-
-
-def compile_hardware(device: Device) -> str:
-    """What inductor compiles for: the GPU's name, or the CPU's architecture, ATen's capability and
-    the vector ISA inductor's C++ is compiled for (part of every compile key)."""
-    import platform
-
-    import torch
-
-    if device == "cuda":
-        return str(torch.cuda.get_device_name())
-    try:
-        from torch._inductor.cpu_vec_isa import pick_vec_isa
-
-        isa = str(pick_vec_isa())
-    except Exception:  # a private module: without it, the capability alone keys them
-        isa = "?"
-    return f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}/{isa}"
 
 
 COMPILE_ARTIFACTS_FILE = "torch-compile-artifacts.bin"

@@ -320,14 +320,16 @@ class BenchPlugin:
             return
         self._finished.append(report.nodeid)
         budget = self.config.stash.get(BUDGET, None)
+        ran = [n for n in self._finished if n in self._ran]  # a skipped benchmark says nothing of the pace
         finished = [bench_estimate.Finished(self._cases[n].backend, self._timed.get(n, 0.0),
                                             self._charged.get(n, self._timed.get(n, 0.0)) if budget else
                                             self._timed.get(n, 0.0))
-                    for n in self._finished]
+                    for n in ran]
         done = set(self._finished)
         left = [case.backend for nodeid, case in self._cases.items() if nodeid not in done]
         line = bench_estimate.progress_line(finished, left, report.stop - self._first_start,
-                                            max(0.0, budget.seconds - budget.spent) if budget else None)
+                                            max(0.0, budget.seconds - budget.spent) if budget else None,
+                                            skipped=len(self._finished) - len(ran))
         if line:
             self.session.progress(line)
 

@@ -33,6 +33,8 @@ def build_on_its_device(config: GateConfig, name: str,
     device = planned_device(config, name)
     first = context(device)
     held = HeldProgress(first.progress)
+    if device == "cpu" or config.pinned_device(name) is not None:
+        held.release()  # no fall back to say twice: its lines go out as they come
     try:
         runner = parse_backend(name).build(replace(first, progress=held))
     except NoKernelsOnDevice as exc:  # what the try said ("from cache at ...") the CPU's build says again

@@ -122,9 +122,10 @@ class Finished:
 
 
 def progress_line(finished: Sequence[Finished], left: Sequence[str], elapsed: float,
-                  budget_left: float | None = None) -> str | None:
-    """The line after `finished` benchmarks in `elapsed` seconds, `left` naming the backends of those
-    still to run (None while the session is young or when nothing is left): the time left.
+                  budget_left: float | None = None, skipped: int = 0) -> str | None:
+    """The line after `finished` benchmarks (and `skipped` ones, which ran nothing) in `elapsed`
+    seconds, `left` naming the backends of those still to run (None while the session is young, when
+    nothing is left or nothing ran): the time left.
 
     A backend's first benchmark carries what it does once (its build or compile, its memory probe)
     beside its timing; the ones after it mostly time. So the time left is the timing left (what is
@@ -134,8 +135,8 @@ def progress_line(finished: Sequence[Finished], left: Sequence[str], elapsed: fl
     later ones did. Scaled by the session's own pace where other tests ran between the benchmarks.
     (On an H200 the old rule, the mean pace, said "about 7.0 min left" after a compile and two memory
     probes, with 2.0 min left.)"""
-    done, rest = len(finished), len(left)
-    if done <= 0 or rest <= 0 or elapsed < PROGRESS_AFTER_SECONDS:
+    done, rest = len(finished) + skipped, len(left)
+    if not finished or rest <= 0 or elapsed < PROGRESS_AFTER_SECONDS:
         return None
     seen: set[str] = set()
     first: list[float] = []

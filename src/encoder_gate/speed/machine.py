@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from encoder_gate.backends.int8_path import cpu_flags, cpu_path, probe_onnx
 from encoder_gate.backends.onnx_session import session_options
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, providers_of
 from encoder_gate.backends.torch_backend import torch_threads
+from encoder_gate.cache import installed_version
 from encoder_gate.environment import nvidia_smi
 from encoder_gate.errors import GateError
 from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE
@@ -188,13 +188,7 @@ def oversubscribed(fingerprint: Mapping[str, Any] | None) -> str | None:
 
 def library_versions(packages: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str]:
     """Installed versions of the packages that decide the numbers ("not installed" otherwise)."""
-    found = {}
-    for name in packages:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    return {name: installed_version(name) or "not installed" for name in packages}
 
 
 def machine_summary() -> dict[str, Any]:
@@ -248,16 +242,6 @@ def session_providers(device: Device, backends: Sequence[str] = DEFAULT_BACKENDS
     """The execution providers `backends` run on for ``device``, as each backend names them
     (empty when its library or the device is missing)."""
     return list(providers_of(backends, device))
-
-
-def _onnxruntime_version() -> str:
-    for dist in ("onnxruntime", "onnxruntime-gpu"):
-        try:
-            version = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-        return version if dist == "onnxruntime" else f"{version} ({dist})"
-    return "not installed"
 
 
 def gpu_details() -> dict[str, Any] | None:
@@ -315,8 +299,8 @@ def hardware_fingerprint(threads: int, providers: Sequence[str], *, packages: Se
             "logical_cores": os.cpu_count() or 0,
             "usable_cores": usable_cores(),  # this process's (a container's share): said, not compared
             "physical_cores": details["physical_cores"], "threads": int(threads),
-            "execution_providers": list(providers), "torch": library_versions(("torch",))["torch"],
-            "onnxruntime": _onnxruntime_version(), "versions": library_versions(packages),
+            "execution_providers": list(providers), **library_versions(("torch", "onnxruntime")),
+            "versions": library_versions(packages),
             **({"gpu": gpu_details()} if device == "cuda" else {})}
 
 
