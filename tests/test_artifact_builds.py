@@ -253,3 +253,17 @@ def test_a_build_process_that_cannot_start_leaves_the_builds_to_the_session(
     assert len([line for line in heard if "could not start" in line]) == 1, heard
     assert session.records["onnx-int8"].from_cache is False
     session.close()
+
+
+def test_a_build_process_that_found_no_room_is_a_disk_full_error_in_the_session_too():
+    """A child's DiskFull comes back as text; the session's error is a DiskFull again (its test's
+    failure then its message alone), as a child's MissingDependency is one again."""
+    from encoder_gate.errors import DiskFull, MissingDependency
+    from encoder_gate.runtime.artifact_builds import ArtifactOutcome
+
+    full = ArtifactOutcome("onnx-fp32", "error", 1.0, None, "no space left on the disk ...", "DiskFull")
+    assert isinstance(full.error(), DiskFull) and str(full.error()) == "no space left on the disk ..."
+    missing = ArtifactOutcome("onnx-fp32", "error", 1.0, None, "optimum missing", "MissingDependency")
+    assert isinstance(missing.error(), MissingDependency)
+    other = ArtifactOutcome("onnx-fp32", "error", 1.0, None, "bad", "SomethingElse")
+    assert type(other.error()) is GateError

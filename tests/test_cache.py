@@ -568,3 +568,42 @@ def test_a_gpu_machines_onnxruntime_gpu_is_named_wherever_onnxruntime_is(monkeyp
     installed({"onnxruntime": "1.32.0", "onnxruntime-gpu": "1.31.1"}, ("onnxruntime", "onnxruntime-gpu"))
     assert cache.installed_version("onnxruntime") == "1.32.0 (onnxruntime), 1.31.1 (onnxruntime-gpu)"
     assert cache.installed_version("optimum") is None
+
+
+def test_a_build_that_finds_no_room_on_the_disk_says_so_in_one_line(tmp_path: Path,
+                                                                    pytester: pytest.Pytester):
+    """A build whose write fails with ENOSPC (or the user's quota) leaves nothing behind and raises
+    DiskFull: the cache, what is free there, what to do; and the plugin reports such a failure as that
+    message alone, not the build's traceback. Any other OSError is raised as it was."""
+    import errno
+
+    from encoder_gate.errors import DiskFull, GateError
+
+    store = ArtifactCache(tmp_path / "cache")
+
+    def full(tmp: Path) -> None:
+        (tmp / "half.bin").write_bytes(b"x")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFull, match=r"no space left on the disk of the artifact cache at .*cache building "
+                                       r"onnx-fp32 \([\d,]+ MB free there now\): free space there .*"
+                                       r"--gate-cache-dir=DIR on a larger disk") as caught:
+        store.get_or_build("onnx-fp32", {"k": 1}, full)
+    assert isinstance(caught.value, GateError) and not list((tmp_path / "cache").glob(".onnx-fp32-*"))
+
+    def denied(tmp: Path) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    with pytest.raises(PermissionError):
+        store.get_or_build("onnx-fp32", {"k": 2}, denied)
+    pytester.makepyfile(test_full="""
+        from encoder_gate.errors import DiskFull
+
+        def test_a_build():
+            message = "no space left on the disk of the artifact cache at /c building torch-compile"
+            raise DiskFull(message)
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no space left on the disk of the artifact cache at /c building *"])
+    result.stdout.no_fnmatch_line("*raise DiskFull(message)*")

@@ -21,6 +21,7 @@ to and saves again holds what the next run needs, not every model the repository
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -38,6 +39,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
+
+from encoder_gate.errors import DiskFull
 
 MANIFEST = "encoder-gate-manifest.json"
 T = TypeVar("T")
@@ -302,8 +305,10 @@ class ArtifactCache:
                 if self.keep_check is not None:
                     self.keep_check()
                 os.replace(tmp, final)
-            except BaseException:
+            except BaseException as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
+                if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise DiskFull(no_room(self.root, name)) from exc
                 raise
             self.use(final)
         return CacheEntry(final, hit=False)
@@ -321,6 +326,18 @@ class ArtifactCache:
 
         entry = self.get_or_build(name, parts, build)
         return (computed[0] if computed else read(entry.path)), entry
+
+
+def no_room(root: Path, name: str) -> str:
+    """What a build that ran out of disk says: the cache, what is free there (after its own files were
+    removed), and what to do."""
+    try:
+        free = f"{shutil.disk_usage(root).free / 1e6:,.0f} MB free there now"
+    except OSError:
+        free = "its free space unreadable"
+    return (f"no space left on the disk of the artifact cache at {root} building {name} ({free}): free "
+            "space there (`encoder-gate prune-cache` removes what the last sessions did not use), or give "
+            "--gate-cache-dir=DIR on a larger disk")
 
 
 # --- which entries the sessions used, and removing the rest -----------------------------------------

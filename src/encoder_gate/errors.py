@@ -40,6 +40,11 @@ class PlainBuildFailed(GateError):
         self.plain = plain
 
 
+class DiskFull(GateError):
+    """The artifact cache's disk had no room for a build (ENOSPC, or the user's quota): said as that,
+    with the directory, what is free there and what to do, not as each build's OSError traceback."""
+
+
 class CheckFailed(AssertionError):
     """A shipped check found a backend past its bound. Its message is the whole report (what failed,
     where the bound comes from, the worst samples), so the plugin shows it alone: not the check's

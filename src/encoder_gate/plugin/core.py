@@ -35,7 +35,14 @@ from encoder_gate.data.datasets import load_texts
 from encoder_gate.decision import check_waiver_labels, check_waivers
 from encoder_gate.documents import ACCURACY_FILE
 from encoder_gate.environment import outside_the_window
-from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
+from encoder_gate.errors import (
+    CheckFailed,
+    DeviceUnavailable,
+    DiskFull,
+    GateError,
+    MissingDependency,
+    NotApplicable,
+)
 from encoder_gate.models.spec import check_weights
 from encoder_gate.plugin import ab, applicable, baseline, bench_fixtures, fixtures
 from encoder_gate.plugin import speed as bench_plugin
@@ -453,9 +460,10 @@ def check_inputs(config: pytest.Config, items: list[pytest.Item]) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """A shipped check's failure (errors.CheckFailed) is reported as its message alone: it says what
     failed, where the bound comes from and the worst samples; the check's code and the test's
-    fixtures around it say nothing more (-vv and --tb=long still show them)."""
+    fixtures around it say nothing more (-vv and --tb=long still show them). So is a build that found
+    no room on the disk (errors.DiskFull): the cache, what is free, what to do."""
     report = yield
-    if (report.failed and call.excinfo is not None and call.excinfo.errisinstance(CheckFailed)
+    if (report.failed and call.excinfo is not None and call.excinfo.errisinstance((CheckFailed, DiskFull))
             and item.config.get_verbosity() < 2 and item.config.getoption("tbstyle", "auto") == "auto"):
         report.longrepr = call.excinfo.getrepr(style="value")
     return report

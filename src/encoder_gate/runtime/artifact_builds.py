@@ -40,7 +40,7 @@ from encoder_gate.backends.base import BuildContext, weights_bytes
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import NotCached, changed_files
 from encoder_gate.data.datasets import CalibrationSource
-from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
+from encoder_gate.errors import DeviceUnavailable, DiskFull, GateError, MissingDependency, NotApplicable
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.provenance import changed_said
@@ -78,9 +78,10 @@ class ArtifactOutcome:
         return GATE_ERRORS.get(self.error_type, GateError)(str(self.detail))
 
 
-#: The kinds of GateError an outcome carries by name (tests skip on the last two, fail on the first).
+#: The kinds of GateError an outcome carries by name (tests skip on DeviceUnavailable and
+#: MissingDependency, fail on the others; DiskFull's failure is its message alone).
 GATE_ERRORS: dict[str, type[GateError]] = {
-    c.__name__: c for c in (GateError, DeviceUnavailable, MissingDependency)}
+    c.__name__: c for c in (GateError, DeviceUnavailable, MissingDependency, DiskFull)}
 
 
 def build_artifact(name: str, ctx: BuildContext) -> ArtifactOutcome | None:
