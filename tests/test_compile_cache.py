@@ -358,3 +358,40 @@ def test_torchs_own_default_inductor_directory_is_not_taken_for_the_users(tiny_c
     monkeypatch.setattr(inductor_dir, "USER_INDUCTOR_DIR", chosen)
     assert inductor_dir.user_inductor_dir() == chosen
     assert torch_backend.place_inductor_cache(tiny_ctx) is None
+
+
+def test_an_inductor_directory_with_a_space_in_its_path_is_reached_through_a_link_without_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_ctx: BuildContext):
+    """inductor splits its C++ command line at spaces (a project under "/tmp/a b ü" failed every
+    torch-compile test with g++'s CalledProcessError): such an entry is given to inductor as a link
+    in the temporary directory, whose files land in the entry; a path without a space is itself; a
+    temporary directory with a space too gives None (torch's own directory, said by the caller)."""
+    import tempfile
+
+    from encoder_gate.backends import inductor_dir, torch_backend
+    from encoder_gate.backends.inductor_dir import spaceless
+
+    links = tmp_path / "links"
+    links.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(links))
+    plain = tmp_path / "plain" / "inductor-x"
+    plain.mkdir(parents=True)
+    assert spaceless(plain) == plain.resolve()
+    spaced = tmp_path / "a b ü" / "inductor-y"
+    spaced.mkdir(parents=True)
+    link = spaceless(spaced)
+    assert link is not None and link.parent == links.resolve() and link.resolve() == spaced.resolve()
+    (link / "kernel.so").write_bytes(b"x")
+    assert (spaced / "kernel.so").read_bytes() == b"x"
+    assert spaceless(spaced) == link  # the same link again (two processes: either one's)
+    # the gate's own placement: an artifact cache under a directory with a space
+    monkeypatch.setattr(inductor_dir, "USER_INDUCTOR_DIR", None)
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    spaced_ctx = replace(tiny_ctx, cache=ArtifactCache(tmp_path / "my project" / "cache"))
+    place = torch_backend.place_inductor_cache(spaced_ctx)
+    assert place is not None and " " not in os.environ["TORCHINDUCTOR_CACHE_DIR"]
+    assert Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]).resolve() == place.resolve()
+    roomy = tmp_path / "tmp dir"
+    roomy.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(roomy))
+    assert spaceless(spaced) is None

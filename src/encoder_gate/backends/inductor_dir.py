@@ -5,7 +5,10 @@ key)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import tempfile
+from pathlib import Path
 
 from encoder_gate.backends.base import Device
 
@@ -47,3 +50,28 @@ def compile_hardware(device: Device) -> str:
     except Exception:  # a private module: without it, the capability alone keys them
         isa = "?"
     return f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}/{isa}"
+
+
+def spaceless(place: Path) -> Path | None:
+    """`place`, or where it has whitespace in its path, a link to it without: inductor builds its C++
+    kernels with a command line it splits at spaces (torch 2.13: `g++ /tmp/a b/...` ran as
+    `['g++', '/tmp/a', 'b/...']`, CalledProcessError), so a project in a directory whose name has a
+    space could not compile torch-compile into its own artifact cache. The link lives in the system's
+    temporary directory, named after the place, and the files still land in the place (the cache CI
+    saves). None where that directory has a space too, or no link can be made there."""
+    where = place.resolve()
+    if not any(c.isspace() for c in str(where)):
+        return where
+    tmp = Path(tempfile.gettempdir()).resolve()
+    if any(c.isspace() for c in str(tmp)):
+        return None
+    link = tmp / f"encoder-gate-{where.name}-{hashlib.sha256(str(where).encode()).hexdigest()[:8]}"
+    try:
+        if not (link.is_symlink() and link.resolve() == where):
+            fresh = link.with_name(f"{link.name}.{os.getpid()}")
+            fresh.unlink(missing_ok=True)
+            fresh.symlink_to(where, target_is_directory=True)
+            os.replace(fresh, link)  # atomic: another process's link to the same place is as good
+    except OSError:
+        return None
+    return link

@@ -28,7 +28,12 @@ from encoder_gate.backends.base import (
     Work,
     dummy_batch,
 )
-from encoder_gate.backends.inductor_dir import INDUCTOR_DIR_ENV, compile_hardware, user_inductor_dir
+from encoder_gate.backends.inductor_dir import (
+    INDUCTOR_DIR_ENV,
+    compile_hardware,
+    spaceless,
+    user_inductor_dir,
+)
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi
 from encoder_gate.errors import DeviceUnavailable, GateError
@@ -327,7 +332,8 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
     Stamped as used each time (encoder_gate.cache.prune). A TORCHINDUCTOR_CACHE_DIR the user set
     (user_inductor_dir) is left as it is: returns None. (torch's default directory is shared by
     every process of the machine's user: a session masked to AVX2 by .ci/avx2-only that compiled
-    into the one an unmasked session had filled died in a kernel, "index out of bounds".)"""
+    into the one an unmasked session had filled died in a kernel, "index out of bounds".) A cache
+    whose path has a space is reached through a link without one (inductor_dir.spaceless)."""
     if user_inductor_dir() is not None:
         return None
     place = ctx.cache.entry_dir("inductor", {"recipe": COMPILE_RECIPE, "device": ctx.device,
@@ -335,8 +341,13 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
                                              "versions": toolchain_versions(TORCH_PACKAGES)})
     place.mkdir(parents=True, exist_ok=True)
     ctx.cache.use(place)
-    if os.environ.get(INDUCTOR_DIR_ENV) != str(place.resolve()):
-        os.environ[INDUCTOR_DIR_ENV] = str(place.resolve())
+    where = spaceless(place)
+    if where is None:  # a space in every path it could take: torch's own directory, said
+        ctx.progress(f"torch-compile: inductor's C++ build cannot take the space in {place.parent}: it "
+                     "compiles into torch's own directory (/tmp/torchinductor_<user>), not the cache's")
+        return None
+    if os.environ.get(INDUCTOR_DIR_ENV) != str(where):
+        os.environ[INDUCTOR_DIR_ENV] = str(where)
         with contextlib.suppress(Exception):  # paths torch memoized for the previous directory
             from torch._inductor.utils import clear_caches
 
