@@ -360,38 +360,76 @@ def test_torchs_own_default_inductor_directory_is_not_taken_for_the_users(tiny_c
     assert torch_backend.place_inductor_cache(tiny_ctx) is None
 
 
-def test_an_inductor_directory_with_a_space_in_its_path_is_reached_through_a_link_without_one(
+def test_an_inductor_directory_with_a_space_or_a_quote_in_its_path_is_reached_through_a_safe_link(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_ctx: BuildContext):
-    """inductor splits its C++ command line at spaces (a project under "/tmp/a b ü" failed every
-    torch-compile test with g++'s CalledProcessError): such an entry is given to inductor as a link
-    in the temporary directory, whose files land in the entry; a path without a space is itself; a
-    temporary directory with a space too gives None (torch's own directory, said by the caller)."""
+    """inductor splits its C++ command line with shlex (a project under "/tmp/a b ü" or "o'brien"
+    failed every torch-compile test with g++'s CalledProcessError): such an entry is given to inductor
+    as a link in a safe temporary directory, whose files land in the entry; a safe path is itself; no
+    safe temporary directory gives None (torch's own directory, said by the caller)."""
     import tempfile
 
     from encoder_gate.backends import inductor_dir, torch_backend
-    from encoder_gate.backends.inductor_dir import spaceless
+    from encoder_gate.backends.inductor_dir import safe_temp_dir, shell_safe, shell_safe_place
 
+    assert shell_safe("/tmp/dé$x&#[a]*") and not shell_safe("/tmp/a b") and not shell_safe("/tmp/o'brien")
+    assert not shell_safe('/tmp/say "hi"') and not shell_safe("/tmp/back\\slash")
     links = tmp_path / "links"
     links.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(links))
     plain = tmp_path / "plain" / "inductor-x"
     plain.mkdir(parents=True)
-    assert spaceless(plain) == plain.resolve()
-    spaced = tmp_path / "a b ü" / "inductor-y"
-    spaced.mkdir(parents=True)
-    link = spaceless(spaced)
-    assert link is not None and link.parent == links.resolve() and link.resolve() == spaced.resolve()
-    (link / "kernel.so").write_bytes(b"x")
-    assert (spaced / "kernel.so").read_bytes() == b"x"
-    assert spaceless(spaced) == link  # the same link again (two processes: either one's)
+    assert shell_safe_place(plain) == plain.resolve()
+    for name in ("a b ü", "o'brien"):
+        odd = tmp_path / name / "inductor-y"
+        odd.mkdir(parents=True)
+        link = shell_safe_place(odd)
+        assert link is not None and link.parent == links.resolve() and link.resolve() == odd.resolve()
+        (link / "kernel.so").write_bytes(b"x")
+        assert (odd / "kernel.so").read_bytes() == b"x"
+        assert shell_safe_place(odd) == link  # the same link again (two processes: either one's)
     # the gate's own placement: an artifact cache under a directory with a space
     monkeypatch.setattr(inductor_dir, "USER_INDUCTOR_DIR", None)
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     spaced_ctx = replace(tiny_ctx, cache=ArtifactCache(tmp_path / "my project" / "cache"))
     place = torch_backend.place_inductor_cache(spaced_ctx)
-    assert place is not None and " " not in os.environ["TORCHINDUCTOR_CACHE_DIR"]
+    assert place is not None and shell_safe(os.environ["TORCHINDUCTOR_CACHE_DIR"])
     assert Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]).resolve() == place.resolve()
-    roomy = tmp_path / "tmp dir"
-    roomy.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(roomy))
-    assert spaceless(spaced) is None
+    monkeypatch.setattr(inductor_dir, "safe_temp_dir", lambda: None)
+    assert shell_safe_place(tmp_path / "a b ü" / "inductor-y") is None
+    assert safe_temp_dir() is not None  # (the real one: this machine's /tmp)
+
+
+def test_a_temporary_directory_inductor_cannot_take_is_replaced_for_the_process_and_said(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """inductor precompiles its C++ header in a temporary directory of its own: a TMPDIR with a space
+    or a quote failed every compile whatever the cache's path. tempfile's and TMPDIR (inductor's compile
+    workers read it) then point at a safe one, said; a safe TMPDIR is left alone, nothing said."""
+    import tempfile
+
+    import torch._inductor.codecache as codecache
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    from encoder_gate.backends import inductor_dir
+    from encoder_gate.backends.inductor_dir import keep_temp_dir_shell_safe
+
+    monkeypatch.setattr(inductor_dir, "_REPLACED_DEFAULTS", [])
+    said: list[str] = []
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    keep_temp_dir_shell_safe(said.append)
+    assert said == [] and tempfile.gettempdir() == str(tmp_path)
+    odd = tmp_path / "t mp'é"
+    odd.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(odd))
+    before = default_cache_dir()  # torch's default under it, as a TMPDIR of the session's start gives
+    monkeypatch.setattr(codecache, "_HEADER_DIR", os.path.join(before, "precompiled_headers"))
+    monkeypatch.setattr(codecache, "_HEADER_LOCK_DIR", os.path.join(before, "precompiled_headers", "locks"))
+    monkeypatch.setattr(inductor_dir, "USER_INDUCTOR_DIR", before)
+    keep_temp_dir_shell_safe(said.append)
+    # its precompiled headers' directory (taken when inductor was imported) moves too, and torch's
+    # default of before is still not taken for the user's
+    assert " " not in codecache._HEADER_DIR and codecache._HEADER_LOCK_DIR.startswith(codecache._HEADER_DIR)
+    assert inductor_dir.user_inductor_dir() is None
+    assert tempfile.gettempdir() != str(odd) and " " not in tempfile.gettempdir()
+    assert os.environ["TMPDIR"] == tempfile.gettempdir()
+    assert len(said) == 1 and "cannot take the temporary directory" in said[0] and "t mp'é" in said[0]

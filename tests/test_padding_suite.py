@@ -165,6 +165,39 @@ def test_a_property_of_a_runner_that_failed_on_a_batch_fails_at_once():
         run_property(None, {}, broken, None, None, None)
 
 
+def test_a_property_of_a_runner_that_cannot_predict_fails_at_its_first_call(tiny, cache_dir: Path):
+    """A runner whose first call fails (torch-compile whose compile fails: a project path inductor's
+    C++ build could not take) failed the property through hypothesis's first example, then its
+    shrinking, which drew texts and called it again for 74 s on a 2-layer model: one call now, before
+    hypothesis, says it."""
+    from hypothesis import settings
+    from hypothesis import strategies as st
+
+    from encoder_gate.config import GateConfig
+    from encoder_gate.errors import GateError
+    from encoder_gate.runtime.session import GateSession
+    from encoder_gate.suite.padding import run_property
+
+    session = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, explore=3), progress=lambda _m: None)
+    calls: list[int] = []
+
+    class Failing:
+        name = "torch-compile"
+        broken = None
+
+        def predict(self, batch: dict) -> None:
+            calls.append(len(batch["input_ids"]))
+            raise GateError("torch-compile: torch.compile failed at the model's first call")
+
+    def check(text: str) -> None:
+        raise AssertionError("no example is drawn")
+
+    with pytest.raises(GateError, match=r"torch\.compile failed"):
+        run_property(check, {"text": st.text()}, Failing(), session, session.tokenizer,
+                     settings(max_examples=5))
+    assert calls == [1]
+
+
 def test_a_failure_found_by_exploring_is_replayed_by_every_later_session(tmp_path: Path):
     """The fixed examples are the same every run and miss a narrow bug; an exploring session finds it
     (here: every value from 500 fails, shrunk to 500) and keeps it in the example database; every later

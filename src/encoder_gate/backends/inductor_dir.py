@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shlex
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from encoder_gate.backends.base import Device
@@ -29,9 +31,14 @@ def user_inductor_dir() -> str | None:
     with contextlib.suppress(Exception):  # a torch without that module: the variable is the user's
         from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
-        if os.path.realpath(USER_INDUCTOR_DIR) == os.path.realpath(default_cache_dir()):
+        defaults = {os.path.realpath(d) for d in (default_cache_dir(), *_REPLACED_DEFAULTS)}
+        if os.path.realpath(USER_INDUCTOR_DIR) in defaults:
             return None
     return USER_INDUCTOR_DIR
+
+
+#: torch's default inductor directories under a temporary directory keep_temp_dir_shell_safe replaced
+_REPLACED_DEFAULTS: list[str] = []
 
 
 def compile_hardware(device: Device) -> str:
@@ -52,18 +59,61 @@ def compile_hardware(device: Device) -> str:
     return f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}/{isa}"
 
 
-def spaceless(place: Path) -> Path | None:
-    """`place`, or where it has whitespace in its path, a link to it without: inductor builds its C++
-    kernels with a command line it splits at spaces (torch 2.13: `g++ /tmp/a b/...` ran as
-    `['g++', '/tmp/a', 'b/...']`, CalledProcessError), so a project in a directory whose name has a
-    space could not compile torch-compile into its own artifact cache. The link lives in the system's
-    temporary directory, named after the place, and the files still land in the place (the cache CI
-    saves). None where that directory has a space too, or no link can be made there."""
+def shell_safe(path: str | Path) -> bool:
+    """Whether inductor's C++ build takes `path` whole: it builds its g++ command line as a string and
+    splits it with shlex (torch 2.13), so a space breaks a path in two (`/tmp/a b/...` ran as
+    `['g++', '/tmp/a', 'b/...']`) and a quote or a backslash is dropped or joins what follows."""
+    try:
+        return shlex.split(str(path)) == [str(path)]
+    except ValueError:  # an unclosed quote
+        return False
+
+
+def safe_temp_dir() -> Path | None:
+    """The system's temporary directory where inductor's build can take its path, else /tmp where it
+    can be written, else None."""
+    for candidate in (Path(tempfile.gettempdir()), Path("/tmp")):
+        if shell_safe(candidate.resolve()) and candidate.is_dir() and os.access(candidate, os.W_OK):
+            return candidate.resolve()
+    return None
+
+
+def keep_temp_dir_shell_safe(progress: Callable[[str], None]) -> None:
+    """inductor precompiles its C++ header in a temporary directory of its own (tempfile, TMPDIR for
+    its compile workers): where that path has a space or a quote, every compile failed whatever its
+    cache directory. Point both at safe_temp_dir() then, saying so once a process."""
+    here = Path(tempfile.gettempdir())
+    if shell_safe(here.resolve()):
+        return
+    safe = safe_temp_dir()
+    if safe is None:
+        return
+    with contextlib.suppress(Exception):
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        _REPLACED_DEFAULTS.append(default_cache_dir())
+    tempfile.tempdir = str(safe)
+    os.environ["TMPDIR"] = str(safe)
+    with contextlib.suppress(Exception):  # its precompiled headers' directory, taken when it was imported
+        import torch._inductor.codecache as codecache
+
+        if not shell_safe(codecache._HEADER_DIR):
+            codecache._HEADER_DIR = os.path.join(default_cache_dir(), "precompiled_headers")
+            codecache._HEADER_LOCK_DIR = os.path.join(codecache._HEADER_DIR, "locks")
+    progress(f"torch-compile: inductor's C++ build cannot take the temporary directory {here} (a space or a "
+             f"quote in its path): this process's temporary files go to {safe}")
+
+
+def shell_safe_place(place: Path) -> Path | None:
+    """`place`, or where its path is not shell_safe (a space, a quote), a link to it that is: a project
+    in a directory named so could not compile torch-compile into its own artifact cache. The link
+    lives in safe_temp_dir(), named after the place, and the files still land in the place (the cache
+    CI saves). None where no safe directory can hold the link."""
     where = place.resolve()
-    if not any(c.isspace() for c in str(where)):
+    if shell_safe(where):
         return where
-    tmp = Path(tempfile.gettempdir()).resolve()
-    if any(c.isspace() for c in str(tmp)):
+    tmp = safe_temp_dir()
+    if tmp is None:
         return None
     link = tmp / f"encoder-gate-{where.name}-{hashlib.sha256(str(where).encode()).hexdigest()[:8]}"
     try:

@@ -31,7 +31,9 @@ from encoder_gate.backends.base import (
 from encoder_gate.backends.inductor_dir import (
     INDUCTOR_DIR_ENV,
     compile_hardware,
-    spaceless,
+    keep_temp_dir_shell_safe,
+    shell_safe,
+    shell_safe_place,
     user_inductor_dir,
 )
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
@@ -333,17 +335,22 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
     (user_inductor_dir) is left as it is: returns None. (torch's default directory is shared by
     every process of the machine's user: a session masked to AVX2 by .ci/avx2-only that compiled
     into the one an unmasked session had filled died in a kernel, "index out of bounds".) A cache
-    whose path has a space is reached through a link without one (inductor_dir.spaceless)."""
-    if user_inductor_dir() is not None:
+    whose path has a space or a quote is reached through a link without (inductor_dir.shell_safe_place),
+    and a temporary directory of that kind is replaced for the process (keep_temp_dir_shell_safe)."""
+    keep_temp_dir_shell_safe(ctx.progress)
+    if (users := user_inductor_dir()) is not None:
+        if not shell_safe(users):
+            ctx.progress(f"torch-compile: inductor's C++ build cannot take {INDUCTOR_DIR_ENV}={users} (a "
+                         "space or a quote in its path): its compile will fail; unset it or name another")
         return None
     place = ctx.cache.entry_dir("inductor", {"recipe": COMPILE_RECIPE, "device": ctx.device,
                                              "hardware": compile_hardware(ctx.device),
                                              "versions": toolchain_versions(TORCH_PACKAGES)})
     place.mkdir(parents=True, exist_ok=True)
     ctx.cache.use(place)
-    where = spaceless(place)
-    if where is None:  # a space in every path it could take: torch's own directory, said
-        ctx.progress(f"torch-compile: inductor's C++ build cannot take the space in {place.parent}: it "
+    where = shell_safe_place(place)
+    if where is None:  # no safe path to it: torch's own directory, said
+        ctx.progress(f"torch-compile: inductor's C++ build cannot take the path {place.parent}: it "
                      "compiles into torch's own directory (/tmp/torchinductor_<user>), not the cache's")
         return None
     if os.environ.get(INDUCTOR_DIR_ENV) != str(where):
