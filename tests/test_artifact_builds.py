@@ -267,3 +267,21 @@ def test_a_build_process_that_found_no_room_is_a_disk_full_error_in_the_session_
     assert isinstance(missing.error(), MissingDependency)
     other = ArtifactOutcome("onnx-fp32", "error", 1.0, None, "bad", "SomethingElse")
     assert type(other.error()) is GateError
+
+
+def test_a_build_process_leaves_no_pipe_open(tiny_ctx):
+    """The build process's pipes were left to the garbage collector: a ResourceWarning each, which a
+    project whose pytest turns warnings into errors (`filterwarnings = ["error"]`, as strict ones set)
+    saw as an error in the setup of its first test after the builds. They are closed."""
+    import gc
+    import warnings
+
+    from encoder_gate.runtime.artifact_builds import build_in_child
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        outcomes = build_in_child(tiny_ctx, None, ["onnx-fp32"], lambda _m: None)
+        gc.collect()
+    assert [o.kind for o in outcomes] in (["built"], ["cached"]), outcomes  # a child ran either way
+    leaks = [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)]
+    assert not leaks, leaks

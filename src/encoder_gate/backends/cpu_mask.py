@@ -16,6 +16,7 @@ CPUID cannot be masked). The feeds and outputs cross a pipe (pickled numpy array
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -160,8 +161,10 @@ class MaskedSession:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-        if child is not None and child.stdout is not None:
-            child.stdout.close()
+        for stream in (child.stdin, child.stdout) if child is not None else ():  # (a dead child's too)
+            if stream is not None and not stream.closed:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
     def __del__(self) -> None:
         self.close()

@@ -219,6 +219,11 @@ def _run_child(request: ChildRequest, progress: Callable[[str], None],
         if child is not None and child.poll() is None:  # we were interrupted (Ctrl-C): it goes too
             child.kill()
             child.wait()
+        if child is not None:  # its pipes: left open, each was a ResourceWarning, an error in a project
+            for stream in (child.stdout, child.stderr):  # whose pytest turns warnings into errors
+                if stream is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        stream.close()
         with contextlib.suppress(FileNotFoundError):  # the child removes it once read
             os.unlink(f.name)
     return outcomes, returncode, list(tail), started
@@ -234,9 +239,10 @@ def _child_env() -> dict[str, str]:
 
 
 def _relay_stderr(stream: IO[str], tail: collections.deque[str]) -> None:
-    for line in stream:
-        tail.append(line)
-        sys.stderr.write(line)
+    with contextlib.suppress(ValueError, OSError):  # the stream closed under it (a child killed)
+        for line in stream:
+            tail.append(line)
+            sys.stderr.write(line)
 
 
 def _unchanged(model: ModelSpec) -> None:
