@@ -1,6 +1,7 @@
 """Where inductor keeps what it compiles: its directory (TORCHINDUCTOR_CACHE_DIR), the user's or the
-artifact cache's (torch_backend.place_inductor_cache), and what it compiles for (part of every compile
-key)."""
+artifact cache's (torch_backend.place_inductor_cache), reached by a path its C++ build can take (no
+space, no quote: shell_safe), its temporary directory likewise, and what it compiles for (part of
+every compile key)."""
 
 from __future__ import annotations
 
