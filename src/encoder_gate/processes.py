@@ -1,9 +1,12 @@
 """Whether a process that marked a gate session is still that session (findings.json's `running`
-marker, :mod:`encoder_gate.plugin.stash`): alive on this host, and begun no later than it marked."""
+marker, :mod:`encoder_gate.plugin.stash`): alive on this host, and begun no later than it marked; and
+the pipes of a child process closed once it is done with (:func:`close_pipes`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,3 +38,12 @@ def _process_began(pid: int) -> float | None:
         return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # starttime, field 22 of stat
     except (OSError, ValueError, IndexError, StopIteration):
         return None
+
+
+def close_pipes(child: subprocess.Popen[Any]) -> None:
+    """Close `child`'s pipes (a dead child's too): left to the garbage collector each is a
+    ResourceWarning, an error in a project whose pytest turns warnings into errors."""
+    for stream in (child.stdin, child.stdout, child.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):  # (a reader thread's stream, closed under it)
+                stream.close()

@@ -16,7 +16,6 @@ CPUID cannot be masked). The feeds and outputs cross a pipe (pickled numpy array
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -33,6 +32,7 @@ from types import SimpleNamespace
 from typing import IO, Any
 
 from encoder_gate.errors import GateError
+from encoder_gate.processes import close_pipes
 
 SOURCE = Path(__file__).resolve().parents[1] / "data_files" / "cpuid_mask.c"
 _HEADER = struct.Struct("<Q")
@@ -161,10 +161,8 @@ class MaskedSession:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-        for stream in (child.stdin, child.stdout) if child is not None else ():  # (a dead child's too)
-            if stream is not None and not stream.closed:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        if child is not None:
+            close_pipes(child)
 
     def __del__(self) -> None:
         self.close()

@@ -29,17 +29,22 @@ def user_inductor_dir() -> str | None:
     before this module is: a directory the user did not choose, shared by every process of theirs."""
     if USER_INDUCTOR_DIR is None:
         return None
-    with contextlib.suppress(Exception):  # a torch without that module: the variable is the user's
-        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-
-        defaults = {os.path.realpath(d) for d in (default_cache_dir(), *_REPLACED_DEFAULTS)}
-        if os.path.realpath(USER_INDUCTOR_DIR) in defaults:
-            return None
-    return USER_INDUCTOR_DIR
+    defaults = {os.path.realpath(d) for d in (torch_default_dir(), *_REPLACED_DEFAULTS) if d is not None}
+    return None if os.path.realpath(USER_INDUCTOR_DIR) in defaults else USER_INDUCTOR_DIR
 
 
 #: torch's default inductor directories under a temporary directory keep_temp_dir_shell_safe replaced
 _REPLACED_DEFAULTS: list[str] = []
+
+
+def torch_default_dir() -> str | None:
+    """torch's default inductor directory under the temporary directory of now, None where this torch
+    has no such function (a private module: the variable is then taken as the user's)."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:
+        return None
+    return str(default_cache_dir())
 
 
 def compile_hardware(device: Device) -> str:
@@ -89,17 +94,16 @@ def keep_temp_dir_shell_safe(progress: Callable[[str], None]) -> None:
     safe = safe_temp_dir()
     if safe is None:
         return
-    with contextlib.suppress(Exception):
-        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-
-        _REPLACED_DEFAULTS.append(default_cache_dir())
+    if (before := torch_default_dir()) is not None:
+        _REPLACED_DEFAULTS.append(before)
     tempfile.tempdir = str(safe)
     os.environ["TMPDIR"] = str(safe)
+    now = torch_default_dir()
     with contextlib.suppress(Exception):  # its precompiled headers' directory, taken when it was imported
         import torch._inductor.codecache as codecache
 
-        if not shell_safe(codecache._HEADER_DIR):
-            codecache._HEADER_DIR = os.path.join(default_cache_dir(), "precompiled_headers")
+        if now is not None and not shell_safe(codecache._HEADER_DIR):
+            codecache._HEADER_DIR = os.path.join(now, "precompiled_headers")
             codecache._HEADER_LOCK_DIR = os.path.join(codecache._HEADER_DIR, "locks")
     progress(f"torch-compile: inductor's C++ build cannot take the temporary directory {here} (a space or a "
              f"quote in its path): this process's temporary files go to {safe}")

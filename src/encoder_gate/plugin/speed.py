@@ -322,8 +322,7 @@ class BenchPlugin:
         budget = self.config.stash.get(BUDGET, None)
         ran = [n for n in self._finished if n in self._ran]  # a skipped benchmark says nothing of the pace
         finished = [bench_estimate.Finished(self._cases[n].backend, self._timed.get(n, 0.0),
-                                            self._charged.get(n, self._timed.get(n, 0.0)) if budget else
-                                            self._timed.get(n, 0.0))
+                                            self._charged.get(n, self._timed.get(n, 0.0)))  # no budget: all
                     for n in ran]
         done = set(self._finished)
         left = [case.backend for nodeid, case in self._cases.items() if nodeid not in done]

@@ -43,6 +43,7 @@ from encoder_gate.data.datasets import CalibrationSource
 from encoder_gate.errors import DeviceUnavailable, DiskFull, GateError, MissingDependency, NotApplicable
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.spec import ModelSpec
+from encoder_gate.processes import close_pipes
 from encoder_gate.runtime.provenance import changed_said
 
 #: What became of one backend's artifact: in the cache already, built now, a GateError (that
@@ -216,14 +217,11 @@ def _run_child(request: ChildRequest, progress: Callable[[str], None],
         returncode = child.wait()
         relay.join(timeout=5)
     finally:
-        if child is not None and child.poll() is None:  # we were interrupted (Ctrl-C): it goes too
-            child.kill()
-            child.wait()
-        if child is not None:  # its pipes: left open, each was a ResourceWarning, an error in a project
-            for stream in (child.stdout, child.stderr):  # whose pytest turns warnings into errors
-                if stream is not None:
-                    with contextlib.suppress(OSError, ValueError):
-                        stream.close()
+        if child is not None:
+            if child.poll() is None:  # we were interrupted (Ctrl-C): it goes too
+                child.kill()
+                child.wait()
+            close_pipes(child)
         with contextlib.suppress(FileNotFoundError):  # the child removes it once read
             os.unlink(f.name)
     return outcomes, returncode, list(tail), started
