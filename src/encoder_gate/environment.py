@@ -13,16 +13,19 @@ they skip, naming it), and only requirements that apply to this environment (an 
 onnxruntime's, where the package is installed).
 
 The NVIDIA driver is read here too, once for all who name it (:func:`nvidia_smi`: why torch sees no
-GPU, and the GPU in a speed baseline's fingerprint).
+GPU, and the GPU in a speed baseline's fingerprint), and where the user's cache is
+(:func:`user_cache_dir`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 DISTRIBUTION = "encoder-gate"
 
@@ -83,3 +86,10 @@ def nvidia_smi() -> NvidiaSmi | None:
     driver = re.search(r"Driver Version:\s*([\d.]+)", text)
     cuda = re.search(r"CUDA Version:\s*(\d+\.\d+)", text)
     return NvidiaSmi(text, driver.group(1) if driver else None, cuda.group(1) if cuda else None)
+
+
+def user_cache_dir() -> Path:
+    """encoder-gate's directory in the user's cache (``$XDG_CACHE_HOME/encoder-gate``, else
+    ``~/.cache/encoder-gate``): what this machine and toolchain decide once, kept across sessions and
+    projects (the CPUID mask's library, inductor's vector ISA). Not created here."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "encoder-gate"

@@ -31,6 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any
 
+from encoder_gate.environment import user_cache_dir
 from encoder_gate.errors import GateError
 from encoder_gate.processes import close_pipes
 
@@ -77,7 +78,7 @@ def mask_library() -> Path:
     from filelock import FileLock
 
     source = SOURCE.read_bytes()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "encoder-gate"
+    cache = user_cache_dir()
     library = cache / f"cpuid_mask-{hashlib.sha256(source).hexdigest()[:16]}.so"
     try:
         cache.mkdir(parents=True, exist_ok=True)

@@ -8,12 +8,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shlex
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from encoder_gate.backends.base import Device
+from encoder_gate.cache import key_of
+from encoder_gate.environment import user_cache_dir
 
 INDUCTOR_DIR_ENV = "TORCHINDUCTOR_CACHE_DIR"
 #: The user's own inductor directory, read when this module is first imported: torch sets the
@@ -56,13 +60,71 @@ def compile_hardware(device: Device) -> str:
 
     if device == "cuda":
         return str(torch.cuda.get_device_name())
-    try:
-        from torch._inductor.cpu_vec_isa import pick_vec_isa
+    return f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}/{vec_isa()}"
 
-        isa = str(pick_vec_isa())
+
+#: What a kept vector ISA may read: one of inductor's ISA names (a damaged file is not taken).
+_ISA_NAME = re.compile(r"[a-z0-9_]+( [a-z0-9_]+)*|INVALID_VEC_ISA")
+
+
+def vec_isa() -> str:
+    """The vector ISA inductor compiles this CPU's C++ for (`pick_vec_isa`, "?" where this torch has
+    none), kept in the user's cache under what decides it (:func:`_vec_isa_inputs`). inductor picks it
+    by compiling a probe for each ISA the CPU has and loading each in a Python process of its own:
+    about 1 s of a core in every process that keys a compile (2.0 s with inductor's imports, AMD
+    EPYC Zen 5, torch 2.13), a session that compiles nothing included."""
+    try:
+        from torch._inductor import config
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
     except Exception:  # a private module: without it, the capability alone keys them
-        isa = "?"
-    return f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}/{isa}"
+        return "?"
+    memo = user_cache_dir() / f"vec-isa-{key_of(_vec_isa_inputs(config))[:20]}.txt"
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        kept = memo.read_text().strip()
+        if _ISA_NAME.fullmatch(kept):
+            return kept
+    try:
+        isa = str(pick_vec_isa())
+    except Exception:
+        return "?"
+    with contextlib.suppress(OSError):  # a cache that cannot be written: picked again next time
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        partial = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+        partial.write_text(isa)
+        partial.replace(memo)
+    return isa
+
+
+def _vec_isa_inputs(config: Any) -> dict[str, object]:
+    """What inductor's pick of a vector ISA follows from: this torch (its version and where it is), the
+    CPU as /proc/cpuinfo lists its flags and as ATen sees it through CPUID (a process masked to AVX2
+    by .ci/avx2-only sees AVX2 there, whatever the file says), the settings inductor reads
+    (ATEN_CPU_CAPABILITY, cpp.simdlen, cpp.vec_isa_ok, its compiler) and each C++ compiler it can
+    find, by its resolved path, size and time: a compiler upgraded in place picks again."""
+    import platform
+    import shutil
+
+    import torch
+
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        flags = platform.processor()
+    cxx = config.cpp.cxx if isinstance(config.cpp.cxx, (list, tuple)) else (config.cpp.cxx,)
+    compilers = {}
+    for name in dict.fromkeys(c for c in (os.environ.get("CXX"), *cxx, "c++", "g++", "clang++") if c):
+        if (found := shutil.which(str(name))) is not None:
+            with contextlib.suppress(OSError):
+                real = os.path.realpath(found)
+                stat = os.stat(real)
+                compilers[str(name)] = [real, stat.st_size, stat.st_mtime_ns]
+    return {"torch": torch.__version__, "torch_at": os.path.dirname(torch.__file__),
+            "machine": platform.machine(), "capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_flags": hashlib.sha256(flags.encode()).hexdigest(),
+            "settings": [os.environ.get("ATEN_CPU_CAPABILITY"), repr(config.cpp.simdlen),
+                         repr(config.cpp.vec_isa_ok), repr(config.cpp.cxx)],
+            "compilers": compilers}
 
 
 def shell_safe(path: str | Path) -> bool:
