@@ -22,9 +22,10 @@ from encoder_gate.studies.damage import DAMAGES, damaged_runner
 
 N_TEXTS = 300  # enough for a stable F1, fast enough for every PR
 # mask_ignored pads every text to 128 tokens, about four times the tokens of the texts the others
-# run (51 s of a core on 300 texts, AMD EPYC): it is judged on the first 100, where attending to the
-# padding already fails its checks; its F1 loss is not asserted (MIN_F1_LOSS)
-TEXTS_OF = {"mask_ignored": 100}
+# run (51 s of a core on 300 texts, AMD EPYC): it is judged on the first 32, where attending to the
+# padding already fails its checks by far (its drift mean about 0.45 against onnx-int8's bound of
+# 0.1, docs/checks.md); its F1 loss is not asserted (MIN_F1_LOSS)
+TEXTS_OF = {"mask_ignored": 32}
 pytestmark = pytest.mark.slow
 
 
