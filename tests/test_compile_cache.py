@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from encoder_gate.backends.base import BuildContext
+from encoder_gate.backends.inductor_dir import vec_isa
 from encoder_gate.backends.torch_backend import (
     COMPILE_ARTIFACTS_FILE,
     CompileArtifacts,
@@ -89,7 +90,7 @@ def run_session(tmp_path: Path, cache_dir: Path, tag: str, model: str = "tiny",
 @needs_artifacts
 @pytest.mark.slow
 def test_later_sessions_load_the_compile_artifacts_and_inductors_kernels_and_predict_alike(
-        tmp_path: Path, tiny: ModelSpec) -> None:
+        tmp_path: Path, tiny: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     """One cold compile, then the sessions after it, each in a fresh process:
 
     1. TORCHINDUCTOR_CACHE_DIR unset, as a user runs it, after an ONNX export in its own process
@@ -108,6 +109,11 @@ def test_later_sessions_load_the_compile_artifacts_and_inductors_kernels_and_pre
        of a fresh process each, AMD EPYC Zen 5.)"""
     cache_dir = tmp_path / "cache"
     shutil.copytree(tiny.path, cache_dir / tiny.path.name)  # a fresh cache holding the shared tiny model
+    # every session reads inductor's vector ISA kept (inductor_dir.vec_isa), so each process that
+    # compiles or loads a kernel picks it itself inside its inductor directory, the first as the third:
+    # with the pick kept only after the first, the third's probes were new files in the inductor entry
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    vec_isa()
 
     first, first_probs = run_session(tmp_path, cache_dir, "first", own_inductor_dir=None, export_first=True)
     assert first["from_cache"] is False, first
@@ -438,24 +444,41 @@ def test_a_temporary_directory_inductor_cannot_take_is_replaced_for_the_process_
 def test_inductors_vector_isa_is_picked_once_and_kept_by_what_decides_it(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch):
     """inductor picks its vector ISA by compiling a probe for each ISA the CPU has and loading each in a
-    process of its own (about 1 s of a core in every process that keys a compile): the pick is kept in
-    the user's cache, picked again where what decides it changes (here ATEN_CPU_CAPABILITY), and a
-    damaged file is not taken."""
+    process of its own (about 1 s of a core in a fresh process that keys a compile): the pick is kept
+    in the user's cache, picked again where what decides it changes (here ATEN_CPU_CAPABILITY), and
+    neither a damaged file nor a pick lower than the CPU's best (a probe that failed to build or load
+    once) is taken or kept."""
     cpu_vec_isa = pytest.importorskip("torch._inductor.cpu_vec_isa")
+    from torch._inductor import config
+
     from encoder_gate.backends import inductor_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
-    real = str(cpu_vec_isa.pick_vec_isa())
+    best = inductor_dir._cpu_best_isa(cpu_vec_isa, config)
+    if best is None:
+        pytest.skip("no pick is kept on this machine (not x86, or this torch's inductor lacks the parts)")
     picks: list[str] = []
-    monkeypatch.setattr(cpu_vec_isa, "pick_vec_isa", lambda: picks.append(real) or real)
-    assert inductor_dir.vec_isa() == real and len(picks) == 1
-    assert inductor_dir.vec_isa() == real and len(picks) == 1  # kept
+
+    def toolchain_builds_all() -> str:  # what inductor picks where every probe builds and loads
+        picks.append("picked")
+        return str(inductor_dir._cpu_best_isa(cpu_vec_isa, config))
+
+    monkeypatch.setattr(cpu_vec_isa, "pick_vec_isa", toolchain_builds_all)
+    assert inductor_dir.vec_isa() == best and len(picks) == 1
+    assert inductor_dir.vec_isa() == best and len(picks) == 1  # kept
     [memo] = (tmp_path / "encoder-gate").glob("vec-isa-*.txt")
-    assert memo.read_text() == real
-    memo.write_text("avx512; rm -rf /")  # damaged: not an ISA's name
-    assert inductor_dir.vec_isa() == real and len(picks) == 2
+    assert memo.read_text() == best
+    memo.write_text("avx512; rm -rf /")  # damaged: not taken
+    assert inductor_dir.vec_isa() == best and len(picks) == 2
+    assert memo.read_text() == best
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")  # decides the pick: another entry
-    assert inductor_dir.vec_isa() == real and len(picks) == 3
+    assert inductor_dir.vec_isa() == "avx2" and len(picks) == 3
     assert len(list((tmp_path / "encoder-gate").glob("vec-isa-*.txt"))) == 2
-    assert inductor_dir.compile_hardware("cpu").endswith(f"/{real}")
+    assert inductor_dir.compile_hardware("cpu").endswith("/avx2")
+    # a probe that failed once (a full disk, a timeout): the lower pick is said, and not kept
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY")
+    memo.unlink()
+    monkeypatch.setattr(cpu_vec_isa, "pick_vec_isa", lambda: picks.append("lower") or "INVALID_VEC_ISA")
+    assert inductor_dir.vec_isa() == "INVALID_VEC_ISA" and not memo.exists()
+    assert inductor_dir.vec_isa() == "INVALID_VEC_ISA" and picks.count("lower") == 2

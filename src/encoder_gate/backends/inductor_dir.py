@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import shlex
 import tempfile
 from collections.abc import Callable
@@ -63,36 +62,68 @@ def compile_hardware(device: Device) -> str:
     return f"{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}/{vec_isa()}"
 
 
-#: What a kept vector ISA may read: one of inductor's ISA names (a damaged file is not taken).
-_ISA_NAME = re.compile(r"[a-z0-9_]+( [a-z0-9_]+)*|INVALID_VEC_ISA")
-
-
 def vec_isa() -> str:
     """The vector ISA inductor compiles this CPU's C++ for (`pick_vec_isa`, "?" where this torch has
     none), kept in the user's cache under what decides it (:func:`_vec_isa_inputs`). inductor picks it
     by compiling a probe for each ISA the CPU has and loading each in a Python process of its own:
-    about 1 s of a core in every process that keys a compile (2.0 s with inductor's imports, AMD
-    EPYC Zen 5, torch 2.13), a session that compiles nothing included."""
+    about 1 s of a core in a fresh process (3.75 s against 1.45 s with inductor's imports, AMD EPYC
+    Zen 5, torch 2.13). inductor still picks for itself where it first compiles or loads a kernel, so
+    what the memo saves is the pick of a process that keys a compile and never calls it (a session
+    that reads every output from the cache). A pick is kept only where it is the best ISA the CPU has
+    (:func:`_cpu_best_isa`): one lowered by a failed or timed-out probe is picked again next time, so a
+    key never names less than the kernels compiled under it."""
     try:
+        import torch._inductor.cpu_vec_isa as cpu_vec_isa
         from torch._inductor import config
-        from torch._inductor.cpu_vec_isa import pick_vec_isa
     except Exception:  # a private module: without it, the capability alone keys them
         return "?"
-    memo = user_cache_dir() / f"vec-isa-{key_of(_vec_isa_inputs(config))[:20]}.txt"
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        kept = memo.read_text().strip()
-        if _ISA_NAME.fullmatch(kept):
-            return kept
+    best = _cpu_best_isa(cpu_vec_isa, config)
+    memo = None
+    if best is not None:
+        with contextlib.suppress(OSError, RuntimeError, KeyError):  # no home directory: nothing kept
+            memo = user_cache_dir() / f"vec-isa-{key_of(_vec_isa_inputs(config))[:20]}.txt"
+    if memo is not None:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if memo.read_text().strip() == best:
+                return str(best)
     try:
-        isa = str(pick_vec_isa())
+        isa = str(cpu_vec_isa.pick_vec_isa())
     except Exception:
         return "?"
-    with contextlib.suppress(OSError):  # a cache that cannot be written: picked again next time
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        partial = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-        partial.write_text(isa)
-        partial.replace(memo)
+    if memo is not None and isa == best:
+        with contextlib.suppress(OSError):  # a cache that cannot be written: picked again next time
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            partial = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+            partial.write_text(isa)
+            partial.replace(memo)
     return isa
+
+
+def _cpu_best_isa(cpu_vec_isa: Any, config: Any) -> str | None:
+    """What `pick_vec_isa` returns where every ISA this x86 CPU has (by CPUID, as ATen reads it) builds
+    and loads: the first of inductor's ISAs the CPU has, by inductor's own rules (cpp.simdlen,
+    ATEN_CPU_CAPABILITY). None elsewhere (another architecture, inductor's vec_isa_ok set, a torch whose
+    module lacks these parts): nothing is kept there."""
+    import platform
+    import warnings
+
+    try:
+        if platform.machine() not in ("x86_64", "AMD64") or config.cpp.vec_isa_ok is not None \
+                or config.is_fbcode():
+            return None
+        has = set(cpu_vec_isa.x86_isa_checker())
+        isas = [isa for isa in cpu_vec_isa.supported_vec_isa_list if all(f in has for f in str(isa).split())]
+        if not isas:
+            return None
+        if config.cpp.simdlen is None:
+            with warnings.catch_warnings():  # an ATEN_CPU_CAPABILITY it ignores: inductor warns itself
+                warnings.simplefilter("ignore")
+                return str(cpu_vec_isa.get_isa_from_cpu_capability(
+                    os.environ.get("ATEN_CPU_CAPABILITY"), isas, cpu_vec_isa.invalid_vec_isa))
+        return str(next((isa for isa in isas if isa.bit_width() == config.cpp.simdlen),
+                        cpu_vec_isa.invalid_vec_isa))
+    except Exception:  # a private module of another shape
+        return None
 
 
 def _vec_isa_inputs(config: Any) -> dict[str, object]:
