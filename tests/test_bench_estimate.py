@@ -70,6 +70,11 @@ def test_with_no_record_the_speed_cells_rounds_bound_the_timing(tmp_path: Path):
     assert "the timing budget cutting the rest" in round_bounds(10, 6, 0.03, 60.0).text()
     assert round_bounds(5, 2, 0.0, None).rounds == (2, 2)  # no CI target: the pilot's rounds
     assert "its 5 speed cells time 2 paired rounds of" in round_bounds(5, 2, 0.0, None).text()
+    # ENCODER_GATE_BENCH_TEXTS: rounds of that many texts, whose length no sizing bounds (CI's default
+    # benchmarks at 8 texts took 22 s of timing where the sized rounds' bounds said 18 to 78 s)
+    fixed = round_bounds(10, 6, 0.03, 60.0, fixed_texts=8).text()
+    assert "7 to 40 paired rounds of 8 texts each" in fixed and "not sized by time" in fixed
+    assert "between about" not in fixed and "the timing budget cutting the rest" in fixed
     assert "speed cells" not in estimate([], [case("test_end_to_end", "torch", 1)],
                                          round_bounds(0, 6, 0.03, None)).message("full sweep")
 

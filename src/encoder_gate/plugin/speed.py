@@ -262,7 +262,7 @@ class BenchPlugin:
                 settings = self.config.stash[SETTINGS]
                 cells = sum(map(is_model_only_cell, items)) if settings.paired else 0
                 bounds = bench_estimate.round_bounds(cells, settings.rounds, settings.ci_target,
-                                                     self.session.config.budget)
+                                                     self.session.config.budget, settings.texts)
                 messages.append(bench_estimate.estimate(records, self._cases.values(), bounds).message(what))
         self._cells = {item.nodeid for item in items if times_backends(item)}
         if self.session.config.budget is not None:

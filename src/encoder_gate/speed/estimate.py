@@ -59,6 +59,7 @@ class Bounds:
     cells: int
     rounds: tuple[int, int]
     budget: float | None = None
+    fixed_texts: int | None = None  # ENCODER_GATE_BENCH_TEXTS: rounds of that many texts, not sized by time
 
     @property
     def seconds(self) -> tuple[float, float]:
@@ -71,17 +72,22 @@ class Bounds:
         rounds = (f"{self.rounds[0]} to {self.rounds[1]} paired rounds" if self.rounds[0] != self.rounds[1]
                   else f"{self.rounds[0]} paired rounds")
         cut = ", the timing budget cutting the rest" if self.budget is not None else ""
+        if self.fixed_texts is not None:  # a round's length is the model's on those texts: no bound known
+            return (f"its {self.cells} speed cells time {rounds} of {self.fixed_texts} texts each "
+                    f"(ENCODER_GATE_BENCH_TEXTS: not sized by time, so no bound on how long){cut}")
         shortest, longest = ROUND_SECONDS / 2, 2 * ROUND_SECONDS
         return (f"its {self.cells} speed cells time {rounds} of {shortest:g} to {longest:g} s each{cut}: "
                 f"between about {_duration(low)} and {_duration(high)} of timing, besides each backend's "
                 "first runs (more where one batch alone takes longer than a round)")
 
 
-def round_bounds(cells: int, pilot: int, ci_target: float, budget: float | None) -> Bounds:
+def round_bounds(cells: int, pilot: int, ci_target: float, budget: float | None,
+                 fixed_texts: int | None = None) -> Bounds:
     """The rounds a model-only cell runs (suite.benchmarks.test_model_only): with a CI target, its
-    pilot and at least one more, up to MAX_ROUNDS; without, the pilot's count alone."""
+    pilot and at least one more, up to MAX_ROUNDS; without, the pilot's count alone. `fixed_texts`:
+    ENCODER_GATE_BENCH_TEXTS, whose rounds are not sized by time (their length is not bounded)."""
     rounds = (pilot + 1, max(MAX_ROUNDS, pilot + 1)) if ci_target > 0 else (max(pilot, 1), max(pilot, 1))
-    return Bounds(cells, rounds, budget)
+    return Bounds(cells, rounds, budget, fixed_texts)
 
 
 @dataclass(frozen=True)
