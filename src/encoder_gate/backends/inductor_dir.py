@@ -84,8 +84,8 @@ def vec_isa() -> str:
             memo = user_cache_dir() / f"vec-isa-{key_of(_vec_isa_inputs(config))[:20]}.txt"
     if memo is not None:
         with contextlib.suppress(OSError, UnicodeDecodeError):
-            if memo.read_text().strip() == best:
-                return str(best)
+            if (kept := memo.read_text().strip()) == best:
+                return kept
     try:
         isa = str(cpu_vec_isa.pick_vec_isa())
     except Exception:
@@ -94,8 +94,11 @@ def vec_isa() -> str:
         with contextlib.suppress(OSError):  # a cache that cannot be written: picked again next time
             memo.parent.mkdir(parents=True, exist_ok=True)
             partial = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-            partial.write_text(isa)
-            partial.replace(memo)
+            try:
+                partial.write_text(isa)
+                partial.replace(memo)
+            finally:  # a write cut short leaves no partial file behind
+                partial.unlink(missing_ok=True)
     return isa
 
 

@@ -68,13 +68,13 @@ class Bounds:
         return low, high if self.budget is None else max(low, min(high, low + self.budget))
 
     def text(self) -> str:
-        low, high = self.seconds
         rounds = (f"{self.rounds[0]} to {self.rounds[1]} paired rounds" if self.rounds[0] != self.rounds[1]
                   else f"{self.rounds[0]} paired rounds")
         cut = ", the timing budget cutting the rest" if self.budget is not None else ""
         if self.fixed_texts is not None:  # a round's length is the model's on those texts: no bound known
             return (f"its {self.cells} speed cells time {rounds} of {self.fixed_texts} texts each "
                     f"(ENCODER_GATE_BENCH_TEXTS: not sized by time, so no bound on how long){cut}")
+        low, high = self.seconds
         shortest, longest = ROUND_SECONDS / 2, 2 * ROUND_SECONDS
         return (f"its {self.cells} speed cells time {rounds} of {shortest:g} to {longest:g} s each{cut}: "
                 f"between about {_duration(low)} and {_duration(high)} of timing, besides each backend's "
