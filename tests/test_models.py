@@ -325,3 +325,79 @@ def test_weights_that_do_not_fit_config_json_name_the_tensor_and_both_shapes(tin
                                         rf".*position_embeddings\.weight \[{saved}, \d+\] in the weights, "
                                         rf"\[{saved + 4}, \d+\] by config\.json"):
         load_torch_model(ctx)
+
+
+def _without(src: Path, out: Path, prefix: str) -> Path:
+    """A copy of the model directory `src` whose weights leave out every tensor named `prefix*`."""
+    from safetensors.numpy import load_file, save_file
+
+    shutil.copytree(src, out)
+    weights = out / "model.safetensors"
+    kept = {k: v for k, v in load_file(weights).items() if not k.startswith(prefix)}
+    assert len(kept) < len(load_file(weights)), prefix
+    save_file(kept, weights, metadata={"format": "pt"})
+    return out
+
+
+def test_a_classifier_saved_without_its_head_is_refused_once_naming_the_tensors(
+        tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A classifier's head missing from its checkpoint (saved from its base encoder): transformers drew
+    it at random on every load, and the gate failed every backend on drift against a reference of
+    other random weights. It is one GateError naming the tensors, from the loads and from the check
+    at the session's start, whose answer is kept (a second session loads nothing)."""
+    from encoder_gate.cache import ArtifactCache
+    from encoder_gate.models import loading
+
+    headless = _without(tiny.path, tmp_path / "model", "classifier.")
+    said = (r"model lacks weights its config\.json builds: classifier\.dense\.bias, "
+            r"classifier\.dense\.weight, classifier\.out_proj\.bias, classifier\.out_proj\.weight\. "
+            r"transformers would initialize them at random on every load.* Save the fine-tuned classifier")
+    with pytest.raises(GateError, match=said):
+        loading.load_pretrained(headless, classifier=True)
+    cache = ArtifactCache(tmp_path / "cache")
+    with pytest.raises(GateError, match=said):
+        loading.check_complete(headless, True, cache, "hash-of-headless")
+    monkeypatch.setattr(loading, "load_pretrained", lambda *a, **k: pytest.fail("loaded again"))
+    monkeypatch.setattr(loading, "_checkpoint_may_lack", lambda *a: pytest.fail("read again"))
+    with pytest.raises(GateError, match=said):
+        loading.check_complete(headless, True, cache, "hash-of-headless")
+
+
+def test_an_encoder_may_lack_its_pooler_but_not_a_layer(tiny, tmp_path: Path):
+    """Read as a feature-extraction encoder (its last hidden state), a checkpoint without a pooler
+    (tiny's RoBERTa classifier has none; sentence-transformers' often leave it out) is whole; one
+    without an encoder layer's tensor is not. Healthy models load nothing at the session's check."""
+    from encoder_gate.cache import ArtifactCache
+    from encoder_gate.models import loading
+
+    cache = ArtifactCache(tmp_path / "cache")
+    assert loading.load_pretrained(tiny.path, classifier=False) is not None
+    assert not loading._checkpoint_may_lack(tiny.path, False)
+    assert not loading._checkpoint_may_lack(tiny.path, True)
+    loading.check_complete(tiny.path, False, cache, tiny.content_hash)
+    layerless = _without(tiny.path, tmp_path / "layerless", "roberta.encoder.layer.1.output.dense")
+    assert loading._checkpoint_may_lack(layerless, False)
+    with pytest.raises(GateError, match=r"encoder\.layer\.1\.output\.dense\.bias, .*Save the whole encoder"):
+        loading.check_complete(layerless, False, cache, "hash-of-layerless")
+
+
+def test_the_gates_loads_print_none_of_transformers_reports_and_leave_its_settings(
+        tiny, tmp_path: Path, capfd: pytest.CaptureFixture[str]):
+    """transformers' load report ("LOAD REPORT ... MISSING ... Consider training on your downstream
+    task") and its progress bars came into the README's first command, for the head the default model
+    is about to train; the gate says what it loads in its own lines. The user's settings stay."""
+    from transformers.utils import logging
+
+    from encoder_gate.models.loading import load_pretrained, quiet_transformers
+
+    before = (logging.get_verbosity(), logging.is_progress_bar_enabled())
+    load_pretrained(tiny.path, classifier=False)  # no pooler, the head's tensors unused: a report's matter
+    with quiet_transformers():
+        from transformers import AutoModelForSequenceClassification
+
+        AutoModelForSequenceClassification.from_pretrained(tiny.path).save_pretrained(tmp_path / "saved")
+    out, err = capfd.readouterr()
+    phrases = ("LOAD REPORT", "Some weights", "Loading weights", "Writing model")
+    printed = [phrase for phrase in phrases if phrase in out + err]
+    assert not printed, out + err
+    assert (logging.get_verbosity(), logging.is_progress_bar_enabled()) == before

@@ -29,7 +29,8 @@ from encoder_gate.backends.base import BuildContext, weights_bytes
 from encoder_gate.backends.optimum_compat import optimum_missing
 from encoder_gate.errors import GateError
 from encoder_gate.memory import return_freed_memory
-from encoder_gate.models.spec import float32_load, weights_mismatch
+from encoder_gate.models.loading import load_pretrained
+from encoder_gate.models.spec import weights_mismatch
 
 ONNX_RECIPE = 1  # bump when an export recipe below changes its output
 
@@ -174,14 +175,15 @@ def traceable(ctx: BuildContext, **load: Any) -> tuple[tuple[str, ...], str, boo
     output, an example batch in input order with one padded row, so the attention mask is traced
     as data, not dropped). `load` goes to `from_pretrained` (e.g. attn_implementation="eager")."""
     import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
     feature = not ctx.model.task.classifier
     output = "last_hidden_state" if feature else "logits"
     try:
         config = AutoConfig.from_pretrained(ctx.model.path)
-        cls = AutoModel if feature else AutoModelForSequenceClassification
-        model = cls.from_pretrained(ctx.model.path, **{**float32_load(), **load}).eval()
+        model = load_pretrained(ctx.model.path, not feature, **load)
+    except GateError:  # a checkpoint lacking weights: its own line
+        raise
     except Exception as exc:  # transformers raises many types for an unloadable directory
         wrong = weights_mismatch(Path(ctx.model.path), not feature) if isinstance(exc, RuntimeError) else ""
         said = f"the weights do not fit its config.json: {wrong}" if wrong else str(exc)

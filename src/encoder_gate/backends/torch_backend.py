@@ -39,7 +39,8 @@ from encoder_gate.backends.inductor_dir import (
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi
 from encoder_gate.errors import DeviceUnavailable, GateError
-from encoder_gate.models.spec import ModelSpec, float32_load, weights_mismatch
+from encoder_gate.models.loading import load_pretrained
+from encoder_gate.models.spec import ModelSpec, weights_mismatch
 
 #: The libraries whose versions decide a torch backend's outputs and compiled artifacts.
 TORCH_PACKAGES = ("torch", "transformers", "tokenizers")
@@ -121,18 +122,17 @@ def load_torch_model(ctx: BuildContext) -> Any:
     while a runner holds it (torch eager's and torch.compile's runners read the same weights, which
     torch.compile leaves as they are; a 125M model's second copy was 0.5 GB in every session that
     holds both runners, a PR's that times them against its base)."""
-    from transformers import AutoModel, AutoModelForSequenceClassification
-
     classifier = bool(ctx.model.task.classifier)
     key = (str(Path(ctx.model.path).resolve()), ctx.model.content_hash, ctx.device, classifier)
     model = _LOADED.get(key)
     if model is not None:
         return model
-    cls = AutoModelForSequenceClassification if classifier else AutoModel
     from safetensors import SafetensorError
 
     try:
-        model = cls.from_pretrained(ctx.model.path, **float32_load())
+        model = load_pretrained(ctx.model.path, classifier)
+    except GateError:
+        raise
     except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a weights file that is none
         raise GateError(f"could not load the torch model from {ctx.model.path}: {exc}; if a weights file is "
                         "damaged, save the model again with save_pretrained()") from None
@@ -142,7 +142,7 @@ def load_torch_model(ctx: BuildContext) -> Any:
         raise GateError(f"the weights in {ctx.model.path} do not fit its config.json: {wrong}. Save the "
                         "model again with save_pretrained(), or restore the config.json it was saved "
                         "with") from None
-    model = model.eval().to(ctx.device)
+    model = model.to(ctx.device)
     _LOADED[key] = model
     return model
 

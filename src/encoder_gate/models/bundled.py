@@ -13,6 +13,7 @@ from pathlib import Path
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.models.families import FAMILY_BUILDERS
+from encoder_gate.models.loading import quiet_transformers
 from encoder_gate.models.spec import Progress, label_maps, minilm_dir, model_files, quiet
 from encoder_gate.models.tokenizers import byte_level_bpe, fast_class, wrap_tokenizer
 from encoder_gate.models.train import TINY_TRAINING, fit
@@ -61,11 +62,12 @@ def build_minilm(out: Path, progress: Progress = quiet) -> None:
 
     src = minilm_dir()
     torch.manual_seed(0)
-    model = BertForSequenceClassification.from_pretrained(
-        src, num_labels=len(GO_EMOTIONS_LABELS), problem_type="multi_label_classification",
-        **label_maps(GO_EMOTIONS_LABELS),
-    ).eval()
-    model.save_pretrained(out)
+    with quiet_transformers():  # its report of the fresh head it lacks
+        model = BertForSequenceClassification.from_pretrained(
+            src, num_labels=len(GO_EMOTIONS_LABELS), problem_type="multi_label_classification",
+            **label_maps(GO_EMOTIONS_LABELS),
+        ).eval()
+        model.save_pretrained(out)
     AutoTokenizer.from_pretrained(src).save_pretrained(out)
 
 

@@ -246,7 +246,7 @@ def check_weights(path: Path) -> None:
                             "again with save_pretrained(), or copy the file again in full") from None
 
 
-def _saved_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+def saved_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     """Each tensor's shape in the directory's safetensors files, from their headers ({} where there
     are none, or they cannot be read)."""
     from safetensors import SafetensorError, safe_open
@@ -268,7 +268,7 @@ def weights_mismatch(path: Path, classifier: bool) -> str:
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
-    saved = _saved_shapes(path)
+    saved = saved_shapes(path)
     if not saved:
         return ""
     with torch.device("meta"):  # shapes without memory: nothing is allocated
@@ -288,7 +288,7 @@ def _head_width(path: Path) -> int | None:
     """The outputs of the classifier head in the directory's safetensors weights (the last
     ``classifier*.weight`` by name: BERT's ``classifier.weight``, RoBERTa's ``classifier.out_proj.weight``),
     read from the files' headers alone; None where there are none or it cannot be told."""
-    shapes = _saved_shapes(path)
+    shapes = saved_shapes(path)
     heads = sorted(n for n in shapes if n.startswith("classifier") and n.endswith(".weight"))
     shape = shapes[heads[-1]] if heads else ()
     return int(shape[0]) if len(shape) == 2 else None

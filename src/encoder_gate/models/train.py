@@ -31,6 +31,7 @@ import numpy as np
 from encoder_gate.cache import ArtifactCache, sha256_file, toolchain_versions
 from encoder_gate.data.datasets import SENTIMENT_LABELS, SENTIMENT_SOURCE, bundled_path, load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.models.loading import quiet_transformers
 from encoder_gate.models.spec import BUILD_PACKAGES, Progress, label_maps, minilm_dir, spec_from_dir
 
 # bump when the recipe below changes the trained weights (2: the top layer trained for the first
@@ -228,16 +229,18 @@ def _train_minilm_head(out: Path, progress: Progress, *, name: str, source: str,
     train = load_dataset(source, split="train")
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     torch.manual_seed(recipe.seed)
-    model = BertForSequenceClassification.from_pretrained(
-        encoder, problem_type=problem_type, ignore_mismatched_sizes=True,  # the label maps size the head
-        attn_implementation="eager", **label_maps(labels),
-    )
+    with quiet_transformers():  # its report of the head it lacks, which is trained below
+        model = BertForSequenceClassification.from_pretrained(
+            encoder, problem_type=problem_type, ignore_mismatched_sizes=True,  # the label maps size the head
+            attn_implementation="eager", **label_maps(labels),
+        )
     trained = (f"top {recipe.train_layers} layer(s), pooler and head" if recipe.train_layers
                else "pooler and head")
     progress(f"{name} model: training {encoder_name} + {what} head on {len(train)} bundled "
              f"texts ({trained}, {recipe.epochs} epochs)")
     fit(model, tokenizer, train.texts, train.labels, recipe, progress)
-    model.save_pretrained(out)
+    with quiet_transformers():
+        model.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
 

@@ -43,6 +43,7 @@ from encoder_gate.errors import (
     MissingDependency,
     NotApplicable,
 )
+from encoder_gate.models.loading import check_complete
 from encoder_gate.models.spec import check_weights
 from encoder_gate.plugin import ab, applicable, baseline, bench_fixtures, fixtures
 from encoder_gate.plugin import speed as bench_plugin
@@ -444,6 +445,8 @@ def check_inputs(config: pytest.Config, items: list[pytest.Item]) -> None:
     session = gate_session_of(config)
     needs_data = any("gate_dataset" in getattr(item, "fixturenames", ()) for item in items)
     steps = [("the model", lambda: session.model), ("its weights", lambda: check_weights(session.model.path)),
+             ("its weights", lambda: check_complete(session.model.path, bool(session.model.task.classifier),
+                                                    session.cache, session.model.content_hash)),
              ("its tokenizer", lambda: session.tokenizer),
              *([("the evaluation data", lambda: session.dataset)] if needs_data else [])]
     for what, read in steps:

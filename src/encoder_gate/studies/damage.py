@@ -25,7 +25,8 @@ import numpy as np
 from encoder_gate.backends.base import Batch, BuildContext, Runner
 from encoder_gate.backends.onnx_backend import OnnxBackend, PrebuiltOnnxBackend
 from encoder_gate.backends.torch_backend import TorchBackend
-from encoder_gate.models.spec import float32_load, spec_from_dir
+from encoder_gate.models.loading import load_pretrained
+from encoder_gate.models.spec import spec_from_dir
 
 DAMAGES = ("mask_ignored", "labels_permuted", "truncated_16", "perturbed_layer", "int4_weights")
 
@@ -71,9 +72,9 @@ class DamagedRunner:
 def perturbed_model_dir(ctx: BuildContext, out: Path, layer: int = 0, scale: float = 0.5) -> Path:
     """A copy of the model with gaussian noise (scale x weight std) on one encoder layer."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(ctx.model.path, **float32_load())
+    model = load_pretrained(ctx.model.path, classifier=True)
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in model.base_model.encoder.layer[layer].parameters():
