@@ -349,7 +349,7 @@ def test_a_classifier_saved_without_its_head_is_refused_once_naming_the_tensors(
     from encoder_gate.models import loading
 
     headless = _without(tiny.path, tmp_path / "model", "classifier.")
-    said = (r"model lacks weights its config\.json builds: classifier\.dense\.bias, "
+    said = (r"lacks weights its config\.json builds: classifier\.dense\.bias, "
             r"classifier\.dense\.weight, classifier\.out_proj\.bias, classifier\.out_proj\.weight\. "
             r"transformers would initialize them at random on every load.* Save the fine-tuned classifier")
     with pytest.raises(GateError, match=said):
@@ -357,6 +357,16 @@ def test_a_classifier_saved_without_its_head_is_refused_once_naming_the_tensors(
     cache = ArtifactCache(tmp_path / "cache")
     with pytest.raises(GateError, match=said):
         loading.check_complete(headless, True, cache, "hash-of-headless")
+    import torch
+    from safetensors.torch import load_file
+
+    old_format = tmp_path / "old-format"  # the same weights as pytorch_model.bin: read by name too
+    shutil.copytree(headless, old_format)
+    torch.save(load_file(old_format / "model.safetensors"), old_format / "pytorch_model.bin")
+    (old_format / "model.safetensors").unlink()
+    assert loading._checkpoint_may_lack(old_format, True)
+    with pytest.raises(GateError, match=said):
+        loading.check_complete(old_format, True, cache, "hash-of-old-format")
     monkeypatch.setattr(loading, "load_pretrained", lambda *a, **k: pytest.fail("loaded again"))
     monkeypatch.setattr(loading, "_checkpoint_may_lack", lambda *a: pytest.fail("read again"))
     with pytest.raises(GateError, match=said):

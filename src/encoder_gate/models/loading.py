@@ -86,15 +86,16 @@ def load_pretrained(path: Path, classifier: bool, **load: Any) -> Any:
 
 
 def _checkpoint_may_lack(path: Path, classifier: bool) -> bool:
-    """Whether the directory's safetensors headers may leave out a parameter its model builds (a
-    meta-device model of its config.json, nothing allocated; a tied parameter counts as present under
-    any of its names, a name with or without the base model's prefix, and transformers 4's legacy
-    `gamma`/`beta`). Cheap, and cautious: a False is final, a True is confirmed by loading. False
-    where it cannot tell (no safetensors, a config transformers cannot build): the loads check."""
+    """Whether the directory's checkpoint may leave out a parameter its model builds (the tensors'
+    names against a meta-device model of its config.json, nothing allocated; a tied parameter counts
+    as present under any of its names, a name with or without the base model's prefix, and
+    transformers 4's legacy `gamma`/`beta`). Cheap, and cautious: a False is final, a True is
+    confirmed by loading. False where it cannot tell (names it cannot read, a config transformers
+    cannot build): the loads check."""
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
-    saved = {_modern(name) for name in saved_shapes(path)}
+    saved = {_modern(name) for name in _saved_names(path)}
     if not saved:
         return False
     try:
@@ -115,6 +116,23 @@ def _checkpoint_may_lack(path: Path, classifier: bool) -> bool:
                                 classifier))
 
 
+def _saved_names(path: Path) -> set[str]:
+    """The tensors' names in the directory's safetensors headers, else in its `pytorch_model*.bin`
+    files (read onto the meta device through a memory map: nothing of their data is read); empty
+    where they cannot be read."""
+    names = set(saved_shapes(path))
+    if names:
+        return names
+    import torch
+
+    for file in sorted(path.glob("pytorch_model*.bin")):
+        try:
+            names.update(torch.load(file, map_location="meta", weights_only=True, mmap=True))
+        except Exception:  # an old (not zip) file, pickled objects, a damaged file: the loads say
+            return set()
+    return names
+
+
 def _modern(name: str) -> str:
     """A checkpoint's tensor name as transformers loads it (4.x renamed LayerNorm's gamma and beta)."""
     head, _, last = name.rpartition(".")
@@ -123,8 +141,8 @@ def _modern(name: str) -> str:
 
 def check_complete(path: Path, classifier: bool, cache: ArtifactCache, content_hash: str) -> None:
     """GateError where `path`'s checkpoint lacks weights its outputs depend on, said once when the
-    model is read (not by every test that loads it, after the builds). Where the headers leave nothing
-    out (every healthy model) nothing is loaded; the answer is kept per model content and
+    model is read (not by every test that loads it, after the builds). Where the tensors' names leave
+    nothing out (every healthy model) nothing is loaded; the answer is kept per model content and
     transformers version, so a session after the first reads it (its meta model cost 1.4 s of
     imports where nothing else loaded the model's code: RoBERTa, AMD EPYC Zen 5)."""
 
