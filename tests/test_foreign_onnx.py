@@ -42,14 +42,15 @@ def embedding_classifier(path: Path, *, labels: int = 28, mask: bool = True,
                          shape: tuple[int | str, int | str] = ("batch", "sequence"),
                          unknown_width: bool = False, weights: str = "float32",
                          extra_nodes: tuple[str, ...] = (), external: str | None = None,
-                         vocab: int = VOCAB) -> Path:
+                         vocab: int = VOCAB, ending: tuple[str, ...] = ("Identity",)) -> Path:
     """A real (if shallow) text classifier: the masked mean of per-token logit embeddings.
 
     Padding-invariant when it takes an attention mask, so any padding the backend adds must
     leave its outputs unchanged. `unknown_width` reshapes the logits with a shape computed at
     run time, so not even shape inference knows their width. `weights="float16"` stores the
     table as float16 (cast back to float32 inside); `extra_nodes` adds dangling quantization
-    operators (a quantized graph, by its operators); `external` saves the table as external data."""
+    operators (a quantized graph, by its operators); `external` saves the table as external data;
+    `ending`, the operators from the scores to the logits output (an activation, a Cast)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -77,7 +78,10 @@ def embedding_classifier(path: Path, *, labels: int = 28, mask: bool = True,
                   helper.make_node("Concat", ["ids_shape", "minus1"], ["new_shape"], axis=0),
                   helper.make_node("Reshape", ["scores", "new_shape"], ["logits"])]
     else:
-        nodes.append(helper.make_node("Identity", ["scores"], ["logits"]))
+        names = ["scores", *(f"ending{i}" for i in range(len(ending) - 1)), "logits"]
+        for i, op in enumerate(ending):
+            cast = {"to": TensorProto.FLOAT} if op == "Cast" else {}
+            nodes.append(helper.make_node(op, [names[i]], [names[i + 1]], **cast))
     for i, op in enumerate(extra_nodes):
         nodes.append(helper.make_node(op, [f"q_in{i}"], [f"q_out{i}"]))
         inputs.append(helper.make_tensor_value_info(f"q_in{i}", TensorProto.FLOAT, [1]))
@@ -163,6 +167,24 @@ def test_output_choice_prefers_logits_then_the_first():
     assert choose_output(["linear_13"], "multi_label") == (
         0, "output 'linear_13' used (the only output; none is named 'logits')")
     assert choose_output(["pooler_output", "last_hidden_state"], "feature_extraction")[0] == 1
+    # no `logits`: the one output shaped (batch, labels), where the shapes are known
+    assert choose_output(["hidden_state", "scores"], "multi_label", [("b", "s", 48), ("b", 3)], 3) == (
+        1, "output 'scores' used (of 2 outputs: hidden_state, scores; the one shaped (batch, 3 labels))")
+    assert choose_output(["a", "b"], "multi_label", [("b", 3), ("b", 3)], 3)[0] == 0  # two fit: the first
+
+
+@pytest.mark.parametrize("ending", [("Sigmoid",), ("Softmax",), ("Sigmoid", "Cast", "Identity")])
+def test_a_file_that_outputs_probabilities_is_refused_at_build(tiny_ctx, tmp_path, ending):
+    """A classifier's file whose output is computed by a softmax or a sigmoid: the gate applies the
+    task's own activation to logits, so it would apply one twice. A double softmax of a two-label
+    file keeps every decision and moved no probability past INT8's drift bounds: its quantized file
+    passed (a user's file, 2026-11-29). Found in the graph, through a Cast or an Identity."""
+    path = embedding_classifier(tmp_path / "probs.onnx", ending=ending)
+    assert inspect_onnx(path).output_op("logits") == ending[0]
+    with pytest.raises(GateError, match=rf"output 'logits' is computed by a {ending[0]} node, so the file "
+                                        r"outputs probabilities.*Export the logits"):
+        parse_backend(f"onnx:{path}").build(tiny_ctx)
+    assert inspect_onnx(embedding_classifier(tmp_path / "logits.onnx")).output_op("logits") == "Div"
 
 
 def test_prebuilt_file_notes_its_inferred_or_given_precision(tiny_ctx, batch, tmp_path):

@@ -32,6 +32,8 @@ from encoder_gate.backends.onnx_build import (
     quantize_int8,
 )
 from encoder_gate.backends.onnx_graph import (
+    ACTIVATIONS,
+    GraphInfo,
     Precision,
     choose_output,
     format_bytes,
@@ -150,13 +152,16 @@ class OnnxRunner:
         if unknown or "input_ids" not in self.input_names:
             raise GateError(
                 f"{artifact} expects inputs {list(self.input_names)}, but a tokenizer gives only "
-                f"{list(TOKENIZER_INPUTS)} (unknown: {unknown or 'none'}; input_ids is required). Export "
-                "the model for text classification (encoder-gate export) or pass the matching --gate-model."
+                f"{list(TOKENIZER_INPUTS)} (unknown: {unknown or 'none'}; input_ids is required). Export it "
+                "with its inputs named as the tokenizer names them and no others (torch.onnx.export's "
+                "input_names; `encoder-gate export` does so), or pass the model directory it was made for "
+                "(--gate-model)."
             )
         self._dtypes = {i.name: np.int32 if i.type == "tensor(int32)" else np.int64 for i in inputs}
         said = list(notes)
         outputs = session.get_outputs()
-        index, note = choose_output([o.name for o in outputs], self._task)
+        index, note = choose_output([o.name for o in outputs], self._task, [o.shape for o in outputs],
+                                    len(self._labels))
         said += [note] if note else []
         out = outputs[index]
         self._output = out.name
@@ -550,6 +555,7 @@ class PrebuiltOnnxBackend:
                 "was exported from (--gate-model DIR), or export the file from this model "
                 "(encoder-gate export)."
             )
+        refuse_probabilities(info, ctx, path)
         inferred, evidence = infer_precision(info)
         if self.precision is None:
             precision: Precision = inferred
@@ -569,6 +575,26 @@ class PrebuiltOnnxBackend:
         session = open_session(path, ctx.device, ctx.threads)
         return OnnxRunner(session, ctx, self.name, precision, path, from_cache=None, size_bytes=size,
                           notes=notes)  # the user's file, loaded as it is: neither built nor cached
+
+
+def refuse_probabilities(info: GraphInfo, ctx: BuildContext, path: Path) -> None:
+    """A GateError where the classifier's output the gate would read is computed by a softmax or a
+    sigmoid: the gate applies the task's own activation to logits, so it would apply one twice. A
+    double softmax keeps every decision (F1, flips) and holds each of two labels' probabilities within
+    0.27 of one half, below INT8's drift bounds: a quantized file of that kind passed."""
+    task = ctx.model.task
+    if not task.classifier:
+        return
+    names = [o.name for o in info.outputs]
+    index, _ = choose_output(names, task, [o.shape for o in info.outputs], len(ctx.model.label_names))
+    op = info.output_op(names[index]) if names else ""
+    if op in ACTIVATIONS:
+        raise GateError(
+            f"{path}: its output '{names[index]}' is computed by a {op} node, so the file outputs "
+            f"probabilities, and the gate applies the model's {task.record.output} to a classifier's logits "
+            f"itself: it would apply {ACTIVATIONS[op]} after {ACTIVATIONS[op]}, which keeps every decision "
+            "and hides most drift. Export the logits, the output before the activation (the model as "
+            "transformers gives it; `encoder-gate export` does so).")
 
 
 def model_vocab_size(model_dir: Path) -> int | None:

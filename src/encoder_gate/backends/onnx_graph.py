@@ -68,6 +68,12 @@ class GraphInfo:
     vocab_rows: int | None = None
     # rows of every 2-D table a Gather looks up in (words, positions, token types), in graph order
     table_rows: tuple[int, ...] = ()
+    # (output name, the operator that computes it, looked through PASS_THROUGH ops; "" for none)
+    output_ops: tuple[tuple[str, str], ...] = ()
+
+    def output_op(self, name: str) -> str:
+        """The operator that computes output `name` (its Identity, Cast or reshape looked through)."""
+        return dict(self.output_ops).get(name, "")
 
     @property
     def external_files(self) -> list[Path]:
@@ -179,7 +185,28 @@ def inspect_onnx(path: Path) -> GraphInfo:
         op_counts=ops, weight_elements=weights, external_locations=tuple(locations),
         producer=" ".join(p for p in (model.producer_name, model.producer_version) if p),
         vocab_rows=_vocab_rows(model.graph), table_rows=_table_rows(model.graph),
+        output_ops=_output_ops(model.graph),
     )
+
+
+#: Operators that pass their input through, as far as which operator made an output is concerned.
+PASS_THROUGH = frozenset({"Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze"})
+#: The activations a classifier's file may end in, and what the gate itself applies to logits.
+ACTIVATIONS = {"Softmax": "softmax", "LogSoftmax": "softmax", "Sigmoid": "sigmoid"}
+
+
+def _output_ops(graph: Any) -> tuple[tuple[str, str], ...]:
+    """Each graph output's name and the operator that computes it, through PASS_THROUGH ops."""
+    made_by = {out: node for node in graph.node for out in node.output}
+    found = []
+    for value in graph.output:
+        node = made_by.get(value.name)
+        for _ in range(16):
+            if node is None or node.op_type not in PASS_THROUGH or not node.input:
+                break
+            node = made_by.get(node.input[0])
+        found.append((value.name, node.op_type if node is not None else ""))
+    return tuple(found)
 
 
 def _table_rows(graph: Any) -> tuple[int, ...]:
@@ -227,16 +254,23 @@ def infer_precision(info: GraphInfo) -> tuple[Precision, str]:
     return "fp32", f"float32 weights: {1 - half / total:.0%} of {_count(total)} float weight elements"
 
 
-def choose_output(names: Sequence[str], task: str) -> tuple[int, str | None]:
+def choose_output(names: Sequence[str], task: str, shapes: Sequence[Sequence[Dim] | None] | None = None,
+                  labels: int | None = None) -> tuple[int, str | None]:
     """Index of the output that carries the logits (hidden states for an encoder), and a note.
 
-    `logits` (or `last_hidden_state` for feature extraction) when present, otherwise the
-    first output. The note is None when the choice needs no explanation (one output with
-    the expected name)."""
+    `logits` (or `last_hidden_state` for feature extraction) when present; else, for a classifier
+    whose outputs' `shapes` are given, the one output shaped (batch, `labels`); otherwise the first
+    output. The note is None when the choice needs no explanation (one output with the expected
+    name)."""
     wanted = Task.of(task).output_name
-    index = names.index(wanted) if wanted in names else 0
+    index, why = (names.index(wanted), "") if wanted in names else (0, "")
+    if wanted not in names and shapes is not None and labels and Task.of(task).classifier:
+        fits = [i for i, shape in enumerate(shapes) if shape is not None and len(shape) == 2
+                and static_dim(shape, 1) == labels]
+        if len(fits) == 1:
+            index, why = fits[0], f"; the one shaped (batch, {labels} labels)"
     if len(names) > 1:
-        return index, f"output '{names[index]}' used (of {len(names)} outputs: {', '.join(names)})"
+        return index, f"output '{names[index]}' used (of {len(names)} outputs: {', '.join(names)}{why})"
     if names[index] != wanted:
         return index, f"output '{names[index]}' used (the only output; none is named '{wanted}')"
     return index, None
