@@ -339,7 +339,9 @@ def test_a_static_length_file_is_judged_on_texts_truncated_to_it(tiny, torch_mod
 
 @pytest.mark.slow
 def test_several_outputs_pick_logits_or_the_first(tiny_ctx, torch_model, batch, reference, tmp_path):
-    """Outputs (hidden, logits) use logits; (scores, hidden) without logits use the first; both say so."""
+    """Outputs (hidden, logits) use logits; without logits, the one output shaped (batch, labels),
+    first or not (the hidden states first were read as a feature-extraction export and refused,
+    2026-11-29); each says so."""
     import torch
 
     class Both(torch.nn.Module):
@@ -353,12 +355,14 @@ def test_several_outputs_pick_logits_or_the_first(tiny_ctx, torch_model, batch, 
             return (out.logits, hidden) if self.logits_first else (hidden, out.logits)
 
     args = tensors(batch, "input_ids", "attention_mask")
-    for logits_first, names, used in ((False, ["hidden", "logits"], "logits"),
-                                      (True, ["scores", "hidden"], "scores")):
-        path = torchscript_export(Both(torch_model, logits_first), tmp_path / f"{used}.onnx", args,
+    shaped = "; the one shaped (batch, 28 labels)"
+    for logits_first, names, used, why in ((False, ["hidden", "logits"], "logits", ""),
+                                           (True, ["scores", "hidden"], "scores", shaped),
+                                           (False, ["hidden", "scores"], "scores", shaped)):
+        path = torchscript_export(Both(torch_model, logits_first), tmp_path / f"{''.join(names)}.onnx", args,
                                   ["input_ids", "attention_mask"], names)
         runner = parse_backend(f"onnx:{path}").build(tiny_ctx)
-        assert f"output '{used}' used (of 2 outputs: {', '.join(names)})" in runner.notes
+        assert f"output '{used}' used (of 2 outputs: {', '.join(names)}{why})" in runner.notes
         assert np.abs(runner.predict(batch) - reference).max() <= FP32_CLOSE
 
 
