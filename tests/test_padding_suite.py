@@ -165,6 +165,40 @@ def test_a_property_of_a_runner_that_failed_on_a_batch_fails_at_once():
         run_property(None, {}, broken, None, None, None)
 
 
+def test_a_failed_property_says_its_difference_to_the_verdict_in_one_line(tiny, cache_dir: Path):
+    """The verdict's padding line read the largest difference of the properties that passed: 0 beside
+    a statically quantized file's two failed ones (0.892 and 0.917 over 0.6, a user's file,
+    2026-11-29). A failed property's difference is noted too, and its failure is a check's
+    (CheckFailed: its message alone in the report, not a traceback through hypothesis)."""
+    import numpy as np
+    from hypothesis import settings
+    from hypothesis import strategies as st
+
+    from encoder_gate.config import GateConfig
+    from encoder_gate.errors import CheckFailed
+    from encoder_gate.runtime.session import GateSession
+    from encoder_gate.suite.padding import Agreement, run_property
+
+    session = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, explore=3), progress=lambda _m: None)
+
+    class Padded:
+        name, broken = "padded", None
+
+        def predict(self, batch: dict) -> np.ndarray:
+            return np.zeros((len(batch["input_ids"]), 2))
+
+    agree = Agreement(0.6)
+
+    def check(text: str) -> None:
+        agree(np.array([[0.95, 0.0]]), np.array([[0.05, 0.0]]), [text], "padded to 64 tokens")
+
+    with pytest.raises(CheckFailed, match=r"padded to 64 tokens: max \|diff\| 0\.9 > padding_atol 0\.6"):
+        run_property(check, {"text": st.text(max_size=3)}, Padded(), session, session.tokenizer,
+                     settings(max_examples=3), agree=agree)
+    assert session.padding["padded"] == {"largest": pytest.approx(0.9), "bound": 0.6}
+    session.close()
+
+
 def test_a_property_of_a_runner_that_cannot_predict_fails_at_its_first_call(tiny, cache_dir: Path):
     """A runner whose first call fails (torch-compile whose compile fails: a project path inductor's
     C++ build could not take) failed the property through hypothesis's first example, then its
