@@ -208,6 +208,24 @@ def test_the_base_never_falls_back_to_the_prs_files(tmp_path: Path, monkeypatch:
     assert base_config(base, GateConfig()).model == "someone/some-model"
 
 
+def test_a_base_lacking_a_file_git_ignores_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A user's `*.onnx` in .gitignore: the base's checkout lacks the file the PR's working tree has;
+    the error says git ignores it, where and by which pattern (a user's walk, 2026-11-29)."""
+    import subprocess
+
+    pr, base = tmp_path / "pr", tmp_path / "base"
+    (pr / "onnx").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=pr, check=True)
+    (pr / ".gitignore").write_text("*.onnx\n")
+    (pr / "onnx" / "model.onnx").write_text("{}\n")
+    base.mkdir()
+    (base / "pyproject.toml").write_text('[tool.encoder-gate]\nbackends = ["onnx:onnx/model.onnx"]\n')
+    monkeypatch.chdir(pr)
+    with pytest.raises(GateError, match=r"is not in the base's checkout .* but is in the PR's "
+                                        r"\(.*model\.onnx; ignored by git: \*\.onnx in \.gitignore\)"):
+        base_config(base, GateConfig())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("side", ["unlabelled texts", "an encoder"])
 def test_accuracy_vs_base_that_compared_nothing_fails_or_is_not_collected_and_says_why(

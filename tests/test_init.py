@@ -201,6 +201,33 @@ def test_an_onnx_file_that_is_not_there_is_refused_by_init_not_by_the_first_sess
     init(tmp_path, backends=("torch", "onnx:onnx/model.onnx"))
 
 
+def test_init_warns_of_onnx_files_a_checkout_of_the_repository_would_not_hold(
+        tmp_path: Path, model_dir: Path) -> None:
+    """A user's `*.onnx` in .gitignore: init added the file in silence, and the PR against its base
+    then failed saying the base's checkout lacked it (a user's walk, 2026-11-29). A file git ignores,
+    one outside the repository and a link to outside are named, with why and the fix; a file git holds
+    (added with -f past the same pattern) is not."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / ".gitignore").write_text("*.onnx\n")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.onnx"
+    outside.write_bytes(b"x")
+    (model_dir / "link.onnx").symlink_to(outside)
+    plan = init(tmp_path, backends=("torch", "onnx:models/clf/onnx/model_quantized.onnx", f"onnx:{outside}",
+                                    "onnx:models/clf/link.onnx"))
+    [warning] = [n for n in plan.notes if n.startswith("warning: not in a checkout of this repository")]
+    assert "models/clf/onnx/model_quantized.onnx (ignored by git: *.onnx in .gitignore)" in warning
+    assert f"{outside} (outside the repository)" in warning
+    assert f"link.onnx (a link to {outside.resolve()}, outside the repository)" in warning
+    assert warning.endswith("Commit the file(s) (git add -f, or Git LFS for large ones), or take them out of "
+                            "`backends`")
+    git("add", "-f", "models/clf/onnx/model_quantized.onnx")
+    held = init(tmp_path, backends=("torch", "onnx:models/clf/onnx/model_quantized.onnx"), force=True)
+    assert not [n for n in held.notes if n.startswith("warning: not in a checkout")]
+
+
 # --- pyproject.toml -------------------------------------------------------------------------
 
 

@@ -34,11 +34,13 @@ from typing import Any, Literal
 
 from encoder_gate import __version__
 from encoder_gate.backends.base import Device
+from encoder_gate.backends.prebuilt import resolve_onnx_path
 from encoder_gate.backends.registry import (
     DEFAULT_BACKENDS,
     check_prebuilt_files,
     is_backend_name,
     known_backends,
+    prebuilt_file,
 )
 from encoder_gate.commands.install_source import InstallSource, detect_install_source, with_gpu
 from encoder_gate.commands.layout import (
@@ -64,7 +66,7 @@ from encoder_gate.data.readers import text_lines
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
 from encoder_gate.runtime.dependency_files import uninstalled_note
-from encoder_gate.runtime.worktree import default_branch, depth_in_repository, in_repository
+from encoder_gate.runtime.worktree import default_branch, depth_in_repository, in_repository, not_carried
 
 INIT_BATCH_SIZES = (1, 8)
 # One intra-op thread per backend: torch eager's times swing by orders of magnitude when its
@@ -383,6 +385,19 @@ def other_onnx_files(model_dir: Path) -> list[Path]:
 
 def _backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
               notes: list[str]) -> tuple[str, ...]:
+    backends = _chosen_backends(given, model_dir, root, notes)
+    files = [resolve_onnx_path(Path(parts[0]).expanduser(), model_dir, root.resolve())[0]
+             for name in backends if model_dir is not None and (parts := prebuilt_file(name)) is not None]
+    if lost := not_carried(root, files):  # a user's `*.onnx` in .gitignore: the base's checkout then
+        notes.append(  # lacked the file, said as a file missing from the base (a user's walk, 2026-11-29)
+            f"warning: not in a checkout of this repository, so not on a CI runner nor in the base "
+            f"--gate-base-ref checks out: {'; '.join(f'{path} ({why})' for path, why in lost)}. Commit the "
+            "file(s) (git add -f, or Git LFS for large ones), or take them out of `backends`")
+    return backends
+
+
+def _chosen_backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
+                     notes: list[str]) -> tuple[str, ...]:
     onnx = detect_onnx_files(model_dir) if model_dir is not None else []
     entries = [f"onnx:{_relative_or_absolute(p, root)}" for p in onnx]
     others = ([f"onnx:{_relative_or_absolute(p, root)}" for p in other_onnx_files(model_dir)]

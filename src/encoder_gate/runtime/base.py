@@ -34,7 +34,7 @@ from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.versus import AgainstBase
-from encoder_gate.runtime.worktree import names_commit
+from encoder_gate.runtime.worktree import names_commit, not_carried
 from encoder_gate.tasks import DOCUMENT_DEFAULT
 
 #: How the base's backends are named wherever both sides appear (terminal, reports, verdict).
@@ -54,9 +54,10 @@ def _in_checkout(value: str, root: Path, what: str, also: Path | None = None) ->
         if place is not None and (place / candidate).exists():
             return str((place / candidate).resolve())
     if candidate.exists():
+        why = "".join(f"; {reason}" for _, reason in not_carried(Path.cwd(), [candidate]))  # where git says
         raise GateError(
             f"the base's {what} {value!r} is not in the base's checkout {root} but is in the PR's "
-            f"({candidate.resolve()}): the PR would be compared with its own files. Put the base's "
+            f"({candidate.resolve()}{why}): the PR would be compared with its own files. Put the base's "
             f"{what} into its checkout (fetch its weights there as the PR's job fetches the PR's), or "
             "name an absolute path in the base's [tool.encoder-gate]")
     return value

@@ -13,7 +13,7 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from encoder_gate.errors import GateError
@@ -145,3 +145,24 @@ def base_worktree(project: Path, ref: str, say: Callable[[str], None] = lambda _
         _git(toplevel, "worktree", "prune")
         _git(toplevel, "worktree", "add", "--quiet", "--detach", "--force", str(path), sha)
     return path / project.resolve().relative_to(toplevel.resolve())
+
+
+def not_carried(project: Path, paths: Sequence[Path]) -> list[tuple[Path, str]]:
+    """Which of `paths` a checkout of the git repository `project` is in would not hold (a CI runner's,
+    the base that `--gate-base-ref` checks out), each with why: outside the repository, a link to
+    outside it, or ignored by git (with the pattern and where it is written). [] outside git."""
+    top = _git_or_none(project, "rev-parse", "--show-toplevel")
+    if not top:
+        return []
+    root = Path(top).resolve()
+    said: list[tuple[Path, str]] = []
+    for path in paths:
+        real = path.resolve()
+        if not real.is_relative_to(root):
+            why = (f"a link to {real}, outside the repository" if path.is_symlink() or
+                   path.absolute().is_relative_to(root) else "outside the repository")
+            said.append((path, why))
+        elif (rule := _git_or_none(project, "check-ignore", "--verbose", str(real))) is not None:
+            source, _, pattern = rule.partition("\t")[0].rpartition(":")  # ".gitignore:3:*.onnx"
+            said.append((path, f"ignored by git: {pattern} in {source.rsplit(':', 1)[0]}"))
+    return said
