@@ -110,6 +110,9 @@ def test_model_dims_read_bert_and_distilbert_names(tiny):
     assert ModelDims.from_config(
         {"dim": 768, "n_layers": 6, "hidden_dim": 3072, "n_heads": 12, "id2label": {"0": "a", "1": "b"}}
     ) == ModelDims(768, 6, 3072, 12, 2)
+    # GPT-2's (n_inner null: four times the width), whose session said it had no estimate
+    assert ModelDims.from_config({"n_embd": 64, "n_layer": 2, "n_inner": None, "n_head": 4, "num_labels": 3}
+                                 ) == ModelDims(64, 2, 256, 4, 3)
     dims = ModelDims.from_model_dir(tiny.path)
     assert (dims.hidden, dims.layers, dims.heads, dims.num_labels) == (32, 2, 2, 28)
     with pytest.raises(GateError, match="hidden_size"):

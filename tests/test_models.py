@@ -128,6 +128,7 @@ def test_a_classifier_whose_config_names_no_problem_type_is_single_label_and_say
     ({"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}, 512),
     ({"model_type": "roberta", "max_position_embeddings": 130}, 128),  # walk A's: an index error before
     ({"model_type": "distilbert"}, None),
+    ({"model_type": "gpt2", "n_positions": 64}, 64),  # GPT-2's name: an index error deep in torch before
 ])
 def test_the_tokens_a_model_is_fed_are_what_its_position_embeddings_hold(tmp_path: Path, config, positions):
     import json
@@ -189,6 +190,14 @@ def test_a_model_directory_without_a_tokenizer_is_refused_not_encoded_as_nothing
                                         r"tokenizer\.save_pretrained"):
         session(model).tokenizer  # noqa: B018
     assert len(session(tiny.path).tokenizer) > 100
+    # a real vocabulary of few tokens (ESM's protein tokenizers: 33) from its own vocab.txt is no empty
+    # one: it was refused, its message saying the directory held no tokenizer files beside its vocab.txt
+    from transformers import BertTokenizer
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    (tmp_path / "vocab.txt").write_text("\n".join([*specials, *"ACDEFGHIKLMNPQRSTVWY"]))  # amino acids
+    BertTokenizer(str(tmp_path / "vocab.txt"), do_lower_case=False).save_pretrained(model)
+    assert len(session(model).tokenizer) == 25
 
 
 def test_a_tokenizer_that_fails_to_build_is_named_by_what_the_directory_holds(

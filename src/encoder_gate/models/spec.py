@@ -301,8 +301,9 @@ _OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "came
 
 
 def _positions(config: dict[str, Any]) -> int | None:
-    """The longest input the model's position embeddings hold, from its config.json, or None."""
-    total = config.get("max_position_embeddings")
+    """The longest input the model's position embeddings hold, from its config.json (GPT-2's
+    `n_positions`: a classifier of 64 positions failed deep in torch on longer texts), or None."""
+    total = config.get("max_position_embeddings", config.get("n_positions"))
     if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
         return None
     if config.get("model_type") in _OFFSET_POSITIONS:

@@ -65,8 +65,9 @@ from encoder_gate.tasks import THRESHOLD
 #: The files a tokenizer is read from (and sentencepiece's *.model): a directory with none has no tokenizer.
 TOKENIZER_FILES = frozenset({"tokenizer.json", "vocab.txt", "vocab.json", "merges.txt"})
 
-#: Fewer tokens than any real tokenizer has (a byte-level BPE has 256 bytes and its special tokens):
-#: an empty one, which transformers 5 builds for a directory with no tokenizer file.
+#: Fewer tokens than a tokenizer of words has (a byte-level BPE has 256 bytes and its special tokens):
+#: with no tokenizer file, an empty one, which transformers 5 builds there. (ESM's protein tokenizers
+#: have 33 tokens, from their vocab.txt.)
 MIN_VOCABULARY = 100
 
 
@@ -171,18 +172,19 @@ class GateSession:
         """The model's tokenizer, truncating at its positions; a GateError where the directory has none."""
         from transformers import AutoTokenizer
 
+        files = any(p.name in TOKENIZER_FILES or p.suffix == ".model" for p in self.model.path.iterdir())
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model.path)
         except (OSError, ValueError, TypeError) as exc:
             # transformers 4 opens a vocabulary file it did not find (TypeError: None) or says it
             # "can't load tokenizer" (OSError, 4.47); 5 builds an empty one (below): each, one line
-            if not any(p.name in TOKENIZER_FILES or p.suffix == ".model" for p in self.model.path.iterdir()):
+            if not files:
                 raise GateError(self._no_tokenizer("transformers could not build one")) from None
             said = (f": {str(exc).rstrip('.')}" if isinstance(exc, (OSError, ValueError))
                     else f" ({type(exc).__name__}: {exc})")
             raise GateError(f"could not load the tokenizer of {self.model.path}{said}"
                             + saved_by_newer(self.model.path)) from None
-        if len(tokenizer) < MIN_VOCABULARY:  # transformers 5 builds an empty one where no file is
+        if len(tokenizer) < MIN_VOCABULARY and not files:  # transformers 5 builds an empty one there
             raise GateError(self._no_tokenizer(
                 f"transformers built an empty one ({len(tokenizer)} tokens), which would encode every "
                 "text alike and make every figure meaningless"))

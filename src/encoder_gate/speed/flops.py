@@ -24,7 +24,7 @@ class ModelDims:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], num_labels: int | None = None) -> ModelDims:
-        """From a Hugging Face ``config.json`` (BERT/RoBERTa/ALBERT names, or DistilBERT's)."""
+        """From a Hugging Face ``config.json`` (BERT/RoBERTa/ALBERT names, DistilBERT's or GPT-2's)."""
 
         def pick(*names: str, default: int | None = None) -> int:
             for name in names:
@@ -34,12 +34,13 @@ class ModelDims:
                 raise GateError(f"model config has none of {', '.join(names)}; cannot count FLOPs")
             return default
 
-        hidden = pick("hidden_size", "dim", "d_model")
+        hidden = pick("hidden_size", "dim", "d_model", "n_embd")
         labels = num_labels if num_labels is not None else len(config.get("id2label") or {}) or \
             int(config.get("num_labels") or 0)
-        return cls(hidden=hidden, layers=pick("num_hidden_layers", "n_layers", "num_layers"),
-                   intermediate=pick("intermediate_size", "hidden_dim", "d_ff", default=4 * hidden),
-                   heads=pick("num_attention_heads", "n_heads", "num_heads"), num_labels=labels)
+        intermediate = pick("intermediate_size", "hidden_dim", "d_ff", "n_inner", default=4 * hidden)
+        heads = pick("num_attention_heads", "n_heads", "num_heads", "n_head")
+        return cls(hidden=hidden, layers=pick("num_hidden_layers", "n_layers", "num_layers", "n_layer"),
+                   intermediate=intermediate, heads=heads, num_labels=labels)
 
     @classmethod
     def from_model_dir(cls, path: Path, num_labels: int | None = None) -> ModelDims:
