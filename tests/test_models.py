@@ -129,6 +129,7 @@ def test_a_classifier_whose_config_names_no_problem_type_is_single_label_and_say
     ({"model_type": "roberta", "max_position_embeddings": 130}, 128),  # walk A's: an index error before
     ({"model_type": "distilbert"}, None),
     ({"model_type": "gpt2", "n_positions": 64}, 64),  # GPT-2's name: an index error deep in torch before
+    ({"model_type": "esm", "max_position_embeddings": 1026, "pad_token_id": 1}, 1024),  # RoBERTa's layout
 ])
 def test_the_tokens_a_model_is_fed_are_what_its_position_embeddings_hold(tmp_path: Path, config, positions):
     import json

@@ -297,7 +297,7 @@ def _head_width(path: Path) -> int | None:
 #: The model types whose position ids start after the padding token's (RoBERTa's layout): a
 #: max_position_embeddings of 514 holds 512 tokens.
 _OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer",
-                               "data2vec-text", "roberta-prelayernorm", "xmod", "mpnet"})
+                               "data2vec-text", "roberta-prelayernorm", "xmod", "mpnet", "esm"})
 
 
 def _positions(config: dict[str, Any]) -> int | None:
