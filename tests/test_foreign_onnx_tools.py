@@ -338,6 +338,49 @@ def test_a_static_length_file_is_judged_on_texts_truncated_to_it(tiny, torch_mod
 
 
 @pytest.mark.slow
+def test_a_file_exported_from_other_weights_is_refused_and_one_of_these_weights_is_not(
+        tiny_ctx, torch_model, batch, tmp_path):
+    """An earlier fine-tune's file (every weight moved a little: here 2% of each tensor's spread)
+    is judged against a reference it was not made from: its INT8 file passed at drift max 0.015 (a
+    user's walk, 2026-11-29). None of its vectors (LayerNorm, biases) is the checkpoint's: refused at
+    build. This model's own file, its FP16 conversion and its dynamic INT8 quantization hold them."""
+    import copy
+
+    import onnx
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    class Logits(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    args = tensors(batch, "input_ids", "attention_mask")
+    names = (["input_ids", "attention_mask"], ["logits"])
+    own = torchscript_export(Logits(torch_model), tmp_path / "own.onnx", args, *names)
+    earlier = copy.deepcopy(torch_model)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in earlier.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * parameter.std() * 0.02)
+    stale = torchscript_export(Logits(earlier), tmp_path / "earlier.onnx", args, *names)
+    quantize_dynamic(str(stale), str(tmp_path / "earlier-int8.onnx"), weight_type=QuantType.QInt8)
+    for path in (stale, tmp_path / "earlier-int8.onnx"):
+        with pytest.raises(GateError, match=r"holds none of .*'s weights: not one of its \d+ weight "
+                                            r"vectors .*exported from other weights .*--gate-model"):
+            parse_backend(f"onnx:{path}").build(tiny_ctx)
+    quantize_dynamic(str(own), str(tmp_path / "own-int8.onnx"), weight_type=QuantType.QInt8)
+    half = convert_float_to_float16(onnx.load(str(own)), keep_io_types=True)
+    onnx.save(half, str(tmp_path / "own-fp16.onnx"))
+    for path in (own, tmp_path / "own-int8.onnx", tmp_path / "own-fp16.onnx"):
+        parse_backend(f"onnx:{path}").build(tiny_ctx)
+
+
+@pytest.mark.slow
 def test_several_outputs_pick_logits_or_the_first(tiny_ctx, torch_model, batch, reference, tmp_path):
     """Outputs (hidden, logits) use logits; without logits, the one output shaped (batch, labels),
     first or not (the hidden states first were read as a feature-extraction export and refused,

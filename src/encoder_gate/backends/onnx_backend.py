@@ -52,6 +52,7 @@ from encoder_gate.backends.onnx_session import (
     providers_for,
 )
 from encoder_gate.backends.prebuilt import resolve_onnx_path
+from encoder_gate.backends.weights_match import checkpoint_vectors, of_other_weights
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.errors import GateError
 
@@ -556,6 +557,15 @@ class PrebuiltOnnxBackend:
                 "(encoder-gate export)."
             )
         refuse_probabilities(info, ctx, path)
+        if (count := of_other_weights(info.vectors, checkpoint_vectors(ctx.model.path))) is not None:
+            raise GateError(
+                f"{path} holds none of {ctx.model.path}'s weights: not one of its {count} weight vectors "
+                "(LayerNorm scales and shifts, biases, kept as floats by every export and quantization) "
+                "is among the model directory's. It was exported from other weights (an earlier "
+                "checkpoint, another model), and its drift against this model's reference would be the "
+                "two models' difference, which INT8's bounds can pass. Export it from this directory's "
+                "weights (encoder-gate export), or pass the model directory it was made from "
+                "(--gate-model)")
         inferred, evidence = infer_precision(info)
         if self.precision is None:
             precision: Precision = inferred

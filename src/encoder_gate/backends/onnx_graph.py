@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from encoder_gate.backends.weights_match import file_vectors
 from encoder_gate.cache import sha256_file
 from encoder_gate.errors import GateError
 from encoder_gate.tasks import Task
@@ -70,6 +71,8 @@ class GraphInfo:
     table_rows: tuple[int, ...] = ()
     # (output name, the operator that computes it, looked through PASS_THROUGH ops; "" for none)
     output_ops: tuple[tuple[str, str], ...] = ()
+    # the digest of each float vector the file stores in itself (weights_match.file_vectors)
+    vectors: tuple[bytes, ...] = ()
 
     def output_op(self, name: str) -> str:
         """The operator that computes output `name` (its Identity, Cast or reshape looked through)."""
@@ -185,7 +188,7 @@ def inspect_onnx(path: Path) -> GraphInfo:
         op_counts=ops, weight_elements=weights, external_locations=tuple(locations),
         producer=" ".join(p for p in (model.producer_name, model.producer_version) if p),
         vocab_rows=_vocab_rows(model.graph), table_rows=_table_rows(model.graph),
-        output_ops=_output_ops(model.graph),
+        output_ops=_output_ops(model.graph), vectors=file_vectors(model.graph),
     )
 
 
