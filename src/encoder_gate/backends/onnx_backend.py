@@ -599,12 +599,13 @@ def refuse_probabilities(info: GraphInfo, ctx: BuildContext, path: Path) -> None
     index, _ = choose_output(names, task, [o.shape for o in info.outputs], len(ctx.model.label_names))
     op = info.output_op(names[index]) if names else ""
     if op in ACTIVATIONS:
+        what = "log-probabilities" if op == "LogSoftmax" else "probabilities"
         raise GateError(
-            f"{path}: its output '{names[index]}' is computed by a {op} node, so the file outputs "
-            f"probabilities, and the gate applies the model's {task.record.output} to a classifier's logits "
-            f"itself: it would apply {ACTIVATIONS[op]} after {ACTIVATIONS[op]}, which keeps every decision "
-            "and hides most drift. Export the logits, the output before the activation (the model as "
-            "transformers gives it; `encoder-gate export` does so).")
+            f"{path}: its output '{names[index]}' is computed by a {op} node, so the file outputs {what}, "
+            f"and the gate applies the model's {task.record.output} to a classifier's logits itself: it "
+            f"would apply {task.record.output} after the file's {ACTIVATIONS[op]}, which can keep every "
+            "decision and hide most drift. Export the logits, the output before the activation (the "
+            "model as transformers gives it; `encoder-gate export` does so).")
 
 
 def model_vocab_size(model_dir: Path) -> int | None:
