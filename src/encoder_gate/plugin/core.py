@@ -259,7 +259,7 @@ def _gate_lines(config: pytest.Config) -> list[str]:
     cfg = gate_session_of(config).config
     if cfg.model == "default":  # an empty [tool.encoder-gate], or none: not the user's model
         out.append("encoder-gate: model 'default', the embedded default classifier (no model is set in "
-                   "[tool.encoder-gate] or --gate-model; its first session trains it: "
+                   "[tool.encoder-gate] or --gate-model; trained once, by its first session: "
                    "21 s on a 2-core AMD EPYC Zen 5, about a minute on an AVX2-only one)")
     if cfg.explore:
         out.append(f"encoder-gate: exploring: the padding properties draw {cfg.explore} random examples each "
