@@ -435,12 +435,20 @@ def test_the_no_saved_run_line_is_written_only_when_compare_found_nothing():
 @pytest.mark.filterwarnings("ignore:Can't compare:pytest_benchmark.logger.PytestBenchmarkWarning")
 def test_benchmark_compare_without_a_saved_run_says_so_in_the_summary(pytester: pytest.Pytester,
                                                                        bench_project):
-    """--benchmark-compare on an empty storage passes and its summary says in one line that nothing
-    was compared; once a run is saved there, the next --benchmark-compare has no such line."""
+    """--benchmark-compare on an empty storage, in a run that saves none, would compare nothing and
+    pass: a usage error before any cell is timed (it passed; with --benchmark-compare-fail,
+    pytest-benchmark's traceback after the timing). The first save of a base (--benchmark-autosave)
+    passes, --benchmark-compare-fail disarmed, its summary saying in one line that nothing was
+    compared; once a run is saved there, the next --benchmark-compare has no such line."""
     store = pytester.path / "store"
     args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "1",
             f"--benchmark-storage=file://{store}", "--benchmark-compare"]
-    first = pytester.runpytest(*args, "--benchmark-autosave")
+    refused = pytester.runpytest(*args, "--benchmark-compare-fail=min:25%")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR, refused.stdout.str()[-2000:]
+    refused.stderr.fnmatch_lines(["ERROR: encoder-gate: --benchmark-compare found no saved run in *, and "
+                                  "this run saves none: the speed gate would compare nothing and pass.*"])
+    assert "Traceback" not in refused.stdout.str() + refused.stderr.str()
+    first = pytester.runpytest(*args, "--benchmark-autosave", "--benchmark-compare-fail=min:25%")
     first.assert_outcomes(passed=2)
     line = f"encoder-gate: --benchmark-compare found no saved run in {store.resolve()}: {NOTHING_COMPARED}"
     assert first.stdout.lines.count(line) == 1, first.stdout.str()[-3000:]

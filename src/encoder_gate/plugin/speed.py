@@ -115,7 +115,19 @@ def no_saved_run_line(bench_session: Any, speedup_baseline: Path | None) -> str 
     """The summary's line for a ``--benchmark-compare`` that found no saved run of the gate's
     benchmarks (pytest-benchmark's session, after it looked: none, or only a save of other
     benchmarks); None when comparing was not asked for or such a saved run was found.
-    Without ``--gate-speedup-baseline`` nothing was compared at all, though the session passes."""
+    Without ``--gate-speedup-baseline`` nothing was compared at all (a session that saves this run,
+    the first save of a base; one that saves none stops before its timing: nothing_to_compare)."""
+    found = _no_saved_run(bench_session)
+    if found is None:
+        return None
+    if speedup_baseline is not None:
+        return f"{found}: pytest-benchmark compared nothing (the speed gate used {speedup_baseline})"
+    return f"{found}: nothing was compared (save one on the base with --benchmark-autosave)"
+
+
+def _no_saved_run(bench_session: Any) -> str | None:
+    """What --benchmark-compare found where it found no saved run of the gate's benchmarks; None
+    where it was not asked for or found one."""
     wanted = getattr(bench_session, "compare", None)
     mapping = getattr(bench_session, "compared_mapping", None) or {}
     if not wanted or any(results_from_json({"benchmarks": list(b.values())}) for b in mapping.values()):
@@ -127,9 +139,26 @@ def no_saved_run_line(bench_session: Any, speedup_baseline: Path | None) -> str 
         found = (f"encoder-gate: --benchmark-compare compared with {', '.join(map(str, mapping))}, which "
                  "holds none of encoder-gate's benchmarks (another test suite's save?; name the gate's with "
                  "--benchmark-compare=NNNN)")
-    if speedup_baseline is not None:
-        return f"{found}: pytest-benchmark compared nothing (the speed gate used {speedup_baseline})"
-    return f"{found}: nothing was compared (save one on the base with --benchmark-autosave)"
+    return found
+
+
+def nothing_to_compare(config: pytest.Config) -> None:
+    """Where `--benchmark-compare` found no save of the gate's benchmarks, before a cell is timed: a
+    session that saves none either (--benchmark-autosave or --benchmark-save, the first save of a
+    base) is a usage error, as it would compare nothing and pass (a user's run on a fresh runner,
+    2026-11-29); `--benchmark-compare-fail` is disarmed, which pytest-benchmark otherwise answered with
+    a traceback after every cell was timed. With --gate-speedup-baseline the speed gate compares."""
+    bench = getattr(config, "_benchmarksession", None)
+    found = _no_saved_run(bench)
+    if bench is None or found is None:
+        return
+    bench.compare_fail = []
+    if not (bench.save or bench.autosave) and config.stash[SETTINGS].baseline is None:
+        raise pytest.UsageError(
+            f"{found}, and this run saves none: the speed gate would "
+            "compare nothing and pass. Save one on the base first (`pytest benchmarks "
+            "--benchmark-autosave`, its storage kept between CI runs), add --benchmark-autosave to make "
+            "this run the first save, or leave --benchmark-compare out")
 
 
 #: What a pytest-benchmark save must share with the run that compares against it (machine_info's
@@ -251,6 +280,9 @@ class BenchPlugin:
                                         f"{','.join(map(str, self.batch_sizes()))}")
         self._interleave(items)
         self._cases = {item.nodeid: self.case_of(item) for item in items if is_benchmark(item)}
+        timed = not _timing_off(config) and not hasattr(config, "workerinput")
+        if timed and any(map(is_model_only_cell, items)):
+            nothing_to_compare(config)
         messages = []
         if self._cases and not hasattr(config, "workerinput"):
             what = "full sweep" if self.session.config.sweep == "full" else "gate sweep"
