@@ -508,3 +508,19 @@ def test_an_xdist_worker_that_saw_the_model_change_fails_the_session(
         assert result.ret == pytest.ExitCode.TESTS_FAILED, (extra, result.stdout.str()[-2000:])
         said = f"*files this session read changed while it ran: {model / 'config.json'}*"
         result.stdout.fnmatch_lines([said])
+
+
+def test_pytest_benchmarks_only_and_skip_are_a_selection_the_verdict_names():
+    """`pytest accuracy benchmarks --benchmark-only` skipped every accuracy test and passed "speed
+    only", its verdict telling the user to run the accuracy tests they had asked for (a user's walk,
+    2026-11-29): --benchmark-only and --benchmark-skip are selections, named as -k is."""
+    from types import SimpleNamespace
+
+    from encoder_gate.plugin.core import _selection
+
+    def config(**given: object) -> SimpleNamespace:
+        return SimpleNamespace(getoption=lambda name, default=None: given.get(name, default))
+
+    assert _selection(config(benchmark_only=True)) == "--benchmark-only"
+    assert _selection(config(keyword="bs1", benchmark_skip=True)) == "-k bs1 --benchmark-skip"
+    assert _selection(config()) is None

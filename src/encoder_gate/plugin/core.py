@@ -204,13 +204,18 @@ def _projects_backends(config: pytest.Config) -> tuple[str, ...]:
 
 def _selection(config: pytest.Config) -> str | None:
     """The user's selection of the session's tests, as given (-k, -m, --deselect; --lf and --sw,
-    which deselect the tests that passed before), or None."""
+    which deselect the tests that passed before; pytest-benchmark's --benchmark-only and
+    --benchmark-skip, which skip the accuracy tests or the speed cells: `pytest accuracy benchmarks
+    --benchmark-only` passed "speed only", its verdict telling the user to run the accuracy tests
+    they had asked for), or None."""
     given = [(flag, value) for flag, value in (("-k", config.getoption("keyword", "")),
                                                ("-m", config.getoption("markexpr", "")))
              if value]
     given += [("--deselect", node) for node in config.getoption("deselect", None) or ()]
     words = [f"{flag} {shlex.quote(str(value))}" for flag, value in given]
-    words += [flag for flag, dest in (("--lf", "lf"), ("--sw", "stepwise")) if config.getoption(dest, False)]
+    flags = (("--lf", "lf"), ("--sw", "stepwise"), ("--benchmark-only", "benchmark_only"),
+             ("--benchmark-skip", "benchmark_skip"))
+    words += [flag for flag, dest in flags if config.getoption(dest, False)]
     return " ".join(words) or None
 
 
