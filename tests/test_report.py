@@ -403,3 +403,28 @@ def test_the_pages_accuracy_table_reads_its_cells_as_accuracy_md_does():
     assert "| onnx-fp32 | 0.7000 | +0.0000 [+0.0000, +0.0000] | n/a (no decision differs) |" in page
     assert "| onnx-int8 | 0.6900 | -0.0100 [-0.0200, +0.0000] | 0.0105 |" in page
     assert "{" not in page and "dataset source `bundled`, examples `1200`." in page
+
+
+def test_a_page_of_saves_that_are_not_one_run_is_refused(tmp_path: Path):
+    """`encoder-gate report --benchmarks` of three saves put a threads-1 save's torch beside a
+    threads-2 save's speedup, one header and a "(same run)" plot over them (a user's walk,
+    2026-11-29): saves of other settings, or two holding the same cell, are refused, naming both; the
+    parts of one run (different cells, the same machine block) make one page."""
+    from tests.test_bench import fake_benchmark_doc, medians
+
+    def save(name: str, threads: int, keep: set[str]) -> Path:
+        doc = fake_benchmark_doc({k: v for k, v in medians().items() if k[4] in keep})
+        doc["machine_info"]["encoder_gate"] = {"cpu_model": "Test CPU", "threads": threads}
+        (path := tmp_path / f"{name}.json").write_text(json.dumps(doc))
+        return path
+
+    one, again = save("0001", 1, {"torch", "onnx-fp32"}), save("0002", 1, {"torch", "onnx-int8"})
+    other = save("0003", 2, {"onnx-int8"})
+    with pytest.raises(report.GateError, match=r"0003\.json was measured on another machine or with other "
+                                               r"settings than .*0001\.json \(threads 1 in .*, 2 here\)"):
+        report.write_report(tmp_path / "out", [one, other], None)
+    with pytest.raises(report.GateError, match=r"0001\.json and .*0002\.json both hold torch at "):
+        report.write_report(tmp_path / "out", [one, again], None)
+    parts = save("0004", 1, {"onnx-int8"})
+    assert report.write_report(tmp_path / "out", [one, parts], None).markdown.is_file()
+    assert report.write_report(tmp_path / "merged", [one, again], None, shards=True).markdown.is_file()

@@ -97,7 +97,7 @@ def _report(out: Path, shards: list[Path], documents: Collection[str]) -> None:
     ab = out / AB_FILE if AB_FILE in documents else None
     if not benches and accuracy is None and ab is None:
         return
-    files = write_report(out / "report", benches or None, accuracy, None, ab)  # the shards' saves only
+    files = write_report(out / "report", benches or None, accuracy, None, ab, shards=True)  # theirs only
     print(f"encoder-gate merge: the report in {files.markdown} ({len(benches)} shard(s) with benchmarks)")
 
 

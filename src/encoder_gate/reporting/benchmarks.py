@@ -83,8 +83,33 @@ def variant_key(name: str) -> tuple[int, str]:
     return (VARIANTS.index(name) if name in VARIANTS else len(VARIANTS), name)
 
 
+def one_run(docs: Sequence[Mapping[str, Any]], sources: Sequence[Path]) -> None:
+    """A GateError where the documents are not one run's parts: two that hold the same cell (which
+    one's figure?), or two measured on other machines or settings (their `encoder_gate` machine
+    blocks differ: threads, CPU, its instruction sets). One page, its header, its speedups and its
+    "(same run)" plot are of one run: a later save silently replaced an earlier one's cells, and a
+    speedup of a threads-2 save was printed beside a threads-1 save's torch (a user's walk,
+    2026-11-29)."""
+    held: dict[tuple[str, str], Path] = {}
+    first = (docs[0].get("machine_info") or {}).get("encoder_gate") or {} if docs else {}
+    for doc, source in zip(docs, sources, strict=True):
+        block = (doc.get("machine_info") or {}).get("encoder_gate") or {}
+        if block != first:
+            differ = "; ".join(f"{k} {first.get(k)!r} in {sources[0]}, {block.get(k)!r} here"
+                               for k in sorted({*first, *block}) if first.get(k) != block.get(k))
+            raise GateError(f"{source} was measured on another machine or with other settings than "
+                            f"{sources[0]} ({differ}): one page reports one run; report each with its "
+                            "own --out")
+        for r in results_from_json(doc):
+            if (r.case, r.backend) in held:
+                raise GateError(f"{held[(r.case, r.backend)]} and {source} both hold {r.backend} at "
+                                f"{r.case}: one page reports one run, and which one's figure would it show? "
+                                "Pass one save, or the saves of one run's parts (its shards)")
+            held[(r.case, r.backend)] = source
+
+
 def collect_rows(docs: Sequence[Mapping[str, Any]]) -> list[Row]:
-    """encoder-gate benchmarks of every document (later documents override the same case)."""
+    """encoder-gate benchmarks of every document (one run's: `one_run`)."""
     results: dict[tuple[str, str], BenchResult] = {}
     for doc in docs:
         for r in results_from_json(doc):
@@ -445,10 +470,12 @@ def _with_vs_base(versus: Mapping[str, Any], ab: Path | None, acc: Mapping[str, 
 
 
 def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: Path | None = None,
-                 default_root: Path | None = Path(".benchmarks"), ab: Path | None = None) -> ReportFiles:
+                 default_root: Path | None = Path(".benchmarks"), ab: Path | None = None,
+                 shards: bool = False) -> ReportFiles:
     """Write benchmarks.md and the plots into ``out``; raise GateError when there is nothing to report.
     ``ab``: the ab.json of a --gate-base session, drawn as vs_base.png with its tables (left out,
-    and said so, when it is of another model than the accuracy file)."""
+    and said so, when it is of another model than the accuracy file). The saves are one run's
+    (`one_run`), but for a merge's `shards`, each of its own runner and torch eager."""
     sources = resolve_sources(benchmarks, default_root)
     acc = read_json(accuracy, "accuracy file") if accuracy is not None else None
     if acc is not None and accuracy is not None:
@@ -476,6 +503,8 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
     docs = [d for d, why in zip(docs, whys, strict=True) if why is None]
     out.mkdir(parents=True, exist_ok=True)
     inputs = ", ".join(str(p) for p in (*sources, accuracy, ab) if p is not None)
+    if not shards:
+        one_run(docs, sources)
     try:
         rows = collect_rows(docs)
         plots = [p for variant in sorted({r.variant for r in rows}, key=variant_key)
