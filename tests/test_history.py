@@ -197,6 +197,29 @@ def test_the_noise_threshold_is_q3_plus_three_iqr_once_there_are_enough_steps():
     assert noise_threshold([0.01, 0.02, 0.03, 0.04, 0.05]) == pytest.approx(0.04 + 3 * 0.02)
 
 
+def test_a_newest_record_that_shares_no_figure_with_its_line_is_no_pass(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]):
+    """A commit's session at other batch sizes, with no accuracy figure, replaced the record in which
+    the check had just found creep, and the check said "no creep", having compared nothing (a user's
+    walk, 2026-11-29). It says it compared nothing, and exits 1."""
+    from encoder_gate.history.creep import NOTHING_COMPARED
+
+    store = tmp_path / "store"
+    store.mkdir()
+    for i in range(6):
+        (store / f"{i:07d}.json").write_text(json.dumps(synthetic(i)))
+    other = synthetic(6)
+    entry = other["backends"]["onnx-int8"]
+    entry.update(value=None, per_label={}, speedups={"model/normal/bs100/bucketed": {"speedup": 2.0}})
+    (store / f"{6:07d}.json").write_text(json.dumps(other))
+    found, notes = check(load_store(store))
+    said = f"{NOTHING_COMPARED}: 0000006aaaaa shares no figure with the 6 earlier record(s) of its series"
+    assert found == [] and [n for n in notes if n.startswith(said)]
+    assert main(["history", "check", "--store", str(store)]) == 1
+    out = capsys.readouterr().out
+    assert "the check compared nothing" in out and "no creep at" not in out
+
+
 def test_the_command_records_then_checks_and_exits_one_on_creep(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]):
     store = tmp_path / "store"

@@ -16,7 +16,7 @@ from typing import Any
 
 from encoder_gate.config import check_writable
 from encoder_gate.errors import GateError
-from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, WINDOW, check, pr_trend
+from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, NOTHING_COMPARED, WINDOW, check, pr_trend
 from encoder_gate.history.page import render
 from encoder_gate.history.store import Commit, build_record, git_commit, load_store, record
 from encoder_gate.history.waived import MAX_WAIVED, long_waived
@@ -122,6 +122,9 @@ def run_history(args: argparse.Namespace) -> int:
               "in a row:")
         for w in waived:
             print(f"- {w.describe()}")
+    if not found and any(note.startswith(NOTHING_COMPARED) for note in notes):
+        print("encoder-gate history: the check compared nothing (above), so it cannot say there is no creep")
+        return 1
     if not found:
         newest = records[-1]["commit"][:12]
         seen = min(len(records), args.window)

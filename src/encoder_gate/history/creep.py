@@ -98,6 +98,12 @@ def _comparable_speed(record: Mapping[str, Any], newest: Mapping[str, Any]) -> b
     return record.get("machine") == newest.get("machine")
 
 
+#: How a check's note begins where the newest record shares no figure with the earlier ones of its
+#: series: no creep could be seen, and the check says so instead of "no creep" (a record of other
+#: batch sizes hid the creep found a record before; a user's walk, 2026-11-29).
+NOTHING_COMPARED = "nothing compared"
+
+
 def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
           min_slowdown: float = DEFAULT_MIN_SLOWDOWN) -> tuple[list[Creep], list[str]]:
     """The creeps of the newest record against up to `window` earlier ones of its series, and notes
@@ -111,6 +117,7 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
         notes.append(f"{newest['commit'][:12]} is the first record of its series: nothing to compare with")
         return [], notes
     found: list[Creep] = []
+    compared = 0  # the newest's figures with an earlier value on its line
     for name, entry in (newest.get("backends") or {}).items():
         margin = float(entry.get("margin") or DEFAULT_MARGIN)
         # an INT8 file's figures on one integer path are not its figures on the other (a runner
@@ -123,6 +130,7 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
         if entry.get("value") is not None:
             found += _accuracy_creep(same_path, name, str(entry.get("metric")), margin,
                                      lambda e: e.get("value"))
+            compared += len(_values(same_path, partial(_headline, name))) >= 2
         floor = int(entry.get("min_support") or 0)
         for label, lab in (entry.get("per_label") or {}).items():
             if lab.get("support", 0) >= floor:
@@ -133,12 +141,17 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
                          f"these library versions, of {len(line)}")
         for case in entry.get("speedups") or {}:
             series = _values(comparable, partial(_log_speedup, name, case))
+            compared += len(series) >= 2
             steps = [b[1] - a[1] for a, b in pairwise(series)]
             threshold = max(-math.log(1 - min_slowdown), noise_threshold(steps[:-1]) or 0.0)
             hit = _crept(series, threshold)
             if hit is not None:
                 found.append(Creep(name, f"speedup {case}", math.exp(hit[1]), hit[0], math.exp(series[-1][1]),
                                    threshold, hit[2], "relative", len(series) - 1))
+    if not compared:
+        notes.append(f"{NOTHING_COMPARED}: {newest['commit'][:12]} shares no figure with the {len(line) - 1} "
+                     "earlier record(s) of its series (other batch sizes, cases or backends, another "
+                     "machine's speed, no accuracy figure): no creep could be seen")
     return found, notes
 
 
@@ -150,6 +163,11 @@ def _accuracy_creep(line: Sequence[Mapping[str, Any]], name: str, what: str, mar
     if hit is None:
         return []
     return [Creep(name, what, hit[1], hit[0], series[-1][1], margin, hit[2], "points", len(series) - 1)]
+
+
+def _headline(backend: str, record: Mapping[str, Any]) -> float | None:
+    value: float | None = ((record.get("backends") or {}).get(backend) or {}).get("value")
+    return value
 
 
 def _label_f1(label: str, entry: Mapping[str, Any]) -> float | None:
