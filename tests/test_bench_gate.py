@@ -587,3 +587,15 @@ def test_a_baseline_says_how_many_texts_each_case_timed():
     for machine in ("cpu_model: 'AMD EPYC' now, 'Intel Xeon' in the baseline", "isa.avx512_vnni: True now",
                     "threads: 1 now, 2 in the baseline"):
         assert Baseline(doc, "base.json", (*stack, machine)).other_machine
+
+
+def test_pytest_benchmarks_options_of_its_own_rounds_are_said_not_to_apply(pytester: pytest.Pytester,
+                                                                           bench_project):
+    """--benchmark-min-rounds=50 ran the cells' 7 rounds without a word, the header denying the timer
+    the user had set (a user's walk, 2026-11-29): the options of pytest-benchmark's calibrated rounds,
+    which the suite's pedantic rounds do not read, are named where they are given."""
+    args = [*bench_project, "--gate-backends", "torch", "--gate-batch-sizes", "1", "--collect-only"]
+    said = pytester.runpytest(*args, "--benchmark-min-rounds=50", "--benchmark-warmup=on")
+    said.stdout.fnmatch_lines(["encoder-gate: --benchmark-min-rounds, --benchmark-warmup apply to "
+                               "pytest-benchmark's calibrated rounds, which the gate's benchmarks do not*"])
+    assert "calibrated rounds" not in pytester.runpytest(*args).stdout.str()

@@ -111,6 +111,13 @@ def in_gate_sweep(item: pytest.Item) -> bool:
             and params.get("dispatch") == GATE_CASE["dispatch"])
 
 
+#: pytest-benchmark's options of its own calibrated rounds, which its `pedantic` runs, and so every
+#: benchmark of the suite (rounds of their own), do not read.
+IGNORED_BENCHMARK_OPTIONS = ("--benchmark-min-rounds", "--benchmark-max-time", "--benchmark-min-time",
+                             "--benchmark-warmup", "--benchmark-warmup-iterations",
+                             "--benchmark-calibration-precision")
+
+
 def no_saved_run_line(bench_session: Any, speedup_baseline: Path | None) -> str | None:
     """The summary's line for a ``--benchmark-compare`` that found no saved run of the gate's
     benchmarks (pytest-benchmark's session, after it looked: none, or only a save of other
@@ -235,7 +242,14 @@ class BenchPlugin:
         said = ("the thread's CPU time (time.thread_time; one intra-op thread)" if clock == "thread"
                 else "wall time (time.perf_counter)")
         out = [f"encoder-gate: its speed cells are timed in rounds of their own on {said}; "
-               "pytest-benchmark's figures hold those rounds (its timer above is its default)"]
+               "pytest-benchmark's figures hold those rounds (not the timer its header names)"]
+        # a user's --benchmark-min-rounds=50 ran 7 rounds, and the line above denied the timer they set
+        ignored = [o for o in IGNORED_BENCHMARK_OPTIONS
+                   if any(str(a).split("=")[0] == o for a in config.invocation_params.args)]
+        if ignored:
+            out.append(f"encoder-gate: {', '.join(ignored)} apply to pytest-benchmark's calibrated rounds, "
+                       "which the gate's benchmarks do not use: their rounds are the gate's (--gate-budget, "
+                       "ENCODER_GATE_BENCH_ROUNDS, docs/benchmarks.md)")
         if clock_for(self.session.config.threads, "cpu") != clock:  # a GPU session's rows on the CPU
             out.append("encoder-gate: a backend computed on the CPU in this session (a file with no CUDA "
                        "kernels, or pinned there) is timed on the thread's CPU time, against torch eager "
