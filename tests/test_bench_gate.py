@@ -599,3 +599,13 @@ def test_pytest_benchmarks_options_of_its_own_rounds_are_said_not_to_apply(pytes
     said.stdout.fnmatch_lines(["encoder-gate: --benchmark-min-rounds, --benchmark-warmup apply to "
                                "pytest-benchmark's calibrated rounds, which the gate's benchmarks do not*"])
     assert "calibrated rounds" not in pytester.runpytest(*args).stdout.str()
+
+
+def test_speed_cells_without_pytest_benchmark_are_one_line(pytester: pytest.Pytester, bench_project):
+    """`pytest benchmarks -p no:benchmark`: each cell errored with pytest's "fixture 'benchmark' not
+    found" and its list of fixtures (a user's walk, 2026-11-29): one usage error before anything runs."""
+    result = pytester.runpytest(*bench_project, "--gate-backends", "torch", "--gate-batch-sizes", "1",
+                                "-p", "no:benchmark")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    result.stderr.fnmatch_lines(["ERROR: encoder-gate: the speed cells time with pytest-benchmark, which "
+                                 "this session does not load (-p no:benchmark)*"])

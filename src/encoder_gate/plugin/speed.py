@@ -294,8 +294,13 @@ class BenchPlugin:
                                         f"{','.join(map(str, self.batch_sizes()))}")
         self._interleave(items)
         self._cases = {item.nodeid: self.case_of(item) for item in items if is_benchmark(item)}
-        timed = not _timing_off(config) and not hasattr(config, "workerinput")
-        if timed and any(map(is_model_only_cell, items)):
+        speed = any(map(is_model_only_cell, items)) and not hasattr(config, "workerinput")
+        if speed and getattr(config, "_benchmarksession", None) is None:  # each cell: "fixture not found"
+            raise pytest.UsageError(
+                "encoder-gate: the speed cells time with pytest-benchmark, which this session does not load "
+                "(-p no:benchmark): each would error with pytest's \"fixture 'benchmark' not found\". Drop "
+                "-p no:benchmark, or run `pytest accuracy` alone")
+        if speed and not _timing_off(config):
             nothing_to_compare(config)
         messages = []
         if self._cases and not hasattr(config, "workerinput"):
