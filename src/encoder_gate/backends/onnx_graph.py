@@ -266,7 +266,7 @@ def choose_output(names: Sequence[str], task: str, shapes: Sequence[Sequence[Dim
     output. The note is None when the choice needs no explanation (one output with the expected
     name)."""
     wanted = Task.of(task).output_name
-    index, why = (names.index(wanted), "") if wanted in names else (0, "")
+    index, why = names.index(wanted) if wanted in names else 0, ""
     if wanted not in names and shapes is not None and labels and Task.of(task).classifier:
         fits = [i for i, shape in enumerate(shapes) if shape is not None and len(shape) == 2
                 and static_dim(shape, 1) == labels]

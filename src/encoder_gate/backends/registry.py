@@ -183,13 +183,12 @@ def with_prebuilt_file(name: str, where: Callable[[str], str]) -> str:
     return with_integer_path(renamed, integer_path) if integer_path else renamed
 
 
-def check_prebuilt_files(backends: Iterable[str], model: str, cwd: Path | None = None) -> None:
-    """A GateError naming the first `onnx:PATH` backend whose file is not there, when the model is a
-    local directory (a file is looked for beside it too, and in `cwd`, default the working directory):
-    said once at the start, not as an error of each of its tests (walk AA: 28 of them). A built-in
-    model's directory exists only once built."""
+def check_prebuilt_files(backends: Iterable[str], model: str, cwd: Path | None = None) -> list[Path]:
+    """The files of the `onnx:PATH` backends, or a GateError naming the first whose file is not there,
+    when the model is a local directory (a file is looked for beside it too, and in `cwd`, default the
+    working directory): said once at the start, not as an error of each of its tests (walk AA: 28 of
+    them). A built-in model's directory exists only once built: [] then."""
     if not Path(model).expanduser().is_dir():
-        return
-    for name in backends:
-        if (parts := prebuilt_file(name)) is not None:
-            resolve_onnx_path(Path(parts[0]).expanduser(), Path(model).expanduser(), cwd)
+        return []
+    return [resolve_onnx_path(Path(parts[0]).expanduser(), Path(model).expanduser(), cwd)[0]
+            for name in backends if (parts := prebuilt_file(name)) is not None]

@@ -131,8 +131,6 @@ def load_torch_model(ctx: BuildContext) -> Any:
 
     try:
         model = load_pretrained(ctx.model.path, classifier)
-    except GateError:
-        raise
     except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a weights file that is none
         raise GateError(f"could not load the torch model from {ctx.model.path}: {exc}; if a weights file is "
                         "damaged, save the model again with save_pretrained()") from None

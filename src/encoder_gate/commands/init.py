@@ -34,13 +34,11 @@ from typing import Any, Literal
 
 from encoder_gate import __version__
 from encoder_gate.backends.base import Device
-from encoder_gate.backends.prebuilt import resolve_onnx_path
 from encoder_gate.backends.registry import (
     DEFAULT_BACKENDS,
     check_prebuilt_files,
     is_backend_name,
     known_backends,
-    prebuilt_file,
 )
 from encoder_gate.commands.install_source import InstallSource, detect_install_source, with_gpu
 from encoder_gate.commands.layout import (
@@ -386,8 +384,8 @@ def other_onnx_files(model_dir: Path) -> list[Path]:
 def _backends(given: Sequence[str] | None, model_dir: Path | None, root: Path,
               notes: list[str]) -> tuple[str, ...]:
     backends = _chosen_backends(given, model_dir, root, notes)
-    files = [resolve_onnx_path(Path(parts[0]).expanduser(), model_dir, root.resolve())[0]
-             for name in backends if model_dir is not None and (parts := prebuilt_file(name)) is not None]
+    # an onnx:PATH that is not there: now, not at the first session (resolved where the sessions run)
+    files = [] if model_dir is None else check_prebuilt_files(backends, str(model_dir), cwd=root.resolve())
     if lost := not_carried(root, files):  # a user's `*.onnx` in .gitignore: the base's checkout then
         notes.append(  # lacked the file, said as a file missing from the base (a user's walk, 2026-11-29)
             f"warning: not in a checkout of this repository, so not on a CI runner nor in the base "
@@ -421,8 +419,6 @@ def _chosen_backends(given: Sequence[str] | None, model_dir: Path | None, root: 
             )
     if len(set(backends)) != len(backends):
         raise GateError(f"a backend is listed twice in --backends {','.join(backends)}")
-    if model_dir is not None:  # an onnx:PATH that is not there: now, not at the first session
-        check_prebuilt_files(backends, str(model_dir), cwd=root.resolve())  # where the sessions run
     skipped = [e for e in [*entries, *others] if e not in backends]
     if skipped:
         notes.append(f"the model directory has ONNX files not in --backends: {', '.join(skipped)}")

@@ -128,13 +128,14 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
             notes.append(f"{name}: accuracy compared over the {len(same_path)} record(s) computed on the "
                          f"{path or 'unknown'} integer path, of {len(line)}")
         if entry.get("value") is not None:
-            found += _accuracy_creep(same_path, name, str(entry.get("metric")), margin,
-                                     lambda e: e.get("value"))
-            compared += len(_values(same_path, partial(_headline, name))) >= 2
+            series = _accuracy_series(same_path, name, lambda e: e.get("value"))
+            found += _accuracy_creep(series, name, str(entry.get("metric")), margin)
+            compared += len(series) >= 2
         floor = int(entry.get("min_support") or 0)
         for label, lab in (entry.get("per_label") or {}).items():
             if lab.get("support", 0) >= floor:
-                found += _accuracy_creep(same_path, name, f"label {label}", margin, partial(_label_f1, label))
+                found += _accuracy_creep(_accuracy_series(same_path, name, partial(_label_f1, label)), name,
+                                         f"label {label}", margin)
         comparable = [r for r in line if _comparable_speed(r, newest)]
         if len(comparable) < len(line) and entry.get("speedups"):
             notes.append(f"{name}: speed compared over the {len(comparable)} record(s) of this machine and "
@@ -155,19 +156,18 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
     return found, notes
 
 
-def _accuracy_creep(line: Sequence[Mapping[str, Any]], name: str, what: str, margin: float,
-                    pick: Callable[[Mapping[str, Any]], Any]) -> list[Creep]:
-    """A backend's accuracy figure (`pick` from its entry) crept by more than `margin` points."""
-    series = _values(line, lambda r: pick((r.get("backends") or {}).get(name) or {}))
+def _accuracy_series(line: Sequence[Mapping[str, Any]], name: str,
+                     pick: Callable[[Mapping[str, Any]], Any]) -> list[tuple[str, float]]:
+    """A backend's accuracy figure (`pick` from its entry) along the records of `line` that hold it."""
+    return _values(line, lambda r: pick((r.get("backends") or {}).get(name) or {}))
+
+
+def _accuracy_creep(series: Sequence[tuple[str, float]], name: str, what: str, margin: float) -> list[Creep]:
+    """A backend's accuracy figure (its `series`) crept by more than `margin` points."""
     hit = _crept(series, margin)
     if hit is None:
         return []
     return [Creep(name, what, hit[1], hit[0], series[-1][1], margin, hit[2], "points", len(series) - 1)]
-
-
-def _headline(backend: str, record: Mapping[str, Any]) -> float | None:
-    value: float | None = ((record.get("backends") or {}).get(backend) or {}).get("value")
-    return value
 
 
 def _label_f1(label: str, entry: Mapping[str, Any]) -> float | None:

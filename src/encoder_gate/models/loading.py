@@ -21,7 +21,7 @@ from typing import Any
 
 from encoder_gate.cache import ArtifactCache, toolchain_versions
 from encoder_gate.errors import GateError
-from encoder_gate.models.spec import float32_load, saved_shapes
+from encoder_gate.models.spec import float32_load, meta_model, model_class, saved_shapes
 
 #: The modules a feature-extraction encoder may lack the weights of without changing what the gate
 #: reads of it (`last_hidden_state`): BERT's, RoBERTa's and ALBERT's pooler, which
@@ -73,11 +73,9 @@ def load_pretrained(path: Path, classifier: bool, **load: Any) -> Any:
     """`path`'s model as float32 (AutoModelForSequenceClassification, else AutoModel), quietly, in
     eval mode; GateError where its checkpoint lacks weights its outputs depend on. `load` goes to
     `from_pretrained` (e.g. attn_implementation="eager"). Other failures are from_pretrained's own."""
-    from transformers import AutoModel, AutoModelForSequenceClassification
-
-    cls = AutoModelForSequenceClassification if classifier else AutoModel
     with quiet_transformers():
-        model, info = cls.from_pretrained(path, output_loading_info=True, **{**float32_load(), **load})
+        model, info = model_class(classifier).from_pretrained(path, output_loading_info=True,
+                                                              **{**float32_load(), **load})
     missing = missing_weights(list(info.get("missing_keys") or ()), classifier)
     if missing:
         raise GateError(missing_message(Path(path), missing, list(info.get("unexpected_keys") or ()),
@@ -92,16 +90,12 @@ def _checkpoint_may_lack(path: Path, classifier: bool) -> bool:
     transformers 4's legacy `gamma`/`beta`). Cheap, and cautious: a False is final, a True is
     confirmed by loading. False where it cannot tell (names it cannot read, a config transformers
     cannot build): the loads check."""
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
-
     saved = {_modern(name) for name in _saved_names(path)}
     if not saved:
         return False
     try:
-        with torch.device("meta"), quiet_transformers():
-            model = (AutoModelForSequenceClassification if classifier else AutoModel).from_config(
-                AutoConfig.from_pretrained(path))
+        with quiet_transformers():
+            model = meta_model(path, classifier)
     except Exception:  # transformers raises many types for a config it cannot build: the loads say why
         return False
     prefix = f"{model.base_model_prefix}."

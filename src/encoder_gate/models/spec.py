@@ -261,19 +261,32 @@ def saved_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def model_class(classifier: bool) -> Any:
+    """The transformers class the gate loads a model directory with: a classifier's
+    AutoModelForSequenceClassification, an encoder's AutoModel."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification if classifier else AutoModel
+
+
+def meta_model(path: Path, classifier: bool) -> Any:
+    """The model `path`'s config.json builds, on the meta device: its parameters' names and shapes,
+    nothing allocated and no weight read."""
+    import torch
+    from transformers import AutoConfig
+
+    with torch.device("meta"):
+        return model_class(classifier).from_config(AutoConfig.from_pretrained(path))
+
+
 def weights_mismatch(path: Path, classifier: bool) -> str:
     """Which saved tensors have other shapes than config.json gives the model (`name [514, 64] in
     the weights, [512, 64] by config.json`), for a load transformers refused ("You set
     `ignore_mismatched_sizes` to `False`"); "" where none can be told (no safetensors)."""
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
-
     saved = saved_shapes(path)
     if not saved:
         return ""
-    with torch.device("meta"):  # shapes without memory: nothing is allocated
-        model = (AutoModelForSequenceClassification if classifier else AutoModel).from_config(
-            AutoConfig.from_pretrained(path))
+    model = meta_model(path, classifier)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     prefix = f"{model.base_model_prefix}."
     wrong = []

@@ -109,7 +109,8 @@ def one_run(docs: Sequence[Mapping[str, Any]], sources: Sequence[Path]) -> None:
 
 
 def collect_rows(docs: Sequence[Mapping[str, Any]]) -> list[Row]:
-    """encoder-gate benchmarks of every document (one run's: `one_run`)."""
+    """encoder-gate benchmarks of every document, a later one's replacing an earlier one's cell (a
+    merge's shards each time torch eager; `write_report` refuses it elsewhere: `one_run`)."""
     results: dict[tuple[str, str], BenchResult] = {}
     for doc in docs:
         for r in results_from_json(doc):
