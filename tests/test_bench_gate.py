@@ -18,7 +18,7 @@ import pytest
 from encoder_gate.commands.layout import THIN_MODULES
 from encoder_gate.documents import write_json
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.speed import no_saved_run_line
+from encoder_gate.plugin.benchmark_session import no_saved_run_line
 from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.speed.machine import hardware_fingerprint, session_providers
 from encoder_gate.speed.outcome import finish_session

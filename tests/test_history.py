@@ -422,6 +422,22 @@ def test_the_page_draws_every_commit_marks_failures_and_creep_and_fetches_nothin
         assert pixels.shape[0] > 200 and pixels.std() > 0.01, png  # drawn, not blank
 
 
+def test_the_table_says_when_a_commits_gate_judged_one_side_only(tmp_path: Path):
+    """A record of a report directory of benchmarks alone showed "pass" as if its accuracy had been
+    judged too (twenty-first session's hunt): the table's gate column names the side it judged."""
+    from encoder_gate.history.page import render
+
+    records = [synthetic(i, speedup=2.0) for i in range(3)]
+    records[0]["provenance"] = {"speedups.json": {}}
+    records[1]["provenance"] = {"accuracy.json": {}}
+    records[2]["provenance"] = {"accuracy.json": {}, "speedups.json": {}}
+    table = render(records, tmp_path / "site").read_text().split("<h2>Every commit</h2>")[1]
+    rows = {r["commit"]: table.split(f'id="c{r["commit"]}"')[1].split("</tr>")[0] for r in records}
+    assert "<td>pass (speed only)</td>" in rows[records[0]["commit"]]
+    assert "<td>pass (accuracy only)</td>" in rows[records[1]["commit"]]
+    assert "<td>pass</td>" in rows[records[2]["commit"]]
+
+
 def test_a_backend_panel_without_speedups_says_why():
     """No record holds benchmark results, or only this backend has none, or it is torch eager itself:
     the empty speed panel says which, not always that torch eager is the baseline."""

@@ -164,18 +164,21 @@ def test_untimed_benchmarks_fail_a_speed_gate_that_was_asked_for(gate_dir: pytes
                                                                  gate_args: list[str],
                                                                  monkeypatch: pytest.MonkeyPatch):
     """pytest-benchmark times nothing under the user's --benchmark-disable (a smoke run): without
-    a baseline the summary says so and the run passes; with one, the speed gate checked nothing
-    and fails. Its estimate says the benchmarks run once untimed, and its durations (of one untimed
-    call each) are not recorded as the next timed session's estimate."""
+    a baseline the summary says so (and that --benchmark-autosave saved nothing) and the run passes;
+    with one, the speed gate checked nothing and fails. Its estimate says the benchmarks run once
+    untimed, and its durations (of one untimed call each) are not recorded as the next timed
+    session's estimate."""
     gate_dir.makepyfile(test_speed=BENCHMARKS)
     args = ["--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=1", "--benchmark-disable", *gate_args]
     from encoder_gate.speed import estimate
 
     recorded: list[object] = []  # the cache is shared with sessions running beside: watch the call
     monkeypatch.setattr(estimate, "record", lambda *a, **k: recorded.append(a))
-    plain = gate_dir.runpytest(*args)
+    plain = gate_dir.runpytest(*args, "--benchmark-autosave")  # a save asked for: none is made, and said
     plain.assert_outcomes(passed=2)
-    plain.stdout.fnmatch_lines(["*pytest-benchmark timed nothing: its timing is off (--benchmark-disable)*"])
+    plain.stdout.fnmatch_lines(["*pytest-benchmark timed nothing: its timing is off (--benchmark-disable)*"
+                                "(and nothing was saved: pytest-benchmark saves timed runs only*"])
+    assert not list(gate_dir.path.glob(".benchmarks/**/*.json"))
     plain.stdout.fnmatch_lines(["*benchmarks, each run once untimed (pytest-benchmark's timing is off)*"])
     assert recorded == []
     baseline = gate_dir.path / "speedups.json"

@@ -223,6 +223,31 @@ def test_a_drop_beyond_the_effect_size_that_is_not_significant_passes_as_borderl
     assert c.describe().endswith(": borderline")
 
 
+def test_a_pass_whose_drop_ci_reaches_past_the_effect_size_is_said_inconclusive(tmp_path):
+    """Noisy rounds, a small drop: the gate passes, but its rounds could not have told a drop of the
+    effect size apart; the terminal line and a warning of the session say so, and a quiet pass does not."""
+    noisy = finish_session(results(noise=0.2, seed=1), BenchSettings(), tmp_path / "a", {}, None,
+                           fingerprint=FINGERPRINT)
+    gated = BenchSettings(baseline=noisy.path, max_drop=0.15)
+    outcome = finish_session(results({"onnx-fp32": 0.05}, noise=0.2, seed=2), gated, tmp_path / "b", {},
+                             None, fingerprint=FINGERPRINT)
+    weak = [c for c in outcome.comparisons if c.inconclusive]
+    assert len(weak) == 2 and not outcome.failures and not any(c.borderline for c in weak)
+    for c in weak:
+        assert not c.failed and c.drop_ci_high is not None and c.drop_ci_high > 0.15
+        assert c.describe().endswith(": passes, inconclusive (a drop of 15% not ruled out)")
+    [warning] = [w for w in outcome.warnings if "without ruling out a drop over 15%" in w]
+    assert warning.startswith(f"{len(weak)} speed comparison(s) passed") and "95% CI" in warning
+    assert json.loads(outcome.path.read_text())["gate"]["compared"][CASE][weak[0].backend]["inconclusive"]
+
+    quiet = finish_session(results(noise=0.005, seed=3), BenchSettings(), tmp_path / "c", {}, None,
+                           fingerprint=FINGERPRINT)
+    again = finish_session(results(noise=0.005, seed=4), BenchSettings(baseline=quiet.path, max_drop=0.15),
+                           tmp_path / "d", {}, None, fingerprint=FINGERPRINT)
+    assert again.comparisons and not any(c.inconclusive for c in again.comparisons)
+    assert not any("without ruling out" in w for w in again.warnings)
+
+
 def test_old_baselines_without_per_round_data_fall_back_to_the_point_rule(tmp_path):
     old = {"speedups": {CASE: {"onnx-fp32": 2.0, "onnx-int8": 4.0}}}  # speedups.json before per-round data
     path = write_json(tmp_path / "old.json", old)

@@ -19,7 +19,7 @@ from typing import Any
 
 from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND
-from encoder_gate.documents import save_figure, write_page
+from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, save_figure, write_page
 from encoder_gate.history.creep import Creep, check
 from encoder_gate.history.store import on_its_path, same_series
 from encoder_gate.speed.results import by_case, case_order
@@ -163,6 +163,14 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg"):]  # inline: no XML prolog
 
 
+def _judged_on(record: Mapping[str, Any]) -> str:
+    """What a record's gate judged when it is not both sides: " (speed only)" for a report directory
+    of benchmarks alone, " (accuracy only)"; "" for both, or a record that does not name its documents."""
+    judged = set(record.get("provenance") or {})
+    accuracy, speed = ACCURACY_FILE in judged, bool(judged & {SPEEDUPS_FILE, AB_FILE})
+    return "" if accuracy == speed else (" (accuracy only)" if accuracy else " (speed only)")
+
+
 def _table(line: Sequence[Mapping[str, Any]], backends: Sequence[str], creeps: Sequence[Creep]) -> str:
     head = "".join(f"<th>{html.escape(b)}</th>" for b in backends)
     rows = []
@@ -186,7 +194,7 @@ def _table(line: Sequence[Mapping[str, Any]], backends: Sequence[str], creeps: S
                 parts.append(html.escape(said))
             cells.append("<td>" + "<br>".join(parts) + "</td>")
         passed = (r.get("verdict") or {}).get("passed", True)
-        verdict = "pass" if passed else "<b class=fail>FAIL</b>"
+        verdict = ("pass" if passed else "<b class=fail>FAIL</b>") + _judged_on(r)
         rows.append(f"<tr id=\"c{html.escape(r['commit'])}\"><td title=\"{html.escape(r['commit'])}\">"
                     f"<code>{_short(r['commit'])}</code></td><td>{html.escape(str(r.get('time', '')))}</td>"
                     f"<td>{verdict}</td>{''.join(cells)}</tr>")

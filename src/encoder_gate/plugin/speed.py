@@ -30,7 +30,6 @@ state lives in the config's stash. The numbers are computed by :mod:`encoder_gat
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,6 +40,14 @@ import pytest
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.documents import SPEEDUPS_FILE
 from encoder_gate.errors import GateError
+from encoder_gate.plugin.benchmark_session import (
+    CPU_CLASS,
+    IGNORED_BENCHMARK_OPTIONS,
+    no_saved_run_line,
+    nothing_to_compare,
+    timing_off,
+    timing_off_by_xdist,
+)
 from encoder_gate.plugin.stash import (
     FED,
     fail_gate,
@@ -109,68 +116,6 @@ def in_gate_sweep(item: pytest.Item) -> bool:
     return (getattr(item, "originalname", item.name) == GATE_CASE["originalname"]
             and params.get("variant") == GATE_CASE["variant"]
             and params.get("dispatch") == GATE_CASE["dispatch"])
-
-
-#: pytest-benchmark's options of its own calibrated rounds, which its `pedantic` runs, and so every
-#: benchmark of the suite (rounds of their own), do not read.
-IGNORED_BENCHMARK_OPTIONS = ("--benchmark-min-rounds", "--benchmark-max-time", "--benchmark-min-time",
-                             "--benchmark-warmup", "--benchmark-warmup-iterations",
-                             "--benchmark-calibration-precision")
-
-
-def no_saved_run_line(bench_session: Any, speedup_baseline: Path | None) -> str | None:
-    """The summary's line for a ``--benchmark-compare`` that found no saved run of the gate's
-    benchmarks (pytest-benchmark's session, after it looked: none, or only a save of other
-    benchmarks); None when comparing was not asked for or such a saved run was found.
-    Without ``--gate-speedup-baseline`` nothing was compared at all (a session that saves this run,
-    the first save of a base; one that saves none stops before its timing: nothing_to_compare)."""
-    found = _no_saved_run(bench_session)
-    if found is None:
-        return None
-    if speedup_baseline is not None:
-        return f"{found}: pytest-benchmark compared nothing (the speed gate used {speedup_baseline})"
-    return f"{found}: nothing was compared (save one on the base with --benchmark-autosave)"
-
-
-def _no_saved_run(bench_session: Any) -> str | None:
-    """What --benchmark-compare found where it found no saved run of the gate's benchmarks; None
-    where it was not asked for or found one."""
-    wanted = getattr(bench_session, "compare", None)
-    mapping = getattr(bench_session, "compared_mapping", None) or {}
-    if not wanted or any(results_from_json({"benchmarks": list(b.values())}) for b in mapping.values()):
-        return None
-    matching = "" if wanted is True else f" matching {wanted!r}"
-    found = (f"encoder-gate: --benchmark-compare found no saved run{matching} in "
-             f"{getattr(bench_session, 'storage', 'its storage')}")
-    if mapping:  # the project's own benchmarks saved after the gate's: pytest-benchmark takes the newest
-        found = (f"encoder-gate: --benchmark-compare compared with {', '.join(map(str, mapping))}, which "
-                 "holds none of encoder-gate's benchmarks (another test suite's save?; name the gate's with "
-                 "--benchmark-compare=NNNN)")
-    return found
-
-
-def nothing_to_compare(config: pytest.Config) -> None:
-    """Where `--benchmark-compare` found no save of the gate's benchmarks, before a cell is timed: a
-    session that saves none either (--benchmark-autosave or --benchmark-save, the first save of a
-    base) is a usage error, as it would compare nothing and pass (a user's run on a fresh runner,
-    2026-11-29); `--benchmark-compare-fail` is disarmed, which pytest-benchmark otherwise answered with
-    a traceback after every cell was timed. With --gate-speedup-baseline the speed gate compares."""
-    bench = getattr(config, "_benchmarksession", None)
-    found = _no_saved_run(bench)
-    if bench is None or found is None:
-        return
-    bench.compare_fail = []
-    if not (bench.save or bench.autosave) and config.stash[SETTINGS].baseline is None:
-        raise pytest.UsageError(
-            f"{found}, and this run saves none: the speed gate would "
-            "compare nothing and pass. Save one on the base first (`pytest benchmarks "
-            "--benchmark-autosave`, its storage kept between CI runs), add --benchmark-autosave to make "
-            "this run the first save, or leave --benchmark-compare out")
-
-
-#: What a pytest-benchmark save must share with the run that compares against it (machine_info's
-#: `encoder_gate` block): the CPU, its instruction sets, and the integer path its INT8 products take.
-CPU_CLASS = ("cpu_model", "isa", "integer_path")
 
 
 def _make_json_directory(config: pytest.Config) -> None:
@@ -300,12 +245,12 @@ class BenchPlugin:
                 "encoder-gate: the speed cells time with pytest-benchmark, which this session does not load "
                 "(-p no:benchmark): each would error with pytest's \"fixture 'benchmark' not found\". Drop "
                 "-p no:benchmark, or run `pytest accuracy` alone")
-        if speed and not _timing_off(config):
-            nothing_to_compare(config)
+        if speed and not timing_off(config):
+            nothing_to_compare(config, config.stash[SETTINGS].baseline)
         messages = []
         if self._cases and not hasattr(config, "workerinput"):
             what = "full sweep" if self.session.config.sweep == "full" else "gate sweep"
-            if _timing_off(config):  # each benchmark runs once, untimed: no timed session's duration
+            if timing_off(config):  # each benchmark runs once, untimed: no timed session's duration
                 messages.append(f"encoder-gate: {what}: {len(self._cases)} benchmarks, each run once "
                                 "untimed (pytest-benchmark's timing is off)")
             else:
@@ -532,7 +477,7 @@ class BenchPlugin:
     @pytest.hookimpl(trylast=True)  # after pytest-benchmark's own sessionfinish has compared
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         config = session.config
-        if self._ran and not hasattr(config, "workerinput") and not _timing_off(config):
+        if self._ran and not hasattr(config, "workerinput") and not timing_off(config):
             bench_estimate.record(self.session.config.cache_dir, self.history_key(),
                                   {self._cases[n]: self._timed[n] for n in self._ran})
         results = config.stash.get(RESULTS, [])
@@ -584,11 +529,11 @@ class BenchPlugin:
         # an xdist controller runs no test itself: its workers' reports name the document their
         # benchmarks feed (stash.tag_feeds), and it is the controller's verdict that sets the exit
         ran = self._ran or SPEEDUPS_FILE in config.stash.get(FED, set())
-        if not ran or not _timing_off(config):
+        if not ran or not timing_off(config):
             return
         asked = config.stash[SETTINGS].baseline is not None \
             or config.getoption("benchmark_compare", None) not in (None, False, [])
-        by_xdist = _timing_off_by_xdist(config)
+        by_xdist = timing_off_by_xdist(config)
         if by_xdist:
             dist = config.getoption("dist", "no")
             why = (f"pytest-benchmark timed nothing: pytest-xdist is active (--dist {dist}"
@@ -598,6 +543,10 @@ class BenchPlugin:
         else:
             why = ("pytest-benchmark timed nothing: its timing is off (--benchmark-disable), so no "
                    "speedup was measured; run the benchmarks without --benchmark-disable")
+            bench = getattr(config, "_benchmarksession", None)
+            if getattr(bench, "save", None) or getattr(bench, "autosave", None):
+                why += (" (and nothing was saved: pytest-benchmark saves timed runs only, so its "
+                        "--benchmark-autosave or --benchmark-save made no save to compare with later)")
         if asked or by_xdist:
             config.stash[ERROR] = f"the speed gate checked nothing: {why}"
             fail_gate(config, config.stash[ERROR])
@@ -626,20 +575,3 @@ class BenchPlugin:
             return
         for text, style in outcome.lines() if outcome is not None else ():
             terminalreporter.write_line(text, **({style: True} if style else {}))
-
-
-def _timing_off_by_xdist(config: pytest.Config) -> bool:
-    """Whether pytest-xdist, not the user's --benchmark-disable, turned pytest-benchmark's timing off:
-    any `--dist` (or an xdist worker), as pytest-benchmark decides it. Read from the options, not
-    from its `xdist_warning`, which pytest-benchmark 5.0.0 (the window's floor) lacks: a session
-    under a `--dist` in addopts then timed nothing and passed."""
-    asked_off = config.getoption("benchmark_disable", False) \
-        and not config.getoption("benchmark_enable", False)
-    xdist = config.getoption("dist", "no") != "no" or bool(os.environ.get("PYTEST_XDIST_WORKER"))
-    return bool(xdist and not asked_off)
-
-
-def _timing_off(config: pytest.Config) -> bool:
-    """Whether pytest-benchmark times nothing this session (--benchmark-disable, or pytest-xdist):
-    each benchmark runs once, and no speedup exists."""
-    return bool(getattr(getattr(config, "_benchmarksession", None), "disabled", False))

@@ -13,6 +13,7 @@ from encoder_gate.speed.machine import MachinePeaks
 from encoder_gate.speed.results import BenchResult, case_order, format_speedups, speedups_document
 from encoder_gate.speed.rules import SpeedComparison, SpeedupFailure, compare_speed, unlike_cells
 from encoder_gate.speed.settings import BenchSettings
+from encoder_gate.speed.stats import CONFIDENCE
 
 #: What a gate against another run's figures can promise (docs/noise.md, "Against a save"): said
 #: under every such gate's result, so no one reads it as the PR's own A/B.
@@ -95,6 +96,18 @@ def _uncompared(doc: Mapping[str, Any], baseline: Baseline) -> list[str]:
     return out
 
 
+def _inconclusive(comparisons: Sequence[SpeedComparison], max_drop: float) -> list[str]:
+    """The passes whose drop CI reaches past ``max_drop``: not a finding of no drop (the accuracy
+    side's underpowered warning, for speed)."""
+    weak = [c for c in comparisons if c.inconclusive]
+    if not weak:
+        return []
+    return [f"{len(weak)} speed comparison(s) passed without ruling out a drop over {max_drop:.0%} (the "
+            f"drop's {CONFIDENCE:.0%} CI reaches past it; more rounds, a larger --gate-budget or a quieter "
+            "runner would decide): " + "; ".join(f"{c.backend} {c.case} drop {c.drop:+.1%}, CI up to "
+                                                  f"{c.drop_ci_high:+.1%}" for c in weak)]
+
+
 def finish_session(results: Sequence[BenchResult], settings: BenchSettings, report_dir: Path,
                    model: Mapping[str, Any], gemm: MachinePeaks | None, baseline: Baseline | None = None,
                    compare_regressions: Sequence[Mapping[str, Any]] | None = None,
@@ -134,6 +147,7 @@ def finish_session(results: Sequence[BenchResult], settings: BenchSettings, repo
         failures = [c.failure() for c in comparisons if c.failed]
         warnings += baseline.warnings(doc)
         warnings += _uncompared(doc, baseline)
+        warnings += _inconclusive(comparisons, settings.max_drop)
         doc["gate"] = {
             "baseline": baseline.source, "max_drop": settings.max_drop, "alpha": settings.alpha,
             "compared": {case: {c.backend: c.to_json() for c in comparisons if c.case == case}

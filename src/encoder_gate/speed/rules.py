@@ -210,6 +210,18 @@ class SpeedComparison:
         """Would more rounds of this run change the decision? (see the rule's :meth:`~SpeedRule.decide`)"""
         return self.verdict.borderline
 
+    @property
+    def inconclusive(self) -> bool:
+        """A pass whose drop CI reaches past ``max_drop``: these rounds could not rule out the drop
+        the gate is there to catch (a pass by want of evidence, not a finding of no drop)."""
+        return (not self.failed and self.shift_ci is not None
+                and self.shift_ci[1] > self.effect_shift)
+
+    @property
+    def drop_ci_high(self) -> float | None:
+        """The upper end of the drop's CI (in the unit of ``max_drop``), None without a CI."""
+        return None if self.shift_ci is None else 1 - math.exp(-self.shift_ci[1])
+
     def failure(self) -> SpeedupFailure:
         return SpeedupFailure(self.case, self.backend, self.baseline, self.current, self.max_drop,
                               self.p_value, self.rule)
@@ -223,6 +235,8 @@ class SpeedComparison:
             text += ": FAILS"
         elif verdict.borderline:
             text += ": borderline"
+        elif self.inconclusive:
+            text += f": passes, inconclusive (a drop of {self.max_drop:.0%} not ruled out)"
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -230,7 +244,8 @@ class SpeedComparison:
         return {"baseline": self.baseline, "current": self.current, "shift": self.shift, "drop": self.drop,
                 "p_value": self.p_value, "shift_ci": list(self.shift_ci) if self.shift_ci else None,
                 "rule": self.rule, "rounds": list(self.rounds), "reason": self.reason,
-                "significant": self.significant, "borderline": verdict.borderline, "failed": verdict.failed}
+                "significant": self.significant, "borderline": verdict.borderline, "failed": verdict.failed,
+                "inconclusive": self.inconclusive}
 
 
 def compare_one(case: str, backend: str, baseline: float, current: float, max_drop: float, alpha: float,
