@@ -494,6 +494,23 @@ def test_another_model_than_the_projects_is_said_like_a_selection(tmp_path: Path
     assert _other_model(config("tiny")) is None
 
 
+def test_batch_sizes_left_out_of_the_projects_are_said_like_a_selection(tmp_path: Path):
+    """A benchmark session at `--gate-batch-sizes 8` in a project that names 1 and 8 passed with no
+    word of batch size 1 (twenty-first session's hunt). Its speedups.json's selection says it, as
+    --gate-backends' narrowing is said; more sizes than the project's, or a project that names none,
+    narrow nothing."""
+    from encoder_gate.plugin.speed import batch_sizes_narrowed
+
+    (tmp_path / "pyproject.toml").write_text("[tool.encoder-gate]\nbatch-sizes = [1, 8]\n")
+    assert batch_sizes_narrowed(tmp_path, (8,)) == "--gate-batch-sizes 8 (not the project's 1)"
+    assert batch_sizes_narrowed(tmp_path, (1, 8, 32)) is None
+    assert batch_sizes_narrowed(tmp_path, (8, 1)) is None
+    (tmp_path / "pyproject.toml").write_text("[tool.encoder-gate]\nbatch-sizes = [1, 4, 16]\n")
+    assert batch_sizes_narrowed(tmp_path, (4,)) == "--gate-batch-sizes 4 (not the project's 1, 16)"
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nbackends = ["torch"]\n')
+    assert batch_sizes_narrowed(tmp_path, (8,)) is None  # the defaults are no project's choice
+
+
 def test_a_projects_own_backend_fixture_is_left_alone(pytester: pytest.Pytester):
     """A conftest's `backend` (a database's) was parametrized over the gate's five backends: its test
     ran five times, the default model trained first, 45 s and 242 MB of cache for a 0.02 s test."""
