@@ -381,3 +381,16 @@ def test_a_batch_size_larger_than_the_texts_fails_its_cells_instead_of_timing_sm
                                  "its batches would hold 8 texts, timed as batch size 16; give batch sizes "
                                  "of at most 8 (--gate-batch-sizes, batch-sizes) or more texts*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_more_bench_texts_than_the_evaluation_set_holds_are_said(
+        gate_dir: pytest.Pytester, gate_args: list[str], monkeypatch: pytest.MonkeyPatch):
+    """ENCODER_GATE_BENCH_TEXTS=5000 on a set of fewer texts timed them all without a word (the
+    twenty-first session's hunt): the summary says how many its cells timed."""
+    monkeypatch.setenv(ENV_ROUNDS, "2")
+    monkeypatch.setenv(ENV_TEXTS, "5000")
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
+    result = gate_dir.runpytest("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=8", *gate_args)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(["*; ENCODER_GATE_BENCH_TEXTS=5000 asks for more texts than the * of the "
+                                 "evaluation set (normal): its cells timed those *; session took*"])

@@ -108,6 +108,10 @@ def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model:
         if isinstance(pool, GateError):
             pytest.skip(str(pool))
         fixed = bench_settings.texts  # ENCODER_GATE_BENCH_TEXTS: fewer than the pool holds, it is the limit
+        if fixed is not None and fixed > len(pool.texts):  # asked for more than there are: said, not silent
+            _plugin(pytestconfig).note(f"{ENV_TEXTS}={fixed} asks for more texts than the {len(pool.texts)} "
+                                       f"of the evaluation set ({variant}): its cells timed those "
+                                       f"{len(pool.texts)}")
         available, source = ((fixed, f"{ENV_TEXTS}={fixed}") if fixed is not None and fixed < len(pool.texts)
                              else (len(pool.texts), f"the evaluation set ({variant})"))
         if why := overfull(batch_size, available, source):

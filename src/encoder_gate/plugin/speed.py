@@ -222,6 +222,13 @@ class BenchPlugin:
         crowded = oversubscribed({"threads": self.session.config.threads, "usable_cores": usable_cores()})
         return out + ([f"encoder-gate: {crowded}"] if crowded else [])
 
+    def note(self, text: str) -> None:
+        """One more clause of the summary's sweep note, once: what this session timed otherwise than
+        it was asked to."""
+        said = self.config.stash.get(SWEEP_NOTE, "benchmarks")
+        if text not in said:
+            self.config.stash[SWEEP_NOTE] = f"{said}; {text}"
+
     # --- collection ------------------------------------------------------------------------
 
     def batch_sizes(self) -> list[int]:
