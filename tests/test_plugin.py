@@ -499,7 +499,7 @@ def test_batch_sizes_left_out_of_the_projects_are_said_like_a_selection(tmp_path
     word of batch size 1 (twenty-first session's hunt). Its speedups.json's selection says it, as
     --gate-backends' narrowing is said; more sizes than the project's, or a project that names none,
     narrow nothing."""
-    from encoder_gate.plugin.speed import batch_sizes_narrowed
+    from encoder_gate.config import batch_sizes_narrowed
 
     (tmp_path / "pyproject.toml").write_text("[tool.encoder-gate]\nbatch-sizes = [1, 8]\n")
     assert batch_sizes_narrowed(tmp_path, (8,)) == "--gate-batch-sizes 8 (not the project's 1)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -567,3 +567,22 @@ def check_writable(path: Path, what: str) -> None:
     except OSError as exc:
         raise GateError(f"{what} {path} cannot be written ({exc.strerror or exc}): give a directory this "
                         "user can write") from None
+
+
+def batch_sizes_narrowed(root: Path, sizes: Sequence[int]) -> str | None:
+    """How --gate-batch-sizes narrowed the project's speed gate ("--gate-batch-sizes 8 (not the
+    project's 1)"), or None: a benchmark session's PASS at batch size 8 said nothing of the project's
+    batch size 1, and its verdict did not say it had left one out, as it says of backends and models.
+    Only where [tool.encoder-gate] names its batch sizes (the defaults are no project's choice); more
+    sizes than the project's narrow nothing."""
+    table = read_pyproject_table(root)
+    if "batch-sizes" not in table:
+        return None
+    try:
+        projects = GateConfig.from_sources(table, {}, root).batch_sizes
+    except GateError:  # a table the session's own options mended: nothing of the project's to compare
+        return None
+    left = [b for b in projects if b not in sizes]
+    if not left:
+        return None
+    return f"--gate-batch-sizes {','.join(map(str, sizes))} (not the project's {', '.join(map(str, left))})"

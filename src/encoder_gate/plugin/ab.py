@@ -44,7 +44,7 @@ from encoder_gate.results.ab import ab_payload, ab_settings, speed_entry, write_
 from encoder_gate.runtime.base import BaseSide, criteria_changes
 from encoder_gate.runtime.dependency_files import changed_dependency_files, dependency_note
 from encoder_gate.runtime.predictions import backend_kind
-from encoder_gate.runtime.provenance import provenance
+from encoder_gate.runtime.provenance import provenance, timed_provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import base_worktree, depth_in_repository, head_commit
 from encoder_gate.speed.rounds import Cell
@@ -278,7 +278,7 @@ def finish(session: pytest.Session) -> None:
     payload = ab_payload(pr_model=gate.model, base_model=base.session.model, base_dir=base.base_dir,
                          base_commit=head_commit(base.base_dir),
                          settings=settings, accuracy=accuracy, speed=speed, notes=notes,
-                         provenance=provenance(gate))
+                         provenance=timed_provenance(gate, config.rootpath) if speed else provenance(gate))
     path = write_ab(gate.config.report_dir, payload)
     gate.progress(f"PR vs base: {path}")
     config.stash[AB_LINES] = summary_lines(payload) + [(n, False) for n in notes]

@@ -38,7 +38,6 @@ from typing import Any
 import pytest
 
 from encoder_gate.backends.registry import packages_of
-from encoder_gate.config import GateConfig, read_pyproject_table
 from encoder_gate.documents import SPEEDUPS_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.benchmark_session import (
@@ -58,7 +57,7 @@ from encoder_gate.plugin.stash import (
     uses_benchmark,
     wrote,
 )
-from encoder_gate.runtime.provenance import provenance
+from encoder_gate.runtime.provenance import timed_provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed import estimate as bench_estimate
 from encoder_gate.speed.baseline import Baseline, open_baseline, read_baseline
@@ -117,24 +116,6 @@ def in_gate_sweep(item: pytest.Item) -> bool:
     return (getattr(item, "originalname", item.name) == GATE_CASE["originalname"]
             and params.get("variant") == GATE_CASE["variant"]
             and params.get("dispatch") == GATE_CASE["dispatch"])
-
-
-def batch_sizes_narrowed(root: Path, sizes: Sequence[int]) -> str | None:
-    """How --gate-batch-sizes narrowed the project's speed gate ("--gate-batch-sizes 8 (not the
-    project's 1)"), or None: a benchmark session's PASS at batch size 8 said nothing of the project's
-    batch size 1, and its verdict did not say it had left one out, as it says of backends and models.
-    Only where [tool.encoder-gate] names its batch sizes (the defaults are no project's choice); more
-    sizes than the project's narrow nothing."""
-    if "batch-sizes" not in read_pyproject_table(root):
-        return None
-    try:
-        projects = GateConfig.from_sources(read_pyproject_table(root), {}, root).batch_sizes
-    except GateError:  # a table the session's own options mended: nothing of the project's to compare
-        return None
-    left = [b for b in projects if b not in sizes]
-    if not left:
-        return None
-    return f"--gate-batch-sizes {','.join(map(str, sizes))} (not the project's {', '.join(map(str, left))})"
 
 
 def _make_json_directory(config: pytest.Config) -> None:
@@ -513,10 +494,7 @@ class BenchPlugin:
             self.untimed(session)
             return
         gate = self.session
-        here = provenance(gate)
-        # the speed gate's own narrowing, beside the session's (a selection the verdict names)
-        if narrowed := batch_sizes_narrowed(config.rootpath, gate.config.batch_sizes):
-            here["selection"] = " ".join(filter(None, (here.get("selection"), narrowed)))
+        here = timed_provenance(gate, config.rootpath)
         model = {"name": gate.model.name, "model_type": gate.model.model_type,
                  "content_hash": gate.model.content_hash, "threads": gate.config.threads,
                  "device": gate.config.device}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from encoder_gate.backends.int8_path import cpu_path, cpu_path_short
 from encoder_gate.cache import changed_files, sha256_file
+from encoder_gate.config import batch_sizes_narrowed
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import content_hash
 
@@ -66,6 +67,16 @@ def provenance(session: GateSession) -> dict[str, Any]:
            else {}),
         **({"commit": session.commit} if session.commit else {}),
     }
+
+
+def timed_provenance(session: GateSession, root: Path) -> dict[str, Any]:
+    """:func:`provenance` of a document of speed figures (speedups.json, an ab.json that timed): its
+    selection also names the batch sizes of the project's `[tool.encoder-gate]` (at `root`) this
+    session left out (:func:`~encoder_gate.config.batch_sizes_narrowed`), which only speed depends on."""
+    block = provenance(session)
+    if narrowed := batch_sizes_narrowed(root, session.config.batch_sizes):
+        block["selection"] = " ".join(filter(None, (block.get("selection"), narrowed)))
+    return block
 
 
 def inputs_changed(session: GateSession) -> str | None:
