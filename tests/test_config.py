@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -229,6 +230,35 @@ def test_the_tables_model_and_dataset_are_the_projects_from_a_subdirectory_too(
     cfg = load_config(tmp_path, {})
     assert (cfg.model, cfg.dataset) == ("../models/clf", "../data/eval.jsonl")
     assert load_config(tmp_path, {"model": "models/clf"}).model == "models/clf"  # an option: as given
+
+
+def test_the_tables_onnx_files_are_the_projects_from_a_subdirectory_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`cd accuracy && pytest .` was a usage error for the `onnx:models/clf/onnx/model.onnx` that init
+    writes (a user's hunt, twenty-second session): looked for from accuracy/ and from the model
+    directory only. The session's project root is looked in last, and said."""
+    from encoder_gate.backends.prebuilt import PROJECT_ROOT_ENV, resolve_onnx_path, set_project_root
+
+    (tmp_path / "models" / "clf" / "onnx").mkdir(parents=True)
+    (tmp_path / "models" / "clf" / "onnx" / "model.onnx").write_bytes(b"onnx")
+    (tmp_path / "accuracy").mkdir()
+    monkeypatch.chdir(tmp_path / "accuracy")
+    monkeypatch.delenv(PROJECT_ROOT_ENV, raising=False)
+    given, model = Path("models/clf/onnx/model.onnx"), Path("../models/clf")
+    with pytest.raises(GateError, match=r"does not exist \(looked relative to the working directory, .*, and "
+                                        r"to the model directory, \.\./models/clf\)"):
+        resolve_onnx_path(given, model)
+    restore = set_project_root(tmp_path)  # as the plugin does at the session's start (and its cleanup)
+    found, notes = resolve_onnx_path(given, model)
+    assert found.resolve() == (tmp_path / "models" / "clf" / "onnx" / "model.onnx").resolve()
+    assert notes == [f"'{given}' resolved relative to the project's root: {found}"]
+    with pytest.raises(GateError, match=r"and to the project's root, .*\)\. Check the path"):
+        resolve_onnx_path(Path("models/clf/onnx/other.onnx"), model)
+    monkeypatch.chdir(tmp_path)  # from the root: the working directory's, no note
+    found, notes = resolve_onnx_path(given, Path("models/clf"))
+    assert found == Path.cwd() / given and notes == []
+    restore()
+    assert PROJECT_ROOT_ENV not in os.environ
 
 
 def test_a_near_miss_of_the_table_name_is_named_not_read_as_no_table(tmp_path: Path):

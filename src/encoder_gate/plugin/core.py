@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
+from encoder_gate.backends.prebuilt import set_project_root
 from encoder_gate.backends.registry import check_prebuilt_files
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
@@ -117,6 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
         outside = outside_the_window()
         if outside:  # said first, in one line each: not a traceback from inside the library later
             raise GateError("; ".join(outside))
+        config.add_cleanup(set_project_root(config.rootpath))  # the table's onnx: paths are the project's
         gate_config = load_config(config.rootpath, overrides)
         projects = _projects_backends(config)
         check_waivers(gate_config.waivers, [*gate_config.backends, *gate_config.path_twins(), *projects],
