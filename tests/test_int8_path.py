@@ -406,7 +406,7 @@ def test_where_the_probe_and_the_flags_disagree_the_verdict_says_so(monkeypatch)
     this CPU's kernel, a virtual machine's flags): its rows are what ORT computed, and the verdict
     says so in its notes and under the terminal's table."""
     from encoder_gate.backends import int8_path
-    from encoder_gate.reporting.verdict import integer_path_notes, path_disagreement
+    from encoder_gate.reporting.integer_paths import integer_path_notes, path_disagreement
 
     other = "saturating" if flags_path() == "exact" else "exact"
     real = int8_path._observed

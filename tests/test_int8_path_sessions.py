@@ -350,8 +350,13 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
                                  "session.x64quantprecision=1*"])
     verdict = (report / "verdict.md").read_text()
     assert "this runner's CPU computes int8-weight products on the saturating path" in verdict
+    gap = rows["onnx-int8-s8"]
     assert ("`onnx-int8-s8`: judged on the saturating and exact path (`onnx-int8-s8~exact` computed by ONNX "
-            "Runtime with session.x64quantprecision=1).") in verdict
+            f"Runtime with session.x64quantprecision=1); between its two paths {gap['path_flips']} decision"
+            ) in verdict  # the gap's figures, which were in accuracy.json only
+    bound = gap["checks"]["path_flip_rate"]["bound"]
+    assert (f"({gap['path_flip_rate']:.2%} (<= {bound:.2%})) and outputs differ by up to "
+            f"{gap['path_drift_max']:.3g}.") in verdict
     assert rows["onnx-int8-s8~exact"]["computed_by"] == "ONNX Runtime with session.x64quantprecision=1"
     assert "computed_by" not in rows["onnx-int8-s8"]  # this CPU's own
 

@@ -500,7 +500,7 @@ def test_shards_on_cpus_of_different_integer_paths_say_each_ones_path(tmp_path: 
     """Runners of a matrix differ (one with VNNI, one without): the merged document does not claim
     the first shard's CPU for all, the verdict's note names each shard's path, and a shard whose
     ONNX Runtime computed another path than its flags say is not hidden by the others."""
-    from encoder_gate.reporting.verdict import integer_path_notes
+    from encoder_gate.reporting.integer_paths import integer_path_notes
 
     dirs = shard_dirs(tmp_path)
     for d, path in zip(dirs, ("exact", "saturating", "exact"), strict=True):

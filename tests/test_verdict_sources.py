@@ -479,7 +479,7 @@ def test_an_argument_a_command_does_not_take_gets_that_commands_usage(capsys: py
 
 def test_the_twin_rows_are_explained_only_where_one_is():
     """Walk AG: the INT8 note explained "a row `NAME~PATH`" under a table that had none."""
-    from encoder_gate.reporting.verdict import integer_path_notes
+    from encoder_gate.reporting.integer_paths import integer_path_notes
 
     info = {"this_cpu": "exact", "targets": ["x86-avx2", "x86-vnni"], "target_paths": ["exact", "saturating"]}
     exact = {"integer_path": "exact", "can_saturate": False}

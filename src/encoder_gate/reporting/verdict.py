@@ -24,18 +24,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from encoder_gate.backends.int8_path import (
-    INTEGER_PATHS,
-    IntegerPath,
-    cpu_path_short,
-    cpu_path_words,
-    disagrees,
-)
+from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import WAIVER, BackendVerdict, Finding, Status, Verdict
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, DOCUMENTS, FINDINGS_FILE, SPEEDUPS_FILE, readings
 from encoder_gate.reporting.ab import outputs_moved
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, dataset_notes, limit_note, truncation_notes
+from encoder_gate.reporting.integer_paths import integer_path_notes, path_disagreement, unjudged_paths
 from encoder_gate.reporting.markdown import markdown_cell, markdown_line
 from encoder_gate.speed.contention import contention_said
 from encoder_gate.speed.machine import other_stack, oversubscribed
@@ -249,53 +244,6 @@ def device_notes(backends: Sequence[BackendVerdict], session: str | None) -> lis
             "against the same reference; its speedup is over torch eager on its own device."]
 
 
-def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
-    """What the INT8 rows' verdicts hold for: the integer path each was computed on, and the
-    targeted CPUs whose path no row judged (docs/checks.md, "INT8 on other CPUs")."""
-    info = (accuracy or {}).get("integer_paths")
-    rows = _integer_rows(accuracy)
-    if not info or not rows:
-        return []
-    here = info["this_cpu"]
-    if here is None:  # a merge of shards whose runners compute on different paths
-        each = ", ".join(f"shard {s}: {p}" for s, p in (info.get("shards") or {}).items())
-        paths = ", ".join(f"`{name}` on the {row.get('integer_path') or 'unknown'} path"
-                          for name, row in rows.items())
-        out = [f"INT8 integer paths: the shards ran on CPUs of different integer paths ({each}); each "
-               f"INT8 row was computed on its shard's path: {paths}."]
-    else:
-        twins = any(split_integer_path(name)[1] for name in rows)  # said where such a row is (walk AG)
-        out = [f"INT8 integer paths: this runner's CPU computes int8-weight products on the {here} path "
-               f"({cpu_path_words(here)})."
-               + (" A row `NAME~PATH` is the same file computed as CPUs of the other path compute it, "
-                  "emulated on this one, so that the verdict holds for those CPUs too." if twins else "")]
-    out += [f"{line}." for line in path_disagreement(accuracy)]
-    for name, judged, missing in _paths_judged(accuracy):
-        if not judged:
-            out.append(f"`{name}`: no int8 product of its weights can saturate, so every CPU computes the "
-                       "same numbers and its row holds for all of them.")
-            continue
-        text = f"`{name}`: judged on the {' and '.join(judged)} path"
-        ways = [f"`{twin}` computed by {row['computed_by']}" for twin, row in rows.items()
-                if split_integer_path(twin)[0] == name and twin != name and row.get("computed_by")]
-        out.append(text + "".join(f" ({way})" for way in ways)
-                   + "".join(f"; NOT judged for {cpu_path_words(p)} ({why})" for p, why in missing) + ".")
-    return out
-
-
-def path_disagreement(accuracy: Mapping[str, Any] | None) -> list[str]:
-    """A line where ONNX Runtime computed another integer path on this runner than its CPU's flags
-    say (int8_path.this_cpu_path): the rows hold for what it computed. After a merge of shards on
-    CPUs of different paths, such a shard's."""
-    info = (accuracy or {}).get("integer_paths") or {}
-    how = info.get("how") or {}
-    if not disagrees(how):
-        return []
-    where = "this runner's probe" if info.get("this_cpu") else "one shard's runner's probe"
-    return [f"INT8: ONNX Runtime computed {how['observed']} products on {where}, though its CPU flags "
-            f"say {how['flags_say']}: every INT8 row is judged on what it computed"]
-
-
 def not_judged_notes(rows: Mapping[str, Any]) -> list[str]:
     """One line per check a row's evaluation gave nothing to judge (accuracy.json's `not_judged`:
     no label with enough gold positives, a reference scoring 0), naming the backends, or "every
@@ -306,45 +254,6 @@ def not_judged_notes(rows: Mapping[str, Any]) -> list[str]:
             said.setdefault(why, []).append(name)
     return [f"{why} ({'every backend' if len(names) == len(rows) > 1 else ', '.join(names)})"
             for why, names in said.items()]
-
-
-def unjudged_paths(accuracy: Mapping[str, Any] | None) -> list[str]:
-    """One line per INT8 backend whose verdict does not hold on some CPUs because their integer path
-    was not judged: what the terminal shows under the verdict table, beside verdict.md's notes."""
-    return [f"INT8 {name}: judged on the {' and '.join(judged)} path only; NOT judged for "
-            + " nor for ".join(f"{cpu_path_short(p)} ({why})" for p, why in missing)
-            for name, judged, missing in _paths_judged(accuracy) if judged and missing]
-
-
-def _integer_rows(accuracy: Mapping[str, Any] | None) -> dict[str, Any]:
-    rows = (accuracy or {}).get("backends") or {}
-    return {n: r for n, r in rows.items() if (r or {}).get("integer_path")}
-
-
-PathsJudged = tuple[str, list[str], list[tuple[IntegerPath, str]]]
-
-
-def _paths_judged(accuracy: Mapping[str, Any] | None) -> list[PathsJudged]:
-    """Each plain INT8 row: its name, the integer paths judged (none: nothing can saturate, one
-    path) and each path not judged with why."""
-    info = (accuracy or {}).get("integer_paths")
-    rows = _integer_rows(accuracy)
-    if not info:
-        return []
-    out: list[PathsJudged] = []
-    for name, row in rows.items():
-        if split_integer_path(name)[1] is not None:
-            continue
-        if not row.get("can_saturate"):
-            out.append((name, [], []))
-            continue
-        judged = list(dict.fromkeys([row["integer_path"], *(
-            r["integer_path"] for n, r in rows.items()
-            if split_integer_path(n)[1] and split_integer_path(n)[0] == name)]))
-        missing = [(p, "not among the targets" if p not in info.get("target_paths", INTEGER_PATHS)
-                    else "its twin did not run in this session") for p in INTEGER_PATHS if p not in judged]
-        out.append((name, judged, missing))
-    return out
 
 
 def _head(text: str) -> str:
