@@ -37,16 +37,16 @@ def resolve_onnx_path(path: Path, model_dir: Path, cwd: Path | None = None) -> t
     will run elsewhere, the model directory, or the project's root, in that order) and a note saying
     which was used when it matters."""
     cwd = Path.cwd() if cwd is None else cwd
-    root = os.environ.get(PROJECT_ROOT_ENV)
-    elsewhere = root is not None and Path(root) != cwd.resolve()
+    given = os.environ.get(PROJECT_ROOT_ENV)
+    root = Path(given) if given and Path(given) != cwd.resolve() else None  # None: none, or the cwd
     candidates = [("", path)] if path.is_absolute() else [
         ("the working directory", cwd / path), ("the model directory", model_dir / path),
-        *([("the project's root", Path(root) / path)] if elsewhere and root else [])]
+        *([("the project's root", root / path)] if root else [])]
     found = [(where, p) for where, p in candidates if p.exists()]
     if not found:
         looked = "" if path.is_absolute() else (
             f" (looked relative to the working directory, {cwd}, and to the model directory, "
-            f"{model_dir}" + (f", and to the project's root, {root}" if elsewhere else "") + ")")
+            f"{model_dir}" + (f", and to the project's root, {root}" if root else "") + ")")
         raise GateError(f"ONNX file {path} does not exist{looked}. Check the path after 'onnx:'.")
     where, chosen = found[0]
     if chosen.is_dir():

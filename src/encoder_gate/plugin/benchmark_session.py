@@ -63,12 +63,17 @@ def nothing_to_compare(config: pytest.Config, speedup_baseline: Path | None) -> 
     if bench is None or found is None:
         return
     bench.compare_fail = []
-    if not (bench.save or bench.autosave) and speedup_baseline is None:
+    if not saves_this_run(bench) and speedup_baseline is None:
         raise pytest.UsageError(
             f"{found}, and this run saves none: the speed gate would "
             "compare nothing and pass. Save one on the base first (`pytest benchmarks "
             "--benchmark-autosave`, its storage kept between CI runs), add --benchmark-autosave to make "
             "this run the first save, or leave --benchmark-compare out")
+
+
+def saves_this_run(bench_session: Any) -> bool:
+    """Whether pytest-benchmark was asked to save this run (--benchmark-autosave or --benchmark-save)."""
+    return bool(getattr(bench_session, "save", None) or getattr(bench_session, "autosave", None))
 
 
 #: What a pytest-benchmark save must share with the run that compares against it (machine_info's

@@ -45,6 +45,7 @@ from encoder_gate.plugin.benchmark_session import (
     IGNORED_BENCHMARK_OPTIONS,
     no_saved_run_line,
     nothing_to_compare,
+    saves_this_run,
     timing_off,
     timing_off_by_xdist,
 )
@@ -550,8 +551,7 @@ class BenchPlugin:
         else:
             why = ("pytest-benchmark timed nothing: its timing is off (--benchmark-disable), so no "
                    "speedup was measured; run the benchmarks without --benchmark-disable")
-            bench = getattr(config, "_benchmarksession", None)
-            if getattr(bench, "save", None) or getattr(bench, "autosave", None):
+            if saves_this_run(getattr(config, "_benchmarksession", None)):
                 why += (" (and nothing was saved: pytest-benchmark saves timed runs only, so its "
                         "--benchmark-autosave or --benchmark-save made no save to compare with later)")
         if asked or by_xdist:

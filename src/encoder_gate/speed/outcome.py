@@ -99,13 +99,13 @@ def _uncompared(doc: Mapping[str, Any], baseline: Baseline) -> list[str]:
 def _inconclusive(comparisons: Sequence[SpeedComparison], max_drop: float) -> list[str]:
     """The passes whose drop CI reaches past ``max_drop``: not a finding of no drop (the accuracy
     side's underpowered warning, for speed)."""
-    weak = [c for c in comparisons if c.inconclusive]
+    weak = [(c, ci[1]) for c in comparisons if c.inconclusive and (ci := c.drop_ci) is not None]
     if not weak:
         return []
     return [f"{len(weak)} speed comparison(s) passed without ruling out a drop over {max_drop:.0%} (the "
             f"drop's {CONFIDENCE:.0%} CI reaches past it; more rounds, a larger --gate-budget or a quieter "
             "runner would decide): " + "; ".join(f"{c.backend} {c.case} drop {c.drop:+.1%}, CI up to "
-                                                  f"{c.drop_ci_high:+.1%}" for c in weak)]
+                                                  f"{high:+.1%}" for c, high in weak)]
 
 
 def finish_session(results: Sequence[BenchResult], settings: BenchSettings, report_dir: Path,

@@ -104,8 +104,8 @@ class MannWhitneyRule(SpeedRule):
 
     def decide(self, c: SpeedComparison) -> RuleOutcome:
         why = f"p={c.p_value:.2g} ({c.rounds[0]} vs {c.rounds[1]} rounds)"
-        if c.shift_ci is not None:
-            low, high = (1 - math.exp(-v) for v in c.shift_ci)
+        if c.drop_ci is not None:
+            low, high = c.drop_ci
             why += f", drop {CONFIDENCE:.0%} CI [{low:+.1%}, {high:+.1%}]"
         straddles = c.shift_ci is not None and c.shift_ci[0] < c.effect_shift < c.shift_ci[1]
         return RuleOutcome(c.beyond and c.significant,
@@ -218,9 +218,12 @@ class SpeedComparison:
                 and self.shift_ci[1] > self.effect_shift)
 
     @property
-    def drop_ci_high(self) -> float | None:
-        """The upper end of the drop's CI (in the unit of ``max_drop``), None without a CI."""
-        return None if self.shift_ci is None else 1 - math.exp(-self.shift_ci[1])
+    def drop_ci(self) -> tuple[float, float] | None:
+        """:attr:`shift_ci` as a CI of the drop (in the unit of ``max_drop``), None without one."""
+        if self.shift_ci is None:
+            return None
+        low, high = (1 - math.exp(-v) for v in self.shift_ci)
+        return low, high
 
     def failure(self) -> SpeedupFailure:
         return SpeedupFailure(self.case, self.backend, self.baseline, self.current, self.max_drop,
