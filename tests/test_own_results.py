@@ -252,8 +252,9 @@ def test_a_session_that_writes_it_fails_on_it(pytester: pytest.Pytester, monkeyp
         result = pytester.runpytest("--gate-model=tiny", "--gate-backends=torch,onnx-fp32",
                                     f"--gate-cache-dir={cache_dir}", f"--gate-report-dir={report}",
                                     "--gate-limit=64", "-p", "no:cacheprovider", "-p", "no:randomly")
-        result.assert_outcomes(passed=2)
+        result.assert_outcomes(passed=2, failed=1)  # the verdict's own report: encoder-gate::verdict
         assert result.ret == 1
+        result.stdout.fnmatch_lines(["FAILED encoder-gate::verdict - the gate's verdict fails: onnx-fp32*"])
         assert "| onnx-fp32 | **FAIL** (energy)" in (report / "verdict.md").read_text()
         verdict = decide_report_dir(report)
         assert verdict.backend("onnx-fp32").failed == ("energy",) and NAME in verdict.sources

@@ -7,6 +7,7 @@ session crash the interpreter on teardown.
 from __future__ import annotations
 
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -157,8 +158,8 @@ def test_cuda_without_gpu_skips_with_the_reason(pytester: pytest.Pytester, gate_
     result = pytester.runpytest(
         "--gate-device", "cuda", "--gate-backends", "torch,onnx-fp32", "-rs", *gate_args
     )
-    result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*SKIPPED*device 'cuda' was asked for*"])
+    result.assert_outcomes(skipped=2, failed=1)  # a gate that checked nothing: the verdict's report fails
+    result.stdout.fnmatch_lines(["encoder-gate verdict F", "*SKIPPED*device 'cuda' was asked for*"])
 
 
 def test_broken_prebuilt_file_fails_with_a_message(pytester: pytest.Pytester, gate_args, tmp_path):
@@ -423,7 +424,19 @@ def test_the_exit_status_is_set_once_after_every_part_recorded_its_findings(
     cache is trained first, 20 s a run.)"""
     pytester.makeconftest(f"FAIL = {fail!r}\n" + LATE_FINDING)
     pytester.makepyfile(test_x=tests)
-    assert pytester.runpytest(*gate_args, "-p", "no:randomly").ret == expected
+    result = pytester.runpytest(*gate_args, "-p", "no:randomly", "--junitxml=junit.xml")
+    assert result.ret == expected
+    # the verdict's failure of a session whose tests passed is a failed report: the summary counts it
+    # and JUnit XML (CI's test-report tools) holds it with its reason; a failed test says it already
+    cases = ElementTree.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+    verdict = [c for c in cases if (c.get("classname"), c.get("name")) == ("encoder-gate", "verdict")]
+    if fail and "assert False" not in tests:
+        result.assert_outcomes(failed=1, passed=1 if tests else 0)
+        result.stdout.fnmatch_lines(["FAILED encoder-gate::verdict - the gate's verdict fails: a finding*"])
+        [failure] = verdict[0].iter("failure") if len(verdict) == 1 else [None]
+        assert failure is not None and "a finding recorded at the session's end" in (failure.text or "")
+    else:
+        assert not verdict
 
 
 def test_an_option_given_twice_on_the_command_line_is_refused():

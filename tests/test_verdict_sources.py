@@ -16,7 +16,7 @@ from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, VERDIC
 from encoder_gate.errors import GateError
 from encoder_gate.publish import build_verdict, render_verdict, write_verdict
 from encoder_gate.reporting.verdict import render
-from test_verdict import CASE, accuracy_doc, all_pass, prov, row, speedups_doc, table_rows
+from test_verdict import BACKENDS, CASE, accuracy_doc, all_pass, prov, row, speedups_doc, table_rows
 
 
 def test_results_of_cpus_of_two_integer_paths_are_never_joined(tmp_path: Path):
@@ -33,6 +33,32 @@ def test_results_of_cpus_of_two_integer_paths_are_never_joined(tmp_path: Path):
     assert verdict.backend("onnx-int8").scope  # judged on speed alone
     del speed["provenance"]["integer_path"]
     assert not decide_documents(acc, speed).left_out
+
+
+def test_speed_of_backends_the_configuration_no_longer_names_is_left_out():
+    """A project that dropped onnx-int8 from its backends: the speedups.json of the earlier
+    configuration showed onnx-int8 as a row of its own, `pass (speed only)` (a helper as a user,
+    twenty-second session). Between two sessions of the configuration's backends it is left out,
+    naming what is no longer configured; a session given --gate-backends, a shard, or a document of
+    an older encoder-gate (no `backends_from`) is no change of the project's, and joins as before."""
+    acc = accuracy_doc({name: r for name, r in all_pass().items() if name != "onnx-int8"},
+                       configured=["torch", "torch-compile", "onnx-fp32"])
+    acc["provenance"]["settings"]["backends"] = ["torch", "torch-compile", "onnx-fp32"]
+    speed = speedups_doc()  # written later: the anchor is the accuracy session that just ran
+    for doc in (acc, speed):
+        doc["provenance"]["backends_from"] = "configuration"
+    verdict = decide_documents(acc, speed, current=acc["provenance"])
+    assert ("speedups.json in this directory left out: its session gated onnx-int8, which the project's "
+            "configuration no longer names (it names torch, torch-compile, onnx-fp32)"
+            ) in "\n".join(verdict.left_out)
+    assert not any(b.name == "onnx-int8" for b in verdict.backends)
+    for given in ({"backends_from": "command line"}, {"shard": "1/2"}, {"backends_from": None}):
+        speed["provenance"] = {**speed["provenance"], **given}
+        assert not decide_documents(acc, speed, current=acc["provenance"]).left_out, given
+        speed["provenance"] = {**speed["provenance"], "backends_from": "configuration", "shard": None}
+    # a backend added since: the earlier speedups.json joins, its rows a share of the new configuration's
+    acc["provenance"]["settings"]["backends"] = [*BACKENDS, "onnx-fp16"]
+    assert not decide_documents(acc, speed, current=acc["provenance"]).left_out
 
 
 def test_verdict_json_says_which_cpus_each_int8_row_holds_for():

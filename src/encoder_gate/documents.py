@@ -31,7 +31,7 @@ from typing import Any
 from encoder_gate.config import ACCURACY_CRITERIA, COMPUTED_ON, SPEED_CONDITIONS, VERSUS_BASE_CRITERIA
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
-from encoder_gate.runtime.provenance import differing_criteria, mismatch, other_cpu
+from encoder_gate.runtime.provenance import backends_dropped, differing_criteria, mismatch, other_cpu
 
 #: The marker each shipped accuracy test carries, naming the check it runs (plugin.applicable).
 CHECK_MARKER = "encoder_gate_check"
@@ -388,7 +388,8 @@ def belonging(docs: Mapping[str, Mapping[str, Any] | None],
             why = (f"written at commit {str(mine)[:12]}, not {str(now)[:12]} (its results are of that "
                    "commit's PR)")
         # no anchor: none has provenance
-        why = why or mismatch(block, anchor or {}) or other_cpu(block, anchor)
+        why = (why or mismatch(block, anchor or {}) or other_cpu(block, anchor)
+               or backends_dropped(block, anchor))
         if why is None and known is not None:  # a session that timed nothing measured at no thread count
             timed = (anchor or {}).get("timed", True) and (block or {}).get("timed", True)
             why = differing_criteria(block, anchor, tuple(k for k in known.judged_by

@@ -137,7 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
     session = GateSession(gate_config, progress=_progress_writer(config), selection=_selection(config),
-                          narrowed=narrowed,
+                          narrowed=narrowed, backends_given=overrides.get("backends") is not None,
                           commit=head_commit(config.rootpath))
     config.stash[SESSION_KEY] = session
     config.stash[OUTCOMES] = {}

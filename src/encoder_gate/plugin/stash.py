@@ -34,6 +34,7 @@ from encoder_gate.documents import (
     write_document,
 )
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
+from encoder_gate.plugin.verdict_report import VERDICT_NODEID, report_verdict_failure
 from encoder_gate.processes import still_running
 from encoder_gate.publish import drop_superseded, refresh_verdict, write_decided, write_verdict
 from encoder_gate.reporting.verdict import VerdictReport
@@ -543,6 +544,8 @@ class ExitStatus:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """A failed or errored test (the controller sees every worker's): a finding of this session.
         A report tagged with a backend is a gate test's (an xdist controller collects none itself)."""
+        if report.nodeid == VERDICT_NODEID:  # the verdict's own failure, decided here
+            return
         if any(key == BACKEND_PROPERTY for key, _ in report.user_properties):
             self._config.stash[GATE_COLLECTED] = True
         if report.failed or (report.when == "call" and report.passed):  # it ran, not skipped
@@ -631,3 +634,5 @@ class ExitStatus:
             clear_running(config, state)
         if failures and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            if not hasattr(config, "workerinput"):  # its tests passed: pytest's summary and JUnit XML say it
+                report_verdict_failure(config, failures)

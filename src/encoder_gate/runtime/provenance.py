@@ -49,6 +49,8 @@ def provenance(session: GateSession) -> dict[str, Any]:
                     "limit": cfg.limit, "columns": {"text": cfg.text_column, "labels": cfg.label_column},
                     **({"file": str(data.resolve())} if file_hash else {})},
         "settings": {**cfg.judging(), "backends": list(cfg.backends)},
+        # where those backends came from: only sessions of the configuration say what a project gates
+        "backends_from": "command line" if session.backends_given else "configuration",
         # what each backend built in this session computed from (its prediction identity's artifact)
         "artifacts": {name: record.artifact for name, record in sorted(session.records.items())
                       if record.artifact},
@@ -136,6 +138,25 @@ def differing_settings(block: Mapping[str, Any] | None, anchor: Mapping[str, Any
 
     mine, theirs = judged(block), judged(anchor)
     return "; ".join(_differing(mine, theirs, sorted(set(mine) | set(theirs)))) or None
+
+
+def backends_dropped(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None) -> str | None:
+    """What keeps `block`'s results out of `anchor`'s verdict where the project's configuration
+    changed between them: the backends `block`'s session gated that the configuration no longer
+    names ("its session gated onnx-int8, which the project's configuration no longer names (it
+    names torch, onnx-fp32)"), or None. A speedups.json of the backends of then had shown the
+    dropped ones as rows of their own ("pass (speed only)"). Only where both sessions gated the
+    configuration's backends (`backends_from`): a choice on the command line (--gate-backends) is
+    no change of the project's, nor a shard's share of them, nor a block of an older encoder-gate."""
+    blocks = (block or {}, anchor or {})
+    if any(b.get("backends_from") != "configuration" or b.get("shard") for b in blocks):
+        return None
+    then, now = ([str(n) for n in (b.get("settings") or {}).get("backends") or ()] for b in blocks)
+    gone = [name for name in then if name not in now]
+    if not gone or not now:
+        return None
+    return (f"its session gated {', '.join(gone)}, which the project's configuration no longer names (it "
+            f"names {', '.join(now)})")
 
 
 def differing_criteria(block: Mapping[str, Any] | None, anchor: Mapping[str, Any] | None,

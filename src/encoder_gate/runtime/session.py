@@ -112,9 +112,8 @@ class GateSession:
     #: read (`checks`: the smoke test, derandomized properties). accuracy.json's `cached_outputs`, which
     #: the verdict repeats: a verdict says what it computed and what it took from an earlier session.
     cached_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: The largest difference the padding properties saw per backend (an item alone vs padded, batched,
-    #: moved or truncated) and its bound, padding_atol: accuracy.json's `padding`, which the verdict
-    #: states beside the bound (a kept pass keeps what its run saw).
+    #: The largest difference the padding properties saw per backend (alone vs padded, batched, moved or
+    #: truncated), its bound padding_atol: accuracy.json's `padding` (a kept pass keeps what its run saw).
     padding: dict[str, dict[str, float]] = field(default_factory=dict)
     _predictions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (name, max tokens)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
@@ -129,6 +128,8 @@ class GateSession:
     #: The project's backends --gate-backends left out of this session ("--gate-backends torch (not the
     #: project's onnx-int8)"), or None: its verdict does not cover them either (provenance `selection`).
     narrowed: str | None = None
+    #: Whether its backends came from --gate-backends, not the configuration (provenance `backends_from`)
+    backends_given: bool = False
     #: Under a selection, the (backend, check) of each shipped accuracy test it kept (None: every one
     #: ran): accuracy.json holds a backend's checks whose tests ran, so the verdict judges no other.
     selected_checks: frozenset[tuple[str, str]] | None = None
