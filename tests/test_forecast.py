@@ -203,6 +203,29 @@ def test_every_built_backend_says_its_work_and_a_prebuilt_file_builds_nothing():
 
 
 
+def test_a_prebuilt_file_counts_at_its_graphs_precision_and_a_twin_that_cannot_run_is_left_out(
+        tiny: ModelSpec, tiny_ctx: Any, tiny_tokenizer: Any, tmp_path: Path):
+    """A helper as a user (twenty-second session): the estimate listed `~exact` twins of QUInt8 files,
+    which their build skips (nothing in them can saturate), and took every `onnx:` file of no `@`
+    for FP32. Each file is read as its build reads it: a twin of a file that cannot saturate is not
+    counted, and a quantized file counts at INT8's speed."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from encoder_gate.backends.registry import parse_backend
+
+    built, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
+    fp32, quint8 = built / "model.onnx", tmp_path / "quint8.onnx"
+    quantize_dynamic(str(fp32), str(quint8), weight_type=QuantType.QUInt8)
+    assert fc.work_of(f"onnx:{quint8}") == Work(speed=ONNX_WORK["int8"].speed)
+    assert fc.work_of(f"onnx:{fp32}") == Work(speed=ONNX_WORK["fp32"].speed)
+    assert not fc.twin_runs(f"onnx:{quint8}~exact") and not fc.twin_runs(f"onnx:{fp32}~saturating")
+    assert fc.twin_runs(f"onnx:{quint8}") and fc.twin_runs("onnx-int8~saturating")  # a recipe's: configured
+    assert fc.twin_runs(f"onnx:{tmp_path / 'missing.onnx'}~exact")  # its tests say why
+    names = [f"onnx:{quint8}", f"onnx:{quint8}~exact"]
+    told = fc.forecast(stand_in(tiny, tiny_tokenizer, ArtifactCache(tmp_path / "cache")), [], names, names)
+    assert told is not None and told.steps[0].what.startswith(f"passes of torch, onnx:{quint8} over ")
+
+
 def test_durations_read_as_seconds_then_minutes():
     assert fc.duration(12.4) == "12 s"
     assert fc.duration(89) == "89 s"

@@ -22,15 +22,20 @@ A session with none of that to do says nothing: what is left takes seconds to a 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from encoder_gate.backends.base import EAGER_WORK, Work, weights_bytes
-from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend
+from encoder_gate.backends.onnx_backend import PrebuiltOnnxBackend, audit_file
+from encoder_gate.backends.onnx_graph import infer_precision, inspect_onnx
+from encoder_gate.backends.prebuilt import resolve_onnx_path
+from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend, split_integer_path
 from encoder_gate.backends.torch_backend import compile_entry_kept
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.inference import max_length, padded_tokens, token_batches, token_lengths
@@ -123,19 +128,48 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def work_of(name: str) -> Work:
+def work_of(name: str, model_dir: Path | None = None) -> Work:
     """What backend `name` says of its work (:class:`~encoder_gate.backends.base.Work`); torch eager's
-    where it says nothing."""
-    return getattr(parse_backend(name), "work", EAGER_WORK)
+    where it says nothing. A prebuilt file of no precision given (`onnx:PATH`) at its graph's, read
+    from the file (beside `model_dir` too), as its build reads it."""
+    backend = parse_backend(name)
+    if isinstance(backend, PrebuiltOnnxBackend) and backend.precision is None:
+        with contextlib.suppress(Exception):  # a file that cannot be read: its tests say why
+            read = infer_precision(inspect_onnx(_the_file(backend, model_dir)))[0]
+            backend = replace(backend, precision=read)
+    return getattr(backend, "work", EAGER_WORK)
 
 
-def _works(names: Sequence[str]) -> dict[str, Work]:
-    """Each of `names` that names a backend, once, with its work; the others are left to their
-    tests, which say why."""
+def _the_file(backend: PrebuiltOnnxBackend, model_dir: Path | None) -> Path:
+    return resolve_onnx_path(backend.path, model_dir or Path())[0]
+
+
+def twin_runs(name: str, model_dir: Path | None = None) -> bool:
+    """Whether backend `name` computes when built: not an INT8 file's twin on another integer path
+    (`onnx:q.onnx~exact`) where nothing in the file can saturate (uint8 weights, or no integer
+    product at all: an FP32 file), which its build finds and skips (path_backend.on_path), reading
+    the file as it does (audit_file, once a process). The twins of the package's own INT8 recipes
+    are configured only where they can differ (GateConfig.path_twins)."""
+    inner, path = split_integer_path(name)
+    if path is None:
+        return True
+    try:
+        backend = parse_backend(inner)
+        if not isinstance(backend, PrebuiltOnnxBackend):
+            return True
+        return audit_file(_the_file(backend, model_dir)).can_saturate
+    except Exception:  # a file that cannot be read or parsed: its build says why, the estimate counts it
+        return True
+
+
+def _works(names: Sequence[str], model_dir: Path | None = None) -> dict[str, Work]:
+    """Each of `names` that names a backend and computes when built (:func:`twin_runs`), once, with
+    its work; the others are left to their tests, which say why."""
     works = {}
     for name in dict.fromkeys(names):
         try:
-            works[name] = work_of(name)
+            if twin_runs(name, model_dir):
+                works[name] = work_of(name, model_dir)
         except GateError:
             continue
     return works
@@ -158,7 +192,7 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
         return None
     model, cache, threads = session.model, session.cache, session.config.eval_threads
     weights = model_weights(model)
-    works = _works([*missing, *used, *evaluated])  # each name that parses, once, with its work
+    works = _works([*missing, *used, *evaluated], Path(model.path))  # each that parses and runs, once
     evaluated = [name for name in dict.fromkeys(evaluated) if name in works]
     passes: list[str] = []
     if evaluated:
