@@ -435,6 +435,8 @@ def test_the_exit_status_is_set_once_after_every_part_recorded_its_findings(
         result.stdout.fnmatch_lines(["FAILED encoder-gate::verdict - the gate's verdict fails: a finding*"])
         [failure] = verdict[0].iter("failure") if len(verdict) == 1 else [None]
         assert failure is not None and "a finding recorded at the session's end" in (failure.text or "")
+        stopping = pytester.runpytest(*gate_args, "-p", "no:randomly", "-x", "--tb=line")  # no test is left
+        assert "stopping after" not in stopping.stdout.str() and "_Crash(" not in stopping.stdout.str()
     else:
         assert not verdict
 

@@ -635,4 +635,4 @@ class ExitStatus:
         if failures and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
             if not hasattr(config, "workerinput"):  # its tests passed: pytest's summary and JUnit XML say it
-                report_verdict_failure(config, failures)
+                report_verdict_failure(session, failures)

@@ -31,9 +31,13 @@ _HEAD = "the gate's verdict fails on what this session checked, though none of i
 
 @dataclass(frozen=True)
 class _Crash:
-    """What pytest's short summary and JUnit XML's `message` read of a failure (`reprcrash`)."""
+    """What pytest's short summary and JUnit XML's `message` read of a failure (`reprcrash`); `--tb=line`
+    prints it whole."""
 
     message: str
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class VerdictFailure:
@@ -52,21 +56,28 @@ class VerdictFailure:
         return "\n".join([_HEAD, *(f"  {line}" for line in self.lines)])
 
 
-def report_verdict_failure(config: pytest.Config, failures: list[str]) -> None:
+def report_verdict_failure(session: pytest.Session, failures: list[str]) -> None:
     """Hand pytest a failed report of the verdict's `failures` (a session whose tests passed),
     and write the JUnit XML file again where one is written."""
+    config = session.config
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     if terminal is not None:  # the report's letter or line, on a line of its own after the tests'
         terminal.ensure_newline()
-        if config.get_verbosity() <= 0:
+        cases = getattr(pytest.Config, "VERBOSITY_TEST_CASES", None)  # pytest 8.1 on: as it decides
+        if (config.get_verbosity(cases) if cases else config.get_verbosity()) <= 0:
             terminal.write("encoder-gate verdict ")
+    # every reporter (the terminal, JUnit XML, a third party's) hears it, not what a failed test
+    # also tells the session (-x: stop after it), --sw (continue from it) or --lf (rerun it)
+    listeners = config.pluginmanager.subset_hook_caller("pytest_runtest_logreport", [
+        plugin for name in ("session", "stepwiseplugin", "lfplugin")
+        if (plugin := config.pluginmanager.get_plugin(name)) is not None])
     location = ("encoder-gate", None, "verdict")
     # pytest's own representations are not public: one with what its summary and JUnit XML read of
     # them (`reprcrash.message`, `toterminal`, `str`)
     failed: Any = VerdictFailure(failures)
     for report in (pytest.TestReport(VERDICT_NODEID, location, {}, "failed", failed, "call"),
                    pytest.TestReport(VERDICT_NODEID, location, {}, "passed", None, "teardown")):
-        config.hook.pytest_runtest_logreport(report=report)
+        listeners(report=report)
     if terminal is not None:
         terminal.ensure_newline()
     _write_junit_again(config)
