@@ -46,7 +46,8 @@ class VerdictFailure:
     def __init__(self, failures: list[str]) -> None:
         self.lines = [line for why in failures for line in str(why).splitlines()] or ["(no reason given)"]
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        self.reprcrash = _Crash(f"the gate's verdict fails: {self.lines[0]}{more}")
+        first = " ".join(str(failures[0]).split()) if failures else self.lines[0]  # its lines on one
+        self.reprcrash = _Crash(f"the gate's verdict fails: {first}{more}")
 
     def toterminal(self, tw: Any) -> None:
         for line in str(self).splitlines():
