@@ -218,6 +218,8 @@ def test_a_prebuilt_file_counts_at_its_graphs_precision_and_a_twin_that_cannot_r
     quantize_dynamic(str(fp32), str(quint8), weight_type=QuantType.QUInt8)
     assert fc.work_of(f"onnx:{quint8}") == Work(speed=ONNX_WORK["int8"].speed)
     assert fc.work_of(f"onnx:{fp32}") == Work(speed=ONNX_WORK["fp32"].speed)
+    assert fc.work_of(f"onnx:{quint8}~exact") == fc.work_of(f"onnx:{quint8}")  # a twin runs its file
+    assert fc.work_of("onnx-int8~saturating") == Work(speed=ONNX_WORK["int8"].speed)  # built once, by it
     assert not fc.twin_runs(f"onnx:{quint8}~exact") and not fc.twin_runs(f"onnx:{fp32}~saturating")
     assert fc.twin_runs(f"onnx:{quint8}") and fc.twin_runs("onnx-int8~saturating")  # a recipe's: configured
     assert fc.twin_runs(f"onnx:{tmp_path / 'missing.onnx'}~exact")  # its tests say why

@@ -131,7 +131,11 @@ def duration(seconds: float) -> str:
 def work_of(name: str, model_dir: Path | None = None) -> Work:
     """What backend `name` says of its work (:class:`~encoder_gate.backends.base.Work`); torch eager's
     where it says nothing. A prebuilt file of no precision given (`onnx:PATH`) at its graph's, read
-    from the file (beside `model_dir` too), as its build reads it."""
+    from the file (beside `model_dir` too), as its build reads it. A twin on an integer path
+    (`NAME~exact`) runs its file at that file's speed, built by the file's own build."""
+    inner, path = split_integer_path(name)
+    if path is not None:
+        return Work(speed=work_of(inner, model_dir).speed)
     backend = parse_backend(name)
     if isinstance(backend, PrebuiltOnnxBackend) and backend.precision is None:
         with contextlib.suppress(Exception):  # a file that cannot be read: its tests say why
