@@ -76,9 +76,13 @@ def report_verdict_failure(session: pytest.Session, failures: list[str]) -> None
     # pytest's own representations are not public: one with what its summary and JUnit XML read of
     # them (`reprcrash.message`, `toterminal`, `str`)
     failed: Any = VerdictFailure(failures)
-    for report in (pytest.TestReport(VERDICT_NODEID, location, {}, "failed", failed, "call"),
-                   pytest.TestReport(VERDICT_NODEID, location, {}, "passed", None, "teardown")):
-        listeners(report=report)
+    session.testscollected += 1  # counted while it is reported: -v's progress reads [100%], not [150%]
+    try:
+        for report in (pytest.TestReport(VERDICT_NODEID, location, {}, "failed", failed, "call"),
+                       pytest.TestReport(VERDICT_NODEID, location, {}, "passed", None, "teardown")):
+            listeners(report=report)
+    finally:
+        session.testscollected -= 1
     if terminal is not None:
         terminal.ensure_newline()
     _write_junit_again(config)
