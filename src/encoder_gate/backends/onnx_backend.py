@@ -422,6 +422,11 @@ def audit_file(path: Path) -> SaturationAudit:
     return _audit_cached(str(path), stat.st_size, stat.st_mtime)
 
 
+@functools.lru_cache(maxsize=32)
+def _precision_cached(path: str, size: int, mtime: float) -> Precision:
+    return infer_precision(inspect_onnx(Path(path)))[0]
+
+
 #: What each ONNX precision costs a session (:class:`~encoder_gate.backends.base.Work`): its pass's
 #: speed against the matmul probe (22.7M / 125M weights: fp32 1.58x / 1.88x, fp16 1.44x / 1.82x,
 #: int8 2.04x / 2.73x on a Zen 5 with VNNI) and its build (fp32: the export, 4.3 s / 8.2 s; fp16:
@@ -529,10 +534,22 @@ class PrebuiltOnnxBackend:
             return f"onnx:{self.spec}"
         return f"onnx:{self.path}" + (f"@{self.precision}" if self.precision else "")
 
+    def located(self, model_dir: Path) -> Path:
+        """The file its path finds (as given, from the working directory, beside `model_dir`)."""
+        return resolve_onnx_path(self.path, model_dir)[0]
+
+    def precision_of(self, path: Path) -> Precision:
+        """Its precision: given after `@`, else read from the graph of `path`, the file it finds, as
+        build() reads it (once per file version per process)."""
+        if self.precision is not None:
+            return self.precision
+        stat = path.stat()
+        return _precision_cached(str(path), stat.st_size, stat.st_mtime)
+
     def artifact_identity(self, ctx: BuildContext) -> dict[str, object]:
         """What its runner's prediction_identity() will be, without opening a session."""
-        path = resolve_onnx_path(self.path, ctx.model.path)[0]
-        return onnx_identity(path, self.precision or infer_precision(inspect_onnx(path))[0])  # as build()
+        path = self.located(ctx.model.path)
+        return onnx_identity(path, self.precision_of(path))  # as build()
 
     def build(self, ctx: BuildContext) -> OnnxRunner:
         # no early providers_for: open_session asks, after it says whether the file is a CPU format

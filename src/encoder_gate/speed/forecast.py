@@ -33,8 +33,6 @@ import numpy as np
 
 from encoder_gate.backends.base import EAGER_WORK, Work, weights_bytes
 from encoder_gate.backends.onnx_backend import PrebuiltOnnxBackend, audit_file
-from encoder_gate.backends.onnx_graph import infer_precision, inspect_onnx
-from encoder_gate.backends.prebuilt import resolve_onnx_path
 from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend, split_integer_path
 from encoder_gate.backends.torch_backend import compile_entry_kept
 from encoder_gate.errors import GateError
@@ -139,13 +137,8 @@ def work_of(name: str, model_dir: Path | None = None) -> Work:
     backend = parse_backend(name)
     if isinstance(backend, PrebuiltOnnxBackend) and backend.precision is None:
         with contextlib.suppress(Exception):  # a file that cannot be read: its tests say why
-            read = infer_precision(inspect_onnx(_the_file(backend, model_dir)))[0]
-            backend = replace(backend, precision=read)
+            backend = replace(backend, precision=backend.precision_of(backend.located(model_dir or Path())))
     return getattr(backend, "work", EAGER_WORK)
-
-
-def _the_file(backend: PrebuiltOnnxBackend, model_dir: Path | None) -> Path:
-    return resolve_onnx_path(backend.path, model_dir or Path())[0]
 
 
 def twin_runs(name: str, model_dir: Path | None = None) -> bool:
@@ -161,7 +154,7 @@ def twin_runs(name: str, model_dir: Path | None = None) -> bool:
         backend = parse_backend(inner)
         if not isinstance(backend, PrebuiltOnnxBackend):
             return True
-        return audit_file(_the_file(backend, model_dir)).can_saturate
+        return audit_file(backend.located(model_dir or Path())).can_saturate
     except Exception:  # a file that cannot be read or parsed: its build says why, the estimate counts it
         return True
 
