@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -90,8 +91,11 @@ def run_session(tmp_path: Path, cache_dir: Path, tag: str, model: str = "tiny",
 @needs_artifacts
 @pytest.mark.slow
 def test_later_sessions_load_the_compile_artifacts_and_inductors_kernels_and_predict_alike(
-        tmp_path: Path, tiny: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One cold compile, then the sessions after it, each in a fresh process:
+        tmp_path: Path, tiny: ModelSpec, monkeypatch: pytest.MonkeyPatch,
+        seed_kernels: Callable[[Path], None]) -> None:
+    """One compile in a fresh cache (its inductor entry seeded with the suite's kernels of tiny, so
+    it builds no C++: the second session below does, into a directory of its own), then the
+    sessions after it, each in a fresh process:
 
     1. TORCHINDUCTOR_CACHE_DIR unset, as a user runs it, after an ONNX export in its own process
        (code of the user's, `encoder-gate export` or a fallback build may run one there: torch sets
@@ -109,6 +113,7 @@ def test_later_sessions_load_the_compile_artifacts_and_inductors_kernels_and_pre
        of a fresh process each, AMD EPYC Zen 5.)"""
     cache_dir = tmp_path / "cache"
     shutil.copytree(tiny.path, cache_dir / tiny.path.name)  # a fresh cache holding the shared tiny model
+    seed_kernels(cache_dir)
     # every session reads inductor's vector ISA kept (inductor_dir.vec_isa), so each process that
     # compiles or loads a kernel picks it itself inside its inductor directory, the first as the third:
     # with the pick kept only after the first, the third's probes were new files in the inductor entry

@@ -299,18 +299,20 @@ def tell_the_cpu_it_saturates(monkeypatch, flags: bool = True) -> None:
                         real(options, emulated))
 
 
-def cache_of_its_own(tiny, tmp_path: Path) -> Path:
-    """An artifact cache holding the tiny model only: a session told its CPU saturates keys what it
-    predicts as the saturating path's, which it is not; that must not reach the suite's cache."""
-    cache = tmp_path / "cache"
-    shutil.copytree(tiny.path, cache / tiny.path.name)
-    return cache
+@pytest.fixture
+def cache_of_its_own(tiny_cache_with, tmp_path: Path) -> Path:
+    """An artifact cache holding the tiny model, its FP32 export and the QInt8 file made from it (the
+    suite cache's builds: the same bytes whatever the CPU is told) and nothing predicted: a session
+    told its CPU saturates keys what it predicts as the saturating path's, which it is not; that
+    must not reach the suite's cache. (The export too: a session looks an INT8 file up after the
+    FP32 export it is made from, and without it builds.)"""
+    return tiny_cache_with(tmp_path / "cache", "onnx-fp32", "onnx-int8-s8")
 
 
 @pytest.mark.slow
 @NEEDS_EXACT_OPTION
 def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
-        pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch):
+        pytester: pytest.Pytester, cache_of_its_own: Path, tmp_path: Path, monkeypatch):
     """What a runner without VNNI (many hosted CI runners: AMD EPYC, AVX2 only) does, on any x86 CPU:
     told its CPU has AVX2 and no VNNI, the session judges the QInt8 file as it is (the saturating
     path's row), and its twin `~exact` is the same file opened with ONNX Runtime's
@@ -333,7 +335,7 @@ def test_on_a_saturating_runner_the_twin_is_the_file_on_the_exact_path(
     report = tmp_path / "report"
     pytester.makepyfile(test_checks=CHECKS)
     result = pytester.runpytest("--gate-model=tiny", "--gate-backends=torch,onnx-int8-s8",
-                                f"--gate-cache-dir={cache_of_its_own(tiny, tmp_path)}",
+                                f"--gate-cache-dir={cache_of_its_own}",
                                 f"--gate-report-dir={report}", "--gate-limit=64", "-p", "no:cacheprovider")
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-3000:]
     accuracy = json.loads((report / "accuracy.json").read_text())
@@ -377,7 +379,7 @@ def masked_to_avx2() -> str:
 
 @pytest.mark.slow
 def test_on_a_cpu_masked_to_avx2_the_session_judges_what_onnx_runtime_computes(
-        pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch):
+        pytester: pytest.Pytester, cache_of_its_own: Path, tmp_path: Path, monkeypatch):
     """A session on this CPU seen as an AVX2 one (.ci/avx2-only: CPUID masked, native speed), so ONNX
     Runtime's own U8S8 kernels saturate while /proc/cpuinfo keeps the host's flags: the runner's
     path is the observed one (saturating), the QInt8 file's plain row is held to the gap against its
@@ -387,7 +389,7 @@ def test_on_a_cpu_masked_to_avx2_the_session_judges_what_onnx_runtime_computes(
     report = tmp_path / "report"
     pytester.makepyfile(test_checks=CHECKS)
     result = pytester.runpytest_subprocess("--gate-model=tiny", "--gate-backends=torch,onnx-int8-s8",
-                                           f"--gate-cache-dir={cache_of_its_own(tiny, tmp_path)}",
+                                           f"--gate-cache-dir={cache_of_its_own}",
                                            f"--gate-report-dir={report}", "--gate-limit=64",
                                            "-p", "no:cacheprovider", "-k", "not padding")
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-3000:]
@@ -429,7 +431,7 @@ def test_the_terminal_verdict_says_which_cpus_an_int8_row_was_not_judged_for(
 @NEEDS_EXACT_OPTION
 @pytest.mark.parametrize("told", ["its own flags", "its own flags, no CPUID mask", "avx2 only"])
 def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
-        pytester: pytest.Pytester, tiny, tmp_path: Path, monkeypatch, told: str):
+        pytester: pytest.Pytester, cache_of_its_own: Path, tmp_path: Path, monkeypatch, told: str):
     """`[tolerances."onnx-int8-s8~saturating"]` and a waiver of `onnx-int8-s8~saturating` are about
     the file's result on the saturating path: on a CPU with VNNI the twin's row holds it, on one
     without (told so here, on any x86 CPU) the plain row. Either way the tolerance holds that row to
@@ -453,7 +455,7 @@ def test_a_tolerance_and_a_waiver_of_a_path_follow_the_row_that_holds_that_path(
         f'owner = "@edge"\nreason = "AVX2 hosts, #9"\nuntil = {until}\n[tool.pytest.ini_options]\n')
     pytester.makepyfile(test_checks=CHECKS)
     monkeypatch.delenv("PYTEST_ADDOPTS")
-    cache = cache_of_its_own(tiny, tmp_path)
+    cache = cache_of_its_own
     result = pytester.runpytest("--rootdir", str(pytester.path), "-c", str(pytester.path / "pyproject.toml"),
                                 f"--gate-cache-dir={cache}", "-p", "no:cacheprovider", "-k", "not padding",
                                 "-rx")

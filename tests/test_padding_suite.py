@@ -12,7 +12,7 @@ import pytest
 
 import encoder_gate.suite.padding as padding
 from encoder_gate.backends.mock import MockBackend
-from encoder_gate.backends.registry import BACKENDS, parse_backend
+from encoder_gate.backends.registry import BACKENDS
 from encoder_gate.commands.layout import ACCURACY_MODULE, THIN_MODULES
 
 
@@ -274,17 +274,14 @@ def test_a_failure_found_by_exploring_is_replayed_by_every_later_session(tmp_pat
 
 @pytest.mark.slow
 def test_two_sessions_of_one_commit_give_one_verdict_as_each_propertys_pass_is_kept_per_artifact(
-        pytester: pytest.Pytester, tiny, tiny_ctx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+        pytester: pytest.Pytester, tiny_cache_with, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Issue 68, and what keeps it so, in sessions of `pytest accuracy` on tiny, none with a profile of
     the project's: the first, without `CI`, draws each backend property's fixed examples; the second,
     with `CI` set, would draw the same ones, so it reads each property's pass from the artifact cache
     and says so, and writes a verdict.json equal to the first's but for when it was written; a third
     that explores (--gate-explore) draws again, and its verdict says it explored."""
-    cache = tmp_path / "cache"  # a cache of its own: no property has passed in it yet
-    shutil.copytree(tiny.path, cache / tiny.path.name)
-    for name in ("onnx-fp32", "onnx-int8"):  # the shared builds, not built again
-        built, _ = parse_backend(name).artifact(tiny_ctx)
-        shutil.copytree(built, cache / built.name)
+    # a cache of its own, no property has passed in it yet; the shared builds, not built again
+    cache = tiny_cache_with(tmp_path / "cache", "onnx-fp32", "onnx-int8")
     (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
     (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
     monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)

@@ -31,11 +31,11 @@ def origins(state: GateSession) -> dict[str, bool]:
 
 
 @pytest.mark.slow
-def test_one_changed_byte_of_an_onnx_file_recomputes_that_backend_only(tmp_path: Path, tiny):
+def test_one_changed_byte_of_an_onnx_file_recomputes_that_backend_only(tmp_path: Path, tiny_cache_with):
     """A second session takes every backend's predictions from the cache; after one byte of a
     prebuilt ONNX file changes, only that file's predictions are computed again."""
-    # a fresh cache (no predictions in it yet) holding the shared cache's tiny model
-    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
+    # a fresh cache (no predictions in it yet) holding the shared cache's tiny model and FP32 export
+    tiny_cache_with(tmp_path / "cache", "onnx-fp32")
     copy = tmp_path / "model.onnx"
     first = session(tmp_path, copy)
     shutil.copy(first.runner("onnx-fp32").artifact, copy)  # type: ignore[attr-defined]
@@ -94,12 +94,12 @@ def test_a_runner_whose_identity_is_none_names_no_artifact():
 
 
 @pytest.mark.slow
-def test_the_same_file_from_another_checkout_at_another_thread_count_is_read_from_the_cache(tmp_path: Path,
-                                                                                            tiny):
+def test_the_same_file_from_another_checkout_at_another_thread_count_is_read_from_the_cache(
+        tmp_path: Path, tiny_cache_with):
     """The base predicted once from one checkout (the default branch's, say) is read by the next PR's
     session from another directory, at another thread count: the key holds the file's bytes and
     name, not its directory, and no thread count (the outputs were bitwise equal at 1 and 2)."""
-    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
+    tiny_cache_with(tmp_path / "cache", "onnx-fp32")
     main, pr = tmp_path / "main" / "onnx" / "model.onnx", tmp_path / "pr" / "onnx" / "model.onnx"
     first = session(tmp_path, main)
     main.parent.mkdir(parents=True)
@@ -126,11 +126,11 @@ def _threads_of(runner: object) -> int:
     return torch.get_num_threads()
 
 
-def test_a_timing_session_predicts_at_the_eval_threads_and_times_at_its_own(tmp_path: Path, tiny):
+def test_a_timing_session_predicts_at_the_eval_threads_and_times_at_its_own(tmp_path: Path, tiny_cache_with):
     """A session that times at one thread (the PR session, the benchmarks) computes its predictions
     on the evaluation set at `eval_threads`, and its runners are back at one thread after: torch's
     thread count restored, ONNX Runtime's session reopened at its own count."""
-    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
+    tiny_cache_with(tmp_path / "cache", "onnx-fp32")
     cfg = GateConfig(model="tiny", backends=("torch", "onnx-fp32"), limit=40, threads=1, eval_threads=2,
                      cache_dir=tmp_path / "cache", report_dir=tmp_path / "report")
     state = GateSession(cfg, progress=lambda _msg: None)
@@ -153,13 +153,13 @@ def test_a_timing_session_predicts_at_the_eval_threads_and_times_at_its_own(tmp_
 
 
 def test_an_onnx_runner_stays_open_at_the_eval_threads_until_it_computes_outside_them(tmp_path: Path,
-                                                                                      tiny):
+                                                                                      tiny_cache_with):
     """Consecutive blocks at the eval threads (a timing session's padding properties, one a test)
     share one session opened at them; the first computation outside a block reopens it at the
     runner's own count, so no timed pass runs on the eval threads' session."""
     import onnxruntime as ort
 
-    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
+    tiny_cache_with(tmp_path / "cache", "onnx-fp32")
     cfg = GateConfig(model="tiny", backends=("onnx-fp32",), limit=8, threads=1, eval_threads=2,
                      cache_dir=tmp_path / "cache", report_dir=tmp_path / "report")
     state = GateSession(cfg, progress=lambda _msg: None)
@@ -188,13 +188,16 @@ def test_an_onnx_runner_stays_open_at_the_eval_threads_until_it_computes_outside
 
 
 @pytest.mark.slow
-def test_a_timing_session_predicts_with_torch_compile_at_the_eval_threads_too(tmp_path: Path, tiny):
+def test_a_timing_session_predicts_with_torch_compile_at_the_eval_threads_too(tmp_path: Path, tiny,
+                                                                              seed_kernels):
     """torch.compile is no exception: dynamo compiles a second graph at `eval_threads` for the
     predictions (inductor's kernels hold their thread count) and keeps the first, so the runner is
-    back at one thread after, computing what it computed at two."""
+    back at one thread after, computing what it computed at two. (The one thread's kernels are
+    seeded from the suite's cache: only the two threads' are built.)"""
     import torch
 
     shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
+    seed_kernels(tmp_path / "cache")
     cfg = GateConfig(model="tiny", backends=("torch-compile",), limit=12, threads=1, eval_threads=2,
                      cache_dir=tmp_path / "cache", report_dir=tmp_path / "report")
     state = GateSession(cfg, progress=lambda _msg: None)

@@ -322,6 +322,13 @@ def compile_failure(name: str, exc: BaseException) -> str:
 
 COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
 
+def inductor_entry(ctx: BuildContext) -> Path:
+    """The artifact cache's entry for inductor's on-disk cache on this machine (place_inductor_cache)."""
+    return ctx.cache.entry_dir("inductor", {"recipe": COMPILE_RECIPE, "device": ctx.device,
+                                            "hardware": compile_hardware(ctx.device),
+                                            "versions": toolchain_versions(TORCH_PACKAGES)})
+
+
 def place_inductor_cache(ctx: BuildContext) -> Path | None:
     """Point inductor's on-disk cache (TORCHINDUCTOR_CACHE_DIR) at an entry of the artifact cache,
     `inductor-<key>`, keyed on the vector ISA inductor compiles for, the CPU capability ATen runs,
@@ -341,9 +348,7 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
             ctx.progress(f"torch-compile: inductor's C++ build cannot take {INDUCTOR_DIR_ENV}={users} (a "
                          "space or a quote in its path): its compile will fail; unset it or name another")
         return None
-    place = ctx.cache.entry_dir("inductor", {"recipe": COMPILE_RECIPE, "device": ctx.device,
-                                             "hardware": compile_hardware(ctx.device),
-                                             "versions": toolchain_versions(TORCH_PACKAGES)})
+    place = inductor_entry(ctx)
     place.mkdir(parents=True, exist_ok=True)
     ctx.cache.use(place)
     where = shell_safe_place(place)
