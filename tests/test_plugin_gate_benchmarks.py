@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -322,7 +323,8 @@ def test_accuracy_of_one_model_and_benchmarks_of_another_are_never_joined(
 
 @pytest.mark.slow
 def test_a_pruned_cache_keeps_everything_the_last_session_used(
-        gate_dir: pytest.Pytester, report_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+        gate_dir: pytest.Pytester, report_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        tiny_cache_with: Callable[..., Path]):
     """A session on a private cache records itself; `encoder-gate prune-cache` then removes another
     model's old entry and nothing this session used: the same session again builds and predicts
     nothing. A collect-only session records nothing (it used nothing)."""
@@ -334,7 +336,7 @@ def test_a_pruned_cache_keeps_everything_the_last_session_used(
     from encoder_gate.cache import ENTRY_NAME, read_sessions
     from encoder_gate.commands.cli import main
 
-    cache = tmp_path / "cache"
+    cache = tiny_cache_with(tmp_path / "cache", "onnx-fp32")  # its builds, nothing used by a session yet
     args = ["--gate-model=tiny", f"--gate-cache-dir={cache}", "--gate-threads=1",
             "--gate-backends=torch,onnx-fp32", f"--gate-report-dir={report_dir}", "-p", "no:cacheprovider"]
     gate_dir.makepyfile(test_checks=CHECKS)
