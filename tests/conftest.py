@@ -202,7 +202,8 @@ def tiny_kernels(tiny_ctx: BuildContext) -> Path:
     runner = parse_backend("torch-compile").build(tiny_ctx)
     runner.predict({"input_ids": ids, "attention_mask": np.ones_like(ids)})
     runner.close()
-    assert any(entry.rglob("*.so")), f"tiny's compile left no kernel in the cache's inductor entry {entry}"
+    # (empty or absent where inductor compiled elsewhere, a TORCHINDUCTOR_CACHE_DIR of the developer's:
+    # a seeded test then compiles its kernels itself, as before)
     return entry
 
 
@@ -212,7 +213,8 @@ def seed_kernels(tiny_kernels: Path) -> Callable[[Path], None]:
     in the cache at `cache_dir`, where a compile of tiny then builds no C++ kernel."""
 
     def seed(cache_dir: Path) -> None:
-        shutil.copytree(tiny_kernels, cache_dir / tiny_kernels.name, dirs_exist_ok=True)
+        if tiny_kernels.is_dir():  # (none where inductor compiled elsewhere: tiny_kernels)
+            shutil.copytree(tiny_kernels, cache_dir / tiny_kernels.name, dirs_exist_ok=True)
 
     return seed
 
