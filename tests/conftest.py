@@ -163,35 +163,11 @@ def tiny_ctx(tiny: ModelSpec, cache: ArtifactCache) -> BuildContext:
 
 
 @pytest.fixture(scope="session")
-def tiny_cache_with(tiny: ModelSpec, tiny_ctx: BuildContext) -> Callable[..., Path]:
-    """`tiny_cache_with(cache_dir, *backends)`: a fresh artifact cache at `cache_dir` holding the tiny
-    model and a copy of the suite cache's builds of `backends` (built there first where missing, in
-    this process), for a test whose sessions must start with nothing predicted, kept or decided:
-    they build none of these files, so start no build process (whose imports of torch,
-    transformers and onnx alone took 9.6 s of CPU, its export of tiny 1 s: AVX2-only AMD EPYC,
-    2026-11-29). A test about the building itself starts from the model alone."""
-    from encoder_gate.backends.registry import parse_backend
-
-    def make(cache_dir: Path, *backends: str) -> Path:
-        shutil.copytree(tiny.path, cache_dir / tiny.path.name)
-        for name in backends:
-            built, _ = parse_backend(name).artifact(tiny_ctx)
-            shutil.copytree(built, cache_dir / built.name)
-        return cache_dir
-
-    return make
-
-
-@pytest.fixture(scope="session")
 def tiny_kernels(tiny_ctx: BuildContext) -> Path:
     """The suite cache's inductor entry, holding the C++ kernels of tiny's torch-compile at one
     thread: compiled here where the entry holds no kernel yet (the first compile into the suite's
-    cache puts them there; after it nothing is compiled here). A test that compiles tiny in a fresh
-    cache of its own for what it checks (a cache's entries, a first compile's record) copies this
-    entry in (`seed_kernels`), so its compile reads
-    these kernels through inductor's graph cache and builds no C++: 20 s of CPU instead of 40, 16
-    of them g++'s (AVX2-only AMD EPYC, 2026-11-29). One graph holds every shape (dynamic, the
-    batch unbacked), so the kernels of any batch serve every test's."""
+    cache puts them there; after it nothing is compiled here). One graph holds every shape (dynamic,
+    the batch unbacked), so the kernels of any batch serve every test's."""
     from encoder_gate.backends.registry import parse_backend
     from encoder_gate.backends.torch_backend import inductor_entry
 
@@ -203,20 +179,34 @@ def tiny_kernels(tiny_ctx: BuildContext) -> Path:
     runner.predict({"input_ids": ids, "attention_mask": np.ones_like(ids)})
     runner.close()
     # (empty or absent where inductor compiled elsewhere, a TORCHINDUCTOR_CACHE_DIR of the developer's:
-    # a seeded test then compiles its kernels itself, as before)
+    # a test given it then compiles its kernels itself, as before)
     return entry
 
 
-@pytest.fixture
-def seed_kernels(tiny_kernels: Path) -> Callable[[Path], None]:
-    """`seed_kernels(cache_dir)`: a copy of the suite cache's inductor entry of tiny (`tiny_kernels`)
-    in the cache at `cache_dir`, where a compile of tiny then builds no C++ kernel."""
+@pytest.fixture(scope="session")
+def tiny_cache_with(tiny: ModelSpec, tiny_ctx: BuildContext,
+                    request: pytest.FixtureRequest) -> Callable[..., Path]:
+    """`tiny_cache_with(cache_dir, *backends, kernels=False)`: a fresh artifact cache at `cache_dir`
+    holding the tiny model and a copy of the suite cache's builds of `backends` (built there first
+    where missing, in this process), for a test whose sessions must start with nothing predicted,
+    kept or decided: they build none of these files, so start no build process (whose imports of
+    torch, transformers and onnx alone took 9.6 s of CPU, its export of tiny 1 s: AVX2-only AMD
+    EPYC, 2026-11-29). With `kernels`, a copy of the suite cache's inductor entry too
+    (`tiny_kernels`): a compile of tiny there reads those kernels through inductor's graph cache
+    and builds no C++ (20 s of CPU instead of 40, 16 of them g++'s, the same EPYC). A test about the
+    building itself starts from the model alone."""
+    from encoder_gate.backends.registry import parse_backend
 
-    def seed(cache_dir: Path) -> None:
-        if tiny_kernels.is_dir():  # (none where inductor compiled elsewhere: tiny_kernels)
-            shutil.copytree(tiny_kernels, cache_dir / tiny_kernels.name, dirs_exist_ok=True)
+    def make(cache_dir: Path, *backends: str, kernels: bool = False) -> Path:
+        shutil.copytree(tiny.path, cache_dir / tiny.path.name)
+        for name in backends:
+            built, _ = parse_backend(name).artifact(tiny_ctx)
+            shutil.copytree(built, cache_dir / built.name)
+        if kernels and (entry := request.getfixturevalue("tiny_kernels")).is_dir():
+            shutil.copytree(entry, cache_dir / entry.name)
+        return cache_dir
 
-    return seed
+    return make
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def run_session(tmp_path: Path, cache_dir: Path, tag: str, model: str = "tiny",
 @pytest.mark.slow
 def test_later_sessions_load_the_compile_artifacts_and_inductors_kernels_and_predict_alike(
         tmp_path: Path, tiny: ModelSpec, monkeypatch: pytest.MonkeyPatch,
-        seed_kernels: Callable[[Path], None]) -> None:
+        tiny_cache_with: Callable[..., Path]) -> None:
     """One compile in a fresh cache (its inductor entry seeded with the suite's kernels of tiny, so
     it builds no C++: the second session below does, into a directory of its own), then the
     sessions after it, each in a fresh process:
@@ -111,9 +111,8 @@ def test_later_sessions_load_the_compile_artifacts_and_inductors_kernels_and_pre
        from the base's artifacts and the inductor-* entry's kernels (no new shared object there), on
        its own weights. (It was two sessions, the unset variable's and the retrained model's: 12 s
        of a fresh process each, AMD EPYC Zen 5.)"""
-    cache_dir = tmp_path / "cache"
-    shutil.copytree(tiny.path, cache_dir / tiny.path.name)  # a fresh cache holding the shared tiny model
-    seed_kernels(cache_dir)
+    # a fresh cache holding the shared tiny model and the suite cache's kernels of it
+    cache_dir = tiny_cache_with(tmp_path / "cache", kernels=True)
     # every session reads inductor's vector ISA kept (inductor_dir.vec_isa), so each process that
     # compiles or loads a kernel picks it itself inside its inductor directory, the first as the third:
     # with the pick kept only after the first, the third's probes were new files in the inductor entry

@@ -188,16 +188,15 @@ def test_an_onnx_runner_stays_open_at_the_eval_threads_until_it_computes_outside
 
 
 @pytest.mark.slow
-def test_a_timing_session_predicts_with_torch_compile_at_the_eval_threads_too(tmp_path: Path, tiny,
-                                                                              seed_kernels):
+def test_a_timing_session_predicts_with_torch_compile_at_the_eval_threads_too(tmp_path: Path,
+                                                                              tiny_cache_with):
     """torch.compile is no exception: dynamo compiles a second graph at `eval_threads` for the
     predictions (inductor's kernels hold their thread count) and keeps the first, so the runner is
     back at one thread after, computing what it computed at two. (The one thread's kernels are
     seeded from the suite's cache: only the two threads' are built.)"""
     import torch
 
-    shutil.copytree(tiny.path, tmp_path / "cache" / tiny.path.name)
-    seed_kernels(tmp_path / "cache")
+    tiny_cache_with(tmp_path / "cache", kernels=True)
     cfg = GateConfig(model="tiny", backends=("torch-compile",), limit=12, threads=1, eval_threads=2,
                      cache_dir=tmp_path / "cache", report_dir=tmp_path / "report")
     state = GateSession(cfg, progress=lambda _msg: None)
