@@ -91,3 +91,13 @@ def test_frozen_states_are_the_models_own_hidden_states(bert, feats, frozen):
         want = bert.base_model(**feats, output_hidden_states=True).hidden_states[frozen]
     [got] = _frozen_states(bert, [(feats, None)], frozen)
     assert torch.equal(got, want)
+
+
+def test_the_frozen_states_pass_says_how_far_it_is(bert, feats):
+    """The frozen layers' pass, the longest part of training the default model, says how far it got
+    (a line at least every 5 s, and one at its end), not nothing for half a minute."""
+    from encoder_gate.models.train import _frozen_states
+
+    said: list[str] = []
+    _frozen_states(bert, [(feats, None)] * 3, 2, said.append)
+    assert said and said[-1].startswith("the 2 frozen layers' states, computed once: batch 3/3 (")
