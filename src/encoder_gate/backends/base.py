@@ -61,16 +61,28 @@ class Work:
     torch.compile's compile), fixed and per million weights, in seconds of this project's 2-core
     AMD EPYC Zen 5 (scaled by the interpreter's speed elsewhere); 0 for one with nothing to build.
     Measured on the default model (22.7M weights) and the reference repository (125M):
-    docs/development.md, "A cold session's forecast"."""
+    docs/development.md, "A cold session's forecast". `speed_avx2`: its pass's speed on an x86
+    CPU without AVX-512 (AVX2 only, as most hosted CI runners' AMD EPYCs are), where it differs:
+    ONNX Runtime's FP32 and INT8 kernels gain far less over torch's there (its FP32 pass 1.1x torch
+    eager's, against 1.8x on the Zen 5); None: `speed`."""
 
     speed: float
     build_seconds: float = 0.0
     build_per_mweight: float = 0.0
     build: str = "build"  # what its build is called in the forecast ("compile")
+    speed_avx2: float | None = None
 
     def build_time(self, weights: int) -> float:
         """Its build's seconds on the reference machine for a model of `weights` weights."""
         return self.build_seconds + self.build_per_mweight * weights / 1e6
+
+    def speed_on(self, avx2_only: bool) -> float:
+        """Its pass's speed against the matmul probe on a CPU with AVX-512, or (`avx2_only`) without."""
+        return self.speed_avx2 if avx2_only and self.speed_avx2 is not None else self.speed
+
+    def pass_only(self) -> Work:
+        """The same pass, with nothing to build (a prebuilt file, a twin of another backend's file)."""
+        return Work(speed=self.speed, speed_avx2=self.speed_avx2)
 
 
 #: A backend that says nothing of its work (a recipe of the export search, a wrapper): computed as

@@ -272,8 +272,10 @@ class TorchCompileBackend:
     dynamic: bool = True
     number_format: NumberFormat = "fp32"
     packages: tuple[str, ...] = TORCH_PACKAGES
-    #: 0.94x / 1.03x the probe's rate; its compile 13.1 s / 21.2 s (22.7M / 125M weights)
-    work: ClassVar[Work] = Work(speed=0.98, build_seconds=11.3, build_per_mweight=0.079, build="compile")
+    #: 0.94x / 1.03x the probe's rate; its compile 13.1 s / 21.2 s (22.7M / 125M weights); without
+    #: AVX-512, 0.91x torch eager's pass in the same session (ONNX_WORK)
+    work: ClassVar[Work] = Work(speed=0.98, build_seconds=11.3, build_per_mweight=0.079, build="compile",
+                                speed_avx2=0.84)
 
     def providers(self, device: Device) -> tuple[str, ...]:
         return ()

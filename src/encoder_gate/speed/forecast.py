@@ -39,7 +39,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.runtime.inference import max_length, padded_tokens, token_batches, token_lengths
 from encoder_gate.runtime.predictions import predictions_kept
 from encoder_gate.speed.flops import ModelDims, sequence_flops
-from encoder_gate.speed.machine import gemm_gflops
+from encoder_gate.speed.machine import cpu_details, gemm_gflops
 
 #: The checks' own seconds on the reference machine (pytest, the statistics, the property tests'
 #: passes), fixed and per evaluated backend, fixed and per million weights: 29 s of the default
@@ -72,6 +72,13 @@ def interpreter_rate(budget: float = 0.05) -> float:
             table[i] = str(i)
         rounds += 1
     return rounds / elapsed
+
+
+def avx2_only(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU (or the /proc/cpuinfo text given) is an x86 one without AVX-512, where
+    ONNX Runtime's passes are forecast at their `Work.speed_avx2`; False where its flags are unknown."""
+    isa = cpu_details(cpuinfo)["isa"]
+    return bool(isa.get("avx2")) and not isa.get("avx512f")
 
 
 def model_weights(model: Any) -> int:
@@ -133,7 +140,7 @@ def work_of(name: str, model_dir: Path | None = None) -> Work:
     (`NAME~exact`) runs its file at that file's speed, built by the file's own build."""
     inner, path = split_integer_path(name)
     if path is not None:
-        return Work(speed=work_of(inner, model_dir).speed)
+        return work_of(inner, model_dir).pass_only()
     backend = parse_backend(name)
     if isinstance(backend, PrebuiltOnnxBackend) and backend.precision is None:
         with contextlib.suppress(Exception):  # a file that cannot be read: its tests say why
@@ -222,7 +229,9 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
         rate = gemm_gflops(repeats=repeats, threads=threads or None) * 1e9
         shown = threads or torch.get_num_threads()
         per_text = len(texts) * PASS_TEXT_SECONDS * scale  # tokenizing, dispatching: not matmuls
-        seconds = sum(flops / (rate * works.get(name, EAGER_WORK).speed) + per_text for name in passes)
+        avx2 = avx2_only()
+        seconds = sum(flops / (rate * works.get(name, EAGER_WORK).speed_on(avx2)) + per_text
+                      for name in passes)
         steps.append(Step(f"passes of {', '.join(passes)} over {len(texts)} texts ({tokens:,} padded "
                           "tokens)", seconds))
         per_backend = CHECK_SECONDS[0] + CHECK_SECONDS[1] * weights / 1e6
@@ -230,5 +239,6 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
             steps.append(Step("the checks", (CHECKS_SECONDS + per_backend * len(evaluated)
                                              + CHECK_TEXT_SECONDS * len(texts)) * scale))
         basis += (f" and {dims.layers} layers and this machine's float32 matmul, {rate / 1e9:.0f} GFLOP/s "
-                  f"at {shown} thread{'s' if shown != 1 else ''}")
+                  f"at {shown} thread{'s' if shown != 1 else ''}"
+                  f"{' (no AVX-512: the passes at their speeds on such a CPU)' if avx2 else ''}")
     return Forecast(tuple(steps), basis, "this session" if base_of is None else "the base")
