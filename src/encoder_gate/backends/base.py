@@ -63,8 +63,8 @@ class Work:
     Measured on the default model (22.7M weights) and the reference repository (125M):
     docs/development.md, "A cold session's forecast". `speed_avx2`: its pass's speed on an x86
     CPU without AVX-512 (AVX2 only, as most hosted CI runners' AMD EPYCs are), where it differs:
-    ONNX Runtime's FP32 and INT8 kernels gain far less over torch's there (its FP32 pass 1.1x torch
-    eager's, against 1.8x on the Zen 5); None: `speed`."""
+    ONNX Runtime's FP32 and INT8 kernels gain far less over torch's there (its FP32 pass 1.1x to
+    1.3x torch eager's, against 1.8x to 2.0x on the Zen 5); None: `speed`."""
 
     speed: float
     build_seconds: float = 0.0

@@ -431,14 +431,15 @@ def _precision_cached(path: str, size: int, mtime: float) -> Precision:
 #: speed against the matmul probe (22.7M / 125M weights: fp32 1.58x / 1.88x, fp16 1.44x / 1.82x,
 #: int8 2.04x / 2.73x on a Zen 5 with VNNI) and its build (fp32: the export, 4.3 s / 8.2 s; fp16:
 #: the conversion, 2.2 s / 6.6 s; int8: the quantization, 2.0 s / 7.0 s). Without AVX-512 (an
-#: AVX2-only AMD EPYC, the default model's cold session, 2 threads): each pass against torch eager's
-#: in the same session, fp32 1.11x, fp16 1.06x, int8 1.35x (against 1.8x, 1.7x, 2.5x on the Zen 5),
-#: at torch eager's speed against the probe (docs/development.md, "A cold session's forecast").
+#: AVX2-only AMD EPYC, 2 threads), each pass against torch eager's in the same cold session, 22.7M /
+#: 125M weights: fp32 1.11x / 1.26x, fp16 1.06x / 1.21x, int8 1.35x / 1.78x (on the Zen 5: 1.8x /
+#: 2.0x, 1.6x / 2.0x, 2.2x / 3.0x); the mean, at torch eager's speed against the probe
+#: (docs/development.md, "A cold session's forecast").
 ONNX_WORK: dict[Precision, Work] = {
-    "fp32": Work(speed=1.7, speed_avx2=1.02, build_seconds=3.4, build_per_mweight=0.038, build="export"),
-    "fp16": Work(speed=1.6, speed_avx2=0.97, build_seconds=1.2, build_per_mweight=0.043,
+    "fp32": Work(speed=1.7, speed_avx2=1.09, build_seconds=3.4, build_per_mweight=0.038, build="export"),
+    "fp16": Work(speed=1.6, speed_avx2=1.04, build_seconds=1.2, build_per_mweight=0.043,
                  build="conversion"),
-    "int8": Work(speed=2.3, speed_avx2=1.24, build_seconds=0.9, build_per_mweight=0.049,
+    "int8": Work(speed=2.3, speed_avx2=1.44, build_seconds=0.9, build_per_mweight=0.049,
                  build="quantization"),
 }
 

@@ -272,10 +272,10 @@ class TorchCompileBackend:
     dynamic: bool = True
     number_format: NumberFormat = "fp32"
     packages: tuple[str, ...] = TORCH_PACKAGES
-    #: 0.94x / 1.03x the probe's rate; its compile 13.1 s / 21.2 s (22.7M / 125M weights); without
-    #: AVX-512, 0.91x torch eager's pass in the same session (ONNX_WORK)
-    work: ClassVar[Work] = Work(speed=0.98, build_seconds=11.3, build_per_mweight=0.079, build="compile",
-                                speed_avx2=0.84)
+    #: 0.94x / 1.03x the probe's rate; its compile 13.1 s / 21.2 s (22.7M / 125M weights). Without
+    #: AVX-512 its pass took 0.91x / 1.24x torch eager's in the same session, 1.07x in the mean, as on
+    #: the Zen 5 (1.04x / 1.11x): no speed of its own there
+    work: ClassVar[Work] = Work(speed=0.98, build_seconds=11.3, build_per_mweight=0.079, build="compile")
 
     def providers(self, device: Device) -> tuple[str, ...]:
         return ()
