@@ -101,10 +101,10 @@ def test_without_avx512_onnx_runtimes_passes_are_forecast_at_their_avx2_speeds(
     for avx2 in (False, True):
         monkeypatch.setattr(fc, "avx2_only", lambda avx2=avx2: avx2)
         told[avx2] = {name: fc.forecast(session, [], [name], [name]) for name in ("onnx-fp32", "onnx-int8")}
+    flops = fc.pass_flops(ModelDims.from_model_dir(tiny.path), token_lengths(tiny_tokenizer, TEXTS), 4)[0]
     for name, work in (("onnx-fp32", ONNX_WORK["fp32"]), ("onnx-int8", ONNX_WORK["int8"])):
         assert work.speed_avx2 is not None and work.speed_avx2 < work.speed
         # the torch reference's pass is in both: only the backend's own grows, by its speeds' ratio
-        flops = fc.pass_flops(ModelDims.from_model_dir(tiny.path), token_lengths(tiny_tokenizer, TEXTS), 4)[0]
         grew = told[True][name].steps[0].seconds - told[False][name].steps[0].seconds
         assert grew == pytest.approx(flops / 100e9 * (1 / work.speed_avx2 - 1 / work.speed))
         assert "(no AVX-512: the passes at their speeds on such a CPU)" in told[True][name].message()

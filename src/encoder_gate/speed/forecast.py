@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import EAGER_WORK, Work, weights_bytes
+from encoder_gate.backends.int8_path import cpu_flags
 from encoder_gate.backends.onnx_backend import PrebuiltOnnxBackend, audit_file
 from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend, split_integer_path
 from encoder_gate.backends.torch_backend import compile_entry_kept
@@ -39,7 +40,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.runtime.inference import max_length, padded_tokens, token_batches, token_lengths
 from encoder_gate.runtime.predictions import predictions_kept
 from encoder_gate.speed.flops import ModelDims, sequence_flops
-from encoder_gate.speed.machine import cpu_details, gemm_gflops
+from encoder_gate.speed.machine import gemm_gflops
 
 #: The checks' own seconds on the reference machine (pytest, the statistics, the property tests'
 #: passes), fixed and per evaluated backend, fixed and per million weights: 29 s of the default
@@ -77,8 +78,8 @@ def interpreter_rate(budget: float = 0.05) -> float:
 def avx2_only(cpuinfo: str | None = None) -> bool:
     """Whether this CPU (or the /proc/cpuinfo text given) is an x86 one without AVX-512, where
     ONNX Runtime's passes are forecast at their `Work.speed_avx2`; False where its flags are unknown."""
-    isa = cpu_details(cpuinfo)["isa"]
-    return bool(isa.get("avx2")) and not isa.get("avx512f")
+    flags = cpu_flags(cpuinfo)  # this machine's read once a process
+    return flags is not None and "avx2" in flags and "avx512f" not in flags
 
 
 def model_weights(model: Any) -> int:
