@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -399,6 +402,30 @@ def test_an_encoder_may_lack_its_pooler_but_not_a_layer(tiny, tmp_path: Path):
     assert loading._checkpoint_may_lack(layerless, False)
     with pytest.raises(GateError, match=r"encoder\.layer\.1\.output\.dense\.bias, .*Save the whole encoder"):
         loading.check_complete(layerless, False, cache, "hash-of-layerless")
+
+
+def test_the_meta_model_imports_nothing_under_the_meta_device(tiny):
+    """The session's weights check builds the model on the meta device (spec.meta_model) and imports
+    the model's code before it sets it: under it, module-level tensors are made on meta, and torch
+    2.6's torch._dynamo, first imported by transformers' model code, failed there, which broke every
+    later torch.compile of the session ("partially initialized module 'torch._dynamo'"). In a fresh
+    process, as a session first reads a model."""
+    probe = textwrap.dedent(f"""
+        import importlib.abc, pathlib, sys, torch, torch.utils._device
+        under_meta = []
+        class Watch(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if torch.get_default_device().type == "meta":
+                    under_meta.append(name)
+        sys.meta_path.insert(0, Watch())
+        from encoder_gate.models.spec import meta_model
+        meta_model(pathlib.Path({str(tiny.path)!r}), True)
+        import torch._dynamo  # raises where an import under the meta device broke it
+        print(len(under_meta), "imported under the meta device, the first:", under_meta[:6])
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1].startswith("0 imported"), done.stdout
 
 
 def test_the_gates_loads_print_none_of_transformers_reports_and_leave_its_settings(

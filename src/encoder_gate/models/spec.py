@@ -6,6 +6,7 @@ directory that :func:`spec_from_dir` reads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -275,8 +276,15 @@ def meta_model(path: Path, classifier: bool) -> Any:
     import torch
     from transformers import AutoConfig
 
+    config, auto = AutoConfig.from_pretrained(path), model_class(classifier)
+    # The model's code, and what it imports, is imported before the meta device is set: an import
+    # under it makes its module-level tensors on meta. torch 2.6's torch._dynamo, which transformers'
+    # model code imports first, then fails ("Tensor.item() cannot be called on meta tensors"), and
+    # every later torch.compile of the process with it ("partially initialized module 'torch._dynamo'").
+    with contextlib.suppress(Exception):  # a config no class maps: from_config says so below
+        auto._model_mapping[type(config)]
     with torch.device("meta"):
-        return model_class(classifier).from_config(AutoConfig.from_pretrained(path))
+        return auto.from_config(config)
 
 
 def weights_mismatch(path: Path, classifier: bool) -> str:
