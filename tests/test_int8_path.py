@@ -23,6 +23,7 @@ from encoder_gate.backends.int8_path import (
     PROBE_IR_VERSION,
     TARGETS,
     cpu_path,
+    cpu_path_short,
     emulation_options,
     flags_path,
     observed_path,
@@ -425,3 +426,40 @@ def test_where_the_probe_and_the_flags_disagree_the_verdict_says_so(monkeypatch)
     agreeing = {**accuracy, "integer_paths": {**accuracy["integer_paths"],
                                               "how": {**seen.as_dict(), "flags_say": other}}}
     assert path_disagreement(agreeing) == []
+
+
+def test_a_twin_this_onnxruntime_cannot_compute_is_said_with_its_reason(tmp_path: Path, monkeypatch):
+    """A twin whose way of computing the other path does not work here (onnxruntime 1.21 to 1.24
+    abort the probe with the exact option): the session keeps why, accuracy.json's integer_paths hold
+    it whichever worker built it, and the line under the verdict gives it, not "did not run"."""
+    from encoder_gate.errors import NotApplicable
+    from encoder_gate.reporting.integer_paths import unjudged_paths
+    from encoder_gate.results.accuracy import merge_payloads
+    from encoder_gate.runtime import session as session_module
+
+    why = ("onnx-int8~exact: not judged on this saturating CPU: ONNX Runtime with "
+           "session.x64quantprecision=1 "
+           "computed neither path's products on the probe, not the exact path's, under onnxruntime 1.21.0")
+
+    def refused(*_args):
+        raise NotApplicable(why)
+
+    session = session_module.GateSession(GateConfig(model="tiny", backends=("torch", "onnx-int8"),
+                                                    cache_dir=tmp_path / "cache"), progress=lambda _m: None)
+    session._looked_up.add("onnx-int8~exact")  # nothing to prebuild
+    monkeypatch.setattr(session_module, "build_on_its_device", refused)
+    with pytest.raises(NotApplicable):
+        session.runner("onnx-int8~exact")
+    assert session.not_applicable == {"onnx-int8~exact": why}
+
+    def worker(twins: dict[str, str]) -> dict:
+        return {"backends": {"onnx-int8": {"integer_path": "saturating", "can_saturate": True, "checks": {}}},
+                "integer_paths": {"this_cpu": "saturating", "targets": list(TARGETS),
+                                  "target_paths": ["exact", "saturating"], "twins_not_judged": twins}}
+
+    merged = merge_payloads([worker({}), worker(session.not_applicable)])
+    assert merged["integer_paths"]["twins_not_judged"] == {"onnx-int8~exact": why}
+    assert unjudged_paths(merged) == [
+        f"INT8 onnx-int8: judged on the saturating path only; NOT judged for {cpu_path_short('exact')} "
+        f"(its twin could not be computed here: {why.split(': ', 1)[1]})"]
+    assert "did not run" in unjudged_paths(worker({}))[0]  # no reason kept: its tests did not run

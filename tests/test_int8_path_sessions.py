@@ -263,9 +263,14 @@ def test_a_planted_saturation_fails_on_the_saturating_path_and_passes_on_the_exa
                                 f"--gate-cache-dir={cache_dir}", f"--gate-report-dir={report}",
                                 "--gate-limit=200", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    rows = json.loads((report / "accuracy.json").read_text())["backends"]
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    rows = accuracy["backends"]
     other = "exact" if cpu_path() == "saturating" else "saturating"
     twin = f"onnx-int8-s8~{other}"
+    if twin not in rows:  # this onnxruntime cannot compute that path here (1.21 to 1.24: the exact option)
+        why = accuracy["integer_paths"]["twins_not_judged"][twin]
+        assert f"its twin could not be computed here: {why.split(': ', 1)[1]}" in result.stdout.str()
+        pytest.skip(f"the {other} path is not computed here, and the verdict says why: {why}")
     by_path = {rows[n]["integer_path"]: rows[n] for n in ("onnx-int8-s8", twin)}
     assert by_path["exact"]["verdict"] == "pass", by_path["exact"]["checks"]
     assert by_path["saturating"]["verdict"] == "fail"

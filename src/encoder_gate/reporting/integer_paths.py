@@ -13,7 +13,7 @@ from encoder_gate.backends.int8_path import (
     cpu_path_words,
     disagrees,
 )
-from encoder_gate.backends.registry import split_integer_path
+from encoder_gate.backends.registry import split_integer_path, with_integer_path
 
 
 def integer_path_notes(accuracy: Mapping[str, Any] | None) -> list[str]:
@@ -113,7 +113,17 @@ def _paths_judged(accuracy: Mapping[str, Any] | None) -> list[PathsJudged]:
         judged = list(dict.fromkeys([row["integer_path"], *(
             r["integer_path"] for n, r in rows.items()
             if split_integer_path(n)[1] and split_integer_path(n)[0] == name)]))
+        unbuilt = info.get("twins_not_judged") or {}
         missing = [(p, "not among the targets" if p not in info.get("target_paths", INTEGER_PATHS)
-                    else "its twin did not run in this session") for p in INTEGER_PATHS if p not in judged]
+                    else _why_not(unbuilt.get(with_integer_path(name, p))))
+                   for p in INTEGER_PATHS if p not in judged]
         out.append((name, judged, missing))
     return out
+
+
+def _why_not(said: str | None) -> str:
+    """Why a twin has no row: what the session said when it could not compute its path (this
+    onnxruntime, this CPU: `runtime.session`'s not_applicable), else that its tests did not run."""
+    if said is None:
+        return "its twin did not run in this session"
+    return f"its twin could not be computed here: {said.split(': ', 1)[-1]}"

@@ -13,7 +13,7 @@ from encoder_gate.accuracy.checks import judge_all, not_judged
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.int8_path import TARGETS, this_cpu_path
-from encoder_gate.backends.registry import parse_backend
+from encoder_gate.backends.registry import parse_backend, split_integer_path
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.decision import accuracy_status
 from encoder_gate.runtime.provenance import provenance
@@ -46,7 +46,10 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                      if (row := _row(ev, state.bounds(name), _selected(state, name))) is not None},
         "integer_paths": {"this_cpu": here.path, "how": here.as_dict(),
                           "targets": list(cfg.targets),
-                          "target_paths": sorted({TARGETS[t] for t in cfg.targets})},
+                          "target_paths": sorted({TARGETS[t] for t in cfg.targets}),
+                          # each twin this session could not compute, and why (this onnxruntime, this CPU)
+                          "twins_not_judged": {name: why for name, why in state.not_applicable.items()
+                                               if split_integer_path(name)[1] is not None}},
         "not_evaluated": {name: rec.error for name, rec in state.records.items()
                           if rec.error and name not in state.evaluations},
         "cached_outputs": state.cached_outputs,
@@ -107,7 +110,13 @@ def merge_payloads(payloads: list[dict[str, Any]], order: Sequence[str] = ()) ->
         missing.update(payload.get("not_evaluated") or {})
     rank = {name: i for i, name in enumerate(order)}
     ordered = sorted(rows, key=lambda name: (rank.get(name, len(rank)), name))
-    return {**payloads[0], "backends": {name: rows[name] for name in ordered},
+    merged = dict(payloads[0])
+    if "integer_paths" in merged:  # a twin another process could not compute, said whichever wrote it
+        merged["integer_paths"] = {**merged["integer_paths"], "twins_not_judged": {
+            name: why for p in payloads
+            for name, why in ((p.get("integer_paths") or {}).get("twins_not_judged") or {}).items()
+            if name not in rows}}
+    return {**merged, "backends": {name: rows[name] for name in ordered},
             "not_evaluated": {k: v for k, v in missing.items() if k not in rows},
             "cached_outputs": merge_cached_outputs([p.get("cached_outputs") or {} for p in payloads]),
             "padding": merge_padding([p.get("padding") or {} for p in payloads])}

@@ -107,20 +107,19 @@ class GateSession:
     _fell_back: dict[str, str] = field(default_factory=dict)
     _references: dict[str, Runner] = field(default_factory=dict)  # device -> torch eager there (reference_on)
     _closed: bool = False
+    not_applicable: dict[str, str] = field(default_factory=dict)  # backend -> why it was not built (runner)
     #: What this session read from the artifact cache instead of computing, per backend: whether its
-    #: predictions on the evaluation set were (False: computed here) and the checks whose kept pass it
-    #: read (`checks`: the smoke test, derandomized properties). accuracy.json's `cached_outputs`, which
-    #: the verdict repeats: a verdict says what it computed and what it took from an earlier session.
+    #: predictions on the evaluation set were (False: computed here) and the checks whose kept pass it read
+    #: (the smoke test, derandomized properties). accuracy.json's `cached_outputs`, repeated by the verdict.
     cached_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The largest difference the padding properties saw per backend (alone vs padded, batched, moved or
     #: truncated), its bound padding_atol: accuracy.json's `padding` (a kept pass keeps what its run saw).
     padding: dict[str, dict[str, float]] = field(default_factory=dict)
     _predictions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # (name, max tokens)
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
-    #: Whether this session times its runners (benchmarks, vs base): then they run at `threads`, the
-    #: count their speed is measured at; else (accuracy only) at `eval_threads`, all cores by default,
-    #: since outputs do not depend on how fast they come. Set before the first build. Predictions on
-    #: the evaluation set run at `eval_threads` either way (`at_threads` around them, on a miss).
+    #: Whether this session times its runners (benchmarks, vs base): then they run at `threads`, the count
+    #: their speed is measured at; else (accuracy only) at `eval_threads`, all cores by default. Set before
+    #: the first build. Predictions on the evaluation set run at `eval_threads` either way (`at_threads`).
     timing: bool = True
     #: The user's own selection of the session's tests (pytest's -k, -m, --deselect), or None: the
     #: tests it deselected did not run, and its results documents say so (provenance `selection`).
@@ -385,8 +384,9 @@ class GateSession:
                 if elsewhere is not None:
                     self._fell_back[name] = elsewhere
                     self.progress(f"{name}: {elsewhere}")
-            except NotApplicable:
-                raise  # nothing to record: its tests skip
+            except NotApplicable as exc:  # its tests skip, and the verdict says why (an integer path's twin)
+                self.not_applicable[name] = str(exc)
+                raise
             except GateError as exc:
                 if isinstance(exc, PlainBuildFailed) and exc.plain in self.config.backends and (
                         self.selected_checks is None or any(b == exc.plain for b, _ in self.selected_checks)):
