@@ -53,6 +53,10 @@ class Bounds:
     # 30) keeps this share of its own reference F1 and loses no significant number of decisions
     # (per_label.per_label); 0: only the significance half applies
     per_label_keep: float = 0.0
+    # against a base only (accuracy.growth): the most the mean drift from its own torch may grow over
+    # the base's backend's, as a share of the base's (1.0: it may double), above a floor of a quarter
+    # of drift_mean
+    drift_growth: float = 1.0
     # the bounds of registered checks that carry their own defaults (Check.defaults), by check name
     own: Mapping[str, float] = field(default_factory=dict)
     # the bounds the project set ([tool.encoder-gate.tolerances], --gate-per-label-keep), so a failure

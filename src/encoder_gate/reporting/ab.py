@@ -23,6 +23,13 @@ def outputs_moved(outputs: Mapping[str, Any]) -> str:
             f"{outputs['texts']} texts")
 
 
+def drift_grown(growth: Mapping[str, Any], side: str = "base") -> str:
+    """A backend's drift from its own torch on each side (ab.json's `drift_growth`), in words."""
+    word = "" if growth["passed"] else f", more than the {growth['allowed']:.3g} it may: FAIL"
+    return (f"drift from its own torch {growth['pr_mean']:.3g} vs {side} {growth['base_mean']:.3g} "
+            f"({growth['growth']:+.3g}{word})")
+
+
 def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
     """(line, failed) per backend and cell, for the terminal."""
     out: list[tuple[str, bool]] = []
@@ -33,6 +40,7 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
             continue
         low, high = a["delta_ci"]
         moved = f"; {outputs_moved(a['outputs'])}" if a.get("outputs") else ""
+        moved += f"; {drift_grown(a['drift_growth'])}" if a.get("drift_growth") else ""
         word = "pass" if a["passed"] else "FAIL"
         out.append((f"{name:<{width}} accuracy {a['metric']} {a['pr']:.4f} vs base {a['base']:.4f}, change "
                     f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]: {word}{moved}", not a["passed"]))

@@ -28,7 +28,7 @@ from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import WAIVER, BackendVerdict, Finding, Status, Verdict
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, DOCUMENTS, FINDINGS_FILE, SPEEDUPS_FILE, readings
-from encoder_gate.reporting.ab import outputs_moved
+from encoder_gate.reporting.ab import drift_grown, outputs_moved
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, dataset_notes, limit_note, truncation_notes
 from encoder_gate.reporting.integer_paths import integer_path_notes, path_disagreement, unjudged_paths
 from encoder_gate.reporting.markdown import markdown_cell, markdown_line
@@ -458,6 +458,12 @@ def render(verdict: Verdict) -> VerdictReport:
         if moved:
             out.append("- On the same texts (said, not judged: the F1 rule decides) " + "; ".join(moved)
                        + ".")
+        grown = [f"{n}: {drift_grown(a['drift_growth'])}" for n, a in (ab.get("accuracy") or {}).items()
+                 if a.get("drift_growth")]
+        if grown:
+            out.append("- Each side's drift from its own torch (judged, docs/checks.md#drift-from-its-own-"
+                       "torch-against-the-base) "
+                       + "; ".join(grown) + ".")
         cached = [n for n, a in (ab.get("accuracy") or {}).items() if a.get("base_predictions") == "cache"]
         if cached:
             out.append(f"- The base's predictions of {', '.join(cached)} were read from the artifact "

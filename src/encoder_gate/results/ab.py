@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.accuracy.evaluation import Evaluation
+from encoder_gate.accuracy.growth import DriftGrowth
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
@@ -28,11 +29,12 @@ def ab_settings(config: GateConfig) -> ABSettings:
                       budget_seconds=config.ab_budget)
 
 
-def accuracy_entry(ev: Evaluation, failure: str | None,
-                   base_predictions: str | None = None, failed_by: Sequence[str] = ()) -> dict[str, Any]:
+def accuracy_entry(ev: Evaluation, failure: str | None, base_predictions: str | None = None,
+                   failed_by: Sequence[str] = (), growth: DriftGrowth | None = None) -> dict[str, Any]:
     """One backend's accuracy against the base, for ab.json; `base_predictions`: where the base's
     predictions came from (BaseSide.predicted); `failed_by`: what failed it
-    (BaseSide.accuracy_failed_by), which its verdict cell names."""
+    (BaseSide.accuracy_failed_by), which its verdict cell names; `growth`: its drift from its own
+    torch against the base's (AgainstBase.growth; None for torch itself)."""
     s = ev.stats
     headline = Task.of(ev.task).headline
     d = ev.drift
@@ -44,6 +46,8 @@ def accuracy_entry(ev: Evaluation, failure: str | None,
                            # judged (a retrained model's move by design; the F1 rule decides)
                            "outputs": {"drift_max": d.max, "drift_mean": d.mean,
                                        "changed_texts": d.flipped_samples, "texts": d.n_samples},
+                           # each side's drift from its own torch, judged (accuracy.growth)
+                           "drift_growth": growth.as_dict() if growth is not None else None,
                            # the set too small to see the F1 margin: a pass here rules no such drop out
                            "underpowered": s.underpowered if s is not None else None}
     if s is not None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from encoder_gate.accuracy.checks import CHECKS, bounds_for
 from encoder_gate.accuracy.evaluation import Evaluation
+from encoder_gate.accuracy.growth import DriftGrowth
 from encoder_gate.backends.registry import (
     PREBUILT_PREFIX,
     parse_backend,
@@ -232,6 +233,7 @@ class BaseSide(AgainstBase):
     base_dir: Path
     pairs: dict[str, str] = field(default_factory=dict)  # PR backend name -> the base's name for it
     _evaluations: dict[str, Evaluation] = field(default_factory=dict)
+    _growths: dict[str, DriftGrowth | None] = field(default_factory=dict)
     _identities: dict[str, object] = field(default_factory=dict)  # the base's artifact identity, per backend
     #: Where the base's predictions of each PR backend came from: "cache" (an earlier session computed
     #: them on the base's artifact and these texts), "computed" (this session) or "the PR's" (the same

@@ -28,6 +28,7 @@ import numpy as np
 
 from encoder_gate.accuracy.checks import judge_all
 from encoder_gate.accuracy.evaluation import Evaluation
+from encoder_gate.accuracy.growth import DriftGrowth
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import MANIFEST, toolchain_versions
 from encoder_gate.errors import GateError
@@ -60,6 +61,7 @@ class AccuracyBaseline(AgainstBase):
     entries: dict[str, str]  # the baseline's backend -> the cache entry of its predictions
     pairs: dict[str, str] = field(default_factory=dict)
     _evaluations: dict[str, Evaluation] = field(default_factory=dict)
+    _growths: dict[str, DriftGrowth | None] = field(default_factory=dict)
     _predictions: dict[str, np.ndarray] = field(default_factory=dict)
     _keys: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # each entry's, read once
     side = "the baseline"

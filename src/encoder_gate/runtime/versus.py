@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
+from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
 from encoder_gate.accuracy.per_label import LabelResult
 from encoder_gate.accuracy.significance import F1Decision
 from encoder_gate.backends.registry import REFERENCE_BACKEND
@@ -20,7 +21,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.runtime.session import GateSession
 
 #: What fails a backend against its base (`accuracy_failed_by`, ab.json's and baseline.json's `failed_by`).
-F1_LOSS, PER_LABEL_LOSS = "F1 rule", "per-label: "
+F1_LOSS, PER_LABEL_LOSS, DRIFT_GROWTH = "F1 rule", "per-label: ", "drift growth"
 
 
 class ModelNamed(Protocol):
@@ -38,8 +39,8 @@ class ModelNamed(Protocol):
 
 
 class AgainstBase:
-    """The accuracy half of a comparison with a base. A subclass sets `pr` (the PR's session),
-    `pairs` (PR backend -> the other side's name for it), `_evaluations` (an empty dict), and gives
+    """The accuracy half of a comparison with a base. A subclass sets `pr` (the PR's session), `pairs`
+    (PR backend -> the other side's name for it), `_evaluations` and `_growths` (empty dicts), and gives
     `base_model`, `predictions(name)` (the other side's outputs on the PR's evaluation texts) and
     `side` (how its messages name it: "the base", "the baseline")."""
 
@@ -47,6 +48,7 @@ class AgainstBase:
     pairs: dict[str, str]
     _evaluations: dict[str, Evaluation]
     side = "the base"
+    _growths: dict[str, DriftGrowth | None]
 
     @property
     def base_model(self) -> ModelNamed:
@@ -81,6 +83,22 @@ class AgainstBase:
                 groups=pr.dataset.groups)
         return self._evaluations[name]
 
+    def growth(self, name: str) -> DriftGrowth | None:
+        """How far the PR's `name` moved from its own torch against how far the base's moved from the
+        base's (accuracy.growth), on the PR's texts; None for the reference itself (its drift is 0 on
+        both sides) and where the other side has no torch to measure its backend's drift against."""
+        if name not in self._growths:
+            pr = self.pr
+            if name == REFERENCE_BACKEND or REFERENCE_BACKEND not in self.pairs:
+                self._growths[name] = None
+            else:
+                bounds = pr.bounds(name, against_base=True)
+                self._growths[name] = drift_growth(
+                    pr.predictions(name), pr.reference_for(name), self.predictions(name),
+                    self.predictions(REFERENCE_BACKEND), share=bounds.drift_growth,
+                    drift_mean_bound=bounds.drift_mean)
+        return self._growths[name]
+
     @property
     def accuracy_not_applicable(self) -> str | None:
         """Why no accuracy comparison with the base can apply to this model at all (a feature-extraction
@@ -114,13 +132,17 @@ class AgainstBase:
         if s is None:
             return f"not compared with {self.side}: {name} has no accuracy statistics"
         decision, failing = self._losses(name, s)
-        if decision.passed and not failing:
+        grown = self.growth(name)
+        if decision.passed and not failing and (grown is None or grown.passed):
             return None
         b, p = self.base_model, self.pr.model
         # what it lost: its F1 (the rule), or decisions of some labels while its F1 held (walk AG: a
-        # label that fires on 348 more texts gains hits and false alarms, and its F1 may rise from 0)
+        # label that fires on 348 more texts gains hits and false alarms, and its F1 may rise from 0),
+        # or, both holding, its fidelity to its own torch (a damaged conversion of a model whose
+        # healthy drift sits far below the absolute bounds)
         lost = ("accuracy" if not decision.passed else
-                f"decisions on {', '.join(r.label for r in failing)} (per label, its F1 rule held)")
+                f"decisions on {', '.join(r.label for r in failing)} (per label, its F1 rule held)" if failing
+                else "fidelity to its own torch (its F1 rule and per-label check held)")
         who = (f"the PR's model ({p.name}, content {p.content_hash}) lost {lost} against "
                f"{self.side}'s ({b.name}, content {b.content_hash})" if name == REFERENCE_BACKEND else
                f"{name} lost {lost} against {self.side}'s {self.pairs[name]}")
@@ -129,9 +151,12 @@ class AgainstBase:
                  f"{ev.reference_metrics[task.headline]:.4f} on {self.side}, change {s.delta.delta:+.4f} "
                  f"[{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}], McNemar p {s.mcnemar.p_value:.2g} "
                  f"({s.mcnemar.b} decisions lost, {s.mcnemar.c} gained) on {s.delta.n} examples."]
+        if grown is not None and not grown.passed:
+            lines.append(f"  drift growth: {grown.describe(self.side)} (bound drift_growth = "
+                         f"{self.pr.bounds(name, against_base=True).drift_growth:g}, docs/checks.md)")
         if not decision.passed:
             lines.append(f"  F1 rule {s.rule}: {decision.reason}")
-        else:
+        elif failing:
             lines.append(f"  F1 rule {s.rule}: holds. The per-label check fails: each label below makes "
                          f"significantly more wrong decisions against gold than {self.side}'s (McNemar), or "
                          "keeps less than its share of its F1; a label that now fires on texts that are not "
@@ -158,5 +183,7 @@ class AgainstBase:
         if s is None:
             return []
         decision, failing = self._losses(name, s)
+        grown = self.growth(name)
         return ([] if decision.passed else [F1_LOSS]) + (
-            [PER_LABEL_LOSS + ", ".join(r.label for r in failing)] if failing else [])
+            [PER_LABEL_LOSS + ", ".join(r.label for r in failing)] if failing else []) + (
+            [DRIFT_GROWTH] if grown is not None and not grown.passed else [])

@@ -30,5 +30,6 @@ def test_accuracy_vs_baseline(baseline_backend, gate_accuracy_baseline, gate_ses
         not_compared(pytestconfig, baseline.side, why)
     failure = call_or_skip(baseline.accuracy_failure, baseline_backend)
     failed_by = baseline.accuracy_failed_by(baseline_backend) if failure else ()
-    baseline_record(accuracy_entry(baseline.accuracy(baseline_backend), failure, "cache", failed_by))
+    baseline_record(accuracy_entry(baseline.accuracy(baseline_backend), failure, "cache", failed_by,
+                                   baseline.growth(baseline_backend)))
     fail_unless_waived(gate_session, baseline_backend, VERSUS_BASELINE, failure)
