@@ -440,6 +440,21 @@ def test_a_projects_own_tests_are_told_nothing_of_the_gate(gate_dir: pytest.Pyte
     explored.stdout.fnmatch_lines(["encoder-gate: exploring: the padding properties draw 3 random*"])
 
 
+def test_a_projects_own_pytest_session_runs_no_probe_of_the_gate(tmp_path: Path):
+    """With encoder-gate merely installed, a project's own pytest session ran the gate's integer-path
+    probe (ONNX Runtime opened on a model, to name the INT8 twins a waiver may cover) in its
+    pytest_configure: about 0.25 s of CPU in every session of the environment, for nothing it runs.
+    In a fresh process, as the user's session starts."""
+    (tmp_path / "test_own.py").write_text("def test_own():\n    pass\n")
+    (tmp_path / "conftest.py").write_text(
+        "import sys\n\ndef pytest_unconfigure(config):\n    loaded = ('onnxruntime', 'torch')\n"
+        "    open('loaded.txt', 'w').write(' '.join(m for m in loaded if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_own.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (tmp_path / "loaded.txt").read_text() == ""
+
+
 @pytest.mark.slow
 def test_a_full_disk_is_one_line_and_the_verdict_is_kept_where_it_can_be_written(
         gate_dir: pytest.Pytester, gate_args: list[str], report_dir: Path, monkeypatch: pytest.MonkeyPatch):
