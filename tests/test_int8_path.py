@@ -463,3 +463,22 @@ def test_a_twin_this_onnxruntime_cannot_compute_is_said_with_its_reason(tmp_path
         f"INT8 onnx-int8: judged on the saturating path only; NOT judged for {cpu_path_short('exact')} "
         f"(its twin could not be computed here: {why.split(': ', 1)[1]})"]
     assert "did not run" in unjudged_paths(worker({}))[0]  # no reason kept: its tests did not run
+
+
+@pytest.mark.parametrize(("version", "aborts"), [("1.20.1", False), ("1.21.0", True), ("1.24.4", True),
+                                                 ("1.25.0", False), ("1.31.1", False), ("1.22.0.dev1", True)])
+def test_a_twin_an_onnxruntime_that_aborts_on_the_exact_option_cannot_compute_names_the_release_that_can(
+        monkeypatch, version: str, aborts: bool):
+    """onnxruntime 1.21 to 1.24 abort the probe's process opening an integer product with the exact
+    option, which read as "computed neither path's products": the twin's reason now says that
+    release aborts and which one computes it; elsewhere it says what the probe computed."""
+    from encoder_gate.backends import path_backend
+    from encoder_gate.errors import NotApplicable
+
+    monkeypatch.setattr(path_backend, "toolchain_versions", lambda _names: {"onnxruntime": version})
+    with pytest.raises(NotApplicable) as refused:
+        path_backend._check_way(None, "exact", path_backend.WAYS["option"], "onnx-int8~exact", "saturating",
+                                options=(EXACT_SESSION_OPTION,))
+    said = str(refused.value)
+    assert ("onnxruntime>=1.25" in said and f"onnxruntime {version} aborts" in said) == aborts, said
+    assert aborts or "computed neither path's products on the probe" in said

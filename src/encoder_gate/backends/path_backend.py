@@ -117,7 +117,7 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
                             f"emulated, and {unmasked}; run the gate on such a CPU to judge that path")
     options = emulation_options() if path == "saturating" else (EXACT_SESSION_OPTION,)
     _check_way(observed_path(options, emulated=path == "saturating"), path,
-               WAYS["rewrite" if path == "saturating" else "option"], name, here)
+               WAYS["rewrite" if path == "saturating" else "option"], name, here, options=options)
     if path == "exact":
         opened, shared = source, found.shared
         if shared:  # ONNX Runtime 1.25 on cannot load them with the option (shared_integer_inputs)
@@ -149,17 +149,35 @@ def on_path(plain: OnnxRunner, path: IntegerPath, ctx: BuildContext, name: str) 
 
 
 def _check_way(computed: str | None, path: IntegerPath, how: str, name: str, here: IntegerPath,
-               session: MaskedSession | None = None) -> None:
-    """NotApplicable unless `how` computed `path`'s products on int8_path's probe: checked, not assumed."""
+               session: MaskedSession | None = None, options: tuple[tuple[str, str], ...] = ()) -> None:
+    """NotApplicable unless `how` computed `path`'s products on int8_path's probe: checked, not assumed.
+    Where the probe could not run with the exact option on an onnxruntime that aborts on it, it says
+    so and which release computes it."""
     if computed == path:
         return
     if session is not None:
         session.close()
     version = toolchain_versions(("onnxruntime",))["onnxruntime"]
+    if computed is None and EXACT_SESSION_OPTION in options and _aborts_on_exact_option(version):
+        raise NotApplicable(f"{name}: not judged on this {here} CPU: onnxruntime {version} aborts opening an "
+                            f"integer product with {'='.join(EXACT_SESSION_OPTION)} (1.21 to 1.24 do), which "
+                            f"computing the {path} path here needs; pip install 'onnxruntime>=1.25' judges "
+                            f"it on this CPU, or judge it on {cpu_path_words(path)}")
     raise NotApplicable(f"{name}: not judged on this {here} CPU: {how} computed "
                         f"{computed or 'neither path'}'s products on the probe, not the {path} path's, "
                         f"under onnxruntime {version}; "
                         f"judge it on {cpu_path_words(path)}")
+
+
+def _aborts_on_exact_option(version: str) -> bool:
+    """Whether onnxruntime `version` is a release that aborts the process opening an integer product
+    with EXACT_SESSION_OPTION (a C++ assertion, int8_path._probe_in_child): 1.21 to 1.24."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version("1.21") <= Version(Version(version).base_version) < Version("1.25")
+    except InvalidVersion:
+        return False
 
 
 def _write(source: Path, out: Path) -> None:
