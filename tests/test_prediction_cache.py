@@ -63,6 +63,37 @@ def test_one_changed_byte_of_an_onnx_file_recomputes_that_backend_only(tmp_path:
     third.close()
 
 
+def test_outputs_that_hold_nan_fail_every_check_with_one_line_not_a_traceback(tmp_path: Path,
+                                                                              tiny_cache_with):
+    """A backend whose outputs hold NaN on some texts (FP16's classic overflow): its evaluation is one
+    GateError naming the backend, how many texts and the first, where the metrics raised a ValueError
+    ("probs contains NaN or infinite values") in every check's setup; and the padding properties'
+    agreement, where NaN differed by no number and passed, fails with the same line."""
+    from encoder_gate.errors import CheckFailed, GateError
+    from encoder_gate.suite.padding import Agreement
+
+    tiny_cache_with(tmp_path / "cache", "onnx-fp32")
+    gate = GateSession(GateConfig(model="tiny", backends=("torch", "onnx-fp32"), cache_dir=tmp_path / "cache",
+                                  limit=40), progress=lambda _m: None)
+    runner = gate.runner("onnx-fp32")
+    healthy = runner.predict
+
+    def overflowing(batch):
+        out = healthy(batch).copy()
+        out[::3, 0] = np.nan  # every third text of each batch
+        return out
+
+    runner.predict = overflowing  # type: ignore[method-assign]
+    said = r"^onnx-fp32 returned NaN or infinite outputs for 1[34] of 40 texts \(the first: #\d+ '.*\), "
+    with pytest.raises(GateError, match=said + r"which no check can judge\. In an FP16 file"):
+        gate.evaluation("onnx-fp32")
+    gate.close()
+    texts = ["a", "b"]
+    with pytest.raises(CheckFailed, match=r"^alone vs batched: the backend returned NaN or infinite outputs "
+                                          r"for 1 of 2 texts \(the first: #1 'b'\)"):
+        Agreement(1e-4)(np.array([[0.5], [np.nan]]), np.array([[0.5], [0.5]]), texts, "alone vs batched")
+
+
 def test_a_runner_with_a_replaced_predict_is_never_served_from_the_cache(tmp_path: Path):
     """Fault injection on the instance (or a wrapper runner) bypasses the cache: the key cannot see it."""
     from encoder_gate.backends.onnx_backend import OnnxRunner

@@ -144,3 +144,18 @@ def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[str], batch_si
     result = np.empty_like(stacked)
     result[order] = stacked
     return result
+
+
+def not_finite(name: str, outputs: np.ndarray, texts: Sequence[str]) -> str | None:
+    """Why backend `name`'s `outputs` for `texts` (one row each) cannot be judged, where some rows hold
+    NaN or infinite values; None where every value is finite. Compared with a reference, NaN is no
+    number: every difference with it is NaN, and no bound rejects it (a silent pass)."""
+    rows = ~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1)
+    if not rows.any():
+        return None
+    first = int(np.flatnonzero(rows)[0])
+    return (f"{name} returned NaN or infinite outputs for {int(rows.sum())} of {len(rows)} texts (the first: "
+            f"#{first} {texts[first]!r:.80}), which no check can judge. In an FP16 file that is the classic "
+            "overflow: half precision ends at 65504, so a large activation, or an attention mask's large "
+            "negative fill, becomes infinite and then NaN (keep those operators in FP32); else the file "
+            "or its conversion is broken")

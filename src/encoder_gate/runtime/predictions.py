@@ -35,7 +35,9 @@ import numpy as np
 
 from encoder_gate.backends.registry import with_prebuilt_file
 from encoder_gate.cache import ArtifactCache
+from encoder_gate.errors import GateError
 from encoder_gate.models.spec import ModelSpec
+from encoder_gate.runtime.inference import not_finite
 
 PREDICTIONS_FILE = "predictions.npy"
 #: Bump when predict_texts changes how it batches or post-processes (2: batches capped at
@@ -133,10 +135,18 @@ def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, text
     and nothing is stored."""
     passed = pass_key(runner, model.content_hash, texts, batch_size)
     if passed is None:  # nothing decides its outputs that a key could see
-        return Predicted(compute(), False, None)
+        return Predicted(_finite(runner.name, compute(), texts), False, None)
     key = {**passed, **_predictions_parts(device, max_tokens)}
     preds, entry = cache.get_or_compute(
         _entry_name(runner.name), key, compute,
         write=lambda value, tmp: np.save(tmp / PREDICTIONS_FILE, value, allow_pickle=False),
         read=read_predictions)
-    return Predicted(preds, entry.hit, entry.path.name)
+    return Predicted(_finite(runner.name, preds, texts), entry.hit, entry.path.name)
+
+
+def _finite(name: str, preds: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """`preds`, or a GateError where some are NaN or infinite (inference.not_finite): every check of
+    the backend then fails with that one line, not a ValueError from inside the metrics."""
+    if said := not_finite(name, preds, texts):
+        raise GateError(said)
+    return preds

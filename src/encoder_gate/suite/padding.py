@@ -57,7 +57,7 @@ from encoder_gate.data.strategies import (
 from encoder_gate.errors import CheckFailed, GateError
 from encoder_gate.plugin.stash import HYPOTHESIS_BUILTINS
 from encoder_gate.runtime import inference
-from encoder_gate.runtime.inference import encode, max_length
+from encoder_gate.runtime.inference import encode, max_length, not_finite
 from encoder_gate.runtime.properties import (
     code_digest,
     draw,
@@ -226,6 +226,9 @@ class Agreement:
 
     def __call__(self, actual: np.ndarray, expected: np.ndarray, texts: list[str], what: str) -> None:
         assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+        for outputs in (actual, expected):  # NaN differs from nothing by a number: no bound rejects it
+            if said := not_finite("the backend", outputs, texts):
+                raise CheckFailed(f"{what}: {said}")
         diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64)).max(axis=1)
         worst = int(diff.argmax())
         self.largest = max(self.largest, float(diff[worst]))
@@ -234,9 +237,10 @@ class Agreement:
                               f"for text {worst} {texts[worst]!r:.120}")
 
 
-def assert_well_formed(out: np.ndarray, n: int, model: Any) -> None:
-    assert out.shape[0] == n
-    assert np.isfinite(out).all()
+def assert_well_formed(out: np.ndarray, texts: list[str], model: Any) -> None:
+    assert out.shape[0] == len(texts)
+    if said := not_finite("the backend", out, texts):
+        raise CheckFailed(said)
     if Task.of(model.task).classifier:
         assert out.shape[1] == model.num_labels
         assert ((out >= 0) & (out <= 1)).all()
@@ -328,7 +332,7 @@ def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session
         batch = encode(backend_tokenizer, [text, neighbour])
         explicit = truncated(backend_tokenizer, text, batch)
         out = backend.predict(batch)
-        assert_well_formed(out, 2, gate_model)
+        assert_well_formed(out, [text, neighbour], gate_model)
         agree(out[:1], backend.predict(explicit), [text], "truncated by encode() vs explicitly truncated ids")
 
     run_property(check, {"text": long_texts(), "neighbour": comment_texts()}, backend, gate_session,
@@ -370,7 +374,7 @@ def test_padding_awkward_text_is_handled(backend, gate_session, gate_model, back
         texts = data.draw(st.lists(AWKWARD_KINDS[kind], min_size=1, max_size=3), label=kind)
         texts += data.draw(st.lists(comment_texts(), max_size=1), label="comment")
         out = backend.predict(encode(backend_tokenizer, texts))
-        assert_well_formed(out, len(texts), gate_model)
+        assert_well_formed(out, texts, gate_model)
 
     run_property(check, {"data": st.data()}, backend, gate_session, backend_tokenizer, examples, kind=kind)
 
@@ -393,7 +397,7 @@ def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_mod
         if type(tok.backend_tokenizer.model).__name__ == "WordPiece":
             assert content == [], "WordPiece should strip whitespace-only text"
 
-        assert_well_formed(backend.predict(encode(backend_tokenizer, ["", text])), 2, gate_model)
+        assert_well_formed(backend.predict(encode(backend_tokenizer, ["", text])), ["", text], gate_model)
 
     run_property(check, {"text": whitespace_texts()}, backend, gate_session, backend_tokenizer, examples)
 
