@@ -223,6 +223,24 @@ def test_the_fp16_fusions_infer_shapes_on_a_copy_without_the_weights(bert, monke
     assert model_class.__dict__["infer_runtime_shape"] is before
 
 
+def test_a_model_of_a_vocabulary_of_five_tokens_or_fewer_exports(tmp_path: Path):
+    """The export's example batch held token id 5: a model whose vocabulary has 5 tokens or fewer (a
+    tokenizer trained on too little text, in a user trial) failed with "index out of range in self"."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(vocab_size=4, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=2, max_position_embeddings=32)
+    BertForSequenceClassification(config).eval().save_pretrained(tmp_path / "hf")
+    ctx = BuildContext(model=spec_from_dir("small", tmp_path / "hf", "local"),
+                       cache=ArtifactCache(tmp_path / "cache"))
+    (tmp_path / "fp32").mkdir()
+    export_fp32_torch(ctx, tmp_path / "fp32")
+    ids = np.array([[2, 3, 1, 0]])
+    out = run(tmp_path / "fp32" / "model.onnx", {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                                                  "token_type_ids": np.zeros_like(ids)})
+    assert out.shape == (1, 2) and np.isfinite(out).all()
+
+
 def test_the_exporter_is_part_of_the_artifact_key(tiny_ctx):
     """The cached onnx-fp32 of `tiny` was made by this environment's exporter, and says so."""
     from encoder_gate.backends import parse_backend

@@ -200,7 +200,10 @@ def traceable(ctx: BuildContext, **load: Any) -> tuple[tuple[str, ...], str, boo
         def forward(self, *inputs: Any) -> Any:
             return getattr(self.model(**dict(zip(names, inputs, strict=True))), output)
 
-    ids = torch.full((2, 16), 5, dtype=torch.long)
+    # token 5: past the special tokens of the common vocabularies; a vocabulary of 5 or fewer has none
+    # there, and its last token then (an id past the embedding's rows failed the export)
+    token = min(5, max(int(getattr(config, "vocab_size", 0) or 0) - 1, 0))
+    ids = torch.full((2, 16), token, dtype=torch.long)
     mask = torch.ones_like(ids)
     mask[1, 9:] = 0  # one padded row
     example = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
