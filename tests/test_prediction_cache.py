@@ -69,8 +69,9 @@ def test_outputs_that_hold_nan_fail_every_check_with_one_line_not_a_traceback(tm
     GateError naming the backend, how many texts and the first, where the metrics raised a ValueError
     ("probs contains NaN or infinite values") in every check's setup; and the padding properties'
     agreement, where NaN differed by no number and passed, fails with the same line."""
+    from encoder_gate.data.strategies import text_batches
     from encoder_gate.errors import CheckFailed, GateError
-    from encoder_gate.suite.padding import Agreement
+    from encoder_gate.suite.padding import Agreement, backend_examples, run_property
 
     tiny_cache_with(tmp_path / "cache", "onnx-fp32")
     gate = GateSession(GateConfig(model="tiny", backends=("torch", "onnx-fp32"), cache_dir=tmp_path / "cache",
@@ -87,6 +88,11 @@ def test_outputs_that_hold_nan_fail_every_check_with_one_line_not_a_traceback(tm
     said = r"^onnx-fp32 returned NaN or infinite outputs for 1[34] of 40 texts \(the first: #\d+ '.*\), "
     with pytest.raises(GateError, match=said + r"which no check can judge\. In an FP16 file"):
         gate.evaluation("onnx-fp32")
+    # a padding property fails at its first call, before hypothesis draws (and shrinks) any example
+    runner.predict = lambda batch: np.full((len(batch["input_ids"]), 28), np.nan)  # type: ignore[method-assign]
+    with pytest.raises(CheckFailed, match=r"^onnx-fp32 returned NaN or infinite outputs for 1 of 1 texts"):
+        run_property(lambda texts: pytest.fail("an example was drawn"), {"texts": text_batches()}, runner,
+                     gate, gate.tokenizer_of("onnx-fp32"), backend_examples(gate))
     gate.close()
     texts = ["a", "b"]
     with pytest.raises(CheckFailed, match=r"^alone vs batched: the backend returned NaN or infinite outputs "
