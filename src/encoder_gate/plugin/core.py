@@ -202,7 +202,7 @@ def _projects_backends(config: pytest.Config) -> tuple[str, ...]:
         project = load_config(config.rootpath, {})
     except GateError:
         return ()
-    return (*project.backends, *project.path_twins())
+    return project.backends  # (its twins need no probe: NAME~PATH is one of NAME's, as above)
 
 
 def _selection(config: pytest.Config) -> str | None:

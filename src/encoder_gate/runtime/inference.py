@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import Runner, runner_max_tokens
-from encoder_gate.errors import GateError
+from encoder_gate.errors import CheckFailed, GateError
+from encoder_gate.tasks import Task
 
 MAX_TOKENS = 512
 #: The most padded tokens (texts x the longest one) a prediction batch holds: 32 texts of up to
@@ -159,3 +160,14 @@ def not_finite(name: str, outputs: np.ndarray, texts: Sequence[str]) -> str | No
             "overflow: half precision ends at 65504, so a large activation, or an attention mask's large "
             "negative fill, becomes infinite and then NaN (keep those operators in FP32); else the file "
             "or its conversion is broken")
+
+
+def assert_well_formed(name: str, outputs: np.ndarray, texts: Sequence[str], model: Any) -> None:
+    """Backend `name`'s `outputs` hold one finite row per text (:func:`not_finite`), and for a
+    classifier one probability in [0, 1] per label: the smoke test's and the padding properties'."""
+    assert outputs.shape[0] == len(texts)
+    if said := not_finite(name, outputs, texts):
+        raise CheckFailed(said)
+    if Task.of(model.task).classifier:
+        assert outputs.shape[1] == model.num_labels
+        assert ((outputs >= 0) & (outputs <= 1)).all()

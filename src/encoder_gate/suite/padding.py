@@ -57,7 +57,7 @@ from encoder_gate.data.strategies import (
 from encoder_gate.errors import CheckFailed, GateError
 from encoder_gate.plugin.stash import HYPOTHESIS_BUILTINS
 from encoder_gate.runtime import inference
-from encoder_gate.runtime.inference import encode, max_length, not_finite
+from encoder_gate.runtime.inference import assert_well_formed, encode, max_length, not_finite
 from encoder_gate.runtime.properties import (
     code_digest,
     draw,
@@ -67,7 +67,6 @@ from encoder_gate.runtime.properties import (
     property_seed,
     run_or_read,
 )
-from encoder_gate.tasks import Task
 
 __all__ = [
     "test_padding_alone_longest_and_max_length_agree",
@@ -239,15 +238,6 @@ class Agreement:
                               f"for text {worst} {texts[worst]!r:.120}")
 
 
-def assert_well_formed(out: np.ndarray, texts: list[str], model: Any) -> None:
-    assert out.shape[0] == len(texts)
-    if said := not_finite("the backend", out, texts):
-        raise CheckFailed(said)
-    if Task.of(model.task).classifier:
-        assert out.shape[1] == model.num_labels
-        assert ((out >= 0) & (out <= 1)).all()
-
-
 def padded_length(tokenizer: Any) -> int:
     return min(PADDED_LENGTH, max_length(tokenizer))
 
@@ -334,7 +324,7 @@ def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session
         batch = encode(backend_tokenizer, [text, neighbour])
         explicit = truncated(backend_tokenizer, text, batch)
         out = backend.predict(batch)
-        assert_well_formed(out, [text, neighbour], gate_model)
+        assert_well_formed(backend.name, out, [text, neighbour], gate_model)
         agree(out[:1], backend.predict(explicit), [text], "truncated by encode() vs explicitly truncated ids")
 
     run_property(check, {"text": long_texts(), "neighbour": comment_texts()}, backend, gate_session,
@@ -376,7 +366,7 @@ def test_padding_awkward_text_is_handled(backend, gate_session, gate_model, back
         texts = data.draw(st.lists(AWKWARD_KINDS[kind], min_size=1, max_size=3), label=kind)
         texts += data.draw(st.lists(comment_texts(), max_size=1), label="comment")
         out = backend.predict(encode(backend_tokenizer, texts))
-        assert_well_formed(out, texts, gate_model)
+        assert_well_formed(backend.name, out, texts, gate_model)
 
     run_property(check, {"data": st.data()}, backend, gate_session, backend_tokenizer, examples, kind=kind)
 
@@ -399,7 +389,8 @@ def test_padding_empty_and_whitespace_only_texts(backend, gate_session, gate_mod
         if type(tok.backend_tokenizer.model).__name__ == "WordPiece":
             assert content == [], "WordPiece should strip whitespace-only text"
 
-        assert_well_formed(backend.predict(encode(backend_tokenizer, ["", text])), ["", text], gate_model)
+        assert_well_formed(backend.name, backend.predict(encode(backend_tokenizer, ["", text])), ["", text],
+                           gate_model)
 
     run_property(check, {"text": whitespace_texts()}, backend, gate_session, backend_tokenizer, examples)
 

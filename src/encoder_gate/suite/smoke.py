@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from encoder_gate.errors import CheckFailed
 from encoder_gate.runtime import inference
-from encoder_gate.runtime.inference import max_length, not_finite, predict_texts
+from encoder_gate.runtime.inference import assert_well_formed, max_length, predict_texts
 from encoder_gate.runtime.predictions import texts_digest
 from encoder_gate.runtime.properties import check_key, code_digest, run_or_read
 from encoder_gate.tasks import Task
@@ -30,14 +29,8 @@ def test_backend_gives_well_formed_probabilities(backend, gate_session, gate_mod
 
     def run() -> None:
         out = predict_texts(backend, gate_tokenizer, texts, batch_size=SMOKE_BATCH)
-        assert out.shape[0] == len(texts)
-        if said := not_finite(backend.name, out, texts):
-            raise CheckFailed(said)
-        task = Task.of(gate_model.task)
-        if task.classifier:
-            assert out.shape[1] == gate_model.num_labels
-            assert ((out >= 0) & (out <= 1)).all()
-        if task.record.output == "softmax":
+        assert_well_formed(backend.name, out, texts, gate_model)
+        if Task.of(gate_model.task).record.output == "softmax":
             np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-4)
 
     key = check_key("smoke", backend, gate_model, SMOKE_CODE,
