@@ -533,7 +533,8 @@ def test_two_processes_updating_one_record_at_once_keep_both_updates(tmp_path: P
     assert kept[record](), sorted(p.name for p in tmp_path.iterdir())
 
 
-def test_a_gpu_machines_onnxruntime_gpu_is_named_wherever_onnxruntime_is(monkeypatch: pytest.MonkeyPatch):
+def test_a_gpu_machines_onnxruntime_gpu_is_named_wherever_onnxruntime_is(monkeypatch: pytest.MonkeyPatch,
+                                                                          request: pytest.FixtureRequest):
     """onnxruntime-gpu ships the `onnxruntime` module: every key (toolchain_versions) and every speed
     fingerprint (library_versions) names its version, said as onnxruntime-gpu's, so that upgrading it
     changes them as upgrading onnxruntime does (before, a GPU machine's artifact and prediction keys
@@ -551,6 +552,10 @@ def test_a_gpu_machines_onnxruntime_gpu_is_named_wherever_onnxruntime_is(monkeyp
             return found[dist]
         monkeypatch.setattr(cache, "version", version)
         monkeypatch.setattr(cache, "module_distributions", lambda module: providers)
+        cache.installed_version.cache_clear()  # read once a process: each machine here is another process
+
+    # (after the test, the process's own versions again: nothing is kept of the fakes)
+    request.addfinalizer(cache.installed_version.cache_clear)
 
     installed({"onnxruntime-gpu": "1.31.1", "torch": "2.11.0"}, ("onnxruntime-gpu",))
     assert cache.installed_version("onnxruntime") == "1.31.1 (onnxruntime-gpu)"

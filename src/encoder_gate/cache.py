@@ -137,11 +137,17 @@ def module_distributions(module: str) -> tuple[str, ...]:
     return tuple(sorted(set(packages_distributions().get(module, ()))))
 
 
+@functools.cache
 def installed_version(dist: str) -> str | None:
     """The installed version of `dist`, None where it is not installed. `onnxruntime` names the module:
     onnxruntime's version or, where another distribution provides it, that one's, said so ("1.31.1
     (onnxruntime-gpu)"; several, each): an upgrade of onnxruntime-gpu changes every key and fingerprint
-    that names onnxruntime, as one of onnxruntime does (before, a GPU machine's keys named none)."""
+    that names onnxruntime, as one of onnxruntime does (before, a GPU machine's keys named none).
+
+    Read once a process: a process computes with the libraries it imported, whatever is installed
+    after, and every cache key names them (toolchain_versions). Read each time, a gate session asked
+    importlib for about 95 versions, 2 ms each, and a process's first `onnxruntime` walked every
+    installed distribution's files (0.29 s; AVX2-only AMD EPYC, 2026-11-29)."""
     providers = dict.fromkeys((dist, *SAME_MODULE.get(dist, ()),
                                *(module_distributions(dist) if dist in SAME_MODULE else ())))
     found = []
