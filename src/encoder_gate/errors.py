@@ -49,3 +49,10 @@ class CheckFailed(AssertionError):
     """A shipped check found a backend past its bound. Its message is the whole report (what failed,
     where the bound comes from, the worst samples), so the plugin shows it alone: not the check's
     code, nor the test's fixtures (plugin.core's pytest_runtest_makereport)."""
+
+
+class NotFinite(CheckFailed):
+    """A backend's outputs hold NaN or infinite values, which no check can judge
+    (runtime.inference.not_finite says which texts). A padding property stops at its first such
+    example instead of shrinking it (runtime.properties.draw): shrinking only finds a shorter text
+    of the same NaN."""

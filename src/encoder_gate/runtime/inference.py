@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import Runner, runner_max_tokens
-from encoder_gate.errors import CheckFailed, GateError
+from encoder_gate.errors import GateError, NotFinite
 from encoder_gate.tasks import Task
 
 MAX_TOKENS = 512
@@ -167,7 +167,7 @@ def assert_well_formed(name: str, outputs: np.ndarray, texts: Sequence[str], mod
     classifier one probability in [0, 1] per label: the smoke test's and the padding properties'."""
     assert outputs.shape[0] == len(texts)
     if said := not_finite(name, outputs, texts):
-        raise CheckFailed(said)
+        raise NotFinite(said)
     if Task.of(model.task).classifier:
         assert outputs.shape[1] == model.num_labels
         assert ((outputs >= 0) & (outputs <= 1)).all()

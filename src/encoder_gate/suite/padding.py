@@ -54,7 +54,7 @@ from encoder_gate.data.strategies import (
     text_batches,
     whitespace_texts,
 )
-from encoder_gate.errors import CheckFailed, GateError
+from encoder_gate.errors import CheckFailed, GateError, NotFinite
 from encoder_gate.plugin.stash import HYPOTHESIS_BUILTINS
 from encoder_gate.runtime import inference
 from encoder_gate.runtime.inference import assert_well_formed, encode, max_length, not_finite
@@ -168,7 +168,7 @@ def run_property(check: Any, strategies: dict[str, Any], backend: Any, gate_sess
             # again for 74 s of a 2-layer model's property (its strategies drawing texts all along); and
             # one whose outputs are no numbers (its shrinking took 25 s a property of tiny at NaN)
             if said := not_finite(backend.name, backend.predict(encode(backend_tokenizer, ["a"])), ["a"]):
-                raise CheckFailed(said)
+                raise NotFinite(said)
             draw(check, strategies, examples, seed_value=seed_value, database=database, explore=explore,
                  explicit=explicit)
         return None if agree is None else {"largest": agree.largest}
@@ -229,7 +229,7 @@ class Agreement:
         assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
         for outputs in (actual, expected):  # NaN differs from nothing by a number: no bound rejects it
             if said := not_finite("the backend", outputs, texts):
-                raise CheckFailed(f"{what}: {said}")
+                raise NotFinite(f"{what}: {said}")
         diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64)).max(axis=1)
         worst = int(diff.argmax())
         self.largest = max(self.largest, float(diff[worst]))
