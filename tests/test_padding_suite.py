@@ -284,7 +284,7 @@ def _failing_from_three(error: type[Exception], seen: list[list[str]]):
 def test_an_example_whose_outputs_are_no_numbers_fails_its_property_as_drawn_not_shrunk(tmp_path: Path):
     """A property meeting NaN outputs (NotFinite) fails at that example, its line as the check said it:
     hypothesis shrinks every other failure (here to the shortest failing list), and shrinking a NaN
-    finds only a shorter text of the same NaN (a partly NaN file's session of tiny: 425 s, 19 s after).
+    finds only a shorter text of the same NaN (a partly NaN file's session of tiny: 423 s, 19 s after).
     An AssertionError still shrinks."""
     from hypothesis import settings
     from hypothesis import strategies as st
