@@ -277,6 +277,34 @@ def test_cuda_without_gpu_is_a_device_error(name, tiny_ctx):
         parse_backend(name).build(replace(tiny_ctx, device="cuda"))
 
 
+def test_onnxruntime_installed_twice_is_said_with_the_fix_that_leaves_a_whole_module(monkeypatch):
+    """onnxruntime and onnxruntime-gpu both installed (`optimum[onnxruntime]` beside
+    `encoder-gate[gpu]`): the module is whichever came last, and uninstalling onnxruntime alone, as
+    the one-package line says, would leave it half removed. Said with both versions and the fix."""
+    import onnxruntime as ort
+
+    from encoder_gate import cache
+    from encoder_gate.backends.onnx_session import providers_for
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(cache, "module_distributions", lambda _m: ("onnxruntime", "onnxruntime-gpu"))
+    monkeypatch.setattr(cache, "installed_version",
+                        lambda _d: "1.32.0 (onnxruntime), 1.31.1 (onnxruntime-gpu)")
+    with pytest.raises(DeviceUnavailable) as raised:
+        providers_for("cuda")
+    assert str(raised.value) == (
+        "device 'cuda' was asked for but this onnxruntime has no CUDAExecutionProvider (available: "
+        "CPUExecutionProvider): onnxruntime is installed twice (1.32.0 (onnxruntime), 1.31.1 "
+        "(onnxruntime-gpu)): both ship the one `onnxruntime` module, and the one installed last decides "
+        "which build it is. Uninstall both, then install the GPU extra alone: pip uninstall -y onnxruntime "
+        "onnxruntime-gpu && pip install 'encoder-gate[gpu]' (uninstalling onnxruntime alone leaves the "
+        "module half removed), or use --gate-device cpu.")
+    assert providers_for("cpu") == ["CPUExecutionProvider"]  # a CPU session computes on either build
+    monkeypatch.setattr(cache, "module_distributions", lambda _m: ("onnxruntime",))
+    with pytest.raises(DeviceUnavailable, match=r"\. Install the GPU extra .*uninstall onnxruntime first"):
+        providers_for("cuda")
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["torch", "onnx-fp32", "onnx-fp16"])
 def test_cuda_backends_match_cpu(name, tiny_ctx, batch, reference):

@@ -31,14 +31,34 @@ def providers_for(device: str) -> list[str]:
     if device == "cpu":
         return ["CPUExecutionProvider"]
     if "CUDAExecutionProvider" not in ort.get_available_providers():
+        said = (f"device 'cuda' was asked for but this onnxruntime has no CUDAExecutionProvider "
+                f"(available: {', '.join(ort.get_available_providers())})")
+        if twice := installed_twice():
+            raise DeviceUnavailable(
+                f"{said}: {twice}. Uninstall both, then install the GPU extra alone: pip uninstall -y "
+                "onnxruntime onnxruntime-gpu && pip install 'encoder-gate[gpu]' (uninstalling onnxruntime "
+                "alone leaves the module half removed), or use --gate-device cpu.")
         raise DeviceUnavailable(
-            "device 'cuda' was asked for but this onnxruntime has no CUDAExecutionProvider "
-            f"(available: {', '.join(ort.get_available_providers())}). Install the GPU extra "
+            f"{said}. Install the GPU extra "
             "(pip install 'encoder-gate[gpu]', which uses onnxruntime-gpu; uninstall onnxruntime "
             "first, the two must not be installed together) on a machine with an NVIDIA GPU, "
             "or use --gate-device cpu."
         )
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def installed_twice() -> str:
+    """Where onnxruntime and onnxruntime-gpu are both installed, that said in words; "" otherwise.
+    Both ship the one `onnxruntime` module, so whichever was installed last decides which build it
+    is (a CPU build installed after onnxruntime-gpu, by another project's requirement such as
+    `optimum[onnxruntime]`, takes its CUDA provider away), and uninstalling one removes files the
+    other needs (microsoft/onnxruntime#3326, #26996)."""
+    from encoder_gate.cache import installed_version, module_distributions
+
+    if len(module_distributions("onnxruntime")) < 2:
+        return ""
+    return (f"onnxruntime is installed twice ({installed_version('onnxruntime')}): both ship the one "
+            "`onnxruntime` module, and the one installed last decides which build it is")
 
 
 #: The CUDA execution provider's options: TF32 off. ONNX Runtime computes FP32 products in TF32 (10

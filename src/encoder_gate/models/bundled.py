@@ -51,7 +51,8 @@ def build_tiny(out: Path, progress: Progress = quiet) -> None:
     torch.manual_seed(0)
     model = RobertaForSequenceClassification(config)
     fit(model, tokenizer, train.texts, train.labels, TINY_TRAINING, progress)
-    model.save_pretrained(out)
+    with quiet_transformers():  # transformers 5's "Writing model shards" bar
+        model.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.models.loading import quiet_transformers
 from encoder_gate.models.spec import FAMILIES, Progress, label_maps
 from encoder_gate.models.tokenizers import byte_level_bpe, fast_class, special_token, wrap_tokenizer
 from encoder_gate.models.train import TINY_TRAINING, run_epochs, training_batches
@@ -148,7 +149,8 @@ def build_family(family: str, out: Path, progress: Progress) -> None:
     progress(f"{family}: training a {LAYERS}-layer hidden-{HIDDEN} {model.config.model_type} "
              f"on {len(train)} bundled texts")
     train_all(model, tokenizer, train.texts, train.labels, progress)
-    model.save_pretrained(out)
+    with quiet_transformers():  # transformers 5's "Writing model shards" bar
+        model.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
 

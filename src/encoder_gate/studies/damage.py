@@ -25,7 +25,7 @@ import numpy as np
 from encoder_gate.backends.base import Batch, BuildContext, Runner
 from encoder_gate.backends.onnx_backend import OnnxBackend, PrebuiltOnnxBackend
 from encoder_gate.backends.torch_backend import TorchBackend
-from encoder_gate.models.loading import load_pretrained
+from encoder_gate.models.loading import load_pretrained, quiet_transformers
 from encoder_gate.models.spec import spec_from_dir
 
 DAMAGES = ("mask_ignored", "labels_permuted", "truncated_16", "perturbed_layer", "int4_weights")
@@ -80,7 +80,8 @@ def perturbed_model_dir(ctx: BuildContext, out: Path, layer: int = 0, scale: flo
         for p in model.base_model.encoder.layer[layer].parameters():
             if p.dim() == 2:
                 p.add_(torch.randn(p.shape, generator=gen) * p.std() * scale)
-    model.save_pretrained(out)
+    with quiet_transformers():  # transformers 5's "Writing model shards" bar
+        model.save_pretrained(out)
     AutoTokenizer.from_pretrained(ctx.model.path).save_pretrained(out)
     return out
 
