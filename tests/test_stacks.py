@@ -3,6 +3,8 @@ an older or newer release from crashing the gate, and says its cause in one line
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.stack
@@ -89,6 +91,40 @@ def test_a_dependency_outside_the_window_is_one_line_naming_it_and_the_fix(monke
     [line] = environment.outside_the_window()
     assert line.startswith("scipy 1.0.0 is outside the versions encoder-gate supports (scipy>=")
     assert "pip install 'scipy>=" in line
+
+
+def test_a_module_left_half_removed_by_uninstalling_one_of_its_two_builds_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """onnxruntime and onnxruntime-gpu installed together, then one uninstalled: what is left of the
+    module (capi/, no __init__.py) imports as an empty namespace package, and every ONNX backend
+    failed deep inside with "no attribute 'SessionOptions'". Said in one line, naming the directory,
+    what pip still counts as installed and the fix; found without importing it. (A stand-in module
+    here: this process imported the real one.)"""
+    from importlib import metadata
+
+    from encoder_gate import environment
+
+    assert environment.half_removed() == []  # this environment's onnxruntime is whole
+    (tmp_path / "ortlike" / "capi").mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(environment.SHARED_MODULES, "ortlike", ("ortlike", "ortlike-gpu"))
+    real = metadata.version
+
+    def version(name: str) -> str:
+        if name == "ortlike-gpu":
+            return "1.31.1"
+        if name == "ortlike":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(environment.metadata, "version", version)
+    [line] = environment.half_removed("ortlike")
+    assert line == (f"the ortlike module in {tmp_path / 'ortlike'} is half removed, no __init__.py (still "
+                    "installed, by pip's records: ortlike-gpu 1.31.1): ortlike and ortlike-gpu ship the "
+                    "same files, and uninstalling one of them removes what the other needs. Uninstall both, "
+                    "then install one: pip uninstall -y ortlike ortlike-gpu && pip install ortlike")
+    (tmp_path / "ortlike" / "__init__.py").write_text("")
+    assert environment.half_removed("ortlike") == []
 
 
 def test_a_file_of_an_ir_the_installed_onnxruntime_cannot_read_is_one_line_naming_both(tmp_path):

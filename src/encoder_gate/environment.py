@@ -7,6 +7,7 @@ stack fails deep inside a library (scipy's bootstrap, torch's exporter) with a t
 check says it first, in one line naming the package, its version, the window and the fix.
 
     problems = outside_the_window()   # ["scipy 1.14.1 is outside ... (scipy>=1.15): pip install ..."]
+    problems += half_removed()        # onnxruntime's module, after one of its two builds was uninstalled
 
 Only what is installed is checked (an optional package that is absent is the backends' business:
 they skip, naming it), and only requirements that apply to this environment (an extra's, such as
@@ -61,6 +62,45 @@ def outside_the_window(distribution: str = DISTRIBUTION) -> list[str]:
                             f"({req.name}{req.specifier}): pip install '{req.name}{req.specifier}' "
                             "(docs/configuration.md#dependencies)")
     return problems
+
+
+#: Modules that two distributions ship, each the files of the other: pip records the shared files
+#: under both, so uninstalling one removes them from under the other.
+SHARED_MODULES = {"onnxruntime": ("onnxruntime", "onnxruntime-gpu")}
+#: The install that makes such a module whole again, after both are uninstalled (pip takes an extra
+#: of the installed encoder-gate as it is, wherever it was installed from: checked with pip 23.2)
+REINSTALL = {"onnxruntime": "'encoder-gate[cpu]' (or 'encoder-gate[gpu]' on an NVIDIA GPU)"}
+
+
+def half_removed(module: str = "onnxruntime") -> list[str]:
+    """One line where `module` is left half removed, [] otherwise. onnxruntime and onnxruntime-gpu
+    ship the same `onnxruntime` module; with both installed, `pip uninstall onnxruntime` (the usual
+    advice for a GPU machine) removes its `__init__.py` from under onnxruntime-gpu, and what is left
+    imports as an empty namespace package: every ONNX backend then failed deep inside the gate
+    ("module 'onnxruntime' has no attribute 'SessionOptions'", a traceback per test;
+    microsoft/onnxruntime#3326). Found without importing it (importlib's spec: a package with no
+    origin is such a directory without its `__init__.py`)."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec(module)
+    except (ImportError, ValueError):
+        return []
+    if spec is None or spec.origin is not None or not spec.submodule_search_locations:
+        return []
+    where = ", ".join(spec.submodule_search_locations)
+    dists = SHARED_MODULES.get(module, (module,))
+    again = REINSTALL.get(module, module)
+    still = []
+    for dist in dists:
+        try:
+            still.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    said = f" (still installed, by pip's records: {', '.join(still)})" if still else ""
+    return [f"the {module} module in {where} is half removed, no __init__.py{said}: {' and '.join(dists)} "
+            "ship the same files, and uninstalling one of them removes what the other needs. Uninstall "
+            f"both, then install one: pip uninstall -y {' '.join(dists)} && pip install {again}"]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.environment import half_removed
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NoKernelsOnDevice
 
 
@@ -28,6 +29,9 @@ def providers_for(device: str) -> list[str]:
             "onnxruntime is not installed: pip install 'encoder-gate[cpu]' (CPU) or "
             "'encoder-gate[gpu]' (onnxruntime-gpu), never both"
         ) from None
+    if not hasattr(ort, "InferenceSession"):  # a session says so at its start; a command here
+        raise MissingDependency("; ".join(half_removed()) or "onnxruntime imports without its "
+                                "InferenceSession: reinstall it (pip install --force-reinstall onnxruntime)")
     if device == "cpu":
         return ["CPUExecutionProvider"]
     if "CUDAExecutionProvider" not in ort.get_available_providers():

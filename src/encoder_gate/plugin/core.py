@@ -35,7 +35,7 @@ from encoder_gate.config import GateConfig, check_writable, load_config, read_py
 from encoder_gate.data.datasets import load_texts
 from encoder_gate.decision import check_waiver_labels, check_waivers
 from encoder_gate.documents import ACCURACY_FILE
-from encoder_gate.environment import outside_the_window
+from encoder_gate.environment import half_removed, outside_the_window
 from encoder_gate.errors import (
     CheckFailed,
     DeviceUnavailable,
@@ -115,7 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         _given_once(config.invocation_params.args)
         _rootdir_from_a_value(config)
-        outside = outside_the_window()
+        outside = outside_the_window() + half_removed()
         if outside:  # said first, in one line each: not a traceback from inside the library later
             raise GateError("; ".join(outside))
         config.add_cleanup(set_project_root(config.rootpath))  # the table's onnx: paths are the project's
