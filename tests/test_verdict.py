@@ -159,6 +159,16 @@ def test_a_backend_whose_own_test_failed_is_a_fail_in_its_row_though_its_checks_
     assert rows["onnx-int8"][0] == "pass"
     assert "accuracy/test_team.py::test_team_check[onnx-fp32] (failed): AssertionError: too slow" in (
         report.markdown)
+    # every test of it an error (its module half removed): three named in its cell, the rest counted
+    errors = [Finding("test", "AttributeError: no SessionOptions", f"accuracy/test_a.py::test_{i}[onnx-fp32]",
+                      "onnx-fp32", "setup") for i in range(21)]
+    findings["by_document"][ACCURACY_FILE] = [e.to_json() for e in errors]
+    many = build_verdict(doc, None, findings=findings)
+    assert table_rows(many.markdown)["onnx-fp32"][0] == (
+        "**FAIL** (test_0[onnx-fp32], test_1[onnx-fp32], test_2[onnx-fp32] and 18 more failed, below; its "
+        "checks: pass)")
+    listed = [f"accuracy/test_a.py::test_{i}[onnx-fp32] (error at setup)" for i in range(21)]
+    assert all(line in many.markdown for line in listed)
 
 
 def test_how_the_task_was_read_is_said_when_config_json_did_not_say():

@@ -318,15 +318,19 @@ def _test_name(f: Finding) -> str:
     return (f.nodeid or f.reason).rsplit("::", 1)[-1]
 
 
-def _row_word(b: BackendVerdict, verdict: Verdict) -> str:
+def _row_word(b: BackendVerdict, verdict: Verdict, most: int = 3) -> str:
     """The verdict cell of a backend's row: its status, and a fail where a test of it outside the
     checks failed (a team's test, a padding property) though its checks pass: the row says so at a
-    glance, the failure's reason is below the table."""
+    glance, naming `most` of those tests and counting the rest (each is listed below the table: a
+    backend whose every test errored named 21 in its cell, a row of 1,000 characters)."""
     tests = [_test_name(f) for f in verdict.failed_tests(b.name)]
     word = _word(b, verdict.decided_on)
     if b.status is Status.NOT_RUN and verdict.selections:  # -k onnx-fp32: the reference's own tests
         word = "not run (none of its checks' tests was selected)"
-    return f"**FAIL** ({', '.join(tests)} failed, below; its checks: {word})" if tests else word
+    if not tests:
+        return word
+    named = ", ".join(tests[:most]) + (f" and {len(tests) - most} more" if len(tests) > most else "")
+    return f"**FAIL** ({named} failed, below; its checks: {word})"
 
 
 def _word(b: BackendVerdict, today: date) -> str:
