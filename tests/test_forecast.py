@@ -290,3 +290,61 @@ def test_a_cold_gate_session_says_its_forecast_before_the_first_build_and_a_warm
     again = pytester.runpytest(*args)
     assert again.ret == 0
     assert "estimated before it starts" not in again.stdout.str()
+
+
+def test_a_pytest_timeout_shorter_than_the_builds_is_said_with_the_mark_that_lifts_it(pytester):
+    """pytest-timeout's limit (a project's `timeout = 20` for its unit tests) stopped the gate's first
+    tests mid-build: a Timeout traceback for every test of torch-compile, each compiling again. The
+    session says so after its estimate, with the mark that gives the gate's tests their own limit;
+    nothing where the limit covers the builds, or none is set."""
+    from encoder_gate.plugin.forecast import timeout_too_short
+
+    told = fc.Forecast((fc.Step("onnx-fp32's export", 14, build=True),
+                        fc.Step("torch-compile's compile", 47, build=True), fc.Step("the checks", 90)), "x")
+    assert timeout_too_short(20, told, ["accuracy/test_encoder_gate_accuracy.py"]) == (
+        "pytest-timeout stops a test after 20 s, and this session's first tests build its backends (about "
+        "61 s, the estimate above): a test stopped mid-build fails, and so may each test after it that "
+        "needs the same build. Give the gate's tests a limit of their own: pytestmark = "
+        "pytest.mark.timeout(600) in accuracy/test_encoder_gate_accuracy.py, or --timeout 0 for this session")
+    assert timeout_too_short(None, told, []) is None
+    assert timeout_too_short(61, told, []) is None
+    # the limit as pytest-timeout reads it (its ini key, --timeout, PYTEST_TIMEOUT, a test's mark; 0 is
+    # none), here a stand-in plugin of the same names; without the ini key, it is not installed
+    pytester.makeconftest('''
+        def pytest_addoption(parser):
+            parser.addini("timeout", "stand-in")
+            parser.addoption("--timeout", default=None)
+        def pytest_configure(config):
+            config.addinivalue_line("markers", "timeout(seconds): stand-in")
+    ''')
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntimeout = "20"\n')
+    pytester.makepyfile(test_limits='''
+        import pytest
+        from encoder_gate.plugin.forecast import timeout_of
+
+        def test_ini(request):
+            assert timeout_of(request.config, [request.node]) == 20
+
+        @pytest.mark.timeout(0)
+        def test_none(request):
+            assert timeout_of(request.config, [request.node]) is None
+
+        @pytest.mark.timeout(timeout=900)
+        def test_marked(request):
+            assert timeout_of(request.config, [request.node]) == 900
+    ''')
+    pytester.runpytest_inprocess("-p", "no:encoder_gate", "-p", "no:cacheprovider").assert_outcomes(passed=3)
+    option = pytester.runpytest_inprocess("-p", "no:encoder_gate", "-p", "no:cacheprovider", "--timeout", "5",
+                                          "-k", "ini")
+    option.assert_outcomes(failed=1)
+    option.stdout.fnmatch_lines(["*assert 5.0 == 20*"])
+    (pytester.path / "conftest.py").unlink()
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    pytester.makepyfile(test_limits='''
+        from encoder_gate.plugin.forecast import timeout_of
+
+        def test_not_installed(request, monkeypatch):
+            monkeypatch.setenv("PYTEST_TIMEOUT", "5")
+            assert timeout_of(request.config, [request.node]) is None
+    ''')
+    pytester.runpytest_inprocess("-p", "no:encoder_gate", "-p", "no:cacheprovider").assert_outcomes(passed=1)
