@@ -5,6 +5,7 @@ the two-stage rounds, and the session's timing budget (encoder_gate.speed.budget
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,9 @@ from encoder_gate.speed.rounds import (
     half_width,
     record_round,
     rounds_for_width,
+    run_rounds,
     spread,
+    tracer,
 )
 from encoder_gate.speed.sizing import TextPool, keep_count, kept_count, size_cell, sizing_key
 
@@ -177,3 +180,41 @@ def test_a_cell_counts_the_cores_other_processes_kept_busy_and_says_so_on_the_wa
         hog.kill()
         hog.wait()
     assert busy is not None and busy > 0.7
+
+
+def test_rounds_under_a_tracer_are_refused_naming_it():
+    """pytest-cov's --cov in a project's addopts timed every round under coverage's line tracer,
+    which costs each Python line: torch eager runs many, ONNX Runtime none, so a 2.0x speedup read
+    2.9x (a 2-layer model, docs/benchmarks.md). A trace or profile hook is named, and no round runs."""
+    import cProfile
+
+    from encoder_gate.errors import GateError
+
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        pytest.skip("this session runs under a tracer of its own (coverage, a debugger)")
+    assert tracer() is None
+
+    def hook(*_args: object) -> None:
+        return None
+
+    cell = Cell(clock="thread")
+    sys.settrace(hook)
+    try:
+        said = tracer()
+        refused = r"^not timed: Python trace hook .* is active in this thread.*--no-cov"
+        with pytest.raises(GateError, match=refused):
+            run_rounds(cell, lambda: None, lambda: None, np.random.default_rng(0), 3)
+    finally:
+        sys.settrace(None)
+    assert said == f"Python trace hook ({__name__}.{hook.__qualname__})"
+    assert cell.rounds == 0
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        said = tracer()
+    finally:
+        profile.disable()
+    assert said == "Python profile hook (cProfile.Profile)"
+    assert tracer() is None
+    run_rounds(cell, lambda: None, lambda: None, np.random.default_rng(0), 3)
+    assert cell.rounds == 3

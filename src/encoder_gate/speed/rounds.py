@@ -26,13 +26,17 @@ k, so the figure is the dataset's mix of short and long texts.
 
 from __future__ import annotations
 
+import inspect
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+
+from encoder_gate.errors import GateError
 
 Clock = Literal["thread", "wall"]
 
@@ -109,13 +113,56 @@ def run_rounds(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[], 
     """The one round loop, of the sweep's cells (pilot, timed and extra rounds) and the A/B's:
     up to `rounds` more rounds of `cell` (:func:`record_round`), `before` each one after the
     first of the cell (a reopen of each side), ending after a round where `stop(cell)` says so
-    (a look that decides, a budget spent)."""
+    (a look that decides, a budget spent). A GateError where a tracer would time itself into
+    every round (:func:`untraced`)."""
+    untraced()
     for _ in range(rounds):
         if before is not None and cell.rounds:
             before()
         record_round(cell, base_run, pr_run, rng)
         if stop is not None and stop(cell):
             return
+
+
+def untraced() -> None:
+    """Before a timing: a GateError where a tracer would time itself into every round (:func:`tracer`)."""
+    if (hook := tracer()) is not None:
+        raise GateError(f"not timed: {hook} is active in this thread, and it slows torch eager's Python "
+                        "far more than a call into ONNX Runtime or a compiled graph, so every speedup would "
+                        "read high (coverage on a 2-layer model: torch eager 4.7 to 7.1 ms a batch, ONNX "
+                        "Runtime 2.3 to 2.5 ms, a speedup of 2.0x read as 2.9x). Run the benchmarks without "
+                        "it: --no-cov where pytest-cov's --cov is in addopts, or outside the debugger or "
+                        "profiler")
+
+
+def tracer() -> str | None:
+    """What traces or profiles this thread's Python, named as it is known ("coverage's tracer
+    (coverage.tracer.CTracer)"), or None: sys.settrace's and sys.setprofile's hooks (coverage's
+    C and Python tracers, a debugger, a profiler), and on Python 3.12 and later a sys.monitoring
+    tool with events on (coverage's sysmon core). A line trace costs each Python line, which torch
+    eager runs many of and ONNX Runtime none: pytest-cov's --cov in a project's addopts timed the
+    gate's rounds under it."""
+    for kind, hook in (("trace", sys.gettrace()), ("profile", sys.getprofile())):
+        if hook is not None:
+            return _named(hook, kind)
+    monitoring: Any = getattr(sys, "monitoring", None)
+    for tool in range(6) if monitoring is not None else ():  # its tool ids, debugger to optimizer
+        name = monitoring.get_tool(tool)
+        if name is not None and monitoring.get_events(tool):
+            return f"the sys.monitoring tool {name!r}"
+    return None
+
+
+def _named(hook: object, kind: str) -> str:
+    """A hook by what defines it: a tracer object's class (coverage's CTracer), a bound method's
+    class (its PyTracer), a function's own name."""
+    owner = getattr(hook, "__self__", None)
+    if owner is None and not inspect.isfunction(hook):
+        owner = hook
+    named = type(owner) if owner is not None else hook
+    where = f"{getattr(named, '__module__', '?')}.{getattr(named, '__qualname__', '?')}"
+    who = "coverage's " if where.startswith("coverage.") else ""
+    return f"{who}Python {kind} hook ({where})"
 
 
 def texts_said(count: int) -> str:

@@ -42,7 +42,15 @@ from encoder_gate.speed.contention import cpu_use, others_cores
 from encoder_gate.speed.gpu_busy import busy_info
 from encoder_gate.speed.rates import latency_percentiles
 from encoder_gate.speed.results import REFERENCE_BACKEND, case_id, paired_speedup
-from encoder_gate.speed.rounds import Cell, clock_for, half_width, rounds_for_width, run_rounds, timed
+from encoder_gate.speed.rounds import (
+    Cell,
+    clock_for,
+    half_width,
+    rounds_for_width,
+    run_rounds,
+    timed,
+    untraced,
+)
 from encoder_gate.speed.settings import ENV_TEXTS, ENV_WORKERS, MAX_ROUNDS
 from encoder_gate.speed.stats import log_ratios, paired_stats
 from encoder_gate.speed.workers import WorkerPool, split_batches, workers_info
@@ -107,6 +115,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     clock = clock_for(gate_session.config.threads, device)
     if not bench_settings.paired or backend.name == REFERENCE_BACKEND or reference is None:
         alone = Cell(clock=clock, texts=len(texts))  # its rounds on the gate's clock, for the save
+        untraced()  # as run_rounds; not in one_round, which --benchmark-cprofile calls again under cProfile
 
         def one_round() -> int:
             alone.add("pr", *timed(lambda: run_on(backend)))
