@@ -577,6 +577,9 @@ def test_a_stdout_that_cannot_be_written_fails_in_one_line(
     ('"-p no:encoder_gate"', "disables the encoder_gate plugin"),
     ('["--benchmark-disable"]', "turns pytest-benchmark's timing off"),
     ('"-n auto --dist worksteal"', "runs pytest-xdist: pytest-benchmark times nothing under it"),
+    ('["--cov=src", "--cov-report=xml"]', "runs coverage's tracer in every session: the benchmarks refuse "
+     "to be timed under it, each failing (a tracer reads every speedup high); add --no-cov to the "
+     "workflow's pytest command"),
 ])
 def test_addopts_that_keep_the_gate_from_running_are_warned_of(tmp_path: Path, model_dir: Path, addopts: str,
                                                                 said: str) -> None:

@@ -107,11 +107,15 @@ def configures_pytest(root: Path, pyproject_text: str | None) -> bool:
 #: addopts of a project's pytest configuration that keep its gate from running as the workflow runs it.
 ADDOPTS_PROBLEMS = (
     (("-pno:encoder_gate", "no:encoder_gate"), "disables the encoder_gate plugin: every shipped test "
-     "fails for want of its fixtures (backend, backend_evaluation)"),
+     "fails for want of its fixtures (backend, backend_evaluation); remove it there"),
     (("--benchmark-disable",), "turns pytest-benchmark's timing off: `pytest benchmarks` times nothing, "
-     "and the speed gate fails saying it checked nothing"),
+     "and the speed gate fails saying it checked nothing; remove it there"),
     (("-n", "--numprocesses", "--dist"), "runs pytest-xdist: pytest-benchmark times nothing under it, and "
-     "the speed gate fails saying so (run the self-tests with -n on the command line instead)"),
+     "the speed gate fails saying so (run the self-tests with -n on the command line instead); remove it "
+     "there"),
+    (("--cov",), "runs coverage's tracer in every session: the benchmarks refuse to be timed under it, "
+     "each failing (a tracer reads every speedup high); add --no-cov to the workflow's pytest command, "
+     "or take --cov out of addopts"),
 )
 
 
@@ -134,8 +138,7 @@ def addopts_problems(pyproject_text: str | None) -> list[str]:
         found = next((w for w in [*words, *joined] if w in spellings or
                       any(w.startswith(f"{s}=") for s in spellings if s.startswith("--"))), None)
         if found is not None:
-            out.append(f"pyproject.toml's [tool.pytest.ini_options] addopts has {found}, which {what}; "
-                       "remove it there")
+            out.append(f"pyproject.toml's [tool.pytest.ini_options] addopts has {found}, which {what}")
     return out
 
 
