@@ -396,3 +396,39 @@ def test_more_bench_texts_than_the_evaluation_set_holds_are_said(
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
     result.stdout.fnmatch_lines(["*; ENCODER_GATE_BENCH_TEXTS=5000 asks for more texts than the * of the "
                                  "evaluation set (normal): its cells timed those *; session took*"])
+
+
+def test_reruns_are_kept_off_the_cells_that_time_backends(gate_dir: pytest.Pytester, gate_args: list[str]):
+    """pytest-rerunfailures' `--reruns 2` in a project's addopts timed a failing speed cell again until
+    it passed: a real slowdown let through about twice as often. Each cell gets the mark that keeps it
+    from rerunning (rerunfailures reads the closest `flaky` mark before its option), said once; under
+    --force-reruns, which no mark overrides, it is said so. (A stand-in of its names and options.)"""
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
+    gate_dir.makeconftest('''
+        def pytest_addoption(parser):
+            parser.addoption("--reruns", type=int, default=0)
+            parser.addoption("--force-reruns", type=int, default=None)
+
+        def pytest_configure(config):
+            config.addinivalue_line("markers", "flaky(reruns=1): stand-in")
+            config.pluginmanager.register(object(), "rerunfailures")
+
+        def pytest_collection_finish(session):
+            for item in session.items:
+                mark = item.get_closest_marker("flaky")
+                print("MARK", item.name, mark.kwargs if mark else None)
+    ''')
+    args = ["--collect-only", "-q", "--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=8", *gate_args]
+    result = gate_dir.runpytest(*args, "--reruns", "2")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(["encoder-gate: pytest-rerunfailures' reruns (--reruns 2) are kept off the 2 "
+                                 "cells that time backends: one timed again until it passes would let a real "
+                                 "slowdown through about twice as often*"])
+    marks = [line for line in result.stdout.lines if line.startswith("MARK")]
+    assert len(marks) == 2 and all(line.endswith("{'reruns': 0}") for line in marks), marks
+    forced = gate_dir.runpytest(*args, "--force-reruns", "1")
+    forced.stdout.fnmatch_lines(["encoder-gate: pytest-rerunfailures reruns the 2 cells that time backends "
+                                 "(--force-reruns 1, which no mark overrides)*run the benchmarks without it"])
+    assert all(line.endswith("None") for line in forced.stdout.lines if line.startswith("MARK"))
+    quiet = gate_dir.runpytest(*args)
+    assert "rerunfailures" not in quiet.stdout.str()

@@ -112,6 +112,30 @@ def is_model_only_cell(item: pytest.Item) -> bool:
     return is_benchmark(item) and getattr(item, "originalname", item.name) == GATE_CASE["originalname"]
 
 
+def keep_from_reruns(config: pytest.Config, cells: Sequence[pytest.Item]) -> str | None:
+    """pytest-rerunfailures' reruns (`--reruns N` in a project's addopts, a `flaky` mark) kept off the
+    cells that time backends, and a line saying so; None where it reruns nothing. A speed cell timed
+    again until it passes lets a real slowdown through more often than the rate its rounds were sized
+    for: caught with 80% power by one look, with one rerun it passes 36% of the time, not 20%. (The
+    mark put first is the closest one, which rerunfailures reads before its option.)"""
+    if not cells or not config.pluginmanager.hasplugin("rerunfailures"):
+        return None
+    reruns = config.getoption("reruns", None) or 0
+    forced = config.getoption("force_reruns", None)  # rerunfailures 15 on: over every mark, or added to it
+    if not reruns and not forced and not any(cell.get_closest_marker("flaky") for cell in cells):
+        return None
+    why = ("one timed again until it passes would let a real slowdown through about twice as often (36% "
+           "against 20% at 80% power, one rerun)")
+    if forced or config.getoption("reruns_mode", None) == "append":
+        how = f"--force-reruns {forced}" if forced else "--reruns-mode append"
+        return (f"encoder-gate: pytest-rerunfailures reruns the {len(cells)} cells that time backends "
+                f"({how}, which no mark overrides): {why}; run the benchmarks without it")
+    for cell in cells:
+        cell.add_marker(pytest.mark.flaky(reruns=0), append=False)
+    return (f"encoder-gate: pytest-rerunfailures' reruns (--reruns {reruns}) are kept off the {len(cells)} "
+            f"cells that time backends: {why}")
+
+
 def in_gate_sweep(item: pytest.Item) -> bool:
     params = item.callspec.params  # type: ignore[attr-defined]
     return (getattr(item, "originalname", item.name) == GATE_CASE["originalname"]
@@ -269,6 +293,8 @@ class BenchPlugin:
                                                      self.session.config.budget, settings.texts)
                 messages.append(bench_estimate.estimate(records, self._cases.values(), bounds).message(what))
         self._cells = {item.nodeid for item in items if times_backends(item)}
+        if kept := keep_from_reruns(config, [item for item in items if times_backends(item)]):
+            messages.append(kept)
         if self.session.config.budget is not None:
             config.stash[BUDGET] = TimeBudget(self.session.config.budget, len(self._cells))
             messages.append(config.stash[BUDGET].plan_line())
