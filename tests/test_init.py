@@ -576,6 +576,8 @@ def test_a_stdout_that_cannot_be_written_fails_in_one_line(
 @pytest.mark.parametrize(("addopts", "said"), [
     ('"-p no:encoder_gate"', "disables the encoder_gate plugin"),
     ('["--benchmark-disable"]', "turns pytest-benchmark's timing off"),
+    ('"--benchmark-skip"', "skips every benchmark: the workflow's `pytest accuracy benchmarks` times no "
+     "speed"),
     ('"-n auto --dist worksteal"', "runs pytest-xdist: pytest-benchmark times nothing under it"),
     ('["--cov=src", "--cov-report=xml"]', "runs coverage's tracer in every session: the benchmarks refuse "
      "to be timed under it, each failing (a tracer reads every speedup high); add --no-cov to the "

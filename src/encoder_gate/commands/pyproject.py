@@ -110,6 +110,8 @@ ADDOPTS_PROBLEMS = (
      "fails for want of its fixtures (backend, backend_evaluation); remove it there"),
     (("--benchmark-disable",), "turns pytest-benchmark's timing off: `pytest benchmarks` times nothing, "
      "and the speed gate fails saying it checked nothing; remove it there"),
+    (("--benchmark-skip",), "skips every benchmark: the workflow's `pytest accuracy benchmarks` times no "
+     "speed cell (--benchmark-only lifts it, but skips the accuracy tests); remove it there"),
     (("-n", "--numprocesses", "--dist"), "runs pytest-xdist: pytest-benchmark times nothing under it, and "
      "the speed gate fails saying so (run the self-tests with -n on the command line instead); remove it "
      "there"),
