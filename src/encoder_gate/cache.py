@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 
+from encoder_gate.environment import SHARED_MODULES
 from encoder_gate.errors import DiskFull
 
 MANIFEST = "encoder-gate-manifest.json"
@@ -125,10 +126,6 @@ def key_of(parts: Mapping[str, object]) -> str:
     return hashlib.sha256(blob).hexdigest()[:20]
 
 
-#: Names that stand for a module several distributions install, with the others known to: a GPU
-#: machine's `onnxruntime` module is onnxruntime-gpu's (onnxruntime-directml's, -openvino's on others,
-#: which importlib's map of the installed distributions adds; they must not be installed together).
-SAME_MODULE = {"onnxruntime": ("onnxruntime-gpu",)}
 
 
 @functools.cache
@@ -148,8 +145,11 @@ def installed_version(dist: str) -> str | None:
     after, and every cache key names them (toolchain_versions). Read each time, a gate session asked
     importlib for about 95 versions, 2 ms each, and a process's first `onnxruntime` walked every
     installed distribution's files (0.29 s; AVX2-only AMD EPYC, 2026-11-29)."""
-    providers = dict.fromkeys((dist, *SAME_MODULE.get(dist, ()),
-                               *(module_distributions(dist) if dist in SAME_MODULE else ())))
+    # a name that stands for a module several distributions install (environment.SHARED_MODULES): a GPU
+    # machine's `onnxruntime` module is onnxruntime-gpu's (onnxruntime-directml's, -openvino's on others,
+    # which importlib's map of the installed distributions adds; they must not be installed together)
+    providers = dict.fromkeys((dist, *SHARED_MODULES.get(dist, ()),
+                               *(module_distributions(dist) if dist in SHARED_MODULES else ())))
     found = []
     for provider in providers:
         try:

@@ -64,8 +64,9 @@ def outside_the_window(distribution: str = DISTRIBUTION) -> list[str]:
     return problems
 
 
-#: Modules that two distributions ship, each the files of the other: pip records the shared files
-#: under both, so uninstalling one removes them from under the other.
+#: Modules that more than one distribution ships, each the files of the others: pip records the shared
+#: files under each, so uninstalling one removes them from under the other; and the installed version
+#: of such a module is each one's (cache.installed_version).
 SHARED_MODULES = {"onnxruntime": ("onnxruntime", "onnxruntime-gpu")}
 #: The install that makes such a module whole again, after both are uninstalled (pip takes an extra
 #: of the installed encoder-gate as it is, wherever it was installed from: checked with pip 23.2)
