@@ -432,3 +432,39 @@ def test_reruns_are_kept_off_the_cells_that_time_backends(gate_dir: pytest.Pytes
     assert all(line.endswith("None") for line in forced.stdout.lines if line.startswith("MARK"))
     quiet = gate_dir.runpytest(*args)
     assert "rerunfailures" not in quiet.stdout.str()
+
+
+def test_a_session_under_a_tracer_is_refused_before_anything_is_built(gate_dir: pytest.Pytester,
+                                                                      gate_args: list[str], tmp_path: Path):
+    """pytest-cov's --cov in addopts: a session with cells that time backends is refused at its start,
+    naming the tracer and --no-cov, before a backend is built or loaded (a cold cache stays without
+    one; it had built and loaded all of them, 58 s on a 2-layer model, to fail each cell after). The
+    tracer here is a stand-in hook set for the session. A smoke run, which keeps no figure, is not."""
+    gate_dir.makepyfile(test_speed=BENCHMARKS)
+    gate_dir.makeconftest('''
+        import sys
+
+        def hook(*_args):
+            return None
+
+        def pytest_sessionstart(session):
+            sys.settrace(hook)
+
+        def pytest_sessionfinish(session):
+            sys.settrace(None)
+    ''')
+    cache = tmp_path / "cold"
+    args = [a for a in gate_args if not a.startswith("--gate-cache-dir")]
+    result = gate_dir.runpytest("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=8",
+                                f"--gate-cache-dir={cache}", *args)
+    assert sys.gettrace() is None
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    result.stderr.fnmatch_lines(["*encoder-gate: not timed: Python trace hook (conftest.hook) is active in "
+                                 "this thread*--no-cov*"])
+    assert not any(cache.glob("onnx-fp32-*")) and not any(cache.glob("model-*")), result.stdout.str()[:3000]
+    # a smoke run (--benchmark-disable: each cell once, nothing timed or kept) may run under one
+    smoke = gate_dir.runpytest("--gate-backends=torch,onnx-fp32", "--gate-batch-sizes=8",
+                               "--benchmark-disable", *gate_args)
+    assert sys.gettrace() is None
+    assert smoke.ret == pytest.ExitCode.OK, smoke.stdout.str()[-2000:]
+    smoke.assert_outcomes(passed=2)

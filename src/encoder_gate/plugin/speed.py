@@ -80,7 +80,7 @@ from encoder_gate.speed.results import (
     results_from_json,
     speedups_document,
 )
-from encoder_gate.speed.rounds import clock_for
+from encoder_gate.speed.rounds import clock_for, untraced
 from encoder_gate.speed.rules import extra_rounds_needed
 from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE, BenchSettings, settings_from_env
 
@@ -201,6 +201,7 @@ class BenchPlugin:
         self._finished: list[str] = []  # nodeids of the benchmarks whose teardown has been reported
         self._charged: dict[str, float] = {}  # nodeid -> the seconds of its timing the budget charged
         self._cells: set[str] = set()  # nodeids of the speed cells the timing budget is shared among
+        self._will_time = False  # whether a collected cell will time backends (pytest_collection_finish)
         self._call_seconds: dict[str, float] = {}  # nodeid -> its call's seconds, charged at teardown
 
     def clock_lines(self, config: pytest.Config) -> list[str]:
@@ -293,6 +294,10 @@ class BenchPlugin:
                                                      self.session.config.budget, settings.texts)
                 messages.append(bench_estimate.estimate(records, self._cases.values(), bounds).message(what))
         self._cells = {item.nodeid for item in items if times_backends(item)}
+        # what will be timed: a benchmark under --benchmark-disable runs once untimed (a smoke run,
+        # which may well run under coverage); a vs-base cell times whatever pytest-benchmark does
+        self._will_time = any(times_backends(item) and not (uses_benchmark(item) and timing_off(config))
+                              for item in items)
         if kept := keep_from_reruns(config, [item for item in items if times_backends(item)]):
             messages.append(kept)
         if self.session.config.budget is not None:
@@ -325,6 +330,18 @@ class BenchPlugin:
             return []
         message = self.config.stash.get(ESTIMATE, None)
         return [*self.clock_lines(self.config), *(message.splitlines() if message else [])]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """A session whose cells time backends, under a tracer (pytest-cov's --cov in addopts): refused
+        here, before the session's own collection_finish builds every backend (it had built and loaded
+        all of them, 58 s on a 2-layer model, to fail each cell after); the round loop asks again, for
+        a tracer set later (speed.rounds.untraced)."""
+        if self._will_time and not hasattr(session.config, "workerinput"):  # (a worker's: the round loop's)
+            try:
+                untraced()
+            except GateError as exc:
+                raise pytest.UsageError(f"encoder-gate: {exc}") from None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         budget = self.config.stash.get(BUDGET, None)

@@ -109,13 +109,15 @@ def record_round(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[]
 
 def run_rounds(cell: Cell, base_run: Callable[[], object], pr_run: Callable[[], object],
                rng: np.random.Generator, rounds: int, *, before: Callable[[], None] | None = None,
-               stop: Callable[[Cell], bool] | None = None) -> None:
+               stop: Callable[[Cell], bool] | None = None, kept: bool = True) -> None:
     """The one round loop, of the sweep's cells (pilot, timed and extra rounds) and the A/B's:
     up to `rounds` more rounds of `cell` (:func:`record_round`), `before` each one after the
     first of the cell (a reopen of each side), ending after a round where `stop(cell)` says so
     (a look that decides, a budget spent). A GateError where a tracer would time itself into
-    every round (:func:`untraced`)."""
-    untraced()
+    every round (:func:`untraced`), unless the figures are not `kept` (a smoke run under
+    --benchmark-disable, which may well run under coverage)."""
+    if kept:
+        untraced()
     for _ in range(rounds):
         if before is not None and cell.rounds:
             before()

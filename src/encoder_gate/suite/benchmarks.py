@@ -115,7 +115,8 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     clock = clock_for(gate_session.config.threads, device)
     if not bench_settings.paired or backend.name == REFERENCE_BACKEND or reference is None:
         alone = Cell(clock=clock, texts=len(texts))  # its rounds on the gate's clock, for the save
-        untraced()  # as run_rounds; not in one_round, which --benchmark-cprofile calls again under cProfile
+        if not getattr(benchmark, "disabled", False):  # as run_rounds (not in one_round, which
+            untraced()  # --benchmark-cprofile calls again under cProfile); a smoke run may run under one
 
         def one_round() -> int:
             alone.add("pr", *timed(lambda: run_on(backend)))
@@ -138,7 +139,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     # under --benchmark-disable (or xdist) pytest-benchmark times nothing: one call, no pilot
     pilot = bench_settings.rounds if target > 0 and not getattr(benchmark, "disabled", False) else 0
     pilot_started, use = time.perf_counter(), cpu_use()
-    run_rounds(cell, torch_arm, backend_arm, rng, pilot)
+    run_rounds(cell, torch_arm, backend_arm, rng, pilot, kept=bool(pilot))
     total, cut = bench_settings.rounds, False
     if pilot:
         total = rounds_for_width(_width(cell), pilot, target, max(MAX_ROUNDS, pilot))
@@ -156,7 +157,7 @@ def test_model_only(benchmark, backend, gate_session, backend_tokenizer, bench_c
     # pytest-benchmark holds them (keep_rounds below), not a timing of its own: it is handed one
     # call that gives the batch count. Under --benchmark-disable (or xdist) one round, nothing kept.
     disabled = getattr(benchmark, "disabled", False)
-    run_rounds(cell, torch_arm, backend_arm, rng, 1 if disabled else max(1, total - pilot))
+    run_rounds(cell, torch_arm, backend_arm, rng, 1 if disabled else max(1, total - pilot), kept=not disabled)
     assert benchmark.pedantic(lambda: len(plan.batches), rounds=1, warmup_rounds=0,
                               iterations=1) == len(plan.batches)
     if getattr(benchmark, "stats", None) is None:  # --benchmark-disable: nothing timed to record
