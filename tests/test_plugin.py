@@ -389,6 +389,12 @@ def test_a_parent_config_that_moves_the_rootdir_off_the_table_is_a_usage_error(
                                  "-n", "2", "-k", "drift_max")
     assert workers.ret == pytest.ExitCode.TESTS_FAILED, workers.stdout.str()[-2000:]
     workers.stdout.fnmatch_lines(["*no [[]tool.encoder-gate[]] table in *bundled default model*"])
+    # run, not collected only: refused before a model is resolved or a file built (pytest runs
+    # collection_finish after the refusal: it had trained the default model and built three files)
+    cold = pytester.path / "cold"
+    run = pytester.runpytest("project/accuracy", "-q", f"--gate-cache-dir={cold}", "-p", "no:cacheprovider")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR, run.stdout.str()[-2000:]
+    assert not cold.exists() or not any(cold.iterdir()), sorted(cold.iterdir())
     named = pytester.runpytest(*args, "--gate-model=tiny", "--gate-backends=torch")
     assert named.ret == pytest.ExitCode.OK, named.stdout.str()[-2000:]
     with (project / "pyproject.toml").open("a") as f:

@@ -33,7 +33,7 @@ from encoder_gate.backends.registry import check_prebuilt_files
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
 from encoder_gate.data.datasets import load_texts
-from encoder_gate.decision import check_waiver_labels, check_waivers
+from encoder_gate.decision import check_waivers
 from encoder_gate.documents import ACCURACY_FILE
 from encoder_gate.environment import half_removed, outside_the_window
 from encoder_gate.errors import (
@@ -46,11 +46,12 @@ from encoder_gate.errors import (
 )
 from encoder_gate.models.loading import check_complete
 from encoder_gate.models.spec import check_weights
-from encoder_gate.plugin import ab, applicable, baseline, bench_fixtures, fixtures
+from encoder_gate.plugin import ab, applicable, baseline, bench_fixtures, fixtures, refusals
 from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.forecast import say_forecast
 from encoder_gate.plugin.options import OPTIONS, add_options, backends_narrowed, other_model
 from encoder_gate.plugin.outcomes import CHECKED_NOTHING, OutcomeCounter, nothing_checked, verdict_summary
+from encoder_gate.plugin.refusals import no_table, refused, unknown_waiver_label
 from encoder_gate.plugin.stash import (
     BACKEND_PARAMS,
     BACKEND_PROPERTY,
@@ -151,6 +152,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(bench_fixtures, "encoder-gate-bench-fixtures")
     config.pluginmanager.register(bench_plugin.BenchPlugin(config, session), "encoder-gate-bench")
     config.pluginmanager.register(OutcomeCounter(config), "encoder-gate-outcomes")
+    config.pluginmanager.register(refusals, "encoder-gate-refusals")
 
 
 def _given_once(args: Sequence[str]) -> None:
@@ -331,42 +333,12 @@ SUITE = "encoder_gate.suite"
 CHECKS_MODULE = "encoder_gate.suite.checks"
 
 
-def _unknown_waiver_label(config: pytest.Config) -> str | None:
-    """Why a waiver of one label cannot apply: the model has no such label (check_waiver_labels). Read
-    once the model resolves (a model that cannot: its tests say why)."""
-    state = config.stash.get(SESSION_KEY, None)
-    if state is None or not any(w.label for w in state.config.waivers):
-        return None
-    try:
-        check_waiver_labels(state.config.waivers, state.model.label_names)
-    except GateError as exc:
-        return f"encoder-gate: {exc}"
-    return None
-
-
-def _no_table(config: pytest.Config, items: list[pytest.Item]) -> str | None:
-    """Why this session must not run: it collected the shipped suite, names no model on the
-    command line, and pytest's rootdir has no [tool.encoder-gate] table. A parent directory's
-    pytest.ini (a monorepo) moves the rootdir away from the project's pyproject.toml, and the
-    session would then gate the bundled default model, passing, instead of the user's."""
-    suite = [i for i in items if getattr(getattr(i, "function", None), "__module__", "").startswith(SUITE)]
-    if not suite or config.getoption("gate_model") is not None or read_pyproject_table(config.rootpath):
-        return None
-    found = config.inipath or "no config file"
-    return (f"encoder-gate: no [tool.encoder-gate] table in {config.rootpath / 'pyproject.toml'}: that is "
-            f"pytest's rootdir (from {found}), so this session would gate the bundled default model, not "
-            "yours. A parent directory's pytest.ini or pyproject.toml can move the rootdir: add "
-            "[tool.pytest.ini_options] to your project's pyproject.toml (`encoder-gate init` does), or run "
-            "pytest with --rootdir=PROJECT -c PROJECT/pyproject.toml; pass --gate-model to gate a model "
-            "without a table.")
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse a session that would gate the wrong model (`_no_table`); leave out the checks that
+    """Refuse a session that would gate the wrong model (`refusals.no_table`); leave out the checks that
     cannot apply to this model; tag each per-backend test with its backend (reports carry the
     tag, also from xdist workers)."""
-    why = _no_table(config, items) or _unknown_waiver_label(config)
+    why = no_table(config, items, SUITE) or unknown_waiver_label(config)
     if not why:
         try:  # the first to judge by the resolved model's bounds: one it refuses is refused here, once
             applicable.leave_out(config, items)
@@ -398,7 +370,7 @@ def _once_per_sharded_session(config: pytest.Config, items: list[pytest.Item]) -
         config.hook.pytest_deselected(items=once)
 
 
-#: Why an xdist worker's session must not run (`_no_table`, `_unknown_waiver_label`): each test
+#: Why an xdist worker's session must not run (`refusals.no_table`, `unknown_waiver_label`): each test
 #: fails with it at setup.
 NO_TABLE = pytest.StashKey[str]()
 
@@ -407,6 +379,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Plan when each backend's runner goes (after the last test that uses it, in the final order),
     and whether runners are built at the timed `threads` or, when nothing is timed, `eval_threads`."""
     config = session.config
+    if refused(config):  # pytest runs this hook after a usage error of collection too: it ran nothing,
+        return  # and, as one at its start, builds, trains and marks nothing (refusals.py)
     config.stash[RELEASE_AFTER] = release_points(session.items)
     config.stash[GATE_COLLECTED] = any(map(is_gate_test, session.items))
     if config.stash[GATE_COLLECTED]:
@@ -497,7 +471,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Any:
     """A GateError in a fixture (a build, a dataset) is one clean line, as everywhere else; in an
-    xdist worker whose session gates the wrong model (`_no_table`), every test fails saying so."""
+    xdist worker whose session gates the wrong model (`refusals.no_table`), every test fails saying so."""
     why = item.config.stash.get(NO_TABLE, None)
     if why:
         pytest.fail(why, pytrace=False)
