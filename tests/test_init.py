@@ -595,6 +595,24 @@ def test_addopts_that_keep_the_gate_from_running_are_warned_of(tmp_path: Path, m
     assert not any("addopts" in w for w in init(tmp_path, force=True).warnings)
 
 
+def test_addopts_of_the_config_file_pytest_reads_are_warned_of_wherever_it_is(tmp_path: Path,
+                                                                              model_dir: Path) -> None:
+    """Only pyproject.toml's addopts were read: a project whose pytest config is its pytest.ini (which
+    pytest reads first) or setup.cfg kept `--cov` there without a word. The file pytest reads is
+    named; a pyproject.toml beside a pytest.ini is not the one read."""
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-q"\n')
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --cov=src\n    --benchmark-skip\n")
+    warned = [w for w in init(tmp_path).warnings if "addopts" in w]
+    assert [w.split(", which")[0] for w in warned] == ["pytest.ini's [pytest] addopts has --benchmark-skip",
+                                                       "pytest.ini's [pytest] addopts has --cov=src"]
+    (tmp_path / "pytest.ini").unlink()
+    (tmp_path / "pyproject.toml").unlink()
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = x\n\n[tool:pytest]\n"
+                                        "addopts = -p no:encoder_gate\n")
+    warned = [w for w in init(tmp_path, force=True).warnings if "addopts" in w]
+    assert len(warned) == 1 and warned[0].startswith("setup.cfg's [tool:pytest] addopts has no:encoder_gate")
+
+
 def test_init_in_a_subdirectory_of_a_git_repository_says_to_run_it_at_the_root(tmp_path: Path) -> None:
     """`init services/clf` in a monorepo wrote services/clf/.github/workflows/encoder-gate.yml, which
     GitHub never runs, and said "commit the files above"."""

@@ -224,7 +224,7 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     uninstalled = uninstalled_note(root)  # before init writes its own pyproject.toml table
     if uninstalled:
         warnings.append(uninstalled)
-    warnings.extend(addopts_problems(old))
+    warnings.extend(addopts_problems(old, root))
     for rel, content in contents.items():
         path = root / rel
         if path.is_dir():

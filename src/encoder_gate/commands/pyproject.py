@@ -121,15 +121,42 @@ ADDOPTS_PROBLEMS = (
 )
 
 
-def addopts_problems(pyproject_text: str | None) -> list[str]:
-    """What in `[tool.pytest.ini_options] addopts` keeps the gate from running as init's workflow runs
-    it (pytest reads addopts into every session, the workflow's too), one line each."""
+def pytest_addopts(root: Path, pyproject_text: str | None) -> tuple[str, Any]:
+    """The addopts of the config file pytest reads in `root` (the first of pytest.ini, .pytest.ini,
+    pyproject.toml with [tool.pytest.ini_options], tox.ini with [pytest], setup.cfg with
+    [tool:pytest]), named with its table: ("pytest.ini's [pytest]", "--cov=src"); ("", None) where
+    none is there. A string, or pyproject's list."""
+    import configparser
+
+    for name, section in (("pytest.ini", "pytest"), (".pytest.ini", "pytest"), (PYPROJECT, ""),
+                          ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+        if name == PYPROJECT:
+            tool = _parse(pyproject_text, PYPROJECT).get("tool", {}) if pyproject_text else {}
+            ini = (tool.get("pytest") or {}).get("ini_options") if isinstance(tool, dict) else None
+            if isinstance(ini, dict):
+                return f"{PYPROJECT}'s [tool.pytest.ini_options]", ini.get("addopts")
+            continue
+        path = root / name
+        if not path.is_file():
+            continue
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            return "", None  # pytest says what is wrong with it
+        if parser.has_section(section) or name.endswith("pytest.ini"):  # pytest.ini counts even empty
+            return f"{name}'s [{section}]", parser.get(section, "addopts", fallback=None)
+    return "", None
+
+
+def addopts_problems(pyproject_text: str | None, root: Path) -> list[str]:
+    """What in the addopts of the project's pytest config file in `root` (:func:`pytest_addopts`:
+    pytest.ini's, pyproject.toml's, ...) keeps the gate from running as init's workflow runs it
+    (pytest reads addopts into every session, the workflow's too), one line each."""
     import itertools
     import shlex
 
-    tool = _parse(pyproject_text, PYPROJECT).get("tool", {}) if pyproject_text else {}
-    ini = ((tool.get("pytest") or {}).get("ini_options") or {}) if isinstance(tool, dict) else {}
-    opts = ini.get("addopts") if isinstance(ini, dict) else None
+    where, opts = pytest_addopts(root, pyproject_text)
     try:
         words = shlex.split(opts) if isinstance(opts, str) else [str(w) for w in opts or ()]
     except ValueError:
@@ -140,7 +167,7 @@ def addopts_problems(pyproject_text: str | None) -> list[str]:
         found = next((w for w in [*words, *joined] if w in spellings or
                       any(w.startswith(f"{s}=") for s in spellings if s.startswith("--"))), None)
         if found is not None:
-            out.append(f"pyproject.toml's [tool.pytest.ini_options] addopts has {found}, which {what}")
+            out.append(f"{where} addopts has {found}, which {what}")
     return out
 
 
