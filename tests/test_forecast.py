@@ -338,6 +338,10 @@ def test_a_pytest_timeout_shorter_than_the_builds_is_said_with_the_mark_that_lif
                                           "-k", "ini")
     option.assert_outcomes(failed=1)
     option.stdout.fnmatch_lines(["*assert 5.0 == 20*"])
+    off = pytester.runpytest_inprocess("-p", "no:encoder_gate", "-p", "no:cacheprovider", "--timeout", "0",
+                                       "-k", "ini")  # --timeout 0 turns the ini's limit off
+    off.assert_outcomes(failed=1)
+    off.stdout.fnmatch_lines(["*assert None == 20*"])
     (pytester.path / "conftest.py").unlink()
     pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
     pytester.makepyfile(test_limits='''

@@ -611,6 +611,16 @@ def test_addopts_of_the_config_file_pytest_reads_are_warned_of_wherever_it_is(tm
                                         "addopts = -p no:encoder_gate\n")
     warned = [w for w in init(tmp_path, force=True).warnings if "addopts" in w]
     assert len(warned) == 1 and warned[0].startswith("setup.cfg's [tool:pytest] addopts has no:encoder_gate")
+    # pytest 9's own TOML forms: pytest.toml first of all, and pyproject.toml's native [tool.pytest]
+    (tmp_path / "pytest.toml").write_text('[pytest]\naddopts = ["--cov=src"]\n')
+    warned = [w for w in init(tmp_path, force=True).warnings if "addopts" in w]
+    assert len(warned) == 1 and warned[0].startswith("pytest.toml's [pytest] addopts has --cov=src")
+    (tmp_path / "pytest.toml").unlink()
+    (tmp_path / "setup.cfg").unlink()
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest]\naddopts = ["--benchmark-disable"]\n')
+    warned = [w for w in init(tmp_path, force=True).warnings if "addopts" in w]
+    assert len(warned) == 1
+    assert warned[0].startswith("pyproject.toml's [tool.pytest] addopts has --benchmark-disable")
 
 
 def test_init_in_a_subdirectory_of_a_git_repository_says_to_run_it_at_the_root(tmp_path: Path) -> None:

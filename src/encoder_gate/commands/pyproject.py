@@ -91,8 +91,8 @@ PIN_ROOTDIR = ("[tool.pytest.ini_options]\n"
 def configures_pytest(root: Path, pyproject_text: str | None) -> bool:
     """Whether a file in `root` is a pytest config file (pytest looks for these in each directory,
     in this order, and the first one makes that directory the rootdir)."""
-    if (root / "pytest.ini").is_file() or (root / ".pytest.ini").is_file():
-        return True
+    if any((root / name).is_file() for name in ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini")):
+        return True  # (pytest.toml: pytest 9's, read first)
     if pyproject_text is not None:
         tool = _parse(pyproject_text, PYPROJECT).get("tool", {})
         if isinstance(tool, dict) and "pytest" in tool:
@@ -122,28 +122,41 @@ ADDOPTS_PROBLEMS = (
 
 
 def pytest_addopts(root: Path, pyproject_text: str | None) -> tuple[str, Any]:
-    """The addopts of the config file pytest reads in `root` (the first of pytest.ini, .pytest.ini,
-    pyproject.toml with [tool.pytest.ini_options], tox.ini with [pytest], setup.cfg with
+    """The addopts of the config file pytest reads in `root`, in pytest's order (pytest 9's
+    pytest.toml and .pytest.toml; pytest.ini, .pytest.ini; pyproject.toml with [tool.pytest] (pytest
+    9's native table) or [tool.pytest.ini_options]; tox.ini with [pytest]; setup.cfg with
     [tool:pytest]), named with its table: ("pytest.ini's [pytest]", "--cov=src"); ("", None) where
-    none is there. A string, or pyproject's list."""
+    none is there. A string, or a TOML list."""
     import configparser
 
-    for name, section in (("pytest.ini", "pytest"), (".pytest.ini", "pytest"), (PYPROJECT, ""),
-                          ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+    for name, section in (("pytest.toml", "pytest"), (".pytest.toml", "pytest"), ("pytest.ini", "pytest"),
+                          (".pytest.ini", "pytest"), (PYPROJECT, ""), ("tox.ini", "pytest"),
+                          ("setup.cfg", "tool:pytest")):
         if name == PYPROJECT:
             tool = _parse(pyproject_text, PYPROJECT).get("tool", {}) if pyproject_text else {}
-            ini = (tool.get("pytest") or {}).get("ini_options") if isinstance(tool, dict) else None
-            if isinstance(ini, dict):
-                return f"{PYPROJECT}'s [tool.pytest.ini_options]", ini.get("addopts")
-            continue
+            table = tool.get("pytest") if isinstance(tool, dict) else None
+            if not isinstance(table, dict) or not table:
+                continue
+            native = {k: v for k, v in table.items() if k != "ini_options"}
+            if native:
+                return f"{PYPROJECT}'s [tool.pytest]", native.get("addopts")
+            ini = table.get("ini_options")
+            opts = ini.get("addopts") if isinstance(ini, dict) else None
+            return f"{PYPROJECT}'s [tool.pytest.ini_options]", opts
         path = root / name
         if not path.is_file():
             continue
+        if name.endswith(".toml"):  # always the source, even empty
+            try:
+                table = tomllib.loads(path.read_text(encoding="utf-8")).get(section, {})
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                return "", None  # pytest says what is wrong with it
+            return f"{name}'s [{section}]", table.get("addopts") if isinstance(table, dict) else None
         parser = configparser.ConfigParser(interpolation=None)
         try:
             parser.read(path, encoding="utf-8")
         except (configparser.Error, UnicodeDecodeError):
-            return "", None  # pytest says what is wrong with it
+            return "", None
         if parser.has_section(section) or name.endswith("pytest.ini"):  # pytest.ini counts even empty
             return f"{name}'s [{section}]", parser.get(section, "addopts", fallback=None)
     return "", None

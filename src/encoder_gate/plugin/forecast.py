@@ -56,7 +56,9 @@ def timeout_of(config: pytest.Config, items: Sequence[pytest.Item]) -> float | N
         ini = config.getini("timeout")
     except ValueError:  # no `timeout` ini key: pytest-timeout is not installed
         return None
-    default = config.getoption("timeout", None) or os.environ.get("PYTEST_TIMEOUT") or ini
+    default = config.getoption("timeout", None)  # --timeout 0 turns it off: the first given decides
+    if default is None:
+        default = os.environ.get("PYTEST_TIMEOUT") or ini
     limits = []
     for item in items:
         mark = item.get_closest_marker("timeout")

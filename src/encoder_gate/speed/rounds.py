@@ -138,8 +138,8 @@ def untraced() -> None:
 
 
 def tracer() -> str | None:
-    """What traces or profiles this thread's Python, named as it is known ("coverage's tracer
-    (coverage.tracer.CTracer)"), or None: sys.settrace's and sys.setprofile's hooks (coverage's
+    """What traces or profiles this thread's Python, named as it is known ("coverage's Python trace
+    hook (coverage.CTracer)"), or None: sys.settrace's and sys.setprofile's hooks (coverage's
     C and Python tracers, a debugger, a profiler), and on Python 3.12 and later a sys.monitoring
     tool with events on (coverage's sysmon core). A line trace costs each Python line, which torch
     eager runs many of and ONNX Runtime none: pytest-cov's --cov in a project's addopts timed the
