@@ -126,8 +126,6 @@ def key_of(parts: Mapping[str, object]) -> str:
     return hashlib.sha256(blob).hexdigest()[:20]
 
 
-
-
 @functools.cache
 def module_distributions(module: str) -> tuple[str, ...]:
     """The installed distributions that provide `module`, sorted (importlib's own map)."""

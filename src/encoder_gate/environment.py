@@ -101,7 +101,13 @@ def half_removed(module: str = "onnxruntime") -> list[str]:
     said = f" (still installed, by pip's records: {', '.join(still)})" if still else ""
     return [f"the {module} module in {where} is half removed, no __init__.py{said}: {' and '.join(dists)} "
             "ship the same files, and uninstalling one of them removes what the other needs. Uninstall "
-            f"both, then install one: pip uninstall -y {' '.join(dists)} && pip install {again}"]
+            f"both, then install one: {reinstall(module, again)}"]
+
+
+def reinstall(module: str, install: str) -> str:
+    """The command that makes a module several builds ship whole again (:data:`SHARED_MODULES`):
+    every build uninstalled, then `install` (uninstalling one alone leaves it half removed)."""
+    return f"pip uninstall -y {' '.join(SHARED_MODULES.get(module, (module,)))} && pip install {install}"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.environment import half_removed
+from encoder_gate.environment import half_removed, reinstall
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NoKernelsOnDevice
 
 
@@ -39,9 +39,9 @@ def providers_for(device: str) -> list[str]:
                 f"(available: {', '.join(ort.get_available_providers())})")
         if twice := installed_twice():
             raise DeviceUnavailable(
-                f"{said}: {twice}. Uninstall both, then install the GPU extra alone: pip uninstall -y "
-                "onnxruntime onnxruntime-gpu && pip install 'encoder-gate[gpu]' (uninstalling onnxruntime "
-                "alone leaves the module half removed), or use --gate-device cpu.")
+                f"{said}: {twice}. Uninstall both, then install the GPU extra alone: "
+                f"{reinstall('onnxruntime', repr('encoder-gate[gpu]'))} (uninstalling onnxruntime alone "
+                "leaves the module half removed), or use --gate-device cpu.")
         raise DeviceUnavailable(
             f"{said}. Install the GPU extra "
             "(pip install 'encoder-gate[gpu]', which uses onnxruntime-gpu; uninstall onnxruntime "

@@ -88,18 +88,31 @@ PIN_ROOTDIR = ("[tool.pytest.ini_options]\n"
                "# pytest.ini cannot move it away from [tool.encoder-gate]\n")
 
 
+#: The files pytest reads its configuration from, in the order it looks for them in a directory, each
+#: with the table that holds it: pytest.toml and .pytest.toml (pytest 9's) and pytest.ini and
+#: .pytest.ini are the source even without it; pyproject.toml's is [tool.pytest] (pytest 9's native
+#: table) or [tool.pytest.ini_options] (its own branch below).
+PYTEST_CONFIG_FILES = (("pytest.toml", "pytest"), (".pytest.toml", "pytest"), ("pytest.ini", "pytest"),
+                       (".pytest.ini", "pytest"), (PYPROJECT, "tool.pytest"), ("tox.ini", "pytest"),
+                       ("setup.cfg", "tool:pytest"))
+
+
+def _always_the_source(name: str) -> bool:
+    return name.endswith((".toml", "pytest.ini")) and name != PYPROJECT
+
+
 def configures_pytest(root: Path, pyproject_text: str | None) -> bool:
     """Whether a file in `root` is a pytest config file (pytest looks for these in each directory,
     in this order, and the first one makes that directory the rootdir)."""
-    if any((root / name).is_file() for name in ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini")):
-        return True  # (pytest.toml: pytest 9's, read first)
-    if pyproject_text is not None:
-        tool = _parse(pyproject_text, PYPROJECT).get("tool", {})
-        if isinstance(tool, dict) and "pytest" in tool:
-            return True
-    for name, section in (("tox.ini", "[pytest]"), ("setup.cfg", "[tool:pytest]")):
+    for name, section in PYTEST_CONFIG_FILES:
+        if name == PYPROJECT:
+            tool = _parse(pyproject_text, PYPROJECT).get("tool", {}) if pyproject_text is not None else {}
+            if isinstance(tool, dict) and "pytest" in tool:
+                return True
+            continue
         path = root / name
-        if path.is_file() and any(line.strip() == section for line in path.read_text().splitlines()):
+        if path.is_file() and (_always_the_source(name) or any(
+                line.strip() == f"[{section}]" for line in path.read_text().splitlines())):
             return True
     return False
 
@@ -129,9 +142,7 @@ def pytest_addopts(root: Path, pyproject_text: str | None) -> tuple[str, Any]:
     none is there. A string, or a TOML list."""
     import configparser
 
-    for name, section in (("pytest.toml", "pytest"), (".pytest.toml", "pytest"), ("pytest.ini", "pytest"),
-                          (".pytest.ini", "pytest"), (PYPROJECT, ""), ("tox.ini", "pytest"),
-                          ("setup.cfg", "tool:pytest")):
+    for name, section in PYTEST_CONFIG_FILES:
         if name == PYPROJECT:
             tool = _parse(pyproject_text, PYPROJECT).get("tool", {}) if pyproject_text else {}
             table = tool.get("pytest") if isinstance(tool, dict) else None
@@ -146,7 +157,7 @@ def pytest_addopts(root: Path, pyproject_text: str | None) -> tuple[str, Any]:
         path = root / name
         if not path.is_file():
             continue
-        if name.endswith(".toml"):  # always the source, even empty
+        if name.endswith(".toml"):  # pytest 9's files: TOML
             try:
                 table = tomllib.loads(path.read_text(encoding="utf-8")).get(section, {})
             except (tomllib.TOMLDecodeError, UnicodeDecodeError):
@@ -157,7 +168,7 @@ def pytest_addopts(root: Path, pyproject_text: str | None) -> tuple[str, Any]:
             parser.read(path, encoding="utf-8")
         except (configparser.Error, UnicodeDecodeError):
             return "", None
-        if parser.has_section(section) or name.endswith("pytest.ini"):  # pytest.ini counts even empty
+        if parser.has_section(section) or _always_the_source(name):
             return f"{name}'s [{section}]", parser.get(section, "addopts", fallback=None)
     return "", None
 

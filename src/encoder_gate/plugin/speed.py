@@ -293,12 +293,12 @@ class BenchPlugin:
                 bounds = bench_estimate.round_bounds(cells, settings.rounds, settings.ci_target,
                                                      self.session.config.budget, settings.texts)
                 messages.append(bench_estimate.estimate(records, self._cases.values(), bounds).message(what))
-        self._cells = {item.nodeid for item in items if times_backends(item)}
+        timing = [item for item in items if times_backends(item)]
+        self._cells = {item.nodeid for item in timing}
         # what will be timed: a benchmark under --benchmark-disable runs once untimed (a smoke run,
         # which may well run under coverage); a vs-base cell times whatever pytest-benchmark does
-        self._will_time = any(times_backends(item) and not (uses_benchmark(item) and timing_off(config))
-                              for item in items)
-        if kept := keep_from_reruns(config, [item for item in items if times_backends(item)]):
+        self._will_time = any(not (uses_benchmark(item) and timing_off(config)) for item in timing)
+        if kept := keep_from_reruns(config, timing):
             messages.append(kept)
         if self.session.config.budget is not None:
             config.stash[BUDGET] = TimeBudget(self.session.config.budget, len(self._cells))
