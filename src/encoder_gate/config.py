@@ -27,6 +27,7 @@ from encoder_gate.backends.registry import (
     with_integer_path,
 )
 from encoder_gate.data.datasets import LabelFormat
+from encoder_gate.environment import CpuQuota
 from encoder_gate.errors import GateError
 
 Variant = Literal["normal", "filtered"]
@@ -586,3 +587,21 @@ def batch_sizes_narrowed(root: Path, sizes: Sequence[int]) -> str | None:
     if not left:
         return None
     return f"--gate-batch-sizes {','.join(map(str, sizes))} (not the project's {', '.join(map(str, left))})"
+
+
+def quota_note(config: GateConfig, quota: CpuQuota) -> str | None:
+    """What a binding CPU quota (environment.cpu_quota) does to this session's thread counts, in one
+    line, or None where it does nothing: the counts left at 0 run at the quota's whole cores, not at
+    the libraries' count of the host's cores; an eval-threads above them is said with its fix (a
+    timed `threads` above them is the speed plugin's line: speed.machine.oversubscribed)."""
+    counts = (("threads", config.threads), ("eval-threads", config.eval_threads))
+    held = [name for name, value in counts if value == 0]
+    over = [f"eval-threads {config.eval_threads}"] if config.eval_threads > quota.threads else []
+    said = []
+    if held:
+        said.append(f"{' and '.join(held)} at the library default run at {quota.threads} thread"
+                    f"{'s' if quota.threads > 1 else ''}, not one a core it sees")
+    if over:
+        said.append(f"{over[0]} is more: each parallel region's threads wait on those the quota "
+                    f"throttles; set it to at most {quota.threads} (--gate-eval-threads)")
+    return f"{quota.said()}: {'; '.join(said)}" if said else None

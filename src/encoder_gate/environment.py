@@ -14,12 +14,15 @@ they skip, naming it), and only requirements that apply to this environment (an 
 onnxruntime's, where the package is installed).
 
 The NVIDIA driver is read here too, once for all who name it (:func:`nvidia_smi`: why torch sees no
-GPU, and the GPU in a speed baseline's fingerprint), and where the user's cache is
-(:func:`user_cache_dir`).
+GPU, and the GPU in a speed baseline's fingerprint), where the user's cache is
+(:func:`user_cache_dir`), and the CPU time a container's quota allows (:func:`cpu_quota`: what the
+libraries' default thread counts are held to).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import re
 import shutil
@@ -140,3 +143,121 @@ def user_cache_dir() -> Path:
     ``~/.cache/encoder-gate``): what this machine and toolchain decide once, kept across sessions and
     projects (the CPUID mask's library, inductor's vector ISA). Not created here."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "encoder-gate"
+
+
+#: Where the cgroup file systems are mounted: v2's one hierarchy, or v1's cpu controller (alone, or
+#: with cpuacct) below it.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_V1_CPU = ("cpu,cpuacct", "cpu")
+#: This process's cgroups, a line a hierarchy: "0::/path" (v2), "4:cpu,cpuacct:/path" (v1)
+PROC_CGROUP = Path("/proc/self/cgroup")
+
+
+@dataclass(frozen=True)
+class CpuQuota:
+    """A CFS bandwidth limit on this process (`docker run --cpus`, a Kubernetes CPU limit, a CI
+    runner's container): CPU time, not cores. The process still sees every core of the host (its
+    affinity, os.cpu_count), and torch and ONNX Runtime size their default thread pools by those,
+    so a 2-CPU container on a 16-core host ran 16 threads on 2 cores' time: their threads spin at
+    each parallel region's barrier and stall when the quota throttles them (torch on a 1-CPU quota
+    of this 2-core machine, 2 threads: 21% slower than 1; on half a CPU, 38%; docs/noise.md)."""
+
+    cores: float  # the quota over its period: the cores' time the process may use
+    seen: int  # the cores the process may be scheduled on (its affinity)
+    source: str  # the file and its figures, e.g. "/sys/fs/cgroup/cpu.max: 200000 100000"
+
+    @property
+    def threads(self) -> int:
+        """The whole cores of the quota (at least 1): one thread more than the quota runs is enough to
+        have every thread of a pool wait on the throttled one."""
+        return max(1, math.floor(self.cores))
+
+    def said(self) -> str:
+        time = "1 core's" if self.cores == 1 else f"{self.cores:g} cores'"
+        return (f"this runner's CPU quota allows {time} time of the {self.seen} this process sees "
+                f"({self.source})")
+
+
+def _ancestors(path: str) -> list[str]:
+    """'/a/b' -> ['a/b', 'a', '']: a cgroup and each cgroup above it, relative to the hierarchy's root."""
+    parts = [p for p in path.strip().split("/") if p]
+    return ["/".join(parts[:i]) for i in range(len(parts), -1, -1)]
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _quotas(root: Path) -> list[tuple[float, str]]:
+    """Each CFS quota on this process's cgroups (v2's cpu.max; v1's cpu.cfs_quota_us over its
+    cpu.cfs_period_us), on its own cgroup and on every one above it: a limit may sit on a parent (a
+    Kubernetes pod's) as on the process's own. Inside a container whose cgroup is its root, the
+    path /proc/self/cgroup names may not exist below the mount: the root's files are then its own."""
+    lines = _read(PROC_CGROUP)
+    found: list[tuple[float, str]] = []
+    for line in (lines or "").splitlines():
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and not controllers:  # v2
+            for rel in _ancestors(path):
+                where = root / rel / "cpu.max"
+                text = _read(where)
+                fields = (text or "").split()
+                if len(fields) == 2 and fields[0] != "max" and _positive(*fields):
+                    found.append((int(fields[0]) / int(fields[1]), f"{where}: {text}"))
+        elif "cpu" in controllers.split(","):  # v1
+            for mount in CGROUP_V1_CPU:
+                for rel in _ancestors(path):
+                    quota = _read(root / mount / rel / "cpu.cfs_quota_us")
+                    period = _read(root / mount / rel / "cpu.cfs_period_us")
+                    if quota and period and _positive(quota, period):
+                        found.append((int(quota) / int(period),
+                                      f"{root / mount / rel}/cpu.cfs_quota_us: {quota} of {period}"))
+    return found
+
+
+def _positive(*figures: str) -> bool:
+    return all(f.isdigit() and int(f) > 0 for f in figures)
+
+
+@functools.cache
+def cpu_quota(root: Path = CGROUP_ROOT) -> CpuQuota | None:
+    """The tightest CPU quota on this process where it allows fewer whole cores than the process
+    sees; None where there is none, where it allows as many, and off Linux. Read once a process."""
+    affinity = getattr(os, "sched_getaffinity", None)  # not on macOS or Windows
+    if affinity is None:
+        return None
+    seen = len(affinity(0))
+    quotas = _quotas(root)
+    if not quotas:
+        return None
+    cores, source = min(quotas)
+    quota = CpuQuota(cores, seen, source)
+    return quota if quota.threads < seen else None
+
+
+def quota_threads() -> int:
+    """The thread count a library's default is held to here: a CPU quota's whole cores where one
+    binds (:func:`cpu_quota`) and OMP_NUM_THREADS sets no count of its own; 0 (no hold) elsewhere.
+    torch and ONNX Runtime both follow it for a count of 0 (backends.torch_backend.default_threads,
+    backends.onnx_session.session_options)."""
+    if omp_threads():
+        return 0
+    quota = cpu_quota()
+    return quota.threads if quota is not None else 0
+
+
+def omp_threads() -> int:
+    """OMP_NUM_THREADS where it is set to a count (its first level), else 0.
+
+    torch's own default follows it; ONNX Runtime's does not (it takes its count of cores), so a
+    session asked for 0 threads (the library default) is given this count: on a runner that shares
+    its cores (xdist workers, CI jobs beside each other) both libraries keep to the share it sets.
+    Two processes each running ORT at its default on a 2-core machine spent 45% more CPU time on the
+    same passes than at one thread each (its pool's threads spin, waiting for a core the other
+    process holds: docs/noise.md)."""
+    raw = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 0

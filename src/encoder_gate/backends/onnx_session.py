@@ -10,13 +10,12 @@ import contextlib
 import functools
 import importlib
 import io
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.environment import half_removed, reinstall
+from encoder_gate.environment import half_removed, omp_threads, quota_threads, reinstall
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NoKernelsOnDevice
 
 
@@ -171,27 +170,15 @@ def load_error(path: Path, exc: BaseException) -> GateError:
                      "`encoder-gate export MODEL --out DIR`.")
 
 
-def omp_threads() -> int:
-    """OMP_NUM_THREADS where it is set to a count (its first level), else 0.
-
-    torch's own default follows it; ONNX Runtime's does not (it takes its count of cores), so a
-    session asked for 0 threads (the library default) is given this count: on a runner that shares
-    its cores (xdist workers, CI jobs beside each other) both libraries keep to the share it sets.
-    Two processes each running ORT at its default on a 2-core machine spent 45% more CPU time on the
-    same passes than at one thread each (its pool's threads spin, waiting for a core the other
-    process holds: docs/noise.md)."""
-    raw = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 0
-
-
 def session_options(threads: int) -> Any:
     """ONNX Runtime's options for a session at `threads` intra-op threads (0: the library default,
-    `omp_threads()` where OMP_NUM_THREADS is set, else ORT's own, its count of cores) and one
-    inter-op thread, logging only what is fatal."""
+    `omp_threads()` where OMP_NUM_THREADS is set, else a CPU quota's cores where one binds
+    (`quota_threads()`), else ORT's own, its count of cores) and one inter-op thread, logging only
+    what is fatal."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    threads = threads or omp_threads()
+    threads = threads or omp_threads() or quota_threads()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -37,7 +37,7 @@ from encoder_gate.backends.inductor_dir import (
     user_inductor_dir,
 )
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
-from encoder_gate.environment import nvidia_smi
+from encoder_gate.environment import nvidia_smi, quota_threads
 from encoder_gate.errors import DeviceUnavailable, GateError
 from encoder_gate.models.loading import load_pretrained
 from encoder_gate.models.spec import ModelSpec, weights_mismatch
@@ -46,18 +46,26 @@ from encoder_gate.models.spec import ModelSpec, weights_mismatch
 TORCH_PACKAGES = ("torch", "transformers", "tokenizers")
 
 
-#: torch's intra-op thread count before encoder-gate first set it (OMP_NUM_THREADS, or its count
-#: of cores): what a runner asked for 0 threads runs at.
-_LIBRARY_DEFAULT_THREADS: list[int] = []
+_LIBRARY_DEFAULT_THREADS: list[int] = []  # default_threads, once read
+
+
+def default_threads() -> int:
+    """torch's intra-op threads for a count of 0: its own default before encoder-gate first set it
+    (OMP_NUM_THREADS, or its count of cores), held to a CPU quota's whole cores where one binds
+    (environment.quota_threads: a container's quota is CPU time, and torch counts the host's cores)."""
+    import torch
+
+    if not _LIBRARY_DEFAULT_THREADS:
+        own, held = torch.get_num_threads(), quota_threads()
+        _LIBRARY_DEFAULT_THREADS.append(min(own, held) if held else own)
+    return _LIBRARY_DEFAULT_THREADS[0]
 
 
 def set_threads(threads: int) -> None:
     """Set torch's intra-op threads to `threads` (0: torch's own default, see above)."""
     import torch
 
-    if not _LIBRARY_DEFAULT_THREADS:
-        _LIBRARY_DEFAULT_THREADS.append(torch.get_num_threads())
-    torch.set_num_threads(threads or _LIBRARY_DEFAULT_THREADS[0])
+    torch.set_num_threads(threads or default_threads())
 
 
 @contextlib.contextmanager
@@ -419,10 +427,7 @@ def compile_entry_kept(cache: ArtifactCache, model: ModelSpec, device: str, thre
     this torch saves none. A forecast's cheap look (:mod:`encoder_gate.speed.forecast`)."""
     if compile_artifacts_missing() is not None:
         return False
-    import torch
-
-    threads = threads or (_LIBRARY_DEFAULT_THREADS or [torch.get_num_threads()])[0]
-    return cache.holds("torch-compile", _compile_parts(model, device, threads))
+    return cache.holds("torch-compile", _compile_parts(model, device, threads or default_threads()))
 
 
 def fx_graph_cache_counts() -> tuple[int, int]:

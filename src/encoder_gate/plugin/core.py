@@ -31,11 +31,11 @@ from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
 from encoder_gate.backends.prebuilt import set_project_root
 from encoder_gate.backends.registry import check_prebuilt_files
 from encoder_gate.cache import record_session
-from encoder_gate.config import GateConfig, check_writable, load_config, read_pyproject_table
+from encoder_gate.config import GateConfig, check_writable, load_config, quota_note, read_pyproject_table
 from encoder_gate.data.datasets import load_texts
 from encoder_gate.decision import check_waivers
 from encoder_gate.documents import ACCURACY_FILE
-from encoder_gate.environment import half_removed, outside_the_window
+from encoder_gate.environment import cpu_quota, half_removed, outside_the_window
 from encoder_gate.errors import (
     CheckFailed,
     DeviceUnavailable,
@@ -275,6 +275,8 @@ def _gate_lines(config: pytest.Config) -> list[str]:
         out.append(f"encoder-gate: exploring: the padding properties draw {cfg.explore} random examples each "
                    "(--gate-explore), not their fixed ones; a failing example is kept in "
                    f"{Path(cfg.cache_dir) / EXAMPLES_DIR} and replayed by every later session")
+    if (quota := cpu_quota()) is not None and (held := quota_note(cfg, quota)):
+        out.append(f"encoder-gate: {held}")
     if SHARD_KEY in config.stash:
         shard, plan = config.stash[SHARD_KEY]
         out.append(f"encoder-gate: shard {shard} runs {', '.join(cfg.backends)} (the plan: "

@@ -35,7 +35,7 @@ from encoder_gate.backends.base import EAGER_WORK, Work, weights_bytes
 from encoder_gate.backends.int8_path import cpu_flags
 from encoder_gate.backends.onnx_backend import PrebuiltOnnxBackend, audit_file
 from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend, split_integer_path
-from encoder_gate.backends.torch_backend import compile_entry_kept
+from encoder_gate.backends.torch_backend import compile_entry_kept, default_threads
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.inference import max_length, padded_tokens, token_batches, token_lengths
 from encoder_gate.runtime.predictions import predictions_kept
@@ -223,12 +223,10 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
         dims = ModelDims.from_model_dir(model.path)
         lengths = token_lengths(session.tokenizer, texts)
         flops, tokens = pass_flops(dims, lengths, session.config.eval_batch_size)
-        import torch
-
         # a pass of seconds (a test model's) needs no precise rate: 3 products, not 25
         repeats = 25 if flops * len(passes) > QUICK_FLOPS else 3
-        rate = gemm_gflops(repeats=repeats, threads=threads or None) * 1e9
-        shown = threads or torch.get_num_threads()
+        shown = threads or default_threads()
+        rate = gemm_gflops(repeats=repeats, threads=shown) * 1e9
         per_text = len(texts) * PASS_TEXT_SECONDS * scale  # tokenizing, dispatching: not matmuls
         avx2 = avx2_only()
         seconds = sum(flops / (rate * works.get(name, EAGER_WORK).speed_on(avx2)) + per_text

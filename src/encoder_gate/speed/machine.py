@@ -20,7 +20,7 @@ from encoder_gate.backends.onnx_session import session_options
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, providers_of
 from encoder_gate.backends.torch_backend import torch_threads
 from encoder_gate.cache import installed_version
-from encoder_gate.environment import nvidia_smi
+from encoder_gate.environment import cpu_quota, nvidia_smi
 from encoder_gate.errors import GateError
 from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE
 
@@ -168,10 +168,13 @@ def current_rss_bytes() -> int:
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (Linux: its affinity, as a CI container's cgroup sets it;
-    elsewhere every logical core)."""
+    """The cores this process may use (Linux: its affinity, as a CI container's cpuset sets it, or
+    the whole cores of its CPU quota where that is fewer, as `docker run --cpus` and a Kubernetes CPU
+    limit set it: environment.cpu_quota; elsewhere every logical core)."""
     affinity = getattr(os, "sched_getaffinity", None)  # not on macOS or Windows
-    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    seen = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    quota = cpu_quota()
+    return min(seen, quota.threads) if quota is not None else seen
 
 
 def oversubscribed(fingerprint: Mapping[str, Any] | None) -> str | None:

@@ -1,0 +1,185 @@
+"""A runner's CPU quota (`docker run --cpus`, a Kubernetes CPU limit): read from cgroup v1 and v2, the
+libraries' default thread counts held to it, and said at the session's start."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from encoder_gate import environment
+from encoder_gate.backends import onnx_session, torch_backend
+from encoder_gate.config import GateConfig, quota_note
+from encoder_gate.environment import CpuQuota, cpu_quota, quota_threads
+from encoder_gate.speed import machine
+from test_plugin_gate import CHECKS, gate_options, gate_project
+
+HOST_CORES = set(range(16))
+
+
+@pytest.fixture
+def cgroups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fake cgroup file system and /proc/self/cgroup, on a host of 16 cores: write(own, files) sets
+    the process's cgroup line(s) and the files below the root; read() is cpu_quota over them."""
+    root, proc = tmp_path / "cgroup", tmp_path / "proc-self-cgroup"
+    monkeypatch.setattr(environment, "PROC_CGROUP", proc)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: HOST_CORES)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cpu_quota.cache_clear()
+
+    class Fake:
+        def write(self, own: str, files: dict[str, str]) -> None:
+            proc.write_text(own)
+            for rel, text in files.items():
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_text(text + "\n")
+
+        def read(self) -> CpuQuota | None:
+            cpu_quota.cache_clear()
+            return cpu_quota(root)
+
+    yield Fake()
+    cpu_quota.cache_clear()
+
+
+def test_a_kubernetes_limit_on_cgroup_v2_is_read_at_the_tightest_of_the_process_and_its_parents(cgroups):
+    """The container's cpu.max under an unlimited pod: 2 cores' time of the 16 seen; a parent's tighter
+    limit wins over the process's own."""
+    own = "0::/kubepods/pod1/ctr\n"
+    cgroups.write(own, {"kubepods/pod1/ctr/cpu.max": "200000 100000", "kubepods/pod1/cpu.max": "max 100000",
+                        "cpu.max": "max 100000"})
+    quota = cgroups.read()
+    assert quota is not None and (quota.cores, quota.seen, quota.threads) == (2.0, 16, 2)
+    assert quota.source.endswith("kubepods/pod1/ctr/cpu.max: 200000 100000")
+    cgroups.write(own, {"kubepods/pod1/cpu.max": "150000 100000"})  # the pod's: 1.5 cores' time
+    quota = cgroups.read()
+    assert quota is not None and quota.cores == 1.5 and quota.threads == 1  # whole cores, at least one
+    assert "this runner's CPU quota allows 1.5 cores' time of the 16 this process sees" in quota.said()
+
+
+def test_a_containers_own_root_is_read_where_its_path_is_the_hosts(cgroups):
+    """Inside a container the cgroup path names the host's hierarchy ("/docker/abc") while the mount
+    is the container's own: its root's files are read (v2's cpu.max; v1's cpu controller, alone or
+    mounted with cpuacct)."""
+    cgroups.write("0::/docker/abc\n", {"cpu.max": "400000 100000"})
+    quota = cgroups.read()
+    assert quota is not None and (quota.cores, quota.threads) == (4.0, 4)
+    assert quota.source.endswith("cgroup/cpu.max: 400000 100000")
+    cgroups.write("4:cpu,cpuacct:/docker/abc\n", {"cpu,cpuacct/cpu.cfs_quota_us": "300000",
+                                                   "cpu,cpuacct/cpu.cfs_period_us": "100000"})
+    quota = cgroups.read()
+    assert quota is not None and quota.threads == 3 and "cpu.cfs_quota_us: 300000 of 100000" in quota.source
+
+
+@pytest.mark.parametrize("own, files", [
+    ("0::/\n", {"cpu.max": "max 100000"}),  # no limit
+    ("0::/\n", {"cpu.max": "1600000 100000"}),  # as many cores as it sees: nothing to hold
+    ("0::/\n", {"cpu.max": "3200000 100000"}),  # more
+    ("2:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}),  # v1's no limit
+    ("0::/\n", {"cpu.max": "a lot"}),  # unreadable
+    ("0::/\n", {}),  # no file
+    ("", {}),  # no cgroup line (not in a cgroup file system)
+])
+def test_no_quota_is_read_where_none_binds(cgroups, own: str, files: dict[str, str]):
+    cgroups.write(own, files)
+    assert cgroups.read() is None
+
+
+def test_the_libraries_defaults_are_held_to_a_binding_quota_unless_omp_num_threads_says_a_count(
+        monkeypatch: pytest.MonkeyPatch):
+    """torch's and ONNX Runtime's thread counts for 0 (every --gate-threads and --gate-eval-threads
+    left unset) are the quota's whole cores; an explicit count is kept, and OMP_NUM_THREADS, which torch
+    reads itself, wins."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    held = CpuQuota(1.0, 16, "a test's")
+    monkeypatch.setattr(environment, "cpu_quota", lambda: held)
+    monkeypatch.setattr(machine, "cpu_quota", lambda: held)
+    monkeypatch.setattr(torch_backend, "_LIBRARY_DEFAULT_THREADS", [])
+    assert quota_threads() == 1
+    assert torch_backend.default_threads() == 1
+    assert onnx_session.session_options(0).intra_op_num_threads == 1
+    assert onnx_session.session_options(3).intra_op_num_threads == 3
+    assert machine.usable_cores() == 1  # what a speed document's fingerprint says, and oversubscribed reads
+    crowded = machine.oversubscribed({"threads": 2, "usable_cores": machine.usable_cores()})
+    assert crowded is not None and "at most 1" in crowded
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert quota_threads() == 0 and onnx_session.session_options(0).intra_op_num_threads == 2
+
+
+def test_what_a_quota_does_to_a_sessions_thread_counts_is_said_in_one_line():
+    quota = CpuQuota(2.0, 16, "/sys/fs/cgroup/cpu.max: 200000 100000")
+    said = quota_note(GateConfig(), quota)
+    assert said is not None and said.startswith("this runner's CPU quota allows 2 cores' time of the 16")
+    assert "threads and eval-threads at the library default run at 2 threads" in said
+    said = quota_note(GateConfig(threads=1, eval_threads=8), quota)
+    assert said is not None and "eval-threads 8 is more" in said and "at most 2 (--gate-eval-threads)" in said
+    assert quota_note(GateConfig(threads=1, eval_threads=2), quota) is None  # counts it allows: nothing said
+
+
+def test_a_gate_session_under_a_quota_says_it_before_its_tests(pytester: pytest.Pytester,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                cache_dir: Path):
+    gate_dir = gate_project(pytester, monkeypatch)
+    gate_dir.makepyfile(test_checks=CHECKS)
+    from encoder_gate.plugin import core
+
+    monkeypatch.setattr(core, "cpu_quota", lambda: CpuQuota(2.0, 16, "/sys/fs/cgroup/cpu.max: 200000 100000"))
+    result = gate_dir.runpytest("--collect-only", "-q", *gate_options(cache_dir, gate_dir.path / "report"))
+    result.stdout.fnmatch_lines(["encoder-gate: this runner's CPU quota allows 2 cores' time of the 16 this "
+                                 "process sees (/sys/fs/cgroup/cpu.max: 200000 100000): eval-threads at the "
+                                 "library default run at 2 threads, not one a core it sees"])
+
+
+# A process in a real cgroup with a quota of half a core: what it reads and the counts it runs at.
+IN_A_CGROUP = """
+import json
+from encoder_gate.environment import cpu_quota
+from encoder_gate.backends.torch_backend import default_threads
+from encoder_gate.backends.onnx_session import session_options
+quota = cpu_quota()
+print(json.dumps({"quota": None if quota is None else [quota.cores, quota.source],
+                  "torch": default_threads(), "ort": session_options(0).intra_op_num_threads}))
+"""
+
+
+def _writable_cpu_cgroup() -> Path | None:
+    """A cgroup directory of the cpu controller this user may make children in (v1, then v2), or None."""
+    v1, v2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+    if (v1 / "cpu.cfs_quota_us").exists() and os.access(v1, os.W_OK):
+        return v1
+    controls = v2 / "cgroup.subtree_control"
+    if controls.exists() and "cpu" in controls.read_text().split() and os.access(v2, os.W_OK):
+        return v2
+    return None
+
+
+@pytest.mark.skipif(sys.platform != "linux" or _writable_cpu_cgroup() is None
+                    or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs a cgroup file system whose cpu controller this user may write (root on a "
+                    "Linux machine or VM, not most containers) and at least 2 cores")
+def test_a_process_in_a_real_cgroup_with_a_quota_reads_it_and_runs_its_defaults_at_it():
+    parent = _writable_cpu_cgroup()
+    assert parent is not None
+    group = parent / f"encoder-gate-test-{uuid.uuid4().hex[:8]}"
+    group.mkdir()
+    try:
+        if (group / "cpu.cfs_quota_us").exists():
+            (group / "cpu.cfs_period_us").write_text("100000")
+            (group / "cpu.cfs_quota_us").write_text("50000")
+        else:
+            (group / "cpu.max").write_text("50000 100000")
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        done = subprocess.run(["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$0" -c "$1"',
+                               sys.executable, IN_A_CGROUP], capture_output=True, text=True, env=env,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        read = json.loads(done.stdout.strip().splitlines()[-1])
+        assert read["quota"][0] == 0.5 and str(group) in read["quota"][1]
+        assert (read["torch"], read["ort"]) == (1, 1)
+    finally:
+        group.rmdir()
