@@ -160,6 +160,48 @@ def test_a_build_that_kills_its_process_fails_its_backend_only(tmp_path: Path, t
     session.close()
 
 
+# Loaded by the build process only: its FP16 conversion ends as the out-of-memory killer ends a process
+# (the cgroup's count of its kills rises, then SIGKILL), in the fake cgroup tree EVENTS names.
+KILLED_FOR_MEMORY = """
+import os, signal
+import encoder_gate.backends.onnx_backend as onnx_backend
+
+def killed(*_args, **_kwargs):
+    open(EVENTS, "w").write("oom 1\\noom_kill 1\\n")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+onnx_backend.convert_fp16 = killed
+"""
+
+
+def test_a_build_the_out_of_memory_killer_ended_says_so_with_the_limit_not_run_it_again(
+        tmp_path: Path, tiny: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runner whose memory limit a 125M model's FP16 build passes: the kernel kills the build process
+    with SIGKILL. Said as a crash before ("Run it again", which ends the same); now the limit, that a
+    rerun ends the same, and the fix. The backends after it are built as before."""
+    from encoder_gate import environment
+
+    fake = tmp_path / "cgroup"
+    (fake / "ci-job").mkdir(parents=True)
+    (fake / "ci-job" / "memory.max").write_text(f"{3 * 2**30}\n")
+    events = fake / "ci-job" / "memory.events"
+    events.write_text("oom 0\noom_kill 0\n")
+    (tmp_path / "proc-self-cgroup").write_text("0::/ci-job\n")
+    monkeypatch.setattr(environment, "CGROUP_ROOT", fake)
+    monkeypatch.setattr(environment, "PROC_CGROUP", tmp_path / "proc-self-cgroup")
+    in_the_build_process(f"EVENTS = {str(events)!r}\n" + KILLED_FOR_MEMORY, tmp_path, monkeypatch)
+    session = GateSession(GateConfig(model="tiny", backends=tuple(ONNX), threads=1,
+                                     cache_dir=fresh_cache(tmp_path, tiny), report_dir=tmp_path / "report"),
+                          progress=lambda _: None)
+    session.prebuild(ONNX)
+    error = session.records["onnx-fp16"].error or ""
+    assert ("ended the process that built it: the kernel's out-of-memory killer ended it under this "
+            f"runner's memory limit of 3.0 GiB ({fake / 'ci-job' / 'memory.max'})") in error, error
+    assert "a rerun ends the same. Give the runner more memory" in error and "Run it again" not in error
+    assert sorted(session._prebuilt) == ["onnx-fp32", "onnx-int8"]
+    session.close()
+
+
 def test_the_build_process_imports_the_encoder_gate_the_session_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Found through pytest's `pythonpath` or a sys.path entry (a source checkout), encoder_gate is
     where no environment variable says: the child's path starts with its directory, and keeps the

@@ -145,12 +145,14 @@ def user_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "encoder-gate"
 
 
-#: Where the cgroup file systems are mounted: v2's one hierarchy, or v1's cpu controller (alone, or
-#: with cpuacct) below it.
+#: Where the cgroup file systems are mounted: v2's one hierarchy, or each v1 controller's below it
+#: (the cpu controller alone, or mounted with cpuacct).
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-CGROUP_V1_CPU = ("cpu,cpuacct", "cpu")
+CGROUP_V1_MOUNTS = {"cpu": ("cpu,cpuacct", "cpu"), "memory": ("memory",)}
 #: This process's cgroups, a line a hierarchy: "0::/path" (v2), "4:cpu,cpuacct:/path" (v1)
 PROC_CGROUP = Path("/proc/self/cgroup")
+#: v1's memory.limit_in_bytes where no limit is set (the largest page-aligned count): no limit
+NO_V1_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,8 @@ class CpuQuota:
     runner's container): CPU time, not cores. The process still sees every core of the host (its
     affinity, os.cpu_count), and torch and ONNX Runtime size their default thread pools by those,
     so a 2-CPU container on a 16-core host ran 16 threads on 2 cores' time: their threads spin at
-    each parallel region's barrier and stall when the quota throttles them (torch on a 1-CPU quota
-    of this 2-core machine, 2 threads: 21% slower than 1; on half a CPU, 38%; docs/noise.md)."""
+    each parallel region's barrier and stall when the quota throttles them (the default model's
+    `pytest accuracy` in a 1-CPU quota of a 2-core machine: 14.5% slower at 2 threads; docs/noise.md)."""
 
     cores: float  # the quota over its period: the cores' time the process may use
     seen: int  # the cores the process may be scheduled on (its affinity)
@@ -191,31 +193,38 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _quotas(root: Path) -> list[tuple[float, str]]:
-    """Each CFS quota on this process's cgroups (v2's cpu.max; v1's cpu.cfs_quota_us over its
-    cpu.cfs_period_us), on its own cgroup and on every one above it: a limit may sit on a parent (a
-    Kubernetes pod's) as on the process's own. Inside a container whose cgroup is its root, the
-    path /proc/self/cgroup names may not exist below the mount: the root's files are then its own."""
-    lines = _read(PROC_CGROUP)
-    found: list[tuple[float, str]] = []
-    for line in (lines or "").splitlines():
+def _cgroup_dirs(controller: str) -> list[tuple[int, Path]]:
+    """The directories of this process's cgroup and of each cgroup above it, each with its version
+    (2, or 1: that controller's own mount): a limit may sit on a parent (a Kubernetes pod's) as on
+    the process's own. Inside a container whose cgroup is its root, the path /proc/self/cgroup names
+    (the host's) may not exist below the mount: the root's files are then its own."""
+    dirs: list[tuple[int, Path]] = []
+    root = CGROUP_ROOT
+    for line in (_read(PROC_CGROUP) or "").splitlines():
         hierarchy, _, rest = line.partition(":")
         controllers, _, path = rest.partition(":")
-        if hierarchy == "0" and not controllers:  # v2
-            for rel in _ancestors(path):
-                where = root / rel / "cpu.max"
-                text = _read(where)
-                fields = (text or "").split()
-                if len(fields) == 2 and fields[0] != "max" and _positive(*fields):
-                    found.append((int(fields[0]) / int(fields[1]), f"{where}: {text}"))
-        elif "cpu" in controllers.split(","):  # v1
-            for mount in CGROUP_V1_CPU:
-                for rel in _ancestors(path):
-                    quota = _read(root / mount / rel / "cpu.cfs_quota_us")
-                    period = _read(root / mount / rel / "cpu.cfs_period_us")
-                    if quota and period and _positive(quota, period):
-                        found.append((int(quota) / int(period),
-                                      f"{root / mount / rel}/cpu.cfs_quota_us: {quota} of {period}"))
+        if hierarchy == "0" and not controllers:
+            dirs += [(2, root / rel) for rel in _ancestors(path)]
+        elif controller in controllers.split(","):
+            mounts = CGROUP_V1_MOUNTS[controller]
+            dirs += [(1, root / mount / rel) for mount in mounts for rel in _ancestors(path)]
+    return dirs
+
+
+def _quotas() -> list[tuple[float, str]]:
+    """Each CFS quota on this process's cgroups: v2's cpu.max, v1's cpu.cfs_quota_us over its
+    cpu.cfs_period_us."""
+    found: list[tuple[float, str]] = []
+    for version, where in _cgroup_dirs("cpu"):
+        if version == 2:
+            text = _read(where / "cpu.max")
+            fields = (text or "").split()
+            if len(fields) == 2 and _positive(*fields):
+                found.append((int(fields[0]) / int(fields[1]), f"{where / 'cpu.max'}: {text}"))
+            continue
+        quota, period = _read(where / "cpu.cfs_quota_us"), _read(where / "cpu.cfs_period_us")
+        if quota and period and _positive(quota, period):
+            found.append((int(quota) / int(period), f"{where}/cpu.cfs_quota_us: {quota} of {period}"))
     return found
 
 
@@ -224,19 +233,59 @@ def _positive(*figures: str) -> bool:
 
 
 @functools.cache
-def cpu_quota(root: Path = CGROUP_ROOT) -> CpuQuota | None:
+def cpu_quota() -> CpuQuota | None:
     """The tightest CPU quota on this process where it allows fewer whole cores than the process
     sees; None where there is none, where it allows as many, and off Linux. Read once a process."""
     affinity = getattr(os, "sched_getaffinity", None)  # not on macOS or Windows
     if affinity is None:
         return None
     seen = len(affinity(0))
-    quotas = _quotas(root)
+    quotas = _quotas()
     if not quotas:
         return None
     cores, source = min(quotas)
     quota = CpuQuota(cores, seen, source)
     return quota if quota.threads < seen else None
+
+
+def memory_limit() -> tuple[int, str] | None:
+    """The tightest memory limit on this process's cgroups, in bytes, with the file that sets it
+    (v2's memory.max, v1's memory.limit_in_bytes); None where none is set."""
+    limits = []
+    for version, where in _cgroup_dirs("memory"):
+        path = where / ("memory.max" if version == 2 else "memory.limit_in_bytes")
+        text = _read(path)
+        if text and text.isdigit() and 0 < int(text) < NO_V1_LIMIT:
+            limits.append((int(text), str(path)))
+    return min(limits) if limits else None
+
+
+def oom_kills() -> int | None:
+    """How many processes the out-of-memory killer has ended in this process's cgroups so far (v2's
+    memory.events, v1's memory.oom_control: their oom_kill lines, summed over the cgroup and those
+    above it), or None where no cgroup counts them. Read twice, before and after a process died of
+    SIGKILL, it tells a memory limit from a kill by another hand."""
+    counts = []
+    for version, where in _cgroup_dirs("memory"):
+        text = _read(where / ("memory.events" if version == 2 else "memory.oom_control"))
+        found = re.search(r"^oom_kill (\d+)$", text or "", re.MULTILINE)
+        if found:
+            counts.append(int(found.group(1)))
+    return sum(counts) if counts else None
+
+
+def killed_for_memory(kills_before: int | None) -> str | None:
+    """Why a process of ours that died of SIGKILL died, where its cgroups say it was memory (the
+    out-of-memory killer's count rose since `kills_before`, read before it started), in words with
+    the limit; None where they do not say so (no count, or no rise: another hand, or the host's own
+    out-of-memory killer outside any limit)."""
+    after = oom_kills()
+    if kills_before is None or after is None or after <= kills_before:
+        return None
+    limit = memory_limit()
+    under = (f" under this runner's memory limit of {limit[0] / 2**30:.1f} GiB ({limit[1]})" if limit
+             else "")
+    return f"the kernel's out-of-memory killer ended it{under}"
 
 
 def quota_threads() -> int:

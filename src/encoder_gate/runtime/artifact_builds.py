@@ -40,6 +40,7 @@ from encoder_gate.backends.base import BuildContext, weights_bytes
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import NotCached, changed_files
 from encoder_gate.data.datasets import CalibrationSource
+from encoder_gate.environment import killed_for_memory, oom_kills
 from encoder_gate.errors import DeviceUnavailable, DiskFull, GateError, MissingDependency, NotApplicable
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.spec import ModelSpec
@@ -143,6 +144,7 @@ def build_in_child(ctx: BuildContext, calibration: CalibrationSource | None, nam
     remaining = list(names)
     while remaining:
         request = ChildRequest(portable, calibration, tuple(remaining))
+        kills = oom_kills()  # the out-of-memory killer's count so far: a SIGKILL after a rise was memory
         reported, returncode, tail, started = _run_child(request, progress)
         outcomes += reported
         done = {o.name for o in reported}
@@ -160,13 +162,21 @@ def build_in_child(ctx: BuildContext, calibration: CalibrationSource | None, nam
                          for n in remaining]
             break
         dead, remaining = remaining[0], remaining[1:]
-        outcomes.append(ArtifactOutcome(dead, "error", 0.0, detail=_death(dead, returncode, tail)))
+        memory = killed_for_memory(kills) if returncode == -signal.SIGKILL else None
+        outcomes.append(ArtifactOutcome(dead, "error", 0.0, detail=_death(dead, returncode, tail, memory)))
         if remaining:
             progress(f"building the rest in a new process: {', '.join(remaining)}")
     return outcomes
 
 
-def _death(name: str, returncode: int, tail: Sequence[str]) -> str:
+def _death(name: str, returncode: int, tail: Sequence[str], memory: str | None = None) -> str:
+    """What a dead build's backend fails with: the process's end, and its last words. `memory`: the
+    out-of-memory killer ended it (environment.killed_for_memory), which a rerun meets again."""
+    if memory is not None:
+        return (f"building {name}'s artifact ended the process that built it: {memory}. Not a crash, and "
+                "not a verdict on the model: the build needs more memory than this runner gives it, so a "
+                "rerun ends the same. Give the runner more memory, or build the file on a bigger machine "
+                "and gate it as onnx:PATH. The session's other backends were built and judged as usual.")
     if returncode < 0:
         try:
             how = f"killed by {signal.Signals(-returncode).name}"

@@ -1,5 +1,6 @@
-"""A runner's CPU quota (`docker run --cpus`, a Kubernetes CPU limit): read from cgroup v1 and v2, the
-libraries' default thread counts held to it, and said at the session's start."""
+"""A runner's container limits: its CPU quota (`docker run --cpus`, a Kubernetes CPU limit), read from
+cgroup v1 and v2, the libraries' default thread counts held to it and said at the session's start; its
+memory limit, said when the out-of-memory killer ends a build."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ import pytest
 from encoder_gate import environment
 from encoder_gate.backends import onnx_session, torch_backend
 from encoder_gate.config import GateConfig, quota_note
-from encoder_gate.environment import CpuQuota, cpu_quota, quota_threads
+from encoder_gate.environment import (
+    CpuQuota,
+    cpu_quota,
+    killed_for_memory,
+    memory_limit,
+    oom_kills,
+    quota_threads,
+)
 from encoder_gate.speed import machine
 from test_plugin_gate import CHECKS, gate_options, gate_project
 
@@ -28,6 +36,7 @@ def cgroups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     the process's cgroup line(s) and the files below the root; read() is cpu_quota over them."""
     root, proc = tmp_path / "cgroup", tmp_path / "proc-self-cgroup"
     monkeypatch.setattr(environment, "PROC_CGROUP", proc)
+    monkeypatch.setattr(environment, "CGROUP_ROOT", root)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: HOST_CORES)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cpu_quota.cache_clear()
@@ -41,7 +50,7 @@ def cgroups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
         def read(self) -> CpuQuota | None:
             cpu_quota.cache_clear()
-            return cpu_quota(root)
+            return cpu_quota()
 
     yield Fake()
     cpu_quota.cache_clear()
@@ -88,6 +97,30 @@ def test_a_containers_own_root_is_read_where_its_path_is_the_hosts(cgroups):
 def test_no_quota_is_read_where_none_binds(cgroups, own: str, files: dict[str, str]):
     cgroups.write(own, files)
     assert cgroups.read() is None
+
+
+def test_a_memory_limit_and_the_out_of_memory_killers_count_are_read_on_v2_and_v1(cgroups):
+    """The tightest limit of the process's cgroup and those above it; the killer's count summed over
+    them; a SIGKILL after the count rose is memory, said with the limit, and one after no rise is not."""
+    events = "low 0\nhigh 0\nmax 7\noom 1\noom_kill 1\noom_group_kill 0"  # v2's memory.events
+    cgroups.write("0::/kubepods/pod1/ctr\n", {"kubepods/pod1/ctr/memory.max": "max",
+                                               "kubepods/pod1/memory.max": str(4 * 2**30),
+                                               "kubepods/pod1/ctr/memory.events": events})
+    limit = memory_limit()
+    assert limit is not None and limit[0] == 4 * 2**30 and limit[1].endswith("kubepods/pod1/memory.max")
+    before = oom_kills()
+    assert before == 1
+    assert killed_for_memory(before) is None  # no rise: not the killer's (another hand, a signal)
+    (cgroups_root := Path(limit[1]).parents[1]).joinpath("pod1/ctr/memory.events").write_text("oom_kill 2\n")
+    said = killed_for_memory(before)
+    assert said == ("the kernel's out-of-memory killer ended it under this runner's memory limit of 4.0 GiB "
+                    f"({cgroups_root / 'pod1' / 'memory.max'})")
+    cgroups.write("9:memory:/docker/abc\n", {"memory/memory.limit_in_bytes": "9223372036854771712",
+                                              "memory/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\n"
+                                                                           "oom_kill 3"})
+    assert memory_limit() is None and oom_kills() == 3  # v1: no limit (its largest count), a count
+    cgroups.write("0::/\n", {})
+    assert memory_limit() is None and oom_kills() is None and killed_for_memory(None) is None
 
 
 def test_the_libraries_defaults_are_held_to_a_binding_quota_unless_omp_num_threads_says_a_count(
@@ -165,21 +198,65 @@ def _writable_cpu_cgroup() -> Path | None:
 def test_a_process_in_a_real_cgroup_with_a_quota_reads_it_and_runs_its_defaults_at_it():
     parent = _writable_cpu_cgroup()
     assert parent is not None
+    settings = ({"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000"}  # half a CPU: v1's, v2's
+                if (parent / "cpu.cfs_quota_us").exists() else {"cpu.max": "50000 100000"})
+    group, read = in_a_new_cgroup(parent, settings, IN_A_CGROUP)
+    assert read["quota"][0] == 0.5 and str(group) in read["quota"][1]
+    assert (read["torch"], read["ort"]) == (1, 1)
+
+
+def in_a_new_cgroup(parent: Path, settings: dict[str, str], code: str) -> tuple[Path, dict]:
+    """Python `code` run in a new cgroup below `parent` whose files are written `settings` (in order),
+    OMP_NUM_THREADS unset: the cgroup, and the JSON of its last line. The cgroup is removed after."""
     group = parent / f"encoder-gate-test-{uuid.uuid4().hex[:8]}"
     group.mkdir()
     try:
-        if (group / "cpu.cfs_quota_us").exists():
-            (group / "cpu.cfs_period_us").write_text("100000")
-            (group / "cpu.cfs_quota_us").write_text("50000")
-        else:
-            (group / "cpu.max").write_text("50000 100000")
+        for name, value in settings.items():
+            (group / name).write_text(value)
         env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
         done = subprocess.run(["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$0" -c "$1"',
-                               sys.executable, IN_A_CGROUP], capture_output=True, text=True, env=env,
+                               sys.executable, code], capture_output=True, text=True, env=env,
                               timeout=120, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
-        read = json.loads(done.stdout.strip().splitlines()[-1])
-        assert read["quota"][0] == 0.5 and str(group) in read["quota"][1]
-        assert (read["torch"], read["ort"]) == (1, 1)
+        return group, json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         group.rmdir()
+
+
+# A process in a memory cgroup of 200 MB: a child of it takes 1 GB and is ended by the kernel's
+# out-of-memory killer; what its parent then reads.
+OOM_IN_A_CGROUP = """
+import json, subprocess, sys
+from encoder_gate.environment import killed_for_memory, memory_limit, oom_kills
+before = oom_kills()
+child = subprocess.run([sys.executable, "-c", "taken = b'x' * 10**9"], check=False)
+said = killed_for_memory(before)
+print(json.dumps({"returncode": child.returncode, "limit": memory_limit(), "said": said}))
+"""
+
+
+def _memory_cgroup_of_ours() -> Path | None:
+    """This process's own v1 memory cgroup, where this user may make a child of it; None elsewhere."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            own = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            return own if (own / "memory.limit_in_bytes").exists() and os.access(own, os.W_OK) else None
+    return None
+
+
+@pytest.mark.skipif(sys.platform != "linux" or _memory_cgroup_of_ours() is None,
+                    reason="needs a cgroup v1 memory controller this user may make cgroups in (root on a "
+                    "Linux machine or VM with cgroup v1, not most containers)")
+def test_a_process_the_out_of_memory_killer_ended_in_a_real_cgroup_is_said_with_its_limit():
+    own = _memory_cgroup_of_ours()
+    assert own is not None
+    limit = str(200 * 2**20)
+    settings = {"memory.limit_in_bytes": limit}
+    if (own / "memory.memsw.limit_in_bytes").exists():  # with swap: the same limit for memory and swap
+        settings["memory.memsw.limit_in_bytes"] = limit
+    group, read = in_a_new_cgroup(own, settings, OOM_IN_A_CGROUP)
+    where = group / "memory.limit_in_bytes"
+    assert read["returncode"] == -9 and read["limit"] == [200 * 2**20, str(where)]
+    assert read["said"] == ("the kernel's out-of-memory killer ended it under this runner's memory limit "
+                            f"of 0.2 GiB ({where})")
