@@ -259,4 +259,38 @@ def test_a_process_the_out_of_memory_killer_ended_in_a_real_cgroup_is_said_with_
     where = group / "memory.limit_in_bytes"
     assert read["returncode"] == -9 and read["limit"] == [200 * 2**20, str(where)]
     assert read["said"] == ("the kernel's out-of-memory killer ended it under this runner's memory limit "
-                            f"of 0.2 GiB ({where})")
+                            f"of 200 MiB ({where})")
+
+
+def test_a_session_that_never_ended_after_the_out_of_memory_killer_rose_is_said_so_in_the_verdict(cgroups):
+    """A session the kernel killed (its step in CI: "Killed", exit 137, no line of the gate's) leaves its
+    running marker, with the killer's count when it began: the verdict read after it (`encoder-gate
+    verdict`, the workflow's next step) says the killer has ended a process since, under the limit, and
+    that a rerun ends the same; with no rise, or for a marker of another host, "run it again" as before."""
+    import socket
+
+    from encoder_gate.decision import decide_documents
+    from test_findings import ACCURACY, PROVENANCE
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # a process of this host that has ended
+    cgroups.write("0::/ci-job\n", {"ci-job/memory.max": str(4 * 2**30), "ci-job/memory.events": "oom_kill 0"})
+    marker = {"command": "pytest accuracy", "started": "2026-11-29T10:00:00+0000", "pid": int(gone),
+              "host": socket.gethostname(), "oom_kills": oom_kills()}
+
+    def reason(run: dict) -> str:
+        findings = {"provenance": PROVENANCE, "by_document": {}, "unwritten": [], "running": {gone: run}}
+        verdict = decide_documents(ACCURACY, None, None, PROVENANCE, findings)
+        assert not verdict.passed
+        return verdict.findings[0].reason
+
+    assert reason(marker).endswith("this verdict does not cover it; run it again")
+    cgroups.write("0::/ci-job\n", {"ci-job/memory.events": "oom 1\noom_kill 1"})
+    said = reason(marker)
+    limit = environment.CGROUP_ROOT / "ci-job" / "memory.max"
+    assert said.endswith("the kernel's out-of-memory killer has ended a process of this runner since it "
+                         f"began under this runner's memory limit of 4.0 GiB ({limit}), most likely it, so a "
+                         "rerun ends the same: give the runner more memory"), said
+    assert reason({**marker, "host": "ci-runner-7"}).endswith("run it again")  # another host's count
+    uncounted = {k: v for k, v in marker.items() if k != "oom_kills"}  # a marker that kept no count
+    assert reason(uncounted).endswith("run it again")

@@ -274,18 +274,26 @@ def oom_kills() -> int | None:
     return sum(counts) if counts else None
 
 
-def killed_for_memory(kills_before: int | None) -> str | None:
-    """Why a process of ours that died of SIGKILL died, where its cgroups say it was memory (the
-    out-of-memory killer's count rose since `kills_before`, read before it started), in words with
-    the limit; None where they do not say so (no count, or no rise: another hand, or the host's own
-    out-of-memory killer outside any limit)."""
+def oom_since(kills_before: int | None) -> str | None:
+    """Where this process's cgroups say the out-of-memory killer has ended a process since
+    `kills_before` was read (:func:`oom_kills`): the runner's memory limit in words (" under this
+    runner's memory limit of 2.0 GiB (FILE)", or "" where none is set); None where they do not say so
+    (no count, or no rise: another hand, or the host's own out-of-memory killer outside any limit)."""
     after = oom_kills()
     if kills_before is None or after is None or after <= kills_before:
         return None
     limit = memory_limit()
-    under = (f" under this runner's memory limit of {limit[0] / 2**30:.1f} GiB ({limit[1]})" if limit
-             else "")
-    return f"the kernel's out-of-memory killer ended it{under}"
+    if limit is None:
+        return ""
+    size = f"{limit[0] / 2**30:.1f} GiB" if limit[0] >= 2**30 else f"{limit[0] / 2**20:.0f} MiB"
+    return f" under this runner's memory limit of {size} ({limit[1]})"
+
+
+def killed_for_memory(kills_before: int | None) -> str | None:
+    """Why a process of ours that died of SIGKILL died, where its cgroups say it was memory
+    (:func:`oom_since`), in words with the limit; None where they do not say so."""
+    under = oom_since(kills_before)
+    return None if under is None else f"the kernel's out-of-memory killer ended it{under}"
 
 
 def quota_threads() -> int:

@@ -21,6 +21,7 @@ from encoder_gate.decision import (
 from encoder_gate.documents import (
     ACCURACY_FILE,
     ACCURACY_PAGE,
+    FINDINGS_FILE,
     VERDICT_FILE,
     VERDICT_JSON,
     read_document,
@@ -85,11 +86,14 @@ def build_verdict(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, Any
 def current_verdict(report_dir: Path) -> str:
     """The verdict of ``report_dir`` as it stands: verdict.md as the last session wrote it when
     verdict.json says it judged every results document there now (the same documents, written at
-    the same times), so nothing is decided twice; else decided again from them and written."""
+    the same times), so nothing is decided twice; else decided again from them and written. Also
+    decided again where a session's running marker is there: what became of that session (gone,
+    ended by the out-of-memory killer: decision.judge.unfinished) is known only now."""
     report_dir = Path(report_dir)
     docs = read_results(report_dir)
     page = report_dir / VERDICT_FILE
-    if page.is_file() and is_current(read_document(report_dir, VERDICT_JSON), docs):
+    running = (docs.get(FINDINGS_FILE) or {}).get("running")
+    if page.is_file() and not running and is_current(read_document(report_dir, VERDICT_JSON), docs):
         return page.read_text()
     return _write(report_dir, None, decide_results(docs)).markdown
 

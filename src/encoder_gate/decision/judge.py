@@ -19,6 +19,7 @@ and whether the session fails.
 from __future__ import annotations
 
 import difflib
+import socket
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
@@ -52,7 +53,9 @@ from encoder_gate.documents import (
     readings,
     results_documents,
 )
+from encoder_gate.environment import oom_since
 from encoder_gate.errors import GateError
+from encoder_gate.processes import still_running
 from encoder_gate.speed.ab import ABSettings, CellDecision, decide_cell, wilcoxon_slower_p
 from encoder_gate.statistics import holm_levels
 
@@ -162,10 +165,26 @@ def unfinished(findings: Mapping[str, Any] | None) -> list[str]:
     out = []
     for run in ((findings or {}).get("running") or {}).values():
         command, started, pid = run.get("command"), run.get("started"), run.get("pid")
+        memory = _killed_for_memory(run)
         out.append("a session of this model has not finished (still running, or killed or crashed before "
                    f"its end): `{command}`, started {started}, pid {pid}; this verdict does not cover it; "
-                   "run it again")
+                   + (f"{memory}, most likely it, so a rerun ends the same: give the runner more memory"
+                      if memory else "run it again"))
     return out
+
+
+def _killed_for_memory(run: Mapping[str, Any]) -> str | None:
+    """Where a session that never reached its end ran on this host, is gone, and the out-of-memory
+    killer's count in this runner's cgroups rose since it began (the count its marker kept): that, in
+    words with the runner's memory limit. In CI that session's step ended with "Killed" (exit 137)
+    and no line of the gate's."""
+    kills, pid = run.get("oom_kills"), str(run.get("pid"))
+    if (not isinstance(kills, int) or run.get("host") != socket.gethostname()
+            or still_running(pid, run.get("started"))):
+        return None
+    under = oom_since(kills)
+    return None if under is None else (
+        f"the kernel's out-of-memory killer has ended a process of this runner since it began{under}")
 
 
 

@@ -33,6 +33,7 @@ from encoder_gate.documents import (
     reading_of,
     write_document,
 )
+from encoder_gate.environment import oom_kills
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.plugin.verdict_report import VERDICT_NODEID, report_verdict_failure
 from encoder_gate.processes import still_running
@@ -460,9 +461,11 @@ def mark_running(config: pytest.Config) -> None:
         if other_model:
             return
         pid = session_pid(config)
+        # the out-of-memory killer's count so far: a later verdict tells a session it ended from others
+        kills = oom_kills()
         running = {**_others_running(base, pid), str(pid): {
             "command": session_command(config), "started": current["written"], "pid": pid,
-            "host": socket.gethostname()}}
+            "host": socket.gethostname(), **({"oom_kills": kills} if kills is not None else {})}}
         _write_findings(report_dir, current, base, state.config.waivers, running=running)
     if not (report_dir / VERDICT_FILE).exists():
         return
