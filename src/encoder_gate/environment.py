@@ -15,8 +15,9 @@ onnxruntime's, where the package is installed).
 
 The NVIDIA driver is read here too, once for all who name it (:func:`nvidia_smi`: why torch sees no
 GPU, and the GPU in a speed baseline's fingerprint), where the user's cache is
-(:func:`user_cache_dir`), and the CPU time a container's quota allows (:func:`cpu_quota`: what the
-libraries' default thread counts are held to).
+(:func:`user_cache_dir`), and what a container's cgroups allow: its CPU time (:func:`cpu_quota`, what the
+libraries' default thread counts are held to) and its memory (:func:`memory_limit`, and
+:func:`oom_kills`, which tells a process the out-of-memory killer ended from one killed otherwise).
 """
 
 from __future__ import annotations
