@@ -144,7 +144,8 @@ def test_the_libraries_defaults_are_held_to_a_binding_quota_unless_omp_num_threa
     assert quota_threads() == 0 and onnx_session.session_options(0).intra_op_num_threads == 2
 
 
-def test_what_a_quota_does_to_a_sessions_thread_counts_is_said_in_one_line():
+def test_what_a_quota_does_to_a_sessions_thread_counts_is_said_in_one_line(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     quota = CpuQuota(2.0, 16, "/sys/fs/cgroup/cpu.max: 200000 100000")
     said = quota_note(GateConfig(), quota)
     assert said is not None and said.startswith("this runner's CPU quota allows 2 cores' time of the 16")
@@ -152,11 +153,14 @@ def test_what_a_quota_does_to_a_sessions_thread_counts_is_said_in_one_line():
     said = quota_note(GateConfig(threads=1, eval_threads=8), quota)
     assert said is not None and "eval-threads 8 is more" in said and "at most 2 (--gate-eval-threads)" in said
     assert quota_note(GateConfig(threads=1, eval_threads=2), quota) is None  # counts it allows: nothing said
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # it sets the libraries' count, not the quota: nothing held
+    assert quota_note(GateConfig(), quota) is None
 
 
 def test_a_gate_session_under_a_quota_says_it_before_its_tests(pytester: pytest.Pytester,
                                                                 monkeypatch: pytest.MonkeyPatch,
                                                                 cache_dir: Path):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # (xdist workers get their share: not held then)
     gate_dir = gate_project(pytester, monkeypatch)
     gate_dir.makepyfile(test_checks=CHECKS)
     from encoder_gate.plugin import core

@@ -27,7 +27,7 @@ from encoder_gate.backends.registry import (
     with_integer_path,
 )
 from encoder_gate.data.datasets import LabelFormat
-from encoder_gate.environment import CpuQuota
+from encoder_gate.environment import CpuQuota, omp_threads
 from encoder_gate.errors import GateError
 
 Variant = Literal["normal", "filtered"]
@@ -595,7 +595,7 @@ def quota_note(config: GateConfig, quota: CpuQuota) -> str | None:
     the libraries' count of the host's cores; an eval-threads above them is said with its fix (a
     timed `threads` above them is the speed plugin's line: speed.machine.oversubscribed)."""
     counts = (("threads", config.threads), ("eval-threads", config.eval_threads))
-    held = [name for name, value in counts if value == 0]
+    held = [name for name, value in counts if value == 0] if not omp_threads() else []  # it sets their count
     over = [f"eval-threads {config.eval_threads}"] if config.eval_threads > quota.threads else []
     said = []
     if held:
