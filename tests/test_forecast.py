@@ -113,6 +113,25 @@ def test_without_avx512_onnx_runtimes_passes_are_forecast_at_their_avx2_speeds(
     assert ONNX_WORK["fp16"].pass_only() == Work(speed=1.6, speed_avx2=ONNX_WORK["fp16"].speed_avx2)
 
 
+def test_under_a_cpu_quota_of_less_time_than_its_threads_the_passes_are_forecast_at_the_quotas_share(
+        tiny: ModelSpec, tiny_tokenizer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Half a core's time (a Kubernetes limit of 500m) at the one thread it is held to: the GEMM probe,
+    on the thread's clock, does not see the throttling, and the passes take twice their CPU time."""
+    from encoder_gate.environment import CpuQuota
+
+    monkeypatch.setattr(fc, "gemm_gflops", lambda **_: 100.0)
+    monkeypatch.setattr(fc, "interpreter_rate", lambda: fc.REFERENCE_INTERPRETER_RATE)
+    monkeypatch.setattr(fc, "default_threads", lambda: 1)
+    session = stand_in(tiny, tiny_tokenizer, ArtifactCache(tmp_path))
+    told = {}
+    for quota in (None, CpuQuota(0.5, 2, "/sys/fs/cgroup/cpu.max: 50000 100000")):
+        monkeypatch.setattr(fc, "cpu_quota", lambda quota=quota: quota)
+        told[quota is not None] = fc.forecast(session, [], ["onnx-fp32"], ["onnx-fp32"])
+    assert told[True].steps[0].seconds == pytest.approx(2 * told[False].steps[0].seconds)
+    assert "50 GFLOP/s at 1 thread on the 0.5 cores' time a CPU quota allows" in told[True].message()
+    assert "CPU quota" not in told[False].message()
+
+
 @pytest.mark.parametrize(("flags", "avx2"), [("fpu sse2 avx avx2 fma", True),
                                              ("fpu sse2 avx avx2 fma avx512f avx512_vnni", False),
                                              ("fp asimd sve", False)])

@@ -36,6 +36,7 @@ from encoder_gate.backends.int8_path import cpu_flags
 from encoder_gate.backends.onnx_backend import PrebuiltOnnxBackend, audit_file
 from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend, split_integer_path
 from encoder_gate.backends.torch_backend import compile_entry_kept, default_threads
+from encoder_gate.environment import cpu_quota
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.inference import max_length, padded_tokens, token_batches, token_lengths
 from encoder_gate.runtime.predictions import predictions_kept
@@ -226,8 +227,12 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
         # a pass of seconds (a test model's) needs no precise rate: 3 products, not 25
         repeats = 25 if flops * len(passes) > QUICK_FLOPS else 3
         shown = threads or default_threads()
-        rate = gemm_gflops(repeats=repeats, threads=shown) * 1e9
-        per_text = len(texts) * PASS_TEXT_SECONDS * scale  # tokenizing, dispatching: not matmuls
+        # a CPU quota of less time than the threads' count (half a core's, at 1 thread): they wait on it
+        quota = cpu_quota()
+        share = min(1.0, quota.cores / shown) if quota is not None else 1.0
+        held = f" on the {quota.cores:g} cores' time a CPU quota allows" if quota and share < 1 else ""
+        rate = gemm_gflops(repeats=repeats, threads=shown) * 1e9 * share
+        per_text = len(texts) * PASS_TEXT_SECONDS * scale / share  # tokenizing, dispatching: not matmuls
         avx2 = avx2_only()
         seconds = sum(flops / (rate * works.get(name, EAGER_WORK).speed_on(avx2)) + per_text
                       for name in passes)
@@ -239,5 +244,6 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
                                              + CHECK_TEXT_SECONDS * len(texts)) * scale))
         basis += (f" and {dims.layers} layers and this machine's float32 matmul, {rate / 1e9:.0f} GFLOP/s "
                   f"at {shown} thread{'s' if shown != 1 else ''}"
+                  f"{held}"
                   f"{' (no AVX-512: the passes at their speeds on such a CPU)' if avx2 else ''}")
     return Forecast(tuple(steps), basis, "this session" if base_of is None else "the base")
