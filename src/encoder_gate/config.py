@@ -596,12 +596,11 @@ def quota_note(config: GateConfig, quota: CpuQuota) -> str | None:
     timed `threads` above them is the speed plugin's line: speed.machine.oversubscribed)."""
     counts = (("threads", config.threads), ("eval-threads", config.eval_threads))
     held = [name for name, value in counts if value == 0] if not omp_threads() else []  # it sets their count
-    over = [f"eval-threads {config.eval_threads}"] if config.eval_threads > quota.threads else []
     said = []
     if held:
         said.append(f"{' and '.join(held)} at the library default run at {quota.threads} thread"
                     f"{'s' if quota.threads > 1 else ''}, not one a core it sees")
-    if over:
-        said.append(f"{over[0]} is more: each parallel region's threads wait on those the quota "
-                    f"throttles; set it to at most {quota.threads} (--gate-eval-threads)")
+    if config.eval_threads > quota.threads:
+        said.append(f"eval-threads {config.eval_threads} is more: each parallel region's threads wait on "
+                    f"those the quota throttles; set it to at most {quota.threads} (--gate-eval-threads)")
     return f"{quota.said()}: {'; '.join(said)}" if said else None

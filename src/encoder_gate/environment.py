@@ -233,20 +233,24 @@ def _positive(*figures: str) -> bool:
     return all(f.isdigit() and int(f) > 0 for f in figures)
 
 
+def seen_cores() -> int:
+    """The cores this process may be scheduled on: its affinity on Linux (a container's cpuset sets
+    it), every logical core elsewhere."""
+    affinity = getattr(os, "sched_getaffinity", None)  # not on macOS or Windows
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 @functools.cache
 def cpu_quota() -> CpuQuota | None:
     """The tightest CPU quota on this process where it allows fewer whole cores than the process
-    sees; None where there is none, where it allows as many, and off Linux. Read once a process."""
-    affinity = getattr(os, "sched_getaffinity", None)  # not on macOS or Windows
-    if affinity is None:
-        return None
-    seen = len(affinity(0))
+    sees; None where there is none, where it allows as many, and off Linux (no cgroups). Read once a
+    process."""
     quotas = _quotas()
     if not quotas:
         return None
     cores, source = min(quotas)
-    quota = CpuQuota(cores, seen, source)
-    return quota if quota.threads < seen else None
+    quota = CpuQuota(cores, seen_cores(), source)
+    return quota if quota.threads < quota.seen else None
 
 
 def memory_limit() -> tuple[int, str] | None:

@@ -20,7 +20,7 @@ from encoder_gate.backends.onnx_session import session_options
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, providers_of
 from encoder_gate.backends.torch_backend import torch_threads
 from encoder_gate.cache import installed_version
-from encoder_gate.environment import cpu_quota, nvidia_smi
+from encoder_gate.environment import cpu_quota, nvidia_smi, seen_cores
 from encoder_gate.errors import GateError
 from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE
 
@@ -171,10 +171,8 @@ def usable_cores() -> int:
     """The cores this process may use (Linux: its affinity, as a CI container's cpuset sets it, or
     the whole cores of its CPU quota where that is fewer, as `docker run --cpus` and a Kubernetes CPU
     limit set it: environment.cpu_quota; elsewhere every logical core)."""
-    affinity = getattr(os, "sched_getaffinity", None)  # not on macOS or Windows
-    seen = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
-    quota = cpu_quota()
-    return min(seen, quota.threads) if quota is not None else seen
+    quota = cpu_quota()  # (where it binds, fewer whole cores than those seen)
+    return quota.threads if quota is not None else seen_cores()
 
 
 def oversubscribed(fingerprint: Mapping[str, Any] | None) -> str | None:
