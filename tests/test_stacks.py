@@ -154,6 +154,44 @@ def test_a_file_of_an_ir_the_installed_onnxruntime_cannot_read_is_one_line_namin
     assert "Upgrade onnxruntime" in line
 
 
+def test_a_module_a_library_imports_and_the_environment_lacks_is_one_line_naming_both(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """onnxruntime 1.24 and later import ml_dtypes for their quantization without requiring it, and
+    onnx before 1.19 does not bring it: on torch 2.13, transformers 4.47.1, onnx 1.18.0, onnxruntime
+    1.32.0 every onnx-int8 test errored with a bare `ModuleNotFoundError: No module named 'ml_dtypes'`
+    (22 of them, the build tried again in each). encoder-gate requires ml-dtypes now, and a build that
+    meets a module its library imports and the environment lacks fails once, as a GateError naming
+    the module, the library and the install; nothing half built is left in the cache."""
+    import sys
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    from encoder_gate.cache import ArtifactCache
+    from encoder_gate.errors import GateError
+
+    assert "ml-dtypes" in {Requirement(r).name for r in metadata.requires("encoder-gate") or []}
+    quant_utils = pytest.importorskip("onnxruntime.quantization.quant_utils")
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)  # what an environment without it imports
+    # the import as onnxruntime's quantization makes it, in a frame of its own file
+    importing = compile("from ml_dtypes import int4", quant_utils.__file__, "exec")
+    cache = ArtifactCache(tmp_path / "cache")
+    with pytest.raises(GateError) as caught:
+        cache.get_or_build("onnx-int8", {"k": 1}, lambda out: exec(importing, {}))
+    line = str(caught.value)
+    owner = next(d for d in ("onnxruntime", "onnxruntime-gpu", "onnxruntime_gpu")
+                 if line.startswith(f"onnx-int8 could not be built: the Python module 'ml_dtypes' is not "
+                                    f"installed, which {d} "))
+    assert line.endswith(f"{metadata.version(owner)} imports: pip install ml-dtypes"), line
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]  # (its lock file stays)
+    # a module the gate's own code imports is its caller's to word: no library is named
+    import encoder_gate.cache
+
+    ours = compile("import ml_dtypes", encoder_gate.cache.__file__, "exec")
+    with pytest.raises(GateError, match=r"'ml_dtypes' is not installed: pip install ml-dtypes$"):
+        cache.get_or_build("onnx-int8", {"k": 2}, lambda out: exec(ours, {}))
+
+
 def test_an_onnxruntime_that_cannot_run_the_probe_falls_back_on_the_flags(monkeypatch: pytest.MonkeyPatch):
     """The integer-path probe runs when the plugin configures a session: an onnxruntime that cannot
     open it (another release's kernels or IR) must not stop every pytest session of the environment

@@ -40,8 +40,8 @@ from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 
-from encoder_gate.environment import SHARED_MODULES
-from encoder_gate.errors import DiskFull
+from encoder_gate.environment import SHARED_MODULES, missing_module
+from encoder_gate.errors import DiskFull, GateError
 
 MANIFEST = "encoder-gate-manifest.json"
 T = TypeVar("T")
@@ -313,6 +313,8 @@ class ArtifactCache:
                 shutil.rmtree(tmp, ignore_errors=True)
                 if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise DiskFull(no_room(self.root, name)) from exc
+                if isinstance(exc, ModuleNotFoundError):  # a library's import this environment lacks
+                    raise GateError(f"{name} could not be built: {missing_module(exc)}") from exc
                 raise
             self.use(final)
         return CacheEntry(final, hit=False)

@@ -22,6 +22,7 @@ libraries' default thread counts are held to) and its memory (:func:`memory_limi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -112,6 +113,52 @@ def reinstall(module: str, install: str) -> str:
     """The command that makes a module several builds ship whole again (:data:`SHARED_MODULES`):
     every build uninstalled, then `install` (uninstalling one alone leaves it half removed)."""
     return f"pip uninstall -y {' '.join(SHARED_MODULES.get(module, (module,)))} && pip install {install}"
+
+
+#: pip's name for a module an installed library may import without requiring it, where the two differ
+MODULE_DISTRIBUTIONS = {"ml_dtypes": "ml-dtypes", "sklearn": "scikit-learn", "google": "protobuf",
+                        "yaml": "pyyaml"}
+
+
+def missing_module(exc: ModuleNotFoundError) -> str:
+    """One line for a module that an installed library imports and this environment lacks: the module,
+    the library whose code imports it (the distribution and version owning the innermost frame of the
+    traceback in an installed package), and the install that adds it. onnxruntime 1.24 and later import
+    ml_dtypes for their quantization without requiring it (an extra of theirs), and onnx before 1.19 does
+    not bring it: that stack lost every INT8 build to a bare `No module named 'ml_dtypes'`."""
+    module = (exc.name or "").split(".")[0] or str(exc)
+    importer = _importer(exc)
+    by = f", which {importer} imports" if importer else ""
+    install = MODULE_DISTRIBUTIONS.get(module, module.replace("_", "-"))
+    return f"the Python module {module!r} is not installed{by}: pip install {install}"
+
+
+def _importer(exc: BaseException) -> str | None:
+    """'NAME VERSION' of the installed distribution owning the innermost frame of `exc`'s traceback
+    that lies in one; None where none does, or where that one is encoder-gate."""
+    import sys
+    import traceback
+
+    try:
+        owners = metadata.packages_distributions()
+    except Exception:  # a broken distribution's metadata: nothing to name it by
+        return None
+    roots = sorted({os.path.realpath(p) for p in sys.path if p}, key=len, reverse=True)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = os.path.realpath(frame.filename)
+        root = next((r for r in roots if path.startswith(r + os.sep)), None)
+        if root is None:
+            continue
+        top = Path(path[len(root) + 1:]).parts[0].removesuffix(".py")
+        dists = owners.get(top)
+        if not dists:
+            continue  # the standard library's, or a file no distribution owns
+        if any(d.lower().replace("_", "-") == DISTRIBUTION for d in dists):
+            return None  # the gate's own import: its caller words it
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            return f"{dists[0]} {metadata.version(dists[0])}"
+        return None
+    return None
 
 
 @dataclass(frozen=True)
