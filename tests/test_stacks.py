@@ -45,7 +45,7 @@ def test_the_bootstrap_gives_one_interval_for_one_seed():
 def test_a_torch_compile_failure_names_its_real_cause():
     """dynamo's BackendCompilerFailed says only `backend='inductor' raised:` on its first line; the
     cause (inductor without setuptools, as in uv's venvs) is named, with the fix."""
-    from encoder_gate.backends.torch_backend import compile_failure
+    from encoder_gate.backends.torch_compat import compile_failure
 
     wrapped = RuntimeError("backend='inductor' raised:\nModuleNotFoundError: No module named 'setuptools'")
     wrapped.inner_exception = ModuleNotFoundError("No module named 'setuptools'", name="setuptools")  # type: ignore[attr-defined]
@@ -55,6 +55,41 @@ def test_a_torch_compile_failure_names_its_real_cause():
     assert "pip install setuptools" in line
     other = compile_failure("torch-compile", ValueError("shapes (3, 4) vs (4, 5)\n\nfrom user code: ..."))
     assert "ValueError: shapes (3, 4) vs (4, 5)" in other and "report it to PyTorch" in other
+
+
+def test_an_older_torch_gets_what_the_installed_transformers_calls_while_it_compiles(
+        monkeypatch: pytest.MonkeyPatch):
+    """torch 2.6 has no torch.compiler.is_exporting, which transformers 5.24 calls in its mask code:
+    torch 2.6's dynamo failed on it in every torch-compile test of that stack (both inside the
+    window). It is given, said once a process, answering False under dynamo and in eager, as this
+    torch's own answers outside torch.export. A torch that has it keeps its own."""
+    import torch
+
+    from encoder_gate.backends.torch_compat import give_missing
+
+    said: list[str] = []
+    own = getattr(torch.compiler, "is_exporting", None)
+    if own is not None:
+        give_missing(said.append)
+        assert torch.compiler.is_exporting is own and said == []
+    monkeypatch.delattr(torch.compiler, "is_exporting", raising=False)
+    give_missing(said.append)
+    give_missing(said.append)
+    [line] = said
+    assert f"torch {torch.__version__} has no torch.compiler.is_exporting (torch 2.7 added it)" in line
+
+    def mask_code(x: torch.Tensor) -> torch.Tensor:  # as transformers' mask code calls it
+        return x + 1 if torch.compiler.is_exporting() else x - 1
+
+    assert float(torch.compile(mask_code, backend="eager")(torch.zeros(1))[0]) == -1.0
+    assert torch.compiler.is_exporting() is False
+    if own is not None:  # this torch's own answers, the same
+        monkeypatch.setattr(torch.compiler, "is_exporting", own)
+
+        def mask_code_here(x: torch.Tensor) -> torch.Tensor:
+            return x + 1 if torch.compiler.is_exporting() else x - 1
+
+        assert float(torch.compile(mask_code_here, backend="eager")(torch.zeros(1))[0]) == -1.0
 
 
 def test_the_probe_models_open_on_the_oldest_supported_onnxruntime():

@@ -36,6 +36,7 @@ from encoder_gate.backends.inductor_dir import (
     shell_safe_place,
     user_inductor_dir,
 )
+from encoder_gate.backends.torch_compat import compile_failure, give_missing
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi, quota_threads
 from encoder_gate.errors import DeviceUnavailable, GateError
@@ -300,34 +301,13 @@ class TorchCompileBackend:
             set_threads(ctx.threads)
         key = compile_key(ctx, self.mode, self.dynamic)
         place_inductor_cache(ctx)
+        give_missing(ctx.progress)
         store = CompileArtifacts(ctx.cache, key, self.name, ctx.progress)
         with quiet_inductor_import():
             loaded = store.load()
             compiled = torch.compile(load_torch_model(ctx), dynamic=self.dynamic, mode=self.mode)
-        # compiled at its first call (CompiledTorchRunner): a session that reads every output of it
-        # from the cache (an unchanged PR) never pays the compile
+        # compiled at its first call: a session reading every output from the cache never compiles
         return CompiledTorchRunner(compiled, ctx, self.name, store, loaded, unbacked_batch=self.dynamic)
-
-
-def compile_failure(name: str, exc: BaseException) -> str:
-    """One line for a torch.compile that failed at its first call, naming its real cause: dynamo wraps
-    what inductor raised (BackendCompilerFailed's first line is only `backend='inductor' raised:`),
-    so the innermost exception is named, with the fix where it is known."""
-    root = exc
-    for _ in range(10):  # the wrapped exception: inner_exception (dynamo's), else the explicit cause
-        inner = getattr(root, "inner_exception", None) or root.__cause__
-        if not isinstance(inner, BaseException) or inner is root:
-            break
-        root = inner
-    text = next((line.strip() for line in str(root).splitlines() if line.strip()), "")[:300]
-    line = (f"{name}: torch.compile failed at the model's first call, where it compiles "
-            f"({type(root).__name__}: {text})")
-    if isinstance(root, ModuleNotFoundError) and root.name == "setuptools":
-        return (f"{line}. inductor builds its C++ kernels with setuptools, which this environment lacks "
-                "(uv's virtual environments have none): `pip install setuptools`, or leave torch-compile "
-                "out of `backends`")
-    return (f"{line}. torch and transformers decide what compiles; leave torch-compile out of `backends` "
-            "until they agree, or report it to PyTorch")
 
 
 COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes

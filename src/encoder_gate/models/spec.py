@@ -6,7 +6,6 @@ directory that :func:`spec_from_dir` reads.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -281,10 +280,15 @@ def meta_model(path: Path, classifier: bool) -> Any:
     # under it makes its module-level tensors on meta. torch 2.6's torch._dynamo, which transformers'
     # model code imports first, then fails ("Tensor.item() cannot be called on meta tensors"), and
     # every later torch.compile of the process with it ("partially initialized module 'torch._dynamo'").
-    with contextlib.suppress(Exception):  # a config no class maps: from_config says so below
-        auto._model_mapping[type(config)]
+    # The class is built directly: transformers 4.47.1's from_config first asks whether the config's
+    # class is among the mapping's keys, which imports every model's configuration module (97 modules,
+    # transformers' feature extraction and rope code among them), under the meta device.
+    try:
+        found = auto._model_mapping[type(config)]
+    except Exception:  # a config no class maps: from_config says so below
+        found = None
     with torch.device("meta"):
-        return auto.from_config(config)
+        return found(config) if found is not None else auto.from_config(config)
 
 
 def weights_mismatch(path: Path, classifier: bool) -> str:

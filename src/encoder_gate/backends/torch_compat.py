@@ -1,0 +1,62 @@
+"""torch.compile across the window: what a transformers release calls on torch that an older torch
+lacks, given; and a compile's failure, said with its real cause (:func:`compile_failure`).
+
+transformers 5 (5.24.0 at least) calls `torch.compiler.is_exporting()` in its attention-mask code
+(`masking_utils`, through `utils.import_utils.is_torchdynamo_exporting`), inside a try/except that
+answers False in eager mode. `torch.compiler.is_exporting` came in torch 2.7; torch 2.6's dynamo,
+tracing that call while it compiles, fails instead (`InternalTorchDynamoError: AttributeError: module
+'torch.compiler' has no attribute 'is_exporting'`). transformers 5.24 requires torch>=2.6, so a stack
+of both installs, and every torch-compile test of it failed (AMD EPYC, AVX2, 2026-11-29).
+
+It is given here as a function that answers False: what `is_exporting()` answers from torch 2.7 on
+everywhere but inside torch.export, and what torch 2.13's dynamo traces it as under torch.compile
+(checked). The gate calls torch.compile on this path, never torch.export. With it, torch 2.6 compiles
+that model: the same outputs as eager, 2.4e-07 apart (tiny, AMD EPYC, 2026-11-29).
+
+    give_missing(progress)   # before torch.compile; says once a process what it gave
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def give_missing(progress: Callable[[str], None]) -> None:
+    """Give torch what the installed transformers calls and this torch lacks (see the module), saying
+    so once a process; nothing where torch has it."""
+    import torch
+
+    if hasattr(torch.compiler, "is_exporting"):
+        return
+    import transformers
+
+    setattr(torch.compiler, "is_exporting", not_exporting)  # noqa: B010 (torch's stubs)
+    progress(f"torch-compile: torch {torch.__version__} has no torch.compiler.is_exporting (torch 2.7 "
+             f"added it), which transformers {transformers.__version__} calls while it compiles: given, "
+             "answering False, as later torch answers under torch.compile")
+
+
+def not_exporting() -> bool:
+    """torch.compiler.is_exporting where torch lacks it: no torch.export is running (see the module)."""
+    return False
+
+
+def compile_failure(name: str, exc: BaseException) -> str:
+    """One line for a torch.compile that failed at its first call, naming its real cause: dynamo wraps
+    what inductor raised (BackendCompilerFailed's first line is only `backend='inductor' raised:`),
+    so the innermost exception is named, with the fix where it is known."""
+    root = exc
+    for _ in range(10):  # the wrapped exception: inner_exception (dynamo's), else the explicit cause
+        inner = getattr(root, "inner_exception", None) or root.__cause__
+        if not isinstance(inner, BaseException) or inner is root:
+            break
+        root = inner
+    text = next((line.strip() for line in str(root).splitlines() if line.strip()), "")[:300]
+    line = (f"{name}: torch.compile failed at the model's first call, where it compiles "
+            f"({type(root).__name__}: {text})")
+    if isinstance(root, ModuleNotFoundError) and root.name == "setuptools":
+        return (f"{line}. inductor builds its C++ kernels with setuptools, which this environment lacks "
+                "(uv's virtual environments have none): `pip install setuptools`, or leave torch-compile "
+                "out of `backends`")
+    return (f"{line}. torch and transformers decide what compiles; leave torch-compile out of `backends` "
+            "until they agree, or report it to PyTorch")
