@@ -92,6 +92,32 @@ def test_an_older_torch_gets_what_the_installed_transformers_calls_while_it_comp
         assert float(torch.compile(mask_code_here, backend="eager")(torch.zeros(1))[0]) == -1.0
 
 
+def test_torchs_warnings_inside_its_compile_are_never_errors_under_a_projects_error_filter():
+    """torch 2.6 warns "Skipping serialization of skipfiles_inline_module_allowlist value {}" from its
+    cache key at every compile: under a project's `filterwarnings = ["error"]` each torch-compile test
+    failed with it. Inside the compile's block that one is ignored (as torch's own script_method
+    deprecation), any other of torch's is a warning, and a warning of anyone else's still an error."""
+    import warnings
+
+    from encoder_gate.backends.torch_backend import quiet_inductor_import
+
+    def warn(text: str, category: type[Warning], module: str) -> None:
+        path = f"{module.replace('.', '/')}.py"
+        warnings.warn_explicit(text, category, path, 1, module=module, registry={})
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("error")
+        with quiet_inductor_import():
+            warn("Skipping serialization of skipfiles_inline_module_allowlist value {}", UserWarning,
+                 "torch.utils._config_module")
+            warn("some other note of torch's", UserWarning, "torch._inductor.codecache")
+            with pytest.raises(UserWarning, match="the user's own"):
+                warn("the user's own", UserWarning, "their_package.module")
+        with pytest.raises(UserWarning, match="outside the compile"):
+            warn("outside the compile", UserWarning, "torch._inductor.codecache")
+    assert [str(w.message) for w in seen] == ["some other note of torch's"]
+
+
 def test_the_probe_models_open_on_the_oldest_supported_onnxruntime():
     """The two models the package builds for itself (the integer-path probe and the peak probe) carry
     an IR version and opset onnxruntime 1.17 reads (IR 9 at most), whatever the installed onnx writes

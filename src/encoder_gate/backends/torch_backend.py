@@ -256,12 +256,18 @@ class TorchBackend:
 
 @contextlib.contextmanager
 def quiet_inductor_import() -> Iterator[None]:
-    """Ignore torch's deprecation of its own `torch.jit.script_method` inside the block: inductor's
-    first import (in torch.compile) loads torch.utils.mkldnn, whose 14 script methods each warned
-    in every user's summary; nothing the user wrote causes it, nothing they can do about it."""
+    """torch's warnings about itself inside the block (torch.compile's import and first call): each is a
+    warning, never an error, under a project's `filterwarnings = ["error"]` (torch 2.6's own "Skipping
+    serialization of skipfiles_inline_module_allowlist value {}", from its cache key, failed every
+    torch-compile test there); two are ignored, as nothing the user wrote causes them and nothing they
+    can do about them: its deprecation of its own `torch.jit.script_method` (inductor's first import
+    loads torch.utils.mkldnn, whose 14 script methods each warned in every user's summary) and that one."""
     with warnings.catch_warnings():
+        warnings.filterwarnings("default", module=r"torch(\.|$)")
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.script_method` is deprecated",
                                 category=DeprecationWarning, module=r"torch\.jit\.")
+        warnings.filterwarnings("ignore", message=r"Skipping serialization of ", category=UserWarning,
+                                module=r"torch\.utils\._config_module")
         yield
 
 
