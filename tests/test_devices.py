@@ -105,6 +105,40 @@ def test_a_backend_pinned_to_a_device_it_cannot_run_on_fails_saying_why(cpu_form
     assert BUILT_ON == ["cuda"] and gate.records[cpu_format].error
 
 
+def test_a_librarys_own_failure_in_a_build_is_one_line_kept_for_the_backends_later_tests(
+        monkeypatch: pytest.MonkeyPatch, tiny, cache_dir: Path):
+    """A build that fails with a library's own exception (not a GateError: onnxruntime's quantization
+    importing a module the environment lacked, before the artifact cache named it) was built again by
+    each of the backend's tests, 22 of them, each failing with the library's traceback. It fails once,
+    as a GateError naming the backend and the innermost cause, raised again by its later tests."""
+    calls: list[str] = []
+
+    @dataclass(frozen=True)
+    class Breaks:
+        name: str = "breaks"
+        number_format: str = "int8"
+        packages: tuple[str, ...] = ()
+
+        def providers(self, device: Device) -> tuple[str, ...]:
+            return ()
+
+        def build(self, ctx: BuildContext) -> MockRunner:
+            calls.append(ctx.device)
+            try:
+                raise KeyError("the graph's input 'x'")
+            except KeyError as inner:
+                raise RuntimeError("quantization failed\n(a page of the library's advice)") from inner
+
+    monkeypatch.setitem(BACKENDS, "breaks", lambda: Breaks())
+    gate = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, backends=("torch", "breaks")),
+                       progress=lambda _: None)
+    for _ in range(2):
+        with pytest.raises(GateError) as caught:
+            gate.runner("breaks")
+        assert str(caught.value) == "breaks could not be built: KeyError: \"the graph's input 'x'\""
+    assert calls == ["cpu"] and gate.records["breaks"].error == str(caught.value)
+
+
 def test_a_backend_pinned_to_the_cpu_is_built_there_in_a_gpu_session(cpu_format, tiny, cache_dir: Path):
     """Pinned to the CPU: built there at once (no try on the GPU), and its twin on an integer path too;
     a CPU session's reference is its own runner on the CPU."""

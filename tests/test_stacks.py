@@ -118,6 +118,29 @@ def test_torchs_warnings_inside_its_compile_are_never_errors_under_a_projects_er
     assert [str(w.message) for w in seen] == ["some other note of torch's"]
 
 
+def test_torchs_cache_key_warning_is_no_error_in_any_test_of_a_project_that_errors_on_warnings(
+        pytester: pytest.Pytester):
+    """A compiled model compiles again at a later call (another shape), outside the first call's block,
+    and torch 2.6 warns again from its cache key: 2 such warnings in a gate on tiny. The plugin adds
+    a filterwarnings line after the project's `error`, so that one is ignored in every test; anyone
+    else's warning is still an error there."""
+    (pytester.path / "pyproject.toml").write_text('[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n')
+    pytester.makepyfile("""
+        import warnings
+
+        def test_torch_compiles_again():
+            warnings.warn_explicit("Skipping serialization of skipfiles_inline_module_allowlist value {}",
+                                   UserWarning, "torch/utils/_config_module.py", 342,
+                                   module="torch.utils._config_module", registry={})
+
+        def test_anyone_elses_is_still_an_error():
+            warnings.warn("a project's own", UserWarning)
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*UserWarning: a project's own*"])
+
+
 def test_the_probe_models_open_on_the_oldest_supported_onnxruntime():
     """The two models the package builds for itself (the integer-path probe and the peak probe) carry
     an IR version and opset onnxruntime 1.17 reads (IR 9 at most), whatever the installed onnx writes

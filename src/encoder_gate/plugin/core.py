@@ -30,6 +30,7 @@ import pytest
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
 from encoder_gate.backends.prebuilt import set_project_root
 from encoder_gate.backends.registry import check_prebuilt_files
+from encoder_gate.backends.torch_backend import TORCH_CACHE_KEY_NOISE
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, quota_note, read_pyproject_table
 from encoder_gate.data.datasets import load_texts
@@ -110,6 +111,7 @@ SESSION_STARTED = pytest.StashKey[float]()
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_STARTED] = time.time()
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU")
+    config.addinivalue_line("filterwarnings", TORCH_CACHE_KEY_NOISE.pytest_filter())  # after the project's
     applicable.register_marker(config)
     overrides = {name.replace("-", "_"): config.getoption(f"gate_{name.replace('-', '_')}")
                  for name, _, _ in OPTIONS}

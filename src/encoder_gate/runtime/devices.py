@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from encoder_gate.backends.base import BuildContext, Device, Runner
+from encoder_gate.backends.onnx_build import root_cause
 from encoder_gate.backends.registry import parse_backend, split_integer_path
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError, NoKernelsOnDevice
@@ -44,8 +45,14 @@ def build_on_its_device(config: GateConfig, name: str,
                             "or drop the pin: a file with no kernels on the session's device is then "
                             "judged on the CPU") from None
         return parse_backend(name).build(context("cpu")), f"computed on the CPU in a {device} session: {exc}"
-    except BaseException:
+    except GateError:
         held.release()  # a build that failed otherwise: what it said before is said
+        raise
+    except Exception as exc:  # a library's own failure: a GateError, which the session keeps for the
+        held.release()  # backend's later tests (each of 22 tests built it again, and failed the same)
+        raise GateError(f"{name} could not be built: {root_cause(exc)}") from exc
+    except BaseException:
+        held.release()
         raise
     held.release()
     return runner, None
