@@ -99,7 +99,7 @@ def test_torchs_warnings_inside_its_compile_are_never_errors_under_a_projects_er
     deprecation), any other of torch's is a warning, and a warning of anyone else's still an error."""
     import warnings
 
-    from encoder_gate.backends.torch_backend import quiet_inductor_import
+    from encoder_gate.backends.torch_compat import quiet_inductor_import
 
     def warn(text: str, category: type[Warning], module: str) -> None:
         path = f"{module.replace('.', '/')}.py"

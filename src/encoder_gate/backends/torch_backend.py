@@ -9,12 +9,11 @@ import logging
 import os
 import shutil
 import time
-import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 from filelock import FileLock
@@ -36,7 +35,7 @@ from encoder_gate.backends.inductor_dir import (
     shell_safe_place,
     user_inductor_dir,
 )
-from encoder_gate.backends.torch_compat import compile_failure, give_missing
+from encoder_gate.backends.torch_compat import compile_failure, give_missing, quiet_inductor_import
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi, quota_threads
 from encoder_gate.errors import DeviceUnavailable, GateError
@@ -252,42 +251,6 @@ class TorchBackend:
             set_threads(ctx.threads)
         # nothing to build: the model directory is loaded as it is (from_cache None: neither built nor cached)
         return TorchRunner(load_torch_model(ctx), ctx, self.name, from_cache=None)
-
-
-@contextlib.contextmanager
-def quiet_inductor_import() -> Iterator[None]:
-    """torch's warnings about itself inside the block (torch.compile's import and first call): each is a
-    warning, never an error, under a project's `filterwarnings = ["error"]` (torch 2.6's own "Skipping
-    serialization of skipfiles_inline_module_allowlist value {}", from its cache key, failed every
-    torch-compile test there); two are ignored, as nothing the user wrote causes them and nothing they
-    can do about them: its deprecation of its own `torch.jit.script_method` (inductor's first import
-    loads torch.utils.mkldnn, whose 14 script methods each warned in every user's summary) and that one."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("default", module=r"torch(\.|$)")
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script_method` is deprecated",
-                                category=DeprecationWarning, module=r"torch\.jit\.")
-        warnings.filterwarnings("ignore", message=TORCH_CACHE_KEY_NOISE.message, category=UserWarning,
-                                module=TORCH_CACHE_KEY_NOISE.module)
-        yield
-
-
-class WarningNoise(NamedTuple):
-    """A UserWarning a library raises about itself, to ignore: its message's and its module's regexes."""
-
-    message: str
-    module: str
-
-    def pytest_filter(self) -> str:
-        """As a line of pytest's `filterwarnings`."""
-        return f"ignore:{self.message}:UserWarning:{self.module}"
-
-
-#: torch 2.6's warning at each compile (its FX graph cache key), also where a later call compiles again
-#: (another shape): ignored inside the first call's block above, and in every test of a gate session by
-#: a filterwarnings line of the plugin's (a later line than the project's own, so it holds under an
-#: `error` there; a wrapper on every call of the compiled model cost 14% of tiny's and 4.5% of the
-#: default model's batch of one)
-TORCH_CACHE_KEY_NOISE = WarningNoise(r"Skipping serialization of ", r"torch\.utils\._config_module")
 
 
 @dataclass(frozen=True)

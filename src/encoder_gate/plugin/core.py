@@ -30,7 +30,7 @@ import pytest
 from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, check_tolerances
 from encoder_gate.backends.prebuilt import set_project_root
 from encoder_gate.backends.registry import check_prebuilt_files
-from encoder_gate.backends.torch_backend import TORCH_CACHE_KEY_NOISE
+from encoder_gate.backends.torch_compat import TORCH_CACHE_KEY_NOISE
 from encoder_gate.cache import record_session
 from encoder_gate.config import GateConfig, check_writable, load_config, quota_note, read_pyproject_table
 from encoder_gate.data.datasets import load_texts
