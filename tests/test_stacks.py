@@ -141,6 +141,43 @@ def test_torchs_cache_key_warning_is_no_error_in_any_test_of_a_project_that_erro
     result.stdout.fnmatch_lines(["*UserWarning: a project's own*"])
 
 
+def test_a_dynamo_export_that_fell_back_to_the_examples_shapes_is_refused_naming_them(
+        tiny_ctx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """torch 2.6's torch.export failed on transformers 5's mask code with unbounded Dims (a guard
+    against 2**63 - 1), and torch.onnx.export(dynamo=True) then fell back to a trace: a file of inputs
+    [2, 16], two texts of 16 tokens at most, which the gate judged on texts cut to 16 tokens and
+    passed. The Dims are bounded now (torch 2.6 exports tiny with a dynamic batch and length then),
+    and a file that still came out static is refused, naming its shapes."""
+    import onnx
+    import torch
+    from onnx import TensorProto, helper
+
+    from encoder_gate.backends.onnx_build import export_fp32_dynamo
+    from encoder_gate.errors import GateError
+
+    asked: dict[str, object] = {}
+
+    class Traced:
+        def save(self, path: str) -> None:
+            ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, [2, 16])
+            logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [2, 28])
+            node = helper.make_node("Constant", [], ["logits"], value=helper.make_tensor(
+                "c", TensorProto.FLOAT, [2, 28], [0.0] * 56))
+            onnx.save(helper.make_model(helper.make_graph([node], "g", [ids], [logits])), path)
+
+    def export(module, example, **kwargs):  # type: ignore[no-untyped-def]
+        asked.update(kwargs)
+        return Traced()
+
+    monkeypatch.setattr(torch.onnx, "export", export)
+    with pytest.raises(GateError) as caught:
+        export_fp32_dynamo(tiny_ctx, tmp_path)
+    assert str(caught.value).startswith("torch.onnx.export(dynamo=True) fixed tiny's input shapes at the "
+                                        "example's (input_ids (2, 16)): ")
+    [dims] = {tuple(d.items()) for d in asked["dynamic_shapes"][0]}  # type: ignore[index]
+    assert [(axis, dim.max) for axis, dim in dims] == [(0, 65536), (1, tiny_ctx.model.max_positions)]
+
+
 def test_the_probe_models_open_on_the_oldest_supported_onnxruntime():
     """The two models the package builds for itself (the integer-path probe and the peak probe) carry
     an IR version and opset onnxruntime 1.17 reads (IR 9 at most), whatever the installed onnx writes

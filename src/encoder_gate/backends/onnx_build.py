@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.base import BuildContext, weights_bytes
+from encoder_gate.backends.onnx_graph import format_shape, inspect_onnx, static_dim
 from encoder_gate.backends.optimum_compat import optimum_missing
 from encoder_gate.errors import GateError
 from encoder_gate.memory import return_freed_memory
@@ -470,6 +471,7 @@ def quantize_static_int8(ctx: BuildContext, fp32: Path, out: Path, texts: Sequen
 
 
 DYNAMO_EXPORTER = "torch.onnx.export (dynamo=True, SDPA attention)"
+DYNAMO_BATCH_MAX = 65536  # the bound of the dynamic batch's range (and of a length no config bounds)
 
 
 def root_cause(exc: BaseException) -> str:
@@ -489,7 +491,10 @@ def export_fp32_dynamo(ctx: BuildContext, out: Path) -> None:
 
     names, output, _, module, example = traceable(ctx)
     ctx.progress(f"onnx-fp32-dynamo: exporting {ctx.model.name} with {DYNAMO_EXPORTER} (opset {ctx.opset})")
-    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    # bounded: torch 2.6's torch.export guards each size against 2**63 - 1, which an unbounded Dim's
+    # range fails, and its ONNX exporter then fell back to a trace of the example's shapes unsaid
+    batch = torch.export.Dim("batch", max=DYNAMO_BATCH_MAX)
+    seq = torch.export.Dim("sequence", max=ctx.model.max_positions or DYNAMO_BATCH_MAX)
     shapes = (tuple({0: batch, 1: seq} for _ in names),)  # forward(*inputs): one varargs tuple
     try:
         with quiet_exporter_notices(), warnings.catch_warnings(), torch.no_grad():
@@ -507,6 +512,13 @@ def export_fp32_dynamo(ctx: BuildContext, out: Path) -> None:
     except Exception as exc:
         raise GateError(f"torch.onnx.export(dynamo=True) could not export {ctx.model.name}: "
                         f"{root_cause(exc)}") from None
+    fixed = [f"{t.name} {format_shape(t.shape)}" for t in inspect_onnx(out / "model.onnx").inputs
+             if static_dim(t.shape, 0) or static_dim(t.shape, 1)]
+    if fixed:
+        raise GateError(f"torch.onnx.export(dynamo=True) fixed {ctx.model.name}'s input shapes at the "
+                        f"example's ({'; '.join(fixed)}): torch.export kept no dynamic batch or length, "
+                        f"and torch {torch.__version__}'s exporter fell back to a trace, whose file takes "
+                        "no other. Leave onnx-fp32-dynamo out, or export with another torch")
     copy_side_files(ctx.model.path, out)
 
 
