@@ -311,6 +311,16 @@ def test_a_module_a_library_imports_and_the_environment_lacks_is_one_line_naming
     ours = compile("import ml_dtypes", encoder_gate.cache.__file__, "exec")
     with pytest.raises(GateError, match=r"'ml_dtypes' is not installed: pip install ml-dtypes$"):
         cache.get_or_build("onnx-int8", {"k": 2}, lambda out: exec(ours, {}))
+    # what only an extra installs (the cpu extra's onnxruntime) is a MissingDependency: its tests skip,
+    # as the backend's own check before a build says (not an error, as a required package's is)
+    from encoder_gate.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    extra = compile("import onnxruntime", encoder_gate.cache.__file__, "exec")
+    with pytest.raises(MissingDependency) as skipped:
+        cache.get_or_build("onnx-fp16", {"k": 3}, lambda out: exec(extra, {}))
+    assert str(skipped.value).endswith("'onnxruntime' is not installed: pip install 'encoder-gate[cpu]' (or "
+                                       "'encoder-gate[gpu]' on an NVIDIA GPU)")
 
 
 def test_an_onnxruntime_that_cannot_run_the_probe_falls_back_on_the_flags(monkeypatch: pytest.MonkeyPatch):

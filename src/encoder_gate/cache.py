@@ -40,8 +40,8 @@ from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 
-from encoder_gate.environment import SHARED_MODULES, missing_module
-from encoder_gate.errors import DiskFull, GateError
+from encoder_gate.environment import SHARED_MODULES, missing_module, optional_module
+from encoder_gate.errors import DiskFull, GateError, MissingDependency
 
 MANIFEST = "encoder-gate-manifest.json"
 T = TypeVar("T")
@@ -313,8 +313,10 @@ class ArtifactCache:
                 shutil.rmtree(tmp, ignore_errors=True)
                 if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise DiskFull(no_room(self.root, name)) from exc
-                if isinstance(exc, ModuleNotFoundError):  # a library's import this environment lacks
-                    raise GateError(f"{name} could not be built: {missing_module(exc)}") from exc
+                if isinstance(exc, ModuleNotFoundError):  # a library's import this environment lacks;
+                    # what only an extra installs (onnxruntime) skips the backend, as its build says
+                    lacks = MissingDependency if optional_module(exc.name or "") else GateError
+                    raise lacks(f"{name} could not be built: {missing_module(exc)}") from exc
                 raise
             self.use(final)
         return CacheEntry(final, hit=False)

@@ -129,8 +129,29 @@ def missing_module(exc: ModuleNotFoundError) -> str:
     module = (exc.name or "").split(".")[0] or str(exc)
     importer = _importer(exc)
     by = f", which {importer} imports" if importer else ""
-    install = MODULE_DISTRIBUTIONS.get(module, module.replace("_", "-"))
+    install = REINSTALL.get(module) or MODULE_DISTRIBUTIONS.get(module, module.replace("_", "-"))
     return f"the Python module {module!r} is not installed{by}: pip install {install}"
+
+
+def optional_module(module: str, distribution: str = DISTRIBUTION) -> bool:
+    """Whether `module` is what only an extra of `distribution` installs (onnxruntime of `cpu` and
+    `gpu`, optimum, onnxscript): its absence is a backend's skip, naming the install, not a broken
+    environment."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    top = module.split(".")[0]
+    names = {*SHARED_MODULES.get(top, ()), MODULE_DISTRIBUTIONS.get(top, top.replace("_", "-"))}
+    try:
+        required = metadata.requires(distribution) or []
+    except metadata.PackageNotFoundError:
+        return False
+    found = []
+    for line in required:
+        with contextlib.suppress(InvalidRequirement):
+            req = Requirement(line)
+            if req.name.lower() in names:
+                found.append(req.marker is not None and "extra" in str(req.marker))
+    return bool(found) and all(found)
 
 
 def _importer(exc: BaseException) -> str | None:
