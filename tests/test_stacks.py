@@ -122,8 +122,8 @@ def test_torchs_cache_key_warning_is_no_error_in_any_test_of_a_project_that_erro
         pytester: pytest.Pytester):
     """A compiled model compiles again at a later call (another shape), outside the first call's block,
     and torch 2.6 warns again from its cache key: 2 such warnings in a gate on tiny. The plugin adds
-    a filterwarnings line after the project's `error`, so that one is ignored in every test; anyone
-    else's warning is still an error there."""
+    a filter after the command line's (which pytest applies after the project's `filterwarnings`), so
+    that one is ignored in every test under an `error` in either; anyone else's is still an error."""
     (pytester.path / "pyproject.toml").write_text('[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n')
     pytester.makepyfile("""
         import warnings
@@ -136,9 +136,10 @@ def test_torchs_cache_key_warning_is_no_error_in_any_test_of_a_project_that_erro
         def test_anyone_elses_is_still_an_error():
             warnings.warn("a project's own", UserWarning)
     """)
-    result = pytester.runpytest_subprocess("-p", "no:randomly")
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*UserWarning: a project's own*"])
+    for given in ((), ("-W", "error")):  # the project's filterwarnings, then a command line's too
+        result = pytester.runpytest_subprocess("-p", "no:randomly", *given)
+        result.assert_outcomes(passed=1, failed=1)
+        result.stdout.fnmatch_lines(["*UserWarning: a project's own*"])
 
 
 def test_a_dynamo_export_that_fell_back_to_the_examples_shapes_is_refused_naming_them(

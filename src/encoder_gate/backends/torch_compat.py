@@ -20,6 +20,7 @@ that model: the same outputs as eager, 2.4e-07 apart (tiny, AMD EPYC, 2026-11-29
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
@@ -78,25 +79,30 @@ def quiet_inductor_import() -> Iterator[None]:
         warnings.filterwarnings("default", module=r"torch(\.|$)")
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.script_method` is deprecated",
                                 category=DeprecationWarning, module=r"torch\.jit\.")
-        warnings.filterwarnings("ignore", message=TORCH_CACHE_KEY_NOISE.message, category=UserWarning,
-                                module=TORCH_CACHE_KEY_NOISE.module)
+        TORCH_CACHE_KEY_NOISE.ignore()
         yield
 
 
 class WarningNoise(NamedTuple):
-    """A UserWarning a library raises about itself, to ignore: its message's and its module's regexes."""
+    """A UserWarning a library raises about itself, to ignore: how its message starts, and its module
+    (both as written, not regexes)."""
 
     message: str
     module: str
 
+    def ignore(self) -> None:
+        """Ignore it in the innermost warnings context."""
+        warnings.filterwarnings("ignore", message=re.escape(self.message), category=UserWarning,
+                                module=re.escape(self.module) + r"\Z")
+
     def pytest_filter(self) -> str:
-        """As a line of pytest's `filterwarnings`."""
+        """As a filter of pytest's command line (`-W`), which escapes both parts."""
         return f"ignore:{self.message}:UserWarning:{self.module}"
 
 
 #: torch 2.6's warning at each compile (its FX graph cache key), also where a later call compiles again
 #: (another shape): ignored inside the first call's block above, and in every test of a gate session by
-#: a filterwarnings line of the plugin's (a later line than the project's own, so it holds under an
-#: `error` there; a wrapper on every call of the compiled model cost 14% of tiny's and 4.5% of the
-#: default model's batch of one)
-TORCH_CACHE_KEY_NOISE = WarningNoise(r"Skipping serialization of ", r"torch\.utils\._config_module")
+#: a filter the plugin adds after the command line's (pytest applies those after the project's
+#: `filterwarnings`, so it holds under an `error` in either; a wrapper on every call of the compiled
+#: model cost 14% of tiny's and 4.5% of the default model's batch of one)
+TORCH_CACHE_KEY_NOISE = WarningNoise("Skipping serialization of ", "torch.utils._config_module")

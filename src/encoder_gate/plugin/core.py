@@ -111,7 +111,9 @@ SESSION_STARTED = pytest.StashKey[float]()
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_STARTED] = time.time()
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU")
-    config.addinivalue_line("filterwarnings", TORCH_CACHE_KEY_NOISE.pytest_filter())  # after the project's
+    given = config.known_args_namespace  # the command line's -W filters, which pytest applies last
+    given.pythonwarnings = [*(getattr(given, "pythonwarnings", None) or []),
+                            TORCH_CACHE_KEY_NOISE.pytest_filter()]
     applicable.register_marker(config)
     overrides = {name.replace("-", "_"): config.getoption(f"gate_{name.replace('-', '_')}")
                  for name, _, _ in OPTIONS}
