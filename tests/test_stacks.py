@@ -61,8 +61,9 @@ def test_an_older_torch_gets_what_the_installed_transformers_calls_while_it_comp
         monkeypatch: pytest.MonkeyPatch):
     """torch 2.6 has no torch.compiler.is_exporting, which transformers 5.24 calls in its mask code:
     torch 2.6's dynamo failed on it in every torch-compile test of that stack (both inside the
-    window). It is given, said once a process, answering False under dynamo and in eager, as this
-    torch's own answers outside torch.export. A torch that has it keeps its own."""
+    window). It is given, said once a process, answering False under dynamo and in eager: no
+    torch.export runs (torch 2.7 to 2.12's dynamo traced their own as a constant True, torch 2.13's
+    as False; both compile that model alike). A torch that has it keeps its own."""
     import torch
 
     from encoder_gate.backends.torch_compat import give_missing
@@ -83,13 +84,6 @@ def test_an_older_torch_gets_what_the_installed_transformers_calls_while_it_comp
 
     assert float(torch.compile(mask_code, backend="eager")(torch.zeros(1))[0]) == -1.0
     assert torch.compiler.is_exporting() is False
-    if own is not None:  # this torch's own answers, the same
-        monkeypatch.setattr(torch.compiler, "is_exporting", own)
-
-        def mask_code_here(x: torch.Tensor) -> torch.Tensor:
-            return x + 1 if torch.compiler.is_exporting() else x - 1
-
-        assert float(torch.compile(mask_code_here, backend="eager")(torch.zeros(1))[0]) == -1.0
 
 
 def test_torchs_warnings_inside_its_compile_are_never_errors_under_a_projects_error_filter():

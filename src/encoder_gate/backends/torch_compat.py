@@ -10,9 +10,11 @@ tracing that call while it compiles, fails instead (`InternalTorchDynamoError: A
 of both installs, and every torch-compile test of it failed (AMD EPYC, AVX2, 2026-11-29).
 
 It is given here as a function that answers False: what `is_exporting()` answers from torch 2.7 on
-everywhere but inside torch.export, and what torch 2.13's dynamo traces it as under torch.compile
-(checked). The gate calls torch.compile on this path, never torch.export. With it, torch 2.6 compiles
-that model: the same outputs as eager, 2.4e-07 apart (tiny, AMD EPYC, 2026-11-29).
+everywhere but inside torch.export (the gate calls torch.compile on this path, never torch.export).
+Under torch.compile, torch 2.13's dynamo traces its own as False, torch 2.9's as a constant True
+(checked; transformers' note on pytorch#176499): either way transformers' mask code keeps the mask,
+as the padding mask is a traced tensor there. With it, torch 2.6 compiles that model: the same outputs
+as eager, 2.4e-07 apart (tiny, AMD EPYC, 2026-11-29).
 
     give_missing(progress)   # before torch.compile; says once a process what it gave
 """
