@@ -120,6 +120,11 @@ MODULE_DISTRIBUTIONS = {"ml_dtypes": "ml-dtypes", "sklearn": "scikit-learn", "go
                         "yaml": "pyyaml"}
 
 
+def pip_name(module: str) -> str:
+    """The distribution that installs top-level module `module`, by its usual name."""
+    return MODULE_DISTRIBUTIONS.get(module, module.replace("_", "-"))
+
+
 def missing_module(exc: ModuleNotFoundError) -> str:
     """One line for a module that an installed library imports and this environment lacks: the module,
     the library whose code imports it (the distribution and version owning the innermost frame of the
@@ -129,7 +134,7 @@ def missing_module(exc: ModuleNotFoundError) -> str:
     module = (exc.name or "").split(".")[0] or str(exc)
     importer = _importer(exc)
     by = f", which {importer} imports" if importer else ""
-    install = REINSTALL.get(module) or MODULE_DISTRIBUTIONS.get(module, module.replace("_", "-"))
+    install = REINSTALL.get(module) or pip_name(module)
     return f"the Python module {module!r} is not installed{by}: pip install {install}"
 
 
@@ -140,7 +145,7 @@ def optional_module(module: str, distribution: str = DISTRIBUTION) -> bool:
     from packaging.requirements import InvalidRequirement, Requirement
 
     top = module.split(".")[0]
-    names = {*SHARED_MODULES.get(top, ()), MODULE_DISTRIBUTIONS.get(top, top.replace("_", "-"))}
+    names = {*SHARED_MODULES.get(top, ()), pip_name(top)}
     try:
         required = metadata.requires(distribution) or []
     except metadata.PackageNotFoundError:

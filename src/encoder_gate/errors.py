@@ -6,6 +6,8 @@ short pytest usage error or skip instead of a library traceback.
 
 from __future__ import annotations
 
+import re
+
 
 class GateError(Exception):
     """A problem with the user's input or setup, with an actionable message."""
@@ -56,3 +58,13 @@ class NotFinite(CheckFailed):
     (runtime.inference.not_finite says which texts). A padding property stops at its first such
     example instead of shrinking it (runtime.properties.draw): shrinking only finds a shorter text
     of the same NaN."""
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost cause of `exc` in one line (torch's exporter wraps torch.export's reason in
+    a page of advice with terminal colours)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__

@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 import math
-import re
 import shutil
 import tempfile
 import warnings
@@ -28,7 +27,7 @@ from typing import Any
 from encoder_gate.backends.base import BuildContext, weights_bytes
 from encoder_gate.backends.onnx_graph import format_shape, inspect_onnx, static_dim
 from encoder_gate.backends.optimum_compat import optimum_missing
-from encoder_gate.errors import GateError
+from encoder_gate.errors import GateError, root_cause
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.loading import load_pretrained
 from encoder_gate.models.spec import weights_mismatch
@@ -472,16 +471,6 @@ def quantize_static_int8(ctx: BuildContext, fp32: Path, out: Path, texts: Sequen
 
 DYNAMO_EXPORTER = "torch.onnx.export (dynamo=True, SDPA attention)"
 DYNAMO_BATCH_MAX = 65536  # the bound of the dynamic batch's range (and of a length no config bounds)
-
-
-def root_cause(exc: BaseException) -> str:
-    """The innermost cause of `exc` in one line (torch's exporter wraps torch.export's reason in
-    a page of advice with terminal colours)."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
 
 
 def export_fp32_dynamo(ctx: BuildContext, out: Path) -> None:

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from encoder_gate.backends.base import BuildContext, Device, Runner
-from encoder_gate.backends.onnx_build import root_cause
 from encoder_gate.backends.registry import parse_backend, split_integer_path
 from encoder_gate.config import GateConfig
-from encoder_gate.errors import GateError, NoKernelsOnDevice
+from encoder_gate.errors import GateError, NoKernelsOnDevice, root_cause
 
 
 def planned_device(config: GateConfig, name: str) -> Device:
