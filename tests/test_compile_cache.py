@@ -256,19 +256,22 @@ def test_a_compile_is_kept_per_thread_count_on_the_cpu_and_on_cuda(
 
 @pytest.mark.slow
 def test_a_session_that_reads_every_output_from_the_cache_never_compiles(
-        pytester: pytest.Pytester, tiny: ModelSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        pytester: pytest.Pytester, tiny_cache_with: Callable[..., Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """torch-compile compiles at its first call and the smoke test's pass is kept like a
     property's of fixed examples: a second session on the same model, artifact and texts (an unchanged
     PR) reads its predictions, smoke test and properties from the cache and compiles nothing,
-    and its summary says so. The first session compiled."""
+    and its summary says so. The first session compiled (its C++ kernels read from the suite's
+    inductor entry: what it compiles is the graph, which no torch-compile entry held)."""
     from encoder_gate.commands.layout import ACCURACY_MODULE, THIN_MODULES
 
-    cache = tmp_path / "cache"
-    shutil.copytree(tiny.path, cache / tiny.path.name)
+    cache = tiny_cache_with(tmp_path / "cache", kernels=True)
     (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
     (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
+    # (at one thread, the kernels' count: at the machine's count it built them again, 20 s of CPU)
     args = ["accuracy", "--gate-model", "tiny", "--gate-backends", "torch-compile", "--gate-cache-dir",
-            str(cache), "--gate-limit", "24", "-k", "well_formed or padding_same_input or drift_within_bound",
+            str(cache), "--gate-eval-threads", "1", "--gate-limit", "24",
+            "-k", "well_formed or padding_same_input or drift_within_bound",
             "-s", "-p", "no:cacheprovider"]
     monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
     monkeypatch.delenv("CI", raising=False)  # fixed examples with or without CI: the pass is kept too
@@ -326,7 +329,7 @@ def test_a_runner_that_compiled_at_its_first_call_settles_its_record_once(tmp_pa
 @needs_artifacts
 @pytest.mark.slow
 def test_a_helper_process_compiles_for_itself_and_leaves_the_compile_entry_to_its_session(
-        tiny: ModelSpec, tmp_path: Path) -> None:
+        tiny_cache_with: Callable[..., Path], tmp_path: Path) -> None:
     """A memory probe's or a worker's process (speed.workers) compiles torch-compile for its own
     shapes and saves nothing: it closes before its session does, and the first save of an entry is
     the only one, so its graphs would have stood for the session's. (The session's runner saves
@@ -334,8 +337,8 @@ def test_a_helper_process_compiles_for_itself_and_leaves_the_compile_entry_to_it
     from encoder_gate.config import GateConfig
     from encoder_gate.speed.workers import measure_memory
 
-    cache = tmp_path / "cache"
-    shutil.copytree(tiny.path, cache / tiny.path.name)  # the tiny model, no compile yet
+    # the tiny model and the suite's C++ kernels of it, no torch-compile entry yet
+    cache = tiny_cache_with(tmp_path / "cache", kernels=True)
     config = GateConfig(model="tiny", cache_dir=cache, threads=1)
     ids = np.full((2, 6), 5, dtype=np.int64)
     batch = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
