@@ -60,11 +60,21 @@ class NotFinite(CheckFailed):
     of the same NaN."""
 
 
+def innermost(exc: BaseException) -> BaseException:
+    """The exception `exc` wraps, innermost first: torch's dynamo keeps what its backend raised as
+    `inner_exception` (BackendCompilerFailed), others as the explicit cause (`raise ... from`)."""
+    for _ in range(10):  # (a cycle of causes ends here, not in a loop)
+        inner = getattr(exc, "inner_exception", None) or exc.__cause__
+        if not isinstance(inner, BaseException) or inner is exc:
+            break
+        exc = inner
+    return exc
+
+
 def root_cause(exc: BaseException) -> str:
     """The innermost cause of `exc` in one line (torch's exporter wraps torch.export's reason in
     a page of advice with terminal colours)."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
+    exc = innermost(exc)
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__

@@ -27,6 +27,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
+from encoder_gate.errors import innermost, root_cause
+
 
 def give_missing(progress: Callable[[str], None]) -> None:
     """Give torch what the installed transformers calls and this torch lacks (see the module), saying
@@ -52,15 +54,8 @@ def compile_failure(name: str, exc: BaseException) -> str:
     """One line for a torch.compile that failed at its first call, naming its real cause: dynamo wraps
     what inductor raised (BackendCompilerFailed's first line is only `backend='inductor' raised:`),
     so the innermost exception is named, with the fix where it is known."""
-    root = exc
-    for _ in range(10):  # the wrapped exception: inner_exception (dynamo's), else the explicit cause
-        inner = getattr(root, "inner_exception", None) or root.__cause__
-        if not isinstance(inner, BaseException) or inner is root:
-            break
-        root = inner
-    text = next((line.strip() for line in str(root).splitlines() if line.strip()), "")[:300]
-    line = (f"{name}: torch.compile failed at the model's first call, where it compiles "
-            f"({type(root).__name__}: {text})")
+    root = innermost(exc)
+    line = f"{name}: torch.compile failed at the model's first call, where it compiles ({root_cause(root)})"
     if isinstance(root, ModuleNotFoundError) and root.name == "setuptools":
         return (f"{line}. inductor builds its C++ kernels with setuptools, which this environment lacks "
                 "(uv's virtual environments have none): `pip install setuptools`, or leave torch-compile "

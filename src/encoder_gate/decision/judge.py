@@ -165,7 +165,7 @@ def unfinished(findings: Mapping[str, Any] | None) -> list[str]:
     out = []
     for run in ((findings or {}).get("running") or {}).values():
         command, started, pid = run.get("command"), run.get("started"), run.get("pid")
-        memory = _killed_for_memory(run)
+        memory = _oom_kill_since_marked(run)
         out.append("a session of this model has not finished (still running, or killed or crashed before "
                    f"its end): `{command}`, started {started}, pid {pid}; this verdict does not cover it; "
                    + (f"{memory}, most likely it, so a rerun ends the same: give the runner more memory"
@@ -173,7 +173,7 @@ def unfinished(findings: Mapping[str, Any] | None) -> list[str]:
     return out
 
 
-def _killed_for_memory(run: Mapping[str, Any]) -> str | None:
+def _oom_kill_since_marked(run: Mapping[str, Any]) -> str | None:
     """Where a session that never reached its end ran on this host, is gone, and the out-of-memory
     killer's count in this runner's cgroups rose since it began (the count its marker kept): that, in
     words with the runner's memory limit. In CI that session's step ended with "Killed" (exit 137)
