@@ -44,14 +44,12 @@ def build_on_its_device(config: GateConfig, name: str,
                             "or drop the pin: a file with no kernels on the session's device is then "
                             "judged on the CPU") from None
         return parse_backend(name).build(context("cpu")), f"computed on the CPU in a {device} session: {exc}"
-    except GateError:
+    except BaseException as exc:
         held.release()  # a build that failed otherwise: what it said before is said
-        raise
-    except Exception as exc:  # a library's own failure: a GateError, which the session keeps for the
-        held.release()  # backend's later tests (each of 22 tests built it again, and failed the same)
-        raise GateError(f"{name} could not be built: {root_cause(exc)}") from exc
-    except BaseException:
-        held.release()
+        if isinstance(exc, Exception) and not isinstance(exc, GateError):
+            # a library's own failure: a GateError, which the session keeps for the backend's later
+            # tests (each of 22 tests built it again, and failed the same)
+            raise GateError(f"{name} could not be built: {root_cause(exc)}") from exc
         raise
     held.release()
     return runner, None
