@@ -112,6 +112,34 @@ def test_torchs_warnings_inside_its_compile_are_never_errors_under_a_projects_er
     assert [str(w.message) for w in seen] == ["some other note of torch's"]
 
 
+def test_a_models_float_constants_end_no_trace_of_its_first_call() -> None:
+    """An embedding's norm_type, a float dynamo cannot turn into a tensor, ended the first trace of
+    every model of the four families (dynamo then traced it again, floats specialized): inside
+    constant_floats the first call traces once, one AOT autograd pass (two without it on torch 2.13).
+    A module of the test's own, so nothing of another test's compile is reused."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    from encoder_gate.backends.torch_compat import constant_floats
+
+    class Embedded(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed, self.norm = torch.nn.Embedding(10, 4), torch.nn.LayerNorm(4)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.norm(self.embed(ids))
+
+    model = Embedded()
+    compiled = torch.compile(model, dynamic=True, backend="aot_eager")  # no C++ build: the trace alone
+    ids = torch.tensor([[1, 2, 3]])
+    before = counters["aot_autograd"]["total"]
+    with constant_floats():
+        out = compiled(ids)
+    assert counters["aot_autograd"]["total"] - before == 1
+    torch.testing.assert_close(out, model(ids), rtol=0, atol=0)
+
+
 def test_torchs_cache_key_warning_is_no_error_in_any_test_of_a_project_that_errors_on_warnings(
         pytester: pytest.Pytester):
     """A compiled model compiles again at a later call (another shape), outside the first call's block,

@@ -35,7 +35,12 @@ from encoder_gate.backends.inductor_dir import (
     shell_safe_place,
     user_inductor_dir,
 )
-from encoder_gate.backends.torch_compat import compile_failure, give_missing, quiet_inductor_import
+from encoder_gate.backends.torch_compat import (
+    compile_failure,
+    constant_floats,
+    give_missing,
+    quiet_inductor_import,
+)
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi, quota_threads
 from encoder_gate.errors import DeviceUnavailable, GateError
@@ -296,6 +301,12 @@ class TorchCompileBackend:
             compiled = torch.compile(load_torch_model(ctx), dynamic=self.dynamic, mode=self.mode)
         # compiled at its first call: a session reading every output from the cache never compiles
         return CompiledTorchRunner(compiled, ctx, self.name, store, loaded, unbacked_batch=self.dynamic)
+
+
+@contextlib.contextmanager
+def _threads_and_constant_floats(threads: int) -> Iterator[None]:
+    with torch_threads(threads), constant_floats():
+        yield
 
 
 COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
@@ -567,7 +578,7 @@ class CompiledTorchRunner(TorchRunner):
                        f"({'from cached compile artifacts' if self._loaded_from else 'slow the first time'})")
         before, started = fx_graph_cache_counts(), time.monotonic()
         try:
-            with quiet_inductor_import():
+            with quiet_inductor_import(), constant_floats():
                 out = super().predict(batch)
         except Exception as exc:  # whatever dynamo or inductor raise: one line naming the backend
             self._failed = GateError(compile_failure(self.name, exc))
@@ -590,6 +601,11 @@ class CompiledTorchRunner(TorchRunner):
                           "TORCHINDUCTOR_FORCE_DISABLE_CACHES?)",)
         else:
             self.notes = ()
+
+    def at_threads(self, threads: int) -> contextlib.AbstractContextManager[None]:
+        """TorchRunner's, with the model's floats constant inside the block (constant_floats): dynamo
+        guards on the thread count, so the first call at another count traces the model again."""
+        return _threads_and_constant_floats(threads)
 
     def leave_compile_artifacts(self) -> None:
         """Save nothing at close. For a helper process's runner (speed.workers: a worker, a memory
