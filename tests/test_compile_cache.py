@@ -60,7 +60,9 @@ first_predict = time.perf_counter() - started
 session.close()
 np.save(out, probs)
 record = session.records["torch-compile"]
+from torch._dynamo.utils import counters
 print(json.dumps({"from_cache": record.from_cache, "build_seconds": record.seconds, "notes": record.notes,
+                  "aot_autograd": dict(counters["aot_autograd"]),
                   "first_predict_seconds": first_predict, "progress": lines,
                   "inductor_dir_after_export": after_export, "inductor_dir_at_compile": at_compile}))
 """
@@ -138,6 +140,9 @@ def test_later_sessions_load_the_compile_artifacts_and_inductors_kernels_and_pre
     second, second_probs = run_session(tmp_path, cache_dir, "second")
     assert second["from_cache"] is True, second
     assert second["notes"] == [], second
+    # traced once, its AOT autograd pass from the cache: no trace dropped for a float (constant_floats)
+    assert second["aot_autograd"].get("autograd_cache_miss", 0) == 0, second
+    assert second["aot_autograd"].get("autograd_cache_hit") == 1, second
     assert second["inductor_dir_at_compile"] == str(tmp_path / "inductor-second"), second
     assert sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir()) == entries  # nothing re-saved
     assert sorted(p for p in cache_dir.glob("inductor-*") if p.is_dir()) == places
@@ -156,6 +161,7 @@ def test_later_sessions_load_the_compile_artifacts_and_inductors_kernels_and_pre
     save_file(weights, retrained / "model.safetensors")
     third, third_probs = run_session(tmp_path, cache_dir, "retrained", str(retrained), own_inductor_dir=None)
     assert third["from_cache"] is True, third
+    assert third["aot_autograd"].get("autograd_cache_miss", 0) == 0, third
     assert third["inductor_dir_at_compile"] == first["inductor_dir_at_compile"], third
     assert sorted(p for p in cache_dir.glob("torch-compile-*") if p.is_dir()) == entries
     assert sorted(places[0].rglob("*.so")) == kernels  # nothing compiled again
