@@ -274,10 +274,13 @@ class TorchCompileBackend:
     dynamic: bool = True
     number_format: NumberFormat = "fp32"
     packages: tuple[str, ...] = TORCH_PACKAGES
-    #: 0.94x / 1.03x the probe's rate; its compile 13.1 s / 21.2 s (22.7M / 125M weights). Without
-    #: AVX-512 its pass took 0.91x / 1.24x torch eager's in the same session, 1.07x in the mean, as on
-    #: the Zen 5 (1.04x / 1.11x): no speed of its own there
-    work: ClassVar[Work] = Work(speed=0.98, build_seconds=11.3, build_per_mweight=0.079, build="compile")
+    #: 0.94x / 1.03x the probe's rate; its compile 13.1 s / 21.2 s (22.7M / 125M weights), traced
+    #: twice then: with the model traced once (torch_compat.constant_floats) its first call took 0.75x
+    #: / 0.72x as long (31.9 s against 42.4 s, 49.8 s against 69.4 s, cold, one thread, AVX2-only EPYC,
+    #: 2026-11-30), so 9.9 s / 15.2 s here (the ratio, not measured on the Zen 5). Without AVX-512 its
+    #: pass took 0.91x / 1.24x torch eager's in the same session, 1.07x in the mean, as on the Zen 5
+    #: (1.04x / 1.11x): no speed of its own there
+    work: ClassVar[Work] = Work(speed=0.98, build_seconds=8.7, build_per_mweight=0.052, build="compile")
 
     def providers(self, device: Device) -> tuple[str, ...]:
         return ()
