@@ -90,16 +90,17 @@ def constant_floats() -> Iterator[None]:
     attention's scaling, F.embedding's norm_type), to turn it into a tensor after tracing; a float it
     cannot (norm_type, an argument of an operator's own) then ends the trace, which starts again with
     those floats specialized ("Restarting analysis due to fx/passes/_tensorify_python_scalars.py", in
-    TORCH_LOGS=dynamo), and every model of the four families has such a float. So every first call
-    traced the model twice, and the AOT autograd pass of the first trace missed its cache in every
-    session that loaded its compile artifacts. A model's floats are the same in every call, so the
-    graph specialized at the start is the one the restart ended with: the same outputs, bit for bit
-    (the default model, batches of 1 to 8 and of 512 tokens), in 33.2 s of its first call against 42.4 s
-    cold, and 7.7 s against 17.8 s from the cache (torch 2.13, one thread, AVX2-only AMD EPYC,
-    2026-11-30). The compile artifacts a session saved before it load and hit (checked: the same AOT
-    autograd entry), so COMPILE_RECIPE stays. Dynamo reads it when it traces: around a compiled
-    model's first call, and around calls after a change that makes it trace again (a thread count).
-    Not around every call: the patch costs about 50 us, a share of a small model's one-text batch."""
+    TORCH_LOGS=dynamo), and every model of the four families has such a float. So every first call traced
+    the model twice, and the AOT autograd pass of the first trace missed its cache in every session that
+    loaded its compile artifacts. A model's floats are the same in every call, so the graph specialized at
+    the start is the one the restart ended with: the same outputs, bit for bit (the default model, batches
+    of 1 to 8 and of 512 tokens), in 31.9 s of its first call against 42.4 s cold, and 7.0 s against 17.8
+    s from the cache (torch 2.13, one thread, AVX2-only AMD EPYC, 2026-11-30; docs/development.md, "CI
+    with three stacks: its time", for tiny and 125M weights). The compile artifacts a session saved before
+    it load and hit (checked: the same AOT autograd entry), so COMPILE_RECIPE stays. Dynamo reads it when
+    it traces: around a compiled model's first call, and around calls after a change that makes it trace
+    again (a thread count). Not around every call: the patch costs about 50 us, a share of a small model's
+    one-text batch."""
     import torch
 
     config = torch._dynamo.config
