@@ -306,12 +306,6 @@ class TorchCompileBackend:
         return CompiledTorchRunner(compiled, ctx, self.name, store, loaded, unbacked_batch=self.dynamic)
 
 
-@contextlib.contextmanager
-def _threads_and_constant_floats(threads: int) -> Iterator[None]:
-    with torch_threads(threads), constant_floats():
-        yield
-
-
 COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
 
 def inductor_entry(ctx: BuildContext) -> Path:
@@ -605,10 +599,12 @@ class CompiledTorchRunner(TorchRunner):
         else:
             self.notes = ()
 
-    def at_threads(self, threads: int) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def at_threads(self, threads: int) -> Iterator[None]:
         """TorchRunner's, with the model's floats constant inside the block (constant_floats): dynamo
         guards on the thread count, so the first call at another count traces the model again."""
-        return _threads_and_constant_floats(threads)
+        with torch_threads(threads), constant_floats():
+            yield
 
     def leave_compile_artifacts(self) -> None:
         """Save nothing at close. For a helper process's runner (speed.workers: a worker, a memory
