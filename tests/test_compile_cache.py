@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from encoder_gate.backends.base import BuildContext
-from encoder_gate.backends.inductor_dir import vec_isa
-from encoder_gate.backends.torch_backend import (
+from encoder_gate.backends.compile_artifacts import (
     COMPILE_ARTIFACTS_FILE,
     CompileArtifacts,
     compile_artifacts_missing,
-    compile_key,
 )
+from encoder_gate.backends.inductor_dir import vec_isa
+from encoder_gate.backends.torch_backend import compile_key
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.models.spec import ModelSpec
 
@@ -266,9 +266,10 @@ def test_a_session_that_reads_every_output_from_the_cache_never_compiles(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """torch-compile compiles at its first call and the smoke test's pass is kept like a
     property's of fixed examples: a second session on the same model, artifact and texts (an unchanged
-    PR) reads its predictions, smoke test and properties from the cache and compiles nothing,
-    and its summary says so. The first session compiled (its C++ kernels read from the suite's
-    inductor entry: what it compiles is the graph, which no torch-compile entry held)."""
+    PR) reads its predictions, smoke test and properties from the cache and compiles nothing, nor
+    loads the model (its size read from the cache), and its summary says so. The first session
+    compiled (its C++ kernels read from the suite's inductor entry: what it compiles is the graph,
+    which no torch-compile entry held)."""
     from encoder_gate.commands.layout import ACCURACY_MODULE, THIN_MODULES
 
     cache = tiny_cache_with(tmp_path / "cache", kernels=True)
@@ -282,14 +283,26 @@ def test_a_session_that_reads_every_output_from_the_cache_never_compiles(
     monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
     monkeypatch.delenv("CI", raising=False)  # fixed examples with or without CI: the pass is kept too
     compiling = "compiling with inductor at its first call"
+    # which of transformers' model code each session imported (the model's class, which loads the
+    # weights; not the auto classes' mapping, which transformers' tokenizer code imports)
+    pytester.makeconftest("import sys\n\n\ndef pytest_unconfigure(config):\n"
+                          "    print('model code imported:', sorted(m for m in sys.modules if m.startswith("
+                          "'transformers.models.') and '.modeling_' in m and '.auto.' not in m))\n")
     first = pytester.runpytest_subprocess(*args)
     assert first.ret == 0, first.stdout.str()[-3000:]
     assert compiling in first.stdout.str()
     assert "note: not compiled" not in first.stdout.str()
     assert "artifact cache" not in (pytester.path / ".encoder-gate" / "verdict.md").read_text()
+    first.stdout.fnmatch_lines(["model code imported: ['transformers.models.roberta.modeling_roberta']"])
+    size = json.loads((pytester.path / ".encoder-gate" / "accuracy.json").read_text())["backends"][
+        "torch-compile"]["size_bytes"]
     second = pytester.runpytest_subprocess(*args)
     assert second.ret == 0, second.stdout.str()[-3000:]
     assert second.parseoutcomes() == first.parseoutcomes()
+    # nor loaded the model: its size is the first session's, read from the cache (torch_facts)
+    second.stdout.fnmatch_lines(["model code imported: []"])
+    assert json.loads((pytester.path / ".encoder-gate" / "accuracy.json").read_text())["backends"][
+        "torch-compile"]["size_bytes"] == size > 0
     second.stdout.fnmatch_lines([
         "*torch-compile smoke test: passed before on this artifact with the same 6 texts; read from*",
         "*torch-compile: predictions on 24 texts from cache",
@@ -312,8 +325,8 @@ def test_a_runner_that_compiled_at_its_first_call_settles_its_record_once(tmp_pa
     from encoder_gate.runtime.session import BuildRecord, GateSession
 
     class Runner:
-        def __init__(self, compile_seconds: float | None) -> None:
-            self.from_cache, self.notes, self.compile_seconds = True, (), compile_seconds
+        def __init__(self, first_call_seconds: float | None) -> None:
+            self.from_cache, self.notes, self.first_call_seconds = True, (), first_call_seconds
 
         def close(self) -> None:
             pass

@@ -198,6 +198,7 @@ def test_torch_that_sees_no_gpu_says_why(monkeypatch, torch_cuda, smi, expected)
     """require_device on cuda where torch sees no GPU: the build, the driver and nvidia-smi's newest CUDA
     decide the line (PyPI's torch 2.15 is built for CUDA 13, and a runner whose driver supports CUDA 12
     at most shows no GPU at all)."""
+    import shutil
     import subprocess
 
     import torch
@@ -208,7 +209,7 @@ def test_torch_that_sees_no_gpu_says_why(monkeypatch, torch_cuda, smi, expected)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.version, "cuda", torch_cuda)
     found = "/usr/bin/nvidia-smi" if smi is not None else None
-    monkeypatch.setattr(torch_backend.shutil, "which", lambda name: found if name == "nvidia-smi" else None)
+    monkeypatch.setattr(shutil, "which", lambda name: found if name == "nvidia-smi" else None)
     ran = subprocess.CompletedProcess(["nvidia-smi"], 0, stdout=smi or "", stderr="")
     monkeypatch.setattr(subprocess, "run", lambda *_a, **_k: ran)
     with pytest.raises(DeviceUnavailable, match=r"^device 'cuda' was asked for but torch sees no CUDA GPU: .*"

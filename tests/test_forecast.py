@@ -235,7 +235,8 @@ def test_predictions_kept_reads_the_key_of_the_entry(tiny: ModelSpec, tiny_token
 @pytest.mark.stack  # torch.compile's artifacts and their key differ between torch releases
 def test_compile_entry_kept_reads_the_graph_device_and_threads(tiny: ModelSpec, tmp_path: Path):
     pytest.importorskip("torch")
-    from encoder_gate.backends.torch_backend import TORCH_PACKAGES, compile_artifacts_missing
+    from encoder_gate.backends.compile_artifacts import compile_artifacts_missing
+    from encoder_gate.backends.torch_backend import TORCH_PACKAGES
 
     if compile_artifacts_missing() is not None:
         pytest.skip("this torch saves no compile artifacts (before 2.7): every session compiles")

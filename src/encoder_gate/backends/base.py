@@ -111,8 +111,9 @@ class Runner(Protocol):
     length) has `max_tokens: int`; its texts are then truncated to that length, as its owner
     runs it. Read it with `runner_max_tokens(runner)` (None: the tokenizer's own limit).
 
-    A runner that builds part of itself at its first call (torch.compile compiles there) has
-    `compile_seconds: float | None`: what that first call took, None until it is made. Its
+    A runner that builds part of itself at its first call (torch.compile compiles there; torch eager
+    loads its model there, where its build did not) has `first_call_seconds: float | None`: what that
+    first call spent building, None until it is made. Its
     `from_cache` and `notes` are settled by that call too; the session's record takes them when the
     runner is given back. Read it with `first_call_seconds(runner)`.
 
@@ -158,7 +159,7 @@ def runner_notes(runner: object) -> tuple[str, ...]:
 def first_call_seconds(runner: object) -> float | None:
     """What the runner's first call spent building (see Runner), or None: it builds nothing there,
     or was not called yet."""
-    took = getattr(runner, "compile_seconds", None)
+    took = getattr(runner, "first_call_seconds", None)
     return float(took) if took is not None else None
 
 

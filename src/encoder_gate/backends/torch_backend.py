@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
-import logging
 import os
-import shutil
+import sys
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from filelock import FileLock
 
 from encoder_gate.backends.base import (
     EAGER_WORK,
@@ -27,6 +26,7 @@ from encoder_gate.backends.base import (
     Work,
     dummy_batch,
 )
+from encoder_gate.backends.compile_artifacts import CompileArtifacts, compile_artifacts_missing
 from encoder_gate.backends.inductor_dir import (
     INDUCTOR_DIR_ENV,
     compile_hardware,
@@ -43,7 +43,7 @@ from encoder_gate.backends.torch_compat import (
 )
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi, quota_threads
-from encoder_gate.errors import DeviceUnavailable, GateError
+from encoder_gate.errors import DeviceUnavailable, GateError, root_cause
 from encoder_gate.models.loading import load_pretrained
 from encoder_gate.models.spec import ModelSpec, weights_mismatch
 
@@ -169,39 +169,74 @@ def tokenizer_input_names(path: Path) -> tuple[str, ...] | None:
 
 
 class TorchRunner:
-    """Runs a transformers model under torch.inference_mode."""
+    """Runs a transformers model under torch.inference_mode.
 
-    def __init__(self, model: Any, ctx: BuildContext, name: str, from_cache: bool | None) -> None:
+    The model is loaded at the first call, unless the build loaded it (handed over as `model`): a
+    session that reads every output of this model from the cache (an unchanged PR) never imports
+    transformers' model code or reads the weights (a cached session of tiny's five backends took 5.9 s
+    against 7.3 s, AMD EPYC Zen 5). Its size comes from the build (`size_bytes`, torch_facts). That
+    first call's load is `first_call_seconds`, which the session counts as the build's (base.Runner)."""
+
+    def __init__(self, ctx: BuildContext, name: str, from_cache: bool | None, size_bytes: int,
+                 model: Any = None) -> None:
         import torch
 
         self.name = name
         self.precision = "fp32"
         self.notes: tuple[str, ...] = ()
         self.from_cache = from_cache
-        self.size_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        self.size_bytes = size_bytes
+        #: seconds its first call spent loading the model; None until then, 0.0 where the build loaded it
+        self.first_call_seconds: float | None = None if model is None else 0.0
         self._torch = torch
         self._model = model
+        self._closed = False
+        self._ctx = ctx
         self._task = ctx.model.task
         self._device = ctx.device
         self._spec = ctx.model
-        forward = getattr(model, "_orig_mod", model).forward
-        self.input_names = tuple(
-            n for n in ("input_ids", "attention_mask", "token_type_ids")
-            if n in inspect.signature(forward).parameters
-        )
-        # what the tokenizer actually feeds: RoBERTa's forward takes token_type_ids but its
-        # tokenizer gives none, and a warm-up batch with them would leave torch.compile one
-        # more graph to compile at the first real batch
-        fed = tokenizer_input_names(ctx.model.path)
-        self.warmup_names = tuple(n for n in self.input_names if fed is None or n in fed)
+
+    @property
+    def model(self) -> Any:
+        """The model this runner computes with, loaded (`_load`) at its first use."""
+        if self._model is None:
+            if self._closed:
+                raise GateError(f"{self.name}: called after its runner was closed")
+            started = time.monotonic()
+            try:
+                self._model = self._load()
+            except Exception as exc:  # a library's failure (a GPU out of memory): as a build's is said
+                if isinstance(exc, GateError):
+                    raise
+                raise GateError(f"{self.name} could not load its model: {root_cause(exc)}") from exc
+            self.first_call_seconds = time.monotonic() - started
+        return self._model
+
+    def _load(self) -> Any:
+        return load_torch_model(self._ctx)
+
+    @functools.cached_property
+    def input_names(self) -> tuple[str, ...]:
+        """The inputs the model's forward takes, of those a tokenizer gives."""
+        forward = getattr(self.model, "_orig_mod", self.model).forward
+        return tuple(n for n in ("input_ids", "attention_mask", "token_type_ids")
+                     if n in inspect.signature(forward).parameters)
+
+    @functools.cached_property
+    def warmup_names(self) -> tuple[str, ...]:
+        """What the tokenizer actually feeds: RoBERTa's forward takes token_type_ids but its tokenizer
+        gives none, and a warm-up batch with them would leave torch.compile one more graph to compile
+        at the first real batch."""
+        fed = tokenizer_input_names(self._spec.path)
+        return tuple(n for n in self.input_names if fed is None or n in fed)
 
     def predict(self, batch: Batch) -> np.ndarray:
-        torch = self._torch
+        torch, model = self._torch, self.model
         with torch.inference_mode():
             inputs = {k: torch.from_numpy(np.ascontiguousarray(batch[k])).to(self._device)
                       for k in self.input_names if k in batch}
             self._mark(inputs)
-            out = self._model(**inputs)
+            out = model(**inputs)
             raw = getattr(out, self._task.output_name)
             if self._device == "cuda":
                 torch.cuda.synchronize()
@@ -224,7 +259,36 @@ class TorchRunner:
         return torch_identity(self._spec)
 
     def close(self) -> None:
-        self._model = None
+        self._model, self._closed = None, True
+
+
+#: Part of a torch model's facts' key (torch_facts): a change to what they hold, or how they are read.
+FACTS_RECIPE = 1
+FACTS_FILE = "facts.json"
+
+
+def torch_facts(ctx: BuildContext) -> tuple[int, Any]:
+    """(the model's parameter bytes, the model if it was loaded to read them, else None). Kept in
+    the artifact cache under the model's files, the libraries that load it and its task's head
+    (what from_pretrained makes of them): the first build of a model loads it, and its runner keeps
+    that copy; a later session's build reads its size without loading it. Where the cache cannot
+    keep them (a read-only directory), the model is loaded, as it always was."""
+    loaded: list[Any] = []
+
+    def compute() -> dict[str, int]:
+        loaded.append(load_torch_model(ctx))
+        return {"size_bytes": sum(p.numel() * p.element_size() for p in loaded[0].parameters())}
+
+    key = {"recipe": FACTS_RECIPE, **torch_identity(ctx.model), "classifier": bool(ctx.model.task.classifier)}
+    try:
+        facts, _ = ctx.cache.get_or_compute(
+            "torch-facts", key, compute,
+            write=lambda found, tmp: (tmp / FACTS_FILE).write_text(json.dumps(found)),
+            read=lambda path: json.loads((path / FACTS_FILE).read_text()))
+        return int(facts["size_bytes"]), (loaded[0] if loaded else None)
+    except OSError:
+        model = loaded[0] if loaded else load_torch_model(ctx)
+        return sum(p.numel() * p.element_size() for p in model.parameters()), model
 
 
 def torch_identity(model: ModelSpec) -> dict[str, object]:
@@ -254,8 +318,10 @@ class TorchBackend:
         require_device(ctx.device)
         if ctx.threads:
             set_threads(ctx.threads)
-        # nothing to build: the model directory is loaded as it is (from_cache None: neither built nor cached)
-        return TorchRunner(load_torch_model(ctx), ctx, self.name, from_cache=None)
+        # nothing to build: the model directory is loaded as it is (from_cache None: neither built nor
+        # cached), at the first call where its size is known without it (torch_facts)
+        size, model = torch_facts(ctx)
+        return TorchRunner(ctx, self.name, from_cache=None, size_bytes=size, model=model)
 
 
 @dataclass(frozen=True)
@@ -290,8 +356,6 @@ class TorchCompileBackend:
         return torch_identity(ctx.model)
 
     def build(self, ctx: BuildContext) -> TorchRunner:
-        import torch
-
         require_device(ctx.device)
         if ctx.threads:
             set_threads(ctx.threads)
@@ -299,11 +363,10 @@ class TorchCompileBackend:
         place_inductor_cache(ctx)
         give_missing(ctx.progress)
         store = CompileArtifacts(ctx.cache, key, self.name, ctx.progress)
-        with quiet_inductor_import():
-            loaded = store.load()
-            compiled = torch.compile(load_torch_model(ctx), dynamic=self.dynamic, mode=self.mode)
+        size, model = torch_facts(ctx)
         # compiled at its first call: a session reading every output from the cache never compiles
-        return CompiledTorchRunner(compiled, ctx, self.name, store, loaded, unbacked_batch=self.dynamic)
+        return CompiledTorchRunner(ctx, self.name, store, size, model=model, mode=self.mode,
+                                   dynamic=self.dynamic)
 
 
 COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
@@ -344,14 +407,14 @@ def place_inductor_cache(ctx: BuildContext) -> Path | None:
         return None
     if os.environ.get(INDUCTOR_DIR_ENV) != str(where):
         os.environ[INDUCTOR_DIR_ENV] = str(where)
-        with contextlib.suppress(Exception):  # paths torch memoized for the previous directory
-            from torch._inductor.utils import clear_caches
+        # paths inductor memoized for the previous directory, where it was imported (its import is
+        # a second of a session that never compiles)
+        with contextlib.suppress(Exception):
+            if "torch._inductor" in sys.modules:
+                from torch._inductor.utils import clear_caches
 
-            clear_caches()
+                clear_caches()
     return place
-
-
-COMPILE_ARTIFACTS_FILE = "torch-compile-artifacts.bin"
 
 
 #: config.json keys that name or date a model without shaping its graph: two fine-tunings of one
@@ -416,120 +479,6 @@ def fx_graph_cache_counts() -> tuple[int, int]:
         return 0, 0
 
 
-@contextlib.contextmanager
-def quiet_logger(name: str) -> Iterator[None]:
-    """Silence one logger's warnings for the duration (its level is restored after)."""
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def describe_cache_info(info: Any) -> str:
-    """`2 inductor, 2 aot_autograd` from a torch.compiler CacheInfo."""
-    artifacts = getattr(info, "artifacts", {}) or {}
-    return ", ".join(f"{len(keys)} {kind}" for kind, keys in sorted(artifacts.items()) if keys) or "none"
-
-
-def compile_artifacts_missing() -> str | None:
-    """None where this torch saves and loads torch.compile's portable cache artifacts; else why not,
-    in one line with the fix (the window's floor, torch 2.6, has neither call)."""
-    import torch
-
-    if hasattr(torch.compiler, "save_cache_artifacts") and hasattr(torch.compiler, "load_cache_artifacts"):
-        return None
-    return (f"torch {torch.__version__} cannot save torch.compile's artifacts "
-            "(torch.compiler.save_cache_artifacts came in torch 2.7): each session compiles again; "
-            "pip install 'torch>=2.7' keeps them in the artifact cache")
-
-
-@dataclass(frozen=True)
-class CompileArtifacts:
-    """torch.compile's portable cache artifacts in one entry of the artifact cache.
-
-    The bytes are what `torch.compiler.save_cache_artifacts()` returns: the inductor FX
-    graphs, AOT autograd entries (and autotune / PGO ones when there are) that this process
-    compiled or took from torch's own caches. `load` hot-loads them into torch's on-disk
-    caches (TORCHINDUCTOR_CACHE_DIR) before the first compile, which then finds them there.
-    On CPU the C++ kernels are not among them: they are compiled again from the cached
-    source. A missing, corrupt or unusable entry never fails a build: it is reported with
-    `progress` and torch compiles as usual.
-    """
-
-    cache: ArtifactCache
-    parts: dict[str, object]
-    name: str = "torch-compile"
-    progress: Callable[[str], None] = lambda _msg: None
-
-    @property
-    def entry(self) -> Path:
-        return self.cache.entry_dir(self.name, self.parts)
-
-    def load(self) -> bool:
-        """Hot-load the entry's artifacts; False when there is none or they cannot be used."""
-        entry = self.entry
-        if not entry.is_dir() or compile_artifacts_missing() is not None:
-            return False
-        if not self.cache.is_valid(entry):  # get_or_build replaces it when saving
-            self.progress(f"{self.name}: compile artifacts at {entry} are incomplete or corrupt: compiling")
-            return False
-        info: Any = None
-        try:
-            import torch
-
-            data = (entry / COMPILE_ARTIFACTS_FILE).read_bytes()
-            with quiet_logger("torch.compiler._cache"):  # its traceback; the line below says it all
-                info = torch.compiler.load_cache_artifacts(data)
-            problem = "torch could not read them" if info is None or info.empty() else ""
-        except Exception as exc:  # whatever torch raises on bytes it cannot use
-            problem = f"{type(exc).__name__}: {exc}"[:200]
-        if problem:
-            self.progress(f"{self.name}: compile artifacts at {entry} could not be loaded ({problem}): "
-                          "compiling, and replacing them")
-            self._discard(entry)
-            return False
-        self.cache.use(entry)
-        self.progress(f"{self.name}: compile artifacts from cache at {entry} ({describe_cache_info(info)})")
-        return True
-
-    def _discard(self, entry: Path) -> None:
-        """Remove an intact entry torch cannot use, so the next save writes a usable one."""
-        try:
-            with FileLock(str(self.cache.lock_file(entry)), timeout=30):
-                shutil.rmtree(entry, ignore_errors=True)
-        except Exception as exc:  # a busy lock or a read-only cache: keep compiling without it
-            self.progress(f"{self.name}: could not remove {entry}: {exc}")
-
-    def save(self) -> Path | None:
-        """Store what this process compiled (if anything, and if the entry is not there yet)."""
-        missing = compile_artifacts_missing()
-        if missing is not None:
-            self.progress(f"{self.name}: {missing}")
-            return None
-        try:
-            import torch
-
-            saved = torch.compiler.save_cache_artifacts()
-            if saved is None:
-                return None
-            data, info = saved
-
-            def build(tmp: Path) -> None:
-                (tmp / COMPILE_ARTIFACTS_FILE).write_bytes(data)
-
-            entry = self.cache.get_or_build(self.name, self.parts, build)
-        except Exception as exc:  # a full disk or a torch that cannot serialize must not fail the run
-            self.progress(f"{self.name}: compile artifacts not saved ({type(exc).__name__}: {exc})")
-            return None
-        if not entry.hit:
-            self.progress(f"{self.name}: compile artifacts saved at {entry.path} "
-                          f"({len(data) / 1e6:.1f} MB: {describe_cache_info(info)})")
-        return entry.path
-
-
 class CompiledTorchRunner(TorchRunner):
     """A TorchRunner over a torch.compile'd model, compiled at its first call, that saves its
     compile artifacts on close.
@@ -538,7 +487,7 @@ class CompiledTorchRunner(TorchRunner):
     padding properties of this model all come from the cache (an unchanged PR) calls it never,
     and pays no compile (22 s of an unchanged PR's 66 s at 125M weights, AVX2 kernels). Until then
     `from_cache` says whether its compile artifacts were found, and its note says it was not
-    compiled; the first call settles both (`compile_seconds`), and a failure there is a GateError
+    compiled; the first call settles both (`first_call_seconds`), and a failure there is a GateError
     naming the backend, raised again by every later call rather than compiling again.
 
     With dynamic shapes, the batch dimension is marked unbacked: dynamo otherwise specializes a
@@ -553,26 +502,41 @@ class CompiledTorchRunner(TorchRunner):
     (125M, 2 cores) the second graph cost 25 s with inductor's caches cold and 12 s warm, and
     60 texts took 4.8 s at 2 threads against 9.3 s at 1 (docs/development.md)."""
 
-    def __init__(self, model: Any, ctx: BuildContext, name: str, store: CompileArtifacts, loaded: bool,
-                 unbacked_batch: bool = False) -> None:
-        super().__init__(model, ctx, name, from_cache=loaded)
-        self._store: CompileArtifacts | None = None if loaded else store  # None: nothing to save
-        self._loaded_from = store.entry if loaded else None
+    def __init__(self, ctx: BuildContext, name: str, store: CompileArtifacts, size_bytes: int, *,
+                 model: Any = None, mode: str | None = None, dynamic: bool = True) -> None:
+        found = store.found()
+        super().__init__(ctx, name, from_cache=found, size_bytes=size_bytes)
+        self._eager = model  # the build's copy (torch_facts), compiled at the first call
+        self._store, self._found, self._save = store, found, True
+        self._mode, self._dynamic = mode, dynamic
+        self._loaded_from: Path | None = None  # the entry its compile artifacts were loaded from
         self._failed: GateError | None = None
         self._progress = ctx.progress
-        #: seconds its first call took, compile included; None until it is called
-        self.compile_seconds: float | None = None
         self.notes = (NOT_COMPILED,)
-        decorators = getattr(self._torch._dynamo, "decorators", None)  # mark_unbacked: torch 2.3 on
-        self._unbacked = getattr(decorators, "mark_unbacked", None) if unbacked_batch else None
+
+    def _load(self) -> Any:
+        """The model compiled (lazily: dynamo traces it at the call that asked for it), its compile
+        artifacts hot-loaded into torch's caches first where they were found."""
+        import torch
+
+        if self._found and self._store.load():
+            self._loaded_from = self._store.entry
+        eager, self._eager = self._eager if self._eager is not None else load_torch_model(self._ctx), None
+        return torch.compile(eager, dynamic=self._dynamic, mode=self._mode)
+
+    @functools.cached_property
+    def _unbacked(self) -> Callable[..., Any] | None:
+        """dynamo's mark_unbacked (torch 2.3 on), with dynamic shapes; None otherwise."""
+        decorators = getattr(self._torch._dynamo, "decorators", None)
+        return getattr(decorators, "mark_unbacked", None) if self._dynamic else None
 
     def predict(self, batch: Batch) -> np.ndarray:
         if self._failed is not None:
             raise self._failed
-        if self.compile_seconds is not None:
+        if self._model is not None:
             return super().predict(batch)
         self._progress(f"{self.name}: compiling with inductor at its first call "
-                       f"({'from cached compile artifacts' if self._loaded_from else 'slow the first time'})")
+                       f"({'from cached compile artifacts' if self._found else 'slow the first time'})")
         before, started = fx_graph_cache_counts(), time.monotonic()
         try:
             with quiet_inductor_import(), constant_floats():
@@ -580,7 +544,7 @@ class CompiledTorchRunner(TorchRunner):
         except Exception as exc:  # whatever dynamo or inductor raise: one line naming the backend
             self._failed = GateError(compile_failure(self.name, exc))
             raise self._failed from None
-        self.compile_seconds = time.monotonic() - started
+        self.first_call_seconds = time.monotonic() - started
         after = fx_graph_cache_counts()
         self._settle(after[0] - before[0], after[1] - before[1])
         return out
@@ -611,7 +575,7 @@ class CompiledTorchRunner(TorchRunner):
         probe): the first save of an entry is the only one, and a probe that closes before its
         session would leave its own graphs (compiled for its shapes) standing for the session's,
         which later sessions then load and miss. The session's runner saves what it compiled."""
-        self._store = None
+        self._save = False
 
     def _mark(self, inputs: dict[str, Any]) -> None:
         if self._unbacked is not None:
@@ -619,10 +583,10 @@ class CompiledTorchRunner(TorchRunner):
                 self._unbacked(tensor, 0)
 
     def close(self) -> None:
-        store, self._store = self._store, None
+        compiled, self._save = self._save and self._model is not None and self._failed is None, False
         try:
-            if store is not None and self._model is not None and self.compile_seconds is not None:
-                store.save()
+            if compiled and self._loaded_from is None and self.first_call_seconds is not None:
+                self._store.save()  # what it compiled, where none was loaded
         finally:
             super().close()
 
