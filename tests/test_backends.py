@@ -71,9 +71,9 @@ def test_torch_loads_its_model_at_the_build_once_then_at_its_first_call(tiny_ctx
     assert first.size_bytes == size > 0
     first.close()
     second = parse_backend("torch").build(ctx)
-    assert (len(loads), second.first_call_seconds, second.size_bytes) == (1, None, size)
+    assert (len(loads), second.first_call_seconds, second.size_bytes, second.loaded) == (1, None, size, False)
     assert np.array_equal(second.predict(batch), reference)
-    assert len(loads) == 2 and second.first_call_seconds > 0
+    assert len(loads) == 2 and second.first_call_seconds > 0 and second.loaded
     second.close()
     with pytest.raises(GateError, match="torch: called after its runner was closed"):
         second.predict(batch)
@@ -233,6 +233,51 @@ def test_onnx_artifacts_come_from_cache_the_second_time(tiny_ctx):
     parse_backend("onnx-int8").build(tiny_ctx)
     again = parse_backend("onnx-int8").build(tiny_ctx)
     assert again.from_cache
+
+
+def test_an_onnx_runner_opens_its_session_at_its_first_run_once_its_signature_is_kept(
+        tiny_ctx, batch, reference, tmp_path: Path, monkeypatch):
+    """The first build of a file opens its session and keeps the session's inputs and outputs in the
+    artifact cache; a later build opens none, and its first run opens one at the threads it runs at
+    (inside an at_threads block, the block's). The same notes and outputs either way; a cache that
+    cannot keep the signature opens the session at the build, as before."""
+    import errno
+    import shutil
+    from dataclasses import replace
+
+    from encoder_gate.backends import onnx_backend, onnx_session
+    from encoder_gate.cache import ArtifactCache
+
+    opened: list[int] = []
+    real_open = onnx_session.open_session
+    for module in (onnx_session, onnx_backend):  # the build's, and the runner's own
+        monkeypatch.setattr(module, "open_session", lambda path, device, threads, config=(): opened.append(
+            threads) or real_open(path, device, threads, config))
+    cache = ArtifactCache(tmp_path / "cache")
+    built, _ = parse_backend("onnx-fp32").artifact(tiny_ctx)
+    shutil.copytree(built, tmp_path / "cache" / built.name)
+    ctx = replace(tiny_ctx, cache=cache, threads=1)
+    first = parse_backend("onnx-fp32").build(ctx)
+    assert opened == [1] and first.loaded
+    first_out = first.predict(batch)
+    second = parse_backend("onnx-fp32").build(ctx)
+    assert opened == [1] and not second.loaded
+    assert (second.input_names, second.notes, second.max_tokens) == (first.input_names, first.notes,
+                                                                      first.max_tokens)
+    with second.at_threads(2):
+        assert np.array_equal(second.predict(batch), first_out)
+    assert opened == [1, 2]
+    assert np.abs(first_out - reference).max() <= CLOSE["onnx-fp32"]
+    for runner in (first, second):
+        runner.close()
+
+    def unwritable(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(ArtifactCache, "get_or_compute", unwritable)
+    third = parse_backend("onnx-fp32").build(ctx)
+    assert opened == [1, 2, 1] and third.loaded
+    third.close()
 
 
 def test_int8_options_change_the_cache_key(tiny_ctx):

@@ -325,8 +325,10 @@ def test_a_file_of_fewer_positions_than_the_texts_fails_in_one_line_naming_its_t
 def test_label_count_mismatch_is_refused_at_first_predict(tiny_ctx, batch, tmp_path):
     """With a symbolic output width the count is checked on the first outputs."""
     path = embedding_classifier(tmp_path / "five.onnx", labels=5, unknown_width=True)
+    from encoder_gate.backends.onnx_session import open_session
+
     runner = parse_backend(f"onnx:{path}").build(tiny_ctx)
-    assert runner._session.get_outputs()[0].shape[1] != 5  # unknown until it runs
+    assert open_session(path, "cpu", 1).get_outputs()[0].shape[1] != 5  # unknown until it runs
     with pytest.raises(GateError, match=r"outputs 5 labels .*has 28 labels in id2label"):
         runner.predict(batch)
 
@@ -378,6 +380,28 @@ def test_external_data_under_any_name_is_counted(tiny_ctx, batch, tmp_path, one_
     assert np.abs(runner.predict(batch) - embedding_reference(path, batch)).max() <= 1e-6
     note = next(n for n in runner.notes if n.startswith("weights stored as external data"))
     assert ("weights-v2.bin" if one_file else "table") in note
+
+
+def test_a_files_external_data_is_read_from_its_graph_once_then_from_the_users_cache(tmp_path, monkeypatch):
+    """The external data files a graph references are kept under the .onnx file's sha256: a second
+    process's digest parses no graph; a file of other bytes is parsed; the digest still follows the
+    external data's bytes."""
+    from encoder_gate.backends import onnx_graph
+    from encoder_gate.backends.onnx_graph import external_locations, onnx_digest
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
+    path = embedding_classifier(tmp_path / "model.onnx", external="model.onnx_data")
+    first = onnx_digest(path)
+    assert external_locations(path) == ("model.onnx_data",)
+    parse = onnx_graph.inspect_onnx
+    monkeypatch.setattr(onnx_graph, "inspect_onnx", lambda _: pytest.fail("parsed again"))
+    assert onnx_digest(path) == first and external_locations(path) == ("model.onnx_data",)
+    data = tmp_path / "model.onnx_data"
+    data.write_bytes(data.read_bytes()[:-4] + b"\0\0\0\1")  # the weights changed, the graph did not
+    assert onnx_digest(path) != first
+    monkeypatch.setattr(onnx_graph, "inspect_onnx", parse)
+    inline = embedding_classifier(tmp_path / "inline.onnx")
+    assert external_locations(inline) == ()
 
 
 def test_missing_external_data_names_the_file(tiny_ctx, tmp_path):

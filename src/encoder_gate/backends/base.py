@@ -117,6 +117,11 @@ class Runner(Protocol):
     `from_cache` and `notes` are settled by that call too; the session's record takes them when the
     runner is given back. Read it with `first_call_seconds(runner)`.
 
+    A runner that loads its model or opens its session at its first call, not at its build, has
+    `loaded: bool`, False until then (and after its close): a session that reads every output of it
+    from the cache never loads it, and has no memory of it to give back. Read it with
+    `runner_loaded(runner)` (True for a runner that does not say).
+
     A runner that can open its artifact again has `reopen() -> None`: afterwards it computes the
     same outputs from a fresh copy elsewhere in memory. Where a copy lands moves a small model's
     speed by a few percent for as long as the copy lives, so the speed A/B reopens both sides each
@@ -184,6 +189,11 @@ def leave_artifacts_to_session(runner: object) -> None:
     leave = getattr(runner, "leave_compile_artifacts", None)
     if callable(leave):
         leave()
+
+
+def runner_loaded(runner: object) -> bool:
+    """Whether the runner holds its model or session (see Runner): True for one that does not say."""
+    return bool(getattr(runner, "loaded", True))
 
 
 def runner_max_tokens(runner: object) -> int | None:

@@ -46,15 +46,18 @@ from encoder_gate.backends.onnx_graph import (
 from encoder_gate.backends.onnx_session import (
     CUDA_PROVIDER_OPTIONS,
     EXPORTED_ELSEWHERE,
+    Signature,
     installed_providers,
     open_session,
     ort_detail,
     providers_for,
+    session_or_signature,
 )
 from encoder_gate.backends.prebuilt import resolve_onnx_path
 from encoder_gate.backends.weights_match import checkpoint_vectors, of_other_weights
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.errors import GateError
+from encoder_gate.models.spec import model_config_value
 
 #: The libraries whose versions decide an ONNX backend's file and outputs: the exporter
 #: (torch or optimum), the converters and the runtime.
@@ -115,7 +118,8 @@ class OnnxRunner:
                  artifact: Path, from_cache: bool | None, size_bytes: int, *, notes: Sequence[str] = (),
                  integer_path: IntegerPath | None = None, session_config: Sequence[tuple[str, str]] = (),
                  identity: Mapping[str, object] | None = None, can_saturate: bool | None = None,
-                 opener: Callable[[int], Any] | None = None, path_way: str | None = None) -> None:
+                 opener: Callable[[int], Any] | None = None, path_way: str | None = None,
+                 signature: Signature | None = None) -> None:
         self.name = name
         self.precision = precision
         self.artifact = artifact
@@ -136,6 +140,7 @@ class OnnxRunner:
         self.path_way = path_way
         self._extra_identity = dict(identity or {})  # what else decides its outputs (the path)
         self._session = session
+        self._pending = session is None  # opened at its first run (session_or_signature)
         self._identity: dict[str, object] | None = None  # hashed once: the file this runner opened
         self._threads = ctx.threads  # its own intra-op threads (0: ORT's default)
         self._open_at = ctx.threads  # those its session was opened at (another inside at_threads)
@@ -147,7 +152,9 @@ class OnnxRunner:
         # ONNX Runtime's failure on a batch, as run_error says it: later calls fail with it at once (walk
         # AL: a file of 64 positions failed 12 tests one by one, 90 s of hypothesis and padding texts)
         self.broken: str | None = None
-        inputs = session.get_inputs()
+        ports = Signature.of(session) if session is not None else signature
+        assert ports is not None, "an OnnxRunner needs its session or the session's signature"
+        inputs = ports.inputs
         self.input_names = tuple(i.name for i in inputs)
         unknown = [n for n in self.input_names if n not in TOKENIZER_INPUTS]
         if unknown or "input_ids" not in self.input_names:
@@ -160,7 +167,7 @@ class OnnxRunner:
             )
         self._dtypes = {i.name: np.int32 if i.type == "tensor(int32)" else np.int64 for i in inputs}
         said = list(notes)
-        outputs = session.get_outputs()
+        outputs = ports.outputs
         index, note = choose_output([o.name for o in outputs], self._task, [o.shape for o in outputs],
                                     len(self._labels))
         said += [note] if note else []
@@ -294,7 +301,9 @@ class OnnxRunner:
         """The chosen output for one chunk, as float32."""
         if self.broken is not None:  # ORT failed on an earlier batch: every later call says that, at once
             raise GateError(self.broken)
-        if not self._blocks and self._open_at != self._threads and self._session is not None:  # at_threads
+        if self._pending:  # its first run: opened at the threads it runs at
+            self._open(self._open_at if self._blocks else self._threads)
+        elif not self._blocks and self._open_at != self._threads and self._session is not None:  # at_threads
             self._open(self._threads)
         ids = chunk["input_ids"]
         feeds = {n: np.ascontiguousarray(chunk[n] if n in chunk else np.zeros_like(ids),
@@ -338,10 +347,12 @@ class OnnxRunner:
         tests are one block after another (each padding property, each awkward text), and
         reopening between them cost 1.2 s a test on a 125M FP32 file, 13 tests a backend. On CUDA
         the threads do not decide the speed, and nothing changes."""
-        if self._device == "cuda" or self._session is None:
+        if self._device == "cuda" or (self._session is None and not self._pending):
             yield
             return
-        if threads != self._open_at:
+        if self._pending:  # not opened yet: at `threads` if it runs inside the block
+            self._open_at = threads
+        elif threads != self._open_at:
             self._open(threads)
         self._blocks += 1
         try:
@@ -360,6 +371,8 @@ class OnnxRunner:
         self._session = (self._opener(threads) if self._opener is not None else
                          open_session(self.artifact, self._device, threads, self._session_config))
         self._open_at = threads
+
+    loaded = property(lambda self: self._session is not None, doc="Whether it holds its session (Runner).")
 
     @property
     def device(self) -> str:
@@ -388,7 +401,7 @@ class OnnxRunner:
             self.predict(dummy_batch(bs, seq, self.input_names))
 
     def close(self) -> None:
-        session, self._session = self._session, None
+        session, self._session, self._pending = self._session, None, False
         if hasattr(session, "close"):  # a masked child's (cpu_mask.MaskedSession): its process ends
             session.close()
 
@@ -501,9 +514,11 @@ class OnnxBackend:
             providers_for(ctx.device)
         path, hit = self.artifact(ctx)
         ctx.progress(f"{self.name}: {'from cache' if hit else 'built'} at {path}")
-        session = open_session(path / "model.onnx", ctx.device, ctx.threads)
+        file = path / "model.onnx"
+        session, ports = session_or_signature(file, ctx.device, ctx.threads, ctx.cache,
+                                              onnx_identity(file, self.precision))
         size = dir_size(path, (".onnx", ".onnx_data"))
-        return OnnxRunner(session, ctx, self.name, self.precision, path / "model.onnx", hit, size)
+        return OnnxRunner(session, ctx, self.name, self.precision, file, hit, size, signature=ports)
 
 
 @dataclass(frozen=True)
@@ -570,7 +585,7 @@ class PrebuiltOnnxBackend:
                 f"(the graph references {', '.join(info.external_locations)} beside the .onnx file). Copy "
                 "the weights file(s) next to the .onnx file under exactly those names."
             )
-        vocab = model_vocab_size(ctx.model.path)
+        vocab = model_config_value(ctx.model.path, "vocab_size")
         if info.vocab_rows is not None and vocab is not None and info.vocab_rows < vocab:
             raise GateError(
                 f"{path} looks token ids up in a table of {info.vocab_rows} rows, but the model directory's "
@@ -605,9 +620,11 @@ class PrebuiltOnnxBackend:
             notes.append(f"weights stored as external data in {', '.join(files[:3])}{more} "
                          f"({format_bytes(data)}, counted in the size)")
         ctx.progress(f"{self.name}: {path} ({format_bytes(size)}, {precision})")
-        session = open_session(path, ctx.device, ctx.threads)
+        session, ports = session_or_signature(path, ctx.device, ctx.threads, ctx.cache,
+                                              onnx_identity(path, precision))
+        # the user's file, loaded as it is: neither built nor cached
         return OnnxRunner(session, ctx, self.name, precision, path, from_cache=None, size_bytes=size,
-                          notes=notes)  # the user's file, loaded as it is: neither built nor cached
+                          notes=notes, signature=ports)
 
 
 def refuse_probabilities(info: GraphInfo, ctx: BuildContext, path: Path) -> None:
@@ -630,16 +647,3 @@ def refuse_probabilities(info: GraphInfo, ctx: BuildContext, path: Path) -> None
             "decision and hide most drift. Export the logits, the output before the activation (the "
             "model as transformers gives it; `encoder-gate export` does so).")
 
-
-def model_vocab_size(model_dir: Path) -> int | None:
-    """config.json's vocab_size of a model directory, or None where it says none."""
-    return model_config_value(model_dir, "vocab_size")
-
-
-def model_config_value(model_dir: Path, key: str) -> int | None:
-    """An integer of a model directory's config.json, or None where it says none."""
-    try:
-        value = json.loads((Path(model_dir) / "config.json").read_text()).get(key)
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -10,11 +10,14 @@ import contextlib
 import functools
 import importlib
 import io
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.cache import ArtifactCache
 from encoder_gate.environment import half_removed, omp_threads, quota_threads, reinstall
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NoKernelsOnDevice
 
@@ -218,6 +221,74 @@ def open_session(path: Path, device: str, threads: int, config: Sequence[tuple[s
         raise DeviceUnavailable(f"ONNX Runtime did not start its CUDA provider for {path.name} and fell back "
                                 f"to {session.get_providers()[0]}: {cuda_provider_problem()}")
     return session
+
+
+@dataclass(frozen=True)
+class Port:
+    """One input or output of a session as ONNX Runtime reports it (its NodeArg's name, element type
+    and shape: ints, symbolic names, None)."""
+
+    name: str
+    type: str
+    shape: tuple[int | str | None, ...] | None
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A session's inputs and outputs: all an OnnxRunner reads of its session before the first run."""
+
+    inputs: tuple[Port, ...]
+    outputs: tuple[Port, ...]
+
+    @classmethod
+    def of(cls, session: Any) -> Signature:
+        def ports(args: Any) -> tuple[Port, ...]:
+            return tuple(Port(a.name, a.type, None if a.shape is None else tuple(a.shape)) for a in args)
+
+        return cls(ports(session.get_inputs()), ports(session.get_outputs()))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Signature:
+        def ports(rows: Any) -> tuple[Port, ...]:
+            return tuple(Port(r["name"], r["type"], None if r["shape"] is None else tuple(r["shape"]))
+                         for r in rows)
+
+        return cls(ports(data["inputs"]), ports(data["outputs"]))
+
+
+#: Part of a kept signature's key (session_or_signature): a change to what it holds, or how.
+SIGNATURE_RECIPE = 1
+SIGNATURE_FILE = "signature.json"
+
+
+def session_or_signature(path: Path, device: str, threads: int, cache: ArtifactCache,
+                         identity: Mapping[str, object]) -> tuple[Any | None, Signature]:
+    """(a session of `path` opened now, or None, and the session's signature). On the CPU, where an
+    earlier session of the same file (`identity`: its bytes and the libraries' versions) kept its
+    signature in the artifact cache (`onnx-signature-<key>`), no session is opened: the runner opens
+    it at its first run, and a session that reads every output of the file from the cache (an
+    unchanged PR) opens none (three sessions of the 125M reference model's files: 1.2, 0.7 and 0.5 s,
+    and their memory, AMD EPYC Zen 5). The first session of a file is opened here, as always (its
+    errors said at the build), and keeps its signature. On cuda it is always opened here: whether
+    the file has kernels there is found at the opening (runtime.devices)."""
+    if device != "cpu":
+        session = open_session(path, device, threads)
+        return session, Signature.of(session)
+    opened: list[Any] = []
+
+    def compute() -> dict[str, Any]:
+        opened.append(open_session(path, device, threads))
+        return asdict(Signature.of(opened[0]))
+
+    try:
+        kept, _ = cache.get_or_compute(
+            "onnx-signature", {"recipe": SIGNATURE_RECIPE, **identity, "device": device}, compute,
+            write=lambda found, tmp: (tmp / SIGNATURE_FILE).write_text(json.dumps(found)),
+            read=lambda entry: json.loads((entry / SIGNATURE_FILE).read_text()))
+    except OSError:  # a cache that cannot keep it (read-only): opened now, as always
+        session = opened[0] if opened else open_session(path, device, threads)
+        return session, Signature.of(session)
+    return (opened[0] if opened else None), Signature.from_json(kept)
 
 
 @functools.cache

@@ -212,6 +212,11 @@ class TorchRunner:
             self.first_call_seconds = time.monotonic() - started
         return self._model
 
+    @property
+    def loaded(self) -> bool:
+        """Whether it holds its model (base.runner_loaded)."""
+        return self._model is not None
+
     def _load(self) -> Any:
         return load_torch_model(self._ctx)
 
@@ -524,6 +529,11 @@ class CompiledTorchRunner(TorchRunner):
         eager, self._eager = self._eager if self._eager is not None else load_torch_model(self._ctx), None
         return torch.compile(eager, dynamic=self._dynamic, mode=self._mode)
 
+    @property
+    def loaded(self) -> bool:
+        """Whether it holds its model, compiled or not yet (base.runner_loaded)."""
+        return self._model is not None or self._eager is not None
+
     @functools.cached_property
     def _unbacked(self) -> Callable[..., Any] | None:
         """dynamo's mark_unbacked (torch 2.3 on), with dynamic shapes; None otherwise."""
@@ -588,6 +598,7 @@ class CompiledTorchRunner(TorchRunner):
             if compiled and self._loaded_from is None and self.first_call_seconds is not None:
                 self._store.save()  # what it compiled, where none was loaded
         finally:
+            self._eager = None
             super().close()
 
 

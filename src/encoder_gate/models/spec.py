@@ -364,3 +364,12 @@ def saved_by_newer(path: Path) -> str:
 def _major(version: str) -> int:
     head = version.split(".", 1)[0]
     return int(head) if head.isdigit() else 0
+
+
+def model_config_value(model_dir: Path, key: str) -> int | None:
+    """An integer of a model directory's config.json (`vocab_size`), or None where it says none."""
+    try:
+        value = json.loads((Path(model_dir) / "config.json").read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -27,6 +27,7 @@ from encoder_gate.backends.base import (
     Runner,
     at_threads,
     first_call_seconds,
+    runner_loaded,
     runner_max_tokens,
     runner_notes,
     weights_bytes,
@@ -144,10 +145,9 @@ class GateSession:
         return self.config.threads if self.timing else self.config.eval_threads
 
     def untimed(self, runner: Any) -> AbstractContextManager[object]:
-        """Inside the block `runner` computes at `eval_threads` (all cores by default) when this
-        session built it at another count to time it (see `timing`): the predictions on the
-        evaluation set and the padding properties, whose outputs do not depend on how fast they
-        come. Its own count again after the block."""
+        """Inside the block `runner` computes at `eval_threads` (all cores by default) when this session built
+        it at another count to time it (see `timing`): the predictions on the evaluation set and the padding
+        properties, whose outputs do not depend on how fast they come. Its own count again after the block."""
         if self.build_threads != self.config.eval_threads:
             return at_threads(runner, self.config.eval_threads)
         return nullcontext()
@@ -336,15 +336,14 @@ class GateSession:
         return self._calibration[1] if self._calibration is not None else None
 
     def prebuild(self, names: Sequence[str], before: Callable[[list[str]], None] | None = None) -> None:
-        """Build the artifacts of `names` that are files (the ONNX exports, conversions and
-        quantizations: a backend with `artifact(ctx)`) into the cache now, before any runner holds
-        memory, in a process of their own (:mod:`encoder_gate.runtime.artifact_builds`): a build's
-        peak then lands on no runner opened so far (a PR session that times its backends against
-        its base keeps them all until its speed cells; its INT8 quantization peaked at 3.4 GB on a
-        125M model that way, docs/development.md), what it leaves mapped goes with its process, and
-        a build that crashes fails its own backend, not the session. Each runner is opened from the
-        cache later, as before, and its record says whether this session built the artifact. A
-        build that fails is kept as that backend's failure, for its tests to report. `before` is
+        """Build the artifacts of `names` that are files (the ONNX exports, conversions and quantizations: a
+        backend with `artifact(ctx)`) into the cache now, before any runner holds memory, in a process of
+        their own (:mod:`encoder_gate.runtime.artifact_builds`): a build's peak then lands on no runner opened
+        so far (a PR session that times its backends against its base keeps them all until its speed cells;
+        its INT8 quantization peaked at 3.4 GB on a 125M model that way, docs/development.md), what it leaves
+        mapped goes with its process, and a build that crashes fails its own backend, not the session. Each
+        runner is opened from the cache later, as before, and its record says whether this session built the
+        artifact. A build that fails is kept as that backend's failure, for its tests to report. `before` is
         told the names whose artifacts are missing, before any is built (the session's forecast)."""
         todo = [name for name in dict.fromkeys(names)
                 if name not in self._runners and name not in self._looked_up]
@@ -378,9 +377,10 @@ class GateSession:
         if name not in self._runners and name not in self._looked_up:
             self.prebuild([name])
         if name not in self._runners:
-            started = time.monotonic()
+            started, lazy = time.monotonic(), False
             try:
                 runner, elsewhere = build_on_its_device(self.config, name, self._context_on)
+                lazy = not runner_loaded(runner)  # (it loads at its first call: nothing to give back yet)
                 if elsewhere is not None:
                     self._fell_back[name] = elsewhere
                     self.progress(f"{name}: {elsewhere}")
@@ -396,8 +396,8 @@ class GateSession:
                 self._runners[name] = exc
                 self.records[name] = BuildRecord(name, time.monotonic() - started, error=str(exc))
                 raise
-            finally:
-                return_freed_memory(self.model_bytes)  # what the build freed (an export, a conversion)
+            finally:  # what the build freed (an export, a conversion); nothing where it loaded nothing
+                return_freed_memory(0 if lazy else self.model_bytes)
             self._runners[name] = runner
             hit, seconds = self._prebuilt.get(name, (True, 0.0))  # built by prebuild(): not from the cache
             if name not in self.records:  # (a runner opened again after its release keeps the first's)
@@ -439,19 +439,19 @@ class GateSession:
         return self.records[name]
 
     def release(self, name: str) -> None:
-        """Close backend `name`'s runner and give its memory back; its record, predictions and
-        evaluation stay. The plugin releases each backend when its tests are done, so a session
-        holds one model's runners at a time rather than every backend's (five copies of a
-        500 MB model, each with its own activation arena, otherwise)."""
+        """Close backend `name`'s runner and give its memory back; its record, predictions and evaluation
+        stay. The plugin releases each backend when its tests are done: a session holds one model's runners
+        at a time, not every backend's (five copies of a 500 MB model, each with its activation arena)."""
         found = self._runners.get(name)
         if found is None or isinstance(found, GateError):
             return
         self._note_broken(name, found)  # (built again, it would fail its tests one by one again)
         del self._runners[name]
         self._settle(name, found)
+        held = runner_loaded(found)  # (one never called holds nothing to give back: no collection)
         found.close()
         del found
-        return_freed_memory(self.model_bytes)
+        return_freed_memory(self.model_bytes if held else 0)
 
     def _settle(self, name: str, runner: Runner) -> None:
         """Complete the record of a runner that built part of itself at its first call (torch.compile
