@@ -190,6 +190,8 @@ def test_torch_compile_compiles_at_its_first_call_not_at_its_build(tiny_ctx, bat
     runner = parse_backend("torch-compile").build(tiny_ctx)
     assert calls == []
     assert (runner.first_call_seconds, runner.notes) == (None, (NOT_COMPILED,))
+    assert runner.warmup_names  # (what a warm-up reads first: the model, not yet its compile)
+    assert (runner.first_call_seconds, runner.notes) == (None, (NOT_COMPILED,))
     assert np.abs(runner.predict(batch) - reference).max() <= CLOSE["torch-compile"]
     assert len(calls) == 1
     assert runner.first_call_seconds > 0

@@ -186,8 +186,7 @@ class TorchRunner:
         self.notes: tuple[str, ...] = ()
         self.from_cache = from_cache
         self.size_bytes = size_bytes
-        #: seconds its first call spent loading the model; None until then, 0.0 where the build loaded it
-        self.first_call_seconds: float | None = None if model is None else 0.0
+        self._load_seconds: float | None = None if model is None else 0.0  # (the build's load: not counted)
         self._torch = torch
         self._model = model
         self._closed = False
@@ -198,27 +197,34 @@ class TorchRunner:
 
     @property
     def model(self) -> Any:
-        """The model this runner computes with, loaded (`_load`) at its first use."""
+        """The eager model, loaded at its first use (its inputs' names, a call)."""
         if self._model is None:
             if self._closed:
                 raise GateError(f"{self.name}: called after its runner was closed")
             started = time.monotonic()
             try:
-                self._model = self._load()
+                self._model = load_torch_model(self._ctx)
             except Exception as exc:  # a library's failure (a GPU out of memory): as a build's is said
                 if isinstance(exc, GateError):
                     raise
                 raise GateError(f"{self.name} could not load its model: {root_cause(exc)}") from exc
-            self.first_call_seconds = time.monotonic() - started
+            self._load_seconds = time.monotonic() - started
         return self._model
+
+    @property
+    def first_call_seconds(self) -> float | None:
+        """What loading the model took where its first use loaded it (0.0 where the build did; None
+        until it is used): the build's part of that call (base.Runner)."""
+        return self._load_seconds
 
     @property
     def loaded(self) -> bool:
         """Whether it holds its model (base.runner_loaded)."""
         return self._model is not None
 
-    def _load(self) -> Any:
-        return load_torch_model(self._ctx)
+    def _module(self) -> Any:
+        """What a call runs: the model itself, eager."""
+        return self.model
 
     @functools.cached_property
     def input_names(self) -> tuple[str, ...]:
@@ -236,7 +242,7 @@ class TorchRunner:
         return tuple(n for n in self.input_names if fed is None or n in fed)
 
     def predict(self, batch: Batch) -> np.ndarray:
-        torch, model = self._torch, self.model
+        torch, model = self._torch, self._module()
         with torch.inference_mode():
             inputs = {k: torch.from_numpy(np.ascontiguousarray(batch[k])).to(self._device)
                       for k in self.input_names if k in batch}
@@ -510,29 +516,26 @@ class CompiledTorchRunner(TorchRunner):
     def __init__(self, ctx: BuildContext, name: str, store: CompileArtifacts, size_bytes: int, *,
                  model: Any = None, mode: str | None = None, dynamic: bool = True) -> None:
         found = store.found()
-        super().__init__(ctx, name, from_cache=found, size_bytes=size_bytes)
-        self._eager = model  # the build's copy (torch_facts), compiled at the first call
+        super().__init__(ctx, name, from_cache=found, size_bytes=size_bytes, model=model)
         self._store, self._found, self._save = store, found, True
         self._mode, self._dynamic = mode, dynamic
+        self._compiled: Any = None  # torch.compile's module, made at the first call
+        self._compile_seconds: float | None = None
         self._loaded_from: Path | None = None  # the entry its compile artifacts were loaded from
         self._failed: GateError | None = None
         self._progress = ctx.progress
         self.notes = (NOT_COMPILED,)
 
-    def _load(self) -> Any:
-        """The model compiled (lazily: dynamo traces it at the call that asked for it), its compile
-        artifacts hot-loaded into torch's caches first where they were found."""
-        import torch
-
-        if self._found and self._store.load():
-            self._loaded_from = self._store.entry
-        eager, self._eager = self._eager if self._eager is not None else load_torch_model(self._ctx), None
-        return torch.compile(eager, dynamic=self._dynamic, mode=self._mode)
-
     @property
-    def loaded(self) -> bool:
-        """Whether it holds its model, compiled or not yet (base.runner_loaded)."""
-        return self._model is not None or self._eager is not None
+    def first_call_seconds(self) -> float | None:
+        """Its first call's compile, and the model's load where that call (or its inputs' names
+        before it) loaded it; None until it is called."""
+        if self._compile_seconds is None:
+            return None
+        return self._compile_seconds + (self._load_seconds or 0.0)
+
+    def _module(self) -> Any:
+        return self._compiled
 
     @functools.cached_property
     def _unbacked(self) -> Callable[..., Any] | None:
@@ -543,18 +546,22 @@ class CompiledTorchRunner(TorchRunner):
     def predict(self, batch: Batch) -> np.ndarray:
         if self._failed is not None:
             raise self._failed
-        if self._model is not None:
+        if self._compiled is not None:
             return super().predict(batch)
+        model = self.model  # (a failure to load is said as such, not as the compile's)
         self._progress(f"{self.name}: compiling with inductor at its first call "
                        f"({'from cached compile artifacts' if self._found else 'slow the first time'})")
         before, started = fx_graph_cache_counts(), time.monotonic()
         try:
             with quiet_inductor_import(), constant_floats():
+                if self._found and self._store.load():  # into torch's caches, before the compile
+                    self._loaded_from = self._store.entry
+                self._compiled = self._torch.compile(model, dynamic=self._dynamic, mode=self._mode)
                 out = super().predict(batch)
         except Exception as exc:  # whatever dynamo or inductor raise: one line naming the backend
             self._failed = GateError(compile_failure(self.name, exc))
             raise self._failed from None
-        self.first_call_seconds = time.monotonic() - started
+        self._compile_seconds = time.monotonic() - started
         after = fx_graph_cache_counts()
         self._settle(after[0] - before[0], after[1] - before[1])
         return out
@@ -593,12 +600,12 @@ class CompiledTorchRunner(TorchRunner):
                 self._unbacked(tensor, 0)
 
     def close(self) -> None:
-        compiled, self._save = self._save and self._model is not None and self._failed is None, False
+        compiled, self._save = self._save and self._compile_seconds is not None, False
         try:
-            if compiled and self._loaded_from is None and self.first_call_seconds is not None:
+            if compiled and self._loaded_from is None:
                 self._store.save()  # what it compiled, where none was loaded
         finally:
-            self._eager = None
+            self._compiled = None
             super().close()
 
 
