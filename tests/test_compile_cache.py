@@ -467,6 +467,32 @@ def test_a_temporary_directory_inductor_cannot_take_is_replaced_for_the_process_
     assert len(said) == 1 and "cannot take the temporary directory" in said[0] and "t mp'é" in said[0]
 
 
+@pytest.mark.slow
+def test_a_process_that_has_not_imported_inductor_reads_the_kept_vector_isa_without_it(tmp_path: Path):
+    """A cached session's torch-compile build keys its compile with the vector ISA: the pick kept by an
+    earlier process is read without importing inductor (its configuration is then its defaults);
+    a damaged one is not taken, and inductor picks again."""
+    code = ("import sys; from encoder_gate.backends.inductor_dir import vec_isa; "
+            "print(vec_isa(), 'torch._inductor.config' in sys.modules)")
+    unset = ("ATEN_CPU_CAPABILITY", "TORCHINDUCTOR_VEC_ISA_OK")
+    env = {**{k: v for k, v in os.environ.items() if k not in unset}, "XDG_CACHE_HOME": str(tmp_path)}
+
+    def process() -> tuple[str, str]:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                              timeout=120, check=True)
+        isa, imported = done.stdout.split()[-2:]
+        return isa, imported
+
+    isa, imported = process()
+    memos = list((tmp_path / "encoder-gate").glob("vec-isa-*.txt"))
+    if not memos:
+        pytest.skip(f"no pick is kept here ({isa}: not x86, or this torch's inductor lacks the parts)")
+    assert imported == "True"  # the first pick is inductor's
+    assert process() == (isa, "False")
+    memos[0].write_text("avx512; rm -rf /")
+    assert process() == (isa, "True")
+
+
 def test_inductors_vector_isa_is_picked_once_and_kept_by_what_decides_it(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch):
     """inductor picks its vector ISA by compiling a probe for each ISA the CPU has and loading each in a

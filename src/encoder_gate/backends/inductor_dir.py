@@ -72,6 +72,8 @@ def vec_isa() -> str:
     that reads every output from the cache). A pick is kept only where it is the best ISA the CPU has
     (:func:`_cpu_best_isa`): one lowered by a failed or timed-out probe is picked again next time, so a
     key never names less than the kernels compiled under it."""
+    if (kept := _kept_before_inductor()) is not None:
+        return kept
     try:
         import torch._inductor.cpu_vec_isa as cpu_vec_isa
         from torch._inductor import config
@@ -100,6 +102,37 @@ def vec_isa() -> str:
             finally:  # a write cut short leaves no partial file behind
                 partial.unlink(missing_ok=True)
     return isa
+
+
+def _kept_before_inductor() -> str | None:
+    """The kept pick, read without importing inductor (0.85 s of CPU, most of torch-compile's build in a
+    session that reads every output from the cache; AMD EPYC Zen 5, torch 2.13). Before inductor is
+    imported its configuration is its defaults, which only the environment decides here (CXX;
+    TORCHINDUCTOR_VEC_ISA_OK unset), so the memo's key is known without it; a torch whose defaults
+    differ keys another memo, which is not there: its pick is then made as before, by inductor."""
+    import platform
+    import sys
+    from types import SimpleNamespace
+
+    if "torch._inductor.config" in sys.modules or os.environ.get("TORCHINDUCTOR_VEC_ISA_OK") is not None \
+            or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    defaults = SimpleNamespace(cpp=SimpleNamespace(simdlen=None, vec_isa_ok=None,
+                                                   cxx=(None, os.environ.get("CXX", "g++"))))
+    with contextlib.suppress(OSError, RuntimeError, KeyError, UnicodeDecodeError, AttributeError):
+        kept = (user_cache_dir() / f"vec-isa-{key_of(_vec_isa_inputs(defaults))[:20]}.txt").read_text()
+        return kept.strip() if set(kept.split()) and set(kept.split()) <= _cpu_isas() else None  # (damaged)
+    return None
+
+
+def _cpu_isas() -> set[str]:
+    """The x86 ISAs this CPU has as inductor names them (cpu_vec_isa.x86_isa_checker), by ATen's CPUID."""
+    import torch
+
+    checks = {"avx2": "_is_avx2_supported", "avx512": "_is_avx512_supported",
+              "avx512_vnni": "_is_vnni_supported", "amx_tile": "_is_amx_tile_supported"}
+    has = {name for name, check in checks.items() if getattr(torch.cpu, check)()}
+    return has if "avx512" in has else has - {"avx512_vnni"}
 
 
 def _cpu_best_isa(cpu_vec_isa: Any, config: Any) -> str | None:
