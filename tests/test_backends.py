@@ -77,13 +77,17 @@ def test_torch_loads_its_model_at_the_build_once_then_at_its_first_call(tiny_ctx
     second.close()
     with pytest.raises(GateError, match="torch: called after its runner was closed"):
         second.predict(batch)
+    lookup = ArtifactCache(tmp_path / "new").lookup_only()
+    looked = parse_backend("torch").build(replace(tiny_ctx, cache=lookup))
+    assert (len(loads), looked.loaded, looked.size_bytes) == (3, True, size)  # a lookup keeps nothing
+    looked.close()
 
     def unwritable(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(ArtifactCache, "get_or_compute", unwritable)
     third = parse_backend("torch").build(replace(tiny_ctx, cache=ArtifactCache(tmp_path / "other")))
-    assert (len(loads), third.first_call_seconds, third.size_bytes) == (3, 0.0, size)
+    assert (len(loads), third.first_call_seconds, third.size_bytes) == (4, 0.0, size)
     third.close()
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.cache import ArtifactCache
+from encoder_gate.cache import ArtifactCache, NotCached
 from encoder_gate.environment import half_removed, omp_threads, quota_threads, reinstall
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NoKernelsOnDevice
 
@@ -285,7 +285,7 @@ def session_or_signature(path: Path, device: str, threads: int, cache: ArtifactC
             "onnx-signature", {"recipe": SIGNATURE_RECIPE, **identity, "device": device}, compute,
             write=lambda found, tmp: (tmp / SIGNATURE_FILE).write_text(json.dumps(found)),
             read=lambda entry: json.loads((entry / SIGNATURE_FILE).read_text()))
-    except OSError:  # a cache that cannot keep it (read-only): opened now, as always
+    except (OSError, NotCached):  # a cache that cannot keep it (read-only, a lookup): opened now, as always
         session = opened[0] if opened else open_session(path, device, threads)
         return session, Signature.of(session)
     return (opened[0] if opened else None), Signature.from_json(kept)

@@ -41,7 +41,7 @@ from encoder_gate.backends.torch_compat import (
     give_missing,
     quiet_inductor_import,
 )
-from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
+from encoder_gate.cache import ArtifactCache, NotCached, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi, quota_threads
 from encoder_gate.errors import DeviceUnavailable, GateError, root_cause
 from encoder_gate.models.loading import load_pretrained
@@ -297,7 +297,7 @@ def torch_facts(ctx: BuildContext) -> tuple[int, Any]:
             write=lambda found, tmp: (tmp / FACTS_FILE).write_text(json.dumps(found)),
             read=lambda path: json.loads((path / FACTS_FILE).read_text()))
         return int(facts["size_bytes"]), (loaded[0] if loaded else None)
-    except OSError:
+    except (OSError, NotCached):  # a cache that cannot keep them (read-only, a lookup): loaded now
         model = loaded[0] if loaded else load_torch_model(ctx)
         return sum(p.numel() * p.element_size() for p in model.parameters()), model
 
