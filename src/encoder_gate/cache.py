@@ -335,6 +335,36 @@ class ArtifactCache:
         entry = self.get_or_build(name, parts, build)
         return (computed[0] if computed else read(entry.path)), entry
 
+    def get_or_compute_json(self, name: str, parts: Mapping[str, object], compute: Callable[[], Any],
+                            file: str) -> tuple[Any, CacheEntry]:
+        """get_or_compute for a value JSON holds, kept as the entry's `file`."""
+        def write(value: Any, tmp: Path) -> None:
+            (tmp / file).write_text(json.dumps(value, sort_keys=True))
+
+        return self.get_or_compute(name, parts, compute, write,
+                                   read=lambda entry: json.loads((entry / file).read_text()))
+
+    def described(self, name: str, parts: Mapping[str, object], make: Callable[[], T],
+                  describe: Callable[[T], dict[str, Any]], file: str) -> tuple[dict[str, Any], T | None]:
+        """(`describe(make())`, what `make` made) for something costly to make (a model loaded, a
+        session opened) that later sessions need only the description of: where an earlier session
+        kept the description under `parts`, it is read and nothing is made (None); else it is made now,
+        described and kept, and what was made is returned for its user to keep. A cache that cannot
+        keep it (a read-only directory, a lookup-only view) makes and describes it each time."""
+        made: list[T] = []
+
+        def compute() -> dict[str, Any]:
+            made.append(make())
+            return describe(made[0])
+
+        try:
+            found, _ = self.get_or_compute_json(name, parts, compute, file)
+        except (OSError, NotCached):
+            if not made:
+                made.append(make())
+            return describe(made[0]), made[0]
+        return found, (made[0] if made else None)
+
 
 def no_room(root: Path, name: str) -> str:
     """What a build that ran out of disk says: the cache, what is free there (after its own files were

@@ -83,7 +83,7 @@ def vec_isa() -> str:
     memo = None
     if best is not None:
         with contextlib.suppress(OSError, RuntimeError, KeyError):  # no home directory: nothing kept
-            memo = user_cache_dir() / f"vec-isa-{key_of(_vec_isa_inputs(config))[:20]}.txt"
+            memo = _vec_isa_memo(config)
     if memo is not None:
         with contextlib.suppress(OSError, UnicodeDecodeError):
             if (kept := memo.read_text().strip()) == best:
@@ -120,9 +120,15 @@ def _kept_before_inductor() -> str | None:
     defaults = SimpleNamespace(cpp=SimpleNamespace(simdlen=None, vec_isa_ok=None,
                                                    cxx=(None, os.environ.get("CXX", "g++"))))
     with contextlib.suppress(OSError, RuntimeError, KeyError, UnicodeDecodeError, AttributeError):
-        kept = (user_cache_dir() / f"vec-isa-{key_of(_vec_isa_inputs(defaults))[:20]}.txt").read_text()
-        return kept.strip() if set(kept.split()) and set(kept.split()) <= _cpu_isas() else None  # (damaged)
+        kept = _vec_isa_memo(defaults).read_text()
+        named = set(kept.split())
+        return kept.strip() if named and named <= _cpu_isas() else None  # (a damaged pick: not taken)
     return None
+
+
+def _vec_isa_memo(config: Any) -> Path:
+    """Where the pick made under inductor's `config` (and what else decides it) is kept."""
+    return user_cache_dir() / f"vec-isa-{key_of(_vec_isa_inputs(config))[:20]}.txt"
 
 
 def _cpu_isas() -> set[str]:

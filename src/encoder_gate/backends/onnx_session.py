@@ -10,14 +10,13 @@ import contextlib
 import functools
 import importlib
 import io
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.cache import ArtifactCache, NotCached
+from encoder_gate.cache import ArtifactCache
 from encoder_gate.environment import half_removed, omp_threads, quota_threads, reinstall
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NoKernelsOnDevice
 
@@ -274,21 +273,11 @@ def session_or_signature(path: Path, device: str, threads: int, cache: ArtifactC
     if device != "cpu":
         session = open_session(path, device, threads)
         return session, Signature.of(session)
-    opened: list[Any] = []
-
-    def compute() -> dict[str, Any]:
-        opened.append(open_session(path, device, threads))
-        return asdict(Signature.of(opened[0]))
-
-    try:
-        kept, _ = cache.get_or_compute(
-            "onnx-signature", {"recipe": SIGNATURE_RECIPE, **identity, "device": device}, compute,
-            write=lambda found, tmp: (tmp / SIGNATURE_FILE).write_text(json.dumps(found)),
-            read=lambda entry: json.loads((entry / SIGNATURE_FILE).read_text()))
-    except (OSError, NotCached):  # a cache that cannot keep it (read-only, a lookup): opened now, as always
-        session = opened[0] if opened else open_session(path, device, threads)
-        return session, Signature.of(session)
-    return (opened[0] if opened else None), Signature.from_json(kept)
+    kept, session = cache.described(
+        "onnx-signature", {"recipe": SIGNATURE_RECIPE, **identity, "device": device},
+        lambda: open_session(path, device, threads), lambda opened: asdict(Signature.of(opened)),
+        SIGNATURE_FILE)
+    return session, Signature.from_json(kept)
 
 
 @functools.cache

@@ -41,7 +41,7 @@ from encoder_gate.backends.torch_compat import (
     give_missing,
     quiet_inductor_import,
 )
-from encoder_gate.cache import ArtifactCache, NotCached, key_of, toolchain_versions
+from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi, quota_threads
 from encoder_gate.errors import DeviceUnavailable, GateError, root_cause
 from encoder_gate.models.loading import load_pretrained
@@ -282,24 +282,14 @@ def torch_facts(ctx: BuildContext) -> tuple[int, Any]:
     """(the model's parameter bytes, the model if it was loaded to read them, else None). Kept in
     the artifact cache under the model's files, the libraries that load it and its task's head
     (what from_pretrained makes of them): the first build of a model loads it, and its runner keeps
-    that copy; a later session's build reads its size without loading it. Where the cache cannot
-    keep them (a read-only directory), the model is loaded, as it always was."""
-    loaded: list[Any] = []
-
-    def compute() -> dict[str, int]:
-        loaded.append(load_torch_model(ctx))
-        return {"size_bytes": sum(p.numel() * p.element_size() for p in loaded[0].parameters())}
-
+    that copy; a later session's build reads its size without loading it (ArtifactCache.described)."""
     key = {"recipe": FACTS_RECIPE, **torch_identity(ctx.model), "classifier": bool(ctx.model.task.classifier)}
-    try:
-        facts, _ = ctx.cache.get_or_compute(
-            "torch-facts", key, compute,
-            write=lambda found, tmp: (tmp / FACTS_FILE).write_text(json.dumps(found)),
-            read=lambda path: json.loads((path / FACTS_FILE).read_text()))
-        return int(facts["size_bytes"]), (loaded[0] if loaded else None)
-    except (OSError, NotCached):  # a cache that cannot keep them (read-only, a lookup): loaded now
-        model = loaded[0] if loaded else load_torch_model(ctx)
-        return sum(p.numel() * p.element_size() for p in model.parameters()), model
+
+    def size(model: Any) -> dict[str, Any]:
+        return {"size_bytes": sum(p.numel() * p.element_size() for p in model.parameters())}
+
+    facts, model = ctx.cache.described("torch-facts", key, lambda: load_torch_model(ctx), size, FACTS_FILE)
+    return int(facts["size_bytes"]), model
 
 
 def torch_identity(model: ModelSpec) -> dict[str, object]:

@@ -14,7 +14,6 @@ saved from its base encoder, its head left out; tried on a RoBERTa classifier wi
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -151,10 +150,8 @@ def check_complete(path: Path, classifier: bool, cache: ArtifactCache, content_h
             return []
         return []
 
-    said, _ = cache.get_or_compute(
+    said, _ = cache.get_or_compute_json(
         "weights-complete", {"model": content_hash, "classifier": classifier, "recipe": 1,
-                             "versions": toolchain_versions(("transformers",))}, decide,
-        write=lambda value, tmp: (tmp / "said.json").write_text(json.dumps(value)),
-        read=lambda entry: json.loads((entry / "said.json").read_text()))
+                             "versions": toolchain_versions(("transformers",))}, decide, "said.json")
     if said:
         raise GateError(said[0])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing as mp
 import os
 import statistics
@@ -212,8 +211,6 @@ def kept_memory(cache: ArtifactCache, key: Mapping[str, object] | None,
     raises keeps nothing."""
     if key is None:
         return measure(), None
-    found, entry = cache.get_or_compute(
-        "gpu-memory", {"recipe": MEMORY_RECIPE, **key}, measure,
-        write=lambda figures, tmp: (tmp / MEMORY_FILE).write_text(json.dumps(figures, sort_keys=True)),
-        read=lambda path: json.loads((path / MEMORY_FILE).read_text()))
+    found, entry = cache.get_or_compute_json("gpu-memory", {"recipe": MEMORY_RECIPE, **key}, measure,
+                                             MEMORY_FILE)
     return found, entry.path if entry.hit else None
