@@ -291,8 +291,9 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     # are kept on: on its default wall clock a loaded CI run's baseline took 79 ms of a 75 ms pace,
     # so the 30% slower copy measured 24% slower by its min times, under its 25% threshold, and
     # the paces had to be 200-400 ms (each of the three runs 4 s of rounds). On the thread clock a
-    # batch takes its pace whatever else runs; the paces stay well above the real work (a few ms)
-    monkeypatch.setenv("PACE_MS", "torch=100,onnx-fp32=50")
+    # batch takes its pace whatever else runs; the paces stay above the real work (tiny's batch of
+    # eight, 2 to 4 ms of a core; 100 and 50 ms until 2026-11-30, 9 s of this test's rounds)
+    monkeypatch.setenv("PACE_MS", "torch=40,onnx-fp32=20")
     monkeypatch.setenv(ENV_ROUNDS, "7")
     monkeypatch.setenv(ENV_TEXTS, "8")  # one paced batch a round: 32 texts made each run 4x as long
     store = pytester.path / "store"
@@ -310,7 +311,7 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
     assert unchanged.ret == pytest.ExitCode.OK, unchanged.stdout.str()[-3000:]
     unchanged.stdout.fnmatch_lines(["speedup gate passed against*"])
 
-    monkeypatch.setenv("PACE_MS", "torch=100,onnx-fp32=65")  # onnx-fp32 30% slower
+    monkeypatch.setenv("PACE_MS", "torch=40,onnx-fp32=26")  # onnx-fp32 30% slower
     slowed = pytester.runpytest(*gate)
     assert slowed.ret != pytest.ExitCode.OK
     out = slowed.stdout.str() + slowed.stderr.str()
@@ -329,7 +330,7 @@ def test_both_gates_pass_an_unchanged_tree_and_fail_a_30_percent_slower_backend(
 
     # twice the texts a round (walk AD): the save's absolute times and the baseline's speedups are of
     # other work, so neither is judged against, and a gate that compared nothing fails
-    monkeypatch.setenv("PACE_MS", "torch=100,onnx-fp32=50")
+    monkeypatch.setenv("PACE_MS", "torch=40,onnx-fp32=20")
     monkeypatch.setenv(ENV_TEXTS, "16")
     other = pytester.runpytest(*gate)
     assert other.ret != pytest.ExitCode.OK
@@ -351,7 +352,7 @@ def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
     Mann-Whitney test (3 vs 7 rounds) fails it. Paced backends, as in the test below (the
     speed gate's paired rounds are on the thread's CPU clock, which the paces are kept on)."""
     pace(monkeypatch)
-    monkeypatch.setenv("PACE_MS", "torch=80,onnx-fp32=40")
+    monkeypatch.setenv("PACE_MS", "torch=40,onnx-fp32=20")
     monkeypatch.setenv(ENV_ROUNDS, "3")
     monkeypatch.setenv(ENV_TEXTS, "8")  # one paced batch a round, paced twice as long as four were
     args = [*bench_project, "--gate-backends", "torch,onnx-fp32", "--gate-batch-sizes", "8"]
@@ -365,7 +366,7 @@ def test_a_borderline_case_runs_extra_paired_rounds_and_the_test_then_decides(
     monkeypatch.setenv(ENV_BASELINE, str(baseline))
     monkeypatch.delenv(ENV_MAX_DROP)  # the rule's own default (paced: no noise fails it)
     monkeypatch.setenv(ENV_EXTRA_ROUNDS, "4")
-    monkeypatch.setenv("PACE_MS", "torch=80,onnx-fp32=52")  # onnx-fp32 30% slower
+    monkeypatch.setenv("PACE_MS", "torch=40,onnx-fp32=26")  # onnx-fp32 30% slower
     slowed = pytester.runpytest(*args, "--benchmark-json", "out.json")
     assert slowed.ret == pytest.ExitCode.TESTS_FAILED, slowed.stdout.str()[-3000:]
     info = next(b["extra_info"] for b in json.loads((pytester.path / "out.json").read_text())["benchmarks"]

@@ -76,6 +76,10 @@ def test_pyproject_table_then_cli_overrides(tmp_path: Path):
         ({"model": ["models/sentiment"]}, r"^model must be a string, got \['models/sentiment'\]"),
         ({"cache_dir": 5}, r"^cache-dir must be a path \(a string\), got 5"),
         ({"ab_budget": "nan"}, r"^ab-budget is seconds per A/B cell, above 0; got nan"),
+        ({"ab_round_seconds": "0"}, r"^ab-round-seconds is each arm's share of an A/B round, in seconds "
+                                    r"above 0 and at most 60 \(default 0\.5\); got 0\.0 \(--gate-ab-round-"),
+        ({"ab_round_seconds": "nan"}, r"^ab-round-seconds is each arm's share"),
+        ({"ab_round_seconds": "half"}, r"^ab-round-seconds must be a number, got 'half'"),
         ({"budget": True}, r"^budget must be a number, got True"),
         ({"backends": 3}, r"^backends \(backends, --gate-backends\) must be a list, an array .*; got 3"),
         ({"batch_sizes": 8}, r"^batch sizes \(batch-sizes, --gate-batch-sizes\) must be a list, an array"),
@@ -271,3 +275,16 @@ def test_a_near_miss_of_the_table_name_is_named_not_read_as_no_table(tmp_path: P
         read_pyproject_table(tmp_path)
     (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\n[tool.other]\nx = 1\n')
     assert read_pyproject_table(tmp_path) == {"model": "tiny"}
+
+
+def test_an_ab_round_length_reaches_the_ab_cells_and_is_recorded_only_when_set(tmp_path: Path):
+    """--gate-ab-round-seconds sets each arm's share of an A/B round; unset, the A/B's own (0.5 s),
+    and the documents' settings leave it out, so that they join those written before it existed."""
+    from encoder_gate.results.ab import ab_settings
+    from encoder_gate.speed.rounds import ROUND_SECONDS
+
+    given = load_config(tmp_path, {"ab_round_seconds": "0.1"})
+    assert ab_settings(given).round_seconds == 0.1 and given.judging()["ab_round_seconds"] == 0.1
+    unset = load_config(tmp_path, {})
+    assert ab_settings(unset).round_seconds == ROUND_SECONDS == 0.5
+    assert "ab_round_seconds" not in unset.judging()

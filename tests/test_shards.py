@@ -30,7 +30,7 @@ from encoder_gate.shards.plan import (
 )
 from encoder_gate.speed.ab import ABSettings
 from encoder_gate.speed.rounds import Cell
-from test_ab_sessions import AB_BUDGET
+from test_ab_sessions import AB_BUDGET, AB_ROUND_SECONDS
 
 SCENARIO = (Path(__file__).parent / "data" / "verdicts"
             / "xdist_workers_evaluations_are_merged_into_one_report")
@@ -451,6 +451,7 @@ def test_an_onnx_file_doing_more_work_fails_the_merged_verdict_of_three_shards(
         run_gate(pytester, monkeypatch, pr, report, cache_dir, "benchmarks", "accuracy", "-k",
                  "speed_vs_base", "--gate-base", str(base), "--gate-shard", f"{k}/3",
                  f"--gate-ab-budget={AB_BUDGET}",  # not the budget's test: the load may rise mid-cell
+                 f"--gate-ab-round-seconds={AB_ROUND_SECONDS}",  # nor the round's length
                  # equal shares: the shared cache's recorded durations move whenever another
                  # self-test of the tiny model ends, and shards dealt by two records don't merge
                  "--gate-shard-costs", "equal")

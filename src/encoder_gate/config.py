@@ -42,6 +42,9 @@ MOST_THREADS = 1024
 #: one property of one backend of `tiny` (2 cores, AMD EPYC, 2026-11-28), so 10,000 is minutes a test
 #: and an hour or more a session; a million ran for hours without a line (a typo, not a study).
 MOST_EXPLORE = 10_000
+#: The longest share of an A/B round one arm may be given (ab-round-seconds): each of a cell's ten rounds
+#: at its first look runs both arms, so a minute each is already twenty minutes a cell.
+MAX_ROUND_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,8 @@ class GateConfig:
     min_slowdown: float = 0.05
     inconclusive: InconclusiveMode = "warn"
     ab_budget: float = 25.0
+    # each arm's share of one timed A/B round (None: the A/B's own, speed.rounds.ROUND_SECONDS, 0.5 s)
+    ab_round_seconds: float | None = None
     # accepted, known failures, each with an owner, a reason and an end date (Waiver)
     waivers: tuple[Waiver, ...] = ()
     # The seconds the session may spend timing, shared among its speed cells (speed.budget); None:
@@ -232,6 +237,10 @@ class GateConfig:
         if not 0 < self.ab_budget < float("inf"):  # nan too: it meant no budget at all
             raise GateError(f"ab-budget is seconds per A/B cell, above 0; got {self.ab_budget} "
                             "(--gate-ab-budget)")
+        if self.ab_round_seconds is not None and not 0 < self.ab_round_seconds <= MAX_ROUND_SECONDS:
+            raise GateError(f"ab-round-seconds is each arm's share of an A/B round, in seconds above 0 and "
+                            f"at most {MAX_ROUND_SECONDS:g} (default 0.5); got {self.ab_round_seconds} "
+                            "(--gate-ab-round-seconds)")
         if self.budget is not None and not (0 < self.budget < float("inf")):
             raise GateError(f"budget is the seconds a session may spend timing, above 0; got {self.budget} "
                             "(--gate-budget / budget in [tool.encoder-gate])")
@@ -360,8 +369,8 @@ NOT_JUDGING = frozenset({"model", "dataset", "dataset_variant", "split", "text_c
 
 #: Judging settings recorded only when set, so that the documents of a session that leaves them unset
 #: join those written before they existed (an upgrade of encoder-gate keeps its report directory and
-#: its history): the pins of backends to devices.
-JUDGING_WHEN_SET = frozenset({"devices"})
+#: its history): the pins of backends to devices, an A/B round's length.
+JUDGING_WHEN_SET = frozenset({"devices", "ab_round_seconds"})
 
 
 def as_json(value: Any) -> Any:
@@ -434,7 +443,7 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
             key = name.replace("_", "-")
             raise GateError(f"{key} is empty (--gate-{key} / {key} in [tool.encoder-gate]): give a value, "
                             "or leave it out for the default")
-    for name in ("f1_margin", "per_label_keep", "min_slowdown", "ab_budget", "budget"):
+    for name in ("f1_margin", "per_label_keep", "min_slowdown", "ab_budget", "ab_round_seconds", "budget"):
         if out.get(name) is not None:
             try:
                 if isinstance(out[name], bool):

@@ -71,6 +71,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("inconclusive", "MODE", "vs base: how a cell that could not decide within its budget counts, warn "
                              "(default) or fail"),
     ("ab-budget", "SECONDS", "vs base: the time each speed cell may take for its rounds (default 25)"),
+    ("ab-round-seconds", "SECONDS", "vs base: each arm's share of one timed round (default 0.5); a cell runs "
+                                    "at least 10 rounds, so shorter rounds decide sooner, each one noisier"),
     ("budget", "SECONDS", "the time the session may spend timing, shared among its speed cells (time a "
                           "cell leaves unused goes to the ones after it; a vs-base cell takes the smaller "
                           "of its share and --gate-ab-budget; default: none, each cell runs to its CI "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,11 @@ from encoder_gate.tasks import Task
 
 def ab_settings(config: GateConfig) -> ABSettings:
     """The A/B's settings from the session's configuration."""
-    return ABSettings(min_effect=config.min_slowdown, inconclusive=config.inconclusive,
-                      budget_seconds=config.ab_budget)
+    settings = ABSettings(min_effect=config.min_slowdown, inconclusive=config.inconclusive,
+                          budget_seconds=config.ab_budget)
+    if config.ab_round_seconds is not None:
+        settings = replace(settings, round_seconds=config.ab_round_seconds)
+    return settings
 
 
 def accuracy_entry(ev: Evaluation, failure: str | None, base_predictions: str | None = None,
