@@ -534,3 +534,24 @@ def test_inductors_vector_isa_is_picked_once_and_kept_by_what_decides_it(tmp_pat
     monkeypatch.setattr(cpu_vec_isa, "pick_vec_isa", lambda: picks.append("lower") or "INVALID_VEC_ISA")
     assert inductor_dir.vec_isa() == "INVALID_VEC_ISA" and not memo.exists()
     assert inductor_dir.vec_isa() == "INVALID_VEC_ISA" and picks.count("lower") == 2
+
+
+def test_inductors_directory_is_one_per_torch_whatever_transformers_is(
+        tiny_ctx: BuildContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inductor keys each graph and kernel it keeps itself, so the artifact cache keeps its directory
+    per torch (and machine), not per transformers: a PR that upgrades transformers, or another stack
+    on the same torch, finds the kernels that are the same. Another torch gets a directory of its own."""
+    from encoder_gate import cache as cache_module
+    from encoder_gate.backends.torch_backend import inductor_entry
+
+    installed = cache_module.installed_version
+    here = inductor_entry(tiny_ctx)
+
+    def upgraded(package: str) -> str | None:
+        return {"transformers": "99.0.0", "tokenizers": "99.0.0"}.get(package) or installed(package)
+
+    monkeypatch.setattr(cache_module, "installed_version", upgraded)
+    assert inductor_entry(tiny_ctx) == here
+    monkeypatch.setattr(cache_module, "installed_version",
+                        lambda package: "99.0.0" if package == "torch" else installed(package))
+    assert inductor_entry(tiny_ctx) != here

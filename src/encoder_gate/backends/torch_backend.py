@@ -372,20 +372,29 @@ class TorchCompileBackend:
 
 COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
 
+#: What inductor's on-disk cache is kept per: torch alone. Inductor keys what it keeps itself (an FX
+#: graph by the graph, torch's version and its configuration; a C++ kernel by its source and compile
+#: command), so the stacks of one torch share one directory, transformers' version as any other: a
+#: compile of tiny on transformers 4.57 found the kernels transformers 5's had built, 9 s of CPU
+#: instead of 18 (torch 2.13, AMD EPYC Zen 5), as a PR that upgrades transformers does its base's.
+INDUCTOR_PACKAGES = ("torch",)
+
+
 def inductor_entry(ctx: BuildContext) -> Path:
     """The artifact cache's entry for inductor's on-disk cache on this machine (place_inductor_cache)."""
     return ctx.cache.entry_dir("inductor", {"recipe": COMPILE_RECIPE, "device": ctx.device,
                                             "hardware": compile_hardware(ctx.device),
-                                            "versions": toolchain_versions(TORCH_PACKAGES)})
+                                            "versions": toolchain_versions(INDUCTOR_PACKAGES)})
 
 
 def place_inductor_cache(ctx: BuildContext) -> Path | None:
     """Point inductor's on-disk cache (TORCHINDUCTOR_CACHE_DIR) at an entry of the artifact cache,
     `inductor-<key>`, keyed on the vector ISA inductor compiles for, the CPU capability ATen runs,
-    the device and the toolchain: the C++ kernels it compiles land in the cache CI saves, which
-    the portable compile artifacts (CompileArtifacts) leave out on CPU. A runner that restores it
-    compiles nothing (the reference model's first call 9.9 s, against 19.4 s from the portable
-    artifacts alone and 28.1 s from nothing), and a CPU of another kind gets a directory of its own.
+    the device and torch's version (INDUCTOR_PACKAGES): the C++ kernels it compiles land in the
+    cache CI saves, which the portable compile artifacts (CompileArtifacts) leave out on CPU. A
+    runner that restores it compiles nothing (the reference model's first call 9.9 s, against
+    19.4 s from the portable artifacts alone and 28.1 s from nothing), and a CPU of another kind
+    gets a directory of its own.
     Stamped as used each time (encoder_gate.cache.prune). A TORCHINDUCTOR_CACHE_DIR the user set
     (user_inductor_dir) is left as it is: returns None. (torch's default directory is shared by
     every process of the machine's user: a session masked to AVX2 by .ci/avx2-only that compiled
