@@ -203,6 +203,33 @@ def test_torch_compile_compiles_at_its_first_call_not_at_its_build(tiny_ctx, bat
     runner.close()
 
 
+def test_a_compile_split_into_graphs_says_so_in_its_note_and_one_graph_says_nothing(tiny_ctx, batch,
+                                                                                      monkeypatch):
+    """A first call after which dynamo counts more graphs than one (graph breaks: tiny RoBERTa on torch
+    2.6 and transformers 4.47 compiled three, its predictions ten times eager's time) leaves a note
+    saying how many and the first break's reason; a compile into one graph leaves none. (The counts
+    are dynamo's, here given: torch.compile is the identity.)"""
+    import torch
+
+    from encoder_gate.backends import torch_backend
+    from encoder_gate.backends.torch_compat import DynamoGraphs
+
+    reason = ("Could not guard on data-dependent expression Eq(u1, 1) (unhinted: Eq(u1, 1)).\n\nATTENTION: "
+              "guard_size_oblivious would fix the error")
+    monkeypatch.setattr(torch, "compile", lambda model, **_: model)
+    for counts, said in (([DynamoGraphs(4, {"other": 1}), DynamoGraphs(7, {"other": 1, reason: 2})],
+                          "compiled into 3 graphs, not one: 2 graph break(s), the first: Could not guard on "
+                          "data-dependent expression Eq(u1, 1) (unhinted: Eq(u1, 1)).; Python runs between "
+                          "them at every call"),
+                         ([DynamoGraphs(4, {}), DynamoGraphs(5, {})], None)):
+        monkeypatch.setattr(torch_backend, "dynamo_graphs", iter(counts).__next__)
+        runner = parse_backend("torch-compile").build(tiny_ctx)
+        runner.predict(batch)
+        split = [note for note in runner.notes if "graphs, not one" in note]
+        assert (split[0].startswith(said) if said else split == []), runner.notes
+        runner.close()
+
+
 def test_a_torch_compile_that_fails_at_its_first_call_is_one_gate_error_kept(tiny_ctx, batch, monkeypatch):
     """Whatever dynamo or inductor raise at the first call is a GateError naming torch-compile, with
     the library's first line; every later call raises it again instead of compiling again."""

@@ -38,7 +38,9 @@ from encoder_gate.backends.inductor_dir import (
 from encoder_gate.backends.torch_compat import (
     compile_failure,
     constant_floats,
+    dynamo_graphs,
     give_missing,
+    graphs_note,
     quiet_inductor_import,
 )
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
@@ -550,7 +552,7 @@ class CompiledTorchRunner(TorchRunner):
         model = self.model  # (a failure to load is said as such, not as the compile's)
         self._progress(f"{self.name}: compiling with inductor at its first call "
                        f"({'from cached compile artifacts' if self._found else 'slow the first time'})")
-        before, started = fx_graph_cache_counts(), time.monotonic()
+        before, graphs, started = fx_graph_cache_counts(), dynamo_graphs(), time.monotonic()
         try:
             with quiet_inductor_import(), constant_floats():
                 if self._found and self._store.load():  # into torch's caches, before the compile
@@ -563,6 +565,8 @@ class CompiledTorchRunner(TorchRunner):
         self._compile_seconds = time.monotonic() - started
         after = fx_graph_cache_counts()
         self._settle(after[0] - before[0], after[1] - before[1])
+        if (split := graphs_note(dynamo_graphs().since(graphs))) is not None:
+            self.notes = (*self.notes, split)
         return out
 
     def _settle(self, hits: int, misses: int) -> None:

@@ -134,3 +134,42 @@ class WarningNoise(NamedTuple):
 #: `filterwarnings`, so it holds under an `error` in either; a wrapper on every call of the compiled
 #: model cost 14% of tiny's and 4.5% of the default model's batch of one)
 TORCH_CACHE_KEY_NOISE = WarningNoise("Skipping serialization of ", "torch.utils._config_module")
+
+
+class DynamoGraphs(NamedTuple):
+    """What dynamo has compiled in this process so far: its graphs, and its graph breaks by reason."""
+
+    graphs: int
+    breaks: dict[str, int]
+
+    def since(self, before: DynamoGraphs) -> DynamoGraphs:
+        """What was compiled after `before` (a compile's own, where nothing else compiled meanwhile)."""
+        return DynamoGraphs(self.graphs - before.graphs,
+                            {k: n - before.breaks.get(k, 0) for k, n in self.breaks.items()
+                             if n > before.breaks.get(k, 0)})
+
+
+def dynamo_graphs() -> DynamoGraphs:
+    """DynamoGraphs of this process so far (none where dynamo's private counters are not there)."""
+    try:
+        from torch._dynamo.utils import counters
+
+        return DynamoGraphs(int(counters["stats"]["unique_graphs"]), dict(counters["graph_break"]))
+    except Exception:  # a private counter: its absence must not break a compile
+        return DynamoGraphs(0, {})
+
+
+def graphs_note(compiled: DynamoGraphs) -> str | None:
+    """A compile's note where dynamo split the model into more than one graph, else None: Python runs
+    between the graphs at every call, and a batch of a new shape may compile a part of it again (tiny
+    RoBERTa on torch 2.6 and transformers 4.47: three graphs, two graph breaks at
+    scaled_dot_product_attention, its 1,200 texts' predictions 5.3 s against eager's 0.5 s)."""
+    if compiled.graphs <= 1:
+        return None
+    said = f"compiled into {compiled.graphs} graphs, not one"
+    if compiled.breaks:
+        first = next(iter(compiled.breaks)).strip().splitlines()[0][:160]
+        said += f": {sum(compiled.breaks.values())} graph break(s), the first: {first}"
+    return (f"{said}; Python runs between them at every call, and a batch of a new shape may compile a "
+            "part again (TORCH_LOGS=graph_breaks says where; a newer torch or transformers may compile "
+            "the model whole)")
