@@ -212,17 +212,18 @@ def test_a_compile_split_into_graphs_says_so_in_its_note_and_one_graph_says_noth
     import torch
 
     from encoder_gate.backends import torch_backend
-    from encoder_gate.backends.torch_compat import DynamoGraphs
+    from encoder_gate.backends.torch_compat import CompileCounts
 
     reason = ("Could not guard on data-dependent expression Eq(u1, 1) (unhinted: Eq(u1, 1)).\n\nATTENTION: "
               "guard_size_oblivious would fix the error")
     monkeypatch.setattr(torch, "compile", lambda model, **_: model)
-    for counts, said in (([DynamoGraphs(4, {"other": 1}), DynamoGraphs(7, {"other": 1, reason: 2})],
+    three = [CompileCounts(0, 0, 4, {"other": 1}), CompileCounts(0, 3, 7, {"other": 1, reason: 2})]
+    for counts, said in ((three,
                           "compiled into 3 graphs, not one: 2 graph break(s), the first: Could not guard on "
                           "data-dependent expression Eq(u1, 1) (unhinted: Eq(u1, 1)).; Python runs between "
                           "them at every call"),
-                         ([DynamoGraphs(4, {}), DynamoGraphs(5, {})], None)):
-        monkeypatch.setattr(torch_backend, "dynamo_graphs", iter(counts).__next__)
+                         ([CompileCounts(0, 0, 4, {}), CompileCounts(0, 1, 5, {})], None)):
+        monkeypatch.setattr(torch_backend, "compile_counts", iter(counts).__next__)
         runner = parse_backend("torch-compile").build(tiny_ctx)
         runner.predict(batch)
         split = [note for note in runner.notes if "graphs, not one" in note]

@@ -85,7 +85,8 @@ class CompileArtifacts:
         return True
 
     def load(self) -> bool:
-        """Hot-load the entry's artifacts; False when there is none or they cannot be used."""
+        """Hot-load the entry's artifacts (stamped as used by `found`); False when there is none or they
+        cannot be used."""
         if not self.found():
             return False
         entry = self.entry
@@ -104,7 +105,6 @@ class CompileArtifacts:
                           "compiling, and replacing them")
             self._discard(entry)
             return False
-        self.cache.use(entry)
         self.progress(f"{self.name}: compile artifacts from cache at {entry} ({describe_cache_info(info)})")
         return True
 

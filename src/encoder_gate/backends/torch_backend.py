@@ -36,9 +36,10 @@ from encoder_gate.backends.inductor_dir import (
     user_inductor_dir,
 )
 from encoder_gate.backends.torch_compat import (
+    CompileCounts,
+    compile_counts,
     compile_failure,
     constant_floats,
-    dynamo_graphs,
     give_missing,
     graphs_note,
     quiet_inductor_import,
@@ -481,16 +482,6 @@ def compile_entry_kept(cache: ArtifactCache, model: ModelSpec, device: str, thre
     return cache.holds("torch-compile", _compile_parts(model, device, threads or default_threads()))
 
 
-def fx_graph_cache_counts() -> tuple[int, int]:
-    """(hits, misses) of inductor's FX graph cache so far in this process ((0, 0) if unknown)."""
-    try:
-        from torch._dynamo.utils import counters
-
-        return int(counters["inductor"]["fxgraph_cache_hit"]), int(counters["inductor"]["fxgraph_cache_miss"])
-    except Exception:  # a private counter: its absence must not break a build
-        return 0, 0
-
-
 class CompiledTorchRunner(TorchRunner):
     """A TorchRunner over a torch.compile'd model, compiled at its first call, that saves its
     compile artifacts on close.
@@ -552,7 +543,7 @@ class CompiledTorchRunner(TorchRunner):
         model = self.model  # (a failure to load is said as such, not as the compile's)
         self._progress(f"{self.name}: compiling with inductor at its first call "
                        f"({'from cached compile artifacts' if self._found else 'slow the first time'})")
-        before, graphs, started = fx_graph_cache_counts(), dynamo_graphs(), time.monotonic()
+        before, started = compile_counts(), time.monotonic()
         try:
             with quiet_inductor_import(), constant_floats():
                 if self._found and self._store.load():  # into torch's caches, before the compile
@@ -563,14 +554,13 @@ class CompiledTorchRunner(TorchRunner):
             self._failed = GateError(compile_failure(self.name, exc))
             raise self._failed from None
         self._compile_seconds = time.monotonic() - started
-        after = fx_graph_cache_counts()
-        self._settle(after[0] - before[0], after[1] - before[1])
-        if (split := graphs_note(dynamo_graphs().since(graphs))) is not None:
-            self.notes = (*self.notes, split)
+        self._settle(compile_counts().since(before))
         return out
 
-    def _settle(self, hits: int, misses: int) -> None:
-        """from_cache and notes once the first call compiled (or found) its graphs."""
+    def _settle(self, done: CompileCounts) -> None:
+        """from_cache and notes once the first call compiled (or found) its graphs (`done`: what that
+        call did, by dynamo's counters)."""
+        hits, misses = done.hits, done.misses
         self.from_cache = bool(self._loaded_from and hits and not misses)
         if self._loaded_from and misses:  # loaded, yet inductor compiled: torch's cache key saw a difference
             self.notes = (f"compile artifacts loaded from {self._loaded_from}, but inductor compiled "
@@ -582,6 +572,8 @@ class CompiledTorchRunner(TorchRunner):
                           "TORCHINDUCTOR_FORCE_DISABLE_CACHES?)",)
         else:
             self.notes = ()
+        if (split := graphs_note(done)) is not None:
+            self.notes = (*self.notes, split)
 
     @contextlib.contextmanager
     def at_threads(self, threads: int) -> Iterator[None]:

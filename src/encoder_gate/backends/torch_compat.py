@@ -136,30 +136,36 @@ class WarningNoise(NamedTuple):
 TORCH_CACHE_KEY_NOISE = WarningNoise("Skipping serialization of ", "torch.utils._config_module")
 
 
-class DynamoGraphs(NamedTuple):
-    """What dynamo has compiled in this process so far: its graphs, and its graph breaks by reason."""
+class CompileCounts(NamedTuple):
+    """What torch.compile did in this process so far, by dynamo's counters: inductor's FX graph cache
+    hits and misses, the graphs dynamo compiled, and its graph breaks by reason."""
 
+    hits: int
+    misses: int
     graphs: int
     breaks: dict[str, int]
 
-    def since(self, before: DynamoGraphs) -> DynamoGraphs:
-        """What was compiled after `before` (a compile's own, where nothing else compiled meanwhile)."""
-        return DynamoGraphs(self.graphs - before.graphs,
-                            {k: n - before.breaks.get(k, 0) for k, n in self.breaks.items()
-                             if n > before.breaks.get(k, 0)})
+    def since(self, before: CompileCounts) -> CompileCounts:
+        """What was done after `before` (a compile's own, where nothing else compiled meanwhile)."""
+        return CompileCounts(self.hits - before.hits, self.misses - before.misses,
+                             self.graphs - before.graphs,
+                             {k: n - before.breaks.get(k, 0) for k, n in self.breaks.items()
+                              if n > before.breaks.get(k, 0)})
 
 
-def dynamo_graphs() -> DynamoGraphs:
-    """DynamoGraphs of this process so far (none where dynamo's private counters are not there)."""
+def compile_counts() -> CompileCounts:
+    """CompileCounts of this process so far (none where dynamo's private counters are not there)."""
     try:
         from torch._dynamo.utils import counters
 
-        return DynamoGraphs(int(counters["stats"]["unique_graphs"]), dict(counters["graph_break"]))
-    except Exception:  # a private counter: its absence must not break a compile
-        return DynamoGraphs(0, {})
+        return CompileCounts(int(counters["inductor"]["fxgraph_cache_hit"]),
+                             int(counters["inductor"]["fxgraph_cache_miss"]),
+                             int(counters["stats"]["unique_graphs"]), dict(counters["graph_break"]))
+    except Exception:  # private counters: their absence must not break a compile
+        return CompileCounts(0, 0, 0, {})
 
 
-def graphs_note(compiled: DynamoGraphs) -> str | None:
+def graphs_note(compiled: CompileCounts) -> str | None:
     """A compile's note where dynamo split the model into more than one graph, else None: Python runs
     between the graphs at every call, and a batch of a new shape may compile a part of it again (tiny
     RoBERTa on torch 2.6 and transformers 4.47: three graphs, two graph breaks at
