@@ -116,6 +116,10 @@ def test_its_reading_fails_the_backend_that_lost_and_merges_shards():
     assert BASELINE.reading is not None and BASELINE.reading.checks == (VERSUS_BASELINE,)
 
 
+#: inner sessions whose claim is not the padding properties leave them out
+NO_PROPERTIES = ("-k", "not padding")
+
+
 def _checkout(root: Path, table: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text("[tool.encoder-gate]\n" + table)
@@ -150,15 +154,18 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
     accuracy (the same libraries: change 0). Against a baseline whose predictions are the gold labels
     (libraries that decided better) torch fails `vs baseline`, named as the model, in baseline.json
     and the verdict; a `vs baseline` waiver accepts it. Without the option nothing is collected."""
-    table = 'model = "default"\nbackends = ["torch"]\nf1-rule = "regression"\nlimit = 400\n'
+    table = 'model = "default"\nbackends = ["torch"]\nf1-rule = "regression"\nlimit = 200\n'
     root = _checkout(tmp_path / "repo", table)
-    base = _accuracy(pytester, monkeypatch, root, cache_dir, "base-stack")
+    # the padding properties deselected: on the default model they were 7 s of this test's 11 (AMD EPYC
+    # Zen 5), and what it claims is the reading of a baseline, not them
+    base = _accuracy(pytester, monkeypatch, root, cache_dir, "base-stack", *NO_PROPERTIES)
     assert base.ret == pytest.ExitCode.OK, base.stdout.str()[-2000:]
     assert "against the baseline" not in base.stdout.str()  # not collected, nothing said
     written = json.loads((root / "base-stack" / "accuracy.json").read_text())
     assert written["cached_outputs"]["torch"]["entry"].startswith("predictions-torch-")
 
-    same = _against(pytester, monkeypatch, root, cache_dir, root / "base-stack")  # its report directory
+    # against the base's report directory
+    same = _against(pytester, monkeypatch, root, cache_dir, root / "base-stack", "baseline", *NO_PROPERTIES)
     assert same.ret == pytest.ExitCode.OK, same.stdout.str()[-2000:]
     same.stdout.fnmatch_lines(["*this session against the baseline*", "*the same libraries*",
                                "torch: micro F1 * here vs * on the baseline, change +0.0000 *, kept"])
@@ -166,12 +173,12 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
     assert doc["accuracy"]["torch"]["passed"] is True and doc["accuracy"]["torch"]["delta"] == 0
 
     # libraries that decided better: the baseline's torch predicted the gold labels
-    session = GateSession(GateConfig(model="default", backends=("torch",), limit=400, cache_dir=cache_dir))
+    session = GateSession(GateConfig(model="default", backends=("torch",), limit=200, cache_dir=cache_dir))
     texts, gold = session.dataset.texts, session.gold
     better = _kept(ArtifactCache(cache_dir), "predictions-torch", texts_digest(texts),
                    np.where(gold > 0, 0.9, 0.1).astype(np.float32))
     written["cached_outputs"]["torch"]["entry"] = better
-    lost = _against(pytester, monkeypatch, root, cache_dir, written, "better")
+    lost = _against(pytester, monkeypatch, root, cache_dir, written, "better", *NO_PROPERTIES)
     assert lost.ret == pytest.ExitCode.TESTS_FAILED, lost.stdout.str()[-2000:]
     lost.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the baseline's (default*"])
     doc = json.loads((root / "pr" / BASELINE_FILE).read_text())
@@ -187,7 +194,8 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
         "[tool.encoder-gate]\n" + table + '[[tool.encoder-gate.waivers]]\nbackend = "torch"\n'
         'check = "vs baseline"\nowner = "ml-platform"\nreason = "transformers 5 tokenizes anew"\n'
         'until = 2099-01-01\n')
-    waived = _against(pytester, monkeypatch, root, cache_dir, root / "better.json")
+    waived = _against(pytester, monkeypatch, root, cache_dir, root / "better.json", "baseline",
+                      *NO_PROPERTIES)
     assert waived.ret == pytest.ExitCode.OK, waived.stdout.str()[-2000:]
     waived.stdout.fnmatch_lines(["torch *waived (vs baseline by ml-platform, *"])
 
