@@ -422,6 +422,21 @@ def read_record(path: Path) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def replace_file(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write `path` whole or not at all: through `write(tmp)` into a temporary file beside it (its suffix
+    kept, for a writer that reads the format from it), then renamed over it; its directory is made where
+    missing, and a write cut short leaves no temporary file behind. OSError is the caller's."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def update_record(path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     """Read the JSON record at `path` (a dict; none or an unreadable one is {}), apply `change` and
     write what it returns, atomically, all under one lock: the cache's records (its sessions, the
@@ -430,15 +445,10 @@ def update_record(path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]
     An unwritable cache raises OSError and leaves no temporary file; a lock another process holds
     for RECORD_LOCK_S is let be (the update is not made: a record is never worth a hung session)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(Timeout), FileLock(f"{path}.lock", timeout=RECORD_LOCK_S):
-            tmp.write_text(json.dumps(change(read_record(path)), indent=1) + "\n")
-            os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(Timeout), FileLock(f"{path}.lock", timeout=RECORD_LOCK_S):
+        text = json.dumps(change(read_record(path)), indent=1) + "\n"
+        replace_file(path, lambda tmp: tmp.write_text(text))
 
 
 def record_session(root: Path, started: float, what: str, shard: str | None = None) -> None:

@@ -21,13 +21,13 @@ own results documents are read by :mod:`encoder_gate.decision.judge` and merged 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.cache import replace_file
 from encoder_gate.config import ACCURACY_CRITERIA, COMPUTED_ON, SPEED_CONDITIONS, VERSUS_BASE_CRITERIA
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
@@ -246,22 +246,10 @@ def readings() -> dict[str, Reading]:
     return {n: d.reading for n, d in registered().items() if d.reading is not None}
 
 
-def _replace(path: Path, write: Any) -> Path:
-    """Write through `write(tmp)` into a temporary file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def write_json(path: Path, doc: Mapping[str, Any]) -> Path:
     """Write ``doc`` as JSON to `path` atomically (temp file + rename)."""
     text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
-    return _replace(Path(path), lambda tmp: tmp.write_text(text))
+    return replace_file(Path(path), lambda tmp: tmp.write_text(text))
 
 
 def write_document(report_dir: Path, name: str, doc: Mapping[str, Any], kind: str | None = None) -> Path:
@@ -275,7 +263,7 @@ def write_document(report_dir: Path, name: str, doc: Mapping[str, Any], kind: st
 
 def write_page(report_dir: Path, name: str, text: str) -> Path:
     """Write a markdown page into the report directory atomically."""
-    return _replace(Path(report_dir) / name, lambda tmp: tmp.write_text(text))
+    return replace_file(Path(report_dir) / name, lambda tmp: tmp.write_text(text))
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 110) -> Path:
@@ -287,7 +275,7 @@ def save_figure(fig: Any, path: Path, dpi: int = 110) -> Path:
 
     for text in fig.findobj(Text):
         text.set_parse_math(False)
-    return _replace(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi))
+    return replace_file(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi))
 
 
 _JSON_NAMES: dict[type, str] = {dict: "an object", list: "an array", str: "a string", bool: "true or false",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.base import Device
-from encoder_gate.cache import key_of
+from encoder_gate.cache import key_of, replace_file
 from encoder_gate.environment import user_cache_dir
 
 INDUCTOR_DIR_ENV = "TORCHINDUCTOR_CACHE_DIR"
@@ -94,13 +94,7 @@ def vec_isa() -> str:
         return "?"
     if memo is not None and isa == best:
         with contextlib.suppress(OSError):  # a cache that cannot be written: picked again next time
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            partial = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-            try:
-                partial.write_text(isa)
-                partial.replace(memo)
-            finally:  # a write cut short leaves no partial file behind
-                partial.unlink(missing_ok=True)
+            replace_file(memo, lambda tmp: tmp.write_text(isa))
     return isa
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from encoder_gate.backends.weights_match import file_vectors
-from encoder_gate.cache import sha256_file
+from encoder_gate.cache import replace_file, sha256_file
 from encoder_gate.environment import user_cache_dir
 from encoder_gate.errors import GateError
 from encoder_gate.tasks import Task
@@ -327,12 +327,7 @@ def external_locations(path: Path) -> tuple[str, ...]:
             with contextlib.suppress(OSError):
                 if old.stat().st_mtime < stale:
                     old.unlink()
-        partial = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-        try:
-            partial.write_text(json.dumps(list(locations)))
-            partial.replace(memo)
-        finally:  # a write cut short leaves no partial file behind
-            partial.unlink(missing_ok=True)
+        replace_file(memo, lambda tmp: tmp.write_text(json.dumps(list(locations))))
     return locations
 
 
