@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,15 +86,6 @@ def run_error(path: Path, exc: BaseException, shape: tuple[int, ...], model_dir:
         where = f", where config.json's max_position_embeddings is {config}" if config is not None else ""
         said += f" It looks positions up in a table of {short[0]} rows, shorter than these texts{where}."
     return GateError(f"{said} {EXPORTED_ELSEWHERE}")
-
-
-def pad_token_id(model_dir: Path) -> int:
-    """The model's pad token id (config.json), for padding to a static sequence length; 0 if unset."""
-    try:
-        value = json.loads((model_dir / "config.json").read_text()).get("pad_token_id")
-    except (OSError, ValueError):
-        return 0
-    return int(value) if isinstance(value, int) else 0
 
 
 DYNAMIC_HINT = (
@@ -181,7 +171,7 @@ class OnnxRunner:
         self._input_shape = format_shape(ids_shape)
         self._fixed_batch = static_dim(ids_shape, 0)
         self._fixed_seq = static_dim(ids_shape, 1)
-        self._pad_id = pad_token_id(ctx.model.path)
+        self._pad_id = model_config_value(ctx.model.path, "pad_token_id") or 0  # (static lengths' padding)
         # texts are truncated to a static sequence length before they reach predict (Runner.max_tokens)
         self.max_tokens: int | None = self._fixed_seq if "attention_mask" in self.input_names else None
         if not self._takes_mask:
