@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -49,13 +50,17 @@ def test_backend_builds_and_matches_torch(name, tiny_ctx, batch, reference):
     runner.close()
 
 
+def read_only(*args, **kwargs):
+    """ArtifactCache.get_or_compute in a cache directory that cannot be written."""
+    raise OSError(errno.EROFS, "Read-only file system")
+
+
 def test_torch_loads_its_model_at_the_build_once_then_at_its_first_call(tiny_ctx, batch, reference,
                                                                         tmp_path: Path, monkeypatch):
     """The first build of a model loads it (its runner keeps that copy) and keeps its size in the
     artifact cache; a later build reads the size and loads nothing until its first call, whose load is
     that call's build (first_call_seconds); where the cache cannot keep the size, the build loads the
     model as before. The same size each way, the same outputs."""
-    import errno
     from dataclasses import replace
 
     from encoder_gate.backends import torch_backend
@@ -82,10 +87,7 @@ def test_torch_loads_its_model_at_the_build_once_then_at_its_first_call(tiny_ctx
     assert (len(loads), looked.loaded, looked.size_bytes) == (3, True, size)  # a lookup keeps nothing
     looked.close()
 
-    def unwritable(*args, **kwargs):
-        raise OSError(errno.EROFS, "Read-only file system")
-
-    monkeypatch.setattr(ArtifactCache, "get_or_compute", unwritable)
+    monkeypatch.setattr(ArtifactCache, "get_or_compute", read_only)
     third = parse_backend("torch").build(replace(tiny_ctx, cache=ArtifactCache(tmp_path / "other")))
     assert (len(loads), third.first_call_seconds, third.size_bytes) == (4, 0.0, size)
     third.close()
@@ -275,7 +277,6 @@ def test_an_onnx_runner_opens_its_session_at_its_first_run_once_its_signature_is
     artifact cache; a later build opens none, and its first run opens one at the threads it runs at
     (inside an at_threads block, the block's). The same notes and outputs either way; a cache that
     cannot keep the signature opens the session at the build, as before."""
-    import errno
     import shutil
     from dataclasses import replace
 
@@ -305,10 +306,7 @@ def test_an_onnx_runner_opens_its_session_at_its_first_run_once_its_signature_is
     for runner in (first, second):
         runner.close()
 
-    def unwritable(*args, **kwargs):
-        raise OSError(errno.EROFS, "Read-only file system")
-
-    monkeypatch.setattr(ArtifactCache, "get_or_compute", unwritable)
+    monkeypatch.setattr(ArtifactCache, "get_or_compute", read_only)
     third = parse_backend("onnx-fp32").build(ctx)
     assert opened == [1, 2, 1] and third.loaded
     third.close()
