@@ -39,18 +39,14 @@ def fresh_cache(tmp_path: Path, tiny: ModelSpec) -> Path:
     return cache_dir
 
 
-#: `derived_only`'s type: the cache directory made under a test's tmp_path
-Cache = Callable[[Path], Path]
-
-
 @pytest.fixture
-def derived_only(tiny_cache_with: Callable[..., Path]) -> Cache:
-    """`derived_only(tmp_path)`: an artifact cache holding the tiny model and the suite's FP32 export
+def derived_only(tiny_cache_with: Callable[..., Path], tmp_path: Path) -> Path:
+    """An artifact cache under the test's tmp_path holding the tiny model and the suite's FP32 export
     of it, for a test of the build process whose claim is not the export: its child builds only the
     files derived from it (FP16, INT8), and imports neither torch nor transformers (0.8 s of CPU a
     child, against 4.5 s with the export; AMD EPYC Zen 5). The export in a child is
     test_a_builds_memory_stays_in_its_child's."""
-    return lambda tmp_path: tiny_cache_with(tmp_path / "cache", "onnx-fp32")
+    return tiny_cache_with(tmp_path / "cache", "onnx-fp32")
 
 
 # A session in a fresh process, as the plugin's collection runs it: every ONNX artifact built
@@ -153,13 +149,13 @@ onnx_backend.convert_fp16 = crash
 """
 
 
-def test_a_build_that_kills_its_process_fails_its_backend_only(tmp_path: Path, derived_only: Cache,
+def test_a_build_that_kills_its_process_fails_its_backend_only(tmp_path: Path, derived_only: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A segmentation fault in the FP16 conversion kills the build process, not the session: that
     backend fails with what happened (the signal, its last words on stderr, read past bytes no
     codec reads), a new process builds the backends after it, and their runners open."""
     in_the_build_process(CRASHING_CONVERTER, tmp_path, monkeypatch)
-    cache_dir = derived_only(tmp_path)
+    cache_dir = derived_only
     heard: list[str] = []
     session = GateSession(GateConfig(model="tiny", backends=tuple(ONNX), threads=1, cache_dir=cache_dir,
                                      report_dir=tmp_path / "report"), progress=heard.append)
@@ -190,7 +186,7 @@ onnx_backend.convert_fp16 = killed
 
 
 def test_a_build_the_out_of_memory_killer_ended_says_so_with_the_limit_not_run_it_again(
-        tmp_path: Path, derived_only: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, derived_only: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A runner whose memory limit a 125M model's FP16 build passes: the kernel kills the build process
     with SIGKILL. Said as a crash before ("Run it again", which ends the same); now the limit, that a
     rerun ends the same, and the fix. The backends after it are built as before."""
@@ -206,7 +202,7 @@ def test_a_build_the_out_of_memory_killer_ended_says_so_with_the_limit_not_run_i
     monkeypatch.setattr(environment, "PROC_CGROUP", tmp_path / "proc-self-cgroup")
     in_the_build_process(f"EVENTS = {str(events)!r}\n" + KILLED_FOR_MEMORY, tmp_path, monkeypatch)
     session = GateSession(GateConfig(model="tiny", backends=tuple(ONNX), threads=1,
-                                     cache_dir=derived_only(tmp_path), report_dir=tmp_path / "report"),
+                                     cache_dir=derived_only, report_dir=tmp_path / "report"),
                           progress=lambda _: None)
     session.prebuild(ONNX)
     error = session.records["onnx-fp16"].error or ""
@@ -230,11 +226,11 @@ def test_the_build_process_imports_the_encoder_gate_the_session_runs(monkeypatch
 
 
 def test_a_static_int8_recipe_built_in_the_child_calibrates_on_the_sessions_texts(
-        tmp_path: Path, derived_only: Cache) -> None:
+        tmp_path: Path, derived_only: Path) -> None:
     """The build process reads the calibration texts the session is configured with (here a file
     of its own), so the one file it builds is the one the session's runner opens: no second build
     under another key."""
-    cache_dir = derived_only(tmp_path)
+    cache_dir = derived_only
     calibration = tmp_path / "calibration.txt"
     calibration.write_text("".join(f"calibration text number {i}, somewhat long\n" for i in range(20)))
     session = GateSession(GateConfig(model="tiny", backends=("onnx-int8-static",), threads=1,
@@ -262,7 +258,7 @@ onnx_backend.quantize_int8 = missing
 """
 
 
-def test_a_missing_package_in_the_build_process_still_skips(tmp_path: Path, derived_only: Cache,
+def test_a_missing_package_in_the_build_process_still_skips(tmp_path: Path, derived_only: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A GateError crosses from the build process as its own kind: a missing package (or device)
     skips that backend's tests, as it did when the session built in itself."""
@@ -270,7 +266,7 @@ def test_a_missing_package_in_the_build_process_still_skips(tmp_path: Path, deri
 
     in_the_build_process(MISSING_QUANTIZER, tmp_path, monkeypatch)
     session = GateSession(GateConfig(model="tiny", backends=("onnx-int8",), threads=1,
-                                     cache_dir=derived_only(tmp_path), report_dir=tmp_path / "report"),
+                                     cache_dir=derived_only, report_dir=tmp_path / "report"),
                           progress=lambda _m: None)
     session.prebuild(["onnx-int8"])
     with pytest.raises(MissingDependency, match="quantizer is not installed"):
@@ -279,12 +275,12 @@ def test_a_missing_package_in_the_build_process_still_skips(tmp_path: Path, deri
 
 
 def test_a_runner_no_prebuild_saw_builds_its_artifact_in_a_child_too(tmp_path: Path,
-                                                                      derived_only: Cache) -> None:
+                                                                      derived_only: Path) -> None:
     """An xdist worker's backend (prebuild runs in no worker) is built in a process of its own at
     its first runner: the same build, the same record."""
     heard: list[str] = []
     session = GateSession(GateConfig(model="tiny", backends=("onnx-int8",), threads=1,
-                                     cache_dir=derived_only(tmp_path), report_dir=tmp_path / "report"),
+                                     cache_dir=derived_only, report_dir=tmp_path / "report"),
                           progress=heard.append)
     session.runner("onnx-int8")
     assert any("onnx-int8 in a process of its own" in line for line in heard), heard
@@ -293,7 +289,7 @@ def test_a_runner_no_prebuild_saw_builds_its_artifact_in_a_child_too(tmp_path: P
 
 
 def test_a_build_process_that_cannot_start_leaves_the_builds_to_the_session(
-        tmp_path: Path, derived_only: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, derived_only: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A child that dies before it reads its request (an environment where it cannot start) is no
     build's crash: the session says so and builds in itself at the first use, as before there was
     a build process."""
@@ -301,7 +297,7 @@ def test_a_build_process_that_cannot_start_leaves_the_builds_to_the_session(
                          "sys.stderr.flush()\nos._exit(3)\n", tmp_path, monkeypatch)
     heard: list[str] = []
     session = GateSession(GateConfig(model="tiny", backends=("onnx-int8",), threads=1,
-                                     cache_dir=derived_only(tmp_path), report_dir=tmp_path / "report"),
+                                     cache_dir=derived_only, report_dir=tmp_path / "report"),
                           progress=heard.append)
     session.prebuild(["onnx-int8"])
     assert "onnx-int8" not in session._runners and "onnx-int8" not in session.records
