@@ -378,3 +378,52 @@ def test_an_onnxruntime_that_aborts_on_a_session_option_takes_down_a_child_not_t
         int8_path._CHILD_PROBE = real
     sums, scaled = int8_path._probe_in_child(probe, aborts)  # an unknown key: ignored, the probe runs
     assert sums.shape == scaled.shape == (int8_path.PROBE_SHAPE[0], int8_path.PROBE_SHAPE[2])
+
+
+def _family_model(family: str):
+    """A two-layer model of `family`, random weights, of a class of its own: dynamo keeps compiled graphs
+    per code object (tied_batch's, per model class), so nothing another test compiled is reused."""
+    import transformers
+
+    classes = {"bert": ("BertConfig", "BertForSequenceClassification", {}),
+               "roberta": ("RobertaConfig", "RobertaForSequenceClassification",
+                           {"max_position_embeddings": 66, "type_vocab_size": 1}),
+               "albert": ("AlbertConfig", "AlbertForSequenceClassification", {"embedding_size": 8}),
+               "distilbert": ("DistilBertConfig", "DistilBertForSequenceClassification",
+                              {"dim": 16, "n_layers": 2, "n_heads": 2, "hidden_dim": 32})}
+    config_name, model_name, extra = classes[family]
+    size = ({} if family == "distilbert" else
+            {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32})
+    config = getattr(transformers, config_name)(vocab_size=50, num_labels=3, pad_token_id=1,
+                                                 **{"max_position_embeddings": 64, **size, **extra})
+    fresh = type(f"Fresh{model_name}", (getattr(transformers, model_name),), {})
+    return fresh(config).eval()
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert"])
+def test_a_compiled_models_batch_is_one_graph_for_every_batch_size_where_torch_allows(family: str):
+    """The compiled runner's batch dimension, as the runner marks it (torch_compat.unbacked_batch,
+    tied_batch): on torch 2.13 and later one graph serves a batch of two and a batch of one, whole;
+    before it the batch stays a plain dynamic size, so a one-text batch compiles one more whole graph.
+    Marked unbacked without the tie, every family of transformers 4.57 broke into three or four graphs
+    at attention on torch 2.13 (the padding mask's batch an unrelated symbol), and two or three more at
+    the first one-text batch; marked unbacked on torch 2.6 to 2.12, the same with transformers 4.47.
+    Traced only (`aot_eager`): the graphs are dynamo's, the same under inductor."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    from encoder_gate.backends.torch_compat import constant_floats, tied_batch, unbacked_batch
+
+    model, mark = _family_model(family), unbacked_batch(torch)
+    compiled = torch.compile(tied_batch(model) if mark else model, dynamic=True, backend="aot_eager")
+    before = counters["stats"]["unique_graphs"]
+    for texts in (2, 1, 3):
+        ids = torch.arange(texts * 7).reshape(texts, 7) % 40 + 2
+        inputs = {"input_ids": ids, "attention_mask": (ids > 4).long()}
+        for tensor in inputs.values():
+            if mark:
+                mark(tensor, 0)
+        with torch.inference_mode(), constant_floats():
+            got = compiled(**inputs).logits
+            torch.testing.assert_close(got, model(**inputs).logits, rtol=1e-5, atol=1e-6)
+    assert counters["stats"]["unique_graphs"] - before == (1 if mark else 2)

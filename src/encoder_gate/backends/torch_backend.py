@@ -43,6 +43,8 @@ from encoder_gate.backends.torch_compat import (
     give_missing,
     graphs_note,
     quiet_inductor_import,
+    tied_batch,
+    unbacked_batch,
 )
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi, quota_threads
@@ -373,7 +375,10 @@ class TorchCompileBackend:
                                    dynamic=self.dynamic)
 
 
-COMPILE_RECIPE = 2  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
+COMPILE_RECIPE = 3  # bump when TorchCompileBackend's compile call or CompileArtifacts' layout changes
+#: The inductor entry's own layout version (inductor_entry): apart from COMPILE_RECIPE, as inductor keys
+#: each graph and kernel it keeps itself, so a changed compile call finds the kernels built before it.
+INDUCTOR_RECIPE = 2
 
 #: What inductor's on-disk cache is kept per: torch alone. Inductor keys what it keeps itself (an FX
 #: graph by the graph, torch's version and its configuration; a C++ kernel by its source and compile
@@ -385,7 +390,7 @@ INDUCTOR_PACKAGES = ("torch",)
 
 def inductor_entry(ctx: BuildContext) -> Path:
     """The artifact cache's entry for inductor's on-disk cache on this machine (place_inductor_cache)."""
-    return ctx.cache.entry_dir("inductor", {"recipe": COMPILE_RECIPE, "device": ctx.device,
+    return ctx.cache.entry_dir("inductor", {"recipe": INDUCTOR_RECIPE, "device": ctx.device,
                                             "hardware": compile_hardware(ctx.device),
                                             "versions": toolchain_versions(INDUCTOR_PACKAGES)})
 
@@ -493,10 +498,12 @@ class CompiledTorchRunner(TorchRunner):
     compiled; the first call settles both (`first_call_seconds`), and a failure there is a GateError
     naming the backend, raised again by every later call rather than compiling again.
 
-    With dynamic shapes, the batch dimension is marked unbacked: dynamo otherwise specializes a
-    size of 1 and compiles a second graph at the first one-text batch (the padding property's
-    texts alone, the bs1 speed cells), 10 s on the default model and more at 125M weights. Checked
-    on BERT, RoBERTa, ALBERT and DistilBERT: one graph, the same outputs.
+    With dynamic shapes, the batch dimension is marked unbacked, every input's tied to the first's
+    (torch_compat.tied_batch): dynamo otherwise specializes a size of 1 and compiles a second graph
+    at the first one-text batch (the padding property's texts alone, the bs1 speed cells), 10 s on
+    the default model and more at 125M weights. Checked on BERT, RoBERTa, ALBERT and DistilBERT:
+    one graph, the same outputs. Before torch 2.13 an unbacked batch broke transformers 4's
+    attention into pieces, so there it is left a plain dynamic size (torch_compat.unbacked_batch).
 
     `at_threads` (TorchRunner's) changes torch's thread count, and dynamo guards on it: the first
     call at another count compiles a second graph (inductor's CPU kernels hold their count), kept
@@ -531,9 +538,9 @@ class CompiledTorchRunner(TorchRunner):
 
     @functools.cached_property
     def _unbacked(self) -> Callable[..., Any] | None:
-        """dynamo's mark_unbacked (torch 2.3 on), with dynamic shapes; None otherwise."""
-        decorators = getattr(self._torch._dynamo, "decorators", None)
-        return getattr(decorators, "mark_unbacked", None) if self._dynamic else None
+        """dynamo's mark_unbacked with dynamic shapes, where this torch keeps an unbacked batch in one
+        graph (torch_compat.unbacked_batch); None otherwise."""
+        return unbacked_batch(self._torch) if self._dynamic else None
 
     def predict(self, batch: Batch) -> np.ndarray:
         if self._failed is not None:
@@ -548,7 +555,9 @@ class CompiledTorchRunner(TorchRunner):
             with quiet_inductor_import(), constant_floats():
                 if self._found and self._store.load():  # into torch's caches, before the compile
                     self._loaded_from = self._store.entry
-                self._compiled = self._torch.compile(model, dynamic=self._dynamic, mode=self._mode)
+                # the batch sizes tied where they are marked unbacked (torch_compat.tied_batch)
+                target = tied_batch(model) if self._unbacked is not None else model
+                self._compiled = self._torch.compile(target, dynamic=self._dynamic, mode=self._mode)
                 out = super().predict(batch)
         except Exception as exc:  # whatever dynamo or inductor raise: one line naming the backend
             self._failed = GateError(compile_failure(self.name, exc))

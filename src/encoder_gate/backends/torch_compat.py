@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+import types
 import warnings
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from encoder_gate.errors import innermost, root_cause
 
@@ -111,6 +112,62 @@ def constant_floats() -> Iterator[None]:
         yield
 
 
+#: The first torch whose dynamo keeps a batch dimension marked unbacked in one graph through
+#: transformers 4's attention (its SDPA call with a 4-D padding mask). Before it, dynamo could not decide
+#: that mask's broadcast (`Could not guard on data-dependent expression Eq(u1, 1)`) and broke the graph
+#: there in every layer: tiny RoBERTa on transformers 4.47 compiled into 3 to 6 graphs on torch 2.6, 2.8,
+#: 2.10 and 2.12, and one on 2.13 (the batch sizes tied, :func:`tied_batch`; AMD EPYC Zen 5, 2026-11-30).
+UNBACKED_BATCH_TORCH = (2, 13)
+
+
+def unbacked_batch(torch: Any) -> Callable[..., Any] | None:
+    """dynamo's `mark_unbacked` where this torch keeps an unbacked batch dimension in one graph (from
+    UNBACKED_BATCH_TORCH on), else None: there the batch stays a plain dynamic size, which dynamo
+    specializes at 1 (a second whole graph at the first one-text batch) rather than breaking the model
+    into pieces that Python joins at every call, as a user's own `torch.compile(model, dynamic=True)`
+    on that torch compiles it."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        release = Version(str(torch.__version__)).release[:2]
+    except InvalidVersion:
+        return None
+    if release < UNBACKED_BATCH_TORCH:
+        return None
+    decorators = getattr(torch._dynamo, "decorators", None)
+    return getattr(decorators, "mark_unbacked", None)
+
+
+def tied_batch(model: Any) -> Callable[..., Any]:
+    """`model` called with its keyword inputs, each input's batch size asserted equal to the first's
+    (`torch._check`). Marked unbacked one by one, the inputs' batch sizes are unrelated symbols to
+    dynamo (u0, u1), and transformers 4's attention, which adds the padding mask to the scores, asks
+    whether they are equal: dynamo cannot tell, and broke the graph there in every layer (tiny RoBERTa
+    on transformers 4.57 and torch 2.13: three graphs, and two more compiled at the first one-text
+    batch). Tied, they are one symbol: one graph for every batch, the same outputs.
+
+    Each model class gets a code object of its own for this function, as a model compiled directly
+    has its class's `forward`: dynamo keeps its compiled graphs per code object, at most
+    `recompile_limit` (8) of them, and runs the code eagerly after. One code object for every class
+    took eight graphs (four models' classes at two thread counts) and ran every later model eagerly,
+    where each class's own compiled its own (torch 2.13)."""
+    import torch
+
+    def forward(**inputs: Any) -> Any:
+        sizes = [tensor.size(0) for tensor in inputs.values()]
+        for size in sizes[1:]:
+            torch._check(size == sizes[0])
+        return model(**inputs)
+
+    code = _TIED_CODE.setdefault(type(model), forward.__code__.replace(
+        co_name=f"tied_batch_{type(model).__name__}"))
+    return types.FunctionType(code, forward.__globals__, code.co_name, None, forward.__closure__)
+
+
+#: tied_batch's code object per model class (dynamo's compiled graphs are kept per code object).
+_TIED_CODE: dict[type, types.CodeType] = {}
+
+
 class WarningNoise(NamedTuple):
     """A UserWarning a library raises about itself, to ignore: how its message starts, and its module
     (both as written, not regexes)."""
@@ -168,8 +225,9 @@ def compile_counts() -> CompileCounts:
 def graphs_note(compiled: CompileCounts) -> str | None:
     """A compile's note where dynamo split the model into more than one graph, else None: Python runs
     between the graphs at every call, and a batch of a new shape may compile a part of it again (tiny
-    RoBERTa on torch 2.6 and transformers 4.47: three graphs, two graph breaks at
-    scaled_dot_product_attention, its 1,200 texts' predictions 5.3 s against eager's 0.5 s)."""
+    RoBERTa on torch 2.6 and transformers 4.47, its batch marked unbacked before UNBACKED_BATCH_TORCH:
+    three graphs, two graph breaks at scaled_dot_product_attention, its 1,200 texts' predictions 5.3 s
+    against eager's 0.5 s)."""
     if compiled.graphs <= 1:
         return None
     said = f"compiled into {compiled.graphs} graphs, not one"
