@@ -120,3 +120,18 @@ def test_shipped_suite_runs_it_in_the_test_its_record_names(registered):
     suite.test_drift_within_bound("max_abs_diff", run(0.2), bounds, dataset, model, ())  # no waivers
     with pytest.raises(AssertionError, match=r"max_abs_diff = 0\.4 exceeds the bound 0\.3"):
         suite.test_drift_within_bound("max_abs_diff", run(0.4), bounds, dataset, model, ())
+
+
+def test_a_failure_on_unlabelled_texts_says_its_drift_and_samples_without_a_task_metric(registered):
+    """Unlabelled texts (init's --texts: parity checks only) give a classifier no F1: a failing check's
+    message gives the drift, the flips and the worst samples, and no F1 it does not have (it raised
+    KeyError: 'f1' from inside the message, on a user's model whose INT8 flips failed)."""
+    probs = REF.copy()
+    probs[7, 0] += 0.4
+    ev = evaluate("onnx-int8", probs, REF, None, precision="int8", size_bytes=1, task="multi_label",
+                  label_names=LABELS, atol=5e-2)
+    assert ev.metrics == {}
+    message = check(ev, "max_abs_diff", bounds_for("onnx-int8"), TEXTS, LABELS)
+    assert message is not None and message.startswith("onnx-int8: max_abs_diff = 0.4 exceeds the bound 0.3.")
+    assert "decision flips (0.000%)\n  worst samples:" in message and "#7: 'text 7'" in message
+    assert " vs reference " not in message  # (with gold labels: "f1 0.9 vs reference 0.9")

@@ -285,10 +285,12 @@ def _worst_samples(ev: Evaluation, bounds: Bounds, texts: Sequence[str],
     if not ev.task.classifier:
         return _describe_embeddings(ev, texts)
     flips = "argmax class changes" if ev.task.record.decision == "argmax" else "decision flips"
+    # the task metric where there are gold labels (unlabelled texts have none: parity checks only)
+    metric = (f"; {ev.headline} {ev.metrics[ev.headline]:.4f} vs reference "
+              f"{ev.reference_metrics[ev.headline]:.4f}" if ev.headline in ev.metrics else "")
     lines = [
         f"  drift mean {ev.drift.mean:.4g}, p99 {ev.drift.p99:.4g}, max {ev.drift.max:.4g}; "
-        f"{ev.drift.flips} {flips} ({ev.drift.flip_rate:.3%}); "
-        f"{ev.headline} {ev.metrics[ev.headline]:.4f} vs reference {ev.reference_metrics[ev.headline]:.4f}",
+        f"{ev.drift.flips} {flips} ({ev.drift.flip_rate:.3%}){metric}",
         "  worst samples:",
     ]
     for idx in ev.drift.worst_samples(3):
