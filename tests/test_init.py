@@ -442,6 +442,15 @@ def test_hub_id_is_kept_with_a_warning(tmp_path: Path) -> None:
     assert "hashFiles('pr/pyproject.toml')" in workflow
 
 
+def test_a_model_directory_named_as_a_builtin_is_stored_as_a_path(tmp_path: Path) -> None:
+    """A directory whose name is a builtin model's (`minilm`) is stored as `./minilm`: its bare name
+    is the builtin (a user's MiniLM encoder was judged as the builtin minilm classifier)."""
+    (tmp_path / "minilm").mkdir()
+    (tmp_path / "minilm" / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+    init(tmp_path, model="minilm")
+    assert table_of(tmp_path)["model"] == "./minilm"
+
+
 def test_model_outside_the_project_is_absolute_with_a_warning(tmp_path: Path, model_dir: Path) -> None:
     project = tmp_path / "project"
     plan = init(project, model=str(model_dir))

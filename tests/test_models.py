@@ -47,6 +47,20 @@ def test_directory_without_config_is_not_a_model(tmp_path: Path):
         spec_from_dir("x", tmp_path, "local")
 
 
+def test_a_directory_named_as_a_builtin_is_refused_by_that_name_and_read_as_a_path(
+        cache, tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A user's model directory called `minilm` (or `tiny`, ...), given by its bare name, was read as
+    the builtin of that name: the gate judged a model that was not the user's. Its bare name is now
+    refused, naming both and the fix; as a path it is the user's directory."""
+    shutil.copytree(tiny.path, tmp_path / "tiny")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GateError, match=r"names both encoder-gate's builtin model 'tiny' and the model "
+                                         r"directory tiny/ here.*--gate-model ./tiny"):
+        resolve_model("tiny", cache)
+    mine = resolve_model("./tiny", cache)
+    assert (mine.source, mine.path) == ("local", (tmp_path / "tiny").resolve())
+
+
 def test_hub_id_offline_gets_a_clear_message(cache, monkeypatch):
     """Offline, a hub id fails with what to do instead, not a hub traceback."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

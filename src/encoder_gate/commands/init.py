@@ -344,7 +344,9 @@ def locate_model(model: str, root: Path, warnings: list[str]) -> tuple[str, Path
                 "directory; pass the directory save_pretrained() wrote (config.json, the weights "
                 "and the tokenizer files)"
             )
-        return _stored_path(path, root, "model", warnings), path
+        stored = _stored_path(path, root, "model", warnings)
+        # a directory named as a builtin model is stored as a path: its bare name is the builtin's
+        return (f"./{stored}" if stored in BUILTIN_MODELS else stored), path
     if model in BUILTIN_MODELS:
         return model, None
     first = model.replace("\\", "/").split("/", 1)[0]

@@ -33,6 +33,12 @@ def _looks_like_path(name: str) -> bool:
 
 def resolve_model(name: str, cache: ArtifactCache, progress: Progress = quiet) -> ModelSpec:
     """Turn `--gate-model` into a ModelSpec, building a builtin model once if needed."""
+    if name in BUILTIN_MODELS and (Path(name).expanduser() / "config.json").is_file():
+        raise GateError(
+            f"model {name!r} names both encoder-gate's builtin model {name!r} and the model directory "
+            f"{name}{os.sep} here, and a builtin's name is read as the builtin, so the gate would judge "
+            f"a model that is not yours: give your directory as a path (model = \"./{name}\" in "
+            f"[tool.encoder-gate], or --gate-model ./{name}), or rename it")
     if name == "default":
         return build_default_model(cache, progress)
     if name == "sentiment":
