@@ -357,25 +357,6 @@ def test_the_base_resolves_its_paths_in_its_own_checkout(tmp_path: Path):
     assert cfg.threads == 1 and cfg.batch_sizes == (1,)
 
 
-def test_the_same_dataset_in_both_checkouts_is_no_difference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A dataset file with the same bytes in the base's checkout and the PR's is the same dataset;
-    another file is named as a difference."""
-    from encoder_gate.runtime.base import BaseSide
-    from encoder_gate.runtime.session import GateSession
-
-    for side in ("base", "pr"):
-        (tmp_path / side / "data").mkdir(parents=True)
-        (tmp_path / side / "data" / "test.jsonl").write_text('{"text": "hi", "labels": []}\n')
-        (tmp_path / side / "pyproject.toml").write_text('[tool.encoder-gate]\ndataset = "data/test.jsonl"\n')
-    monkeypatch.chdir(tmp_path / "pr")
-    pr = GateSession(GateConfig(dataset="data/test.jsonl"))
-    side = BaseSide(GateSession(base_config(tmp_path / "base", pr.config)), pr, tmp_path / "base")
-    assert side.dataset_note is None
-    (tmp_path / "base" / "data" / "test.jsonl").write_text('{"text": "other", "labels": []}\n')
-    assert side.dataset_note is not None and "both sides are judged on the PR's" in side.dataset_note
-    assert "; the PR changed its contents; " in side.dataset_note  # walk AF: not the same path alone
-
-
 def test_a_base_of_another_architecture_is_named_in_the_notes(tmp_path: Path, cache_dir: Path):
     """A BERT base and a RoBERTa PR were compared (speed failed) with no line saying the model type and
     tokenizer changed."""

@@ -71,6 +71,14 @@ def _same_dataset(base: str, pr: str) -> bool:
     return Path(base).is_file() and Path(pr).is_file() and sha256_file(Path(base)) == sha256_file(Path(pr))
 
 
+def _judged_on(config: GateConfig, dataset: str) -> tuple[str, str]:
+    """What a side's accuracy is judged on, and how a note names it: its texts file (unlabelled texts
+    replace the dataset), or its dataset (`dataset`: as resolved for the comparison)."""
+    if config.texts is not None:
+        return str(config.texts), f"texts {config.texts.name!r}"
+    return dataset, f"dataset {dataset!r} (split {config.split}, {config.dataset_variant})"
+
+
 def _backend_in_checkout(name: str, root: Path, model: str) -> str:
     """The base's backend `name`, an `onnx:PATH` resolved in its checkout or its model directory."""
     model_dir = Path(model) if Path(model).is_absolute() and Path(model).is_dir() else None
@@ -285,17 +293,18 @@ class BaseSide(AgainstBase):
     def dataset_note(self) -> str | None:
         """Why the base's own evaluation set differs from the one both sides are judged on, or None."""
         b, p = self.session.config, self.pr.config
-        same = ("split", "dataset_variant", "texts")
-        if _same_dataset(b.dataset, _in_checkout(p.dataset, Path.cwd(), "dataset")) and \
-                all(getattr(b, k) == getattr(p, k) for k in same):
-            return None
         mine = _in_checkout(p.dataset, Path.cwd(), "dataset")
-        edited = (Path(b.dataset).is_file() and Path(mine).is_file()
-                  and Path(b.dataset).name == Path(mine).name and not _same_dataset(b.dataset, mine))
-        return (f"the base configured dataset {b.dataset!r} (split {b.split}, {b.dataset_variant})"
+        (base_source, base_said), (pr_source, _) = _judged_on(b, b.dataset), _judged_on(p, mine)
+        same_kind = (b.texts is None) == (p.texts is None)
+        if same_kind and _same_dataset(base_source, pr_source) and \
+                (b.texts is not None or (b.split, b.dataset_variant) == (p.split, p.dataset_variant)):
+            return None
+        edited = (same_kind and Path(base_source).is_file() and Path(pr_source).is_file()
+                  and Path(base_source).name == Path(pr_source).name
+                  and not _same_dataset(base_source, pr_source))
+        return (f"the base configured {base_said}"
                 + ("; the PR changed its contents" if edited else "")  # walk AF: said as a path only
-                + f"; both sides are judged on the PR's, {p.dataset!r} (split {p.split}, "
-                  f"{p.dataset_variant})")
+                + f"; both sides are judged on the PR's, {_judged_on(p, p.dataset)[1]}")
 
     def runner(self, name: str) -> Any:
         """The base's runner for the PR backend `name`."""

@@ -1,0 +1,46 @@
+"""--gate-base's note on the evaluation set: the base's own against the one both sides are judged on
+(runtime.base.BaseSide.dataset_note)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.config import GateConfig
+from encoder_gate.runtime.base import BaseSide, base_config
+from encoder_gate.runtime.session import GateSession
+
+
+def test_the_same_dataset_in_both_checkouts_is_no_difference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A dataset file with the same bytes in the base's checkout and the PR's is the same dataset;
+    another file is named as a difference."""
+    for side in ("base", "pr"):
+        (tmp_path / side / "data").mkdir(parents=True)
+        (tmp_path / side / "data" / "test.jsonl").write_text('{"text": "hi", "labels": []}\n')
+        (tmp_path / side / "pyproject.toml").write_text('[tool.encoder-gate]\ndataset = "data/test.jsonl"\n')
+    monkeypatch.chdir(tmp_path / "pr")
+    pr = GateSession(GateConfig(dataset="data/test.jsonl"))
+    side = BaseSide(GateSession(base_config(tmp_path / "base", pr.config)), pr, tmp_path / "base")
+    assert side.dataset_note is None
+    (tmp_path / "base" / "data" / "test.jsonl").write_text('{"text": "other", "labels": []}\n')
+    assert side.dataset_note is not None and "both sides are judged on the PR's" in side.dataset_note
+    assert "; the PR changed its contents; " in side.dataset_note  # walk AF: not the same path alone
+
+
+def test_the_same_texts_file_in_both_checkouts_is_no_difference_and_an_edited_one_is_named_as_texts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Unlabelled texts (init's --texts) replace the dataset: the same file's bytes in both checkouts is
+    no difference (every such PR had a note, the two checkouts' paths compared), and an edited one is
+    named as the texts it is, not as the dataset the session does not read ('bundled')."""
+    for side in ("base", "pr"):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "texts.txt").write_text("hi\nthere\n")
+        (tmp_path / side / "pyproject.toml").write_text('[tool.encoder-gate]\ntexts = "texts.txt"\n')
+    monkeypatch.chdir(tmp_path / "pr")
+    pr = GateSession(GateConfig(texts=tmp_path / "pr" / "texts.txt"))
+    side = BaseSide(GateSession(base_config(tmp_path / "base", pr.config)), pr, tmp_path / "base")
+    assert side.dataset_note is None
+    (tmp_path / "pr" / "texts.txt").write_text("hi\nthere\nand more\n")
+    assert side.dataset_note == ("the base configured texts 'texts.txt'; the PR changed its contents; both "
+                                 "sides are judged on the PR's, texts 'texts.txt'")
