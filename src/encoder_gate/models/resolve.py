@@ -37,8 +37,8 @@ def resolve_model(name: str, cache: ArtifactCache, progress: Progress = quiet) -
         raise GateError(
             f"model {name!r} names both encoder-gate's builtin model {name!r} and the model directory "
             f"{name}{os.sep} here, and a builtin's name is read as the builtin, so the gate would judge "
-            f"a model that is not yours: give your directory as a path (model = \"./{name}\" in "
-            f"[tool.encoder-gate], or --gate-model ./{name}), or rename it")
+            f"a model that is not yours: give your directory as a path, ./{name} (model = \"./{name}\" in "
+            f"[tool.encoder-gate], --gate-model ./{name}, encoder-gate export ./{name}), or rename it")
     if name == "default":
         return build_default_model(cache, progress)
     if name == "sentiment":
