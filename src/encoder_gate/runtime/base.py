@@ -296,12 +296,12 @@ class BaseSide(AgainstBase):
         mine = _in_checkout(p.dataset, Path.cwd(), "dataset")
         (base_source, base_said), (pr_source, _) = _judged_on(b, b.dataset), _judged_on(p, mine)
         same_kind = (b.texts is None) == (p.texts is None)
-        if same_kind and _same_dataset(base_source, pr_source) and \
-                (b.texts is not None or (b.split, b.dataset_variant) == (p.split, p.dataset_variant)):
+        same_source = same_kind and _same_dataset(base_source, pr_source)  # (hashes both files once)
+        same_split = (b.split, b.dataset_variant) == (p.split, p.dataset_variant)
+        if same_source and (b.texts is not None or same_split):
             return None
-        edited = (same_kind and Path(base_source).is_file() and Path(pr_source).is_file()
-                  and Path(base_source).name == Path(pr_source).name
-                  and not _same_dataset(base_source, pr_source))
+        edited = (same_kind and not same_source and Path(base_source).is_file() and Path(pr_source).is_file()
+                  and Path(base_source).name == Path(pr_source).name)
         return (f"the base configured {base_said}"
                 + ("; the PR changed its contents" if edited else "")  # walk AF: said as a path only
                 + f"; both sides are judged on the PR's, {_judged_on(p, p.dataset)[1]}")
