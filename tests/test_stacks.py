@@ -402,9 +402,9 @@ def _family_model(family: str):
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert"])
 def test_a_compiled_models_batch_is_one_graph_for_every_batch_size_where_torch_allows(family: str):
-    """The compiled runner's batch dimension, as the runner marks it (torch_compat.unbacked_batch,
-    tied_batch): on torch 2.13 and later one graph serves a batch of two and a batch of one, whole;
-    before it the batch stays a plain dynamic size, so a one-text batch compiles one more whole graph.
+    """The compiled runner's batch dimension, as the runner marks it (torch_compat.compile_target): on
+    torch 2.13 and later one graph serves a batch of two and a batch of one, whole; before it the batch
+    stays a plain dynamic size, so a one-text batch compiles one more whole graph.
     Marked unbacked without the tie, every family of transformers 4.57 broke into three or four graphs
     at attention on torch 2.13 (the padding mask's batch an unrelated symbol), and two or three more at
     the first one-text batch; marked unbacked on torch 2.6 to 2.12, the same with transformers 4.47.
@@ -412,17 +412,17 @@ def test_a_compiled_models_batch_is_one_graph_for_every_batch_size_where_torch_a
     import torch
     from torch._dynamo.utils import counters
 
-    from encoder_gate.backends.torch_compat import constant_floats, tied_batch, unbacked_batch
+    from encoder_gate.backends.torch_compat import compile_target, constant_floats
 
-    model, mark = _family_model(family), unbacked_batch(torch)
-    compiled = torch.compile(tied_batch(model) if mark else model, dynamic=True, backend="aot_eager")
+    model = _family_model(family)
+    target, mark = compile_target(torch, model, dynamic=True)
+    compiled = torch.compile(target, dynamic=True, backend="aot_eager")
     before = counters["stats"]["unique_graphs"]
     for texts in (2, 1, 3):
         ids = torch.arange(texts * 7).reshape(texts, 7) % 40 + 2
         inputs = {"input_ids": ids, "attention_mask": (ids > 4).long()}
-        for tensor in inputs.values():
-            if mark:
-                mark(tensor, 0)
+        if mark:
+            mark(inputs)
         with torch.inference_mode(), constant_floats():
             got = compiled(**inputs).logits
             torch.testing.assert_close(got, model(**inputs).logits, rtol=1e-5, atol=1e-6)

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,12 +39,11 @@ from encoder_gate.backends.torch_compat import (
     CompileCounts,
     compile_counts,
     compile_failure,
+    compile_target,
     constant_floats,
     give_missing,
     graphs_note,
     quiet_inductor_import,
-    tied_batch,
-    unbacked_batch,
 )
 from encoder_gate.cache import ArtifactCache, key_of, toolchain_versions
 from encoder_gate.environment import nvidia_smi, quota_threads
@@ -522,6 +521,8 @@ class CompiledTorchRunner(TorchRunner):
         self._compile_seconds: float | None = None
         self._loaded_from: Path | None = None  # the entry its compile artifacts were loaded from
         self._failed: GateError | None = None
+        # marks each call's inputs' batch dimension (torch_compat.compile_target), set at the compile
+        self._mark_batch: Callable[[Mapping[str, Any]], None] | None = None
         self._progress = ctx.progress
         self.notes = (NOT_COMPILED,)
 
@@ -536,12 +537,6 @@ class CompiledTorchRunner(TorchRunner):
     def _module(self) -> Any:
         return self._compiled
 
-    @functools.cached_property
-    def _unbacked(self) -> Callable[..., Any] | None:
-        """dynamo's mark_unbacked with dynamic shapes, where this torch keeps an unbacked batch in one
-        graph (torch_compat.unbacked_batch); None otherwise."""
-        return unbacked_batch(self._torch) if self._dynamic else None
-
     def predict(self, batch: Batch) -> np.ndarray:
         if self._failed is not None:
             raise self._failed
@@ -555,8 +550,7 @@ class CompiledTorchRunner(TorchRunner):
             with quiet_inductor_import(), constant_floats():
                 if self._found and self._store.load():  # into torch's caches, before the compile
                     self._loaded_from = self._store.entry
-                # the batch sizes tied where they are marked unbacked (torch_compat.tied_batch)
-                target = tied_batch(model) if self._unbacked is not None else model
+                target, self._mark_batch = compile_target(self._torch, model, self._dynamic)
                 self._compiled = self._torch.compile(target, dynamic=self._dynamic, mode=self._mode)
                 out = super().predict(batch)
         except Exception as exc:  # whatever dynamo or inductor raise: one line naming the backend
@@ -599,9 +593,8 @@ class CompiledTorchRunner(TorchRunner):
         self._save = False
 
     def _mark(self, inputs: dict[str, Any]) -> None:
-        if self._unbacked is not None:
-            for tensor in inputs.values():
-                self._unbacked(tensor, 0)
+        if self._mark_batch is not None:
+            self._mark_batch(inputs)
 
     def close(self) -> None:
         compiled, self._save = self._save and self._compile_seconds is not None, False

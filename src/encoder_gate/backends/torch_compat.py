@@ -26,7 +26,7 @@ import contextlib
 import re
 import types
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from encoder_gate.errors import innermost, root_cause
@@ -138,6 +138,27 @@ def unbacked_batch(torch: Any) -> Callable[..., Any] | None:
     return getattr(decorators, "mark_unbacked", None)
 
 
+def compile_target(torch: Any, model: Any, dynamic: bool,
+                   ) -> tuple[Any, Callable[[Mapping[str, Any]], None] | None]:
+    """What a compiled runner hands torch.compile, and how it marks each call's inputs before the call:
+    with dynamic shapes on a torch that keeps an unbacked batch in one graph (:func:`unbacked_batch`),
+    the model with its inputs' batch sizes tied (:func:`tied_batch`) and a marker of every input's batch
+    dimension; otherwise the model itself, its inputs unmarked (None)."""
+    mark = unbacked_batch(torch) if dynamic else None
+    if mark is None:
+        return model, None
+
+    def mark_batch(inputs: Mapping[str, Any]) -> None:
+        for tensor in inputs.values():
+            mark(tensor, 0)
+
+    return tied_batch(model), mark_batch
+
+
+#: tied_batch's code object per model class (dynamo's compiled graphs are kept per code object).
+_TIED_CODE: dict[type, types.CodeType] = {}
+
+
 def tied_batch(model: Any) -> Callable[..., Any]:
     """`model` called with its keyword inputs, each input's batch size asserted equal to the first's
     (`torch._check`). Marked unbacked one by one, the inputs' batch sizes are unrelated symbols to
@@ -163,9 +184,6 @@ def tied_batch(model: Any) -> Callable[..., Any]:
         co_name=f"tied_batch_{type(model).__name__}"))
     return types.FunctionType(code, forward.__globals__, code.co_name, None, forward.__closure__)
 
-
-#: tied_batch's code object per model class (dynamo's compiled graphs are kept per code object).
-_TIED_CODE: dict[type, types.CodeType] = {}
 
 
 class WarningNoise(NamedTuple):
