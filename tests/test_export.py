@@ -314,7 +314,12 @@ def test_export_scores_on_the_projects_configured_data_and_columns(tmp_path: Pat
                                                                     capsys: pytest.CaptureFixture[str]):
     """Run in a repository that `encoder-gate init` set up: without --dataset, export reads the data of
     [tool.encoder-gate] with its columns, and says so; the options override the table."""
-    from encoder_gate.commands.cli import export_data
+    from encoder_gate.commands.export import project_data
+
+    def export_data(dataset: str | None, text_column: str | None, label_column: str | None,
+                    root: Path) -> tuple[str | None, dict[str, str]]:
+        data = project_data(dataset, None, text_column, label_column, root)
+        return data.pop("dataset"), data
 
     (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\ndataset = "data/eval.csv"\n'
                                              'text-column = "review"\nlabel-column = "sentiment"\n')
@@ -352,3 +357,38 @@ def test_export_scores_on_the_projects_configured_data_and_columns(tmp_path: Pat
     assert odd.startswith("encoder-gate export ./-lead --out=-out")
     parsed = build_parser().parse_args(shlex.split(odd)[1:])
     assert (parsed.model, str(parsed.out), parsed.dataset) == ("./-lead", "-out", "-d.csv")
+
+
+def test_export_judges_the_projects_texts_and_takes_texts_given(tmp_path: Path, cache_dir: Path,
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch):
+    """A project that `encoder-gate init --texts texts.txt` set up: export scored the bundled test split
+    instead, without a word (thirty-seventh session). It judges the project's texts on parity alone, says
+    so, and takes --texts; --texts with --dataset or the column options is refused."""
+    from encoder_gate.commands.export import project_data
+
+    texts = ["so happy today", "this is awful", "what a day", "fine, I guess", "never again"]
+    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\ntexts = "texts.txt"\n'
+                                             'dataset = "data/eval.csv"\n')  # texts first, as the gate reads
+    assert project_data(None, None, None, None, tmp_path) == {"texts": Path("texts.txt")}
+    said = capsys.readouterr().out
+    assert "evaluation data: texts.txt (unlabelled texts, one per line: parity only)" in said
+    assert project_data("other.csv", None, None, None, tmp_path) == {"dataset": "other.csv"}
+    assert project_data(None, "t.txt", None, None, tmp_path / "elsewhere") == {"dataset": None,
+                                                                               "texts": Path("t.txt")}
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "o"
+    assert main(["export", "tiny", "--out", str(out), "--variants", "fp32", "--cache-dir", str(cache_dir),
+                 "--threads", "1"]) == 0, capsys.readouterr()
+    data = payload(out)["dataset"]
+    assert (data["source"], data["examples"], data["labels"], data["texts"]) == ("texts.txt", 5, False, True)
+    card = (out / "README.md").read_text()
+    assert "On 5 texts of `texts.txt`" in card and "holds texts without labels (`--texts`)" in card
+    assert "--texts texts.txt" in payload(out)["command"]
+    for extra, said in ((["--dataset", "d.csv"], "--dataset and --texts both name the evaluation data"),
+                        (["--text-column", "body"], "--text-column and --label-column name a dataset's"),
+                        ([], "texts file nope.txt does not exist")):
+        assert main(["export", "tiny", "--out", str(tmp_path / "p"), "--texts", "nope.txt" if not extra
+                     else "texts.txt", *extra, "--cache-dir", str(cache_dir)]) == 1
+        assert said in capsys.readouterr().err and not (tmp_path / "p").exists()

@@ -495,7 +495,7 @@ def test_backends_narrowed_on_the_command_line_are_said_like_a_selection(tmp_pat
 def test_another_model_than_the_projects_is_said_like_a_selection(tmp_path: Path):
     """Hunt 5: `pytest accuracy --gate-model tiny` in a project whose own model failed left a PASS in
     its report directory, `encoder-gate verdict` exit 0, with no word that it was not the project's
-    model. It is said as --gate-backends' narrowing is (the verdict's "Selected tests only")."""
+    model. It is said as --gate-backends' narrowing is (the verdict's "Not the project's whole gate")."""
     from types import SimpleNamespace
 
     from encoder_gate.plugin.options import other_model as _other_model

@@ -131,12 +131,12 @@ def test_a_session_that_ran_a_selection_of_its_tests_says_so_under_the_title():
     """`pytest accuracy -k 'not padding'`: the verdict judges the documents, but the deselected tests
     never ran; the line right under the title says which session selected what."""
     doc = accuracy_doc(all_pass())
-    assert "Selected tests only" not in render_verdict(doc, speedups_doc())
+    assert "Not the project's whole gate" not in render_verdict(doc, speedups_doc())
     doc["provenance"]["selection"] = "-k 'not padding and not drift'"
     text = render_verdict(doc, speedups_doc())
-    assert text.startswith("## encoder-gate: PASS\n\nSelected tests only (the session of accuracy.json: -k "
-                           "'not padding and not drift'): the tests deselected there did not run, and this "
-                           "verdict does not cover them.\n")
+    assert text.startswith("## encoder-gate: PASS\n\nNot the project's whole gate (the session of "
+                           "accuracy.json: -k 'not padding and not drift'): what it left out did not run, "
+                           "and this verdict does not cover it.\n")
 
 
 def test_a_backend_whose_own_test_failed_is_a_fail_in_its_row_though_its_checks_pass():

@@ -134,8 +134,12 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
                              "e.g. ALBERT's layers)")
     parser.add_argument("--dataset", metavar="SRC",
                         help="labelled evaluation data (what --gate-dataset accepts), test split; default: "
-                             "the `dataset` of [tool.encoder-gate] in ./pyproject.toml (with its columns), "
-                             "else the bundled test split, scored when the model has its go_emotions labels")
+                             "the `texts` or `dataset` of [tool.encoder-gate] in ./pyproject.toml (with its "
+                             "columns), else the bundled test split, scored when the model has its "
+                             "go_emotions labels")
+    parser.add_argument("--texts", metavar="FILE",
+                        help="unlabelled evaluation texts, one per line (what --gate-texts accepts): parity "
+                             "with torch FP32 only, no task metrics")
     parser.add_argument("--text-column", metavar="NAME",
                         help=f"the dataset's text column (default: {DEFAULT_TEXT_COLUMN})")
     parser.add_argument("--label-column", metavar="NAME",
@@ -177,49 +181,6 @@ def _int_list(text: str, option: str) -> tuple[int, ...]:
         raise GateError(f"{option} takes a comma list of integers, e.g. 1,8; got {text!r}") from None
 
 
-def export_data(dataset: str | None, text_column: str | None, label_column: str | None,
-                root: Path) -> tuple[str | None, dict[str, str]]:
-    """The evaluation data `encoder-gate export` scores on, and its columns: --dataset with the column
-    options; without --dataset, the `dataset` of the project's [tool.encoder-gate] (root/pyproject.toml)
-    with its `text-column` and `label-column`, said in a line, the options still overriding them; else
-    none (the bundled test split, scored where its labels fit the model: export's own default)."""
-    try:
-        table = read_pyproject_table(root)
-    except GateError:
-        if dataset is None:
-            raise
-        table = {}  # --dataset given: a pyproject it cannot read has nothing to add (review AK)
-    declared = table.get("dataset")
-    ours = declared not in (None, "", "bundled")  # bundled: export's default
-    from_table = dataset is None and ours
-    if from_table:
-        dataset = str(declared)
-    # the project's data (or --dataset naming its own file: walk AI, refused for a text column 'text'
-    # beside [tool.encoder-gate]'s text-column = "message"): its columns are the project's
-    if ours and dataset is not None and _same_source(dataset, str(declared), root):
-        text_column = text_column or table.get("text-column")
-        label_column = label_column or table.get("label-column")
-    if from_table:
-        said = f"text {text_column or DEFAULT_TEXT_COLUMN!r}, labels {label_column or DEFAULT_LABEL_COLUMN!r}"
-        print(f"evaluation data: {dataset} ({said}), from [tool.encoder-gate] in {root / 'pyproject.toml'}; "
-              "--dataset overrides it")
-    columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
-    return dataset, columns
-
-
-def _same_source(given: str, declared: str, root: Path) -> bool:
-    """Whether two dataset names are one source: equal names (`hf:org/name`), or paths (from `root`,
-    `~` expanded) to one file or `save_to_disk` directory."""
-    if given == declared:
-        return True
-    try:  # (~nosuchuser: no home to expand; a directory it may not read)
-        paths = [p if p.is_absolute() else root / p
-                 for p in (Path(given).expanduser(), Path(declared).expanduser())]
-        return all(p.exists() for p in paths) and paths[0].samefile(paths[1])
-    except (OSError, RuntimeError):
-        return False
-
-
 #: The recipe search's own options: (option, argparse dest, SearchSettings field).
 SEARCH_OPTIONS = (("--recipes", "recipes", "candidates"), ("--calibration", "calibration", "calibration"),
                   ("--search-rounds", "search_rounds", "rounds"),
@@ -242,9 +203,9 @@ def run_export(args: argparse.Namespace) -> int:
     elif given:  # it would be ignored (walk AB: --calibration-texts 0 without --search was accepted)
         raise GateError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to the recipe search: "
                         "add --search")
-    dataset, columns = export_data(args.dataset, args.text_column, args.label_column, Path.cwd())
+    data = export.project_data(args.dataset, args.texts, args.text_column, args.label_column, Path.cwd())
     request = export.ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
-                            dedupe=args.dedupe, dataset=dataset, **columns, limit=args.limit,
+                            dedupe=args.dedupe, **data, limit=args.limit,
                             cache_dir=args.cache_dir, threads=args.threads, search=search,
                             batch_sizes=_int_list(args.batch_sizes, "--batch-sizes"),
                             int8_weights=args.int8_weights)

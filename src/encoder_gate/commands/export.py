@@ -64,7 +64,13 @@ from encoder_gate.backends.recipes import RECIPES, SEARCH_BACKENDS, fp32_artifac
 from encoder_gate.cache import sha256_file, toolchain_versions
 from encoder_gate.commands.export_card import on_this_path, render_card
 from encoder_gate.commands.search import SearchSettings, run_search
-from encoder_gate.config import DEFAULT_CACHE_DIR, DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN, GateConfig
+from encoder_gate.config import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_LABEL_COLUMN,
+    DEFAULT_TEXT_COLUMN,
+    GateConfig,
+    read_pyproject_table,
+)
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.documents import (
     CARD_FILE,
@@ -116,6 +122,7 @@ class ExportRequest:
     optimize: str | None = None
     dedupe: bool = False
     dataset: str | None = None
+    texts: Path | None = None  # unlabelled texts, one per line: parity only (the gate's `texts`)
     text_column: str = DEFAULT_TEXT_COLUMN  # the dataset's columns (a file's), as GateConfig names them
     label_column: str = DEFAULT_LABEL_COLUMN
     limit: int | None = None
@@ -153,6 +160,12 @@ class ExportRequest:
                 "graph with FP16 weights and FP32 inputs/outputs.")
         if self.out.exists() and not self.out.is_dir():
             raise GateError(f"--out {self.out} is a file; pass a directory (it is created if missing)")
+        if self.texts is not None and self.dataset is not None:
+            raise GateError("--dataset and --texts both name the evaluation data: give one (--texts: "
+                            "unlabelled texts, one per line, judged on parity with torch FP32 alone)")
+        if self.texts is not None and not self.texts.expanduser().is_file():
+            state = "is a directory, not a file" if self.texts.expanduser().is_dir() else "does not exist"
+            raise GateError(f"texts file {self.texts} {state}: pass a text file with one text per line")
         if self.limit is not None and self.limit < 0:  # 0: every text, as the gate's limit
             raise GateError(f"--limit must be 0 (every text) or a positive number of examples, got "
                             f"{self.limit}")
@@ -184,6 +197,8 @@ class ExportRequest:
             parts.append("--dedupe")
         if self.int8_weights != "QUInt8":
             parts += ["--int8-weights", self.int8_weights]
+        if self.texts is not None:
+            parts += opt("--texts", self.texts)
         if self.dataset:
             parts += opt("--dataset", self.dataset)
             if self.text_column != DEFAULT_TEXT_COLUMN:
@@ -328,29 +343,85 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
                      ) -> tuple[Any, np.ndarray | None, dict[str, Any]]:
     """(texts, gold labels or None, dataset description).
 
-    --dataset given: that source's test split, checked against the model's labels.
-    Otherwise the bundled test split; its gold labels are used when the model is a
-    multi-label classifier with go_emotions' labels in order, else only its texts (parity).
+    --dataset given: that source's test split, checked against the model's labels; --texts: those
+    texts, unlabelled (parity only). Otherwise the bundled test split; its gold labels are used
+    when the model is a multi-label classifier with go_emotions' labels in order, else only its
+    texts (parity).
     """
 
     model = session.model
-    if request.dataset is not None or Task.of(model.task).thresholded:
+    given = request.dataset is not None or request.texts is not None
+    if given or Task.of(model.task).thresholded:
         try:
             ds = session.dataset
         except GateError as exc:
-            if request.dataset is not None:
+            if given:
                 raise
             progress(f"bundled labels do not fit {model.name} ({str(exc)[:120]}...): parity only")
         else:
-            gold = np.asarray(ds.labels) if Task.of(model.task).classifier else None
+            gold = np.asarray(ds.labels) if Task.of(model.task).classifier and session.labelled else None
             # a file has no splits: the whole file is read
-            split = None if Path(session.dataset_source).is_file() else "test"
+            split = None if Path(session.dataset_source).expanduser().is_file() else "test"
             return ds.texts, gold, {"source": session.dataset_source, "name": ds.name, "split": split,
-                                    "examples": len(ds), "labels": gold is not None}
+                                    "examples": len(ds), "labels": gold is not None,
+                                    **({"texts": True} if request.texts is not None else {})}
     ds = load_dataset("bundled", split="test")
     texts = ds.texts[:request.limit] if request.limit else ds.texts
     return texts, None, {"source": "bundled", "name": ds.name, "split": "test",
                          "examples": len(texts), "labels": False}
+
+
+def project_data(dataset: str | None, texts: str | None, text_column: str | None, label_column: str | None,
+                 root: Path) -> dict[str, Any]:
+    """The evaluation data `encoder-gate export` scores on, as ExportRequest's fields: --dataset (with the
+    column options) or --texts, as given; with neither, the project's [tool.encoder-gate]
+    (root/pyproject.toml): its `texts` (which the gate reads before its `dataset`), else its `dataset`
+    with its `text-column` and `label-column`, said in a line, the options still overriding the
+    columns; else none of them (the bundled test split, scored where its labels fit the model)."""
+    if texts is not None:
+        if text_column or label_column:
+            raise GateError("--text-column and --label-column name a dataset's columns, and --texts is a "
+                            "text file, one text per line: leave them out")
+        return {"dataset": dataset, "texts": Path(texts)}  # (both given: ExportRequest.check refuses)
+    try:
+        table = read_pyproject_table(root)
+    except GateError:
+        if dataset is None:
+            raise
+        table = {}  # --dataset given: a pyproject it cannot read has nothing to add (review AK)
+    where = f"from [tool.encoder-gate] in {root / 'pyproject.toml'}"
+    if dataset is None and table.get("texts"):
+        print(f"evaluation data: {table['texts']} (unlabelled texts, one per line: parity only), {where}; "
+              "--dataset or --texts overrides it")
+        return {"texts": Path(str(table["texts"]))}  # (root: the working directory, as the card's command)
+    declared = table.get("dataset")
+    ours = declared not in (None, "", "bundled")  # bundled: export's default
+    from_table = dataset is None and ours
+    if from_table:
+        dataset = str(declared)
+    # the project's data (or --dataset naming its own file: walk AI, refused for a text column 'text'
+    # beside [tool.encoder-gate]'s text-column = "message"): its columns are the project's
+    if ours and dataset is not None and _same_source(dataset, str(declared), root):
+        text_column = text_column or table.get("text-column")
+        label_column = label_column or table.get("label-column")
+    if from_table:
+        said = f"text {text_column or DEFAULT_TEXT_COLUMN!r}, labels {label_column or DEFAULT_LABEL_COLUMN!r}"
+        print(f"evaluation data: {dataset} ({said}), {where}; --dataset or --texts overrides it")
+    columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+    return {"dataset": dataset, **columns}
+
+
+def _same_source(given: str, declared: str, root: Path) -> bool:
+    """Whether two dataset names are one source: equal names (`hf:org/name`), or paths (from `root`,
+    `~` expanded) to one file or `save_to_disk` directory."""
+    if given == declared:
+        return True
+    try:  # (~nosuchuser: no home to expand; a directory it may not read)
+        paths = [p if p.is_absolute() else root / p
+                 for p in (Path(given).expanduser(), Path(declared).expanduser())]
+        return all(p.exists() for p in paths) and paths[0].samefile(paths[1])
+    except (OSError, RuntimeError):
+        return False
 
 
 # --- the command --------------------------------------------------------------------------
@@ -412,6 +483,7 @@ def _earlier_export(out: Path) -> set[str] | None:
 def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
     started = time.monotonic()
     config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
+                        texts=request.texts,
                         text_column=request.text_column, label_column=request.label_column,
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
                         int8_weights=request.int8_weights)

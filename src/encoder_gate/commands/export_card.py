@@ -138,6 +138,9 @@ def render_card(p: dict[str, Any]) -> str:
                   "|---|" + "---|" * len(keys)]
         lines += [f"| {on_this_path(name, row)} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |"
                   for name, _, row in rows]
+    elif d.get("texts"):
+        lines.append(f"Not measured: `{d['name']}` holds texts without labels (`--texts`), so the variants "
+                     "are judged on parity alone; pass `--dataset` with a labelled dataset for this model.")
     else:
         lines.append("Not measured: the model's labels do not match the bundled go_emotions labels; pass "
                      "`--dataset` with a labelled dataset for this model.")

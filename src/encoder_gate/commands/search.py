@@ -256,7 +256,8 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
     settings.check()
     started = time.monotonic()
     config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
-                        text_column=request.text_column, label_column=request.label_column,
+                        texts=request.texts, text_column=request.text_column,
+                        label_column=request.label_column,
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
                         batch_sizes=request.batch_sizes, calibration=settings.calibration)
     # static INT8 calibrates on --calibration FILE or the dataset's validation split (GateSession.calibration)

@@ -304,9 +304,9 @@ def load_texts(path: Path) -> Dataset:
         raise GateError(f"texts file {path} holds no text; write one text per line")
     if path.suffix.lower() in READERS or _json_object(texts[0]):  # its rows would be fed as texts
         kind = f"a {path.suffix} file" if path.suffix.lower() in READERS else "JSON rows"
-        raise GateError(f"texts file {path} is a dataset ({kind}), not plain text: --gate-texts takes one "
-                        "text per line and judges parity alone; a labelled dataset is --gate-dataset (or "
-                        "`dataset` in [tool.encoder-gate])")
+        raise GateError(f"texts file {path} is a dataset ({kind}), not plain text: texts (--gate-texts, "
+                        "export's --texts) are one text per line, judged on parity alone; a labelled dataset "
+                        "is --gate-dataset (`dataset` in [tool.encoder-gate], export's --dataset)")
     return Dataset(str(path), texts, np.zeros((len(texts), 0), dtype=np.uint8), (), read_as=read_as)
 
 

@@ -180,8 +180,10 @@ def selection_note(chosen: Mapping[str, str]) -> str | None:
     for name, picked in chosen.items():
         by.setdefault(picked, []).append(name)
     which = "; ".join(f"the session of {' and '.join(names)}: {picked}" for picked, names in by.items())
-    return (f"Selected tests only ({which}): the tests deselected there did not run, and this verdict "
-            "does not cover them.")
+    # (its sessions also judged another model than the project's, or fewer backends or batch sizes:
+    # "the tests deselected there" said of those what did not happen, thirty-seventh session)
+    return (f"Not the project's whole gate ({which}): what it left out did not run, and this verdict "
+            "does not cover it.")
 
 
 def explored_notes(explored: Mapping[str, int]) -> list[str]:
