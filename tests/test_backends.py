@@ -261,7 +261,7 @@ def test_a_torch_compile_that_fails_at_its_first_call_is_one_gate_error_kept(tin
     monkeypatch.setattr(torch, "compile", lambda model, **_: Unsupported(model))
     runner = parse_backend("torch-compile").build(tiny_ctx)
     said = (r"^torch-compile: torch\.compile failed at the model's first call.*"
-            r"\(RuntimeError: Unsupported: call_method UserDefinedObjectVariable\)")
+            r"\(RuntimeError: Unsupported: call_method UserDefinedObjectVariable; torch ")
     with pytest.raises(GateError, match=said) as first:
         runner.predict(batch)
     with pytest.raises(GateError) as again:

@@ -57,6 +57,41 @@ def test_a_torch_compile_failure_names_its_real_cause():
     assert "ValueError: shapes (3, 4) vs (4, 5)" in other and "report it to PyTorch" in other
 
 
+def test_a_compile_that_fails_at_a_later_call_is_one_line_naming_its_cause_and_every_call_after_says_it(
+        tiny_ctx):
+    """Before torch 2.13 dynamo compiles a model again at its first one-text batch. torch 2.6's inductor
+    failed there on a DeBERTa-v2 (`AssertionError: buf18` in its C++ codegen): the verdict read
+    "BackendCompilerFailed: backend='inductor' raised:", the test a traceback from inside inductor, and
+    each later call would have compiled and failed again. A dynamo error at a later call is one line
+    naming its cause and the versions, and every call after it fails at once with that line."""
+    import numpy as np
+    import torch
+
+    from encoder_gate.backends import parse_backend
+    from encoder_gate.errors import GateError
+
+    runner = parse_backend("torch-compile").build(tiny_ctx)
+    calls = []
+
+    def recompiles(**inputs):  # what dynamo raises when inductor fails on the new shapes
+        calls.append(inputs)
+        failed = torch._dynamo.exc.TorchDynamoException("backend='inductor' raised:\nAssertionError: buf18")
+        failed.inner_exception = AssertionError("buf18")  # type: ignore[attr-defined]
+        raise failed
+
+    runner._compiled = recompiles  # as after its first call
+    batch = {"input_ids": np.ones((1, 7), dtype=np.int64), "attention_mask": np.ones((1, 7), dtype=np.int64)}
+    with pytest.raises(GateError) as failed:
+        runner.predict(batch)
+    line = str(failed.value)
+    assert line.startswith("torch-compile: torch.compile failed at a later call, where it compiled again for "
+                           "new shapes (inputs 1x7) (AssertionError: buf18; torch ") and "\n" not in line
+    assert f"torch {torch.__version__.split('+')[0]}" in line and "transformers " in line
+    with pytest.raises(GateError, match="at a later call"):
+        runner.predict(batch)
+    assert len(calls) == 1  # not compiled (and failed) again
+
+
 def test_an_older_torch_gets_what_the_installed_transformers_calls_while_it_compiles(
         monkeypatch: pytest.MonkeyPatch):
     """torch 2.6 has no torch.compiler.is_exporting, which transformers 5.24 calls in its mask code:

@@ -541,7 +541,17 @@ class CompiledTorchRunner(TorchRunner):
         if self._failed is not None:
             raise self._failed
         if self._compiled is not None:
-            return super().predict(batch)
+            try:
+                return super().predict(batch)
+            except self._torch._dynamo.exc.TorchDynamoException as exc:
+                # compiled again for this batch's shapes (before torch 2.13: its first one-text batch,
+                # whose size dynamo specializes) and failed there: inductor's AssertionError 'buf18' on
+                # DeBERTa-v2, torch 2.6, a traceback from inside it before (thirty-seventh session).
+                # Every later call fails with the same line, not with a compile of its own
+                shape = "x".join(str(n) for n in next(iter(batch.values())).shape)
+                where = f"at a later call, where it compiled again for new shapes (inputs {shape})"
+                self._failed = GateError(compile_failure(self.name, exc, where))
+                raise self._failed from None
         model = self.model  # (a failure to load is said as such, not as the compile's)
         self._progress(f"{self.name}: compiling with inductor at its first call "
                        f"({'from cached compile artifacts' if self._found else 'slow the first time'})")

@@ -52,18 +52,27 @@ def not_exporting() -> bool:
     return False
 
 
-def compile_failure(name: str, exc: BaseException) -> str:
-    """One line for a torch.compile that failed at its first call, naming its real cause: dynamo wraps
-    what inductor raised (BackendCompilerFailed's first line is only `backend='inductor' raised:`),
-    so the innermost exception is named, with the fix where it is known."""
+def compile_failure(name: str, exc: BaseException,
+                    where: str = "at the model's first call, where it compiles") -> str:
+    """One line for a torch.compile that failed `where` (its first call; or a later one, where dynamo
+    compiled again for new shapes), naming its real cause: dynamo wraps what inductor raised
+    (BackendCompilerFailed's first line is only `backend='inductor' raised:`), so the innermost
+    exception is named, with the versions that decide it and the fix where it is known."""
+    from importlib.metadata import PackageNotFoundError, version
+
     root = innermost(exc)
-    line = f"{name}: torch.compile failed at the model's first call, where it compiles ({root_cause(root)})"
+    stack = []
+    for package in ("torch", "transformers"):
+        with contextlib.suppress(PackageNotFoundError):
+            stack.append(f"{package} {version(package)}")
+    line = f"{name}: torch.compile failed {where} ({root_cause(root)}; {', '.join(stack)})"
     if isinstance(root, ModuleNotFoundError) and root.name == "setuptools":
         return (f"{line}. inductor builds its C++ kernels with setuptools, which this environment lacks "
                 "(uv's virtual environments have none): `pip install setuptools`, or leave torch-compile "
                 "out of `backends`")
-    return (f"{line}. torch and transformers decide what compiles; leave torch-compile out of `backends` "
-            "until they agree, or report it to PyTorch")
+    return (f"{line}. torch and transformers decide what compiles: a newer torch may (torch 2.6's "
+            "inductor failed on a DeBERTa-v2's one-text batch, 2.8 and 2.12 compile it), or leave "
+            "torch-compile out of `backends` until they agree, or report it to PyTorch")
 
 
 @contextlib.contextmanager

@@ -325,7 +325,9 @@ def one_line(report: pytest.CollectReport | pytest.TestReport) -> str:
     the first line pytest.fail was given."""
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None and getattr(crash, "message", None):
-        return str(crash.message).strip().splitlines()[0][:300]
+        lines = [line.strip() for line in str(crash.message).splitlines() if line.strip()]
+        # a heading ("BackendCompilerFailed: backend='inductor' raised:") is said with its next line
+        return (f"{lines[0]} {lines[1]}" if len(lines) > 1 and lines[0].endswith(":") else lines[0])[:300]
     lines = [line.strip() for line in str(report.longrepr).splitlines() if line.strip()]
     return (lines[0] if lines else "failed")[:300]
 
