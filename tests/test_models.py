@@ -331,6 +331,35 @@ def test_weights_left_as_git_lfs_pointers_say_git_lfs_pull(tiny, tmp_path: Path)
         check_weights(model)
 
 
+def test_a_model_type_the_installed_transformers_does_not_know_is_one_line_at_the_start(tmp_path: Path):
+    """A ModernBERT under transformers 4.47 (which came in 4.48): each of the session's 105 tests failed
+    at its setup with transformers' paragraph. It is refused once, naming the type, this transformers,
+    the one that saved it and the fix; a model of its own code (auto_map) says that encoder-gate does
+    not run it. A type transformers knows, or none, passes."""
+    import json
+
+    import transformers
+
+    from encoder_gate.models.spec import check_model_type
+
+    model = tmp_path / "model"
+    model.mkdir()
+    for config, said in (({"model_type": "bert"}, None), ({}, None),
+                         ({"model_type": "encoder-from-2031", "transformers_version": "9.1.0"},
+                          rf"names model type 'encoder-from-2031', which transformers "
+                          rf"{transformers.__version__} does not know \(the model was saved by "
+                          r"transformers 9\.1\.0\): install a transformers that knows it"),
+                         ({"model_type": "my_bert", "auto_map": {"AutoModel": "modeling.MyBert"}},
+                          r"its auto_map points at code of the model's own, which encoder-gate does not "
+                          r"run")):
+        (model / "config.json").write_text(json.dumps(config))
+        if said is None:
+            check_model_type(model)
+        else:
+            with pytest.raises(GateError, match=said):
+                check_model_type(model)
+
+
 def test_weights_that_do_not_fit_config_json_name_the_tensor_and_both_shapes(tiny, tmp_path: Path):
     """max_position_embeddings edited (or dropped, transformers' default 512 against 514 saved): every
     test failed with transformers' "You set `ignore_mismatched_sizes` to `False`... look at the above

@@ -147,6 +147,32 @@ def test_torchs_warnings_inside_its_compile_are_never_errors_under_a_projects_er
     assert [str(w.message) for w in seen] == ["some other note of torch's"]
 
 
+def test_torchs_deprecation_of_its_own_jit_script_is_quiet_where_the_gate_reads_a_models_code():
+    """transformers 4.57's ModernBERT decorates methods with torch.compile, so reading its model code
+    imported inductor and torch.utils.mkldnn: 14 of torch's `torch.jit.script_method` deprecations in
+    the user's summary; its DeBERTa-v2 scripts functions, 7 of `torch.jit.script`'s. Where the gate reads
+    a model's code (its meta model, its load, its compile) they are ignored, and only they: a warning
+    of anyone else's stays an error under an error filter."""
+    import warnings
+
+    from encoder_gate.models.spec import quiet_torch_self_deprecations
+
+    def warn(text: str, category: type[Warning], module: str) -> None:
+        path = f"{module.replace('.', '/')}.py"
+        warnings.warn_explicit(text, category, path, 1, module=module, registry={})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with quiet_torch_self_deprecations():
+            for said in ("`torch.jit.script_method` is deprecated. Please switch to `torch.compile` or "
+                         "`torch.export`.", "`torch.jit.script` is deprecated. Please switch to ..."):
+                warn(said, DeprecationWarning, "torch.jit._script")
+            with pytest.raises(DeprecationWarning, match="their own"):
+                warn("`their own` is deprecated", DeprecationWarning, "their_package.module")
+        with pytest.raises(DeprecationWarning, match="script_method"):
+            warn("`torch.jit.script_method` is deprecated.", DeprecationWarning, "torch.jit._script")
+
+
 def test_a_models_float_constants_end_no_trace_of_its_first_call() -> None:
     """An embedding's norm_type, a float dynamo cannot turn into a tensor, ended the first trace of
     every model of the four families (dynamo then traced it again, floats specialized): inside

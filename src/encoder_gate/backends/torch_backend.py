@@ -147,7 +147,8 @@ def load_torch_model(ctx: BuildContext) -> Any:
     from safetensors import SafetensorError
 
     try:
-        model = load_pretrained(ctx.model.path, classifier)
+        with quiet_inductor_import():  # torch's warnings of itself, from transformers' model code
+            model = load_pretrained(ctx.model.path, classifier)
     except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a weights file that is none
         raise GateError(f"could not load the torch model from {ctx.model.path}: {exc}; if a weights file is "
                         "damaged, save the model again with save_pretrained()") from None

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from encoder_gate.errors import innermost, root_cause
+from encoder_gate.models.spec import quiet_torch_self_deprecations
 
 
 def give_missing(progress: Callable[[str], None]) -> None:
@@ -81,14 +82,15 @@ def quiet_inductor_import() -> Iterator[None]:
     warning, never an error, under a project's `filterwarnings = ["error"]` (torch 2.6's own "Skipping
     serialization of skipfiles_inline_module_allowlist value {}", from its cache key, failed every
     torch-compile test there); two are ignored, as nothing the user wrote causes them and nothing they
-    can do about them: its deprecation of its own `torch.jit.script_method` (inductor's first import
-    loads torch.utils.mkldnn, whose 14 script methods each warned in every user's summary) and that one."""
+    can do about them: its deprecations of its own `torch.jit.script` and `script_method`
+    (:func:`~encoder_gate.models.spec.quiet_torch_self_deprecations`) and that one. Also around the
+    model's load (:func:`~encoder_gate.backends.torch_backend.load_torch_model`), where transformers'
+    model code may be imported first."""
     with warnings.catch_warnings():
         warnings.filterwarnings("default", module=r"torch(\.|$)")
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script_method` is deprecated",
-                                category=DeprecationWarning, module=r"torch\.jit\.")
         TORCH_CACHE_KEY_NOISE.ignore()
-        yield
+        with quiet_torch_self_deprecations():
+            yield
 
 
 @contextlib.contextmanager

@@ -6,8 +6,10 @@ directory that :func:`spec_from_dir` reads.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -215,6 +217,31 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
     )
 
 
+def check_model_type(path: Path) -> None:
+    """A GateError where config.json's model_type is one the installed transformers does not know (a
+    ModernBERT under transformers 4.47: every test of every backend failed at its setup with
+    transformers' paragraph, 105 of them), or maps the model to code of its own, said once when the
+    model is read. A config without a model_type is left to transformers."""
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    try:
+        config = json.loads((path / "config.json").read_text())
+        model_type = config.get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return  # (spec_from_dir said why it cannot be read)
+    if not isinstance(model_type, str) or not model_type or model_type in CONFIG_MAPPING_NAMES:
+        return
+    here, saved = transformers.__version__, config.get("transformers_version")
+    said = f"{path / 'config.json'} names model type {model_type!r}, which transformers {here} does not know"
+    if config.get("auto_map"):
+        raise GateError(f"{said}: its auto_map points at code of the model's own, which encoder-gate "
+                        "does not run (transformers' trust_remote_code); gate a model of a type transformers "
+                        "ships")
+    raise GateError(f"{said}{f' (the model was saved by transformers {saved})' if saved else ''}: install a "
+                    "transformers that knows it (`pip install -U transformers`)")
+
+
 #: The weight files transformers loads a model from (one of them, or its shards' index).
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
@@ -269,6 +296,19 @@ def model_class(classifier: bool) -> Any:
     return AutoModelForSequenceClassification if classifier else AutoModel
 
 
+@contextlib.contextmanager
+def quiet_torch_self_deprecations() -> Iterator[None]:
+    """torch's deprecation of its own `torch.jit.script` and `torch.jit.script_method` ignored inside
+    the block: raised where torch, or transformers' model code, calls them at import (inductor's first
+    import loads torch.utils.mkldnn, whose 14 script methods each warned in every user's summary, and
+    transformers 4.57's ModernBERT imports inductor through its torch.compile decorators; its
+    DeBERTa-v2 scripts 7 functions). Nothing the user wrote causes them, nor can they do anything of it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script(_method)?` is deprecated",
+                                category=DeprecationWarning, module=r"torch\.jit\.")
+        yield
+
+
 def meta_model(path: Path, classifier: bool) -> Any:
     """The model `path`'s config.json builds, on the meta device: its parameters' names and shapes,
     nothing allocated and no weight read."""
@@ -284,10 +324,11 @@ def meta_model(path: Path, classifier: bool) -> Any:
     # class is among the mapping's keys, which imports every model's configuration module (97 modules,
     # transformers' feature extraction and rope code among them), under the meta device.
     try:
-        found = auto._model_mapping[type(config)]
+        with quiet_torch_self_deprecations():
+            found = auto._model_mapping[type(config)]
     except Exception:  # a config no class maps: from_config says so below
         found = None
-    with torch.device("meta"):
+    with torch.device("meta"), quiet_torch_self_deprecations():
         return found(config) if found is not None else auto.from_config(config)
 
 

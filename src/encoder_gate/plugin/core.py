@@ -46,7 +46,7 @@ from encoder_gate.errors import (
     NotApplicable,
 )
 from encoder_gate.models.loading import check_complete
-from encoder_gate.models.spec import check_weights
+from encoder_gate.models.spec import check_model_type, check_weights
 from encoder_gate.plugin import ab, applicable, baseline, bench_fixtures, fixtures, refusals
 from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.forecast import say_forecast
@@ -432,7 +432,8 @@ def check_inputs(config: pytest.Config, items: list[pytest.Item]) -> None:
         return
     session = gate_session_of(config)
     needs_data = any("gate_dataset" in getattr(item, "fixturenames", ()) for item in items)
-    steps = [("the model", lambda: session.model), ("its weights", lambda: check_weights(session.model.path)),
+    steps = [("the model", lambda: session.model), ("its type", lambda: check_model_type(session.model.path)),
+             ("its weights", lambda: check_weights(session.model.path)),
              ("its weights", lambda: check_complete(session.model.path, bool(session.model.task.classifier),
                                                     session.cache, session.model.content_hash)),
              ("its tokenizer", lambda: session.tokenizer),
