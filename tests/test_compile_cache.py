@@ -345,6 +345,27 @@ def test_a_runner_that_compiled_at_its_first_call_settles_its_record_once(tmp_pa
     assert (records["never"].seconds, records["never"].notes) == (1.0, ("not compiled",))
 
 
+@pytest.mark.parametrize(("hits", "misses", "graphs", "from_cache", "note"), [
+    (1, 0, 1, True, None),
+    # a --gate-base side whose model differs in its weights alone: dynamo runs the code it compiled for
+    # the PR's model, no graph and no cache consulted; every such PR's table said "caches disabled?"
+    (0, 0, 0, True, None),
+    (0, 0, 1, False, "inductor's FX graph cache was not consulted"),
+    (0, 1, 1, False, "inductor compiled 1 of 1 graph(s) anyway"),
+])
+def test_a_loaded_compiles_record_says_what_its_first_call_did(hits: int, misses: int, graphs: int,
+                                                                 from_cache: bool, note: str | None) -> None:
+    from types import SimpleNamespace
+
+    from encoder_gate.backends.torch_backend import CompiledTorchRunner
+    from encoder_gate.backends.torch_compat import CompileCounts
+
+    runner = SimpleNamespace(_loaded_from="cache/torch-compile-x", from_cache=None, notes=())
+    CompiledTorchRunner._settle(runner, CompileCounts(hits, misses, graphs, {}))  # type: ignore[arg-type]
+    assert runner.from_cache is from_cache
+    assert (note in " ".join(runner.notes)) if note else runner.notes == ()
+
+
 @needs_artifacts
 @pytest.mark.slow
 def test_a_helper_process_compiles_for_itself_and_leaves_the_compile_entry_to_its_session(

@@ -575,12 +575,16 @@ class CompiledTorchRunner(TorchRunner):
         """from_cache and notes once the first call compiled (or found) its graphs (`done`: what that
         call did, by dynamo's counters)."""
         hits, misses = done.hits, done.misses
-        self.from_cache = bool(self._loaded_from and hits and not misses)
+        # no graph at all: dynamo ran code this process had compiled for another model of the class (a
+        # --gate-base side's, whose model differs in its weights alone), and consulted no cache: said as
+        # caches disabled on every such PR before (thirty-seventh session)
+        reused = not done.graphs and not hits and not misses
+        self.from_cache = bool(self._loaded_from and (hits or reused) and not misses)
         if self._loaded_from and misses:  # loaded, yet inductor compiled: torch's cache key saw a difference
             self.notes = (f"compile artifacts loaded from {self._loaded_from}, but inductor compiled "
                           f"{misses} of {hits + misses} graph(s) anyway (torch's cache key differs: "
                           "inductor config, compiler or CPU?)",)
-        elif self._loaded_from and not hits:
+        elif self._loaded_from and not hits and not reused:
             self.notes = (f"compile artifacts loaded from {self._loaded_from}, but inductor's FX graph "
                           "cache was not consulted (caches disabled, e.g. "
                           "TORCHINDUCTOR_FORCE_DISABLE_CACHES?)",)
