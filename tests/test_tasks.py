@@ -304,6 +304,13 @@ def test_accuracy_markdown_shows_the_columns_of_the_task():
     text = render_markdown(payload)
     assert "cosine min" in text and "rel. L2 max" in text and "feature extraction" in text
     assert "F1" not in text and "flip rate" not in text
+    # on unlabelled texts too: an encoder has no F1 to skip (it said "Pass a labelled --gate-dataset to
+    # check F1 too", thirty-seventh session); a classifier's table still says why it has none
+    assert "F1" not in render_markdown({**payload, "labelled": False})
+    classifier = {**payload, "model": {"name": "m", "task": "multi_label"}, "labelled": False,
+                  "backends": {}}
+    assert "F1 skipped: there are no gold labels (unlabelled texts: `texts` in [tool.encoder-gate]" in (
+        render_markdown(classifier))
 
 
 # --- the real models, through the plugin ------------------------------------------------------

@@ -51,8 +51,9 @@ Direction = Literal["at least", "at most"]
 #: (observed, bound) of a check on one evaluation with one backend's bounds.
 Reader = Callable[["Evaluation", "Bounds"], tuple[float, float]]
 
-NO_GOLD = ("F1 skipped: there are no gold labels (unlabelled texts from --gate-texts); every parity "
-           "check against the torch reference ran. Pass a labelled --gate-dataset to check F1 too")
+NO_GOLD = ("F1 skipped: there are no gold labels (unlabelled texts: `texts` in [tool.encoder-gate], or "
+           "--gate-texts); every parity check against the torch reference ran. Pass a labelled dataset "
+           "(`dataset`, --gate-dataset) to check F1 too")
 TOLERANCES = "encoder_gate/accuracy/tolerances.py"
 ALL_TASKS = frozenset(Task)
 CLASSIFIERS = frozenset(t for t in Task if t.classifier)

@@ -610,8 +610,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             )
             for note in rec.notes:
                 terminalreporter.write_line(f"{'':<{width}} note: {note}")
-        if session.evaluations and not session.labelled:
-            terminalreporter.write_line(NO_GOLD, yellow=True)
+        if session.evaluations and not session.labelled and session.model.task.classifier:
+            terminalreporter.write_line(NO_GOLD, yellow=True)  # (an encoder has no F1 to skip)
     left_out = applicable.summary_line(config)
     if left_out:
         terminalreporter.write_line(left_out)

@@ -200,7 +200,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
         f"Dataset `{d['source']}` split `{d['split']}`, variant `{d['variant']}`, {d['examples']} "
         f"examples; {about}",
         "",
-        *([NO_GOLD, ""] if payload.get("labelled") is False else []),
+        *([NO_GOLD, ""] if payload.get("labelled") is False and task.classifier else []),
         "| backend | " + " | ".join(h for _, h, _ in columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
