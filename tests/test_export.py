@@ -392,3 +392,22 @@ def test_export_judges_the_projects_texts_and_takes_texts_given(tmp_path: Path, 
         assert main(["export", "tiny", "--out", str(tmp_path / "p"), "--texts", "nope.txt" if not extra
                      else "texts.txt", *extra, "--cache-dir", str(cache_dir)]) == 1
         assert said in capsys.readouterr().err and not (tmp_path / "p").exists()
+
+
+def test_every_vocabulary_file_of_the_model_goes_beside_the_onnx_file(tmp_path: Path):
+    """A DeBERTa-v2 saved with its sentencepiece tokenizer alone (spm.model, no tokenizer.json): its export
+    held config.json and tokenizer_config.json but not spm.model, so `AutoTokenizer.from_pretrained(DIR)`
+    of the card's usage failed (TypeError: stat: path should be string ... not NoneType, transformers
+    4.57). Every vocabulary file goes, whatever its name; weights and other files do not."""
+    from encoder_gate.backends.onnx_build import copy_side_files
+
+    src, dst = tmp_path / "model", tmp_path / "out"
+    src.mkdir()
+    dst.mkdir()
+    for name in ("config.json", "tokenizer_config.json", "special_tokens_map.json", "spm.model",
+                 "sentencepiece.bpe.model", "model.safetensors", "notes.txt", "training_args.bin"):
+        (src / name).write_text("x")
+    copied = set(copy_side_files(src, dst))
+    assert copied == {"config.json", "tokenizer_config.json", "special_tokens_map.json", "spm.model",
+                      "sentencepiece.bpe.model"}
+    assert not (dst / "model.safetensors").exists() and (dst / "spm.model").is_file()

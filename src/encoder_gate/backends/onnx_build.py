@@ -30,7 +30,7 @@ from encoder_gate.backends.optimum_compat import optimum_missing
 from encoder_gate.errors import GateError, root_cause
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.loading import load_pretrained
-from encoder_gate.models.spec import weights_mismatch
+from encoder_gate.models.spec import vocabulary_file, weights_mismatch
 
 ONNX_RECIPE = 1  # bump when an export recipe below changes its output
 
@@ -95,8 +95,10 @@ def quiet_exporter_notices() -> Iterator[None]:
             logging.getLogger().handlers[:] = root_handlers
 
 
-SIDE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-              "vocab.txt", "vocab.json", "merges.txt", "spiece.model")
+#: Beside an ONNX file, what makes its directory a model directory: config.json, the tokenizer's settings
+#: and (:func:`copy_side_files`) its vocabulary files, whatever their names (a DeBERTa-v2's spm.model was
+#: left out, so an export of one loaded no tokenizer: thirty-seventh session).
+SIDE_FILES = ("config.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
 
 
 # onnxruntime.transformers optimizer model types by Hugging Face model_type.
@@ -108,7 +110,8 @@ def copy_side_files(src: Path, dst: Path, overwrite: bool = True) -> list[str]:
     """config.json and the tokenizer files of `src` into `dst` (so optimum can load `dst`);
     the names copied. `overwrite=False` keeps files `dst` already has."""
     copied = []
-    for name in SIDE_FILES:
+    vocabulary = sorted(p.name for p in src.iterdir() if p.is_file() and vocabulary_file(p.name))
+    for name in (*SIDE_FILES, *vocabulary):
         if (src / name).is_file() and (overwrite or not (dst / name).is_file()):
             shutil.copy2(src / name, dst / name)
             copied.append(name)

@@ -242,6 +242,16 @@ def check_model_type(path: Path) -> None:
                     "transformers that knows it (`pip install -U transformers`)")
 
 
+#: The files a tokenizer's vocabulary is read from, by name; a sentencepiece model is any `*.model`
+#: (ALBERT's spiece.model, DeBERTa-v2's spm.model, XLM-R's sentencepiece.bpe.model): :func:`vocabulary_file`.
+VOCABULARY_FILES = frozenset({"tokenizer.json", "vocab.txt", "vocab.json", "merges.txt"})
+
+
+def vocabulary_file(name: str) -> bool:
+    """Whether a model directory's file `name` holds its tokenizer's vocabulary."""
+    return name in VOCABULARY_FILES or name.endswith(".model")
+
+
 #: The weight files transformers loads a model from (one of them, or its shards' index).
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")

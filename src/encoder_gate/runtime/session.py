@@ -55,16 +55,13 @@ from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError, NotApplicable, PlainBuildFailed
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.models.spec import ModelSpec, saved_by_newer
+from encoder_gate.models.spec import ModelSpec, saved_by_newer, vocabulary_file
 from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.devices import build_on_its_device, planned_device
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import Predicted, artifact_of, cached_predictions
 from encoder_gate.runtime.provenance import check_inputs
 from encoder_gate.tasks import THRESHOLD
-
-#: The files a tokenizer is read from (and sentencepiece's *.model): a directory with none has no tokenizer.
-TOKENIZER_FILES = frozenset({"tokenizer.json", "vocab.txt", "vocab.json", "merges.txt"})
 
 #: Fewer tokens than a tokenizer of words has (a byte-level BPE has 256 bytes and its special tokens):
 #: with no tokenizer file, an empty one, which transformers 5 builds there. (ESM's protein tokenizers
@@ -172,7 +169,8 @@ class GateSession:
         """The model's tokenizer, truncating at its positions; a GateError where the directory has none."""
         from transformers import AutoTokenizer
 
-        files = any(p.name in TOKENIZER_FILES or p.suffix == ".model" for p in self.model.path.iterdir())
+        # a directory with no vocabulary file has no tokenizer
+        files = any(vocabulary_file(p.name) for p in self.model.path.iterdir())
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model.path)
         except (OSError, ValueError, TypeError) as exc:
