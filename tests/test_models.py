@@ -360,6 +360,31 @@ def test_a_model_type_the_installed_transformers_does_not_know_is_one_line_at_th
                 check_model_type(model)
 
 
+def test_a_sentencepiece_tokenizer_without_the_package_says_pip_install_sentencepiece(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A DeBERTa-v2 saved with its sentencepiece tokenizer alone (spm.model, no tokenizer.json), where
+    the sentencepiece package is not installed: transformers 5.24 says "`tiktoken` is required to read a
+    `tiktoken` file". The gate names the file, the package and the fix; a tokenizer.json, or no
+    sentencepiece model, needs none."""
+    import importlib.util
+
+    from encoder_gate.models.spec import sentencepiece_missing
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sentencepiece"
+                        else real(name, *a))
+    for name in ("config.json", "tokenizer_config.json", "spm.model"):
+        (tmp_path / name).write_text("x")
+    said = sentencepiece_missing(tmp_path)
+    assert said is not None and said.startswith("its vocabulary is a sentencepiece model (spm.model) with no "
+                                                "tokenizer.json") and "pip install sentencepiece" in said
+    (tmp_path / "tokenizer.json").write_text("{}")
+    assert sentencepiece_missing(tmp_path) is None
+    (tmp_path / "tokenizer.json").unlink()
+    (tmp_path / "spm.model").unlink()
+    assert sentencepiece_missing(tmp_path) is None
+
+
 def test_weights_that_do_not_fit_config_json_name_the_tensor_and_both_shapes(tiny, tmp_path: Path):
     """max_position_embeddings edited (or dropped, transformers' default 512 against 514 saved): every
     test failed with transformers' "You set `ignore_mismatched_sizes` to `False`... look at the above

@@ -412,6 +412,22 @@ def saved_by_newer(path: Path) -> str:
             "\"PreTrainedTokenizerFast\" in its tokenizer_config.json")
 
 
+def sentencepiece_missing(path: Path) -> str | None:
+    """Why a tokenizer saved as a sentencepiece model alone (a DeBERTa-v2's spm.model, no tokenizer.json)
+    does not load here, where the sentencepiece package is not installed (transformers 5.24 says
+    "`tiktoken` is required to read a `tiktoken` file" of it: thirty-seventh session); None otherwise."""
+    import importlib.util
+
+    names = {p.name for p in path.iterdir() if p.is_file()}
+    models = sorted(n for n in names if n.endswith(".model"))
+    if not models or "tokenizer.json" in names or importlib.util.find_spec("sentencepiece") is not None:
+        return None
+    return (f"its vocabulary is a sentencepiece model ({', '.join(models)}) with no tokenizer.json, which "
+            "transformers reads with the sentencepiece package, not installed here: pip install "
+            "sentencepiece (or save the tokenizer with its tokenizer.json: a fast tokenizer's "
+            "save_pretrained writes it)")
+
+
 def _major(version: str) -> int:
     head = version.split(".", 1)[0]
     return int(head) if head.isdigit() else 0

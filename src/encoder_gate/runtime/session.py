@@ -55,7 +55,7 @@ from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.errors import GateError, NotApplicable, PlainBuildFailed
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.models.spec import ModelSpec, saved_by_newer, vocabulary_file
+from encoder_gate.models.spec import ModelSpec, saved_by_newer, sentencepiece_missing, vocabulary_file
 from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.devices import build_on_its_device, planned_device
 from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
@@ -180,6 +180,8 @@ class GateSession:
                 raise GateError(self._no_tokenizer("transformers could not build one")) from None
             said = (f": {str(exc).rstrip('.')}" if isinstance(exc, (OSError, ValueError))
                     else f" ({type(exc).__name__}: {exc})")
+            if (missing := sentencepiece_missing(self.model.path)) is not None:
+                said = f": {missing} (transformers said{said})"
             raise GateError(f"could not load the tokenizer of {self.model.path}{said}"
                             + saved_by_newer(self.model.path)) from None
         if len(tokenizer) < MIN_VOCABULARY and not files:  # transformers 5 builds an empty one there
