@@ -156,6 +156,18 @@ def test_jsonl_skips_blank_lines_and_reports_real_line(tmp_path: Path) -> None:
         load_dataset(str(path))
 
 
+def test_a_model_with_placeholder_labels_says_to_name_them_in_its_config(tmp_path: Path) -> None:
+    """A head trained without label names has transformers' LABEL_0..LABEL_N-1; a dataset of names
+    against it said "fix the label, or gate the model this dataset was labelled for". It says what the
+    placeholders are and both fixes."""
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "labels": ["billing"]}\n')
+    said = (r"d\.jsonl, line 1: unknown label name 'billing'; the model's labels are transformers' "
+            r"placeholders LABEL_0 to LABEL_2 .*id2label and label2id .*label-format = \"indices\"")
+    with pytest.raises(GateError, match=said):
+        load_dataset(str(path), label_names=("LABEL_0", "LABEL_1", "LABEL_2"))
+
+
 def test_json_array_file(tmp_path: Path) -> None:
     path = tmp_path / "d.json"
     path.write_text(json.dumps([{"text": "a", "labels": ["joy"]}, {"text": "b", "labels": [1]}]))

@@ -406,6 +406,21 @@ def test_one_column_per_label_is_read_one_hot_without_a_label_column(tmp_path: P
         scaffold.detect_columns(other, label_names=("negative", "positive"))
 
 
+def test_a_dataset_whose_labels_the_model_lacks_is_said_by_init(tmp_path: Path, model_dir: Path) -> None:
+    """A head trained without label names (LABEL_0, LABEL_1) and a dataset of names: init wrote the gate
+    without a word, and its first `pytest accuracy` stopped at the start. init reads the dataset as the
+    session will and says so, in a warning; a dataset of the model's labels says nothing."""
+    (tmp_path / "good.jsonl").write_text('{"text": "hi", "labels": ["positive"]}\n')
+    plan = init(tmp_path, dataset="good.jsonl")
+    assert not any("will stop at its start" in w for w in plan.warnings)
+    placeholders = {"0": "LABEL_0", "1": "LABEL_1"}
+    config = json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**config, "id2label": placeholders}))
+    plan = init(tmp_path, dataset="good.jsonl", force=True)
+    [said] = [w for w in plan.warnings if "will stop at its start" in w]
+    assert "unknown label name 'positive'; the model's labels are transformers' placeholders" in said
+
+
 def test_texts_file_is_stored_for_parity_only_runs(tmp_path: Path, model_dir: Path) -> None:
     (tmp_path / "texts.txt").write_text("first text\n\nsecond text\n")
     plan = init(tmp_path, texts="texts.txt")

@@ -58,7 +58,7 @@ from encoder_gate.commands.pyproject import (
 )
 from encoder_gate.commands.workflow import render_workflow
 from encoder_gate.config import DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN
-from encoder_gate.data.datasets import is_sentiment_labels
+from encoder_gate.data.datasets import is_sentiment_labels, load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.data.readers import text_lines
 from encoder_gate.errors import GateError
@@ -160,6 +160,11 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
             table["label-column"] = label_column
         labels = repr(label_column) if label_column is not None else "one 0/1 column per label, by its name"
         notes.append(f"dataset columns: text {text_column!r}, labels {labels}")
+        try:  # read as the session reads it: a label the model lacks (LABEL_0... placeholders) said now
+            load_dataset(str(dataset), text_column=text_column, label_names=_model_labels(model_dir) or None,
+                         label_column=label_column or DEFAULT_LABEL_COLUMN)
+        except GateError as exc:
+            warnings.append(f"`pytest accuracy` will stop at its start on this dataset: {exc}")
     elif request.text_column is not None or request.label_column is not None:
         raise GateError("--text-column and --label-column describe --dataset; pass --dataset FILE too")
     if request.texts is not None:
