@@ -168,6 +168,18 @@ def test_a_model_with_placeholder_labels_says_to_name_them_in_its_config(tmp_pat
         load_dataset(str(path), label_names=("LABEL_0", "LABEL_1", "LABEL_2"))
 
 
+def test_a_csv_of_python_lists_as_pandas_writes_them_is_read(tmp_path: Path) -> None:
+    """pandas' to_csv writes a list column as Python's repr, ['billing', 'bug']: refused as "malformed
+    JSON label list (Expecting value)". It is read as the list it is; a cell that is neither is refused."""
+    path = tmp_path / "d.csv"
+    path.write_text("text,labels\na,\"['billing', 'bug']\"\nb,[]\nc,\"[\"\"spam\"\"]\"\n")
+    read = load_dataset(str(path), label_names=("billing", "bug", "spam"))
+    assert read.labels.tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    path.write_text("text,labels\na,\"['billing', \"\n")
+    with pytest.raises(GateError, match=r"line 2, column 'labels': malformed label list .* nor a Python "):
+        load_dataset(str(path), label_names=("billing", "bug", "spam"))
+
+
 def test_json_array_file(tmp_path: Path) -> None:
     path = tmp_path / "d.json"
     path.write_text(json.dumps([{"text": "a", "labels": ["joy"]}, {"text": "b", "labels": [1]}]))

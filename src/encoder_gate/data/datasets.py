@@ -5,12 +5,14 @@ Sources: ``"bundled"`` (the generated splits shipped in ``data_files/``), ``"bun
 ``.json`` / ``.csv`` / ``.parquet`` file, a directory written by ``datasets``'
 ``save_to_disk``, or ``hf:<dataset id>[:<config>]`` from the Hugging Face Hub.  Labels may
 be names, integer indices, a single name/index, or one-hot (one 0/1 column per label
-name, or a 0/1 vector per row).  Every user-fixable problem raises :class:`GateError`
-naming the file, the row and the fix.  ``pyarrow`` and ``datasets`` are imported lazily.
+name, or a 0/1 vector per row); a CSV cell holds them separated by ``,`` or ``;``, as a JSON list,
+or as a Python list (pandas' ``to_csv`` of a list column).  Every user-fixable problem raises
+:class:`GateError` naming the file, the row and the fix.  ``pyarrow`` and ``datasets`` are imported lazily.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 import re
@@ -440,7 +442,11 @@ def _items(cell: Any, where: str) -> list[Any]:
             try:
                 parsed = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise GateError(f"{where}: malformed JSON label list {_short(text)} ({exc.msg})") from exc
+                try:  # a Python list, as pandas' to_csv writes a list column: ['joy', 'love']
+                    parsed = ast.literal_eval(text)
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    raise GateError(f"{where}: malformed label list {_short(text)} (neither JSON, {exc.msg}, "
+                                    "nor a Python list)") from None
             if not isinstance(parsed, list):
                 raise GateError(f"{where}: expected a JSON list of labels, got {_short(text)}")
             return parsed
