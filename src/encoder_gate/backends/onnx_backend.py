@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import Batch, BuildContext, Device, NumberFormat, Work, dir_size, dummy_batch
+from encoder_gate.backends.fusions import fusion_note
 from encoder_gate.backends.int8_path import IntegerPath, cpu_path
 from encoder_gate.backends.int8_rewrite import SaturationAudit, audit
 from encoder_gate.backends.onnx_build import (
@@ -508,7 +509,9 @@ class OnnxBackend:
         session, ports = session_or_signature(file, ctx.device, ctx.threads, ctx.cache,
                                               onnx_identity(file, self.precision))
         size = dir_size(path, (".onnx", ".onnx_data"))
-        return OnnxRunner(session, ctx, self.name, self.precision, file, hit, size, signature=ports)
+        notes = [note] if self.precision == "fp16" and (note := fusion_note(path)) else []
+        return OnnxRunner(session, ctx, self.name, self.precision, file, hit, size, notes=notes,
+                          signature=ports)
 
 
 @dataclass(frozen=True)
