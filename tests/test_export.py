@@ -419,3 +419,18 @@ def test_every_vocabulary_file_of_the_model_goes_beside_the_onnx_file(tmp_path: 
     assert copied == {"config.json", "tokenizer_config.json", "special_tokens_map.json", "spm.model",
                       "sentencepiece.bpe.model"}
     assert not (dst / "model.safetensors").exists() and (dst / "spm.model").is_file()
+
+
+def test_an_fp16_variant_whose_attention_is_not_fused_is_a_warning_on_the_card(exported):
+    """A DeBERTa-v2 (no fusion for its attention), or transformers 5 on onnxruntime before 1.31: the
+    shipped FP16 file runs its attention unfused, slower, and the card said nothing of it."""
+    from encoder_gate.commands.export_card import render_card
+
+    out, _ = exported
+    data = payload(out)
+    from encoder_gate.backends.fusions import unfused_here
+
+    if "attention not fused" in (out / "README.md").read_text():  # tiny's BERT is fused, but where
+        assert unfused_here()  # the optimizer cannot (a build from before the record says nothing)
+    data["variants"]["fp16"]["unfused"] = "attention not fused: ONNX Runtime 1.30.0's optimizer ..."
+    assert "- onnx-fp16: attention not fused: ONNX Runtime 1.30.0's" in render_card(data)

@@ -40,6 +40,7 @@ from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import evaluate
 from encoder_gate.backends.base import BuildContext, Int8Weights
 from encoder_gate.backends.dedupe import dedupe_file
+from encoder_gate.backends.fusions import fusion_note
 from encoder_gate.backends.int8_path import (
     IntegerPath,
     cpu_path,
@@ -567,6 +568,10 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
             summary["integer_paths"] = _other_path(runner, ctx, tokenizer, texts, reference, gold, model,
                                                    config.eval_batch_size, summary, progress)
         runner.close()
+        entry = artifacts[variant][0]  # (a search's winner is its file)
+        if variant == "fp16" and (unfused := fusion_note(entry if entry.is_dir() else entry.parent)):
+            summary["unfused"] = unfused
+            progress(f"{name}: {unfused}")
         progress(variant_line(name, summary))
         if not skipped:
             check_optimum_loads(out, dst.name, model.task, tokenizer, texts[:8], probs[:8])

@@ -11,6 +11,10 @@ from encoder_gate.reporting.accuracy import ROW_WARNINGS
 from encoder_gate.reporting.search_report import search_section
 from encoder_gate.tasks import Task
 
+#: A variant row's warnings on the card: the gate's, and an FP16 file whose attention the optimizer left
+#: unfused (backends.fusions: same numbers, slower).
+CARD_WARNINGS = (*ROW_WARNINGS, "unfused")
+
 #: What the card's top-1 agreement column counts (a classifier's).
 TOP1_SAID = " Top-1 = texts whose highest-scoring label is the same."
 
@@ -144,7 +148,7 @@ def render_card(p: dict[str, Any]) -> str:
     else:
         lines.append("Not measured: the model's labels do not match the bundled go_emotions labels; pass "
                      "`--dataset` with a labelled dataset for this model.")
-    warned = [f"- {name}: {row[key]}" for name, _, row in rows for key in ROW_WARNINGS if row.get(key)]
+    warned = [f"- {name}: {row[key]}" for name, _, row in rows for key in CARD_WARNINGS if row.get(key)]
     if warned:  # what the gate warns of (an untrained head every variant keeps its F1 with), said here too
         lines += ["", "Warnings:", "", *warned]
     versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items())
