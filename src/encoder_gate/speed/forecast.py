@@ -219,7 +219,7 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
     scale = REFERENCE_INTERPRETER_RATE / interpreter_rate()
     steps = [Step(f"{name}'s {works[name].build}", works[name].build_time(weights) * scale, build=True)
              for name in builds]
-    basis = f"the model's {weights / 1e6:.0f}M weights"
+    basis = f"the model's {weights / 1e6:.{0 if weights >= 10e6 else 1}f}M weights"  # (a test model's 0.4M)
     if passes:
         dims = ModelDims.from_model_dir(model.path)
         lengths = token_lengths(session.tokenizer, texts)
