@@ -300,6 +300,10 @@ def test_ort_optimizer_levels(tiny_ctx, tmp_path: Path, level, fused, absent):
     optimize_with_ort(tiny_ctx, fp32, tmp_path, level)
     ops = _ops(tmp_path / "model.onnx")
     assert fused <= set(ops) and not absent & set(ops), ops
+    # what the transformer fusions fused is kept for the card (none at O1, which runs none)
+    from encoder_gate.backends.fusions import FUSIONS_FILE, fusion_note
+
+    assert (tmp_path / FUSIONS_FILE).is_file() is (level != "O1") and fusion_note(tmp_path) is None
 
 
 @pytest.mark.parametrize("level", ["O1", "O2", "O3"])

@@ -54,7 +54,7 @@ def fusion_note(entry: Path) -> str | None:
     if any(fused.get(op) for op in ATTENTION_OPS):
         return None
     note = (f"attention not fused: ONNX Runtime {ort}'s transformer optimizer (as model type {model_type}) "
-            "fused none of this graph's attention, so FP16 runs it as separate MatMul, Softmax and mask "
+            "fused none of this graph's attention, so the file runs it as separate MatMul, Softmax and mask "
             "nodes, slower than a fused graph (the numbers are the same)")
     transformers = _major_minor(str(record.get("transformers") or ""))
     if transformers >= (5, 0) and _major_minor(ort) < FUSES_TRANSFORMERS_5:

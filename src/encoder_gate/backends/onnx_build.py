@@ -589,6 +589,8 @@ def optimize_with_ort(ctx: BuildContext, fp32: Path, out: Path, level: str) -> N
                                        optimization_options=options, use_gpu=False,
                                        only_onnxruntime=not settings["transformer_fusions"])
         optimized.save_model_to_file(str(out / "model.onnx"))
+        if settings["transformer_fusions"]:  # what O2 and O3 fused: the export's card says where none
+            record_fusions(optimized, out, model_type)
     except Exception as exc:  # ORT's optimizer raises bare Exceptions and onnx errors
         raise GateError(f"ONNX Runtime's optimizer could not optimize {ctx.model.name} at {level}: "
                         f"{exc}") from None

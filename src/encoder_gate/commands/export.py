@@ -569,7 +569,8 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
                                                    config.eval_batch_size, summary, progress)
         runner.close()
         entry = artifacts[variant][0]  # (a search's winner is its file)
-        if variant == "fp16" and (unfused := fusion_note(entry if entry.is_dir() else entry.parent)):
+        fused_here = variant == "fp16" or (variant == "fp32" and request.optimize is not None)
+        if fused_here and (unfused := fusion_note(entry if entry.is_dir() else entry.parent)):
             summary["unfused"] = unfused
             progress(f"{name}: {unfused}")
         progress(variant_line(name, summary))

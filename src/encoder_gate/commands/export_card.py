@@ -11,8 +11,8 @@ from encoder_gate.reporting.accuracy import ROW_WARNINGS
 from encoder_gate.reporting.search_report import search_section
 from encoder_gate.tasks import Task
 
-#: A variant row's warnings on the card: the gate's, and an FP16 file whose attention the optimizer left
-#: unfused (backends.fusions: same numbers, slower).
+#: A variant row's warnings on the card: the gate's, and a file whose attention the optimizer left unfused
+#: (FP16, or FP32 at --optimize O2/O3; backends.fusions: same numbers, slower).
 CARD_WARNINGS = (*ROW_WARNINGS, "unfused")
 
 #: What the card's top-1 agreement column counts (a classifier's).
