@@ -173,6 +173,9 @@ def test_a_csv_of_python_lists_as_pandas_writes_them_is_read(tmp_path: Path) -> 
     path.write_text("text,labels\na,\"['billing', 'bug']\"\nb,[]\nc,\"[\"\"spam\"\"]\"\n")
     read = load_dataset(str(path), label_names=("billing", "bug", "spam"))
     assert read.labels.tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    path.write_text("text,labels\na,billing|bug\nb,spam\n")  # a pipe between names, as ; and , are
+    assert load_dataset(str(path), label_names=("billing", "bug", "spam")).labels.tolist() == [[1, 1, 0],
+                                                                                              [0, 0, 1]]
     path.write_text("text,labels\na,\"['billing', \"\n")
     with pytest.raises(GateError, match=r"line 2, column 'labels': malformed label list .* nor a Python "):
         load_dataset(str(path), label_names=("billing", "bug", "spam"))

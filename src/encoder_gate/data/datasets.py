@@ -5,7 +5,7 @@ Sources: ``"bundled"`` (the generated splits shipped in ``data_files/``), ``"bun
 ``.json`` / ``.csv`` / ``.parquet`` file, a directory written by ``datasets``'
 ``save_to_disk``, or ``hf:<dataset id>[:<config>]`` from the Hugging Face Hub.  Labels may
 be names, integer indices, a single name/index, or one-hot (one 0/1 column per label
-name, or a 0/1 vector per row); a CSV cell holds them separated by ``,`` or ``;``, as a JSON list,
+name, or a 0/1 vector per row); a CSV cell holds them separated by ``,``, ``;`` or ``|``, as a JSON list,
 or as a Python list (pandas' ``to_csv`` of a list column).  Every user-fixable problem raises
 :class:`GateError` naming the file, the row and the fix.  ``pyarrow`` and ``datasets`` are imported lazily.
 """
@@ -450,7 +450,7 @@ def _items(cell: Any, where: str) -> list[Any]:
             if not isinstance(parsed, list):
                 raise GateError(f"{where}: expected a JSON list of labels, got {_short(text)}")
             return parsed
-        return [tok.strip() for tok in re.split(r"[,;]", text) if tok.strip()]
+        return [tok.strip() for tok in re.split(r"[,;|]", text) if tok.strip()]
     return [cell]
 
 
