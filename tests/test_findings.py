@@ -533,3 +533,20 @@ def test_a_model_whose_weights_cannot_be_read_stops_the_session_before_any_test(
     assert "no tests ran" in result.stdout.str() and "building" not in result.stdout.str()
     decided = json.loads((report / "verdict.json").read_text())
     assert "its weights could not be read: " in json.dumps(decided["findings"])
+
+
+def test_a_failure_whose_message_opens_with_a_heading_is_said_with_its_cause():
+    """dynamo's BackendCompilerFailed says "backend='inductor' raised:" on its first line and the cause on
+    the next: the verdict's "failed outside the checks" line was the heading alone. A heading is said
+    with the line after it; a one-line message, or a longrepr without a crash, as before."""
+    from types import SimpleNamespace
+
+    from encoder_gate.plugin.stash import one_line
+
+    def report(message: str | None, text: str = "") -> SimpleNamespace:
+        crash = SimpleNamespace(message=message) if message is not None else None
+        return SimpleNamespace(longrepr=SimpleNamespace(reprcrash=crash, __str__=lambda self: text))
+
+    failed = "BackendCompilerFailed: backend='inductor' raised:"
+    assert one_line(report(f"{failed}\nAssertionError: buf18\n\nmore")) == f"{failed} AssertionError: buf18"
+    assert one_line(report("AssertionError: drift 0.2 > 0.1\nmore")) == "AssertionError: drift 0.2 > 0.1"
