@@ -59,8 +59,7 @@ def test_an_optimizer_without_statistics_records_nothing(tmp_path: Path):
 def test_the_stacks_whose_optimizer_fuses_no_attention_are_named(monkeypatch: pytest.MonkeyPatch,
                                                                   ort: str | None, transformers: str,
                                                                   unfused: bool):
-    monkeypatch.setattr(fusions, "installed_version", lambda _dist: ort)
-    monkeypatch.setattr(fusions, "_version", lambda _dist: transformers)
+    monkeypatch.setattr(fusions, "installed_version", {"onnxruntime": ort, "transformers": transformers}.get)
     said = unfused_here()
     assert (said is not None) is unfused
     if said:

@@ -17,7 +17,6 @@ its row now says why it is slower than it could be, and the fix.
 from __future__ import annotations
 
 import json
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ def record_fusions(optimized: Any, out: Path, model_type: str) -> dict[str, int]
         return {}
     (out / FUSIONS_FILE).write_text(json.dumps({
         "fused": counts, "model_type": model_type, "onnxruntime": installed_version("onnxruntime"),
-        "transformers": _version("transformers")}, indent=1))
+        "transformers": installed_version("transformers")}, indent=1))
     return counts
 
 
@@ -56,8 +55,7 @@ def fusion_note(entry: Path) -> str | None:
     note = (f"attention not fused: ONNX Runtime {ort}'s transformer optimizer (as model type {model_type}) "
             "fused none of this graph's attention, so the file runs it as separate MatMul, Softmax and mask "
             "nodes, slower than a fused graph (the numbers are the same)")
-    transformers = _major_minor(str(record.get("transformers") or ""))
-    if transformers >= (5, 0) and _major_minor(ort) < FUSES_TRANSFORMERS_5:
+    if _too_old_for_transformers_5(ort, str(record.get("transformers") or "")):
         note += ("; onnxruntime 1.31 and later fuse the attention mask transformers 5 builds, 1.21 to 1.30 "
                  "do not: upgrade onnxruntime")
     return note
@@ -66,18 +64,16 @@ def fusion_note(entry: Path) -> str | None:
 def unfused_here() -> str | None:
     """Why this environment's optimizer fuses no attention of the models transformers builds, where it
     is so (transformers 5 with onnxruntime before 1.31); None elsewhere."""
-    ort, transformers = installed_version("onnxruntime") or "", _version("transformers") or ""
-    if _major_minor(transformers) >= (5, 0) and (0, 0) < _major_minor(ort) < FUSES_TRANSFORMERS_5:
+    ort, transformers = installed_version("onnxruntime") or "", installed_version("transformers") or ""
+    if _too_old_for_transformers_5(ort, transformers):
         return (f"onnxruntime {ort}'s transformer optimizer fuses no attention of transformers "
                 f"{transformers}'s models (1.31 and later do: backends.fusions)")
     return None
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
+def _too_old_for_transformers_5(ort: str, transformers: str) -> bool:
+    """Whether an onnxruntime (a version, known) fuses no attention of this transformers' models."""
+    return _major_minor(transformers) >= (5, 0) and (0, 0) < _major_minor(ort) < FUSES_TRANSFORMERS_5
 
 
 def _major_minor(text: str) -> tuple[int, int]:

@@ -509,7 +509,7 @@ class OnnxBackend:
         session, ports = session_or_signature(file, ctx.device, ctx.threads, ctx.cache,
                                               onnx_identity(file, self.precision))
         size = dir_size(path, (".onnx", ".onnx_data"))
-        notes = [note] if self.precision == "fp16" and (note := fusion_note(path)) else []
+        notes = [note] if (note := fusion_note(path)) else []  # (an FP16 build's record says it)
         return OnnxRunner(session, ctx, self.name, self.precision, file, hit, size, notes=notes,
                           signature=ports)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.base import BuildContext, weights_bytes
-from encoder_gate.backends.fusions import ATTENTION_OPS, fusion_note, record_fusions
+from encoder_gate.backends.fusions import fusion_note, record_fusions
 from encoder_gate.backends.onnx_graph import format_shape, inspect_onnx, static_dim
 from encoder_gate.backends.optimum_compat import optimum_missing
 from encoder_gate.errors import GateError, root_cause
@@ -367,9 +367,9 @@ def convert_fp16(ctx: BuildContext, fp32: Path, out: Path) -> None:
                                    use_gpu=ctx.device == "cuda")
     # the optimizer keeps its shape-inference helper, with a copy of the whole model inside: let it go
     optimized.shape_infer_helper = None
-    fused = record_fusions(optimized, out, model_type)
-    if fused and not any(fused.get(op) for op in ATTENTION_OPS):
-        ctx.progress(f"onnx-fp16: {fusion_note(out)}")
+    record_fusions(optimized, out, model_type)
+    if (unfused := fusion_note(out)) is not None:
+        ctx.progress(f"onnx-fp16: {unfused}")
     return_freed_memory(weights_bytes(ctx.model.path))
     add_tensor_types(optimized.model)
     half = convert_float_to_float16(optimized.model, keep_io_types=True, disable_shape_infer=True)

@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
+from encoder_gate.cache import installed_version
 from encoder_gate.errors import innermost, root_cause
 from encoder_gate.models.spec import quiet_torch_self_deprecations
 
@@ -59,14 +60,10 @@ def compile_failure(name: str, exc: BaseException,
     compiled again for new shapes), naming its real cause: dynamo wraps what inductor raised
     (BackendCompilerFailed's first line is only `backend='inductor' raised:`), so the innermost
     exception is named, with the versions that decide it and the fix where it is known."""
-    from importlib.metadata import PackageNotFoundError, version
-
     root = innermost(exc)
-    stack = []
-    for package in ("torch", "transformers"):
-        with contextlib.suppress(PackageNotFoundError):
-            stack.append(f"{package} {version(package)}")
-    line = f"{name}: torch.compile failed {where} ({root_cause(root)}; {', '.join(stack)})"
+    stack = ", ".join(f"{package} {found}" for package in ("torch", "transformers")
+                      if (found := installed_version(package)))
+    line = f"{name}: torch.compile failed {where} ({root_cause(root)}; {stack})"
     if isinstance(root, ModuleNotFoundError) and root.name == "setuptools":
         return (f"{line}. inductor builds its C++ kernels with setuptools, which this environment lacks "
                 "(uv's virtual environments have none): `pip install setuptools`, or leave torch-compile "

@@ -568,9 +568,8 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
             summary["integer_paths"] = _other_path(runner, ctx, tokenizer, texts, reference, gold, model,
                                                    config.eval_batch_size, summary, progress)
         runner.close()
-        entry = artifacts[variant][0]  # (a search's winner is its file)
-        fused_here = variant == "fp16" or (variant == "fp32" and request.optimize is not None)
-        if fused_here and (unfused := fusion_note(entry if entry.is_dir() else entry.parent)):
+        entry = artifacts[variant][0]  # (a search's winner is its file); a build that fused keeps a record
+        if unfused := fusion_note(entry if entry.is_dir() else entry.parent):
             summary["unfused"] = unfused
             progress(f"{name}: {unfused}")
         progress(variant_line(name, summary))

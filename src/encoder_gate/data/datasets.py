@@ -508,8 +508,6 @@ def _label_index(
     if fmt == "names" and number is not None:
         raise GateError(f"{where}: expected label names but got the index {number}, which names no label; "
                         "use label format 'indices' or 'auto'")
-    close = difflib.get_close_matches(key.lower(), list(lower), n=3)
-    hint = f"did you mean {', '.join(repr(names[lower[c]]) for c in close)}? " if close else ""
     if list(names) == [f"LABEL_{i}" for i in range(len(names))]:  # a head trained without label names
         raise GateError(
             f"{where}: unknown label name {key!r}; the model's labels are transformers' placeholders "
@@ -517,6 +515,8 @@ def _label_index(
             "the names into id2label and label2id of its config.json, in the order of the head's outputs "
             "(model.config.id2label = {0: 'name', ...} before save_pretrained), or give the dataset's "
             'labels as indices 0..N-1 (label-format = "indices", --gate-label-format)')
+    close = difflib.get_close_matches(key.lower(), list(lower), n=3)
+    hint = f"did you mean {', '.join(repr(names[lower[c]]) for c in close)}? " if close else ""
     raise GateError(
         f"{where}: unknown label name {key!r}; {hint}valid names include {_preview(names)}; "
         "fix the label, or gate the model this dataset was labelled for: the valid names are the "

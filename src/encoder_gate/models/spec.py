@@ -249,7 +249,12 @@ VOCABULARY_FILES = frozenset({"tokenizer.json", "vocab.txt", "vocab.json", "merg
 
 def vocabulary_file(name: str) -> bool:
     """Whether a model directory's file `name` holds its tokenizer's vocabulary."""
-    return name in VOCABULARY_FILES or name.endswith(".model")
+    return name in VOCABULARY_FILES or sentencepiece_file(name)
+
+
+def sentencepiece_file(name: str) -> bool:
+    """Whether a model directory's file `name` is a sentencepiece model (any `*.model`)."""
+    return name.endswith(".model")
 
 
 #: The weight files transformers loads a model from (one of them, or its shards' index).
@@ -419,7 +424,7 @@ def sentencepiece_missing(path: Path) -> str | None:
     import importlib.util
 
     names = {p.name for p in path.iterdir() if p.is_file()}
-    models = sorted(n for n in names if n.endswith(".model"))
+    models = sorted(filter(sentencepiece_file, names))
     if not models or "tokenizer.json" in names or importlib.util.find_spec("sentencepiece") is not None:
         return None
     return (f"its vocabulary is a sentencepiece model ({', '.join(models)}) with no tokenizer.json, which "
