@@ -23,7 +23,6 @@ without ``force``, so a refusal writes nothing):
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import sys
@@ -40,6 +39,7 @@ from encoder_gate.backends.registry import (
     is_backend_name,
     known_backends,
 )
+from encoder_gate.commands.columns import detect_columns, first_row
 from encoder_gate.commands.install_source import InstallSource, detect_install_source, with_gpu
 from encoder_gate.commands.layout import (
     GATE_DIR,
@@ -58,7 +58,7 @@ from encoder_gate.commands.pyproject import (
 )
 from encoder_gate.commands.workflow import render_workflow
 from encoder_gate.config import DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN
-from encoder_gate.data.datasets import is_sentiment_labels, load_dataset
+from encoder_gate.data.datasets import is_sentiment_labels, load_dataset, pair_partner
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.data.readers import text_lines
 from encoder_gate.errors import GateError
@@ -75,9 +75,6 @@ INIT_THREADS = 1
 # gate"): `point` (MLPerf's 99%, the package default) failed 31% of them,
 # `regression` 1%.
 INIT_F1_RULE = "regression"
-TEXT_COLUMNS = ("text", "sentence", "comment", "content", "body", "input", "review")
-LABEL_COLUMNS = ("labels", "label", "emotions", "tags", "categories", "classes", "targets", "target", "y",
-                 "class")
 DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 @dataclass(frozen=True)
 class InitRequest:
@@ -160,6 +157,10 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
             table["label-column"] = label_column
         labels = repr(label_column) if label_column is not None else "one 0/1 column per label, by its name"
         notes.append(f"dataset columns: text {text_column!r}, labels {labels}")
+        if (second := pair_partner(text_column, list(first_row(dataset)))) is not None:
+            warnings.append(f"the gate judges every backend on {text_column!r} alone: {second!r}, the second "
+                            "text of each pair, is not fed (encoder-gate judges one text a row), and the "
+                            "verdict says so")
         try:  # read as the session reads it: a label the model lacks (LABEL_0... placeholders) said now
             load_dataset(str(dataset), text_column=text_column, label_names=_model_labels(model_dir) or None,
                          label_column=label_column or DEFAULT_LABEL_COLUMN)
@@ -430,111 +431,6 @@ def _chosen_backends(given: Sequence[str] | None, model_dir: Path | None, root: 
     if skipped:
         notes.append(f"the model directory has ONNX files not in --backends: {', '.join(skipped)}")
     return backends
-
-
-def detect_columns(path: Path, text_column: str | None = None,
-                   label_column: str | None = None,
-                   label_names: Sequence[str] = ()) -> tuple[str, str | None]:
-    """The text and label columns of a dataset file, from its first row (given ones are checked); no
-    label column (None) where the file has a column for each of the model's `label_names`: one 0/1
-    column per label, read one-hot (walk AO: refused, asking for a --label-column the file cannot
-    have; go_emotions' raw layout has id, author and more beside them)."""
-    row = first_row(path)
-    columns = list(row)
-    for given, option in ((text_column, "--text-column"), (label_column, "--label-column")):
-        if given is not None and given not in row:
-            raise GateError(f"{path} has no column {given!r} ({option}); its columns: {', '.join(columns)}")
-    label = label_column or next((c for c in LABEL_COLUMNS if c in row), None)
-    text = text_column or next((c for c in TEXT_COLUMNS if c in row), None)
-    one_hot = label is None and len(label_names) > 1 and all(n in row for n in label_names)
-    if one_hot and text is None:  # the longest text of the rest (not an id or an author's name)
-        texts = [c for c in columns if c not in label_names and _is_text(row[c])]
-        text = max(texts, key=lambda c: len(str(row[c]).split()), default=None)
-    if one_hot and text is not None:
-        return text, None  # one 0/1 column per label: the loader reads them by the model's names
-    if text is None:
-        text = next((c for c in columns if c != label and _is_text(row[c])), None)
-    if label is None and text is not None:
-        others = [c for c in columns if c != text]
-        label = others[0] if len(others) == 1 else None  # the only other column
-    if text is None and label_column is not None and len(str(row[label_column]).split()) > 3:
-        raise GateError(f"--label-column {label_column!r} of {path} holds texts (its first row: "
-                        f"{str(row[label_column])[:60]!r}), not labels: pass the column of the labels, and "
-                        "this one as --text-column")
-    if text is not None and (not isinstance(row[text], str) or row[text].strip().startswith("[")):
-        raise GateError(f"column {text!r} of {path} holds {str(row[text])[:60]!r} in its first row, not a "
-                        f"text{' (--text-column)' if text_column else ''}: pass --text-column NAME of the "
-                        f"column with the texts (its columns: {', '.join(columns)})")
-    if text is None or label is None:
-        missing = " and ".join(what for what, found in (("text", text), ("label", label)) if found is None)
-        raise GateError(
-            f"cannot tell which column of {path} holds the {missing} (columns: {', '.join(columns)}); "
-            "pass --text-column NAME and --label-column NAME"
-        )
-    return text, label
-
-
-def first_row(path: Path) -> dict[str, Any]:
-    """The first record of a .jsonl/.ndjson/.json/.csv/.parquet file."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return _first_parquet_row(path)
-    if suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            try:
-                row = next(csv.DictReader(fh), None)
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise GateError(f"{path} is not readable CSV ({exc}); fix the file") from exc
-        if row is None:
-            raise GateError(f"{path} has no rows under its header; pass a dataset with labelled texts")
-        return {k: v for k, v in row.items() if k is not None}
-    text = _read_text(path)
-    if suffix == ".json" and text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GateError(f"{path}, line {exc.lineno}: invalid JSON ({exc.msg}); fix the file") from exc
-        return _record(items[0] if items else None, path, "item 1")
-    for lineno, line in enumerate(text_lines(text), 1):
-        if line.strip():
-            try:
-                return _record(json.loads(line), path, f"line {lineno}")
-            except json.JSONDecodeError as exc:
-                raise GateError(f"{path}, line {lineno}: malformed JSON ({exc.msg}); each line must be "
-                                "one JSON object") from exc
-    raise GateError(f"{path} is empty; pass a dataset with labelled texts")
-
-
-def _record(obj: Any, path: Path, where: str) -> dict[str, Any]:
-    if not isinstance(obj, dict) or not obj:
-        raise GateError(f"{path}, {where}: expected a JSON object with the text and labels, got {obj!r:.60}")
-    return obj
-
-
-def _first_parquet_row(path: Path) -> dict[str, Any]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise GateError(f"reading {path} needs pyarrow: pip install pyarrow") from exc
-    try:
-        batch = next(pq.ParquetFile(path).iter_batches(batch_size=1), None)
-    except Exception as exc:  # pyarrow raises several unrelated types for bad files
-        raise GateError(f"{path} is not a readable Parquet file ({exc}); check the file") from exc
-    rows = batch.to_pylist() if batch is not None else []
-    if not rows:
-        raise GateError(f"{path} has no rows; pass a dataset with labelled texts")
-    return dict(rows[0])
-
-
-def _is_text(value: Any) -> bool:
-    """A string that is not a number or a JSON list (CSV cells are all strings)."""
-    if not isinstance(value, str) or not value.strip() or value.strip().startswith("["):
-        return False
-    try:
-        float(value)
-    except ValueError:
-        return True
-    return False
 
 
 def _count_texts(path: Path) -> int:

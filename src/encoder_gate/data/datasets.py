@@ -60,6 +60,34 @@ SENTIMENT_GROUPS: dict[str, tuple[str, ...]] = {
 #: Class order of the two-class sentiment data and of the `sentiment` model (id 0, id 1).
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "positive")
 SENTIMENT_SOURCE = "bundled-sentiment"
+#: The columns of a sentence-pair task's two texts (NLI, paraphrase, a reranker's query and passage),
+#: as the common datasets name them (GLUE and SuperGLUE, SNLI, MS MARCO, transformers' own
+#: `text`/`text_pair`). encoder-gate feeds one text a row: a text column that is one of such a pair,
+#: with the other present, is said (Dataset.pair_column), and init does not guess between them.
+PAIR_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("premise", "hypothesis"), ("sentence1", "sentence2"), ("sentence_1", "sentence_2"),
+    ("sentence_a", "sentence_b"), ("question1", "question2"), ("question", "sentence"),
+    ("question", "passage"), ("query", "passage"), ("query", "document"), ("text", "text_pair"),
+    ("text_a", "text_b"), ("text1", "text2"), ("text_1", "text_2"),
+)
+
+
+def pair_partner(column: str, columns: Sequence[str]) -> str | None:
+    """The other text of a sentence pair `column` is one of, where `columns` hold it (PAIR_COLUMNS,
+    names compared without case): 'hypothesis' for 'premise' beside it; None for a text of its own."""
+    present = {c.lower(): c for c in columns}
+    for pair in PAIR_COLUMNS:
+        if column.lower() in pair:
+            other = pair[1 - pair.index(column.lower())]
+            if other in present:
+                return present[other]
+    return None
+
+
+def pair_in(columns: Sequence[str]) -> tuple[str, str] | None:
+    """The first sentence pair (PAIR_COLUMNS) whose two columns `columns` both hold, as they are named."""
+    present = {c.lower(): c for c in columns}
+    return next(((present[a], present[b]) for a, b in PAIR_COLUMNS if a in present and b in present), None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +101,10 @@ class Dataset:
     variant: str = "normal"
     #: The file it was read from, as it was then (cache.stamps; none for the bundled data or a hub's)
     read_as: tuple[Stamp, ...] = ()
+    #: The column that pairs each text with a second (a sentence-pair dataset's 'hypothesis' beside
+    #: the 'premise' read as the text), which encoder-gate does not feed: every backend is judged on
+    #: the texts alone (said in the verdict). None where the texts stand alone.
+    pair_column: str | None = None
 
     def __post_init__(self) -> None:
         labels = np.array(self.labels, dtype=np.uint8)
@@ -108,8 +140,7 @@ class Dataset:
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
         idx = idx.astype(np.intp).reshape(-1)
-        texts = tuple(self.texts[i] for i in idx)
-        return Dataset(self.name, texts, self.labels[idx], self.label_names, self.variant, self.read_as)
+        return replace(self, texts=tuple(self.texts[i] for i in idx), labels=self.labels[idx])
 
     def head(self, n: int) -> Dataset:
         """The first ``n`` rows (all of them if there are fewer)."""
@@ -274,7 +305,8 @@ def load_dataset(
     if not names or len(set(names)) != len(names):
         raise GateError(f"label names must be non-empty and unique, got {_preview(names)}")
     ds = _build(table, name, text_column, label_column, names, label_format)
-    return apply_variant(replace(ds, read_as=read_as), variant)
+    return apply_variant(replace(ds, read_as=read_as, pair_column=pair_partner(text_column, table.columns)),
+                         variant)
 
 
 def _ids_as_names(table: Table, column: str, names: Sequence[str]) -> Table:

@@ -34,7 +34,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                   "label_names": list(model.label_names),
                   **({"task_note": model.task_note} if model.task_note else {})},
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
-                    "examples": len(ds), "distinct": ds.distinct,
+                    "examples": len(ds), "distinct": ds.distinct, "pair_column": ds.pair_column,
                     "cut": dict(zip(("texts", "max_tokens"), state.cut_texts, strict=True))},
         "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
         "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),
