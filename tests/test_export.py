@@ -438,3 +438,16 @@ def test_an_fp16_variant_whose_attention_is_not_fused_is_a_warning_on_the_card(e
         assert unfused_here()  # the optimizer cannot (a build from before the record says nothing)
     data["variants"]["fp16"]["unfused"] = "attention not fused: ONNX Runtime 1.30.0's optimizer ..."
     assert "- onnx-fp16: attention not fused: ONNX Runtime 1.30.0's" in render_card(data)
+
+
+def test_the_card_of_a_model_judged_on_one_text_of_each_pair_says_so(exported):
+    """A dataset of sentence pairs (the text column 'premise', 'hypothesis' beside it): the card's parity
+    figures are of the premises alone, said there (and nothing said of texts that stand alone)."""
+    from encoder_gate.commands.export_card import render_card
+
+    out, _ = exported
+    data = payload(out)
+    assert data["dataset"]["pair_column"] is None and "was not fed" not in render_card(data)
+    data["dataset"]["pair_column"] = "hypothesis"
+    assert ("Each text alone: `hypothesis`, the second text of each of the dataset's pairs, was not fed"
+            in render_card(data))

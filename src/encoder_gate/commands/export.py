@@ -365,11 +365,12 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
             split = None if Path(session.dataset_source).expanduser().is_file() else "test"
             return ds.texts, gold, {"source": session.dataset_source, "name": ds.name, "split": split,
                                     "examples": len(ds), "labels": gold is not None,
+                                    "pair_column": ds.pair_column,
                                     **({"texts": True} if request.texts is not None else {})}
     ds = load_dataset("bundled", split="test")
     texts = ds.texts[:request.limit] if request.limit else ds.texts
     return texts, None, {"source": "bundled", "name": ds.name, "split": "test",
-                         "examples": len(texts), "labels": False}
+                         "examples": len(texts), "labels": False, "pair_column": None}
 
 
 def project_data(dataset: str | None, texts: str | None, text_column: str | None, label_column: str | None,

@@ -113,7 +113,10 @@ def render_card(p: dict[str, Any]) -> str:
         "each batch padded to its longest text (texts sorted by length). "
         # the task's own words (a single-label model's flips are texts whose argmax class changed)
         f"{task.record.method.format(threshold=p['threshold'])}"
-        f"{TOP1_SAID if task.record.decision is not None else ''}",
+        f"{TOP1_SAID if task.record.decision is not None else ''}"
+        + (f" Each text alone: `{d['pair_column']}`, the second text of each of the dataset's pairs, was not "
+           "fed (encoder-gate judges one text a row), so these figures say nothing of how a variant "
+           "handles a sentence pair's second segment." if d.get("pair_column") else ""),
         "",
         "| backend | size MB | drift mean | drift p99 | drift max | flips | flip rate | top-1 agreement |",
         "|---|---|---|---|---|---|---|---|",
