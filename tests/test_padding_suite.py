@@ -373,3 +373,39 @@ def test_whitespace_longer_than_a_short_model_is_truncated_as_encode_truncates_i
                                 "--gate-cache-dir", str(cache_dir), "-p", "no:cacheprovider",
                                 "--gate-explore", "30")
     result.assert_outcomes(passed=2)
+
+
+def test_a_tokenizer_saved_to_pad_and_cut_on_the_left_is_fed_right_padded_and_cut_as_saved(
+        pytester: pytest.Pytester, tiny, cache_dir: Path):
+    """A tokenizer saved with padding_side and truncation_side 'left' (a DistilBERT user's, 2026-11-30):
+    the gate's own properties failed torch itself ("AssertionError: mask of text 0", a long text's ids
+    compared with its start), and onnx-fp16 failed its flips (ONNX Runtime's fused attention assumes
+    right padding: drift max 6.5e-4 left-padded, 1.9e-5 right-padded). The gate pads every batch on
+    the right, cuts a long text where the tokenizer cuts it (its end kept), and the verdict says so."""
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.inference import encode, padding_side_note
+    from encoder_gate.runtime.session import GateSession
+
+    model_dir = pytester.path / "left"
+    shutil.copytree(tiny.path, model_dir)
+    config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    (model_dir / "tokenizer_config.json").write_text(json.dumps({**config, "padding_side": "left",
+                                                                  "truncation_side": "left"}))
+    session = GateSession(GateConfig(model=str(model_dir), backends=("torch",), cache_dir=cache_dir),
+                          progress=lambda _m: None)
+    fed = session.tokenizer
+    assert (fed.padding_side, fed.truncation_side) == ("right", "left")
+    assert encode(fed, ["a b c d", "a"])["attention_mask"][1].tolist()[:2] == [1, 1]  # ones, then zeros
+    note = padding_side_note(fed)
+    assert note and note.startswith("the model's tokenizer pads on the left (padding_side 'left'")
+    assert padding_side_note(GateSession(GateConfig(model="tiny", cache_dir=cache_dir)).tokenizer) is None
+    (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
+    (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
+    result = pytester.runpytest(
+        "accuracy", "--gate-model", str(model_dir), "--gate-backends", "torch", "--gate-cache-dir",
+        str(cache_dir), "--gate-limit", "50", "-p", "no:cacheprovider", "-p", "no:randomly", "-k",
+        "drift_max or right_sided or truncated_like_the_tokenizer or predicts_like_its_truncated or batch_co")
+    result.assert_outcomes(passed=5)
+    accuracy = json.loads((pytester.path / ".encoder-gate" / "accuracy.json").read_text())
+    assert accuracy["model"]["tokenizer_note"] == note
+    assert note in (pytester.path / ".encoder-gate" / "verdict.md").read_text()

@@ -83,7 +83,7 @@ from encoder_gate.documents import (
 )
 from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.reporting.search_report import search_section
-from encoder_gate.runtime.inference import encode, predict_texts
+from encoder_gate.runtime.inference import encode, padding_side_note, predict_texts
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.tasks import THRESHOLD, Task
 
@@ -586,7 +586,8 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
         "command": request.command(),
         "model": {"name": model.name, "path": str(model.path), "source": model.source, "task": model.task,
                   "model_type": model.model_type, "content_hash": model.content_hash,
-                  "labels": list(model.label_names)},
+                  "labels": list(model.label_names),
+                  **({"tokenizer_note": note} if (note := padding_side_note(tokenizer)) else {})},
         "dataset": data_desc,
         "threshold": threshold,
         "eval_batch_size": config.eval_batch_size,

@@ -152,6 +152,8 @@ def render_card(p: dict[str, Any]) -> str:
         lines.append("Not measured: the model's labels do not match the bundled go_emotions labels; pass "
                      "`--dataset` with a labelled dataset for this model.")
     warned = [f"- {name}: {row[key]}" for name, _, row in rows for key in CARD_WARNINGS if row.get(key)]
+    # the tokenizer shipped beside the files pads as it was saved: on the left, said (reporting.MODEL_NOTES)
+    warned += [f"- {m['tokenizer_note']}"] if m.get("tokenizer_note") else []
     if warned:  # what the gate warns of (an untrained head every variant keeps its F1 with), said here too
         lines += ["", "Warnings:", "", *warned]
     versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items())

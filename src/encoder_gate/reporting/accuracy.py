@@ -146,6 +146,10 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
     return head + out
 
 
+#: The keys of accuracy.json's `model` that hold a line on how the model was read and fed (the task
+#: config.json implies without naming it; a tokenizer saved to pad on the left), said under the table.
+MODEL_NOTES = ("task_note", "tokenizer_note")
+
 #: The keys of an accuracy.json row that hold a warning (plain words, or null): the set too small to
 #: see the F1 margin; a backend that decides the same for every text.
 ROW_WARNINGS = ("underpowered", "one_decision", "below_chance")
@@ -217,7 +221,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
                   "over examples; McNemar p: exact test on the decisions each side gets right; MDE: the "
                   "smallest F1 drop this set detects with 80% power."]
     labelled = payload.get("labelled") is not False
-    truncated = [*([m["task_note"]] if m.get("task_note") else []),
+    truncated = [*(m[key] for key in MODEL_NOTES if m.get(key)),
                  *dataset_notes(payload.get("dataset"), labelled), *truncation_notes(payload["backends"])]
     if truncated:
         lines += ["", *(f"- {n}" for n in truncated)]

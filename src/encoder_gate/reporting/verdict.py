@@ -29,7 +29,13 @@ from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import WAIVER, BackendVerdict, Finding, Status, Verdict
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, DOCUMENTS, FINDINGS_FILE, SPEEDUPS_FILE, readings
 from encoder_gate.reporting.ab import drift_grown, outputs_moved
-from encoder_gate.reporting.accuracy import ROW_WARNINGS, dataset_notes, limit_note, truncation_notes
+from encoder_gate.reporting.accuracy import (
+    MODEL_NOTES,
+    ROW_WARNINGS,
+    dataset_notes,
+    limit_note,
+    truncation_notes,
+)
 from encoder_gate.reporting.integer_paths import integer_path_notes, path_disagreement, unjudged_paths
 from encoder_gate.reporting.markdown import markdown_cell, markdown_line
 from encoder_gate.speed.contention import contention_said
@@ -476,8 +482,8 @@ def render(verdict: Verdict) -> VerdictReport:
                        "cache: an earlier session computed them from the base's artifacts on these texts.")
     out += [f"- {n}" for n in verdict.left_out]
     out += [f"- {n}" for n in explored_notes(verdict.explored)]
-    task_note = ((accuracy or {}).get("model") or {}).get("task_note")
-    out += [f"- {task_note}"] if task_note else []
+    model_notes = [n for key in MODEL_NOTES if (n := ((accuracy or {}).get("model") or {}).get(key))]
+    out += [f"- {n}" for n in model_notes]
     cut = [*limit_note((accuracy or {}).get("dataset"),
                        (((accuracy or {}).get("provenance") or {}).get("dataset") or {}).get("limit")),
            *dataset_notes((accuracy or {}).get("dataset"), (accuracy or {}).get("labelled") is not False)]
@@ -533,7 +539,7 @@ def render(verdict: Verdict) -> VerdictReport:
                 + (f"; {' and '.join(missing)} missing" if missing else "") + "._", ""]
     markdown = "\n".join(map(markdown_line, out))  # a label's or an error's text kept on its line
     return VerdictReport(verdict=verdict, header=columns, rows=tuple(lines_out), markdown=markdown,
-                         caveats=(*(note for note in (shard, selection, task_note) if note),
+                         caveats=(*(note for note in (shard, selection) if note), *model_notes,
                                   *cut, *unjudged,
                                   *crowded,
                                   *verdict.left_out,

@@ -16,6 +16,7 @@ from encoder_gate.backends.int8_path import TARGETS, this_cpu_path
 from encoder_gate.backends.registry import parse_backend, split_integer_path
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.decision import accuracy_status
+from encoder_gate.runtime.inference import padding_side_note
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.tasks import THRESHOLD
 
@@ -32,7 +33,10 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "model": {"name": model.name, "path": str(model.path), "task": model.task,
                   "model_type": model.model_type, "content_hash": model.content_hash,
                   "label_names": list(model.label_names),
-                  **({"task_note": model.task_note} if model.task_note else {})},
+                  **({"task_note": model.task_note} if model.task_note else {}),
+                  # (the tokenizer as loaded: a session that stopped before it loads none for this)
+                  **({"tokenizer_note": note} if "tokenizer" in vars(state)
+                     and (note := padding_side_note(state.tokenizer)) else {})},
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
                     "examples": len(ds), "distinct": ds.distinct, "pair_column": ds.pair_column,
                     "cut": dict(zip(("texts", "max_tokens"), state.cut_texts, strict=True))},

@@ -45,6 +45,31 @@ def truncating(tokenizer: Any, limit: int) -> Any:
     return cut
 
 
+def right_padded(tokenizer: Any) -> Any:
+    """The tokenizer padding on the right, as every batch the gate feeds is (a shallow copy where it
+    pads on the left; its truncation side is the user's and stays)."""
+    if getattr(tokenizer, "padding_side", "right") == "right":
+        return tokenizer
+    fed = copy.copy(tokenizer)
+    fed.padding_side = "right"
+    return fed
+
+
+def padding_side_note(tokenizer: Any) -> str | None:
+    """A line for the verdict where the model's tokenizer pads on the left as saved (its
+    tokenizer_config.json's padding_side, or its class's): the gate fed it right-padded batches."""
+    saved = getattr(tokenizer, "init_kwargs", None) or {}
+    side = saved.get("padding_side", getattr(type(tokenizer), "padding_side", None))
+    if side != "left":
+        return None
+    return ("the model's tokenizer pads on the left (padding_side 'left' in its tokenizer_config.json); the "
+            "gate fed every backend right-padded batches, as BERT-family encoders are trained and ONNX "
+            "Runtime's fused attention assumes. A left-padded batch moves each text's absolute positions "
+            "with its neighbours (torch's own output for a text then depends on its batch): pad on the "
+            "right where the model is served too (tokenizer.padding_side = 'right', then save_pretrained), "
+            "unless it was trained on left-padded batches")
+
+
 def tokenizer_for(tokenizer: Any, runner: object) -> Any:
     """The tokenizer as `runner` is fed: truncating at its `max_tokens` (a file with a static
     sequence length, run as its owner runs it) when it has one."""

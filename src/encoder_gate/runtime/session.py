@@ -58,7 +58,7 @@ from encoder_gate.models.resolve import resolve_model
 from encoder_gate.models.spec import ModelSpec, saved_by_newer, sentencepiece_missing, vocabulary_file
 from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.devices import build_on_its_device, planned_device
-from encoder_gate.runtime.inference import max_length, predict_texts, tokenizer_for, truncating
+from encoder_gate.runtime.inference import max_length, predict_texts, right_padded, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import Predicted, artifact_of, cached_predictions
 from encoder_gate.runtime.provenance import check_inputs
 from encoder_gate.tasks import THRESHOLD
@@ -195,8 +195,8 @@ class GateSession:
                             "model's embeddings; then tokenizer.save_pretrained(DIR))")
         # a tokenizer that does not know the model's positions (no model_max_length saved) would
         # feed it texts longer than its position embeddings hold: an index error deep in torch
-        positions = self.model.max_positions
-        return tokenizer if positions is None else truncating(tokenizer, positions)
+        positions = self.model.max_positions  # and pads on the right (inference.padding_side_note)
+        return right_padded(tokenizer if positions is None else truncating(tokenizer, positions))
 
     def _no_tokenizer(self, what_transformers_did: str) -> str:
         """Why a model directory without tokenizer files has no tokenizer: what it holds, and the fix."""

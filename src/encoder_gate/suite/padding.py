@@ -287,12 +287,14 @@ def test_padding_batch_composition_does_not_matter(backend, gate_session, backen
 
 def truncated(tok: Any, text: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`text` cut to the tokenizer's own truncated ids, between its special tokens, as a batch of
-    one with the inputs of `batch` (what encode() gave: token_type_ids only where it gives them)."""
+    one with the inputs of `batch` (what encode() gave: token_type_ids only where it gives them). A
+    tokenizer saved with truncation_side 'left' keeps a long text's end, as its model is served."""
     limit = max_length(tok)
     content = tok(text, add_special_tokens=False)["input_ids"]
     room = limit - tok.num_special_tokens_to_add(pair=False)
     assert len(content) > room, "long_texts() should exceed the model's limit"
-    ids, types = with_special_tokens(tok, content[:room])
+    kept = content[-room:] if tok.truncation_side == "left" else content[:room]
+    ids, types = with_special_tokens(tok, kept)
     explicit = {"input_ids": np.array([ids], dtype=np.int64),
                 "attention_mask": np.ones((1, limit), dtype=np.int64),
                 "token_type_ids": np.array([types], dtype=np.int64)}
