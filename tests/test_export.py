@@ -402,7 +402,7 @@ def test_export_judges_the_projects_texts_and_takes_texts_given(tmp_path: Path, 
     assert "On 5 texts of `texts.txt`" in card and "holds texts without labels (`--texts`)" in card
     assert "--texts texts.txt" in payload(out)["command"]
     for extra, said in ((["--dataset", "d.csv"], "--dataset and --texts both name the evaluation data"),
-                        (["--text-column", "body"], "--text-column and --label-column name a dataset's"),
+                        (["--text-column", "body"], "--text-column, --label-column and --pair-column name"),
                         ([], "texts file nope.txt does not exist")):
         assert main(["export", "tiny", "--out", str(tmp_path / "p"), "--texts", "nope.txt" if not extra
                      else "texts.txt", *extra, "--cache-dir", str(cache_dir)]) == 1
@@ -443,9 +443,10 @@ def test_an_fp16_variant_whose_attention_is_not_fused_is_a_warning_on_the_card(e
     assert "- onnx-fp16: attention not fused: ONNX Runtime 1.30.0's" in render_card(data)
 
 
-def test_the_card_of_a_model_judged_on_one_text_of_each_pair_says_so(exported):
-    """A dataset of sentence pairs (the text column 'premise', 'hypothesis' beside it): the card's parity
-    figures are of the premises alone, said there (and nothing said of texts that stand alone)."""
+def test_the_card_of_a_model_judged_on_sentence_pairs_says_how_they_were_fed(exported):
+    """A dataset of sentence pairs (the text column 'premise', 'hypothesis' beside it): read one text a
+    row, the card says its parity figures are of the premises alone; fed as pairs, it says so and its
+    usage tokenizes pairs (nothing is said of texts that stand alone)."""
     from encoder_gate.commands.export_card import render_card
 
     out, _ = exported
@@ -454,3 +455,7 @@ def test_the_card_of_a_model_judged_on_one_text_of_each_pair_says_so(exported):
     data["dataset"]["pair_column"] = "hypothesis"
     assert ("Each text alone: `hypothesis`, the second text of each of the dataset's pairs, was not fed"
             in render_card(data))
+    data["dataset"]["pairs"] = True  # fed as pairs: said, and the usage tokenizes pairs (it runs: 2026-11-30)
+    card = render_card(data)
+    assert "was not fed" not in card and "Each row a sentence pair: its text and `hypothesis`" in card
+    assert 'tokenizer(["a man sleeps", "is it open?"], ["a man is awake", "the shop opens at 9"],' in card

@@ -120,29 +120,28 @@ def test_texts_file_is_stored_for_parity_only_runs(tmp_path: Path, model_dir: Pa
         init(tmp_path / "other", model=str(model_dir), texts=str(tmp_path / "empty.txt"))
 
 
-def test_a_sentence_pair_dataset_is_not_guessed_into_one_text_and_the_verdict_says_what_was_left_out(
+def test_a_sentence_pair_dataset_read_one_text_a_row_says_what_was_left_out(
         tmp_path: Path, model_dir: Path) -> None:
     """An NLI dataset (premise, hypothesis, label): init took 'premise' as the text without a word, and
     the gate judged a sentence-pair model on half of each input (a backend that mishandled the second
-    text, its token_type_ids, passed). init asks which column; given one, it warns, the loaded dataset
-    names the other, and the verdict's notes say so."""
+    text, its token_type_ids, passed). init pairs them now (tests/test_pairs.py); a text column chosen
+    alone is warned about, the loaded dataset names the other, and the verdict's notes say so; fed as
+    pairs, nothing is said."""
     from encoder_gate.data.datasets import load_dataset
     from encoder_gate.reporting.accuracy import dataset_notes
 
     data = tmp_path / "nli.csv"
     data.write_text("Premise,Hypothesis,label\na man sleeps,a man is awake,negative\n")
-    with pytest.raises(GateError, match=r"nli\.csv pairs 'Premise' with 'Hypothesis': the two texts of a "
-                                        r"sentence-pair model .* pass --text-column Premise$"):
-        init(tmp_path, dataset="nli.csv")
-    assert not (tmp_path / "pyproject.toml").exists()  # a refusal writes nothing
+    assert scaffold.detect_columns(data) == ("Premise", "label")
     plan = init(tmp_path, dataset="nli.csv", text_column="Premise")
     [said] = [w for w in plan.warnings if "alone" in w]
     assert said.startswith("the gate judges every backend on 'Premise' alone: 'Hypothesis', the second text")
     read = load_dataset(str(data), text_column="Premise", label_column="label",
                         label_names=("negative", "positive"))
     assert read.pair_column == "Hypothesis" and read.head(1).pair_column == "Hypothesis"
-    [note] = dataset_notes({"examples": 1, "distinct": 1, "pair_column": read.pair_column})
+    [note] = dataset_notes({"examples": 1, "distinct": 1, "pair_column": read.pair_column, "pairs": False})
     assert "pairs each text with a second, in 'Hypothesis'" in note and "would pass" in note
+    assert dataset_notes({"examples": 1, "distinct": 1, "pair_column": "Hypothesis", "pairs": True}) == []
     # texts of their own (a 'text' column beside others, or a pair's name without its partner): nothing said
     (tmp_path / "single.jsonl").write_text('{"sentence1": "hi", "label": "positive"}\n')
     assert scaffold.detect_columns(tmp_path / "single.jsonl") == ("sentence1", "label")

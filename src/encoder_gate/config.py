@@ -125,6 +125,7 @@ class GateConfig:
     split: str = "test"
     text_column: str = DEFAULT_TEXT_COLUMN
     label_column: str = DEFAULT_LABEL_COLUMN
+    pair_column: str | None = None  # each row's second text: its rows fed as sentence pairs (data.pairs)
     label_format: LabelFormat = "auto"  # how the label column holds labels (names, indices, one-hot)
     texts: Path | None = None  # a text file, one text per line: parity checks only, no F1
     # static INT8's calibration texts, one per line (default: the dataset's validation split)
@@ -361,7 +362,7 @@ INT8_RECIPE = ("int8_per_channel", "int8_weights", "int8_reduce_range")
 #: compared apart), where things go, what one shard runs, how fast the predictions go. (PASS_CRITERIA
 #: below are the judging settings a PR against its base names when it changes one.)
 NOT_JUDGING = frozenset({"model", "dataset", "dataset_variant", "split", "text_column", "label_column",
-                         "label_format",
+                         "pair_column", "label_format",
                          "limit", "backends", "shard", "cache_dir", "report_dir", "eval_threads",
                          "explore",  # how the properties drew: the provenance's own `explored`
                          "base"})  # the base's checkout path: each runner's own (its model is compared)
@@ -474,7 +475,8 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
 #: ../data/texts.txt` had looked for the file above the root).
 _PATHS = ("cache_dir", "report_dir", "texts", "calibration")
 #: The settings whose value is a name, not a number or a path.
-_TEXTS = ("model", "dataset", "dataset_variant", "split", "text_column", "label_column", "label_format",
+_TEXTS = ("model", "dataset", "dataset_variant", "split", "text_column", "label_column", "pair_column",
+          "label_format",
           "device", "sweep",
           "thresholds", "int8_weights", "f1_rule", "inconclusive", "base_ref", "shard")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

@@ -43,6 +43,7 @@ from encoder_gate.backends.registry import (
     parse_backend,
     split_integer_path,
 )
+from encoder_gate.data.pairs import Text, as_string
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.tasks import DOCUMENT_DEFAULT, Task
@@ -91,7 +92,7 @@ class Check:
     what: Callable[[Evaluation, Bounds, float, float], str] | None = None
     source: str = ""  # where its bound comes from, in the failure message
     # the lines after the failure's first two: (evaluation, bounds, texts, label_names) -> lines
-    context: Callable[[Evaluation, Bounds, Sequence[str], Sequence[str]], list[str]] | None = None
+    context: Callable[[Evaluation, Bounds, Sequence[Text], Sequence[str]], list[str]] | None = None
     column: tuple[str, str] | None = None  # (header, format) of its metric's column in accuracy.md
     # why it does not apply to the backend of this name among the session's integer-path twins,
     # else None (for every backend when unset)
@@ -145,7 +146,7 @@ class Check:
         return f"{self.name} applies to {fits}; this model is a {task.noun}"
 
     def failure(self, ev: Evaluation, bounds: Bounds, observed: float, bound: float,
-                texts: Sequence[str], label_names: Sequence[str]) -> str:
+                texts: Sequence[Text], label_names: Sequence[str]) -> str:
         """The failure message: what failed, where the bound comes from, then the evidence."""
         if self.what:
             what = self.what(ev, bounds, observed, bound)
@@ -269,7 +270,7 @@ def _per_label_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: f
             f"is {s.delta.delta:+.4f} [{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}]")
 
 
-def _failing_label_lines(ev: Evaluation, bounds: Bounds, texts: Sequence[str],
+def _failing_label_lines(ev: Evaluation, bounds: Bounds, texts: Sequence[Text],
                          label_names: Sequence[str]) -> list[str]:
     """Each failing label: its support, both F1s, McNemar and the changed examples."""
     assert ev.stats is not None
@@ -280,7 +281,7 @@ def _failing_label_lines(ev: Evaluation, bounds: Bounds, texts: Sequence[str],
 # --- the evidence under a failure ----------------------------------------------------------------
 
 
-def _worst_samples(ev: Evaluation, bounds: Bounds, texts: Sequence[str],
+def _worst_samples(ev: Evaluation, bounds: Bounds, texts: Sequence[Text],
                    label_names: Sequence[str]) -> list[str]:
     """The drift summary and the three worst samples (for an encoder, the least similar ones)."""
     if not ev.task.classifier:
@@ -295,7 +296,8 @@ def _worst_samples(ev: Evaluation, bounds: Bounds, texts: Sequence[str],
         "  worst samples:",
     ]
     for idx in ev.drift.worst_samples(3):
-        lines.extend(describe_sample(idx, texts[idx], ev.reference[idx], ev.probs[idx], label_names))
+        text = as_string(texts[idx])
+        lines.extend(describe_sample(idx, text, ev.reference[idx], ev.probs[idx], label_names))
     hint = probabilities_read_as_logits(ev.probs, ev.reference, ev.task.record.output)
     return [*lines, f"  {hint}"] if hint else lines
 
@@ -324,7 +326,7 @@ def probabilities_read_as_logits(probs: np.ndarray, reference: np.ndarray, outpu
             "classifier's logits (the output before the activation)")
 
 
-def _describe_embeddings(ev: Evaluation, texts: Sequence[str]) -> list[str]:
+def _describe_embeddings(ev: Evaluation, texts: Sequence[Text]) -> list[str]:
     """Summary and the three samples least similar to the reference, for an encoder."""
     cos = cosine_similarity(ev.probs, ev.reference)
     rel = relative_l2(ev.probs, ev.reference)
@@ -336,7 +338,7 @@ def _describe_embeddings(ev: Evaluation, texts: Sequence[str]) -> list[str]:
         "  worst samples (lowest cosine):",
     ]
     for idx in cos.worst_samples(3):
-        lines += [f"  #{idx}: {_clipped(texts[idx])!r}",
+        lines += [f"  #{idx}: {_clipped(as_string(texts[idx]))!r}",
                   f"      cosine {cos.per_row[idx]:.6f}, relative L2 {rel[idx]:.4g}, "
                   f"norm {np.linalg.norm(ev.probs[idx]):.4g} vs reference "
                   f"{np.linalg.norm(ev.reference[idx]):.4g}, max |diff| {ev.drift.per_sample[idx]:.4g}"]
@@ -452,7 +454,7 @@ def observed_and_bound(ev: Evaluation, check_name: str, bounds: Bounds) -> tuple
     return CHECKS[check_name].judge(ev, bounds)
 
 
-def check(ev: Evaluation, check_name: str, bounds: Bounds, texts: Sequence[str],
+def check(ev: Evaluation, check_name: str, bounds: Bounds, texts: Sequence[Text],
           label_names: Sequence[str]) -> str | None:
     """None when the bound holds, else an actionable failure message."""
     observed, bound, holds = observed_and_bound(ev, check_name, bounds)

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from encoder_gate.accuracy.metrics import _label_names, _safe_div
 from encoder_gate.accuracy.significance import _as_decisions, mcnemar
+from encoder_gate.data.pairs import Text, as_string
 from encoder_gate.statistics import holm
 
 #: How many changed examples :meth:`LabelResult.failure_message` shows.
@@ -63,7 +64,7 @@ class LabelResult:
             "changed": len(self.changed),
         }
 
-    def failure_message(self, texts: Sequence[str], k: int = N_EXAMPLES,
+    def failure_message(self, texts: Sequence[Text], k: int = N_EXAMPLES,
                         sides: tuple[str, str] = ("reference", "backend")) -> str:
         """Plain words: the label, its support, both F1s, why, and up to ``k`` changed examples.
         ``sides`` names what was compared: (the reference, the judged), e.g. ("base", "PR")."""
@@ -80,7 +81,7 @@ class LabelResult:
         shown = zip(self.changed[:k], self.changed_to[:k], self.changed_gold[:k], strict=True)
         for i, to, g in shown:
             now = "now predicted" if to else "no longer predicted"
-            text = _short(texts[i]) if 0 <= i < len(texts) else "(no text)"
+            text = _short(as_string(texts[i])) if 0 <= i < len(texts) else "(no text)"
             lines.append(f"    #{i} {now} (gold: {'yes' if g else 'no'}): {text}")
         if len(self.changed) > k:
             lines.append(f"    ... and {len(self.changed) - k} more")

@@ -144,6 +144,8 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the dataset's text column (default: {DEFAULT_TEXT_COLUMN})")
     parser.add_argument("--label-column", metavar="NAME",
                         help=f"the dataset's label column (default: {DEFAULT_LABEL_COLUMN})")
+    parser.add_argument("--pair-column", metavar="NAME",
+                        help="the dataset's column of each row's second text: rows judged as sentence pairs")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N examples (0: all)")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="intra-op threads for torch and ONNX Runtime (0: library default)")
@@ -203,7 +205,8 @@ def run_export(args: argparse.Namespace) -> int:
     elif given:  # it would be ignored (walk AB: --calibration-texts 0 without --search was accepted)
         raise GateError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to the recipe search: "
                         "add --search")
-    data = export.project_data(args.dataset, args.texts, args.text_column, args.label_column, Path.cwd())
+    data = export.project_data(args.dataset, args.texts, args.text_column, args.label_column, Path.cwd(),
+                               args.pair_column)
     request = export.ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
                             dedupe=args.dedupe, **data, limit=args.limit,
                             cache_dir=args.cache_dir, threads=args.threads, search=search,
@@ -375,6 +378,9 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column", metavar="NAME", help="the dataset's text column (default: detected)")
     parser.add_argument("--label-column", metavar="NAME",
                         help="the dataset's label column (default: detected)")
+    parser.add_argument("--pair-column", metavar="NAME",
+                        help="the dataset's column of each row's second text, fed with the text as a "
+                             "sentence pair (default: detected, e.g. hypothesis beside premise)")
     parser.add_argument("--backends", metavar="LIST",
                         help="comma list of backends (default: torch, torch-compile, onnx-fp32, onnx-fp16, "
                              "onnx-int8, plus the model directory's ONNX files as onnx:PATH)")
@@ -395,6 +401,7 @@ def run_init(args: argparse.Namespace) -> int:
                                dataset=args.dataset or kept.get("dataset"), texts=args.texts,
                                backends=backends, text_column=args.text_column or kept.get("text-column"),
                                label_column=args.label_column or kept.get("label-column"), force=args.force,
+                               pair_column=args.pair_column or kept.get("pair-column"),
                                shards=args.shards, device=args.device,
                                runner=init.runner_labels(args.runner))
     plan, lines = init.run_init(request)
@@ -416,7 +423,7 @@ def _kept_by_force(args: argparse.Namespace) -> dict[str, str]:
                         + (f" (with --force, the model [tool.encoder-gate] of {where} names is kept, and it "
                            "names none)" if args.force else ""))
     kept = {k: str(v) for k, v in table.items()
-            if k in ("model", "dataset", "text-column", "label-column") and isinstance(v, str)}
+            if k in ("model", "dataset", "text-column", "label-column", "pair-column") and isinstance(v, str)}
     for key in ("model", "dataset"):  # the table's paths are the project's: as seen from here
         if key in kept:
             kept[key] = project_path(args.dir, kept[key])

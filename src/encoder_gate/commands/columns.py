@@ -3,9 +3,8 @@
 
     text, label = detect_columns(Path("data/eval.jsonl"))   # ("comment", "tags")
 
-A file whose columns are a sentence pair's two texts (data.datasets.PAIR_COLUMNS: 'premise' and
-'hypothesis') is not guessed between: encoder-gate feeds one text a row, so which one is the user's
-choice, made knowingly (--text-column), and the verdict says the other was left out.
+A file whose columns are a sentence pair's two texts (data.pairs.PAIR_COLUMNS: 'premise' and
+'hypothesis') has the first as its text; init feeds the second with it (`pair-column`).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.data.datasets import pair_in
+from encoder_gate.data.pairs import pair_in
 from encoder_gate.data.readers import read_text, text_lines
 from encoder_gate.errors import GateError
 
@@ -37,16 +36,9 @@ def detect_columns(path: Path, text_column: str | None = None,
     for given, option in ((text_column, "--text-column"), (label_column, "--label-column")):
         if given is not None and given not in row:
             raise GateError(f"{path} has no column {given!r} ({option}); its columns: {', '.join(columns)}")
-    pair = pair_in(columns)
-    if pair is not None and text_column is None:  # which half of each input a pair model is judged on
-        raise GateError(
-            f"{path} pairs {pair[0]!r} with {pair[1]!r}: the two texts of a sentence-pair model (NLI, "
-            "paraphrase, a reranker's query and passage). encoder-gate feeds one text a row, so it cannot "
-            "judge such a model on the inputs it is served, and a backend that mishandled the second text "
-            "would pass. To gate it on one column alone anyway (parity of the backends on those texts; the "
-            f"verdict says the other was left out), pass --text-column {pair[0]}")
+    pair = pair_in(columns)  # a sentence pair's first text is the text (init pairs the second with it)
     label = label_column or next((c for c in LABEL_COLUMNS if c in row), None)
-    text = text_column or next((c for c in TEXT_COLUMNS if c in row), None)
+    text = text_column or (pair[0] if pair else None) or next((c for c in TEXT_COLUMNS if c in row), None)
     one_hot = label is None and len(label_names) > 1 and all(n in row for n in label_names)
     if one_hot and text is None:  # the longest text of the rest (not an id or an author's name)
         texts = [c for c in columns if c not in label_names and _is_text(row[c])]

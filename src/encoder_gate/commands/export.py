@@ -73,6 +73,7 @@ from encoder_gate.config import (
     read_pyproject_table,
 )
 from encoder_gate.data.datasets import load_dataset
+from encoder_gate.data.pairs import Text
 from encoder_gate.documents import (
     CARD_FILE,
     EXPORT_FILE,
@@ -126,6 +127,7 @@ class ExportRequest:
     texts: Path | None = None  # unlabelled texts, one per line: parity only (the gate's `texts`)
     text_column: str = DEFAULT_TEXT_COLUMN  # the dataset's columns (a file's), as GateConfig names them
     label_column: str = DEFAULT_LABEL_COLUMN
+    pair_column: str | None = None  # each row's second text: rows judged as sentence pairs
     limit: int | None = None
     cache_dir: Path = DEFAULT_CACHE_DIR
     threads: int = 0
@@ -206,6 +208,8 @@ class ExportRequest:
                 parts += ["--text-column", self.text_column]
             if self.label_column != DEFAULT_LABEL_COLUMN:
                 parts += ["--label-column", self.label_column]
+            if self.pair_column:
+                parts += ["--pair-column", self.pair_column]
         if self.limit:
             parts += ["--limit", str(self.limit)]
         if self.threads:
@@ -262,7 +266,7 @@ def variant_artifact(ctx: BuildContext, variant: str, optimize: str | None) -> t
 # --- evaluation ---------------------------------------------------------------------------
 
 
-def check_optimum_loads(out: Path, file_name: str, task: str, tokenizer: Any, texts: Sequence[str],
+def check_optimum_loads(out: Path, file_name: str, task: str, tokenizer: Any, texts: Sequence[Text],
                         expected: np.ndarray) -> None:
     """Load out/file_name with optimum's ORTModel and check it predicts what we measured."""
     from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTModelForSequenceClassification
@@ -303,7 +307,7 @@ def variant_line(name: str, summary: Mapping[str, Any]) -> str:
 PATH_KEYS = ("f1", "drift_max", "flip_rate", "flips")
 
 
-def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, texts: Sequence[str],
+def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, texts: Sequence[Text],
                 reference: np.ndarray, gold: np.ndarray | None, model: Any, batch_size: int,
                 summary: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
     """An INT8 variant on both integer paths (backends.int8_path): this CPU's, from `summary`, and the
@@ -365,7 +369,7 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
             split = None if Path(session.dataset_source).expanduser().is_file() else "test"
             return ds.texts, gold, {"source": session.dataset_source, "name": ds.name, "split": split,
                                     "examples": len(ds), "labels": gold is not None,
-                                    "pair_column": ds.pair_column,
+                                    "pair_column": ds.pair_column, "pairs": ds.paired,
                                     **({"texts": True} if request.texts is not None else {})}
     ds = load_dataset("bundled", split="test")
     texts = ds.texts[:request.limit] if request.limit else ds.texts
@@ -374,16 +378,16 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
 
 
 def project_data(dataset: str | None, texts: str | None, text_column: str | None, label_column: str | None,
-                 root: Path) -> dict[str, Any]:
+                 root: Path, pair_column: str | None = None) -> dict[str, Any]:
     """The evaluation data `encoder-gate export` scores on, as ExportRequest's fields: --dataset (with the
     column options) or --texts, as given; with neither, the project's [tool.encoder-gate]
     (root/pyproject.toml): its `texts` (which the gate reads before its `dataset`), else its `dataset`
-    with its `text-column` and `label-column`, said in a line, the options still overriding the
+    with its `text-column`, `label-column` and `pair-column`, said in a line, the options still overriding the
     columns; else none of them (the bundled test split, scored where its labels fit the model)."""
     if texts is not None:
-        if text_column or label_column:
-            raise GateError("--text-column and --label-column name a dataset's columns, and --texts is a "
-                            "text file, one text per line: leave them out")
+        if text_column or label_column or pair_column:
+            raise GateError("--text-column, --label-column and --pair-column name a dataset's columns, and "
+                            "--texts is a text file, one text per line: leave them out")
         return {"dataset": dataset, "texts": Path(texts)}  # (both given: ExportRequest.check refuses)
     try:
         table = read_pyproject_table(root)
@@ -406,10 +410,14 @@ def project_data(dataset: str | None, texts: str | None, text_column: str | None
     if ours and dataset is not None and _same_source(dataset, str(declared), root):
         text_column = text_column or table.get("text-column")
         label_column = label_column or table.get("label-column")
+        pair_column = pair_column or table.get("pair-column")
     if from_table:
-        said = f"text {text_column or DEFAULT_TEXT_COLUMN!r}, labels {label_column or DEFAULT_LABEL_COLUMN!r}"
+        said = (f"text {text_column or DEFAULT_TEXT_COLUMN!r}"
+                + (f" paired with {pair_column!r}" if pair_column else "")
+                + f", labels {label_column or DEFAULT_LABEL_COLUMN!r}")
         print(f"evaluation data: {dataset} ({said}), {where}; --dataset or --texts overrides it")
-    columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+    columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column),
+                                      ("pair_column", pair_column)) if v}
     return {"dataset": dataset, **columns}
 
 
@@ -485,8 +493,8 @@ def _earlier_export(out: Path) -> set[str] | None:
 def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
     started = time.monotonic()
     config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
-                        texts=request.texts,
-                        text_column=request.text_column, label_column=request.label_column,
+                        texts=request.texts, text_column=request.text_column,
+                        label_column=request.label_column, pair_column=request.pair_column,
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
                         int8_weights=request.int8_weights)
     session = GateSession(config, progress=progress)

@@ -96,8 +96,11 @@ def render_card(p: dict[str, Any]) -> str:
         "",
         'tokenizer = AutoTokenizer.from_pretrained("DIR")',
         f'session = ort.InferenceSession("DIR/{first_file}", providers=["CPUExecutionProvider"])',
-        'batch = tokenizer(["I love this", "what a day"], padding=True, truncation=True,',
-        '                  return_tensors="np")',
+        *(['batch = tokenizer(["a man sleeps", "is it open?"], ["a man is awake", "the shop opens at 9"],',
+           '                  padding=True, truncation=True, return_tensors="np")  # sentence pairs']
+          if d.get("pairs") else
+          ['batch = tokenizer(["I love this", "what a day"], padding=True, truncation=True,',
+           '                  return_tensors="np")']),
         "feeds = {i.name: batch[i.name] if i.name in batch else np.zeros_like(batch[\"input_ids\"])",
         "         for i in session.get_inputs()}",
         f'{output} = session.run(["{output}"], feeds)[0]',
@@ -116,7 +119,9 @@ def render_card(p: dict[str, Any]) -> str:
         f"{TOP1_SAID if task.record.decision is not None else ''}"
         + (f" Each text alone: `{d['pair_column']}`, the second text of each of the dataset's pairs, was not "
            "fed (encoder-gate judges one text a row), so these figures say nothing of how a variant "
-           "handles a sentence pair's second segment." if d.get("pair_column") else ""),
+           "handles a sentence pair's second segment." if d.get("pair_column") and not d.get("pairs") else "")
+        + (f" Each row a sentence pair: its text and `{d['pair_column']}`, fed together as the model reads "
+           "them (`tokenizer(texts, text_pairs)`)." if d.get("pairs") else ""),
         "",
         "| backend | size MB | drift mean | drift p99 | drift max | flips | flip rate | top-1 agreement |",
         "|---|---|---|---|---|---|---|---|",

@@ -58,8 +58,9 @@ from encoder_gate.commands.pyproject import (
 )
 from encoder_gate.commands.workflow import render_workflow
 from encoder_gate.config import DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN
-from encoder_gate.data.datasets import is_sentiment_labels, load_dataset, pair_partner
+from encoder_gate.data.datasets import is_sentiment_labels, load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.data.pairs import pair_partner
 from encoder_gate.data.readers import text_lines
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS
@@ -88,6 +89,7 @@ class InitRequest:
     backends: tuple[str, ...] | None = None  # None: DEFAULT_BACKENDS plus the model's ONNX files
     text_column: str | None = None
     label_column: str | None = None
+    pair_column: str | None = None  # each row's second text (a sentence pair's): detected where None
     force: bool = False
     shards: int = 1  # gate jobs the workflow spreads the backends over (docs/shards.md)
     device: Device = "cpu"  # where the gate computes: cuda writes a GPU runner's workflow (`runner`)
@@ -156,18 +158,19 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         if label_column is not None and label_column != DEFAULT_LABEL_COLUMN:
             table["label-column"] = label_column
         labels = repr(label_column) if label_column is not None else "one 0/1 column per label, by its name"
-        notes.append(f"dataset columns: text {text_column!r}, labels {labels}")
-        if (second := pair_partner(text_column, list(first_row(dataset)))) is not None:
-            warnings.append(f"the gate judges every backend on {text_column!r} alone: {second!r}, the second "
-                            "text of each pair, is not fed (encoder-gate judges one text a row), and the "
-                            "verdict says so")
+        pair_column = _pair_column(dataset, text_column, request, warnings)
+        if pair_column is not None:
+            table["pair-column"] = pair_column
+        paired = f" paired with {pair_column!r} (sentence pairs)" if pair_column else ""
+        notes.append(f"dataset columns: text {text_column!r}{paired}, labels {labels}")
         try:  # read as the session reads it: a label the model lacks (LABEL_0... placeholders) said now
             load_dataset(str(dataset), text_column=text_column, label_names=_model_labels(model_dir) or None,
-                         label_column=label_column or DEFAULT_LABEL_COLUMN)
+                         label_column=label_column or DEFAULT_LABEL_COLUMN, pair_column=pair_column)
         except GateError as exc:
             warnings.append(f"`pytest accuracy` will stop at its start on this dataset: {exc}")
-    elif request.text_column is not None or request.label_column is not None:
-        raise GateError("--text-column and --label-column describe --dataset; pass --dataset FILE too")
+    elif (request.text_column, request.label_column, request.pair_column) != (None, None, None):
+        raise GateError("--text-column, --label-column and --pair-column describe --dataset; pass --dataset "
+                        "FILE too")
     if request.texts is not None:
         texts = _existing_file(request.texts, root, "texts", "--texts")
         count = _count_texts(texts)
@@ -431,6 +434,25 @@ def _chosen_backends(given: Sequence[str] | None, model_dir: Path | None, root: 
     if skipped:
         notes.append(f"the model directory has ONNX files not in --backends: {', '.join(skipped)}")
     return backends
+
+
+def _pair_column(dataset: Path, text_column: str, request: InitRequest, warnings: list[str]) -> str | None:
+    """The column of each row's second text: --pair-column (checked), else the other of a sentence pair
+    the text column is one of (data.pairs), unless the text column was chosen by --text-column: then
+    its partner is left out, said."""
+    columns = list(first_row(dataset))
+    if request.pair_column is not None:
+        if request.pair_column not in columns or request.pair_column == text_column:
+            raise GateError(f"{dataset} has no column {request.pair_column!r} (--pair-column) beside the "
+                            f"text column {text_column!r}; its columns: {', '.join(columns)}")
+        return request.pair_column
+    second = pair_partner(text_column, columns)
+    if second is not None and request.text_column is not None:
+        warnings.append(f"the gate judges every backend on {text_column!r} alone: {second!r}, the second "
+                        f"text of each pair, is not fed (the verdict says so); --pair-column {second} feeds "
+                        "each row's two texts as a sentence pair")
+        return None
+    return second
 
 
 def _count_texts(path: Path) -> int:

@@ -47,6 +47,7 @@ from encoder_gate.backends.registry import (
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
 from encoder_gate.data.datasets import CALIBRATION_TEXTS
+from encoder_gate.data.pairs import Text
 from encoder_gate.documents import SEARCH_FILE, schema_of
 from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.reporting.search_report import PLOT_FILE, plot_search
@@ -220,7 +221,7 @@ def _judge_accuracy(session: GateSession, cand: Candidate) -> None:
                                 "verdict": worst.verdict, "support": worst.support}
 
 
-def _time(runner: Any, base: Any, tokenizer: Any, texts: Sequence[str], batch_size: int,
+def _time(runner: Any, base: Any, tokenizer: Any, texts: Sequence[Text], batch_size: int,
           settings: SearchSettings, clock: Any, progress: Progress, seed: int) -> dict[str, Any]:
     """One cell: `runner` against `base` in interleaved rounds; the ratio base time / runner time."""
     plan = make_batches(tokenizer, list(texts), batch_size, "bucketed")
@@ -257,7 +258,7 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
     started = time.monotonic()
     config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
                         texts=request.texts, text_column=request.text_column,
-                        label_column=request.label_column,
+                        label_column=request.label_column, pair_column=request.pair_column,
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
                         batch_sizes=request.batch_sizes, calibration=settings.calibration)
     # static INT8 calibrates on --calibration FILE or the dataset's validation split (GateSession.calibration)
@@ -371,7 +372,7 @@ def measurably_faster(cells: Sequence[dict[str, Any]]) -> bool:
     return any(c["ci"][0] > 1 for c in cells) and not any(c["ci"][1] < 1 for c in cells)
 
 
-def _head_to_head(session: GateSession, cand: Candidate, rival: Candidate, role: str, texts: Sequence[str],
+def _head_to_head(session: GateSession, cand: Candidate, rival: Candidate, role: str, texts: Sequence[Text],
                   settings: SearchSettings, clock: Any, progress: Progress) -> str:
     """`cand` against `rival` in same-run interleaved rounds at each batch size (kept in
     cand.head_to_head); what was measured, in words."""
@@ -388,7 +389,7 @@ def _head_to_head(session: GateSession, cand: Candidate, rival: Candidate, role:
                         for c in cells))
 
 
-def _choose_winners(session: GateSession, candidates: list[Candidate], texts: Sequence[str],
+def _choose_winners(session: GateSession, candidates: list[Candidate], texts: Sequence[Text],
                     settings: SearchSettings, clock: Any, progress: Progress) -> dict[str, Candidate]:
     """Per number format, the fastest passing candidate; a challenger to the format's current default
     ships only when it is measurably faster than the default head to head (see the module's doc)."""

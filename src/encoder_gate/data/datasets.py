@@ -26,6 +26,7 @@ import numpy as np
 
 from encoder_gate.cache import Stamp, stamps
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.data.pairs import Text, as_string, pair_partner
 from encoder_gate.data.readers import (
     READERS,
     Table,
@@ -60,50 +61,21 @@ SENTIMENT_GROUPS: dict[str, tuple[str, ...]] = {
 #: Class order of the two-class sentiment data and of the `sentiment` model (id 0, id 1).
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "positive")
 SENTIMENT_SOURCE = "bundled-sentiment"
-#: The columns of a sentence-pair task's two texts (NLI, paraphrase, a reranker's query and passage),
-#: as the common datasets name them (GLUE and SuperGLUE, SNLI, MS MARCO, transformers' own
-#: `text`/`text_pair`). encoder-gate feeds one text a row: a text column that is one of such a pair,
-#: with the other present, is said (Dataset.pair_column), and init does not guess between them.
-PAIR_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("premise", "hypothesis"), ("sentence1", "sentence2"), ("sentence_1", "sentence_2"),
-    ("sentence_a", "sentence_b"), ("question1", "question2"), ("question", "sentence"),
-    ("question", "passage"), ("query", "passage"), ("query", "document"), ("text", "text_pair"),
-    ("text_a", "text_b"), ("text1", "text2"), ("text_1", "text_2"),
-)
-
-
-def pair_partner(column: str, columns: Sequence[str]) -> str | None:
-    """The other text of a sentence pair `column` is one of, where `columns` hold it (PAIR_COLUMNS,
-    names compared without case): 'hypothesis' for 'premise' beside it; None for a text of its own."""
-    present = {c.lower(): c for c in columns}
-    for pair in PAIR_COLUMNS:
-        if column.lower() in pair:
-            other = pair[1 - pair.index(column.lower())]
-            if other in present:
-                return present[other]
-    return None
-
-
-def pair_in(columns: Sequence[str]) -> tuple[str, str] | None:
-    """The first sentence pair (PAIR_COLUMNS) whose two columns `columns` both hold, as they are named."""
-    present = {c.lower(): c for c in columns}
-    return next(((present[a], present[b]) for a, b in PAIR_COLUMNS if a in present and b in present), None)
-
-
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Texts with multi-hot labels. ``labels`` is a read-only uint8 array (n, len(label_names))."""
 
     name: str
-    texts: tuple[str, ...]
+    texts: tuple[Text, ...]  # each a text, or a sentence pair's two (data.pairs)
     labels: np.ndarray
     label_names: tuple[str, ...]
     variant: str = "normal"
     #: The file it was read from, as it was then (cache.stamps; none for the bundled data or a hub's)
     read_as: tuple[Stamp, ...] = ()
-    #: The column that pairs each text with a second (a sentence-pair dataset's 'hypothesis' beside
-    #: the 'premise' read as the text), which encoder-gate does not feed: every backend is judged on
-    #: the texts alone (said in the verdict). None where the texts stand alone.
+    #: The column of each row's second text (a sentence-pair dataset's 'hypothesis' beside the
+    #: 'premise' read as the text): fed with it where the texts are pairs (`paired`, the `pair-column`
+    #: setting); else left out, every backend judged on the first texts alone (said in the verdict).
+    #: None where the texts stand alone.
     pair_column: str | None = None
 
     def __post_init__(self) -> None:
@@ -119,13 +91,26 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def paired(self) -> bool:
+        """Whether each row is a sentence pair, fed as one."""
+        return bool(self.texts) and not isinstance(self.texts[0], str)
+
+    @property
+    def single_texts(self) -> tuple[str, ...]:
+        """The texts of a set without pairs (the bundled splits the embedded models train on, a texts
+        file); ValueError where its rows are pairs."""
+        if self.paired:
+            raise ValueError(f"dataset {self.name} holds sentence pairs, not single texts")
+        return tuple(t for t in self.texts if isinstance(t, str))
+
     @cached_property
     def groups(self) -> np.ndarray:
         """One id per row, the same for every copy of a text: its index among the distinct texts in
         order of first appearance (0, 1, ..., n-1 when none repeats). The units the accuracy error
         bars and tests resample and count (accuracy.significance): 50 copies of one text are one
         text's evidence, decided alike by every backend."""
-        seen: dict[str, int] = {}
+        seen: dict[Text, int] = {}
         return np.fromiter((seen.setdefault(t, len(seen)) for t in self.texts), dtype=np.int64,
                            count=len(self.texts))
 
@@ -155,7 +140,7 @@ def apply_variant(ds: Dataset, variant: Literal["normal", "filtered"] | str) -> 
         return ds
     if variant != "filtered":
         raise GateError(f"unknown dataset variant {variant!r}; use one of: {', '.join(VARIANTS)}")
-    keep = [i for i, text in enumerate(ds.texts) if len(text) > FILTERED_MIN_CHARS]
+    keep = [i for i, text in enumerate(ds.texts) if len(as_string(text)) > FILTERED_MIN_CHARS]
     if not keep:
         raise GateError(
             f"dataset {ds.name}: the 'filtered' variant keeps texts longer than {FILTERED_MIN_CHARS} "
@@ -255,7 +240,7 @@ def check_single_label(ds: Dataset, task_note: str | None = None) -> None:
         raise GateError(
             f"dataset {ds.name}: the model is a single-label (softmax) classifier, but {bad.size} of "
             f"{len(ds)} rows do not have exactly one label ({tally}; first: row {i + 1}, "
-            f"{ds.texts[i][:60]!r}); give every row exactly one label"
+            f"{as_string(ds.texts[i])[:60]!r}); give every row exactly one label"
             + (f". The model's task: {task_note}" if task_note and (counts > 1).any() else "")
         )
 
@@ -269,8 +254,10 @@ def load_dataset(
     label_column: str = "labels",
     label_names: Sequence[str] | None = None,
     label_format: Literal["auto", "names", "indices", "onehot"] | str = "auto",
+    pair_column: str | None = None,
 ) -> Dataset:
-    """Load ``source`` (see the module doc) as a :class:`Dataset`, then apply ``variant``."""
+    """Load ``source`` (see the module doc) as a :class:`Dataset`, then apply ``variant``; with
+    ``pair_column``, each row's text and that column's as a sentence pair (data.pairs)."""
     if label_format not in LABEL_FORMATS:
         raise GateError(f"unknown label format {label_format!r}; use one of: {', '.join(LABEL_FORMATS)}")
     if variant not in VARIANTS:
@@ -305,8 +292,14 @@ def load_dataset(
     if not names or len(set(names)) != len(names):
         raise GateError(f"label names must be non-empty and unique, got {_preview(names)}")
     ds = _build(table, name, text_column, label_column, names, label_format)
-    return apply_variant(replace(ds, read_as=read_as, pair_column=pair_partner(text_column, table.columns)),
-                         variant)
+    if pair_column is not None:
+        if pair_column not in table.columns or pair_column == text_column:
+            raise GateError(f"{table.where} has no second text column {pair_column!r} (pair-column) beside "
+                            f"{text_column!r}; columns present: {_preview(table.columns)}")
+        ds = replace(ds, texts=tuple((first, _text(table, i, pair_column))
+                                     for i, first in enumerate(ds.single_texts)))
+    partner = pair_column or pair_partner(text_column, table.columns)
+    return apply_variant(replace(ds, read_as=read_as, pair_column=partner), variant)
 
 
 def _ids_as_names(table: Table, column: str, names: Sequence[str]) -> Table:
@@ -591,7 +584,7 @@ class CalibrationSource:
 
     def __call__(self) -> tuple[tuple[str, ...], str]:
         if self.path is not None:
-            lines = load_texts(self.path).texts
+            lines = load_texts(self.path).single_texts
             picked = tuple(lines[:self.count])
             return picked, f"{self.path} (first {len(picked)} of {len(lines)} lines)"
         return calibration_texts(self.dataset, self.count, text_column=self.text_column)

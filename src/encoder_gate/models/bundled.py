@@ -39,7 +39,7 @@ def build_tiny(out: Path, progress: Progress = quiet) -> None:
 
     train = load_dataset("bundled", split="train")
     corpus = resources.files("encoder_gate").joinpath("data_files/tiny_corpus.txt").read_text()
-    bpe = byte_level_bpe([*corpus.splitlines(), *train.texts], TINY_VOCAB, out)
+    bpe = byte_level_bpe([*corpus.splitlines(), *train.single_texts], TINY_VOCAB, out)
     tokenizer = wrap_tokenizer(fast_class("Roberta"), bpe, out)
     config = RobertaConfig(
         vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
@@ -50,7 +50,7 @@ def build_tiny(out: Path, progress: Progress = quiet) -> None:
     )
     torch.manual_seed(0)
     model = RobertaForSequenceClassification(config)
-    fit(model, tokenizer, train.texts, train.labels, TINY_TRAINING, progress)
+    fit(model, tokenizer, train.single_texts, train.labels, TINY_TRAINING, progress)
     with quiet_transformers():  # transformers 5's "Writing model shards" bar
         model.save_pretrained(out)
     tokenizer.save_pretrained(out)

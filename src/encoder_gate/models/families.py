@@ -143,12 +143,12 @@ def build_family(family: str, out: Path, progress: Progress) -> None:
 
 
     train = load_dataset("bundled", split="train")
-    tokenizer = TOKENIZERS[family](_corpus(train.texts), out)
+    tokenizer = TOKENIZERS[family](_corpus(train.single_texts), out)
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_config(_config(family, tokenizer))
     progress(f"{family}: training a {LAYERS}-layer hidden-{HIDDEN} {model.config.model_type} "
              f"on {len(train)} bundled texts")
-    train_all(model, tokenizer, train.texts, train.labels, progress)
+    train_all(model, tokenizer, train.single_texts, train.labels, progress)
     with quiet_transformers():  # transformers 5's "Writing model shards" bar
         model.save_pretrained(out)
     tokenizer.save_pretrained(out)

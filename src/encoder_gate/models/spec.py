@@ -399,6 +399,14 @@ FAMILIES = ("tiny-bert", "tiny-roberta", "tiny-albert", "tiny-distilbert")
 BUILTIN_MODELS = ("default", "tiny", "minilm", "sentiment", "minilm-embed", *FAMILIES)
 
 
+def no_tokenizer(path: Path, what_transformers_did: str) -> str:
+    """Why a model directory without tokenizer files has no tokenizer: what it holds, and the fix."""
+    found = ", ".join(sorted(p.name for p in path.iterdir() if p.is_file())) or "no file"
+    return (f"the directory {path} holds no tokenizer files (it has {found}), and {what_transformers_did}. "
+            "Save the model's tokenizer beside it (tokenizer.save_pretrained(DIR): tokenizer.json, or "
+            "vocab.txt, vocab.json and merges.txt, or a sentencepiece model)")
+
+
 def saved_by_newer(path: Path) -> str:
     """Why a tokenizer may not load here, when its model was saved by a newer transformers than this
     one (transformers 5 writes tokenizer_class "TokenizersBackend", which 4.x does not know), with

@@ -248,7 +248,7 @@ def _train_minilm_head(out: Path, progress: Progress, *, name: str, source: str,
                else "pooler and head")
     progress(f"{name} model: training {encoder_name} + {what} head on {len(train)} bundled "
              f"texts ({trained}, {recipe.epochs} epochs)")
-    fit(model, tokenizer, train.texts, train.labels, recipe, progress)
+    fit(model, tokenizer, train.single_texts, train.labels, recipe, progress)
     with quiet_transformers():
         model.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -14,6 +14,7 @@ import pytest
 from encoder_gate.backends.base import runner_max_tokens
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.data.datasets import VARIANTS, apply_variant
+from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.speed import BUDGET, GEMM, RESULTS, SETTINGS, BenchPlugin
 from encoder_gate.plugin.stash import call_or_skip
@@ -74,13 +75,13 @@ def bench_texts(bench_pool: dict[str, TextPool | GateError],
     return {variant: pool if isinstance(pool, GateError) else pool.pick(bench_settings.fixed_texts)
             for variant, pool in bench_pool.items()}
 
-def texts_for(bench_texts: dict[str, Any], variant: str, batch_size: int = 1) -> tuple[str, ...]:
+def texts_for(bench_texts: dict[str, Any], variant: str, batch_size: int = 1) -> tuple[Text, ...]:
     """The fixed texts of `variant` (bench_texts) that a test times in batches of `batch_size`: a skip
     where the variant has none, a failure where they cannot fill one batch."""
     found = bench_texts[variant]
     if isinstance(found, GateError):
         pytest.skip(str(found))
-    texts: tuple[str, ...] = found
+    texts: tuple[Text, ...] = found
     if why := overfull(batch_size, len(texts), f"the benchmarks' fixed set ({variant}; {ENV_TEXTS}, "
                                                f"default {DEFAULT_BENCH_TEXTS})"):
         pytest.fail(why, pytrace=False)
@@ -90,7 +91,7 @@ def texts_for(bench_texts: dict[str, Any], variant: str, batch_size: int = 1) ->
 @pytest.fixture(scope="session")
 def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model: Any,
                      bench_pool: dict[str, TextPool | GateError],
-                     bench_settings: BenchSettings) -> Callable[..., tuple[str, ...]]:
+                     bench_settings: BenchSettings) -> Callable[..., tuple[Text, ...]]:
     """``texts(variant, batch_size, dispatch, reference, tokenizer, device)``: the texts of a
     model-only cell. ENCODER_GATE_BENCH_TEXTS fixes their number; unset, a speed baseline's count of
     the case does (a cell is compared only with one of the same work); else it is sized by time (one
@@ -98,12 +99,12 @@ def bench_cell_texts(pytestconfig: pytest.Config, gate_session: Any, gate_model:
     kept in the cache, so every backend of the case and the next session time the same texts. A
     backend computing on another device than the session's (runtime.devices) is sized apart, by
     torch eager on its device (`reference`), and never takes the baseline's count of the session's."""
-    chosen: dict[str, tuple[str, ...]] = {}
+    chosen: dict[str, tuple[Text, ...]] = {}
     cfg = gate_session.config
     key = sizing_key(gate_model.content_hash, _plugin(pytestconfig).fingerprint())
 
     def texts(variant: str, batch_size: int, dispatch: str, reference: Any,
-              tokenizer: Any, device: str | None = None) -> tuple[str, ...]:
+              tokenizer: Any, device: str | None = None) -> tuple[Text, ...]:
         pool = bench_pool[variant]
         if isinstance(pool, GateError):
             pytest.skip(str(pool))

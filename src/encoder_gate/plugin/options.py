@@ -33,6 +33,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("split", "SPLIT", "dataset split (bundled: train, validation, test)"),
     ("text-column", "NAME", "text column of the dataset"),
     ("label-column", "NAME", "label column of the dataset"),
+    ("pair-column", "NAME", "the dataset's column of each row's second text: rows fed as sentence pairs "
+                            "(NLI's premise and hypothesis, a reranker's query and passage)"),
     ("label-format", "FORMAT", "how the label column holds labels: auto (default: told from the cells), "
                                "names, indices (0-based) or onehot"),
     ("texts", "FILE", "a text file, one text per line, instead of a labelled dataset: every parity "

@@ -158,10 +158,10 @@ ROW_WARNINGS = ("underpowered", "one_decision", "below_chance")
 def dataset_notes(dataset: Mapping[str, Any] | None, labelled: bool = True) -> list[str]:
     """Lines on the evaluation set itself (accuracy.json's `dataset`): texts longer than the model is
     fed (`cut`), texts that repeat (`distinct`, the units of the error bars: none without gold
-    labels, --gate-texts), and a sentence pair's second text left out (`pair_column`)."""
+    labels, --gate-texts), and a sentence pair's second text left out (`pair_column`, not `pairs`)."""
     data = dataset or {}
     cut, out = data.get("cut") or {}, []
-    if pair := data.get("pair_column"):
+    if (pair := data.get("pair_column")) and not data.get("pairs"):  # fed as pairs: nothing left out
         out.append(f"the evaluation set pairs each text with a second, in {pair!r}, which encoder-gate does "
                    "not feed (it judges one text a row): every backend was judged on the texts alone, not on "
                    "the pairs a sentence-pair model is served, so a backend that mishandles the second text "

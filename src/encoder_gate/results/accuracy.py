@@ -39,6 +39,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                      and (note := padding_side_note(state.tokenizer)) else {})},
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
                     "examples": len(ds), "distinct": ds.distinct, "pair_column": ds.pair_column,
+                    "pairs": ds.paired,
                     "cut": dict(zip(("texts", "max_tokens"), state.cut_texts, strict=True))},
         "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
         "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),

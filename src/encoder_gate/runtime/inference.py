@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import Runner, runner_max_tokens
+from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError, NotFinite
 from encoder_gate.tasks import Task
 
@@ -77,7 +78,7 @@ def tokenizer_for(tokenizer: Any, runner: object) -> Any:
     return tokenizer if limit is None else truncating(tokenizer, limit)
 
 
-def encode(tokenizer: Any, texts: Sequence[str], *, padding: str | bool = "longest",
+def encode(tokenizer: Any, texts: Sequence[Text], *, padding: str | bool = "longest",
            length: int | None = None) -> dict[str, np.ndarray]:
     """Tokenize a batch to numpy, right-padded, truncated at the model's limit."""
     out = tokenizer(list(texts), padding=padding, truncation=True,
@@ -85,7 +86,7 @@ def encode(tokenizer: Any, texts: Sequence[str], *, padding: str | bool = "longe
     return {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
 
 
-def token_lengths(tokenizer: Any, texts: Sequence[str]) -> np.ndarray:
+def token_lengths(tokenizer: Any, texts: Sequence[Text]) -> np.ndarray:
     """Token count of each text after truncation (special tokens included)."""
     ids = tokenizer(list(texts), truncation=True, max_length=max_length(tokenizer))["input_ids"]
     return np.array([len(i) for i in ids], dtype=np.int64)
@@ -139,7 +140,7 @@ def pass_progress(done: int, total: int, tokens_done: int, tokens: int, seconds:
     return line
 
 
-def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[str], batch_size: int = 32,
+def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[Text], batch_size: int = 32,
                   *, sort_by_length: bool = True,
                   progress: Callable[[str], None] | None = None) -> np.ndarray:
     """Probabilities for every text, in input order; each text truncated at the runner's limit
@@ -172,7 +173,7 @@ def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[str], batch_si
     return result
 
 
-def not_finite(name: str, outputs: np.ndarray, texts: Sequence[str]) -> str | None:
+def not_finite(name: str, outputs: np.ndarray, texts: Sequence[Text]) -> str | None:
     """Why backend `name`'s `outputs` for `texts` (one row each) cannot be judged, where some rows hold
     NaN or infinite values; None where every value is finite. Compared with a reference, NaN is no
     number: every difference with it is NaN, and no bound rejects it (a silent pass)."""
@@ -187,7 +188,7 @@ def not_finite(name: str, outputs: np.ndarray, texts: Sequence[str]) -> str | No
             "or its conversion is broken")
 
 
-def assert_well_formed(name: str, outputs: np.ndarray, texts: Sequence[str], model: Any) -> None:
+def assert_well_formed(name: str, outputs: np.ndarray, texts: Sequence[Text], model: Any) -> None:
     """Backend `name`'s `outputs` hold one finite row per text (:func:`not_finite`), and for a
     classifier one probability in [0, 1] per label: the smoke test's and the padding properties'."""
     assert outputs.shape[0] == len(texts)

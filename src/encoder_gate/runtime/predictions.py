@@ -35,6 +35,7 @@ import numpy as np
 
 from encoder_gate.backends.registry import with_prebuilt_file
 from encoder_gate.cache import ArtifactCache
+from encoder_gate.data.pairs import Text, digest_bytes
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.inference import not_finite
@@ -78,10 +79,10 @@ def artifact_of(runner: Any) -> str | None:
     return str(artifact) if artifact else None
 
 
-def texts_digest(texts: Sequence[str]) -> str:
+def texts_digest(texts: Sequence[Text]) -> str:
     digest = hashlib.sha256()
     for text in texts:
-        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(digest_bytes(text))
         digest.update(b"\0")
     return digest.hexdigest()
 
@@ -92,7 +93,8 @@ def backend_kind(name: str) -> str:
     return with_prebuilt_file(name, lambda path: Path(path).name)
 
 
-def pass_key(runner: Any, model_hash: str, texts: Sequence[str], batch_size: int) -> dict[str, object] | None:
+def pass_key(runner: Any, model_hash: str, texts: Sequence[Text],
+             batch_size: int) -> dict[str, object] | None:
     """What one pass of a runner's artifact over `texts` at `batch_size` is, for any figure kept of
     it (its predictions here, its memory probe's in speed.workers): the backend's kind, the model's
     content hash, the runner's prediction identity, the texts' digest and the batch size. None where
@@ -103,7 +105,7 @@ def pass_key(runner: Any, model_hash: str, texts: Sequence[str], batch_size: int
     return {"backend": backend_kind(runner.name), **identity, **_pass_parts(model_hash, texts, batch_size)}
 
 
-def _pass_parts(model_hash: str, texts: Sequence[str], batch_size: int) -> dict[str, object]:
+def _pass_parts(model_hash: str, texts: Sequence[Text], batch_size: int) -> dict[str, object]:
     """The parts of a pass's key that no artifact decides: the model's content, the texts, the batch size."""
     return {"model": model_hash, "texts": texts_digest(texts), "batch_size": batch_size}
 
@@ -117,7 +119,7 @@ def _entry_name(backend: str) -> str:
     return "predictions-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", backend)[:48]
 
 
-def predictions_kept(cache: ArtifactCache, name: str, model_hash: str, texts: Sequence[str], batch_size: int,
+def predictions_kept(cache: ArtifactCache, name: str, model_hash: str, texts: Sequence[Text], batch_size: int,
                      device: str, max_tokens: int) -> bool:
     """Whether the cache holds backend `name`'s predictions on `texts` for this model, batch size,
     device and truncation, whatever artifact and versions made them: a forecast's cheap look, before
@@ -126,7 +128,7 @@ def predictions_kept(cache: ArtifactCache, name: str, model_hash: str, texts: Se
                                            **_predictions_parts(device, max_tokens)})
 
 
-def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, texts: Sequence[str],
+def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, texts: Sequence[Text],
                        batch_size: int, device: str, max_tokens: int,
                        compute: Callable[[], np.ndarray]) -> Predicted:
     """The runner's predictions on `texts`, each truncated at `max_tokens` tokens: from the cache
@@ -144,7 +146,7 @@ def cached_predictions(cache: ArtifactCache, runner: Any, model: ModelSpec, text
     return Predicted(_finite(runner.name, preds, texts), entry.hit, entry.path.name)
 
 
-def _finite(name: str, preds: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+def _finite(name: str, preds: np.ndarray, texts: Sequence[Text]) -> np.ndarray:
     """`preds`, or a GateError where some are NaN or infinite (inference.not_finite): every check of
     the backend then fails with that one line, not a ValueError from inside the metrics."""
     if said := not_finite(name, preds, texts):

@@ -46,7 +46,8 @@ def provenance(session: GateSession) -> dict[str, Any]:
     return {
         "model": model,
         "dataset": {"source": source, "sha256": file_hash, "split": cfg.split, "variant": cfg.dataset_variant,
-                    "limit": cfg.limit, "columns": {"text": cfg.text_column, "labels": cfg.label_column},
+                    "limit": cfg.limit, "columns": {"text": cfg.text_column, "labels": cfg.label_column,
+                                                  **({"pair": cfg.pair_column} if cfg.pair_column else {})},
                     **({"file": str(data.resolve())} if file_hash else {})},
         "settings": {**cfg.judging(), "backends": list(cfg.backends)},
         # where those backends came from: only sessions of the configuration say what a project gates

@@ -52,10 +52,17 @@ from encoder_gate.data.datasets import (
     load_texts,
 )
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
+from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError, NotApplicable, PlainBuildFailed
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.models.spec import ModelSpec, saved_by_newer, sentencepiece_missing, vocabulary_file
+from encoder_gate.models.spec import (
+    ModelSpec,
+    no_tokenizer,
+    saved_by_newer,
+    sentencepiece_missing,
+    vocabulary_file,
+)
 from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.devices import build_on_its_device, planned_device
 from encoder_gate.runtime.inference import max_length, predict_texts, right_padded, tokenizer_for, truncating
@@ -177,7 +184,7 @@ class GateSession:
             # transformers 4 opens a vocabulary file it did not find (TypeError: None) or says it
             # "can't load tokenizer" (OSError, 4.47); 5 builds an empty one (below): each, one line
             if not files:
-                raise GateError(self._no_tokenizer("transformers could not build one")) from None
+                raise GateError(no_tokenizer(self.model.path, "transformers could not build one")) from None
             said = (f": {str(exc).rstrip('.')}" if isinstance(exc, (OSError, ValueError))
                     else f" ({type(exc).__name__}: {exc})")
             if (missing := sentencepiece_missing(self.model.path)) is not None:
@@ -185,7 +192,7 @@ class GateSession:
             raise GateError(f"could not load the tokenizer of {self.model.path}{said}"
                             + saved_by_newer(self.model.path)) from None
         if len(tokenizer) < MIN_VOCABULARY and not files:  # transformers 5 builds an empty one there
-            raise GateError(self._no_tokenizer(
+            raise GateError(no_tokenizer(self.model.path,
                 f"transformers built an empty one ({len(tokenizer)} tokens), which would encode every "
                 "text alike and make every figure meaningless"))
         if tokenizer.pad_token is None:  # every batch is padded: each test's traceback, one by one, before
@@ -197,14 +204,6 @@ class GateSession:
         # feed it texts longer than its position embeddings hold: an index error deep in torch
         positions = self.model.max_positions  # and pads on the right (inference.padding_side_note)
         return right_padded(tokenizer if positions is None else truncating(tokenizer, positions))
-
-    def _no_tokenizer(self, what_transformers_did: str) -> str:
-        """Why a model directory without tokenizer files has no tokenizer: what it holds, and the fix."""
-        found = ", ".join(sorted(p.name for p in self.model.path.iterdir() if p.is_file())) or "no file"
-        return (f"the directory {self.model.path} holds no tokenizer files (it has {found}), "
-                f"and {what_transformers_did}. Save the model's tokenizer beside it "
-                "(tokenizer.save_pretrained(DIR): tokenizer.json, or vocab.txt, vocab.json and merges.txt, "
-                "or a sentencepiece model)")
 
     @cached_property
     def dataset(self) -> Any:
@@ -288,13 +287,13 @@ class GateSession:
     def load_split(self, split: str, variant: str | None = None) -> Any:
         """One split of the configured dataset source (and variant, unless given), with the
         model's labels; the `texts` file, unlabelled, whatever the split."""
-
         cfg = self.config
         if cfg.texts is not None:
             return apply_variant(load_texts(cfg.texts), variant or cfg.dataset_variant)
         return load_dataset(self.dataset_source, split=split, variant=variant or cfg.dataset_variant,
                             text_column=cfg.text_column, label_column=cfg.label_column,
-                            label_names=self.model.label_names or None, label_format=cfg.label_format)
+                            label_names=self.model.label_names or None, label_format=cfg.label_format,
+                            pair_column=cfg.pair_column)
 
     def device_of(self, name: str) -> Device:
         """Where backend `name` computes: the device the configuration pins it to, else the session's,
@@ -515,7 +514,7 @@ class GateSession:
         """Note that backend `name`'s `check` passed by its kept pass (runtime.properties), not run here."""
         self.cached_outputs.setdefault(name, {}).setdefault("checks", []).append(check)
 
-    def predict_on(self, name: str, texts: Sequence[str]) -> tuple[np.ndarray, bool]:
+    def predict_on(self, name: str, texts: Sequence[Text]) -> tuple[np.ndarray, bool]:
         """The backend's outputs on other texts than the evaluation set's (e.g. the PR's, for
         the base's runners), through the prediction cache, and whether they were read from it."""
         started = time.monotonic()
@@ -525,7 +524,7 @@ class GateSession:
             self.records[name].predictions = (hit, time.monotonic() - started)
         return preds, hit
 
-    def _cached_predictions(self, runner: Any, texts: Sequence[str], tokenizer: Any,
+    def _cached_predictions(self, runner: Any, texts: Sequence[Text], tokenizer: Any,
                             device: str) -> Predicted:
         """The runner's outputs on `texts` as `tokenizer` encodes them, computed on `device` (from the
         prediction cache when their key is there)."""

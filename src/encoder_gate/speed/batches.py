@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.inference import encode, token_lengths
 
@@ -91,7 +92,7 @@ class BatchPlan:
         return sorted({(int(b["input_ids"].shape[0]), int(b["input_ids"].shape[1])) for b in self.batches})
 
 
-def make_batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
+def make_batches(tokenizer: Any, texts: Sequence[Text], batch_size: int,
                  dispatch: Dispatch | str) -> BatchPlan:
     """Tokenize ``texts`` into batches of ``batch_size`` in the given dispatch order.
 

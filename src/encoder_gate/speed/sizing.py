@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.cache import read_record, update_record
+from encoder_gate.data.pairs import Text
 from encoder_gate.runtime.inference import token_lengths
 from encoder_gate.speed.rounds import ROUND_SECONDS, spread
 
@@ -30,11 +31,11 @@ FILE_NAME = "bench-texts.json"
 class TextPool:
     """The texts a variant's benchmarks draw from, with their token lengths."""
 
-    texts: tuple[str, ...]
+    texts: tuple[Text, ...]
     lengths: tuple[int, ...]
 
     @classmethod
-    def of(cls, tokenizer: Any, texts: Sequence[str]) -> TextPool:
+    def of(cls, tokenizer: Any, texts: Sequence[Text]) -> TextPool:
         """`texts` with their token lengths as the batches will hold them: truncated where
         :func:`~encoder_gate.runtime.inference.token_lengths` truncates, as make_batches does, so
         a text longer than the limit counts as long as it runs (a tokenizer with no limit of its
@@ -47,7 +48,7 @@ class TextPool:
         idx = spread(self.lengths, k)
         return TextPool(tuple(self.texts[i] for i in idx), tuple(self.lengths[i] for i in idx))
 
-    def pick(self, k: int, batch_size: int = 1) -> tuple[str, ...]:
+    def pick(self, k: int, batch_size: int = 1) -> tuple[Text, ...]:
         """`k` texts across the range of lengths, in bucketed batches of `batch_size`
         (:func:`~encoder_gate.speed.rounds.spread`)."""
         return tuple(self.texts[i] for i in spread(self.lengths, k, batch_size))
@@ -121,7 +122,7 @@ def size_cell(lengths: Sequence[int], batch_size: int, probe: Callable[[list[int
 
 
 def sized_texts(pool: TextPool, batch_size: int, probe: Callable[[list[int]], float],
-                round_seconds: float = ROUND_SECONDS) -> tuple[str, ...]:
+                round_seconds: float = ROUND_SECONDS) -> tuple[Text, ...]:
     """The texts of a cell sized by time (:func:`size_cell`: `probe` times a pass over the texts
     at the given indices), drawn across the pool's lengths in bucketed batches of `batch_size`:
     what a vs-base cell times (suite/ab.py) and the A/B noise study measures."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from encoder_gate.backends.base import leave_artifacts_to_session
 from encoder_gate.cache import ArtifactCache
+from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.predictions import pass_key
 from encoder_gate.runtime.session import GateSession
@@ -188,7 +189,7 @@ MEMORY_RECIPE = "memory-probe-1"
 MEMORY_FILE = "memory.json"
 
 
-def memory_key(runner: Any, model_hash: str, texts: Sequence[str], batch_size: int,
+def memory_key(runner: Any, model_hash: str, texts: Sequence[Text], batch_size: int,
                machine: Mapping[str, Any]) -> dict[str, object] | None:
     """What a backend's probe figures follow from: the probe's pass (runtime.predictions.pass_key:
     the runner's artifact, the texts and the batch size) and the machine as a speed baseline's

@@ -29,6 +29,7 @@ from encoder_gate.backends.onnx_session import open_session
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.data.datasets import load_dataset
+from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
 from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_runners, pass_over
@@ -128,7 +129,7 @@ class _Setup:
     backend: str
     path: Path
     tokenizer: Any
-    texts: tuple[str, ...]
+    texts: tuple[Text, ...]
     batch_size: int
 
     def plan(self) -> BatchPlan:

@@ -46,6 +46,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from encoder_gate.data import strategies
+from encoder_gate.data.pairs import Text
 from encoder_gate.data.strategies import (
     AWKWARD_KINDS,
     any_texts,
@@ -225,7 +226,7 @@ class Agreement:
         self.atol = atol
         self.largest = 0.0
 
-    def __call__(self, actual: np.ndarray, expected: np.ndarray, texts: list[str], what: str) -> None:
+    def __call__(self, actual: np.ndarray, expected: np.ndarray, texts: list[Text], what: str) -> None:
         assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
         for outputs in (actual, expected):  # NaN differs from nothing by a number: no bound rejects it
             if said := not_finite("the backend", outputs, texts):

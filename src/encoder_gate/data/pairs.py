@@ -1,0 +1,65 @@
+"""Sentence pairs: datasets whose rows hold two texts a model reads together (NLI's premise and
+hypothesis, a paraphrase's two sentences, a reranker's query and passage).
+
+    text: Text = ("a man sleeps", "a man is awake")   # one item fed to the model: a text, or a pair
+    tokenizer([text, ...])                             # transformers reads a list of pairs as pairs
+    as_string(text)                                    # 'a man sleeps || a man is awake', said or measured
+
+A pair is a tuple of its two texts, wherever a text goes (the dataset, the predictions, the
+benchmarks' pools): transformers' tokenizers take a batch of (text, text_pair) tuples as such,
+with each second text in its own segment (token_type_ids 1 where the model has them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeAlias
+
+#: One item the gate feeds the model: a text, or a sentence pair's two texts.
+Text: TypeAlias = str | tuple[str, str]
+#: How a pair is written where one string is needed (a report's sample, a length in characters).
+PAIR_SEPARATOR = " || "
+
+
+def as_string(text: Text) -> str:
+    """`text` as one string: a pair's two texts around PAIR_SEPARATOR."""
+    return text if isinstance(text, str) else PAIR_SEPARATOR.join(text)
+
+
+def digest_bytes(text: Text) -> bytes:
+    """The bytes a digest of texts reads for `text`: a text's own UTF-8 (so every digest of single
+    texts stays as it was), a pair's two behind a marker no dataset's text starts with."""
+    if isinstance(text, str):
+        return text.encode("utf-8", "surrogatepass")
+    first, second = (t.encode("utf-8", "surrogatepass") for t in text)
+    return b"\x00pair\x00" + len(first).to_bytes(8, "big") + first + second
+
+
+#: The columns of a sentence-pair task's two texts (NLI, paraphrase, a reranker's query and passage),
+#: as the common datasets name them (GLUE and SuperGLUE, SNLI, MS MARCO, transformers' own
+#: `text`/`text_pair`): init pairs them (`text-column` and `pair-column`), and a text column that is
+#: one of such a pair, read alone with the other present, is said (Dataset.pair_column).
+PAIR_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("premise", "hypothesis"), ("sentence1", "sentence2"), ("sentence_1", "sentence_2"),
+    ("sentence_a", "sentence_b"), ("question1", "question2"), ("question", "sentence"),
+    ("question", "passage"), ("query", "passage"), ("query", "document"), ("text", "text_pair"),
+    ("text_a", "text_b"), ("text1", "text2"), ("text_1", "text_2"),
+)
+
+
+def pair_partner(column: str, columns: Sequence[str]) -> str | None:
+    """The other text of a sentence pair `column` is one of, where `columns` hold it (PAIR_COLUMNS,
+    names compared without case): 'hypothesis' for 'premise' beside it; None for a text of its own."""
+    present = {c.lower(): c for c in columns}
+    for pair in PAIR_COLUMNS:
+        if column.lower() in pair:
+            other = pair[1 - pair.index(column.lower())]
+            if other in present:
+                return present[other]
+    return None
+
+
+def pair_in(columns: Sequence[str]) -> tuple[str, str] | None:
+    """The first sentence pair (PAIR_COLUMNS) whose two columns `columns` both hold, as they are named."""
+    present = {c.lower(): c for c in columns}
+    return next(((present[a], present[b]) for a, b in PAIR_COLUMNS if a in present and b in present), None)
