@@ -375,6 +375,7 @@ def test_whitespace_longer_than_a_short_model_is_truncated_as_encode_truncates_i
     result.assert_outcomes(passed=2)
 
 
+@pytest.mark.stack  # a tokenizer's padding and truncation sides, as each transformers reads them
 def test_a_tokenizer_saved_to_pad_and_cut_on_the_left_is_fed_right_padded_and_cut_as_saved(
         pytester: pytest.Pytester, tiny, cache_dir: Path):
     """A tokenizer saved with padding_side and truncation_side 'left' (a DistilBERT user's, 2026-11-30):

@@ -26,6 +26,7 @@ def pairs_file(path: Path, n: int = 120) -> Path:
     return path
 
 
+@pytest.mark.stack  # transformers' tokenizers read a batch of tuples as pairs, in every version
 def test_a_pair_column_feeds_each_rows_two_texts_as_one_item(tmp_path: Path) -> None:
     data = pairs_file(tmp_path / "nli.jsonl", 5)
     paired = load_dataset(str(data), text_column="premise", pair_column="hypothesis")
