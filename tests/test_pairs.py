@@ -110,3 +110,26 @@ def test_a_backend_blind_to_the_second_segment_fails_on_pairs_and_passes_on_sing
     print(f"segment-blind drift max on pairs: {drift:.4g}")
     assert drift > 1e-3 and failure and failure.startswith("segment-blind: drift_max = ")
     assert PAIR_SEPARATOR in failure  # its worst samples show both texts
+
+
+def test_a_pair_models_padding_properties_draw_pairs(pytester: pytest.Pytester, cache_dir: Path) -> None:
+    """Fed pairs, the batch properties (alone vs padded, neighbours and order) draw pairs, each second
+    text in its own segment and padded with the rest: they pass a healthy BERT (tiny-bert) on torch."""
+    from encoder_gate.commands.layout import ACCURACY_MODULE, THIN_MODULES
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.session import GateSession
+    from encoder_gate.suite.padding import fed_pairs
+
+    data = pairs_file(pytester.path / "nli.jsonl", 20)
+    config = GateConfig(model="tiny-bert", dataset=str(data), text_column="premise", pair_column="hypothesis",
+                        cache_dir=cache_dir)
+    assert fed_pairs(GateSession(config)) and not fed_pairs(GateSession(GateConfig(model="tiny-bert",
+                                                                                   cache_dir=cache_dir)))
+    (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
+    (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
+    result = pytester.runpytest(
+        "accuracy", "--gate-model", "tiny-bert", "--gate-backends", "torch",
+        "--gate-cache-dir", str(cache_dir), "--gate-dataset", str(data), "--gate-text-column", "premise",
+        "--gate-pair-column", "hypothesis",
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "padding_alone or batch_composition")
+    result.assert_outcomes(passed=2)

@@ -12,7 +12,8 @@
   marks), `control` (control characters that are not whitespace), `zero_width`,
   `long_word` (one word of at least `LONG_WORD_CHARS` characters), `whitespace` (only
   whitespace, at least one character) and `empty` (the empty string).
-- `any_texts()`: a comment or awkward text; `text_batches()`: lists of 1-6 of them.
+- `any_texts()`: a comment or awkward text; `text_batches()`: lists of 1-6 of them;
+  `any_items(pairs=True)`: sentence pairs of two such texts (what a pair model is fed).
 - `long_texts()`: at least `LONG_TEXT_WORDS` whitespace-separated words, so more than 512
   tokens under any subword tokenizer (WordPiece, BPE, SentencePiece all give every
   non-empty word at least one token; 520 words > 512 - 2 special tokens).
@@ -29,6 +30,8 @@ from typing import Literal
 
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
+
+from encoder_gate.data.pairs import Text
 
 WORDS: tuple[str, ...] = (
     "i", "you", "we", "they", "my", "your", "our", "this", "that", "it", "the", "a", "an",
@@ -184,9 +187,14 @@ def any_texts() -> SearchStrategy[str]:
     return st.one_of(comment_texts(), awkward_texts())
 
 
+def any_items(pairs: bool = False) -> SearchStrategy[Text]:
+    """What a model is fed: any_texts(), or with `pairs` a sentence pair of two of them (data.pairs)."""
+    return st.tuples(any_texts(), any_texts()) if pairs else any_texts()
+
+
 def text_batches(min_size: int = 1, max_size: int = 6,
-                 texts: SearchStrategy[str] | None = None) -> SearchStrategy[list[str]]:
-    """A batch of `min_size`-`max_size` texts (default: comments and awkward text)."""
+                 texts: SearchStrategy[Text] | None = None) -> SearchStrategy[list[Text]]:
+    """A batch of `min_size`-`max_size` texts (default: comments and awkward text; or any_items())."""
     return st.lists(texts if texts is not None else any_texts(), min_size=min_size, max_size=max_size)
 
 

@@ -49,7 +49,6 @@ from encoder_gate.data import strategies
 from encoder_gate.data.pairs import Text
 from encoder_gate.data.strategies import (
     AWKWARD_KINDS,
-    any_texts,
     comment_texts,
     long_texts,
     text_batches,
@@ -177,6 +176,7 @@ def run_property(check: Any, strategies: dict[str, Any], backend: Any, gate_sess
     key = None if explore else property_key(
         name, backend, gate_session.model, examples, PROPERTY_CODE,
         {**params, "atol": padding_atol(backend, gate_session),
+         **({"pairs": True} if fed_pairs(gate_session) else {}),  # (single texts' keys as they were)
          "device": gate_session.device_of(backend.name), "padded_length": padded_length(backend_tokenizer),
          "max_length": max_length(backend_tokenizer),
          "seed": seed_value, "kept_failures": kept_examples(database)})
@@ -243,10 +243,20 @@ def padded_length(tokenizer: Any) -> int:
     return min(PADDED_LENGTH, max_length(tokenizer))
 
 
+def fed_pairs(gate_session: Any) -> bool:
+    """Whether the session's model is fed sentence pairs (`pair-column`): the batch properties then
+    draw pairs, the second text of each in its own segment, padded with the rest."""
+    return bool(gate_session.dataset.paired)
+
+
 def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backend_tokenizer):
-    """Each item's output is the same alone, padded to the batch's longest, and to max_length."""
+    """Each item's output is the same alone, padded to the batch's longest, and to max_length (a pair
+    model's items are pairs)."""
     examples = backend_examples(gate_session)
     agree = Agreement(padding_atol(backend, gate_session))
+    pairs = fed_pairs(gate_session)
+    short, long = PADDED_PAIR  # as pairs: the short one twice, and the long one with it (dozens of pads)
+    explicit = [(short, short), (long, short)] if pairs else [short, long]
 
     def check(texts):
         length = padded_length(backend_tokenizer)
@@ -257,19 +267,21 @@ def test_padding_alone_longest_and_max_length_agree(backend, gate_session, backe
         agree(longest, alone, texts, "padded to the longest vs alone")
         agree(fixed, alone, texts, f"padded to max_length {length} vs alone")
 
-    run_property(check, {"texts": text_batches()}, backend, gate_session, backend_tokenizer, examples,
-                 agree=agree, explicit=({"texts": list(PADDED_PAIR)},))
+    run_property(check, {"texts": text_batches(texts=strategies.any_items(pairs))}, backend, gate_session,
+                 backend_tokenizer, examples, agree=agree, explicit=({"texts": explicit},))
 
 
 def test_padding_batch_composition_does_not_matter(backend, gate_session, backend_tokenizer):
-    """An item's output depends neither on its neighbours nor on its position in the batch."""
+    """An item's output depends neither on its neighbours nor on its position in the batch (a pair
+    model's items are pairs)."""
     examples = backend_examples(gate_session)
     agree = Agreement(padding_atol(backend, gate_session))
+    items = strategies.any_items(fed_pairs(gate_session))
 
     def check(data):
-        target = data.draw(any_texts(), label="target")
-        first = data.draw(st.lists(any_texts(), max_size=5), label="neighbours")
-        second = data.draw(st.lists(any_texts(), max_size=5), label="other neighbours")
+        target = data.draw(items, label="target")
+        first = data.draw(st.lists(items, max_size=5), label="neighbours")
+        second = data.draw(st.lists(items, max_size=5), label="other neighbours")
         i = data.draw(st.integers(0, len(first)), label="position")
         j = data.draw(st.integers(0, len(second)), label="other position")
         batch = [*first[:i], target, *first[i:]]
