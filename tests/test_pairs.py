@@ -133,3 +133,21 @@ def test_a_pair_models_padding_properties_draw_pairs(pytester: pytest.Pytester, 
         "--gate-pair-column", "hypothesis",
         "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "padding_alone or batch_composition")
     result.assert_outcomes(passed=2)
+
+
+def test_a_one_label_models_0_1_column_is_its_flag(tmp_path: Path) -> None:
+    """A cross-encoder reranker (one sigmoid output: problem_type multi_label_classification) and its
+    relevance labels, 0 or 1 a row: 'label index 1 is out of range 0..0' stopped the session, and a
+    column of 0 alone read every row as relevant (index 0, its one label). Each cell is its flag."""
+    data = tmp_path / "rel.jsonl"
+    data.write_text("".join(json.dumps({"query": "q", "passage": f"p{i}", "label": v}) + "\n"
+                            for i, v in enumerate([0, 1, True, "0", "1", 0.0])))
+    read = load_dataset(str(data), text_column="query", pair_column="passage", label_column="label",
+                        label_names=("LABEL_0",))
+    assert read.labels[:, 0].tolist() == [0, 1, 1, 0, 1, 0] and read.paired
+    names = tmp_path / "names.jsonl"  # the label's name, or none: as before
+    names.write_text('{"text": "a", "labels": ["LABEL_0"]}\n{"text": "b", "labels": []}\n')
+    assert load_dataset(str(names), label_names=("LABEL_0",)).labels[:, 0].tolist() == [1, 0]
+    with pytest.raises(GateError, match=r"out of range 0\.\.0"):  # told they are indices, they are read so
+        load_dataset(str(data), text_column="query", label_column="label", label_names=("LABEL_0",),
+                     label_format="indices")

@@ -390,6 +390,11 @@ def _build(
             "(or give one 0/1 column per label name)"
         )
     cells = [row.get(label_column) for row in table.rows]
+    # one label (a sigmoid binary classifier, a reranker's relevance) and a 0/1 cell a row: its flag, not
+    # the index 0 of its one name (which read every 0 as the label, and failed on the first 1)
+    if len(names) == 1 and fmt in ("auto", "onehot") and all(_is_bit(c) for c in cells):
+        flags = np.array([[_flag(c, table.at(i))] for i, c in enumerate(cells)], dtype=np.uint8)
+        return Dataset(name, texts, flags.reshape(len(texts), 1), names)
     # every cell a list of one 0/1 value per label: one-hot vectors (with two labels too, where
     # [0, 1] on every row as indices would give every row both labels)
     if fmt == "onehot" or (
@@ -443,6 +448,13 @@ def _is_vector(cell: Any, k: int) -> bool:
         and len(cell) == k
         and all(isinstance(v, (bool, int, float)) and v in (0, 1) for v in cell)
     )
+
+
+def _is_bit(cell: Any) -> bool:
+    """A cell holding one 0/1 value (a number, a truth value, or its string), not a list or a name."""
+    if isinstance(cell, str):
+        return cell.strip().lower() in ("0", "1", "true", "false", "0.0", "1.0")
+    return isinstance(cell, (bool, int, float, np.integer, np.floating)) and cell in (0, 1)
 
 
 def _flag(value: Any, where: str) -> int:

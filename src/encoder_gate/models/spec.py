@@ -195,7 +195,9 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
         raise GateError(f"{cfg_file} names one label ({labels[0]!r}) and a single-label head: softmax "
                         "over one output is 1 for every text, so no backend could differ from another "
                         "(transformers reads one label without a problem_type as regression). A sigmoid "
-                        "binary classifier: set problem_type to multi_label_classification")
+                        "binary classifier, or a cross-encoder reranker's one score (read through a sigmoid, "
+                        "as sentence-transformers' CrossEncoder reads it): set problem_type to "
+                        "multi_label_classification; a 0/1 label column is then read as that label's flag")
     if len(set(labels)) != len(labels) or not all(isinstance(n, str) and n for n in labels):
         twice = sorted({str(n) for n in labels if labels.count(n) > 1})
         wrong = f"it names {', '.join(map(repr, twice))} twice" if twice else "a name is empty or no string"
