@@ -170,7 +170,8 @@ def dataset_notes(dataset: Mapping[str, Any] | None, labelled: bool = True) -> l
         are = "is" if cut["texts"] == 1 else "are"
         out.append(f"{cut['texts']} of {data.get('examples')} evaluation texts {are} longer than the "
                    f"{cut['max_tokens']} tokens the model is fed: the reference and every backend judged "
-                   f"their first {cut['max_tokens']}")
+                   f"them cut to {cut['max_tokens']}, where the tokenizer cuts them (on its truncation side, "
+                   "a pair's longer text first)")
     examples, distinct = data.get("examples"), data.get("distinct")
     if labelled and isinstance(examples, int) and isinstance(distinct, int) and distinct < examples:
         out.append(f"{examples - distinct} of {examples} evaluation texts repeat another ({distinct} "
