@@ -576,3 +576,22 @@ def test_inductors_directory_is_one_per_torch_whatever_transformers_is(
     monkeypatch.setattr(cache_module, "installed_version",
                         lambda package: "99.0.0" if package == "torch" else installed(package))
     assert inductor_entry(tiny_ctx) != here
+
+
+def test_a_compiled_runner_on_cuda_keeps_its_thread_count_in_a_block_of_another() -> None:
+    """dynamo guards on torch's thread count: an accuracy session's evaluation at every core compiled
+    graphs a GPU job's benchmark session (init's one thread) could not load, 30 s at 125M on an H200.
+    On cuda the block leaves the count as it is (the kernels run on the GPU); on the CPU it sets it, as
+    inductor's CPU kernels hold it. (The runner's own logic, on a stand-in: no GPU here.)"""
+    from types import SimpleNamespace
+
+    import torch
+
+    from encoder_gate.backends.torch_backend import CompiledTorchRunner
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    for device, inside in (("cuda", before), ("cpu", other)):
+        with CompiledTorchRunner.at_threads(SimpleNamespace(_device=device), other):  # type: ignore[arg-type]
+            assert torch.get_num_threads() == inside, device
+        assert torch.get_num_threads() == before
