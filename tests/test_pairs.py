@@ -113,8 +113,9 @@ def test_a_backend_blind_to_the_second_segment_fails_on_pairs_and_passes_on_sing
 
 
 def test_a_pair_models_padding_properties_draw_pairs(pytester: pytest.Pytester, cache_dir: Path) -> None:
-    """Fed pairs, the batch properties (alone vs padded, neighbours and order) draw pairs, each second
-    text in its own segment and padded with the rest: they pass a healthy BERT (tiny-bert) on torch."""
+    """Fed pairs, the batch properties (alone vs padded, neighbours and order) and the tokenizer's
+    (right-sided, contiguous masks, each item's own ids and type ids) draw pairs, each second text in its
+    own segment and padded with the rest: they pass a healthy BERT (tiny-bert) on torch."""
     from encoder_gate.commands.layout import ACCURACY_MODULE, THIN_MODULES
     from encoder_gate.config import GateConfig
     from encoder_gate.runtime.session import GateSession
@@ -130,9 +131,9 @@ def test_a_pair_models_padding_properties_draw_pairs(pytester: pytest.Pytester, 
     result = pytester.runpytest(
         "accuracy", "--gate-model", "tiny-bert", "--gate-backends", "torch",
         "--gate-cache-dir", str(cache_dir), "--gate-dataset", str(data), "--gate-text-column", "premise",
-        "--gate-pair-column", "hypothesis",
-        "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "padding_alone or batch_composition")
-    result.assert_outcomes(passed=2)
+        "--gate-pair-column", "hypothesis", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "-k", "padding_alone or batch_composition or right_sided")
+    result.assert_outcomes(passed=3)
 
 
 def test_a_one_label_models_0_1_column_is_its_flag(tmp_path: Path) -> None:

@@ -347,7 +347,8 @@ def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session
 
 
 def test_padding_is_right_sided_with_contiguous_masks(gate_tokenizer, gate_session):
-    """encode() pads on the right with the tokenizer's pad id; masks are ones then zeros."""
+    """encode() pads on the right with the tokenizer's pad id; masks are ones then zeros; each item's
+    ids and type ids are its own (a pair model's items are pairs: its second segment's type ids too)."""
     def check(texts, padding):
         tok = gate_tokenizer
         assert tok.pad_token_id is not None, "the tokenizer has no pad token"
@@ -355,19 +356,23 @@ def test_padding_is_right_sided_with_contiguous_masks(gate_tokenizer, gate_sessi
         batch = encode(tok, texts, padding=padding, length=length)
         ids, mask = batch["input_ids"], batch["attention_mask"]
         assert ids.dtype == mask.dtype == np.int64
-        own = [tok(t, truncation=True, max_length=length)["input_ids"] for t in texts]
-        width = length if padding == "max_length" else max(len(o) for o in own)
+        # each alone, as a batch of one as encode() makes it (transformers' tok(text, "") reads an empty
+        # second text as none: one segment, where a batch of pairs keeps its empty second segment)
+        own = [{k: v[0] for k, v in tok([t], truncation=True, max_length=length).items()} for t in texts]
+        width = length if padding == "max_length" else max(len(o["input_ids"]) for o in own)
         assert ids.shape == mask.shape == (len(texts), width)
-        for row, ids_alone in enumerate(own):
-            n = len(ids_alone)
+        for row, alone in enumerate(own):
+            n = len(alone["input_ids"])
             assert mask[row].tolist() == [1] * n + [0] * (width - n), f"mask of text {row}"
-            assert ids[row, :n].tolist() == ids_alone, f"ids of text {row}"
+            assert ids[row, :n].tolist() == alone["input_ids"], f"ids of text {row}"
             assert (ids[row, n:] == tok.pad_token_id).all(), f"padding of text {row}"
             if "token_type_ids" in batch:
+                assert batch["token_type_ids"][row, :n].tolist() == alone["token_type_ids"], f"types of {row}"
                 assert (batch["token_type_ids"][row, n:] == tok.pad_token_type_id).all()
 
     padding = st.sampled_from(["longest", "max_length"])
-    run_tokenizer_property(check, {"texts": text_batches(), "padding": padding}, gate_session)
+    items = text_batches(texts=strategies.any_items(fed_pairs(gate_session)))
+    run_tokenizer_property(check, {"texts": items, "padding": padding}, gate_session)
 
 
 # Five kinds per backend, each a narrow strategy: a few examples of each are enough, and the
