@@ -112,6 +112,7 @@ def test_a_backend_blind_to_the_second_segment_fails_on_pairs_and_passes_on_sing
     assert PAIR_SEPARATOR in failure  # its worst samples show both texts
 
 
+@pytest.mark.stack  # how each transformers encodes a batch of pairs: ids, type ids, padding
 def test_a_pair_models_padding_properties_draw_pairs(pytester: pytest.Pytester, cache_dir: Path) -> None:
     """Fed pairs, the batch properties (alone vs padded, neighbours and order) and the tokenizer's
     (right-sided, contiguous masks, each item's own ids and type ids) draw pairs, each second text in its
