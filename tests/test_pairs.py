@@ -44,6 +44,8 @@ def test_a_pair_column_feeds_each_rows_two_texts_as_one_item(tmp_path: Path) -> 
     assert digest_bytes("plain") == b"plain"  # the digests of single texts (kept caches) as they were
     with pytest.raises(GateError, match=r"no second text column 'hypotesis' \(pair-column\)"):
         load_dataset(str(data), text_column="premise", pair_column="hypotesis")
+    with pytest.raises(GateError, match=r"would hand the model its answers"):  # the labels as a second text
+        load_dataset(str(data), text_column="premise", pair_column="labels")
     assert pair_in(["id", "Sentence1", "sentence2", "label"]) == ("Sentence1", "sentence2")
     assert pair_partner("query", ["query", "passage"]) == "passage" and pair_partner("text", ["text"]) is None
 
@@ -65,6 +67,8 @@ def test_init_pairs_a_sentence_pair_datasets_columns(tmp_path: Path) -> None:
     with pytest.raises(GateError, match=r"no column 'hyp' \(--pair-column\) beside the text column"):
         init(tmp_path / "other", model=str(tmp_path / "models" / "clf"), dataset=str(tmp_path / "nli.jsonl"),
              pair_column="hyp")
+    with pytest.raises(GateError, match=r"--pair-column labels names the label column of .*nli\.jsonl"):
+        init(tmp_path, dataset="nli.jsonl", pair_column="labels", force=True)
     assert not (tmp_path / "other" / "pyproject.toml").exists()
 
 

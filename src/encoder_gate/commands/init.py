@@ -158,7 +158,7 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         if label_column is not None and label_column != DEFAULT_LABEL_COLUMN:
             table["label-column"] = label_column
         labels = repr(label_column) if label_column is not None else "one 0/1 column per label, by its name"
-        pair_column = _pair_column(dataset, text_column, request, warnings)
+        pair_column = _pair_column(dataset, (text_column, label_column), request, warnings)
         if pair_column is not None:
             table["pair-column"] = pair_column
         paired = f" paired with {pair_column!r} (sentence pairs)" if pair_column else ""
@@ -436,13 +436,18 @@ def _chosen_backends(given: Sequence[str] | None, model_dir: Path | None, root: 
     return backends
 
 
-def _pair_column(dataset: Path, text_column: str, request: InitRequest, warnings: list[str]) -> str | None:
+def _pair_column(dataset: Path, columns_taken: tuple[str, str | None], request: InitRequest,
+                 warnings: list[str]) -> str | None:
     """The column of each row's second text: --pair-column (checked), else the other of a sentence pair
     the text column is one of (data.pairs), unless the text column was chosen by --text-column: then
-    its partner is left out, said."""
-    columns = list(first_row(dataset))
+    its partner is left out, said. `columns_taken`: the text column and the label column (if any)."""
+    columns, text_column = list(first_row(dataset)), columns_taken[0]
     if request.pair_column is not None:
-        if request.pair_column not in columns or request.pair_column == text_column:
+        if request.pair_column in columns_taken:  # the labels fed as a second text: the answers in the input
+            which = ("text", "label")[columns_taken.index(request.pair_column)]
+            raise GateError(f"--pair-column {request.pair_column} names the {which} column of {dataset}: "
+                            "pass the column of each row's second text")
+        if request.pair_column not in columns:
             raise GateError(f"{dataset} has no column {request.pair_column!r} (--pair-column) beside the "
                             f"text column {text_column!r}; its columns: {', '.join(columns)}")
         return request.pair_column

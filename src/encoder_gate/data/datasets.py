@@ -293,9 +293,11 @@ def load_dataset(
         raise GateError(f"label names must be non-empty and unique, got {_preview(names)}")
     ds = _build(table, name, text_column, label_column, names, label_format)
     if pair_column is not None:
-        if pair_column not in table.columns or pair_column == text_column:
+        if pair_column not in table.columns or pair_column in (text_column, label_column):
             raise GateError(f"{table.where} has no second text column {pair_column!r} (pair-column) beside "
-                            f"{text_column!r}; columns present: {_preview(table.columns)}")
+                            f"the text {text_column!r} and the labels {label_column!r} (the labels fed as a "
+                            "text would hand the model its answers); columns present: "
+                            f"{_preview(table.columns)}")
         ds = replace(ds, texts=tuple((first, _text(table, i, pair_column))
                                      for i, first in enumerate(ds.single_texts)))
     partner = pair_column or pair_partner(text_column, table.columns)
