@@ -157,3 +157,21 @@ def test_a_one_label_models_0_1_column_is_its_flag(tmp_path: Path) -> None:
     with pytest.raises(GateError, match=r"out of range 0\.\.0"):  # told they are indices, they are read so
         load_dataset(str(data), text_column="query", label_column="label", label_names=("LABEL_0",),
                      label_format="indices")
+
+
+def test_an_nli_model_given_one_text_a_row_is_warned_about_by_init(tmp_path: Path) -> None:
+    """A head whose labels are entailment, neutral and contradiction, and a dataset of single texts:
+    init says the model reads pairs; the same model with its pairs, and another model, say nothing."""
+    from test_init import init, write_model_dir
+
+    model = write_model_dir(tmp_path)
+    config = json.loads((model / "config.json").read_text())
+    names = {"0": "entailment", "1": "neutral", "2": "contradiction"}
+    (model / "config.json").write_text(json.dumps({**config, "id2label": names,
+                                                   "label2id": {v: int(k) for k, v in names.items()}}))
+    (tmp_path / "single.jsonl").write_text('{"text": "a man sleeps", "label": "neutral"}\n')
+    pairs_file(tmp_path / "nli.jsonl", 2)
+    plan = init(tmp_path, dataset="single.jsonl")
+    assert any("an NLI model's, which reads a premise and a hypothesis together" in w for w in plan.warnings)
+    plan = init(tmp_path, dataset="nli.jsonl", force=True)
+    assert not any("NLI model's" in w for w in plan.warnings)

@@ -76,6 +76,8 @@ INIT_THREADS = 1
 # gate"): `point` (MLPerf's 99%, the package default) failed 31% of them,
 # `regression` 1%.
 INIT_F1_RULE = "regression"
+#: Label names an NLI model's head has (MNLI, SNLI, XNLI): one that is fed one text a row is warned about.
+NLI_LABELS = frozenset({"entailment", "contradiction", "not_entailment"})
 DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 @dataclass(frozen=True)
 class InitRequest:
@@ -158,7 +160,8 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         if label_column is not None and label_column != DEFAULT_LABEL_COLUMN:
             table["label-column"] = label_column
         labels = repr(label_column) if label_column is not None else "one 0/1 column per label, by its name"
-        pair_column = _pair_column(dataset, (text_column, label_column), request, warnings)
+        pair_column = _pair_column(dataset, (text_column, label_column), request, warnings,
+                                   _model_labels(model_dir))
         if pair_column is not None:
             table["pair-column"] = pair_column
         paired = f" paired with {pair_column!r} (sentence pairs)" if pair_column else ""
@@ -437,10 +440,11 @@ def _chosen_backends(given: Sequence[str] | None, model_dir: Path | None, root: 
 
 
 def _pair_column(dataset: Path, columns_taken: tuple[str, str | None], request: InitRequest,
-                 warnings: list[str]) -> str | None:
+                 warnings: list[str], labels: Sequence[str] = ()) -> str | None:
     """The column of each row's second text: --pair-column (checked), else the other of a sentence pair
     the text column is one of (data.pairs), unless the text column was chosen by --text-column: then
-    its partner is left out, said. `columns_taken`: the text column and the label column (if any)."""
+    its partner is left out, said; a model whose `labels` are NLI's, fed one text a row, is said too.
+    `columns_taken`: the text column and the label column (if any)."""
     columns, text_column = list(first_row(dataset)), columns_taken[0]
     if request.pair_column is not None:
         if request.pair_column in columns_taken:  # the labels fed as a second text: the answers in the input
@@ -457,6 +461,10 @@ def _pair_column(dataset: Path, columns_taken: tuple[str, str | None], request: 
                         f"text of each pair, is not fed (the verdict says so); --pair-column {second} feeds "
                         "each row's two texts as a sentence pair")
         return None
+    if second is None and (nli := NLI_LABELS & {n.lower() for n in labels}):  # a pair model, one text a row
+        warnings.append(f"the model's labels ({', '.join(sorted(nli))}) are an NLI model's, which reads a "
+                        f"premise and a hypothesis together, and {dataset.name} gives it one text a row "
+                        f"({text_column!r}): pass --pair-column NAME, the column of each row's second text")
     return second
 
 
