@@ -185,6 +185,18 @@ def test_texts_longer_than_the_model_is_fed_are_counted_in_the_verdict_and_the_t
     report = build_verdict(doc, None)
     said = "1 of 40 evaluation texts is longer than the 128 tokens the model is fed"
     assert f"- {said}" in report.markdown and any(c.startswith(said) for c in report.caveats)
+    # a long-context model (8192 positions): the 512 are encoder-gate's, not the model's (a ModernBERT's
+    # verdict said "the 512 tokens the model is fed")
+    doc["dataset"]["cut"] = {"texts": 3, "max_tokens": 512, "model_takes": 8192}
+    said = ("3 of 40 evaluation texts are longer than the 512 tokens encoder-gate feeds a model (this one "
+            "takes 8192: no backend was judged beyond 512)")
+    assert f"- {said}" in build_verdict(doc, None).markdown
+    from types import SimpleNamespace
+
+    from encoder_gate.runtime.inference import model_limit
+
+    assert [model_limit(SimpleNamespace(model_max_length=n)) for n in (128, 512, 8192, int(1e30))] == [
+        None, None, 8192, None]
 
 
 def test_a_limited_evaluation_set_is_said_in_the_verdict_and_the_terminal():

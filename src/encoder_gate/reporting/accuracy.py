@@ -168,10 +168,12 @@ def dataset_notes(dataset: Mapping[str, Any] | None, labelled: bool = True) -> l
                    "(its segment, token_type_ids) would pass")
     if cut.get("texts"):
         are = "is" if cut["texts"] == 1 else "are"
-        out.append(f"{cut['texts']} of {data.get('examples')} evaluation texts {are} longer than the "
-                   f"{cut['max_tokens']} tokens the model is fed: the reference and every backend judged "
-                   f"them cut to {cut['max_tokens']}, where the tokenizer cuts them (on its truncation side, "
-                   "a pair's longer text first)")
+        fed = (f"{cut['max_tokens']} tokens encoder-gate feeds a model (this one takes {cut['model_takes']}: "
+               f"no backend was judged beyond {cut['max_tokens']})" if cut.get("model_takes") else
+               f"{cut['max_tokens']} tokens the model is fed")
+        out.append(f"{cut['texts']} of {data.get('examples')} evaluation texts {are} longer than the {fed}: "
+                   f"the reference and every backend judged them cut to {cut['max_tokens']}, where the "
+                   "tokenizer cuts them (on its truncation side, a pair's longer text first)")
     examples, distinct = data.get("examples"), data.get("distinct")
     if labelled and isinstance(examples, int) and isinstance(distinct, int) and distinct < examples:
         out.append(f"{examples - distinct} of {examples} evaluation texts repeat another ({distinct} "

@@ -16,7 +16,7 @@ from encoder_gate.backends.int8_path import TARGETS, this_cpu_path
 from encoder_gate.backends.registry import parse_backend, split_integer_path
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.decision import accuracy_status
-from encoder_gate.runtime.inference import padding_side_note
+from encoder_gate.runtime.inference import model_limit, padding_side_note
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.tasks import THRESHOLD
 
@@ -40,7 +40,10 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
                     "examples": len(ds), "distinct": ds.distinct, "pair_column": ds.pair_column,
                     "pairs": ds.paired,
-                    "cut": dict(zip(("texts", "max_tokens"), state.cut_texts, strict=True))},
+                    "cut": {**dict(zip(("texts", "max_tokens"), state.cut_texts, strict=True)),
+                            # what a long-context model takes beyond what the gate feeds it
+                            **({"model_takes": takes} if state.cut_texts[0]
+                               and (takes := model_limit(state.tokenizer)) else {})}},
         "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
         "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),
         "labelled": state.labelled,

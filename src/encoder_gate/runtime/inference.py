@@ -36,6 +36,14 @@ def max_length(tokenizer: Any) -> int:
     return min(limit, MAX_TOKENS)
 
 
+def model_limit(tokenizer: Any) -> int | None:
+    """The most tokens the model itself takes where that is above MAX_TOKENS, the most encoder-gate
+    feeds (a long-context encoder's 4096 or 8192): its tokenizer's limit, which the session caps at the
+    model's position embeddings; None at or under MAX_TOKENS, and for transformers' no-limit (1e30)."""
+    limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
+    return limit if MAX_TOKENS < limit < 1_000_000 else None
+
+
 def truncating(tokenizer: Any, limit: int) -> Any:
     """The tokenizer, truncating at `limit` tokens when that is below its own limit (a shallow
     copy: the original is left as it is)."""
