@@ -410,3 +410,43 @@ def test_a_tokenizer_saved_to_pad_and_cut_on_the_left_is_fed_right_padded_and_cu
     accuracy = json.loads((pytester.path / ".encoder-gate" / "accuracy.json").read_text())
     assert accuracy["model"]["tokenizer_note"] == note
     assert note in (pytester.path / ".encoder-gate" / "verdict.md").read_text()
+
+
+@pytest.mark.stack  # a tokenizer's limit and truncation, as each transformers reads them
+def test_a_long_context_model_is_fed_up_to_max_tokens_and_its_long_text_properties_go_beyond_it(
+        pytester: pytest.Pytester, cache_dir: Path):
+    """A BERT of 1024 positions (its tokenizer's limit 1024): fed at most 512 tokens unless `max-tokens`
+    is raised, where the long-text properties draw texts beyond 1024 (their 520 words were shorter than
+    its limit: 'long_texts() should exceed the model's limit'), and pass on torch."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from encoder_gate.config import GateConfig
+    from encoder_gate.models.resolve import resolve_model
+    from encoder_gate.runtime.inference import max_length, model_limit
+    from encoder_gate.runtime.session import GateSession
+
+    bert = resolve_model("tiny-bert", GateSession(GateConfig(cache_dir=cache_dir)).cache)
+    model_dir = pytester.path / "long"
+    config = AutoConfig.from_pretrained(bert.path)
+    config.max_position_embeddings = 1024
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(model_dir)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(bert.path / name, model_dir / name)
+    settings = json.loads((model_dir / "tokenizer_config.json").read_text())
+    (model_dir / "tokenizer_config.json").write_text(json.dumps({**settings, "model_max_length": 1024}))
+
+    def fed(**given: int) -> object:
+        return GateSession(GateConfig(model=str(model_dir), cache_dir=cache_dir, **given)).tokenizer
+
+    assert (max_length(fed()), model_limit(fed())) == (512, 1024)
+    assert (max_length(fed(max_tokens=1024)), model_limit(fed(max_tokens=1024))) == (1024, None)
+    assert max_length(fed(max_tokens=4096)) == 1024  # never beyond the model's own
+    (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
+    (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
+    result = pytester.runpytest(
+        "accuracy", "--gate-model", str(model_dir), "--gate-backends", "torch", "--gate-cache-dir",
+        str(cache_dir), "--gate-max-tokens", "1024", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "-k", "truncated_like_the_tokenizer or predicts_like_its_truncated")
+    result.assert_outcomes(passed=2)

@@ -189,7 +189,7 @@ def test_texts_longer_than_the_model_is_fed_are_counted_in_the_verdict_and_the_t
     # verdict said "the 512 tokens the model is fed")
     doc["dataset"]["cut"] = {"texts": 3, "max_tokens": 512, "model_takes": 8192}
     said = ("3 of 40 evaluation texts are longer than the 512 tokens encoder-gate feeds a model (this one "
-            "takes 8192: no backend was judged beyond 512)")
+            "takes 8192: no backend was judged beyond 512; max-tokens = 8192 judges them whole)")
     assert f"- {said}" in build_verdict(doc, None).markdown
     from types import SimpleNamespace
 

@@ -110,6 +110,11 @@ class Waiver:
 
 #: Where the gate keeps its artifact cache unless told otherwise (--gate-cache-dir, `cache-dir`).
 DEFAULT_CACHE_DIR = Path(".encoder-gate/cache")
+#: The most tokens the gate feeds a model of a text (`max-tokens`, --gate-max-tokens), unless the model
+#: takes fewer: BERT's 512. A long-context encoder's 2048 or 8192 is judged up to there when raised.
+MAX_TOKENS = 512
+#: The fewest `max-tokens` allows: special tokens and a few words of every text.
+MIN_MAX_TOKENS = 16
 #: The columns of a dataset file the gate reads when none is configured.
 DEFAULT_TEXT_COLUMN, DEFAULT_LABEL_COLUMN = "text", "labels"
 
@@ -133,6 +138,7 @@ class GateConfig:
     batch_sizes: tuple[int, ...] = (1, 8)  # benchmark batch sizes (a full sweep: 1,2,4,8,16,32)
     sweep: Sweep = "gate"  # benchmarks: the measured gate configuration, or everything
     eval_batch_size: int = 32
+    max_tokens: int = MAX_TOKENS  # the most tokens of a text fed (up to the model's own limit)
     limit: int = 0  # evaluate only the first N examples (0: all)
     # the padding properties: 0 draws each property's fixed examples (seeded from what is judged, the
     # same every run); N > 0 explores, N random examples a property, a failure kept for every later
@@ -261,6 +267,9 @@ class GateConfig:
             if twice:  # each would be measured, or judged, twice over
                 raise GateError(f"{name} lists {', '.join(twice)} twice in {list(values)} (--gate-{name} / "
                                 f"{name} in [tool.encoder-gate]): name each once")
+        if self.max_tokens < MIN_MAX_TOKENS:
+            raise GateError(f"max-tokens must be at least {MIN_MAX_TOKENS}, got {self.max_tokens} "
+                            "(--gate-max-tokens / max-tokens in [tool.encoder-gate])")
         if self.eval_batch_size <= 0:
             raise GateError(f"eval-batch-size must be positive, got {self.eval_batch_size} "
                             "(--gate-eval-batch-size / eval-batch-size in [tool.encoder-gate])")
@@ -433,7 +442,8 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
                                for i, w in enumerate(given))
     if "batch_sizes" in out:
         out["batch_sizes"] = _ints("batch sizes (batch-sizes, --gate-batch-sizes)", out["batch_sizes"])
-    for name in ("threads", "eval_threads", "limit", "explore", "eval_batch_size", "per_label_min_support"):
+    for name in ("threads", "eval_threads", "limit", "explore", "eval_batch_size", "per_label_min_support",
+                 "max_tokens"):
         if name in out:
             out[name] = _integer(name, out[name])
     for name in _TEXTS:

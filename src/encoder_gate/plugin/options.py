@@ -46,6 +46,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
                        "gate configuration) or full (every mode, variant, dispatch, workers, batch "
                        "sizes 1-32)"),
     ("eval-batch-size", "N", "batch size for accuracy evaluation (at most 4,096 padded tokens a batch, too)"),
+    ("max-tokens", "N", "the most tokens of a text the gate feeds the model (default 512; a long-context "
+                        "encoder is judged up to its own limit where raised, at the cost of its attention)"),
     ("limit", "N", "evaluate only the first N examples (0: all)"),
     ("explore", "N", "the padding properties draw N random examples each instead of their fixed ones (the "
                      "same every run); a failure found is kept in the artifact cache and replayed by every "

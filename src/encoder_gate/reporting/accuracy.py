@@ -169,7 +169,8 @@ def dataset_notes(dataset: Mapping[str, Any] | None, labelled: bool = True) -> l
     if cut.get("texts"):
         are = "is" if cut["texts"] == 1 else "are"
         fed = (f"{cut['max_tokens']} tokens encoder-gate feeds a model (this one takes {cut['model_takes']}: "
-               f"no backend was judged beyond {cut['max_tokens']})" if cut.get("model_takes") else
+               f"no backend was judged beyond {cut['max_tokens']}; max-tokens = {cut['model_takes']} judges "
+               "them whole)" if cut.get("model_takes") else
                f"{cut['max_tokens']} tokens the model is fed")
         out.append(f"{cut['texts']} of {data.get('examples')} evaluation texts {are} longer than the {fed}: "
                    f"the reference and every backend judged them cut to {cut['max_tokens']}, where the "

@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 
 from encoder_gate.backends.base import Runner, runner_max_tokens
+from encoder_gate.config import MAX_TOKENS
 from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError, NotFinite
 from encoder_gate.tasks import Task
 
-MAX_TOKENS = 512
+#: Where a session's tokenizer carries its `max-tokens` (fed_tokenizer), read by max_length.
+CAP_ATTRIBUTE = "encoder_gate_max_tokens"
 #: The most padded tokens (texts x the longest one) a prediction batch holds: 32 texts of up to
 #: 128 tokens, 8 of 512. Short texts fill the batch size; the per-token work of a batch of 8 long
 #: texts is as large as a batch of 32, so the throughput stays.
@@ -31,17 +33,19 @@ TOKENS_PER_BATCH = 4096
 
 
 def max_length(tokenizer: Any) -> int:
-    """The truncation length: the tokenizer's own limit, capped at 512."""
+    """The truncation length: the tokenizer's own limit, capped at the session's `max-tokens` (512
+    unless raised: fed_tokenizer)."""
     limit = int(getattr(tokenizer, "model_max_length", MAX_TOKENS) or MAX_TOKENS)
-    return min(limit, MAX_TOKENS)
+    return min(limit, int(getattr(tokenizer, CAP_ATTRIBUTE, MAX_TOKENS)))
 
 
 def model_limit(tokenizer: Any) -> int | None:
-    """The most tokens the model itself takes where that is above MAX_TOKENS, the most encoder-gate
-    feeds (a long-context encoder's 4096 or 8192): its tokenizer's limit, which the session caps at the
-    model's position embeddings; None at or under MAX_TOKENS, and for transformers' no-limit (1e30)."""
+    """The most tokens the model itself takes where that is above the most encoder-gate feeds it
+    (`max-tokens`, 512 unless raised; a long-context encoder's 4096 or 8192): its tokenizer's limit,
+    which the session caps at the model's position embeddings; None at or under it, and for
+    transformers' no-limit (1e30)."""
     limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
-    return limit if MAX_TOKENS < limit < 1_000_000 else None
+    return limit if max_length(tokenizer) < limit < 1_000_000 else None
 
 
 def truncating(tokenizer: Any, limit: int) -> Any:
@@ -54,13 +58,15 @@ def truncating(tokenizer: Any, limit: int) -> Any:
     return cut
 
 
-def right_padded(tokenizer: Any) -> Any:
-    """The tokenizer padding on the right, as every batch the gate feeds is (a shallow copy where it
-    pads on the left; its truncation side is the user's and stays)."""
-    if getattr(tokenizer, "padding_side", "right") == "right":
-        return tokenizer
-    fed = copy.copy(tokenizer)
-    fed.padding_side = "right"
+def fed_tokenizer(tokenizer: Any, positions: int | None, most: int = MAX_TOKENS) -> Any:
+    """The tokenizer as a session feeds the model (a shallow copy where it differs; the original is
+    left as it is): truncating at the model's `positions`, at most `most` tokens (`max-tokens`), and
+    padding on the right, as every batch the gate feeds is (its truncation side is the user's)."""
+    fed = tokenizer if positions is None else truncating(tokenizer, positions)
+    if most != MAX_TOKENS or getattr(fed, "padding_side", "right") != "right":
+        fed = copy.copy(fed)
+        setattr(fed, CAP_ATTRIBUTE, most)
+        fed.padding_side = "right"
     return fed
 
 

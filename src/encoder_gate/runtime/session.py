@@ -65,7 +65,7 @@ from encoder_gate.models.spec import (
 )
 from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.devices import build_on_its_device, planned_device
-from encoder_gate.runtime.inference import max_length, predict_texts, right_padded, tokenizer_for, truncating
+from encoder_gate.runtime.inference import fed_tokenizer, max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import Predicted, artifact_of, cached_predictions
 from encoder_gate.runtime.provenance import check_inputs
 from encoder_gate.tasks import THRESHOLD
@@ -203,7 +203,7 @@ class GateSession:
         # a tokenizer that does not know the model's positions (no model_max_length saved) would
         # feed it texts longer than its position embeddings hold: an index error deep in torch
         positions = self.model.max_positions  # and pads on the right (inference.padding_side_note)
-        return right_padded(tokenizer if positions is None else truncating(tokenizer, positions))
+        return fed_tokenizer(tokenizer, positions, self.config.max_tokens)
 
     @cached_property
     def dataset(self) -> Any:

@@ -298,6 +298,12 @@ def test_padding_batch_composition_does_not_matter(backend, gate_session, backen
     run_property(check, {"data": st.data()}, backend, gate_session, backend_tokenizer, examples, agree=agree)
 
 
+def beyond_limit(tok: Any) -> Any:
+    """Texts longer than the tokens `tok` feeds (every word at least one token): LONG_TEXT_WORDS beyond
+    512, more where `max-tokens` is raised for a long-context model."""
+    return long_texts(min_words=max(strategies.LONG_TEXT_WORDS, max_length(tok) + 8))
+
+
 def truncated(tok: Any, text: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`text` cut to the tokenizer's own truncated ids, between its special tokens, as a batch of
     one with the inputs of `batch` (what encode() gave: token_type_ids only where it gives them). A
@@ -324,7 +330,8 @@ def test_padding_long_text_is_truncated_like_the_tokenizer(gate_tokenizer, gate_
         for key, value in explicit.items():
             np.testing.assert_array_equal(batch[key][0], value[0], err_msg=key)
 
-    run_tokenizer_property(check, {"text": long_texts(), "neighbour": comment_texts()}, gate_session)
+    run_tokenizer_property(check, {"text": beyond_limit(gate_tokenizer), "neighbour": comment_texts()},
+                           gate_session)
 
 
 # Each example runs three full-length sequences (512 tokens for BERT-sized models), the costliest
@@ -342,7 +349,8 @@ def test_padding_long_text_predicts_like_its_truncated_ids(backend, gate_session
         assert_well_formed(backend.name, out, [text, neighbour], gate_model)
         agree(out[:1], backend.predict(explicit), [text], "truncated by encode() vs explicitly truncated ids")
 
-    run_property(check, {"text": long_texts(), "neighbour": comment_texts()}, backend, gate_session,
+    run_property(check, {"text": beyond_limit(backend_tokenizer), "neighbour": comment_texts()}, backend,
+                 gate_session,
                  backend_tokenizer, examples, agree=agree)
 
 
