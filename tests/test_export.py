@@ -459,3 +459,28 @@ def test_the_card_of_a_model_judged_on_sentence_pairs_says_how_they_were_fed(exp
     card = render_card(data)
     assert "was not fed" not in card and "Each row a sentence pair: its text and `hypothesis`" in card
     assert 'tokenizer(["a man sleeps", "is it open?"], ["a man is awake", "the shop opens at 9"],' in card
+
+
+def test_a_long_context_models_export_takes_max_tokens_and_its_card_says_what_was_cut(exported,
+                                                                                       tmp_path: Path):
+    """The gate's `max-tokens` reaches the export (the table's, or --max-tokens), its command line
+    carries it, and the card says texts were cut below what the model takes, as the verdict does."""
+    from encoder_gate.commands.export import ExportRequest, project_data
+    from encoder_gate.commands.export_card import render_card
+    from encoder_gate.errors import GateError
+
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\nmax-tokens = 2048\n')
+    assert project_data(None, None, None, None, tmp_path) == {"dataset": None, "max_tokens": 2048}
+    assert project_data(None, None, None, None, tmp_path, max_tokens=1024)["max_tokens"] == 1024
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\nmax-tokens = "2k"\n')
+    with pytest.raises(GateError, match=r"max-tokens in \[tool.encoder-gate\] must be an integer, got '2k'"):
+        project_data(None, None, None, None, tmp_path)
+    assert "--max-tokens 2048" in ExportRequest(model="m", out=tmp_path / "o", max_tokens=2048).command()
+    out, _ = exported
+    data = payload(out)
+    # the bundled split's longest texts are cut at tiny's own 512 (before, the card did not say so)
+    assert "longer than the 512 tokens the model is fed" in render_card(data)
+    data["dataset"]["cut"] = {"texts": 2, "max_tokens": 512, "model_takes": 2048}
+    said = (f"2 of {data['dataset']['examples']} evaluation texts are longer than the 512 tokens "
+            "encoder-gate feeds a model (this one takes 2048: no backend was judged beyond 512")
+    assert said in render_card(data)

@@ -146,6 +146,9 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the dataset's label column (default: {DEFAULT_LABEL_COLUMN})")
     parser.add_argument("--pair-column", metavar="NAME",
                         help="the dataset's column of each row's second text: rows judged as sentence pairs")
+    parser.add_argument("--max-tokens", type=int, metavar="N",
+                        help="the most tokens of a text fed (default: [tool.encoder-gate]'s max-tokens, "
+                             "else 512)")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N examples (0: all)")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="intra-op threads for torch and ONNX Runtime (0: library default)")
@@ -206,7 +209,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise GateError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to the recipe search: "
                         "add --search")
     data = export.project_data(args.dataset, args.texts, args.text_column, args.label_column, Path.cwd(),
-                               args.pair_column)
+                               args.pair_column, args.max_tokens)
     request = export.ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
                             dedupe=args.dedupe, **data, limit=args.limit,
                             cache_dir=args.cache_dir, threads=args.threads, search=search,

@@ -69,6 +69,7 @@ from encoder_gate.config import (
     DEFAULT_CACHE_DIR,
     DEFAULT_LABEL_COLUMN,
     DEFAULT_TEXT_COLUMN,
+    MAX_TOKENS,
     GateConfig,
     read_pyproject_table,
 )
@@ -84,6 +85,7 @@ from encoder_gate.documents import (
 )
 from encoder_gate.errors import GateError, NotApplicable
 from encoder_gate.reporting.search_report import search_section
+from encoder_gate.results.accuracy import cut_record
 from encoder_gate.runtime.inference import encode, padding_side_note, predict_texts
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.tasks import THRESHOLD, Task
@@ -128,6 +130,7 @@ class ExportRequest:
     text_column: str = DEFAULT_TEXT_COLUMN  # the dataset's columns (a file's), as GateConfig names them
     label_column: str = DEFAULT_LABEL_COLUMN
     pair_column: str | None = None  # each row's second text: rows judged as sentence pairs
+    max_tokens: int = MAX_TOKENS  # the most tokens of a text fed (the gate's `max-tokens`)
     limit: int | None = None
     cache_dir: Path = DEFAULT_CACHE_DIR
     threads: int = 0
@@ -212,6 +215,8 @@ class ExportRequest:
                 parts += ["--pair-column", self.pair_column]
         if self.limit:
             parts += ["--limit", str(self.limit)]
+        if self.max_tokens != MAX_TOKENS:
+            parts += ["--max-tokens", str(self.max_tokens)]
         if self.threads:
             parts += ["--threads", str(self.threads)]
         parts += opt("--cache-dir", self.cache_dir)
@@ -370,6 +375,7 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
             return ds.texts, gold, {"source": session.dataset_source, "name": ds.name, "split": split,
                                     "examples": len(ds), "labels": gold is not None,
                                     "pair_column": ds.pair_column, "pairs": ds.paired,
+                                    "cut": cut_record(session),
                                     **({"texts": True} if request.texts is not None else {})}
     ds = load_dataset("bundled", split="test")
     texts = ds.texts[:request.limit] if request.limit else ds.texts
@@ -378,17 +384,19 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
 
 
 def project_data(dataset: str | None, texts: str | None, text_column: str | None, label_column: str | None,
-                 root: Path, pair_column: str | None = None) -> dict[str, Any]:
+                 root: Path, pair_column: str | None = None, max_tokens: int | None = None) -> dict[str, Any]:
     """The evaluation data `encoder-gate export` scores on, as ExportRequest's fields: --dataset (with the
     column options) or --texts, as given; with neither, the project's [tool.encoder-gate]
     (root/pyproject.toml): its `texts` (which the gate reads before its `dataset`), else its `dataset`
-    with its `text-column`, `label-column` and `pair-column`, said in a line, the options still overriding the
+    with its `text-column`, `label-column` and `pair-column`, said in a line (and its `max-tokens`, the
+    most tokens of a text the gate feeds, unless --max-tokens), the options still overriding the
     columns; else none of them (the bundled test split, scored where its labels fit the model)."""
     if texts is not None:
         if text_column or label_column or pair_column:
             raise GateError("--text-column, --label-column and --pair-column name a dataset's columns, and "
                             "--texts is a text file, one text per line: leave them out")
-        return {"dataset": dataset, "texts": Path(texts)}  # (both given: ExportRequest.check refuses)
+        given = {"max_tokens": max_tokens} if max_tokens else {}
+        return {"dataset": dataset, "texts": Path(texts), **given}  # (both: ExportRequest.check refuses)
     try:
         table = read_pyproject_table(root)
     except GateError:
@@ -396,10 +404,14 @@ def project_data(dataset: str | None, texts: str | None, text_column: str | None
             raise
         table = {}  # --dataset given: a pyproject it cannot read has nothing to add (review AK)
     where = f"from [tool.encoder-gate] in {root / 'pyproject.toml'}"
+    most = max_tokens or table.get("max-tokens")
+    if most is not None and (not isinstance(most, int) or isinstance(most, bool)):
+        raise GateError(f"max-tokens in [tool.encoder-gate] must be an integer, got {most!r}")
+    fed = {"max_tokens": most} if most else {}
     if dataset is None and table.get("texts"):
         print(f"evaluation data: {table['texts']} (unlabelled texts, one per line: parity only), {where}; "
               "--dataset or --texts overrides it")
-        return {"texts": Path(str(table["texts"]))}  # (root: the working directory, as the card's command)
+        return {"texts": Path(str(table["texts"])), **fed}  # (root: the working directory, as the card's)
     declared = table.get("dataset")
     ours = declared not in (None, "", "bundled")  # bundled: export's default
     from_table = dataset is None and ours
@@ -418,7 +430,7 @@ def project_data(dataset: str | None, texts: str | None, text_column: str | None
         print(f"evaluation data: {dataset} ({said}), {where}; --dataset or --texts overrides it")
     columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column),
                                       ("pair_column", pair_column)) if v}
-    return {"dataset": dataset, **columns}
+    return {"dataset": dataset, **columns, **fed}
 
 
 def _same_source(given: str, declared: str, root: Path) -> bool:
@@ -496,7 +508,7 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
                         texts=request.texts, text_column=request.text_column,
                         label_column=request.label_column, pair_column=request.pair_column,
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
-                        int8_weights=request.int8_weights)
+                        int8_weights=request.int8_weights, max_tokens=request.max_tokens)
     session = GateSession(config, progress=progress)
     model = session.model
     session.tokenizer  # noqa: B018 - a directory without one is refused before any build (walk Z)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from encoder_gate.backends.int8_path import INTEGER_PATHS, cpu_path_words
-from encoder_gate.reporting.accuracy import ROW_WARNINGS
+from encoder_gate.reporting.accuracy import ROW_WARNINGS, dataset_notes
 from encoder_gate.reporting.search_report import search_section
 from encoder_gate.tasks import Task
 
@@ -122,6 +122,8 @@ def render_card(p: dict[str, Any]) -> str:
            "handles a sentence pair's second segment." if d.get("pair_column") and not d.get("pairs") else "")
         + (f" Each row a sentence pair: its text and `{d['pair_column']}`, fed together as the model reads "
            "them (`tokenizer(texts, text_pairs)`)." if d.get("pairs") else ""),
+        *(f"{line[0].upper()}{line[1:]}." for line in dataset_notes({"examples": d["examples"],
+                                                                     "cut": d.get("cut")}, labelled=False)),
         "",
         "| backend | size MB | drift mean | drift p99 | drift max | flips | flip rate | top-1 agreement |",
         "|---|---|---|---|---|---|---|---|",

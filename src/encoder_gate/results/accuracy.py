@@ -40,10 +40,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
                     "examples": len(ds), "distinct": ds.distinct, "pair_column": ds.pair_column,
                     "pairs": ds.paired,
-                    "cut": {**dict(zip(("texts", "max_tokens"), state.cut_texts, strict=True)),
-                            # what a long-context model takes beyond what the gate feeds it
-                            **({"model_takes": takes} if state.cut_texts[0]
-                               and (takes := model_limit(state.tokenizer)) else {})}},
+                    "cut": cut_record(state)},
         "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
         "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),
         "labelled": state.labelled,
@@ -63,6 +60,14 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
         "cached_outputs": state.cached_outputs,
         "padding": state.padding,
     }
+
+
+def cut_record(state: GateSession) -> dict[str, Any]:
+    """How many evaluation texts are longer than the tokens the model is fed, that limit, and what a
+    long-context model takes beyond it (accuracy.json's and export.json's `dataset.cut`)."""
+    texts, limit = state.cut_texts
+    takes = model_limit(state.tokenizer) if texts else None
+    return {"texts": texts, "max_tokens": limit, **({"model_takes": takes} if takes else {})}
 
 
 def _path_of(state: GateSession, name: str) -> dict[str, Any]:
