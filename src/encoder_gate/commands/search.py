@@ -260,7 +260,8 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
                         texts=request.texts, text_column=request.text_column,
                         label_column=request.label_column, pair_column=request.pair_column,
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
-                        batch_sizes=request.batch_sizes, calibration=settings.calibration)
+                        batch_sizes=request.batch_sizes, calibration=settings.calibration,
+                        max_tokens=request.max_tokens)
     # static INT8 calibrates on --calibration FILE or the dataset's validation split (GateSession.calibration)
     session = GateSession(config, progress=progress, calibration_count=settings.calibration_texts)
     model = session.model
