@@ -44,3 +44,24 @@ def test_the_same_texts_file_in_both_checkouts_is_no_difference_and_an_edited_on
     (tmp_path / "pr" / "texts.txt").write_text("hi\nthere\nand more\n")
     assert side.dataset_note == ("the base configured texts 'texts.txt'; the PR changed its contents; both "
                                  "sides are judged on the PR's, texts 'texts.txt'")
+
+
+def test_a_pr_that_pairs_the_datasets_columns_is_said_and_both_sides_are_fed_alike(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A PR that adds `pair-column` (or moves any column) judges both sides on its own reading of the
+    same file, said; and the base runs at the PR's max-tokens, so both are fed the same tokens."""
+    for side in ("base", "pr"):
+        (tmp_path / side / "data").mkdir(parents=True)
+        row = '{"premise": "a", "hypothesis": "b", "labels": []}\n'
+        (tmp_path / side / "data" / "nli.jsonl").write_text(row)
+    (tmp_path / "base" / "pyproject.toml").write_text('[tool.encoder-gate]\ndataset = "data/nli.jsonl"\n'
+                                                      'text-column = "premise"\n')
+    monkeypatch.chdir(tmp_path / "pr")
+    pr = GateSession(GateConfig(dataset="data/nli.jsonl", text_column="premise", pair_column="hypothesis",
+                                max_tokens=1024))
+    config = base_config(tmp_path / "base", pr.config)
+    assert (config.pair_column, config.max_tokens) == (None, 1024)
+    side = BaseSide(GateSession(config), pr, tmp_path / "base")
+    assert side.dataset_note is not None
+    assert "text 'premise', labels 'labels'); both sides are judged on the PR's" in side.dataset_note
+    assert side.dataset_note.endswith("text 'premise', paired with 'hypothesis', labels 'labels')")

@@ -76,7 +76,9 @@ def _judged_on(config: GateConfig, dataset: str) -> tuple[str, str]:
     replace the dataset), or its dataset (`dataset`: as resolved for the comparison)."""
     if config.texts is not None:
         return str(config.texts), f"texts {config.texts.name!r}"
-    return dataset, f"dataset {dataset!r} (split {config.split}, {config.dataset_variant})"
+    pair = f", paired with {config.pair_column!r}" if config.pair_column else ""
+    return dataset, (f"dataset {dataset!r} (split {config.split}, {config.dataset_variant}; text "
+                     f"{config.text_column!r}{pair}, labels {config.label_column!r})")
 
 
 def _backend_in_checkout(name: str, root: Path, model: str) -> str:
@@ -132,7 +134,8 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
     # the PR's int8-weights both sides built the PR's file, "unchanged" (walk AF)
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
                      eval_threads=pr.eval_threads,
-                     batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit)
+                     batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
+                     max_tokens=pr.max_tokens)  # both sides fed the same tokens of the PR's texts
 
 
 def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
@@ -297,7 +300,8 @@ class BaseSide(AgainstBase):
         (base_source, base_said), (pr_source, _) = _judged_on(b, b.dataset), _judged_on(p, mine)
         same_kind = (b.texts is None) == (p.texts is None)
         same_source = same_kind and _same_dataset(base_source, pr_source)  # (hashes both files once)
-        same_split = (b.split, b.dataset_variant) == (p.split, p.dataset_variant)
+        same_split = ((b.split, b.dataset_variant, b.text_column, b.label_column, b.pair_column)
+                      == (p.split, p.dataset_variant, p.text_column, p.label_column, p.pair_column))
         if same_source and (b.texts is not None or same_split):
             return None
         edited = (same_kind and not same_source and Path(base_source).is_file() and Path(pr_source).is_file()
