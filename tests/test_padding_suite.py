@@ -443,6 +443,12 @@ def test_a_long_context_model_is_fed_up_to_max_tokens_and_its_long_text_properti
     assert (max_length(fed()), model_limit(fed())) == (512, 1024)
     assert (max_length(fed(max_tokens=1024)), model_limit(fed(max_tokens=1024))) == (1024, None)
     assert max_length(fed(max_tokens=4096)) == 1024  # never beyond the model's own
+    # a tokenizer saved with no limit (transformers' 1e30): its model's positions bound it, raised or not
+    # (it was fed 2048 tokens at max-tokens 2048, beyond the 1024 positions, and its limit unsaid at 512)
+    unlimited = {k: v for k, v in settings.items() if k != "model_max_length"}
+    (model_dir / "tokenizer_config.json").write_text(json.dumps(unlimited))
+    assert (max_length(fed(max_tokens=2048)), model_limit(fed())) == (1024, 1024)
+    (model_dir / "tokenizer_config.json").write_text(json.dumps({**settings, "model_max_length": 1024}))
     (pytester.path / ACCURACY_MODULE).parent.mkdir(parents=True, exist_ok=True)
     (pytester.path / ACCURACY_MODULE).write_text(THIN_MODULES[ACCURACY_MODULE])
     result = pytester.runpytest(

@@ -62,11 +62,16 @@ def fed_tokenizer(tokenizer: Any, positions: int | None, most: int = MAX_TOKENS)
     """The tokenizer as a session feeds the model (a shallow copy where it differs; the original is
     left as it is): truncating at the model's `positions`, at most `most` tokens (`max-tokens`), and
     padding on the right, as every batch the gate feeds is (its truncation side is the user's)."""
-    fed = tokenizer if positions is None else truncating(tokenizer, positions)
-    if most != MAX_TOKENS or getattr(fed, "padding_side", "right") != "right":
-        fed = copy.copy(fed)
-        setattr(fed, CAP_ATTRIBUTE, most)
-        fed.padding_side = "right"
+    own = int(getattr(tokenizer, "model_max_length", 0) or 0)
+    # the model's positions bound its own limit whatever the cap (a tokenizer saved with no limit,
+    # transformers' 1e30, under a raised max-tokens would feed a 1024-position model 2048 tokens)
+    limit = positions if positions is not None and not 0 < own <= positions else own
+    if limit == own and most == MAX_TOKENS and getattr(tokenizer, "padding_side", "right") == "right":
+        return tokenizer
+    fed = copy.copy(tokenizer)
+    fed.model_max_length = limit
+    setattr(fed, CAP_ATTRIBUTE, most)
+    fed.padding_side = "right"
     return fed
 
 

@@ -202,7 +202,7 @@ class GateSession:
                             "model's embeddings; then tokenizer.save_pretrained(DIR))")
         # a tokenizer that does not know the model's positions (no model_max_length saved) would
         # feed it texts longer than its position embeddings hold: an index error deep in torch
-        positions = self.model.max_positions  # and pads on the right (inference.padding_side_note)
+        positions = self.model.max_positions  # (inference.fed_tokenizer: max-tokens, right padding too)
         return fed_tokenizer(tokenizer, positions, self.config.max_tokens)
 
     @cached_property
