@@ -61,6 +61,8 @@ SENTIMENT_GROUPS: dict[str, tuple[str, ...]] = {
 #: Class order of the two-class sentiment data and of the `sentiment` model (id 0, id 1).
 SENTIMENT_LABELS: tuple[str, ...] = ("negative", "positive")
 SENTIMENT_SOURCE = "bundled-sentiment"
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Texts with multi-hot labels. ``labels`` is a read-only uint8 array (n, len(label_names))."""
@@ -72,10 +74,8 @@ class Dataset:
     variant: str = "normal"
     #: The file it was read from, as it was then (cache.stamps; none for the bundled data or a hub's)
     read_as: tuple[Stamp, ...] = ()
-    #: The column of each row's second text (a sentence-pair dataset's 'hypothesis' beside the
-    #: 'premise' read as the text): fed with it where the texts are pairs (`paired`, the `pair-column`
-    #: setting); else left out, every backend judged on the first texts alone (said in the verdict).
-    #: None where the texts stand alone.
+    #: The column of each row's second text ('hypothesis' beside 'premise'): fed with it where the texts
+    #: are pairs (`paired`, `pair-column`), else left out (said in the verdict); None for texts alone.
     pair_column: str | None = None
 
     def __post_init__(self) -> None:
@@ -98,8 +98,7 @@ class Dataset:
 
     @property
     def single_texts(self) -> tuple[str, ...]:
-        """The texts of a set without pairs (the bundled splits the embedded models train on, a texts
-        file); ValueError where its rows are pairs."""
+        """The texts of a set without pairs (the bundled splits, a texts file); ValueError for pairs."""
         if self.paired:
             raise ValueError(f"dataset {self.name} holds sentence pairs, not single texts")
         return tuple(t for t in self.texts if isinstance(t, str))
@@ -295,9 +294,8 @@ def load_dataset(
     if pair_column is not None:
         if pair_column not in table.columns or pair_column in (text_column, label_column):
             raise GateError(f"{table.where} has no second text column {pair_column!r} (pair-column) beside "
-                            f"the text {text_column!r} and the labels {label_column!r} (the labels fed as a "
-                            "text would hand the model its answers); columns present: "
-                            f"{_preview(table.columns)}")
+                            f"the text {text_column!r} and the labels {label_column!r} (labels fed as a text "
+                            f"would hand the model its answers); columns present: {_preview(table.columns)}")
         ds = replace(ds, texts=tuple((first, _text(table, i, pair_column))
                                      for i, first in enumerate(ds.single_texts)))
     partner = pair_column or pair_partner(text_column, table.columns)
@@ -392,8 +390,7 @@ def _build(
             "(or give one 0/1 column per label name)"
         )
     cells = [row.get(label_column) for row in table.rows]
-    # one label (a sigmoid binary classifier, a reranker's relevance) and a 0/1 cell a row: its flag, not
-    # the index 0 of its one name (which read every 0 as the label, and failed on the first 1)
+    # one label (a reranker's relevance) and a 0/1 cell a row: its flag, not index 0 of its one name
     if len(names) == 1 and fmt in ("auto", "onehot") and all(_is_bit(c) for c in cells):
         flags = np.array([[_flag(c, table.at(i))] for i, c in enumerate(cells)], dtype=np.uint8)
         return Dataset(name, texts, flags.reshape(len(texts), 1), names)
@@ -452,16 +449,19 @@ def _is_vector(cell: Any, k: int) -> bool:
     )
 
 
+_BITS = {"0": 0, "1": 1, "true": 1, "false": 0, "0.0": 0, "1.0": 1}  #: a 0/1 cell's strings, and each flag
+
+
 def _is_bit(cell: Any) -> bool:
     """A cell holding one 0/1 value (a number, a truth value, or its string), not a list or a name."""
     if isinstance(cell, str):
-        return cell.strip().lower() in ("0", "1", "true", "false", "0.0", "1.0")
+        return cell.strip().lower() in _BITS
     return isinstance(cell, (bool, int, float, np.integer, np.floating)) and cell in (0, 1)
 
 
 def _flag(value: Any, where: str) -> int:
     if isinstance(value, str):
-        value = {"0": 0, "1": 1, "true": 1, "false": 0, "0.0": 0, "1.0": 1}.get(value.strip().lower(), value)
+        value = _BITS.get(value.strip().lower(), value)
     if isinstance(value, (bool, int, float, np.integer, np.floating)) and value in (0, 1):
         return int(value)
     raise GateError(f"{where}: expected a one-hot value 0 or 1, got {_short(value)}; fix the cell")
