@@ -193,7 +193,6 @@ def tied_batch(model: Any) -> Callable[..., Any]:
     return types.FunctionType(code, forward.__globals__, code.co_name, None, forward.__closure__)
 
 
-
 class WarningNoise(NamedTuple):
     """A UserWarning a library raises about itself, to ignore: how its message starts, and its module
     (both as written, not regexes)."""
