@@ -175,3 +175,77 @@ def test_an_nli_model_given_one_text_a_row_is_warned_about_by_init(tmp_path: Pat
     assert any("an NLI model's, which reads a premise and a hypothesis together" in w for w in plan.warnings)
     plan = init(tmp_path, dataset="nli.jsonl", force=True)
     assert not any("NLI model's" in w for w in plan.warnings)
+
+
+def test_static_int8_of_a_pair_model_calibrates_on_its_pairs(tmp_path: Path, cache_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pair model's static INT8 reads pairs for its activation ranges, as the gate then feeds and
+    judges it: from a calibration file (two texts a line, split by a tab) or the dataset's validation
+    split. Before, it calibrated on the first texts alone, its second segment's activations never seen.
+    A calibration line without its tab is refused, naming the file and line."""
+    import onnxruntime.quantization as ortq
+
+    from encoder_gate.backends.onnx_build import quantize_static_int8
+    from encoder_gate.backends.recipes import fp32_artifact
+    from encoder_gate.config import GateConfig
+    from encoder_gate.data.calibration import CalibrationSource
+    from encoder_gate.runtime.session import GateSession
+
+    data = pairs_file(tmp_path / "nli.jsonl", 12)
+    calibration = tmp_path / "calibration.tsv"
+    rows = [json.loads(line) for line in data.read_text().splitlines()[:6]]
+    one_line = [tuple(" ".join(row[c].split()) for c in ("premise", "hypothesis")) for row in rows]
+    calibration.write_text("".join(f"{first}\t{second}\n" for first, second in one_line))
+    config = GateConfig(model="tiny-bert", cache_dir=cache_dir, dataset=str(data), text_column="premise",
+                        pair_column="hypothesis", calibration=calibration)
+    session = GateSession(config, progress=lambda _m: None)
+    texts, where = session.calibration()
+    assert len(texts) == 6 and all(isinstance(t, tuple) for t in texts) and "first 6 of 6 pairs" in where
+    assert texts == tuple(one_line)
+    fed: list[dict[str, np.ndarray]] = []
+    real = ortq.quantize_static
+
+    def spying(model_input, model_output, reader, **kwargs):
+        class Spy(ortq.CalibrationDataReader):
+            def get_next(self):
+                item = reader.get_next()
+                if item is not None:
+                    fed.append(item)
+                return item
+        return real(model_input, model_output, Spy(), **kwargs)
+
+    monkeypatch.setattr(ortq, "quantize_static", spying)
+    ctx = session.context("onnx-fp32")
+    fp32, _ = fp32_artifact(ctx, "export")
+    files = {}
+    for kind, items in (("pairs", texts), ("first texts", tuple(t[0] for t in texts))):
+        (out := tmp_path / kind).mkdir()
+        fed.clear()
+        quantize_static_int8(ctx, fp32, out, items, "MinMax")
+        files[kind] = (out / "model.onnx").read_bytes()
+        types = [f["token_type_ids"] for f in fed]
+        assert len(types) == 6 and all(t.shape[0] == 1 for t in types)  # one unpadded item a run
+        assert all(t.max() == 1 for t in types) if kind == "pairs" else all(t.max() == 0 for t in types)
+    assert files["pairs"] != files["first texts"]  # the second segment moved the activation ranges
+
+    calibration.write_text("a premise\ta hypothesis\njust one text\n")
+    with pytest.raises(GateError, match=r"calibration\.tsv:2: a sentence-pair model .* holds 0 tabs"):
+        CalibrationSource("unused", path=calibration, pair_column="hypothesis")()
+    session.close()
+
+
+def test_a_pair_models_texts_file_holds_a_pair_a_line(tmp_path: Path) -> None:
+    """--gate-texts of a pair model: each line's two texts split by a tab, fed as a pair; a single
+    model's line keeps its tab inside its one text."""
+    from encoder_gate.data.datasets import load_texts
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a man sleeps\ta man is awake\n\n two dogs \t  run \n")
+    paired = load_texts(texts, pairs=True)
+    assert paired.texts == (("a man sleeps", "a man is awake"), ("two dogs", "run")) and paired.paired
+    assert paired.pair_column is not None
+    alone = load_texts(texts)
+    assert alone.texts[0] == "a man sleeps\ta man is awake" and not alone.paired and alone.pair_column is None
+    texts.write_text("one\ttwo\tthree\n")
+    with pytest.raises(GateError, match=r"texts\.txt:1: .* holds 2 tabs.*first text<TAB>second text"):
+        load_texts(texts, pairs=True)

@@ -14,7 +14,7 @@ import pytest
 
 from encoder_gate.backends.recipes import RECIPES, SEARCH_BACKENDS, RecipeBackend, calibration_of
 from encoder_gate.commands.cli import main
-from encoder_gate.data import datasets
+from encoder_gate.data import calibration, datasets
 from encoder_gate.errors import GateError
 
 pytest.importorskip("onnxruntime")
@@ -174,12 +174,12 @@ def test_calibration_reads_only_the_validation_split(tiny_ctx, monkeypatch):
         read.append(split)
         return real(split)
 
-    monkeypatch.setattr(datasets, "bundled_path", spy)
+    monkeypatch.setattr(calibration, "bundled_path", spy)
     texts, where = calibration_of(tiny_ctx)
     path, _ = RecipeBackend("onnx-int8-static").artifact(tiny_ctx)
     assert set(read) == {"validation"}, read
     assert (path / "model.onnx").is_file()
-    monkeypatch.setattr(datasets, "bundled_path", real)
+    monkeypatch.setattr(calibration, "bundled_path", real)
     test_texts = set(datasets.load_dataset("bundled", split="test").texts)
     assert texts and not set(texts) & test_texts
     assert where.startswith("bundled:validation")
@@ -190,7 +190,7 @@ def test_a_dataset_without_splits_is_refused_for_calibration(tmp_path):
     data = tmp_path / "eval.jsonl"
     data.write_text('{"text": "hi", "labels": ["joy"]}\n')
     with pytest.raises(GateError, match=r"no splits.*--calibration FILE"):
-        datasets.calibration_texts(str(data))
+        calibration.calibration_texts(str(data))
 
 
 def test_a_saved_dataset_without_validation_carves_from_train(tmp_path):
@@ -198,9 +198,30 @@ def test_a_saved_dataset_without_validation_carves_from_train(tmp_path):
     hf = pytest.importorskip("datasets")
     hf.DatasetDict({"train": hf.Dataset.from_dict({"text": [f"train {i}" for i in range(10)]}),
                     "test": hf.Dataset.from_dict({"text": ["test 0"]})}).save_to_disk(str(tmp_path / "d"))
-    texts, where = datasets.calibration_texts(str(tmp_path / "d"), 4)
+    texts, where = calibration.calibration_texts(str(tmp_path / "d"), 4)
     assert texts == ("train 6", "train 7", "train 8", "train 9")
     assert "last 4 texts of the train split" in where
+
+
+def test_a_pair_model_calibrates_on_its_validation_splits_pairs(monkeypatch):
+    """pair-column set: each calibration item is the row's two texts, as the gate feeds them; a split
+    without that column is refused with the fix. (A hub dataset's validation split, read here from a
+    table: the hub is out of reach; save_to_disk directories take the same path.)"""
+    from encoder_gate.data.readers import Table
+
+    rows = [{"premise": f"p{i}", "hypothesis": f"h{i}"} for i in range(5)]
+    read: list[str] = []
+
+    def hub(spec: str, split: str) -> Table:
+        read.append(split)
+        return Table(f"hf:{spec}[{split}]", ["premise", "hypothesis"], rows, list(range(5)))
+
+    monkeypatch.setattr(calibration, "read_hub", hub)
+    texts, where = calibration.calibration_texts("hf:nli", 3, text_column="premise", pair_column="hypothesis")
+    assert texts == (("p0", "h0"), ("p1", "h1"), ("p2", "h2")) and "first 3 pairs" in where
+    assert read == ["validation"]
+    with pytest.raises(GateError, match=r"no second text column 'hyp' \(pair-column\).*tab"):
+        calibration.calibration_texts("hf:nli", 3, text_column="premise", pair_column="hyp")
 
 
 def test_every_recipe_is_a_backend_of_its_number_format():

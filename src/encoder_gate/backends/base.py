@@ -24,6 +24,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from encoder_gate.cache import ArtifactCache
+    from encoder_gate.data.pairs import Text
     from encoder_gate.models.spec import ModelSpec
 
 Device = Literal["cpu", "cuda"]
@@ -49,7 +50,7 @@ class BuildContext:
     progress: Callable[[str], None] = field(default=lambda _msg: None)
     # static INT8's calibration texts and where they come from, e.g. (texts, "bundled:validation"):
     # the export search passes the configured dataset's validation split; None: the bundled one
-    calibration: Callable[[], tuple[Sequence[str], str]] | None = None
+    calibration: Callable[[], tuple[Sequence[Text], str]] | None = None
 
 
 @dataclass(frozen=True)

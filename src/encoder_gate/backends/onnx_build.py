@@ -28,6 +28,7 @@ from encoder_gate.backends.base import BuildContext, weights_bytes
 from encoder_gate.backends.fusions import fusion_note, record_fusions
 from encoder_gate.backends.onnx_graph import format_shape, inspect_onnx, static_dim
 from encoder_gate.backends.optimum_compat import optimum_missing
+from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError, root_cause
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.loading import load_pretrained
@@ -411,10 +412,11 @@ STATIC_EXTRA_OPTIONS = {"ActivationSymmetric": False, "WeightSymmetric": True}
 HISTOGRAM_TEXTS = 16
 
 
-def quantize_static_int8(ctx: BuildContext, fp32: Path, out: Path, texts: Sequence[str], method: str,
+def quantize_static_int8(ctx: BuildContext, fp32: Path, out: Path, texts: Sequence[Text], method: str,
                          *, name: str = "onnx-int8-static") -> None:
     """Static QDQ INT8 of the FP32 graph, activation ranges calibrated (`method`: MinMax, Percentile,
-    Entropy) on `texts`, one text per calibration run (no padding enters the ranges)."""
+    Entropy) on `texts`, one text per calibration run (no padding enters the ranges); a pair model's
+    texts are pairs, each fed as the gate feeds it (its second text in its own segment)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,

@@ -32,6 +32,7 @@ from encoder_gate.backends.onnx_build import (
 )
 from encoder_gate.backends.onnx_session import installed_providers, open_session, providers_for
 from encoder_gate.cache import toolchain_versions
+from encoder_gate.data.pairs import Text, digest_bytes
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 
@@ -74,8 +75,10 @@ class Recipe:
                     f"{'per channel' if self.per_channel else 'per tensor'}"
                     + (", reduce_range" if self.reduce_range else ""))
         if self.step == "static":
+            # (where the texts came from, the validation split or a calibration file, is the search's
+            # `calibration`: said beside, not here, where a calibration file would be misnamed)
             return (f"static QDQ INT8 (S8S8, per channel, MatMul) of {base}, {self.calibration} calibration "
-                    "on the validation split")
+                    "on the search's calibration texts")
         if self.step == "fp16":
             return f"FP16 weights of {base}, FP32 inputs/outputs"
         return base
@@ -145,9 +148,10 @@ def fp32_artifact(ctx: BuildContext, base: Base) -> tuple[Path, bool]:
     return optimized.path, optimized.hit
 
 
-def calibration_of(ctx: BuildContext) -> tuple[tuple[str, ...], str]:
-    """The context's calibration texts and their description; the bundled validation split if unset."""
-    from encoder_gate.data.datasets import calibration_texts
+def calibration_of(ctx: BuildContext) -> tuple[tuple[Text, ...], str]:
+    """The context's calibration texts (a pair model's: pairs) and their description; the bundled
+    validation split if unset."""
+    from encoder_gate.data.calibration import calibration_texts
 
     texts, where = ctx.calibration() if ctx.calibration is not None else calibration_texts("bundled")
     return tuple(texts), where
@@ -193,7 +197,8 @@ class RecipeBackend:
                 weight_type=r.weight_type, name=r.name))
         elif r.step == "static":
             texts, where = calibration_of(ctx)
-            digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+            # (the same digest as before pairs for single texts: their UTF-8 between newlines)
+            digest = hashlib.sha256(b"\n".join(map(digest_bytes, texts))).hexdigest()
             key["calibration"] = {"where": where, "sha256": digest}
             entry = ctx.cache.get_or_build(r.name, key, lambda out: quantize_static_int8(
                 ctx, base, out, texts, str(r.calibration), name=r.name))

@@ -46,7 +46,7 @@ from encoder_gate.backends.registry import (
 )
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
-from encoder_gate.data.datasets import CALIBRATION_TEXTS
+from encoder_gate.data.calibration import CALIBRATION_TEXTS
 from encoder_gate.data.pairs import Text
 from encoder_gate.documents import SEARCH_FILE, schema_of
 from encoder_gate.errors import GateError, NotApplicable

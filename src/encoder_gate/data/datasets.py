@@ -26,12 +26,10 @@ import numpy as np
 
 from encoder_gate.cache import Stamp, stamps
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
-from encoder_gate.data.pairs import Text, as_string, pair_partner
+from encoder_gate.data.pairs import FILE_PAIR_COLUMN, Text, as_string, pair_partner, split_pair
 from encoder_gate.data.readers import (
     READERS,
     Table,
-    from_hf,
-    import_datasets,
     read_hub,
     read_json,
     read_path,
@@ -316,8 +314,10 @@ def _ids_as_names(table: Table, column: str, names: Sequence[str]) -> Table:
     return replace(table, rows=rows)
 
 
-def load_texts(path: Path) -> Dataset:
-    """A text file, one text per line (blank lines skipped), as a Dataset without labels.
+def load_texts(path: Path, *, pairs: bool = False) -> Dataset:
+    """A text file, one text per line (blank lines skipped), as a Dataset without labels; with
+    `pairs` (a sentence-pair model: `pair-column` set), one pair per line, its two texts split by a
+    tab (data.pairs.FILE_PAIR_SEPARATOR).
 
     For parity checks alone: every backend is judged against the torch reference on these
     texts; nothing that needs gold labels (F1, accuracy) can run.
@@ -326,15 +326,19 @@ def load_texts(path: Path) -> Dataset:
     if not path.is_file():
         raise GateError(f"texts file {path} does not exist; pass a text file with one text per line")
     read_as = stamps([path])  # before it is read
-    texts = tuple(line.strip() for line in text_lines(read_text(path)) if line.strip())
+    lines = [line for line in text_lines(read_text(path)) if line.strip()]
+    texts: tuple[Text, ...] = tuple(line.strip() for line in lines)
     if not texts:
         raise GateError(f"texts file {path} holds no text; write one text per line")
-    if path.suffix.lower() in READERS or _json_object(texts[0]):  # its rows would be fed as texts
+    if path.suffix.lower() in READERS or _json_object(str(texts[0])):  # its rows would be fed as texts
         kind = f"a {path.suffix} file" if path.suffix.lower() in READERS else "JSON rows"
         raise GateError(f"texts file {path} is a dataset ({kind}), not plain text: texts (--gate-texts, "
                         "export's --texts) are one text per line, judged on parity alone; a labelled dataset "
                         "is --gate-dataset (`dataset` in [tool.encoder-gate], export's --dataset)")
-    return Dataset(str(path), texts, np.zeros((len(texts), 0), dtype=np.uint8), (), read_as=read_as)
+    if pairs:
+        texts = tuple(split_pair(line, f"{path}:{n}") for n, line in enumerate(lines, 1))
+    return Dataset(str(path), texts, np.zeros((len(texts), 0), dtype=np.uint8), (), read_as=read_as,
+                   pair_column=FILE_PAIR_COLUMN if pairs else None)
 
 
 def _json_object(line: str) -> bool:
@@ -571,79 +575,3 @@ def _preview(items: Sequence[str], n: int = 6) -> str:
 def _short(value: Any, n: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= n else text[: n - 3] + "..."
-
-
-# --- calibration texts ------------------------------------------------------------------------
-
-#: How many texts static INT8 calibrates on by default (one calibration run each).
-CALIBRATION_TEXTS = 128
-#: How a user names calibration texts of their own, in the export command and in the pytest gate.
-CALIBRATION_FILE = ("give a text file with one calibration text per line: `--calibration FILE` to "
-                    "`encoder-gate export --search`, `calibration = \"FILE\"` in [tool.encoder-gate] "
-                    "(or --gate-calibration FILE) for the gate")
-#: What a dataset without a validation split gives up from its train split for calibration.
-CARVED_FROM_TRAIN = "the last {n} texts of the train split (the source has no validation split)"
-
-
-@dataclass(frozen=True)
-class CalibrationSource:
-    """Where static INT8's calibration texts come from, as a value a build process can be handed:
-    the first `count` lines of the file `path`, else :func:`calibration_texts` of `dataset`'s
-    validation split. Called, it reads them: (texts, where they come from)."""
-
-    dataset: str
-    count: int = CALIBRATION_TEXTS
-    path: Path | None = None
-    text_column: str = "text"
-
-    def __call__(self) -> tuple[tuple[str, ...], str]:
-        if self.path is not None:
-            lines = load_texts(self.path).single_texts
-            picked = tuple(lines[:self.count])
-            return picked, f"{self.path} (first {len(picked)} of {len(lines)} lines)"
-        return calibration_texts(self.dataset, self.count, text_column=self.text_column)
-
-
-def calibration_texts(source: str, n: int = CALIBRATION_TEXTS, *,
-                      text_column: str = "text") -> tuple[tuple[str, ...], str]:
-    """(texts, where they come from) for static quantization's calibration: the validation split of
-    `source`, never its test split (the split the gate evaluates on).
-
-    `bundled` and `bundled-sentiment` (the same texts regrouped) read the bundled validation split;
-    a save_to_disk directory its `validation` split, or, without one, the last `n` texts of its
-    `train` split (said in the description). One file is one table with no splits: it is refused
-    with the fix (a calibration file of its own), since any split of it could be the test texts.
-    """
-    if n <= 0:
-        raise GateError(f"the number of calibration texts must be positive, got {n}")
-    if source in ("bundled", SENTIMENT_SOURCE):
-        texts = read_json(bundled_path("validation"))
-        picked = tuple(_text(texts, i, "text") for i in range(min(n, len(texts.rows))))
-        return picked, f"{source}:validation (first {len(picked)} of {len(texts.rows)} texts)"
-    if source.startswith("hf:"):
-        table = read_hub(source[3:], "validation")
-        picked = tuple(_text(table, i, text_column) for i in range(min(n, len(table.rows))))
-        return picked, f"{source}[validation] (first {len(picked)} texts)"
-    path = Path(source).expanduser()
-    if path.is_dir():
-        datasets = import_datasets(f"loading {path}")
-        try:
-            saved = datasets.load_from_disk(str(path))
-        except Exception as exc:
-            raise GateError(f"{path}: datasets could not load it ({exc}); re-save it with "
-                            "save_to_disk") from exc
-        splits = sorted(saved) if isinstance(saved, datasets.DatasetDict) else []
-        if "validation" in splits:
-            table = from_hf(saved["validation"], f"{path}[validation]")
-            picked = tuple(_text(table, i, text_column) for i in range(min(n, len(table.rows))))
-            return picked, f"{path}[validation] (first {len(picked)} texts)"
-        if "train" in splits:
-            table = from_hf(saved["train"], f"{path}[train]")
-            rows = range(max(0, len(table.rows) - n), len(table.rows))
-            picked = tuple(_text(table, i, text_column) for i in rows)
-            return picked, f"{path}: " + CARVED_FROM_TRAIN.format(n=len(picked))
-        raise GateError(f"{path} has splits {splits or ['(one unnamed split)']} but no validation or train "
-                        f"split to calibrate static INT8 on (never the test split); {CALIBRATION_FILE}")
-    raise GateError(f"dataset {source} is one file with no splits, so static INT8 cannot calibrate on its "
-                    f"validation split (any part of it might be a test text); {CALIBRATION_FILE}, with no "
-                    "test text among them")

@@ -15,15 +15,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeAlias
 
+from encoder_gate.errors import GateError
+
 #: One item the gate feeds the model: a text, or a sentence pair's two texts.
 Text: TypeAlias = str | tuple[str, str]
 #: How a pair is written where one string is needed (a report's sample, a length in characters).
 PAIR_SEPARATOR = " || "
+#: How a file of plain texts (`texts`, `calibration`) holds a pair on its line: its two texts split by
+#: one tab, as a two-column TSV (GLUE's files) holds them; and the name such a file's second texts go by.
+FILE_PAIR_SEPARATOR = "\t"
+FILE_PAIR_COLUMN = "(each line's text after its tab)"
 
 
 def as_string(text: Text) -> str:
     """`text` as one string: a pair's two texts around PAIR_SEPARATOR."""
     return text if isinstance(text, str) else PAIR_SEPARATOR.join(text)
+
+
+def split_pair(line: str, where: str) -> tuple[str, str]:
+    """A file's line as the pair it holds (FILE_PAIR_SEPARATOR between its two texts, each stripped);
+    a GateError naming `where` ("texts.txt:3") for a line without exactly one tab."""
+    parts = line.split(FILE_PAIR_SEPARATOR)
+    if len(parts) != 2:
+        raise GateError(f"{where}: a sentence-pair model (pair-column set) reads each line of a texts or "
+                        f"calibration file as a pair, its two texts split by one tab; this line holds "
+                        f"{len(parts) - 1} tabs: {line[:80]!r}. Write `first text<TAB>second text` on "
+                        "each line")
+    first, second = (p.strip() for p in parts)
+    return first, second
 
 
 def digest_bytes(text: Text) -> bytes:

@@ -136,7 +136,7 @@ def pytest_configure(config: pytest.Config) -> None:
         said = (backends_narrowed(gate_config.backends, declared, gate_config.model), other_model(config))
         narrowed = "; ".join(filter(None, said)) or None
         if gate_config.texts is not None:  # a dataset given as texts: refused here for every suite alike
-            load_texts(gate_config.texts)
+            load_texts(gate_config.texts, pairs=gate_config.pair_column is not None)
         check_writable(gate_config.cache_dir, "the artifact cache (--gate-cache-dir, cache-dir)")
         check_writable(gate_config.report_dir, "the report directory (--gate-report-dir, report-dir)")
         gate_config = _shard(config, gate_config)

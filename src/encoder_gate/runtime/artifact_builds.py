@@ -39,7 +39,7 @@ from typing import IO, Literal
 from encoder_gate.backends.base import BuildContext, weights_bytes
 from encoder_gate.backends.registry import parse_backend
 from encoder_gate.cache import NotCached, changed_files
-from encoder_gate.data.datasets import CalibrationSource
+from encoder_gate.data.calibration import CalibrationSource
 from encoder_gate.environment import killed_for_memory, oom_kills
 from encoder_gate.errors import DeviceUnavailable, DiskFull, GateError, MissingDependency, NotApplicable
 from encoder_gate.memory import return_freed_memory

@@ -40,10 +40,9 @@ from encoder_gate.backends.registry import (
 )
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
+from encoder_gate.data.calibration import CALIBRATION_TEXTS, CalibrationSource
 from encoder_gate.data.datasets import (
-    CALIBRATION_TEXTS,
     SENTIMENT_SOURCE,
-    CalibrationSource,
     apply_variant,
     check_labels_match,
     check_single_label,
@@ -141,7 +140,7 @@ class GateSession:
     #: which commit they are of (a history record of another commit refuses them).
     commit: str | None = None
     calibration_count: int = CALIBRATION_TEXTS  # how many calibration texts static INT8 reads
-    _calibration: tuple[tuple[str, ...], str] | None = None
+    _calibration: tuple[tuple[Text, ...], str] | None = None
 
     @property
     def build_threads(self) -> int:
@@ -289,7 +288,8 @@ class GateSession:
         model's labels; the `texts` file, unlabelled, whatever the split."""
         cfg = self.config
         if cfg.texts is not None:
-            return apply_variant(load_texts(cfg.texts), variant or cfg.dataset_variant)
+            texts = load_texts(cfg.texts, pairs=cfg.pair_column is not None)
+            return apply_variant(texts, variant or cfg.dataset_variant)
         return load_dataset(self.dataset_source, split=split, variant=variant or cfg.dataset_variant,
                             text_column=cfg.text_column, label_column=cfg.label_column,
                             label_names=self.model.label_names or None, label_format=cfg.label_format,
@@ -319,9 +319,9 @@ class GateSession:
         the configured `calibration` file, else the validation split of the configured dataset
         (:func:`~encoder_gate.data.datasets.calibration_texts`), never its test split."""
         return CalibrationSource(self.dataset_source, self.calibration_count, self.config.calibration,
-                                 self.config.text_column)
+                                 self.config.text_column, self.config.pair_column)
 
-    def calibration(self) -> tuple[tuple[str, ...], str]:
+    def calibration(self) -> tuple[tuple[Text, ...], str]:
         """Static INT8's calibration texts and where they come from (:attr:`calibration_source`).
         Read once, when a static recipe is first built."""
         if self._calibration is None:
