@@ -533,3 +533,47 @@ def test_a_model_the_gate_builds_is_saved_without_transformers_bar(
     out, err = capfd.readouterr()
     assert (tmp_path / family / "config.json").is_file()
     assert "Writing model" not in out + err, out + err
+
+
+def test_a_sentence_transformers_cross_encoder_is_read_as_it_serves_its_one_score(tmp_path: Path):
+    """A reranker saved by sentence-transformers' CrossEncoder (one output, no problem_type) is read as
+    the CrossEncoder reads it, the sigmoid of its one logit, and said, whichever version saved it: 6 on
+    (config_sentence_transformers.json), 4 and 5 (config.json's block), before 4 (its activation key).
+    The same head saved by transformers alone stays refused with the fix, as before; `encoder-gate init`
+    says so before it writes a gate that would stop at its start."""
+    import json
+
+    from test_init import init
+
+    config = {"architectures": ["BertForSequenceClassification"], "model_type": "bert",
+              "id2label": {"0": "LABEL_0"}}
+    model = tmp_path / "ce"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(GateError, match=r"names one label \('LABEL_0'\) and a single-label head.*sentence-"):
+        spec_from_dir("m", model, "local")
+    assert any("will stop at its start on this model: " in w and "single-label head" in w
+               for w in init(tmp_path / "p1", model=str(model)).warnings)
+    (model / "config_sentence_transformers.json").write_text(json.dumps(
+        {"model_type": "CrossEncoder", "activation_fn": "torch.nn.modules.activation.Sigmoid"}))
+    spec = spec_from_dir("m", model, "local")
+    assert spec.task == "multi_label" and spec.label_names == ("LABEL_0",)
+    assert spec.task_note.startswith("a sentence-transformers CrossEncoder with one output and no "
+                                     "problem_type: judged as it serves its score, the sigmoid of its one")
+    assert not any("will stop" in w for w in init(tmp_path / "p2", model=str(model)).warnings)
+    (model / "config_sentence_transformers.json").unlink()
+    identity = "torch.nn.modules.linear.Identity"
+    for marked in ({"sentence_transformers": {"activation_fn": identity, "version": "4.1"}},
+                   {"sbert_ce_default_activation_function": identity}):
+        (model / "config.json").write_text(json.dumps({**config, **marked}))
+        spec = spec_from_dir("m", model, "local")
+        assert spec.task == "multi_label" and spec.cross_encoder == identity
+        assert "the order of the scores it serves (Identity of that logit)" in spec.task_note
+    # a sentence-transformers embedding model's file is no CrossEncoder's; a stated problem_type wins
+    (model / "config.json").write_text(json.dumps(config))
+    (model / "config_sentence_transformers.json").write_text('{"model_type": "SentenceTransformer"}')
+    with pytest.raises(GateError, match="single-label head"):
+        spec_from_dir("m", model, "local")
+    (model / "config.json").write_text(json.dumps({**config, "problem_type": "multi_label_classification",
+                                                   "sbert_ce_default_activation_function": "x.Identity"}))
+    assert spec_from_dir("m", model, "local").task_note is None

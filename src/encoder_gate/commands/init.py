@@ -63,7 +63,7 @@ from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.data.pairs import pair_partner
 from encoder_gate.data.readers import text_lines
 from encoder_gate.errors import GateError
-from encoder_gate.models.spec import BUILTIN_MODELS
+from encoder_gate.models.spec import BUILTIN_MODELS, read_head
 from encoder_gate.runtime.dependency_files import uninstalled_note
 from encoder_gate.runtime.worktree import default_branch, depth_in_repository, in_repository, not_carried
 
@@ -142,6 +142,11 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     notes: list[str] = []
     warnings: list[str] = []
     model_value, model_dir = locate_model(request.model, root, warnings)
+    if model_dir is not None:  # its head read as the session reads it: what it would refuse, said now
+        try:
+            read_head(model_dir)
+        except GateError as exc:
+            warnings.append(f"`pytest accuracy` will stop at its start on this model: {exc}")
     table: dict[str, Any] = {"model": model_value}
     table["backends"] = list(_backends(request.backends, model_dir, root, notes))
     if request.dataset is not None:

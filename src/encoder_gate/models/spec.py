@@ -78,9 +78,20 @@ class ModelSpec:
     #: that hash).
     read_as: tuple[Stamp, ...] = ()
 
+    #: The activation sentence-transformers' CrossEncoder applies to its one output, where the task was
+    #: read from that (a one-output head with no problem_type: read_head); None otherwise.
+    cross_encoder: str | None = None
+
     @property
     def task_note(self) -> str | None:
         """How the task was decided, when config.json did not say (None when it did)."""
+        if self.cross_encoder is not None:
+            served = self.cross_encoder.rsplit(".", 1)[-1]
+            how = ("as it serves its score, the sigmoid of its one logit" if self.cross_encoder == SIGMOID
+                   else f"on the sigmoid of its one logit, the order of the scores it serves ({served} of "
+                   "that logit), drift measured in [0, 1] and its flags at logit 0")
+            return (f"a sentence-transformers CrossEncoder with one output and no problem_type: judged "
+                    f"{how}, as a one-label sigmoid classifier (a 0/1 label column is each row's flag)")
         if not self.task_guessed:
             return None
         return (f"config.json names no problem_type: read as transformers reads it, single-label "
@@ -167,8 +178,21 @@ def _task_of(config: dict[str, Any], cfg_file: Path) -> Task:
     return task
 
 
-def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hub"]) -> ModelSpec:
-    """Read a model directory's config and hash the files that define it."""
+@dataclass(frozen=True)
+class Head:
+    """What a model directory's config.json (and its weights' head) say the model is, checked: read
+    without hashing the weights, so `encoder-gate init` can say at once what a session would refuse."""
+
+    config: dict[str, Any]
+    task: Task
+    labels: tuple[str, ...]
+    #: The activation sentence-transformers' CrossEncoder applies to a one-output head whose task was
+    #: read from it (cross_encoder_activation); None for every other model.
+    cross_encoder: str | None = None
+
+
+def read_head(path: Path) -> Head:
+    """The model directory `path`'s task and label names, each problem a GateError with its fix."""
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
         raise GateError(
@@ -191,13 +215,18 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
     except (TypeError, ValueError):  # keys that are no output indices, or no mapping at all
         raise GateError(f"{cfg_file}'s id2label is not a mapping of the head's output indices to label names "
                         f"(got {str(id2label)[:80]}); save the model again with save_pretrained()") from None
+    cross_encoder = None
+    if (task is Task.SINGLE_LABEL and len(labels) == 1 and not config.get("problem_type")
+            and (cross_encoder := cross_encoder_activation(path, config)) is not None):
+        task = Task.MULTI_LABEL  # its one score, read through a sigmoid (ModelSpec.task_note)
     if task is Task.SINGLE_LABEL and len(labels) == 1:  # softmax over one output is always 1
         raise GateError(f"{cfg_file} names one label ({labels[0]!r}) and a single-label head: softmax "
                         "over one output is 1 for every text, so no backend could differ from another "
                         "(transformers reads one label without a problem_type as regression). A sigmoid "
                         "binary classifier, or a cross-encoder reranker's one score (read through a sigmoid, "
                         "as sentence-transformers' CrossEncoder reads it): set problem_type to "
-                        "multi_label_classification; a 0/1 label column is then read as that label's flag")
+                        "multi_label_classification; a 0/1 label column is then read as that label's flag "
+                        "(a CrossEncoder saved by sentence-transformers 4 or later is read so without it)")
     if len(set(labels)) != len(labels) or not all(isinstance(n, str) and n for n in labels):
         twice = sorted({str(n) for n in labels if labels.count(n) > 1})
         wrong = f"it names {', '.join(map(repr, twice))} twice" if twice else "a name is empty or no string"
@@ -208,6 +237,40 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
         raise GateError(f"{cfg_file} names {len(labels)} labels (id2label) but the classifier head in the "
                         f"weights has {width} outputs: make id2label (and label2id) name every output of the "
                         "head, or save the model again with save_pretrained()")
+    return Head(config, task, labels, cross_encoder)
+
+
+#: sentence-transformers' CrossEncoder: the file of its own beside config.json (version 6 on), and the
+#: activation it applies to a one-output head unless its directory names another.
+CROSS_ENCODER_FILE = "config_sentence_transformers.json"
+SIGMOID = "torch.nn.modules.activation.Sigmoid"
+
+
+def cross_encoder_activation(path: Path, config: dict[str, Any]) -> str | None:
+    """The activation (a dotted torch class) sentence-transformers' CrossEncoder applies to the logits
+    of the model in `path`, where its directory marks it a CrossEncoder's, as each version saves one:
+    6 and later, CROSS_ENCODER_FILE's "model_type": "CrossEncoder" and its "activation_fn"; 4 and 5,
+    config.json's "sentence_transformers" block; before 4, config.json's
+    "sbert_ce_default_activation_function" (written only where it was set: an unmarked one is a plain
+    transformers model here). None for any other model."""
+    marks: list[Any] = []
+    with contextlib.suppress(OSError, ValueError):
+        own = json.loads((path / CROSS_ENCODER_FILE).read_text())
+        if isinstance(own, dict) and own.get("model_type") == "CrossEncoder":
+            marks.append(own.get("activation_fn"))
+    if isinstance(block := config.get("sentence_transformers"), dict) and "activation_fn" in block:
+        marks.append(block["activation_fn"])
+    if config.get("sbert_ce_default_activation_function"):
+        marks.append(config["sbert_ce_default_activation_function"])
+    if not marks:
+        return None
+    return next((str(m) for m in marks if isinstance(m, str) and m), SIGMOID)
+
+
+def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hub"]) -> ModelSpec:
+    """Read a model directory's config and hash the files that define it."""
+    head = read_head(path)
+    config, task, labels = head.config, head.task, head.labels
     saved = config.get("dtype") or config.get("torch_dtype")
     read_as = stamps(model_files(path))  # before the hash: a change while it hashes is seen later
     return ModelSpec(
@@ -215,7 +278,7 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
         content_hash=content_hash(path), model_type=str(config.get("model_type", "")),
         saved_dtype=str(saved) if isinstance(saved, str) else None,
         task_guessed=task is Task.SINGLE_LABEL and not config.get("problem_type") and len(labels) > 1,
-        max_positions=_positions(config),
+        max_positions=_positions(config), cross_encoder=head.cross_encoder,
     )
 
 

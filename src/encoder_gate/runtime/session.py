@@ -317,7 +317,7 @@ class GateSession:
     def calibration_source(self) -> CalibrationSource:
         """Where static INT8's calibration texts come from: the first `calibration_count` lines of
         the configured `calibration` file, else the validation split of the configured dataset
-        (:func:`~encoder_gate.data.datasets.calibration_texts`), never its test split."""
+        (:func:`~encoder_gate.data.calibration.calibration_texts`), never its test split."""
         return CalibrationSource(self.dataset_source, self.calibration_count, self.config.calibration,
                                  self.config.text_column, self.config.pair_column)
 
