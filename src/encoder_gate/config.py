@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from encoder_gate.accuracy.significance import F1Rule
+from encoder_gate.accuracy.thresholds import ThresholdMode, Thresholds, command_line_path, read_setting
 from encoder_gate.backends.base import Device, Int8Weights
 from encoder_gate.backends.int8_path import INTEGER_PATHS, TARGETS, cpu_path
 from encoder_gate.backends.recipes import recipe_of
@@ -31,7 +32,6 @@ from encoder_gate.environment import CpuQuota, omp_threads
 from encoder_gate.errors import GateError
 
 Variant = Literal["normal", "filtered"]
-ThresholdMode = Literal["fixed", "tuned"]
 Sweep = Literal["gate", "full"]
 InconclusiveMode = Literal["fail", "warn"]  # how an A/B cell that could not decide counts
 
@@ -144,7 +144,8 @@ class GateConfig:
     # same every run); N > 0 explores, N random examples a property, a failure kept for every later
     # session (encoder_gate.runtime.properties)
     explore: int = 0
-    thresholds: ThresholdMode = "fixed"  # "tuned": per-label, on the validation split
+    # "tuned": per-label, on the validation split; a table (or a JSON file's): each label's, as served
+    thresholds: Thresholds = "fixed"
     device: Device = "cpu"
     # where a backend's rows are computed when not on `device` (`[tool.encoder-gate.devices]`, e.g.
     # onnx-int8 = "cpu"): pinned, it runs there or fails saying why; unpinned, a file with no kernels
@@ -217,7 +218,8 @@ class GateConfig:
                             f"backend (configured here: {', '.join(self.backends)}): pin a backend by name")
         _check_literal("dataset_variant", self.dataset_variant, Variant, "--gate-dataset-variant")
         _check_literal("label_format", self.label_format, LabelFormat, "--gate-label-format")
-        _check_literal("thresholds", self.thresholds, ThresholdMode, "--gate-thresholds")
+        if not isinstance(self.thresholds, Mapping):
+            _check_literal("thresholds", self.thresholds, ThresholdMode, "--gate-thresholds")
         _check_literal("sweep", self.sweep, Sweep, "--gate-sweep")
         _check_literal("int8_weights", self.int8_weights, Int8Weights, "int8-weights in [tool.encoder-gate]")
         _check_literal("f1_rule", self.f1_rule, F1Rule, "--gate-f1-rule")
@@ -314,6 +316,8 @@ class GateConfig:
         for name in _PATHS:  # a command line's path is from where pytest was started, as --gate-model's
             if isinstance(given.get(name), str) and given[name].strip():
                 given[name] = str(Path(given[name]).expanduser().absolute())
+        if "thresholds" in given:
+            given["thresholds"] = command_line_path(given["thresholds"])
         values.update(given)
         return cls(**_coerce(values, root))
 
@@ -427,6 +431,8 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
         out["backends"] = _split_list(out["backends"], "backends (backends, --gate-backends)")
     if "targets" in out:
         out["targets"] = _split_list(out["targets"], "targets (targets, --gate-targets)")
+    if "thresholds" in out:
+        out["thresholds"] = read_setting(out["thresholds"], root)
     if "devices" in out:
         given = out["devices"]
         if not isinstance(given, Mapping) or not all(isinstance(v, str) for v in given.values()):
@@ -488,7 +494,7 @@ _PATHS = ("cache_dir", "report_dir", "texts", "calibration")
 _TEXTS = ("model", "dataset", "dataset_variant", "split", "text_column", "label_column", "pair_column",
           "label_format",
           "device", "sweep",
-          "thresholds", "int8_weights", "f1_rule", "inconclusive", "base_ref", "shard")
+          "int8_weights", "f1_rule", "inconclusive", "base_ref", "shard")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 

@@ -338,11 +338,13 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
              precision: str, size_bytes: int, task: str | Task, label_names: Sequence[str],
              atol: float, thresholds: np.ndarray | None = None, f1_rule: str = "point",
              f1_margin: float = 0.01, per_label_min_support: int = 30,
-             max_tokens: int | None = None, groups: np.ndarray | None = None) -> Evaluation:
+             max_tokens: int | None = None, groups: np.ndarray | None = None,
+             flips_at: np.ndarray | None = None) -> Evaluation:
     """Drift against the reference and task metrics against gold, for one backend.
 
-    `thresholds` (per label, tuned on validation) replace 0.5 for the task metrics; drift
-    and flips are always judged at 0.5, the model card's threshold. A single-label model's
+    `thresholds` (per label: tuned on validation, or as the project serves them) replace 0.5 for
+    the task metrics; flips are judged at 0.5, the model card's threshold, or at `flips_at` (the
+    served thresholds: where the service's answers change). A single-label model's
     decision is its argmax class, so its flips are samples whose class changed. Without
     gold labels (`gold=None`, parity only) a classifier gets no task metrics; an encoder's
     metrics need none. A classifier with gold labels (and at least 2 examples) also gets
@@ -370,7 +372,7 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
                                margin=f1_margin, min_support=per_label_min_support, groups=groups)
     return Evaluation(
         name=name, precision=precision, size_bytes=size_bytes, task=kind,
-        drift=drift(probs, reference, atol=atol, threshold=THRESHOLD,
+        drift=drift(probs, reference, atol=atol, threshold=THRESHOLD if flips_at is None else flips_at,
                     decision=drift_decision(kind)),
         metrics=metrics, reference_metrics=metrics_of(reference),
         probs=probs, reference=reference, stats=stats, max_tokens=max_tokens, label_names=tuple(label_names),

@@ -177,7 +177,7 @@ class Drift:
     n_labels: int
     atol: float
     rtol: float
-    threshold: float
+    threshold: float | tuple[float, ...]  # where decisions flip: one, or one per label
     per_sample: FloatArray = field(repr=False, compare=False)
 
     def worst_samples(self, k: int = N_WORST) -> list[int]:
@@ -189,9 +189,11 @@ class Drift:
         return _dataclass_dict(self)
 
 
-def _decision_stats(pb: FloatArray, pr: FloatArray, threshold: float) -> tuple[int, int]:
-    """Count flipped (sample, label) decisions and samples with at least one flip."""
-    flipped = (pb >= threshold) != (pr >= threshold)
+def _decision_stats(pb: FloatArray, pr: FloatArray, threshold: float | npt.ArrayLike) -> tuple[int, int]:
+    """Count flipped (sample, label) decisions and samples with at least one flip (`threshold`: one,
+    or one per label)."""
+    cut = _thresholds(threshold, pb.shape[1])
+    flipped = (pb >= cut) != (pr >= cut)
     return int(flipped.sum()), int(flipped.any(axis=1).sum())
 
 
@@ -207,7 +209,7 @@ def drift(
     *,
     atol: float = 1e-4,
     rtol: float = 0.0,
-    threshold: float = 0.5,
+    threshold: float | npt.ArrayLike = 0.5,
     decision: str = "threshold",
 ) -> Drift:
     """Compare (n, L) backend probabilities against the reference probabilities.
@@ -248,7 +250,7 @@ def drift(
         n_labels=int(pb.shape[1]),
         atol=float(atol),
         rtol=float(rtol),
-        threshold=float(threshold),
+        threshold=float(cut) if (cut := np.asarray(threshold, np.float64)).ndim == 0 else tuple(cut.tolist()),
         per_sample=_frozen(d),
     )
 

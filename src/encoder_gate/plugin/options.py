@@ -52,7 +52,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("explore", "N", "the padding properties draw N random examples each instead of their fixed ones (the "
                      "same every run); a failure found is kept in the artifact cache and replayed by every "
                      "later session"),
-    ("thresholds", "MODE", "fixed (0.5, the model card's) or tuned (per label, on the validation split)"),
+    ("thresholds", "MODE|FILE", "fixed (0.5, the model card's), tuned (per label, on the validation split), "
+                                "or a JSON file of each label's threshold as the service decides at them"),
     ("device", "DEVICE", "cpu or cuda"),
     ("threads", "N", "intra-op threads for torch and ONNX Runtime in a session that times its backends "
                      "(benchmarks, vs base; 0: library default)"),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from encoder_gate.accuracy.checks import judge_all, not_judged
 from encoder_gate.accuracy.evaluation import Evaluation
+from encoder_gate.accuracy.thresholds import described
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.int8_path import TARGETS, this_cpu_path
 from encoder_gate.backends.registry import parse_backend, split_integer_path
@@ -41,7 +42,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                     "examples": len(ds), "distinct": ds.distinct, "pair_column": ds.pair_column,
                     "pairs": ds.paired,
                     "cut": cut_record(state)},
-        "threshold": THRESHOLD if state.thresholds is None else "tuned per label on validation",
+        "threshold": THRESHOLD if state.thresholds is None else described(cfg.thresholds),
         "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),
         "labelled": state.labelled,
         "configured_backends": list(cfg.backends),

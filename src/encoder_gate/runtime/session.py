@@ -20,6 +20,7 @@ import numpy as np
 from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import Evaluation, drift_decision, evaluate
 from encoder_gate.accuracy.metrics import drift, tune_thresholds
+from encoder_gate.accuracy.thresholds import check_setting, per_label
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.base import (
     BuildContext,
@@ -229,15 +230,7 @@ class GateSession:
         if single and cfg.split != "test":
             raise GateError(f"dataset {source} is one file with no splits, but split {cfg.split!r} names "
                             "one: leave split (--gate-split) out")
-        if cfg.thresholds != "tuned" or not self.model.task.thresholded:
-            return
-        if not self.labelled:
-            raise GateError('thresholds = "tuned" tunes on labelled validation texts, and --gate-texts has '
-                            'no labels: use thresholds = "fixed"')
-        if single:
-            raise GateError(f'thresholds = "tuned" tunes on the validation split, and dataset {source} is '
-                            "one file with no splits (any part of it might be a test text): use thresholds = "
-                            '"fixed", or a dataset with a validation split (a save_to_disk directory)')
+        check_setting(cfg.thresholds, self.model, labelled=self.labelled, one_file=source if single else None)
 
     @property
     def labelled(self) -> bool:
@@ -591,7 +584,7 @@ class GateSession:
                 thresholds=self.thresholds, f1_rule=self.config.f1_rule,
                 f1_margin=self.config.f1_margin,
                 per_label_min_support=self.config.per_label_min_support,
-                max_tokens=self.truncated_to(name), groups=self.dataset.groups,
+                max_tokens=self.truncated_to(name), groups=self.dataset.groups, flips_at=self.flips_at,
             )
             exact = exact_counterpart(name, self.config.gap_twins())
             against = self._exact_path_predictions(exact) if exact else None
@@ -613,10 +606,12 @@ class GateSession:
 
     @cached_property
     def thresholds(self) -> np.ndarray | None:
-        """Per-label thresholds tuned on the validation split with the reference backend
-        (`thresholds = "tuned"`), or None for the model card's fixed 0.5."""
+        """Per-label thresholds: as configured (a table), or tuned on the validation split with the
+        reference backend (`thresholds = "tuned"`); None for the model card's fixed 0.5."""
         if self.config.thresholds == "fixed" or not self.model.task.thresholded:
             return None
+        if not isinstance(self.config.thresholds, str):
+            return per_label(self.config.thresholds, self.model.label_names)
 
         val = self.load_split("validation")
         self.progress(f"tuning per-label thresholds on {len(val)} validation texts")
@@ -624,6 +619,11 @@ class GateSession:
                                          self.device_of(REFERENCE_BACKEND)).values
         tuned: np.ndarray = tune_thresholds(probs, val.labels)
         return tuned
+
+    @property
+    def flips_at(self) -> np.ndarray | None:
+        """Where a decision flips: at the thresholds the project serves (a table), else None (0.5)."""
+        return None if isinstance(self.config.thresholds, str) else self.thresholds
 
     def close(self) -> None:
         """Close every runner (their records settled first); a second call does nothing."""

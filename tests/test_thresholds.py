@@ -1,0 +1,92 @@
+"""The thresholds a service decides at (encoder_gate.accuracy.thresholds): a table, or a JSON file of
+each label's, read into the configuration; F1, the per-label check and the flips are judged at them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from encoder_gate.accuracy.evaluation import evaluate
+from encoder_gate.accuracy.thresholds import check_setting, per_label, read_setting
+from encoder_gate.config import GateConfig
+from encoder_gate.errors import GateError
+from encoder_gate.tasks import Task
+
+LABELS = ("joy", "anger", "fear")
+
+
+def test_a_thresholds_file_or_table_is_read_into_the_configuration(tmp_path: Path, monkeypatch) -> None:
+    """A file of the project's (from its root; from where pytest started on the command line) and a
+    table are one setting: the configuration holds the values, so a change of them is a change of the
+    pass criteria wherever they came from."""
+    served = {"joy": 0.35, "anger": 0.6, "fear": 0.5}
+    (tmp_path / "served.json").write_text(json.dumps(served))
+    from_table = GateConfig.from_sources({"thresholds": served}, {}, tmp_path)
+    from_file = GateConfig.from_sources({"thresholds": "served.json"}, {}, tmp_path)
+    assert from_table.thresholds == from_file.thresholds == served
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    from_command_line = GateConfig.from_sources({}, {"thresholds": "served.json"}, tmp_path / "sub")
+    assert from_command_line.thresholds == served
+    assert GateConfig.from_sources({"thresholds": "tuned"}, {}, tmp_path).thresholds == "tuned"
+    for bad, said in (("best", r"neither fixed nor tuned, nor a file"), ("", "is empty"),
+                      ({"joy": 1.0}, r"'joy' must be a probability strictly between 0 and 1"),
+                      ({"joy": True}, r"'joy' must be a probability"), ({}, "must name labels")):
+        with pytest.raises(GateError, match=said):
+            read_setting(bad, tmp_path)
+    (tmp_path / "broken.json").write_text("{joy: 0.3")
+    with pytest.raises(GateError, match=r"broken\.json is not readable JSON"):
+        read_setting("broken.json", tmp_path)
+    with pytest.raises(GateError, match="thresholds must be one of fixed, tuned"):
+        GateConfig(thresholds="best")  # type: ignore[arg-type]
+
+
+def test_the_table_names_each_label_of_the_model_once_and_fits_its_head() -> None:
+    assert per_label({"fear": 0.2, "joy": 0.35, "anger": 0.6}, LABELS).tolist() == [0.35, 0.6, 0.2]
+    with pytest.raises(GateError, match=r"no threshold for 'fear'; 'rage' is no label of the model\. Name "
+                                        r"each of the model's 3 labels once \(its id2label: 'joy', "):
+        per_label({"joy": 0.35, "anger": 0.5, "rage": 0.6}, LABELS)
+    softmax = SimpleNamespace(name="sentiment", task=Task.SINGLE_LABEL, label_names=LABELS)
+    with pytest.raises(GateError, match="single-label classifier, which decides by argmax: leave thresholds"):
+        check_setting({"joy": 0.4, "anger": 0.4, "fear": 0.4}, softmax, labelled=True, one_file=None)
+    sigmoid = SimpleNamespace(name="m", task=Task.MULTI_LABEL, label_names=LABELS)
+    check_setting({"joy": 0.4, "anger": 0.4, "fear": 0.4}, sigmoid, labelled=False, one_file="d.jsonl")
+    with pytest.raises(GateError, match=r"tunes on the validation split.*the thresholds your service uses"):
+        check_setting("tuned", sigmoid, labelled=True, one_file="d.jsonl")
+
+
+def test_flips_and_f1_are_judged_at_the_served_thresholds() -> None:
+    """A backend whose probabilities move across the thresholds the service decides at changes that
+    service's answers: counted as flips there, where at 0.5 it flipped nothing."""
+    reference = np.array([[0.40, 0.70, 0.10], [0.30, 0.20, 0.05], [0.36, 0.62, 0.30]] * 20)
+    moved = reference.copy()
+    moved[:, 0] -= 0.06  # joy 0.40 -> 0.34 and 0.36 -> 0.30: across 0.35, nowhere near 0.5
+    gold = (reference >= np.array([0.35, 0.6, 0.25])).astype(np.uint8)
+    served = np.array([0.35, 0.6, 0.25])
+    common = dict(precision="int8", size_bytes=1, task="multi_label", label_names=LABELS, atol=1e-4)
+    at_half = evaluate("b", moved, reference, gold, **common)
+    at_served = evaluate("b", moved, reference, gold, thresholds=served, flips_at=served, **common)
+    assert at_half.drift.flips == 0 and at_half.drift.threshold == 0.5
+    assert at_served.drift.flips == 40 and at_served.drift.threshold == (0.35, 0.6, 0.25)
+    assert at_served.reference_metrics["f1"] == 1.0 > at_served.metrics["f1"]
+
+
+def test_a_session_decides_at_the_configured_thresholds(cache_dir: Path) -> None:
+    """The session's thresholds are the table's in the model's label order, flips counted there; a
+    table naming a label the model lacks stops the session at its start, naming it."""
+    from encoder_gate.runtime.session import GateSession
+
+    names = GateSession(GateConfig(model="tiny", cache_dir=cache_dir)).model.label_names
+    table = {n: 0.25 + 0.01 * i for i, n in enumerate(names)}
+    session = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, thresholds=table))
+    assert session.thresholds.tolist() == list(table.values()) and session.flips_at is session.thresholds
+    assert session.dataset is not None  # (its start's checks passed)
+    tuned = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, thresholds="fixed"))
+    assert tuned.thresholds is None and tuned.flips_at is None
+    wrong = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, thresholds={**table, "rage": 0.3}))
+    with pytest.raises(GateError, match="'rage' is no label of the model"):
+        wrong.dataset  # noqa: B018 - its start
