@@ -90,3 +90,15 @@ def test_a_session_decides_at_the_configured_thresholds(cache_dir: Path) -> None
     wrong = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, thresholds={**table, "rage": 0.3}))
     with pytest.raises(GateError, match="'rage' is no label of the model"):
         wrong.dataset  # noqa: B018 - its start
+
+
+def test_a_pr_that_moves_a_served_threshold_is_said_beside_its_base() -> None:
+    """The values are the pass criteria's: a PR that moves one label's threshold names that label."""
+    from encoder_gate.runtime.base import criteria_changes
+
+    base = GateConfig(thresholds={"joy": 0.3, "anger": 0.5})
+    pr = GateConfig(thresholds={"joy": 0.35, "anger": 0.5})
+    said = "the PR changed a pass criterion: thresholds of joy 0.35 (base: 0.3)"
+    assert criteria_changes(base, pr) == [said]
+    assert criteria_changes(base, base) == []
+    assert criteria_changes(GateConfig(), pr)[0].endswith("(base: 'fixed')")

@@ -157,6 +157,11 @@ def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
         if name == "tolerances":
             out += tolerance_changes(base.tolerances, pr.tolerances, task)
             continue
+        if isinstance(theirs, dict) and isinstance(ours, dict):  # thresholds: the labels whose moved
+            moved = [f"{k} {ours.get(k)} (base: {theirs.get(k)})" for k in sorted({*theirs, *ours})
+                     if theirs.get(k) != ours.get(k)]
+            out.append(f"the PR changed a pass criterion: {name} of {', '.join(moved)}")
+            continue
         out.append(f"the PR changed a pass criterion: {name.replace('_', '-')} {ours!r} (base: {theirs!r})")
     int8 = [b for b in (*base.backends, *pr.backends)
             if b.startswith(PREBUILT_PREFIX) or parse_backend(b).number_format == "int8"]
