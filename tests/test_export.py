@@ -484,3 +484,18 @@ def test_a_long_context_models_export_takes_max_tokens_and_its_card_says_what_wa
     said = (f"2 of {data['dataset']['examples']} evaluation texts are longer than the 512 tokens "
             "encoder-gate feeds a model (this one takes 2048: no backend was judged beyond 512")
     assert said in render_card(data)
+
+
+def test_an_export_says_that_it_judges_at_05_where_the_gate_decides_at_thresholds_of_its_own(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The project's served (or tuned) thresholds are the gate's: the export's card judges at 0.5, and
+    says so where the project sets others, so a reader does not take one F1 for the other's."""
+    from encoder_gate.commands.export import project_data
+
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\n')
+    project_data(None, None, None, None, tmp_path)
+    assert "decision threshold" not in capsys.readouterr().out
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\n\n'
+                                             '[tool.encoder-gate.thresholds]\njoy = 0.35\n')
+    project_data(None, None, None, None, tmp_path)
+    assert "decision threshold: 0.5 for every label; the gate's own thresholds" in capsys.readouterr().out

@@ -404,6 +404,9 @@ def project_data(dataset: str | None, texts: str | None, text_column: str | None
             raise
         table = {}  # --dataset given: a pyproject it cannot read has nothing to add (review AK)
     where = f"from [tool.encoder-gate] in {root / 'pyproject.toml'}"
+    if table.get("thresholds", "fixed") != "fixed":  # (the card's F1 and flips: at 0.5, said so there)
+        print(f"decision threshold: 0.5 for every label; the gate's own thresholds ({where}) are not this "
+              "export's: its F1 and flips are the model card's, at 0.5")
     most = max_tokens or table.get("max-tokens")
     if most is not None and (not isinstance(most, int) or isinstance(most, bool)):
         raise GateError(f"max-tokens in [tool.encoder-gate] must be an integer, got {most!r}")
