@@ -119,6 +119,44 @@ def test_a_gate_options_value_in_another_project_never_moves_the_rootdir_silentl
     kept.stdout.fnmatch_lines([f"rootdir: {gate_dir.path}"])
 
 
+@pytest.mark.stack  # how each pytest decides its rootdir from its command line
+def test_a_gate_options_value_beside_the_project_never_lifts_the_rootdir_above_its_configuration(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`pytest accuracy --gate-model ../models/clf` from a project in a monorepo: pytest took the common
+    parent of the tests and the value as its start, found the monorepo's pytest.ini there, and the
+    session never read the project's own pyproject.toml ([tool.encoder-gate]: its dataset, its
+    backends, its bounds). A usage error names the option, the project's configuration and the fix; the
+    `=` form, and a value inside the project, keep the project's rootdir. As a user runs pytest: a
+    process of its own, the plugin loaded from its entry point."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    mono = tmp_path / "mono"
+    (mono / "models" / "clf").mkdir(parents=True)
+    (mono / "pytest.ini").write_text("[pytest]\n")
+    project = mono / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\n\n[tool.encoder-gate]\n'
+                                            'model = "tiny"\n')
+    (project / "test_x.py").write_text("def test_x():\n    pass\n")
+
+    def pytest_in_project(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest", "test_x.py", "--collect-only", "-p",
+                               "no:cacheprovider", *args], cwd=project, capture_output=True, text=True,
+                              timeout=120)
+
+    lifted = pytest_in_project("--gate-model", "../models/clf")
+    assert lifted.returncode == pytest.ExitCode.USAGE_ERROR, lifted.stdout[-2000:]
+    assert (f"from {mono}, where --gate-model's value ../models/clf lies, not from the tests' own "
+            f"configuration in {project}") in lifted.stderr
+    assert "Write `--gate-model=../models/clf`" in lifted.stderr
+    for kept in (pytest_in_project("--gate-model=../models/clf"),
+                 pytest_in_project("--gate-report-dir", "data")):
+        assert kept.returncode == pytest.ExitCode.OK, kept.stdout[-2000:] + kept.stderr[-2000:]
+        assert f"rootdir: {project}" in kept.stdout
+
+
 # --- a gate that checked nothing ----------------------------------------------------------------
 
 

@@ -16,7 +16,6 @@ rewritten from the results.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import shlex
 import time
@@ -53,6 +52,7 @@ from encoder_gate.plugin.forecast import say_forecast
 from encoder_gate.plugin.options import OPTIONS, add_options, backends_narrowed, other_model
 from encoder_gate.plugin.outcomes import CHECKED_NOTHING, OutcomeCounter, nothing_checked, verdict_summary
 from encoder_gate.plugin.refusals import no_table, refused, unknown_waiver_label
+from encoder_gate.plugin.rootdir import rootdir_from_a_value
 from encoder_gate.plugin.stash import (
     BACKEND_PARAMS,
     BACKEND_PROPERTY,
@@ -119,7 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
                  for name, _, _ in OPTIONS}
     try:
         _given_once(config.invocation_params.args)
-        _rootdir_from_a_value(config)
+        rootdir_from_a_value(config)
         outside = outside_the_window() + half_removed()
         if outside:  # said first, in one line each: not a traceback from inside the library later
             raise GateError("; ".join(outside))
@@ -173,30 +173,6 @@ def _given_once(args: Sequence[str]) -> None:
         if len(set(values)) > 1:
             raise GateError(f"{option} given twice ({' and '.join(values)}): give it once"
                             + (", as one comma list" if names[option] == "LIST" else ""))
-
-
-def _rootdir_from_a_value(config: pytest.Config) -> None:
-    """A GateError where pytest took its rootdir, and with it [tool.encoder-gate], from the value of
-    a --gate-* option given after a space: pytest looks for its rootdir in every path on the command
-    line, option values included, so `--gate-report-dir ../other-project/reports accuracy` gated
-    the other project's model with its configuration, silently. Not where the rootdir holds the
-    tests this session runs (or, given none, the directory it runs in), or was asked for."""
-    if config.getoption("rootdir", None) or config.getoption("inifilename", None):
-        return
-    here, root = Path(config.invocation_params.dir), config.rootpath.resolve()
-    ran = ([here / str(a).split("::")[0] for a in config.args]
-           if config.args_source == pytest.Config.ArgsSource.ARGS else [here])
-    args = [str(a) for a in config.invocation_params.args]
-    if any(p.resolve().is_relative_to(root) for p in ran):
-        return
-    for option, value in itertools.pairwise(args):
-        if (option.startswith("--gate-") and "=" not in option and not value.startswith("-")
-                and (here / value).exists() and (here / value).resolve().is_relative_to(root)):
-            raise GateError(f"pytest took its rootdir, and with it its configuration and "
-                            f"[tool.encoder-gate], from {root}, where {option}'s value {value} lies, not "
-                            "from the tests this session runs: pytest looks for its rootdir in every path "
-                            "on its command line, an option's value after a space too. Write "
-                            f"`{option}={value}`")
 
 
 def _projects_backends(config: pytest.Config) -> tuple[str, ...]:
