@@ -157,6 +157,13 @@ def test_a_one_label_models_0_1_column_is_its_flag(tmp_path: Path) -> None:
     with pytest.raises(GateError, match=r"out of range 0\.\.0"):  # told they are indices, they are read so
         load_dataset(str(data), text_column="query", label_column="label", label_names=("LABEL_0",),
                      label_format="indices")
+    graded = tmp_path / "graded.jsonl"  # MS MARCO's and TREC's grades: no flag, and no index either
+    graded.write_text("".join(json.dumps({"query": "q", "passage": f"p{i}", "label": v}) + "\n"
+                              for i, v in enumerate([0, 1, 2, 3, 0.5])))
+    with pytest.raises(GateError, match=r"holds other values too \(0\.5, 2, 3\): graded relevance or a "
+                                        r"score\. Write a 0/1 flag a row"):
+        load_dataset(str(graded), text_column="query", pair_column="passage", label_column="label",
+                     label_names=("LABEL_0",))
 
 
 def test_an_nli_model_given_one_text_a_row_is_warned_about_by_init(tmp_path: Path) -> None:

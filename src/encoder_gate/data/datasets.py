@@ -398,6 +398,16 @@ def _build(
     if len(names) == 1 and fmt in ("auto", "onehot") and all(_is_bit(c) for c in cells):
         flags = np.array([[_flag(c, table.at(i))] for i, c in enumerate(cells)], dtype=np.uint8)
         return Dataset(name, texts, flags.reshape(len(texts), 1), names)
+    numbers = [c for c in cells if isinstance(c, (int, float, np.integer, np.floating))
+               and not isinstance(c, bool)]
+    if len(names) == 1 and fmt == "auto" and numbers and len(numbers) == len(cells):  # graded or scores
+        others = [f"{v:g}" for v in sorted({float(c) for c in numbers} - {0.0, 1.0})]
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise GateError(f"{table.where}: the model has one label ({names[0]!r}: a reranker's or a binary "
+                        f"classifier's one score), whose label column {label_column!r} holds each row's "
+                        f"0/1 flag, and this one holds other values too ({shown}): graded relevance or a "
+                        "score. Write a 0/1 flag a row (relevant: grade >= 1, say, as the model was trained "
+                        "to tell); encoder-gate judges classifiers' decisions, not a regression's scores")
     # every cell a list of one 0/1 value per label: one-hot vectors (with two labels too, where
     # [0, 1] on every row as indices would give every row both labels)
     if fmt == "onehot" or (
