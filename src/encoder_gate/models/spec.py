@@ -89,7 +89,8 @@ class ModelSpec:
             served = self.cross_encoder.rsplit(".", 1)[-1]
             how = ("as it serves its score, the sigmoid of its one logit" if self.cross_encoder == SIGMOID
                    else f"on the sigmoid of its one logit, the order of the scores it serves ({served} of "
-                   "that logit), drift measured in [0, 1] and its flags at logit 0")
+                   "that logit): drift is measured in [0, 1], where a change among high scores (logits "
+                   "beyond about 4) shows little, and its flags are at logit 0")
             return (f"a sentence-transformers CrossEncoder with one output and no problem_type: judged "
                     f"{how}, as a one-label sigmoid classifier (a 0/1 label column is each row's flag)")
         if not self.task_guessed:
