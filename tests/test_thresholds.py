@@ -102,3 +102,19 @@ def test_a_pr_that_moves_a_served_threshold_is_said_beside_its_base() -> None:
     assert criteria_changes(base, pr) == [said]
     assert criteria_changes(base, base) == []
     assert criteria_changes(GateConfig(), pr)[0].endswith("(base: 'fixed')")
+
+
+def test_the_verdict_says_where_decisions_were_made_when_not_at_05() -> None:
+    from encoder_gate.accuracy.thresholds import judged_at_note
+    from test_verdict import accuracy_doc, all_pass, build_verdict, speedups_doc
+
+    assert judged_at_note("fixed") is None
+    assert judged_at_note("tuned").endswith("the per-label check are judged there (the flips at 0.5)")
+    served = judged_at_note({"joy": 0.35, "anger": 0.6, "fear": 0.5})
+    assert served == ("decisions at the threshold per label as configured (`thresholds`): 0.35 to 0.6 over "
+                      "3 labels, not 0.5: F1, its error bars, McNemar and the per-label check are judged "
+                      "there, and the flips")
+    doc = accuracy_doc(all_pass())
+    doc["model"]["threshold_note"] = served
+    report = build_verdict(doc, speedups_doc())
+    assert f"- {served}" in report.markdown and served in report.caveats

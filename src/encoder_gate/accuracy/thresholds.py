@@ -126,3 +126,12 @@ def described(setting: Thresholds) -> float | str:
             return f"{low:g} for every label, as configured (`thresholds`)"
         return f"per label as configured (`thresholds`): {low:g} to {high:g} over {len(setting)} labels"
     return "tuned per label on validation" if setting == "tuned" else THRESHOLD
+
+
+def judged_at_note(setting: Thresholds) -> str | None:
+    """The verdict's line on where decisions were made, when not at 0.5 (None at 0.5)."""
+    if setting == "fixed":
+        return None
+    flips = ", and the flips" if isinstance(setting, Mapping) else " (the flips at 0.5)"
+    return (f"decisions at the threshold {described(setting)}, not 0.5: F1, its error bars, McNemar and the "
+            f"per-label check are judged there{flips}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from encoder_gate.accuracy.checks import judge_all, not_judged
 from encoder_gate.accuracy.evaluation import Evaluation
-from encoder_gate.accuracy.thresholds import described
+from encoder_gate.accuracy.thresholds import described, judged_at_note
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.int8_path import TARGETS, this_cpu_path
 from encoder_gate.backends.registry import parse_backend, split_integer_path
@@ -35,6 +35,8 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                   "model_type": model.model_type, "content_hash": model.content_hash,
                   "label_names": list(model.label_names),
                   **({"task_note": model.task_note} if model.task_note else {}),
+                  **({"threshold_note": note} if state.thresholds is not None
+                     and (note := judged_at_note(cfg.thresholds)) else {}),
                   # (the tokenizer as loaded: a session that stopped before it loads none for this)
                   **({"tokenizer_note": note} if "tokenizer" in vars(state)
                      and (note := padding_side_note(state.tokenizer)) else {})},
