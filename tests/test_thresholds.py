@@ -35,7 +35,8 @@ def test_a_thresholds_file_or_table_is_read_into_the_configuration(tmp_path: Pat
     assert GateConfig.from_sources({"thresholds": "tuned"}, {}, tmp_path).thresholds == "tuned"
     for bad, said in (("best", r"neither fixed nor tuned, nor a file"), ("", "is empty"),
                       ({"joy": 1.0}, r"'joy' must be a probability strictly between 0 and 1"),
-                      ({"joy": True}, r"'joy' must be a probability"), ({}, "must name labels")):
+                      ({"joy": True}, r"'joy' must be a probability"), ({}, "must name labels"),
+                      ({"sci": {"fi": 0.3}}, r"a label name with a dot is quoted in TOML \(\"sci\.fi\" = ")):
         with pytest.raises(GateError, match=said):
             read_setting(bad, tmp_path)
     (tmp_path / "broken.json").write_text("{joy: 0.3")

@@ -69,6 +69,9 @@ def read_setting(value: Any, root: Path) -> Thresholds:
         raise GateError(f"{where} must name labels and their thresholds, got {str(value)[:80]}: {USAGE}")
     table: dict[str, float] = {}
     for label, cut in value.items():
+        if isinstance(cut, Mapping):  # `a.b = 0.3` in TOML is a table a holding b
+            raise GateError(f"{where}: {label!r} holds a table ({cut!r}), not a threshold: a label name "
+                            f"with a dot is quoted in TOML (\"{label}.{next(iter(cut), '')}\" = ...)")
         if isinstance(cut, bool) or not isinstance(cut, (int, float)) or not 0 < cut < 1 or math.isnan(cut):
             raise GateError(f"{where}: the threshold of {label!r} must be a probability strictly between 0 "
                             f"and 1 (a sigmoid output is decided by p >= threshold), got {cut!r}")
