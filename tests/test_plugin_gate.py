@@ -151,6 +151,11 @@ def test_a_gate_options_value_beside_the_project_never_lifts_the_rootdir_above_i
     assert (f"from {mono}, where --gate-model's value ../models/clf lies, not from the tests' own "
             f"configuration in {project}") in lifted.stderr
     assert "Write `--gate-model=../models/clf`" in lifted.stderr
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--gate-report-dir ../models/clf")  # a CI's, before the rootdir
+    from_env = pytest_in_project()
+    assert from_env.returncode == pytest.ExitCode.USAGE_ERROR, from_env.stdout[-2000:]
+    assert "Write `--gate-report-dir=../models/clf`" in from_env.stderr
+    monkeypatch.delenv("PYTEST_ADDOPTS")
     for kept in (pytest_in_project("--gate-model=../models/clf"),
                  pytest_in_project("--gate-report-dir", "data")):
         assert kept.returncode == pytest.ExitCode.OK, kept.stdout[-2000:] + kept.stderr[-2000:]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import configparser
 import itertools
+import os
+import shlex
 import tomllib
 from pathlib import Path
 
@@ -41,7 +43,9 @@ def rootdir_from_a_value(config: pytest.Config) -> None:
         own = next(filter(None, (configured_below(p, root) for p in ran)), None)
         if own is None:
             return
-    for option, value in itertools.pairwise(str(a) for a in config.invocation_params.args):
+    # (PYTEST_ADDOPTS comes first, before the rootdir is decided; an ini file's addopts after it)
+    given = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *map(str, config.invocation_params.args)]
+    for option, value in itertools.pairwise(given):
         if not (option.startswith("--gate-") and "=" not in option and not value.startswith("-")):
             continue
         path = (here / value).resolve()
@@ -49,8 +53,9 @@ def rootdir_from_a_value(config: pytest.Config) -> None:
             tests = f"the tests' own configuration in {own}" if own else "the tests this session runs"
             raise GateError(f"pytest took its rootdir, and with it its configuration and "
                             f"[tool.encoder-gate], from {root}, where {option}'s value {value} lies, not "
-                            f"from {tests}: pytest looks for its rootdir in every path on its command line, "
-                            f"an option's value after a space too. Write `{option}={value}`")
+                            f"from {tests}: pytest looks for its rootdir in every path on its command line "
+                            f"(and in PYTEST_ADDOPTS), an option's value after a space too. Write "
+                            f"`{option}={value}`")
 
 
 def configured_below(start: Path, root: Path) -> Path | None:
