@@ -119,3 +119,23 @@ def test_the_verdict_says_where_decisions_were_made_when_not_at_05() -> None:
     doc["model"]["threshold_note"] = served
     report = build_verdict(doc, speedups_doc())
     assert f"- {served}" in report.markdown and served in report.caveats
+
+
+def test_init_writes_the_services_thresholds_file_fitted_to_the_models_labels(tmp_path: Path) -> None:
+    """`encoder-gate init --thresholds FILE`: the file read and fitted to the model's labels before
+    anything is written, stored as the project's path, and said; a file of another model's labels is
+    refused with nothing written."""
+    from test_init import init, table_of, write_model_dir
+
+    write_model_dir(tmp_path)  # labels negative, positive
+    (tmp_path / "served.json").write_text(json.dumps({"negative": 0.3, "positive": 0.6}))
+    plan = init(tmp_path, thresholds="served.json")
+    assert table_of(tmp_path)["thresholds"] == "served.json"
+    assert "thresholds: served.json, 0.3 to 0.6 over 2 labels: F1, the per-label check and the flips are " \
+           "judged there" in plan.notes
+    assert GateConfig.from_sources(table_of(tmp_path), {}, tmp_path).thresholds == {"negative": 0.3,
+                                                                                     "positive": 0.6}
+    (tmp_path / "other.json").write_text(json.dumps({"joy": 0.3}))
+    with pytest.raises(GateError, match=r"no threshold for 'negative', 'positive'; 'joy' is no label"):
+        init(tmp_path / "p2", model=str(tmp_path / "models" / "clf"), thresholds=str(tmp_path / "other.json"))
+    assert not (tmp_path / "p2" / "pyproject.toml").exists()

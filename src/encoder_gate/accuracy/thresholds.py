@@ -58,13 +58,20 @@ def read_setting(value: Any, root: Path) -> Thresholds:
         if not path.is_file():
             raise GateError(f"thresholds {value!r} is neither fixed nor tuned, nor a file ({path} does not "
                             f"exist): {USAGE}")
-        try:
-            value = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise GateError(f"thresholds file {path} is not readable JSON ({exc}): {USAGE}") from None
-        where = f"thresholds file {path}"
-    else:
-        where = "[tool.encoder-gate.thresholds]"
+        return read_file(path)
+    return _table(value, "[tool.encoder-gate.thresholds]")
+
+
+def read_file(path: Path) -> dict[str, float]:
+    """A JSON file's table of label -> threshold, checked as the setting's (`read_setting`)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise GateError(f"thresholds file {path} is not readable JSON ({exc}): {USAGE}") from None
+    return _table(value, f"thresholds file {path}")
+
+
+def _table(value: Any, where: str) -> dict[str, float]:
     if not isinstance(value, Mapping) or not value:
         raise GateError(f"{where} must name labels and their thresholds, got {str(value)[:80]}: {USAGE}")
     table: dict[str, float] = {}

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from encoder_gate.accuracy.thresholds import MODES
 from encoder_gate.commands import export, init
 from encoder_gate.commands.history import history_arguments, run_history
 from encoder_gate.commands.merge import merge_arguments, run_merge
@@ -395,6 +396,10 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: a GPU runner's gate (needs --runner; dynamic INT8 judged on its CPU)")
     parser.add_argument("--runner", metavar="LABELS", help="the gate jobs' runner labels (ubuntu-latest)")
+    parser.add_argument("--thresholds", metavar="FILE",
+                        help='the thresholds your service decides at: a JSON file of each label\'s ({"joy": '
+                             "0.35, ...}); F1, the per-label check and the flips are judged there "
+                             "(default 0.5)")
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -406,7 +411,8 @@ def run_init(args: argparse.Namespace) -> int:
                                label_column=args.label_column or kept.get("label-column"), force=args.force,
                                pair_column=args.pair_column or kept.get("pair-column"),
                                shards=args.shards, device=args.device,
-                               runner=init.runner_labels(args.runner))
+                               runner=init.runner_labels(args.runner),
+                               thresholds=args.thresholds or kept.get("thresholds"))
     plan, lines = init.run_init(request)
     for warning in plan.warnings:
         print(f"encoder-gate init: warning: {warning}", file=sys.stderr)
@@ -426,8 +432,9 @@ def _kept_by_force(args: argparse.Namespace) -> dict[str, str]:
                         + (f" (with --force, the model [tool.encoder-gate] of {where} names is kept, and it "
                            "names none)" if args.force else ""))
     kept = {k: str(v) for k, v in table.items()
-            if k in ("model", "dataset", "text-column", "label-column", "pair-column") and isinstance(v, str)}
-    for key in ("model", "dataset"):  # the table's paths are the project's: as seen from here
+            if k in ("model", "dataset", "text-column", "label-column", "pair-column", "thresholds")
+            and isinstance(v, str) and v not in MODES}
+    for key in ("model", "dataset", "thresholds"):  # the table's paths are the project's: as seen from here
         if key in kept:
             kept[key] = project_path(args.dir, kept[key])
     return kept

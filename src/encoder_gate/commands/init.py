@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from encoder_gate import __version__
+from encoder_gate.accuracy.thresholds import per_label, read_file
 from encoder_gate.backends.base import Device
 from encoder_gate.backends.registry import (
     DEFAULT_BACKENDS,
@@ -96,6 +97,7 @@ class InitRequest:
     shards: int = 1  # gate jobs the workflow spreads the backends over (docs/shards.md)
     device: Device = "cpu"  # where the gate computes: cuda writes a GPU runner's workflow (`runner`)
     runner: tuple[str, ...] = ()  # the labels of the runner the gate jobs run on (default ubuntu-latest)
+    thresholds: str | None = None  # a JSON file of each label's threshold, as the service decides at them
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,15 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
                      "the parity checks only (no F1)")
     if request.dataset is None and request.texts is None and model_dir is not None:
         warnings.extend(_label_warning(model_dir))
+    if request.thresholds is not None:  # read and fitted to the model's labels now: nothing written else
+        served = _existing_file(request.thresholds, root, "thresholds", "--thresholds")
+        setting = read_file(served)
+        if names := _model_labels(model_dir):
+            per_label(setting, names)
+        table["thresholds"] = _stored_path(served, root, "thresholds", warnings)
+        cuts = sorted(setting.values())
+        notes.append(f"thresholds: {request.thresholds}, {cuts[0]:g} to {cuts[-1]:g} over {len(cuts)} "
+                     "labels: F1, the per-label check and the flips are judged there")
     table["batch-sizes"] = list(INIT_BATCH_SIZES)
     if request.device == "cuda":
         if not request.runner:  # GitHub's hosted ubuntu-latest has no GPU
