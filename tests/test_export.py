@@ -402,7 +402,7 @@ def test_export_judges_the_projects_texts_and_takes_texts_given(tmp_path: Path, 
     assert "On 5 texts of `texts.txt`" in card and "holds texts without labels (`--texts`)" in card
     assert "--texts texts.txt" in payload(out)["command"]
     for extra, said in ((["--dataset", "d.csv"], "--dataset and --texts both name the evaluation data"),
-                        (["--text-column", "body"], "--text-column, --label-column and --pair-column name"),
+                        (["--text-column", "body"], "--text-column and --label-column name a dataset's"),
                         ([], "texts file nope.txt does not exist")):
         assert main(["export", "tiny", "--out", str(tmp_path / "p"), "--texts", "nope.txt" if not extra
                      else "texts.txt", *extra, "--cache-dir", str(cache_dir)]) == 1
@@ -499,3 +499,24 @@ def test_an_export_says_that_it_judges_at_05_where_the_gate_decides_at_threshold
                                              '[tool.encoder-gate.thresholds]\njoy = 0.35\n')
     project_data(None, None, None, None, tmp_path)
     assert "decision threshold: 0.5 for every label; the gate's own thresholds" in capsys.readouterr().out
+
+
+def test_a_pair_models_texts_are_exported_as_pairs(tmp_path: Path, cache_dir: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`--texts FILE --pair-column ...` (or the project's `texts` beside its `pair-column`): each line's
+    two texts, split by a tab, judged as one pair, as the gate reads them; before, --pair-column was
+    refused beside --texts and the project's pairs were read as single texts holding a tab."""
+    from encoder_gate.commands.export import project_data
+
+    (tmp_path / "pairs.txt").write_text("a man sleeps\ta man is awake\ntwo dogs run\tanimals move\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\ntexts = "pairs.txt"\n'
+                                             'pair-column = "hypothesis"\n')
+    assert project_data(None, None, None, None, tmp_path)["pair_column"] == "hypothesis"
+    assert "one pair a line, split by a tab: parity only" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert main(["export", "tiny-bert", "--out", str(out), "--variants", "fp32", "--texts",
+                 str(tmp_path / "pairs.txt"), "--pair-column", "hypothesis", "--cache-dir", str(cache_dir),
+                 "--threads", "1"]) == 0, capsys.readouterr()
+    data = payload(out)["dataset"]
+    assert (data["examples"], data["pairs"], data["texts"]) == (2, True, True)
+    assert "--pair-column hypothesis" in payload(out)["command"]

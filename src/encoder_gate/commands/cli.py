@@ -146,7 +146,8 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-column", metavar="NAME",
                         help=f"the dataset's label column (default: {DEFAULT_LABEL_COLUMN})")
     parser.add_argument("--pair-column", metavar="NAME",
-                        help="the dataset's column of each row's second text: rows judged as sentence pairs")
+                        help="the dataset's column of each row's second text: rows judged as sentence pairs "
+                             "(with --texts: each line's two texts, split by a tab)")
     parser.add_argument("--max-tokens", type=int, metavar="N",
                         help="the most tokens of a text fed (default: [tool.encoder-gate]'s max-tokens, "
                              "else 512)")

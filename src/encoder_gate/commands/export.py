@@ -205,6 +205,7 @@ class ExportRequest:
             parts += ["--int8-weights", self.int8_weights]
         if self.texts is not None:
             parts += opt("--texts", self.texts)
+            parts += ["--pair-column", self.pair_column] if self.pair_column else []
         if self.dataset:
             parts += opt("--dataset", self.dataset)
             if self.text_column != DEFAULT_TEXT_COLUMN:
@@ -391,11 +392,11 @@ def project_data(dataset: str | None, texts: str | None, text_column: str | None
     with its `text-column`, `label-column` and `pair-column`, said in a line (and its `max-tokens`, the
     most tokens of a text the gate feeds, unless --max-tokens), the options still overriding the
     columns; else none of them (the bundled test split, scored where its labels fit the model)."""
-    if texts is not None:
-        if text_column or label_column or pair_column:
-            raise GateError("--text-column, --label-column and --pair-column name a dataset's columns, and "
-                            "--texts is a text file, one text per line: leave them out")
-        given = {"max_tokens": max_tokens} if max_tokens else {}
+    if texts is not None:  # (--pair-column: a pair model's, each line's two texts split by a tab)
+        if text_column or label_column:
+            raise GateError("--text-column and --label-column name a dataset's columns, and --texts is a "
+                            "text file, one text per line: leave them out")
+        given = {k: v for k, v in (("max_tokens", max_tokens), ("pair_column", pair_column)) if v}
         return {"dataset": dataset, "texts": Path(texts), **given}  # (both: ExportRequest.check refuses)
     try:
         table = read_pyproject_table(root)
@@ -412,9 +413,11 @@ def project_data(dataset: str | None, texts: str | None, text_column: str | None
         raise GateError(f"max-tokens in [tool.encoder-gate] must be an integer, got {most!r}")
     fed = {"max_tokens": most} if most else {}
     if dataset is None and table.get("texts"):
-        print(f"evaluation data: {table['texts']} (unlabelled texts, one per line: parity only), {where}; "
-              "--dataset or --texts overrides it")
-        return {"texts": Path(str(table["texts"])), **fed}  # (root: the working directory, as the card's)
+        paired = {"pair_column": str(table["pair-column"])} if table.get("pair-column") else {}
+        print(f"evaluation data: {table['texts']} (unlabelled texts, one "
+              f"{'pair a line, split by a tab' if paired else 'per line'}: parity only), {where}; --dataset "
+              "or --texts overrides it")
+        return {"texts": Path(str(table["texts"])), **fed, **paired}  # (root: the working directory)
     declared = table.get("dataset")
     ours = declared not in (None, "", "bundled")  # bundled: export's default
     from_table = dataset is None and ours
