@@ -81,7 +81,8 @@ def _table(value: Any, where: str) -> dict[str, float]:
                             f"with a dot is quoted in TOML (\"{label}.{next(iter(cut), '')}\" = ...)")
         if isinstance(cut, bool) or not isinstance(cut, (int, float)) or not 0 < cut < 1 or math.isnan(cut):
             raise GateError(f"{where}: the threshold of {label!r} must be a probability strictly between 0 "
-                            f"and 1 (a sigmoid output is decided by p >= threshold), got {cut!r}")
+                            "and 1 (a sigmoid output is decided by p >= threshold; one on the logit, t, is "
+                            f"1 / (1 + exp(-t)) here), got {cut!r}")
         table[str(label)] = float(cut)
     return table
 
