@@ -54,6 +54,9 @@ def test_the_table_names_each_label_of_the_model_once_and_fits_its_head() -> Non
     softmax = SimpleNamespace(name="sentiment", task=Task.SINGLE_LABEL, label_names=LABELS)
     with pytest.raises(GateError, match="single-label classifier, which decides by argmax: leave thresholds"):
         check_setting({"joy": 0.4, "anger": 0.4, "fear": 0.4}, softmax, labelled=True, one_file=None)
+    encoder = SimpleNamespace(name="minilm-embed", task=Task.FEATURE_EXTRACTION, label_names=())
+    with pytest.raises(GateError, match="feature-extraction encoder, which makes no decisions"):
+        check_setting({"joy": 0.4}, encoder, labelled=True, one_file=None)
     sigmoid = SimpleNamespace(name="m", task=Task.MULTI_LABEL, label_names=LABELS)
     check_setting({"joy": 0.4, "anger": 0.4, "fear": 0.4}, sigmoid, labelled=False, one_file="d.jsonl")
     with pytest.raises(GateError, match=r"tunes on the validation split.*the thresholds your service uses"):

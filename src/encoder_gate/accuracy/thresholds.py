@@ -108,8 +108,9 @@ def check_setting(setting: Thresholds, model: Any, *, labelled: bool, one_file: 
     ModelSpec), or that a softmax head, deciding by argmax, would ignore."""
     if isinstance(setting, Mapping):
         if not model.task.thresholded:
+            decides = "decides by argmax" if model.task.classifier else "makes no decisions"
             raise GateError(f"thresholds name each label's threshold, and model {model.name} is a "
-                            f"{model.task.noun}, which decides by argmax: leave thresholds out")
+                            f"{model.task.noun}, which {decides}: leave thresholds out")
         per_label(setting, model.label_names)
         return
     if setting != "tuned" or not model.task.thresholded:
