@@ -164,6 +164,11 @@ def test_a_one_label_models_0_1_column_is_its_flag(tmp_path: Path) -> None:
                                         r"score\. Write a 0/1 flag a row"):
         load_dataset(str(graded), text_column="query", pair_column="passage", label_column="label",
                      label_names=("LABEL_0",))
+    as_csv = tmp_path / "graded.csv"  # a CSV's cells are strings
+    as_csv.write_text("query,passage,label\nq,p0,0\nq,p1,2\nq,p2,1\n")
+    with pytest.raises(GateError, match=r"holds other values too \(2\): graded relevance"):
+        load_dataset(str(as_csv), text_column="query", pair_column="passage", label_column="label",
+                     label_names=("LABEL_0",))
 
 
 def test_an_nli_model_given_one_text_a_row_is_warned_about_by_init(tmp_path: Path) -> None:

@@ -398,10 +398,9 @@ def _build(
     if len(names) == 1 and fmt in ("auto", "onehot") and all(_is_bit(c) for c in cells):
         flags = np.array([[_flag(c, table.at(i))] for i, c in enumerate(cells)], dtype=np.uint8)
         return Dataset(name, texts, flags.reshape(len(texts), 1), names)
-    numbers = [c for c in cells if isinstance(c, (int, float, np.integer, np.floating))
-               and not isinstance(c, bool)]
+    numbers = [v for c in cells if (v := _number(c)) is not None]
     if len(names) == 1 and fmt == "auto" and numbers and len(numbers) == len(cells):  # graded or scores
-        others = [f"{v:g}" for v in sorted({float(c) for c in numbers} - {0.0, 1.0})]
+        others = [f"{v:g}" for v in sorted(set(numbers) - {0.0, 1.0})]
         shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
         raise GateError(f"{table.where}: the model has one label ({names[0]!r}: a reranker's or a binary "
                         f"classifier's one score), whose label column {label_column!r} holds each row's "
@@ -471,6 +470,18 @@ def _is_bit(cell: Any) -> bool:
     if isinstance(cell, str):
         return cell.strip().lower() in _BITS
     return isinstance(cell, (bool, int, float, np.integer, np.floating)) and cell in (0, 1)
+
+
+def _number(cell: Any) -> float | None:
+    """A cell's number (a CSV's "2" too), None for any other cell (a truth value, a name, a list)."""
+    if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
+        return float(cell)
+    if isinstance(cell, str):
+        try:
+            return float(cell)
+        except ValueError:
+            return None
+    return None
 
 
 def _flag(value: Any, where: str) -> int:
