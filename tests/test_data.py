@@ -539,3 +539,18 @@ def test_a_classlabel_column_of_numbered_classes_is_read_as_its_ids(monkeypatch:
         for fmt in ("auto", "indices", "names"):
             ds = load_dataset("saved-dir", label_names=names, label_format=fmt)
             assert [names[j] for j in ds.labels.argmax(axis=1)] == ["0", "1", "2", "0"], (names, fmt)
+
+
+def test_a_tsv_is_read_as_glue_and_ms_marco_write_it(tmp_path: Path) -> None:
+    """Tab-separated, unquoted: a text's quote characters are its own (a CSV reader would have joined
+    lines at an unbalanced one); a text holding a tab is refused naming the line; init reads its columns."""
+    from encoder_gate.commands.columns import first_row
+
+    data = tmp_path / "dev.tsv"
+    data.write_text('sentence\tlabel\nhe said "hi\tjoy\nno "quotes" closed\tanger\n')
+    ds = load_dataset(str(data), text_column="sentence", label_column="label")
+    assert ds.texts == ('he said "hi', 'no "quotes" closed') and ds.labels.sum() == 2
+    assert first_row(data) == {"sentence": 'he said "hi', "label": "joy"}
+    data.write_text("sentence\tlabel\na\ttab inside\tjoy\n")
+    with pytest.raises(GateError, match=r"dev\.tsv, line 2: 3 fields, but the header has 2 .*holding a tab"):
+        load_dataset(str(data), text_column="sentence", label_column="label")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.data.pairs import pair_in
-from encoder_gate.data.readers import read_text, text_lines
+from encoder_gate.data.readers import DIALECTS, read_text, text_lines
 from encoder_gate.errors import GateError
 
 TEXT_COLUMNS = ("text", "sentence", "comment", "content", "body", "input", "review")
@@ -68,14 +68,14 @@ def detect_columns(path: Path, text_column: str | None = None,
 
 
 def first_row(path: Path) -> dict[str, Any]:
-    """The first record of a .jsonl/.ndjson/.json/.csv/.parquet file."""
+    """The first record of a .jsonl/.ndjson/.json/.csv/.tsv/.parquet file."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _first_parquet_row(path)
-    if suffix == ".csv":
+    if suffix in DIALECTS:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             try:
-                row = next(csv.DictReader(fh), None)
+                row = next(csv.DictReader(fh, **DIALECTS[suffix]), None)
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise GateError(f"{path} is not readable CSV ({exc}); fix the file") from exc
         if row is None:

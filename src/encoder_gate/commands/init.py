@@ -62,7 +62,7 @@ from encoder_gate.config import DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN
 from encoder_gate.data.datasets import is_sentiment_labels, load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.data.pairs import pair_partner
-from encoder_gate.data.readers import text_lines
+from encoder_gate.data.readers import READERS, text_lines
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS, read_head
 from encoder_gate.runtime.dependency_files import uninstalled_note
@@ -79,7 +79,8 @@ INIT_THREADS = 1
 INIT_F1_RULE = "regression"
 #: Label names an NLI model's head has (MNLI, SNLI, XNLI): one that is fed one text a row is warned about.
 NLI_LABELS = frozenset({"entailment", "contradiction", "not_entailment"})
-DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
+
+
 @dataclass(frozen=True)
 class InitRequest:
     """What ``encoder-gate init`` was asked for. Relative paths are looked up in the current
@@ -153,10 +154,10 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     table["backends"] = list(_backends(request.backends, model_dir, root, notes))
     if request.dataset is not None:
         dataset = _existing_file(request.dataset, root, "dataset", "--dataset")
-        if dataset.suffix.lower() not in DATASET_SUFFIXES:
+        if dataset.suffix.lower() not in READERS:
             raise GateError(
                 f"dataset {request.dataset} is a {dataset.suffix or 'suffix-less'} file; init reads "
-                f"{', '.join(DATASET_SUFFIXES)} files. For a saved datasets directory or hf:ID, set "
+                f"{', '.join(READERS)} files. For a saved datasets directory or hf:ID, set "
                 "dataset, text-column and label-column in [tool.encoder-gate] by hand"
             )
         table["dataset"] = _stored_path(dataset, root, "dataset", warnings)

@@ -15,7 +15,11 @@ from typing import Any
 
 from encoder_gate.errors import GateError
 
-READERS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+READERS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", ".tsv": "csv",
+           ".parquet": "parquet"}
+#: How each table of text files splits a row's cells: a CSV's commas (quoted as RFC 4180 quotes them), a
+#: TSV's tabs (unquoted, as GLUE and MS MARCO write them: a text's quote characters are its own).
+DIALECTS: dict[str, dict[str, Any]] = {".csv": {}, ".tsv": {"delimiter": "\t", "quoting": csv.QUOTE_NONE}}
 
 
 @dataclass
@@ -43,7 +47,7 @@ def columns_of(rows: Sequence[dict[str, Any]]) -> list[str]:
 def read_path(path: Path, split: str) -> Table:
     if not path.exists():
         raise GateError(
-            f"dataset file {path} does not exist; pass an existing .jsonl/.json/.csv/.parquet file, "
+            f"dataset file {path} does not exist; pass an existing {'/'.join(READERS)} file, "
             "a datasets save_to_disk directory, 'bundled' or 'hf:<dataset id>'"
         )
     if path.is_dir():
@@ -56,8 +60,8 @@ def read_path(path: Path, split: str) -> Table:
     if kind == "parquet":
         return read_parquet(path)
     raise GateError(
-        f"{path}: unsupported file type {path.suffix or '(none)'!r}; use .jsonl, .json, .csv or "
-        ".parquet, or a directory written by datasets' save_to_disk"
+        f"{path}: unsupported file type {path.suffix or '(none)'!r}; use {', '.join(READERS)}, or a "
+        "directory written by datasets' save_to_disk"
     )
 
 
@@ -118,7 +122,7 @@ def read_csv(path: Path) -> Table:
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(fh, **DIALECTS.get(path.suffix.lower(), {}))
         try:
             for row in reader:
                 if any(str(v).strip() for v in row.get(None) or ()):  # more fields than the header (not
@@ -126,10 +130,13 @@ def read_csv(path: Path) -> Table:
                     # labels after a first one, unquoted, were dropped without a word (walk AO)
                     header = list(reader.fieldnames or ())
                     fields = len(header) + len(row[None])
+                    fix = ("a text holding a tab breaks a TSV's columns: replace it, or write the file as "
+                           "JSON lines" if path.suffix.lower() == ".tsv" else
+                           "a cell holding commas must be quoted (\"joy,love\"), or separate the labels with "
+                           "';' (joy;love)")
                     raise GateError(
                         f"{path}, line {reader.line_num}: {fields} fields, but the header has {len(header)} "
-                        f"({', '.join(header)}): a cell holding commas must be quoted (\"joy,love\"), or "
-                        "separate the labels with ';' (joy;love)")
+                        f"({', '.join(header)}): {fix}")
                 rows.append({k: v for k, v in row.items() if k is not None})
                 numbers.append(reader.line_num)
         except UnicodeDecodeError as exc:  # read in blocks: no line number tells where
