@@ -261,3 +261,8 @@ def test_a_pair_models_texts_file_holds_a_pair_a_line(tmp_path: Path) -> None:
     texts.write_text("one\ttwo\tthree\n")
     with pytest.raises(GateError, match=r"texts\.txt:1: .* holds 2 tabs.*first text<TAB>second text"):
         load_texts(texts, pairs=True)
+    tsv = tmp_path / "pairs.tsv"  # a pair a line is a TSV: read so for a pair model, a dataset's for others
+    tsv.write_text("a man sleeps\ta man is awake\n")
+    assert load_texts(tsv, pairs=True).texts == (("a man sleeps", "a man is awake"),)
+    with pytest.raises(GateError, match=r"pairs\.tsv is a dataset \(a \.tsv file\)"):
+        load_texts(tsv)

@@ -330,8 +330,9 @@ def load_texts(path: Path, *, pairs: bool = False) -> Dataset:
     texts: tuple[Text, ...] = tuple(line.strip() for line in lines)
     if not texts:
         raise GateError(f"texts file {path} holds no text; write one text per line")
-    if path.suffix.lower() in READERS or _json_object(str(texts[0])):  # its rows would be fed as texts
-        kind = f"a {path.suffix} file" if path.suffix.lower() in READERS else "JSON rows"
+    table = path.suffix.lower() in READERS and not (pairs and path.suffix.lower() == ".tsv")  # (pairs: a TSV)
+    if table or _json_object(str(texts[0])):  # its rows would be fed as texts
+        kind = f"a {path.suffix} file" if table else "JSON rows"
         raise GateError(f"texts file {path} is a dataset ({kind}), not plain text: texts (--gate-texts, "
                         "export's --texts) are one text per line, judged on parity alone; a labelled dataset "
                         "is --gate-dataset (`dataset` in [tool.encoder-gate], export's --dataset)")
