@@ -64,13 +64,14 @@ def render_card(p: dict[str, Any]) -> str:
         "",
         f"# {m['name']}: ONNX export",
         "",
-        f"`{m['model_type']}` {m['task'].replace('_', '-')} model ({len(m['labels'])} labels), content hash "
+        f"`{m['model_type']}` {m['task'].replace('_', '-')} model ({len(m['labels'])} "
+        f"label{'' if len(m['labels']) == 1 else 's'}), content hash "
         f"`{m['content_hash']}`, exported by encoder-gate with the same recipes and cache the accuracy "
         "gate uses" + (f"; ORT optimization level {p['optimize']} (optimum AutoOptimizationConfig's, run by "
                        f"{p['optimizer']}) applied to the FP32 graph, FP16 and INT8 made from it"
                        if p["optimize"] else "")
         + ("; identical initializers de-duplicated (encoder_gate.backends.dedupe)" if p["dedupe"] else "")
-        + ".",
+        + "." + (f" Its task: {m['task_note']}." if m.get("task_note") else ""),
         "",
         "## Files",
         "",
