@@ -520,3 +520,17 @@ def test_a_pair_models_texts_are_exported_as_pairs(tmp_path: Path, cache_dir: Pa
     data = payload(out)["dataset"]
     assert (data["examples"], data["pairs"], data["texts"]) == (2, True, True)
     assert "--pair-column hypothesis" in payload(out)["command"]
+
+
+def test_a_cross_encoders_card_says_how_its_score_was_read_and_ranks_text(exported) -> None:
+    """A sentence-transformers CrossEncoder's export: its card says the task was read from the
+    CrossEncoder (as the verdict does) and its hub pipeline is text-ranking, a reranker's."""
+    from encoder_gate.commands.export_card import render_card
+
+    out, _ = exported
+    data = payload(out)
+    assert "Its task:" not in render_card(data) and "pipeline_tag: text-classification" in render_card(data)
+    note = "a sentence-transformers CrossEncoder with one output and no problem_type: judged as it serves"
+    data["model"].update(task_note=note, cross_encoder="torch.nn.modules.activation.Sigmoid")
+    card = render_card(data)
+    assert f"Its task: {note}." in card and "pipeline_tag: text-ranking" in card

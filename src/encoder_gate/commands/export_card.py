@@ -52,7 +52,9 @@ def render_card(p: dict[str, Any]) -> str:
     output = task.output_name
     checked = p["optimum_check"]["ran"]
     ort_model = "ORTModelForSequenceClassification" if task.classifier else "ORTModelForFeatureExtraction"
-    pipeline = "text-classification" if task.classifier else "feature-extraction"
+    # (a CrossEncoder's one score: the hub's pipeline of rerankers)
+    pipeline = ("text-ranking" if p["model"].get("cross_encoder")
+                else "text-classification" if task.classifier else "feature-extraction")
     rows = [("torch (reference)", "", p["reference"]),
             *[(f"onnx-{v}", row["file"], row) for v, row in p["variants"].items()]]
     lines = [
