@@ -36,6 +36,19 @@ def test_columns_are_detected_from_csv(tmp_path: Path) -> None:
     assert scaffold.detect_columns(data) == ("text", "labels")
 
 
+
+def test_columns_of_glue_mnli_and_a_reranking_set_are_detected_from_tsv(tmp_path: Path) -> None:
+    """MNLI's dev TSV (its parses beside the sentences, gold_label after label1) and a reranking set's
+    relevance flag: found without --text-column and --label-column."""
+    mnli = tmp_path / "dev_matched.tsv"
+    mnli.write_text("index\tgenre\tsentence1_parse\tsentence1\tsentence2\tlabel1\tgold_label\n"
+                    '0\tfiction\t(ROOT (S "a))\ta man sleeps\ta man is awake\tcontradiction\tcontradiction\n')
+    assert scaffold.detect_columns(mnli) == ("sentence1", "gold_label")
+    rerank = tmp_path / "rerank.tsv"
+    rerank.write_text("qid\tquery\tpassage\tis_relevant\n1\thow to reset\tOpen settings, then reset.\t1\n")
+    assert scaffold.detect_columns(rerank) == ("query", "is_relevant")
+
+
 def test_default_columns_are_not_written(tmp_path: Path, model_dir: Path) -> None:
     (tmp_path / "eval.json").write_text('[{"text": "hi", "labels": ["positive"]}]')
     init(tmp_path, dataset="eval.json")

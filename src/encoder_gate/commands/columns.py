@@ -20,8 +20,9 @@ from encoder_gate.data.readers import DIALECTS, read_text, text_lines
 from encoder_gate.errors import GateError
 
 TEXT_COLUMNS = ("text", "sentence", "comment", "content", "body", "input", "review")
-LABEL_COLUMNS = ("labels", "label", "emotions", "tags", "categories", "classes", "targets", "target", "y",
-                 "class")
+#: (gold_label: SNLI's and MNLI's; relevance, relevant, is_relevant: a reranking set's 0/1 flag)
+LABEL_COLUMNS = ("labels", "label", "gold_label", "emotions", "tags", "categories", "classes", "targets",
+                 "target", "y", "class", "relevance", "relevant", "is_relevant")
 
 
 def detect_columns(path: Path, text_column: str | None = None,
