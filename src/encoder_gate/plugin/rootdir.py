@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from encoder_gate.errors import GateError
+from encoder_gate.plugin.options import FLAGS
 
 
 def rootdir_from_a_value(config: pytest.Config) -> None:
@@ -45,8 +46,10 @@ def rootdir_from_a_value(config: pytest.Config) -> None:
             return
     # (PYTEST_ADDOPTS comes first, before the rootdir is decided; an ini file's addopts after it)
     given = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *map(str, config.invocation_params.args)]
+    flags = {f"--gate-{name}" for name, _ in FLAGS}  # (no value: what follows one is no option's)
     for option, value in itertools.pairwise(given):
-        if not (option.startswith("--gate-") and "=" not in option and not value.startswith("-")):
+        if (not option.startswith("--gate-") or "=" in option or value.startswith("-")
+                or option in flags):
             continue
         path = (here / value).resolve()
         if path.exists() and path.is_relative_to(root) and not (own and path.is_relative_to(own)):
