@@ -333,9 +333,12 @@ def load_texts(path: Path, *, pairs: bool = False) -> Dataset:
     table = path.suffix.lower() in READERS and not (pairs and path.suffix.lower() == ".tsv")  # (pairs: a TSV)
     if table or _json_object(str(texts[0])):  # its rows would be fed as texts
         kind = f"a {path.suffix} file" if table else "JSON rows"
+        pairs_too = (" (a sentence-pair model's, one pair a line split by a tab, with `pair-column` set)"
+                     if path.suffix.lower() == ".tsv" else "")
         raise GateError(f"texts file {path} is a dataset ({kind}), not plain text: texts (--gate-texts, "
-                        "export's --texts) are one text per line, judged on parity alone; a labelled dataset "
-                        "is --gate-dataset (`dataset` in [tool.encoder-gate], export's --dataset)")
+                        f"export's --texts) are one text per line{pairs_too}, judged on parity alone; a "
+                        "labelled dataset is --gate-dataset (`dataset` in [tool.encoder-gate], export's "
+                        "--dataset)")
     if pairs:
         texts = tuple(split_pair(line, f"{path}:{n}") for n, line in enumerate(lines, 1))
     return Dataset(str(path), texts, np.zeros((len(texts), 0), dtype=np.uint8), (), read_as=read_as,
