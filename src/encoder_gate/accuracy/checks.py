@@ -43,7 +43,7 @@ from encoder_gate.backends.registry import (
     parse_backend,
     split_integer_path,
 )
-from encoder_gate.data.pairs import Text, as_string
+from encoder_gate.data.pairs import PAIR_SEPARATOR, Text, as_string
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.tasks import DOCUMENT_DEFAULT, Task
@@ -296,8 +296,7 @@ def _worst_samples(ev: Evaluation, bounds: Bounds, texts: Sequence[Text],
         "  worst samples:",
     ]
     for idx in ev.drift.worst_samples(3):
-        text = as_string(texts[idx])
-        lines.extend(describe_sample(idx, text, ev.reference[idx], ev.probs[idx], label_names))
+        lines.extend(describe_sample(idx, _shown(texts[idx]), ev.reference[idx], ev.probs[idx], label_names))
     hint = probabilities_read_as_logits(ev.probs, ev.reference, ev.task.record.output)
     return [*lines, f"  {hint}"] if hint else lines
 
@@ -347,6 +346,15 @@ def _describe_embeddings(ev: Evaluation, texts: Sequence[Text]) -> list[str]:
 
 def _clipped(text: str, width: int = 140) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _shown(text: Text, width: int = 140) -> str:
+    """`text` as a sample's line shows it: a pair's two texts each clipped to half the width, so the
+    second shows beside a long first (a query's passage, a premise's hypothesis)."""
+    if isinstance(text, str):
+        return _clipped(text, width)
+    first, second = (_clipped(t, (width - len(PAIR_SEPARATOR)) // 2) for t in text)
+    return as_string((first, second))
 
 
 def describe_sample(idx: int, text: str, ref: np.ndarray, got: np.ndarray,
