@@ -554,3 +554,16 @@ def test_a_tsv_is_read_as_glue_and_ms_marco_write_it(tmp_path: Path) -> None:
     data.write_text("sentence\tlabel\na\ttab inside\tjoy\n")
     with pytest.raises(GateError, match=r"dev\.tsv, line 2: 3 fields, but the header has 2 .*holding a tab"):
         load_dataset(str(data), text_column="sentence", label_column="label")
+
+
+def test_a_document_longer_than_the_csv_modules_field_limit_is_read(tmp_path: Path) -> None:
+    """The csv module stops at 131,072 characters a field by default: a long-context set's first long
+    document stopped the session ("field larger than field limit"); the gate cuts it where it feeds."""
+    from encoder_gate.commands.columns import first_row
+
+    for name, sep in (("long.csv", ","), ("long.tsv", "\t")):
+        data = tmp_path / name
+        data.write_text(f"text{sep}labels\n" + "word " * 40_000 + f"{sep}joy\nshort{sep}anger\n")
+        ds = load_dataset(str(data))
+        assert len(ds.texts[0]) == 200_000 and ds.texts[1] == "short"
+        assert first_row(data)["labels"] == "joy"

@@ -185,6 +185,7 @@ def test_texts_longer_than_the_model_is_fed_are_counted_in_the_verdict_and_the_t
     report = build_verdict(doc, None)
     said = "1 of 40 evaluation texts is longer than the 128 tokens the model is fed"
     assert f"- {said}" in report.markdown and any(c.startswith(said) for c in report.caveats)
+    assert "every backend judged it cut to 128" in report.markdown  # one text: it, not them
     # a long-context model (8192 positions): the 512 are encoder-gate's, not the model's (a ModernBERT's
     # verdict said "the 512 tokens the model is fed")
     doc["dataset"]["cut"] = {"texts": 3, "max_tokens": 512, "model_takes": 8192}

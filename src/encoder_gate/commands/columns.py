@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.data.pairs import pair_in
-from encoder_gate.data.readers import DIALECTS, read_text, text_lines
+from encoder_gate.data.readers import DIALECTS, read_text, table_reader, text_lines
 from encoder_gate.errors import GateError
 
 TEXT_COLUMNS = ("text", "sentence", "comment", "content", "body", "input", "review")
@@ -76,7 +76,7 @@ def first_row(path: Path) -> dict[str, Any]:
     if suffix in DIALECTS:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             try:
-                row = next(csv.DictReader(fh, **DIALECTS[suffix]), None)
+                row = next(table_reader(fh, suffix), None)
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise GateError(f"{path} is not readable CSV ({exc}); fix the file") from exc
         if row is None:

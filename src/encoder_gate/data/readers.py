@@ -118,11 +118,18 @@ def read_json(path: Path) -> Table:
     return Table(str(path), columns_of(rows), rows, numbers, "line")
 
 
+def table_reader(fh: Any, suffix: str) -> csv.DictReader[str]:
+    """A CSV's or TSV's rows (`suffix`'s dialect), a cell as long as a document may be: the csv module's
+    default limit of 131,072 characters a field stopped a long-context set at its first long text."""
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    return csv.DictReader(fh, **DIALECTS.get(suffix, {}))
+
+
 def read_csv(path: Path) -> Table:
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh, **DIALECTS.get(path.suffix.lower(), {}))
+        reader = table_reader(fh, path.suffix.lower())
         try:
             for row in reader:
                 if any(str(v).strip() for v in row.get(None) or ()):  # more fields than the header (not

@@ -174,7 +174,8 @@ def dataset_notes(dataset: Mapping[str, Any] | None, labelled: bool = True) -> l
                "them whole)" if cut.get("model_takes") else
                f"{cut['max_tokens']} tokens the model is fed")
         out.append(f"{cut['texts']} of {data.get('examples')} evaluation texts {are} longer than the {fed}: "
-                   f"the reference and every backend judged them cut to {cut['max_tokens']}, where the "
+                   f"the reference and every backend judged {'it' if are == 'is' else 'them'} cut to "
+                   f"{cut['max_tokens']}, where the "
                    "tokenizer cuts them (on its truncation side, a pair's longer text first)")
     examples, distinct = data.get("examples"), data.get("distinct")
     if labelled and isinstance(examples, int) and isinstance(distinct, int) and distinct < examples:
