@@ -48,8 +48,6 @@ def test_a_pair_column_feeds_each_rows_two_texts_as_one_item(tmp_path: Path) -> 
         load_dataset(str(data), text_column="premise", pair_column="labels")
     assert pair_in(["id", "Sentence1", "sentence2", "label"]) == ("Sentence1", "sentence2")
     assert pair_partner("query", ["query", "passage"]) == "passage" and pair_partner("text", ["text"]) is None
-    assert pair_in(["question", "answer", "label"]) == ("question", "answer")  # a QA reranker's pair
-    assert pair_in(["question", "passage", "answer"]) == ("question", "passage")
 
 
 def test_init_pairs_a_sentence_pair_datasets_columns(tmp_path: Path) -> None:

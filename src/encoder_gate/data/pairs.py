@@ -63,9 +63,6 @@ PAIR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("sentence_a", "sentence_b"), ("question1", "question2"), ("question", "sentence"),
     ("question", "passage"), ("query", "passage"), ("query", "document"), ("text", "text_pair"),
     ("text_a", "text_b"), ("text1", "text2"), ("text_1", "text_2"),
-    # a reranker's or a verifier's two texts where no passage column is beside them
-    ("question", "answer"), ("query", "answer"), ("query", "response"), ("prompt", "response"),
-    ("claim", "evidence"),
 )
 
 
