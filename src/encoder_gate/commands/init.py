@@ -150,6 +150,7 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
             read_head(model_dir)
         except GateError as exc:
             warnings.append(f"`pytest accuracy` will stop at its start on this model: {exc}")
+    model_labels = _model_labels(model_dir)  # (config.json read once, for every use below)
     table: dict[str, Any] = {"model": model_value}
     table["backends"] = list(_backends(request.backends, model_dir, root, notes))
     if request.dataset is not None:
@@ -162,20 +163,19 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
             )
         table["dataset"] = _stored_path(dataset, root, "dataset", warnings)
         text_column, label_column = detect_columns(dataset, request.text_column, request.label_column,
-                                                   _model_labels(model_dir))
+                                                   model_labels)
         if text_column != DEFAULT_TEXT_COLUMN:
             table["text-column"] = text_column
         if label_column is not None and label_column != DEFAULT_LABEL_COLUMN:
             table["label-column"] = label_column
         labels = repr(label_column) if label_column is not None else "one 0/1 column per label, by its name"
-        pair_column = _pair_column(dataset, (text_column, label_column), request, warnings,
-                                   _model_labels(model_dir))
+        pair_column = _pair_column(dataset, (text_column, label_column), request, warnings, model_labels)
         if pair_column is not None:
             table["pair-column"] = pair_column
         paired = f" paired with {pair_column!r} (sentence pairs)" if pair_column else ""
         notes.append(f"dataset columns: text {text_column!r}{paired}, labels {labels}")
         try:  # read as the session reads it: a label the model lacks (LABEL_0... placeholders) said now
-            load_dataset(str(dataset), text_column=text_column, label_names=_model_labels(model_dir) or None,
+            load_dataset(str(dataset), text_column=text_column, label_names=model_labels or None,
                          label_column=label_column or DEFAULT_LABEL_COLUMN, pair_column=pair_column)
         except GateError as exc:
             warnings.append(f"`pytest accuracy` will stop at its start on this dataset: {exc}")
@@ -189,12 +189,12 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         notes.append(f"texts: {count} from {request.texts}, unlabelled, so the accuracy gate runs "
                      "the parity checks only (no F1)")
     if request.dataset is None and request.texts is None and model_dir is not None:
-        warnings.extend(_label_warning(model_dir))
+        warnings.extend(_label_warning(model_labels))
     if request.thresholds is not None:  # read and fitted to the model's labels now: nothing written else
         served = _existing_file(request.thresholds, root, "thresholds", "--thresholds")
         setting = read_file(served)
-        if names := _model_labels(model_dir):
-            per_label(setting, names)
+        if model_labels:
+            per_label(setting, model_labels)
         table["thresholds"] = _stored_path(served, root, "thresholds", warnings)
         cuts = sorted(setting.values())
         notes.append(f"thresholds: {request.thresholds}, {cuts[0]:g} to {cuts[-1]:g} over {len(cuts)} "
@@ -511,9 +511,9 @@ def _model_labels(model_dir: Path | None) -> list[str]:
         return []
 
 
-def _label_warning(model_dir: Path) -> list[str]:
-    """Warn when a classifier's labels cannot be scored on the bundled go_emotions data."""
-    names = _model_labels(model_dir)
+def _label_warning(names: Sequence[str]) -> list[str]:
+    """Warn when a classifier's labels (`_model_labels`) cannot be scored on the bundled go_emotions
+    data."""
     if not names:
         return []
     if [n.lower() for n in names] == list(GO_EMOTIONS_LABELS) or is_sentiment_labels(names):
