@@ -402,8 +402,8 @@ def _build(
     if len(names) == 1 and fmt in ("auto", "onehot") and all(_is_bit(c) for c in cells):
         flags = np.array([[_flag(c, table.at(i))] for i, c in enumerate(cells)], dtype=np.uint8)
         return Dataset(name, texts, flags.reshape(len(texts), 1), names)
-    numbers = [v for c in cells if (v := _number(c)) is not None]
-    if len(names) == 1 and fmt == "auto" and numbers and len(numbers) == len(cells):  # graded or scores
+    numbers = [v for c in cells if (v := _number(c)) is not None] if len(names) == 1 and fmt == "auto" else []
+    if numbers and len(numbers) == len(cells):  # a one-label model's graded relevance or scores
         others = [f"{v:g}" for v in sorted(set(numbers) - {0.0, 1.0})]
         shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
         raise GateError(f"{table.where}: the model has one label ({names[0]!r}: a reranker's or a binary "
