@@ -25,7 +25,6 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from encoder_gate.errors import GateError
-from encoder_gate.tasks import THRESHOLD
 
 ThresholdMode = Literal["fixed", "tuned"]
 #: What `thresholds` holds once read: a mode, or each label's threshold.
@@ -129,15 +128,15 @@ def _some(names: Sequence[str], n: int = 8) -> str:
     return ", ".join(map(repr, names[:n])) + (", ..." if len(names) > n else "")
 
 
-def described(setting: Thresholds) -> float | str:
-    """How the thresholds were set, as accuracy.json's `threshold` says it: the fixed one's value, or how
-    each label's was set."""
+def described(setting: Thresholds) -> str:
+    """How each label's threshold was set, as accuracy.json's `threshold` says it where not 0.5 (tuned,
+    or as configured)."""
     if isinstance(setting, Mapping):
         low, high = min(setting.values()), max(setting.values())
         if low == high:
             return f"{low:g} for every label, as configured (`thresholds`)"
         return f"per label as configured (`thresholds`): {low:g} to {high:g} over {len(setting)} labels"
-    return "tuned per label on validation" if setting == "tuned" else THRESHOLD
+    return "tuned per label on validation"
 
 
 def judged_at_note(setting: Thresholds) -> str | None:
