@@ -7,6 +7,7 @@ short pytest usage error or skip instead of a library traceback.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 
 class GateError(Exception):
@@ -78,3 +79,10 @@ def root_cause(exc: BaseException) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
+
+
+def listed(items: Sequence[object], n: int = 6) -> str:
+    """The first *n* of *items* for an error message, each as its repr, and how many there are in all
+    where some were left out."""
+    shown = ", ".join(repr(x) for x in items[:n])
+    return f"{shown}, ... ({len(items)} in all)" if len(items) > n else shown or "(none)"

@@ -34,6 +34,15 @@ import numpy as np
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
 from encoder_gate.accuracy.overrides import override_table
+from encoder_gate.accuracy.ranking import (
+    MRR,
+    mrr_decided,
+    mrr_failure,
+    mrr_keep,
+    not_a_reranker,
+    unranked,
+    worst_queries,
+)
 from encoder_gate.accuracy.tolerances import TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
 from encoder_gate.backends.registry import (
@@ -43,7 +52,7 @@ from encoder_gate.backends.registry import (
     parse_backend,
     split_integer_path,
 )
-from encoder_gate.data.pairs import PAIR_SEPARATOR, Text, as_string
+from encoder_gate.data.pairs import PAIR_SEPARATOR, Text, as_string, clipped
 from encoder_gate.errors import GateError
 from encoder_gate.records import Registry
 from encoder_gate.tasks import DOCUMENT_DEFAULT, Task
@@ -75,7 +84,7 @@ class Check:
     tasks: frozenset[Task]  # the tasks it applies to
     direction: Direction  # observed >= bound ("at least") or observed <= bound ("at most")
     # the shipped test that runs it (encoder_gate.suite.checks): "drift" and "embeddings" are
-    # parametrized over their records; "f1_keep", "f1_floor", "accuracy_keep" and "per_label"
+    # parametrized over their records; "f1_keep", "f1_floor", "accuracy_keep", "per_label" and "mrr_keep"
     # run the record of that name
     test: str
     gold: bool = False  # needs gold labels (skips with NO_GOLD on an unlabelled classifier)
@@ -100,6 +109,9 @@ class Check:
     # why this evaluation gives it nothing to judge (it could not fail there: no label with enough
     # gold positives, a reference that scores 0), else None: then it is not run, and says why
     vacuous: Callable[[Evaluation], str | None] | None = None
+    # why it does not fit a model of this task with this many outputs, on pairs or single texts
+    # (task, outputs, paired) -> why, else None: such a check is left out at collection
+    unsuited: Callable[[Task, int, bool], str | None] | None = None
 
     def not_for(self, backend: str, twins: Collection[str] = ()) -> str | None:
         """Why it does not apply to `backend` (in a session judging the integer-path `twins`), or
@@ -109,7 +121,13 @@ class Check:
     def not_for_evaluation(self, ev: Evaluation) -> str | None:
         """Why it does not apply to the evaluated backend: as `not_for`, with the twin its
         outputs were held against (if any), or why this evaluation gives it nothing to judge."""
-        return self.not_for(ev.name, held_against(ev)) or (self.vacuous(ev) if self.vacuous else None)
+        return (self.not_for(ev.name, held_against(ev)) or self.unfit_for(ev)
+                or (self.vacuous(ev) if self.vacuous else None))
+
+    def unfit_for(self, ev: Evaluation) -> str | None:
+        """Why it does not fit the evaluated model's outputs and texts (`unsuited`), else None."""
+        outputs = ev.probs.shape[1] if ev.probs.ndim == 2 else 0
+        return self.unsuited(ev.task, outputs, ev.paired) if self.unsuited else None
 
     @property
     def parity(self) -> bool:
@@ -337,30 +355,26 @@ def _describe_embeddings(ev: Evaluation, texts: Sequence[Text]) -> list[str]:
         "  worst samples (lowest cosine):",
     ]
     for idx in cos.worst_samples(3):
-        lines += [f"  #{idx}: {_clipped(as_string(texts[idx]))!r}",
+        lines += [f"  #{idx}: {clipped(as_string(texts[idx]))!r}",
                   f"      cosine {cos.per_row[idx]:.6f}, relative L2 {rel[idx]:.4g}, "
                   f"norm {np.linalg.norm(ev.probs[idx]):.4g} vs reference "
                   f"{np.linalg.norm(ev.reference[idx]):.4g}, max |diff| {ev.drift.per_sample[idx]:.4g}"]
     return lines
 
 
-def _clipped(text: str, width: int = 140) -> str:
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
 def _shown(text: Text, width: int = 140) -> str:
     """`text` as a sample's line shows it: a pair's two texts each clipped to half the width, so the
     second shows beside a long first (a query's passage, a premise's hypothesis)."""
     if isinstance(text, str):
-        return _clipped(text, width)
-    first, second = (_clipped(t, (width - len(PAIR_SEPARATOR)) // 2) for t in text)
+        return clipped(text, width)
+    first, second = (clipped(t, (width - len(PAIR_SEPARATOR)) // 2) for t in text)
     return as_string((first, second))
 
 
 def describe_sample(idx: int, text: str, ref: np.ndarray, got: np.ndarray,
                     label_names: Sequence[str], rows: int = 5) -> list[str]:
     """A sample's text and the labels where backend and reference differ most."""
-    out = [f"  #{idx}: {_clipped(text)!r}",
+    out = [f"  #{idx}: {clipped(text)!r}",
            f"      {'label':<16}{'reference':>10}{'backend':>10}{'diff':>10}"]
     names = list(label_names) or [str(i) for i in range(len(ref))]
     for j in np.argsort(-np.abs(got - ref))[:rows]:
@@ -410,6 +424,15 @@ CHECKS: Registry[Check] = Registry.of("check", (
     Check("path_flip_rate", CLASSIFIERS, "at most", test="drift", applies_to=_on_the_saturating_path,
           what=_path_gap_failure, defaults=dict.fromkeys(NUMBER_FORMATS, 0.01),
           unfit={Task.FEATURE_EXTRACTION: "decision flips do not apply to a feature-extraction encoder"}),
+    # a reranker's order (one sigmoid score a pair, labelled pairs): MRR@10 over the queries keeps its
+    # share of the reference's, or its change's CI clears -margin, by the F1 keep check's rule; the
+    # shares are the F1 keep's (MLPerf's 99% for a quantized model)
+    Check("mrr_keep", frozenset({Task.MULTI_LABEL}), "at least", test="mrr_keep", gold=True, metric="mrr",
+          read=mrr_keep, decide=mrr_decided, what=mrr_failure, context=worst_queries, vacuous=unranked,
+          unsuited=not_a_reranker,
+          defaults={"reference": 1.0, "fp32": 0.999, "fp16": 0.99, "int8": 0.99}, column=(MRR, "{:.4f}"),
+          unfit={Task.SINGLE_LABEL: "mrr_keep applies to a reranker, one sigmoid score a query-passage "
+                 "pair; a single-label classifier's classes rank no passages"}),
     Check("cosine_min", ENCODERS, "at least", test="embeddings", column=("cosine min", "{:.6f}")),
     Check("cosine_mean", ENCODERS, "at least", test="embeddings", column=("cosine mean", "{:.6f}")),
     Check("rel_l2_max", ENCODERS, "at most", test="embeddings", column=("rel. L2 max", "{:.2e}")),
@@ -496,7 +519,7 @@ def not_judged(ev: Evaluation, bounds: Bounds) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, rec in CHECKS.items():
         if (rec.vacuous is None or skip_reason(ev.task, name, ev.labelled, bounds)
-                or rec.not_for(ev.name, held_against(ev))):
+                or rec.not_for(ev.name, held_against(ev)) or rec.unfit_for(ev)):
             continue
         why = rec.vacuous(ev)
         if why:
@@ -514,7 +537,7 @@ PROBABILITY_UNITS = frozenset({"drift_mean", "drift_p99", "drift_max", "atol", "
 
 #: The bounds that are shares (of the reference's F1 or accuracy, of decisions, a cosine): in [0, 1].
 SHARES = frozenset({"flip_rate", "f1_keep", "f1_floor", "accuracy_keep", "per_label_keep", "cosine_min",
-                    "cosine_mean"})
+                    "cosine_mean", "mrr_keep"})
 
 
 def check_tolerances(tolerances: Any, backends: Sequence[str]) -> None:

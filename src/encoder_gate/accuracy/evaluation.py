@@ -31,6 +31,7 @@ from encoder_gate.accuracy.metrics import (
     singlelabel_metrics,
 )
 from encoder_gate.accuracy.per_label import LabelResult, per_label
+from encoder_gate.accuracy.ranking import Unranked, mrr_change, ranking_keys, ranks
 from encoder_gate.accuracy.significance import (
     F1_RULES,
     DeltaCI,
@@ -213,6 +214,10 @@ class Evaluation:
     label_names: tuple[str, ...] = ()
     # how many distinct texts, where some repeat (the units of `stats`); None: every text distinct
     distinct: int | None = None
+    # a reranker's (one sigmoid score, judged on labelled pairs): its MRR@10 change against the
+    # reference over the queries, or why no query could be ranked (accuracy.ranking); None otherwise
+    ranking: DeltaCI | Unranked | None = None
+    paired: bool = False  # judged on sentence pairs (each row two texts: data.pairs)
 
     @property
     def one_decision(self) -> str | None:
@@ -301,6 +306,8 @@ class Evaluation:
             out.update(path_flips=g.flips if decisions else None,
                        path_flip_rate=g.flip_rate if decisions else None, path_drift_max=g.max)
         out.update(self.metrics)
+        if self.ranking is not None:
+            out.update(ranking_keys(self.ranking))
         return out
 
     def stats_summary(self, bounds: Bounds) -> dict[str, Any]:
@@ -339,7 +346,7 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
              atol: float, thresholds: np.ndarray | None = None, f1_rule: str = "point",
              f1_margin: float = 0.01, per_label_min_support: int = 30,
              max_tokens: int | None = None, groups: np.ndarray | None = None,
-             flips_at: np.ndarray | None = None) -> Evaluation:
+             flips_at: np.ndarray | None = None, queries: np.ndarray | None = None) -> Evaluation:
     """Drift against the reference and task metrics against gold, for one backend.
 
     `thresholds` (per label: tuned on validation, or as the project serves them) replace 0.5 for
@@ -352,7 +359,9 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
     `per_label_min_support` is the support below which a label is not judged. `max_tokens` says
     that both `probs` and `reference` come from texts truncated at that length. `groups` (one id
     per distinct text, :attr:`~encoder_gate.data.datasets.Dataset.groups`) makes each
-    distinct text one unit of the error bars and tests.
+    distinct text one unit of the error bars and tests. `queries` (one id per row of a pair dataset,
+    :attr:`~encoder_gate.data.datasets.Dataset.queries`) rank a one-label model's scores within each
+    query, against the reference's (`Evaluation.ranking`).
     """
     kind = Task.of(task)
     labelled = gold is not None or not kind.classifier
@@ -370,11 +379,15 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
     if gold is not None and kind.classifier and units >= 2:
         stats = accuracy_stats(probs, reference, gold, kind, label_names, thresholds, rule=f1_rule,
                                margin=f1_margin, min_support=per_label_min_support, groups=groups)
+    ranking = None
+    if gold is not None and ranks(kind, probs.shape[1], queries is not None):
+        assert queries is not None
+        ranking = mrr_change(reference[:, 0], probs[:, 0], np.asarray(gold)[:, 0] > 0, queries)
     return Evaluation(
         name=name, precision=precision, size_bytes=size_bytes, task=kind,
         drift=drift(probs, reference, atol=atol, threshold=THRESHOLD if flips_at is None else flips_at,
                     decision=drift_decision(kind)),
         metrics=metrics, reference_metrics=metrics_of(reference),
         probs=probs, reference=reference, stats=stats, max_tokens=max_tokens, label_names=tuple(label_names),
-        distinct=units if units < len(probs) else None,
+        distinct=units if units < len(probs) else None, ranking=ranking, paired=queries is not None,
     )

@@ -24,7 +24,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from encoder_gate.errors import GateError
+from encoder_gate.errors import GateError, listed
 
 ThresholdMode = Literal["fixed", "tuned"]
 #: What `thresholds` holds once read: a mode, or each label's threshold.
@@ -92,11 +92,11 @@ def per_label(table: Mapping[str, float], label_names: Sequence[str]) -> np.ndar
     missing = [n for n in label_names if n not in table]
     unknown = [n for n in table if n not in label_names]
     if missing or unknown:
-        said = [f"no threshold for {_some(missing)}"] if missing else []
+        said = [f"no threshold for {listed(missing, 8)}"] if missing else []
         if unknown:
-            said.append(f"{_some(unknown)} {'is' if len(unknown) == 1 else 'are'} no label of the model")
+            said.append(f"{listed(unknown, 8)} {'is' if len(unknown) == 1 else 'are'} no label of the model")
         raise GateError(f"thresholds: {'; '.join(said)}. Name each of the model's {len(label_names)} labels "
-                        f"once (its id2label: {_some(list(label_names), 6)})")
+                        f"once (its id2label: {listed(list(label_names))})")
     return np.array([table[n] for n in label_names], dtype=np.float64)
 
 
@@ -122,10 +122,6 @@ def check_setting(setting: Thresholds, model: Any, *, labelled: bool, one_file: 
                         "one file with no splits (any part of it might be a test text): use thresholds = "
                         '"fixed", the thresholds your service uses (a table, or a JSON file of them), or a '
                         "dataset with a validation split (a save_to_disk directory)")
-
-
-def _some(names: Sequence[str], n: int = 8) -> str:
-    return ", ".join(map(repr, names[:n])) + (", ..." if len(names) > n else "")
 
 
 def described(setting: Thresholds) -> str:

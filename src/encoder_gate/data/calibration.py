@@ -16,7 +16,6 @@ from pathlib import Path
 
 from encoder_gate.data.datasets import (
     SENTIMENT_SOURCE,
-    _text,
     bundled_path,
     load_texts,
 )
@@ -74,18 +73,18 @@ def calibration_texts(source: str, n: int = CALIBRATION_TEXTS, *, text_column: s
 
     def picked(table: Table, rows: range) -> tuple[Text, ...]:
         if pair_column is None:
-            return tuple(_text(table, i, text_column) for i in rows)
+            return tuple(table.text(i, text_column) for i in rows)
         if pair_column not in table.columns:
             raise GateError(f"{table.where} has no second text column {pair_column!r} (pair-column) to "
                             f"calibrate static INT8 on pairs; {CALIBRATION_FILE}")
-        return tuple((_text(table, i, text_column), _text(table, i, pair_column)) for i in rows)
+        return tuple((table.text(i, text_column), table.text(i, pair_column)) for i in rows)
 
     def first(table: Table) -> tuple[Text, ...]:
         return picked(table, range(min(n, len(table.rows))))
 
     if source in ("bundled", SENTIMENT_SOURCE):
         texts = read_json(bundled_path("validation"))
-        got: tuple[Text, ...] = tuple(_text(texts, i, "text") for i in range(min(n, len(texts.rows))))
+        got: tuple[Text, ...] = tuple(texts.text(i, "text") for i in range(min(n, len(texts.rows))))
         return got, f"{source}:validation (first {len(got)} of {len(texts.rows)} texts)"
     if source.startswith("hf:"):
         got = first(read_hub(source[3:], "validation"))

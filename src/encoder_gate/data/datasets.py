@@ -26,7 +26,14 @@ import numpy as np
 
 from encoder_gate.cache import Stamp, stamps
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
-from encoder_gate.data.pairs import FILE_PAIR_COLUMN, Text, as_string, pair_partner, split_pair
+from encoder_gate.data.pairs import (
+    FILE_PAIR_COLUMN,
+    Text,
+    as_string,
+    pair_partner,
+    query_ids,
+    split_pair,
+)
 from encoder_gate.data.readers import (
     READERS,
     Table,
@@ -34,9 +41,10 @@ from encoder_gate.data.readers import (
     read_json,
     read_path,
     read_text,
+    shown,
     text_lines,
 )
-from encoder_gate.errors import GateError
+from encoder_gate.errors import GateError, listed
 
 FILTERED_MIN_CHARS = 200
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -111,6 +119,12 @@ class Dataset:
         return np.fromiter((seen.setdefault(t, len(seen)) for t in self.texts), dtype=np.int64,
                            count=len(self.texts))
 
+    @cached_property
+    def queries(self) -> np.ndarray | None:
+        """One id per row of a pair dataset, the same for the rows of one first text (a reranker's
+        query, whose passages it ranks: accuracy.ranking), or None for single texts."""
+        return query_ids(self.texts)
+
     @property
     def distinct(self) -> int:
         """How many distinct texts the set holds."""
@@ -171,16 +185,18 @@ def check_labels_match(ds: Dataset, model_label_names: Sequence[str]) -> None:
 
     if len(ours) != len(model):
         raise GateError(
-            f"dataset {ds.name} has {len(ours)} labels ({_preview(ours)}) but the model has "
-            f"{len(model)} ({_preview(model)}); {fix}"
+            f"dataset {ds.name} has {len(ours)} labels ({listed(ours)}) but the model has "
+            f"{len(model)} ({listed(model)}); {fix}"
         )
     diffs = [(i, a, b) for i, (a, b) in enumerate(zip(ours, model, strict=True)) if norm(a) != norm(b)]
     if not diffs:
         return
-    shown = "; ".join(f"index {i}: dataset {a!r} vs model {b!r}" for i, a, b in diffs[:5])
+    differing = "; ".join(f"index {i}: dataset {a!r} vs model {b!r}" for i, a, b in diffs[:5])
     more = f" (and {len(diffs) - 5} more)" if len(diffs) > 5 else ""
     order = " (same names, different order)" if sorted(map(norm, ours)) == sorted(map(norm, model)) else ""
-    raise GateError(f"dataset {ds.name} labels differ from the model's id2label{order}: {shown}{more}; {fix}")
+    raise GateError(
+        f"dataset {ds.name} labels differ from the model's id2label{order}: {differing}{more}; {fix}"
+    )
 
 
 def is_sentiment_labels(names: Sequence[str]) -> bool:
@@ -206,7 +222,7 @@ def to_sentiment(ds: Dataset, label_names: Sequence[str] | None = None) -> Datas
     if not is_sentiment_labels(order):
         raise GateError(
             f"dataset {SENTIMENT_SOURCE} has 2 labels ('negative', 'positive') but the model has "
-            f"{len(order)} ({_preview(order)}); use it with a two-class sentiment model such as "
+            f"{len(order)} ({listed(order)}); use it with a two-class sentiment model such as "
             "--gate-model sentiment, or pass a dataset labelled with the model's labels"
         )
     column = {name.strip().lower(): j for j, name in enumerate(order)}
@@ -287,14 +303,14 @@ def load_dataset(
     if own and label_format == "auto" and any(_INT.match(str(n)) for n in own):
         label_format = "indices"  # a ClassLabel column holds ids: with names that are numbers, never names
     if not names or len(set(names)) != len(names):
-        raise GateError(f"label names must be non-empty and unique, got {_preview(names)}")
+        raise GateError(f"label names must be non-empty and unique, got {listed(names)}")
     ds = _build(table, name, text_column, label_column, names, label_format)
     if pair_column is not None:
         if pair_column not in table.columns or pair_column in (text_column, label_column):
             raise GateError(f"{table.where} has no second text column {pair_column!r} (pair-column) beside "
                             f"the text {text_column!r} and the labels {label_column!r} (labels fed as a text "
-                            f"would hand the model its answers); columns present: {_preview(table.columns)}")
-        ds = replace(ds, texts=tuple((first, _text(table, i, pair_column))
+                            f"would hand the model its answers); columns present: {listed(table.columns)}")
+        ds = replace(ds, texts=tuple((first, table.text(i, pair_column))
                                      for i, first in enumerate(ds.single_texts)))
     partner = pair_column or pair_partner(text_column, table.columns)
     return apply_variant(replace(ds, read_as=read_as, pair_column=partner), variant)
@@ -366,10 +382,10 @@ def _build(
     if text_column not in table.columns:
         raise GateError(
             f"{table.where} has no text column {text_column!r}; columns present: "
-            f"{_preview(table.columns)}; choose the text column: text-column in [tool.encoder-gate] "
+            f"{listed(table.columns)}; choose the text column: text-column in [tool.encoder-gate] "
             "(or pytest's --gate-text-column, encoder-gate export's --text-column)"
         )
-    texts = tuple(_text(table, i, text_column) for i in range(len(table.rows)))
+    texts = tuple(table.text(i, text_column) for i in range(len(table.rows)))
     labels = np.zeros((len(texts), len(names)), dtype=np.uint8)
     has_label_column = label_column in table.columns
     all_onehot_columns = all(n in table.columns for n in names)
@@ -382,7 +398,7 @@ def _build(
         if missing:
             raise GateError(
                 f"{table.where}: one-hot labels need one 0/1 column per label name, but "
-                f"{_preview(missing)} are missing (columns present: {_preview(table.columns)}); "
+                f"{listed(missing)} are missing (columns present: {listed(table.columns)}); "
                 "add them, or give a label column: label-column in [tool.encoder-gate] (or pytest's "
                 "--gate-label-column, encoder-gate export's --label-column)"
             )
@@ -393,7 +409,7 @@ def _build(
     if not has_label_column:
         raise GateError(
             f"{table.where} has no label column {label_column!r}; columns present: "
-            f"{_preview(table.columns)}; choose the label column: label-column in [tool.encoder-gate] (or "
+            f"{listed(table.columns)}; choose the label column: label-column in [tool.encoder-gate] (or "
             "pytest's --gate-label-column, encoder-gate export's --label-column) "
             "(or give one 0/1 column per label name)"
         )
@@ -405,10 +421,10 @@ def _build(
     numbers = [v for c in cells if (v := _number(c)) is not None] if len(names) == 1 and fmt == "auto" else []
     if numbers and len(numbers) == len(cells):  # a one-label model's graded relevance or scores
         others = [f"{v:g}" for v in sorted(set(numbers) - {0.0, 1.0})]
-        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        values = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
         raise GateError(f"{table.where}: the model has one label ({names[0]!r}: a reranker's or a binary "
                         f"classifier's one score), whose label column {label_column!r} holds each row's "
-                        f"0/1 flag, and this one holds other values too ({shown}): graded relevance or a "
+                        f"0/1 flag, and this one holds other values too ({values}): graded relevance or a "
                         "score. Write a 0/1 flag a row (relevant: grade >= 1, say, as the model was trained "
                         "to tell); encoder-gate judges classifiers' decisions, not a regression's scores")
     # every cell a list of one 0/1 value per label: one-hot vectors (with two labels too, where
@@ -420,7 +436,7 @@ def _build(
             if not _is_vector(cell, len(names)):
                 raise GateError(
                     f"{table.at(i)}: expected a one-hot list of {len(names)} 0/1 values in "
-                    f"{label_column!r}, got {_short(cell)}; fix the row or use label format 'auto'"
+                    f"{label_column!r}, got {shown(cell)}; fix the row or use label format 'auto'"
                 )
             labels[i] = [_flag(v, table.at(i)) for v in np.asarray(cell).tolist()]
         return Dataset(name, texts, labels, names)
@@ -434,26 +450,14 @@ def _build(
             vector = all(isinstance(v, int) and v in (0, 1) for v in items)
             twice = next(j for j, word in zip(seen, said, strict=True) if said.count(word) > 1)
             raise GateError(
-                f"{table.at(i)}: {label_column!r} holds {_short(cell)}, which names label "
+                f"{table.at(i)}: {label_column!r} holds {shown(cell)}, which names label "
                 f"{names[twice]!r} more than once"
                 + (f": a one-hot vector needs exactly {len(names)} 0/1 values, one per label of the model "
-                   f"({_preview(list(names))}), in every row" if vector else
+                   f"({listed(list(names))}), in every row" if vector else
                    ": a list of labels names each label once")
             )
         labels[i, seen] = 1
     return Dataset(name, texts, labels, names)
-
-
-def _text(table: Table, i: int, column: str) -> str:
-    value = table.rows[i].get(column)
-    if value is None:
-        raise GateError(
-            f"{table.at(i)}: the text ({column!r}) is missing or null; give every row a string "
-            "(an empty string is allowed) or drop the row"
-        )
-    if not isinstance(value, str):
-        raise GateError(f"{table.at(i)}: the text ({column!r}) must be a string, got {_short(value)}")
-    return value
 
 
 def _is_vector(cell: Any, k: int) -> bool:
@@ -493,7 +497,7 @@ def _flag(value: Any, where: str) -> int:
         value = _BITS.get(value.strip().lower(), value)
     if isinstance(value, (bool, int, float, np.integer, np.floating)) and value in (0, 1):
         return int(value)
-    raise GateError(f"{where}: expected a one-hot value 0 or 1, got {_short(value)}; fix the cell")
+    raise GateError(f"{where}: expected a one-hot value 0 or 1, got {shown(value)}; fix the cell")
 
 
 def _items(cell: Any, where: str) -> list[Any]:
@@ -513,10 +517,10 @@ def _items(cell: Any, where: str) -> list[Any]:
                 try:  # a Python list, as pandas' to_csv writes a list column: ['joy', 'love']
                     parsed = ast.literal_eval(text)
                 except (ValueError, SyntaxError, MemoryError, RecursionError):
-                    raise GateError(f"{where}: malformed label list {_short(text)} (neither JSON, {exc.msg}, "
+                    raise GateError(f"{where}: malformed label list {shown(text)} (neither JSON, {exc.msg}, "
                                     "nor a Python list)") from None
             if not isinstance(parsed, list):
-                raise GateError(f"{where}: expected a JSON list of labels, got {_short(text)}")
+                raise GateError(f"{where}: expected a JSON list of labels, got {shown(text)}")
             return parsed
         return [tok.strip() for tok in re.split(r"[,;|]", text) if tok.strip()]
     return [cell]
@@ -561,13 +565,13 @@ def _label_index(
         return number
     if fmt == "indices":
         raise GateError(
-            f"{where}: expected integer label indices but got {_short(item)}; use label format 'names' or "
+            f"{where}: expected integer label indices but got {shown(item)}; use label format 'names' or "
             "'auto'"
         )
     if number is not None and not isinstance(item, str):
         item = str(number)  # format 'names': a number names a label
     if not isinstance(item, str):
-        raise GateError(f"{where}: a label must be a name or an integer index, got {_short(item)}")
+        raise GateError(f"{where}: a label must be a name or an integer index, got {shown(item)}")
     key = item.strip()
     # exact first: a label named ' pos' (its space kept) is ' pos', not 'pos'
     for found in (index.get(item), index.get(key), lower.get(key.lower())):
@@ -586,17 +590,7 @@ def _label_index(
     close = difflib.get_close_matches(key.lower(), list(lower), n=3)
     hint = f"did you mean {', '.join(repr(names[lower[c]]) for c in close)}? " if close else ""
     raise GateError(
-        f"{where}: unknown label name {key!r}; {hint}valid names include {_preview(names)}; "
+        f"{where}: unknown label name {key!r}; {hint}valid names include {listed(names)}; "
         "fix the label, or gate the model this dataset was labelled for: the valid names are the "
         "model's own labels (id2label in its config.json)"
     )
-
-
-def _preview(items: Sequence[str], n: int = 6) -> str:
-    shown = ", ".join(repr(x) for x in items[:n])
-    return f"{shown}, ... ({len(items)} in all)" if len(items) > n else shown or "(none)"
-
-
-def _short(value: Any, n: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= n else text[: n - 3] + "..."

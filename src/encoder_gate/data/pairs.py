@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeAlias
 
+import numpy as np
+
 from encoder_gate.errors import GateError
 
 #: One item the gate feeds the model: a text, or a sentence pair's two texts.
@@ -30,6 +32,20 @@ FILE_PAIR_COLUMN = "(each line's text after its tab)"
 def as_string(text: Text) -> str:
     """`text` as one string: a pair's two texts around PAIR_SEPARATOR."""
     return text if isinstance(text, str) else PAIR_SEPARATOR.join(text)
+
+
+def clipped(text: str, width: int = 140) -> str:
+    """`text` cut to `width` characters for a line of a report, "..." where it was cut."""
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def query_ids(texts: Sequence[Text]) -> np.ndarray | None:
+    """One id per row, the same for the rows of one first text (a reranking set's query, in order of
+    first appearance), or None where the texts are single (no pairs: no queries)."""
+    if not texts or any(isinstance(t, str) for t in texts):
+        return None
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(t[0], len(ids)) for t in texts], dtype=np.int64)
 
 
 def split_pair(line: str, where: str) -> tuple[str, str]:

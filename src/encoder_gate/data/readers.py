@@ -36,6 +36,24 @@ class Table:
     def at(self, i: int) -> str:
         return f"{self.where}, {self.unit} {self.row_numbers[i]}"
 
+    def text(self, i: int, column: str) -> str:
+        """Row *i*'s text in *column*: a string (empty allowed), or an error naming the row."""
+        value = self.rows[i].get(column)
+        if value is None:
+            raise GateError(
+                f"{self.at(i)}: the text ({column!r}) is missing or null; give every row a string "
+                "(an empty string is allowed) or drop the row"
+            )
+        if not isinstance(value, str):
+            raise GateError(f"{self.at(i)}: the text ({column!r}) must be a string, got {shown(value)}")
+        return value
+
+
+def shown(value: Any, n: int = 60) -> str:
+    """A cell's repr for an error message, cut to *n* characters."""
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
 
 def columns_of(rows: Sequence[dict[str, Any]]) -> list[str]:
     seen: dict[str, None] = {}

@@ -19,6 +19,7 @@ from encoder_gate.documents import CHECK_MARKER
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY, params_of
 from encoder_gate.runtime.session import GateSession
+from encoder_gate.tasks import Task
 
 MARKER = CHECK_MARKER
 #: The fixture only the accuracy-against-the-base test asks for, and the name its leaving out is
@@ -55,7 +56,10 @@ def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str] | N
     check = check_of(item)
     if check is None:
         return None
-    why = not_applicable(session.model.task, check, session.labelled)
+    model, unsuited = session.model, record(check).unsuited
+    why = not_applicable(model.task, check, session.labelled) or (
+        unsuited(Task.of(model.task), len(model.label_names), session.config.pair_column is not None)
+        if unsuited else None)
     backend = params_of(item).get("backend")
     if why is None and backend is not None:
         why = _switched_off(check, str(backend), session)

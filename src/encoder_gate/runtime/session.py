@@ -582,9 +582,9 @@ class GateSession:
                 precision=record.precision, size_bytes=record.size_bytes, task=self.model.task,
                 label_names=self.model.label_names, atol=self.bounds(name).atol,
                 thresholds=self.thresholds, f1_rule=self.config.f1_rule,
-                f1_margin=self.config.f1_margin,
-                per_label_min_support=self.config.per_label_min_support,
+                f1_margin=self.config.f1_margin, per_label_min_support=self.config.per_label_min_support,
                 max_tokens=self.truncated_to(name), groups=self.dataset.groups, flips_at=self.flips_at,
+                queries=self.dataset.queries,
             )
             exact = exact_counterpart(name, self.config.gap_twins())
             against = self._exact_path_predictions(exact) if exact else None

@@ -80,7 +80,7 @@ class AgainstBase:
                 size_bytes=record.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
                 atol=bounds.atol, thresholds=pr.thresholds, f1_rule=pr.config.f1_rule,
                 f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support,
-                groups=pr.dataset.groups, flips_at=pr.flips_at)
+                groups=pr.dataset.groups, flips_at=pr.flips_at, queries=pr.dataset.queries)
         return self._evaluations[name]
 
     def growth(self, name: str) -> DriftGrowth | None:

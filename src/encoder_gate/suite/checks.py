@@ -8,7 +8,9 @@ measured against the same-run torch FP32 reference, F1 and accuracy against the 
 - single-label (softmax): probability drift, argmax class changes, macro F1 and accuracy,
   per-class F1;
 - feature extraction (embeddings): drift of the embedding values, relative L2 distance and
-  cosine similarity to the reference embeddings. No flips and no F1.
+  cosine similarity to the reference embeddings. No flips and no F1;
+- a reranker (one sigmoid score a query-passage pair, on labelled pairs) also: MRR@10 over the
+  queries (accuracy.ranking).
 
 Each test is marked with the check it runs (`encoder_gate_check`): a check that does not fit the
 model's task or labels, or that no bound switches on (an unset F1 floor), is not collected at
@@ -16,7 +18,7 @@ all (:mod:`encoder_gate.plugin.applicable`); the terminal says in one line what 
 
 Each check is a record in the registry (:mod:`encoder_gate.accuracy.checks`) that names the
 test here that runs it: the drift and embedding tests are parametrized over their records,
-the other four run the record of their name.
+the other five run the record of their name.
 
 The F1 keep check decides by the configured rule (--gate-f1-rule: point, regression or
 non-inferiority, with --gate-f1-margin); whatever the rule, an evaluation set too small to
@@ -41,6 +43,7 @@ __all__ = [
     "test_embeddings_close_to_reference",
     "test_f1_above_floor",
     "test_f1_keeps_reference_share",
+    "test_mrr_keeps_reference_share",
     "test_per_label_f1_keeps_reference_share",
 ]
 
@@ -104,6 +107,14 @@ def test_accuracy_keeps_reference_share(backend_evaluation, backend_bounds, gate
     """Single-label: accuracy keeps its share of the torch reference's."""
     gate("accuracy_keep", backend_evaluation, backend_bounds, gate_dataset, gate_model,
          backend_waivers)
+
+
+@pytest.mark.encoder_gate_check("mrr_keep")
+def test_mrr_keeps_reference_share(backend_evaluation, backend_bounds, gate_dataset, gate_model,
+                                   backend_waivers):
+    """A reranker (one sigmoid score a query-passage pair): MRR@10 over the queries keeps its share of
+    the torch reference's, or its change's 95% CI clears -margin, by the F1 keep check's rule."""
+    gate("mrr_keep", backend_evaluation, backend_bounds, gate_dataset, gate_model, backend_waivers)
 
 
 @pytest.mark.encoder_gate_check("bound")

@@ -1,0 +1,165 @@
+"""A reranker's ranking (encoder_gate.accuracy.ranking): MRR@10 over the queries of a pair dataset, its
+change against the reference with a CI over queries, and the mrr_keep check that judges it where drift
+and F1 at 0.5 cannot see a reordering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from encoder_gate.accuracy.checks import bounds_for, check, judge_all, not_judged
+from encoder_gate.accuracy.evaluation import evaluate
+from encoder_gate.accuracy.ranking import (
+    MIN_QUERIES,
+    Unranked,
+    mrr_change,
+    not_a_reranker,
+    reciprocal_ranks,
+)
+from encoder_gate.data.pairs import query_ids
+from encoder_gate.tasks import Task
+
+
+def test_reciprocal_ranks_count_the_first_relevant_passage_and_skip_queries_with_nothing_to_rank() -> None:
+    queries = np.array([0, 0, 0, 1, 1, 2, 2, 3, 4, 4])
+    relevant = np.array([0, 1, 0, 1, 0, 1, 1, 1, 0, 0], dtype=bool)
+    scores = np.array([0.9, 0.8, 0.1, 0.4, 0.4, 0.3, 0.2, 0.5, 0.6, 0.1])
+    ids, rr = reciprocal_ranks(scores, relevant, queries)
+    # query 0: its relevant passage second; 1: tied with an irrelevant one, ranked below it; 2: every
+    # passage relevant, 3: one passage, 4: none relevant (no order ranks them differently)
+    assert ids.tolist() == [0, 1] and rr.tolist() == [0.5, 0.5]
+    many = np.arange(12, dtype=float)  # the relevant passage below ten others: 0
+    assert reciprocal_ranks(-many, many == 11, np.zeros(12, dtype=int))[1].tolist() == [0.0]
+
+
+def test_queries_are_a_pair_datasets_first_texts() -> None:
+    texts = [("q1", "a"), ("q2", "b"), ("q1", "c")]
+    assert query_ids(texts).tolist() == [0, 1, 0]
+    assert query_ids(["a", "b"]) is None and query_ids([]) is None
+
+
+def reranking_set(n_queries: int = 40, passages: int = 5, seed: int = 0):
+    """Scores of a reranker that ranks most queries' relevant passage first, the texts and flags."""
+    rng = np.random.default_rng(seed)
+    texts, scores, relevant = [], [], []
+    for q in range(n_queries):
+        best = rng.integers(passages)
+        for p in range(passages):
+            texts.append((f"query {q}", f"passage {p} of query {q}"))
+            relevant.append(p == best)
+            scores.append(rng.uniform(0.55, 0.75) if p == best else rng.uniform(0.5, 0.7))
+    return texts, np.array(scores)[:, None], np.array(relevant)[:, None].astype(np.uint8)
+
+
+def judged(texts, reference, probs, gold, rule="point"):
+    return evaluate("onnx-int8", probs, reference, gold, precision="int8", size_bytes=1,
+                    task=Task.MULTI_LABEL, label_names=("LABEL_0",), atol=0.05, queries=query_ids(texts),
+                    f1_rule=rule)
+
+
+@pytest.mark.parametrize("rule", ["point", "non-inferiority"])
+def test_a_backend_that_swaps_each_querys_top_two_fails_mrr_where_drift_and_f1_pass(rule: str) -> None:
+    """Every score stays above 0.5 and moves by at most 0.1 (INT8's drift bound is 0.6): drift, flips
+    and F1 at 0.5 see nothing; MRR@10 drops, and its failure names the queries ranked lower."""
+    texts, reference, gold = reranking_set()
+    queries = query_ids(texts)
+    probs = reference.copy()
+    for q in np.unique(queries):
+        rows = np.flatnonzero(queries == q)
+        top2 = rows[np.argsort(-reference[rows, 0])[:2]]
+        probs[top2, 0] = reference[top2[::-1], 0]
+    assert np.abs(probs - reference).max() < 0.2
+    ev = judged(texts, reference, probs, gold, rule)
+    bounds = bounds_for("onnx-int8", task=Task.MULTI_LABEL)
+    outcome = judge_all(ev, bounds)
+    assert outcome["drift_max"]["passed"] and outcome["flip_rate"]["passed"] and outcome["f1_keep"]["passed"]
+    assert not outcome["mrr_keep"]["passed"]
+    failure = check(ev, "mrr_keep", bounds, texts, ("LABEL_0",))
+    assert failure is not None and failure.startswith("onnx-int8: ") and "over 40 ranked queries" in failure
+    assert "queries ranked lower most" in failure and "query 'query " in failure and "relevant" in failure
+    summary = ev.summary()
+    assert summary["mrr"] < summary["mrr"] - summary["mrr_delta"] and summary["ranked_queries"] == 40
+
+    same = judged(texts, reference, reference + 1e-4, gold, rule)  # the same order: kept
+    assert judge_all(same, bounds)["mrr_keep"]["passed"]
+    assert check(same, "mrr_keep", bounds, texts, ("LABEL_0",)) is None
+
+
+def test_too_few_ranked_queries_are_said_not_judged_and_a_model_that_is_no_reranker_says_nothing() -> None:
+    texts, reference, gold = reranking_set(n_queries=MIN_QUERIES - 1)
+    change = mrr_change(reference[:, 0], reference[:, 0], gold[:, 0] > 0, query_ids(texts))
+    assert isinstance(change, Unranked)
+    ev = judged(texts, reference, reference, gold)
+    bounds = bounds_for("onnx-int8", task=Task.MULTI_LABEL)
+    assert "mrr_keep" not in judge_all(ev, bounds)
+    assert not_judged(ev, bounds)["mrr_keep"].startswith(f"mrr_keep not judged: {MIN_QUERIES - 1} of the ")
+    single = evaluate("onnx-int8", reference, reference, gold, precision="int8", size_bytes=1,
+                      task=Task.MULTI_LABEL, label_names=("LABEL_0",), atol=0.05)  # single texts: no queries
+    assert "mrr_keep" not in judge_all(single, bounds) and "mrr_keep" not in not_judged(single, bounds)
+    assert "no pair-column" in str(not_a_reranker(Task.MULTI_LABEL, 1, False))
+    assert "has 28 labels" in str(not_a_reranker(Task.MULTI_LABEL, 28, True))
+    assert not_a_reranker(Task.MULTI_LABEL, 1, True) is None
+
+
+def reranker(path, pairs) -> tuple[str, np.ndarray]:
+    """MiniLM's encoder with a fresh one-label head (a cross-encoder reranker's shape, one sigmoid score a
+    pair: its scores differ by the texts, where a random encoder's barely do), saved to `path`, with its
+    scores of `pairs`."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from encoder_gate.models.loading import quiet_transformers
+    from encoder_gate.models.spec import minilm_dir
+
+    torch.manual_seed(0)
+    with quiet_transformers():  # (its report of the head it lacks)
+        model = BertForSequenceClassification.from_pretrained(
+            minilm_dir(), num_labels=1, problem_type="multi_label_classification").eval()
+        model.save_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    tokenizer.save_pretrained(path)
+    with torch.no_grad():
+        logits = model(**tokenizer([q for q, _ in pairs], [p for _, p in pairs], padding=True,
+                                   return_tensors="pt")).logits
+    return str(path), logits[:, 0].numpy()
+
+
+def reversed_order(batch, inner):
+    """A runner whose scores rank every query's passages upside down."""
+    return 1.0 - inner.predict(batch)
+
+
+@pytest.mark.slow
+def test_a_reranker_gate_collects_mrr_keep_passes_torch_and_fails_a_reversed_order(
+        pytester: pytest.Pytester, cache_dir, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-label model on labelled query-passage pairs: the shipped mrr_keep test is collected for each
+    backend, accuracy.json carries MRR@10 and its CI, and a backend that reverses each query's order
+    fails it, naming the queries ranked lower."""
+    import json
+
+    from encoder_gate.backends.mock import MockBackend
+    from encoder_gate.backends.registry import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "reversed", lambda: MockBackend(reversed_order, name="reversed",
+                                                                  around="torch"))
+    pairs = [(f"what is item {q}?", f"item {q} is thing number {p} of {q * p}") for q in range(12)
+             for p in range(4)]
+    model, scores = reranker(pytester.path / "reranker", pairs)
+    # the relevant passage of each query: the one the model ranks first (its reference MRR@10 is 1)
+    relevant = {4 * q + int(np.argmax(scores[4 * q:4 * q + 4])) for q in range(12)}
+    rows = [{"query": q, "passage": p, "label": int(i in relevant)} for i, (q, p) in enumerate(pairs)]
+    (pytester.path / "rerank.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pytester.makepyfile(test_accuracy="from encoder_gate.suite.checks import *  # noqa: F403\n")
+    result = pytester.runpytest(
+        "--gate-model", model, "--gate-cache-dir", str(cache_dir), "--gate-backends", "torch,reversed",
+        "--gate-dataset", "rerank.jsonl", "--gate-text-column", "query", "--gate-pair-column", "passage",
+        "--gate-label-column", "label", "--gate-threads", "1", "--gate-report-dir", "report",
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "mrr")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*reversed: *MRR@10*does not keep 0.999 x the reference*over 12 ranked "
+                                 "queries*", "*queries ranked lower most*"])
+    rows_of = json.loads((pytester.path / "report" / "accuracy.json").read_text())["backends"]
+    assert rows_of["torch"]["ranked_queries"] == 12 and rows_of["torch"]["mrr_delta"] == 0
+    assert rows_of["torch"]["mrr"] == 1.0
+    assert rows_of["reversed"]["mrr"] < rows_of["torch"]["mrr"]
+    assert len(rows_of["reversed"]["mrr_delta_ci"]) == 2
