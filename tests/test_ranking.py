@@ -163,3 +163,51 @@ def test_a_reranker_gate_collects_mrr_keep_passes_torch_and_fails_a_reversed_ord
     assert rows_of["torch"]["mrr"] == 1.0
     assert rows_of["reversed"]["mrr"] < rows_of["torch"]["mrr"]
     assert len(rows_of["reversed"]["mrr_delta_ci"]) == 2
+    verdict = (pytester.path / "report" / "verdict.md").read_text()
+    assert "| backend | verdict | micro F1 | MRR@10 | drift max |" in verdict, verdict
+    assert "| 1.0000 over 12 queries |" in verdict and "| 0.2500; change -0.7500 [" in verdict, verdict
+    assert "MRR@10" in (pytester.path / "report" / "accuracy.md").read_text()
+
+
+def test_a_pr_whose_reranker_lost_its_order_against_the_base_fails_by_the_mrr_rule() -> None:
+    """Against a base (`--gate-base`, a baseline), the PR's reranker that swaps each query's top two
+    keeps its F1 and per-label decisions (every score above 0.5 on both sides) and fails by MRR@10."""
+    from types import SimpleNamespace
+
+    from encoder_gate.runtime.versus import MRR_LOSS, AgainstBase
+
+    texts, base_scores, gold = reranking_set()
+    queries = query_ids(texts)
+    pr_scores = base_scores.copy()
+    for q in np.unique(queries):
+        rows = np.flatnonzero(queries == q)
+        top2 = rows[np.argsort(-base_scores[rows, 0])[:2]]
+        pr_scores[top2, 0] = base_scores[top2[::-1], 0]
+    model = SimpleNamespace(name="reranker", content_hash="abc", task=Task.MULTI_LABEL,
+                            label_names=("LABEL_0",))
+
+    class Versus(AgainstBase):
+        base_model = model
+
+        def predictions(self, name: str) -> np.ndarray:  # the base's
+            return base_scores
+
+    for case, failed in (("kept", []), ("swapped", [MRR_LOSS])):
+        pr_out = base_scores if case == "kept" else pr_scores
+        pr = SimpleNamespace(
+            model=model, gold=gold, labelled=True, thresholds=None, flips_at=None,
+            dataset=SimpleNamespace(texts=texts, groups=None, queries=queries),
+            config=SimpleNamespace(f1_rule="point", f1_margin=0.01, per_label_min_support=30),
+            predictions=lambda name, out=pr_out: out, built=lambda name: SimpleNamespace(precision="fp32",
+                                                                                          size_bytes=1),
+            bounds=lambda name, against_base=False: bounds_for("onnx-fp32", task=Task.MULTI_LABEL))
+        versus = Versus()
+        versus.pr, versus.pairs = pr, {"torch": "torch"}
+        versus._evaluations, versus._growths = {}, {}
+        assert versus.accuracy_failed_by("torch") == failed, case
+        message = versus.accuracy_failure("torch")
+        if failed:
+            assert message is not None and "lost its ranking (MRR@10; its F1 rule and per-label" in message
+            assert "MRR@10 rule point: MRR@10 " in message and "over 40 ranked queries" in message
+        else:
+            assert message is None

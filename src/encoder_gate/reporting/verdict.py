@@ -68,6 +68,20 @@ def _with_error_bars(row: Mapping[str, Any], headline: str, keep: Mapping[str, A
     return f"{row[headline]:.4f}; {change} ({rule}: {end} -{row['f1_margin']:g}){mark}"
 
 
+def _mrr_cell(row: Mapping[str, Any] | None, reference: bool) -> str:
+    """A reranker's MRR@10 (accuracy.ranking), with its change's 95% CI and the mrr_keep check's
+    outcome; empty where the row ranks nothing."""
+    if row is None or row.get("mrr") is None:
+        return ""
+    if reference:
+        return f"{row['mrr']:.4f} over {row['ranked_queries']} queries"
+    low, high = row["mrr_delta_ci"]
+    check = (row.get("checks") or {}).get("mrr_keep")
+    failed = check is not None and not check["passed"]
+    return f"{row['mrr']:.4f}; change {row['mrr_delta']:+.4f} [{low:+.4f}, {high:+.4f}]" + (
+        " **fail**" if failed else "")
+
+
 def _case_label(case: str, cases: list[str]) -> str:
     """``bs8`` when every case differs only in batch size (the gate sweep), else the whole case id."""
     parts = [c.split("/") for c in cases]
@@ -395,6 +409,7 @@ def render(verdict: Verdict) -> VerdictReport:
 
     lines_out: list[tuple[str, ...]] = []
     session = session_device(accuracy, speedups)
+    ranked = any(row.get("mrr") is not None for row in rows.values())  # a reranker's: its MRR@10 column
     for backend in verdict.backends:
         name = backend.name
         row = rows.get(name)
@@ -412,7 +427,9 @@ def render(verdict: Verdict) -> VerdictReport:
         if name == REFERENCE_BACKEND and row is not None:  # against itself: its F1, no bounds, no drift
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
         shown = f"{name} (on {backend.device})" if backend.computed_elsewhere(session) else name
-        cells: tuple[str, ...] = (shown, _row_word(backend, verdict), f1, drift, speed.get(name, ""))
+        cells: tuple[str, ...] = (shown, _row_word(backend, verdict), f1,
+                                  *((_mrr_cell(row, name == REFERENCE_BACKEND),) if ranked else ()), drift,
+                                  speed.get(name, ""))
         if ab is not None:
             cells += (ab_accuracy.get(name, NOT_COMPARED), ab_speed.get(name, NOT_COMPARED))
         lines_out.append(cells)
@@ -492,8 +509,8 @@ def render(verdict: Verdict) -> VerdictReport:
     order = [REFERENCE_BACKEND, *(b.name for b in verdict.backends)]
     out += [f"- {n}" for n in (*padding_notes(accuracy, order), *cache_notes(accuracy, order))]
     out += [f"- {n}" for n in (*device_notes(verdict.backends, session), *integer_path_notes(accuracy))]
-    columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, "drift max",
-                                "speedup vs torch eager")
+    columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, *(("MRR@10",) if ranked else ()),
+                                "drift max", "speedup vs torch eager")
     if ab is not None:
         columns += (f"{task.headline_name} vs base", "speed vs base")
     if lines_out:  # no row (nothing was evaluated): no table, the lines below say why

@@ -3,7 +3,8 @@ it in the same session (:class:`encoder_gate.runtime.base.BaseSide`, `--gate-bas
 session's predictions on its own libraries (:class:`encoder_gate.runtime.baseline.AccuracyBaseline`,
 `--gate-accuracy-baseline`: the base's requirements). Each backend of the PR is judged against its
 pair on the other side, on the PR's evaluation texts and gold labels: the F1 rule and the per-label
-check, by the bounds the PR's backend has against a base (:meth:`GateSession.bounds`).
+check (a reranker's MRR@10 too, by the same rule: accuracy.ranking), by the bounds the PR's backend has
+against a base (:meth:`GateSession.bounds`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import numpy as np
 from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
 from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
 from encoder_gate.accuracy.per_label import LabelResult
-from encoder_gate.accuracy.significance import F1Decision
+from encoder_gate.accuracy.significance import DeltaCI, F1Decision, decide_f1
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.session import GateSession
 
 #: What fails a backend against its base (`accuracy_failed_by`, ab.json's and baseline.json's `failed_by`).
-F1_LOSS, PER_LABEL_LOSS, DRIFT_GROWTH = "F1 rule", "per-label: ", "drift growth"
+F1_LOSS, PER_LABEL_LOSS, DRIFT_GROWTH, MRR_LOSS = "F1 rule", "per-label: ", "drift growth", "MRR@10 rule"
 
 
 class ModelNamed(Protocol):
@@ -132,8 +133,8 @@ class AgainstBase:
         if s is None:
             return f"not compared with {self.side}: {name} has no accuracy statistics"
         decision, failing = self._losses(name, s)
-        grown = self.growth(name)
-        if decision.passed and not failing and (grown is None or grown.passed):
+        grown, ranked = self.growth(name), self._ranking_loss(name, ev)
+        if decision.passed and not failing and (grown is None or grown.passed) and ranked is None:
             return None
         b, p = self.base_model, self.pr.model
         # what it lost: its F1 (the rule), or decisions of some labels while its F1 held (walk AG: a
@@ -142,6 +143,7 @@ class AgainstBase:
         # healthy drift sits far below the absolute bounds)
         lost = ("accuracy" if not decision.passed else
                 f"decisions on {', '.join(r.label for r in failing)} (per label, its F1 rule held)" if failing
+                else "its ranking (MRR@10; its F1 rule and per-label check held)" if ranked is not None
                 else "fidelity to its own torch (its F1 rule and per-label check held)")
         who = (f"the PR's model ({p.name}, content {p.content_hash}) lost {lost} against "
                f"{self.side}'s ({b.name}, content {b.content_hash})" if name == REFERENCE_BACKEND else
@@ -156,6 +158,8 @@ class AgainstBase:
                          f"{self.pr.bounds(name, against_base=True).drift_growth:g}, docs/checks.md)")
         if not decision.passed:
             lines.append(f"  F1 rule {s.rule}: {decision.reason}")
+        if ranked is not None and isinstance(ev.ranking, DeltaCI):
+            lines.append(f"  {MRR_LOSS} {s.rule}: {ranked.reason}, over {ev.ranking.n} ranked queries")
         elif failing:
             lines.append(f"  F1 rule {s.rule}: holds. The per-label check fails: each label below makes "
                          f"significantly more wrong decisions against gold than {self.side}'s (McNemar), or "
@@ -173,8 +177,19 @@ class AgainstBase:
         bounds = self.pr.bounds(name, against_base=True)
         return stats.decision(bounds.f1_keep), stats.failing_labels(bounds.per_label_keep)
 
+    def _ranking_loss(self, name: str, ev: Evaluation) -> F1Decision | None:
+        """A reranker's MRR@10 against the base's, by the F1 rule (its keep share, its margin), where it
+        fails; None where it holds or nothing was ranked."""
+        s = ev.stats
+        if not isinstance(ev.ranking, DeltaCI) or s is None:
+            return None
+        bounds = self.pr.bounds(name, against_base=True)
+        decided = decide_f1(ev.ranking, s.rule, s.margin, bounds.f1_keep, ev.ranking.ref_value)
+        return None if decided.passed else decided
+
     def accuracy_failed_by(self, name: str) -> list[str]:
-        """What fails the PR's `name` against the base: F1_LOSS (its F1 rule), and PER_LABEL_LOSS with
+        """What fails the PR's `name` against the base: F1_LOSS (its F1 rule), MRR_LOSS (a reranker's
+        MRR@10 by that rule), and PER_LABEL_LOSS with
         the labels that fail the per-label check; [] where it keeps the base's accuracy (or where
         nothing can be compared: `accuracy_failure` says so)."""
         if self.accuracy_not_compared:
@@ -184,6 +199,7 @@ class AgainstBase:
             return []
         decision, failing = self._losses(name, s)
         grown = self.growth(name)
-        return ([] if decision.passed else [F1_LOSS]) + (
+        ranked = self._ranking_loss(name, self.accuracy(name))
+        return ([] if decision.passed else [F1_LOSS]) + ([] if ranked is None else [MRR_LOSS]) + (
             [PER_LABEL_LOSS + ", ".join(r.label for r in failing)] if failing else []) + (
             [DRIFT_GROWTH] if grown is not None and not grown.passed else [])
