@@ -35,6 +35,7 @@ from encoder_gate.config import (
     project_path,
     read_pyproject_table,
 )
+from encoder_gate.data.readers import SUFFIXES
 from encoder_gate.documents import AB_FILE, SPEEDUPS_FILE, VERDICT_JSON, read_document, write_json
 from encoder_gate.errors import GateError
 from encoder_gate.publish import current_verdict
@@ -375,8 +376,8 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
                              "(org/name); ONNX files inside the directory are added as backends (default, "
                              "with --force: the model, dataset and columns DIR's [tool.encoder-gate] names)")
     parser.add_argument("--dataset", metavar="FILE",
-                        help="labelled evaluation data: a .jsonl/.json/.csv/.parquet file; its text and "
-                             "label columns are detected from the first row")
+                        help=f"labelled evaluation data: a {SUFFIXES} file; its text and label columns "
+                             "are detected from the first row")
     parser.add_argument("--texts", metavar="FILE",
                         help="unlabelled texts, one per line: the accuracy gate then runs the parity "
                              "checks only")

@@ -17,6 +17,8 @@ from encoder_gate.errors import GateError
 
 READERS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", ".tsv": "csv",
            ".parquet": "parquet"}
+#: The readable files' suffixes as a sentence names them: ".jsonl/.ndjson/.json/.csv/.tsv/.parquet".
+SUFFIXES = "/".join(READERS)
 #: How each table of text files splits a row's cells: a CSV's commas (quoted as RFC 4180 quotes them), a
 #: TSV's tabs (unquoted, as GLUE and MS MARCO write them: a text's quote characters are its own).
 DIALECTS: dict[str, dict[str, Any]] = {".csv": {}, ".tsv": {"delimiter": "\t", "quoting": csv.QUOTE_NONE}}
@@ -65,7 +67,7 @@ def columns_of(rows: Sequence[dict[str, Any]]) -> list[str]:
 def read_path(path: Path, split: str) -> Table:
     if not path.exists():
         raise GateError(
-            f"dataset file {path} does not exist; pass an existing {'/'.join(READERS)} file, "
+            f"dataset file {path} does not exist; pass an existing {SUFFIXES} file, "
             "a datasets save_to_disk directory, 'bundled' or 'hf:<dataset id>'"
         )
     if path.is_dir():
@@ -199,7 +201,7 @@ def read_saved(path: Path, split: str) -> Table:
     if not any((path / m).is_file() for m in markers):
         raise GateError(
             f"{path} is a directory but not one written by datasets' save_to_disk (no state.json or "
-            "dataset_dict.json); pass a .jsonl/.json/.csv/.parquet file or a save_to_disk directory"
+            f"dataset_dict.json); pass a {SUFFIXES} file or a save_to_disk directory"
         )
     datasets = import_datasets(f"loading {path}")
     try:
