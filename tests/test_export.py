@@ -262,17 +262,21 @@ def test_parity_only_summary_is_the_gates_own():
     ref = np.array([[0.6, 0.4], [0.3, 0.7]], dtype=np.float32)
     probs = np.array([[0.4, 0.6], [0.3, 0.7]], dtype=np.float32)
     sentiment = SimpleNamespace(task="single_label", label_names=("negative", "positive"))
-    s = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, model=sentiment)
+    s = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, model=sentiment,
+                  texts=["a", "b"])
     assert s["flips"] == 1 and s["flip_rate"] == 0.5  # one sample changed class
     assert "f1_macro" not in s and "accuracy" not in s
     encoder = SimpleNamespace(task="feature_extraction", label_names=())
-    e = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, model=encoder)
+    e = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, model=encoder,
+                  texts=["a", "b"])
     assert e["flips"] is None and e["top1_agreement"] is None and e["cosine_min"] < 1
     from encoder_gate.commands.export import variant_line
 
     assert variant_line("onnx-int8", s) == "onnx-int8: drift mean 0.1, max 0.2, 1 flips"
     line = variant_line("onnx-int8", e)  # an encoder makes no decisions: no "None flips"
     assert "flips" not in line and line.startswith("onnx-int8: drift mean 0.1, max 0.2, cosine min 0.")
+    ranked = {**s, "mrr": 0.75, "mrr_delta": -0.0125}  # a reranker's: its order too
+    assert variant_line("onnx-int8", ranked).endswith(", 1 flips, MRR@10 0.7500 (change -0.0125)")
 
 
 def _ops(path: Path) -> dict[str, int]:
@@ -534,3 +538,12 @@ def test_a_cross_encoders_card_says_how_its_score_was_read_and_ranks_text(export
     data["model"].update(task_note=note, cross_encoder="torch.nn.modules.activation.Sigmoid")
     card = render_card(data)
     assert f"Its task: {note}." in card and "pipeline_tag: text-ranking" in card
+    assert "MRR@10" not in card  # (not judged on pairs grouped by query: no order to show)
+    ranked = {"mrr": 0.78, "mrr_delta": 0.0, "mrr_delta_ci": [0.0, 0.0], "ranked_queries": 28}
+    data["reference"].update(ranked)
+    for row in data["variants"].values():
+        row.update(ranked, mrr=0.77, mrr_delta=-0.01, mrr_delta_ci=[-0.03, 0.0])
+    card = render_card(data)
+    assert "A reranker's order: MRR@10 over the 28 queries of" in card
+    assert "| torch (reference) | 0.7800 | +0.0000 [+0.0000, +0.0000] |" in card
+    assert card.count("| 0.7700 | -0.0100 [-0.0300, +0.0000] |") == len(data["variants"])

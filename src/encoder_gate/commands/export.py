@@ -74,7 +74,7 @@ from encoder_gate.config import (
     read_pyproject_table,
 )
 from encoder_gate.data.datasets import load_dataset
-from encoder_gate.data.pairs import Text
+from encoder_gate.data.pairs import Text, query_ids
 from encoder_gate.documents import (
     CARD_FILE,
     EXPORT_FILE,
@@ -298,7 +298,8 @@ def check_optimum_loads(out: Path, file_name: str, task: str, tokenizer: Any, te
 
 def variant_line(name: str, summary: Mapping[str, Any]) -> str:
     """One exported variant's parity in a line: drift, then flips (a classifier) or the lowest
-    cosine (an encoder, which makes no decisions), and F1 where there are gold labels."""
+    cosine (an encoder, which makes no decisions), and F1 where there are gold labels (a reranker's
+    MRR@10 too)."""
     parts = [f"drift mean {summary['drift_mean']:.3g}", f"max {summary['drift_max']:.3g}"]
     if summary.get("flips") is not None:
         parts.append(f"{summary['flips']} flips")
@@ -306,6 +307,8 @@ def variant_line(name: str, summary: Mapping[str, Any]) -> str:
         parts.append(f"cosine min {summary['cosine_min']:.6f}")
     if summary.get("f1") is not None:
         parts.append(f"F1 {summary['f1']:.4f}")
+    if summary.get("mrr") is not None:  # a reranker's order (accuracy.ranking)
+        parts.append(f"MRR@10 {summary['mrr']:.4f} (change {summary['mrr_delta']:+.4f})")
     return f"{on_this_path(name, summary)}: " + ", ".join(parts)
 
 
@@ -335,18 +338,17 @@ def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, texts: Se
     probs = predict_texts(twin, tokenizer, texts, batch_size, progress=progress)
     twin.close()
     judged = _evaluate(twin.name, probs, reference, gold, precision="int8", size_bytes=runner.size_bytes,
-                       model=model)
+                       model=model, texts=texts)
     out[other] = {k: judged.get(k) for k in PATH_KEYS}
     return out
 
 
 def _evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray | None,
-              *, precision: str, size_bytes: int, model: Any) -> dict[str, Any]:
+              *, precision: str, size_bytes: int, model: Any, texts: Sequence[Text]) -> dict[str, Any]:
     """The accuracy gate's per-backend summary: gate.evaluate with the gate's atol for the task
-    (parity only when there are no gold labels)."""
-
+    (parity only when there are no gold labels; a reranker's order over the queries of its pairs)."""
     return evaluate(name, probs, reference, gold, precision=precision, size_bytes=size_bytes,
-                    task=model.task, label_names=model.label_names,
+                    task=model.task, label_names=model.label_names, queries=query_ids(texts),
                     atol=bounds_for(name, task=model.task).atol).summary()
 
 
@@ -579,7 +581,8 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
     torch_runner = session.runner("torch")
     reference = predict_texts(torch_runner, tokenizer, texts, config.eval_batch_size, progress=progress)
     results: dict[str, Any] = {"torch": _evaluate("torch", reference, reference, gold, precision="fp32",
-                                                  size_bytes=torch_runner.size_bytes, model=model)}
+                                                  size_bytes=torch_runner.size_bytes, model=model,
+                                                  texts=texts)}
     variants: list[VariantResult] = []
     skipped = optimum_missing()
     if skipped:
@@ -590,7 +593,8 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
         runner = OnnxRunner(open_session(dst, ctx.device, ctx.threads), ctx, name, variant, dst,
                             artifacts[variant][1], size)
         probs = predict_texts(runner, tokenizer, texts, config.eval_batch_size, progress=progress)
-        summary = _evaluate(name, probs, reference, gold, precision=variant, size_bytes=size, model=model)
+        summary = _evaluate(name, probs, reference, gold, precision=variant, size_bytes=size, model=model,
+                            texts=texts)
         if runner.integer_path is not None:  # INT8: the other integer path too, where it differs
             summary["integer_paths"] = _other_path(runner, ctx, tokenizer, texts, reference, gold, model,
                                                    config.eval_batch_size, summary, progress)

@@ -161,6 +161,14 @@ def render_card(p: dict[str, Any]) -> str:
     else:
         lines.append("Not measured: the model's labels do not match the bundled go_emotions labels; pass "
                      "`--dataset` with a labelled dataset for this model.")
+    if p["reference"].get("mrr") is not None:  # a reranker's order (accuracy.ranking)
+        lines += ["", f"A reranker's order: MRR@10 over the {p['reference']['ranked_queries']} queries of "
+                  f"`{d['name']}` (its rows grouped by their first text), each variant's change against "
+                  "torch FP32 with its 95% bootstrap CI over the queries.", "",
+                  "| backend | MRR@10 | change [95% CI] |", "|---|---|---|"]
+        lines += [f"| {on_this_path(name, row)} | {row['mrr']:.4f} | {row['mrr_delta']:+.4f} "
+                  f"[{row['mrr_delta_ci'][0]:+.4f}, {row['mrr_delta_ci'][1]:+.4f}] |"
+                  for name, _, row in rows if row.get("mrr") is not None]
     warned = [f"- {name}: {row[key]}" for name, _, row in rows for key in CARD_WARNINGS if row.get(key)]
     # the tokenizer shipped beside the files pads as it was saved: on the left, said (reporting.MODEL_NOTES)
     warned += [f"- {m['tokenizer_note']}"] if m.get("tokenizer_note") else []
