@@ -30,6 +30,17 @@ def test_reciprocal_ranks_count_the_first_relevant_passage_and_skip_queries_with
     assert ids.tolist() == [0, 1] and rr.tolist() == [0.5, 0.5]
     many = np.arange(12, dtype=float)  # the relevant passage below ten others: 0
     assert reciprocal_ranks(-many, many == 11, np.zeros(12, dtype=int))[1].tolist() == [0.0]
+    rng = np.random.default_rng(1)  # against a plain loop, ties included (scores in tenths)
+    queries, relevant = rng.integers(0, 60, 600), rng.random(600) < 0.2
+    scores = rng.integers(0, 10, 600) / 10
+    expected = {}
+    for q in np.unique(queries):
+        rel, s = relevant[queries == q], scores[queries == q]
+        if rel.any() and not rel.all():
+            rank = 1 + int((s[~rel] >= s[rel].max()).sum())
+            expected[int(q)] = 1 / rank if rank <= 10 else 0.0
+    ids, rr = reciprocal_ranks(scores, relevant, queries)
+    assert dict(zip(ids.tolist(), rr.tolist(), strict=True)) == expected
 
 
 def test_queries_are_a_pair_datasets_first_texts() -> None:

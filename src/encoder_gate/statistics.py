@@ -40,17 +40,17 @@ def bootstrap(samples: Sequence[npt.ArrayLike], statistic: Callable[..., Any], *
 
 
 def bootstrap_ci(samples: Sequence[npt.ArrayLike], statistic: Callable[..., Any], *, confidence: float,
-                 n_resamples: int, seed: int) -> tuple[float, float] | None:
+                 n_resamples: int, seed: int, batch: int | None = None) -> tuple[float, float] | None:
     """The percentile bootstrap CI of `statistic` (vectorised: it takes ``axis``) of one sample or
     of two independent ones; None when a sample has fewer than two values; the value itself twice
-    when every sample is constant (every resample is the data)."""
+    when every sample is constant (every resample is the data); `batch` resamples at a time."""
     arrays = tuple(np.asarray(x, dtype=np.float64) for x in samples)
     if any(len(x) < 2 for x in arrays):
         return None
     if all(np.ptp(x) == 0 for x in arrays):
         value = float(statistic(*(x[None, :] for x in arrays), axis=-1)[0])
         return value, value
-    res = bootstrap(arrays, statistic, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    res = bootstrap(arrays, statistic, confidence=confidence, n_resamples=n_resamples, seed=seed, batch=batch)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

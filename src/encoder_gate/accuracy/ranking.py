@@ -42,24 +42,26 @@ CUTOFF = 10
 MIN_QUERIES = 10
 MRR = f"MRR@{CUTOFF}"
 N_RESAMPLES, SEED, CONFIDENCE = 2000, 0, 0.95
+#: Resampled values held at once (the bootstrap's batches): 16 MB of float64, whatever the queries.
+BATCH_ELEMENTS = 2_000_000
 
 
 def reciprocal_ranks(scores: np.ndarray, relevant: np.ndarray, queries: np.ndarray,
                      cutoff: int = CUTOFF) -> tuple[np.ndarray, np.ndarray]:
     """(the ranked queries' ids, each one's reciprocal rank of its best-ranked relevant row, 0 past
-    `cutoff`). A query is ranked with at least two rows and at least one relevant one and one not."""
+    `cutoff`). A query is ranked where some but not all of its rows are relevant. One pass over the
+    rows (an MS MARCO dev set is 7,000 queries of 1,000 passages each)."""
     scores, relevant = np.asarray(scores, dtype=np.float64), np.asarray(relevant, dtype=bool)
-    ranked, rr = [], []
-    for q in np.unique(queries):
-        rows = queries == q
-        rel, s = relevant[rows], scores[rows]
-        if rows.sum() < 2 or rel.all() or not rel.any():
-            continue
-        best = s[rel].max()
-        rank = 1 + int((s[~rel] >= best).sum())  # ties below: pessimistic, alike on both sides
-        ranked.append(int(q))
-        rr.append(1.0 / rank if rank <= cutoff else 0.0)
-    return np.array(ranked, dtype=np.int64), np.array(rr, dtype=np.float64)
+    ids, q = np.unique(queries, return_inverse=True)
+    q = q.reshape(-1)
+    n = len(ids)
+    ranked = (np.bincount(q[relevant], minlength=n) > 0) & (np.bincount(q[~relevant], minlength=n) > 0)
+    best = np.full(n, -np.inf)
+    np.maximum.at(best, q[relevant], scores[relevant])  # each query's best-scored relevant row
+    others = q[~relevant]  # ties below: pessimistic, alike on both sides
+    rank = 1 + np.bincount(others, weights=scores[~relevant] >= best[others], minlength=n)
+    rr = np.where(rank <= cutoff, 1.0 / rank, 0.0)
+    return ids[ranked].astype(np.int64), rr[ranked]
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ def mrr_change(reference: np.ndarray, scores: np.ndarray, relevant: np.ndarray, 
                         f"have two or more passages of which some but not all are relevant; MRR@{cutoff} "
                         f"is judged on at least {min_queries} such queries")
     diffs = rr - ref_rr
-    ci = bootstrap_ci([diffs], np.mean, confidence=CONFIDENCE, n_resamples=N_RESAMPLES, seed=SEED)
+    ci = bootstrap_ci([diffs], np.mean, confidence=CONFIDENCE, n_resamples=N_RESAMPLES, seed=SEED,
+                      batch=max(1, BATCH_ELEMENTS // len(diffs)))
     assert ci is not None  # (min_queries >= 2)
     spread = np.std(diffs, ddof=1) if len(diffs) > 1 else 0.0
     return DeltaCI(metric=f"MRR@{cutoff}", delta=float(diffs.mean()), ci_low=ci[0], ci_high=ci[1],
