@@ -262,13 +262,13 @@ def test_parity_only_summary_is_the_gates_own():
     ref = np.array([[0.6, 0.4], [0.3, 0.7]], dtype=np.float32)
     probs = np.array([[0.4, 0.6], [0.3, 0.7]], dtype=np.float32)
     sentiment = SimpleNamespace(task="single_label", label_names=("negative", "positive"))
-    s = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, model=sentiment,
-                  texts=["a", "b"])
+    s = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, texts=["a", "b"],
+                  session=SimpleNamespace(model=sentiment, thresholds=None, flips_at=None))
     assert s["flips"] == 1 and s["flip_rate"] == 0.5  # one sample changed class
     assert "f1_macro" not in s and "accuracy" not in s
     encoder = SimpleNamespace(task="feature_extraction", label_names=())
-    e = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, model=encoder,
-                  texts=["a", "b"])
+    e = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, texts=["a", "b"],
+                  session=SimpleNamespace(model=encoder, thresholds=None, flips_at=None))
     assert e["flips"] is None and e["top1_agreement"] is None and e["cosine_min"] < 1
     from encoder_gate.commands.export import variant_line
 
@@ -333,7 +333,7 @@ def test_export_scores_on_the_projects_configured_data_and_columns(tmp_path: Pat
                                                                     capsys: pytest.CaptureFixture[str]):
     """Run in a repository that `encoder-gate init` set up: without --dataset, export reads the data of
     [tool.encoder-gate] with its columns, and says so; the options override the table."""
-    from encoder_gate.commands.export import project_data
+    from encoder_gate.commands.export_data import project_data
 
     def export_data(dataset: str | None, text_column: str | None, label_column: str | None,
                     root: Path) -> tuple[str | None, dict[str, str]]:
@@ -384,7 +384,7 @@ def test_export_judges_the_projects_texts_and_takes_texts_given(tmp_path: Path, 
     """A project that `encoder-gate init --texts texts.txt` set up: export scored the bundled test split
     instead, without a word (thirty-seventh session). It judges the project's texts on parity alone, says
     so, and takes --texts; --texts with --dataset or the column options is refused."""
-    from encoder_gate.commands.export import project_data
+    from encoder_gate.commands.export_data import project_data
 
     texts = ["so happy today", "this is awful", "what a day", "fine, I guess", "never again"]
     (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
@@ -469,8 +469,9 @@ def test_a_long_context_models_export_takes_max_tokens_and_its_card_says_what_wa
                                                                                        tmp_path: Path):
     """The gate's `max-tokens` reaches the export (the table's, or --max-tokens), its command line
     carries it, and the card says texts were cut below what the model takes, as the verdict does."""
-    from encoder_gate.commands.export import ExportRequest, project_data
+    from encoder_gate.commands.export import ExportRequest
     from encoder_gate.commands.export_card import render_card
+    from encoder_gate.commands.export_data import project_data
     from encoder_gate.errors import GateError
 
     (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\nmax-tokens = 2048\n')
@@ -490,19 +491,39 @@ def test_a_long_context_models_export_takes_max_tokens_and_its_card_says_what_wa
     assert said in render_card(data)
 
 
-def test_an_export_says_that_it_judges_at_05_where_the_gate_decides_at_thresholds_of_its_own(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The project's served (or tuned) thresholds are the gate's: the export's card judges at 0.5, and
-    says so where the project sets others, so a reader does not take one F1 for the other's."""
-    from encoder_gate.commands.export import project_data
+def test_an_export_judges_at_the_projects_thresholds_where_its_model_is_the_projects(
+        tmp_path: Path, cache_dir: Path, exported, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The project's served (or tuned) thresholds are where its service decides: the export of the
+    project's model judges its card's F1 and flips there, as the gate does, and says so (its card and
+    export.json); another model exported from the same directory is judged at 0.5, said in a line.
+    Before, every export judged at 0.5, beside a gate that judged elsewhere."""
+    from encoder_gate.commands.export_data import project_data
 
     (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\n')
-    project_data(None, None, None, None, tmp_path)
+    assert "thresholds" not in project_data(None, None, None, None, tmp_path, model="m")
     assert "decision threshold" not in capsys.readouterr().out
     (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\n\n'
                                              '[tool.encoder-gate.thresholds]\njoy = 0.35\n')
-    project_data(None, None, None, None, tmp_path)
-    assert "decision threshold: 0.5 for every label; the gate's own thresholds" in capsys.readouterr().out
+    assert project_data(None, None, None, None, tmp_path, model="m")["thresholds"] == {"joy": 0.35}
+    assert "decision thresholds: 0.35 for every label, as configured" in capsys.readouterr().out
+    assert "thresholds" not in project_data(None, None, None, None, tmp_path, model="other")
+    assert "are its model's (m), not other's" in capsys.readouterr().out
+
+    labels = payload(exported[0])["model"]["labels"]  # tiny's, served at 0.02 each (its F1 at 0.5 is 0)
+    table = "".join(f'"{label}" = 0.02\n' for label in labels)
+    (tmp_path / "pyproject.toml").write_text(f'[tool.encoder-gate]\nmodel = "tiny"\n\n'
+                                             f'[tool.encoder-gate.thresholds]\n{table}')
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    assert main(["export", "tiny", "--out", str(out), "--variants", "fp32", "--cache-dir", str(cache_dir),
+                 "--threads", "1"]) == 0, capsys.readouterr()
+    data = payload(out)
+    assert data["threshold"] == "0.02 for every label, as configured (`thresholds`)"
+    assert data["model"]["threshold_note"].startswith("decisions at the threshold 0.02 for every label")
+    assert data["reference"]["f1"] > payload(exported[0])["reference"]["f1"]  # judged at 0.02, not 0.5
+    card = (out / "README.md").read_text()
+    assert "threshold 0.02 for every label, as configured (`thresholds`); drift" in card
 
 
 def test_a_pair_models_texts_are_exported_as_pairs(tmp_path: Path, cache_dir: Path,
@@ -510,7 +531,7 @@ def test_a_pair_models_texts_are_exported_as_pairs(tmp_path: Path, cache_dir: Pa
     """`--texts FILE --pair-column ...` (or the project's `texts` beside its `pair-column`): each line's
     two texts, split by a tab, judged as one pair, as the gate reads them; before, --pair-column was
     refused beside --texts and the project's pairs were read as single texts holding a tab."""
-    from encoder_gate.commands.export import project_data
+    from encoder_gate.commands.export_data import project_data
 
     (tmp_path / "pairs.txt").write_text("a man sleeps\ta man is awake\ntwo dogs run\tanimals move\n")
     (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\ntexts = "pairs.txt"\n'

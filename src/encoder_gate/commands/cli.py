@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from encoder_gate.accuracy.thresholds import MODES
 from encoder_gate.commands import export, init
+from encoder_gate.commands.export_data import project_data
 from encoder_gate.commands.history import history_arguments, run_history
 from encoder_gate.commands.merge import merge_arguments, run_merge
 from encoder_gate.commands.prune import prune_arguments, run_prune
@@ -211,8 +212,8 @@ def run_export(args: argparse.Namespace) -> int:
     elif given:  # it would be ignored (walk AB: --calibration-texts 0 without --search was accepted)
         raise GateError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to the recipe search: "
                         "add --search")
-    data = export.project_data(args.dataset, args.texts, args.text_column, args.label_column, Path.cwd(),
-                               args.pair_column, args.max_tokens)
+    data = project_data(args.dataset, args.texts, args.text_column, args.label_column, Path.cwd(),
+                        args.pair_column, args.max_tokens, model=args.model)
     request = export.ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
                             dedupe=args.dedupe, **data, limit=args.limit,
                             cache_dir=args.cache_dir, threads=args.threads, search=search,

@@ -38,6 +38,7 @@ import numpy as np
 
 from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import evaluate
+from encoder_gate.accuracy.thresholds import Thresholds, described, judged_at_note
 from encoder_gate.backends.base import BuildContext, Int8Weights
 from encoder_gate.backends.dedupe import dedupe_file
 from encoder_gate.backends.fusions import fusion_note
@@ -71,7 +72,6 @@ from encoder_gate.config import (
     DEFAULT_TEXT_COLUMN,
     MAX_TOKENS,
     GateConfig,
-    read_pyproject_table,
 )
 from encoder_gate.data.datasets import load_dataset
 from encoder_gate.data.pairs import Text, query_ids
@@ -137,6 +137,7 @@ class ExportRequest:
     search: SearchSettings | None = None  # --search: build every recipe, ship the fastest that pass
     batch_sizes: tuple[int, ...] = (1, 8)  # the search's speed cells
     int8_weights: Int8Weights = "QUInt8"  # the INT8 variant's (the search judges both kinds)
+    thresholds: Thresholds = "fixed"  # where a label decides: the project's (export_data.project_data)
 
     def check(self) -> None:
         """Raise GateError for bad input, before anything is built."""
@@ -317,7 +318,7 @@ PATH_KEYS = ("f1", "drift_max", "flip_rate", "flips")
 
 
 def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, texts: Sequence[Text],
-                reference: np.ndarray, gold: np.ndarray | None, model: Any, batch_size: int,
+                reference: np.ndarray, gold: np.ndarray | None, session: Any, batch_size: int,
                 summary: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
     """An INT8 variant on both integer paths (backends.int8_path): this CPU's, from `summary`, and the
     other one computed here (path_backend.on_path), or why it could not be."""
@@ -338,17 +339,20 @@ def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, texts: Se
     probs = predict_texts(twin, tokenizer, texts, batch_size, progress=progress)
     twin.close()
     judged = _evaluate(twin.name, probs, reference, gold, precision="int8", size_bytes=runner.size_bytes,
-                       model=model, texts=texts)
+                       session=session, texts=texts)
     out[other] = {k: judged.get(k) for k in PATH_KEYS}
     return out
 
 
 def _evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray | None,
-              *, precision: str, size_bytes: int, model: Any, texts: Sequence[Text]) -> dict[str, Any]:
-    """The accuracy gate's per-backend summary: gate.evaluate with the gate's atol for the task
-    (parity only when there are no gold labels; a reranker's order over the queries of its pairs)."""
+              *, precision: str, size_bytes: int, session: Any, texts: Sequence[Text]) -> dict[str, Any]:
+    """The accuracy gate's per-backend summary: gate.evaluate with the gate's atol for the task, at the
+    session's thresholds (the project's: 0.5 unless it serves its own), parity only when there are no
+    gold labels, a reranker's order over the queries of its pairs."""
+    model = session.model
     return evaluate(name, probs, reference, gold, precision=precision, size_bytes=size_bytes,
                     task=model.task, label_names=model.label_names, queries=query_ids(texts),
+                    thresholds=session.thresholds, flips_at=session.flips_at,
                     atol=bounds_for(name, task=model.task).atol).summary()
 
 
@@ -384,74 +388,6 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
     texts = ds.texts[:request.limit] if request.limit else ds.texts
     return texts, None, {"source": "bundled", "name": ds.name, "split": "test",
                          "examples": len(texts), "labels": False, "pair_column": None}
-
-
-def project_data(dataset: str | None, texts: str | None, text_column: str | None, label_column: str | None,
-                 root: Path, pair_column: str | None = None, max_tokens: int | None = None) -> dict[str, Any]:
-    """The evaluation data `encoder-gate export` scores on, as ExportRequest's fields: --dataset (with the
-    column options) or --texts, as given; with neither, the project's [tool.encoder-gate]
-    (root/pyproject.toml): its `texts` (which the gate reads before its `dataset`), else its `dataset`
-    with its `text-column`, `label-column` and `pair-column`, said in a line (and its `max-tokens`, the
-    most tokens of a text the gate feeds, unless --max-tokens), the options still overriding the
-    columns; else none of them (the bundled test split, scored where its labels fit the model)."""
-    if texts is not None:  # (--pair-column: a pair model's, each line's two texts split by a tab)
-        if text_column or label_column:
-            raise GateError("--text-column and --label-column name a dataset's columns, and --texts is a "
-                            "text file, one text per line: leave them out")
-        given = {k: v for k, v in (("max_tokens", max_tokens), ("pair_column", pair_column)) if v}
-        return {"dataset": dataset, "texts": Path(texts), **given}  # (both: ExportRequest.check refuses)
-    try:
-        table = read_pyproject_table(root)
-    except GateError:
-        if dataset is None:
-            raise
-        table = {}  # --dataset given: a pyproject it cannot read has nothing to add (review AK)
-    where = f"from [tool.encoder-gate] in {root / 'pyproject.toml'}"
-    if table.get("thresholds", "fixed") != "fixed":  # (the card's F1 and flips: at 0.5, said so there)
-        print(f"decision threshold: 0.5 for every label; the gate's own thresholds ({where}) are not this "
-              "export's: its F1 and flips are the model card's, at 0.5")
-    most = max_tokens or table.get("max-tokens")
-    if most is not None and (not isinstance(most, int) or isinstance(most, bool)):
-        raise GateError(f"max-tokens in [tool.encoder-gate] must be an integer, got {most!r}")
-    fed = {"max_tokens": most} if most else {}
-    if dataset is None and table.get("texts"):
-        paired = {"pair_column": str(table["pair-column"])} if table.get("pair-column") else {}
-        print(f"evaluation data: {table['texts']} (unlabelled texts, one "
-              f"{'pair a line, split by a tab' if paired else 'per line'}: parity only), {where}; --dataset "
-              "or --texts overrides it")
-        return {"texts": Path(str(table["texts"])), **fed, **paired}  # (root: the working directory)
-    declared = table.get("dataset")
-    ours = declared not in (None, "", "bundled")  # bundled: export's default
-    from_table = dataset is None and ours
-    if from_table:
-        dataset = str(declared)
-    # the project's data (or --dataset naming its own file: walk AI, refused for a text column 'text'
-    # beside [tool.encoder-gate]'s text-column = "message"): its columns are the project's
-    if ours and dataset is not None and _same_source(dataset, str(declared), root):
-        text_column = text_column or table.get("text-column")
-        label_column = label_column or table.get("label-column")
-        pair_column = pair_column or table.get("pair-column")
-    if from_table:
-        said = (f"text {text_column or DEFAULT_TEXT_COLUMN!r}"
-                + (f" paired with {pair_column!r}" if pair_column else "")
-                + f", labels {label_column or DEFAULT_LABEL_COLUMN!r}")
-        print(f"evaluation data: {dataset} ({said}), {where}; --dataset or --texts overrides it")
-    columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column),
-                                      ("pair_column", pair_column)) if v}
-    return {"dataset": dataset, **columns, **fed}
-
-
-def _same_source(given: str, declared: str, root: Path) -> bool:
-    """Whether two dataset names are one source: equal names (`hf:org/name`), or paths (from `root`,
-    `~` expanded) to one file or `save_to_disk` directory."""
-    if given == declared:
-        return True
-    try:  # (~nosuchuser: no home to expand; a directory it may not read)
-        paths = [p if p.is_absolute() else root / p
-                 for p in (Path(given).expanduser(), Path(declared).expanduser())]
-        return all(p.exists() for p in paths) and paths[0].samefile(paths[1])
-    except (OSError, RuntimeError):
-        return False
 
 
 # --- the command --------------------------------------------------------------------------
@@ -516,7 +452,8 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
                         texts=request.texts, text_column=request.text_column,
                         label_column=request.label_column, pair_column=request.pair_column,
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
-                        int8_weights=request.int8_weights, max_tokens=request.max_tokens)
+                        int8_weights=request.int8_weights, max_tokens=request.max_tokens,
+                        thresholds=request.thresholds)
     session = GateSession(config, progress=progress)
     model = session.model
     session.tokenizer  # noqa: B018 - a directory without one is refused before any build (walk Z)
@@ -574,14 +511,17 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
         progress(f"onnx-{variant}: wrote {dst} ({variant_bytes(dst) / 1e6:.1f} MB)")
 
     tokenizer = session.tokenizer
-    threshold = THRESHOLD if Task.of(model.task).thresholded else None  # an argmax decides by none
+    # an argmax decides by none; the project's own thresholds (tuned, or served) where it has them
+    flips = "" if session.flips_at is not None else ", the flips at 0.5"  # (tuned: F1's thresholds alone)
+    threshold = (None if not Task.of(model.task).thresholded else THRESHOLD if session.thresholds is None
+                 else described(request.thresholds) + flips)
     decides = f", threshold {threshold}" if threshold is not None else ""
     progress(f"evaluating on {len(texts)} texts of {data_desc['name']} (batch {config.eval_batch_size}"
              f"{decides})")
     torch_runner = session.runner("torch")
     reference = predict_texts(torch_runner, tokenizer, texts, config.eval_batch_size, progress=progress)
     results: dict[str, Any] = {"torch": _evaluate("torch", reference, reference, gold, precision="fp32",
-                                                  size_bytes=torch_runner.size_bytes, model=model,
+                                                  size_bytes=torch_runner.size_bytes, session=session,
                                                   texts=texts)}
     variants: list[VariantResult] = []
     skipped = optimum_missing()
@@ -593,10 +533,10 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
         runner = OnnxRunner(open_session(dst, ctx.device, ctx.threads), ctx, name, variant, dst,
                             artifacts[variant][1], size)
         probs = predict_texts(runner, tokenizer, texts, config.eval_batch_size, progress=progress)
-        summary = _evaluate(name, probs, reference, gold, precision=variant, size_bytes=size, model=model,
+        summary = _evaluate(name, probs, reference, gold, precision=variant, size_bytes=size, session=session,
                             texts=texts)
         if runner.integer_path is not None:  # INT8: the other integer path too, where it differs
-            summary["integer_paths"] = _other_path(runner, ctx, tokenizer, texts, reference, gold, model,
+            summary["integer_paths"] = _other_path(runner, ctx, tokenizer, texts, reference, gold, session,
                                                    config.eval_batch_size, summary, progress)
         runner.close()
         entry = artifacts[variant][0]  # (a search's winner is its file); a build that fused keeps a record
@@ -618,6 +558,8 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
                   "model_type": model.model_type, "content_hash": model.content_hash,
                   "labels": list(model.label_names), **({"task_note": n} if (n := model.task_note) else {}),
                   **({"cross_encoder": a} if (a := model.cross_encoder) else {}),
+                  **({"threshold_note": n} if session.thresholds is not None
+                     and (n := judged_at_note(request.thresholds)) else {}),
                   **({"tokenizer_note": note} if (note := padding_side_note(tokenizer)) else {})},
         "dataset": data_desc,
         "threshold": threshold,

@@ -261,7 +261,7 @@ def run_search(request: Any, settings: SearchSettings, progress: Progress) -> Se
                         label_column=request.label_column, pair_column=request.pair_column,
                         limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
                         batch_sizes=request.batch_sizes, calibration=settings.calibration,
-                        max_tokens=request.max_tokens)
+                        max_tokens=request.max_tokens, thresholds=request.thresholds)
     # static INT8 calibrates on --calibration FILE or the dataset's validation split (GateSession.calibration)
     session = GateSession(config, progress=progress, calibration_count=settings.calibration_texts)
     model = session.model
