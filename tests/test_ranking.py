@@ -62,6 +62,17 @@ def reranking_set(n_queries: int = 40, passages: int = 5, seed: int = 0):
     return texts, np.array(scores)[:, None], np.array(relevant)[:, None].astype(np.uint8)
 
 
+def top_two_swapped(texts, scores: np.ndarray) -> np.ndarray:
+    """`scores` with each query's two highest swapped: the same scores, each query's top two reordered."""
+    queries = query_ids(texts)
+    out = scores.copy()
+    for q in np.unique(queries):
+        rows = np.flatnonzero(queries == q)
+        top2 = rows[np.argsort(-scores[rows, 0])[:2]]
+        out[top2, 0] = scores[top2[::-1], 0]
+    return out
+
+
 def judged(texts, reference, probs, gold, rule="point"):
     return evaluate("onnx-int8", probs, reference, gold, precision="int8", size_bytes=1,
                     task=Task.MULTI_LABEL, label_names=("LABEL_0",), atol=0.05, queries=query_ids(texts),
@@ -73,12 +84,7 @@ def test_a_backend_that_swaps_each_querys_top_two_fails_mrr_where_drift_and_f1_p
     """Every score stays above 0.5 and moves by at most 0.1 (INT8's drift bound is 0.6): drift, flips
     and F1 at 0.5 see nothing; MRR@10 drops, and its failure names the queries ranked lower."""
     texts, reference, gold = reranking_set()
-    queries = query_ids(texts)
-    probs = reference.copy()
-    for q in np.unique(queries):
-        rows = np.flatnonzero(queries == q)
-        top2 = rows[np.argsort(-reference[rows, 0])[:2]]
-        probs[top2, 0] = reference[top2[::-1], 0]
+    probs = top_two_swapped(texts, reference)
     assert np.abs(probs - reference).max() < 0.2
     ev = judged(texts, reference, probs, gold, rule)
     bounds = bounds_for("onnx-int8", task=Task.MULTI_LABEL)
@@ -189,12 +195,7 @@ def test_a_pr_whose_reranker_lost_its_order_against_the_base_fails_by_the_mrr_ru
     from encoder_gate.runtime.versus import MRR_LOSS, AgainstBase
 
     texts, base_scores, gold = reranking_set()
-    queries = query_ids(texts)
-    pr_scores = base_scores.copy()
-    for q in np.unique(queries):
-        rows = np.flatnonzero(queries == q)
-        top2 = rows[np.argsort(-base_scores[rows, 0])[:2]]
-        pr_scores[top2, 0] = base_scores[top2[::-1], 0]
+    pr_scores = top_two_swapped(texts, base_scores)
     model = SimpleNamespace(name="reranker", content_hash="abc", task=Task.MULTI_LABEL,
                             label_names=("LABEL_0",))
 
@@ -208,7 +209,7 @@ def test_a_pr_whose_reranker_lost_its_order_against_the_base_fails_by_the_mrr_ru
         pr_out = base_scores if case == "kept" else pr_scores
         pr = SimpleNamespace(
             model=model, gold=gold, labelled=True, thresholds=None, flips_at=None,
-            dataset=SimpleNamespace(texts=texts, groups=None, queries=queries),
+            dataset=SimpleNamespace(texts=texts, groups=None, queries=query_ids(texts)),
             config=SimpleNamespace(f1_rule="point", f1_margin=0.01, per_label_min_support=30),
             predictions=lambda name, out=pr_out: out, built=lambda name: SimpleNamespace(precision="fp32",
                                                                                           size_bytes=1),
