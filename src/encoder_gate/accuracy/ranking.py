@@ -10,8 +10,8 @@ first relevant passage of each query (its reciprocal rank, 0 beyond the 10th):
     change = mrr_change(reference[:, 0], probs[:, 0], gold[:, 0], queries)
     change.delta, change.ci                    # MRR@10 backend minus reference, 95% CI over queries
 
-A query is ranked where it has at least two candidates and at least one relevant one (a query
-whose passages are all relevant or none is ranked the same by any order). The interval is a
+A query is ranked where some but not all of its passages are relevant (a query whose passages are
+all relevant, or none, is ranked the same by any order). The interval is a
 paired bootstrap over those queries (each resample draws queries, both sides scored on the same
 ones), so the unit of evidence is a query, not a pair: 200 pairs of 20 queries are 20 units.
 Ties rank pessimistically (a relevant passage tied with an irrelevant one ranks below it), the
@@ -37,8 +37,8 @@ if TYPE_CHECKING:  # (the evaluation holds this module's change: imported for th
 
 #: The ranks counted: a relevant passage below the 10th scores 0 (MRR@10, MS MARCO's measure).
 CUTOFF = 10
-#: Ranked queries below which the change has no interval worth judging (the bootstrap needs two;
-#: ten queries give a CI about as wide as the whole range of MRR).
+#: Ranked queries below which the change is not judged: its interval is a bootstrap over queries, and
+#: a handful of them (the bootstrap needs two) are a handful of units, whatever the rows.
 MIN_QUERIES = 10
 MRR = f"MRR@{CUTOFF}"
 N_RESAMPLES, SEED, CONFIDENCE = 2000, 0, 0.95
@@ -92,10 +92,10 @@ def mrr_change(reference: np.ndarray, scores: np.ndarray, relevant: np.ndarray, 
                    se=float(spread / np.sqrt(len(diffs))), confidence=CONFIDENCE, n_resamples=N_RESAMPLES)
 
 
-def ranks(task: Task, n_labels: int, paired: bool) -> bool:
+def ranks(task: Task | str, n_labels: int, paired: bool) -> bool:
     """Whether a model of `task` with `n_labels` outputs, judged on pairs (`paired`) or not, is a
     reranker whose scores rank each query's passages: one sigmoid score a pair."""
-    return task is Task.MULTI_LABEL and n_labels == 1 and paired
+    return Task.of(task) is Task.MULTI_LABEL and n_labels == 1 and paired
 
 
 def ranking_keys(change: DeltaCI | Unranked | None) -> dict[str, Any]:
