@@ -132,6 +132,20 @@ def test_one_label_losing_a_little_per_commit_is_creep_and_a_rare_label_is_not_j
     assert creep.threshold == 0.01 and creep.largest_step == pytest.approx(0.003)
 
 
+def test_a_rerankers_mrr_losing_a_little_per_commit_is_creep():
+    """A reranker's MRR@10 (accuracy.ranking) is on its backend's line too: 0.004 a commit, each step
+    inside the margin a PR's gate allows, 0.024 over six; recorded from accuracy.json's row."""
+    from encoder_gate.history.store import _accuracy_entry
+
+    records = [synthetic(i) for i in range(7)]
+    for i, kept in enumerate(records):
+        kept["backends"]["onnx-int8"]["mrr"] = 0.80 - 0.004 * i
+    [creep] = check(records)[0]
+    assert creep.what == "MRR@10" and creep.best == pytest.approx(0.80) and creep.unit == "points"
+    assert _accuracy_entry({"f1": 0.7, "mrr": 0.8}, "f1")["mrr"] == 0.8
+    assert "mrr" not in _accuracy_entry({"f1": 0.7}, "f1")  # a classifier's record: as before
+
+
 def test_a_single_step_is_not_creep_it_is_what_the_pr_gate_judges():
     records = [synthetic(i) for i in range(6)] + [synthetic(6, f1=0.67, speedup=1.8)]
     assert check(records)[0] == []

@@ -4,7 +4,7 @@ step did, so every PR gate passed.
 `encoder-gate history check --store DIR` compares the newest record with up to `window` earlier
 records of its series (:func:`encoder_gate.history.store.same_series`):
 
-- **accuracy**: a backend's headline metric, or one label's F1 (labels with at least the
+- **accuracy**: a backend's headline metric, a reranker's MRR@10, or one label's F1 (labels with at least the
   per-label minimum support), below the window's best by more than the F1 rule's margin
   (`f1-margin`, recorded with each result), while no step between consecutive records lost that
   much;
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_gate.accuracy.ranking import MRR
 from encoder_gate.history.store import on_its_path, same_series
 
 WINDOW = 20
@@ -130,6 +131,10 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
         if entry.get("value") is not None:
             series = _accuracy_series(same_path, name, lambda e: e.get("value"))
             found += _accuracy_creep(series, name, str(entry.get("metric")), margin)
+            compared += len(series) >= 2
+        if entry.get("mrr") is not None:  # a reranker's order (accuracy.ranking), by the same margin
+            series = _accuracy_series(same_path, name, lambda e: e.get("mrr"))
+            found += _accuracy_creep(series, name, MRR, margin)
             compared += len(series) >= 2
         floor = int(entry.get("min_support") or 0)
         for label, lab in (entry.get("per_label") or {}).items():

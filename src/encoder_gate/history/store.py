@@ -79,7 +79,8 @@ def _accuracy_entry(row: Mapping[str, Any], headline: str) -> dict[str, Any]:
             "margin": row.get("f1_margin"), "min_support": row.get("per_label_min_support"),
             "per_label": {lab["label"]: {"f1": lab["f1"], "support": lab["support"]} for lab in labels},
             "drift": {k: row.get(f"drift_{k}") for k in ("mean", "p99", "max")},
-            "flip_rate": row.get("flip_rate"), "integer_path": row.get("integer_path")}
+            "flip_rate": row.get("flip_rate"), "integer_path": row.get("integer_path"),
+            **({"mrr": row["mrr"]} if row.get("mrr") is not None else {})}  # a reranker's order
 
 
 def _speed_entries(speedups: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
