@@ -226,3 +226,25 @@ def test_a_pr_whose_reranker_lost_its_order_against_the_base_fails_by_the_mrr_ru
             assert "MRR@10 rule point: MRR@10 " in message and "over 40 ranked queries" in message
         else:
             assert message is None
+
+
+def test_init_says_a_rerankers_order_is_judged(tmp_path) -> None:
+    """`encoder-gate init` of a one-label model on a dataset of pairs says the check its order gets; of
+    the same dataset's first texts alone it says nothing of it."""
+    import json
+
+    from test_init import init
+
+    model = tmp_path / "models" / "clf"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text(json.dumps({
+        "architectures": ["BertForSequenceClassification"], "id2label": {"0": "LABEL_0"},
+        "problem_type": "multi_label_classification"}))
+    (tmp_path / "rerank.jsonl").write_text("".join(
+        json.dumps({"query": f"q{q}", "passage": f"p{p}", "label": int(p == 0)}) + "\n"
+        for q in range(3) for p in range(3)))
+    said = "a reranker (one score a pair): its order is judged too, MRR@10 over the queries (the rows "
+    plan = init(tmp_path, dataset="rerank.jsonl")
+    assert any(n.startswith(said + "of one 'query'), check mrr_keep") for n in plan.notes), plan.notes
+    plan = init(tmp_path, dataset="rerank.jsonl", text_column="query", label_column="label", force=True)
+    assert not any(said in n for n in plan.notes), plan.notes  # (the passage left out: single texts)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from encoder_gate import __version__
+from encoder_gate.accuracy.ranking import MRR, ranks
 from encoder_gate.accuracy.thresholds import per_label, read_file
 from encoder_gate.backends.base import Device
 from encoder_gate.backends.registry import (
@@ -145,9 +146,10 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     notes: list[str] = []
     warnings: list[str] = []
     model_value, model_dir = locate_model(request.model, root, warnings)
+    head = None
     if model_dir is not None:  # its head read as the session reads it: what it would refuse, said now
         try:
-            read_head(model_dir)
+            head = read_head(model_dir)
         except GateError as exc:
             warnings.append(f"`pytest accuracy` will stop at its start on this model: {exc}")
     model_labels = _model_labels(model_dir)  # (config.json read once, for every use below)
@@ -174,6 +176,9 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
             table["pair-column"] = pair_column
         paired = f" paired with {pair_column!r} (sentence pairs)" if pair_column else ""
         notes.append(f"dataset columns: text {text_column!r}{paired}, labels {labels}")
+        if head is not None and ranks(head.task, len(head.labels), pair_column is not None):
+            notes.append(f"a reranker (one score a pair): its order is judged too, {MRR} over the queries "
+                         f"(the rows of one {text_column!r}), check mrr_keep")
         try:  # read as the session reads it: a label the model lacks (LABEL_0... placeholders) said now
             load_dataset(str(dataset), text_column=text_column, label_names=model_labels or None,
                          label_column=label_column or DEFAULT_LABEL_COLUMN, pair_column=pair_column)
