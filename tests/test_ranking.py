@@ -191,6 +191,8 @@ def test_a_pr_whose_reranker_lost_its_order_against_the_base_fails_by_the_mrr_ru
     keeps its F1 and per-label decisions (every score above 0.5 on both sides) and fails by MRR@10."""
     from types import SimpleNamespace
 
+    from encoder_gate.reporting.ab import summary_lines
+    from encoder_gate.reporting.verdict import _ab_cells
     from encoder_gate.results.ab import accuracy_entry
     from encoder_gate.runtime.versus import MRR_LOSS, AgainstBase
 
@@ -218,8 +220,14 @@ def test_a_pr_whose_reranker_lost_its_order_against_the_base_fails_by_the_mrr_ru
         versus.pr, versus.pairs = pr, {"torch": "torch"}
         versus._evaluations, versus._growths = {}, {}
         assert versus.accuracy_failed_by("torch") == failed, case
-        ranking = accuracy_entry(versus.accuracy("torch"), None)["ranking"]  # ab.json's, baseline.json's
+        entry = accuracy_entry(versus.accuracy("torch"), None)  # ab.json's, baseline.json's
+        ranking = entry["ranking"]
         assert ranking["ranked_queries"] == 40 and (ranking["mrr_delta"] < 0) == bool(failed), ranking
+        [(line, _)] = summary_lines({"accuracy": {"torch": entry}})  # the terminal's line
+        base = ranking["mrr"] - ranking["mrr_delta"]
+        assert f"MRR@10 {ranking['mrr']:.4f} vs base {base:.4f}, change {ranking['mrr_delta']:+.4f}" in line
+        cell = _ab_cells({"accuracy": {"torch": {**entry, "failed_by": failed}}})[0]["torch"]  # the verdict's
+        assert f"; MRR@10 {ranking['mrr_delta']:+.4f} [" in cell, cell
         message = versus.accuracy_failure("torch")
         if failed:
             assert message is not None and "lost its ranking (MRR@10; its F1 rule and per-label" in message

@@ -23,6 +23,13 @@ def outputs_moved(outputs: Mapping[str, Any]) -> str:
             f"{outputs['texts']} texts")
 
 
+def order_moved(ranking: Mapping[str, Any]) -> str:
+    """A reranker's MRR@10 on the PR against the base's (ab.json's `ranking`: accuracy.ranking), in words."""
+    low, high = ranking["mrr_delta_ci"]
+    return (f"MRR@10 {ranking['mrr']:.4f} vs base {ranking['mrr'] - ranking['mrr_delta']:.4f}, change "
+            f"{ranking['mrr_delta']:+.4f} [{low:+.4f}, {high:+.4f}] over {ranking['ranked_queries']} queries")
+
+
 def drift_grown(growth: Mapping[str, Any], side: str = "base") -> str:
     """A backend's drift from its own torch on each side (ab.json's `drift_growth`), in words."""
     word = "" if growth["passed"] else f", more than the {growth['allowed']:.3g} it may: FAIL"
@@ -39,11 +46,12 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
         if a.get("delta") is None:
             continue
         low, high = a["delta_ci"]
+        ranked = f"; {order_moved(a['ranking'])}" if (a.get("ranking") or {}).get("mrr") is not None else ""
         moved = f"; {outputs_moved(a['outputs'])}" if a.get("outputs") else ""
         moved += f"; {drift_grown(a['drift_growth'])}" if a.get("drift_growth") else ""
         word = "pass" if a["passed"] else "FAIL"
         out.append((f"{name:<{width}} accuracy {a['metric']} {a['pr']:.4f} vs base {a['base']:.4f}, change "
-                    f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]: {word}{moved}", not a["passed"]))
+                    f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{ranked}: {word}{moved}", not a["passed"]))
     for c in payload.get("speed", []):
         word = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive",
                 "unchanged": "pass"}[c["status"]]

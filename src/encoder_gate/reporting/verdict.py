@@ -156,7 +156,10 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
             low, high = a["delta_ci"]
             by = f" ({'; '.join(a['failed_by'])})" if a.get("failed_by") else ""  # a rise of F1 beside FAIL
             verdict = "" if a["passed"] else f" **FAIL**{by}"
-            acc[name] = f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{verdict}"
+            ranked = a.get("ranking") or {}  # a reranker's order too (accuracy.ranking)
+            order = (f"; MRR@10 {ranked['mrr_delta']:+.4f} [{ranked['mrr_delta_ci'][0]:+.4f}, "
+                     f"{ranked['mrr_delta_ci'][1]:+.4f}]" if ranked.get("mrr") is not None else "")
+            acc[name] = f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{order}{verdict}"
     speed: dict[str, list[str]] = {}
     for c in ab.get("speed") or []:
         low, high = c["ratio_ci"]
