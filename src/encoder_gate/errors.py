@@ -81,8 +81,8 @@ def root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
 
 
-def listed(items: Sequence[object], n: int = 6) -> str:
-    """The first *n* of *items* for an error message, each as its repr, and how many there are in all
-    where some were left out."""
-    shown = ", ".join(repr(x) for x in items[:n])
+def listed(items: Sequence[object], n: int = 6, *, quoted: bool = True) -> str:
+    """The first *n* of *items* for a message, each as its repr (as itself: `quoted=False`), and how many
+    there are in all where some were left out."""
+    shown = ", ".join(repr(x) if quoted else str(x) for x in items[:n])
     return f"{shown}, ... ({len(items)} in all)" if len(items) > n else shown or "(none)"

@@ -56,7 +56,7 @@ from encoder_gate.backends.onnx_session import (
 from encoder_gate.backends.prebuilt import resolve_onnx_path
 from encoder_gate.backends.weights_match import checkpoint_vectors, of_other_weights
 from encoder_gate.cache import toolchain_versions
-from encoder_gate.errors import GateError
+from encoder_gate.errors import GateError, listed
 from encoder_gate.models.spec import model_config_value
 
 #: The libraries whose versions decide an ONNX backend's file and outputs: the exporter
@@ -225,7 +225,7 @@ class OnnxRunner:
                 "model directory with --gate-model."
             )
         if width is not None and self._labels and width != len(self._labels):
-            shown = ", ".join(self._labels[:8]) + (", ..." if len(self._labels) > 8 else "")
+            shown = listed(self._labels, 8, quoted=False)
             raise GateError(
                 f"{self.artifact} outputs {width} labels ('{self._output}' has shape "
                 f"{format_shape(shape)}), but the "

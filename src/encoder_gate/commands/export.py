@@ -83,7 +83,7 @@ from encoder_gate.documents import (
     write_document,
     write_page,
 )
-from encoder_gate.errors import GateError, NotApplicable
+from encoder_gate.errors import GateError, NotApplicable, listed
 from encoder_gate.reporting.search_report import search_section
 from encoder_gate.results.accuracy import cut_record
 from encoder_gate.runtime.inference import encode, padding_side_note, predict_texts
@@ -440,7 +440,7 @@ def _earlier_export(out: Path) -> set[str] | None:
     try:  # its search's table too, which a failed search left beside it
         files = export_files(json.loads((out / EXPORT_FILE).read_text())) | {SEARCH_FILE, SEARCH_PAGE}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        shown = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "")
+        shown = listed(present, 5, quoted=False)
         raise GateError(f"--out {out} holds files that are no export of encoder-gate ({shown}): give a new "
                         "or empty directory, or an earlier export's") from None
     return files

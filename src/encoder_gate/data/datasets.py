@@ -421,7 +421,7 @@ def _build(
     numbers = [v for c in cells if (v := _number(c)) is not None] if len(names) == 1 and fmt == "auto" else []
     if numbers and len(numbers) == len(cells):  # a one-label model's graded relevance or scores
         others = [f"{v:g}" for v in sorted(set(numbers) - {0.0, 1.0})]
-        values = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        values = listed(others, 5, quoted=False)
         raise GateError(f"{table.where}: the model has one label ({names[0]!r}: a reranker's or a binary "
                         f"classifier's one score), whose label column {label_column!r} holds each row's "
                         f"0/1 flag, and this one holds other values too ({values}): graded relevance or a "

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from encoder_gate.errors import GateError
+from encoder_gate.errors import GateError, listed
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -128,7 +128,7 @@ def base_worktree(project: Path, ref: str, say: Callable[[str], None] = lambda _
         sha = _git(toplevel, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except GateError:
         local = branches(toplevel)
-        shown = ", ".join(local[:8]) + (", ..." if len(local) > 8 else "")
+        shown = listed(local, 8, quoted=False)
         raise GateError(f"--gate-base-ref {ref}: no such commit in {toplevel}"
                         + (f" (its branches: {shown})" if local else "")
                         + "; name the base's branch or commit, or fetch it first (e.g. git fetch origin; in "

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.documents import SPEEDUPS_FILE, write_document
+from encoder_gate.errors import listed
 from encoder_gate.speed.baseline import Baseline, open_baseline
 from encoder_gate.speed.machine import MachinePeaks
 from encoder_gate.speed.results import BenchResult, case_order, format_speedups, speedups_document
@@ -91,8 +92,8 @@ def _uncompared(doc: Mapping[str, Any], baseline: Baseline) -> list[str]:
     for cut, what in ((mine - theirs, "not in the baseline, so not compared"),
                       (theirs - mine, "in the baseline but not measured in this run")):
         if cut:
-            listed = ", ".join(f"{b} {case}" for case, b in sorted(cut)[:6])
-            out.append(f"{len(cut)} cell(s) {what}: {listed}" + (", ..." if len(cut) > 6 else ""))
+            named = [f"{b} {case}" for case, b in sorted(cut)]
+            out.append(f"{len(cut)} cell(s) {what}: {listed(named, quoted=False)}")
     return out
 
 
