@@ -144,6 +144,12 @@ def test_a_rerankers_mrr_losing_a_little_per_commit_is_creep():
     assert creep.what == "MRR@10" and creep.best == pytest.approx(0.80) and creep.unit == "points"
     assert _accuracy_entry({"f1": 0.7, "mrr": 0.8}, "f1")["mrr"] == 0.8
     assert "mrr" not in _accuracy_entry({"f1": 0.7}, "f1")  # a classifier's record: as before
+    from encoder_gate.history.page import _backend_figure
+
+    metric_ax = _backend_figure(records, "onnx-int8", [], [creep]).axes[0]  # the page: beside F1, ringed
+    assert metric_ax.get_title() == "onnx-int8: f1 and MRR@10 (95% CI)"
+    assert "MRR@10" in [t.get_text() for t in metric_ax.get_legend().get_texts()]
+    assert [line for line in metric_ax.get_lines() if line.get_markeredgecolor() == "tab:red"]
 
 
 def test_a_single_step_is_not_creep_it_is_what_the_pr_gate_judges():

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.accuracy.ranking import MRR
 from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, save_figure, write_page
@@ -75,7 +76,14 @@ def _backend_figure(line: Sequence[Mapping[str, Any]], name: str, changes: Seque
     crept = {c.what for c in creeps if c.backend == name}
     if metric in crept and pts:
         _mark_creep(metric_ax, *pts[-1])
-    metric_ax.set_title(f"{name}: {metric}" + (" (95% CI)" if cis else ""), fontsize=10)
+    ranked = [(i, e["mrr"]) for i, e in entries if e.get("mrr") is not None]  # a reranker's order
+    if ranked:
+        metric_ax.plot([p[0] for p in ranked], [p[1] for p in ranked], "s--", color="tab:purple", label=MRR)
+        metric_ax.legend(fontsize=7)
+        if MRR in crept:
+            _mark_creep(metric_ax, *ranked[-1])
+    title = f"{name}: {metric}" + (f" and {MRR}" if ranked else "")
+    metric_ax.set_title(title + (" (95% CI)" if cis else ""), fontsize=10)
     deltas = [(i, e["delta"], e.get("delta_ci")) for i, e in entries if e.get("delta") is not None]
     if deltas:
         xs = [d[0] for d in deltas]
