@@ -43,7 +43,7 @@ from encoder_gate.accuracy.ranking import (
     unranked,
     worst_queries,
 )
-from encoder_gate.accuracy.tolerances import TASK_BOUNDS, Bounds
+from encoder_gate.accuracy.tolerances import DEFAULT_BOUNDS, TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
 from encoder_gate.backends.registry import (
     PREBUILT_PREFIX,
@@ -430,7 +430,7 @@ CHECKS: Registry[Check] = Registry.of("check", (
     Check("mrr_keep", frozenset({Task.MULTI_LABEL}), "at least", test="mrr_keep", gold=True, metric="mrr",
           read=mrr_keep, decide=mrr_decided, what=mrr_failure, context=worst_queries, vacuous=unranked,
           unsuited=not_a_reranker,
-          defaults={"reference": 1.0, "fp32": 0.999, "fp16": 0.99, "int8": 0.99}, column=(MRR, "{:.4f}"),
+          defaults={fmt: bounds.f1_keep for fmt, bounds in DEFAULT_BOUNDS.items()}, column=(MRR, "{:.4f}"),
           unfit={Task.SINGLE_LABEL: "mrr_keep applies to a reranker, one sigmoid score a query-passage "
                  "pair; a single-label classifier's classes rank no passages"}),
     Check("cosine_min", ENCODERS, "at least", test="embeddings", column=("cosine min", "{:.6f}")),
