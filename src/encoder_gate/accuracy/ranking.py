@@ -81,7 +81,8 @@ def mrr_change(reference: np.ndarray, scores: np.ndarray, relevant: np.ndarray, 
     if len(ranked) < min_queries:
         return Unranked(f"{len(ranked)} of the {n_queries} queries (rows grouped by their first text) "
                         f"have two or more passages of which some but not all are relevant; MRR@{cutoff} "
-                        f"is judged on at least {min_queries} such queries")
+                        f"is judged on at least {min_queries} such queries (the query is the text column, "
+                        "its passages the pair-column)")
     diffs = rr - ref_rr
     ci = bootstrap_ci([diffs], np.mean, confidence=CONFIDENCE, n_resamples=N_RESAMPLES, seed=SEED,
                       batch=max(1, BATCH_ELEMENTS // len(diffs)))
