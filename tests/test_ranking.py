@@ -102,6 +102,21 @@ def test_a_backend_that_swaps_each_querys_top_two_fails_mrr_where_drift_and_f1_p
     assert check(same, "mrr_keep", bounds, texts, ("LABEL_0",)) is None
 
 
+def test_on_unlabelled_pairs_a_rerankers_top_passages_kept_are_said_and_nothing_is_judged() -> None:
+    """Without gold labels no MRR: how many queries keep torch's top passage is said (accuracy.json's
+    `top_passage_kept`), beside the parity checks, and judged by none (no bound of it was measured)."""
+    texts, reference, _ = reranking_set()
+    swapped = top_two_swapped(texts, reference)
+    ev = evaluate("onnx-int8", swapped, reference, None, precision="int8", size_bytes=1,
+                  task=Task.MULTI_LABEL, label_names=("LABEL_0",), atol=0.05, queries=query_ids(texts))
+    summary = ev.summary()
+    assert summary["top_passage_kept"] == [0, 40] and "mrr" not in summary
+    assert "mrr_keep" not in judge_all(ev, bounds_for("onnx-int8", task=Task.MULTI_LABEL))
+    kept = evaluate("onnx-int8", reference, reference, None, precision="int8", size_bytes=1,
+                    task=Task.MULTI_LABEL, label_names=("LABEL_0",), atol=0.05, queries=query_ids(texts))
+    assert kept.summary()["top_passage_kept"] == [40, 40]
+
+
 def test_too_few_ranked_queries_are_said_not_judged_and_a_model_that_is_no_reranker_says_nothing() -> None:
     texts, reference, gold = reranking_set(n_queries=MIN_QUERIES - 1)
     change = mrr_change(reference[:, 0], reference[:, 0], gold[:, 0] > 0, query_ids(texts))
@@ -184,6 +199,16 @@ def test_a_reranker_gate_collects_mrr_keep_passes_torch_and_fails_a_reversed_ord
     assert "| backend | verdict | micro F1 | MRR@10 | drift max |" in verdict, verdict
     assert "| 1.0000 over 12 queries |" in verdict and "| 0.2500; change -0.7500 [" in verdict, verdict
     assert "MRR@10" in (pytester.path / "report" / "accuracy.md").read_text()
+    # the same pairs unlabelled (`--gate-texts`, a pair a line): no MRR, the top passages kept said
+    (pytester.path / "rerank.txt").write_text("".join(f"{q}\t{p}\n" for q, p in pairs))
+    result = pytester.runpytest(
+        "--gate-model", model, "--gate-cache-dir", str(cache_dir), "--gate-backends", "torch,reversed",
+        "--gate-texts", "rerank.txt", "--gate-pair-column", "passage", "--gate-threads", "1",
+        "--gate-report-dir", "unlabelled", "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "drift_max")
+    result.assert_outcomes(passed=1, failed=1)  # (reversed: its drift)
+    verdict = (pytester.path / "unlabelled" / "verdict.md").read_text()
+    assert "| backend | verdict | micro F1 | order | drift max |" in verdict, verdict
+    assert "| top passage kept in 0 of 12 (not judged) |" in verdict and "| 12 queries |" in verdict, verdict
 
 
 def test_a_pr_whose_reranker_lost_its_order_against_the_base_fails_by_the_mrr_rule() -> None:

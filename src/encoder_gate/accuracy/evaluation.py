@@ -31,7 +31,7 @@ from encoder_gate.accuracy.metrics import (
     singlelabel_metrics,
 )
 from encoder_gate.accuracy.per_label import LabelResult, per_label
-from encoder_gate.accuracy.ranking import Unranked, mrr_change, ranking_keys, ranks
+from encoder_gate.accuracy.ranking import Unranked, mrr_change, ranking_keys, ranks, top_kept
 from encoder_gate.accuracy.significance import (
     F1_RULES,
     DeltaCI,
@@ -218,6 +218,9 @@ class Evaluation:
     # reference over the queries, or why no query could be ranked (accuracy.ranking); None otherwise
     ranking: DeltaCI | Unranked | None = None
     paired: bool = False  # judged on sentence pairs (each row two texts: data.pairs)
+    # a reranker's, labelled or not: (queries of two or more passages whose top passage is the
+    # reference's, such queries): said, not judged (accuracy.ranking.top_kept)
+    top_kept: tuple[int, int] | None = None
 
     @property
     def one_decision(self) -> str | None:
@@ -308,6 +311,8 @@ class Evaluation:
         out.update(self.metrics)
         if self.ranking is not None:
             out.update(ranking_keys(self.ranking))
+        if self.top_kept is not None:
+            out["top_passage_kept"] = list(self.top_kept)
         return out
 
     def stats_summary(self, bounds: Bounds) -> dict[str, Any]:
@@ -379,10 +384,11 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
     if gold is not None and kind.classifier and units >= 2:
         stats = accuracy_stats(probs, reference, gold, kind, label_names, thresholds, rule=f1_rule,
                                margin=f1_margin, min_support=per_label_min_support, groups=groups)
-    ranking = None
-    if gold is not None and ranks(kind, probs.shape[1], queries is not None):
-        assert queries is not None
-        ranking = mrr_change(reference[:, 0], probs[:, 0], np.asarray(gold)[:, 0] > 0, queries)
+    ranking, kept = None, None
+    if queries is not None and ranks(kind, probs.shape[1], True):  # a reranker's order
+        kept = top_kept(reference[:, 0], probs[:, 0], queries)
+        if gold is not None:
+            ranking = mrr_change(reference[:, 0], probs[:, 0], np.asarray(gold)[:, 0] > 0, queries)
     return Evaluation(
         name=name, precision=precision, size_bytes=size_bytes, task=kind,
         drift=drift(probs, reference, atol=atol, threshold=THRESHOLD if flips_at is None else flips_at,
@@ -390,4 +396,5 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         metrics=metrics, reference_metrics=metrics_of(reference),
         probs=probs, reference=reference, stats=stats, max_tokens=max_tokens, label_names=tuple(label_names),
         distinct=units if units < len(probs) else None, ranking=ranking, paired=queries is not None,
+        top_kept=kept,
     )

@@ -64,6 +64,27 @@ def reciprocal_ranks(scores: np.ndarray, relevant: np.ndarray, queries: np.ndarr
     return ids[ranked].astype(np.int64), rr[ranked]
 
 
+def top_kept(reference: np.ndarray, scores: np.ndarray, queries: np.ndarray) -> tuple[int, int]:
+    """(how many queries of two or more passages keep the reference's top passage first, how many such
+    queries there are): a reranker's order without gold labels, said beside the parity checks and not
+    judged (no bound of it was measured). A passage tied with the top one counts as the top (the first
+    of them by row, on both sides alike)."""
+    ids, q = np.unique(queries, return_inverse=True)
+    q = q.reshape(-1)
+    many = np.bincount(q, minlength=len(ids)) >= 2
+
+    def top(s: np.ndarray) -> np.ndarray:
+        order = np.lexsort((np.arange(len(s)), -np.asarray(s, dtype=np.float64), q))  # query, score, row
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = q[order][1:] != q[order][:-1]
+        picked = np.empty(len(ids), dtype=np.int64)
+        picked[q[order][first]] = order[first]
+        return picked
+
+    kept = (top(reference) == top(scores))[many]
+    return int(kept.sum()), int(many.sum())
+
+
 @dataclass(frozen=True)
 class Unranked:
     """Why a set gives the ranking nothing to judge."""

@@ -70,9 +70,15 @@ def _with_error_bars(row: Mapping[str, Any], headline: str, keep: Mapping[str, A
 
 def _mrr_cell(row: Mapping[str, Any] | None, reference: bool) -> str:
     """A reranker's MRR@10 (accuracy.ranking), with its change's 95% CI and the mrr_keep check's
-    outcome; empty where the row ranks nothing."""
-    if row is None or row.get("mrr") is None:
+    outcome; on unlabelled pairs how many queries keep torch's top passage, said and not judged; empty
+    where the row ranks nothing."""
+    if row is None:
         return ""
+    if row.get("mrr") is None:
+        kept, queries = row.get("top_passage_kept") or (None, None)
+        if kept is None:
+            return ""
+        return f"{queries} queries" if reference else f"top passage kept in {kept} of {queries} (not judged)"
     if reference:
         return f"{row['mrr']:.4f} over {row['ranked_queries']} queries"
     low, high = row["mrr_delta_ci"]
@@ -412,7 +418,7 @@ def render(verdict: Verdict) -> VerdictReport:
 
     lines_out: list[tuple[str, ...]] = []
     session = session_device(accuracy, speedups)
-    ranked = any(row.get("mrr") is not None for row in rows.values())  # a reranker's: its MRR@10 column
+    ranked = any(row.get("mrr") is not None or row.get("top_passage_kept") for row in rows.values())
     for backend in verdict.backends:
         name = backend.name
         row = rows.get(name)
@@ -512,7 +518,8 @@ def render(verdict: Verdict) -> VerdictReport:
     order = [REFERENCE_BACKEND, *(b.name for b in verdict.backends)]
     out += [f"- {n}" for n in (*padding_notes(accuracy, order), *cache_notes(accuracy, order))]
     out += [f"- {n}" for n in (*device_notes(verdict.backends, session), *integer_path_notes(accuracy))]
-    columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, *(("MRR@10",) if ranked else ()),
+    ranking = "MRR@10" if any(row.get("mrr") is not None for row in rows.values()) else "order"
+    columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, *((ranking,) if ranked else ()),
                                 "drift max", "speedup vs torch eager")
     if ab is not None:
         columns += (f"{task.headline_name} vs base", "speed vs base")
