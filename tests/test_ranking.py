@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from encoder_gate.accuracy.checks import bounds_for, check, judge_all, not_judged
+from encoder_gate.accuracy.checks import bounds_for, check, judge_all, not_judged, record
 from encoder_gate.accuracy.evaluation import evaluate
 from encoder_gate.accuracy.ranking import (
     MIN_QUERIES,
@@ -128,6 +128,16 @@ def test_too_few_ranked_queries_are_said_not_judged_and_a_model_that_is_no_reran
     single = evaluate("onnx-int8", reference, reference, gold, precision="int8", size_bytes=1,
                       task=Task.MULTI_LABEL, label_names=("LABEL_0",), atol=0.05)  # single texts: no queries
     assert "mrr_keep" not in judge_all(single, bounds) and "mrr_keep" not in not_judged(single, bounds)
+    # a one-label pair classifier (a duplicate question's, a paraphrase's): no first text repeats, so
+    # there is no query of several passages; not a reranker's data, and its verdict says nothing of it
+    pairs = [(f"question {i}", f"other question {i}") for i in range(len(reference))]
+    paraphrase = evaluate("onnx-int8", reference, reference, gold, precision="int8", size_bytes=1,
+                          task=Task.MULTI_LABEL, label_names=("LABEL_0",), atol=0.05,
+                          queries=query_ids(pairs))
+    assert "mrr_keep" not in judge_all(paraphrase, bounds)
+    assert "mrr_keep" not in not_judged(paraphrase, bounds)
+    assert "top_passage_kept" not in paraphrase.summary() and "mrr" not in paraphrase.summary()
+    assert "no first text of these pairs repeats" in str(record("mrr_keep").not_for_evaluation(paraphrase))
     assert "no pair-column" in str(not_a_reranker(Task.MULTI_LABEL, 1, False))
     assert "has 28 labels" in str(not_a_reranker(Task.MULTI_LABEL, 28, True))
     assert not_a_reranker(Task.MULTI_LABEL, 1, True) is None
@@ -281,3 +291,7 @@ def test_init_says_a_rerankers_order_is_judged(tmp_path) -> None:
     assert any(n.startswith(said + "of one 'query'), check mrr_keep") for n in plan.notes), plan.notes
     plan = init(tmp_path, dataset="rerank.jsonl", text_column="query", label_column="label", force=True)
     assert not any(said in n for n in plan.notes), plan.notes  # (the passage left out: single texts)
+    (tmp_path / "duplicates.jsonl").write_text("".join(  # a duplicate-question classifier's pairs
+        json.dumps({"question1": f"q{i}", "question2": f"r{i}", "label": i % 2}) + "\n" for i in range(6)))
+    plan = init(tmp_path, dataset="duplicates.jsonl", force=True)
+    assert not any(said in n for n in plan.notes), plan.notes  # (no first text repeats: no queries)

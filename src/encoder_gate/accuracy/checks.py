@@ -109,9 +109,10 @@ class Check:
     # why this evaluation gives it nothing to judge (it could not fail there: no label with enough
     # gold positives, a reference that scores 0), else None: then it is not run, and says why
     vacuous: Callable[[Evaluation], str | None] | None = None
-    # why it does not fit a model of this task with this many outputs, on pairs or single texts
-    # (task, outputs, paired) -> why, else None: such a check is left out at collection
-    unsuited: Callable[[Task, int, bool], str | None] | None = None
+    # why it does not fit a model of this task with this many outputs, on pairs or single texts, whose
+    # first texts repeat or not (task, outputs, paired, repeats) -> why, else None: such a check is left
+    # out at collection (where the texts are not read yet: repeats True), and not run on such an evaluation
+    unsuited: Callable[[Task, int, bool, bool], str | None] | None = None
 
     def not_for(self, backend: str, twins: Collection[str] = ()) -> str | None:
         """Why it does not apply to `backend` (in a session judging the integer-path `twins`), or
@@ -127,7 +128,7 @@ class Check:
     def unfit_for(self, ev: Evaluation) -> str | None:
         """Why it does not fit the evaluated model's outputs and texts (`unsuited`), else None."""
         outputs = ev.probs.shape[1] if ev.probs.ndim == 2 else 0
-        return self.unsuited(ev.task, outputs, ev.paired) if self.unsuited else None
+        return self.unsuited(ev.task, outputs, ev.paired, ev.queried) if self.unsuited else None
 
     @property
     def parity(self) -> bool:

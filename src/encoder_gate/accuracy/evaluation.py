@@ -221,6 +221,7 @@ class Evaluation:
     # a reranker's, labelled or not: (queries of two or more passages whose top passage is the
     # reference's, such queries): said, not judged (accuracy.ranking.top_kept)
     top_kept: tuple[int, int] | None = None
+    queried: bool = False  # some first text of its pairs repeats: queries of several passages (data.pairs)
 
     @property
     def one_decision(self) -> str | None:
@@ -385,7 +386,9 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         stats = accuracy_stats(probs, reference, gold, kind, label_names, thresholds, rule=f1_rule,
                                margin=f1_margin, min_support=per_label_min_support, groups=groups)
     ranking, kept = None, None
-    if queries is not None and ranks(kind, probs.shape[1], True):  # a reranker's order
+    queried = queries is not None and len(np.unique(queries)) < len(queries)  # some query, several passages
+    if queried and ranks(kind, probs.shape[1], True):  # a reranker's order
+        assert queries is not None
         kept = top_kept(reference[:, 0], probs[:, 0], queries)
         if gold is not None:
             ranking = mrr_change(reference[:, 0], probs[:, 0], np.asarray(gold)[:, 0] > 0, queries)
@@ -396,5 +399,5 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         metrics=metrics, reference_metrics=metrics_of(reference),
         probs=probs, reference=reference, stats=stats, max_tokens=max_tokens, label_names=tuple(label_names),
         distinct=units if units < len(probs) else None, ranking=ranking, paired=queries is not None,
-        top_kept=kept,
+        top_kept=kept, queried=queried,
     )

@@ -131,13 +131,15 @@ def ranking_keys(change: DeltaCI | Unranked | None) -> dict[str, Any]:
 
 # --- the mrr_keep check's parts (its record: accuracy.checks.CHECKS) ----------------------------
 
-def not_a_reranker(task: Task, outputs: int, paired: bool) -> str | None:
-    """Why MRR does not fit: the model is no reranker (one sigmoid score a pair), or the texts are no
-    pairs to rank within their queries."""
-    if ranks(task, outputs, paired):
+def not_a_reranker(task: Task, outputs: int, paired: bool, repeats: bool = True) -> str | None:
+    """Why MRR does not fit: the model is no reranker (one sigmoid score a pair), the texts are no
+    pairs to rank within their queries, or no first text of the pairs repeats (a pair classifier's
+    rows, a paraphrase's or a duplicate question's, each its own query)."""
+    if ranks(task, outputs, paired) and repeats:
         return None
     what = (f"this model has {outputs} labels" if outputs != 1 else
-            "these texts are single (no pair-column): no query has passages to rank")
+            "these texts are single (no pair-column): no query has passages to rank" if not paired else
+            "no first text of these pairs repeats: each row is a query of one passage, nothing to rank")
     return (f"mrr_keep applies to a reranker, one sigmoid score a query-passage pair judged on labelled "
             f"pairs (the rows of a query ranked by score); {what}")
 

@@ -176,14 +176,17 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
             table["pair-column"] = pair_column
         paired = f" paired with {pair_column!r} (sentence pairs)" if pair_column else ""
         notes.append(f"dataset columns: text {text_column!r}{paired}, labels {labels}")
-        if head is not None and ranks(head.task, len(head.labels), pair_column is not None):
-            notes.append(f"a reranker (one score a pair): its order is judged too, {MRR} over the queries "
-                         f"(the rows of one {text_column!r}), check mrr_keep")
         try:  # read as the session reads it: a label the model lacks (LABEL_0... placeholders) said now
-            load_dataset(str(dataset), text_column=text_column, label_names=model_labels or None,
-                         label_column=label_column or DEFAULT_LABEL_COLUMN, pair_column=pair_column)
+            read = load_dataset(str(dataset), text_column=text_column, label_names=model_labels or None,
+                                label_column=label_column or DEFAULT_LABEL_COLUMN, pair_column=pair_column)
         except GateError as exc:
             warnings.append(f"`pytest accuracy` will stop at its start on this dataset: {exc}")
+        else:  # a reranker on queries of several passages each (some first text repeats)
+            queries = read.queries
+            if (head is not None and queries is not None and len(set(queries.tolist())) < len(queries)
+                    and ranks(head.task, len(head.labels), True)):
+                notes.append(f"a reranker (one score a pair): its order is judged too, {MRR} over the "
+                             f"queries (the rows of one {text_column!r}), check mrr_keep")
     elif (request.text_column, request.label_column, request.pair_column) != (None, None, None):
         raise GateError("--text-column, --label-column and --pair-column describe --dataset; pass --dataset "
                         "FILE too")

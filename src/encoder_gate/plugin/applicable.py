@@ -58,7 +58,7 @@ def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str] | N
         return None
     model, unsuited = session.model, record(check).unsuited
     why = not_applicable(model.task, check, session.labelled) or (
-        unsuited(Task.of(model.task), len(model.label_names), session.config.pair_column is not None)
+        unsuited(Task.of(model.task), len(model.label_names), session.config.pair_column is not None, True)
         if unsuited else None)
     backend = params_of(item).get("backend")
     if why is None and backend is not None:
