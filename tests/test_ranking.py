@@ -219,6 +219,19 @@ def test_a_reranker_gate_collects_mrr_keep_passes_torch_and_fails_a_reversed_ord
     verdict = (pytester.path / "unlabelled" / "verdict.md").read_text()
     assert "| backend | verdict | micro F1 | order | drift max |" in verdict, verdict
     assert "| top passage kept in 0 of 12 (not judged) |" in verdict and "| 12 queries |" in verdict, verdict
+    # pairs whose first texts never repeat (a duplicate-question classifier's): no queries, so mrr_keep is
+    # left out at collection, said in the line of checks left out, and the verdict has no order column
+    (pytester.path / "duplicates.jsonl").write_text("".join(
+        json.dumps({"query": q + f" ({i})", "passage": p, "label": int(i in relevant)}) + "\n"
+        for i, (q, p) in enumerate(pairs)))
+    result = pytester.runpytest(
+        "--gate-model", model, "--gate-cache-dir", str(cache_dir), "--gate-backends", "torch",
+        "--gate-dataset", "duplicates.jsonl", "--gate-text-column", "query", "--gate-pair-column", "passage",
+        "--gate-label-column", "label", "--gate-threads", "1", "--gate-report-dir", "duplicates",
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "mrr or drift_max")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*mrr_keep: applies to a reranker*no first text of these pairs repeats*"])
+    assert "| order |" not in (pytester.path / "duplicates" / "verdict.md").read_text()
 
 
 def test_a_pr_whose_reranker_lost_its_order_against_the_base_fails_by_the_mrr_rule() -> None:

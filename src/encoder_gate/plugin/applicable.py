@@ -10,6 +10,7 @@ bound it could have, is removed, and the terminal says in one line what was left
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from encoder_gate.accuracy.checks import bounds_for, not_applicable, record
@@ -57,13 +58,26 @@ def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str] | N
     if check is None:
         return None
     model, unsuited = session.model, record(check).unsuited
-    why = not_applicable(model.task, check, session.labelled) or (
-        unsuited(Task.of(model.task), len(model.label_names), session.config.pair_column is not None, True)
-        if unsuited else None)
+    why = not_applicable(model.task, check, session.labelled)
+    if why is None and unsuited is not None:  # its model and texts: the texts read only where it could fit
+        task, outputs = Task.of(model.task), len(model.label_names)
+        paired = session.config.pair_column is not None
+        why = (unsuited(task, outputs, paired, True)
+               or unsuited(task, outputs, paired, _first_texts_repeat(session)))
     backend = params_of(item).get("backend")
     if why is None and backend is not None:
         why = _switched_off(check, str(backend), session)
     return (check, why) if why else None
+
+
+def _first_texts_repeat(session: GateSession) -> bool:
+    """Whether some first text of the session's pairs repeats (queries of several passages each); True
+    where the texts cannot be read yet (the tests then say why)."""
+    try:
+        queries = session.dataset.queries
+    except GateError:
+        return True
+    return queries is None or len(np.unique(queries)) < len(queries)
 
 
 def leave_out(config: pytest.Config, items: list[pytest.Item]) -> None:
