@@ -43,6 +43,7 @@ from encoder_gate.accuracy.ranking import (
     unranked,
     worst_queries,
 )
+from encoder_gate.accuracy.significance import judged_end
 from encoder_gate.accuracy.tolerances import DEFAULT_BOUNDS, TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
 from encoder_gate.backends.registry import (
@@ -190,7 +191,7 @@ def _f1_keep(ev: Evaluation, bounds: Bounds) -> tuple[float, float]:
     upper end (regression) or lower end (non-inferiority) against -margin."""
     s = ev.stats
     if s is not None and s.rule != "point":
-        return (s.delta.ci_high if s.rule == "regression" else s.delta.ci_low), -s.margin
+        return judged_end(s.delta, s.rule), -s.margin
     return ev.metrics[ev.headline], bounds.f1_keep * ev.reference_metrics[ev.headline]
 
 

@@ -48,6 +48,7 @@ from encoder_gate.accuracy.significance import (
     underpowered_warning,
 )
 from encoder_gate.accuracy.tolerances import Bounds
+from encoder_gate.data.pairs import has_queries
 from encoder_gate.tasks import THRESHOLD, Task
 
 #: Paired-bootstrap resamples and seed of the F1 change's CI and of the MDE (same resamples).
@@ -386,9 +387,8 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         stats = accuracy_stats(probs, reference, gold, kind, label_names, thresholds, rule=f1_rule,
                                margin=f1_margin, min_support=per_label_min_support, groups=groups)
     ranking, kept = None, None
-    queried = queries is not None and len(np.unique(queries)) < len(queries)  # some query, several passages
-    if queried and ranks(kind, probs.shape[1], True):  # a reranker's order
-        assert queries is not None
+    queried = has_queries(queries)
+    if queries is not None and queried and ranks(kind, probs.shape[1], True):  # a reranker's order
         kept = top_kept(reference[:, 0], probs[:, 0], queries)
         if gold is not None:
             ranking = mrr_change(reference[:, 0], probs[:, 0], np.asarray(gold)[:, 0] > 0, queries)

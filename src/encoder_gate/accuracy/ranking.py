@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from encoder_gate.accuracy.significance import DeltaCI, decide_f1
+from encoder_gate.accuracy.significance import DeltaCI, decide_f1, judged_end
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.data.pairs import Text, clipped, query_ids
 from encoder_gate.statistics import bootstrap_ci
@@ -174,7 +174,7 @@ def mrr_keep(ev: Evaluation, bounds: Bounds) -> tuple[float, float]:
     against -margin."""
     change, s = _ranking(ev), ev.stats
     if s is not None and s.rule != "point":
-        return (change.ci_high if s.rule == "regression" else change.ci_low), -s.margin
+        return judged_end(change, s.rule), -s.margin
     return change.value, bounds.of("mrr_keep") * change.ref_value
 
 

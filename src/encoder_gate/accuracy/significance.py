@@ -591,6 +591,12 @@ class F1Decision:
         return _dataclass_dict(self)
 
 
+def judged_end(delta: DeltaCI, rule: str) -> float:
+    """The end of `delta`'s CI a CI rule holds against -margin (:func:`decide_f1`): regression its upper
+    end, non-inferiority its lower."""
+    return delta.ci_high if rule == "regression" else delta.ci_low
+
+
 def decide_f1(delta: DeltaCI, rule: F1Rule, margin: float, point_keep: float, ref_value: float) -> F1Decision:
     """Apply one decision rule to a :class:`DeltaCI`.
 

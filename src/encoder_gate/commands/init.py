@@ -62,7 +62,7 @@ from encoder_gate.commands.workflow import render_workflow
 from encoder_gate.config import DEFAULT_LABEL_COLUMN, DEFAULT_TEXT_COLUMN
 from encoder_gate.data.datasets import is_sentiment_labels, load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
-from encoder_gate.data.pairs import pair_partner
+from encoder_gate.data.pairs import has_queries, pair_partner
 from encoder_gate.data.readers import READERS, text_lines
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS, read_head
@@ -182,9 +182,7 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         except GateError as exc:
             warnings.append(f"`pytest accuracy` will stop at its start on this dataset: {exc}")
         else:  # a reranker on queries of several passages each (some first text repeats)
-            queries = read.queries
-            if (head is not None and queries is not None and len(set(queries.tolist())) < len(queries)
-                    and ranks(head.task, len(head.labels), True)):
+            if head is not None and has_queries(read.queries) and ranks(head.task, len(head.labels), True):
                 notes.append(f"a reranker (one score a pair): its order is judged too, {MRR} over the "
                              f"queries (the rows of one {text_column!r}), check mrr_keep")
     elif (request.text_column, request.label_column, request.pair_column) != (None, None, None):

@@ -48,6 +48,13 @@ def query_ids(texts: Sequence[Text]) -> np.ndarray | None:
     return np.array([ids.setdefault(t[0], len(ids)) for t in texts], dtype=np.int64)
 
 
+def has_queries(queries: np.ndarray | None) -> bool:
+    """Whether some first text of the pairs repeats (`query_ids`' ids): queries of several passages
+    each, a reranker's to rank; not a pair classifier's rows, each its own question (duplicates,
+    paraphrases), nor single texts (None)."""
+    return queries is not None and len(np.unique(queries)) < len(queries)
+
+
 def split_pair(line: str, where: str) -> tuple[str, str]:
     """A file's line as the pair it holds (FILE_PAIR_SEPARATOR between its two texts, each stripped);
     a GateError naming `where` ("texts.txt:3") for a line without exactly one tab."""

@@ -10,12 +10,12 @@ bound it could have, is removed, and the terminal says in one line what was left
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from encoder_gate.accuracy.checks import bounds_for, not_applicable, record
 from encoder_gate.backends.base import NumberFormat
 from encoder_gate.backends.registry import PREBUILT_PREFIX
+from encoder_gate.data.pairs import has_queries
 from encoder_gate.documents import CHECK_MARKER
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import BASE_KEY, SESSION_KEY, params_of
@@ -77,7 +77,7 @@ def _first_texts_repeat(session: GateSession) -> bool:
         queries = session.dataset.queries
     except GateError:
         return True
-    return queries is None or len(np.unique(queries)) < len(queries)
+    return queries is None or has_queries(queries)
 
 
 def leave_out(config: pytest.Config, items: list[pytest.Item]) -> None:
