@@ -334,6 +334,7 @@ def test_export_scores_on_the_projects_configured_data_and_columns(tmp_path: Pat
     """Run in a repository that `encoder-gate init` set up: without --dataset, export reads the data of
     [tool.encoder-gate] with its columns, and says so; the options override the table."""
     from encoder_gate.commands.export_data import project_data
+    from encoder_gate.errors import GateError
 
     def export_data(dataset: str | None, text_column: str | None, label_column: str | None,
                     root: Path) -> tuple[str | None, dict[str, str]]:
@@ -366,6 +367,19 @@ def test_export_scores_on_the_projects_configured_data_and_columns(tmp_path: Pat
     command = ExportRequest(model="m", out=tmp_path / "x", dataset="data/eval.csv", text_column="review",
                             label_column="sentiment").command()
     assert "--dataset data/eval.csv --text-column review --label-column sentiment" in command
+    # a reranker's graded relevance: the table's relevant-grade with its own data, --relevant-grade over it
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\ndataset = "data/eval.csv"\n'
+                                             'label-column = "grade"\nrelevant-grade = 2\n')
+    assert export_data(None, None, None, tmp_path) == (
+        "data/eval.csv", {"label_column": "grade", "relevant_grade": 2})
+    assert "labels 'grade' relevant from grade 2), from [tool.encoder-gate]" in capsys.readouterr().out
+    assert project_data(None, None, None, None, tmp_path, relevant_grade=1)["relevant_grade"] == 1
+    assert "relevant_grade" not in project_data("other.csv", None, None, None, tmp_path)
+    with pytest.raises(GateError, match=r"--relevant-grade reads a dataset's grades.*--texts holds no"):
+        project_data(None, "t.txt", None, None, tmp_path, relevant_grade=2)
+    graded = ExportRequest(model="m", out=tmp_path / "x", dataset="data/eval.csv", label_column="grade",
+                           relevant_grade=2).command()
+    assert "--label-column grade --relevant-grade 2 " in graded
     # a path starting with "-" (`export -- -lead`): the card's command read it as an option, then
     # stopped on "the following arguments are required: MODEL"
     import shlex

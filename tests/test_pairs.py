@@ -161,7 +161,8 @@ def test_a_one_label_models_0_1_column_is_its_flag(tmp_path: Path) -> None:
     graded.write_text("".join(json.dumps({"query": "q", "passage": f"p{i}", "label": v}) + "\n"
                               for i, v in enumerate([0, 1, 2, 3, 0.5])))
     with pytest.raises(GateError, match=r"holds other values too \(0\.5, 2, 3\): graded relevance or a "
-                                        r"score\. Write a 0/1 flag a row"):
+                                        r"score\. Say from which grade a row is relevant.*"
+                                        r"relevant-grade = 1"):
         load_dataset(str(graded), text_column="query", pair_column="passage", label_column="label",
                      label_names=("LABEL_0",))
     as_csv = tmp_path / "graded.csv"  # a CSV's cells are strings
@@ -169,6 +170,78 @@ def test_a_one_label_models_0_1_column_is_its_flag(tmp_path: Path) -> None:
     with pytest.raises(GateError, match=r"holds other values too \(2\): graded relevance"):
         load_dataset(str(as_csv), text_column="query", pair_column="passage", label_column="label",
                      label_names=("LABEL_0",))
+
+
+def test_graded_relevance_is_read_relevant_from_the_grade_the_project_gives(tmp_path: Path) -> None:
+    """`relevant-grade`: a one-label model's label column of grades (TREC's 0 to 3, a CSV's strings too)
+    read as its 0/1 flag, relevant from that grade on, and said; refused for a model of more labels, a
+    cell that is no number, a grade no row or every row reaches, and beside unlabelled texts."""
+    from encoder_gate.config import GateConfig
+
+    graded = tmp_path / "graded.csv"
+    graded.write_text("query,passage,label\nq,p0,0\nq,p1,2\nq,p2,1\nr,p3,3\nr,p4,0\n")
+    read = dict(text_column="query", pair_column="passage", label_column="label", label_names=("LABEL_0",))
+    two = load_dataset(str(graded), relevant_grade=2, **read)
+    assert two.labels[:, 0].tolist() == [0, 1, 0, 1, 0] and two.paired
+    assert two.relevance == ("graded relevance in 'label' (0, 1, 2, 3), a row relevant from grade 2 on "
+                             "(relevant-grade): 2 of 5 rows")
+    assert load_dataset(str(graded), relevant_grade=1, **read).labels[:, 0].tolist() == [0, 1, 1, 1, 0]
+    assert two.head(3).relevance == two.relevance  # kept by a limit's head
+    flags = tmp_path / "flags.jsonl"  # flags are grades 0 and 1: relevant-grade 1 reads them as they are
+    flags.write_text("".join(json.dumps({"query": "q", "passage": f"p{i}", "label": v}) + "\n"
+                             for i, v in enumerate([0, 1, 1])))
+    assert load_dataset(str(flags), relevant_grade=1, **read).labels[:, 0].tolist() == [0, 1, 1]
+    with pytest.raises(GateError, match=r"relevant-grade = 4 no row is relevant \(its grades: 0, 1, 2, 3\)"):
+        load_dataset(str(graded), relevant_grade=4, **read)
+    with pytest.raises(GateError, match=r"relevant-grade = 0 every row is relevant"):
+        load_dataset(str(graded), relevant_grade=0, **read)
+    with pytest.raises(GateError, match=r"this model has 2 labels: leave relevant-grade"):
+        load_dataset(str(graded), relevant_grade=2, **{**read, "label_names": ("a", "b")})
+    worded = tmp_path / "worded.csv"
+    worded.write_text("query,passage,label\nq,p0,0\nq,p1,high\n")
+    with pytest.raises(GateError, match=r"worded.csv, line 3: relevant-grade = 2 reads 'label' as a number.*"
+                                        r"got 'high'"):
+        load_dataset(str(worded), relevant_grade=2, **read)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(GateError, match=r"relevant-grade is the grade of relevance.*a finite number"):
+            GateConfig(relevant_grade=bad)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a\tb\n")
+    with pytest.raises(GateError, match=r"beside texts, which hold no labels"):
+        GateConfig(relevant_grade=1, texts=texts)
+    # [tool.encoder-gate] holds a number (TOML's 2 or 2.0); the command line a string
+    assert GateConfig.from_sources({"relevant-grade": 2}, {}, tmp_path).relevant_grade == 2.0
+    assert GateConfig.from_sources({}, {"relevant_grade": "1.5"}, tmp_path).relevant_grade == 1.5
+    with pytest.raises(GateError, match=r"relevant-grade must be a number, got 'high'"):
+        GateConfig.from_sources({"relevant-grade": "high"}, {}, tmp_path)
+
+
+def test_init_writes_the_grade_a_reranking_sets_rows_are_relevant_from(tmp_path: Path, monkeypatch) -> None:
+    """A reranker's TSV of graded relevance: init without --relevant-grade warns that the session would stop,
+    naming the setting; with it, it writes `relevant-grade` and says it, and `init --force` keeps it."""
+    from encoder_gate.commands import cli
+    from encoder_gate.commands import init as scaffold
+    from test_init import INDEX_INSTALL, init, table_of, write_model_dir
+
+    monkeypatch.setattr(scaffold, "detect_install_source", lambda: INDEX_INSTALL)  # as the CLI would install
+    model = write_model_dir(tmp_path)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "id2label": {"0": "LABEL_0"},
+                                                   "problem_type": "multi_label_classification"}))
+    (tmp_path / "dev.tsv").write_text("query\tpassage\trelevance\n" + "".join(
+        f"q{q}\tp{p}\t{(q + p) % 4}\n" for q in range(3) for p in range(4)))
+    plan = init(tmp_path, dataset="dev.tsv", pair_column="passage")
+    assert "relevant-grade" not in table_of(tmp_path)
+    assert any("will stop at its start" in w and "relevant-grade = 1 (say)" in w for w in plan.warnings)
+    plan = init(tmp_path, dataset="dev.tsv", pair_column="passage", relevant_grade=2, force=True)
+    assert table_of(tmp_path)["relevant-grade"] == 2
+    assert any("labels 'relevance', relevant from grade 2" in n for n in plan.notes), plan.notes
+    assert not any("will stop" in w for w in plan.warnings), plan.warnings
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "--force"]) == 0  # scaffolding again keeps the table's settings
+    assert table_of(tmp_path)["relevant-grade"] == 2.0
+    with pytest.raises(GateError, match=r"--relevant-grade describe --dataset"):
+        init(tmp_path / "other", model=str(model), relevant_grade=2)
 
 
 def test_an_nli_model_given_one_text_a_row_is_warned_about_by_init(tmp_path: Path) -> None:

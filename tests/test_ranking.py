@@ -209,6 +209,25 @@ def test_a_reranker_gate_collects_mrr_keep_passes_torch_and_fails_a_reversed_ord
     assert "| backend | verdict | micro F1 | MRR@10 | drift max |" in verdict, verdict
     assert "| 1.0000 over 12 queries |" in verdict and "| 0.2500; change -0.7500 [" in verdict, verdict
     assert "MRR@10" in (pytester.path / "report" / "accuracy.md").read_text()
+    # the same queries with graded relevance (TREC's 0 to 3: the top passage 3, the next 1), read relevant
+    # from grade 2 on (relevant-grade): the same MRR@10, the verdict saying how its flags were read
+    grade = dict.fromkeys(range(len(pairs)), 0)
+    for top in relevant:
+        grade[top], grade[top - top % 4 + (top + 1) % 4] = 3, 1  # (the next passage of its query: 1)
+    (pytester.path / "graded.jsonl").write_text("".join(
+        json.dumps({"query": q, "passage": p, "grade": grade[i]}) + "\n" for i, (q, p) in enumerate(pairs)))
+    result = pytester.runpytest(
+        "--gate-model", model, "--gate-cache-dir", str(cache_dir), "--gate-backends", "torch,reversed",
+        "--gate-dataset", "graded.jsonl", "--gate-text-column", "query", "--gate-pair-column", "passage",
+        "--gate-label-column", "grade", "--gate-relevant-grade", "2", "--gate-threads", "1",
+        "--gate-report-dir", "graded", "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "mrr")
+    result.assert_outcomes(passed=1, failed=1)
+    graded = json.loads((pytester.path / "graded" / "accuracy.json").read_text())
+    assert graded["backends"]["torch"]["mrr"] == 1.0 and graded["backends"]["torch"]["ranked_queries"] == 12
+    assert graded["dataset"]["relevance"] == ("graded relevance in 'grade' (0, 1, 3), a row relevant from "
+                                              "grade 2 on (relevant-grade): 12 of 48 rows")
+    assert f"the evaluation set's {graded['dataset']['relevance']}" in (
+        pytester.path / "graded" / "verdict.md").read_text()
     # the same pairs unlabelled (`--gate-texts`, a pair a line): no MRR, the top passages kept said
     (pytester.path / "rerank.txt").write_text("".join(f"{q}\t{p}\n" for q, p in pairs))
     result = pytester.runpytest(

@@ -6,6 +6,7 @@ pyproject use dashes (`batch-sizes`), fields use underscores (`batch_sizes`).
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import tomllib
@@ -132,6 +133,7 @@ class GateConfig:
     label_column: str = DEFAULT_LABEL_COLUMN
     pair_column: str | None = None  # each row's second text: its rows fed as sentence pairs (data.pairs)
     label_format: LabelFormat = "auto"  # how the label column holds labels (names, indices, one-hot)
+    relevant_grade: float | None = None  # a one-label model's graded relevance: relevant from this grade on
     texts: Path | None = None  # a text file, one text per line: parity checks only, no F1
     # static INT8's calibration texts, one per line (default: the dataset's validation split)
     calibration: Path | None = None
@@ -269,6 +271,12 @@ class GateConfig:
             if twice:  # each would be measured, or judged, twice over
                 raise GateError(f"{name} lists {', '.join(twice)} twice in {list(values)} (--gate-{name} / "
                                 f"{name} in [tool.encoder-gate]): name each once")
+        grade = self.relevant_grade
+        if grade is not None and (self.texts is not None or not math.isfinite(grade)):
+            raise GateError(f"relevant-grade is the grade of relevance from which a row of the dataset is "
+                            f"relevant, a finite number read from its label column; got {self.relevant_grade}"
+                            + (" beside texts, which hold no labels" if self.texts is not None else "")
+                            + " (--gate-relevant-grade / relevant-grade in [tool.encoder-gate])")
         if self.max_tokens < MIN_MAX_TOKENS:
             raise GateError(f"max-tokens must be at least {MIN_MAX_TOKENS}, got {self.max_tokens} "
                             "(--gate-max-tokens / max-tokens in [tool.encoder-gate])")
@@ -375,7 +383,7 @@ INT8_RECIPE = ("int8_per_channel", "int8_weights", "int8_reduce_range")
 #: compared apart), where things go, what one shard runs, how fast the predictions go. (PASS_CRITERIA
 #: below are the judging settings a PR against its base names when it changes one.)
 NOT_JUDGING = frozenset({"model", "dataset", "dataset_variant", "split", "text_column", "label_column",
-                         "pair_column", "label_format",
+                         "pair_column", "label_format", "relevant_grade",
                          "limit", "backends", "shard", "cache_dir", "report_dir", "eval_threads",
                          "explore",  # how the properties drew: the provenance's own `explored`
                          "base"})  # the base's checkout path: each runner's own (its model is compared)
@@ -460,7 +468,8 @@ def _coerce(values: dict[str, Any], root: Path) -> dict[str, Any]:
             key = name.replace("_", "-")
             raise GateError(f"{key} is empty (--gate-{key} / {key} in [tool.encoder-gate]): give a value, "
                             "or leave it out for the default")
-    for name in ("f1_margin", "per_label_keep", "min_slowdown", "ab_budget", "ab_round_seconds", "budget"):
+    for name in ("f1_margin", "per_label_keep", "min_slowdown", "ab_budget", "ab_round_seconds", "budget",
+                 "relevant_grade"):
         if out.get(name) is not None:
             try:
                 if isinstance(out[name], bool):

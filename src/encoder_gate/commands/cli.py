@@ -150,6 +150,9 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pair-column", metavar="NAME",
                         help="the dataset's column of each row's second text: rows judged as sentence pairs "
                              "(with --texts: each line's two texts, split by a tab)")
+    parser.add_argument("--relevant-grade", type=float, metavar="GRADE",
+                        help="a reranker's dataset of graded relevance: a row is relevant from this grade on "
+                             "(default: [tool.encoder-gate]'s relevant-grade, with its dataset)")
     parser.add_argument("--max-tokens", type=int, metavar="N",
                         help="the most tokens of a text fed (default: [tool.encoder-gate]'s max-tokens, "
                              "else 512)")
@@ -213,7 +216,8 @@ def run_export(args: argparse.Namespace) -> int:
         raise GateError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to the recipe search: "
                         "add --search")
     data = project_data(args.dataset, args.texts, args.text_column, args.label_column, Path.cwd(),
-                        args.pair_column, args.max_tokens, model=args.model)
+                        args.pair_column, args.max_tokens, model=args.model,
+                        relevant_grade=args.relevant_grade)
     request = export.ExportRequest(model=args.model, out=args.out, variants=variants, optimize=args.optimize,
                             dedupe=args.dedupe, **data, limit=args.limit,
                             cache_dir=args.cache_dir, threads=args.threads, search=search,
@@ -388,6 +392,9 @@ def init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pair-column", metavar="NAME",
                         help="the dataset's column of each row's second text, fed with the text as a "
                              "sentence pair (default: detected, e.g. hypothesis beside premise)")
+    parser.add_argument("--relevant-grade", type=float, metavar="GRADE",
+                        help="a reranker's dataset of graded relevance (0 to 3, say): a row is relevant from "
+                             "this grade on")
     parser.add_argument("--backends", metavar="LIST",
                         help="comma list of backends (default: torch, torch-compile, onnx-fp32, onnx-fp16, "
                              "onnx-int8, plus the model directory's ONNX files as onnx:PATH)")
@@ -413,6 +420,8 @@ def run_init(args: argparse.Namespace) -> int:
                                backends=backends, text_column=args.text_column or kept.get("text-column"),
                                label_column=args.label_column or kept.get("label-column"), force=args.force,
                                pair_column=args.pair_column or kept.get("pair-column"),
+                               relevant_grade=(args.relevant_grade if args.relevant_grade is not None
+                                               else _number(kept.get("relevant-grade"))),
                                shards=args.shards, device=args.device,
                                runner=init.runner_labels(args.runner),
                                thresholds=args.thresholds or kept.get("thresholds"))
@@ -437,10 +446,17 @@ def _kept_by_force(args: argparse.Namespace) -> dict[str, str]:
     kept = {k: str(v) for k, v in table.items()
             if k in ("model", "dataset", "text-column", "label-column", "pair-column", "thresholds")
             and isinstance(v, str) and v not in MODES}
+    grade = table.get("relevant-grade")
+    if isinstance(grade, (int, float)) and not isinstance(grade, bool):
+        kept["relevant-grade"] = str(grade)
     for key in ("model", "dataset", "thresholds"):  # the table's paths are the project's: as seen from here
         if key in kept:
             kept[key] = project_path(args.dir, kept[key])
     return kept
+
+
+def _number(value: str | None) -> float | None:
+    return None if value is None else float(value)
 
 
 # --- verdict --------------------------------------------------------------------------------

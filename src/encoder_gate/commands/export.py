@@ -130,6 +130,7 @@ class ExportRequest:
     text_column: str = DEFAULT_TEXT_COLUMN  # the dataset's columns (a file's), as GateConfig names them
     label_column: str = DEFAULT_LABEL_COLUMN
     pair_column: str | None = None  # each row's second text: rows judged as sentence pairs
+    relevant_grade: float | None = None  # a reranker's graded relevance: a row relevant from this grade on
     max_tokens: int = MAX_TOKENS  # the most tokens of a text fed (the gate's `max-tokens`)
     limit: int | None = None
     cache_dir: Path = DEFAULT_CACHE_DIR
@@ -215,6 +216,8 @@ class ExportRequest:
                 parts += ["--label-column", self.label_column]
             if self.pair_column:
                 parts += ["--pair-column", self.pair_column]
+            if self.relevant_grade is not None:
+                parts += ["--relevant-grade", f"{self.relevant_grade:g}"]
         if self.limit:
             parts += ["--limit", str(self.limit)]
         if self.max_tokens != MAX_TOKENS:
@@ -382,6 +385,7 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
             return ds.texts, gold, {"source": session.dataset_source, "name": ds.name, "split": split,
                                     "examples": len(ds), "labels": gold is not None,
                                     "pair_column": ds.pair_column, "pairs": ds.paired,
+                                    **({"relevance": ds.relevance} if ds.relevance else {}),
                                     "cut": cut_record(session),
                                     **({"texts": True} if request.texts is not None else {})}
     ds = load_dataset("bundled", split="test")
@@ -451,7 +455,8 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
     config = GateConfig(model=request.model, backends=("torch",), dataset=request.dataset or "bundled",
                         texts=request.texts, text_column=request.text_column,
                         label_column=request.label_column, pair_column=request.pair_column,
-                        limit=request.limit or 0, cache_dir=request.cache_dir, threads=request.threads,
+                        relevant_grade=request.relevant_grade, limit=request.limit or 0,
+                        cache_dir=request.cache_dir, threads=request.threads,
                         int8_weights=request.int8_weights, max_tokens=request.max_tokens,
                         thresholds=request.thresholds)
     session = GateSession(config, progress=progress)

@@ -125,8 +125,9 @@ def render_card(p: dict[str, Any]) -> str:
            "handles a sentence pair's second segment." if d.get("pair_column") and not d.get("pairs") else "")
         + (f" Each row a sentence pair: its text and `{d['pair_column']}`, fed together as the model reads "
            "them (`tokenizer(texts, text_pairs)`)." if d.get("pairs") else ""),
-        *(f"{line[0].upper()}{line[1:]}." for line in dataset_notes({"examples": d["examples"],
-                                                                     "cut": d.get("cut")}, labelled=False)),
+        *(f"{line[0].upper()}{line[1:]}." for line in dataset_notes(
+            {"examples": d["examples"], "cut": d.get("cut"), "relevance": d.get("relevance")},
+            labelled=False)),
         "",
         "| backend | size MB | drift mean | drift p99 | drift max | flips | flip rate | top-1 agreement |",
         "|---|---|---|---|---|---|---|---|",

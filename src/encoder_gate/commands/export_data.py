@@ -18,18 +18,22 @@ from encoder_gate.errors import GateError
 
 def project_data(dataset: str | None, texts: str | None, text_column: str | None, label_column: str | None,
                  root: Path, pair_column: str | None = None, max_tokens: int | None = None,
-                 model: str | None = None) -> dict[str, Any]:
+                 model: str | None = None, relevant_grade: float | None = None) -> dict[str, Any]:
     """The evaluation data `encoder-gate export` scores on, as ExportRequest's fields: --dataset (with the
     column options) or --texts, as given; with neither, the project's [tool.encoder-gate]
     (root/pyproject.toml): its `texts` (which the gate reads before its `dataset`), else its `dataset`
     with its `text-column`, `label-column` and `pair-column`, said in a line (and its `max-tokens`, the
     most tokens of a text the gate feeds, unless --max-tokens), the options still overriding the
-    columns; else none of them (the bundled test split, scored where its labels fit the model). And the
-    table's `thresholds`, where its model is `model` (`_thresholds`)."""
+    columns and its `relevant-grade` (--relevant-grade overriding it); else none of them (the bundled test
+    split, scored where its labels fit the model). And the table's `thresholds`, where its model is
+    `model` (`_thresholds`)."""
     if texts is not None:  # (--pair-column: a pair model's, each line's two texts split by a tab)
         if text_column or label_column:
             raise GateError("--text-column and --label-column name a dataset's columns, and --texts is a "
                             "text file, one text per line: leave them out")
+        if relevant_grade is not None:
+            raise GateError("--relevant-grade reads a dataset's grades of relevance, and --texts holds no "
+                            "labels: leave it out")
         given = {k: v for k, v in (("max_tokens", max_tokens), ("pair_column", pair_column)) if v}
         return {"dataset": dataset, "texts": Path(texts), **given}  # (both: ExportRequest.check refuses)
     try:
@@ -61,14 +65,17 @@ def project_data(dataset: str | None, texts: str | None, text_column: str | None
         text_column = text_column or table.get("text-column")
         label_column = label_column or table.get("label-column")
         pair_column = pair_column or table.get("pair-column")
+        relevant_grade = table.get("relevant-grade") if relevant_grade is None else relevant_grade
     if from_table:
         said = (f"text {text_column or DEFAULT_TEXT_COLUMN!r}"
                 + (f" paired with {pair_column!r}" if pair_column else "")
-                + f", labels {label_column or DEFAULT_LABEL_COLUMN!r}")
+                + f", labels {label_column or DEFAULT_LABEL_COLUMN!r}"
+                + (f" relevant from grade {relevant_grade}" if relevant_grade is not None else ""))
         print(f"evaluation data: {dataset} ({said}), {where}; --dataset or --texts overrides it")
     columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column),
                                       ("pair_column", pair_column)) if v}
-    return {"dataset": dataset, **columns, **fed, **served}
+    graded = {"relevant_grade": relevant_grade} if relevant_grade is not None else {}
+    return {"dataset": dataset, **columns, **graded, **fed, **served}
 
 
 def _thresholds(table: Mapping[str, Any], model: str | None, root: Path, where: str) -> dict[str, Any]:

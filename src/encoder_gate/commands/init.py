@@ -95,6 +95,7 @@ class InitRequest:
     text_column: str | None = None
     label_column: str | None = None
     pair_column: str | None = None  # each row's second text (a sentence pair's): detected where None
+    relevant_grade: float | None = None  # a reranker's graded relevance: a row relevant from this grade on
     force: bool = False
     shards: int = 1  # gate jobs the workflow spreads the backends over (docs/shards.md)
     device: Device = "cpu"  # where the gate computes: cuda writes a GPU runner's workflow (`runner`)
@@ -174,20 +175,26 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         pair_column = _pair_column(dataset, (text_column, label_column), request, warnings, model_labels)
         if pair_column is not None:
             table["pair-column"] = pair_column
+        if request.relevant_grade is not None:
+            table["relevant-grade"] = request.relevant_grade
         paired = f" paired with {pair_column!r} (sentence pairs)" if pair_column else ""
-        notes.append(f"dataset columns: text {text_column!r}{paired}, labels {labels}")
+        grade = request.relevant_grade
+        graded = f", relevant from grade {grade:g}" if grade is not None else ""
+        notes.append(f"dataset columns: text {text_column!r}{paired}, labels {labels}{graded}")
         try:  # read as the session reads it: a label the model lacks (LABEL_0... placeholders) said now
             read = load_dataset(str(dataset), text_column=text_column, label_names=model_labels or None,
-                                label_column=label_column or DEFAULT_LABEL_COLUMN, pair_column=pair_column)
+                                label_column=label_column or DEFAULT_LABEL_COLUMN, pair_column=pair_column,
+                                relevant_grade=request.relevant_grade)
         except GateError as exc:
             warnings.append(f"`pytest accuracy` will stop at its start on this dataset: {exc}")
         else:  # a reranker on queries of several passages each (some first text repeats)
             if head is not None and has_queries(read.queries) and ranks(head.task, len(head.labels), True):
                 notes.append(f"a reranker (one score a pair): its order is judged too, {MRR} over the "
                              f"queries (the rows of one {text_column!r}), check mrr_keep")
-    elif (request.text_column, request.label_column, request.pair_column) != (None, None, None):
-        raise GateError("--text-column, --label-column and --pair-column describe --dataset; pass --dataset "
-                        "FILE too")
+    elif (request.text_column, request.label_column, request.pair_column, request.relevant_grade) != (
+            None, None, None, None):
+        raise GateError("--text-column, --label-column, --pair-column and --relevant-grade describe "
+                        "--dataset; pass --dataset FILE too")
     if request.texts is not None:
         texts = _existing_file(request.texts, root, "texts", "--texts")
         count = _count_texts(texts)

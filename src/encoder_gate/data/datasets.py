@@ -83,6 +83,9 @@ class Dataset:
     #: The column of each row's second text ('hypothesis' beside 'premise'): fed with it where the texts
     #: are pairs (`paired`, `pair-column`), else left out (said in the verdict); None for texts alone.
     pair_column: str | None = None
+    #: How a one-label model's graded relevance was read as its 0/1 flags (`relevant-grade`), said in
+    #: the verdict; None where the label column held the flags themselves.
+    relevance: str | None = None
 
     def __post_init__(self) -> None:
         labels = np.array(self.labels, dtype=np.uint8)
@@ -268,9 +271,12 @@ def load_dataset(
     label_names: Sequence[str] | None = None,
     label_format: Literal["auto", "names", "indices", "onehot"] | str = "auto",
     pair_column: str | None = None,
+    relevant_grade: float | None = None,
 ) -> Dataset:
     """Load ``source`` (see the module doc) as a :class:`Dataset`, then apply ``variant``; with
-    ``pair_column``, each row's text and that column's as a sentence pair (data.pairs)."""
+    ``pair_column``, each row's text and that column's as a sentence pair (data.pairs); with
+    ``relevant_grade``, a one-label model's label column holds graded relevance, a row relevant from
+    that grade on."""
     if label_format not in LABEL_FORMATS:
         raise GateError(f"unknown label format {label_format!r}; use one of: {', '.join(LABEL_FORMATS)}")
     if variant not in VARIANTS:
@@ -304,7 +310,7 @@ def load_dataset(
         label_format = "indices"  # a ClassLabel column holds ids: with names that are numbers, never names
     if not names or len(set(names)) != len(names):
         raise GateError(f"label names must be non-empty and unique, got {listed(names)}")
-    ds = _build(table, name, text_column, label_column, names, label_format)
+    ds = _build(table, name, text_column, label_column, names, label_format, relevant_grade)
     if pair_column is not None:
         if pair_column not in table.columns or pair_column in (text_column, label_column):
             raise GateError(f"{table.where} has no second text column {pair_column!r} (pair-column) beside "
@@ -375,7 +381,8 @@ def _json_object(line: str) -> bool:
 
 
 def _build(
-    table: Table, name: str, text_column: str, label_column: str, names: tuple[str, ...], fmt: str
+    table: Table, name: str, text_column: str, label_column: str, names: tuple[str, ...], fmt: str,
+    relevant_grade: float | None = None,
 ) -> Dataset:
     if not table.rows:
         raise GateError(f"{table.where} has no rows; pass a dataset with at least one labelled text")
@@ -388,6 +395,8 @@ def _build(
     texts = tuple(table.text(i, text_column) for i in range(len(table.rows)))
     labels = np.zeros((len(texts), len(names)), dtype=np.uint8)
     has_label_column = label_column in table.columns
+    if relevant_grade is not None:
+        return _graded(table, name, texts, label_column, names, relevant_grade)
     all_onehot_columns = all(n in table.columns for n in names)
     # one-hot columns: asked for (unless only a label column of 0/1 vectors exists), or
     # auto-detected when there is no label column but a column per label name
@@ -425,8 +434,11 @@ def _build(
         raise GateError(f"{table.where}: the model has one label ({names[0]!r}: a reranker's or a binary "
                         f"classifier's one score), whose label column {label_column!r} holds each row's "
                         f"0/1 flag, and this one holds other values too ({values}): graded relevance or a "
-                        "score. Write a 0/1 flag a row (relevant: grade >= 1, say, as the model was trained "
-                        "to tell); encoder-gate judges classifiers' decisions, not a regression's scores")
+                        "score. Say from which grade a row is relevant (as the model was trained to tell): "
+                        "relevant-grade = 1 (say) in [tool.encoder-gate] (init's and export's "
+                        "--relevant-grade), or pytest's --gate-relevant-grade; "
+                        "or write a 0/1 flag a row. encoder-gate judges classifiers' decisions, not a "
+                        "regression's scores")
     # every cell a list of one 0/1 value per label: one-hot vectors (with two labels too, where
     # [0, 1] on every row as indices would give every row both labels)
     if fmt == "onehot" or (
@@ -458,6 +470,37 @@ def _build(
             )
         labels[i, seen] = 1
     return Dataset(name, texts, labels, names)
+
+
+def _graded(table: Table, name: str, texts: tuple[Text, ...], label_column: str, names: tuple[str, ...],
+            relevant_grade: float) -> Dataset:
+    """A one-label model's rows with graded relevance in `label_column` (TREC's 0 to 3, a score):
+    relevant (its one label's flag) where the grade is `relevant_grade` or more, said in `relevance`."""
+    setting = f"relevant-grade = {relevant_grade:g}"
+    if len(names) != 1:
+        raise GateError(f"{setting} reads graded relevance as a one-label model's 0/1 flag (a reranker's); "
+                        f"this model has {len(names)} labels: leave relevant-grade (--gate-relevant-grade) "
+                        "out")
+    if label_column not in table.columns:
+        raise GateError(f"{table.where} has no label column {label_column!r} to read grades from "
+                        f"({setting}); columns present: {listed(table.columns)}; choose it: label-column in "
+                        "[tool.encoder-gate] (or pytest's --gate-label-column)")
+    grades = np.empty(len(texts))
+    for i, row in enumerate(table.rows):
+        grade = _number(row.get(label_column))
+        if grade is None or not np.isfinite(grade):
+            raise GateError(f"{table.at(i)}: {setting} reads {label_column!r} as a number, a row's grade of "
+                            f"relevance; got {shown(row.get(label_column))}; fix the cell or drop the row")
+        grades[i] = grade
+    flags = grades >= relevant_grade
+    seen = listed([f"{v:g}" for v in np.unique(grades)], 6, quoted=False)
+    if flags.all() or not flags.any():
+        raise GateError(f"{table.where}: with {setting} {'every' if flags.all() else 'no'} row is relevant "
+                        f"(its grades: {seen}), so no decision could be judged; give the grade from which a "
+                        "row is relevant, one its rows reach and not all of them")
+    said = (f"graded relevance in {label_column!r} ({seen}), a row relevant from grade {relevant_grade:g} on "
+            f"(relevant-grade): {int(flags.sum())} of {len(flags)} rows")
+    return Dataset(name, texts, flags.reshape(-1, 1), names, relevance=said)
 
 
 def _is_vector(cell: Any, k: int) -> bool:

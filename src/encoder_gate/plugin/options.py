@@ -37,6 +37,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
                             "(NLI's premise and hypothesis, a reranker's query and passage)"),
     ("label-format", "FORMAT", "how the label column holds labels: auto (default: told from the cells), "
                                "names, indices (0-based) or onehot"),
+    ("relevant-grade", "GRADE", "a one-label model's (a reranker's) label column holds graded relevance (0 "
+                                "to 3, say): a row is relevant from this grade on"),
     ("texts", "FILE", "a text file, one text per line, instead of a labelled dataset: every parity "
                       "check runs, F1 is skipped (no gold labels)"),
     ("calibration", "FILE", "static INT8's calibration texts, one per line (default: the validation split "

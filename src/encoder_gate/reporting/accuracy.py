@@ -159,7 +159,8 @@ ROW_WARNINGS = ("underpowered", "one_decision", "below_chance")
 def dataset_notes(dataset: Mapping[str, Any] | None, labelled: bool = True) -> list[str]:
     """Lines on the evaluation set itself (accuracy.json's `dataset`): texts longer than the model is
     fed (`cut`), texts that repeat (`distinct`, the units of the error bars: none without gold
-    labels, --gate-texts), and a sentence pair's second text left out (`pair_column`, not `pairs`)."""
+    labels, --gate-texts), a sentence pair's second text left out (`pair_column`, not `pairs`), and
+    graded relevance read as 0/1 flags (`relevance`, relevant-grade)."""
     data = dataset or {}
     cut, out = data.get("cut") or {}, []
     if (pair := data.get("pair_column")) and not data.get("pairs"):  # fed as pairs: nothing left out
@@ -167,6 +168,8 @@ def dataset_notes(dataset: Mapping[str, Any] | None, labelled: bool = True) -> l
                    "not feed (it judges one text a row): every backend was judged on the texts alone, not on "
                    "the pairs a sentence-pair model is served, so a backend that mishandles the second text "
                    "(its segment, token_type_ids) would pass")
+    if data.get("relevance"):  # graded relevance read as the 0/1 flags F1 and the ranking judge
+        out.append(f"the evaluation set's {data['relevance']}")
     if cut.get("texts"):
         are = "is" if cut["texts"] == 1 else "are"
         fed = (f"{cut['max_tokens']} tokens encoder-gate feeds a model (this one takes {cut['model_takes']}: "

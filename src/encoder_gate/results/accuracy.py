@@ -42,7 +42,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                      and (note := padding_side_note(state.tokenizer)) else {})},
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
                     "examples": len(ds), "distinct": ds.distinct, "pair_column": ds.pair_column,
-                    "pairs": ds.paired,
+                    "pairs": ds.paired, **({"relevance": ds.relevance} if ds.relevance else {}),
                     "cut": cut_record(state)},
         "threshold": THRESHOLD if state.thresholds is None else described(cfg.thresholds),
         "versions": toolchain_versions(p for name in cfg.backends for p in parse_backend(name).packages),

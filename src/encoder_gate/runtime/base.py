@@ -77,8 +77,9 @@ def _judged_on(config: GateConfig, dataset: str) -> tuple[str, str]:
     if config.texts is not None:
         return str(config.texts), f"texts {config.texts.name!r}"
     pair = f", paired with {config.pair_column!r}" if config.pair_column else ""
+    graded = f" relevant from grade {config.relevant_grade:g}" if config.relevant_grade is not None else ""
     return dataset, (f"dataset {dataset!r} (split {config.split}, {config.dataset_variant}; text "
-                     f"{config.text_column!r}{pair}, labels {config.label_column!r})")
+                     f"{config.text_column!r}{pair}, labels {config.label_column!r}{graded})")
 
 
 def _backend_in_checkout(name: str, root: Path, model: str) -> str:
@@ -305,8 +306,8 @@ class BaseSide(AgainstBase):
         (base_source, base_said), (pr_source, _) = _judged_on(b, b.dataset), _judged_on(p, mine)
         same_kind = (b.texts is None) == (p.texts is None)
         same_source = same_kind and _same_dataset(base_source, pr_source)  # (hashes both files once)
-        same_split = ((b.split, b.dataset_variant, b.text_column, b.label_column, b.pair_column)
-                      == (p.split, p.dataset_variant, p.text_column, p.label_column, p.pair_column))
+        read = ("split", "dataset_variant", "text_column", "label_column", "pair_column", "relevant_grade")
+        same_split = all(getattr(b, key) == getattr(p, key) for key in read)
         if same_source and (b.texts is not None or same_split):
             return None
         edited = (same_kind and not same_source and Path(base_source).is_file() and Path(pr_source).is_file()

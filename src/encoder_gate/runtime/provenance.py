@@ -47,7 +47,9 @@ def provenance(session: GateSession) -> dict[str, Any]:
         "model": model,
         "dataset": {"source": source, "sha256": file_hash, "split": cfg.split, "variant": cfg.dataset_variant,
                     "limit": cfg.limit, "columns": {"text": cfg.text_column, "labels": cfg.label_column,
-                                                  **({"pair": cfg.pair_column} if cfg.pair_column else {})},
+                                                  **({"pair": cfg.pair_column} if cfg.pair_column else {}),
+                                                  **({"relevant_grade": cfg.relevant_grade}
+                                                     if cfg.relevant_grade is not None else {})},
                     **({"file": str(data.resolve())} if file_hash else {})},
         "settings": {**cfg.judging(), "backends": list(cfg.backends)},
         # where those backends came from: only sessions of the configuration say what a project gates

@@ -286,7 +286,7 @@ class GateSession:
         return load_dataset(self.dataset_source, split=split, variant=variant or cfg.dataset_variant,
                             text_column=cfg.text_column, label_column=cfg.label_column,
                             label_names=self.model.label_names or None, label_format=cfg.label_format,
-                            pair_column=cfg.pair_column)
+                            pair_column=cfg.pair_column, relevant_grade=cfg.relevant_grade)
 
     def device_of(self, name: str) -> Device:
         """Where backend `name` computes: the device the configuration pins it to, else the session's,
