@@ -65,3 +65,23 @@ def test_a_pr_that_pairs_the_datasets_columns_is_said_and_both_sides_are_fed_ali
     assert side.dataset_note is not None
     assert "text 'premise', labels 'labels'); both sides are judged on the PR's" in side.dataset_note
     assert side.dataset_note.endswith("text 'premise', paired with 'hypothesis', labels 'labels')")
+
+
+def test_a_pr_that_moves_the_relevant_grade_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`relevant-grade` is how the same file's grades are read as gold flags: a PR that moves it judges both
+    sides on its own reading, said with the grade each side reads from."""
+    for side, grade in (("base", 1), ("pr", 2)):
+        (tmp_path / side / "data").mkdir(parents=True)
+        (tmp_path / side / "data" / "dev.jsonl").write_text('{"text": "q", "passage": "p", "grade": 3}\n')
+        (tmp_path / side / "pyproject.toml").write_text('[tool.encoder-gate]\ndataset = "data/dev.jsonl"\n'
+                                                        f"relevant-grade = {grade}\n")
+    monkeypatch.chdir(tmp_path / "pr")
+    pr = GateSession(GateConfig(dataset="data/dev.jsonl", relevant_grade=2))
+    side = BaseSide(GateSession(base_config(tmp_path / "base", pr.config)), pr, tmp_path / "base")
+    assert side.dataset_note is not None
+    assert "labels 'labels' relevant from grade 1); both sides are judged on the PR's" in side.dataset_note
+    assert side.dataset_note.endswith("labels 'labels' relevant from grade 2)")
+    (tmp_path / "base" / "pyproject.toml").write_text('[tool.encoder-gate]\ndataset = "data/dev.jsonl"\n'
+                                                      "relevant-grade = 2\n")  # the same reading: no note
+    again = BaseSide(GateSession(base_config(tmp_path / "base", pr.config)), pr, tmp_path / "base")
+    assert again.dataset_note is None
