@@ -175,10 +175,10 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         pair_column = _pair_column(dataset, (text_column, label_column), request, warnings, model_labels)
         if pair_column is not None:
             table["pair-column"] = pair_column
-        if request.relevant_grade is not None:
-            table["relevant-grade"] = request.relevant_grade
-        paired = f" paired with {pair_column!r} (sentence pairs)" if pair_column else ""
         grade = request.relevant_grade
+        if grade is not None:  # (a whole grade as TOML's integer, as it would be written)
+            table["relevant-grade"] = int(grade) if float(grade).is_integer() else grade
+        paired = f" paired with {pair_column!r} (sentence pairs)" if pair_column else ""
         graded = f", relevant from grade {grade:g}" if grade is not None else ""
         notes.append(f"dataset columns: text {text_column!r}{paired}, labels {labels}{graded}")
         try:  # read as the session reads it: a label the model lacks (LABEL_0... placeholders) said now
