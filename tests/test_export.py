@@ -372,8 +372,12 @@ def test_export_scores_on_the_projects_configured_data_and_columns(tmp_path: Pat
                                              'label-column = "grade"\nrelevant-grade = 2\n')
     assert export_data(None, None, None, tmp_path) == (
         "data/eval.csv", {"label_column": "grade", "relevant_grade": 2})
-    assert "labels 'grade' relevant from grade 2), from [tool.encoder-gate]" in capsys.readouterr().out
+    assert "labels 'grade', relevant from grade 2), from [tool.encoder-gate]" in capsys.readouterr().out
     assert project_data(None, None, None, None, tmp_path, relevant_grade=1)["relevant_grade"] == 1
+    (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "m"\ndataset = "data/eval.csv"\n'
+                                             'relevant-grade = "two"\n')
+    with pytest.raises(GateError, match=r"relevant-grade in \[tool.encoder-gate\] must be a number"):
+        project_data(None, None, None, None, tmp_path)
     assert "relevant_grade" not in project_data("other.csv", None, None, None, tmp_path)
     with pytest.raises(GateError, match=r"--relevant-grade reads a dataset's grades.*--texts holds no"):
         project_data(None, "t.txt", None, None, tmp_path, relevant_grade=2)

@@ -421,7 +421,8 @@ def run_init(args: argparse.Namespace) -> int:
                                label_column=args.label_column or kept.get("label-column"), force=args.force,
                                pair_column=args.pair_column or kept.get("pair-column"),
                                relevant_grade=(args.relevant_grade if args.relevant_grade is not None
-                                               else _number(kept.get("relevant-grade"))),
+                                               else float(kept["relevant-grade"]) if "relevant-grade" in kept
+                                               else None),
                                shards=args.shards, device=args.device,
                                runner=init.runner_labels(args.runner),
                                thresholds=args.thresholds or kept.get("thresholds"))
@@ -453,10 +454,6 @@ def _kept_by_force(args: argparse.Namespace) -> dict[str, str]:
         if key in kept:
             kept[key] = project_path(args.dir, kept[key])
     return kept
-
-
-def _number(value: str | None) -> float | None:
-    return None if value is None else float(value)
 
 
 # --- verdict --------------------------------------------------------------------------------

@@ -65,12 +65,15 @@ def project_data(dataset: str | None, texts: str | None, text_column: str | None
         text_column = text_column or table.get("text-column")
         label_column = label_column or table.get("label-column")
         pair_column = pair_column or table.get("pair-column")
-        relevant_grade = table.get("relevant-grade") if relevant_grade is None else relevant_grade
+        if relevant_grade is None and (grade := table.get("relevant-grade")) is not None:
+            if isinstance(grade, bool) or not isinstance(grade, (int, float)):
+                raise GateError(f"relevant-grade in [tool.encoder-gate] must be a number, got {grade!r}")
+            relevant_grade = grade
     if from_table:
         said = (f"text {text_column or DEFAULT_TEXT_COLUMN!r}"
                 + (f" paired with {pair_column!r}" if pair_column else "")
                 + f", labels {label_column or DEFAULT_LABEL_COLUMN!r}"
-                + (f" relevant from grade {relevant_grade}" if relevant_grade is not None else ""))
+                + (f", relevant from grade {relevant_grade:g}" if relevant_grade is not None else ""))
         print(f"evaluation data: {dataset} ({said}), {where}; --dataset or --texts overrides it")
     columns = {k: str(v) for k, v in (("text_column", text_column), ("label_column", label_column),
                                       ("pair_column", pair_column)) if v}
