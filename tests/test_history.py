@@ -589,6 +589,19 @@ def test_a_record_of_another_series_at_the_same_commit_is_refused_not_replaced(t
     assert [r["series"]["model"] for r in load_store(tmp_path / "store")] == ["tiny"]
 
 
+def test_a_rerankers_relevant_grade_is_part_of_its_series_and_nothing_else_moves():
+    """Another `relevant-grade` reads other gold flags from the same file: another series. Unset, the
+    series is what it was before the setting existed, so earlier records stay on their line."""
+    from encoder_gate.history.store import series_of
+
+    data = {"source": "dev.tsv", "sha256": "ab", "split": "test", "variant": "normal", "limit": 0}
+    provenance = {"model": {"name": "reranker"}, "dataset": {**data, "columns": {"text": "query"}}}
+    assert series_of(provenance) == {"model": "reranker", "dataset": data}
+    graded = [{**provenance, "dataset": {**data, "columns": {"relevant_grade": g}}} for g in (1, 2)]
+    assert series_of(graded[0])["dataset"]["relevant_grade"] == 1
+    assert series_of(graded[0]) != series_of(graded[1]) != series_of(provenance)
+
+
 def test_label_names_are_drawn_as_written(tmp_path: Path):
     """A model's labels named '$price$' (drawn as an italic 'price'), 'a$b{$c' (matplotlib's mathtext
     ParseException stopped `history render`) and '_under' (left out of the legend, its line unnamed)."""

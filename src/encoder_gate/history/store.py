@@ -66,10 +66,14 @@ def git_commit(repo: Path, rev: str = "HEAD") -> Commit:
 
 def series_of(provenance: Mapping[str, Any]) -> dict[str, Any]:
     """What makes two records comparable: the model's name and the evaluation data (not the model's
-    content: a retrained model stays on its line, which is what a creep check is for)."""
+    content: a retrained model stays on its line, which is what a creep check is for). A reranker's
+    `relevant-grade` where set: another grade reads other gold flags from the same file (left out where
+    unset, so that the records written before it existed stay on their line)."""
     model, data = provenance.get("model") or {}, provenance.get("dataset") or {}
-    return {"model": model.get("name"), "dataset": {k: data.get(k) for k in
-                                                    ("source", "sha256", "split", "variant", "limit")}}
+    grade = (data.get("columns") or {}).get("relevant_grade")
+    dataset = {k: data.get(k) for k in ("source", "sha256", "split", "variant", "limit")}
+    return {"model": model.get("name"), "dataset": {**dataset, **({"relevant_grade": grade}
+                                                                   if grade is not None else {})}}
 
 
 def _accuracy_entry(row: Mapping[str, Any], headline: str) -> dict[str, Any]:
