@@ -209,6 +209,8 @@ def test_graded_relevance_is_read_relevant_from_the_grade_the_project_gives(tmp_
     texts.write_text("a\tb\n")
     with pytest.raises(GateError, match=r"beside texts, which hold no labels"):
         GateConfig(relevant_grade=1, texts=texts)
+    with pytest.raises(GateError, match=r"beside label-format 'indices': grades are numbers, read as such"):
+        GateConfig(relevant_grade=1, label_format="indices")
     # [tool.encoder-gate] holds a number (TOML's 2 or 2.0); the command line a string
     assert GateConfig.from_sources({"relevant-grade": 2}, {}, tmp_path).relevant_grade == 2.0
     assert GateConfig.from_sources({}, {"relevant_grade": "1.5"}, tmp_path).relevant_grade == 1.5

@@ -272,11 +272,14 @@ class GateConfig:
                 raise GateError(f"{name} lists {', '.join(twice)} twice in {list(values)} (--gate-{name} / "
                                 f"{name} in [tool.encoder-gate]): name each once")
         grade = self.relevant_grade
-        if grade is not None and (self.texts is not None or not math.isfinite(grade)):
+        misread = self.texts is not None or self.label_format != "auto"
+        if grade is not None and (misread or not math.isfinite(grade)):
+            beside = (" beside texts, which hold no labels" if self.texts is not None else
+                      f" beside label-format {self.label_format!r}: grades are numbers, read as such; leave "
+                      "label-format out" if self.label_format != "auto" else "")
             raise GateError(f"relevant-grade is the grade of relevance from which a row of the dataset is "
                             f"relevant, a finite number read from its label column; got {self.relevant_grade}"
-                            + (" beside texts, which hold no labels" if self.texts is not None else "")
-                            + " (--gate-relevant-grade / relevant-grade in [tool.encoder-gate])")
+                            f"{beside} (--gate-relevant-grade / relevant-grade in [tool.encoder-gate])")
         if self.max_tokens < MIN_MAX_TOKENS:
             raise GateError(f"max-tokens must be at least {MIN_MAX_TOKENS}, got {self.max_tokens} "
                             "(--gate-max-tokens / max-tokens in [tool.encoder-gate])")
