@@ -244,6 +244,11 @@ def test_init_writes_the_grade_a_reranking_sets_rows_are_relevant_from(tmp_path:
     assert "relevant-grade = 2\n" in (tmp_path / "pyproject.toml").read_text()  # (not 2.0)
     with pytest.raises(GateError, match=r"--relevant-grade describe --dataset"):
         init(tmp_path / "other", model=str(model), relevant_grade=2)
+    (model / "config.json").write_text(json.dumps(config))  # two labels: refused before anything is written
+    with pytest.raises(GateError, match=r"--relevant-grade reads graded relevance.*has 2 labels"):
+        init(tmp_path / "two", model=str(model), dataset=str(tmp_path / "dev.tsv"), pair_column="passage",
+             relevant_grade=2)
+    assert not (tmp_path / "two" / "pyproject.toml").exists()
 
 
 def test_an_nli_model_given_one_text_a_row_is_warned_about_by_init(tmp_path: Path) -> None:

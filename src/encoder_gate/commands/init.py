@@ -176,6 +176,9 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         if pair_column is not None:
             table["pair-column"] = pair_column
         grade = request.relevant_grade
+        if grade is not None and len(model_labels) > 1:  # refused before anything is written
+            raise GateError(f"--relevant-grade reads graded relevance as a one-label model's 0/1 flag (a "
+                            f"reranker's); {request.model} has {len(model_labels)} labels: leave it out")
         if grade is not None:  # (a whole grade as TOML's integer, as it would be written)
             table["relevant-grade"] = int(grade) if float(grade).is_integer() else grade
         paired = f" paired with {pair_column!r} (sentence pairs)" if pair_column else ""
