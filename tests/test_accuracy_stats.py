@@ -410,7 +410,8 @@ def test_session_passes_the_configured_rules_and_per_label_keep():
                      per_label_min_support=45, per_label_keep=0.5)
     state = GateSession(cfg, progress=lambda _: None)
     state.__dict__.update(model=SimpleNamespace(task="multi_label", label_names=NAMES),
-                          dataset=SimpleNamespace(labels=GOLD, groups=np.arange(len(GOLD)), queries=None),
+                          dataset=SimpleNamespace(labels=GOLD, groups=np.arange(len(GOLD)), queries=None,
+                                                  grades=None),
                           tokenizer=SimpleNamespace(model_max_length=512))
     for name, probs in (("torch", REF), ("onnx-int8", _sigmoid(noisy(0.1)))):
         state._runners[name] = SimpleNamespace(precision="int8", size_bytes=1)

@@ -238,6 +238,7 @@ def test_init_writes_the_grade_a_reranking_sets_rows_are_relevant_from(tmp_path:
     plan = init(tmp_path, dataset="dev.tsv", pair_column="passage", relevant_grade=2, force=True)
     assert table_of(tmp_path)["relevant-grade"] == 2
     assert any("labels 'relevance', relevant from grade 2" in n for n in plan.notes), plan.notes
+    assert any("and NDCG@10 on the grades, check ndcg_keep" in n for n in plan.notes), plan.notes
     assert not any("will stop" in w for w in plan.warnings), plan.warnings
     monkeypatch.chdir(tmp_path)
     assert cli.main(["init", "--force"]) == 0  # scaffolding again keeps the table's settings

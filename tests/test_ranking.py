@@ -13,7 +13,9 @@ from encoder_gate.accuracy.ranking import (
     MIN_QUERIES,
     Unranked,
     mrr_change,
+    ndcgs,
     not_a_reranker,
+    not_graded,
     reciprocal_ranks,
 )
 from encoder_gate.data.pairs import query_ids
@@ -100,6 +102,71 @@ def test_a_backend_that_swaps_each_querys_top_two_fails_mrr_where_drift_and_f1_p
     same = judged(texts, reference, reference + 1e-4, gold, rule)  # the same order: kept
     assert judge_all(same, bounds)["mrr_keep"]["passed"]
     assert check(same, "mrr_keep", bounds, texts, ("LABEL_0",)) is None
+
+
+def test_ndcg_scores_each_querys_order_by_its_grades_as_pytrec_eval_does() -> None:
+    """NDCG@10 with linear gains and a 1/log2(1 + rank) discount, against a plain loop (ties rank the
+    lower grade first); a query of one grade, or of grades all 0, is not ranked."""
+    queries = np.array([0, 0, 0, 1, 1, 2, 2, 3, 3])
+    grades = np.array([3, 1, 0, 2, 2, 0, 0, 0, 1])
+    scores = np.array([0.2, 0.9, 0.1, 0.5, 0.4, 0.3, 0.2, 0.6, 0.6])
+    ids, values = ndcgs(scores, grades, queries)
+    dcg0, best0 = 1 + 3 / np.log2(3), 3 + 1 / np.log2(3)  # query 0: grades in the order 1, 3, 0
+    dcg3, best3 = 0 + 1 / np.log2(3), 1.0  # query 3: tied, the grade 0 ranked first
+    assert ids.tolist() == [0, 3] and np.allclose(values, [dcg0 / best0, dcg3 / best3])
+    rng = np.random.default_rng(2)  # against a plain loop, ties included, queries past the cutoff
+    queries, grades, scores = rng.integers(0, 40, 900), rng.integers(0, 4, 900), rng.integers(0, 20, 900) / 20
+    expected = {}
+    for q in np.unique(queries):
+        g, sc = grades[queries == q].astype(float), scores[queries == q]
+        if g.max() > g.min() and g.max() > 0:
+            order = sorted(range(len(g)), key=lambda i: (-sc[i], g[i]))[:10]
+            ideal = sorted(g, reverse=True)[:10]
+            dcg = sum(g[i] / np.log2(r + 2) for r, i in enumerate(order))
+            expected[int(q)] = dcg / sum(v / np.log2(r + 2) for r, v in enumerate(ideal))
+    ids, values = ndcgs(scores, grades, queries)
+    assert ids.tolist() == sorted(expected) and np.allclose(values, [expected[i] for i in ids.tolist()])
+
+
+def graded_set(n_queries: int = 30, seed: int = 0):
+    """Each query's passages graded 3, 2, 0, 0 (relevant from grade 2: two a query) and scored in that
+    order by the reference."""
+    rng = np.random.default_rng(seed)
+    texts, scores, grades = [], [], []
+    for q in range(n_queries):
+        for p, (grade, score) in enumerate(zip((3, 2, 0, 0), (0.9, 0.8, 0.3, 0.2), strict=True)):
+            texts.append((f"query {q}", f"passage {p} of query {q}"))
+            grades.append(grade)
+            scores.append(score + rng.uniform(-0.01, 0.01))
+    return texts, np.array(scores)[:, None], np.array(grades, dtype=float)
+
+
+def test_a_backend_that_swaps_the_two_relevant_passages_fails_ndcg_where_mrr_and_f1_pass() -> None:
+    """Relevant from grade 2, a query's grade 3 and grade 2 passages are both relevant: ranking the 2
+    above the 3 keeps MRR@10 (its first passage is relevant either way), F1 and drift, and loses NDCG@10,
+    which reads the grades; the failure names the queries with their grades."""
+    texts, reference, grades = graded_set()
+    probs = top_two_swapped(texts, reference)
+    gold = (grades >= 2).astype(np.uint8)[:, None]
+    ev = evaluate("onnx-int8", probs, reference, gold, precision="int8", size_bytes=1, task=Task.MULTI_LABEL,
+                  label_names=("LABEL_0",), atol=0.05, queries=query_ids(texts), grades=grades)
+    bounds = bounds_for("onnx-int8", task=Task.MULTI_LABEL)
+    outcome = judge_all(ev, bounds)
+    assert outcome["mrr_keep"]["passed"] and outcome["f1_keep"]["passed"] and outcome["drift_max"]["passed"]
+    assert not outcome["ndcg_keep"]["passed"]
+    summary = ev.summary()
+    assert summary["ndcg_queries"] == 30 and summary["ndcg"] < summary["ndcg"] - summary["ndcg_delta"] == 1.0
+    failure = check(ev, "ndcg_keep", bounds, texts, ("LABEL_0",))
+    assert failure is not None and "NDCG@10" in failure and "over 30 ranked queries" in failure
+    assert "grade 3" in failure and "grade 2" in failure
+    flags_only = evaluate("onnx-int8", probs, reference, gold, precision="int8", size_bytes=1,
+                          task=Task.MULTI_LABEL, label_names=("LABEL_0",), atol=0.05,
+                          queries=query_ids(texts))
+    assert "ndcg_keep" not in judge_all(flags_only, bounds) and "ndcg" not in flags_only.summary()
+    unfit = record("ndcg_keep").unfit_for(flags_only)
+    assert unfit == not_graded(Task.MULTI_LABEL, 1, True, True, False)
+    assert "its labels are 0/1 flags, not grades (relevant-grade)" in str(unfit)
+    assert "this model has 3 labels" in str(not_graded(Task.MULTI_LABEL, 3, True, True, True))
 
 
 def test_on_unlabelled_pairs_a_rerankers_top_passages_kept_are_said_and_nothing_is_judged() -> None:
@@ -220,10 +287,15 @@ def test_a_reranker_gate_collects_mrr_keep_passes_torch_and_fails_a_reversed_ord
         "--gate-model", model, "--gate-cache-dir", str(cache_dir), "--gate-backends", "torch,reversed",
         "--gate-dataset", "graded.jsonl", "--gate-text-column", "query", "--gate-pair-column", "passage",
         "--gate-label-column", "grade", "--gate-relevant-grade", "2", "--gate-threads", "1",
-        "--gate-report-dir", "graded", "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "mrr")
-    result.assert_outcomes(passed=1, failed=1)
+        "--gate-report-dir", "graded", "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "mrr or ndcg")
+    result.assert_outcomes(passed=2, failed=2)  # NDCG@10 on the grades too (ndcg_keep)
+    result.stdout.fnmatch_lines(["*reversed: NDCG@10*does not keep 0.999 x the reference*"])
     graded = json.loads((pytester.path / "graded" / "accuracy.json").read_text())
     assert graded["backends"]["torch"]["mrr"] == 1.0 and graded["backends"]["torch"]["ranked_queries"] == 12
+    torch_row, reversed_row = graded["backends"]["torch"], graded["backends"]["reversed"]
+    assert torch_row["ndcg_delta"] == 0 and torch_row["ndcg_queries"] == 12
+    assert reversed_row["ndcg"] < torch_row["ndcg"] and reversed_row["ndcg_delta_ci"][1] < 0
+    assert "| MRR@10 | NDCG@10 | drift max |" in (pytester.path / "graded" / "verdict.md").read_text()
     assert graded["dataset"]["relevance"] == ("graded relevance in 'grade' (0, 1, 3), a row relevant from "
                                               "grade 2 on (relevant-grade): 12 of 48 rows")
     assert f"the evaluation set's {graded['dataset']['relevance']}" in (

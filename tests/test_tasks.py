@@ -341,14 +341,14 @@ def test_sentiment_model_runs_the_accuracy_tests(pytester, accuracy_module, cach
     # 0.870), so INT8 needed all 814 texts (0.8771 and 0.8821 vs 0.8710), 47 s of the self-tests,
     # for a claim about which checks a single-label model runs, not about INT8
     result = run_gate(pytester, cache_dir, "sentiment", "--gate-backends", "torch,onnx-fp32")
-    # per backend: 4 drift + f1_keep + accuracy_keep + per_label pass; f1_floor, mrr_keep (a reranker's)
-    # and 3 embedding checks are left out at collection
+    # per backend: 4 drift + f1_keep + accuracy_keep + per_label pass; f1_floor, mrr_keep and ndcg_keep (a
+    # reranker's) and 3 embedding checks are left out at collection
     result.assert_outcomes(passed=14)
     [line] = [x for x in result.stdout.lines if "were left out" in x]
-    assert line.startswith("encoder-gate: 5 check(s) do not apply to this single_label model"), line
-    # 2 backends: f1_floor, mrr_keep and 3 embedding checks, and the integer-path gap, a saturating
-    # twin's alone
-    assert line.endswith("): pytest counted their 12 tests as collected; they do not run"), line
+    assert line.startswith("encoder-gate: 6 check(s) do not apply to this single_label model"), line
+    # 2 backends: f1_floor, mrr_keep, ndcg_keep and 3 embedding checks, and the integer-path gap, a
+    # saturating twin's alone
+    assert line.endswith("): pytest counted their 14 tests as collected; they do not run"), line
     assert "applies to feature-extraction encoders" in line and "no absolute f1_floor" in line, line
     assert "classes rank no passages" in line, line
     report = json.loads((pytester.path / "report" / "accuracy.json").read_text())
@@ -363,10 +363,10 @@ def test_feature_extraction_model_runs_the_accuracy_tests(pytester, accuracy_mod
     """Drift, cosine and relative L2 pass; flips and F1 are not collected, and one line says why."""
     result = run_gate(pytester, cache_dir, "minilm-embed")
     # per backend: 3 drift + 3 embedding checks pass; flip_rate, f1_keep, f1_floor, accuracy, per_label,
-    # mrr_keep are left out at collection
+    # mrr_keep, ndcg_keep are left out at collection
     result.assert_outcomes(passed=12)
     [line] = [x for x in result.stdout.lines if "were left out" in x]
-    assert line.startswith("encoder-gate: 6 check(s) do not apply to this feature_extraction model"), line
+    assert line.startswith("encoder-gate: 7 check(s) do not apply to this feature_extraction model"), line
     assert "decision flips do not apply to a feature-extraction" in line and "needs labels" in line, line
     report = json.loads((pytester.path / "report" / "accuracy.json").read_text())
     assert report["model"]["task"] == "feature_extraction"

@@ -34,15 +34,7 @@ import numpy as np
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
 from encoder_gate.accuracy.overrides import override_table
-from encoder_gate.accuracy.ranking import (
-    MRR,
-    mrr_decided,
-    mrr_failure,
-    mrr_keep,
-    not_a_reranker,
-    unranked,
-    worst_queries,
-)
+from encoder_gate.accuracy.ranking import MRR, MRR_RANKING, NDCG, NDCG_RANKING, not_a_reranker, not_graded
 from encoder_gate.accuracy.significance import judged_end
 from encoder_gate.accuracy.tolerances import DEFAULT_BOUNDS, TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
@@ -85,8 +77,8 @@ class Check:
     tasks: frozenset[Task]  # the tasks it applies to
     direction: Direction  # observed >= bound ("at least") or observed <= bound ("at most")
     # the shipped test that runs it (encoder_gate.suite.checks): "drift" and "embeddings" are
-    # parametrized over their records; "f1_keep", "f1_floor", "accuracy_keep", "per_label" and "mrr_keep"
-    # run the record of that name
+    # parametrized over their records; "f1_keep", "f1_floor", "accuracy_keep", "per_label", "mrr_keep" and
+    # "ndcg_keep" run the record of that name
     test: str
     gold: bool = False  # needs gold labels (skips with NO_GOLD on an unlabelled classifier)
     metric: str = ""  # the Evaluation.summary() key it observes; default: its name
@@ -111,9 +103,10 @@ class Check:
     # gold positives, a reference that scores 0), else None: then it is not run, and says why
     vacuous: Callable[[Evaluation], str | None] | None = None
     # why it does not fit a model of this task with this many outputs, on pairs or single texts, whose
-    # first texts repeat or not (task, outputs, paired, repeats) -> why, else None: such a check is left
-    # out at collection (where the texts are not read yet: repeats True), and not run on such an evaluation
-    unsuited: Callable[[Task, int, bool, bool], str | None] | None = None
+    # first texts repeat or not, labelled with grades or not (task, outputs, paired, repeats, graded) ->
+    # why, else None: such a check is left out at collection (where the texts are not read yet: repeats
+    # True), and not run on such an evaluation
+    unsuited: Callable[[Task, int, bool, bool, bool], str | None] | None = None
 
     def not_for(self, backend: str, twins: Collection[str] = ()) -> str | None:
         """Why it does not apply to `backend` (in a session judging the integer-path `twins`), or
@@ -129,7 +122,8 @@ class Check:
     def unfit_for(self, ev: Evaluation) -> str | None:
         """Why it does not fit the evaluated model's outputs and texts (`unsuited`), else None."""
         outputs = ev.probs.shape[1] if ev.probs.ndim == 2 else 0
-        return self.unsuited(ev.task, outputs, ev.paired, ev.queried) if self.unsuited else None
+        graded = ev.grades is not None
+        return self.unsuited(ev.task, outputs, ev.paired, ev.queried, graded) if self.unsuited else None
 
     @property
     def parity(self) -> bool:
@@ -430,10 +424,17 @@ CHECKS: Registry[Check] = Registry.of("check", (
     # share of the reference's, or its change's CI clears -margin, by the F1 keep check's rule; the
     # shares are the F1 keep's (MLPerf's 99% for a quantized model)
     Check("mrr_keep", frozenset({Task.MULTI_LABEL}), "at least", test="mrr_keep", gold=True, metric="mrr",
-          read=mrr_keep, decide=mrr_decided, what=mrr_failure, context=worst_queries, vacuous=unranked,
-          unsuited=not_a_reranker,
+          read=MRR_RANKING.keep, decide=MRR_RANKING.decided, what=MRR_RANKING.failure,
+          context=MRR_RANKING.worst, vacuous=MRR_RANKING.unranked, unsuited=not_a_reranker,
           defaults={fmt: bounds.f1_keep for fmt, bounds in DEFAULT_BOUNDS.items()}, column=(MRR, "{:.4f}"),
           unfit={Task.SINGLE_LABEL: "mrr_keep applies to a reranker, one sigmoid score a query-passage "
+                 "pair; a single-label classifier's classes rank no passages"}),
+    # the same on graded relevance (relevant-grade): NDCG@10 on the grades, where MRR@10 reads their flags
+    Check("ndcg_keep", frozenset({Task.MULTI_LABEL}), "at least", test="ndcg_keep", gold=True, metric="ndcg",
+          read=NDCG_RANKING.keep, decide=NDCG_RANKING.decided, what=NDCG_RANKING.failure,
+          context=NDCG_RANKING.worst, vacuous=NDCG_RANKING.unranked, unsuited=not_graded,
+          defaults={fmt: bounds.f1_keep for fmt, bounds in DEFAULT_BOUNDS.items()}, column=(NDCG, "{:.4f}"),
+          unfit={Task.SINGLE_LABEL: "ndcg_keep applies to a reranker, one sigmoid score a query-passage "
                  "pair; a single-label classifier's classes rank no passages"}),
     Check("cosine_min", ENCODERS, "at least", test="embeddings", column=("cosine min", "{:.6f}")),
     Check("cosine_mean", ENCODERS, "at least", test="embeddings", column=("cosine mean", "{:.6f}")),
@@ -539,7 +540,7 @@ PROBABILITY_UNITS = frozenset({"drift_mean", "drift_p99", "drift_max", "atol", "
 
 #: The bounds that are shares (of the reference's F1 or accuracy, of decisions, a cosine): in [0, 1].
 SHARES = frozenset({"flip_rate", "f1_keep", "f1_floor", "accuracy_keep", "per_label_keep", "cosine_min",
-                    "cosine_mean", "mrr_keep"})
+                    "cosine_mean", "mrr_keep", "ndcg_keep"})
 
 
 def check_tolerances(tolerances: Any, backends: Sequence[str]) -> None:

@@ -31,7 +31,15 @@ from encoder_gate.accuracy.metrics import (
     singlelabel_metrics,
 )
 from encoder_gate.accuracy.per_label import LabelResult, per_label
-from encoder_gate.accuracy.ranking import Unranked, mrr_change, ranking_keys, ranks, top_kept
+from encoder_gate.accuracy.ranking import (
+    MRR_RANKING,
+    NDCG_RANKING,
+    Unranked,
+    mrr_change,
+    ndcg_change,
+    ranks,
+    top_kept,
+)
 from encoder_gate.accuracy.significance import (
     F1_RULES,
     DeltaCI,
@@ -223,6 +231,10 @@ class Evaluation:
     # reference's, such queries): said, not judged (accuracy.ranking.top_kept)
     top_kept: tuple[int, int] | None = None
     queried: bool = False  # some first text of its pairs repeats: queries of several passages (data.pairs)
+    # a reranker's on graded relevance (`relevant-grade`): each row's grade, and its NDCG@10 change against
+    # the reference over the queries, or why no query could be ranked; None otherwise
+    grades: np.ndarray | None = field(default=None, repr=False)
+    graded_ranking: DeltaCI | Unranked | None = None
 
     @property
     def one_decision(self) -> str | None:
@@ -312,7 +324,9 @@ class Evaluation:
                        path_flip_rate=g.flip_rate if decisions else None, path_drift_max=g.max)
         out.update(self.metrics)
         if self.ranking is not None:
-            out.update(ranking_keys(self.ranking))
+            out.update(MRR_RANKING.keys(self.ranking))
+        if self.graded_ranking is not None:
+            out.update(NDCG_RANKING.keys(self.graded_ranking))
         if self.top_kept is not None:
             out["top_passage_kept"] = list(self.top_kept)
         return out
@@ -353,7 +367,8 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
              atol: float, thresholds: np.ndarray | None = None, f1_rule: str = "point",
              f1_margin: float = 0.01, per_label_min_support: int = 30,
              max_tokens: int | None = None, groups: np.ndarray | None = None,
-             flips_at: np.ndarray | None = None, queries: np.ndarray | None = None) -> Evaluation:
+             flips_at: np.ndarray | None = None, queries: np.ndarray | None = None,
+             grades: np.ndarray | None = None) -> Evaluation:
     """Drift against the reference and task metrics against gold, for one backend.
 
     `thresholds` (per label: tuned on validation, or as the project serves them) replace 0.5 for
@@ -368,7 +383,8 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
     per distinct text, :attr:`~encoder_gate.data.datasets.Dataset.groups`) makes each
     distinct text one unit of the error bars and tests. `queries` (one id per row of a pair dataset,
     :attr:`~encoder_gate.data.datasets.Dataset.queries`) rank a one-label model's scores within each
-    query, against the reference's (`Evaluation.ranking`).
+    query, against the reference's (`Evaluation.ranking`); with `grades` (a row's graded relevance,
+    :attr:`~encoder_gate.data.datasets.Dataset.grades`) by NDCG@10 too (`Evaluation.graded_ranking`).
     """
     kind = Task.of(task)
     labelled = gold is not None or not kind.classifier
@@ -386,12 +402,14 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
     if gold is not None and kind.classifier and units >= 2:
         stats = accuracy_stats(probs, reference, gold, kind, label_names, thresholds, rule=f1_rule,
                                margin=f1_margin, min_support=per_label_min_support, groups=groups)
-    ranking, kept = None, None
+    ranking, graded, kept = None, None, None
     queried = has_queries(queries)
     if queries is not None and queried and ranks(kind, probs.shape[1], True):  # a reranker's order
         kept = top_kept(reference[:, 0], probs[:, 0], queries)
         if gold is not None:
             ranking = mrr_change(reference[:, 0], probs[:, 0], np.asarray(gold)[:, 0] > 0, queries)
+        if gold is not None and grades is not None:
+            graded = ndcg_change(reference[:, 0], probs[:, 0], grades, queries)
     return Evaluation(
         name=name, precision=precision, size_bytes=size_bytes, task=kind,
         drift=drift(probs, reference, atol=atol, threshold=THRESHOLD if flips_at is None else flips_at,
@@ -399,5 +417,5 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         metrics=metrics, reference_metrics=metrics_of(reference),
         probs=probs, reference=reference, stats=stats, max_tokens=max_tokens, label_names=tuple(label_names),
         distinct=units if units < len(probs) else None, ranking=ranking, paired=queries is not None,
-        top_kept=kept, queried=queried,
+        top_kept=kept, queried=queried, grades=grades, graded_ranking=graded,
     )

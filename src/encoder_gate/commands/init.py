@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from encoder_gate import __version__
-from encoder_gate.accuracy.ranking import MRR, ranks
+from encoder_gate.accuracy.ranking import MRR, NDCG, ranks
 from encoder_gate.accuracy.thresholds import per_label, read_file
 from encoder_gate.backends.base import Device
 from encoder_gate.backends.registry import (
@@ -193,7 +193,8 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         else:  # a reranker on queries of several passages each (some first text repeats)
             if head is not None and has_queries(read.queries) and ranks(head.task, len(head.labels), True):
                 notes.append(f"a reranker (one score a pair): its order is judged too, {MRR} over the "
-                             f"queries (the rows of one {text_column!r}), check mrr_keep")
+                             f"queries (the rows of one {text_column!r}), check mrr_keep"
+                             + (f", and {NDCG} on the grades, check ndcg_keep" if grade is not None else ""))
     elif (request.text_column, request.label_column, request.pair_column, request.relevant_grade) != (
             None, None, None, None):
         raise GateError("--text-column, --label-column, --pair-column and --relevant-grade describe "

@@ -84,8 +84,10 @@ class Dataset:
     #: are pairs (`paired`, `pair-column`), else left out (said in the verdict); None for texts alone.
     pair_column: str | None = None
     #: How a one-label model's graded relevance was read as its 0/1 flags (`relevant-grade`), said in
-    #: the verdict; None where the label column held the flags themselves.
+    #: the verdict, and each row's grade (a reranker's NDCG reads them); None where the label column held
+    #: the flags themselves.
     relevance: str | None = None
+    grades: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         labels = np.array(self.labels, dtype=np.uint8)
@@ -94,6 +96,12 @@ class Dataset:
             raise ValueError(f"labels shape {labels.shape} != ({len(texts)}, {len(names)})")
         labels.setflags(write=False)
         object.__setattr__(self, "labels", labels)
+        if self.grades is not None:
+            grades = np.array(self.grades, dtype=np.float64).reshape(-1)
+            if len(grades) != len(texts):
+                raise ValueError(f"{len(grades)} grades for {len(texts)} texts")
+            grades.setflags(write=False)
+            object.__setattr__(self, "grades", grades)
         object.__setattr__(self, "texts", texts)
         object.__setattr__(self, "label_names", names)
 
@@ -139,7 +147,8 @@ class Dataset:
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
         idx = idx.astype(np.intp).reshape(-1)
-        return replace(self, texts=tuple(self.texts[i] for i in idx), labels=self.labels[idx])
+        return replace(self, texts=tuple(self.texts[i] for i in idx), labels=self.labels[idx],
+                       grades=None if self.grades is None else self.grades[idx])
 
     def head(self, n: int) -> Dataset:
         """The first ``n`` rows (all of them if there are fewer)."""
@@ -500,7 +509,7 @@ def _graded(table: Table, name: str, texts: tuple[Text, ...], label_column: str,
                         "row is relevant, one its rows reach and not all of them")
     said = (f"graded relevance in {label_column!r} ({seen}), a row relevant from grade {relevant_grade:g} on "
             f"(relevant-grade): {int(flags.sum())} of {len(flags)} rows")
-    return Dataset(name, texts, flags.reshape(-1, 1), names, relevance=said)
+    return Dataset(name, texts, flags.reshape(-1, 1), names, relevance=said, grades=grades)
 
 
 def _is_vector(cell: Any, k: int) -> bool:

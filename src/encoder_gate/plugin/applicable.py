@@ -61,9 +61,9 @@ def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str] | N
     why = not_applicable(model.task, check, session.labelled)
     if why is None and unsuited is not None:  # its model and texts: the texts read only where it could fit
         task, outputs = Task.of(model.task), len(model.label_names)
-        paired = session.config.pair_column is not None
-        why = (unsuited(task, outputs, paired, True)
-               or unsuited(task, outputs, paired, _first_texts_repeat(session)))
+        paired, graded = session.config.pair_column is not None, session.config.relevant_grade is not None
+        why = (unsuited(task, outputs, paired, True, graded)
+               or unsuited(task, outputs, paired, _first_texts_repeat(session), graded))
     backend = params_of(item).get("backend")
     if why is None and backend is not None:
         why = _switched_off(check, str(backend), session)

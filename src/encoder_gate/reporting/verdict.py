@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from encoder_gate.accuracy.ranking import MRR_RANKING, NDCG_RANKING, Ranking
 from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import WAIVER, BackendVerdict, Finding, Status, Verdict
@@ -69,22 +70,27 @@ def _with_error_bars(row: Mapping[str, Any], headline: str, keep: Mapping[str, A
 
 
 def _mrr_cell(row: Mapping[str, Any] | None, reference: bool) -> str:
-    """A reranker's MRR@10 (accuracy.ranking), with its change's 95% CI and the mrr_keep check's
-    outcome; on unlabelled pairs how many queries keep torch's top passage, said and not judged; empty
-    where the row ranks nothing."""
-    if row is None:
-        return ""
-    if row.get("mrr") is None:
+    """A reranker's MRR@10 (accuracy.ranking); on unlabelled pairs how many queries keep torch's top
+    passage, said and not judged; empty where the row ranks nothing."""
+    if row is not None and row.get(MRR_RANKING.key) is None:
         kept, queries = row.get("top_passage_kept") or (None, None)
         if kept is None:
             return ""
         return f"{queries} queries" if reference else f"top passage kept in {kept} of {queries} (not judged)"
+    return _ranked_cell(row, reference, MRR_RANKING)
+
+
+def _ranked_cell(row: Mapping[str, Any] | None, reference: bool, ranking: Ranking) -> str:
+    """A reranker's measure of its order (MRR@10, NDCG@10 on graded relevance), with its change's 95% CI
+    and its check's outcome; empty where the row ranks nothing."""
+    if row is None or row.get(ranking.key) is None:
+        return ""
     if reference:
-        return f"{row['mrr']:.4f} over {row['ranked_queries']} queries"
-    low, high = row["mrr_delta_ci"]
-    check = (row.get("checks") or {}).get("mrr_keep")
+        return f"{row[ranking.key]:.4f} over {row[ranking.count]} queries"
+    low, high = row[f"{ranking.key}_delta_ci"]
+    check = (row.get("checks") or {}).get(ranking.check)
     failed = check is not None and not check["passed"]
-    return f"{row['mrr']:.4f}; change {row['mrr_delta']:+.4f} [{low:+.4f}, {high:+.4f}]" + (
+    return f"{row[ranking.key]:.4f}; change {row[f'{ranking.key}_delta']:+.4f} [{low:+.4f}, {high:+.4f}]" + (
         " **fail**" if failed else "")
 
 
@@ -419,6 +425,7 @@ def render(verdict: Verdict) -> VerdictReport:
     lines_out: list[tuple[str, ...]] = []
     session = session_device(accuracy, speedups)
     ranked = any(row.get("mrr") is not None or row.get("top_passage_kept") for row in rows.values())
+    graded = any(row.get(NDCG_RANKING.key) is not None for row in rows.values())  # (relevant-grade)
     for backend in verdict.backends:
         name = backend.name
         row = rows.get(name)
@@ -437,7 +444,9 @@ def render(verdict: Verdict) -> VerdictReport:
             f1, drift = (f"{row[headline]:.4f}" if row and row.get(headline) is not None else ""), ""
         shown = f"{name} (on {backend.device})" if backend.computed_elsewhere(session) else name
         cells: tuple[str, ...] = (shown, _row_word(backend, verdict), f1,
-                                  *((_mrr_cell(row, name == REFERENCE_BACKEND),) if ranked else ()), drift,
+                                  *((_mrr_cell(row, name == REFERENCE_BACKEND),) if ranked else ()),
+                                  *((_ranked_cell(row, name == REFERENCE_BACKEND, NDCG_RANKING),)
+                                    if graded else ()), drift,
                                   speed.get(name, ""))
         if ab is not None:
             cells += (ab_accuracy.get(name, NOT_COMPARED), ab_speed.get(name, NOT_COMPARED))
@@ -518,9 +527,10 @@ def render(verdict: Verdict) -> VerdictReport:
     order = [REFERENCE_BACKEND, *(b.name for b in verdict.backends)]
     out += [f"- {n}" for n in (*padding_notes(accuracy, order), *cache_notes(accuracy, order))]
     out += [f"- {n}" for n in (*device_notes(verdict.backends, session), *integer_path_notes(accuracy))]
-    ranking = "MRR@10" if any(row.get("mrr") is not None for row in rows.values()) else "order"
+    ranking = MRR_RANKING.name if any(row.get("mrr") is not None for row in rows.values()) else "order"
     columns: tuple[str, ...] = ("backend", "verdict", task.headline_name, *((ranking,) if ranked else ()),
-                                "drift max", "speedup vs torch eager")
+                                *((NDCG_RANKING.name,) if graded else ()), "drift max",
+                                "speedup vs torch eager")
     if ab is not None:
         columns += (f"{task.headline_name} vs base", "speed vs base")
     if lines_out:  # no row (nothing was evaluated): no table, the lines below say why

@@ -13,7 +13,7 @@ from typing import Any
 
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.growth import DriftGrowth
-from encoder_gate.accuracy.ranking import ranking_keys
+from encoder_gate.accuracy.ranking import MRR_RANKING
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
@@ -58,7 +58,7 @@ def accuracy_entry(ev: Evaluation, failure: str | None, base_predictions: str | 
         out.update({"delta": s.delta.delta, "delta_ci": list(s.delta.ci), "mcnemar_p": s.mcnemar.p_value,
                     "rule": s.rule})
     if ev.ranking is not None:  # a reranker's: its MRR@10 on the PR against the base's (accuracy.ranking)
-        out["ranking"] = ranking_keys(ev.ranking)
+        out["ranking"] = MRR_RANKING.keys(ev.ranking)
     return out
 
 

@@ -584,7 +584,7 @@ class GateSession:
                 thresholds=self.thresholds, f1_rule=self.config.f1_rule,
                 f1_margin=self.config.f1_margin, per_label_min_support=self.config.per_label_min_support,
                 max_tokens=self.truncated_to(name), groups=self.dataset.groups, flips_at=self.flips_at,
-                queries=self.dataset.queries,
+                queries=self.dataset.queries, grades=self.dataset.grades,
             )
             exact = exact_counterpart(name, self.config.gap_twins())
             against = self._exact_path_predictions(exact) if exact else None

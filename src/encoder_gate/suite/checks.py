@@ -44,6 +44,7 @@ __all__ = [
     "test_f1_above_floor",
     "test_f1_keeps_reference_share",
     "test_mrr_keeps_reference_share",
+    "test_ndcg_keeps_reference_share",
     "test_per_label_f1_keeps_reference_share",
 ]
 
@@ -115,6 +116,14 @@ def test_mrr_keeps_reference_share(backend_evaluation, backend_bounds, gate_data
     """A reranker (one sigmoid score a query-passage pair): MRR@10 over the queries keeps its share of
     the torch reference's, or its change's 95% CI clears -margin, by the F1 keep check's rule."""
     gate("mrr_keep", backend_evaluation, backend_bounds, gate_dataset, gate_model, backend_waivers)
+
+
+@pytest.mark.encoder_gate_check("ndcg_keep")
+def test_ndcg_keeps_reference_share(backend_evaluation, backend_bounds, gate_dataset, gate_model,
+                                    backend_waivers):
+    """A reranker on graded relevance (relevant-grade): NDCG@10 over the queries, on the grades, keeps
+    its share of the torch reference's, or its change's 95% CI clears -margin, by the F1 keep check's rule."""
+    gate("ndcg_keep", backend_evaluation, backend_bounds, gate_dataset, gate_model, backend_waivers)
 
 
 @pytest.mark.encoder_gate_check("bound")
