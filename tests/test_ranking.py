@@ -333,44 +333,55 @@ def test_a_pr_whose_reranker_lost_its_order_against_the_base_fails_by_the_mrr_ru
     from encoder_gate.reporting.ab import summary_lines
     from encoder_gate.reporting.verdict import _ab_cells
     from encoder_gate.results.ab import accuracy_entry
-    from encoder_gate.runtime.versus import MRR_LOSS, AgainstBase
+    from encoder_gate.runtime.versus import MRR_LOSS, NDCG_LOSS, AgainstBase
 
-    texts, base_scores, gold = reranking_set()
-    pr_scores = top_two_swapped(texts, base_scores)
+    flat_texts, flat_scores, flat_gold = reranking_set()
+    graded_texts, graded_scores, grades = graded_set()  # relevant from grade 2: both top passages
+    graded_gold = (grades >= 2).astype(np.uint8)[:, None]
     model = SimpleNamespace(name="reranker", content_hash="abc", task=Task.MULTI_LABEL,
                             label_names=("LABEL_0",))
 
     class Versus(AgainstBase):
         base_model = model
+        base_scores = flat_scores
 
         def predictions(self, name: str) -> np.ndarray:  # the base's
-            return base_scores
+            return self.base_scores
 
-    for case, failed in (("kept", []), ("swapped", [MRR_LOSS])):
-        pr_out = base_scores if case == "kept" else pr_scores
+    cases = (("kept", flat_texts, flat_scores, flat_gold, None, flat_scores, []),
+             ("swapped", flat_texts, flat_scores, flat_gold, None, top_two_swapped(flat_texts, flat_scores),
+              [MRR_LOSS]),
+             # graded: the PR ranks each query's grade 2 above its grade 3, both relevant: MRR@10 kept
+             ("graded", graded_texts, graded_scores, graded_gold, grades,
+              top_two_swapped(graded_texts, graded_scores), [NDCG_LOSS]))
+    for case, texts, base_scores, gold, graded, pr_out, failed in cases:
         pr = SimpleNamespace(
             model=model, gold=gold, labelled=True, thresholds=None, flips_at=None,
-            dataset=SimpleNamespace(texts=texts, groups=None, queries=query_ids(texts)),
+            dataset=SimpleNamespace(texts=texts, groups=None, queries=query_ids(texts), grades=graded),
             config=SimpleNamespace(f1_rule="point", f1_margin=0.01, per_label_min_support=30),
             predictions=lambda name, out=pr_out: out, built=lambda name: SimpleNamespace(precision="fp32",
                                                                                           size_bytes=1),
             bounds=lambda name, against_base=False: bounds_for("onnx-fp32", task=Task.MULTI_LABEL))
         versus = Versus()
-        versus.pr, versus.pairs = pr, {"torch": "torch"}
+        versus.pr, versus.pairs, versus.base_scores = pr, {"torch": "torch"}, base_scores
         versus._evaluations, versus._growths = {}, {}
         assert versus.accuracy_failed_by("torch") == failed, case
         entry = accuracy_entry(versus.accuracy("torch"), None)  # ab.json's, baseline.json's
         ranking = entry["ranking"]
-        assert ranking["ranked_queries"] == 40 and (ranking["mrr_delta"] < 0) == bool(failed), ranking
+        assert (ranking["mrr_delta"] < 0) == (failed == [MRR_LOSS]), ranking
         [(line, _)] = summary_lines({"accuracy": {"torch": entry}})  # the terminal's line
-        base = ranking["mrr"] - ranking["mrr_delta"]
-        assert f"MRR@10 {ranking['mrr']:.4f} vs base {base:.4f}, change {ranking['mrr_delta']:+.4f}" in line
         cell = _ab_cells({"accuracy": {"torch": {**entry, "failed_by": failed}}})[0]["torch"]  # the verdict's
-        assert f"; MRR@10 {ranking['mrr_delta']:+.4f} [" in cell, cell
+        measures = (("MRR@10", "mrr"), ("NDCG@10", "ndcg"))[:1 if graded is None else 2]
+        for measure, key in measures:
+            value, delta = ranking[key], ranking[f"{key}_delta"]
+            assert f"{measure} {value:.4f} vs base {value - delta:.4f}, change {delta:+.4f}" in line
+            assert f"; {measure} {delta:+.4f} [" in cell, cell
+        assert ("ndcg" in ranking) == (graded is not None)
         message = versus.accuracy_failure("torch")
         if failed:
-            assert message is not None and "lost its ranking (MRR@10; its F1 rule and per-label" in message
-            assert "MRR@10 rule point: MRR@10 " in message and "over 40 ranked queries" in message
+            lost = failed[0].removesuffix(" rule")
+            assert message is not None and f"lost its ranking ({lost}; its F1 rule and per-label" in message
+            assert f"{lost} rule point: {lost} " in message and "ranked queries" in message
         else:
             assert message is None
 

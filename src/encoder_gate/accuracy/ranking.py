@@ -285,4 +285,5 @@ MRR_RANKING = Ranking(MRR, "mrr_keep", "mrr", "ranked_queries", lambda ev: ev.ra
                       _flags, lambda flag: "relevant" if flag else "")
 NDCG_RANKING = Ranking(NDCG, "ndcg_keep", "ndcg", "ndcg_queries", lambda ev: ev.graded_ranking, ndcgs,
                        lambda ev: ev.grades, lambda grade: f"grade {grade:g}")
+RANKINGS = (MRR_RANKING, NDCG_RANKING)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from encoder_gate.accuracy.ranking import RANKINGS
+
 
 def outputs_moved(outputs: Mapping[str, Any]) -> str:
     """How far a backend's outputs moved from the base's on the same texts (ab.json's `outputs`), in
@@ -24,10 +26,16 @@ def outputs_moved(outputs: Mapping[str, Any]) -> str:
 
 
 def order_moved(ranking: Mapping[str, Any]) -> str:
-    """A reranker's MRR@10 on the PR against the base's (ab.json's `ranking`: accuracy.ranking), in words."""
-    low, high = ranking["mrr_delta_ci"]
-    return (f"MRR@10 {ranking['mrr']:.4f} vs base {ranking['mrr'] - ranking['mrr_delta']:.4f}, change "
-            f"{ranking['mrr_delta']:+.4f} [{low:+.4f}, {high:+.4f}] over {ranking['ranked_queries']} queries")
+    """A reranker's MRR@10 (and NDCG@10 on graded relevance) on the PR against the base's (ab.json's
+    `ranking`: accuracy.ranking), in words; empty where nothing was ranked."""
+    said = []
+    for measure in RANKINGS:
+        value, delta = ranking.get(measure.key), ranking.get(f"{measure.key}_delta")
+        if value is not None and delta is not None:
+            low, high = ranking[f"{measure.key}_delta_ci"]
+            said.append(f"{measure.name} {value:.4f} vs base {value - delta:.4f}, change {delta:+.4f} "
+                        f"[{low:+.4f}, {high:+.4f}] over {ranking[measure.count]} queries")
+    return "; ".join(said)
 
 
 def drift_grown(growth: Mapping[str, Any], side: str = "base") -> str:
@@ -46,7 +54,7 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
         if a.get("delta") is None:
             continue
         low, high = a["delta_ci"]
-        ranked = f"; {order_moved(a['ranking'])}" if (a.get("ranking") or {}).get("mrr") is not None else ""
+        ranked = f"; {moved}" if (moved := order_moved(a.get("ranking") or {})) else ""
         moved = f"; {outputs_moved(a['outputs'])}" if a.get("outputs") else ""
         moved += f"; {drift_grown(a['drift_growth'])}" if a.get("drift_growth") else ""
         word = "pass" if a["passed"] else "FAIL"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from encoder_gate.accuracy.ranking import MRR_RANKING, NDCG_RANKING, Ranking
+from encoder_gate.accuracy.ranking import MRR_RANKING, NDCG_RANKING, RANKINGS, Ranking
 from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import WAIVER, BackendVerdict, Finding, Status, Verdict
@@ -169,8 +169,9 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
             by = f" ({'; '.join(a['failed_by'])})" if a.get("failed_by") else ""  # a rise of F1 beside FAIL
             verdict = "" if a["passed"] else f" **FAIL**{by}"
             ranked = a.get("ranking") or {}  # a reranker's order too (accuracy.ranking)
-            order = (f"; MRR@10 {ranked['mrr_delta']:+.4f} [{ranked['mrr_delta_ci'][0]:+.4f}, "
-                     f"{ranked['mrr_delta_ci'][1]:+.4f}]" if ranked.get("mrr") is not None else "")
+            order = "".join(f"; {r.name} {ranked[f'{r.key}_delta']:+.4f} [{low:+.4f}, {high:+.4f}]"
+                            for r in RANKINGS if ranked.get(f"{r.key}_delta") is not None
+                            for low, high in [ranked[f"{r.key}_delta_ci"]])
             acc[name] = f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{order}{verdict}"
     speed: dict[str, list[str]] = {}
     for c in ab.get("speed") or []:

@@ -16,13 +16,22 @@ import numpy as np
 from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
 from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
 from encoder_gate.accuracy.per_label import LabelResult
+from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.significance import DeltaCI, F1Decision, decide_f1
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.session import GateSession
 
 #: What fails a backend against its base (`accuracy_failed_by`, ab.json's and baseline.json's `failed_by`).
-F1_LOSS, PER_LABEL_LOSS, DRIFT_GROWTH, MRR_LOSS = "F1 rule", "per-label: ", "drift growth", "MRR@10 rule"
+F1_LOSS, PER_LABEL_LOSS, DRIFT_GROWTH = "F1 rule", "per-label: ", "drift growth"
+
+
+def ranking_loss(ranking: Ranking) -> str:
+    """A reranker's order lost by the F1 rule, in the measure `ranking` (accuracy.ranking)."""
+    return f"{ranking.name} rule"
+
+
+MRR_LOSS, NDCG_LOSS = (ranking_loss(ranking) for ranking in RANKINGS)  # "MRR@10 rule", "NDCG@10 rule"
 
 
 class ModelNamed(Protocol):
@@ -81,7 +90,8 @@ class AgainstBase:
                 size_bytes=record.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
                 atol=bounds.atol, thresholds=pr.thresholds, f1_rule=pr.config.f1_rule,
                 f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support,
-                groups=pr.dataset.groups, flips_at=pr.flips_at, queries=pr.dataset.queries)
+                groups=pr.dataset.groups, flips_at=pr.flips_at, queries=pr.dataset.queries,
+                grades=pr.dataset.grades)
         return self._evaluations[name]
 
     def growth(self, name: str) -> DriftGrowth | None:
@@ -133,8 +143,8 @@ class AgainstBase:
         if s is None:
             return f"not compared with {self.side}: {name} has no accuracy statistics"
         decision, failing = self._losses(name, s)
-        grown, ranked = self.growth(name), self._ranking_loss(name, ev)
-        if decision.passed and not failing and (grown is None or grown.passed) and ranked is None:
+        grown, ranked = self.growth(name), self._ranking_losses(name, ev)
+        if decision.passed and not failing and (grown is None or grown.passed) and not ranked:
             return None
         b, p = self.base_model, self.pr.model
         # what it lost: its F1 (the rule), or decisions of some labels while its F1 held (walk AG: a
@@ -143,7 +153,8 @@ class AgainstBase:
         # healthy drift sits far below the absolute bounds)
         lost = ("accuracy" if not decision.passed else
                 f"decisions on {', '.join(r.label for r in failing)} (per label, its F1 rule held)" if failing
-                else "its ranking (MRR@10; its F1 rule and per-label check held)" if ranked is not None
+                else f"its ranking ({', '.join(r.name for r, _ in ranked)}; its F1 rule and per-label check "
+                     "held)" if ranked
                 else "fidelity to its own torch (its F1 rule and per-label check held)")
         who = (f"the PR's model ({p.name}, content {p.content_hash}) lost {lost} against "
                f"{self.side}'s ({b.name}, content {b.content_hash})" if name == REFERENCE_BACKEND else
@@ -158,9 +169,12 @@ class AgainstBase:
                          f"{self.pr.bounds(name, against_base=True).drift_growth:g}, docs/checks.md)")
         if not decision.passed:
             lines.append(f"  F1 rule {s.rule}: {decision.reason}")
-        if ranked is not None and isinstance(ev.ranking, DeltaCI):
-            lines.append(f"  {MRR_LOSS} {s.rule}: {ranked.reason}, over {ev.ranking.n} ranked queries")
-        elif failing:
+        for ranking, lost_by in ranked:
+            change = ranking.change_of(ev)
+            assert isinstance(change, DeltaCI)
+            lines.append(f"  {ranking_loss(ranking)} {s.rule}: {lost_by.reason}, over {change.n} ranked "
+                         "queries")
+        if failing and not ranked:
             lines.append(f"  F1 rule {s.rule}: holds. The per-label check fails: each label below makes "
                          f"significantly more wrong decisions against gold than {self.side}'s (McNemar), or "
                          "keeps less than its share of its F1; a label that now fires on texts that are not "
@@ -177,19 +191,24 @@ class AgainstBase:
         bounds = self.pr.bounds(name, against_base=True)
         return stats.decision(bounds.f1_keep), stats.failing_labels(bounds.per_label_keep)
 
-    def _ranking_loss(self, name: str, ev: Evaluation) -> F1Decision | None:
-        """A reranker's MRR@10 against the base's, by the F1 rule (its keep share, its margin), where it
-        fails; None where it holds or nothing was ranked."""
+    def _ranking_losses(self, name: str, ev: Evaluation) -> list[tuple[Ranking, F1Decision]]:
+        """A reranker's order against the base's, each measure it is judged on (MRR@10; NDCG@10 on
+        graded relevance) by the F1 rule (its keep share, its margin): the measures it fails."""
         s = ev.stats
-        if not isinstance(ev.ranking, DeltaCI) or s is None:
-            return None
-        bounds = self.pr.bounds(name, against_base=True)
-        decided = decide_f1(ev.ranking, s.rule, s.margin, bounds.f1_keep, ev.ranking.ref_value)
-        return None if decided.passed else decided
+        if s is None:
+            return []
+        bounds, lost = self.pr.bounds(name, against_base=True), []
+        for ranking in RANKINGS:
+            change = ranking.change_of(ev)
+            if isinstance(change, DeltaCI):
+                decided = decide_f1(change, s.rule, s.margin, bounds.f1_keep, change.ref_value)
+                if not decided.passed:
+                    lost.append((ranking, decided))
+        return lost
 
     def accuracy_failed_by(self, name: str) -> list[str]:
-        """What fails the PR's `name` against the base: F1_LOSS (its F1 rule), MRR_LOSS (a reranker's
-        MRR@10 by that rule), and PER_LABEL_LOSS with
+        """What fails the PR's `name` against the base: F1_LOSS (its F1 rule), MRR_LOSS and NDCG_LOSS (a
+        reranker's MRR@10, and NDCG@10 on graded relevance, by that rule), and PER_LABEL_LOSS with
         the labels that fail the per-label check; [] where it keeps the base's accuracy (or where
         nothing can be compared: `accuracy_failure` says so)."""
         if self.accuracy_not_compared:
@@ -199,7 +218,7 @@ class AgainstBase:
             return []
         decision, failing = self._losses(name, s)
         grown = self.growth(name)
-        ranked = self._ranking_loss(name, self.accuracy(name))
-        return ([] if decision.passed else [F1_LOSS]) + ([] if ranked is None else [MRR_LOSS]) + (
+        ranked = self._ranking_losses(name, self.accuracy(name))
+        return ([] if decision.passed else [F1_LOSS]) + [ranking_loss(r) for r, _ in ranked] + (
             [PER_LABEL_LOSS + ", ".join(r.label for r in failing)] if failing else []) + (
             [DRIFT_GROWTH] if grown is not None and not grown.passed else [])
