@@ -277,6 +277,9 @@ def test_parity_only_summary_is_the_gates_own():
     assert "flips" not in line and line.startswith("onnx-int8: drift mean 0.1, max 0.2, cosine min 0.")
     ranked = {**s, "mrr": 0.75, "mrr_delta": -0.0125}  # a reranker's: its order too
     assert variant_line("onnx-int8", ranked).endswith(", 1 flips, MRR@10 0.7500 (change -0.0125)")
+    graded = {**ranked, "ndcg": 0.6, "ndcg_delta": -0.02}  # on graded relevance: NDCG@10 beside it
+    assert variant_line("onnx-int8", graded).endswith("MRR@10 0.7500 (change -0.0125), NDCG@10 0.6000 "
+                                                      "(change -0.0200)")
 
 
 def _ops(path: Path) -> dict[str, int]:
@@ -586,3 +589,11 @@ def test_a_cross_encoders_card_says_how_its_score_was_read_and_ranks_text(export
     assert "A reranker's order: MRR@10 over the 28 queries of" in card
     assert "| torch (reference) | 0.7800 | +0.0000 [+0.0000, +0.0000] |" in card
     assert card.count("| 0.7700 | -0.0100 [-0.0300, +0.0000] |") == len(data["variants"])
+    assert "NDCG@10" not in card  # (0/1 flags: no grades)
+    data["reference"].update(ndcg=0.66, ndcg_delta=0.0, ndcg_delta_ci=[0.0, 0.0], ndcg_queries=27)
+    for row in data["variants"].values():
+        row.update(ndcg=0.65, ndcg_delta=-0.01, ndcg_delta_ci=[-0.02, 0.0], ndcg_queries=27)
+    card = render_card(data)
+    assert "A reranker's order: NDCG@10 on the grades of relevance over the 27 queries of" in card
+    assert "| backend | NDCG@10 | change [95% CI] |" in card
+    assert card.count("| 0.6500 | -0.0100 [-0.0200, +0.0000] |") == len(data["variants"])

@@ -150,6 +150,15 @@ def test_a_rerankers_mrr_losing_a_little_per_commit_is_creep():
     assert metric_ax.get_title() == "onnx-int8: f1 and MRR@10 (95% CI)"
     assert "MRR@10" in [t.get_text() for t in metric_ax.get_legend().get_texts()]
     assert [line for line in metric_ax.get_lines() if line.get_markeredgecolor() == "tab:red"]
+    # on graded relevance its NDCG@10 too: recorded, on the same line, drawn beside MRR@10
+    for i, kept in enumerate(records):
+        kept["backends"]["onnx-int8"].update(mrr=0.80, ndcg=0.70 - 0.004 * i)
+    [creep] = check(records)[0]
+    assert creep.what == "NDCG@10" and creep.best == pytest.approx(0.70)
+    assert _accuracy_entry({"f1": 0.7, "mrr": 0.8, "ndcg": 0.6}, "f1")["ndcg"] == 0.6
+    metric_ax = _backend_figure(records, "onnx-int8", [], [creep]).axes[0]
+    assert metric_ax.get_title() == "onnx-int8: f1 and MRR@10 and NDCG@10 (95% CI)"
+    assert "NDCG@10" in [t.get_text() for t in metric_ax.get_legend().get_texts()]
 
 
 def test_a_single_step_is_not_creep_it_is_what_the_pr_gate_judges():

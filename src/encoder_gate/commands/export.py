@@ -38,6 +38,7 @@ import numpy as np
 
 from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import evaluate
+from encoder_gate.accuracy.ranking import RANKINGS
 from encoder_gate.accuracy.thresholds import Thresholds, described, judged_at_note
 from encoder_gate.backends.base import BuildContext, Int8Weights
 from encoder_gate.backends.dedupe import dedupe_file
@@ -303,7 +304,7 @@ def check_optimum_loads(out: Path, file_name: str, task: str, tokenizer: Any, te
 def variant_line(name: str, summary: Mapping[str, Any]) -> str:
     """One exported variant's parity in a line: drift, then flips (a classifier) or the lowest
     cosine (an encoder, which makes no decisions), and F1 where there are gold labels (a reranker's
-    MRR@10 too)."""
+    MRR@10 too, and NDCG@10 on graded relevance)."""
     parts = [f"drift mean {summary['drift_mean']:.3g}", f"max {summary['drift_max']:.3g}"]
     if summary.get("flips") is not None:
         parts.append(f"{summary['flips']} flips")
@@ -311,8 +312,8 @@ def variant_line(name: str, summary: Mapping[str, Any]) -> str:
         parts.append(f"cosine min {summary['cosine_min']:.6f}")
     if summary.get("f1") is not None:
         parts.append(f"F1 {summary['f1']:.4f}")
-    if summary.get("mrr") is not None:  # a reranker's order (accuracy.ranking)
-        parts.append(f"MRR@10 {summary['mrr']:.4f} (change {summary['mrr_delta']:+.4f})")
+    parts += [f"{r.name} {summary[r.key]:.4f} (change {summary[f'{r.key}_delta']:+.4f})"  # a reranker's order
+              for r in RANKINGS if summary.get(r.key) is not None]
     return f"{on_this_path(name, summary)}: " + ", ".join(parts)
 
 
@@ -351,10 +352,11 @@ def _evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndar
               *, precision: str, size_bytes: int, session: Any, texts: Sequence[Text]) -> dict[str, Any]:
     """The accuracy gate's per-backend summary: gate.evaluate with the gate's atol for the task, at the
     session's thresholds (the project's: 0.5 unless it serves its own), parity only when there are no
-    gold labels, a reranker's order over the queries of its pairs."""
+    gold labels, a reranker's order over the queries of its pairs (on its grades too, `relevant-grade`)."""
     model = session.model
+    grades = session.dataset.grades if gold is not None else None  # (read: gold came from it)
     return evaluate(name, probs, reference, gold, precision=precision, size_bytes=size_bytes,
-                    task=model.task, label_names=model.label_names, queries=query_ids(texts),
+                    task=model.task, label_names=model.label_names, queries=query_ids(texts), grades=grades,
                     thresholds=session.thresholds, flips_at=session.flips_at,
                     atol=bounds_for(name, task=model.task).atol).summary()
 

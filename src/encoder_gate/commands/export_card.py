@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from encoder_gate.accuracy.ranking import NDCG_RANKING, RANKINGS
 from encoder_gate.backends.int8_path import INTEGER_PATHS, cpu_path_words
 from encoder_gate.reporting.accuracy import ROW_WARNINGS, dataset_notes
 from encoder_gate.reporting.search_report import search_section
@@ -162,14 +163,17 @@ def render_card(p: dict[str, Any]) -> str:
     else:
         lines.append("Not measured: the model's labels do not match the bundled go_emotions labels; pass "
                      "`--dataset` with a labelled dataset for this model.")
-    if p["reference"].get("mrr") is not None:  # a reranker's order (accuracy.ranking)
-        lines += ["", f"A reranker's order: MRR@10 over the {p['reference']['ranked_queries']} queries of "
+    for r in RANKINGS:  # a reranker's order (accuracy.ranking): MRR@10, and NDCG@10 on graded relevance
+        if p["reference"].get(r.key) is None:
+            continue
+        graded = " on the grades of relevance" if r is NDCG_RANKING else ""
+        lines += ["", f"A reranker's order: {r.name}{graded} over the {p['reference'][r.count]} queries of "
                   f"`{d['name']}` (its rows grouped by their first text), each variant's change against "
                   "torch FP32 with its 95% bootstrap CI over the queries.", "",
-                  "| backend | MRR@10 | change [95% CI] |", "|---|---|---|"]
-        lines += [f"| {on_this_path(name, row)} | {row['mrr']:.4f} | {row['mrr_delta']:+.4f} "
-                  f"[{row['mrr_delta_ci'][0]:+.4f}, {row['mrr_delta_ci'][1]:+.4f}] |"
-                  for name, _, row in rows if row.get("mrr") is not None]
+                  f"| backend | {r.name} | change [95% CI] |", "|---|---|---|"]
+        lines += [f"| {on_this_path(name, row)} | {row[r.key]:.4f} | {row[f'{r.key}_delta']:+.4f} "
+                  f"[{row[f'{r.key}_delta_ci'][0]:+.4f}, {row[f'{r.key}_delta_ci'][1]:+.4f}] |"
+                  for name, _, row in rows if row.get(r.key) is not None]
     warned = [f"- {name}: {row[key]}" for name, _, row in rows for key in CARD_WARNINGS if row.get(key)]
     # the tokenizer shipped beside the files pads as it was saved: on the left, said (reporting.MODEL_NOTES)
     warned += [f"- {m['tokenizer_note']}"] if m.get("tokenizer_note") else []

@@ -4,8 +4,9 @@ step did, so every PR gate passed.
 `encoder-gate history check --store DIR` compares the newest record with up to `window` earlier
 records of its series (:func:`encoder_gate.history.store.same_series`):
 
-- **accuracy**: a backend's headline metric, a reranker's MRR@10, or one label's F1 (labels with at least the
-  per-label minimum support), below the window's best by more than the F1 rule's margin
+- **accuracy**: a backend's headline metric, a reranker's MRR@10 (and NDCG@10), or one label's F1
+  (labels with at least the per-label minimum support), below the window's best by more than the F1
+  rule's margin
   (`f1-margin`, recorded with each result), while no step between consecutive records lost that
   much;
 - **speed**: a speedup over torch eager (a same-run ratio: the machine's drift cancels in it)
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from encoder_gate.accuracy.ranking import MRR
+from encoder_gate.accuracy.ranking import RANKINGS
 from encoder_gate.history.store import on_its_path, same_series
 
 WINDOW = 20
@@ -132,10 +133,11 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
             series = _accuracy_series(same_path, name, lambda e: e.get("value"))
             found += _accuracy_creep(series, name, str(entry.get("metric")), margin)
             compared += len(series) >= 2
-        if entry.get("mrr") is not None:  # a reranker's order (accuracy.ranking), by the same margin
-            series = _accuracy_series(same_path, name, lambda e: e.get("mrr"))
-            found += _accuracy_creep(series, name, MRR, margin)
-            compared += len(series) >= 2
+        for ranking in RANKINGS:  # a reranker's order (accuracy.ranking), by the same margin
+            if entry.get(ranking.key) is not None:
+                series = _accuracy_series(same_path, name, partial(_figure, ranking.key))
+                found += _accuracy_creep(series, name, ranking.name, margin)
+                compared += len(series) >= 2
         floor = int(entry.get("min_support") or 0)
         for label, lab in (entry.get("per_label") or {}).items():
             if lab.get("support", 0) >= floor:
@@ -173,6 +175,10 @@ def _accuracy_creep(series: Sequence[tuple[str, float]], name: str, what: str, m
     if hit is None:
         return []
     return [Creep(name, what, hit[1], hit[0], series[-1][1], margin, hit[2], "points", len(series) - 1)]
+
+
+def _figure(key: str, entry: Mapping[str, Any]) -> Any:
+    return entry.get(key)
 
 
 def _label_f1(label: str, entry: Mapping[str, Any]) -> float | None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from encoder_gate.accuracy.ranking import MRR
+from encoder_gate.accuracy.ranking import RANKINGS
 from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, save_figure, write_page
@@ -76,13 +76,17 @@ def _backend_figure(line: Sequence[Mapping[str, Any]], name: str, changes: Seque
     crept = {c.what for c in creeps if c.backend == name}
     if metric in crept and pts:
         _mark_creep(metric_ax, *pts[-1])
-    ranked = [(i, e["mrr"]) for i, e in entries if e.get("mrr") is not None]  # a reranker's order
-    if ranked:
-        metric_ax.plot([p[0] for p in ranked], [p[1] for p in ranked], "s--", color="tab:purple", label=MRR)
-        metric_ax.legend(fontsize=7)
-        if MRR in crept:
-            _mark_creep(metric_ax, *ranked[-1])
-    title = f"{name}: {metric}" + (f" and {MRR}" if ranked else "")
+    drawn = []  # a reranker's order: MRR@10, and NDCG@10 on graded relevance (accuracy.ranking)
+    for ranking, (marker, color) in zip(RANKINGS, (("s--", "tab:purple"), ("^--", "tab:green")), strict=True):
+        ranked = [(i, e[ranking.key]) for i, e in entries if e.get(ranking.key) is not None]
+        if ranked:
+            metric_ax.plot([p[0] for p in ranked], [p[1] for p in ranked], marker, color=color,
+                           label=ranking.name)
+            metric_ax.legend(fontsize=7)
+            drawn.append(ranking.name)
+            if ranking.name in crept:
+                _mark_creep(metric_ax, *ranked[-1])
+    title = f"{name}: {metric}" + "".join(f" and {measure}" for measure in drawn)
     metric_ax.set_title(title + (" (95% CI)" if cis else ""), fontsize=10)
     deltas = [(i, e["delta"], e.get("delta_ci")) for i, e in entries if e.get("delta") is not None]
     if deltas:

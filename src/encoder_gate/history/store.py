@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.accuracy.ranking import RANKINGS
 from encoder_gate.backends.registry import split_integer_path
 from encoder_gate.config import check_writable
 from encoder_gate.decision import decided
@@ -84,7 +85,8 @@ def _accuracy_entry(row: Mapping[str, Any], headline: str) -> dict[str, Any]:
             "per_label": {lab["label"]: {"f1": lab["f1"], "support": lab["support"]} for lab in labels},
             "drift": {k: row.get(f"drift_{k}") for k in ("mean", "p99", "max")},
             "flip_rate": row.get("flip_rate"), "integer_path": row.get("integer_path"),
-            **({"mrr": row["mrr"]} if row.get("mrr") is not None else {})}  # a reranker's order
+            # a reranker's order: MRR@10, and NDCG@10 on graded relevance (accuracy.ranking)
+            **{r.key: row[r.key] for r in RANKINGS if row.get(r.key) is not None}}
 
 
 def _speed_entries(speedups: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
