@@ -34,7 +34,7 @@ import numpy as np
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
 from encoder_gate.accuracy.overrides import override_table
-from encoder_gate.accuracy.ranking import MRR, MRR_RANKING, NDCG, NDCG_RANKING, not_a_reranker, not_graded
+from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.significance import judged_end
 from encoder_gate.accuracy.tolerances import DEFAULT_BOUNDS, TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
@@ -386,6 +386,18 @@ def describe_sample(idx: int, text: str, ref: np.ndarray, got: np.ndarray,
 # extraction: no labels and no decisions, so no flips and no F1; cosine similarity and
 # relative L2 distance to the reference embeddings, plus absolute drift of the embedding
 # values. Classifiers with gold labels are also judged label by label (`per_label`).
+def _order_check(ranking: Ranking) -> Check:
+    """The check of a reranker's order by the measure `ranking` (accuracy.ranking: its record holds
+    how it reads, decides, fails and fits)."""
+    return Check(ranking.check, frozenset({Task.MULTI_LABEL}), "at least", test=ranking.check, gold=True,
+                 metric=ranking.key, read=ranking.keep, decide=ranking.decided, what=ranking.failure,
+                 context=ranking.worst, vacuous=ranking.unranked, unsuited=ranking.unsuited,
+                 defaults={fmt: bounds.f1_keep for fmt, bounds in DEFAULT_BOUNDS.items()},
+                 column=(ranking.name, "{:.4f}"),
+                 unfit={Task.SINGLE_LABEL: f"{ranking.check} applies to a reranker, one sigmoid score a "
+                        "query-passage pair; a single-label classifier's classes rank no passages"})
+
+
 # The order is the order of accuracy.json's `checks` and of accuracy.md's columns.
 CHECKS: Registry[Check] = Registry.of("check", (
     Check("drift_mean", ALL_TASKS, "at most", test="drift", column=("drift mean", "{:.2e}")),
@@ -420,22 +432,10 @@ CHECKS: Registry[Check] = Registry.of("check", (
     Check("path_flip_rate", CLASSIFIERS, "at most", test="drift", applies_to=_on_the_saturating_path,
           what=_path_gap_failure, defaults=dict.fromkeys(NUMBER_FORMATS, 0.01),
           unfit={Task.FEATURE_EXTRACTION: "decision flips do not apply to a feature-extraction encoder"}),
-    # a reranker's order (one sigmoid score a pair, labelled pairs): MRR@10 over the queries keeps its
-    # share of the reference's, or its change's CI clears -margin, by the F1 keep check's rule; the
-    # shares are the F1 keep's (MLPerf's 99% for a quantized model)
-    Check("mrr_keep", frozenset({Task.MULTI_LABEL}), "at least", test="mrr_keep", gold=True, metric="mrr",
-          read=MRR_RANKING.keep, decide=MRR_RANKING.decided, what=MRR_RANKING.failure,
-          context=MRR_RANKING.worst, vacuous=MRR_RANKING.unranked, unsuited=not_a_reranker,
-          defaults={fmt: bounds.f1_keep for fmt, bounds in DEFAULT_BOUNDS.items()}, column=(MRR, "{:.4f}"),
-          unfit={Task.SINGLE_LABEL: "mrr_keep applies to a reranker, one sigmoid score a query-passage "
-                 "pair; a single-label classifier's classes rank no passages"}),
-    # the same on graded relevance (relevant-grade): NDCG@10 on the grades, where MRR@10 reads their flags
-    Check("ndcg_keep", frozenset({Task.MULTI_LABEL}), "at least", test="ndcg_keep", gold=True, metric="ndcg",
-          read=NDCG_RANKING.keep, decide=NDCG_RANKING.decided, what=NDCG_RANKING.failure,
-          context=NDCG_RANKING.worst, vacuous=NDCG_RANKING.unranked, unsuited=not_graded,
-          defaults={fmt: bounds.f1_keep for fmt, bounds in DEFAULT_BOUNDS.items()}, column=(NDCG, "{:.4f}"),
-          unfit={Task.SINGLE_LABEL: "ndcg_keep applies to a reranker, one sigmoid score a query-passage "
-                 "pair; a single-label classifier's classes rank no passages"}),
+    # a reranker's order (one sigmoid score a pair, labelled pairs): MRR@10 over the queries, and NDCG@10 on
+    # graded relevance (relevant-grade), each keeps its share of the reference's, or its change's CI clears
+    # -margin, by the F1 keep check's rule; the shares are the F1 keep's (MLPerf's 99% for a quantized model)
+    *(_order_check(ranking) for ranking in RANKINGS),
     Check("cosine_min", ENCODERS, "at least", test="embeddings", column=("cosine min", "{:.6f}")),
     Check("cosine_mean", ENCODERS, "at least", test="embeddings", column=("cosine mean", "{:.6f}")),
     Check("rel_l2_max", ENCODERS, "at most", test="embeddings", column=("rel. L2 max", "{:.2e}")),

@@ -208,6 +208,8 @@ class Ranking:
     per_query: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
     target_of: Callable[[Evaluation], np.ndarray | None]  # a row's flag or grade
     marked: Callable[[float], str]  # a passage's flag or grade, as a failure shows it
+    # why it does not fit a model and its texts (task, outputs, paired, repeats, graded): its check's
+    unsuited: Callable[[Task, int, bool, bool, bool], str | None]
 
     def keys(self, change: DeltaCI | Unranked | None) -> dict[str, Any]:
         """accuracy.json's keys of a backend's change (all null where nothing was ranked)."""
@@ -282,8 +284,8 @@ def _flags(ev: Evaluation) -> np.ndarray | None:
 
 #: MRR@10 on the 0/1 flags (mrr_keep), and NDCG@10 on the grades where the rows carry them (ndcg_keep)
 MRR_RANKING = Ranking(MRR, "mrr_keep", "mrr", "ranked_queries", lambda ev: ev.ranking, reciprocal_ranks,
-                      _flags, lambda flag: "relevant" if flag else "")
+                      _flags, lambda flag: "relevant" if flag else "", not_a_reranker)
 NDCG_RANKING = Ranking(NDCG, "ndcg_keep", "ndcg", "ndcg_queries", lambda ev: ev.graded_ranking, ndcgs,
-                       lambda ev: ev.grades, lambda grade: f"grade {grade:g}")
+                       lambda ev: ev.grades, lambda grade: f"grade {grade:g}", not_graded)
 RANKINGS = (MRR_RANKING, NDCG_RANKING)
 
