@@ -210,6 +210,7 @@ class Ranking:
     marked: Callable[[float], str]  # a passage's flag or grade, as a failure shows it
     # why it does not fit a model and its texts (task, outputs, paired, repeats, graded): its check's
     unsuited: Callable[[Task, int, bool, bool, bool], str | None]
+    each: str  # what one query's value is called (MRR@10 is the mean of reciprocal ranks)
 
     def keys(self, change: DeltaCI | Unranked | None) -> dict[str, Any]:
         """accuracy.json's keys of a backend's change (all null where nothing was ranked)."""
@@ -271,7 +272,7 @@ class Ranking:
                 break
             rows = np.flatnonzero(queries == ids[j])
             query = texts[rows[0]][0]
-            lines.append(f"  query {clipped(query, 100)!r}: {self.name} {before[j]:.3f} -> {after[j]:.3f}")
+            lines.append(f"  query {clipped(query, 100)!r}: {self.each} {before[j]:.3f} -> {after[j]:.3f}")
             for i in rows[np.argsort(-ev.probs[rows, 0], kind="stable")][:3]:
                 lines.append(f"      {self.marked(float(target[i])):8} {ev.reference[i, 0]:.4f} -> "
                              f"{ev.probs[i, 0]:.4f}  {clipped(texts[i][1], 80)!r}")
@@ -284,8 +285,8 @@ def _flags(ev: Evaluation) -> np.ndarray | None:
 
 #: MRR@10 on the 0/1 flags (mrr_keep), and NDCG@10 on the grades where the rows carry them (ndcg_keep)
 MRR_RANKING = Ranking(MRR, "mrr_keep", "mrr", "ranked_queries", lambda ev: ev.ranking, reciprocal_ranks,
-                      _flags, lambda flag: "relevant" if flag else "", not_a_reranker)
+                      _flags, lambda flag: "relevant" if flag else "", not_a_reranker, "reciprocal rank")
 NDCG_RANKING = Ranking(NDCG, "ndcg_keep", "ndcg", "ndcg_queries", lambda ev: ev.graded_ranking, ndcgs,
-                       lambda ev: ev.grades, lambda grade: f"grade {grade:g}", not_graded)
+                       lambda ev: ev.grades, lambda grade: f"grade {grade:g}", not_graded, NDCG)
 RANKINGS = (MRR_RANKING, NDCG_RANKING)
 
