@@ -32,11 +32,10 @@ from encoder_gate.accuracy.metrics import (
 )
 from encoder_gate.accuracy.per_label import LabelResult, per_label
 from encoder_gate.accuracy.ranking import (
-    MRR_RANKING,
-    NDCG_RANKING,
     Unranked,
     mrr_change,
     ndcg_change,
+    ranked_keys,
     ranks,
     top_kept,
 )
@@ -323,10 +322,7 @@ class Evaluation:
             out.update(path_flips=g.flips if decisions else None,
                        path_flip_rate=g.flip_rate if decisions else None, path_drift_max=g.max)
         out.update(self.metrics)
-        if self.ranking is not None:
-            out.update(MRR_RANKING.keys(self.ranking))
-        if self.graded_ranking is not None:
-            out.update(NDCG_RANKING.keys(self.graded_ranking))
+        out.update(ranked_keys(self))
         if self.top_kept is not None:
             out["top_passage_kept"] = list(self.top_kept)
         return out

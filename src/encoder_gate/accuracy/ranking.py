@@ -290,3 +290,10 @@ NDCG_RANKING = Ranking(NDCG, "ndcg_keep", "ndcg", "ndcg_queries", lambda ev: ev.
                        lambda ev: ev.grades, lambda grade: f"grade {grade:g}", not_graded, NDCG)
 RANKINGS = (MRR_RANKING, NDCG_RANKING)
 
+
+def ranked_keys(ev: Evaluation) -> dict[str, Any]:
+    """The keys of each measure of a reranker's order its evaluation holds, as accuracy.json's rows and
+    ab.json's `ranking` carry them (none for any other model)."""
+    return {key: value for ranking in RANKINGS if (change := ranking.change_of(ev)) is not None
+            for key, value in ranking.keys(change).items()}
+

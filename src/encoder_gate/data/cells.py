@@ -37,10 +37,10 @@ def read_labels(table: Table, label_column: str, names: tuple[str, ...], fmt: st
     """Each row's labels from `label_column` (names, indices or one-hot vectors, as `fmt` says or as the
     cells tell; a one-label model's 0/1 flag, or its grades from `relevant_grade` on), or from one 0/1
     column per label name; a cell that cannot be read is one line naming its row and the fix."""
-    labels = np.zeros((len(table.rows), len(names)), dtype=np.uint8)
-    has_label_column = label_column in table.columns
     if relevant_grade is not None:
         return _graded(table, label_column, names, relevant_grade)
+    labels = np.zeros((len(table.rows), len(names)), dtype=np.uint8)
+    has_label_column = label_column in table.columns
     all_onehot_columns = all(n in table.columns for n in names)
     # one-hot columns: asked for (unless only a label column of 0/1 vectors exists), or
     # auto-detected when there is no label column but a column per label name

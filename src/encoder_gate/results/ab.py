@@ -13,7 +13,7 @@ from typing import Any
 
 from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.growth import DriftGrowth
-from encoder_gate.accuracy.ranking import RANKINGS
+from encoder_gate.accuracy.ranking import ranked_keys
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
@@ -57,9 +57,7 @@ def accuracy_entry(ev: Evaluation, failure: str | None, base_predictions: str | 
     if s is not None:
         out.update({"delta": s.delta.delta, "delta_ci": list(s.delta.ci), "mcnemar_p": s.mcnemar.p_value,
                     "rule": s.rule})
-    # a reranker's: its MRR@10 (and NDCG@10 on graded relevance) on the PR against the base's
-    ranked = {key: value for ranking in RANKINGS if (change := ranking.change_of(ev)) is not None
-              for key, value in ranking.keys(change).items()}
+    ranked = ranked_keys(ev)  # a reranker's: its MRR@10 (and NDCG@10) on the PR against the base's
     if ranked:
         out["ranking"] = ranked
     return out
