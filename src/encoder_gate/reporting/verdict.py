@@ -169,9 +169,9 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
             by = f" ({'; '.join(a['failed_by'])})" if a.get("failed_by") else ""  # a rise of F1 beside FAIL
             verdict = "" if a["passed"] else f" **FAIL**{by}"
             ranked = a.get("ranking") or {}  # a reranker's order too (accuracy.ranking)
-            order = "".join(f"; {r.name} {ranked[f'{r.key}_delta']:+.4f} [{low:+.4f}, {high:+.4f}]"
+            order = "".join(f"; {r.name} {ranked[f'{r.key}_delta']:+.4f} [{r_low:+.4f}, {r_high:+.4f}]"
                             for r in RANKINGS if ranked.get(f"{r.key}_delta") is not None
-                            for low, high in [ranked[f"{r.key}_delta_ci"]])
+                            for r_low, r_high in [ranked[f"{r.key}_delta_ci"]])  # (not the F1's low, high)
             acc[name] = f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{order}{verdict}"
     speed: dict[str, list[str]] = {}
     for c in ab.get("speed") or []:
