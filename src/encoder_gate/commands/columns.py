@@ -17,6 +17,7 @@ from typing import Any
 
 from encoder_gate.data.pairs import pair_in
 from encoder_gate.data.readers import DIALECTS, read_text, table_reader, text_lines
+from encoder_gate.data.samples import pair_row
 from encoder_gate.errors import GateError
 
 TEXT_COLUMNS = ("text", "sentence", "comment", "content", "body", "input", "review")
@@ -69,7 +70,12 @@ def detect_columns(path: Path, text_column: str | None = None,
 
 
 def first_row(path: Path) -> dict[str, Any]:
-    """The first record of a .jsonl/.ndjson/.json/.csv/.tsv/.parquet file."""
+    """The first record of a .jsonl/.ndjson/.json/.csv/.tsv/.parquet file: its first pair where the file
+    holds reranking samples (data.samples)."""
+    return pair_row(_first_record(path))
+
+
+def _first_record(path: Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _first_parquet_row(path)

@@ -191,6 +191,8 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         except GateError as exc:
             warnings.append(f"`pytest accuracy` will stop at its start on this dataset: {exc}")
         else:  # a reranker on queries of several passages each (some first text repeats)
+            if read.relevance is not None and grade is None:  # reranking samples, read as pairs
+                notes.append(f"the dataset's {read.relevance}")
             if head is not None and has_queries(read.queries) and ranks(head.task, len(head.labels), True):
                 notes.append(f"a reranker (one score a pair): its order is judged too, {MRR} over the "
                              f"queries (the rows of one {text_column!r}), check mrr_keep"

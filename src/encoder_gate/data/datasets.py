@@ -41,6 +41,7 @@ from encoder_gate.data.readers import (
     read_text,
     text_lines,
 )
+from encoder_gate.data.samples import PASSAGE, QUERY, RELEVANT, expanded
 from encoder_gate.errors import GateError, listed
 
 FILTERED_MIN_CHARS = 200
@@ -79,9 +80,9 @@ class Dataset:
     #: The column of each row's second text ('hypothesis' beside 'premise'): fed with it where the texts
     #: are pairs (`paired`, `pair-column`), else left out (said in the verdict); None for texts alone.
     pair_column: str | None = None
-    #: How a one-label model's graded relevance was read as its 0/1 flags (`relevant-grade`), said in
-    #: the verdict, and each row's grade (a reranker's NDCG reads them); None where the label column held
-    #: the flags themselves.
+    #: How a one-label model's graded relevance was read as its 0/1 flags (`relevant-grade`), or reranking
+    #: samples' lists as flagged pairs (data.samples), said in the verdict, and each row's grade (a
+    #: reranker's NDCG reads them); None where the label column held the flags themselves.
     relevance: str | None = None
     grades: np.ndarray | None = None
 
@@ -301,6 +302,10 @@ def load_dataset(
         read_as = stamps([path]) if path.is_file() else ()  # before it is read
         table = read_path(path, split)
         name = table.where
+    table = expanded(table)  # reranking samples: one row a (query, passage) pair
+    if table.relevance is not None and relevant_grade is not None:
+        raise GateError(f"{table.where} holds reranking samples, whose lists of passages give each pair a "
+                        f"0/1 flag, not a grade: leave relevant-grade ({relevant_grade:g}) out")
     own = table.class_names.get(label_column)
     if label_names is not None:
         names = tuple(str(x) for x in label_names)
@@ -391,6 +396,12 @@ def _build(
 ) -> Dataset:
     if not table.rows:
         raise GateError(f"{table.where} has no rows; pass a dataset with at least one labelled text")
+    if table.relevance is not None and not {text_column, label_column} <= set(table.columns):
+        raise GateError(f"{table.where} holds reranking samples, read as one row a pair of the columns "
+                        f"{QUERY!r}, {PASSAGE!r} and {RELEVANT!r}, not {text_column!r} and {label_column!r}: "
+                        f"set text-column = \"{QUERY}\", pair-column = \"{PASSAGE}\" and label-column = "
+                        f"\"{RELEVANT}\" in [tool.encoder-gate] (encoder-gate init --dataset writes them; "
+                        "pytest's --gate-text-column, --gate-pair-column, --gate-label-column)")
     if text_column not in table.columns:
         raise GateError(
             f"{table.where} has no text column {text_column!r}; columns present: "
@@ -399,4 +410,5 @@ def _build(
         )
     texts = tuple(table.text(i, text_column) for i in range(len(table.rows)))
     read = read_labels(table, label_column, names, fmt, relevant_grade)
-    return Dataset(name, texts, read.labels, names, relevance=read.relevance, grades=read.grades)
+    return Dataset(name, texts, read.labels, names, relevance=read.relevance or table.relevance,
+                   grades=read.grades)

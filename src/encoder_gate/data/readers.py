@@ -34,6 +34,9 @@ class Table:
     row_numbers: list[int]
     unit: str = "row"
     class_names: dict[str, list[str]] = field(default_factory=dict)
+    #: How its rows' relevance flags were read where they are not its own cells (data.samples: a
+    #: reranking sample's lists of passages, one row each); None for rows as the source holds them.
+    relevance: str | None = None
 
     def at(self, i: int) -> str:
         return f"{self.where}, {self.unit} {self.row_numbers[i]}"

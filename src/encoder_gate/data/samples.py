@@ -1,0 +1,119 @@
+"""Reranking samples read as the labelled pairs the gate judges: one row a query and lists of its
+passages, as sentence-transformers' CrossEncoderRerankingEvaluator and MTEB's reranking sets hold
+them (``{"query": ..., "positive": [...], "negative": [...]}``, or ``"documents"`` in place of
+``"negative"``: every candidate, the positives among them), FlagEmbedding's (``"pos"``, ``"neg"``) and
+sentence-transformers' triplets (``"anchor"``, one positive, one negative), become one row a
+(query, passage) pair, relevant 1 or 0:
+
+    table = expanded(read_json(Path("rerank.jsonl")))   # columns: query, passage, relevant
+
+A sample's documents are its positives, then each other document (as the evaluator's default,
+``always_rerank_positives``, ranks them). Its relevance note (:attr:`Table.relevance`) says so in the
+verdict. The columns' names are the ones init reads as a reranker's (data.pairs.PAIR_COLUMNS,
+commands.columns.LABEL_COLUMNS), so `encoder-gate init --dataset` configures them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from encoder_gate.data.readers import Table, shown
+from encoder_gate.errors import GateError
+
+#: The expanded table's columns: each pair's query, its passage, and 1 where the passage is relevant
+QUERY, PASSAGE, RELEVANT = "query", "passage", "relevant"
+#: What each list is called in a sample, by the libraries that write them (names compared without case)
+QUERY_NAMES = ("query", "question", "anchor")
+POSITIVE_NAMES = ("positive", "positives", "pos")
+NEGATIVE_NAMES = ("negative", "negatives", "neg")
+DOCUMENTS_NAMES = ("documents",)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns of a table of samples, as the file names them."""
+
+    query: str
+    positive: str
+    others: str  # the negatives, or every document (`documents`)
+    documents: bool  # whether `others` holds every candidate, the positives among them
+
+    def said(self) -> str:
+        return f"{self.positive!r} and {self.others!r} lists"
+
+
+def _named(columns: Sequence[str], names: Sequence[str]) -> str | None:
+    present = {c.lower(): c for c in columns}
+    return next((present[n] for n in names if n in present), None)
+
+
+def layout_of(columns: Sequence[str], row: Mapping[str, Any]) -> Layout | None:
+    """The sample columns of a table whose `columns` are a query's and lists of passages (its first
+    `row` holding a text or a list of texts as its positives: not one 0/1 column per label); None for
+    any other table."""
+    query, positive = _named(columns, QUERY_NAMES), _named(columns, POSITIVE_NAMES)
+    negative, documents = _named(columns, NEGATIVE_NAMES), _named(columns, DOCUMENTS_NAMES)
+    others = negative or documents
+    if query is None or positive is None or others is None or PASSAGE in {c.lower() for c in columns}:
+        return None
+    if not _is_passages(row.get(positive)):
+        return None
+    return Layout(query, positive, others, documents=negative is None)
+
+
+def _is_passages(cell: Any) -> bool:
+    """Whether a cell is one passage or a list of them (a list of strings)."""
+    listed = isinstance(cell, (list, tuple)) and all(isinstance(t, str) for t in cell)
+    return isinstance(cell, str) or listed
+
+
+def _passages(table: Table, i: int, column: str) -> list[str]:
+    cell = table.rows[i].get(column)
+    if cell is None:
+        return []
+    if _is_passages(cell):
+        return [cell] if isinstance(cell, str) else list(cell)
+    raise GateError(f"{table.at(i)}: {column!r} must be a list of passages (strings), got {shown(cell)}")
+
+
+def expanded(table: Table) -> Table:
+    """`table` as one row a (query, passage) pair where it holds reranking samples (module doc);
+    any other table as it is."""
+    layout = layout_of(table.columns, table.rows[0]) if table.rows else None
+    if layout is None:
+        return table
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    for i, number in enumerate(table.row_numbers):
+        query = table.text(i, layout.query)
+        positives = _passages(table, i, layout.positive)
+        others = _passages(table, i, layout.others)
+        if layout.documents:
+            negatives = [d for d in others if d not in positives]
+        else:
+            negatives = others
+            if both := next((p for p in positives if p in negatives), None):
+                raise GateError(f"{table.at(i)}: the passage {shown(both)} is both in {layout.positive!r} "
+                                f"and in {layout.others!r}: keep it in one list")
+        for passage, relevant in [(p, 1) for p in positives] + [(n, 0) for n in negatives]:
+            rows.append({QUERY: query, PASSAGE: passage, RELEVANT: relevant})
+            numbers.append(number)
+    if not rows:
+        raise GateError(f"{table.where} holds reranking samples ({layout.said()}) without a passage: give "
+                        "each query its passages")
+    note = (f"relevance read from {len(table.rows)} reranking samples ({layout.said()}) as {len(rows)} "
+            f"(query, passage) pairs, relevant 1 for a positive passage")
+    return replace(table, columns=[QUERY, PASSAGE, RELEVANT], rows=rows, row_numbers=numbers, relevance=note)
+
+
+def pair_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A file's first `row` as its first pair where it is a reranking sample (what init reads a
+    file's columns from); any other row as it is."""
+    table = Table("(a first row)", [k for k in row if isinstance(k, str)], [dict(row)], [1])
+    if layout_of(table.columns, row) is None:
+        return dict(row)
+    try:
+        return expanded(table).rows[0]
+    except GateError:  # a sample without passages, or one refused: the session says why, in its line
+        return {QUERY: "", PASSAGE: "", RELEVANT: 0}

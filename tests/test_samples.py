@@ -1,0 +1,124 @@
+"""Reranking samples (a query and lists of its passages: sentence-transformers' reranking evaluator's,
+MTEB's, FlagEmbedding's) read as the labelled pairs the gate judges (encoder_gate.data.samples)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoder_gate.commands.columns import detect_columns
+from encoder_gate.data.datasets import load_dataset
+from encoder_gate.errors import GateError
+from encoder_gate.reporting.accuracy import dataset_notes
+
+AS_PAIRS = {"text_column": "query", "pair_column": "passage", "label_column": "relevant",
+            "label_names": ["LABEL_0"]}
+
+
+def jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+SAMPLES = [
+    {"query": "what do cats eat", "positive": ["cats eat meat", "cats like fish"],
+     "negative": ["dogs bark", "the market fell"]},
+    {"query": "capital of france", "positive": ["paris is the capital of france"],
+     "negative": ["rome is old"]},
+    {"query": "no answer here", "positive": [], "negative": ["nothing relevant"]},
+]
+
+
+def test_each_samples_positives_and_negatives_are_its_querys_pairs_flagged_1_and_0(tmp_path: Path) -> None:
+    ds = load_dataset(str(jsonl(tmp_path / "rerank.jsonl", SAMPLES)), **AS_PAIRS)
+    assert ds.texts == (("what do cats eat", "cats eat meat"), ("what do cats eat", "cats like fish"),
+                        ("what do cats eat", "dogs bark"), ("what do cats eat", "the market fell"),
+                        ("capital of france", "paris is the capital of france"),
+                        ("capital of france", "rome is old"), ("no answer here", "nothing relevant"))
+    assert ds.labels.ravel().tolist() == [1, 1, 0, 0, 1, 0, 0]
+    assert ds.queries is not None and ds.queries.tolist() == [0, 0, 0, 0, 1, 1, 2]
+    assert ds.pair_column == "passage" and ds.grades is None
+    said = ("relevance read from 3 reranking samples ('positive' and 'negative' lists) as 7 (query, passage) "
+            "pairs, relevant 1 for a positive passage")
+    assert ds.relevance == said
+    assert dataset_notes({"relevance": ds.relevance, "pairs": True}) == [f"the evaluation set's {said}"]
+
+
+def test_documents_are_ranked_as_the_evaluator_ranks_them_positives_first(tmp_path: Path) -> None:
+    """`documents` in place of `negative`: the positives, then each other document; a positive the
+    documents lack is still ranked (sentence-transformers' always_rerank_positives)."""
+    rows = [{"query": "q", "positive": ["b", "z"], "documents": ["a", "b", "c"]}]
+    ds = load_dataset(str(jsonl(tmp_path / "docs.jsonl", rows)), **AS_PAIRS)
+    assert ds.texts == (("q", "b"), ("q", "z"), ("q", "a"), ("q", "c"))
+    assert ds.labels.ravel().tolist() == [1, 1, 0, 0]
+    assert "('positive' and 'documents' lists)" in str(ds.relevance)
+
+
+def test_flagembeddings_lists_and_triplets_of_single_texts_in_a_csv_are_read_too(tmp_path: Path) -> None:
+    flag = jsonl(tmp_path / "flag.jsonl", [{"query": "q", "pos": ["yes"], "neg": ["no", "never"],
+                                            "pos_scores": [1.0], "neg_scores": [0.1, 0.0]}])
+    assert load_dataset(str(flag), **AS_PAIRS).labels.ravel().tolist() == [1, 0, 0]
+    with (tmp_path / "triplets.csv").open("w", newline="") as fh:  # sentence-transformers' triplets
+        writer = csv.writer(fh)
+        writer.writerows([("anchor", "positive", "negative"), ("a query", "its answer", "another answer"),
+                          ("b query", "b answer", "a wrong one")])
+    ds = load_dataset(str(tmp_path / "triplets.csv"), **AS_PAIRS)
+    assert ds.texts[:2] == (("a query", "its answer"), ("a query", "another answer"))
+    assert ds.labels.ravel().tolist() == [1, 0, 1, 0]
+
+
+def test_one_01_column_per_label_named_positive_and_negative_is_no_sample(tmp_path: Path) -> None:
+    """A sentiment set of one 0/1 column per label beside a `question` is read as before, not as lists."""
+    path = jsonl(tmp_path / "onehot.jsonl", [{"question": "good?", "positive": 1, "negative": 0},
+                                             {"question": "bad?", "positive": 0, "negative": 1}])
+    ds = load_dataset(str(path), text_column="question", label_column="positive", label_names=["positive"])
+    assert ds.texts == ("good?", "bad?") and ds.relevance is None
+
+
+@pytest.mark.parametrize(("rows", "config", "said"), [
+    (SAMPLES, {}, "holds reranking samples, read as one row a pair of the columns 'query', 'passage' "
+                  "and 'relevant', not 'text' and 'labels': set text-column = \"query\", pair-column = "
+                  "\"passage\""),
+    (SAMPLES, {**AS_PAIRS, "relevant_grade": 1.0},
+     "holds reranking samples, whose lists of passages give each pair a 0/1 flag, not a grade: leave "
+     "relevant-grade (1) out"),
+    ([{"query": "q", "positive": ["same"], "negative": ["other", "same"]}], AS_PAIRS,
+     "line 1: the passage 'same' is both in 'positive' and in 'negative': keep it in one list"),
+    ([SAMPLES[0], {"query": "q", "positive": ["p"], "negative": [3]}], AS_PAIRS,
+     "line 2: 'negative' must be a list of passages (strings), got [3]"),
+    ([{"query": "q", "positive": [], "negative": []}], AS_PAIRS,
+     "without a passage: give each query its passages"),
+])
+def test_samples_the_gate_cannot_judge_are_refused_in_one_line_naming_the_fix(
+        tmp_path: Path, rows: list[dict], config: dict, said: str) -> None:
+    with pytest.raises(GateError) as raised:
+        load_dataset(str(jsonl(tmp_path / "bad.jsonl", rows)), **config)
+    assert said in str(raised.value)
+
+
+def test_init_configures_a_file_of_samples_as_a_rerankers_pairs(tmp_path: Path) -> None:
+    """`encoder-gate init --dataset` on a file of samples writes the pair's columns and says how the
+    samples were read and that the order is judged."""
+    from test_init import init, table_of
+
+    model = tmp_path / "models" / "clf"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text(json.dumps({
+        "architectures": ["BertForSequenceClassification"], "id2label": {"0": "LABEL_0"},
+        "problem_type": "multi_label_classification"}))
+    path = jsonl(tmp_path / "rerank.jsonl", SAMPLES)
+    assert detect_columns(path) == ("query", "relevant")
+    plan = init(tmp_path, dataset="rerank.jsonl")
+    table = table_of(tmp_path)
+    columns = (table["text-column"], table["pair-column"], table["label-column"])
+    assert columns == ("query", "passage", "relevant")
+    said = "the dataset's relevance read from 3 reranking samples ('positive' and 'negative' lists)"
+    assert any(n.startswith(said) for n in plan.notes), plan.notes
+    assert any("its order is judged too, MRR@10" in n for n in plan.notes), plan.notes
+    assert not plan.warnings, plan.warnings
+    ds = load_dataset(str(path), **AS_PAIRS)
+    np.testing.assert_array_equal(ds.labels.ravel(), [1, 1, 0, 0, 1, 0, 0])
