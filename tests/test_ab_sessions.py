@@ -341,8 +341,8 @@ def test_a_waiver_the_pr_adds_widens_or_extends_is_named_against_its_base(tmp_pa
     same waivers, or a narrower or shorter one, are not."""
     from datetime import date
 
-    from encoder_gate.config import Waiver
     from encoder_gate.runtime.base import criteria_changes
+    from encoder_gate.waivers import Waiver
 
     base = tmp_path / "base"
     base.mkdir()

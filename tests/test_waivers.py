@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from encoder_gate.accuracy.checks import CHECKS
-from encoder_gate.config import GateConfig, Waiver
+from encoder_gate.config import GateConfig
 from encoder_gate.decision import Status, check_waivers, decide_documents
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.verdict import render
+from encoder_gate.waivers import Waiver
 from test_verdict import (  # the hand-made documents of the verdict tests
     CASE,
     accuracy_doc,

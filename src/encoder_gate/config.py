@@ -12,7 +12,6 @@ import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -31,6 +30,7 @@ from encoder_gate.backends.registry import (
 from encoder_gate.data.datasets import LabelFormat
 from encoder_gate.environment import CpuQuota, omp_threads
 from encoder_gate.errors import GateError
+from encoder_gate.waivers import Waiver
 
 Variant = Literal["normal", "filtered"]
 Sweep = Literal["gate", "full"]
@@ -46,67 +46,6 @@ MOST_EXPLORE = 10_000
 #: The longest share of an A/B round one arm may be given (ab-round-seconds): each of a cell's ten rounds
 #: at its first look runs both arms, so a minute each is already twenty minutes a cell.
 MAX_ROUND_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Waiver:
-    """An accepted, known failure: `[[tool.encoder-gate.waivers]]` in pyproject.toml (docs/checks.md,
-    "Waivers"). It covers the failure of one check (an accuracy check's name, or ``speed`` or ``vs
-    base``) of one backend (its name as the verdict shows it), for one label when given, while its
-    observed value is no worse than `accept` when given, until the end of `until`."""
-
-    backend: str
-    check: str
-    owner: str
-    reason: str
-    until: date
-    label: str | None = None
-    accept: float | None = None
-
-    REQUIRED = ("backend", "check", "owner", "reason", "until")
-
-    @classmethod
-    def parse(cls, entry: Any, index: int) -> Waiver:
-        """One `[[tool.encoder-gate.waivers]]` table, or a GateError naming the key at fault."""
-        where = f"[[tool.encoder-gate.waivers]] number {index + 1}"
-        if not isinstance(entry, Mapping):
-            raise GateError(f"{where} must be a table (backend, check, owner, reason, until), got {entry!r}")
-        missing = [k for k in cls.REQUIRED if entry.get(k) in (None, "")]
-        unknown = sorted(set(entry) - {*cls.REQUIRED, "label", "accept"})
-        if missing or unknown:
-            raise GateError(f"{where}: " + "; ".join(
-                [*([f"missing {', '.join(missing)}"] if missing else []),
-                 *([f"unknown key(s) {', '.join(unknown)}"] if unknown else [])])
-                + " (keys: backend, check, owner, reason, until, and optional label and accept)")
-        until = entry["until"]
-        if isinstance(until, str):
-            try:
-                until = date.fromisoformat(until)
-            except ValueError:
-                until = None
-        if not isinstance(until, date) or isinstance(until, datetime):
-            raise GateError(f"{where}: until must be a TOML date such as 2026-12-31, got {entry['until']!r}")
-        accept = entry.get("accept")
-        if accept is not None and (isinstance(accept, bool) or not isinstance(accept, (int, float))):
-            raise GateError(f"{where}: accept must be a number in the check's units, got {accept!r}")
-        return cls(str(entry["backend"]), str(entry["check"]), str(entry["owner"]), str(entry["reason"]),
-                   until, None if entry.get("label") is None else str(entry["label"]),
-                   None if accept is None else float(accept))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"backend": self.backend, "check": self.check, "label": self.label, "accept": self.accept,
-                "owner": self.owner, "reason": self.reason, "until": self.until.isoformat()}
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> Waiver:
-        return cls.parse(dict(doc), 0)
-
-    def days_left(self, today: date) -> int:
-        """Days until it expires: 0 on its last day, negative once expired."""
-        return (self.until - today).days
-
-    def names(self) -> str:
-        return f"{self.backend} {self.check}" + (f" (label {self.label})" if self.label else "")
 
 
 #: Where the gate keeps its artifact cache unless told otherwise (--gate-cache-dir, `cache-dir`).

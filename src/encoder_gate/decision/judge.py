@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.registry import REFERENCE_BACKEND, names_of_row, parse_backend, split_integer_path
-from encoder_gate.config import Waiver
 from encoder_gate.decision.types import (
     NOT_EVALUATED,
     NOTHING_JUDGED,
@@ -58,6 +57,7 @@ from encoder_gate.errors import GateError
 from encoder_gate.processes import still_running
 from encoder_gate.speed.ab import ABSettings, CellDecision, decide_cell, wilcoxon_slower_p
 from encoder_gate.statistics import holm_levels
+from encoder_gate.waivers import Waiver
 
 #: The checks a waiver may name besides the accuracy checks' own.
 WAIVABLE = (SPEED, VERSUS_BASE)

@@ -12,9 +12,9 @@ from datetime import date
 from enum import Enum
 from typing import Any
 
-from encoder_gate.config import Waiver
 from encoder_gate.errors import GateError
 from encoder_gate.speed.rounds import Cell
+from encoder_gate.waivers import Waiver
 
 
 class Status(str, Enum):

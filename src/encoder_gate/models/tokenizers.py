@@ -1,6 +1,6 @@
-"""Tokenizers trained here: byte-level BPE, and transformers' fast classes around them.
-
-Used by the bundled tiny models (:mod:`encoder_gate.models.bundled`, :mod:`encoder_gate.models.families`).
+"""Tokenizers: a model directory's, loaded as a session feeds it (:func:`load_tokenizer`), and the ones
+trained here, byte-level BPE and transformers' fast classes around them, for the bundled tiny models
+(:mod:`encoder_gate.models.bundled`, :mod:`encoder_gate.models.families`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,43 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.errors import GateError
+from encoder_gate.models.spec import no_tokenizer, saved_by_newer, sentencepiece_missing, vocabulary_file
+
+#: Fewer tokens than a tokenizer of words has (a byte-level BPE has 256 bytes and its special tokens):
+#: with no tokenizer file, an empty one, which transformers 5 builds there. (ESM's protein tokenizers
+#: have 33 tokens, from their vocab.txt.)
+MIN_VOCABULARY = 100
+
+
+def load_tokenizer(path: Path) -> Any:
+    """The tokenizer of the model directory `path`, with a pad token; a GateError, in one line, where the
+    directory has none, transformers cannot build it, or it cannot pad (every batch the gate feeds is)."""
+    from transformers import AutoTokenizer
+
+    # a directory with no vocabulary file has no tokenizer
+    files = any(vocabulary_file(p.name) for p in path.iterdir())
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError, TypeError) as exc:
+        # transformers 4 opens a vocabulary file it did not find (TypeError: None) or says it
+        # "can't load tokenizer" (OSError, 4.47); 5 builds an empty one (below): each, one line
+        if not files:
+            raise GateError(no_tokenizer(path, "transformers could not build one")) from None
+        said = (f": {str(exc).rstrip('.')}" if isinstance(exc, (OSError, ValueError))
+                else f" ({type(exc).__name__}: {exc})")
+        if (missing := sentencepiece_missing(path)) is not None:
+            said = f": {missing} (transformers said{said})"
+        raise GateError(f"could not load the tokenizer of {path}{said}" + saved_by_newer(path)) from None
+    if len(tokenizer) < MIN_VOCABULARY and not files:  # transformers 5 builds an empty one there
+        raise GateError(no_tokenizer(path,
+            f"transformers built an empty one ({len(tokenizer)} tokens), which would encode every "
+            "text alike and make every figure meaningless"))
+    if tokenizer.pad_token is None:  # every batch is padded: each test's traceback, one by one, before
+        raise GateError(f"the tokenizer in {path} has no pad token, and every batch the gate "
+                        "feeds the model is padded: set one and save it beside the model "
+                        "(tokenizer.pad_token = tokenizer.eos_token, or add a [PAD] token and resize the "
+                        "model's embeddings; then tokenizer.save_pretrained(DIR))")
+    return tokenizer
 
 
 def special_token(tok: Any, token: str) -> tuple[str, int]:

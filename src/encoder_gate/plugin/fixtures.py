@@ -17,11 +17,11 @@ from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.base import Runner
 from encoder_gate.backends.registry import names_of_row
-from encoder_gate.config import Waiver
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.plugin.stash import call_or_skip, gate_session_of
 from encoder_gate.runtime.inference import tokenizer_for
 from encoder_gate.runtime.session import GateSession
+from encoder_gate.waivers import Waiver
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ from filelock import FileLock, Timeout
 from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend
-from encoder_gate.config import Waiver
 from encoder_gate.decision import Finding, failures_from, refused
 from encoder_gate.documents import (
     FINDINGS_FILE,
@@ -43,6 +42,7 @@ from encoder_gate.runtime.base import BaseSide
 from encoder_gate.runtime.provenance import mismatch, provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.shards.plan import Shard, ShardPlan, descriptor, joined
+from encoder_gate.waivers import Waiver
 
 SESSION_KEY = pytest.StashKey[GateSession]()
 BASE_KEY = pytest.StashKey[BaseSide]()  # --gate-base: the base's side

@@ -46,7 +46,7 @@ from encoder_gate.speed.rounds import texts_said
 from encoder_gate.tasks import task_of_document
 
 if TYPE_CHECKING:
-    from encoder_gate.config import Waiver
+    from encoder_gate.waivers import Waiver
 
 
 def _bounded(check: Mapping[str, Any] | None, fmt: str) -> str:

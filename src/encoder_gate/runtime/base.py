@@ -29,7 +29,7 @@ from encoder_gate.backends.registry import (
     with_prebuilt_file,
 )
 from encoder_gate.cache import sha256_file
-from encoder_gate.config import INT8_RECIPE, PASS_CRITERIA, GateConfig, Waiver, as_json, read_pyproject_table
+from encoder_gate.config import INT8_RECIPE, PASS_CRITERIA, GateConfig, as_json, read_pyproject_table
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec
 from encoder_gate.runtime.predictions import backend_kind
@@ -37,6 +37,7 @@ from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.versus import AgainstBase
 from encoder_gate.runtime.worktree import names_commit, not_carried
 from encoder_gate.tasks import DOCUMENT_DEFAULT
+from encoder_gate.waivers import Waiver
 
 #: How the base's backends are named wherever both sides appear (terminal, reports, verdict).
 BASE_PREFIX = "base:"

@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 from encoder_gate.accuracy.checks import bounds_for
 from encoder_gate.accuracy.evaluation import Evaluation, drift_decision, evaluate
 from encoder_gate.accuracy.metrics import drift, tune_thresholds
-from encoder_gate.accuracy.thresholds import check_setting, per_label
+from encoder_gate.accuracy.thresholds import per_label
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.base import (
     BuildContext,
@@ -42,38 +41,19 @@ from encoder_gate.backends.registry import (
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.config import GateConfig
 from encoder_gate.data.calibration import CALIBRATION_TEXTS, CalibrationSource
-from encoder_gate.data.datasets import (
-    SENTIMENT_SOURCE,
-    apply_variant,
-    check_labels_match,
-    check_single_label,
-    is_sentiment_labels,
-    load_dataset,
-    load_texts,
-)
-from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError, NotApplicable, PlainBuildFailed
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.models.spec import (
-    ModelSpec,
-    no_tokenizer,
-    saved_by_newer,
-    sentencepiece_missing,
-    vocabulary_file,
-)
+from encoder_gate.models.spec import ModelSpec
+from encoder_gate.models.tokenizers import load_tokenizer
 from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.devices import build_on_its_device, planned_device
+from encoder_gate.runtime.evaluation_set import dataset_source, evaluation_set, load_split
 from encoder_gate.runtime.inference import fed_tokenizer, max_length, predict_texts, tokenizer_for, truncating
 from encoder_gate.runtime.predictions import Predicted, artifact_of, cached_predictions
 from encoder_gate.runtime.provenance import check_inputs
 from encoder_gate.tasks import THRESHOLD
-
-#: Fewer tokens than a tokenizer of words has (a byte-level BPE has 256 bytes and its special tokens):
-#: with no tokenizer file, an empty one, which transformers 5 builds there. (ESM's protein tokenizers
-#: have 33 tokens, from their vocab.txt.)
-MIN_VOCABULARY = 100
 
 
 @dataclass
@@ -174,63 +154,16 @@ class GateSession:
     @cached_property
     def tokenizer(self) -> Any:
         """The model's tokenizer, truncating at its positions; a GateError where the directory has none."""
-        from transformers import AutoTokenizer
-
-        # a directory with no vocabulary file has no tokenizer
-        files = any(vocabulary_file(p.name) for p in self.model.path.iterdir())
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(self.model.path)
-        except (OSError, ValueError, TypeError) as exc:
-            # transformers 4 opens a vocabulary file it did not find (TypeError: None) or says it
-            # "can't load tokenizer" (OSError, 4.47); 5 builds an empty one (below): each, one line
-            if not files:
-                raise GateError(no_tokenizer(self.model.path, "transformers could not build one")) from None
-            said = (f": {str(exc).rstrip('.')}" if isinstance(exc, (OSError, ValueError))
-                    else f" ({type(exc).__name__}: {exc})")
-            if (missing := sentencepiece_missing(self.model.path)) is not None:
-                said = f": {missing} (transformers said{said})"
-            raise GateError(f"could not load the tokenizer of {self.model.path}{said}"
-                            + saved_by_newer(self.model.path)) from None
-        if len(tokenizer) < MIN_VOCABULARY and not files:  # transformers 5 builds an empty one there
-            raise GateError(no_tokenizer(self.model.path,
-                f"transformers built an empty one ({len(tokenizer)} tokens), which would encode every "
-                "text alike and make every figure meaningless"))
-        if tokenizer.pad_token is None:  # every batch is padded: each test's traceback, one by one, before
-            raise GateError(f"the tokenizer in {self.model.path} has no pad token, and every batch the gate "
-                            "feeds the model is padded: set one and save it beside the model "
-                            "(tokenizer.pad_token = tokenizer.eos_token, or add a [PAD] token and resize the "
-                            "model's embeddings; then tokenizer.save_pretrained(DIR))")
         # a tokenizer that does not know the model's positions (no model_max_length saved) would
         # feed it texts longer than its position embeddings hold: an index error deep in torch
         positions = self.model.max_positions  # (inference.fed_tokenizer: max-tokens, right padding too)
-        return fed_tokenizer(tokenizer, positions, self.config.max_tokens)
+        return fed_tokenizer(load_tokenizer(self.model.path), positions, self.config.max_tokens)
 
     @cached_property
     def dataset(self) -> Any:
-        """The evaluation set: configured source, split and variant, checked against the model.
-
-        With `texts` (a text file, no labels) it holds the texts alone: every parity check
-        runs against the torch reference, and the checks that need gold labels skip.
-        """
-
-        cfg = self.config
-        self._check_splits()
-        ds = self.load_split(cfg.split)
-        if self.labelled and self.model.task.classifier:
-            check_labels_match(ds, self.model.label_names)
-        if self.labelled and self.model.task.exclusive:
-            check_single_label(ds, self.model.task_note)
-        return ds.head(cfg.limit) if cfg.limit else ds
-
-    def _check_splits(self) -> None:
-        """The splits the settings name exist in the source: one file has none to choose, and
-        thresholds tuned on any part of it might be tuned on the test texts."""
-        cfg, source = self.config, self.dataset_source
-        single = cfg.texts is None and Path(source).expanduser().is_file()
-        if single and cfg.split != "test":
-            raise GateError(f"dataset {source} is one file with no splits, but split {cfg.split!r} names "
-                            "one: leave split (--gate-split) out")
-        check_setting(cfg.thresholds, self.model, labelled=self.labelled, one_file=source if single else None)
+        """The evaluation set: configured source, split and variant, checked against the model
+        (runtime.evaluation_set)."""
+        return evaluation_set(self.config, self.model, self.dataset_source)
 
     @property
     def labelled(self) -> bool:
@@ -252,41 +185,14 @@ class GateSession:
 
     @cached_property
     def dataset_source(self) -> str:
-        """The source actually read: `bundled` becomes `bundled-sentiment` for a sentiment head.
-
-        The bundled splits carry go_emotions' 28 labels; a single-label model whose labels
-        are negative and positive gets them regrouped (data.to_sentiment). A feature-
-        extraction encoder reads the bundled texts and needs no labels.
-        """
-
-        source, model = self.config.dataset, self.model
-        if self.config.texts is not None:
-            return str(self.config.texts)
-        if source != "bundled" or not model.task.exclusive:
-            return source
-        if is_sentiment_labels(model.label_names):
-            return SENTIMENT_SOURCE
-        if tuple(n.lower() for n in model.label_names) == GO_EMOTIONS_LABELS:
-            return source  # single-label go_emotions: check_single_label says what is wrong
-        raise GateError(
-            f"model {model.name} is a single-label classifier with labels "
-            f"{', '.join(model.label_names)}, but the bundled data is labelled with go_emotions' 28 "
-            f"labels (or, as {SENTIMENT_SOURCE}, negative/positive for a sentiment head). Pass a "
-            "dataset labelled with the model's labels: `dataset` in [tool.encoder-gate] (or pytest's "
-            "--gate-dataset, encoder-gate export's --dataset)"
-        )
+        """The source actually read (runtime.evaluation_set.dataset_source): `bundled-sentiment` for a
+        sentiment head's `bundled`."""
+        return dataset_source(self.config, self.model)
 
     def load_split(self, split: str, variant: str | None = None) -> Any:
         """One split of the configured dataset source (and variant, unless given), with the
         model's labels; the `texts` file, unlabelled, whatever the split."""
-        cfg = self.config
-        if cfg.texts is not None:
-            texts = load_texts(cfg.texts, pairs=cfg.pair_column is not None)
-            return apply_variant(texts, variant or cfg.dataset_variant)
-        return load_dataset(self.dataset_source, split=split, variant=variant or cfg.dataset_variant,
-                            text_column=cfg.text_column, label_column=cfg.label_column,
-                            label_names=self.model.label_names or None, label_format=cfg.label_format,
-                            pair_column=cfg.pair_column, relevant_grade=cfg.relevant_grade)
+        return load_split(self.config, self.model, self.dataset_source, split, variant)
 
     def device_of(self, name: str) -> Device:
         """Where backend `name` computes: the device the configuration pins it to, else the session's,
