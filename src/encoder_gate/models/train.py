@@ -32,6 +32,7 @@ from encoder_gate.cache import ArtifactCache, sha256_file, toolchain_versions
 from encoder_gate.data.datasets import SENTIMENT_LABELS, SENTIMENT_SOURCE, bundled_path, load_dataset
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 from encoder_gate.models.loading import quiet_transformers
+from encoder_gate.models.shipped import Shipped, apply_shipped, encoder_id, shipped_for, write_shipped
 from encoder_gate.models.spec import BUILD_PACKAGES, Progress, label_maps, minilm_dir, spec_from_dir
 
 # bump when the recipe below changes the trained weights (2: the top layer trained for the first
@@ -227,73 +228,136 @@ def _layers_forward(layers: Any, hidden: Any, mask: Any) -> Any:
     return h
 
 
-def _train_minilm_head(out: Path, progress: Progress, *, name: str, source: str, labels: tuple[str, ...],
-                       problem_type: str, recipe: TrainRecipe, what: str, encoder: Path, encoder_name: str,
-                       ) -> None:
-    """A MiniLM encoder (`encoder`: a model directory) + a fresh classification head trained on one
-    bundled split; saved to `out`. A head the encoder's directory already has (another task's) is
-    replaced."""
+def _untrained(encoder: Path, labels: tuple[str, ...], problem_type: str, seed: int) -> Any:
+    """A MiniLM encoder (`encoder`: a model directory) with a fresh classification head (seeded); a head
+    the encoder's directory already has (another task's) is replaced."""
     import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
-    train = load_dataset(source, split="train")
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
-    torch.manual_seed(recipe.seed)
-    with quiet_transformers():  # its report of the head it lacks, which is trained below
-        model = BertForSequenceClassification.from_pretrained(
+    torch.manual_seed(seed)
+    with quiet_transformers():  # its report of the head it lacks, which is trained or shipped
+        return BertForSequenceClassification.from_pretrained(
             encoder, problem_type=problem_type, ignore_mismatched_sizes=True,  # the label maps size the head
             attn_implementation="eager", **label_maps(labels),
         )
-    trained = (f"top {recipe.train_layers} layer(s), pooler and head" if recipe.train_layers
-               else "pooler and head")
-    progress(f"{name} model: training {encoder_name} + {what} head on {len(train)} bundled "
-             f"texts ({trained}, {recipe.epochs} epochs)")
-    fit(model, tokenizer, train.single_texts, train.labels, recipe, progress)
-    with quiet_transformers():
-        model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
 
 
-def _cached_model(cache: ArtifactCache, progress: Progress, name: str, recipe_version: int,
-                  recipe: TrainRecipe, build: Callable[[Path, Progress], None],
-                  encoder: str | None = None) -> Any:
-    """A trained built-in model's spec: trained once, then taken from the cache. `encoder` names
-    the model it starts from when that is not MiniLM as shipped (its content hash is in the key)."""
+@dataclass(frozen=True)
+class Embedded:
+    """One embedded classifier: a MiniLM encoder and a head, trained on one bundled split, or built from
+    the weights shipped for it (models.shipped)."""
 
-    key: dict[str, object] = {"recipe": recipe_version, "training": recipe.__dict__,
-                              "train_data": sha256_file(bundled_path("train")),
-                              "tools": toolchain_versions(BUILD_PACKAGES)}
-    if encoder is not None:
-        key["encoder"] = encoder
-    entry = cache.get_or_build(f"model-{name}", key, lambda out: build(out, progress))
-    progress(f"model {name}: {'from cache' if entry.hit else 'trained'} at {entry.path}")
-    return spec_from_dir(name, entry.path, "builtin")
+    name: str
+    source: str  # the bundled split it is trained on
+    labels: tuple[str, ...]
+    problem_type: str
+    recipe: TrainRecipe
+    recipe_version: int
+    what: str  # the head, as the progress line says it
+
+    def train(self, encoder: Path, encoder_name: str, progress: Progress) -> Any:
+        """The model trained by its recipe (about a minute of one core for `default`)."""
+        from transformers import AutoTokenizer
+
+        train = load_dataset(self.source, split="train")
+        tokenizer = AutoTokenizer.from_pretrained(encoder)
+        model = _untrained(encoder, self.labels, self.problem_type, self.recipe.seed)
+        trained = (f"top {self.recipe.train_layers} layer(s), pooler and head" if self.recipe.train_layers
+                   else "pooler and head")
+        progress(f"{self.name} model: training {encoder_name} + {self.what} head on {len(train)} bundled "
+                 f"texts ({trained}, {self.recipe.epochs} epochs)")
+        fit(model, tokenizer, train.single_texts, train.labels, self.recipe, progress)
+        return model
+
+    def build(self, out: Path, progress: Progress, encoder: Path, encoder_name: str,
+              shipped: Shipped | None, why_trained: str) -> None:
+        """The model saved to `out` (model + tokenizer): from `shipped` where given, else trained."""
+        from transformers import AutoTokenizer
+
+        if shipped is not None:
+            model = _untrained(encoder, self.labels, self.problem_type, self.recipe.seed)
+            apply_shipped(model, shipped)
+            progress(f"{self.name} model: {encoder_name} + {self.what} head, the weights shipped with "
+                     f"encoder-gate ({shipped.path.name}, {shipped.trained})")
+        else:
+            progress(f"{self.name} model: {why_trained}; training it")
+            model = self.train(encoder, encoder_name, progress)
+        with quiet_transformers():
+            model.save_pretrained(out)
+        AutoTokenizer.from_pretrained(encoder).save_pretrained(out)
 
 
-def build_default(out: Path, progress: Progress) -> None:
-    """Train the default go_emotions classifier and save it (model + tokenizer) to `out`."""
-    _train_minilm_head(out, progress, name="default", source="bundled", labels=GO_EMOTIONS_LABELS,
-                       problem_type="multi_label_classification", recipe=DEFAULT_TRAINING,
-                       what="go_emotions", encoder=minilm_dir(), encoder_name="MiniLM")
+DEFAULT = Embedded("default", "bundled", GO_EMOTIONS_LABELS, "multi_label_classification", DEFAULT_TRAINING,
+                   DEFAULT_RECIPE, "go_emotions")
+SENTIMENT = Embedded("sentiment", SENTIMENT_SOURCE, SENTIMENT_LABELS, "single_label_classification",
+                     SENTIMENT_TRAINING, SENTIMENT_RECIPE, "negative/positive")
+
+
+def _cached_model(cache: ArtifactCache, progress: Progress, model: Embedded, encoder: Path,
+                  encoder_name: str, identity: str) -> Any:
+    """An embedded model's spec: built once (from its shipped weights where they were trained on this
+    `encoder`, whose `identity` names it, else trained), then taken from the cache."""
+    shipped, why = shipped_for(model.name, identity)
+    key: dict[str, object] = {"encoder": identity, "tools": toolchain_versions(BUILD_PACKAGES)}
+    if shipped is not None:
+        key["shipped"] = shipped.sha256
+    else:
+        key.update({"recipe": model.recipe_version, "training": model.recipe.__dict__,
+                    "train_data": sha256_file(bundled_path("train"))})
+    entry = cache.get_or_build(f"model-{model.name}", key,
+                               lambda out: model.build(out, progress, encoder, encoder_name, shipped, why))
+    progress(f"model {model.name}: {'from cache' if entry.hit else 'built'} at {entry.path}")
+    return spec_from_dir(model.name, entry.path, "builtin")
+
+
+def minilm_id() -> str:
+    """The shipped encoder's identity (models.shipped.encoder_id)."""
+    return encoder_id("all-MiniLM-L6-v2", minilm_dir() / "model.safetensors")
 
 
 def build_default_model(cache: ArtifactCache, progress: Progress) -> Any:
-    """The `default` model spec, trained once and then taken from the cache."""
-    return _cached_model(cache, progress, "default", DEFAULT_RECIPE, DEFAULT_TRAINING, build_default)
+    """The `default` model spec, built once and then taken from the cache."""
+    return _cached_model(cache, progress, DEFAULT, minilm_dir(), "MiniLM", minilm_id())
 
 
-def build_sentiment(out: Path, progress: Progress, default_dir: Path) -> None:
-    """Train the two-class sentiment classifier on `default`'s encoder (`default_dir`) and save it
-    (model + tokenizer) to `out`."""
-
-    _train_minilm_head(out, progress, name="sentiment", source=SENTIMENT_SOURCE, labels=SENTIMENT_LABELS,
-                       problem_type="single_label_classification", recipe=SENTIMENT_TRAINING,
-                       what="negative/positive", encoder=default_dir, encoder_name="default's encoder")
+def _default_id() -> str:
+    """`default`'s identity as `sentiment`'s encoder: its shipped weights' (what it is built from), or
+    its training's where none are shipped for this MiniLM (then no shipped sentiment head fits it)."""
+    shipped, _ = shipped_for(DEFAULT.name, minilm_id())
+    return (encoder_id("default", shipped.path) if shipped is not None
+            else f"default trained on {minilm_id()}")
 
 
 def build_sentiment_model(cache: ArtifactCache, progress: Progress) -> Any:
-    """The `sentiment` model spec, trained once and then taken from the cache (`default` first)."""
+    """The `sentiment` model spec, built once and then taken from the cache (`default` first)."""
     default = build_default_model(cache, progress)
-    return _cached_model(cache, progress, "sentiment", SENTIMENT_RECIPE, SENTIMENT_TRAINING,
-                         lambda out, told: build_sentiment(out, told, default.path),
-                         encoder=f"default:{default.content_hash}")
+    return _cached_model(cache, progress, SENTIMENT, default.path, "default's encoder", _default_id())
+
+
+def ship(progress: Progress = print) -> None:
+    """Train `default` and `sentiment` again by their recipes and write their shipped weights
+    (models.shipped), `sentiment` on `default` as built from the file just written."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for model, encoder, identity in ((DEFAULT, lambda: minilm_dir(), minilm_id),
+                                         (SENTIMENT, lambda: Path(tmp) / "default", _default_id)):
+            trained = model.train(encoder(), model.name, progress)
+            untrained = _untrained(encoder(), model.labels, model.problem_type, model.recipe.seed)
+            other = _untrained(encoder(), model.labels, model.problem_type, model.recipe.seed + 1)
+            fresh = {k for k, v in untrained.state_dict().items() if not v.equal(other.state_dict()[k])}
+            path = write_shipped(model.name, trained, untrained, fresh, {
+                "encoder": identity(), "recipe": str(model.recipe_version), "training": repr(model.recipe)})
+            progress(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; {len(fresh)} tensors whole)")
+            if model is DEFAULT:  # sentiment's encoder: default as the file just written builds it
+                shipped, why = shipped_for(DEFAULT.name, minilm_id())
+                DEFAULT.build(Path(tmp) / "default", progress, minilm_dir(), "MiniLM", shipped, why)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--ship"]:
+        sys.exit("usage: python -m encoder_gate.models.train --ship   (trains default and sentiment again "
+                 "and writes their shipped weights into the package's data_files)")
+    ship()

@@ -249,8 +249,8 @@ def _gate_lines(config: pytest.Config) -> list[str]:
     cfg = gate_session_of(config).config
     if cfg.model == "default":  # an empty [tool.encoder-gate], or none: not the user's model
         out.append("encoder-gate: model 'default', the embedded default classifier (no model is set in "
-                   "[tool.encoder-gate] or --gate-model; trained once, by its first session: "
-                   "21 s on a 2-core AMD EPYC Zen 5, about a minute on an AVX2-only one)")
+                   "[tool.encoder-gate] or --gate-model; built by its first session from MiniLM and "
+                   "the trained head the package ships, in seconds)")
     if cfg.explore:
         out.append(f"encoder-gate: exploring: the padding properties draw {cfg.explore} random examples each "
                    "(--gate-explore), not their fixed ones; a failing example is kept in "
