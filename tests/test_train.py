@@ -106,13 +106,16 @@ def test_the_frozen_states_pass_says_how_far_it_is(bert, feats):
 
 @pytest.fixture()
 def encoder_dir(tmp_path: Path) -> Path:
-    """A small BERT encoder with no head, as MiniLM's directory holds one."""
-    from transformers import BertConfig, BertModel
+    """A small BERT encoder with no head and its tokenizer, as MiniLM's directory holds them."""
+    from transformers import BertConfig, BertModel, BertTokenizer
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64)
     BertModel(config).save_pretrained(tmp_path / "encoder")
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(f"w{i}" for i in range(95))]))
+    BertTokenizer(str(vocab)).save_pretrained(tmp_path / "encoder")
     return tmp_path / "encoder"
 
 
