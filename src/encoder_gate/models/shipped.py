@@ -41,9 +41,9 @@ class Shipped:
     trained: str  # what trained them, where and with what (the file's metadata), for the progress line
 
 
-def shipped_for(name: str, encoder: str) -> tuple[Shipped | None, str]:
-    """`name`'s shipped weights where they were trained on `encoder` (an identity: :func:`encoder_id`),
-    else None and why (said before the model is trained instead)."""
+def shipped_for(name: str, encoder: str, recipe: int) -> tuple[Shipped | None, str]:
+    """`name`'s shipped weights where they were trained on `encoder` (an identity: :func:`encoder_id`)
+    by version `recipe` of its training, else None and why (said before the model is trained instead)."""
     path = shipped_path(name)
     if not path.is_file():
         return None, f"no trained weights shipped for it ({path.name})"
@@ -54,6 +54,9 @@ def shipped_for(name: str, encoder: str) -> tuple[Shipped | None, str]:
     if meta.get("encoder") != encoder:
         return None, (f"its shipped weights ({path.name}) were trained on another encoder "
                       f"({meta.get('encoder', 'unnamed')}, not {encoder})")
+    if meta.get("recipe") != str(recipe):
+        return None, (f"its shipped weights ({path.name}) were trained by recipe {meta.get('recipe', '?')}, "
+                      f"not {recipe}: python -m encoder_gate.models.train --ship writes them again")
     trained = f"trained with torch {meta.get('torch', '?')} on {meta.get('machine', '?')}"
     return Shipped(path, sha256_file(path), trained), ""
 

@@ -297,7 +297,7 @@ def _cached_model(cache: ArtifactCache, progress: Progress, model: Embedded, enc
                   encoder_name: str, identity: str) -> Any:
     """An embedded model's spec: built once (from its shipped weights where they were trained on this
     `encoder`, whose `identity` names it, else trained), then taken from the cache."""
-    shipped, why = shipped_for(model.name, identity)
+    shipped, why = shipped_for(model.name, identity, model.recipe_version)
     key: dict[str, object] = {"encoder": identity, "tools": toolchain_versions(BUILD_PACKAGES)}
     if shipped is not None:
         key["shipped"] = shipped.sha256
@@ -320,18 +320,19 @@ def build_default_model(cache: ArtifactCache, progress: Progress) -> Any:
     return _cached_model(cache, progress, DEFAULT, minilm_dir(), "MiniLM", minilm_id())
 
 
-def _default_id() -> str:
+def _default_id(trained_content: str) -> str:
     """`default`'s identity as `sentiment`'s encoder: its shipped weights' (what it is built from), or
-    its training's where none are shipped for this MiniLM (then no shipped sentiment head fits it)."""
-    shipped, _ = shipped_for(DEFAULT.name, minilm_id())
-    return (encoder_id("default", shipped.path) if shipped is not None
-            else f"default trained on {minilm_id()}")
+    where none fit, the content of the model trained instead (`trained_content`: no shipped sentiment
+    head fits it)."""
+    shipped, _ = shipped_for(DEFAULT.name, minilm_id(), DEFAULT.recipe_version)
+    return encoder_id("default", shipped.path) if shipped is not None else f"default {trained_content}"
 
 
 def build_sentiment_model(cache: ArtifactCache, progress: Progress) -> Any:
     """The `sentiment` model spec, built once and then taken from the cache (`default` first)."""
     default = build_default_model(cache, progress)
-    return _cached_model(cache, progress, SENTIMENT, default.path, "default's encoder", _default_id())
+    return _cached_model(cache, progress, SENTIMENT, default.path, "default's encoder",
+                         _default_id(default.content_hash))
 
 
 def ship(progress: Progress = print) -> None:
@@ -341,7 +342,7 @@ def ship(progress: Progress = print) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         for model, encoder, identity in ((DEFAULT, lambda: minilm_dir(), minilm_id),
-                                         (SENTIMENT, lambda: Path(tmp) / "default", _default_id)):
+                                         (SENTIMENT, lambda: Path(tmp) / "default", lambda: _default_id(""))):
             trained = model.train(encoder(), model.name, progress)
             untrained = _untrained(encoder(), model.labels, model.problem_type, model.recipe.seed)
             other = _untrained(encoder(), model.labels, model.problem_type, model.recipe.seed + 1)
@@ -350,7 +351,7 @@ def ship(progress: Progress = print) -> None:
                 "encoder": identity(), "recipe": str(model.recipe_version), "training": repr(model.recipe)})
             progress(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; {len(fresh)} tensors whole)")
             if model is DEFAULT:  # sentiment's encoder: default as the file just written builds it
-                shipped, why = shipped_for(DEFAULT.name, minilm_id())
+                shipped, why = shipped_for(DEFAULT.name, minilm_id(), DEFAULT.recipe_version)
                 DEFAULT.build(Path(tmp) / "default", progress, minilm_dir(), "MiniLM", shipped, why)
 
 
