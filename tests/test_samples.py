@@ -56,6 +56,10 @@ def test_documents_are_ranked_as_the_evaluator_ranks_them_positives_first(tmp_pa
     assert ds.texts == (("q", "b"), ("q", "z"), ("q", "a"), ("q", "c"))
     assert ds.labels.ravel().tolist() == [1, 1, 0, 0]
     assert "('positive' and 'documents' lists)" in str(ds.relevance)
+    mixed = [*rows, {"query": "r", "positive": ["p"], "negative": ["n"]}]  # one of the two a sample
+    ds = load_dataset(str(jsonl(tmp_path / "mixed.jsonl", mixed)), **AS_PAIRS)
+    assert ds.texts[-2:] == (("r", "p"), ("r", "n")) and ds.labels.ravel().tolist() == [1, 1, 0, 0, 1, 0]
+    assert "('positive' lists with 'negative' or 'documents' ones)" in str(ds.relevance)
 
 
 def test_flagembeddings_lists_and_triplets_of_single_texts_in_a_csv_are_read_too(tmp_path: Path) -> None:
@@ -92,6 +96,8 @@ def test_one_01_column_per_label_named_positive_and_negative_is_no_sample(tmp_pa
      "line 2: 'negative' must be a list of passages (strings), got [3]"),
     ([{"query": "q", "positive": [], "negative": []}], AS_PAIRS,
      "without a passage: give each query its passages"),
+    ([{"query": "q", "positive": ["p"], "negative": ["n"], "documents": ["n", "p"]}], AS_PAIRS,
+     "line 1: a sample holds 'negative' or 'documents', not both: keep the one its passages are ranked from"),
 ])
 def test_samples_the_gate_cannot_judge_are_refused_in_one_line_naming_the_fix(
         tmp_path: Path, rows: list[dict], config: dict, said: str) -> None:

@@ -36,11 +36,13 @@ class Layout:
 
     query: str
     positive: str
-    others: str  # the negatives, or every document (`documents`)
-    documents: bool  # whether `others` holds every candidate, the positives among them
+    negative: str | None  # a sample's irrelevant passages
+    documents: str | None  # or every candidate of a sample, its positives among them (one of the two)
 
     def said(self) -> str:
-        return f"{self.positive!r} and {self.others!r} lists"
+        if self.negative is not None and self.documents is not None:
+            return f"{self.positive!r} lists with {self.negative!r} or {self.documents!r} ones"
+        return f"{self.positive!r} and {self.negative or self.documents!r} lists"
 
 
 def _named(columns: Sequence[str], names: Sequence[str]) -> str | None:
@@ -54,12 +56,11 @@ def layout_of(columns: Sequence[str], row: Mapping[str, Any]) -> Layout | None:
     any other table."""
     query, positive = _named(columns, QUERY_NAMES), _named(columns, POSITIVE_NAMES)
     negative, documents = _named(columns, NEGATIVE_NAMES), _named(columns, DOCUMENTS_NAMES)
-    others = negative or documents
-    if query is None or positive is None or others is None or PASSAGE in {c.lower() for c in columns}:
+    if query is None or positive is None or (negative or documents) is None:
         return None
-    if not _is_passages(row.get(positive)):
+    if PASSAGE in {c.lower() for c in columns} or not _is_passages(row.get(positive)):
         return None
-    return Layout(query, positive, others, documents=negative is None)
+    return Layout(query, positive, negative, documents)
 
 
 def _is_passages(cell: Any) -> bool:
@@ -88,14 +89,15 @@ def expanded(table: Table) -> Table:
     for i, number in enumerate(table.row_numbers):
         query = table.text(i, layout.query)
         positives = _passages(table, i, layout.positive)
-        others = _passages(table, i, layout.others)
-        if layout.documents:
-            negatives = [d for d in others if d not in positives]
-        else:
-            negatives = others
-            if both := next((p for p in positives if p in negatives), None):
-                raise GateError(f"{table.at(i)}: the passage {shown(both)} is both in {layout.positive!r} "
-                                f"and in {layout.others!r}: keep it in one list")
+        negatives = _passages(table, i, layout.negative) if layout.negative else []
+        documents = _passages(table, i, layout.documents) if layout.documents else []
+        if negatives and documents:  # as sentence-transformers' evaluator: one of the two a sample
+            raise GateError(f"{table.at(i)}: a sample holds {layout.negative!r} or {layout.documents!r}, not "
+                            "both: keep the one its passages are ranked from")
+        if both := next((p for p in positives if p in negatives), None):
+            raise GateError(f"{table.at(i)}: the passage {shown(both)} is both in {layout.positive!r} "
+                            f"and in {layout.negative!r}: keep it in one list")
+        negatives += [d for d in documents if d not in positives]
         for passage, relevant in [(p, 1) for p in positives] + [(n, 0) for n in negatives]:
             rows.append({QUERY: query, PASSAGE: passage, RELEVANT: relevant})
             numbers.append(number)
