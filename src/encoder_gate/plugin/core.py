@@ -231,7 +231,7 @@ def _shard(config: pytest.Config, gate_config: GateConfig) -> GateConfig:
 def pytest_report_collectionfinish(config: pytest.Config, items: Sequence[pytest.Item]) -> list[str]:
     """Under "collected N items", where the session collected a test of the gate: a project's own
     tests, run in an environment the plugin is installed in, were told of a default model no test
-    of theirs trains."""
+    of theirs uses."""
     return _gate_lines(config) if any(map(is_gate_test, items)) else []
 
 

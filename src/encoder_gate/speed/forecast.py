@@ -193,7 +193,7 @@ def forecast(session: Any, missing: Sequence[str], used: Sequence[str], evaluate
     passes are of `evaluated` alone, on the PR's texts (what the accuracy-vs-base tests compare),
     with no checks of their own; a base whose model is the PR's shares every runner, so it has none."""
     if session.config.device != "cpu" or not (missing or used or evaluated):
-        return None  # (nothing of the session's model is read: it may be the default, untrained)
+        return None  # (nothing of the session's model is read: it may be the default, not built yet)
     if base_of is not None and base_of.model.content_hash == session.model.content_hash:
         return None
     model, cache, threads = session.model, session.cache, session.config.eval_threads
