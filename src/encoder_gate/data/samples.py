@@ -7,10 +7,11 @@ sentence-transformers' triplets (``"anchor"``, one positive, one negative), beco
 
     table = expanded(read_json(Path("rerank.jsonl")))   # columns: query, passage, relevant
 
-A sample's documents are its positives, then each other document (as the evaluator's default,
-``always_rerank_positives``, ranks them). Its relevance note (:attr:`Table.relevance`) says so in the
-verdict. The columns' names are the ones init reads as a reranker's (data.pairs.PAIR_COLUMNS,
-commands.columns.LABEL_COLUMNS), so `encoder-gate init --dataset` configures them."""
+A sample's pairs are its positives, then its negatives, or each of its other documents (as the
+evaluator's default, ``always_rerank_positives``, ranks them); a file may mix the two kinds of
+sample. Its relevance note (:attr:`Table.relevance`) says so in the verdict. The columns' names are
+the ones init reads as a reranker's (data.pairs.PAIR_COLUMNS, commands.columns.LABEL_COLUMNS), so
+`encoder-gate init --dataset` configures them."""
 
 from __future__ import annotations
 
