@@ -130,7 +130,7 @@ def test_shipped_weights_hold_each_change_or_random_start_and_rebuild_the_traine
     from encoder_gate.models import shipped
     from encoder_gate.models.train import _untrained
 
-    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(shipped, "DATA_DIR", tmp_path)
     untrained = _untrained(encoder_dir, LABELS, "multi_label_classification", 0)
     other = _untrained(encoder_dir, LABELS, "multi_label_classification", 1)
     fresh = {k for k, v in untrained.state_dict().items() if not v.equal(other.state_dict()[k])}

@@ -40,12 +40,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from encoder_gate.data.datasets import DATA_DIR
 from encoder_gate.data.labels import GO_EMOTIONS_LABELS
 
 SEED = 20240601
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_SIZES: dict[str, int] = {"train": 3000, "validation": 500, "test": 1200}
-DATA_DIR = Path(__file__).resolve().parent.parent / "data_files"
 VOCAB_PATH = DATA_DIR / "vocab.json"
 
 EMOTIONS: tuple[str, ...] = tuple(x for x in GO_EMOTIONS_LABELS if x != "neutral")

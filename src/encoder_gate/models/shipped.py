@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from encoder_gate.cache import sha256_file
-
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data_files"
+from encoder_gate.data.datasets import DATA_DIR
 
 
 def shipped_path(name: str) -> Path:
-    return SHIPPED_DIR / f"{name}-trained.safetensors"
+    return DATA_DIR / f"{name}-trained.safetensors"
 
 
 @dataclass(frozen=True)
