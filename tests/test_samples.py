@@ -73,6 +73,13 @@ def test_flagembeddings_lists_and_triplets_of_single_texts_in_a_csv_are_read_too
     ds = load_dataset(str(tmp_path / "triplets.csv"), **AS_PAIRS)
     assert ds.texts[:2] == (("a query", "its answer"), ("a query", "another answer"))
     assert ds.labels.ravel().tolist() == [1, 0, 1, 0]
+    with (tmp_path / "lists.csv").open("w", newline="") as fh:  # pandas' to_csv of list columns
+        csv.writer(fh).writerows([("query", "positive", "negative"), ("q", "['yes', 'sure']", '["no"]'),
+                                  ("r", "[1] a passage that opens with a bracket", "[]")])
+    ds = load_dataset(str(tmp_path / "lists.csv"), **AS_PAIRS)
+    bracket = ("r", "[1] a passage that opens with a bracket")
+    assert ds.texts == (("q", "yes"), ("q", "sure"), ("q", "no"), bracket)
+    assert ds.labels.ravel().tolist() == [1, 1, 0, 1]
 
 
 def test_one_01_column_per_label_named_positive_and_negative_is_no_sample(tmp_path: Path) -> None:

@@ -6,16 +6,14 @@ reranker's relevance), a 0/1 flag a row or graded relevance read from a grade on
 
 from __future__ import annotations
 
-import ast
 import difflib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from encoder_gate.data.readers import Table, shown
+from encoder_gate.data.readers import Table, list_in_text, shown
 from encoder_gate.errors import GateError, listed
 
 #: A cell's or a name's text that is a whole number (an index, or a ClassLabel name that is one).
@@ -198,16 +196,9 @@ def _items(cell: Any, where: str) -> list[Any]:
         text = cell.strip()
         if text.startswith("["):
             try:
-                parsed = json.loads(text)
-            except json.JSONDecodeError as exc:
-                try:  # a Python list, as pandas' to_csv writes a list column: ['joy', 'love']
-                    parsed = ast.literal_eval(text)
-                except (ValueError, SyntaxError, MemoryError, RecursionError):
-                    raise GateError(f"{where}: malformed label list {shown(text)} (neither JSON, {exc.msg}, "
-                                    "nor a Python list)") from None
-            if not isinstance(parsed, list):
-                raise GateError(f"{where}: expected a JSON list of labels, got {shown(text)}")
-            return parsed
+                return list_in_text(text)
+            except ValueError as exc:
+                raise GateError(f"{where}: malformed label list {shown(text)} ({exc})") from None
         return [tok.strip() for tok in re.split(r"[,;|]", text) if tok.strip()]
     return [cell]
 

@@ -5,6 +5,7 @@ message needs to point at one). :mod:`encoder_gate.data.datasets` builds a Datas
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import csv
 import json
@@ -58,6 +59,21 @@ def shown(value: Any, n: int = 60) -> str:
     """A cell's repr for an error message, cut to *n* characters."""
     text = repr(value)
     return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def list_in_text(text: str) -> list[Any]:
+    """The list a table's cell holds written as text: JSON (`["a", "b"]`), or Python's, as pandas'
+    `to_csv` writes a list column (`['a', 'b']`); ValueError, saying why, where it is neither."""
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise ValueError(f"neither JSON, {exc.msg}, nor a Python list") from None
+    if not isinstance(parsed, list):
+        raise ValueError(f"a JSON {type(parsed).__name__}, not a list")
+    return parsed
 
 
 def columns_of(rows: Sequence[dict[str, Any]]) -> list[str]:

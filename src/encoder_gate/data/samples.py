@@ -15,11 +15,12 @@ the ones init reads as a reranker's (data.pairs.PAIR_COLUMNS, commands.columns.L
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from encoder_gate.data.readers import Table, shown
+from encoder_gate.data.readers import Table, list_in_text, shown
 from encoder_gate.errors import GateError
 
 #: The expanded table's columns: each pair's query, its passage, and 1 where the passage is relevant
@@ -71,9 +72,15 @@ def _is_passages(cell: Any) -> bool:
 
 
 def _passages(table: Table, i: int, column: str) -> list[str]:
+    """Row `i`'s passages in `column`: a list of texts, one text, or a list written as text (a CSV's:
+    pandas' `to_csv` writes a list column as `['a', 'b']`, which was one passage of that text)."""
     cell = table.rows[i].get(column)
     if cell is None:
         return []
+    if isinstance(cell, str) and cell.strip().startswith("["):
+        with contextlib.suppress(ValueError):  # else a passage that opens with a bracket
+            if _is_passages(listed := list_in_text(cell.strip())):
+                return listed
     if _is_passages(cell):
         return [cell] if isinstance(cell, str) else list(cell)
     raise GateError(f"{table.at(i)}: {column!r} must be a list of passages (strings), got {shown(cell)}")
