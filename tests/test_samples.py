@@ -88,6 +88,12 @@ def test_one_01_column_per_label_named_positive_and_negative_is_no_sample(tmp_pa
                                              {"question": "bad?", "positive": 0, "negative": 1}])
     ds = load_dataset(str(path), text_column="question", label_column="positive", label_names=["positive"])
     assert ds.texts == ("good?", "bad?") and ds.relevance is None
+    with (tmp_path / "onehot.csv").open("w", newline="") as fh:  # a CSV's cells are text: "1", "0"
+        csv.writer(fh).writerows([("question", "positive", "negative"), ("good?", "1", "0"),
+                                  ("bad?", "0", "1")])
+    ds = load_dataset(str(tmp_path / "onehot.csv"), text_column="question", label_column="positive",
+                      label_names=["positive"])
+    assert ds.texts == ("good?", "bad?") and ds.labels.ravel().tolist() == [1, 0] and ds.relevance is None
 
 
 @pytest.mark.parametrize(("rows", "config", "said"), [

@@ -60,9 +60,19 @@ def layout_of(columns: Sequence[str], row: Mapping[str, Any]) -> Layout | None:
     negative, documents = _named(columns, NEGATIVE_NAMES), _named(columns, DOCUMENTS_NAMES)
     if query is None or positive is None or (negative or documents) is None:
         return None
-    if PASSAGE in {c.lower() for c in columns} or not _is_passages(row.get(positive)):
+    cell = row.get(positive)
+    if PASSAGE in {c.lower() for c in columns} or not _is_passages(cell) or _is_number(cell):
         return None
     return Layout(query, positive, negative, documents)
+
+
+def _is_number(cell: Any) -> bool:
+    """Whether a cell is a number written as text: a CSV's 0/1 column of a label named `positive`."""
+    try:
+        float(cell)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _is_passages(cell: Any) -> bool:
