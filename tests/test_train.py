@@ -142,12 +142,13 @@ def test_shipped_weights_hold_each_change_or_random_start_and_rebuild_the_traine
                 param.add_(torch.randn_like(param) * 0.05)
     identity = shipped.encoder_id("small", encoder_dir / "model.safetensors")
     path = shipped.write_shipped("small", trained, untrained, fresh, {"encoder": identity, "recipe": "3"})
+    recipe = {"recipe": "3"}
     from safetensors.torch import load_file
 
     kept = load_file(str(path))
     assert kept["classifier.weight"].dtype == torch.float32 and kept["classifier.bias"].dtype == torch.float16
     assert not any(k.startswith("bert.encoder.layer.0.") or "embeddings" in k for k in kept)  # unchanged
-    found, why = shipped.shipped_for("small", identity, 3)
+    found, why = shipped.shipped_for("small", identity, recipe)
     assert found is not None and why == ""
     rebuilt = _untrained(encoder_dir, LABELS, "multi_label_classification", 0)
     shipped.apply_shipped(rebuilt, found)
@@ -157,10 +158,10 @@ def test_shipped_weights_hold_each_change_or_random_start_and_rebuild_the_traine
         torch.testing.assert_close(got[key], want[key], atol=2e-4, rtol=0)
     pooler = "bert.pooler.dense.weight"
     assert not torch.equal(got[pooler], untrained.state_dict()[pooler])
-    assert shipped.shipped_for("small", identity, 4)[1] == (
-        "its shipped weights (small-trained.safetensors) were trained by recipe 3, not 4: python -m "
-        "encoder_gate.models.train --ship writes them again")
-    none, why = shipped.shipped_for("small", "small 0123456789abcdef", 3)
+    assert shipped.shipped_for("small", identity, {"recipe": "3", "training": "epochs=6"})[1] == (
+        "its shipped weights (small-trained.safetensors) were trained by another recipe (training unnamed, "
+        "not epochs=6): python -m encoder_gate.models.train --ship writes them again")
+    none, why = shipped.shipped_for("small", "small 0123456789abcdef", recipe)
     assert none is None and why == ("its shipped weights (small-trained.safetensors) were trained on another "
                                     f"encoder ({identity}, not small 0123456789abcdef)")
 
@@ -194,5 +195,5 @@ def test_the_shipped_weights_fit_the_minilm_installed() -> None:
     from encoder_gate.models.train import DEFAULT, SENTIMENT, _default_id, minilm_id
 
     for model, identity in ((DEFAULT, minilm_id()), (SENTIMENT, _default_id("(trained)"))):
-        found, why = shipped_for(model.name, identity, model.recipe_version)
+        found, why = shipped_for(model.name, identity, model.trained_by)
         assert found is not None, why

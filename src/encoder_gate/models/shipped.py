@@ -40,9 +40,10 @@ class Shipped:
     trained: str  # what trained them, where and with what (the file's metadata), for the progress line
 
 
-def shipped_for(name: str, encoder: str, recipe: int) -> tuple[Shipped | None, str]:
+def shipped_for(name: str, encoder: str, recipe: Mapping[str, str]) -> tuple[Shipped | None, str]:
     """`name`'s shipped weights where they were trained on `encoder` (an identity: :func:`encoder_id`)
-    by version `recipe` of its training, else None and why (said before the model is trained instead)."""
+    by `recipe` (its version and its hyper-parameters, as the file's metadata holds them), else None
+    and why (said before the model is trained instead)."""
     path = shipped_path(name)
     if not path.is_file():
         return None, f"no trained weights shipped for it ({path.name})"
@@ -53,9 +54,11 @@ def shipped_for(name: str, encoder: str, recipe: int) -> tuple[Shipped | None, s
     if meta.get("encoder") != encoder:
         return None, (f"its shipped weights ({path.name}) were trained on another encoder "
                       f"({meta.get('encoder', 'unnamed')}, not {encoder})")
-    if meta.get("recipe") != str(recipe):
-        return None, (f"its shipped weights ({path.name}) were trained by recipe {meta.get('recipe', '?')}, "
-                      f"not {recipe}: python -m encoder_gate.models.train --ship writes them again")
+    for key, value in recipe.items():
+        if meta.get(key) != value:
+            return None, (f"its shipped weights ({path.name}) were trained by another recipe ({key} "
+                          f"{meta.get(key, 'unnamed')}, not {value}): python -m encoder_gate.models.train "
+                          "--ship writes them again")
     trained = f"trained with torch {meta.get('torch', '?')} on {meta.get('machine', '?')}"
     return Shipped(path, sha256_file(path), trained), ""
 

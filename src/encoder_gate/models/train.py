@@ -255,6 +255,12 @@ class Embedded:
     recipe_version: int
     what: str  # the head, as the progress line says it
 
+    @property
+    def trained_by(self) -> dict[str, str]:
+        """Its recipe as a shipped file's metadata holds it (models.shipped): a change of either
+        trains the model again until `--ship` writes its weights anew."""
+        return {"recipe": str(self.recipe_version), "training": repr(self.recipe)}
+
     def train(self, encoder: Path, encoder_name: str, progress: Progress) -> Any:
         """The model trained by its recipe (about a minute of one core for `default`)."""
         from transformers import AutoTokenizer
@@ -297,7 +303,7 @@ def _cached_model(cache: ArtifactCache, progress: Progress, model: Embedded, enc
                   encoder_name: str, identity: str) -> Any:
     """An embedded model's spec: built once (from its shipped weights where they were trained on this
     `encoder`, whose `identity` names it, else trained), then taken from the cache."""
-    shipped, why = shipped_for(model.name, identity, model.recipe_version)
+    shipped, why = shipped_for(model.name, identity, model.trained_by)
     key: dict[str, object] = {"encoder": identity, "tools": toolchain_versions(BUILD_PACKAGES)}
     if shipped is not None:
         key["shipped"] = shipped.sha256
@@ -324,7 +330,7 @@ def _default_id(trained_content: str) -> str:
     """`default`'s identity as `sentiment`'s encoder: its shipped weights' (what it is built from), or
     where none fit, the content of the model trained instead (`trained_content`: no shipped sentiment
     head fits it)."""
-    shipped, _ = shipped_for(DEFAULT.name, minilm_id(), DEFAULT.recipe_version)
+    shipped, _ = shipped_for(DEFAULT.name, minilm_id(), DEFAULT.trained_by)
     return encoder_id("default", shipped.path) if shipped is not None else f"default {trained_content}"
 
 
@@ -347,11 +353,11 @@ def ship(progress: Progress = print) -> None:
             untrained = _untrained(encoder(), model.labels, model.problem_type, model.recipe.seed)
             other = _untrained(encoder(), model.labels, model.problem_type, model.recipe.seed + 1)
             fresh = {k for k, v in untrained.state_dict().items() if not v.equal(other.state_dict()[k])}
-            path = write_shipped(model.name, trained, untrained, fresh, {
-                "encoder": identity(), "recipe": str(model.recipe_version), "training": repr(model.recipe)})
+            meta = {"encoder": identity(), **model.trained_by}
+            path = write_shipped(model.name, trained, untrained, fresh, meta)
             progress(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; {len(fresh)} tensors whole)")
             if model is DEFAULT:  # sentiment's encoder: default as the file just written builds it
-                shipped, why = shipped_for(DEFAULT.name, minilm_id(), DEFAULT.recipe_version)
+                shipped, why = shipped_for(DEFAULT.name, minilm_id(), DEFAULT.trained_by)
                 DEFAULT.build(Path(tmp) / "default", progress, minilm_dir(), "MiniLM", shipped, why)
 
 
