@@ -48,6 +48,21 @@ def test_each_samples_positives_and_negatives_are_its_querys_pairs_flagged_1_and
     assert dataset_notes({"relevance": ds.relevance, "pairs": True}) == [f"the evaluation set's {said}"]
 
 
+def test_each_sample_is_one_query_even_two_of_one_query_text(tmp_path: Path) -> None:
+    """As sentence-transformers' evaluator ranks them: a sample's passages are ranked among themselves,
+    not with another sample's of the same query text (a passage relevant in one and not in the other
+    would tie with itself); a subset keeps each row's sample."""
+    rows = [{"query": "q", "positive": ["a"], "negative": ["b"]},
+            {"query": "q", "positive": ["b"], "negative": ["c", "d"]}]
+    ds = load_dataset(str(jsonl(tmp_path / "twice.jsonl", rows)), **AS_PAIRS)
+    assert ds.queries is not None and ds.queries.tolist() == [0, 0, 1, 1, 1]
+    tail = ds.subset([2, 3, 4])
+    assert tail.queries is not None and tail.queries.tolist() == [0, 0, 0] and tail.samples == (2, 2, 2)
+    alone = load_dataset(str(jsonl(tmp_path / "twice.jsonl", rows)), text_column="query",
+                         label_column="relevant", label_names=["LABEL_0"])  # the passages not fed
+    assert alone.queries is None
+
+
 def test_documents_are_ranked_as_the_evaluator_ranks_them_positives_first(tmp_path: Path) -> None:
     """`documents` in place of `negative`: the positives, then each other document; a positive the
     documents lack is still ranked (sentence-transformers' always_rerank_positives)."""

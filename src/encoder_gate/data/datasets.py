@@ -85,6 +85,9 @@ class Dataset:
     #: reranker's NDCG reads them); None where the label column held the flags themselves.
     relevance: str | None = None
     grades: np.ndarray | None = None
+    #: Each row's reranking sample (data.samples: its source row), whose rows are one query; None where
+    #: a query is the rows of one first text.
+    samples: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         labels = np.array(self.labels, dtype=np.uint8)
@@ -99,6 +102,8 @@ class Dataset:
                 raise ValueError(f"{len(grades)} grades for {len(texts)} texts")
             grades.setflags(write=False)
             object.__setattr__(self, "grades", grades)
+        if self.samples is not None and len(self.samples) != len(texts):
+            raise ValueError(f"{len(self.samples)} samples for {len(texts)} texts")
         object.__setattr__(self, "texts", texts)
         object.__setattr__(self, "label_names", names)
 
@@ -130,8 +135,9 @@ class Dataset:
     @cached_property
     def queries(self) -> np.ndarray | None:
         """One id per row of a pair dataset, the same for the rows of one first text (a reranker's
-        query, whose passages it ranks: accuracy.ranking), or None for single texts."""
-        return query_ids(self.texts)
+        query, whose passages it ranks: accuracy.ranking), or of one reranking sample; None for single
+        texts."""
+        return query_ids(self.texts, self.samples)
 
     @property
     def distinct(self) -> int:
@@ -145,7 +151,8 @@ class Dataset:
             idx = np.flatnonzero(idx)
         idx = idx.astype(np.intp).reshape(-1)
         return replace(self, texts=tuple(self.texts[i] for i in idx), labels=self.labels[idx],
-                       grades=None if self.grades is None else self.grades[idx])
+                       grades=None if self.grades is None else self.grades[idx],
+                       samples=None if self.samples is None else tuple(self.samples[i] for i in idx))
 
     def head(self, n: int) -> Dataset:
         """The first ``n`` rows (all of them if there are fewer)."""
@@ -410,5 +417,6 @@ def _build(
         )
     texts = tuple(table.text(i, text_column) for i in range(len(table.rows)))
     read = read_labels(table, label_column, names, fmt, relevant_grade)
+    samples = tuple(table.row_numbers) if table.relevance is not None else None  # (data.samples)
     return Dataset(name, texts, read.labels, names, relevance=read.relevance or table.relevance,
-                   grades=read.grades)
+                   grades=read.grades, samples=samples)

@@ -39,13 +39,16 @@ def clipped(text: str, width: int = 140) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def query_ids(texts: Sequence[Text]) -> np.ndarray | None:
+def query_ids(texts: Sequence[Text], samples: Sequence[int] | None = None) -> np.ndarray | None:
     """One id per row, the same for the rows of one first text (a reranking set's query, in order of
-    first appearance), or None where the texts are single (no pairs: no queries)."""
+    first appearance), or of one sample where `samples` gives each row's (reranking samples: each
+    sample a query, as sentence-transformers' evaluator ranks them, even two of one query text); None
+    where the texts are single (no pairs: no queries)."""
     if not texts or any(isinstance(t, str) for t in texts):
         return None
-    ids: dict[str, int] = {}
-    return np.array([ids.setdefault(t[0], len(ids)) for t in texts], dtype=np.int64)
+    keys: Sequence[object] = [t[0] for t in texts] if samples is None else samples
+    ids: dict[object, int] = {}
+    return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
 
 
 def has_queries(queries: np.ndarray | None) -> bool:
