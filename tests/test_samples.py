@@ -97,6 +97,16 @@ def test_flagembeddings_lists_and_triplets_of_single_texts_in_a_csv_are_read_too
     assert ds.labels.ravel().tolist() == [1, 1, 0, 1]
 
 
+def test_one_column_a_negative_as_hard_negative_mining_writes_them(tmp_path: Path) -> None:
+    """sentence-transformers' mine_hard_negatives "n-tuple" output: negative_1 to negative_N, in number
+    order (negative_10 after negative_2), a missing one skipped."""
+    row = {"query": "q", "positive": "yes", **{f"negative_{k}": f"no {k}" for k in (1, 2, 10)}}
+    ds = load_dataset(str(jsonl(tmp_path / "mined.jsonl", [row, {**row, "negative_10": None}])), **AS_PAIRS)
+    assert ds.texts[:4] == (("q", "yes"), ("q", "no 1"), ("q", "no 2"), ("q", "no 10"))
+    assert ds.labels.ravel().tolist() == [1, 0, 0, 0, 1, 0, 0]
+    assert "('positive' and 'negative_1' to 'negative_10' lists)" in str(ds.relevance)
+
+
 def test_one_01_column_per_label_named_positive_and_negative_is_no_sample(tmp_path: Path) -> None:
     """A sentiment set of one 0/1 column per label beside a `question` is read as before, not as lists."""
     path = jsonl(tmp_path / "onehot.jsonl", [{"question": "good?", "positive": 1, "negative": 0},
@@ -119,13 +129,13 @@ def test_one_01_column_per_label_named_positive_and_negative_is_no_sample(tmp_pa
      "holds reranking samples, whose lists of passages give each pair a 0/1 flag, not a grade: leave "
      "relevant-grade (1) out"),
     ([{"query": "q", "positive": ["same"], "negative": ["other", "same"]}], AS_PAIRS,
-     "line 1: the passage 'same' is both in 'positive' and in 'negative': keep it in one list"),
+     "line 1: the passage 'same' is both in 'positive' and among its negatives: keep it in one list"),
     ([SAMPLES[0], {"query": "q", "positive": ["p"], "negative": [3]}], AS_PAIRS,
      "line 2: 'negative' must be a list of passages (strings), got [3]"),
     ([{"query": "q", "positive": [], "negative": []}], AS_PAIRS,
      "without a passage: give each query its passages"),
     ([{"query": "q", "positive": ["p"], "negative": ["n"], "documents": ["n", "p"]}], AS_PAIRS,
-     "line 1: a sample holds 'negative' or 'documents', not both: keep the one its passages are ranked from"),
+     "line 1: a sample holds negatives or 'documents', not both: keep the one its passages are ranked from"),
 ])
 def test_samples_the_gate_cannot_judge_are_refused_in_one_line_naming_the_fix(
         tmp_path: Path, rows: list[dict], config: dict, said: str) -> None:

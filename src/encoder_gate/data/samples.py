@@ -1,9 +1,9 @@
 """Reranking samples read as the labelled pairs the gate judges: one row a query and lists of its
 passages, as sentence-transformers' CrossEncoderRerankingEvaluator and MTEB's reranking sets hold
 them (``{"query": ..., "positive": [...], "negative": [...]}``, or ``"documents"`` in place of
-``"negative"``: every candidate, the positives among them), FlagEmbedding's (``"pos"``, ``"neg"``) and
-sentence-transformers' triplets (``"anchor"``, one positive, one negative), become one row a
-(query, passage) pair, relevant 1 or 0:
+``"negative"``: every candidate, the positives among them), FlagEmbedding's (``"pos"``, ``"neg"``),
+sentence-transformers' triplets (``"anchor"``, one positive, one negative) and its hard-negative mining's
+n-tuples (``"negative_1"`` to ``"negative_10"``), become one row a (query, passage) pair, relevant 1 or 0:
 
     table = expanded(read_json(Path("rerank.jsonl")))   # columns: query, passage, relevant
 
@@ -16,6 +16,7 @@ the ones init reads as a reranker's (data.pairs.PAIR_COLUMNS, commands.columns.L
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,6 +30,9 @@ QUERY, PASSAGE, RELEVANT = "query", "passage", "relevant"
 QUERY_NAMES = ("query", "question", "anchor")
 POSITIVE_NAMES = ("positive", "positives", "pos")
 NEGATIVE_NAMES = ("negative", "negatives", "neg")
+#: One column a negative, as sentence-transformers' mine_hard_negatives writes them (its "n-tuple" format:
+#: negative_1 to negative_10)
+NUMBERED_NEGATIVE = re.compile(r"(?:negative|neg)_(\d+)", re.IGNORECASE)
 DOCUMENTS_NAMES = ("documents",)
 
 
@@ -38,13 +42,15 @@ class Layout:
 
     query: str
     positive: str
-    negative: str | None  # a sample's irrelevant passages
+    negatives: tuple[str, ...]  # a sample's irrelevant passages: one column of lists, or one a negative
     documents: str | None  # or every candidate of a sample, its positives among them (one of the two)
 
     def said(self) -> str:
-        if self.negative is not None and self.documents is not None:
-            return f"{self.positive!r} lists with {self.negative!r} or {self.documents!r} ones"
-        return f"{self.positive!r} and {self.negative or self.documents!r} lists"
+        negatives = (repr(self.negatives[0]) if len(self.negatives) == 1 else
+                     f"{self.negatives[0]!r} to {self.negatives[-1]!r}" if self.negatives else None)
+        if negatives is not None and self.documents is not None:
+            return f"{self.positive!r} lists with {negatives} or {self.documents!r} ones"
+        return f"{self.positive!r} and {negatives or repr(self.documents)} lists"
 
 
 def _named(columns: Sequence[str], names: Sequence[str]) -> str | None:
@@ -58,12 +64,14 @@ def layout_of(columns: Sequence[str], row: Mapping[str, Any]) -> Layout | None:
     any other table."""
     query, positive = _named(columns, QUERY_NAMES), _named(columns, POSITIVE_NAMES)
     negative, documents = _named(columns, NEGATIVE_NAMES), _named(columns, DOCUMENTS_NAMES)
-    if query is None or positive is None or (negative or documents) is None:
+    numbered = sorted((int(m.group(1)), c) for c in columns if (m := NUMBERED_NEGATIVE.fullmatch(c)))
+    negatives = (negative,) if negative is not None else tuple(c for _, c in numbered)
+    if query is None or positive is None or not (negatives or documents):
         return None
     cell = row.get(positive)
     if PASSAGE in {c.lower() for c in columns} or not _is_passages(cell) or _is_number(cell):
         return None
-    return Layout(query, positive, negative, documents)
+    return Layout(query, positive, negatives, documents)
 
 
 def _is_number(cell: Any) -> bool:
@@ -107,14 +115,14 @@ def expanded(table: Table) -> Table:
     for i, number in enumerate(table.row_numbers):
         query = table.text(i, layout.query)
         positives = _passages(table, i, layout.positive)
-        negatives = _passages(table, i, layout.negative) if layout.negative else []
+        negatives = [n for column in layout.negatives for n in _passages(table, i, column)]
         documents = _passages(table, i, layout.documents) if layout.documents else []
         if negatives and documents:  # as sentence-transformers' evaluator: one of the two a sample
-            raise GateError(f"{table.at(i)}: a sample holds {layout.negative!r} or {layout.documents!r}, not "
-                            "both: keep the one its passages are ranked from")
+            raise GateError(f"{table.at(i)}: a sample holds negatives or {layout.documents!r}, not both: "
+                            "keep the one its passages are ranked from")
         if both := next((p for p in positives if p in negatives), None):
             raise GateError(f"{table.at(i)}: the passage {shown(both)} is both in {layout.positive!r} "
-                            f"and in {layout.negative!r}: keep it in one list")
+                            "and among its negatives: keep it in one list")
         negatives += [d for d in documents if d not in positives]
         for passage, relevant in [(p, 1) for p in positives] + [(n, 0) for n in negatives]:
             rows.append({QUERY: query, PASSAGE: passage, RELEVANT: relevant})
