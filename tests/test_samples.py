@@ -107,6 +107,24 @@ def test_one_column_a_negative_as_hard_negative_mining_writes_them(tmp_path: Pat
     assert "('positive' and 'negative_1' to 'negative_10' lists)" in str(ds.relevance)
 
 
+def test_a_list_of_candidates_flagged_by_labels_as_hard_negative_mining_writes_it(tmp_path: Path) -> None:
+    """mine_hard_negatives' "labeled-list" output: the positive column holds every candidate, `labels`
+    a 0/1 flag each; a flag list of another length, or of scores, is refused naming the row."""
+    rows = [{"query": "q", "positive": ["yes", "no", "never"], "labels": [1, 0, 0]},
+            {"query": "r", "positive": ["nope", "sure"], "labels": [0, 1]}]
+    ds = load_dataset(str(jsonl(tmp_path / "listed.jsonl", rows)), **AS_PAIRS)
+    assert ds.texts == (("q", "yes"), ("q", "no"), ("q", "never"), ("r", "nope"), ("r", "sure"))
+    assert ds.labels.ravel().tolist() == [1, 0, 0, 0, 1] and ds.queries.tolist() == [0, 0, 0, 1, 1]
+    assert "('positive' lists flagged by 'labels')" in str(ds.relevance)
+    for labels in ([1, 0], [0.93, 0.12, 0.05]):
+        bad = [rows[1], {**rows[0], "labels": labels}]
+        with pytest.raises(GateError, match=r"line 2: 'labels' must hold a 0 or 1 for each of the 3 "):
+            load_dataset(str(jsonl(tmp_path / "bad.jsonl", bad)), **AS_PAIRS)
+    pairs = [{"query": "q", "positive": "yes", "labels": 1}]  # one label a row: no sample, not read as one
+    assert load_dataset(str(jsonl(tmp_path / "pairs.jsonl", pairs)), text_column="query",
+                        label_column="labels", label_names=["LABEL_0"]).relevance is None
+
+
 def test_one_01_column_per_label_named_positive_and_negative_is_no_sample(tmp_path: Path) -> None:
     """A sentiment set of one 0/1 column per label beside a `question` is read as before, not as lists."""
     path = jsonl(tmp_path / "onehot.jsonl", [{"question": "good?", "positive": 1, "negative": 0},

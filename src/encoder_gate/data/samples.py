@@ -3,7 +3,8 @@ passages, as sentence-transformers' CrossEncoderRerankingEvaluator and MTEB's re
 them (``{"query": ..., "positive": [...], "negative": [...]}``, or ``"documents"`` in place of
 ``"negative"``: every candidate, the positives among them), FlagEmbedding's (``"pos"``, ``"neg"``),
 sentence-transformers' triplets (``"anchor"``, one positive, one negative) and its hard-negative mining's
-n-tuples (``"negative_1"`` to ``"negative_10"``), become one row a (query, passage) pair, relevant 1 or 0:
+n-tuples (``"negative_1"`` to ``"negative_10"``) and labeled lists (every candidate in the positive column,
+``"labels"`` a 0/1 flag each), become one row a (query, passage) pair, relevant 1 or 0:
 
     table = expanded(read_json(Path("rerank.jsonl")))   # columns: query, passage, relevant
 
@@ -34,6 +35,9 @@ NEGATIVE_NAMES = ("negative", "negatives", "neg")
 #: negative_1 to negative_10)
 NUMBERED_NEGATIVE = re.compile(r"(?:negative|neg)_(\d+)", re.IGNORECASE)
 DOCUMENTS_NAMES = ("documents",)
+#: A 0/1 flag per passage of the positive column, which then holds every candidate (mine_hard_negatives'
+#: "labeled-list" format)
+LABELS_NAMES = ("labels",)
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,11 @@ class Layout:
     positive: str
     negatives: tuple[str, ...]  # a sample's irrelevant passages: one column of lists, or one a negative
     documents: str | None  # or every candidate of a sample, its positives among them (one of the two)
+    labels: str | None = None  # or a 0/1 flag per passage of `positive`, which holds every candidate
 
     def said(self) -> str:
+        if self.labels is not None:
+            return f"{self.positive!r} lists flagged by {self.labels!r}"
         negatives = (repr(self.negatives[0]) if len(self.negatives) == 1 else
                      f"{self.negatives[0]!r} to {self.negatives[-1]!r}" if self.negatives else None)
         if negatives is not None and self.documents is not None:
@@ -66,12 +73,15 @@ def layout_of(columns: Sequence[str], row: Mapping[str, Any]) -> Layout | None:
     negative, documents = _named(columns, NEGATIVE_NAMES), _named(columns, DOCUMENTS_NAMES)
     numbered = sorted((int(m.group(1)), c) for c in columns if (m := NUMBERED_NEGATIVE.fullmatch(c)))
     negatives = (negative,) if negative is not None else tuple(c for _, c in numbered)
-    if query is None or positive is None or not (negatives or documents):
+    labels = _named(columns, LABELS_NAMES) if not (negatives or documents) else None
+    if labels is not None and not isinstance(row.get(labels), (list, tuple)):
+        labels = None  # (one label a row: a table of pairs, not of samples)
+    if query is None or positive is None or not (negatives or documents or labels):
         return None
     cell = row.get(positive)
     if PASSAGE in {c.lower() for c in columns} or not _is_passages(cell) or _is_number(cell):
         return None
-    return Layout(query, positive, negatives, documents)
+    return Layout(query, positive, negatives, documents, labels)
 
 
 def _is_number(cell: Any) -> bool:
@@ -104,6 +114,20 @@ def _passages(table: Table, i: int, column: str) -> list[str]:
     raise GateError(f"{table.at(i)}: {column!r} must be a list of passages (strings), got {shown(cell)}")
 
 
+def _flags(table: Table, i: int, layout: Layout, count: int) -> list[int]:
+    """Row `i`'s 0/1 flag of each of its `count` candidates (`layout.labels`), or an error naming the row."""
+    cell = table.rows[i].get(layout.labels or "")
+    if isinstance(cell, str) and cell.strip().startswith("["):  # a CSV's list, written as text
+        with contextlib.suppress(ValueError):
+            cell = list_in_text(cell.strip())
+    flags = list(cell) if isinstance(cell, (list, tuple)) else None
+    if flags is None or len(flags) != count or any(f not in (0, 1) for f in flags):
+        raise GateError(f"{table.at(i)}: {layout.labels!r} must hold a 0 or 1 for each of the {count} "
+                        f"passages of {layout.positive!r}, got {shown(cell)} (a list of scores is a "
+                        "teacher's, not relevance)")
+    return [int(f) for f in flags]
+
+
 def expanded(table: Table) -> Table:
     """`table` as one row a (query, passage) pair where it holds reranking samples (module doc);
     any other table as it is."""
@@ -114,6 +138,12 @@ def expanded(table: Table) -> Table:
     numbers: list[int] = []
     for i, number in enumerate(table.row_numbers):
         query = table.text(i, layout.query)
+        if layout.labels is not None:  # every candidate in `positive`, each flagged
+            candidates = _passages(table, i, layout.positive)
+            for passage, relevant in zip(candidates, _flags(table, i, layout, len(candidates)), strict=True):
+                rows.append({QUERY: query, PASSAGE: passage, RELEVANT: relevant})
+                numbers.append(number)
+            continue
         positives = _passages(table, i, layout.positive)
         negatives = [n for column in layout.negatives for n in _passages(table, i, column)]
         documents = _passages(table, i, layout.documents) if layout.documents else []
