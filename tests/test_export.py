@@ -261,13 +261,16 @@ def test_parity_only_summary_is_the_gates_own():
 
     ref = np.array([[0.6, 0.4], [0.3, 0.7]], dtype=np.float32)
     probs = np.array([[0.4, 0.6], [0.3, 0.7]], dtype=np.float32)
+    from encoder_gate.data.datasets import Dataset
+
+    two = Dataset("two texts", ("a", "b"), np.zeros((2, 0), dtype=np.uint8), ())  # unlabelled
     sentiment = SimpleNamespace(task="single_label", label_names=("negative", "positive"))
-    s = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, texts=["a", "b"],
+    s = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, data=two,
                   session=SimpleNamespace(model=sentiment, thresholds=None, flips_at=None))
     assert s["flips"] == 1 and s["flip_rate"] == 0.5  # one sample changed class
     assert "f1_macro" not in s and "accuracy" not in s
     encoder = SimpleNamespace(task="feature_extraction", label_names=())
-    e = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, texts=["a", "b"],
+    e = _evaluate("onnx-int8", probs, ref, None, precision="int8", size_bytes=1, data=two,
                   session=SimpleNamespace(model=encoder, thresholds=None, flips_at=None))
     assert e["flips"] is None and e["top1_agreement"] is None and e["cosine_min"] < 1
     from encoder_gate.commands.export import variant_line

@@ -63,6 +63,27 @@ def test_each_sample_is_one_query_even_two_of_one_query_text(tmp_path: Path) -> 
     assert alone.queries is None
 
 
+def test_a_failures_worst_queries_are_the_samples_it_was_judged_by(tmp_path: Path) -> None:
+    """Twelve samples of one query text, each ranked apart: a backend that puts each sample's relevant
+    passage last fails mrr_keep over 12 queries, and its failure lists three of those queries (read
+    from the texts, all twelve were one query, and the list held one)."""
+    from encoder_gate.accuracy.checks import bounds_for, check
+    from encoder_gate.accuracy.evaluation import evaluate
+    from encoder_gate.tasks import Task
+
+    rows = [{"query": "q", "positive": [f"yes {k}"], "negative": [f"no {k}", f"never {k}"]}
+            for k in range(12)]
+    ds = load_dataset(str(jsonl(tmp_path / "one-query.jsonl", rows)), **AS_PAIRS)
+    relevant = ds.labels[:, 0].astype(bool)
+    reference = np.where(relevant, 0.9, 0.6)[:, None]
+    probs = np.where(relevant, 0.55, 0.6)[:, None]  # each sample's relevant passage below its others
+    ev = evaluate("onnx-int8", probs, reference, ds.labels, precision="int8", size_bytes=1,
+                  task=Task.MULTI_LABEL, label_names=("LABEL_0",), atol=0.05, queries=ds.queries)
+    failure = check(ev, "mrr_keep", bounds_for("onnx-int8", task=Task.MULTI_LABEL), ds.texts, ("LABEL_0",))
+    assert failure is not None and "over 12 ranked queries" in failure, failure
+    assert failure.count("query 'q': reciprocal rank 1.000 -> 0.333") == 3, failure
+
+
 def test_documents_are_ranked_as_the_evaluator_ranks_them_positives_first(tmp_path: Path) -> None:
     """`documents` in place of `negative`: the positives, then each other document; a positive the
     documents lack is still ranked (sentence-transformers' always_rerank_positives)."""

@@ -234,6 +234,9 @@ class Evaluation:
     # the reference over the queries, or why no query could be ranked; None otherwise
     grades: np.ndarray | None = field(default=None, repr=False)
     graded_ranking: DeltaCI | Unranked | None = None
+    # each row's query where the rows are pairs (Dataset.queries: its first text's, or its reranking
+    # sample's), whose passages the rankings above ranked together; None for single texts
+    queries: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def one_decision(self) -> str | None:
@@ -413,5 +416,5 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         metrics=metrics, reference_metrics=metrics_of(reference),
         probs=probs, reference=reference, stats=stats, max_tokens=max_tokens, label_names=tuple(label_names),
         distinct=units if units < len(probs) else None, ranking=ranking, paired=queries is not None,
-        top_kept=kept, queried=queried, grades=grades, graded_ranking=graded,
+        top_kept=kept, queried=queried, grades=grades, graded_ranking=graded, queries=queries,
     )

@@ -34,7 +34,7 @@ import numpy as np
 
 from encoder_gate.accuracy.significance import DeltaCI, decide_f1, judged_end
 from encoder_gate.accuracy.tolerances import Bounds
-from encoder_gate.data.pairs import Text, clipped, query_ids
+from encoder_gate.data.pairs import Text, clipped
 from encoder_gate.statistics import bootstrap_ci
 from encoder_gate.tasks import Task
 
@@ -149,9 +149,10 @@ def _change(metric: str, reference: tuple[np.ndarray, np.ndarray], values: np.nd
     the paired-bootstrap CI over the queries; or why not (fewer than `min_queries`, which `rankable`)."""
     ranked, ref_values = reference
     if len(ranked) < min_queries:
-        return Unranked(f"{len(ranked)} of the {len(np.unique(queries))} queries (rows grouped by their "
-                        f"first text) {rankable}; {metric} is judged on at least {min_queries} such queries "
-                        "(the query is the text column, its passages the pair-column)")
+        return Unranked(f"{len(ranked)} of the {len(np.unique(queries))} queries (the rows of one first "
+                        f"text, or of one reranking sample) {rankable}; {metric} is judged on at least "
+                        f"{min_queries} such queries (the query is the text column, its passages the "
+                        "pair-column)")
     diffs = values - ref_values
     ci = bootstrap_ci([diffs], np.mean, confidence=CONFIDENCE, n_resamples=N_RESAMPLES, seed=SEED,
                       batch=max(1, BATCH_ELEMENTS // len(diffs)))
@@ -257,7 +258,7 @@ class Ranking:
               shown: int = 3) -> list[str]:
         """The queries whose value fell furthest, each with its top passages by the backend's score
         beside the reference's."""
-        queries, target = query_ids(texts), self.target_of(ev)
+        queries, target = ev.queries, self.target_of(ev)  # (the queries it was ranked by)
         if queries is None or target is None:
             return []
         ids, before = self.per_query(ev.reference[:, 0], target, queries)

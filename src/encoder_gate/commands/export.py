@@ -74,8 +74,8 @@ from encoder_gate.config import (
     MAX_TOKENS,
     GateConfig,
 )
-from encoder_gate.data.datasets import load_dataset
-from encoder_gate.data.pairs import Text, query_ids
+from encoder_gate.data.datasets import Dataset, load_dataset
+from encoder_gate.data.pairs import Text
 from encoder_gate.documents import (
     CARD_FILE,
     EXPORT_FILE,
@@ -321,7 +321,7 @@ def variant_line(name: str, summary: Mapping[str, Any]) -> str:
 PATH_KEYS = ("f1", "drift_max", "flip_rate", "flips")
 
 
-def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, texts: Sequence[Text],
+def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, data: Dataset,
                 reference: np.ndarray, gold: np.ndarray | None, session: Any, batch_size: int,
                 summary: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
     """An INT8 variant on both integer paths (backends.int8_path): this CPU's, from `summary`, and the
@@ -340,30 +340,31 @@ def _other_path(runner: OnnxRunner, ctx: BuildContext, tokenizer: Any, texts: Se
         out[other] = {"not_judged": str(exc)}
         return out
     progress(f"{runner.name}: computing the {other} path too, as {cpu_path_words(other)} compute it")
-    probs = predict_texts(twin, tokenizer, texts, batch_size, progress=progress)
+    probs = predict_texts(twin, tokenizer, data.texts, batch_size, progress=progress)
     twin.close()
     judged = _evaluate(twin.name, probs, reference, gold, precision="int8", size_bytes=runner.size_bytes,
-                       session=session, texts=texts)
+                       session=session, data=data)
     out[other] = {k: judged.get(k) for k in PATH_KEYS}
     return out
 
 
 def _evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarray | None,
-              *, precision: str, size_bytes: int, session: Any, texts: Sequence[Text]) -> dict[str, Any]:
+              *, precision: str, size_bytes: int, session: Any, data: Dataset) -> dict[str, Any]:
     """The accuracy gate's per-backend summary: gate.evaluate with the gate's atol for the task, at the
     session's thresholds (the project's: 0.5 unless it serves its own), parity only when there are no
-    gold labels, a reranker's order over the queries of its pairs (on its grades too, `relevant-grade`)."""
+    gold labels, a reranker's order over the queries of `data`'s pairs (on its grades too,
+    `relevant-grade`)."""
     model = session.model
-    grades = session.dataset.grades if gold is not None else None  # (read: gold came from it)
+    grades = data.grades if gold is not None else None
     return evaluate(name, probs, reference, gold, precision=precision, size_bytes=size_bytes,
-                    task=model.task, label_names=model.label_names, queries=query_ids(texts), grades=grades,
+                    task=model.task, label_names=model.label_names, queries=data.queries, grades=grades,
                     thresholds=session.thresholds, flips_at=session.flips_at,
                     atol=bounds_for(name, task=model.task).atol).summary()
 
 
 def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
-                     ) -> tuple[Any, np.ndarray | None, dict[str, Any]]:
-    """(texts, gold labels or None, dataset description).
+                     ) -> tuple[Dataset, np.ndarray | None, dict[str, Any]]:
+    """(the evaluation set, its gold labels or None, its description).
 
     --dataset given: that source's test split, checked against the model's labels; --texts: those
     texts, unlabelled (parity only). Otherwise the bundled test split; its gold labels are used
@@ -384,16 +385,16 @@ def _evaluation_data(session: Any, request: ExportRequest, progress: Progress,
             gold = np.asarray(ds.labels) if Task.of(model.task).classifier and session.labelled else None
             # a file has no splits: the whole file is read
             split = None if Path(session.dataset_source).expanduser().is_file() else "test"
-            return ds.texts, gold, {"source": session.dataset_source, "name": ds.name, "split": split,
-                                    "examples": len(ds), "labels": gold is not None,
-                                    "pair_column": ds.pair_column, "pairs": ds.paired,
-                                    **({"relevance": ds.relevance} if ds.relevance else {}),
-                                    "cut": cut_record(session),
-                                    **({"texts": True} if request.texts is not None else {})}
+            return ds, gold, {"source": session.dataset_source, "name": ds.name, "split": split,
+                              "examples": len(ds), "labels": gold is not None,
+                              "pair_column": ds.pair_column, "pairs": ds.paired,
+                              **({"relevance": ds.relevance} if ds.relevance else {}),
+                              "cut": cut_record(session),
+                              **({"texts": True} if request.texts is not None else {})}
     ds = load_dataset("bundled", split="test")
-    texts = ds.texts[:request.limit] if request.limit else ds.texts
-    return texts, None, {"source": "bundled", "name": ds.name, "split": "test",
-                         "examples": len(texts), "labels": False, "pair_column": None}
+    ds = ds.head(request.limit) if request.limit else ds
+    return ds, None, {"source": "bundled", "name": ds.name, "split": "test",
+                      "examples": len(ds), "labels": False, "pair_column": None}
 
 
 # --- the command --------------------------------------------------------------------------
@@ -465,7 +466,8 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
     model = session.model
     session.tokenizer  # noqa: B018 - a directory without one is refused before any build (walk Z)
     # data that cannot be read is said before any build, and before --out holds a file
-    texts, gold, data_desc = _evaluation_data(session, request, progress)
+    data, gold, data_desc = _evaluation_data(session, request, progress)
+    texts = data.texts
     found = run_search(request, request.search, progress) if request.search is not None else None
     ctx = session.context()
     artifacts = {}
@@ -529,7 +531,7 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
     reference = predict_texts(torch_runner, tokenizer, texts, config.eval_batch_size, progress=progress)
     results: dict[str, Any] = {"torch": _evaluate("torch", reference, reference, gold, precision="fp32",
                                                   size_bytes=torch_runner.size_bytes, session=session,
-                                                  texts=texts)}
+                                                  data=data)}
     variants: list[VariantResult] = []
     skipped = optimum_missing()
     if skipped:
@@ -541,9 +543,9 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
                             artifacts[variant][1], size)
         probs = predict_texts(runner, tokenizer, texts, config.eval_batch_size, progress=progress)
         summary = _evaluate(name, probs, reference, gold, precision=variant, size_bytes=size, session=session,
-                            texts=texts)
+                            data=data)
         if runner.integer_path is not None:  # INT8: the other integer path too, where it differs
-            summary["integer_paths"] = _other_path(runner, ctx, tokenizer, texts, reference, gold, session,
+            summary["integer_paths"] = _other_path(runner, ctx, tokenizer, data, reference, gold, session,
                                                    config.eval_batch_size, summary, progress)
         runner.close()
         entry = artifacts[variant][0]  # (a search's winner is its file); a build that fused keeps a record

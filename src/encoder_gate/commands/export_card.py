@@ -168,8 +168,8 @@ def render_card(p: dict[str, Any]) -> str:
             continue
         graded = " on the grades of relevance" if r is NDCG_RANKING else ""
         lines += ["", f"A reranker's order: {r.name}{graded} over the {p['reference'][r.count]} queries of "
-                  f"`{d['name']}` (its rows grouped by their first text), each variant's change against "
-                  "torch FP32 with its 95% bootstrap CI over the queries.", "",
+                  f"`{d['name']}` (a query: the rows of one first text, or of one reranking sample), each "
+                  "variant's change against torch FP32 with its 95% bootstrap CI over the queries.", "",
                   f"| backend | {r.name} | change [95% CI] |", "|---|---|---|"]
         lines += [f"| {on_this_path(name, row)} | {row[r.key]:.4f} | {row[f'{r.key}_delta']:+.4f} "
                   f"[{row[f'{r.key}_delta_ci'][0]:+.4f}, {row[f'{r.key}_delta_ci'][1]:+.4f}] |"
