@@ -69,7 +69,8 @@ def read_labels(table: Table, label_column: str, names: tuple[str, ...], fmt: st
     if len(names) == 1 and fmt in ("auto", "onehot") and all(_is_bit(c) for c in cells):
         flags = np.array([[_flag(c, table.at(i))] for i, c in enumerate(cells)], dtype=np.uint8)
         return LabelsRead(flags.reshape(len(cells), 1))
-    numbers = [v for c in cells if (v := _number(c)) is not None] if len(names) == 1 and fmt == "auto" else []
+    one = len(names) == 1 and fmt == "auto"
+    numbers = [v for c in cells if (v := cell_number(c)) is not None] if one else []
     if numbers and len(numbers) == len(cells):  # a one-label model's graded relevance or scores
         others = [f"{v:g}" for v in sorted(set(numbers) - {0.0, 1.0})]
         values = listed(others, 5, quoted=False)
@@ -128,7 +129,7 @@ def _graded(table: Table, label_column: str, names: tuple[str, ...], relevant_gr
                         "[tool.encoder-gate] (or pytest's --gate-label-column)")
     grades = np.empty(len(table.rows))
     for i, row in enumerate(table.rows):
-        grade = _number(row.get(label_column))
+        grade = cell_number(row.get(label_column))
         if grade is None or not np.isfinite(grade):
             raise GateError(f"{table.at(i)}: {setting} reads {label_column!r} as a number, a row's grade of "
                             f"relevance; got {shown(row.get(label_column))}; fix the cell or drop the row")
@@ -164,7 +165,7 @@ def _is_bit(cell: Any) -> bool:
     return isinstance(cell, (bool, int, float, np.integer, np.floating)) and cell in (0, 1)
 
 
-def _number(cell: Any) -> float | None:
+def cell_number(cell: Any) -> float | None:
     """A cell's number (a CSV's "2" too), None for any other cell (a truth value, a name, a list)."""
     if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
         return float(cell)

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from encoder_gate.data.cells import cell_number
 from encoder_gate.data.readers import Table, list_in_text, shown
 from encoder_gate.errors import GateError
 
@@ -79,18 +80,9 @@ def layout_of(columns: Sequence[str], row: Mapping[str, Any]) -> Layout | None:
     if query is None or positive is None or not (negatives or documents or labels):
         return None
     cell = row.get(positive)
-    if PASSAGE in {c.lower() for c in columns} or not _is_passages(cell) or _is_number(cell):
-        return None
+    if PASSAGE in {c.lower() for c in columns} or not _is_passages(cell) or cell_number(cell) is not None:
+        return None  # (a number written as text: a CSV's 0/1 column of a label named `positive`)
     return Layout(query, positive, negatives, documents, labels)
-
-
-def _is_number(cell: Any) -> bool:
-    """Whether a cell is a number written as text: a CSV's 0/1 column of a label named `positive`."""
-    try:
-        float(cell)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def _is_passages(cell: Any) -> bool:
@@ -99,27 +91,30 @@ def _is_passages(cell: Any) -> bool:
     return isinstance(cell, str) or listed
 
 
+def _unwritten(cell: Any) -> Any:
+    """A cell that holds a list written as text (a CSV's: pandas' `to_csv` writes a list column as
+    `['a', 'b']`) as that list; any other cell as it is (a passage that only opens with a bracket too)."""
+    if isinstance(cell, str) and cell.strip().startswith("["):
+        with contextlib.suppress(ValueError):
+            return list_in_text(cell.strip())
+    return cell
+
+
 def _passages(table: Table, i: int, column: str) -> list[str]:
-    """Row `i`'s passages in `column`: a list of texts, one text, or a list written as text (a CSV's:
-    pandas' `to_csv` writes a list column as `['a', 'b']`, which was one passage of that text)."""
+    """Row `i`'s passages in `column`: a list of texts, one text, or a list of texts written as text."""
     cell = table.rows[i].get(column)
     if cell is None:
         return []
-    if isinstance(cell, str) and cell.strip().startswith("["):
-        with contextlib.suppress(ValueError):  # else a passage that opens with a bracket
-            if _is_passages(listed := list_in_text(cell.strip())):
-                return listed
-    if _is_passages(cell):
-        return [cell] if isinstance(cell, str) else list(cell)
-    raise GateError(f"{table.at(i)}: {column!r} must be a list of passages (strings), got {shown(cell)}")
+    if _is_passages(listed := _unwritten(cell)):  # (a list of numbers written as text: a passage, "[1, 2]")
+        cell = listed
+    elif not _is_passages(cell):
+        raise GateError(f"{table.at(i)}: {column!r} must be a list of passages (strings), got {shown(cell)}")
+    return [cell] if isinstance(cell, str) else list(cell)
 
 
 def _flags(table: Table, i: int, layout: Layout, count: int) -> list[int]:
     """Row `i`'s 0/1 flag of each of its `count` candidates (`layout.labels`), or an error naming the row."""
-    cell = table.rows[i].get(layout.labels or "")
-    if isinstance(cell, str) and cell.strip().startswith("["):  # a CSV's list, written as text
-        with contextlib.suppress(ValueError):
-            cell = list_in_text(cell.strip())
+    cell = _unwritten(table.rows[i].get(layout.labels or ""))
     flags = list(cell) if isinstance(cell, (list, tuple)) else None
     if flags is None or len(flags) != count or any(f not in (0, 1) for f in flags):
         raise GateError(f"{table.at(i)}: {layout.labels!r} must hold a 0 or 1 for each of the {count} "
