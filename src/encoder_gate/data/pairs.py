@@ -52,9 +52,9 @@ def query_ids(texts: Sequence[Text], samples: Sequence[int] | None = None) -> np
 
 
 def has_queries(queries: np.ndarray | None) -> bool:
-    """Whether some first text of the pairs repeats (`query_ids`' ids): queries of several passages
-    each, a reranker's to rank; not a pair classifier's rows, each its own question (duplicates,
-    paraphrases), nor single texts (None)."""
+    """Whether some query holds several rows (`query_ids`' ids: a first text that repeats, or a reranking
+    sample of several passages): a reranker's to rank; not a pair classifier's rows, each its own
+    question (duplicates, paraphrases), nor single texts (None)."""
     return queries is not None and len(np.unique(queries)) < len(queries)
 
 

@@ -71,8 +71,9 @@ def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str] | N
 
 
 def _first_texts_repeat(session: GateSession) -> bool:
-    """Whether some first text of the session's pairs repeats (queries of several passages each); True
-    where the texts cannot be read yet (the tests then say why)."""
+    """Whether some query of the session's pairs holds several passages (a first text that repeats, or a
+    reranking sample's: data.pairs.has_queries); True where the texts cannot be read yet (the tests then
+    say why)."""
     try:
         queries = session.dataset.queries
     except GateError:
