@@ -287,12 +287,12 @@ def test_an_onnx_runner_opens_its_session_at_its_first_run_once_its_signature_is
     import shutil
     from dataclasses import replace
 
-    from encoder_gate.backends import onnx_backend, onnx_session
+    from encoder_gate.backends import onnx_runner, onnx_session
     from encoder_gate.cache import ArtifactCache
 
     opened: list[int] = []
     real_open = onnx_session.open_session
-    for module in (onnx_session, onnx_backend):  # the build's, and the runner's own
+    for module in (onnx_session, onnx_runner):  # the build's, and the runner's own
         monkeypatch.setattr(module, "open_session", lambda path, device, threads, config=(): opened.append(
             threads) or real_open(path, device, threads, config))
     cache = ArtifactCache(tmp_path / "cache")

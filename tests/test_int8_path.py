@@ -35,7 +35,8 @@ from encoder_gate.backends.int8_rewrite import (
     saturating_model,
     write_saturating,
 )
-from encoder_gate.backends.onnx_backend import OnnxBackend, onnx_identity
+from encoder_gate.backends.onnx_backend import OnnxBackend
+from encoder_gate.backends.onnx_runner import onnx_identity
 from encoder_gate.backends.onnx_session import open_session
 from encoder_gate.backends.recipes import RecipeBackend
 from encoder_gate.backends.registry import parse_backend

@@ -102,7 +102,7 @@ def test_outputs_that_hold_nan_fail_every_check_with_one_line_not_a_traceback(tm
 
 def test_a_runner_with_a_replaced_predict_is_never_served_from_the_cache(tmp_path: Path):
     """Fault injection on the instance (or a wrapper runner) bypasses the cache: the key cannot see it."""
-    from encoder_gate.backends.onnx_backend import OnnxRunner
+    from encoder_gate.backends.onnx_runner import OnnxRunner
     from encoder_gate.runtime.predictions import cacheable
 
     runner = OnnxRunner.__new__(OnnxRunner)  # no session needed to ask

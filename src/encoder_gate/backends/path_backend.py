@@ -25,8 +25,8 @@ from encoder_gate.backends.int8_path import (
     observed_path,
 )
 from encoder_gate.backends.int8_rewrite import EXACT_SESSION_OPTION, write_saturating, write_unshared
-from encoder_gate.backends.onnx_backend import ONNX_PACKAGES, OnnxRunner, audit_file
 from encoder_gate.backends.onnx_graph import onnx_digest
+from encoder_gate.backends.onnx_runner import ONNX_PACKAGES, OnnxRunner, audit_file
 from encoder_gate.backends.onnx_session import installed_providers, open_session
 from encoder_gate.backends.registry import parse_backend, with_integer_path
 from encoder_gate.cache import toolchain_versions

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from encoder_gate.backends.base import BuildContext, Device, Int8Weights, NumberFormat, dir_size
-from encoder_gate.backends.onnx_backend import ONNX_PACKAGES, OnnxBackend, OnnxRunner
+from encoder_gate.backends.onnx_backend import OnnxBackend
 from encoder_gate.backends.onnx_build import (
     EXPORT_RECIPE,
     convert_fp16,
@@ -30,6 +30,7 @@ from encoder_gate.backends.onnx_build import (
     quantize_int8,
     quantize_static_int8,
 )
+from encoder_gate.backends.onnx_runner import ONNX_PACKAGES, OnnxRunner
 from encoder_gate.backends.onnx_session import installed_providers, open_session, providers_for
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.data.pairs import Text, digest_bytes

@@ -49,7 +49,7 @@ from encoder_gate.backends.int8_path import (
     cpu_path_words,
 )
 from encoder_gate.backends.int8_rewrite import write_unshared
-from encoder_gate.backends.onnx_backend import ONNX_PACKAGES, OnnxBackend, OnnxRunner, audit_file
+from encoder_gate.backends.onnx_backend import OnnxBackend
 from encoder_gate.backends.onnx_build import (
     EXPORT_RECIPE,
     convert_fp16,
@@ -60,6 +60,7 @@ from encoder_gate.backends.onnx_build import (
     quantize_int8,
     variant_bytes,
 )
+from encoder_gate.backends.onnx_runner import ONNX_PACKAGES, OnnxRunner, audit_file
 from encoder_gate.backends.onnx_session import open_session
 from encoder_gate.backends.optimum_compat import INSTALL_HINT, optimum_missing
 from encoder_gate.backends.path_backend import on_path

@@ -33,7 +33,8 @@ import numpy as np
 
 from encoder_gate.backends.base import EAGER_WORK, Work, weights_bytes
 from encoder_gate.backends.int8_path import cpu_flags
-from encoder_gate.backends.onnx_backend import PrebuiltOnnxBackend, audit_file
+from encoder_gate.backends.onnx_backend import PrebuiltOnnxBackend
+from encoder_gate.backends.onnx_runner import audit_file
 from encoder_gate.backends.registry import REFERENCE_BACKEND, parse_backend, split_integer_path
 from encoder_gate.backends.torch_backend import compile_entry_kept, default_threads
 from encoder_gate.environment import cpu_quota
