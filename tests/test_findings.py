@@ -13,7 +13,7 @@ from encoder_gate.commands.cli import main
 from encoder_gate.decision import Finding, decide_documents
 from encoder_gate.documents import ACCURACY_FILE, FINDINGS_FILE, SPEEDUPS_FILE, read_document, write_document
 from encoder_gate.models.spec import ModelSpec
-from encoder_gate.plugin.stash import findings_lock, record_findings
+from encoder_gate.plugin.findings_file import findings_lock, record_findings
 
 PROVENANCE = {"model": {"name": "tiny", "content_hash": "x"}, "dataset": {"source": "bundled"},
               "written": "2026-11-26T00:00:00+0000"}
@@ -72,7 +72,8 @@ def test_two_sessions_side_by_side_never_write_over_each_others_findings(tmp_pat
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     red = Finding("test", "AssertionError: below the floor", "accuracy/test_team.py::test_floor[onnx-int8]",
                   "onnx-int8", "call")
-    other = ("import sys; from pathlib import Path; from encoder_gate.plugin.stash import record_findings; "
+    other = ("import sys; from pathlib import Path; "
+             "from encoder_gate.plugin.findings_file import record_findings; "
              f"record_findings(Path(sys.argv[1]), {PROVENANCE!r}, {{{SPEEDUPS_FILE!r}}}, [])")
     with findings_lock():
         beside = subprocess.Popen([sys.executable, "-c", other, str(tmp_path)],
@@ -113,7 +114,7 @@ def test_report_directories_share_one_lock_file_and_leave_no_other_behind(
     /tmp after a day of self-test runs)."""
     import tempfile
 
-    from encoder_gate.plugin.stash import findings_lock_path
+    from encoder_gate.plugin.findings_file import findings_lock_path
 
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))

@@ -31,7 +31,7 @@ from encoder_gate.documents import (
     write_document,
 )
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import record_findings
+from encoder_gate.plugin.findings_file import record_findings
 from encoder_gate.shards.plan import deal, descriptor, parse_shard
 from encoder_gate.waivers import Waiver
 

@@ -15,7 +15,7 @@ from encoder_gate.commands.cli import main
 from encoder_gate.decision import SpeedCell, decide_cells, decide_documents
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SHARD_FILE, SPEEDUPS_FILE, write_document
 from encoder_gate.errors import GateError
-from encoder_gate.plugin.stash import record_findings
+from encoder_gate.plugin.findings_file import record_findings
 from encoder_gate.results.ab import speed_entry
 from encoder_gate.shards.merge import check_shards, merge_documents, read_shard
 from encoder_gate.shards.plan import (

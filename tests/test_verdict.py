@@ -455,7 +455,7 @@ def test_cli_verdict_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFix
     """`encoder-gate verdict --report-dir DIR` prints the verdict and writes DIR/verdict.md. Results
     without the findings.json their session wrote beside them (an upload that left it out, a file
     deleted) fail: a red session's failed tests are only there."""
-    from encoder_gate.plugin.stash import record_findings
+    from encoder_gate.plugin.findings_file import record_findings
 
     (tmp_path / "accuracy.json").write_text(json.dumps(accuracy_doc(all_pass())))
     assert main(["verdict", "--report-dir", str(tmp_path)]) == 1
@@ -477,7 +477,7 @@ def test_cli_verdict_prints_the_decided_verdict_until_a_results_document_changes
     documents it judged and when they were written) and decides nothing again; once a results
     document is rewritten, or one it did not judge appears, it decides again and rewrites both files.
     It exits 1 on a failing verdict, as `merge` does."""
-    from encoder_gate.plugin.stash import record_findings
+    from encoder_gate.plugin.findings_file import record_findings
 
     (tmp_path / "accuracy.json").write_text(json.dumps(accuracy_doc(all_pass())))
     record_findings(tmp_path, prov(), {"accuracy.json"}, [])
@@ -507,7 +507,7 @@ def test_cli_verdict_fails_for_a_model_or_dataset_changed_since_its_results(
     as they were. It prints the stored verdict, then fails for the files here now, naming each."""
     from encoder_gate.cache import hash_files, sha256_file
     from encoder_gate.models.spec import model_files
-    from encoder_gate.plugin.stash import record_findings
+    from encoder_gate.plugin.findings_file import record_findings
 
     model, data, report = tmp_path / "model", tmp_path / "eval.jsonl", tmp_path / "report"
     model.mkdir()
@@ -601,7 +601,7 @@ def test_a_damaged_results_document_is_one_line_never_a_traceback_or_a_pass(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: Any, said: str):
     """A hand-edited or damaged accuracy.json was read as it stood: backends as an array raised a
     TypeError from inside the judge, a row of null or without its checks was read as passed."""
-    from encoder_gate.plugin.stash import record_findings
+    from encoder_gate.plugin.findings_file import record_findings
 
     doc = accuracy_doc(all_pass())
     damage(doc)

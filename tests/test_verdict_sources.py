@@ -542,7 +542,7 @@ def test_cli_verdict_fails_for_results_of_another_commit(tmp_path: Path, monkeyp
 
     from encoder_gate.cache import hash_files
     from encoder_gate.models.spec import model_files
-    from encoder_gate.plugin.stash import record_findings
+    from encoder_gate.plugin.findings_file import record_findings
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,

@@ -7,24 +7,20 @@ reads the session through :func:`gate_session_of` and runs build steps through
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
 import socket
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from filelock import FileLock, Timeout
 from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend
 from encoder_gate.decision import Finding, failures_from, refused
 from encoder_gate.documents import (
-    FINDINGS_FILE,
     SHARD_FILE,
     VERDICT_FILE,
     fed_documents,
@@ -34,15 +30,21 @@ from encoder_gate.documents import (
 )
 from encoder_gate.environment import oom_kills
 from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
+from encoder_gate.plugin.findings_file import (
+    findings_lock,
+    findings_of_this_model,
+    marked_by_this_session,
+    others_running,
+    record_findings,
+    write_findings,
+)
 from encoder_gate.plugin.verdict_report import VERDICT_NODEID, report_verdict_failure
-from encoder_gate.processes import still_running
 from encoder_gate.publish import drop_superseded, refresh_verdict, write_decided, write_verdict
 from encoder_gate.reporting.verdict import VerdictReport
 from encoder_gate.runtime.base import BaseSide
-from encoder_gate.runtime.provenance import mismatch, provenance
+from encoder_gate.runtime.provenance import provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.shards.plan import Shard, ShardPlan, descriptor, joined
-from encoder_gate.waivers import Waiver
 
 SESSION_KEY = pytest.StashKey[GateSession]()
 BASE_KEY = pytest.StashKey[BaseSide]()  # --gate-base: the base's side
@@ -332,96 +334,10 @@ def one_line(report: pytest.CollectReport | pytest.TestReport) -> str:
     return (lines[0] if lines else "failed")[:300]
 
 
-def findings_lock_path() -> Path:
-    """The lock file of :func:`findings_lock`: one for every report directory of this user, in the
-    temporary directory (the report directory holds the gate's documents alone). One a report
-    directory, as before, left a file behind for each directory ever written (763 in /tmp after a
-    day of self-test runs, 2026-11-28); each hold lasts milliseconds, so one lock costs nothing."""
-    user = f"-{os.getuid()}" if hasattr(os, "getuid") else ""  # Windows' temporary directory is the user's
-    return Path(tempfile.gettempdir()) / f"encoder-gate-findings{user}.lock"
-
-
-@contextlib.contextmanager
-def findings_lock() -> Iterator[None]:
-    """Held around each read-modify-write of a report directory's findings.json. Two sessions of one
-    model side by side (`pytest accuracy` beside `pytest benchmarks`: CI's two lanes, or two terminals)
-    each read it, add their running marker or their findings and write it back; without the lock
-    one could write over what the other added in between. One lock file for all of a user's report
-    directories (:func:`findings_lock_path`). Each holds it for milliseconds: one it cannot open
-    or that stays held for a minute is gone around, as before the lock, rather than hanging the
-    session."""
-    lock = FileLock(str(findings_lock_path()))
-    try:
-        lock.acquire(timeout=60)
-    except (OSError, Timeout):
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _findings_of_this_model(report_dir: Path, current: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
-    """findings.json as it stands where it is of `current`'s model and dataset (else empty: a fresh
-    one replaces it), and whether it is another model's. An unreadable one is replaced."""
-    try:
-        old = read_document(report_dir, FINDINGS_FILE) or {}
-    except GateError:
-        return {}, False
-    same = bool(old) and mismatch(old.get("provenance"), current) is None
-    return (old if same else {}), bool(old) and not same
-
-
-def _write_findings(report_dir: Path, current: Mapping[str, Any], base: Mapping[str, Any],
-                    waivers: Sequence[Waiver], running: Mapping[str, Any], **changes: Any) -> None:
-    """findings.json from `base` (this model's, or empty) with `changes` and the sessions `running`
-    (none: no `running`), stamped with `current`'s provenance."""
-    doc = {"provenance": dict(current), "by_document": dict(base.get("by_document") or {}),
-           "unwritten": list(base.get("unwritten") or []), "waivers": [w.to_json() for w in waivers],
-           **changes, **({"running": dict(running)} if running else {})}
-    write_document(report_dir, FINDINGS_FILE, doc)
-
-
-def _running_of(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """findings.json's sessions that have not finished, by process id (mark_running)."""
-    return {str(k): v for k, v in (doc.get("running") or {}).items()}
-
-
 def session_pid(config: pytest.Config) -> int:
     """The process id of this pytest session: its own, or in an xdist worker its controller's (the
     worker's parent), which the session's running marker is kept under."""
     return os.getppid() if hasattr(config, "workerinput") else os.getpid()
-
-
-def _others_running(doc: Mapping[str, Any], mine: int) -> dict[str, Any]:
-    """The running markers of other sessions than `mine` (a pid) that still run: each of a process
-    of this host that is alive and began before its marker. One whose process is gone (killed or
-    crashed), whose pid another process has taken since, or of another host (a report directory
-    copied from a runner whose session never ended) is superseded by the session that ends here."""
-    here = socket.gethostname()
-    return {pid: run for pid, run in _running_of(doc).items()
-            if pid != str(mine) and run.get("host") == here and still_running(pid, run.get("started"))}
-
-
-def record_findings(report_dir: Path, current: Mapping[str, Any], written: set[str],
-                    mine: Sequence[Finding], waivers: Sequence[Waiver] = (),
-                    unwritten_fed: Iterable[str] = ()) -> None:
-    """findings.json: this session's findings under each document it wrote (replacing an earlier
-    session's there), and under each its tests feed but it did not write (`unwritten_fed`: an
-    interrupted `pytest accuracy`, whose earlier accuracy.json drop_superseded removed: its failure
-    stands for that document until a session writes it, whatever other documents are written
-    meanwhile); under ``unwritten`` when it had neither. The findings of other documents' sessions
-    stay. A findings.json of another model or dataset is replaced. This session's running marker
-    goes (another session's, still running, stays)."""
-    with findings_lock():
-        base, _ = _findings_of_this_model(report_dir, current)
-        ours = [f.to_json() for f in mine]
-        by_document = dict(base.get("by_document") or {})
-        slots = {*written, *unwritten_fed}
-        by_document.update({name: ours for name in slots})
-        _write_findings(report_dir, current, base, waivers, by_document=by_document,
-                        unwritten=[] if slots else ours, running=_others_running(base, os.getpid()))
 
 
 def runs_no_test(config: pytest.Config) -> bool:
@@ -459,16 +375,16 @@ def mark_running(config: pytest.Config) -> None:
     config.stash[RUNNING_MARKED] = True
     report_dir, current = state.config.report_dir, provenance(state)
     with findings_lock():
-        base, other_model = _findings_of_this_model(report_dir, current)
+        base, other_model = findings_of_this_model(report_dir, current)
         if other_model:
             return
         pid = session_pid(config)
         # the out-of-memory killer's count so far: a later verdict tells a session it ended from others
         kills = oom_kills()
-        running = {**_others_running(base, pid), str(pid): {
+        running = {**others_running(base, pid), str(pid): {
             "command": session_command(config), "started": current["written"], "pid": pid,
             "host": socket.gethostname(), **({"oom_kills": kills} if kills is not None else {})}}
-        _write_findings(report_dir, current, base, state.config.waivers, running=running)
+        write_findings(report_dir, current, base, state.config.waivers, running=running)
     if not (report_dir / VERDICT_FILE).exists():
         return
     try:
@@ -487,26 +403,16 @@ def clear_running(config: pytest.Config, state: GateSession) -> None:
     dataset file) is taken before the lock, which every session of the user shares; findings.json
     is read again under it."""
     report_dir = state.config.report_dir
-    if _marked_by_this_session(report_dir) is None:
+    if marked_by_this_session(report_dir) is None:
         return
     current = provenance(state)
     with findings_lock():
-        marked = _marked_by_this_session(report_dir)
+        marked = marked_by_this_session(report_dir)
         if marked is None:
             return
-        _write_findings(report_dir, current, marked, state.config.waivers,
-                        running=_others_running(marked, os.getpid()))
+        write_findings(report_dir, current, marked, state.config.waivers,
+                        running=others_running(marked, os.getpid()))
     refresh_verdict(report_dir, state.progress, current)
-
-
-def _marked_by_this_session(report_dir: Path) -> dict[str, Any] | None:
-    """findings.json where it holds this session's running marker (its own, or its xdist workers'
-    for it), else None (none there, or unreadable)."""
-    try:
-        marked = read_document(report_dir, FINDINGS_FILE) or {}
-    except GateError:
-        return None
-    return marked if str(os.getpid()) in _running_of(marked) else None
 
 
 def _stopped_early(session: pytest.Session) -> str | None:
