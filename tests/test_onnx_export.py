@@ -25,9 +25,9 @@ from encoder_gate.backends.onnx_build import (
     export_fp32_torch,
     export_inputs,
     fp32_exporter,
-    quantize_int8,
     quiet_exporter_notices,
 )
+from encoder_gate.backends.onnx_quantize import quantize_int8
 from encoder_gate.cache import ArtifactCache
 from encoder_gate.models.spec import ModelSpec, spec_from_dir
 

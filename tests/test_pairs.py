@@ -278,7 +278,7 @@ def test_static_int8_of_a_pair_model_calibrates_on_its_pairs(tmp_path: Path, cac
     A calibration line without its tab is refused, naming the file and line."""
     import onnxruntime.quantization as ortq
 
-    from encoder_gate.backends.onnx_build import quantize_static_int8
+    from encoder_gate.backends.onnx_quantize import quantize_static_int8
     from encoder_gate.backends.recipes import fp32_artifact
     from encoder_gate.config import GateConfig
     from encoder_gate.data.calibration import CalibrationSource

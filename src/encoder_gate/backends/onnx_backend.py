@@ -22,7 +22,6 @@ from encoder_gate.backends.onnx_build import (
     convert_fp16,
     export_fp32,
     fp32_exporter,
-    quantize_int8,
 )
 from encoder_gate.backends.onnx_graph import (
     ACTIVATIONS,
@@ -33,6 +32,7 @@ from encoder_gate.backends.onnx_graph import (
     infer_precision,
     inspect_onnx,
 )
+from encoder_gate.backends.onnx_quantize import quantize_int8
 from encoder_gate.backends.onnx_runner import ONNX_PACKAGES, OnnxRunner, onnx_identity
 from encoder_gate.backends.onnx_session import (
     installed_providers,

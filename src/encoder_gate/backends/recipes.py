@@ -27,9 +27,8 @@ from encoder_gate.backends.onnx_build import (
     export_fp32_dynamo,
     fp32_optimizer,
     optimize_fp32,
-    quantize_int8,
-    quantize_static_int8,
 )
+from encoder_gate.backends.onnx_quantize import quantize_int8, quantize_static_int8
 from encoder_gate.backends.onnx_runner import ONNX_PACKAGES, OnnxRunner
 from encoder_gate.backends.onnx_session import installed_providers, open_session, providers_for
 from encoder_gate.cache import toolchain_versions

@@ -57,9 +57,9 @@ from encoder_gate.backends.onnx_build import (
     fp32_exporter,
     fp32_optimizer,
     place,
-    quantize_int8,
     variant_bytes,
 )
+from encoder_gate.backends.onnx_quantize import quantize_int8
 from encoder_gate.backends.onnx_runner import ONNX_PACKAGES, OnnxRunner, audit_file
 from encoder_gate.backends.onnx_session import open_session
 from encoder_gate.backends.optimum_compat import INSTALL_HINT, optimum_missing
