@@ -11,11 +11,11 @@ import pytest
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
 
+from encoder_gate.accuracy.f1_rules import decide_f1
 from encoder_gate.accuracy.per_label import per_label
 from encoder_gate.accuracy.significance import (
     DeltaCI,
     correct,
-    decide_f1,
     examples_needed,
     mcnemar,
     metric_ci,

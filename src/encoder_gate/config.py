@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from encoder_gate.accuracy.significance import F1Rule
+from encoder_gate.accuracy.f1_rules import F1Rule
 from encoder_gate.accuracy.thresholds import ThresholdMode, Thresholds, command_line_path, read_setting
 from encoder_gate.backends.base import Device, Int8Weights
 from encoder_gate.backends.int8_path import INTEGER_PATHS, TARGETS, cpu_path
@@ -106,7 +106,7 @@ class GateConfig:
     # judged on every integer path they compute with, this runner's own and the others beside it
     targets: tuple[str, ...] = tuple(TARGETS)
     tolerances: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    # How the F1 keep check decides (significance.decide_f1). "point": the backend's F1 keeps
+    # How the F1 keep check decides (f1_rules.decide_f1). "point": the backend's F1 keeps
     # f1_keep x the reference's (the CI is reported, not used). "regression": fails only when
     # the whole 95% CI of the F1 change lies below -f1_margin (a drop is shown). "non-inferiority":
     # passes only when the whole CI lies above -f1_margin (a drop is ruled out).

@@ -32,10 +32,10 @@ from typing import Any, Literal
 import numpy as np
 
 from encoder_gate.accuracy.evaluation import Evaluation
+from encoder_gate.accuracy.f1_rules import judged_end
 from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
 from encoder_gate.accuracy.overrides import override_table
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
-from encoder_gate.accuracy.significance import judged_end
 from encoder_gate.accuracy.tolerances import DEFAULT_BOUNDS, TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
 from encoder_gate.backends.registry import (

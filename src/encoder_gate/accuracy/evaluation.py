@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from encoder_gate.accuracy.f1_rules import F1_RULES, F1Decision, F1Rule, decide_f1
 from encoder_gate.accuracy.metrics import (
     Drift,
     cosine_similarity,
@@ -40,13 +41,9 @@ from encoder_gate.accuracy.ranking import (
     top_kept,
 )
 from encoder_gate.accuracy.significance import (
-    F1_RULES,
     DeltaCI,
-    F1Decision,
-    F1Rule,
     McNemar,
     correct,
-    decide_f1,
     mcnemar,
     metric_ci,
     min_detectable_drop,

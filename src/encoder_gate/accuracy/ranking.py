@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from encoder_gate.accuracy.significance import DeltaCI, decide_f1, judged_end
+from encoder_gate.accuracy.f1_rules import decide_f1, judged_end
+from encoder_gate.accuracy.significance import DeltaCI
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.data.pairs import Text, clipped
 from encoder_gate.statistics import bootstrap_ci

@@ -14,10 +14,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
+from encoder_gate.accuracy.f1_rules import F1Decision, decide_f1
 from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
 from encoder_gate.accuracy.per_label import LabelResult
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
-from encoder_gate.accuracy.significance import DeltaCI, F1Decision, decide_f1
+from encoder_gate.accuracy.significance import DeltaCI
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.session import GateSession

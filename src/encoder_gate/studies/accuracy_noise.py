@@ -42,7 +42,8 @@ from scipy.special import expit
 
 from encoder_gate.accuracy.checks import CHECKS, judge_all
 from encoder_gate.accuracy.evaluation import evaluate
-from encoder_gate.accuracy.significance import F1_RULES, F1Rule, score
+from encoder_gate.accuracy.f1_rules import F1_RULES, F1Rule
+from encoder_gate.accuracy.significance import score
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.config import DEFAULT_CACHE_DIR, GateConfig
 from encoder_gate.errors import GateError
