@@ -10,6 +10,7 @@ import pytest
 from encoder_gate.errors import GateError
 from encoder_gate.reporting.benchmarks import Row, dispatch_bound_lines, gpu_memory_table
 from encoder_gate.speed.gpu_busy import (
+    CUPTI_TEARDOWN,
     DISPATCH_BOUND_SHARE,
     busy_info,
     busy_seconds,
@@ -63,6 +64,48 @@ def test_without_a_gpu_the_busy_time_is_not_known():
         pytest.skip("this machine has a CUDA GPU: test_a_gpu_pass_is_traced runs instead")
     assert gpu_busy_seconds(lambda: None) is None
     assert busy_info(lambda: None, [0.1]) == {"gpu_busy_share": None, "dispatch_bound": False}
+
+
+@pytest.mark.parametrize("preset", [None, "0"])
+def test_the_profiled_pass_has_kineto_detach_cupti_at_its_end_unless_told_otherwise(monkeypatch, preset):
+    """The busy pass is profiled in the process that times the next cells: the profile starts with
+    TEARDOWN_CUPTI "1" (kineto detaches CUPTI only then; attached, it slows every later launch), and a
+    value already set (torch's "0" for CUDA graphs, or the user's) is kept. (torch's CUDA and profiler
+    faked: a CPU machine; the variable's effect is kineto's, on a GPU.)"""
+    import json
+
+    torch = pytest.importorskip("torch")
+    profiler = pytest.importorskip("torch.profiler")
+
+    if preset is None:
+        monkeypatch.delenv(CUPTI_TEARDOWN, raising=False)
+    else:
+        monkeypatch.setenv(CUPTI_TEARDOWN, preset)
+    seen: list[str | None] = []
+
+    class Profile:
+        def __init__(self, **_kwargs: object) -> None:
+            pass
+
+        def __enter__(self) -> Profile:
+            import os
+
+            seen.append(os.environ.get(CUPTI_TEARDOWN))
+            return self
+
+        def __exit__(self, *_exc: object) -> None:
+            pass
+
+        def export_chrome_trace(self, path: str) -> None:
+            event = {"cat": "kernel", "ph": "X", "ts": 0, "dur": 250_000}
+            with open(path, "w") as out:
+                json.dump({"traceEvents": [event]}, out)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    monkeypatch.setattr(profiler, "profile", Profile)
+    assert gpu_busy_seconds(lambda: None) == pytest.approx(0.25)
+    assert seen == ["1" if preset is None else preset]
 
 
 @pytest.mark.gpu

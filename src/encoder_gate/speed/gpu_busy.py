@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import statistics
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,6 +35,19 @@ DISPATCH_BOUND_HELP = ("larger batches (more work a kernel launch), or ONNX Runt
 
 #: The chrome-trace categories of GPU work (kineto's names): kernels and memory copies and sets.
 GPU_WORK_CATEGORIES = frozenset({"kernel", "gpu_memcpy", "gpu_memset"})
+
+#: kineto's switch: CUPTI is detached from the process when a profile ends only where it is "1".
+CUPTI_TEARDOWN = "TEARDOWN_CUPTI"
+
+
+def detach_cupti_after_profiles() -> None:
+    """Have kineto detach CUPTI when each profile ends. It does only where TEARDOWN_CUPTI is "1" (its
+    `cuptiTearDown_`); torch leaves it unset (and sets "0" for CUDA graphs before CUDA 12.6, which
+    crashed at a re-init after a teardown). Left attached, CUPTI slows every later kernel launch of
+    the process, 10-20% in pytorch/pytorch#144455; this process times the cells after the one just
+    profiled, and a launch-bound cell (torch eager's hundreds of kernels a pass) would read slower
+    than a fused graph's. A value already set (the user's, or torch's "0") is kept."""
+    os.environ.setdefault(CUPTI_TEARDOWN, "1")
 
 
 def busy_seconds(intervals: Iterable[tuple[float, float]]) -> float:
@@ -69,6 +83,7 @@ def gpu_busy_seconds(run: Callable[[], object]) -> float | None:
     if not torch.cuda.is_available():
         return None
     torch.cuda.synchronize()
+    detach_cupti_after_profiles()
     # one cycle, so keeping its events changes nothing; asked for, the profiler does not warn that
     # it clears them (a UserWarning in every GPU benchmark session's summary, seen on an H200)
     keeps = "acc_events" in inspect.signature(profile).parameters
