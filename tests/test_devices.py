@@ -5,6 +5,7 @@ before any GPU computes, and a backend here stands in for a file with dynamic IN
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -383,6 +384,38 @@ def test_the_gpu_check_refuses_a_machine_without_a_gpu_in_one_line(tmp_path: Pat
                           capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "gpu-check: no CUDA GPU here" in done.stderr and not list((tmp_path / "out").iterdir())
+
+
+@pytest.mark.slow
+def test_the_gpu_check_stopped_at_its_first_step_stops_what_runs_and_writes_its_summary(tmp_path: Path):
+    """.ci/gpu-check --rehearse given a TERM (a `timeout`) while its first step runs (the device's
+    self-tests, the reference repository's build beside them): every session and build still running
+    is stopped with its children, each running session gets a row that says so, the summary is
+    written, exit 124. (The trap was set at its last step only: a TERM earlier left the build and the
+    sessions on the GPU, and no summary.)"""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHON": sys.executable}
+    script = subprocess.Popen(["bash", str(root / ".ci" / "gpu-check"), "--rehearse", str(out)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    running = out / "running" / "self-tests-gpu-device"
+    deadline = time.monotonic() + 60
+    while not running.exists() and script.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert running.exists(), script.communicate(timeout=60)[0][-2000:]
+    script.send_signal(signal.SIGTERM)
+    said, _ = script.communicate(timeout=60)
+    assert script.returncode == 124, said[-2000:]
+    summary = (out / "summary.md").read_text()
+    assert "| self-tests-gpu-device | stopped (TERM) | no verdict | - |" in summary, summary
+    time.sleep(0.5)  # (a killed process's exit)
+    left = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True, check=False).stdout
+    assert not left.strip(), f"still running: {left}"
 
 
 def torch_log(pid: int, key: str, details: list[str], status: str) -> str:
