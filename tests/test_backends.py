@@ -466,6 +466,36 @@ def test_dynamic_int8_is_a_cpu_format_the_cuda_provider_would_run_on_the_cpu(tin
 
 
 
+def test_a_qoperator_int8_file_is_a_cpu_format_and_a_qdq_file_is_not(tmp_path: Path):
+    """Static INT8 in the QOperator format (QLinearMatMul and the contrib QLinear* ops, as
+    quantize_static(quant_format=QOperator) writes a BERT: QLinearMatMul, QLinearAdd, QLinearMul,
+    QLinearSoftmax, QGemm) has no CUDA kernels either: named, so a cuda session judges it on the CPU.
+    The QDQ format's QuantizeLinear and DequantizeLinear have CUDA kernels: it runs on the GPU."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from encoder_gate.backends.onnx_session import cpu_only_ops
+
+    def saved(name: str, nodes: list[onnx.NodeProto]) -> Path:
+        x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in ("x", "y"))
+        graph = helper.make_graph(nodes, name, [x], [y])
+        path = tmp_path / f"{name}.onnx"
+        onnx.save(helper.make_model(graph), str(path))
+        return path
+
+    qoperator = saved("qoperator", [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+        helper.make_node("QLinearMatMul", ["xq", "s", "z", "w", "s", "z", "s", "z"], ["yq"]),
+        helper.make_node("QLinearAdd", ["yq", "s", "z", "b", "s", "z", "s", "z"], ["aq"],
+                         domain="com.microsoft"),
+        helper.make_node("DequantizeLinear", ["aq", "s", "z"], ["y"])])
+    assert cpu_only_ops(qoperator) == ["QLinearAdd", "QLinearMatMul"]
+    qdq = saved("qdq", [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+                        helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+                        helper.make_node("MatMul", ["xd", "w"], ["y"])])
+    assert cpu_only_ops(qdq) == []
+
+
 def test_onnx_inputs_that_a_tokenizer_cannot_feed_get_a_clear_error(tiny_ctx, tmp_path: Path):
     """An ONNX file expecting e.g. pixel_values is rejected, naming the inputs and the fix."""
     import onnx

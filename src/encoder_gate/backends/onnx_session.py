@@ -370,9 +370,18 @@ def cuda_provider_problem(library: Path | None = None) -> str:
             "--gate-device cpu")
 
 
-#: Operators ONNX Runtime's CUDA execution provider has no kernel for (dynamic INT8 quantization's):
-#: placed on the CPU, behind copies (onnxruntime issues 7745, 12229).
-CPU_ONLY_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"})
+#: Operators ONNX Runtime's CUDA execution provider has no kernel for, placed on the CPU behind copies
+#: (onnxruntime issues 7745, 12229): dynamic INT8 quantization's, and the QOperator format's (static
+#: INT8 as `quantize_static(quant_format=QOperator)` and older tools write it: QLinearMatMul and the
+#: contrib QLinear* ops). Read from onnxruntime-gpu 1.31.1's CUDA provider, which names every operator
+#: it registers a kernel for: none of these, while MatMulInteger (int8 only), QAttention,
+#: QuantizeLinear and DequantizeLinear are there (so a QDQ file runs on the GPU, dequantized).
+CPU_ONLY_OPS = frozenset({
+    "DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
+    "QLinearMatMul", "QLinearConv", "ConvInteger", "QGemm", "QLinearAdd", "QLinearMul", "QLinearSigmoid",
+    "QLinearLeakyRelu", "QLinearSoftmax", "QLinearConcat", "QLinearWhere", "QLinearReduceMean",
+    "QLinearAveragePool", "QLinearGlobalAveragePool", "QEmbedLayerNormalization",
+})
 
 
 def cpu_only_ops(path: Path) -> list[str]:
