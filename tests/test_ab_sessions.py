@@ -13,6 +13,7 @@ import pytest
 
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError
+from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.base import base_config
 
 # --- end to end, real timing -----------------------------------------------------------------
@@ -280,6 +281,61 @@ def test_accuracy_vs_base_that_compared_nothing_fails_or_is_not_collected_and_sa
     notes = json.loads((tmp_path / "report" / "ab.json").read_text())["notes"]
     assert f"the PR adds a waiver: torch {check} by @t until 2099-01-01 (r)" in notes
     assert "the PR adds a waiver" in (tmp_path / "report" / "verdict.md").read_text()
+
+
+def test_what_the_pr_judges_on_is_named_where_it_differs_from_the_bases(tmp_path: Path):
+    """Both sides run the PR session's limit, max-tokens and ab-budget (config.JUDGED_SCOPE): a PR whose
+    pyproject sets one otherwise than its base's is named with both values (a PR judged on its first
+    6 texts judged its base there too: a broken model passed, walk 43), and none where they agree."""
+    from encoder_gate.runtime.base import base_table_config, run_as_pr, scope_changes
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\nmax-tokens = 128\n')
+    pr = GateConfig(model="tiny", limit=6, max_tokens=64, ab_budget=5.0)
+    own = base_table_config(base, pr)
+    assert (own.limit, own.max_tokens, own.ab_budget) == (0, 128, 25.0)  # the base's, as its pyproject sets
+    assert (run_as_pr(own, pr).limit, run_as_pr(own, pr).max_tokens) == (6, 64)  # run on the PR's
+    scope = {name: getattr(own, name) for name in ("limit", "max_tokens", "ab_budget")}
+    assert scope_changes(scope, {"limit": 6, "max_tokens": 64, "ab_budget": 5.0}) == [
+        "the PR changed what is judged: limit 6 texts (base: every text); both sides ran the PR's",
+        "the PR changed what is judged: max-tokens 64 tokens a text (base: 128 tokens a text); both sides "
+        "ran the PR's",
+        "the PR changed what is judged: ab-budget 5 s a speed cell (base: 25 s a speed cell); both sides "
+        "ran the PR's",
+    ]
+    assert scope_changes(scope, dict(scope)) == []
+
+
+@pytest.mark.slow
+def test_a_pr_judged_where_the_base_scores_nothing_is_not_judged_by_its_f1_and_names_its_limit(
+        pytester: pytest.Pytester, cache_dir: Path, tmp_path: Path, tiny: ModelSpec):
+    """Where the base's F1 is 0 on the texts judged (here: both serve every label at 0.999, and the PR
+    judges its first 8 texts), no PR can score below it: test_accuracy_vs_base does not call that a
+    pass. ab.json's entry, the terminal ("not judged") and the verdict's vs-base cell and warnings say
+    it could not fail, and the limit the PR's pyproject set beside its base's is named (walk 43: a
+    broken model passed so, exit 0, "f1 0.0000 vs base 0.0000 ... pass")."""
+    served = "".join(f'"{label}" = 0.999\n' for label in tiny.label_names)
+    table = '[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch"]\n'
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "pyproject.toml").write_text(f"{table}[tool.encoder-gate.thresholds]\n{served}")
+    pytester.makepyprojecttoml(f"{table}limit = 8\n[tool.encoder-gate.thresholds]\n{served}")
+    pytester.makepyfile(test_vs_base="from encoder_gate.suite.ab import *  # noqa: F403\n")
+    report = tmp_path / "report"
+    done = pytester.runpytest("--gate-base", str(base), "-k", "accuracy_vs_base", "--gate-cache-dir",
+                              str(cache_dir), "--gate-report-dir", str(report), "-p", "no:cacheprovider")
+    assert done.ret == pytest.ExitCode.OK, done.stdout.str()[-3000:]
+    entry = json.loads((report / "ab.json").read_text())["accuracy"]["torch"]
+    assert entry["passed"] and entry["base"] == 0.0, entry
+    assert entry["not_judged"].startswith("micro F1 vs base not judged: the base's micro F1 is 0 on these 8 "
+                                          "texts, and no PR scores below 0, so it could not fail"), entry
+    assert "nor could the per-label check" in entry["not_judged"], entry
+    done.stdout.fnmatch_lines(["*torch * accuracy f1 0.0000 vs base 0.0000, change *: not judged*",
+                               "*the PR changed what is judged: limit 8 texts (base: every text)*"])
+    verdict = (report / "verdict.md").read_text()
+    assert "+0.0000 [+0.0000, +0.0000] not judged" in verdict, verdict
+    assert "against the base (torch): micro F1 vs base not judged" in verdict, verdict
 
 
 def test_every_pass_criterion_the_pr_changed_is_named(tmp_path: Path):

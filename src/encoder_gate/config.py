@@ -464,6 +464,12 @@ def _integer(name: str, value: Any) -> int:
 #: changes one against its base has each named in the verdict (runtime.base.criteria_changes).
 PASS_CRITERIA = ("backends", "tolerances", "thresholds", "f1_rule", "f1_margin", "per_label_min_support",
                  "per_label_keep", "min_slowdown", "inconclusive")
+#: What a side is judged on, as its pyproject sets it: how many of the evaluation texts (`limit`), how
+#: many tokens of each (`max_tokens`), how long each speed cell against the base is timed (`ab_budget`).
+#: Both sides of a PR against its base run the PR session's, so a PR that sets one otherwise than its
+#: base's pyproject is named (runtime.base.scope_changes): a PR judged on its first 6 texts judges its
+#: base there too, where neither side may score anything.
+JUDGED_SCOPE = ("limit", "max_tokens", "ab_budget")
 #: The pass criteria an accuracy result is decided by when it is written, and those a speed cell
 #: against the base is (documents.Document.judged_by).
 ACCURACY_CRITERIA = ("tolerances", "thresholds", "f1_rule", "f1_margin", "per_label_min_support",

@@ -221,7 +221,7 @@ def _path_gap_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: fl
             "file's outputs depend on the CPU it runs on (docs/checks.md, \"INT8 on other CPUs\")")
 
 
-def _no_label_judged(ev: Evaluation) -> str | None:
+def no_label_judged(ev: Evaluation) -> str | None:
     """Why the per-label check judges nothing here: no label has the gold positives it judges a label
     on (200 texts of 28 labels rarely do), so it could not fail; None when some label has them."""
     s = ev.stats
@@ -424,7 +424,7 @@ CHECKS: Registry[Check] = Registry.of("check", (
                  "is gated on micro F1 (exact-match accuracy is reported)"}),
     Check("per_label", CLASSIFIERS, "at most", test="per_label", gold=True, read=_failing_labels,
           what=_per_label_failure, context=_failing_label_lines,
-          vacuous=_one_text_or(_no_label_judged, "per_label"),
+          vacuous=_one_text_or(no_label_judged, "per_label"),
           source=f"{TOLERANCES} per_label_keep, or --gate-per-label-keep / --gate-per-label-min-support"),
     # the gap between an INT8 file's two integer paths (its twin's decisions against its own):
     # OpenVINO calls a metric gap over 1% between a saturating and an exact CPU the sign of

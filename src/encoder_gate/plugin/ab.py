@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from encoder_gate.config import load_config, read_pyproject_table
+from encoder_gate.config import JUDGED_SCOPE, load_config, read_pyproject_table
 from encoder_gate.decision import SpeedCell, cell_fails, decide_cells
 from encoder_gate.documents import AB_FILE
 from encoder_gate.errors import GateError
@@ -249,16 +249,20 @@ def finish(session: pytest.Session) -> None:
         planned = replace(gate.config, backends=config.stash[SHARD_KEY][1].backends)
         elsewhere = {backend_kind(n) for n in planned.backends}
     declared = None  # what the PR's pyproject names, where the session ran fewer (--gate-backends)
+    scope = None  # what each side's pyproject judges on (both ran the PR session's)
     try:
-        if config.getoption("gate_backends", None) is not None and read_pyproject_table(config.rootpath):
-            declared = (base.declared, load_config(config.rootpath, {}).backends)
+        if read_pyproject_table(config.rootpath):
+            own = load_config(config.rootpath, {})
+            scope = (base.scope, {name: getattr(own, name) for name in JUDGED_SCOPE})
+            if config.getoption("gate_backends", None) is not None:
+                declared = (base.declared, own.backends)
     except GateError:
-        declared = None
+        declared = scope = None
     try:
         task: str | None = str(gate.model.task)
     except GateError:
         task = None
-    loosened = criteria_changes(base.session.config, planned, task, declared)
+    loosened = criteria_changes(base.session.config, planned, task, declared, scope)
     # a base checked out from --gate-base-ref sits as deep in its worktree as the project in its repository
     above = depth_in_repository(config.rootpath) if gate.config.base_ref and gate.config.base is None else 0
     deps = dependency_note(changed_dependency_files(config.rootpath, base.base_dir, above))

@@ -57,7 +57,7 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
         ranked = f"; {moved}" if (moved := order_moved(a.get("ranking") or {})) else ""
         moved = f"; {outputs_moved(a['outputs'])}" if a.get("outputs") else ""
         moved += f"; {drift_grown(a['drift_growth'])}" if a.get("drift_growth") else ""
-        word = "pass" if a["passed"] else "FAIL"
+        word = "FAIL" if not a["passed"] else "not judged" if a.get("not_judged") else "pass"
         out.append((f"{name:<{width}} accuracy {a['metric']} {a['pr']:.4f} vs base {a['base']:.4f}, change "
                     f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{ranked}: {word}{moved}", not a["passed"]))
     for c in payload.get("speed", []):

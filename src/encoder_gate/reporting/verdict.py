@@ -167,7 +167,7 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
         if a.get("delta") is not None:
             low, high = a["delta_ci"]
             by = f" ({'; '.join(a['failed_by'])})" if a.get("failed_by") else ""  # a rise of F1 beside FAIL
-            verdict = "" if a["passed"] else f" **FAIL**{by}"
+            verdict = f" **FAIL**{by}" if not a["passed"] else " not judged" if a.get("not_judged") else ""
             ranked = a.get("ranking") or {}  # a reranker's order too (accuracy.ranking)
             order = "".join(f"; {r.name} {ranked[f'{r.key}_delta']:+.4f} [{r_low:+.4f}, {r_high:+.4f}]"
                             for r in RANKINGS if ranked.get(f"{r.key}_delta") is not None
@@ -340,7 +340,9 @@ def _row_warnings(rows: Mapping[str, Any], ab: Mapping[str, Any] | None) -> list
                 by.setdefault(str(row[key]), []).append(name)
     against: dict[str, list[str]] = {}
     for name, entry in ((ab or {}).get("accuracy") or {}).items():
-        if entry.get("underpowered") and entry.get("passed") is not False:
+        if entry.get("not_judged") and entry.get("passed") is not False:  # (no pass to warn of)
+            against.setdefault(str(entry["not_judged"]), []).append(name)
+        elif entry.get("underpowered") and entry.get("passed") is not False:
             against.setdefault(str(entry["underpowered"]), []).append(name)
     return ([f"{', '.join(names)}: {text}" for text, names in by.items()]
             + [f"against the base ({', '.join(names)}): {text}" for text, names in against.items()])

@@ -29,7 +29,14 @@ from encoder_gate.backends.registry import (
     with_prebuilt_file,
 )
 from encoder_gate.cache import sha256_file
-from encoder_gate.config import INT8_RECIPE, PASS_CRITERIA, GateConfig, as_json, read_pyproject_table
+from encoder_gate.config import (
+    INT8_RECIPE,
+    JUDGED_SCOPE,
+    PASS_CRITERIA,
+    GateConfig,
+    as_json,
+    read_pyproject_table,
+)
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec
 from encoder_gate.runtime.predictions import backend_kind
@@ -93,6 +100,24 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
     """The base checkout's configuration, its paths resolved in it, run the PR session's way;
     `narrowed`: the PR session's backends were chosen on the command line (--gate-backends), and the
     base runs the same kinds of its own (the choice is the session's, not a change the PR made)."""
+    return run_as_pr(base_table_config(base_dir, pr, narrowed), pr)
+
+
+def run_as_pr(cfg: GateConfig, pr: GateConfig) -> GateConfig:
+    """The base's configuration run the PR session's way: how it runs is the PR session's (where its
+    files go, the device, threads, batch sizes), and both sides are fed the same tokens of the PR's
+    texts (its `limit` and `max_tokens`, JUDGED_SCOPE: scope_changes names a PR that set them
+    otherwise than its base). What it builds (its INT8 recipe too) is the base's own: with the PR's
+    int8-weights both sides built the PR's file, "unchanged" (walk AF)."""
+    return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
+                     eval_threads=pr.eval_threads,
+                     batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
+                     max_tokens=pr.max_tokens)
+
+
+def base_table_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateConfig:
+    """The base checkout's configuration as its pyproject sets it, its paths resolved in it
+    (base_config runs it the PR session's way)."""
     root = base_dir.expanduser()
     if not root.is_dir():
         # (the option's path arrives resolved against the working directory)
@@ -132,22 +157,19 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
         cfg = GateConfig.from_sources(table, {}, root.resolve())
     except GateError as exc:  # named as the base's, not this checkout's, pyproject
         raise GateError(f"the base's [tool.encoder-gate] ({root / 'pyproject.toml'}): {exc}") from None
-    # how it runs is the PR session's; what it builds (its INT8 recipe too) is the base's own: with
-    # the PR's int8-weights both sides built the PR's file, "unchanged" (walk AF)
-    return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
-                     eval_threads=pr.eval_threads,
-                     batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
-                     max_tokens=pr.max_tokens)  # both sides fed the same tokens of the PR's texts
+    return cfg
 
 
 def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
-                     declared: tuple[Sequence[str], Sequence[str]] | None = None) -> list[str]:
+                     declared: tuple[Sequence[str], Sequence[str]] | None = None,
+                     scope: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None) -> list[str]:
     """Each pass criterion (`PASS_CRITERIA`) and build setting (`INT8_RECIPE`) the PR's
     configuration sets otherwise than the base's, with both values: the PR's pyproject decides its own
     bounds and recipes, so the verdict names them. A tolerance is named bound by bound, with the
     default it replaces (`task`: the model's, for the defaults). `declared`: the base's and the PR's
     backends as their pyproject names them, where the session ran fewer (--gate-backends): what the
-    PR changed, not what the command line chose (walk AF)."""
+    PR changed, not what the command line chose (walk AF). `scope`: the base's and the PR's settings of
+    what is judged as their pyprojects set them (scope_changes)."""
     out = []
     for name in PASS_CRITERIA:
         theirs, ours = as_json(getattr(base, name)), as_json(getattr(pr, name))
@@ -172,7 +194,18 @@ def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
         if theirs != ours:
             out.append(f"the PR changed what is built: {name.replace('_', '-')} {ours!r} (base: {theirs!r}); "
                        "each side builds its own INT8 file, and they are compared")
-    return out + waiver_changes(base.waivers, pr.waivers)
+    return out + waiver_changes(base.waivers, pr.waivers) + scope_changes(*(scope or ({}, {})))
+
+
+def scope_changes(base: Mapping[str, Any], pr: Mapping[str, Any]) -> list[str]:
+    """Each setting of what is judged (config.JUDGED_SCOPE) the PR's pyproject sets otherwise than the
+    base's (`base`, `pr`: each side's, as its pyproject sets them), with both values: both sides ran
+    the PR's, so the base was judged on what the PR chose too."""
+    said = {"limit": lambda v: f"{v} texts" if v else "every text",
+            "max_tokens": lambda v: f"{v} tokens a text", "ab_budget": lambda v: f"{v:g} s a speed cell"}
+    return [f"the PR changed what is judged: {name.replace('_', '-')} {said[name](pr[name])} (base: "
+            f"{said[name](base[name])}); both sides ran the PR's" for name in JUDGED_SCOPE
+            if name in base and name in pr and base[name] != pr[name]]
 
 
 def tolerance_changes(base: Mapping[str, Mapping[str, float]], pr: Mapping[str, Mapping[str, float]],
@@ -259,11 +292,14 @@ class BaseSide(AgainstBase):
     predicted: dict[str, str] = field(default_factory=dict)
     #: The backends the base's pyproject names (its session runs fewer under --gate-backends)
     declared: tuple[str, ...] = ()
+    #: What the base's pyproject judges on (config.JUDGED_SCOPE); its session runs the PR's
+    scope: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None,
              narrowed: bool = False) -> BaseSide:
-        cfg = base_config(base_dir, pr.config, narrowed)
+        own = base_table_config(base_dir, pr.config, narrowed)
+        cfg = run_as_pr(own, pr.config)
         say = progress or pr.progress
         session = GateSession(cfg, progress=lambda message: say(f"base: {message}"))
         base_names = {backend_kind(n): n for n in cfg.backends}
@@ -274,7 +310,8 @@ class BaseSide(AgainstBase):
                 declared = base_config(base_dir, pr.config).backends
             except GateError:
                 declared = cfg.backends
-        return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs, declared=declared)
+        return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs, declared=declared,
+                   scope={name: getattr(own, name) for name in JUDGED_SCOPE})
 
     @property
     def base_model(self) -> ModelSpec:

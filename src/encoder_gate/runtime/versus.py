@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from encoder_gate.accuracy.checks import no_label_judged
 from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
 from encoder_gate.accuracy.f1_rules import F1Decision, decide_f1
 from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
@@ -131,6 +132,25 @@ class AgainstBase:
             return (f"the evaluation texts ({self.pr.config.dataset}) carry no gold labels, so the PR's F1 "
                     f"cannot be compared with {self.side}'s; gate on a labelled dataset")
         return None
+
+    def not_judged(self, name: str) -> str | None:
+        """Why the PR's `name` against the other side's could not fail by its F1 on these texts: the
+        other side's F1 is 0, and no PR scores below 0 (a PR judged on its first 6 texts judges its base
+        there too, where neither may score anything); said with the per-label check where that could
+        not fail either. None where it could (or a ranking is judged too, or nothing is compared)."""
+        if self.accuracy_not_compared:
+            return None
+        ev = self.accuracy(name)
+        task = self.pr.model.task
+        theirs = ev.reference_metrics.get(task.headline)
+        if ev.stats is None or ev.ranking is not None or theirs is None or theirs > 0:
+            return None
+        other = self.side.removeprefix("the ")
+        said = (f"{task.headline_name} vs {other} not judged: {self.side}'s {task.headline_name} is 0 on "
+                f"these {len(ev.probs)} texts, and no PR scores below 0, so it could not fail")
+        if why := no_label_judged(ev):
+            said += f"; nor could the per-label check: {why.split(': ', 1)[1].split(', so it could not')[0]}"
+        return said + ". Evaluate more texts, on a trained model."
 
     def accuracy_failure(self, name: str) -> str | None:
         """None when the PR's `name` keeps the base's accuracy under the configured F1 rule and

@@ -31,5 +31,6 @@ def test_accuracy_vs_baseline(baseline_backend, gate_accuracy_baseline, gate_ses
     failure = call_or_skip(baseline.accuracy_failure, baseline_backend)
     failed_by = baseline.accuracy_failed_by(baseline_backend) if failure else ()
     baseline_record(accuracy_entry(baseline.accuracy(baseline_backend), failure, "cache", failed_by,
-                                   baseline.growth(baseline_backend)))
+                                   baseline.growth(baseline_backend),
+                                   baseline.not_judged(baseline_backend)))
     fail_unless_waived(gate_session, baseline_backend, VERSUS_BASELINE, failure)
