@@ -512,6 +512,29 @@ def test_per_label_singlelabel_classes() -> None:
     assert results[5].verdict == "low-support"  # never in gold
 
 
+def test_a_labels_support_floor_counts_distinct_texts_not_their_copies():
+    """Eleven texts with a gold positive, each evaluated three times, are 33 rows but 11 texts' evidence:
+    with their groups the label stays below a floor of 30 (low-support, said in distinct texts), as
+    the same eleven once are; without groups the rows count (walk 43: copies judged a label the set
+    could not judge, and one copy's flipped INT8 decision failed it)."""
+    from encoder_gate.accuracy.per_label import positive_texts
+
+    once = np.zeros((40, 1), dtype=bool)
+    once[:11, 0] = True
+    gold = np.repeat(once, 3, axis=0)  # each text three times in a row
+    groups = np.repeat(np.arange(40), 3)
+    assert positive_texts(gold).tolist() == [33] and positive_texts(gold, groups).tolist() == [11]
+    dec = gold.copy()
+    dec[0, 0] = False  # one copy's decision flipped
+    [copies] = per_label(gold, gold, dec, ["admiration"], min_support=30, groups=groups)
+    assert copies.verdict == "low-support" and copies.support == 33, copies
+    assert copies.reason == "fewer than 30 distinct texts with a gold positive", copies
+    [rows] = per_label(gold, gold, dec, ["admiration"], min_support=30)
+    assert rows.verdict != "low-support"
+    [distinct] = per_label(once, once, once, ["admiration"], min_support=30, groups=np.arange(40))
+    assert distinct.reason == "fewer than 30 gold positives"  # no text repeats: said as before
+
+
 # ------------------------------------------------------------------ decision rules
 
 

@@ -35,6 +35,7 @@ from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.f1_rules import judged_end
 from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
 from encoder_gate.accuracy.overrides import override_table
+from encoder_gate.accuracy.per_label import positive_texts
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.tolerances import DEFAULT_BOUNDS, TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
@@ -227,12 +228,14 @@ def no_label_judged(ev: Evaluation) -> str | None:
     s = ev.stats
     if s is None or not s.gold.size:
         return None
-    support = s.gold.sum(axis=0)
+    support = positive_texts(s.gold, s.groups)  # distinct texts: a copy is no new evidence
     if (support >= s.min_support).any():
         return None
     which = "class" if ev.task.exclusive else "label"
+    among = (f"among {len(s.gold)} texts" if s.groups is None or ev.distinct is None else
+             f"among {ev.distinct} distinct texts of {len(s.gold)}")
     return (f"per_label not judged: no {which} has the {s.min_support} gold positives the check "
-            f"judges one on (the most has {int(support.max())}, among {len(s.gold)} texts), so it could not "
+            f"judges one on (the most has {int(support.max())}, {among}), so it could not "
             "fail. Evaluate more texts, or lower per-label-min-support (--gate-per-label-min-support)")
 
 

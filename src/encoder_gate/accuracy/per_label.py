@@ -93,6 +93,18 @@ def _short(text: str, width: int = 100) -> str:
     return repr(t if len(t) <= width else t[: width - 3] + "...")
 
 
+def positive_texts(gold: npt.ArrayLike, groups: npt.ArrayLike | None = None) -> np.ndarray:
+    """Per label, how many distinct texts hold a gold positive: the rows' count, or with ``groups``
+    (one id per distinct text) each text once. The per-label check's support floor counts these: a
+    text evaluated three times is one text's evidence (three copies of 11 texts were 33 "gold
+    positives" and judged a label the set cannot judge, walk 43)."""
+    y = np.asarray(gold, dtype=bool)
+    if groups is None:
+        return np.asarray(y.sum(axis=0))
+    ids = np.asarray(groups)
+    return np.array([len(np.unique(ids[y[:, j]])) for j in range(y.shape[1])], dtype=np.int64)
+
+
 def per_label(
     gold: npt.ArrayLike | None,
     ref_dec: npt.ArrayLike,
@@ -106,10 +118,10 @@ def per_label(
 ) -> list[LabelResult]:
     """Judge every label (column) on its own: F1 kept, and no significant loss.
 
-    A label with ``support`` (gold positives) below ``min_support`` is "low-support"
-    and not judged. Any other label fails when ``f1 < keep * f1_ref`` or when its
-    Holm-adjusted McNemar p (across the labels with enough support) is below
-    ``alpha`` and the backend is the worse side (b > c); else it passes. The McNemar
+    A label with fewer than ``min_support`` distinct texts holding a gold positive
+    (:func:`positive_texts`) is "low-support" and not judged. Any other label fails when
+    ``f1 < keep * f1_ref`` or when its Holm-adjusted McNemar p (across the labels with enough
+    support) is below ``alpha`` and the backend is the worse side (b > c); else it passes. The McNemar
     unit is the example: one decision per example for this label, so it has no
     within-example correlation caveat. Works for single-label one-hot decisions too
     (a label is then a class). With ``gold=None`` the reference stands in for gold. With
@@ -126,7 +138,8 @@ def per_label(
     f1_ref = _safe_div(2.0 * (ref & y).sum(axis=0), support + ref.sum(axis=0))
     f1 = _safe_div(2.0 * (d & y).sum(axis=0), support + d.sum(axis=0))
     tests = [mcnemar(ref[:, j] == y[:, j], d[:, j] == y[:, j], groups) for j in range(ref.shape[1])]
-    tested = np.flatnonzero(support >= min_support)
+    tested = np.flatnonzero(positive_texts(y, groups) >= min_support)
+    repeats = groups is not None and len(np.unique(np.asarray(groups))) < len(y)  # some text more than once
     adjusted = dict(zip(tested.tolist(), holm([tests[j].p_value for j in tested]).tolist(), strict=True))
     out = []
     for j, name in enumerate(names):
@@ -134,7 +147,8 @@ def per_label(
         p_adj = adjusted.get(j)
         verdict: Literal["pass", "fail", "low-support"]
         if p_adj is None:
-            verdict, reason = "low-support", f"fewer than {min_support} gold positives"
+            verdict, reason = "low-support", (f"fewer than {min_support} distinct texts with a gold positive"
+                                              if repeats else f"fewer than {min_support} gold positives")
         elif f1[j] < keep * f1_ref[j]:
             verdict, reason = "fail", f"F1 fell below {keep:.2f} x the reference"
         elif p_adj < alpha and t.backend_worse:
