@@ -97,15 +97,57 @@ def test_a_session_decides_at_the_configured_thresholds(cache_dir: Path) -> None
 
 
 def test_a_pr_that_moves_a_served_threshold_is_said_beside_its_base() -> None:
-    """The values are the pass criteria's: a PR that moves one label's threshold names that label."""
+    """A PR that moves one label's threshold names that label with both values (each side is scored at
+    its own); a table against the model card's 0.5 is said in short, as is a move of many labels."""
     from encoder_gate.runtime.base import criteria_changes
 
     base = GateConfig(thresholds={"joy": 0.3, "anger": 0.5})
     pr = GateConfig(thresholds={"joy": 0.35, "anger": 0.5})
-    said = "the PR changed a pass criterion: thresholds of joy 0.35 (base: 0.3)"
+    said = ("the PR changed the thresholds it serves: joy 0.35 (base: 0.3); each side's F1 is scored at "
+            "its own")
     assert criteria_changes(base, pr) == [said]
     assert criteria_changes(base, base) == []
-    assert criteria_changes(GateConfig(), pr)[0].endswith("(base: 'fixed')")
+    assert criteria_changes(GateConfig(), pr) == [
+        "the PR changed the thresholds it serves: a table of 2 labels' (0.35 to 0.5) (base: 'fixed'); each "
+        "side's F1 is scored at its own"]
+    many = GateConfig(thresholds={f"l{i}": 0.9 for i in range(6)})
+    assert criteria_changes(GateConfig(thresholds={f"l{i}": 0.5 for i in range(6)}), many) == [
+        "the PR changed the thresholds it serves: l0 0.9 (base: 0.5), l1 0.9 (base: 0.5), l2 0.9 (base: "
+        "0.5), and 3 more labels; each side's F1 is scored at its own"]
+
+
+@pytest.mark.slow
+def test_the_base_is_scored_at_the_thresholds_it_serves_not_the_prs(
+        pytester: pytest.Pytester, cache_dir: Path, tmp_path: Path) -> None:
+    """Base and PR, one model, each serving its own thresholds: a PR that moves every one to 0.999
+    serves an F1 of 0 against its base's at 0.05, and fails, naming the thresholds, not the model (walk
+    43: the base was scored at the PR's thresholds, 0 against 0, and it passed)."""
+    from encoder_gate.runtime.session import GateSession
+
+    names = GateSession(GateConfig(model="tiny", cache_dir=cache_dir)).model.label_names
+    table = '[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch"]\nlimit = 40\n'
+
+    def served(at: float) -> str:
+        return table + "[tool.encoder-gate.thresholds]\n" + "".join(f'"{n}" = {at}\n' for n in names)
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "pyproject.toml").write_text(served(0.05))
+    pytester.makepyprojecttoml(served(0.999))
+    pytester.makepyfile(test_vs_base="from encoder_gate.suite.ab import *  # noqa: F403\n")
+    report = tmp_path / "report"
+    done = pytester.runpytest("--gate-base", str(base), "-k", "accuracy_vs_base", "--gate-cache-dir",
+                              str(cache_dir), "--gate-report-dir", str(report), "-p", "no:cacheprovider")
+    assert done.ret == pytest.ExitCode.TESTS_FAILED, done.stdout.str()[-3000:]
+    entry = json.loads((report / "ab.json").read_text())["accuracy"]["torch"]
+    assert entry["pr"] == 0.0 and entry["base"] > 0 and entry["failed_by"] == ["F1 rule"], entry
+    done.stdout.fnmatch_lines(["*the PR's served thresholds lost accuracy against the base's (the model is "
+                               "the same: tiny, *",
+                               "*the PR changed the thresholds it serves: *0.999 (base: 0.05)*"])
+    (base / "pyproject.toml").write_text(served(0.999))  # the same thresholds: as before, the PR's both
+    again = pytester.runpytest("--gate-base", str(base), "-k", "accuracy_vs_base", "--gate-cache-dir",
+                               str(cache_dir), "--gate-report-dir", str(report), "-p", "no:cacheprovider")
+    assert again.ret == pytest.ExitCode.OK, again.stdout.str()[-3000:]
 
 
 def test_the_verdict_says_where_decisions_were_made_when_not_at_05() -> None:

@@ -173,14 +173,17 @@ class AccuracyStats:
 def accuracy_stats(probs: np.ndarray, reference: np.ndarray, gold: np.ndarray, task: str | Task,
                    label_names: Sequence[str], thresholds: np.ndarray | None = None, *,
                    rule: str = "point", margin: float = 0.01, min_support: int = 30,
-                   groups: np.ndarray | None = None) -> AccuracyStats:
+                   groups: np.ndarray | None = None,
+                   reference_thresholds: np.ndarray | None = None) -> AccuracyStats:
     """Error bars of a classifier backend against the reference, both scored against gold
     (gold read as the task's decisions: a single-label row's class is its argmax); `groups`:
-    one id per distinct text (None: all distinct)."""
+    one id per distinct text (None: all distinct); `reference_thresholds`: where the reference decides
+    at others than the backend (a base that serves other thresholds than the PR), else None."""
     if rule not in F1_RULES:
         raise ValueError(f"rule must be one of {', '.join(F1_RULES)}; got {rule!r}")
     kind = Task.of(task)
-    ref_dec, dec = kind.decisions(reference, thresholds), kind.decisions(probs, thresholds)
+    ref_dec = kind.decisions(reference, thresholds if reference_thresholds is None else reference_thresholds)
+    dec = kind.decisions(probs, thresholds)
     g = np.asarray(gold)
     y = g.astype(bool) if kind.record.decision == "threshold" else kind.decisions(g)
     delta = paired_delta(y, ref_dec, dec, kind, n_resamples=N_RESAMPLES, seed=SEED, groups=groups)
@@ -364,7 +367,7 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
              f1_margin: float = 0.01, per_label_min_support: int = 30,
              max_tokens: int | None = None, groups: np.ndarray | None = None,
              flips_at: np.ndarray | None = None, queries: np.ndarray | None = None,
-             grades: np.ndarray | None = None) -> Evaluation:
+             grades: np.ndarray | None = None, reference_thresholds: np.ndarray | None = None) -> Evaluation:
     """Drift against the reference and task metrics against gold, for one backend.
 
     `thresholds` (per label: tuned on validation, or as the project serves them) replace 0.5 for
@@ -381,23 +384,27 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
     :attr:`~encoder_gate.data.datasets.Dataset.queries`) rank a one-label model's scores within each
     query, against the reference's (`Evaluation.ranking`); with `grades` (a row's graded relevance,
     :attr:`~encoder_gate.data.datasets.Dataset.grades`) by NDCG@10 too (`Evaluation.graded_ranking`).
+    `reference_thresholds`: where the reference decides at other thresholds than the backend (a base
+    that serves others than the PR: each side is scored as it serves), else None (`thresholds`).
     """
     kind = Task.of(task)
     labelled = gold is not None or not kind.classifier
     empty = np.zeros((len(probs), 0), dtype=np.uint8)
 
-    def metrics_of(p: np.ndarray) -> dict[str, Any]:
+    def metrics_of(p: np.ndarray, at: np.ndarray | None = thresholds) -> dict[str, Any]:
         return task_metrics(p, empty if gold is None else gold, kind, label_names, reference,
-                            thresholds) if labelled else {}
+                            at) if labelled else {}
 
     if f1_rule not in F1_RULES:
         raise ValueError(f"f1_rule must be one of {', '.join(F1_RULES)}; got {f1_rule!r}")
     metrics = metrics_of(probs)
+    reference_at = thresholds if reference_thresholds is None else reference_thresholds
     stats = None
     units = len(probs) if groups is None else len(np.unique(groups))
     if gold is not None and kind.classifier and units >= 2:
         stats = accuracy_stats(probs, reference, gold, kind, label_names, thresholds, rule=f1_rule,
-                               margin=f1_margin, min_support=per_label_min_support, groups=groups)
+                               margin=f1_margin, min_support=per_label_min_support, groups=groups,
+                               reference_thresholds=reference_thresholds)
     ranking, graded, kept = None, None, None
     queried = has_queries(queries)
     if queries is not None and queried and ranks(kind, probs.shape[1], True):  # a reranker's order
@@ -410,7 +417,7 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         name=name, precision=precision, size_bytes=size_bytes, task=kind,
         drift=drift(probs, reference, atol=atol, threshold=THRESHOLD if flips_at is None else flips_at,
                     decision=drift_decision(kind)),
-        metrics=metrics, reference_metrics=metrics_of(reference),
+        metrics=metrics, reference_metrics=metrics_of(reference, reference_at),
         probs=probs, reference=reference, stats=stats, max_tokens=max_tokens, label_names=tuple(label_names),
         distinct=units if units < len(probs) else None, ranking=ranking, paired=queries is not None,
         top_kept=kept, queried=queried, grades=grades, graded_ranking=graded, queries=queries,

@@ -43,7 +43,7 @@ from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.versus import AgainstBase
 from encoder_gate.runtime.worktree import names_commit, not_carried
-from encoder_gate.tasks import DOCUMENT_DEFAULT
+from encoder_gate.tasks import DOCUMENT_DEFAULT, THRESHOLD
 from encoder_gate.waivers import Waiver
 
 #: How the base's backends are named wherever both sides appear (terminal, reports, verdict).
@@ -181,10 +181,19 @@ def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
         if name == "tolerances":
             out += tolerance_changes(base.tolerances, pr.tolerances, task)
             continue
-        if isinstance(theirs, dict) and isinstance(ours, dict):  # thresholds: the labels whose moved
-            moved = [f"{k} {ours.get(k)} (base: {theirs.get(k)})" for k in sorted({*theirs, *ours})
-                     if theirs.get(k) != ours.get(k)]
-            out.append(f"the PR changed a pass criterion: {name} of {', '.join(moved)}")
+        if name == "thresholds":  # what each side serves, and is judged at
+            def said(value: Any) -> str:
+                if not isinstance(value, dict) or not value:
+                    return repr(value)
+                return f"a table of {len(value)} labels' ({min(value.values()):g} to {max(value.values()):g})"
+
+            moved = ([f"{k} {ours.get(k)} (base: {theirs.get(k)})" for k in sorted({*theirs, *ours})
+                      if theirs.get(k) != ours.get(k)] if isinstance(theirs, dict) and isinstance(ours, dict)
+                     else [f"{said(ours)} (base: {said(theirs)})"])
+            if len(moved) > 4:  # every label of a model of 28 moved: the first, and how many
+                moved = [*moved[:3], f"and {len(moved) - 3} more labels"]
+            out.append(f"the PR changed the thresholds it serves: {', '.join(moved)}; each side's F1 is "
+                       "scored at its own")
             continue
         out.append(f"the PR changed a pass criterion: {name.replace('_', '-')} {ours!r} (base: {theirs!r})")
     int8 = [b for b in (*base.backends, *pr.backends)
@@ -316,6 +325,17 @@ class BaseSide(AgainstBase):
     @property
     def base_model(self) -> ModelSpec:
         return self.session.model
+
+    @property
+    def other_thresholds(self) -> np.ndarray | None:
+        """The thresholds the base serves, where its pyproject sets others than the PR's (a table,
+        "tuned" on its own model, or the model card's 0.5), else None. Each side is scored as it
+        decides: a PR that moves every threshold to 0.99 serves an F1 of 0, which set against the base's
+        scored at the PR's thresholds (0 too) passed, walk 43."""
+        if as_json(self.session.config.thresholds) == as_json(self.pr.config.thresholds):
+            return None
+        served = self.session.thresholds
+        return np.full(len(self.session.model.label_names), THRESHOLD) if served is None else served
 
     @property
     def only_in_pr(self) -> list[str]:

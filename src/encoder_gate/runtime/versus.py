@@ -69,6 +69,12 @@ class AgainstBase:
     def predictions(self, name: str) -> np.ndarray:
         raise NotImplementedError
 
+    @property
+    def other_thresholds(self) -> np.ndarray | None:
+        """The thresholds the other side decides at, where they are not the PR's, else None (the PR's:
+        a baseline is the PR's own model and configuration on other libraries)."""
+        return None
+
     def check_comparable(self) -> None:
         """Both models must answer the same question: the same task and labels."""
         b, p = self.base_model, self.pr.model
@@ -93,7 +99,7 @@ class AgainstBase:
                 atol=bounds.atol, thresholds=pr.thresholds, f1_rule=pr.config.f1_rule,
                 f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support,
                 groups=pr.dataset.groups, flips_at=pr.flips_at, queries=pr.dataset.queries,
-                grades=pr.dataset.grades)
+                grades=pr.dataset.grades, reference_thresholds=self.other_thresholds)
         return self._evaluations[name]
 
     def growth(self, name: str) -> DriftGrowth | None:
@@ -177,8 +183,13 @@ class AgainstBase:
                 else f"its ranking ({', '.join(r.name for r, _ in ranked)}; its F1 rule and per-label check "
                      "held)" if ranked
                 else "fidelity to its own torch (its F1 rule and per-label check held)")
-        who = (f"the PR's model ({p.name}, content {p.content_hash}) lost {lost} against "
-               f"{self.side}'s ({b.name}, content {b.content_hash})" if name == REFERENCE_BACKEND else
+        moved = self.other_thresholds is not None  # each side scored at the thresholds it serves
+        who = (f"the PR's served thresholds lost {lost} against {self.side}'s (the model is the same: "
+               f"{p.name}, content {p.content_hash})" if name == REFERENCE_BACKEND and moved
+               and b.content_hash == p.content_hash else
+               f"the PR's model ({p.name}, content {p.content_hash}){' at its thresholds' if moved else ''} "
+               f"lost {lost} against {self.side}'s ({b.name}, content {b.content_hash})"
+               if name == REFERENCE_BACKEND else
                f"{name} lost {lost} against {self.side}'s {self.pairs[name]}")
         task = self.pr.model.task
         lines = [f"{who}: {task.headline_name} {ev.metrics[task.headline]:.4f} on the PR vs "
