@@ -21,7 +21,7 @@ from encoder_gate.accuracy.per_label import LabelResult
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.significance import DeltaCI
 from encoder_gate.backends.registry import REFERENCE_BACKEND
-from encoder_gate.errors import GateError
+from encoder_gate.errors import GateError, listed
 from encoder_gate.runtime.session import GateSession
 
 #: What fails a backend against its base (`accuracy_failed_by`, ab.json's and baseline.json's `failed_by`).
@@ -78,12 +78,25 @@ class AgainstBase:
     def check_comparable(self) -> None:
         """Both models must answer the same question: the same task and labels."""
         b, p = self.base_model, self.pr.model
-        if str(b.task) != str(p.task) or tuple(b.label_names) != tuple(p.label_names):
-            raise GateError(
-                f"{self.side}'s model {b.name} ({b.task}, labels {', '.join(b.label_names) or 'none'}) "
-                f"and the PR's {p.name} ({p.task}, labels {', '.join(p.label_names) or 'none'}) answer "
-                "different questions, so their F1 cannot be compared; a comparison needs the same task "
-                "and labels")
+        theirs, ours = tuple(b.label_names), tuple(p.label_names)
+        if str(b.task) == str(p.task) and theirs == ours:
+            return
+        other = self.side.removeprefix("the ")
+        if str(b.task) != str(p.task):
+            what = f"the {other}'s is a {b.task} model, the PR's a {p.task} one"
+        elif len(theirs) == len(ours):  # renamed or reordered: each position that differs
+            moved = [f"label {i} is '{t}' on the {other} and '{o}' in the PR"
+                     for i, (t, o) in enumerate(zip(theirs, ours, strict=True)) if t != o]
+            what = "; ".join(moved[:4]) + (f"; and {len(moved) - 4} more" if len(moved) > 4 else "")
+        else:
+            added, dropped = [n for n in ours if n not in theirs], [n for n in theirs if n not in ours]
+            what = "; ".join([*([f"the PR adds {listed(added, 6)}"] if added else []),
+                              *([f"it drops {listed(dropped, 6)}"] if dropped else [])]) or "another order"
+        raise GateError(
+            f"{self.side}'s model {b.name} and the PR's {p.name} answer different questions: {what} "
+            f"({len(theirs)} labels against {len(ours)}), so their F1 cannot be compared; a comparison needs "
+            "the same task and labels. A PR that renames or adds a label on purpose has no base to compare "
+            "its accuracy with: its own checks judge it, and the PRs after it compare again")
 
     def accuracy(self, name: str) -> Evaluation:
         """The PR's backend `name` judged against the base's: F1 change with its CI, McNemar,
