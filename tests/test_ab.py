@@ -621,36 +621,3 @@ def test_the_same_file_on_the_same_batches_is_the_same_work_and_anything_else_is
     assert same_work(a, c, batches, batches) is None
     b.predict = lambda batch: a.predict(batch)  # type: ignore[method-assign]
     assert same_work(a, b, batches, batches) is None
-
-
-def test_models_of_other_labels_are_refused_naming_what_differs():
-    """Base and PR models that answer different questions are refused in one line that names what
-    differs (a renamed label by its position, labels added or dropped, another task), not two lists
-    of 28 names (walk 43)."""
-    from types import SimpleNamespace
-
-    from encoder_gate.runtime.versus import AgainstBase
-
-    labels = ("anger", "joy", "love", "neutral")
-
-    def side(base: tuple[str, ...], pr: tuple[str, ...], task: str = "multi_label") -> AgainstBase:
-        class Side(AgainstBase):
-            base_model = SimpleNamespace(name="base-model", task="multi_label", label_names=base,
-                                         content_hash="b")  # type: ignore[assignment]
-
-        out = Side()
-        out.pr = SimpleNamespace(model=SimpleNamespace(name="pr-model", task=task, label_names=pr,
-                                                       content_hash="p"))  # type: ignore[assignment]
-        return out
-
-    side(labels, labels).check_comparable()  # the same: nothing to say
-    with pytest.raises(GateError, match=r"answer different questions: label 1 is 'joy' on the base and "
-                                        r"'happiness' in the PR \(4 labels against 4\)"):
-        side(labels, ("anger", "happiness", "love", "neutral")).check_comparable()
-    with pytest.raises(GateError, match=r"the PR adds 'pride' \(4 labels against 5\)"):
-        side(labels, (*labels, "pride")).check_comparable()
-    with pytest.raises(GateError, match=r"the PR adds 'pride'; it drops 'love', 'neutral' "
-                                        r"\(4 labels against 3\)"):
-        side(labels, ("anger", "joy", "pride")).check_comparable()
-    with pytest.raises(GateError, match=r"the base's is a multi_label model, the PR's a single_label one"):
-        side(labels, labels, "single_label").check_comparable()

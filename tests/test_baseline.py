@@ -259,3 +259,36 @@ def test_an_encoders_embeddings_are_judged_by_its_own_checks_and_a_retrained_one
     assert other.ret == pytest.ExitCode.OK, other.stdout.str()[-2000:]
     other.stdout.fnmatch_lines(["not compared, the comparison does not apply: minilm-embed is a "
                                 "feature-extraction encoder and its model is not the baseline's*"])
+
+
+def test_models_of_other_labels_are_refused_naming_what_differs():
+    """Base and PR models that answer different questions are refused in one line that names what
+    differs (a renamed label by its position, labels added or dropped, another task), not two lists
+    of 28 names (walk 43)."""
+    from types import SimpleNamespace
+
+    from encoder_gate.runtime.versus import AgainstBase
+
+    labels = ("anger", "joy", "love", "neutral")
+
+    def side(base: tuple[str, ...], pr: tuple[str, ...], task: str = "multi_label") -> AgainstBase:
+        class Side(AgainstBase):
+            base_model = SimpleNamespace(name="base-model", task="multi_label", label_names=base,
+                                         content_hash="b")  # type: ignore[assignment]
+
+        out = Side()
+        out.pr = SimpleNamespace(model=SimpleNamespace(name="pr-model", task=task, label_names=pr,
+                                                       content_hash="p"))  # type: ignore[assignment]
+        return out
+
+    side(labels, labels).check_comparable()  # the same: nothing to say
+    with pytest.raises(GateError, match=r"answer different questions: label 1 is 'joy' on the base and "
+                                        r"'happiness' in the PR \(4 labels against 4\)"):
+        side(labels, ("anger", "happiness", "love", "neutral")).check_comparable()
+    with pytest.raises(GateError, match=r"the PR adds 'pride' \(4 labels against 5\)"):
+        side(labels, (*labels, "pride")).check_comparable()
+    with pytest.raises(GateError, match=r"the PR adds 'pride'; it drops 'love', 'neutral' "
+                                        r"\(4 labels against 3\)"):
+        side(labels, ("anger", "joy", "pride")).check_comparable()
+    with pytest.raises(GateError, match=r"the base's is a multi_label model, the PR's a single_label one"):
+        side(labels, labels, "single_label").check_comparable()
