@@ -107,6 +107,16 @@ class ModelSpec:
         return len(self.label_names)
 
     @property
+    def dtype_note(self) -> str | None:
+        """What a checkpoint saved in another dtype than float32 means for its rows (None for float32)."""
+        if self.saved_dtype in (None, "float32"):
+            return None
+        return (f"the model's weights are saved in {self.saved_dtype}: the gate loads them as float32, so "
+                f"its torch reference and every backend built from it start from them upcast; a service that "
+                f"loads the checkpoint as saved (transformers 5's default) computes in {self.saved_dtype}, "
+                "which no row here is (onnx-fp16 is the gate's half-precision row)")
+
+    @property
     def float32_key(self) -> dict[str, str]:
         """What keys its torch predictions and ONNX exports apart from those of a session that loaded
         its weights in the dtype they were saved in (transformers 5's default, before the gate asked
