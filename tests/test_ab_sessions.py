@@ -332,6 +332,8 @@ def test_a_pr_judged_where_the_base_scores_nothing_is_not_judged_by_its_f1_and_n
                                           "texts, and no PR scores below 0, so it could not fail"), entry
     assert "nor could the per-label check" in entry["not_judged"], entry
     done.stdout.fnmatch_lines(["*torch * accuracy f1 0.0000 vs base 0.0000, change *: not judged*",
+                               "*against the base (torch): micro F1 vs base not judged: the base's micro F1 "
+                               "is 0 on these 8 texts*",
                                "*the PR changed what is judged: limit 8 texts (base: every text)*"])
     verdict = (report / "verdict.md").read_text()
     assert "+0.0000 [+0.0000, +0.0000] not judged" in verdict, verdict

@@ -108,8 +108,8 @@ def test_a_pr_that_moves_a_served_threshold_is_said_beside_its_base() -> None:
     assert criteria_changes(base, pr) == [said]
     assert criteria_changes(base, base) == []
     assert criteria_changes(GateConfig(), pr) == [
-        "the PR changed the thresholds it serves: a table of 2 labels' (0.35 to 0.5) (base: 'fixed'); each "
-        "side's F1 is scored at its own"]
+        "the PR changed the thresholds it serves: a table of 2 labels, 0.35 to 0.5 (base: 0.5 (the model "
+        "card's)); each side's F1 is scored at its own"]
     many = GateConfig(thresholds={f"l{i}": 0.9 for i in range(6)})
     assert criteria_changes(GateConfig(thresholds={f"l{i}": 0.5 for i in range(6)}), many) == [
         "the PR changed the thresholds it serves: l0 0.9 (base: 0.5), l1 0.9 (base: 0.5), l2 0.9 (base: "

@@ -60,6 +60,11 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
         word = "FAIL" if not a["passed"] else "not judged" if a.get("not_judged") else "pass"
         out.append((f"{name:<{width}} accuracy {a['metric']} {a['pr']:.4f} vs base {a['base']:.4f}, change "
                     f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{ranked}: {word}{moved}", not a["passed"]))
+    unjudged: dict[str, list[str]] = {}  # why an F1 against the base could not fail, once for its backends
+    for name, a in payload.get("accuracy", {}).items():
+        if a.get("not_judged") and a.get("passed") is not False:
+            unjudged.setdefault(str(a["not_judged"]), []).append(name)
+    out += [(f"against the base ({', '.join(names)}): {why}", False) for why, names in unjudged.items()]
     for c in payload.get("speed", []):
         word = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive",
                 "unchanged": "pass"}[c["status"]]

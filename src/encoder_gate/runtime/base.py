@@ -183,9 +183,11 @@ def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
             continue
         if name == "thresholds":  # what each side serves, and is judged at
             def said(value: Any) -> str:
-                if not isinstance(value, dict) or not value:
-                    return repr(value)
-                return f"a table of {len(value)} labels' ({min(value.values()):g} to {max(value.values()):g})"
+                if isinstance(value, dict) and value:
+                    low, high = min(value.values()), max(value.values())
+                    return f"a table of {len(value)} labels, {low:g} to {high:g}"
+                return {"fixed": "0.5 (the model card's)", "tuned": "tuned on the validation split"}.get(
+                    str(value), repr(value))
 
             moved = ([f"{k} {ours.get(k)} (base: {theirs.get(k)})" for k in sorted({*theirs, *ours})
                       if theirs.get(k) != ours.get(k)] if isinstance(theirs, dict) and isinstance(ours, dict)

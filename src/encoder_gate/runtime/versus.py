@@ -95,8 +95,9 @@ class AgainstBase:
         raise GateError(
             f"{self.side}'s model {b.name} and the PR's {p.name} answer different questions: {what} "
             f"({len(theirs)} labels against {len(ours)}), so their F1 cannot be compared; a comparison needs "
-            "the same task and labels. A PR that renames or adds a label on purpose has no base to compare "
-            "its accuracy with: its own checks judge it, and the PRs after it compare again")
+            "the same task and labels. A PR that renames, adds or drops a label on purpose has no base "
+            "to compare its accuracy with: this check fails on it, its own checks are what a reviewer "
+            "merges it on, and the PRs after it compare again")
 
     def accuracy(self, name: str) -> Evaluation:
         """The PR's backend `name` judged against the base's: F1 change with its CI, McNemar,
@@ -197,13 +198,14 @@ class AgainstBase:
                      "held)" if ranked
                 else "fidelity to its own torch (its F1 rule and per-label check held)")
         moved = self.other_thresholds is not None  # each side scored at the thresholds it serves
+        at_ours, at_theirs = (" at the PR's thresholds", " at its own") if moved else ("", "")
         who = (f"the PR's served thresholds lost {lost} against {self.side}'s (the model is the same: "
                f"{p.name}, content {p.content_hash})" if name == REFERENCE_BACKEND and moved
                and b.content_hash == p.content_hash else
                f"the PR's model ({p.name}, content {p.content_hash}){' at its thresholds' if moved else ''} "
                f"lost {lost} against {self.side}'s ({b.name}, content {b.content_hash})"
                if name == REFERENCE_BACKEND else
-               f"{name} lost {lost} against {self.side}'s {self.pairs[name]}")
+               f"{name}{at_ours} lost {lost} against {self.side}'s {self.pairs[name]}{at_theirs}")
         task = self.pr.model.task
         lines = [f"{who}: {task.headline_name} {ev.metrics[task.headline]:.4f} on the PR vs "
                  f"{ev.reference_metrics[task.headline]:.4f} on {self.side}, change {s.delta.delta:+.4f} "
