@@ -9,6 +9,7 @@ import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -142,6 +143,19 @@ def texts_file() -> Callable[[Path, int], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def accuracy_vs_base(pytester: pytest.Pytester, cache_dir: Path) -> Callable[[Path, Path], Any]:
+    """`accuracy_vs_base(base, report)`: `test_accuracy_vs_base` alone in a pytester session of the
+    project pytester's pyproject sets, against the checkout `base`, its results in `report`."""
+    pytester.makepyfile(test_vs_base="from encoder_gate.suite.ab import *  # noqa: F403\n")
+
+    def run(base: Path, report: Path) -> Any:
+        return pytester.runpytest("--gate-base", str(base), "-k", "accuracy_vs_base", "--gate-cache-dir",
+                                  str(cache_dir), "--gate-report-dir", str(report), "-p", "no:cacheprovider")
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -309,7 +310,7 @@ def test_what_the_pr_judges_on_is_named_where_it_differs_from_the_bases(tmp_path
 
 @pytest.mark.slow
 def test_a_pr_judged_where_the_base_scores_nothing_is_not_judged_by_its_f1_and_names_its_limit(
-        pytester: pytest.Pytester, cache_dir: Path, tmp_path: Path, tiny: ModelSpec):
+        pytester: pytest.Pytester, accuracy_vs_base: Any, tmp_path: Path, tiny: ModelSpec):
     """Where the base's F1 is 0 on the texts judged (here: both serve every label at 0.999, and the PR
     judges its first 8 texts), no PR can score below it: test_accuracy_vs_base does not call that a
     pass. ab.json's entry, the terminal ("not judged") and the verdict's vs-base cell and warnings say
@@ -321,10 +322,8 @@ def test_a_pr_judged_where_the_base_scores_nothing_is_not_judged_by_its_f1_and_n
     base.mkdir()
     (base / "pyproject.toml").write_text(f"{table}[tool.encoder-gate.thresholds]\n{served}")
     pytester.makepyprojecttoml(f"{table}limit = 8\n[tool.encoder-gate.thresholds]\n{served}")
-    pytester.makepyfile(test_vs_base="from encoder_gate.suite.ab import *  # noqa: F403\n")
     report = tmp_path / "report"
-    done = pytester.runpytest("--gate-base", str(base), "-k", "accuracy_vs_base", "--gate-cache-dir",
-                              str(cache_dir), "--gate-report-dir", str(report), "-p", "no:cacheprovider")
+    done = accuracy_vs_base(base, report)
     assert done.ret == pytest.ExitCode.OK, done.stdout.str()[-3000:]
     entry = json.loads((report / "ab.json").read_text())["accuracy"]["torch"]
     assert entry["passed"] and entry["base"] == 0.0, entry

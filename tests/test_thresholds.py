@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -118,7 +119,7 @@ def test_a_pr_that_moves_a_served_threshold_is_said_beside_its_base() -> None:
 
 @pytest.mark.slow
 def test_the_base_is_scored_at_the_thresholds_it_serves_not_the_prs(
-        pytester: pytest.Pytester, cache_dir: Path, tmp_path: Path) -> None:
+        pytester: pytest.Pytester, accuracy_vs_base: Any, cache_dir: Path, tmp_path: Path) -> None:
     """Base and PR, one model, each serving its own thresholds: a PR that moves every one to 0.999
     serves an F1 of 0 against its base's at 0.05, and fails, naming the thresholds, not the model (walk
     43: the base was scored at the PR's thresholds, 0 against 0, and it passed)."""
@@ -134,10 +135,8 @@ def test_the_base_is_scored_at_the_thresholds_it_serves_not_the_prs(
     base.mkdir()
     (base / "pyproject.toml").write_text(served(0.05))
     pytester.makepyprojecttoml(served(0.999))
-    pytester.makepyfile(test_vs_base="from encoder_gate.suite.ab import *  # noqa: F403\n")
     report = tmp_path / "report"
-    done = pytester.runpytest("--gate-base", str(base), "-k", "accuracy_vs_base", "--gate-cache-dir",
-                              str(cache_dir), "--gate-report-dir", str(report), "-p", "no:cacheprovider")
+    done = accuracy_vs_base(base, report)
     assert done.ret == pytest.ExitCode.TESTS_FAILED, done.stdout.str()[-3000:]
     entry = json.loads((report / "ab.json").read_text())["accuracy"]["torch"]
     assert entry["pr"] == 0.0 and entry["base"] > 0 and entry["failed_by"] == ["F1 rule"], entry
@@ -145,8 +144,7 @@ def test_the_base_is_scored_at_the_thresholds_it_serves_not_the_prs(
                                "the same: tiny, *",
                                "*the PR changed the thresholds it serves: *0.999 (base: 0.05)*"])
     (base / "pyproject.toml").write_text(served(0.999))  # the same thresholds: as before, the PR's both
-    again = pytester.runpytest("--gate-base", str(base), "-k", "accuracy_vs_base", "--gate-cache-dir",
-                               str(cache_dir), "--gate-report-dir", str(report), "-p", "no:cacheprovider")
+    again = accuracy_vs_base(base, report)
     assert again.ret == pytest.ExitCode.OK, again.stdout.str()[-3000:]
 
 
