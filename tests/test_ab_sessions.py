@@ -285,10 +285,11 @@ def test_accuracy_vs_base_that_compared_nothing_fails_or_is_not_collected_and_sa
 
 
 def test_what_the_pr_judges_on_is_named_where_it_differs_from_the_bases(tmp_path: Path):
-    """Both sides run the PR session's limit, max-tokens and ab-budget (config.JUDGED_SCOPE): a PR whose
-    pyproject sets one otherwise than its base's is named with both values (a PR judged on its first
-    6 texts judged its base there too: a broken model passed, walk 43), and none where they agree."""
-    from encoder_gate.runtime.base import base_table_config, run_as_pr, scope_changes
+    """Both sides run the PR session's limit and ab-budget (config.JUDGED_SCOPE): a PR whose pyproject
+    sets one otherwise than its base's is named with both values (a PR judged on its first 6 texts
+    judged its base there too: a broken model passed, walk 43), and none where they agree; max-tokens,
+    what a side serves with, each side its own (config.SERVED_SCOPE)."""
+    from encoder_gate.runtime.base import base_table_config, run_as_pr, scope_changes, served_own
 
     base = tmp_path / "base"
     base.mkdir()
@@ -297,6 +298,12 @@ def test_what_the_pr_judges_on_is_named_where_it_differs_from_the_bases(tmp_path
     own = base_table_config(base, pr)
     assert (own.limit, own.max_tokens, own.ab_budget) == (0, 128, 25.0)  # the base's, as its pyproject sets
     assert (run_as_pr(own, pr).limit, run_as_pr(own, pr).max_tokens) == (6, 64)  # run on the PR's
+    # what a side serves with (max-tokens) is its own where the PR's pyproject set another: a PR that
+    # cuts texts to 64 tokens is judged against its base fed its 128; a command line's is the session's
+    assert (run_as_pr(own, pr, pr).limit, run_as_pr(own, pr, pr).max_tokens) == (6, 128)
+    assert served_own(own, pr, pr) == ("max_tokens",)
+    chosen = GateConfig(model="tiny", limit=6, max_tokens=256)  # --gate-max-tokens 256 over the table's 64
+    assert run_as_pr(own, chosen, pr).max_tokens == 256 and served_own(own, chosen, pr) == ()
     scope = {name: getattr(own, name) for name in ("limit", "max_tokens", "ab_budget")}
     assert scope_changes(scope, {"limit": 6, "max_tokens": 64, "ab_budget": 5.0}) == [
         "the PR changed what is judged: limit 6 texts (base: every text); both sides ran the PR's",
@@ -306,6 +313,9 @@ def test_what_the_pr_judges_on_is_named_where_it_differs_from_the_bases(tmp_path
         "ran the PR's",
     ]
     assert scope_changes(scope, dict(scope)) == []
+    assert scope_changes(scope, {**scope, "max_tokens": 64}, own=("max_tokens",)) == [
+        "the PR changed what is judged: max-tokens 64 tokens a text (base: 128 tokens a text); each side was "
+        "fed its own"]
 
 
 @pytest.mark.slow
@@ -337,6 +347,26 @@ def test_a_pr_judged_where_the_base_scores_nothing_is_not_judged_by_its_f1_and_n
     verdict = (report / "verdict.md").read_text()
     assert "+0.0000 [+0.0000, +0.0000] not judged" in verdict, verdict
     assert "against the base (torch): micro F1 vs base not judged" in verdict, verdict
+
+
+@pytest.mark.slow
+def test_a_pr_that_cuts_its_texts_shorter_is_judged_against_its_base_fed_its_own(
+        pytester: pytest.Pytester, accuracy_vs_base: Any, tmp_path: Path):
+    """max-tokens is what a side serves with: a PR whose pyproject cuts texts to 16 tokens is judged
+    against its base fed its own 512, so the outputs the cut moved are the PR's change (both had been
+    fed the PR's 16, "outputs identical to the base's", walk 43), and the note says each side was fed
+    its own."""
+    table = '[tool.encoder-gate]\nmodel = "tiny"\nbackends = ["torch"]\nlimit = 20\n'
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "pyproject.toml").write_text(table)
+    pytester.makepyprojecttoml(f"{table}max-tokens = 16\n")
+    report = tmp_path / "report"
+    done = accuracy_vs_base(base, report)
+    ab = json.loads((report / "ab.json").read_text())
+    assert ab["accuracy"]["torch"]["outputs"]["drift_max"] > 0, (ab, done.stdout.str()[-2000:])
+    assert ("the PR changed what is judged: max-tokens 16 tokens a text (base: 512 tokens a text); each side "
+            "was fed its own") in ab["notes"], ab["notes"]
 
 
 def test_every_pass_criterion_the_pr_changed_is_named(tmp_path: Path):

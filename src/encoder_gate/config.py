@@ -470,6 +470,11 @@ PASS_CRITERIA = ("backends", "tolerances", "thresholds", "f1_rule", "f1_margin",
 #: base's pyproject is named (runtime.base.scope_changes): a PR judged on its first 6 texts judges its
 #: base there too, where neither side may score anything.
 JUDGED_SCOPE = ("limit", "max_tokens", "ab_budget")
+#: Of JUDGED_SCOPE, what a side serves with, not how much of it is judged: where the PR's pyproject sets
+#: it otherwise than the base's, each side is fed its own (a PR that cuts texts to 64 tokens for speed is
+#: judged against its base fed its 512: the accuracy the cut costs is the PR's change, walk 43); a
+#: command line's value is the session's, for both.
+SERVED_SCOPE = ("max_tokens",)
 #: The pass criteria an accuracy result is decided by when it is written, and those a speed cell
 #: against the base is (documents.Document.judged_by).
 ACCURACY_CRITERIA = ("tolerances", "thresholds", "f1_rule", "f1_margin", "per_label_min_support",

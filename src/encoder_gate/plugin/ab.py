@@ -122,9 +122,14 @@ def open_base(config: pytest.Config, session: GateSession) -> None:
         raise pytest.UsageError(f"encoder-gate: --gate-base {given} is this checkout itself, so the PR would "
                                 "be compared with itself: pass a checkout of its base (git worktree add "
                                 "../base origin/main), or --gate-base-ref main")
+    try:  # the PR's pyproject alone: what it serves with, each side its own (runtime.base.run_as_pr)
+        pr_own = load_config(config.rootpath, {}) if read_pyproject_table(config.rootpath) else None
+    except GateError:
+        pr_own = None
     try:
         config.stash[BASE_KEY] = BaseSide.open(_base_dir(config, session), session,
-                                               narrowed=config.getoption("gate_backends", None) is not None)
+                                               narrowed=config.getoption("gate_backends", None) is not None,
+                                               pr_own=pr_own)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
     results = ABResults()
@@ -262,7 +267,7 @@ def finish(session: pytest.Session) -> None:
         task: str | None = str(gate.model.task)
     except GateError:
         task = None
-    loosened = criteria_changes(base.session.config, planned, task, declared, scope)
+    loosened = criteria_changes(base.session.config, planned, task, declared, scope, base.fed_own)
     # a base checked out from --gate-base-ref sits as deep in its worktree as the project in its repository
     above = depth_in_repository(config.rootpath) if gate.config.base_ref and gate.config.base is None else 0
     deps = dependency_note(changed_dependency_files(config.rootpath, base.base_dir, above))

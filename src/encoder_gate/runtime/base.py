@@ -33,6 +33,7 @@ from encoder_gate.config import (
     INT8_RECIPE,
     JUDGED_SCOPE,
     PASS_CRITERIA,
+    SERVED_SCOPE,
     GateConfig,
     as_json,
     read_pyproject_table,
@@ -103,16 +104,28 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
     return run_as_pr(base_table_config(base_dir, pr, narrowed), pr)
 
 
-def run_as_pr(cfg: GateConfig, pr: GateConfig) -> GateConfig:
+def run_as_pr(cfg: GateConfig, pr: GateConfig, pr_own: GateConfig | None = None) -> GateConfig:
     """The base's configuration run the PR session's way: how it runs is the PR session's (where its
-    files go, the device, threads, batch sizes), and both sides are fed the same tokens of the PR's
-    texts (its `limit` and `max_tokens`, JUDGED_SCOPE: scope_changes names a PR that set them
-    otherwise than its base). What it builds (its INT8 recipe too) is the base's own: with the PR's
-    int8-weights both sides built the PR's file, "unchanged" (walk AF)."""
+    files go, the device, threads, batch sizes), and both sides are judged on the same PR's texts (its
+    `limit`; JUDGED_SCOPE: scope_changes names a PR that set it otherwise than its base). What it
+    builds (its INT8 recipe too) is the base's own: with the PR's int8-weights both sides built the
+    PR's file, "unchanged" (walk AF). What it serves with (SERVED_SCOPE: `max_tokens`) is the base's
+    own where the PR's pyproject (`pr_own`) set another and no command line chose the session's, else
+    the PR session's (None: the PR session's)."""
+    served = served_own(cfg, pr, pr_own)
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
                      eval_threads=pr.eval_threads,
                      batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
-                     max_tokens=pr.max_tokens)
+                     **{name: getattr(cfg if name in served else pr, name) for name in SERVED_SCOPE})
+
+
+def served_own(base: GateConfig, pr: GateConfig, pr_own: GateConfig | None) -> tuple[str, ...]:
+    """The settings of SERVED_SCOPE each side is fed its own of: those the PR's pyproject (`pr_own`)
+    sets otherwise than the base's, where the PR session runs its pyproject's (no command line's)."""
+    if pr_own is None:
+        return ()
+    return tuple(name for name in SERVED_SCOPE if getattr(pr, name) == getattr(pr_own, name)
+                 and getattr(base, name) != getattr(pr_own, name))
 
 
 def base_table_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateConfig:
@@ -162,14 +175,16 @@ def base_table_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) ->
 
 def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
                      declared: tuple[Sequence[str], Sequence[str]] | None = None,
-                     scope: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None) -> list[str]:
+                     scope: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
+                     own: Sequence[str] = ()) -> list[str]:
     """Each pass criterion (`PASS_CRITERIA`) and build setting (`INT8_RECIPE`) the PR's
     configuration sets otherwise than the base's, with both values: the PR's pyproject decides its own
     bounds and recipes, so the verdict names them. A tolerance is named bound by bound, with the
     default it replaces (`task`: the model's, for the defaults). `declared`: the base's and the PR's
     backends as their pyproject names them, where the session ran fewer (--gate-backends): what the
     PR changed, not what the command line chose (walk AF). `scope`: the base's and the PR's settings of
-    what is judged as their pyprojects set them (scope_changes)."""
+    what is judged as their pyprojects set them, and `own`: those each side was fed its own of
+    (scope_changes)."""
     out = []
     for name in PASS_CRITERIA:
         theirs, ours = as_json(getattr(base, name)), as_json(getattr(pr, name))
@@ -205,18 +220,20 @@ def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
         if theirs != ours:
             out.append(f"the PR changed what is built: {name.replace('_', '-')} {ours!r} (base: {theirs!r}); "
                        "each side builds its own INT8 file, and they are compared")
-    return out + waiver_changes(base.waivers, pr.waivers) + scope_changes(*(scope or ({}, {})))
+    return out + waiver_changes(base.waivers, pr.waivers) + scope_changes(*(scope or ({}, {})), own=own)
 
 
-def scope_changes(base: Mapping[str, Any], pr: Mapping[str, Any]) -> list[str]:
+def scope_changes(base: Mapping[str, Any], pr: Mapping[str, Any], own: Sequence[str] = ()) -> list[str]:
     """Each setting of what is judged (config.JUDGED_SCOPE) the PR's pyproject sets otherwise than the
     base's (`base`, `pr`: each side's, as its pyproject sets them), with both values: both sides ran
-    the PR's, so the base was judged on what the PR chose too."""
+    the PR's, so the base was judged on what the PR chose too; or, those in `own` (served_own), each
+    side its own."""
     said = {"limit": lambda v: f"{v} texts" if v else "every text",
             "max_tokens": lambda v: f"{v} tokens a text", "ab_budget": lambda v: f"{v:g} s a speed cell"}
     return [f"the PR changed what is judged: {name.replace('_', '-')} {said[name](pr[name])} (base: "
-            f"{said[name](base[name])}); both sides ran the PR's" for name in JUDGED_SCOPE
-            if name in base and name in pr and base[name] != pr[name]]
+            f"{said[name](base[name])}); "
+            + ("each side was fed its own" if name in own else "both sides ran the PR's")
+            for name in JUDGED_SCOPE if name in base and name in pr and base[name] != pr[name]]
 
 
 def tolerance_changes(base: Mapping[str, Mapping[str, float]], pr: Mapping[str, Mapping[str, float]],
@@ -305,12 +322,16 @@ class BaseSide(AgainstBase):
     declared: tuple[str, ...] = ()
     #: What the base's pyproject judges on (config.JUDGED_SCOPE); its session runs the PR's
     scope: dict[str, Any] = field(default_factory=dict)
+    #: Of config.SERVED_SCOPE, what the base was fed its own of (served_own)
+    fed_own: tuple[str, ...] = ()
 
     @classmethod
     def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None,
-             narrowed: bool = False) -> BaseSide:
+             narrowed: bool = False, pr_own: GateConfig | None = None) -> BaseSide:
+        """The base at `base_dir` beside the PR's session; `pr_own`: the PR's configuration as its
+        pyproject alone sets it (what it serves with, each side its own: run_as_pr)."""
         own = base_table_config(base_dir, pr.config, narrowed)
-        cfg = run_as_pr(own, pr.config)
+        cfg = run_as_pr(own, pr.config, pr_own)
         say = progress or pr.progress
         session = GateSession(cfg, progress=lambda message: say(f"base: {message}"))
         base_names = {backend_kind(n): n for n in cfg.backends}
@@ -322,7 +343,8 @@ class BaseSide(AgainstBase):
             except GateError:
                 declared = cfg.backends
         return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs, declared=declared,
-                   scope={name: getattr(own, name) for name in JUDGED_SCOPE})
+                   scope={name: getattr(own, name) for name in JUDGED_SCOPE},
+                   fed_own=served_own(own, pr.config, pr_own))
 
     @property
     def base_model(self) -> ModelSpec:
@@ -416,10 +438,10 @@ class BaseSide(AgainstBase):
     def unchanged(self, name: str) -> bool:
         """Whether the base would compute exactly what the PR does for backend `name`: the same
         model files (tokenizer included), the same artifact (:meth:`shared_runner`), the same
-        evaluation batch size and device."""
+        evaluation batch size and device, fed the same tokens (SERVED_SCOPE: each side its own)."""
         base, pr = self.session, self.pr
         same_run = all(getattr(base.config, k) == getattr(pr.config, k)
-                       for k in ("eval_batch_size", "device"))
+                       for k in ("eval_batch_size", "device", *SERVED_SCOPE))
         if base.model.content_hash != pr.model.content_hash or not same_run:
             return False
         try:
