@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from encoder_gate.config import JUDGED_SCOPE, load_config, read_pyproject_table
+from encoder_gate.config import load_config, read_pyproject_table
 from encoder_gate.decision import SpeedCell, cell_fails, decide_cells
 from encoder_gate.documents import AB_FILE
 from encoder_gate.errors import GateError
@@ -253,16 +253,11 @@ def finish(session: pytest.Session) -> None:
     if SHARD_KEY in config.stash:
         planned = replace(gate.config, backends=config.stash[SHARD_KEY][1].backends)
         elsewhere = {backend_kind(n) for n in planned.backends}
-    declared = None  # what the PR's pyproject names, where the session ran fewer (--gate-backends)
-    scope = None  # what each side's pyproject judges on (both ran the PR session's)
-    try:
-        if read_pyproject_table(config.rootpath):
-            own = load_config(config.rootpath, {})
-            scope = (base.scope, {name: getattr(own, name) for name in JUDGED_SCOPE})
-            if config.getoption("gate_backends", None) is not None:
-                declared = (base.declared, own.backends)
-    except GateError:
-        declared = scope = None
+    # what the PR's pyproject names, where the session ran fewer (--gate-backends); what each side's
+    # pyproject judges on (BaseSide.open read the PR's)
+    narrowed = config.getoption("gate_backends", None) is not None
+    declared = (base.declared, base.pr_declared) if narrowed and base.pr_declared else None
+    scope = (base.scope, base.pr_scope) if base.pr_scope else None
     try:
         task: str | None = str(gate.model.task)
     except GateError:

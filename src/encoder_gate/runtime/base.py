@@ -324,6 +324,10 @@ class BaseSide(AgainstBase):
     scope: dict[str, Any] = field(default_factory=dict)
     #: Of config.SERVED_SCOPE, what the base was fed its own of (served_own)
     fed_own: tuple[str, ...] = ()
+    #: The PR's pyproject alone (empty where it was not read): its JUDGED_SCOPE settings and backends,
+    #: set against the base's in what the PR changed (criteria_changes)
+    pr_scope: dict[str, Any] = field(default_factory=dict)
+    pr_declared: tuple[str, ...] = ()
 
     @classmethod
     def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None,
@@ -344,7 +348,9 @@ class BaseSide(AgainstBase):
                 declared = cfg.backends
         return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs, declared=declared,
                    scope={name: getattr(own, name) for name in JUDGED_SCOPE},
-                   fed_own=served_own(own, pr.config, pr_own))
+                   fed_own=served_own(own, pr.config, pr_own),
+                   pr_scope={name: getattr(pr_own, name) for name in JUDGED_SCOPE} if pr_own else {},
+                   pr_declared=pr_own.backends if pr_own is not None else ())
 
     @property
     def base_model(self) -> ModelSpec:
