@@ -20,6 +20,7 @@ from encoder_gate.config import GateConfig
 from encoder_gate.decision import SpeedCell, cell_fails
 from encoder_gate.documents import AB_FILE, write_document
 from encoder_gate.models.spec import ModelSpec
+from encoder_gate.runtime.versus import LABELS_DIFFER
 from encoder_gate.speed.ab import ABSettings, CellDecision
 from encoder_gate.tasks import Task
 
@@ -64,6 +65,15 @@ def accuracy_entry(ev: Evaluation, failure: str | None, base_predictions: str | 
     if ranked:
         out["ranking"] = ranked
     return out
+
+
+def refused_entry(failure: str, metric: str) -> dict[str, Any]:
+    """A backend's accuracy against the base that could not be compared at all (models of other labels:
+    AgainstBase.check_comparable), for ab.json: failed, saying why (`failed_by`: LABELS_DIFFER), no
+    figure; a `vs base` waiver accepts it (a label renamed on purpose), as any failure against the base."""
+    return {"passed": False, "failure": failure, "failed_by": [LABELS_DIFFER], "metric": metric, "pr": None,
+            "base": None, "base_predictions": None, "outputs": None, "drift_growth": None,
+            "underpowered": None, "not_judged": None}
 
 
 def speed_entry(cell: SpeedCell, decision: CellDecision, settings: ABSettings) -> dict[str, Any]:

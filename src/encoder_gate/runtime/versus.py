@@ -26,6 +26,8 @@ from encoder_gate.runtime.session import GateSession
 
 #: What fails a backend against its base (`accuracy_failed_by`, ab.json's and baseline.json's `failed_by`).
 F1_LOSS, PER_LABEL_LOSS, DRIFT_GROWTH = "F1 rule", "per-label: ", "drift growth"
+#: ... and a model that answers another question (other labels, another task: check_comparable)
+LABELS_DIFFER = "labels differ"
 
 
 def ranking_loss(ranking: Ranking) -> str:
@@ -96,8 +98,9 @@ class AgainstBase:
             f"{self.side}'s model {b.name} and the PR's {p.name} answer different questions: {what} "
             f"({len(theirs)} labels against {len(ours)}), so their F1 cannot be compared; a comparison needs "
             "the same task and labels. A PR that renames, adds or drops a label on purpose has no base "
-            "to compare its accuracy with: this check fails on it, its own checks are what a reviewer "
-            "merges it on, and the PRs after it compare again")
+            "to compare its accuracy with: give it a `vs base` waiver of each backend "
+            "([[tool.encoder-gate.waivers]], docs/checks.md#waivers); its own checks still judge it, and "
+            "the PRs after it compare again")
 
     def accuracy(self, name: str) -> Evaluation:
         """The PR's backend `name` judged against the base's: F1 change with its CI, McNemar,

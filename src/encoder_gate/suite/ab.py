@@ -23,7 +23,7 @@ from encoder_gate.decision import VERSUS_BASE, SpeedCell, covering_waiver
 from encoder_gate.errors import CheckFailed, GateError
 from encoder_gate.plugin.bench_fixtures import texts_for
 from encoder_gate.plugin.stash import call_or_skip
-from encoder_gate.results.ab import ab_settings, accuracy_entry
+from encoder_gate.results.ab import ab_settings, accuracy_entry, refused_entry
 from encoder_gate.runtime.inference import tokenizer_for
 from encoder_gate.speed.ab import measure_runners, pass_over, same_work
 from encoder_gate.speed.batches import make_batches
@@ -41,6 +41,12 @@ def test_accuracy_vs_base(ab_backend, gate_base, gate_session, ab_record_accurac
     (the verdict shows it waived)."""
     if why := gate_base.accuracy_not_compared:
         ab_not_compared(why)
+    try:  # models of other labels: a failure against the base, which a `vs base` waiver can accept
+        gate_base.check_comparable()
+    except GateError as exc:
+        refused = f"not compared with the base: {exc}"
+        ab_record_accuracy(refused_entry(refused, gate_session.model.task.headline))
+        fail_unless_waived(gate_session, ab_backend, VERSUS_BASE, refused)
     failure = call_or_skip(gate_base.accuracy_failure, ab_backend)
     ab_record_accuracy(accuracy_entry(gate_base.accuracy(ab_backend), failure,
                                       gate_base.predicted.get(ab_backend),
