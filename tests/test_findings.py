@@ -551,3 +551,18 @@ def test_a_failure_whose_message_opens_with_a_heading_is_said_with_its_cause():
     failed = "BackendCompilerFailed: backend='inductor' raised:"
     assert one_line(report(f"{failed}\nAssertionError: buf18\n\nmore")) == f"{failed} AssertionError: buf18"
     assert one_line(report("AssertionError: drift 0.2 > 0.1\nmore")) == "AssertionError: drift 0.2 > 0.1"
+
+
+def test_an_xfailed_tests_reason_is_its_xfail_words_not_its_traceback():
+    """pytest reports an xfailed test as skipped, its longrepr the whole traceback: a session that
+    counts its skips ("every vs-base test was skipped") names the xfail's words instead (a waived
+    failure's, in the walk of the forty-third session: 40 lines of source in a verdict line)."""
+    from encoder_gate.plugin.stash import skip_reason
+
+    skipped = pytest.TestReport("t.py::test_a", ("t.py", 1, "test_a"), {}, "skipped",
+                                ("t.py", 1, "Skipped: no GPU here"), "call")
+    assert skip_reason(skipped) == "no GPU here"
+    trace = "t.py:2: in test_b\n    gate_base.check_comparable()\nE   GateError: ..."
+    xfailed = pytest.TestReport("t.py::test_b", ("t.py", 2, "test_b"), {}, "skipped", trace, "call")
+    xfailed.wasxfail = "waived by @t until 2099-01-01 (r): not compared with the base"
+    assert skip_reason(xfailed) == "xfailed: waived by @t until 2099-01-01 (r): not compared with the base"

@@ -102,7 +102,10 @@ SHARD_KEY = pytest.StashKey[tuple[Shard, ShardPlan]]()
 
 
 def skip_reason(report: pytest.TestReport) -> str:
-    """Why a skipped test report was skipped, in the words given to pytest.skip."""
+    """Why a skipped test report was skipped, in the words given to pytest.skip; an xfailed one (which
+    pytest reports as skipped), in the words given to pytest.xfail, not its traceback."""
+    if getattr(report, "wasxfail", None):
+        return f"xfailed: {report.wasxfail}"
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     return str(reason).removeprefix("Skipped: ")
 
