@@ -147,13 +147,14 @@ def texts_file() -> Callable[[Path, int], Path]:
 
 @pytest.fixture
 def accuracy_vs_base(pytester: pytest.Pytester, cache_dir: Path) -> Callable[[Path, Path], Any]:
-    """`accuracy_vs_base(base, report)`: `test_accuracy_vs_base` alone in a pytester session of the
-    project pytester's pyproject sets, against the checkout `base`, its results in `report`."""
+    """`accuracy_vs_base(base, report, *args)`: `test_accuracy_vs_base` alone in a pytester session of
+    the project pytester's pyproject sets, against the checkout `base`, its results in `report`."""
     pytester.makepyfile(test_vs_base="from encoder_gate.suite.ab import *  # noqa: F403\n")
 
-    def run(base: Path, report: Path) -> Any:
+    def run(base: Path, report: Path, *args: str) -> Any:
         return pytester.runpytest("--gate-base", str(base), "-k", "accuracy_vs_base", "--gate-cache-dir",
-                                  str(cache_dir), "--gate-report-dir", str(report), "-p", "no:cacheprovider")
+                                  str(cache_dir), "--gate-report-dir", str(report), "-p", "no:cacheprovider",
+                                  *args)
 
     return run
 

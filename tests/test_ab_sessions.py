@@ -301,9 +301,14 @@ def test_what_the_pr_judges_on_is_named_where_it_differs_from_the_bases(tmp_path
     # what a side serves with (max-tokens) is its own where the PR's pyproject set another: a PR that
     # cuts texts to 64 tokens is judged against its base fed its 128; a command line's is the session's
     assert (run_as_pr(own, pr, pr).limit, run_as_pr(own, pr, pr).max_tokens) == (6, 128)
-    assert served_own(own, pr, pr) == ("max_tokens",)
-    chosen = GateConfig(model="tiny", limit=6, max_tokens=256)  # --gate-max-tokens 256 over the table's 64
-    assert run_as_pr(own, chosen, pr).max_tokens == 256 and served_own(own, chosen, pr) == ()
+    assert served_own(own, pr) == ("max_tokens",)
+    chosen = GateConfig(model="tiny", limit=6, max_tokens=64)  # --gate-max-tokens 64: the session's, for both
+    assert run_as_pr(own, chosen, pr, {"max_tokens"}).max_tokens == 64
+    assert served_own(own, pr, {"max_tokens"}) == ()
+    # --gate-thresholds: both sides at the session's (each otherwise serves its own)
+    tuned = GateConfig(model="tiny", thresholds="tuned")
+    assert run_as_pr(own, tuned, None, {"thresholds"}).thresholds == "tuned"
+    assert run_as_pr(own, tuned).thresholds == "fixed"
     scope = {name: getattr(own, name) for name in ("limit", "max_tokens", "ab_budget")}
     assert scope_changes(scope, {"limit": 6, "max_tokens": 64, "ab_budget": 5.0}) == [
         "the PR changed what is judged: limit 6 texts (base: every text); both sides ran the PR's",
@@ -393,6 +398,8 @@ def test_a_label_renamed_on_purpose_fails_against_its_base_unless_a_waiver_accep
     assert entry["failed_by"] == ["labels differ"], entry
     assert "label 17 is 'happiness' on the base and 'joy' in the PR" in entry["failure"], entry
     assert "accuracy vs base: not compared with the base: " in (report / "verdict.md").read_text()
+    assert "| **FAIL** (labels differ) |" in (report / "verdict.md").read_text()  # its vs-base cell
+    failed.stdout.fnmatch_lines(["*torch * accuracy: FAIL: not compared with the base: *label 17 is*"])
     pytester.makepyprojecttoml(f'{table}[[tool.encoder-gate.waivers]]\nbackend = "torch"\ncheck = "vs base"\n'
                                'owner = "@t"\nreason = "joy is happiness now"\nuntil = 2099-01-01\n')
     waived = accuracy_vs_base(tmp_path / "base", report)

@@ -130,6 +130,17 @@ def test_one_label_losing_a_little_per_commit_is_creep_and_a_rare_label_is_not_j
     [creep] = found
     assert creep.what == "label joy" and creep.best == pytest.approx(0.80)
     assert creep.threshold == 0.01 and creep.largest_step == pytest.approx(0.003)
+    # a label the check did not judge (its 50 rows copies of fewer than 30 distinct texts) is not
+    # watched for creep either; the record says so (`judged`, from its row's verdict)
+    for kept in records:
+        kept["backends"]["onnx-int8"]["per_label"]["joy"]["judged"] = False
+    assert check(records)[0] == []
+    from encoder_gate.history.store import _accuracy_entry
+
+    row = {"f1": 0.7, "per_label": [{"label": "joy", "f1": 0.8, "support": 33, "verdict": "low-support"},
+                                    {"label": "love", "f1": 0.6, "support": 40, "verdict": "pass"}]}
+    assert {k: v["judged"] for k, v in _accuracy_entry(row, "f1")["per_label"].items()} == {
+        "joy": False, "love": True}
 
 
 def test_a_rerankers_mrr_losing_a_little_per_commit_is_creep():

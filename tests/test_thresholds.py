@@ -140,9 +140,17 @@ def test_the_base_is_scored_at_the_thresholds_it_serves_not_the_prs(
     assert done.ret == pytest.ExitCode.TESTS_FAILED, done.stdout.str()[-3000:]
     entry = json.loads((report / "ab.json").read_text())["accuracy"]["torch"]
     assert entry["pr"] == 0.0 and entry["base"] > 0 and entry["failed_by"] == ["F1 rule"], entry
+    # the answers that changed, each side at its own thresholds (the outputs are the same)
+    assert entry["outputs"]["drift_max"] == 0 and entry["outputs"]["changed_texts"] > 0, entry
+    done.stdout.fnmatch_lines(["*outputs identical to the base's, decisions changed on * of 40 texts at the "
+                               "thresholds each serves*"])
     done.stdout.fnmatch_lines(["*the PR's served thresholds lost accuracy against the base's (the model is "
                                "the same: tiny, *",
                                "*the PR changed the thresholds it serves: *0.999 (base: 0.05)*"])
+    # --gate-thresholds on the command line: the session's, for both sides, and no change of the PR's
+    chosen = accuracy_vs_base(base, report, "--gate-thresholds", "fixed")
+    assert chosen.ret == pytest.ExitCode.OK, chosen.stdout.str()[-3000:]
+    assert "thresholds it serves" not in chosen.stdout.str()
     (base / "pyproject.toml").write_text(served(0.999))  # the same thresholds: as before, the PR's both
     again = accuracy_vs_base(base, report)
     assert again.ret == pytest.ExitCode.OK, again.stdout.str()[-3000:]
@@ -182,3 +190,31 @@ def test_init_writes_the_services_thresholds_file_fitted_to_the_models_labels(tm
     with pytest.raises(GateError, match=r"no threshold for 'negative', 'positive'; 'joy' is no label"):
         init(tmp_path / "p2", model=str(tmp_path / "models" / "clf"), thresholds=str(tmp_path / "other.json"))
     assert not (tmp_path / "p2" / "pyproject.toml").exists()
+
+
+def test_a_retrained_models_base_is_scored_at_thresholds_tuned_on_its_own_model(
+        cache_dir: Path, tiny, tmp_path: Path) -> None:
+    """Both sides "tuned": the PR's thresholds are tuned on the PR's model, so a base of another model
+    is scored at its own, tuned on it; the same model on both sides needs none of its own (review,
+    forty-third session)."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from encoder_gate.runtime.base import BaseSide
+    from encoder_gate.runtime.session import GateSession
+
+    retrained = tmp_path / "retrained"
+    shutil.copytree(tiny.path, retrained)
+    weights = load_file(retrained / "model.safetensors")
+    bias = max(name for name in weights if name.startswith("classifier") and name.endswith("bias"))
+    weights[bias] = weights[bias] - 2.0  # every label's probability lower: other tuned thresholds
+    save_file(weights, retrained / "model.safetensors")
+    pr = GateSession(GateConfig(model=str(retrained), cache_dir=cache_dir, thresholds="tuned", limit=40))
+    base = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, thresholds="tuned", limit=40))
+    side = BaseSide(base, pr, tmp_path)
+    assert side.other_thresholds is not None
+    assert side.other_thresholds.tolist() == base.thresholds.tolist() != pr.thresholds.tolist()
+    same = BaseSide(GateSession(GateConfig(model="tiny", cache_dir=cache_dir, thresholds="tuned")),
+                    GateSession(GateConfig(model="tiny", cache_dir=cache_dir, thresholds="tuned")), tmp_path)
+    assert same.other_thresholds is None

@@ -399,6 +399,12 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
         raise ValueError(f"f1_rule must be one of {', '.join(F1_RULES)}; got {f1_rule!r}")
     metrics = metrics_of(probs)
     reference_at = thresholds if reference_thresholds is None else reference_thresholds
+    # where an answer changes: at the served thresholds (0.5 otherwise); each side at its own where the
+    # reference serves others (a base's)
+    flip_cuts: dict[str, Any] = (
+        {"threshold": THRESHOLD if flips_at is None else flips_at} if reference_thresholds is None else
+        {"threshold": THRESHOLD if thresholds is None else thresholds,
+         "reference_threshold": reference_thresholds})
     stats = None
     units = len(probs) if groups is None else len(np.unique(groups))
     if gold is not None and kind.classifier and units >= 2:
@@ -415,8 +421,7 @@ def evaluate(name: str, probs: np.ndarray, reference: np.ndarray, gold: np.ndarr
             graded = ndcg_change(reference[:, 0], probs[:, 0], grades, queries)
     return Evaluation(
         name=name, precision=precision, size_bytes=size_bytes, task=kind,
-        drift=drift(probs, reference, atol=atol, threshold=THRESHOLD if flips_at is None else flips_at,
-                    decision=drift_decision(kind)),
+        drift=drift(probs, reference, atol=atol, decision=drift_decision(kind), **flip_cuts),
         metrics=metrics, reference_metrics=metrics_of(reference, reference_at),
         probs=probs, reference=reference, stats=stats, max_tokens=max_tokens, label_names=tuple(label_names),
         distinct=units if units < len(probs) else None, ranking=ranking, paired=queries is not None,

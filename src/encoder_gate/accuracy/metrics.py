@@ -189,11 +189,13 @@ class Drift:
         return _dataclass_dict(self)
 
 
-def _decision_stats(pb: FloatArray, pr: FloatArray, threshold: float | npt.ArrayLike) -> tuple[int, int]:
+def _decision_stats(pb: FloatArray, pr: FloatArray, threshold: float | npt.ArrayLike,
+                    reference_threshold: float | npt.ArrayLike | None = None) -> tuple[int, int]:
     """Count flipped (sample, label) decisions and samples with at least one flip (`threshold`: one,
-    or one per label)."""
+    or one per label; `reference_threshold`: the reference's own, where it decides elsewhere)."""
     cut = _thresholds(threshold, pb.shape[1])
-    flipped = (pb >= cut) != (pr >= cut)
+    ref_cut = cut if reference_threshold is None else _thresholds(reference_threshold, pb.shape[1])
+    flipped = (pb >= cut) != (pr >= ref_cut)
     return int(flipped.sum()), int(flipped.any(axis=1).sum())
 
 
@@ -211,6 +213,7 @@ def drift(
     rtol: float = 0.0,
     threshold: float | npt.ArrayLike = 0.5,
     decision: str = "threshold",
+    reference_threshold: float | npt.ArrayLike | None = None,
 ) -> Drift:
     """Compare (n, L) backend probabilities against the reference probabilities.
 
@@ -220,7 +223,9 @@ def drift(
     ``"threshold"`` (multi-label): each element's ``p >= threshold``, so ``flips``
     counts (sample, label) pairs and ``flip_rate`` divides by n * L; ``"argmax"``
     (single-label): each sample's predicted class, so ``flips`` counts samples and
-    ``flip_rate`` divides by n. Raises ValueError on bad shapes or non-finite values.
+    ``flip_rate`` divides by n. ``reference_threshold``: where the reference decides, if not at
+    ``threshold`` (a base that serves other thresholds than the PR: a flip is a changed answer).
+    Raises ValueError on bad shapes or non-finite values.
     """
     if decision not in ("threshold", "argmax"):
         raise ValueError(f"decision must be 'threshold' or 'argmax'; got {decision!r}")
@@ -231,7 +236,7 @@ def drift(
         flips, flipped_samples = _argmax_flips(pb, pr)
         decisions = pb.shape[0]
     else:
-        flips, flipped_samples = _decision_stats(pb, pr, threshold)
+        flips, flipped_samples = _decision_stats(pb, pr, threshold, reference_threshold)
         decisions = diff.size
     return Drift(
         mean=float(d.mean()),

@@ -139,8 +139,8 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
                 found += _accuracy_creep(series, name, ranking.name, margin)
                 compared += len(series) >= 2
         floor = int(entry.get("min_support") or 0)
-        for label, lab in (entry.get("per_label") or {}).items():
-            if lab.get("support", 0) >= floor:
+        for label, lab in (entry.get("per_label") or {}).items():  # the labels the check judged
+            if lab.get("judged", lab.get("support", 0) >= floor):  # (a record before `judged`: its rows)
                 found += _accuracy_creep(_accuracy_series(same_path, name, partial(_label_f1, label)), name,
                                          f"label {label}", margin)
         comparable = [r for r in line if _comparable_speed(r, newest)]

@@ -82,7 +82,9 @@ def _accuracy_entry(row: Mapping[str, Any], headline: str) -> dict[str, Any]:
     return {"metric": headline, "value": row.get(headline), "ci": row.get("f1_ci"),
             "delta": row.get("f1_delta"), "delta_ci": row.get("f1_delta_ci"),
             "margin": row.get("f1_margin"), "min_support": row.get("per_label_min_support"),
-            "per_label": {lab["label"]: {"f1": lab["f1"], "support": lab["support"]} for lab in labels},
+            "per_label": {lab["label"]: {"f1": lab["f1"], "support": lab["support"],
+                                         # judged, or not: its support counts distinct texts (per_label)
+                                         "judged": lab.get("verdict") != "low-support"} for lab in labels},
             "drift": {k: row.get(f"drift_{k}") for k in ("mean", "p99", "max")},
             "flip_rate": row.get("flip_rate"), "integer_path": row.get("integer_path"),
             # a reranker's order: MRR@10, and NDCG@10 on graded relevance (accuracy.ranking)

@@ -18,8 +18,11 @@ def outputs_moved(outputs: Mapping[str, Any]) -> str:
     """How far a backend's outputs moved from the base's on the same texts (ab.json's `outputs`), in
     words: "outputs identical to the base's", or the largest and mean move of a label probability
     and the texts whose decision changed."""
-    if not outputs["drift_max"]:
-        return "outputs identical to the base's"
+    if not outputs["drift_max"]:  # the same outputs: an answer changes only where the thresholds moved
+        changed = outputs.get("changed_texts") or 0
+        return "outputs identical to the base's" + (
+            f", decisions changed on {changed} of {outputs['texts']} texts at the thresholds each serves"
+            if changed else "")
     return (f"outputs moved from the base's by up to {outputs['drift_max']:.3g} (mean "
             f"{outputs['drift_mean']:.3g}), decisions changed on {outputs['changed_texts']} of "
             f"{outputs['texts']} texts")
@@ -51,7 +54,10 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
     width = max([16, *(len(n) for n in payload.get("accuracy", {})), *(len(c["backend"])
                                                                           for c in payload.get("speed", []))])
     for name, a in payload.get("accuracy", {}).items():
-        if a.get("delta") is None:
+        if a.get("delta") is None:  # refused, no figure (models of other labels): its failure's first line
+            if a.get("passed") is False:
+                why = str(a.get("failure") or "not compared").splitlines()[0]
+                out.append((f"{name:<{width}} accuracy: FAIL: {why}", True))
             continue
         low, high = a["delta_ci"]
         ranked = f"; {moved}" if (moved := order_moved(a.get("ranking") or {})) else ""

@@ -164,6 +164,8 @@ def _ab_cells(ab: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """(accuracy vs base, speed vs base) per backend, from an ab.json document."""
     acc: dict[str, str] = {}
     for name, a in (ab.get("accuracy") or {}).items():
+        if a.get("delta") is None and a.get("passed") is False:  # refused, no figure (labels differ)
+            acc[name] = f"**FAIL** ({'; '.join(a.get('failed_by') or ['not compared'])})"
         if a.get("delta") is not None:
             low, high = a["delta_ci"]
             by = f" ({'; '.join(a['failed_by'])})" if a.get("failed_by") else ""  # a rise of F1 beside FAIL

@@ -13,7 +13,7 @@ whatever the PR did not change is built and predicted once for both sides.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,27 +104,30 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
     return run_as_pr(base_table_config(base_dir, pr, narrowed), pr)
 
 
-def run_as_pr(cfg: GateConfig, pr: GateConfig, pr_own: GateConfig | None = None) -> GateConfig:
+def run_as_pr(cfg: GateConfig, pr: GateConfig, pr_own: GateConfig | None = None,
+              chosen: Collection[str] = ()) -> GateConfig:
     """The base's configuration run the PR session's way: how it runs is the PR session's (where its
     files go, the device, threads, batch sizes), and both sides are judged on the same PR's texts (its
     `limit`; JUDGED_SCOPE: scope_changes names a PR that set it otherwise than its base). What it
     builds (its INT8 recipe too) is the base's own: with the PR's int8-weights both sides built the
     PR's file, "unchanged" (walk AF). What it serves with (SERVED_SCOPE: `max_tokens`) is the base's
-    own where the PR's pyproject (`pr_own`) set another and no command line chose the session's, else
-    the PR session's (None: the PR session's)."""
-    served = served_own(cfg, pr, pr_own)
+    own where the PR's pyproject (`pr_own`) set another, else the PR session's (None: the PR
+    session's). `chosen`: the settings the session's command line gave, which are both sides' (its
+    `--gate-max-tokens`, its `--gate-thresholds`: each side otherwise serves its own thresholds)."""
+    served = served_own(cfg, pr_own, chosen)
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
                      eval_threads=pr.eval_threads,
                      batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
-                     **{name: getattr(cfg if name in served else pr, name) for name in SERVED_SCOPE})
+                     **{name: getattr(cfg if name in served else pr, name) for name in SERVED_SCOPE},
+                     **({"thresholds": pr.thresholds} if "thresholds" in chosen else {}))
 
 
-def served_own(base: GateConfig, pr: GateConfig, pr_own: GateConfig | None) -> tuple[str, ...]:
+def served_own(base: GateConfig, pr_own: GateConfig | None, chosen: Collection[str] = ()) -> tuple[str, ...]:
     """The settings of SERVED_SCOPE each side is fed its own of: those the PR's pyproject (`pr_own`)
-    sets otherwise than the base's, where the PR session runs its pyproject's (no command line's)."""
+    sets otherwise than the base's, where no command line chose the session's (`chosen`)."""
     if pr_own is None:
         return ()
-    return tuple(name for name in SERVED_SCOPE if getattr(pr, name) == getattr(pr_own, name)
+    return tuple(name for name in SERVED_SCOPE if name not in chosen
                  and getattr(base, name) != getattr(pr_own, name))
 
 
@@ -331,11 +334,13 @@ class BaseSide(AgainstBase):
 
     @classmethod
     def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None,
-             narrowed: bool = False, pr_own: GateConfig | None = None) -> BaseSide:
+             narrowed: bool = False, pr_own: GateConfig | None = None,
+             chosen: Collection[str] = ()) -> BaseSide:
         """The base at `base_dir` beside the PR's session; `pr_own`: the PR's configuration as its
-        pyproject alone sets it (what it serves with, each side its own: run_as_pr)."""
+        pyproject alone sets it (what it serves with, each side its own: run_as_pr); `chosen`: the
+        settings the session's command line gave (both sides', and no change of the PR's)."""
         own = base_table_config(base_dir, pr.config, narrowed)
-        cfg = run_as_pr(own, pr.config, pr_own)
+        cfg = run_as_pr(own, pr.config, pr_own, chosen)
         say = progress or pr.progress
         session = GateSession(cfg, progress=lambda message: say(f"base: {message}"))
         base_names = {backend_kind(n): n for n in cfg.backends}
@@ -348,8 +353,9 @@ class BaseSide(AgainstBase):
                 declared = cfg.backends
         return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs, declared=declared,
                    scope={name: getattr(own, name) for name in JUDGED_SCOPE},
-                   fed_own=served_own(own, pr.config, pr_own),
-                   pr_scope={name: getattr(pr_own, name) for name in JUDGED_SCOPE} if pr_own else {},
+                   fed_own=served_own(own, pr_own, chosen),
+                   pr_scope={name: getattr(pr_own, name) for name in JUDGED_SCOPE
+                             if name not in chosen} if pr_own else {},
                    pr_declared=pr_own.backends if pr_own is not None else ())
 
     @property
@@ -361,8 +367,11 @@ class BaseSide(AgainstBase):
         """The thresholds the base serves, where its pyproject sets others than the PR's (a table,
         "tuned" on its own model, or the model card's 0.5), else None. Each side is scored as it
         decides: a PR that moves every threshold to 0.99 serves an F1 of 0, which set against the base's
-        scored at the PR's thresholds (0 too) passed, walk 43."""
-        if as_json(self.session.config.thresholds) == as_json(self.pr.config.thresholds):
+        scored at the PR's thresholds (0 too) passed, walk 43. Both "tuned": the base's tuned on its
+        own model, where the PR changed the model."""
+        theirs = as_json(self.session.config.thresholds)
+        retuned = theirs == "tuned" and self.session.model.content_hash != self.pr.model.content_hash
+        if theirs == as_json(self.pr.config.thresholds) and not retuned:
             return None
         served = self.session.thresholds
         return np.full(len(self.session.model.label_names), THRESHOLD) if served is None else served
