@@ -209,7 +209,7 @@ def test_a_retrained_models_base_is_scored_at_thresholds_tuned_on_its_own_model(
     weights = load_file(retrained / "model.safetensors")
     bias = max(name for name in weights if name.startswith("classifier") and name.endswith("bias"))
     weights[bias] = weights[bias] - 2.0  # every label's probability lower: other tuned thresholds
-    save_file(weights, retrained / "model.safetensors")
+    save_file(weights, retrained / "model.safetensors", metadata={"format": "pt"})  # (transformers 4's)
     pr = GateSession(GateConfig(model=str(retrained), cache_dir=cache_dir, thresholds="tuned", limit=40))
     base = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, thresholds="tuned", limit=40))
     side = BaseSide(base, pr, tmp_path)
