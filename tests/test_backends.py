@@ -573,3 +573,28 @@ def test_a_checkpoint_saved_in_float16_is_judged_in_float32(tiny, tmp_path: Path
     graph = onnx.load(str(fp32.artifact)).graph
     assert TensorProto.FLOAT16 not in {t.data_type for t in graph.initializer}
     assert np.abs(fp32.predict(batch) - eager.predict(batch)).max() <= CLOSE["onnx-fp32"]
+
+
+def test_a_checkpoint_without_safetensors_metadata_loads_or_says_how_to_save_it(tiny, tmp_path: Path):
+    """Weights written by safetensors' save_file without metadata: transformers 5 loads them; transformers
+    4 (the window's floor) reads their 'format' and failed with "'NoneType' object has no attribute
+    'get'" from inside its loader: now one line naming the file and how to save it (lowest stack,
+    forty-third session)."""
+    import shutil
+
+    import transformers
+    from safetensors.numpy import load_file, save_file
+
+    from encoder_gate.models.loading import load_pretrained, unmarked_safetensors
+
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny.path, bare)
+    save_file(load_file(bare / "model.safetensors"), bare / "model.safetensors")  # no metadata
+    assert unmarked_safetensors(bare) == [bare / "model.safetensors"]
+    assert unmarked_safetensors(tiny.path) == []
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        assert load_pretrained(bare, classifier=True) is not None
+        return
+    with pytest.raises(GateError, match=r"model\.safetensors has no metadata, and transformers 4\.\S+ reads "
+                                        r"its 'format'.*save_pretrained.*metadata=\{'format': 'pt'\}"):
+        load_pretrained(bare, classifier=True)

@@ -72,14 +72,42 @@ def load_pretrained(path: Path, classifier: bool, **load: Any) -> Any:
     """`path`'s model as float32 (AutoModelForSequenceClassification, else AutoModel), quietly, in
     eval mode; GateError where its checkpoint lacks weights its outputs depend on. `load` goes to
     `from_pretrained` (e.g. attn_implementation="eager"). Other failures are from_pretrained's own."""
-    with quiet_transformers():
-        model, info = model_class(classifier).from_pretrained(path, output_loading_info=True,
-                                                              **{**float32_load(), **load})
+    try:
+        with quiet_transformers():
+            model, info = model_class(classifier).from_pretrained(path, output_loading_info=True,
+                                                                  **{**float32_load(), **load})
+    except AttributeError:  # transformers 4 reads a safetensors file's metadata, None where it has none
+        bare = unmarked_safetensors(Path(path))
+        if not bare:
+            raise
+        import transformers
+
+        raise GateError(
+            f"{bare[0]} has no metadata, and transformers {transformers.__version__} reads its 'format' "
+            "(it fails with \"'NoneType' object has no attribute 'get'\"): save the model again with "
+            "save_pretrained, or write the file with safetensors' save_file(..., metadata={'format': 'pt'}); "
+            "transformers 5 loads it as it is") from None
     missing = missing_weights(list(info.get("missing_keys") or ()), classifier)
     if missing:
         raise GateError(missing_message(Path(path), missing, list(info.get("unexpected_keys") or ()),
                                         classifier))
     return model.eval()
+
+
+def unmarked_safetensors(path: Path) -> list[Path]:
+    """The safetensors files of the model directory `path` that hold no metadata (safetensors'
+    `save_file` without `metadata=`), which transformers 4 cannot load."""
+    from safetensors import safe_open
+
+    bare = []
+    for file in sorted(Path(path).glob("*.safetensors")):
+        try:
+            with safe_open(str(file), "np") as opened:
+                if opened.metadata() is None:
+                    bare.append(file)
+        except Exception:  # an unreadable file: transformers' load says why
+            continue
+    return bare
 
 
 def _checkpoint_may_lack(path: Path, classifier: bool) -> bool:
