@@ -76,7 +76,7 @@ def load_pretrained(path: Path, classifier: bool, **load: Any) -> Any:
         with quiet_transformers():
             model, info = model_class(classifier).from_pretrained(path, output_loading_info=True,
                                                                   **{**float32_load(), **load})
-    except AttributeError:  # transformers 4 reads a safetensors file's metadata, None where it has none
+    except AttributeError:  # transformers 4.47 reads a safetensors file's metadata, None where it has none
         bare = unmarked_safetensors(Path(path))
         if not bare:
             raise
@@ -86,7 +86,7 @@ def load_pretrained(path: Path, classifier: bool, **load: Any) -> Any:
             f"{bare[0]} has no metadata, and transformers {transformers.__version__} reads its 'format' "
             "(it fails with \"'NoneType' object has no attribute 'get'\"): save the model again with "
             "save_pretrained, or write the file with safetensors' save_file(..., metadata={'format': 'pt'}); "
-            "transformers 5 loads it as it is") from None
+            "newer transformers (4.57, 5) load it as it is") from None
     missing = missing_weights(list(info.get("missing_keys") or ()), classifier)
     if missing:
         raise GateError(missing_message(Path(path), missing, list(info.get("unexpected_keys") or ()),
