@@ -137,6 +137,9 @@ def test_the_cards_parity_words_are_the_tasks_own(exported):
     card = render_card(data)
     assert "flips = samples whose argmax class differs from torch FP32" in card
     assert "decisions at 0.5" not in card and "Top-1 = texts" in card
+    # a checkpoint saved in half precision: the card says the variants were made from it upcast
+    data["model"]["dtype_note"] = "the model's weights are saved in float16: the gate loads them as float32"
+    assert "- the model's weights are saved in float16: the gate loads them as float32" in render_card(data)
 
 
 def test_the_int8_settings_are_the_shipped_recipes(exported, tiny_ctx):

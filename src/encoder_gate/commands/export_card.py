@@ -177,6 +177,8 @@ def render_card(p: dict[str, Any]) -> str:
     warned = [f"- {name}: {row[key]}" for name, _, row in rows for key in CARD_WARNINGS if row.get(key)]
     # the tokenizer shipped beside the files pads as it was saved: on the left, said (reporting.MODEL_NOTES)
     warned += [f"- {m['tokenizer_note']}"] if m.get("tokenizer_note") else []
+    # weights saved in half precision: the variants were made from them upcast (reporting.MODEL_NOTES)
+    warned += [f"- {m['dtype_note']}"] if m.get("dtype_note") else []
     if warned:  # what the gate warns of (an untrained head every variant keeps its F1 with), said here too
         lines += ["", "Warnings:", "", *warned]
     versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items())
