@@ -212,6 +212,34 @@ def nvidia_smi() -> NvidiaSmi | None:
     return NvidiaSmi(text, driver.group(1) if driver else None, cuda.group(1) if cuda else None)
 
 
+def cpuinfo_blocks(text: str) -> list[dict[str, str]]:
+    """`/proc/cpuinfo`'s text as one dict a processor (its block), keys lower-cased."""
+    blocks = []
+    for block in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key.strip().lower()] = value.strip()
+        blocks.append(fields)
+    return blocks
+
+
+def cpu_model(cpuinfo: str | None = None) -> str | None:
+    """The CPU's model as `/proc/cpuinfo` (or the text given) names it (x86's `model name`, ARM's
+    `Hardware` or `CPU model`), None where it names none or cannot be read: the speed fingerprint's
+    CPU, and the machine a shipped model was trained on."""
+    text = cpuinfo
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    return next((named for fields in cpuinfo_blocks(text)
+                 if (named := fields.get("model name") or fields.get("hardware") or fields.get("cpu model"))),
+                None)
+
+
 def user_cache_dir() -> Path:
     """encoder-gate's directory in the user's cache (``$XDG_CACHE_HOME/encoder-gate``, else
     ``~/.cache/encoder-gate``): what this machine and toolchain decide once, kept across sessions and

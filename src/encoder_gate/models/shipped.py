@@ -25,6 +25,7 @@ from typing import Any
 
 from encoder_gate.cache import sha256_file
 from encoder_gate.data.datasets import DATA_DIR
+from encoder_gate.environment import cpu_model
 
 
 def shipped_path(name: str) -> Path:
@@ -102,9 +103,4 @@ def write_shipped(name: str, trained: Any, untrained: Any, fresh: set[str], meta
 
 
 def _cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    named = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
-    return named or platform.machine()
+    return cpu_model() or platform.machine()

@@ -20,7 +20,7 @@ from encoder_gate.backends.onnx_session import session_options
 from encoder_gate.backends.registry import DEFAULT_BACKENDS, providers_of
 from encoder_gate.backends.torch_backend import torch_threads
 from encoder_gate.cache import installed_version
-from encoder_gate.environment import cpu_quota, nvidia_smi, seen_cores
+from encoder_gate.environment import cpu_model, cpu_quota, cpuinfo_blocks, nvidia_smi, seen_cores
 from encoder_gate.errors import GateError
 from encoder_gate.speed.settings import ENV_ALLOW_OTHER_MACHINE
 
@@ -222,19 +222,10 @@ def cpu_details(cpuinfo: str | None = None) -> dict[str, Any]:
             text = Path("/proc/cpuinfo").read_text()
         except OSError:
             text = ""
-    model: str | None = None
     flags = cpu_flags(text)
-    cores: set[tuple[str, str]] = set()
-    for block in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            key, sep, value = line.partition(":")
-            if sep:
-                fields[key.strip().lower()] = value.strip()
-        model = model or fields.get("model name") or fields.get("hardware") or fields.get("cpu model")
-        if "physical id" in fields and "core id" in fields:
-            cores.add((fields["physical id"], fields["core id"]))
-    return {"cpu_model": model or platform.processor() or platform.machine() or "unknown",
+    cores = {(fields["physical id"], fields["core id"]) for fields in cpuinfo_blocks(text)
+             if "physical id" in fields and "core id" in fields}
+    return {"cpu_model": cpu_model(text) or platform.processor() or platform.machine() or "unknown",
             "isa": {f: f in flags for f in ISA_FLAGS} if flags is not None else {},
             "physical_cores": len(cores) or None}
 
