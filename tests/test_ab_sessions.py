@@ -300,14 +300,15 @@ def test_what_the_pr_judges_on_is_named_where_it_differs_from_the_bases(tmp_path
     assert (run_as_pr(own, pr).limit, run_as_pr(own, pr).max_tokens) == (6, 64)  # run on the PR's
     # what a side serves with (max-tokens) is its own where the PR's pyproject set another: a PR that
     # cuts texts to 64 tokens is judged against its base fed its 128; a command line's is the session's
-    assert (run_as_pr(own, pr, pr).limit, run_as_pr(own, pr, pr).max_tokens) == (6, 128)
     assert served_own(own, pr) == ("max_tokens",)
+    fed_own = run_as_pr(own, pr, served_own(own, pr))
+    assert (fed_own.limit, fed_own.max_tokens) == (6, 128)
     chosen = GateConfig(model="tiny", limit=6, max_tokens=64)  # --gate-max-tokens 64: the session's, for both
-    assert run_as_pr(own, chosen, pr, {"max_tokens"}).max_tokens == 64
     assert served_own(own, pr, {"max_tokens"}) == ()
+    assert run_as_pr(own, chosen, served_own(own, pr, {"max_tokens"}), {"max_tokens"}).max_tokens == 64
     # --gate-thresholds: both sides at the session's (each otherwise serves its own)
     tuned = GateConfig(model="tiny", thresholds="tuned")
-    assert run_as_pr(own, tuned, None, {"thresholds"}).thresholds == "tuned"
+    assert run_as_pr(own, tuned, (), {"thresholds"}).thresholds == "tuned"
     assert run_as_pr(own, tuned).thresholds == "fixed"
     scope = {name: getattr(own, name) for name in ("limit", "max_tokens", "ab_budget")}
     assert scope_changes(scope, {"limit": 6, "max_tokens": 64, "ab_budget": 5.0}) == [

@@ -104,17 +104,16 @@ def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateC
     return run_as_pr(base_table_config(base_dir, pr, narrowed), pr)
 
 
-def run_as_pr(cfg: GateConfig, pr: GateConfig, pr_own: GateConfig | None = None,
+def run_as_pr(cfg: GateConfig, pr: GateConfig, served: Collection[str] = (),
               chosen: Collection[str] = ()) -> GateConfig:
     """The base's configuration run the PR session's way: how it runs is the PR session's (where its
     files go, the device, threads, batch sizes), and both sides are judged on the same PR's texts (its
     `limit`; JUDGED_SCOPE: scope_changes names a PR that set it otherwise than its base). What it
     builds (its INT8 recipe too) is the base's own: with the PR's int8-weights both sides built the
-    PR's file, "unchanged" (walk AF). What it serves with (SERVED_SCOPE: `max_tokens`) is the base's
-    own where the PR's pyproject (`pr_own`) set another, else the PR session's (None: the PR
-    session's). `chosen`: the settings the session's command line gave, which are both sides' (its
-    `--gate-max-tokens`, its `--gate-thresholds`: each side otherwise serves its own thresholds)."""
-    served = served_own(cfg, pr_own, chosen)
+    PR's file, "unchanged" (walk AF). What it serves with (SERVED_SCOPE: `max_tokens`) is the PR
+    session's, but for those in `served` (served_own: the base's own). `chosen`: the settings the
+    session's command line gave, which are both sides' (its `--gate-thresholds`: each side otherwise
+    serves its own thresholds)."""
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
                      eval_threads=pr.eval_threads,
                      batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
@@ -340,7 +339,8 @@ class BaseSide(AgainstBase):
         pyproject alone sets it (what it serves with, each side its own: run_as_pr); `chosen`: the
         settings the session's command line gave (both sides', and no change of the PR's)."""
         own = base_table_config(base_dir, pr.config, narrowed)
-        cfg = run_as_pr(own, pr.config, pr_own, chosen)
+        fed_own = served_own(own, pr_own, chosen)
+        cfg = run_as_pr(own, pr.config, fed_own, chosen)
         say = progress or pr.progress
         session = GateSession(cfg, progress=lambda message: say(f"base: {message}"))
         base_names = {backend_kind(n): n for n in cfg.backends}
@@ -353,7 +353,7 @@ class BaseSide(AgainstBase):
                 declared = cfg.backends
         return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs, declared=declared,
                    scope={name: getattr(own, name) for name in JUDGED_SCOPE},
-                   fed_own=served_own(own, pr_own, chosen),
+                   fed_own=fed_own,
                    pr_scope={name: getattr(pr_own, name) for name in JUDGED_SCOPE
                              if name not in chosen} if pr_own else {},
                    pr_declared=pr_own.backends if pr_own is not None else ())
