@@ -8,7 +8,7 @@ error rate; this module only writes and prints what was decided.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from encoder_gate.accuracy.ranking import RANKINGS
@@ -48,6 +48,18 @@ def drift_grown(growth: Mapping[str, Any], side: str = "base") -> str:
             f"({growth['growth']:+.3g}{word})")
 
 
+def against_base_warnings(accuracy: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
+    """The warnings of ab.json's `accuracy` entries that did not fail, under the first of `keys` each
+    holds (`not_judged`: its F1 could not fail; `underpowered`: a pass rules no drop out), each text
+    once with the backends it holds for: "against the base (torch, onnx-fp32): ..."."""
+    by: dict[str, list[str]] = {}
+    for name, entry in accuracy.items():
+        key = next((k for k in keys if entry.get(k)), None)
+        if key is not None and entry.get("passed") is not False:
+            by.setdefault(str(entry[key]), []).append(name)
+    return [f"against the base ({', '.join(names)}): {text}" for text, names in by.items()]
+
+
 def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
     """(line, failed) per backend and cell, for the terminal."""
     out: list[tuple[str, bool]] = []
@@ -66,11 +78,8 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
         word = "FAIL" if not a["passed"] else "not judged" if a.get("not_judged") else "pass"
         out.append((f"{name:<{width}} accuracy {a['metric']} {a['pr']:.4f} vs base {a['base']:.4f}, change "
                     f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{ranked}: {word}{moved}", not a["passed"]))
-    unjudged: dict[str, list[str]] = {}  # why an F1 against the base could not fail, once for its backends
-    for name, a in payload.get("accuracy", {}).items():
-        if a.get("not_judged") and a.get("passed") is not False:
-            unjudged.setdefault(str(a["not_judged"]), []).append(name)
-    out += [(f"against the base ({', '.join(names)}): {why}", False) for why, names in unjudged.items()]
+    # why an F1 against the base could not fail, once for the backends it holds for
+    out += [(line, False) for line in against_base_warnings(payload.get("accuracy", {}), ("not_judged",))]
     for c in payload.get("speed", []):
         word = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive",
                 "unchanged": "pass"}[c["status"]]

@@ -29,7 +29,7 @@ from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import WAIVER, BackendVerdict, Finding, Status, Verdict
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, DOCUMENTS, FINDINGS_FILE, SPEEDUPS_FILE, readings
-from encoder_gate.reporting.ab import drift_grown, outputs_moved
+from encoder_gate.reporting.ab import against_base_warnings, drift_grown, outputs_moved
 from encoder_gate.reporting.accuracy import (
     MODEL_NOTES,
     ROW_WARNINGS,
@@ -340,14 +340,9 @@ def _row_warnings(rows: Mapping[str, Any], ab: Mapping[str, Any] | None) -> list
         for key in ROW_WARNINGS:
             if (row or {}).get(key) and not (key == "underpowered" and row.get("verdict") == "fail"):
                 by.setdefault(str(row[key]), []).append(name)
-    against: dict[str, list[str]] = {}
-    for name, entry in ((ab or {}).get("accuracy") or {}).items():
-        if entry.get("not_judged") and entry.get("passed") is not False:  # (no pass to warn of)
-            against.setdefault(str(entry["not_judged"]), []).append(name)
-        elif entry.get("underpowered") and entry.get("passed") is not False:
-            against.setdefault(str(entry["underpowered"]), []).append(name)
+    # against the base: an F1 that could not fail (no pass to warn of), else an underpowered pass
     return ([f"{', '.join(names)}: {text}" for text, names in by.items()]
-            + [f"against the base ({', '.join(names)}): {text}" for text, names in against.items()])
+            + against_base_warnings((ab or {}).get("accuracy") or {}, ("not_judged", "underpowered")))
 
 
 def _waived_by(w: Waiver, today: date) -> str:
