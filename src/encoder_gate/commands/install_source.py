@@ -30,7 +30,7 @@ from urllib.request import url2pathname
 
 from encoder_gate import __version__
 from encoder_gate.commands.layout import WORKFLOW_PATH
-from encoder_gate.commands.workflow import install_command
+from encoder_gate.commands.workflow_install import install_command
 
 DIST_NAME = "encoder-gate"
 #: the extra the workflow installs (onnxruntime for the CPU runner), and a GPU runner's gate job

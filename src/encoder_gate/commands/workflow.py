@@ -6,11 +6,17 @@ Used by `encoder-gate init` (:mod:`encoder_gate.commands.init`).
 from __future__ import annotations
 
 import re
-import shlex
 
 from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT, SHARD_COSTS_FILE
 from encoder_gate.commands.merge import BENCHMARKS_JSON
 from encoder_gate.commands.workflow_comment import comment_script
+from encoder_gate.commands.workflow_install import (
+    BASE_VENV,
+    INSTALL_GATE,
+    INSTALL_TOOLS,
+    gate_torch,
+    install_command,
+)
 from encoder_gate.config import GateConfig
 from encoder_gate.documents import (
     ACCURACY_FILE,
@@ -23,60 +29,6 @@ from encoder_gate.documents import (
 from encoder_gate.errors import GateError
 from encoder_gate.runtime.dependency_files import WORKFLOW_REQUIREMENTS
 
-#: Python and encoder-gate in a job's venv, torch first (@TORCH@); @REQUIREMENTS@: what else the
-#: job installs (the gate job: the PR's requirements.txt, for the code it runs).
-_INSTALL = """\
-      - uses: @SETUP_PYTHON@
-        with:
-          python-version: "@PYTHON@"
-      - name: Install encoder-gate
-        id: install
-        run: |
-          python -m venv venv
-@TORCH@          @INSTALL_ENCODER_GATE@
-@REQUIREMENTS@          echo "$GITHUB_WORKSPACE/venv/bin" >> "$GITHUB_PATH"
-"""
-#: PyTorch's index of its CPU builds (PyPI's Linux x86-64 torch is the CUDA build)
-CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
-#: torch for a job that installs no requirements (the verdict, the history)
-_CPU_TORCH = f"""\
-          # CPU-only torch first, so nothing below pulls the CUDA build
-          @VENV@/bin/pip install -q torch --index-url {CPU_TORCH_INDEX}
-"""
-#: torch for a job that installs a requirements.txt (@REQS@) beside encoder-gate (@GATE_REQ@):
-#: first, at the release pip resolves both to; then @WHICH@ (the CPU build, or on a GPU runner
-#: PyPI's CUDA build)
-_RESOLVED_TORCH = """\
-          # torch first, at the release pip resolves the requirements and encoder-gate to (a dry
-          # run; else the newest): a @REQS_FILE@ pinning another torch would replace it
-          # below, on a CPU runner with PyPI's CUDA build (about 3 GB)
-          torch=torch
-          if [ -f @REQS@ ]; then
-            @VENV@/bin/pip install -q --dry-run --report @VENV@/resolved.json -r @REQS@ @GATE_REQ@
-            torch=$(@VENV@/bin/python -c '@PICK_TORCH@' @VENV@/resolved.json)
-          fi
-@WHICH@"""
-#: Python reading pip's installation report (`--report`): `torch==VERSION` where it installs torch
-_PICK_TORCH = ('import json, sys; report = json.load(open(sys.argv[1])); found = [p["metadata"]["version"] '
-               'for p in report["install"] if p["metadata"]["name"].lower() == "torch"]; '
-               'print("torch==" + found[0] if found else "torch")')
-_CPU_WHICH = f"""\
-          @VENV@/bin/pip install -q "$torch" --index-url {CPU_TORCH_INDEX}
-"""
-_CUDA_WHICH = """\
-          # torch's CUDA build (PyPI's own on Linux x86-64) and onnxruntime-gpu through encoder-gate[gpu],
-          # never beside onnxruntime (they ship one module); dynamic INT8 is judged on this runner's
-          # CPU in the same job (a file with no CUDA kernels), against torch eager on the CPU
-          @VENV@/bin/pip install -q "$torch"
-"""
-_INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", "          if [ -f pr/@REQS_FILE@ ]; then "
-                                                   "venv/bin/pip install -q -r pr/@REQS_FILE@; fi\n"
-                                 ).replace("@TORCH@", "@GATE_TORCH@").replace("@INSTALL_ENCODER_GATE@",
-                                                                              "@INSTALL_GATE@")
-#: A job that runs encoder-gate on results and no code of the PR's (the verdict, the history).
-_INSTALL_TOOLS = _INSTALL.replace("@REQUIREMENTS@", "").replace("@TORCH@", _CPU_TORCH)
-#: The venv of the base's own requirements (a PR that changes requirements.txt), beside pr/ and base/
-BASE_VENV = "../base-venv"
 #: A runner label: what `runs-on` takes unquoted in a YAML flow list
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -150,7 +102,7 @@ jobs:
       # measured with the new onnxruntime on both; the verdict says so, and a changed
       # @REQS_FILE@ is gated on the base's own below); encoder-gate itself is installed the
       # way it was installed where `encoder-gate init` ran
-""" + _INSTALL_GATE + """
+""" + INSTALL_GATE + """
       # the artifact cache is content-addressed (entries are keyed by the model's files and
       # the toolchain), so restoring an older cache is safe; it is saved at the end even when
       # the gate failed, so the next push does not rebuild the exports
@@ -231,7 +183,7 @@ jobs:
     permissions:
       contents: write
     steps:
-""" + _INSTALL_TOOLS + """\
+""" + INSTALL_TOOLS + """\
       - name: Download the results
         uses: @DOWNLOAD_ARTIFACT@
         with:
@@ -424,7 +376,7 @@ _VERDICT_JOB = """\
     permissions:
       contents: read
     steps:
-""" + _INSTALL_TOOLS + """\
+""" + INSTALL_TOOLS + """\
       - name: Download the shards' results
         continue-on-error: true  # a shard that uploaded nothing: the merge names it
         uses: @DOWNLOAD_ARTIFACT@
@@ -476,12 +428,6 @@ FORK = "github.event.pull_request.head.repo.full_name != github.repository"
 _LFS = "\n          lfs: true  # the model's weights are in Git LFS (.gitattributes)"
 
 _TOKEN = re.compile(r"@[A-Z_]+@")
-
-
-def install_command(requirement: str, venv: str = "venv") -> str:
-    """The workflow's line that installs encoder-gate into ``venv``: pip with ``requirement``, quoted
-    for bash."""
-    return f"{venv}/bin/pip install -q {shlex.quote(requirement)}"
 
 
 _ONE_JOB = "# One gate job, one runner, one pytest session: the PR against its base, checked out beside it.\n"
@@ -596,10 +542,6 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
     globs = [f"pr/{model_dir}" if model_dir else None, f"pr/{PYPROJECT}"]
     hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in globs if g)
     script = "".join(f"            {line}\n" if line else "\n" for line in comment_script().splitlines())
-    gate_torch = _RESOLVED_TORCH.replace("@WHICH@", _CUDA_WHICH if gpu_requirement else _CPU_WHICH
-                                         ).replace("@PICK_TORCH@", _PICK_TORCH).replace(
-                                             "@GATE_REQ@", shlex.quote(gpu_requirement or requirement)
-                                         ).replace("@REQS_FILE@", WORKFLOW_REQUIREMENTS)
     replacements = {
         "@MIN_SLOWDOWN@": f"{GateConfig().min_slowdown:.0%}",
         "@CACHE_DIR@": CACHE_DIR_NAME,
@@ -611,9 +553,10 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@INSTALL_ENCODER_GATE@": install_command(requirement),
         "@INSTALL_GATE@": install_command(gpu_requirement or requirement),
         "@INSTALL_BASE@": install_command(gpu_requirement or requirement, BASE_VENV),
-        "@GATE_TORCH@": gate_torch.replace("@VENV@", "venv").replace("@REQS@", f"pr/{WORKFLOW_REQUIREMENTS}"),
-        "@BASE_TORCH@": gate_torch.replace("@VENV@", BASE_VENV).replace("@REQS@",
-                                                                        f"../base/{WORKFLOW_REQUIREMENTS}"),
+        "@GATE_TORCH@": gate_torch(requirement, gpu_requirement, venv="venv",
+                                   reqs_file=WORKFLOW_REQUIREMENTS, reqs=f"pr/{WORKFLOW_REQUIREMENTS}"),
+        "@BASE_TORCH@": gate_torch(requirement, gpu_requirement, venv=BASE_VENV,
+                                   reqs_file=WORKFLOW_REQUIREMENTS, reqs=f"../base/{WORKFLOW_REQUIREMENTS}"),
         "@REQS_FILE@": WORKFLOW_REQUIREMENTS,
         "@VENV@": "venv",
         "@BASE_VENV@": BASE_VENV,
