@@ -113,7 +113,7 @@ def test_each_runner_that_can_is_reopened_and_warmed_up_on_its_own_shapes():
     """measure_runners reopens each side that has `reopen` before every round (and warms it on its
     own plan's shapes) when its file is small, on the CPU; a side without one (torch eager, a
     wrapper), a file over REOPEN_MAX_BYTES, a runner of unknown size or a session on a GPU keeps
-    its one copy, and `reopen=False` keeps both."""
+    its one copy; `reopen="never"` keeps both and `reopen="always"` reopens a large file too."""
     from encoder_gate.speed.ab import REOPEN_MAX_BYTES, measure_runners
     from encoder_gate.speed.batches import BatchPlan
 
@@ -153,8 +153,12 @@ def test_each_runner_that_can_is_reopened_and_warmed_up_on_its_own_shapes():
     assert not cell.reopened and len(base.warmed) == len(pr.warmed) == 1
     base, pr = Fake(True), Fake(True)  # held on purpose (ab-noise --pairs' held sessions)
     cell = measure_runners(base, plan(5), pr, plan(5), clock="thread", settings=settings, alpha=0.01, texts=2,
-                           reopen=False)
+                           reopen="never")
     assert not cell.reopened and base.reopened == pr.reopened == 0
+    base, pr = Fake(True, REOPEN_MAX_BYTES + 1), Fake(False)  # reopened on purpose, whatever its size
+    cell = measure_runners(base, plan(5), pr, plan(5), clock="thread", settings=settings, alpha=0.01, texts=2,
+                           reopen="always")
+    assert cell.reopened and base.reopened == 10 and pr.reopened == 0
     for held in (Fake(True, REOPEN_MAX_BYTES + 1), Fake(True, None), Fake(True, device="cuda")):
         small = Fake(True, REOPEN_MAX_BYTES)
         cell = measure_runners(held, plan(5), small, plan(5), clock="thread", settings=settings, alpha=0.01,

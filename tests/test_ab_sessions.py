@@ -151,20 +151,25 @@ def test_a_retrained_model_that_lost_accuracy_fails_and_is_named_as_the_model(
 
 def test_ab_noise_pairs_table_shows_each_session_policy_and_bad_arguments_say_why(capsys):
     """The pairs study's table: per session policy, the spread of A'/A across pairs and the
-    outcomes; a policy that could not reopen every cell says so. One pair, or no minimum
+    outcomes; under it, what the A/B's own rule does with that file. One pair, or no minimum
     slowdown, is a clear error before anything is built."""
     from encoder_gate.commands.cli import main
     from encoder_gate.studies.ab_noise import format_pairs
 
     held = [{"ratio": r, "status": s, "rounds": 10, "reopened": False, "round_sd": 0.01}
             for r, s in ((0.95, "pass"), (1.06, "fail"), (1.0, "pass"))]
-    fresh = [{"ratio": r, "status": "pass", "rounds": 10, "reopened": r != 1.0, "round_sd": 0.03}
+    fresh = [{"ratio": r, "status": "pass", "rounds": 10, "reopened": True, "round_sd": 0.03}
              for r in (0.99, 1.01, 1.0)]
-    table = format_pairs({"model": "tiny", "backend": "onnx-fp32", "batch_size": 8, "pairs": 3,
-                          "neighbour": False, "min_effect": 0.05, "texts": 64,
-                          "cells": {"held": held, "reopened": fresh}})
-    assert table[-2] == "| held | 0.950, 1.060 | 5.5% | 1.0% | 1 of 3 | 0 | 10 |"
-    assert table[-1].startswith("| reopened (held: a large file) | 0.990, 1.010 | 1.0% | 3.0% | 0 of 3 |")
+    result = {"model": "tiny", "backend": "onnx-fp32", "batch_size": 8, "pairs": 3, "neighbour": False,
+              "min_effect": 0.05, "texts": 64, "cells": {"held": held, "reopened": fresh},
+              "gate": {"reopens": False, "file_bytes": 27_671_760}}
+    table = format_pairs(result)
+    assert table[-4] == "| held | 0.950, 1.060 | 5.5% | 1.0% | 1 of 3 | 0 | 10 |"
+    assert table[-3].startswith("| reopened | 0.990, 1.010 | 1.0% | 3.0% | 0 of 3 |")
+    assert table[-1] == ("The A/B's rule for it: held (a file of 27.7 MB; not a file on the CPU of at most "
+                         "16 MiB)")
+    result["gate"] = {"reopens": True, "file_bytes": 520_000}
+    assert format_pairs(result)[-1] == "The A/B's rule for it: reopened (a file of 0.5 MB; at most 16 MiB)"
     assert main(["ab-noise", "--pairs", "1"]) == 1
     assert "--pairs must be at least 2" in capsys.readouterr().err
     assert main(["ab-noise", "--pairs", "3", "--min-slowdowns", ","]) == 1

@@ -267,13 +267,25 @@ def pass_over(runner: Any, batches: Sequence[Mapping[str, Any]]) -> Callable[[],
     return run
 
 
-def _reopen_and_warm(runner: Any, shapes: list[tuple[int, int]]) -> Callable[[], None] | None:
-    """The runner's reopen and warm-up, or None: it cannot reopen, or gains nothing by it (see
-    `REOPEN_MAX_BYTES`: a file over it, or a session on a GPU, whose placement in the CPU's caches
-    was never the noise)."""
-    reopen = reopener(runner)
+#: When a side's sessions are opened afresh before each round: "by-size", the A/B's rule (a small file
+#: on the CPU, `REOPEN_MAX_BYTES`); "always" (any side that can) and "never" (held for the cell), as
+#: `encoder-gate ab-noise --pairs` compares them.
+ReopenPolicy = Literal["by-size", "always", "never"]
+
+
+def reopened_by_size(runner: Any) -> bool:
+    """Whether the A/B opens ``runner``'s sessions afresh each round: it can (an ONNX file), on the CPU,
+    and its file is at most `REOPEN_MAX_BYTES` (a file over it, or a session on a GPU, whose
+    placement in the CPU's caches was never the noise)."""
     small = getattr(runner, "size_bytes", None) is not None and runner.size_bytes <= REOPEN_MAX_BYTES
-    if reopen is None or not small or getattr(runner, "device", "cpu") != "cpu":
+    return reopener(runner) is not None and small and getattr(runner, "device", "cpu") == "cpu"
+
+
+def _reopen_and_warm(runner: Any, shapes: list[tuple[int, int]],
+                     policy: ReopenPolicy) -> Callable[[], None] | None:
+    """The runner's reopen and warm-up, or None: it cannot reopen, or the policy holds it."""
+    reopen = reopener(runner)
+    if reopen is None or policy == "never" or (policy == "by-size" and not reopened_by_size(runner)):
         return None
 
     def run() -> None:
@@ -284,17 +296,16 @@ def _reopen_and_warm(runner: Any, shapes: list[tuple[int, int]]) -> Callable[[],
 
 def measure_runners(base: Any, base_plan: BatchPlan, pr: Any, pr_plan: BatchPlan, *, clock: Clock,
                     settings: ABSettings, alpha: float, texts: int, seed: int = 0,
-                    progress: Callable[[str], None] | None = None, reopen: bool = True) -> Cell:
+                    progress: Callable[[str], None] | None = None, reopen: ReopenPolicy = "by-size") -> Cell:
     """:func:`measure_cell` on two runners (warmed up on their plans' shapes), each side over its
     own plan; each side that can (`Runner.reopen`: an ONNX file) is reopened each round when its
-    file is small, on the CPU (`REOPEN_MAX_BYTES`; `reopen=False`: never, as `encoder-gate
-    ab-noise --pairs` measures held sessions).
+    file is small, on the CPU (`reopened_by_size`; or by another `ReopenPolicy`, as `encoder-gate
+    ab-noise --pairs` compares them).
     A side that cannot keeps its one copy: torch eager's two copies of the tiny model ran within
     0.6% of each other (sd across 8 pairs), ONNX Runtime's 3 to 4%."""
     pr.warmup(pr_plan.shapes)
     base.warmup(base_plan.shapes)
-    sides = [_reopen_and_warm(pr, pr_plan.shapes), _reopen_and_warm(base, base_plan.shapes)]
-    sides = sides if reopen else []
+    sides = [_reopen_and_warm(pr, pr_plan.shapes, reopen), _reopen_and_warm(base, base_plan.shapes, reopen)]
     return measure_cell(pass_over(base, base_plan.batches), pass_over(pr, pr_plan.batches), clock=clock,
                         settings=settings, alpha=alpha, texts=texts, seed=seed, progress=progress,
                         reopen=[side for side in sides if side is not None])

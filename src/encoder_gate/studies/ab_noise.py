@@ -32,7 +32,15 @@ from encoder_gate.data.datasets import load_dataset
 from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError
 from encoder_gate.models.resolve import resolve_model
-from encoder_gate.speed.ab import ABSettings, judge_at_looks, measure_runners, pass_over
+from encoder_gate.speed.ab import (
+    REOPEN_MAX_BYTES,
+    ABSettings,
+    ReopenPolicy,
+    judge_at_looks,
+    measure_runners,
+    pass_over,
+    reopened_by_size,
+)
 from encoder_gate.speed.batches import BatchPlan, make_batches
 from encoder_gate.speed.rounds import passes_for, timed
 from encoder_gate.speed.settings import DEFAULT_BENCH_TEXTS
@@ -220,8 +228,8 @@ def measure(model: str, backend: str, batch_size: int, *, slowdown: float, round
 
 
 #: How the pairs study holds its sessions: one pair for the whole cell, or reopened each round
-#: as the A/B does for a small file (speed.ab.measure_runners, REOPEN_MAX_BYTES).
-SESSION_POLICIES = ("held", "reopened")
+#: (what the A/B does for a small file: speed.ab.reopened_by_size), whatever the file's size.
+SESSION_POLICIES: dict[str, ReopenPolicy] = {"held": "never", "reopened": "always"}
 
 
 def measure_pairs(model: str, backend: str, batch_size: int, *, pairs: int, cache_dir: Path,
@@ -236,15 +244,18 @@ def measure_pairs(model: str, backend: str, batch_size: int, *, pairs: int, cach
     settings = ABSettings(min_effect=min_effect)
     rng = np.random.default_rng(seed)
     cells: dict[str, list[dict[str, Any]]] = {policy: [] for policy in SESSION_POLICIES}
+    probe = setup.runner()
+    gate = {"reopens": reopened_by_size(probe), "file_bytes": getattr(probe, "size_bytes", None)}
+    probe.close()
     started = time.monotonic()
     with beside_a_neighbour(neighbour):
         for k in range(pairs):
             for i in rng.permutation(len(SESSION_POLICIES)):
-                policy = SESSION_POLICIES[i]
+                policy = list(SESSION_POLICIES)[i]
                 a, a2 = setup.runner(), setup.runner()
                 cell = measure_runners(a, plan, a2, plan, clock="thread", settings=settings,
                                        alpha=settings.alpha, texts=len(setup.texts), seed=seed + k,
-                                       reopen=policy == "reopened")
+                                       reopen=SESSION_POLICIES[policy])
                 a.close()
                 a2.close()
                 decision = judge_at_looks(cell.log_ratios, settings, settings.alpha)
@@ -253,7 +264,8 @@ def measure_pairs(model: str, backend: str, batch_size: int, *, pairs: int, cach
                                       "round_sd": float(np.std(cell.log_ratios, ddof=1))})
             progress(f"{k + 1}/{pairs} pairs ({time.monotonic() - started:.0f}s)")
     return {"model": model, "backend": backend, "batch_size": batch_size, "pairs": pairs,
-            "neighbour": neighbour, "min_effect": min_effect, "texts": len(setup.texts), "cells": cells}
+            "neighbour": neighbour, "min_effect": min_effect, "texts": len(setup.texts), "cells": cells,
+            "gate": gate}
 
 
 def format_pairs(result: dict[str, Any]) -> list[str]:
@@ -269,12 +281,17 @@ def format_pairs(result: dict[str, Any]) -> list[str]:
     for policy, cells in result["cells"].items():
         ratios = np.array([c["ratio"] for c in cells])
         statuses = [c["status"] for c in cells]
-        large = policy != "held" and not all(c["reopened"] for c in cells)
-        lines.append(f"| {policy}{' (held: a large file)' if large else ''} | {ratios.min():.3f}, "
+        lines.append(f"| {policy} | {ratios.min():.3f}, "
                      f"{ratios.max():.3f} | {np.std(np.log(ratios), ddof=1):.1%} | "
                      f"{np.median([c['round_sd'] for c in cells]):.1%} | "
                      f"{statuses.count('fail')} of {len(cells)} | {statuses.count('inconclusive')} | "
                      f"{np.mean([c['rounds'] for c in cells]):.0f} |")
+    gate = result.get("gate")
+    if gate is not None:
+        size = f"a file of {gate['file_bytes'] / 1e6:.1f} MB" if gate["file_bytes"] is not None else "no file"
+        rule = "at most" if gate["reopens"] else "not a file on the CPU of at most"
+        lines += ["", f"The A/B's rule for it: {'reopened' if gate['reopens'] else 'held'} ({size}; "
+                      f"{rule} {REOPEN_MAX_BYTES / 2**20:g} MiB)"]
     return lines
 
 
