@@ -159,6 +159,11 @@ def test_each_runner_that_can_is_reopened_and_warmed_up_on_its_own_shapes():
     cell = measure_runners(base, plan(5), pr, plan(5), clock="thread", settings=settings, alpha=0.01, texts=2,
                            reopen="always")
     assert cell.reopened and base.reopened == 10 and pr.reopened == 0
+    # a 2-layer model with roberta-base's vocabulary (27.7 MB, its compute a small model's) is reopened:
+    # held, its pairs spread by 2 to 3% beside a busy core and failed unchanged files (docs/noise.md)
+    base, pr = Fake(True, 27_671_760), Fake(True, 27_671_760)
+    cell = measure_runners(base, plan(5), pr, plan(5), clock="thread", settings=settings, alpha=0.01, texts=2)
+    assert cell.reopened and base.reopened == pr.reopened == 10
     for held in (Fake(True, REOPEN_MAX_BYTES + 1), Fake(True, None), Fake(True, device="cuda")):
         small = Fake(True, REOPEN_MAX_BYTES)
         cell = measure_runners(held, plan(5), small, plan(5), clock="thread", settings=settings, alpha=0.01,

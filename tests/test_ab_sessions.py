@@ -162,14 +162,14 @@ def test_ab_noise_pairs_table_shows_each_session_policy_and_bad_arguments_say_wh
              for r in (0.99, 1.01, 1.0)]
     result = {"model": "tiny", "backend": "onnx-fp32", "batch_size": 8, "pairs": 3, "neighbour": False,
               "min_effect": 0.05, "texts": 64, "cells": {"held": held, "reopened": fresh},
-              "gate": {"reopens": False, "file_bytes": 27_671_760}}
+              "gate": {"reopens": False, "file_bytes": 91_000_000}}
     table = format_pairs(result)
     assert table[-4] == "| held | 0.950, 1.060 | 5.5% | 1.0% | 1 of 3 | 0 | 10 |"
     assert table[-3].startswith("| reopened | 0.990, 1.010 | 1.0% | 3.0% | 0 of 3 |")
-    assert table[-1] == ("The A/B's rule for it: held (a file of 27.7 MB; not a file on the CPU of at most "
-                         "16 MiB)")
+    assert table[-1] == ("The A/B's rule for it: held (a file of 91.0 MB; not a file on the CPU of at most "
+                         "32 MiB)")
     result["gate"] = {"reopens": True, "file_bytes": 520_000}
-    assert format_pairs(result)[-1] == "The A/B's rule for it: reopened (a file of 0.5 MB; at most 16 MiB)"
+    assert format_pairs(result)[-1] == "The A/B's rule for it: reopened (a file of 0.5 MB; at most 32 MiB)"
     assert main(["ab-noise", "--pairs", "1"]) == 1
     assert "--pairs must be at least 2" in capsys.readouterr().err
     assert main(["ab-noise", "--pairs", "3", "--min-slowdowns", ","]) == 1

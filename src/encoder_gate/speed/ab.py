@@ -58,14 +58,18 @@ from encoder_gate.statistics import bootstrap_ci
 Status = Literal["pass", "fail", "inconclusive", "unchanged"]
 
 #: The largest artifact a side's sessions are opened afresh for before each round (each side by its
-#: own file; see :func:`measure_runners`). Measured (docs/noise.md, AMD EPYC, one thread):
+#: own file; see :func:`measure_runners`). Measured (docs/noise.md, AMD EPYC, one thread, batch 8):
 #: two sessions of the tiny model's 0.5 MB FP32 file ran 0.92x to 1.08x of each other (sd 4.2%
-#: across 20 pairs; reopened each round, 0 of 20 false alarms), the default model's 87 MB FP32 file
-#: within sd 0.5% (6 pairs), where a reopen and its warm-up also cost more than a quarter of a
-#: round. Decided by the files' sizes, never by a timed reopen: a reopen timed beside CI's installs
-#: weighed over 4x its idle cost even on the thread's CPU time (its fresh memory faulted in under
-#: memory pressure), so the same cell was reopened on one run and held on the next.
-REOPEN_MAX_BYTES = 16 * 2**20
+#: across 20 pairs; reopened each round, 0 of 20 false alarms); a 27.7 MB file of a 2-layer model
+#: with roberta-base's vocabulary (its compute a small model's, the table 25.7 MB) held sd 2.1 to
+#: 3.1% beside a busy core, 2 of 40 held cells failing an unchanged file, reopened sd 1.7%, none;
+#: the default model's 23.1 MB INT8 file sd 0.8% either way and its 91 MB FP32 file 0.5%. A reopen
+#: and its warm-up cost 0.09 s (27.7 MB), 0.12 s (23.1 MB) and 0.20 s (91 MB) on the Zen 5, against
+#: a round's 0.5 s an arm: up to 32 MiB it is cheap where it is not needed. Decided by the files'
+#: sizes, never by a timed reopen: a reopen timed beside CI's installs weighed over 4x its idle cost
+#: even on the thread's CPU time (its fresh memory faulted in under memory pressure), so the same
+#: cell was reopened on one run and held on the next.
+REOPEN_MAX_BYTES = 32 * 2**20
 
 
 #: The share of a cell's budget its first look may take when its rounds are sized (the rest is for
