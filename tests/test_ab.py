@@ -459,6 +459,15 @@ def test_against_the_base_torch_compares_two_fp32_models_by_fp32s_bounds(tmp_pat
     failure = side.accuracy_failure("torch")
     assert failure is not None and f"lost decisions on {label} (per label, its F1 rule held)" in failure
     assert "F1 rule regression: holds. The per-label check fails" in failure
+    # a PR that fires no label at all: the F1 rule fails and the per-label check too, and the failure
+    # never says the rule held (a user's broken PR read "...worse by more than the margin" and then
+    # "F1 rule regression: holds")
+    side._evaluations.clear()
+    pr.predictions = lambda name, max_tokens=None: np.full_like(base_probs, 0.1)  # type: ignore[method-assign]
+    failure = side.accuracy_failure("torch")
+    assert failure is not None and "lies entirely below" in failure, failure
+    assert "holds" not in failure and "  The per-label check fails too: each label below" in failure, failure
+    assert "F1 fell below 0.95 x the base's" in failure, failure
 
 
 def test_a_base_ref_is_checked_out_in_one_reused_worktree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

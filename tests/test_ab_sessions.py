@@ -85,6 +85,12 @@ def test_an_onnx_file_doing_30_percent_more_work_fails_its_speed_row_and_an_unch
     assert unchanged.ret == pytest.ExitCode.OK, unchanged.stdout.str()[-2500:]
     unchanged.stdout.fnmatch_lines(
         ["*onnx:onnx/model.onnx*unchanged: the same artifact (onnx:*) on the same batches, so not timed*"])
+    # what its speed cells can take, said under "collected" (the forecast of its builds points there;
+    # a user's PR session had said "their estimate is above" where nothing was)
+    unchanged.stdout.fnmatch_lines(["collected *", "encoder-gate: 1 speed cell(s) against the base, each at "
+                                    "most 300 s of rounds (--gate-ab-budget) and its warm-up: at most about "
+                                    "5.0 min in all; a backend whose artifact and batches the PR did not "
+                                    "change is not timed"])
     verdict = (same / "report" / "verdict.md").read_text()
     assert "| pass (vs base only) |" in verdict and "unchanged (same artifact, not timed)" in verdict
 

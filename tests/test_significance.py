@@ -496,6 +496,29 @@ def test_label_result_dict_and_failure_message() -> None:
     assert max(len(line) for line in msg.splitlines()) < 200  # long texts are shortened
 
 
+def test_a_label_that_stops_firing_says_what_its_more_gained_decisions_mean() -> None:
+    """A label that stops firing on every text: its hits are lost and its false alarms become right
+    decisions, so McNemar counts more gained than lost while its F1 falls to 0; the failure says why
+    the two point different ways, and names what the F1 was kept against (the base, not "the
+    reference", where a PR is judged against its base)."""
+    n = 200
+    gold = np.zeros((n, 1), dtype=bool)
+    gold[:40, 0] = True
+    ref = np.zeros((n, 1), dtype=bool)
+    ref[:30, 0] = True  # 30 hits
+    ref[40:100, 0] = True  # 60 false alarms
+    dec = np.zeros((n, 1), dtype=bool)  # fires on nothing: 30 lost, 60 gained
+    (r,) = per_label(gold, ref, dec, ["neutral"])
+    assert r.verdict == "fail" and (r.b, r.c) == (30, 60)
+    msg = r.failure_message([f"t{i}" for i in range(n)], sides=("base", "PR"))
+    assert "fails: F1 fell below 0.90 x the base's." in msg, msg
+    assert "30 lost, 60 gained (decisions vs gold; more gained than lost: F1 does not count the texts a " \
+           "label is rightly left off)." in msg, msg
+    assert "x the reference's" in r.failure_message([f"t{i}" for i in range(n)])
+    kept = per_label(gold, ref, ref, ["neutral"])[0].failure_message([f"t{i}" for i in range(n)])
+    assert "more gained" not in kept and "0 lost, 0 gained (decisions vs gold)." in kept
+
+
 def test_per_label_without_gold_uses_the_reference() -> None:
     _, ref, dec, _ = _one_label_damage()
     results = per_label(None, ref, dec, min_support=20)

@@ -294,6 +294,9 @@ class BenchPlugin:
                                                      self.session.config.budget, settings.texts)
                 messages.append(bench_estimate.estimate(records, self._cases.values(), bounds).message(what))
         timing = [item for item in items if times_backends(item)]
+        against = sum(not uses_benchmark(item) for item in timing)  # the vs-base cells (speed.ab)
+        if against and not hasattr(config, "workerinput"):
+            messages.append(bench_estimate.against_base(against, self.session.config.ab_budget))
         self._cells = {item.nodeid for item in timing}
         # what will be timed: a benchmark under --benchmark-disable runs once untimed (a smoke run,
         # which may well run under coverage); a vs-base cell times whatever pytest-benchmark does
@@ -325,11 +328,13 @@ class BenchPlugin:
     def pytest_report_collectionfinish(self, items: Sequence[pytest.Item]) -> list[str]:
         """The clock the speed cells are timed on, the expected duration and the timing budget's plan,
         printed under "collected N items" before anything runs; where the session collected a
-        benchmark (a project's own tests, the plugin merely installed, are told nothing of clocks)."""
-        if not any(map(uses_benchmark, items)):
+        benchmark, or a speed cell against the base (a project's own tests, the plugin merely
+        installed, are told nothing of clocks)."""
+        if not any(map(times_backends, items)):
             return []
         message = self.config.stash.get(ESTIMATE, None)
-        return [*self.clock_lines(self.config), *(message.splitlines() if message else [])]
+        clocks = self.clock_lines(self.config) if any(map(uses_benchmark, items)) else []
+        return [*clocks, *(message.splitlines() if message else [])]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:

@@ -17,7 +17,7 @@ from encoder_gate.accuracy.checks import no_label_judged
 from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
 from encoder_gate.accuracy.f1_rules import F1Decision, decide_f1
 from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
-from encoder_gate.accuracy.per_label import LabelResult
+from encoder_gate.accuracy.per_label import LabelResult, more_gained
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.significance import DeltaCI
 from encoder_gate.backends.registry import REFERENCE_BACKEND
@@ -213,7 +213,9 @@ class AgainstBase:
         lines = [f"{who}: {task.headline_name} {ev.metrics[task.headline]:.4f} on the PR vs "
                  f"{ev.reference_metrics[task.headline]:.4f} on {self.side}, change {s.delta.delta:+.4f} "
                  f"[{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}], McNemar p {s.mcnemar.p_value:.2g} "
-                 f"({s.mcnemar.b} decisions lost, {s.mcnemar.c} gained) on {s.delta.n} examples."]
+                 f"({s.mcnemar.b} decisions lost, {s.mcnemar.c} gained"
+                 f"{more_gained(s.mcnemar.b, s.mcnemar.c, s.delta.delta < 0)})"
+                 f" on {s.delta.n} examples."]
         if grown is not None and not grown.passed:
             lines.append(f"  drift growth: {grown.describe(self.side)} (bound drift_growth = "
                          f"{self.pr.bounds(name, against_base=True).drift_growth:g}, docs/checks.md)")
@@ -225,7 +227,9 @@ class AgainstBase:
             lines.append(f"  {ranking_loss(ranking)} {s.rule}: {lost_by.reason}, over {change.n} ranked "
                          "queries")
         if failing and not ranked:
-            lines.append(f"  F1 rule {s.rule}: holds. The per-label check fails: each label below makes "
+            lines.append(("  The per-label check fails too" if not decision.passed else
+                          f"  F1 rule {s.rule}: holds. The per-label check fails")
+                         + ": each label below makes "
                          f"significantly more wrong decisions against gold than {self.side}'s (McNemar), or "
                          "keeps less than its share of its F1; a label that now fires on texts that are not "
                          "it gains hits and false alarms alike, and its F1 may rise")

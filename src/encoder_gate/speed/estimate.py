@@ -169,6 +169,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
 
 
+def against_base(cells: int, budget: float) -> str:
+    """The line for a session's speed cells against the base (`--gate-base`), said before they run:
+    each stops within its budget (`--gate-ab-budget`), so the count bounds them; a backend the PR
+    did not change is not timed at all (speed.ab's "unchanged")."""
+    return (f"encoder-gate: {cells} speed cell(s) against the base, each at most {budget:g} s of rounds "
+            f"(--gate-ab-budget) and its warm-up: at most about {_duration(cells * budget)} in all; a "
+            "backend whose artifact and batches the PR did not change is not timed")
+
+
 def history_key(model: str, threads: int, rounds: int, texts: int | None, paired: bool,
                 ci_target: float = 0.0) -> str:
     """What changes the durations (texts None: sized by time, speed.sizing)."""
