@@ -494,8 +494,11 @@ def test_a_base_ref_is_checked_out_in_one_reused_worktree(tmp_path: Path, monkey
     (repo / "project" / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "default"\n')
     git("commit", "-qam", "pr")
 
-    base = base_worktree(repo / "project", first)
+    said: list[str] = []
+    base = base_worktree(repo / "project", first, said.append)
     assert base.name == "project" and 'model = "tiny"' in (base / "pyproject.toml").read_text()
+    assert said == [f"the base: {first} at {first[:12]}, checked out in {base.parent} (a git worktree, kept "
+                    "for the next session)"], said
     again = base_worktree(repo / "project", "HEAD")
     assert again == base and 'model = "default"' in (again / "pyproject.toml").read_text()
     with pytest.raises(GateError, match=r"no such commit in .* \(its branches: trunk\); name the base's"):
@@ -543,7 +546,12 @@ def test_a_branch_behind_its_base_ref_is_judged_against_where_it_left_it(tmp_pat
         git("commit", "-qam", name)
     git("checkout", "-q", "pr")
     said: list[str] = []
-    base = base_worktree(repo, "main", said.append)
+
+    def note(line: str) -> None:  # the fork point's notes; every checkout also says its commit
+        if not line.startswith("the base: "):
+            said.append(line)
+
+    base = base_worktree(repo, "main", note)
     assert 'model = "left"' in (base / "pyproject.toml").read_text()
     left = git("merge-base", "HEAD", "main")
     assert said == [f"--gate-base-ref main: this branch left main at {left[:10]}, and main has 2 commit(s) "
@@ -551,7 +559,7 @@ def test_a_branch_behind_its_base_ref_is_judged_against_where_it_left_it(tmp_pat
                     "counted as this PR's (merge or rebase onto main to be judged against it as it is)"]
     git("merge", "-q", "--no-edit", "main")  # as CI's merge commit: main's tip is the base, unsaid
     said.clear()
-    merged = base_worktree(repo, "main", said.append)
+    merged = base_worktree(repo, "main", note)
     assert 'model = "retrained again"' in (merged / "pyproject.toml").read_text()
     assert said == []
     # a shallow clone (CI's fetch-depth 1) knows no fork point: main itself, and why, with the fix
@@ -560,14 +568,14 @@ def test_a_branch_behind_its_base_ref_is_judged_against_where_it_left_it(tmp_pat
                        tmp_path),
                       (["fetch", "-q", "--depth", "1", "origin", "main:refs/remotes/origin/main"], shallow)):
         subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-    base = base_worktree(shallow, "origin/main", said.append)
+    base = base_worktree(shallow, "origin/main", note)
     assert 'model = "retrained again"' in (base / "pyproject.toml").read_text()
     assert said == ["--gate-base-ref origin/main: this clone is shallow, so where HEAD left origin/main is "
                     "not known: compared with origin/main itself (fetch its history: fetch-depth: 0 in CI)"]
     # HEAD behind main with no commit of its own: main itself (not HEAD against itself), said
     said.clear()
     git("checkout", "-q", "--detach", left)
-    behind = base_worktree(repo, "main", said.append)
+    behind = base_worktree(repo, "main", note)
     assert 'model = "retrained again"' in (behind / "pyproject.toml").read_text()
     assert said == ["--gate-base-ref main: HEAD is behind main with no commit of its own: compared with main "
                     "itself"]

@@ -283,12 +283,12 @@ def test_models_of_other_labels_are_refused_naming_what_differs():
 
     side(labels, labels).check_comparable()  # the same: nothing to say
     with pytest.raises(GateError, match=r"answer different questions: label 1 is 'joy' on the base and "
-                                        r"'happiness' in the PR \(4 labels against 4\)"):
+                                        r"'happiness' in the PR \(4 labels on the base, 4 in the PR\)"):
         side(labels, ("anger", "happiness", "love", "neutral")).check_comparable()
-    with pytest.raises(GateError, match=r"the PR adds 'pride' \(4 labels against 5\)"):
+    with pytest.raises(GateError, match=r"the PR adds 'pride' \(4 labels on the base, 5 in the PR\)"):
         side(labels, (*labels, "pride")).check_comparable()
     with pytest.raises(GateError, match=r"the PR adds 'pride'; it drops 'love', 'neutral' "
-                                        r"\(4 labels against 3\)"):
+                                        r"\(4 labels on the base, 3 in the PR\)"):
         side(labels, ("anger", "joy", "pride")).check_comparable()
     with pytest.raises(GateError, match=r"the base's is a multi_label model, the PR's a single_label one"):
         side(labels, labels, "single_label").check_comparable()

@@ -96,9 +96,9 @@ class AgainstBase:
                               *([f"it drops {listed(dropped, 6)}"] if dropped else [])]) or "another order"
         raise GateError(
             f"{self.side}'s model {b.name} and the PR's {p.name} answer different questions: {what} "
-            f"({len(theirs)} labels against {len(ours)}), so their F1 cannot be compared; a comparison needs "
-            "the same task and labels. A PR that renames, adds or drops a label on purpose has no base "
-            "to compare its accuracy with: give it a `vs base` waiver of each backend "
+            f"({len(theirs)} labels on the {other}, {len(ours)} in the PR), so their F1 cannot be compared; "
+            "a comparison needs the same task and labels. A PR that renames, adds or drops a label on "
+            "purpose has no base to compare its accuracy with: give it a `vs base` waiver of each backend "
             "([[tool.encoder-gate.waivers]], docs/checks.md#waivers); its own checks still judge it, and "
             "the PRs after it compare again")
 

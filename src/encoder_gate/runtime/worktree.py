@@ -118,7 +118,7 @@ def fork_point(toplevel: Path, ref: str, sha: str) -> tuple[str, str | None]:
 def base_worktree(project: Path, ref: str, say: Callable[[str], None] = lambda _: None) -> Path:
     """The project's directory in a worktree of the commit a PR of HEAD against `ref` is judged
     against (:func:`fork_point`; checked out detached, reused across sessions); `say` is told
-    where that is not `ref` itself."""
+    where that is not `ref` itself, and which commit it checked out where."""
     try:
         toplevel = Path(_git(project, "rev-parse", "--show-toplevel"))
     except GateError:
@@ -144,6 +144,8 @@ def base_worktree(project: Path, ref: str, say: Callable[[str], None] = lambda _
             shutil.rmtree(path)  # a leftover that is no worktree (an interrupted add)
         _git(toplevel, "worktree", "prune")
         _git(toplevel, "worktree", "add", "--quiet", "--detach", "--force", str(path), sha)
+    # which commit the base is and where it lies: a user saw neither outside verdict.md
+    say(f"the base: {ref} at {sha[:12]}, checked out in {path} (a git worktree, kept for the next session)")
     return path / project.resolve().relative_to(toplevel.resolve())
 
 
