@@ -25,7 +25,10 @@ def test_the_same_dataset_in_both_checkouts_is_no_difference(tmp_path: Path, mon
     assert side.dataset_note is None
     (tmp_path / "base" / "data" / "test.jsonl").write_text('{"text": "other", "labels": []}\n')
     assert side.dataset_note is not None and "both sides are judged on the PR's" in side.dataset_note
-    assert "; the PR changed its contents; " in side.dataset_note  # walk AF: not the same path alone
+    # walk AF: not the same path alone; and by how much (a user's PR dropped 100 of 400 rows, said only as
+    # "changed its contents")
+    assert ("; the PR changed its contents: 1 row on the base, 1 in the PR; 1 of the base's texts are "
+            "not in the PR's, 1 new; ") in side.dataset_note
 
 
 def test_the_same_texts_file_in_both_checkouts_is_no_difference_and_an_edited_one_is_named_as_texts(
@@ -42,8 +45,9 @@ def test_the_same_texts_file_in_both_checkouts_is_no_difference_and_an_edited_on
     side = BaseSide(GateSession(base_config(tmp_path / "base", pr.config)), pr, tmp_path / "base")
     assert side.dataset_note is None
     (tmp_path / "pr" / "texts.txt").write_text("hi\nthere\nand more\n")
-    assert side.dataset_note == ("the base configured texts 'texts.txt'; the PR changed its contents; both "
-                                 "sides are judged on the PR's, texts 'texts.txt'")
+    assert side.dataset_note == ("the base configured texts 'texts.txt'; the PR changed its contents: "
+                                 "2 rows on the base, 3 in the PR; 0 of the base's texts are not in the "
+                                 "PR's, 1 new; both sides are judged on the PR's, texts 'texts.txt'")
 
 
 def test_a_pr_that_pairs_the_datasets_columns_is_said_and_both_sides_are_fed_alike(
