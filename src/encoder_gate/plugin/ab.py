@@ -108,9 +108,7 @@ def _base_dir(config: pytest.Config, session: GateSession) -> Path:
     if handed:
         return Path(handed)
     assert cfg.base_ref is not None
-    path = base_worktree(config.rootpath, cfg.base_ref, session.progress)
-    session.progress(f"base: {cfg.base_ref} checked out at {path}")
-    return path
+    return base_worktree(config.rootpath, cfg.base_ref, session.progress)
 
 
 def open_base(config: pytest.Config, session: GateSession) -> None:

@@ -236,12 +236,14 @@ def pytest_report_collectionfinish(config: pytest.Config, items: Sequence[pytest
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """Under pytest-xdist, whose controller collects nothing and says nothing under "collected N
-    items": the same lines in the header, where the project configures the gate or a --gate-*
-    option is given."""
+    """What the session said before the terminal existed (EARLY); and under pytest-xdist, whose
+    controller collects nothing and says nothing under "collected N items", the same lines in the
+    header, where the project configures the gate or a --gate-* option is given."""
+    early = [f"[encoder-gate] {message}" for message in config.stash.get(EARLY, [])]
+    config.stash[EARLY] = []
     given = any(str(a).startswith("--gate-") for a in config.invocation_params.args)
     xdist = config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")
-    return _gate_lines(config) if xdist and (given or read_pyproject_table(config.rootpath)) else []
+    return early + (_gate_lines(config) if xdist and (given or read_pyproject_table(config.rootpath)) else [])
 
 
 def _gate_lines(config: pytest.Config) -> list[str]:
@@ -264,13 +266,20 @@ def _gate_lines(config: pytest.Config) -> list[str]:
     return out
 
 
+#: Progress said before pytest's terminal reporter exists (the plugin's pytest_configure runs before
+#: pytest's own: --gate-base-ref's checkout and where the base was forked), said in the header.
+EARLY = pytest.StashKey[list[str]]()
+
+
 def _progress_writer(config: pytest.Config) -> Any:
-    """Write progress lines to the terminal even while output is captured."""
+    """Write progress lines to the terminal even while output is captured; a line said before the
+    terminal exists is kept for the session's header (pytest_report_header), where it had been lost."""
 
     def write(message: str) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         capman = config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:
+            config.stash.setdefault(EARLY, []).append(message)
             return
         if capman is not None:
             with capman.global_and_fixture_disabled():
