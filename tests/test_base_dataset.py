@@ -89,3 +89,22 @@ def test_a_pr_that_moves_the_relevant_grade_is_said(tmp_path: Path, monkeypatch:
                                                       "relevant-grade = 2\n")  # the same reading: no note
     again = BaseSide(GateSession(base_config(tmp_path / "base", pr.config)), pr, tmp_path / "base")
     assert again.dataset_note is None
+
+
+def test_a_pr_whose_tokenizer_feeds_fewer_tokens_is_named_with_both_limits(tmp_path: Path):
+    """A PR that cuts its tokenizer's model_max_length (128 to 64) changes what its model reads with no
+    setting of its own changed: the notes name both limits (a user's such PR failed on a label and
+    nothing named the cut); the same limits, or a max-tokens setting changed (named elsewhere), add
+    no note."""
+    from types import SimpleNamespace
+
+    def session(limit: int, max_tokens: int = 512) -> GateSession:
+        tokenizer = SimpleNamespace(model_max_length=limit)
+        return SimpleNamespace(tokenizer=tokenizer, config=GateConfig(max_tokens=max_tokens))  # type: ignore
+
+    side = BaseSide(session(128), session(64), tmp_path)
+    assert side.fed_note == ("the PR's model is fed at most 64 tokens a text, the base's 128 (each side's "
+                             "tokenizer, its model_max_length and the model's positions): a text longer "
+                             "than 64 tokens is cut shorter on the PR")
+    assert BaseSide(session(128), session(128), tmp_path).fed_note is None
+    assert BaseSide(session(128), session(64, max_tokens=64), tmp_path).fed_note is None

@@ -268,10 +268,10 @@ def finish(session: pytest.Session) -> None:
     above = depth_in_repository(config.rootpath) if gate.config.base_ref and gate.config.base is None else 0
     deps = dependency_note(changed_dependency_files(config.rootpath, base.base_dir, above))
     try:
-        model_note = base.model_note
-    except GateError:  # a model that cannot be read: its tests say so
-        model_note = None
-    notes = [n for n in (model_note, base.dataset_note, deps) if n] + loosened
+        model_notes = [base.model_note, base.fed_note]
+    except GateError:  # a model or tokenizer that cannot be read: its tests say so
+        model_notes = []
+    notes = [n for n in (*model_notes, base.dataset_note, deps) if n] + loosened
     notes += [f"{n}: new in this PR, nothing to compare with" for n in base.only_in_pr]
     notes += [f"{n}: configured on the base only" for n in base.only_in_base
               if backend_kind(n) not in elsewhere]

@@ -42,9 +42,11 @@ def order_moved(ranking: Mapping[str, Any]) -> str:
 
 
 def drift_grown(growth: Mapping[str, Any], side: str = "base") -> str:
-    """A backend's drift from its own torch on each side (ab.json's `drift_growth`), in words."""
-    word = "" if growth["passed"] else f", more than the {growth['allowed']:.3g} it may: FAIL"
-    return (f"drift from its own torch {growth['pr_mean']:.3g} vs {side} {growth['base_mean']:.3g} "
+    """A backend's mean drift from its own torch on each side (ab.json's `drift_growth`), in words, with
+    the growth it may have (a user read the mean beside the table's drift max, and no bound)."""
+    word = (f"; it may grow by {growth['allowed']:.3g}" if growth["passed"] else
+            f", more than the {growth['allowed']:.3g} it may: FAIL")
+    return (f"mean drift from its own torch {growth['pr_mean']:.3g} vs {side} {growth['base_mean']:.3g} "
             f"({growth['growth']:+.3g}{word})")
 
 

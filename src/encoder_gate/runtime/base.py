@@ -41,6 +41,7 @@ from encoder_gate.config import (
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec
 from encoder_gate.runtime.evaluation_set import evaluation_set
+from encoder_gate.runtime.inference import max_length
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.versus import AgainstBase
@@ -395,6 +396,20 @@ class BaseSide(AgainstBase):
         return (f"the PR's model is a {p} ({self.pr.model.name}), the base's a {b} "
                 f"({self.session.model.name}): another architecture and tokenizer, each judged on the same "
                 "texts")
+
+    @property
+    def fed_note(self) -> str | None:
+        """The tokens a text each side's model is fed, where they differ and no setting of the PR's says
+        so (its tokenizer's model_max_length cut: a user's PR from 128 to 64 failed on a label, and
+        nothing named the cut), or None."""
+        if self.session.config.max_tokens != self.pr.config.max_tokens:
+            return None  # the settings' change is named (criteria_changes)
+        theirs, ours = max_length(self.session.tokenizer), max_length(self.pr.tokenizer)
+        if theirs == ours:
+            return None
+        return (f"the PR's model is fed at most {ours} tokens a text, the base's {theirs} (each side's "
+                "tokenizer, its model_max_length and the model's positions): a text longer than "
+                f"{min(ours, theirs)} tokens is cut shorter on the {'PR' if ours < theirs else 'base'}")
 
     @property
     def dataset_note(self) -> str | None:
