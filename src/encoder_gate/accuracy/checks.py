@@ -222,9 +222,10 @@ def _path_gap_failure(ev: Evaluation, bounds: Bounds, observed: float, bound: fl
             "file's outputs depend on the CPU it runs on (docs/checks.md, \"INT8 on other CPUs\")")
 
 
-def no_label_judged(ev: Evaluation) -> str | None:
-    """Why the per-label check judges nothing here: no label has the gold positives it judges a label
-    on (200 texts of 28 labels rarely do), so it could not fail; None when some label has them."""
+def unsupported_labels(ev: Evaluation) -> str | None:
+    """Where no label has the gold positives the per-label check judges a label on (200 texts of 28
+    labels rarely do), that in words ("no label has the 30 gold positives ..."); None when some label
+    has them. What no_label_judged and a base's `not_judged` (runtime.versus) both say."""
     s = ev.stats
     if s is None or not s.gold.size:
         return None
@@ -234,9 +235,17 @@ def no_label_judged(ev: Evaluation) -> str | None:
     which = "class" if ev.task.exclusive else "label"
     among = (f"among {len(s.gold)} texts" if s.groups is None or ev.distinct is None else
              f"among {ev.distinct} distinct texts of {len(s.gold)}")
-    return (f"per_label not judged: no {which} has the {s.min_support} gold positives the check "
-            f"judges one on (the most has {int(support.max())}, {among}), so it could not "
-            "fail. Evaluate more texts, or lower per-label-min-support (--gate-per-label-min-support)")
+    return (f"no {which} has the {s.min_support} gold positives the check judges one on (the most has "
+            f"{int(support.max())}, {among})")
+
+
+def no_label_judged(ev: Evaluation) -> str | None:
+    """Why the per-label check judges nothing here (unsupported_labels), so it could not fail; None
+    when some label has the gold positives it judges one on."""
+    why = unsupported_labels(ev)
+    return None if why is None else (
+        f"per_label not judged: {why}, so it could not fail. Evaluate more texts, or lower "
+        "per-label-min-support (--gate-per-label-min-support)")
 
 
 def _one_text_or(other: Callable[[Evaluation], str | None],

@@ -40,7 +40,6 @@ from encoder_gate.config import (
 )
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec
-from encoder_gate.runtime.evaluation_set import evaluation_set
 from encoder_gate.runtime.inference import max_length
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
@@ -425,18 +424,17 @@ class BaseSide(AgainstBase):
             return None
         edited = (same_kind and not same_source and Path(base_source).is_file() and Path(pr_source).is_file()
                   and Path(base_source).name == Path(pr_source).name)
-        changed = f"; the PR changed its contents{self._rows_changed(base_source)}" if edited else ""
+        changed = f"; the PR changed its contents{self._rows_changed()}" if edited else ""
         return (f"the base configured {base_said}{changed}"  # walk AF: not a path alone
                 f"; both sides are judged on the PR's, {_judged_on(p, p.dataset)[1]}")
 
-    def _rows_changed(self, base_source: str) -> str:
+    def _rows_changed(self) -> str:
         """How the PR's evaluation set differs from the base's own in rows and texts (': 400 rows on the
         base, 300 in the PR; 100 of the base's texts are not in the PR's, 0 new'): a PR that drops the
         rows its model gets wrong passes against the base on the rest, and a user saw only "the PR
         changed its contents". Empty where the base's set cannot be read any more (a note only)."""
         try:
-            theirs = evaluation_set(self.session.config, self.session.model, base_source).texts
-            ours = self.pr.dataset.texts
+            theirs, ours = self.session.dataset.texts, self.pr.dataset.texts
         except Exception:
             return ""
         base_texts, pr_texts = set(map(str, theirs)), set(map(str, ours))

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from encoder_gate.accuracy.checks import no_label_judged
+from encoder_gate.accuracy.checks import unsupported_labels
 from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
 from encoder_gate.accuracy.f1_rules import F1Decision, decide_f1
 from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
@@ -171,8 +171,8 @@ class AgainstBase:
         other = self.side.removeprefix("the ")
         said = (f"{task.headline_name} vs {other} not judged: {self.side}'s {task.headline_name} is 0 on "
                 f"these {len(ev.probs)} texts, and no PR scores below 0, so it could not fail")
-        if why := no_label_judged(ev):
-            said += f"; nor could the per-label check: {why.split(': ', 1)[1].split(', so it could not')[0]}"
+        if why := unsupported_labels(ev):
+            said += f"; nor could the per-label check: {why}"
         return said + ". Evaluate more texts, on a trained model."
 
     def accuracy_failure(self, name: str) -> str | None:

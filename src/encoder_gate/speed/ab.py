@@ -62,7 +62,8 @@ Status = Literal["pass", "fail", "inconclusive", "unchanged"]
 #: two sessions of the tiny model's 0.5 MB FP32 file ran 0.92x to 1.08x of each other (sd 4.2%
 #: across 20 pairs; reopened each round, 0 of 20 false alarms); a 27.7 MB file of a 2-layer model
 #: with roberta-base's vocabulary (its compute a small model's, the table 25.7 MB) held sd 2.1 to
-#: 3.1% beside a busy core, 2 of 40 held cells failing an unchanged file, reopened sd 1.7%, none;
+#: 3.1% beside a busy core, 2 of 60 held cells failing an unchanged file (none of 20 quiet), reopened
+#: sd 1.7%, none of 20;
 #: the default model's 23.1 MB INT8 file sd 0.8% either way and its 91 MB FP32 file 0.5%. A reopen
 #: and its warm-up cost 0.09 s (27.7 MB), 0.12 s (23.1 MB) and 0.20 s (91 MB) on the Zen 5, against
 #: a round's 0.5 s an arm: up to 32 MiB it is cheap where it is not needed. Decided by the files'
