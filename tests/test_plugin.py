@@ -6,6 +6,7 @@ session crash the interpreter on teardown.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -163,14 +164,22 @@ def test_cuda_without_gpu_skips_with_the_reason(pytester: pytest.Pytester, gate_
 
 
 def test_broken_prebuilt_file_fails_with_a_message(pytester: pytest.Pytester, gate_args, tmp_path):
-    """A corrupt onnx:PATH fails its tests with the plugin's message, not a traceback."""
+    """A corrupt onnx:PATH fails its tests with the plugin's message, not a traceback: in full at its
+    first test, each later test of it pointing to the first (a stale file's 300 characters were said
+    by each of its 24 tests: test_verdict for its row)."""
     bad = tmp_path / "model_quantized.onnx"
     bad.write_bytes(b"not an onnx model")
-    pytester.makepyfile(test_x=SMOKE)
-    result = pytester.runpytest("--gate-backends", f"torch,onnx:{bad}", *gate_args)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*encoder-gate: ONNX Runtime could not load*corrupt*"])
-    assert "Traceback" not in result.stdout.str()
+    pytester.makepyfile(test_x=SMOKE + SMOKE.replace("test_smoke", "test_smoke_again"))
+    result = pytester.runpytest("--gate-backends", f"torch,onnx:{bad}", "-p", "no:randomly", *gate_args)
+    result.assert_outcomes(passed=2, errors=2)
+    out = result.stdout.str()
+    full = re.search(r"encoder-gate: (ONNX Runtime could not load \S+: the file is corrupt.*)", out)
+    assert full, out
+    assert out.count(full[1]) == 1, out
+    result.stdout.fnmatch_lines([
+        "*ERROR at setup of test_smoke_again*",
+        f"encoder-gate: the same error as at the setup of test_smoke[onnx:{bad}] (above)"], consecutive=False)
+    assert "Traceback" not in out
 
 
 EVALUATE = """

@@ -305,6 +305,21 @@ def test_not_evaluated_backend_is_not_checked_and_fails():
     text = render_verdict(accuracy_doc(rows, not_evaluated={"onnx-int8": "onnxruntime is missing"}), None)
     assert text.startswith("## encoder-gate: FAIL")
     assert table_rows(text)["onnx-int8"][0] == "not checked: onnxruntime is missing"
+    assert "- onnx-int8: onnxruntime is missing" in text.split("Failures:")[1]
+
+
+def test_a_long_reason_a_backend_was_not_checked_is_said_in_full_below_the_table_not_cut_in_its_cell():
+    """A stale or corrupt file's error (300 characters) was cut at 120 in its cell, mid-word, and said in
+    full nowhere, while the line above the table sent the reader below it; it widened every row of the
+    terminal's table too. The cell points below, where the failures list says it whole."""
+    rows = all_pass()
+    del rows["onnx-int8"]
+    why = ("ONNX Runtime could not load /tmp/x/broken.onnx: the file is corrupt, truncated or not an ONNX "
+           "model (its protobuf does not parse). Re-export it, e.g. `encoder-gate export MODEL --out DIR`.")
+    text = render_verdict(accuracy_doc(rows, not_evaluated={"onnx-int8": why}), None)
+    assert table_rows(text)["onnx-int8"][0] == "not checked (why: below)"
+    assert "**Failed:** onnx-int8 (not evaluated). Why, with the numbers: below the table." in text
+    assert f"- onnx-int8: {why}" in text.split("Failures:")[1]
 
 
 def test_a_pipe_in_a_cell_is_escaped_so_the_row_keeps_its_columns():

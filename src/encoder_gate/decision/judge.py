@@ -409,7 +409,9 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
             backends.append(BackendVerdict(name, Status.PASS))
 
     waived = {b.name for b in backends if b.status is Status.WAIVED}
-    failures = [marks.get(r, r) for name, reasons in slow.items() if name not in waived for r in reasons]
+    # a backend that could not be built or run, first: why, in full (its table cell may only point here)
+    failures = [r for b in backends if b.status is Status.NOT_CHECKED for r in b.reasons]
+    failures += [marks.get(r, r) for name, reasons in slow.items() if name not in waived for r in reasons]
     failures += [Reason(VERSUS_BASE, f"{name}: {line}") for name, lines in versus.items()
                  if name not in waived for line in lines]
     failures += [marks.get(r, r) for name, reasons in checked.items() if name not in waived for r in reasons]

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from textwrap import shorten
 from typing import Any
 
 import pytest
@@ -443,7 +444,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if (report.failed and call.excinfo is not None and call.excinfo.errisinstance((CheckFailed, DiskFull))
             and item.config.get_verbosity() < 2 and item.config.getoption("tbstyle", "auto") == "auto"):
         report.longrepr = call.excinfo.getrepr(style="value")
+    if report.failed and report.when == "setup" and call.excinfo is not None:
+        report.longrepr = _said_once(item, call.excinfo.value, report.longrepr)
     return report
+
+
+#: Each of the gate's one-line setup errors this process reported, with the first test it was said for.
+SETUP_ERRORS = pytest.StashKey[dict[str, str]]()
+
+
+def _said_once(item: pytest.Item, error: BaseException, longrepr: Any) -> Any:
+    """A setup error of the gate's (a backend's failed build, raised again by each test of it) in full
+    once: a later test that meets the same one points to the first (a stale ONNX file's 300
+    characters, said by each of its 24 tests, made the errors a wall of one message)."""
+    text = str(getattr(error, "msg", ""))
+    if not isinstance(error, pytest.fail.Exception) or error.pytrace or not text.startswith("encoder-gate: "):
+        return longrepr
+    first = item.config.stash.setdefault(SETUP_ERRORS, {}).setdefault(text, item.name)
+    if first == item.name:
+        return longrepr
+    return f"encoder-gate: the same error as at the setup of {first} (above)"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -582,7 +602,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         width = max(16, *(len(rec.name) for rec in records))  # onnx:PATH names run long
         for rec in records:
             if rec.error:
-                terminalreporter.write_line(f"{rec.name:<{width}} error: {rec.error[:160]}")
+                # (cut between words: the first of its tests' errors above says it in full)
+                said = shorten(rec.error, 160, placeholder=" ...")
+                terminalreporter.write_line(f"{rec.name:<{width}} error: {said}")
                 continue
             origin = "loaded" if rec.from_cache is None else "from cache" if rec.from_cache else "built"
             preds = ""

@@ -24,7 +24,7 @@ from encoder_gate.plugin.stash import (
     skip_reason,
 )
 from encoder_gate.reporting.markdown import flat
-from encoder_gate.reporting.verdict import terminal_rows
+from encoder_gate.reporting.verdict import said_below, terminal_rows
 
 
 class OutcomeCounter:
@@ -106,6 +106,8 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
     for reason in verdict.verdict.failures:  # an expired waiver fails the session by itself
         if reason.check == WAIVER:
             terminalreporter.write_line(flat(reason.text), red=True)
+    for why in said_below(verdict.verdict):  # a backend not checked, where its cell points here
+        terminalreporter.write_line(flat(why), red=True)
     for stale in verdict.verdict.stale_waivers:
         terminalreporter.write_line(stale, yellow=True)
     outside = verdict.verdict.outside_the_checks

@@ -370,10 +370,22 @@ def _row_word(b: BackendVerdict, verdict: Verdict, most: int = 3) -> str:
     return f"**FAIL** ({named} failed, below; its checks: {word})"
 
 
+#: The longest error a not-checked backend's table cell says itself; a longer one is said in full under
+#: the table, among the failures.
+NOT_CHECKED_CELL = 60
+
+
+def said_below(verdict: Verdict) -> list[str]:
+    """Why each backend not checked was not, where its table cell is too short to say it (a terminal
+    prints these under its table; verdict.md lists them among the failures)."""
+    return [r.text for b in verdict.backends
+            if b.status is Status.NOT_CHECKED and len(b.error) > NOT_CHECKED_CELL for r in b.reasons]
+
+
 def _word(b: BackendVerdict, today: date) -> str:
     """A backend's status as its table cell."""
-    if b.status is Status.NOT_CHECKED:
-        return f"not checked: {b.error[:120]}"
+    if b.status is Status.NOT_CHECKED:  # a long error (a stale file's: 300 characters) widened every row
+        return f"not checked: {b.error}" if len(b.error) <= NOT_CHECKED_CELL else "not checked (why: below)"
     if b.status is Status.FAIL:
         waived = [c for c in b.failed if c not in b.standing]  # beside the failures no live waiver accepts
         return "**FAIL** (" + ", ".join(b.standing) + (f"; waived: {', '.join(waived)}" if waived else "") \
