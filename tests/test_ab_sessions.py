@@ -290,9 +290,16 @@ def test_accuracy_vs_base_that_compared_nothing_fails_or_is_not_collected_and_sa
         'reason = "r"\nuntil = 2099-01-01\n')
     waived = pytester.runpytest(*args)
     assert waived.ret == pytest.ExitCode.OK, waived.stdout.str()[-2000:]
-    notes = json.loads((tmp_path / "report" / "ab.json").read_text())["notes"]
-    assert f"the PR adds a waiver: torch {check} by @t until 2099-01-01 (r)" in notes
-    assert "the PR adds a waiver" in (tmp_path / "report" / "verdict.md").read_text()
+    # said at the verdict's top, where a PASS by bounds the PR set itself is read (it was a note among
+    # the others, and in the terminal above the verdict's banner, not under it)
+    added = f"the PR adds a waiver: torch {check} by @t until 2099-01-01 (r)"
+    assert added in json.loads((tmp_path / "report" / "ab.json").read_text())["criteria_changed"]
+    verdict = (tmp_path / "report" / "verdict.md").read_text()
+    assert ("\n\n**Judged by criteria this PR changed** (its pyproject decides its own bounds):\n- "
+            in verdict), verdict
+    assert verdict.count(added) == 1 and verdict.index(added) < verdict.index("| backend |"), verdict
+    waived.stdout.fnmatch_lines(["*encoder-gate verdict: PASS*", "Judged by criteria this PR changed*",
+                                 f"  {added}", "backend*verdict*"])
 
 
 def test_what_the_pr_judges_on_is_named_where_it_differs_from_the_bases(tmp_path: Path):
@@ -383,7 +390,7 @@ def test_a_pr_that_cuts_its_texts_shorter_is_judged_against_its_base_fed_its_own
     ab = json.loads((report / "ab.json").read_text())
     assert ab["accuracy"]["torch"]["outputs"]["drift_max"] > 0, (ab, done.stdout.str()[-2000:])
     assert ("the PR changed what is judged: max-tokens 16 tokens a text (base: 512 tokens a text); each side "
-            "was fed its own") in ab["notes"], ab["notes"]
+            "was fed its own") in ab["criteria_changed"], ab
 
 
 @pytest.mark.slow

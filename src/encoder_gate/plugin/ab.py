@@ -271,7 +271,7 @@ def finish(session: pytest.Session) -> None:
         model_notes = [base.model_note, base.fed_note]
     except GateError:  # a model or tokenizer that cannot be read: its tests say so
         model_notes = []
-    notes = [n for n in (*model_notes, base.dataset_note, deps) if n] + loosened
+    notes = [n for n in (*model_notes, base.dataset_note, deps) if n]
     notes += [f"{n}: new in this PR, nothing to compare with" for n in base.only_in_pr]
     notes += [f"{n}: configured on the base only" for n in base.only_in_base
               if backend_kind(n) not in elsewhere]
@@ -283,10 +283,11 @@ def finish(session: pytest.Session) -> None:
     payload = ab_payload(pr_model=gate.model, base_model=base.session.model, base_dir=base.base_dir,
                          base_commit=head_commit(base.base_dir),
                          settings=settings, accuracy=accuracy, speed=speed, notes=notes,
+                         criteria_changed=loosened,
                          provenance=timed_provenance(gate, config.rootpath) if speed else provenance(gate))
     path = write_ab(gate.config.report_dir, payload)
     gate.progress(f"PR vs base: {path}")
-    config.stash[AB_LINES] = summary_lines(payload) + [(n, False) for n in notes]
+    config.stash[AB_LINES] = summary_lines(payload) + [(n, False) for n in (*notes, *loosened)]
     config.stash[AB_FAILED] = [f"{c.backend} {c.case}" for c, d in zip(cells, decisions, strict=True)
                                if cell_fails(d, settings)]
     wrote(config, AB_FILE)  # its failed cells fail the session through the verdict

@@ -24,7 +24,7 @@ from encoder_gate.plugin.stash import (
     skip_reason,
 )
 from encoder_gate.reporting.markdown import flat
-from encoder_gate.reporting.verdict import said_below, terminal_rows
+from encoder_gate.reporting.verdict import CRITERIA_CHANGED, criteria_changed, said_below, terminal_rows
 
 
 class OutcomeCounter:
@@ -94,6 +94,11 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
     word = "PASS" if verdict.passed else "FAIL"
     terminalreporter.section(f"encoder-gate verdict: {word}", green=verdict.passed, red=not verdict.passed,
                              bold=True)
+    changed = criteria_changed(verdict.verdict)
+    if changed:  # above the table: a PASS that holds by bounds the PR set itself
+        terminalreporter.write_line(flat(CRITERIA_CHANGED.replace("**", "") + ":"), yellow=True, bold=True)
+        for line in changed:
+            terminalreporter.write_line(flat(f"  {line}"), yellow=True)
     (header, _), *rows = terminal_rows(verdict)
     if rows:  # no row (nothing was evaluated): no table, the lines below say why
         terminalreporter.write_line(header)

@@ -307,6 +307,16 @@ def _head(text: str) -> str:
     return text
 
 
+#: The head of the list of what a PR's configuration judges it by otherwise than its base's.
+CRITERIA_CHANGED = "**Judged by criteria this PR changed** (its pyproject decides its own bounds)"
+
+
+def criteria_changed(verdict: Verdict) -> tuple[str, ...]:
+    """Each pass criterion, waiver or judged scope the PR's configuration sets otherwise than its
+    base's (ab.json's `criteria_changed`, runtime.base.criteria_changes), with both values."""
+    return tuple((verdict.judged.get(AB_FILE) or {}).get("criteria_changed") or ())
+
+
 def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     """One line under a FAIL's title: what failed, by backend (its checks, a test of it outside
     them) and then the session's own (a speed gate as a whole, a collection error); the reasons
@@ -471,6 +481,9 @@ def render(verdict: Verdict) -> VerdictReport:
     glance = failed_at_a_glance(verdict)
     if glance:
         out += [glance, ""]
+    changed = criteria_changed(verdict)
+    if changed:  # a PR that passes by bounds it loosened itself: said at the top, not among the notes
+        out += [CRITERIA_CHANGED + ":", *[f"- {c}" for c in changed], ""]
     if accuracy is not None:
         m, d = accuracy["model"], accuracy["dataset"]
         out.append(f"Model `{m['name']}` ({m.get('task', '')}); accuracy on {d['examples']} examples of "

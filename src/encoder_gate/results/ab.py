@@ -91,10 +91,12 @@ def speed_entry(cell: SpeedCell, decision: CellDecision, settings: ABSettings) -
 
 def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: Path,
                settings: ABSettings, accuracy: Mapping[str, dict[str, Any]],
-               speed: list[dict[str, Any]], notes: list[str],
+               speed: list[dict[str, Any]], notes: list[str], criteria_changed: Sequence[str] = (),
                provenance: Mapping[str, Any] | None = None, base_commit: str | None = None) -> dict[str, Any]:
     """The whole ab.json document (`provenance`: the PR session's, see encoder_gate.runtime.provenance;
-    `base_commit`: the commit checked out in the base's directory, None outside git)."""
+    `base_commit`: the commit checked out in the base's directory, None outside git;
+    `criteria_changed`: each pass criterion, waiver or scope the PR's configuration sets otherwise
+    than the base's, runtime.base.criteria_changes)."""
     return {
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "provenance": dict(provenance) if provenance is not None else None,
@@ -105,6 +107,7 @@ def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: P
         "settings": {"min_effect": settings.min_effect, "alpha": settings.alpha,
                      "inconclusive": settings.inconclusive, "budget_seconds": settings.budget_seconds},
         "accuracy": dict(accuracy), "speed": speed, "notes": notes,
+        "criteria_changed": list(criteria_changed),
         # both sides ran with these: a PR that upgrades a library is measured with it on both
         "environment": toolchain_versions(packages_of([*accuracy, *(c["backend"] for c in speed)])),
     }

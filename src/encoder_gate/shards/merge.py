@@ -334,6 +334,7 @@ def _ab(docs: list[Mapping[str, Any]], results: Sequence[ShardResult], plan: Sha
     return {**first, "accuracy": dict(sorted(accuracy.items(), key=lambda kv: rank.get(kv[0], len(rank)))),
             "speed": [speed_entry(c, d, settings) for c, d in zip(cells, decisions, strict=True)],
             "notes": _unique(n for doc in docs for n in doc.get("notes") or []),
+            "criteria_changed": _unique(n for doc in docs for n in doc.get("criteria_changed") or []),
             "environment": environment, "provenance": _provenance(first, plan)}
 
 
