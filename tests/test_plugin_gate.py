@@ -591,3 +591,16 @@ def test_pytest_benchmarks_only_and_skip_are_a_selection_the_verdict_names():
     assert _selection(config(benchmark_only=True)) == "--benchmark-only"
     assert _selection(config(keyword="bs1", benchmark_skip=True)) == "-k bs1 --benchmark-skip"
     assert _selection(config()) is None
+
+
+def test_a_dataset_without_the_configured_column_stops_in_one_line_and_says_nothing_of_the_checks(
+        gate_dir: pytest.Pytester, gate_args: list[str]):
+    """A renamed column stops the session at its start, a usage error: nothing ran, so the line on
+    the checks that do not apply (which stood as the last word beside the error) is not said."""
+    (gate_dir.path / "eval.jsonl").write_text('{"body": "so happy", "emotions": ["joy"]}\n' * 4)
+    gate_dir.makepyfile(test_checks=CHECKS)
+    result = gate_dir.runpytest("--gate-dataset=eval.jsonl", "--gate-text-column=message",
+                                "--gate-label-column=emotions", *gate_args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    result.stderr.fnmatch_lines(["*encoder-gate: eval.jsonl has no text column 'message'*"])
+    assert "do not apply" not in result.stdout.str() + result.stderr.str()

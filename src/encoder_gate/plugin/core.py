@@ -588,7 +588,7 @@ def _bookkeeping(state: GateSession, what: str) -> Iterator[None]:
 
 
 @pytest.hookimpl(trylast=True)  # after the speed half's summary: the verdict table ends it
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return
@@ -619,7 +619,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 terminalreporter.write_line(f"{'':<{width}} note: {note}")
         if session.evaluations and not session.labelled and session.model.task.classifier:
             terminalreporter.write_line(NO_GOLD, yellow=True)  # (an encoder has no F1 to skip)
-    left_out = applicable.summary_line(config)
+    # (not after a usage error: no test ran, and the line stood as the last word beside the error)
+    left_out = applicable.summary_line(config) if exitstatus != pytest.ExitCode.USAGE_ERROR else None
     if left_out:
         terminalreporter.write_line(left_out)
     if session.evaluations:  # the F1 change with error bars, per classifier backend
