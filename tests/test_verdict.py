@@ -646,3 +646,23 @@ def test_a_row_no_check_judged_reads_not_run_not_pass():
     status = {b.name: b.status for b in verdict.backends}
     assert status["onnx-fp32"] is Status.NOT_RUN and status["torch"] is Status.REFERENCE
     assert status["onnx-int8"] is Status.PASS
+
+
+def test_a_per_label_check_that_judged_few_labels_says_so_in_the_verdict():
+    """1 of 28 labels judged (the others under per-label-min-support gold positives) was said only in
+    accuracy.md: the verdict's PASS holds for that label alone, and now says so; every label judged,
+    or none (its own not-judged line), says nothing more."""
+    def labels(judged: int, total: int) -> list[dict[str, Any]]:
+        return [{"label": f"l{i}", "verdict": "pass" if i < judged else "low-support"} for i in range(total)]
+
+    def note_of(judged: int, total: int) -> list[str]:
+        rows = all_pass()
+        for name in ("onnx-fp32", "onnx-int8"):
+            rows[name] = {**rows[name], "per_label": labels(judged, total), "per_label_min_support": 30}
+        text = render_verdict(accuracy_doc(rows), None)
+        return [line for line in text.splitlines() if line.startswith("- per-label F1 judged")]
+
+    assert note_of(1, 28) == ["- per-label F1 judged 1 of 28 labels: the other 27 have fewer than 30 gold "
+                              "positives in the evaluation set (reported in accuracy.md, not judged; more "
+                              "labelled rows of them, or per-label-min-support, judge them)"]
+    assert note_of(28, 28) == [] and note_of(0, 28) == []

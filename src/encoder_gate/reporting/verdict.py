@@ -34,6 +34,7 @@ from encoder_gate.reporting.accuracy import (
     MODEL_NOTES,
     ROW_WARNINGS,
     dataset_notes,
+    label_coverage_note,
     limit_note,
     truncation_notes,
 )
@@ -547,7 +548,7 @@ def render(verdict: Verdict) -> VerdictReport:
     cut = [*limit_note((accuracy or {}).get("dataset"),
                        (((accuracy or {}).get("provenance") or {}).get("dataset") or {}).get("limit")),
            *dataset_notes((accuracy or {}).get("dataset"), (accuracy or {}).get("labelled") is not False)]
-    unjudged = not_judged_notes(rows)
+    unjudged = [*not_judged_notes(rows), *filter(None, [label_coverage_note(rows)])]
     out += [f"- {n}" for n in (*cut, *truncation_notes(rows), *unjudged)]
     order = [REFERENCE_BACKEND, *(b.name for b in verdict.backends)]
     out += [f"- {n}" for n in (*padding_notes(accuracy, order), *cache_notes(accuracy, order))]
