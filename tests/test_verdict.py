@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from encoder_gate.accuracy.checks import NO_GOLD
 from encoder_gate.commands.cli import main
 from encoder_gate.decision import Status, decide_documents
 from encoder_gate.documents import ACCURACY_FILE, VERDICT_FILE, VERDICT_JSON
@@ -143,7 +142,6 @@ def test_a_backend_whose_own_test_failed_is_a_fail_in_its_row_though_its_checks_
     """A team's test of onnx-fp32 failed: the title says FAIL, and so does onnx-fp32's row at a glance
     (its checks' own word beside it), not `pass` with the reason lines below the table."""
     from encoder_gate.decision import Finding
-    from encoder_gate.publish import build_verdict
 
     doc = accuracy_doc(all_pass())
     failed = Finding("test", "AssertionError: too slow", "accuracy/test_team.py::test_team_check[onnx-fp32]",
@@ -171,47 +169,6 @@ def test_a_backend_whose_own_test_failed_is_a_fail_in_its_row_though_its_checks_
     assert all(line in many.markdown for line in listed)
 
 
-def test_how_the_task_was_read_is_said_when_config_json_did_not_say():
-    doc = accuracy_doc(all_pass())
-    doc["model"]["task_note"] = "config.json names no problem_type: read as transformers reads it"
-    report = build_verdict(doc, speedups_doc())
-    assert "- config.json names no problem_type: read as transformers reads it" in report.markdown
-    assert report.caveats[0] == doc["model"]["task_note"]
-
-
-def test_texts_longer_than_the_model_is_fed_are_counted_in_the_verdict_and_the_terminal():
-    doc = accuracy_doc(all_pass())
-    doc["dataset"]["cut"] = {"texts": 1, "max_tokens": 128}
-    report = build_verdict(doc, None)
-    said = "1 of 40 evaluation texts is longer than the 128 tokens the model is fed"
-    assert f"- {said}" in report.markdown and any(c.startswith(said) for c in report.caveats)
-    assert "every backend judged it cut to 128" in report.markdown  # one text: it, not them
-    # a long-context model (8192 positions): the 512 are encoder-gate's, not the model's (a ModernBERT's
-    # verdict said "the 512 tokens the model is fed")
-    doc["dataset"]["cut"] = {"texts": 3, "max_tokens": 512, "model_takes": 8192}
-    said = ("3 of 40 evaluation texts are longer than the 512 tokens encoder-gate feeds a model (this one "
-            "takes 8192: no backend was judged beyond 512; max-tokens = 8192 judges them whole)")
-    assert f"- {said}" in build_verdict(doc, None).markdown
-    from types import SimpleNamespace
-
-    from encoder_gate.runtime.inference import model_limit
-
-    assert [model_limit(SimpleNamespace(model_max_length=n)) for n in (128, 512, 8192, int(1e30))] == [
-        None, None, 8192, None]
-
-
-def test_a_limited_evaluation_set_is_said_in_the_verdict_and_the_terminal():
-    """Walk AB: `limit = 3` passed on 3 texts, and only verdict.md's model line said how many."""
-    doc = accuracy_doc(all_pass())
-    assert not any("--gate-limit" in c for c in build_verdict(doc, None).caveats)
-    doc["provenance"]["dataset"]["limit"] = 40
-    report = build_verdict(doc, None)
-    said = "accuracy judged on the first 40 texts of `bundled` only (limit 40, --gate-limit)"
-    assert f"- {said}" in report.markdown and said in report.caveats
-    doc["provenance"]["dataset"]["limit"] = 5000  # more than the set holds: it cut none (review AM)
-    assert not any("--gate-limit" in c for c in build_verdict(doc, None).caveats)
-
-
 def test_the_users_own_selection_is_recorded_as_given_and_the_plugins_is_not():
     from encoder_gate.plugin.core import _selection
 
@@ -231,7 +188,6 @@ def test_a_results_document_without_a_result_of_any_backend_never_passes(tmp_pat
     """accuracy.json emptied of its rows (or a report directory of findings.json alone) judged no
     backend: FAIL, saying so; a results document that is no JSON object is an error, not missing."""
     from encoder_gate.documents import FINDINGS_FILE, read_document, write_document
-    from encoder_gate.publish import build_verdict
 
     empty = accuracy_doc({})
     report = build_verdict(empty, None)
@@ -416,18 +372,6 @@ def test_speed_only_backends_pass_on_speed_alone():
     assert {b: c[0] for b, c in table_rows(text).items()} == {
         "torch-compile": "pass (speed only)", "onnx-fp32": "pass (speed only)",
         "onnx-int8": "pass (speed only)"}
-
-
-def test_unlabelled_texts_say_f1_was_skipped():
-    """`labelled: false` prints the F1-skipped sentence; the parity checks still decide."""
-    rows = {name: row(labelled=False) for name in ("torch", "onnx-fp32")}
-    text = render_verdict(accuracy_doc(rows, configured=["torch", "onnx-fp32"], labelled=False), None)
-    assert "F1 skipped: there are no gold labels (unlabelled --gate-texts); every parity check ran." in text
-    assert text.startswith("## encoder-gate: PASS")
-    assert table_rows(text)["onnx-fp32"][1] == ""  # no F1 cell
-    labelled = render_verdict(accuracy_doc(all_pass()), None)
-    assert "F1 skipped" not in labelled
-    assert NO_GOLD.startswith("F1 skipped: there are no gold labels")
 
 
 def test_no_results_is_an_error_with_advice(tmp_path: Path):
@@ -646,23 +590,3 @@ def test_a_row_no_check_judged_reads_not_run_not_pass():
     status = {b.name: b.status for b in verdict.backends}
     assert status["onnx-fp32"] is Status.NOT_RUN and status["torch"] is Status.REFERENCE
     assert status["onnx-int8"] is Status.PASS
-
-
-def test_a_per_label_check_that_judged_few_labels_says_so_in_the_verdict():
-    """1 of 28 labels judged (the others under per-label-min-support gold positives) was said only in
-    accuracy.md: the verdict's PASS holds for that label alone, and now says so; every label judged,
-    or none (its own not-judged line), says nothing more."""
-    def labels(judged: int, total: int) -> list[dict[str, Any]]:
-        return [{"label": f"l{i}", "verdict": "pass" if i < judged else "low-support"} for i in range(total)]
-
-    def note_of(judged: int, total: int) -> list[str]:
-        rows = all_pass()
-        for name in ("onnx-fp32", "onnx-int8"):
-            rows[name] = {**rows[name], "per_label": labels(judged, total), "per_label_min_support": 30}
-        text = render_verdict(accuracy_doc(rows), None)
-        return [line for line in text.splitlines() if line.startswith("- per-label F1 judged")]
-
-    assert note_of(1, 28) == ["- per-label F1 judged 1 of 28 labels: the other 27 have fewer than 30 gold "
-                              "positives in the evaluation set (reported in accuracy.md, not judged; more "
-                              "labelled rows of them, or per-label-min-support, judge them)"]
-    assert note_of(28, 28) == [] and note_of(0, 28) == []
