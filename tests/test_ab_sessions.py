@@ -153,6 +153,20 @@ def test_a_retrained_model_that_lost_accuracy_fails_and_is_named_as_the_model(
     assert source in ("cache", "computed")
     said = "The base's predictions of torch were read from the artifact cache"
     assert (said in (pr / "report" / "verdict.md").read_text()) == (source == "cache")
+    # the same PR with its F1 margin loosened until it passes: it passes (its pyproject decides), and the
+    # verdict says at its top what the base's own criteria decide (a trial's PR passed so, 0.026 F1
+    # worse, the loosening a bullet among the notes)
+    (pr / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "model"\n' + common + "f1-margin = 0.9\n"
+                                       "per-label-min-support = 100000\n")
+    loosened = run_ab(pytester, monkeypatch, pr, base, cache_dir, "-k", "accuracy_vs_base")
+    assert loosened.ret == pytest.ExitCode.OK, loosened.stdout.str()[-2500:]
+    by_base = json.loads((pr / "report" / "ab.json").read_text())["accuracy"]["torch"]["by_base_criteria"]
+    assert by_base.startswith("F1 rule regression: "), by_base
+    verdict = (pr / "report" / "verdict.md").read_text()
+    assert verdict.startswith("## encoder-gate: PASS"), verdict
+    assert f"**By the base's own criteria, it fails:**\n- torch: {by_base}\n" in verdict, verdict
+    loosened.stdout.fnmatch_lines(["*encoder-gate verdict: PASS*", "By the base's own criteria, it fails:",
+                                   f"  torch: {by_base}"])
 
 
 def test_ab_noise_pairs_table_shows_each_session_policy_and_bad_arguments_say_why(capsys):
@@ -450,6 +464,10 @@ def test_every_pass_criterion_the_pr_changed_is_named(tmp_path: Path):
         "the PR changed a pass criterion: f1-margin 0.05 (base: 0.01)",
         "the PR changed a pass criterion: min-slowdown 0.3 (base: 0.05)",
     ]
+    # a criterion the base leaves unset (each backend's own per-label keep) is said so, not as None
+    keep = replace(same, per_label_keep=0.5)
+    assert criteria_changes(base_config(base, keep), keep) == [
+        "the PR changed a pass criterion: per-label-keep 0.5 (base: unset (the default))"]
     # walk AF: a bound the base leaves at its default is named with that default, not as `{}`; an
     # INT8 recipe the PR changes is built its way on the PR's side only, and named
     (base / "pyproject.toml").write_text('[tool.encoder-gate]\nmodel = "tiny"\n'

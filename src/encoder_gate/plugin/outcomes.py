@@ -23,8 +23,9 @@ from encoder_gate.plugin.stash import (
     VERDICT,
     skip_reason,
 )
+from encoder_gate.reporting.ab import BY_BASE_CRITERIA, CRITERIA_CHANGED, criteria_changed
 from encoder_gate.reporting.markdown import flat
-from encoder_gate.reporting.verdict import CRITERIA_CHANGED, criteria_changed, said_below, terminal_rows
+from encoder_gate.reporting.verdict import said_below, terminal_rows
 
 
 class OutcomeCounter:
@@ -94,11 +95,12 @@ def verdict_summary(terminalreporter: Any, config: pytest.Config) -> None:
     word = "PASS" if verdict.passed else "FAIL"
     terminalreporter.section(f"encoder-gate verdict: {word}", green=verdict.passed, red=not verdict.passed,
                              bold=True)
-    changed = criteria_changed(verdict.verdict)
-    if changed:  # above the table: a PASS that holds by bounds the PR set itself
-        terminalreporter.write_line(flat(CRITERIA_CHANGED.replace("**", "") + ":"), yellow=True, bold=True)
-        for line in changed:
-            terminalreporter.write_line(flat(f"  {line}"), yellow=True)
+    changed, by_base = criteria_changed(verdict.verdict)
+    for head, lines in ((CRITERIA_CHANGED, changed), (BY_BASE_CRITERIA, by_base)):
+        if lines:  # above the table: a PASS that holds by bounds the PR set itself
+            terminalreporter.write_line(flat(head.replace("**", "") + ":"), yellow=True, bold=True)
+            for line in lines:
+                terminalreporter.write_line(flat(f"  {line}"), yellow=True)
     (header, _), *rows = terminal_rows(verdict)
     if rows:  # no row (nothing was evaluated): no table, the lines below say why
         terminalreporter.write_line(header)

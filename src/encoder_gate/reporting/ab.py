@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from encoder_gate.accuracy.ranking import RANKINGS
+from encoder_gate.decision.types import Verdict
+from encoder_gate.documents import AB_FILE
 
 
 def outputs_moved(outputs: Mapping[str, Any]) -> str:
@@ -89,3 +91,21 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
         out.append((f"{c['backend']:<{width}} speed {c['case']}{how}: {c['describe']}: {word}",
                     bool(c["fails"])))
     return out
+
+
+#: The head of the list of what a PR's configuration judges it by otherwise than its base's.
+CRITERIA_CHANGED = "**Judged by criteria this PR changed** (its pyproject decides its own bounds)"
+
+
+#: The head of the list of the backends the base's own criteria would fail.
+BY_BASE_CRITERIA = "By the base's own criteria, it fails"
+
+
+def criteria_changed(verdict: Verdict) -> tuple[list[str], list[str]]:
+    """Each pass criterion, waiver or judged scope the PR's configuration sets otherwise than its
+    base's (ab.json's `criteria_changed`, runtime.base.criteria_changes), with both values; and each
+    backend that passes against the base by the PR's criteria but fails by the base's, with why."""
+    ab = verdict.judged.get(AB_FILE) or {}
+    failing = [f"{name}: {entry['by_base_criteria']}" for name, entry in (ab.get("accuracy") or {}).items()
+               if (entry or {}).get("by_base_criteria")]
+    return list(ab.get("criteria_changed") or ()), failing

@@ -29,7 +29,14 @@ from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import WAIVER, BackendVerdict, Finding, Status, Verdict
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, DOCUMENTS, FINDINGS_FILE, SPEEDUPS_FILE, readings
-from encoder_gate.reporting.ab import against_base_warnings, drift_grown, outputs_moved
+from encoder_gate.reporting.ab import (
+    BY_BASE_CRITERIA,
+    CRITERIA_CHANGED,
+    against_base_warnings,
+    criteria_changed,
+    drift_grown,
+    outputs_moved,
+)
 from encoder_gate.reporting.accuracy import (
     MODEL_NOTES,
     ROW_WARNINGS,
@@ -308,16 +315,6 @@ def _head(text: str) -> str:
     return text
 
 
-#: The head of the list of what a PR's configuration judges it by otherwise than its base's.
-CRITERIA_CHANGED = "**Judged by criteria this PR changed** (its pyproject decides its own bounds)"
-
-
-def criteria_changed(verdict: Verdict) -> tuple[str, ...]:
-    """Each pass criterion, waiver or judged scope the PR's configuration sets otherwise than its
-    base's (ab.json's `criteria_changed`, runtime.base.criteria_changes), with both values."""
-    return tuple((verdict.judged.get(AB_FILE) or {}).get("criteria_changed") or ())
-
-
 def failed_at_a_glance(verdict: Verdict, most: int = 6) -> str | None:
     """One line under a FAIL's title: what failed, by backend (its checks, a test of it outside
     them) and then the session's own (a speed gate as a whole, a collection error); the reasons
@@ -482,9 +479,11 @@ def render(verdict: Verdict) -> VerdictReport:
     glance = failed_at_a_glance(verdict)
     if glance:
         out += [glance, ""]
-    changed = criteria_changed(verdict)
+    changed, by_base = criteria_changed(verdict)
     if changed:  # a PR that passes by bounds it loosened itself: said at the top, not among the notes
         out += [CRITERIA_CHANGED + ":", *[f"- {c}" for c in changed], ""]
+    if by_base:
+        out += [f"**{BY_BASE_CRITERIA}:**", *[f"- {c}" for c in by_base], ""]
     if accuracy is not None:
         m, d = accuracy["model"], accuracy["dataset"]
         out.append(f"Model `{m['name']}` ({m.get('task', '')}); accuracy on {d['examples']} examples of "

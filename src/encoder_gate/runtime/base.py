@@ -215,7 +215,8 @@ def criteria_changes(base: GateConfig, pr: GateConfig, task: str | None = None,
             out.append(f"the PR changed the thresholds it serves: {', '.join(moved)}; each side's F1 is "
                        "scored at its own")
             continue
-        out.append(f"the PR changed a pass criterion: {name.replace('_', '-')} {ours!r} (base: {theirs!r})")
+        ours, theirs = (("unset (the default)" if v is None else repr(v)) for v in (ours, theirs))
+        out.append(f"the PR changed a pass criterion: {name.replace('_', '-')} {ours} (base: {theirs})")
     int8 = [b for b in (*base.backends, *pr.backends)
             if b.startswith(PREBUILT_PREFIX) or parse_backend(b).number_format == "int8"]
     for name in INT8_RECIPE if int8 else ():  # a recipe no backend of either side is built by: no change
@@ -362,6 +363,10 @@ class BaseSide(AgainstBase):
     @property
     def base_model(self) -> ModelSpec:
         return self.session.model
+
+    @property
+    def own_criteria(self) -> GateSession:
+        return self.session  # its configuration is the base's pyproject's pass criteria
 
     @property
     def other_thresholds(self) -> np.ndarray | None:

@@ -21,6 +21,7 @@ from encoder_gate.accuracy.per_label import LabelResult, more_gained
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.significance import DeltaCI
 from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError, listed
 from encoder_gate.runtime.session import GateSession
 
@@ -107,17 +108,51 @@ class AgainstBase:
         per label, on the PR's evaluation texts and gold labels (`stats.delta` is PR minus base)."""
         if name not in self._evaluations:
             self.check_comparable()
-            pr = self.pr
-            bounds = pr.bounds(name, against_base=True)
-            record = pr.built(name)
-            self._evaluations[name] = evaluate(
-                name, pr.predictions(name), self.predictions(name), pr.gold, precision=record.precision,
-                size_bytes=record.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
-                atol=bounds.atol, thresholds=pr.thresholds, f1_rule=pr.config.f1_rule,
-                f1_margin=pr.config.f1_margin, per_label_min_support=pr.config.per_label_min_support,
-                groups=pr.dataset.groups, flips_at=pr.flips_at, queries=pr.dataset.queries,
-                grades=pr.dataset.grades, reference_thresholds=self.other_thresholds)
+            self._evaluations[name] = self._evaluate(name, self.pr.config)
         return self._evaluations[name]
+
+    def _evaluate(self, name: str, criteria: GateConfig) -> Evaluation:
+        """The PR's `name` against the other side's, by the F1 rule, margin and per-label support of
+        `criteria` (the PR's configuration, or the base's own: `by_its_own_criteria`)."""
+        pr = self.pr
+        record = pr.built(name)
+        return evaluate(
+            name, pr.predictions(name), self.predictions(name), pr.gold, precision=record.precision,
+            size_bytes=record.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
+            atol=pr.bounds(name, against_base=True).atol, thresholds=pr.thresholds, f1_rule=criteria.f1_rule,
+            f1_margin=criteria.f1_margin, per_label_min_support=criteria.per_label_min_support,
+            groups=pr.dataset.groups, flips_at=pr.flips_at, queries=pr.dataset.queries,
+            grades=pr.dataset.grades, reference_thresholds=self.other_thresholds)
+
+    @property
+    def own_criteria(self) -> GateSession | None:
+        """The other side's session where it has pass criteria of its own (a base's pyproject), else
+        None (a baseline's saved predictions)."""
+        return None
+
+    def by_its_own_criteria(self, name: str) -> str | None:
+        """Where the PR's `name` keeps the other side's accuracy by the PR's criteria but the other side's
+        own (its pyproject's F1 rule and margin, per-label keep and support, tolerances) judge otherwise:
+        what fails it there, in one line; else None. A PR that loosens its own bounds passes by them
+        (its pyproject decides), and the verdict says what the base's would have decided (a retrained
+        model 0.026 F1 worse passed with per-label-min-support raised to 1000: the trial of the
+        forty-fifth session)."""
+        other = self.own_criteria
+        if other is None or self.accuracy_not_compared or self.accuracy_failure(name) is not None:
+            return None
+        theirs, ours = other.config, self.pr.config
+        evaluation = self.accuracy(name)
+        if ((theirs.f1_rule, theirs.f1_margin, theirs.per_label_min_support)
+                != (ours.f1_rule, ours.f1_margin, ours.per_label_min_support)):
+            evaluation = self._evaluate(name, theirs)
+        s = evaluation.stats
+        if s is None:
+            return None
+        bounds = other.bounds(self.pairs[name], against_base=True)
+        decision, failing = s.decision(bounds.f1_keep), s.failing_labels(bounds.per_label_keep)
+        lost = [*([] if decision.passed else [f"F1 rule {s.rule}: {decision.reason}"]),
+                *([f"the per-label check: {', '.join(r.label for r in failing)}"] if failing else [])]
+        return "; ".join(lost) or None
 
     def growth(self, name: str) -> DriftGrowth | None:
         """How far the PR's `name` moved from its own torch against how far the base's moved from the
