@@ -373,6 +373,17 @@ def test_an_ab_json_becomes_a_vs_base_plot_and_tables(tmp_path: Path):
     other = report.write_report(tmp_path / "other", None, acc, tmp_path / "no-saves", ab)
     text = other.markdown.read_text()
     assert "is of another model than the accuracy file: left out" in text and "vs_base" not in text
+    # of the same model, written at another commit: left out as the verdict leaves it out, and said
+    written = {"model": {"name": "m", "content_hash": "m1"}, "written": "2026-11-30T10:00:00+0000"}
+    acc.write_text(json.dumps({"model": {"name": "m", "content_hash": "m1"}, "backends": {},
+                               "provenance": {**written, "commit": "243c0d41ca6d" + "0" * 28}}))
+    ab.write_text(json.dumps({**ab_document(), "model": {"name": "m", "content_hash": "m1"},
+                              "provenance": {**written, "commit": "b64c560d1e4b" + "0" * 28}}))
+    stale = report.write_report(tmp_path / "stale", None, acc, tmp_path / "no-saves", ab)
+    [why] = stale.left_out
+    assert why.startswith("ab.json in this directory left out: written at commit b64c560d1e4b"), why
+    text = stale.markdown.read_text()
+    assert "written at commit b64c560d1e4b, not 243c0d41ca6d" in text and "vs_base" not in text
 
 
 def test_a_foreign_ab_json_or_benchmark_file_is_one_line(tmp_path):

@@ -26,6 +26,7 @@ from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
     BENCHMARKS_PAGE,
+    belonging,
     check_schema,
     check_shape,
     save_figure,
@@ -440,7 +441,7 @@ class ReportFiles:
     markdown: Path
     plots: tuple[Path, ...]
     sources: tuple[Path, ...]
-    left_out: tuple[str, ...] = ()  # saves given that hold no gate benchmark, each with why
+    left_out: tuple[str, ...] = ()  # saves given that hold no gate benchmark, an ab.json apart: each with why
 
 
 def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path | None) -> list[Path]:
@@ -459,15 +460,22 @@ def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path | None
 
 
 def _with_vs_base(versus: Mapping[str, Any], ab: Path | None, acc: Mapping[str, Any] | None, out: Path,
-                  text: str, plots: list[Path]) -> tuple[str, list[Path]]:
-    """The page and plots with the PR-against-base section (left out, and said so, when ab.json is
-    of another model than the accuracy file)."""
+                  text: str, plots: list[Path]) -> tuple[str, list[Path], list[str]]:
+    """The page and plots with the PR-against-base section, and why it was left out: an ab.json of
+    another model than the accuracy file, or one that does not belong with it as the verdict joins
+    documents (another commit's: a trial's report drew the A/B of the commit before, which the verdict
+    had left out)."""
     model = (versus.get("model") or {}).get("content_hash")
     if acc is not None and model != (acc.get("model") or {}).get("content_hash"):
-        return text + f"\n_{ab} is of another model than the accuracy file: left out._\n", plots
+        why = f"{ab} is of another model than the accuracy file: left out"
+        return text + f"\n_{why}._\n", plots, [why]
+    if acc is not None and acc.get("provenance") and versus.get("provenance"):
+        _, notes = belonging({AB_FILE: versus}, acc["provenance"])
+        if notes:
+            return text + f"\n_{notes[0]}._\n", plots, notes
     plot = plot_vs_base(versus, out / "vs_base.png")
     text += "\n" + "\n".join(vs_base_section(versus, plot))
-    return text, plots + ([plot] if plot is not None else [])
+    return text, plots + ([plot] if plot is not None else []), []
 
 
 def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: Path | None = None,
@@ -521,7 +529,8 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
     text += "".join(f"\n_Left out: {why}._\n" for why in foreign)
     if versus is not None:
         try:
-            text, plots = _with_vs_base(versus, ab, acc, out, text, plots)
+            text, plots, apart = _with_vs_base(versus, ab, acc, out, text, plots)
+            foreign += apart
         except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a hand-edited or foreign file
             raise GateError(f"{ab} is not an ab.json this encoder-gate can read ({type(exc).__name__}: "
                             f"{exc}); re-run the session that writes it (--gate-base)") from None
