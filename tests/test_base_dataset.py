@@ -98,13 +98,18 @@ def test_a_pr_whose_tokenizer_feeds_fewer_tokens_is_named_with_both_limits(tmp_p
     no note."""
     from types import SimpleNamespace
 
+    class Words(SimpleNamespace):  # a token a word, cut at max_length
+        def __call__(self, texts, truncation, max_length):
+            return {"input_ids": [t.split()[:max_length] for t in texts]}
+
+    texts = ("a " * 100, "a " * 65, "a " * 64, "a")  # two longer than 64 tokens: said how many
     def session(limit: int, max_tokens: int = 512) -> GateSession:
-        tokenizer = SimpleNamespace(model_max_length=limit)
-        return SimpleNamespace(tokenizer=tokenizer, config=GateConfig(max_tokens=max_tokens))  # type: ignore
+        return SimpleNamespace(tokenizer=Words(model_max_length=limit), dataset=SimpleNamespace(texts=texts),
+                               config=GateConfig(max_tokens=max_tokens))  # type: ignore
 
     side = BaseSide(session(128), session(64), tmp_path)
     assert side.fed_note == ("the PR's model is fed at most 64 tokens a text, the base's 128 (each side's "
                              "tokenizer, its model_max_length and the model's positions): a text longer "
-                             "than 64 tokens is cut shorter on the PR")
+                             "than 64 tokens is cut shorter on the PR, 2 of the 4 evaluation texts")
     assert BaseSide(session(128), session(128), tmp_path).fed_note is None
     assert BaseSide(session(128), session(64, max_tokens=64), tmp_path).fed_note is None

@@ -40,7 +40,7 @@ from encoder_gate.config import (
 )
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec
-from encoder_gate.runtime.inference import max_length
+from encoder_gate.runtime.inference import longer_than, max_length
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.versus import AgainstBase
@@ -411,9 +411,13 @@ class BaseSide(AgainstBase):
         theirs, ours = max_length(self.session.tokenizer), max_length(self.pr.tokenizer)
         if theirs == ours:
             return None
+        shorter, tokenizer = ("PR", self.pr.tokenizer) if ours < theirs else ("base", self.session.tokenizer)
+        texts = self.pr.dataset.texts  # both sides' evaluation set
+        cut = longer_than(tokenizer, texts, min(ours, theirs))
         return (f"the PR's model is fed at most {ours} tokens a text, the base's {theirs} (each side's "
                 "tokenizer, its model_max_length and the model's positions): a text longer than "
-                f"{min(ours, theirs)} tokens is cut shorter on the {'PR' if ours < theirs else 'base'}")
+                f"{min(ours, theirs)} tokens is cut shorter on the {shorter}, {cut} of the {len(texts)} "
+                "evaluation texts")
 
     @property
     def dataset_note(self) -> str | None:

@@ -111,6 +111,12 @@ def token_lengths(tokenizer: Any, texts: Sequence[Text]) -> np.ndarray:
     return np.array([len(i) for i in ids], dtype=np.int64)
 
 
+def longer_than(tokenizer: Any, texts: Sequence[Text], limit: int) -> int:
+    """How many of `texts` are longer than `limit` tokens (special tokens included): cut there."""
+    ids = tokenizer(list(texts), truncation=True, max_length=limit + 1)["input_ids"]
+    return sum(len(i) > limit for i in ids)
+
+
 def check_batch_size(batch_size: int) -> None:
     if batch_size <= 0:
         raise GateError(f"batch size must be a positive integer, got {batch_size}: "

@@ -235,8 +235,14 @@ def _differs(part: str, block: Mapping[str, Any], anchor: Mapping[str, Any]) -> 
     model"), else both as read."""
     mine, theirs = block.get(part) or {}, anchor.get(part) or {}
     if part == "model" and mine.get("name") == theirs.get("name"):
-        return (f"model {str(mine.get('name'))!r} of other contents "
-                f"({str(mine.get('content_hash'))[:8]}, not {str(theirs.get('content_hash'))[:8]})")
+        return (f"model {str(mine.get('name'))!r} of other contents ({str(mine.get('content_hash'))[:8]} in "
+                f"these results, not {str(theirs.get('content_hash'))[:8]})")
+    said = _describe(part, block)
+    if said == _describe(part, anchor):  # one file and split, read otherwise: which value is whose (a trial
+        # read "data/eval.jsonl, split test (contents ead34b18), not data/eval.jsonl, split test (...)")
+        keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        return f"{part} {said}: " + "; ".join(f"{_value(k, mine.get(k))} in these results, not "
+                                              f"{_value(k, theirs.get(k))}" for k in keys)
     return f"{part} {_part(part, block, anchor)}, not {_part(part, anchor, block)}"
 
 

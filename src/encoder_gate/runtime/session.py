@@ -50,7 +50,14 @@ from encoder_gate.models.tokenizers import load_tokenizer
 from encoder_gate.runtime.artifact_builds import build_artifact, build_in_child
 from encoder_gate.runtime.devices import build_on_its_device, planned_device
 from encoder_gate.runtime.evaluation_set import dataset_source, evaluation_set, load_split
-from encoder_gate.runtime.inference import fed_tokenizer, max_length, predict_texts, tokenizer_for, truncating
+from encoder_gate.runtime.inference import (
+    fed_tokenizer,
+    longer_than,
+    max_length,
+    predict_texts,
+    tokenizer_for,
+    truncating,
+)
 from encoder_gate.runtime.predictions import Predicted, artifact_of, cached_predictions
 from encoder_gate.runtime.provenance import check_inputs
 from encoder_gate.tasks import THRESHOLD
@@ -180,8 +187,7 @@ class GateSession:
         """How many evaluation texts are longer than the tokens the model is fed, and that limit:
         the reference and every backend see their first `limit` tokens (accuracy.json says so)."""
         limit = max_length(self.tokenizer)
-        ids = self.tokenizer(list(self.dataset.texts), truncation=True, max_length=limit + 1)["input_ids"]
-        return sum(len(i) > limit for i in ids), limit
+        return longer_than(self.tokenizer, self.dataset.texts, limit), limit
 
     @cached_property
     def dataset_source(self) -> str:
