@@ -493,25 +493,30 @@ def test_a_process_that_has_not_imported_inductor_reads_the_kept_vector_isa_with
     """A cached session's torch-compile build keys its compile with the vector ISA: the pick kept by an
     earlier process is read without importing inductor (its configuration is then its defaults);
     a damaged one is not taken, and inductor picks again."""
-    code = ("import sys; from encoder_gate.backends.inductor_dir import vec_isa; "
-            "print(vec_isa(), 'torch._inductor.config' in sys.modules)")
+    # each process prints its pick and whether inductor was imported; the second then damages the
+    # kept pick (argv[1]) and picks again (two processes: a third, for the damaged pick, cost 5 s)
+    code = ("import sys; from pathlib import Path; from encoder_gate.backends import inductor_dir as d\n"
+            "print(d.vec_isa(), 'torch._inductor.config' in sys.modules, sep='|')\n"
+            "if len(sys.argv) > 1:\n"
+            "    Path(sys.argv[1]).write_text('avx512; rm -rf /')\n"
+            "    print(d._kept_before_inductor(), d.vec_isa(), 'torch._inductor.config' in sys.modules,\n"
+            "          sep='|')\n")
     unset = ("ATEN_CPU_CAPABILITY", "TORCHINDUCTOR_VEC_ISA_OK")
     env = {**{k: v for k, v in os.environ.items() if k not in unset}, "XDG_CACHE_HOME": str(tmp_path)}
 
-    def process() -> tuple[str, str]:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                              timeout=120, check=True)
-        isa, imported = done.stdout.split()[-2:]
-        return isa, imported
+    def process(*damage: Path) -> list[list[str]]:
+        done = subprocess.run([sys.executable, "-c", code, *map(str, damage)], capture_output=True,
+                              text=True, env=env, timeout=120, check=True)
+        return [line.split("|") for line in done.stdout.strip().splitlines()[-1 - len(damage):]]
 
-    isa, imported = process()
+    [[isa, imported]] = process()
     memos = list((tmp_path / "encoder-gate").glob("vec-isa-*.txt"))
     if not memos:
         pytest.skip(f"no pick is kept here ({isa}: not x86, or this torch's inductor lacks the parts)")
     assert imported == "True"  # the first pick is inductor's
-    assert process() == (isa, "False")
-    memos[0].write_text("avx512; rm -rf /")
-    assert process() == (isa, "True")
+    # read without inductor; the damaged pick not taken (None), and inductor's own picked again
+    assert process(memos[0]) == [[isa, "False"], ["None", isa, "True"]]
+    assert memos[0].read_text() == isa
 
 
 def test_inductors_vector_isa_is_picked_once_and_kept_by_what_decides_it(tmp_path: Path,
@@ -595,3 +600,49 @@ def test_a_compiled_runner_on_cuda_keeps_its_thread_count_in_a_block_of_another(
         with CompiledTorchRunner.at_threads(SimpleNamespace(_device=device), other):  # type: ignore[arg-type]
             assert torch.get_num_threads() == inside, device
         assert torch.get_num_threads() == before
+
+
+# A session in a fresh process that predicts batches of the given sizes first (argv[3]: "8,1"), on a
+# torch whose batch is not marked unbacked (argv[2] "old": as before torch 2.13), and prints its record.
+FIRST_CALLS = """
+import json, sys
+from pathlib import Path
+import encoder_gate.backends.torch_compat as compat
+if sys.argv[2] == "old":
+    compat.unbacked_batch = lambda torch: None  # dynamo specializes a batch of one, as torch 2.8 does
+from encoder_gate.config import GateConfig
+from encoder_gate.runtime.inference import encode
+from encoder_gate.runtime.session import GateSession
+cache = Path(sys.argv[1])
+texts = ["I love this so much!", "Why would anyone do that? " * 6, "ok", "", "a b c", "fine", "x " * 20, "so"]
+session = GateSession(GateConfig(model="tiny", backends=("torch-compile",), threads=1, cache_dir=cache,
+                                 report_dir=cache.parent / "report"), progress=lambda line: None)
+runner = session.runner("torch-compile")
+for n in sys.argv[3].split(","):
+    runner.predict(encode(session.tokenizer, texts[:int(n)]))
+session.close()
+record = session.records["torch-compile"]
+print(json.dumps({"from_cache": record.from_cache, "notes": list(record.notes)}))
+"""
+
+
+@needs_artifacts
+@pytest.mark.slow
+def test_a_session_that_begins_with_one_text_loads_what_one_that_began_with_eight_kept(
+        tmp_path: Path, tiny_cache_with: Callable[..., Path]) -> None:
+    """Where dynamo compiles a second graph for a batch of one text (before torch 2.13), that graph's
+    cache key followed the shapes compiled before it: `pytest benchmarks`, its bs1 cell first, missed
+    what `pytest accuracy` (its evaluation batches first) had kept, and compiled again (torch 2.8, a
+    trial's 2-layer model: 12.6 s). Every session now compiles the two graphs on the same shapes first.
+    Here on this torch with its batch left a plain dynamic size, as before 2.13 (it missed so too)."""
+    cache = tiny_cache_with(tmp_path / "cache", kernels=True)
+
+    def session(first_calls: str) -> dict[str, object]:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / first_calls)}
+        done = subprocess.run([sys.executable, "-c", FIRST_CALLS, str(cache), "old", first_calls], env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert session("8,1") == {"from_cache": False, "notes": []}  # compiled, and kept
+    assert session("1") == {"from_cache": True, "notes": []}
