@@ -207,7 +207,12 @@ def test_torch_compile_compiles_at_its_first_call_not_at_its_build(tiny_ctx, bat
     assert runner.warmup_names  # (what a warm-up reads first: the model, not yet its compile)
     assert (runner.first_call_seconds, runner.notes) == (None, (NOT_COMPILED,))
     assert np.abs(runner.predict(batch) - reference).max() <= CLOSE["torch-compile"]
-    assert len(calls) == 1
+    # before torch 2.13, two texts then one of 8 tokens first, the graphs dynamo makes (_warm_up)
+    import torch
+
+    from encoder_gate.backends.torch_compat import unbacked_batch
+    warm = [] if unbacked_batch(torch) else [(2, 8), (1, 8)]
+    assert [c["input_ids"].shape for c in calls] == [*warm, batch["input_ids"].shape]  # type: ignore[index]
     assert runner.first_call_seconds > 0
     assert NOT_COMPILED not in runner.notes
     runner.close()
@@ -227,6 +232,8 @@ def test_a_compile_split_into_graphs_says_so_in_its_note_and_one_graph_says_noth
     reason = ("Could not guard on data-dependent expression Eq(u1, 1) (unhinted: Eq(u1, 1)).\n\nATTENTION: "
               "guard_size_oblivious would fix the error")
     monkeypatch.setattr(torch, "compile", lambda model, **_: model)
+    # (no warm-up's one-text graph before torch 2.13, which the runner would take out of the counts)
+    monkeypatch.setattr(torch_backend.CompiledTorchRunner, "_warm_up", lambda self, batch: False)
     three = [CompileCounts(0, 0, 4, {"other": 1}), CompileCounts(0, 3, 7, {"other": 1, reason: 2})]
     for counts, said in ((three,
                           "compiled into 3 graphs, not one: 2 graph break(s), the first: Could not guard on "
