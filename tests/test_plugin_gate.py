@@ -604,3 +604,28 @@ def test_a_dataset_without_the_configured_column_stops_in_one_line_and_says_noth
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
     result.stderr.fnmatch_lines(["*encoder-gate: eval.jsonl has no text column 'message'*"])
     assert "do not apply" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_checks_of_other_kinds_of_model_are_named_and_dash_v_says_why():
+    """The line of the checks left out gave each one's reason in every session, 700 characters for a
+    multi-label model of which a reader needs none (a trial): the checks of other kinds of model are
+    named, what is not configured or labelled keeps its reason, and `-v` gives every reason."""
+    from types import SimpleNamespace
+
+    from encoder_gate.plugin import applicable
+    from encoder_gate.plugin.stash import SESSION_KEY
+
+    def line(verbosity: int) -> str | None:
+        config = SimpleNamespace(stash=pytest.Stash(), get_verbosity=lambda: verbosity)
+        config.stash[SESSION_KEY] = SimpleNamespace(model=SimpleNamespace(task="multi_label"))
+        config.stash[applicable.LEFT_OUT] = {"f1_floor": "no absolute f1_floor configured for this backend",
+                                             "cosine_min": "applies to feature-extraction encoders"}
+        config.stash[applicable.ANOTHER_KIND] = {"cosine_min"}
+        config.stash[applicable.LEFT_OUT_TESTS] = 3
+        return applicable.summary_line(config)  # type: ignore[arg-type]
+
+    assert line(0) == ("encoder-gate: 2 check(s) do not apply to this multi_label model, or are not "
+                       "configured, and were left out (f1_floor: no absolute f1_floor configured for this "
+                       "backend; cosine_min: checks of other kinds of model (-v says why)): pytest counted "
+                       "their 3 tests as collected; they do not run")
+    assert "cosine_min: applies to feature-extraction encoders" in str(line(1))

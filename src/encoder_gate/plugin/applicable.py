@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from encoder_gate.accuracy.checks import bounds_for, not_applicable, record
+from encoder_gate.accuracy.checks import NO_GOLD, bounds_for, not_applicable, record
 from encoder_gate.backends.base import NumberFormat
 from encoder_gate.backends.registry import PREBUILT_PREFIX
 from encoder_gate.data.pairs import has_queries
@@ -27,7 +27,9 @@ MARKER = CHECK_MARKER
 #: said under.
 VERSUS_BASE_ACCURACY_FIXTURE, VERSUS_BASE_ACCURACY = "ab_record_accuracy", "accuracy vs base"
 LEFT_OUT = pytest.StashKey[dict[str, str]]()  # check name -> why, for the summary line
-LEFT_OUT_TESTS = pytest.StashKey[int]()  # how many collected tests those checks were (the line says it)
+LEFT_OUT_TESTS = pytest.StashKey[int]()
+#: Of LEFT_OUT, the checks of another kind of model (another task's, a reranker's): named, not explained
+ANOTHER_KIND = pytest.StashKey[set[str]]()  # how many collected tests those checks were (the line says it)
 ANY_FORMAT: tuple[NumberFormat, ...] = ("reference", "fp32", "fp16", "int8")
 
 
@@ -52,8 +54,9 @@ def _switched_off(check: str, backend: str, session: GateSession) -> str | None:
     return None if None in reasons else sorted(str(r) for r in reasons)[0]
 
 
-def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str] | None:
-    """(check, why) when the item's check cannot apply to this session, else None."""
+def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str, bool] | None:
+    """(check, why, whether it is a check of another kind of model: another task's, a reranker's) when
+    the item's check cannot apply to this session, else None."""
     check = check_of(item)
     if check is None:
         return None
@@ -64,10 +67,11 @@ def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str] | N
         paired, graded = session.config.pair_column is not None, session.config.relevant_grade is not None
         why = (unsuited(task, outputs, paired, True, graded)
                or unsuited(task, outputs, paired, _first_texts_repeat(session), graded))
+    kind = why is not None and why != NO_GOLD  # (its model's kind, not its texts' labels or a setting)
     backend = params_of(item).get("backend")
     if why is None and backend is not None:
         why = _switched_off(check, str(backend), session)
-    return (check, why) if why else None
+    return (check, why, kind) if why else None
 
 
 def _first_texts_repeat(session: GateSession) -> bool:
@@ -103,7 +107,9 @@ def leave_out(config: pytest.Config, items: list[pytest.Item]) -> None:
         if found is None:
             kept.append(item)
         else:
-            left.setdefault(*found)
+            left.setdefault(found[0], found[1])
+            if found[2]:
+                config.stash.setdefault(ANOTHER_KIND, set()).add(found[0])
     if left:
         config.stash.setdefault(LEFT_OUT, {}).update(left)
     if len(kept) < len(items):
@@ -130,18 +136,26 @@ def _leave_out_versus_base(config: pytest.Config, items: list[pytest.Item]) -> N
 
 
 def summary_line(config: pytest.Config) -> str | None:
-    """One line: how many checks were left out and why, or None."""
+    """One line: how many checks were left out and why, or None. The checks of other tasks than the
+    model's (a reranker's, an encoder's) are named without their reasons, which `-v` adds: those
+    reasons, said in every session, made a line of 700 characters of which a reader needs none."""
     left = config.stash.get(LEFT_OUT, None)
     if not left:
         return None
     session: GateSession = config.stash[SESSION_KEY]
+    task = Task.of(session.model.task)
+    kind = config.stash.get(ANOTHER_KIND, set())
+    others = [] if config.get_verbosity() > 0 else [c for c in left if c in kind]
     groups: dict[str, list[str]] = {}  # one reason, its check's own name taken out, for several checks
     for check, why in left.items():
-        groups.setdefault(why.removeprefix(f"{check} "), []).append(check)
-    reasons = "; ".join(f"{', '.join(checks)}: {why}" for why, checks in groups.items())
+        if check not in others:
+            groups.setdefault(why.removeprefix(f"{check} "), []).append(check)
+    reasons = [f"{', '.join(checks)}: {why}" for why, checks in groups.items()]
+    if others:
+        reasons.append(f"{', '.join(others)}: checks of other kinds of model (-v says why)")
     tests = config.stash.get(LEFT_OUT_TESTS, 0)  # pytest counted them as collected: the line says how many
-    return (f"encoder-gate: {len(left)} check(s) do not apply to this {session.model.task} model, or are "
-            f"not configured, and were left out ({reasons}): pytest counted their {tests} test"
+    return (f"encoder-gate: {len(left)} check(s) do not apply to this {task} model, or are "
+            f"not configured, and were left out ({'; '.join(reasons)}): pytest counted their {tests} test"
             f"{'s' if tests != 1 else ''} as collected; they do not run")
 
 
