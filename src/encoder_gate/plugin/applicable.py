@@ -27,9 +27,9 @@ MARKER = CHECK_MARKER
 #: said under.
 VERSUS_BASE_ACCURACY_FIXTURE, VERSUS_BASE_ACCURACY = "ab_record_accuracy", "accuracy vs base"
 LEFT_OUT = pytest.StashKey[dict[str, str]]()  # check name -> why, for the summary line
-LEFT_OUT_TESTS = pytest.StashKey[int]()
+LEFT_OUT_TESTS = pytest.StashKey[int]()  # how many collected tests those checks were (the line says it)
 #: Of LEFT_OUT, the checks of another kind of model (another task's, a reranker's): named, not explained
-ANOTHER_KIND = pytest.StashKey[set[str]]()  # how many collected tests those checks were (the line says it)
+ANOTHER_KIND = pytest.StashKey[set[str]]()
 ANY_FORMAT: tuple[NumberFormat, ...] = ("reference", "fp32", "fp16", "int8")
 
 
@@ -136,16 +136,16 @@ def _leave_out_versus_base(config: pytest.Config, items: list[pytest.Item]) -> N
 
 
 def summary_line(config: pytest.Config) -> str | None:
-    """One line: how many checks were left out and why, or None. The checks of other tasks than the
-    model's (a reranker's, an encoder's) are named without their reasons, which `-v` adds: those
+    """One line: how many checks were left out and why, or None. The checks of other kinds of model
+    (another task's, a reranker's) are named without their reasons, which `-v` adds: those
     reasons, said in every session, made a line of 700 characters of which a reader needs none."""
     left = config.stash.get(LEFT_OUT, None)
     if not left:
         return None
     session: GateSession = config.stash[SESSION_KEY]
     task = Task.of(session.model.task)
-    kind = config.stash.get(ANOTHER_KIND, set())
-    others = [] if config.get_verbosity() > 0 else [c for c in left if c in kind]
+    another = config.stash.get(ANOTHER_KIND, set())
+    others = [] if config.get_verbosity() > 0 else [c for c in left if c in another]
     groups: dict[str, list[str]] = {}  # one reason, its check's own name taken out, for several checks
     for check, why in left.items():
         if check not in others:

@@ -20,6 +20,7 @@ from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
 from encoder_gate.accuracy.per_label import LabelResult, more_gained
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.significance import DeltaCI
+from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError, listed
@@ -132,7 +133,8 @@ class AgainstBase:
 
     def by_its_own_criteria(self, name: str) -> str | None:
         """Where the PR's `name` keeps the other side's accuracy by the PR's criteria but the other side's
-        own (its pyproject's F1 rule and margin, per-label keep and support, tolerances) judge otherwise:
+        own (its pyproject's F1 rule and margin, per-label keep and support, and the F1 keep its tolerances
+        give) judge otherwise:
         what fails it there, in one line; else None. A PR that loosens its own bounds passes by them
         (its pyproject decides), and the verdict says what the base's would have decided (a retrained
         model 0.026 F1 worse passed with per-label-min-support raised to 1000: the trial of the
@@ -148,8 +150,7 @@ class AgainstBase:
         s = evaluation.stats
         if s is None:
             return None
-        bounds = other.bounds(self.pairs[name], against_base=True)
-        decision, failing = s.decision(bounds.f1_keep), s.failing_labels(bounds.per_label_keep)
+        decision, failing = self._losses(name, s, other.bounds(self.pairs[name], against_base=True))
         lost = [*([] if decision.passed else [f"F1 rule {s.rule}: {decision.reason}"]),
                 *([f"the per-label check: {', '.join(r.label for r in failing)}"] if failing else [])]
         return "; ".join(lost) or None
@@ -273,11 +274,12 @@ class AgainstBase:
         lines += ["  " + r.failure_message(texts, sides=sides).replace("\n", "\n  ") for r in failing]
         return "\n".join(lines)
 
-    def _losses(self, name: str, stats: AccuracyStats) -> tuple[F1Decision, list[LabelResult]]:
-        """The PR's `name` against the base by the bounds it is judged by there: the F1 rule's decision
-        and the labels that fail the per-label check (what `accuracy_failure` says, what
-        `accuracy_failed_by` names)."""
-        bounds = self.pr.bounds(name, against_base=True)
+    def _losses(self, name: str, stats: AccuracyStats, bounds: Bounds | None = None,
+                ) -> tuple[F1Decision, list[LabelResult]]:
+        """The PR's `name` against the base by the bounds it is judged by there (`bounds`: the base's own,
+        `by_its_own_criteria`): the F1 rule's decision and the labels that fail the per-label check
+        (what `accuracy_failure` says, what `accuracy_failed_by` names)."""
+        bounds = bounds or self.pr.bounds(name, against_base=True)
         return stats.decision(bounds.f1_keep), stats.failing_labels(bounds.per_label_keep)
 
     def _ranking_losses(self, name: str, ev: Evaluation) -> list[tuple[Ranking, F1Decision]]:
