@@ -536,3 +536,42 @@ def test_the_same_file_on_the_same_batches_is_the_same_work_and_anything_else_is
     assert same_work(a, c, batches, batches) is None
     b.predict = lambda batch: a.predict(batch)  # type: ignore[method-assign]
     assert same_work(a, b, batches, batches) is None
+
+
+def test_a_speed_cell_the_prs_loosened_min_slowdown_passes_says_what_the_bases_decides():
+    """A PR that raises its own min-slowdown passes a 12%-slower cell by it; the cell says what the
+    base's own min-slowdown decides (ab.json's by_base_criteria, which the verdict puts at its top),
+    and a merge of shards judges its merged cells by the base's settings too. Equal settings: nothing."""
+    from encoder_gate.decision import SpeedCell
+    from encoder_gate.results.ab import speed_entries
+    from encoder_gate.speed.rounds import Cell
+
+    rng = np.random.default_rng(0)
+    base = list(1.0 + rng.normal(0, 0.01, 20))
+    cell = Cell(clock="thread", texts=64, base=base, pr=[b * 1.12 * (1 + rng.normal(0, 0.01)) for b in base])
+    cells = [SpeedCell("onnx-int8", "model-normal-bs8-bucketed", cell)]
+    loosened, strict = ABSettings(min_effect=0.3), ABSettings(min_effect=0.05)
+    [entry] = speed_entries(cells, loosened, strict)
+    assert entry["fails"] is False and entry["by_base_criteria"].endswith(
+        "(the base's min-slowdown 0.05, inconclusive = warn)"), entry
+    assert "by_base_criteria" not in speed_entries(cells, loosened, loosened)[0]
+    assert speed_entries(cells, strict, loosened)[0]["fails"] is True  # (failing by the PR's: said so)
+
+
+def test_what_the_bases_own_criteria_fail_is_listed_by_backend_accuracy_then_speed():
+    """The verdict's top lists each accuracy row and speed cell of ab.json that the base's own criteria
+    would fail, by backend and cell, under the criteria the PR changed."""
+    from types import SimpleNamespace
+
+    from encoder_gate.documents import AB_FILE
+    from encoder_gate.reporting.ab import criteria_changed
+
+    ab = {"criteria_changed": ["the PR changed a pass criterion: min-slowdown 0.3 (base: 0.05)"],
+          "accuracy": {"torch": {"by_base_criteria": None},
+                       "onnx-int8": {"by_base_criteria": "F1 rule point: x"}},
+          "speed": [{"backend": "onnx-int8", "case": "model/bs8", "by_base_criteria": "1.12x slower (...)"},
+                    {"backend": "onnx-fp32", "case": "model/bs8"}]}
+    verdict = SimpleNamespace(judged={AB_FILE: ab})
+    assert criteria_changed(verdict) == (  # type: ignore[arg-type]
+        ["the PR changed a pass criterion: min-slowdown 0.3 (base: 0.05)"],
+        ["onnx-int8: F1 rule point: x", "onnx-int8 speed model/bs8: 1.12x slower (...)"])

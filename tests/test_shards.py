@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from encoder_gate.decision import SpeedCell, decide_cells, decide_documents
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SHARD_FILE, SPEEDUPS_FILE, write_document
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.findings_file import record_findings
-from encoder_gate.results.ab import speed_entry
+from encoder_gate.results.ab import speed_entries, speed_entry
 from encoder_gate.shards.merge import check_shards, merge_documents, read_shard
 from encoder_gate.shards.plan import (
     costs_from,
@@ -351,6 +352,19 @@ def test_speed_cells_are_judged_again_with_holm_across_every_shard(tmp_path: Pat
     assert json.loads(json.dumps(merged["speed"])) == json.loads(json.dumps(expected))
     assert merged["notes"] == ["shared note"]
     assert any(e["fails"] for e in merged["speed"]) and any(not e["fails"] for e in merged["speed"])
+    # the PR's pyproject loosened its min-slowdown to 0.3: the merged cells are judged by the base's own
+    # too, and those the PR's pass and the base's fail say so
+    loosened = replace(settings, min_effect=0.3)
+    for directory in dirs:
+        doc = json.loads((directory / AB_FILE).read_text())
+        base = {"min_effect": settings.min_effect, "inconclusive": settings.inconclusive}
+        write_document(directory, AB_FILE, {**doc, "settings": {**doc["settings"], "min_effect": 0.3,
+                                                                "base": base}})
+    again = merge_documents(results := [read_shard(d) for d in dirs], check_shards(results))[AB_FILE]
+    expected = speed_entries(ordered, loosened, settings)
+    assert json.loads(json.dumps(again["speed"])) == json.loads(json.dumps(expected))
+    flagged = [e["backend"] for e in again["speed"] if e.get("by_base_criteria")]
+    assert sorted(flagged) == ["onnx-fp16", "onnx-int8"], again["speed"]
 
 
 def test_an_ab_document_without_rounds_cannot_be_judged_again(tmp_path: Path):

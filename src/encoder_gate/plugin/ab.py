@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.config import JUDGED_SCOPE, load_config, read_pyproject_table
-from encoder_gate.decision import SpeedCell, cell_fails, decide_cells
+from encoder_gate.decision import SpeedCell
 from encoder_gate.documents import AB_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
@@ -40,7 +40,7 @@ from encoder_gate.plugin.stash import (
     wrote,
 )
 from encoder_gate.reporting.ab import summary_lines
-from encoder_gate.results.ab import ab_payload, ab_settings, speed_entry, write_ab
+from encoder_gate.results.ab import ab_payload, ab_settings, speed_entries, write_ab
 from encoder_gate.runtime.base import BaseSide, criteria_changes
 from encoder_gate.runtime.dependency_files import changed_dependency_files, dependency_note
 from encoder_gate.runtime.predictions import backend_kind
@@ -246,10 +246,8 @@ def finish(session: pytest.Session) -> None:
     if why and not config.getoption("gate_allow_skip", False):
         config.stash[NOTHING_COMPARED] = why
         fail_gate(config, why)
-    settings = ab_settings(gate.config)
-    cells = results.cells
-    decisions = decide_cells(cells, settings)
-    speed = [speed_entry(c, d, settings) for c, d in zip(cells, decisions, strict=True)]
+    settings, theirs = ab_settings(gate.config), ab_settings(base.session.config)
+    speed = speed_entries(results.cells, settings, theirs)
     planned, elsewhere = gate.config, set()  # a shard: the PR's whole plan, and the kinds of its backends
     if SHARD_KEY in config.stash:
         planned = replace(gate.config, backends=config.stash[SHARD_KEY][1].backends)
@@ -283,13 +281,12 @@ def finish(session: pytest.Session) -> None:
     payload = ab_payload(pr_model=gate.model, base_model=base.session.model, base_dir=base.base_dir,
                          base_commit=head_commit(base.base_dir),
                          settings=settings, accuracy=accuracy, speed=speed, notes=notes,
-                         criteria_changed=loosened,
+                         criteria_changed=loosened, base_settings=theirs,
                          provenance=timed_provenance(gate, config.rootpath) if speed else provenance(gate))
     path = write_ab(gate.config.report_dir, payload)
     gate.progress(f"PR vs base: {path}")
     config.stash[AB_LINES] = summary_lines(payload) + [(n, False) for n in (*notes, *loosened)]
-    config.stash[AB_FAILED] = [f"{c.backend} {c.case}" for c, d in zip(cells, decisions, strict=True)
-                               if cell_fails(d, settings)]
+    config.stash[AB_FAILED] = [f"{e['backend']} {e['case']}" for e in speed if e["fails"]]
     wrote(config, AB_FILE)  # its failed cells fail the session through the verdict
 
 

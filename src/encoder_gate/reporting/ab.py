@@ -108,4 +108,6 @@ def criteria_changed(verdict: Verdict) -> tuple[list[str], list[str]]:
     ab = verdict.judged.get(AB_FILE) or {}
     failing = [f"{name}: {entry['by_base_criteria']}" for name, entry in (ab.get("accuracy") or {}).items()
                if (entry or {}).get("by_base_criteria")]
+    failing += [f"{c['backend']} speed {c['case']}: {c['by_base_criteria']}" for c in ab.get("speed") or []
+                if c.get("by_base_criteria")]
     return list(ab.get("criteria_changed") or ()), failing

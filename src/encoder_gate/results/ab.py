@@ -17,7 +17,7 @@ from encoder_gate.accuracy.ranking import ranked_keys
 from encoder_gate.backends.registry import packages_of
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.config import GateConfig
-from encoder_gate.decision import SpeedCell, cell_fails
+from encoder_gate.decision import SpeedCell, cell_fails, decide_cells
 from encoder_gate.documents import AB_FILE, write_document
 from encoder_gate.models.spec import ModelSpec
 from encoder_gate.runtime.versus import LABELS_DIFFER
@@ -91,14 +91,32 @@ def speed_entry(cell: SpeedCell, decision: CellDecision, settings: ABSettings) -
             "cell": asdict(c)}
 
 
+def speed_entries(cells: list[SpeedCell], settings: ABSettings,
+                  base: ABSettings | None = None) -> list[dict[str, Any]]:
+    """Each cell decided (Holm across them) for ab.json. Where the base's own settings (`base`: its
+    pyproject's min-slowdown and inconclusive) are not the PR's, a cell the PR's pass and the base's
+    would fail says why in its `by_base_criteria` (a PR that loosens its own bounds passes by them)."""
+    out = [speed_entry(c, d, settings) for c, d in zip(cells, decide_cells(cells, settings), strict=True)]
+    if base is None or (base.min_effect, base.inconclusive) == (settings.min_effect, settings.inconclusive):
+        return out
+    theirs = replace(settings, min_effect=base.min_effect, inconclusive=base.inconclusive)
+    for entry, decided in zip(out, decide_cells(cells, theirs), strict=True):
+        if not entry["fails"] and cell_fails(decided, theirs):
+            entry["by_base_criteria"] = (f"{decided.describe()} (the base's min-slowdown "
+                                         f"{theirs.min_effect:g}, inconclusive = {theirs.inconclusive})")
+    return out
+
+
 def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: Path,
                settings: ABSettings, accuracy: Mapping[str, dict[str, Any]],
                speed: list[dict[str, Any]], notes: list[str], criteria_changed: Sequence[str] = (),
-               provenance: Mapping[str, Any] | None = None, base_commit: str | None = None) -> dict[str, Any]:
+               provenance: Mapping[str, Any] | None = None, base_commit: str | None = None,
+               base_settings: ABSettings | None = None) -> dict[str, Any]:
     """The whole ab.json document (`provenance`: the PR session's, see encoder_gate.runtime.provenance;
     `base_commit`: the commit checked out in the base's directory, None outside git;
     `criteria_changed`: each pass criterion, waiver or scope the PR's configuration sets otherwise
-    than the base's, runtime.base.criteria_changes)."""
+    than the base's, runtime.base.criteria_changes; `base_settings`: the A/B settings of the base's own
+    pyproject)."""
     return {
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "provenance": dict(provenance) if provenance is not None else None,
@@ -107,7 +125,10 @@ def ab_payload(*, pr_model: ModelSpec, base_model: ModelSpec | None, base_dir: P
                  "model": base_model.name if base_model else None,
                  "content_hash": base_model.content_hash if base_model else None},
         "settings": {"min_effect": settings.min_effect, "alpha": settings.alpha,
-                     "inconclusive": settings.inconclusive, "budget_seconds": settings.budget_seconds},
+                     "inconclusive": settings.inconclusive, "budget_seconds": settings.budget_seconds,
+                     # the base's own, which `encoder-gate merge` judges the merged cells by too
+                     **({"base": {"min_effect": base_settings.min_effect,
+                                  "inconclusive": base_settings.inconclusive}} if base_settings else {})},
         "accuracy": dict(accuracy), "speed": speed, "notes": notes,
         "criteria_changed": list(criteria_changed),
         # both sides ran with these: a PR that upgrades a library is measured with it on both

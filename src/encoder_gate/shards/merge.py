@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from encoder_gate.backends.int8_path import disagrees
-from encoder_gate.decision import Finding, SpeedCell, decide_cells, findings_of, unfinished
+from encoder_gate.decision import Finding, SpeedCell, findings_of, unfinished
 from encoder_gate.documents import (
     AB_FILE,
     ACCURACY_FILE,
@@ -45,7 +45,7 @@ from encoder_gate.documents import (
     results_documents,
 )
 from encoder_gate.errors import GateError
-from encoder_gate.results.ab import speed_entry
+from encoder_gate.results.ab import speed_entries
 from encoder_gate.results.accuracy import merge_payloads
 from encoder_gate.runtime.provenance import differing_settings, mismatch
 from encoder_gate.shards.plan import Shard, ShardPlan, plan_from_json
@@ -323,7 +323,9 @@ def _ab(docs: list[Mapping[str, Any]], results: Sequence[ShardResult], plan: Sha
                 raise GateError(f"{r.name()}'s {AB_FILE} holds no rounds for {entry.get('backend')} "
                                 f"{entry.get('case')} (written by an older encoder-gate): re-run that shard")
             cells.append(SpeedCell(entry["backend"], entry["case"], Cell(**rounds)))
-    decisions = decide_cells(cells, settings)  # Holm across every cell of every shard
+    theirs = s.get("base")  # the base's own A/B settings, where its pyproject's are not the PR's
+    base = (replace(settings, min_effect=float(theirs["min_effect"]), inconclusive=theirs["inconclusive"])
+            if isinstance(theirs, Mapping) else None)
     accuracy: dict[str, Any] = {}
     for doc in docs:
         accuracy.update(doc.get("accuracy") or {})
@@ -332,7 +334,7 @@ def _ab(docs: list[Mapping[str, Any]], results: Sequence[ShardResult], plan: Sha
     for doc in docs:
         environment.update(doc.get("environment") or {})
     return {**first, "accuracy": dict(sorted(accuracy.items(), key=lambda kv: rank.get(kv[0], len(rank)))),
-            "speed": [speed_entry(c, d, settings) for c, d in zip(cells, decisions, strict=True)],
+            "speed": speed_entries(cells, settings, base),  # Holm across every cell of every shard
             "notes": _unique(n for doc in docs for n in doc.get("notes") or []),
             "criteria_changed": _unique(n for doc in docs for n in doc.get("criteria_changed") or []),
             "environment": environment, "provenance": _provenance(first, plan)}
