@@ -355,6 +355,12 @@ def read_document(report_dir: Path, name: str) -> dict[str, Any] | None:
     return doc
 
 
+def shards_of(docs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The shares ("1/3") of a sharded session whose results `docs` are (their provenance's `shard`;
+    a merge drops it): none for a whole session's or a merge's."""
+    return sorted({str(s) for d in docs.values() if (s := (d.get("provenance") or {}).get("shard"))})
+
+
 def belonging(docs: Mapping[str, Mapping[str, Any] | None],
               current: Mapping[str, Any] | None) -> tuple[dict[str, Mapping[str, Any]], list[str]]:
     """The results documents that belong to `current` (the provenance of the session that just ran;

@@ -27,9 +27,11 @@ from encoder_gate.documents import (
     ACCURACY_FILE,
     HISTORY_RECORD,
     SPEEDUPS_FILE,
+    VERDICT_JSON,
     read_document,
     readings,
     schema_of,
+    shards_of,
     write_document,
 )
 from encoder_gate.errors import GateError
@@ -115,9 +117,20 @@ def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[s
         raise GateError(f"{report_dir} is {what}, not a report directory: pass the gate's --gate-report-dir "
                         "(default .encoder-gate) with --report-dir")
     if read_document(report_dir, ACCURACY_FILE) is None and read_document(report_dir, SPEEDUPS_FILE) is None:
+        failed = read_document(report_dir, VERDICT_JSON) or {}
+        said = failed.get("session_failures") if failed.get("passed") is False else None
+        if said:  # a gate that failed before it kept any results (a merge refused: a shard missing)
+            why = " ".join(line.strip() for line in str(said[0]).splitlines())
+            raise GateError(f"{report_dir} holds no results, only the verdict of a gate that failed before "
+                            f"it kept any: {why}; a commit is recorded from its gate's results: mend that, "
+                            "and run the gate again")
         raise GateError(f"{report_dir} holds no {ACCURACY_FILE} or {SPEEDUPS_FILE}: run `pytest accuracy` "
                         "and `pytest benchmarks` first (or pass --report-dir)")
     verdict = decided(report_dir)
+    if shards := shards_of(verdict.judged):  # its share of the backends, passing: drawn as the commit's
+        raise GateError(f"the results in {report_dir} are shard {' and '.join(shards)}'s alone, a share of "
+                        "the backends: a commit's record holds its whole gate; record the merged directory "
+                        "(`encoder-gate merge SHARD_DIR... --out DIR`, then --report-dir DIR)")
     acc, speed_doc = verdict.judged.get(ACCURACY_FILE), verdict.judged.get(SPEEDUPS_FILE)
     provenance = dict((acc or speed_doc or {}).get("provenance") or {})
     written_at = {str(c) for d in verdict.judged.values() if (c := (d.get("provenance") or {}).get("commit"))}

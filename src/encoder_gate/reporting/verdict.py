@@ -28,7 +28,15 @@ from encoder_gate.accuracy.ranking import MRR_RANKING, NDCG_RANKING, RANKINGS, R
 from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND, split_integer_path
 from encoder_gate.decision.types import WAIVER, BackendVerdict, Finding, Status, Verdict
-from encoder_gate.documents import AB_FILE, ACCURACY_FILE, DOCUMENTS, FINDINGS_FILE, SPEEDUPS_FILE, readings
+from encoder_gate.documents import (
+    AB_FILE,
+    ACCURACY_FILE,
+    DOCUMENTS,
+    FINDINGS_FILE,
+    SPEEDUPS_FILE,
+    readings,
+    shards_of,
+)
 from encoder_gate.reporting.ab import (
     BY_BASE_CRITERIA,
     CRITERIA_CHANGED,
@@ -208,7 +216,7 @@ def _fails_where(name: str, row: Mapping[str, Any], rows: Mapping[str, Any]) -> 
 def shard_note(kept: Mapping[str, Mapping[str, Any]]) -> str | None:
     """A line when the documents judged are one share's of a sharded session (their provenance's
     `shard`): its verdict covers that share's backends alone, not the gate."""
-    shards = sorted({str(s) for d in kept.values() if (s := (d.get("provenance") or {}).get("shard"))})
+    shards = shards_of(kept)
     if not shards:
         return None
     backends = (next(iter(kept.values())).get("provenance") or {}).get("settings", {}).get("backends") or []

@@ -1,0 +1,48 @@
+"""What `encoder-gate history record` refuses to record as a commit's gate, saying why: one shard's
+results alone, a report directory whose gate failed before it kept any results."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from encoder_gate.documents import VERDICT_JSON
+from encoder_gate.errors import GateError
+from encoder_gate.history.store import Commit, record
+
+SCENARIO = (Path(__file__).parent / "data" / "verdicts"
+            / "a_new_backend_runs_through_the_gate_the_cache_and_the_verdict")
+COMMIT = Commit("a" * 40, "2026-11-25T10:00:00+00:00", None)
+
+
+def test_one_shards_results_are_not_recorded_as_the_commits_gate(tmp_path: Path):
+    """Every shard of a matrix writes .encoder-gate/shard: recorded, one shard's share passed, and the
+    page drew the commit passing with the other shard's backends empty (a trial's CI, by hand)."""
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    accuracy["provenance"]["shard"] = "1/2"
+    (report / "accuracy.json").write_text(json.dumps(accuracy))
+    (report / VERDICT_JSON).unlink(missing_ok=True)  # (decided again from the documents as they are now)
+    said = r"are shard 1/2's alone, a share of the backends: .*record the merged directory \(`encoder-gate"
+    with pytest.raises(GateError, match=said):
+        record(tmp_path / "store", report, COMMIT)
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_gate_that_failed_before_it_kept_results_is_said_as_such_not_as_no_results(tmp_path: Path):
+    """A merge refused (a shard missing) leaves verdict.json alone: recording said "holds no accuracy.json
+    or speedups.json: run `pytest accuracy` ... first", where the tests had run and the merge failed."""
+    report = tmp_path / "merged"
+    report.mkdir()
+    why = ("the shards cannot be merged into one verdict:\n  shard 2/2 is missing (its backends: "
+           "onnx-fp16; given: 1/2)")
+    (report / VERDICT_JSON).write_text(json.dumps({"passed": False, "backends": [], "failures": [],
+                                                   "session_failures": [why], "left_out": []}))
+    said = (r"holds no results, only the verdict of a gate that failed before it kept any: the shards cannot "
+            r"be merged into one verdict: shard 2/2 is missing \(its backends: onnx-fp16; given: 1/2\); a")
+    with pytest.raises(GateError, match=said):
+        record(tmp_path / "store", report, COMMIT)
