@@ -46,3 +46,23 @@ def test_a_gate_that_failed_before_it_kept_results_is_said_as_such_not_as_no_res
             r"be merged into one verdict: shard 2/2 is missing \(its backends: onnx-fp16; given: 1/2\); a")
     with pytest.raises(GateError, match=said):
         record(tmp_path / "store", report, COMMIT)
+
+
+def test_a_speed_drop_before_the_stores_noise_is_known_is_a_note_not_a_creep():
+    """Three records of a shared runner, torch-compile at batch 1 1.79 -> 1.72 -> 1.69 (5.5% over two
+    steps, no step 5%): `history check` failed main on a README commit, and the next two readings came
+    back to 1.71 and 1.72. Until the store holds MIN_STEPS_FOR_NOISE earlier steps of a cell, its drop
+    is said, not judged; with them (the same drop after a quiet line) it is a creep."""
+    from encoder_gate.history.creep import MIN_STEPS_FOR_NOISE, check
+    from test_history import synthetic
+
+    young = [synthetic(i, speedup=s) for i, s in enumerate((1.79, 1.72, 1.69))]
+    found, notes = check(young)
+    assert found == [], found
+    [note] = notes
+    assert note.startswith("not judged as creep, its noise not known yet (1 earlier step(s) of it on this "
+                           "machine; read from 5): onnx-int8 speedup model/normal/bs8/bucketed: 1.690x"), note
+    quiet = [synthetic(i, speedup=1.79) for i in range(MIN_STEPS_FOR_NOISE + 1)]
+    steady = [*quiet, *(synthetic(len(quiet) + k, speedup=s) for k, s in enumerate((1.72, 1.69)))]
+    [creep] = check(steady)[0]
+    assert creep.what == "speedup model/normal/bs8/bucketed" and creep.newest == pytest.approx(1.69)
