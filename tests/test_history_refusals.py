@@ -1,5 +1,6 @@
-"""What `encoder-gate history record` refuses to record as a commit's gate, saying why: one shard's
-results alone, a report directory whose gate failed before it kept any results."""
+"""What `encoder-gate history` refuses or says rather than judges: one shard's results alone, or a
+gate that failed before it kept any, are no commit's record; a speed drop before the store knows its
+noise, and an accuracy loss in one step, are notes of `history check`, not creeps."""
 
 from __future__ import annotations
 
@@ -66,3 +67,17 @@ def test_a_speed_drop_before_the_stores_noise_is_known_is_a_note_not_a_creep():
     steady = [*quiet, *(synthetic(len(quiet) + k, speedup=s) for k, s in enumerate((1.72, 1.69)))]
     [creep] = check(steady)[0]
     assert creep.what == "speedup model/normal/bs8/bucketed" and creep.newest == pytest.approx(1.69)
+
+
+def test_an_accuracy_loss_in_one_step_is_said_by_the_check_though_it_is_no_creep():
+    """A model retrained 0.13 worse on main (a PR gate fails it; a direct push skips that): `history
+    check` said "no creep" and nothing of it. Still no creep, and a note names the step."""
+    from encoder_gate.history.creep import check
+    from test_history import synthetic
+
+    found, notes = check([synthetic(i, f1=f1) for i, f1 in enumerate((0.93, 0.93, 0.80))])
+    assert found == []
+    assert notes == ["onnx-int8: f1 fell 0.1300 in its last step alone (0.9300 at 0000001aaaaa, 0.8000 at "
+                     "0000002aaaaa), beyond the F1 margin 0.01: not creep, which a PR gate against its base "
+                     "fails; was it merged without one?"], notes
+    assert check([synthetic(i, f1=f1) for i, f1 in enumerate((0.93, 0.925))]) == ([], [])

@@ -135,6 +135,12 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
             series = _accuracy_series(same_path, name, lambda e: e.get("value"))
             found += _accuracy_creep(series, name, str(entry.get("metric")), margin)
             compared += len(series) >= 2
+            if len(series) >= 2 and series[-2][1] - series[-1][1] > margin:  # no creep: the PR gate's to fail
+                (before, was), (after, now) = series[-2], series[-1]
+                notes.append(f"{name}: {entry.get('metric')} fell {was - now:.4f} in its last step alone "
+                             f"({was:.4f} at {before[:12]}, {now:.4f} at {after[:12]}), beyond the F1 margin "
+                             f"{margin:g}: not creep, which a PR gate against its base fails; was it merged "
+                             "without one?")
         for ranking in RANKINGS:  # a reranker's order (accuracy.ranking), by the same margin
             if entry.get(ranking.key) is not None:
                 series = _accuracy_series(same_path, name, partial(_figure, ranking.key))
