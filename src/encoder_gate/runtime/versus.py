@@ -22,7 +22,7 @@ from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.significance import DeltaCI
 from encoder_gate.accuracy.tolerances import Bounds
 from encoder_gate.backends.registry import REFERENCE_BACKEND
-from encoder_gate.config import GateConfig
+from encoder_gate.config import ACCURACY_CRITERIA, GateConfig
 from encoder_gate.errors import GateError, listed
 from encoder_gate.runtime.session import GateSession
 
@@ -143,6 +143,8 @@ class AgainstBase:
         if other is None or self.accuracy_not_compared or self.accuracy_failure(name) is not None:
             return None
         theirs, ours = other.config, self.pr.config
+        if all(getattr(theirs, key) == getattr(ours, key) for key in ACCURACY_CRITERIA):
+            return None  # the same criteria: the same decision (and no build of the base's for its bounds)
         evaluation = self.accuracy(name)
         if ((theirs.f1_rule, theirs.f1_margin, theirs.per_label_min_support)
                 != (ours.f1_rule, ours.f1_margin, ours.per_label_min_support)):
