@@ -101,8 +101,13 @@ def test_an_onnx_file_doing_30_percent_more_work_fails_its_speed_row_and_an_unch
     timed_aa = run_ab(pytester, monkeypatch, again, base, cache_dir, "-k", "speed_vs_base",
                       "--gate-min-slowdown=0.3")
     assert timed_aa.ret == pytest.ExitCode.OK, timed_aa.stdout.str()[-2500:]
-    cell = json.loads((again / "report" / "ab.json").read_text())["speed"][0]
+    ab = json.loads((again / "report" / "ab.json").read_text())
+    cell = ab["speed"][0]
     assert cell["status"] == "pass" and cell["rounds"] == 10, cell
+    # a criterion the command line gave is both sides', never a change of the PR's (nor judged again
+    # by the base's own: it is the base's too)
+    assert not [c for c in ab["criteria_changed"] if "min-slowdown" in c], ab["criteria_changed"]
+    assert ab["settings"]["base"]["min_effect"] == 0.3 and "by_base_criteria" not in cell, ab["settings"]
     # the round's length the option asked for: each arm's passes fill about AB_ROUND_SECONDS of the
     # thread's CPU time (at the default 0.5 s the same cell's arms took 0.45 to 0.55 s a round)
     assert AB_ROUND_SECONDS / 2 < float(np.median(cell["cell"]["base"])) < AB_ROUND_SECONDS * 2, cell

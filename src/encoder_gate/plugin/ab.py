@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from encoder_gate.config import JUDGED_SCOPE, load_config, read_pyproject_table
+from encoder_gate.config import JUDGED_SCOPE, PASS_CRITERIA, load_config, read_pyproject_table
 from encoder_gate.decision import SpeedCell
 from encoder_gate.documents import AB_FILE
 from encoder_gate.errors import GateError
@@ -125,8 +125,9 @@ def open_base(config: pytest.Config, session: GateSession) -> None:
     except GateError:
         pr_own = None
     # what the command line gave the session is both sides' (never a change the PR made)
-    chosen = {name for name in (*JUDGED_SCOPE, "thresholds")
-              if config.getoption(f"gate_{name}", None) is not None}
+    # (--gate-backends narrows both sides to the same kinds: `narrowed`)
+    chosen = {name for name in (*JUDGED_SCOPE, *PASS_CRITERIA)
+              if name != "backends" and config.getoption(f"gate_{name}", None) is not None}
     try:
         config.stash[BASE_KEY] = BaseSide.open(_base_dir(config, session), session,
                                                narrowed=config.getoption("gate_backends", None) is not None,

@@ -114,12 +114,12 @@ def run_as_pr(cfg: GateConfig, pr: GateConfig, served: Collection[str] = (),
     PR's file, "unchanged" (walk AF). What it serves with (SERVED_SCOPE: `max_tokens`) is the PR
     session's, but for those in `served` (served_own: the base's own). `chosen`: the settings the
     session's command line gave, which are both sides' (its `--gate-thresholds`: each side otherwise
-    serves its own thresholds)."""
+    serves its own thresholds; its `--gate-min-slowdown`, a pass criterion the PR did not change)."""
     return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
                      eval_threads=pr.eval_threads,
                      batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
                      **{name: getattr(cfg if name in served else pr, name) for name in SERVED_SCOPE},
-                     **({"thresholds": pr.thresholds} if "thresholds" in chosen else {}))
+                     **{name: getattr(pr, name) for name in chosen if name in PASS_CRITERIA})
 
 
 def served_own(base: GateConfig, pr_own: GateConfig | None, chosen: Collection[str] = ()) -> tuple[str, ...]:
