@@ -303,6 +303,9 @@ def test_the_command_writes_the_merged_verdict_or_says_why_it_cannot(tmp_path: P
     assert main(["merge", str(first), str(third), "--out", str(out)]) == 1
     assert "shard 2/3 is missing" in (out / "verdict.md").read_text()
     assert (out / "verdict.md").read_text().startswith("## encoder-gate: FAIL")
+    # each shard's reason an item of its own, not the lines joined with a line mark (a trial read "⏎")
+    assert "\n  - shard 2/3 is missing" in (out / "verdict.md").read_text() and "⏎" not in (
+        out / "verdict.md").read_text()
     refused = json.loads((out / "verdict.json").read_text())  # a real verdict, decided on nothing
     assert refused["passed"] is False and refused["backends"] == [] and refused["sources"] == {}
     assert "shard 2/3 is missing" in refused["session_failures"][0]

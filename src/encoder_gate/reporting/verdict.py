@@ -439,7 +439,10 @@ def render(verdict: Verdict) -> VerdictReport:
     """The verdict's markdown and terminal table, with the numbers of the documents it judged."""
     kept = verdict.judged
     if not kept and not verdict.backends:  # judged on nothing (a refused merge): why, and no table
-        why = [f"- {f.describe()}" for f in verdict.findings] or [f"- {s}" for s in verdict.session_failures]
+        # a failure of several lines (a refused merge's: a shard's reason each) as nested items, not joined
+        why = [line for s in ([f.describe() for f in verdict.findings] or verdict.session_failures)
+               for i, part in enumerate(s.splitlines()) if part.strip()
+               for line in [f"- {part.rstrip()}" if i == 0 else f"  - {part.strip()}"]]
         text = "\n".join(map(markdown_line, ["## encoder-gate: FAIL", "", "Nothing was judged:", *why, ""]))
         return VerdictReport(verdict=verdict, header=("backend", "verdict"), rows=(), markdown=text)
     accuracy, speedups, ab = kept.get(ACCURACY_FILE), kept.get(SPEEDUPS_FILE), kept.get(AB_FILE)
