@@ -140,11 +140,12 @@ class AgainstBase:
         model 0.026 F1 worse passed with per-label-min-support raised to 1000: the trial of the
         forty-fifth session)."""
         other = self.own_criteria
-        if other is None or self.accuracy_not_compared or self.accuracy_failure(name) is not None:
+        if other is None or all(getattr(other.config, key) == getattr(self.pr.config, key)
+                                for key in ACCURACY_CRITERIA):
+            return None  # the same criteria: the same decision (and no build of the base's for its bounds)
+        if self.accuracy_not_compared or self.accuracy_failure(name) is not None:
             return None
         theirs, ours = other.config, self.pr.config
-        if all(getattr(theirs, key) == getattr(ours, key) for key in ACCURACY_CRITERIA):
-            return None  # the same criteria: the same decision (and no build of the base's for its bounds)
         evaluation = self.accuracy(name)
         if ((theirs.f1_rule, theirs.f1_margin, theirs.per_label_min_support)
                 != (ours.f1_rule, ours.f1_margin, ours.per_label_min_support)):
