@@ -62,12 +62,13 @@ def why_left_out(item: pytest.Item, session: GateSession) -> tuple[str, str, boo
         return None
     model, unsuited = session.model, record(check).unsuited
     why = not_applicable(model.task, check, session.labelled)
+    kind = why is not None and why != NO_GOLD  # (its model's kind, not its texts' labels or a setting)
     if why is None and unsuited is not None:  # its model and texts: the texts read only where it could fit
         task, outputs = Task.of(model.task), len(model.label_names)
         paired, graded = session.config.pair_column is not None, session.config.relevant_grade is not None
-        why = (unsuited(task, outputs, paired, True, graded)
-               or unsuited(task, outputs, paired, _first_texts_repeat(session), graded))
-    kind = why is not None and why != NO_GOLD  # (its model's kind, not its texts' labels or a setting)
+        why = unsuited(task, outputs, paired, True, graded)
+        kind = why is not None  # (what its texts hold, e.g. no query that repeats, is said with its reason)
+        why = why or unsuited(task, outputs, paired, _first_texts_repeat(session), graded)
     backend = params_of(item).get("backend")
     if why is None and backend is not None:
         why = _switched_off(check, str(backend), session)
