@@ -412,38 +412,6 @@ def test_a_pr_that_cuts_its_texts_shorter_is_judged_against_its_base_fed_its_own
             "was fed its own") in ab["criteria_changed"], ab
 
 
-@pytest.mark.slow
-def test_a_label_renamed_on_purpose_fails_against_its_base_unless_a_waiver_accepts_it(
-        pytester: pytest.Pytester, accuracy_vs_base: Any, tmp_path: Path, tiny: ModelSpec):
-    """Models of other labels cannot be compared: the refusal names the label and is a failure against
-    the base (ab.json's entry, `failed_by` "labels differ"), so a `vs base` waiver accepts it, as a
-    team that renames a label on purpose needs (walk 43: a check with no way to pass; a waiver there
-    had made the session "compare nothing")."""
-    for side in ("base", "pr"):
-        shutil.copytree(tiny.path, tmp_path / side / "model")
-    config = json.loads((tmp_path / "base" / "model" / "config.json").read_text())
-    config["id2label"] = {k: ("happiness" if v == "joy" else v) for k, v in config["id2label"].items()}
-    config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
-    (tmp_path / "base" / "model" / "config.json").write_text(json.dumps(config))
-    table = '[tool.encoder-gate]\nmodel = "model"\nbackends = ["torch"]\nlimit = 20\n'
-    (tmp_path / "base" / "pyproject.toml").write_text(table)
-    shutil.copytree(tmp_path / "pr" / "model", pytester.path / "model")
-    pytester.makepyprojecttoml(table)
-    report = tmp_path / "report"
-    failed = accuracy_vs_base(tmp_path / "base", report)
-    assert failed.ret == pytest.ExitCode.TESTS_FAILED, failed.stdout.str()[-3000:]
-    entry = json.loads((report / "ab.json").read_text())["accuracy"]["torch"]
-    assert entry["failed_by"] == ["labels differ"], entry
-    assert "label 17 is 'happiness' on the base and 'joy' in the PR" in entry["failure"], entry
-    assert "accuracy vs base: not compared with the base: " in (report / "verdict.md").read_text()
-    assert "| **FAIL** (labels differ) |" in (report / "verdict.md").read_text()  # its vs-base cell
-    failed.stdout.fnmatch_lines(["*torch * accuracy: FAIL: not compared with the base: *label 17 is*"])
-    pytester.makepyprojecttoml(f'{table}[[tool.encoder-gate.waivers]]\nbackend = "torch"\ncheck = "vs base"\n'
-                               'owner = "@t"\nreason = "joy is happiness now"\nuntil = 2099-01-01\n')
-    waived = accuracy_vs_base(tmp_path / "base", report)
-    assert waived.ret == pytest.ExitCode.OK, waived.stdout.str()[-3000:]
-    waived.stdout.fnmatch_lines(["*encoder-gate verdict: PASS*", "*torch*waived (vs base by @t*"])
-
 
 def test_every_pass_criterion_the_pr_changed_is_named(tmp_path: Path):
     """The PR's pyproject sets its own pass criteria: each one that differs from the base's is named

@@ -17,6 +17,7 @@ from encoder_gate.accuracy.checks import unsupported_labels
 from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
 from encoder_gate.accuracy.f1_rules import F1Decision, decide_f1
 from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
+from encoder_gate.accuracy.label_match import LabelMatch, match_labels
 from encoder_gate.accuracy.per_label import LabelResult, more_gained
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.significance import DeltaCI
@@ -25,6 +26,7 @@ from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.config import ACCURACY_CRITERIA, GateConfig
 from encoder_gate.errors import GateError, listed
 from encoder_gate.runtime.session import GateSession
+from encoder_gate.tasks import Task
 
 #: What fails a backend against its base (`accuracy_failed_by`, ab.json's and baseline.json's `failed_by`).
 F1_LOSS, PER_LABEL_LOSS, DRIFT_GROWTH = "F1 rule", "per-label: ", "drift growth"
@@ -80,29 +82,45 @@ class AgainstBase:
         return None
 
     def check_comparable(self) -> None:
-        """Both models must answer the same question: the same task and labels."""
+        """Both models must answer the same question: the same task, and labels matched by name
+        (:func:`~encoder_gate.accuracy.label_match.match_labels`: another order, or some labels only one
+        side has where the model's labels are independent decisions)."""
+        self.label_match()
+
+    def label_match(self) -> LabelMatch:
+        """The labels compared with the other side's, by name; a GateError where none can be."""
         b, p = self.base_model, self.pr.model
-        theirs, ours = tuple(b.label_names), tuple(p.label_names)
-        if str(b.task) == str(p.task) and theirs == ours:
-            return
         other = self.side.removeprefix("the ")
         if str(b.task) != str(p.task):
-            what = f"the {other}'s is a {b.task} model, the PR's a {p.task} one"
-        elif len(theirs) == len(ours):  # renamed or reordered: each position that differs
-            moved = [f"label {i} is '{t}' on the {other} and '{o}' in the PR"
-                     for i, (t, o) in enumerate(zip(theirs, ours, strict=True)) if t != o]
-            what = "; ".join(moved[:4]) + (f"; and {len(moved) - 4} more" if len(moved) > 4 else "")
+            why = f"the {other}'s is a {b.task} model, the PR's a {p.task} one"
         else:
-            added, dropped = [n for n in ours if n not in theirs], [n for n in theirs if n not in ours]
-            what = "; ".join([*([f"the PR adds {listed(added, 6)}"] if added else []),
-                              *([f"it drops {listed(dropped, 6)}"] if dropped else [])]) or "another order"
+            match = match_labels(b.label_names, p.label_names, exclusive=Task.of(p.task).exclusive)
+            if isinstance(match, LabelMatch):
+                return match
+            theirs, ours = list(b.label_names), list(p.label_names)
+            why = f"{match} ({other}: {listed(theirs, 6)}; PR: {listed(ours, 6)})"
         raise GateError(
-            f"{self.side}'s model {b.name} and the PR's {p.name} answer different questions: {what} "
-            f"({len(theirs)} labels on the {other}, {len(ours)} in the PR), so their F1 cannot be compared; "
-            "a comparison needs the same task and labels. A PR that renames, adds or drops a label on "
-            "purpose has no base to compare its accuracy with: give it a `vs base` waiver of each backend "
+            f"{self.side}'s model {b.name} and the PR's {p.name} answer different questions: {why}, so "
+            "their F1 cannot be compared. A PR that changes its model's task or labels so on purpose has "
+            "no base to compare its accuracy with: give it a `vs base` waiver of each backend "
             "([[tool.encoder-gate.waivers]], docs/checks.md#waivers); its own checks still judge it, and "
             "the PRs after it compare again")
+
+    @property
+    def label_note(self) -> str | None:
+        """Which labels were compared with the other side's, where not all in the same order (each with
+        its namesake; those both have), or None."""
+        try:
+            match = self.label_match()
+        except GateError:
+            return None  # said by each vs-base test
+        return match.note(self.side.removeprefix("the "))
+
+    def _columns(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The PR's and the other side's outputs of `name` on the labels both have, in the PR's order."""
+        match = self.label_match()
+        ours, theirs = self.pr.predictions(name), self.predictions(name)
+        return (ours, theirs) if match.same else (ours[:, match.ours], theirs[:, match.theirs])
 
     def accuracy(self, name: str) -> Evaluation:
         """The PR's backend `name` judged against the base's: F1 change with its CI, McNemar,
@@ -115,15 +133,21 @@ class AgainstBase:
     def _evaluate(self, name: str, criteria: GateConfig) -> Evaluation:
         """The PR's `name` against the other side's, by the F1 rule, margin and per-label support of
         `criteria` (the PR's configuration, or the base's own: `by_its_own_criteria`)."""
-        pr = self.pr
+        pr, match = self.pr, self.label_match()
         record = pr.built(name)
+        ours, theirs = self._columns(name)
+
+        def shared(values: np.ndarray | None, columns: tuple[int, ...]) -> np.ndarray | None:
+            return values if values is None or match.same else values[..., list(columns)]
+
         return evaluate(
-            name, pr.predictions(name), self.predictions(name), pr.gold, precision=record.precision,
-            size_bytes=record.size_bytes, task=pr.model.task, label_names=pr.model.label_names,
-            atol=pr.bounds(name, against_base=True).atol, thresholds=pr.thresholds, f1_rule=criteria.f1_rule,
-            f1_margin=criteria.f1_margin, per_label_min_support=criteria.per_label_min_support,
-            groups=pr.dataset.groups, flips_at=pr.flips_at, queries=pr.dataset.queries,
-            grades=pr.dataset.grades, reference_thresholds=self.other_thresholds)
+            name, ours, theirs, shared(pr.gold, match.ours), precision=record.precision,
+            size_bytes=record.size_bytes, task=pr.model.task, label_names=list(match.names),
+            atol=pr.bounds(name, against_base=True).atol, thresholds=shared(pr.thresholds, match.ours),
+            f1_rule=criteria.f1_rule, f1_margin=criteria.f1_margin,
+            per_label_min_support=criteria.per_label_min_support, groups=pr.dataset.groups,
+            flips_at=shared(pr.flips_at, match.ours), queries=pr.dataset.queries, grades=pr.dataset.grades,
+            reference_thresholds=shared(self.other_thresholds, match.theirs))
 
     @property
     def own_criteria(self) -> GateSession | None:
@@ -171,11 +195,13 @@ class AgainstBase:
             if name == REFERENCE_BACKEND or REFERENCE_BACKEND not in self.pairs:
                 self._growths[name] = None
             else:
-                bounds = pr.bounds(name, against_base=True)
-                self._growths[name] = drift_growth(
-                    pr.predictions(name), pr.reference_for(name), self.predictions(name),
-                    self.predictions(REFERENCE_BACKEND), share=bounds.drift_growth,
-                    drift_mean_bound=bounds.drift_mean)
+                bounds, match = pr.bounds(name, against_base=True), self.label_match()
+                ours, theirs = self._columns(name)  # each side's drift from its own torch, on both's labels
+                own, their_torch = pr.reference_for(name), self.predictions(REFERENCE_BACKEND)
+                if not match.same:
+                    own, their_torch = own[:, match.ours], their_torch[:, match.theirs]
+                self._growths[name] = drift_growth(ours, own, theirs, their_torch, share=bounds.drift_growth,
+                                                   drift_mean_bound=bounds.drift_mean)
         return self._growths[name]
 
     @property

@@ -41,10 +41,12 @@ def test_accuracy_vs_base(ab_backend, gate_base, gate_session, ab_record_accurac
     (the verdict shows it waived)."""
     if why := gate_base.accuracy_not_compared:
         ab_not_compared(why)
+    refused = None
     try:  # models of other labels: a failure against the base, which a `vs base` waiver can accept
         gate_base.check_comparable()
     except GateError as exc:
         refused = f"not compared with the base: {exc}"
+    if refused is not None:  # (raised outside the except: a failure, not an error while handling one)
         ab_record_accuracy(refused_entry(refused, gate_session.model.task.headline))
         fail_unless_waived(gate_session, ab_backend, VERSUS_BASE, refused)
     failure = call_or_skip(gate_base.accuracy_failure, ab_backend)
