@@ -4,6 +4,8 @@ round, the base's checkout; test_ab_sessions.py runs it end to end."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -375,9 +377,19 @@ def test_a_base_of_another_architecture_is_named_in_the_notes(tmp_path: Path, ca
     pr = GateSession(GateConfig(model="tiny", cache_dir=cache_dir))
     side = BaseSide(GateSession(GateConfig(model="tiny-bert", cache_dir=cache_dir)), pr, tmp_path)
     assert side.model_note == ("the PR's model is a roberta (tiny), the base's a bert (tiny-bert): another "
-                               "architecture and tokenizer, each judged on the same texts")
+                               "architecture, another tokenizer, each judged on the same texts")
     same = BaseSide(GateSession(GateConfig(model="tiny", cache_dir=cache_dir)), pr, tmp_path)
     assert same.model_note is None
+    # another model type over the same vocabulary files: not "another tokenizer" (a trial's BERT to
+    # DistilBERT PR kept its vocab.txt byte for byte)
+    shutil.copytree(pr.model.path, tmp_path / "bert")
+    config = json.loads((tmp_path / "bert" / "config.json").read_text())
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({**config, "model_type": "bert"}))
+    relabelled = BaseSide(GateSession(GateConfig(model=str(tmp_path / "bert"), cache_dir=cache_dir)), pr,
+                          tmp_path)
+    assert relabelled.model_note is not None
+    assert relabelled.model_note.endswith("another architecture, the same tokenizer vocabulary, each judged "
+                                          "on the same texts"), relabelled.model_note
 
 
 def test_an_unchanged_backend_shares_the_prs_runner_and_the_base_loads_no_copy(tmp_path: Path,

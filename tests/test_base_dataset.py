@@ -31,6 +31,27 @@ def test_the_same_dataset_in_both_checkouts_is_no_difference(tmp_path: Path, mon
             "not in the PR's, 1 new; ") in side.dataset_note
 
 
+def test_rows_the_pr_labelled_otherwise_are_counted_in_the_note(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch):
+    """A PR that relabels rows of the evaluation set says how many (a trial's PR relabelled 30 of 400 and
+    added 100: the note said only "100 new", and the headline F1 moved 0.015 with no reason given)."""
+    rows = {"base": ['{"text": "hi", "labels": ["joy"]}', '{"text": "there", "labels": []}'],
+            "pr": ['{"text": "hi", "labels": ["anger"]}', '{"text": "there", "labels": []}',
+                   '{"text": "new", "labels": ["joy"]}']}
+    for side, lines in rows.items():
+        (tmp_path / side / "data").mkdir(parents=True)
+        (tmp_path / side / "data" / "test.jsonl").write_text("\n".join(lines) + "\n")
+        (tmp_path / side / "pyproject.toml").write_text('[tool.encoder-gate]\ndataset = "data/test.jsonl"\n')
+    monkeypatch.chdir(tmp_path / "pr")
+    pr = GateSession(GateConfig(dataset="data/test.jsonl"))
+    side = BaseSide(GateSession(base_config(tmp_path / "base", pr.config)), pr, tmp_path / "base")
+    assert side.dataset_note is not None
+    assert ("the PR changed its contents: 2 rows on the base, 3 in the PR; 0 of the base's texts are not in "
+            "the PR's, 1 new; labelled otherwise in the PR: 1 of the texts both have (both sides are scored "
+            "against the PR's gold, so the base's F1 here is not its own verdict's); both sides"
+            ) in side.dataset_note, side.dataset_note
+
+
 def test_the_same_texts_file_in_both_checkouts_is_no_difference_and_an_edited_one_is_named_as_texts(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Unlabelled texts (init's --texts) replace the dataset: the same file's bytes in both checkouts is

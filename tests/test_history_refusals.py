@@ -12,7 +12,7 @@ import pytest
 
 from encoder_gate.documents import VERDICT_JSON
 from encoder_gate.errors import GateError
-from encoder_gate.history.store import Commit, record
+from encoder_gate.history.store import Commit, other_architecture, record
 
 SCENARIO = (Path(__file__).parent / "data" / "verdicts"
             / "a_new_backend_runs_through_the_gate_the_cache_and_the_verdict")
@@ -81,3 +81,39 @@ def test_an_accuracy_loss_in_one_step_is_said_by_the_check_though_it_is_no_creep
                      "0000002aaaaa), beyond the F1 margin 0.01: not creep, which a PR gate against its base "
                      "fails; was it merged without one?"], notes
     assert check([synthetic(i, f1=f1) for i, f1 in enumerate((0.93, 0.925))]) == ([], [])
+
+
+def test_a_change_of_architecture_is_recorded_marked_on_the_page_and_no_speed_is_compared_across_it(
+        tmp_path: Path):
+    """A BERT to DistilBERT commit moved every speedup on purpose (a trial's onnx-fp32 6.65x to 5.33x),
+    drawn on one line with no marker and compared by `history check`: each record keeps its model type
+    (from accuracy.json), the page marks the change and names each commit's model in its table, and
+    speed is compared only within one architecture (a record written before the key: the same)."""
+    from encoder_gate.history.creep import check
+    from encoder_gate.history.page import render
+    from test_history import synthetic
+
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    path, _ = record(tmp_path / "store", report, COMMIT)
+    assert json.loads(path.read_text())["architecture"] == json.loads(
+        (report / "accuracy.json").read_text())["model"]["model_type"] == "roberta"
+
+    def of(i: int, architecture: str, speedup: float) -> dict:
+        return {**synthetic(i, speedup=speedup), "architecture": architecture}
+
+    # eight quiet commits of a bert at 2.1x, then a distilbert at 2.0x losing 1% a step: on one line a
+    # creep of 7.6% with no step of 5%; on its own line 3%, none
+    records = [*(of(i, "bert", 2.1) for i in range(8)),
+               *(of(8 + k, "distilbert", 2.0 * 0.99 ** k) for k in range(4))]
+    found, notes = check(records)
+    assert found == [], found
+    assert ("onnx-int8: speed compared over the 4 record(s) of this machine, these library versions and this "
+            "model architecture, of 12") in notes, notes
+    assert check([{k: v for k, v in r.items() if k != "architecture"} for r in records])[0]  # (joined: one)
+    assert not other_architecture({}, {"architecture": "bert"})  # a record before the key: the same
+    page = render(records, tmp_path / "site").read_text()
+    assert "Brown dotted lines: the model&#x27;s architecture changed (bert to distilbert at 0000008)" in page
+    table = page.split("<h2>Every commit</h2>")[1]
+    assert "<th>model</th>" in table and "<code>distilbert</code>" in table and "<code>bert</code>" in table
+    assert "architecture changed (never)" in render(records[:8], tmp_path / "one").read_text()

@@ -22,7 +22,7 @@ from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, save_figure, write_page
 from encoder_gate.history.creep import Creep, check
-from encoder_gate.history.store import on_its_path, same_series
+from encoder_gate.history.store import on_its_path, other_architecture, same_series
 from encoder_gate.speed.results import by_case, case_order
 
 PAGE = "index.html"
@@ -39,6 +39,16 @@ def _machine_changes(line: Sequence[Mapping[str, Any]]) -> list[int]:
     return [i for i in range(1, len(line)) if line[i].get("machine") != line[i - 1].get("machine")]
 
 
+def _architecture_changes(line: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Indices of records whose model is of another architecture than the record before's."""
+    return [i for i in range(1, len(line)) if other_architecture(line[i], line[i - 1])]
+
+
+def _architecture_change(line: Sequence[Mapping[str, Any]], i: int) -> str:
+    before, after = line[i - 1].get("architecture"), line[i].get("architecture")
+    return f"{before} to {after} at {_short(line[i]['commit'])}"
+
+
 def _axes_common(ax: Any, line: Sequence[Mapping[str, Any]], changes: Sequence[int]) -> None:
     ax.set_xlim(-0.5, len(line) - 0.5)
     ax.set_xticks(range(len(line)), [_short(r["commit"]) for r in line], rotation=60, fontsize=7)
@@ -47,6 +57,8 @@ def _axes_common(ax: Any, line: Sequence[Mapping[str, Any]], changes: Sequence[i
             ax.axvspan(i - 0.4, i + 0.4, color="tab:red", alpha=0.12, linewidth=0)
     for i in changes:
         ax.axvline(i - 0.5, color="tab:purple", linestyle="--", linewidth=1)
+    for i in _architecture_changes(line):
+        ax.axvline(i - 0.5, color="tab:brown", linestyle=":", linewidth=1.5)
     ax.grid(True, alpha=0.3)
 
 
@@ -207,10 +219,12 @@ def _table(line: Sequence[Mapping[str, Any]], backends: Sequence[str], creeps: S
             cells.append("<td>" + "<br>".join(parts) + "</td>")
         passed = (r.get("verdict") or {}).get("passed", True)
         verdict = ("pass" if passed else "<b class=fail>FAIL</b>") + _judged_on(r)
+        model = " ".join(str(v) for v in (r.get("architecture"), ((r.get("model") or {}).get("content_hash")
+                                                                 or "")[:8]) if v)
         rows.append(f"<tr id=\"c{html.escape(r['commit'])}\"><td title=\"{html.escape(r['commit'])}\">"
                     f"<code>{_short(r['commit'])}</code></td><td>{html.escape(str(r.get('time', '')))}</td>"
-                    f"<td>{verdict}</td>{''.join(cells)}</tr>")
-    return (f"<table><thead><tr><th>commit</th><th>time</th><th>gate</th>{head}</tr></thead>"
+                    f"<td>{verdict}</td><td><code>{html.escape(model)}</code></td>{''.join(cells)}</tr>")
+    return (f"<table><thead><tr><th>commit</th><th>time</th><th>gate</th><th>model</th>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
@@ -251,6 +265,7 @@ def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) ->
     texts = newest.get("texts")  # judged: fewer than the limit, every text (review AM)
     cut = bool(data.get("limit")) and not (isinstance(texts, int) and texts < int(data["limit"]))
     failing = [_short(r["commit"]) for r in line if not (r.get("verdict") or {}).get("passed", True)]
+    moved = _architecture_changes(line)
     creep_items = "".join(f"<li class=fail>{html.escape(c.describe())}</li>" for c in creeps) or \
         ("<li>none: no metric moved beyond its minimum effect across the window"
          + (" (creep is what moves while every step passes; the failed commits are the PR gate's to "
@@ -262,7 +277,10 @@ def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) ->
               + ". Purple dashed lines: the machine or the library versions changed"
               + (f" before {', '.join(_short(line[i]['commit']) for i in changes)}"
                  if changes else " (never)")
-              + "; speed is compared only within one machine. Speedups are same-run ratios over torch "
+              + "; speed is compared only within one machine. Brown dotted lines: the model's architecture "
+              "changed" + (f" ({', '.join(_architecture_change(line, i) for i in moved)})" if moved
+                           else " (never)")
+              + "; speed is not compared across it either. Speedups are same-run ratios over torch "
               "eager; the creep threshold for speed is the larger of the minimum slowdown and Q3 + 3 IQR "
               "of the store's own step-to-step changes (rustc-perf's rule).")
     page = f"""<!DOCTYPE html>

@@ -168,6 +168,8 @@ def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[s
         "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "series": series_of(provenance),
         "model": provenance.get("model"),
+        # its model type (bert, distilbert): speed across a change of it is not compared (history.creep)
+        "architecture": ((acc or {}).get("model") or {}).get("model_type"),
         "texts": ((acc or {}).get("dataset") or {}).get("examples"),  # judged (fewer than a limit: all)
         "provenance": {name: doc.get("provenance") for name, doc in verdict.judged.items()},
         "machine": (speed_doc or {}).get("fingerprint"),
@@ -273,6 +275,13 @@ def _instant(when: Any) -> float:
     except ValueError:
         return -math.inf
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def other_architecture(record: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether two records' models are of other architectures (model types), both known: a record
+    written before the store kept it is taken as the same."""
+    a, b = record.get("architecture"), other.get("architecture")
+    return a is not None and b is not None and a != b
 
 
 def same_series(records: Sequence[Mapping[str, Any]], newest: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -39,7 +39,7 @@ from encoder_gate.config import (
     read_pyproject_table,
 )
 from encoder_gate.errors import GateError
-from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec
+from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec, vocabulary_hash
 from encoder_gate.runtime.inference import longer_than, max_length
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
@@ -79,6 +79,19 @@ def _same_dataset(base: str, pr: str) -> bool:
     if base == pr:
         return True
     return Path(base).is_file() and Path(pr).is_file() and sha256_file(Path(base)) == sha256_file(Path(pr))
+
+
+def _gold_by_text(dataset: Any) -> dict[str, tuple[frozenset[str], ...]]:
+    """Each text's gold labels by name (a text of several rows: each row's, in order); empty for texts
+    without gold."""
+    names, labels = tuple(dataset.label_names), getattr(dataset, "labels", None)
+    out: dict[str, tuple[frozenset[str], ...]] = {}
+    if labels is None or not names or len(labels) != len(dataset.texts):
+        return out
+    for text, row in zip(dataset.texts, labels, strict=True):
+        gold = frozenset(n for n, on in zip(names, row, strict=True) if on)
+        out[str(text)] = (*out.get(str(text), ()), gold)
+    return out
 
 
 def _judged_on(config: GateConfig, dataset: str) -> tuple[str, str]:
@@ -397,8 +410,10 @@ class BaseSide(AgainstBase):
         b, p = self.session.model.model_type, self.pr.model.model_type
         if not b or not p or b == p:
             return None
+        same = vocabulary_hash(self.session.model.path) == vocabulary_hash(self.pr.model.path)
+        tokenizer = "the same tokenizer vocabulary" if same else "another tokenizer"  # (a trial's: the same)
         return (f"the PR's model is a {p} ({self.pr.model.name}), the base's a {b} "
-                f"({self.session.model.name}): another architecture and tokenizer, each judged on the same "
+                f"({self.session.model.name}): another architecture, {tokenizer}, each judged on the same "
                 "texts")
 
     @property
@@ -443,14 +458,20 @@ class BaseSide(AgainstBase):
         rows its model gets wrong passes against the base on the rest, and a user saw only "the PR
         changed its contents". Empty where the base's set cannot be read any more (a note only)."""
         try:
-            theirs, ours = self.session.dataset.texts, self.pr.dataset.texts
+            base_set, pr_set = self.session.dataset, self.pr.dataset
         except Exception:
             return ""
+        theirs, ours = base_set.texts, pr_set.texts
         base_texts, pr_texts = set(map(str, theirs)), set(map(str, ours))
         gone, new = len(base_texts - pr_texts), len(pr_texts - base_texts)
         rows = "row" if len(theirs) == 1 else "rows"
+        base_gold, pr_gold = _gold_by_text(base_set), _gold_by_text(pr_set)
+        relabelled = sum(base_gold[t] != pr_gold[t] for t in base_gold.keys() & pr_gold.keys())
+        other = (f"; labelled otherwise in the PR: {relabelled} of the texts both have (both sides are "
+                 "scored against the PR's gold, so the base's F1 here is not its own verdict's)"
+                 if relabelled else "")
         return (f": {len(theirs)} {rows} on the base, {len(ours)} in the PR; {gone} of the base's texts "
-                f"are not in the PR's, {new} new")
+                f"are not in the PR's, {new} new{other}")
 
     def runner(self, name: str) -> Any:
         """The base's runner for the PR backend `name`."""
