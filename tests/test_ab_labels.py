@@ -4,6 +4,7 @@ end to end through `test_accuracy_vs_base`, ab.json and the verdict."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -91,4 +92,7 @@ def test_labels_swapped_in_the_config_fail_by_their_f1_and_a_label_renamed_is_co
     notes = ab["notes"]
     assert [n for n in notes if n.startswith("the PR adds 'joy'; it drops 'happiness': compared with the "
                                              "base on the 27 labels both have")], notes
+    # what the PR's model makes of the label it adds, said beside it (a trial's new label: F1 0.04, unsaid)
+    added = next(n for n in notes if n.startswith("the PR adds 'joy'"))
+    assert re.search(r"; the PR's torch F1 of its own: 'joy' \d\.\d{4} \(\d+ texts\)$", added), added
     assert "compared with the base on the 27 labels both have" in (report / "verdict.md").read_text()

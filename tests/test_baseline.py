@@ -284,7 +284,8 @@ def test_labels_are_compared_by_name_and_models_with_none_to_compare_are_refused
 
         out = Side()
         out.pr = SimpleNamespace(model=SimpleNamespace(name="pr-model", task=task, label_names=pr,
-                                                       content_hash="p"))  # type: ignore[assignment]
+                                                       content_hash="p"),
+                                 labelled=False)  # type: ignore[assignment]
         return out
 
     same = side(labels, labels)

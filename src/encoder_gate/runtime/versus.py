@@ -114,7 +114,15 @@ class AgainstBase:
             match = self.label_match()
         except GateError:
             return None  # said by each vs-base test
-        return match.note(self.side.removeprefix("the "))
+        note = match.note(self.side.removeprefix("the "))
+        if note is None or not match.only_ours or not self.pr.labelled:
+            return note
+        # what the PR's model makes of the labels it adds, nothing of the other side's to set them
+        # against (a trial's new label scored F1 0.04, and no line said so)
+        metrics = self.pr.evaluation(REFERENCE_BACKEND).metrics
+        f1, support = metrics.get("per_label_f1") or {}, metrics.get("support") or {}
+        scored = [f"'{n}' {f1[n]:.4f} ({support.get(n, 0)} texts)" for n in match.only_ours if n in f1]
+        return note + (f"; the PR's torch F1 of its own: {', '.join(scored)}" if scored else "")
 
     def _columns(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The PR's and the other side's outputs of `name` on the labels both have, in the PR's order."""
