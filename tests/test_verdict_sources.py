@@ -121,11 +121,11 @@ def test_results_of_one_dataset_file_read_two_ways_are_never_joined_and_the_note
     current = {**prov(), "dataset": data("1111aaaa2222", "reviews")}
     text = render_verdict(acc, {**speedups_doc(), "provenance": current}, None, current)
     # which value is whose: the left-out results' first (a trial could not tell which hash was the file's)
-    assert ("accuracy.json in this directory left out: dataset data/eval.csv, split test: columns text "
+    assert ("accuracy.json in this directory left out: dataset data/eval.csv: columns text "
             "'review', labels 'sentiment' in these results, not columns text 'reviews', labels 'sentiment'"
             ) in text
     current = {**prov(), "dataset": data("3333bbbb4444", "review")}
-    assert ("dataset data/eval.csv, split test: contents 1111aaaa in these results, not contents 3333bbbb"
+    assert ("dataset data/eval.csv: contents 1111aaaa in these results, not contents 3333bbbb"
             ) in render_verdict(acc, {**speedups_doc(), "provenance": current}, None, current)
 
 
@@ -210,8 +210,8 @@ def test_one_model_and_dataset_read_by_two_paths_join_by_their_contents():
     sp["provenance"]["dataset"]["sha256"] = "d00d"
     assert "left out" not in render_verdict(acc, sp, None, sp["provenance"])
     sp["provenance"]["dataset"]["sha256"] = "beef"
-    assert ("accuracy.json in this directory left out: dataset data/eval.jsonl, split test, not "
-            "/repo/data/eval.jsonl, split test") in render_verdict(acc, sp, None, sp["provenance"])
+    assert ("accuracy.json in this directory left out: dataset data/eval.jsonl, not "
+            "/repo/data/eval.jsonl") in render_verdict(acc, sp, None, sp["provenance"])
     sp["provenance"]["dataset"]["sha256"] = "d00d"
     sp["provenance"]["model"]["content_hash"] = "abd"
     assert "left out: model models/clf (abc), not /repo/models/clf (abd)" in render_verdict(
@@ -238,7 +238,7 @@ def test_another_dataset_is_left_out_and_a_file_without_provenance_never_joins()
     sp = speedups_doc()
     sp["provenance"] = prov(source="data/eval.jsonl", written="2026-11-23T11:00:00+0000")
     text = render_verdict(accuracy_doc(all_pass()), sp, None, prov())
-    assert "speedups.json in this directory left out: dataset data/eval.jsonl, split test, not bundled" \
+    assert "speedups.json in this directory left out: dataset data/eval.jsonl, not bundled" \
         in text
     old = speedups_doc()
     del old["provenance"]

@@ -20,6 +20,14 @@ READERS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", 
            ".parquet": "parquet"}
 #: The readable files' suffixes as a sentence names them: ".jsonl/.ndjson/.json/.csv/.tsv/.parquet".
 SUFFIXES = "/".join(READERS)
+
+
+def one_file(source: str) -> bool:
+    """Whether a dataset source names one file by its suffix: it has no splits, and its notes name none
+    (a verdict said "split test" of a jsonl file)."""
+    return Path(source).suffix.lower() in READERS
+
+
 #: How each table of text files splits a row's cells: a CSV's commas (quoted as RFC 4180 quotes them), a
 #: TSV's tabs (unquoted, as GLUE and MS MARCO write them: a text's quote characters are its own).
 DIALECTS: dict[str, dict[str, Any]] = {".csv": {}, ".tsv": {"delimiter": "\t", "quoting": csv.QUOTE_NONE}}

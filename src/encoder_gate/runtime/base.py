@@ -38,6 +38,8 @@ from encoder_gate.config import (
     as_json,
     read_pyproject_table,
 )
+from encoder_gate.data.datasets import VARIANTS
+from encoder_gate.data.readers import one_file
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec, vocabulary_hash
 from encoder_gate.runtime.inference import longer_than, max_length
@@ -101,8 +103,13 @@ def _judged_on(config: GateConfig, dataset: str) -> tuple[str, str]:
         return str(config.texts), f"texts {config.texts.name!r}"
     pair = f", paired with {config.pair_column!r}" if config.pair_column else ""
     graded = f" relevant from grade {config.relevant_grade:g}" if config.relevant_grade is not None else ""
-    return dataset, (f"dataset {dataset!r} (split {config.split}, {config.dataset_variant}; text "
-                     f"{config.text_column!r}{pair}, labels {config.label_column!r}{graded})")
+    # a split where the source has splits (one file has none: "split test" there misled), the variant
+    # where it is not the default
+    chosen = [*([f"split {config.split}"] if not one_file(dataset) else []),
+              *([config.dataset_variant] if config.dataset_variant != VARIANTS[0] else [])]
+    read = f"{', '.join(chosen)}; " if chosen else ""
+    return dataset, (f"dataset {dataset!r} ({read}text {config.text_column!r}{pair}, labels "
+                     f"{config.label_column!r}{graded})")
 
 
 def _backend_in_checkout(name: str, root: Path, model: str) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from encoder_gate.backends.int8_path import cpu_path, cpu_path_short
 from encoder_gate.cache import changed_files, sha256_file
 from encoder_gate.config import batch_sizes_narrowed
+from encoder_gate.data.readers import one_file
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import content_hash
 
@@ -180,7 +181,8 @@ def _describe(part: str, block: Mapping[str, Any]) -> str:
     value = block.get(part) or {}
     if part == "model":
         return f"{value.get('name')} ({str(value.get('content_hash'))[:8]})"
-    split = f", split {value.get('split')}" + (f", first {value['limit']}" if value.get("limit") else "")
+    split = "" if one_file(str(value.get("source"))) else f", split {value.get('split')}"
+    split += f", first {value['limit']}" if value.get("limit") else ""
     return f"{value.get('source')}{split}"
 
 
