@@ -117,3 +117,19 @@ def test_a_change_of_architecture_is_recorded_marked_on_the_page_and_no_speed_is
     table = page.split("<h2>Every commit</h2>")[1]
     assert "<th>model</th>" in table and "<code>distilbert</code>" in table and "<code>bert</code>" in table
     assert "architecture changed (never)" in render(records[:8], tmp_path / "one").read_text()
+
+
+def test_the_page_names_a_split_only_of_a_source_that_has_splits(tmp_path: Path):
+    """One jsonl file has no splits: the page's header said "split test" of it."""
+    from encoder_gate.history.page import render
+    from test_history import synthetic
+
+    def of(i: int, source: str) -> dict:
+        record = synthetic(i)
+        return {**record, "series": {**record["series"], "dataset": {"source": source, "split": "test",
+                                                                     "variant": "normal"}}}
+
+    bundled = render([of(i, "bundled") for i in range(2)], tmp_path / "bundled").read_text()
+    assert "(data <code>bundled</code>, split test, variant normal" in bundled
+    one_file = render([of(i, "data/eval.jsonl") for i in range(2)], tmp_path / "file").read_text()
+    assert "(data <code>data/eval.jsonl</code>, variant normal" in one_file

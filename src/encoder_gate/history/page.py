@@ -20,6 +20,7 @@ from typing import Any
 from encoder_gate.accuracy.ranking import RANKINGS
 from encoder_gate.backends.int8_path import cpu_path_short
 from encoder_gate.backends.registry import REFERENCE_BACKEND
+from encoder_gate.data.readers import one_file
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, save_figure, write_page
 from encoder_gate.history.creep import Creep, check
 from encoder_gate.history.store import on_its_path, other_architecture, same_series
@@ -266,6 +267,9 @@ def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) ->
     cut = bool(data.get("limit")) and not (isinstance(texts, int) and texts < int(data["limit"]))
     failing = [_short(r["commit"]) for r in line if not (r.get("verdict") or {}).get("passed", True)]
     moved = _architecture_changes(line)
+    read_as = [("variant", data.get("variant"))]  # (one file has no split to name)
+    read_as[:0] = [] if one_file(str(data.get("source"))) else [("split", data.get("split"))]
+    read = "".join(f", {what} {html.escape(str(value))}" for what, value in read_as if value is not None)
     creep_items = "".join(f"<li class=fail>{html.escape(c.describe())}</li>" for c in creeps) or \
         ("<li>none: no metric moved beyond its minimum effect across the window"
          + (" (creep is what moves while every step passes; the failed commits are the PR gate's to "
@@ -291,8 +295,7 @@ table{{border-collapse:collapse;font-size:12px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}
 .fail{{color:#b00}}</style></head><body>
 <h1>encoder-gate history: model <code>{html.escape(str(series.get('model')))}</code></h1>
-<p>{len(line)} commit(s) of this series (data <code>{html.escape(str(data.get('source')))}</code>, split
-{html.escape(str(data.get('split')))}, variant {html.escape(str(data.get('variant')))}{
+<p>{len(line)} commit(s) of this series (data <code>{html.escape(str(data.get('source')))}</code>{read}{
 f", <b>its first {int(data['limit'])} texts only</b> (--gate-limit)" if cut else ""}){
 f"; {others} record(s) of other models or data are in the store, not drawn here" if others else ""}.
 Newest: <code>{_short(newest['commit'])}</code> at {html.escape(str(newest.get('time')))}.</p>
