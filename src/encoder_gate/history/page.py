@@ -267,9 +267,9 @@ def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) ->
     cut = bool(data.get("limit")) and not (isinstance(texts, int) and texts < int(data["limit"]))
     failing = [_short(r["commit"]) for r in line if not (r.get("verdict") or {}).get("passed", True)]
     moved = _architecture_changes(line)
-    read_as = [("variant", data.get("variant"))]  # (one file has no split to name)
-    read_as[:0] = [] if one_file(str(data.get("source"))) else [("split", data.get("split"))]
-    read = "".join(f", {what} {html.escape(str(value))}" for what, value in read_as if value is not None)
+    split = [] if one_file(str(data.get("source"))) else [("split", data.get("split"))]  # (one file: none)
+    read = "".join(f", {what} {html.escape(str(value))}" for what, value in
+                   (*split, ("variant", data.get("variant"))) if value is not None)
     creep_items = "".join(f"<li class=fail>{html.escape(c.describe())}</li>" for c in creeps) or \
         ("<li>none: no metric moved beyond its minimum effect across the window"
          + (" (creep is what moves while every step passes; the failed commits are the PR gate's to "
