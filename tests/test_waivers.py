@@ -174,14 +174,14 @@ def test_a_waiver_of_a_label_the_model_does_not_have_is_a_usage_error_not_stale(
 
     labels = ("anger", "grief", "joy")
     check_waiver_labels([waiver(check="per_label", label="grief")], labels)
-    with pytest.raises(GateError, match=r"no label 'grieff'; did you mean 'grief'\? Its labels: anger"):
+    with pytest.raises(GateError, match=r"no label 'grieff' \(did you mean 'grief'\?\); its labels: anger"):
         check_waiver_labels([waiver(check="per_label", label="grieff")], labels)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pytester.makepyprojecttoml(project_waiving('check = "per_label"\nlabel = "grieff"\n'))
     pytester.makepyfile(test_checks="from encoder_gate.suite.checks import *  # noqa: F403\n")
     typo = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
     assert typo.ret == pytest.ExitCode.USAGE_ERROR
-    assert "the model has no label 'grieff'; did you mean 'grief'?" in typo.stderr.str()
+    assert "the model has no label 'grieff' (did you mean 'grief'?); its labels" in typo.stderr.str()
 
 
 def test_narrowing_a_session_with_gate_backends_keeps_the_projects_waivers_and_bounds(

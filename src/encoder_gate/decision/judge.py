@@ -102,9 +102,9 @@ def check_waiver_labels(waivers: Sequence[Waiver], labels: Sequence[str]) -> Non
     for w in waivers:
         if w.label is not None and w.label not in labels:
             near = difflib.get_close_matches(w.label, labels, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise GateError(f"waiver of {w.names()} ({w.owner}): the model has no label {w.label!r}{hint} "
-                            f"Its labels: {', '.join(labels)}")
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise GateError(f"waiver of {w.names()} ({w.owner}): the model has no label {w.label!r}{hint}; "
+                            f"its labels: {', '.join(labels)}")
 
 
 def _int8(name: str) -> bool:
