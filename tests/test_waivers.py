@@ -136,6 +136,19 @@ def test_a_speed_waiver_accepts_the_speed_rule_of_its_backend_alone():
     assert not decide_documents(accuracy, slow, None, None, findings(other)).passed
 
 
+def test_a_waiver_of_one_backends_check_leaves_a_gate_that_compared_nothing_failing():
+    """A trial's benchmarks against a save of other texts compared no cell ("SPEEDUP GATE FAILED: nothing
+    was compared"), and the verdict passed, exit 0: a drift waiver of onnx-int8 had dropped every failure
+    of speedups.json as a whole, the waived backends' speed rule being the only one it may accept."""
+    rows = all_pass()
+    rows["onnx-int8"] = row(drift_ok=False)
+    nothing = speedups_doc()
+    nothing["gate"]["compared"] = {}
+    verdict = decide_documents(accuracy_doc(rows), nothing, None, None, findings(waiver()), today=TODAY)
+    assert [b.status for b in verdict.backends if b.name == "onnx-int8"] == [Status.WAIVED]
+    assert not verdict.passed and any("nothing was compared against" in s for s in verdict.session_failures)
+
+
 def test_a_waiver_whose_check_passes_is_stale_not_an_error():
     verdict = decided(waiver(), waiver(backend="onnx-fp32"))
     assert verdict.passed
