@@ -491,7 +491,9 @@ class BenchPlugin:
             results = results_from_json({"benchmarks": list(benches.values())})
             if results:  # the model its benchmarks timed, as a speedups.json names it
                 hashes = {r.info.get("model_hash") for r in results} - {None}
-                model = {"content_hash": next(iter(hashes))} if len(hashes) == 1 else None
+                names = {r.info.get("model") for r in results} - {None}  # (its name: "None" was said)
+                model = None if len(hashes) != 1 else {"content_hash": next(iter(hashes)),
+                                                       **({"name": names.pop()} if len(names) == 1 else {})}
                 return speedups_document(results, model=model), str(path)
         return None
 
