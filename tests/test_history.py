@@ -269,13 +269,13 @@ def test_the_command_records_then_checks_and_exits_one_on_creep(tmp_path: Path,
     assert main(["history", "check", "--store", str(store)]) == 1
     assert "label joy" in capsys.readouterr().out
     assert main(["history", "check", "--store", str(store), "--window", "2"]) == 0
-    assert "no creep at 0000006aaaaa (window 2: 2 record(s) in it)" in capsys.readouterr().out
+    assert "no creep at 0000006aaaaa (window 2: 2 earlier record(s) of its series)" in capsys.readouterr().out
     young = tmp_path / "young"
     young.mkdir()
     for i in range(2):
         (young / f"{i:07d}.json").write_text(json.dumps(synthetic(i)))
     assert main(["history", "check", "--store", str(young)]) == 0
-    assert "(window 20: 2 record(s) in it, fewer than it holds)" in capsys.readouterr().out
+    assert "(window 20: 1 earlier record(s) of its series, fewer than it holds)" in capsys.readouterr().out
     report = tmp_path / "report"
     shutil.copytree(SCENARIO, report)
     assert main(["history", "record", "--store", str(tmp_path / "other"), "--report-dir", str(report),

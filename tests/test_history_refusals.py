@@ -109,7 +109,7 @@ def test_a_change_of_architecture_is_recorded_marked_on_the_page_and_no_speed_is
     found, notes = check(records)
     assert found == [], found
     assert ("onnx-int8: speed compared over the 4 record(s) of this machine, these library versions and this "
-            "model architecture, of 12") in notes, notes
+            "model architecture, of the 12 that hold its speed") in notes, notes
     assert check([{k: v for k, v in r.items() if k != "architecture"} for r in records])[0]  # (joined: one)
     assert not other_architecture({}, {"architecture": "bert"})  # a record before the key: the same
     page = render(records, tmp_path / "site").read_text()
@@ -133,3 +133,50 @@ def test_the_page_names_a_split_only_of_a_source_that_has_splits(tmp_path: Path)
     assert "(data <code>bundled</code>, split test, variant normal" in bundled
     one_file = render([of(i, "data/eval.jsonl") for i in range(2)], tmp_path / "file").read_text()
     assert "(data <code>data/eval.jsonl</code>, variant normal" in one_file
+
+
+def test_no_creep_counts_the_records_of_its_own_series_and_says_the_others(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """After a commit that changed the evaluation data, `history check` said "the first record of its
+    series" and then "window 20: 9 record(s) in it", counting the other series' records."""
+    from encoder_gate.commands.cli import main
+    from test_history import synthetic
+
+    store = tmp_path / "store"
+    store.mkdir()
+    for i in range(3):
+        (store / f"{i:07d}.json").write_text(json.dumps(synthetic(i, model="old")))
+    (store / "new.json").write_text(json.dumps(synthetic(3)))
+    assert main(["history", "check", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "0000003aaaaa is the first record of its series: nothing to compare with" in out, out
+    assert ("no creep at 0000003aaaaa: nothing to compare it with yet (3 of other models or data not "
+            "compared)") in out, out
+    (store / "newer.json").write_text(json.dumps(synthetic(4)))
+    assert main(["history", "check", "--store", str(store)]) == 0
+    assert ("no creep at 0000004aaaaa (window 20: 1 earlier record(s) of its series, fewer than it holds; "
+            "3 of other models or data not compared)") in capsys.readouterr().out
+
+
+def test_records_of_accuracy_alone_mark_no_change_of_machine_and_are_not_counted_as_another_machines(
+        tmp_path: Path):
+    """A trial's page said "the machine or the library versions changed before" three commits, each after
+    a record of `pytest accuracy` alone (no speed, no machine), and `history check` said "speed compared
+    over the 4 record(s) of this machine ... of 7": the other 3 held no speed at all."""
+    from encoder_gate.history.creep import check
+    from encoder_gate.history.page import render
+    from test_history import synthetic
+
+    def accuracy_alone(i: int) -> dict:
+        record = synthetic(i)
+        record["backends"]["onnx-int8"]["speedups"] = {}
+        return {**record, "machine": None}
+
+    records = [synthetic(0), accuracy_alone(1), synthetic(2), accuracy_alone(3), synthetic(4)]
+    assert not [n for n in check(records)[1] if "speed compared over" in n]
+    page = render(records, tmp_path / "a").read_text()
+    assert "the machine or the library versions changed (never)" in page
+    records.append(synthetic(5, machine={"cpu_model": "other"}))
+    assert "speed compared over the 1 record(s) of this machine, these library versions and this model " \
+           "architecture, of the 4 that hold its speed" in " ".join(check(records)[1])
+    assert "changed before 0000005" in render(records, tmp_path / "b").read_text()

@@ -18,7 +18,7 @@ from encoder_gate.config import check_writable
 from encoder_gate.errors import GateError
 from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, NOTHING_COMPARED, WINDOW, check, pr_trend
 from encoder_gate.history.page import render
-from encoder_gate.history.store import Commit, build_record, git_commit, load_store, record
+from encoder_gate.history.store import Commit, build_record, git_commit, load_store, record, same_series
 from encoder_gate.history.waived import MAX_WAIVED, long_waived
 
 DEFAULT_REPORT_DIR = Path(".encoder-gate")
@@ -127,9 +127,18 @@ def run_history(args: argparse.Namespace) -> int:
         return 1
     if not found:
         newest = records[-1]["commit"][:12]
-        seen = min(len(records), args.window)
-        print(f"encoder-gate history: no creep at {newest} (window {args.window}: {seen} record(s) in it"
-              + (", fewer than it holds" if seen < args.window else "") + ")")
+        # the earlier records of its series it was compared with (those of another model or data never:
+        # a count of the whole store's contradicted "the first record of its series")
+        line = same_series(records, records[-1])
+        seen, others = min(len(line) - 1, args.window), len(records) - len(line)
+        besides = f"{others} of other models or data not compared" if others else ""
+        if not seen:  # (its note said so: the first record of its series)
+            print(f"encoder-gate history: no creep at {newest}: nothing to compare it with yet"
+                  + (f" ({besides})" if besides else ""))
+        else:
+            print(f"encoder-gate history: no creep at {newest} (window {args.window}: {seen} earlier "
+                  f"record(s) of its series{', fewer than it holds' if seen < args.window else ''}"
+                  + (f"; {besides}" if besides else "") + ")")
         return 1 if waived else 0
     print(f"encoder-gate history: {len(found)} metric(s) crept while every single step passed:")
     for creep in found:

@@ -153,10 +153,13 @@ def check(records: Sequence[Mapping[str, Any]], window: int = WINDOW,
             if lab.get("judged", lab.get("support", 0) >= floor):  # (a record before `judged`: its rows)
                 found += _accuracy_creep(_accuracy_series(same_path, name, partial(_label_f1, label)), name,
                                          f"label {label}", margin)
-        comparable = [r for r in line if _comparable_speed(r, newest)]
-        if len(comparable) < len(line) and entry.get("speedups"):
+        # (a record of accuracy alone holds no speed: not "another machine's")
+        timed = [r for r in line if (((r.get("backends") or {}).get(name) or {}).get("speedups"))]
+        comparable = [r for r in timed if _comparable_speed(r, newest)]
+        if len(comparable) < len(timed) and entry.get("speedups"):
             notes.append(f"{name}: speed compared over the {len(comparable)} record(s) of this machine, "
-                         f"these library versions and this model architecture, of {len(line)}")
+                         f"these library versions and this model architecture, of the {len(timed)} that "
+                         "hold its speed")
         for case in entry.get("speedups") or {}:
             series = _values(comparable, partial(_log_speedup, name, case))
             compared += len(series) >= 2

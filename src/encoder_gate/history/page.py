@@ -36,8 +36,16 @@ def _short(sha: str) -> str:
 
 def _machine_changes(line: Sequence[Mapping[str, Any]]) -> list[int]:
     """Indices of records whose machine fingerprint (CPU, cores, threads, libraries) differs from the
-    record before: the speed line is not comparable across them."""
-    return [i for i in range(1, len(line)) if line[i].get("machine") != line[i - 1].get("machine")]
+    last record before them that has one: the speed line is not comparable across them. A record of
+    accuracy alone has none, and changes nothing (a trial's page marked a change at each)."""
+    changes, last = [], None
+    for i, record in enumerate(line):
+        machine = record.get("machine")
+        if machine is not None:
+            if last is not None and machine != last:
+                changes.append(i)
+            last = machine
+    return changes
 
 
 def _architecture_changes(line: Sequence[Mapping[str, Any]]) -> list[int]:
