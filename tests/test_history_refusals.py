@@ -180,3 +180,23 @@ def test_records_of_accuracy_alone_mark_no_change_of_machine_and_are_not_counted
     assert "speed compared over the 1 record(s) of this machine, these library versions and this model " \
            "architecture, of the 4 that hold its speed" in " ".join(check(records)[1])
     assert "changed before 0000005" in render(records, tmp_path / "b").read_text()
+
+
+def test_a_session_that_stopped_before_its_tests_ran_is_not_recorded_as_the_commits_gate(tmp_path: Path):
+    """A `--benchmark-compare` refused as a usage error (a save of another CPU class) ran none of its
+    tests; its verdict, of the documents earlier sessions left, failed by that refusal, and `history
+    record` stored it: a red column for a healthy commit (a trial's store)."""
+    from encoder_gate.decision import STOPPED_EARLY
+    from encoder_gate.documents import FINDINGS_FILE, write_document
+
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    provenance = json.loads((report / "accuracy.json").read_text())["provenance"]
+    stopped = (f"{STOPPED_EARLY} 10 of its 10 tests ran (a usage error, in the session's output): this "
+               "verdict does not cover them; run the session to its end")
+    write_document(report, FINDINGS_FILE, {"provenance": provenance, "by_document": {}, "waivers": [],
+                                           "unwritten": [{"kind": "gate", "reason": stopped}]})
+    said = (r"did not run to its end \(the session stopped before 10 of its 10 tests ran .*run `pytest "
+            r"accuracy` and `pytest benchmarks` to their end")
+    with pytest.raises(GateError, match=said):
+        record(tmp_path / "store", report, COMMIT)

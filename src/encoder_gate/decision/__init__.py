@@ -25,6 +25,7 @@ from encoder_gate.decision.judge import (
 from encoder_gate.decision.types import (
     NOT_EVALUATED,
     SPEED,
+    STOPPED_EARLY,
     VERSUS_BASE,
     WAIVER,
     BackendVerdict,
@@ -36,7 +37,8 @@ from encoder_gate.decision.types import (
 )
 
 __all__ = [
-    "NOT_EVALUATED", "SPEED", "VERSUS_BASE", "WAIVABLE", "WAIVER", "BackendVerdict", "Finding", "Reason",
+    "NOT_EVALUATED", "SPEED", "STOPPED_EARLY", "VERSUS_BASE", "WAIVABLE", "WAIVER", "BackendVerdict",
+    "Finding", "Reason",
     "SpeedCell", "Status", "Verdict", "accuracy_status", "cell_fails", "check_waiver_labels", "check_waivers",
     "covering_waiver",
     "decide_cells", "decide_documents", "decide_report_dir", "decide_results", "decided", "failures_from",

@@ -32,6 +32,9 @@ class Status(str, Enum):
 SPEED, VERSUS_BASE, NOT_EVALUATED, WAIVER = "speed", "vs base", "not evaluated", "waiver"
 #: The reason of a verdict whose documents hold no result of any backend: it never passes.
 NOTHING_JUDGED = "nothing judged"
+#: How the finding of a session that ended before all its tests ran begins (an interruption, -x, a
+#: usage error): its verdict is of the documents an earlier session left, and no commit's gate.
+STOPPED_EARLY = "the session stopped before"
 
 @dataclass(frozen=True)
 class Reason:

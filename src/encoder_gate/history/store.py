@@ -22,7 +22,7 @@ from typing import Any
 from encoder_gate.accuracy.ranking import RANKINGS
 from encoder_gate.backends.registry import split_integer_path
 from encoder_gate.config import check_writable
-from encoder_gate.decision import decided
+from encoder_gate.decision import STOPPED_EARLY, decided
 from encoder_gate.documents import (
     ACCURACY_FILE,
     HISTORY_RECORD,
@@ -127,6 +127,11 @@ def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[s
         raise GateError(f"{report_dir} holds no {ACCURACY_FILE} or {SPEEDUPS_FILE}: run `pytest accuracy` "
                         "and `pytest benchmarks` first (or pass --report-dir)")
     verdict = decided(report_dir)
+    stopped = [f.reason for f in verdict.findings if f.reason.startswith(STOPPED_EARLY)]
+    if stopped:  # its verdict is of what earlier sessions left: recorded, a healthy commit drew as failed
+        raise GateError(f"the last gate session in {report_dir} did not run to its end ({stopped[0]}); a "
+                        "commit's record holds its whole gate: run `pytest accuracy` and `pytest benchmarks` "
+                        "to their end, then record")
     if shards := shards_of(verdict.judged):  # its share of the backends, passing: drawn as the commit's
         raise GateError(f"the results in {report_dir} are shard {' and '.join(shards)}'s alone, a share of "
                         "the backends: a commit's record holds its whole gate; record the merged directory "

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from encoder_gate.backends.registry import PREBUILT_PREFIX, REFERENCE_BACKEND, parse_backend
-from encoder_gate.decision import Finding, failures_from, refused
+from encoder_gate.decision import STOPPED_EARLY, Finding, failures_from, refused
 from encoder_gate.documents import (
     SHARD_FILE,
     VERDICT_FILE,
@@ -437,7 +437,7 @@ def _stopped_early(session: pytest.Session) -> str | None:
     why = config.stash.get(STOPPED, None) or (f"pytest: {said}" if said else
                                               "a usage error, in the session's output" if usage else
                                               "no reason given")
-    return (f"the session stopped before {planned - finished} of its {planned} tests ran ({why}): this "
+    return (f"{STOPPED_EARLY} {planned - finished} of its {planned} tests ran ({why}): this "
             "verdict does not cover them; run the session to its end")
 
 
