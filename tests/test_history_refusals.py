@@ -200,3 +200,29 @@ def test_a_session_that_stopped_before_its_tests_ran_is_not_recorded_as_the_comm
             r"accuracy` and `pytest benchmarks` to their end")
     with pytest.raises(GateError, match=said):
         record(tmp_path / "store", report, COMMIT)
+
+
+def test_a_commit_of_accuracy_alone_is_recorded_once_the_stale_speedups_are_deleted(tmp_path: Path):
+    """A stale speedups.json (an earlier model's) refused the record, as it should, but said only "run
+    `pytest benchmarks`"; a trial deleted it and got the same refusal, verdict.json still naming the
+    deleted file: the refusal says how to record accuracy alone, and a verdict whose left-out document
+    is gone is decided again."""
+    from encoder_gate.commands.cli import main
+
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    model = {**accuracy["provenance"]["model"], "content_hash": "0" * 20}  # an earlier model's
+    earlier = {**accuracy["provenance"], "model": model, "written": "2026-11-20T10:00:00+0000"}
+    speedups = {"model/normal/bs8/bucketed": {"onnx-fp32": 2.0}}
+    (report / "speedups.json").write_text(json.dumps({"reference": "torch", "provenance": earlier,
+                                                      "speedups": speedups}))
+    main(["verdict", "--report-dir", str(report)])  # verdict.json, as a session leaves it
+    assert json.loads((report / VERDICT_JSON).read_text())["left_out"][0].startswith("speedups.json")
+    said = (r"speedups.json in this directory left out: .*\(or, to record this commit's accuracy alone, "
+            r"delete .*speedups.json first\)")
+    with pytest.raises(GateError, match=said):
+        record(tmp_path / "store", report, COMMIT)
+    (report / "speedups.json").unlink()
+    path, _ = record(tmp_path / "store", report, COMMIT)
+    assert json.loads(path.read_text())["verdict"]["left_out"] == []

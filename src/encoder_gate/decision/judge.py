@@ -440,7 +440,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
     stale = _stale_waivers(waivers, today, backends, rows, timed, against_base, slow, versus,
                            theirs_judged, names,
                            ((accuracy or {}).get("integer_paths") or {}).get("target_paths") or ())
-    sources = {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in kept.items()}
+    sources, read = _written(kept), _written(docs)
     missing = tuple(name for name in (ACCURACY_FILE, SPEEDUPS_FILE) if docs[name] is None)
     devices = {**((speedups or {}).get("devices") or {}),
                **{n: r["device"] for n, r in rows.items() if (r or {}).get("device")}}
@@ -448,7 +448,7 @@ def decide_documents(accuracy: Mapping[str, Any] | None, speedups: Mapping[str, 
                         device=devices.get(b.name)) for b in backends]
     paths = {k: v for k, v in ((accuracy or {}).get("integer_paths") or {}).items() if k != "how"}
     return Verdict(passed=passed, backends=tuple(backends), failures=tuple(failures),
-                   session_failures=tuple(session), left_out=tuple(left_out), sources=sources,
+                   session_failures=tuple(session), left_out=tuple(left_out), sources=sources, read=read,
                    missing=missing, judged=kept, findings=found, stale_waivers=tuple(stale),
                    decided_on=today, integer_paths=paths)
 
@@ -505,11 +505,18 @@ def refused(why: str) -> Verdict:
 
 
 def is_current(verdict_doc: Mapping[str, Any] | None, docs: Mapping[str, Mapping[str, Any] | None]) -> bool:
-    """Whether a verdict.json judged exactly these results documents (read_results'): the same
-    ones, written at the same times (each one's provenance ``written``)."""
-    now = {name: str((doc.get("provenance") or {}).get("written", "?"))
-           for name, doc in docs.items() if doc is not None}
-    return verdict_doc is not None and bool(now) and verdict_doc.get("sources") == now
+    """Whether a verdict.json was decided from exactly these results documents (read_results'),
+    joined or left out: the same ones, written at the same times (each one's provenance ``written``;
+    a verdict.json before `read`: those it joined)."""
+    now = _written(docs)
+    decided_from = verdict_doc.get("read") or verdict_doc.get("sources") if verdict_doc is not None else None
+    return bool(now) and decided_from == now
+
+
+def _written(docs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, str]:
+    """When each document there was written (its provenance's ``written``), by name."""
+    return {name: str((doc.get("provenance") or {}).get("written", "?")) for name, doc in docs.items()
+            if doc is not None}
 
 
 def decided(report_dir: Path) -> Verdict:

@@ -161,6 +161,10 @@ class Verdict:
     # which CPUs its INT8 rows hold for (accuracy.json's integer_paths: `this_cpu`, the `targets` and
     # their `target_paths`, each shard's after a merge); empty without accuracy results
     integer_paths: Mapping[str, Any] = field(default_factory=dict)
+    # every results document there was when it was decided, joined or left out, and when each was
+    # written: a verdict is current only while they are (one left out, then deleted: the verdict that
+    # had left it out was read again, still naming it)
+    read: Mapping[str, str] = field(default_factory=dict)
 
     def backend(self, name: str) -> BackendVerdict:
         return next(b for b in self.backends if b.name == name)
@@ -174,7 +178,7 @@ class Verdict:
                              for b in self.backends],
                 "failures": [r.to_json() for r in self.failures],
                 "session_failures": list(self.session_failures), "left_out": list(self.left_out),
-                "sources": dict(self.sources), "missing": list(self.missing),
+                "sources": dict(self.sources), "read": dict(self.read), "missing": list(self.missing),
                 "findings": [f.to_json() for f in self.findings], "stale_waivers": list(self.stale_waivers),
                 "decided_on": self.decided_on.isoformat(), "integer_paths": dict(self.integer_paths),
                 "selections": self.selections, "explored": self.explored}
@@ -190,7 +194,8 @@ class Verdict:
                    missing=tuple(doc.get("missing") or ()), judged=judged,
                    findings=tuple(Finding.from_json(f) for f in doc.get("findings") or ()),
                    stale_waivers=tuple(doc.get("stale_waivers") or ()),
-                   decided_on=_day(doc.get("decided_on")), integer_paths=dict(doc.get("integer_paths") or {}))
+                   decided_on=_day(doc.get("decided_on")), integer_paths=dict(doc.get("integer_paths") or {}),
+                   read=dict(doc.get("read") or doc.get("sources") or {}))
 
     @property
     def selections(self) -> dict[str, str]:

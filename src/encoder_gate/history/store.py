@@ -146,8 +146,11 @@ def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[s
                         f"{other[0][:12]})")
     stale = [note for note in verdict.left_out if note.startswith((ACCURACY_FILE, SPEEDUPS_FILE))]
     if stale and whole:  # the page would draw the commit as passing on what was joined, without the rest
+        name = next(n for n in (ACCURACY_FILE, SPEEDUPS_FILE) if stale[0].startswith(n))
         raise GateError(f"the results in {report_dir} are not all of one gate: {stale[0]}; a commit's "
-                        "record holds its whole gate: run that command with the same settings, then record")
+                        "record holds its whole gate: run that command with the same settings, then record "
+                        f"(or, to record this commit's {'speed' if name == ACCURACY_FILE else 'accuracy'} "
+                        f"alone, delete {Path(report_dir) / name} first)")
     if verdict.selections:  # a record is the commit's gate: its page would show this as the commit passing
         chosen = "; ".join(f"{name}: {sel}" for name, sel in verdict.selections.items())
         raise GateError(f"the results in {report_dir} are of a selection of the gate's tests ({chosen}): a "
