@@ -352,7 +352,7 @@ def test_hub_id_is_kept_with_a_warning(tmp_path: Path) -> None:
     assert table_of(tmp_path)["model"] == "my-org/my-classifier"
     assert any("hub id" in w for w in plan.warnings)
     workflow = (tmp_path / ".github/workflows/encoder-gate.yml").read_text()
-    assert "hashFiles('pr/pyproject.toml')" in workflow
+    assert "hashFiles('pr/pyproject.toml', 'venv/installed.txt')" in workflow
 
 
 def test_a_model_directory_named_as_a_builtin_is_stored_as_a_path(tmp_path: Path) -> None:

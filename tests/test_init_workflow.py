@@ -67,7 +67,10 @@ def test_workflow_gates_the_pr_against_its_base_in_one_session(tmp_path: Path, m
     assert f"venv/bin/pip install -q 'encoder-gate[cpu]=={scaffold.package_version()}'" in install
     assert "if [ -f pr/requirements.txt ]" in install
     cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
-    assert "hashFiles('pr/models/clf/**', 'pr/pyproject.toml')" in cache["with"]["key"]
+    # the libraries installed are in the key: a key of the model and pyproject alone matched after a new
+    # torch, so the rebuilt exports were never saved again (a trial's reading of the workflow)
+    assert "hashFiles('pr/models/clf/**', 'pr/pyproject.toml', 'venv/installed.txt')" in cache["with"]["key"]
+    assert "venv/bin/pip freeze > venv/installed.txt" in install
     assert uses.index(cache["uses"]) < gate
     verdict = index("encoder-gate verdict")
     assert gate < verdict and 'encoder-gate verdict >> "$GITHUB_STEP_SUMMARY"' in runs[verdict]

@@ -14,6 +14,7 @@ from encoder_gate.commands.workflow_install import (
     BASE_VENV,
     INSTALL_GATE,
     INSTALL_TOOLS,
+    INSTALLED,
     gate_torch,
     install_command,
 )
@@ -540,7 +541,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
     if shards < 1:
         raise ValueError(f"the workflow needs at least one gate job, got {shards}")
     globs = [f"pr/{model_dir}" if model_dir else None, f"pr/{PYPROJECT}"]
-    hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in globs if g)
+    hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in [*globs, INSTALLED] if g)
     script = "".join(f"            {line}\n" if line else "\n" for line in comment_script().splitlines())
     replacements = {
         "@MIN_SLOWDOWN@": f"{GateConfig().min_slowdown:.0%}",
@@ -558,6 +559,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@BASE_TORCH@": gate_torch(requirement, gpu_requirement, venv=BASE_VENV,
                                    reqs_file=WORKFLOW_REQUIREMENTS, reqs=f"../base/{WORKFLOW_REQUIREMENTS}"),
         "@REQS_FILE@": WORKFLOW_REQUIREMENTS,
+        "@INSTALLED@": INSTALLED,
         "@VENV@": "venv",
         "@BASE_VENV@": BASE_VENV,
         "@SPEEDUPS@": SPEEDUPS_FILE,

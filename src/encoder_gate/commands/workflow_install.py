@@ -55,10 +55,17 @@ _CUDA_WHICH = """\
           @VENV@/bin/pip install -q "$torch"
 """
 #: The gate job's: the PR's requirements beside encoder-gate, for the code it runs.
-INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", "          if [ -f pr/@REQS_FILE@ ]; then "
-                                                  "venv/bin/pip install -q -r pr/@REQS_FILE@; fi\n"
-                                ).replace("@TORCH@", "@GATE_TORCH@").replace("@INSTALL_ENCODER_GATE@",
-                                                                             "@INSTALL_GATE@")
+_PR_REQUIREMENTS = """\
+          if [ -f pr/@REQS_FILE@ ]; then venv/bin/pip install -q -r pr/@REQS_FILE@; fi
+          # what is installed, for the artifact cache's key
+          venv/bin/pip freeze > @INSTALLED@
+"""
+INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", _PR_REQUIREMENTS).replace(
+    "@TORCH@", "@GATE_TORCH@").replace("@INSTALL_ENCODER_GATE@", "@INSTALL_GATE@")
+#: The gate job's installed libraries (`pip freeze`), a part of the artifact cache's key: the artifacts
+#: are built with them, and a key of the model and pyproject alone matched after a new torch or
+#: onnxruntime, so the cache was never saved again and every run rebuilt every export (a trial's reading)
+INSTALLED = "venv/installed.txt"
 #: A job that runs encoder-gate on results and no code of the PR's (the verdict, the history).
 INSTALL_TOOLS = _INSTALL.replace("@REQUIREMENTS@", "").replace("@TORCH@", _CPU_TORCH)
 #: The venv of the base's own requirements (a PR that changes requirements.txt), beside pr/ and base/
