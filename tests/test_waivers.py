@@ -183,12 +183,18 @@ def test_a_waiver_of_a_label_the_model_does_not_have_is_a_usage_error_not_stale(
     """`label = "grieff"` for `grief`: the verdict called the waiver stale ("the check passes now"),
     though it could never have accepted anything (walk Y). The session refuses it at collection,
     naming the closest label; the model's own labels pass."""
-    from encoder_gate.decision import check_waiver_labels
+    from encoder_gate.decision import check_waivers_fit
 
     labels = ("anger", "grief", "joy")
-    check_waiver_labels([waiver(check="per_label", label="grief")], labels)
+    check_waivers_fit([waiver(check="per_label", label="grief")], labels, "multi_label")
     with pytest.raises(GateError, match=r"no label 'grieff' \(did you mean 'grief'\?\); its labels: anger"):
-        check_waiver_labels([waiver(check="per_label", label="grieff")], labels)
+        check_waivers_fit([waiver(check="per_label", label="grieff")], labels, "multi_label")
+    # a check that does not fit the model's task: it could never accept a failure either (a trial's
+    # cosine_min waiver of a multi-label classifier was accepted and said nowhere)
+    with pytest.raises(GateError, match=r"waiver of onnx-int8 cosine_min \(@ml-platform\): cosine_min is no "
+                                        r"check of this multi_label model \(.*\), so the waiver could never"):
+        check_waivers_fit([waiver(check="cosine_min")], labels, "multi_label")
+    check_waivers_fit([waiver(check="cosine_min")], (), "feature_extraction")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pytester.makepyprojecttoml(project_waiving('check = "per_label"\nlabel = "grieff"\n'))
     pytester.makepyfile(test_checks="from encoder_gate.suite.checks import *  # noqa: F403\n")

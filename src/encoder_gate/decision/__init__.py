@@ -5,8 +5,8 @@ from encoder_gate.decision.judge import (
     WAIVABLE,
     accuracy_status,
     cell_fails,
-    check_waiver_labels,
     check_waivers,
+    check_waivers_fit,
     covering_waiver,
     decide_cells,
     decide_documents,
@@ -39,7 +39,7 @@ from encoder_gate.decision.types import (
 __all__ = [
     "NOT_EVALUATED", "SPEED", "STOPPED_EARLY", "VERSUS_BASE", "WAIVABLE", "WAIVER", "BackendVerdict",
     "Finding", "Reason",
-    "SpeedCell", "Status", "Verdict", "accuracy_status", "cell_fails", "check_waiver_labels", "check_waivers",
+    "SpeedCell", "Status", "Verdict", "accuracy_status", "cell_fails", "check_waivers", "check_waivers_fit",
     "covering_waiver",
     "decide_cells", "decide_documents", "decide_report_dir", "decide_results", "decided", "failures_from",
     "findings_of", "is_current", "read_results", "refused", "unfinished", "waivable", "waivers_of",

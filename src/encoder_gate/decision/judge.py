@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.accuracy.checks import CHECKS, NO_GOLD, not_applicable
 from encoder_gate.backends.registry import REFERENCE_BACKEND, names_of_row, parse_backend, split_integer_path
 from encoder_gate.decision.types import (
     NOT_EVALUATED,
@@ -95,11 +96,15 @@ def check_waivers(waivers: Sequence[Waiver], backends: Sequence[str], checks: Se
                             f"would waive all of it: remove `label`, or waive {LABELLED_CHECK}")
 
 
-def check_waiver_labels(waivers: Sequence[Waiver], labels: Sequence[str]) -> None:
-    """A waiver of one label the model does not have is a GateError naming the labels (closest
-    first): it could never accept a failure, and the verdict called it stale ("the check passes
-    now"), as if it once had (walk Y: `grieff` for `grief`)."""
+def check_waivers_fit(waivers: Sequence[Waiver], labels: Sequence[str], task: str) -> None:
+    """A waiver the model could never use is a GateError: one of a label it does not have, naming its
+    labels (closest first; the verdict called it stale, "the check passes now", as if it once had:
+    walk Y, `grieff` for `grief`), or of an accuracy check that does not apply to its task (a trial's
+    `cosine_min` waiver of a multi-label classifier was accepted, and said nowhere)."""
     for w in waivers:
+        if w.check in CHECKS and (why := not_applicable(task, w.check)) is not None and why != NO_GOLD:
+            raise GateError(f"waiver of {w.names()} ({w.owner}): {w.check} is no check of this {task} model "
+                            f"({why}), so the waiver could never accept a failure: remove it")
         if w.label is not None and w.label not in labels:
             near = difflib.get_close_matches(w.label, labels, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""

@@ -52,7 +52,7 @@ from encoder_gate.plugin import speed as bench_plugin
 from encoder_gate.plugin.forecast import say_forecast
 from encoder_gate.plugin.options import OPTIONS, add_options, backends_narrowed, other_model
 from encoder_gate.plugin.outcomes import CHECKED_NOTHING, OutcomeCounter, nothing_checked, verdict_summary
-from encoder_gate.plugin.refusals import no_table, refused, unknown_waiver_label
+from encoder_gate.plugin.refusals import no_table, refused, unusable_waiver
 from encoder_gate.plugin.rootdir import rootdir_from_a_value
 from encoder_gate.plugin.stash import (
     BACKEND_PARAMS,
@@ -330,7 +330,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Refuse a session that would gate the wrong model (`refusals.no_table`); leave out the checks that
     cannot apply to this model; tag each per-backend test with its backend (reports carry the
     tag, also from xdist workers)."""
-    why = no_table(config, items, SUITE) or unknown_waiver_label(config)
+    why = no_table(config, items, SUITE) or unusable_waiver(config)
     if not why:
         try:  # the first to judge by the resolved model's bounds: one it refuses is refused here, once
             applicable.leave_out(config, items)
@@ -362,7 +362,7 @@ def _once_per_sharded_session(config: pytest.Config, items: list[pytest.Item]) -
         config.hook.pytest_deselected(items=once)
 
 
-#: Why an xdist worker's session must not run (`refusals.no_table`, `unknown_waiver_label`): each test
+#: Why an xdist worker's session must not run (`refusals.no_table`, `unusable_waiver`): each test
 #: fails with it at setup.
 NO_TABLE = pytest.StashKey[str]()
 

@@ -18,7 +18,7 @@ from collections.abc import Generator
 import pytest
 
 from encoder_gate.config import read_pyproject_table
-from encoder_gate.decision import check_waiver_labels
+from encoder_gate.decision import check_waivers_fit
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import SESSION_KEY
 
@@ -40,14 +40,19 @@ def refused(config: pytest.Config) -> bool:
     return REFUSED in config.stash
 
 
-def unknown_waiver_label(config: pytest.Config) -> str | None:
-    """Why a waiver of one label cannot apply: the model has no such label (check_waiver_labels). Read
-    once the model resolves (a model that cannot: its tests say why)."""
+def unusable_waiver(config: pytest.Config) -> str | None:
+    """Why a waiver could never apply to the model: a label it does not have, a check that does not
+    fit its task (check_waivers_fit). Read once the model resolves (a model that cannot: its tests
+    say why)."""
     state = config.stash.get(SESSION_KEY, None)
-    if state is None or not any(w.label for w in state.config.waivers):
+    if state is None or not state.config.waivers:
         return None
     try:
-        check_waiver_labels(state.config.waivers, state.model.label_names)
+        model = state.model
+    except GateError:
+        return None
+    try:
+        check_waivers_fit(state.config.waivers, model.label_names, str(model.task))
     except GateError as exc:
         return f"encoder-gate: {exc}"
     return None
