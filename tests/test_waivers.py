@@ -70,6 +70,10 @@ def test_a_live_waiver_passes_the_session_with_a_waived_row_naming_owner_reason_
     assert "## encoder-gate: PASS" in text and "| waived (drift_max by @ml-platform, 30 days left) |" in text
     assert "Waived (accepted, known failures" in text and "INT8 drift on long texts, tracked in #123" in text
     assert "Failures:" not in text
+    # its last days in words ("1 days left", "0 days left" before)
+    for days, said in ((1, "1 day left"), (0, "expires today")):
+        last = decided(waiver(until=TODAY + timedelta(days=days)))
+        assert f"| waived (drift_max by @ml-platform, {said}) |" in render(last).markdown
 
 
 def test_an_expired_waiver_fails_the_gate_and_names_it():

@@ -69,5 +69,10 @@ class Waiver:
         """Days until it expires: 0 on its last day, negative once expired."""
         return (self.until - today).days
 
+    def time_left(self, today: date) -> str:
+        """Its days left in words: "expires today" on its last day, "1 day left", "19 days left"."""
+        days = self.days_left(today)
+        return "expires today" if days == 0 else f"{days} day{'s' if days != 1 else ''} left"
+
     def names(self) -> str:
         return f"{self.backend} {self.check}" + (f" (label {self.label})" if self.label else "")

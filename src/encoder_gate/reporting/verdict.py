@@ -362,7 +362,7 @@ def _row_warnings(rows: Mapping[str, Any], ab: Mapping[str, Any] | None) -> list
 
 
 def _waived_by(w: Waiver, today: date) -> str:
-    return (f"  - waived by {w.owner} until {w.until} ({w.days_left(today)} days left): {w.reason}"
+    return (f"  - waived by {w.owner} until {w.until} ({w.time_left(today)}): {w.reason}"
             + (f"; accepted up to {w.accept:g}" if w.accept is not None else ""))
 
 
@@ -411,11 +411,11 @@ def _word(b: BackendVerdict, today: date) -> str:
     if b.status is Status.NOT_RUN:
         return "not run (no results of it in this report directory)"
     if b.status is Status.WAIVED:
-        by: dict[tuple[str, int], list[str]] = {}  # one owner's waivers ending the same day: one group
+        by: dict[tuple[str, str], list[str]] = {}  # one owner's waivers ending the same day: one group
         for w in b.waivers:
-            by.setdefault((w.owner, w.days_left(today)), []).append(w.check)
-        return "waived (" + "; ".join(f"{', '.join(dict.fromkeys(checks))} by {owner}, {days} days left"
-                                      for (owner, days), checks in by.items()) + ")"
+            by.setdefault((w.owner, w.time_left(today)), []).append(w.check)
+        return "waived (" + "; ".join(f"{', '.join(dict.fromkeys(checks))} by {owner}, {left}"
+                                      for (owner, left), checks in by.items()) + ")"
     return f"{b.status.value} ({b.scope})" if b.scope else b.status.value
 
 
