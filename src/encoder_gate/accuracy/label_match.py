@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
 
 from encoder_gate.errors import listed
 
@@ -34,6 +37,25 @@ class LabelMatch:
     def same(self) -> bool:
         """Both sides have these labels in this order: every column is compared with its own."""
         return self.ours == self.theirs and not self.only_ours and not self.only_theirs
+
+    @overload
+    def ours_of(self, values: np.ndarray) -> np.ndarray: ...
+    @overload
+    def ours_of(self, values: None) -> None: ...
+
+    def ours_of(self, values: np.ndarray | None) -> np.ndarray | None:
+        """The PR's per-label `values` (outputs, gold, thresholds: labels on the last axis) of the labels
+        both sides have, in the PR's order."""
+        return values if values is None or self.same else values[..., list(self.ours)]
+
+    @overload
+    def theirs_of(self, values: np.ndarray) -> np.ndarray: ...
+    @overload
+    def theirs_of(self, values: None) -> None: ...
+
+    def theirs_of(self, values: np.ndarray | None) -> np.ndarray | None:
+        """The other side's per-label `values` of the labels both have, in the PR's order."""
+        return values if values is None or self.same else values[..., list(self.theirs)]
 
     def note(self, side: str) -> str | None:
         """What a reader needs of the match, or None where the labels are the same: which moved, which

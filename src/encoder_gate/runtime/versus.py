@@ -124,12 +124,6 @@ class AgainstBase:
         scored = [f"'{n}' {f1[n]:.4f} ({support.get(n, 0)} texts)" for n in match.only_ours if n in f1]
         return note + (f"; the PR's torch F1 of its own: {', '.join(scored)}" if scored else "")
 
-    def _columns(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """The PR's and the other side's outputs of `name` on the labels both have, in the PR's order."""
-        match = self.label_match()
-        ours, theirs = self.pr.predictions(name), self.predictions(name)
-        return (ours, theirs) if match.same else (ours[:, match.ours], theirs[:, match.theirs])
-
     def accuracy(self, name: str) -> Evaluation:
         """The PR's backend `name` judged against the base's: F1 change with its CI, McNemar,
         per label, on the PR's evaluation texts and gold labels (`stats.delta` is PR minus base)."""
@@ -141,21 +135,16 @@ class AgainstBase:
     def _evaluate(self, name: str, criteria: GateConfig) -> Evaluation:
         """The PR's `name` against the other side's, by the F1 rule, margin and per-label support of
         `criteria` (the PR's configuration, or the base's own: `by_its_own_criteria`)."""
-        pr, match = self.pr, self.label_match()
+        pr, match = self.pr, self.label_match()  # (the labels both sides have, in the PR's order)
         record = pr.built(name)
-        ours, theirs = self._columns(name)
-
-        def shared(values: np.ndarray | None, columns: tuple[int, ...]) -> np.ndarray | None:
-            return values if values is None or match.same else values[..., list(columns)]
-
         return evaluate(
-            name, ours, theirs, shared(pr.gold, match.ours), precision=record.precision,
-            size_bytes=record.size_bytes, task=pr.model.task, label_names=list(match.names),
-            atol=pr.bounds(name, against_base=True).atol, thresholds=shared(pr.thresholds, match.ours),
-            f1_rule=criteria.f1_rule, f1_margin=criteria.f1_margin,
+            name, match.ours_of(pr.predictions(name)), match.theirs_of(self.predictions(name)),
+            match.ours_of(pr.gold), precision=record.precision, size_bytes=record.size_bytes,
+            task=pr.model.task, label_names=list(match.names), atol=pr.bounds(name, against_base=True).atol,
+            thresholds=match.ours_of(pr.thresholds), f1_rule=criteria.f1_rule, f1_margin=criteria.f1_margin,
             per_label_min_support=criteria.per_label_min_support, groups=pr.dataset.groups,
-            flips_at=shared(pr.flips_at, match.ours), queries=pr.dataset.queries, grades=pr.dataset.grades,
-            reference_thresholds=shared(self.other_thresholds, match.theirs))
+            flips_at=match.ours_of(pr.flips_at), queries=pr.dataset.queries, grades=pr.dataset.grades,
+            reference_thresholds=match.theirs_of(self.other_thresholds))
 
     @property
     def own_criteria(self) -> GateSession | None:
@@ -204,12 +193,12 @@ class AgainstBase:
                 self._growths[name] = None
             else:
                 bounds, match = pr.bounds(name, against_base=True), self.label_match()
-                ours, theirs = self._columns(name)  # each side's drift from its own torch, on both's labels
-                own, their_torch = pr.reference_for(name), self.predictions(REFERENCE_BACKEND)
-                if not match.same:
-                    own, their_torch = own[:, match.ours], their_torch[:, match.theirs]
-                self._growths[name] = drift_growth(ours, own, theirs, their_torch, share=bounds.drift_growth,
-                                                   drift_mean_bound=bounds.drift_mean)
+                # each side's drift from its own torch, on the labels both have
+                self._growths[name] = drift_growth(
+                    match.ours_of(pr.predictions(name)), match.ours_of(pr.reference_for(name)),
+                    match.theirs_of(self.predictions(name)),
+                    match.theirs_of(self.predictions(REFERENCE_BACKEND)), share=bounds.drift_growth,
+                    drift_mean_bound=bounds.drift_mean)
         return self._growths[name]
 
     @property
