@@ -64,7 +64,7 @@ def test_labels_swapped_in_the_config_fail_by_their_f1_and_a_label_renamed_is_co
     called "other labels", to be waived, and with the waiver passed. A label renamed (on the base, here):
     the 27 both have are compared (it had turned every comparison off), and the notes say which were not."""
     shutil.copytree(default_model.path, tmp_path / "base" / "model")
-    table = TABLE.format(limit=200)
+    table = TABLE.format(limit=100)
     (tmp_path / "base" / "pyproject.toml").write_text(table)
     shutil.copytree(default_model.path, pytester.path / "model")
     _relabel(pytester.path / "model", {"admiration": "neutral", "neutral": "admiration"})
