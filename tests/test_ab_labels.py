@@ -54,6 +54,15 @@ def test_models_without_a_label_in_common_fail_against_the_base_unless_a_waiver_
     waived = accuracy_vs_base(tmp_path / "base", report)
     assert waived.ret == pytest.ExitCode.OK, waived.stdout.str()[-3000:]
     waived.stdout.fnmatch_lines(["*encoder-gate verdict: PASS*", "*torch*waived (vs base by @t*"])
+    # merged, the waiver is the base's too: it accepted the PR that added it, and covers no later one (a
+    # trial's next PR, a class-name swap at F1 0.62 against 0.90, passed under the waiver its base kept)
+    (tmp_path / "base" / "pyproject.toml").write_text((pytester.path / "pyproject.toml").read_text())
+    later = accuracy_vs_base(tmp_path / "base", report)
+    assert later.ret == pytest.ExitCode.TESTS_FAILED, later.stdout.str()[-3000:]
+    notes = json.loads((report / "ab.json").read_text())["notes"]
+    assert ("the waiver of torch vs base by @t until 2099-01-01 is the base's too: a `vs base` waiver "
+            "accepts the PR that adds it, and this PR is compared with its base again (remove the waiver)"
+            ) in notes, notes
 
 
 @pytest.mark.slow

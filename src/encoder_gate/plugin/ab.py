@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from encoder_gate.config import JUDGED_SCOPE, PASS_CRITERIA, load_config, read_pyproject_table
-from encoder_gate.decision import SpeedCell
+from encoder_gate.decision import VERSUS_BASE, SpeedCell
 from encoder_gate.documents import AB_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
@@ -48,12 +48,14 @@ from encoder_gate.runtime.provenance import provenance, timed_provenance
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.runtime.worktree import base_worktree, depth_in_repository, head_commit
 from encoder_gate.speed.rounds import Cell
+from encoder_gate.waivers import Waiver
 
 AB_FIXTURES = ("ab_backend",)
 BASE_DIR_INPUT = "encoder_gate_base_dir"  # xdist workerinput: the base's directory
 AB_RESULT_PROPERTY = "encoder_gate_ab_result"  # what it measured: {"accuracy": ...} or {"speed": ...}
 AB_FAILED = pytest.StashKey[list[str]]()
 NOTHING_COMPARED = pytest.StashKey[str]()
+INHERITED_WAIVERS = pytest.StashKey[list[Waiver]]()  # the PR's `vs base` waivers its base has too
 AB_LINES = pytest.StashKey[list[tuple[str, bool]]]()
 
 
@@ -134,6 +136,15 @@ def open_base(config: pytest.Config, session: GateSession) -> None:
                                                pr_own=pr_own, chosen=chosen)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
+    # a `vs base` waiver accepts the PR that adds it (labels changed on purpose: nothing of the base's to
+    # compare with); merged, it is the base's too, and it waived a later PR's loss (a trial's class-name
+    # swap, F1 0.90 to 0.62, passed under the waiver its base kept): such a PR is compared again, and told
+    theirs = config.stash[BASE_KEY].session.config.waivers
+    inherited = [w for w in session.config.waivers if w.check == VERSUS_BASE and w in theirs]
+    if inherited:
+        session.config = replace(session.config,
+                                 waivers=tuple(w for w in session.config.waivers if w not in inherited))
+        config.stash[INHERITED_WAIVERS] = inherited
     results = ABResults()
     config.stash[AB_RESULTS] = results
     config.pluginmanager.register(results, "encoder-gate-ab-results")
@@ -271,6 +282,9 @@ def finish(session: pytest.Session) -> None:
     except GateError:  # a model or tokenizer that cannot be read: its tests say so
         model_notes = []
     notes = [n for n in (*model_notes, base.dataset_note, deps) if n]
+    notes += [f"the waiver of {w.names()} by {w.owner} until {w.until} is the base's too: a `vs base` waiver "
+              "accepts the PR that adds it, and this PR is compared with its base again (remove the waiver)"
+              for w in config.stash.get(INHERITED_WAIVERS, [])]
     notes += [f"{n}: new in this PR, nothing to compare with" for n in base.only_in_pr]
     notes += [f"{n}: configured on the base only" for n in base.only_in_base
               if backend_kind(n) not in elsewhere]

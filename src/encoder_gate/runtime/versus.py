@@ -104,7 +104,7 @@ class AgainstBase:
             "their F1 cannot be compared. A PR that changes its model's task or labels so on purpose has "
             "no base to compare its accuracy with: give it a `vs base` waiver of each backend "
             "([[tool.encoder-gate.waivers]], docs/checks.md#waivers); its own checks still judge it, and "
-            "the PRs after it compare again")
+            "the PRs after it compare again (merged, the waiver is the base's too, and covers none of them)")
 
     @property
     def label_note(self) -> str | None:
