@@ -181,6 +181,10 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
     lost = _against(pytester, monkeypatch, root, cache_dir, written, "better", *NO_PROPERTIES)
     assert lost.ret == pytest.ExitCode.TESTS_FAILED, lost.stdout.str()[-2000:]
     lost.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the baseline's (default*"])
+    # its row says so, and it is no failure "outside the checks" under a class name (a trial's verdict.md
+    # listed the test file among the failed backends)
+    said = lost.stdout.str().split("short test summary info")[0]  # (pytest's own summary names the class)
+    assert "failed outside the checks" not in said and "CheckFailed" not in said
     doc = json.loads((root / "pr" / BASELINE_FILE).read_text())
     assert doc["accuracy"]["torch"]["passed"] is False and doc["accuracy"]["torch"]["delta"] < -0.1
     verdict = json.loads((root / "pr" / "verdict.json").read_text())

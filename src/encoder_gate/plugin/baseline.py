@@ -23,6 +23,7 @@ from encoder_gate.documents import ACCURACY_FILE
 from encoder_gate.errors import GateError
 from encoder_gate.plugin.stash import (
     BASELINE_BACKEND,
+    BASELINE_BACKEND_PROPERTY,
     SESSION_KEY,
     TaggedReports,
     fail_gate,
@@ -35,7 +36,6 @@ from encoder_gate.runtime.baseline import AccuracyBaseline
 from encoder_gate.runtime.session import GateSession
 
 BASELINE_KEY = pytest.StashKey[AccuracyBaseline]()
-BACKEND_PROPERTY = "encoder_gate_baseline_backend"  # a baseline test's backend, on its reports
 RESULT_PROPERTY = "encoder_gate_baseline_result"  # its accuracy entry
 OPTION = "--gate-accuracy-baseline"
 
@@ -43,7 +43,7 @@ OPTION = "--gate-accuracy-baseline"
 class BaselineResults(TaggedReports):
     """The baseline tests' results, read from their reports (also from xdist workers)."""
 
-    tag = BACKEND_PROPERTY
+    tag = BASELINE_BACKEND_PROPERTY
 
     def __init__(self) -> None:
         super().__init__()
@@ -107,7 +107,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if why:
         config.stash[RESULTS].left_out = why
         items[:] = [i for i in items if BASELINE_BACKEND not in getattr(i, "fixturenames", ())]
-    tag_items(items, BASELINE_BACKEND, BACKEND_PROPERTY)
+    tag_items(items, BASELINE_BACKEND, BASELINE_BACKEND_PROPERTY)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from encoder_gate.documents import (
     write_document,
 )
 from encoder_gate.environment import oom_kills
-from encoder_gate.errors import DeviceUnavailable, GateError, MissingDependency, NotApplicable
+from encoder_gate.errors import CheckFailed, DeviceUnavailable, GateError, MissingDependency, NotApplicable
 from encoder_gate.plugin.findings_file import (
     findings_lock,
     findings_of_this_model,
@@ -84,6 +84,9 @@ BACKEND_PROPERTY = "encoder_gate_backend"
 BASELINE_BACKEND = "baseline_backend"
 BACKEND_PARAMS = ("backend", "ab_backend", BASELINE_BACKEND)
 AB_BACKEND_PROPERTY = "encoder_gate_ab_backend"  # a vs-base test's backend, on its reports
+BASELINE_BACKEND_PROPERTY = "encoder_gate_baseline_backend"  # a baseline test's backend, on its reports
+#: Each property naming the backend a failed test's report judged (its checks, vs base, vs a baseline).
+BACKEND_PROPERTIES = (BACKEND_PROPERTY, AB_BACKEND_PROPERTY, BASELINE_BACKEND_PROPERTY)
 FEEDS_PROPERTY = "encoder_gate_feeds"  # a results document the test writes into (tag_feeds)
 
 
@@ -325,12 +328,17 @@ def write_shard(config: pytest.Config, state: GateSession, written: set[str]) ->
 FINDINGS = pytest.StashKey[list[Finding]]()
 
 
+#: How a failed check's crash line begins: its class's qualified name, which says nothing to a reader.
+CHECK_FAILED = f"{CheckFailed.__module__}.{CheckFailed.__qualname__}: "
+
+
 def one_line(report: pytest.CollectReport | pytest.TestReport) -> str:
     """A failed report's reason in one line: the exception's message (an assertion's first line), or
     the first line pytest.fail was given."""
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None and getattr(crash, "message", None):
         lines = [line.strip() for line in str(crash.message).splitlines() if line.strip()]
+        lines[:1] = [lines[0].removeprefix(CHECK_FAILED)] if lines else []  # its message: no class name
         # a heading ("BackendCompilerFailed: backend='inductor' raised:") is said with its next line
         return (f"{lines[0]} {lines[1]}" if len(lines) > 1 and lines[0].endswith(":") else lines[0])[:300]
     lines = [line.strip() for line in str(report.longrepr).splitlines() if line.strip()]
@@ -467,9 +475,9 @@ class ExitStatus:
             fed.update(str(value) for key, value in report.user_properties if key == FEEDS_PROPERTY)
         if report.failed and report.when == "???":  # xdist: a test its crashed worker never finished,
             self._config.stash[FINISHED] = self._config.stash.get(FINISHED, 0) + 1  # failed in its name
-        if report.failed:  # a vs-base test's backend too: its row says vs base, not "outside the checks"
-            props = dict(report.user_properties)
-            backend = props.get(BACKEND_PROPERTY) or props.get(AB_BACKEND_PROPERTY)
+        if report.failed:  # a vs-base or vs-baseline test's backend too: its row says so, not "outside the
+            props = dict(report.user_properties)  # checks" (a baseline's failures were listed there again)
+            backend = next((props[k] for k in BACKEND_PROPERTIES if props.get(k)), None)
             self._config.stash.setdefault(FINDINGS, []).append(
                 Finding("test", one_line(report), report.nodeid, str(backend) if backend else None,
                         report.when))
