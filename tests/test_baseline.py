@@ -178,6 +178,7 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
     better = _kept(ArtifactCache(cache_dir), "predictions-torch", texts_digest(texts),
                    np.where(gold > 0, 0.9, 0.1).astype(np.float32))
     written["cached_outputs"]["torch"]["entry"] = better
+    written["model"]["content_hash"] = "0123456789abcdef0123"  # (and of a model retrained since: said)
     lost = _against(pytester, monkeypatch, root, cache_dir, written, "better", *NO_PROPERTIES)
     assert lost.ret == pytest.ExitCode.TESTS_FAILED, lost.stdout.str()[-2000:]
     lost.stdout.fnmatch_lines(["*the PR's model (*) lost accuracy against the baseline's (default*"])
@@ -187,6 +188,8 @@ def test_a_baseline_whose_libraries_decided_better_fails_the_session_and_a_waive
     assert "failed outside the checks" not in said and "CheckFailed" not in said
     doc = json.loads((root / "pr" / BASELINE_FILE).read_text())
     assert doc["accuracy"]["torch"]["passed"] is False and doc["accuracy"]["torch"]["delta"] < -0.1
+    assert doc["notes"] == ["the model changed since the baseline: content 0123456789abcdef0123 there, "
+                            f"{session.model.content_hash} here"], doc["notes"]
     verdict = json.loads((root / "pr" / "verdict.json").read_text())
     assert verdict["passed"] is False
     assert any(r["check"] == VERSUS_BASELINE for r in verdict["failures"]), verdict["failures"]

@@ -27,8 +27,12 @@ VERSUS_BASELINE = "vs baseline"
 def baseline_payload(baseline: AccuracyBaseline, accuracy: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The whole document but its provenance (the session's, stamped where it is written:
     plugin.stash.write_results): `accuracy`, per PR backend, its entry against the baseline's."""
-    model = baseline.base_model
+    model, ours = baseline.base_model, baseline.pr.model
     written_by = baseline.document.get("provenance") or {}
+    # what a reader needs beside the figures: the model changed since, its labels in another order (said
+    # against a base, not against a baseline: a trial's reordered classes)
+    changed = (f"the model changed since the baseline: content {model.content_hash} there, "
+               f"{ours.content_hash} here" if model.content_hash != ours.content_hash else None)
     return {
         "baseline": {"file": str(baseline.path), "model": model.name, "content_hash": model.content_hash,
                      "commit": written_by.get("commit"), "versions": baseline.document.get("versions") or {},
@@ -36,6 +40,7 @@ def baseline_payload(baseline: AccuracyBaseline, accuracy: Mapping[str, dict[str
         "versions_changed": baseline.versions_changed(),
         "not_in_baseline": baseline.not_in_baseline,  # configured here, not predicted there
         "metric_name": baseline.pr.model.task.headline_name,  # how the verdict names `metric`
+        "notes": [n for n in (changed, baseline.label_note) if n],
         "accuracy": dict(accuracy),
     }
 
@@ -61,7 +66,8 @@ def merge(copies: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         changed += [c for c in copy.get("versions_changed") or [] if c not in changed]
         missing += [n for n in copy.get("not_in_baseline") or [] if n not in missing]
     return {"baseline": copies[0].get("baseline"), "versions_changed": changed, "not_in_baseline": missing,
-            "metric_name": copies[0].get("metric_name"), "accuracy": accuracy}
+            "metric_name": copies[0].get("metric_name"), "notes": copies[0].get("notes") or [],
+            "accuracy": accuracy}
 
 
 def lines(doc: Mapping[str, Any]) -> list[str]:
@@ -70,6 +76,7 @@ def lines(doc: Mapping[str, Any]) -> list[str]:
     changed = ", ".join(doc.get("versions_changed") or [])
     out = [f"against {base.get('file')} ({base.get('model')}): "
            + (f"libraries changed: {changed}" if changed else "the same libraries")]
+    out += doc.get("notes") or []
     for name, e in (doc.get("accuracy") or {}).items():
         ci = e.get("delta_ci") or [float("nan"), float("nan")]
         delta = "" if e.get("delta") is None else (
