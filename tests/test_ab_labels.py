@@ -53,7 +53,9 @@ def test_models_without_a_label_in_common_fail_against_the_base_unless_a_waiver_
                                'owner = "@t"\nreason = "every label renamed"\nuntil = 2099-01-01\n')
     waived = accuracy_vs_base(tmp_path / "base", report)
     assert waived.ret == pytest.ExitCode.OK, waived.stdout.str()[-3000:]
-    waived.stdout.fnmatch_lines(["*encoder-gate verdict: PASS*", "*torch*waived (vs base by @t*"])
+    # the refusal a waiver accepts is said so, not "FAIL" above the PASS (a trial's three lines)
+    waived.stdout.fnmatch_lines(["torch * accuracy: waived by @t: not compared with the base: *",
+                                 "*encoder-gate verdict: PASS*", "*torch*waived (vs base by @t*"])
     # merged, the waiver is the base's too: it accepted the PR that added it, and covers no later one (a
     # trial's next PR, a class-name swap at F1 0.62 against 0.90, passed under the waiver its base kept)
     (tmp_path / "base" / "pyproject.toml").write_text((pytester.path / "pyproject.toml").read_text())
@@ -105,3 +107,19 @@ def test_labels_swapped_in_the_config_fail_by_their_f1_and_a_label_renamed_is_co
     added = next(n for n in notes if n.startswith("the PR adds 'joy'"))
     assert re.search(r"; the PR's torch F1 of its own: 'joy' \d\.\d{4} \(\d+ texts\)$", added), added
     assert "compared with the base on the 27 labels both have" in (report / "verdict.md").read_text()
+
+
+def test_one_refusal_of_several_backends_is_one_line_and_a_waived_one_is_no_fail():
+    """A class added refused every backend's comparison in a line each, "FAIL" three times above the
+    PASS the waivers made (a trial): the backends of one refusal share its line, which says who waived."""
+    from encoder_gate.reporting.ab import summary_lines
+    from encoder_gate.results.ab import refused_entry
+
+    why = "not compared with the base: the base's model m and the PR's m answer different questions"
+    accuracy = {name: refused_entry(why, "f1") for name in ("torch", "onnx-fp32", "onnx-int8")}
+    assert summary_lines({"accuracy": accuracy}) == [
+        (f"torch, onnx-fp32, onnx-int8 accuracy: FAIL: {why}", True)]
+    accuracy["onnx-int8"] = {**accuracy["onnx-int8"], "waived_by": "@ml"}
+    assert summary_lines({"accuracy": accuracy}) == [
+        (f"torch, onnx-fp32 accuracy: FAIL: {why}", True),
+        (f"onnx-int8        accuracy: waived by @ml: {why}", False)]

@@ -69,19 +69,25 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     width = max([16, *(len(n) for n in payload.get("accuracy", {})), *(len(c["backend"])
                                                                           for c in payload.get("speed", []))])
+    refused: dict[tuple[str, str | None], list[str]] = {}  # one line for the backends of one refusal
     for name, a in payload.get("accuracy", {}).items():
+        by = a.get("waived_by")  # a failure a live waiver accepts: said so, not "FAIL" above a PASS
         if a.get("delta") is None:  # refused, no figure (models of other labels): its failure's first line
             if a.get("passed") is False:
                 why = str(a.get("failure") or "not compared").splitlines()[0]
-                out.append((f"{name:<{width}} accuracy: FAIL: {why}", True))
+                refused.setdefault((why, by), []).append(name)
             continue
         low, high = a["delta_ci"]
         ranked = f"; {moved}" if (moved := order_moved(a.get("ranking") or {})) else ""
         moved = f"; {outputs_moved(a['outputs'])}" if a.get("outputs") else ""
         moved += f"; {drift_grown(a['drift_growth'])}" if a.get("drift_growth") else ""
-        word = "FAIL" if not a["passed"] else "not judged" if a.get("not_judged") else "pass"
+        word = ((f"waived by {by}" if by else "FAIL") if not a["passed"] else
+                "not judged" if a.get("not_judged") else "pass")
         out.append((f"{name:<{width}} accuracy {a['metric']} {a['pr']:.4f} vs base {a['base']:.4f}, change "
-                    f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{ranked}: {word}{moved}", not a["passed"]))
+                    f"{a['delta']:+.4f} [{low:+.4f}, {high:+.4f}]{ranked}: {word}{moved}",
+                    not a["passed"] and not by))
+    out[:0] = [(f"{', '.join(names):<{width}} accuracy: {f'waived by {by}' if by else 'FAIL'}: {why}", not by)
+               for (why, by), names in refused.items()]
     # why an F1 against the base could not fail, once for the backends it holds for
     out += [(line, False) for line in against_base_warnings(payload.get("accuracy", {}), ("not_judged",))]
     for c in payload.get("speed", []):

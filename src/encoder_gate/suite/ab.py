@@ -46,15 +46,18 @@ def test_accuracy_vs_base(ab_backend, gate_base, gate_session, ab_record_accurac
         gate_base.check_comparable()
     except GateError as exc:
         refused = f"not compared with the base: {exc}"
+    # the waiver that accepts its failure, said beside it (a refusal read "FAIL" above a PASS it waived)
+    waiver = covering_waiver(gate_session.config.waivers, ab_backend, VERSUS_BASE, date.today())
+    waived = {"waived_by": waiver.owner} if waiver else {}
     if refused is not None:  # (raised outside the except: a failure, not an error while handling one)
-        ab_record_accuracy(refused_entry(refused, gate_session.model.task.headline))
+        ab_record_accuracy({**refused_entry(refused, gate_session.model.task.headline), **waived})
         fail_unless_waived(gate_session, ab_backend, VERSUS_BASE, refused)
     failure = call_or_skip(gate_base.accuracy_failure, ab_backend)
-    ab_record_accuracy(accuracy_entry(gate_base.accuracy(ab_backend), failure,
-                                      gate_base.predicted.get(ab_backend),
-                                      gate_base.accuracy_failed_by(ab_backend) if failure else (),
-                                      gate_base.growth(ab_backend), gate_base.not_judged(ab_backend),
-                                      gate_base.by_its_own_criteria(ab_backend)))
+    entry = accuracy_entry(gate_base.accuracy(ab_backend), failure, gate_base.predicted.get(ab_backend),
+                           gate_base.accuracy_failed_by(ab_backend) if failure else (),
+                           gate_base.growth(ab_backend), gate_base.not_judged(ab_backend),
+                           gate_base.by_its_own_criteria(ab_backend))
+    ab_record_accuracy({**entry, **(waived if failure else {})})
     fail_unless_waived(gate_session, ab_backend, VERSUS_BASE, failure)
 
 
