@@ -385,11 +385,14 @@ def test_a_base_of_another_architecture_is_named_in_the_notes(tmp_path: Path, ca
     shutil.copytree(pr.model.path, tmp_path / "bert")
     config = json.loads((tmp_path / "bert" / "config.json").read_text())
     (tmp_path / "bert" / "config.json").write_text(json.dumps({**config, "model_type": "bert"}))
-    relabelled = BaseSide(GateSession(GateConfig(model=str(tmp_path / "bert"), cache_dir=cache_dir)), pr,
+    at_main = GateSession(GateConfig(model="tiny", cache_dir=cache_dir, base_ref="main"))
+    relabelled = BaseSide(GateSession(GateConfig(model=str(tmp_path / "bert"), cache_dir=cache_dir)), at_main,
                           tmp_path)
     assert relabelled.model_note is not None
     assert relabelled.model_note.endswith("another architecture, the same tokenizer vocabulary, each judged "
                                           "on the same texts"), relabelled.model_note
+    # the base's model by its path in its checkout and the ref (a worktree's path in /tmp named it)
+    assert "the base's a bert (bert at main)" in relabelled.model_note, relabelled.model_note
 
 
 def test_an_unchanged_backend_shares_the_prs_runner_and_the_base_loads_no_copy(tmp_path: Path,

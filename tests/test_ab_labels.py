@@ -45,6 +45,9 @@ def test_models_without_a_label_in_common_fail_against_the_base_unless_a_waiver_
     entry = json.loads((report / "ab.json").read_text())["accuracy"]["torch"]
     assert entry["failed_by"] == ["labels differ"], entry
     assert "no label of one is a label of the other (base: 'old_" in entry["failure"], entry
+    # the base's model by its path in the base's checkout, not where that checkout lies on disk
+    said = "not compared with the base: the base's model model and the PR's "
+    assert entry["failure"].startswith(said), entry
     assert "accuracy vs base: not compared with the base: " in (report / "verdict.md").read_text()
     assert "| **FAIL** (labels differ) |" in (report / "verdict.md").read_text()  # its vs-base cell
     failed.stdout.fnmatch_lines(["*torch * accuracy: FAIL: not compared with the base: *no label of one*"])

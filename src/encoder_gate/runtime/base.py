@@ -385,6 +385,19 @@ class BaseSide(AgainstBase):
         return self.session.model
 
     @property
+    def base_model_name(self) -> str:
+        """The base's model by its path in the base's checkout and the ref it was checked out at
+        ("models/clf at main"): its worktree's path (/tmp/encoder-gate-base-1b5c77a4db32/models/clf) named a
+        place no reviewer knows."""
+        name = self.session.model.name
+        try:
+            inside = Path(name).resolve().relative_to(Path(self.base_dir).resolve()).as_posix()
+        except (ValueError, OSError):
+            return name  # a builtin or hub model: its own name
+        ref = self.pr.config.base_ref
+        return f"{inside} at {ref}" if ref and self.pr.config.base is None else inside
+
+    @property
     def own_criteria(self) -> GateSession:
         return self.session  # its configuration is the base's pyproject's pass criteria
 
@@ -420,7 +433,7 @@ class BaseSide(AgainstBase):
         same = vocabulary_hash(self.session.model.path) == vocabulary_hash(self.pr.model.path)
         tokenizer = "the same tokenizer vocabulary" if same else "another tokenizer"  # (a trial's: the same)
         return (f"the PR's model is a {p} ({self.pr.model.name}), the base's a {b} "
-                f"({self.session.model.name}): another architecture, {tokenizer}, each judged on the same "
+                f"({self.base_model_name}): another architecture, {tokenizer}, each judged on the same "
                 "texts")
 
     @property

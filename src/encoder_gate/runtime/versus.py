@@ -72,6 +72,11 @@ class AgainstBase:
     def base_model(self) -> ModelNamed:
         raise NotImplementedError
 
+    @property
+    def base_model_name(self) -> str:
+        """The other side's model as its messages name it (a base's: where its checkout holds it)."""
+        return self.base_model.name
+
     def predictions(self, name: str) -> np.ndarray:
         raise NotImplementedError
 
@@ -100,7 +105,8 @@ class AgainstBase:
             theirs, ours = list(b.label_names), list(p.label_names)
             why = f"{match} ({other}: {listed(theirs, 6)}; PR: {listed(ours, 6)})"
         raise GateError(
-            f"{self.side}'s model {b.name} and the PR's {p.name} answer different questions: {why}, so "
+            f"{self.side}'s model {self.base_model_name} and the PR's {p.name} answer different questions: "
+            f"{why}, so "
             "their F1 cannot be compared. A PR that changes its model's task or labels so on purpose has "
             "no base to compare its accuracy with: give it a `vs base` waiver of each backend "
             "([[tool.encoder-gate.waivers]], docs/checks.md#waivers); its own checks still judge it, and "
@@ -272,7 +278,7 @@ class AgainstBase:
                f"{p.name}, content {p.content_hash})" if name == REFERENCE_BACKEND and moved
                and b.content_hash == p.content_hash else
                f"the PR's model ({p.name}, content {p.content_hash}){' at its thresholds' if moved else ''} "
-               f"lost {lost} against {self.side}'s ({b.name}, content {b.content_hash})"
+               f"lost {lost} against {self.side}'s ({self.base_model_name}, content {b.content_hash})"
                if name == REFERENCE_BACKEND else
                f"{name}{at_ours} lost {lost} against {self.side}'s {self.pairs[name]}{at_theirs}")
         task = self.pr.model.task
