@@ -226,3 +226,36 @@ def test_a_commit_of_accuracy_alone_is_recorded_once_the_stale_speedups_are_dele
     (report / "speedups.json").unlink()
     path, _ = record(tmp_path / "store", report, COMMIT)
     assert json.loads(path.read_text())["verdict"]["left_out"] == []
+
+
+def test_a_record_that_starts_a_new_series_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """60 rows appended to the evaluation set started a new series, and the page drew one commit, with no
+    word at record time (a trial): `history record` says what changed, and what the page and the check do."""
+    from encoder_gate.history.store import new_series
+    from test_history import synthetic
+
+    def of_data(i: int, sha: str) -> dict:
+        record = synthetic(i)
+        data = {"source": "data/eval.jsonl", "sha256": sha}
+        return {**record, "series": {**record["series"], "dataset": data}}
+
+    records = [of_data(0, "aaaa1111bbbb"), of_data(1, "aaaa1111bbbb"), of_data(2, "cccc2222dddd")]
+    assert new_series(records, records[1]["commit"]) is None
+    assert new_series(records, records[0]["commit"]) is None  # (the first of the store: nothing before it)
+    said = new_series(records, records[2]["commit"])
+    assert said == ("0000002aaaaa starts a new series (dataset data/eval.jsonl (contents aaaa1111) -> "
+                    "data/eval.jsonl (contents cccc2222)): the page draws it from here, and `history check` "
+                    "compares it with its own records only (0000001aaaaa and the records before it stay in "
+                    "the store)"), said
+    # said by the command that records it
+    from encoder_gate.commands.cli import main
+
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    record(tmp_path / "store", report, COMMIT)
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    accuracy["provenance"]["dataset"]["sha256"] = "e" * 16  # the evaluation data edited
+    (report / "accuracy.json").write_text(json.dumps(accuracy))
+    assert main(["history", "record", "--store", str(tmp_path / "store"), "--report-dir", str(report),
+                 "--commit", "b" * 40, "--commit-time", "2026-11-26T10:00:00+00:00"]) == 0
+    assert f"note: {'b' * 12} starts a new series (dataset bundled" in capsys.readouterr().out

@@ -18,7 +18,15 @@ from encoder_gate.config import check_writable
 from encoder_gate.errors import GateError
 from encoder_gate.history.creep import DEFAULT_MIN_SLOWDOWN, NOTHING_COMPARED, WINDOW, check, pr_trend
 from encoder_gate.history.page import render
-from encoder_gate.history.store import Commit, build_record, git_commit, load_store, record, same_series
+from encoder_gate.history.store import (
+    Commit,
+    build_record,
+    git_commit,
+    load_store,
+    new_series,
+    record,
+    same_series,
+)
 from encoder_gate.history.waived import MAX_WAIVED, long_waived
 
 DEFAULT_REPORT_DIR = Path(".encoder-gate")
@@ -86,8 +94,9 @@ def run_history(args: argparse.Namespace) -> int:
         else:
             commit = git_commit(args.repo)
         path, note = record(args.store, args.report_dir, commit)
-        if note:
-            print(f"encoder-gate history: note: {note}")
+        for said in (note, new_series(load_store(args.store), commit.sha)):
+            if said:
+                print(f"encoder-gate history: note: {said}")
         print(f"encoder-gate history: recorded {commit.sha[:12]} in {path}")
         return 0
     if args.window < 1:

@@ -235,6 +235,32 @@ def record(store: Path, report_dir: Path, commit: Commit) -> tuple[Path, str | N
     return path, note
 
 
+def new_series(records: Sequence[Mapping[str, Any]], commit: str) -> str | None:
+    """Where the record of `commit` starts a series the record before it (by commit time) is not of (a
+    model renamed, the evaluation data edited), what changed and what the page and the check do with
+    it; else None. A routine edit of the data restarted the page with no word (a trial's 60 rows)."""
+    shas = [str(r.get("commit")) for r in records]
+    if commit not in shas or shas.index(commit) == 0:
+        return None
+    now, before = records[shas.index(commit)], records[shas.index(commit) - 1]
+    if now.get("series") == before.get("series"):
+        return None
+    was, new = before.get("series") or {}, now.get("series") or {}
+    changed = [f"{key} {_said(was.get(key))} -> {_said(new.get(key))}" for key in ("model", "dataset")
+               if was.get(key) != new.get(key)]
+    return (f"{commit[:12]} starts a new series ({'; '.join(changed)}): the page draws it from here, and "
+            f"`history check` compares it with its own records only ({str(before.get('commit'))[:12]} and "
+            "the records before it stay in the store)")
+
+
+def _said(value: Any) -> str:
+    """A series' model or dataset in a note: a dataset by its source and contents' hash."""
+    if isinstance(value, Mapping):
+        sha = value.get("sha256")
+        return f"{value.get('source')}" + (f" (contents {str(sha)[:8]})" if sha else "")
+    return str(value)
+
+
 def _series(record: Mapping[str, Any]) -> str:
     series = record.get("series") or {}
     dataset = series.get("dataset") or {}
