@@ -468,8 +468,9 @@ PASS_CRITERIA = ("backends", "tolerances", "thresholds", "f1_rule", "f1_margin",
 #: many tokens of each (`max_tokens`), how long each speed cell against the base is timed (`ab_budget`).
 #: Both sides of a PR against its base run the PR session's, so a PR that sets one otherwise than its
 #: base's pyproject is named (runtime.base.scope_changes): a PR judged on its first 6 texts judges its
-#: base there too, where neither side may score anything.
-JUDGED_SCOPE = ("limit", "max_tokens", "ab_budget")
+#: base there too, where neither side may score anything; a PR that drops its pair column feeds both
+#: sides one text a row (a trial's NLI model: F1 0.82 to 0.16 on both sides, PASS, said below the table).
+JUDGED_SCOPE = ("limit", "max_tokens", "ab_budget", "text_column", "pair_column", "label_column")
 #: Of JUDGED_SCOPE, what a side serves with, not how much of it is judged: where the PR's pyproject sets
 #: it otherwise than the base's, each side is fed its own (a PR that cuts texts to 64 tokens for speed is
 #: judged against its base fed its 512: the accuracy the cut costs is the PR's change, walk 43); a

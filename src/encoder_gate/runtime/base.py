@@ -252,8 +252,12 @@ def scope_changes(base: Mapping[str, Any], pr: Mapping[str, Any], own: Sequence[
     base's (`base`, `pr`: each side's, as its pyproject sets them), with both values: both sides ran
     the PR's, so the base was judged on what the PR chose too; or, those in `own` (served_own), each
     side its own."""
+    def column(name: Any) -> str:
+        return repr(name) if name else "none"
+
     said = {"limit": lambda v: f"{v} texts" if v else "every text",
-            "max_tokens": lambda v: f"{v} tokens a text", "ab_budget": lambda v: f"{v:g} s a speed cell"}
+            "max_tokens": lambda v: f"{v} tokens a text", "ab_budget": lambda v: f"{v:g} s a speed cell",
+            "text_column": column, "pair_column": column, "label_column": column}
     return [f"the PR changed what is judged: {name.replace('_', '-')} {said[name](pr[name])} (base: "
             f"{said[name](base[name])}); "
             + ("each side was fed its own" if name in own else "both sides ran the PR's")
