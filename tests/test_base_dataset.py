@@ -134,3 +134,21 @@ def test_a_pr_whose_tokenizer_feeds_fewer_tokens_is_named_with_both_limits(tmp_p
                              "than 64 tokens is cut shorter on the PR, 2 of the 4 evaluation texts")
     assert BaseSide(session(128), session(128), tmp_path).fed_note is None
     assert BaseSide(session(128), session(64, max_tokens=64), tmp_path).fed_note is None
+
+
+def test_pairs_the_pr_turned_around_are_said_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A PR whose data swapped each row's premise and hypothesis was said as "287 of the base's texts are
+    not in the PR's, 287 new" (a trial's NLI set): the pairs turned around are counted as such."""
+    rows = {"base": '{"premise": "a cat sits", "hypothesis": "an animal sits", "labels": []}\n',
+            "pr": '{"premise": "an animal sits", "hypothesis": "a cat sits", "labels": []}\n'}
+    for side, row in rows.items():
+        (tmp_path / side / "data").mkdir(parents=True)
+        (tmp_path / side / "data" / "nli.jsonl").write_text(row)
+        table = 'dataset = "data/nli.jsonl"\ntext-column = "premise"\npair-column = "hypothesis"\n'
+        (tmp_path / side / "pyproject.toml").write_text(f"[tool.encoder-gate]\n{table}")
+    monkeypatch.chdir(tmp_path / "pr")
+    pr = GateSession(GateConfig(dataset="data/nli.jsonl", text_column="premise", pair_column="hypothesis"))
+    side = BaseSide(GateSession(base_config(tmp_path / "base", pr.config)), pr, tmp_path / "base")
+    assert side.dataset_note is not None
+    assert ("1 of the base's texts are not in the PR's, 1 new (1 of them the base's pairs with their two "
+            "texts swapped)") in side.dataset_note, side.dataset_note

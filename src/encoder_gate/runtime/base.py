@@ -489,13 +489,18 @@ class BaseSide(AgainstBase):
         base_texts, pr_texts = set(map(str, theirs)), set(map(str, ours))
         gone, new = len(base_texts - pr_texts), len(pr_texts - base_texts)
         rows = "row" if len(theirs) == 1 else "rows"
+        # a pair whose two texts the PR swapped (its premise and hypothesis columns): said as such, not
+        # as a text gone and one new (a trial's 287 of 287)
+        swapped = sum(isinstance(t, tuple) and str(t[::-1]) in base_texts and str(t) not in base_texts
+                      for t in set(ours))
         base_gold, pr_gold = _gold_by_text(base_set), _gold_by_text(pr_set)
         relabelled = sum(base_gold[t] != pr_gold[t] for t in base_gold.keys() & pr_gold.keys())
         other = (f"; labelled otherwise in the PR: {relabelled} of the texts both have (both sides are "
                  "scored against the PR's gold, so the base's F1 here is not its own verdict's)"
                  if relabelled else "")
+        turned = (f" ({swapped} of them the base's pairs with their two texts swapped)" if swapped else "")
         return (f": {len(theirs)} {rows} on the base, {len(ours)} in the PR; {gone} of the base's texts "
-                f"are not in the PR's, {new} new{other}")
+                f"are not in the PR's, {new} new{turned}{other}")
 
     def runner(self, name: str) -> Any:
         """The base's runner for the PR backend `name`."""
