@@ -46,6 +46,10 @@ def test_a_pair_column_feeds_each_rows_two_texts_as_one_item(tmp_path: Path) -> 
         load_dataset(str(data), text_column="premise", pair_column="hypotesis")
     with pytest.raises(GateError, match=r"would hand the model its answers"):  # the labels as a second text
         load_dataset(str(data), text_column="premise", pair_column="labels")
+    # the text column itself: said as what it is ("has no second text column 'premise'" listed premise)
+    with pytest.raises(GateError, match=r"pair-column 'premise' is .*'s text \(text-column\), not a second "
+                                        r"text beside them.*name another of its columns, 'hypothesis'"):
+        load_dataset(str(data), text_column="premise", pair_column="premise")
     assert pair_in(["id", "Sentence1", "sentence2", "label"]) == ("Sentence1", "sentence2")
     assert pair_partner("query", ["query", "passage"]) == "passage" and pair_partner("text", ["text"]) is None
 

@@ -329,10 +329,16 @@ def load_dataset(
         raise GateError(f"label names must be non-empty and unique, got {listed(names)}")
     ds = _build(table, name, text_column, label_column, names, label_format, relevant_grade)
     if pair_column is not None:
-        if pair_column not in table.columns or pair_column in (text_column, label_column):
+        if pair_column in (text_column, label_column):  # (it is there: "has no column X" read as a lie)
+            role = "text (text-column)" if pair_column == text_column else "labels (label-column)"
+            others = [c for c in table.columns if c not in (text_column, label_column)]
+            raise GateError(f"pair-column {pair_column!r} is {table.where}'s {role}, not a second text "
+                            "beside them (labels fed as a text would hand the model its answers): name "
+                            f"another of its columns, {listed(others)}")
+        if pair_column not in table.columns:
             raise GateError(f"{table.where} has no second text column {pair_column!r} (pair-column) beside "
-                            f"the text {text_column!r} and the labels {label_column!r} (labels fed as a text "
-                            f"would hand the model its answers); columns present: {listed(table.columns)}")
+                            f"the text {text_column!r} and the labels {label_column!r}; columns present: "
+                            f"{listed(table.columns)}")
         ds = replace(ds, texts=tuple((first, table.text(i, pair_column))
                                      for i, first in enumerate(ds.single_texts)))
     partner = pair_column or pair_partner(text_column, table.columns)
