@@ -239,10 +239,10 @@ def new_series(records: Sequence[Mapping[str, Any]], commit: str) -> str | None:
     """Where the record of `commit` starts a series the record before it (by commit time) is not of (a
     model renamed, the evaluation data edited), what changed and what the page and the check do with
     it; else None. A routine edit of the data restarted the page with no word (a trial's 60 rows)."""
-    shas = [str(r.get("commit")) for r in records]
-    if commit not in shas or shas.index(commit) == 0:
+    at = next((i for i, r in enumerate(records) if str(r.get("commit")) == commit), 0)
+    if not at:  # not in the store, or the first of it
         return None
-    now, before = records[shas.index(commit)], records[shas.index(commit) - 1]
+    now, before = records[at], records[at - 1]
     if now.get("series") == before.get("series"):
         return None
     was, new = before.get("series") or {}, now.get("series") or {}
