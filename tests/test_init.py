@@ -558,3 +558,13 @@ def test_init_in_a_subdirectory_of_a_git_repository_says_to_run_it_at_the_root(t
                                         r"Run init at"):
         init(project)
     assert not (project / ".github").exists() and not (project / "pyproject.toml").exists()
+
+
+def test_init_warns_of_a_label2id_that_contradicts_id2label(tmp_path: Path) -> None:
+    """The two label maps disagreeing is said when the project is set up, as the verdict says it."""
+    model = write_model_dir(tmp_path)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "label2id": {"negative": 1, "positive": 0}}))
+    plan = init(tmp_path)
+    assert any(w.startswith("config.json's label2id contradicts its id2label: 'negative' is output 0 by "
+                            "id2label, 1 by label2id") for w in plan.warnings), plan.warnings

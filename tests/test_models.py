@@ -140,6 +140,33 @@ def test_a_classifier_whose_config_names_no_problem_type_is_single_label_and_say
         spec_from_dir("m", tmp_path, "local")
 
 
+def test_a_label2id_that_contradicts_id2label_is_said_where_the_gate_reads_id2label(tmp_path: Path):
+    """Two class names swapped in id2label alone (an NLI trial's PR: F1 0.82 to 0.26, no word of the
+    maps disagreeing): said, naming both outputs of each label; not where they agree, nor where label2id
+    names other labels alone (id2label renamed, label2id left: transformers' defaults LABEL_0...)."""
+    import json
+
+    from encoder_gate.publish import build_verdict
+    from test_verdict import accuracy_doc, all_pass, speedups_doc
+
+    config = {"architectures": ["BertForSequenceClassification"], "model_type": "bert",
+              "problem_type": "single_label_classification",
+              "id2label": {"0": "entailment", "1": "contradiction", "2": "neutral"},
+              "label2id": {"entailment": 0, "neutral": 1, "contradiction": 2}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    note = spec_from_dir("m", tmp_path, "local").label2id_note
+    assert note is not None and note.startswith(
+        "config.json's label2id contradicts its id2label: 'contradiction' is output 1 by id2label, 2 by "
+        "label2id; 'neutral' is output 2 by id2label, 1 by label2id. The gate reads id2label")
+    for label2id in ({"entailment": 0, "contradiction": 1, "neutral": 2}, {"LABEL_0": 0, "LABEL_1": 1},
+                     {"entailment": "x"}, None):
+        (tmp_path / "config.json").write_text(json.dumps({**config, "label2id": label2id}))
+        assert spec_from_dir("m", tmp_path, "local").label2id_note is None, label2id
+    doc = accuracy_doc(all_pass())
+    doc["model"]["label2id_note"] = note
+    assert f"- {note}" in build_verdict(doc, speedups_doc()).markdown
+
+
 @pytest.mark.parametrize(("config", "positions"), [
     ({"model_type": "bert", "max_position_embeddings": 512}, 512),
     ({"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}, 512),

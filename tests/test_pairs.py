@@ -120,6 +120,70 @@ def test_a_backend_blind_to_the_second_segment_fails_on_pairs_and_passes_on_sing
     assert PAIR_SEPARATOR in failure  # its worst samples show both texts
 
 
+@pytest.mark.slow
+def test_an_onnx_file_without_token_type_ids_is_said_beside_its_drift_on_pairs(
+        tmp_path: Path, cache_dir: Path, default_model) -> None:
+    """A BERT file exported without the token_type_ids input computes each pair's second text as the
+    first segment: its drift fails on pairs (an NLI trial's 0.997), and its build says why, naming the
+    input and the fix; the same file on single texts, where every token is segment 0, says nothing."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from encoder_gate.config import GateConfig
+    from encoder_gate.runtime.session import GateSession
+    from test_foreign_onnx_tools import torchscript_export
+
+    model = AutoModelForSequenceClassification.from_pretrained(default_model.path).eval()
+    ids = torch.tensor([[101, 2023, 102, 2003, 102]])
+    path = torchscript_export(model, tmp_path / "untyped.onnx", (ids, torch.ones_like(ids)),
+                              ["input_ids", "attention_mask"], ["logits"])
+    data = pairs_file(tmp_path / "nli.jsonl", 24)
+    said = {}
+    for pair_column in (None, "hypothesis"):
+        session = GateSession(GateConfig(model="default", backends=("torch", f"onnx:{path}"),
+                                         cache_dir=cache_dir, dataset=str(data), text_column="premise",
+                                         pair_column=pair_column, threads=1), progress=lambda _m: None)
+        try:
+            ev = session.evaluation(f"onnx:{path}")
+            said[pair_column] = (ev.drift.max, session.records[f"onnx:{path}"].notes)
+        finally:
+            session.close()
+    assert said[None][0] < 1e-4 and not any("token_type_ids" in n for n in said[None][1])
+    drift, notes = said["hypothesis"]
+    assert drift > 1e-3, drift
+    assert any(n.startswith("takes no token_type_ids input: each pair's second text is computed as type 0")
+               and "among its inputs" in n for n in notes), notes
+
+
+def test_untyped_pairs_is_said_only_where_the_tokenizer_types_a_pairs_second_text(tiny_ctx, tmp_path) -> None:
+    """A file without token_type_ids fed pairs by a tokenizer that types them (BERT's) is said; not where
+    the texts are single, the file takes the input, or the tokenizer gives no types (RoBERTa's)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from encoder_gate.backends.onnx_runner import untyped_pairs
+    from encoder_gate.backends.registry import parse_backend
+    from encoder_gate.models.spec import minilm_dir
+    from test_foreign_onnx_tools import torchscript_export
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_ctx.model.path).eval()
+    ids = torch.tensor([[0, 31, 32, 2]])
+    untyped = parse_backend("onnx:" + str(torchscript_export(
+        model, tmp_path / "untyped.onnx", (ids, torch.ones_like(ids)), ["input_ids", "attention_mask"],
+        ["logits"]))).build(tiny_ctx)
+    typed = parse_backend("onnx:" + str(torchscript_export(
+        model, tmp_path / "typed.onnx", (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+        ["input_ids", "attention_mask", "token_type_ids"], ["logits"]))).build(tiny_ctx)
+    bert = AutoTokenizer.from_pretrained(minilm_dir())
+    roberta = AutoTokenizer.from_pretrained(tiny_ctx.model.path)
+    pairs = [("a man sleeps", "a man is awake")]
+    assert "token_type_ids input" in (untyped_pairs(untyped, bert, lambda: pairs) or "")
+    assert untyped_pairs(untyped, bert, lambda: ["a man sleeps"]) is None
+    assert untyped_pairs(typed, bert, lambda: pairs) is None
+    assert untyped_pairs(untyped, roberta, lambda: pairs) is None
+    assert untyped_pairs(object(), bert, lambda: pairs) is None  # not an ONNX file's runner
+
+
 @pytest.mark.stack  # how each transformers encodes a batch of pairs: ids, type ids, padding
 def test_a_pair_models_padding_properties_draw_pairs(pytester: pytest.Pytester, cache_dir: Path) -> None:
     """Fed pairs, the batch properties (alone vs padded, neighbours and order) and the tokenizer's

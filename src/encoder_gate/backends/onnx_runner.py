@@ -31,6 +31,7 @@ from encoder_gate.backends.onnx_session import (
     ort_detail,
 )
 from encoder_gate.cache import toolchain_versions
+from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError, listed
 from encoder_gate.models.spec import model_config_value
 
@@ -62,6 +63,25 @@ def run_error(path: Path, exc: BaseException, shape: tuple[int, ...], model_dir:
         where = f", where config.json's max_position_embeddings is {config}" if config is not None else ""
         said += f" It looks positions up in a table of {short[0]} rows, shorter than these texts{where}."
     return GateError(f"{said} {EXPORTED_ELSEWHERE}")
+
+
+def untyped_pairs(runner: object, tokenizer: Any, texts: Callable[[], Sequence[Text]]) -> str | None:
+    """Why an ONNX file without a token_type_ids input computes sentence pairs otherwise than its
+    model (its second texts as type 0, where the tokenizer and the torch reference give type 1), or
+    None: not an ONNX file, not pairs, a file that takes the input, or a tokenizer that gives no types
+    (RoBERTa's). Said beside its build, where its drift fails (an NLI trial's file drifted 0.997 unsaid)."""
+    if not isinstance(runner, OnnxRunner) or "token_type_ids" in runner.input_names:
+        return None
+    pair = next((t for t in texts() if not isinstance(t, str)), None)  # (the evaluation set: read here)
+    if pair is None:
+        return None
+    types = tokenizer(*pair).get("token_type_ids")
+    if not types or not any(types):
+        return None
+    return ("takes no token_type_ids input: each pair's second text is computed as type 0, where the "
+            "tokenizer (and so the torch reference) gives it type 1, so its outputs are not its model's; "
+            "export it with token_type_ids among its inputs (torch.onnx.export's input_names; "
+            "`optimum-cli export onnx` and `encoder-gate export` do so)")
 
 
 DYNAMIC_HINT = (

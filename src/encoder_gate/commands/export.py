@@ -568,6 +568,7 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
                   "model_type": model.model_type, "content_hash": model.content_hash,
                   "labels": list(model.label_names), **({"task_note": n} if (n := model.task_note) else {}),
                   **({"dtype_note": n} if (n := model.dtype_note) else {}),
+                  **({"label2id_note": n} if (n := model.label2id_note) else {}),
                   **({"cross_encoder": a} if (a := model.cross_encoder) else {}),
                   **({"threshold_note": n} if session.thresholds is not None
                      and (n := judged_at_note(request.thresholds)) else {}),

@@ -179,6 +179,8 @@ def render_card(p: dict[str, Any]) -> str:
     warned += [f"- {m['tokenizer_note']}"] if m.get("tokenizer_note") else []
     # weights saved in half precision: the variants were made from them upcast (reporting.MODEL_NOTES)
     warned += [f"- {m['dtype_note']}"] if m.get("dtype_note") else []
+    # config.json's two label maps disagree: the card's usage reads id2label (reporting.MODEL_NOTES)
+    warned += [f"- {m['label2id_note']}"] if m.get("label2id_note") else []
     if warned:  # what the gate warns of (an untrained head every variant keeps its F1 with), said here too
         lines += ["", "Warnings:", "", *warned]
     versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items())

@@ -153,6 +153,8 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
             head = read_head(model_dir)
         except GateError as exc:
             warnings.append(f"`pytest accuracy` will stop at its start on this model: {exc}")
+        else:
+            warnings += [head.label2id_note] if head.label2id_note else []
     model_labels = _model_labels(model_dir)  # (config.json read once, for every use below)
     table: dict[str, Any] = {"model": model_value}
     table["backends"] = list(_backends(request.backends, model_dir, root, notes))

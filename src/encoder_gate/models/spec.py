@@ -81,6 +81,8 @@ class ModelSpec:
     #: The activation sentence-transformers' CrossEncoder applies to its one output, where the task was
     #: read from that (a one-output head with no problem_type: read_head); None otherwise.
     cross_encoder: str | None = None
+    #: Where its config.json's label2id contradicts its id2label, what that means (Head.label2id_note).
+    label2id_note: str | None = None
 
     @property
     def task_note(self) -> str | None:
@@ -200,6 +202,34 @@ class Head:
     #: The activation sentence-transformers' CrossEncoder applies to a one-output head whose task was
     #: read from it (cross_encoder_activation); None for every other model.
     cross_encoder: str | None = None
+    #: Where config.json's label2id puts a label at another output than its id2label (label2id_note).
+    label2id_note: str | None = None
+
+
+def label2id_note(config: dict[str, Any], labels: tuple[str, ...]) -> str | None:
+    """What a config.json whose label2id contradicts its id2label means, or None where they agree (or
+    label2id names other labels alone: id2label renamed, label2id left as it was). A swap of two names
+    in id2label leaves label2id as it was: the gate's F1 then reads the model by the new names (an NLI
+    trial: F1 0.82 to 0.26, with no word of the two maps disagreeing)."""
+    label2id = config.get("label2id")
+    if not isinstance(label2id, dict):
+        return None
+    moved = []
+    for index, name in enumerate(labels):
+        try:
+            other = int(label2id[name]) if name in label2id else index
+        except (TypeError, ValueError):
+            continue
+        if other != index:
+            moved.append(f"{name!r} is output {index} by id2label, {other} by label2id")
+    if not moved:
+        return None
+    more = f" (and {len(moved) - 2} more)" if len(moved) > 2 else ""
+    return (f"config.json's label2id contradicts its id2label: {'; '.join(moved[:2])}{more}. The gate reads "
+            "id2label, as transformers' text-classification pipeline does (each output is the label it names "
+            "there); what read label2id (a training script's label ids, the zero-shot pipeline) put those "
+            "labels at other outputs. Make the two agree: fix the wrong one, or set id2label and save the "
+            "model again with save_pretrained()")
 
 
 def read_head(path: Path) -> Head:
@@ -248,7 +278,7 @@ def read_head(path: Path) -> Head:
         raise GateError(f"{cfg_file} names {len(labels)} labels (id2label) but the classifier head in the "
                         f"weights has {width} outputs: make id2label (and label2id) name every output of the "
                         "head, or save the model again with save_pretrained()")
-    return Head(config, task, labels, cross_encoder)
+    return Head(config, task, labels, cross_encoder, label2id_note(config, labels))
 
 
 #: sentence-transformers' CrossEncoder: the file of its own beside config.json (version 6 on), and the
@@ -289,7 +319,7 @@ def spec_from_dir(name: str, path: Path, source: Literal["builtin", "local", "hu
         content_hash=content_hash(path), model_type=str(config.get("model_type", "")),
         saved_dtype=str(saved) if isinstance(saved, str) else None,
         task_guessed=task is Task.SINGLE_LABEL and not config.get("problem_type") and len(labels) > 1,
-        max_positions=_positions(config), cross_encoder=head.cross_encoder,
+        max_positions=_positions(config), cross_encoder=head.cross_encoder, label2id_note=head.label2id_note,
     )
 
 

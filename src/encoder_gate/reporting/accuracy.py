@@ -171,7 +171,7 @@ def stats_lines(state: GateSession) -> list[tuple[str, bool]]:
 #: The keys of accuracy.json's `model` that hold a line on how the model was read and fed (the task
 #: config.json implies without naming it; a tokenizer saved to pad on the left; decisions at thresholds
 #: other than 0.5), said under the table.
-MODEL_NOTES = ("task_note", "dtype_note", "tokenizer_note", "threshold_note")
+MODEL_NOTES = ("task_note", "label2id_note", "dtype_note", "tokenizer_note", "threshold_note")
 
 #: The keys of an accuracy.json row that hold a warning (plain words, or null): the set too small to
 #: see the F1 margin; a backend that decides the same for every text.

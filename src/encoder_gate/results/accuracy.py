@@ -35,6 +35,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                   "model_type": model.model_type, "content_hash": model.content_hash,
                   "label_names": list(model.label_names),
                   **({"task_note": model.task_note} if model.task_note else {}),
+                  **({"label2id_note": model.label2id_note} if model.label2id_note else {}),
                   **({"dtype_note": model.dtype_note} if model.dtype_note else {}),
                   **({"threshold_note": note} if state.thresholds is not None
                      and (note := judged_at_note(cfg.thresholds)) else {}),

@@ -32,6 +32,7 @@ from encoder_gate.backends.base import (
     runner_notes,
     weights_bytes,
 )
+from encoder_gate.backends.onnx_runner import untyped_pairs
 from encoder_gate.backends.registry import (
     REFERENCE_BACKEND,
     exact_counterpart,
@@ -308,7 +309,8 @@ class GateSession:
                 self.records[name] = BuildRecord(
                     name, time.monotonic() - started + seconds, runner.from_cache and hit, runner.precision,
                     runner.size_bytes,
-                    notes=(*runner_notes(runner), *filter(None, [self._fell_back.get(name)])),
+                    notes=(*runner_notes(runner), *filter(None, [self._fell_back.get(name), untyped_pairs(
+                        runner, self.tokenizer, lambda: self.dataset.texts)])),
                     max_tokens=runner_max_tokens(runner),
                     integer_path=getattr(runner, "integer_path", None),
                     can_saturate=getattr(runner, "can_saturate", None),
