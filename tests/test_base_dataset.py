@@ -136,6 +136,59 @@ def test_a_pr_whose_tokenizer_feeds_fewer_tokens_is_named_with_both_limits(tmp_p
     assert BaseSide(session(128), session(64, max_tokens=64), tmp_path).fed_note is None
 
 
+def test_a_pr_that_changed_its_tokenizer_files_says_how_many_texts_encode_otherwise_or_none(
+        tmp_path: Path, tiny) -> None:
+    """A PR's tokenizer files against the base's: the texts encoded otherwise counted; a change that
+    reaches no text said as such (an XLM-R PR's lowercasing in tokenizer.json, which its transformers
+    class does not read, passed "outputs identical to the base's" with no word of it); the same files,
+    or the only change a cut (fed_note's), no note."""
+    import json
+    import shutil
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    texts = ("I love this so much!", "Why would anyone do that?", "ok")
+
+    def side(name: str, edit=None) -> GateSession:
+        path = tmp_path / name
+        shutil.copytree(tiny.path, path)
+        if edit:
+            edit(path)
+        return SimpleNamespace(tokenizer=AutoTokenizer.from_pretrained(path),
+                               dataset=SimpleNamespace(texts=texts),
+                               model=SimpleNamespace(path=path, model_type="roberta"),
+                               config=GateConfig())  # type: ignore
+
+    def config_edit(change):
+        def edit(path: Path) -> None:
+            doc = json.loads((path / "tokenizer_config.json").read_text())
+            (path / "tokenizer_config.json").write_text(json.dumps(change(doc)))
+        return edit
+
+    def drop_love(path: Path) -> None:  # the merge that makes one word's token gone: it splits otherwise
+        doc = json.loads((path / "tokenizer.json").read_text())
+        pairs = [m.split(" ") if isinstance(m, str) else m for m in doc["model"]["merges"]]
+        doc["model"]["merges"] = [m for m in doc["model"]["merges"]
+                                  if "".join(m.split(" ") if isinstance(m, str) else m) != "Ġlove"]
+        assert len(doc["model"]["merges"]) == len(pairs) - 1
+        (path / "tokenizer.json").write_text(json.dumps(doc))
+
+    base = side("base")
+    assert BaseSide(base, side("same"), tmp_path).tokenizer_note is None
+    inert = side("inert", config_edit(lambda d: {**d, "comment": "a note"}))
+    assert BaseSide(base, inert, tmp_path).tokenizer_note == (
+        "the PR changed its tokenizer's tokenizer_config.json, yet its tokenizer, as transformers loads it, "
+        "encodes each of the 3 evaluation texts as the base's does: the change reaches no service that loads "
+        "the model with transformers, and a service that reads those files otherwise (the tokenizers library "
+        "on tokenizer.json) was not judged here")
+    note = BaseSide(base, side("split", drop_love), tmp_path).tokenizer_note
+    assert note == ("the PR changed its tokenizer's tokenizer.json: 1 of the 3 evaluation texts are encoded "
+                    "otherwise than by the base's tokenizer (each side judged with its own)")
+    cut = side("cut", config_edit(lambda d: {**d, "model_max_length": 64}))
+    assert BaseSide(base, cut, tmp_path).tokenizer_note is None  # its cut reaches none of these: fed_note's
+
+
 def test_pairs_the_pr_turned_around_are_said_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A PR whose data swapped each row's premise and hypothesis was said as "287 of the base's texts are
     not in the PR's, 287 new" (a trial's NLI set): the pairs turned around are counted as such."""

@@ -122,10 +122,10 @@ def test_results_of_one_dataset_file_read_two_ways_are_never_joined_and_the_note
     text = render_verdict(acc, {**speedups_doc(), "provenance": current}, None, current)
     # which value is whose: the left-out results' first (a trial could not tell which hash was the file's)
     assert ("accuracy.json in this directory left out: dataset data/eval.csv: columns text "
-            "'review', labels 'sentiment' in these results, not columns text 'reviews', labels 'sentiment'"
-            ) in text
+            "'review', labels 'sentiment' in accuracy.json, columns text 'reviews', labels 'sentiment' in "
+            "this session's") in text
     current = {**prov(), "dataset": data("3333bbbb4444", "review")}
-    assert ("dataset data/eval.csv: contents 1111aaaa in these results, not contents 3333bbbb"
+    assert ("dataset data/eval.csv: contents 1111aaaa in accuracy.json, contents 3333bbbb in this session's"
             ) in render_verdict(acc, {**speedups_doc(), "provenance": current}, None, current)
 
 
@@ -227,8 +227,9 @@ def test_a_retrained_model_of_one_name_is_said_once_not_by_its_backends_hashes()
     sp["provenance"] = {**prov(model="model", content_hash="a868c3e4bb", written="2026-11-23T10:05:00+0000"),
                         "artifacts": {"onnx-fp16": "onnx:99990000bb"}}
     text = render_verdict(acc, sp, None, sp["provenance"])
-    said = ("accuracy.json in this directory left out: model 'model' of other contents (d7428a92 in these "
-            "results, not a868c3e4),")
+    # whose each hash is, by name (a trial read "d7428a92 in these results" as its own session's model)
+    said = ("accuracy.json in this directory left out: model 'model' of other contents (d7428a92 in "
+            "accuracy.json, a868c3e4 in this session's),")
     assert said in text and "computed from" not in text
 
 

@@ -382,7 +382,8 @@ def belonging(docs: Mapping[str, Mapping[str, Any] | None],
             why = (f"written at commit {str(mine)[:12]}, not {str(now)[:12]} (its results are of that "
                    "commit's PR)")
         # no anchor: none has provenance
-        why = (why or mismatch(block, anchor or {}) or other_cpu(block, anchor)
+        whose = (name, "this session's" if current else "the newest results'")
+        why = (why or mismatch(block, anchor or {}, whose) or other_cpu(block, anchor)
                or backends_dropped(block, anchor))
         if why is None and known is not None:  # a session that timed nothing measured at no thread count
             timed = (anchor or {}).get("timed", True) and (block or {}).get("timed", True)

@@ -31,7 +31,7 @@ from encoder_gate.backends.optimum_compat import optimum_missing
 from encoder_gate.errors import GateError, root_cause
 from encoder_gate.memory import return_freed_memory
 from encoder_gate.models.loading import load_pretrained
-from encoder_gate.models.spec import vocabulary_file, weights_mismatch
+from encoder_gate.models.spec import TOKENIZER_SIDE_FILES, vocabulary_file, weights_mismatch
 
 ONNX_RECIPE = 1  # bump when an export recipe below changes its output
 
@@ -102,7 +102,7 @@ def quiet_exporter_notices() -> Iterator[None]:
 #: Beside an ONNX file, what makes its directory a model directory: config.json, the tokenizer's settings
 #: and (:func:`copy_side_files`) its vocabulary files, whatever their names (a DeBERTa-v2's spm.model was
 #: left out, so an export of one loaded no tokenizer: thirty-seventh session).
-SIDE_FILES = ("config.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+SIDE_FILES = ("config.json", *TOKENIZER_SIDE_FILES)
 
 
 # onnxruntime.transformers optimizer model types by Hugging Face model_type.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from encoder_gate.cache import Stamp, hash_files, stamps
+from encoder_gate.cache import Stamp, hash_files, sha256_file, stamps
 from encoder_gate.errors import GateError
 from encoder_gate.tasks import Task
 
@@ -356,6 +356,21 @@ VOCABULARY_FILES = frozenset({"tokenizer.json", "vocab.txt", "vocab.json", "merg
 def vocabulary_file(name: str) -> bool:
     """Whether a model directory's file `name` holds its tokenizer's vocabulary."""
     return name in VOCABULARY_FILES or sentencepiece_file(name)
+
+
+#: The files beside the vocabulary that decide how a tokenizer encodes (its special tokens, its length).
+TOKENIZER_SIDE_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+
+
+def tokenizer_files_changed(before: Path, after: Path) -> list[str]:
+    """The tokenizer files (vocabulary and side files) that differ between two model directories: one's
+    alone, or of other bytes."""
+    def files(path: Path) -> dict[str, str]:
+        return {f.name: sha256_file(f) for f in model_files(path)
+                if vocabulary_file(f.name) or f.name in TOKENIZER_SIDE_FILES}
+
+    old, new = files(before), files(after)
+    return sorted(n for n in set(old) | set(new) if old.get(n) != new.get(n))
 
 
 def vocabulary_hash(path: Path) -> str:

@@ -278,7 +278,7 @@ def finish(session: pytest.Session) -> None:
     above = depth_in_repository(config.rootpath) if gate.config.base_ref and gate.config.base is None else 0
     deps = dependency_note(changed_dependency_files(config.rootpath, base.base_dir, above))
     try:
-        model_notes = [base.model_note, base.fed_note, base.label_note]
+        model_notes = [base.model_note, base.tokenizer_note, base.fed_note, base.label_note]
     except GateError:  # a model or tokenizer that cannot be read: its tests say so
         model_notes = []
     notes = [n for n in (*model_notes, base.dataset_note, deps) if n]

@@ -41,7 +41,7 @@ from encoder_gate.config import (
 from encoder_gate.data.datasets import VARIANTS
 from encoder_gate.data.readers import one_file
 from encoder_gate.errors import GateError
-from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec, vocabulary_hash
+from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec, tokenizer_files_changed, vocabulary_hash
 from encoder_gate.runtime.inference import longer_than, max_length
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
@@ -52,6 +52,10 @@ from encoder_gate.waivers import Waiver
 
 #: How the base's backends are named wherever both sides appear (terminal, reports, verdict).
 BASE_PREFIX = "base:"
+
+#: A length no text reaches: the tokenizers' encodings compared whole (tokenizer_note), with no warning
+#: of a text longer than the model takes.
+UNCUT = 1_000_000
 
 
 def _in_checkout(value: str, root: Path, what: str, also: Path | None = None) -> str:
@@ -439,6 +443,37 @@ class BaseSide(AgainstBase):
         return (f"the PR's model is a {p} ({self.pr.model.name}), the base's a {b} "
                 f"({self.base_model_name}): another architecture, {tokenizer}, each judged on the same "
                 "texts")
+
+    @property
+    def tokenizer_note(self) -> str | None:
+        """How the PR's tokenizer files changed the encoding of the evaluation texts, where they differ
+        from the base's and the architecture does not (model_note says that): the texts each side's
+        tokenizer, as transformers loads it, encodes otherwise (uncut: a cut is fed_note's), or that none
+        is (an XLM-R PR that lowercased in tokenizer.json passed "outputs identical to the base's": that
+        tokenizer's class builds its normalizer itself, and nothing said the file's change reached no
+        text). None: the same files."""
+        if self.session.model.model_type != self.pr.model.model_type:
+            return None
+        changed = tokenizer_files_changed(self.session.model.path, self.pr.model.path)
+        if not changed:
+            return None
+        texts = self.pr.dataset.texts  # both sides' evaluation set
+
+        def encoded(tokenizer: Any) -> list[list[int]]:
+            return list(tokenizer(list(texts), truncation=True, max_length=UNCUT)["input_ids"])
+
+        moved = sum(a != b for a, b in zip(encoded(self.session.tokenizer), encoded(self.pr.tokenizer),
+                                           strict=True))
+        files = f"the PR changed its tokenizer's {', '.join(changed)}"
+        if moved:
+            return (f"{files}: {moved} of the {len(texts)} evaluation texts are encoded otherwise than by "
+                    "the base's tokenizer (each side judged with its own)")
+        if max_length(self.session.tokenizer) != max_length(self.pr.tokenizer):
+            return None  # only where each text is cut: fed_note's
+        return (f"{files}, yet its tokenizer, as transformers loads it, encodes each of the {len(texts)} "
+                "evaluation texts as the base's does: the change reaches no service that loads the model "
+                "with transformers, and a service that reads those files otherwise (the tokenizers library "
+                "on tokenizer.json) was not judged here")
 
     @property
     def fed_note(self) -> str | None:

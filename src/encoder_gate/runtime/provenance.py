@@ -212,16 +212,19 @@ def _short(artifact: str) -> str:
     return f"{kind}:{digest[:8]}" if digest else artifact[:16]
 
 
-def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str | None:
+def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any], names: tuple[str, str] = (
+        "these results", "those")) -> str | None:
     """What keeps `block`'s result from joining `anchor`'s ("model X (hash), not Y (hash); ..."), or None.
     A result with no block (written by an encoder-gate before provenance) never joins. A backend
     both sessions built from different files keeps them apart too (an `onnx:PATH` file changed
     between `pytest accuracy` and `pytest benchmarks`, an INT8 option); a block without artifacts
     (an older encoder-gate's) is not held to them. Shards of one plan share no backend but the
-    torch reference, whose artifact is the model itself, so between them this is the model check."""
+    torch reference, whose artifact is the model itself, so between them this is the model check.
+    `names`: what `block` and `anchor` are, where a value is said to be whose ("b25d9c59 in
+    speedups.json, d40d53d9 in this session's": a trial read "in these results, not" as its session's)."""
     if not block:
         return "no provenance (written by an older encoder-gate)"
-    differ = [_differs(part, block, anchor) for part in JOINING
+    differ = [_differs(part, block, anchor, names) for part in JOINING
               if not _same(part, block.get(part) or {}, anchor.get(part) or {})]
     if not any(d.startswith("model ") for d in differ):  # another model's backends differ with it: unsaid
         mine, theirs = block.get("artifacts") or {}, anchor.get("artifacts") or {}
@@ -230,21 +233,22 @@ def mismatch(block: Mapping[str, Any] | None, anchor: Mapping[str, Any]) -> str 
     return "; ".join(differ) or None
 
 
-def _differs(part: str, block: Mapping[str, Any], anchor: Mapping[str, Any]) -> str:
+def _differs(part: str, block: Mapping[str, Any], anchor: Mapping[str, Any], names: tuple[str, str]) -> str:
     """How `block`'s `part` differs from `anchor`'s, in words: "model 'model' of other contents
-    (d7428a92, not a868c3e4)" where one model directory was retrained (walk AG: "model model
-    (d7428a92), not model (a868c3e4)"; its name quoted: a directory named `model` read "model
-    model"), else both as read."""
+    (d7428a92 in speedups.json, a868c3e4 in this session's)" where one model directory was retrained
+    (walk AG: "model model (d7428a92), not model (a868c3e4)"; its name quoted: a directory named
+    `model` read "model model"), else both as read."""
     mine, theirs = block.get(part) or {}, anchor.get(part) or {}
+    ours, other = names
     if part == "model" and mine.get("name") == theirs.get("name"):
         return (f"model {str(mine.get('name'))!r} of other contents ({str(mine.get('content_hash'))[:8]} in "
-                f"these results, not {str(theirs.get('content_hash'))[:8]})")
+                f"{ours}, {str(theirs.get('content_hash'))[:8]} in {other})")
     said = _describe(part, block)
     if said == _describe(part, anchor):  # one file and split, read otherwise: which value is whose (a trial
         # read "data/eval.jsonl, split test (contents ead34b18), not data/eval.jsonl, split test (...)")
         keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-        return f"{part} {said}: " + "; ".join(f"{_value(k, mine.get(k))} in these results, not "
-                                              f"{_value(k, theirs.get(k))}" for k in keys)
+        return f"{part} {said}: " + "; ".join(
+            f"{_value(k, mine.get(k))} in {ours}, {_value(k, theirs.get(k))} in {other}" for k in keys)
     return f"{part} {_part(part, block, anchor)}, not {_part(part, anchor, block)}"
 
 

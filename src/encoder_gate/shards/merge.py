@@ -164,7 +164,8 @@ def check_shards(results: Sequence[ShardResult]) -> ShardPlan:
                             f"{r.directory}")
             continue
         seen[r.shard.index] = r
-        why = mismatch(r.descriptor.get("provenance"), first.descriptor.get("provenance") or {})
+        why = mismatch(r.descriptor.get("provenance"), first.descriptor.get("provenance") or {},
+                       (r.name(), first.name()))
         if why:
             problems.append(f"{r.name()} gated another model or dataset than {first.name()}: {why}")
         other = differing_settings(r.descriptor.get("provenance"), first.descriptor.get("provenance"))
