@@ -183,7 +183,7 @@ def test_a_pr_that_changed_its_tokenizer_files_says_how_many_texts_encode_otherw
         "the model with transformers, and a service that reads those files otherwise (the tokenizers library "
         "on tokenizer.json) was not judged here")
     note = BaseSide(base, side("split", drop_love), tmp_path).tokenizer_note
-    assert note == ("the PR changed its tokenizer's tokenizer.json: 1 of the 3 evaluation texts are encoded "
+    assert note == ("the PR changed its tokenizer's tokenizer.json: 1 of the 3 evaluation texts is encoded "
                     "otherwise than by the base's tokenizer (each side judged with its own)")
     cut = side("cut", config_edit(lambda d: {**d, "model_max_length": 64}))
     assert BaseSide(base, cut, tmp_path).tokenizer_note is None  # its cut reaches none of these: fed_note's

@@ -466,8 +466,8 @@ class BaseSide(AgainstBase):
                                            strict=True))
         files = f"the PR changed its tokenizer's {', '.join(changed)}"
         if moved:
-            return (f"{files}: {moved} of the {len(texts)} evaluation texts are encoded otherwise than by "
-                    "the base's tokenizer (each side judged with its own)")
+            return (f"{files}: {moved} of the {len(texts)} evaluation texts {'is' if moved == 1 else 'are'} "
+                    "encoded otherwise than by the base's tokenizer (each side judged with its own)")
         if max_length(self.session.tokenizer) != max_length(self.pr.tokenizer):
             return None  # only where each text is cut: fed_note's
         return (f"{files}, yet its tokenizer, as transformers loads it, encodes each of the {len(texts)} "
