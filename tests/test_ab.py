@@ -314,6 +314,40 @@ def test_a_missing_base_or_one_without_a_table_is_a_clear_error(tmp_path: Path):
         base_config(tmp_path, GateConfig())
 
 
+def test_a_model_and_dataset_chosen_on_the_command_line_are_the_bases_too(tmp_path: Path, monkeypatch):
+    """A repository's second model, gated by `--gate-model services/topics/model --gate-dataset ...
+    --gate-label-column topics`: its base was the base's pyproject model (the first one), so a README PR
+    failed "labels differ" and the model's damage was never set against its base. The base gates the same
+    path of its own checkout, reads the dataset there (the PR's where it has none) and the command line's
+    columns; a model the base lacks is one line; a builtin or a path outside the project is both sides'."""
+    from encoder_gate.runtime.base import ChosenFiles, run_as_pr
+
+    table = ('[tool.encoder-gate]\nmodel = "services/sentiment/model"\n'
+             'dataset = "services/sentiment/data.jsonl"\nlabel-column = "label"\n')
+    for side in ("base", "pr"):
+        for part in ("sentiment", "topics"):
+            (tmp_path / side / "services" / part / "model").mkdir(parents=True)
+        (tmp_path / side / "pyproject.toml").write_text(table)
+        (tmp_path / side / "services" / "sentiment" / "data.jsonl").write_text("{}\n")
+    (tmp_path / "pr" / "services" / "topics" / "data.csv").write_text("text,topics\n")  # new in the PR
+    base, pr_root = tmp_path / "base", tmp_path / "pr"
+    monkeypatch.chdir(pr_root)
+    chosen = ChosenFiles(model="services/topics/model", dataset="services/topics/data.csv", project=pr_root)
+    pr = GateConfig(model="services/topics/model", dataset="services/topics/data.csv", label_column="topics")
+    cfg = base_config(base, pr, chosen=chosen)
+    assert cfg.model == str((base / "services/topics/model").resolve())
+    assert cfg.dataset == str((pr_root / "services/topics/data.csv").resolve())  # the base has none
+    assert base_config(base, pr).model == str((base / "services/sentiment/model").resolve())  # as before
+    assert run_as_pr(cfg, pr, chosen={"label_column"}).label_column == "topics"  # the command line's
+    assert run_as_pr(cfg, pr).label_column == "label"
+    shutil.rmtree(base / "services" / "topics")
+    with pytest.raises(GateError, match=r"^--gate-model services/topics/model: the base's checkout .* has no "
+                                        r"services/topics/model, so this model has nothing of the base's"):
+        base_config(base, pr, chosen=chosen)
+    for given in ("tiny", str(tmp_path)):  # a builtin; a directory outside the project
+        assert base_config(base, pr, chosen=ChosenFiles(given, None, pr_root)).model == given
+
+
 def test_backends_chosen_on_the_command_line_narrow_the_base_alike(tmp_path: Path):
     """`--gate-backends torch,onnx-int8` cut the PR to two backends and left the base at five: the
     verdict then named a 'pass criterion the PR changed' the PR never touched (walk H)."""

@@ -41,7 +41,7 @@ from encoder_gate.plugin.stash import (
 )
 from encoder_gate.reporting.ab import summary_lines
 from encoder_gate.results.ab import ab_payload, ab_settings, speed_entries, write_ab
-from encoder_gate.runtime.base import BaseSide, criteria_changes
+from encoder_gate.runtime.base import BaseSide, ChosenFiles, criteria_changes
 from encoder_gate.runtime.dependency_files import changed_dependency_files, dependency_note
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.provenance import provenance, timed_provenance
@@ -130,10 +130,14 @@ def open_base(config: pytest.Config, session: GateSession) -> None:
     # (--gate-backends narrows both sides to the same kinds: `narrowed`)
     chosen = {name for name in (*JUDGED_SCOPE, *PASS_CRITERIA)
               if name != "backends" and config.getoption(f"gate_{name}", None) is not None}
+    # what to gate, both sides' (a repository's second model, --gate-model: its base gated the first)
+    picked = {name: config.getoption(f"gate_{name}", None) for name in ("model", "dataset")}
+    files = ChosenFiles(**{k: None if v is None else str(v) for k, v in picked.items()},
+                        project=config.rootpath)
     try:
         config.stash[BASE_KEY] = BaseSide.open(_base_dir(config, session), session,
                                                narrowed=config.getoption("gate_backends", None) is not None,
-                                               pr_own=pr_own, chosen=chosen)
+                                               pr_own=pr_own, chosen=chosen, files=files)
     except GateError as exc:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
     # a `vs base` waiver accepts the PR that adds it (labels changed on purpose: nothing of the base's to

@@ -122,11 +122,45 @@ def _backend_in_checkout(name: str, root: Path, model: str) -> str:
     return with_prebuilt_file(name, lambda path: _in_checkout(path, root, "ONNX file", also=model_dir))
 
 
-def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateConfig:
+def base_config(base_dir: Path, pr: GateConfig, narrowed: bool = False,
+                chosen: ChosenFiles | None = None) -> GateConfig:
     """The base checkout's configuration, its paths resolved in it, run the PR session's way;
     `narrowed`: the PR session's backends were chosen on the command line (--gate-backends), and the
-    base runs the same kinds of its own (the choice is the session's, not a change the PR made)."""
-    return run_as_pr(base_table_config(base_dir, pr, narrowed), pr)
+    base runs the same kinds of its own (the choice is the session's, not a change the PR made);
+    `chosen`: the command line's model and dataset, both sides' (base_table_config)."""
+    return run_as_pr(base_table_config(base_dir, pr, narrowed, chosen), pr)
+
+
+#: What the session's command line gave of what to gate (--gate-model, --gate-dataset: each as given, or
+#: None) and the PR's project root they were given in: both sides' (chosen_in).
+@dataclass(frozen=True)
+class ChosenFiles:
+    model: str | None
+    dataset: str | None
+    project: Path
+
+
+def chosen_in(root: Path, value: str, project: Path, what: str) -> str:
+    """A --gate-model or --gate-dataset of the session's command line in the base's checkout `root`: the
+    same path below it as below the PR's project, or as given where it names no path there (a builtin, a
+    hub id, a file outside the project: both sides' alike). A second model of a repository gated by
+    --gate-model was compared with the base's pyproject model (a trial's topics PR of a README line:
+    "labels differ", FAIL, and its real damage never set against the base's topics model). A model the
+    base lacks has nothing to compare with; a dataset it lacks is the PR's (both sides are judged on the
+    PR's texts)."""
+    given = Path(value).expanduser()
+    if value in BUILTIN_MODELS or not given.exists():
+        return value
+    below = os.path.relpath(given.resolve(), project.resolve())
+    if below == ".." or below.startswith(".." + os.sep):
+        return str(given.resolve())
+    if (root / below).exists():
+        return str((root / below).resolve())
+    if what == "dataset":
+        return str(given.resolve())
+    raise GateError(f"--gate-{what} {value}: the base's checkout {root} has no {below}, so this {what} has "
+                    "nothing of the base's to compare with (a model the PR adds): gate it on its own this "
+                    "once, without --gate-base or --gate-base-ref")
 
 
 def run_as_pr(cfg: GateConfig, pr: GateConfig, served: Collection[str] = (),
@@ -138,12 +172,14 @@ def run_as_pr(cfg: GateConfig, pr: GateConfig, served: Collection[str] = (),
     PR's file, "unchanged" (walk AF). What it serves with (SERVED_SCOPE: `max_tokens`) is the PR
     session's, but for those in `served` (served_own: the base's own). `chosen`: the settings the
     session's command line gave, which are both sides' (its `--gate-thresholds`: each side otherwise
-    serves its own thresholds; its `--gate-min-slowdown`, a pass criterion the PR did not change)."""
-    return cfg.with_(cache_dir=pr.cache_dir, report_dir=pr.report_dir, device=pr.device, threads=pr.threads,
-                     eval_threads=pr.eval_threads,
-                     batch_sizes=pr.batch_sizes, eval_batch_size=pr.eval_batch_size, limit=pr.limit,
-                     **{name: getattr(cfg if name in served else pr, name) for name in SERVED_SCOPE},
-                     **{name: getattr(pr, name) for name in chosen if name in PASS_CRITERIA})
+    serves its own thresholds; its `--gate-min-slowdown`, a pass criterion the PR did not change; its
+    `--gate-label-column` for a second model of the repository, whose base read the first's column)."""
+    session = {"cache_dir": pr.cache_dir, "report_dir": pr.report_dir, "device": pr.device,
+               "threads": pr.threads, "eval_threads": pr.eval_threads, "batch_sizes": pr.batch_sizes,
+               "eval_batch_size": pr.eval_batch_size, "limit": pr.limit,
+               **{name: getattr(cfg if name in served else pr, name) for name in SERVED_SCOPE}}
+    return cfg.with_(**session, **{name: getattr(pr, name) for name in chosen if name not in session
+                                   and (name in PASS_CRITERIA or name in JUDGED_SCOPE)})
 
 
 def served_own(base: GateConfig, pr_own: GateConfig | None, chosen: Collection[str] = ()) -> tuple[str, ...]:
@@ -155,9 +191,11 @@ def served_own(base: GateConfig, pr_own: GateConfig | None, chosen: Collection[s
                  and getattr(base, name) != getattr(pr_own, name))
 
 
-def base_table_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) -> GateConfig:
+def base_table_config(base_dir: Path, pr: GateConfig, narrowed: bool = False,
+                      chosen: ChosenFiles | None = None) -> GateConfig:
     """The base checkout's configuration as its pyproject sets it, its paths resolved in it
-    (base_config runs it the PR session's way)."""
+    (base_config runs it the PR session's way); its model and dataset the command line's where it gave
+    them (`chosen`): the session's choice of what to gate, both sides' (chosen_in)."""
     root = base_dir.expanduser()
     if not root.is_dir():
         # (the option's path arrives resolved against the working directory)
@@ -181,15 +219,18 @@ def base_table_config(base_dir: Path, pr: GateConfig, narrowed: bool = False) ->
         raise GateError(f"{named}: its pyproject.toml has no [tool.encoder-gate] table, so there is nothing "
                         "to compare with (is it the base of this repository, and was `encoder-gate init` "
                         "committed there?)")
-    if "model" in table:
-        table["model"] = _in_checkout(str(table["model"]), root, "model")
-    if "dataset" in table:
-        table["dataset"] = _in_checkout(str(table["dataset"]), root, "dataset")
+    for what in ("model", "dataset"):
+        given = getattr(chosen, what) if chosen is not None else None
+        if given is not None:
+            assert chosen is not None
+            table[what] = chosen_in(root, given, chosen.project, what)
+        elif what in table:
+            table[what] = _in_checkout(str(table[what]), root, what)
     backends = table.get("backends", GateConfig().backends)
     if isinstance(backends, str):
         backends = [b.strip() for b in backends.split(",") if b.strip()]
-    model = str(table.get("model", GateConfig().model))
-    table["backends"] = [_backend_in_checkout(str(b), root, model) for b in backends]
+    model_dir = str(table.get("model", GateConfig().model))
+    table["backends"] = [_backend_in_checkout(str(b), root, model_dir) for b in backends]
     if narrowed:
         kinds = {backend_kind(n) for n in pr.backends}
         table["backends"] = [b for b in table["backends"] if backend_kind(b) in kinds] or table["backends"]
@@ -364,11 +405,12 @@ class BaseSide(AgainstBase):
     @classmethod
     def open(cls, base_dir: Path, pr: GateSession, progress: Callable[[str], None] | None = None,
              narrowed: bool = False, pr_own: GateConfig | None = None,
-             chosen: Collection[str] = ()) -> BaseSide:
+             chosen: Collection[str] = (), files: ChosenFiles | None = None) -> BaseSide:
         """The base at `base_dir` beside the PR's session; `pr_own`: the PR's configuration as its
         pyproject alone sets it (what it serves with, each side its own: run_as_pr); `chosen`: the
-        settings the session's command line gave (both sides', and no change of the PR's)."""
-        own = base_table_config(base_dir, pr.config, narrowed)
+        settings the session's command line gave (both sides', and no change of the PR's); `files`:
+        its --gate-model and --gate-dataset (the base gates the same of its own checkout)."""
+        own = base_table_config(base_dir, pr.config, narrowed, files)
         fed_own = served_own(own, pr_own, chosen)
         cfg = run_as_pr(own, pr.config, fed_own, chosen)
         say = progress or pr.progress
@@ -378,7 +420,7 @@ class BaseSide(AgainstBase):
         declared = cfg.backends
         if narrowed:  # the names the base's pyproject gives, to say what the PR changed (never a refusal)
             try:
-                declared = base_config(base_dir, pr.config).backends
+                declared = base_config(base_dir, pr.config, chosen=files).backends
             except GateError:
                 declared = cfg.backends
         return cls(session=session, pr=pr, base_dir=base_dir, pairs=pairs, declared=declared,
