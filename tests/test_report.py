@@ -261,6 +261,13 @@ def test_cli_report_picks_up_the_default_accuracy_file(saved, tmp_path, monkeypa
     assert cli.main(["report", "--benchmarks", str(saved.parent), "--out", "rep"]) == 0
     md = (tmp_path / "rep" / "benchmarks.md").read_text()
     assert "benchmarks above are of model `tiny`, not `default`" in md
+    # a second model's report directory (--gate-report-dir): read there, written under it (a trial's
+    # `report --report-dir` was refused, and a plain `report` drew the first model's accuracy.json)
+    (tmp_path / "topics").mkdir()
+    (tmp_path / "topics" / "accuracy.json").write_text(json.dumps(ACCURACY))
+    assert cli.main(["report", "--benchmarks", str(saved.parent), "--report-dir", "topics"]) == 0
+    md = (tmp_path / "topics" / "report" / "benchmarks.md").read_text()
+    assert "## Accuracy" in md and "not `default`" not in md
 
 
 def test_cli_report_of_a_file_that_is_no_accuracy_json_is_one_line(saved, tmp_path, capsys):

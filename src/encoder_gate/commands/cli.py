@@ -45,18 +45,16 @@ from encoder_gate.config import (
     read_pyproject_table,
 )
 from encoder_gate.data.readers import SUFFIXES
-from encoder_gate.documents import AB_FILE, SPEEDUPS_FILE, VERDICT_JSON, read_document
+from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, VERDICT_JSON, read_document
 from encoder_gate.errors import GateError
 from encoder_gate.publish import current_verdict
 from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.runtime.provenance import changed_since
 from encoder_gate.runtime.worktree import head_commit
 
-DEFAULT_ACCURACY = Path(".encoder-gate/accuracy.json")
-DEFAULT_AB = Path(".encoder-gate") / AB_FILE
-DEFAULT_REPORT_DIR = Path(".encoder-gate/report")
 DEFAULT_BENCHMARKS_ROOT = Path(".benchmarks")
-DEFAULT_VERDICT_DIR = Path(".encoder-gate")
+DEFAULT_VERDICT_DIR = Path(".encoder-gate")  # the gate's report directory (--gate-report-dir's default)
+REPORT_SUBDIR = "report"  # report's own output, inside the gate's report directory
 
 
 @dataclass(frozen=True)
@@ -73,28 +71,33 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmarks", nargs="+", type=Path, metavar="PATH_OR_DIR",
                         help="pytest-benchmark JSON files, or directories whose newest save is used "
                              f"(default: the newest save under {DEFAULT_BENCHMARKS_ROOT})")
+    parser.add_argument("--report-dir", type=Path, default=DEFAULT_VERDICT_DIR, metavar="DIR",
+                        help="the gate's report directory (--gate-report-dir), whose accuracy.json, ab.json "
+                             f"and speedups.json are read (default: {DEFAULT_VERDICT_DIR})")
     parser.add_argument("--accuracy", type=Path, metavar="FILE",
-                        help=f"accuracy.json of an accuracy run (default: {DEFAULT_ACCURACY} if it exists)")
+                        help=f"accuracy.json of an accuracy run (default: DIR/{ACCURACY_FILE} if it exists)")
     parser.add_argument("--ab", type=Path, metavar="FILE",
-                        help=f"ab.json of a --gate-base session (default: {DEFAULT_AB} if it exists)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR, metavar="DIR",
+                        help=f"ab.json of a --gate-base session (default: DIR/{AB_FILE} if it exists)")
+    parser.add_argument("--out", type=Path, metavar="OUT",
                         help="output directory for benchmarks.md and the PNGs "
-                             f"(default: {DEFAULT_REPORT_DIR})")
+                             f"(default: DIR/{REPORT_SUBDIR})")
 
 
 def run_report(args: argparse.Namespace) -> int:
-    check_writable(args.out, "--out")
+    report_dir: Path = args.report_dir  # (a second model's: a trial's report drew the first model's)
+    out: Path = args.out or report_dir / REPORT_SUBDIR
+    check_writable(out, "--out")
     accuracy = args.accuracy
-    if accuracy is None and DEFAULT_ACCURACY.is_file():
-        accuracy = DEFAULT_ACCURACY
+    if accuracy is None and (report_dir / ACCURACY_FILE).is_file():
+        accuracy = report_dir / ACCURACY_FILE
     ab = args.ab
-    if ab is None and DEFAULT_AB.is_file():
-        ab = DEFAULT_AB
-    files = write_report(args.out, args.benchmarks, accuracy, DEFAULT_BENCHMARKS_ROOT, ab)
+    if ab is None and (report_dir / AB_FILE).is_file():
+        ab = report_dir / AB_FILE
+    files = write_report(out, args.benchmarks, accuracy, DEFAULT_BENCHMARKS_ROOT, ab)
     for source in files.sources:
         print(f"read {source}")
     print("".join(f"warning: left out: {why}\n" for why in files.left_out), end="", file=sys.stderr)
-    speedups = DEFAULT_VERDICT_DIR / SPEEDUPS_FILE
+    speedups = report_dir / SPEEDUPS_FILE
     last_run = speedups.stat().st_mtime if args.benchmarks is None and speedups.is_file() else None
     older = [s for s in files.sources if last_run is not None and s.stat().st_mtime < last_run - 60]
     if older:  # the newest save is not the last run's (a PR run is not saved)
