@@ -259,3 +259,25 @@ def test_a_record_that_starts_a_new_series_says_so(tmp_path: Path, capsys: pytes
     assert main(["history", "record", "--store", str(tmp_path / "store"), "--report-dir", str(report),
                  "--commit", "b" * 40, "--commit-time", "2026-11-26T10:00:00+00:00"]) == 0
     assert f"note: {'b' * 12} starts a new series (dataset bundled" in capsys.readouterr().out
+
+
+def test_an_earlier_commits_ab_json_the_verdict_left_out_does_not_block_this_commits_record(tmp_path: Path):
+    """A PR's `--gate-base-ref` session left ab.json; the gate at main then wrote accuracy.json and its
+    verdict, which left that ab.json out (another commit's). `history record` held it to the commit
+    anyway: "written at commit <the PR's>, not <main's>: run the gate at <main's> first", right after
+    that gate (a trial's second project). What the verdict left out is no part of the record."""
+    from encoder_gate.commands.cli import main
+
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    accuracy["provenance"]["commit"] = COMMIT.sha
+    (report / "accuracy.json").write_text(json.dumps(accuracy))
+    ab = json.loads((SCENARIO.parent / "a_retrained_model_that_lo0-pr" / "ab.json").read_text())
+    ab["provenance"] = {**accuracy["provenance"], "commit": "b" * 40, "written": "2026-11-20T10:00:00+0000"}
+    (report / "ab.json").write_text(json.dumps(ab))
+    main(["verdict", "--report-dir", str(report)])  # verdict.json, as the session leaves it
+    assert json.loads((report / VERDICT_JSON).read_text())["left_out"][0].startswith(
+        "ab.json in this directory left out: written at commit bbbbbbbbbbbb")
+    path, _ = record(tmp_path / "store", report, COMMIT)
+    assert json.loads(path.read_text())["commit"] == COMMIT.sha

@@ -545,21 +545,6 @@ def test_addopts_of_the_config_file_pytest_reads_are_warned_of_wherever_it_is(tm
     assert warned[0].startswith("pyproject.toml's [tool.pytest] addopts has --benchmark-disable")
 
 
-def test_init_in_a_subdirectory_of_a_git_repository_says_to_run_it_at_the_root(tmp_path: Path) -> None:
-    """`init services/clf` in a monorepo wrote services/clf/.github/workflows/encoder-gate.yml, which
-    GitHub never runs, and said "commit the files above"."""
-    import subprocess
-
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    project = tmp_path / "services" / "clf"
-    project.mkdir(parents=True)
-    with pytest.raises(GateError, match=r"clf is a subdirectory of the git repository at .*: GitHub runs "
-                                        r"only the workflows of the repository's own \.github/workflows.* "
-                                        r"Run init at"):
-        init(project)
-    assert not (project / ".github").exists() and not (project / "pyproject.toml").exists()
-
-
 def test_init_warns_of_a_label2id_that_contradicts_id2label(tmp_path: Path) -> None:
     """The two label maps disagreeing is said when the project is set up, as the verdict says it."""
     model = write_model_dir(tmp_path)

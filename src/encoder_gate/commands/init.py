@@ -24,6 +24,7 @@ without ``force``, so a refusal writes nothing):
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ from encoder_gate.commands.layout import (
     TABLE_NAME,
     THIN_MODULES,
     WORKFLOW_PATH,
+    workflow_path,
 )
 from encoder_gate.commands.pyproject import (
     addopts_problems,
@@ -114,7 +116,7 @@ class PlannedFile:
     detail: str = ""
 
     def line(self, root: Path) -> str:
-        shown = (root / self.path).as_posix()
+        shown = Path(os.path.normpath(root / self.path)).as_posix()  # (a subdirectory's workflow: ../..)
         return f"{self.action} {shown}" + (f" ({self.detail})" if self.detail else "")
 
 
@@ -138,12 +140,7 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     root = request.root
     if root.exists() and not root.is_dir():
         raise GateError(f"{root} is not a directory; pass the project directory to scaffold into")
-    if root.is_dir() and (depth := depth_in_repository(root)):  # a monorepo's project directory
-        top = root.resolve().parents[depth - 1]
-        raise GateError(f"{root} is a subdirectory of the git repository at {top}: GitHub runs only the "
-                        "workflows of the repository's own .github/workflows, and init's workflow gates the "
-                        f"project at the repository's root. Run init at {top} (the model and the dataset "
-                        "may be anywhere below it: --model and --dataset take paths)")
+    project, top, workflow = project_in_repository(root)  # a monorepo's second model: its own project
     notes: list[str] = []
     warnings: list[str] = []
     model_value, model_dir = locate_model(request.model, root, warnings)
@@ -262,15 +259,23 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
                      "verdict job that merges them (docs/shards.md)")
     gate_install = with_gpu(install) if request.device == "cuda" else install  # what the gate job installs
     python = f"{sys.version_info.major}.{sys.version_info.minor}"  # the user's, as the runner's
-    contents[WORKFLOW_PATH] = render_workflow(model_dir=model_glob, version=package_version(),
-                                              requirement=install.requirement, lfs=_uses_lfs(root),
-                                              shards=request.shards, runner=request.runner,
-                                              gpu_requirement=gate_install.requirement
-                                              if request.device == "cuda" else None, python=python)
+    contents[workflow] = render_workflow(model_dir=model_glob, version=package_version(),
+                                         requirement=install.requirement,
+                                         lfs=_uses_lfs(root) or _uses_lfs(top),
+                                         shards=request.shards, runner=request.runner,
+                                         gpu_requirement=gate_install.requirement
+                                         if request.device == "cuda" else None, python=python,
+                                         project=project)
+    if project:
+        notes.append(f"a project in the repository's subdirectory {project}: its own [tool.encoder-gate], "
+                     f"tests and workflow ({os.path.normpath(root / workflow)}; GitHub runs the root's "
+                     "workflows alone), its report, history branch and PR comment apart from the "
+                     "repository's other projects'")
     notes.append(f"the workflow installs {gate_install.requirement} on Python {python}, the Python "
                  f"init ran in (encoder-gate is installed here {install.origin})")
-    if gate_install.warning:
-        warnings.append(gate_install.warning)
+    if gate_install.warning:  # (it names the root project's workflow; a subdirectory's is `workflow`)
+        warnings.append(gate_install.warning.replace(WORKFLOW_PATH, os.path.normpath(root / workflow))
+                        if project else gate_install.warning)
     uninstalled = uninstalled_note(root)  # before init writes its own pyproject.toml table
     if uninstalled:
         warnings.append(uninstalled)
@@ -349,7 +354,9 @@ def next_steps(root: Path, install: InstallSource | None = None) -> list[str]:
                "this tree against a checkout of its base in DIR, in one session (in a git repository: "
                f"--gate-base-ref {base})")
     width = len(ab) + 2
-    edit = [f"  before the first pull request, check the install line of {WORKFLOW_PATH} (the warning "
+    project, _, path = project_in_repository(root)
+    workflow = os.path.normpath(root / path) if project else WORKFLOW_PATH  # (as init's lines name it)
+    edit = [f"  before the first pull request, check the install line of {workflow} (the warning "
             "above says why and how)"] if install.warning else []
     return [
         "next steps:",
@@ -357,8 +364,22 @@ def next_steps(root: Path, install: InstallSource | None = None) -> list[str]:
         f"  {'pytest accuracy':<{width}}# the accuracy gate",
         f"  {ab:<{width}}# {against}",
         *edit,
-        f"  commit the files above: {WORKFLOW_PATH} runs the gate on every pull request",
+        f"  commit the files above: {workflow} runs the gate on every pull request",
     ]
+
+
+def project_in_repository(root: Path) -> tuple[str, Path, str]:
+    """Where the project at `root` sits in its git repository ("" at its root, "services/topics" below it),
+    the repository's root, and the project's workflow's path relative to `root` (workflow_path, at the
+    repository's root: GitHub runs those alone). A repository of two models gates each as a project of its
+    own (a trial's second model, gated by --gate-model, was compared with the first's base, and had no
+    history and no CI job)."""
+    depth = depth_in_repository(root) if root.is_dir() else 0
+    if not depth:
+        return "", root, WORKFLOW_PATH
+    here = root.resolve()
+    project, top = "/".join(here.parts[-depth:]), here.parents[depth - 1]
+    return project, top, os.path.relpath(top / workflow_path(project), here)
 
 
 def runner_labels(given: str | None) -> tuple[str, ...]:

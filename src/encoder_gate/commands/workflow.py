@@ -6,8 +6,9 @@ Used by `encoder-gate init` (:mod:`encoder_gate.commands.init`).
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 
-from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT, SHARD_COSTS_FILE
+from encoder_gate.commands.layout import CACHE_DIR_NAME, PYPROJECT, SHARD_COSTS_FILE, project_slug
 from encoder_gate.commands.merge import BENCHMARKS_JSON
 from encoder_gate.commands.workflow_comment import comment_script
 from encoder_gate.commands.workflow_install import (
@@ -36,7 +37,7 @@ _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _WORKFLOW = """\
 # Gate every pull request on accuracy and speed with encoder-gate (written by `encoder-gate init`).
 #
-@LAYOUT@#   `pytest accuracy benchmarks --gate-base ../base` builds every backend twice, the base's and
+@LAYOUT@#   `pytest accuracy benchmarks --gate-base @BASE@` builds every backend twice, the base's and
 #   the PR's (what the PR did not change is built once: artifacts are content-addressed);
 #   - speed: each (backend, batch size) times the base and the PR in interleaved rounds of
 #     random order on the thread's CPU time, so the runner's load hits both alike; a cell fails
@@ -50,8 +51,8 @@ _WORKFLOW = """\
 # second job, which runs no code of the PR's, posts the verdict as one PR comment (updated on
 # every push). A push to the default branch runs the gate alone and saves the artifact cache
 # there, where every PR's first run finds it; a third job then records its results in the
-# history (the encoder-gate-history branch) and checks what crept across commits.
-name: encoder-gate
+# history (the @HISTORY_BRANCH@ branch) and checks what crept across commits.
+name: encoder-gate@NAME_SUFFIX@
 
 on:
   pull_request:
@@ -64,7 +65,7 @@ permissions: {}
 # a newer push to a PR cancels the run of an older one, so an old verdict never replaces a newer
 # one; a push to the default branch runs to its end (its history record and its cache)
 concurrency:
-  group: encoder-gate-${{ github.event.pull_request.number || github.ref }}
+  group: encoder-gate@SLUG@-${{ github.event.pull_request.number || github.ref }}
   cancel-in-progress: ${{ github.event_name == 'pull_request' }}
 
 env:
@@ -112,17 +113,17 @@ jobs:
         uses: @CACHE_RESTORE@
         with:
           path: ${{ env.CACHE }}
-          key: encoder-gate-${{ runner.os }}-@VERSION@-${{ hashFiles(@HASH_FILES@) }}@CACHE_SHARD@
+          key: encoder-gate@SLUG@-${{ runner.os }}-@VERSION@-${{ hashFiles(@HASH_FILES@) }}@CACHE_SHARD@
           restore-keys: |
-            encoder-gate-${{ runner.os }}-
+            encoder-gate@SLUG@-${{ runner.os }}-
 
       - name: Gate the PR against its base
-        working-directory: pr
+        working-directory: @PR@
 @STEP_ENV@        run: |
           # pytest-benchmark's results for the report; against a base, speed is the A/B's alone
           base=() bench=(--benchmark-json @REPORT_DIR@/@BENCHMARKS_JSON@)
-          if grep -qs '^\\[tool\\.encoder-gate[].]' ../base/@PYPROJECT@; then
-            base=(--gate-base ../base) bench=()
+          if grep -qs '^\\[tool\\.encoder-gate[].]' @BASE@/@PYPROJECT@; then
+            base=(--gate-base @BASE@) bench=()
           else
             echo "::notice::no base with [tool.encoder-gate] (a push, or the PR that adds encoder-gate):" \\
               "gated on its own, not against a base"
@@ -234,9 +235,9 @@ _UPLOAD_REPORT = """\
         with:
           name: @REPORT_ARTIFACT@
           path: |
-            pr/.encoder-gate/report/
-@RESULTS_PATHS@            pr/.encoder-gate/@TREND_FILE@
-            pr/.encoder-gate/shard-costs.json
+            @PR@/.encoder-gate/report/
+@RESULTS_PATHS@            @PR@/.encoder-gate/@TREND_FILE@
+            @PR@/.encoder-gate/shard-costs.json
 
 """
 
@@ -255,13 +256,13 @@ _TREND_STEPS = """\
           persist-credentials: false
       - name: Trend across the history
         if: ${{ always() && steps.history.outcome == 'success' }}
-        working-directory: pr
+        working-directory: @PR@
         env:
           # the published history page (GitHub Pages), linked from the line: set the repository
           # variable ENCODER_GATE_HISTORY_URL once the page is published
           HISTORY_URL: ${{ vars.ENCODER_GATE_HISTORY_URL }}
         run: |
-          encoder-gate history trend --store ../history/records --report-dir .encoder-gate \\
+          encoder-gate history trend --store @UP@history/records --report-dir .encoder-gate \\
             --url "$HISTORY_URL" > .encoder-gate/@TREND_FILE@ || rm -f .encoder-gate/@TREND_FILE@
 
 """
@@ -294,10 +295,10 @@ _BASE_STACK = """\
       # gated against it on this runner (the verdict names the versions that differ)
       - name: Gate the PR's requirements against the base's
         if: ${{ !cancelled() && github.event_name == 'pull_request' && steps.install.outcome == 'success' }}
-        working-directory: pr
+        working-directory: @PR@
 @STEP_ENV@        run: |
-          if ! grep -qs '^\\[tool\\.encoder-gate[].]' ../base/@PYPROJECT@ \\
-              || cmp -s <(cat @REQS_FILE@ 2> /dev/null) <(cat ../base/@REQS_FILE@ 2> /dev/null)
+          if ! grep -qs '^\\[tool\\.encoder-gate[].]' @BASE@/@PYPROJECT@ \\
+              || cmp -s <(cat @REQS_FILE@ 2> /dev/null) <(cat @BASE@/@REQS_FILE@ 2> /dev/null)
           then
             echo "@REQS_FILE@ is the base's (or there is no base): the A/B above measured this PR"
             exit 0
@@ -306,24 +307,24 @@ _BASE_STACK = """\
             "base's gate on the base's requirements"
 @SHARD_COSTS@@SHARD_PLAN@          python -m venv @BASE_VENV@
 @BASE_TORCH@          @INSTALL_BASE@
-          if [ -f ../base/@REQS_FILE@ ]; then
-            @BASE_VENV@/bin/pip install -q -r ../base/@REQS_FILE@
+          if [ -f @BASE@/@REQS_FILE@ ]; then
+            @BASE_VENV@/bin/pip install -q -r @BASE@/@REQS_FILE@
           fi
           ran=0
-          (cd ../base && @BASE_VENV@/bin/pytest accuracy benchmarks --gate-cache-dir "$CACHE" \\
-            --gate-report-dir ../base-stack@SHARD_ARGS_BASE@) || ran=$?
+          (cd @BASE@ && @BASE_VENV@/bin/pytest accuracy benchmarks --gate-cache-dir "$CACHE" \\
+            --gate-report-dir @UP@base-stack@SHARD_ARGS_BASE@) || ran=$?
 @SHARD_NOTHING@          if [ "$ran" -ne 0 ]; then
             echo "::warning::the base's gate on its own requirements failed (above)"
           fi
           for made in @SPEEDUPS@ @ACCURACY@; do
-            if [ ! -f "../base-stack/$made" ]; then
+            if [ ! -f "@UP@base-stack/$made" ]; then
               echo "::error::the base's gate on its own requirements wrote no $made (above)"
               exit 1
             fi
           done
           pytest accuracy benchmarks --gate-cache-dir "$CACHE" \\
-            --gate-speedup-baseline ../base-stack/@SPEEDUPS@ \\
-            --gate-accuracy-baseline ../base-stack/@ACCURACY@ \\
+            --gate-speedup-baseline @UP@base-stack/@SPEEDUPS@ \\
+            --gate-accuracy-baseline @UP@base-stack/@ACCURACY@ \\
             --gate-allow-other-machine --benchmark-json @REPORT_DIR@/@BENCHMARKS_JSON@@SHARD_ARGS@
 
 """
@@ -334,7 +335,7 @@ _GATE_RESULTS = _BASE_STACK + _TREND_STEPS + """\
       # always, pass or fail: the report, the verdict and the raw results
       - name: Report
         if: ${{ always() && steps.install.outcome == 'success' }}
-        working-directory: pr
+        working-directory: @PR@
         run: |
           bench=()  # the session's speed results, when it got as far as saving them
           saved=.encoder-gate/@BENCHMARKS_JSON@
@@ -343,7 +344,7 @@ _GATE_RESULTS = _BASE_STACK + _TREND_STEPS + """\
 
       - name: Verdict in the job summary
         if: ${{ always() && steps.install.outcome == 'success' }}
-        working-directory: pr
+        working-directory: @PR@
         run: |
           encoder-gate verdict >> "$GITHUB_STEP_SUMMARY"
 
@@ -359,7 +360,7 @@ _SHARD_RESULTS = _BASE_STACK + """\
         uses: @UPLOAD_ARTIFACT@
         with:
           name: @SHARD_ARTIFACT@-${{ matrix.shard }}
-          path: pr/.encoder-gate/shard/
+          path: @PR@/.encoder-gate/shard/
           if-no-files-found: error
 
 """
@@ -388,17 +389,17 @@ _VERDICT_JOB = """\
       - name: Merge the shards into one verdict
         id: merge
         run: |
-          mkdir -p shards pr/.encoder-gate
+          mkdir -p shards @PR@/.encoder-gate
           shopt -s nullglob
-          encoder-gate merge shards/* --out pr/.encoder-gate
-          # to deal the next run's shards by this one's durations, commit pr/.encoder-gate/shard-costs.json
+          encoder-gate merge shards/* --out @PR@/.encoder-gate
+          # to deal the next run's shards by this one's durations, commit @PR@/.encoder-gate/shard-costs.json
           # (in the report artifact) as @SHARD_COSTS_FILE@
 
 """ + _TREND_STEPS + """\
       - name: Verdict in the job summary
         if: ${{ always() && steps.install.outcome == 'success' }}
         run: |
-          cat pr/.encoder-gate/@VERDICT_FILE@ >> "$GITHUB_STEP_SUMMARY" || true
+          cat @PR@/.encoder-gate/@VERDICT_FILE@ >> "$GITHUB_STEP_SUMMARY" || true
 
 """ + _FORK_NOTICE + _UPLOAD_REPORT
 
@@ -520,9 +521,23 @@ def _layout(shards: int) -> dict[str, str]:
             "@REPORT_DIR@": ".encoder-gate/shard"}
 
 
+def project_paths(project: str) -> dict[str, str]:
+    """The workflow's places for the project at `project` in its repository ("" its root; "services/topics"
+    a second model's, init run in that subdirectory): the project's directory in the PR's checkout, from
+    the workspace (@PR@); the way up from it to the workspace (@UP@); the base's project directory from it
+    (@BASE@: the base checkout sits beside the PR's, the project as deep in it); and what keeps two projects'
+    runs apart (@SLUG@: their concurrency group, cache key and history branch; @NAME_SUFFIX@)."""
+    parts = list(PurePosixPath(project).parts) if project else []
+    up = "../" * (1 + len(parts))
+    slug = project_slug(project)
+    return {"@PR@": "/".join(["pr", *parts]), "@UP@": up, "@BASE@": "/".join([up + "base", *parts]),
+            "@BASE_VENV@": up + BASE_VENV, "@SLUG@": f"-{slug}" if slug else "",
+            "@NAME_SUFFIX@": f" ({project})" if project else ""}
+
+
 def render_workflow(*, model_dir: str | None, version: str, requirement: str, lfs: bool = False,
                     shards: int = 1, runner: tuple[str, ...] = (), gpu_requirement: str | None = None,
-                    python: str) -> str:
+                    python: str, project: str = "") -> str:
     """The PR workflow. ``model_dir``: the model directory's glob relative to the repository
     (its files key the artifact cache), None for a hub or builtin model; ``requirement``: what
     pip installs encoder-gate from (:mod:`encoder_gate.commands.install_source`); ``shards``: the
@@ -530,7 +545,8 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
     the runner the gate jobs run on (default ubuntu-latest); ``gpu_requirement``: set for a GPU
     runner, what its gate jobs install instead (encoder-gate[gpu], beside torch's CUDA build; the
     jobs that only read results keep ``requirement`` on ubuntu-latest); ``python``: the jobs' Python
-    (major.minor: init gives its own, so the runner gates on the Python the user ran init with)."""
+    (major.minor: init gives its own, so the runner gates on the Python the user ran init with);
+    ``project``: the project's directory in the repository ("": its root; project_paths)."""
     for given in (requirement,) if gpu_requirement is None else (requirement, gpu_requirement):
         if not given or any(c.isspace() and c != " " for c in given):
             raise ValueError(f"the workflow's pip requirement must be one line, got {given!r}")
@@ -540,28 +556,31 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
                         "self-hosted,gpu)")
     if shards < 1:
         raise ValueError(f"the workflow needs at least one gate job, got {shards}")
-    globs = [f"pr/{model_dir}" if model_dir else None, f"pr/{PYPROJECT}"]
+    places = project_paths(project)
+    here, base = places["@PR@"], places["@BASE@"]
+    globs = [f"{here}/{model_dir}" if model_dir else None, f"{here}/{PYPROJECT}"]
     hash_files = ", ".join("'" + g.replace("'", "''") + "'" for g in [*globs, INSTALLED] if g)
-    script = "".join(f"            {line}\n" if line else "\n" for line in comment_script().splitlines())
+    script = "".join(f"            {line}\n" if line else "\n"
+                     for line in comment_script(project).splitlines())
     replacements = {
         "@MIN_SLOWDOWN@": f"{GateConfig().min_slowdown:.0%}",
         "@CACHE_DIR@": CACHE_DIR_NAME,
         "@PYPROJECT@": PYPROJECT,
-        "@RESULTS_PATHS@": "".join(f"            pr/.encoder-gate/{name}\n" for name in uploaded()),
+        "@RESULTS_PATHS@": "".join(f"            {here}/.encoder-gate/{name}\n" for name in uploaded()),
         "@VERDICT_FILE@": VERDICT_FILE,
         "@VERSION@": version,
         "@PYTHON@": python,
         "@INSTALL_ENCODER_GATE@": install_command(requirement),
         "@INSTALL_GATE@": install_command(gpu_requirement or requirement),
-        "@INSTALL_BASE@": install_command(gpu_requirement or requirement, BASE_VENV),
+        "@INSTALL_BASE@": install_command(gpu_requirement or requirement, places["@BASE_VENV@"]),
         "@GATE_TORCH@": gate_torch(requirement, gpu_requirement, venv="venv",
-                                   reqs_file=WORKFLOW_REQUIREMENTS, reqs=f"pr/{WORKFLOW_REQUIREMENTS}"),
-        "@BASE_TORCH@": gate_torch(requirement, gpu_requirement, venv=BASE_VENV,
-                                   reqs_file=WORKFLOW_REQUIREMENTS, reqs=f"../base/{WORKFLOW_REQUIREMENTS}"),
+                                   reqs_file=WORKFLOW_REQUIREMENTS, reqs=f"{here}/{WORKFLOW_REQUIREMENTS}"),
+        "@BASE_TORCH@": gate_torch(requirement, gpu_requirement, venv=places["@BASE_VENV@"],
+                                   reqs_file=WORKFLOW_REQUIREMENTS, reqs=f"{base}/{WORKFLOW_REQUIREMENTS}"),
         "@REQS_FILE@": WORKFLOW_REQUIREMENTS,
         "@INSTALLED@": INSTALLED,
         "@VENV@": "venv",
-        "@BASE_VENV@": BASE_VENV,
+        **places,
         "@SPEEDUPS@": SPEEDUPS_FILE,
         "@SHARD_FILE@": SHARD_FILE,
         "@ACCURACY@": ACCURACY_FILE,
@@ -572,7 +591,7 @@ def render_workflow(*, model_dir: str | None, version: str, requirement: str, lf
         "@REPORT_ARTIFACT@": REPORT_ARTIFACT,
         "@SAME_REPO@": SAME_REPO,
         "@FORK@": FORK,
-        "@HISTORY_BRANCH@": HISTORY_BRANCH,
+        "@HISTORY_BRANCH@": HISTORY_BRANCH + places["@SLUG@"],
         "@TREND_FILE@": TREND_FILE,
         "@SHARD_ARTIFACT@": SHARD_ARTIFACT,
         "@SHARD_COSTS_FILE@": SHARD_COSTS_FILE,

@@ -82,7 +82,14 @@ try {
 """
 
 
-def comment_script() -> str:
-    """The JavaScript of the workflow's PR-comment step (actions/github-script)."""
-    script = _COMMENT_SCRIPT.strip("\n").replace("@MARKER@", COMMENT_MARKER)
+def comment_marker(project: str = "") -> str:
+    """The hidden marker of a project's PR comment: COMMENT_MARKER for the repository's root project, one
+    naming the project for another (each project's workflow updates its own comment)."""
+    return COMMENT_MARKER if not project else COMMENT_MARKER.replace(" -->", f" {project} -->")
+
+
+def comment_script(project: str = "") -> str:
+    """The JavaScript of the workflow's PR-comment step (actions/github-script) of the project at
+    `project` in its repository ("": its root)."""
+    script = _COMMENT_SCRIPT.strip("\n").replace("@MARKER@", comment_marker(project))
     return script.replace("@LIMIT@", str(COMMENT_LIMIT)) + "\n"

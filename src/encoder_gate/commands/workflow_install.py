@@ -56,7 +56,7 @@ _CUDA_WHICH = """\
 """
 #: The gate job's: the PR's requirements beside encoder-gate, for the code it runs.
 _PR_REQUIREMENTS = """\
-          if [ -f pr/@REQS_FILE@ ]; then venv/bin/pip install -q -r pr/@REQS_FILE@; fi
+          if [ -f @PR@/@REQS_FILE@ ]; then venv/bin/pip install -q -r @PR@/@REQS_FILE@; fi
           # what is installed, for the artifact cache's key
           venv/bin/pip freeze > @INSTALLED@
 """
@@ -68,8 +68,9 @@ INSTALL_GATE = _INSTALL.replace("@REQUIREMENTS@", _PR_REQUIREMENTS).replace(
 INSTALLED = "venv/installed.txt"
 #: A job that runs encoder-gate on results and no code of the PR's (the verdict, the history).
 INSTALL_TOOLS = _INSTALL.replace("@REQUIREMENTS@", "").replace("@TORCH@", _CPU_TORCH)
-#: The venv of the base's own requirements (a PR that changes requirements.txt), beside pr/ and base/
-BASE_VENV = "../base-venv"
+#: The venv of the base's own requirements (a PR that changes requirements.txt), beside pr/ and base/ (the
+#: workflow names it from the project's directory: workflow.project_paths)
+BASE_VENV = "base-venv"
 
 
 def install_command(requirement: str, venv: str = "venv") -> str:

@@ -534,8 +534,10 @@ def decided(report_dir: Path) -> Verdict:
     doc = read_document(report_dir, VERDICT_JSON)
     if doc is None or not is_current(doc, docs):
         return decide_results(docs)
+    joined = doc.get("sources") or {}  # what it judged, not what it left out (another commit's ab.json was
+    # held to the history's commit: "run the gate at HEAD first", right after a gate at HEAD)
     try:
-        return Verdict.from_json(doc, {name: d for name, d in docs.items() if d is not None})
+        return Verdict.from_json(doc, {n: d for n, d in docs.items() if d is not None and n in joined})
     except (KeyError, ValueError, TypeError) as exc:
         raise GateError(f"{Path(report_dir) / VERDICT_JSON} cannot be read ({exc!r}); run "
                         "`encoder-gate verdict` to decide it again") from None
