@@ -155,9 +155,9 @@ def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[s
         chosen = "; ".join(f"{name}: {sel}" for name, sel in verdict.selections.items())
         raise GateError(f"the results in {report_dir} are of a selection of the gate's tests ({chosen}): a "
                         "commit's record holds its whole gate, and the tests left out did not run; run "
-                        "`pytest accuracy` and `pytest benchmarks` without -k, -m, --deselect, --lf or --sw, "
-                        "and with every backend the project names (no --gate-backends that leaves one out), "
-                        "then record")
+                        "`pytest accuracy` and `pytest benchmarks` without what narrowed them (named above: "
+                        "-k, -m, --deselect, --lf, --sw, or a --gate-backends, --gate-batch-sizes or "
+                        "--gate-model other than the project's), then record")
     headline = task_of_document(acc).headline
     rows = (acc or {}).get("backends") or {}
     speed = _speed_entries(speed_doc or {})
