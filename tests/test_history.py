@@ -345,7 +345,7 @@ def test_the_results_of_a_selection_of_the_tests_are_not_recorded_as_the_commits
     accuracy["provenance"]["selection"] = "-k onnx-fp32"
     (report / "accuracy.json").write_text(json.dumps(accuracy))
     said = r"are of a selection of the gate's tests \(accuracy\.json: -k onnx-fp32\): a commit's record holds"
-    said += r".* without what narrowed them \(named above: -k, .*--gate-batch-sizes or --gate-model"  # (trial)
+    said += r".* without what narrowed them \(named above: -k, .*--gate-batch-sizes or --gate-model"
     with pytest.raises(GateError, match=said):
         record(tmp_path / "store", report, Commit("a" * 40, "2026-11-25T10:00:00+00:00", None))
     assert not (tmp_path / "store").exists()
