@@ -9,19 +9,6 @@ from __future__ import annotations
 ACCURACY_MODULE = "accuracy/test_encoder_gate_accuracy.py"
 SPEED_MODULE = "benchmarks/test_encoder_gate_speed.py"
 WORKFLOW_PATH = ".github/workflows/encoder-gate.yml"
-
-
-def project_slug(project: str) -> str:
-    """A project's directory in its repository as one name ("services/topics": "services-topics"; "" the
-    root's): its workflow's file, concurrency group, cache key and history branch."""
-    return "-".join(part for part in project.split("/") if part)
-
-
-def workflow_path(project: str = "") -> str:
-    """The workflow of the project at `project` in its repository, from the repository's root: WORKFLOW_PATH
-    for the root's project, one named after the project for another (GitHub runs the root's workflows
-    alone)."""
-    return WORKFLOW_PATH.replace(".yml", f"-{project_slug(project)}.yml") if project else WORKFLOW_PATH
 PYPROJECT = "pyproject.toml"
 TABLE_NAME = "encoder-gate"
 
@@ -36,6 +23,19 @@ GATE_DIR = ".encoder-gate/"
 #: The durations every shard of the workflow deals by, committed in the repository (what `encoder-gate
 #: merge` writes as shard-costs.json); without it the shards deal equal shares.
 SHARD_COSTS_FILE = ".github/encoder-gate-shard-costs.json"
+
+
+def project_slug(project: str) -> str:
+    """A project's directory in its repository as one name ("services/topics": "services-topics"; "" the
+    root's): its workflow's file, concurrency group, cache key and history branch."""
+    return "-".join(part for part in project.split("/") if part)
+
+
+def workflow_path(project: str = "") -> str:
+    """The workflow of the project at `project` in its repository, from the repository's root: WORKFLOW_PATH
+    for the root's project, one named after the project for another (GitHub runs the root's workflows
+    alone)."""
+    return WORKFLOW_PATH.replace(".yml", f"-{project_slug(project)}.yml") if project else WORKFLOW_PATH
 
 
 ACCURACY_TEXT = '''\
