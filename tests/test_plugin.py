@@ -481,7 +481,7 @@ def test_backends_narrowed_on_the_command_line_are_said_like_a_selection(tmp_pat
     from encoder_gate.runtime.session import GateSession
 
     project = ("torch", "onnx-fp32", "onnx-int8", "onnx-int8~saturating")
-    said = "--gate-backends torch,onnx-fp32 (not the project's onnx-int8)"
+    said = "--gate-backends torch,onnx-fp32 (leaving out the project's onnx-int8)"
     assert _narrowed(("torch", "onnx-fp32"), project) == said
     assert _narrowed(("torch", "onnx-fp32", "onnx-int8"), project) is None
     assert _narrowed(("torch",), ()) is None  # no --gate-backends: the project's own
@@ -493,7 +493,7 @@ def test_backends_narrowed_on_the_command_line_are_said_like_a_selection(tmp_pat
     here = f"onnx:{model / 'onnx' / 'm.onnx'}"
     assert _narrowed(("torch", here), ("torch", "onnx:onnx/m.onnx"), str(model)) is None
     assert _narrowed(("torch", here), ("torch", "onnx:onnx/m.onnx", "onnx:old/m.onnx"), str(model)) == (
-        f"--gate-backends torch,{here} (not the project's onnx:old/m.onnx)")
+        f"--gate-backends torch,{here} (leaving out the project's onnx:old/m.onnx)")
     session = GateSession(GateConfig(model=str(tmp_path / "nope"), cache_dir=tmp_path / "cache"),
                           selection="-k drift_max", narrowed=said)
     assert provenance(session)["selection"] == f"-k drift_max {said}"
@@ -532,11 +532,11 @@ def test_batch_sizes_left_out_of_the_projects_are_said_like_a_selection(tmp_path
     from encoder_gate.config import batch_sizes_narrowed
 
     (tmp_path / "pyproject.toml").write_text("[tool.encoder-gate]\nbatch-sizes = [1, 8]\n")
-    assert batch_sizes_narrowed(tmp_path, (8,)) == "--gate-batch-sizes 8 (not the project's 1)"
+    assert batch_sizes_narrowed(tmp_path, (8,)) == "--gate-batch-sizes 8 (leaving out the project's 1)"
     assert batch_sizes_narrowed(tmp_path, (1, 8, 32)) is None
     assert batch_sizes_narrowed(tmp_path, (8, 1)) is None
     (tmp_path / "pyproject.toml").write_text("[tool.encoder-gate]\nbatch-sizes = [1, 4, 16]\n")
-    assert batch_sizes_narrowed(tmp_path, (4,)) == "--gate-batch-sizes 4 (not the project's 1, 16)"
+    assert batch_sizes_narrowed(tmp_path, (4,)) == "--gate-batch-sizes 4 (leaving out the project's 1, 16)"
     (tmp_path / "pyproject.toml").write_text('[tool.encoder-gate]\nbackends = ["torch"]\n')
     assert batch_sizes_narrowed(tmp_path, (8,)) is None  # the defaults are no project's choice
 

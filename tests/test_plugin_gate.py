@@ -241,8 +241,8 @@ def test_a_session_of_fewer_backends_than_the_project_names_says_which_it_left_o
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
     said = (report_dir / "verdict.md").read_text()
     assert ("Not the project's whole gate (the session of accuracy.json and findings.json: -k drift_max "
-            "--gate-backends torch,onnx-fp32 (not the project's onnx-int8); --gate-model tiny (not the "
-            "project's default))") in said  # its table names no model: the project's is the default
+            "--gate-backends torch,onnx-fp32 (leaving out the project's onnx-int8); --gate-model tiny (not "
+            "the project's default))") in said  # its table names no model: the project's is the default
 
 
 def test_a_classifiers_probability_bound_above_one_is_a_usage_error_not_an_internal_error(

@@ -391,6 +391,13 @@ def test_an_ab_json_becomes_a_vs_base_plot_and_tables(tmp_path: Path):
     assert why.startswith("ab.json in this directory left out: written at commit b64c560d1e4b"), why
     text = stale.markdown.read_text()
     assert "written at commit b64c560d1e4b, not 243c0d41ca6d" in text and "vs_base" not in text
+    assert files.versus_drawn and not other.versus_drawn and not stale.versus_drawn  # (`read ab.json`)
+    # of another model and another commit: the commit said first, as the verdict says it (a trial's report
+    # said "another model" and its verdict "another commit" of one file)
+    ab.write_text(json.dumps({**ab_document(), "model": {"name": "m", "content_hash": "m0"},
+                              "provenance": {**written, "commit": "b64c560d1e4b" + "0" * 28}}))
+    [why] = report.write_report(tmp_path / "both", None, acc, tmp_path / "no-saves", ab).left_out
+    assert why.startswith("ab.json in this directory left out: written at commit b64c560d1e4b"), why
 
 
 def test_a_foreign_ab_json_or_benchmark_file_is_one_line(tmp_path):

@@ -576,7 +576,8 @@ def batch_sizes_narrowed(root: Path, sizes: Sequence[int]) -> str | None:
     left = [b for b in projects if b not in sizes]
     if not left:
         return None
-    return f"--gate-batch-sizes {','.join(map(str, sizes))} (not the project's {', '.join(map(str, left))})"
+    given, dropped = ",".join(map(str, sizes)), ", ".join(map(str, left))
+    return f"--gate-batch-sizes {given} (leaving out the project's {dropped})"
 
 
 def quota_note(config: GateConfig, quota: CpuQuota) -> str | None:

@@ -108,7 +108,7 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"warning: no pytest-benchmark save to draw the throughput tables and plots from; the last "
               f"session's speedups are in {speedups} and its verdict. Save a session with "
               "--benchmark-autosave (or --benchmark-json FILE, then --benchmarks FILE)", file=sys.stderr)
-    for used in (accuracy, ab):
+    for used in (accuracy, ab if files.versus_drawn else None):  # (one left out is said above, not read)
         if used is not None:
             print(f"read {used}")
     print(f"wrote {files.markdown}")

@@ -129,14 +129,17 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 def backends_narrowed(backends: Sequence[str], projects: Sequence[str], model: str = "") -> str | None:
-    """How --gate-backends narrowed the project's gate ("--gate-backends torch,onnx-fp32 (not the
-    project's onnx-int8)"), or None: a PASS of the rest says nothing of those (walk AE: an onnx-int8
-    that failed one session was out of the next one's PASS without a word). `projects`: the backends
+    """How --gate-backends narrowed the project's gate ("--gate-backends torch,onnx-fp32 (leaving out
+    the project's onnx-int8)"; "not the project's 1" of batch sizes read as if the project's were 1),
+    or None: a PASS of the rest says nothing of those (walk AE: an onnx-int8 that failed one session
+    was out of the next one's PASS without a word). `projects`: the backends
     its [tool.encoder-gate] names (none: it names none, and the defaults are no project's choice);
     an onnx: file is the file its path finds (beside `model` too), however the path is written."""
     given = {_the_file(b, model) for b in backends}
     left = [b for b in projects if _the_file(b, model) not in given and split_integer_path(b)[1] is None]
-    return f"--gate-backends {','.join(backends)} (not the project's {', '.join(left)})" if left else None
+    if not left:
+        return None
+    return f"--gate-backends {','.join(backends)} (leaving out the project's {', '.join(left)})"
 
 
 def other_model(config: pytest.Config) -> str | None:

@@ -442,6 +442,7 @@ class ReportFiles:
     plots: tuple[Path, ...]
     sources: tuple[Path, ...]
     left_out: tuple[str, ...] = ()  # saves given that hold no gate benchmark, an ab.json apart: each with why
+    versus_drawn: bool = False  # the ab.json given was drawn (not left out)
 
 
 def resolve_sources(benchmarks: Sequence[Path] | None, default_root: Path | None) -> list[Path]:
@@ -465,14 +466,14 @@ def _with_vs_base(versus: Mapping[str, Any], ab: Path | None, acc: Mapping[str, 
     another model than the accuracy file, or one that does not belong with it as the verdict joins
     documents (another commit's: a trial's report drew the A/B of the commit before, which the verdict
     had left out)."""
-    model = (versus.get("model") or {}).get("content_hash")
-    if acc is not None and model != (acc.get("model") or {}).get("content_hash"):
-        why = f"{ab} is of another model than the accuracy file: left out"
-        return text + f"\n_{why}._\n", plots, [why]
-    if acc is not None and acc.get("provenance") and versus.get("provenance"):
+    if acc is not None and acc.get("provenance") and versus.get("provenance"):  # as the verdict says it
         _, notes = belonging({AB_FILE: versus}, acc["provenance"])
         if notes:
             return text + f"\n_{notes[0]}._\n", plots, notes
+    model = (versus.get("model") or {}).get("content_hash")
+    if acc is not None and model != (acc.get("model") or {}).get("content_hash"):  # (no provenance to read)
+        why = f"{ab} is of another model than the accuracy file: left out"
+        return text + f"\n_{why}._\n", plots, [why]
     plot = plot_vs_base(versus, out / "vs_base.png")
     text += "\n" + "\n".join(vs_base_section(versus, plot))
     return text, plots + ([plot] if plot is not None else []), []
@@ -527,12 +528,14 @@ def write_report(out: Path, benchmarks: Sequence[Path] | None = None, accuracy: 
                         "was one edited by hand? Write it again (`pytest benchmarks --benchmark-autosave`, "
                         "`pytest accuracy`)") from None
     text += "".join(f"\n_Left out: {why}._\n" for why in foreign)
+    drawn = False
     if versus is not None:
         try:
             text, plots, apart = _with_vs_base(versus, ab, acc, out, text, plots)
             foreign += apart
+            drawn = not apart
         except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a hand-edited or foreign file
             raise GateError(f"{ab} is not an ab.json this encoder-gate can read ({type(exc).__name__}: "
                             f"{exc}); re-run the session that writes it (--gate-base)") from None
     md = write_page(out, BENCHMARKS_PAGE, text)
-    return ReportFiles(md, tuple(plots), tuple(sources), tuple(foreign))
+    return ReportFiles(md, tuple(plots), tuple(sources), tuple(foreign), drawn)
