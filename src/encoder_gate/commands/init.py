@@ -266,16 +266,15 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
                                          gpu_requirement=gate_install.requirement
                                          if request.device == "cuda" else None, python=python,
                                          project=project)
+    shown = _shown(root, project, workflow)
     if project:
         notes.append(f"a project in the repository's subdirectory {project}: its own [tool.encoder-gate], "
-                     f"tests and workflow ({os.path.normpath(root / workflow)}; GitHub runs the root's "
-                     "workflows alone), its report, history branch and PR comment apart from the "
-                     "repository's other projects'")
+                     f"tests and workflow ({shown}; GitHub runs the root's workflows alone), its report, "
+                     "history branch and PR comment apart from the repository's other projects'")
     notes.append(f"the workflow installs {gate_install.requirement} on Python {python}, the Python "
                  f"init ran in (encoder-gate is installed here {install.origin})")
-    if gate_install.warning:  # (it names the root project's workflow; a subdirectory's is `workflow`)
-        warnings.append(gate_install.warning.replace(WORKFLOW_PATH, os.path.normpath(root / workflow))
-                        if project else gate_install.warning)
+    if gate_install.warning:  # (it names the root project's workflow)
+        warnings.append(gate_install.warning.replace(WORKFLOW_PATH, shown))
     uninstalled = uninstalled_note(root)  # before init writes its own pyproject.toml table
     if uninstalled:
         warnings.append(uninstalled)
@@ -355,7 +354,7 @@ def next_steps(root: Path, install: InstallSource | None = None) -> list[str]:
                f"--gate-base-ref {base})")
     width = len(ab) + 2
     project, _, path = project_in_repository(root)
-    workflow = os.path.normpath(root / path) if project else WORKFLOW_PATH  # (as init's lines name it)
+    workflow = _shown(root, project, path)
     edit = [f"  before the first pull request, check the install line of {workflow} (the warning "
             "above says why and how)"] if install.warning else []
     return [
@@ -380,6 +379,12 @@ def project_in_repository(root: Path) -> tuple[str, Path, str]:
     here = root.resolve()
     project, top = "/".join(here.parts[-depth:]), here.parents[depth - 1]
     return project, top, os.path.relpath(top / workflow_path(project), here)
+
+
+def _shown(root: Path, project: str, workflow: str) -> str:
+    """A project's workflow as init's lines name it: from where init ran (a subdirectory's, at the
+    repository's root), or the root project's own path."""
+    return os.path.normpath(root / workflow) if project else WORKFLOW_PATH
 
 
 def runner_labels(given: str | None) -> tuple[str, ...]:
