@@ -136,6 +136,14 @@ def test_a_session_that_ran_a_selection_of_its_tests_says_so_under_the_title():
     assert text.startswith("## encoder-gate: PASS\n\nNot the project's whole gate (the session of "
                            "accuracy.json: -k 'not padding and not drift'): what it left out did not run, "
                            "and this verdict does not cover it.\n")
+    # two sessions of one selection, written at two times, are two (a trial read main's speedups.json and
+    # its PR's accuracy.json as "the session of" both); one session's documents are one
+    speed = speedups_doc()
+    speed["provenance"]["selection"] = doc["provenance"]["selection"]
+    assert ("(the session of accuracy.json: -k 'not padding and not drift'; the session of speedups.json: "
+            "-k 'not padding and not drift')") in render_verdict(doc, speed)
+    speed["provenance"]["written"] = doc["provenance"]["written"]
+    assert "(the session of accuracy.json and speedups.json: -k" in render_verdict(doc, speed)
 
 
 def test_a_backend_whose_own_test_failed_is_a_fail_in_its_row_though_its_checks_pass():

@@ -225,15 +225,15 @@ def shard_note(kept: Mapping[str, Mapping[str, Any]]) -> str | None:
             + "; `encoder-gate merge` of every shard's report directory gives the session's verdict.")
 
 
-def selection_note(chosen: Mapping[str, str]) -> str | None:
-    """A line when a session behind the documents judged ran a selection of its tests (Verdict.
-    selections): what it deselected did not run, and the verdict covers only what ran."""
+def selection_note(chosen: Mapping[str, str], written: Mapping[str, str]) -> str | None:
+    """A line when a session behind the documents judged ran a selection of its tests (Verdict.selections):
+    what it left out did not run. One session writes several documents at one time (`written`): said once."""
     if not chosen:
         return None
-    by: dict[str, list[str]] = {}  # one session writes several documents: its selection said once
+    by: dict[tuple[str, str | None], list[str]] = {}  # (two sessions of one selection: two, a trial's)
     for name, picked in chosen.items():
-        by.setdefault(picked, []).append(name)
-    which = "; ".join(f"the session of {' and '.join(names)}: {picked}" for picked, names in by.items())
+        by.setdefault((picked, written.get(name)), []).append(name)
+    which = "; ".join(f"the session of {' and '.join(names)}: {picked}" for (picked, _), names in by.items())
     # (its sessions also judged another model than the project's, or fewer backends or batch sizes:
     # "the tests deselected there" said of those what did not happen, thirty-seventh session)
     return (f"Not the project's whole gate ({which}): what it left out did not run, and this verdict "
@@ -485,7 +485,7 @@ def render(verdict: Verdict) -> VerdictReport:
 
     title = "PASS" if verdict.passed else "FAIL"
     out = [f"## encoder-gate: {title}", ""]
-    shard, selection = shard_note(kept), selection_note(verdict.selections)
+    shard, selection = shard_note(kept), selection_note(verdict.selections, verdict.sources)
     out += [line for note in (shard, selection) if note for line in (note, "")]
     glance = failed_at_a_glance(verdict)
     if glance:
