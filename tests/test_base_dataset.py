@@ -148,6 +148,8 @@ def test_a_pr_that_changed_its_tokenizer_files_says_how_many_texts_encode_otherw
 
     from transformers import AutoTokenizer
 
+    from encoder_gate.models.spec import content_hash
+
     texts = ("I love this so much!", "Why would anyone do that?", "ok")
 
     def side(name: str, edit=None) -> GateSession:
@@ -157,7 +159,8 @@ def test_a_pr_that_changed_its_tokenizer_files_says_how_many_texts_encode_otherw
             edit(path)
         return SimpleNamespace(tokenizer=AutoTokenizer.from_pretrained(path),
                                dataset=SimpleNamespace(texts=texts),
-                               model=SimpleNamespace(path=path, model_type="roberta"),
+                               model=SimpleNamespace(path=path, model_type="roberta",
+                                                     content_hash=content_hash(path)),
                                config=GateConfig())  # type: ignore
 
     def config_edit(change):

@@ -373,11 +373,6 @@ def tokenizer_files_changed(before: Path, after: Path) -> list[str]:
     return sorted(n for n in set(old) | set(new) if old.get(n) != new.get(n))
 
 
-def vocabulary_hash(path: Path) -> str:
-    """The hash of the model directory's tokenizer vocabulary files (:func:`vocabulary_file`) alone."""
-    return hash_files(path, [f for f in model_files(path) if vocabulary_file(f.name)])[:20]
-
-
 def sentencepiece_file(name: str) -> bool:
     """Whether a model directory's file `name` is a sentencepiece model (any `*.model`)."""
     return name.endswith(".model")

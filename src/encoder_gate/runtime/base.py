@@ -41,7 +41,7 @@ from encoder_gate.config import (
 from encoder_gate.data.datasets import VARIANTS
 from encoder_gate.data.readers import one_file
 from encoder_gate.errors import GateError
-from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec, tokenizer_files_changed, vocabulary_hash
+from encoder_gate.models.spec import BUILTIN_MODELS, ModelSpec, tokenizer_files_changed, vocabulary_file
 from encoder_gate.runtime.inference import longer_than, max_length
 from encoder_gate.runtime.predictions import backend_kind
 from encoder_gate.runtime.session import GateSession
@@ -220,9 +220,7 @@ def base_table_config(base_dir: Path, pr: GateConfig, narrowed: bool = False,
                         "to compare with (is it the base of this repository, and was `encoder-gate init` "
                         "committed there?)")
     for what in ("model", "dataset"):
-        given = getattr(chosen, what) if chosen is not None else None
-        if given is not None:
-            assert chosen is not None
+        if chosen is not None and (given := getattr(chosen, what)) is not None:
             table[what] = chosen_in(root, given, chosen.project, what)
         elif what in table:
             table[what] = _in_checkout(str(table[what]), root, what)
@@ -480,8 +478,9 @@ class BaseSide(AgainstBase):
         b, p = self.session.model.model_type, self.pr.model.model_type
         if not b or not p or b == p:
             return None
-        same = vocabulary_hash(self.session.model.path) == vocabulary_hash(self.pr.model.path)
-        tokenizer = "the same tokenizer vocabulary" if same else "another tokenizer"  # (a trial's: the same)
+        changed = tokenizer_files_changed(self.session.model.path, self.pr.model.path)
+        same = not any(vocabulary_file(name) for name in changed)  # (a trial's: the same vocabulary)
+        tokenizer = "the same tokenizer vocabulary" if same else "another tokenizer"
         return (f"the PR's model is a {p} ({self.pr.model.name}), the base's a {b} "
                 f"({self.base_model_name}): another architecture, {tokenizer}, each judged on the same "
                 "texts")
@@ -494,9 +493,10 @@ class BaseSide(AgainstBase):
         is (an XLM-R PR that lowercased in tokenizer.json passed "outputs identical to the base's": that
         tokenizer's class builds its normalizer itself, and nothing said the file's change reached no
         text). None: the same files."""
-        if self.session.model.model_type != self.pr.model.model_type:
+        b, p = self.session.model, self.pr.model
+        if b.model_type != p.model_type or b.content_hash == p.content_hash:  # (its hash covers them all)
             return None
-        changed = tokenizer_files_changed(self.session.model.path, self.pr.model.path)
+        changed = tokenizer_files_changed(b.path, p.path)
         if not changed:
             return None
         texts = self.pr.dataset.texts  # both sides' evaluation set
@@ -504,8 +504,8 @@ class BaseSide(AgainstBase):
         def encoded(tokenizer: Any) -> list[list[int]]:
             return list(tokenizer(list(texts), truncation=True, max_length=UNCUT)["input_ids"])
 
-        moved = sum(a != b for a, b in zip(encoded(self.session.tokenizer), encoded(self.pr.tokenizer),
-                                           strict=True))
+        moved = sum(theirs != ours for theirs, ours in zip(encoded(self.session.tokenizer),
+                                                           encoded(self.pr.tokenizer), strict=True))
         files = f"the PR changed its tokenizer's {', '.join(changed)}"
         if moved:
             return (f"{files}: {moved} of the {len(texts)} evaluation texts {'is' if moved == 1 else 'are'} "
