@@ -69,7 +69,7 @@ from encoder_gate.data.readers import READERS, text_lines
 from encoder_gate.errors import GateError
 from encoder_gate.models.spec import BUILTIN_MODELS, read_head
 from encoder_gate.runtime.dependency_files import uninstalled_note
-from encoder_gate.runtime.worktree import default_branch, depth_in_repository, in_repository, not_carried
+from encoder_gate.runtime.worktree import default_branch, in_repository, not_carried, where_in_repository
 
 INIT_BATCH_SIZES = (1, 8)
 # One intra-op thread per backend: torch eager's times swing by orders of magnitude when its
@@ -373,11 +373,11 @@ def project_in_repository(root: Path) -> tuple[str, Path, str]:
     repository's root: GitHub runs those alone). A repository of two models gates each as a project of its
     own (a trial's second model, gated by --gate-model, was compared with the first's base, and had no
     history and no CI job)."""
-    depth = depth_in_repository(root) if root.is_dir() else 0
-    if not depth:
+    project = where_in_repository(root) if root.is_dir() else ""
+    if not project:
         return "", root, WORKFLOW_PATH
     here = root.resolve()
-    project, top = "/".join(here.parts[-depth:]), here.parents[depth - 1]
+    top = here.parents[len(Path(project).parts) - 1]
     return project, top, os.path.relpath(top / workflow_path(project), here)
 
 

@@ -295,14 +295,18 @@ def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) ->
               + "; speed is not compared across it either. Speedups are same-run ratios over torch "
               "eager; the creep threshold for speed is the larger of the minimum slowdown and Q3 + 3 IQR "
               "of the store's own step-to-step changes (rustc-perf's rule).")
+    # the project's directory too in a repository of several (both projects' models named `model`)
+    place = series.get("project")
+    whose = f"{place}, model {series.get('model')}" if place else str(series.get("model"))
+    project = f"project <code>{html.escape(str(place))}</code>, " if place else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>encoder-gate history: {html.escape(str(series.get('model')))}</title>
+<title>encoder-gate history: {html.escape(whose)}</title>
 <style>body{{font-family:sans-serif;margin:1.5em;max-width:1400px}}svg{{max-width:100%;height:auto}}
 table{{border-collapse:collapse;font-size:12px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}
 .fail{{color:#b00}}</style></head><body>
-<h1>encoder-gate history: model <code>{html.escape(str(series.get('model')))}</code></h1>
+<h1>encoder-gate history: {project}model <code>{html.escape(str(series.get('model')))}</code></h1>
 <p>{len(line)} commit(s) of this series (data <code>{html.escape(str(data.get('source')))}</code>{read}{
 f", <b>its first {int(data['limit'])} texts only</b> (--gate-limit)" if cut else ""}){
 f"; {others} record(s) of other models or data are in the store, not drawn here" if others else ""}.

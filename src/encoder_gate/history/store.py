@@ -70,12 +70,14 @@ def git_commit(repo: Path, rev: str = "HEAD") -> Commit:
 def series_of(provenance: Mapping[str, Any]) -> dict[str, Any]:
     """What makes two records comparable: the model's name and the evaluation data (not the model's
     content: a retrained model stays on its line, which is what a creep check is for). A reranker's
-    `relevant-grade` where set: another grade reads other gold flags from the same file (left out where
-    unset, so that the records written before it existed stay on their line)."""
+    `relevant-grade` where set: another grade reads other gold flags from the same file; the project's
+    directory in its repository where it is not the top (two projects' models both named `model`). Each
+    left out where unset, so that the records written before it existed stay on their line."""
     model, data = provenance.get("model") or {}, provenance.get("dataset") or {}
     grade = (data.get("columns") or {}).get("relevant_grade")
     dataset = {k: data.get(k) for k in ("source", "sha256", "split", "variant", "limit")}
-    return {"model": model.get("name"), "dataset": {**dataset, **({"relevant_grade": grade}
+    return {**({"project": project} if (project := provenance.get("project")) else {}),
+            "model": model.get("name"), "dataset": {**dataset, **({"relevant_grade": grade}
                                                                    if grade is not None else {})}}
 
 
@@ -246,15 +248,17 @@ def new_series(records: Sequence[Mapping[str, Any]], commit: str) -> str | None:
     if now.get("series") == before.get("series"):
         return None
     was, new = before.get("series") or {}, now.get("series") or {}
-    changed = [f"{key} {_said(was.get(key))} -> {_said(new.get(key))}" for key in ("model", "dataset")
-               if was.get(key) != new.get(key)]
+    changed = [f"{key} {_said(key, was.get(key))} -> {_said(key, new.get(key))}"
+               for key in ("project", "model", "dataset") if was.get(key) != new.get(key)]
     return (f"{commit[:12]} starts a new series ({'; '.join(changed)}): the page draws it from here, and "
             f"`history check` compares it with its own records only ({str(before.get('commit'))[:12]} and "
             "the records before it stay in the store)")
 
 
-def _said(value: Any) -> str:
-    """A series' model or dataset in a note: a dataset by its source and contents' hash."""
+def _said(key: str, value: Any) -> str:
+    """A series' project, model or dataset in a note: a dataset by its source and contents' hash."""
+    if key == "project" and not value:
+        return "(the repository's top)"
     if isinstance(value, Mapping):
         sha = value.get("sha256")
         return f"{value.get('source')}" + (f" (contents {str(sha)[:8]})" if sha else "")
@@ -264,7 +268,8 @@ def _said(value: Any) -> str:
 def _series(record: Mapping[str, Any]) -> str:
     series = record.get("series") or {}
     dataset = series.get("dataset") or {}
-    return f"model {series.get('model')}, dataset {dataset.get('source') or dataset}"
+    project = f"project {series['project']}, " if series.get("project") else ""
+    return f"{project}model {series.get('model')}, dataset {dataset.get('source') or dataset}"
 
 
 def load_record(path: Path) -> dict[str, Any]:

@@ -88,7 +88,7 @@ from encoder_gate.runtime.base import BASE_PREFIX
 from encoder_gate.runtime.properties import EXAMPLES_DIR
 from encoder_gate.runtime.provenance import inputs_changed
 from encoder_gate.runtime.session import GateSession
-from encoder_gate.runtime.worktree import head_commit
+from encoder_gate.runtime.worktree import head_commit, where_in_repository
 from encoder_gate.shards.plan import (
     NothingToRun,
     costs_from,
@@ -145,7 +145,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"encoder-gate: {exc}") from None
     session = GateSession(gate_config, progress=_progress_writer(config), selection=_selection(config),
                           narrowed=narrowed, backends_given=overrides.get("backends") is not None,
-                          commit=head_commit(config.rootpath))
+                          commit=head_commit(config.rootpath), project=where_in_repository(config.rootpath))
     config.stash[SESSION_KEY] = session
     config.stash[OUTCOMES] = {}
     config.pluginmanager.register(ExitStatus(config), "encoder-gate-exit-status")

@@ -72,6 +72,8 @@ def provenance(session: GateSession) -> dict[str, Any]:
         **({"selection": chosen} if (chosen := " ".join(filter(None, (session.selection, session.narrowed))))
            else {}),
         **({"commit": session.commit} if session.commit else {}),
+        # which of its repository's projects the results are of, where it is not the repository's top
+        **({"project": session.project} if session.project else {}),
     }
 
 

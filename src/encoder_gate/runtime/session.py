@@ -128,6 +128,9 @@ class GateSession:
     #: The commit checked out where the session runs (None outside git): its results documents say
     #: which commit they are of (a history record of another commit refuses them).
     commit: str | None = None
+    #: Where the project sits in its git repository ("services/topics"; "" at its top): its results say
+    #: which of a repository's projects they are of (a history record's series, its page's title).
+    project: str = ""
     calibration_count: int = CALIBRATION_TEXTS  # how many calibration texts static INT8 reads
     _calibration: tuple[tuple[Text, ...], str] | None = None
 

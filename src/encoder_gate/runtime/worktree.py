@@ -57,16 +57,23 @@ def head_commit(repo: Path) -> str | None:
     return _git_or_none(repo, "rev-parse", "HEAD") or None
 
 
+def where_in_repository(project: Path) -> str:
+    """Where `project` sits in its git repository, from the repository's top ("services/topics"; "" at
+    the top, or without git): a project of its own in a repository of several."""
+    top = _git_or_none(project, "rev-parse", "--show-toplevel")
+    if not top:
+        return ""
+    try:
+        place = project.resolve().relative_to(Path(top).resolve())
+    except ValueError:
+        return ""
+    return "" if place == Path() else place.as_posix()
+
+
 def depth_in_repository(project: Path) -> int:
     """How many directories `project` sits below its repository's top (0 at the top, or without git):
     a base checked out by `base_worktree` sits as deep in its worktree."""
-    top = _git_or_none(project, "rev-parse", "--show-toplevel")
-    if not top:
-        return 0
-    try:
-        return len(project.resolve().relative_to(Path(top).resolve()).parts)
-    except ValueError:
-        return 0
+    return len(Path(where_in_repository(project)).parts)
 
 
 def branches(project: Path) -> list[str]:
