@@ -429,6 +429,37 @@ def test_prune_cache_after_a_shard_keeps_what_every_share_of_its_sharded_session
     assert [e.is_dir() for e in entries] == [False, True, True]
 
 
+def test_prune_cache_keeps_what_the_sessions_before_the_last_at_its_commit_used(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """A user's `pytest accuracy`, then `pytest benchmarks`, at one commit: pruning after the second
+    removed the predictions the first had computed (left alone by the forty-seventh session). The
+    sessions just before the last at its commit count with it; one at another commit, or without one
+    (outside git), does not."""
+    import time
+
+    from encoder_gate.cache import read_sessions, record_session
+    from encoder_gate.commands.cli import main
+    from encoder_gate.commands.prune import at_its_commit
+
+    cache = ArtifactCache(tmp_path)
+    entries = [cache.get_or_build("onnx-fp32", {"model": m}, write_two_files).path for m in "abc"]
+    for i, entry in enumerate(entries):  # a used 3 h ago (commit 1), b 2 h ago and c 1 h ago (commit 2)
+        _age(entry, 3600 * (3 - i))
+    now = time.time()
+    record_session(tmp_path, now - 3.2 * 3600, "pytest accuracy benchmarks", commit="1" * 40)
+    record_session(tmp_path, now - 2.5 * 3600, "pytest accuracy", commit="2" * 40)
+    record_session(tmp_path, now - 1.5 * 3600, "pytest benchmarks", commit="2" * 40)
+    sessions = read_sessions(tmp_path)
+    assert at_its_commit(sessions, 1) == [sessions[1]] and at_its_commit(sessions, 2) == []
+    assert at_its_commit([{"started": 1.0}, {"started": 2.0}], 1) == []  # no commit: none counted
+    assert main(["prune-cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "removed 1 entries" in out, out
+    assert ("by the last 2 sessions (the first began " in out and ": 1 of them ran before it at its commit "
+            "222222222222 (pytest accuracy), and count as one gate with it" in out), out
+    assert [e.is_dir() for e in entries] == [False, True, True]
+
+
 def test_nothing_is_kept_of_a_model_or_data_file_that_changed_since_it_was_read(tmp_path: Path):
     """Hunt 5: weights copied into the model's directory 2.5 s into a session had its exports and
     predictions kept under the old weights' key, and every later session read them (the healthy model

@@ -451,13 +451,15 @@ def update_record(path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]
         replace_file(path, lambda tmp: tmp.write_text(text))
 
 
-def record_session(root: Path, started: float, what: str, shard: str | None = None) -> None:
+def record_session(root: Path, started: float, what: str, shard: str | None = None,
+                   commit: str | None = None) -> None:
     """Add a gate session that began at `started` and ran tests to the cache's record; `shard`: the
     share it ran of a sharded session ("K/N", --gate-shard), so that pruning after it keeps what the
-    other shares used. An unwritable cache raises OSError, for the session to say (it must not fail
-    it); see :func:`update_record`."""
+    other shares used; `commit`: the commit it ran at, so that pruning keeps what the sessions just
+    before it at that commit used too (`pytest accuracy`, then `pytest benchmarks`). An unwritable
+    cache raises OSError, for the session to say (it must not fail it); see :func:`update_record`."""
     this = {"started": round(started, 3), "finished": round(time.time(), 3), "what": what,
-            **({"shard": shard} if shard else {})}
+            **({"shard": shard} if shard else {}), **({"commit": commit} if commit else {})}
     update_record(Path(root) / SESSIONS_FILE,
                   lambda doc: {"sessions": [*_sessions_in(doc), this][-KEPT_SESSIONS:]})
 

@@ -9,8 +9,9 @@ every entry it read or built carries its stamp. A CI cache is restored, gains th
 PR's model, and is saved again: without pruning it holds every model the repository ever had
 (about 0.85 GB each at 125M weights: the ONNX files, the predictions), until the restore takes
 minutes and the host evicts it. Pruning keeps what the last session used, which is what the next
-run of that branch needs (the base's artifacts and the PR's). It deletes nothing when no session
-is recorded, and `--dry-run` lists what it would remove.
+run of that branch needs (the base's artifacts and the PR's), and what the sessions just before it at
+the same commit used (`pytest accuracy`, then `pytest benchmarks`: one commit's gate). It deletes
+nothing when no session is recorded, and `--dry-run` lists what it would remove.
 """
 
 from __future__ import annotations
@@ -61,8 +62,29 @@ def other_shares(sessions: list[dict[str, object]], kept: int) -> list[dict[str,
     return extra
 
 
+def at_its_commit(sessions: list[dict[str, object]], kept: int) -> list[dict[str, object]]:
+    """The sessions just before the last `kept` that ran at the commit the oldest kept one ran at (each
+    recorded with its commit; none without git): kept with them, since a commit's gate is often more
+    than one session (`pytest accuracy`, then `pytest benchmarks`: pruning after the second removed the
+    predictions the first had computed, and the next `pytest accuracy` computed them again)."""
+    if not sessions[:-kept] or not (commit := sessions[-kept].get("commit")):
+        return []
+    earlier: list[dict[str, object]] = []
+    for session in reversed(sessions[:-kept]):
+        if session.get("commit") != commit:
+            break
+        earlier.insert(0, session)
+    return earlier
+
+
 def _gb(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
+def _said(session: dict[str, object]) -> str:
+    """A recorded session by its command, cut to 60 characters."""
+    command = str(session.get("what", "?"))
+    return command if len(command) <= 60 else command[:59] + "…"
 
 
 def _when(t: float) -> str:
@@ -92,14 +114,18 @@ def run_prune(args: argparse.Namespace) -> int:
         last = sessions[-args.sessions:]
         shares = other_shares(sessions, len(last))
         last = [*shares, *last]
+        same = at_its_commit(sessions, len(last))
+        last = [*same, *last]
         since = float(last[0]["started"])
-        command = str(last[-1].get("what", "?"))
-        command = command if len(command) <= 60 else command[:59] + "…"
-        what = (f"by the last session ({command}, began {_when(since)})" if len(last) == 1
+        what = (f"by the last session ({_said(last[-1])}, began {_when(since)})" if len(last) == 1
                 else f"by the last {len(last)} sessions (the first began {_when(since)})")
         if shares:
             what += (f": the last was shard {sessions[-1]['shard']} of a sharded session, so the "
                      f"{len(shares)} share(s) before it count as one session with it")
+        if same:
+            what += (f"{';' if shares else ':'} {len(same)} of them ran before it at its commit "
+                     f"{str(same[-1]['commit'])[:12]} ({', '.join(_said(s) for s in same)}), and count as "
+                     "one gate with it")
     done = prune(root, since, dry_run=args.dry_run)
     removed = sum(n for _, n in done.removed)
     verb = "would remove" if args.dry_run else "removed"

@@ -547,7 +547,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if ran_tests and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         with _bookkeeping(state, "this session's use of the artifact cache (prune-cache keeps what it used)"):
             record_session(state.config.cache_dir, config.stash[SESSION_STARTED], session_command(config),
-                           state.config.shard)
+                           state.config.shard, state.commit)
     why = None if runs_no_test(config) else nothing_checked(config.stash.get(OUTCOMES, {}),
                                                              selected=state.selection is not None)
     if why and not config.getoption("gate_allow_skip", False):
