@@ -17,7 +17,7 @@ from encoder_gate.backends.mock import MockBackend, MockRunner
 from encoder_gate.backends.registry import BACKENDS, parse_backend
 from encoder_gate.config import GateConfig
 from encoder_gate.errors import GateError, NoKernelsOnDevice
-from encoder_gate.reporting.verdict import device_notes
+from encoder_gate.reporting.session_notes import device_notes
 from encoder_gate.runtime.devices import planned_device
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.speed.results import BenchResult, cell_sizing, compute_speedups
@@ -209,7 +209,7 @@ def test_every_row_names_its_device_and_the_verdict_says_which_left_the_sessions
     elsewhere (a row whose device is unknown, an older document's, is not)."""
     from encoder_gate.decision import Status
     from encoder_gate.decision.types import BackendVerdict
-    from encoder_gate.reporting.verdict import session_device
+    from encoder_gate.reporting.session_notes import session_device
 
     rows = [BackendVerdict("onnx-fp16", Status.PASS, device="cuda"),
             BackendVerdict("onnx-int8", Status.PASS, device="cpu"), BackendVerdict("onnx-fp32", Status.PASS)]

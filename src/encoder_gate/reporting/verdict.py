@@ -19,7 +19,7 @@ system).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,6 @@ from encoder_gate.documents import (
     FINDINGS_FILE,
     SPEEDUPS_FILE,
     readings,
-    shards_of,
 )
 from encoder_gate.reporting.ab import (
     BY_BASE_CRITERIA,
@@ -55,6 +54,16 @@ from encoder_gate.reporting.accuracy import (
 )
 from encoder_gate.reporting.integer_paths import integer_path_notes, path_disagreement, unjudged_paths
 from encoder_gate.reporting.markdown import markdown_cell, markdown_line
+from encoder_gate.reporting.session_notes import (
+    cache_notes,
+    device_notes,
+    explored_notes,
+    not_judged_notes,
+    padding_notes,
+    selection_note,
+    session_device,
+    shard_note,
+)
 from encoder_gate.speed.contention import contention_said
 from encoder_gate.speed.machine import other_stack, oversubscribed
 from encoder_gate.speed.results import by_case
@@ -211,105 +220,6 @@ def _fails_where(name: str, row: Mapping[str, Any], rows: Mapping[str, Any]) -> 
     if len(paths) > 1 and all(r.get("verdict") == "fail" for r in paths):
         return "fails on both integer paths: every CPU"
     return f"fails on {cpu_path_short(row['integer_path'])} ({row['integer_path']} path)"
-
-
-def shard_note(kept: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """A line when the documents judged are one share's of a sharded session (their provenance's
-    `shard`): its verdict covers that share's backends alone, not the gate."""
-    shards = shards_of(kept)
-    if not shards:
-        return None
-    backends = (next(iter(kept.values())).get("provenance") or {}).get("settings", {}).get("backends") or []
-    return (f"Shard {' and '.join(shards)} of a sharded session: this verdict judges its share alone"
-            + (f" ({', '.join(backends)})" if backends else "")
-            + "; `encoder-gate merge` of every shard's report directory gives the session's verdict.")
-
-
-def selection_note(chosen: Mapping[str, str], written: Mapping[str, str]) -> str | None:
-    """A line when a session behind the documents judged ran a selection of its tests (Verdict.selections):
-    what it left out did not run. One session writes several documents at one time (`written`): said once."""
-    if not chosen:
-        return None
-    by: dict[tuple[str, str | None], list[str]] = {}  # (two sessions of one selection: two, a trial's)
-    for name, picked in chosen.items():
-        by.setdefault((picked, written.get(name)), []).append(name)
-    which = "; ".join(f"the session of {' and '.join(names)}: {picked}" for (picked, _), names in by.items())
-    # (its sessions also judged another model than the project's, or fewer backends or batch sizes:
-    # "the tests deselected there" said of those what did not happen, thirty-seventh session)
-    return (f"Not the project's whole gate ({which}): what it left out did not run, and this verdict "
-            "does not cover it.")
-
-
-def explored_notes(explored: Mapping[str, int]) -> list[str]:
-    """A line when a joined session explored (--gate-explore): its padding properties drew random
-    examples, so another run of it may find what this one did not."""
-    if not explored:
-        return []
-    counts = " and ".join(str(n) for n in sorted(set(explored.values())))
-    return [f"Explored: the session of {', '.join(sorted(explored))} drew {counts} "
-            "random examples a padding property (--gate-explore), not the fixed examples every other "
-            "session draws; a failing example it found is kept in the artifact cache and replayed by "
-            "every later session of this model."]
-
-
-def padding_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -> list[str]:
-    """The largest difference each backend's padding properties saw (an item alone vs padded, batched,
-    moved, truncated), beside its bound (accuracy.json's `padding`): how close each backend came."""
-    seen = (accuracy or {}).get("padding") or {}
-    names = [n for n in dict.fromkeys([*order, *seen]) if n in seen]
-    if not names:
-        return []
-    cells = [f"{n} {float(seen[n]['largest']):.3g} (<= {float(seen[n]['bound']):g})" for n in names]
-    return ["Padding and batching (the padding properties' largest |output alone - output padded or "
-            f"batched|, bound padding_atol): {'; '.join(cells)}."]
-
-
-def cache_notes(accuracy: Mapping[str, Any] | None, order: Sequence[str] = ()) -> list[str]:
-    """What the accuracy results took from the artifact cache instead of computing (accuracy.json's
-    `cached_outputs`): the backends whose predictions, and how many kept passes of checks, of which."""
-    reused = (accuracy or {}).get("cached_outputs") or {}
-    names = [n for n in dict.fromkeys([*order, *reused]) if n in reused]
-    predicted = [n for n in names if reused[n].get("predictions")]
-    checked = [n for n in names if reused[n].get("checks")]
-    if not predicted and not checked:
-        return []
-    parts = [f"the predictions of {', '.join(predicted)}"] if predicted else []
-    if checked:
-        count = sum(len(reused[n]["checks"]) for n in checked)
-        parts.append(f"the passes of {count} check{'s' if count != 1 else ''} (smoke tests, fixed-example "
-                     f"padding properties) of {', '.join(checked)}")
-    return [f"Read from the artifact cache, not computed in this session: {'; '.join(parts)}. An earlier "
-            "session computed them from the same artifact bytes, texts and library versions (their "
-            "cache key); an empty --gate-cache-dir computes them again."]
-
-
-def session_device(*docs: Mapping[str, Any] | None) -> str | None:
-    """The device the session of these results documents ran on (the first whose provenance says)."""
-    said = ((((d or {}).get("provenance") or {}).get("settings") or {}).get("device") for d in docs)
-    return next(filter(None, said), None)
-
-
-def device_notes(backends: Sequence[BackendVerdict], session: str | None) -> list[str]:
-    """The rows computed on another device than the session's (runtime.devices), each named."""
-    elsewhere = [f"`{b.name}` on {'the CPU' if b.device == 'cpu' else b.device}" for b in backends
-                 if b.computed_elsewhere(session)]
-    if not elsewhere:
-        return []
-    return [f"Computed on another device than this session's ({session}): {', '.join(elsewhere)} (a file "
-            "with no kernels on it, or a backend pinned in [tool.encoder-gate.devices]). Each is judged "
-            "against the same reference; its speedup is over torch eager on its own device."]
-
-
-def not_judged_notes(rows: Mapping[str, Any]) -> list[str]:
-    """One line per check a row's evaluation gave nothing to judge (accuracy.json's `not_judged`:
-    no label with enough gold positives, a reference scoring 0), naming the backends, or "every
-    backend": such a check is not run, and the PASS beside it does not hold it."""
-    said: dict[str, list[str]] = {}
-    for name, row in rows.items():
-        for why in ((row or {}).get("not_judged") or {}).values():
-            said.setdefault(why, []).append(name)
-    return [f"{why} ({'every backend' if len(names) == len(rows) > 1 else ', '.join(names)})"
-            for why, names in said.items()]
 
 
 def _head(text: str) -> str:
