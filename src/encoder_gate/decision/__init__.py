@@ -1,13 +1,10 @@
-"""The verdict, decided once (:mod:`encoder_gate.decision.judge`) of the types it is made of
-(:mod:`encoder_gate.decision.types`, all that reporting may import of it)."""
+"""The verdict, decided once (:mod:`encoder_gate.decision.judge`, its waivers by
+:mod:`encoder_gate.decision.waiving`) of the types it is made of (:mod:`encoder_gate.decision.types`, all
+that reporting may import of it)."""
 
 from encoder_gate.decision.judge import (
-    WAIVABLE,
     accuracy_status,
     cell_fails,
-    check_waivers,
-    check_waivers_fit,
-    covering_waiver,
     decide_cells,
     decide_documents,
     decide_report_dir,
@@ -19,8 +16,6 @@ from encoder_gate.decision.judge import (
     read_results,
     refused,
     unfinished,
-    waivable,
-    waivers_of,
 )
 from encoder_gate.decision.types import (
     NOT_EVALUATED,
@@ -34,6 +29,14 @@ from encoder_gate.decision.types import (
     SpeedCell,
     Status,
     Verdict,
+)
+from encoder_gate.decision.waiving import (
+    WAIVABLE,
+    check_waivers,
+    check_waivers_fit,
+    covering_waiver,
+    waivable,
+    waivers_of,
 )
 
 __all__ = [
