@@ -5,6 +5,7 @@ headless Chromium it loads offline. No model: synthetic records and the document
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_the_page_draws_every_commit_marks_failures_and_creep_and_fetches_nothin
     text = page.read_text()
     drawn = [r for r in records if r["series"]["model"] == "m"]
     assert len(drawn) == 12 and all(f'id="c{r["commit"]}"' in text for r in drawn)
-    assert "another" not in text.split("<table")[1] and "1 record(s) of other models" in text
+    assert "another" not in text.split("<table")[1].split("</table>")[0] and "1 record(s) of other models" in text
     assert "<b class=fail>FAIL</b>" in text and "speedup model/normal/bs8/bucketed" in text  # the creep
     assert "before 0000002" in text  # the machine changed before commit 2
     assert text.count("<svg") == 2  # the backend's panels and the labels that moved most
@@ -69,6 +70,34 @@ def test_the_page_draws_every_commit_marks_failures_and_creep_and_fetches_nothin
     for png in ("history_onnx-int8.png", "history_labels.png"):
         pixels = imread(tmp_path / "site" / png)
         assert pixels.shape[0] > 200 and pixels.std() > 0.01, png  # drawn, not blank
+
+
+def test_each_earlier_series_is_drawn_on_a_page_of_its_own_linked_from_the_first(tmp_path: Path):
+    """An edited evaluation set starts a new series: its earlier commits were on no page (left alone by
+    the forty-seventh session). Each earlier series is drawn as the newest is, in series-K/, newest first."""
+    from encoder_gate.history.page import earlier_series, render
+
+    records = twelve_commits()  # twelve of model m, and one of model `another` among them
+    edited = [{**r, "series": {**r["series"], "dataset": {"source": "bundled", "sha256": "e" * 16}}}
+              for r in synthetic_tail()]
+    store = [*records, *edited]
+    groups = earlier_series(store)
+    assert [len(g) for g in groups] == [12, 1]  # m on the old data (its newest is later), then `another`
+    assert [g[-1]["series"]["model"] for g in groups] == ["m", "another"]
+    text = render(store, tmp_path / "site").read_text()
+    assert "13 record(s) of other models or data are in the store, each series drawn on its own page" in text
+    links = re.findall(r'<li><a href="(series-\d/index.html)">([^<]*)</a>: (\d+) commit', text)
+    assert links == [("series-1/index.html", "model m, dataset bundled", "12"),
+                     ("series-2/index.html", "model another, dataset bundled", "1")], links
+    first = (tmp_path / "site" / "series-1" / "index.html").read_text()
+    assert all(f'id="c{r["commit"]}"' in first for r in records if r["series"]["model"] == "m")
+    assert "<svg" in first and (tmp_path / "site" / "series-1" / "history_onnx-int8.png").is_file()
+    assert "Earlier series" not in first  # drawn from its own records: no series before it
+
+
+def synthetic_tail() -> list[dict[str, Any]]:
+    """Two commits after twelve_commits' last."""
+    return [synthetic(i) for i in (14, 15)]
 
 
 def test_the_table_says_when_a_commits_gate_judged_one_side_only(tmp_path: Path):

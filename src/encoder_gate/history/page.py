@@ -23,7 +23,7 @@ from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.data.readers import one_file
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, save_figure, write_page
 from encoder_gate.history.creep import Creep, check
-from encoder_gate.history.store import on_its_path, other_architecture, same_series
+from encoder_gate.history.store import on_its_path, other_architecture, same_series, series_said
 from encoder_gate.speed.results import by_case, case_order
 
 PAGE = "index.html"
@@ -237,13 +237,36 @@ def _table(line: Sequence[Mapping[str, Any]], backends: Sequence[str], creeps: S
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
+def earlier_series(records: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """The store's records of every series but the newest record's, a list per series, the series whose
+    newest commit is the latest first (each in the store's order)."""
+    rest = [r for r in records if r.get("series") != records[-1].get("series")]
+    groups: list[list[Mapping[str, Any]]] = []
+    for r in reversed(rest):
+        mine = next((g for g in groups if g[0].get("series") == r.get("series")), None)
+        if mine is None:
+            groups.append([r])
+        else:
+            mine.insert(0, r)
+    return groups
+
+
 def render(records: Sequence[Mapping[str, Any]], out: Path, window: int = 20) -> Path:
-    """Write SITE/index.html and one PNG per plot for the newest record's series; the page's path."""
+    """Write SITE/index.html and one PNG per plot for the newest record's series, and a page of the same
+    kind for each earlier series in SITE/series-K/ (a renamed model or an edited evaluation set starts
+    one: its commits had been on no page), linked from the first; the first page's path."""
     if not records:
         raise ValueError("no records to draw")
     newest = records[-1]
     line = same_series(records, newest)
     others = len(records) - len(line)
+    earlier = []
+    for k, group in enumerate(earlier_series(records), start=1):
+        render(group, Path(out) / f"series-{k}", window)
+        last = group[-1]
+        earlier.append(f'<li><a href="series-{k}/{PAGE}">{html.escape(series_said(last))}</a>: {len(group)} '
+                       f"commit(s), the newest <code>{_short(last['commit'])}</code> at "
+                       f"{html.escape(str(last.get('time')))}</li>")
     changes = _machine_changes(line)
     creeps, notes = check(records, window=window)
     backends = list(newest.get("backends") or {})
@@ -309,7 +332,8 @@ td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}
 <h1>encoder-gate history: {project}model <code>{html.escape(str(series.get('model')))}</code></h1>
 <p>{len(line)} commit(s) of this series (data <code>{html.escape(str(data.get('source')))}</code>{read}{
 f", <b>its first {int(data['limit'])} texts only</b> (--gate-limit)" if cut else ""}){
-f"; {others} record(s) of other models or data are in the store, not drawn here" if others else ""}.
+f"; {others} record(s) of other models or data are in the store, each series drawn on its own page "
+"(below)" if others else ""}.
 Newest: <code>{_short(newest['commit'])}</code> at {html.escape(str(newest.get('time')))}.</p>
 <h2>Creep (window {window})</h2><ul>{creep_items}</ul>
 {''.join(f'<p>{html.escape(n)}</p>' for n in notes)}
@@ -317,6 +341,7 @@ Newest: <code>{_short(newest['commit'])}</code> at {html.escape(str(newest.get('
 {''.join(sections)}
 <h2>Every commit</h2>
 {_table(line, every, creeps)}
+{f"<h2>Earlier series</h2><ul>{''.join(earlier)}</ul>" if earlier else ""}
 </body></html>
 """
     return write_page(out, PAGE, page)

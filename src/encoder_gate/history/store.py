@@ -229,8 +229,8 @@ def record(store: Path, report_dir: Path, commit: Commit) -> tuple[Path, str | N
         old = load_record(path)
         if old.get("series") != doc.get("series"):  # a record a commit: another model's would be lost
             raise GateError(f"{commit.sha[:12]} is recorded in {store} for another series "
-                            f"({_series(old)}), not this run's ({_series(doc)}): give each model and dataset "
-                            "a store of its own (--store)")
+                            f"({series_said(old)}), not this run's ({series_said(doc)}): give each model and "
+                            "dataset a store of its own (--store)")
         note = (f"{commit.sha[:12]} was recorded before (at {old.get('recorded')}); its record is replaced "
                 "by this run's")
     write_document(Path(store), path.name, doc, kind=HISTORY_RECORD)
@@ -265,11 +265,11 @@ def _said(key: str, value: Any) -> str:
     return str(value)
 
 
-def _series(record: Mapping[str, Any]) -> str:
+def series_said(record: Mapping[str, Any]) -> str:
+    """A record's series in words: its project where set, its model, its data (source and contents)."""
     series = record.get("series") or {}
-    dataset = series.get("dataset") or {}
-    project = f"project {series['project']}, " if series.get("project") else ""
-    return f"{project}model {series.get('model')}, dataset {dataset.get('source') or dataset}"
+    return ", ".join(f"{key} {_said(key, series.get(key))}" for key in ("project", "model", "dataset")
+                     if key != "project" or series.get(key))
 
 
 def load_record(path: Path) -> dict[str, Any]:
