@@ -60,7 +60,8 @@ def test_the_page_draws_every_commit_marks_failures_and_creep_and_fetches_nothin
     text = page.read_text()
     drawn = [r for r in records if r["series"]["model"] == "m"]
     assert len(drawn) == 12 and all(f'id="c{r["commit"]}"' in text for r in drawn)
-    assert "another" not in text.split("<table")[1].split("</table>")[0] and "1 record(s) of other models" in text
+    table = text.split("<table")[1].split("</table>")[0]
+    assert "another" not in table and "1 record(s) of other models" in text
     assert "<b class=fail>FAIL</b>" in text and "speedup model/normal/bs8/bucketed" in text  # the creep
     assert "before 0000002" in text  # the machine changed before commit 2
     assert text.count("<svg") == 2  # the backend's panels and the labels that moved most

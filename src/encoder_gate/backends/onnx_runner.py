@@ -51,6 +51,9 @@ def run_error(path: Path, exc: BaseException, shape: tuple[int, ...], model_dir:
     texts, tokens = (int(shape[0]), int(shape[1])) if len(shape) == 2 else (len(shape), 0)
     said = (f"ONNX Runtime failed to compute {path} on {texts} text(s) of {tokens} tokens "
             f"({ort_detail(str(exc), path)}).")
+    if len(shape) == 2 and not tokens:  # the file is not at fault: nothing runs on no tokens
+        return GateError(f"{said} The tokenizer encoded the texts as no tokens (it adds no special tokens, "
+                         "as GPT-2's does, and they are empty): no model runs on an input of no tokens")
     try:
         info = inspect_onnx(path)
     except Exception:  # what the file holds is a clue, not the error
@@ -300,8 +303,10 @@ class OnnxRunner:
         except Exception as exc:  # ORT raises its own Fail/InvalidArgument/RuntimeException types
             if not type(exc).__module__.startswith("onnxruntime"):
                 raise
-            self.broken = str(run_error(self.artifact, exc, ids.shape, self._model_dir))
-            raise GateError(self.broken) from None
+            said = str(run_error(self.artifact, exc, ids.shape, self._model_dir))
+            if not self._output_checked:  # it never computed a batch: every later call says this, at once
+                self.broken = said  # (one that did failed on this input: its test fails, not every later)
+            raise GateError(said) from None
         if raw.dtype != np.float32:
             raw = raw.astype(np.float32)
         if not self._output_checked:

@@ -88,7 +88,7 @@ from encoder_gate.documents import (
 from encoder_gate.errors import GateError, NotApplicable, listed
 from encoder_gate.reporting.search_report import search_section
 from encoder_gate.results.accuracy import cut_record
-from encoder_gate.runtime.inference import encode, padding_side_note, predict_texts
+from encoder_gate.runtime.inference import encode, predict_texts, tokenizer_note
 from encoder_gate.runtime.session import GateSession
 from encoder_gate.tasks import THRESHOLD, Task
 
@@ -572,7 +572,7 @@ def _run_export(request: ExportRequest, progress: Progress) -> ExportResult:
                   **({"cross_encoder": a} if (a := model.cross_encoder) else {}),
                   **({"threshold_note": n} if session.thresholds is not None
                      and (n := judged_at_note(request.thresholds)) else {}),
-                  **({"tokenizer_note": note} if (note := padding_side_note(tokenizer)) else {})},
+                  **({"tokenizer_note": note} if (note := tokenizer_note(tokenizer, model.path)) else {})},
         "dataset": data_desc,
         "threshold": threshold,
         "eval_batch_size": config.eval_batch_size,

@@ -17,7 +17,7 @@ from encoder_gate.backends.int8_path import TARGETS, this_cpu_path
 from encoder_gate.backends.registry import parse_backend, split_integer_path
 from encoder_gate.cache import toolchain_versions
 from encoder_gate.decision import accuracy_status
-from encoder_gate.runtime.inference import model_limit, padding_side_note
+from encoder_gate.runtime.inference import model_limit, tokenizer_note
 from encoder_gate.runtime.provenance import provenance
 from encoder_gate.tasks import THRESHOLD
 
@@ -41,7 +41,7 @@ def accuracy_payload(state: GateSession) -> dict[str, Any]:
                      and (note := judged_at_note(cfg.thresholds)) else {}),
                   # (the tokenizer as loaded: a session that stopped before it loads none for this)
                   **({"tokenizer_note": note} if "tokenizer" in vars(state)
-                     and (note := padding_side_note(state.tokenizer)) else {})},
+                     and (note := tokenizer_note(state.tokenizer, model.path)) else {})},
         "dataset": {"source": state.dataset_source, "split": cfg.split, "variant": cfg.dataset_variant,
                     "examples": len(ds), "distinct": ds.distinct, "pair_column": ds.pair_column,
                     "pairs": ds.paired, **({"relevance": ds.relevance} if ds.relevance else {}),

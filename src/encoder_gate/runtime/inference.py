@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from encoder_gate.backends.base import Runner, runner_max_tokens
 from encoder_gate.config import MAX_TOKENS
 from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError, NotFinite
+from encoder_gate.models.spec import model_config_value
 from encoder_gate.tasks import Task
 
 #: Where a session's tokenizer carries its `max-tokens` (fed_tokenizer), read by max_length.
@@ -88,6 +90,49 @@ def padding_side_note(tokenizer: Any) -> str | None:
             "with its neighbours (torch's own output for a text then depends on its batch): pad on the "
             "right where the model is served too (tokenizer.padding_side = 'right', then save_pretrained), "
             "unless it was trained on left-padded batches")
+
+
+def encodes_nothing(tokenizer: Any, text: Text = "") -> bool:
+    """Whether `tokenizer` encodes `text` (the empty one by default) as no tokens at all: one that adds
+    no special tokens (GPT-2's) does so for '', and no model runs on an input of no tokens."""
+    return encode(tokenizer, [text])["input_ids"].shape[1] == 0
+
+
+def empty_text_note(tokenizer: Any) -> str | None:
+    """A line for the verdict where the model's tokenizer encodes an empty text as no tokens (a trial's
+    GPT-2 classifier: the gate's own empty texts broke three padding properties of every backend, torch
+    included, in a traceback from inside transformers)."""
+    if not encodes_nothing(tokenizer):
+        return None
+    return ("the model's tokenizer encodes an empty text as no tokens (it adds no special tokens, as GPT-2's "
+            "does), and no model runs on an input of no tokens, torch neither: the padding properties draw "
+            "no such text for it, and an evaluation text of no tokens is refused. Where the model is served, "
+            "refuse empty texts, or have the tokenizer add a token to every text (a BOS token)")
+
+
+def pad_id_note(tokenizer: Any, configured: int | None) -> str | None:
+    """A line for the verdict where config.json's pad_token_id (`configured`) is not the tokenizer's pad
+    token: a model that finds a text's end by it (GPT-2's classifier) or numbers positions past it
+    (RoBERTa's) computes a padded text otherwise than alone (a trial's: torch's own padding properties
+    failed, and nothing said why)."""
+    padded = getattr(tokenizer, "pad_token_id", None)
+    if configured is None or padded is None or configured == padded:
+        return None
+    return (f"config.json's pad_token_id is {configured}, the tokenizer pads with id {padded} "
+            f"({getattr(tokenizer, 'pad_token', None)!r}): a model that finds a text's end by its pad id "
+            "(GPT-2's classifier) or numbers positions past it (RoBERTa's) then computes a padded text "
+            "otherwise than alone, in every backend and where it is served; set config.json's "
+            f"pad_token_id to {padded}, or the tokenizer's pad token to the model's")
+
+
+def tokenizer_note(tokenizer: Any, model_dir: Path | None = None) -> str | None:
+    """The verdict's line on how the model's tokenizer is fed (accuracy.json's model `tokenizer_note`):
+    a left padding side, an empty text of no tokens, a pad id other than config.json's (of `model_dir`);
+    None where none of them."""
+    configured = model_config_value(model_dir, "pad_token_id") if model_dir is not None else None
+    notes = [n for n in (padding_side_note(tokenizer), empty_text_note(tokenizer),
+                         pad_id_note(tokenizer, configured)) if n]
+    return "; ".join(notes) or None
 
 
 def tokenizer_for(tokenizer: Any, runner: object) -> Any:
@@ -175,6 +220,13 @@ def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[Text], batch_s
     if not texts:
         raise GateError("no texts to evaluate: the dataset is empty")
     lengths = token_lengths(tokenizer, texts)
+    if not lengths.all():  # batched together by length, they fed the model a batch of no tokens
+        empty = np.flatnonzero(lengths == 0)
+        which = f"number {int(empty[0])}, {texts[int(empty[0])]!r:.60}"
+        raise GateError(f"{len(empty)} of the {len(texts)} texts (the first: {which}) are encoded as no "
+                        "tokens by the model's tokenizer (it adds no special tokens, as GPT-2's does), and "
+                        "no model runs on an input of no tokens: drop them from the evaluation set, or have "
+                        "the tokenizer add a token to every text (a BOS token)")
     order = np.argsort(lengths, kind="stable") if sort_by_length else np.arange(len(texts))
     chunks: list[np.ndarray] = []
     batches = token_batches(lengths, order, batch_size)
