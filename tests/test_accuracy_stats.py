@@ -430,3 +430,32 @@ def test_a_set_where_no_decision_differs_has_no_mde_not_a_zero_one():
     assert _mde({"mde_f1": 0.0}) == "n/a (no decision differs)"
     assert _mde({"mde_f1": 0.036}) == "0.0360"
     assert _mde({}) == ""
+
+
+def test_a_label_too_rare_to_judge_that_lost_every_hit_is_named_not_judged():
+    """A trial's PR zeroed a label of 8 gold positives (F1 0.31 on the base) and passed, the label named
+    nowhere: micro F1 rose without its false alarms. It is said by name, most positives first; a rare
+    label that kept a hit, one that never had any, and a judged one are not."""
+    from encoder_gate.accuracy.per_label import per_label, rare_labels_lost
+
+    rng = np.random.default_rng(0)
+    n = 400
+    gold = np.zeros((n, 4), dtype=bool)
+    gold[:60, 0] = True  # judged (60 positives)
+    gold[100:108, 1] = True  # rare, 8 positives: every hit lost
+    gold[200:205, 2] = True  # rare, 5 positives: keeps one hit
+    gold[300:303, 3] = True  # rare, 3 positives: never found, on either side
+    ref = gold.copy()
+    ref[:, 3] = False
+    ref[rng.choice(n, 5, replace=False), 1] = True  # false alarms the base had too
+    pr = ref.copy()
+    pr[:, 1] = False  # the PR never predicts label 1
+    pr[201:205, 2] = False  # label 2 keeps its first hit
+    labels = per_label(gold, ref, pr, ["judged", "topic/penelope 32", "kept one", "never"], min_support=30)
+    assert [r.verdict for r in labels] == ["pass", "low-support", "low-support", "low-support"]
+    said = rare_labels_lost(labels, 30, "the base")
+    assert said == ("1 label too rare to judge (fewer than 30 gold positives) found none of its gold texts, "
+                    "where the base found some: topic/penelope 32 (F1 " f"{labels[1].f1_ref:.2f}"
+                    " -> 0, 8 gold positives); more labelled rows of them, or per-label-min-support, judge "
+                    "them"), said
+    assert rare_labels_lost(per_label(gold, ref, ref, min_support=30), 30, "the base") is None

@@ -583,3 +583,18 @@ def test_cli_verdict_fails_for_results_of_another_commit(tmp_path: Path, monkeyp
         f"{judged[:12]}, and {now[:12]} is checked out here now. Run the gate again (pytest accuracy, "
         "pytest benchmarks) to judge them")
 
+
+
+def test_a_rare_label_that_lost_every_hit_against_the_base_is_said_by_name():
+    """ab.json's `rare_labels_lost` of a passing backend: one warning line, with the backends it holds
+    for, in the verdict (and ab's terminal lines)."""
+    from encoder_gate.reporting.ab import summary_lines
+
+    said = "1 label too rare to judge (fewer than 30 gold positives) found none of its gold texts, where ..."
+    entry = {"passed": True, "failure": None, "metric": "f1", "pr": 0.46, "base": 0.46, "delta": 0.0007,
+             "delta_ci": [-0.001, 0.002], "rare_labels_lost": said}
+    ab = {"provenance": prov(), "settings": {"min_effect": 0.05}, "speed": [],
+          "accuracy": {"torch": entry, "onnx-fp32": {**entry, "rare_labels_lost": None}}}
+    text = render(decide_documents(accuracy_doc(all_pass()), None, ab)).markdown
+    assert text.startswith("## encoder-gate: PASS") and f"- against the base (torch): {said}" in text
+    assert (f"against the base (torch): {said}", False) in summary_lines(ab)

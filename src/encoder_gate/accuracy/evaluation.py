@@ -31,7 +31,7 @@ from encoder_gate.accuracy.metrics import (
     relative_l2,
     singlelabel_metrics,
 )
-from encoder_gate.accuracy.per_label import LabelResult, per_label
+from encoder_gate.accuracy.per_label import LabelResult, per_label, rare_labels_lost
 from encoder_gate.accuracy.ranking import (
     Unranked,
     mrr_change,
@@ -106,6 +106,10 @@ class AccuracyStats:
                                               min_support=self.min_support, keep=keep, groups=self.groups)
         return self._per_label[keep]
 
+    def rare_labels_lost(self, keep: float, side: str) -> str | None:
+        """The labels too rare to judge that lost every hit `side` had (per_label.rare_labels_lost)."""
+        return rare_labels_lost(self.per_label(keep), self.min_support, side)
+
     def failing_labels(self, keep: float) -> list[LabelResult]:
         """The labels with enough support whose verdict is "fail"."""
         return [r for r in self.per_label(keep) if r.verdict == "fail"]
@@ -165,6 +169,7 @@ class AccuracyStats:
             "mcnemar_p": self.mcnemar.p_value, "mde_f1": self.mde_f1,
             "mcnemar_lost": self.mcnemar.b, "mcnemar_gained": self.mcnemar.c,
             "f1_rule": self.rule, "f1_margin": self.margin, "underpowered": self.underpowered,
+            "rare_labels_lost": self.rare_labels_lost(keep, "the torch reference"),
             "per_label_keep": keep, "per_label_min_support": self.min_support,
             "per_label": [r.as_dict() for r in self.per_label(keep)],
         }

@@ -91,6 +91,30 @@ class LabelResult:
         return "\n".join(lines)
 
 
+#: The rare labels a warning names by name; the rest are counted.
+RARE_NAMED = 5
+
+
+def rare_labels_lost(labels: Sequence[LabelResult], min_support: int, side: str) -> str | None:
+    """Plain words for the labels too rare to judge (fewer than `min_support` gold positives) that found
+    none of their gold texts where `side` (the reference, the base) found some, most positives first:
+    a label that stopped working is not judged there, yet it is said (a trial's PR zeroed a label of 8
+    positives and passed, the label named nowhere: micro F1 rose without its false alarms). None where
+    no such label."""
+    lost = sorted((r for r in labels if r.verdict == "low-support" and r.f1_ref > 0 and r.f1 == 0),
+                  key=lambda r: -r.support)
+    rest = len(lost) - RARE_NAMED
+    if not lost:
+        return None
+    named = ", ".join(f"{r.label} (F1 {r.f1_ref:.2f} -> 0, {r.support} gold positive"
+                      f"{'s' if r.support != 1 else ''})" for r in lost[:RARE_NAMED])
+    more = f" and {rest} more (accuracy.json's per_label)" if rest > 0 else ""
+    many = len(lost) != 1
+    return (f"{len(lost)} label{'s' if many else ''} too rare to judge (fewer than {min_support} gold "
+            f"positives) found none of {'their' if many else 'its'} gold texts, where {side} found some: "
+            f"{named}{more}; more labelled rows of them, or per-label-min-support, judge them")
+
+
 def f1_fell(keep: float, side: str) -> str:
     """Why a label fails by its F1: below ``keep`` times its F1 on ``side`` (the reference, the base)."""
     return f"F1 fell below {keep:.2f} x the {side}'s"

@@ -89,7 +89,8 @@ def summary_lines(payload: Mapping[str, Any]) -> list[tuple[str, bool]]:
     out[:0] = [(f"{', '.join(names):<{width}} accuracy: {f'waived by {by}' if by else 'FAIL'}: {why}", not by)
                for (why, by), names in refused.items()]
     # why an F1 against the base could not fail, once for the backends it holds for
-    out += [(line, False) for line in against_base_warnings(payload.get("accuracy", {}), ("not_judged",))]
+    out += [(line, False) for key in ("not_judged", "rare_labels_lost")
+            for line in against_base_warnings(payload.get("accuracy", {}), (key,))]
     for c in payload.get("speed", []):
         word = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive",
                 "unchanged": "pass"}[c["status"]]

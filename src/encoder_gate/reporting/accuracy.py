@@ -175,7 +175,7 @@ MODEL_NOTES = ("task_note", "label2id_note", "dtype_note", "tokenizer_note", "th
 
 #: The keys of an accuracy.json row that hold a warning (plain words, or null): the set too small to
 #: see the F1 margin; a backend that decides the same for every text.
-ROW_WARNINGS = ("underpowered", "one_decision", "below_chance")
+ROW_WARNINGS = ("underpowered", "one_decision", "below_chance", "rare_labels_lost")
 
 
 def dataset_notes(dataset: Mapping[str, Any] | None, labelled: bool = True) -> list[str]:

@@ -268,7 +268,8 @@ def _row_warnings(rows: Mapping[str, Any], ab: Mapping[str, Any] | None) -> list
                 by.setdefault(str(row[key]), []).append(name)
     # against the base: an F1 that could not fail (no pass to warn of), else an underpowered pass
     return ([f"{', '.join(names)}: {text}" for text, names in by.items()]
-            + against_base_warnings((ab or {}).get("accuracy") or {}, ("not_judged", "underpowered")))
+            + against_base_warnings((ab or {}).get("accuracy") or {}, ("not_judged", "underpowered"))
+            + against_base_warnings((ab or {}).get("accuracy") or {}, ("rare_labels_lost",)))
 
 
 def _waived_by(w: Waiver, today: date) -> str:

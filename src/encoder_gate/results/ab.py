@@ -36,14 +36,16 @@ def ab_settings(config: GateConfig) -> ABSettings:
 
 def accuracy_entry(ev: Evaluation, failure: str | None, base_predictions: str | None = None,
                    failed_by: Sequence[str] = (), growth: DriftGrowth | None = None,
-                   not_judged: str | None = None, by_base_criteria: str | None = None) -> dict[str, Any]:
+                   not_judged: str | None = None, by_base_criteria: str | None = None,
+                   rare_lost: str | None = None) -> dict[str, Any]:
     """One backend's accuracy against the base, for ab.json; `base_predictions`: where the base's
     predictions came from (BaseSide.predicted); `failed_by`: what failed it
     (BaseSide.accuracy_failed_by), which its verdict cell names; `growth`: its drift from its own
     torch against the base's (AgainstBase.growth; None for torch itself); `not_judged`: why its F1
     against the base's could not fail (AgainstBase.not_judged): never said as a pass;
     `by_base_criteria`: what would fail it by the base's own pass criteria where it passes by the
-    PR's (AgainstBase.by_its_own_criteria)."""
+    PR's (AgainstBase.by_its_own_criteria); `rare_lost`: the labels too rare to judge that lost every hit
+    the base had (AgainstBase.rare_labels_lost): said, never judged."""
     s = ev.stats
     headline = Task.of(ev.task).headline
     d = ev.drift
@@ -59,7 +61,8 @@ def accuracy_entry(ev: Evaluation, failure: str | None, base_predictions: str | 
                            "drift_growth": growth.as_dict() if growth is not None else None,
                            # the set too small to see the F1 margin: a pass here rules no such drop out
                            "underpowered": s.underpowered if s is not None else None,
-                           "not_judged": not_judged, "by_base_criteria": by_base_criteria}
+                           "not_judged": not_judged, "by_base_criteria": by_base_criteria,
+                           "rare_labels_lost": rare_lost}
     if s is not None:
         out.update({"delta": s.delta.delta, "delta_ci": list(s.delta.ci), "mcnemar_p": s.mcnemar.p_value,
                     "rule": s.rule})
@@ -75,7 +78,7 @@ def refused_entry(failure: str, metric: str) -> dict[str, Any]:
     figure; a `vs base` waiver accepts it (a label renamed on purpose), as any failure against the base."""
     return {"passed": False, "failure": failure, "failed_by": [LABELS_DIFFER], "metric": metric, "pr": None,
             "base": None, "base_predictions": None, "outputs": None, "drift_growth": None,
-            "underpowered": None, "not_judged": None}
+            "underpowered": None, "not_judged": None, "rare_labels_lost": None}
 
 
 def speed_entry(cell: SpeedCell, decision: CellDecision, settings: ABSettings) -> dict[str, Any]:

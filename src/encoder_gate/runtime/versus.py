@@ -247,6 +247,13 @@ class AgainstBase:
             said += f"; nor could the per-label check: {why}"
         return said + ". Evaluate more texts, on a trained model."
 
+    def rare_labels_lost(self, name: str) -> str | None:
+        """The labels too rare to judge against the other side that lost every hit it had there
+        (per_label.rare_labels_lost): said, not judged. None where nothing is compared, or none did."""
+        if self.accuracy_not_compared or (s := self.accuracy(name).stats) is None:
+            return None
+        return s.rare_labels_lost(self.pr.bounds(name, against_base=True).per_label_keep, self.side)
+
     def accuracy_failure(self, name: str) -> str | None:
         """None when the PR's `name` keeps the base's accuracy under the configured F1 rule and
         per-label check; else what was lost, naming the model when `name` is the reference. Where

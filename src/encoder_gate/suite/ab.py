@@ -56,7 +56,7 @@ def test_accuracy_vs_base(ab_backend, gate_base, gate_session, ab_record_accurac
     entry = accuracy_entry(gate_base.accuracy(ab_backend), failure, gate_base.predicted.get(ab_backend),
                            gate_base.accuracy_failed_by(ab_backend) if failure else (),
                            gate_base.growth(ab_backend), gate_base.not_judged(ab_backend),
-                           gate_base.by_its_own_criteria(ab_backend))
+                           gate_base.by_its_own_criteria(ab_backend), gate_base.rare_labels_lost(ab_backend))
     ab_record_accuracy({**entry, **(waived if failure else {})})
     fail_unless_waived(gate_session, ab_backend, VERSUS_BASE, failure)
 
