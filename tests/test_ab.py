@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -506,7 +507,8 @@ def test_against_the_base_torch_compares_two_fp32_models_by_fp32s_bounds(tmp_pat
     label = pr.model.label_names[j]
     assert side.accuracy_failed_by("torch") == [f"per-label: {label}"]
     failure = side.accuracy_failure("torch")
-    assert failure is not None and f"lost decisions on {label} (per label, its F1 rule held)" in failure
+    said = rf"lost decisions on {label} \(F1 1\.00 -> 0\.\d\d\), per label \(its F1 rule held\) against "
+    assert failure is not None and re.search(said, failure) and ": overall, micro F1 " in failure, failure
     assert "F1 rule regression: holds. The per-label check fails" in failure
     # a PR that fires no label at all: the F1 rule fails and the per-label check too, and the failure
     # never says the rule held (a user's broken PR read "...worse by more than the margin" and then

@@ -367,6 +367,11 @@ def test_damage_to_one_label_fails_per_label_while_micro_f1_passes(healthy):
     [row] = [line for line in md_odd.splitlines() if line.startswith("| onnx-int8 | a")]
     assert row.startswith("| onnx-int8 | a\\|b ⏎ break &lt;!-- c | 47 |")
     assert len(re.findall(r"(?<!\\)\|", row)) == 10  # nine cells
+    # a name that markdown reads as a link (a hyperlink in the PR comment), or holds a tab (the terminal's
+    # columns broken): a plain name in both (the forty-eighth session's many-label trial)
+    text = json.dumps(doc).replace(json.dumps(NAMES[j])[1:-1], json.dumps("[link](x)\ttab")[1:-1])
+    verdict_link = render_verdict(json.loads(text), None)
+    assert "\\[link](x)\\ttab: F1" in verdict_link and "[link](x)\t" not in verdict_link
 
 
 def test_per_label_check_skips_without_labels_and_for_encoders():
@@ -459,3 +464,36 @@ def test_a_label_too_rare_to_judge_that_lost_every_hit_is_named_not_judged():
                     " -> 0, 8 gold positives); more labelled rows of them, or per-label-min-support, judge "
                     "them"), said
     assert rare_labels_lost(per_label(gold, ref, ref, min_support=30), 30, "the base") is None
+
+
+def test_a_failing_labels_examples_show_the_decisions_it_lost_first():
+    """A trial's label that stopped firing listed five false alarms it had dropped (improvements), its 83
+    lost hits hidden among "176 more": the decisions now wrong against gold come first, lost hits first."""
+    from encoder_gate.accuracy.per_label import LabelResult
+
+    result = LabelResult(label="a|b", support=88, f1_ref=0.6, f1=0.0, p_raw=0.0, p_value=0.0, b=83, c=93,
+                         verdict="fail", reason="F1 fell", keep=0.95, changed=(1, 2, 3, 4),
+                         changed_to=(False, True, False, True), changed_gold=(False, False, True, True))
+    lines = result.failure_message([f"text {i}" for i in range(5)], k=3).splitlines()
+    shown = [line.split()[0] for line in lines if line.strip().startswith("#")]
+    assert shown == ["#3", "#2", "#4"], lines  # a lost hit, a new false alarm, then the gains
+    assert lines[-1].strip() == "... and 1 more"
+
+
+def test_many_failing_labels_are_described_five_in_full_and_the_rest_named_in_one_line():
+    """A trial's 19 failing labels took 411 terminal lines (eight each), and 200 would not have fit a PR
+    comment: the five of most gold positives in full, the rest named on one line; the verdict's bullet
+    the same five, the rest counted."""
+    from encoder_gate.accuracy.per_label import FAILURES_DESCRIBED, LabelResult, failures_said
+    from encoder_gate.decision.judge import _failing_labels
+
+    results = [LabelResult(label=f"l{i}", support=40 + i, f1_ref=0.5, f1=0.0, p_raw=0.0, p_value=0.0, b=9,
+                           c=0, verdict="fail", reason="F1 fell", keep=0.95, changed=(0,),
+                           changed_to=(False,), changed_gold=(True,)) for i in range(7)]
+    lines = failures_said(results, ["a text"])
+    assert len(lines) == FAILURES_DESCRIBED + 1 and lines[0].startswith("  label 'l6' (support 46)")
+    assert lines[-1] == ("  ... and 2 more failing labels: 'l1' (support 41, F1 0.5000 -> 0.0000), 'l0' "
+                         "(support 40, F1 0.5000 -> 0.0000)")
+    bullet = _failing_labels({"per_label": [{**r.as_dict(), "label": r.label} for r in results]})
+    assert bullet.startswith(" (l6: F1 0.500 -> 0.000, support 46; l5") and bullet.endswith(
+        "; and 2 more, in accuracy.md)"), bullet

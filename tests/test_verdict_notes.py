@@ -78,6 +78,16 @@ def test_a_per_label_check_that_judged_few_labels_says_so_in_the_verdict():
         return [line for line in text.splitlines() if line.startswith("- per-label F1 judged")]
 
     assert note_of(1, 28) == ["- per-label F1 judged 1 of 28 labels: the other 27 have fewer than 30 gold "
-                              "positives in the evaluation set (reported in accuracy.md, not judged; more "
+                              "positives in the evaluation set (not judged: accuracy.json's per_label holds "
+                              "each one's F1, and accuracy.md lists those that fell below their share; more "
                               "labelled rows of them, or per-label-min-support, judge them)"]
     assert note_of(28, 28) == [] and note_of(0, 28) == []
+    # judged labels the reference never gets right keep any share of 0: counted apart (a trial's broken
+    # file was "judged" on 175 of 200 labels, 156 of them at F1 0 on torch)
+    zero = labels(3, 28)
+    for lab in zero:
+        lab["f1_ref"] = 0.0 if lab["label"] in ("l0", "l1") else 0.5
+    rows = all_pass()
+    rows["onnx-fp32"] = {**rows["onnx-fp32"], "per_label": zero, "per_label_min_support": 30}
+    assert ("- per-label F1 judged 3 of 28 labels (2 of them at F1 0 on the reference, which any F1 keeps): "
+            "the other 25") in render_verdict(accuracy_doc(rows), None)

@@ -35,7 +35,7 @@ from encoder_gate.accuracy.evaluation import Evaluation
 from encoder_gate.accuracy.f1_rules import judged_end
 from encoder_gate.accuracy.metrics import cosine_similarity, relative_l2
 from encoder_gate.accuracy.overrides import override_table
-from encoder_gate.accuracy.per_label import positive_texts
+from encoder_gate.accuracy.per_label import failures_said, positive_texts
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.tolerances import DEFAULT_BOUNDS, TASK_BOUNDS, Bounds
 from encoder_gate.backends.base import NUMBER_FORMATS
@@ -300,8 +300,7 @@ def _failing_label_lines(ev: Evaluation, bounds: Bounds, texts: Sequence[Text],
                          label_names: Sequence[str]) -> list[str]:
     """Each failing label: its support, both F1s, McNemar and the changed examples."""
     assert ev.stats is not None
-    return ["  " + r.failure_message(texts).replace("\n", "\n  ")
-            for r in ev.stats.failing_labels(bounds.per_label_keep)]
+    return failures_said(ev.stats.failing_labels(bounds.per_label_keep), texts)
 
 
 # --- the evidence under a failure ----------------------------------------------------------------

@@ -66,7 +66,8 @@ class LabelResult:
 
     def failure_message(self, texts: Sequence[Text], k: int = N_EXAMPLES,
                         sides: tuple[str, str] = ("reference", "backend")) -> str:
-        """Plain words: the label, its support, both F1s, why, and up to ``k`` changed examples.
+        """Plain words: the label, its support, both F1s, why, and up to ``k`` changed examples, those it
+        now decides wrongly first.
         ``sides`` names what was compared: (the reference, the judged), e.g. ("base", "PR")."""
         p = "not tested (low support)" if self.p_value is None else f"{self.p_value:.3g} (Holm-adjusted)"
         verb = {"pass": "passes", "fail": "fails", "low-support": "is not judged"}[self.verdict]
@@ -81,8 +82,11 @@ class LabelResult:
             f"  {len(self.changed)} examples changed their decision for this label"
             + (":" if self.changed else "."),
         ]
-        shown = zip(self.changed[:k], self.changed_to[:k], self.changed_gold[:k], strict=True)
-        for i, to, g in shown:
+        # the decisions it lost first (now wrong against gold), a lost hit before a new false alarm: a
+        # trial's label that stopped firing showed five false alarms it dropped, its 83 lost hits hidden
+        changed = sorted(zip(self.changed, self.changed_to, self.changed_gold, strict=True),
+                         key=lambda c: (c[1] == c[2], not c[2]))
+        for i, to, g in changed[:k]:
             now = "now predicted" if to else "no longer predicted"
             text = _short(as_string(texts[i])) if 0 <= i < len(texts) else "(no text)"
             lines.append(f"    #{i} {now} (gold: {'yes' if g else 'no'}): {text}")
@@ -113,6 +117,25 @@ def rare_labels_lost(labels: Sequence[LabelResult], min_support: int, side: str)
     return (f"{len(lost)} label{'s' if many else ''} too rare to judge (fewer than {min_support} gold "
             f"positives) found none of {'their' if many else 'its'} gold texts, where {side} found some: "
             f"{named}{more}; more labelled rows of them, or per-label-min-support, judge them")
+
+
+#: The failing labels described in full in a failure; the rest are named in one line.
+FAILURES_DESCRIBED = 5
+
+
+def failures_said(failing: Sequence[LabelResult], texts: Sequence[Text],
+                  sides: tuple[str, str] = ("reference", "backend")) -> list[str]:
+    """The failing labels' messages (LabelResult.failure_message), indented: the FAILURES_DESCRIBED of
+    most gold positives in full, the rest named in one line with both F1s (a trial's 19 failing labels
+    took 411 terminal lines, eight each, and 200 would not have fit a PR comment)."""
+    ordered = sorted(failing, key=lambda r: -r.support)
+    lines = ["  " + r.failure_message(texts, sides=sides).replace("\n", "\n  ")
+             for r in ordered[:FAILURES_DESCRIBED]]
+    if rest := ordered[FAILURES_DESCRIBED:]:
+        lines.append(f"  ... and {len(rest)} more failing label{'s' if len(rest) != 1 else ''}: "
+                     + ", ".join(f"{r.label!r} (support {r.support}, F1 {r.f1_ref:.4f} -> {r.f1:.4f})"
+                                 for r in rest))
+    return lines
 
 
 def f1_fell(keep: float, side: str) -> str:

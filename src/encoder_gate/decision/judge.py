@@ -25,6 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from encoder_gate.accuracy.per_label import FAILURES_DESCRIBED
 from encoder_gate.backends.registry import REFERENCE_BACKEND, names_of_row
 from encoder_gate.decision.types import (
     NOT_EVALUATED,
@@ -126,12 +127,16 @@ def accuracy_status(checks: Mapping[str, Mapping[str, Any]]) -> Status:
 
 
 def _failing_labels(row: Mapping[str, Any]) -> str:
-    """`` (joy: F1 0.744 -> 0.500, support 53; ...)`` for a row's failing labels, else ''."""
-    bad = [lab for lab in row.get("per_label") or [] if lab.get("verdict") == "fail"]
+    """`` (joy: F1 0.744 -> 0.500, support 53; ...)`` for a row's failing labels, the
+    FAILURES_DESCRIBED of most positives, the rest counted, else ''."""
+    bad = sorted((lab for lab in row.get("per_label") or [] if lab.get("verdict") == "fail"),
+                 key=lambda lab: -int(lab.get("support") or 0))
     if not bad:
         return ""
-    return " (" + "; ".join(f"{lab['label']}: F1 {lab['f1_ref']:.3f} -> {lab['f1']:.3f}, support "
-                            f"{lab['support']}" for lab in bad) + ")"
+    rest = len(bad) - FAILURES_DESCRIBED
+    return (" (" + "; ".join(f"{lab['label']}: F1 {lab['f1_ref']:.3f} -> {lab['f1']:.3f}, support "
+                             f"{lab['support']}" for lab in bad[:FAILURES_DESCRIBED])
+            + (f"; and {rest} more, in accuracy.md" if rest > 0 else "") + ")")
 
 
 def _check_reasons(name: str, row: Mapping[str, Any]) -> list[Reason]:

@@ -99,9 +99,16 @@ def label_coverage_note(rows: Mapping[str, Any]) -> str | None:
     if coverage is None or coverage[1] in (0, coverage[2]):  # none judged: its not_judged line says so
         return None
     floor, judged, total = coverage
-    return (f"per-label F1 judged {judged} of {total} labels: the other {total - judged} have fewer than "
-            f"{floor} gold positives in the evaluation set (reported in accuracy.md, not judged; more "
-            "labelled rows of them, or per-label-min-support, judge them)")
+    # a judged label the reference never gets right keeps any share of 0: counted apart (a trial's
+    # broken file was "judged" on 175 of 200 labels, 156 of them at F1 0 on torch)
+    row = next(r for r in rows.values() if (r or {}).get("per_label"))
+    zero = sum(1 for lab in row["per_label"]
+               if lab.get("verdict") != "low-support" and lab.get("f1_ref") == 0)
+    return (f"per-label F1 judged {judged} of {total} labels"
+            + (f" ({zero} of them at F1 0 on the reference, which any F1 keeps)" if zero else "")
+            + f": the other {total - judged} have fewer than {floor} gold positives in the evaluation set "
+            "(not judged: accuracy.json's per_label holds each one's F1, and accuracy.md lists those that "
+            "fell below their share; more labelled rows of them, or per-label-min-support, judge them)")
 
 
 def per_label_markdown(payload: dict[str, Any]) -> list[str]:

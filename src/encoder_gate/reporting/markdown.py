@@ -5,8 +5,10 @@ A model's label named ``a|b`` split a row of accuracy.md's per-label table into 
 named ``line\\nbreak`` broke it in two, and verdict.md (the PR comment and the job summary) took a
 name like ``<!-- x`` as the start of an HTML comment that hides the rest of the comment. A line
 break becomes ``⏎``, a ``<`` that could open a tag (``<s``, ``<!``, ``</``) becomes ``&lt;`` (one
-before a space or ``=``, the verdict's own ``<= 0.0001``, is kept), and in a table cell ``|`` is
-escaped as GitHub's tables read it.
+before a space or ``=``, the verdict's own ``<= 0.0001``, is kept), a link's ``[text](target)`` is
+kept from becoming one (a label named ``[link](x)`` was a hyperlink in the PR comment; the reports'
+own images, ``![plot](plot.png)``, stay), a tab is shown as ``\t`` (it broke the terminal's columns),
+and in a table cell ``|`` is escaped as GitHub's tables read it.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ import re
 
 _BREAK = re.compile(r"\r\n|\r|\n")
 _TAG = re.compile(r"<(?=[A-Za-z!/?])")
+_LINK = re.compile(r"(?<!!)\[(?=[^\]]*\]\()")
 
 
 def flat(text: str) -> str:
-    """`text` on one line: each line break shown as ``⏎`` (the terminal's tables and bullets)."""
-    return _BREAK.sub(" ⏎ ", str(text))
+    """`text` on one line: each line break shown as ``⏎``, a tab as ``\\t`` (the terminal's tables and
+    bullets)."""
+    return _BREAK.sub(" ⏎ ", str(text)).replace("\t", "\\t")
 
 
 def markdown_line(text: str) -> str:
-    """One line of a markdown document: on one line, and no tag opened."""
-    return _TAG.sub("&lt;", flat(text))
+    """One line of a markdown document: on one line, no tag opened, and no link made."""
+    return _LINK.sub("\\[", _TAG.sub("&lt;", flat(text)))
 
 
 def markdown_cell(text: str) -> str:

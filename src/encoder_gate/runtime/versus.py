@@ -18,7 +18,7 @@ from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
 from encoder_gate.accuracy.f1_rules import F1Decision, decide_f1
 from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
 from encoder_gate.accuracy.label_match import LabelMatch, match_labels
-from encoder_gate.accuracy.per_label import LabelResult, more_gained
+from encoder_gate.accuracy.per_label import LabelResult, failures_said, more_gained
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.significance import DeltaCI
 from encoder_gate.accuracy.tolerances import Bounds
@@ -275,7 +275,8 @@ class AgainstBase:
         # or, both holding, its fidelity to its own torch (a damaged conversion of a model whose
         # healthy drift sits far below the absolute bounds)
         lost = ("accuracy" if not decision.passed else
-                f"decisions on {', '.join(r.label for r in failing)} (per label, its F1 rule held)" if failing
+                f"decisions on {', '.join(f'{r.label} (F1 {r.f1_ref:.2f} -> {r.f1:.2f})' for r in failing)}, "
+                "per label (its F1 rule held)" if failing
                 else f"its ranking ({', '.join(r.name for r, _ in ranked)}; its F1 rule and per-label check "
                      "held)" if ranked
                 else "fidelity to its own torch (its F1 rule and per-label check held)")
@@ -289,7 +290,10 @@ class AgainstBase:
                if name == REFERENCE_BACKEND else
                f"{name}{at_ours} lost {lost} against {self.side}'s {self.pairs[name]}{at_theirs}")
         task = self.pr.model.task
-        lines = [f"{who}: {task.headline_name} {ev.metrics[task.headline]:.4f} on the PR vs "
+        # the figures after it are the whole set's, not those labels' (a trial read a McNemar p of the PR
+        # gaining decisions beside "lost decisions on" its label as a contradiction)
+        overall = "overall, " if decision.passed and failing else ""
+        lines = [f"{who}: {overall}{task.headline_name} {ev.metrics[task.headline]:.4f} on the PR vs "
                  f"{ev.reference_metrics[task.headline]:.4f} on {self.side}, change {s.delta.delta:+.4f} "
                  f"[{s.delta.ci_low:+.4f}, {s.delta.ci_high:+.4f}], McNemar p {s.mcnemar.p_value:.2g} "
                  f"({s.mcnemar.b} decisions lost, {s.mcnemar.c} gained"
@@ -314,7 +318,7 @@ class AgainstBase:
                          "it gains hits and false alarms alike, and its F1 may rise")
         texts = self.pr.dataset.texts
         sides = (self.side.removeprefix("the "), "PR")
-        lines += ["  " + r.failure_message(texts, sides=sides).replace("\n", "\n  ") for r in failing]
+        lines += failures_said(failing, texts, sides)
         return "\n".join(lines)
 
     def _losses(self, name: str, stats: AccuracyStats, bounds: Bounds | None = None,
