@@ -246,6 +246,13 @@ def dummy_batch(batch_size: int, seq_len: int, input_names: tuple[str, ...]) -> 
 
 WEIGHT_FILES = (".safetensors", ".bin")  # a Hugging Face model directory's weights
 
+#: Why a text of no tokens runs on no backend, torch included: how a tokenizer comes to give one (the
+#: empty text, where it adds no special tokens) and that nothing runs on it; said wherever one appears.
+NO_TOKENS = ("it adds no special tokens, as GPT-2's does, and no model runs on an input of no tokens, "
+             "torch neither")
+#: What makes a text of no tokens impossible, as the model is served.
+ADD_A_TOKEN = "have the tokenizer add a token to every text (a BOS token)"
+
 
 def dir_size(path: Path, suffixes: tuple[str, ...]) -> int:
     """Bytes of the weight files under `path` (what a user would ship)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from encoder_gate.backends.base import Batch, BuildContext, dummy_batch
+from encoder_gate.backends.base import NO_TOKENS, Batch, BuildContext, dummy_batch
 from encoder_gate.backends.int8_path import IntegerPath, cpu_path
 from encoder_gate.backends.int8_rewrite import SaturationAudit, audit
 from encoder_gate.backends.onnx_graph import (
@@ -52,8 +52,7 @@ def run_error(path: Path, exc: BaseException, shape: tuple[int, ...], model_dir:
     said = (f"ONNX Runtime failed to compute {path} on {texts} text(s) of {tokens} tokens "
             f"({ort_detail(str(exc), path)}).")
     if len(shape) == 2 and not tokens:  # the file is not at fault: nothing runs on no tokens
-        return GateError(f"{said} The tokenizer encoded the texts as no tokens (it adds no special tokens, "
-                         "as GPT-2's does, and they are empty): no model runs on an input of no tokens")
+        return GateError(f"{said} The tokenizer encoded the texts, empty, as no tokens: {NO_TOKENS}")
     try:
         info = inspect_onnx(path)
     except Exception:  # what the file holds is a clue, not the error

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from encoder_gate.backends.base import Runner, runner_max_tokens
+from encoder_gate.backends.base import ADD_A_TOKEN, NO_TOKENS, Runner, runner_max_tokens
 from encoder_gate.config import MAX_TOKENS
 from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError, NotFinite
@@ -104,10 +104,9 @@ def empty_text_note(tokenizer: Any) -> str | None:
     included, in a traceback from inside transformers)."""
     if not encodes_nothing(tokenizer):
         return None
-    return ("the model's tokenizer encodes an empty text as no tokens (it adds no special tokens, as GPT-2's "
-            "does), and no model runs on an input of no tokens, torch neither: the padding properties draw "
-            "no such text for it, and an evaluation text of no tokens is refused. Where the model is served, "
-            "refuse empty texts, or have the tokenizer add a token to every text (a BOS token)")
+    return (f"the model's tokenizer encodes an empty text as no tokens ({NO_TOKENS}): the padding properties "
+            "draw no such text for it, and an evaluation text of no tokens is refused. Where the model is "
+            f"served, refuse empty texts, or {ADD_A_TOKEN}")
 
 
 def pad_id_note(tokenizer: Any, configured: int | None) -> str | None:
@@ -224,9 +223,8 @@ def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[Text], batch_s
         empty = np.flatnonzero(lengths == 0)
         which = f"number {int(empty[0])}, {texts[int(empty[0])]!r:.60}"
         raise GateError(f"{len(empty)} of the {len(texts)} texts (the first: {which}) are encoded as no "
-                        "tokens by the model's tokenizer (it adds no special tokens, as GPT-2's does), and "
-                        "no model runs on an input of no tokens: drop them from the evaluation set, or have "
-                        "the tokenizer add a token to every text (a BOS token)")
+                        f"tokens by the model's tokenizer ({NO_TOKENS}): drop them from the evaluation set, "
+                        f"or {ADD_A_TOKEN}")
     order = np.argsort(lengths, kind="stable") if sort_by_length else np.arange(len(texts))
     chunks: list[np.ndarray] = []
     batches = token_batches(lengths, order, batch_size)

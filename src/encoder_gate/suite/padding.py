@@ -47,6 +47,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from encoder_gate.backends.base import NO_TOKENS
 from encoder_gate.backends.registry import REFERENCE_BACKEND
 from encoder_gate.data import strategies
 from encoder_gate.data.pairs import Text
@@ -421,8 +422,8 @@ def test_padding_awkward_text_is_handled(backend, gate_session, gate_model, back
     """Each kind of awkward text, alone or batched with a comment, gives well-formed outputs."""
     examples = backend_examples(gate_session, at_most=8)
     if kind == "empty" and encodes_nothing(backend_tokenizer):
-        pytest.skip("the model's tokenizer encodes an empty text as no tokens (it adds no special tokens), "
-                    "and no model runs on no tokens, torch neither: nothing to compare (the verdict says so)")
+        pytest.skip(f"the model's tokenizer encodes an empty text as no tokens ({NO_TOKENS}): nothing to "
+                    "compare (the verdict says so)")
     awkward = fed(backend_tokenizer, AWKWARD_KINDS[kind])
 
     def check(data):
