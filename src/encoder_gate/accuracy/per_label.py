@@ -107,9 +107,9 @@ def rare_labels_lost(labels: Sequence[LabelResult], min_support: int, side: str)
     no such label."""
     lost = sorted((r for r in labels if r.verdict == "low-support" and r.f1_ref > 0 and r.f1 == 0),
                   key=lambda r: -r.support)
-    rest = len(lost) - RARE_NAMED
     if not lost:
         return None
+    rest = len(lost) - RARE_NAMED
     named = ", ".join(f"{r.label} (F1 {r.f1_ref:.2f} -> 0, {r.support} gold positive"
                       f"{'s' if r.support != 1 else ''})" for r in lost[:RARE_NAMED])
     more = f" and {rest} more (accuracy.json's per_label)" if rest > 0 else ""
