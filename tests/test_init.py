@@ -319,11 +319,41 @@ def test_force_replaces_the_table_and_the_files_only(tmp_path: Path, model_dir: 
     workflow.write_text("old: true\n")
     plan = init(tmp_path, force=True)
     merged = (tmp_path / "pyproject.toml").read_text()
-    assert merged == head + render_table(plan.table) + "\n# the next table\n" + tail + "\n" + PIN_ROOTDIR
+    kept = "\n[tool.encoder-gate.tolerances.onnx-int8]\nf1 = 0.1\n"  # the team's block, byte for byte
+    rendered = render_table(plan.table)
+    assert merged == head + rendered + kept + "\n# the next table\n" + tail + "\n" + PIN_ROOTDIR
     assert table_of(tmp_path)["model"] == "models/clf"
     assert "pull_request:" in workflow.read_text()
     assert (tmp_path / "accuracy/test_encoder_gate_accuracy.py").is_file()
-    assert "replaced [tool.encoder-gate]" in plan.files[0].line(tmp_path)
+    assert "kept of the old [tool.encoder-gate]: tolerances)" in plan.files[0].line(tmp_path)
+
+
+def test_force_keeps_the_teams_own_settings_and_decides_again_what_its_command_line_gives(
+        tmp_path: Path, model_dir: Path) -> None:
+    """A trial upgrading encoder-gate ran `init --force` for the new workflow and lost its tightened bound,
+    its waiver and its choice of backends, said as "replaced [tool.encoder-gate]" alone. Kept: every
+    setting init does not decide from its command line, the blocks (with their comments) byte for byte;
+    the backends unless given; decided again: the model, dataset and columns."""
+    team = ('[tool.encoder-gate]\nmodel = "models/clf"\nbackends = ["torch", "onnx-int8"]\nthreads = 2\n'
+            'targets = ["vnni"]\ndevice = "cuda"\n\n'
+            '[tool.encoder-gate.tolerances.onnx-int8]\ndrift_max = 0.0005  # reviewed by @ml-team\n\n'
+            '[[tool.encoder-gate.waivers]]\nbackend = "onnx-int8"\ncheck = "drift_max"\nowner = "@ml-team"\n'
+            'reason = "tightened"\nuntil = 2027-06-30\n')
+    (tmp_path / "pyproject.toml").write_text(team)
+    plan = init(tmp_path, force=True)
+    table = table_of(tmp_path)
+    assert table["backends"] == ["torch", "onnx-int8"] and table["threads"] == 2
+    assert table["targets"] == ["vnni"]
+    assert "device" not in table  # decided again: --device (cpu) gives none
+    assert table["tolerances"] == {"onnx-int8": {"drift_max": 0.0005}}
+    assert table["waivers"][0]["owner"] == "@ml-team"
+    text = (tmp_path / "pyproject.toml").read_text()
+    assert "drift_max = 0.0005  # reviewed by @ml-team\n" in text and "[[tool.encoder-gate.waivers]]" in text
+    assert plan.files[0].line(tmp_path).endswith(
+        "; kept of the old [tool.encoder-gate]: backends, threads, targets, tolerances, waivers)")
+    # backends given on the command line: those, the rest kept
+    init(tmp_path, backends=("torch", "onnx-fp32"), force=True)
+    assert table_of(tmp_path)["backends"] == ["torch", "onnx-fp32"] and table_of(tmp_path)["threads"] == 2
 
 
 # --- model, dataset, texts ------------------------------------------------------------------

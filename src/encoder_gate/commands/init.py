@@ -57,6 +57,7 @@ from encoder_gate.commands.pyproject import (
     addopts_problems,
     configures_pytest,
     has_gate_table,
+    kept_settings,
     merge_pyproject,
     pin_rootdir,
 )
@@ -239,11 +240,15 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     if had_table and not request.force:
         conflicts.append(f"{pyproject.as_posix()} already has [tool.{TABLE_NAME}]")
     else:
-        new = merge_pyproject(old, table, where=pyproject.as_posix())
+        given = request.backends is not None
+        kept = kept_settings(old, table, given) if old is not None and had_table else []
+        new = merge_pyproject(old, table, where=pyproject.as_posix(), keep_blocks=had_table)
         detail = f"{'replaced ' if had_table else ''}[tool.{TABLE_NAME}]"
         if not configures_pytest(root, old):
             new = pin_rootdir(new)
             detail += " and [tool.pytest.ini_options] (pytest's rootdir is this directory)"
+        if kept:
+            detail += f"; kept of the old [tool.{TABLE_NAME}]: {', '.join(kept)}"
         files.append(PlannedFile(PYPROJECT, new, "wrote" if old is None else "updated", detail))
     model_glob = None
     if model_dir is not None and not Path(model_value).is_absolute():
@@ -284,8 +289,8 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
         if path.is_dir():
             conflicts.append(f"{path.as_posix()} is a directory")
         elif path.exists() and not request.force:
-            if _read_text(path) != content:
-                conflicts.append(f"{path.as_posix()} exists")
+            if _read_text(path) != content:  # (after an upgrade: this build writes it otherwise)
+                conflicts.append(f"{path.as_posix()} exists, and this encoder-gate writes it otherwise")
             else:
                 notes.append(f"{path.as_posix()} is already up to date")
         else:
@@ -296,8 +301,9 @@ def plan_init(request: InitRequest, install: InstallSource | None = None) -> Ini
     if conflicts:
         raise GateError(
             f"{'; '.join(conflicts)}: nothing was written. Pass --force to replace "
-            f"{'them' if len(conflicts) > 1 else 'it'} (only [tool.{TABLE_NAME}] of pyproject.toml "
-            "is replaced, the rest of the file is kept)"
+            f"{'them' if len(conflicts) > 1 else 'it'} (of pyproject.toml only [tool.{TABLE_NAME}], and of "
+            "it only what init decides: the model, dataset and columns, as given or as it names them; "
+            "your backends, tolerances, waivers and other settings are kept)"
         )
     return InitPlan(root, table, tuple(files), tuple(notes), tuple(warnings))
 

@@ -48,12 +48,21 @@ def render_table(table: Mapping[str, Any]) -> str:
     return tomlkit.dumps(doc).strip("\n") + "\n"
 
 
-def merge_pyproject(text: str | None, table: Mapping[str, Any], where: str = PYPROJECT) -> str:
+def block_keys(text: str) -> list[str]:
+    """The keys of ``[tool.encoder-gate]`` in ``text`` that blocks of their own define
+    (``[tool.encoder-gate.tolerances.onnx-int8]``, ``[[tool.encoder-gate.waivers]]``), in order."""
+    return list(dict.fromkeys(h.path[2] for h in _headers(text)
+                              if h.path[:2] == ("tool", TABLE_NAME) and len(h.path) > 2))
+
+
+def merge_pyproject(text: str | None, table: Mapping[str, Any], where: str = PYPROJECT,
+                    keep_blocks: bool = False) -> str:
     """``text`` with ``[tool.encoder-gate]`` set to ``table``, every other byte unchanged.
 
     A new table goes after the last ``[tool.*]`` table (or at the end); an existing one
-    (with its sub-tables) is replaced where it stands. tomlkit renders the table; the
-    splice is textual because tomlkit's in-place replacement drops comments that follow
+    (with its sub-tables, or with ``keep_blocks`` its own block alone: the sub-tables' blocks, a team's
+    tolerances and waivers, kept byte for byte) is replaced where it stands. tomlkit renders the table;
+    the splice is textual because tomlkit's in-place replacement drops comments that follow
     the replaced table (and, for out-of-order tables, other tables).
     """
     rendered = render_table(table)
@@ -63,7 +72,11 @@ def merge_pyproject(text: str | None, table: Mapping[str, Any], where: str = PYP
     nl = "\r\n" if "\r\n" in text else "\n"
     rendered = rendered.replace("\n", nl)
     headers = _headers(text)
-    ours = [i for i, h in enumerate(headers) if h.path[:2] == ("tool", TABLE_NAME)]
+    ours = [i for i, h in enumerate(headers)
+            if h.path[:2] == ("tool", TABLE_NAME) and (len(h.path) == 2 or not keep_blocks)]
+    if keep_blocks:  # (what the blocks kept define is part of the merged table)
+        kept = old.get("tool", {}).get(TABLE_NAME, {})
+        table = {**table, **{k: kept[k] for k in block_keys(text) if k in kept}}
     if ours:
         new = _replace_blocks(text, headers, ours, rendered, nl)
     else:
@@ -78,6 +91,32 @@ def merge_pyproject(text: str | None, table: Mapping[str, Any], where: str = PYP
         new = before + lead + rendered + trail + after
     _check_merge(old, new, table, where, rendered)
     return new
+
+
+#: The settings of an existing [tool.encoder-gate] that `init --force` decides again from its command line
+#: (the CLI carries the model, dataset, columns and thresholds over where they are not given); every other
+#: one is the team's, kept.
+DECIDED_BY_INIT = ("model", "dataset", "text-column", "label-column", "pair-column", "relevant-grade",
+                   "texts", "thresholds", "device")
+
+
+def kept_settings(old: str, table: dict[str, Any], backends_given: bool) -> list[str]:
+    """What `init --force` keeps of the existing [tool.encoder-gate] in `old`, the pyproject's text: its
+    keys but those it decides again (DECIDED_BY_INIT), set into `table`, and the blocks of their own
+    (tolerances, waivers, devices: merge_pyproject keeps them byte for byte); the backends only where none
+    are given and the model is the same. Their names. A trial upgrading encoder-gate ran `init --force`
+    for the new workflow and lost a tightened bound, its waiver and its choice of backends, unsaid."""
+    existing = tomllib.loads(old).get("tool", {}).get(TABLE_NAME, {})
+    blocks = block_keys(old)
+    kept = []
+    for key, value in existing.items():
+        if key in blocks or key in DECIDED_BY_INIT:
+            continue
+        if key == "backends" and (backends_given or existing.get("model") != table["model"]):
+            continue
+        table[key] = value
+        kept.append(key)
+    return [*kept, *blocks]
 
 
 #: What `init` adds to a pyproject.toml when nothing in its directory configures pytest: the
