@@ -91,3 +91,17 @@ def test_a_per_label_check_that_judged_few_labels_says_so_in_the_verdict():
     rows["onnx-fp32"] = {**rows["onnx-fp32"], "per_label": zero, "per_label_min_support": 30}
     assert ("- per-label F1 judged 3 of 28 labels (2 of them at F1 0 on the reference, which any F1 keeps): "
             "the other 25") in render_verdict(accuracy_doc(rows), None)
+
+
+def test_results_of_two_commits_joined_say_whose_figures_are_whose():
+    """A trial's PR verdict showed main's speedups (its `pytest benchmarks` at main, the PR session's
+    --gate-base writing none) as the PR's: documents of one model and artifacts join, and the verdict
+    says which commit each is of; at one commit, or none said, nothing."""
+    accuracy, speed = accuracy_doc(all_pass()), speedups_doc()
+    accuracy["provenance"]["commit"], speed["provenance"]["commit"] = "1" * 40, "9" * 40
+    text = render_verdict(accuracy, speed)
+    assert ("Results of 2 commits, joined as of one model, dataset and artifacts (accuracy.json at "
+            "111111111111; speedups.json at 999999999999): each one's figures are its commit's.") in text
+    speed["provenance"]["commit"] = "1" * 40
+    assert "Results of 2 commits" not in render_verdict(accuracy, speed)
+    assert "Results of" not in render_verdict(accuracy_doc(all_pass()), speedups_doc())

@@ -108,3 +108,19 @@ def not_judged_notes(rows: Mapping[str, Any]) -> list[str]:
             said.setdefault(why, []).append(name)
     return [f"{why} ({'every backend' if len(names) == len(rows) > 1 else ', '.join(names)})"
             for why, names in said.items()]
+
+
+def commits_note(kept: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """A line where the documents judged were written at more than one commit (their provenance's
+    `commit`): they join by their model, data and artifacts, which are one, yet the figures of each are
+    its commit's (a trial's PR verdict showed the speedups of main's `pytest benchmarks`, and its history
+    trend read them as the PR's). None at one commit, or where none says its commit."""
+    by: dict[str, list[str]] = {}
+    for name, doc in kept.items():
+        if commit := (doc.get("provenance") or {}).get("commit"):
+            by.setdefault(str(commit), []).append(name)
+    if len(by) < 2:
+        return None
+    which = "; ".join(f"{' and '.join(names)} at {commit[:12]}" for commit, names in by.items())
+    return (f"Results of {len(by)} commits, joined as of one model, dataset and artifacts ({which}): each "
+            "one's figures are its commit's.")

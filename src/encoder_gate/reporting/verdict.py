@@ -56,6 +56,7 @@ from encoder_gate.reporting.integer_paths import integer_path_notes, path_disagr
 from encoder_gate.reporting.markdown import markdown_cell, markdown_line
 from encoder_gate.reporting.session_notes import (
     cache_notes,
+    commits_note,
     device_notes,
     explored_notes,
     not_judged_notes,
@@ -397,7 +398,7 @@ def render(verdict: Verdict) -> VerdictReport:
     title = "PASS" if verdict.passed else "FAIL"
     out = [f"## encoder-gate: {title}", ""]
     shard, selection = shard_note(kept), selection_note(verdict.selections, verdict.sources)
-    out += [line for note in (shard, selection) if note for line in (note, "")]
+    out += [line for note in (shard, selection, commits_note(kept)) if note for line in (note, "")]
     glance = failed_at_a_glance(verdict)
     if glance:
         out += [glance, ""]
