@@ -297,6 +297,27 @@ def test_cli_report_after_an_unsaved_run_says_where_its_speedups_are(tmp_path, m
         tmp_path / "rep" / "benchmarks.md").read_text()
 
 
+def test_a_save_older_than_the_last_sessions_speedups_is_told_by_their_recorded_times(
+        saved, tmp_path, monkeypatch, capsys):
+    """A report directory copied without its files' times (a downloaded artifact) warned that the save of
+    the same session was older than its speedups.json: their recorded times decide (the save's
+    `datetime`, speedups.json's provenance `written`), the files' times only where one says none."""
+    monkeypatch.chdir(tmp_path)
+    save = tmp_path / ".benchmarks" / "machine" / "0001_run.json"
+    save.parent.mkdir(parents=True)
+    doc = json.loads(saved.read_text())
+    (tmp_path / ".encoder-gate").mkdir()
+    speedups = tmp_path / ".encoder-gate" / "speedups.json"
+    written = "2026-12-01T06:01:44+0000"
+    for save_time, warned in (("2026-12-01T06:01:44.057123+00:00", False),
+                              ("2026-11-30T06:01:44+00:00", True)):
+        save.write_text(json.dumps({**doc, "datetime": save_time}))
+        speedups.write_text(json.dumps({"speedups": {}, "provenance": {"written": written}}))
+        os.utime(save, (1000, 1000))  # the file's time says older: copied without it
+        assert cli.main(["report", "--out", "rep"]) == 0
+        assert ("is older than .encoder-gate/speedups.json" in capsys.readouterr().err) is warned
+
+
 def test_cli_report_errors_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["report"]) == 1

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -47,6 +49,7 @@ from encoder_gate.config import (
 from encoder_gate.data.readers import SUFFIXES
 from encoder_gate.documents import AB_FILE, ACCURACY_FILE, SPEEDUPS_FILE, VERDICT_JSON, read_document
 from encoder_gate.errors import GateError
+from encoder_gate.history.store import instant
 from encoder_gate.publish import current_verdict
 from encoder_gate.reporting.benchmarks import write_report
 from encoder_gate.runtime.provenance import changed_since
@@ -83,6 +86,22 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default: DIR/{REPORT_SUBDIR})")
 
 
+def _written(path: Path, keys: tuple[str, ...]) -> float | None:
+    """When the document at `path` says it was written (the value at `keys`, ISO 8601), else its file's
+    time; None where there is no file. A report directory copied without its files' times (a downloaded
+    artifact) read a pytest-benchmark save as older than the speedups.json of its own session."""
+    if not path.is_file():
+        return None
+    try:
+        value: Any = json.loads(path.read_text())
+        for key in keys:
+            value = value[key]
+    except (OSError, ValueError, KeyError, TypeError):
+        return path.stat().st_mtime
+    when = instant(value)
+    return when if when != -math.inf else path.stat().st_mtime
+
+
 def run_report(args: argparse.Namespace) -> int:
     report_dir: Path = args.report_dir  # (a second model's: a trial's report drew the first model's)
     out: Path = args.out or report_dir / REPORT_SUBDIR
@@ -98,8 +117,9 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"read {source}")
     print("".join(f"warning: left out: {why}\n" for why in files.left_out), end="", file=sys.stderr)
     speedups = report_dir / SPEEDUPS_FILE
-    last_run = speedups.stat().st_mtime if args.benchmarks is None and speedups.is_file() else None
-    older = [s for s in files.sources if last_run is not None and s.stat().st_mtime < last_run - 60]
+    last_run = _written(speedups, ("provenance", "written")) if args.benchmarks is None else None
+    older = [s for s in files.sources
+             if last_run is not None and (_written(s, ("datetime",)) or 0.0) < last_run - 60]
     if older:  # the newest save is not the last run's (a PR run is not saved)
         print(f"warning: the newest pytest-benchmark save, {older[0]}, is older than {speedups}: its tables "
               "are an earlier run's figures, not the last session's; save that session with "

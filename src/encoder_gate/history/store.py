@@ -303,12 +303,13 @@ def load_store(store: Path) -> list[dict[str, Any]]:
             seen, parent = seen + 1, by_commit[str(parent)].get("parent")
         return seen
 
-    return sorted(records, key=lambda r: (_instant(r.get("time")), depth(r), str(r.get("recorded"))))
+    return sorted(records, key=lambda r: (instant(r.get("time")), depth(r), str(r.get("recorded"))))
 
 
-def _instant(when: Any) -> float:
-    """A commit time (ISO 8601, each committer's own UTC offset) as seconds since the epoch: the
-    text of 12:00+05:00 sorts after 10:00+00:00, the instant before it. No time sorts first."""
+def instant(when: Any) -> float:
+    """A time written as ISO 8601 (a commit's, each committer's own UTC offset; a document's) as seconds
+    since the epoch: the text of 12:00+05:00 sorts after 10:00+00:00, the instant before it. No time (or
+    none readable) sorts first; one of no offset is UTC's."""
     try:
         moment = datetime.fromisoformat(str(when))
     except ValueError:
