@@ -104,8 +104,9 @@ def kept_settings(old: str, table: dict[str, Any], backends_given: bool) -> list
     """What `init --force` keeps of the existing [tool.encoder-gate] in `old`, the pyproject's text: its
     keys but those it decides again (DECIDED_BY_INIT), set into `table`, and the blocks of their own
     (tolerances, waivers, devices: merge_pyproject keeps them byte for byte); the backends only where none
-    are given and the model is the same. Their names. A trial upgrading encoder-gate ran `init --force`
-    for the new workflow and lost a tightened bound, its waiver and its choice of backends, unsaid."""
+    are given and the model is the same. The names of those that differ from what init would write. A
+    trial upgrading encoder-gate ran `init --force` for the new workflow and lost a tightened bound, its
+    waiver and its choice of backends, unsaid."""
     existing = tomllib.loads(old).get("tool", {}).get(TABLE_NAME, {})
     blocks = block_keys(old)
     kept = []
@@ -114,8 +115,9 @@ def kept_settings(old: str, table: dict[str, Any], backends_given: bool) -> list
             continue
         if key == "backends" and (backends_given or existing.get("model") != table["model"]):
             continue
+        if table.get(key) != value:  # (one init would write the same is no news)
+            kept.append(key)
         table[key] = value
-        kept.append(key)
     return [*kept, *blocks]
 
 
