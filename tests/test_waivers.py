@@ -67,13 +67,14 @@ def test_a_live_waiver_passes_the_session_with_a_waived_row_naming_owner_reason_
     assert b.status is Status.WAIVED and b.failed == ("drift_max",) and b.waivers == (waiver(),)
     assert verdict.to_json()["backends"][-1]["waivers"][0]["owner"] == "@ml-platform"
     text = render(verdict).markdown
-    assert "## encoder-gate: PASS" in text and "| waived (drift_max by @ml-platform, 30 days left) |" in text
+    assert "## encoder-gate: PASS (1 waived)" in text  # in the title, and the owner mentions nobody:
+    assert "| waived (drift_max by `@ml-platform`, 30 days left) |" in text
     assert "Waived (accepted, known failures" in text and "INT8 drift on long texts, tracked in #123" in text
     assert "Failures:" not in text
     # its last days in words ("1 days left", "0 days left" before)
     for days, said in ((1, "1 day left"), (0, "expires today")):
         last = decided(waiver(until=TODAY + timedelta(days=days)))
-        assert f"| waived (drift_max by @ml-platform, {said}) |" in render(last).markdown
+        assert f"| waived (drift_max by `@ml-platform`, {said}) |" in render(last).markdown
 
 
 def test_an_expired_waiver_fails_the_gate_and_names_it():
@@ -81,8 +82,8 @@ def test_an_expired_waiver_fails_the_gate_and_names_it():
     assert not verdict.passed
     assert [b.status for b in verdict.backends if b.name == "onnx-int8"] == [Status.FAIL]
     text = render(verdict).markdown
-    assert f"the waiver of onnx-int8 drift_max by @ml-platform expired on {PAST}" in text
-    assert f"bound at most 0.6 (its waiver by @ml-platform expired on {PAST})" in text  # the failure says so
+    assert f"the waiver of onnx-int8 drift_max by `@ml-platform` expired on {PAST}" in text
+    assert f"bound at most 0.6 (its waiver by `@ml-platform` expired on {PAST})" in text  # its failure too
 
 
 def test_an_expired_waiver_of_a_passing_check_fails_the_session_too():
@@ -95,8 +96,8 @@ def test_an_expired_waiver_of_a_passing_check_fails_the_session_too():
     assert any("expired on" in line for line in failures_from(verdict, {"accuracy.json"}))
     # every row passes: the glance under the FAIL names the waiver (it had no line, its reason the
     # 23rd bullet below the table)
-    assert (f"**Failed:** the waiver of onnx-int8 drift_max by @ml-platform expired on {PAST} (INT8 drift on "
-            "long texts, tracked in #123). Why") in render(verdict).markdown
+    assert (f"**Failed:** the waiver of onnx-int8 drift_max by `@ml-platform` expired on {PAST} (INT8 drift "
+            "on long texts, tracked in #123). Why") in render(verdict).markdown
 
 
 def test_an_expired_waiver_of_a_backend_this_verdict_does_not_judge_leaves_it_to_one_that_does():
@@ -249,7 +250,7 @@ def test_a_waived_failure_xfails_and_the_session_passes(pytester: pytest.Pyteste
             "-k", "not padding")
     result = pytester.runpytest(*args, "-rx")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-3000:]
-    result.stdout.fnmatch_lines(["*XFAIL*drift_max*waived by @ml-platform until*exporter rounding, #7*"])
+    result.stdout.fnmatch_lines(["*XFAIL*drift_max*waived by `@ml-platform` until*exporter rounding, #7*"])
     decided_json = json.loads((pytester.path / ".encoder-gate" / "verdict.json").read_text())
     [fp32] = [b for b in decided_json["backends"] if b["name"] == "onnx-fp32"]
     assert decided_json["passed"] is True and fp32["status"] == "waived"
@@ -257,7 +258,7 @@ def test_a_waived_failure_xfails_and_the_session_passes(pytester: pytest.Pyteste
                                + "[tool.pytest.ini_options]\n")
     expired = pytester.runpytest(*args)
     assert expired.ret == pytest.ExitCode.TESTS_FAILED  # the terminal's last word says why
-    expired.stdout.fnmatch_lines([f"the waiver of onnx-fp32 drift_max by @ml-platform expired on {PAST}*"])
+    expired.stdout.fnmatch_lines([f"the waiver of onnx-fp32 drift_max by `@ml-platform` expired on {PAST}*"])
     pytester.makepyprojecttoml(table + "[tool.pytest.ini_options]\n")
     assert pytester.runpytest(*args).ret == pytest.ExitCode.TESTS_FAILED
 
@@ -291,7 +292,7 @@ def test_a_merged_matrix_keeps_the_waived_status(tmp_path: Path, capsys: pytest.
         if with_waiver:
             assert code == 0 and merged["passed"] is True and fp32_row["status"] == "waived"
             assert fp32_row["waivers"][0]["owner"] == "@ml-platform"
-            assert "| waived (drift_max by @ml-platform" in (out / "verdict.md").read_text()
+            assert "| waived (drift_max by `@ml-platform`" in (out / "verdict.md").read_text()
         else:
             assert code == 1 and merged["passed"] is False and fp32_row["status"] == "fail"
     capsys.readouterr()
@@ -417,8 +418,8 @@ def test_a_backend_failing_beside_its_waivers_says_which_failure_each_waiver_acc
     text = render(verdict).markdown
     assert "| **FAIL** (f1_keep; waived: drift_max) |" in text
     assert "**Failed:** onnx-int8 (f1_keep)." in text  # the glance names what stands, not the waived one
-    assert f"(waived by @ml-platform until {FUTURE})" in text
-    assert f"(worse than the accept {keep + 0.01:g} of the waiver by @ml-platform)" in text
+    assert f"(waived by `@ml-platform` until {FUTURE})" in text
+    assert f"(worse than the accept {keep + 0.01:g} of the waiver by `@ml-platform`)" in text
 
 
 def test_a_label_on_a_waiver_of_a_check_not_judged_per_label_is_refused():

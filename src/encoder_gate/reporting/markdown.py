@@ -8,7 +8,8 @@ break becomes ``⏎``, a ``<`` that could open a tag (``<s``, ``<!``, ``</``) be
 before a space or ``=``, the verdict's own ``<= 0.0001``, is kept), a link's ``[text](target)`` is
 kept from becoming one (a label named ``[link](x)`` was a hyperlink in the PR comment; the reports'
 own images, ``![plot](plot.png)``, stay), a tab is shown as ``\t`` (it broke the terminal's columns),
-and in a table cell ``|`` is escaped as GitHub's tables read it.
+a GitHub handle (a waiver's owner, ``@ml-team``) is set as code, so the PR comment, posted again on every
+push, mentions nobody (a reviewer's trial), and in a table cell ``|`` is escaped as GitHub's tables read it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 _BREAK = re.compile(r"\r\n|\r|\n")
 _TAG = re.compile(r"<(?=[A-Za-z!/?])")
 _LINK = re.compile(r"(?<!!)\[(?=[^\]]*\]\()")
+_HANDLE = re.compile(r"(?<![\w`@])@[A-Za-z0-9][\w-]*(?:/[\w-]+)?")
 
 
 def flat(text: str) -> str:
@@ -27,8 +29,8 @@ def flat(text: str) -> str:
 
 
 def markdown_line(text: str) -> str:
-    """One line of a markdown document: on one line, no tag opened, and no link made."""
-    return _LINK.sub("\\[", _TAG.sub("&lt;", flat(text)))
+    """One line of a markdown document: on one line, no tag opened, no link made, and no one mentioned."""
+    return _HANDLE.sub(lambda m: f"`{m.group(0)}`", _LINK.sub("\\[", _TAG.sub("&lt;", flat(text))))
 
 
 def markdown_cell(text: str) -> str:

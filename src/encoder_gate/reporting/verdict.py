@@ -91,8 +91,8 @@ def _with_error_bars(row: Mapping[str, Any], headline: str, keep: Mapping[str, A
     if rule == "point" or not keep:
         return f"{cell}; {change}" if change else cell
     mark = "" if keep["passed"] else " **fail**"
-    end = "CI high >=" if rule == "regression" else "CI low >"
-    return f"{row[headline]:.4f}; {change} ({rule}: {end} -{row['f1_margin']:g}){mark}"
+    end = "CI high >=" if rule == "regression" else "CI low >"  # what passes
+    return f"{row[headline]:.4f}; {change} ({rule} rule: passes at {end} -{row['f1_margin']:g}){mark}"
 
 
 def _mrr_cell(row: Mapping[str, Any] | None, reference: bool) -> str:
@@ -395,7 +395,8 @@ def render(verdict: Verdict) -> VerdictReport:
             cells += (ab_accuracy.get(name, NOT_COMPARED), ab_speed.get(name, NOT_COMPARED))
         lines_out.append(cells)
 
-    title = "PASS" if verdict.passed else "FAIL"
+    accepted = sum(b.status is Status.WAIVED for b in verdict.backends)  # in the title, not a row alone
+    title = ("PASS" + (f" ({accepted} waived)" if accepted else "")) if verdict.passed else "FAIL"
     out = [f"## encoder-gate: {title}", ""]
     shard, selection = shard_note(kept), selection_note(verdict.selections, verdict.sources)
     out += [line for note in (shard, selection, commits_note(kept)) if note for line in (note, "")]
