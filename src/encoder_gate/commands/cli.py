@@ -29,6 +29,7 @@ from encoder_gate.commands.export_data import project_data
 from encoder_gate.commands.history import history_arguments, run_history
 from encoder_gate.commands.merge import merge_arguments, run_merge
 from encoder_gate.commands.prune import prune_arguments, run_prune
+from encoder_gate.commands.pyproject import CARRIED_BY_FORCE
 from encoder_gate.commands.search import SearchSettings
 from encoder_gate.commands.studies import (
     ab_noise_arguments,
@@ -328,9 +329,8 @@ def _kept_by_force(args: argparse.Namespace) -> dict[str, str]:
         raise GateError("--model is required: your Hugging Face model directory"
                         + (f" (with --force, the model [tool.encoder-gate] of {where} names is kept, and it "
                            "names none)" if args.force else ""))
-    kept = {k: str(v) for k, v in table.items()
-            if k in ("model", "dataset", "text-column", "label-column", "pair-column", "thresholds")
-            and isinstance(v, str) and v not in MODES}
+    kept = {k: str(v) for k, v in table.items()  # (relevant-grade, a number: below)
+            if k in CARRIED_BY_FORCE and k != "relevant-grade" and isinstance(v, str) and v not in MODES}
     grade = table.get("relevant-grade")
     if isinstance(grade, (int, float)) and not isinstance(grade, bool):
         kept["relevant-grade"] = str(grade)

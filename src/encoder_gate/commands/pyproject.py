@@ -93,11 +93,13 @@ def merge_pyproject(text: str | None, table: Mapping[str, Any], where: str = PYP
     return new
 
 
+#: The settings of an existing [tool.encoder-gate] `init --force` carries over where its command line does
+#: not give them (commands.cli: as if given again).
+CARRIED_BY_FORCE = ("model", "dataset", "text-column", "label-column", "pair-column", "thresholds",
+                    "relevant-grade")
 #: The settings of an existing [tool.encoder-gate] that `init --force` decides again from its command line
-#: (the CLI carries the model, dataset, columns and thresholds over where they are not given); every other
-#: one is the team's, kept.
-DECIDED_BY_INIT = ("model", "dataset", "text-column", "label-column", "pair-column", "relevant-grade",
-                   "texts", "thresholds", "device")
+#: (those above as carried over); every other one is the team's, kept.
+DECIDED_BY_INIT = (*CARRIED_BY_FORCE, "texts", "device")
 
 
 def kept_settings(old: str, table: dict[str, Any], backends_given: bool) -> list[str]:

@@ -81,15 +81,17 @@ def _flagged(label: dict[str, Any], keep: float) -> str | None:
     return None
 
 
-def label_coverage(rows: Mapping[str, Any]) -> tuple[int, int, int] | None:
+def label_coverage(rows: Mapping[str, Any]) -> tuple[int, int, int, int] | None:
     """The per-label check's reach over accuracy.json's rows: (the fewest gold positives a label is
-    judged with, the labels judged, the labels), or None where no row holds a per-label result."""
+    judged with, the labels judged, the labels, the judged ones at F1 0 on the reference, which any F1
+    keeps), or None where no row holds a per-label result."""
     row = next((r for r in rows.values() if (r or {}).get("per_label")), None)
     if row is None:
         return None
     labels = row["per_label"]
-    low = sum(1 for lab in labels if lab.get("verdict") == "low-support")
-    return int(row.get("per_label_min_support") or 0), len(labels) - low, len(labels)
+    judged = [lab for lab in labels if lab.get("verdict") != "low-support"]
+    zero = sum(1 for lab in judged if lab.get("f1_ref") == 0)
+    return int(row.get("per_label_min_support") or 0), len(judged), len(labels), zero
 
 
 def label_coverage_note(rows: Mapping[str, Any]) -> str | None:
@@ -98,12 +100,9 @@ def label_coverage_note(rows: Mapping[str, Any]) -> str | None:
     coverage = label_coverage(rows)
     if coverage is None or coverage[1] in (0, coverage[2]):  # none judged: its not_judged line says so
         return None
-    floor, judged, total = coverage
     # a judged label the reference never gets right keeps any share of 0: counted apart (a trial's
     # broken file was "judged" on 175 of 200 labels, 156 of them at F1 0 on torch)
-    row = next(r for r in rows.values() if (r or {}).get("per_label"))
-    zero = sum(1 for lab in row["per_label"]
-               if lab.get("verdict") != "low-support" and lab.get("f1_ref") == 0)
+    floor, judged, total, zero = coverage
     return (f"per-label F1 judged {judged} of {total} labels"
             + (f" ({zero} of them at F1 0 on the reference, which any F1 keeps)" if zero else "")
             + f": the other {total - judged} have fewer than {floor} gold positives in the evaluation set "
@@ -132,7 +131,7 @@ def per_label_markdown(payload: dict[str, Any]) -> list[str]:
     coverage = label_coverage(payload["backends"])
     if not judged or coverage is None:
         return []
-    floor, judged_labels, total = coverage
+    floor, judged_labels, total, _ = coverage
     low = total - judged_labels
     head = (f"Per-label F1: every label with at least {floor} gold positives keeps its share of its "
             "reference F1 and loses no significant number of decisions (McNemar, Holm-adjusted p < 0.05 "
