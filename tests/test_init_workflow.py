@@ -399,6 +399,23 @@ def test_init_again_with_force_keeps_the_tables_model_and_dataset(
     assert "--model is required: your Hugging Face model directory" in capsys.readouterr().err
 
 
+def test_init_again_with_force_keeps_the_tables_unlabelled_texts_unless_given_a_dataset(
+        tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgrade's `init --force` dropped the `texts` the table named (its parity checks then ran on the
+    bundled data); a --dataset given replaces them."""
+    monkeypatch.setattr(scaffold, "detect_install_source", lambda: INDEX_INSTALL)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "texts.txt").write_text("good\nbad\n")
+    (tmp_path / "data" / "eval.jsonl").write_text('{"review": "good", "sentiment": "positive"}\n')
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "--model", "models/clf", "--texts", "data/texts.txt"]) == 0
+    assert cli.main(["init", "--force"]) == 0
+    assert table_of(tmp_path)["texts"] == "data/texts.txt"
+    assert cli.main(["init", "--force", "--dataset", "data/eval.jsonl"]) == 0
+    table = table_of(tmp_path)
+    assert "texts" not in table and table["dataset"] == "data/eval.jsonl"
+
+
 def test_cli_init_prints_the_install_warning_and_the_next_step(tmp_path: Path, model_dir: Path,
                                                                monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:

@@ -76,6 +76,23 @@ def test_the_empty_text_of_no_tokens_is_said_and_refused_in_an_evaluation_set(gp
         predict_texts(Unused(), tok, ["refund please", "", "slow"])  # type: ignore[arg-type]
 
 
+def test_the_benchmarks_refuse_a_text_of_no_tokens_as_the_evaluation_does(gpt2_dir: Path) -> None:
+    """`pytest benchmarks` draws its texts from the same evaluation set: its pool and its batches refuse
+    a text of no tokens in the same line (they had met the model on a batch of no tokens)."""
+    from transformers import AutoTokenizer
+
+    from encoder_gate.speed.batches import make_batches
+    from encoder_gate.speed.sizing import TextPool
+
+    tok = AutoTokenizer.from_pretrained(gpt2_dir)
+    texts = ["refund please", "slow", "", "great support"]
+    assert make_batches(tok, [t for t in texts if t], 2, "bucketed").n_messages == 3
+    for build in (lambda: make_batches(tok, texts, 2, "bucketed"), lambda: TextPool.of(tok, texts)):
+        with pytest.raises(GateError, match=r"^1 of the 4 texts \(the first: number 2, ''\) are encoded "
+                                            r"as no tokens by the model's tokenizer .* drop them from the"):
+            build()
+
+
 def test_a_pad_id_other_than_config_jsons_is_said(tmp_path: Path, gpt2_dir: Path) -> None:
     from transformers import AutoTokenizer
 

@@ -8,7 +8,7 @@ is then a class).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -99,14 +99,20 @@ class LabelResult:
 RARE_NAMED = 5
 
 
+def most_positives_first(labels: Iterable[LabelResult]) -> list[LabelResult]:
+    """`labels` in the order every message names them: most gold positives first (the order of the
+    verdict's failing labels too, decision.judge, on accuracy.json's rows)."""
+    return sorted(labels, key=lambda r: -r.support)
+
+
 def rare_labels_lost(labels: Sequence[LabelResult], min_support: int, side: str) -> str | None:
     """Plain words for the labels too rare to judge (fewer than `min_support` gold positives) that found
     none of their gold texts where `side` (the reference, the base) found some, most positives first:
     a label that stopped working is not judged there, yet it is said (a trial's PR zeroed a label of 8
     positives and passed, the label named nowhere: micro F1 rose without its false alarms). None where
     no such label."""
-    lost = sorted((r for r in labels if r.verdict == "low-support" and r.f1_ref > 0 and r.f1 == 0),
-                  key=lambda r: -r.support)
+    lost = most_positives_first(r for r in labels
+                                if r.verdict == "low-support" and r.f1_ref > 0 and r.f1 == 0)
     if not lost:
         return None
     rest = len(lost) - RARE_NAMED
@@ -128,7 +134,7 @@ def failures_said(failing: Sequence[LabelResult], texts: Sequence[Text],
     """The failing labels' messages (LabelResult.failure_message), indented: the FAILURES_DESCRIBED of
     most gold positives in full, the rest named in one line with both F1s (a trial's 19 failing labels
     took 411 terminal lines, eight each, and 200 would not have fit a PR comment)."""
-    ordered = sorted(failing, key=lambda r: -r.support)
+    ordered = most_positives_first(failing)
     lines = ["  " + r.failure_message(texts, sides=sides).replace("\n", "\n  ")
              for r in ordered[:FAILURES_DESCRIBED]]
     if rest := ordered[FAILURES_DESCRIBED:]:

@@ -301,7 +301,8 @@ def run_init(args: argparse.Namespace) -> int:
     backends = None if args.backends is None else tuple(args.backends.split(","))
     kept = _kept_by_force(args)
     request = init.InitRequest(model=args.model or kept["model"], root=args.dir,
-                               dataset=args.dataset or kept.get("dataset"), texts=args.texts,
+                               dataset=args.dataset or kept.get("dataset"),
+                               texts=args.texts or (kept.get("texts") if args.dataset is None else None),
                                backends=backends, text_column=args.text_column or kept.get("text-column"),
                                label_column=args.label_column or kept.get("label-column"), force=args.force,
                                pair_column=args.pair_column or kept.get("pair-column"),
@@ -320,8 +321,8 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def _kept_by_force(args: argparse.Namespace) -> dict[str, str]:
-    """Without --model: with --force, what DIR's [tool.encoder-gate] names (its model, dataset and
-    columns, the paths as seen from here), so scaffolding again keeps them; else a usage error."""
+    """Without --model: with --force, what DIR's [tool.encoder-gate] names (its model, dataset or texts
+    and columns, the paths as seen from here), so scaffolding again keeps them; else a usage error."""
     table = read_pyproject_table(args.dir) if args.model is None else {}
     model = table.get("model")
     if args.model is None and not (args.force and isinstance(model, str)):
@@ -334,7 +335,7 @@ def _kept_by_force(args: argparse.Namespace) -> dict[str, str]:
     grade = table.get("relevant-grade")
     if isinstance(grade, (int, float)) and not isinstance(grade, bool):
         kept["relevant-grade"] = str(grade)
-    for key in ("model", "dataset", "thresholds"):  # the table's paths are the project's: as seen from here
+    for key in ("model", "dataset", "texts", "thresholds"):  # the table's paths, as seen from here
         if key in kept:
             kept[key] = project_path(args.dir, kept[key])
     return kept

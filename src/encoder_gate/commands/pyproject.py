@@ -95,11 +95,13 @@ def merge_pyproject(text: str | None, table: Mapping[str, Any], where: str = PYP
 
 #: The settings of an existing [tool.encoder-gate] `init --force` carries over where its command line does
 #: not give them (commands.cli: as if given again).
-CARRIED_BY_FORCE = ("model", "dataset", "text-column", "label-column", "pair-column", "thresholds",
+#: (`texts` where the command line gives neither --texts nor --dataset: a trial's unlabelled set was
+#: dropped by an upgrade's `init --force`).
+CARRIED_BY_FORCE = ("model", "dataset", "texts", "text-column", "label-column", "pair-column", "thresholds",
                     "relevant-grade")
 #: The settings of an existing [tool.encoder-gate] that `init --force` decides again from its command line
 #: (those above as carried over); every other one is the team's, kept.
-DECIDED_BY_INIT = (*CARRIED_BY_FORCE, "texts", "device")
+DECIDED_BY_INIT = (*CARRIED_BY_FORCE, "device")
 
 
 def kept_settings(old: str, table: dict[str, Any], backends_given: bool) -> list[str]:

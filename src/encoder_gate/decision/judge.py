@@ -128,7 +128,8 @@ def accuracy_status(checks: Mapping[str, Mapping[str, Any]]) -> Status:
 
 def _failing_labels(row: Mapping[str, Any]) -> str:
     """`` (joy: F1 0.744 -> 0.500, support 53; ...)`` for a row's failing labels, the
-    FAILURES_DESCRIBED of most positives, the rest counted, else ''."""
+    FAILURES_DESCRIBED of most positives (per_label.most_positives_first's order), the rest counted,
+    else ''."""
     bad = sorted((lab for lab in row.get("per_label") or [] if lab.get("verdict") == "fail"),
                  key=lambda lab: -int(lab.get("support") or 0))
     if not bad:

@@ -55,7 +55,8 @@ def machine_gemm(pytestconfig: pytest.Config, gate_session: Any) -> MachinePeaks
 
 @pytest.fixture(scope="session")
 def bench_pool(gate_session: Any) -> dict[str, TextPool | GateError]:
-    """Per variant, the evaluation texts with their token lengths (a GateError if a variant is empty)."""
+    """Per variant, the evaluation texts with their token lengths (a GateError if a variant is empty;
+    a failure, said once, if a text is encoded as no tokens)."""
     full = call_or_skip(gate_session.load_split, gate_session.config.split, "normal")
     out: dict[str, TextPool | GateError] = {}
     for variant in VARIANTS:
@@ -64,7 +65,7 @@ def bench_pool(gate_session: Any) -> dict[str, TextPool | GateError]:
         except GateError as exc:
             out[variant] = exc
             continue
-        out[variant] = TextPool.of(gate_session.tokenizer, texts)
+        out[variant] = call_or_skip(TextPool.of, gate_session.tokenizer, texts)
     return out
 
 @pytest.fixture(scope="session")

@@ -155,6 +155,20 @@ def token_lengths(tokenizer: Any, texts: Sequence[Text]) -> np.ndarray:
     return np.array([len(i) for i in ids], dtype=np.int64)
 
 
+def encoded_lengths(tokenizer: Any, texts: Sequence[Text]) -> np.ndarray:
+    """:func:`token_lengths` of texts a model is to run on, refusing any the tokenizer encodes as no
+    tokens: batched together by length, they fed the model a batch of no tokens. Every pass over
+    the evaluation set calls it, the accuracy session's predictions and the benchmarks' batches."""
+    lengths = token_lengths(tokenizer, texts)
+    if not lengths.all():
+        empty = np.flatnonzero(lengths == 0)
+        which = f"number {int(empty[0])}, {texts[int(empty[0])]!r:.60}"
+        raise GateError(f"{len(empty)} of the {len(texts)} texts (the first: {which}) are encoded as no "
+                        f"tokens by the model's tokenizer ({NO_TOKENS}): drop them from the evaluation set, "
+                        f"or {ADD_A_TOKEN}")
+    return lengths
+
+
 def longer_than(tokenizer: Any, texts: Sequence[Text], limit: int) -> int:
     """How many of `texts` are longer than `limit` tokens (special tokens included): cut there."""
     ids = tokenizer(list(texts), truncation=True, max_length=limit + 1)["input_ids"]
@@ -218,13 +232,7 @@ def predict_texts(runner: Runner, tokenizer: Any, texts: Sequence[Text], batch_s
     tokenizer = tokenizer_for(tokenizer, runner)
     if not texts:
         raise GateError("no texts to evaluate: the dataset is empty")
-    lengths = token_lengths(tokenizer, texts)
-    if not lengths.all():  # batched together by length, they fed the model a batch of no tokens
-        empty = np.flatnonzero(lengths == 0)
-        which = f"number {int(empty[0])}, {texts[int(empty[0])]!r:.60}"
-        raise GateError(f"{len(empty)} of the {len(texts)} texts (the first: {which}) are encoded as no "
-                        f"tokens by the model's tokenizer ({NO_TOKENS}): drop them from the evaluation set, "
-                        f"or {ADD_A_TOKEN}")
+    lengths = encoded_lengths(tokenizer, texts)
     order = np.argsort(lengths, kind="stable") if sort_by_length else np.arange(len(texts))
     chunks: list[np.ndarray] = []
     batches = token_batches(lengths, order, batch_size)

@@ -18,7 +18,13 @@ from encoder_gate.accuracy.evaluation import AccuracyStats, Evaluation, evaluate
 from encoder_gate.accuracy.f1_rules import F1Decision, decide_f1
 from encoder_gate.accuracy.growth import DriftGrowth, drift_growth
 from encoder_gate.accuracy.label_match import LabelMatch, match_labels
-from encoder_gate.accuracy.per_label import FAILURES_DESCRIBED, LabelResult, failures_said, more_gained
+from encoder_gate.accuracy.per_label import (
+    FAILURES_DESCRIBED,
+    LabelResult,
+    failures_said,
+    more_gained,
+    most_positives_first,
+)
 from encoder_gate.accuracy.ranking import RANKINGS, Ranking
 from encoder_gate.accuracy.significance import DeltaCI
 from encoder_gate.accuracy.tolerances import Bounds
@@ -274,7 +280,7 @@ class AgainstBase:
         # label that fires on 348 more texts gains hits and false alarms, and its F1 may rise from 0),
         # or, both holding, its fidelity to its own torch (a damaged conversion of a model whose
         # healthy drift sits far below the absolute bounds)
-        shown = sorted(failing, key=lambda r: -r.support)[:FAILURES_DESCRIBED]  # as failures_said, below
+        shown = most_positives_first(failing)[:FAILURES_DESCRIBED]  # as failures_said, below
         more = len(failing) - FAILURES_DESCRIBED
         named = ", ".join(f"{r.label} (F1 {r.f1_ref:.2f} -> {r.f1:.2f})" for r in shown)
         named += f" and {more} more" if more > 0 else ""

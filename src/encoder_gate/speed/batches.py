@@ -10,7 +10,7 @@ import numpy as np
 
 from encoder_gate.data.pairs import Text
 from encoder_gate.errors import GateError
-from encoder_gate.runtime.inference import encode, token_lengths
+from encoder_gate.runtime.inference import encode, encoded_lengths
 
 Dispatch = Literal["ordered", "bucketed"]
 DISPATCHES: tuple[Dispatch, ...] = ("ordered", "bucketed")
@@ -102,7 +102,7 @@ def make_batches(tokenizer: Any, texts: Sequence[Text], batch_size: int,
     """
     if not texts:
         raise GateError("no texts to benchmark")
-    lengths = token_lengths(tokenizer, texts)
+    lengths = encoded_lengths(tokenizer, texts)
     groups = batch_indices(lengths, batch_size, dispatch)
     batches = tuple(encode(tokenizer, [texts[i] for i in g]) for g in groups)
     return BatchPlan(batches, tuple(groups), str(dispatch), batch_size)

@@ -23,7 +23,7 @@ from typing import Any
 
 from encoder_gate.cache import read_record, update_record
 from encoder_gate.data.pairs import Text
-from encoder_gate.runtime.inference import token_lengths
+from encoder_gate.runtime.inference import encoded_lengths
 from encoder_gate.speed.rounds import ROUND_SECONDS, spread
 
 FILE_NAME = "bench-texts.json"
@@ -39,8 +39,8 @@ class TextPool:
         """`texts` with their token lengths as the batches will hold them: truncated where
         :func:`~encoder_gate.runtime.inference.token_lengths` truncates, as make_batches does, so
         a text longer than the limit counts as long as it runs (a tokenizer with no limit of its
-        own, or one above 512, is still cut at 512)."""
-        return cls(tuple(texts), tuple(int(n) for n in token_lengths(tokenizer, texts)))
+        own, or one above 512, is still cut at 512); a GateError if one is encoded as no tokens."""
+        return cls(tuple(texts), tuple(int(n) for n in encoded_lengths(tokenizer, texts)))
 
     def narrowed(self, k: int) -> TextPool:
         """The `k` texts :meth:`pick` draws (one at a time), with their lengths: a smaller pool of
