@@ -17,7 +17,7 @@ import pytest
 from encoder_gate.commands.cli import main
 from encoder_gate.errors import GateError
 from encoder_gate.history.creep import check, noise_threshold, pr_trend
-from encoder_gate.history.store import Commit, git_commit, load_store, record, record_path
+from encoder_gate.history.store import Commit, build_record, git_commit, load_store, record, record_path
 
 SCENARIO = (Path(__file__).parent / "data" / "verdicts"
             / "a_new_backend_runs_through_the_gate_the_cache_and_the_verdict")
@@ -391,6 +391,36 @@ def test_a_prs_trend_line_says_whether_it_would_complete_a_creep():
     assert pr_trend(history[:8], untimed) == (
         "History: no creep across the last 8 default-branch commit(s) with this PR (accuracy only: this PR "
         "measured no speedup over torch eager, so speed creep is not checked).")
+
+
+def test_a_prs_trend_reads_no_figures_another_commit_wrote(tmp_path: Path):
+    """The PR's accuracy beside main's speedups.json (restored with the report directory): the verdict says
+    whose each is, and the trend read main's speedups as the PR's (the forty-eighth session's upgrade
+    trial). Its record leaves out what another commit than the PR's wrote, and its line says so."""
+    report = tmp_path / "report"
+    shutil.copytree(SCENARIO, report)
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    accuracy["provenance"]["commit"] = "a" * 40
+    (report / "accuracy.json").write_text(json.dumps(accuracy))
+    mains = {**accuracy["provenance"], "commit": "b" * 40, "written": "2026-11-25T08:00:00+0000"}
+    (report / "speedups.json").write_text(json.dumps({"schema": 1, "reference": "torch", "provenance": mains,
+                                                      "speedups": {"model/normal/bs8/bucketed":
+                                                                   {"torch-nudged": 1.5}}}))
+    pr = Commit("a" * 40, "", None)
+    current = build_record(report, pr, whole=False)
+    assert current["other_commits"] == {"speedups.json": "b" * 40}
+    assert not any(b["speedups"] for b in current["backends"].values()) and current["backends"]["torch"]
+    line = pr_trend([{**current, "commit": "c" * 40}], current)
+    assert line == ("History: no creep across the last 1 default-branch commit(s) with this PR (not this "
+                    "PR's commit, so not read: speedups.json was written at bbbbbbbbbbbb).")
+    mains["commit"] = "a" * 40  # the same commit: read
+    (report / "speedups.json").write_text(json.dumps({"schema": 1, "reference": "torch", "provenance": mains,
+                                                      "speedups": {"model/normal/bs8/bucketed":
+                                                                   {"torch-nudged": 1.5}}}))
+    current = build_record(report, pr, whole=False)
+    assert "other_commits" not in current and current["backends"]["torch-nudged"]["speedups"]
+    with pytest.raises(GateError, match=r"written at commit aaaaaaaaaaaa, not cccccccccccc"):
+        build_record(report, Commit("c" * 40, "", None))  # a record to keep still refuses it
 
 
 def test_the_trend_command_reads_the_report_and_never_fails_on_a_creep(tmp_path: Path,

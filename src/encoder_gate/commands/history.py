@@ -28,6 +28,7 @@ from encoder_gate.history.store import (
     same_series,
 )
 from encoder_gate.history.waived import MAX_WAIVED, long_waived
+from encoder_gate.runtime.worktree import head_commit
 
 DEFAULT_REPORT_DIR = Path(".encoder-gate")
 
@@ -107,7 +108,10 @@ def run_history(args: argparse.Namespace) -> int:
         raise GateError(f"--min-slowdown is a fraction in (0, 1), e.g. 0.05 for 5%; got "
                         f"{args.min_slowdown:g}")
     if args.action == "trend":  # informational: exit 0 whatever the trend says
-        pr = Commit(args.commit or "this PR", args.commit_time or "", None)
+        # the HEAD of the report directory's checkout, where the PR's sessions ran: a document of another
+        # commit is not the PR's (history.store.build_record leaves it out)
+        sha = args.commit or head_commit(Path(args.report_dir)) or "this PR"
+        pr = Commit(sha, args.commit_time or "", None)
         current = build_record(args.report_dir, pr, whole=False)
         records = load_store(args.store) if Path(args.store).is_dir() else []
         print(pr_trend(records, current, window=args.window, min_slowdown=args.min_slowdown,

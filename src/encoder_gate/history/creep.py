@@ -229,6 +229,9 @@ def pr_trend(records: Sequence[Mapping[str, Any]], current: Mapping[str, Any], w
     # a PR gated against its base times it against the base, not torch eager: no speedup to compare
     only = "" if timed else (" (accuracy only: this PR measured no speedup over torch eager, so speed creep "
                              "is not checked)")
+    if elsewhere := current.get("other_commits"):  # another commit's figures are never read as the PR's
+        said = ", ".join(f"{name} was written at {str(sha)[:12]}" for name, sha in sorted(elsewhere.items()))
+        only = f" (not this PR's commit, so not read: {said})"
     if not found:
         return f"History: no creep across {span} with this PR{only}{page}."
     more = f"; and {len(found) - 1} more" if len(found) > 1 else ""

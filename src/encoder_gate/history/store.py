@@ -112,8 +112,10 @@ def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[s
     """The record of one commit from the report directory's results and the verdict its session
     decided (:func:`encoder_gate.decision.decided`: verdict.json, with the documents it judged):
     history records that verdict, waived backends and their waivers included, and never decides
-    again. `whole`: a record to keep, refused where the verdict left a results document out (a PR's
-    trend reads what its verdict joined: walk AJ, an earlier main session's speedups.json refused it)."""
+    again. `whole`: a record to keep, refused where the verdict left a results document out or one was
+    written at another commit; else a PR's trend, which reads what its verdict joined (walk AJ, an earlier
+    main session's speedups.json refused it) but leaves out a document of another commit than `commit`'s
+    (`other_commits`)."""
     if not Path(report_dir).is_dir():  # a typo or a file: said as such, not as a directory without results
         what = "a file" if Path(report_dir).exists() else "missing"
         raise GateError(f"{report_dir} is {what}, not a report directory: pass the gate's --gate-report-dir "
@@ -142,6 +144,10 @@ def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[s
     provenance = dict((acc or speed_doc or {}).get("provenance") or {})
     written_at = {str(c) for d in verdict.judged.values() if (c := (d.get("provenance") or {}).get("commit"))}
     other = sorted(written_at - {commit.sha}) if commit.sha and len(commit.sha) == 40 else []
+    foreign = {name: str(c) for name, d in verdict.judged.items()
+               if (c := (d.get("provenance") or {}).get("commit")) and str(c) in other}
+    if other and not whole:  # a PR's trend: what another commit wrote is not the PR's (a trial's trend
+        other = []           # read main's speedups.json, restored beside the PR's accuracy, as the PR's)
     if other:  # an earlier session's results, left by one that failed before writing its own
         raise GateError(f"the results in {report_dir} were written at commit {other[0][:12]}, not "
                         f"{commit.sha[:12]}: run the gate at {commit.sha[:12]} first (or record "
@@ -161,8 +167,8 @@ def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[s
                         "-k, -m, --deselect, --lf, --sw, or a --gate-backends, --gate-batch-sizes or "
                         "--gate-model other than the project's), then record")
     headline = task_of_document(acc).headline
-    rows = (acc or {}).get("backends") or {}
-    speed = _speed_entries(speed_doc or {})
+    rows = {} if ACCURACY_FILE in foreign else (acc or {}).get("backends") or {}
+    speed = {} if SPEEDUPS_FILE in foreign else _speed_entries(speed_doc or {})
     judged = {b.name: b for b in verdict.backends}
     backends: dict[str, dict[str, Any]] = {}
     for name in [*rows, *(b for b in speed if b not in rows)]:
@@ -186,6 +192,8 @@ def build_record(report_dir: Path, commit: Commit, whole: bool = True) -> dict[s
         "versions": {**((acc or {}).get("versions") or {}), **((speed_doc or {}).get("versions") or {})},
         "backends": backends,
         "results": _their_summaries(verdict.judged),
+        # (a trend's record alone) the documents another commit wrote, left out of its backends
+        **({"other_commits": foreign} if foreign else {}),
         # every reason the verdict failed: its checks', its session's (a speed gate as a whole) and
         # what failed outside the checks (a failed test, a collection error): a FAIL never records none
         "verdict": {"passed": verdict.passed,
