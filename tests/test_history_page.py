@@ -117,6 +117,21 @@ def test_the_table_says_when_a_commits_gate_judged_one_side_only(tmp_path: Path)
     assert "<td>pass</td>" in rows[records[2]["commit"]]
 
 
+def test_a_record_of_before_the_architecture_was_kept_reads_as_its_models_others(tmp_path: Path):
+    """The model column read `bert e190c5d4` for new records and `e190c5d4` for older ones of the same model
+    (forty-eighth session): one content, one architecture; a model never seen with one stays bare."""
+    from encoder_gate.history.page import render
+
+    records = [synthetic(i, speedup=2.0) for i in range(3)]
+    for i, r in enumerate(records):
+        r["model"] = {"content_hash": "e190c5d4aa" if i < 2 else "0123abcdff"}
+    records[1]["architecture"] = "bert"
+    table = render(records, tmp_path / "site").read_text().split("<h2>Every commit</h2>")[1]
+    rows = {r["commit"]: table.split(f'id="c{r["commit"]}"')[1].split("</tr>")[0] for r in records}
+    assert [rows[r["commit"]].count("<code>bert e190c5d4</code>") for r in records] == [1, 1, 0]
+    assert "<td><code>0123abcd</code></td>" in rows[records[2]["commit"]]
+
+
 def test_a_backend_panel_without_speedups_says_why():
     """No record holds benchmark results, or only this backend has none, or it is torch eager itself:
     the empty speed panel says which, not always that torch eager is the baseline."""

@@ -206,6 +206,10 @@ def _judged_on(record: Mapping[str, Any]) -> str:
 
 def _table(line: Sequence[Mapping[str, Any]], backends: Sequence[str], creeps: Sequence[Creep]) -> str:
     head = "".join(f"<th>{html.escape(b)}</th>" for b in backends)
+    # one content, one architecture: a record written before records kept it reads as the others of its
+    # model do ("bert e190c5d4" beside "e190c5d4" had looked like two models)
+    known = {str((r.get("model") or {}).get("content_hash")): r["architecture"] for r in line
+             if r.get("architecture")}
     rows = []
     for r in reversed(line):
         cells = []
@@ -228,8 +232,8 @@ def _table(line: Sequence[Mapping[str, Any]], backends: Sequence[str], creeps: S
             cells.append("<td>" + "<br>".join(parts) + "</td>")
         passed = (r.get("verdict") or {}).get("passed", True)
         verdict = ("pass" if passed else "<b class=fail>FAIL</b>") + _judged_on(r)
-        model = " ".join(str(v) for v in (r.get("architecture"), ((r.get("model") or {}).get("content_hash")
-                                                                 or "")[:8]) if v)
+        content = str((r.get("model") or {}).get("content_hash") or "")
+        model = " ".join(str(v) for v in (r.get("architecture") or known.get(content), content[:8]) if v)
         rows.append(f"<tr id=\"c{html.escape(r['commit'])}\"><td title=\"{html.escape(r['commit'])}\">"
                     f"<code>{_short(r['commit'])}</code></td><td>{html.escape(str(r.get('time', '')))}</td>"
                     f"<td>{verdict}</td><td><code>{html.escape(model)}</code></td>{''.join(cells)}</tr>")
