@@ -206,11 +206,16 @@ def test_a_backend_that_cannot_be_built_fails_each_test_with_its_message_once(ga
     # each later test of it points to the first (a stale file's 300 characters were said 24 times),
     # and the verdict's row to the line under its table that says it whole
     first = "test_drift_within_bound[onnx:missing.onnx-drift_mean]"
-    assert out.count(f"encoder-gate: the same error as at the setup of {first} (above)") == 3, out[-3000:]
+    # its four drift checks, and path_flip_rate where this CPU computes the saturating path (AVX2 without
+    # VNNI: the file's own path is that one; an AMD EPYC of family 23 failed here, counting 4 of 3)
+    its_tests = [line for line in lines
+                 if line.startswith("ERROR test_checks.py::test_drift_within_bound[onnx:missing.onnx-")]
+    assert len(its_tests) == outcomes(result)["errors"] in (4, 5), out[-3000:]
+    said = out.count(f"encoder-gate: the same error as at the setup of {first} (above)")
+    assert said == len(its_tests) - 1, out[-3000:]
     result.stdout.fnmatch_lines(["*encoder-gate verdict: FAIL*", "onnx:missing.onnx*not checked (why: below)",
                                  "onnx:missing.onnx: ONNX file missing.onnx does not exist (*"],
                                 consecutive=False)
-    assert outcomes(result)["errors"] == 4, out[-3000:]
     assert not [line for line in lines if line.startswith("ONNX file missing.onnx")], out[-3000:]
     assert "During handling of the above exception" not in out, out[-3000:]
 
